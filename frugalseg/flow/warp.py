@@ -1,0 +1,48 @@
+"""Backward warping of images, probabilities and label maps by a dense flow."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def backward_warp_np(
+    source: np.ndarray, flow: np.ndarray, nearest: bool = True, fill: float | int = 0
+) -> np.ndarray:
+    """Sample ``source`` at ``p + flow(p)`` for every pixel ``p`` (OpenCV ``remap``).
+
+    ``source`` is H×W or H×W×C; ``flow`` is H×W×2 with (dx, dy). Pixels that land outside the
+    source get ``fill`` (use the ignore index for label maps).
+    """
+    if flow.shape[:2] != source.shape[:2] or flow.ndim != 3 or flow.shape[2] != 2:
+        raise ValueError(f"flow of shape {flow.shape} does not fit a source of shape {source.shape}")
+    height, width = flow.shape[:2]
+    grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    map_x = grid_x + flow[..., 0]
+    map_y = grid_y + flow[..., 1]
+    interpolation = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
+    return cv2.remap(source, map_x, map_y, interpolation, borderMode=cv2.BORDER_CONSTANT, borderValue=fill)
+
+
+def backward_warp(source: torch.Tensor, flow: torch.Tensor, mode: str = "bilinear") -> tuple[torch.Tensor, torch.Tensor]:
+    """Batched torch warp: ``source`` B×C×H×W sampled at ``p + flow(p)`` with ``flow`` B×2×H×W.
+
+    Returns the warped tensor and a B×H×W bool mask of pixels whose sample point lies inside the
+    source (outside pixels are zero in the warped tensor).
+    """
+    if source.dim() != 4 or flow.dim() != 4 or flow.shape[1] != 2 or source.shape[-2:] != flow.shape[-2:]:
+        raise ValueError(f"flow of shape {tuple(flow.shape)} does not fit a source of shape {tuple(source.shape)}")
+    batch, _, height, width = flow.shape
+    ys, xs = torch.meshgrid(
+        torch.arange(height, device=flow.device, dtype=flow.dtype),
+        torch.arange(width, device=flow.device, dtype=flow.dtype),
+        indexing="ij",
+    )
+    x = xs + flow[:, 0]
+    y = ys + flow[:, 1]
+    inside = (x >= -0.5) & (x <= width - 0.5) & (y >= -0.5) & (y <= height - 0.5)
+    grid = torch.stack((2 * (x + 0.5) / width - 1, 2 * (y + 0.5) / height - 1), dim=-1)
+    warped = F.grid_sample(source.to(flow.dtype), grid, mode=mode, padding_mode="zeros", align_corners=False)
+    return warped.to(source.dtype), inside
