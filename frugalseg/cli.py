@@ -10,6 +10,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from lightning.pytorch.cli import LightningCLI
+
+from frugalseg.datamodules.datamodule import VideoSegDataModule
+from frugalseg.lightning_modules import VideoSegmentationModule
+
 TOOL_COMMANDS = ("label", "data")
 
 
@@ -24,6 +29,26 @@ def _tool_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class FrugalsegCLI(LightningCLI):
+    """LightningCLI with the data → model links (classes, ignore index, frames, class names)."""
+
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.link_arguments("data.num_frames", "model.num_frames")
+        for name in ("num_classes", "ignore_index", "class_names"):
+            parser.link_arguments(f"data.{name}", f"model.{name}", apply_on="instantiate")
+
+
+def run_lightning_cli(argv: Sequence[str]) -> FrugalsegCLI:
+    """`frugalseg fit|validate|test|predict …` (``--help`` lists every option)."""
+    return FrugalsegCLI(
+        VideoSegmentationModule,
+        VideoSegDataModule,
+        args=list(argv),
+        seed_everything_default=0,
+        save_config_kwargs={"overwrite": True},
+    )
+
+
 def run_tool(argv: Sequence[str]) -> int:
     """Run a `label`/`data` tool command and return its exit code."""
     args = _tool_parser().parse_args(list(argv))
@@ -34,8 +59,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in TOOL_COMMANDS:
         return run_tool(argv)
-    from frugalseg.lightning_modules.cli import run_lightning_cli
-
     run_lightning_cli(argv)
     return 0
 

@@ -1,0 +1,32 @@
+# Set-up, demo, tests and benchmarks. Every target creates .venv and installs the package first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test bench lint clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## Train the demo student (TMANet-R18, recipe B3, synthetic streets) on the CPU and print its metrics.
+demo: $(STAMP)
+	$(BIN)/frugalseg fit --config configs/demo.yaml
+
+## Unit and end-to-end tests (CPU, a few minutes).
+test: $(STAMP)
+	$(BIN)/pytest -q
+
+bench: $(STAMP)
+	for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) runs lightning_logs .pytest_cache

@@ -1,0 +1,212 @@
+"""VideoSegDataModule: a dataset folder + a recipe → batches of clips with mixed-source labels."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.utilities import rank_zero_info
+from torch.utils.data import DataLoader
+
+from frugalseg.autolabel import FlowPropagator, LabelStore, propagate_split
+from frugalseg.datamodules.clips import IGNORE_INDEX, Clip, LabelKind
+from frugalseg.datamodules.dataset import ClipSampleDataset
+from frugalseg.datamodules.formats import get_format
+from frugalseg.datamodules.formats.cityscapes import CityscapesFormat
+from frugalseg.datamodules.formats.synthetic import default_synthetic_root, generate_synthetic_streets
+from frugalseg.datamodules.recipes import Sample, annotation_cost, draw_samples, get_recipe, write_samples
+from frugalseg.datamodules.transforms import ClipRandomGeometry, Normalize
+
+
+class VideoSegDataModule(L.LightningDataModule):
+    """Training clips drawn by a named recipe; validation and test on manual labels only.
+
+    Batches are dicts: ``frames`` B×T×3×H×W (float, normalised, past frames first), ``label``
+    B×H×W (long, 255 = ignore), ``kind`` B (index of the :class:`LabelKind` of each label), ``meta``
+    (clip id, offset, label file) and, for validation with ``temporal_consistency``, one more past
+    frame plus ``flow_to_prev``/``flow_from_prev`` B×2×H×W.
+
+    Args:
+        root: a Cityscapes-layout dataset folder. ``None`` generates the synthetic streets set
+            into the cache (``$FRUGALSEG_CACHE``, default ``~/.cache/frugalseg``) and uses it.
+        recipe: frame-mix or coarse-mix recipe name (``N1``, ``B3``, ``C30``, …).
+        budget: total training samples the recipe keeps (default: one per manually labelled clip).
+        seed: seed of the recipe's draw.
+        num_frames: frames the student reads (linked to the model).
+        crop_size: training crop (height, width) after a random scale in ``scale_range``;
+            ``None`` trains on whole frames without geometric augmentation.
+        load_scale: resize factor applied on load to every split (0.25 turns 2048×1024 into 512×256).
+        pseudo_labels: label store with the propagated labels; default a folder in the cache keyed by
+            the dataset root. Missing pseudo-labels are made there by ``prepare_data``.
+        propagation_preset: DIS preset of the flow engine that makes them.
+        temporal_consistency: compute TC on validation/test (one more frame and two flows per sample).
+        synthetic_clips: clips per split of the generated set (only with ``root=None``).
+    """
+
+    def __init__(
+        self,
+        root: str | None = None,
+        recipe: str = "B3",
+        budget: int | None = None,
+        seed: int = 0,
+        num_frames: int = 3,
+        train_split: str = "train",
+        val_split: str = "val",
+        test_split: str | None = None,
+        crop_size: tuple[int, int] | None = None,
+        scale_range: tuple[float, float] = (0.5, 2.0),
+        flip_prob: float = 0.5,
+        load_scale: float = 1.0,
+        batch_size: int = 4,
+        val_batch_size: int | None = None,
+        num_workers: int = 2,
+        pseudo_labels: str | None = None,
+        propagation_preset: str = "medium",
+        temporal_consistency: bool = True,
+        synthetic_clips: dict[str, int] | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.recipe = get_recipe(recipe)
+        self.synthetic_params = {"clips_per_split": synthetic_clips or {"train": 24, "val": 6}}
+        self.root = Path(root) if root is not None else default_synthetic_root(**self.synthetic_params)
+        self.num_frames = num_frames
+        self.batch_size = batch_size
+        self.val_batch_size = val_batch_size or batch_size
+        self.num_workers = num_workers
+        self.pseudo_root = Path(pseudo_labels) if pseudo_labels else _default_store(self.root, propagation_preset)
+        self.normalize = Normalize()
+        self.geometry = ClipRandomGeometry(crop_size, scale_range, flip_prob) if crop_size else None
+        self.samples: list[Sample] = []
+        self.datasets: dict[str, ClipSampleDataset] = {}
+
+    # Properties linked to the model by the CLI.
+    @property
+    def num_classes(self) -> int:
+        return CityscapesFormat.num_classes
+
+    @property
+    def ignore_index(self) -> int:
+        return IGNORE_INDEX
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(CityscapesFormat.class_names)
+
+    @property
+    def palette(self) -> list[tuple[int, int, int]]:
+        return list(CityscapesFormat.palette)
+
+    def _format(self):
+        return get_format("cityscapes", self.root)
+
+    def _engine(self) -> FlowPropagator:
+        return FlowPropagator(preset=self.hparams.propagation_preset)
+
+    def _store(self) -> LabelStore:
+        store = LabelStore(self.pseudo_root)
+        engine = self._engine()
+        store.open_run(
+            {
+                "engine": engine.name,
+                "settings": engine.settings,
+                "format": "cityscapes",
+                "root": str(self.root.resolve()),
+                "split": self.hparams.train_split,
+            }
+        )
+        return store
+
+    def prepare_data(self) -> None:
+        """Generate the synthetic set if it is the data, and make missing pseudo-labels (rank 0 only)."""
+        if self.hparams.root is None:
+            generate_synthetic_streets(self.root, **self.synthetic_params)
+        if self.recipe.pseudo_offsets:
+            summary = propagate_split(
+                self._format(), self.hparams.train_split, self._store(), self.recipe.pseudo_offsets, self._engine()
+            )
+            rank_zero_info(
+                f"pseudo-labels in {self.pseudo_root}: {summary.written} written, {summary.skipped} already there"
+            )
+
+    def setup(self, stage: str) -> None:
+        fmt = self._format()
+        temporal = self.hparams.temporal_consistency
+        if stage == "fit":
+            clips = fmt.clips(self.hparams.train_split)
+            if self.recipe.pseudo_offsets:
+                LabelStore(self.pseudo_root).attach(clips)
+            self.samples = draw_samples(self.recipe, clips, self.hparams.budget, self.hparams.seed)
+            self.datasets["train"] = self._dataset(clips, self.samples, temporal=False)
+            self._write_samples()
+        if stage in ("fit", "validate"):
+            self.datasets["val"] = self._manual_dataset(fmt, self.hparams.val_split, temporal)
+        if stage == "test":
+            self.datasets["test"] = self._manual_dataset(fmt, self.hparams.test_split or self.hparams.val_split, temporal)
+        if stage == "predict":
+            self.datasets["predict"] = self._manual_dataset(fmt, self.hparams.val_split, temporal=False)
+
+    def _dataset(self, clips: list[Clip], samples: list[Sample], temporal: bool) -> ClipSampleDataset:
+        return ClipSampleDataset(
+            clips, samples, self.num_frames, self.num_classes, scale=self.hparams.load_scale, temporal_pair=temporal
+        )
+
+    def _manual_dataset(self, fmt, split: str, temporal: bool) -> ClipSampleDataset:
+        clips = [clip for clip in fmt.clips(split) if clip.label(0, LabelKind.FINE) is not None]
+        if not clips:
+            raise ValueError(f"{self.root}: split {split!r} has no manually labelled (gtFine) frame to evaluate on")
+        samples = [Sample(clip.clip_id, 0, LabelKind.FINE) for clip in clips]
+        return self._dataset(clips, samples, temporal=temporal and all(len(c.frames) > 1 for c in clips))
+
+    def _write_samples(self) -> None:
+        """Write the drawn (clip, offset, kind) list and its annotation cost next to the run's logs."""
+        cost = annotation_cost(self.samples)
+        rank_zero_info(
+            f"recipe {self.recipe.name}: {len(self.samples)} samples, {cost.manual_frames} manual frames, "
+            f"{cost.total_hours:.1f} h of annotation"
+        )
+        trainer = self.trainer
+        if trainer is None or not trainer.is_global_zero:
+            return
+        log_dir = Path(trainer.log_dir or trainer.default_root_dir)
+        write_samples(self.samples, log_dir / "samples.json", self.recipe, cost)
+
+    def _loader(self, split: str, shuffle: bool, batch_size: int) -> DataLoader:
+        return DataLoader(
+            self.datasets[split],
+            batch_size=batch_size,
+            shuffle=shuffle,
+            drop_last=shuffle and len(self.datasets[split]) > batch_size,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            pin_memory=torch.cuda.is_available(),
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True, batch_size=self.batch_size)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False, batch_size=self.val_batch_size)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False, batch_size=self.val_batch_size)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader("predict", shuffle=False, batch_size=self.val_batch_size)
+
+    def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
+        """Normalise on the device; random clip-consistent geometry for training batches."""
+        batch["frames"] = self.normalize.to(batch["frames"].device)(batch["frames"])
+        if self.geometry is not None and self.trainer is not None and self.trainer.training:
+            batch["frames"], batch["label"] = self.geometry(batch["frames"], batch["label"])
+        return batch
+
+
+def _default_store(root: Path, preset: str) -> Path:
+    """Cache folder for the pseudo-labels of a dataset root (never inside the dataset itself)."""
+    cache = Path(os.environ.get("FRUGALSEG_CACHE", Path.home() / ".cache" / "frugalseg"))
+    key = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:10]
+    return cache / "labels" / f"{root.name}-{key}" / f"flow-{preset}"

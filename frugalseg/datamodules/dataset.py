@@ -1,0 +1,108 @@
+"""Map-style dataset: one (clip, offset, label kind) sample → the frames a student reads + its label."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from frugalseg.datamodules.clips import Clip, LabelKind
+from frugalseg.datamodules.io import DataError, read_frame, read_label
+from frugalseg.datamodules.recipes import Sample
+from frugalseg.flow import DISFlow
+
+
+class ClipSampleDataset(Dataset):
+    """Decodes the ``num_frames`` frames ending at a sample's offset and the sample's label.
+
+    Frames before the start of a clip repeat its first frame (as TMANet's authors do for the
+    first frames of a video). With ``temporal_pair`` one more past frame is returned and the DIS
+    flows between the last two frames are computed here, in the loader workers, so that the
+    temporal-consistency metric needs no flow on the training device.
+
+    Args:
+        clips: the clips the samples refer to.
+        samples: which (clip, offset, kind) make the set.
+        num_frames: frames the student reads (T).
+        num_classes: label values must be below this or the ignore index.
+        scale: resize factor applied on load (e.g. 0.5 to train on half-size Cityscapes).
+        temporal_pair: also return frame t−1's window and the flows between t−1 and t.
+    """
+
+    def __init__(
+        self,
+        clips: Sequence[Clip],
+        samples: Sequence[Sample],
+        num_frames: int,
+        num_classes: int,
+        scale: float = 1.0,
+        temporal_pair: bool = False,
+    ) -> None:
+        self.clips = {clip.clip_id: clip for clip in clips}
+        self.samples = list(samples)
+        self.num_frames = num_frames
+        self.num_classes = num_classes
+        self.scale = scale
+        self.temporal_pair = temporal_pair
+        self._flow = DISFlow("medium") if temporal_pair else None
+        for sample in self.samples:
+            self._label_ref(sample)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def _label_ref(self, sample: Sample):
+        clip = self.clips.get(sample.clip_id)
+        if clip is None:
+            raise KeyError(f"sample refers to unknown clip {sample.clip_id!r}")
+        clip.frame_path(sample.offset)
+        ref = clip.label(sample.offset, sample.kind)
+        if ref is None:
+            raise DataError(
+                f"clip {clip.clip_id}: no {sample.kind.value} label at offset {sample.offset:+d}"
+                + (" (make the pseudo-labels first: `frugalseg label propagate …`)" if sample.kind is LabelKind.PSEUDO else "")
+            )
+        return ref
+
+    def _resize(self, image: np.ndarray, nearest: bool) -> np.ndarray:
+        if self.scale == 1.0:
+            return image
+        height, width = image.shape[:2]
+        size = (round(width * self.scale), round(height * self.scale))
+        interpolation = cv2.INTER_NEAREST if nearest else (cv2.INTER_AREA if self.scale < 1 else cv2.INTER_LINEAR)
+        return cv2.resize(image, size, interpolation=interpolation)
+
+    def __getitem__(self, index: int) -> dict:
+        sample = self.samples[index]
+        clip = self.clips[sample.clip_id]
+        ref = self._label_ref(sample)
+        steps = self.num_frames + int(self.temporal_pair)
+        first = clip.offsets[0]
+        paths = [clip.frame_path(max(first, sample.offset - back)) for back in reversed(range(steps))]
+        frames = [read_frame(path) for path in paths]
+        label = read_label(ref.path, self.num_classes)
+        if label.shape != frames[-1].shape[:2]:
+            raise DataError(
+                f"{ref.path}: label size {label.shape[1]}×{label.shape[0]} differs from its frame "
+                f"{paths[-1]} ({frames[-1].shape[1]}×{frames[-1].shape[0]})"
+            )
+        frames = [self._resize(frame, nearest=False) for frame in frames]
+        item = {
+            "frames": torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).contiguous(),
+            "label": torch.from_numpy(self._resize(label, nearest=True)).long(),
+            "kind": sample.kind.index,
+            "meta": {"clip_id": clip.clip_id, "offset": sample.offset, "label_path": str(ref.path)},
+        }
+        if self.temporal_pair:
+            previous, current = frames[-2], frames[-1]
+            item["flow_to_prev"] = _flow_tensor(self._flow(current, previous))
+            item["flow_from_prev"] = _flow_tensor(self._flow(previous, current))
+        return item
+
+
+def _flow_tensor(flow: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(flow).permute(2, 0, 1).contiguous()
+

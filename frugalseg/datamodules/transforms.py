@@ -1,0 +1,93 @@
+"""Clip-consistent augmentation that runs on the batch's device, after transfer.
+
+Every frame of a clip and its label get the same random scale, crop and flip (one affine matrix
+per sample, applied with kornia), so the past frames a video student reads stay aligned with
+the frame it is trained on. Labels are warped with nearest sampling and padded with the ignore
+index, never with class 0.
+"""
+
+from __future__ import annotations
+
+import torch
+from kornia.geometry.transform import warp_affine
+from torch import nn
+
+from frugalseg.datamodules.clips import IGNORE_INDEX
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class Normalize(nn.Module):
+    """uint8 RGB frames (…×3×H×W) → float, standardised with the per-channel mean and std."""
+
+    def __init__(self, mean: tuple[float, ...] = IMAGENET_MEAN, std: tuple[float, ...] = IMAGENET_STD) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean).view(3, 1, 1) * 255, persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(3, 1, 1) * 255, persistent=False)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        return (frames.float() - self.mean) / self.std
+
+
+class ClipRandomGeometry(nn.Module):
+    """Random scale, crop and horizontal flip shared by all frames of a sample and its label.
+
+    Args:
+        crop_size: output (height, width); regions outside the scaled frame are padded (frames
+            with 0, i.e. the mean colour after normalisation; labels with ``ignore_index``).
+        scale_range: the frame is resized by a factor drawn uniformly from this range first.
+        flip_prob: probability of a horizontal flip.
+    """
+
+    def __init__(
+        self,
+        crop_size: tuple[int, int],
+        scale_range: tuple[float, float] = (0.5, 2.0),
+        flip_prob: float = 0.5,
+        ignore_index: int = IGNORE_INDEX,
+    ) -> None:
+        super().__init__()
+        if scale_range[0] <= 0 or scale_range[0] > scale_range[1]:
+            raise ValueError(f"scale_range must be 0 < low <= high, got {scale_range}")
+        self.crop_size = tuple(crop_size)
+        self.scale_range = tuple(scale_range)
+        self.flip_prob = flip_prob
+        self.ignore_index = ignore_index
+
+    def sample_matrices(self, batch: int, height: int, width: int, device: torch.device) -> torch.Tensor:
+        """One 2×3 affine matrix (input pixel → output pixel) per sample."""
+        crop_h, crop_w = self.crop_size
+        low, high = self.scale_range
+        scale = torch.empty(batch, device=device).uniform_(low, high)
+        flip = torch.rand(batch, device=device) < self.flip_prob
+        spare_x = (width * scale - crop_w).clamp(min=0)
+        spare_y = (height * scale - crop_h).clamp(min=0)
+        offset_x = torch.rand(batch, device=device) * spare_x
+        offset_y = torch.rand(batch, device=device) * spare_y
+        sign = torch.where(flip, -1.0, 1.0)
+        matrices = torch.zeros(batch, 2, 3, device=device)
+        matrices[:, 0, 0] = sign * scale
+        matrices[:, 0, 2] = torch.where(flip, scale * (width - 1), torch.zeros_like(scale)) - offset_x
+        matrices[:, 1, 1] = scale
+        matrices[:, 1, 2] = -offset_y
+        return matrices
+
+    def forward(self, frames: torch.Tensor, label: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """frames B×T×C×H×W float, label B×H×W long → the same, cropped to ``crop_size``."""
+        batch, steps, channels, height, width = frames.shape
+        matrices = self.sample_matrices(batch, height, width, frames.device)
+        warped_frames = warp_affine(
+            frames.reshape(batch * steps, channels, height, width),
+            matrices.repeat_interleave(steps, dim=0),
+            dsize=self.crop_size,
+            mode="bilinear",
+            align_corners=True,
+        ).view(batch, steps, channels, *self.crop_size)
+        # Shift labels by one so that zero padding marks "outside" instead of class 0.
+        shifted = warp_affine(
+            (label.float() + 1).unsqueeze(1), matrices, dsize=self.crop_size, mode="nearest", align_corners=True
+        ).squeeze(1)
+        warped_label = (shifted - 1).round().long()
+        warped_label[warped_label < 0] = self.ignore_index
+        return warped_frames, warped_label

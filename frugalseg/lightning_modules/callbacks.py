@@ -1,0 +1,24 @@
+"""Callbacks that make a run readable from the terminal."""
+
+from __future__ import annotations
+
+import lightning as L
+from lightning.pytorch.utilities import rank_zero_only
+from rich.console import Console
+from rich.table import Table
+
+
+class PrintMetrics(L.Callback):
+    """At the end of fit, print the last validation metrics as a table (mIoU, mAcc, bIoU, TC)."""
+
+    @rank_zero_only
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+        if not metrics:
+            return
+        table = Table(title=f"validation after {trainer.current_epoch} epochs, {trainer.global_step} steps")
+        table.add_column("metric")
+        table.add_column("value", justify="right")
+        for name, value in sorted(metrics.items()):
+            table.add_row(name, f"{value:.4f}")
+        Console().print(table)
