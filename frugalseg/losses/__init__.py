@@ -1,1 +1,36 @@
-"""losses."""
+"""Segmentation losses and a registry that builds them by name.
+
+Every loss is an ``nn.Module`` with ``forward(logits, target, batch=None) -> scalar``; ``batch``
+carries the extras some losses need (neighbours, flow, clicks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from torch import nn
+
+from frugalseg.losses.cross_entropy import CrossEntropy
+
+
+def _ohem_ce(**kwargs: Any) -> CrossEntropy:
+    kwargs.setdefault("ohem_threshold", 0.7)
+    return CrossEntropy(**kwargs)
+
+
+#: Loss name → factory taking the loss's keyword arguments.
+LOSSES: dict[str, Callable[..., nn.Module]] = {
+    "ce": CrossEntropy,
+    "ohem_ce": _ohem_ce,
+}
+
+
+def build_loss(name: str, **kwargs: Any) -> nn.Module:
+    """Build the loss registered as ``name`` with ``kwargs``."""
+    if name not in LOSSES:
+        raise ValueError(f"unknown loss {name!r}; known: {', '.join(sorted(LOSSES))}")
+    return LOSSES[name](**kwargs)
+
+
+__all__ = ["LOSSES", "CrossEntropy", "build_loss"]

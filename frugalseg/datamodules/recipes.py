@@ -1,0 +1,288 @@
+"""Training-set recipes: which (clip, offset, label kind) make the training set under a sample budget.
+
+Two families, both from the SAM 2 label-efficiency study (paper 001):
+
+* frame mixes (Table 1), e.g. ``B3`` = offsets −10, 0, +10 around the manually annotated frame,
+  the anchor with its fine label and the other offsets with propagated (pseudo) labels. To keep the
+  total near the budget, ``ceil(budget / len(offsets))`` clips are drawn and every offset of the
+  recipe is used in each;
+* coarse-ratio mixes (Table 3), ``C{X}`` / ``RC{X}``: X % of the budget are coarse (or
+  SAM-refined coarse) labels of the anchor frame, the rest fine labels.
+
+Draws are seeded and the chosen list is written next to a run's logs with :func:`write_samples`,
+together with its annotation cost (:func:`annotation_cost`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import re
+import tempfile
+import warnings
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from frugalseg.datamodules.clips import Clip, LabelKind
+
+#: Minutes a human spends per label of each kind (Cityscapes paper: 90 min per fine frame, 7 per
+#: coarse one; refining a coarse label with SAM and propagating with SAM 2 cost no human time).
+ANNOTATION_MINUTES: dict[LabelKind, float] = {
+    LabelKind.FINE: 90.0,
+    LabelKind.COARSE: 7.0,
+    LabelKind.REFINED_COARSE: 7.0,
+    LabelKind.PSEUDO: 0.0,
+}
+
+#: Table 1 of paper 001: offsets from the annotated frame (frame 20 of 10…30 is offset 0).
+FRAME_MIXES: dict[str, tuple[int, ...]] = {
+    "N1": (0,),
+    "P2": (-10, 0),
+    "P2s": (-1, 0),
+    "F2": (0, 10),
+    "F2s": (0, 1),
+    "B2n": (-10, 10),
+    "B3": (-10, 0, 10),
+    "B3s": (-1, 0, 1),
+    "B5": (-10, -5, 0, 5, 10),
+    "B5s": (-2, -1, 0, 1, 2),
+    "B7": (-10, -7, -3, 0, 3, 7, 10),
+    "B9": (-10, -7, -5, -3, 0, 3, 5, 7, 10),
+    "B11": tuple(range(-10, 11, 2)),
+    "P11": tuple(range(-10, 1)),
+    "F11": tuple(range(0, 11)),
+}
+
+#: Coarse percentages listed by :func:`list_recipes` (Table 3); any integer 0–100 is accepted by name.
+TABLE3_PERCENTS: tuple[int, ...] = tuple(range(0, 101, 10))
+
+_COARSE_NAME = re.compile(r"(RC|C)(0|[1-9][0-9]?|100)")
+_COARSE_KINDS = (LabelKind.COARSE, LabelKind.REFINED_COARSE)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A named choice of frame offsets and label kinds.
+
+    ``coarse_percent`` > 0 makes it a coarse-ratio mix: that share of the budget uses
+    ``coarse_kind`` labels at offset 0 and the rest fine labels.
+    """
+
+    name: str
+    offsets: tuple[int, ...]
+    coarse_percent: int = 0
+    coarse_kind: LabelKind = LabelKind.COARSE
+
+    def __post_init__(self) -> None:
+        if not self.offsets or len(set(self.offsets)) != len(self.offsets):
+            raise ValueError(
+                f"recipe {self.name}: offsets must be non-empty and distinct, got {self.offsets}"
+            )
+        if not 0 <= self.coarse_percent <= 100:
+            raise ValueError(
+                f"recipe {self.name}: coarse_percent must lie in 0…100, got {self.coarse_percent}"
+            )
+        if self.coarse_kind not in _COARSE_KINDS:
+            raise ValueError(
+                f"recipe {self.name}: coarse_kind must be coarse or refined_coarse, got {self.coarse_kind}"
+            )
+        if self.coarse_percent and self.offsets != (0,):
+            raise ValueError(f"recipe {self.name}: a coarse mix uses offset 0 only, got {self.offsets}")
+
+    def kind_at(self, offset: int) -> LabelKind:
+        """Label kind used at ``offset``: the manual fine label at the anchor, pseudo elsewhere."""
+        return LabelKind.FINE if offset == 0 else LabelKind.PSEUDO
+
+    @property
+    def pseudo_offsets(self) -> tuple[int, ...]:
+        """The offsets that use propagated labels (all but the anchor)."""
+        return tuple(o for o in self.offsets if o != 0)
+
+
+def list_recipes() -> list[str]:
+    """Names of the Table 1 frame mixes and the Table 3 coarse mixes (``C0``…``C100``, ``RC0``…``RC100``)."""
+    coarse = [f"{prefix}{x}" for prefix in ("C", "RC") for x in TABLE3_PERCENTS]
+    return [*FRAME_MIXES, *coarse]
+
+
+def get_recipe(name: str) -> Recipe:
+    """The recipe called ``name``: a Table 1 id or ``C{X}`` / ``RC{X}`` with X an integer 0–100."""
+    if name in FRAME_MIXES:
+        return Recipe(name, FRAME_MIXES[name])
+    match = _COARSE_NAME.fullmatch(name)
+    if match is None:
+        raise ValueError(
+            f"unknown recipe {name!r}; known: {', '.join(FRAME_MIXES)}, "
+            "and C{X} / RC{X} (X % coarse / refined coarse labels, X an integer 0–100)"
+        )
+    kind = LabelKind.REFINED_COARSE if match.group(1) == "RC" else LabelKind.COARSE
+    return Recipe(name, (0,), coarse_percent=int(match.group(2)), coarse_kind=kind)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One training sample: the label of ``kind`` for the frame at ``offset`` of a clip."""
+
+    clip_id: str
+    offset: int
+    kind: LabelKind
+
+
+def _has_label(clip: Clip, kind: LabelKind) -> bool:
+    return clip.label(0, kind) is not None
+
+
+def _check_offsets(clip: Clip, offsets: Iterable[int]) -> None:
+    for offset in offsets:
+        try:
+            clip.frame_path(offset)
+        except IndexError as err:
+            raise ValueError(f"recipe offset {offset:+d} is missing: {err}") from err
+
+
+def _limit(count: int, available: int, what: str) -> int:
+    """``count`` capped at ``available``, with a warning when it had to be capped."""
+    if count > available:
+        warnings.warn(
+            f"asked for {count} clips {what}, only {available} exist; using all of them", stacklevel=3
+        )
+        return available
+    return count
+
+
+def draw_samples(
+    recipe: Recipe | str, clips: Sequence[Clip], budget: int | None = None, seed: int = 0
+) -> list[Sample]:
+    """Draw the training samples of ``recipe`` from ``clips`` under a total ``budget``.
+
+    ``budget`` None means the number of clips with a fine label at offset 0. The draw depends only
+    on the recipe, the budget, the seed and the set of clip ids (not their order). Returns samples
+    sorted by (clip_id, offset, kind).
+    """
+    recipe = get_recipe(recipe) if isinstance(recipe, str) else recipe
+    repeated = sorted(i for i, n in Counter(clip.clip_id for clip in clips).items() if n > 1)
+    if repeated:
+        raise ValueError(f"clip ids must be unique; repeated: {', '.join(repeated[:5])}")
+    ordered = sorted(clips, key=lambda clip: clip.clip_id)
+    fine_pool = [clip for clip in ordered if _has_label(clip, LabelKind.FINE)]
+    if budget is None:
+        budget = len(fine_pool)
+    if budget < 0:
+        raise ValueError(f"budget must be >= 0, got {budget}")
+    rng = random.Random(seed)
+    samples: list[Sample] = []
+
+    if recipe.coarse_percent == 0:
+        count = _limit(math.ceil(budget / len(recipe.offsets)), len(fine_pool), "with a fine label")
+        for clip in rng.sample(fine_pool, count):
+            _check_offsets(clip, recipe.offsets)
+            samples += [Sample(clip.clip_id, o, recipe.kind_at(o)) for o in recipe.offsets]
+        return sorted(samples, key=_sort_key)
+
+    # Coarse clips are drawn among those with a plain coarse label for both C{X} and RC{X}, so
+    # that the refined mix uses exactly the same samples as the non-refined one (paper 001, 5.2.1).
+    n_coarse = round(budget * recipe.coarse_percent / 100)
+    coarse_pool = [clip for clip in ordered if _has_label(clip, LabelKind.COARSE)]
+    coarse_clips = rng.sample(coarse_pool, _limit(n_coarse, len(coarse_pool), "with a coarse label"))
+    for clip in coarse_clips:
+        _check_offsets(clip, (0,))
+        if not _has_label(clip, recipe.coarse_kind):
+            raise ValueError(f"clip {clip.clip_id} has no {recipe.coarse_kind.value} label at offset 0")
+        samples.append(Sample(clip.clip_id, 0, recipe.coarse_kind))
+
+    used = {clip.clip_id for clip in coarse_clips}
+    fresh = [clip for clip in fine_pool if clip.clip_id not in used]
+    reused = [clip for clip in fine_pool if clip.clip_id in used]
+    n_fine = _limit(budget - n_coarse, len(fine_pool), "with a fine label")
+    fine_clips = rng.sample(fresh, min(n_fine, len(fresh)))
+    fine_clips += rng.sample(reused, n_fine - len(fine_clips))
+    for clip in fine_clips:
+        _check_offsets(clip, (0,))
+        samples.append(Sample(clip.clip_id, 0, LabelKind.FINE))
+    return sorted(samples, key=_sort_key)
+
+
+def _sort_key(sample: Sample) -> tuple[str, int, str]:
+    return sample.clip_id, sample.offset, sample.kind.value
+
+
+@dataclass(frozen=True)
+class AnnotationCost:
+    """Human annotation time behind a set of samples (each distinct label counted once)."""
+
+    minutes: dict[LabelKind, float]
+    total_hours: float
+    manual_frames: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form with the kinds spelled as their values."""
+        return {
+            "minutes": {kind.value: value for kind, value in self.minutes.items()},
+            "total_hours": self.total_hours,
+            "manual_frames": self.manual_frames,
+        }
+
+
+def annotation_cost(samples: Iterable[Sample]) -> AnnotationCost:
+    """Minutes per label kind, total hours and number of manual labels, from ``ANNOTATION_MINUTES``."""
+    minutes: dict[LabelKind, float] = {}
+    manual = 0
+    for sample in set(samples):
+        if sample.kind not in ANNOTATION_MINUTES:
+            raise ValueError(f"no annotation cost is known for label kind {sample.kind.value!r}")
+        cost = ANNOTATION_MINUTES[sample.kind]
+        minutes[sample.kind] = minutes.get(sample.kind, 0.0) + cost
+        manual += cost > 0
+    ordered = {kind: minutes[kind] for kind in LabelKind if kind in minutes}
+    return AnnotationCost(ordered, sum(ordered.values()) / 60.0, manual)
+
+
+def write_samples(
+    samples: Sequence[Sample],
+    path: str | Path,
+    recipe: Recipe,
+    cost: AnnotationCost,
+    seed: int | None = None,
+    budget: int | None = None,
+) -> Path:
+    """Write the chosen samples and their cost as JSON, atomically; returns the path written."""
+    path = Path(path)
+    record: dict[str, Any] = {
+        "recipe": recipe.name,
+        "offsets": list(recipe.offsets),
+        "coarse_percent": recipe.coarse_percent,
+        "coarse_kind": recipe.coarse_kind.value,
+    }
+    if seed is not None:
+        record["seed"] = seed
+    if budget is not None:
+        record["budget"] = budget
+    record["cost"] = cost.to_dict()
+    record["samples"] = [{"clip_id": s.clip_id, "offset": s.offset, "kind": s.kind.value} for s in samples]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(record, handle, indent=1)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_samples(path: str | Path) -> list[Sample]:
+    """Samples from a file written by :func:`write_samples`."""
+    path = Path(path)
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))["samples"]
+        return [Sample(str(e["clip_id"]), int(e["offset"]), LabelKind(e["kind"])) for e in entries]
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{path}: not a samples file written by write_samples ({err})") from err

@@ -1,0 +1,92 @@
+"""CrossEntropy / OHEM against hand-computed values."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from frugalseg.losses import CrossEntropy, build_loss
+
+
+def _two_class_logits(probs: list[float]) -> torch.Tensor:
+    """1×2×1×W logits whose softmax probability of class 0 is exactly ``probs``."""
+    p = torch.tensor(probs, dtype=torch.float64)
+    return torch.stack([p.log(), (1 - p).log()]).view(1, 2, 1, -1).requires_grad_(True)
+
+
+def test_plain_ce_matches_hand_computation_with_ignored_pixel() -> None:
+    logits = torch.tensor(
+        [[[[1.0, 0.0], [2.0, 0.5]], [[0.0, 1.0], [1.0, 0.5]], [[-1.0, 3.0], [0.0, 9.0]]]], dtype=torch.float64
+    )
+    target = torch.tensor([[[0, 2], [1, 255]]])
+
+    def nll(values: list[float], true: int) -> float:
+        return -(values[true] - math.log(sum(math.exp(v) for v in values)))
+
+    expected = (nll([1.0, 0.0, -1.0], 0) + nll([0.0, 1.0, 3.0], 2) + nll([2.0, 1.0, 0.0], 1)) / 3
+    assert CrossEntropy()(logits, target).item() == pytest.approx(expected, rel=1e-12)
+
+
+def test_all_ignored_gives_zero_and_backward_works() -> None:
+    logits = torch.randn(2, 4, 3, 3, requires_grad=True)
+    target = torch.full((2, 3, 3), 255)
+    for loss_fn in (CrossEntropy(), CrossEntropy(ohem_threshold=0.7), CrossEntropy(class_weights=[1.0] * 4)):
+        loss = loss_fn(logits, target)
+        assert loss.item() == 0.0
+        loss.backward()
+        assert torch.equal(logits.grad, torch.zeros_like(logits))
+
+
+def test_ohem_threshold_keeps_pixels_below_it() -> None:
+    logits = _two_class_logits([0.9, 0.6, 0.3, 0.8, 0.1])
+    target = torch.tensor([[[0, 0, 0, 0, 255]]])
+    loss = CrossEntropy(ohem_threshold=0.7, ohem_min_kept=1)(logits, target)
+    assert loss.item() == pytest.approx((-math.log(0.6) - math.log(0.3)) / 2, rel=1e-12)
+    loss.backward()
+    touched = logits.grad.abs().sum(dim=1).flatten() > 0
+    assert touched.tolist() == [False, True, True, False, False]
+
+
+def test_ohem_min_kept_adds_the_lowest_probability_pixels() -> None:
+    logits = _two_class_logits([0.9, 0.6, 0.3, 0.8, 0.1])
+    target = torch.tensor([[[0, 0, 0, 0, 255]]])
+    loss = CrossEntropy(ohem_threshold=0.7, ohem_min_kept=3)(logits, target)
+    assert loss.item() == pytest.approx((-math.log(0.6) - math.log(0.3) - math.log(0.8)) / 3, rel=1e-12)
+    loss.backward()
+    touched = logits.grad.abs().sum(dim=1).flatten() > 0
+    assert touched.tolist() == [False, True, True, True, False]
+
+
+def test_ohem_min_kept_above_valid_count_keeps_all_valid() -> None:
+    logits = _two_class_logits([0.9, 0.6, 0.3, 0.8, 0.1])
+    target = torch.tensor([[[0, 0, 0, 0, 255]]])
+    loss = CrossEntropy(ohem_threshold=0.5, ohem_min_kept=100)(logits, target)
+    expected = -(math.log(0.9) + math.log(0.6) + math.log(0.3) + math.log(0.8)) / 4
+    assert loss.item() == pytest.approx(expected, rel=1e-12)
+
+
+def test_smaller_logits_are_upsampled_bilinearly() -> None:
+    # Class-0 logits [0, 4] upsample (align_corners=False) to [0, 1, 3, 4] across a row of 4.
+    logits = torch.tensor([[[[0.0, 4.0]], [[0.0, 0.0]]]], dtype=torch.float64)
+    target = torch.zeros(1, 2, 4, dtype=torch.long)
+    expected = sum(math.log1p(math.exp(-z)) for z in (0.0, 1.0, 3.0, 4.0)) / 4
+    assert CrossEntropy()(logits, target).item() == pytest.approx(expected, rel=1e-12)
+
+
+def test_class_weights_give_weighted_mean() -> None:
+    logits = _two_class_logits([0.5, 0.25])
+    target = torch.tensor([[[0, 1]]])
+    loss = CrossEntropy(class_weights=[1.0, 3.0])(logits, target)
+    assert loss.item() == pytest.approx((math.log(2) + 3 * -math.log(0.75)) / 4, rel=1e-12)
+    with pytest.raises(ValueError, match="3 class weights for 2 classes"):
+        CrossEntropy(class_weights=[1.0, 1.0, 1.0])(logits, target)
+
+
+def test_build_loss_registry() -> None:
+    assert build_loss("ce").ohem_threshold is None
+    assert build_loss("ohem_ce").ohem_threshold == 0.7
+    assert build_loss("ohem_ce", ohem_threshold=0.5, ohem_min_kept=7).ohem_min_kept == 7
+    with pytest.raises(ValueError, match="ce, ohem_ce"):
+        build_loss("focal")
