@@ -8,6 +8,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader
 
@@ -175,10 +176,19 @@ class VideoSegDataModule(L.LightningDataModule):
         write_samples(self.samples, log_dir / "samples.json", self.recipe, cost)
 
     def _loader(self, split: str, shuffle: bool, batch_size: int) -> DataLoader:
+        dataset = self.datasets[split]
+        sampler = None
+        if not shuffle and self.trainer is not None and self.trainer.world_size > 1:
+            # Lightning's default sampler pads evaluation sets with repeated samples, which would
+            # count them twice in the metrics; this one splits the set without repeats.
+            sampler = UnrepeatedDistributedSampler(
+                dataset, num_replicas=self.trainer.world_size, rank=self.trainer.global_rank, shuffle=False
+            )
         return DataLoader(
-            self.datasets[split],
+            dataset,
             batch_size=batch_size,
             shuffle=shuffle,
+            sampler=sampler,
             drop_last=shuffle and len(self.datasets[split]) > batch_size,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
