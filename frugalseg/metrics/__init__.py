@@ -1,1 +1,7 @@
-"""metrics."""
+"""Segmentation metrics as torchmetrics ``Metric``s with summed states (exact under DDP)."""
+
+from frugalseg.metrics.boundary import BoundaryIoU
+from frugalseg.metrics.segmentation import MeanAccuracy, MeanIoU
+from frugalseg.metrics.temporal import TemporalConsistency
+
+__all__ = ["BoundaryIoU", "MeanAccuracy", "MeanIoU", "TemporalConsistency"]
