@@ -1,0 +1,70 @@
+"""HRNetV2 semantic segmentation (HRNet-Semantic-Segmentation ``seg_hrnet.py``) on timm's HRNet.
+
+timm's ``features_only`` model with ``feature_location=''`` returns the four raw branches
+(/4, /8, /16, /32) instead of its classification ``incre_modules``. The HRNetV2 head upsamples
+branches 2–4 to branch 1 (bilinear, align_corners=False), concatenates them and classifies with
+``last_layer`` = 1×1 conv (bias) + BN + ReLU + 1×1 conv (bias). Logits at 1/4 are resized to the
+input size. Unlike the official backbone, timm fuses branches with nearest (not bilinear)
+upsampling, so official HRNet-Seg weights do not reproduce official outputs exactly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import timm
+import torch
+from torch import Tensor, nn
+
+from frugalseg.zoo.base import ImageStudent, pad_to_multiple, resize_to
+from frugalseg.zoo.registry import register_model
+
+_STRIDE = 32
+
+
+class HRNetV2(ImageStudent):
+    """HRNetV2 image student; ``backbone`` is a timm HRNet name (``hrnet_w48``, ``hrnet_w18``, …)."""
+
+    def __init__(self, num_classes: int, num_frames: int = 1, backbone: str = "hrnet_w48"):
+        super().__init__(num_classes, num_frames)
+        self.backbone = timm.create_model(
+            backbone, features_only=True, feature_location="", out_indices=(1, 2, 3, 4), pretrained=False
+        )
+        reductions = self.backbone.feature_info.reduction()
+        if list(reductions) != [4, 8, 16, 32]:
+            raise ValueError(f"timm {backbone!r} has branch strides {reductions}, expected [4, 8, 16, 32]")
+        width = sum(self.backbone.feature_info.channels())
+        self.last_layer = nn.Sequential(
+            nn.Conv2d(width, width, 1),
+            nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(width, num_classes, 1),
+        )
+
+    def segment(self, image: Tensor) -> Tensor:
+        """Logits at the image size: the image is zero-padded to a multiple of 32 (timm's nearest
+        fusion needs exact halving), classified at 1/4, upsampled and cropped back."""
+        h, w = image.shape[-2:]
+        padded = pad_to_multiple(image, _STRIDE)
+        branches = self.backbone(padded)
+        size = branches[0].shape[-2:]
+        fused = torch.cat([branches[0]] + [resize_to(b, size) for b in branches[1:]], dim=1)
+        return resize_to(self.last_layer(fused), padded.shape[-2:])[..., :h, :w]
+
+
+@register_model("hrnetv2_w48")
+def hrnetv2_w48(num_classes: int, num_frames: int = 1, **kwargs: Any) -> HRNetV2:
+    """HRNetV2-W48 (branches 48/96/192/384, 720-channel head), the paper's Cityscapes model."""
+    return HRNetV2(num_classes, num_frames, backbone="hrnet_w48", **kwargs)
+
+
+@register_model("hrnetv2_w18")
+def hrnetv2_w18(num_classes: int, num_frames: int = 1, **kwargs: Any) -> HRNetV2:
+    """HRNetV2-W18 (branches 18/36/72/144, 270-channel head)."""
+    return HRNetV2(num_classes, num_frames, backbone="hrnet_w18", **kwargs)
+
+
+@register_model("hrnetv2_w18_small")
+def hrnetv2_w18_small(num_classes: int, num_frames: int = 1, **kwargs: Any) -> HRNetV2:
+    """HRNetV2-W18-Small, timm ``hrnet_w18_small`` (v1 small: branches 16/32/64/128, 240-channel head)."""
+    return HRNetV2(num_classes, num_frames, backbone="hrnet_w18_small", **kwargs)

@@ -1,0 +1,252 @@
+"""TMANet (Wang, Wang, Liu; ICIP 2021): temporal memory attention over past frames.
+
+Follows the official mmseg model (``tmanet_r50-d8``): a dilated ResNet at output stride 8 shared by
+the memory frames and the current frame, per-slot memory key/value projections, an unscaled
+softmax memory read, a 3×3 bottleneck and an auxiliary FCN head on the current frame's layer3.
+Module names mirror the official checkpoint (``decode_head.memory_key_conv.0.{t}.conv.weight`` …).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import timm
+import torch
+from torch import Tensor, nn
+
+from frugalseg.zoo.base import Student, resize_to
+from frugalseg.zoo.registry import register_model
+
+
+class ConvBNReLU(nn.Module):
+    """Conv (no bias) + BatchNorm + ReLU, 'same' padding: mmcv's ``ConvModule``."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=False)
+        self.bn = nn.BatchNorm2d(out_channels)
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.act(self.bn(self.conv(x)))
+
+
+class SequenceConv(nn.ModuleList):
+    """One ``ConvBNReLU`` per memory slot: slot ``i`` of a B×M×C×H×W tensor always goes through conv ``i``."""
+
+    def __init__(self, num_slots: int, in_channels: int, out_channels: int, kernel_size: int):
+        super().__init__(ConvBNReLU(in_channels, out_channels, kernel_size) for _ in range(num_slots))
+
+    def forward(self, memory: Tensor) -> Tensor:
+        if memory.shape[1] != len(self):
+            raise ValueError(f"expected {len(self)} memory slots, received {memory.shape[1]}")
+        return torch.stack([conv(memory[:, i]) for i, conv in enumerate(self)], dim=1)
+
+
+def memory_read(query_key: Tensor, memory_key: Tensor, memory_value: Tensor) -> Tensor:
+    """Attention read of the memory, without 1/sqrt(C) scaling (official ``matmul_norm=False``).
+
+    ``query_key`` B×Ck×H×W, ``memory_key`` B×M×Ck×H'×W', ``memory_value`` B×M×Cv×H'×W'.
+    Each query pixel attends over all M·H'·W' memory pixels: ``A = softmax(Q_kᵀ M_k)``, and the
+    result ``A · M_vᵀ`` is returned as B×Cv×H×W.
+    """
+    b, ck, h, w = query_key.shape
+    cv = memory_value.shape[2]
+    q = query_key.flatten(2).transpose(1, 2)  # B×HW×Ck
+    k = memory_key.transpose(1, 2).flatten(2)  # B×Ck×(M·H'·W')
+    v = memory_value.transpose(1, 2).flatten(2)  # B×Cv×(M·H'·W')
+    attention = torch.softmax(torch.bmm(q, k), dim=-1)  # B×HW×(M·H'·W')
+    return torch.bmm(attention, v.transpose(1, 2)).transpose(1, 2).reshape(b, cv, h, w)
+
+
+class TMAHead(nn.Module):
+    """Memory attention head: query/memory projections, memory read, bottleneck, classifier."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        channels: int,
+        key_channels: int,
+        value_channels: int,
+        memory_frames: int,
+        num_classes: int,
+        dropout: float = 0.1,
+    ):
+        super().__init__()
+        self.memory_key_conv = nn.Sequential(
+            SequenceConv(memory_frames, in_channels, key_channels, 1),
+            SequenceConv(memory_frames, key_channels, key_channels, 3),
+        )
+        self.memory_value_conv = nn.Sequential(
+            SequenceConv(memory_frames, in_channels, value_channels, 1),
+            SequenceConv(memory_frames, value_channels, value_channels, 3),
+        )
+        self.query_key_conv = nn.Sequential(
+            ConvBNReLU(in_channels, key_channels, 1), ConvBNReLU(key_channels, key_channels, 3)
+        )
+        self.query_value_conv = nn.Sequential(
+            ConvBNReLU(in_channels, value_channels, 1), ConvBNReLU(value_channels, value_channels, 3)
+        )
+        self.bottleneck = ConvBNReLU(2 * value_channels, channels, 3)
+        self.dropout = nn.Dropout2d(dropout)
+        self.conv_seg = nn.Conv2d(channels, num_classes, 1)
+
+    def forward(self, query: Tensor, memory: Tensor) -> Tensor:
+        """Logits at feature resolution from the current frame's B×C×h×w and memory B×M×C×h×w."""
+        query_value = self.query_value_conv(query)
+        memory_key, memory_value = self.memory_key_conv(memory), self.memory_value_conv(memory)
+        read = memory_read(self.query_key_conv(query), memory_key, memory_value)
+        return self.conv_seg(self.dropout(self.bottleneck(torch.cat([query_value, read], dim=1))))
+
+
+class FCNHead(nn.Module):
+    """Auxiliary head: one 3×3 ConvBNReLU, dropout, 1×1 classifier (mmseg ``FCNHead``, num_convs=1)."""
+
+    def __init__(self, in_channels: int, channels: int, num_classes: int, dropout: float = 0.1):
+        super().__init__()
+        self.convs = nn.Sequential(ConvBNReLU(in_channels, channels, 3))
+        self.dropout = nn.Dropout2d(dropout)
+        self.conv_seg = nn.Conv2d(channels, num_classes, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv_seg(self.dropout(self.convs(x)))
+
+
+class TMANet(Student):
+    """TMANet student: ``frames[:, :-1]`` are the memory (oldest first), ``frames[:, -1]`` the current frame.
+
+    ``backbone`` is a timm ResNet name, built dilated at output stride 8 (timm dilates the first
+    block of a dilated stage with the previous stage's rate, as mmseg's ``contract_dilation``).
+    ``backbone_weights`` is an optional local safetensors or torch file with the timm backbone's
+    state dict (a classifier ``fc.*`` in it is ignored).
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        num_frames: int = 3,
+        backbone: str = "resnet50c",
+        key_channels: int = 64,
+        value_channels: int = 256,
+        channels: int = 512,
+        aux_channels: int = 256,
+        aux_weight: float = 0.4,
+        dropout: float = 0.1,
+        backbone_weights: str | Path | None = None,
+    ):
+        if num_frames < 2:
+            raise ValueError(
+                f"TMANet needs num_frames >= 2 (memory frames + the current frame), got {num_frames}"
+            )
+        super().__init__(num_classes, num_frames, aux_weights={"aux": aux_weight})
+        self.backbone = timm.create_model(
+            backbone, features_only=True, output_stride=8, out_indices=(3, 4), pretrained=False
+        )
+        if backbone_weights is not None:
+            load_backbone_weights(self.backbone, backbone_weights)
+        layer3_channels, layer4_channels = self.backbone.feature_info.channels()
+        self.decode_head = TMAHead(
+            layer4_channels, channels, key_channels, value_channels, num_frames - 1, num_classes, dropout
+        )
+        self.auxiliary_head = FCNHead(layer3_channels, aux_channels, num_classes, dropout)
+        self._stream: list[Tensor] = []
+
+    @property
+    def memory_frames(self) -> int:
+        """Number of past frames the model attends to."""
+        return self.num_frames - 1
+
+    def _outputs(self, frames: Tensor, with_aux: bool) -> dict[str, Tensor]:
+        self.check_frames(frames)
+        b, t, c, h, w = frames.shape
+        layer3, layer4 = self.backbone(frames.reshape(b * t, c, h, w))
+        layer4 = layer4.reshape(b, t, *layer4.shape[1:])
+        out = {"out": resize_to(self.decode_head(layer4[:, -1], layer4[:, :-1]), (h, w))}
+        if with_aux:
+            current_layer3 = layer3.reshape(b, t, *layer3.shape[1:])[:, -1]
+            out["aux"] = resize_to(self.auxiliary_head(current_layer3), (h, w))
+        return out
+
+    def forward(self, frames: Tensor) -> Tensor:
+        """Logits B×C×H×W of the current (last) frame at the input resolution."""
+        return self._outputs(frames, with_aux=False)["out"]
+
+    def forward_train(self, frames: Tensor) -> dict[str, Tensor]:
+        """``"out"`` (main head) and ``"aux"`` (FCN on the current frame's layer3), both at input size."""
+        return self._outputs(frames, with_aux=True)
+
+    def reset(self) -> None:
+        """Forget the streaming memory, e.g. at the start of a new video."""
+        self._stream = []
+
+    @torch.no_grad()
+    def step(self, frame: Tensor) -> Tensor:
+        """Streaming inference: logits for ``frame`` (B×3×H×W) given the frames seen since :meth:`reset`.
+
+        Backbone features of past frames are cached, so each call runs the backbone once. Until
+        enough frames are seen the memory is filled with the oldest frame seen (the first frame
+        of a video is repeated, as the TMANet authors suggest).
+        """
+        if frame.dim() != 4 or frame.shape[1] != 3:
+            raise ValueError(f"TMANet.step expects one frame of shape B×3×H×W, received {tuple(frame.shape)}")
+        layer4 = self.backbone(frame)[1]
+        if self._stream and self._stream[0].shape != layer4.shape:
+            raise ValueError(
+                f"TMANet.step received a frame of shape {tuple(frame.shape)} that does not match the frames "
+                "in memory; call reset() between videos"
+            )
+        stream = self._stream
+        oldest = stream[0] if stream else layer4
+        memory = [oldest] * (self.memory_frames - len(stream)) + stream
+        logits = self.decode_head(layer4, torch.stack(memory, dim=1))
+        self._stream = (stream + [layer4])[-self.memory_frames :]
+        return resize_to(logits, frame.shape[-2:])
+
+
+def load_backbone_weights(backbone: nn.Module, path: str | Path) -> None:
+    """Load a local safetensors / torch state dict into a timm backbone, with a clear error on mismatch."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"backbone weights file not found: {path}")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        state = load_file(str(path))
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+            state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: expected a state dict, found {type(state).__name__}")
+    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    expected = backbone.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise ValueError(
+            f"{path}: keys do not match the timm backbone; missing {len(missing)} (e.g. {missing[:3]}), "
+            f"unexpected {len(unexpected)} (e.g. {unexpected[:3]})"
+        )
+    wrong_shape = [k for k, v in state.items() if v.shape != expected[k].shape]
+    if wrong_shape:
+        k = wrong_shape[0]
+        raise ValueError(
+            f"{path}: {len(wrong_shape)} tensors have the wrong shape, e.g. {k}: "
+            f"{tuple(state[k].shape)} in the file, {tuple(expected[k].shape)} in the backbone"
+        )
+    backbone.load_state_dict(state)
+
+
+@register_model("tmanet_r50", default_num_frames=3, video=True)
+def tmanet_r50(num_classes: int, num_frames: int = 3, **kwargs: Any) -> TMANet:
+    """Paper size: deep-stem ResNet-50 (timm ``resnet50c`` = mmseg ResNetV1c), key 64, value 256, 512 ch."""
+    return TMANet(num_classes, num_frames, backbone="resnet50c", **kwargs)
+
+
+@register_model("tmanet_r18", default_num_frames=3, video=True)
+def tmanet_r18(num_classes: int, num_frames: int = 3, **kwargs: Any) -> TMANet:
+    """Small CPU-friendly width: ResNet-18, key 32, value 64, 128 ch, aux 64 ch."""
+    options: dict[str, Any] = {"key_channels": 32, "value_channels": 64, "channels": 128, "aux_channels": 64}
+    options.update(kwargs)
+    return TMANet(num_classes, num_frames, backbone="resnet18", **options)
