@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -14,3 +15,25 @@ def shared_data() -> Path:
     """`../shared/data` (real Cityscapes and DAVIS samples); CI always has it beside the clone."""
     assert SHARED_DATA.is_dir(), f"expected the shared sample data at {SHARED_DATA}"
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_cache(tmp_path_factory) -> Path:
+    """Point frugalseg's cache (synthetic data, pseudo-labels) at a fresh folder for the session."""
+    cache = tmp_path_factory.mktemp("frugalseg_cache")
+    previous = os.environ.get("FRUGALSEG_CACHE")
+    os.environ["FRUGALSEG_CACHE"] = str(cache)
+    yield cache
+    if previous is None:
+        os.environ.pop("FRUGALSEG_CACHE", None)
+    else:
+        os.environ["FRUGALSEG_CACHE"] = previous
+
+
+@pytest.fixture(scope="session")
+def tiny_streets(tmp_path_factory) -> Path:
+    """A small synthetic streets set: 4 train and 3 val clips of 30 frames at 64×128."""
+    from frugalseg.datamodules.formats.synthetic import generate_synthetic_streets
+
+    root = tmp_path_factory.mktemp("streets") / "tiny"
+    return generate_synthetic_streets(root, clips_per_split={"train": 4, "val": 3}, size=(64, 128))

@@ -104,30 +104,15 @@ class VideoSegDataModule(L.LightningDataModule):
     def _format(self):
         return get_format("cityscapes", self.root)
 
-    def _engine(self) -> FlowPropagator:
-        return FlowPropagator(preset=self.hparams.propagation_preset)
-
-    def _store(self) -> LabelStore:
-        store = LabelStore(self.pseudo_root)
-        engine = self._engine()
-        store.open_run(
-            {
-                "engine": engine.name,
-                "settings": engine.settings,
-                "format": "cityscapes",
-                "root": str(self.root.resolve()),
-                "split": self.hparams.train_split,
-            }
-        )
-        return store
-
     def prepare_data(self) -> None:
         """Generate the synthetic set if it is the data, and make missing pseudo-labels (rank 0 only)."""
         if self.hparams.root is None:
             generate_synthetic_streets(self.root, **self.synthetic_params)
-        if self.recipe.pseudo_offsets:
+        fitting = self.trainer is None or self.trainer.state.fn == "fit"
+        if fitting and self.recipe.pseudo_offsets:
             summary = propagate_split(
-                self._format(), self.hparams.train_split, self._store(), self.recipe.pseudo_offsets, self._engine()
+                self._format(), self.hparams.train_split, LabelStore(self.pseudo_root), self.recipe.pseudo_offsets,
+                FlowPropagator(preset=self.hparams.propagation_preset),
             )
             rank_zero_info(
                 f"pseudo-labels in {self.pseudo_root}: {summary.written} written, {summary.skipped} already there"

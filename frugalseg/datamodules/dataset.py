@@ -58,13 +58,11 @@ class ClipSampleDataset(Dataset):
         clip = self.clips.get(sample.clip_id)
         if clip is None:
             raise KeyError(f"sample refers to unknown clip {sample.clip_id!r}")
-        clip.frame_path(sample.offset)
+        frame = clip.frame_path(sample.offset)
         ref = clip.label(sample.offset, sample.kind)
         if ref is None:
-            raise DataError(
-                f"clip {clip.clip_id}: no {sample.kind.value} label at offset {sample.offset:+d}"
-                + (" (make the pseudo-labels first: `frugalseg label propagate …`)" if sample.kind is LabelKind.PSEUDO else "")
-            )
+            hint = " (make them with `frugalseg label propagate …`)" if sample.kind is LabelKind.PSEUDO else ""
+            raise DataError(frame, f"clip {clip.clip_id} has no {sample.kind.value} label at offset {sample.offset:+d}{hint}")
         return ref
 
     def _resize(self, image: np.ndarray, nearest: bool) -> np.ndarray:
@@ -86,8 +84,9 @@ class ClipSampleDataset(Dataset):
         label = read_label(ref.path, self.num_classes)
         if label.shape != frames[-1].shape[:2]:
             raise DataError(
-                f"{ref.path}: label size {label.shape[1]}×{label.shape[0]} differs from its frame "
-                f"{paths[-1]} ({frames[-1].shape[1]}×{frames[-1].shape[0]})"
+                ref.path,
+                f"label size {label.shape[1]}×{label.shape[0]} differs from its frame "
+                f"{paths[-1]} ({frames[-1].shape[1]}×{frames[-1].shape[0]})",
             )
         frames = [self._resize(frame, nearest=False) for frame in frames]
         item = {
