@@ -2,7 +2,8 @@
 
 Target: the real aachen_000000_000019 trainId label (1024×2048, 19 classes); prediction: the same
 map shifted by (3, -5) px with a block of one class relabelled. Asserts identical counts, then
-prints ms per image for the per-class reference, the OpenCV path and the torch pooling path.
+prints ms per image (median, timed round-robin) for the per-class reference, the OpenCV path and
+the torch pooling path.
 
     .venv/bin/python benchmarks/bench_boundary_iou.py [--width 2] [--repeats 10]
 """
@@ -47,15 +48,18 @@ def fused_counts(pred: torch.Tensor, gt: torch.Tensor, width: int, backend: str)
     return metric.intersection.numpy(), metric.union.numpy()
 
 
-def time_ms(fn: Callable[[], object], repeats: int) -> float:
-    """Median wall time of ``fn`` in ms after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+def time_ms(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Median wall time of each function in ms after one warm-up call, interleaved round-robin so
+    that load changes on a shared machine hit all of them alike."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for fn in fns.values():
         fn()
-        times.append(time.perf_counter() - start)
-    return 1000 * float(np.median(times))
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: 1000 * float(np.median(t)) for name, t in times.items()}
 
 
 def main() -> None:
@@ -79,11 +83,13 @@ def main() -> None:
     print(f"label {gt.shape[0]}x{gt.shape[1]}, {NUM_CLASSES} classes, d = {args.width}, "
           f"torch threads {torch.get_num_threads()}, OpenCV threads {cv2.getNumThreads()}: counts identical")
 
-    ref_ms = time_ms(lambda: reference_counts(pred, gt, args.width), args.repeats)
-    rows = [("per-class cv2.erode reference", ref_ms)]
+    reference_name = "per-class cv2.erode reference"
+    fns: dict[str, Callable[[], object]] = {reference_name: lambda: reference_counts(pred, gt, args.width)}
     for backend in ("opencv", "torch"):
-        rows.append((f"BoundaryIoU backend={backend}", time_ms(lambda: fused_counts(pred_t, gt_t, args.width, backend), args.repeats)))
-    for name, ms in rows:
+        fns[f"BoundaryIoU backend={backend}"] = lambda b=backend: fused_counts(pred_t, gt_t, args.width, b)
+    rows = time_ms(fns, args.repeats)
+    ref_ms = rows[reference_name]
+    for name, ms in rows.items():
         print(f"{name:32s} {ms:8.1f} ms/image   speed-up vs reference {ref_ms / ms:5.1f}x")
 
 

@@ -7,9 +7,11 @@ the reference ``mask − erode(pad(M, 1), ones(3×3), iterations=d)`` of ``bound
 All classes at once: a pixel lies in the band of *its own* class iff its (2d+1)² neighbourhood in
 the label map is not uniform or reaches past the image border. One grey dilation (max) and one
 grey erosion (min) of the label map, compared, plus the d-pixel frame along the border, give every
-band in two filter passes instead of one erosion per class. OpenCV runs the filters on CPU (uint8
-maps, per-class counts by ``cv2.calcHist``), ``max_pool2d`` on other devices; both give the same
-counts as the per-class reference.
+band in one filter pass per map instead of one erosion per class. On CPU, OpenCV's morphological
+gradient (dilation − erosion, non-zero exactly on the bands) does this on uint8 maps, and a single
+masked ``cv2.calcHist`` per image over (target label, predicted label, band flags) visits only the
+band pixels and yields all per-class counts; other devices use ``max_pool2d`` and ``bincount``.
+Both give the same counts as the per-class reference.
 """
 
 from __future__ import annotations
@@ -26,23 +28,35 @@ from torchmetrics import Metric
 Backend = Literal["auto", "opencv", "torch"]
 
 
-def _mark_border(band: np.ndarray | Tensor, width: int) -> None:
-    """Set the outer ``width`` rows and columns (last two dims) of ``band`` to True in place."""
-    band[..., :width, :] = True
-    band[..., -width:, :] = True
-    band[..., :, :width] = True
-    band[..., :, -width:] = True
+def _mark_border(band: np.ndarray | Tensor, width: int, value: bool | int = True) -> None:
+    """Set the outer ``width`` rows and columns (last two dims) of ``band`` to ``value`` in place."""
+    band[..., :width, :] = value
+    band[..., -width:, :] = value
+    band[..., :, :width] = value
+    band[..., :, -width:] = value
 
 
-def boundary_band_np(labels: np.ndarray, width: int) -> np.ndarray:
-    """H×W bool: pixels in the width-``width`` inner band of their own label's region (OpenCV).
+def _to_uint8(labels: np.ndarray) -> np.ndarray | None:
+    """``labels`` as uint8 if all lie in [0, 255] (checked by one OR-reduction), else None."""
+    if labels.dtype == np.uint8:
+        return labels
+    bits = int(np.bitwise_or.reduce(labels, axis=None))
+    return labels.astype(np.uint8) if 0 <= bits <= 255 else None
 
-    ``labels`` is a uint8 or uint16 label map. Pixels within ``width`` of the image border are
-    always boundary, so the filters may use OpenCV's default (neutral) border.
+
+def boundary_band_np(
+    labels: np.ndarray, width: int, value: int = 255, out: np.ndarray | None = None
+) -> np.ndarray:
+    """H×W uint8 map, ``value`` on pixels in the width-``width`` inner band of their own label, else 0.
+
+    ``labels`` is a uint8 label map. The band is where the morphological gradient (dilation minus
+    erosion, one OpenCV call) is non-zero; pixels within ``width`` of the image border are always
+    boundary, so the filters may use OpenCV's default (neutral) border. ``out`` is reused if given.
     """
-    kernel = np.ones((2 * width + 1, 2 * width + 1), np.uint8)
-    band = cv2.dilate(labels, kernel) != cv2.erode(labels, kernel)
-    _mark_border(band, width)
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * width + 1, 2 * width + 1))
+    gradient = cv2.morphologyEx(labels, cv2.MORPH_GRADIENT, kernel)
+    band = cv2.threshold(gradient, 0, value, cv2.THRESH_BINARY, dst=out)[1]
+    _mark_border(band, width, value)
     return band
 
 
@@ -111,54 +125,63 @@ class BoundaryIoU(Metric):
         self.intersection += inter
         self.union += gt_count + pred_count - inter
 
-    def _check_preds(self, low: int, high: int) -> None:
-        if low < 0 or high >= self.num_classes:
-            raise ValueError(f"preds hold class {low if low < 0 else high} outside [0, {self.num_classes})")
+    def _pred_error(self, low: int, high: int) -> ValueError:
+        return ValueError(f"preds hold class {low if low < 0 else high} outside [0, {self.num_classes})")
 
     def _target_error(self, value: int) -> ValueError:
         return ValueError(f"target holds class {value} outside [0, {self.num_classes}) that is not ignore_index")
 
     def _counts_opencv(self, preds: Tensor, target: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Counts (intersection, |B_gt|, |B_pred|) on CPU with uint8 OpenCV filters and histograms."""
+        """Counts (intersection, |B_gt|, |B_pred|) on CPU: uint8 OpenCV filters, one histogram per image.
+
+        ``state = 64·[pixel in target band] + 128·[pixel in prediction band]`` is both the mask
+        and the third axis of one joint histogram ``hist[g, p, state // 64]`` over target label g
+        (all 256 values), predicted class p; the masked histogram visits band pixels only. Then
+        |B_gt| = hist[c, :, 1::2].sum(), |B_pred| = hist[:n, c, 2:].sum() (valid target labels
+        only) and I = hist[c, c, 3]. Every label present in a map has band pixels, so hist also
+        shows invalid target labels.
+        """
         n = self.num_classes
         if n >= 255:
             raise ValueError(f"the OpenCV backend handles fewer than 255 classes, got {n}; use backend='torch'")
-        # lut: class c -> c, ignore -> n (an extra label that cuts regions but is never counted), else 255.
-        lut = np.full(256, 255, np.uint8)
-        lut[:n] = np.arange(n)
         ignore = self.ignore_index
-        # numpy, not torch, for the full-size passes: torch's threaded kernels are slower on CPU here.
-        target_np, pred = target.cpu().numpy(), preds.cpu().numpy()
-        self._check_preds(int(pred.min()), int(pred.max()))
-        if ignore is not None and not 0 <= ignore <= 255:
-            target_np = np.where(target_np == ignore, n, target_np)
+        # numpy, not torch, for the full-size passes: torch's threaded kernels stall on a busy CPU.
+        target_np, pred_np = target.cpu().numpy(), preds.cpu().numpy()
+        if ignore is not None and not n <= ignore <= 255:
+            target_np = np.where(target_np == ignore, n, target_np)  # an extra label that only cuts regions
             ignore = n
-        if ignore is not None:
-            lut[ignore] = n
-        low, high = int(target_np.min()), int(target_np.max())
-        if low < 0 or high > 255:
+        pred_all, gt_all = _to_uint8(pred_np), _to_uint8(target_np)
+        if pred_all is None or pred_all.max() >= n:
+            raise self._pred_error(int(pred_np.min()), int(pred_np.max()))
+        if gt_all is None:
+            low, high = int(target_np.min()), int(target_np.max())
             raise self._target_error(low if low < 0 else high)
-        gt = cv2.LUT(target_np.astype(np.uint8, copy=False).reshape(-1, target_np.shape[-1]), lut)
-        if (gt == 255).any():
-            raise self._target_error(int(target_np.reshape(gt.shape)[gt == 255][0]))
-        gt = gt.reshape(target_np.shape)
-        pred = pred.astype(np.uint8, copy=False)
         inter, gt_count, pred_count = (np.zeros(n, np.int64) for _ in range(3))
-        bins, ranges = [n + 1], [0, n + 1]
-        for g, p in zip(gt, pred):
-            band_gt = boundary_band_np(g, self.width).view(np.uint8)
-            band_pred = boundary_band_np(p, self.width).view(np.uint8) & (g != n).view(np.uint8)
-            both = band_gt & band_pred & (g == p).view(np.uint8)
-            for out, labels, mask in ((gt_count, g, band_gt), (pred_count, p, band_pred), (inter, g, both)):
-                out += cv2.calcHist([labels], [0], mask, bins, ranges).ravel()[:n].astype(np.int64)
+        band_gt, band_pred, state = (np.empty(gt_all.shape[1:], np.uint8) for _ in range(3))
+        diag = np.arange(n)
+        for g, p in zip(gt_all, pred_all, strict=True):
+            boundary_band_np(g, self.width, 64, band_gt)
+            boundary_band_np(p, self.width, 128, band_pred)
+            cv2.bitwise_or(band_gt, band_pred, dst=state)
+            hist = cv2.calcHist([g, p, state], [0, 1, 2], state, [256, n, 4], [0, 256, 0, n, 0, 256])
+            hist = hist.astype(np.int64)  # float32 counts, exact below 2**24 per bin
+            per_label = hist[:, :, 1::2].sum((1, 2))
+            bad = np.flatnonzero(per_label[n:]) + n
+            bad = bad[bad != ignore]
+            if bad.size:
+                raise self._target_error(int(bad[0]))
+            gt_count += per_label[:n]
+            pred_count += hist[:n, :, 2:].sum((0, 2))
+            inter += hist[diag, diag, 3]
         return torch.from_numpy(inter), torch.from_numpy(gt_count), torch.from_numpy(pred_count)
 
     def _counts_torch(self, preds: Tensor, target: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Counts (intersection, |B_gt|, |B_pred|) batched with ``max_pool2d`` (for GPUs)."""
         n = self.num_classes
         preds, target = preds.long(), target.long()
-        low, high = torch.aminmax(preds)
-        self._check_preds(int(low), int(high))
+        low, high = (int(v) for v in torch.aminmax(preds))
+        if low < 0 or high >= n:
+            raise self._pred_error(low, high)
         valid = target != self.ignore_index if self.ignore_index is not None else torch.ones_like(target, dtype=torch.bool)
         bad = target[valid & ((target < 0) | (target >= n))]
         if bad.numel():
