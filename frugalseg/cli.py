@@ -1,7 +1,7 @@
 """`frugalseg` command line: LightningCLI for fit/validate/test/predict, argparse for the tools.
 
-`frugalseg label …`, `frugalseg data …` and `frugalseg zoo …` are small tools with their own
-parsers; every other first word goes to LightningCLI.
+`frugalseg label …` and `frugalseg data …` are tools with their own argparse parsers; every
+other first word (fit, validate, test, predict) goes to LightningCLI.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 from lightning.pytorch.cli import LightningCLI
 
+from frugalseg.autolabel import commands as label_commands
+from frugalseg.datamodules import commands as data_commands
 from frugalseg.datamodules.datamodule import VideoSegDataModule
 from frugalseg.lightning_modules import VideoSegmentationModule
 
@@ -19,9 +21,6 @@ TOOL_COMMANDS = ("label", "data")
 
 
 def _tool_parser() -> argparse.ArgumentParser:
-    from frugalseg.autolabel import commands as label_commands
-    from frugalseg.datamodules import commands as data_commands
-
     parser = argparse.ArgumentParser(prog="frugalseg", description="frugalseg tools")
     groups = parser.add_subparsers(dest="group", required=True)
     label_commands.register(groups)

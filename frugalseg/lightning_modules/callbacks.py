@@ -16,7 +16,7 @@ class PrintMetrics(L.Callback):
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
         if not metrics:
             return
-        table = Table(title=f"validation after {trainer.current_epoch} epochs, {trainer.global_step} steps")
+        table = Table(title=f"validation after {trainer.global_step} steps", min_width=40)
         table.add_column("metric")
         table.add_column("value", justify="right")
         for name, value in sorted(metrics.items()):
