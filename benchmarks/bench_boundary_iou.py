@@ -21,11 +21,16 @@ import torch
 
 from frugalseg.metrics import BoundaryIoU
 
-LABEL = Path(__file__).resolve().parents[2] / "shared/data/cityscapes_dev/gtFine/train/aachen/aachen_000000_000019_gtFine_labelTrainIds.png"
+LABEL = (
+    Path(__file__).resolve().parents[2]
+    / "shared/data/cityscapes_dev/gtFine/train/aachen/aachen_000000_000019_gtFine_labelTrainIds.png"
+)
 NUM_CLASSES = 19
 
 
-def reference_counts(pred: np.ndarray, gt: np.ndarray, width: int, ignore: int = 255) -> tuple[np.ndarray, np.ndarray]:
+def reference_counts(
+    pred: np.ndarray, gt: np.ndarray, width: int, ignore: int = 255
+) -> tuple[np.ndarray, np.ndarray]:
     """boundary-iou-api mask_to_boundary for every class (pad, d × 3×3 erosions, crop), then counts."""
     valid = gt != ignore
     kernel = np.ones((3, 3), np.uint8)
@@ -42,7 +47,9 @@ def reference_counts(pred: np.ndarray, gt: np.ndarray, width: int, ignore: int =
     return inter, union
 
 
-def fused_counts(pred: torch.Tensor, gt: torch.Tensor, width: int, backend: str) -> tuple[np.ndarray, np.ndarray]:
+def fused_counts(
+    pred: torch.Tensor, gt: torch.Tensor, width: int, backend: str
+) -> tuple[np.ndarray, np.ndarray]:
     metric = BoundaryIoU(NUM_CLASSES, width=width, backend=backend)  # type: ignore[arg-type]
     metric.update(pred, gt)
     return metric.intersection.numpy(), metric.union.numpy()
@@ -79,9 +86,12 @@ def main() -> None:
     reference = reference_counts(pred, gt, args.width)
     for backend in ("opencv", "torch"):
         counts = fused_counts(pred_t, gt_t, args.width, backend)
-        assert all(np.array_equal(a, b) for a, b in zip(counts, reference)), f"{backend} counts differ"
-    print(f"label {gt.shape[0]}x{gt.shape[1]}, {NUM_CLASSES} classes, d = {args.width}, "
-          f"torch threads {torch.get_num_threads()}, OpenCV threads {cv2.getNumThreads()}: counts identical")
+        same = all(np.array_equal(a, b) for a, b in zip(counts, reference, strict=True))
+        assert same, f"{backend} counts differ"
+    print(
+        f"label {gt.shape[0]}x{gt.shape[1]}, {NUM_CLASSES} classes, d = {args.width}, "
+        f"torch threads {torch.get_num_threads()}, OpenCV threads {cv2.getNumThreads()}: counts identical"
+    )
 
     reference_name = "per-class cv2.erode reference"
     fns: dict[str, Callable[[], object]] = {reference_name: lambda: reference_counts(pred, gt, args.width)}

@@ -27,7 +27,9 @@ def test_training_batch_holds_past_frames_label_and_kind(tiny_streets):
     data.prepare_data()
     data.setup("fit")
     assert [(s.offset, s.kind) for s in data.samples[:3]] == [
-        (-10, LabelKind.PSEUDO), (0, LabelKind.FINE), (10, LabelKind.PSEUDO)
+        (-10, LabelKind.PSEUDO),
+        (0, LabelKind.FINE),
+        (10, LabelKind.PSEUDO),
     ]
     dataset = data.datasets["train"]
     item = dataset[1]  # offset 0 of the first chosen clip: frames −2, −1, 0 and the manual label
@@ -87,12 +89,16 @@ def test_label_of_the_wrong_size_names_both_files(tiny_streets, tmp_path):
     data = _module(root, temporal_consistency=False)
     data.setup("validate")
     index = next(i for i, s in enumerate(data.datasets["val"].samples) if label.name.startswith(s.clip_id))
-    with pytest.raises(DataError, match=r"label size 64×32 differs from its frame .*leftImg8bit\.png \(128×64\)"):
+    with pytest.raises(
+        DataError, match=r"label size 64×32 differs from its frame .*leftImg8bit\.png \(128×64\)"
+    ):
         data.datasets["val"][index]
 
 
 def test_recipe_offset_outside_a_clip_fails_before_training(shared_data):
-    data = VideoSegDataModule(root=str(shared_data / "cityscapes_tiny"), recipe="B3", train_split="val", num_workers=0)
+    data = VideoSegDataModule(
+        root=str(shared_data / "cityscapes_tiny"), recipe="B3", train_split="val", num_workers=0
+    )
     with pytest.raises((ValueError, IndexError), match="frankfurt_000000_000294"):
         data.setup("fit")
 

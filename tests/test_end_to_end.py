@@ -20,15 +20,24 @@ DEMO = str(REPO / "configs" / "demo.yaml")
 def _small(root: Path, out: Path) -> list[str]:
     """Overrides that shrink the demo to the tiny synthetic set and keep every file under ``out``."""
     return [
-        "--config", DEMO,
-        "--data.root", str(root),
-        "--data.crop_size", "[64,128]",
-        "--data.budget", "6",
-        "--data.batch_size", "2",
-        "--data.num_workers", "0",
-        "--trainer.default_root_dir", str(out),
-        "--trainer.logger.init_args.save_dir", str(out),
-        "--trainer.enable_progress_bar", "false",
+        "--config",
+        DEMO,
+        "--data.root",
+        str(root),
+        "--data.crop_size",
+        "[64,128]",
+        "--data.budget",
+        "6",
+        "--data.batch_size",
+        "2",
+        "--data.num_workers",
+        "0",
+        "--trainer.default_root_dir",
+        str(out),
+        "--trainer.logger.init_args.save_dir",
+        str(out),
+        "--trainer.enable_progress_bar",
+        "false",
     ]
 
 
@@ -50,7 +59,13 @@ def test_fit_fast_dev_run_trains_on_recipe_and_reports_all_metrics(tiny_streets,
 
 @pytest.mark.slow
 def test_resume_from_checkpoint_continues_steps_and_epochs(tiny_streets, tmp_path):
-    common = [*_small(tiny_streets, tmp_path), "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1"]
+    common = [
+        *_small(tiny_streets, tmp_path),
+        "--trainer.limit_train_batches",
+        "2",
+        "--trainer.limit_val_batches",
+        "1",
+    ]
     first = run_lightning_cli(["fit", *common, "--trainer.max_epochs", "1"])
     assert first.trainer.global_step == 2
     last = Path(first.trainer.checkpoint_callback.last_model_path)
@@ -67,11 +82,17 @@ def test_resume_from_checkpoint_continues_steps_and_epochs(tiny_streets, tmp_pat
 def _validate(root: Path, out: Path, devices: int) -> dict[str, float]:
     """`frugalseg validate` in a subprocess, as a user runs it (DDP re-launches this command)."""
     command = [
-        str(Path(sys.executable).parent / "frugalseg"), "validate", *_small(root, out),
-        "--trainer.devices", str(devices),
-        "--trainer.strategy", "ddp" if devices > 1 else "auto",
-        "--trainer.logger", "lightning.pytorch.loggers.CSVLogger",
-        "--trainer.logger.save_dir", str(out),
+        str(Path(sys.executable).parent / "frugalseg"),
+        "validate",
+        *_small(root, out),
+        "--trainer.devices",
+        str(devices),
+        "--trainer.strategy",
+        "ddp" if devices > 1 else "auto",
+        "--trainer.logger",
+        "lightning.pytorch.loggers.CSVLogger",
+        "--trainer.logger.save_dir",
+        str(out),
     ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=REPO)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -75,12 +75,18 @@ def test_logits_equal_indices() -> None:
         assert a.compute().item() == b.compute().item()
 
 
-def random_batch(seed: int, batch: int = 2, size: int = 24, classes: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
+def random_batch(
+    seed: int, batch: int = 2, size: int = 24, classes: int = 5
+) -> tuple[torch.Tensor, torch.Tensor]:
     gen = torch.Generator().manual_seed(seed)
     target = torch.randint(0, classes, (batch, size, size), generator=gen)
     target[:, :3] = 255
     # Blocky predictions so that boundaries are non-trivial.
-    pred = torch.randint(0, classes, (batch, size // 4, size // 4), generator=gen).repeat_interleave(4, 1).repeat_interleave(4, 2)
+    pred = (
+        torch.randint(0, classes, (batch, size // 4, size // 4), generator=gen)
+        .repeat_interleave(4, 1)
+        .repeat_interleave(4, 2)
+    )
     return pred, target
 
 
@@ -96,6 +102,7 @@ def test_two_updates_equal_one_on_concatenation(cls: type) -> None:
 
 
 # --- Boundary IoU ------------------------------------------------------------------------------
+
 
 def halves(split_col: int, height: int = 8, width: int = 12) -> np.ndarray:
     labels = np.zeros((height, width), np.int64)
@@ -174,6 +181,7 @@ def test_boundary_iou_rejects_out_of_range_prediction() -> None:
 
 
 # --- Temporal consistency ----------------------------------------------------------------------
+
 
 def square_frames() -> tuple[np.ndarray, np.ndarray]:
     """Class 1 square rows 2-4 × cols 2-4 at t-1, moved by (dx, dy) = (2, 1) at t."""

@@ -59,7 +59,7 @@ def test_moving_square_labels_follow_the_motion() -> None:
 
 
 def test_disoccluded_pixels_are_ignored() -> None:
-    """Background revealed at a frame (covered by the square in its neighbour towards the anchor) is mostly 255.
+    """Background revealed at a frame (covered by the square nearer the anchor) is mostly 255.
 
     DIS fills the revealed strip by smoothness; measured: 75–96 % of it ignored, 3–14 % wrongly
     given the square's class, the rest the right class by a chance background match.
@@ -74,7 +74,8 @@ def test_disoccluded_pixels_are_ignored() -> None:
         ignored = (out[index][disoccluded] == IGNORE_INDEX).mean()
         wrong = (out[index][disoccluded] == 1).mean()
         print(
-            f"square {offset:+d}: {disoccluded.sum()} disoccluded pixels, {ignored:.3f} ignored, {wrong:.3f} class 1"
+            f"square {offset:+d}: {disoccluded.sum()} disoccluded pixels, "
+            f"{ignored:.3f} ignored, {wrong:.3f} class 1"
         )
         results.append((ignored, wrong))
     assert min(ignored for ignored, _ in results) >= 0.7

@@ -56,7 +56,9 @@ class Clip:
         index = self.anchor_index + offset
         if not 0 <= index < len(self.frames):
             lo, hi = -self.anchor_index, len(self.frames) - 1 - self.anchor_index
-            raise IndexError(f"clip {self.clip_id}: offset {offset:+d} lies outside the clip (offsets {lo:+d}…{hi:+d})")
+            raise IndexError(
+                f"clip {self.clip_id}: offset {offset:+d} lies outside the clip (offsets {lo:+d}…{hi:+d})"
+            )
         return self.frames[index]
 
     def label(self, offset: int, kind: LabelKind) -> LabelRef | None:

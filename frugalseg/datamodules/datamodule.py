@@ -78,7 +78,9 @@ class VideoSegDataModule(L.LightningDataModule):
         self.batch_size = batch_size
         self.val_batch_size = val_batch_size or batch_size
         self.num_workers = num_workers
-        self.pseudo_root = Path(pseudo_labels) if pseudo_labels else _default_store(self.root, propagation_preset)
+        self.pseudo_root = (
+            Path(pseudo_labels) if pseudo_labels else _default_store(self.root, propagation_preset)
+        )
         self.normalize = Normalize()
         self.geometry = ClipRandomGeometry(crop_size, scale_range, flip_prob) if crop_size else None
         self.samples: list[Sample] = []
@@ -111,11 +113,15 @@ class VideoSegDataModule(L.LightningDataModule):
         fitting = self.trainer is None or self.trainer.state.fn == "fit"
         if fitting and self.recipe.pseudo_offsets:
             summary = propagate_split(
-                self._format(), self.hparams.train_split, LabelStore(self.pseudo_root), self.recipe.pseudo_offsets,
+                self._format(),
+                self.hparams.train_split,
+                LabelStore(self.pseudo_root),
+                self.recipe.pseudo_offsets,
                 FlowPropagator(preset=self.hparams.propagation_preset),
             )
             rank_zero_info(
-                f"pseudo-labels in {self.pseudo_root}: {summary.written} written, {summary.skipped} already there"
+                f"pseudo-labels in {self.pseudo_root}: "
+                f"{summary.written} written, {summary.skipped} already there"
             )
 
     def setup(self, stage: str) -> None:
@@ -131,19 +137,28 @@ class VideoSegDataModule(L.LightningDataModule):
         if stage in ("fit", "validate"):
             self.datasets["val"] = self._manual_dataset(fmt, self.hparams.val_split, temporal)
         if stage == "test":
-            self.datasets["test"] = self._manual_dataset(fmt, self.hparams.test_split or self.hparams.val_split, temporal)
+            self.datasets["test"] = self._manual_dataset(
+                fmt, self.hparams.test_split or self.hparams.val_split, temporal
+            )
         if stage == "predict":
             self.datasets["predict"] = self._manual_dataset(fmt, self.hparams.val_split, temporal=False)
 
     def _dataset(self, clips: list[Clip], samples: list[Sample], temporal: bool) -> ClipSampleDataset:
         return ClipSampleDataset(
-            clips, samples, self.num_frames, self.num_classes, scale=self.hparams.load_scale, temporal_pair=temporal
+            clips,
+            samples,
+            self.num_frames,
+            self.num_classes,
+            scale=self.hparams.load_scale,
+            temporal_pair=temporal,
         )
 
     def _manual_dataset(self, fmt, split: str, temporal: bool) -> ClipSampleDataset:
         clips = [clip for clip in fmt.clips(split) if clip.label(0, LabelKind.FINE) is not None]
         if not clips:
-            raise ValueError(f"{self.root}: split {split!r} has no manually labelled (gtFine) frame to evaluate on")
+            raise ValueError(
+                f"{self.root}: split {split!r} has no manually labelled (gtFine) frame to evaluate on"
+            )
         samples = [Sample(clip.clip_id, 0, LabelKind.FINE) for clip in clips]
         return self._dataset(clips, samples, temporal=temporal and all(len(c.frames) > 1 for c in clips))
 

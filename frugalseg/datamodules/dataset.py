@@ -61,8 +61,13 @@ class ClipSampleDataset(Dataset):
         frame = clip.frame_path(sample.offset)
         ref = clip.label(sample.offset, sample.kind)
         if ref is None:
-            hint = " (make them with `frugalseg label propagate …`)" if sample.kind is LabelKind.PSEUDO else ""
-            raise DataError(frame, f"clip {clip.clip_id} has no {sample.kind.value} label at offset {sample.offset:+d}{hint}")
+            hint = (
+                " (make them with `frugalseg label propagate …`)" if sample.kind is LabelKind.PSEUDO else ""
+            )
+            raise DataError(
+                frame,
+                f"clip {clip.clip_id} has no {sample.kind.value} label at offset {sample.offset:+d}{hint}",
+            )
         return ref
 
     def _resize(self, image: np.ndarray, nearest: bool) -> np.ndarray:
@@ -70,7 +75,9 @@ class ClipSampleDataset(Dataset):
             return image
         height, width = image.shape[:2]
         size = (round(width * self.scale), round(height * self.scale))
-        interpolation = cv2.INTER_NEAREST if nearest else (cv2.INTER_AREA if self.scale < 1 else cv2.INTER_LINEAR)
+        interpolation = (
+            cv2.INTER_NEAREST if nearest else (cv2.INTER_AREA if self.scale < 1 else cv2.INTER_LINEAR)
+        )
         return cv2.resize(image, size, interpolation=interpolation)
 
     def __getitem__(self, index: int) -> dict:
@@ -104,4 +111,3 @@ class ClipSampleDataset(Dataset):
 
 def _flow_tensor(flow: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(flow).permute(2, 0, 1).contiguous()
-

@@ -21,7 +21,9 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 class Normalize(nn.Module):
     """uint8 RGB frames (…×3×H×W) → float, standardised with the per-channel mean and std."""
 
-    def __init__(self, mean: tuple[float, ...] = IMAGENET_MEAN, std: tuple[float, ...] = IMAGENET_STD) -> None:
+    def __init__(
+        self, mean: tuple[float, ...] = IMAGENET_MEAN, std: tuple[float, ...] = IMAGENET_STD
+    ) -> None:
         super().__init__()
         self.register_buffer("mean", torch.tensor(mean).view(3, 1, 1) * 255, persistent=False)
         self.register_buffer("std", torch.tensor(std).view(3, 1, 1) * 255, persistent=False)
@@ -86,7 +88,11 @@ class ClipRandomGeometry(nn.Module):
         ).view(batch, steps, channels, *self.crop_size)
         # Shift labels by one so that zero padding marks "outside" instead of class 0.
         shifted = warp_affine(
-            (label.float() + 1).unsqueeze(1), matrices, dsize=self.crop_size, mode="nearest", align_corners=True
+            (label.float() + 1).unsqueeze(1),
+            matrices,
+            dsize=self.crop_size,
+            mode="nearest",
+            align_corners=True,
         ).squeeze(1)
         warped_label = (shifted - 1).round().long()
         warped_label[warped_label < 0] = self.ignore_index

@@ -9,4 +9,10 @@ from frugalseg.flow.consistency import forward_backward_mask, forward_backward_m
 from frugalseg.flow.dis import DISFlow
 from frugalseg.flow.warp import backward_warp, backward_warp_np
 
-__all__ = ["DISFlow", "backward_warp", "backward_warp_np", "forward_backward_mask", "forward_backward_mask_np"]
+__all__ = [
+    "DISFlow",
+    "backward_warp",
+    "backward_warp_np",
+    "forward_backward_mask",
+    "forward_backward_mask_np",
+]

@@ -45,5 +45,7 @@ class DISFlow:
 def _gray(frame: np.ndarray, downscale: int) -> np.ndarray:
     gray = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
     if downscale > 1:
-        gray = cv2.resize(gray, (gray.shape[1] // downscale, gray.shape[0] // downscale), interpolation=cv2.INTER_AREA)
+        gray = cv2.resize(
+            gray, (gray.shape[1] // downscale, gray.shape[0] // downscale), interpolation=cv2.INTER_AREA
+        )
     return np.ascontiguousarray(gray)

@@ -26,14 +26,18 @@ def backward_warp_np(
     return cv2.remap(source, map_x, map_y, interpolation, borderMode=cv2.BORDER_CONSTANT, borderValue=fill)
 
 
-def backward_warp(source: torch.Tensor, flow: torch.Tensor, mode: str = "bilinear") -> tuple[torch.Tensor, torch.Tensor]:
+def backward_warp(
+    source: torch.Tensor, flow: torch.Tensor, mode: str = "bilinear"
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Batched torch warp: ``source`` B×C×H×W sampled at ``p + flow(p)`` with ``flow`` B×2×H×W.
 
     Returns the warped tensor and a B×H×W bool mask of pixels whose sample point lies inside the
     source (outside pixels are zero in the warped tensor).
     """
     if source.dim() != 4 or flow.dim() != 4 or flow.shape[1] != 2 or source.shape[-2:] != flow.shape[-2:]:
-        raise ValueError(f"flow of shape {tuple(flow.shape)} does not fit a source of shape {tuple(source.shape)}")
+        raise ValueError(
+            f"flow of shape {tuple(flow.shape)} does not fit a source of shape {tuple(source.shape)}"
+        )
     batch, _, height, width = flow.shape
     ys, xs = torch.meshgrid(
         torch.arange(height, device=flow.device, dtype=flow.dtype),

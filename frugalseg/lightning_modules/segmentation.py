@@ -56,13 +56,17 @@ class VideoSegmentationModule(L.LightningModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.student = get_model(student, num_classes=num_classes, num_frames=num_frames, **(student_args or {}))
+        self.student = get_model(
+            student, num_classes=num_classes, num_frames=num_frames, **(student_args or {})
+        )
         losses = losses or DEFAULT_LOSSES
         loss_args = loss_args or {}
         unknown = set(losses) | set(loss_args)
         unknown -= {kind.value for kind in LabelKind}
         if unknown:
-            raise ValueError(f"unknown label kinds {sorted(unknown)}; kinds are {[k.value for k in LabelKind]}")
+            raise ValueError(
+                f"unknown label kinds {sorted(unknown)}; kinds are {[k.value for k in LabelKind]}"
+            )
         self.losses = nn.ModuleDict(
             {
                 kind: build_loss(name, ignore_index=ignore_index, **loss_args.get(kind, {}))
@@ -85,7 +89,9 @@ class VideoSegmentationModule(L.LightningModule):
         for kind_index in kinds.unique().tolist():
             kind = LabelKind.from_index(kind_index).value
             if kind not in self.losses:
-                raise ValueError(f"batch has {kind!r} labels but the model has no loss for them (model.losses)")
+                raise ValueError(
+                    f"batch has {kind!r} labels but the model has no loss for them (model.losses)"
+                )
             chosen = kinds == kind_index
             loss = self.losses[kind](outputs["out"][chosen], label[chosen], batch)
             for name, weight in self.student.aux_weights.items():
@@ -127,7 +133,9 @@ class VideoSegmentationModule(L.LightningModule):
 
     def configure_optimizers(self):
         hp = self.hparams
-        optimizer = torch.optim.SGD(self.parameters(), lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay)
+        optimizer = torch.optim.SGD(
+            self.parameters(), lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay
+        )
         total = max(1, int(self.trainer.estimated_stepping_batches))
         floor = hp.min_lr / hp.lr
 

@@ -129,7 +129,9 @@ class BoundaryIoU(Metric):
         return ValueError(f"preds hold class {low if low < 0 else high} outside [0, {self.num_classes})")
 
     def _target_error(self, value: int) -> ValueError:
-        return ValueError(f"target holds class {value} outside [0, {self.num_classes}) that is not ignore_index")
+        return ValueError(
+            f"target holds class {value} outside [0, {self.num_classes}) that is not ignore_index"
+        )
 
     def _counts_opencv(self, preds: Tensor, target: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Counts (intersection, |B_gt|, |B_pred|) on CPU: uint8 OpenCV filters, one histogram per image.
@@ -143,7 +145,9 @@ class BoundaryIoU(Metric):
         """
         n = self.num_classes
         if n >= 255:
-            raise ValueError(f"the OpenCV backend handles fewer than 255 classes, got {n}; use backend='torch'")
+            raise ValueError(
+                f"the OpenCV backend handles fewer than 255 classes, got {n}; use backend='torch'"
+            )
         ignore = self.ignore_index
         # numpy, not torch, for the full-size passes: torch's threaded kernels stall on a busy CPU.
         target_np, pred_np = target.cpu().numpy(), preds.cpu().numpy()
@@ -182,7 +186,11 @@ class BoundaryIoU(Metric):
         low, high = (int(v) for v in torch.aminmax(preds))
         if low < 0 or high >= n:
             raise self._pred_error(low, high)
-        valid = target != self.ignore_index if self.ignore_index is not None else torch.ones_like(target, dtype=torch.bool)
+        valid = (
+            target != self.ignore_index
+            if self.ignore_index is not None
+            else torch.ones_like(target, dtype=torch.bool)
+        )
         bad = target[valid & ((target < 0) | (target >= n))]
         if bad.numel():
             raise self._target_error(int(bad[0]))
@@ -199,7 +207,9 @@ class BoundaryIoU(Metric):
     def per_class(self) -> Tensor:
         """Boundary IoU of each class (float64, NaN where the boundary union is empty)."""
         union = self.union.double()
-        return torch.where(union > 0, self.intersection.double() / union.clamp(min=1), torch.full_like(union, float("nan")))
+        return torch.where(
+            union > 0, self.intersection.double() / union.clamp(min=1), torch.full_like(union, float("nan"))
+        )
 
     def compute(self) -> Tensor:
         """Mean Boundary IoU over the classes with a non-empty boundary union."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from torch import Tensor
 
 from frugalseg.flow import backward_warp, forward_backward_mask
@@ -56,7 +55,9 @@ class TemporalConsistency(MeanIoU):
         flow_cur_to_prev, flow_prev_to_cur = flow_cur_to_prev.float(), flow_prev_to_cur.float()
         warped, inside = backward_warp(pred_prev[:, None].float(), flow_cur_to_prev, mode="nearest")
         warped = warped[:, 0].round().long()
-        reliable = inside & forward_backward_mask(flow_cur_to_prev, flow_prev_to_cur, self.fb_alpha, self.fb_beta)
+        reliable = inside & forward_backward_mask(
+            flow_cur_to_prev, flow_prev_to_cur, self.fb_alpha, self.fb_beta
+        )
         reliable &= pred_cur.long() != self.ignore_index
         target = warped.masked_fill(~reliable, self.ignore_index)
         super().update(pred_cur.long().masked_fill(~reliable, 0), target)
