@@ -37,12 +37,12 @@ class FrugalsegCLI(LightningCLI):
             parser.link_arguments(f"data.{name}", f"model.{name}", apply_on="instantiate")
 
 
-def run_lightning_cli(argv: Sequence[str]) -> FrugalsegCLI:
-    """`frugalseg fit|validate|test|predict …` (``--help`` lists every option)."""
+def run_lightning_cli(argv: Sequence[str] | None = None) -> FrugalsegCLI:
+    """`frugalseg fit|validate|test|predict …` (``--help`` lists every option); None reads sys.argv."""
     return FrugalsegCLI(
         VideoSegmentationModule,
         VideoSegDataModule,
-        args=list(argv),
+        args=None if argv is None else list(argv),
         seed_everything_default=0,
         save_config_kwargs={"overwrite": True},
     )
@@ -55,9 +55,9 @@ def run_tool(argv: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in TOOL_COMMANDS:
-        return run_tool(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words and words[0] in TOOL_COMMANDS:
+        return run_tool(words)
     run_lightning_cli(argv)
     return 0
 
