@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import lightning as L
@@ -18,6 +17,7 @@ from frugalseg.datamodules.dataset import ClipSampleDataset
 from frugalseg.datamodules.formats import get_format
 from frugalseg.datamodules.formats.cityscapes import CityscapesFormat
 from frugalseg.datamodules.formats.synthetic import default_synthetic_root, generate_synthetic_streets
+from frugalseg.datamodules.io import cache_dir
 from frugalseg.datamodules.recipes import Sample, annotation_cost, draw_samples, get_recipe, write_samples
 from frugalseg.datamodules.transforms import ClipRandomGeometry, Normalize
 
@@ -217,6 +217,6 @@ class VideoSegDataModule(L.LightningDataModule):
 
 def _default_store(root: Path, preset: str) -> Path:
     """Cache folder for the pseudo-labels of a dataset root (never inside the dataset itself)."""
-    cache = Path(os.environ.get("FRUGALSEG_CACHE", Path.home() / ".cache" / "frugalseg"))
+    cache = cache_dir()
     key = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:10]
     return cache / "labels" / f"{root.name}-{key}" / f"flow-{preset}"

@@ -16,6 +16,11 @@ import numpy as np
 from frugalseg.datamodules.clips import IGNORE_INDEX
 
 
+def cache_dir() -> Path:
+    """Where frugalseg keeps what it generates (synthetic data, pseudo-labels): ``$FRUGALSEG_CACHE``."""
+    return Path(os.environ.get("FRUGALSEG_CACHE", Path.home() / ".cache" / "frugalseg")).expanduser()
+
+
 class DataError(ValueError):
     """Bad input data; the message always names the file and the problem.
 

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from frugalseg.datamodules.clips import IGNORE_INDEX
-from frugalseg.datamodules.io import DataError
+from frugalseg.datamodules.io import DataError, cache_dir
 
 CITY = "synthtown"
 ANCHOR_FRAME = 19
@@ -76,7 +76,7 @@ def default_synthetic_root(
     """Cache folder for these parameters: ``$FRUGALSEG_CACHE`` (default ~/.cache/frugalseg)."""
     params = _params(clips_per_split, size, num_frames, seed)
     digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:10]
-    cache = Path(os.environ.get("FRUGALSEG_CACHE", Path.home() / ".cache" / "frugalseg")).expanduser()
+    cache = cache_dir()
     return cache / f"synthetic_streets-{digest}"
 
 
