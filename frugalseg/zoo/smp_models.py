@@ -29,47 +29,22 @@ class SmpStudent(ImageStudent):
         return self.net(pad_to_multiple(image, self.net.encoder.output_stride))[..., :h, :w]
 
 
-def _deeplabv3plus(encoder: str, num_classes: int, num_frames: int, **kwargs: Any) -> SmpStudent:
-    net = smp.DeepLabV3Plus(encoder_name=encoder, encoder_weights=None, classes=num_classes, **kwargs)
-    return SmpStudent(net, num_classes, num_frames)
+#: smp architecture per model family; DeepLabV3+ runs at output stride 16, PSPNet keeps smp's
+#: defaults (encoder depth 3, pyramid pooling on the 1/8 features).
+ARCHITECTURES: dict[str, type[nn.Module]] = {"deeplabv3plus": smp.DeepLabV3Plus, "pspnet": smp.PSPNet}
+#: Short encoder names in the model names → smp encoder names.
+ENCODERS = {"r101": "resnet101", "r18": "resnet18", "mbv2": "mobilenet_v2"}
 
 
-def _pspnet(encoder: str, num_classes: int, num_frames: int, **kwargs: Any) -> SmpStudent:
-    net = smp.PSPNet(encoder_name=encoder, encoder_weights=None, classes=num_classes, **kwargs)
-    return SmpStudent(net, num_classes, num_frames)
+def _factory(architecture: type[nn.Module], encoder: str):
+    def build(num_classes: int, num_frames: int = 1, **kwargs: Any) -> SmpStudent:
+        net = architecture(encoder_name=encoder, encoder_weights=None, classes=num_classes, **kwargs)
+        return SmpStudent(net, num_classes, num_frames)
+
+    build.__doc__ = f"{architecture.__name__} with a {encoder} encoder, as an image student."
+    return build
 
 
-@register_model("deeplabv3plus_r101")
-def deeplabv3plus_r101(num_classes: int, num_frames: int = 1, **kwargs: Any) -> SmpStudent:
-    """DeepLabV3+ with a ResNet-101 encoder (output stride 16)."""
-    return _deeplabv3plus("resnet101", num_classes, num_frames, **kwargs)
-
-
-@register_model("deeplabv3plus_r18")
-def deeplabv3plus_r18(num_classes: int, num_frames: int = 1, **kwargs: Any) -> SmpStudent:
-    """DeepLabV3+ with a ResNet-18 encoder (output stride 16)."""
-    return _deeplabv3plus("resnet18", num_classes, num_frames, **kwargs)
-
-
-@register_model("deeplabv3plus_mbv2")
-def deeplabv3plus_mbv2(num_classes: int, num_frames: int = 1, **kwargs: Any) -> SmpStudent:
-    """DeepLabV3+ with a MobileNetV2 encoder (output stride 16)."""
-    return _deeplabv3plus("mobilenet_v2", num_classes, num_frames, **kwargs)
-
-
-@register_model("pspnet_r18")
-def pspnet_r18(num_classes: int, num_frames: int = 1, **kwargs: Any) -> SmpStudent:
-    """PSPNet with a ResNet-18 encoder (smp default: encoder depth 3, pyramid pooling on its 1/8 features)."""
-    return _pspnet("resnet18", num_classes, num_frames, **kwargs)
-
-
-@register_model("pspnet_r101")
-def pspnet_r101(num_classes: int, num_frames: int = 1, **kwargs: Any) -> SmpStudent:
-    """PSPNet with a ResNet-101 encoder."""
-    return _pspnet("resnet101", num_classes, num_frames, **kwargs)
-
-
-@register_model("pspnet_mbv2")
-def pspnet_mbv2(num_classes: int, num_frames: int = 1, **kwargs: Any) -> SmpStudent:
-    """PSPNet with a MobileNetV2 encoder."""
-    return _pspnet("mobilenet_v2", num_classes, num_frames, **kwargs)
+for _family, _architecture in ARCHITECTURES.items():
+    for _short, _encoder in ENCODERS.items():
+        register_model(f"{_family}_{_short}")(_factory(_architecture, _encoder))
