@@ -145,17 +145,14 @@ class FlowPropagator:
         flow_far_near = self.flow(far, near)
         flow_near_far = self.flow(near, far)
         label = backward_warp_np(near_label, flow_far_near, nearest=True, fill=IGNORE_INDEX)
-        height, width = label.shape
-        xs = np.arange(width, dtype=np.float32)[None, :] + flow_far_near[..., 0]
-        ys = np.arange(height, dtype=np.float32)[:, None] + flow_far_near[..., 1]
-        inside = (xs >= -0.5) & (xs < width - 0.5) & (ys >= -0.5) & (ys < height - 0.5)
+        # Samples landing outside the frame fail this check too (their round trip reads NaN).
         reliable = forward_backward_mask_np(flow_far_near, flow_near_far, self.fb_alpha, self.fb_beta)
         if self.photo_tol is not None:
             grey_near = cv2.cvtColor(near, cv2.COLOR_RGB2GRAY).astype(np.float32)
             grey_far = cv2.cvtColor(far, cv2.COLOR_RGB2GRAY).astype(np.float32)
             sampled = backward_warp_np(grey_near, flow_far_near, nearest=False, fill=0)
             reliable &= np.abs(sampled - grey_far) <= self.photo_tol
-        label[~(inside & reliable)] = IGNORE_INDEX
+        label[~reliable] = IGNORE_INDEX
         return label
 
 
