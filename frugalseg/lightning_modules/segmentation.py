@@ -61,8 +61,7 @@ class VideoSegmentationModule(L.LightningModule):
         )
         losses = losses or DEFAULT_LOSSES
         loss_args = loss_args or {}
-        unknown = set(losses) | set(loss_args)
-        unknown -= {kind.value for kind in LabelKind}
+        unknown = (set(losses) | set(loss_args)) - {kind.value for kind in LabelKind}
         if unknown:
             raise ValueError(
                 f"unknown label kinds {sorted(unknown)}; kinds are {[k.value for k in LabelKind]}"
