@@ -14,6 +14,7 @@ is ignored); rerunning with the same config skips every recorded label.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import tempfile
@@ -30,6 +31,7 @@ from frugalseg.datamodules.io import write_png_atomic
 RUN_FILE = "run.json"
 MANIFEST_FILE = "manifest.jsonl"
 _FRAME_SUFFIX = "_leftImg8bit"
+_TAIL_BYTES = 1 << 16  # longer than any manifest record
 
 _Key = tuple[str, str, int, str]
 
@@ -53,7 +55,6 @@ class LabelStore:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         self._index: dict[_Key, dict[str, Any]] | None = None
-        self._tail_checked = False
 
     @property
     def manifest_path(self) -> Path:
@@ -209,21 +210,26 @@ class LabelStore:
         """Append one manifest line durably, first repairing the last line left by a killed run.
 
         A last line without its newline is cut off when it is truncated JSON (its label is redone)
-        and completed when it is a whole record.
+        and completed when it is a whole record. The manifest is locked while it is checked and
+        appended to, so that several labelling processes can share one store.
         """
         self.root.mkdir(parents=True, exist_ok=True)
-        prefix = ""
-        if not self._tail_checked and self.manifest_path.exists():
-            data = self.manifest_path.read_bytes()
-            if data and not data.endswith(b"\n"):
-                start = data.rfind(b"\n") + 1
-                try:
-                    json.loads(data[start:])
-                    prefix = "\n"
-                except json.JSONDecodeError:
-                    os.truncate(self.manifest_path, start)
-        self._tail_checked = True
-        with open(self.manifest_path, "a", encoding="utf-8") as handle:
-            handle.write(prefix + line + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        with open(self.manifest_path, "ab+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                size = handle.seek(0, os.SEEK_END)
+                tail_start = max(0, size - _TAIL_BYTES)
+                handle.seek(tail_start)
+                tail = handle.read()
+                if tail and not tail.endswith(b"\n"):
+                    start = tail_start + tail.rfind(b"\n") + 1
+                    try:
+                        json.loads(tail[start - tail_start :])
+                        handle.write(b"\n")
+                    except json.JSONDecodeError:
+                        handle.truncate(start)
+                handle.write((line + "\n").encode("utf-8"))
+                handle.flush()
+                os.fsync(handle.fileno())
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
