@@ -1,0 +1,243 @@
+"""Boxes → masks with SAM's box prompt, the stand-in for Box2Seg (paper 003, sections 3 and 5.1).
+
+A box per instance of the instance classes (from the instance ids of the fine label, or every
+8-connected component of an instance class where there are none, or boxes given by the user)
+prompts SAM's image predictor for one mask, clipped to its box (the box bounds the object, as in
+Box2Seg, which sees only the box crop). Masks are painted largest first so that smaller objects
+in front stay visible; every pixel outside the masks is 255 (ignore): a box says nothing about the
+stuff classes around it.
+
+The simulated "filtering bad masks" of paper 003: where ground truth is known, a mask whose IoU
+with its object's ground-truth mask is below ``min_iou`` is removed and its whole box becomes 255,
+after all masks are painted (an ignored box also hides the parts of other masks inside it).
+
+Boxes are (x0, y0, x1, y1) in pixel-edge coordinates, as SAM takes them: the box of an object
+whose pixels span columns 3…7 and rows 2…4 is (3, 2, 8, 5). Each stored label gets
+``{stem}_boxes.json`` beside it with the boxes, their IoU with the ground truth and whether they
+were filtered.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from frugalseg.autolabel.clicks import instance_train_ids, write_json_atomic
+from frugalseg.autolabel.propagate import PropagationSummary
+from frugalseg.autolabel.refine import ImagePredictor, instance_ids_for, label_anchor_frames, split_objects
+from frugalseg.autolabel.store import LabelStore
+from frugalseg.datamodules.clips import IGNORE_INDEX, Clip, LabelKind
+from frugalseg.datamodules.io import DataError, read_frame, read_label
+
+BOXES_JSON_SUFFIX = "_boxes.json"
+
+
+@dataclass(frozen=True)
+class Box:
+    """An object's box in pixel-edge coordinates (x1, y1 exclusive), its class and instance id."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+    train_id: int
+    instance_id: int | None = None
+
+    def as_xyxy(self) -> np.ndarray:
+        """The box as SAM's ``box`` prompt (float32 x0, y0, x1, y1)."""
+        return np.array([self.x0, self.y0, self.x1, self.y1], np.float32)
+
+    def window(self) -> tuple[slice, slice]:
+        """Row and column slices of the box's pixels."""
+        return slice(self.y0, self.y1), slice(self.x0, self.x1)
+
+
+def box_of(mask: np.ndarray, train_id: int, instance_id: int | None = None) -> Box:
+    """The tight box of a non-empty bool mask."""
+    rows, cols = np.nonzero(mask)
+    if rows.size == 0:
+        raise ValueError("an empty mask has no box")
+    return Box(
+        int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1, train_id, instance_id
+    )
+
+
+def check_box(box: Box, shape: tuple[int, int]) -> str | None:
+    """What is wrong with ``box`` in an image of ``shape`` (H, W), or None."""
+    height, width = shape
+    if not (0 <= box.x0 < box.x1 <= width and 0 <= box.y0 < box.y1 <= height):
+        return f"box ({box.x0}, {box.y0}, {box.x1}, {box.y1}) is empty or leaves the {width}×{height} image"
+    return None
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two bool masks (1.0 when both are empty)."""
+    union = int(np.logical_or(a, b).sum())
+    return 1.0 if union == 0 else int(np.logical_and(a, b).sum()) / union
+
+
+def masks_from_boxes(image: np.ndarray, boxes: Sequence[Box], predictor: ImagePredictor) -> list[np.ndarray]:
+    """SAM's mask for each box (one mask per prompt, clipped to the box)."""
+    shape = image.shape[:2]
+    for box in boxes:
+        problem = check_box(box, shape)
+        if problem is not None:
+            raise ValueError(problem)
+    if not boxes:
+        return []
+    predictor.set_image(image)
+    masks = []
+    for box in boxes:
+        predicted, scores, _ = predictor.predict(box=box.as_xyxy(), multimask_output=False)
+        inside = np.zeros(shape, bool)
+        inside[box.window()] = True
+        masks.append((np.asarray(predicted[int(np.argmax(scores))]) > 0.5) & inside)
+    return masks
+
+
+@dataclass(frozen=True)
+class BoxResult:
+    """One box, its IoU with the ground truth (None if unknown) and whether it was filtered out."""
+
+    box: Box
+    iou: float | None
+    filtered: bool
+
+
+def boxes_to_label(
+    shape: tuple[int, int],
+    boxes: Sequence[Box],
+    masks: Sequence[np.ndarray],
+    *,
+    truths: Sequence[np.ndarray | None] | None = None,
+    min_iou: float | None = None,
+) -> tuple[np.ndarray, list[BoxResult]]:
+    """Paint the box masks into a label map (255 elsewhere), filtering bad masks when asked.
+
+    Args:
+        shape: (H, W) of the label.
+        boxes, masks: one mask per box.
+        truths: the ground-truth mask of each box's object (None where unknown), for the IoU.
+        min_iou: with truths, a mask with IoU below this is replaced by 255 over its whole box.
+    """
+    if len(masks) != len(boxes) or (truths is not None and len(truths) != len(boxes)):
+        raise ValueError(f"got {len(boxes)} boxes, {len(masks)} masks and {len(truths or [])} truths")
+    truths = list(truths) if truths is not None else [None] * len(boxes)
+    label = np.full(shape, IGNORE_INDEX, np.uint8)
+    for index in sorted(range(len(boxes)), key=lambda i: -int(masks[i].sum())):
+        label[masks[index]] = boxes[index].train_id
+    results = []
+    for box, mask, truth in zip(boxes, masks, truths, strict=True):
+        score = None if truth is None else iou(mask, truth)
+        filtered = min_iou is not None and score is not None and score < min_iou
+        if filtered:
+            label[box.window()] = IGNORE_INDEX
+        results.append(BoxResult(box, score, filtered))
+    return label, results
+
+
+def read_boxes_json(path: str | Path, shape: tuple[int, int]) -> list[Box]:
+    """Read given boxes (``{"boxes": [{"x0", "y0", "x1", "y1", "train_id"}, …]}``) for an image of ``shape``.
+
+    Raises:
+        DataError: missing file, bad JSON or fields, or a box that is empty or leaves the image.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "file does not exist")
+    try:
+        data = json.loads(path.read_text())
+        boxes = [
+            Box(
+                int(item["x0"]),
+                int(item["y0"]),
+                int(item["x1"]),
+                int(item["y1"]),
+                int(item["train_id"]),
+                None if item.get("instance_id") is None else int(item["instance_id"]),
+            )
+            for item in data["boxes"]
+        ]
+    except json.JSONDecodeError as err:
+        raise DataError(path, f"not valid JSON ({err})") from err
+    except (KeyError, TypeError, ValueError) as err:
+        raise DataError(
+            path, f'expected {{"boxes": [{{"x0", "y0", "x1", "y1", "train_id"}}, …]}} ({err!r})'
+        ) from err
+    for number, box in enumerate(boxes, start=1):
+        problem = check_box(box, shape)
+        if problem is not None:
+            raise DataError(path, f"box {number}: {problem}")
+    return boxes
+
+
+def boxes_json_path(label_path: str | Path) -> Path:
+    """Where the boxes of a stored ``boxes`` label live: ``{stem}_boxes.json`` beside its PNG."""
+    label_path = Path(label_path)
+    stem = label_path.name.removesuffix(".png").removesuffix("_labelTrainIds").removesuffix("_boxes")
+    return label_path.with_name(stem + BOXES_JSON_SUFFIX)
+
+
+def box_split(
+    fmt: Any,
+    split: str,
+    store: LabelStore,
+    predictor: ImagePredictor,
+    *,
+    min_iou: float | None = None,
+    model: dict[str, Any] | None = None,
+    progress: bool = True,
+) -> PropagationSummary:
+    """Write ``boxes`` labels for the anchor frame of every clip of ``split`` with a fine label.
+
+    A box per instance of the instance classes (from the fine label's instance ids, else per
+    8-connected component) → SAM mask → label; with ``min_iou`` bad masks are filtered against
+    the fine label's objects. ``model`` (SAM 2 config, checkpoint) is recorded with the settings.
+    Resumable like `frugalseg.autolabel.propagate.propagate_split`.
+    """
+    if min_iou is not None and not 0.0 <= min_iou <= 1.0:
+        raise ValueError(f"min_iou must lie in [0, 1], got {min_iou}")
+    things = instance_train_ids(getattr(fmt, "class_names", ()))
+    num_classes = getattr(fmt, "num_classes", None)
+
+    def make_label(clip: Clip) -> np.ndarray:
+        fine = read_label(clip.label(0, LabelKind.FINE).path, num_classes)
+        image = read_frame(clip.frame_path(0))
+        if image.shape[:2] != fine.shape:
+            raise DataError(
+                clip.label(0, LabelKind.FINE).path,
+                f"fine label of size {fine.shape} does not match its frame's {image.shape[:2]}",
+            )
+        objects = split_objects(fine, things, instance_ids_for(fmt, clip, LabelKind.FINE, fine.shape))
+        boxes = [box_of(obj.mask, obj.train_id, obj.instance_id) for obj in objects]
+        masks = masks_from_boxes(image, boxes, predictor)
+        label, results = boxes_to_label(
+            fine.shape, boxes, masks, truths=[obj.mask for obj in objects], min_iou=min_iou
+        )
+        write_json_atomic(
+            boxes_json_path(store.label_path(clip, 0, LabelKind.BOXES)),
+            {
+                "image_size": list(fine.shape),
+                "min_iou": min_iou,
+                "boxes": [{**asdict(r.box), "iou": r.iou, "filtered": r.filtered} for r in results],
+            },
+        )
+        return label
+
+    return label_anchor_frames(
+        fmt,
+        split,
+        store,
+        source=LabelKind.FINE,
+        kind=LabelKind.BOXES,
+        engine="sam_boxes",
+        settings={"min_iou": min_iou, "instance_train_ids": things, "model": model or {}},
+        make_label=make_label,
+        progress=progress,
+        verb="boxing",
+    )

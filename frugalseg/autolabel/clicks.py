@@ -1,0 +1,261 @@
+"""Simulated click annotations (paper 004, section 4.2) written as sparse labels plus the points as JSON.
+
+The protocol: every instance of an instance class gets one click; every other class gets one click
+per 8-connected component of at least ``min_stuff_area`` (512) pixels. The click is the object's
+centroid (rounded to the nearest pixel) when that pixel lies inside the object, else a random pixel
+of the object drawn from a generator seeded by (seed, clip id), so a resumed run gives the same
+clicks.
+
+Where instance ids exist, regions of an instance class without an instance number (groups such as
+"car group") are treated like stuff (components of at least ``min_stuff_area`` pixels); without
+instance ids every 8-connected component of an instance class counts as one instance.
+
+The label map is 255 (ignore) everywhere except the clicked pixels and, with ``radius`` r > 0, the
+pixels within Euclidean distance r of a click that carry the click's class in the ground truth (a
+disc never labels another class). The points go to JSON beside the label in the store:
+``{split}/{folder}/{stem}_clicks.json`` next to ``{stem}_clicks_labelTrainIds.png``::
+
+    {"image_size": [H, W], "radius": r,
+     "clicks": [{"x": 12, "y": 40, "train_id": 13, "instance_id": 26001, "source": "centroid"}, …]}
+
+``x`` is the column and ``y`` the row of the clicked pixel; ``source`` is ``centroid``, ``random``
+or ``given``; ``instance_id`` is null for components.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from frugalseg.autolabel.propagate import PropagationSummary
+from frugalseg.autolabel.refine import (
+    LabelObject,
+    image_rng,
+    instance_ids_for,
+    label_anchor_frames,
+    split_objects,
+)
+from frugalseg.autolabel.store import LabelStore
+from frugalseg.datamodules.clips import IGNORE_INDEX, Clip, LabelKind
+from frugalseg.datamodules.io import DataError, read_label
+
+INSTANCE_CLASSES = ("person", "rider", "car", "truck", "bus", "train", "motorcycle", "bicycle")
+CLICKS_JSON_SUFFIX = "_clicks.json"
+
+
+@dataclass(frozen=True)
+class Click:
+    """One click: pixel column ``x``, row ``y``, its class and where it came from."""
+
+    x: int
+    y: int
+    train_id: int
+    instance_id: int | None = None
+    source: str = "given"
+
+
+def object_click(obj: LabelObject, rng: np.random.Generator) -> Click:
+    """The click on one object: its rounded centroid if inside, else a random pixel of it."""
+    rows, cols = np.nonzero(obj.mask)
+    if rows.size == 0:
+        raise ValueError("cannot click on an empty object")
+    y, x = int(np.floor(rows.mean() + 0.5)), int(np.floor(cols.mean() + 0.5))
+    if obj.mask[y, x]:
+        return Click(x, y, obj.train_id, obj.instance_id, "centroid")
+    pick = int(rng.integers(rows.size))
+    return Click(int(cols[pick]), int(rows[pick]), obj.train_id, obj.instance_id, "random")
+
+
+def simulate_clicks(
+    label: np.ndarray,
+    instance_ids: np.ndarray | None,
+    instance_train_ids: Sequence[int],
+    rng: np.random.Generator,
+    *,
+    min_stuff_area: int = 512,
+) -> list[Click]:
+    """The clicks of paper 004 on one ground-truth label map (train ids, 255 ignored).
+
+    Instances come first (by instance id, then components in raster order), then stuff classes by
+    train id with their components in raster order; random points are drawn in that order.
+    """
+    things = sorted(set(int(t) for t in instance_train_ids))
+    present = [int(t) for t in np.unique(label) if t != IGNORE_INDEX]
+    stuff = [t for t in present if t not in things]
+    group_area = min_stuff_area if instance_ids is not None else 1
+    objects = split_objects(label, things, instance_ids, min_component_area=group_area)
+    objects += split_objects(label, stuff, None, min_component_area=min_stuff_area)
+    return [object_click(obj, rng) for obj in objects]
+
+
+def _outside(clicks: Sequence[Click], shape: tuple[int, int]) -> str | None:
+    """What is wrong with the first click outside an image of ``shape`` (H, W), or None."""
+    height, width = shape
+    for number, click in enumerate(clicks, start=1):
+        if not (0 <= click.x < width and 0 <= click.y < height):
+            return f"click {number} at (x={click.x}, y={click.y}) lies outside the {width}×{height} image"
+    return None
+
+
+def render_clicks(
+    clicks: Sequence[Click],
+    shape: tuple[int, int],
+    *,
+    radius: float = 0,
+    support: np.ndarray | None = None,
+) -> np.ndarray:
+    """The sparse label map of ``clicks``: 255 except within ``radius`` of a click.
+
+    A pixel takes the class of its nearest click within ``radius`` (the first click on a tie); with
+    ``support`` (a label map) a disc only covers pixels whose ``support`` value is the click's class.
+
+    Raises:
+        ValueError: a click outside the image, or a negative radius.
+    """
+    if radius < 0:
+        raise ValueError(f"click radius must be ≥ 0, got {radius}")
+    problem = _outside(clicks, shape)
+    if problem is not None:
+        raise ValueError(problem)
+    out = np.full(shape, IGNORE_INDEX, np.uint8)
+    nearest = np.full(shape, np.inf)
+    reach = int(np.floor(radius))
+    for click in clicks:
+        top, left = max(click.y - reach, 0), max(click.x - reach, 0)
+        bottom, right = min(click.y + reach + 1, shape[0]), min(click.x + reach + 1, shape[1])
+        rows, cols = np.ogrid[top:bottom, left:right]
+        dist2 = (rows - click.y) ** 2 + (cols - click.x) ** 2
+        take = (dist2 <= radius * radius) & (dist2 < nearest[top:bottom, left:right])
+        if support is not None:
+            take &= support[top:bottom, left:right] == click.train_id
+        out[top:bottom, left:right][take] = click.train_id
+        nearest[top:bottom, left:right][take] = dist2[take]
+    return out
+
+
+def clicks_json_path(label_path: str | Path) -> Path:
+    """Where the points of a stored clicks label live: ``{stem}_clicks.json`` beside its PNG."""
+    label_path = Path(label_path)
+    stem = label_path.name.removesuffix(".png").removesuffix("_labelTrainIds").removesuffix("_clicks")
+    return label_path.with_name(stem + CLICKS_JSON_SUFFIX)
+
+
+def write_json_atomic(path: str | Path, data: Any) -> None:
+    """Write ``data`` as JSON so that no half-written file ever appears under ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=1, sort_keys=True)
+            handle.write("\n")
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def write_clicks_json(
+    path: str | Path, clicks: Sequence[Click], shape: tuple[int, int], radius: float
+) -> None:
+    """Write the points of one image (format in the module docstring)."""
+    write_json_atomic(
+        path,
+        {"image_size": list(shape), "radius": radius, "clicks": [asdict(click) for click in clicks]},
+    )
+
+
+def read_clicks_json(path: str | Path, shape: tuple[int, int] | None = None) -> list[Click]:
+    """Read the points of one image; with ``shape`` (H, W) every click must lie inside it.
+
+    Raises:
+        DataError: the file is missing, not JSON of the expected form, or a click lies outside.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "file does not exist")
+    try:
+        data = json.loads(path.read_text())
+        clicks = [
+            Click(
+                int(item["x"]),
+                int(item["y"]),
+                int(item["train_id"]),
+                None if item.get("instance_id") is None else int(item["instance_id"]),
+                str(item.get("source", "given")),
+            )
+            for item in data["clicks"]
+        ]
+    except json.JSONDecodeError as err:
+        raise DataError(path, f"not valid JSON ({err})") from err
+    except (KeyError, TypeError, ValueError) as err:
+        raise DataError(
+            path, f'expected {{"clicks": [{{"x": int, "y": int, "train_id": int}}, …]}} ({err!r})'
+        ) from err
+    problem = None if shape is None else _outside(clicks, shape)
+    if problem is not None:
+        raise DataError(path, problem)
+    return clicks
+
+
+def instance_train_ids(class_names: Sequence[str]) -> list[int]:
+    """Train ids of the instance classes (`INSTANCE_CLASSES`) among ``class_names``."""
+    return [index for index, name in enumerate(class_names) if name in INSTANCE_CLASSES]
+
+
+def click_split(
+    fmt: Any,
+    split: str,
+    store: LabelStore,
+    *,
+    radius: float = 0,
+    min_stuff_area: int = 512,
+    seed: int = 0,
+    progress: bool = True,
+) -> PropagationSummary:
+    """Write ``clicks`` labels for the anchor frame (offset 0) of every clip of ``split`` with a fine label.
+
+    The clicks are simulated from the fine label (and its instance ids where the format has them)
+    with `simulate_clicks`; the label map is `render_clicks` of them (discs limited to the clicked
+    class) and the points go to `clicks_json_path` of the label. Labels already in ``store`` are
+    skipped, so a killed run resumes where it stopped and gives the same clicks.
+    """
+    if radius < 0 or min_stuff_area < 1:
+        raise ValueError(f"need radius ≥ 0 and min_stuff_area ≥ 1, got {radius} and {min_stuff_area}")
+    things = instance_train_ids(getattr(fmt, "class_names", ()))
+    num_classes = getattr(fmt, "num_classes", None)
+
+    def make_label(clip: Clip) -> np.ndarray:
+        label = read_label(clip.label(0, LabelKind.FINE).path, num_classes)
+        instance_ids = instance_ids_for(fmt, clip, LabelKind.FINE, label.shape)
+        clicks = simulate_clicks(
+            label, instance_ids, things, image_rng(seed, clip.clip_id), min_stuff_area=min_stuff_area
+        )
+        points = clicks_json_path(store.label_path(clip, 0, LabelKind.CLICKS))
+        write_clicks_json(points, clicks, label.shape, radius)
+        return render_clicks(clicks, label.shape, radius=radius, support=label)
+
+    return label_anchor_frames(
+        fmt,
+        split,
+        store,
+        source=LabelKind.FINE,
+        kind=LabelKind.CLICKS,
+        engine="simulated_clicks",
+        settings={
+            "radius": radius,
+            "min_stuff_area": min_stuff_area,
+            "seed": seed,
+            "instance_train_ids": things,
+        },
+        make_label=make_label,
+        progress=progress,
+        verb="clicking",
+    )
