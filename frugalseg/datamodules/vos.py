@@ -1,0 +1,368 @@
+"""VOSDataModule: video object segmentation clips (DAVIS / MOSE layout) for STM-style training.
+
+Training samples follow STM's main training: a clip of ``clip_length`` (3) annotated frames in time
+order whose gaps are drawn from 1 … ``max_skip + 1``, ``max_skip`` growing over the epochs (the
+reproduced STM training raises it from 0 to 25), and up to ``train_objects`` objects of the first
+frame picked at random and renumbered 1…k (other objects become background, void stays 255).
+Every draw depends only on (seed, epoch, sample index), so a run is reproducible whatever the
+number of workers. Validation and test give whole sequences: the model is given the first
+frame's masks and segments the rest, scored by J&F.
+
+Batches are dicts: ``frames`` B×T×3×H×W (float, ImageNet-normalised on the device), ``labels``
+B×T×H×W (long object ids, 255 = void), ``num_objects`` B, ``meta`` (sequence, frame indices).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+from torch.utils.data import DataLoader, Dataset
+
+from frugalseg.datamodules.clips import IGNORE_INDEX
+from frugalseg.datamodules.formats.davis import DavisFormat
+from frugalseg.datamodules.io import DataError, read_frame
+from frugalseg.datamodules.transforms import IMAGENET_MEAN, Normalize
+
+PAD_COLOUR = tuple(round(255 * m) for m in IMAGENET_MEAN)  # 0 after normalisation
+
+
+def _resize(frame: np.ndarray, mask: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    if scale == 1.0:
+        return frame, mask
+    h, w = mask.shape
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return (
+        cv2.resize(frame, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR),
+        cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST),
+    )
+
+
+def _read_pair(frame_path: Path, mask_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """RGB frame and object-id mask of one frame, checked to have the same size."""
+    frame, mask = read_frame(frame_path), DavisFormat.read_mask(mask_path)
+    if frame.shape[:2] != mask.shape:
+        raise DataError(
+            mask_path,
+            f"mask size {mask.shape[1]}×{mask.shape[0]} differs from its frame's "
+            f"{frame.shape[1]}×{frame.shape[0]} ({frame_path.name})",
+        )
+    return frame, mask
+
+
+def _object_ids(mask: np.ndarray) -> np.ndarray:
+    ids = np.unique(mask)
+    return ids[(ids != 0) & (ids != IGNORE_INDEX)]
+
+
+class Sequence:
+    """One sequence's annotated frames: parallel lists of frame and mask paths."""
+
+    def __init__(self, name: str, frames: list[Path], masks: list[Path]):
+        self.name, self.frames, self.masks = name, frames, masks
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+
+def read_sequences(fmt: DavisFormat, split: str, need_all_masks: bool) -> list[Sequence]:
+    """The sequences of ``split`` with their annotated frames.
+
+    ``need_all_masks`` (evaluation) requires a mask on every frame and raises a `DataError` naming
+    the first missing one; otherwise frames without a mask are left out.
+    """
+    sequences = []
+    for name in fmt.sequences(split):
+        frames, masks = fmt.frame_paths(name), fmt.mask_paths(name)
+        if need_all_masks:
+            missing = [f for f, m in zip(frames, masks, strict=True) if m is None]
+            if missing:
+                raise DataError(
+                    fmt.mask_dir / name / (missing[0].stem + ".png"),
+                    f"evaluation needs a mask on every frame; {len(missing)} of sequence {name!r} have none",
+                )
+        kept = [(f, m) for f, m in zip(frames, masks, strict=True) if m is not None]
+        sequences.append(Sequence(name, [f for f, _ in kept], [m for _, m in kept]))
+    return sequences
+
+
+class VOSClipDataset(Dataset):
+    """Random training clips: ``clips_per_sequence`` per sequence and epoch (see module docstring)."""
+
+    def __init__(
+        self,
+        sequences: list[Sequence],
+        clip_length: int,
+        max_skip: int,
+        train_objects: int,
+        crop_size: tuple[int, int] | None,
+        scale_range: tuple[float, float],
+        load_scale: float,
+        flip_prob: float,
+        clips_per_sequence: int,
+        seed: int,
+        epoch: int,
+    ):
+        self.sequences = [s for s in sequences if len(s) >= clip_length]
+        if not self.sequences:
+            raise ValueError(f"no training sequence has {clip_length} annotated frames")
+        self.clip_length, self.max_skip, self.train_objects = clip_length, max_skip, train_objects
+        self.crop_size, self.scale_range, self.load_scale = crop_size, scale_range, load_scale
+        self.flip_prob, self.clips_per_sequence = flip_prob, clips_per_sequence
+        self.seed, self.epoch = seed, epoch
+
+    def __len__(self) -> int:
+        return len(self.sequences) * self.clips_per_sequence
+
+    def frame_indices(self, length: int, rng: np.random.Generator) -> list[int]:
+        """Increasing indices into ``length`` frames, each gap in 1 … max_skip + 1, room kept for the rest."""
+        t = self.clip_length
+        chosen = [int(rng.integers(0, length - t + 1))]
+        for k in range(1, t):
+            low = chosen[-1] + 1
+            high = min(chosen[-1] + 1 + self.max_skip, length - (t - k))
+            chosen.append(int(rng.integers(low, high + 1)))
+        return chosen
+
+    def __getitem__(self, index: int) -> dict:
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        seq = self.sequences[index % len(self.sequences)]
+        for _attempt in range(10):
+            indices = self.frame_indices(len(seq), rng)
+            pairs = [_read_pair(seq.frames[i], seq.masks[i]) for i in indices]
+            present = _object_ids(pairs[0][1])
+            if present.size:
+                break
+        scale = self.load_scale * (float(rng.uniform(*self.scale_range)) if self.crop_size else 1.0)
+        pairs = [_resize(frame, mask, scale) for frame, mask in pairs]
+        frames = np.stack([f for f, _ in pairs])
+        masks = np.stack([m for _, m in pairs])
+        frames, masks = self._crop(frames, masks, present, rng)
+        if rng.random() < self.flip_prob:
+            frames, masks = frames[:, :, ::-1], masks[:, :, ::-1]
+        chosen = rng.permutation(_object_ids(masks[0]))[: self.train_objects]
+        labels = np.zeros_like(masks)
+        for new_id, old_id in enumerate(chosen, start=1):
+            labels[masks == old_id] = new_id
+        labels[masks == IGNORE_INDEX] = IGNORE_INDEX
+        return {
+            "frames": torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2),
+            "labels": torch.from_numpy(np.ascontiguousarray(labels)).long(),
+            "num_objects": len(chosen),
+            "meta": {"sequence": seq.name, "frames": ",".join(seq.frames[i].stem for i in indices)},
+        }
+
+    def _crop(
+        self, frames: np.ndarray, masks: np.ndarray, objects: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """A random crop_size window (padded if the frame is smaller) that, if it can, shows an object."""
+        if self.crop_size is None:
+            return frames, masks
+        ch, cw = self.crop_size
+        t, h, w = masks.shape
+        if h < ch or w < cw:
+            ph, pw = max(0, ch - h), max(0, cw - w)
+            padded_frames = np.empty((t, h + ph, w + pw, 3), np.uint8)
+            padded_frames[:] = PAD_COLOUR
+            padded_frames[:, :h, :w] = frames
+            padded_masks = np.full((t, h + ph, w + pw), IGNORE_INDEX, np.uint8)
+            padded_masks[:, :h, :w] = masks
+            frames, masks, (h, w) = padded_frames, padded_masks, (h + ph, w + pw)
+        for _attempt in range(5):
+            top, left = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
+            window = masks[0, top : top + ch, left : left + cw]
+            if not objects.size or np.isin(window, objects).any():
+                break
+        return frames[:, top : top + ch, left : left + cw], masks[:, top : top + ch, left : left + cw]
+
+
+class VOSSequenceDataset(Dataset):
+    """Whole sequences for evaluation: every frame and its mask, objects counted on the first mask."""
+
+    def __init__(self, sequences: list[Sequence], load_scale: float, max_objects: int):
+        self.sequences, self.load_scale, self.max_objects = sequences, load_scale, max_objects
+
+    def __len__(self) -> int:
+        return len(self.sequences)
+
+    def __getitem__(self, index: int) -> dict:
+        seq = self.sequences[index]
+        pairs = [
+            _resize(*_read_pair(f, m), self.load_scale) for f, m in zip(seq.frames, seq.masks, strict=True)
+        ]
+        labels = np.stack([m for _, m in pairs])
+        first = labels[0]
+        num_objects = int(first[first != IGNORE_INDEX].max(initial=0))
+        if num_objects > self.max_objects:
+            raise DataError(
+                seq.masks[0],
+                f"sequence {seq.name!r} has {num_objects} objects, more than max_objects={self.max_objects}",
+            )
+        if num_objects == 0:
+            raise DataError(seq.masks[0], f"the first mask of sequence {seq.name!r} shows no object")
+        return {
+            "frames": torch.from_numpy(np.stack([f for f, _ in pairs])).permute(0, 3, 1, 2),
+            "labels": torch.from_numpy(labels).long(),
+            "num_objects": num_objects,
+            "meta": {"sequence": seq.name},
+        }
+
+
+class VOSDataModule(L.LightningDataModule):
+    """DAVIS / MOSE-layout data for video object segmentation (STM training, J&F evaluation).
+
+    Args:
+        root: the data set folder (``JPEGImages/``, ``Annotations/``, optional ``ImageSets/``).
+        format: ``davis`` or ``mose`` (same layout; MOSE has no resolution folder).
+        resolution: resolution folder of DAVIS (``480p``).
+        train_split, val_split, test_split: split names (``all`` when the folder has no ImageSets).
+        clip_length: frames per training clip (3 in STM).
+        max_skip: (start, end) of the largest gap between clip frames; it grows by one every
+            ``skip_every_epochs`` epochs (needs ``trainer.reload_dataloaders_every_n_epochs=1``).
+        train_objects: most objects per training clip.
+        max_objects: most objects in one evaluated sequence (the model gets ``max_objects + 1`` classes).
+        crop_size: training crop (height, width) after a random scale in ``scale_range``; None trains on
+            whole frames (at ``load_scale``, no random scale).
+        load_scale: resize factor applied on load to every split (0.5 turns 854×480 into 427×240).
+        clips_per_sequence: training clips drawn per sequence and epoch.
+    """
+
+    def __init__(
+        self,
+        root: str,
+        format: str = "davis",
+        resolution: str = "480p",
+        train_split: str = "train",
+        val_split: str = "val",
+        test_split: str | None = None,
+        clip_length: int = 3,
+        max_skip: tuple[int, int] = (0, 25),
+        skip_every_epochs: int = 1,
+        train_objects: int = 3,
+        max_objects: int = 10,
+        crop_size: tuple[int, int] | None = (384, 384),
+        scale_range: tuple[float, float] = (0.8, 1.2),
+        flip_prob: float = 0.5,
+        load_scale: float = 1.0,
+        clips_per_sequence: int = 8,
+        batch_size: int = 4,
+        num_workers: int = 2,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        if format not in ("davis", "mose"):
+            raise ValueError(f"data.format must be 'davis' or 'mose', got {format!r}")
+        if clip_length < 2:
+            raise ValueError(f"data.clip_length must be >= 2 (a memory frame and a query), got {clip_length}")
+        if not 1 <= train_objects <= max_objects:
+            raise ValueError(
+                f"data.train_objects must lie in 1…max_objects ({max_objects}), got {train_objects}"
+            )
+        if max_skip[0] < 0 or max_skip[1] < max_skip[0] or skip_every_epochs < 1:
+            raise ValueError(
+                f"data.max_skip must be (start, end) with 0 <= start <= end and skip_every_epochs >= 1, "
+                f"got {max_skip} and {skip_every_epochs}"
+            )
+        self.root = Path(root)
+        self.max_objects = max_objects
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.normalize = Normalize()
+        self.sequences: dict[str, list[Sequence]] = {}
+
+    def _format(self) -> DavisFormat:
+        return DavisFormat(self.root, resolution=self.hparams.resolution, name=self.hparams.format)
+
+    def max_skip_at(self, epoch: int) -> int:
+        """The curriculum: the largest frame gap allowed in training clips of ``epoch``."""
+        start, end = self.hparams.max_skip
+        return min(end, start + epoch // self.hparams.skip_every_epochs)
+
+    def setup(self, stage: str) -> None:
+        fmt = self._format()
+        if stage == "fit":
+            self.sequences["train"] = read_sequences(fmt, self.hparams.train_split, need_all_masks=False)
+        if stage in ("fit", "validate"):
+            self.sequences["val"] = read_sequences(fmt, self.hparams.val_split, need_all_masks=True)
+        if stage == "test":
+            if self.hparams.test_split is None:
+                raise ValueError("`test` needs data.test_split (a split whose frames all have masks)")
+            self.sequences["test"] = read_sequences(fmt, self.hparams.test_split, need_all_masks=True)
+
+    def train_dataset(self, epoch: int) -> VOSClipDataset:
+        """The training clips of ``epoch`` (the skip curriculum and the draws depend on it)."""
+        hp = self.hparams
+        return VOSClipDataset(
+            self.sequences["train"],
+            hp.clip_length,
+            self.max_skip_at(epoch),
+            hp.train_objects,
+            tuple(hp.crop_size) if hp.crop_size else None,
+            tuple(hp.scale_range),
+            hp.load_scale,
+            hp.flip_prob,
+            hp.clips_per_sequence,
+            hp.seed,
+            epoch,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        epoch = 0
+        if self.trainer is not None:
+            epoch = self.trainer.current_epoch
+            growing = self.hparams.max_skip[0] != self.hparams.max_skip[1]
+            if growing and epoch == 0 and self.trainer.reload_dataloaders_every_n_epochs != 1:
+                rank_zero_warn(
+                    "data.max_skip grows per epoch only with trainer.reload_dataloaders_every_n_epochs=1; "
+                    f"training stays at max skip {self.max_skip_at(0)}"
+                )
+        dataset = self.train_dataset(epoch)
+        rank_zero_info(f"VOS training epoch {epoch}: {len(dataset)} clips, max skip {dataset.max_skip}")
+        crop = self.hparams.crop_size
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=True,
+            drop_last=len(dataset) > self.batch_size,
+            num_workers=self.num_workers,
+            pin_memory=torch.cuda.is_available(),
+            collate_fn=None if crop else _collate_one_size,
+        )
+
+    def _sequence_loader(self, split: str) -> DataLoader:
+        dataset = VOSSequenceDataset(self.sequences[split], self.hparams.load_scale, self.max_objects)
+        sampler = None
+        if self.trainer is not None and self.trainer.world_size > 1:
+            # Split the sequences over processes without the repeats that would count twice in J&F.
+            sampler = UnrepeatedDistributedSampler(
+                dataset, num_replicas=self.trainer.world_size, rank=self.trainer.global_rank, shuffle=False
+            )
+        return DataLoader(dataset, batch_size=1, sampler=sampler, num_workers=self.num_workers)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._sequence_loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._sequence_loader("test")
+
+    def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
+        """Normalise the uint8 frames on the device."""
+        batch["frames"] = self.normalize.to(batch["frames"].device)(batch["frames"])
+        return batch
+
+
+def _collate_one_size(samples: list[dict]) -> dict:
+    """Default collation, with a clear error when uncropped frames of different sizes meet in a batch."""
+    sizes = {tuple(s["frames"].shape[-2:]) for s in samples}
+    if len(sizes) > 1:
+        raise ValueError(
+            f"training frames of different sizes {sorted(sizes)} cannot share a batch; "
+            "set data.crop_size or data.batch_size=1"
+        )
+    return torch.utils.data.default_collate(samples)
