@@ -145,7 +145,7 @@ def test_unknown_split_lists_the_splits(tmp_path: Path) -> None:
 def test_unknown_format_lists_the_known_ones() -> None:
     with pytest.raises(ValueError, match="known formats: cityscapes, synthetic"):
         get_format("kitti", "/nowhere")
-    assert FORMATS == ("cityscapes", "synthetic")
+    assert FORMATS == ("cityscapes", "synthetic", "davis", "mose")
 
 
 def test_missing_and_corrupt_files(tmp_path: Path) -> None:
