@@ -44,7 +44,7 @@ def moving_square(motion=(3, 2), size=(96, 128), side=32):
 def test_moving_square_labels_follow_the_motion() -> None:
     """Exact agreement with the moved label on non-ignored pixels ≥ 0.99, coverage ≥ 0.9 at ±1…±3."""
     frames, labels = moving_square()
-    out = FlowPropagator().propagate(frames, ANCHOR, labels[ANCHOR], [ANCHOR + o for o in OFFSETS])
+    out = FlowPropagator(occlusion="ignore").propagate(frames, ANCHOR, labels[ANCHOR], [ANCHOR + o for o in OFFSETS])
     assert sorted(out) == [ANCHOR + o for o in OFFSETS]
     for offset in OFFSETS:
         index = ANCHOR + offset
@@ -65,7 +65,7 @@ def test_disoccluded_pixels_are_ignored() -> None:
     given the square's class, the rest the right class by a chance background match.
     """
     frames, labels = moving_square()
-    out = FlowPropagator().propagate(frames, ANCHOR, labels[ANCHOR], [ANCHOR + o for o in OFFSETS])
+    out = FlowPropagator(occlusion="ignore").propagate(frames, ANCHOR, labels[ANCHOR], [ANCHOR + o for o in OFFSETS])
     results = []
     for offset in OFFSETS:
         step = 1 if offset > 0 else -1
@@ -88,7 +88,7 @@ def test_pixels_from_outside_the_frame_are_ignored() -> None:
     world_label = (np.arange(160)[None, :] // 20 % 3 * np.ones((80, 1))).astype(np.uint8)
     frames = [world[:, 20 + 2 * t : 120 + 2 * t] for t in range(-ANCHOR, ANCHOR + 1)]
     truth = [world_label[:, 20 + 2 * t : 120 + 2 * t] for t in range(-ANCHOR, ANCHOR + 1)]
-    out = FlowPropagator().propagate(frames, ANCHOR, truth[ANCHOR], [ANCHOR + o for o in OFFSETS])
+    out = FlowPropagator(occlusion="ignore").propagate(frames, ANCHOR, truth[ANCHOR], [ANCHOR + o for o in OFFSETS])
     for offset in OFFSETS:
         predicted = out[ANCHOR + offset]
         entered = predicted[:, -2 * offset :] if offset > 0 else predicted[:, : 2 * -offset]
@@ -101,7 +101,7 @@ def test_pixels_from_outside_the_frame_are_ignored() -> None:
 
 def test_flow_computed_once_per_pair_and_only_up_to_farthest_target() -> None:
     frames, labels = moving_square()
-    propagator = FlowPropagator()
+    propagator = FlowPropagator(occlusion="ignore")
     calls: list[tuple[int, int]] = []
     ids = {id(frame): index for index, frame in enumerate(frames)}
     flow = propagator.flow
@@ -122,7 +122,9 @@ def test_synthetic_streets_agree_with_sequence_ground_truth(synthetic_root: Path
     fmt = get_format("synthetic", synthetic_root)
     store = LabelStore(tmp_path / "store")
     offsets = [-10, -5, -1, 1, 5, 10]
-    summary = propagate_split(fmt, "train", store, offsets, FlowPropagator(), progress=False)
+    summary = propagate_split(
+        fmt, "train", store, offsets, FlowPropagator(occlusion="ignore"), progress=False
+    )
     assert (summary.clips, summary.written, summary.skipped) == (2, 12, 0)
     clips = fmt.clips("train")
     assert store.attach(clips) == 12
@@ -206,7 +208,7 @@ def test_cli_propagates_and_resumes(
     assert "run.json" in capsys.readouterr().err
 
 
-def test_cli_sam2_is_not_available_yet(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_cli_sam2_without_checkpoint_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     args = parser().parse_args(
         [
             "label",
@@ -226,4 +228,5 @@ def test_cli_sam2_is_not_available_yet(tmp_path: Path, capsys: pytest.CaptureFix
     assert args.offsets == [-10, 10]
     assert args.func(args) == 2
     err = capsys.readouterr().err
-    assert "sam2" in err and "not available yet" in err and "flow" in err
+    assert "--sam2-checkpoint" in err
+    assert not (tmp_path / "store").exists()

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 
-from frugalseg.autolabel.propagate import FlowPropagator, propagate_split
+from frugalseg.autolabel.propagate import FlowPropagator, PropagationEngine, propagate_split
 from frugalseg.autolabel.store import LabelStore
 
-FORMATS = ("cityscapes", "synthetic")
-ENGINES = {"flow": "available", "sam2": "not available yet"}
+FORMATS = ("cityscapes", "synthetic", "davis", "mose")
+ENGINES = ("flow", "sam2")
 
 
 def _offsets(text: str) -> list[int]:
@@ -47,42 +48,68 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--offsets", type=_offsets, help="comma-separated offsets from the anchor, e.g. -10,10"
     )
     which.add_argument("--k", type=_positive, help="every offset ±1…±k")
-    propagate.add_argument("--engine", default="flow", help=f"propagation engine ({', '.join(ENGINES)})")
+    propagate.add_argument("--engine", default="flow", choices=ENGINES, help="propagation engine")
     propagate.add_argument(
         "--preset",
         default="medium",
         choices=("ultrafast", "fast", "medium"),
         help="DIS optical flow preset of the flow engine",
     )
+    propagate.add_argument(
+        "--occlusion",
+        default="label",
+        choices=FlowPropagator.OCCLUSION_MODES,
+        help="flow engine: label unreliable pixels by their reliable neighbours and the direct flow "
+        "to the anchor (default), or leave them unlabelled (ignore: sparser, more precise)",
+    )
+    _add_sam2_propagate_options(propagate)
+    _add_trainer_options(propagate)
     propagate.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     # argparse takes "-10,10" for an option name; let it read as a value like "-10" does
     propagate._negative_number_matcher = re.compile(r"^-\d+(,-?\d+)*$")
     propagate.set_defaults(func=_propagate)
+    _add_refine_coarse(commands)
+    _add_clicks(commands)
+    _add_boxes(commands)
+    _register_report(commands)
 
 
 def _propagate(args: argparse.Namespace) -> int:
     """Run ``label propagate``; prints one summary line and returns the exit code."""
     from frugalseg.datamodules.formats import get_format
 
-    if args.engine != "flow":
-        listed = ", ".join(f"{name} ({state})" for name, state in ENGINES.items())
-        state = "not available yet" if args.engine in ENGINES else "unknown"
-        print(f"error: propagation engine {args.engine!r} is {state}; engines: {listed}", file=sys.stderr)
+    if args.engine == "sam2" and args.sam2_checkpoint is None:
+        print("error: --engine sam2 needs --sam2-checkpoint FILE (a local SAM 2 checkpoint)", file=sys.stderr)
         return 2
     offsets = (
         args.offsets if args.offsets is not None else [s * o for o in range(1, args.k + 1) for s in (-1, 1)]
     )
     try:
         fmt = get_format(args.format, args.root)
-        summary = propagate_split(
-            fmt,
-            args.split,
-            LabelStore(args.out),
-            offsets,
-            FlowPropagator(preset=args.preset),
-            progress=not args.no_progress,
+        engine = (
+            _sam2_propagator(args)
+            if args.engine == "sam2"
+            else FlowPropagator(preset=args.preset, occlusion=args.occlusion)
         )
-    except ValueError as err:
+        if args.devices is None:
+            summary = propagate_split(
+                fmt, args.split, LabelStore(args.out), offsets, engine, progress=not args.no_progress
+            )
+        else:
+            from frugalseg.autolabel.lightning_runner import propagate_with_trainer
+
+            summary = propagate_with_trainer(
+                fmt,
+                args.split,
+                LabelStore(args.out),
+                offsets,
+                engine,
+                accelerator=args.accelerator,
+                devices=args.devices,
+                num_nodes=args.num_nodes,
+                progress=not args.no_progress,
+            )
+    except (ValueError, ImportError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(
@@ -90,3 +117,309 @@ def _propagate(args: argparse.Namespace) -> int:
         f"{summary.skipped} skipped (already in {args.out}), {summary.seconds:.1f} s"
     )
     return 0
+
+
+def _add_sam2_propagate_options(parser: argparse.ArgumentParser) -> None:
+    """Options of the SAM 2 propagation engine: a config name and a local checkpoint (never downloaded)."""
+    from frugalseg.autolabel.sam2_loading import SAM2_CONFIGS
+
+    sam2 = parser.add_argument_group("sam2 engine")
+    sam2.add_argument(
+        "--sam2-config", default="sam2.1_hiera_t", choices=SAM2_CONFIGS, help="SAM 2 model config"
+    )
+    sam2.add_argument("--sam2-checkpoint", help="local SAM 2 checkpoint file of that config")
+    sam2.add_argument("--device", default="auto", help="torch device for SAM 2 (default: cuda if available)")
+    sam2.add_argument(
+        "--sam2-image-size", type=int, help="SAM 2 input size, a multiple of 64 (default: the config's, 1024)"
+    )
+    sam2.add_argument(
+        "--sam2-stuff",
+        default="components",
+        choices=("components", "class"),
+        help="pixels outside instances: one object per connected component of a class, or per class",
+    )
+    sam2.add_argument(
+        "--offload-state-to-cpu",
+        action="store_true",
+        help="keep SAM 2's tracking state in CPU memory (less GPU memory, somewhat slower)",
+    )
+
+
+def _add_trainer_options(parser: argparse.ArgumentParser) -> None:
+    """Options that share the job out among processes with Lightning's ``Trainer.predict``."""
+    trainer = parser.add_argument_group("several devices or nodes (Lightning)")
+    trainer.add_argument(
+        "--devices",
+        help="run through Lightning's Trainer.predict on this many devices per node (e.g. 4, or auto); "
+        "each process labels its share of the clips into the shared store",
+    )
+    trainer.add_argument(
+        "--accelerator", default="auto", help="Lightning accelerator with --devices (cpu, gpu, auto)"
+    )
+    trainer.add_argument("--num-nodes", type=_positive, default=1, help="nodes with --devices (default: 1)")
+
+
+def _sam2_device(args: argparse.Namespace) -> str:
+    """The device SAM 2 is built on: with --devices on GPUs, this process's own GPU (LOCAL_RANK)."""
+    import torch
+
+    if args.devices is None or args.accelerator == "cpu" or args.device != "auto":
+        return args.device
+    if not torch.cuda.is_available():
+        return "cpu"
+    return f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+
+
+def _sam2_propagator(args: argparse.Namespace) -> PropagationEngine:
+    """The SAM 2 engine the ``label propagate`` options describe."""
+    from frugalseg.autolabel.sam2_propagate import SAM2Propagator
+
+    return SAM2Propagator(
+        args.sam2_config,
+        args.sam2_checkpoint,
+        _sam2_device(args),
+        image_size=args.sam2_image_size,
+        stuff=args.sam2_stuff,
+        offload_state_to_cpu=args.offload_state_to_cpu,
+    )
+
+
+def _register_report(commands: argparse._SubParsersAction) -> None:
+    """Add ``label report``: quality against ground truth and annotation cost of a store."""
+    report = commands.add_parser(
+        "report", help="score a label store against ground truth per frame offset, and its annotation cost"
+    )
+    report.add_argument("store", help="label store folder (holding run.json and manifest.jsonl)")
+    report.add_argument("--out", help="where report.json and quality.png go (default: STORE/report)")
+    report.add_argument(
+        "--cost",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override an annotation cost constant, e.g. fine_frame_minutes=60 (repeatable)",
+    )
+    report.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    report.set_defaults(func=_report)
+
+
+def _report(args: argparse.Namespace) -> int:
+    """Run ``label report``; prints the table and where the files went, returns the exit code."""
+    from pathlib import Path
+
+    from frugalseg.autolabel.report import evaluate_store, print_report, write_report
+    from frugalseg.datamodules.costs import DEFAULT_COSTS
+
+    try:
+        costs = DEFAULT_COSTS.with_overrides(args.cost)
+        report = evaluate_store(args.store, costs, progress=not args.no_progress)
+        json_path, plot_path = write_report(report, args.out or Path(args.store) / "report")
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print_report(report)
+    print(f"label report: wrote {json_path} and {plot_path}")
+    return 0
+
+
+def _count(text: str) -> int:
+    """A whole number of at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _add_anchor_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by the commands that label each clip's anchor frame."""
+    parser.add_argument("--format", required=True, choices=FORMATS, help="data set layout")
+    parser.add_argument("--root", required=True, help="data set folder")
+    parser.add_argument("--split", default="train", help="split to label (default: train)")
+    parser.add_argument("--out", required=True, help="label store folder (one per labelling run)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def _add_sam_image_options(parser: argparse.ArgumentParser) -> None:
+    """The SAM 2 image predictor: a config name and a local checkpoint file (nothing is downloaded)."""
+    from frugalseg.autolabel.sam2_loading import SAM2_CONFIGS
+
+    parser.add_argument(
+        "--sam2-config", default="sam2.1_hiera_t", choices=SAM2_CONFIGS, help="SAM 2 model config"
+    )
+    parser.add_argument("--sam2-checkpoint", required=True, help="local SAM 2 checkpoint file of that config")
+    parser.add_argument(
+        "--device", default="auto", help="torch device for SAM 2 (default: cuda if available)"
+    )
+
+
+def _image_predictor(args: argparse.Namespace) -> object:
+    """The SAM 2 image predictor that the ``--sam2-*`` and ``--device`` options describe."""
+    import torch
+
+    from frugalseg.autolabel.sam2_loading import build_sam2_image_predictor
+
+    device = args.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return build_sam2_image_predictor(args.sam2_config, args.sam2_checkpoint, device)
+
+
+def _add_refine_coarse(commands: argparse._SubParsersAction) -> None:
+    from frugalseg.autolabel.refine import REFINE_CLASSES
+
+    parser = commands.add_parser(
+        "refine-coarse", help="refine the coarse label of each clip's anchor frame with SAM 2 (paper 001)"
+    )
+    _add_anchor_options(parser)
+    _add_sam_image_options(parser)
+    parser.add_argument(
+        "--method",
+        default="points",
+        choices=("points", "auto"),
+        help="points: 2 random points per object + 2 refinement iterations (the paper's method); "
+        "auto: classify automatically generated masks by the coarse map (the failed alternative)",
+    )
+    parser.add_argument(
+        "--classes",
+        default=",".join(REFINE_CLASSES),
+        help=f"comma-separated class names to refine (default: {','.join(REFINE_CLASSES)}), or 'all'",
+    )
+    parser.add_argument("--points", type=_count, default=2, help="random points per object (points)")
+    parser.add_argument("--iterations", type=int, default=2, help="refinement iterations (points)")
+    parser.add_argument(
+        "--agreement", type=float, default=0.9, help="fraction of coarse pixels a mask needs (auto)"
+    )
+    parser.add_argument(
+        "--points-per-side",
+        type=_count,
+        default=32,
+        help="grid of point prompts of the mask generator (auto)",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="let refined masks overwrite coarse labels of other classes"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random points")
+    parser.set_defaults(func=_refine_coarse)
+
+
+def _refine_coarse(args: argparse.Namespace) -> int:
+    """Run ``label refine-coarse``; prints one summary line and returns the exit code."""
+    from frugalseg.autolabel.refine import AutoMaskRefiner, PointRefiner, class_ids, refine_split
+    from frugalseg.datamodules.formats import get_format
+
+    try:
+        fmt = get_format(args.format, args.root)
+        names = (
+            list(fmt.class_names) if args.classes == "all" else [n.strip() for n in args.classes.split(",")]
+        )
+        train_ids = class_ids(names, fmt.class_names)
+        predictor = _image_predictor(args)
+        model = {"config": args.sam2_config, "checkpoint": args.sam2_checkpoint}
+        if args.method == "points":
+            refiner = PointRefiner(
+                predictor,
+                train_ids,
+                num_points=args.points,
+                iterations=args.iterations,
+                overwrite=args.overwrite,
+                model=model,
+            )
+        else:
+            from sam2.automatic_mask_generator import SAM2AutomaticMaskGenerator
+
+            refiner = AutoMaskRefiner(
+                SAM2AutomaticMaskGenerator(predictor.model, points_per_side=args.points_per_side),
+                train_ids,
+                agreement=args.agreement,
+                overwrite=args.overwrite,
+                model={**model, "points_per_side": args.points_per_side},
+            )
+        summary = refine_split(
+            fmt, args.split, LabelStore(args.out), refiner, seed=args.seed, progress=not args.no_progress
+        )
+    except (ValueError, ImportError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    _print_summary("refine-coarse", summary, args.out)
+    return 0
+
+
+def _add_clicks(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "clicks", help="simulate click annotations on each clip's anchor frame (paper 004)"
+    )
+    _add_anchor_options(parser)
+    parser.add_argument("--radius", type=float, default=0, help="label pixels within this radius of a click")
+    parser.add_argument(
+        "--min-stuff-area", type=_count, default=512, help="smallest stuff component that gets a click"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of clicks placed off the centroid")
+    parser.set_defaults(func=_clicks)
+
+
+def _clicks(args: argparse.Namespace) -> int:
+    """Run ``label clicks``; prints one summary line and returns the exit code."""
+    from frugalseg.autolabel.clicks import click_split
+    from frugalseg.datamodules.formats import get_format
+
+    try:
+        summary = click_split(
+            get_format(args.format, args.root),
+            args.split,
+            LabelStore(args.out),
+            radius=args.radius,
+            min_stuff_area=args.min_stuff_area,
+            seed=args.seed,
+            progress=not args.no_progress,
+        )
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    _print_summary("clicks", summary, args.out)
+    return 0
+
+
+def _add_boxes(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "boxes", help="turn a box per instance of each clip's anchor frame into a SAM 2 mask (paper 003)"
+    )
+    _add_anchor_options(parser)
+    _add_sam_image_options(parser)
+    parser.add_argument(
+        "--filter-iou",
+        type=float,
+        default=None,
+        help="simulate filtering bad masks: a mask whose IoU with the ground truth is lower "
+        "becomes ignore over its box",
+    )
+    parser.set_defaults(func=_boxes)
+
+
+def _boxes(args: argparse.Namespace) -> int:
+    """Run ``label boxes``; prints one summary line and returns the exit code."""
+    from frugalseg.autolabel.boxes import box_split
+    from frugalseg.datamodules.formats import get_format
+
+    try:
+        fmt = get_format(args.format, args.root)
+        predictor = _image_predictor(args)
+        summary = box_split(
+            fmt,
+            args.split,
+            LabelStore(args.out),
+            predictor,
+            min_iou=args.filter_iou,
+            model={"config": args.sam2_config, "checkpoint": args.sam2_checkpoint},
+            progress=not args.no_progress,
+        )
+    except (ValueError, ImportError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    _print_summary("boxes", summary, args.out)
+    return 0
+
+
+def _print_summary(command: str, summary: object, out: str) -> None:
+    print(
+        f"label {command}: {summary.clips} images, {summary.written} labels written, "
+        f"{summary.skipped} skipped (already in {out}), {summary.seconds:.1f} s"
+    )

@@ -1,0 +1,85 @@
+"""Labelling through Lightning's Trainer.predict: the same labels as one process, each written once."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from frugalseg.autolabel import FlowPropagator, LabelStore, propagate_split
+from frugalseg.autolabel.lightning_runner import propagate_with_trainer
+from frugalseg.datamodules.formats import get_format
+
+OFFSETS = [-2, -1, 1, 2]
+
+
+def store_pngs(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*.png"))}
+
+
+def manifest_keys(root: Path) -> list[tuple]:
+    records = [json.loads(line) for line in (root / "manifest.jsonl").read_text().splitlines()]
+    return [(r["split"], r["clip_id"], r["offset"], r["kind"]) for r in records]
+
+
+@pytest.fixture(scope="module")
+def reference_store(tiny_streets: Path, tmp_path_factory) -> Path:
+    """The labels one process writes with `propagate_split`."""
+    root = tmp_path_factory.mktemp("reference") / "store"
+    fmt = get_format("synthetic", tiny_streets)
+    propagate_split(fmt, "train", LabelStore(root), OFFSETS, FlowPropagator(), progress=False)
+    return root
+
+
+def test_trainer_run_writes_the_labels_of_a_single_process_run(
+    tiny_streets: Path, reference_store: Path, tmp_path: Path
+) -> None:
+    fmt = get_format("synthetic", tiny_streets)
+    store = LabelStore(tmp_path / "store")
+    summary = propagate_with_trainer(
+        fmt, "train", store, OFFSETS, FlowPropagator(), accelerator="cpu", devices=1, progress=False
+    )
+    assert (summary.clips, summary.written, summary.skipped) == (4, 16, 0)
+    assert store_pngs(tmp_path / "store") == store_pngs(reference_store)
+    again = propagate_with_trainer(
+        fmt, "train", LabelStore(tmp_path / "store"), OFFSETS, FlowPropagator(), accelerator="cpu", devices=1
+    )
+    assert (again.written, again.skipped) == (0, 16)
+
+
+@pytest.mark.slow
+def test_two_ddp_processes_share_the_clips_and_write_each_label_once(
+    tiny_streets: Path, reference_store: Path, tmp_path: Path
+) -> None:
+    """`label propagate --devices 2` on the CPU: each label once in the manifest, PNGs as one process."""
+    out = tmp_path / "store"
+    command = [
+        sys.executable,
+        "-m",
+        "frugalseg.cli",
+        "label",
+        "propagate",
+        "--format",
+        "synthetic",
+        "--root",
+        str(tiny_streets),
+        "--out",
+        str(out),
+        "--offsets",
+        ",".join(map(str, OFFSETS)),
+        "--devices",
+        "2",
+        "--accelerator",
+        "cpu",
+        "--no-progress",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    keys = manifest_keys(out)
+    assert len(keys) == len(set(keys)) == 16
+    assert store_pngs(out) == store_pngs(reference_store)
