@@ -68,3 +68,31 @@ def hrnetv2_w18(num_classes: int, num_frames: int = 1, **kwargs: Any) -> HRNetV2
 def hrnetv2_w18_small(num_classes: int, num_frames: int = 1, **kwargs: Any) -> HRNetV2:
     """HRNetV2-W18-Small, timm ``hrnet_w18_small`` (v1 small: branches 16/32/64/128, 240-channel head)."""
     return HRNetV2(num_classes, num_frames, backbone="hrnet_w18_small", **kwargs)
+
+
+#: Top-level modules of the official HRNet backbone (timm uses the same names).
+_OFFICIAL_BACKBONE = frozenset(
+    ("conv1", "bn1", "conv2", "bn2", "layer1", "transition1", "transition2", "transition3")
+    + ("stage2", "stage3", "stage4")
+)
+
+
+def official_key(key: str) -> str | None:
+    """This model's state-dict key for a key of an official HRNet-Semantic-Segmentation checkpoint.
+
+    Official training wraps the network in ``FullModel(model, loss)``, so its keys read
+    ``model.conv1.weight``, ``model.stage4.2.fuse_layers.0.3.0.weight``, ``model.last_layer.3.weight``;
+    the prefix is optional here. The backbone modules (``conv1``, ``bn1``, ``conv2``, ``bn2``,
+    ``layer1``, ``transition{1,2,3}``, ``stage{2,3,4}``) have timm's names under ``backbone.``, and
+    ``last_layer.{0,1,3}`` keeps its name. ``loss.*`` (the class weights of the criterion) gives None.
+    Any other key raises a KeyError naming it.
+    """
+    if key.startswith("loss."):
+        return None
+    key = key.removeprefix("model.")
+    top = key.split(".", 1)[0]
+    if top == "last_layer":
+        return key
+    if top in _OFFICIAL_BACKBONE:
+        return f"backbone.{key}"
+    raise KeyError(f"not a key of an official HRNet-Seg checkpoint: {key!r}")

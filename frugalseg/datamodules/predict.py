@@ -1,0 +1,91 @@
+"""What `frugalseg predict` reads: the anchor frames of a split, or every frame of a folder; no labels needed.
+
+Each item is the ``num_frames`` frames ending at the frame to segment (earlier frames repeat the
+first frame of the clip or folder, as for training) with its name, path and original size, so the
+prediction writer can name its files and restore the size after a ``load_scale``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from frugalseg.datamodules.clips import Clip
+from frugalseg.datamodules.io import DataError, read_frame
+
+FRAME_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+@dataclass(frozen=True)
+class PredictItem:
+    """One frame to segment: its output name, and the frames the student reads (oldest first)."""
+
+    name: str
+    frames: tuple[Path, ...]
+
+
+def split_items(clips: Sequence[Clip], num_frames: int) -> list[PredictItem]:
+    """The anchor frame (offset 0) of every clip, named by its clip id (``city_seq_frame``)."""
+    items = []
+    for clip in clips:
+        first = clip.offsets[0]
+        paths = tuple(clip.frame_path(max(first, -back)) for back in reversed(range(num_frames)))
+        items.append(PredictItem(clip.clip_id, paths))
+    return items
+
+
+def folder_items(folder: str | Path, num_frames: int) -> list[PredictItem]:
+    """Every image under ``folder``; each sub-folder is one video whose frames sort by file name.
+
+    Items are named by their path relative to ``folder`` without the suffix.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(folder, "folder of frames to predict does not exist")
+    videos: dict[Path, list[Path]] = {}
+    for path in sorted(folder.rglob("*")):
+        if path.suffix.lower() in FRAME_SUFFIXES and path.is_file():
+            videos.setdefault(path.parent, []).append(path)
+    if not videos:
+        raise DataError(folder, f"no frames ({', '.join(FRAME_SUFFIXES)}) found to predict")
+    items = []
+    for frames in videos.values():
+        for i, path in enumerate(frames):
+            paths = tuple(frames[max(0, i - back)] for back in reversed(range(num_frames)))
+            items.append(PredictItem(path.relative_to(folder).with_suffix("").as_posix(), paths))
+    return items
+
+
+class PredictDataset(Dataset):
+    """Decodes the frames of each item; ``scale`` resizes them as the training data was resized."""
+
+    def __init__(self, items: Sequence[PredictItem], scale: float = 1.0) -> None:
+        self.items = list(items)
+        self.scale = scale
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> dict:
+        item = self.items[index]
+        frames = [read_frame(path) for path in item.frames]
+        height, width = frames[-1].shape[:2]
+        for path, frame in zip(item.frames, frames, strict=True):
+            if frame.shape[:2] != (height, width):
+                raise DataError(
+                    path, f"frame size {frame.shape[1]}×{frame.shape[0]} differs from {item.frames[-1]}"
+                )
+        if self.scale != 1.0:
+            size = (round(width * self.scale), round(height * self.scale))
+            interpolation = cv2.INTER_AREA if self.scale < 1 else cv2.INTER_LINEAR
+            frames = [cv2.resize(frame, size, interpolation=interpolation) for frame in frames]
+        return {
+            "frames": torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).contiguous(),
+            "meta": {"name": item.name, "frame": str(item.frames[-1]), "height": height, "width": width},
+        }

@@ -1,0 +1,167 @@
+"""Writes what `frugalseg predict` segments: label PNGs for tools and a contact sheet for people.
+
+For each frame, three PNGs named after it (``city_seq_frame.png`` for Cityscapes-layout splits,
+the relative path for a folder of frames):
+
+* ``trainIds/``: one byte per pixel, the class index the model predicts;
+* ``color/``: the classes in the data set's palette;
+* ``labelIds/``: Cityscapes label ids, the format the Cityscapes benchmark server takes (only when
+  the classes are the 19 Cityscapes train classes).
+
+``contact_sheet.png`` shows the first frames as frame | prediction overlay pairs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import cv2
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import BasePredictionWriter
+from lightning.pytorch.utilities import rank_zero_info
+
+from frugalseg.datamodules.io import write_png_atomic
+from frugalseg.datamodules.transforms import IMAGENET_MEAN, IMAGENET_STD
+from frugalseg.zoo.weights import palette_for
+
+FORMATS = ("trainIds", "color", "labelIds")
+
+
+def cityscapes_label_id_table(class_names: list[str]) -> np.ndarray | None:
+    """256-entry table train id → Cityscapes label id, or None unless the classes are Cityscapes' 19."""
+    from cityscapesscripts.helpers.labels import labels
+
+    train = sorted((label for label in labels if 0 <= label.trainId < 255), key=lambda label: label.trainId)
+    if [label.name for label in train] != list(class_names):
+        return None
+    table = np.zeros(256, dtype=np.uint8)  # 0 = 'unlabeled', also for the ignore index
+    for label in train:
+        table[label.trainId] = label.id
+    return table
+
+
+def colorize(train_ids: np.ndarray, palette: np.ndarray) -> np.ndarray:
+    """H×W×3 uint8 RGB of an H×W class map; values outside the palette are black."""
+    table = np.zeros((256, 3), dtype=np.uint8)
+    table[: len(palette)] = palette
+    return table[train_ids]
+
+
+class SegmentationPredictionWriter(BasePredictionWriter):
+    """Writes the predictions of ``predict_step`` (``pred`` B×H×W and ``meta['name']``) as PNGs.
+
+    Args:
+        output_dir: where to write; default ``<log dir>/predictions`` of the run.
+        formats: which of ``trainIds``, ``color``, ``labelIds`` to write.
+        contact_sheet: frames shown on ``contact_sheet.png`` (0: none).
+        tile_width: width of each tile of the contact sheet, in pixels.
+        overlay_alpha: weight of the prediction colours over the frame in the overlay.
+    """
+
+    def __init__(
+        self,
+        output_dir: str | None = None,
+        formats: list[str] | None = None,
+        contact_sheet: int = 16,
+        tile_width: int = 320,
+        overlay_alpha: float = 0.5,
+    ) -> None:
+        super().__init__(write_interval="batch")
+        self.formats = list(formats or FORMATS)
+        unknown = set(self.formats) - set(FORMATS)
+        if unknown:
+            raise ValueError(f"unknown prediction formats {sorted(unknown)}; formats are {list(FORMATS)}")
+        self.output_dir = output_dir
+        self.contact_sheet = contact_sheet
+        self.tile_width = tile_width
+        self.overlay_alpha = overlay_alpha
+        self._tiles: list[tuple[np.ndarray, np.ndarray]] = []
+        self._written = 0
+        self._palette = np.zeros((0, 3), dtype=np.uint8)
+        self._label_ids: np.ndarray | None = None
+        self._root = Path(".")
+
+    def on_predict_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Resolve the output folder, the palette and the label-id table; forget any earlier run."""
+        root = self.output_dir or Path(trainer.log_dir or trainer.default_root_dir) / "predictions"
+        self._root = Path(root)
+        class_names = list(pl_module.hparams.get("class_names") or [])
+        palette = getattr(trainer.datamodule, "palette", None) if trainer.datamodule is not None else None
+        if palette is None:
+            count = pl_module.hparams.get("num_classes", len(class_names))
+            palette = palette_for(class_names or [f"class_{i}" for i in range(count)])
+        self._palette = np.asarray(palette, dtype=np.uint8).reshape(-1, 3)
+        self._label_ids = cityscapes_label_id_table(class_names) if class_names else None
+        if "labelIds" in self.formats and self._label_ids is None:
+            rank_zero_info("predict: the classes are not the 19 Cityscapes classes; no labelIds PNGs written")
+        self._tiles = []
+        self._written = 0
+
+    def write_on_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        prediction: Any,
+        batch_indices: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int,
+    ) -> None:
+        pred = prediction["pred"].to(torch.uint8).cpu().numpy()
+        names = prediction["meta"]["name"]
+        for i, name in enumerate(names):
+            train_ids = pred[i]
+            color = colorize(train_ids, self._palette)
+            if "trainIds" in self.formats:
+                write_png_atomic(self._root / "trainIds" / f"{name}.png", train_ids)
+            if "color" in self.formats:
+                write_png_atomic(self._root / "color" / f"{name}.png", color)
+            if "labelIds" in self.formats and self._label_ids is not None:
+                write_png_atomic(self._root / "labelIds" / f"{name}.png", self._label_ids[train_ids])
+            if len(self._tiles) < self.contact_sheet:
+                self._tiles.append(self._tile_pair(batch["frames"][i, -1], color, name))
+            self._written += 1
+
+    def _tile_pair(self, frame: torch.Tensor, color: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """The frame (denormalised) and the frame with the prediction blended over it, at tile size."""
+        mean = torch.tensor(IMAGENET_MEAN, device=frame.device).view(3, 1, 1)
+        std = torch.tensor(IMAGENET_STD, device=frame.device).view(3, 1, 1)
+        rgb = ((frame.float() * std + mean).clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
+        height = max(1, round(color.shape[0] * self.tile_width / color.shape[1]))
+        size = (self.tile_width, height)
+        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+        color = cv2.resize(color, size, interpolation=cv2.INTER_NEAREST)
+        overlay = cv2.addWeighted(rgb, 1 - self.overlay_alpha, color, self.overlay_alpha, 0)
+        cv2.putText(rgb, name[-40:], (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
+        return rgb, overlay
+
+    def on_predict_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Write the contact sheet (rank 0: its own frames) and say where everything is."""
+        if self._tiles and trainer.is_global_zero:
+            write_png_atomic(self._root / "contact_sheet.png", contact_sheet(self._tiles))
+        formats = [f for f in self.formats if f != "labelIds" or self._label_ids is not None]
+        rank_zero_info(
+            f"predict: {self._written} frames written to {self._root} ({', '.join(formats)})"
+            + (f"; contact sheet {self._root / 'contact_sheet.png'}" if self._tiles else "")
+        )
+
+
+def contact_sheet(
+    pairs: list[tuple[np.ndarray, np.ndarray]], pairs_per_row: int = 2, gap: int = 4
+) -> np.ndarray:
+    """A grid of frame | overlay pairs on a dark background, ``pairs_per_row`` pairs per row."""
+    tile_h = max(frame.shape[0] for frame, _ in pairs)
+    tile_w = max(frame.shape[1] for frame, _ in pairs)
+    columns = min(pairs_per_row, len(pairs)) * 2
+    rows = -(-len(pairs) // pairs_per_row)
+    sheet = np.full((rows * (tile_h + gap) + gap, columns * (tile_w + gap) + gap, 3), 32, dtype=np.uint8)
+    for index, (frame, overlay) in enumerate(pairs):
+        row, col = divmod(index, pairs_per_row)
+        for j, tile in enumerate((frame, overlay)):
+            top = gap + row * (tile_h + gap)
+            left = gap + (col * 2 + j) * (tile_w + gap)
+            sheet[top : top + tile.shape[0], left : left + tile.shape[1]] = tile
+    return sheet

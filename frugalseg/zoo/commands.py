@@ -1,0 +1,160 @@
+"""`frugalseg zoo …`: publish trained students, list and verify published weights, convert official ones."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+from frugalseg.zoo.convert import CONVERTERS, ConversionError, convert_checkpoint
+from frugalseg.zoo.weights import (
+    INDEX_FILE,
+    WeightsError,
+    checkpoints_dir,
+    publish_checkpoint,
+    read_index,
+    resolve,
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``zoo`` group (``publish``, ``list``, ``verify``, ``convert``) to the tool parser."""
+    group = subparsers.add_parser("zoo", help="publish, list, verify and convert model weights")
+    commands = group.add_subparsers(dest="zoo_command", required=True)
+    default_out = f"checkpoints folder (default: {checkpoints_dir()}, or $FRUGALSEG_CHECKPOINTS)"
+
+    publish = commands.add_parser(
+        "publish", help="write a Lightning checkpoint's student as <name>-<sha8>.safetensors with its card"
+    )
+    publish.add_argument("ckpt", help="Lightning checkpoint of `frugalseg fit` (read with weights_only=True)")
+    publish.add_argument("--name", required=True, help="published name, e.g. streets-hrnetv2-w18s")
+    publish.add_argument("--out", default=None, help=default_out)
+    publish.add_argument(
+        "--run-dir", default=None, help="the run's log folder with samples.json (default: the ckpt's ../..)"
+    )
+    publish.add_argument(
+        "--metrics",
+        default=None,
+        help="metrics.csv of a CSVLogger (or a JSON dict) measured on these weights",
+    )
+    publish.add_argument("--metrics-command", default=None, help="the command that produced --metrics")
+    publish.add_argument(
+        "--train-command", default=None, help="the command that trained it (default: fit on the run's config)"
+    )
+    publish.add_argument(
+        "--half", action="store_true", help="store floating tensors as float16 (half the size)"
+    )
+    publish.set_defaults(func=_publish)
+
+    listing = commands.add_parser("list", help="print the published weights of checkpoints/index.json")
+    listing.add_argument("--dir", default=None, help=default_out)
+    listing.set_defaults(func=_list)
+
+    verify = commands.add_parser("verify", help="check the sha256 of published weights (a name, path or URL)")
+    verify.add_argument("weights", nargs="+", help="published names, .safetensors/.ckpt paths or URLs")
+    verify.add_argument("--dir", default=None, help=default_out)
+    verify.set_defaults(func=_verify)
+
+    convert = commands.add_parser("convert", help="convert an official checkpoint into published weights")
+    convert.add_argument("file", help="the official checkpoint")
+    convert.add_argument(
+        "--from", dest="source", required=True, choices=sorted(CONVERTERS), help="its origin"
+    )
+    convert.add_argument("--out", default=None, help=default_out)
+    convert.add_argument("--name", default=None, help="published name (default: <architecture>-official)")
+    convert.add_argument("--arch", default=None, help="zoo architecture (default: read from the checkpoint)")
+    convert.add_argument(
+        "--num-classes", type=int, default=None, help="classes (default: from the classifier)"
+    )
+    convert.set_defaults(func=_convert)
+
+
+def _error(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 1
+
+
+def _publish(args: argparse.Namespace) -> int:
+    try:
+        card = publish_checkpoint(
+            args.ckpt,
+            args.name,
+            out=args.out,
+            metrics_file=args.metrics,
+            metrics_command=args.metrics_command,
+            run_dir=args.run_dir,
+            dtype=torch.float16 if args.half else None,
+            train_command=args.train_command,
+        )
+    except (WeightsError, ValueError) as err:
+        return _error(str(err))
+    out = Path(args.out or checkpoints_dir())
+    print(f"published {card['name']}: {out / card['file']} ({card['size_bytes'] / 1e6:.2f} MB)")
+    print(f"sha256 {card['sha256']}")
+    print(f"card {out / card['card']}; index {out / INDEX_FILE}")
+    for metric, value in card["metrics"].get("values", {}).items():
+        print(f"{metric} = {value:.4f}")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    directory = Path(args.dir or checkpoints_dir())
+    try:
+        models = read_index(directory)["models"]
+    except WeightsError as err:
+        return _error(str(err))
+    if not models:
+        print(f"no published weights in {directory / INDEX_FILE}")
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{directory / INDEX_FILE}")
+    for column in ("name", "architecture", "classes", "frames", "MB", "sha256", "metrics"):
+        table.add_column(column, justify="right" if column in ("classes", "frames", "MB") else "left")
+    for name, entry in models.items():
+        metrics = ", ".join(f"{k} {v:.3f}" for k, v in entry.get("metrics", {}).items())
+        table.add_row(
+            name,
+            entry["architecture"],
+            str(entry["num_classes"]),
+            str(entry["num_frames"]),
+            f"{entry['size_bytes'] / 1e6:.2f}",
+            entry["sha256"][:8],
+            metrics,
+        )
+    Console(width=200).print(table)
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    failed = 0
+    for weights in args.weights:
+        try:
+            loaded = resolve(weights, args.dir)
+        except WeightsError as err:
+            failed += 1
+            print(f"FAILED {err}")
+            continue
+        state = "sha256 " + loaded.verified if loaded.verified else "no recorded sha256 to check against"
+        print(f"ok {weights}: {len(loaded.state_dict)} tensors, {state}")
+    return 1 if failed else 0
+
+
+def _convert(args: argparse.Namespace) -> int:
+    out = Path(args.out or checkpoints_dir())
+    try:
+        card, report = convert_checkpoint(
+            args.source, args.file, out, name=args.name, architecture=args.arch, num_classes=args.num_classes
+        )
+    except ConversionError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except (WeightsError, ValueError, NotImplementedError) as err:
+        return _error(str(err))
+    print(report.summary())
+    print(f"wrote {out / card['file']} ({card['size_bytes'] / 1e6:.2f} MB), sha256 {card['sha256']}")
+    print(f"load it with get_model({card['architecture']!r}, weights={card['name']!r})")
+    return 0
