@@ -12,6 +12,10 @@ from typing import Any
 from torch import nn
 
 from frugalseg.losses.cross_entropy import CrossEntropy
+from frugalseg.losses.distillation import consistency_weight, kd_loss, mfd_loss
+from frugalseg.losses.gated_crf import GatedCRFLoss, PartialCrossEntropy, gated_crf_loss
+from frugalseg.losses.phuber import PHuberCrossEntropy, confidence_filter, iou_filter, phuber_cross_entropy
+from frugalseg.losses.temporal import TemporalConsistencyLoss, temporal_consistency_loss
 
 
 def _ohem_ce(**kwargs: Any) -> CrossEntropy:
@@ -23,6 +27,9 @@ def _ohem_ce(**kwargs: Any) -> CrossEntropy:
 LOSSES: dict[str, Callable[..., nn.Module]] = {
     "ce": CrossEntropy,
     "ohem_ce": _ohem_ce,
+    "phuber_ce": PHuberCrossEntropy,
+    "partial_ce": PartialCrossEntropy,
+    "gated_crf": GatedCRFLoss,
 }
 
 
@@ -33,4 +40,20 @@ def build_loss(name: str, **kwargs: Any) -> nn.Module:
     return LOSSES[name](**kwargs)
 
 
-__all__ = ["LOSSES", "CrossEntropy", "build_loss"]
+__all__ = [
+    "LOSSES",
+    "CrossEntropy",
+    "GatedCRFLoss",
+    "PHuberCrossEntropy",
+    "PartialCrossEntropy",
+    "TemporalConsistencyLoss",
+    "build_loss",
+    "confidence_filter",
+    "consistency_weight",
+    "gated_crf_loss",
+    "iou_filter",
+    "kd_loss",
+    "mfd_loss",
+    "phuber_cross_entropy",
+    "temporal_consistency_loss",
+]

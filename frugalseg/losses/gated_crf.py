@@ -1,0 +1,256 @@
+"""Losses for click labels: partial CE on the clicked pixels plus the Gated CRF regulariser.
+
+Paper 004 (eq. 1–2) trains on clicks with ``L = pCE + λ·L_GCRF`` (λ = 0.1): the partial CE
+learns the clicked pixels and the Gated CRF (Obukhov et al. 2019) spreads them to neighbours of
+similar colour. For prediction ``y`` (softmax, B×C×h×w) the Gated CRF loss is
+
+    L = Σ_i m_dst(i) Σ_{j ∈ Ω_i} m_src(j) · K_ij · (1 − Σ_c y_i^c y_j^c) / Σ_i m_dst(i)
+    K_ij = exp(−|p_i − p_j|² / 2σ_xy² − |rgb_i − rgb_j|² / 2σ_rgb²)
+
+with Ω_i the (2r+1)² − 1 pixels around i inside the image, ``p`` pixel coordinates at the
+prediction's resolution, ``rgb`` the image in [0, 1] averaged down to that resolution, and the
+gating masks ``m`` removing padding or other pixels that must neither give nor take. (The
+authors' code applies σ_rgb = 0.1 to ImageNet-standardised colours, a scale about 4.4× wider
+than [0, 1]; on [0, 1] the same σ makes the colour kernel that much more selective.)
+
+The reference computes it by unfolding the whole window, which holds (2r+1)² = 121 copies of the
+prediction. Here the sum runs offset by offset instead: K is symmetric, so each pair of offsets
+±d is visited once, and the kernel-weighted sum of each pixel's neighbours that the forward pass
+gathers is also the gradient, so memory stays a few times the prediction whatever the radius.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.autograd.function import once_differentiable
+
+from frugalseg.datamodules.clips import IGNORE_INDEX
+from frugalseg.datamodules.transforms import IMAGENET_MEAN, IMAGENET_STD
+from frugalseg.losses.cross_entropy import CrossEntropy
+
+
+class PartialCrossEntropy(CrossEntropy):
+    """Partial CE (paper 004 eq. 1): cross-entropy over the labelled (clicked) pixels only.
+
+    A click label is the ignore index everywhere but at the clicks, so this is plain CE with
+    the mean over the clicked pixels; logits at a lower resolution are upsampled to the label
+    first, so each click keeps its exact pixel.
+    """
+
+    def __init__(self, ignore_index: int = IGNORE_INDEX, class_weights: list[float] | None = None) -> None:
+        super().__init__(ignore_index=ignore_index, class_weights=class_weights)
+
+
+def _half_offsets(radius: int, height: int, width: int) -> list[tuple[int, int]]:
+    """One offset (dy, dx) of every ± pair in the (2r+1)² window that fits an h×w map, centre excluded."""
+    rows, cols = min(radius, height - 1), min(radius, width - 1)
+    return [(dy, dx) for dy in range(rows + 1) for dx in range(-cols, cols + 1) if dy > 0 or dx > 0]
+
+
+def _slices(dy: int, dx: int, height: int, width: int) -> tuple[tuple[slice, slice], tuple[slice, slice]]:
+    """Index windows of the pixels i and of their neighbours j = i + (dy, dx), both inside."""
+    rows_i, rows_j = slice(0, height - dy), slice(dy, height)
+    if dx >= 0:
+        cols_i, cols_j = slice(0, width - dx), slice(dx, width)
+    else:
+        cols_i, cols_j = slice(-dx, width), slice(0, width + dx)
+    return (rows_i, cols_i), (rows_j, cols_j)
+
+
+def _pair_weight(
+    features: torch.Tensor,
+    source: torch.Tensor | None,
+    destination: torch.Tensor | None,
+    dy: int,
+    dx: int,
+    sigma_xy: float,
+) -> tuple[torch.Tensor, tuple[slice, slice], tuple[slice, slice]]:
+    """``K_ij`` for one offset (B×h'×w'), times the gating of both ordered pairs i→j and j→i.
+
+    Without masks the gating of both pairs is 2; that constant factor is left to the caller.
+    """
+    height, width = features.shape[-2:]
+    (ri, ci), (rj, cj) = _slices(dy, dx, height, width)
+    squared = (features[:, :, ri, ci] - features[:, :, rj, cj]).square_().sum(1)
+    weight = squared.add_((dy * dy + dx * dx) / (sigma_xy * sigma_xy)).mul_(-0.5).exp_()
+    if source is None and destination is None:
+        return weight, (ri, ci), (rj, cj)
+    src = source if source is not None else torch.ones_like(destination)
+    dst = destination if destination is not None else torch.ones_like(source)
+    gate = dst[:, ri, ci] * src[:, rj, cj] + dst[:, rj, cj] * src[:, ri, ci]
+    return weight.mul_(gate), (ri, ci), (rj, cj)
+
+
+class _GatedCRF(torch.autograd.Function):
+    """Offset-by-offset Gated CRF sum.
+
+    With ``G_d(i)`` the kernel of pixel i and its neighbour i + d times their gating, the loss is
+    ``Σ G − ½ Σ_i y_i · A(i)`` where ``A(i) = Σ_d G_d(i) y_{i+d}`` over all offsets, and
+    ``−A`` is exactly the gradient. The forward pass builds ``A`` one offset pair at a time (a
+    pair ±d shares its kernel) and keeps it, so backward is a single multiplication and the
+    kernels are never stored.
+    """
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any,
+        probs: torch.Tensor,
+        features: torch.Tensor,
+        source: torch.Tensor | None,
+        destination: torch.Tensor | None,
+        sigma_xy: float,
+        radius: int,
+    ) -> torch.Tensor:
+        gathered = torch.zeros_like(probs)
+        kernel_sum = probs.new_zeros((), dtype=torch.float64)
+        for dy, dx in _half_offsets(radius, *probs.shape[-2:]):
+            weight, (ri, ci), (rj, cj) = _pair_weight(features, source, destination, dy, dx, sigma_xy)
+            kernel_sum += weight.sum(dtype=torch.float64)
+            weight = weight.unsqueeze(1)
+            gathered[:, :, ri, ci].addcmul_(weight, probs[:, :, rj, cj])
+            gathered[:, :, rj, cj].addcmul_(weight, probs[:, :, ri, ci])
+        if source is None and destination is None:
+            kernel_sum *= 2
+            gathered.mul_(2.0)
+        ctx.save_for_backward(gathered)
+        total = kernel_sum - 0.5 * (probs * gathered).sum(dtype=torch.float64)
+        return total.to(probs.dtype)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
+        (gathered,) = ctx.saved_tensors
+        return gathered * -grad_output, None, None, None, None, None
+
+
+def _to_size(tensor: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Average a B×K×H×W tensor down to ``size`` (bilinear if it is smaller than ``size``)."""
+    if tuple(tensor.shape[-2:]) == size:
+        return tensor
+    if tensor.shape[-2] >= size[0] and tensor.shape[-1] >= size[1]:
+        return F.adaptive_avg_pool2d(tensor, size)
+    return F.interpolate(tensor, size=size, mode="bilinear", align_corners=False)
+
+
+def _gate(mask: torch.Tensor | None, name: str, batch: int, size: tuple[int, int]) -> torch.Tensor | None:
+    """A B×H×W mask at the prediction's size as 0/1: a pixel counts only if all it covers is valid."""
+    if mask is None:
+        return None
+    if mask.dim() != 3 or mask.shape[0] != batch:
+        raise ValueError(f"{name} must be B×H×W with B = {batch}, got {tuple(mask.shape)}")
+    pooled = _to_size(mask.unsqueeze(1).float(), size).squeeze(1)
+    return (pooled >= 1.0).float()
+
+
+def gated_crf_loss(
+    probs: torch.Tensor,
+    image01: torch.Tensor,
+    *,
+    sigma_xy: float = 6.0,
+    sigma_rgb: float = 0.1,
+    radius: int = 5,
+    valid_mask: torch.Tensor | None = None,
+    source_mask: torch.Tensor | None = None,
+    destination_mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Gated CRF loss (module docstring) of softmax ``probs`` B×C×h×w on the RGB ``image01`` B×3×H×W.
+
+    The image is in [0, 1] (undo the ImageNet normalisation first) at any resolution ≥ the
+    prediction's; it is averaged down to h×w, so the loss works at the prediction's stride and
+    ``sigma_xy`` is in prediction pixels. Masks are B×H×W (bool or 0/1) at the image's or the
+    prediction's resolution; a prediction pixel counts as valid only if every image pixel it
+    covers is. ``source_mask`` gates the neighbours j (they give no affinity), ``destination_mask``
+    the centres i (they take none and leave the mean), ``valid_mask`` both. The sum is divided
+    by the number of destination pixels (B·h·w without a destination mask); 0 when there are none.
+    Gradients flow to ``probs`` only: the kernels are a function of the image.
+    """
+    if probs.dim() != 4 or image01.dim() != 4 or image01.shape[:2] != (probs.shape[0], 3):
+        raise ValueError(
+            f"expected probs B×C×h×w and image01 B×3×H×W, got {tuple(probs.shape)} and {tuple(image01.shape)}"
+        )
+    if radius < 1 or sigma_xy <= 0 or sigma_rgb <= 0:
+        raise ValueError(f"need radius >= 1 and positive sigmas, got {radius}, {sigma_xy}, {sigma_rgb}")
+    batch, size = probs.shape[0], (probs.shape[-2], probs.shape[-1])
+    features = (_to_size(image01.detach().to(probs.dtype), size) / sigma_rgb).contiguous()
+    valid = _gate(valid_mask, "valid_mask", batch, size)
+    source = _gate(source_mask, "source_mask", batch, size)
+    destination = _gate(destination_mask, "destination_mask", batch, size)
+    if valid is not None:
+        source = valid if source is None else source * valid
+        destination = valid if destination is None else destination * valid
+    if source is not None:
+        source = source.to(probs.dtype)
+    if destination is not None:
+        destination = destination.to(probs.dtype)
+    count = probs.new_tensor(float(batch * size[0] * size[1])) if destination is None else destination.sum()
+    total = _GatedCRF.apply(probs, features, source, destination, float(sigma_xy), int(radius))
+    return total / count.clamp(min=1.0)
+
+
+class GatedCRFLoss(nn.Module):
+    """``weight`` × Gated CRF loss of a student's logits on its target frame, for ``clicks`` labels.
+
+    Reads the target frame from ``batch["frames"][:, -1]`` (ImageNet-normalised, as the
+    datamodule delivers it) and un-normalises it to RGB in [0, 1]; an optional
+    ``batch["valid"]`` (B×H×W bool, e.g. pixels inside the augmented crop) gates padding out as
+    both source and destination. ``batch`` must hold exactly the samples of ``logits`` (slice it
+    with the same selection when routing label kinds). ``target`` is not used: the partial CE
+    takes the clicks.
+
+    Args:
+        weight: a factor on the loss. Leave it at 1 when the routing weights the kind's losses
+            (paper 004's λ = 0.1 as ``clicks: {partial_ce: 1.0, gated_crf: 0.1}``), so that λ is
+            not applied twice.
+        sigma_xy: position bandwidth in prediction pixels.
+        sigma_rgb: colour bandwidth on RGB in [0, 1].
+        radius: the window is (2·radius + 1)² pixels.
+        mean, std: the normalisation of ``batch["frames"]`` (per channel, on [0, 1]).
+        ignore_index: accepted for the loss registry; unused.
+    """
+
+    def __init__(
+        self,
+        weight: float = 1.0,
+        sigma_xy: float = 6.0,
+        sigma_rgb: float = 0.1,
+        radius: int = 5,
+        mean: tuple[float, float, float] = IMAGENET_MEAN,
+        std: tuple[float, float, float] = IMAGENET_STD,
+        ignore_index: int = IGNORE_INDEX,
+    ) -> None:
+        super().__init__()
+        if radius < 1 or sigma_xy <= 0 or sigma_rgb <= 0:
+            raise ValueError(f"need radius >= 1 and positive sigmas, got {radius}, {sigma_xy}, {sigma_rgb}")
+        self.weight = float(weight)
+        self.sigma_xy = float(sigma_xy)
+        self.sigma_rgb = float(sigma_rgb)
+        self.radius = int(radius)
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
+
+    def forward(
+        self, logits: torch.Tensor, target: torch.Tensor | None, batch: dict[str, Any] | None
+    ) -> torch.Tensor:
+        """Scalar ``weight · L_GCRF`` of ``logits`` B×C×h×w on ``batch["frames"][:, -1]``."""
+        if batch is None or "frames" not in batch:
+            raise ValueError("the Gated CRF loss needs the batch with its 'frames' (B×T×3×H×W)")
+        frames = batch["frames"]
+        if frames.dim() != 5 or frames.shape[0] != logits.shape[0]:
+            raise ValueError(
+                f"batch['frames'] of shape {tuple(frames.shape)} does not hold the {logits.shape[0]} "
+                f"samples of logits {tuple(logits.shape)}; pass the batch sliced like the logits"
+            )
+        image01 = frames[:, -1].float() * self.std + self.mean
+        loss = gated_crf_loss(
+            logits.softmax(dim=1),
+            image01,
+            sigma_xy=self.sigma_xy,
+            sigma_rgb=self.sigma_rgb,
+            radius=self.radius,
+            valid_mask=batch.get("valid"),
+        )
+        return self.weight * loss
