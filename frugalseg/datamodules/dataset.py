@@ -23,6 +23,13 @@ class ClipSampleDataset(Dataset):
     flows between the last two frames are computed here, in the loader workers, so that the
     temporal-consistency metric needs no flow on the training device.
 
+    With ``neighbours`` K > 0 (WeClick's memory-flow distillation, paper 004) each sample also
+    carries K unlabelled frames drawn at random, without repeats, among the ``neighbour_window``
+    frames before its frame (earliest first; before the clip's start the first frame repeats):
+    ``neighbours`` K×3×H×W, ``neighbour_offsets`` K (relative to the sample's frame) and
+    ``neighbour_flows`` K×2×H×W, the DIS flow from the sample's frame to each neighbour, which
+    backward-warps a neighbour's prediction onto the sample's frame.
+
     Args:
         clips: the clips the samples refer to.
         samples: which (clip, offset, kind) make the set.
@@ -30,6 +37,9 @@ class ClipSampleDataset(Dataset):
         num_classes: label values must be below this or the ignore index.
         scale: resize factor applied on load (e.g. 0.5 to train on half-size Cityscapes).
         temporal_pair: also return frame t−1's window and the flows between t−1 and t.
+        neighbours: unlabelled neighbour frames per sample, with their flows (0: none).
+        neighbour_window: how many frames before the sample's frame the neighbours come from.
+        same_frame: every frame of the window is the sample's own frame (TDNet's first stage).
     """
 
     def __init__(
@@ -40,14 +50,24 @@ class ClipSampleDataset(Dataset):
         num_classes: int,
         scale: float = 1.0,
         temporal_pair: bool = False,
+        neighbours: int = 0,
+        neighbour_window: int = 4,
+        same_frame: bool = False,
     ) -> None:
+        if not 0 <= neighbours <= neighbour_window:
+            raise ValueError(
+                f"need 0 <= neighbours <= neighbour_window, got {neighbours} and {neighbour_window}"
+            )
         self.clips = {clip.clip_id: clip for clip in clips}
         self.samples = list(samples)
         self.num_frames = num_frames
         self.num_classes = num_classes
         self.scale = scale
         self.temporal_pair = temporal_pair
-        self._flow = DISFlow("medium") if temporal_pair else None
+        self.neighbours = neighbours
+        self.neighbour_window = neighbour_window
+        self.same_frame = same_frame
+        self._flow = DISFlow("medium") if temporal_pair or neighbours else None
         for sample in self.samples:
             self._label_ref(sample)
 
@@ -61,9 +81,11 @@ class ClipSampleDataset(Dataset):
         frame = clip.frame_path(sample.offset)
         ref = clip.label(sample.offset, sample.kind)
         if ref is None:
-            hint = (
-                " (make them with `frugalseg label propagate …`)" if sample.kind is LabelKind.PSEUDO else ""
-            )
+            hints = {
+                LabelKind.PSEUDO: " (make them with `frugalseg label propagate …`)",
+                LabelKind.CLICKS: " (make them with `frugalseg label clicks …`)",
+            }
+            hint = hints.get(sample.kind, "")
             raise DataError(
                 frame,
                 f"clip {clip.clip_id} has no {sample.kind.value} label at offset {sample.offset:+d}{hint}",
@@ -86,7 +108,10 @@ class ClipSampleDataset(Dataset):
         ref = self._label_ref(sample)
         steps = self.num_frames + int(self.temporal_pair)
         first = clip.offsets[0]
-        paths = [clip.frame_path(max(first, sample.offset - back)) for back in reversed(range(steps))]
+        paths = [
+            clip.frame_path(sample.offset if self.same_frame else max(first, sample.offset - back))
+            for back in reversed(range(steps))
+        ]
         frames = [read_frame(path) for path in paths]
         label = read_label(ref.path, self.num_classes)
         if label.shape != frames[-1].shape[:2]:
@@ -106,7 +131,20 @@ class ClipSampleDataset(Dataset):
             previous, current = frames[-2], frames[-1]
             item["flow_to_prev"] = _flow_tensor(self._flow(current, previous))
             item["flow_from_prev"] = _flow_tensor(self._flow(previous, current))
+        if self.neighbours:
+            item.update(self._neighbours(clip, sample.offset, frames[-1]))
         return item
+
+    def _neighbours(self, clip: Clip, offset: int, target: np.ndarray) -> dict[str, torch.Tensor]:
+        """Random earlier frames of ``clip`` and the flows from the target frame to each of them."""
+        back = torch.randperm(self.neighbour_window)[: self.neighbours] + 1
+        chosen = [max(clip.offsets[0], offset - step) for step in sorted(back.tolist(), reverse=True)]
+        frames = [self._resize(read_frame(clip.frame_path(o)), nearest=False) for o in chosen]
+        return {
+            "neighbours": torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).contiguous(),
+            "neighbour_offsets": torch.tensor([o - offset for o in chosen]),
+            "neighbour_flows": torch.stack([_flow_tensor(self._flow(target, frame)) for frame in frames]),
+        }
 
 
 def _flow_tensor(flow: np.ndarray) -> torch.Tensor:

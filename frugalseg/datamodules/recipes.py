@@ -9,6 +9,9 @@ Two families, both from the SAM 2 label-efficiency study (paper 001):
 * coarse-ratio mixes (Table 3), ``C{X}`` / ``RC{X}``: X % of the budget are coarse (or
   SAM-refined coarse) labels of the anchor frame, the rest fine labels.
 
+and one from WeClick (paper 004): ``clicks``, the anchor frame of each clip with simulated click
+labels (one click per object, every other pixel ignored) instead of its fine label.
+
 Draws are seeded and the chosen list is written next to a run's logs with :func:`write_samples`,
 together with its annotation cost (:func:`annotation_cost`).
 """
@@ -23,21 +26,13 @@ import re
 import tempfile
 import warnings
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from frugalseg.datamodules.clips import Clip, LabelKind
-
-#: Minutes a human spends per label of each kind (Cityscapes paper: 90 min per fine frame, 7 per
-#: coarse one; refining a coarse label with SAM and propagating with SAM 2 cost no human time).
-ANNOTATION_MINUTES: dict[LabelKind, float] = {
-    LabelKind.FINE: 90.0,
-    LabelKind.COARSE: 7.0,
-    LabelKind.REFINED_COARSE: 7.0,
-    LabelKind.PSEUDO: 0.0,
-}
+from frugalseg.datamodules.costs import DEFAULT_COSTS, AnnotationCosts
 
 #: Table 1 of paper 001: offsets from the annotated frame (frame 20 of 10…30 is offset 0).
 FRAME_MIXES: dict[str, tuple[int, ...]] = {
@@ -63,6 +58,10 @@ TABLE3_PERCENTS: tuple[int, ...] = tuple(range(0, 101, 10))
 
 _COARSE_NAME = re.compile(r"(RC|C)(0|[1-9][0-9]?|100)")
 _COARSE_KINDS = (LabelKind.COARSE, LabelKind.REFINED_COARSE)
+_ANCHOR_KINDS = (LabelKind.FINE, LabelKind.CLICKS)
+
+#: Recipes whose anchor frame carries another label than the manual fine one (paper 004).
+ANCHOR_MIXES: dict[str, tuple[tuple[int, ...], LabelKind]] = {"clicks": ((0,), LabelKind.CLICKS)}
 
 
 @dataclass(frozen=True)
@@ -70,13 +69,15 @@ class Recipe:
     """A named choice of frame offsets and label kinds.
 
     ``coarse_percent`` > 0 makes it a coarse-ratio mix: that share of the budget uses
-    ``coarse_kind`` labels at offset 0 and the rest fine labels.
+    ``coarse_kind`` labels at offset 0 and the rest fine labels. ``anchor_kind`` is the label of
+    the anchor frame in a frame mix: ``fine`` (manual) or ``clicks`` (simulated clicks).
     """
 
     name: str
     offsets: tuple[int, ...]
     coarse_percent: int = 0
     coarse_kind: LabelKind = LabelKind.COARSE
+    anchor_kind: LabelKind = LabelKind.FINE
 
     def __post_init__(self) -> None:
         if not self.offsets or len(set(self.offsets)) != len(self.offsets):
@@ -93,10 +94,16 @@ class Recipe:
             )
         if self.coarse_percent and self.offsets != (0,):
             raise ValueError(f"recipe {self.name}: a coarse mix uses offset 0 only, got {self.offsets}")
+        if self.anchor_kind not in _ANCHOR_KINDS:
+            raise ValueError(
+                f"recipe {self.name}: anchor_kind must be fine or clicks, got {self.anchor_kind}"
+            )
+        if self.anchor_kind is not LabelKind.FINE and self.coarse_percent:
+            raise ValueError(f"recipe {self.name}: a coarse mix keeps fine labels at the anchor")
 
     def kind_at(self, offset: int) -> LabelKind:
-        """Label kind used at ``offset``: the manual fine label at the anchor, pseudo elsewhere."""
-        return LabelKind.FINE if offset == 0 else LabelKind.PSEUDO
+        """Label kind used at ``offset``: ``anchor_kind`` at the anchor, pseudo elsewhere."""
+        return self.anchor_kind if offset == 0 else LabelKind.PSEUDO
 
     @property
     def pseudo_offsets(self) -> tuple[int, ...]:
@@ -105,19 +112,23 @@ class Recipe:
 
 
 def list_recipes() -> list[str]:
-    """Names of the Table 1 frame mixes and the Table 3 coarse mixes (``C0``…``C100``, ``RC0``…``RC100``)."""
+    """Names of the Table 1 frame mixes, the Table 3 coarse mixes (``C0``…``C100``, ``RC0``…``RC100``)
+    and the click recipe."""
     coarse = [f"{prefix}{x}" for prefix in ("C", "RC") for x in TABLE3_PERCENTS]
-    return [*FRAME_MIXES, *coarse]
+    return [*FRAME_MIXES, *coarse, *ANCHOR_MIXES]
 
 
 def get_recipe(name: str) -> Recipe:
-    """The recipe called ``name``: a Table 1 id or ``C{X}`` / ``RC{X}`` with X an integer 0–100."""
+    """The recipe called ``name``: a Table 1 id, ``C{X}`` / ``RC{X}`` (X an integer 0–100) or ``clicks``."""
     if name in FRAME_MIXES:
         return Recipe(name, FRAME_MIXES[name])
+    if name in ANCHOR_MIXES:
+        offsets, kind = ANCHOR_MIXES[name]
+        return Recipe(name, offsets, anchor_kind=kind)
     match = _COARSE_NAME.fullmatch(name)
     if match is None:
         raise ValueError(
-            f"unknown recipe {name!r}; known: {', '.join(FRAME_MIXES)}, "
+            f"unknown recipe {name!r}; known: {', '.join(FRAME_MIXES)}, {', '.join(ANCHOR_MIXES)}, "
             "and C{X} / RC{X} (X % coarse / refined coarse labels, X an integer 0–100)"
         )
     kind = LabelKind.REFINED_COARSE if match.group(1) == "RC" else LabelKind.COARSE
@@ -160,7 +171,8 @@ def draw_samples(
 ) -> list[Sample]:
     """Draw the training samples of ``recipe`` from ``clips`` under a total ``budget``.
 
-    ``budget`` None means the number of clips with a fine label at offset 0. The draw depends only
+    ``budget`` None means the number of clips with a fine label at offset 0; a frame mix draws
+    among the clips whose anchor has the recipe's ``anchor_kind`` label. The draw depends only
     on the recipe, the budget, the seed and the set of clip ids (not their order). Returns samples
     sorted by (clip_id, offset, kind).
     """
@@ -178,8 +190,10 @@ def draw_samples(
     samples: list[Sample] = []
 
     if recipe.coarse_percent == 0:
-        count = _limit(math.ceil(budget / len(recipe.offsets)), len(fine_pool), "with a fine label")
-        for clip in rng.sample(fine_pool, count):
+        kind = recipe.anchor_kind
+        pool = [clip for clip in ordered if _has_label(clip, kind)]
+        count = _limit(math.ceil(budget / len(recipe.offsets)), len(pool), f"with a {kind.value} label")
+        for clip in rng.sample(pool, count):
             _check_offsets(clip, recipe.offsets)
             samples += [Sample(clip.clip_id, o, recipe.kind_at(o)) for o in recipe.offsets]
         return sorted(samples, key=_sort_key)
@@ -228,14 +242,22 @@ class AnnotationCost:
         }
 
 
-def annotation_cost(samples: Iterable[Sample]) -> AnnotationCost:
-    """Minutes per label kind, total hours and number of manual labels, from ``ANNOTATION_MINUTES``."""
+def annotation_cost(
+    samples: Iterable[Sample],
+    costs: AnnotationCosts = DEFAULT_COSTS,
+    clicks: Mapping[Sample, int] | None = None,
+) -> AnnotationCost:
+    """Minutes per label kind, total hours and number of manual labels, from ``costs`` (`costs.py`).
+
+    ``clicks`` gives the number of clicks of each ``clicks`` sample (its cost depends on it).
+    """
     minutes: dict[LabelKind, float] = {}
     manual = 0
     for sample in set(samples):
-        if sample.kind not in ANNOTATION_MINUTES:
-            raise ValueError(f"no annotation cost is known for label kind {sample.kind.value!r}")
-        cost = ANNOTATION_MINUTES[sample.kind]
+        if sample.kind is LabelKind.CLICKS and clicks is not None and sample in clicks:
+            cost = costs.clicks_seconds(clicks[sample]) / 60.0
+        else:
+            cost = costs.frame_minutes(sample.kind)
         minutes[sample.kind] = minutes.get(sample.kind, 0.0) + cost
         manual += cost > 0
     ordered = {kind: minutes[kind] for kind in LabelKind if kind in minutes}
@@ -257,6 +279,7 @@ def write_samples(
         "offsets": list(recipe.offsets),
         "coarse_percent": recipe.coarse_percent,
         "coarse_kind": recipe.coarse_kind.value,
+        "anchor_kind": recipe.anchor_kind.value,
     }
     if seed is not None:
         record["seed"] = seed

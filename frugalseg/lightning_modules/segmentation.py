@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
+from pathlib import Path
+from typing import Any
+
 import lightning as L
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
@@ -11,11 +15,106 @@ from torchvision.utils import make_grid
 from frugalseg.datamodules.clips import IGNORE_INDEX, LabelKind
 from frugalseg.datamodules.formats.cityscapes import CityscapesFormat
 from frugalseg.datamodules.transforms import IMAGENET_MEAN, IMAGENET_STD
-from frugalseg.losses import build_loss
+from frugalseg.losses import LOSSES, build_loss, temporal_consistency_loss
 from frugalseg.metrics import BoundaryIoU, MeanAccuracy, MeanIoU, TemporalConsistency
 from frugalseg.zoo import get_model
+from frugalseg.zoo.inference import sliding_window
 
 DEFAULT_LOSSES = {"fine": "ce", "pseudo": "ce", "coarse": "ce", "refined_coarse": "ce"}
+
+#: One label kind's losses: a loss name (weight 1) or loss name → weight.
+LossSpec = str | dict[str, float]
+
+
+def parse_loss_spec(kind: str, spec: LossSpec) -> dict[str, float]:
+    """``"ce"`` → ``{"ce": 1.0}``; ``{"partial_ce": 1.0, "gated_crf": 0.1}`` is kept (weights as floats)."""
+    weights = {spec: 1.0} if isinstance(spec, str) else {str(k): float(v) for k, v in dict(spec).items()}
+    if not weights:
+        raise ValueError(f"model.losses.{kind}: give at least one loss (e.g. `{kind}: ce`)")
+    return weights
+
+
+def split_loss_args(kind: str, names: list[str], args: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """Keyword arguments per loss of one kind.
+
+    ``loss_args.{kind}`` is either loss name → kwargs (``clicks: {gated_crf: {radius: 5}}``) or,
+    for a kind with a single loss, that loss's kwargs directly (``pseudo: {tau: 3}``).
+    """
+    args = dict(args or {})
+    if args and all(key in names and isinstance(value, dict) for key, value in args.items()):
+        return {name: dict(args.get(name, {})) for name in names}
+    if args and len(names) > 1:
+        raise ValueError(
+            f"model.loss_args.{kind}: the kind has several losses ({', '.join(names)}); "
+            f"key its arguments by loss name, e.g. {{{names[-1]}: {{…}}}}"
+        )
+    return {name: args for name in names}
+
+
+def _build(name: str, ignore_index: int, kwargs: dict[str, Any]) -> nn.Module:
+    """``build_loss`` with ``ignore_index`` passed to the losses that take one."""
+    factory = LOSSES.get(name)
+    if factory is not None and "ignore_index" not in kwargs:
+        params = inspect.signature(factory).parameters.values()
+        if any(p.name == "ignore_index" or p.kind is p.VAR_KEYWORD for p in params):
+            kwargs = {**kwargs, "ignore_index": ignore_index}
+    return build_loss(name, **kwargs)
+
+
+def load_model_weights(model: nn.Module, path: str | Path) -> None:
+    """Load a trained model's weights from ``path`` into ``model``, with clear errors.
+
+    ``path`` is a Lightning checkpoint of a frugalseg run (its ``student.*`` entries are the model),
+    a ``.safetensors`` state dict, or a torch state dict. Nothing is unpickled (``weights_only``).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file not found: {path}")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        state = load_file(str(path))
+    else:
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:
+            raise ValueError(f"{path}: not a torch checkpoint or state dict ({err})") from err
+        if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+            state = state["state_dict"]
+            state = {k.removeprefix("student."): v for k, v in state.items() if k.startswith("student.")}
+    if not isinstance(state, dict) or not state:
+        raise ValueError(f"{path}: expected a state dict of the model, found {type(state).__name__}")
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise ValueError(
+            f"{path}: weights do not fit {type(model).__name__}; missing {len(missing)} keys "
+            f"(e.g. {missing[:3]}), unexpected {len(unexpected)} (e.g. {unexpected[:3]})"
+        )
+    wrong = [k for k, v in state.items() if tuple(v.shape) != tuple(expected[k].shape)]
+    if wrong:
+        raise ValueError(
+            f"{path}: {len(wrong)} tensors have the wrong shape, e.g. {wrong[0]}: "
+            f"{tuple(state[wrong[0]].shape)} in the file, {tuple(expected[wrong[0]].shape)} in the model"
+        )
+    model.load_state_dict(state)
+
+
+def select_batch(batch: Any, chosen: torch.Tensor) -> Any:
+    """The samples of ``batch`` where the B-element bool mask ``chosen`` holds.
+
+    Every tensor, list and tuple with B entries along its first dimension is indexed (frames,
+    labels, flows, neighbours, ``meta`` lists); dicts are walked; anything else is kept as is.
+    """
+    size = chosen.shape[0]
+    if isinstance(batch, dict):
+        return {key: select_batch(value, chosen) for key, value in batch.items()}
+    if isinstance(batch, torch.Tensor) and batch.dim() > 0 and batch.shape[0] == size:
+        return batch[chosen.to(batch.device)]
+    if isinstance(batch, (list, tuple)) and len(batch) == size:
+        return type(batch)(item for item, keep in zip(batch, chosen.tolist(), strict=True) if keep)
+    return batch
 
 
 class VideoSegmentationModule(L.LightningModule):
@@ -29,11 +128,18 @@ class VideoSegmentationModule(L.LightningModule):
         student: zoo name (``frugalseg.zoo.list_models()``).
         student_args: extra arguments of the student factory (widths, backbone weights file, …).
         num_classes, ignore_index, num_frames, class_names: linked from the datamodule by the CLI.
-        losses: label kind → loss name (``ce``, ``ohem_ce``, …); kinds not listed cannot be trained on.
-        loss_args: label kind → keyword arguments of its loss.
+        losses: label kind → loss name (``fine: ce``) or loss name → weight
+            (``clicks: {partial_ce: 1.0, gated_crf: 0.1}``); kinds not listed cannot be trained on.
+        loss_args: label kind → keyword arguments of its loss (``pseudo: {tau: 3}``), or loss name →
+            keyword arguments for a kind with several losses (``clicks: {gated_crf: {radius: 5}}``).
         lr, momentum, weight_decay: SGD; the rate decays as ``(1 - step/total)^poly_power`` to ``min_lr``.
         boundary_width: band width d of the boundary IoU, in pixels.
         log_images: validation samples drawn as frame | label | prediction on the logger.
+        init_weights: a trained student to start from (a ``frugalseg fit`` checkpoint or a
+            safetensors / torch state dict), e.g. TDNet's second stage or a fine-tuning run.
+        label_weight: weight of the routed label loss (0: train without labels).
+        temporal_weight: λ of the temporal-consistency loss (paper 000) on training batches that
+            carry a frame pair with its flows (``data.train_temporal_pair``); 0 switches it off.
     """
 
     def __init__(
@@ -44,8 +150,8 @@ class VideoSegmentationModule(L.LightningModule):
         ignore_index: int = IGNORE_INDEX,
         num_frames: int = 3,
         class_names: list[str] | None = None,
-        losses: dict[str, str] | None = None,
-        loss_args: dict[str, dict] | None = None,
+        losses: dict[str, LossSpec] | None = None,
+        loss_args: dict[str, dict[str, Any]] | None = None,
         lr: float = 0.01,
         momentum: float = 0.9,
         weight_decay: float = 5e-4,
@@ -53,12 +159,17 @@ class VideoSegmentationModule(L.LightningModule):
         min_lr: float = 1e-4,
         boundary_width: int = 2,
         log_images: int = 4,
+        init_weights: str | None = None,
+        label_weight: float = 1.0,
+        temporal_weight: float = 0.0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.student = get_model(
             student, num_classes=num_classes, num_frames=num_frames, **(student_args or {})
         )
+        if init_weights is not None:
+            load_model_weights(self.student, init_weights)
         losses = losses or DEFAULT_LOSSES
         loss_args = loss_args or {}
         unknown = (set(losses) | set(loss_args)) - {kind.value for kind in LabelKind}
@@ -66,12 +177,13 @@ class VideoSegmentationModule(L.LightningModule):
             raise ValueError(
                 f"unknown label kinds {sorted(unknown)}; kinds are {[k.value for k in LabelKind]}"
             )
-        self.losses = nn.ModuleDict(
-            {
-                kind: build_loss(name, ignore_index=ignore_index, **loss_args.get(kind, {}))
-                for kind, name in losses.items()
-            }
-        )
+        self.loss_weights = {kind: parse_loss_spec(kind, spec) for kind, spec in losses.items()}
+        self.losses = nn.ModuleDict()
+        for kind, weights in self.loss_weights.items():
+            kwargs = split_loss_args(kind, list(weights), loss_args.get(kind))
+            self.losses[kind] = nn.ModuleDict(
+                {name: _build(name, ignore_index, kwargs[name]) for name in weights}
+            )
         for stage in ("val", "test"):
             setattr(self, f"{stage}_miou", MeanIoU(num_classes, ignore_index))
             setattr(self, f"{stage}_macc", MeanAccuracy(num_classes, ignore_index))
@@ -82,8 +194,37 @@ class VideoSegmentationModule(L.LightningModule):
         return self.student(frames)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        frames = batch["frames"]
+        pair = "flow_to_prev" in batch
+        if pair:
+            batch = {**batch, "frames": frames[:, 1:]}
         outputs = self.student.forward_train(batch["frames"])
-        label, kinds = batch["label"], batch["kind"]
+        size = len(frames)
+        total = outputs["out"].new_zeros(())
+        if self.hparams.label_weight:
+            total = total + self.hparams.label_weight * self.routed_loss(outputs, batch)
+        if pair and self.hparams.temporal_weight:
+            previous = self.student(frames[:, :-1])
+            consistency = temporal_consistency_loss(
+                outputs["out"].softmax(1), previous.softmax(1), batch["flow_to_prev"], batch["flow_from_prev"]
+            )
+            self.log("train/loss_temporal", consistency, batch_size=size)
+            total = total + self.hparams.temporal_weight * consistency
+        self.log("train/loss", total, prog_bar=True, batch_size=size)
+        return total
+
+    def routed_loss(
+        self, outputs: dict[str, torch.Tensor], batch: dict, prefix: str = "train"
+    ) -> torch.Tensor:
+        """Label loss of a batch: each sample's kind picks its losses, weighted as configured.
+
+        Each loss sees only the samples of its kind: their logits, labels and the same rows of every
+        other batch entry (frames, flows, neighbours), so a loss that reads ``batch`` stays aligned
+        with its logits. A kind's loss is the mean over its samples; kinds are combined by their
+        share of the batch. Auxiliary outputs get the kind's losses times ``student.aux_weights``.
+        Logs ``{prefix}/loss_{kind}`` and ``{prefix}/loss_{kind}_{loss}``.
+        """
+        kinds = batch["kind"]
         total = outputs["out"].new_zeros(())
         for kind_index in kinds.unique().tolist():
             kind = LabelKind.from_index(kind_index).value
@@ -92,12 +233,18 @@ class VideoSegmentationModule(L.LightningModule):
                     f"batch has {kind!r} labels but the model has no loss for them (model.losses)"
                 )
             chosen = kinds == kind_index
-            loss = self.losses[kind](outputs["out"][chosen], label[chosen], batch)
-            for name, weight in self.student.aux_weights.items():
-                loss = loss + weight * self.losses[kind](outputs[name][chosen], label[chosen], batch)
-            self.log(f"train/loss_{kind}", loss, batch_size=int(chosen.sum()))
-            total = total + loss * chosen.float().mean()
-        self.log("train/loss", total, prog_bar=True, batch_size=len(kinds))
+            count = int(chosen.sum())
+            part = select_batch(batch, chosen)
+            kind_loss = total.new_zeros(())
+            for name, weight in self.loss_weights[kind].items():
+                loss_fn = self.losses[kind][name]
+                term = loss_fn(outputs["out"][chosen], part["label"], part)
+                for aux, aux_weight in self.student.aux_weights.items():
+                    term = term + aux_weight * loss_fn(outputs[aux][chosen], part["label"], part)
+                self.log(f"{prefix}/loss_{kind}_{name}", term, batch_size=count)
+                kind_loss = kind_loss + weight * term
+            self.log(f"{prefix}/loss_{kind}", kind_loss, batch_size=count)
+            total = total + kind_loss * chosen.float().mean()
         return total
 
     def _evaluate(self, batch: dict, stage: str) -> torch.Tensor:
@@ -128,13 +275,29 @@ class VideoSegmentationModule(L.LightningModule):
         self._evaluate(batch, "test")
 
     def predict_step(self, batch: dict, batch_idx: int) -> dict:
-        return {"pred": self.student(batch["frames"]).argmax(1), "meta": batch["meta"]}
+        """Class map of the last frame of each clip, at the frame's size on disk.
+
+        Frames larger than the training crop (``data.crop_size``) are segmented in overlapping
+        windows of the crop's size whose logits are averaged (``zoo.inference.sliding_window``);
+        after a ``data.load_scale`` the logits are resized back to the original frame size.
+        """
+        frames = batch["frames"]
+        datamodule = self.trainer.datamodule if self._trainer is not None else None
+        crop = getattr(getattr(datamodule, "hparams", None), "crop_size", None)
+        if crop is not None and (frames.shape[-2] > crop[0] or frames.shape[-1] > crop[1]):
+            logits = sliding_window(self.student, frames, crop)
+        else:
+            logits = self.student(frames)
+        meta = batch["meta"]
+        size = (int(meta["height"][0]), int(meta["width"][0])) if "height" in meta else None
+        if size is not None and tuple(logits.shape[-2:]) != size:
+            logits = nn.functional.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+        return {"pred": logits.argmax(1), "meta": meta}
 
     def configure_optimizers(self):
         hp = self.hparams
-        optimizer = torch.optim.SGD(
-            self.parameters(), lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay
-        )
+        trained = [p for p in self.parameters() if p.requires_grad]  # frozen teachers stay out
+        optimizer = torch.optim.SGD(trained, lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay)
         total = max(1, int(self.trainer.estimated_stepping_batches))
         floor = hp.min_lr / hp.lr
 

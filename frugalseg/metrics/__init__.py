@@ -1,7 +1,8 @@
 """Segmentation metrics as torchmetrics ``Metric``s with summed states (exact under DDP)."""
 
 from frugalseg.metrics.boundary import BoundaryIoU
+from frugalseg.metrics.jf import JF
 from frugalseg.metrics.segmentation import MeanAccuracy, MeanIoU
 from frugalseg.metrics.temporal import TemporalConsistency
 
-__all__ = ["BoundaryIoU", "MeanAccuracy", "MeanIoU", "TemporalConsistency"]
+__all__ = ["BoundaryIoU", "JF", "MeanAccuracy", "MeanIoU", "TemporalConsistency"]
