@@ -23,9 +23,19 @@ ALL_MODELS = [
     "pspnet_mbv2",
     "pspnet_r101",
     "pspnet_r18",
+    "stm_r18",
+    "stm_r50",
+    "tdnet_td2_psp18_small",
+    "tdnet_td2_psp50",
+    "tdnet_td4_psp18",
+    "tdnet_td4_psp18_small",
     "tmanet_r18",
     "tmanet_r50",
 ]
+# The segmentation students: every model but STM, which segments objects given their first masks.
+SEGMENTATION_MODELS = [name for name in ALL_MODELS if not name.startswith("stm")]
+FRAMES = {"tmanet": 3, "tdnet_td2": 2, "tdnet_td4": 4}
+AUX_WEIGHTS = {"tmanet": {"aux": 0.4}, "tdnet": {"sub": 0.5, "aux": 0.1}}
 
 
 def _clip(model: Student, h: int, w: int, batch: int = 2, seed: int = 0) -> torch.Tensor:
@@ -37,13 +47,13 @@ def test_registry_lists_every_model() -> None:
     assert list_models() == ALL_MODELS
 
 
-@pytest.mark.parametrize("name", ALL_MODELS)
+@pytest.mark.parametrize("name", SEGMENTATION_MODELS)
 def test_every_model_builds_with_its_contract(name: str) -> None:
     model = get_model(name, num_classes=5)
     assert isinstance(model, Student)
     assert model.num_classes == 5
-    assert model.num_frames == (3 if name.startswith("tmanet") else 1)
-    assert model.aux_weights == ({"aux": 0.4} if name.startswith("tmanet") else {})
+    assert model.num_frames == next((n for p, n in FRAMES.items() if name.startswith(p)), 1)
+    assert model.aux_weights == next((w for p, w in AUX_WEIGHTS.items() if name.startswith(p)), {})
 
 
 @pytest.mark.parametrize("name", SMALL_MODELS)

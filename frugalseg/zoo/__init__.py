@@ -1,7 +1,17 @@
 """Model zoo: students by name (``get_model``), the ``Student`` interface and the registry."""
 
-from frugalseg.zoo import hrnet, smp_models, tmanet
+from frugalseg.zoo import hrnet, smp_models, stm, tdnet, tmanet
 from frugalseg.zoo.base import Student
 from frugalseg.zoo.registry import get_model, list_models, register_model
 
-__all__ = ["Student", "get_model", "list_models", "register_model", "hrnet", "smp_models", "tmanet"]
+__all__ = [
+    "Student",
+    "get_model",
+    "list_models",
+    "register_model",
+    "hrnet",
+    "smp_models",
+    "stm",
+    "tdnet",
+    "tmanet",
+]

@@ -3,20 +3,30 @@
 Follows the official mmseg model (``tmanet_r50-d8``): a dilated ResNet at output stride 8 shared by
 the memory frames and the current frame, per-slot memory key/value projections, an unscaled
 softmax memory read, a 3×3 bottleneck and an auxiliary FCN head on the current frame's layer3.
-Module names mirror the official checkpoint (``decode_head.memory_key_conv.0.{t}.conv.weight`` …).
+Head module names mirror the official checkpoint (``decode_head.memory_key_conv.0.{t}.conv.weight``
+…); :func:`official_key` maps a whole official mmseg ``state_dict`` onto this module.
+
+The memory length is ``num_frames - 1``: the official configs use 2 past frames on Cityscapes and
+4 on CamVid (:data:`MEMORY_FRAMES`), i.e. ``num_frames`` 3 and 5, which the datamodule's
+``num_frames`` sets (the CLI links ``data.num_frames`` to ``model.num_frames``).
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import timm
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from frugalseg.zoo.base import Student, resize_to
 from frugalseg.zoo.registry import register_model
+
+#: Past frames in the official configs (``sequence_num``); ``num_frames`` is one more.
+MEMORY_FRAMES = {"cityscapes": 2, "camvid": 4}
 
 
 class ConvBNReLU(nn.Module):
@@ -119,7 +129,8 @@ class TMANet(Student):
     ``backbone`` is a timm ResNet name, built dilated at output stride 8 (timm dilates the first
     block of a dilated stage with the previous stage's rate, as mmseg's ``contract_dilation``).
     ``backbone_weights`` is an optional local safetensors or torch file with the timm backbone's
-    state dict (a classifier ``fc.*`` in it is ignored).
+    state dict (a classifier ``fc.*`` in it is ignored). ``align_corners`` is used when resizing
+    the logits to the input: the official Cityscapes config uses True, the CamVid config False.
     """
 
     def __init__(
@@ -134,12 +145,14 @@ class TMANet(Student):
         aux_weight: float = 0.4,
         dropout: float = 0.1,
         backbone_weights: str | Path | None = None,
+        align_corners: bool = False,
     ):
         if num_frames < 2:
             raise ValueError(
                 f"TMANet needs num_frames >= 2 (memory frames + the current frame), got {num_frames}"
             )
         super().__init__(num_classes, num_frames, aux_weights={"aux": aux_weight})
+        self.align_corners = align_corners
         self.backbone = timm.create_model(
             backbone, features_only=True, output_stride=8, out_indices=(3, 4), pretrained=False
         )
@@ -152,6 +165,11 @@ class TMANet(Student):
         self.auxiliary_head = FCNHead(layer3_channels, aux_channels, num_classes, dropout)
         self._stream: list[Tensor] = []
 
+    def _resize(self, logits: Tensor, size: tuple[int, int]) -> Tensor:
+        if not self.align_corners:
+            return resize_to(logits, size)
+        return F.interpolate(logits, size=size, mode="bilinear", align_corners=True)
+
     @property
     def memory_frames(self) -> int:
         """Number of past frames the model attends to."""
@@ -162,10 +180,10 @@ class TMANet(Student):
         b, t, c, h, w = frames.shape
         layer3, layer4 = self.backbone(frames.reshape(b * t, c, h, w))
         layer4 = layer4.reshape(b, t, *layer4.shape[1:])
-        out = {"out": resize_to(self.decode_head(layer4[:, -1], layer4[:, :-1]), (h, w))}
+        out = {"out": self._resize(self.decode_head(layer4[:, -1], layer4[:, :-1]), (h, w))}
         if with_aux:
             current_layer3 = layer3.reshape(b, t, *layer3.shape[1:])[:, -1]
-            out["aux"] = resize_to(self.auxiliary_head(current_layer3), (h, w))
+            out["aux"] = self._resize(self.auxiliary_head(current_layer3), (h, w))
         return out
 
     def forward(self, frames: Tensor) -> Tensor:
@@ -201,7 +219,7 @@ class TMANet(Student):
         memory = [oldest] * (self.memory_frames - len(stream)) + stream
         logits = self.decode_head(layer4, torch.stack(memory, dim=1))
         self._stream = (stream + [layer4])[-self.memory_frames :]
-        return resize_to(logits, frame.shape[-2:])
+        return self._resize(logits, (frame.shape[-2], frame.shape[-1]))
 
 
 def load_backbone_weights(backbone: nn.Module, path: str | Path) -> None:
@@ -238,9 +256,33 @@ def load_backbone_weights(backbone: nn.Module, path: str | Path) -> None:
     backbone.load_state_dict(state)
 
 
+#: mmseg ResNetV1c deep stem (conv, BN, ReLU ×3 in ``backbone.stem``) → timm ``conv1`` Sequential + ``bn1``.
+_STEM = {"0": "conv1.0", "1": "conv1.1", "3": "conv1.3", "4": "conv1.4", "6": "conv1.6", "7": "bn1"}
+
+
+def official_key(key: str) -> str | None:
+    """Map a key of an official TMANet (mmseg) ``state_dict`` to this module's state dict.
+
+    ``backbone.stem.{0,1,3,4,6}`` → ``backbone.conv1.{…}`` and ``backbone.stem.7`` → ``backbone.bn1``
+    (timm names the deep stem differently); ``backbone.layer*``, ``decode_head.*`` and
+    ``auxiliary_head.*`` keep their names. No official tensor is dropped, so None is never
+    returned; a key outside these prefixes (e.g. of another model) raises ``KeyError``.
+    """
+    if m := re.match(r"^backbone\.stem\.(\d+)\.(.*)$", key):
+        if m[1] not in _STEM:
+            raise KeyError(f"{key!r}: the ResNetV1c stem has no parameters at index {m[1]}")
+        return f"backbone.{_STEM[m[1]]}.{m[2]}"
+    if re.match(r"^(backbone\.layer[1-4]|decode_head|auxiliary_head)\.", key):
+        return key
+    raise KeyError(f"{key!r} is not a key of an official TMANet checkpoint")
+
+
 @register_model("tmanet_r50", default_num_frames=3, video=True)
 def tmanet_r50(num_classes: int, num_frames: int = 3, **kwargs: Any) -> TMANet:
-    """Paper size: deep-stem ResNet-50 (timm ``resnet50c`` = mmseg ResNetV1c), key 64, value 256, 512 ch."""
+    """Paper size: deep-stem ResNet-50 (timm ``resnet50c`` = mmseg ResNetV1c), key 64, value 256, 512 ch.
+
+    ``num_frames=3`` (2 memory frames) as the official Cityscapes config, 5 for CamVid.
+    """
     return TMANet(num_classes, num_frames, backbone="resnet50c", **kwargs)
 
 
