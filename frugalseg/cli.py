@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
 
 from lightning.pytorch.cli import LightningCLI
@@ -77,19 +78,21 @@ class VOSCLI(LightningCLI):
 
 
 def run_vos_cli(argv: Sequence[str] | None = None) -> VOSCLI:
-    """`frugalseg vos fit|validate|test …` (the words after `vos`; ``--help`` lists every option).
+    """`frugalseg vos fit|validate|test …`: ``argv`` holds the words after ``vos`` (None: from sys.argv).
 
-    None reads ``sys.argv``, whose ``vos`` word is moved into the program name.
+    ``sys.argv`` is left as it is, so Lightning's DDP launcher starts the same command again; the
+    warning LightningCLI gives when both ``args`` and ``sys.argv`` hold words is silenced for that.
     """
-    if argv is None and sys.argv[1:2] == ["vos"]:
-        sys.argv = [f"{sys.argv[0]} vos", *sys.argv[2:]]
-    return VOSCLI(
-        VOSModule,
-        VOSDataModule,
-        args=None if argv is None else list(argv),
-        seed_everything_default=0,
-        save_config_kwargs={"overwrite": True},
-    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
+        return VOSCLI(
+            VOSModule,
+            VOSDataModule,
+            args=list(sys.argv[2:] if argv is None else argv),
+            parser_kwargs={"prog": "frugalseg vos"},
+            seed_everything_default=0,
+            save_config_kwargs={"overwrite": True},
+        )
 
 
 def run_tool(argv: Sequence[str]) -> int:
@@ -103,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if words and words[0] in TOOL_COMMANDS:
         return run_tool(words)
     if words and words[0] == "vos":
-        run_vos_cli(None if argv is None else words[1:])
+        run_vos_cli(words[1:])
         return 0
     run_lightning_cli(argv)
     return 0
