@@ -1,4 +1,4 @@
-"""Shared fixtures: the real sample data beside the repository and a small generated dataset."""
+"""Shared fixtures: the real sample data, a small generated dataset, one torch thread, running the CLI."""
 
 from __future__ import annotations
 
@@ -37,3 +37,16 @@ def tiny_streets(tmp_path_factory) -> Path:
 
     root = tmp_path_factory.mktemp("streets") / "tiny"
     return generate_synthetic_streets(root, clips_per_split={"train": 4, "val": 3}, size=(64, 128))
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op torch thread for a test module (restored afterwards); use it with
+    ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``. On the shared 2-core machine two
+    threads that wait on each other made small models' steps up to 100× slower."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

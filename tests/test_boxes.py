@@ -18,7 +18,7 @@ from frugalseg.autolabel.boxes import (
     masks_from_boxes,
     read_boxes_json,
 )
-from frugalseg.autolabel.refine import read_instance_ids, split_objects
+from frugalseg.autolabel.objects import instance_ids_path, read_instance_ids, split_objects
 from frugalseg.autolabel.store import LabelStore
 from frugalseg.cli import run_tool
 from frugalseg.datamodules.clips import IGNORE_INDEX, LabelKind
@@ -136,7 +136,8 @@ def test_box_split_fills_boxes_and_filters_against_the_instances(tiny_streets: P
         record = json.loads(boxes_json_path(path).read_text())
         assert boxes_json_path(path) == path.with_name(f"{clip.clip_id}_boxes.json")
         fine = read_label(clip.label(0, LabelKind.FINE).path)
-        objects = split_objects(fine, [PERSON, CAR], read_instance_ids(fmt.instance_ids_path(clip)))
+        ids = read_instance_ids(instance_ids_path(clip.label(0, LabelKind.FINE).path))
+        objects = split_objects(fine, ids, train_ids=[PERSON, CAR])
         assert [b["instance_id"] for b in record["boxes"]] == [o.instance_id for o in objects]
         expected = np.full(fine.shape, IGNORE_INDEX, np.uint8)
         boxes = [box_of(o.mask, o.train_id) for o in objects]

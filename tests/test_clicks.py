@@ -17,8 +17,9 @@ from frugalseg.autolabel.clicks import (
     render_clicks,
     simulate_clicks,
 )
-from frugalseg.autolabel.refine import image_rng, read_instance_ids
-from frugalseg.autolabel.store import LabelStore
+from frugalseg.autolabel.objects import instance_ids_path, read_instance_ids
+from frugalseg.autolabel.runs import image_rng
+from frugalseg.autolabel.store import LabelStore, side_json_path, write_json_atomic
 from frugalseg.cli import run_tool
 from frugalseg.datamodules.clips import IGNORE_INDEX, LabelKind
 from frugalseg.datamodules.formats import get_format
@@ -125,6 +126,18 @@ def test_given_points_json_outside_the_image_or_malformed_is_a_clear_error(tmp_p
     path.write_text("{")
     with pytest.raises(DataError, match=r"points\.json: not valid JSON"):
         read_clicks_json(path)
+    with pytest.raises(DataError, match=r"missing\.json: file does not exist"):
+        read_clicks_json(tmp_path / "missing.json")
+
+
+def test_side_files_are_written_whole_or_not_at_all(tmp_path: Path) -> None:
+    path = tmp_path / "a_clicks.json"
+    write_json_atomic(path, {"clicks": []})
+    with pytest.raises(TypeError):
+        write_json_atomic(path, {"clicks": [object()]})
+    assert json.loads(path.read_text()) == {"clicks": []}  # the old file is untouched
+    assert [p.name for p in tmp_path.iterdir()] == ["a_clicks.json"]  # no temporary file left
+    assert side_json_path(tmp_path / "x_clicks_labelTrainIds.png", "clicks") == tmp_path / "x_clicks.json"
 
 
 def test_click_split_writes_sparse_labels_and_points_and_resumes(tiny_streets: Path, tmp_path: Path) -> None:
@@ -139,7 +152,7 @@ def test_click_split_writes_sparse_labels_and_points_and_resumes(tiny_streets: P
         assert points == store.root / "train" / "synthtown" / f"{clip.clip_id}_clicks.json"
         clicks = read_clicks_json(points, (64, 128))
         fine = read_label(clip.label(0, LabelKind.FINE).path)
-        ids = read_instance_ids(fmt.instance_ids_path(clip))
+        ids = read_instance_ids(instance_ids_path(clip.label(0, LabelKind.FINE).path))
         sparse = read_label(path)
         # one click per instance; every click on its class; nothing else labelled
         assert sorted(c.instance_id for c in clicks if c.instance_id) == sorted(

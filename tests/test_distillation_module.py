@@ -9,23 +9,16 @@ from safetensors.torch import save_file
 from frugalseg.datamodules.datamodule import ClipGeometry, transform_flow
 from frugalseg.flow import backward_warp
 from frugalseg.lightning_modules import DistillationModule, KDTerm
-from frugalseg.lightning_modules.segmentation import load_model_weights
 from frugalseg.losses import kd_loss, mfd_loss
 from frugalseg.losses.gated_crf import GatedCRFLoss
 from frugalseg.zoo import get_model
+from frugalseg.zoo.weights import WeightsError
 
 SMALL = {"decoder_channels": 16, "decoder_aspp_dropout": 0.0}
 CLICKS = 4  # LabelKind.CLICKS.index
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread while these tests run: on the shared 2-core machine, two threads that
-    wait on each other made a step 100× slower. Restored afterwards."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _module(monkeypatch=None, **kwargs) -> DistillationModule:
@@ -155,15 +148,20 @@ def test_teacher_weights_from_a_run_checkpoint_or_safetensors(tmp_path):
 
 
 def test_bad_teacher_weights_are_clear_errors(tmp_path):
-    with pytest.raises(FileNotFoundError, match="missing.ckpt"):
+    with pytest.raises(WeightsError, match=r"missing\.ckpt: weights file does not exist"):
         _module(teacher_weights=str(tmp_path / "missing.ckpt"))
     other = get_model("deeplabv3plus_r18", num_classes=3, **SMALL)
     torch.save(other.state_dict(), tmp_path / "r18.pt")
-    with pytest.raises(ValueError, match=r"r18\.pt: weights do not fit"):
-        load_model_weights(get_model("deeplabv3plus_mbv2", num_classes=3, **SMALL), tmp_path / "r18.pt")
+    with pytest.raises(WeightsError, match=r"r18\.pt: weights do not fit SmpStudent .missing 312: .*; unexpected 120"):
+        _module(teacher_weights=str(tmp_path / "r18.pt"))
     (tmp_path / "junk.ckpt").write_text("not a checkpoint")
-    with pytest.raises(ValueError, match=r"junk\.ckpt: not a torch checkpoint"):
+    with pytest.raises(WeightsError, match=r"junk\.ckpt: cannot be read with torch.load\(weights_only"):
         _module(teacher_weights=str(tmp_path / "junk.ckpt"))
+    hparams = {"student": "deeplabv3plus_r18", "student_args": SMALL, "num_classes": 3, "num_frames": 1}
+    state = {f"student.{k}": v for k, v in other.state_dict().items()}
+    torch.save({"state_dict": state, "hyper_parameters": hparams}, tmp_path / "r18.ckpt")
+    with pytest.raises(WeightsError, match="deeplabv3plus_r18., but .deeplabv3plus_mbv2. was asked"):
+        _module(teacher_weights=str(tmp_path / "r18.ckpt"))
 
 
 def test_checkpoints_hold_the_student_only_and_load_back():

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import lightning_args
 
 from frugalseg.cli import run_lightning_cli
 
@@ -19,26 +20,7 @@ DEMO = str(REPO / "configs" / "demo.yaml")
 
 def _small(root: Path, out: Path) -> list[str]:
     """Overrides that shrink the demo to the tiny synthetic set and keep every file under ``out``."""
-    return [
-        "--config",
-        DEMO,
-        "--data.root",
-        str(root),
-        "--data.crop_size",
-        "[64,128]",
-        "--data.budget",
-        "6",
-        "--data.batch_size",
-        "2",
-        "--data.num_workers",
-        "0",
-        "--trainer.default_root_dir",
-        str(out),
-        "--trainer.logger.init_args.save_dir",
-        str(out),
-        "--trainer.enable_progress_bar",
-        "false",
-    ]
+    return lightning_args(DEMO, root, out, crop_size="[64,128]", budget=6, batch_size=2)
 
 
 @pytest.mark.slow

@@ -62,6 +62,15 @@ def test_class_mode_gives_one_object_per_class() -> None:
     assert objects.mask(0).sum() == 7 and objects.mask(1).sum() == 9 and objects.mask(2).sum() == 4
 
 
+def test_class_filter_and_smallest_component() -> None:
+    objects = split_objects(HAND_MAP, train_ids=[1, 13], min_component_area=4)
+    assert [(o.train_id, o.instance_id, o.area) for o in objects] == [(1, None, 6), (13, None, 4)]
+    np.testing.assert_array_equal(objects[-1].mask, HAND_MAP == 13)
+    assert len(split_objects(HAND_MAP, stuff="class", train_ids=[0], min_component_area=8)) == 0
+    assert split_objects(HAND_MAP, stuff="class", train_ids=[0], min_component_area=7).classes == [0]
+    assert len(split_objects(HAND_MAP, train_ids=[])) == 0
+
+
 @pytest.mark.parametrize("stuff", ["components", "class"])
 def test_split_then_merge_reproduces_the_map_exactly(stuff: str) -> None:
     objects = split_objects(HAND_MAP, stuff=stuff)
@@ -94,6 +103,13 @@ def test_instances_become_one_object_each_even_when_touching() -> None:
     assert objects.instance_ids == [24000, 26001, 26002, None, None]
     np.testing.assert_array_equal(objects.index, [[1, 1, 2, 2], [1, 1, 3, 3], [0, 4, 3, 3], [-1, -1, 3, 3]])
     np.testing.assert_array_equal(merge_objects(_mask_logits(objects), objects.classes), label)
+
+
+def test_instances_are_kept_whatever_their_size() -> None:
+    label = np.array([[13, 13, 13], [13, 0, 0]], dtype=np.uint8)
+    instance_ids = np.array([[26001, 26001, 26002], [26001, 7, 7]], dtype=np.int32)
+    objects = split_objects(label, instance_ids, train_ids=[13], min_component_area=5)
+    assert [(o.train_id, o.instance_id, o.area) for o in objects] == [(13, 26001, 3), (13, 26002, 1)]
 
 
 def test_split_rejects_bad_inputs() -> None:

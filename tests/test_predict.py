@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from cli_helpers import lightning_args
 from torch import nn
 
 from frugalseg.cli import run_lightning_cli
@@ -98,28 +99,7 @@ def test_folder_items_repeat_the_first_frame_of_each_video(tmp_path):
 
 
 def _common(root: Path, out: Path) -> list[str]:
-    return [
-        "--config",
-        DEMO,
-        "--data.root",
-        str(root),
-        "--data.recipe",
-        "N1",
-        "--data.budget",
-        "2",
-        "--data.batch_size",
-        "2",
-        "--data.num_workers",
-        "0",
-        "--data.temporal_consistency",
-        "false",
-        "--trainer.default_root_dir",
-        str(out),
-        "--trainer.logger.init_args.save_dir",
-        str(out),
-        "--trainer.enable_progress_bar",
-        "false",
-    ]
+    return lightning_args(DEMO, root, out, recipe="N1", budget=2, batch_size=2, temporal_consistency=False)
 
 
 @pytest.fixture(scope="module")

@@ -44,7 +44,9 @@ def moving_square(motion=(3, 2), size=(96, 128), side=32):
 def test_moving_square_labels_follow_the_motion() -> None:
     """Exact agreement with the moved label on non-ignored pixels ≥ 0.99, coverage ≥ 0.9 at ±1…±3."""
     frames, labels = moving_square()
-    out = FlowPropagator(occlusion="ignore").propagate(frames, ANCHOR, labels[ANCHOR], [ANCHOR + o for o in OFFSETS])
+    out = FlowPropagator(occlusion="ignore").propagate(
+        frames, ANCHOR, labels[ANCHOR], [ANCHOR + o for o in OFFSETS]
+    )
     assert sorted(out) == [ANCHOR + o for o in OFFSETS]
     for offset in OFFSETS:
         index = ANCHOR + offset
@@ -65,7 +67,9 @@ def test_disoccluded_pixels_are_ignored() -> None:
     given the square's class, the rest the right class by a chance background match.
     """
     frames, labels = moving_square()
-    out = FlowPropagator(occlusion="ignore").propagate(frames, ANCHOR, labels[ANCHOR], [ANCHOR + o for o in OFFSETS])
+    out = FlowPropagator(occlusion="ignore").propagate(
+        frames, ANCHOR, labels[ANCHOR], [ANCHOR + o for o in OFFSETS]
+    )
     results = []
     for offset in OFFSETS:
         step = 1 if offset > 0 else -1
@@ -88,7 +92,9 @@ def test_pixels_from_outside_the_frame_are_ignored() -> None:
     world_label = (np.arange(160)[None, :] // 20 % 3 * np.ones((80, 1))).astype(np.uint8)
     frames = [world[:, 20 + 2 * t : 120 + 2 * t] for t in range(-ANCHOR, ANCHOR + 1)]
     truth = [world_label[:, 20 + 2 * t : 120 + 2 * t] for t in range(-ANCHOR, ANCHOR + 1)]
-    out = FlowPropagator(occlusion="ignore").propagate(frames, ANCHOR, truth[ANCHOR], [ANCHOR + o for o in OFFSETS])
+    out = FlowPropagator(occlusion="ignore").propagate(
+        frames, ANCHOR, truth[ANCHOR], [ANCHOR + o for o in OFFSETS]
+    )
     for offset in OFFSETS:
         predicted = out[ANCHOR + offset]
         entered = predicted[:, -2 * offset :] if offset > 0 else predicted[:, : 2 * -offset]

@@ -10,17 +10,17 @@ import cv2
 import numpy as np
 import pytest
 
+from frugalseg.autolabel.objects import split_objects
 from frugalseg.autolabel.refine import (
     REFINE_CLASSES,
     AutoMaskRefiner,
     PointRefiner,
     assign_generated_masks,
     class_ids,
-    image_rng,
     paint,
     refine_split,
-    split_objects,
 )
+from frugalseg.autolabel.runs import image_rng
 from frugalseg.autolabel.store import LabelStore
 from frugalseg.cli import run_tool
 from frugalseg.datamodules.clips import IGNORE_INDEX, LabelKind
@@ -107,7 +107,7 @@ def test_split_objects_uses_instances_then_components() -> None:
     ids[1:4, 0:3], ids[1:4, 3:6] = 26001, 26002  # two touching cars
     ids[4:6, 7:10] = 26  # a car group: no instance number
     ids[0:2, 8:10] = 24001
-    objects = split_objects(label, [CAR], ids)
+    objects = split_objects(label, ids, train_ids=[CAR])
     assert [(o.train_id, o.instance_id, o.area) for o in objects] == [
         (CAR, 26001, 9),
         (CAR, 26002, 9),
@@ -115,7 +115,7 @@ def test_split_objects_uses_instances_then_components() -> None:
     ]
     assert objects[2].mask[4:6, 7:10].all()
     # without instance ids the two touching cars are one component
-    objects = split_objects(label, [CAR, PERSON], None)
+    objects = split_objects(label, train_ids=[CAR, PERSON])
     assert [(o.train_id, o.area) for o in objects] == [(PERSON, 4), (CAR, 18), (CAR, 6)]
 
 
@@ -300,7 +300,7 @@ def test_refine_split_resumes_a_killed_run_without_redoing_or_corrupting(
         coarse = read_label(clip.label(0, LabelKind.COARSE).path)
         expected = coarse.copy()
         for value in (PERSON, CAR):
-            for obj in split_objects(fine, [value]):
+            for obj in split_objects(fine, train_ids=[value]):
                 if (coarse[obj.mask] == value).any():
                     expected[obj.mask] = value
         assert np.array_equal(read_label(path), expected)

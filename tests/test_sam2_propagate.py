@@ -30,13 +30,7 @@ from frugalseg.datamodules.io import DataError
 IMAGE_SIZE = 64  # the smallest SAM 2 input; masks are 16×16
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """A 64-px SAM 2 is all per-operation overhead: a second thread only contends for the CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

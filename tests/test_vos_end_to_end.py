@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_helpers import lightning_args
 from PIL import Image
 
 from frugalseg.cli import main, run_vos_cli
@@ -147,30 +148,16 @@ def test_training_step_loss_and_frozen_batch_norm(davis: Path) -> None:
 
 
 def _overrides(root: Path, out: Path) -> list[str]:
-    return [
-        "--config",
+    return lightning_args(
         CONFIG,
-        "--data.root",
-        str(root),
-        "--data.train_split",
-        "train",
-        "--data.val_split",
-        "val",
-        "--data.load_scale",
-        "1.0",
-        "--data.crop_size",
-        "[32,32]",
-        "--data.max_objects",
-        "3",
-        "--data.num_workers",
-        "0",
-        "--trainer.default_root_dir",
-        str(out),
-        "--trainer.logger.init_args.save_dir",
-        str(out),
-        "--trainer.enable_progress_bar",
-        "false",
-    ]
+        root,
+        out,
+        train_split="train",
+        val_split="val",
+        load_scale=1.0,
+        crop_size="[32,32]",
+        max_objects=3,
+    )
 
 
 @pytest.mark.slow

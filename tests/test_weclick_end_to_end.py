@@ -27,14 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread while these tests run: on the shared 2-core machine, two threads that
-    wait on each other made a step 100× slower. Restored afterwards."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _shrunk(name: str, root: Path, out: Path) -> Path:

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from frugalseg.autolabel.objects import iou
+
 if TYPE_CHECKING:
     from frugalseg.autolabel.refine import ImagePredictor
 
@@ -112,12 +114,7 @@ def simulate_corrective_clicks(
             multimask_output=True,
         )
         candidates = np.asarray(masks) > 0.5
-        scores = [_iou(candidate, truth) for candidate in candidates]
+        scores = [iou(candidate, truth) for candidate in candidates]
         best = int(np.argmax(scores))
         mask, logits = candidates[best], np.asarray(low_res)[best][None]
     return mask, clicks
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = int(np.logical_or(a, b).sum())
-    return 1.0 if union == 0 else int(np.logical_and(a, b).sum()) / union

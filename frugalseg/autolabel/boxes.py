@@ -19,7 +19,6 @@ were filtered.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,14 +26,13 @@ from typing import Any
 
 import numpy as np
 
-from frugalseg.autolabel.clicks import instance_train_ids, write_json_atomic
-from frugalseg.autolabel.propagate import PropagationSummary
-from frugalseg.autolabel.refine import ImagePredictor, instance_ids_for, label_anchor_frames, split_objects
-from frugalseg.autolabel.store import LabelStore
+from frugalseg.autolabel.clicks import instance_train_ids
+from frugalseg.autolabel.objects import instance_ids_for, iou, split_objects
+from frugalseg.autolabel.refine import ImagePredictor
+from frugalseg.autolabel.runs import LabellingSummary, label_anchor_frames, read_anchor
+from frugalseg.autolabel.store import LabelStore, read_json_list, side_json_path, write_json_atomic
 from frugalseg.datamodules.clips import IGNORE_INDEX, Clip, LabelKind
-from frugalseg.datamodules.io import DataError, read_frame, read_label
-
-BOXES_JSON_SUFFIX = "_boxes.json"
+from frugalseg.datamodules.io import DataError
 
 
 @dataclass(frozen=True)
@@ -73,12 +71,6 @@ def check_box(box: Box, shape: tuple[int, int]) -> str | None:
     if not (0 <= box.x0 < box.x1 <= width and 0 <= box.y0 < box.y1 <= height):
         return f"box ({box.x0}, {box.y0}, {box.x1}, {box.y1}) is empty or leaves the {width}×{height} image"
     return None
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    """Intersection over union of two bool masks (1.0 when both are empty)."""
-    union = int(np.logical_or(a, b).sum())
-    return 1.0 if union == 0 else int(np.logical_and(a, b).sum()) / union
 
 
 def masks_from_boxes(image: np.ndarray, boxes: Sequence[Box], predictor: ImagePredictor) -> list[np.ndarray]:
@@ -147,28 +139,19 @@ def read_boxes_json(path: str | Path, shape: tuple[int, int]) -> list[Box]:
     Raises:
         DataError: missing file, bad JSON or fields, or a box that is empty or leaves the image.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "file does not exist")
-    try:
-        data = json.loads(path.read_text())
-        boxes = [
-            Box(
-                int(item["x0"]),
-                int(item["y0"]),
-                int(item["x1"]),
-                int(item["y1"]),
-                int(item["train_id"]),
-                None if item.get("instance_id") is None else int(item["instance_id"]),
-            )
-            for item in data["boxes"]
-        ]
-    except json.JSONDecodeError as err:
-        raise DataError(path, f"not valid JSON ({err})") from err
-    except (KeyError, TypeError, ValueError) as err:
-        raise DataError(
-            path, f'expected {{"boxes": [{{"x0", "y0", "x1", "y1", "train_id"}}, …]}} ({err!r})'
-        ) from err
+    boxes = read_json_list(
+        path,
+        "boxes",
+        lambda item: Box(
+            int(item["x0"]),
+            int(item["y0"]),
+            int(item["x1"]),
+            int(item["y1"]),
+            int(item["train_id"]),
+            None if item.get("instance_id") is None else int(item["instance_id"]),
+        ),
+        '{"boxes": [{"x0", "y0", "x1", "y1", "train_id"}, …]}',
+    )
     for number, box in enumerate(boxes, start=1):
         problem = check_box(box, shape)
         if problem is not None:
@@ -178,9 +161,7 @@ def read_boxes_json(path: str | Path, shape: tuple[int, int]) -> list[Box]:
 
 def boxes_json_path(label_path: str | Path) -> Path:
     """Where the boxes of a stored ``boxes`` label live: ``{stem}_boxes.json`` beside its PNG."""
-    label_path = Path(label_path)
-    stem = label_path.name.removesuffix(".png").removesuffix("_labelTrainIds").removesuffix("_boxes")
-    return label_path.with_name(stem + BOXES_JSON_SUFFIX)
+    return side_json_path(label_path, LabelKind.BOXES.value)
 
 
 def box_split(
@@ -192,7 +173,7 @@ def box_split(
     min_iou: float | None = None,
     model: dict[str, Any] | None = None,
     progress: bool = True,
-) -> PropagationSummary:
+) -> LabellingSummary:
     """Write ``boxes`` labels for the anchor frame of every clip of ``split`` with a fine label.
 
     A box per instance of the instance classes (from the fine label's instance ids, else per
@@ -203,17 +184,10 @@ def box_split(
     if min_iou is not None and not 0.0 <= min_iou <= 1.0:
         raise ValueError(f"min_iou must lie in [0, 1], got {min_iou}")
     things = instance_train_ids(getattr(fmt, "class_names", ()))
-    num_classes = getattr(fmt, "num_classes", None)
 
     def make_label(clip: Clip) -> np.ndarray:
-        fine = read_label(clip.label(0, LabelKind.FINE).path, num_classes)
-        image = read_frame(clip.frame_path(0))
-        if image.shape[:2] != fine.shape:
-            raise DataError(
-                clip.label(0, LabelKind.FINE).path,
-                f"fine label of size {fine.shape} does not match its frame's {image.shape[:2]}",
-            )
-        objects = split_objects(fine, things, instance_ids_for(fmt, clip, LabelKind.FINE, fine.shape))
+        image, fine = read_anchor(fmt, clip, LabelKind.FINE)
+        objects = split_objects(fine, instance_ids_for(clip, LabelKind.FINE, fine.shape), train_ids=things)
         boxes = [box_of(obj.mask, obj.train_id, obj.instance_id) for obj in objects]
         masks = masks_from_boxes(image, boxes, predictor)
         label, results = boxes_to_label(

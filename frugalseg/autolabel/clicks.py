@@ -24,9 +24,6 @@ or ``given``; ``instance_id`` is null for components.
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -34,20 +31,13 @@ from typing import Any
 
 import numpy as np
 
-from frugalseg.autolabel.propagate import PropagationSummary
-from frugalseg.autolabel.refine import (
-    LabelObject,
-    image_rng,
-    instance_ids_for,
-    label_anchor_frames,
-    split_objects,
-)
-from frugalseg.autolabel.store import LabelStore
+from frugalseg.autolabel.objects import LabelObject, instance_ids_for, split_objects
+from frugalseg.autolabel.runs import LabellingSummary, image_rng, label_anchor_frames
+from frugalseg.autolabel.store import LabelStore, read_json_list, side_json_path, write_json_atomic
 from frugalseg.datamodules.clips import IGNORE_INDEX, Clip, LabelKind
 from frugalseg.datamodules.io import DataError, read_label
 
 INSTANCE_CLASSES = ("person", "rider", "car", "truck", "bus", "train", "motorcycle", "bicycle")
-CLICKS_JSON_SUFFIX = "_clicks.json"
 
 
 @dataclass(frozen=True)
@@ -83,15 +73,17 @@ def simulate_clicks(
 ) -> list[Click]:
     """The clicks of paper 004 on one ground-truth label map (train ids, 255 ignored).
 
-    Instances come first (by instance id, then components in raster order), then stuff classes by
-    train id with their components in raster order; random points are drawn in that order.
+    Instances come first (by instance id, then components), then stuff classes by train id with
+    their components; components go in `split_objects` order. Random points are drawn in that order.
     """
     things = sorted(set(int(t) for t in instance_train_ids))
     present = [int(t) for t in np.unique(label) if t != IGNORE_INDEX]
     stuff = [t for t in present if t not in things]
     group_area = min_stuff_area if instance_ids is not None else 1
-    objects = split_objects(label, things, instance_ids, min_component_area=group_area)
-    objects += split_objects(label, stuff, None, min_component_area=min_stuff_area)
+    objects = [
+        *split_objects(label, instance_ids, train_ids=things, min_component_area=group_area),
+        *split_objects(label, None, train_ids=stuff, min_component_area=min_stuff_area),
+    ]
     return [object_click(obj, rng) for obj in objects]
 
 
@@ -142,24 +134,7 @@ def render_clicks(
 
 def clicks_json_path(label_path: str | Path) -> Path:
     """Where the points of a stored clicks label live: ``{stem}_clicks.json`` beside its PNG."""
-    label_path = Path(label_path)
-    stem = label_path.name.removesuffix(".png").removesuffix("_labelTrainIds").removesuffix("_clicks")
-    return label_path.with_name(stem + CLICKS_JSON_SUFFIX)
-
-
-def write_json_atomic(path: str | Path, data: Any) -> None:
-    """Write ``data`` as JSON so that no half-written file ever appears under ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=1, sort_keys=True)
-            handle.write("\n")
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    return side_json_path(label_path, LabelKind.CLICKS.value)
 
 
 def write_clicks_json(
@@ -178,27 +153,18 @@ def read_clicks_json(path: str | Path, shape: tuple[int, int] | None = None) -> 
     Raises:
         DataError: the file is missing, not JSON of the expected form, or a click lies outside.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "file does not exist")
-    try:
-        data = json.loads(path.read_text())
-        clicks = [
-            Click(
-                int(item["x"]),
-                int(item["y"]),
-                int(item["train_id"]),
-                None if item.get("instance_id") is None else int(item["instance_id"]),
-                str(item.get("source", "given")),
-            )
-            for item in data["clicks"]
-        ]
-    except json.JSONDecodeError as err:
-        raise DataError(path, f"not valid JSON ({err})") from err
-    except (KeyError, TypeError, ValueError) as err:
-        raise DataError(
-            path, f'expected {{"clicks": [{{"x": int, "y": int, "train_id": int}}, …]}} ({err!r})'
-        ) from err
+    clicks = read_json_list(
+        path,
+        "clicks",
+        lambda item: Click(
+            int(item["x"]),
+            int(item["y"]),
+            int(item["train_id"]),
+            None if item.get("instance_id") is None else int(item["instance_id"]),
+            str(item.get("source", "given")),
+        ),
+        '{"clicks": [{"x": int, "y": int, "train_id": int}, …]}',
+    )
     problem = None if shape is None else _outside(clicks, shape)
     if problem is not None:
         raise DataError(path, problem)
@@ -219,7 +185,7 @@ def click_split(
     min_stuff_area: int = 512,
     seed: int = 0,
     progress: bool = True,
-) -> PropagationSummary:
+) -> LabellingSummary:
     """Write ``clicks`` labels for the anchor frame (offset 0) of every clip of ``split`` with a fine label.
 
     The clicks are simulated from the fine label (and its instance ids where the format has them)
@@ -234,7 +200,7 @@ def click_split(
 
     def make_label(clip: Clip) -> np.ndarray:
         label = read_label(clip.label(0, LabelKind.FINE).path, num_classes)
-        instance_ids = instance_ids_for(fmt, clip, LabelKind.FINE, label.shape)
+        instance_ids = instance_ids_for(clip, LabelKind.FINE, label.shape)
         clicks = simulate_clicks(
             label, instance_ids, things, image_rng(seed, clip.clip_id), min_stuff_area=min_stuff_area
         )

@@ -6,8 +6,11 @@ import argparse
 import os
 import re
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from frugalseg.autolabel.propagate import FlowPropagator, PropagationEngine, propagate_split
+from frugalseg.autolabel.runs import LabellingSummary
 from frugalseg.autolabel.store import LabelStore
 
 FORMATS = ("cityscapes", "synthetic", "davis", "mose")
@@ -21,15 +24,10 @@ def _offsets(text: str) -> list[int]:
     except ValueError as err:
         raise argparse.ArgumentTypeError(f"offsets must be comma-separated integers, got {text!r}") from err
     if not offsets or 0 in offsets:
-        raise argparse.ArgumentTypeError(f"offsets must be non-zero (0 is the manual label), got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"offsets must be non-empty and non-zero (0 is the manual label), got {text!r}"
+        )
     return offsets
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"--k must be at least 1, got {value}")
-    return value
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,15 +37,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     propagate = commands.add_parser(
         "propagate", help="carry the manual label of each clip's anchor frame to nearby frames"
     )
-    propagate.add_argument("--format", required=True, choices=FORMATS, help="data set layout")
-    propagate.add_argument("--root", required=True, help="data set folder")
-    propagate.add_argument("--split", default="train", help="split to label (default: train)")
-    propagate.add_argument("--out", required=True, help="label store folder (one per labelling run)")
+    _add_dataset_options(propagate)
     which = propagate.add_mutually_exclusive_group(required=True)
     which.add_argument(
         "--offsets", type=_offsets, help="comma-separated offsets from the anchor, e.g. -10,10"
     )
-    which.add_argument("--k", type=_positive, help="every offset ±1…±k")
+    which.add_argument("--k", type=_count, help="every offset ±1…±k")
     propagate.add_argument("--engine", default="flow", choices=ENGINES, help="propagation engine")
     propagate.add_argument(
         "--preset",
@@ -64,7 +59,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     _add_sam2_propagate_options(propagate)
     _add_trainer_options(propagate)
-    propagate.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     # argparse takes "-10,10" for an option name; let it read as a value like "-10" does
     propagate._negative_number_matcher = re.compile(r"^-\d+(,-?\d+)*$")
     propagate.set_defaults(func=_propagate)
@@ -76,66 +70,51 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _propagate(args: argparse.Namespace) -> int:
     """Run ``label propagate``; prints one summary line and returns the exit code."""
-    from frugalseg.datamodules.formats import get_format
-
     if args.engine == "sam2" and args.sam2_checkpoint is None:
         print("error: --engine sam2 needs --sam2-checkpoint FILE (a local SAM 2 checkpoint)", file=sys.stderr)
         return 2
     offsets = (
         args.offsets if args.offsets is not None else [s * o for o in range(1, args.k + 1) for s in (-1, 1)]
     )
-    try:
-        fmt = get_format(args.format, args.root)
+
+    def label(fmt: Any, store: LabelStore) -> LabellingSummary:
         engine = (
             _sam2_propagator(args)
             if args.engine == "sam2"
             else FlowPropagator(preset=args.preset, occlusion=args.occlusion)
         )
         if args.devices is None:
-            summary = propagate_split(
-                fmt, args.split, LabelStore(args.out), offsets, engine, progress=not args.no_progress
-            )
-        else:
-            from frugalseg.autolabel.lightning_runner import propagate_with_trainer
+            return propagate_split(fmt, args.split, store, offsets, engine, progress=not args.no_progress)
+        from frugalseg.autolabel.lightning_runner import propagate_with_trainer
 
-            summary = propagate_with_trainer(
-                fmt,
-                args.split,
-                LabelStore(args.out),
-                offsets,
-                engine,
-                accelerator=args.accelerator,
-                devices=args.devices,
-                num_nodes=args.num_nodes,
-                progress=not args.no_progress,
-            )
-    except (ValueError, ImportError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    print(
-        f"label propagate: {summary.clips} clips, {summary.written} labels written, "
-        f"{summary.skipped} skipped (already in {args.out}), {summary.seconds:.1f} s"
-    )
-    return 0
+        return propagate_with_trainer(
+            fmt,
+            args.split,
+            store,
+            offsets,
+            engine,
+            accelerator=args.accelerator,
+            devices=args.devices,
+            num_nodes=args.num_nodes,
+            progress=not args.no_progress,
+        )
+
+    return _run_labelling("propagate", "clips", args, label)
 
 
 def _add_sam2_propagate_options(parser: argparse.ArgumentParser) -> None:
-    """Options of the SAM 2 propagation engine: a config name and a local checkpoint (never downloaded)."""
-    from frugalseg.autolabel.sam2_loading import SAM2_CONFIGS
+    """Options of the SAM 2 propagation engine (the model, how objects are made, where state is kept)."""
+    from frugalseg.autolabel.objects import STUFF_MODES
 
     sam2 = parser.add_argument_group("sam2 engine")
-    sam2.add_argument(
-        "--sam2-config", default="sam2.1_hiera_t", choices=SAM2_CONFIGS, help="SAM 2 model config"
-    )
-    sam2.add_argument("--sam2-checkpoint", help="local SAM 2 checkpoint file of that config")
-    sam2.add_argument("--device", default="auto", help="torch device for SAM 2 (default: cuda if available)")
+    _add_sam2_model_options(sam2, checkpoint_required=False)
     sam2.add_argument(
         "--sam2-image-size", type=int, help="SAM 2 input size, a multiple of 64 (default: the config's, 1024)"
     )
     sam2.add_argument(
         "--sam2-stuff",
         default="components",
-        choices=("components", "class"),
+        choices=STUFF_MODES,
         help="pixels outside instances: one object per connected component of a class, or per class",
     )
     sam2.add_argument(
@@ -156,18 +135,17 @@ def _add_trainer_options(parser: argparse.ArgumentParser) -> None:
     trainer.add_argument(
         "--accelerator", default="auto", help="Lightning accelerator with --devices (cpu, gpu, auto)"
     )
-    trainer.add_argument("--num-nodes", type=_positive, default=1, help="nodes with --devices (default: 1)")
+    trainer.add_argument("--num-nodes", type=_count, default=1, help="nodes with --devices (default: 1)")
 
 
 def _sam2_device(args: argparse.Namespace) -> str:
     """The device SAM 2 is built on: with --devices on GPUs, this process's own GPU (LOCAL_RANK)."""
-    import torch
+    from frugalseg.autolabel.sam2_loading import resolve_device
 
     if args.devices is None or args.accelerator == "cpu" or args.device != "auto":
         return args.device
-    if not torch.cuda.is_available():
-        return "cpu"
-    return f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+    device = resolve_device("auto")
+    return device if device == "cpu" else f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
 
 
 def _sam2_propagator(args: argparse.Namespace) -> PropagationEngine:
@@ -229,8 +207,8 @@ def _count(text: str) -> int:
     return value
 
 
-def _add_anchor_options(parser: argparse.ArgumentParser) -> None:
-    """Options shared by the commands that label each clip's anchor frame."""
+def _add_dataset_options(parser: argparse.ArgumentParser) -> None:
+    """Options every labelling command shares: the data set, the split, the store, the progress bar."""
     parser.add_argument("--format", required=True, choices=FORMATS, help="data set layout")
     parser.add_argument("--root", required=True, help="data set folder")
     parser.add_argument("--split", default="train", help="split to label (default: train)")
@@ -238,14 +216,16 @@ def _add_anchor_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
-def _add_sam_image_options(parser: argparse.ArgumentParser) -> None:
-    """The SAM 2 image predictor: a config name and a local checkpoint file (nothing is downloaded)."""
+def _add_sam2_model_options(parser: argparse._ActionsContainer, *, checkpoint_required: bool) -> None:
+    """The SAM 2 model: a config name, a local checkpoint file (nothing is downloaded) and a device."""
     from frugalseg.autolabel.sam2_loading import SAM2_CONFIGS
 
     parser.add_argument(
         "--sam2-config", default="sam2.1_hiera_t", choices=SAM2_CONFIGS, help="SAM 2 model config"
     )
-    parser.add_argument("--sam2-checkpoint", required=True, help="local SAM 2 checkpoint file of that config")
+    parser.add_argument(
+        "--sam2-checkpoint", required=checkpoint_required, help="local SAM 2 checkpoint file of that config"
+    )
     parser.add_argument(
         "--device", default="auto", help="torch device for SAM 2 (default: cuda if available)"
     )
@@ -253,14 +233,9 @@ def _add_sam_image_options(parser: argparse.ArgumentParser) -> None:
 
 def _image_predictor(args: argparse.Namespace) -> object:
     """The SAM 2 image predictor that the ``--sam2-*`` and ``--device`` options describe."""
-    import torch
+    from frugalseg.autolabel.sam2_loading import build_sam2_image_predictor, resolve_device
 
-    from frugalseg.autolabel.sam2_loading import build_sam2_image_predictor
-
-    device = args.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    return build_sam2_image_predictor(args.sam2_config, args.sam2_checkpoint, device)
+    return build_sam2_image_predictor(args.sam2_config, args.sam2_checkpoint, resolve_device(args.device))
 
 
 def _add_refine_coarse(commands: argparse._SubParsersAction) -> None:
@@ -269,8 +244,8 @@ def _add_refine_coarse(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "refine-coarse", help="refine the coarse label of each clip's anchor frame with SAM 2 (paper 001)"
     )
-    _add_anchor_options(parser)
-    _add_sam_image_options(parser)
+    _add_dataset_options(parser)
+    _add_sam2_model_options(parser, checkpoint_required=True)
     parser.add_argument(
         "--method",
         default="points",
@@ -304,10 +279,8 @@ def _add_refine_coarse(commands: argparse._SubParsersAction) -> None:
 def _refine_coarse(args: argparse.Namespace) -> int:
     """Run ``label refine-coarse``; prints one summary line and returns the exit code."""
     from frugalseg.autolabel.refine import AutoMaskRefiner, PointRefiner, class_ids, refine_split
-    from frugalseg.datamodules.formats import get_format
 
-    try:
-        fmt = get_format(args.format, args.root)
+    def label(fmt: Any, store: LabelStore) -> LabellingSummary:
         names = (
             list(fmt.class_names) if args.classes == "all" else [n.strip() for n in args.classes.split(",")]
         )
@@ -333,21 +306,16 @@ def _refine_coarse(args: argparse.Namespace) -> int:
                 overwrite=args.overwrite,
                 model={**model, "points_per_side": args.points_per_side},
             )
-        summary = refine_split(
-            fmt, args.split, LabelStore(args.out), refiner, seed=args.seed, progress=not args.no_progress
-        )
-    except (ValueError, ImportError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    _print_summary("refine-coarse", summary, args.out)
-    return 0
+        return refine_split(fmt, args.split, store, refiner, seed=args.seed, progress=not args.no_progress)
+
+    return _run_labelling("refine-coarse", "images", args, label)
 
 
 def _add_clicks(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "clicks", help="simulate click annotations on each clip's anchor frame (paper 004)"
     )
-    _add_anchor_options(parser)
+    _add_dataset_options(parser)
     parser.add_argument("--radius", type=float, default=0, help="label pixels within this radius of a click")
     parser.add_argument(
         "--min-stuff-area", type=_count, default=512, help="smallest stuff component that gets a click"
@@ -359,31 +327,27 @@ def _add_clicks(commands: argparse._SubParsersAction) -> None:
 def _clicks(args: argparse.Namespace) -> int:
     """Run ``label clicks``; prints one summary line and returns the exit code."""
     from frugalseg.autolabel.clicks import click_split
-    from frugalseg.datamodules.formats import get_format
 
-    try:
-        summary = click_split(
-            get_format(args.format, args.root),
+    def label(fmt: Any, store: LabelStore) -> LabellingSummary:
+        return click_split(
+            fmt,
             args.split,
-            LabelStore(args.out),
+            store,
             radius=args.radius,
             min_stuff_area=args.min_stuff_area,
             seed=args.seed,
             progress=not args.no_progress,
         )
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    _print_summary("clicks", summary, args.out)
-    return 0
+
+    return _run_labelling("clicks", "images", args, label)
 
 
 def _add_boxes(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "boxes", help="turn a box per instance of each clip's anchor frame into a SAM 2 mask (paper 003)"
     )
-    _add_anchor_options(parser)
-    _add_sam_image_options(parser)
+    _add_dataset_options(parser)
+    _add_sam2_model_options(parser, checkpoint_required=True)
     parser.add_argument(
         "--filter-iou",
         type=float,
@@ -397,29 +361,43 @@ def _add_boxes(commands: argparse._SubParsersAction) -> None:
 def _boxes(args: argparse.Namespace) -> int:
     """Run ``label boxes``; prints one summary line and returns the exit code."""
     from frugalseg.autolabel.boxes import box_split
-    from frugalseg.datamodules.formats import get_format
 
-    try:
-        fmt = get_format(args.format, args.root)
-        predictor = _image_predictor(args)
-        summary = box_split(
+    def label(fmt: Any, store: LabelStore) -> LabellingSummary:
+        return box_split(
             fmt,
             args.split,
-            LabelStore(args.out),
-            predictor,
+            store,
+            _image_predictor(args),
             min_iou=args.filter_iou,
             model={"config": args.sam2_config, "checkpoint": args.sam2_checkpoint},
             progress=not args.no_progress,
         )
+
+    return _run_labelling("boxes", "images", args, label)
+
+
+def _run_labelling(
+    command: str,
+    unit: str,
+    args: argparse.Namespace,
+    label: Callable[[Any, LabelStore], LabellingSummary],
+) -> int:
+    """Run one ``label`` command: ``label(fmt, store)`` on the data set and store the dataset options name.
+
+    Prints its error as one line on stderr (exit 1) or its summary line (exit 0); ``unit`` names
+    what the summary counts: ``clips`` for propagation, ``images`` (anchor frames) for the
+    commands that label each clip's anchor frame.
+    """
+    from frugalseg.datamodules.formats import get_format
+
+    out = args.out
+    try:
+        summary = label(get_format(args.format, args.root), LabelStore(out))
     except (ValueError, ImportError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    _print_summary("boxes", summary, args.out)
-    return 0
-
-
-def _print_summary(command: str, summary: object, out: str) -> None:
     print(
-        f"label {command}: {summary.clips} images, {summary.written} labels written, "
+        f"label {command}: {summary.clips} {unit}, {summary.written} labels written, "
         f"{summary.skipped} skipped (already in {out}), {summary.seconds:.1f} s"
     )
+    return 0

@@ -17,12 +17,8 @@ from typing import Any
 import lightning as L
 from torch.utils.data import DataLoader, Dataset
 
-from frugalseg.autolabel.propagate import (
-    PropagationEngine,
-    PropagationSummary,
-    open_propagation_run,
-    propagate_clip,
-)
+from frugalseg.autolabel.propagate import PropagationEngine, open_propagation_run, propagate_clip
+from frugalseg.autolabel.runs import LabellingSummary
 from frugalseg.autolabel.store import LabelStore
 from frugalseg.datamodules.clips import Clip, LabelKind
 
@@ -82,7 +78,7 @@ def propagate_with_trainer(
     num_nodes: int = 1,
     strategy: str = "auto",
     progress: bool = True,
-) -> PropagationSummary:
+) -> LabellingSummary:
     """Like `propagate_split`, with the clips shared out among Lightning's processes.
 
     Every process runs this function (Lightning's DDP launcher starts the same command again);
@@ -117,7 +113,6 @@ def propagate_with_trainer(
     written = sum(
         done.has(clip.clip_id, o, LabelKind.PSEUDO, split=clip.split) for clip, todo in work for o in todo
     )
-    return PropagationSummary(
+    return LabellingSummary(
         clips=len(clips), written=written, skipped=skipped, seconds=time.perf_counter() - start
     )
-

@@ -1,15 +1,16 @@
-"""Splitting a semantic label map into objects for mask trackers, and merging object logits back.
+"""Splitting a semantic label map into objects, finding instance ids, and merging object logits back.
 
-A tracker such as SAM 2 follows objects, not classes, so the annotated frame's label map becomes one
-object per instance where an instance-id map exists (Cityscapes ``*_instanceIds.png``: a value
-``v ≥ 1000`` is instance ``v % 1000`` of label id ``v // 1000``; values below 1000 are plain label
-ids) and one object per 8-connected component of each class (or one per class) for the rest. Every
-object keeps its class (train id), so the tracked logits merge back into a label map.
+SAM 2 follows objects, not classes, and clicks, boxes and coarse refinement all work object by
+object, so a label map becomes one object per instance where an instance-id map exists (Cityscapes
+``*_instanceIds.png``: a value ``v ≥ 1000`` is instance ``v % 1000`` of label id ``v // 1000``;
+values below 1000 are plain label ids) and one object per 8-connected component of each class (or
+one per class) for the rest. Every object keeps its class (train id), so tracked logits merge back
+into a label map.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,13 +19,26 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from frugalseg.datamodules.clips import IGNORE_INDEX
+from frugalseg.datamodules.clips import IGNORE_INDEX, Clip, LabelKind
 from frugalseg.datamodules.io import DataError, label_ids_to_train_ids
 
 STUFF_MODES = ("components", "class")
 INSTANCE_ID_BASE = 1000
 _INSTANCE_SUFFIX = "_instanceIds.png"
 _LABEL_SUFFIXES = ("_labelTrainIds.png", "_labelIds.png")
+
+
+@dataclass(frozen=True)
+class LabelObject:
+    """One object of a label map: its class, its pixels and its instance id (None for a component)."""
+
+    train_id: int
+    mask: np.ndarray  # H×W bool
+    instance_id: int | None = None
+
+    @property
+    def area(self) -> int:
+        return int(self.mask.sum())
 
 
 @dataclass
@@ -44,6 +58,14 @@ class LabelObjects:
     def __len__(self) -> int:
         return len(self.classes)
 
+    def __getitem__(self, i: int) -> LabelObject:
+        """Object ``i`` with its own mask."""
+        train_id, instance_id = self.classes[i], self.instance_ids[i]  # IndexError past the end
+        return LabelObject(train_id, self.mask(i % len(self)), instance_id)
+
+    def __iter__(self) -> Iterator[LabelObject]:
+        return (self[i] for i in range(len(self)))
+
     def mask(self, i: int) -> np.ndarray:
         """H×W bool mask of object ``i``."""
         return self.index == i
@@ -55,7 +77,12 @@ class LabelObjects:
 
 
 def split_objects(
-    label: np.ndarray, instance_ids: np.ndarray | None = None, *, stuff: str = "components"
+    label: np.ndarray,
+    instance_ids: np.ndarray | None = None,
+    *,
+    stuff: str = "components",
+    train_ids: Sequence[int] | None = None,
+    min_component_area: int = 1,
 ) -> LabelObjects:
     """Split an H×W uint8 train-id map (255 ignore) into objects.
 
@@ -63,17 +90,22 @@ def split_objects(
     train id is the instance's class (pixels of an instance labelled otherwise, as left by
     resizing, join the rest). The remaining labelled pixels give one object per 8-connected
     component of each class (``stuff="components"``) or one object per class (``"class"``),
-    ordered by class, then by component label.
+    ordered by class, then by OpenCV's component label (it scans two rows at a time, so this is
+    top to bottom but not strictly raster order).
 
     Args:
         label: H×W uint8 train ids.
         instance_ids: H×W Cityscapes instance-id map of the same frame, or None.
         stuff: how pixels outside instances are split (`STUFF_MODES`).
+        train_ids: only objects of these classes (None: every class).
+        min_component_area: components (or class objects) with fewer pixels are left out;
+            instances are always kept.
     """
     if stuff not in STUFF_MODES:
         raise ValueError(f"unknown stuff mode {stuff!r}; modes: {', '.join(STUFF_MODES)}")
     if label.ndim != 2 or label.dtype != np.uint8:
         raise ValueError(f"label must be an H×W uint8 map, got shape {label.shape} and dtype {label.dtype}")
+    wanted = None if train_ids is None else {int(t) for t in train_ids}
     index = np.full(label.shape, -1, dtype=np.int32)
     classes: list[int] = []
     instances: list[int | None] = []
@@ -85,21 +117,28 @@ def split_objects(
         values = np.unique(instance_ids[instance_ids >= INSTANCE_ID_BASE])
         instance_classes = label_ids_to_train_ids((values // INSTANCE_ID_BASE).clip(0, 255).astype(np.uint8))
         for value, train_id in zip(values.tolist(), instance_classes.tolist(), strict=True):
+            if train_id == IGNORE_INDEX or (wanted is not None and train_id not in wanted):
+                continue
             pixels = (instance_ids == value) & (label == train_id)
-            if train_id != IGNORE_INDEX and pixels.any():
+            if pixels.any():
                 index[pixels] = len(classes)
                 classes.append(train_id)
                 instances.append(value)
     rest = (index < 0) & (label != IGNORE_INDEX)
     for train_id in np.unique(label[rest]).tolist():
+        if wanted is not None and train_id not in wanted:
+            continue
         pixels = rest & (label == train_id)
         if stuff == "class":
-            count, components = 2, pixels.astype(np.int32)
+            count, components, areas = 2, pixels.astype(np.int32), [0, int(pixels.sum())]
         else:
-            count, components = cv2.connectedComponents(
+            count, components, stats, _ = cv2.connectedComponentsWithStats(
                 pixels.astype(np.uint8), connectivity=8, ltype=cv2.CV_32S
             )
+            areas = stats[:, cv2.CC_STAT_AREA].tolist()
         for component in range(1, count):
+            if areas[component] < min_component_area:
+                continue
             index[components == component] = len(classes)
             classes.append(train_id)
             instances.append(None)
@@ -148,6 +187,12 @@ def merge_objects(
     return merged.cpu().numpy()
 
 
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two bool masks (1.0 when both are empty)."""
+    union = int(np.logical_or(a, b).sum())
+    return 1.0 if union == 0 else int(np.logical_and(a, b).sum()) / union
+
+
 def instance_ids_path(label_path: str | Path) -> Path | None:
     """The ``*_instanceIds.png`` beside a ``*_labelTrainIds.png``/``*_labelIds.png`` label, if it exists."""
     label_path = Path(label_path)
@@ -179,3 +224,10 @@ def read_instance_ids(path: str | Path, shape: tuple[int, int] | None = None) ->
             path, f"instance-id map is {image.shape[1]}×{image.shape[0]}, its label {shape[1]}×{shape[0]}"
         )
     return image.astype(np.int32)
+
+
+def instance_ids_for(clip: Clip, kind: LabelKind, shape: tuple[int, int]) -> np.ndarray | None:
+    """The instance ids beside the clip's ``kind`` label of offset 0 (`instance_ids_path`), or None."""
+    ref = clip.label(0, kind)
+    path = None if ref is None else instance_ids_path(ref.path)
+    return None if path is None else read_instance_ids(path, shape)

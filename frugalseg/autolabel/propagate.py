@@ -9,21 +9,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import cv2
 import numpy as np
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
-from frugalseg.autolabel.objects import instance_ids_path, read_instance_ids
+from frugalseg.autolabel.objects import instance_ids_for
+from frugalseg.autolabel.runs import LabellingSummary, labelling_progress, open_store_run
 from frugalseg.autolabel.store import LabelStore
 from frugalseg.datamodules.clips import IGNORE_INDEX, Clip, LabelKind
 from frugalseg.datamodules.io import DataError, read_frame, read_label
@@ -50,7 +42,32 @@ class PropagationEngine(Protocol):
         anchor_index: int,
         anchor_label: np.ndarray,
         targets: Sequence[int],
-    ) -> dict[int, np.ndarray]: ...
+    ) -> dict[int, np.ndarray]:
+        """Labels for the frames at indices ``targets`` (H×W uint8, 255 where unlabelled).
+
+        Args:
+            frames: the clip's frames, H×W×3 uint8 RGB, in time order.
+            anchor_index: index in ``frames`` of the annotated frame.
+            anchor_label: its H×W uint8 label (255 = ignore).
+            targets: indices in ``frames`` to label; the anchor itself gets a copy of its label.
+        """
+        ...
+
+
+def check_propagation_inputs(
+    frames: Sequence[np.ndarray], anchor_index: int, anchor_label: np.ndarray, targets: Sequence[int]
+) -> None:
+    """Raise `ValueError` unless the arguments of an engine's ``propagate`` fit together."""
+    if not 0 <= anchor_index < len(frames):
+        raise ValueError(f"anchor index {anchor_index} outside the {len(frames)} frames given")
+    if anchor_label.shape != frames[anchor_index].shape[:2] or anchor_label.dtype != np.uint8:
+        raise ValueError(
+            f"anchor label of shape {anchor_label.shape} and dtype {anchor_label.dtype} does not "
+            f"fit a frame of shape {frames[anchor_index].shape} (expected H×W uint8)"
+        )
+    bad = [t for t in targets if not 0 <= t < len(frames)]
+    if bad:
+        raise ValueError(f"target indices {bad} outside the {len(frames)} frames given")
 
 
 class FlowPropagator:
@@ -155,24 +172,8 @@ class FlowPropagator:
         anchor_label: np.ndarray,
         targets: Sequence[int],
     ) -> dict[int, np.ndarray]:
-        """Labels for the frames at indices ``targets`` (uint8, 255 where unlabelled).
-
-        Args:
-            frames: the clip's frames, H×W×3 uint8 RGB, in time order.
-            anchor_index: index in ``frames`` of the annotated frame.
-            anchor_label: its H×W uint8 label (255 = ignore).
-            targets: indices in ``frames`` to label; the anchor itself gets a copy of its label.
-        """
-        if not 0 <= anchor_index < len(frames):
-            raise ValueError(f"anchor index {anchor_index} outside the {len(frames)} frames given")
-        if anchor_label.shape != frames[anchor_index].shape[:2] or anchor_label.dtype != np.uint8:
-            raise ValueError(
-                f"anchor label of shape {anchor_label.shape} and dtype {anchor_label.dtype} does not "
-                f"fit a frame of shape {frames[anchor_index].shape} (expected H×W uint8)"
-            )
-        bad = [t for t in targets if not 0 <= t < len(frames)]
-        if bad:
-            raise ValueError(f"target indices {bad} outside the {len(frames)} frames given")
+        """Labels for the frames at indices ``targets``; the arguments are `PropagationEngine.propagate`'s."""
+        check_propagation_inputs(frames, anchor_index, anchor_label, targets)
         wanted = set(targets)
         direct = self.direct and self.occlusion == "label"
         results: dict[int, np.ndarray] = {}
@@ -259,16 +260,6 @@ def _majority(label: np.ndarray, size: int, where: np.ndarray) -> tuple[np.ndarr
     return best, (top - second) / np.maximum(total, 1).astype(np.float32)
 
 
-@dataclass
-class PropagationSummary:
-    """What one `propagate_split` call did."""
-
-    clips: int
-    written: int
-    skipped: int
-    seconds: float
-
-
 def _check_clip(clip: Clip, offsets: Sequence[int]) -> None:
     """Raise before anything is written if ``clip`` lacks a frame that ``offsets`` need."""
     for offset in offsets:
@@ -310,15 +301,7 @@ def open_propagation_run(
             if not all(store.has(clip.clip_id, o, LabelKind.PSEUDO, split=clip.split) for o in offsets):
                 label, instance_ids = _anchor(clip, engine, getattr(fmt, "num_classes", None))
                 check_anchor(label, instance_ids, clip.label(0, LabelKind.FINE).path)
-    store.open_run(
-        {
-            "engine": engine.name,
-            "settings": engine.settings,
-            "split": split,
-            "format": getattr(fmt, "name", type(fmt).__name__),
-            "root": str(getattr(fmt, "root", "")),
-        }
-    )
+    open_store_run(store, fmt, split, engine.name, engine.settings)
     return clips, offsets
 
 
@@ -330,7 +313,7 @@ def propagate_split(
     engine: PropagationEngine,
     *,
     progress: bool = True,
-) -> PropagationSummary:
+) -> LabellingSummary:
     """Write ``pseudo`` labels at ``offsets`` for every clip of ``split`` that has a fine label at offset 0.
 
     Labels already recorded in ``store`` are skipped, so a killed run resumes where it stopped.
@@ -349,16 +332,7 @@ def propagate_split(
     clips, offsets = open_propagation_run(fmt, split, store, offsets, engine)
     start = time.perf_counter()
     written = skipped = 0
-    columns = (
-        TextColumn("propagating {task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("clips"),
-        TimeElapsedColumn(),
-        TextColumn("left"),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, disable=not progress) as bar:
+    with labelling_progress("propagating", "clips", enabled=progress) as bar:
         task = bar.add_task(split, total=len(clips))
         for clip in clips:
             todo = [o for o in offsets if not store.has(clip.clip_id, o, LabelKind.PSEUDO, split=clip.split)]
@@ -366,7 +340,7 @@ def propagate_split(
             if todo:
                 written += propagate_clip(clip, todo, store, engine, getattr(fmt, "num_classes", None))
             bar.advance(task)
-    return PropagationSummary(
+    return LabellingSummary(
         clips=len(clips), written=written, skipped=skipped, seconds=time.perf_counter() - start
     )
 
@@ -375,10 +349,10 @@ def _anchor(
     clip: Clip, engine: PropagationEngine, num_classes: int | None
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """The fine label of the anchor and, for an engine that uses them, its instance ids (or None)."""
-    path = clip.label(0, LabelKind.FINE).path
-    label = read_label(path, num_classes)
-    ids_path = instance_ids_path(path) if getattr(engine, "uses_instance_ids", False) else None
-    return label, None if ids_path is None else read_instance_ids(ids_path, label.shape)
+    label = read_label(clip.label(0, LabelKind.FINE).path, num_classes)
+    if not getattr(engine, "uses_instance_ids", False):
+        return label, None
+    return label, instance_ids_for(clip, LabelKind.FINE, label.shape)
 
 
 def propagate_clip(

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -48,7 +47,7 @@ from rich.table import Table
 
 from frugalseg.autolabel.boxes import boxes_json_path
 from frugalseg.autolabel.clicks import clicks_json_path
-from frugalseg.autolabel.store import LabelStore, LabelStoreError
+from frugalseg.autolabel.store import LabelStore, LabelStoreError, write_json_atomic
 from frugalseg.datamodules.clips import IGNORE_INDEX, Clip, LabelKind
 from frugalseg.datamodules.costs import DEFAULT_COSTS, AnnotationCosts
 from frugalseg.datamodules.io import DataError, read_label
@@ -342,18 +341,6 @@ def evaluate_store(
     }
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def plot_report(report: dict[str, Any], path: str | Path) -> Path:
     """Plot quality (J or mIoU, recall@0.5/0.7, coverage) against frame offset, one line style per kind."""
     import matplotlib
@@ -400,7 +387,7 @@ def write_report(report: dict[str, Any], out: str | Path) -> tuple[Path, Path]:
     """Write ``report.json`` and ``quality.png`` into ``out`` (atomically); returns both paths."""
     out = Path(out)
     json_path = out / REPORT_FILE
-    _write_atomic(json_path, (json.dumps(report, indent=1) + "\n").encode())
+    write_json_atomic(json_path, report)
     return json_path, plot_report(report, out / PLOT_FILE)
 
 

@@ -45,6 +45,15 @@ def import_sam2() -> ModuleType:
     return sam2
 
 
+def resolve_device(device: str) -> str:
+    """``device``, with ``"auto"`` read as CUDA when there is a GPU and the CPU otherwise."""
+    import torch
+
+    if device != "auto":
+        return device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def config_file(config: str) -> str:
     """The wheel's hydra config path for a config name such as ``sam2.1_hiera_t``."""
     if config not in SAM2_CONFIGS:

@@ -38,7 +38,8 @@ import numpy as np
 import torch
 
 from frugalseg.autolabel.objects import STUFF_MODES, LabelObjects, merge_objects, split_objects
-from frugalseg.autolabel.sam2_loading import build_sam2_video_predictor, config_file
+from frugalseg.autolabel.propagate import check_propagation_inputs
+from frugalseg.autolabel.sam2_loading import build_sam2_video_predictor, config_file, resolve_device
 from frugalseg.datamodules.io import DataError
 
 
@@ -77,8 +78,7 @@ class SAM2Propagator:
         if image_size is not None and (image_size < 64 or image_size % 64):
             raise ValueError(f"image_size must be a positive multiple of 64, got {image_size}")
         config_file(config)  # unknown names fail before the checkpoint is read
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
+        device = resolve_device(device)
         options = {} if image_size is None else {"image_size": image_size}
         self.predictor = build_sam2_video_predictor(
             config, checkpoint, device, random_weights=random_weights, **options
@@ -122,16 +122,12 @@ class SAM2Propagator:
         targets: Sequence[int],
         instance_ids: np.ndarray | None = None,
     ) -> dict[int, np.ndarray]:
-        """Labels for the frames at indices ``targets`` (uint8, 255 where no object is tracked).
+        """Labels for the frames at indices ``targets`` (255 where no object is tracked).
 
-        Args:
-            frames: the clip's frames, H×W×3 uint8 RGB, in time order.
-            anchor_index: index in ``frames`` of the annotated frame.
-            anchor_label: its H×W uint8 label (255 = ignore).
-            targets: indices in ``frames`` to label; the anchor itself gets a copy of its label.
-            instance_ids: the anchor's Cityscapes instance-id map, or None.
+        The arguments are `PropagationEngine.propagate`'s, plus ``instance_ids``: the anchor's
+        Cityscapes instance-id map, or None.
         """
-        _check_inputs(frames, anchor_index, anchor_label, targets)
+        check_propagation_inputs(frames, anchor_index, anchor_label, targets)
         objects = split_objects(anchor_label, instance_ids, stuff=self.stuff)
         if not objects.classes:
             raise ValueError("the annotated frame has no objects to track (every pixel is ignore)")
@@ -178,22 +174,6 @@ class SAM2Propagator:
                     if frame_idx != start or number == 0:
                         yield first + frame_idx, logits
                     _forget_frame(state, frame_idx + (1 if reverse else -1) * _reach(predictor))
-
-
-def _check_inputs(
-    frames: Sequence[np.ndarray], anchor_index: int, anchor_label: np.ndarray, targets: Sequence[int]
-) -> None:
-    """The same argument checks as the flow engine, with the same messages."""
-    if not 0 <= anchor_index < len(frames):
-        raise ValueError(f"anchor index {anchor_index} outside the {len(frames)} frames given")
-    if anchor_label.shape != frames[anchor_index].shape[:2] or anchor_label.dtype != np.uint8:
-        raise ValueError(
-            f"anchor label of shape {anchor_label.shape} and dtype {anchor_label.dtype} does not "
-            f"fit a frame of shape {frames[anchor_index].shape} (expected H×W uint8)"
-        )
-    bad = [t for t in targets if not 0 <= t < len(frames)]
-    if bad:
-        raise ValueError(f"target indices {bad} outside the {len(frames)} frames given")
 
 
 class _FrameSequence:

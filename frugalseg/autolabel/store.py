@@ -19,14 +19,14 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from frugalseg.datamodules.clips import Clip, LabelKind, LabelRef
-from frugalseg.datamodules.io import write_png_atomic
+from frugalseg.datamodules.io import DataError, write_png_atomic
 
 RUN_FILE = "run.json"
 MANIFEST_FILE = "manifest.jsonl"
@@ -34,6 +34,56 @@ _FRAME_SUFFIX = "_leftImg8bit"
 _TAIL_BYTES = 1 << 16  # longer than any manifest record
 
 _Key = tuple[str, str, int, str]
+T = TypeVar("T")
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    """Write ``data`` so that no half-written file ever appears under ``path``.
+
+    The bytes go to a temporary file in the same folder and are renamed into place; on failure
+    the temporary file is removed.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def write_json_atomic(path: str | Path, data: Any, *, indent: int = 1) -> None:
+    """Write ``data`` as JSON (sorted keys, a final newline) with `write_bytes_atomic`."""
+    write_bytes_atomic(path, (json.dumps(data, indent=indent, sort_keys=True) + "\n").encode("utf-8"))
+
+
+def side_json_path(label_path: str | Path, kind: str) -> Path:
+    """The JSON side file of a stored ``kind`` label: ``{stem}_{kind}.json`` beside its
+    ``{stem}_{kind}_labelTrainIds.png`` (what was clicked, boxed, … to make it)."""
+    label_path = Path(label_path)
+    stem = label_path.name.removesuffix(".png").removesuffix("_labelTrainIds").removesuffix(f"_{kind}")
+    return label_path.with_name(f"{stem}_{kind}.json")
+
+
+def read_json_list(path: str | Path, key: str, parse: Callable[[Any], T], form: str) -> list[T]:
+    """The entries listed under ``key`` in the JSON file ``path`` (a side file of a label), each parsed.
+
+    Raises:
+        DataError: the file is missing, not valid JSON, or not of the ``form`` described (``parse``
+            raising `KeyError`, `TypeError` or `ValueError` on an entry).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "file does not exist")
+    try:
+        return [parse(item) for item in json.loads(path.read_text())[key]]
+    except json.JSONDecodeError as err:
+        raise DataError(path, f"not valid JSON ({err})") from err
+    except (KeyError, TypeError, ValueError) as err:
+        raise DataError(path, f"expected {form} ({err!r})") from err
 
 
 class LabelStoreError(ValueError):
@@ -86,16 +136,7 @@ class LabelStore:
                     "use another --out folder or the same settings"
                 )
             return
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{RUN_FILE}.", suffix=".tmp", dir=self.root)
-        try:
-            with os.fdopen(fd, "w") as handle:
-                json.dump(wanted, handle, indent=2, sort_keys=True)
-                handle.write("\n")
-            os.replace(tmp_name, self.run_path)
-        except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise
+        write_json_atomic(self.run_path, wanted, indent=2)
 
     def label_path(self, clip: Clip, offset: int, kind: LabelKind | str) -> Path:
         """Where the ``kind`` label of the frame at ``offset`` of ``clip`` lives in this store."""

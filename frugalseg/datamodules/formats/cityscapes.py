@@ -120,19 +120,6 @@ class CityscapesFormat:
             clips.append(clip)
         return clips, problems
 
-    def instance_ids_path(self, clip: Clip, kind: LabelKind = LabelKind.FINE) -> Path | None:
-        """The ``*_instanceIds.png`` beside the clip's ``fine`` or ``coarse`` label of offset 0, if it exists.
-
-        Instance ids are Cityscapes label id × 1000 + instance number for single objects, and the
-        bare label id elsewhere (stuff, or a group of objects annotated as one region).
-        """
-        ref = clip.label(0, kind)
-        if ref is None:
-            return None
-        name = re.sub(r"_label(Train)?Ids\.png$", "_instanceIds.png", ref.path.name)
-        path = ref.path.with_name(name)
-        return path if name != ref.path.name and path.is_file() else None
-
     def sequence_ground_truth(self, clip: Clip) -> dict[int, Path]:
         """Ground-truth train-id maps for the clip's frames (offset → path), where they exist.
 
