@@ -72,12 +72,12 @@ def test_validation_uses_manual_labels_with_a_temporal_pair(tiny_streets):
 
 def test_samples_and_cost_are_written_next_to_the_logs(tiny_streets, tmp_path):
     data = _module(tiny_streets)
-    trainer = L.Trainer(default_root_dir=tmp_path, logger=False, accelerator="cpu")
-    data.trainer = trainer
-    data.prepare_data()
+    data.prepare_data()  # no trainer yet: counts as fitting, so the pseudo-labels are made
+    data.trainer = L.Trainer(default_root_dir=tmp_path, logger=False, accelerator="cpu")
     data.setup("fit")
     written = json.loads((tmp_path / "samples.json").read_text())
     assert written["recipe"] == "B3" and len(written["samples"]) == 6
+    assert written["seed"] == data.hparams.seed  # the draw can be repeated from the file alone
     assert written["cost"]["manual_frames"] == 2 and written["cost"]["total_hours"] == pytest.approx(3.0)
 
 

@@ -64,6 +64,16 @@ def _random_probs(shape: tuple[int, ...], dtype: torch.dtype, seed: int) -> torc
     return (torch.randn(shape, generator=generator, dtype=dtype) * 2).softmax(1).requires_grad_(True)
 
 
+def _assert_same_value_and_gradients(
+    loss: torch.Tensor, expected: torch.Tensor, probs: torch.Tensor, naive_probs: torch.Tensor
+) -> None:
+    """float64 loss and gradient equal the naive loop's to rounding."""
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-12)
+    loss.backward()
+    expected.backward()
+    torch.testing.assert_close(probs.grad, naive_probs.grad, rtol=1e-10, atol=1e-14)
+
+
 def test_equals_naive_pair_loop_on_8x8_with_masks_and_stride() -> None:
     generator = torch.Generator().manual_seed(0)
     probs = _random_probs((1, 4, 8, 8), torch.float64, seed=1)
@@ -84,10 +94,7 @@ def test_equals_naive_pair_loop_on_8x8_with_masks_and_stride() -> None:
         source_mask=source,
         destination_mask=destination,
     )
-    assert loss.item() == pytest.approx(expected.item(), rel=1e-12)
-    loss.backward()
-    expected.backward()
-    torch.testing.assert_close(probs.grad, naive_probs.grad, rtol=1e-10, atol=1e-14)
+    _assert_same_value_and_gradients(loss, expected, probs, naive_probs)
 
 
 def test_equals_naive_pair_loop_when_the_window_exceeds_the_map() -> None:
@@ -97,10 +104,7 @@ def test_equals_naive_pair_loop_when_the_window_exceeds_the_map() -> None:
     naive_probs = probs.detach().clone().requires_grad_(True)
     expected = naive_gated_crf(naive_probs, image / 0.1, 6.0, 5, ones, ones)
     loss = gated_crf_loss(probs, image)
-    assert loss.item() == pytest.approx(expected.item(), rel=1e-12)
-    loss.backward()
-    expected.backward()
-    torch.testing.assert_close(probs.grad, naive_probs.grad, rtol=1e-10, atol=1e-14)
+    _assert_same_value_and_gradients(loss, expected, probs, naive_probs)
 
 
 def test_equals_full_window_formulation_values_and_gradients() -> None:

@@ -39,24 +39,23 @@ def test_all_ignored_gives_zero_and_backward_works() -> None:
         assert torch.equal(logits.grad, torch.zeros_like(logits))
 
 
-def test_ohem_threshold_keeps_pixels_below_it() -> None:
+@pytest.mark.parametrize(
+    ("min_kept", "kept_probabilities", "touched"),
+    [
+        (1, [0.6, 0.3], [False, True, True, False, False]),  # the pixels below the threshold 0.7
+        (3, [0.6, 0.3, 0.8], [False, True, True, True, False]),  # and the lowest above it, up to 3
+    ],
+)
+def test_ohem_keeps_pixels_below_the_threshold_and_at_least_min_kept(
+    min_kept: int, kept_probabilities: list[float], touched: list[bool]
+) -> None:
     logits = _two_class_logits([0.9, 0.6, 0.3, 0.8, 0.1])
     target = torch.tensor([[[0, 0, 0, 0, 255]]])
-    loss = CrossEntropy(ohem_threshold=0.7, ohem_min_kept=1)(logits, target)
-    assert loss.item() == pytest.approx((-math.log(0.6) - math.log(0.3)) / 2, rel=1e-12)
+    loss = CrossEntropy(ohem_threshold=0.7, ohem_min_kept=min_kept)(logits, target)
+    expected = -sum(math.log(p) for p in kept_probabilities) / len(kept_probabilities)
+    assert loss.item() == pytest.approx(expected, rel=1e-12)
     loss.backward()
-    touched = logits.grad.abs().sum(dim=1).flatten() > 0
-    assert touched.tolist() == [False, True, True, False, False]
-
-
-def test_ohem_min_kept_adds_the_lowest_probability_pixels() -> None:
-    logits = _two_class_logits([0.9, 0.6, 0.3, 0.8, 0.1])
-    target = torch.tensor([[[0, 0, 0, 0, 255]]])
-    loss = CrossEntropy(ohem_threshold=0.7, ohem_min_kept=3)(logits, target)
-    assert loss.item() == pytest.approx((-math.log(0.6) - math.log(0.3) - math.log(0.8)) / 3, rel=1e-12)
-    loss.backward()
-    touched = logits.grad.abs().sum(dim=1).flatten() > 0
-    assert touched.tolist() == [False, True, True, True, False]
+    assert (logits.grad.abs().sum(dim=1).flatten() > 0).tolist() == touched
 
 
 def test_ohem_min_kept_above_valid_count_keeps_all_valid() -> None:

@@ -9,8 +9,15 @@ import torch
 from torch import nn
 
 from frugalseg.datamodules.clips import LabelKind
+from frugalseg.datamodules.transforms import IMAGENET_MEAN, IMAGENET_STD
 from frugalseg.lightning_modules import VideoSegmentationModule
-from frugalseg.lightning_modules.segmentation import parse_loss_spec, select_batch, split_loss_args
+from frugalseg.lightning_modules.segmentation import (
+    overlay_grid,
+    parse_loss_spec,
+    poly_schedule,
+    select_batch,
+    split_loss_args,
+)
 from frugalseg.losses import LOSSES, temporal_consistency_loss
 from frugalseg.losses.gated_crf import GatedCRFLoss, PartialCrossEntropy
 from frugalseg.zoo.base import Student
@@ -126,7 +133,7 @@ def test_clicks_get_partial_ce_plus_gated_crf_on_their_own_frames(monkeypatch):
     module, logged = _module(
         monkeypatch,
         losses={"fine": "ce", "clicks": {"partial_ce": 1.0, "gated_crf": 0.1}},
-        loss_args={"clicks": {"gated_crf": {"weight": 1.0, "radius": 1}}},
+        loss_args={"clicks": {"gated_crf": {"radius": 1}}},  # its own weight defaults to 1
     )
     generator = torch.Generator().manual_seed(1)
     logits = torch.randn(3, 3, 6, 6, generator=generator)
@@ -230,3 +237,32 @@ def test_temporal_pair_adds_lambda_times_consistency_and_label_weight_scales_the
     assert logged["train/loss_temporal"] == pytest.approx(float(consistency), rel=1e-5)
     module.hparams.label_weight = 0.0
     assert float(module.training_step(batch, 0)) == pytest.approx(2.0 * float(consistency), rel=1e-5)
+
+
+def test_poly_schedule_decays_to_the_floor_and_stays_there():
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.01)
+    scheduler = poly_schedule(optimizer, total_steps=10, power=0.9, floor=0.1)["lr_scheduler"]["scheduler"]
+    rates = []
+    for _ in range(12):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert rates[0] == pytest.approx(0.01)
+    assert rates[5] == pytest.approx(0.01 * (0.9 * 0.5**0.9 + 0.1))
+    assert rates[10] == rates[11] == pytest.approx(0.001)  # min_lr = floor × lr after the last step
+
+
+def test_overlay_grid_rows_are_frame_label_prediction_in_the_palette():
+    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
+    frame = ((torch.full((3, 2, 3), 0.5) - mean) / std)[None]  # mid grey once un-normalised
+    label = torch.tensor([[[0, 1, 255], [1, 1, 0]]])
+    pred = torch.tensor([[[1, 1, 1], [0, 0, 0]]])
+    grid = overlay_grid(frame, label, pred, [[255, 0, 0], [0, 0, 255]])
+    assert grid.shape == (3, 2 + 2 + 2, 2 + 3 * (3 + 2))  # one row of three 2×3 tiles, 2 px apart
+    tiles = [grid[:, 2:4, 2 + j * 5 : 5 + j * 5] for j in range(3)]
+    torch.testing.assert_close(tiles[0], torch.full((3, 2, 3), 0.5))
+    red, blue, black = torch.tensor([1.0, 0, 0]), torch.tensor([0, 0, 1.0]), torch.zeros(3)
+    assert torch.equal(tiles[1][:, 0, 0], red) and torch.equal(tiles[1][:, 0, 1], blue)
+    assert torch.equal(tiles[1][:, 0, 2], black)  # the ignore index
+    assert torch.equal(tiles[2][:, 0, 0], blue) and torch.equal(tiles[2][:, 1, 2], red)

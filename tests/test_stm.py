@@ -12,6 +12,7 @@ import torchvision
 
 from frugalseg.zoo import get_model
 from frugalseg.zoo import stm as stm_module
+from frugalseg.zoo.convert import convert_state_dict
 from frugalseg.zoo.stm import STM, masks_from_ids, memory_read, official_key, soft_aggregate
 
 
@@ -213,28 +214,16 @@ def _official_state_dict() -> dict[str, torch.Tensor]:
 def test_official_checkpoint_keys_map_and_load_strictly() -> None:
     official = _official_state_dict()
     model = get_model("stm_r50", num_classes=11)
-    expected = model.state_dict()
-    mapped: dict[str, torch.Tensor] = {}
-    dropped = []
-    for key, tensor in official.items():
-        name = official_key(key)
-        if name is None:
-            dropped.append(key)
-            continue
-        assert name not in mapped, f"two official keys map to {name}"
-        assert name in expected, f"{key} → {name} is not a key of the model"
-        assert tensor.shape == expected[name].shape, f"{key}: {tensor.shape} vs {expected[name].shape}"
-        mapped[name] = tensor
-    assert sorted(dropped) == sorted(
+    state, report = convert_state_dict(official, model, official_key)
+    assert report.ok, report.problems()
+    assert report.counters == []  # every tensor of the model, BN counters too, comes from the checkpoint
+    assert sorted(report.dropped) == sorted(
         f"module.Encoder_{e}.{b}" for e in ("M", "Q") for b in ("mean", "std")
     )
-    assert set(mapped) == set(expected)  # every tensor of the model comes from the checkpoint
-    model.load_state_dict(mapped, strict=True)
+    model.load_state_dict(state, strict=True)
     loaded = model.state_dict()
-    for key, tensor in official.items():
-        name = official_key(key)
-        if name is not None:
-            assert torch.equal(loaded[name], tensor), key
+    for key, target in report.mapped:
+        assert torch.equal(loaded[target], official[key]), key
     assert official_key("Decoder.RF2.ResFS.conv2.bias") == "decoder.refine2.skip_res.conv2.bias"
 
 

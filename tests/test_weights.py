@@ -313,3 +313,20 @@ def test_the_published_streets_model_loads_by_name_and_segments(tiny_streets):
         correct += int((pred[valid] == label[valid]).sum())
         total += int(valid.sum())
     assert correct / total > 0.7, correct / total
+
+
+def test_torch_files_a_bare_state_dict_loads_and_a_foreign_checkpoint_is_named(tmp_path):
+    model = _student(seed=3)
+    torch.save(model.state_dict(), tmp_path / "bare.pt")
+    loaded = get_model(ARCH, num_classes=len(CLASSES), weights=str(tmp_path / "bare.pt"))
+    assert torch.equal(_output(loaded), _output(model))
+    assert resolve(tmp_path / "bare.pt").card == {}  # nothing to check architecture or classes against
+    with pytest.raises(WeightsError, match=r"bare\.pt: not a checkpoint of `frugalseg fit`"):
+        publish_checkpoint(tmp_path / "bare.pt", "bare", out=tmp_path / "zoo")
+    hparams = {"student": ARCH, "num_classes": len(CLASSES), "num_frames": 1}
+    torch.save({"state_dict": {"net.w": torch.ones(1)}, "hyper_parameters": hparams}, tmp_path / "other.ckpt")
+    with pytest.raises(WeightsError, match=r"other\.ckpt: state_dict has no 'student\.\*' tensors"):
+        resolve(tmp_path / "other.ckpt")
+    torch.save({"state_dict": {"w": "not a tensor"}}, tmp_path / "odd.ckpt")
+    with pytest.raises(WeightsError, match=r"odd\.ckpt: state dict entries that are not tensors: w"):
+        resolve(tmp_path / "odd.ckpt")

@@ -6,13 +6,12 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 from safetensors.torch import save_file
 
 from frugalseg.zoo import Student, get_model, list_models
 from frugalseg.zoo.tmanet import TMANet, memory_read
+from frugalseg.zoo.weights import WeightsError
 
-SMALL_MODELS = ["tmanet_r18", "hrnetv2_w18_small", "deeplabv3plus_r18", "deeplabv3plus_mbv2", "pspnet_r18"]
 ALL_MODELS = [
     "deeplabv3plus_mbv2",
     "deeplabv3plus_r101",
@@ -54,47 +53,6 @@ def test_every_model_builds_with_its_contract(name: str) -> None:
     assert model.num_classes == 5
     assert model.num_frames == next((n for p, n in FRAMES.items() if name.startswith(p)), 1)
     assert model.aux_weights == next((w for p, w in AUX_WEIGHTS.items() if name.startswith(p)), {})
-
-
-@pytest.mark.parametrize("name", SMALL_MODELS)
-@pytest.mark.parametrize("size", [(64, 128), (96, 96), (70, 90)])
-def test_forward_gives_logits_at_input_size(name: str, size: tuple[int, int]) -> None:
-    torch.manual_seed(0)
-    model = get_model(name, num_classes=4).eval()
-    with torch.no_grad():
-        logits = model(_clip(model, *size, batch=1))
-    assert logits.shape == (1, 4, *size)
-    assert torch.isfinite(logits).all()
-
-
-def _fit(model: Student, steps: int) -> tuple[float, float]:
-    """Adam on one fixed batch (blocky 3-class target); returns the first and last loss."""
-    torch.manual_seed(0)
-    frames = _clip(model, 32, 32, batch=2)
-    target = torch.zeros(2, 32, 32, dtype=torch.long)
-    target[:, :16, 16:] = 1
-    target[:, 16:, :] = 2
-    target[1] = target[1].flip(-1)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    model.train()
-    losses = []
-    for _ in range(steps):
-        outputs = model.forward_train(frames)
-        loss = F.cross_entropy(outputs["out"], target)
-        for key, weight in model.aux_weights.items():
-            loss = loss + weight * F.cross_entropy(outputs[key], target)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    return losses[0], losses[-1]
-
-
-@pytest.mark.parametrize("name", ["tmanet_r18", "hrnetv2_w18_small"])
-def test_a_few_steps_fit_a_fixed_batch(name: str) -> None:
-    torch.manual_seed(0)
-    first, last = _fit(get_model(name, num_classes=3), steps=20)
-    assert last < 0.5 * first, (first, last)
 
 
 def test_tmanet_forward_train_returns_out_and_aux_at_input_size() -> None:
@@ -240,9 +198,9 @@ def test_tmanet_backbone_weights_load_from_a_local_file(tmp_path) -> None:
     torch.save({"state_dict": {**state, "fc.weight": torch.zeros(1)}}, tmp_path / "backbone.pth")
     get_model("tmanet_r18", num_classes=2, backbone_weights=str(tmp_path / "backbone.pth"))
 
-    with pytest.raises(FileNotFoundError, match="missing.safetensors"):
+    with pytest.raises(WeightsError, match=r"missing\.safetensors: weights file does not exist"):
         get_model("tmanet_r18", num_classes=2, backbone_weights=str(tmp_path / "missing.safetensors"))
     renamed = {f"backbone.{k}": v for k, v in state.items()}
     save_file(renamed, str(tmp_path / "renamed.safetensors"))
-    with pytest.raises(ValueError, match="keys do not match.*missing"):
+    with pytest.raises(WeightsError, match=r"renamed\.safetensors: weights do not fit .*missing"):
         get_model("tmanet_r18", num_classes=2, backbone_weights=str(tmp_path / "renamed.safetensors"))

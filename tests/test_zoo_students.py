@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from frugalseg.zoo import Student, get_model, list_models, tdnet, tmanet
+from frugalseg.zoo.convert import convert_state_dict
 from frugalseg.zoo.tdnet import ChannelMapNorm, Propagation, PyramidPoolingGroup, TDNet
 
 SMALL = [
@@ -469,7 +470,7 @@ def _official_tdnet_shapes(paths: int, r50: bool, num_classes: int, aux: bool) -
 
 
 def _convert_and_load(shapes: dict[str, tuple[int, ...]], official_key, model: nn.Module) -> set[str]:
-    """Random tensors in the official layout, mapped and loaded strictly; returns the dropped keys."""
+    """Random tensors in the official layout, converted and loaded strictly; returns the dropped keys."""
     generator = torch.Generator().manual_seed(0)
     official = {
         k: torch.randint(0, 100, s, generator=generator)
@@ -477,20 +478,13 @@ def _convert_and_load(shapes: dict[str, tuple[int, ...]], official_key, model: n
         else torch.randn(s, generator=generator)
         for k, s in shapes.items()
     }
-    mapped, dropped = {}, set()
-    for key, value in official.items():
-        target = official_key(key)
-        if target is None:
-            dropped.add(key)
-            continue
-        assert target not in mapped, f"two official keys map onto {target}"
-        mapped[target] = value
-    model.load_state_dict(mapped, strict=True)  # raises on a missing/unexpected key or a shape mismatch
-    state = model.state_dict()
-    for key, value in official.items():
-        if key not in dropped:
-            assert torch.equal(state[official_key(key)], value), key
-    return dropped
+    state, report = convert_state_dict(official, model, official_key)
+    assert report.ok and not report.counters, report.problems()  # every model tensor from the layout
+    model.load_state_dict(state, strict=True)
+    loaded = model.state_dict()
+    for key, target in report.mapped:
+        assert torch.equal(loaded[target], official[key]), key
+    return set(report.dropped)
 
 
 @pytest.mark.slow

@@ -109,9 +109,8 @@ class VideoSegDataModule(L.LightningDataModule):
         self.batch_size = batch_size
         self.val_batch_size = val_batch_size or batch_size
         self.num_workers = num_workers
-        self.pseudo_root = (
-            Path(pseudo_labels) if pseudo_labels else _default_store(self.root, f"flow-{propagation_preset}-{propagation_occlusion}")
-        )
+        engine = f"flow-{propagation_preset}-{propagation_occlusion}"
+        self.pseudo_root = Path(pseudo_labels) if pseudo_labels else _default_store(self.root, engine)
         self.click_root = (
             Path(click_labels) if click_labels else _default_store(self.root, f"clicks-r{click_radius:g}")
         )
@@ -252,8 +251,9 @@ class VideoSegDataModule(L.LightningDataModule):
         trainer = self.trainer
         if trainer is None or not trainer.is_global_zero:
             return
-        log_dir = Path(trainer.log_dir or trainer.default_root_dir)
-        write_samples(self.samples, log_dir / "samples.json", self.recipe, cost)
+        path = Path(trainer.log_dir or trainer.default_root_dir) / "samples.json"
+        hp = self.hparams
+        write_samples(self.samples, path, self.recipe, cost, seed=hp.seed, budget=hp.budget)
 
     def _click_counts(self) -> dict[Sample, int]:
         """Number of clicks behind each ``clicks`` sample, read from the points beside its label."""

@@ -15,6 +15,16 @@ from frugalseg.datamodules.recipes import Sample
 from frugalseg.flow import DISFlow
 
 
+def resize_by(image: np.ndarray, scale: float, nearest: bool = False) -> np.ndarray:
+    """``image`` scaled by ``scale``: nearest for label maps, else area to shrink and bilinear to enlarge."""
+    if scale == 1.0:
+        return image
+    height, width = image.shape[:2]
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    interpolation = cv2.INTER_NEAREST if nearest else (cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    return cv2.resize(image, size, interpolation=interpolation)
+
+
 class ClipSampleDataset(Dataset):
     """Decodes the ``num_frames`` frames ending at a sample's offset and the sample's label.
 
@@ -92,16 +102,6 @@ class ClipSampleDataset(Dataset):
             )
         return ref
 
-    def _resize(self, image: np.ndarray, nearest: bool) -> np.ndarray:
-        if self.scale == 1.0:
-            return image
-        height, width = image.shape[:2]
-        size = (round(width * self.scale), round(height * self.scale))
-        interpolation = (
-            cv2.INTER_NEAREST if nearest else (cv2.INTER_AREA if self.scale < 1 else cv2.INTER_LINEAR)
-        )
-        return cv2.resize(image, size, interpolation=interpolation)
-
     def __getitem__(self, index: int) -> dict:
         sample = self.samples[index]
         clip = self.clips[sample.clip_id]
@@ -120,10 +120,10 @@ class ClipSampleDataset(Dataset):
                 f"label size {label.shape[1]}×{label.shape[0]} differs from its frame "
                 f"{paths[-1]} ({frames[-1].shape[1]}×{frames[-1].shape[0]})",
             )
-        frames = [self._resize(frame, nearest=False) for frame in frames]
+        frames = [resize_by(frame, self.scale) for frame in frames]
         item = {
             "frames": torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).contiguous(),
-            "label": torch.from_numpy(self._resize(label, nearest=True)).long(),
+            "label": torch.from_numpy(resize_by(label, self.scale, nearest=True)).long(),
             "kind": sample.kind.index,
             "meta": {"clip_id": clip.clip_id, "offset": sample.offset, "label_path": str(ref.path)},
         }
@@ -139,7 +139,7 @@ class ClipSampleDataset(Dataset):
         """Random earlier frames of ``clip`` and the flows from the target frame to each of them."""
         back = torch.randperm(self.neighbour_window)[: self.neighbours] + 1
         chosen = [max(clip.offsets[0], offset - step) for step in sorted(back.tolist(), reverse=True)]
-        frames = [self._resize(read_frame(clip.frame_path(o)), nearest=False) for o in chosen]
+        frames = [resize_by(read_frame(clip.frame_path(o)), self.scale) for o in chosen]
         return {
             "neighbours": torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).contiguous(),
             "neighbour_offsets": torch.tensor([o - offset for o in chosen]),

@@ -11,12 +11,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from frugalseg.datamodules.clips import Clip
+from frugalseg.datamodules.dataset import resize_by
 from frugalseg.datamodules.io import DataError, read_frame
 
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -81,10 +81,7 @@ class PredictDataset(Dataset):
                 raise DataError(
                     path, f"frame size {frame.shape[1]}×{frame.shape[0]} differs from {item.frames[-1]}"
                 )
-        if self.scale != 1.0:
-            size = (round(width * self.scale), round(height * self.scale))
-            interpolation = cv2.INTER_AREA if self.scale < 1 else cv2.INTER_LINEAR
-            frames = [cv2.resize(frame, size, interpolation=interpolation) for frame in frames]
+        frames = [resize_by(frame, self.scale) for frame in frames]
         return {
             "frames": torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).contiguous(),
             "meta": {"name": item.name, "frame": str(item.frames[-1]), "height": height, "width": width},

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import lightning as L
 import numpy as np
 import torch
@@ -25,6 +24,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch.utils.data import DataLoader, Dataset
 
 from frugalseg.datamodules.clips import IGNORE_INDEX
+from frugalseg.datamodules.dataset import resize_by
 from frugalseg.datamodules.formats.davis import DavisFormat
 from frugalseg.datamodules.io import DataError, read_frame
 from frugalseg.datamodules.transforms import IMAGENET_MEAN, Normalize
@@ -33,14 +33,7 @@ PAD_COLOUR = tuple(round(255 * m) for m in IMAGENET_MEAN)  # 0 after normalisati
 
 
 def _resize(frame: np.ndarray, mask: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
-    if scale == 1.0:
-        return frame, mask
-    h, w = mask.shape
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return (
-        cv2.resize(frame, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR),
-        cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST),
-    )
+    return resize_by(frame, scale), resize_by(mask, scale, nearest=True)
 
 
 def _read_pair(frame_path: Path, mask_path: Path) -> tuple[np.ndarray, np.ndarray]:

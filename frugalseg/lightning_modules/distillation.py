@@ -27,9 +27,10 @@ from typing import Any
 import torch
 
 from frugalseg.flow import backward_warp
-from frugalseg.lightning_modules.segmentation import VideoSegmentationModule, load_model_weights
+from frugalseg.lightning_modules.segmentation import VideoSegmentationModule
 from frugalseg.losses import kd_loss, mfd_loss
 from frugalseg.zoo import get_model
+from frugalseg.zoo.weights import load_weights_into
 
 TEACHER_PREFIX = "teacher."
 
@@ -53,8 +54,9 @@ class DistillationModule(VideoSegmentationModule):
     Args:
         teacher: zoo name of the teacher (DeepLabV3+-R101 in paper 004).
         teacher_args: extra arguments of the teacher factory (widths, …).
-        teacher_weights: the trained teacher: a ``.ckpt`` of a ``frugalseg fit`` run, or a
-            ``.safetensors`` / torch state dict of the model. ``None`` keeps random weights (tests).
+        teacher_weights: the trained teacher: a ``.ckpt`` of a ``frugalseg fit`` run, a
+            ``.safetensors`` / torch state dict, a published name or a URL (as ``get_model`` reads
+            them). ``None`` keeps random weights (tests).
         teacher_frames: frames the teacher reads (default: its zoo default; 1 for image models).
         kd_weight, mfd_weight: γ and β of paper 004 eq. 5 (1 there; α is ``label_weight``).
         kd_temperature: softmax temperature of KD (1 in paper 004 and TDNet).
@@ -82,7 +84,7 @@ class DistillationModule(VideoSegmentationModule):
             teacher, num_classes=self.hparams.num_classes, num_frames=teacher_frames, **(teacher_args or {})
         )
         if teacher_weights is not None:
-            load_model_weights(self.teacher, teacher_weights)
+            load_weights_into(self.teacher, teacher_weights, teacher)
         self.teacher.requires_grad_(False)
         self.teacher.eval()
         if mfd_weight and self.student.num_frames != 1:

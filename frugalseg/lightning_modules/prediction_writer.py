@@ -25,7 +25,7 @@ from lightning.pytorch.utilities import rank_zero_info
 
 from frugalseg.datamodules.io import write_png_atomic
 from frugalseg.datamodules.transforms import IMAGENET_MEAN, IMAGENET_STD
-from frugalseg.zoo.weights import palette_for
+from frugalseg.lightning_modules.segmentation import module_palette
 
 FORMATS = ("trainIds", "color", "labelIds")
 
@@ -89,11 +89,7 @@ class SegmentationPredictionWriter(BasePredictionWriter):
         root = self.output_dir or Path(trainer.log_dir or trainer.default_root_dir) / "predictions"
         self._root = Path(root)
         class_names = list(pl_module.hparams.get("class_names") or [])
-        palette = getattr(trainer.datamodule, "palette", None) if trainer.datamodule is not None else None
-        if palette is None:
-            count = pl_module.hparams.get("num_classes", len(class_names))
-            palette = palette_for(class_names or [f"class_{i}" for i in range(count)])
-        self._palette = np.asarray(palette, dtype=np.uint8).reshape(-1, 3)
+        self._palette = np.asarray(module_palette(pl_module), dtype=np.uint8).reshape(-1, 3)
         self._label_ids = cityscapes_label_id_table(class_names) if class_names else None
         if "labelIds" in self.formats and self._label_ids is None:
             rank_zero_info("predict: the classes are not the 19 Cityscapes classes; no labelIds PNGs written")

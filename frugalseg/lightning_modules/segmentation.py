@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -13,12 +12,12 @@ from torch import nn
 from torchvision.utils import make_grid
 
 from frugalseg.datamodules.clips import IGNORE_INDEX, LabelKind
-from frugalseg.datamodules.formats.cityscapes import CityscapesFormat
 from frugalseg.datamodules.transforms import IMAGENET_MEAN, IMAGENET_STD
 from frugalseg.losses import LOSSES, build_loss, temporal_consistency_loss
 from frugalseg.metrics import BoundaryIoU, MeanAccuracy, MeanIoU, TemporalConsistency
 from frugalseg.zoo import get_model
 from frugalseg.zoo.inference import sliding_window
+from frugalseg.zoo.weights import load_weights_into, palette_for
 
 DEFAULT_LOSSES = {"fine": "ce", "pseudo": "ce", "coarse": "ce", "refined_coarse": "ce"}
 
@@ -61,44 +60,18 @@ def _build(name: str, ignore_index: int, kwargs: dict[str, Any]) -> nn.Module:
     return build_loss(name, **kwargs)
 
 
-def load_model_weights(model: nn.Module, path: str | Path) -> None:
-    """Load a trained model's weights from ``path`` into ``model``, with clear errors.
+def poly_schedule(
+    optimizer: torch.optim.Optimizer, total_steps: int, power: float, floor: float = 0.0
+) -> dict[str, Any]:
+    """``optimizer`` with its rate decayed each step as ``(1 - floor)(1 - step/total)^power + floor``
+    times the initial rate, in the form ``configure_optimizers`` returns."""
+    total = max(1, total_steps)
 
-    ``path`` is a Lightning checkpoint of a frugalseg run (its ``student.*`` entries are the model),
-    a ``.safetensors`` state dict, or a torch state dict. Nothing is unpickled (``weights_only``).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"weights file not found: {path}")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+    def poly(step: int) -> float:
+        return (1 - floor) * (1 - min(step, total) / total) ** power + floor
 
-        state = load_file(str(path))
-    else:
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:
-            raise ValueError(f"{path}: not a torch checkpoint or state dict ({err})") from err
-        if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-            state = state["state_dict"]
-            state = {k.removeprefix("student."): v for k, v in state.items() if k.startswith("student.")}
-    if not isinstance(state, dict) or not state:
-        raise ValueError(f"{path}: expected a state dict of the model, found {type(state).__name__}")
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
-        raise ValueError(
-            f"{path}: weights do not fit {type(model).__name__}; missing {len(missing)} keys "
-            f"(e.g. {missing[:3]}), unexpected {len(unexpected)} (e.g. {unexpected[:3]})"
-        )
-    wrong = [k for k, v in state.items() if tuple(v.shape) != tuple(expected[k].shape)]
-    if wrong:
-        raise ValueError(
-            f"{path}: {len(wrong)} tensors have the wrong shape, e.g. {wrong[0]}: "
-            f"{tuple(state[wrong[0]].shape)} in the file, {tuple(expected[wrong[0]].shape)} in the model"
-        )
-    model.load_state_dict(state)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, poly)
+    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
 def select_batch(batch: Any, chosen: torch.Tensor) -> Any:
@@ -135,8 +108,9 @@ class VideoSegmentationModule(L.LightningModule):
         lr, momentum, weight_decay: SGD; the rate decays as ``(1 - step/total)^poly_power`` to ``min_lr``.
         boundary_width: band width d of the boundary IoU, in pixels.
         log_images: validation samples drawn as frame | label | prediction on the logger.
-        init_weights: a trained student to start from (a ``frugalseg fit`` checkpoint or a
-            safetensors / torch state dict), e.g. TDNet's second stage or a fine-tuning run.
+        init_weights: a trained student to start from, e.g. TDNet's second stage or a fine-tuning run:
+            a ``frugalseg fit`` checkpoint, a safetensors / torch state dict, a published name or a
+            URL (as ``zoo.get_model(weights=…)`` reads them).
         label_weight: weight of the routed label loss (0: train without labels).
         temporal_weight: λ of the temporal-consistency loss (paper 000) on training batches that
             carry a frame pair with its flows (``data.train_temporal_pair``); 0 switches it off.
@@ -169,7 +143,7 @@ class VideoSegmentationModule(L.LightningModule):
             student, num_classes=num_classes, num_frames=num_frames, **(student_args or {})
         )
         if init_weights is not None:
-            load_model_weights(self.student, init_weights)
+            load_weights_into(self.student, init_weights, student)
         losses = losses or DEFAULT_LOSSES
         loss_args = loss_args or {}
         unknown = (set(losses) | set(loss_args)) - {kind.value for kind in LabelKind}
@@ -298,41 +272,39 @@ class VideoSegmentationModule(L.LightningModule):
         hp = self.hparams
         trained = [p for p in self.parameters() if p.requires_grad]  # frozen teachers stay out
         optimizer = torch.optim.SGD(trained, lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay)
-        total = max(1, int(self.trainer.estimated_stepping_batches))
-        floor = hp.min_lr / hp.lr
-
-        def poly(step: int) -> float:
-            return (1 - floor) * (1 - min(step, total) / total) ** hp.poly_power + floor
-
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, poly)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        total = int(self.trainer.estimated_stepping_batches)
+        return poly_schedule(optimizer, total, hp.poly_power, floor=hp.min_lr / hp.lr)
 
     def _log_overlays(self, batch: dict, pred: torch.Tensor) -> None:
         """Frame | label | prediction for the first validation samples, on TensorBoard."""
         count = min(self.hparams.log_images, len(pred))
         if count == 0 or not isinstance(self.logger, TensorBoardLogger) or self.trainer.sanity_checking:
             return
-        mean = torch.tensor(IMAGENET_MEAN, device=pred.device).view(3, 1, 1)
-        std = torch.tensor(IMAGENET_STD, device=pred.device).view(3, 1, 1)
-        palette = _palette(self.hparams.num_classes, pred.device)
-        tiles = []
-        for i in range(count):
-            frame = (batch["frames"][i, -1] * std + mean).clamp(0, 1)
-            tiles += [frame, _colorize(batch["label"][i], palette), _colorize(pred[i], palette)]
-        grid = make_grid(torch.stack(tiles), nrow=3, padding=2)
+        frames, labels = batch["frames"][:count, -1], batch["label"][:count]
+        grid = overlay_grid(frames, labels, pred[:count], module_palette(self))
         self.logger.experiment.add_image("val/frame_label_prediction", grid, self.global_step)
 
 
-def _palette(num_classes: int, device: torch.device) -> torch.Tensor:
-    """Cityscapes colours for 19 classes, a fixed pseudo-random palette otherwise; ignore is black."""
-    if num_classes == len(CityscapesFormat.palette):
-        colours = torch.tensor(CityscapesFormat.palette, dtype=torch.float32) / 255
-    else:
-        colours = torch.rand(num_classes, 3, generator=torch.Generator().manual_seed(0))
-    table = torch.zeros(256, 3)
-    table[:num_classes] = colours
-    return table.to(device)
+def module_palette(module: L.LightningModule) -> list[list[int]]:
+    """RGB per class: the datamodule's palette when it has one, else :func:`palette_for` its class names."""
+    trainer = module._trainer
+    palette = getattr(trainer.datamodule, "palette", None) if trainer is not None else None
+    if palette is not None:
+        return [list(colour) for colour in palette]
+    names = list(module.hparams.get("class_names") or [])
+    return palette_for(names or [f"class_{i}" for i in range(module.hparams["num_classes"])])
 
 
-def _colorize(label: torch.Tensor, palette: torch.Tensor) -> torch.Tensor:
-    return palette[label.clamp(0, 255)].permute(2, 0, 1)
+def overlay_grid(
+    frames: torch.Tensor, labels: torch.Tensor, preds: torch.Tensor, palette: list[list[int]]
+) -> torch.Tensor:
+    """One row frame | label | prediction per sample (ImageNet-normalised frames B×3×H×W; ignore black)."""
+    table = torch.zeros(256, 3, device=frames.device)
+    table[: len(palette)] = torch.tensor(palette, dtype=torch.float32, device=frames.device) / 255
+    mean = torch.tensor(IMAGENET_MEAN, device=frames.device).view(3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=frames.device).view(3, 1, 1)
+    tiles = []
+    for frame, label, pred in zip(frames, labels, preds, strict=True):
+        colours = [table[ids.clamp(0, 255)].permute(2, 0, 1) for ids in (label, pred)]
+        tiles += [(frame * std + mean).clamp(0, 1), *colours]
+    return make_grid(torch.stack(tiles), nrow=3, padding=2)

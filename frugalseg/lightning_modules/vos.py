@@ -7,6 +7,7 @@ import torch
 from torch import Tensor
 
 from frugalseg.datamodules.clips import IGNORE_INDEX
+from frugalseg.lightning_modules.segmentation import poly_schedule
 from frugalseg.losses import build_loss
 from frugalseg.metrics import JF
 from frugalseg.zoo import get_model
@@ -118,10 +119,4 @@ class VOSModule(L.LightningModule):
     def configure_optimizers(self):
         hp = self.hparams
         optimizer = torch.optim.Adam(self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
-        total = max(1, int(self.trainer.estimated_stepping_batches))
-
-        def poly(step: int) -> float:
-            return (1 - min(step, total) / total) ** hp.poly_power
-
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, poly)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return poly_schedule(optimizer, int(self.trainer.estimated_stepping_batches), hp.poly_power)

@@ -15,7 +15,7 @@ from frugalseg.losses.cross_entropy import CrossEntropy
 from frugalseg.losses.distillation import consistency_weight, kd_loss, mfd_loss
 from frugalseg.losses.gated_crf import GatedCRFLoss, PartialCrossEntropy, gated_crf_loss
 from frugalseg.losses.phuber import PHuberCrossEntropy, confidence_filter, iou_filter, phuber_cross_entropy
-from frugalseg.losses.temporal import TemporalConsistencyLoss, temporal_consistency_loss
+from frugalseg.losses.temporal import temporal_consistency_loss
 
 
 def _ohem_ce(**kwargs: Any) -> CrossEntropy:
@@ -46,7 +46,6 @@ __all__ = [
     "GatedCRFLoss",
     "PHuberCrossEntropy",
     "PartialCrossEntropy",
-    "TemporalConsistencyLoss",
     "build_loss",
     "confidence_filter",
     "consistency_weight",

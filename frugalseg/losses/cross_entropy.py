@@ -11,6 +11,17 @@ from torch import nn
 from frugalseg.datamodules.clips import IGNORE_INDEX
 
 
+def logits_at_target_size(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``logits`` B×C×h×w checked against ``target`` B×H×W and upsampled bilinearly to H×W if smaller."""
+    if logits.dim() != 4 or target.dim() != 3 or logits.shape[0] != target.shape[0]:
+        raise ValueError(
+            f"expected logits B×C×H×W and target B×H×W, got {tuple(logits.shape)} and {tuple(target.shape)}"
+        )
+    if logits.shape[-2:] != target.shape[-2:]:
+        logits = F.interpolate(logits, size=target.shape[-2:], mode="bilinear", align_corners=False)
+    return logits
+
+
 class CrossEntropy(nn.Module):
     """Cross-entropy averaged over the labelled pixels of a batch.
 
@@ -43,15 +54,9 @@ class CrossEntropy(nn.Module):
         self, logits: torch.Tensor, target: torch.Tensor, batch: dict[str, Any] | None = None
     ) -> torch.Tensor:
         """Scalar loss of ``logits`` B×C×H×W against ``target`` B×H×W; ``batch`` is unused here."""
-        if logits.dim() != 4 or target.dim() != 3 or logits.shape[0] != target.shape[0]:
-            raise ValueError(
-                f"expected logits B×C×H×W and target B×H×W, "
-                f"got {tuple(logits.shape)} and {tuple(target.shape)}"
-            )
+        logits = logits_at_target_size(logits, target)
         if self.class_weights is not None and self.class_weights.numel() != logits.shape[1]:
             raise ValueError(f"{self.class_weights.numel()} class weights for {logits.shape[1]} classes")
-        if logits.shape[-2:] != target.shape[-2:]:
-            logits = F.interpolate(logits, size=target.shape[-2:], mode="bilinear", align_corners=False)
         target = target.long()
         weight = None if self.class_weights is None else self.class_weights.to(logits.dtype)
         pixel_loss = F.cross_entropy(

@@ -13,10 +13,10 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from frugalseg.datamodules.clips import IGNORE_INDEX
+from frugalseg.losses.cross_entropy import logits_at_target_size
 
 
 def _check_tau(tau: float) -> None:
@@ -36,12 +36,7 @@ def phuber_cross_entropy(
     Logits at a lower resolution than the target are upsampled bilinearly first.
     """
     _check_tau(tau)
-    if logits.dim() != 4 or target.dim() != 3 or logits.shape[0] != target.shape[0]:
-        raise ValueError(
-            f"expected logits B×C×H×W and target B×H×W, got {tuple(logits.shape)} and {tuple(target.shape)}"
-        )
-    if logits.shape[-2:] != target.shape[-2:]:
-        logits = F.interpolate(logits, size=target.shape[-2:], mode="bilinear", align_corners=False)
+    logits = logits_at_target_size(logits, target)
     target = target.long()
     valid = target != ignore_index
     safe_target = target.masked_fill(~valid, 0)

@@ -10,7 +10,6 @@ pixel), averaged over the trusted pixels, as in the flow-consistency terms it bu
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from frugalseg.flow import backward_warp, forward_backward_mask
 
@@ -53,35 +52,3 @@ def temporal_consistency_loss(
     distance = (probs_t - warped).square().sum(1)
     return (distance * trusted).sum() / trusted.sum().clamp(min=1)
 
-
-class TemporalConsistencyLoss(nn.Module):
-    """``weight`` × :func:`temporal_consistency_loss` on logits (softmax applied here).
-
-    Args:
-        weight: λ of paper 000 (1 there).
-        fb_alpha, fb_beta: the forward-backward check's tolerances.
-    """
-
-    def __init__(self, weight: float = 1.0, fb_alpha: float = 0.01, fb_beta: float = 0.5) -> None:
-        super().__init__()
-        self.weight = float(weight)
-        self.fb_alpha = float(fb_alpha)
-        self.fb_beta = float(fb_beta)
-
-    def forward(
-        self,
-        logits_t: torch.Tensor,
-        logits_prev: torch.Tensor,
-        flow_t_to_prev: torch.Tensor,
-        flow_prev_to_t: torch.Tensor,
-    ) -> torch.Tensor:
-        """Scalar loss of frame t's and frame t−1's logits (B×C×H×W) with the batch's two flows."""
-        loss = temporal_consistency_loss(
-            logits_t.softmax(dim=1),
-            logits_prev.softmax(dim=1),
-            flow_t_to_prev,
-            flow_prev_to_t,
-            fb_alpha=self.fb_alpha,
-            fb_beta=self.fb_beta,
-        )
-        return self.weight * loss

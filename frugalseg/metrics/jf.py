@@ -52,12 +52,20 @@ def _disk(radius: int) -> np.ndarray:
     return (y * y + x * x <= radius * radius).astype(np.uint8)
 
 
+def _outside_void(
+    pred: np.ndarray, target: np.ndarray, void: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Both masks as bool with the ``void`` pixels cleared."""
+    pred, target = pred.astype(bool), target.astype(bool)
+    if void is None:
+        return pred, target
+    keep = ~void.astype(bool)
+    return pred & keep, target & keep
+
+
 def region_similarity(pred: np.ndarray, target: np.ndarray, void: np.ndarray | None = None) -> float:
     """J: IoU of two H×W bool masks outside ``void``; 1.0 when their union is empty."""
-    pred, target = pred.astype(bool), target.astype(bool)
-    if void is not None:
-        keep = ~void.astype(bool)
-        pred, target = pred & keep, target & keep
+    pred, target = _outside_void(pred, target, void)
     union = int(np.count_nonzero(pred | target))
     return 1.0 if union == 0 else int(np.count_nonzero(pred & target)) / union
 
@@ -69,10 +77,7 @@ def contour_accuracy(
     tolerance: float = BOUNDARY_TOLERANCE,
 ) -> float:
     """F: boundary F-measure of two H×W bool masks, void pixels removed from both first."""
-    pred, target = pred.astype(bool), target.astype(bool)
-    if void is not None:
-        keep = ~void.astype(bool)
-        pred, target = pred & keep, target & keep
+    pred, target = _outside_void(pred, target, void)
     pred_edge, target_edge = boundary_map(pred), boundary_map(target)
     n_pred, n_target = int(np.count_nonzero(pred_edge)), int(np.count_nonzero(target_edge))
     if n_pred == 0 or n_target == 0:

@@ -20,7 +20,14 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from frugalseg.zoo.weights import WeightsError, palette_for, sha256_file, write_weights
+from frugalseg.zoo.weights import (
+    WeightsError,
+    imagenet_normalization,
+    palette_for,
+    sha256_file,
+    torch_load,
+    write_weights,
+)
 
 OfficialKey = Callable[[str], "str | None"]
 #: Wrapper entries of official checkpoints that hold the state dict (mmcv, TDNet training, others).
@@ -48,12 +55,7 @@ class Converter:
     infer: Callable[[Mapping[str, Tensor]], Target]
 
     def official_key(self) -> OfficialKey:
-        function = getattr(importlib.import_module(self.module), "official_key", None)
-        if function is None:
-            raise NotImplementedError(
-                f"{self.module} has no official_key(): the {self.source} converter is not ready"
-            )
-        return function
+        return importlib.import_module(self.module).official_key
 
 
 def _shape(state: Mapping[str, Tensor], key: str, path: str) -> torch.Size:
@@ -195,18 +197,9 @@ class ConversionReport:
 def read_official_checkpoint(path: str | Path) -> dict[str, Tensor]:
     """The flat state dict of an official checkpoint: wrappers unwrapped, ``module.`` prefixes removed."""
     path = Path(path)
-    if not path.is_file():
-        raise WeightsError(path, "checkpoint file does not exist")
-    try:
-        content = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # UnpicklingError, RuntimeError, … depending on what the file holds
-        first = str(err).splitlines()[0] if str(err) else ""
-        raise WeightsError(
-            path,
-            "cannot be read with torch.load(weights_only=True), which frugalseg requires so that no "
-            f"arbitrary code runs ({type(err).__name__}: {first}); load it yourself in a trusted "
-            "environment and save its state_dict with torch.save",
-        ) from err
+    content = torch_load(
+        path, advice="; load it yourself in a trusted environment and save its state_dict with torch.save"
+    )
     while isinstance(content, dict):
         inner = next((content[w] for w in WRAPPERS if isinstance(content.get(w), dict) and content[w]), None)
         if inner is None or all(isinstance(v, Tensor) for v in content.values()):
@@ -282,7 +275,6 @@ def convert_checkpoint(
     The target architecture, classes and arguments are read from the checkpoint's tensors unless
     given. Raises :class:`ConversionError` (with the full report) when the conversion is not strict.
     """
-    from frugalseg.datamodules.transforms import IMAGENET_MEAN, IMAGENET_STD
     from frugalseg.zoo.registry import get_model
 
     if source not in CONVERTERS:
@@ -312,11 +304,7 @@ def convert_checkpoint(
         "class_names": class_names,
         "palette": palette_for(class_names),
         "ignore_index": 255,
-        "normalization": {
-            "mean": list(IMAGENET_MEAN),
-            "std": list(IMAGENET_STD),
-            "description": "RGB in [0, 1], minus ImageNet mean, divided by ImageNet std",
-        },
+        "normalization": imagenet_normalization(),
         "training": {"note": f"weights of the official {source} release; see its repository for its data"},
         "metrics": {},
         "source": {

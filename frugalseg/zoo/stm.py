@@ -364,27 +364,28 @@ def official_key(key: str) -> str | None:
     ``mean``/``std`` buffers give None: they are ImageNet constants that frugalseg applies when it
     loads frames. Any other key this layout does not have raises a KeyError naming it.
     """
+    unknown = KeyError(f"not a key of the official STM checkpoint: {key!r}")
     parts = key.removeprefix("module.").split(".")
     top = _TOP.get(parts[0])
     if top is None or len(parts) < 2:
-        raise KeyError(f"not a key of the official STM checkpoint: {key!r}")
+        raise unknown
     rest = parts[1:]
     if top.endswith("_encoder"):
         if rest in (["mean"], ["std"]):
             return None
         if rest[0] not in _ENCODER_PARTS or (top == "query_encoder" and rest[0] in ("conv1_m", "conv1_o")):
-            raise KeyError(f"not a key of the official STM checkpoint: {key!r}")
+            raise unknown
         rest = [_ENCODER_PARTS[rest[0]], *rest[1:]]
     elif top.endswith("_kv"):
         if rest[0] not in ("Key", "Value"):
-            raise KeyError(f"not a key of the official STM checkpoint: {key!r}")
+            raise unknown
         rest = [rest[0].lower(), *rest[1:]]
     else:
         if rest[0] not in _DECODER_PARTS:
-            raise KeyError(f"not a key of the official STM checkpoint: {key!r}")
+            raise unknown
         if rest[0] in ("RF3", "RF2"):
             if len(rest) < 2 or rest[1] not in _REFINE_PARTS:
-                raise KeyError(f"not a key of the official STM checkpoint: {key!r}")
+                raise unknown
             rest = [rest[0], _REFINE_PARTS[rest[1]], *rest[2:]]
         rest = [_DECODER_PARTS[rest[0]], *rest[1:]]
     return ".".join([top, *rest])

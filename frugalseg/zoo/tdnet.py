@@ -47,7 +47,7 @@ from torch import Tensor, nn
 
 from frugalseg.zoo.base import Student
 from frugalseg.zoo.registry import register_model
-from frugalseg.zoo.tmanet import load_backbone_weights
+from frugalseg.zoo.weights import load_backbone_weights
 
 #: Layer4 multi-grid dilations of the official dilated ResNet, one per block.
 MULTI_GRID = (4, 8, 16)

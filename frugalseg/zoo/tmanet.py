@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from frugalseg.zoo.base import Student, resize_to
 from frugalseg.zoo.registry import register_model
+from frugalseg.zoo.weights import load_backbone_weights
 
 #: Past frames in the official configs (``sequence_num``); ``num_frames`` is one more.
 MEMORY_FRAMES = {"cityscapes": 2, "camvid": 4}
@@ -220,40 +221,6 @@ class TMANet(Student):
         logits = self.decode_head(layer4, torch.stack(memory, dim=1))
         self._stream = (stream + [layer4])[-self.memory_frames :]
         return self._resize(logits, (frame.shape[-2], frame.shape[-1]))
-
-
-def load_backbone_weights(backbone: nn.Module, path: str | Path) -> None:
-    """Load a local safetensors / torch state dict into a timm backbone, with a clear error on mismatch."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"backbone weights file not found: {path}")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        state = load_file(str(path))
-    else:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-            state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise ValueError(f"{path}: expected a state dict, found {type(state).__name__}")
-    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
-    expected = backbone.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
-        raise ValueError(
-            f"{path}: keys do not match the timm backbone; missing {len(missing)} (e.g. {missing[:3]}), "
-            f"unexpected {len(unexpected)} (e.g. {unexpected[:3]})"
-        )
-    wrong_shape = [k for k, v in state.items() if v.shape != expected[k].shape]
-    if wrong_shape:
-        k = wrong_shape[0]
-        raise ValueError(
-            f"{path}: {len(wrong_shape)} tensors have the wrong shape, e.g. {k}: "
-            f"{tuple(state[k].shape)} in the file, {tuple(expected[k].shape)} in the backbone"
-        )
-    backbone.load_state_dict(state)
 
 
 #: mmseg ResNetV1c deep stem (conv, BN, ReLU ×3 in ``backbone.stem``) → timm ``conv1`` Sequential + ``bn1``.

@@ -1,11 +1,15 @@
-"""Published weights: a safetensors file, a card (JSON + Markdown) and ``checkpoints/index.json``.
+"""Weights in and out: every file of weights frugalseg reads, and the published form it writes.
+
+Reading (:func:`resolve`, :func:`load_weights_into`, :func:`load_backbone_weights`) takes a
+published name, a ``.safetensors`` file, a torch file (a ``frugalseg fit`` checkpoint or a bare
+state dict) or a URL, and loads strictly: mismatches are named by key and shape with the file.
 
 A published file is named ``<name>-<sha256[:8]>.safetensors`` and holds the student's state dict
 only. Its card records what is needed to rebuild and trust it: architecture and arguments, classes
 and palette, input normalisation, ``num_frames``, the labels it was trained on and what they cost,
 metrics with the command that measured them, and the file's full sha256. Loading never unpickles:
-safetensors, or ``torch.load(weights_only=True)`` for Lightning checkpoints; the sha256 is checked
-before a single tensor is read.
+safetensors, or ``torch.load(weights_only=True)`` for torch files (Lightning checkpoints); the
+sha256 is checked before a single tensor is read.
 """
 
 from __future__ import annotations
@@ -300,24 +304,29 @@ class LoadedWeights:
 
     def load_into(self, model: nn.Module) -> None:
         """Load strictly; mismatches are reported by key name and shape."""
-        expected = model.state_dict()
-        missing = sorted(set(expected) - set(self.state_dict))
-        unexpected = sorted(set(self.state_dict) - set(expected))
-        wrong = [
-            f"{k} {tuple(self.state_dict[k].shape)} in the file, {tuple(expected[k].shape)} in the model"
-            for k in sorted(set(expected) & set(self.state_dict))
-            if self.state_dict[k].shape != expected[k].shape
-        ]
-        if missing or unexpected or wrong:
-            parts = []
-            if missing:
-                parts.append(f"missing {len(missing)}: {', '.join(missing[:5])}")
-            if unexpected:
-                parts.append(f"unexpected {len(unexpected)}: {', '.join(unexpected[:5])}")
-            if wrong:
-                parts.append(f"wrong shape {len(wrong)}: {'; '.join(wrong[:5])}")
-            raise WeightsError(self.path, f"weights do not fit {type(model).__name__} ({'; '.join(parts)})")
-        model.load_state_dict(self.state_dict, strict=True)
+        load_state_dict_strictly(model, self.state_dict, self.path)
+
+
+def load_state_dict_strictly(model: nn.Module, state: Mapping[str, Tensor], path: str | Path) -> None:
+    """Load ``state`` into ``model`` strictly; any key or shape mismatch is a WeightsError naming ``path``."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = [
+        f"{k} {tuple(state[k].shape)} in the file, {tuple(expected[k].shape)} in the model"
+        for k in sorted(set(expected) & set(state))
+        if state[k].shape != expected[k].shape
+    ]
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"missing {len(missing)}: {', '.join(missing[:5])}")
+        if unexpected:
+            parts.append(f"unexpected {len(unexpected)}: {', '.join(unexpected[:5])}")
+        if wrong:
+            parts.append(f"wrong shape {len(wrong)}: {'; '.join(wrong[:5])}")
+        raise WeightsError(path, f"weights do not fit {type(model).__name__} ({'; '.join(parts)})")
+    model.load_state_dict(state, strict=True)
 
 
 def _verify(path: Path, expected: str, where: str) -> str:
@@ -375,41 +384,84 @@ def _read_card(path: Path) -> dict[str, Any]:
     return card
 
 
-def read_lightning_checkpoint(path: str | Path) -> LoadedWeights:
-    """The student of a frugalseg Lightning checkpoint, read with ``weights_only=True``.
-
-    The card holds the build facts from the checkpoint's hyper-parameters.
-    """
+def torch_load(path: str | Path, advice: str = "") -> Any:
+    """``torch.load(weights_only=True)`` on CPU, so that no code in the file runs; errors name the file."""
     path = Path(path)
     if not path.is_file():
-        raise WeightsError(path, "checkpoint file does not exist")
+        raise WeightsError(path, "weights file does not exist")
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises UnpicklingError, RuntimeError, … for foreign content
+        first = str(err).splitlines()[0] if str(err) else ""
         raise WeightsError(
             path,
-            f"cannot be read with torch.load(weights_only=True), which frugalseg requires so that no "
-            f"arbitrary code runs ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})",
+            "cannot be read with torch.load(weights_only=True), which frugalseg requires so that no "
+            f"arbitrary code runs ({type(err).__name__}: {first}){advice}",
         ) from err
-    hparams = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
-    state = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
-    if not isinstance(hparams, dict) or "student" not in hparams or not isinstance(state, dict):
-        raise WeightsError(
-            path, "not a frugalseg Lightning checkpoint (no student hyper-parameters / state_dict)"
-        )
+
+
+def read_torch_weights(path: str | Path) -> LoadedWeights:
+    """The weights in a torch file: a frugalseg Lightning checkpoint's student, or a bare state dict.
+
+    For a checkpoint of ``frugalseg fit`` the ``student.*`` tensors are the weights and the card holds
+    the build facts from its hyper-parameters; a state dict (bare or under ``state_dict``) is taken
+    as it is, with an empty card.
+    """
+    path = Path(path)
+    content = torch_load(path)
+    wrapped = isinstance(content, dict) and isinstance(content.get("state_dict"), dict)
+    state = content["state_dict"] if wrapped else content
+    if not isinstance(state, dict) or not state:
+        raise WeightsError(path, "holds no state dict (expected a Lightning checkpoint or a dict of tensors)")
+    not_tensors = [str(k) for k, v in state.items() if not isinstance(v, Tensor)]
+    if not_tensors:
+        raise WeightsError(path, f"state dict entries that are not tensors: {', '.join(not_tensors[:5])}")
+    hparams = content.get("hyper_parameters") if wrapped else None
+    card: dict[str, Any] = {}
+    if isinstance(hparams, dict) and "student" in hparams:
+        card = {
+            "name": path.stem,
+            "architecture": hparams["student"],
+            "architecture_args": dict(hparams.get("student_args") or {}),
+            "num_classes": int(hparams["num_classes"]),
+            "num_frames": int(hparams["num_frames"]),
+            "class_names": list(hparams.get("class_names") or []),
+        }
+        card["architecture_args"].pop("weights", None)
     student = {k[len(STUDENT_PREFIX) :]: v for k, v in state.items() if k.startswith(STUDENT_PREFIX)}
-    if not student:
+    if wrapped and student:
+        state = student
+    elif card:
         raise WeightsError(path, f"state_dict has no '{STUDENT_PREFIX}*' tensors")
-    card = {
-        "name": path.stem,
-        "architecture": hparams["student"],
-        "architecture_args": dict(hparams.get("student_args") or {}),
-        "num_classes": int(hparams["num_classes"]),
-        "num_frames": int(hparams["num_frames"]),
-        "class_names": list(hparams.get("class_names") or []),
-    }
-    card["architecture_args"].pop("weights", None)
-    return LoadedWeights(student, card, path)
+    return LoadedWeights(state, card, path)
+
+
+def read_weights_file(path: str | Path) -> LoadedWeights:
+    """A local weights file: ``.safetensors`` (verified when a card or its name allows), else a torch file."""
+    path = Path(path).expanduser()
+    if path.suffix == ".safetensors":
+        return _load_safetensors(path, None, None, "")
+    return read_torch_weights(path)
+
+
+def load_backbone_weights(backbone: nn.Module, path: str | Path) -> None:
+    """Load a local safetensors / torch state dict into a timm backbone, without its classifier ``fc.*``."""
+    loaded = read_weights_file(path)
+    state = {k: v for k, v in loaded.state_dict.items() if not k.startswith("fc.")}
+    load_state_dict_strictly(backbone, state, loaded.path)
+
+
+def load_weights_into(model: nn.Module, weights: str | Path, architecture: str | None = None) -> None:
+    """Load weights given as to :func:`resolve` into a built ``model``, strictly.
+
+    With ``architecture`` (its zoo name), weights whose card names another architecture, class count
+    or clip length are refused before any key is compared, as :func:`get_model` does.
+    """
+    loaded = resolve(weights)
+    if architecture is not None:
+        num_classes, num_frames = getattr(model, "num_classes", None), getattr(model, "num_frames", None)
+        check_compatible(loaded, architecture, num_classes, num_frames)
+    loaded.load_into(model)
 
 
 def _is_url(text: str) -> bool:
@@ -466,7 +518,8 @@ def resolve(weights: str | Path, checkpoints: str | Path | None = None) -> Loade
       must both match the file;
     * ``*.safetensors`` path: verified against a card beside it, else against the 8 hex digits in its
       name (``name-1a2b3c4d.safetensors``); a bare file without either is read unverified;
-    * ``*.ckpt`` path: a Lightning checkpoint, read with ``weights_only=True``;
+    * other paths (``*.ckpt``, ``*.pt``): a ``frugalseg fit`` checkpoint's student or a bare state
+      dict, read with ``weights_only=True`` (:func:`read_torch_weights`);
     * ``http(s)://`` or ``file://`` URL: downloaded (only because it was asked for) with its card into
       ``$FRUGALSEG_CACHE/weights`` and verified.
     """
@@ -475,14 +528,12 @@ def resolve(weights: str | Path, checkpoints: str | Path | None = None) -> Loade
         return _from_url(text)
     path = Path(text).expanduser()
     if path.is_file():
-        if path.suffix == ".safetensors":
-            return _load_safetensors(path, None, None, "")
-        return read_lightning_checkpoint(path)
+        return read_weights_file(path)
     directory = Path(checkpoints or checkpoints_dir())
     index = read_index(directory)
     entry = index["models"].get(text)
     if entry is None:
-        if path.suffix in (".safetensors", ".ckpt") or os.sep in text:
+        if path.suffix in (".safetensors", ".ckpt", ".pt", ".pth") or os.sep in text:
             raise WeightsError(path, "weights file does not exist")
         published = ", ".join(index["models"]) or "none"
         raise WeightsError(
@@ -546,6 +597,17 @@ def palette_for(class_names: list[str]) -> list[list[int]]:
     generator = torch.Generator().manual_seed(0)
     random = (torch.rand(len(class_names), 3, generator=generator) * 255).round().int().tolist()
     return [list(known[name]) if name in known else random[i] for i, name in enumerate(class_names)]
+
+
+def imagenet_normalization() -> dict[str, Any]:
+    """The card's ``normalization`` entry for the ImageNet statistics every zoo student expects."""
+    from frugalseg.datamodules.transforms import IMAGENET_MEAN, IMAGENET_STD
+
+    return {
+        "mean": list(IMAGENET_MEAN),
+        "std": list(IMAGENET_STD),
+        "description": "RGB in [0, 1], minus ImageNet mean, divided by ImageNet std",
+    }
 
 
 def read_metrics(path: str | Path) -> dict[str, float]:
@@ -638,11 +700,11 @@ def publish_checkpoint(
     ``train_command`` is the command that trained it (default: ``fit`` on the run's saved config,
     whose text the card keeps).
     """
-    from frugalseg.datamodules.transforms import IMAGENET_MEAN, IMAGENET_STD
-
     ckpt = Path(ckpt)
-    loaded = read_lightning_checkpoint(ckpt)
-    checkpoint = torch.load(ckpt, map_location="cpu", weights_only=True)
+    loaded = read_torch_weights(ckpt)
+    if not loaded.card:
+        raise WeightsError(ckpt, "not a checkpoint of `frugalseg fit` (no student hyper-parameters)")
+    checkpoint = torch_load(ckpt)
     training = _training_record(ckpt, checkpoint, Path(run_dir) if run_dir else None)
     if train_command:
         training["command"] = train_command
@@ -663,11 +725,7 @@ def publish_checkpoint(
         "class_names": class_names,
         "palette": palette_for(class_names),
         "ignore_index": int(checkpoint["hyper_parameters"].get("ignore_index", 255)),
-        "normalization": {
-            "mean": list(IMAGENET_MEAN),
-            "std": list(IMAGENET_STD),
-            "description": "RGB in [0, 1], minus ImageNet mean, divided by ImageNet std",
-        },
+        "normalization": imagenet_normalization(),
         "training": training,
         "metrics": metrics,
         "source": {"checkpoint": ckpt.name, "sha256": sha256_file(ckpt)},
