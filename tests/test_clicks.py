@@ -19,11 +19,11 @@ from frugalseg.autolabel.clicks import (
 )
 from frugalseg.autolabel.objects import instance_ids_path, read_instance_ids
 from frugalseg.autolabel.runs import image_rng
-from frugalseg.autolabel.store import LabelStore, side_json_path, write_json_atomic
+from frugalseg.autolabel.store import LabelStore, side_json_path
 from frugalseg.cli import run_tool
 from frugalseg.datamodules.clips import IGNORE_INDEX, LabelKind
 from frugalseg.datamodules.formats import get_format
-from frugalseg.datamodules.io import DataError, read_label
+from frugalseg.datamodules.io import DataError, read_label, write_json_atomic
 
 ROAD, SIDEWALK, BUILDING, PERSON, CAR = 0, 1, 2, 11, 13
 THINGS = [PERSON, CAR]

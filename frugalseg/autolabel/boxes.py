@@ -30,9 +30,9 @@ from frugalseg.autolabel.clicks import instance_train_ids
 from frugalseg.autolabel.objects import instance_ids_for, iou, split_objects
 from frugalseg.autolabel.refine import ImagePredictor
 from frugalseg.autolabel.runs import LabellingSummary, label_anchor_frames, read_anchor
-from frugalseg.autolabel.store import LabelStore, read_json_list, side_json_path, write_json_atomic
+from frugalseg.autolabel.store import LabelStore, read_json_list, side_json_path
 from frugalseg.datamodules.clips import IGNORE_INDEX, Clip, LabelKind
-from frugalseg.datamodules.io import DataError
+from frugalseg.datamodules.io import DataError, write_json_atomic
 
 
 @dataclass(frozen=True)

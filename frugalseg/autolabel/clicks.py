@@ -33,9 +33,9 @@ import numpy as np
 
 from frugalseg.autolabel.objects import LabelObject, instance_ids_for, split_objects
 from frugalseg.autolabel.runs import LabellingSummary, image_rng, label_anchor_frames
-from frugalseg.autolabel.store import LabelStore, read_json_list, side_json_path, write_json_atomic
+from frugalseg.autolabel.store import LabelStore, read_json_list, side_json_path
 from frugalseg.datamodules.clips import IGNORE_INDEX, Clip, LabelKind
-from frugalseg.datamodules.io import DataError, read_label
+from frugalseg.datamodules.io import DataError, read_label, write_json_atomic
 
 INSTANCE_CLASSES = ("person", "rider", "car", "truck", "bus", "train", "motorcycle", "bicycle")
 

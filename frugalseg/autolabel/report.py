@@ -47,10 +47,10 @@ from rich.table import Table
 
 from frugalseg.autolabel.boxes import boxes_json_path
 from frugalseg.autolabel.clicks import clicks_json_path
-from frugalseg.autolabel.store import LabelStore, LabelStoreError, write_json_atomic
+from frugalseg.autolabel.store import LabelStore, LabelStoreError
 from frugalseg.datamodules.clips import IGNORE_INDEX, Clip, LabelKind
 from frugalseg.datamodules.costs import DEFAULT_COSTS, AnnotationCosts
-from frugalseg.datamodules.io import DataError, read_label
+from frugalseg.datamodules.io import DataError, read_label, write_json_atomic
 
 REPORT_FILE = "report.json"
 PLOT_FILE = "quality.png"

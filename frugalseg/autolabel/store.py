@@ -17,7 +17,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from frugalseg.datamodules.clips import Clip, LabelKind, LabelRef
-from frugalseg.datamodules.io import DataError, write_png_atomic
+from frugalseg.datamodules.io import DataError, write_json_atomic, write_png_atomic
 
 RUN_FILE = "run.json"
 MANIFEST_FILE = "manifest.jsonl"
@@ -35,29 +34,6 @@ _TAIL_BYTES = 1 << 16  # longer than any manifest record
 
 _Key = tuple[str, str, int, str]
 T = TypeVar("T")
-
-
-def write_bytes_atomic(path: str | Path, data: bytes) -> None:
-    """Write ``data`` so that no half-written file ever appears under ``path``.
-
-    The bytes go to a temporary file in the same folder and are renamed into place; on failure
-    the temporary file is removed.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-
-
-def write_json_atomic(path: str | Path, data: Any, *, indent: int = 1) -> None:
-    """Write ``data`` as JSON (sorted keys, a final newline) with `write_bytes_atomic`."""
-    write_bytes_atomic(path, (json.dumps(data, indent=indent, sort_keys=True) + "\n").encode("utf-8"))
 
 
 def side_json_path(label_path: str | Path, kind: str) -> Path:

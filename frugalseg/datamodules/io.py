@@ -1,4 +1,4 @@
-"""Reading frames and label maps from disk, and writing PNGs atomically.
+"""Reading frames and label maps from disk, and writing files (PNG, JSON) atomically.
 
 Every reader raises `DataError` naming the file and the problem, so a bad file in a large
 dataset is found from the message alone.
@@ -6,9 +6,11 @@ dataset is found from the message alone.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -102,23 +104,38 @@ def read_label(path: str | Path, num_classes: int | None = None) -> np.ndarray:
     return label
 
 
-def write_png_atomic(path: str | Path, array: np.ndarray) -> None:
-    """Write ``array`` as a PNG so that no half-written file ever appears under ``path``.
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    """Write ``data`` so that no half-written file ever appears under ``path``.
 
-    The PNG goes to a temporary file in the same folder (same file system) and is then renamed
-    with `os.replace`; on failure the temporary file is removed. 3-channel arrays are RGB.
+    The bytes go to a temporary file in the same folder (same file system), are flushed to disk
+    and renamed into place with `os.replace`; on failure the temporary file is removed. The file
+    gets the usual 0644 permissions (a temporary file is created 0600).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    image = cv2.cvtColor(array, cv2.COLOR_RGB2BGR) if array.ndim == 3 and array.shape[2] == 3 else array
-    ok, encoded = cv2.imencode(".png", image)
-    if not ok:
-        raise DataError(path, f"cannot encode array of shape {array.shape} and dtype {array.dtype} as PNG")
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(encoded.tobytes())
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp_name, 0o644)
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
+
+
+def write_json_atomic(path: str | Path, data: Any, *, indent: int = 1, sort_keys: bool = True) -> None:
+    """Write ``data`` as JSON (a final newline) with `write_bytes_atomic`."""
+    text = json.dumps(data, indent=indent, sort_keys=sort_keys, ensure_ascii=False) + "\n"
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_png_atomic(path: str | Path, array: np.ndarray) -> None:
+    """Write ``array`` as a PNG with `write_bytes_atomic`; 3-channel arrays are RGB."""
+    image = cv2.cvtColor(array, cv2.COLOR_RGB2BGR) if array.ndim == 3 and array.shape[2] == 3 else array
+    ok, encoded = cv2.imencode(".png", image)
+    if not ok:
+        raise DataError(path, f"cannot encode array of shape {array.shape} and dtype {array.dtype} as PNG")
+    write_bytes_atomic(path, encoded.tobytes())

@@ -20,10 +20,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import re
-import tempfile
 import warnings
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -33,6 +31,7 @@ from typing import Any
 
 from frugalseg.datamodules.clips import Clip, LabelKind
 from frugalseg.datamodules.costs import DEFAULT_COSTS, AnnotationCosts
+from frugalseg.datamodules.io import write_json_atomic
 
 #: Table 1 of paper 001: offsets from the annotated frame (frame 20 of 10…30 is offset 0).
 FRAME_MIXES: dict[str, tuple[int, ...]] = {
@@ -287,17 +286,7 @@ def write_samples(
         record["budget"] = budget
     record["cost"] = cost.to_dict()
     record["samples"] = [{"clip_id": s.clip_id, "offset": s.offset, "kind": s.kind.value} for s in samples]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(record, handle, indent=1)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_json_atomic(path, record, sort_keys=False)
     return path
 
 

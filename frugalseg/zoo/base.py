@@ -68,12 +68,16 @@ class ImageStudent(Student):
         raise NotImplementedError
 
 
-def resize_to(logits: Tensor, size: Sequence[int]) -> Tensor:
-    """Bilinearly resize ``logits`` to ``size`` (H, W) unless it already has that size."""
+def resize_to(logits: Tensor, size: Sequence[int], align_corners: bool = False) -> Tensor:
+    """Bilinearly resize ``logits`` to ``size`` (H, W) unless it already has that size.
+
+    ``align_corners=True`` reproduces official models that resize that way (TDNet, TMANet on
+    Cityscapes).
+    """
     target = (int(size[0]), int(size[1]))
     if tuple(logits.shape[-2:]) == target:
         return logits
-    return F.interpolate(logits, size=target, mode="bilinear", align_corners=False)
+    return F.interpolate(logits, size=target, mode="bilinear", align_corners=align_corners)
 
 
 def pad_to_multiple(image: Tensor, multiple: int) -> Tensor:

@@ -45,7 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from frugalseg.zoo.base import Student
+from frugalseg.zoo.base import Student, resize_to
 from frugalseg.zoo.registry import register_model
 from frugalseg.zoo.weights import load_backbone_weights
 
@@ -55,13 +55,6 @@ MULTI_GRID = (4, 8, 16)
 BINS = (1, 2, 3, 6)
 #: Smallest frame side: the normalisation needs at least 2×2 positions at stride 8.
 MIN_SIZE = 16
-
-
-def _upsample(x: Tensor, size: tuple[int, int]) -> Tensor:
-    """Bilinear resize with ``align_corners=True``, the official ``up_kwargs``."""
-    if tuple(x.shape[-2:]) == tuple(size):
-        return x
-    return F.interpolate(x, size=size, mode="bilinear", align_corners=True)
 
 
 def dilated_resnet(name: str, channels: tuple[int, ...] | None = None) -> nn.Module:
@@ -110,9 +103,8 @@ class PyramidPoolingGroup(nn.Module):
         pieces = [x[:, self.group * part : (self.group + 1) * part]]
         for bins, conv in zip(BINS, self.convs, strict=True):
             pooled = conv(F.adaptive_avg_pool2d(x, bins))
-            pieces.append(
-                _upsample(pooled[:, self.group * branch_part : (self.group + 1) * branch_part], size)
-            )
+            group = pooled[:, self.group * branch_part : (self.group + 1) * branch_part]
+            pieces.append(resize_to(group, size, align_corners=True))
         return torch.cat(pieces, dim=1)
 
 
@@ -179,8 +171,8 @@ class ChannelMapNorm(nn.Module):
         if self.affine_size is None:
             return x * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
         size = (x.shape[-2], x.shape[-1])
-        weight = _upsample(self.weight[None, None], size)
-        bias = _upsample(self.bias[None, None], size)
+        weight = resize_to(self.weight[None, None], size, align_corners=True)
+        bias = resize_to(self.bias[None, None], size, align_corners=True)
         return x * weight + bias
 
 
@@ -327,11 +319,11 @@ class TDNet(Student):
             past.append((encoder.query(z), encoder.key(z), encoder.value(z)))
         layer3, z = self._features(frames[:, -1], path)
         query, value = self.encoders[path].query(z), self.encoders[path].value(z)
-        out = {"out": _upsample(self._decode(path, value, self._propagate(path, past, query)), (h, w))}
+        out = {"out": resize_to(self._decode(path, value, self._propagate(path, past, query)), (h, w), True)}
         if training_outputs:
-            out["sub"] = _upsample(self._decode(path, value, None), (h, w))
+            out["sub"] = resize_to(self._decode(path, value, None), (h, w), True)
             if self.aux_heads is not None:
-                out["aux"] = _upsample(self.aux_heads[path](layer3), (h, w))
+                out["aux"] = resize_to(self.aux_heads[path](layer3), (h, w), True)
         return out
 
     def forward(self, frames: Tensor, path: int | None = None) -> Tensor:
@@ -388,7 +380,7 @@ class TDNet(Student):
         logits = self._decode(path, value, self._propagate(path, self._fifo, query) if full else None)
         self._fifo = (self._fifo + [entry])[-(self.num_frames - 1) :]
         self._index += 1
-        return _upsample(logits, (h, w))
+        return resize_to(logits, (h, w), align_corners=True)
 
 
 def official_key(key: str) -> str | None:

@@ -19,7 +19,6 @@ from typing import Any
 
 import timm
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from frugalseg.zoo.base import Student, resize_to
@@ -167,9 +166,7 @@ class TMANet(Student):
         self._stream: list[Tensor] = []
 
     def _resize(self, logits: Tensor, size: tuple[int, int]) -> Tensor:
-        if not self.align_corners:
-            return resize_to(logits, size)
-        return F.interpolate(logits, size=size, mode="bilinear", align_corners=True)
+        return resize_to(logits, size, self.align_corners)
 
     @property
     def memory_frames(self) -> int:

@@ -36,6 +36,8 @@ from safetensors.torch import load_file
 from safetensors.torch import save as save_safetensors
 from torch import Tensor, nn
 
+from frugalseg.datamodules.io import write_bytes_atomic, write_json_atomic
+
 INDEX_FILE = "index.json"
 INDEX_FORMAT = 1
 CARD_FORMAT = 1
@@ -85,26 +87,6 @@ def sha256_file(path: str | Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path`` and rename it, so no half file ever appears."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _json_bytes(record: Any) -> bytes:
-    return (json.dumps(record, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
 
 
 def check_name(name: str) -> str:
@@ -167,7 +149,7 @@ def update_index(directory: Path, card: Mapping[str, Any]) -> Path:
         index["models"][card["name"]] = _index_entry(card)
         index["models"] = dict(sorted(index["models"].items()))
         path = directory / INDEX_FILE
-        _write_atomic(path, _json_bytes(index))
+        write_json_atomic(path, index, sort_keys=False)
     return path
 
 
@@ -217,9 +199,9 @@ def write_weights(
         "frugalseg_version": frugalseg_version(),
         "published": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
-    _write_atomic(out / card["file"], data)
-    _write_atomic(out / card["card"], _json_bytes(card))
-    _write_atomic(out / f"{stem}.md", model_card_markdown(card).encode("utf-8"))
+    write_bytes_atomic(out / card["file"], data)
+    write_json_atomic(out / card["card"], card, sort_keys=False)
+    write_bytes_atomic(out / f"{stem}.md", model_card_markdown(card).encode("utf-8"))
     update_index(out, card)
     return card
 
