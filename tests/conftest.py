@@ -39,14 +39,22 @@ def tiny_streets(tmp_path_factory) -> Path:
     return generate_synthetic_streets(root, clips_per_split={"train": 4, "val": 3}, size=(64, 128))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session", autouse=True)
 def one_torch_thread():
-    """One intra-op torch thread for a test module (restored afterwards); use it with
-    ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``. On the shared 2-core machine two
-    threads that wait on each other made small models' steps up to 100× slower."""
+    """One intra-op torch thread for the whole session, and for the processes tests start.
+
+    The tests run tiny models, for which one thread is as fast as two; on a 2-core machine that
+    also runs data-loader workers or other jobs, two OpenMP threads waiting on each other made
+    small steps up to 100× slower.
+    """
     import torch
 
-    previous = torch.get_num_threads()
+    previous_threads, previous_env = torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS")
     torch.set_num_threads(1)
+    os.environ["OMP_NUM_THREADS"] = "1"
     yield
-    torch.set_num_threads(previous)
+    torch.set_num_threads(previous_threads)
+    if previous_env is None:
+        os.environ.pop("OMP_NUM_THREADS", None)
+    else:
+        os.environ["OMP_NUM_THREADS"] = previous_env

@@ -18,7 +18,6 @@ SMALL = {"decoder_channels": 16, "decoder_aspp_dropout": 0.0}
 CLICKS = 4  # LabelKind.CLICKS.index
 
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _module(monkeypatch=None, **kwargs) -> DistillationModule:

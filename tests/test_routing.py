@@ -25,7 +25,6 @@ from frugalseg.zoo.base import Student
 FINE, PSEUDO, CLICKS = (LabelKind(k).index for k in ("fine", "pseudo", "clicks"))
 
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class _Recorder(nn.Module):

@@ -30,7 +30,6 @@ from frugalseg.datamodules.io import DataError
 IMAGE_SIZE = 64  # the smallest SAM 2 input; masks are 16×16
 
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,6 @@ REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
 
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _shrunk(name: str, root: Path, out: Path) -> Path:
