@@ -175,7 +175,7 @@ def test_tdnet_and_temporal_finetune_configs_train_with_their_losses(tiny_street
             "--model.init_args.student",
             "tdnet_td2_psp18_small",
             "--model.init_args.teacher",
-            "deeplabv3plus_mbv2",
+            "pspnet_r18_os8_small",
             "--model.init_args.teacher_weights",
             "null",
             "--model.init_args.loss_args.fine.ohem_min_kept",
@@ -183,6 +183,8 @@ def test_tdnet_and_temporal_finetune_configs_train_with_their_losses(tiny_street
         ]
     )
     assert tdnet.datamodule.datasets["train"].same_frame
+    assert [(t.student, t.teacher) for t in tdnet.model.kd_terms] == [("out", "out"), ("sub", "group")]
+    assert tdnet.model.teacher.groups == 2
     metrics = tdnet.trainer.callback_metrics
     for name in ("train/loss_fine_ohem_ce", "train/loss_kd"):
         assert math.isfinite(float(metrics[name])) and float(metrics[name]) > 0, name

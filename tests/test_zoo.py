@@ -21,7 +21,10 @@ ALL_MODELS = [
     "hrnetv2_w48",
     "pspnet_mbv2",
     "pspnet_r101",
+    "pspnet_r101_os8",
     "pspnet_r18",
+    "pspnet_r18_os8_small",
+    "pspnet_r50_os8",
     "stm_r18",
     "stm_r50",
     "tdnet_td2_psp18_small",
@@ -34,7 +37,7 @@ ALL_MODELS = [
 # The segmentation students: every model but STM, which segments objects given their first masks.
 SEGMENTATION_MODELS = [name for name in ALL_MODELS if not name.startswith("stm")]
 FRAMES = {"tmanet": 3, "tdnet_td2": 2, "tdnet_td4": 4}
-AUX_WEIGHTS = {"tmanet": {"aux": 0.4}, "tdnet": {"sub": 0.5, "aux": 0.1}}
+AUX_WEIGHTS = {"tmanet": {"aux": 0.4}, "tdnet": {"sub": 0.5, "aux": 0.1}, "_os8": {"aux": 0.4}}
 
 
 def _clip(model: Student, h: int, w: int, batch: int = 2, seed: int = 0) -> torch.Tensor:
@@ -52,7 +55,7 @@ def test_every_model_builds_with_its_contract(name: str) -> None:
     assert isinstance(model, Student)
     assert model.num_classes == 5
     assert model.num_frames == next((n for p, n in FRAMES.items() if name.startswith(p)), 1)
-    assert model.aux_weights == next((w for p, w in AUX_WEIGHTS.items() if name.startswith(p)), {})
+    assert model.aux_weights == next((w for p, w in AUX_WEIGHTS.items() if p in name), {})
 
 
 def test_tmanet_forward_train_returns_out_and_aux_at_input_size() -> None:

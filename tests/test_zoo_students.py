@@ -27,6 +27,7 @@ SMALL = [
     "deeplabv3plus_mbv2",
     "pspnet_r18",
     "pspnet_mbv2",
+    "pspnet_r18_os8_small",
 ]
 FULL = [
     "tmanet_r50",
@@ -36,6 +37,8 @@ FULL = [
     "hrnetv2_w48",
     "deeplabv3plus_r101",
     "pspnet_r101",
+    "pspnet_r50_os8",
+    "pspnet_r101_os8",
 ]
 VIDEO = [name for name in SMALL if name.startswith(("tmanet", "tdnet"))]
 SIZES = [(64, 96), (70, 90)]

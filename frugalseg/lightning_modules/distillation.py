@@ -30,6 +30,7 @@ from frugalseg.flow import backward_warp
 from frugalseg.lightning_modules.segmentation import VideoSegmentationModule
 from frugalseg.losses import kd_loss, mfd_loss
 from frugalseg.zoo import get_model
+from frugalseg.zoo.pspnet import paired_group
 from frugalseg.zoo.weights import load_weights_into
 
 TEACHER_PREFIX = "teacher."
@@ -40,7 +41,9 @@ class KDTerm:
     """One KD term: the student's output ``student`` pulled toward the teacher's output ``teacher``.
 
     ``teacher: group`` names the teacher's logits of the PSP group that the student's current
-    sub-network computes (``group{g}`` with ``g = student.group_of(student.last_path)``, TDNet).
+    sub-network computes (``group{g}`` with ``g = student.group_of(student.last_path)``, TDNet; with
+    a grouped :class:`~frugalseg.zoo.pspnet.PSPNet` teacher, ``g`` is
+    :func:`~frugalseg.zoo.pspnet.paired_group` of that path).
     """
 
     student: str = "out"
@@ -111,7 +114,11 @@ class DistillationModule(VideoSegmentationModule):
 
     def _teacher_key(self, name: str, available: dict[str, torch.Tensor]) -> str:
         if name == "group" and hasattr(self.student, "group_of"):
-            name = f"group{self.student.group_of(self.student.last_path)}"
+            path, teacher_groups = self.student.last_path, getattr(self.teacher, "groups", None)
+            if teacher_groups is None:
+                name = f"group{self.student.group_of(path)}"
+            else:  # a grouped PSPNet teacher: TDNet's pairing (TD4 with a 4-group teacher included)
+                name = f"group{paired_group(path, self.student.psp_groups, teacher_groups)}"
         if name not in available:
             raise ValueError(
                 f"KD term needs the teacher's {name!r} output; teacher {self.hparams.teacher!r} "
