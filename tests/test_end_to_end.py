@@ -97,3 +97,27 @@ def test_ddp_two_processes_give_the_same_metrics_as_one(tiny_streets, tmp_path):
     assert single.keys() == double.keys()
     for name, value in single.items():
         assert double[name] == pytest.approx(value, abs=1e-6), name
+
+
+@pytest.mark.slow
+def test_ddp_fit_on_two_processes_trains_and_writes_the_sample_list_once(tiny_streets, tmp_path):
+    """`frugalseg fit` with DDP on two CPU processes: both ranks train, rank 0 writes samples.json."""
+    command = [
+        str(Path(sys.executable).parent / "frugalseg"),
+        "fit",
+        *_small(tiny_streets, tmp_path),
+        "--trainer.devices",
+        "2",
+        "--trainer.strategy",
+        "ddp",
+        "--trainer.max_steps",
+        "2",
+        "--trainer.limit_val_batches",
+        "1",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (samples_file,) = tmp_path.glob("**/samples.json")
+    assert json.loads(samples_file.read_text())["recipe"] == "B3"
+    (last,) = tmp_path.glob("**/checkpoints/last.ckpt")
+    assert last.is_file()

@@ -249,9 +249,13 @@ class VideoSegDataModule(L.LightningDataModule):
             f"{cost.total_hours:.1f} h of annotation"
         )
         trainer = self.trainer
-        if trainer is None or not trainer.is_global_zero:
+        if trainer is None:
             return
-        path = Path(trainer.log_dir or trainer.default_root_dir) / "samples.json"
+        # every rank asks: `log_dir` is broadcast from rank 0, so asking on rank 0 alone deadlocks DDP
+        log_dir = trainer.log_dir or trainer.default_root_dir
+        if not trainer.is_global_zero:
+            return
+        path = Path(log_dir) / "samples.json"
         hp = self.hparams
         write_samples(self.samples, path, self.recipe, cost, seed=hp.seed, budget=hp.budget)
 
