@@ -21,6 +21,7 @@ import fcntl
 import hashlib
 import json
 import os
+import pickle
 import re
 import tempfile
 import urllib.parse
@@ -36,7 +37,7 @@ from safetensors.torch import load_file
 from safetensors.torch import save as save_safetensors
 from torch import Tensor, nn
 
-from frugalseg.datamodules.io import write_bytes_atomic, write_json_atomic
+from frugalseg.datamodules.io import cache_dir, write_bytes_atomic, write_json_atomic
 
 INDEX_FILE = "index.json"
 INDEX_FORMAT = 1
@@ -70,8 +71,7 @@ def checkpoints_dir() -> Path:
 
 def weights_cache_dir() -> Path:
     """Where weights downloaded from a URL are kept: ``$FRUGALSEG_CACHE/weights``."""
-    cache = os.environ.get("FRUGALSEG_CACHE", Path.home() / ".cache" / "frugalseg")
-    return Path(cache).expanduser() / "weights"
+    return cache_dir() / "weights"
 
 
 def frugalseg_version() -> str:
@@ -374,12 +374,28 @@ def torch_load(path: str | Path, advice: str = "") -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises UnpicklingError, RuntimeError, … for foreign content
+        raise WeightsError(path, _refusal(err) + advice) from err
+
+
+def _refusal(err: Exception) -> str:
+    """Why ``torch.load(weights_only=True)`` refused a file, in frugalseg's words.
+
+    torch's own message advises loading with ``weights_only=False``, which would run code from the
+    file; frugalseg never does, so that advice is replaced by what to do instead.
+    """
+    needed = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
+    if needed is None and "Unsupported operand" in str(err):
+        return "cannot be read with torch.load(weights_only=True): not a torch file, or a damaged one"
+    if needed is None and not isinstance(err, pickle.UnpicklingError):
         first = str(err).splitlines()[0] if str(err) else ""
-        raise WeightsError(
-            path,
-            "cannot be read with torch.load(weights_only=True), which frugalseg requires so that no "
-            f"arbitrary code runs ({type(err).__name__}: {first}){advice}",
-        ) from err
+        return f"cannot be read with torch.load(weights_only=True) ({type(err).__name__}: {first})"
+    holds = f" (it needs {needed.group(1)})" if needed else ""
+    return (
+        "cannot be read with torch.load(weights_only=True): it holds Python objects other than "
+        f"tensors{holds}, and frugalseg never unpickles them, as that could run code from the file; "
+        "save the model's state dict alone (torch.save(model.state_dict(), path)), or publish a "
+        "`frugalseg fit` checkpoint with `frugalseg zoo publish`"
+    )
 
 
 def read_torch_weights(path: str | Path) -> LoadedWeights:
