@@ -235,3 +235,49 @@ def test_publish_a_real_fit_checkpoint_and_load_it_by_name(trained, tmp_path, mo
         published = get_model("tmanet_r18", weights="tiny-tmanet").eval()(frames)
         original = get_model("tmanet_r18", weights=str(ckpt)).eval()(frames)
     assert torch.equal(published, original)
+
+
+@pytest.mark.slow
+def test_streamed_predict_equals_clip_predict_for_a_video_student(trained, tiny_streets, tmp_path):
+    """`data.predict_stream`: TMANet's `step()` frame by frame gives the clip forward's maps, with the
+    memory reset at each video (the first frames repeat, as the clip items do)."""
+    ckpt, run = trained
+    fmt = get_format("cityscapes", tiny_streets)
+    for clip in fmt.clips("val")[:2]:
+        folder = tmp_path / "frames" / clip.clip_id
+        folder.mkdir(parents=True)
+        for offset in range(-3, 1):
+            shutil.copy(clip.frame_path(offset), folder / f"frame{offset + 3}.png")
+    written = {}
+    for mode in ("clip", "stream"):
+        out = tmp_path / mode
+        run_lightning_cli(
+            [
+                "predict",
+                *_common(tiny_streets, run),
+                "--ckpt_path",
+                str(ckpt),
+                "--data.crop_size",
+                "[64,128]",
+                "--data.predict_frames",
+                str(tmp_path / "frames"),
+                "--data.predict_stream",
+                str(mode == "stream").lower(),
+                "--predict_writer.output_dir",
+                str(out),
+            ]
+        )
+        maps = sorted(out.glob("trainIds/**/*.png"))
+        written[mode] = {path.relative_to(out).as_posix(): _png(path) for path in maps}
+    assert len(written["stream"]) == 8
+    assert written["stream"].keys() == written["clip"].keys()
+    for name, clip_map in written["clip"].items():
+        np.testing.assert_array_equal(written["stream"][name], clip_map, err_msg=name)
+
+
+def test_streaming_needs_a_folder_of_videos(tiny_streets):
+    from frugalseg.datamodules.datamodule import VideoSegDataModule
+
+    datamodule = VideoSegDataModule(root=str(tiny_streets), predict_stream=True)
+    with pytest.raises(ValueError, match="predict_stream needs data.predict_frames"):
+        datamodule.setup("predict")

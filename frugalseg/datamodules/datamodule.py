@@ -67,6 +67,9 @@ class VideoSegDataModule(L.LightningDataModule):
         predict_split: split whose anchor frames ``frugalseg predict`` segments (default ``val_split``);
             no labels are needed.
         predict_frames: a folder of frames to segment instead (each sub-folder one video).
+        predict_stream: segment ``predict_frames`` frame by frame with the student's ``step()``,
+            which keeps its memory (one frame's work per frame, on one device; whole frames, no
+            sliding window).
     """
 
     def __init__(
@@ -99,6 +102,7 @@ class VideoSegDataModule(L.LightningDataModule):
         click_radius: float = 0,
         predict_split: str | None = None,
         predict_frames: str | None = None,
+        predict_stream: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -205,7 +209,10 @@ class VideoSegDataModule(L.LightningDataModule):
                 fmt, self.hparams.test_split or self.hparams.val_split, temporal
             )
         if stage == "predict":
-            if self.hparams.predict_frames:
+            if self.hparams.predict_stream:
+                self._check_streaming()
+                items = folder_items(self.hparams.predict_frames, self.num_frames, stream=True)
+            elif self.hparams.predict_frames:
                 items = folder_items(self.hparams.predict_frames, self.num_frames)
             else:
                 split = self.hparams.predict_split or self.hparams.val_split
@@ -298,7 +305,19 @@ class VideoSegDataModule(L.LightningDataModule):
         return self._loader("test", shuffle=False, batch_size=self.val_batch_size)
 
     def predict_dataloader(self) -> DataLoader:
-        return self._loader("predict", shuffle=False, batch_size=self.val_batch_size)
+        # streaming feeds the frames of a video one at a time, in order
+        batch_size = 1 if self.hparams.predict_stream else self.val_batch_size
+        return self._loader("predict", shuffle=False, batch_size=batch_size)
+
+    def _check_streaming(self) -> None:
+        """Streaming needs a folder of videos and one process (each keeps one video's memory)."""
+        if not self.hparams.predict_frames:
+            raise ValueError("data.predict_stream needs data.predict_frames (a folder of videos to stream)")
+        if self.trainer is not None and self.trainer.world_size > 1:
+            raise ValueError(
+                f"data.predict_stream runs on one device, got {self.trainer.world_size} processes; "
+                "stream each video folder in its own run instead"
+            )
 
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
         """Normalise on the device; random clip-consistent geometry for training batches."""

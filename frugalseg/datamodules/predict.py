@@ -2,7 +2,9 @@
 
 Each item is the ``num_frames`` frames ending at the frame to segment (earlier frames repeat the
 first frame of the clip or folder, as for training) with its name, path and original size, so the
-prediction writer can name its files and restore the size after a ``load_scale``.
+prediction writer can name its files and restore the size after a ``load_scale``. For streaming
+(`folder_items` with ``stream=True``) an item is one frame, marked when it starts a video, and the
+student keeps its memory between items.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ class PredictItem:
 
     name: str
     frames: tuple[Path, ...]
+    #: streaming only: whether this frame starts a video (None: not streamed)
+    first: bool | None = None
 
 
 def split_items(clips: Sequence[Clip], num_frames: int) -> list[PredictItem]:
@@ -40,10 +44,11 @@ def split_items(clips: Sequence[Clip], num_frames: int) -> list[PredictItem]:
     return items
 
 
-def folder_items(folder: str | Path, num_frames: int) -> list[PredictItem]:
+def folder_items(folder: str | Path, num_frames: int, *, stream: bool = False) -> list[PredictItem]:
     """Every image under ``folder``; each sub-folder is one video whose frames sort by file name.
 
-    Items are named by their path relative to ``folder`` without the suffix.
+    Items are named by their path relative to ``folder`` without the suffix. With ``stream`` each
+    item is one frame, in video order, marked ``first`` where a video starts.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -57,8 +62,12 @@ def folder_items(folder: str | Path, num_frames: int) -> list[PredictItem]:
     items = []
     for frames in videos.values():
         for i, path in enumerate(frames):
-            paths = tuple(frames[max(0, i - back)] for back in reversed(range(num_frames)))
-            items.append(PredictItem(path.relative_to(folder).with_suffix("").as_posix(), paths))
+            name = path.relative_to(folder).with_suffix("").as_posix()
+            if stream:
+                items.append(PredictItem(name, (path,), first=i == 0))
+            else:
+                paths = tuple(frames[max(0, i - back)] for back in reversed(range(num_frames)))
+                items.append(PredictItem(name, paths))
     return items
 
 
@@ -82,7 +91,7 @@ class PredictDataset(Dataset):
                     path, f"frame size {frame.shape[1]}×{frame.shape[0]} differs from {item.frames[-1]}"
                 )
         frames = [resize_by(frame, self.scale) for frame in frames]
-        return {
-            "frames": torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).contiguous(),
-            "meta": {"name": item.name, "frame": str(item.frames[-1]), "height": height, "width": width},
-        }
+        meta = {"name": item.name, "frame": str(item.frames[-1]), "height": height, "width": width}
+        if item.first is not None:
+            meta["first"] = item.first
+        return {"frames": torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).contiguous(), "meta": meta}
