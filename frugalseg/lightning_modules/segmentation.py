@@ -249,24 +249,36 @@ class VideoSegmentationModule(L.LightningModule):
         self._evaluate(batch, "test")
 
     def predict_step(self, batch: dict, batch_idx: int) -> dict:
-        """Class map of the last frame of each clip, at the frame's size on disk.
+        """Class map of the last frame of each clip (or of each streamed frame), at its size on disk.
 
         Frames larger than the training crop (``data.crop_size``) are segmented in overlapping
         windows of the crop's size whose logits are averaged (``zoo.inference.sliding_window``);
         after a ``data.load_scale`` the logits are resized back to the original frame size.
         """
-        frames = batch["frames"]
+        frames, meta = batch["frames"], batch["meta"]
         datamodule = self.trainer.datamodule if self._trainer is not None else None
         crop = getattr(getattr(datamodule, "hparams", None), "crop_size", None)
-        if crop is not None and (frames.shape[-2] > crop[0] or frames.shape[-1] > crop[1]):
+        if "first" in meta:
+            logits = self._stream(frames[:, -1], bool(meta["first"][0]))
+        elif crop is not None and (frames.shape[-2] > crop[0] or frames.shape[-1] > crop[1]):
             logits = sliding_window(self.student, frames, crop)
         else:
             logits = self.student(frames)
-        meta = batch["meta"]
         size = (int(meta["height"][0]), int(meta["width"][0])) if "height" in meta else None
         if size is not None and tuple(logits.shape[-2:]) != size:
             logits = nn.functional.interpolate(logits, size=size, mode="bilinear", align_corners=False)
         return {"pred": logits.argmax(1), "meta": meta}
+
+    def _stream(self, frame: torch.Tensor, first: bool) -> torch.Tensor:
+        """Logits of one frame of a streamed video: the student's ``step()``, reset at a new video.
+
+        Image students have no memory and segment the frame alone.
+        """
+        if not hasattr(self.student, "step"):
+            return self.student(frame[:, None])
+        if first:
+            self.student.reset()
+        return self.student.step(frame)
 
     def configure_optimizers(self):
         hp = self.hparams
