@@ -207,3 +207,18 @@ def test_tmanet_backbone_weights_load_from_a_local_file(tmp_path) -> None:
     save_file(renamed, str(tmp_path / "renamed.safetensors"))
     with pytest.raises(WeightsError, match=r"renamed\.safetensors: weights do not fit .*missing"):
         get_model("tmanet_r18", num_classes=2, backbone_weights=str(tmp_path / "renamed.safetensors"))
+
+
+def test_hrnet_fuses_branches_bilinearly_as_the_official_model() -> None:
+    """timm's nearest fusion upsamplers are replaced: a fuse path equals conv+BN then bilinear ×2."""
+    model = get_model("hrnetv2_w18_small", num_classes=3).eval()
+    path = model.backbone.get_submodule("stage2.0.fuse_layers.0.1")
+    low = torch.randn(1, path[0].in_channels, 6, 10)
+    expected = torch.nn.functional.interpolate(
+        path[1](path[0](low)), scale_factor=2, mode="bilinear", align_corners=False
+    )
+    torch.testing.assert_close(path(low), expected)
+    modes = {m.mode for m in model.modules() if isinstance(m, torch.nn.Upsample)}
+    assert modes == {"bilinear"}
+    timm_like = get_model("hrnetv2_w18_small", num_classes=3, fusion="nearest")
+    assert {m.mode for m in timm_like.modules() if isinstance(m, torch.nn.Upsample)} == {"nearest"}

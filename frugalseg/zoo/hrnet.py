@@ -4,8 +4,10 @@ timm's ``features_only`` model with ``feature_location=''`` returns the four raw
 (/4, /8, /16, /32) instead of its classification ``incre_modules``. The HRNetV2 head upsamples
 branches 2–4 to branch 1 (bilinear, align_corners=False), concatenates them and classifies with
 ``last_layer`` = 1×1 conv (bias) + BN + ReLU + 1×1 conv (bias). Logits at 1/4 are resized to the
-input size. Unlike the official backbone, timm fuses branches with nearest (not bilinear)
-upsampling, so official HRNet-Seg weights do not reproduce official outputs exactly.
+input size. timm fuses the branches with nearest upsampling where the official backbone
+interpolates bilinearly; its fusion upsamplers are switched to bilinear (``fusion``), so official
+HRNet-Seg weights give the official model's outputs (on frames padded to a multiple of 32, where
+a scale factor and the official interpolation to the branch size agree).
 """
 
 from __future__ import annotations
@@ -25,11 +27,17 @@ _STRIDE = 32
 class HRNetV2(ImageStudent):
     """HRNetV2 image student; ``backbone`` is a timm HRNet name (``hrnet_w48``, ``hrnet_w18``, …)."""
 
-    def __init__(self, num_classes: int, num_frames: int = 1, backbone: str = "hrnet_w48"):
+    def __init__(
+        self, num_classes: int, num_frames: int = 1, backbone: str = "hrnet_w48", fusion: str = "bilinear"
+    ):
         super().__init__(num_classes, num_frames)
+        if fusion not in ("bilinear", "nearest"):
+            raise ValueError(f"fusion must be 'bilinear' (official) or 'nearest' (timm), got {fusion!r}")
         self.backbone = timm.create_model(
             backbone, features_only=True, feature_location="", out_indices=(1, 2, 3, 4), pretrained=False
         )
+        if fusion == "bilinear":
+            _bilinear_fusion(self.backbone)
         reductions = self.backbone.feature_info.reduction()
         if list(reductions) != [4, 8, 16, 32]:
             raise ValueError(f"timm {backbone!r} has branch strides {reductions}, expected [4, 8, 16, 32]")
@@ -42,14 +50,23 @@ class HRNetV2(ImageStudent):
         )
 
     def segment(self, image: Tensor) -> Tensor:
-        """Logits at the image size: the image is zero-padded to a multiple of 32 (timm's nearest
-        fusion needs exact halving), classified at 1/4, upsampled and cropped back."""
+        """Logits at the image size: the image is zero-padded to a multiple of 32 (the fusion
+        upsamples by powers of two), classified at 1/4, upsampled and cropped back."""
         h, w = image.shape[-2:]
         padded = pad_to_multiple(image, _STRIDE)
         branches = self.backbone(padded)
         size = branches[0].shape[-2:]
         fused = torch.cat([branches[0]] + [resize_to(b, size) for b in branches[1:]], dim=1)
         return resize_to(self.last_layer(fused), padded.shape[-2:])[..., :h, :w]
+
+
+def _bilinear_fusion(backbone: nn.Module) -> None:
+    """Replace timm's nearest fusion upsamplers by bilinear ones (align_corners=False), as official."""
+    for name, module in list(backbone.named_modules()):
+        if isinstance(module, nn.Upsample) and module.mode == "nearest":
+            parent_name, _, child = name.rpartition(".")
+            upsample = nn.Upsample(scale_factor=module.scale_factor, mode="bilinear", align_corners=False)
+            setattr(backbone.get_submodule(parent_name), child, upsample)
 
 
 @register_model("hrnetv2_w48")
