@@ -181,3 +181,31 @@ def test_cli_boxes(tiny_streets: Path, tmp_path: Path, monkeypatch, capsys) -> N
         "config": "sam2.1_hiera_s",
         "checkpoint": "s.pt",
     }
+
+
+def test_a_split_without_fine_labels_is_an_error_before_anything_is_written(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    """A labelless split (one image in leftImg8bit/test): clear error, nothing written, SAM never built."""
+    import cv2
+
+    from frugalseg.autolabel import sam2_loading
+
+    root, out = tmp_path / "data", tmp_path / "store"
+    folder = root / "leftImg8bit" / "test" / "city"
+    folder.mkdir(parents=True)
+    cv2.imwrite(str(folder / "city_000000_000019_leftImg8bit.png"), np.zeros((8, 16, 3), np.uint8))
+    problem = f"{root}: split 'test' has 1 clip(s), none with a fine label on its anchor frame"
+    problem += "; nothing to label"
+    sam = BoxFillSAM()
+    with pytest.raises(DataError) as caught:
+        box_split(get_format("cityscapes", root), "test", LabelStore(out), sam, progress=False)
+    assert str(caught.value) == problem and caught.value.path == root and not out.exists()
+
+    built = []
+    monkeypatch.setattr(sam2_loading, "build_sam2_image_predictor", lambda *args: built.append(args) or sam)
+    argv = ["label", "boxes", "--format", "cityscapes", "--root", str(root), "--split", "test"]
+    assert run_tool([*argv, "--out", str(out), "--sam2-checkpoint", "s.pt", "--no-progress"]) == 1
+    captured = capsys.readouterr()
+    assert captured.err == f"error: {problem}\n" and captured.out == ""
+    assert built == [] and not out.exists()

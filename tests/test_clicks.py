@@ -203,3 +203,30 @@ def test_a_missing_label_file_stops_the_run_before_anything_is_written(
     ):
         click_split(Broken(), "train", LabelStore(tmp_path / "store"), progress=False)
     assert not (tmp_path / "store").exists()
+
+
+def unlabelled_split(root: Path) -> Path:
+    """A Cityscapes layout whose ``test`` split has one image and no label, like real Cityscapes test."""
+    import cv2
+
+    folder = root / "leftImg8bit" / "test" / "city"
+    folder.mkdir(parents=True)
+    cv2.imwrite(str(folder / "city_000000_000019_leftImg8bit.png"), np.zeros((8, 16, 3), np.uint8))
+    return root
+
+
+def test_a_split_without_fine_labels_is_an_error_before_anything_is_written(tmp_path: Path) -> None:
+    root = unlabelled_split(tmp_path / "data")
+    with pytest.raises(DataError, match=r"split 'test' has 1 clip\(s\), none with a fine label") as caught:
+        click_split(get_format("cityscapes", root), "test", LabelStore(tmp_path / "store"), progress=False)
+    assert caught.value.path == root
+    assert not (tmp_path / "store").exists()
+
+
+def test_cli_on_a_split_without_fine_labels_exits_1_and_writes_nothing(tmp_path: Path, capsys) -> None:
+    root, out = unlabelled_split(tmp_path / "data"), tmp_path / "store"
+    argv = ["label", "clicks", "--format", "cityscapes", "--root", str(root), "--split", "test"]
+    assert run_tool([*argv, "--out", str(out), "--no-progress"]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"error: {root}: split 'test' has 1 clip(s), none with a fine label")
+    assert captured.out == "" and not out.exists()

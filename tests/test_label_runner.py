@@ -43,7 +43,7 @@ def test_trainer_run_writes_the_labels_of_a_single_process_run(
     summary = propagate_with_trainer(
         fmt, "train", store, OFFSETS, FlowPropagator(), accelerator="cpu", devices=1, progress=False
     )
-    assert (summary.clips, summary.written, summary.skipped) == (4, 16, 0)
+    assert (summary.clips, summary.written, summary.skipped, summary.rank) == (4, 16, 0, 0)
     assert store_pngs(tmp_path / "store") == store_pngs(reference_store)
     again = propagate_with_trainer(
         fmt, "train", LabelStore(tmp_path / "store"), OFFSETS, FlowPropagator(), accelerator="cpu", devices=1
@@ -80,6 +80,27 @@ def test_two_ddp_processes_share_the_clips_and_write_each_label_once(
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
+    # one summary, from rank 0, counting the labels of both processes
+    summaries = [line for line in done.stdout.splitlines() if line.startswith("label propagate:")]
+    assert len(summaries) == 1, done.stdout
+    assert summaries[0].startswith("label propagate: 4 clips, 16 labels written, 0 skipped")
     keys = manifest_keys(out)
     assert len(keys) == len(set(keys)) == 16
     assert store_pngs(out) == store_pngs(reference_store)
+
+
+def test_a_split_without_fine_labels_is_an_error_before_anything_is_written(tmp_path: Path) -> None:
+    import cv2
+    import numpy as np
+
+    from frugalseg.datamodules.io import DataError
+
+    root, out = tmp_path / "data", tmp_path / "store"
+    folder = root / "leftImg8bit" / "test" / "city"
+    folder.mkdir(parents=True)
+    cv2.imwrite(str(folder / "city_000000_000019_leftImg8bit.png"), np.zeros((8, 16, 3), np.uint8))
+    with pytest.raises(DataError, match=r"split 'test' has 1 clip\(s\), none with a fine label") as caught:
+        propagate_with_trainer(
+            get_format("cityscapes", root), "test", LabelStore(out), OFFSETS, FlowPropagator(), devices=1
+        )
+    assert caught.value.path == root and not out.exists()

@@ -236,3 +236,44 @@ def test_cli_sam2_without_checkpoint_is_refused(tmp_path: Path, capsys: pytest.C
     err = capsys.readouterr().err
     assert "--sam2-checkpoint" in err
     assert not (tmp_path / "store").exists()
+
+
+def test_k_defaults_to_ten_each_way_and_excludes_offsets(tmp_path: Path, capsys) -> None:
+    base = ["label", "propagate", "--format", "synthetic", "--root", str(tmp_path), "--out", str(tmp_path)]
+    args = parser().parse_args(base)
+    assert (args.offsets, args.k) == (None, None)
+    offsets = commands.propagation_offsets(args)
+    assert offsets == [-1, 1, -2, 2, -3, 3, -4, 4, -5, 5, -6, 6, -7, 7, -8, 8, -9, 9, -10, 10]
+    assert commands.propagation_offsets(parser().parse_args([*base, "--k", "2"])) == [-1, 1, -2, 2]
+    assert commands.propagation_offsets(parser().parse_args([*base, "--offsets", "-10,10"])) == [-10, 10]
+    for both in (["--k", "10", "--offsets", "-1,1"], ["--offsets", "-1,1", "--k", "3"]):
+        with pytest.raises(SystemExit):
+            parser().parse_args([*base, *both])
+        assert "not allowed with argument" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parser().parse_args(["label", "propagate", "--help"])
+    assert "default without --offsets: 10" in " ".join(capsys.readouterr().out.split())
+
+
+@pytest.mark.parametrize("engine", ["flow", "sam2"])
+def test_a_split_without_fine_labels_is_an_error_before_anything_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture, engine: str
+) -> None:
+    """A labelless split (one image in leftImg8bit/test): library and CLI refuse it, SAM 2 is never loaded."""
+    root, out = tmp_path / "data", tmp_path / "store"
+    folder = root / "leftImg8bit" / "test" / "city"
+    folder.mkdir(parents=True)
+    cv2.imwrite(str(folder / "city_000000_000019_leftImg8bit.png"), np.zeros((8, 16, 3), np.uint8))
+    problem = f"{root}: split 'test' has 1 clip(s), none with a fine label on its anchor frame"
+    problem += "; nothing to label"
+    with pytest.raises(DataError) as caught:
+        propagate_split(get_format("cityscapes", root), "test", LabelStore(out), [1], FlowPropagator())
+    assert str(caught.value) == problem and caught.value.path == root and not out.exists()
+    argv = ["label", "propagate", "--format", "cityscapes", "--root", str(root), "--split", "test"]
+    argv += ["--out", str(out), "--engine", engine, "--no-progress"]
+    # a checkpoint that does not exist: loading SAM 2 would fail with another message
+    args = parser().parse_args([*argv, "--sam2-checkpoint", str(tmp_path / "missing.pt")])
+    assert args.func(args) == 1
+    captured = capsys.readouterr()
+    assert captured.err == f"error: {problem}\n" and captured.out == ""
+    assert not out.exists()

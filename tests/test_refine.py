@@ -4,6 +4,7 @@ refine_split over synthetic streets (and resuming a killed run), and the CLI."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import cv2
@@ -25,7 +26,7 @@ from frugalseg.autolabel.store import LabelStore
 from frugalseg.cli import run_tool
 from frugalseg.datamodules.clips import IGNORE_INDEX, LabelKind
 from frugalseg.datamodules.formats import CityscapesFormat, get_format
-from frugalseg.datamodules.io import read_frame, read_label
+from frugalseg.datamodules.io import DataError, read_frame, read_label
 
 ROAD, BUILDING, POLE, VEGETATION, PERSON, CAR = 0, 2, 5, 8, 11, 13
 EIGHT = class_ids(REFINE_CLASSES, CityscapesFormat.class_names)
@@ -325,6 +326,26 @@ def test_cli_rejects_unknown_class_and_missing_checkpoint_before_writing(
     assert "'lamp post'" in err and "valid names: road, sidewalk" in err
     assert run_tool(base) == 1
     assert "missing.pt" in capsys.readouterr().err and not out.exists()
+
+
+def test_a_split_without_coarse_labels_is_an_error_before_anything_is_written(
+    shared_data: Path, tmp_path: Path, capsys
+) -> None:
+    """cityscapes_tiny has only gtFine: nothing to refine, said before SAM is loaded."""
+    root, out = shared_data / "cityscapes_tiny", tmp_path / "store"
+    problem = "split 'val' has 1 clip(s), none with a coarse label on its anchor frame"
+    sam = OracleSAM({})
+    with pytest.raises(DataError, match=re.escape(problem)) as caught:
+        refine_split(
+            get_format("cityscapes", root), "val", LabelStore(out), PointRefiner(sam, EIGHT), progress=False
+        )
+    assert caught.value.path == root and sam.images == 0 and not out.exists()
+    argv = ["label", "refine-coarse", "--format", "cityscapes", "--root", str(root), "--split", "val"]
+    argv += ["--out", str(out), "--sam2-checkpoint", str(tmp_path / "missing.pt"), "--no-progress"]
+    assert run_tool(argv) == 1
+    captured = capsys.readouterr()
+    assert captured.err == f"error: {root}: {problem}; nothing to label\n"
+    assert captured.out == "" and not out.exists()
 
 
 @pytest.mark.slow

@@ -10,11 +10,13 @@ from collections.abc import Callable
 from typing import Any
 
 from frugalseg.autolabel.propagate import FlowPropagator, PropagationEngine, propagate_split
-from frugalseg.autolabel.runs import LabellingSummary
+from frugalseg.autolabel.runs import LabellingSummary, anchored_clips
 from frugalseg.autolabel.store import LabelStore
+from frugalseg.datamodules.clips import LabelKind
 
 FORMATS = ("cityscapes", "synthetic", "davis", "mose")
 ENGINES = ("flow", "sam2")
+DEFAULT_K = 10  # issue 3: propagate up to 10 frames each way unless told otherwise
 
 
 def _offsets(text: str) -> list[int]:
@@ -38,11 +40,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "propagate", help="carry the manual label of each clip's anchor frame to nearby frames"
     )
     _add_dataset_options(propagate)
-    which = propagate.add_mutually_exclusive_group(required=True)
+    which = propagate.add_mutually_exclusive_group()
     which.add_argument(
         "--offsets", type=_offsets, help="comma-separated offsets from the anchor, e.g. -10,10"
     )
-    which.add_argument("--k", type=_count, help="every offset ±1…±k")
+    which.add_argument(
+        "--k", type=_count, help=f"every offset ±1…±k (default without --offsets: {DEFAULT_K})"
+    )
     propagate.add_argument("--engine", default="flow", choices=ENGINES, help="propagation engine")
     propagate.add_argument(
         "--preset",
@@ -68,16 +72,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _register_report(commands)
 
 
+def propagation_offsets(args: argparse.Namespace) -> list[int]:
+    """The offsets ``label propagate`` labels: ``--offsets``, else ±1…±``--k`` (``DEFAULT_K`` if neither)."""
+    if args.offsets is not None:
+        return args.offsets
+    k = DEFAULT_K if args.k is None else args.k
+    return [sign * offset for offset in range(1, k + 1) for sign in (-1, 1)]
+
+
 def _propagate(args: argparse.Namespace) -> int:
     """Run ``label propagate``; prints one summary line and returns the exit code."""
     if args.engine == "sam2" and args.sam2_checkpoint is None:
         print("error: --engine sam2 needs --sam2-checkpoint FILE (a local SAM 2 checkpoint)", file=sys.stderr)
         return 2
-    offsets = (
-        args.offsets if args.offsets is not None else [s * o for o in range(1, args.k + 1) for s in (-1, 1)]
-    )
+    offsets = propagation_offsets(args)
 
     def label(fmt: Any, store: LabelStore) -> LabellingSummary:
+        if args.engine == "sam2":
+            anchored_clips(fmt, args.split, LabelKind.FINE)  # before loading SAM 2
         engine = (
             _sam2_propagator(args)
             if args.engine == "sam2"
@@ -281,6 +293,7 @@ def _refine_coarse(args: argparse.Namespace) -> int:
     from frugalseg.autolabel.refine import AutoMaskRefiner, PointRefiner, class_ids, refine_split
 
     def label(fmt: Any, store: LabelStore) -> LabellingSummary:
+        anchored_clips(fmt, args.split, LabelKind.COARSE)  # before loading SAM 2
         names = (
             list(fmt.class_names) if args.classes == "all" else [n.strip() for n in args.classes.split(",")]
         )
@@ -363,6 +376,7 @@ def _boxes(args: argparse.Namespace) -> int:
     from frugalseg.autolabel.boxes import box_split
 
     def label(fmt: Any, store: LabelStore) -> LabellingSummary:
+        anchored_clips(fmt, args.split, LabelKind.FINE)  # before loading SAM 2
         return box_split(
             fmt,
             args.split,
@@ -384,9 +398,9 @@ def _run_labelling(
 ) -> int:
     """Run one ``label`` command: ``label(fmt, store)`` on the data set and store the dataset options name.
 
-    Prints its error as one line on stderr (exit 1) or its summary line (exit 0); ``unit`` names
-    what the summary counts: ``clips`` for propagation, ``images`` (anchor frames) for the
-    commands that label each clip's anchor frame.
+    Prints its error as one line on stderr (exit 1) or its summary line (exit 0; with several
+    processes, only global rank 0 prints it); ``unit`` names what the summary counts: ``clips``
+    for propagation, ``images`` (anchor frames) for the commands that label each clip's anchor frame.
     """
     from frugalseg.datamodules.formats import get_format
 
@@ -396,6 +410,8 @@ def _run_labelling(
     except (ValueError, ImportError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    if summary.rank != 0:
+        return 0
     print(
         f"label {command}: {summary.clips} {unit}, {summary.written} labels written, "
         f"{summary.skipped} skipped (already in {out}), {summary.seconds:.1f} s"

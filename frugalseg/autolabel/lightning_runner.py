@@ -83,8 +83,10 @@ def propagate_with_trainer(
 
     Every process runs this function (Lightning's DDP launcher starts the same command again);
     each one reads which labels the store already holds, labels its share of the rest and appends
-    its records to the shared manifest (one whole line per write). The summary counts the labels
-    the store holds at the end, as seen by the calling process.
+    its records to the shared manifest (one whole line per write). All processes wait for each
+    other after labelling (``Trainer.predict`` ends without a barrier), so every process's summary
+    counts the labels the whole job wrote; its ``rank`` is the process's global rank, and only
+    rank 0's is meant to be reported.
     """
     clips, offsets = open_propagation_run(fmt, split, store, offsets, engine)
     work = []
@@ -94,6 +96,7 @@ def propagate_with_trainer(
             work.append((clip, todo))
     skipped = len(clips) * len(offsets) - sum(len(todo) for _, todo in work)
     start = time.perf_counter()
+    rank = 0
     if work:
         trainer = L.Trainer(
             accelerator=accelerator,
@@ -109,10 +112,12 @@ def propagate_with_trainer(
         loader = DataLoader(_WorkIndices(len(work)), batch_size=None, shuffle=False)
         module = LabellingModule(engine, work, str(store.root), getattr(fmt, "num_classes", None))
         trainer.predict(module, loader, return_predictions=False)
+        trainer.strategy.barrier("labels written")  # before counting: the other processes' labels too
+        rank = trainer.global_rank
     done = LabelStore(store.root)
     written = sum(
         done.has(clip.clip_id, o, LabelKind.PSEUDO, split=clip.split) for clip, todo in work for o in todo
     )
     return LabellingSummary(
-        clips=len(clips), written=written, skipped=skipped, seconds=time.perf_counter() - start
+        clips=len(clips), written=written, skipped=skipped, seconds=time.perf_counter() - start, rank=rank
     )

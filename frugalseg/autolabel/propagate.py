@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from frugalseg.autolabel.objects import instance_ids_for
-from frugalseg.autolabel.runs import LabellingSummary, labelling_progress, open_store_run
+from frugalseg.autolabel.runs import LabellingSummary, anchored_clips, labelling_progress, open_store_run
 from frugalseg.autolabel.store import LabelStore
 from frugalseg.datamodules.clips import IGNORE_INDEX, Clip, LabelKind
 from frugalseg.datamodules.io import DataError, read_frame, read_label
@@ -285,14 +285,14 @@ def open_propagation_run(
 ) -> tuple[list[Clip], list[int]]:
     """Check a propagation job before anything is written and open its store.
 
-    Returns the clips of ``split`` with a fine label at offset 0 and the sorted offsets. Every clip
-    is checked (offsets inside the clip, frames present, and the anchor, for an engine with
-    ``check_anchor``) before the store's ``run.json`` is written or compared.
+    Returns the clips of ``split`` with a fine label at offset 0 (a `DataError` if there is none)
+    and the sorted offsets. Every clip is checked (offsets inside the clip, frames present, and the
+    anchor, for an engine with ``check_anchor``) before the store's ``run.json`` is written or compared.
     """
     offsets = sorted(set(offsets))
     if not offsets or 0 in offsets:
         raise ValueError(f"offsets must be non-empty and non-zero (0 is the manual label), got {offsets}")
-    clips = [clip for clip in fmt.clips(split) if clip.label(0, LabelKind.FINE) is not None]
+    clips = anchored_clips(fmt, split, LabelKind.FINE)
     for clip in clips:
         _check_clip(clip, offsets)
     check_anchor = getattr(engine, "check_anchor", None)

@@ -28,12 +28,13 @@ from frugalseg.datamodules.io import DataError, read_frame, read_label
 @dataclass
 class LabellingSummary:
     """What one labelling run over a split did: clips (or anchor images) seen, labels written and
-    skipped (already in the store), and the seconds it took."""
+    skipped (already in the store), and the seconds it took. Only rank 0's summary is reported."""
 
     clips: int
     written: int
     skipped: int
     seconds: float
+    rank: int = 0  # global rank of the process that made it: several share a job under Lightning
 
 
 def open_store_run(store: LabelStore, fmt: Any, split: str, engine: str, settings: dict[str, Any]) -> None:
@@ -66,6 +67,24 @@ def labelling_progress(verb: str, unit: str, *, enabled: bool) -> Progress:
 def image_rng(seed: int, clip_id: str, offset: int = 0) -> np.random.Generator:
     """A generator for one image, so that results do not depend on the order images are done in."""
     return np.random.default_rng([seed, zlib.crc32(clip_id.encode()), offset + 2**16])  # seeds must be ≥ 0
+
+
+def anchored_clips(fmt: Any, split: str, kind: LabelKind) -> list[Clip]:
+    """The clips of ``split`` with a ``kind`` label on their anchor frame (offset 0), the ones a run labels.
+
+    Raises:
+        DataError: naming the data set root, the split and ``kind`` when no clip has one, so that a
+            run with nothing to do fails before it writes the store's ``run.json``.
+    """
+    clips = fmt.clips(split)
+    anchored = [clip for clip in clips if clip.label(0, kind) is not None]
+    if not anchored:
+        raise DataError(
+            getattr(fmt, "root", type(fmt).__name__),
+            f"split {split!r} has {len(clips)} clip(s), none with a {kind.value} label on its anchor "
+            "frame; nothing to label",
+        )
+    return anchored
 
 
 def read_anchor(fmt: Any, clip: Clip, kind: LabelKind) -> tuple[np.ndarray, np.ndarray]:
@@ -101,9 +120,9 @@ def label_anchor_frames(
 
     ``make_label(clip)`` computes one label map; clips already recorded in ``store`` are skipped,
     so a killed run resumes where it stopped. The anchor frame and ``source`` label of every clip
-    are checked to exist before anything is written.
+    are checked to exist, and at least one clip to have a ``source`` label, before anything is written.
     """
-    clips = [clip for clip in fmt.clips(split) if clip.label(0, source) is not None]
+    clips = anchored_clips(fmt, split, source)
     for clip in clips:
         for path in (clip.frame_path(0), clip.label(0, source).path):
             if not path.is_file():
