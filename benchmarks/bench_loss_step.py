@@ -2,9 +2,11 @@
 
 One step = forward + backward of a compact student (DeepLabV3+ MobileNetV2, random weights) on a
 fixed batch of 2 clips at 128×256 with 19 classes, plus whatever the loss needs beyond the
-student's target-frame forward: a second student forward on frame t−1 (temporal consistency),
-a frozen DeepLabV3+ R18 teacher forward under ``no_grad`` (KD), or student forwards on the
-neighbour frames, their warping and the teacher's target prediction (MFD). Flows are given
+student's target-frame forward: the Gated CRF at the decoder stride 4 (its default, as in the
+reference) and, for comparison, at full resolution (stride 1), a second student forward on frame
+t−1 (temporal consistency), a frozen DeepLabV3+ R18 teacher forward under ``no_grad`` (KD), or
+student forwards on the neighbour frames, their warping and the teacher's target prediction
+(MFD). Flows are given
 (in training they come from the loader). The steps are timed round-robin, so load changes on a
 shared machine hit all alike; the table gives the median and the ratio to CE alone, in process
 CPU time (the work done, which other jobs on a shared machine barely move at 1 thread) and in
@@ -47,6 +49,7 @@ def make_steps(height: int, width: int) -> dict[str, Callable[[], float]]:
     batch = {"frames": target}
     ce, phuber = build_loss("ce"), build_loss("phuber_ce")
     partial, gated = build_loss("partial_ce"), build_loss("gated_crf")
+    gated_full = build_loss("gated_crf", stride=1)
 
     def run(loss_of: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[], float]:
         def step() -> float:
@@ -83,6 +86,9 @@ def make_steps(height: int, width: int) -> dict[str, Callable[[], float]]:
         "phuber_ce": run(lambda logits: phuber(logits, label)),
         "partial_ce + 0.1 gated_crf": run(
             lambda logits: partial(logits, clicks) + 0.1 * gated(logits, clicks, batch)
+        ),
+        "  same, gated_crf stride 1": run(
+            lambda logits: partial(logits, clicks) + 0.1 * gated_full(logits, clicks, batch)
         ),
         "ce + temporal": run(temporal),
         "ce + kd": run(kd),

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
+import lightning as L
 import pytest
 import torch
 from safetensors.torch import save_file
 
-from frugalseg.datamodules.datamodule import ClipGeometry, transform_flow
+from frugalseg.datamodules.datamodule import ClipGeometry, VideoSegDataModule, transform_flow
 from frugalseg.flow import backward_warp
 from frugalseg.lightning_modules import DistillationModule, KDTerm
 from frugalseg.losses import kd_loss, mfd_loss
 from frugalseg.losses.gated_crf import GatedCRFLoss
+from frugalseg.metrics import MeanIoU
 from frugalseg.zoo import get_model
 from frugalseg.zoo.weights import WeightsError
 
@@ -142,26 +146,93 @@ def test_teacher_weights_from_a_run_checkpoint_or_safetensors(tmp_path):
     save_file({k: v.contiguous() for k, v in source.state_dict().items()}, tmp_path / "t.safetensors")
     for name in ("t.ckpt", "t.safetensors"):
         module = _module(teacher_weights=str(tmp_path / name))
+        # Read when fitting starts, not when the module is built.
+        teacher = module.teacher.state_dict()
+        assert any(not torch.equal(teacher[key], value) for key, value in source.state_dict().items())
+        module.setup("fit")
         for key, value in source.state_dict().items():
             assert torch.equal(module.teacher.state_dict()[key], value), (name, key)
+        assert not any(p.requires_grad for p in module.teacher.parameters())
 
 
-def test_bad_teacher_weights_are_clear_errors(tmp_path):
+def _fit_setup(path) -> None:
+    _module(teacher_weights=str(path)).setup("fit")
+
+
+def test_bad_teacher_weights_are_clear_errors_when_fitting(tmp_path):
     with pytest.raises(WeightsError, match=r"missing\.ckpt: weights file does not exist"):
-        _module(teacher_weights=str(tmp_path / "missing.ckpt"))
+        _fit_setup(tmp_path / "missing.ckpt")
     other = get_model("deeplabv3plus_r18", num_classes=3, **SMALL)
     torch.save(other.state_dict(), tmp_path / "r18.pt")
     mismatch = r"r18\.pt: weights do not fit SmpStudent .missing 312.*unexpected 120"
     with pytest.raises(WeightsError, match=mismatch):
-        _module(teacher_weights=str(tmp_path / "r18.pt"))
+        _fit_setup(tmp_path / "r18.pt")
     (tmp_path / "junk.ckpt").write_text("not a checkpoint")
     with pytest.raises(WeightsError, match=r"junk\.ckpt: cannot be read with torch.load\(weights_only"):
-        _module(teacher_weights=str(tmp_path / "junk.ckpt"))
+        _fit_setup(tmp_path / "junk.ckpt")
     hparams = {"student": "deeplabv3plus_r18", "student_args": SMALL, "num_classes": 3, "num_frames": 1}
     state = {f"student.{k}": v for k, v in other.state_dict().items()}
     torch.save({"state_dict": state, "hyper_parameters": hparams}, tmp_path / "r18.ckpt")
     with pytest.raises(WeightsError, match="deeplabv3plus_r18., but .deeplabv3plus_mbv2. was asked"):
-        _module(teacher_weights=str(tmp_path / "r18.ckpt"))
+        _fit_setup(tmp_path / "r18.ckpt")
+
+
+def test_a_teacher_file_holding_python_objects_is_refused_without_torch_unpickling_advice(tmp_path):
+    path = tmp_path / "objects.ckpt"
+    torch.save({"state_dict": {}, "config": tmp_path}, path)
+    with pytest.raises(WeightsError) as error:
+        _fit_setup(path)
+    message = str(error.value)
+    assert message.startswith(f"{path}: cannot be read with torch.load(weights_only=True): it holds Python ")
+    assert "(it needs pathlib.PosixPath)" in message and "frugalseg never unpickles" in message
+    assert "frugalseg zoo publish" in message and "state_dict()" in message
+    assert "weights_only=False" not in message and "weights_only` set to `False" not in message
+
+
+def _loader(count: int = 2) -> torch.utils.data.DataLoader:
+    generator = torch.Generator().manual_seed(9)
+    items = [
+        {
+            "frames": torch.randn(1, 3, 32, 32, generator=generator),
+            "label": torch.randint(0, 3, (32, 32), generator=generator),
+            "kind": torch.tensor(CLICKS),
+            "neighbours": torch.randn(2, 3, 32, 32, generator=generator),
+            "neighbour_flows": torch.zeros(2, 2, 32, 32),
+        }
+        for _ in range(count)
+    ]
+    return torch.utils.data.DataLoader(items, batch_size=2)
+
+
+def _trainer(tmp_path) -> L.Trainer:
+    return L.Trainer(
+        accelerator="cpu",
+        max_steps=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        default_root_dir=tmp_path,
+    )
+
+
+def test_a_trained_student_validates_without_its_teacher_file_but_fitting_needs_it(tmp_path):
+    missing = str(tmp_path / "gone" / "teacher.ckpt")
+    module = _module(teacher_weights=missing)
+    trainer = _trainer(tmp_path)
+    validated = trainer.validate(module, _loader(), verbose=False)[0]["val/mIoU"]
+    expected = MeanIoU(3, 255)
+    module.eval()
+    with torch.no_grad():
+        for batch in _loader():
+            expected.update(module.student(batch["frames"]).argmax(1), batch["label"])
+    assert validated == pytest.approx(float(expected.compute()), abs=1e-6)
+    trainer.save_checkpoint(tmp_path / "student.ckpt")
+    loaded = DistillationModule.load_from_checkpoint(tmp_path / "student.ckpt")
+    assert loaded.hparams.teacher_weights == missing
+    assert trainer.validate(loaded, _loader(), verbose=False)[0]["val/mIoU"] == pytest.approx(validated)
+    with pytest.raises(WeightsError, match=r"gone/teacher\.ckpt: weights file does not exist"):
+        _trainer(tmp_path).fit(loaded, _loader())
 
 
 def test_checkpoints_hold_the_student_only_and_load_back():
@@ -187,6 +258,34 @@ def test_group_kd_term_names_the_teacher_output_it_lacks():
 def test_mfd_needs_an_image_student():
     with pytest.raises(ValueError, match="reads 2 frames"):
         _module(student="tdnet_td2_psp18_small", student_args={}, num_frames=2)
+
+
+MISSING_NEIGHBOURS = (
+    r"model.mfd_weight is 1.0 but the training batches carry no neighbour frames: set data.neighbours"
+)
+
+
+def test_mfd_without_neighbour_frames_is_an_error_not_a_silent_skip(monkeypatch):
+    module = _module()
+    without = {k: v for k, v in _batch().items() if k not in ("neighbours", "neighbour_flows")}
+    with pytest.raises(ValueError, match=MISSING_NEIGHBOURS):
+        module.training_step(without, 0)
+    with pytest.raises(ValueError, match=MISSING_NEIGHBOURS):
+        module.training_step(_batch(neighbours=0), 0)
+    assert float(_module(monkeypatch, mfd_weight=0.0).training_step(without, 0)) > 0  # MFD off: no need
+
+
+def test_fitting_checks_the_datamodule_options_before_the_first_batch():
+    """setup("fit") reads the real datamodule's options: data.neighbours 0 with MFD on stops at once."""
+    module = _module()
+    module._trainer = SimpleNamespace(datamodule=VideoSegDataModule(neighbours=0, num_frames=1))
+    with pytest.raises(ValueError, match=MISSING_NEIGHBOURS):
+        module.setup("fit")
+    module.setup("validate")  # validation reads no neighbours
+    module._trainer = SimpleNamespace(datamodule=VideoSegDataModule(neighbours=2, num_frames=1))
+    module.setup("fit")
+    with pytest.raises(ValueError, match="does not train the temporal-consistency loss"):
+        _module(temporal_weight=1.0)
 
 
 def test_geometry_moves_flows_with_their_frames():

@@ -170,13 +170,62 @@ def test_module_un_normalises_the_target_frame_and_applies_its_weight() -> None:
     uint8_frames = torch.randint(0, 256, (2, 3, 3, 16, 16), generator=generator, dtype=torch.uint8)
     logits = torch.randn(2, 5, 8, 8, generator=generator)
     batch = {"frames": Normalize()(uint8_frames)}
-    module = build_loss("gated_crf", ignore_index=255)
+    module = build_loss("gated_crf", ignore_index=255, stride=1)
     assert isinstance(module, GatedCRFLoss)
     loss = module(logits, torch.full((2, 32, 32), 255), batch)
     expected = gated_crf_loss(logits.softmax(1), uint8_frames[:, -1].double() / 255)
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
-    weighted = build_loss("gated_crf", weight=0.1)(logits, None, batch)
+    weighted = build_loss("gated_crf", weight=0.1, stride=1)(logits, None, batch)
     assert weighted.item() == pytest.approx(0.1 * expected.item(), rel=1e-5)
+
+
+def _min_pool(mask: torch.Tensor, stride: int) -> torch.Tensor:
+    """1 where every pixel of the stride×stride block is valid."""
+    return -F.max_pool2d(-mask.double().unsqueeze(1), stride, ceil_mode=True).squeeze(1)
+
+
+@pytest.mark.parametrize("size", [(16, 24), (14, 23)])
+def test_module_pools_probabilities_image_and_valid_mask_by_its_stride(size) -> None:
+    """stride 4: the loss of the 4×4-averaged probabilities and image, a block valid only if all of it is."""
+    height, width = size
+    generator = torch.Generator().manual_seed(6)
+    frames = torch.randn(2, 1, 3, height, width, generator=generator)  # float32, as the loader gives
+    logits = torch.randn(2, 5, height, width, generator=generator, dtype=torch.float64, requires_grad=True)
+    valid = torch.ones(2, height, width, dtype=torch.bool)
+    valid[0, :, :5] = False  # the first two columns of blocks hold a padded pixel
+    valid[1, 9, 13] = False
+    module = GatedCRFLoss(stride=4, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0)).double()
+    loss = module(logits, None, {"frames": frames, "valid": valid})
+
+    # By hand: the same blocks for probabilities, image and mask: 4×4 blocks, or ⌈H/4⌉×⌈W/4⌉
+    # adaptive (overlapping) ones when 4 does not divide the size.
+    def pool(tensor: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool2d(tensor, 4) if size == (16, 24) else F.adaptive_avg_pool2d(tensor, (4, 6))
+
+    probs = pool(logits.softmax(1)).detach().requires_grad_(True)
+    image = pool(frames[:, -1].double())
+    mask = _min_pool(valid, 4) if size == (16, 24) else (pool(valid.double().unsqueeze(1)) == 1).squeeze(1)
+    expected = gated_crf_loss(probs, image, valid_mask=mask)
+    assert probs.shape[-2:] == (4, 6)
+    assert loss.item() == expected.item()
+    assert mask[0].sum() == 4 * 4 and mask[1].sum() == 4 * 6 - 1
+    # The gradient reaches the full-size logits through the pooling: that of the hand-pooled probabilities.
+    loss.backward()
+    expected.backward()
+    (reference,) = torch.autograd.grad(pool(logits.softmax(1)), logits, probs.grad)
+    torch.testing.assert_close(logits.grad, reference, rtol=1e-12, atol=1e-15)
+
+
+def test_default_stride_is_the_reference_decoder_stride() -> None:
+    """Left out, the stride is 4: a 16×16 prediction is judged at 4×4, where σ_xy and r are meant."""
+    generator = torch.Generator().manual_seed(7)
+    frames = torch.randn(1, 1, 3, 16, 16, generator=generator)
+    logits = torch.randn(1, 3, 16, 16, generator=generator)
+    batch = {"frames": frames}
+    assert build_loss("gated_crf").stride == 4
+    pooled = build_loss("gated_crf")(logits, None, batch)
+    assert pooled.item() == build_loss("gated_crf", stride=4)(logits, None, batch).item()
+    assert pooled.item() != build_loss("gated_crf", stride=1)(logits, None, batch).item()
 
 
 def test_module_reads_the_valid_mask_and_rejects_an_unsliced_batch() -> None:
@@ -196,6 +245,9 @@ def test_bad_arguments_are_rejected() -> None:
         gated_crf_loss(probs, torch.rand(1, 3, 4, 4), radius=0)
     with pytest.raises(ValueError, match="valid_mask must be B×H×W"):
         gated_crf_loss(probs, torch.rand(1, 3, 4, 4), valid_mask=torch.ones(4, 4))
+    for stride in (0, 2.5):
+        with pytest.raises(ValueError, match=f"stride must be a positive integer, got {stride}"):
+            GatedCRFLoss(stride=stride)
 
 
 def test_partial_ce_averages_over_clicked_pixels_only() -> None:

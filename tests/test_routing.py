@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
 from torch import nn
 
 from frugalseg.datamodules.clips import LabelKind
+from frugalseg.datamodules.datamodule import VideoSegDataModule
 from frugalseg.datamodules.transforms import IMAGENET_MEAN, IMAGENET_STD
 from frugalseg.lightning_modules import VideoSegmentationModule
 from frugalseg.lightning_modules.segmentation import (
@@ -180,6 +182,58 @@ def test_config_shapes():
         split_loss_args("clicks", ["partial_ce", "gated_crf"], {"radius": 5})
     with pytest.raises(ValueError, match="unknown label kinds"):
         VideoSegmentationModule(student="deeplabv3plus_mbv2", num_frames=1, losses={"scribbles": "ce"})
+
+
+def _phuber_by_hand(logits: torch.Tensor, target: torch.Tensor, tau: float = 3.0) -> float:
+    """Partially Huberised CE pixel by pixel: −τp + log τ + 1 where p ≤ 1/τ, else −log p."""
+    losses = []
+    for b, y, x in torch.nonzero(target != 255).tolist():
+        p = float(logits[b, :, y, x].double().softmax(0)[target[b, y, x]])
+        losses.append(-tau * p + math.log(tau) + 1 if p <= 1 / tau else -math.log(p))
+    return sum(losses) / len(losses)
+
+
+def test_pseudo_labels_default_to_partially_huberised_ce(monkeypatch):
+    module, logged = _module(monkeypatch, losses=None)
+    assert list(module.loss_weights["pseudo"]) == ["phuber_ce"]
+    assert all(list(module.loss_weights[kind]) == ["ce"] for kind in ("fine", "coarse", "refined_coarse"))
+    outputs, batch = _batch()
+    outputs["out"][1, :, 0, 0] = torch.tensor([0.0, 4.0, 0.0])  # label 1 confident: the −log p branch
+    outputs["out"][1, :, 0, 1] = torch.tensor([5.0, 0.0, 0.0])  # label 1 at p < 1/3: the linear branch
+    del outputs["aux"]
+    total = module.routed_loss(outputs, batch)
+    pseudo = _phuber_by_hand(outputs["out"][[1]], batch["label"][[1]])
+    fine = _ce_by_hand(outputs["out"][[0, 2]], batch["label"][[0, 2]])
+    assert pseudo != pytest.approx(_ce_by_hand(outputs["out"][[1]], batch["label"][[1]]), rel=1e-3)
+    assert logged["train/loss_pseudo_phuber_ce"] == pytest.approx(pseudo, rel=1e-6)
+    assert float(total) == pytest.approx(fine * 2 / 3 + pseudo / 3, rel=1e-6)
+
+
+TEMPORAL_MISSING = (
+    r"model.temporal_weight is 2.0 but the training batches carry no frame pair with flows: "
+    r"set data.train_temporal_pair: true"
+)
+
+
+def test_temporal_weight_without_a_frame_pair_is_an_error_not_a_silent_skip():
+    module = VideoSegmentationModule(
+        student="deeplabv3plus_mbv2", num_classes=3, num_frames=1, losses={"fine": "ce"}, temporal_weight=2.0
+    )
+    generator = torch.Generator().manual_seed(0)
+    batch = {
+        "frames": torch.randn(1, 1, 3, 32, 32, generator=generator),
+        "label": torch.zeros(1, 32, 32, dtype=torch.long),
+        "kind": torch.tensor([FINE]),
+    }
+    with pytest.raises(ValueError, match=TEMPORAL_MISSING):
+        module.training_step(batch, 0)
+    # Before the first batch: setup("fit") reads the real datamodule's options.
+    module._trainer = SimpleNamespace(datamodule=VideoSegDataModule(num_frames=1))
+    with pytest.raises(ValueError, match=TEMPORAL_MISSING):
+        module.setup("fit")
+    module.setup("validate")
+    module._trainer = SimpleNamespace(datamodule=VideoSegDataModule(num_frames=1, train_temporal_pair=True))
+    module.setup("fit")
 
 
 def test_select_batch_keeps_entries_that_are_not_per_sample():

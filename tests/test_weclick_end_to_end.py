@@ -72,6 +72,7 @@ def test_teacher_on_clicks_then_student_with_kd_and_mfd(tiny_streets, tmp_path):
     metrics = teacher_run.trainer.callback_metrics
     for name in ("train/loss_clicks_partial_ce", "train/loss_clicks_gated_crf", "val/mIoU"):
         assert math.isfinite(float(metrics[name])), name
+    assert teacher_run.model.losses["clicks"]["gated_crf"].stride == 4  # the reference's decoder stride
     samples = json.loads((Path(teacher_run.trainer.log_dir) / "samples.json").read_text())
     assert samples["recipe"] == "clicks" and samples["cost"]["minutes"]["clicks"] > 0
     teacher_ckpt = tmp_path / "teacher" / "checkpoints" / "last.ckpt"
@@ -112,6 +113,28 @@ def test_teacher_on_clicks_then_student_with_kd_and_mfd(tiny_streets, tmp_path):
     state = torch.load(tmp_path / "student" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     assert state and not any(k.startswith("teacher.") for k in state)
     assert _args(yaml.safe_load(student_config.read_text())["model"])["teacher_weights"].endswith("last.ckpt")
+    assert module.losses["clicks"]["gated_crf"].stride == 4
+
+    # Validating the trained student needs no teacher file: the teacher is read only to fit.
+    validated = run_lightning_cli(
+        [
+            "validate",
+            "--config",
+            str(student_config),
+            "--model.init_args.student",
+            "deeplabv3plus_mbv2",
+            *small,
+            "--model.init_args.teacher",
+            "deeplabv3plus_r18",
+            "--model.init_args.teacher_args",
+            "{decoder_channels: 16}",
+            "--model.init_args.teacher_weights",
+            str(tmp_path / "deleted" / "teacher.ckpt"),
+            "--ckpt_path",
+            str(tmp_path / "student" / "checkpoints" / "last.ckpt"),
+        ]
+    )
+    assert math.isfinite(float(validated.trainer.callback_metrics["val/mIoU"]))
 
 
 def test_clicks_recipe_draws_anchor_frames_that_have_clicks():

@@ -13,10 +13,11 @@ The student's loss is ``label_weight · routed label loss + kd_weight · KD + mf
   each pixel weighted by ``W = exp(−|warped − teacher|)`` (:func:`frugalseg.losses.mfd_loss`;
   the paper prints ``exp(+|·|)``, which would weight disagreement up — taken as a misprint).
 
-The teacher is built from the zoo, loaded from a weights file the user names (a Lightning
-checkpoint of a :class:`VideoSegmentationModule` run, or a safetensors / torch state dict of the
-model), frozen and kept in eval mode. Checkpoints of this module hold the student only; the
-teacher is rebuilt from ``teacher_weights`` when one is loaded.
+The teacher is built from the zoo, frozen and kept in eval mode; its weights are read from the
+file the user names (a Lightning checkpoint of a :class:`VideoSegmentationModule` run, or a
+safetensors / torch state dict of the model) when fitting starts (``setup("fit")``), as only
+training uses it. Checkpoints of this module hold the student only, so validating, predicting or
+publishing a trained student needs no teacher file.
 """
 
 from __future__ import annotations
@@ -59,9 +60,10 @@ class DistillationModule(VideoSegmentationModule):
         teacher_args: extra arguments of the teacher factory (widths, …).
         teacher_weights: the trained teacher: a ``.ckpt`` of a ``frugalseg fit`` run, a
             ``.safetensors`` / torch state dict, a published name or a URL (as ``get_model`` reads
-            them). ``None`` keeps random weights (tests).
+            them), read when fitting starts. ``None`` keeps random weights (tests).
         teacher_frames: frames the teacher reads (default: its zoo default; 1 for image models).
-        kd_weight, mfd_weight: γ and β of paper 004 eq. 5 (1 there; α is ``label_weight``).
+        kd_weight, mfd_weight: γ and β of paper 004 eq. 5 (1 there; α is ``label_weight``). MFD
+            needs neighbour frames in the training batches (``data.neighbours``, 2 in WeClick).
         kd_temperature: softmax temperature of KD (1 in paper 004 and TDNet).
         kd_terms: which outputs KD pairs (default: ``out`` with ``out``, weight 1).
         mfd_detach_warped: stop gradients through the warped neighbour predictions.
@@ -86,8 +88,6 @@ class DistillationModule(VideoSegmentationModule):
         self.teacher = get_model(
             teacher, num_classes=self.hparams.num_classes, num_frames=teacher_frames, **(teacher_args or {})
         )
-        if teacher_weights is not None:
-            load_weights_into(self.teacher, teacher_weights, teacher)
         self.teacher.requires_grad_(False)
         self.teacher.eval()
         if mfd_weight and self.student.num_frames != 1:
@@ -95,6 +95,30 @@ class DistillationModule(VideoSegmentationModule):
                 f"memory-flow distillation runs the student on single neighbour frames; student "
                 f"{self.hparams.student!r} reads {self.student.num_frames} frames (set mfd_weight: 0)"
             )
+        if self.hparams.temporal_weight:
+            raise ValueError(
+                "DistillationModule does not train the temporal-consistency loss: set "
+                "model.temporal_weight: 0 (or train with VideoSegmentationModule)"
+            )
+
+    def setup(self, stage: str) -> None:
+        """When fitting, check the datamodule's options and read the teacher's weights into it."""
+        super().setup(stage)
+        if stage == "fit" and self.hparams.teacher_weights is not None:
+            load_weights_into(self.teacher, self.hparams.teacher_weights, self.hparams.teacher)
+            self.teacher.requires_grad_(False)
+
+    def check_data_options(self, options: Any) -> None:
+        """Also raise when MFD is on and the datamodule gives no neighbour frames."""
+        super().check_data_options(options)
+        if self.hparams.mfd_weight and options.get("neighbours", 1) == 0:
+            raise ValueError(self._missing_neighbours_message())
+
+    def _missing_neighbours_message(self) -> str:
+        return (
+            f"model.mfd_weight is {self.hparams.mfd_weight} but the training batches carry no neighbour "
+            "frames: set data.neighbours (2 in WeClick), or model.mfd_weight: 0"
+        )
 
     def train(self, mode: bool = True) -> DistillationModule:
         """Switch the student's mode; the teacher stays in eval mode (frozen BN and dropout)."""
@@ -129,6 +153,8 @@ class DistillationModule(VideoSegmentationModule):
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         hp = self.hparams
         frames = batch["frames"]
+        if hp.mfd_weight and batch.get("neighbours", frames[:, :0]).shape[1] == 0:
+            raise ValueError(self._missing_neighbours_message())
         outputs = self.student.forward_train(frames)
         valid = batch.get("valid")
         total = outputs["out"].new_zeros(())

@@ -19,7 +19,8 @@ from frugalseg.zoo import get_model
 from frugalseg.zoo.inference import sliding_window
 from frugalseg.zoo.weights import load_weights_into, palette_for
 
-DEFAULT_LOSSES = {"fine": "ce", "pseudo": "ce", "coarse": "ce", "refined_coarse": "ce"}
+#: Partially Huberised CE (τ = 3) for pseudo-labels: a wrong one costs at most a bounded amount (issue 5).
+DEFAULT_LOSSES = {"fine": "ce", "pseudo": "phuber_ce", "coarse": "ce", "refined_coarse": "ce"}
 
 #: One label kind's losses: a loss name (weight 1) or loss name → weight.
 LossSpec = str | dict[str, float]
@@ -113,7 +114,8 @@ class VideoSegmentationModule(L.LightningModule):
             URL (as ``zoo.get_model(weights=…)`` reads them).
         label_weight: weight of the routed label loss (0: train without labels).
         temporal_weight: λ of the temporal-consistency loss (paper 000) on training batches that
-            carry a frame pair with its flows (``data.train_temporal_pair``); 0 switches it off.
+            carry a frame pair with its flows (``data.train_temporal_pair``, required when λ > 0:
+            fitting stops with an error otherwise); 0 switches it off.
     """
 
     def __init__(
@@ -167,9 +169,30 @@ class VideoSegmentationModule(L.LightningModule):
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         return self.student(frames)
 
+    def setup(self, stage: str) -> None:
+        """Before fitting, check that the datamodule's options give the batches the losses read."""
+        if stage == "fit":
+            datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
+            options = getattr(datamodule, "hparams", None)
+            if options is not None:
+                self.check_data_options(options)
+
+    def check_data_options(self, options: Any) -> None:
+        """Raise if a configured loss needs batch entries that the datamodule ``options`` leave out."""
+        if self.hparams.temporal_weight and not options.get("train_temporal_pair", True):
+            raise ValueError(self._missing_pair_message())
+
+    def _missing_pair_message(self) -> str:
+        return (
+            f"model.temporal_weight is {self.hparams.temporal_weight} but the training batches carry no "
+            "frame pair with flows: set data.train_temporal_pair: true (or model.temporal_weight: 0)"
+        )
+
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         frames = batch["frames"]
         pair = "flow_to_prev" in batch
+        if self.hparams.temporal_weight and not pair:
+            raise ValueError(self._missing_pair_message())
         if pair:
             batch = {**batch, "frames": frames[:, 1:]}
         outputs = self.student.forward_train(batch["frames"])
@@ -177,7 +200,7 @@ class VideoSegmentationModule(L.LightningModule):
         total = outputs["out"].new_zeros(())
         if self.hparams.label_weight:
             total = total + self.hparams.label_weight * self.routed_loss(outputs, batch)
-        if pair and self.hparams.temporal_weight:
+        if self.hparams.temporal_weight:
             previous = self.student(frames[:, :-1])
             consistency = temporal_consistency_loss(
                 outputs["out"].softmax(1), previous.softmax(1), batch["flow_to_prev"], batch["flow_from_prev"]

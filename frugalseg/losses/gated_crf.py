@@ -11,7 +11,10 @@ with Ω_i the (2r+1)² − 1 pixels around i inside the image, ``p`` pixel coord
 prediction's resolution, ``rgb`` the image in [0, 1] averaged down to that resolution, and the
 gating masks ``m`` removing padding or other pixels that must neither give nor take. (The
 authors' code applies σ_rgb = 0.1 to ImageNet-standardised colours, a scale about 4.4× wider
-than [0, 1]; on [0, 1] the same σ makes the colour kernel that much more selective.)
+than [0, 1]; on [0, 1] the same σ makes the colour kernel that much more selective.) The
+reference applies the loss to the decoder's output at stride 4; :class:`GatedCRFLoss` gets the
+student's logits upsampled to the frame, so it averages the probabilities down by its ``stride``
+(4) first, keeping σ_xy and r in the pixels they were chosen for, at 1/16 of the cost.
 
 The reference computes it by unfolding the whole window, which holds (2r+1)² = 121 copies of the
 prediction. Here the sum runs offset by offset instead: K is symmetric, so each pair of offsets
@@ -201,13 +204,21 @@ class GatedCRFLoss(nn.Module):
     with the same selection when routing label kinds). ``target`` is not used: the partial CE
     takes the clicks.
 
+    The students return logits upsampled to the frame's size, while paper 004 applies the loss to
+    the decoder's output at stride 4, where σ_xy = 6 and radius 5 are meant. So the softmax
+    probabilities are averaged down by ``stride`` (h×w → ⌈h/s⌉×⌈w/s⌉, ``adaptive_avg_pool2d``)
+    and :func:`gated_crf_loss` runs at that size: the image is averaged the same way, and a
+    low-resolution pixel is valid only if every pixel it covers is.
+
     Args:
         weight: a factor on the loss. Leave it at 1 when the routing weights the kind's losses
             (paper 004's λ = 0.1 as ``clicks: {partial_ce: 1.0, gated_crf: 0.1}``), so that λ is
             not applied twice.
-        sigma_xy: position bandwidth in prediction pixels.
+        sigma_xy: position bandwidth in pixels of the pooled prediction.
         sigma_rgb: colour bandwidth on RGB in [0, 1].
-        radius: the window is (2·radius + 1)² pixels.
+        radius: the window is (2·radius + 1)² pooled pixels.
+        stride: the factor the probabilities are averaged down by before the kernel (4, the
+            decoder stride of paper 004; 1 keeps the logits' own resolution).
         mean, std: the normalisation of ``batch["frames"]`` (per channel, on [0, 1]).
         ignore_index: accepted for the loss registry; unused.
     """
@@ -218,6 +229,7 @@ class GatedCRFLoss(nn.Module):
         sigma_xy: float = 6.0,
         sigma_rgb: float = 0.1,
         radius: int = 5,
+        stride: int = 4,
         mean: tuple[float, float, float] = IMAGENET_MEAN,
         std: tuple[float, float, float] = IMAGENET_STD,
         ignore_index: int = IGNORE_INDEX,
@@ -225,6 +237,9 @@ class GatedCRFLoss(nn.Module):
         super().__init__()
         if radius < 1 or sigma_xy <= 0 or sigma_rgb <= 0:
             raise ValueError(f"need radius >= 1 and positive sigmas, got {radius}, {sigma_xy}, {sigma_rgb}")
+        if int(stride) != stride or stride < 1:
+            raise ValueError(f"the Gated CRF stride must be a positive integer, got {stride}")
+        self.stride = int(stride)
         self.weight = float(weight)
         self.sigma_xy = float(sigma_xy)
         self.sigma_rgb = float(sigma_rgb)
@@ -235,7 +250,7 @@ class GatedCRFLoss(nn.Module):
     def forward(
         self, logits: torch.Tensor, target: torch.Tensor | None, batch: dict[str, Any] | None
     ) -> torch.Tensor:
-        """Scalar ``weight · L_GCRF`` of ``logits`` B×C×h×w on ``batch["frames"][:, -1]``."""
+        """Scalar ``weight · L_GCRF`` of ``logits`` B×C×h×w pooled by ``stride``, on the target frame."""
         if batch is None or "frames" not in batch:
             raise ValueError("the Gated CRF loss needs the batch with its 'frames' (B×T×3×H×W)")
         frames = batch["frames"]
@@ -245,8 +260,11 @@ class GatedCRFLoss(nn.Module):
                 f"samples of logits {tuple(logits.shape)}; pass the batch sliced like the logits"
             )
         image01 = frames[:, -1].float() * self.std + self.mean
+        probs = logits.softmax(dim=1)
+        height, width = probs.shape[-2:]
+        probs = _to_size(probs, (-(-height // self.stride), -(-width // self.stride)))
         loss = gated_crf_loss(
-            logits.softmax(dim=1),
+            probs,
             image01,
             sigma_xy=self.sigma_xy,
             sigma_rgb=self.sigma_rgb,
