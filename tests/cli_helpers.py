@@ -1,7 +1,8 @@
-"""Arguments for running the LightningCLI in tests (``from cli_helpers import lightning_args``)."""
+"""Command lines for tests: LightningCLI arguments and a `frugalseg label propagate` process."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 
@@ -22,4 +23,24 @@ def lightning_args(config: str | Path, root: str | Path, out: str | Path, **data
         str(out),
         "--trainer.enable_progress_bar",
         "false",
+    ]
+
+
+def label_propagate_command(root: str | Path, out: str | Path, *options: str) -> list[str]:
+    """``frugalseg label propagate`` on a synthetic streets ``root`` into the store ``out``, as a
+    process command (no progress bar), with ``options`` such as ``--k 10`` or ``--devices 2``."""
+    return [
+        sys.executable,
+        "-m",
+        "frugalseg.cli",
+        "label",
+        "propagate",
+        "--format",
+        "synthetic",
+        "--root",
+        str(root),
+        "--out",
+        str(out),
+        "--no-progress",
+        *options,
     ]

@@ -6,33 +6,14 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from cli_helpers import label_propagate_command
 
 from frugalseg.autolabel import FlowPropagator, LabelStore, propagate_split
 from frugalseg.datamodules.formats import get_format
-
-
-def _command(root: Path, out: Path) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "frugalseg.cli",
-        "label",
-        "propagate",
-        "--format",
-        "synthetic",
-        "--root",
-        str(root),
-        "--out",
-        str(out),
-        "--k",
-        "10",
-        "--no-progress",
-    ]
 
 
 def _records(store: Path) -> list[dict]:
@@ -51,7 +32,8 @@ def test_sigkilled_propagation_resumes_to_the_labels_of_an_uninterrupted_run(tin
     propagate_split(fmt, "train", LabelStore(reference), offsets, FlowPropagator(), progress=False)
 
     out = tmp_path / "killed"
-    process = subprocess.Popen(_command(tiny_streets, out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    command = label_propagate_command(tiny_streets, out, "--k", "10")
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while len(_records(out)) < 25 and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -61,7 +43,7 @@ def test_sigkilled_propagation_resumes_to_the_labels_of_an_uninterrupted_run(tin
     done_before = {r["path"]: (out / r["path"]).stat().st_mtime_ns for r in _records(out)}
     assert 25 <= len(done_before) < 80
 
-    resumed = subprocess.run(_command(tiny_streets, out), capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert f"{80 - len(done_before)} labels written, {len(done_before)} skipped" in resumed.stdout
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import label_propagate_command
 
 from frugalseg.autolabel import FlowPropagator, LabelStore, propagate_split
 from frugalseg.autolabel.lightning_runner import propagate_with_trainer
@@ -57,26 +57,9 @@ def test_two_ddp_processes_share_the_clips_and_write_each_label_once(
 ) -> None:
     """`label propagate --devices 2` on the CPU: each label once in the manifest, PNGs as one process."""
     out = tmp_path / "store"
-    command = [
-        sys.executable,
-        "-m",
-        "frugalseg.cli",
-        "label",
-        "propagate",
-        "--format",
-        "synthetic",
-        "--root",
-        str(tiny_streets),
-        "--out",
-        str(out),
-        "--offsets",
-        ",".join(map(str, OFFSETS)),
-        "--devices",
-        "2",
-        "--accelerator",
-        "cpu",
-        "--no-progress",
-    ]
+    offsets = ",".join(map(str, OFFSETS))
+    devices = ("--devices", "2", "--accelerator", "cpu")
+    command = label_propagate_command(tiny_streets, out, "--offsets", offsets, *devices)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
