@@ -73,6 +73,11 @@ def run_lightning_cli(argv: Sequence[str] | None = None) -> FrugalsegCLI:
 class VOSCLI(LightningCLI):
     """`frugalseg vos fit|validate|test`: STM (VOSModule) on DAVIS/MOSE-layout data (VOSDataModule)."""
 
+    @staticmethod
+    def subcommands() -> dict[str, set[str]]:
+        """fit, validate and test; VOSModule has no predict step, so `vos predict` is not offered."""
+        return {name: args for name, args in LightningCLI.subcommands().items() if name != "predict"}
+
     def add_arguments_to_parser(self, parser) -> None:
         parser.link_arguments("data.max_objects", "model.max_objects")
 
