@@ -349,9 +349,15 @@ def test_a_split_without_coarse_labels_is_an_error_before_anything_is_written(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", ["points", "auto"])
-def test_cli_runs_with_a_random_sam2(tiny_streets: Path, tmp_path: Path, monkeypatch, method: str) -> None:
-    """The whole command with the real SAM 2 image predictor (random weights, 128 px): the pipeline only."""
+@pytest.mark.parametrize(
+    ("method", "trainer"),
+    [("points", ()), ("auto", ()), ("auto", ("--devices", "1", "--accelerator", "cpu"))],
+)
+def test_cli_runs_with_a_random_sam2(
+    tiny_streets: Path, tmp_path: Path, monkeypatch, method: str, trainer: tuple[str, ...]
+) -> None:
+    """The whole command with the real SAM 2 image predictor (random weights, 128 px): the pipeline
+    only, in one process or through Lightning's Trainer.predict (``trainer``)."""
     from sam2.sam2_image_predictor import SAM2ImagePredictor
 
     from frugalseg.autolabel import sam2_loading
@@ -381,7 +387,8 @@ def test_cli_runs_with_a_random_sam2(tiny_streets: Path, tmp_path: Path, monkeyp
         "x.pt",
         "--no-progress",
     ]
-    assert run_tool([*argv, "--method", method, "--classes", "car,person", "--points-per-side", "4"]) == 0
+    argv += ["--method", method, "--classes", "car,person", "--points-per-side", "4", *trainer]
+    assert run_tool(argv) == 0
     fmt = get_format("synthetic", tiny_streets)
     records = LabelStore(out).records()
     assert len(records) == 3 and all(r["kind"] == "refined_coarse" for r in records)

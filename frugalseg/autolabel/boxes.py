@@ -29,7 +29,7 @@ import numpy as np
 from frugalseg.autolabel.clicks import instance_train_ids
 from frugalseg.autolabel.objects import instance_ids_for, iou, split_objects
 from frugalseg.autolabel.refine import ImagePredictor
-from frugalseg.autolabel.runs import LabellingSummary, label_anchor_frames, read_anchor
+from frugalseg.autolabel.runs import LabellingSummary, TrainerOptions, label_anchor_frames, read_anchor
 from frugalseg.autolabel.store import LabelStore, read_json_list, side_json_path
 from frugalseg.datamodules.clips import IGNORE_INDEX, Clip, LabelKind
 from frugalseg.datamodules.io import DataError, write_json_atomic
@@ -173,6 +173,7 @@ def box_split(
     min_iou: float | None = None,
     model: dict[str, Any] | None = None,
     progress: bool = True,
+    trainer: TrainerOptions | None = None,
 ) -> LabellingSummary:
     """Write ``boxes`` labels for the anchor frame of every clip of ``split`` with a fine label.
 
@@ -180,6 +181,7 @@ def box_split(
     8-connected component) → SAM mask → label; with ``min_iou`` bad masks are filtered against
     the fine label's objects. ``model`` (SAM 2 config, checkpoint) is recorded with the settings.
     Resumable like `frugalseg.autolabel.propagate.propagate_split`.
+    With ``trainer`` the images are shared out among Lightning's processes (`label_anchor_frames`).
     """
     if min_iou is not None and not 0.0 <= min_iou <= 1.0:
         raise ValueError(f"min_iou must lie in [0, 1], got {min_iou}")
@@ -214,4 +216,6 @@ def box_split(
         make_label=make_label,
         progress=progress,
         verb="boxing",
+        trainer=trainer,
+        movable=[predictor],
     )

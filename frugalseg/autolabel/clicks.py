@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from frugalseg.autolabel.objects import LabelObject, instance_ids_for, split_objects
-from frugalseg.autolabel.runs import LabellingSummary, image_rng, label_anchor_frames
+from frugalseg.autolabel.runs import LabellingSummary, TrainerOptions, image_rng, label_anchor_frames
 from frugalseg.autolabel.store import LabelStore, read_json_list, side_json_path
 from frugalseg.datamodules.clips import IGNORE_INDEX, Clip, LabelKind
 from frugalseg.datamodules.io import DataError, read_label, write_json_atomic
@@ -185,6 +185,7 @@ def click_split(
     min_stuff_area: int = 512,
     seed: int = 0,
     progress: bool = True,
+    trainer: TrainerOptions | None = None,
 ) -> LabellingSummary:
     """Write ``clicks`` labels for the anchor frame (offset 0) of every clip of ``split`` with a fine label.
 
@@ -192,6 +193,7 @@ def click_split(
     with `simulate_clicks`; the label map is `render_clicks` of them (discs limited to the clicked
     class) and the points go to `clicks_json_path` of the label. Labels already in ``store`` are
     skipped, so a killed run resumes where it stopped and gives the same clicks.
+    With ``trainer`` the images are shared out among Lightning's processes (`label_anchor_frames`).
     """
     if radius < 0 or min_stuff_area < 1:
         raise ValueError(f"need radius ≥ 0 and min_stuff_area ≥ 1, got {radius} and {min_stuff_area}")
@@ -224,4 +226,5 @@ def click_split(
         make_label=make_label,
         progress=progress,
         verb="clicking",
+        trainer=trainer,
     )

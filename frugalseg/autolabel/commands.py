@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from frugalseg.autolabel.propagate import FlowPropagator, PropagationEngine, propagate_split
-from frugalseg.autolabel.runs import LabellingSummary, anchored_clips
+from frugalseg.autolabel.runs import LabellingSummary, TrainerOptions, anchored_clips
 from frugalseg.autolabel.store import LabelStore
 from frugalseg.datamodules.clips import LabelKind
 
@@ -142,12 +142,19 @@ def _add_trainer_options(parser: argparse.ArgumentParser) -> None:
     trainer.add_argument(
         "--devices",
         help="run through Lightning's Trainer.predict on this many devices per node (e.g. 4, or auto); "
-        "each process labels its share of the clips into the shared store",
+        "each process labels its share of the clips (or anchor frames) into the shared store",
     )
     trainer.add_argument(
         "--accelerator", default="auto", help="Lightning accelerator with --devices (cpu, gpu, auto)"
     )
     trainer.add_argument("--num-nodes", type=_count, default=1, help="nodes with --devices (default: 1)")
+
+
+def _trainer_options(args: argparse.Namespace) -> TrainerOptions | None:
+    """How ``--devices/--accelerator/--num-nodes`` share a job out; None (one process) without --devices."""
+    if args.devices is None:
+        return None
+    return TrainerOptions(accelerator=args.accelerator, devices=args.devices, num_nodes=args.num_nodes)
 
 
 def _sam2_device(args: argparse.Namespace) -> str:
@@ -247,7 +254,8 @@ def _image_predictor(args: argparse.Namespace) -> object:
     """The SAM 2 image predictor that the ``--sam2-*`` and ``--device`` options describe."""
     from frugalseg.autolabel.sam2_loading import build_sam2_image_predictor, resolve_device
 
-    return build_sam2_image_predictor(args.sam2_config, args.sam2_checkpoint, resolve_device(args.device))
+    device = resolve_device(_sam2_device(args))  # with --devices on GPUs: this process's own GPU
+    return build_sam2_image_predictor(args.sam2_config, args.sam2_checkpoint, device)
 
 
 def _add_refine_coarse(commands: argparse._SubParsersAction) -> None:
@@ -285,6 +293,7 @@ def _add_refine_coarse(commands: argparse._SubParsersAction) -> None:
         "--overwrite", action="store_true", help="let refined masks overwrite coarse labels of other classes"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the random points")
+    _add_trainer_options(parser)
     parser.set_defaults(func=_refine_coarse)
 
 
@@ -319,7 +328,15 @@ def _refine_coarse(args: argparse.Namespace) -> int:
                 overwrite=args.overwrite,
                 model={**model, "points_per_side": args.points_per_side},
             )
-        return refine_split(fmt, args.split, store, refiner, seed=args.seed, progress=not args.no_progress)
+        return refine_split(
+            fmt,
+            args.split,
+            store,
+            refiner,
+            seed=args.seed,
+            progress=not args.no_progress,
+            trainer=_trainer_options(args),
+        )
 
     return _run_labelling("refine-coarse", "images", args, label)
 
@@ -334,6 +351,7 @@ def _add_clicks(commands: argparse._SubParsersAction) -> None:
         "--min-stuff-area", type=_count, default=512, help="smallest stuff component that gets a click"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of clicks placed off the centroid")
+    _add_trainer_options(parser)
     parser.set_defaults(func=_clicks)
 
 
@@ -350,6 +368,7 @@ def _clicks(args: argparse.Namespace) -> int:
             min_stuff_area=args.min_stuff_area,
             seed=args.seed,
             progress=not args.no_progress,
+            trainer=_trainer_options(args),
         )
 
     return _run_labelling("clicks", "images", args, label)
@@ -368,6 +387,7 @@ def _add_boxes(commands: argparse._SubParsersAction) -> None:
         help="simulate filtering bad masks: a mask whose IoU with the ground truth is lower "
         "becomes ignore over its box",
     )
+    _add_trainer_options(parser)
     parser.set_defaults(func=_boxes)
 
 
@@ -385,6 +405,7 @@ def _boxes(args: argparse.Namespace) -> int:
             min_iou=args.filter_iou,
             model={"config": args.sam2_config, "checkpoint": args.sam2_checkpoint},
             progress=not args.no_progress,
+            trainer=_trainer_options(args),
         )
 
     return _run_labelling("boxes", "images", args, label)

@@ -1,30 +1,33 @@
 """Labelling jobs on several devices or nodes through Lightning's ``Trainer.predict``.
 
-`propagate_split` labels clip after clip in one process. For large jobs `propagate_with_trainer`
-hands the same work to ``Trainer.predict``: the clips still to do form a dataset, Lightning gives
-each process its share (an unrepeated distributed sampler, so no clip is labelled twice), and
-each process writes its labels straight into the shared `LabelStore`. A killed job is resumed by
-running it again, as with `propagate_split`. Lightning is imported here only, so the rest of
-`frugalseg.autolabel` stays usable without it.
+The single-process loops (`propagate_split`, `label_anchor_frames`) label item after item. For
+large jobs `label_with_trainer` hands the same work to ``Trainer.predict``: the items still to do
+form a dataset, Lightning gives each process its share (an unrepeated distributed sampler, so no
+item is labelled twice), and each process writes its labels straight into the shared `LabelStore`
+through the caller's per-item function. A killed job is resumed by running it again, as with the
+single-process loops. Lightning is imported here only, so the rest of `frugalseg.autolabel` stays
+usable without it.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import lightning as L
+import torch
 from torch.utils.data import DataLoader, Dataset
 
 from frugalseg.autolabel.propagate import PropagationEngine, open_propagation_run, propagate_clip
-from frugalseg.autolabel.runs import LabellingSummary
+from frugalseg.autolabel.runs import LabellingSummary, TrainerOptions
 from frugalseg.autolabel.store import LabelStore
 from frugalseg.datamodules.clips import Clip, LabelKind
 
 
 class _WorkIndices(Dataset):
-    """Indices into the work list; the clips stay in the module (Lightning moves batches to the device)."""
+    """Indices into the work list; the items stay in the module (Lightning moves batches to the device)."""
 
     def __init__(self, size: int) -> None:
         self.size = size
@@ -36,34 +39,79 @@ class _WorkIndices(Dataset):
         return index
 
 
-class LabellingModule(L.LightningModule):
-    """Runs a propagation engine in ``predict_step`` and writes each clip's labels to the store.
+def move_to_device(holder: Any, device: torch.device) -> None:
+    """Move a network holder to ``device``: an object with ``to(device)`` (an engine, a module), or
+    one whose ``model`` has it (SAM 2's image predictor, whose device is its model's)."""
+    if hasattr(holder, "to"):
+        holder.to(device)
+    elif hasattr(getattr(holder, "model", None), "to"):
+        holder.model.to(device)
 
-    ``work`` lists each clip with the offsets it still lacks; a step labels one entry. An engine
-    that holds a network (it has a ``to(device)`` method) is moved to this process's device.
+
+class LabellingModule(L.LightningModule):
+    """Labels one work item per ``predict_step`` with ``label_item(item)``, which writes its labels to
+    the store and returns how many it wrote.
+
+    ``movable`` lists the network holders ``label_item`` uses (`move_to_device`); they are moved to
+    this process's device before the first step.
     """
 
-    def __init__(
-        self,
-        engine: PropagationEngine,
-        work: list[tuple[Clip, list[int]]],
-        store_root: str,
-        num_classes: int | None,
-    ) -> None:
+    def __init__(self, work: Sequence[Any], label_item: Callable[[Any], int], movable: Sequence[Any]) -> None:
         super().__init__()
-        self.engine = engine
         self.work = work
-        self.store_root = store_root
-        self.num_classes = num_classes
+        self.label_item = label_item
+        self.movable = list(movable)
 
     def on_predict_start(self) -> None:
-        if hasattr(self.engine, "to"):
-            self.engine.to(self.device)
-        self.store = LabelStore(self.store_root)
+        for holder in self.movable:
+            move_to_device(holder, self.device)
 
     def predict_step(self, index: int, batch_idx: int) -> int:
-        clip, todo = self.work[int(index)]
-        return propagate_clip(clip, todo, self.store, self.engine, self.num_classes)
+        return self.label_item(self.work[int(index)])
+
+
+def label_with_trainer(
+    work: Sequence[Any],
+    label_item: Callable[[Any], int],
+    *,
+    movable: Sequence[Any] = (),
+    options: TrainerOptions | None = None,
+    progress: bool = True,
+) -> int:
+    """Run ``label_item`` on every item of ``work``, shared out among Lightning's processes.
+
+    Every process runs this function (Lightning's DDP launcher starts the same command again) with
+    the same ``work`` (checked and opened beforehand by the caller) and labels its share. All
+    processes wait for each other afterwards (``Trainer.predict`` ends without a barrier), so a
+    caller that then counts the store's labels counts those of the whole job. Returns the
+    process's global rank (0 without work): only rank 0's summary is meant to be reported.
+    """
+    if not work:
+        return 0
+    options = options or TrainerOptions()
+    trainer = L.Trainer(
+        accelerator=options.accelerator,
+        devices=options.devices,
+        num_nodes=options.num_nodes,
+        strategy=options.strategy,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+    )
+    # batch_size=None: one work item per step
+    loader = DataLoader(_WorkIndices(len(work)), batch_size=None, shuffle=False)
+    trainer.predict(LabellingModule(work, label_item, movable), loader, return_predictions=False)
+    trainer.strategy.barrier("labels written")  # before counting: the other processes' labels too
+    return trainer.global_rank
+
+
+def _propagate_item(
+    item: tuple[Clip, list[int]], store: LabelStore, engine: PropagationEngine, num_classes: int | None
+) -> int:
+    """`propagate_clip` on one work item (a clip and the offsets it lacks); a module-level function
+    so that the work can be pickled for a spawning strategy."""
+    return propagate_clip(item[0], item[1], store, engine, num_classes)
 
 
 def propagate_with_trainer(
@@ -79,14 +127,11 @@ def propagate_with_trainer(
     strategy: str = "auto",
     progress: bool = True,
 ) -> LabellingSummary:
-    """Like `propagate_split`, with the clips shared out among Lightning's processes.
+    """Like `propagate_split`, with the clips shared out among Lightning's processes (`label_with_trainer`).
 
-    Every process runs this function (Lightning's DDP launcher starts the same command again);
-    each one reads which labels the store already holds, labels its share of the rest and appends
-    its records to the shared manifest (one whole line per write). All processes wait for each
-    other after labelling (``Trainer.predict`` ends without a barrier), so every process's summary
-    counts the labels the whole job wrote; its ``rank`` is the process's global rank, and only
-    rank 0's is meant to be reported.
+    Each process reads which labels the store already holds, propagates its share of the clips
+    with `propagate_clip` and appends its records to the shared manifest (one whole line per
+    write); its summary counts the labels the whole job wrote.
     """
     clips, offsets = open_propagation_run(fmt, split, store, offsets, engine)
     work = []
@@ -95,25 +140,15 @@ def propagate_with_trainer(
         if todo:
             work.append((clip, todo))
     skipped = len(clips) * len(offsets) - sum(len(todo) for _, todo in work)
+    num_classes = getattr(fmt, "num_classes", None)
     start = time.perf_counter()
-    rank = 0
-    if work:
-        trainer = L.Trainer(
-            accelerator=accelerator,
-            devices=devices,
-            num_nodes=num_nodes,
-            strategy=strategy,
-            logger=False,
-            enable_checkpointing=False,
-            enable_progress_bar=progress,
-            enable_model_summary=False,
-        )
-        # batch_size=None: one work entry per step
-        loader = DataLoader(_WorkIndices(len(work)), batch_size=None, shuffle=False)
-        module = LabellingModule(engine, work, str(store.root), getattr(fmt, "num_classes", None))
-        trainer.predict(module, loader, return_predictions=False)
-        trainer.strategy.barrier("labels written")  # before counting: the other processes' labels too
-        rank = trainer.global_rank
+    rank = label_with_trainer(
+        work,
+        partial(_propagate_item, store=store, engine=engine, num_classes=num_classes),
+        movable=[engine],
+        options=TrainerOptions(accelerator, devices, num_nodes, strategy),
+        progress=progress,
+    )
     done = LabelStore(store.root)
     written = sum(
         done.has(clip.clip_id, o, LabelKind.PSEUDO, split=clip.split) for clip, todo in work for o in todo

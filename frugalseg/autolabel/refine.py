@@ -33,7 +33,13 @@ from typing import Any, Protocol
 import numpy as np
 
 from frugalseg.autolabel.objects import instance_ids_for, split_objects
-from frugalseg.autolabel.runs import LabellingSummary, image_rng, label_anchor_frames, read_anchor
+from frugalseg.autolabel.runs import (
+    LabellingSummary,
+    TrainerOptions,
+    image_rng,
+    label_anchor_frames,
+    read_anchor,
+)
 from frugalseg.autolabel.store import LabelStore
 from frugalseg.datamodules.clips import IGNORE_INDEX, Clip, LabelKind
 
@@ -282,12 +288,18 @@ def refine_split(
     *,
     seed: int = 0,
     progress: bool = True,
+    trainer: TrainerOptions | None = None,
 ) -> LabellingSummary:
     """Write ``refined_coarse`` labels for the anchor frame of every clip of ``split`` with a coarse label.
 
     Resumable like `frugalseg.autolabel.propagate.propagate_split`; the points of each image are
     drawn from `image_rng` (``seed``, clip id), so a resumed run gives the same labels.
+    With ``trainer`` the images are shared out among Lightning's processes (`label_anchor_frames`).
     """
+
+    # the SAM predictor to move to each process's device (a mask generator holds one)
+    is_points = isinstance(refiner, PointRefiner)
+    predictor = refiner.predictor if is_points else getattr(refiner.generator, "predictor", None)
 
     def make_label(clip: Clip) -> np.ndarray:
         image, coarse = read_anchor(fmt, clip, LabelKind.COARSE)
@@ -305,4 +317,6 @@ def refine_split(
         make_label=make_label,
         progress=progress,
         verb="refining",
+        trainer=trainer,
+        movable=[predictor],
     )

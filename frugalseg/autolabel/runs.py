@@ -1,12 +1,13 @@
 """What every labelling command shares: the store's run config, the progress bar, the summary, and
-`label_anchor_frames`, the resumable loop over the anchor frames of a split (refine, clicks, boxes).
+`label_anchor_frames`, the resumable loop over the anchor frames of a split (refine, clicks, boxes),
+in one process or, given `TrainerOptions`, shared out among Lightning's processes.
 """
 
 from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +36,16 @@ class LabellingSummary:
     skipped: int
     seconds: float
     rank: int = 0  # global rank of the process that made it: several share a job under Lightning
+
+
+@dataclass(frozen=True)
+class TrainerOptions:
+    """How Lightning's ``Trainer.predict`` shares a labelling job out (`label_with_trainer`)."""
+
+    accelerator: str = "auto"
+    devices: int | str = "auto"
+    num_nodes: int = 1
+    strategy: str = "auto"
 
 
 def open_store_run(store: LabelStore, fmt: Any, split: str, engine: str, settings: dict[str, Any]) -> None:
@@ -115,12 +126,18 @@ def label_anchor_frames(
     make_label: Callable[[Clip], np.ndarray],
     progress: bool = True,
     verb: str = "labelling",
+    trainer: TrainerOptions | None = None,
+    movable: Sequence[Any] = (),
 ) -> LabellingSummary:
     """Write a ``kind`` label for the anchor frame (offset 0) of every clip with a ``source`` label.
 
     ``make_label(clip)`` computes one label map; clips already recorded in ``store`` are skipped,
     so a killed run resumes where it stopped. The anchor frame and ``source`` label of every clip
     are checked to exist, and at least one clip to have a ``source`` label, before anything is written.
+    With ``trainer`` the clips to do are shared out among Lightning's processes
+    (`frugalseg.autolabel.lightning_runner.label_with_trainer`), which first move the network
+    holders in ``movable`` (a SAM predictor) to their device; the summary then counts the labels
+    of all processes and carries this process's rank.
     """
     clips = anchored_clips(fmt, split, source)
     for clip in clips:
@@ -128,28 +145,39 @@ def label_anchor_frames(
             if not path.is_file():
                 raise DataError(path, f"file of clip {clip.clip_id} ({clip.split}) does not exist")
     open_store_run(store, fmt, split, engine, settings)
+    todo = [clip for clip in clips if not store.has(clip.clip_id, 0, kind, split=clip.split)]
+    skipped = len(clips) - len(todo)
+
+    def write_label(clip: Clip) -> int:
+        began = time.perf_counter()
+        label = make_label(clip)
+        store.write(
+            clip,
+            0,
+            kind,
+            label,
+            engine=engine,
+            settings=settings,
+            source_offset=0,
+            seconds=time.perf_counter() - began,
+        )
+        return 1
+
     start = time.perf_counter()
-    written = skipped = 0
+    if trainer is not None:
+        from frugalseg.autolabel.lightning_runner import label_with_trainer
+
+        rank = label_with_trainer(todo, write_label, movable=movable, options=trainer, progress=progress)
+        done = LabelStore(store.root)  # re-read: the other processes' records too
+        written = sum(done.has(clip.clip_id, 0, kind, split=clip.split) for clip in todo)
+        return LabellingSummary(
+            clips=len(clips), written=written, skipped=skipped, seconds=time.perf_counter() - start, rank=rank
+        )
     with labelling_progress(verb, "images", enabled=progress) as bar:
-        task = bar.add_task(split, total=len(clips))
-        for clip in clips:
-            if store.has(clip.clip_id, 0, kind, split=clip.split):
-                skipped += 1
-            else:
-                began = time.perf_counter()
-                label = make_label(clip)
-                store.write(
-                    clip,
-                    0,
-                    kind,
-                    label,
-                    engine=engine,
-                    settings=settings,
-                    source_offset=0,
-                    seconds=time.perf_counter() - began,
-                )
-                written += 1
+        task = bar.add_task(split, total=len(clips), completed=skipped)
+        for clip in todo:
+            write_label(clip)
             bar.advance(task)
     return LabellingSummary(
-        clips=len(clips), written=written, skipped=skipped, seconds=time.perf_counter() - start
+        clips=len(clips), written=len(todo), skipped=skipped, seconds=time.perf_counter() - start
     )
