@@ -27,8 +27,6 @@ REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
 
 
-
-
 def _shrunk(name: str, root: Path, out: Path) -> Path:
     """The config ``name`` on the tiny set, CPU, two steps, everything written under ``out``."""
     config = yaml.safe_load((CONFIGS / name).read_text())
@@ -79,21 +77,19 @@ def test_teacher_on_clicks_then_student_with_kd_and_mfd(tiny_streets, tmp_path):
     assert teacher_ckpt.is_file()
 
     student_config = _shrunk("weclick_student_r18.yaml", tiny_streets, tmp_path / "student")
+    small_student = [
+        "--config",
+        str(student_config),
+        "--model.init_args.student",
+        "deeplabv3plus_mbv2",
+        *small,
+        "--model.init_args.teacher",
+        "deeplabv3plus_r18",
+        "--model.init_args.teacher_args",
+        "{decoder_channels: 16}",
+    ]
     student_run = run_lightning_cli(
-        [
-            "fit",
-            "--config",
-            str(student_config),
-            "--model.init_args.student",
-            "deeplabv3plus_mbv2",
-            *small,
-            "--model.init_args.teacher",
-            "deeplabv3plus_r18",
-            "--model.init_args.teacher_args",
-            "{decoder_channels: 16}",
-            "--model.init_args.teacher_weights",
-            str(teacher_ckpt),
-        ]
+        ["fit", *small_student, "--model.init_args.teacher_weights", str(teacher_ckpt)]
     )
     module = student_run.model
     assert isinstance(module, DistillationModule)
@@ -119,15 +115,7 @@ def test_teacher_on_clicks_then_student_with_kd_and_mfd(tiny_streets, tmp_path):
     validated = run_lightning_cli(
         [
             "validate",
-            "--config",
-            str(student_config),
-            "--model.init_args.student",
-            "deeplabv3plus_mbv2",
-            *small,
-            "--model.init_args.teacher",
-            "deeplabv3plus_r18",
-            "--model.init_args.teacher_args",
-            "{decoder_channels: 16}",
+            *small_student,
             "--model.init_args.teacher_weights",
             str(tmp_path / "deleted" / "teacher.ckpt"),
             "--ckpt_path",
