@@ -1,0 +1,104 @@
+"""Check a data set for every problem in one pass, so a user fixes them all at once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from frugalseg.data.clips import Clip
+from frugalseg.data.formats import FORMATS, Format, Problem, detect_format, get_format
+from frugalseg.data.io import read_frame
+from frugalseg.errors import DataError
+
+
+def open_dataset(root: str | Path, format_name: str | None = None) -> Format:
+    """The reader of ``root``: of ``format_name``, or of the layout `detect_format` finds."""
+    return get_format(format_name or detect_format(root), root)
+
+
+def check_clip(
+    fmt: Format, clip: Clip, decoded: dict[Path, tuple[int, int] | DataError] | None = None
+) -> list[Problem]:
+    """Decode every frame and label of ``clip``; compare label and frame sizes.
+
+    ``decoded`` keeps each frame's size (or error) across calls, for formats whose clips share
+    frames (CamVid, VEIS: every clip holds its whole sequence), so that a frame is decoded once.
+    """
+    problems: list[Problem] = []
+    frame_shapes: dict[int, tuple[int, int]] = {}
+    decoded = {} if decoded is None else decoded
+    for offset in clip.present_offsets:
+        path = clip.frame_path(offset)
+        if path not in decoded:
+            try:
+                decoded[path] = read_frame(path).shape[:2]
+            except DataError as error:
+                decoded[path] = error
+        found = decoded[path]
+        if isinstance(found, DataError):
+            problems.append(Problem.from_error(found))
+        else:
+            frame_shapes[offset] = found
+    sizes = set(frame_shapes.values())
+    if len(sizes) > 1:
+        anchor = frame_shapes.get(0, next(iter(sizes)))
+        for offset, shape in frame_shapes.items():
+            if shape != anchor:
+                problems.append(
+                    Problem(
+                        clip.frame_path(offset),
+                        f"frame size {shape[1]}×{shape[0]} differs from the clip's {anchor[1]}×{anchor[0]}",
+                    )
+                )
+    for offset, refs in clip.labels.items():
+        for ref in refs:
+            try:
+                label = fmt.read_label(ref)
+            except DataError as error:
+                problems.append(Problem.from_error(error))
+                continue
+            shape = frame_shapes.get(offset)
+            if shape is not None and label.shape != shape:
+                problems.append(
+                    Problem(
+                        ref.path,
+                        f"label size {label.shape[1]}×{label.shape[0]} differs from its frame's "
+                        f"{shape[1]}×{shape[0]} ({clip.frame_path(offset).name})",
+                    )
+                )
+    return problems
+
+
+def check_dataset(
+    root: str | Path,
+    format_name: str | None = None,
+    on_clips: Callable[[int], Callable[[], None]] | None = None,
+) -> list[Problem]:
+    """Every problem in the data set at ``root``, without stopping at the first.
+
+    Missing snippet frames (warnings), files that cannot be decoded, labels whose size differs from
+    their frame, and label values outside the format's classes and 255. ``format_name`` None detects
+    the layout; a folder that matches none is one problem listing the formats tried. ``on_clips``
+    is told the number of clips and returns a function called after each (a progress bar).
+    """
+    try:
+        fmt = open_dataset(root, format_name)
+    except DataError as error:
+        return [Problem.from_error(error)]
+    problems: list[Problem] = []
+    clips: list[Clip] = []
+    for split in fmt.splits():
+        split_clips, found = fmt.scan(split)
+        clips.extend(split_clips)
+        problems.extend(found)
+    if not clips and not problems:
+        others = [name for name, cls in FORMATS.items() if name != fmt.name and cls.looks_like(Path(root))]
+        hint = f"; it looks like: {', '.join(others)} (--format)" if others else ""
+        problems.append(Problem(Path(root), f"no clips found in the {fmt.name} layout{hint}"))
+    advance = on_clips(len(clips)) if on_clips is not None else None
+    decoded: dict[Path, tuple[int, int] | DataError] = {}
+    for clip in clips:
+        problems.extend(check_clip(fmt, clip, decoded))
+        if advance is not None:
+            advance()
+    return list(dict.fromkeys(problems))  # a frame shared by clips is reported once

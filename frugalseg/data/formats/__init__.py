@@ -1,0 +1,75 @@
+"""Data set formats: readers that turn an on-disk layout into `Clip` records, behind one `Format` protocol."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from frugalseg.data.formats.base import Format, Problem
+from frugalseg.data.formats.camvid import CamvidFormat
+from frugalseg.data.formats.cityscapes import CityscapesFormat
+from frugalseg.data.formats.davis import DavisFormat, MoseFormat
+from frugalseg.data.formats.idd import IddFormat
+from frugalseg.data.formats.synthetic import (
+    ANCHOR_FRAME,
+    PARAMS_FILE,
+    SyntheticFormat,
+    default_synthetic_root,
+    generate_synthetic_streets,
+)
+from frugalseg.data.formats.veis import VeisFormat
+from frugalseg.errors import ConfigError, DataError
+
+#: Every format by name, in the order `detect_format` tries them (most specific first). Cityscapes and
+#: IDD share their folders and differ in file names (``city_seq_frame`` or not), which each tests.
+FORMATS: dict[str, type[Format]] = {
+    "synthetic": SyntheticFormat,
+    "cityscapes": CityscapesFormat,
+    "idd": IddFormat,
+    "camvid": CamvidFormat,
+    "mose": MoseFormat,
+    "davis": DavisFormat,
+    "veis": VeisFormat,
+}
+
+
+def get_format(name: str, root: str | Path, **options: Any) -> Format:
+    """The reader of format ``name`` over the data set folder ``root``.
+
+    ``options`` are the reader's own arguments (e.g. ``resolution`` for ``davis``). Raises
+    `ValueError` for an unknown name (listing the known ones) and `DataError` for a missing folder.
+    """
+    if name not in FORMATS:
+        raise ConfigError("format", f"unknown data format {name!r}; known formats: {', '.join(FORMATS)}")
+    return FORMATS[name](root, **options)
+
+
+def detect_format(root: str | Path) -> str:
+    """The name of the first format whose layout ``root`` has; `DataError` listing those tried otherwise."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(root, "data set folder does not exist")
+    for name, cls in FORMATS.items():
+        if cls.looks_like(root):
+            return name
+    raise DataError(root, f"no known data set layout found; formats tried: {', '.join(FORMATS)}")
+
+
+__all__ = [
+    "ANCHOR_FRAME",
+    "FORMATS",
+    "PARAMS_FILE",
+    "CamvidFormat",
+    "CityscapesFormat",
+    "DavisFormat",
+    "Format",
+    "IddFormat",
+    "MoseFormat",
+    "Problem",
+    "SyntheticFormat",
+    "VeisFormat",
+    "default_synthetic_root",
+    "detect_format",
+    "generate_synthetic_streets",
+    "get_format",
+]

@@ -1,0 +1,161 @@
+"""The `Format` protocol every data set reader implements, and the `Problem` a scan reports.
+
+A format turns an on-disk layout into `Clip` records and decodes the labels it points at. Everything
+that reads a data set — ``data check``, the label factory, the datamodules, the quality reports —
+goes through this interface, never through a reader's own attributes.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from frugalseg.data.classes import ClassTable
+from frugalseg.data.clips import TRAIN_IDS, Clip, LabelKind, LabelRef
+from frugalseg.data.io import read_label
+from frugalseg.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with one file; a warning does not stop the data set from being used.
+
+    Attributes:
+        path: the file or folder concerned.
+        message: what is wrong with it.
+        warning: True for what can be worked around (a frame missing from a partial snippet).
+    """
+
+    path: Path
+    message: str
+    warning: bool = False
+
+    def __str__(self) -> str:
+        prefix = "warning: " if self.warning else ""
+        return f"{prefix}{self.path}: {self.message}"
+
+    @classmethod
+    def from_error(cls, error: DataError) -> Problem:
+        """The problem a `DataError` describes."""
+        return cls(Path(error.path), error.problem)
+
+    def error(self) -> DataError:
+        """This problem as an exception to raise."""
+        return DataError(self.path, self.message)
+
+
+class Format(ABC):
+    """A data set layout: its classes, splits and clips, and how its label files are decoded.
+
+    Subclasses set ``name`` and ``classes`` (fixed per format, so a datamodule knows them before
+    the data exist) and implement `splits`, `scan` and `looks_like`; they
+    override `decode_label` for label files that do not hold train ids, `ground_truth` when more
+    frames than the anchors have ground truth, and `instance_ids` when the data set has instances.
+
+    Args:
+        root: the data set folder.
+    """
+
+    #: The name the format is known by (``--format``, ``data.format``, a store's ``run.json``).
+    name: ClassVar[str]
+    #: The classes labels are decoded to.
+    classes: ClassVar[ClassTable]
+    #: Classes scored as objects (J, recall per object) rather than as semantic classes by reports.
+    object_classes: ClassVar[tuple[int, ...]] = ()
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise DataError(self.root, f"data set folder does not exist (format {self.name})")
+
+    @property
+    def num_classes(self) -> int:
+        """How many classes (train ids 0…num_classes−1, 255 ignore)."""
+        return self.classes.num_classes
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """Class names in train-id order."""
+        return self.classes.names
+
+    @property
+    def palette(self) -> tuple[tuple[int, int, int], ...]:
+        """RGB colour of each class."""
+        return self.classes.palette
+
+    @classmethod
+    @abstractmethod
+    def looks_like(cls, root: Path) -> bool:
+        """Whether the folder ``root`` has this layout (from folder and file names only)."""
+
+    @abstractmethod
+    def splits(self) -> list[str]:
+        """Split names, sorted."""
+
+    @abstractmethod
+    def scan(self, split: str) -> tuple[list[Clip], list[Problem]]:
+        """All clips of ``split`` and every problem found on the way, without stopping.
+
+        A clip whose snippet lacks frames is returned with them in ``Clip.missing`` and a warning
+        per missing frame; errors are problems that make a file unusable.
+        """
+
+    def clips(self, split: str) -> list[Clip]:
+        """The clips of ``split``; raises the first error of `scan`, logs its warnings in one line."""
+        clips, problems = self.scan(split)
+        errors = [problem for problem in problems if not problem.warning]
+        if errors:
+            raise errors[0].error()
+        warnings = [problem for problem in problems if problem.warning]
+        if warnings:
+            shown = "; ".join(str(problem.path.name) for problem in warnings[:5])
+            more = f" and {len(warnings) - 5} more" if len(warnings) > 5 else ""
+            logger.warning(
+                "%s (%s, split %s): %d frame(s) missing from partial snippets (%s%s); offsets whose "
+                "frames exist are still used",
+                self.root,
+                self.name,
+                split,
+                len(warnings),
+                shown,
+                more,
+            )
+        return clips
+
+    def read_label(self, ref: LabelRef) -> np.ndarray:
+        """The H×W uint8 train-id map (255 ignore) of a label of this data set or of a label store."""
+        if ref.encoding == TRAIN_IDS:
+            return read_label(ref.path, self.num_classes)
+        return self.decode_label(ref)
+
+    def decode_label(self, ref: LabelRef) -> np.ndarray:
+        """Decode a label file in this format's own ``ref.encoding`` (formats with one override this)."""
+        raise DataError(ref.path, f"format {self.name} cannot decode labels encoded as {ref.encoding!r}")
+
+    def ground_truth(self, clip: Clip) -> dict[int, LabelRef]:
+        """Ground-truth labels of the clip's frames by offset, for scoring pseudo-labels.
+
+        By default the manual (fine) labels the clip carries; formats that label more frames than
+        their anchors (synthetic streets, DAVIS, CamVid) return those too.
+        """
+        return {
+            offset: ref for offset, refs in clip.labels.items() for ref in refs if ref.kind is LabelKind.FINE
+        }
+
+    def instance_ids(self, clip: Clip, kind: LabelKind = LabelKind.FINE) -> np.ndarray | None:
+        """H×W int32 instance ids of the anchor's ``kind`` label (0: no instance), or None without any."""
+        return None
+
+    def describe(self) -> dict[str, Any]:
+        """What a label store records of its data set (``run.json``): the format's name and root."""
+        return {"format": self.name, "root": str(self.root)}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.root)!r})"

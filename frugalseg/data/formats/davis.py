@@ -1,0 +1,313 @@
+"""DAVIS-style video object segmentation layout (DAVIS 2016/2017, MOSE) → `Clip` records.
+
+Layout::
+
+    JPEGImages/480p/<seq>/00000.jpg …     frames (MOSE: ``JPEGImages/<seq>/``, no resolution folder)
+    Annotations/480p/<seq>/00000.png …    object masks, one per frame that has one
+    ImageSets/<year>/<split>.txt          optional: the sequences of each split
+
+A mask is either a palette PNG whose indices are object ids (0 background; index 255, where a
+data set uses it, is "void") or a binary grey-level PNG (0 / 255 → object 1). Without
+``ImageSets`` every sequence belongs to one split called ``all``.
+
+Each sequence is one clip anchored at its first frame (offset 0 = frame 0, the frame whose mask a
+semi-supervised VOS method is given). For the semantic pipeline (training, propagation, reports)
+`DavisFormat.read_label` decodes a mask into a two-class label map — 0 background, 1 object (any
+id), 255 only where a palette mask says void — and `DavisFormat.instance_ids` gives the object ids,
+so every object is tracked on its own. MOSE (`MoseFormat`) has the same layout without a resolution
+folder; its train masks cover every frame, its valid masks the first frame only, and objects may
+first appear after frame 0.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from frugalseg.data.classes import ClassTable
+from frugalseg.data.clips import IGNORE_INDEX, Clip, LabelKind, LabelRef
+from frugalseg.data.formats.base import Format, Problem
+from frugalseg.data.io import image_size
+from frugalseg.errors import DataError
+
+ALL_SPLIT = "all"
+FRAME_EXTENSIONS = (".jpg", ".jpeg", ".png")
+MASK_EXTENSION = ".png"
+#: `LabelRef.encoding` of a DAVIS mask: object ids (palette or binary PNG), decoded to two classes.
+OBJECT_MASK = "object_mask"
+OBJECTS = ClassTable(names=("background", "object"), palette=((0, 0, 0), (128, 0, 0)), instance_classes=(1,))
+
+
+def _holds_folders(folder: Path) -> bool:
+    """Whether the first entry of ``folder`` is a folder (a resolution folder, not a sequence)."""
+    with os.scandir(folder) as entries:
+        first = next(entries, None)
+        return first is not None and first.is_dir()
+
+
+def _holds_folders_of_folders(folder: Path) -> bool:
+    """Whether the first sub-folder of ``folder`` itself holds folders (``JPEGImages/480p/<seq>/``)."""
+    first = next((child for child in sorted(folder.iterdir()) if child.is_dir()), None)
+    return first is not None and _holds_folders(first)
+
+
+class DavisFormat(Format):
+    """Reads a DAVIS-style folder (DAVIS, MOSE) into one clip per sequence, anchored at frame 0.
+
+    Args:
+        root: the data set folder (holding ``JPEGImages`` and ``Annotations``).
+        resolution: resolution folder under ``JPEGImages``/``Annotations`` (``480p``, ``Full-Resolution``);
+            when it does not exist the sequences are read directly under ``JPEGImages`` (MOSE).
+        year: the ``ImageSets`` sub-folder that defines the splits; None takes the last one in
+            sorted order (DAVIS 2017 over 2016).
+    """
+
+    name = "davis"
+    classes = OBJECTS
+    object_classes = (1,)
+
+    def __init__(self, root: str | Path, resolution: str = "480p", year: str | None = None) -> None:
+        super().__init__(root)
+        self.resolution = resolution
+        images = self.root / "JPEGImages"
+        if not images.is_dir():
+            raise DataError(images, "folder does not exist: not a DAVIS-style data set")
+        self.image_dir = images / resolution if (images / resolution).is_dir() else images
+        if self.image_dir == images:
+            nested = sorted(d.name for d in images.iterdir() if d.is_dir() and _holds_folders(d))
+            if nested:
+                raise DataError(
+                    images, f"no {resolution!r} folder; resolution folders found: {', '.join(nested)}"
+                )
+        annotations = self.root / "Annotations"
+        self.mask_dir = annotations / resolution if (annotations / resolution).is_dir() else annotations
+        self.split_dir = self._split_dir(year)
+
+    @classmethod
+    def looks_like(cls, root: Path) -> bool:
+        """A DAVIS tree has ``JPEGImages/`` and ``Annotations/``, the frames under a resolution folder."""
+        images = root / "JPEGImages"
+        return images.is_dir() and (root / "Annotations").is_dir() and _holds_folders_of_folders(images)
+
+    def _split_dir(self, year: str | None) -> Path | None:
+        """The ``ImageSets`` folder whose ``*.txt`` files list the splits, or None."""
+        sets = self.root / "ImageSets"
+        if year is not None:
+            folder = sets / year
+            if not folder.is_dir():
+                raise DataError(folder, "ImageSets folder of the requested year does not exist")
+            return folder
+        if not sets.is_dir():
+            return None
+        candidates = sorted(d for d in sets.iterdir() if d.is_dir() and any(d.glob("*.txt")))
+        return candidates[-1] if candidates else None
+
+    def splits(self) -> list[str]:
+        """Split names (the ``ImageSets`` list files), or ``["all"]`` without ``ImageSets``."""
+        if self.split_dir is None:
+            return [ALL_SPLIT]
+        return sorted(path.stem for path in self.split_dir.glob("*.txt"))
+
+    def sequences(self, split: str) -> list[str]:
+        """Sequence names of ``split``, sorted.
+
+        A list file may name one sequence per line (DAVIS 2017, MOSE) or frame/mask path pairs
+        (DAVIS 2016); a listed sequence without a frame folder is an error naming the list file.
+        """
+        splits = self.splits()
+        if split not in splits:
+            raise DataError(self.root, f"split {split!r} does not exist; splits found: {', '.join(splits)}")
+        if self.split_dir is None:
+            return sorted(d.name for d in self.image_dir.iterdir() if d.is_dir())
+        listing = self.split_dir / f"{split}.txt"
+        names: set[str] = set()
+        for number, line in enumerate(listing.read_text().splitlines(), start=1):
+            words = line.split()
+            if not words:
+                continue
+            name = Path(words[0]).parent.name if "/" in words[0] else words[0]
+            if not (self.image_dir / name).is_dir():
+                raise DataError(
+                    listing, f"line {number}: sequence {name!r} has no frame folder under {self.image_dir}"
+                )
+            names.add(name)
+        return sorted(names)
+
+    def frame_paths(self, seq: str) -> list[Path]:
+        """The frames of sequence ``seq`` in time order (file names sort as frame numbers)."""
+        folder = self.image_dir / seq
+        if not folder.is_dir():
+            raise DataError(folder, f"frame folder of sequence {seq!r} does not exist")
+        frames = sorted(p for p in folder.iterdir() if p.suffix.lower() in FRAME_EXTENSIONS)
+        if not frames:
+            raise DataError(folder, f"sequence {seq!r} has no frames ({', '.join(FRAME_EXTENSIONS)})")
+        return frames
+
+    def mask_paths(self, seq: str) -> list[Path | None]:
+        """The mask of each frame of ``seq`` (same order as `frame_paths`), None where it has none."""
+        folder = self.mask_dir / seq
+        return [
+            path if path.is_file() else None
+            for path in (folder / (frame.stem + MASK_EXTENSION) for frame in self.frame_paths(seq))
+        ]
+
+    @staticmethod
+    def read_mask(path: str | Path) -> np.ndarray:
+        """An H×W uint8 map of object ids (0 background) from a palette or binary mask PNG.
+
+        Palette PNGs give their indices as they are. Grey-level PNGs holding only 0 and 255 are
+        binary masks (255 → object 1); other grey-level PNGs are taken to hold object ids directly.
+        """
+        path = Path(path)
+        try:
+            with Image.open(path) as image:
+                mode = image.mode
+                if mode not in ("P", "L", "1"):
+                    raise DataError(
+                        path,
+                        f"mask must be a palette or grey-level PNG of object ids, got PIL mode {mode!r}",
+                    )
+                mask = np.array(image.convert("L") if mode == "1" else image, dtype=np.uint8)
+        except FileNotFoundError as err:
+            raise DataError(path, "file does not exist") from err
+        except (UnidentifiedImageError, OSError) as err:
+            raise DataError(path, f"cannot decode mask ({err})") from err
+        if mode != "P" and mask.max(initial=0) == 255 and not np.isin(mask, (0, 255), invert=True).any():
+            mask = (mask == 255).astype(np.uint8)
+        return mask
+
+    @staticmethod
+    def to_label(mask: np.ndarray) -> np.ndarray:
+        """The two-class label map of an object-id mask: 0 background, 1 any object, 255 void."""
+        label = (mask > 0).astype(np.uint8)
+        label[mask == IGNORE_INDEX] = IGNORE_INDEX
+        return label
+
+    def scan(self, split: str) -> tuple[list[Clip], list[Problem]]:
+        """All clips of ``split`` and every problem found on the way, without stopping.
+
+        Checks from the file headers that every frame and mask has the size of the sequence's
+        first frame, that every mask has its frame, and that numbered frames have no gap (a gap is a
+        warning: the frames that exist are used). A sequence without frames yields no clip; one
+        whose first mask is missing yields a clip without a label.
+        """
+        clips: list[Clip] = []
+        problems: list[Problem] = []
+        for seq in self.sequences(split):
+            try:
+                frames = self.frame_paths(seq)
+            except DataError as error:
+                problems.append(Problem.from_error(error))
+                continue
+            gaps, sequence_problems = self._check_sequence(seq, frames)
+            problems += sequence_problems
+            if gaps:
+                frames = sorted([*frames, *gaps], key=lambda path: path.stem)
+            missing = frozenset(index for index, path in enumerate(frames) if path in gaps)
+            clip = Clip(clip_id=seq, split=split, frames=frames, anchor_index=0, missing=missing)
+            mask = self._mask_path(seq, frames[0])
+            if mask.is_file():
+                clip.add_label(0, LabelRef(mask, LabelKind.FINE, OBJECT_MASK))
+            else:
+                problems.append(Problem(mask, f"mask of the first frame of sequence {seq!r} does not exist"))
+            clips.append(clip)
+        return clips, problems
+
+    def decode_label(self, ref: LabelRef) -> np.ndarray:
+        """A mask's two-class label map (`to_label` of `read_mask`)."""
+        if ref.encoding != OBJECT_MASK:
+            return super().decode_label(ref)
+        return self.to_label(self.read_mask(ref.path))
+
+    def ground_truth(self, clip: Clip) -> dict[int, LabelRef]:
+        """The mask of every frame of ``clip`` that has one, by offset."""
+        return {
+            index - clip.anchor_index: LabelRef(mask, LabelKind.FINE, OBJECT_MASK)
+            for index, frame in enumerate(clip.frames)
+            if (mask := self._mask_path(clip.clip_id, frame)).is_file()
+        }
+
+    def instance_ids(self, clip: Clip, kind: LabelKind = LabelKind.FINE) -> np.ndarray | None:
+        """The object ids of the anchor's mask (0 background, 255 void → 0), as int32."""
+        ref = clip.label(0, kind)
+        if ref is None or ref.encoding != OBJECT_MASK:
+            return None
+        ids = self.read_mask(ref.path).astype(np.int32)
+        ids[ids == IGNORE_INDEX] = 0
+        return ids
+
+    def describe(self) -> dict[str, object]:
+        """``run.json`` entry: name, root and the resolution folder."""
+        return {**super().describe(), "resolution": self.resolution}
+
+    def _mask_path(self, seq: str, frame: Path) -> Path:
+        return self.mask_dir / seq / (frame.stem + MASK_EXTENSION)
+
+    def _check_sequence(self, seq: str, frames: list[Path]) -> tuple[list[Path], list[Problem]]:
+        """Missing numbered frames of one sequence and its problems, from names and headers alone."""
+        problems: list[Problem] = []
+        gaps: list[Path] = []
+        stems = [frame.stem for frame in frames]
+        known = set(stems)
+        if all(stem.isdigit() for stem in stems):
+            numbers = [int(stem) for stem in stems]
+            have = set(numbers)
+            width = len(stems[0])
+            for number in range(numbers[0], numbers[-1] + 1):
+                if number not in have:
+                    missing = self.image_dir / seq / f"{number:0{width}d}{frames[0].suffix}"
+                    gaps.append(missing)
+                    problems.append(Problem(missing, f"missing frame of sequence {seq!r}", warning=True))
+                    known.add(missing.stem)  # its mask, if any, needs no second report
+        mask_folder = self.mask_dir / seq
+        if mask_folder.is_dir():
+            for mask in sorted(mask_folder.glob(f"*{MASK_EXTENSION}")):
+                if mask.stem not in known:
+                    problems.append(Problem(mask, f"mask has no frame in {self.image_dir / seq}"))
+        try:
+            size = image_size(frames[0])
+        except DataError as error:
+            return gaps, [*problems, Problem.from_error(error)]
+        for frame, mask in zip(frames, self.mask_paths(seq), strict=True):
+            for path, what in ((frame, "frame"), (mask, "mask")):
+                if path is None:
+                    continue
+                try:
+                    found = image_size(path)
+                except DataError as error:
+                    problems.append(Problem.from_error(error))
+                    continue
+                if found != size:
+                    problems.append(
+                        Problem(
+                            path,
+                            f"{what} size {found[0]}×{found[1]} differs from the sequence's "
+                            f"{size[0]}×{size[1]} ({frames[0].name})",
+                        )
+                    )
+        return gaps, problems
+
+
+class MoseFormat(DavisFormat):
+    """MOSE: the DAVIS layout without a resolution folder (``JPEGImages/<seq>/``, ``Annotations/<seq>/``).
+
+    Train sequences have a mask on every frame, valid sequences on the first frame only; an object
+    may first appear after frame 0 (its id is then absent from the first mask).
+
+    Args:
+        root: the data set folder (holding ``JPEGImages`` and ``Annotations``).
+    """
+
+    name = "mose"
+
+    def __init__(self, root: str | Path) -> None:
+        super().__init__(root, resolution="")
+
+    @classmethod
+    def looks_like(cls, root: Path) -> bool:
+        """A MOSE tree has ``JPEGImages/<seq>/`` frames and ``Annotations/`` with no resolution folder."""
+        images = root / "JPEGImages"
+        return images.is_dir() and (root / "Annotations").is_dir() and not _holds_folders_of_folders(images)

@@ -1,0 +1,164 @@
+"""Reading frames and label maps from disk, and writing files (PNG, JSON) atomically.
+
+Every reader raises `DataError` naming the file and the problem, so a bad file in a large
+dataset is found from the message alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from frugalseg.data.clips import IGNORE_INDEX
+from frugalseg.errors import DataError
+
+
+def cache_dir() -> Path:
+    """Where frugalseg keeps what it generates (synthetic data, pseudo-labels): ``$FRUGALSEG_CACHE``."""
+    return Path(os.environ.get("FRUGALSEG_CACHE", Path.home() / ".cache" / "frugalseg")).expanduser()
+
+
+def _check_exists(path: Path) -> None:
+    if not path.is_file():
+        raise DataError(path, "file does not exist")
+
+
+_PNG_HEAD, _PNG_TAIL = b"\x89PNG\r\n\x1a\n", b"IEND\xaeB`\x82"
+_JPEG_HEAD, _JPEG_END = b"\xff\xd8", b"\xff\xd9"
+
+
+def whole_image(path: str | Path) -> bool:
+    """Whether a PNG or JPEG file was written to its end (its closing chunk or marker is there).
+
+    Decoders fill a truncated JPEG with grey and say nothing; this catches it from the file's last
+    bytes. An empty file is not whole; other formats are not checked further (True).
+    """
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, size - 32))
+            tail = handle.read()
+    except OSError:
+        return False
+    if size == 0:
+        return False
+    if head.startswith(_PNG_HEAD):
+        return size > 2 * len(_PNG_HEAD) and tail.endswith(_PNG_TAIL)
+    if head.startswith(_JPEG_HEAD):
+        return _JPEG_END in tail  # the end-of-image marker, maybe followed by padding
+    return True
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) of an image, read from its header only.
+
+    Raises:
+        DataError: naming the file when it does not exist or its header cannot be read.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    _check_exists(path)
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except (UnidentifiedImageError, OSError) as err:
+        raise DataError(path, f"cannot decode image (corrupt or not an image: {err})") from err
+
+
+def read_frame(path: str | Path) -> np.ndarray:
+    """Read a video frame as an H×W×3 uint8 RGB array (OpenCV decodes faster than PIL).
+
+    Raises:
+        DataError: naming the file when it does not exist, cannot be decoded, or is truncated.
+    """
+    path = Path(path)
+    _check_exists(path)
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise DataError(path, "cannot decode image (corrupt or not an image)")
+    if not whole_image(path):
+        raise DataError(path, "the image file ends early (truncated): its decoded pixels would be wrong")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def read_label(
+    path: str | Path, num_classes: int | None = None, table: np.ndarray | None = None
+) -> np.ndarray:
+    """Read a single-channel 8-bit label map as H×W uint8 train ids (255 = ignore).
+
+    ``table`` (256 entries) maps the file's values to train ids, for data sets whose files hold their
+    own label ids; without it the file holds train ids. With ``num_classes``, values outside
+    0…num_classes−1 and 255 are rejected so that a wrong file cannot silently train the wrong classes.
+    """
+    path = Path(path)
+    _check_exists(path)
+    label = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if label is None:
+        raise DataError(path, "cannot decode image (corrupt or not an image)")
+    if label.ndim != 2:
+        raise DataError(path, f"label must be a single-channel image, got {label.shape[2]} channels")
+    if label.dtype != np.uint8:
+        raise DataError(path, f"label must be 8-bit, got {label.dtype}")
+    if table is not None:
+        label = table[label]
+    if num_classes is not None:
+        check_label_values(label, num_classes, path)
+    return label
+
+
+def check_label_values(label: np.ndarray, num_classes: int, path: str | Path) -> None:
+    """Raise `DataError` naming ``path`` if ``label`` holds values other than 0…num_classes−1 and 255."""
+    counts = np.bincount(label.ravel(), minlength=IGNORE_INDEX + 1)
+    bad = np.flatnonzero(counts[num_classes:IGNORE_INDEX]) + num_classes
+    if bad.size:
+        raise DataError(path, f"label values {bad.tolist()} outside 0..{num_classes - 1} and {IGNORE_INDEX}")
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    """Write ``data`` so that no half-written file ever appears under ``path``.
+
+    The bytes go to a temporary file in the same folder (same file system), are flushed to disk
+    and renamed into place with `os.replace`; on failure the temporary file is removed. The file
+    gets the usual 0644 permissions (a temporary file is created 0600).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp_name, 0o644)
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def write_json_atomic(path: str | Path, data: Any, *, indent: int = 1, sort_keys: bool = True) -> None:
+    """Write ``data`` as JSON (a final newline) with `write_bytes_atomic`."""
+    text = json.dumps(data, indent=indent, sort_keys=sort_keys, ensure_ascii=False) + "\n"
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def encode_png(array: np.ndarray, path: str | Path) -> bytes:
+    """``array`` encoded as PNG bytes (3-channel arrays are RGB); ``path`` names it in an error."""
+    image = cv2.cvtColor(array, cv2.COLOR_RGB2BGR) if array.ndim == 3 and array.shape[2] == 3 else array
+    ok, encoded = cv2.imencode(".png", image)
+    if not ok:
+        raise DataError(path, f"cannot encode array of shape {array.shape} and dtype {array.dtype} as PNG")
+    return encoded.tobytes()
+
+
+def write_png_atomic(path: str | Path, array: np.ndarray) -> None:
+    """Write ``array`` as a PNG with `write_bytes_atomic`; 3-channel arrays are RGB."""
+    write_bytes_atomic(path, encode_png(array, path))

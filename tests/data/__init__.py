@@ -1,0 +1,1 @@
+"""Tests of frugalseg.data: readers, io, check, synthetic data; fake_*.py write one tiny tree per layout."""

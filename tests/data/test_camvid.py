@@ -1,0 +1,188 @@
+"""The CamVid reader on tiny generated trees with known labels (SegNet layout, original colour release)
+and on the real sample.
+
+The trees come from ``fake_camvid.py``; labels hold hand-chosen classes, so a decoded pixel is compared
+with its class, not with what the reader computed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from frugalseg.data.check import check_dataset
+from frugalseg.data.clips import IGNORE_INDEX, LabelKind
+from frugalseg.data.formats import detect_format, get_format
+from frugalseg.data.io import write_png_atomic
+
+from . import fake_camvid as camvid
+
+
+def _clips(fmt, split):
+    return {clip.clip_id: clip for clip in fmt.clips(split)}
+
+
+def _problems(root: Path) -> set[tuple[str, str, bool]]:
+    return {(p.path.relative_to(root).as_posix(), p.message, p.warning) for p in check_dataset(root)}
+
+
+# --- SegNet layout -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def segnet(tmp_path: Path) -> Path:
+    return camvid.write_segnet(tmp_path / "camvid")
+
+
+def test_camvid_segnet_clips_are_the_stills_of_a_sequence_in_time_order(segnet: Path) -> None:
+    fmt = get_format("camvid", segnet)
+    assert fmt.splits() == ["train", "val"]
+    train = _clips(fmt, "train")
+    assert sorted(train) == sorted(camvid.SEGNET_STILLS["train"])
+    clip = train["0001TP_006720"]
+    assert [p.name for p in clip.frames] == ["0001TP_006690.jpg", "0001TP_006720.jpg", "0001TP_006750.jpg"]
+    assert clip.anchor_index == 1 and clip.frame_path(-1).name == "0001TP_006690.jpg"
+    assert [p.name for p in train["Seq05VD_f00030"].frames] == ["Seq05VD_f00000.jpg", "Seq05VD_f00030.jpg"]
+    assert train["Seq05VD_f00030"].anchor_index == 1
+    assert sorted(_clips(fmt, "val")) == ["0016E5_07959", "0016E5_07961"]
+
+
+def test_camvid_segnet_labels_decode_to_the_11_classes_and_void_to_ignore(segnet: Path) -> None:
+    fmt = get_format("camvid", segnet)
+    assert fmt.class_names == (
+        "Sky",
+        "Building",
+        "Pole",
+        "Road",
+        "Pavement",
+        "Tree",
+        "SignSymbol",
+        "Fence",
+        "Car",
+        "Pedestrian",
+        "Bicyclist",
+    )
+    assert fmt.classes.instance_classes == ()
+    clip = _clips(fmt, "train")["0001TP_006750"]
+    label = fmt.read_label(clip.label(0, LabelKind.FINE))
+    assert label.dtype == np.uint8 and label.shape == (camvid.H, camvid.W)
+    np.testing.assert_array_equal(label, camvid.expected_label(2))
+    assert label[25, 44] == fmt.class_names.index("Bicyclist") and label[30, 0] == IGNORE_INDEX
+    truth = fmt.ground_truth(clip)
+    assert sorted(truth) == [-2, -1, 0]
+    np.testing.assert_array_equal(fmt.read_label(truth[-2]), camvid.expected_label(0))
+
+
+def test_camvid_segnet_is_detected_and_checks_clean(segnet: Path) -> None:
+    assert detect_format(segnet) == "camvid"
+    assert check_dataset(segnet) == []
+
+
+def test_camvid_segnet_check_names_each_planted_fault(segnet: Path) -> None:
+    write_png_atomic(segnet / "trainannot/0001TP_006690.png", np.zeros((camvid.H, camvid.W + 2), np.uint8))
+    bad_value = camvid.expected_label(1)
+    bad_value[0, 0] = 12
+    write_png_atomic(segnet / "trainannot/0001TP_006720.png", bad_value)
+    (segnet / "val/0016E5_07961.png").write_bytes(b"not a png")
+    write_png_atomic(segnet / "valannot/0016E5_08001.png", camvid.expected_label(0))  # no frame
+    assert _problems(segnet) == {
+        (
+            "trainannot/0001TP_006690.png",
+            "label size 50×32 differs from its frame's 48×32 (0001TP_006690.jpg)",
+            False,
+        ),
+        (
+            "trainannot/0001TP_006720.png",
+            "label values [12] outside CamVid's 0..10, 11 (void) and 255",
+            False,
+        ),
+        ("val/0016E5_07961.png", "cannot decode image (corrupt or not an image)", False),
+        ("valannot/0016E5_08001.png", "label has no frame (0016E5_08001.*) in split 'val'", False),
+    }
+
+
+# --- original release ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def original(tmp_path: Path) -> Path:
+    return camvid.write_original(tmp_path / "camvid_original")
+
+
+def test_camvid_original_colours_map_to_the_same_11_classes(original: Path) -> None:
+    assert detect_format(original) == "camvid"
+    fmt = get_format("camvid", original)
+    assert fmt.splits() == ["train", "val"]  # from train.txt and val.txt
+    train = _clips(fmt, "train")
+    assert sorted(train) == sorted(camvid.SEGNET_STILLS["train"])
+    clip = train["0001TP_006750"]
+    assert [p.name for p in clip.frames] == ["0001TP_006690.png", "0001TP_006720.png", "0001TP_006750.png"]
+    assert clip.anchor_index == 2
+    label = fmt.read_label(clip.label(0, LabelKind.FINE))
+    np.testing.assert_array_equal(label, camvid.expected_label(2))
+    # one pixel per grouped colour: Wall → Building, SUVPickupTruck → Car, LaneMkgsDriv → Road, …
+    names = fmt.class_names
+    assert label[10, 0] == names.index("Building")
+    assert label[10, 30] == names.index("Tree")
+    assert label[22, 30] == names.index("Car")
+    assert label[18, 30] == names.index("Road")
+    assert label[21, 2] == names.index("Pedestrian")
+    assert label[17, 10] == names.index("Pole")
+    assert label[30, 30] == IGNORE_INDEX
+    assert {offset: fmt.read_label(ref)[0, 0] for offset, ref in fmt.ground_truth(clip).items()} == {
+        -2: names.index("Sky"),
+        -1: names.index("Building"),
+        0: names.index("Pole"),
+    }
+    assert check_dataset(original) == []
+
+
+def test_camvid_original_without_lists_or_colour_file(original: Path) -> None:
+    (original / "train.txt").unlink()
+    (original / "val.txt").unlink()
+    (original / "label_colors.txt").unlink()  # the built-in table of the 32 colours
+    fmt = get_format("camvid", original)
+    assert fmt.splits() == ["all"]
+    clips = _clips(fmt, "all")
+    assert len(clips) == 7 and [p.name for p in clips["0016E5_07961"].frames] == [
+        "0016E5_07959.png",
+        "0016E5_07961.png",
+    ]
+    label = fmt.read_label(clips["0001TP_006690"].label(0, LabelKind.FINE))
+    np.testing.assert_array_equal(label, camvid.expected_label(0))
+    assert check_dataset(original) == []
+
+
+def test_camvid_original_check_names_an_unknown_colour_and_a_missing_still(original: Path) -> None:
+    path = original / "LabeledApproved_full/0001TP_006720_L.png"
+    rgb = cv2.imread(str(path))[..., ::-1].copy()
+    rgb[5, 5] = (1, 2, 3)
+    write_png_atomic(path, rgb)
+    with (original / "val.txt").open("a") as listing:
+        listing.write("/SegNet/CamVid/val/0016E5_09999.png /SegNet/CamVid/valannot/0016E5_09999.png\n")
+    assert _problems(original) == {
+        ("LabeledApproved_full/0001TP_006720_L.png", "colours (1, 2, 3) are no CamVid class", False),
+        ("701_StillsRaw_full/0016E5_09999.png", "listed in val.txt line 3, does not exist", False),
+    }
+
+
+# --- the real sample ----------------------------------------------------------------------------
+
+
+def test_real_camvid_dev_splits_and_a_known_pixel(shared_data: Path) -> None:
+    assert detect_format(shared_data / "camvid_dev") == "camvid"
+    fmt = get_format("camvid", shared_data / "camvid_dev")
+    train, val = _clips(fmt, "train"), _clips(fmt, "val")
+    assert (len(train), len(val)) == (367, 101)
+    clip = train["0001TP_006690"]
+    assert clip.anchor_index == 0 and len(clip.frames) == 62  # the 0001TP stills of train, 1 s apart
+    assert train["0001TP_006720"].frame_path(-1).name == "0001TP_006690.jpg"
+    label = fmt.read_label(clip.label(0, LabelKind.FINE))
+    assert label.shape == (360, 480)
+    assert fmt.class_names[label[250, 400]] == "Car"  # the dark car on the right
+    assert fmt.class_names[label[50, 300]] == "Building"  # the church tower
+    assert label[359, 240] == IGNORE_INDEX  # the bonnet, void (11) in the file
+    assert len(fmt.ground_truth(clip)) == 62

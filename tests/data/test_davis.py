@@ -1,0 +1,178 @@
+"""The DAVIS-style reader: real DAVIS samples and hand-made palette / binary / MOSE folders."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from frugalseg.data.clips import LabelKind
+from frugalseg.data.formats import get_format
+from frugalseg.data.formats.davis import DavisFormat
+from frugalseg.errors import DataError
+
+from .fake_davis import grey_png, palette_png, write_davis
+
+H, W = 6, 8
+
+
+def _ids(t: int) -> np.ndarray:
+    """Object 1 in column t, object 2 in the bottom row."""
+    ids = np.zeros((H, W), np.uint8)
+    ids[:, t] = 1
+    ids[-1, :] = 2
+    return ids
+
+
+def _davis(root: Path, seqs: dict[str, int], resolution: str | None = "480p", binary: bool = False) -> Path:
+    """A tiny DAVIS folder: ``seqs`` name → frame count, the mask ``_ids(t)`` on every frame t."""
+    masks = {seq: [_ids(t) for t in range(count)] for seq, count in seqs.items()}
+    return write_davis(root, masks, resolution=resolution, binary=binary)
+
+
+def test_real_davis_samples(shared_data):
+    fmt = get_format("davis", shared_data / "davis_dev")
+    assert isinstance(fmt, DavisFormat) and fmt.name == "davis" and fmt.num_classes == 2
+    assert fmt.class_names == ("background", "object")
+    assert fmt.splits() == ["all"]
+    assert fmt.sequences("all") == ["blackswan", "car-shadow"]
+    clips = fmt.clips("all")
+    assert [(c.clip_id, len(c.frames), c.anchor_index) for c in clips] == [
+        ("blackswan", 50, 0),
+        ("car-shadow", 40, 0),
+    ]
+    blackswan = clips[0]
+    assert blackswan.frames[0].name == "00000.jpg" and blackswan.frames[-1].name == "00049.jpg"
+    raw = fmt.read_mask(fmt.mask_paths("blackswan")[0])
+    assert set(np.unique(raw)) == {0, 1}  # the 0/255 binary file became object 1
+    label = fmt.read_label(blackswan.label(0, LabelKind.FINE))
+    np.testing.assert_array_equal(label, raw)
+    truth = fmt.ground_truth(clips[1])
+    assert sorted(truth) == list(range(40))
+    np.testing.assert_array_equal(fmt.read_label(truth[39]), fmt.read_mask(fmt.mask_paths("car-shadow")[39]))
+
+
+def test_palette_masks_keep_object_ids(tmp_path):
+    fmt = DavisFormat(_davis(tmp_path / "d", {"seq": 3}))
+    masks = fmt.mask_paths("seq")
+    np.testing.assert_array_equal(fmt.read_mask(masks[2]), _ids(2))
+    (clip,) = fmt.clips("all")
+    expected = (_ids(0) > 0).astype(np.uint8)  # semantic use: every object is class 1
+    np.testing.assert_array_equal(fmt.read_label(clip.label(0, LabelKind.FINE)), expected)
+    truth = fmt.ground_truth(clip)
+    np.testing.assert_array_equal(fmt.read_label(truth[1]), (_ids(1) > 0).astype(np.uint8))
+    np.testing.assert_array_equal(fmt.instance_ids(clip), _ids(0))  # each object on its own
+
+
+def test_binary_masks_and_missing_masks(tmp_path):
+    root = _davis(tmp_path / "d", {"seq": 4}, binary=True)
+    (root / "Annotations/480p/seq/00002.png").unlink()
+    fmt = DavisFormat(root)
+    masks = fmt.mask_paths("seq")
+    assert masks[2] is None and masks[3] is not None
+    np.testing.assert_array_equal(fmt.read_mask(masks[1]), (_ids(1) == 1).astype(np.uint8))
+    (clip,) = fmt.clips("all")
+    assert sorted(fmt.ground_truth(clip)) == [0, 1, 3]
+
+
+def test_grey_masks_other_than_binary_hold_ids(tmp_path):
+    path = tmp_path / "m.png"
+    grey_png(path, _ids(0))
+    np.testing.assert_array_equal(DavisFormat.read_mask(path), _ids(0))
+
+
+def test_palette_void_becomes_ignore():
+    ids = _ids(0)
+    ids[0, 0] = 255
+    label = DavisFormat.to_label(ids)
+    assert label[0, 0] == 255 and label[0, 1] == 0 and label[1, 0] == 1 and label[-1, 3] == 1
+
+
+def test_mose_layout_without_resolution_folder(tmp_path):
+    fmt = get_format("mose", _davis(tmp_path / "m", {"a": 2, "b": 3}, resolution=None))
+    assert fmt.name == "mose"
+    assert [(c.clip_id, len(c.frames)) for c in fmt.clips("all")] == [("a", 2), ("b", 3)]
+    with pytest.raises(
+        DataError, match="JPEGImages: no 'Full-Resolution' folder; resolution folders found: 480p"
+    ):
+        DavisFormat(_davis(tmp_path / "d", {"a": 1}), resolution="Full-Resolution")
+
+
+def test_image_sets_define_splits(tmp_path):
+    root = _davis(tmp_path / "d", {"a": 2, "b": 2, "c": 2})
+    (root / "ImageSets/2016").mkdir(parents=True)
+    (root / "ImageSets/2016/val.txt").write_text(
+        "/JPEGImages/480p/b/00000.jpg /Annotations/480p/b/00000.png\n"
+        "/JPEGImages/480p/b/00001.jpg /Annotations/480p/b/00001.png\n"
+    )
+    (root / "ImageSets/2017").mkdir(parents=True)
+    (root / "ImageSets/2017/train.txt").write_text("a\nc\n")
+    (root / "ImageSets/2017/val.txt").write_text("b\n\n")
+    fmt = DavisFormat(root)  # the latest year
+    assert fmt.splits() == ["train", "val"]
+    assert [c.clip_id for c in fmt.clips("train")] == ["a", "c"]
+    assert fmt.sequences("val") == ["b"]
+    old = DavisFormat(root, year="2016")
+    assert old.splits() == ["val"] and old.sequences("val") == ["b"]
+    with pytest.raises(DataError, match="split 'test' does not exist"):
+        fmt.sequences("test")
+    (root / "ImageSets/2017/val.txt").write_text("b\nzebra\n")
+    with pytest.raises(DataError, match=r"val\.txt: line 2: sequence 'zebra' has no frame folder"):
+        fmt.sequences("val")
+
+
+def test_bad_files_are_named(tmp_path):
+    root = _davis(tmp_path / "d", {"ok": 2, "gap": 4, "small": 2, "broken": 2, "orphan": 2, "nofirst": 2})
+    (root / "JPEGImages/480p/gap/00002.jpg").unlink()
+    palette_png(root / "Annotations/480p/small/00001.png", np.zeros((H - 1, W), np.uint8))
+    (root / "Annotations/480p/broken/00000.png").write_bytes(b"not a png")
+    palette_png(root / "Annotations/480p/orphan/00007.png", np.zeros((H, W), np.uint8))
+    (root / "Annotations/480p/nofirst/00000.png").unlink()
+    (root / "JPEGImages/480p/empty").mkdir()
+    fmt = DavisFormat(root)
+    clips, problems = fmt.scan("all")
+    found = {(p.path.relative_to(root).as_posix(), p.message.split(" ")[0]) for p in problems}
+    assert found == {
+        ("JPEGImages/480p/empty", "sequence"),
+        ("JPEGImages/480p/gap/00002.jpg", "missing"),
+        ("Annotations/480p/small/00001.png", "mask"),
+        ("Annotations/480p/broken/00000.png", "cannot"),
+        ("Annotations/480p/orphan/00007.png", "mask"),
+        ("Annotations/480p/nofirst/00000.png", "mask"),
+    }
+    assert "mask size 8×5 differs from the sequence's 8×6" in str(
+        next(p for p in problems if "small" in str(p.path))
+    )
+    assert {c.clip_id for c in clips} == {"ok", "gap", "small", "broken", "orphan", "nofirst"}
+    assert {c.clip_id for c in clips if c.label(0, LabelKind.FINE) is None} == {"nofirst"}
+    assert next(c for c in clips if c.clip_id == "gap").missing == {2}  # a gap is a warning
+    assert [p.warning for p in problems if "gap" in str(p.path)] == [True]
+    with pytest.raises(DataError):
+        fmt.clips("all")
+
+
+def test_unsupported_mask_mode_and_missing_root(tmp_path):
+    rgb = tmp_path / "rgb.png"
+    Image.new("RGB", (W, H)).save(rgb)
+    with pytest.raises(DataError, match="rgb.png: mask must be a palette or grey-level PNG"):
+        DavisFormat.read_mask(rgb)
+    with pytest.raises(DataError, match="data set folder does not exist"):
+        DavisFormat(tmp_path / "nowhere")
+    (tmp_path / "x").mkdir()
+    with pytest.raises(DataError, match="JPEGImages: folder does not exist"):
+        DavisFormat(tmp_path / "x")
+
+
+def test_a_replaced_mask_is_read_anew_whatever_its_time_stamp(tmp_path):
+    root = _davis(tmp_path / "d", {"seq": 2})
+    fmt = DavisFormat(root)
+    ref = fmt.clips("all")[0].label(0, LabelKind.FINE)
+    assert fmt.read_label(ref)[0, 0] == 1
+    mask = root / "Annotations/480p/seq/00000.png"
+    stamp = mask.stat().st_mtime - 100
+    palette_png(mask, np.zeros((H, W), np.uint8))
+    os.utime(mask, (stamp, stamp))  # older than before: no cache may keep the old label
+    assert not fmt.read_label(fmt.clips("all")[0].label(0, LabelKind.FINE)).any()

@@ -1,0 +1,77 @@
+"""Reading and writing images and JSON: RGB frames, atomic writes, clear errors on missing or bad files."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from frugalseg.data.io import read_frame, read_label, write_json_atomic, write_png_atomic
+from frugalseg.errors import DataError
+
+
+def test_read_frame_is_rgb(tmp_path: Path) -> None:
+    rgb = np.zeros((2, 3, 3), np.uint8)
+    rgb[0, 0] = (10, 20, 30)
+    Image.fromarray(rgb).save(tmp_path / "f.png")
+    np.testing.assert_array_equal(read_frame(tmp_path / "f.png"), rgb)
+
+
+def test_write_png_atomic_round_trip_and_no_temp_left(tmp_path: Path) -> None:
+    rgb = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
+    target = tmp_path / "new" / "dir" / "x.png"
+    write_png_atomic(target, rgb)
+    np.testing.assert_array_equal(np.asarray(Image.open(target)), rgb)
+    assert os.listdir(target.parent) == ["x.png"]
+
+
+def test_write_png_atomic_failure_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail(src: str, dst: str) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", fail)
+    with pytest.raises(OSError, match="disk full"):
+        write_png_atomic(tmp_path / "y.png", np.zeros((2, 2), np.uint8))
+    assert os.listdir(tmp_path) == []
+
+
+def test_json_files_are_written_whole_or_not_at_all(tmp_path: Path) -> None:
+    path = tmp_path / "a_clicks.json"
+    write_json_atomic(path, {"clicks": []})
+    with pytest.raises(TypeError):
+        write_json_atomic(path, {"clicks": [object()]})
+    assert json.loads(path.read_text()) == {"clicks": []}  # the old file is untouched
+    assert [p.name for p in tmp_path.iterdir()] == ["a_clicks.json"]  # no temporary file left
+
+
+def test_missing_and_corrupt_files(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"nope\.png: file does not exist"):
+        read_frame(tmp_path / "nope.png")
+    corrupt = tmp_path / "bad_labelTrainIds.png"
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    for reader in (read_frame, read_label):
+        with pytest.raises(DataError, match=r"bad_labelTrainIds\.png: cannot decode image"):
+            reader(corrupt)
+
+
+def test_label_must_be_single_channel_8_bit(tmp_path: Path) -> None:
+    write_png_atomic(tmp_path / "rgb.png", np.zeros((2, 2, 3), np.uint8))
+    write_png_atomic(tmp_path / "deep.png", np.zeros((2, 2), np.uint16))
+    with pytest.raises(DataError, match=r"rgb\.png: label must be a single-channel image, got 3 channels"):
+        read_label(tmp_path / "rgb.png")
+    with pytest.raises(DataError, match=r"deep\.png: label must be 8-bit, got uint16"):
+        read_label(tmp_path / "deep.png")
+
+
+def test_label_values_out_of_range(tmp_path: Path) -> None:
+    path = tmp_path / "x_labelTrainIds.png"
+    write_png_atomic(path, np.array([[0, 18, 255], [19, 40, 19]], np.uint8))
+    with pytest.raises(
+        DataError, match=r"x_labelTrainIds\.png: label values \[19, 40\] outside 0\.\.18 and 255"
+    ):
+        read_label(path, num_classes=19)
+    assert read_label(path, num_classes=41)[1, 1] == 40
