@@ -1,10 +1,11 @@
-"""VideoSegDataModule: a dataset folder + a recipe → batches of clips with mixed-source labels."""
+"""VideoSegDataModule: a data set + a recipe + label sources → batches of clips with mixed-source labels."""
 
 from __future__ import annotations
 
-import hashlib
+import logging
 from pathlib import Path
 
+import cv2
 import lightning as L
 import torch
 from kornia.geometry.transform import warp_affine
@@ -12,69 +13,102 @@ from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader
 
-from frugalseg.autolabel import FlowPropagator, LabelStore, propagate_split
-from frugalseg.autolabel.clicks import click_split, clicks_json_path, read_clicks_json
-from frugalseg.datamodules.clips import IGNORE_INDEX, Clip, LabelKind
+from frugalseg.data.classes import ClassTable
+from frugalseg.data.clips import IGNORE_INDEX, Clip, LabelKind
+from frugalseg.data.formats import FORMATS, Format, detect_format, get_format
+from frugalseg.data.formats.synthetic import default_synthetic_root, generate_synthetic_streets
+from frugalseg.data.io import cache_dir
+from frugalseg.data.normalization import IMAGENET_MEAN
+from frugalseg.data.sources import LabelSource
 from frugalseg.datamodules.dataset import ClipSampleDataset
-from frugalseg.datamodules.formats import get_format
-from frugalseg.datamodules.formats.cityscapes import CityscapesFormat
-from frugalseg.datamodules.formats.synthetic import default_synthetic_root, generate_synthetic_streets
-from frugalseg.datamodules.io import cache_dir
 from frugalseg.datamodules.predict import PredictDataset, folder_items, split_items
-from frugalseg.datamodules.recipes import Sample, annotation_cost, draw_samples, get_recipe, write_samples
+from frugalseg.datamodules.recipes import (
+    Sample,
+    annotation_cost,
+    check_served,
+    draw_samples,
+    get_recipe,
+    write_samples,
+)
 from frugalseg.datamodules.transforms import ClipRandomGeometry, Normalize
+from frugalseg.errors import ConfigError
+
+logger = logging.getLogger(__name__)
 
 #: Batch entries that hold flow fields (…×2×H×W, in pixels): geometry moves and rescales them.
 FLOW_KEYS = ("neighbour_flows", "flow_to_prev", "flow_from_prev")
+#: The datamodule option that gives each kind of label a recipe may ask for.
+SOURCE_OPTIONS = {
+    LabelKind.PSEUDO: "pseudo_labels",
+    LabelKind.CLICKS: "click_labels",
+    LabelKind.REFINED_COARSE: "refined_labels",
+}
 
 
 class VideoSegDataModule(L.LightningDataModule):
-    """Training clips drawn by a named recipe; validation and test on manual labels only.
+    """Training clips drawn by a named recipe, with labels from injected sources; validation and
+    test on manual labels only.
 
     Batches are dicts: ``frames`` B×T×3×H×W (float, normalised, past frames first), ``label``
     B×H×W (long, 255 = ignore), ``kind`` B (index of the :class:`LabelKind` of each label), ``meta``
-    (clip id, offset, label file) and, for validation with ``temporal_consistency`` (and training
-    with ``train_temporal_pair``), one more past frame plus ``flow_to_prev``/``flow_from_prev``
+    (clip id, offset, label kind, label file) and, for validation with ``temporal_consistency`` (and
+    training with ``train_temporal_pair``), one more past frame plus ``flow_to_prev``/``flow_from_prev``
     B×2×H×W. With ``neighbours`` K, training batches also carry ``neighbours`` B×K×3×H×W,
     ``neighbour_offsets`` B×K and ``neighbour_flows`` B×K×2×H×W (see :class:`ClipSampleDataset`).
     Augmented training batches carry ``valid`` B×H×W, the pixels inside the scaled frame.
 
     Args:
-        root: a Cityscapes-layout dataset folder. ``None`` generates the synthetic streets set
-            into the cache (``$FRUGALSEG_CACHE``, default ``~/.cache/frugalseg``) and uses it.
-        recipe: frame-mix or coarse-mix recipe name (``N1``, ``B3``, ``C30``, …).
+        root: the data set folder. ``None`` generates the synthetic streets set into the cache
+            (``$FRUGALSEG_CACHE``, default ``~/.cache/frugalseg``) and uses it.
+        format: its layout (``cityscapes``, ``davis``, ``mose``, …, ``frugalseg.data.FORMATS``); None
+            detects it from the folder.
+        recipe: frame-mix or coarse-mix recipe name (``N1``, ``B3``, ``C30``, ``clicks``, …).
         budget: total training samples the recipe keeps (default: one per manually labelled clip).
         seed: seed of the recipe's draw.
         num_frames: frames the student reads (linked to the model).
+        train_split: split the recipe draws its samples from.
+        val_split: split validation reads (its manual labels).
+        test_split: split testing reads (default: ``val_split``).
         crop_size: training crop (height, width) after a random scale in ``scale_range``;
             ``None`` trains on whole frames without geometric augmentation.
+        scale_range: range of the random scale applied before the crop.
+        flip_prob: probability of a horizontal flip of a training sample.
         load_scale: resize factor applied on load to every split (0.25 turns 2048×1024 into 512×256).
-        pseudo_labels: label store with the propagated labels; default a folder in the cache keyed by
-            the dataset root. Missing pseudo-labels are made there by ``prepare_data``.
-        propagation_preset: DIS preset of the flow engine that makes them.
-        propagation_occlusion: what the flow engine does with pixels that fail its checks
-            (``label`` by their neighbours, or ``ignore``; see `FlowPropagator`).
+        batch_size: training samples per batch (per device).
+        val_batch_size: validation and test samples per batch (default: ``batch_size``).
+        num_workers: data-loader processes per device.
+        pseudo_labels: where the recipe's ``pseudo`` labels come from: a label store folder that any
+            ``frugalseg label propagate`` run wrote (flow or SAM 2, any settings), or a source such as
+            ``frugalseg.autolabel.sources.FlowLabels`` (default: flow labels made into the cache).
+        click_labels: where the ``clicks`` labels of the ``clicks`` recipe come from: a store of
+            ``frugalseg label clicks`` or a source (default: ``SimulatedClicks`` made into the cache).
+        refined_labels: where the ``refined_coarse`` labels of an ``RC{X}`` recipe come from: a store
+            of ``frugalseg label refine-coarse`` (no default: refining needs SAM 2 weights).
         temporal_consistency: compute TC on validation/test (one more frame and two flows per sample).
+        synthetic_clips: clips per split of the generated set (only with ``root=None``).
         train_temporal_pair: the same frame pair and flows for training samples (temporal
             consistency fine-tuning, paper 000).
         train_same_frame: training windows repeat the labelled frame (TDNet's first stage).
         neighbours: unlabelled earlier frames per training sample, with flows (WeClick's MFD: 2).
         neighbour_window: the neighbours are drawn among this many frames before the sample's (4).
-        click_labels: label store with the simulated clicks of the ``clicks`` recipe; default a
-            folder in the cache keyed by the dataset root. Missing clicks are made by ``prepare_data``.
-        click_radius: clicks label a disc of this radius (0: the clicked pixel only).
-        synthetic_clips: clips per split of the generated set (only with ``root=None``).
         predict_split: split whose anchor frames ``frugalseg predict`` segments (default ``val_split``);
             no labels are needed.
         predict_frames: a folder of frames to segment instead (each sub-folder one video).
         predict_stream: segment ``predict_frames`` frame by frame with the student's ``step()``,
             which keeps its memory (one frame's work per frame, on one device; whole frames, no
             sliding window).
+        cache_frames: keep frames resized to ``load_scale`` < 1 in ``$FRUGALSEG_CACHE/frames`` after
+            their first decoding, so a frame is decoded in full once, not every epoch.
+        cache_flows: keep the DIS flows of temporal pairs and neighbours in ``$FRUGALSEG_CACHE/flows``
+            after they are first computed, so no epoch after the first computes a flow.
+        check_memory: before training, refuse a batch (``batch_size`` × frames × crop) that could not
+            fit in the device's free memory by a rough lower bound, instead of being killed.
     """
 
     def __init__(
         self,
         root: str | None = None,
+        format: str | None = None,
         recipe: str = "B3",
         budget: int | None = None,
         seed: int = 0,
@@ -89,111 +123,131 @@ class VideoSegDataModule(L.LightningDataModule):
         batch_size: int = 4,
         val_batch_size: int | None = None,
         num_workers: int = 2,
-        pseudo_labels: str | None = None,
-        propagation_preset: str = "medium",
-        propagation_occlusion: str = "label",
+        pseudo_labels: LabelSource | str | None = None,
+        click_labels: LabelSource | str | None = None,
+        refined_labels: LabelSource | str | None = None,
         temporal_consistency: bool = True,
         synthetic_clips: dict[str, int] | None = None,
         train_temporal_pair: bool = False,
         train_same_frame: bool = False,
         neighbours: int = 0,
         neighbour_window: int = 4,
-        click_labels: str | None = None,
-        click_radius: float = 0,
         predict_split: str | None = None,
         predict_frames: str | None = None,
         predict_stream: bool = False,
+        cache_frames: bool = True,
+        cache_flows: bool = True,
+        check_memory: bool = True,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()
+        self.save_hyperparameters(ignore=list(SOURCE_OPTIONS.values()))
         self.recipe = get_recipe(recipe)
         self.synthetic_params = {"clips_per_split": synthetic_clips or {"train": 24, "val": 6}}
         self.root = Path(root) if root is not None else default_synthetic_root(**self.synthetic_params)
+        if root is None:
+            format = "synthetic"
+        elif format is None:
+            format = detect_format(self.root)
+        if format not in FORMATS:
+            raise ConfigError("data.format", f"unknown format {format!r}; known: {', '.join(FORMATS)}")
+        self.format_name = format
+        self.hparams["format"] = format
         self.num_frames = num_frames
         self.batch_size = batch_size
         self.val_batch_size = val_batch_size or batch_size
         self.num_workers = num_workers
-        engine = f"flow-{propagation_preset}-{propagation_occlusion}"
-        self.pseudo_root = Path(pseudo_labels) if pseudo_labels else _default_store(self.root, engine)
-        self.click_root = (
-            Path(click_labels) if click_labels else _default_store(self.root, f"clicks-r{click_radius:g}")
-        )
+        given = {
+            LabelKind.PSEUDO: pseudo_labels,
+            LabelKind.CLICKS: click_labels,
+            LabelKind.REFINED_COARSE: refined_labels,
+        }
+        self.sources = {kind: _source(value, kind) for kind, value in given.items() if value is not None}
+        self.hparams["label_sources"] = {SOURCE_OPTIONS[k]: v.describe() for k, v in self.sources.items()}
         if not 0 <= neighbours <= neighbour_window:
-            raise ValueError(
-                f"data.neighbours must lie in 0…neighbour_window ({neighbour_window}), got {neighbours}"
+            raise ConfigError(
+                "data.neighbours", f"must lie in 0…neighbour_window ({neighbour_window}), got {neighbours}"
             )
         self.normalize = Normalize()
-        self.geometry = ClipGeometry(crop_size, scale_range, flip_prob) if crop_size else None
+        mean_colour = tuple(255.0 * m for m in IMAGENET_MEAN)
+        self.geometry = (
+            ClipGeometry(crop_size, scale_range, flip_prob, fill=mean_colour) if crop_size else None
+        )
         self.samples: list[Sample] = []
         self._train_clips: dict[str, Clip] = {}
         self.datasets: dict[str, ClipSampleDataset] = {}
 
     # Properties linked to the model by the CLI.
     @property
+    def classes(self) -> ClassTable:
+        """The format's class table."""
+        return FORMATS[self.format_name].classes
+
+    @property
     def num_classes(self) -> int:
-        return CityscapesFormat.num_classes
+        """How many classes the labels hold."""
+        return self.classes.num_classes
 
     @property
     def ignore_index(self) -> int:
+        """The label value that gets no loss."""
         return IGNORE_INDEX
 
     @property
     def class_names(self) -> list[str]:
-        return list(CityscapesFormat.class_names)
+        """Class names in train-id order."""
+        return list(self.classes.names)
 
     @property
     def palette(self) -> list[tuple[int, int, int]]:
-        return list(CityscapesFormat.palette)
+        """RGB colour of each class."""
+        return list(self.classes.palette)
 
-    def _format(self):
-        return get_format("cityscapes", self.root)
+    def format_reader(self) -> Format:
+        """The reader of the data set (the synthetic set must have been generated)."""
+        return get_format(self.format_name, self.root)
 
-    @property
-    def uses_clicks(self) -> bool:
-        """Whether the recipe trains on simulated clicks at the anchor frame."""
-        return self.recipe.anchor_kind is LabelKind.CLICKS
+    def needed_labels(self) -> dict[LabelKind, tuple[int, ...]]:
+        """The label kinds other than manual ones that the recipe trains on, with their offsets."""
+        needed: dict[LabelKind, tuple[int, ...]] = {}
+        if self.recipe.pseudo_offsets:
+            needed[LabelKind.PSEUDO] = self.recipe.pseudo_offsets
+        if self.recipe.anchor_kind is not LabelKind.FINE:
+            needed[self.recipe.anchor_kind] = (0,)
+        if self.recipe.coarse_percent and self.recipe.coarse_kind is LabelKind.REFINED_COARSE:
+            needed[LabelKind.REFINED_COARSE] = (0,)
+        return needed
+
+    def source(self, kind: LabelKind) -> LabelSource:
+        """The source of ``kind`` labels: the one given, else the default (flow labels, simulated clicks)."""
+        if kind not in self.sources:
+            self.sources[kind] = _default_source(kind, self.recipe.name)
+        return self.sources[kind]
 
     def prepare_data(self) -> None:
-        """Generate the synthetic set if it is the data; make missing pseudo-labels and clicks (rank 0)."""
+        """Generate the synthetic set if it is the data; make missing labels of the recipe (rank 0)."""
         if self.hparams.root is None:
             generate_synthetic_streets(self.root, **self.synthetic_params)
         fitting = self.trainer is None or self.trainer.state.fn == "fit"
-        if fitting and self.recipe.pseudo_offsets:
-            summary = propagate_split(
-                self._format(),
-                self.hparams.train_split,
-                LabelStore(self.pseudo_root),
-                self.recipe.pseudo_offsets,
-                FlowPropagator(
-                    preset=self.hparams.propagation_preset, occlusion=self.hparams.propagation_occlusion
-                ),
-            )
-            rank_zero_info(
-                f"pseudo-labels in {self.pseudo_root}: "
-                f"{summary.written} written, {summary.skipped} already there"
-            )
-        if fitting and self.uses_clicks:
-            summary = click_split(
-                self._format(),
-                self.hparams.train_split,
-                LabelStore(self.click_root),
-                radius=self.hparams.click_radius,
-            )
-            rank_zero_info(
-                f"clicks in {self.click_root}: {summary.written} written, {summary.skipped} already there"
-            )
+        if not fitting:
+            return
+        fmt = self.format_reader()
+        for kind, offsets in self.needed_labels().items():
+            line = self.source(kind).prepare(fmt, self.hparams.train_split, offsets)
+            if line:
+                rank_zero_info(line)
 
     def setup(self, stage: str) -> None:
-        fmt = self._format()
+        """Read the splits a stage needs; for fitting, attach the recipe's labels and draw its samples."""
+        fmt = self.format_reader()
         temporal = self.hparams.temporal_consistency
         if stage == "fit":
             clips = fmt.clips(self.hparams.train_split)
-            if self.recipe.pseudo_offsets:
-                LabelStore(self.pseudo_root).attach(clips)
-            if self.uses_clicks:
-                LabelStore(self.click_root).attach(clips)
+            check_served(self.recipe, clips)
+            for kind in self.needed_labels():
+                self.source(kind).attach(fmt, self.hparams.train_split, clips)
             self.samples = draw_samples(self.recipe, clips, self.hparams.budget, self.hparams.seed)
             self.datasets["train"] = self._dataset(
+                fmt,
                 clips,
                 self.samples,
                 temporal=self.hparams.train_temporal_pair,
@@ -201,6 +255,8 @@ class VideoSegDataModule(L.LightningDataModule):
                 same_frame=self.hparams.train_same_frame,
             )
             self._train_clips = {clip.clip_id: clip for clip in clips}
+            if self.hparams.check_memory:
+                self._check_memory(self.datasets["train"])
             self._write_samples()
         if stage in ("fit", "validate"):
             self.datasets["val"] = self._manual_dataset(fmt, self.hparams.val_split, temporal)
@@ -221,6 +277,7 @@ class VideoSegDataModule(L.LightningDataModule):
 
     def _dataset(
         self,
+        fmt: Format,
         clips: list[Clip],
         samples: list[Sample],
         temporal: bool,
@@ -228,25 +285,46 @@ class VideoSegDataModule(L.LightningDataModule):
         same_frame: bool = False,
     ) -> ClipSampleDataset:
         return ClipSampleDataset(
+            fmt,
             clips,
             samples,
             self.num_frames,
-            self.num_classes,
             scale=self.hparams.load_scale,
             temporal_pair=temporal,
             neighbours=neighbours,
             neighbour_window=self.hparams.neighbour_window,
             same_frame=same_frame,
+            frame_cache=cache_dir() / "frames" if self.hparams.cache_frames else None,
+            flow_cache=cache_dir() / "flows" if self.hparams.cache_flows else None,
         )
 
-    def _manual_dataset(self, fmt, split: str, temporal: bool) -> ClipSampleDataset:
+    def _manual_dataset(self, fmt: Format, split: str, temporal: bool) -> ClipSampleDataset:
         clips = [clip for clip in fmt.clips(split) if clip.label(0, LabelKind.FINE) is not None]
         if not clips:
-            raise ValueError(
-                f"{self.root}: split {split!r} has no manually labelled (gtFine) frame to evaluate on"
+            raise ConfigError(
+                "data.val_split" if split == self.hparams.val_split else "data.test_split",
+                f"split {split!r} of {self.root} has no manually labelled frame to evaluate on",
             )
         samples = [Sample(clip.clip_id, 0, LabelKind.FINE) for clip in clips]
-        return self._dataset(clips, samples, temporal=temporal and all(len(c.frames) > 1 for c in clips))
+        temporal = temporal and all(clip.has_frame(-1) for clip in clips)
+        return self._dataset(fmt, clips, samples, temporal=temporal)
+
+    def _check_memory(self, dataset: ClipSampleDataset) -> None:
+        """Refuse a training batch that cannot fit in the device's free memory (`batch_bytes`)."""
+        if not len(dataset):
+            return
+        height, width = self.hparams.crop_size or dataset[0]["frames"].shape[-2:]
+        frames = self.num_frames + int(self.hparams.train_temporal_pair) + self.hparams.neighbours
+        need = batch_bytes(self.batch_size, frames, height, width)
+        device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
+        free = free_memory(device)
+        if free is not None and need > free:
+            raise ConfigError(
+                "data.crop_size",
+                f"a training batch of {self.batch_size} × {frames} frames of {height}×{width} needs at least "
+                f"about {need / 2**30:.1f} GiB while training, and {device} has {free / 2**30:.1f} GiB free: "
+                "lower data.crop_size, data.batch_size or data.load_scale (or set data.check_memory: false)",
+            )
 
     def _write_samples(self) -> None:
         """Write the drawn (clip, offset, kind) list and its annotation cost next to the run's logs."""
@@ -267,12 +345,14 @@ class VideoSegDataModule(L.LightningDataModule):
         write_samples(self.samples, path, self.recipe, cost, seed=hp.seed, budget=hp.budget)
 
     def _click_counts(self) -> dict[Sample, int]:
-        """Number of clicks behind each ``clicks`` sample, read from the points beside its label."""
+        """Number of clicks behind each ``clicks`` sample, as its source knows it."""
         counts = {}
         for sample in self.samples:
             if sample.kind is LabelKind.CLICKS:
                 ref = self._train_clips[sample.clip_id].label(sample.offset, LabelKind.CLICKS)
-                counts[sample] = len(read_clicks_json(clicks_json_path(ref.path)))
+                clicks = self.source(LabelKind.CLICKS).clicks(ref)
+                if clicks is not None:
+                    counts[sample] = clicks
         return counts
 
     def _loader(self, split: str, shuffle: bool, batch_size: int) -> DataLoader:
@@ -293,6 +373,7 @@ class VideoSegDataModule(L.LightningDataModule):
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             pin_memory=torch.cuda.is_available(),
+            worker_init_fn=one_thread_per_worker if self.num_workers > 0 else None,
         )
 
     def train_dataloader(self) -> DataLoader:
@@ -320,13 +401,19 @@ class VideoSegDataModule(L.LightningDataModule):
             )
 
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
-        """Normalise on the device; random clip-consistent geometry for training batches."""
-        normalize = self.normalize.to(batch["frames"].device)
-        batch["frames"] = normalize(batch["frames"])
-        if "neighbours" in batch:
-            batch["neighbours"] = normalize(batch["neighbours"])
+        """Random clip-consistent geometry for training batches, then normalisation, on the device.
+
+        Cropping first normalises only the crop's pixels; the padding is the mean colour, which
+        normalises to 0, so the result equals normalising the whole frame first.
+        """
+        keys = [key for key in ("frames", "neighbours") if key in batch]
         if self.geometry is not None and self.trainer is not None and self.trainer.training:
+            for key in keys:
+                batch[key] = batch[key].float()
             batch = self.geometry.apply(batch)
+        normalize = self.normalize.to(batch["frames"].device)
+        for key in keys:
+            batch[key] = normalize(batch[key])
         return batch
 
 
@@ -358,6 +445,15 @@ class ClipGeometry(ClipRandomGeometry):
         for key in FLOW_KEYS:
             if key in batch:
                 batch[key] = transform_flow(batch[key], matrices, self.crop_size)
+        if "flow_reliable" in batch:
+            moved = warp_affine(
+                batch["flow_reliable"].unsqueeze(1).float(),
+                matrices,
+                dsize=self.crop_size,
+                mode="nearest",
+                align_corners=True,
+            )
+            batch["flow_reliable"] = (moved.squeeze(1) > 0.5) & batch["valid"]
         return batch
 
 
@@ -376,8 +472,53 @@ def transform_flow(flow: torch.Tensor, matrices: torch.Tensor, size: tuple[int, 
     return moved if stacked else moved.squeeze(1)
 
 
-def _default_store(root: Path, name: str) -> Path:
-    """Cache folder ``name`` for the labels made from a dataset root (never inside the dataset itself)."""
-    cache = cache_dir()
-    key = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:10]
-    return cache / "labels" / f"{root.name}-{key}" / name
+#: A lower bound of the bytes a training step holds per input pixel of every frame (fp32 activations
+#: and their gradients of a small student, about 2 KiB; paper-sized students hold several times more).
+BYTES_PER_PIXEL = 2048
+
+
+def batch_bytes(batch_size: int, frames: int, height: int, width: int) -> int:
+    """A rough lower bound of the memory one training step of this batch shape holds."""
+    return batch_size * frames * height * width * BYTES_PER_PIXEL
+
+
+def free_memory(device: torch.device) -> int | None:
+    """Free bytes of ``device``: the GPU's free memory, or the host's available memory; None if unknown."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def one_thread_per_worker(worker_id: int) -> None:
+    """Loader workers decode and compute flows with one OpenCV thread each: the workers are the
+    parallelism, and OpenCV's own threads would only contend with them and with the training step."""
+    cv2.setNumThreads(1)
+
+
+def _source(value: LabelSource | str, kind: LabelKind) -> LabelSource:
+    """The source an option gives: a `LabelSource`, or a label store folder read as ``kind`` labels."""
+    from frugalseg.autolabel.sources import as_source
+
+    return as_source(value, kind, f"data.{SOURCE_OPTIONS[kind]}")
+
+
+def _default_source(kind: LabelKind, recipe: str) -> LabelSource:
+    """Flow labels for ``pseudo``, simulated clicks for ``clicks``; other kinds must be given."""
+    from frugalseg.autolabel.sources import FlowLabels, SimulatedClicks
+
+    if kind is LabelKind.PSEUDO:
+        return FlowLabels()
+    if kind is LabelKind.CLICKS:
+        return SimulatedClicks()
+    raise ConfigError(
+        f"data.{SOURCE_OPTIONS[kind]}",
+        f"recipe {recipe} trains on {kind.value} labels: make them with `frugalseg label refine-coarse` "
+        "and name the store here",
+    )

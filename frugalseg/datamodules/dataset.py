@@ -3,35 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from frugalseg.datamodules.clips import Clip, LabelKind
-from frugalseg.datamodules.io import DataError, read_frame, read_label
+from frugalseg.data.clips import Clip, LabelKind
+from frugalseg.data.formats import Format
+from frugalseg.datamodules.frames import FrameReader, resize_by
 from frugalseg.datamodules.recipes import Sample
-from frugalseg.flow import DISFlow
-
-
-def resize_by(image: np.ndarray, scale: float, nearest: bool = False) -> np.ndarray:
-    """``image`` scaled by ``scale``: nearest for label maps, else area to shrink and bilinear to enlarge."""
-    if scale == 1.0:
-        return image
-    height, width = image.shape[:2]
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    interpolation = cv2.INTER_NEAREST if nearest else (cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-    return cv2.resize(image, size, interpolation=interpolation)
+from frugalseg.errors import ConfigError, DataError
+from frugalseg.flow import DISFlow, FlowCache, forward_backward_mask_np
 
 
 class ClipSampleDataset(Dataset):
     """Decodes the ``num_frames`` frames ending at a sample's offset and the sample's label.
 
     Frames before the start of a clip repeat its first frame (as TMANet's authors do for the
-    first frames of a video). With ``temporal_pair`` one more past frame is returned and the DIS
-    flows between the last two frames are computed here, in the loader workers, so that the
-    temporal-consistency metric needs no flow on the training device.
+    first frames of a video). With ``temporal_pair`` one more past frame is returned with the DIS
+    flows between the last two frames and ``flow_reliable`` (H×W bool, where the two flows pass the
+    forward-backward check), computed here, in the loader workers, so that the temporal-consistency
+    metric needs neither a flow nor a check on the training device.
 
     With ``neighbours`` K > 0 (WeClick's memory-flow distillation, paper 004) each sample also
     carries K unlabelled frames drawn at random, without repeats, among the ``neighbour_window``
@@ -40,44 +33,58 @@ class ClipSampleDataset(Dataset):
     ``neighbour_flows`` K×2×H×W, the DIS flow from the sample's frame to each neighbour, which
     backward-warps a neighbour's prediction onto the sample's frame.
 
+    A frame a partial snippet lacks is replaced by the next frame that exists towards the sample's.
+
     Args:
+        fmt: the data set's format, which decodes its labels.
         clips: the clips the samples refer to.
         samples: which (clip, offset, kind) make the set.
         num_frames: frames the student reads (T).
-        num_classes: label values must be below this or the ignore index.
         scale: resize factor applied on load (e.g. 0.5 to train on half-size Cityscapes).
         temporal_pair: also return frame t−1's window and the flows between t−1 and t.
         neighbours: unlabelled neighbour frames per sample, with their flows (0: none).
         neighbour_window: how many frames before the sample's frame the neighbours come from.
         same_frame: every frame of the window is the sample's own frame (TDNet's first stage).
+        frame_cache: folder where frames resized by ``scale`` < 1 are kept after their first decoding
+            (`FrameReader`); None decodes them in full every time.
+        flow_cache: folder where the DIS flows are kept after they are first computed (`FlowCache`);
+            None computes them every time.
     """
 
     def __init__(
         self,
+        fmt: Format,
         clips: Sequence[Clip],
         samples: Sequence[Sample],
         num_frames: int,
-        num_classes: int,
         scale: float = 1.0,
         temporal_pair: bool = False,
         neighbours: int = 0,
         neighbour_window: int = 4,
         same_frame: bool = False,
+        frame_cache: str | Path | None = None,
+        flow_cache: str | Path | None = None,
     ) -> None:
         if not 0 <= neighbours <= neighbour_window:
-            raise ValueError(
-                f"need 0 <= neighbours <= neighbour_window, got {neighbours} and {neighbour_window}"
+            raise ConfigError(
+                "neighbours",
+                f"need 0 <= neighbours <= neighbour_window, got {neighbours} and {neighbour_window}",
             )
+        self.fmt = fmt
         self.clips = {clip.clip_id: clip for clip in clips}
         self.samples = list(samples)
         self.num_frames = num_frames
-        self.num_classes = num_classes
         self.scale = scale
         self.temporal_pair = temporal_pair
         self.neighbours = neighbours
         self.neighbour_window = neighbour_window
         self.same_frame = same_frame
-        self._flow = DISFlow("medium") if temporal_pair or neighbours else None
+        self.frames = FrameReader(scale, frame_cache)
+        self.flow: FlowCache | DISFlow | None = None
+        if temporal_pair or neighbours:
+            self.flow = (
+                FlowCache(DISFlow("medium"), flow_cache) if flow_cache is not None else DISFlow("medium")
+            )
         for sample in self.samples:
             self._label_ref(sample)
 
@@ -108,42 +115,62 @@ class ClipSampleDataset(Dataset):
         ref = self._label_ref(sample)
         steps = self.num_frames + int(self.temporal_pair)
         first = clip.offsets[0]
-        paths = [
-            clip.frame_path(sample.offset if self.same_frame else max(first, sample.offset - back))
+        offsets = [
+            sample.offset
+            if self.same_frame
+            else clip.nearest_frame(max(first, sample.offset - back), sample.offset)
             for back in reversed(range(steps))
         ]
-        frames = [read_frame(path) for path in paths]
-        label = read_label(ref.path, self.num_classes)
+        paths = [clip.frame_path(offset) for offset in offsets]
+        decoded = {path: self.frames(path) for path in dict.fromkeys(paths)}  # a repeated frame is read once
+        frames = [decoded[path] for path in paths]
+        full_label = self.fmt.read_label(ref)
+        label = resize_by(full_label, self.scale, nearest=True)
         if label.shape != frames[-1].shape[:2]:
             raise DataError(
                 ref.path,
-                f"label size {label.shape[1]}×{label.shape[0]} differs from its frame "
-                f"{paths[-1]} ({frames[-1].shape[1]}×{frames[-1].shape[0]})",
+                f"label size {full_label.shape[1]}×{full_label.shape[0]} does not fit its frame {paths[-1]}"
+                f" ({frames[-1].shape[1]}×{frames[-1].shape[0]} at load scale {self.scale:g})",
             )
-        frames = [resize_by(frame, self.scale) for frame in frames]
         item = {
             "frames": torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).contiguous(),
-            "label": torch.from_numpy(resize_by(label, self.scale, nearest=True)).long(),
+            "label": torch.from_numpy(label).long(),
             "kind": sample.kind.index,
-            "meta": {"clip_id": clip.clip_id, "offset": sample.offset, "label_path": str(ref.path)},
+            "meta": {
+                "clip_id": clip.clip_id,
+                "offset": sample.offset,
+                "kind": sample.kind.value,
+                "label_path": str(ref.path),
+            },
         }
         if self.temporal_pair:
             previous, current = frames[-2], frames[-1]
-            item["flow_to_prev"] = _flow_tensor(self._flow(current, previous))
-            item["flow_from_prev"] = _flow_tensor(self._flow(previous, current))
+            to_prev, from_prev = self.flow(current, previous), self.flow(previous, current)
+            item["flow_to_prev"] = _flow_tensor(to_prev)
+            item["flow_from_prev"] = _flow_tensor(from_prev)
+            item["flow_reliable"] = torch.from_numpy(forward_backward_mask_np(to_prev, from_prev))
         if self.neighbours:
-            item.update(self._neighbours(clip, sample.offset, frames[-1]))
+            item.update(self._neighbours(clip, sample.offset, frames[-1], decoded))
         return item
 
-    def _neighbours(self, clip: Clip, offset: int, target: np.ndarray) -> dict[str, torch.Tensor]:
-        """Random earlier frames of ``clip`` and the flows from the target frame to each of them."""
+    def _neighbours(
+        self, clip: Clip, offset: int, target: np.ndarray, decoded: dict[Path, np.ndarray]
+    ) -> dict[str, torch.Tensor]:
+        """Random earlier frames of ``clip`` and the flows from the target frame to each of them
+        (frames of the window, in ``decoded``, are not read again)."""
         back = torch.randperm(self.neighbour_window)[: self.neighbours] + 1
-        chosen = [max(clip.offsets[0], offset - step) for step in sorted(back.tolist(), reverse=True)]
-        frames = [resize_by(read_frame(clip.frame_path(o)), self.scale) for o in chosen]
+        chosen = [
+            clip.nearest_frame(max(clip.offsets[0], offset - step), offset)
+            for step in sorted(back.tolist(), reverse=True)
+        ]
+        for path in (clip.frame_path(o) for o in chosen):
+            if path not in decoded:
+                decoded[path] = self.frames(path)
+        frames = [decoded[clip.frame_path(o)] for o in chosen]
         return {
             "neighbours": torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).contiguous(),
             "neighbour_offsets": torch.tensor([o - offset for o in chosen]),
-            "neighbour_flows": torch.stack([_flow_tensor(self._flow(target, frame)) for frame in frames]),
+            "neighbour_flows": torch.stack([_flow_tensor(self.flow(target, frame)) for frame in frames]),
         }
 
 

@@ -17,9 +17,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from frugalseg.datamodules.clips import Clip
-from frugalseg.datamodules.dataset import resize_by
-from frugalseg.datamodules.io import DataError, read_frame
+from frugalseg.data.clips import Clip
+from frugalseg.data.io import read_frame
+from frugalseg.datamodules.frames import resize_by
+from frugalseg.errors import DataError
 
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg")
 

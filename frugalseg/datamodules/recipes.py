@@ -19,19 +19,20 @@ together with its annotation cost (:func:`annotation_cost`).
 from __future__ import annotations
 
 import json
+import logging
 import math
 import random
 import re
-import warnings
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from frugalseg.datamodules.clips import Clip, LabelKind
-from frugalseg.datamodules.costs import DEFAULT_COSTS, AnnotationCosts
-from frugalseg.datamodules.io import write_json_atomic
+from frugalseg.data.clips import Clip, LabelKind
+from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts
+from frugalseg.data.io import write_json_atomic
+from frugalseg.errors import ConfigError
 
 #: Table 1 of paper 001: offsets from the annotated frame (frame 20 of 10…30 is offset 0).
 FRAME_MIXES: dict[str, tuple[int, ...]] = {
@@ -54,6 +55,8 @@ FRAME_MIXES: dict[str, tuple[int, ...]] = {
 
 #: Coarse percentages listed by :func:`list_recipes` (Table 3); any integer 0–100 is accepted by name.
 TABLE3_PERCENTS: tuple[int, ...] = tuple(range(0, 101, 10))
+
+logger = logging.getLogger(__name__)
 
 _COARSE_NAME = re.compile(r"(RC|C)(0|[1-9][0-9]?|100)")
 _COARSE_KINDS = (LabelKind.COARSE, LabelKind.REFINED_COARSE)
@@ -126,9 +129,10 @@ def get_recipe(name: str) -> Recipe:
         return Recipe(name, offsets, anchor_kind=kind)
     match = _COARSE_NAME.fullmatch(name)
     if match is None:
-        raise ValueError(
+        raise ConfigError(
+            "recipe",
             f"unknown recipe {name!r}; known: {', '.join(FRAME_MIXES)}, {', '.join(ANCHOR_MIXES)}, "
-            "and C{X} / RC{X} (X % coarse / refined coarse labels, X an integer 0–100)"
+            "and C{X} / RC{X} (X % coarse / refined coarse labels, X an integer 0–100)",
         )
     kind = LabelKind.REFINED_COARSE if match.group(1) == "RC" else LabelKind.COARSE
     return Recipe(name, (0,), coarse_percent=int(match.group(2)), coarse_kind=kind)
@@ -147,20 +151,23 @@ def _has_label(clip: Clip, kind: LabelKind) -> bool:
     return clip.label(0, kind) is not None
 
 
-def _check_offsets(clip: Clip, offsets: Iterable[int]) -> None:
-    for offset in offsets:
-        try:
-            clip.frame_path(offset)
-        except IndexError as err:
-            raise ValueError(f"recipe offset {offset:+d} is missing: {err}") from err
+def check_served(recipe: Recipe, pool: Sequence[Clip]) -> None:
+    """Raise naming a recipe offset that no clip of ``pool`` has a frame for."""
+    for offset in recipe.offsets:
+        if not any(clip.has_frame(offset) for clip in pool):
+            spans = sorted({(clip.offsets[0], clip.offsets[-1]) for clip in pool})
+            shown = ", ".join(f"{lo:+d}…{hi:+d}" for lo, hi in spans[:3])
+            raise ConfigError(
+                "recipe",
+                f"recipe {recipe.name}: no clip has a frame at offset {offset:+d} (clips span offsets {shown}"
+                f"{', …' if len(spans) > 3 else ''}); choose a recipe whose offsets the data have",
+            )
 
 
 def _limit(count: int, available: int, what: str) -> int:
     """``count`` capped at ``available``, with a warning when it had to be capped."""
     if count > available:
-        warnings.warn(
-            f"asked for {count} clips {what}, only {available} exist; using all of them", stacklevel=3
-        )
+        logger.warning("asked for %d clips %s, only %d exist; using all of them", count, what, available)
         return available
     return count
 
@@ -184,17 +191,31 @@ def draw_samples(
     if budget is None:
         budget = len(fine_pool)
     if budget < 0:
-        raise ValueError(f"budget must be >= 0, got {budget}")
+        raise ConfigError("budget", f"must be >= 0, got {budget}")
     rng = random.Random(seed)
     samples: list[Sample] = []
 
     if recipe.coarse_percent == 0:
         kind = recipe.anchor_kind
         pool = [clip for clip in ordered if _has_label(clip, kind)]
+        if pool:
+            check_served(recipe, pool)
         count = _limit(math.ceil(budget / len(recipe.offsets)), len(pool), f"with a {kind.value} label")
+        left_out: list[str] = []
         for clip in rng.sample(pool, count):
-            _check_offsets(clip, recipe.offsets)
-            samples += [Sample(clip.clip_id, o, recipe.kind_at(o)) for o in recipe.offsets]
+            for offset in recipe.offsets:
+                if clip.has_frame(offset):
+                    samples.append(Sample(clip.clip_id, offset, recipe.kind_at(offset)))
+                else:
+                    left_out.append(f"{clip.clip_id}{offset:+d}")
+        if left_out:
+            shown = ", ".join(left_out[:5]) + (f" and {len(left_out) - 5} more" if len(left_out) > 5 else "")
+            logger.warning(
+                "recipe %s: %d sample(s) left out, their frames are missing from partial snippets (%s)",
+                recipe.name,
+                len(left_out),
+                shown,
+            )
         return sorted(samples, key=_sort_key)
 
     # Coarse clips are drawn among those with a plain coarse label for both C{X} and RC{X}, so
@@ -203,7 +224,6 @@ def draw_samples(
     coarse_pool = [clip for clip in ordered if _has_label(clip, LabelKind.COARSE)]
     coarse_clips = rng.sample(coarse_pool, _limit(n_coarse, len(coarse_pool), "with a coarse label"))
     for clip in coarse_clips:
-        _check_offsets(clip, (0,))
         if not _has_label(clip, recipe.coarse_kind):
             raise ValueError(f"clip {clip.clip_id} has no {recipe.coarse_kind.value} label at offset 0")
         samples.append(Sample(clip.clip_id, 0, recipe.coarse_kind))
@@ -215,7 +235,6 @@ def draw_samples(
     fine_clips = rng.sample(fresh, min(n_fine, len(fresh)))
     fine_clips += rng.sample(reused, n_fine - len(fine_clips))
     for clip in fine_clips:
-        _check_offsets(clip, (0,))
         samples.append(Sample(clip.clip_id, 0, LabelKind.FINE))
     return sorted(samples, key=_sort_key)
 

@@ -12,10 +12,9 @@ import torch
 from kornia.geometry.transform import warp_affine
 from torch import nn
 
-from frugalseg.datamodules.clips import IGNORE_INDEX
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from frugalseg.data.clips import IGNORE_INDEX
+from frugalseg.data.normalization import IMAGENET_MEAN, IMAGENET_STD
+from frugalseg.errors import ConfigError
 
 
 class Normalize(nn.Module):
@@ -37,9 +36,12 @@ class ClipRandomGeometry(nn.Module):
 
     Args:
         crop_size: output (height, width); regions outside the scaled frame are padded (frames
-            with 0, i.e. the mean colour after normalisation; labels with ``ignore_index``).
+            with ``fill``, labels with ``ignore_index``).
         scale_range: the frame is resized by a factor drawn uniformly from this range first.
         flip_prob: probability of a horizontal flip.
+        ignore_index: the label value of padded pixels.
+        fill: the colour of padded frame pixels, per channel (0: the mean colour of normalised
+            frames; the mean in 0…255 for raw frames, which then normalise to 0 as well).
     """
 
     def __init__(
@@ -48,10 +50,12 @@ class ClipRandomGeometry(nn.Module):
         scale_range: tuple[float, float] = (0.5, 2.0),
         flip_prob: float = 0.5,
         ignore_index: int = IGNORE_INDEX,
+        fill: tuple[float, float, float] = (0.0, 0.0, 0.0),
     ) -> None:
         super().__init__()
+        self.register_buffer("fill", torch.tensor(fill, dtype=torch.float32), persistent=False)
         if scale_range[0] <= 0 or scale_range[0] > scale_range[1]:
-            raise ValueError(f"scale_range must be 0 < low <= high, got {scale_range}")
+            raise ConfigError("scale_range", f"must be 0 < low <= high, got {scale_range}")
         self.crop_size = tuple(crop_size)
         self.scale_range = tuple(scale_range)
         self.flip_prob = flip_prob
@@ -84,7 +88,9 @@ class ClipRandomGeometry(nn.Module):
             matrices.repeat_interleave(steps, dim=0),
             dsize=self.crop_size,
             mode="bilinear",
+            padding_mode="fill",
             align_corners=True,
+            fill_value=self.fill.to(frames.device, frames.dtype),
         ).view(batch, steps, channels, *self.crop_size)
         # Shift labels by one so that zero padding marks "outside" instead of class 0.
         shifted = warp_affine(

@@ -23,11 +23,13 @@ from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch.utils.data import DataLoader, Dataset
 
-from frugalseg.datamodules.clips import IGNORE_INDEX
-from frugalseg.datamodules.dataset import resize_by
-from frugalseg.datamodules.formats.davis import DavisFormat
-from frugalseg.datamodules.io import DataError, read_frame
-from frugalseg.datamodules.transforms import IMAGENET_MEAN, Normalize
+from frugalseg.data.clips import IGNORE_INDEX
+from frugalseg.data.formats.davis import DavisFormat, MoseFormat
+from frugalseg.data.io import read_frame
+from frugalseg.data.normalization import IMAGENET_MEAN
+from frugalseg.datamodules.frames import resize_by
+from frugalseg.datamodules.transforms import Normalize
+from frugalseg.errors import ConfigError, DataError
 
 PAD_COLOUR = tuple(round(255 * m) for m in IMAGENET_MEAN)  # 0 after normalisation
 
@@ -213,16 +215,24 @@ class VOSDataModule(L.LightningDataModule):
         root: the data set folder (``JPEGImages/``, ``Annotations/``, optional ``ImageSets/``).
         format: ``davis`` or ``mose`` (same layout; MOSE has no resolution folder).
         resolution: resolution folder of DAVIS (``480p``).
-        train_split, val_split, test_split: split names (``all`` when the folder has no ImageSets).
+        train_split: split that training clips are drawn from (``all`` when the folder has no ImageSets).
+        val_split: split whose whole sequences validation segments (``all`` without ImageSets).
+        test_split: split whose whole sequences testing segments (default: ``val_split``).
         clip_length: frames per training clip (3 in STM).
         max_skip: (start, end) of the largest gap between clip frames; it grows by one every
             ``skip_every_epochs`` epochs (needs ``trainer.reload_dataloaders_every_n_epochs=1``).
+        skip_every_epochs: epochs between two steps of the ``max_skip`` curriculum.
         train_objects: most objects per training clip.
         max_objects: most objects in one evaluated sequence (the model gets ``max_objects + 1`` classes).
         crop_size: training crop (height, width) after a random scale in ``scale_range``; None trains on
             whole frames (at ``load_scale``, no random scale).
+        scale_range: range of the random scale applied to a training clip before the crop.
+        flip_prob: probability of a horizontal flip of a training clip.
         load_scale: resize factor applied on load to every split (0.5 turns 854×480 into 427×240).
         clips_per_sequence: training clips drawn per sequence and epoch.
+        batch_size: training clips per batch (per device); validation and test take one sequence.
+        num_workers: data-loader processes per device.
+        seed: seed of the clips' draws (each draw depends on seed, epoch and sample index only).
     """
 
     def __init__(
@@ -250,17 +260,22 @@ class VOSDataModule(L.LightningDataModule):
         super().__init__()
         self.save_hyperparameters()
         if format not in ("davis", "mose"):
-            raise ValueError(f"data.format must be 'davis' or 'mose', got {format!r}")
+            raise ConfigError("data.format", f"must be 'davis' or 'mose', got {format!r}")
         if clip_length < 2:
-            raise ValueError(f"data.clip_length must be >= 2 (a memory frame and a query), got {clip_length}")
+            raise ConfigError(
+                "data.clip_length",
+                f"data.clip_length must be >= 2 (a memory frame and a query), got {clip_length}",
+            )
         if not 1 <= train_objects <= max_objects:
-            raise ValueError(
-                f"data.train_objects must lie in 1…max_objects ({max_objects}), got {train_objects}"
+            raise ConfigError(
+                "data.train_objects",
+                f"data.train_objects must lie in 1…max_objects ({max_objects}), got {train_objects}",
             )
         if max_skip[0] < 0 or max_skip[1] < max_skip[0] or skip_every_epochs < 1:
-            raise ValueError(
+            raise ConfigError(
+                "data.max_skip",
                 f"data.max_skip must be (start, end) with 0 <= start <= end and skip_every_epochs >= 1, "
-                f"got {max_skip} and {skip_every_epochs}"
+                f"got {max_skip} and {skip_every_epochs}",
             )
         self.root = Path(root)
         self.max_objects = max_objects
@@ -270,7 +285,9 @@ class VOSDataModule(L.LightningDataModule):
         self.sequences: dict[str, list[Sequence]] = {}
 
     def _format(self) -> DavisFormat:
-        return DavisFormat(self.root, resolution=self.hparams.resolution, name=self.hparams.format)
+        if self.hparams.format == "mose":
+            return MoseFormat(self.root)
+        return DavisFormat(self.root, resolution=self.hparams.resolution)
 
     def max_skip_at(self, epoch: int) -> int:
         """The curriculum: the largest frame gap allowed in training clips of ``epoch``."""

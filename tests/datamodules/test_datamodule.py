@@ -1,0 +1,112 @@
+"""VideoSegDataModule: batches follow the contract, recipes decide the labels, bad input fails early."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import cv2
+import lightning as L
+import numpy as np
+import pytest
+import torch
+
+from frugalseg.data.clips import LabelKind
+from frugalseg.data.io import read_frame, read_label
+from frugalseg.datamodules.datamodule import VideoSegDataModule
+from frugalseg.errors import DataError
+
+
+def _module(root, **overrides) -> VideoSegDataModule:
+    args = dict(root=str(root), recipe="B3", budget=6, num_frames=3, batch_size=2, num_workers=0)
+    args.update(overrides)
+    return VideoSegDataModule(**args)
+
+
+def test_training_batch_holds_past_frames_label_and_kind(tiny_streets):
+    data = _module(tiny_streets)
+    data.prepare_data()
+    data.setup("fit")
+    assert [(s.offset, s.kind) for s in data.samples[:3]] == [
+        (-10, LabelKind.PSEUDO),
+        (0, LabelKind.FINE),
+        (10, LabelKind.PSEUDO),
+    ]
+    dataset = data.datasets["train"]
+    item = dataset[1]  # offset 0 of the first chosen clip: frames −2, −1, 0 and the manual label
+    clip = dataset.clips[item["meta"]["clip_id"]]
+    expected = [read_frame(clip.frame_path(offset)) for offset in (-2, -1, 0)]
+    assert item["frames"].dtype == torch.uint8 and item["frames"].shape == (3, 3, 64, 128)
+    assert np.array_equal(item["frames"].permute(0, 2, 3, 1).numpy(), np.stack(expected))
+    assert np.array_equal(item["label"].numpy(), read_label(clip.label(0, LabelKind.FINE).path))
+    assert item["kind"] == LabelKind.FINE.index
+    batch = next(iter(data.train_dataloader()))
+    assert batch["frames"].shape == (2, 3, 3, 64, 128) and batch["label"].dtype == torch.long
+
+
+def test_first_frames_of_a_clip_repeat_when_the_past_is_missing(tiny_streets):
+    data = _module(tiny_streets, recipe="P11", budget=None, num_frames=4)
+    data.prepare_data()
+    data.setup("fit")
+    dataset = data.datasets["train"]
+    index = next(i for i, s in enumerate(dataset.samples) if s.offset == -10)
+    frames = dataset[index]["frames"]
+    clip = dataset.clips[dataset.samples[index].clip_id]
+    # Offset −10 is frame 9: its three past frames 6, 7, 8 exist; none repeats here.
+    assert np.array_equal(frames[0].permute(1, 2, 0).numpy(), read_frame(clip.frame_path(-13)))
+    sample = dataset.samples[index]
+    dataset.samples[index] = type(sample)(sample.clip_id, -19, LabelKind.FINE)
+    clip.add_label(-19, clip.label(0, LabelKind.FINE))
+    early = dataset[index]["frames"]
+    assert all(torch.equal(early[0], early[t]) for t in range(4))
+
+
+def test_validation_uses_manual_labels_with_a_temporal_pair(tiny_streets):
+    data = _module(tiny_streets)
+    data.setup("validate")
+    dataset = data.datasets["val"]
+    assert len(dataset) == 3 and {s.kind for s in dataset.samples} == {LabelKind.FINE}
+    item = dataset[0]
+    assert item["frames"].shape[0] == 4  # frames −3 … 0: the windows of t−1 and t
+    assert item["flow_to_prev"].shape == item["flow_from_prev"].shape == (2, 64, 128)
+
+
+def test_samples_and_cost_are_written_next_to_the_logs(tiny_streets, tmp_path):
+    data = _module(tiny_streets)
+    data.prepare_data()  # no trainer yet: counts as fitting, so the pseudo-labels are made
+    data.trainer = L.Trainer(default_root_dir=tmp_path, logger=False, accelerator="cpu")
+    data.setup("fit")
+    written = json.loads((tmp_path / "samples.json").read_text())
+    assert written["recipe"] == "B3" and len(written["samples"]) == 6
+    assert written["seed"] == data.hparams.seed  # the draw can be repeated from the file alone
+    assert written["cost"]["manual_frames"] == 2 and written["cost"]["total_hours"] == pytest.approx(3.0)
+
+
+def test_label_of_the_wrong_size_names_both_files(tiny_streets, tmp_path):
+    root = tmp_path / "bad"
+    shutil.copytree(tiny_streets, root)
+    label = next((root / "gtFine" / "val").rglob("*_gtFine_labelTrainIds.png"))
+    cv2.imwrite(str(label), np.zeros((32, 64), np.uint8))
+    data = _module(root, temporal_consistency=False)
+    data.setup("validate")
+    index = next(i for i, s in enumerate(data.datasets["val"].samples) if label.name.startswith(s.clip_id))
+    with pytest.raises(
+        DataError,
+        match=r"label size 64×32 does not fit its frame .*leftImg8bit\.png \(128×64 at load scale 1\)",
+    ):
+        data.datasets["val"][index]
+
+
+def test_recipe_offset_outside_a_clip_fails_before_training(shared_data):
+    data = VideoSegDataModule(
+        root=str(shared_data / "cityscapes_tiny"), recipe="B3", train_split="val", num_workers=0
+    )
+    with pytest.raises(
+        ValueError, match=r"recipe B3: no clip has a frame at offset -10 \(clips span offsets \+0…\+0\)"
+    ):
+        data.setup("fit")
+
+
+def test_unknown_recipe_is_refused_at_construction(tiny_streets):
+    with pytest.raises(ValueError, match="B4"):
+        _module(tiny_streets, recipe="B4")

@@ -1,0 +1,30 @@
+"""FrameReader: frames decoded at the scale used equal a full decode resized, and a replaced frame is
+decoded anew."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import numpy as np
+
+from frugalseg.data.io import read_frame, write_png_atomic
+from frugalseg.datamodules.frames import FrameReader, resize_by
+
+
+def test_frames_at_a_load_scale_equal_a_full_decode_resized_and_follow_a_replaced_file(
+    tiny_streets, tmp_path
+):
+    root = tmp_path / "data"
+    shutil.copytree(tiny_streets, root)
+    frame = next((root / "leftImg8bit_sequence").rglob("*_leftImg8bit.png"))
+    reader = FrameReader(0.5, tmp_path / "frames")
+    expected = resize_by(read_frame(frame), 0.5)
+    np.testing.assert_array_equal(reader(frame), expected)
+    (cached,) = (tmp_path / "frames").rglob("*.png")
+    np.testing.assert_array_equal(reader(frame), expected)  # second read: from the cache
+    stamp = os.stat(frame)
+    write_png_atomic(frame, np.zeros((64, 128, 3), np.uint8))
+    os.utime(frame, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))  # same modification time as before
+    assert not reader(frame).any()  # the new pixels, not the cached ones
+    assert FrameReader(1.0, tmp_path / "frames").cache is None  # full size: nothing to keep
