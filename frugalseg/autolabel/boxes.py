@@ -26,13 +26,20 @@ from typing import Any
 
 import numpy as np
 
-from frugalseg.autolabel.clicks import instance_train_ids
-from frugalseg.autolabel.objects import instance_ids_for, iou, split_objects
+from frugalseg.autolabel.objects import iou, split_objects
 from frugalseg.autolabel.refine import ImagePredictor
-from frugalseg.autolabel.runs import LabellingSummary, TrainerOptions, label_anchor_frames, read_anchor
+from frugalseg.autolabel.runs import (
+    LabellingSummary,
+    TrainerOptions,
+    anchor_instance_ids,
+    label_anchor_frames,
+    read_anchor,
+)
 from frugalseg.autolabel.store import LabelStore, read_json_list, side_json_path
-from frugalseg.datamodules.clips import IGNORE_INDEX, Clip, LabelKind
-from frugalseg.datamodules.io import DataError, write_json_atomic
+from frugalseg.data.clips import IGNORE_INDEX, Clip, LabelKind
+from frugalseg.data.formats import Format
+from frugalseg.data.io import write_json_atomic
+from frugalseg.errors import ConfigError, DataError
 
 
 @dataclass(frozen=True)
@@ -165,7 +172,7 @@ def boxes_json_path(label_path: str | Path) -> Path:
 
 
 def box_split(
-    fmt: Any,
+    fmt: Format,
     split: str,
     store: LabelStore,
     predictor: ImagePredictor,
@@ -184,12 +191,14 @@ def box_split(
     With ``trainer`` the images are shared out among Lightning's processes (`label_anchor_frames`).
     """
     if min_iou is not None and not 0.0 <= min_iou <= 1.0:
-        raise ValueError(f"min_iou must lie in [0, 1], got {min_iou}")
-    things = instance_train_ids(getattr(fmt, "class_names", ()))
+        raise ConfigError("min_iou", f"must lie in [0, 1], got {min_iou}")
+    things = list(fmt.classes.instance_classes)
 
     def make_label(clip: Clip) -> np.ndarray:
         image, fine = read_anchor(fmt, clip, LabelKind.FINE)
-        objects = split_objects(fine, instance_ids_for(clip, LabelKind.FINE, fine.shape), train_ids=things)
+        objects = split_objects(
+            fine, anchor_instance_ids(fmt, clip, LabelKind.FINE, fine.shape), train_ids=things
+        )
         boxes = [box_of(obj.mask, obj.train_id, obj.instance_id) for obj in objects]
         masks = masks_from_boxes(image, boxes, predictor)
         label, results = boxes_to_label(

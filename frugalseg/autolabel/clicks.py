@@ -27,17 +27,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from frugalseg.autolabel.objects import LabelObject, instance_ids_for, split_objects
-from frugalseg.autolabel.runs import LabellingSummary, TrainerOptions, image_rng, label_anchor_frames
+from frugalseg.autolabel.objects import LabelObject, split_objects
+from frugalseg.autolabel.runs import (
+    LabellingSummary,
+    TrainerOptions,
+    anchor_instance_ids,
+    image_rng,
+    label_anchor_frames,
+)
 from frugalseg.autolabel.store import LabelStore, read_json_list, side_json_path
-from frugalseg.datamodules.clips import IGNORE_INDEX, Clip, LabelKind
-from frugalseg.datamodules.io import DataError, read_label, write_json_atomic
-
-INSTANCE_CLASSES = ("person", "rider", "car", "truck", "bus", "train", "motorcycle", "bicycle")
+from frugalseg.data.clips import IGNORE_INDEX, Clip, LabelKind
+from frugalseg.data.formats import Format
+from frugalseg.data.io import write_json_atomic
+from frugalseg.errors import ConfigError, DataError
 
 
 @dataclass(frozen=True)
@@ -171,13 +176,8 @@ def read_clicks_json(path: str | Path, shape: tuple[int, int] | None = None) -> 
     return clicks
 
 
-def instance_train_ids(class_names: Sequence[str]) -> list[int]:
-    """Train ids of the instance classes (`INSTANCE_CLASSES`) among ``class_names``."""
-    return [index for index, name in enumerate(class_names) if name in INSTANCE_CLASSES]
-
-
 def click_split(
-    fmt: Any,
+    fmt: Format,
     split: str,
     store: LabelStore,
     *,
@@ -196,13 +196,14 @@ def click_split(
     With ``trainer`` the images are shared out among Lightning's processes (`label_anchor_frames`).
     """
     if radius < 0 or min_stuff_area < 1:
-        raise ValueError(f"need radius ≥ 0 and min_stuff_area ≥ 1, got {radius} and {min_stuff_area}")
-    things = instance_train_ids(getattr(fmt, "class_names", ()))
-    num_classes = getattr(fmt, "num_classes", None)
+        raise ConfigError(
+            "radius", f"need radius ≥ 0 and min_stuff_area ≥ 1, got {radius} and {min_stuff_area}"
+        )
+    things = list(fmt.classes.instance_classes)
 
     def make_label(clip: Clip) -> np.ndarray:
-        label = read_label(clip.label(0, LabelKind.FINE).path, num_classes)
-        instance_ids = instance_ids_for(clip, LabelKind.FINE, label.shape)
+        label = fmt.read_label(clip.label(0, LabelKind.FINE))
+        instance_ids = anchor_instance_ids(fmt, clip, LabelKind.FINE, label.shape)
         clicks = simulate_clicks(
             label, instance_ids, things, image_rng(seed, clip.clip_id), min_stuff_area=min_stuff_area
         )

@@ -20,10 +20,11 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from frugalseg.autolabel.propagate import PropagationEngine, open_propagation_run, propagate_clip
+from frugalseg.autolabel.propagate import PropagationEngine, plan_propagation, propagate_clip
 from frugalseg.autolabel.runs import LabellingSummary, TrainerOptions
 from frugalseg.autolabel.store import LabelStore
-from frugalseg.datamodules.clips import Clip, LabelKind
+from frugalseg.data.clips import Clip, LabelKind
+from frugalseg.data.formats import Format
 
 
 class _WorkIndices(Dataset):
@@ -107,15 +108,15 @@ def label_with_trainer(
 
 
 def _propagate_item(
-    item: tuple[Clip, list[int]], store: LabelStore, engine: PropagationEngine, num_classes: int | None
+    item: tuple[Clip, list[int]], fmt: Format, store: LabelStore, engine: PropagationEngine
 ) -> int:
     """`propagate_clip` on one work item (a clip and the offsets it lacks); a module-level function
     so that the work can be pickled for a spawning strategy."""
-    return propagate_clip(item[0], item[1], store, engine, num_classes)
+    return propagate_clip(fmt, item[0], item[1], store, engine)
 
 
 def propagate_with_trainer(
-    fmt: Any,
+    fmt: Format,
     split: str,
     store: LabelStore,
     offsets: Sequence[int],
@@ -133,26 +134,25 @@ def propagate_with_trainer(
     with `propagate_clip` and appends its records to the shared manifest (one whole line per
     write); its summary counts the labels the whole job wrote.
     """
-    clips, offsets = open_propagation_run(fmt, split, store, offsets, engine)
-    work = []
-    for clip in clips:
-        todo = [o for o in offsets if not store.has(clip.clip_id, o, LabelKind.PSEUDO, split=clip.split)]
-        if todo:
-            work.append((clip, todo))
-    skipped = len(clips) * len(offsets) - sum(len(todo) for _, todo in work)
-    num_classes = getattr(fmt, "num_classes", None)
-    start = time.perf_counter()
-    rank = label_with_trainer(
-        work,
-        partial(_propagate_item, store=store, engine=engine, num_classes=num_classes),
-        movable=[engine],
-        options=TrainerOptions(accelerator, devices, num_nodes, strategy),
-        progress=progress,
-    )
+    job = plan_propagation(fmt, split, store, offsets, engine)
+    with store.run(job.config):
+        work, skipped = job.todo(store)
+        start = time.perf_counter()
+        rank = label_with_trainer(
+            work,
+            partial(_propagate_item, fmt=fmt, store=store, engine=engine),
+            movable=[engine],
+            options=TrainerOptions(accelerator, devices, num_nodes, strategy),
+            progress=progress,
+        )
     done = LabelStore(store.root)
     written = sum(
         done.has(clip.clip_id, o, LabelKind.PSEUDO, split=clip.split) for clip, todo in work for o in todo
     )
     return LabellingSummary(
-        clips=len(clips), written=written, skipped=skipped, seconds=time.perf_counter() - start, rank=rank
+        clips=len(job.clips),
+        written=written,
+        skipped=skipped,
+        seconds=time.perf_counter() - start,
+        rank=rank,
     )

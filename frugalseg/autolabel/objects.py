@@ -1,31 +1,26 @@
 """Splitting a semantic label map into objects, finding instance ids, and merging object logits back.
 
 SAM 2 follows objects, not classes, and clicks, boxes and coarse refinement all work object by
-object, so a label map becomes one object per instance where an instance-id map exists (Cityscapes
-``*_instanceIds.png``: a value ``v ≥ 1000`` is instance ``v % 1000`` of label id ``v // 1000``;
-values below 1000 are plain label ids) and one object per 8-connected component of each class (or
-one per class) for the rest. Every object keeps its class (train id), so tracked logits merge back
-into a label map.
+object, so a label map becomes one object per instance where the data set has instance ids
+(`Format.instance_ids`: a non-zero id per instance, e.g. Cityscapes ``*_instanceIds.png`` or the
+object ids of a DAVIS mask) and one object per 8-connected component of each class (or one per
+class) for the rest. Every object keeps its class (train id), so tracked logits merge back into a
+label map.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from frugalseg.datamodules.clips import IGNORE_INDEX, Clip, LabelKind
-from frugalseg.datamodules.io import DataError, label_ids_to_train_ids
+from frugalseg.data.clips import IGNORE_INDEX
 
 STUFF_MODES = ("components", "class")
-INSTANCE_ID_BASE = 1000
-_INSTANCE_SUFFIX = "_instanceIds.png"
-_LABEL_SUFFIXES = ("_labelTrainIds.png", "_labelIds.png")
 
 
 @dataclass(frozen=True)
@@ -86,16 +81,16 @@ def split_objects(
 ) -> LabelObjects:
     """Split an H×W uint8 train-id map (255 ignore) into objects.
 
-    Instance objects come first, by instance id; each covers the pixels of its instance whose
-    train id is the instance's class (pixels of an instance labelled otherwise, as left by
-    resizing, join the rest). The remaining labelled pixels give one object per 8-connected
-    component of each class (``stuff="components"``) or one object per class (``"class"``),
-    ordered by class, then by OpenCV's component label (it scans two rows at a time, so this is
-    top to bottom but not strictly raster order).
+    Instance objects come first, by instance id; an instance's class is the most frequent train id
+    under it, and it covers the pixels of the instance with that class (pixels of an instance
+    labelled otherwise, as left by resizing, join the rest). The remaining labelled pixels give one
+    object per 8-connected component of each class (``stuff="components"``) or one object per class
+    (``"class"``), ordered by class, then by OpenCV's component label (it scans two rows at a time,
+    so this is top to bottom but not strictly raster order).
 
     Args:
         label: H×W uint8 train ids.
-        instance_ids: H×W Cityscapes instance-id map of the same frame, or None.
+        instance_ids: H×W instance ids of the same frame (0: no instance), or None.
         stuff: how pixels outside instances are split (`STUFF_MODES`).
         train_ids: only objects of these classes (None: every class).
         min_component_area: components (or class objects) with fewer pixels are left out;
@@ -114,16 +109,16 @@ def split_objects(
             raise ValueError(
                 f"instance-id map of shape {instance_ids.shape} does not fit the label of shape {label.shape}"
             )
-        values = np.unique(instance_ids[instance_ids >= INSTANCE_ID_BASE])
-        instance_classes = label_ids_to_train_ids((values // INSTANCE_ID_BASE).clip(0, 255).astype(np.uint8))
-        for value, train_id in zip(values.tolist(), instance_classes.tolist(), strict=True):
-            if train_id == IGNORE_INDEX or (wanted is not None and train_id not in wanted):
+        labelled = (instance_ids > 0) & (label != IGNORE_INDEX)
+        for value in np.unique(instance_ids[labelled]).tolist():
+            pixels = labelled & (instance_ids == value)
+            train_id = int(np.bincount(label[pixels]).argmax())
+            if wanted is not None and train_id not in wanted:
                 continue
-            pixels = (instance_ids == value) & (label == train_id)
-            if pixels.any():
-                index[pixels] = len(classes)
-                classes.append(train_id)
-                instances.append(value)
+            pixels &= label == train_id
+            index[pixels] = len(classes)
+            classes.append(train_id)
+            instances.append(value)
     rest = (index < 0) & (label != IGNORE_INDEX)
     for train_id in np.unique(label[rest]).tolist():
         if wanted is not None and train_id not in wanted:
@@ -191,43 +186,3 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
     """Intersection over union of two bool masks (1.0 when both are empty)."""
     union = int(np.logical_or(a, b).sum())
     return 1.0 if union == 0 else int(np.logical_and(a, b).sum()) / union
-
-
-def instance_ids_path(label_path: str | Path) -> Path | None:
-    """The ``*_instanceIds.png`` beside a ``*_labelTrainIds.png``/``*_labelIds.png`` label, if it exists."""
-    label_path = Path(label_path)
-    for suffix in _LABEL_SUFFIXES:
-        if label_path.name.endswith(suffix):
-            candidate = label_path.with_name(label_path.name[: -len(suffix)] + _INSTANCE_SUFFIX)
-            return candidate if candidate.is_file() else None
-    return None
-
-
-def read_instance_ids(path: str | Path, shape: tuple[int, int] | None = None) -> np.ndarray:
-    """Read a Cityscapes instance-id map (16-bit or 8-bit PNG) as H×W int32.
-
-    With ``shape``, a map of another size is rejected (it would not fit the label it goes with).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "instance-id map does not exist")
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise DataError(path, "cannot decode image (corrupt or not an image)")
-    if image.ndim != 2 or image.dtype not in (np.uint8, np.uint16):
-        raise DataError(
-            path,
-            f"instance-id map must be a single-channel 8- or 16-bit image, got {image.shape} {image.dtype}",
-        )
-    if shape is not None and image.shape != tuple(shape):
-        raise DataError(
-            path, f"instance-id map is {image.shape[1]}×{image.shape[0]}, its label {shape[1]}×{shape[0]}"
-        )
-    return image.astype(np.int32)
-
-
-def instance_ids_for(clip: Clip, kind: LabelKind, shape: tuple[int, int]) -> np.ndarray | None:
-    """The instance ids beside the clip's ``kind`` label of offset 0 (`instance_ids_path`), or None."""
-    ref = clip.label(0, kind)
-    path = None if ref is None else instance_ids_path(ref.path)
-    return None if path is None else read_instance_ids(path, shape)

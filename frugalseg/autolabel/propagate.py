@@ -9,16 +9,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import cv2
 import numpy as np
 
-from frugalseg.autolabel.objects import instance_ids_for
-from frugalseg.autolabel.runs import LabellingSummary, anchored_clips, labelling_progress, open_store_run
+from frugalseg.autolabel.runs import (
+    LabellingSummary,
+    anchored_clips,
+    check_clip_files,
+    labelling_progress,
+    run_config,
+)
 from frugalseg.autolabel.store import LabelStore
-from frugalseg.datamodules.clips import IGNORE_INDEX, Clip, LabelKind
-from frugalseg.datamodules.io import DataError, read_frame, read_label
+from frugalseg.data.clips import IGNORE_INDEX, Clip, LabelKind
+from frugalseg.data.formats import Format
+from frugalseg.data.io import read_frame
+from frugalseg.errors import ConfigError, DataError
 from frugalseg.flow import DISFlow, backward_warp_np, forward_backward_mask_np
 
 
@@ -136,11 +144,13 @@ class FlowPropagator:
         direct: bool = True,
     ) -> None:
         if occlusion not in self.OCCLUSION_MODES:
-            raise ValueError(f"occlusion must be one of {self.OCCLUSION_MODES}, got {occlusion!r}")
+            raise ConfigError(
+                "occlusion", f"occlusion must be one of {self.OCCLUSION_MODES}, got {occlusion!r}"
+            )
         if not 1 <= vote_size <= 255 or vote_size % 2 == 0:
-            raise ValueError(f"vote_size must be an odd number from 1 to 255, got {vote_size}")
+            raise ConfigError("vote_size", f"must be an odd number from 1 to 255, got {vote_size}")
         if not 0.0 <= vote_margin <= 1.0:
-            raise ValueError(f"vote_margin must lie in 0…1, got {vote_margin}")
+            raise ConfigError("vote_margin", f"must lie in 0…1, got {vote_margin}")
         self.flow = DISFlow(preset=preset, downscale=downscale)
         self.fb_alpha = fb_alpha
         self.fb_beta = fb_beta
@@ -260,53 +270,86 @@ def _majority(label: np.ndarray, size: int, where: np.ndarray) -> tuple[np.ndarr
     return best, (top - second) / np.maximum(total, 1).astype(np.float32)
 
 
-def _check_clip(clip: Clip, offsets: Sequence[int]) -> None:
-    """Raise before anything is written if ``clip`` lacks a frame that ``offsets`` need."""
+def servable_offsets(clip: Clip, offsets: Sequence[int]) -> list[int]:
+    """The ``offsets`` of ``clip`` whose frame exists (a partial snippet may lack some)."""
+    return [offset for offset in offsets if clip.has_frame(offset)]
+
+
+def _check_offsets(clips: Sequence[Clip], offsets: Sequence[int]) -> dict[str, list[int]]:
+    """The offsets each clip can serve; raise naming an offset no clip can serve, before anything is written.
+
+    An offset outside every clip, or whose frame every clip lacks, is an error; one that only some
+    partial snippets lack is left out for those clips (the format has warned about the frames).
+    """
+    served = {clip.clip_id: servable_offsets(clip, offsets) for clip in clips}
     for offset in offsets:
-        index = clip.anchor_index + offset
-        if not 0 <= index < len(clip.frames):
-            lo, hi = -clip.anchor_index, len(clip.frames) - 1 - clip.anchor_index
+        if not any(offset in found for found in served.values()):
+            clip = clips[0]
+            lo, hi = clip.offsets[0], clip.offsets[-1]
             raise DataError(
                 clip.frames[clip.anchor_index],
-                f"clip {clip.clip_id} ({clip.split}): offset {offset:+d} "
-                f"lies outside the clip, which has {len(clip.frames)} frames (offsets {lo:+d}…{hi:+d})",
+                f"no clip of split {clip.split!r} has a frame at offset {offset:+d} (clip {clip.clip_id} "
+                f"has offsets {lo:+d}…{hi:+d}, missing {sorted(clip.missing) or 'none'})",
             )
-    for index in range(clip.anchor_index + min(0, *offsets), clip.anchor_index + max(0, *offsets) + 1):
-        if not clip.frames[index].is_file():
-            raise DataError(
-                clip.frames[index],
-                f"frame of clip {clip.clip_id} missing (needed to propagate to "
-                f"offsets {min(offsets):+d}…{max(offsets):+d})",
-            )
+    return served
 
 
-def open_propagation_run(
-    fmt: Any, split: str, store: LabelStore, offsets: Sequence[int], engine: PropagationEngine
-) -> tuple[list[Clip], list[int]]:
-    """Check a propagation job before anything is written and open its store.
+@dataclass
+class PropagationJob:
+    """A checked propagation run over a split: the clips, the offsets each can serve, the store's config."""
 
-    Returns the clips of ``split`` with a fine label at offset 0 (a `DataError` if there is none)
-    and the sorted offsets. Every clip is checked (offsets inside the clip, frames present, and the
-    anchor, for an engine with ``check_anchor``) before the store's ``run.json`` is written or compared.
+    clips: list[Clip]
+    served: dict[str, list[int]]
+    config: dict[str, Any]
+
+    def todo(self, store: LabelStore) -> tuple[list[tuple[Clip, list[int]]], int]:
+        """Each clip with the offsets ``store`` still lacks, and how many it holds already."""
+        todo: list[tuple[Clip, list[int]]] = []
+        skipped = 0
+        for clip in self.clips:
+            wanted = self.served[clip.clip_id]
+            left = [o for o in wanted if not store.has(clip.clip_id, o, LabelKind.PSEUDO, split=clip.split)]
+            skipped += len(wanted) - len(left)
+            if left:
+                todo.append((clip, left))
+        return todo, skipped
+
+
+def plan_propagation(
+    fmt: Format, split: str, store: LabelStore, offsets: Sequence[int], engine: PropagationEngine
+) -> PropagationJob:
+    """Check a propagation job before anything is written.
+
+    The clips of ``split`` with a fine label at offset 0 (a `DataError` if there is none) are checked:
+    every offset served by some clip, and the anchor, for an engine with ``check_anchor``.
     """
     offsets = sorted(set(offsets))
     if not offsets or 0 in offsets:
-        raise ValueError(f"offsets must be non-empty and non-zero (0 is the manual label), got {offsets}")
+        raise ConfigError(
+            "offsets", f"offsets must be non-empty and non-zero (0 is the manual label), got {offsets}"
+        )
     clips = anchored_clips(fmt, split, LabelKind.FINE)
+    served = _check_offsets(clips, offsets)
     for clip in clips:
-        _check_clip(clip, offsets)
+        span = (
+            range(min(0, *served[clip.clip_id]), max(0, *served[clip.clip_id]) + 1)
+            if served[clip.clip_id]
+            else []
+        )
+        check_clip_files(fmt, clip, LabelKind.FINE, [o for o in span if clip.has_frame(o)])
     check_anchor = getattr(engine, "check_anchor", None)
     if check_anchor is not None:
         for clip in clips:
-            if not all(store.has(clip.clip_id, o, LabelKind.PSEUDO, split=clip.split) for o in offsets):
-                label, instance_ids = _anchor(clip, engine, getattr(fmt, "num_classes", None))
+            if not all(
+                store.has(clip.clip_id, o, LabelKind.PSEUDO, split=clip.split) for o in served[clip.clip_id]
+            ):
+                label, instance_ids = _anchor(fmt, clip, engine)
                 check_anchor(label, instance_ids, clip.label(0, LabelKind.FINE).path)
-    open_store_run(store, fmt, split, engine.name, engine.settings)
-    return clips, offsets
+    return PropagationJob(clips, served, run_config(fmt, split, engine.name, engine.settings))
 
 
 def propagate_split(
-    fmt: Any,
+    fmt: Format,
     split: str,
     store: LabelStore,
     offsets: Sequence[int],
@@ -317,61 +360,79 @@ def propagate_split(
     """Write ``pseudo`` labels at ``offsets`` for every clip of ``split`` that has a fine label at offset 0.
 
     Labels already recorded in ``store`` are skipped, so a killed run resumes where it stopped.
-    Every clip is checked (offsets inside the clip, frames present) before anything is written.
+    Every clip is checked before anything is written; offsets a partial snippet cannot serve are
+    left out for that clip. A store this run created is removed again if it fails before the first
+    label is recorded.
 
     Args:
-        fmt: a dataset format (`frugalseg.datamodules.formats.get_format`): ``clips(split)`` and
-            ``num_classes``.
+        fmt: the data set's format.
         split: the split to label.
         store: where the labels go; its ``run.json`` gets (or must already hold) the engine, its
-            settings, the format's name and root, and the split.
+            settings, the data set and the split.
         offsets: non-zero offsets from the anchor frame.
         engine: the propagation engine (`FlowPropagator`).
         progress: show a rich progress bar.
     """
-    clips, offsets = open_propagation_run(fmt, split, store, offsets, engine)
-    start = time.perf_counter()
-    written = skipped = 0
-    with labelling_progress("propagating", "clips", enabled=progress) as bar:
-        task = bar.add_task(split, total=len(clips))
-        for clip in clips:
-            todo = [o for o in offsets if not store.has(clip.clip_id, o, LabelKind.PSEUDO, split=clip.split)]
-            skipped += len(offsets) - len(todo)
-            if todo:
-                written += propagate_clip(clip, todo, store, engine, getattr(fmt, "num_classes", None))
-            bar.advance(task)
+    job = plan_propagation(fmt, split, store, offsets, engine)
+    with store.run(job.config):
+        todo, skipped = job.todo(store)
+        start = time.perf_counter()
+        written = 0
+        with labelling_progress("propagating", "clips", enabled=progress) as bar:
+            task = bar.add_task(split, total=len(job.clips), completed=len(job.clips) - len(todo))
+            for clip, offsets_left in todo:
+                # another run sharing the store may have made some meanwhile
+                left = [
+                    o
+                    for o in offsets_left
+                    if not store.has(clip.clip_id, o, LabelKind.PSEUDO, split=clip.split)
+                ]
+                if left:
+                    written += propagate_clip(fmt, clip, left, store, engine)
+                bar.advance(task)
     return LabellingSummary(
-        clips=len(clips), written=written, skipped=skipped, seconds=time.perf_counter() - start
+        clips=len(job.clips), written=written, skipped=skipped, seconds=time.perf_counter() - start
     )
 
 
-def _anchor(
-    clip: Clip, engine: PropagationEngine, num_classes: int | None
-) -> tuple[np.ndarray, np.ndarray | None]:
+def _anchor(fmt: Format, clip: Clip, engine: PropagationEngine) -> tuple[np.ndarray, np.ndarray | None]:
     """The fine label of the anchor and, for an engine that uses them, its instance ids (or None)."""
-    label = read_label(clip.label(0, LabelKind.FINE).path, num_classes)
+    label = fmt.read_label(clip.label(0, LabelKind.FINE))
     if not getattr(engine, "uses_instance_ids", False):
         return label, None
-    return label, instance_ids_for(clip, LabelKind.FINE, label.shape)
+    return label, fmt.instance_ids(clip, LabelKind.FINE)
 
 
 def propagate_clip(
-    clip: Clip, todo: list[int], store: LabelStore, engine: PropagationEngine, num_classes: int | None
+    fmt: Format, clip: Clip, todo: list[int], store: LabelStore, engine: PropagationEngine
 ) -> int:
-    """Propagate the fine label of ``clip`` to the offsets ``todo`` and write them; returns the count."""
+    """Propagate the fine label of ``clip`` to the offsets ``todo`` and write them; returns the count.
+
+    The engine sees the frames of the snippet from the earliest to the latest offset that exist; a
+    frame missing in between is stepped over.
+    """
     start = time.perf_counter()
-    first = min(0, *todo)
-    frames = [read_frame(clip.frame_path(o)) for o in range(first, max(0, *todo) + 1)]
-    anchor_label, instance_ids = _anchor(clip, engine, num_classes)
+    span = [o for o in clip.present_offsets if min(0, *todo) <= o <= max(0, *todo)]
+    frames = [read_frame(clip.frame_path(o)) for o in span]
+    anchor_label, instance_ids = _anchor(fmt, clip, engine)
+    height, width = anchor_label.shape
+    for offset, frame in zip(span, frames, strict=True):
+        if frame.shape[:2] != (height, width):
+            raise DataError(
+                clip.frame_path(offset),
+                f"frame size {frame.shape[1]}×{frame.shape[0]} differs from the anchor label's "
+                f"{width}×{height} "
+                f"({clip.label(0, LabelKind.FINE).path.name})",
+            )
     extra = {"instance_ids": instance_ids} if getattr(engine, "uses_instance_ids", False) else {}
-    labels = engine.propagate(frames, -first, anchor_label, [o - first for o in todo], **extra)
+    labels = engine.propagate(frames, span.index(0), anchor_label, [span.index(o) for o in todo], **extra)
     seconds = (time.perf_counter() - start) / len(todo)
     for offset in todo:
         store.write(
             clip,
             offset,
             LabelKind.PSEUDO,
-            labels[offset - first],
+            labels[span.index(offset)],
             engine=engine.name,
             settings=engine.settings,
             source_offset=0,

@@ -32,16 +32,19 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from frugalseg.autolabel.objects import instance_ids_for, split_objects
+from frugalseg.autolabel.objects import split_objects
 from frugalseg.autolabel.runs import (
     LabellingSummary,
     TrainerOptions,
+    anchor_instance_ids,
     image_rng,
     label_anchor_frames,
     read_anchor,
 )
 from frugalseg.autolabel.store import LabelStore
-from frugalseg.datamodules.clips import IGNORE_INDEX, Clip, LabelKind
+from frugalseg.data.clips import IGNORE_INDEX, Clip, LabelKind
+from frugalseg.data.formats import Format
+from frugalseg.errors import ConfigError
 
 REFINE_CLASSES = (
     "pole",
@@ -84,11 +87,12 @@ def class_ids(names: Sequence[str], class_names: Sequence[str]) -> list[int]:
     """Train ids of the classes ``names``; an unknown name raises `ValueError` listing the valid ones."""
     unknown = [name for name in names if name not in class_names]
     if unknown:
-        raise ValueError(
-            f"unknown class name(s) {', '.join(map(repr, unknown))}; valid names: {', '.join(class_names)}"
+        raise ConfigError(
+            "classes",
+            f"unknown class name(s) {', '.join(map(repr, unknown))}; valid names: {', '.join(class_names)}",
         )
     if not names:
-        raise ValueError(f"no class names given; valid names: {', '.join(class_names)}")
+        raise ConfigError("classes", f"no class names given; valid names: {', '.join(class_names)}")
     return sorted({list(class_names).index(name) for name in names})
 
 
@@ -157,7 +161,9 @@ class PointRefiner(_Refiner):
         model: dict[str, Any] | None = None,
     ) -> None:
         if num_points < 1 or iterations < 0:
-            raise ValueError(f"need num_points ≥ 1 and iterations ≥ 0, got {num_points} and {iterations}")
+            raise ConfigError(
+                "num_points", f"need num_points ≥ 1 and iterations ≥ 0, got {num_points} and {iterations}"
+            )
         super().__init__(train_ids, overwrite, model)
         self.predictor = predictor
         self.num_points = num_points
@@ -252,7 +258,7 @@ class AutoMaskRefiner(_Refiner):
         model: dict[str, Any] | None = None,
     ) -> None:
         if not 0.0 <= agreement < 1.0:
-            raise ValueError(f"agreement must lie in [0, 1), got {agreement}")
+            raise ConfigError("agreement", f"must lie in [0, 1), got {agreement}")
         super().__init__(train_ids, overwrite, model)
         self.generator = generator
         self.agreement = agreement
@@ -281,7 +287,7 @@ class AutoMaskRefiner(_Refiner):
 
 
 def refine_split(
-    fmt: Any,
+    fmt: Format,
     split: str,
     store: LabelStore,
     refiner: PointRefiner | AutoMaskRefiner,
@@ -303,7 +309,7 @@ def refine_split(
 
     def make_label(clip: Clip) -> np.ndarray:
         image, coarse = read_anchor(fmt, clip, LabelKind.COARSE)
-        instance_ids = instance_ids_for(clip, LabelKind.COARSE, coarse.shape)
+        instance_ids = anchor_instance_ids(fmt, clip, LabelKind.COARSE, coarse.shape)
         return refiner.refine(image, coarse, instance_ids, image_rng(seed, clip.clip_id))
 
     return label_anchor_frames(

@@ -21,7 +21,7 @@ class the ground truth holds there. An engine therefore cannot score by leaving 
 unlabelled; how much it leaves out is reported as coverage.
 
 The annotation cost counts the human work behind the store once per source label, with the
-constants of `frugalseg.datamodules.costs`: a propagated label costs the manual label it started
+constants of `frugalseg.data.costs`: a propagated label costs the manual label it started
 from (a fine frame, or one mask per object on object-mask data), a refined coarse label its coarse
 label, a clicks label its clicks (listed in the ``*_clicks.json`` beside it, else counted as the
 connected groups of labelled pixels of its sparse map) plus the per-frame overhead, a boxes label
@@ -30,6 +30,7 @@ its boxes (listed in the ``*_boxes.json`` beside it; without that file it is lis
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 from collections import defaultdict
@@ -40,46 +41,43 @@ from typing import Any
 
 import cv2
 import numpy as np
-from rich import box
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from frugalseg.autolabel.boxes import boxes_json_path
 from frugalseg.autolabel.clicks import clicks_json_path
 from frugalseg.autolabel.store import LabelStore, LabelStoreError
-from frugalseg.datamodules.clips import IGNORE_INDEX, Clip, LabelKind
-from frugalseg.datamodules.costs import DEFAULT_COSTS, AnnotationCosts
-from frugalseg.datamodules.io import DataError, read_label, write_json_atomic
+from frugalseg.data.clips import IGNORE_INDEX, Clip, LabelKind, LabelRef
+from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts
+from frugalseg.data.formats import FORMATS, Format, SyntheticFormat, get_format
+from frugalseg.data.io import read_label, write_json_atomic
+from frugalseg.errors import DataError
 
 REPORT_FILE = "report.json"
 PLOT_FILE = "quality.png"
 THRESHOLDS = (0.5, 0.7)
 
 
-def open_store_format(run: dict[str, Any], run_path: Path) -> tuple[str, Any]:
+def open_store_format(run: dict[str, Any], run_path: Path) -> tuple[str, Format]:
     """The name and reader of the data set a store was made from, rebuilt from its ``run.json``.
 
-    Older runs record the reader's class name (``CityscapesFormat``); a folder holding the
-    synthetic generator's parameters is then the synthetic set.
+    Only reads: a store naming the synthetic format over a folder without generated data is an
+    error, never a reason to generate it. Older runs record the reader's class name
+    (``CityscapesFormat``, ``DavisFormat``).
     """
-    from frugalseg.datamodules.formats import FORMATS, get_format
-    from frugalseg.datamodules.formats.synthetic import PARAMS_FILE
-
     name, root = run.get("format"), run.get("root")
-    if not name or not root:
-        raise LabelStoreError(
-            f"{run_path}: lacks the data set 'format' and 'root' needed to find ground truth"
-        )
+    if not isinstance(name, str) or not isinstance(root, str) or not name or not root:
+        raise LabelStoreError(run_path, "lacks the data set 'format' and 'root' needed to find ground truth")
     if not Path(root).is_dir():
         raise DataError(root, f"data set folder named by {run_path} does not exist")
-    if name == "CityscapesFormat":
-        name = "synthetic" if (Path(root) / PARAMS_FILE).is_file() else "cityscapes"
-    elif name == "DavisFormat":
-        name = "davis"
+    legacy = {"CityscapesFormat": "cityscapes", "DavisFormat": "davis"}
+    name = legacy.get(name, name)
+    if name == "cityscapes" and SyntheticFormat.looks_like(Path(root)):
+        name = "synthetic"
     if name not in FORMATS:
-        raise LabelStoreError(f"{run_path}: unknown data format {name!r}; known: {', '.join(FORMATS)}")
-    return name, get_format(name, root)
+        raise LabelStoreError(run_path, f"unknown data format {name!r}; known: {', '.join(FORMATS)}")
+    accepted = inspect.signature(FORMATS[name]).parameters
+    options = {key: value for key, value in run.items() if key in accepted and key != "root"}
+    return name, get_format(name, root, **options)
 
 
 @dataclass
@@ -164,17 +162,6 @@ class _Group:
         }
 
 
-def _ground_truth(fmt: Any, clip: Clip) -> dict[int, Path]:
-    """Ground-truth label maps of the clip's frames: the anchor's fine label and any per-frame truth."""
-    truth: dict[int, Path] = {}
-    fine = clip.label(0, LabelKind.FINE)
-    if fine is not None:
-        truth[0] = fine.path
-    if hasattr(fmt, "sequence_ground_truth"):
-        truth.update(fmt.sequence_ground_truth(clip))
-    return truth
-
-
 def _listed(path: Path, key: str) -> int | None:
     """How many entries the side file ``path`` lists under ``key``; None when there is no such file."""
     if not path.is_file():
@@ -194,7 +181,7 @@ def _count_clicks(label: np.ndarray) -> int:
 class _CostLedger:
     """Human seconds behind a store, each source label counted once."""
 
-    def __init__(self, fmt: Any, costs: AnnotationCosts) -> None:
+    def __init__(self, fmt: Format, costs: AnnotationCosts) -> None:
         self.fmt = fmt
         self.costs = costs
         self.seconds: dict[str, float] = defaultdict(float)
@@ -235,14 +222,13 @@ class _CostLedger:
 
     def _add_manual(self, clip: Clip, offset: int) -> None:
         """A manual label: one mask per object on object-mask data, else a dense fine frame."""
-        if getattr(self.fmt, "object_classes", None) is not None:
-            mask = self.fmt.mask_paths(clip.clip_id)[clip.anchor_index + offset]
-            if mask is None:
+        if self.fmt.object_classes:
+            ids = self.fmt.instance_ids(clip) if offset == 0 else None
+            if ids is None:
                 raise DataError(
-                    clip.frame_path(offset), f"source frame of clip {clip.clip_id} has no manual mask"
+                    clip.frame_path(offset), f"source frame of clip {clip.clip_id} has no manual object mask"
                 )
-            ids = np.unique(self.fmt.read_mask(mask))
-            objects = int(((ids != 0) & (ids != IGNORE_INDEX)).sum())
+            objects = int(np.count_nonzero(np.unique(ids)))
             self.seconds["masks"] += self.costs.masks_seconds(objects)
             self.units["object masks"] += objects
         else:
@@ -265,22 +251,22 @@ def evaluate_store(
     """The quality and cost report of a label store (see the module docstring) as a JSON-ready dict."""
     store = LabelStore(store_root)
     if not store.run_path.is_file():
-        raise LabelStoreError(f"{store.run_path}: not found; {store.root} is not a label store")
+        raise LabelStoreError(store.run_path, f"not found; {store.root} is not a label store")
     try:
         run = json.loads(store.run_path.read_text())
     except json.JSONDecodeError as err:
-        raise LabelStoreError(f"{store.run_path}: not valid JSON ({err})") from err
+        raise LabelStoreError(store.run_path, f"not valid JSON ({err})") from err
     format_name, fmt = open_store_format(run, store.run_path)
     records = store.records()
     if not records:
-        raise LabelStoreError(f"{store.manifest_path}: the store holds no labels")
-    num_classes = int(fmt.num_classes)
-    object_classes = getattr(fmt, "object_classes", None)
+        raise LabelStoreError(store.manifest_path, "the store holds no labels")
+    num_classes = fmt.num_classes
+    object_classes = fmt.object_classes or None
 
     clips: dict[tuple[str, str], Clip] = {}
     for split in sorted({record["split"] for record in records}):
         clips.update(((split, clip.clip_id), clip) for clip in fmt.clips(split))
-    truths: dict[tuple[str, str], dict[int, Path]] = {}
+    truths: dict[tuple[str, str], dict[int, LabelRef]] = {}
     groups: dict[tuple[str, int], _Group] = {}
     per_clip: list[dict[str, Any]] = []
     ledger = _CostLedger(fmt, costs)
@@ -291,17 +277,17 @@ def evaluate_store(
             key = (record["split"], record["clip_id"])
             if key not in clips:
                 raise LabelStoreError(
-                    f"{store.manifest_path}: clip {key[1]} ({key[0]}) is not in the data set at {fmt.root}"
+                    store.manifest_path, f"clip {key[1]} ({key[0]}) is not in the data set at {fmt.root}"
                 )
             clip = clips[key]
             if key not in truths:
-                truths[key] = _ground_truth(fmt, clip)
+                truths[key] = fmt.ground_truth(clip)
             path = store.root / record["path"]
             label = read_label(path, num_classes)
             score = None
-            truth_path = truths[key].get(record["offset"])
-            if truth_path is not None:
-                truth = read_label(truth_path, num_classes)
+            truth_ref = truths[key].get(record["offset"])
+            if truth_ref is not None:
+                truth = fmt.read_label(truth_ref)
                 if truth.shape != label.shape:
                     raise DataError(
                         path,
@@ -389,33 +375,3 @@ def write_report(report: dict[str, Any], out: str | Path) -> tuple[Path, Path]:
     json_path = out / REPORT_FILE
     write_json_atomic(json_path, report)
     return json_path, plot_report(report, out / PLOT_FILE)
-
-
-def _fmt(value: float | None) -> str:
-    return "–" if value is None else f"{value:.3f}"
-
-
-def print_report(report: dict[str, Any], console: Console | None = None) -> None:
-    """Print the per-offset table and the cost in a readable form."""
-    console = console or Console(width=max(Console().width, 100))
-    table = Table(
-        title=f"label quality — {report['store']} ({report['format']}, {report['split']})", box=box.SIMPLE
-    )
-    headers = ("kind", "offset", "labels", "scored", "J", "mIoU", "rec@.5", "rec@.7", "coverage", "precision")
-    for name in headers:
-        table.add_column(name, justify="left" if name == "kind" else "right", no_wrap=True)
-    for row in report["rows"]:
-        table.add_row(
-            row["kind"],
-            f"{row['offset']:+d}",
-            str(row["labels"]),
-            str(row["scored"]),
-            *(_fmt(row[k]) for k in ("j", "miou", "recall@0.5", "recall@0.7", "coverage", "precision")),
-        )
-    console.print(table)
-    cost = report["cost"]
-    units = ", ".join(f"{n} {name}" for name, n in cost["units"].items()) or "no manual work"
-    console.print(f"annotation cost: {cost['hours']:.2f} h of human work ({units})")
-    if cost["uncosted_labels"]:
-        listed = ", ".join(f"{n} {kind}" for kind, n in cost["uncosted_labels"].items())
-        console.print(f"not costed (no count recorded): {listed}")

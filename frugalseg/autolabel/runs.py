@@ -22,8 +22,10 @@ from rich.progress import (
 )
 
 from frugalseg.autolabel.store import LabelStore
-from frugalseg.datamodules.clips import Clip, LabelKind
-from frugalseg.datamodules.io import DataError, read_frame, read_label
+from frugalseg.data.clips import Clip, LabelKind
+from frugalseg.data.formats import Format
+from frugalseg.data.io import image_size, read_frame, whole_image
+from frugalseg.errors import DataError
 
 
 @dataclass
@@ -48,17 +50,10 @@ class TrainerOptions:
     strategy: str = "auto"
 
 
-def open_store_run(store: LabelStore, fmt: Any, split: str, engine: str, settings: dict[str, Any]) -> None:
-    """Write (or check against) the store's ``run.json``: engine, settings, split, format name and root."""
-    store.open_run(
-        {
-            "engine": engine,
-            "settings": settings,
-            "split": split,
-            "format": getattr(fmt, "name", type(fmt).__name__),
-            "root": str(getattr(fmt, "root", "")),
-        }
-    )
+def run_config(fmt: Format, split: str, engine: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """What a store's ``run.json`` records: engine, settings, split, and the data set (`Format.describe`:
+    format name, root and the reader's options)."""
+    return {"engine": engine, "settings": settings, "split": split, **fmt.describe()}
 
 
 def labelling_progress(verb: str, unit: str, *, enabled: bool) -> Progress:
@@ -80,7 +75,7 @@ def image_rng(seed: int, clip_id: str, offset: int = 0) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(clip_id.encode()), offset + 2**16])  # seeds must be ≥ 0
 
 
-def anchored_clips(fmt: Any, split: str, kind: LabelKind) -> list[Clip]:
+def anchored_clips(fmt: Format, split: str, kind: LabelKind) -> list[Clip]:
     """The clips of ``split`` with a ``kind`` label on their anchor frame (offset 0), the ones a run labels.
 
     Raises:
@@ -91,21 +86,22 @@ def anchored_clips(fmt: Any, split: str, kind: LabelKind) -> list[Clip]:
     anchored = [clip for clip in clips if clip.label(0, kind) is not None]
     if not anchored:
         raise DataError(
-            getattr(fmt, "root", type(fmt).__name__),
+            fmt.root,
             f"split {split!r} has {len(clips)} clip(s), none with a {kind.value} label on its anchor "
             "frame; nothing to label",
         )
     return anchored
 
 
-def read_anchor(fmt: Any, clip: Clip, kind: LabelKind) -> tuple[np.ndarray, np.ndarray]:
+def read_anchor(fmt: Format, clip: Clip, kind: LabelKind) -> tuple[np.ndarray, np.ndarray]:
     """The anchor frame of ``clip`` (H×W×3 RGB) and its ``kind`` label, checked to be of one size.
 
     Raises:
         DataError: naming the label file when its size differs from the frame's.
     """
-    path = clip.label(0, kind).path
-    label = read_label(path, getattr(fmt, "num_classes", None))
+    ref = clip.label(0, kind)
+    path = ref.path
+    label = fmt.read_label(ref)
     image = read_frame(clip.frame_path(0))
     if image.shape[:2] != label.shape:
         raise DataError(
@@ -114,8 +110,46 @@ def read_anchor(fmt: Any, clip: Clip, kind: LabelKind) -> tuple[np.ndarray, np.n
     return image, label
 
 
+def check_clip_files(fmt: Format, clip: Clip, kind: LabelKind, offsets: Sequence[int]) -> None:
+    """Check, before a run writes anything, the files a clip's labelling reads: its anchor's ``kind``
+    label decodes (classes in range), and each frame at ``offsets`` (and the anchor's) exists, is
+    whole (not truncated) and has the label's size, from its header.
+
+    Raises:
+        DataError: naming the first file that fails.
+    """
+    ref = clip.label(0, kind)
+    label = fmt.read_label(ref)
+    height, width = label.shape
+    for offset in sorted({0, *offsets}):
+        path = clip.frame_path(offset)
+        size = image_size(path)
+        if not whole_image(path):
+            raise DataError(path, "the image file ends early (truncated): its decoded pixels would be wrong")
+        if size != (width, height):
+            raise DataError(
+                path,
+                f"frame size {size[0]}×{size[1]} differs from the anchor label's {width}×{height} "
+                f"({ref.path.name})",
+            )
+
+
+def anchor_instance_ids(
+    fmt: Format, clip: Clip, kind: LabelKind, shape: tuple[int, ...]
+) -> np.ndarray | None:
+    """`Format.instance_ids` of the anchor's ``kind`` label, checked to have the label's ``shape``."""
+    ids = fmt.instance_ids(clip, kind)
+    if ids is not None and ids.shape != tuple(shape):
+        raise DataError(
+            clip.label(0, kind).path,
+            f"instance ids of size {ids.shape[1]}×{ids.shape[0]} do not fit the label's "
+            f"{shape[1]}×{shape[0]}",
+        )
+    return ids
+
+
 def label_anchor_frames(
-    fmt: Any,
+    fmt: Format,
     split: str,
     store: LabelStore,
     *,
@@ -141,14 +175,33 @@ def label_anchor_frames(
     """
     clips = anchored_clips(fmt, split, source)
     for clip in clips:
-        for path in (clip.frame_path(0), clip.label(0, source).path):
-            if not path.is_file():
-                raise DataError(path, f"file of clip {clip.clip_id} ({clip.split}) does not exist")
-    open_store_run(store, fmt, split, engine, settings)
+        check_clip_files(fmt, clip, source, [0])
+    with store.run(run_config(fmt, split, engine, settings)):
+        return _label_todo(
+            clips, store, kind, engine, settings, make_label, progress, verb, trainer, movable, split
+        )
+
+
+def _label_todo(
+    clips: list[Clip],
+    store: LabelStore,
+    kind: LabelKind,
+    engine: str,
+    settings: dict[str, Any],
+    make_label: Callable[[Clip], np.ndarray],
+    progress: bool,
+    verb: str,
+    trainer: TrainerOptions | None,
+    movable: Sequence[Any],
+    split: str,
+) -> LabellingSummary:
+    """The loop of `label_anchor_frames` over the clips the open ``store`` still lacks."""
     todo = [clip for clip in clips if not store.has(clip.clip_id, 0, kind, split=clip.split)]
     skipped = len(clips) - len(todo)
 
     def write_label(clip: Clip) -> int:
+        if store.has(clip.clip_id, 0, kind, split=clip.split):
+            return 0  # another run sharing the store made it meanwhile
         began = time.perf_counter()
         label = make_label(clip)
         store.write(

@@ -25,7 +25,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from frugalseg.datamodules.io import DataError
+from frugalseg.errors import DataError
 
 SAM2_CONFIGS: tuple[str, ...] = ("sam2.1_hiera_t", "sam2.1_hiera_s", "sam2.1_hiera_b+", "sam2.1_hiera_l")
 INSTALL_HINT = "pip install 'frugalseg[sam2]'"

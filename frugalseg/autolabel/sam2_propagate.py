@@ -40,7 +40,7 @@ import torch
 from frugalseg.autolabel.objects import STUFF_MODES, LabelObjects, merge_objects, split_objects
 from frugalseg.autolabel.propagate import check_propagation_inputs
 from frugalseg.autolabel.sam2_loading import build_sam2_video_predictor, config_file, resolve_device
-from frugalseg.datamodules.io import DataError
+from frugalseg.errors import DataError
 
 
 class SAM2Propagator:

@@ -9,28 +9,45 @@ Layout of a store::
 ``folder`` and ``stem`` mirror the frame's own file (its parent folder name and its file stem
 without a ``_leftImg8bit`` suffix), so labels keep the dataset's naming. A run killed at any point
 leaves only complete PNGs and complete manifest lines behind (at most a truncated last line, which
-is ignored); rerunning with the same config skips every recorded label.
+is ignored); rerunning with the same config skips every recorded label whose file is still whole
+and makes again those that were deleted or damaged since.
+
+Several runs may share a store: the processes of one job on several devices, or two commands
+started on the same folder. ``run.json`` is written or compared under a lock, so a run with other
+settings is refused and never half-recorded; each label is recorded once, whichever run finishes it
+first (a run re-reads the manifest before it writes and skips what another run has recorded).
+Temporary files a killed run left behind are removed when a run opens a store no other run is using.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
+import logging
 import os
+import shutil
 import time
-from collections.abc import Callable, Iterable
-from pathlib import Path
-from typing import Any, TypeVar
+import weakref
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path, PurePosixPath
+from typing import IO, Any, TypeVar
 
 import numpy as np
 
-from frugalseg.datamodules.clips import Clip, LabelKind, LabelRef
-from frugalseg.datamodules.io import DataError, write_json_atomic, write_png_atomic
+from frugalseg.data.clips import Clip, LabelKind, LabelRef
+from frugalseg.data.io import encode_png, whole_image, write_bytes_atomic, write_json_atomic
+from frugalseg.errors import DataError, LabelStoreError
+
+logger = logging.getLogger(__name__)
 
 RUN_FILE = "run.json"
 MANIFEST_FILE = "manifest.jsonl"
+LOCK_FILE = ".lock"
+
 _FRAME_SUFFIX = "_leftImg8bit"
-_TAIL_BYTES = 1 << 16  # longer than any manifest record
+_TAIL_BYTES = 1 << 16
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"  # longer than any manifest record
 
 _Key = tuple[str, str, int, str]
 T = TypeVar("T")
@@ -62,10 +79,6 @@ def read_json_list(path: str | Path, key: str, parse: Callable[[Any], T], form: 
         raise DataError(path, f"expected {form} ({err!r})") from err
 
 
-class LabelStoreError(ValueError):
-    """A label store that cannot be used as asked; the message names the file and the problem."""
-
-
 def _normalised(config: dict[str, Any]) -> dict[str, Any]:
     """The config as JSON would give it back (tuples become lists), so that comparisons are fair."""
     return json.loads(json.dumps(config, sort_keys=True))
@@ -75,64 +88,133 @@ class LabelStore:
     """PNG label maps (uint8 train ids, 255 ignore) with ``manifest.jsonl`` and ``run.json``.
 
     Args:
-        root: the store's folder; created on the first write.
+        root: the store's folder; created when a run opens it.
     """
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         self._index: dict[_Key, dict[str, Any]] | None = None
+        self._read_bytes = 0  # how much of the manifest the index holds (whole lines only)
+        self._lines = 0
+        self._written: set[_Key] = set()  # labels this object wrote
 
     @property
     def manifest_path(self) -> Path:
+        """The store's ``manifest.jsonl``."""
         return self.root / MANIFEST_FILE
 
     @property
     def run_path(self) -> Path:
+        """The store's ``run.json``."""
         return self.root / RUN_FILE
 
     def open_run(self, config: dict[str, Any]) -> None:
-        """Write ``run.json`` for a new store, or check that an existing one holds the same config.
+        """Join the store as a labelling run with ``config``: write ``run.json`` for a new store, or
+        check that an existing one holds the same config; drop from the index the recorded labels
+        whose file is missing or damaged, so that they are made again.
 
         Raises:
-            LabelStoreError: the store was made by a run with a different config (names the keys).
+            LabelStoreError: the store was made by a run with a different config (names the keys), or
+                ``run.json`` is not JSON.
         """
         wanted = _normalised(config)
-        if self.run_path.exists():
-            try:
-                found = json.loads(self.run_path.read_text())
-            except json.JSONDecodeError as err:
-                raise LabelStoreError(f"{self.run_path}: not valid JSON ({err})") from err
-            differing = sorted(k for k in set(found) | set(wanted) if found.get(k) != wanted.get(k))
-            if differing:
-                details = "; ".join(
-                    f"{k}: stored {found.get(k)!r}, asked {wanted.get(k)!r}" for k in differing
-                )
-                raise LabelStoreError(
-                    f"{self.run_path}: this store was written by a run with a different config ({details}); "
-                    "use another --out folder or the same settings"
-                )
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._join()
+        with self._locked_manifest():
+            if self.run_path.exists():
+                self._compare_run(wanted)
+            else:
+                write_json_atomic(self.run_path, wanted, indent=2)
+        self._forget_damaged()
+
+    @contextlib.contextmanager
+    def run(self, config: dict[str, Any]) -> Iterator[LabelStore]:
+        """`open_run` for the duration of a labelling run; a store this run created is removed again
+        when the run fails before it records a single label, so bad input leaves nothing behind."""
+        created = not self.root.exists() or not any(self.root.iterdir())
+        self.open_run(config)
+        try:
+            yield self
+        except BaseException:
+            if created and not self.records():
+                shutil.rmtree(self.root, ignore_errors=True)
+            raise
+
+    def _compare_run(self, wanted: dict[str, Any]) -> None:
+        try:
+            found = json.loads(self.run_path.read_text())
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise LabelStoreError(self.run_path, f"not valid JSON ({err})") from err
+        if not isinstance(found, dict):
+            raise LabelStoreError(self.run_path, "not a label store's run record (not a JSON object)")
+        differing = sorted(k for k in set(found) | set(wanted) if found.get(k) != wanted.get(k))
+        if differing:
+            details = "; ".join(f"{k}: stored {found.get(k)!r}, asked {wanted.get(k)!r}" for k in differing)
+            raise LabelStoreError(
+                self.run_path,
+                f"this store was written by a run with a different config ({details}); "
+                "use another --out folder or the same settings",
+            )
+
+    def _join(self) -> None:
+        """Hold the store's run lock (shared) for as long as this object lives; when no other run
+        holds it, first remove the temporary files a killed run left behind."""
+        if getattr(self, "_lock_fd", None) is not None:
             return
-        write_json_atomic(self.run_path, wanted, indent=2)
+        fd = os.open(self.root / LOCK_FILE, os.O_CREAT | os.O_RDWR, 0o644)
+        weakref.finalize(self, os.close, fd)
+        self._lock_fd = fd
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fcntl.flock(fd, fcntl.LOCK_SH)  # another run is labelling: its temporary files are live
+            return
+        stale = list(self.root.rglob(".*.tmp"))
+        for path in stale:
+            path.unlink(missing_ok=True)
+        if stale:
+            logger.info("%s: removed %d temporary file(s) left by a killed run", self.root, len(stale))
+        fcntl.flock(fd, fcntl.LOCK_SH)
+
+    def _forget_damaged(self) -> None:
+        """Drop the records whose label file is missing or not a whole PNG (they will be redone)."""
+        index = self._records_index()
+        damaged = [key for key, record in index.items() if not _whole_png(self.root / record["path"])]
+        for key in damaged:
+            del index[key]
+        if damaged:
+            logger.warning(
+                "%s: %d recorded label(s) are missing or damaged and will be made again",
+                self.root,
+                len(damaged),
+            )
 
     def label_path(self, clip: Clip, offset: int, kind: LabelKind | str) -> Path:
-        """Where the ``kind`` label of the frame at ``offset`` of ``clip`` lives in this store."""
+        """Where the ``kind`` label of the frame at ``offset`` of ``clip`` lives in this store.
+
+        The file is named after the frame; for clips that share frames (`Clip.shared_frames`) a label
+        away from the anchor also names the anchor it came from (``…_from_{anchor}``).
+        """
         frame = clip.frame_path(offset)
         stem = frame.stem.removesuffix(_FRAME_SUFFIX)
+        if clip.shared_frames and offset != 0:
+            stem = f"{stem}_from_{clip.frame_path(0).stem.removesuffix(_FRAME_SUFFIX)}"
         return (
             self.root / clip.split / frame.parent.name / f"{stem}_{LabelKind(kind).value}_labelTrainIds.png"
         )
 
     def has(self, clip_id: str, offset: int, kind: LabelKind | str, split: str | None = None) -> bool:
-        """Whether a ``kind`` label of ``clip_id`` at ``offset`` is recorded (in ``split``, if given)."""
+        """Whether a ``kind`` label of ``clip_id`` at ``offset`` is recorded (in ``split``, if given),
+        by this run or by another one sharing the store."""
         kind = LabelKind(kind).value
-        index = self._records_index()
+        index = self._refresh()
         if split is not None:
             return (split, clip_id, offset, kind) in index
         return any(key[1:] == (clip_id, offset, kind) for key in index)
 
     def records(self) -> list[dict[str, Any]]:
         """All complete manifest records in writing order (a truncated last line is ignored)."""
-        return list(self._records_index().values())
+        return list(self._refresh().values())
 
     def write(
         self,
@@ -148,23 +230,27 @@ class LabelStore:
     ) -> Path:
         """Write the label PNG atomically, then append its manifest record (flushed and fsynced).
 
+        Labels are never rewritten: when the store holds the label already (another run sharing the
+        store recorded it meanwhile), nothing is written and the recorded label's path is returned.
+
         Raises:
-            LabelStoreError: the label is already recorded (labels are never rewritten) or the
-                array is not an H×W uint8 map.
+            LabelStoreError: this object wrote the label before (a caller's mistake), or the array is
+                not an H×W uint8 map.
         """
         kind = LabelKind(kind)
         path = self.label_path(clip, offset, kind)
         key = (clip.split, clip.clip_id, offset, kind.value)
-        if key in self._records_index():
+        if key in self._written:
             raise LabelStoreError(
-                f"{self.manifest_path}: {kind.value} label of clip {clip.clip_id} "
-                f"at offset {offset:+d} is already recorded ({path})"
+                self.manifest_path,
+                f"{kind.value} label of clip {clip.clip_id} at offset {offset:+d} is already recorded "
+                f"({path})",
             )
         if label.ndim != 2 or label.dtype != np.uint8:
             raise LabelStoreError(
-                f"{path}: label must be an H×W uint8 array, got shape {label.shape} and dtype {label.dtype}"
+                path, f"label must be an H×W uint8 array, got shape {label.shape} and dtype {label.dtype}"
             )
-        write_png_atomic(path, label)
+        data = encode_png(label, path)
         record = {
             "clip_id": clip.clip_id,
             "split": clip.split,
@@ -177,8 +263,14 @@ class LabelStore:
             "seconds": round(float(seconds), 4),
             "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
-        self._append(json.dumps(record, sort_keys=True))
+        with self._locked_manifest() as handle:
+            recorded = self._refresh().get(key)
+            if recorded is not None:
+                return self.root / recorded["path"]
+            write_bytes_atomic(path, data)
+            _append(handle, json.dumps(record, sort_keys=True))
         self._records_index()[key] = record
+        self._written.add(key)
         return path
 
     def attach(self, clips: Iterable[Clip]) -> int:
@@ -198,55 +290,105 @@ class LabelStore:
                     attached += 1
         return attached
 
-    def _records_index(self) -> dict[_Key, dict[str, Any]]:
-        """Records keyed by (split, clip_id, offset, kind), read from the manifest once."""
-        if self._index is None:
-            self._index = {}
-            if self.manifest_path.exists():
-                lines = self.manifest_path.read_bytes().split(b"\n")
-                for number, line in enumerate(lines, start=1):
-                    if not line.strip():
-                        continue
-                    try:
-                        record = json.loads(line)
-                        key = (record["split"], record["clip_id"], record["offset"], record["kind"])
-                    except json.JSONDecodeError as err:
-                        if number == len(lines):
-                            continue  # truncated last line of a killed run: its label is redone
-                        raise LabelStoreError(
-                            f"{self.manifest_path}: line {number} is not valid JSON ({err})"
-                        ) from err
-                    except (KeyError, TypeError) as err:
-                        raise LabelStoreError(
-                            f"{self.manifest_path}: line {number} lacks field {err}"
-                        ) from err
-                    self._index[key] = record
-        return self._index
-
-    def _append(self, line: str) -> None:
-        """Append one manifest line durably, first repairing the last line left by a killed run.
-
-        A last line without its newline is cut off when it is truncated JSON (its label is redone)
-        and completed when it is a whole record. The manifest is locked while it is checked and
-        appended to, so that several labelling processes can share one store.
-        """
+    @contextlib.contextmanager
+    def _locked_manifest(self) -> Iterator[IO[bytes]]:
+        """The manifest opened for appending under an exclusive lock (created if missing)."""
         self.root.mkdir(parents=True, exist_ok=True)
         with open(self.manifest_path, "ab+") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
-                size = handle.seek(0, os.SEEK_END)
-                tail_start = max(0, size - _TAIL_BYTES)
-                handle.seek(tail_start)
-                tail = handle.read()
-                if tail and not tail.endswith(b"\n"):
-                    start = tail_start + tail.rfind(b"\n") + 1
-                    try:
-                        json.loads(tail[start - tail_start :])
-                        handle.write(b"\n")
-                    except json.JSONDecodeError:
-                        handle.truncate(start)
-                handle.write((line + "\n").encode("utf-8"))
-                handle.flush()
-                os.fsync(handle.fileno())
+                yield handle
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _records_index(self) -> dict[_Key, dict[str, Any]]:
+        """Records keyed by (split, clip_id, offset, kind) as this object knows them (the manifest is
+        read the first time)."""
+        if self._index is None:
+            self._index, self._read_bytes, self._lines = {}, 0, 0
+            self._read_new()
+        return self._index
+
+    def _refresh(self) -> dict[_Key, dict[str, Any]]:
+        """The index with the lines other runs appended to the manifest since it was last read."""
+        index = self._records_index()
+        self._read_new()
+        return index
+
+    def _read_new(self) -> None:
+        """Add the manifest's whole lines past ``_read_bytes`` (and a whole last line without newline)."""
+        try:
+            size = self.manifest_path.stat().st_size
+        except FileNotFoundError:
+            return
+        if size <= self._read_bytes:
+            return
+        with open(self.manifest_path, "rb") as handle:
+            handle.seek(self._read_bytes)
+            new = handle.read(size - self._read_bytes)
+        complete = new[: new.rfind(b"\n") + 1]
+        for line in complete.split(b"\n")[:-1]:
+            self._lines += 1
+            self._add(line, last=False)
+        self._read_bytes += len(complete)
+        tail = new[len(complete) :]
+        if tail.strip():
+            self._add(tail, last=True)  # a last line without newline: whole, or cut by a kill
+
+    def _add(self, line: bytes, last: bool) -> None:
+        """Add one manifest line to ``index``; a truncated last line is skipped (its label is redone)."""
+        number = self._lines + int(last)
+        if not line.strip():
+            return
+        try:
+            record = json.loads(line)
+            key = (record["split"], record["clip_id"], record["offset"], record["kind"])
+        except json.JSONDecodeError as err:
+            if last:
+                return
+            raise LabelStoreError(self.manifest_path, f"line {number} is not valid JSON ({err})") from err
+        except (KeyError, TypeError) as err:
+            raise LabelStoreError(self.manifest_path, f"line {number} lacks field {err}") from err
+        relative = record.get("path")
+        if not isinstance(relative, str) or not _inside(relative):
+            raise LabelStoreError(
+                self.manifest_path, f"line {number}: label path {relative!r} is not a path inside the store"
+            )
+        assert self._index is not None
+        self._index[key] = record
+
+
+def _whole_png(path: Path) -> bool:
+    """Whether a recorded label is a PNG written to its end."""
+    try:
+        with open(path, "rb") as handle:
+            if handle.read(len(_PNG_SIGNATURE)) != _PNG_SIGNATURE:
+                return False
+    except OSError:
+        return False
+    return whole_image(path)
+
+
+def _inside(relative: str) -> bool:
+    """Whether a manifest's label path stays inside its store (relative, no ``..``)."""
+    path = PurePosixPath(relative)
+    return bool(relative) and not path.is_absolute() and ".." not in path.parts and "\\" not in relative
+
+
+def _append(handle: IO[bytes], line: str) -> None:
+    """Append one manifest line durably to the locked ``handle``, first repairing the last line left
+    by a killed run: cut off when it is truncated JSON (its label is redone), completed when whole."""
+    size = handle.seek(0, os.SEEK_END)
+    tail_start = max(0, size - _TAIL_BYTES)
+    handle.seek(tail_start)
+    tail = handle.read()
+    if tail and not tail.endswith(b"\n"):
+        start = tail_start + tail.rfind(b"\n") + 1
+        try:
+            json.loads(tail[start - tail_start :])
+            handle.write(b"\n")
+        except json.JSONDecodeError:
+            handle.truncate(start)
+    handle.write((line + "\n").encode("utf-8"))
+    handle.flush()
+    os.fsync(handle.fileno())

@@ -1,0 +1,257 @@
+"""Label sources for training (`frugalseg.data.sources.LabelSource`): a label store of any engine,
+flow propagation made on demand, and simulated clicks made on demand.
+
+A datamodule names them in its config, e.g. ``data.pseudo_labels: /path/to/store`` (any store that
+``frugalseg label propagate`` wrote, with the flow or SAM 2 engine and any settings), or::
+
+    pseudo_labels:
+      class_path: frugalseg.autolabel.sources.FlowLabels
+      init_args: {preset: fast}
+
+Made-on-demand labels go to a store in the cache whose folder name holds the settings, so a change
+of settings makes a new store instead of clashing with the old one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from frugalseg.autolabel.clicks import click_split, clicks_json_path, read_clicks_json
+from frugalseg.autolabel.propagate import FlowPropagator, propagate_split
+from frugalseg.autolabel.runs import LabellingSummary
+from frugalseg.autolabel.store import LabelStore
+from frugalseg.data.clips import Clip, LabelKind, LabelRef
+from frugalseg.data.formats import Format
+from frugalseg.data.io import cache_dir
+from frugalseg.data.sources import LabelSource
+from frugalseg.errors import LabelStoreError
+
+logger = logging.getLogger(__name__)
+
+#: Format names older stores recorded (the reader's class name).
+_LEGACY_FORMATS = {"CityscapesFormat": "cityscapes", "DavisFormat": "davis"}
+
+
+def default_store(root: Path, name: str, settings: dict[str, Any]) -> Path:
+    """A cache folder for labels made from the data set at ``root`` with ``settings`` (never inside it)."""
+    key = hashlib.sha256(str(Path(root).resolve()).encode()).hexdigest()[:10]
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
+    return cache_dir() / "labels" / f"{Path(root).name}-{key}" / f"{name}-{digest}"
+
+
+def _summary_line(what: str, store: Path, summary: LabellingSummary) -> str:
+    return f"{what} in {store}: {summary.written} written, {summary.skipped} already there"
+
+
+class StoredLabels(LabelSource):
+    """The labels of one kind in a label store written by any ``frugalseg label`` command.
+
+    Only what matters is checked: the store was made from the same data set format and holds labels
+    of the split, and every label is named after a frame of its clip. The engine and its settings do
+    not matter (flow with any preset, SAM 2, refinement, clicks).
+
+    Args:
+        store: the label store folder (holding ``run.json`` and ``manifest.jsonl``).
+        kind: the kind of label taken from it: ``pseudo``, ``clicks``, ``refined_coarse`` or ``boxes``.
+    """
+
+    def __init__(self, store: str | Path, kind: str | LabelKind = LabelKind.PSEUDO) -> None:
+        self.store = Path(store)
+        self._kind = LabelKind(kind)
+
+    @property
+    def kind(self) -> LabelKind:
+        """The kind of label taken from the store."""
+        return self._kind
+
+    def attach(self, fmt: Format, split: str, clips: Sequence[Clip]) -> int:
+        """Attach the store's ``kind`` labels of ``split`` to ``clips`` (`LabelSource.attach`)."""
+        store = LabelStore(self.store)
+        run = _read_run(store)
+        made_from = _LEGACY_FORMATS.get(str(run.get("format")), run.get("format"))
+        if made_from not in (fmt.name, None) and not {made_from, fmt.name} <= {"cityscapes", "synthetic"}:
+            raise LabelStoreError(
+                store.run_path, f"labels of a {made_from} data set, but the data are read as {fmt.name}"
+            )
+        if run.get("root") and Path(run["root"]).resolve() != fmt.root.resolve():
+            logger.info(
+                "%s was made from %s; attaching it to %s by frame names", store.root, run["root"], fmt.root
+            )
+        records = [r for r in store.records() if r["kind"] == self.kind.value]
+        if not records:
+            raise LabelStoreError(store.manifest_path, f"holds no {self.kind.value} labels")
+        in_split = [r for r in records if r["split"] == split]
+        if not in_split:
+            found = ", ".join(sorted({r["split"] for r in records}))
+            raise LabelStoreError(
+                store.manifest_path, f"holds {self.kind.value} labels of split(s) {found}, none of {split!r}"
+            )
+        by_id = {clip.clip_id: clip for clip in clips}
+        attached = unknown = 0
+        for record in in_split:
+            clip = by_id.get(record["clip_id"])
+            if clip is None or not clip.has_frame(record["offset"]):
+                unknown += 1
+                continue
+            expected = store.label_path(clip, record["offset"], self.kind)
+            if store.root / record["path"] != expected:
+                raise LabelStoreError(
+                    store.manifest_path,
+                    f"label {record['path']!r} of clip {clip.clip_id} at offset {record['offset']:+d} is not "
+                    f"named after its frame {clip.frame_path(record['offset']).name}: not made from this "
+                    "data set",
+                )
+            ref = LabelRef(expected, self.kind)
+            if ref not in clip.labels.get(record["offset"], []):
+                clip.add_label(record["offset"], ref)
+                attached += 1
+        if unknown:
+            logger.warning(
+                "%s: %d %s label(s) of clips or frames not in %s left out",
+                store.root,
+                unknown,
+                self.kind.value,
+                fmt.root,
+            )
+        return attached
+
+    def clicks(self, ref: LabelRef) -> int | None:
+        """The clicks listed beside a stored ``clicks`` label."""
+        if self.kind is not LabelKind.CLICKS:
+            return None
+        return len(read_clicks_json(clicks_json_path(ref.path)))
+
+
+class FlowLabels(LabelSource):
+    """Pseudo-labels propagated from each clip's manual label by the flow engine, made when missing.
+
+    Args:
+        preset: DIS preset of the flow engine (``ultrafast``, ``fast``, ``medium``).
+        occlusion: what the engine does with pixels that fail its checks (``label`` or ``ignore``).
+        store: the label store to fill; default a cache folder named after the data set and settings.
+        progress: show a progress bar while propagating.
+    """
+
+    def __init__(
+        self,
+        preset: str = "medium",
+        occlusion: str = "label",
+        store: str | None = None,
+        progress: bool = True,
+    ) -> None:
+        self.engine = FlowPropagator(preset=preset, occlusion=occlusion)
+        self.store = Path(store) if store is not None else None
+        self.progress = progress
+
+    @property
+    def kind(self) -> LabelKind:
+        """Pseudo-labels."""
+        return LabelKind.PSEUDO
+
+    def store_for(self, fmt: Format) -> Path:
+        """The store this source fills for the data set ``fmt``."""
+        return self.store or default_store(fmt.root, f"flow-{self.engine.flow.preset}", self.engine.settings)
+
+    def describe(self) -> dict[str, Any]:
+        """`LabelSource.describe` with the engine's settings."""
+        return {**super().describe(), "engine": self.engine.name, "settings": self.engine.settings}
+
+    def prepare(self, fmt: Format, split: str, offsets: Sequence[int]) -> str | None:
+        """Propagate the labels of ``split`` at ``offsets`` that the store lacks."""
+        if not offsets:
+            return None
+        store = self.store_for(fmt)
+        summary = propagate_split(fmt, split, LabelStore(store), offsets, self.engine, progress=self.progress)
+        return _summary_line("pseudo-labels", store, summary)
+
+    def attach(self, fmt: Format, split: str, clips: Sequence[Clip]) -> int:
+        """Attach the propagated labels (`StoredLabels.attach` of the store)."""
+        return StoredLabels(self.store_for(fmt), self.kind).attach(fmt, split, clips)
+
+
+class SimulatedClicks(LabelSource):
+    """Click labels simulated from each clip's manual label (paper 004), made when missing.
+
+    Args:
+        radius: each click labels the pixels of its class within this radius (0: the pixel only).
+        min_stuff_area: the smallest connected region of a non-instance class that gets a click.
+        seed: seed of clicks placed off an object's centroid.
+        store: the label store to fill; default a cache folder named after the data set and settings.
+        progress: show a progress bar while clicking.
+    """
+
+    def __init__(
+        self,
+        radius: float = 0,
+        min_stuff_area: int = 512,
+        seed: int = 0,
+        store: str | None = None,
+        progress: bool = True,
+    ) -> None:
+        self.radius = radius
+        self.min_stuff_area = min_stuff_area
+        self.seed = seed
+        self.store = Path(store) if store is not None else None
+        self.progress = progress
+
+    @property
+    def kind(self) -> LabelKind:
+        """Click labels."""
+        return LabelKind.CLICKS
+
+    def store_for(self, fmt: Format) -> Path:
+        """The store this source fills for the data set ``fmt``."""
+        settings = {"radius": self.radius, "min_stuff_area": self.min_stuff_area, "seed": self.seed}
+        return self.store or default_store(fmt.root, "clicks", settings)
+
+    def prepare(self, fmt: Format, split: str, offsets: Sequence[int]) -> str | None:
+        """Simulate the clicks of the anchor frames of ``split`` that the store lacks."""
+        store = self.store_for(fmt)
+        summary = click_split(
+            fmt,
+            split,
+            LabelStore(store),
+            radius=self.radius,
+            min_stuff_area=self.min_stuff_area,
+            seed=self.seed,
+            progress=self.progress,
+        )
+        return _summary_line("clicks", store, summary)
+
+    def attach(self, fmt: Format, split: str, clips: Sequence[Clip]) -> int:
+        """Attach the simulated clicks (`StoredLabels.attach` of the store)."""
+        return StoredLabels(self.store_for(fmt), self.kind).attach(fmt, split, clips)
+
+    def clicks(self, ref: LabelRef) -> int | None:
+        """The clicks listed beside the label."""
+        return len(read_clicks_json(clicks_json_path(ref.path)))
+
+
+def _read_run(store: LabelStore) -> dict[str, Any]:
+    """The store's ``run.json``; `LabelStoreError` when the folder is no label store."""
+    if not store.run_path.is_file():
+        raise LabelStoreError(store.run_path, f"not found: {store.root} is not a label store")
+    try:
+        run = json.loads(store.run_path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise LabelStoreError(store.run_path, f"not valid JSON ({err})") from err
+    if not isinstance(run, dict):
+        raise LabelStoreError(store.run_path, "not a label store's run record (not a JSON object)")
+    return run
+
+
+def as_source(value: LabelSource | str | Path, kind: LabelKind, option: str) -> LabelSource:
+    """A datamodule option's source: a `LabelSource` of ``kind``, or a store folder read as ``kind``."""
+    from frugalseg.errors import ConfigError
+
+    source = value if isinstance(value, LabelSource) else StoredLabels(value, kind)
+    if source.kind is not kind:
+        raise ConfigError(
+            option, f"expects {kind.value} labels, but {type(source).__name__} gives {source.kind.value}"
+        )
+    return source

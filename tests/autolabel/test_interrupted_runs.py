@@ -1,0 +1,76 @@
+"""A labelling run killed with SIGKILL mid-way resumes without redoing or corrupting a label."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from cli_helpers import label_propagate_command
+
+from frugalseg.autolabel import FlowPropagator, LabelStore, propagate_split
+from frugalseg.data.formats import get_format
+
+
+def _records(store: Path) -> list[dict]:
+    path = store / "manifest.jsonl"
+    if not path.exists():
+        return []
+    lines = path.read_bytes().split(b"\n")
+    return [json.loads(line) for line in lines if line.strip() and line.endswith(b"}")]
+
+
+@pytest.mark.slow
+def test_sigkilled_propagation_resumes_to_the_labels_of_an_uninterrupted_run(tiny_streets, tmp_path):
+    reference = tmp_path / "reference"
+    fmt = get_format("synthetic", tiny_streets)
+    offsets = [s * o for o in range(1, 11) for s in (-1, 1)]
+    propagate_split(fmt, "train", LabelStore(reference), offsets, FlowPropagator(), progress=False)
+
+    out = tmp_path / "killed"
+    command = label_propagate_command(tiny_streets, out, "--k", "10")
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while len(_records(out)) < 25 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert process.poll() is None, "the run ended before it could be killed"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    done_before = {r["path"]: (out / r["path"]).stat().st_mtime_ns for r in _records(out)}
+    assert 25 <= len(done_before) < 80
+
+    resumed = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"{80 - len(done_before)} labels written, {len(done_before)} skipped" in resumed.stdout
+
+    records = _records(out)
+    keys = [(r["split"], r["clip_id"], r["offset"]) for r in records]
+    assert len(keys) == len(set(keys)) == 80
+    for path, mtime in done_before.items():  # labels recorded before the kill were not redone
+        assert (out / path).stat().st_mtime_ns == mtime
+    for record in records:  # every label equals the uninterrupted run's, byte for byte
+        assert (out / record["path"]).read_bytes() == (reference / record["path"]).read_bytes()
+
+
+@pytest.mark.slow
+def test_ctrl_c_ends_a_labelling_run_with_one_line_and_code_130(tiny_streets, tmp_path):
+    out = tmp_path / "interrupted"
+    process = subprocess.Popen(
+        label_propagate_command(tiny_streets, out, "--k", "10"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while len(_records(out)) < 5 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert process.poll() is None, "the run ended before it could be interrupted"
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert err.strip().splitlines() == ["frugalseg: interrupted"]
+    assert all((out / r["path"]).is_file() for r in _records(out))  # what was recorded is whole

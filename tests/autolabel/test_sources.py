@@ -1,0 +1,126 @@
+"""Label sources: a store of any engine trains a student; partial snippets label and train; bad stores.
+
+The stores are made with the real ``frugalseg label propagate`` command (the SAM 2 engine with random
+weights: the pipeline, not the quality), then handed to ``frugalseg fit`` as ``data.pseudo_labels``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from cli_helpers import lightning_args
+from data.fake_cityscapes import write_partial_snippets
+
+from frugalseg.autolabel.sources import FlowLabels, StoredLabels
+from frugalseg.autolabel.store import LabelStore
+from frugalseg.cli import main
+from frugalseg.cli.lightning import run_lightning_cli
+from frugalseg.data.clips import LabelKind
+from frugalseg.data.formats import get_format
+from frugalseg.errors import ConfigError, LabelStoreError
+
+CONFIG = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
+SMALL = ["--model.student", "deeplabv3plus_mbv2", "--data.num_frames", "1", "--trainer.fast_dev_run", "true"]
+
+
+def _propagate(root: Path, out: Path, *options: str, offsets: str = "-10,10") -> None:
+    argv = ["label", "propagate", "--format", "synthetic", "--root", str(root), "--out", str(out)]
+    assert main([*argv, f"--offsets={offsets}", "--no-progress", *options]) == 0
+
+
+def _fit(root: Path, out: Path, recipe: str = "B3", **data: object) -> object:
+    args = lightning_args(CONFIG, root, out, recipe=recipe, budget=6, crop_size="null", **data)
+    return run_lightning_cli(["fit", *args, *SMALL])
+
+
+def _pseudo_paths(cli: object) -> set[Path]:
+    dataset = cli.datamodule.datasets["train"]
+    return {
+        dataset.clips[s.clip_id].label(s.offset, LabelKind.PSEUDO).path
+        for s in dataset.samples
+        if s.kind is LabelKind.PSEUDO
+    }
+
+
+@pytest.mark.slow
+def test_a_store_written_by_the_sam2_engine_trains_a_student(tiny_streets, sam2_checkpoint, tmp_path):
+    store = tmp_path / "sam2_store"
+    sam2 = ["--engine", "sam2", "--sam2-checkpoint", str(sam2_checkpoint), "--sam2-image-size", "64"]
+    _propagate(tiny_streets, store, *sam2, "--device", "cpu", offsets="-1,1")  # SAM 2 tracks one frame
+    assert {record["engine"] for record in LabelStore(store).records()} == {"sam2"}
+    cli = _fit(tiny_streets, tmp_path / "run", recipe="B3s", pseudo_labels=store)
+    used = _pseudo_paths(cli)
+    assert used and all(path.is_relative_to(store) for path in used)  # the SAM 2 labels, not flow's
+    assert cli.trainer.state.finished and "train/loss_pseudo" in cli.trainer.callback_metrics
+
+
+@pytest.mark.slow
+def test_a_store_made_with_other_flow_settings_trains_a_student(tiny_streets, tmp_path):
+    store = tmp_path / "fast_store"
+    _propagate(tiny_streets, store, "--preset", "fast")
+    cli = _fit(tiny_streets, tmp_path / "run", pseudo_labels=store)
+    assert all(path.is_relative_to(store) for path in _pseudo_paths(cli))
+    assert cli.datamodule.hparams["label_sources"]["pseudo_labels"]["store"] == str(store)
+
+
+def test_a_store_of_another_data_set_or_split_is_refused_by_name(tiny_streets, tmp_path, shared_data):
+    store = tmp_path / "store"
+    _propagate(tiny_streets, store, offsets="-1,1")
+    fmt = get_format("synthetic", tiny_streets)
+    with pytest.raises(LabelStoreError, match=r"holds pseudo labels of split\(s\) train, none of 'val'"):
+        StoredLabels(store).attach(fmt, "val", fmt.clips("val"))
+    davis = get_format("davis", shared_data / "davis_dev")
+    with pytest.raises(
+        LabelStoreError, match="run.json: labels of a synthetic data set, but the data are read"
+    ):
+        StoredLabels(store).attach(davis, "all", davis.clips("all"))
+    with pytest.raises(LabelStoreError, match=r"holds no clicks labels"):
+        StoredLabels(store, "clicks").attach(fmt, "train", fmt.clips("train"))
+    with pytest.raises(LabelStoreError, match="is not a label store"):
+        StoredLabels(tmp_path / "nothing").attach(fmt, "train", fmt.clips("train"))
+
+
+def test_a_store_whose_labels_are_named_after_other_frames_is_refused(tiny_streets, tmp_path):
+    store = tmp_path / "store"
+    _propagate(tiny_streets, store, offsets="-1,1")
+    manifest = store / "manifest.jsonl"
+    records = [json.loads(line) for line in manifest.read_text().splitlines()]
+    records[0]["path"] = records[1]["path"]
+    manifest.write_text("".join(json.dumps(record) + "\n" for record in records))
+    fmt = get_format("synthetic", tiny_streets)
+    with pytest.raises(LabelStoreError, match="is not named after its frame"):
+        StoredLabels(store).attach(fmt, "train", fmt.clips("train"))
+
+
+def test_a_source_of_the_wrong_kind_is_a_config_error(tiny_streets):
+    from frugalseg.autolabel.sources import SimulatedClicks
+    from frugalseg.datamodules.datamodule import VideoSegDataModule
+
+    with pytest.raises(
+        ConfigError, match="data.pseudo_labels: expects pseudo labels, but SimulatedClicks gives"
+    ):
+        VideoSegDataModule(root=str(tiny_streets), pseudo_labels=SimulatedClicks())
+    with pytest.raises(ConfigError, match="data.refined_labels: recipe RC30 trains on refined_coarse labels"):
+        VideoSegDataModule(root=str(tiny_streets), recipe="RC30").source(LabelKind.REFINED_COARSE)
+    flow = VideoSegDataModule(root=str(tiny_streets), pseudo_labels=FlowLabels(preset="fast"))
+    assert flow.hparams["label_sources"]["pseudo_labels"]["settings"]["preset"] == "fast"
+
+
+@pytest.mark.slow
+def test_a_partial_snippet_checks_labels_and_trains(tmp_path, capsys, caplog):
+    root = write_partial_snippets(tmp_path / "cityscapes")
+    assert main(["data", "check", str(root), "--no-progress"]) == 0
+    assert f"no problems found in {root} (15 warning(s))" in capsys.readouterr().out
+    store = tmp_path / "store"
+    argv = ["label", "propagate", "--format", "cityscapes", "--root", str(root), "--out", str(store)]
+    assert main([*argv, "--offsets=-1,1", "--no-progress"]) == 0
+    assert {(r["clip_id"], r["offset"]) for r in LabelStore(store).records()} == {
+        (f"c_00000{seq}_000019", offset) for seq in (1, 2) for offset in (-1, 1)
+    }
+    cli = _fit(root, tmp_path / "run", format="cityscapes", val_split="train", temporal_consistency=False)
+    assert "recipe B3: 2 sample(s) left out" in caplog.text and "c_000002_000019-10" in caplog.text
+    samples = {(s.clip_id, s.offset) for s in cli.datamodule.samples}
+    assert samples == {("c_000001_000019", o) for o in (-10, 0, 10)} | {("c_000002_000019", 0)}
+    assert cli.trainer.state.finished
