@@ -5,12 +5,14 @@ to ``(x + dx, y + dy)`` in the *second*. Backward warping a map that lives on th
 the flow first→second brings it onto the first image.
 """
 
+from frugalseg.flow.cache import FlowCache
 from frugalseg.flow.consistency import forward_backward_mask, forward_backward_mask_np
 from frugalseg.flow.dis import DISFlow
 from frugalseg.flow.warp import backward_warp, backward_warp_np
 
 __all__ = [
     "DISFlow",
+    "FlowCache",
     "backward_warp",
     "backward_warp_np",
     "forward_backward_mask",

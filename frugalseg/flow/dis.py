@@ -5,6 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from frugalseg.errors import ConfigError
+
 _PRESETS = {
     "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
     "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
@@ -23,12 +25,17 @@ class DISFlow:
 
     def __init__(self, preset: str = "medium", downscale: int = 1) -> None:
         if preset not in _PRESETS:
-            raise ValueError(f"unknown DIS preset {preset!r}; choose one of {sorted(_PRESETS)}")
+            raise ConfigError("preset", f"unknown DIS preset {preset!r}; choose one of {sorted(_PRESETS)}")
         if downscale < 1:
-            raise ValueError(f"downscale must be >= 1, got {downscale}")
+            raise ConfigError("downscale", f"must be >= 1, got {downscale}")
         self.preset = preset
         self.downscale = downscale
         self._dis = cv2.DISOpticalFlow_create(_PRESETS[preset])
+
+    @property
+    def settings(self) -> dict[str, object]:
+        """What decides the flow it computes (for caches and records)."""
+        return {"engine": "dis", "preset": self.preset, "downscale": self.downscale}
 
     def __call__(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
         """Flow first→second as an H×W×2 float32 array; frames are H×W×3 uint8 (BGR or RGB) or H×W."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 import torch
@@ -32,21 +34,25 @@ def backward_warp(
     """Batched torch warp: ``source`` B×C×H×W sampled at ``p + flow(p)`` with ``flow`` B×2×H×W.
 
     Returns the warped tensor and a B×H×W bool mask of pixels whose sample point lies inside the
-    source (outside pixels are zero in the warped tensor).
+    source (outside pixels are zero in the warped tensor). The pixel grid is kept once per size and
+    device; an integer flow samples pixel centres exactly.
     """
     if source.dim() != 4 or flow.dim() != 4 or flow.shape[1] != 2 or source.shape[-2:] != flow.shape[-2:]:
         raise ValueError(
             f"flow of shape {tuple(flow.shape)} does not fit a source of shape {tuple(source.shape)}"
         )
-    batch, _, height, width = flow.shape
-    ys, xs = torch.meshgrid(
-        torch.arange(height, device=flow.device, dtype=flow.dtype),
-        torch.arange(width, device=flow.device, dtype=flow.dtype),
-        indexing="ij",
-    )
-    x = xs + flow[:, 0]
-    y = ys + flow[:, 1]
-    inside = (x >= -0.5) & (x <= width - 0.5) & (y >= -0.5) & (y <= height - 0.5)
-    grid = torch.stack((2 * (x + 0.5) / width - 1, 2 * (y + 0.5) / height - 1), dim=-1)
+    height, width = flow.shape[-2:]
+    points = _pixels(height, width, flow.device, flow.dtype) + flow.permute(0, 2, 3, 1)  # B×H×W×(x, y)
+    size = torch.tensor([width, height], device=flow.device, dtype=flow.dtype)
+    inside = ((points >= -0.5) & (points <= size - 0.5)).all(-1)
+    grid = 2 * (points + 0.5) / size - 1  # grid_sample's normalised coordinates (align_corners=False)
     warped = F.grid_sample(source.to(flow.dtype), grid, mode=mode, padding_mode="zeros", align_corners=False)
     return warped.to(source.dtype), inside
+
+
+@functools.lru_cache(maxsize=8)
+def _pixels(height: int, width: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """1×H×W×2 pixel coordinates (x, y) of every pixel."""
+    ys = torch.arange(height, device=device, dtype=dtype)
+    xs = torch.arange(width, device=device, dtype=dtype)
+    return torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)[None]

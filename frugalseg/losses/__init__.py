@@ -1,51 +1,27 @@
-"""Segmentation losses and a registry that builds them by name.
+"""Segmentation losses, the registry that builds them by name, and the per-kind `RoutedLoss`.
 
-Every loss is an ``nn.Module`` with ``forward(logits, target, batch=None) -> scalar``; ``batch``
-carries the extras some losses need (neighbours, flow, clicks).
+Every label loss is an ``nn.Module`` with ``forward(logits, target, *, image=None, valid=None)``
+returning a scalar: ``image`` is the target frame as the student sees it (losses that read colour
+use it) and ``valid`` the pixels inside the augmented frame. Each module's ``forward`` calls a
+function that does the work (``phuber_cross_entropy``, ``gated_crf_loss``, …).
 """
-
-from __future__ import annotations
-
-from collections.abc import Callable
-from typing import Any
-
-from torch import nn
 
 from frugalseg.losses.cross_entropy import CrossEntropy
 from frugalseg.losses.distillation import consistency_weight, kd_loss, mfd_loss
 from frugalseg.losses.gated_crf import GatedCRFLoss, PartialCrossEntropy, gated_crf_loss
 from frugalseg.losses.phuber import PHuberCrossEntropy, confidence_filter, iou_filter, phuber_cross_entropy
+from frugalseg.losses.registry import LOSSES, build_loss
+from frugalseg.losses.routing import DEFAULT_LOSSES, RoutedLoss
 from frugalseg.losses.temporal import temporal_consistency_loss
 
-
-def _ohem_ce(**kwargs: Any) -> CrossEntropy:
-    kwargs.setdefault("ohem_threshold", 0.7)
-    return CrossEntropy(**kwargs)
-
-
-#: Loss name → factory taking the loss's keyword arguments.
-LOSSES: dict[str, Callable[..., nn.Module]] = {
-    "ce": CrossEntropy,
-    "ohem_ce": _ohem_ce,
-    "phuber_ce": PHuberCrossEntropy,
-    "partial_ce": PartialCrossEntropy,
-    "gated_crf": GatedCRFLoss,
-}
-
-
-def build_loss(name: str, **kwargs: Any) -> nn.Module:
-    """Build the loss registered as ``name`` with ``kwargs``."""
-    if name not in LOSSES:
-        raise ValueError(f"unknown loss {name!r}; known: {', '.join(sorted(LOSSES))}")
-    return LOSSES[name](**kwargs)
-
-
 __all__ = [
+    "DEFAULT_LOSSES",
     "LOSSES",
     "CrossEntropy",
     "GatedCRFLoss",
     "PHuberCrossEntropy",
     "PartialCrossEntropy",
+    "RoutedLoss",
     "build_loss",
     "confidence_filter",
     "consistency_weight",

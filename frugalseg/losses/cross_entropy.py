@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from frugalseg.datamodules.clips import IGNORE_INDEX
+from frugalseg.data.clips import IGNORE_INDEX
+from frugalseg.errors import ConfigError
 
 
 def logits_at_target_size(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -41,9 +40,9 @@ class CrossEntropy(nn.Module):
     ) -> None:
         super().__init__()
         if ohem_threshold is not None and not 0.0 < ohem_threshold <= 1.0:
-            raise ValueError(f"ohem_threshold must lie in (0, 1], got {ohem_threshold}")
+            raise ConfigError("ohem_threshold", f"must lie in (0, 1], got {ohem_threshold}")
         if ohem_min_kept < 0:
-            raise ValueError(f"ohem_min_kept must be >= 0, got {ohem_min_kept}")
+            raise ConfigError("ohem_min_kept", f"must be >= 0, got {ohem_min_kept}")
         self.ignore_index = ignore_index
         self.ohem_threshold = ohem_threshold
         self.ohem_min_kept = ohem_min_kept
@@ -51,9 +50,15 @@ class CrossEntropy(nn.Module):
         self.register_buffer("class_weights", weights)
 
     def forward(
-        self, logits: torch.Tensor, target: torch.Tensor, batch: dict[str, Any] | None = None
+        self,
+        logits: torch.Tensor,
+        target: torch.Tensor,
+        *,
+        image: torch.Tensor | None = None,
+        valid: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Scalar loss of ``logits`` B×C×H×W against ``target`` B×H×W; ``batch`` is unused here."""
+        """Scalar loss of ``logits`` B×C×H×W against ``target`` B×H×W; ``image`` and ``valid`` are not
+        used (padding is already labelled ignore)."""
         logits = logits_at_target_size(logits, target)
         if self.class_weights is not None and self.class_weights.numel() != logits.shape[1]:
             raise ValueError(f"{self.class_weights.numel()} class weights for {logits.shape[1]} classes")

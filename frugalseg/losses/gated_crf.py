@@ -8,11 +8,14 @@ similar colour. For prediction ``y`` (softmax, B×C×h×w) the Gated CRF loss is
     K_ij = exp(−|p_i − p_j|² / 2σ_xy² − |rgb_i − rgb_j|² / 2σ_rgb²)
 
 with Ω_i the (2r+1)² − 1 pixels around i inside the image, ``p`` pixel coordinates at the
-prediction's resolution, ``rgb`` the image in [0, 1] averaged down to that resolution, and the
-gating masks ``m`` removing padding or other pixels that must neither give nor take. (The
-authors' code applies σ_rgb = 0.1 to ImageNet-standardised colours, a scale about 4.4× wider
-than [0, 1]; on [0, 1] the same σ makes the colour kernel that much more selective.) The
-reference applies the loss to the decoder's output at stride 4; :class:`GatedCRFLoss` gets the
+prediction's resolution, ``rgb`` the image averaged down to that resolution, and the gating masks
+``m`` removing padding or other pixels that must neither give nor take. The colour distance is
+taken on the frame as the student sees it, ImageNet-standardised, as the authors' code does: σ_rgb
+= 0.1 is meant on that scale. Standardising divides each channel by its std (≈ 0.226), so colour
+differences are about 4.4× larger than on [0, 1]; the same σ on [0, 1] colours would make the
+kernel 4.4× *less* selective (on a real Cityscapes frame at radius 5: mean kernel 0.935 on [0, 1]
+against 0.564 standardised). The reference applies the loss to the decoder's output at stride 4;
+:class:`GatedCRFLoss` gets the
 student's logits upsampled to the frame, so it averages the probabilities down by its ``stride``
 (4) first, keeping σ_xy and r in the pixels they were chosen for, at 1/16 of the cost.
 
@@ -31,8 +34,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from frugalseg.datamodules.clips import IGNORE_INDEX
-from frugalseg.datamodules.transforms import IMAGENET_MEAN, IMAGENET_STD
+from frugalseg.data.clips import IGNORE_INDEX
+from frugalseg.errors import ConfigError
 from frugalseg.losses.cross_entropy import CrossEntropy
 
 
@@ -151,7 +154,7 @@ def _gate(mask: torch.Tensor | None, name: str, batch: int, size: tuple[int, int
 
 def gated_crf_loss(
     probs: torch.Tensor,
-    image01: torch.Tensor,
+    image: torch.Tensor,
     *,
     sigma_xy: float = 6.0,
     sigma_rgb: float = 0.1,
@@ -160,25 +163,26 @@ def gated_crf_loss(
     source_mask: torch.Tensor | None = None,
     destination_mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Gated CRF loss (module docstring) of softmax ``probs`` B×C×h×w on the RGB ``image01`` B×3×H×W.
+    """Gated CRF loss (module docstring) of softmax ``probs`` B×C×h×w on the colour ``image`` B×3×H×W.
 
-    The image is in [0, 1] (undo the ImageNet normalisation first) at any resolution ≥ the
-    prediction's; it is averaged down to h×w, so the loss works at the prediction's stride and
-    ``sigma_xy`` is in prediction pixels. Masks are B×H×W (bool or 0/1) at the image's or the
-    prediction's resolution; a prediction pixel counts as valid only if every image pixel it
-    covers is. ``source_mask`` gates the neighbours j (they give no affinity), ``destination_mask``
-    the centres i (they take none and leave the mean), ``valid_mask`` both. The sum is divided
-    by the number of destination pixels (B·h·w without a destination mask); 0 when there are none.
+    ``sigma_rgb`` is in the units of ``image`` (the ImageNet-standardised frame for the authors'
+    σ_rgb = 0.1). The image may have any resolution ≥ the prediction's; it is averaged down to h×w,
+    so the loss works at the prediction's stride and ``sigma_xy`` is in prediction pixels. Masks are
+    B×H×W (bool or 0/1) at the image's or the prediction's resolution; a prediction pixel counts as
+    valid only if every image pixel it covers is. ``source_mask`` gates the neighbours j (they give no
+    affinity), ``destination_mask`` the centres i (they take none and leave the mean), ``valid_mask``
+    both. The sum is divided by the number of destination pixels (B·h·w without a destination mask);
+    0 when there are none.
     Gradients flow to ``probs`` only: the kernels are a function of the image.
     """
-    if probs.dim() != 4 or image01.dim() != 4 or image01.shape[:2] != (probs.shape[0], 3):
+    if probs.dim() != 4 or image.dim() != 4 or image.shape[:2] != (probs.shape[0], 3):
         raise ValueError(
-            f"expected probs B×C×h×w and image01 B×3×H×W, got {tuple(probs.shape)} and {tuple(image01.shape)}"
+            f"expected probs B×C×h×w and image B×3×H×W, got {tuple(probs.shape)} and {tuple(image.shape)}"
         )
     if radius < 1 or sigma_xy <= 0 or sigma_rgb <= 0:
         raise ValueError(f"need radius >= 1 and positive sigmas, got {radius}, {sigma_xy}, {sigma_rgb}")
     batch, size = probs.shape[0], (probs.shape[-2], probs.shape[-1])
-    features = (_to_size(image01.detach().to(probs.dtype), size) / sigma_rgb).contiguous()
+    features = (_to_size(image.detach().to(probs.dtype), size) / sigma_rgb).contiguous()
     valid = _gate(valid_mask, "valid_mask", batch, size)
     source = _gate(source_mask, "source_mask", batch, size)
     destination = _gate(destination_mask, "destination_mask", batch, size)
@@ -197,12 +201,10 @@ def gated_crf_loss(
 class GatedCRFLoss(nn.Module):
     """``weight`` × Gated CRF loss of a student's logits on its target frame, for ``clicks`` labels.
 
-    Reads the target frame from ``batch["frames"][:, -1]`` (ImageNet-normalised, as the
-    datamodule delivers it) and un-normalises it to RGB in [0, 1]; an optional
-    ``batch["valid"]`` (B×H×W bool, e.g. pixels inside the augmented crop) gates padding out as
-    both source and destination. ``batch`` must hold exactly the samples of ``logits`` (slice it
-    with the same selection when routing label kinds). ``target`` is not used: the partial CE
-    takes the clicks.
+    ``image`` is the target frame as the student sees it (B×3×H×W, ImageNet-standardised, what
+    the datamodule delivers), the colour space in which the authors apply σ_rgb; ``valid`` (B×H×W
+    bool, e.g. pixels inside the augmented crop) gates padding out as both source and destination.
+    ``target`` is not used: the partial CE takes the clicks.
 
     The students return logits upsampled to the frame's size, while paper 004 applies the loss to
     the decoder's output at stride 4, where σ_xy = 6 and radius 5 are meant. So the softmax
@@ -215,11 +217,10 @@ class GatedCRFLoss(nn.Module):
             (paper 004's λ = 0.1 as ``clicks: {partial_ce: 1.0, gated_crf: 0.1}``), so that λ is
             not applied twice.
         sigma_xy: position bandwidth in pixels of the pooled prediction.
-        sigma_rgb: colour bandwidth on RGB in [0, 1].
+        sigma_rgb: colour bandwidth on the ImageNet-standardised frame.
         radius: the window is (2·radius + 1)² pooled pixels.
         stride: the factor the probabilities are averaged down by before the kernel (4, the
             decoder stride of paper 004; 1 keeps the logits' own resolution).
-        mean, std: the normalisation of ``batch["frames"]`` (per channel, on [0, 1]).
         ignore_index: accepted for the loss registry; unused.
     """
 
@@ -230,45 +231,49 @@ class GatedCRFLoss(nn.Module):
         sigma_rgb: float = 0.1,
         radius: int = 5,
         stride: int = 4,
-        mean: tuple[float, float, float] = IMAGENET_MEAN,
-        std: tuple[float, float, float] = IMAGENET_STD,
         ignore_index: int = IGNORE_INDEX,
     ) -> None:
         super().__init__()
         if radius < 1 or sigma_xy <= 0 or sigma_rgb <= 0:
-            raise ValueError(f"need radius >= 1 and positive sigmas, got {radius}, {sigma_xy}, {sigma_rgb}")
+            raise ConfigError(
+                "loss_args.gated_crf",
+                f"need radius >= 1 and positive sigmas, got {radius}, {sigma_xy}, {sigma_rgb}",
+            )
         if int(stride) != stride or stride < 1:
-            raise ValueError(f"the Gated CRF stride must be a positive integer, got {stride}")
+            raise ConfigError(
+                "loss_args.gated_crf", f"the Gated CRF stride must be a positive integer, got {stride}"
+            )
         self.stride = int(stride)
         self.weight = float(weight)
         self.sigma_xy = float(sigma_xy)
         self.sigma_rgb = float(sigma_rgb)
         self.radius = int(radius)
-        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
 
     def forward(
-        self, logits: torch.Tensor, target: torch.Tensor | None, batch: dict[str, Any] | None
+        self,
+        logits: torch.Tensor,
+        target: torch.Tensor | None = None,
+        *,
+        image: torch.Tensor | None = None,
+        valid: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Scalar ``weight · L_GCRF`` of ``logits`` B×C×h×w pooled by ``stride``, on the target frame."""
-        if batch is None or "frames" not in batch:
-            raise ValueError("the Gated CRF loss needs the batch with its 'frames' (B×T×3×H×W)")
-        frames = batch["frames"]
-        if frames.dim() != 5 or frames.shape[0] != logits.shape[0]:
+        """Scalar ``weight · L_GCRF`` of ``logits`` B×C×h×w pooled by ``stride``, on ``image``."""
+        if image is None:
+            raise ValueError("the Gated CRF loss needs the target frame: pass image= (B×3×H×W, standardised)")
+        if image.dim() != 4 or image.shape[0] != logits.shape[0]:
             raise ValueError(
-                f"batch['frames'] of shape {tuple(frames.shape)} does not hold the {logits.shape[0]} "
-                f"samples of logits {tuple(logits.shape)}; pass the batch sliced like the logits"
+                f"image of shape {tuple(image.shape)} does not hold the {logits.shape[0]} samples of "
+                f"logits {tuple(logits.shape)} (expected B×3×H×W)"
             )
-        image01 = frames[:, -1].float() * self.std + self.mean
         probs = logits.softmax(dim=1)
         height, width = probs.shape[-2:]
         probs = _to_size(probs, (-(-height // self.stride), -(-width // self.stride)))
         loss = gated_crf_loss(
             probs,
-            image01,
+            image.float(),
             sigma_xy=self.sigma_xy,
             sigma_rgb=self.sigma_rgb,
             radius=self.radius,
-            valid_mask=batch.get("valid"),
+            valid_mask=valid,
         )
         return self.weight * loss

@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Mapping
-from typing import Any
 
 import torch
 from torch import nn
 
-from frugalseg.datamodules.clips import IGNORE_INDEX
+from frugalseg.data.clips import IGNORE_INDEX
+from frugalseg.errors import ConfigError
 from frugalseg.losses.cross_entropy import logits_at_target_size
 
 
 def _check_tau(tau: float) -> None:
     if not tau > 1:
-        raise ValueError(f"partially Huberised CE needs tau > 1 (1/tau is a probability), got {tau}")
+        raise ConfigError("tau", f"partially Huberised CE needs tau > 1 (1/tau is a probability), got {tau}")
 
 
 def phuber_cross_entropy(
@@ -63,9 +63,15 @@ class PHuberCrossEntropy(nn.Module):
         self.ignore_index = ignore_index
 
     def forward(
-        self, logits: torch.Tensor, target: torch.Tensor, batch: dict[str, Any] | None = None
+        self,
+        logits: torch.Tensor,
+        target: torch.Tensor,
+        *,
+        image: torch.Tensor | None = None,
+        valid: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Scalar loss of ``logits`` B×C×H×W against ``target`` B×H×W; ``batch`` is unused."""
+        """Scalar loss of ``logits`` B×C×H×W against ``target`` B×H×W; ``image`` and ``valid`` are not
+        used (padding is already labelled ignore)."""
         return phuber_cross_entropy(logits, target, tau=self.tau, ignore_index=self.ignore_index)
 
 

@@ -51,4 +51,3 @@ def temporal_consistency_loss(
         trusted = forward_backward_mask(flow_t_to_prev, flow_prev_to_t, alpha=fb_alpha, beta=fb_beta)
     distance = (probs_t - warped).square().sum(1)
     return (distance * trusted).sum() / trusted.sum().clamp(min=1)
-

@@ -2,7 +2,7 @@
 
 from frugalseg.metrics.boundary import BoundaryIoU
 from frugalseg.metrics.jf import JF
-from frugalseg.metrics.segmentation import MeanAccuracy, MeanIoU
+from frugalseg.metrics.segmentation import DatasetMeanAccuracy, DatasetMeanIoU
 from frugalseg.metrics.temporal import TemporalConsistency
 
-__all__ = ["BoundaryIoU", "JF", "MeanAccuracy", "MeanIoU", "TemporalConsistency"]
+__all__ = ["BoundaryIoU", "JF", "DatasetMeanAccuracy", "DatasetMeanIoU", "TemporalConsistency"]

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from frugalseg.flow import backward_warp, forward_backward_mask
-from frugalseg.metrics.segmentation import MeanIoU
+from frugalseg.metrics.segmentation import DatasetMeanIoU
 
 
-class TemporalConsistency(MeanIoU):
+class TemporalConsistency(DatasetMeanIoU):
     """Dataset-level TC: prediction t against prediction t−1 warped to t by optical flow.
 
-    ``update(pred_prev, pred_cur, flow_cur_to_prev, flow_prev_to_cur)`` takes predictions B×H×W
-    (class indices) or B×C×H×W (logits) and flows B×2×H×W with ``flow[:, :, y, x] = (dx, dy)``.
+    ``update(pred_prev, pred_cur, flow_cur_to_prev, flow_prev_to_cur, reliable=None)`` takes
+    predictions B×H×W (class indices) or B×C×H×W (logits) and flows B×2×H×W with
+    ``flow[:, :, y, x] = (dx, dy)``; ``reliable`` (B×H×W bool) is the forward-backward check's
+    result when the caller has it (the loader computes it with the flows), else it is computed here.
     ``pred_prev`` is sampled (nearest) at ``p + flow_cur_to_prev(p)``; pixels that land outside
     frame t−1, fail the forward-backward check, or hold ``ignore_index`` in either prediction are
     ignored. The rest fill a confusion matrix with ``pred_cur`` as prediction and the warped
@@ -35,7 +38,12 @@ class TemporalConsistency(MeanIoU):
         self.fb_beta = fb_beta
 
     def update(  # type: ignore[override]
-        self, pred_prev: Tensor, pred_cur: Tensor, flow_cur_to_prev: Tensor, flow_prev_to_cur: Tensor
+        self,
+        pred_prev: Tensor,
+        pred_cur: Tensor,
+        flow_cur_to_prev: Tensor,
+        flow_prev_to_cur: Tensor,
+        reliable: Tensor | None = None,
     ) -> None:
         """Add the confusion matrix of one pair of consecutive predictions."""
         pred_prev = pred_prev.argmax(1) if pred_prev.is_floating_point() else pred_prev
@@ -54,10 +62,9 @@ class TemporalConsistency(MeanIoU):
                 )
         flow_cur_to_prev, flow_prev_to_cur = flow_cur_to_prev.float(), flow_prev_to_cur.float()
         warped, inside = backward_warp(pred_prev[:, None].float(), flow_cur_to_prev, mode="nearest")
-        warped = warped[:, 0].round().long()
-        reliable = inside & forward_backward_mask(
-            flow_cur_to_prev, flow_prev_to_cur, self.fb_alpha, self.fb_beta
-        )
-        reliable &= pred_cur.long() != self.ignore_index
-        target = warped.masked_fill(~reliable, self.ignore_index)
-        super().update(pred_cur.long().masked_fill(~reliable, 0), target)
+        warped = warped[:, 0].round().to(torch.int32)
+        if reliable is None:
+            reliable = forward_backward_mask(flow_cur_to_prev, flow_prev_to_cur, self.fb_alpha, self.fb_beta)
+        reliable = inside & reliable & (pred_cur != self.ignore_index)
+        # unreliable pixels become the ignore index of the target, which the confusion matrix skips
+        super().update(pred_cur.to(torch.int32), warped.masked_fill_(~reliable, self.ignore_index))

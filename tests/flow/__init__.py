@@ -1,0 +1,1 @@
+"""Tests of frugalseg.flow: DIS flow, warping, the forward-backward check and the flow cache."""

@@ -1,0 +1,1 @@
+"""Tests of frugalseg.losses: each loss against its formula, and the per-kind routing."""
