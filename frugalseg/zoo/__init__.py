@@ -1,18 +1,62 @@
-"""Model zoo: students by name (``get_model``), the ``Student`` interface and the registry."""
+"""Model zoo: students by name (``get_model``), their configs (``model_config``), the ``Student``
+interface, verified weights, and converters of official checkpoints.
 
-from frugalseg.zoo import hrnet, pspnet, smp_models, stm, tdnet, tmanet
-from frugalseg.zoo.base import Student
-from frugalseg.zoo.registry import get_model, list_models, register_model
+One module per architecture (``deeplabv3plus``, ``hrnet``, ``pspnet``, ``stm``, ``tdnet``, ``tmanet``);
+the ``_``-prefixed modules are the infrastructure they share.
+"""
+
+from frugalseg.zoo import _smp as smp_models  # the smp wrapper module's former name
+from frugalseg.zoo import deeplabv3plus, hrnet, pspnet, stm, tdnet, tmanet
+from frugalseg.zoo._base import Student
+from frugalseg.zoo._cards import palette_for
+from frugalseg.zoo._checkpoints import checkpoints_dirs, read_index
+from frugalseg.zoo._convert import CONVERTERS, convert_checkpoint
+from frugalseg.zoo._inference import sliding_window
+from frugalseg.zoo._loading import LoadedWeights, load_state_dict_strictly
+from frugalseg.zoo._registry import (
+    ModelConfig,
+    PublishedWeights,
+    get_model,
+    list_models,
+    load_pretrained,
+    model_config,
+    model_entrypoint,
+    register_model,
+    unregister_model,
+)
+from frugalseg.zoo._resolve import load_weights_into, resolve
+from frugalseg.zoo.pspnet import paired_group
+from frugalseg.zoo.stm import STM, masks_from_ids
 
 __all__ = [
+    "CONVERTERS",
+    "STM",
+    "LoadedWeights",
+    "ModelConfig",
+    "PublishedWeights",
     "Student",
+    "checkpoints_dirs",
+    "convert_checkpoint",
+    "deeplabv3plus",
     "get_model",
-    "list_models",
-    "register_model",
     "hrnet",
+    "list_models",
+    "load_pretrained",
+    "load_state_dict_strictly",
+    "load_weights_into",
+    "masks_from_ids",
+    "model_config",
+    "model_entrypoint",
+    "paired_group",
+    "palette_for",
     "pspnet",
+    "read_index",
+    "register_model",
+    "resolve",
+    "sliding_window",
     "smp_models",
     "stm",
     "tdnet",
     "tmanet",
+    "unregister_model",
 ]

@@ -12,20 +12,29 @@ a scale factor and the official interpolation to the branch size agree).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import timm
 import torch
 from torch import Tensor, nn
 
-from frugalseg.zoo.base import ImageStudent, pad_to_multiple, resize_to
-from frugalseg.zoo.registry import register_model
+from frugalseg.zoo._base import ImageStudent, pad_to_multiple, resize_to
+from frugalseg.zoo._convert import Converter, Target, register_converter, shape_of
+from frugalseg.zoo._registry import ModelConfig, PublishedWeights, register_model
 
 _STRIDE = 32
 
 
 class HRNetV2(ImageStudent):
-    """HRNetV2 image student; ``backbone`` is a timm HRNet name (``hrnet_w48``, ``hrnet_w18``, …)."""
+    """HRNetV2 image student: timm's HRNet branches, concatenated at 1/4 and classified.
+
+    Args:
+        num_classes: output classes.
+        num_frames: frames per clip (1: an image student).
+        backbone: timm HRNet name (``hrnet_w48``, ``hrnet_w18``, ``hrnet_w18_small``).
+        fusion: ``"bilinear"`` (official HRNet-Seg fusion upsampling) or ``"nearest"`` (timm's).
+    """
 
     def __init__(
         self, num_classes: int, num_frames: int = 1, backbone: str = "hrnet_w48", fusion: str = "bilinear"
@@ -69,21 +78,64 @@ def _bilinear_fusion(backbone: nn.Module) -> None:
             setattr(backbone.get_submodule(parent_name), child, upsample)
 
 
-@register_model("hrnetv2_w48")
+def _cfg(**kwargs: Any) -> ModelConfig:
+    return ModelConfig(
+        paper="Wang et al., TPAMI 2020",
+        paper_url="https://arxiv.org/abs/1908.07919",
+        code="https://github.com/HRNet/HRNet-Semantic-Segmentation",
+        license="MIT",
+        **kwargs,
+    )
+
+
+default_cfgs: dict[str, ModelConfig] = {
+    "hrnetv2_w48": _cfg(param_count=65.9),
+    "hrnetv2_w18": _cfg(param_count=9.6),
+    "hrnetv2_w18_small": _cfg(
+        param_count=1.5,
+        weights={
+            "streets-hrnetv2-w18s": PublishedWeights(
+                file="streets-hrnetv2-w18s-2ad92500.safetensors",
+                sha256="2ad92500c33635903597f4137830da930aec612cc8e49479e1fd6bab5f1b63b3",
+            )
+        },
+    ),
+}
+
+
+@register_model
 def hrnetv2_w48(num_classes: int, num_frames: int = 1, **kwargs: Any) -> HRNetV2:
-    """HRNetV2-W48 (branches 48/96/192/384, 720-channel head), the paper's Cityscapes model."""
+    """HRNetV2-W48 (branches 48/96/192/384, 720-channel head), the paper's Cityscapes model.
+
+    Args:
+        num_classes: output classes.
+        num_frames: frames per clip (1: an image student).
+        **kwargs: further :class:`HRNetV2` arguments (``fusion``).
+    """
     return HRNetV2(num_classes, num_frames, backbone="hrnet_w48", **kwargs)
 
 
-@register_model("hrnetv2_w18")
+@register_model
 def hrnetv2_w18(num_classes: int, num_frames: int = 1, **kwargs: Any) -> HRNetV2:
-    """HRNetV2-W18 (branches 18/36/72/144, 270-channel head)."""
+    """HRNetV2-W18 (branches 18/36/72/144, 270-channel head).
+
+    Args:
+        num_classes: output classes.
+        num_frames: frames per clip (1: an image student).
+        **kwargs: further :class:`HRNetV2` arguments (``fusion``).
+    """
     return HRNetV2(num_classes, num_frames, backbone="hrnet_w18", **kwargs)
 
 
-@register_model("hrnetv2_w18_small")
+@register_model
 def hrnetv2_w18_small(num_classes: int, num_frames: int = 1, **kwargs: Any) -> HRNetV2:
-    """HRNetV2-W18-Small, timm ``hrnet_w18_small`` (v1 small: branches 16/32/64/128, 240-channel head)."""
+    """HRNetV2-W18-Small, timm ``hrnet_w18_small`` (v1 small: branches 16/32/64/128, 240-channel head).
+
+    Args:
+        num_classes: output classes.
+        num_frames: frames per clip (1: an image student).
+        **kwargs: further :class:`HRNetV2` arguments (``fusion``).
+    """
     return HRNetV2(num_classes, num_frames, backbone="hrnet_w18_small", **kwargs)
 
 
@@ -113,3 +165,24 @@ def official_key(key: str) -> str | None:
     if top in _OFFICIAL_BACKBONE:
         return f"backbone.{key}"
     raise KeyError(f"not a key of an official HRNet-Seg checkpoint: {key!r}")
+
+
+#: Branch width of the official checkpoint's first transition → zoo model.
+_WIDTHS = {48: "hrnetv2_w48", 18: "hrnetv2_w18", 16: "hrnetv2_w18_small"}
+
+
+def official_target(state: Mapping[str, Tensor]) -> Target:
+    """The zoo model an official HRNet-Seg state dict describes: width from ``transition1``, classes
+    from ``last_layer.3``."""
+    state = {k.removeprefix("model."): v for k, v in state.items()}
+    width = int(shape_of(state, "transition1.0.0.weight", "HRNet-Seg")[0])
+    if width not in _WIDTHS:
+        raise ValueError(f"HRNet branch width {width} is not one of the zoo's ({sorted(_WIDTHS)})")
+    return Target(_WIDTHS[width], int(shape_of(state, "last_layer.3.weight", "HRNet-Seg")[0]), 1)
+
+
+converter = register_converter(
+    Converter(
+        "hrnet", "HRNet-Semantic-Segmentation (FullModel 'model.' prefix)", official_key, official_target
+    )
+)

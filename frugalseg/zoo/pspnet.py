@@ -1,4 +1,5 @@
-"""PSPNet (Zhao et al., CVPR 2017) on a dilated ResNet at output stride 8, and TDNet's grouped PSP teacher.
+"""PSPNet (Zhao et al., CVPR 2017): the papers' network on a dilated ResNet at output stride 8 (also
+TDNet's grouped PSP teacher), and smp's light PSPNet.
 
 The network of the papers, as PyTorch-Encoding builds it (the ``psp101.pkl`` teacher of the official
 ``feinanshan/TDNet`` code):
@@ -26,6 +27,10 @@ PSPNet output. The group logits are the rest of the head (BN, ReLU, dropout, 1×
 PSPNet trained without them (e.g. ``frugalseg fit`` with ``student: pspnet_r101_os8``) is the
 teacher unchanged. :func:`paired_group` gives the teacher group that TDNet distils each
 sub-network toward.
+
+**Light smp PSPNet** (``pspnet_r101``, ``pspnet_r18``, ``pspnet_mbv2``): segmentation-models-pytorch's
+PSPNet, which reads its encoder only to depth 3 (1/8) and pools that map, far lighter than the
+paper's network of the same backbone name.
 """
 
 from __future__ import annotations
@@ -33,14 +38,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import segmentation_models_pytorch as smp
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from frugalseg.zoo.base import Student, resize_to
-from frugalseg.zoo.registry import register_model
+from frugalseg.zoo._base import Student, resize_to
+from frugalseg.zoo._loading import load_backbone_weights
+from frugalseg.zoo._registry import ModelConfig, register_model
+from frugalseg.zoo._smp import SmpStudent, smp_student
 from frugalseg.zoo.tdnet import BINS, PyramidPoolingGroup, dilated_resnet, fcn_head
-from frugalseg.zoo.weights import load_backbone_weights
 
 
 def group_indices(channels: int, groups: int, group: int) -> Tensor:
@@ -80,10 +87,12 @@ class PSPNet(Student):
 
     Args:
         num_classes: output classes.
+        num_frames: frames per clip (1: an image student).
         backbone: timm ResNet name (``resnet101s`` / ``resnet50s``: deep 64-64-128 stem).
         backbone_channels: timm ``channels`` of the four stages (a small width for tests).
         head_channels: hidden width of the head (512).
-        aux_head: build the auxiliary FCN head on layer3; ``aux_weight`` is its loss weight (0.4).
+        aux_head: build the auxiliary FCN head on layer3.
+        aux_weight: loss weight of the auxiliary head (0.4).
         groups: None, or N to also return the per-group logits ``group0`` … ``group{N-1}``
             (TDNet's teacher: 2 for TD2, 4 for TD4's official teacher).
         group_scale: factor on ``g_i`` before the shared predictor; None for the official rule
@@ -163,20 +172,100 @@ class PSPNet(Student):
         return outputs
 
 
-@register_model("pspnet_r101_os8")
+def _cfg(**kwargs: Any) -> ModelConfig:
+    return ModelConfig(
+        paper="Zhao et al., CVPR 2017",
+        paper_url="https://arxiv.org/abs/1612.01105",
+        **kwargs,
+    )
+
+
+#: The papers' PSPNet as TDNet's teacher ``psp101.pkl`` (PyTorch-Encoding layout) builds it.
+_OS8: dict[str, Any] = {
+    "aux_weights": {"aux": 0.4},
+    "code": "https://github.com/feinanshan/TDNet",
+    "license": "MIT",
+}
+_SMP: dict[str, Any] = {"code": "https://github.com/qubvel-org/segmentation_models.pytorch", "license": "MIT"}
+
+default_cfgs: dict[str, ModelConfig] = {
+    "pspnet_r101_os8": _cfg(param_count=68.1, **_OS8),
+    "pspnet_r50_os8": _cfg(param_count=49.1, **_OS8),
+    "pspnet_r18_os8_small": _cfg(param_count=0.8, **_OS8),
+    "pspnet_r101": _cfg(param_count=2.3, **_SMP),
+    "pspnet_r18": _cfg(param_count=0.9, **_SMP),
+    "pspnet_mbv2": _cfg(param_count=0.2, **_SMP),
+}
+
+
+@register_model
 def pspnet_r101_os8(num_classes: int, num_frames: int = 1, **kwargs: Any) -> PSPNet:
-    """PSPNet-101: dilated ResNet-101 (deep stem), output stride 8; TDNet's teacher with ``groups``."""
+    """PSPNet-101: dilated ResNet-101 (deep stem), output stride 8; TDNet's teacher with ``groups``.
+
+    Args:
+        num_classes: output classes.
+        num_frames: frames per clip (1: an image student).
+        **kwargs: further :class:`PSPNet` arguments (``groups`` …).
+    """
     return PSPNet(num_classes, num_frames, **{"backbone": "resnet101s", **kwargs})
 
 
-@register_model("pspnet_r50_os8")
+@register_model
 def pspnet_r50_os8(num_classes: int, num_frames: int = 1, **kwargs: Any) -> PSPNet:
-    """PSPNet-50: dilated ResNet-50 (deep stem), output stride 8."""
+    """PSPNet-50: dilated ResNet-50 (deep stem), output stride 8.
+
+    Args:
+        num_classes: output classes.
+        num_frames: frames per clip (1: an image student).
+        **kwargs: further :class:`PSPNet` arguments (``groups`` …).
+    """
     return PSPNet(num_classes, num_frames, **{"backbone": "resnet50s", **kwargs})
 
 
-@register_model("pspnet_r18_os8_small")
+@register_model
 def pspnet_r18_os8_small(num_classes: int, num_frames: int = 1, **kwargs: Any) -> PSPNet:
-    """CPU-test width: quarter-width dilated ResNet-18 (layer4 128 channels), head 32."""
+    """CPU-test width: quarter-width dilated ResNet-18 (layer4 128 channels), head 32.
+
+    Args:
+        num_classes: output classes.
+        num_frames: frames per clip (1: an image student).
+        **kwargs: further :class:`PSPNet` arguments (they override the small widths).
+    """
     small = {"backbone": "resnet18", "backbone_channels": (16, 32, 64, 128), "head_channels": 32}
     return PSPNet(num_classes, num_frames, **{**small, **kwargs})
+
+
+@register_model
+def pspnet_r101(num_classes: int, num_frames: int = 1, **kwargs: Any) -> SmpStudent:
+    """smp's light PSPNet with a ResNet-101 encoder read to 1/8 (layers 1–2).
+
+    Args:
+        num_classes: output classes.
+        num_frames: frames per clip (1: an image student).
+        **kwargs: further ``smp.PSPNet`` arguments.
+    """
+    return smp_student(smp.PSPNet, "resnet101", num_classes, num_frames, **kwargs)
+
+
+@register_model
+def pspnet_r18(num_classes: int, num_frames: int = 1, **kwargs: Any) -> SmpStudent:
+    """smp's light PSPNet with a ResNet-18 encoder read to 1/8 (layers 1–2).
+
+    Args:
+        num_classes: output classes.
+        num_frames: frames per clip (1: an image student).
+        **kwargs: further ``smp.PSPNet`` arguments.
+    """
+    return smp_student(smp.PSPNet, "resnet18", num_classes, num_frames, **kwargs)
+
+
+@register_model
+def pspnet_mbv2(num_classes: int, num_frames: int = 1, **kwargs: Any) -> SmpStudent:
+    """smp's light PSPNet with a MobileNetV2 encoder read to 1/8.
+
+    Args:
+        num_classes: output classes.
+        num_frames: frames per clip (1: an image student).
+        **kwargs: further ``smp.PSPNet`` arguments.
+    """
+    return smp_student(smp.PSPNet, "mobilenet_v2", num_classes, num_frames, **kwargs)

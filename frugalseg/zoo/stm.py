@@ -26,6 +26,7 @@ zero-padded at the bottom/right to a multiple of 16 (the official code pads both
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,15 +35,21 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from frugalseg.zoo.base import Student, pad_to_multiple
-from frugalseg.zoo.registry import register_model
+from frugalseg.zoo._attention import attention
+from frugalseg.zoo._base import Student, pad_to_multiple
+from frugalseg.zoo._convert import Converter, Target, register_converter
+from frugalseg.zoo._registry import ModelConfig, register_model
 
 STRIDE = 16
 PROB_EPS = 1e-7
 
 
 class ResBlock(nn.Module):
-    """Pre-activation residual block with biased 3×3 convs: ``x + conv2(relu(conv1(relu(x))))``."""
+    """Pre-activation residual block with biased 3×3 convs: ``x + conv2(relu(conv1(relu(x))))``.
+
+    Args:
+        channels: input and output channels.
+    """
 
     def __init__(self, channels: int):
         super().__init__()
@@ -54,7 +61,12 @@ class ResBlock(nn.Module):
 
 
 class Refine(nn.Module):
-    """One decoder stage: project the encoder skip, add the upsampled coarser map, refine."""
+    """One decoder stage: project the encoder skip, add the upsampled coarser map, refine.
+
+    Args:
+        skip_channels: channels of the encoder skip feature.
+        channels: width of the decoder.
+    """
 
     def __init__(self, skip_channels: int, channels: int):
         super().__init__()
@@ -69,7 +81,14 @@ class Refine(nn.Module):
 
 
 class Decoder(nn.Module):
-    """Memory read output (1/16) + query skips (1/8, 1/4) → object/background logits at 1/4."""
+    """Memory read output (1/16) + query skips (1/8, 1/4) → object/background logits at 1/4.
+
+    Args:
+        in_channels: channels of the memory read concatenated with the query value.
+        skip3_channels: channels of the query encoder's 1/8 feature.
+        skip2_channels: channels of the query encoder's 1/4 feature.
+        channels: width of the decoder (256).
+    """
 
     def __init__(self, in_channels: int, skip3_channels: int, skip2_channels: int, channels: int = 256):
         super().__init__()
@@ -86,7 +105,13 @@ class Decoder(nn.Module):
 
 
 class KeyValue(nn.Module):
-    """3×3 key and value projections of layer3 features (biased convs, no normalisation)."""
+    """3×3 key and value projections of layer3 features (biased convs, no normalisation).
+
+    Args:
+        in_channels: channels of the layer3 features.
+        key_channels: key channels (128).
+        value_channels: value channels (512).
+    """
 
     def __init__(self, in_channels: int, key_channels: int, value_channels: int):
         super().__init__()
@@ -98,8 +123,13 @@ class KeyValue(nn.Module):
 
 
 class Encoder(nn.Module):
-    """A timm ResNet trunk up to layer3 (strides 4, 8, 16); ``with_masks`` adds the memory encoder's
-    mask and other-objects convs, whose outputs are added to the RGB stem conv before its BatchNorm."""
+    """A timm ResNet trunk up to layer3 (strides 4, 8, 16).
+
+    Args:
+        backbone: timm ResNet name with a single-conv stem (``resnet18``/``34``/``50``/``101``).
+        with_masks: add the memory encoder's mask and other-objects convs, whose outputs are added
+            to the RGB stem conv before its BatchNorm.
+    """
 
     def __init__(self, backbone: str, with_masks: bool):
         super().__init__()
@@ -132,12 +162,18 @@ def memory_read(memory_key: Tensor, memory_value: Tensor, query_key: Tensor) -> 
     """Every query pixel reads a softmax-weighted average of all memory values.
 
     ``memory_key`` N×Ck×M and ``memory_value`` N×Cv×M (M = T·h·w memory pixels), ``query_key``
-    N×Ck×h×w. Weights ``softmax_M(M_kᵀ Q_k / sqrt(Ck))``; returns N×Cv×h×w.
+    N×Ck×h×w. Weights ``softmax_M(M_kᵀ Q_k / sqrt(Ck))`` (over the memory pixels, for each query
+    pixel); returns N×Cv×h×w. Runs as scaled dot-product attention (queries = query pixels,
+    keys/values = memory pixels), so the M×hw weights are never held.
     """
     n, ck, h, w = query_key.shape
-    affinity = torch.bmm(memory_key.transpose(1, 2), query_key.flatten(2)) / math.sqrt(ck)  # N×M×hw
-    weights = torch.softmax(affinity, dim=1)
-    return torch.bmm(memory_value, weights).view(n, memory_value.shape[1], h, w)
+    read = attention(
+        query_key.flatten(2).transpose(1, 2),  # N×hw×Ck
+        memory_key.transpose(1, 2),  # N×M×Ck
+        memory_value.transpose(1, 2),  # N×M×Cv
+        scale=1.0 / math.sqrt(ck),
+    )
+    return read.transpose(1, 2).reshape(n, memory_value.shape[1], h, w)
 
 
 def soft_aggregate(probs: Tensor) -> Tensor:
@@ -162,8 +198,16 @@ def masks_from_ids(ids: Tensor, num_objects: int) -> Tensor:
 class MemoryBank:
     """Streaming state: permanent memory (frame 0 and every ``every``-th frame) and the last frame.
 
-    Each memory entry is (key B×O×Ck×h×w, value B×O×Cv×h×w). ``previous`` is the last frame with its
-    soft object probabilities, encoded into memory only when the next frame arrives.
+    Each memory entry is (key B×O×Ck×h×w, value B×O×Cv×h×w).
+
+    Attributes:
+        valid: B×O, the object slots in use.
+        size: (H, W) of the video's frames.
+        previous: the last frame with its soft object probabilities, encoded into memory only when
+            the next frame arrives.
+        every: frames ``0, every, 2·every, …`` stay in memory for good.
+        index: frames segmented since the first.
+        permanent: the permanent memory entries.
     """
 
     valid: Tensor
@@ -181,7 +225,8 @@ class STM(Student):
         num_classes: ``max_objects + 1`` (channel 0 is the background).
         num_frames: frames of a training clip (3 in the paper); any clip length can be segmented.
         backbone: timm ResNet name of both encoders (``resnet50`` in the paper).
-        key_channels, value_channels: memory key / value channels (128 / 512).
+        key_channels: memory and query key channels (128).
+        value_channels: memory and query value channels (512).
         decoder_channels: width of the refinement decoder (256).
         memory_every: frames ``0, k, 2k, …`` stay in memory for good (5 in the official evaluation).
     """
@@ -391,15 +436,57 @@ def official_key(key: str) -> str | None:
     return ".".join([top, *rest])
 
 
-@register_model("stm_r50", default_num_frames=3, video=True)
+def official_target(state: Mapping[str, Tensor]) -> Target:
+    """``stm_r50`` with background + 10 objects, as the official evaluation (its ``K = 11``)."""
+    return Target("stm_r50", 11, None)
+
+
+converter = register_converter(
+    Converter("stm", "DataParallel 'module.' state dict", official_key, official_target)
+)
+
+
+def _cfg(**kwargs: Any) -> ModelConfig:
+    return ModelConfig(
+        num_frames=3,
+        video=True,
+        task="vos",
+        num_classes=11,
+        paper="Oh et al., ICCV 2019",
+        paper_url="https://arxiv.org/abs/1904.00607",
+        code="https://github.com/seoungwugoh/STM",
+        license="CC BY-NC-SA 4.0 (non-commercial)",
+        **kwargs,
+    )
+
+
+default_cfgs: dict[str, ModelConfig] = {
+    "stm_r50": _cfg(param_count=38.9),
+    "stm_r18": _cfg(param_count=6.2),
+}
+
+
+@register_model
 def stm_r50(num_classes: int = 11, num_frames: int = 3, **kwargs: Any) -> STM:
-    """Paper size: ResNet-50 encoders, keys 128, values 512, decoder 256 (``num_classes`` = objects + 1)."""
+    """Paper size: ResNet-50 encoders, keys 128, values 512, decoder 256.
+
+    Args:
+        num_classes: objects + 1 (background first; 11 as the official evaluation).
+        num_frames: frames of a training clip (3 in the paper).
+        **kwargs: further :class:`STM` arguments (``memory_every`` …).
+    """
     return STM(num_classes, num_frames, backbone="resnet50", **kwargs)
 
 
-@register_model("stm_r18", default_num_frames=3, video=True)
+@register_model
 def stm_r18(num_classes: int = 11, num_frames: int = 3, **kwargs: Any) -> STM:
-    """Small CPU-friendly width: ResNet-18 encoders, keys 32, values 64, decoder 32."""
+    """Small CPU-friendly width: ResNet-18 encoders, keys 32, values 64, decoder 32.
+
+    Args:
+        num_classes: objects + 1 (background first).
+        num_frames: frames of a training clip (3).
+        **kwargs: further :class:`STM` arguments (they override the small widths).
+    """
     options: dict[str, Any] = {"key_channels": 32, "value_channels": 64, "decoder_channels": 32}
     options.update(kwargs)
     return STM(num_classes, num_frames, backbone="resnet18", **options)

@@ -37,6 +37,7 @@ sub-network's head and attention modules, so DDP needs ``find_unused_parameters=
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +46,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from frugalseg.zoo.base import Student, resize_to
-from frugalseg.zoo.registry import register_model
-from frugalseg.zoo.weights import load_backbone_weights
+from frugalseg.zoo._attention import attention
+from frugalseg.zoo._base import Student, resize_to
+from frugalseg.zoo._convert import Converter, Target, register_converter, shape_of
+from frugalseg.zoo._loading import load_backbone_weights
+from frugalseg.zoo._registry import ModelConfig, register_model
 
 #: Layer4 multi-grid dilations of the official dilated ResNet, one per block.
 MULTI_GRID = (4, 8, 16)
@@ -63,6 +66,10 @@ def dilated_resnet(name: str, channels: tuple[int, ...] | None = None) -> nn.Mod
     timm already dilates layer3 as the official code (first block 1, then 2); its layer4 uses
     2 then 4. The official layer4 block ``i`` has dilation ``MULTI_GRID[i]`` in its first 3×3
     conv (a basic block's second 3×3 conv stays at 4), set here on the timm convs.
+
+    Args:
+        name: timm ResNet name (``resnet18``, ``resnet50s``, ``resnet101s``).
+        channels: timm ``channels`` of the four stages (a small width for tests), or None.
     """
     extra: dict[str, Any] = {} if channels is None else {"channels": channels}
     backbone = timm.create_model(
@@ -80,6 +87,11 @@ class PyramidPoolingGroup(nn.Module):
 
     For C input channels the output has ``2C / groups`` channels: the group's slice of the input
     and of each of the four pooled branches (C/4 channels each, before slicing).
+
+    Args:
+        in_channels: channels C of the layer4 map.
+        groups: groups the PSP feature is split into (1: the whole PSP feature).
+        group: the group this module returns (0 … groups − 1).
     """
 
     def __init__(self, in_channels: int, groups: int, group: int):
@@ -109,7 +121,13 @@ class PyramidPoolingGroup(nn.Module):
 
 
 class QKVEncoder(nn.Module):
-    """Query/key (1×1 conv + BN + LeakyReLU + 1×1 conv) and value (1×1 conv) of one sub-network."""
+    """Query/key (1×1 conv + BN + LeakyReLU + 1×1 conv) and value (1×1 conv) of one sub-network.
+
+    Args:
+        in_channels: channels of the sub-network's PSP group feature.
+        key_channels: query and key channels (64).
+        value_channels: value channels (512).
+    """
 
     def __init__(self, in_channels: int, key_channels: int, value_channels: int):
         super().__init__()
@@ -130,22 +148,33 @@ class Propagation(nn.Module):
     """One attention-propagation step: a target query reads the values of a source frame.
 
     ``softmax(QᵀK / sqrt(Ck))`` over the source positions, dropout, the weighted values, a 1×1
-    conv and dropout; queries B×Ck×H×W, keys B×Ck×h×w, values B×Cv×h×w → B×Cv×H×W.
+    conv and dropout; queries B×Ck×H×W, keys B×Ck×h×w, values B×Cv×h×w → B×Cv×H×W. The read is
+    scaled dot-product attention (the attention dropout is its ``dropout_p`` while training), so
+    the HW×hw weights are never held.
+
+    Args:
+        key_channels: query/key channels Ck (the scale is Ck^-1/2).
+        value_channels: value channels Cv.
+        dropout: rate of the attention dropout and of the output dropout (0.1).
     """
 
     def __init__(self, key_channels: int, value_channels: int, dropout: float = 0.1):
         super().__init__()
         self.scale = key_channels**-0.5
-        self.attention_dropout = nn.Dropout(dropout)
+        self.attention_dropout = dropout
         self.proj = nn.Conv2d(value_channels, value_channels, 1)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, key: Tensor, value: Tensor, query: Tensor) -> Tensor:
         b, _, h, w = query.shape
-        scores = torch.bmm(query.flatten(2).transpose(1, 2), key.flatten(2)) * self.scale  # B×HW×hw
-        attention = self.attention_dropout(torch.softmax(scores, dim=-1))
-        read = torch.bmm(value.flatten(2), attention.transpose(1, 2)).reshape(b, -1, h, w)
-        return self.dropout(self.proj(read))
+        read = attention(
+            query.flatten(2).transpose(1, 2),  # B×HW×Ck
+            key.flatten(2).transpose(1, 2),  # B×hw×Ck
+            value.flatten(2).transpose(1, 2),  # B×hw×Cv
+            scale=self.scale,
+            dropout=self.attention_dropout if self.training else 0.0,
+        )
+        return self.dropout(self.proj(read.transpose(1, 2).reshape(b, -1, h, w)))
 
 
 class ChannelMapNorm(nn.Module):
@@ -154,6 +183,11 @@ class ChannelMapNorm(nn.Module):
     With ``affine_size=None`` the affine is a weight and bias per channel. With ``affine_size=(h, w)``
     it is an h×w map (the official ``LayerNorm([97, 193])`` parameters), bilinearly resized
     (align_corners=True) to the feature size when that differs.
+
+    Args:
+        channels: channels of the normalised map (size of a per-channel affine).
+        affine_size: None for a per-channel affine, (h, w) for a spatial one.
+        eps: added to the variance (1e-5, as ``nn.LayerNorm``).
     """
 
     def __init__(self, channels: int, affine_size: tuple[int, int] | None = None, eps: float = 1e-5):
@@ -177,7 +211,14 @@ class ChannelMapNorm(nn.Module):
 
 
 def fcn_head(in_channels: int, inter_channels: int, num_classes: int, dropout: float = 0.1) -> nn.Sequential:
-    """3×3 conv (no bias) + BN + ReLU, Dropout2d, 1×1 conv: the official ``FCNHead.conv5``."""
+    """3×3 conv (no bias) + BN + ReLU, Dropout2d, 1×1 conv: the official ``FCNHead.conv5``.
+
+    Args:
+        in_channels: input channels.
+        inter_channels: hidden width.
+        num_classes: output classes.
+        dropout: Dropout2d rate before the classifier (0.1).
+    """
     return nn.Sequential(
         nn.Conv2d(in_channels, inter_channels, 3, padding=1, bias=False),
         nn.BatchNorm2d(inter_channels),
@@ -198,13 +239,16 @@ class TDNet(Student):
         backbone_channels: timm ``channels`` of the four stages (a small width for tests), or
             None for the standard widths.
         psp_groups: groups of the PSP feature (2 in both official models).
-        key_channels, value_channels: query/key and value channels of the encoders (64 and 512).
+        key_channels: query/key channels of the encoders (64).
+        value_channels: value channels of the encoders (512).
         head_reduction: the head's hidden width is ``value_channels // head_reduction``
             (2 for TD2-PSP50, 4 for TD4-PSP18).
         kv_stride: subsampling of past frames' query/key/value (3 in official training, 4 in testing).
         norm_affine_size: None for a per-channel affine, (97, 193) to hold official weights.
         aux_head: build the auxiliary FCN head on layer3 (official test checkpoints have none).
-        sub_weight, aux_weight: loss weights of the sub-network path and the aux head (0.5, 0.1).
+        sub_weight: loss weight of the sub-network path output ``"sub"`` (0.5).
+        aux_weight: loss weight of the auxiliary head ``"aux"`` (0.1).
+        dropout: rate of the attention, propagation and head dropouts (0.1).
         backbone_weights: optional local file with a timm backbone state dict, loaded into every
             sub-network (as the official code initialises all sub-networks from one PSPNet).
     """
@@ -423,16 +467,70 @@ def official_key(key: str) -> str | None:
     raise KeyError(f"{key!r} is not a key of an official TDNet checkpoint")
 
 
-@register_model("tdnet_td2_psp50", default_num_frames=2, video=True)
+def official_target(state: Mapping[str, Tensor]) -> Target:
+    """TD2-PSP50 or TD4-PSP18 by the number of sub-networks of an official state dict, with its
+    classes, its aux heads (training checkpoints) and its 97×193 normalisation maps."""
+    paths = {int(m[1]) for k in state if (m := re.match(r"^pretrained(\d+)\.", k))}
+    architecture = {2: "tdnet_td2_psp50", 4: "tdnet_td4_psp18"}.get(len(paths))
+    if architecture is None:
+        raise ValueError(f"TDNet checkpoint has {len(paths)} sub-networks; the official models have 2 or 4")
+    args: dict[str, Any] = {"aux_head": any(k.startswith("auxlayer") for k in state)}
+    if "layer_norm1.ln.weight" in state:
+        args["norm_affine_size"] = tuple(int(s) for s in state["layer_norm1.ln.weight"].shape)
+    classes = int(shape_of(state, "head1.conv5.4.weight", "TDNet")[0])
+    return Target(architecture, classes, len(paths), args)
+
+
+converter = register_converter(
+    Converter(
+        "tdnet", "'model_state' with pretrained{i}./psp{i}./enc{i}./head{i}.", official_key, official_target
+    )
+)
+
+
+def _cfg(**kwargs: Any) -> ModelConfig:
+    return ModelConfig(
+        video=True,
+        aux_weights={"sub": 0.5, "aux": 0.1},
+        unused_parameters=True,
+        paper="Hu et al., CVPR 2020",
+        paper_url="https://arxiv.org/abs/2004.01800",
+        code="https://github.com/feinanshan/TDNet",
+        license="MIT",
+        **kwargs,
+    )
+
+
+default_cfgs: dict[str, ModelConfig] = {
+    "tdnet_td2_psp50": _cfg(num_frames=2, param_count=65.9),
+    "tdnet_td4_psp18": _cfg(num_frames=4, param_count=53.2),
+    "tdnet_td2_psp18_small": _cfg(num_frames=2, param_count=1.5),
+    "tdnet_td4_psp18_small": _cfg(num_frames=4, param_count=3.0),
+}
+
+
+@register_model
 def tdnet_td2_psp50(num_classes: int, num_frames: int = 2, **kwargs: Any) -> TDNet:
-    """TD2-PSP50: two dilated ResNet-50 sub-networks (deep stem), values 512, head 256."""
+    """TD2-PSP50: two dilated ResNet-50 sub-networks (deep stem), values 512, head 256.
+
+    Args:
+        num_classes: output classes.
+        num_frames: 2, one frame per sub-network (anything else is refused).
+        **kwargs: further :class:`TDNet` arguments.
+    """
     _require_frames("tdnet_td2_psp50", num_frames, 2)
     return TDNet(num_classes, 2, **{"backbone": "resnet50s", "head_reduction": 2, **kwargs})
 
 
-@register_model("tdnet_td4_psp18", default_num_frames=4, video=True)
+@register_model
 def tdnet_td4_psp18(num_classes: int, num_frames: int = 4, **kwargs: Any) -> TDNet:
-    """TD4-PSP18: four dilated ResNet-18 sub-networks, values 512, head 128."""
+    """TD4-PSP18: four dilated ResNet-18 sub-networks, values 512, head 128.
+
+    Args:
+        num_classes: output classes.
+        num_frames: 4, one frame per sub-network (anything else is refused).
+        **kwargs: further :class:`TDNet` arguments.
+    """
     _require_frames("tdnet_td4_psp18", num_frames, 4)
     return TDNet(num_classes, 4, **{"backbone": "resnet18", "head_reduction": 4, **kwargs})
 
@@ -445,16 +543,28 @@ _SMALL: dict[str, Any] = {
 }
 
 
-@register_model("tdnet_td2_psp18_small", default_num_frames=2, video=True)
+@register_model
 def tdnet_td2_psp18_small(num_classes: int, num_frames: int = 2, **kwargs: Any) -> TDNet:
-    """CPU-test width of TD2: quarter-width ResNet-18 sub-networks, keys 16, values 32."""
+    """CPU-test width of TD2: quarter-width ResNet-18 sub-networks, keys 16, values 32.
+
+    Args:
+        num_classes: output classes.
+        num_frames: 2, one frame per sub-network (anything else is refused).
+        **kwargs: further :class:`TDNet` arguments (they override the small widths).
+    """
     _require_frames("tdnet_td2_psp18_small", num_frames, 2)
     return TDNet(num_classes, 2, **{**_SMALL, "head_reduction": 2, **kwargs})
 
 
-@register_model("tdnet_td4_psp18_small", default_num_frames=4, video=True)
+@register_model
 def tdnet_td4_psp18_small(num_classes: int, num_frames: int = 4, **kwargs: Any) -> TDNet:
-    """CPU-test width of TD4: quarter-width ResNet-18 sub-networks, keys 16, values 32."""
+    """CPU-test width of TD4: quarter-width ResNet-18 sub-networks, keys 16, values 32.
+
+    Args:
+        num_classes: output classes.
+        num_frames: 4, one frame per sub-network (anything else is refused).
+        **kwargs: further :class:`TDNet` arguments (they override the small widths).
+    """
     _require_frames("tdnet_td4_psp18_small", num_frames, 4)
     return TDNet(num_classes, 4, **{**_SMALL, "head_reduction": 4, **kwargs})
 

@@ -14,6 +14,7 @@ The memory length is ``num_frames - 1``: the official configs use 2 past frames 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +22,24 @@ import timm
 import torch
 from torch import Tensor, nn
 
-from frugalseg.zoo.base import Student, resize_to
-from frugalseg.zoo.registry import register_model
-from frugalseg.zoo.weights import load_backbone_weights
+from frugalseg.zoo._attention import attention
+from frugalseg.zoo._base import Student, resize_to
+from frugalseg.zoo._convert import Converter, Target, register_converter, shape_of
+from frugalseg.zoo._loading import load_backbone_weights
+from frugalseg.zoo._registry import ModelConfig, register_model
 
 #: Past frames in the official configs (``sequence_num``); ``num_frames`` is one more.
 MEMORY_FRAMES = {"cityscapes": 2, "camvid": 4}
 
 
 class ConvBNReLU(nn.Module):
-    """Conv (no bias) + BatchNorm + ReLU, 'same' padding: mmcv's ``ConvModule``."""
+    """Conv (no bias) + BatchNorm + ReLU, 'same' padding: mmcv's ``ConvModule``.
+
+    Args:
+        in_channels: input channels.
+        out_channels: output channels.
+        kernel_size: square kernel size (odd).
+    """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int):
         super().__init__()
@@ -43,7 +52,14 @@ class ConvBNReLU(nn.Module):
 
 
 class SequenceConv(nn.ModuleList):
-    """One ``ConvBNReLU`` per memory slot: slot ``i`` of a B×M×C×H×W tensor always goes through conv ``i``."""
+    """One ``ConvBNReLU`` per memory slot: slot ``i`` of a B×M×C×H×W tensor always goes through conv ``i``.
+
+    Args:
+        num_slots: memory slots M (past frames).
+        in_channels: input channels of each slot.
+        out_channels: output channels of each slot.
+        kernel_size: square kernel size (odd).
+    """
 
     def __init__(self, num_slots: int, in_channels: int, out_channels: int, kernel_size: int):
         super().__init__(ConvBNReLU(in_channels, out_channels, kernel_size) for _ in range(num_slots))
@@ -59,19 +75,29 @@ def memory_read(query_key: Tensor, memory_key: Tensor, memory_value: Tensor) -> 
 
     ``query_key`` B×Ck×H×W, ``memory_key`` B×M×Ck×H'×W', ``memory_value`` B×M×Cv×H'×W'.
     Each query pixel attends over all M·H'·W' memory pixels: ``A = softmax(Q_kᵀ M_k)``, and the
-    result ``A · M_vᵀ`` is returned as B×Cv×H×W.
+    result ``A · M_vᵀ`` is returned as B×Cv×H×W. Runs as scaled dot-product attention with scale 1,
+    so the HW×(M·H'·W') weights (0.7 GB per sample at the official 769×769 crop) are never held.
     """
     b, ck, h, w = query_key.shape
     cv = memory_value.shape[2]
     q = query_key.flatten(2).transpose(1, 2)  # B×HW×Ck
-    k = memory_key.transpose(1, 2).flatten(2)  # B×Ck×(M·H'·W')
-    v = memory_value.transpose(1, 2).flatten(2)  # B×Cv×(M·H'·W')
-    attention = torch.softmax(torch.bmm(q, k), dim=-1)  # B×HW×(M·H'·W')
-    return torch.bmm(attention, v.transpose(1, 2)).transpose(1, 2).reshape(b, cv, h, w)
+    k = memory_key.permute(0, 1, 3, 4, 2).reshape(b, -1, ck)  # B×(M·H'·W')×Ck
+    v = memory_value.permute(0, 1, 3, 4, 2).reshape(b, -1, cv)  # B×(M·H'·W')×Cv
+    return attention(q, k, v, scale=1.0).transpose(1, 2).reshape(b, cv, h, w)
 
 
 class TMAHead(nn.Module):
-    """Memory attention head: query/memory projections, memory read, bottleneck, classifier."""
+    """Memory attention head: query/memory projections, memory read, bottleneck, classifier.
+
+    Args:
+        in_channels: channels of the layer4 features of every frame.
+        channels: width of the 3×3 bottleneck before the classifier (512).
+        key_channels: query/memory key channels (64).
+        value_channels: query/memory value channels (256).
+        memory_frames: past frames M, each with its own memory projections.
+        num_classes: output classes.
+        dropout: Dropout2d rate before the classifier (0.1).
+    """
 
     def __init__(
         self,
@@ -111,7 +137,14 @@ class TMAHead(nn.Module):
 
 
 class FCNHead(nn.Module):
-    """Auxiliary head: one 3×3 ConvBNReLU, dropout, 1×1 classifier (mmseg ``FCNHead``, num_convs=1)."""
+    """Auxiliary head: one 3×3 ConvBNReLU, dropout, 1×1 classifier (mmseg ``FCNHead``, num_convs=1).
+
+    Args:
+        in_channels: channels of the layer3 features.
+        channels: hidden width (256).
+        num_classes: output classes.
+        dropout: Dropout2d rate before the classifier (0.1).
+    """
 
     def __init__(self, in_channels: int, channels: int, num_classes: int, dropout: float = 0.1):
         super().__init__()
@@ -126,11 +159,21 @@ class FCNHead(nn.Module):
 class TMANet(Student):
     """TMANet student: ``frames[:, :-1]`` are the memory (oldest first), ``frames[:, -1]`` the current frame.
 
-    ``backbone`` is a timm ResNet name, built dilated at output stride 8 (timm dilates the first
-    block of a dilated stage with the previous stage's rate, as mmseg's ``contract_dilation``).
-    ``backbone_weights`` is an optional local safetensors or torch file with the timm backbone's
-    state dict (a classifier ``fc.*`` in it is ignored). ``align_corners`` is used when resizing
-    the logits to the input: the official Cityscapes config uses True, the CamVid config False.
+    Args:
+        num_classes: output classes.
+        num_frames: frames per clip, memory frames + the current one (3 on Cityscapes, 5 on CamVid).
+        backbone: timm ResNet name, built dilated at output stride 8 (timm dilates the first block
+            of a dilated stage with the previous stage's rate, as mmseg's ``contract_dilation``).
+        key_channels: query/memory key channels (64).
+        value_channels: query/memory value channels (256).
+        channels: width of the head's bottleneck (512).
+        aux_channels: hidden width of the auxiliary FCN head (256).
+        aux_weight: loss weight of the auxiliary head (0.4).
+        dropout: Dropout2d rate of both heads (0.1).
+        backbone_weights: optional local safetensors or torch file with the timm backbone's state
+            dict (a classifier ``fc.*`` in it is ignored).
+        align_corners: used when resizing the logits to the input: the official Cityscapes config
+            uses True, the CamVid config False.
     """
 
     def __init__(
@@ -241,18 +284,68 @@ def official_key(key: str) -> str | None:
     raise KeyError(f"{key!r} is not a key of an official TMANet checkpoint")
 
 
-@register_model("tmanet_r50", default_num_frames=3, video=True)
+def official_target(state: Mapping[str, Tensor]) -> Target:
+    """``tmanet_r50`` with the memory slots, widths and classes of an official mmseg state dict."""
+    slots = {int(m[1]) for k in state if (m := re.match(r"^decode_head\.memory_key_conv\.0\.(\d+)\.", k))}
+    head = "decode_head"
+    args = {
+        "key_channels": int(shape_of(state, f"{head}.memory_key_conv.0.0.conv.weight", "TMANet")[0]),
+        "value_channels": int(shape_of(state, f"{head}.memory_value_conv.0.0.conv.weight", "TMANet")[0]),
+        "channels": int(shape_of(state, f"{head}.bottleneck.conv.weight", "TMANet")[0]),
+        "aux_channels": int(shape_of(state, "auxiliary_head.convs.0.conv.weight", "TMANet")[0]),
+    }
+    classes = int(shape_of(state, f"{head}.conv_seg.weight", "TMANet")[0])
+    return Target("tmanet_r50", classes, len(slots) + 1, args)
+
+
+converter = register_converter(
+    Converter(
+        "tmanet", "mmseg 'state_dict': backbone./decode_head./auxiliary_head.", official_key, official_target
+    )
+)
+
+
+def _cfg(**kwargs: Any) -> ModelConfig:
+    return ModelConfig(
+        num_frames=3,
+        video=True,
+        stream_matches_clip=True,
+        aux_weights={"aux": 0.4},
+        paper="Wang et al., ICIP 2021",
+        paper_url="https://arxiv.org/abs/2102.08643",
+        code="https://github.com/wanghao9610/TMANet",
+        license="not stated (mmsegmentation fork)",
+        **kwargs,
+    )
+
+
+default_cfgs: dict[str, ModelConfig] = {
+    "tmanet_r50": _cfg(param_count=32.1),
+    "tmanet_r18": _cfg(param_count=11.8),
+}
+
+
+@register_model
 def tmanet_r50(num_classes: int, num_frames: int = 3, **kwargs: Any) -> TMANet:
     """Paper size: deep-stem ResNet-50 (timm ``resnet50c`` = mmseg ResNetV1c), key 64, value 256, 512 ch.
 
-    ``num_frames=3`` (2 memory frames) as the official Cityscapes config, 5 for CamVid.
+    Args:
+        num_classes: output classes.
+        num_frames: 3 (2 memory frames) as the official Cityscapes config, 5 for CamVid.
+        **kwargs: further :class:`TMANet` arguments.
     """
     return TMANet(num_classes, num_frames, backbone="resnet50c", **kwargs)
 
 
-@register_model("tmanet_r18", default_num_frames=3, video=True)
+@register_model
 def tmanet_r18(num_classes: int, num_frames: int = 3, **kwargs: Any) -> TMANet:
-    """Small CPU-friendly width: ResNet-18, key 32, value 64, 128 ch, aux 64 ch."""
+    """Small CPU-friendly width: ResNet-18, key 32, value 64, 128 ch, aux 64 ch.
+
+    Args:
+        num_classes: output classes.
+        num_frames: memory frames + the current one (3).
+        **kwargs: further :class:`TMANet` arguments (they override the small widths).
+    """
     options: dict[str, Any] = {"key_channels": 32, "value_channels": 64, "channels": 128, "aux_channels": 64}
     options.update(kwargs)
     return TMANet(num_classes, num_frames, backbone="resnet18", **options)

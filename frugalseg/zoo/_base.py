@@ -13,6 +13,11 @@ class Student(nn.Module):
 
     Subclasses implement :meth:`forward`; models with auxiliary heads also override
     :meth:`forward_train` and declare the loss weight of each auxiliary output in ``aux_weights``.
+
+    Args:
+        num_classes: output classes (channels of the logits).
+        num_frames: frames per clip that :meth:`forward` reads (1 for image models).
+        aux_weights: loss weight of each auxiliary output of :meth:`forward_train`, by its key.
     """
 
     def __init__(self, num_classes: int, num_frames: int = 1, aux_weights: dict[str, float] | None = None):
@@ -71,8 +76,11 @@ class ImageStudent(Student):
 def resize_to(logits: Tensor, size: Sequence[int], align_corners: bool = False) -> Tensor:
     """Bilinearly resize ``logits`` to ``size`` (H, W) unless it already has that size.
 
-    ``align_corners=True`` reproduces official models that resize that way (TDNet, TMANet on
-    Cityscapes).
+    Args:
+        logits: B×C×h×w map.
+        size: target (H, W).
+        align_corners: True reproduces official models that resize that way (TDNet, TMANet on
+            Cityscapes).
     """
     target = (int(size[0]), int(size[1]))
     if tuple(logits.shape[-2:]) == target:
@@ -85,6 +93,10 @@ def pad_to_multiple(image: Tensor, multiple: int) -> Tensor:
 
     Zero is the mean colour of an ImageNet-normalised image; crop the result back with
     ``[..., :H, :W]``.
+
+    Args:
+        image: B×C×H×W tensor.
+        multiple: the stride H and W must become multiples of.
     """
     h, w = image.shape[-2:]
     pad_h, pad_w = (-h) % multiple, (-w) % multiple

@@ -46,8 +46,11 @@ def sliding_window(
 ) -> Tensor:
     """Logits B×C×H×W of ``model`` on ``frames`` (B×T×3×H×W) averaged over overlapping windows.
 
-    ``window`` and ``stride`` are (height, width); the stride defaults to :func:`default_stride`.
-    ``model`` maps a B×T×3×h×w crop to B×C×h×w logits (any zoo student).
+    Args:
+        model: maps a B×T×3×h×w crop to B×C×h×w logits (any zoo student).
+        frames: the clip, B×T×3×H×W.
+        window: (height, width) of a window, the training crop's size.
+        stride: (height, width) between windows; default :func:`default_stride`.
     """
     if frames.dim() != 5:
         raise ValueError(f"sliding_window expects frames B×T×3×H×W, received shape {tuple(frames.shape)}")

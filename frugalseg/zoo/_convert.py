@@ -1,17 +1,17 @@
 """Convert official checkpoints (TMANet, TDNet, STM, HRNet-Seg) into frugalseg published weights.
 
-Each architecture module offers ``official_key(key) -> str | None``: the frugalseg state-dict key of
-a key of its official checkpoint, None for a tensor that is deliberately not used (an ImageNet
+Each architecture module declares its converter beside its ``official_key`` (as its configs sit
+beside its entrypoints): ``official_key(key) -> str | None`` gives the frugalseg state-dict key of a
+key of its official checkpoint, None for a tensor that is deliberately not used (an ImageNet
 classifier, a loss's class weights), and a KeyError for a key that its official layout does not
-have. The conversion is strict: every official tensor is mapped or deliberately dropped, every
-model tensor is filled exactly once, and every shape matches; anything else fails with a report
-that names the keys. Checkpoints are read with ``torch.load(weights_only=True)``.
+have; ``official_target(state)`` reads from the official tensors which zoo model, class count and
+arguments to build. The conversion is strict: every official tensor is mapped or deliberately
+dropped, every model tensor is filled exactly once, and every shape matches; anything else fails
+with a report that names the keys. Checkpoints are read with ``torch.load(weights_only=True)``.
 """
 
 from __future__ import annotations
 
-import importlib
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,14 +20,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from frugalseg.zoo.weights import (
-    WeightsError,
-    imagenet_normalization,
-    palette_for,
-    sha256_file,
-    torch_load,
-    write_weights,
-)
+from frugalseg.data.classes import CITYSCAPES
+from frugalseg.errors import WeightsError
+from frugalseg.zoo._cards import imagenet_normalization, palette_for
+from frugalseg.zoo._checkpoints import write_weights
+from frugalseg.zoo._loading import sha256_file, torch_load
+from frugalseg.zoo._registry import get_model, model_config
 
 OfficialKey = Callable[[str], "str | None"]
 #: Wrapper entries of official checkpoints that hold the state dict (mmcv, TDNet training, others).
@@ -37,7 +35,14 @@ _LISTED = 20
 
 @dataclass(frozen=True)
 class Target:
-    """What to build for an official checkpoint: a zoo name, its class count, clip length and arguments."""
+    """What to build for an official checkpoint.
+
+    Attributes:
+        architecture: the zoo model name.
+        num_classes: its output classes.
+        num_frames: its clip length, or None for the model's default.
+        args: its architecture arguments (widths, heads) read from the checkpoint.
+    """
 
     architecture: str
     num_classes: int
@@ -47,96 +52,71 @@ class Target:
 
 @dataclass(frozen=True)
 class Converter:
-    """An official source: the module holding its ``official_key``, the layout, and how to pick a target."""
+    """An official source of weights (``frugalseg zoo convert --from SOURCE``).
+
+    Attributes:
+        source: the name ``--from`` takes (``hrnet``, ``tmanet``, ``tdnet``, ``stm``).
+        layout: how its checkpoints are laid out, in words (shown in the card).
+        official_key: official key → this model's key, None to drop it, KeyError if foreign.
+        infer: the :class:`Target` an official state dict describes.
+    """
 
     source: str
-    module: str
     layout: str
+    official_key: OfficialKey
     infer: Callable[[Mapping[str, Tensor]], Target]
 
-    def official_key(self) -> OfficialKey:
-        return importlib.import_module(self.module).official_key
+
+#: Converters by source, filled by the architecture modules with :func:`register_converter`.
+CONVERTERS: dict[str, Converter] = {}
 
 
-def _shape(state: Mapping[str, Tensor], key: str, path: str) -> torch.Size:
+def register_converter(converter: Converter) -> Converter:
+    """Make ``converter`` available to :func:`convert_checkpoint` and ``frugalseg zoo convert``."""
+    if converter.source in CONVERTERS:
+        raise ValueError(f"a converter for {converter.source!r} is already registered")
+    CONVERTERS[converter.source] = converter
+    return converter
+
+
+def shape_of(state: Mapping[str, Tensor], key: str, layout: str) -> torch.Size:
+    """The shape of ``state[key]``; a KeyError naming ``layout`` when the checkpoint lacks it."""
     if key not in state:
-        raise KeyError(f"the checkpoint has no {key!r}, which the {path} layout always has")
+        raise KeyError(f"the checkpoint has no {key!r}, which the {layout} layout always has")
     return state[key].shape
 
 
-def _infer_hrnet(state: Mapping[str, Tensor]) -> Target:
-    state = {k.removeprefix("model."): v for k, v in state.items()}
-    width = int(_shape(state, "transition1.0.0.weight", "HRNet-Seg")[0])
-    names = {48: "hrnetv2_w48", 18: "hrnetv2_w18", 16: "hrnetv2_w18_small"}
-    if width not in names:
-        raise ValueError(f"HRNet branch width {width} is not one of the zoo's ({sorted(names)})")
-    return Target(names[width], int(_shape(state, "last_layer.3.weight", "HRNet-Seg")[0]), 1)
+class ConversionError(WeightsError):
+    """A checkpoint that does not convert strictly; carries the full report.
 
-
-def _infer_tmanet(state: Mapping[str, Tensor]) -> Target:
-    slots = {int(m[1]) for k in state if (m := re.match(r"^decode_head\.memory_key_conv\.0\.(\d+)\.", k))}
-    head = "decode_head"
-    args = {
-        "key_channels": int(_shape(state, f"{head}.memory_key_conv.0.0.conv.weight", "TMANet")[0]),
-        "value_channels": int(_shape(state, f"{head}.memory_value_conv.0.0.conv.weight", "TMANet")[0]),
-        "channels": int(_shape(state, f"{head}.bottleneck.conv.weight", "TMANet")[0]),
-        "aux_channels": int(_shape(state, "auxiliary_head.convs.0.conv.weight", "TMANet")[0]),
-    }
-    classes = int(_shape(state, f"{head}.conv_seg.weight", "TMANet")[0])
-    return Target("tmanet_r50", classes, len(slots) + 1, args)
-
-
-def _infer_tdnet(state: Mapping[str, Tensor]) -> Target:
-    paths = {int(m[1]) for k in state if (m := re.match(r"^pretrained(\d+)\.", k))}
-    architecture = {2: "tdnet_td2_psp50", 4: "tdnet_td4_psp18"}.get(len(paths))
-    if architecture is None:
-        raise ValueError(f"TDNet checkpoint has {len(paths)} sub-networks; the official models have 2 or 4")
-    args: dict[str, Any] = {"aux_head": any(k.startswith("auxlayer") for k in state)}
-    if "layer_norm1.ln.weight" in state:
-        args["norm_affine_size"] = tuple(int(s) for s in state["layer_norm1.ln.weight"].shape)
-    classes = int(_shape(state, "head1.conv5.4.weight", "TDNet")[0])
-    return Target(architecture, classes, len(paths), args)
-
-
-def _infer_stm(state: Mapping[str, Tensor]) -> Target:
-    # Objects are classes of STM's soft aggregation: background + 10, as the official evaluation.
-    return Target("stm_r50", 11, None)
-
-
-CONVERTERS: dict[str, Converter] = {
-    "hrnet": Converter(
-        "hrnet",
-        "frugalseg.zoo.hrnet",
-        "HRNet-Semantic-Segmentation (FullModel 'model.' prefix)",
-        _infer_hrnet,
-    ),
-    "tmanet": Converter(
-        "tmanet",
-        "frugalseg.zoo.tmanet",
-        "mmseg 'state_dict': backbone./decode_head./auxiliary_head.",
-        _infer_tmanet,
-    ),
-    "tdnet": Converter(
-        "tdnet",
-        "frugalseg.zoo.tdnet",
-        "'model_state' with pretrained{i}./psp{i}./enc{i}./head{i}.",
-        _infer_tdnet,
-    ),
-    "stm": Converter("stm", "frugalseg.zoo.stm", "DataParallel 'module.' state dict", _infer_stm),
-}
-
-
-class ConversionError(ValueError):
-    """A checkpoint that does not convert strictly; carries the full report."""
+    Args:
+        path: the official checkpoint.
+        report: the conversion's report, whose problems the message lists.
+    """
 
     def __init__(self, path: str | Path, report: ConversionReport) -> None:
-        super().__init__(f"{path}: does not convert strictly onto {report.model}:\n{report.problems()}")
+        super().__init__(path, f"does not convert strictly onto {report.model}:\n{report.problems()}")
         self.report = report
+
+    def __reduce__(self) -> tuple[type, tuple[str | Path, ConversionReport]]:
+        return type(self), (self.path, self.report)
 
 
 @dataclass
 class ConversionReport:
-    """Which official tensors went where, which were dropped, and every problem by key name."""
+    """Which official tensors went where, which were dropped, and every problem by key name.
+
+    Attributes:
+        model: class name of the model converted onto.
+        mapped: (official key, model key) of every tensor copied.
+        dropped: official keys deliberately not used (``official_key`` gave None).
+        counters: BatchNorm ``num_batches_tracked`` the checkpoint lacks, set to 0.
+        unknown: (official key, why) for keys the official layout does not have.
+        extra: (official key, model key) where the model has no such tensor.
+        missing: model tensors no official key fills.
+        duplicate: (model key, official keys) filled more than once.
+        wrong_shape: (official key, model key, checkpoint shape, model shape).
+    """
 
     model: str
     mapped: list[tuple[str, str]] = field(default_factory=list)
@@ -256,10 +236,10 @@ def convert_state_dict(
 
 
 def _class_names(num_classes: int) -> list[str]:
-    from cityscapesscripts.helpers.labels import labels
-
-    cityscapes = [label.name for label in sorted(labels, key=lambda x: x.trainId) if 0 <= label.trainId < 255]
-    return cityscapes if num_classes == len(cityscapes) else [f"class_{i}" for i in range(num_classes)]
+    """Cityscapes' class names for a 19-class checkpoint, ``class_i`` otherwise."""
+    if num_classes == CITYSCAPES.num_classes:
+        return list(CITYSCAPES.names)
+    return [f"class_{i}" for i in range(num_classes)]
 
 
 def convert_checkpoint(
@@ -274,13 +254,18 @@ def convert_checkpoint(
 
     The target architecture, classes and arguments are read from the checkpoint's tensors unless
     given. Raises :class:`ConversionError` (with the full report) when the conversion is not strict.
-    """
-    from frugalseg.zoo.registry import get_model
 
+    Args:
+        source: a registered converter (:data:`CONVERTERS`: ``hrnet``, ``tmanet``, ``tdnet``, ``stm``).
+        path: the official checkpoint.
+        out: the checkpoints folder to publish into.
+        name: published name (default ``<architecture>-official``).
+        architecture: zoo model to build (default: read from the checkpoint).
+        num_classes: classes (default: from the checkpoint's classifier).
+    """
     if source not in CONVERTERS:
         raise ValueError(f"unknown converter {source!r}; converters: {', '.join(CONVERTERS)}")
     converter = CONVERTERS[source]
-    official_key = converter.official_key()
     path = Path(path)
     official = read_official_checkpoint(path)
     try:
@@ -290,7 +275,7 @@ def convert_checkpoint(
     architecture = architecture or target.architecture
     classes = num_classes or target.num_classes
     model = get_model(architecture, num_classes=classes, num_frames=target.num_frames, **target.args)
-    state, report = convert_state_dict(official, model, official_key)
+    state, report = convert_state_dict(official, model, converter.official_key)
     if not report.ok:
         raise ConversionError(path, report)
     model.load_state_dict(state, strict=True)
@@ -314,6 +299,7 @@ def convert_checkpoint(
             "sha256": sha256_file(path),
             "mapped": len(report.mapped),
             "dropped": report.dropped,
+            "license": model_config(architecture).license,
         },
     }
     return write_weights(model.state_dict(), card, out), report

@@ -1,0 +1,119 @@
+"""Model cards: what a published file needs to be rebuilt and trusted, as JSON and as Markdown."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from frugalseg.data.classes import CITYSCAPES, seeded_palette
+from frugalseg.data.normalization import IMAGENET_MEAN, IMAGENET_STD
+
+CARD_FORMAT = 1
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+
+
+def frugalseg_version() -> str:
+    """The installed frugalseg version, recorded on every card."""
+    from frugalseg import __version__
+
+    return __version__
+
+
+def check_name(name: str) -> str:
+    """A published name is lower case letters, digits, ``.``, ``_`` and ``-`` (it becomes a file name)."""
+    if not _NAME.match(name):
+        raise ValueError(
+            f"invalid published name {name!r}: use lower-case letters, digits, '.', '_' and '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def build_facts(card: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a card needed to rebuild the model, also stored in the safetensors header."""
+    keys = ("name", "architecture", "architecture_args", "num_classes", "num_frames", "class_names")
+    return {key: card[key] for key in keys}
+
+
+def palette_for(class_names: list[str]) -> list[list[int]]:
+    """RGB colour per class: Cityscapes colours for Cityscapes class names, a seeded colour otherwise."""
+    known = dict(zip(CITYSCAPES.names, CITYSCAPES.palette, strict=True))
+    others = seeded_palette(len(class_names))
+    return [list(known.get(name, others[i])) for i, name in enumerate(class_names)]
+
+
+def imagenet_normalization() -> dict[str, Any]:
+    """The card's ``normalization`` entry for the ImageNet statistics every zoo student expects."""
+    return {
+        "mean": list(IMAGENET_MEAN),
+        "std": list(IMAGENET_STD),
+        "description": "RGB in [0, 1], minus ImageNet mean, divided by ImageNet std",
+    }
+
+
+def model_card_markdown(card: Mapping[str, Any]) -> str:
+    """A short human-readable model card."""
+    lines = [
+        f"# {card['name']}",
+        "",
+        f"`{card['architecture']}` student with {card['num_classes']} classes, "
+        f"{card['num_frames']} frame(s) per prediction, {card['num_parameters'] / 1e6:.2f} M parameters "
+        f"({card['dtype']}).",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| file | `{card['file']}` ({card['size_bytes'] / 1e6:.2f} MB) |",
+        f"| sha256 | `{card['sha256']}` |",
+        f"| architecture arguments | `{json.dumps(card['architecture_args'])}` |",
+        f"| input | {card['normalization']['description']} |",
+        f"| frugalseg | {card['frugalseg_version']} |",
+    ]
+    training = card.get("training") or {}
+    if training:
+        lines += ["", "## Training labels", ""]
+        if "recipe" in training:
+            lines.append(
+                f"Recipe `{training['recipe']}`, seed {training.get('seed')}, on `{training.get('data')}`."
+            )
+        sources = training.get("label_sources")
+        if sources:
+            lines += ["", "| label source | samples |", "|---|---|"]
+            lines += [f"| {kind} | {count} |" for kind, count in sources.items()]
+        cost = training.get("annotation_cost")
+        if cost:
+            lines += [
+                "",
+                f"Annotation cost: {cost['total_hours']:.1f} h "
+                f"({cost['manual_frames']} manually labelled frames).",
+            ]
+        if training.get("command"):
+            lines += ["", f"Trained with `{training['command']}`."]
+        if training.get("note"):
+            lines += ["", training["note"]]
+    source = card.get("source") or {}
+    if source.get("official"):
+        lines += [
+            "",
+            "## Source",
+            "",
+            f"Converted from the official {source['official']} checkpoint "
+            f"`{source['file']}` (sha256 `{source['sha256']}`).",
+        ]
+    metrics = card.get("metrics") or {}
+    if metrics.get("values"):
+        lines += ["", "## Metrics", "", "| metric | value |", "|---|---|"]
+        lines += [f"| {name} | {value:.4f} |" for name, value in metrics["values"].items()]
+        lines += ["", f"Measured with `{metrics['command']}`."]
+    lines += [
+        "",
+        "## Use",
+        "",
+        "```python",
+        "from frugalseg.zoo import get_model",
+        f"model = get_model({card['architecture']!r}, weights={card['name']!r})",
+        "```",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,163 @@
+"""Checkpoints folders: published files, their cards and the ``index.json`` that lists them.
+
+The package ships its published weights (``frugalseg.checkpoints``, the repository's
+``checkpoints/`` folder), so a published name resolves from an installed wheel; users add folders
+of their own with ``$FRUGALSEG_CHECKPOINTS`` or by naming one. Every file an index names must lie in
+its folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import hashlib
+import json
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import save as save_safetensors
+from torch import Tensor
+
+import frugalseg
+from frugalseg.data.io import write_bytes_atomic, write_json_atomic
+from frugalseg.errors import WeightsError
+from frugalseg.zoo._cards import CARD_FORMAT, build_facts, check_name, frugalseg_version, model_card_markdown
+from frugalseg.zoo._loading import METADATA_KEY
+
+INDEX_FILE = "index.json"
+INDEX_FORMAT = 1
+_STATS = ("running_mean", "running_var")  # BatchNorm statistics: tensors, but not parameters
+
+
+def packaged_checkpoints() -> Path:
+    """The published weights that ship with frugalseg (``frugalseg/checkpoints``; ``checkpoints/`` of
+    the repository links to it)."""
+    return Path(frugalseg.__file__).parent / "checkpoints"
+
+
+def checkpoints_dirs(directory: str | Path | None = None) -> list[Path]:
+    """Folders searched for a published name: ``directory`` alone when given, else
+    ``$FRUGALSEG_CHECKPOINTS`` (if set) and then the packaged folder."""
+    if directory is not None:
+        return [Path(directory)]
+    env = os.environ.get("FRUGALSEG_CHECKPOINTS")
+    return [*([Path(env)] if env else []), packaged_checkpoints()]
+
+
+def publish_dir() -> Path:
+    """Where publishing and converting write without ``--out``: ``$FRUGALSEG_CHECKPOINTS``, else
+    ``checkpoints/`` of the working folder (in a clone, the shipped folder)."""
+    env = os.environ.get("FRUGALSEG_CHECKPOINTS")
+    return Path(env) if env else Path("checkpoints")
+
+
+def checkpoints_dir() -> Path:
+    """The first folder `checkpoints_dirs` searches: where listing and converting look by default."""
+    return checkpoints_dirs()[0]
+
+
+def inside(directory: Path, name: Any, where: Path) -> Path:
+    """``directory / name`` for a plain file name; `WeightsError` naming ``where`` for anything that
+    could reach outside the folder (a path, ``..``, not a string)."""
+    if not isinstance(name, str) or not name or Path(name).name != name or name in (".", ".."):
+        raise WeightsError(where, f"names {name!r}, which is not a file name inside {directory}; refusing it")
+    return directory / name
+
+
+def read_index(directory: str | Path) -> dict[str, Any]:
+    """The index of a checkpoints folder (empty when it has none yet)."""
+    path = Path(directory) / INDEX_FILE
+    if not path.is_file():
+        return {"format": INDEX_FORMAT, "models": {}}
+    try:
+        index = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise WeightsError(path, f"not valid JSON ({err})") from err
+    if not isinstance(index, dict) or not isinstance(index.get("models"), dict):
+        raise WeightsError(path, "not a frugalseg checkpoints index (no 'models' table)")
+    return index
+
+
+@contextlib.contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the folder's index while it is read, changed and written."""
+    directory.mkdir(parents=True, exist_ok=True)
+    handle = os.open(directory, os.O_RDONLY)  # the folder itself: the index file is replaced, not edited
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)
+
+
+def _index_entry(card: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "file": card["file"],
+        "card": card["card"],
+        "sha256": card["sha256"],
+        "size_bytes": card["size_bytes"],
+        "architecture": card["architecture"],
+        "num_classes": card["num_classes"],
+        "num_frames": card["num_frames"],
+        "metrics": card.get("metrics", {}).get("values", {}),
+    }
+
+
+def update_index(directory: Path, card: Mapping[str, Any]) -> Path:
+    """Add or replace ``card``'s entry in the folder's ``index.json`` (locked, written atomically)."""
+    with _locked(directory):
+        index = read_index(directory)
+        index["format"] = INDEX_FORMAT
+        index["models"][card["name"]] = _index_entry(card)
+        index["models"] = dict(sorted(index["models"].items()))
+        path = directory / INDEX_FILE
+        write_json_atomic(path, index, sort_keys=False)
+    return path
+
+
+def write_weights(
+    state_dict: Mapping[str, Tensor], card: dict[str, Any], out: str | Path, dtype: torch.dtype | None = None
+) -> dict[str, Any]:
+    """Write ``<name>-<sha8>.safetensors`` and its card (JSON + Markdown); update the folder's index.
+
+    ``card`` must hold at least ``name`` and the build facts (:func:`build_facts`); the file name,
+    size, dtype, sha256 and frugalseg version are added here. ``dtype`` casts floating tensors
+    (e.g. ``torch.float16`` halves the file). Returns the completed card.
+    """
+    out = Path(out)
+    check_name(card["name"])
+    tensors: dict[str, Tensor] = {}
+    for key, value in state_dict.items():
+        value = value.detach().cpu()
+        if dtype is not None and value.is_floating_point():
+            value = value.to(dtype)
+        tensors[key] = value.contiguous()
+    data = save_safetensors(tensors, metadata={METADATA_KEY: json.dumps(build_facts(card), sort_keys=True)})
+    sha = hashlib.sha256(data).hexdigest()
+    stem = f"{card['name']}-{sha[:8]}"
+    floating = sorted(
+        {str(v.dtype).removeprefix("torch.") for v in tensors.values() if v.is_floating_point()}
+    )
+    card = {
+        "card_format": CARD_FORMAT,
+        **card,
+        "file": f"{stem}.safetensors",
+        "card": f"{stem}.json",
+        "sha256": sha,
+        "size_bytes": len(data),
+        "dtype": ",".join(floating),
+        "num_parameters": int(
+            sum(v.numel() for k, v in tensors.items() if v.is_floating_point() and not k.endswith(_STATS))
+        ),
+        "frugalseg_version": frugalseg_version(),
+        "published": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    write_bytes_atomic(out / card["file"], data)
+    write_json_atomic(out / card["card"], card, sort_keys=False)
+    write_bytes_atomic(out / f"{stem}.md", model_card_markdown(card).encode("utf-8"))
+    update_index(out, card)
+    return card

@@ -1,0 +1,140 @@
+"""Resolving weights named by a published name, a local path or a URL, and loading them into a model."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from frugalseg.data.io import cache_dir
+from frugalseg.errors import WeightsError
+from frugalseg.zoo._checkpoints import INDEX_FILE, checkpoints_dirs, inside, read_index
+from frugalseg.zoo._loading import (
+    LoadedWeights,
+    check_compatible,
+    load_safetensors,
+    read_card,
+    read_weights_file,
+    verify_sha256,
+)
+
+
+def weights_cache_dir() -> Path:
+    """Where weights downloaded from a URL are kept: ``$FRUGALSEG_CACHE/weights``."""
+    return cache_dir() / "weights"
+
+
+def _is_url(text: str) -> bool:
+    return urllib.parse.urlparse(text).scheme in ("http", "https", "file")
+
+
+def download(url: str, destination: Path) -> Path:
+    """Download ``url`` to ``destination`` atomically, with a progress bar; an existing file is kept."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+    if destination.is_file():
+        return destination
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".part")
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, os.fdopen(fd, "wb") as handle:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            columns = (TextColumn(destination.name), BarColumn(), DownloadColumn(), TransferSpeedColumn())
+            with Progress(*columns, transient=True) as progress:
+                task = progress.add_task("download", total=total)
+                for chunk in iter(lambda: response.read(1 << 20), b""):
+                    handle.write(chunk)
+                    progress.advance(task, len(chunk))
+        os.replace(tmp, destination)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return destination
+
+
+def _from_url(url: str) -> LoadedWeights:
+    """Download a published file and its card (``<stem>.json`` beside it) into the cache, then verify."""
+    name = Path(urllib.parse.urlparse(url).path).name
+    if not name.endswith(".safetensors"):
+        raise WeightsError(url, "a weights URL must name a .safetensors file")
+    folder = weights_cache_dir()
+    card_url = url[: -len(".safetensors")] + ".json"
+    try:
+        card_path = download(card_url, folder / (name[: -len(".safetensors")] + ".json"))
+    except OSError as err:
+        raise WeightsError(card_url, f"cannot download the model card that holds the sha256 ({err})") from err
+    card = read_card(card_path)
+    try:
+        path = download(url, folder / name)
+    except OSError as err:
+        raise WeightsError(url, f"cannot download ({err})") from err
+    return load_safetensors(path, card, f"the card {card_url}")
+
+
+def resolve(weights: str | Path, checkpoints: str | Path | None = None) -> LoadedWeights:
+    """Read verified weights from a published name, a local path or a URL.
+
+    * published name: looked up in the ``index.json`` of each folder of `checkpoints_dirs`
+      (``checkpoints`` alone when given; else ``$FRUGALSEG_CHECKPOINTS``, then the weights that ship
+      with frugalseg); the index and the card must record the same full sha256, and the file must have it;
+    * ``*.safetensors`` path: verified against a card beside it (see `load_safetensors`);
+    * other paths (``*.ckpt``, ``*.pt``): a ``frugalseg fit`` checkpoint's student or a bare state
+      dict, read with ``weights_only=True``;
+    * ``http(s)://`` or ``file://`` URL: downloaded (only because it was asked for) with its card into
+      ``$FRUGALSEG_CACHE/weights`` and verified.
+    """
+    text = str(weights)
+    if isinstance(weights, str) and _is_url(text):
+        return _from_url(text)
+    path = Path(text).expanduser()
+    if path.is_file():
+        return read_weights_file(path)
+    folders = checkpoints_dirs(checkpoints)
+    published: list[str] = []
+    for directory in folders:
+        index = read_index(directory)
+        entry = index["models"].get(text)
+        if entry is not None:
+            return _published(directory, text, entry)
+        published += list(index["models"])
+    if path.suffix in (".safetensors", ".ckpt", ".pt", ".pth") or os.sep in text:
+        raise WeightsError(path, "weights file does not exist")
+    where = ", ".join(str(folder / INDEX_FILE) for folder in folders)
+    raise WeightsError(
+        text,
+        f"not a published name in {where} (published: {', '.join(published) or 'none'}), a file or a URL",
+    )
+
+
+def _published(directory: Path, name: str, entry: Any) -> LoadedWeights:
+    """The weights an index entry names, with its card; both hashes must be full and agree with the file."""
+    index_path = directory / INDEX_FILE
+    if not isinstance(entry, dict):
+        raise WeightsError(index_path, f"entry {name!r} is not a table")
+    card_path = inside(directory, entry.get("card"), index_path)
+    file_path = inside(directory, entry.get("file"), index_path)
+    card = read_card(card_path)
+    verify_sha256(file_path, entry.get("sha256"), str(index_path))
+    if card["sha256"] != entry["sha256"]:
+        raise WeightsError(
+            card_path, f"card sha256 {card['sha256']!r} differs from the index's {entry['sha256']}"
+        )
+    return load_safetensors(file_path, card, str(index_path))
+
+
+def load_weights_into(model: nn.Module, weights: str | Path, architecture: str | None = None) -> None:
+    """Load weights given as to :func:`resolve` into a built ``model``, strictly.
+
+    With ``architecture`` (its zoo name), weights whose card names another architecture, class count
+    or clip length are refused before any key is compared, as :func:`get_model` does.
+    """
+    loaded = resolve(weights)
+    if architecture is not None:
+        num_classes, num_frames = getattr(model, "num_classes", None), getattr(model, "num_frames", None)
+        check_compatible(loaded, architecture, num_classes, num_frames)
+    loaded.load_into(model)

@@ -1,0 +1,74 @@
+"""segmentation-models-pytorch networks wrapped as image students (DeepLabV3+, the light PSPNet).
+
+Encoders are built with ``encoder_weights=None`` (nothing is downloaded). smp requires the image
+size to be a multiple of the encoder's output stride, so images are zero-padded (the mean colour
+of a normalised image) and the logits cropped back. smp builds every encoder stage even when the
+decoder reads fewer (its PSPNet reads encoder depth 3, i.e. up to 1/8); those stages would hold
+parameters that never get a gradient (wasted memory, and DDP would need
+``find_unused_parameters``), so :func:`smp_student` replaces them by ``Identity``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor, nn
+
+from frugalseg.zoo._base import ImageStudent, pad_to_multiple
+
+
+class SmpStudent(ImageStudent):
+    """An smp segmentation model used as a student on the last frame of the clip.
+
+    Args:
+        net: the smp model (``encoder`` with an ``output_stride``, returning logits at the input size).
+        num_classes: output classes of ``net``.
+        num_frames: frames per clip (1: an image student).
+    """
+
+    def __init__(self, net: nn.Module, num_classes: int, num_frames: int = 1):
+        super().__init__(num_classes, num_frames)
+        self.net = net
+
+    def segment(self, image: Tensor) -> Tensor:
+        """Logits of the image, padded to the encoder's stride and cropped back."""
+        h, w = image.shape[-2:]
+        return self.net(pad_to_multiple(image, self.net.encoder.output_stride))[..., :h, :w]
+
+
+def drop_unused_stages(encoder: nn.Module) -> None:
+    """Replace the stages of an smp ``encoder`` beyond its depth (never run) by ``nn.Identity``.
+
+    ``encoder.get_stages()`` gives the modules of each stage: a dict stride → modules (smp ≥ 0.4)
+    or a list indexed by stage (older smp). A stage module that is a slice of a ``Sequential``
+    (MobileNetV2's ``features[7:14]``) is replaced child by child, which keeps the indices the
+    encoder's ``forward`` uses.
+    """
+    depth = len(encoder.out_channels) - 1
+    stages = encoder.get_stages()
+    if isinstance(stages, dict):
+        unused = [m for stride, modules in stages.items() if stride > 2**depth for m in modules]
+    else:
+        unused = list(stages[depth + 1 :])
+    names = {id(module): name for name, module in encoder.named_modules() if name}
+    for module in unused:
+        for part in [module] if id(module) in names else list(module.children()):
+            parent, _, child = names[id(part)].rpartition(".")
+            setattr(encoder.get_submodule(parent), child, nn.Identity())
+
+
+def smp_student(
+    architecture: type[nn.Module], encoder: str, num_classes: int, num_frames: int = 1, **kwargs: Any
+) -> SmpStudent:
+    """An smp ``architecture`` with a randomly initialised ``encoder``, as an image student.
+
+    Args:
+        architecture: the smp class (``smp.DeepLabV3Plus``, ``smp.PSPNet``).
+        encoder: smp encoder name (``resnet18``, ``resnet101``, ``mobilenet_v2``).
+        num_classes: output classes.
+        num_frames: frames per clip (1: an image student).
+        **kwargs: further arguments of the smp class (``encoder_depth``, ``decoder_channels`` …).
+    """
+    net = architecture(encoder_name=encoder, encoder_weights=None, classes=num_classes, **kwargs)
+    drop_unused_stages(net.encoder)
+    return SmpStudent(net, num_classes, num_frames)

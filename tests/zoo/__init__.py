@@ -1,0 +1,1 @@
+"""Tests of frugalseg.zoo: one module per architecture, the registry, weights and converters."""

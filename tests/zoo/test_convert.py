@@ -1,0 +1,154 @@
+"""Converters (``zoo/_convert.py``): a checkpoint in an official key layout converts strictly, problems
+are named; HRNet-Seg's layout is the example, the other official layouts convert through the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from frugalseg.cli import main
+from frugalseg.errors import WeightsError
+from frugalseg.zoo import get_model
+from frugalseg.zoo._convert import (
+    CONVERTERS,
+    ConversionError,
+    convert_checkpoint,
+    convert_state_dict,
+    read_official_checkpoint,
+)
+from frugalseg.zoo.hrnet import official_key
+
+from .official_layouts import (
+    W18_SMALL,
+    official_hrnet_checkpoint,
+    official_stm_state_dict,
+    official_tdnet_shapes,
+    official_tmanet_shapes,
+    random_state,
+)
+
+
+def _hrnet_small(**changes) -> dict[str, torch.Tensor]:
+    state = official_hrnet_checkpoint(W18_SMALL, num_classes=7)
+    state.update(changes)
+    return state
+
+
+def _convert(state: dict[str, torch.Tensor]):
+    model = get_model("hrnetv2_w18_small", num_classes=7)
+    return convert_state_dict(state, model, official_key)[1]
+
+
+def test_a_missing_key_is_reported_by_name():
+    state = _hrnet_small()
+    del state["model.stage3.0.fuse_layers.2.0.1.0.weight"]
+    report = _convert(state)
+    assert not report.ok
+    assert report.missing == ["backbone.stage3.0.fuse_layers.2.0.1.0.weight"]
+    assert "missing: model tensors no official key fills (1):" in report.problems()
+    assert "backbone.stage3.0.fuse_layers.2.0.1.0.weight" in report.problems()
+
+
+def test_an_extra_or_foreign_key_is_reported_by_name():
+    state = _hrnet_small(
+        **{
+            "model.stage2.0.branches.0.0.conv3.weight": torch.zeros(1),
+            "model.ocr_head.weight": torch.zeros(1),
+        }
+    )
+    report = _convert(state)
+    assert report.extra == [
+        ("model.stage2.0.branches.0.0.conv3.weight", "backbone.stage2.0.branches.0.0.conv3.weight")
+    ]
+    assert [key for key, _ in report.unknown] == ["model.ocr_head.weight"]
+    assert "model.ocr_head.weight" in report.problems() and "conv3.weight" in report.problems()
+
+
+def test_a_wrong_shape_is_reported_with_both_shapes(tmp_path):
+    state = _hrnet_small(**{"model.last_layer.3.bias": torch.zeros(8)})
+    source = tmp_path / "bad.pth"
+    torch.save(state, source)
+    with pytest.raises(ConversionError) as err:
+        convert_checkpoint("hrnet", source, tmp_path / "zoo", architecture="hrnetv2_w18_small", num_classes=7)
+    assert "model.last_layer.3.bias → last_layer.3.bias: [8] in the checkpoint, [7] in the model" in str(
+        err.value
+    )
+    assert str(source) in str(err.value)
+    assert not (tmp_path / "zoo").exists()  # nothing half-written
+
+
+def test_failed_conversion_exits_2_with_the_report(tmp_path, capsys):
+    state = _hrnet_small()
+    del state["model.conv1.weight"]
+    source = tmp_path / "broken.pth"
+    torch.save({"state_dict": state}, source)
+    assert main(["zoo", "convert", "--from", "hrnet", str(source), "--out", str(tmp_path / "zoo")]) == 2
+    assert "backbone.conv1.weight" in capsys.readouterr().err
+
+
+def test_width_and_classes_are_read_from_the_checkpoint(tmp_path):
+    source = tmp_path / "small.pth"
+    torch.save({"state_dict": _hrnet_small()}, source)
+    card, report = convert_checkpoint("hrnet", source, tmp_path / "zoo")
+    assert card["architecture"] == "hrnetv2_w18_small" and card["num_classes"] == 7
+    assert card["name"] == "hrnetv2-w18-small-official"
+    assert card["source"]["official"] == "hrnet" and card["source"]["dropped"] == ["loss.criterion.weight"]
+    assert card["source"]["license"] == "MIT"  # the official release's, from the model's config
+    assert report.ok and len(report.mapped) == len(_hrnet_small()) - 1
+
+
+def test_wrappers_and_module_prefixes_are_unwrapped(tmp_path):
+    tensors = {"module.a.weight": torch.ones(2), "module.b.bias": torch.zeros(1)}
+    for name, content in {
+        "plain": tensors,
+        "mmcv": {"meta": {"epoch": 3}, "state_dict": tensors, "optimizer": {"state": {}}},
+        "tdnet": {"epoch": 1, "model_state": tensors, "best_iou": 0.5},
+    }.items():
+        path = tmp_path / f"{name}.pth"
+        torch.save(content, path)
+        assert list(read_official_checkpoint(path)) == ["a.weight", "b.bias"], name
+
+
+def test_a_checkpoint_needing_unpickling_is_refused(tmp_path):
+    path = tmp_path / "pickled.pth"
+    torch.save({"state_dict": {"w": torch.ones(1)}, "config": Path("x")}, path)
+    with pytest.raises(
+        WeightsError, match=r"pickled.pth: cannot be read with torch.load\(weights_only=True\)"
+    ):
+        read_official_checkpoint(path)
+
+
+def test_every_converter_is_declared_beside_its_architectures_official_key():
+    """One converter per official source, registered by the module that holds its ``official_key``."""
+    assert sorted(CONVERTERS) == ["hrnet", "stm", "tdnet", "tmanet"]
+    for source, converter in CONVERTERS.items():
+        module = f"frugalseg.zoo.{source}"
+        assert converter.official_key.__module__ == converter.infer.__module__ == module, source
+        assert converter.official_key.__name__ == "official_key" and callable(converter.infer), source
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("source", ["tmanet", "tdnet", "stm"])
+def test_the_other_official_layouts_convert_through_the_cli(tmp_path, capsys, source):
+    """The official layouts the architectures' own tests load (``official_layouts``), saved in their
+    release wrappers, convert via `frugalseg zoo convert` and load back by path."""
+    if source == "tmanet":
+        content = {"meta": {"epoch": 80}, "state_dict": random_state(official_tmanet_shapes(19, memory=2))}
+        expected = ("tmanet_r50", 3, 0)
+    elif source == "tdnet":
+        content = {"epoch": 9, "model_state": random_state(official_tdnet_shapes(4, False, 19, aux=True))}
+        expected = ("tdnet_td4_psp18", 4, 8)  # the four ImageNet classifiers pretrained{i}.fc are dropped
+    else:
+        content = official_stm_state_dict()
+        expected = ("stm_r50", 3, 4)  # the encoders' mean/std buffers are dropped
+    path = tmp_path / f"{source}.pth"
+    torch.save(content, path)
+    assert (
+        main(["zoo", "convert", "--from", source, str(path), "--out", str(tmp_path), "--name", source]) == 0
+    )
+    assert f"{expected[2]} dropped by design" in capsys.readouterr().out
+    (weights,) = tmp_path.glob(f"{source}-*.safetensors")
+    model = get_model(expected[0], weights=str(weights))
+    assert model.num_frames == expected[1]

@@ -1,0 +1,327 @@
+"""Published weights: publish → load by name with sha256 checked, tampering, wrong classes/architecture."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+
+from frugalseg.cli import main
+from frugalseg.errors import WeightsError
+from frugalseg.lightning_modules.publish import publish_checkpoint
+from frugalseg.zoo import get_model, load_pretrained, read_index, resolve
+from frugalseg.zoo._checkpoints import INDEX_FILE
+
+ARCH = "hrnetv2_w18_small"
+CLASSES = ["road", "sidewalk", "building", "car"]
+
+
+def _student(seed: int = 0) -> torch.nn.Module:
+    """A small student with random weights and non-trivial BatchNorm statistics, in eval mode."""
+    torch.manual_seed(seed)
+    model = get_model(ARCH, num_classes=len(CLASSES))
+    for name, buffer in model.named_buffers():
+        if name.endswith("running_mean"):
+            buffer.normal_(0, 0.1)
+        elif name.endswith("running_var"):
+            buffer.uniform_(0.5, 1.5)
+    return model.eval()
+
+
+def _fake_run(tmp_path: Path, model: torch.nn.Module) -> Path:
+    """A run folder as `frugalseg fit` leaves it: checkpoints/last.ckpt, samples.json, config.yaml."""
+    run = tmp_path / "run" / "version_0"
+    (run / "checkpoints").mkdir(parents=True)
+    checkpoint = {
+        "epoch": 2,
+        "global_step": 30,
+        "pytorch-lightning_version": "2.6.0",
+        "state_dict": {f"student.{k}": v for k, v in model.state_dict().items()},
+        "hyper_parameters": {
+            "student": ARCH,
+            "student_args": None,
+            "num_classes": len(CLASSES),
+            "num_frames": 1,
+            "class_names": CLASSES,
+            "ignore_index": 255,
+        },
+        "datamodule_hyper_parameters": {"root": None, "recipe": "B3", "budget": 6, "seed": 0},
+        "callbacks": {
+            "ModelCheckpoint{'monitor': 'val/mIoU'}": {
+                "monitor": "val/mIoU",
+                "current_score": torch.tensor(0.5),
+            }
+        },
+    }
+    torch.save(checkpoint, run / "checkpoints" / "last.ckpt")
+    samples = [("a", -10, "pseudo"), ("a", 0, "fine"), ("a", 10, "pseudo"), ("b", 0, "fine")]
+    (run / "samples.json").write_text(
+        json.dumps(
+            {
+                "recipe": "B3",
+                "cost": {"minutes": {"fine": 180.0, "pseudo": 0.0}, "total_hours": 3.0, "manual_frames": 2},
+                "samples": [{"clip_id": c, "offset": o, "kind": k} for c, o, k in samples],
+            }
+        )
+    )
+    (run / "config.yaml").write_text("model:\n  student: hrnetv2_w18_small\n")
+    return run / "checkpoints" / "last.ckpt"
+
+
+@pytest.fixture
+def zoo_dir(tmp_path, monkeypatch) -> Path:
+    folder = tmp_path / "checkpoints"
+    monkeypatch.setenv("FRUGALSEG_CHECKPOINTS", str(folder))
+    return folder
+
+
+@pytest.fixture
+def published(tmp_path, zoo_dir) -> tuple[torch.nn.Module, dict]:
+    model = _student()
+    ckpt = _fake_run(tmp_path, model)
+    metrics = tmp_path / "metrics.csv"
+    metrics.write_text("epoch,step,val/mIoU,val/mAcc\n0,0,0.25,0.5\n")
+    card = publish_checkpoint(
+        ckpt, "tiny-streets", metrics_file=metrics, metrics_command="frugalseg validate …"
+    )
+    return model, card
+
+
+def _frames(seed: int = 1) -> torch.Tensor:
+    return torch.randn(1, 1, 3, 32, 64, generator=torch.Generator().manual_seed(seed))
+
+
+def _output(model: torch.nn.Module) -> torch.Tensor:
+    with torch.no_grad():
+        return model.eval()(_frames())
+
+
+def test_publish_writes_named_file_card_and_index(published, zoo_dir):
+    _, card = published
+    path = zoo_dir / card["file"]
+    data = path.read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    assert card["file"] == f"tiny-streets-{sha[:8]}.safetensors" and card["sha256"] == sha
+    assert card["size_bytes"] == len(data)
+    on_disk = json.loads((zoo_dir / card["card"]).read_text())
+    assert on_disk == card
+    assert card["architecture"] == ARCH and card["num_classes"] == 4 and card["num_frames"] == 1
+    assert card["class_names"] == CLASSES
+    # Cityscapes colours by class name: road (128, 64, 128), car (0, 0, 142).
+    assert card["palette"][0] == [128, 64, 128] and card["palette"][3] == [0, 0, 142]
+    assert card["normalization"]["mean"] == pytest.approx([0.485, 0.456, 0.406])
+    assert card["training"]["recipe"] == "B3"
+    assert card["training"]["label_sources"] == {"fine": 2, "pseudo": 2}
+    assert card["training"]["annotation_cost"]["total_hours"] == 3.0
+    assert card["metrics"] == {
+        "values": {"val/mAcc": 0.5, "val/mIoU": 0.25},
+        "command": "frugalseg validate …",
+    }
+    assert card["frugalseg_version"] == "0.1.0"
+    index = read_index(zoo_dir)
+    assert index["models"]["tiny-streets"]["sha256"] == sha
+    assert index["models"]["tiny-streets"]["file"] == card["file"]
+    markdown = (zoo_dir / card["card"].replace(".json", ".md")).read_text()
+    assert sha in markdown and "| pseudo | 2 |" in markdown and "frugalseg validate …" in markdown
+
+
+def test_load_by_name_round_trip_gives_equal_outputs(published):
+    model, card = published
+    loaded = get_model(ARCH, weights="tiny-streets").eval()
+    assert loaded.num_classes == 4
+    reference = _output(model)
+    assert torch.equal(_output(loaded), reference)
+    assert not torch.equal(_output(get_model(ARCH, num_classes=4)), reference)  # loading did the work
+    assert resolve("tiny-streets").verified == card["sha256"]
+    # Built from the card alone, too.
+    assert torch.equal(_output(load_pretrained("tiny-streets")), _output(model))
+
+
+def test_checkpoint_score_is_the_metric_without_a_metrics_file(tmp_path, zoo_dir):
+    ckpt = _fake_run(tmp_path, _student())
+    card = publish_checkpoint(ckpt, "from-ckpt")
+    assert card["metrics"]["values"] == {"val/mIoU": 0.5}
+    assert card["metrics"]["command"].startswith("frugalseg fit --config ")
+
+
+def test_half_precision_halves_the_file(tmp_path, zoo_dir, published):
+    model, card = published
+    ckpt = tmp_path / "run" / "version_0" / "checkpoints" / "last.ckpt"
+    half = publish_checkpoint(ckpt, "tiny-half", dtype=torch.float16)
+    assert half["dtype"] == "float16" and card["dtype"] == "float32"
+    assert 0.45 < half["size_bytes"] / card["size_bytes"] < 0.55
+    loaded = get_model(ARCH, weights="tiny-half").eval()
+    torch.testing.assert_close(_output(loaded), _output(model), atol=5e-2, rtol=5e-2)
+
+
+def _flip_one_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[-10] ^= 0xFF  # inside the last tensor
+    path.write_bytes(bytes(data))
+
+
+def test_tampered_file_is_refused_by_name_path_and_short_name(published, zoo_dir, tmp_path):
+    _, card = published
+    path = zoo_dir / card["file"]
+    _flip_one_byte(path)
+    with pytest.raises(WeightsError, match=r"sha256 is [0-9a-f]{64}, but .*index.json records") as err:
+        get_model(ARCH, weights="tiny-streets")
+    assert card["file"] in str(err.value)
+    with pytest.raises(WeightsError, match="its card"):
+        get_model(ARCH, weights=str(path))
+    # Without the card beside it, the 8 hex digits of the name still catch it.
+    alone = tmp_path / "copy" / card["file"]
+    alone.parent.mkdir()
+    alone.write_bytes(path.read_bytes())
+    with pytest.raises(WeightsError, match="does not start with [0-9a-f]{8} as its name says"):
+        get_model(ARCH, weights=str(alone))
+
+
+def test_card_that_disagrees_with_index_is_refused(published, zoo_dir):
+    _, card = published
+    card_path = zoo_dir / card["card"]
+    changed = json.loads(card_path.read_text())
+    changed["sha256"] = "0" * 64
+    card_path.write_text(json.dumps(changed))
+    with pytest.raises(WeightsError, match="differs from the index"):
+        get_model(ARCH, weights="tiny-streets")
+
+
+def test_wrong_classes_architecture_or_frames_are_clear_errors(published):
+    with pytest.raises(WeightsError, match="trained for 4 classes, but the model was asked for 19"):
+        get_model(ARCH, num_classes=19, weights="tiny-streets")
+    with pytest.raises(
+        WeightsError, match="architecture 'hrnetv2_w18_small', but 'hrnetv2_w18' was asked for"
+    ):
+        get_model("hrnetv2_w18", weights="tiny-streets")
+    with pytest.raises(WeightsError, match="trained with num_frames=1, but num_frames=3 was asked for"):
+        get_model(ARCH, num_frames=3, weights="tiny-streets")
+
+
+def test_tensor_of_the_wrong_shape_is_named(tmp_path):
+    ckpt = _fake_run(tmp_path, _student())
+    checkpoint = torch.load(ckpt, weights_only=True)
+    checkpoint["state_dict"]["student.last_layer.3.bias"] = torch.zeros(5)
+    del checkpoint["state_dict"]["student.last_layer.1.running_var"]
+    torch.save(checkpoint, ckpt)
+    with pytest.raises(WeightsError) as err:
+        get_model(ARCH, weights=str(ckpt))
+    message = str(err.value)
+    assert "missing 1: last_layer.1.running_var" in message
+    assert "last_layer.3.bias (5,) in the file, (4,) in the model" in message
+
+
+def test_unknown_name_lists_what_is_published(published):
+    with pytest.raises(WeightsError, match=r"not a published name .*published: tiny-streets"):
+        get_model(ARCH, weights="no-such-model")
+    with pytest.raises(WeightsError, match="weights file does not exist"):
+        get_model(ARCH, weights="missing/weights.safetensors")
+
+
+def test_lightning_checkpoint_path_loads_without_unpickling(tmp_path):
+    model = _student(seed=3)
+    ckpt = _fake_run(tmp_path, model)
+    loaded = get_model(ARCH, weights=str(ckpt)).eval()
+    assert torch.equal(_output(loaded), _output(model))
+    with pytest.raises(WeightsError, match="trained for 4 classes"):
+        get_model(ARCH, num_classes=5, weights=str(ckpt))
+
+
+class _Payload:
+    """An object a malicious checkpoint could carry; weights_only=True must refuse to build it."""
+
+    def __reduce__(self):
+        return (print, ("unpickled!",))
+
+
+def test_checkpoint_with_arbitrary_objects_is_refused(tmp_path, capsys):
+    path = tmp_path / "evil.ckpt"
+    with path.open("wb") as handle:
+        pickle.dump({"state_dict": {}, "hyper_parameters": _Payload()}, handle, protocol=2)
+    with pytest.raises(WeightsError, match=r"evil.ckpt: cannot be read with torch.load\(weights_only=True\)"):
+        get_model(ARCH, weights=str(path))
+    assert "unpickled!" not in capsys.readouterr().out
+
+
+def test_url_is_downloaded_once_into_the_cache_and_verified(published, zoo_dir, tmp_path, monkeypatch):
+    model, card = published
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("FRUGALSEG_CACHE", str(cache))
+    url = (zoo_dir / card["file"]).as_uri()
+    loaded = get_model(ARCH, weights=url).eval()
+    assert torch.equal(_output(loaded), _output(model))
+    cached = cache / "weights" / card["file"]
+    assert cached.is_file() and (cache / "weights" / card["card"]).is_file()
+    _flip_one_byte(cached)  # a corrupted cache is caught as well
+    with pytest.raises(WeightsError, match="refusing to load it"):
+        get_model(ARCH, weights=url)
+
+
+def test_zoo_list_and_verify_commands(published, zoo_dir, capsys):
+    _, card = published
+    assert main(["zoo", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "tiny-streets" in out and card["sha256"][:8] in out and ARCH in out
+    assert main(["zoo", "verify", "tiny-streets"]) == 0
+    assert card["sha256"] in capsys.readouterr().out
+    _flip_one_byte(zoo_dir / card["file"])
+    assert main(["zoo", "verify", "tiny-streets"]) == 1
+    assert "FAILED" in capsys.readouterr().out
+
+
+def test_index_json_is_valid_after_each_publish(tmp_path, zoo_dir):
+    ckpt = _fake_run(tmp_path, _student())
+    for name in ("one", "two"):
+        publish_checkpoint(ckpt, name)
+    index = json.loads((zoo_dir / INDEX_FILE).read_text())
+    assert sorted(index["models"]) == ["one", "two"]
+    assert not list(zoo_dir.glob(".*.tmp"))
+
+
+def test_invalid_published_name_is_refused(tmp_path, zoo_dir):
+    ckpt = _fake_run(tmp_path, _student())
+    with pytest.raises(ValueError, match="invalid published name 'Bad Name'"):
+        publish_checkpoint(ckpt, "Bad Name")
+
+
+def test_the_published_streets_model_loads_by_name_and_segments(tiny_streets):
+    """The repository's own zoo entry: sha256 verified, and it recognises the synthetic streets."""
+    from frugalseg.data.clips import LabelKind
+    from frugalseg.data.formats import get_format
+    from frugalseg.data.io import read_frame, read_label
+    from frugalseg.datamodules.transforms import Normalize
+
+    loaded = resolve("streets-hrnetv2-w18s")
+    assert loaded.verified == loaded.card["sha256"] and loaded.path.stat().st_size < 5_000_000
+    model = get_model("hrnetv2_w18_small", weights="streets-hrnetv2-w18s").eval()
+    correct = total = 0
+    for clip in get_format("cityscapes", tiny_streets).clips("val"):
+        frame = torch.from_numpy(read_frame(clip.frame_path(0))).permute(2, 0, 1)
+        label = torch.from_numpy(read_label(clip.label(0, LabelKind.FINE).path)).long()
+        with torch.no_grad():
+            pred = model(Normalize()(frame[None, None])).argmax(1)[0]
+        valid = label != 255
+        correct += int((pred[valid] == label[valid]).sum())
+        total += int(valid.sum())
+    assert correct / total > 0.7, correct / total
+
+
+def test_torch_files_a_bare_state_dict_loads_and_a_foreign_checkpoint_is_named(tmp_path):
+    model = _student(seed=3)
+    torch.save(model.state_dict(), tmp_path / "bare.pt")
+    loaded = get_model(ARCH, num_classes=len(CLASSES), weights=str(tmp_path / "bare.pt"))
+    assert torch.equal(_output(loaded), _output(model))
+    assert resolve(tmp_path / "bare.pt").card == {}  # nothing to check architecture or classes against
+    with pytest.raises(WeightsError, match=r"bare\.pt: not a checkpoint of `frugalseg fit`"):
+        publish_checkpoint(tmp_path / "bare.pt", "bare", out=tmp_path / "zoo")
+    hparams = {"student": ARCH, "num_classes": len(CLASSES), "num_frames": 1}
+    torch.save({"state_dict": {"net.w": torch.ones(1)}, "hyper_parameters": hparams}, tmp_path / "other.ckpt")
+    with pytest.raises(WeightsError, match=r"other\.ckpt: state_dict has no 'student\.\*' tensors"):
+        resolve(tmp_path / "other.ckpt")
+    torch.save({"state_dict": {"w": "not a tensor"}}, tmp_path / "odd.ckpt")
+    with pytest.raises(WeightsError, match=r"odd\.ckpt: state dict entries that are not tensors: w"):
+        resolve(tmp_path / "odd.ckpt")
