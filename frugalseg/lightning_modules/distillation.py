@@ -27,12 +27,11 @@ from typing import Any
 
 import torch
 
+from frugalseg.errors import ConfigError
 from frugalseg.flow import backward_warp
 from frugalseg.lightning_modules.segmentation import VideoSegmentationModule
 from frugalseg.losses import kd_loss, mfd_loss
-from frugalseg.zoo import get_model
-from frugalseg.zoo.pspnet import paired_group
-from frugalseg.zoo.weights import load_weights_into
+from frugalseg.zoo import get_model, load_weights_into, paired_group
 
 TEACHER_PREFIX = "teacher."
 
@@ -45,6 +44,12 @@ class KDTerm:
     sub-network computes (``group{g}`` with ``g = student.group_of(student.last_path)``, TDNet; with
     a grouped :class:`~frugalseg.zoo.pspnet.PSPNet` teacher, ``g`` is
     :func:`~frugalseg.zoo.pspnet.paired_group` of that path).
+
+    Args:
+        student: the student's output (a key of its ``forward_train``: ``out``, ``sub``, ``aux``).
+        teacher: the teacher's output (a key of its ``forward_train``), or ``group`` for the PSP
+            group of the student's current sub-network.
+        weight: weight of this term in the KD loss.
     """
 
     student: str = "out"
@@ -62,7 +67,8 @@ class DistillationModule(VideoSegmentationModule):
             ``.safetensors`` / torch state dict, a published name or a URL (as ``get_model`` reads
             them), read when fitting starts. ``None`` keeps random weights (tests).
         teacher_frames: frames the teacher reads (default: its zoo default; 1 for image models).
-        kd_weight, mfd_weight: γ and β of paper 004 eq. 5 (1 there; α is ``label_weight``). MFD
+        kd_weight: γ of paper 004 eq. 5, the weight of KD (1 there; α is ``label_weight``).
+        mfd_weight: β of paper 004 eq. 5, the weight of memory-flow distillation (1 there); MFD
             needs neighbour frames in the training batches (``data.neighbours``, 2 in WeClick).
         kd_temperature: softmax temperature of KD (1 in paper 004 and TDNet).
         kd_terms: which outputs KD pairs (default: ``out`` with ``out``, weight 1).
@@ -84,21 +90,34 @@ class DistillationModule(VideoSegmentationModule):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.kd_terms = list(kd_terms) if kd_terms else [KDTerm()]
+
+    def configure_models(self) -> None:
+        """The student (`VideoSegmentationModule`) and the teacher, frozen in eval mode."""
+        super().configure_models()
+        hp = self.hparams
         self.teacher = get_model(
-            teacher, num_classes=self.hparams.num_classes, num_frames=teacher_frames, **(teacher_args or {})
+            hp.teacher, num_classes=hp.num_classes, num_frames=hp.teacher_frames, **(hp.teacher_args or {})
         )
         self.teacher.requires_grad_(False)
         self.teacher.eval()
-        if mfd_weight and self.student.num_frames != 1:
-            raise ValueError(
+        if hp.mfd_weight and self.student.num_frames != 1:
+            raise ConfigError(
+                "model.mfd_weight",
                 f"memory-flow distillation runs the student on single neighbour frames; student "
-                f"{self.hparams.student!r} reads {self.student.num_frames} frames (set mfd_weight: 0)"
+                f"{hp.student!r} reads {self.student.num_frames} frames (set mfd_weight: 0)",
             )
+
+    def configure_losses(self) -> None:
+        """The routed label loss and the KD terms; the temporal-consistency loss is refused."""
+        super().configure_losses()
+        # The CLI saves the configured terms as dicts (the config's words), a direct call as KDTerms.
+        terms = self.hparams.kd_terms or [KDTerm()]
+        self.kd_terms = [term if isinstance(term, KDTerm) else KDTerm(**term) for term in terms]
         if self.hparams.temporal_weight:
-            raise ValueError(
+            raise ConfigError(
+                "model.temporal_weight",
                 "DistillationModule does not train the temporal-consistency loss: set "
-                "model.temporal_weight: 0 (or train with VideoSegmentationModule)"
+                "model.temporal_weight: 0 (or train with VideoSegmentationModule)",
             )
 
     def setup(self, stage: str) -> None:
@@ -112,7 +131,7 @@ class DistillationModule(VideoSegmentationModule):
         """Also raise when MFD is on and the datamodule gives no neighbour frames."""
         super().check_data_options(options)
         if self.hparams.mfd_weight and options.get("neighbours", 1) == 0:
-            raise ValueError(self._missing_neighbours_message())
+            raise ConfigError("data.neighbours", self._missing_neighbours_message())
 
     def _missing_neighbours_message(self) -> str:
         return (
@@ -222,12 +241,14 @@ class DistillationModule(VideoSegmentationModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Keep the student only: the teacher is rebuilt from ``teacher_weights``."""
+        super().on_save_checkpoint(checkpoint)
         state = checkpoint["state_dict"]
         for key in [k for k in state if k.startswith(TEACHER_PREFIX)]:
             del state[key]
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Put the current (frozen) teacher back so that a strict load of the student works."""
+        super().on_load_checkpoint(checkpoint)
         state = checkpoint["state_dict"]
         for key, value in self.teacher.state_dict().items():
             state.setdefault(TEACHER_PREFIX + key, value)

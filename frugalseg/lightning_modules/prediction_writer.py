@@ -23,8 +23,9 @@ import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.utilities import rank_zero_info
 
-from frugalseg.datamodules.io import write_png_atomic
-from frugalseg.datamodules.transforms import IMAGENET_MEAN, IMAGENET_STD
+from frugalseg.data.io import write_png_atomic
+from frugalseg.data.normalization import IMAGENET_MEAN, IMAGENET_STD
+from frugalseg.errors import ConfigError
 from frugalseg.lightning_modules.segmentation import module_palette
 
 FORMATS = ("trainIds", "color", "labelIds")
@@ -73,7 +74,10 @@ class SegmentationPredictionWriter(BasePredictionWriter):
         self.formats = list(formats or FORMATS)
         unknown = set(self.formats) - set(FORMATS)
         if unknown:
-            raise ValueError(f"unknown prediction formats {sorted(unknown)}; formats are {list(FORMATS)}")
+            raise ConfigError(
+                "predict_writer.formats",
+                f"unknown prediction formats {sorted(unknown)}; formats are {list(FORMATS)}",
+            )
         self.output_dir = output_dir
         self.contact_sheet = contact_sheet
         self.tile_width = tile_width

@@ -2,111 +2,49 @@
 
 from __future__ import annotations
 
-import inspect
+from collections.abc import Iterable
 from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.loggers import TensorBoardLogger
-from torch import nn
+from torch import Tensor, nn
+from torchmetrics import MetricCollection
 from torchvision.utils import make_grid
 
-from frugalseg.datamodules.clips import IGNORE_INDEX, LabelKind
-from frugalseg.datamodules.transforms import IMAGENET_MEAN, IMAGENET_STD
-from frugalseg.losses import LOSSES, build_loss, temporal_consistency_loss
-from frugalseg.metrics import BoundaryIoU, MeanAccuracy, MeanIoU, TemporalConsistency
-from frugalseg.zoo import get_model
-from frugalseg.zoo.inference import sliding_window
-from frugalseg.zoo.weights import load_weights_into, palette_for
-
-#: Partially Huberised CE (τ = 3) for pseudo-labels: a wrong one costs at most a bounded amount (issue 5).
-DEFAULT_LOSSES = {"fine": "ce", "pseudo": "phuber_ce", "coarse": "ce", "refined_coarse": "ce"}
-
-#: One label kind's losses: a loss name (weight 1) or loss name → weight.
-LossSpec = str | dict[str, float]
+from frugalseg.data.clips import IGNORE_INDEX
+from frugalseg.data.normalization import IMAGENET_MEAN, IMAGENET_STD
+from frugalseg.errors import ConfigError
+from frugalseg.lightning_modules.base import BaseTask
+from frugalseg.losses import RoutedLoss, temporal_consistency_loss
+from frugalseg.metrics import BoundaryIoU, DatasetMeanAccuracy, DatasetMeanIoU, TemporalConsistency
+from frugalseg.zoo import get_model, load_weights_into, model_config, palette_for, sliding_window
 
 
-def parse_loss_spec(kind: str, spec: LossSpec) -> dict[str, float]:
-    """``"ce"`` → ``{"ce": 1.0}``; ``{"partial_ce": 1.0, "gated_crf": 0.1}`` is kept (weights as floats)."""
-    weights = {spec: 1.0} if isinstance(spec, str) else {str(k): float(v) for k, v in dict(spec).items()}
-    if not weights:
-        raise ValueError(f"model.losses.{kind}: give at least one loss (e.g. `{kind}: ce`)")
-    return weights
-
-
-def split_loss_args(kind: str, names: list[str], args: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
-    """Keyword arguments per loss of one kind.
-
-    ``loss_args.{kind}`` is either loss name → kwargs (``clicks: {gated_crf: {radius: 5}}``) or,
-    for a kind with a single loss, that loss's kwargs directly (``pseudo: {tau: 3}``).
-    """
-    args = dict(args or {})
-    if args and all(key in names and isinstance(value, dict) for key, value in args.items()):
-        return {name: dict(args.get(name, {})) for name in names}
-    if args and len(names) > 1:
-        raise ValueError(
-            f"model.loss_args.{kind}: the kind has several losses ({', '.join(names)}); "
-            f"key its arguments by loss name, e.g. {{{names[-1]}: {{…}}}}"
-        )
-    return {name: args for name in names}
-
-
-def _build(name: str, ignore_index: int, kwargs: dict[str, Any]) -> nn.Module:
-    """``build_loss`` with ``ignore_index`` passed to the losses that take one."""
-    factory = LOSSES.get(name)
-    if factory is not None and "ignore_index" not in kwargs:
-        params = inspect.signature(factory).parameters.values()
-        if any(p.name == "ignore_index" or p.kind is p.VAR_KEYWORD for p in params):
-            kwargs = {**kwargs, "ignore_index": ignore_index}
-    return build_loss(name, **kwargs)
-
-
-def poly_schedule(
-    optimizer: torch.optim.Optimizer, total_steps: int, power: float, floor: float = 0.0
-) -> dict[str, Any]:
-    """``optimizer`` with its rate decayed each step as ``(1 - floor)(1 - step/total)^power + floor``
-    times the initial rate, in the form ``configure_optimizers`` returns."""
-    total = max(1, total_steps)
-
-    def poly(step: int) -> float:
-        return (1 - floor) * (1 - min(step, total) / total) ** power + floor
-
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, poly)
-    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
-
-
-def select_batch(batch: Any, chosen: torch.Tensor) -> Any:
-    """The samples of ``batch`` where the B-element bool mask ``chosen`` holds.
-
-    Every tensor, list and tuple with B entries along its first dimension is indexed (frames,
-    labels, flows, neighbours, ``meta`` lists); dicts are walked; anything else is kept as is.
-    """
-    size = chosen.shape[0]
-    if isinstance(batch, dict):
-        return {key: select_batch(value, chosen) for key, value in batch.items()}
-    if isinstance(batch, torch.Tensor) and batch.dim() > 0 and batch.shape[0] == size:
-        return batch[chosen.to(batch.device)]
-    if isinstance(batch, (list, tuple)) and len(batch) == size:
-        return type(batch)(item for item, keep in zip(batch, chosen.tolist(), strict=True) if keep)
-    return batch
-
-
-class VideoSegmentationModule(L.LightningModule):
+class VideoSegmentationModule(BaseTask):
     """Trains a student on batches whose labels come from several sources.
 
     Each sample's ``kind`` routes it to the loss configured for that label source; auxiliary
     heads of the student add their weighted loss. SGD with polynomial decay as in the papers.
-    Validation and test report mIoU, mean accuracy, boundary IoU (d px) and temporal consistency.
+    Validation and test report mIoU, mean accuracy, boundary IoU (d px) and, on batches that carry
+    the previous frame with its flows, temporal consistency.
 
     Args:
         student: zoo name (``frugalseg.zoo.list_models()``).
         student_args: extra arguments of the student factory (widths, backbone weights file, …).
-        num_classes, ignore_index, num_frames, class_names: linked from the datamodule by the CLI.
+        num_classes: classes of the labels (linked from ``data.num_classes`` by the CLI).
+        ignore_index: label value that gets no loss and no score (linked from the datamodule).
+        num_frames: frames per clip the student reads (linked from ``data.num_frames``).
+        class_names: class names in train-id order, for figures and the published card (linked from
+            the datamodule).
         losses: label kind → loss name (``fine: ce``) or loss name → weight
             (``clicks: {partial_ce: 1.0, gated_crf: 0.1}``); kinds not listed cannot be trained on.
         loss_args: label kind → keyword arguments of its loss (``pseudo: {tau: 3}``), or loss name →
             keyword arguments for a kind with several losses (``clicks: {gated_crf: {radius: 5}}``).
-        lr, momentum, weight_decay: SGD; the rate decays as ``(1 - step/total)^poly_power`` to ``min_lr``.
+        lr: initial learning rate of SGD.
+        momentum: SGD momentum.
+        weight_decay: SGD weight decay (L2 penalty).
+        poly_power: the rate decays each step as ``(1 - step/total)^poly_power`` down to ``min_lr``.
+        min_lr: the rate at the last step (the floor of the polynomial decay).
         boundary_width: band width d of the boundary IoU, in pixels.
         log_images: validation samples drawn as frame | label | prediction on the logger.
         init_weights: a trained student to start from, e.g. TDNet's second stage or a fine-tuning run:
@@ -116,7 +54,14 @@ class VideoSegmentationModule(L.LightningModule):
         temporal_weight: λ of the temporal-consistency loss (paper 000) on training batches that
             carry a frame pair with its flows (``data.train_temporal_pair``, required when λ > 0:
             fitting stops with an error otherwise); 0 switches it off.
+        channels_last: keep the models' 4-D weights in channels-last memory format (faster
+            convolutions on recent GPUs, with ``trainer.precision: bf16-mixed`` especially).
+        compile: ``torch.compile`` the student: ``true``, or the arguments of ``torch.compile``
+            (``{mode: max-autotune}``); the first steps are slow while it compiles.
     """
+
+    monitor = "val/mIoU"
+    mode = "max"
 
     def __init__(
         self,
@@ -126,7 +71,7 @@ class VideoSegmentationModule(L.LightningModule):
         ignore_index: int = IGNORE_INDEX,
         num_frames: int = 3,
         class_names: list[str] | None = None,
-        losses: dict[str, LossSpec] | None = None,
+        losses: dict[str, str | dict[str, float]] | None = None,
         loss_args: dict[str, dict[str, Any]] | None = None,
         lr: float = 0.01,
         momentum: float = 0.9,
@@ -138,49 +83,60 @@ class VideoSegmentationModule(L.LightningModule):
         init_weights: str | None = None,
         label_weight: float = 1.0,
         temporal_weight: float = 0.0,
+        channels_last: bool = False,
+        compile: bool | dict[str, Any] = False,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()
+
+    # ------------------------------------------------------------------------------ the hooks
+
+    def configure_models(self) -> None:
+        """The student from the zoo, with ``init_weights`` loaded into it."""
+        hp = self.hparams
         self.student = get_model(
-            student, num_classes=num_classes, num_frames=num_frames, **(student_args or {})
+            hp.student, num_classes=hp.num_classes, num_frames=hp.num_frames, **(hp.student_args or {})
         )
-        if init_weights is not None:
-            load_weights_into(self.student, init_weights, student)
-        losses = losses or DEFAULT_LOSSES
-        loss_args = loss_args or {}
-        unknown = (set(losses) | set(loss_args)) - {kind.value for kind in LabelKind}
-        if unknown:
-            raise ValueError(
-                f"unknown label kinds {sorted(unknown)}; kinds are {[k.value for k in LabelKind]}"
-            )
-        self.loss_weights = {kind: parse_loss_spec(kind, spec) for kind, spec in losses.items()}
-        self.losses = nn.ModuleDict()
-        for kind, weights in self.loss_weights.items():
-            kwargs = split_loss_args(kind, list(weights), loss_args.get(kind))
-            self.losses[kind] = nn.ModuleDict(
-                {name: _build(name, ignore_index, kwargs[name]) for name in weights}
-            )
-        for stage in ("val", "test"):
-            setattr(self, f"{stage}_miou", MeanIoU(num_classes, ignore_index))
-            setattr(self, f"{stage}_macc", MeanAccuracy(num_classes, ignore_index))
-            setattr(self, f"{stage}_biou", BoundaryIoU(num_classes, ignore_index, width=boundary_width))
-            setattr(self, f"{stage}_tc", TemporalConsistency(num_classes, ignore_index))
+        if hp.init_weights is not None:
+            load_weights_into(self.student, hp.init_weights, hp.student)
 
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        return self.student(frames)
+    def configure_losses(self) -> None:
+        """The routed label loss (`RoutedLoss`: each label kind its losses)."""
+        hp = self.hparams
+        self.label_loss = RoutedLoss(hp.losses, hp.loss_args, hp.ignore_index)
 
-    def setup(self, stage: str) -> None:
-        """Before fitting, check that the datamodule's options give the batches the losses read."""
-        if stage == "fit":
-            datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
-            options = getattr(datamodule, "hparams", None)
-            if options is not None:
-                self.check_data_options(options)
+    def configure_metrics(self) -> None:
+        """mIoU, mAcc and bIoU of each frame, TC of each frame pair; one collection of each per stage.
+
+        The inputs need no checking by the metrics: predictions are arg-maxes, and every label was
+        checked against the class count when it was read (``frugalseg.data.io.read_label``).
+        mIoU and mAcc are read off one confusion matrix, counted once per batch (a compute group).
+        TC sits in a collection of its own: its update reads two predictions and two flows.
+        """
+        hp = self.hparams
+        checked = {"validate_args": False}
+        frame = MetricCollection(
+            {
+                "mIoU": DatasetMeanIoU(hp.num_classes, hp.ignore_index, **checked),
+                "mAcc": DatasetMeanAccuracy(hp.num_classes, hp.ignore_index, **checked),
+                "bIoU": BoundaryIoU(hp.num_classes, hp.ignore_index, width=hp.boundary_width, **checked),
+            },
+            compute_groups=[["mIoU", "mAcc"], ["bIoU"]],
+        )
+        pair = MetricCollection({"TC": TemporalConsistency(hp.num_classes, hp.ignore_index, **checked)})
+        self.val_metrics = frame.clone(prefix="val/")
+        self.test_metrics = frame.clone(prefix="test/")
+        self.val_temporal = pair.clone(prefix="val/")
+        self.test_temporal = pair.clone(prefix="test/")
+
+    def build_optimizer(self, params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
+        """SGD with ``lr``, ``momentum`` and ``weight_decay``."""
+        hp = self.hparams
+        return torch.optim.SGD(params, lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay)
 
     def check_data_options(self, options: Any) -> None:
         """Raise if a configured loss needs batch entries that the datamodule ``options`` leave out."""
         if self.hparams.temporal_weight and not options.get("train_temporal_pair", True):
-            raise ValueError(self._missing_pair_message())
+            raise ConfigError("data.train_temporal_pair", self._missing_pair_message())
 
     def _missing_pair_message(self) -> str:
         return (
@@ -188,7 +144,9 @@ class VideoSegmentationModule(L.LightningModule):
             "frame pair with flows: set data.train_temporal_pair: true (or model.temporal_weight: 0)"
         )
 
-    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+    # --------------------------------------------------------------------------------- training
+
+    def training_step(self, batch: dict, batch_idx: int) -> Tensor:
         frames = batch["frames"]
         pair = "flow_to_prev" in batch
         if self.hparams.temporal_weight and not pair:
@@ -210,66 +168,88 @@ class VideoSegmentationModule(L.LightningModule):
         self.log("train/loss", total, prog_bar=True, batch_size=size)
         return total
 
-    def routed_loss(
-        self, outputs: dict[str, torch.Tensor], batch: dict, prefix: str = "train"
-    ) -> torch.Tensor:
-        """Label loss of a batch: each sample's kind picks its losses, weighted as configured.
-
-        Each loss sees only the samples of its kind: their logits, labels and the same rows of every
-        other batch entry (frames, flows, neighbours), so a loss that reads ``batch`` stays aligned
-        with its logits. A kind's loss is the mean over its samples; kinds are combined by their
-        share of the batch. Auxiliary outputs get the kind's losses times ``student.aux_weights``.
-        Logs ``{prefix}/loss_{kind}`` and ``{prefix}/loss_{kind}_{loss}``.
-        """
-        kinds = batch["kind"]
-        total = outputs["out"].new_zeros(())
-        for kind_index in kinds.unique().tolist():
-            kind = LabelKind.from_index(kind_index).value
-            if kind not in self.losses:
-                raise ValueError(
-                    f"batch has {kind!r} labels but the model has no loss for them (model.losses)"
-                )
-            chosen = kinds == kind_index
-            count = int(chosen.sum())
-            part = select_batch(batch, chosen)
-            kind_loss = total.new_zeros(())
-            for name, weight in self.loss_weights[kind].items():
-                loss_fn = self.losses[kind][name]
-                term = loss_fn(outputs["out"][chosen], part["label"], part)
-                for aux, aux_weight in self.student.aux_weights.items():
-                    term = term + aux_weight * loss_fn(outputs[aux][chosen], part["label"], part)
-                self.log(f"{prefix}/loss_{kind}_{name}", term, batch_size=count)
-                kind_loss = kind_loss + weight * term
-            self.log(f"{prefix}/loss_{kind}", kind_loss, batch_size=count)
-            total = total + kind_loss * chosen.float().mean()
+    def routed_loss(self, outputs: dict[str, Tensor], batch: dict, prefix: str = "train") -> Tensor:
+        """Label loss of a batch, each sample's kind picking its losses (`RoutedLoss`); logs
+        ``{prefix}/loss_{kind}`` and ``{prefix}/loss_{kind}_{loss}``."""
+        total, terms = self.label_loss(
+            outputs,
+            batch["label"],
+            batch["meta"]["kind"],
+            image=batch["frames"][:, -1],
+            valid=batch.get("valid"),
+            aux_weights=self.student.aux_weights,
+        )
+        for name, (value, count) in terms.items():
+            self.log(f"{prefix}/loss_{name}", value, batch_size=count)
         return total
 
-    def _evaluate(self, batch: dict, stage: str) -> torch.Tensor:
-        frames, label = batch["frames"], batch["label"]
-        temporal = "flow_to_prev" in batch
-        logits = self.student(frames[:, 1:] if temporal else frames)
-        pred = logits.argmax(1)
-        size = len(label)
-        for name in ("miou", "macc", "biou"):
-            metric = getattr(self, f"{stage}_{name}")
-            metric.update(pred, label)
-        self.log(f"{stage}/mIoU", getattr(self, f"{stage}_miou"), prog_bar=True, batch_size=size)
-        self.log(f"{stage}/mAcc", getattr(self, f"{stage}_macc"), batch_size=size)
-        self.log(f"{stage}/bIoU", getattr(self, f"{stage}_biou"), batch_size=size)
-        if temporal:
-            previous = self.student(frames[:, :-1]).argmax(1)
-            tc = getattr(self, f"{stage}_tc")
-            tc.update(previous, pred, batch["flow_to_prev"], batch["flow_from_prev"])
-            self.log(f"{stage}/TC", tc, batch_size=size)
-        return pred
+    # ------------------------------------------------------------------------------- evaluation
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
-        pred = self._evaluate(batch, "val")
+        pred = self.evaluate(batch, self.val_metrics, self.val_temporal)
         if batch_idx == 0:
             self._log_overlays(batch, pred)
 
     def test_step(self, batch: dict, batch_idx: int) -> None:
-        self._evaluate(batch, "test")
+        self.evaluate(batch, self.test_metrics, self.test_temporal)
+
+    def evaluate(self, batch: dict, metrics: MetricCollection, temporal: MetricCollection) -> Tensor:
+        """Update and log ``metrics`` with the batch's class maps, and ``temporal`` (TC) when the batch
+        carries the previous frame and its flows; returns the class maps B×H×W."""
+        frames, label = batch["frames"], batch["label"]
+        size = len(label)
+        if "flow_to_prev" in batch:
+            logits, previous = self.pair_logits(frames)
+            pred = logits.argmax(1)
+            temporal.update(
+                previous.argmax(1),
+                pred,
+                batch["flow_to_prev"],
+                batch["flow_from_prev"],
+                batch.get("flow_reliable"),
+            )
+            self.log_dict(temporal, batch_size=size)
+        else:
+            pred = self.student(frames).argmax(1)
+        metrics.update(pred, label)
+        self.log_dict(metrics, prog_bar=True, batch_size=size)
+        return pred
+
+    def pair_logits(self, frames: Tensor) -> tuple[Tensor, Tensor]:
+        """Logits of the last frame of ``frames[:, 1:]`` and of ``frames[:, :-1]`` (B×(T+1)×3×H×W).
+
+        Each frame is encoded once where that is exact:
+
+        * an image student (T = 1) segments both frames in one batch;
+        * a video student whose stream reproduces its clip forward (the zoo's
+          ``ModelConfig.stream_matches_clip``: TMANet) streams the T + 1 frames, whose last two
+          outputs are the two predictions; any other (TDNet turns its sub-networks with the stream)
+          keeps the two clip forwards.
+        """
+        if frames.shape[1] == 2 and self.student.num_frames == 1:
+            current, previous = self.student(torch.cat((frames[:, 1:], frames[:, :1]))).chunk(2)
+            return current, previous
+        if model_config(self.hparams.student).stream_matches_clip:
+            return self._streamed_pair(frames)
+        return self.student(frames[:, 1:]), self.student(frames[:, :-1])
+
+    def _streamed_pair(self, frames: Tensor) -> tuple[Tensor, Tensor]:
+        """The student's stream over every frame of ``frames``: the last output, and the one before."""
+        self.student.reset()
+        outputs = [self.student.step(frames[:, t]) for t in range(frames.shape[1])]
+        self.student.reset()
+        return outputs[-1], outputs[-2]
+
+    def _log_overlays(self, batch: dict, pred: Tensor) -> None:
+        """Frame | label | prediction for the first validation samples, on the loggers that show images."""
+        count = min(self.hparams.log_images, len(pred))
+        if count == 0 or not self.loggers or self.trainer.sanity_checking:
+            return
+        frames, labels = batch["frames"][:count, -1], batch["label"][:count]
+        grid = overlay_grid(frames.float(), labels, pred[:count], module_palette(self))
+        self.log_image("val/frame_label_prediction", grid)
+
+    # ------------------------------------------------------------------------------- prediction
 
     def predict_step(self, batch: dict, batch_idx: int) -> dict:
         """Class map of the last frame of each clip (or of each streamed frame), at its size on disk.
@@ -292,7 +272,7 @@ class VideoSegmentationModule(L.LightningModule):
             logits = nn.functional.interpolate(logits, size=size, mode="bilinear", align_corners=False)
         return {"pred": logits.argmax(1), "meta": meta}
 
-    def _stream(self, frame: torch.Tensor, first: bool) -> torch.Tensor:
+    def _stream(self, frame: Tensor, first: bool) -> Tensor:
         """Logits of one frame of a streamed video: the student's ``step()``, reset at a new video.
 
         Image students have no memory and segment the frame alone.
@@ -302,22 +282,6 @@ class VideoSegmentationModule(L.LightningModule):
         if first:
             self.student.reset()
         return self.student.step(frame)
-
-    def configure_optimizers(self):
-        hp = self.hparams
-        trained = [p for p in self.parameters() if p.requires_grad]  # frozen teachers stay out
-        optimizer = torch.optim.SGD(trained, lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay)
-        total = int(self.trainer.estimated_stepping_batches)
-        return poly_schedule(optimizer, total, hp.poly_power, floor=hp.min_lr / hp.lr)
-
-    def _log_overlays(self, batch: dict, pred: torch.Tensor) -> None:
-        """Frame | label | prediction for the first validation samples, on TensorBoard."""
-        count = min(self.hparams.log_images, len(pred))
-        if count == 0 or not isinstance(self.logger, TensorBoardLogger) or self.trainer.sanity_checking:
-            return
-        frames, labels = batch["frames"][:count, -1], batch["label"][:count]
-        grid = overlay_grid(frames, labels, pred[:count], module_palette(self))
-        self.logger.experiment.add_image("val/frame_label_prediction", grid, self.global_step)
 
 
 def module_palette(module: L.LightningModule) -> list[list[int]]:
@@ -330,9 +294,7 @@ def module_palette(module: L.LightningModule) -> list[list[int]]:
     return palette_for(names or [f"class_{i}" for i in range(module.hparams["num_classes"])])
 
 
-def overlay_grid(
-    frames: torch.Tensor, labels: torch.Tensor, preds: torch.Tensor, palette: list[list[int]]
-) -> torch.Tensor:
+def overlay_grid(frames: Tensor, labels: Tensor, preds: Tensor, palette: list[list[int]]) -> Tensor:
     """One row frame | label | prediction per sample (ImageNet-normalised frames B×3×H×W; ignore black)."""
     table = torch.zeros(256, 3, device=frames.device)
     table[: len(palette)] = torch.tensor(palette, dtype=torch.float32, device=frames.device) / 255

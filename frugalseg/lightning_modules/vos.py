@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-import lightning as L
-import torch
-from torch import Tensor
+from collections.abc import Iterable
+from typing import Any
 
-from frugalseg.datamodules.clips import IGNORE_INDEX
-from frugalseg.lightning_modules.segmentation import poly_schedule
+import torch
+from torch import Tensor, nn
+from torchmetrics import MetricCollection
+
+from frugalseg.data.clips import IGNORE_INDEX
+from frugalseg.errors import ConfigError
+from frugalseg.lightning_modules.base import BaseTask
 from frugalseg.losses import build_loss
 from frugalseg.metrics import JF
-from frugalseg.zoo import get_model
-from frugalseg.zoo.stm import STM, masks_from_ids
+from frugalseg.zoo import STM, get_model, masks_from_ids
 
 
-class VOSModule(L.LightningModule):
+class VOSModule(BaseTask):
     """Semi-supervised VOS: given the first frame's object masks, segment the following frames.
 
     Training (the reproduced STM main training): a clip of T frames, frame 0's masks in memory, each
@@ -28,11 +31,19 @@ class VOSModule(L.LightningModule):
         student_args: extra arguments of the student factory (widths, ``memory_every``, …).
         max_objects: objects one sequence may hold (linked from the datamodule); the model has
             ``max_objects + 1`` output channels.
-        loss, loss_args: loss name (``ce``, ``phuber_ce``, …) and its keyword arguments.
-        lr, weight_decay, poly_power: Adam with polynomial decay (1e-5 and 0.9 in the STM reproduction).
+        loss: loss name (``ce``, ``phuber_ce``, …, ``frugalseg.losses.LOSSES``).
+        loss_args: keyword arguments of the loss (``{tau: 3}``).
+        lr: initial learning rate of Adam (1e-5 in the STM reproduction).
+        weight_decay: Adam weight decay.
+        poly_power: the rate decays each step as ``(1 - step/total)^poly_power`` (0.9).
         freeze_bn: keep BatchNorm statistics fixed while training, as the STM reproduction does
             (useful from pretrained weights; leave off when training from scratch).
+        channels_last: keep the model's 4-D weights in channels-last memory format.
+        compile: ``torch.compile`` the student: ``true``, or the arguments of ``torch.compile``.
     """
+
+    monitor = "val/JF"
+    mode = "max"
 
     def __init__(
         self,
@@ -45,17 +56,36 @@ class VOSModule(L.LightningModule):
         weight_decay: float = 0.0,
         poly_power: float = 0.9,
         freeze_bn: bool = False,
+        channels_last: bool = False,
+        compile: bool | dict[str, Any] = False,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()
-        model = get_model(student, num_classes=max_objects + 1, **(student_args or {}))
-        if not isinstance(model, STM):
-            raise ValueError(f"VOSModule trains STM students (stm_r50, stm_r18), got {student!r}")
-        self.student: STM = model
-        self.loss = build_loss(loss, ignore_index=IGNORE_INDEX, **(loss_args or {}))
-        self.val_jf = JF()
-        self.test_jf = JF()
+        #: J, F and J&F of each sequence of the current validation or test run, by sequence name.
         self.sequence_scores: dict[str, dict[str, float]] = {}
+
+    def configure_models(self) -> None:
+        """The STM student with ``max_objects + 1`` output channels (background and objects)."""
+        hp = self.hparams
+        model = get_model(hp.student, num_classes=hp.max_objects + 1, **(hp.student_args or {}))
+        if not isinstance(model, STM):
+            raise ConfigError(
+                "model.student", f"VOSModule trains STM students (stm_r50, stm_r18), got {hp.student!r}"
+            )
+        self.student: STM = model
+
+    def configure_losses(self) -> None:
+        """The loss of every frame after the first (``ignore_index`` = void)."""
+        self.loss = build_loss(self.hparams.loss, ignore_index=IGNORE_INDEX, **(self.hparams.loss_args or {}))
+
+    def configure_metrics(self) -> None:
+        """J, F and J&F (one `JF` metric, whose ``compute`` gives all three) per stage."""
+        metrics = MetricCollection({"JF": JF()})
+        self.val_metrics = metrics.clone(prefix="val/")
+        self.test_metrics = metrics.clone(prefix="test/")
+
+    def build_optimizer(self, params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
+        """Adam with ``lr`` and ``weight_decay``."""
+        return torch.optim.Adam(params, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
         frames, labels, num_objects = batch["frames"], batch["labels"], batch["num_objects"]
@@ -75,25 +105,25 @@ class VOSModule(L.LightningModule):
             preds.append(self.student.step(frames[:, t])[0].argmax(0))
         return torch.stack(preds)
 
-    def _evaluate(self, batch: dict, stage: str) -> None:
+    def evaluate(self, batch: dict, metrics: MetricCollection) -> None:
+        """Segment the batch's sequence, add it to ``metrics`` and keep its scores."""
         labels, num_objects = batch["labels"][0], int(batch["num_objects"][0])
         preds = self.segment_sequence(batch["frames"], labels[0], num_objects)
-        metric: JF = getattr(self, f"{stage}_jf")
+        metric: JF = metrics["JF"]
         metric.update(preds, labels, num_objects)
         j, f = (float(score.mean()) for score in metric.last_sequence)
         self.sequence_scores[batch["meta"]["sequence"][0]] = {"J": j, "F": f, "JF": (j + f) / 2}
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
-        self._evaluate(batch, "val")
+        self.evaluate(batch, self.val_metrics)
 
     def test_step(self, batch: dict, batch_idx: int) -> None:
-        self._evaluate(batch, "test")
+        self.evaluate(batch, self.test_metrics)
 
-    def _log_epoch(self, stage: str) -> None:
-        metric: JF = getattr(self, f"{stage}_jf")
-        for name, value in metric.compute().items():
-            self.log(f"{stage}/{name}", value, prog_bar=name == "JF", sync_dist=False)
-        metric.reset()
+    def log_epoch(self, metrics: MetricCollection) -> None:
+        """Log J, F and J&F over every sequence (already summed over processes) and start afresh."""
+        self.log_dict(metrics.compute(), sync_dist=False)
+        metrics.reset()
 
     def on_validation_epoch_start(self) -> None:
         self.sequence_scores = {}
@@ -102,10 +132,10 @@ class VOSModule(L.LightningModule):
         self.sequence_scores = {}
 
     def on_validation_epoch_end(self) -> None:
-        self._log_epoch("val")
+        self.log_epoch(self.val_metrics)
 
     def on_test_epoch_end(self) -> None:
-        self._log_epoch("test")
+        self.log_epoch(self.test_metrics)
 
     def train(self, mode: bool = True) -> VOSModule:
         """Switch train/eval mode; with ``freeze_bn`` the BatchNorm layers always stay in eval mode."""
@@ -115,8 +145,3 @@ class VOSModule(L.LightningModule):
                 if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
                     module.eval()
         return self
-
-    def configure_optimizers(self):
-        hp = self.hparams
-        optimizer = torch.optim.Adam(self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
-        return poly_schedule(optimizer, int(self.trainer.estimated_stepping_batches), hp.poly_power)

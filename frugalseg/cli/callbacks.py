@@ -1,4 +1,4 @@
-"""Callbacks that make a run readable from the terminal."""
+"""Callbacks of the command line: what a run prints on the terminal (with rich)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ from rich.table import Table
 
 
 class PrintMetrics(L.Callback):
-    """At the end of fit, print the last validation metrics as a table (mIoU, mAcc, bIoU, TC)."""
+    """At the end of fit, print the last validation metrics as a table (mIoU, mAcc, bIoU, TC; J, F, J&F).
+
+    ``frugalseg fit`` and ``frugalseg vos fit`` add it to every run (``--print_metrics.help``).
+    """
 
     @rank_zero_only
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -1,0 +1,145 @@
+"""The ``frugalseg`` command: a lazy dispatcher over its command groups, with one error path.
+
+``fit``, ``validate``, ``test`` and ``predict`` go to LightningCLI (`frugalseg.cli.lightning`);
+``vos`` to a second LightningCLI for video object segmentation; ``label``, ``data`` and ``zoo`` are
+argparse tools that import neither Lightning nor the model zoo until a command needs it. Only the
+group named on the command line is imported, so ``frugalseg label --help`` stays fast.
+
+Every command ends the same way: the package's errors (`frugalseg.errors`) and file-system errors
+print one line naming the file or option (exit code 2, bad input), Ctrl-C prints one line (exit
+code 130), and ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from frugalseg import __version__
+from frugalseg.errors import FrugalsegError
+
+#: Tool groups: the word on the command line → the module that registers its commands, and its help.
+TOOLS: dict[str, tuple[str, str]] = {
+    "label": ("frugalseg.cli.label", "make labels from cheap signals into a label store; score a store"),
+    "data": ("frugalseg.cli.data", "check a data set folder, listing every problem in one pass"),
+    "zoo": ("frugalseg.cli.zoo", "list, verify, publish and convert model weights"),
+}
+#: LightningCLI subcommands of the semantic students.
+LIGHTNING = {
+    "fit": "train a student (LightningCLI: --config …, --help lists every option)",
+    "validate": "validate a student on the validation split",
+    "test": "test a student on the test split",
+    "predict": "segment frames and write label PNGs and a contact sheet",
+}
+VOS = {"vos": "video object segmentation (STM): vos fit|validate|test --config …"}
+
+BAD_INPUT = 2
+INTERRUPTED = 130
+
+
+def overview() -> str:
+    """``frugalseg --help``: every command with one line of help."""
+    lines = [f"usage: frugalseg COMMAND … (frugalseg {__version__})", "", "commands:"]
+    for name, text in {**LIGHTNING, **VOS, **{k: v[1] for k, v in TOOLS.items()}}.items():
+        lines.append(f"  {name:<10} {text}")
+    lines += [
+        "",
+        "options:",
+        "  --version  print the version and exit",
+        "  --debug    show the full traceback of an error",
+        "",
+        "`frugalseg COMMAND --help` lists the options of a command.",
+    ]
+    return "\n".join(lines)
+
+
+def run_tool(argv: Sequence[str]) -> int:
+    """Run a tool command (``label``, ``data``, ``zoo`` …) and return its exit code."""
+    words = list(argv)
+    module, text = TOOLS[words[0]]
+    parser = argparse.ArgumentParser(prog="frugalseg", description=text)
+    groups = parser.add_subparsers(dest="group", required=True)
+    importlib.import_module(module).register(groups)
+    args = parser.parse_args(words)
+    return int(args.func(args) or 0)
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """Show the package's log records (``logging.getLogger("frugalseg…")``) on stderr, one line each."""
+    package = logging.getLogger("frugalseg")
+    if not any(isinstance(handler, _StderrHandler) for handler in package.handlers):
+        package.addHandler(_StderrHandler())
+    package.setLevel(level)
+
+
+class _StderrHandler(logging.Handler):
+    """One line per record on the current ``sys.stderr``; warnings and errors prefixed with their level."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        prefix = "" if record.levelno < logging.WARNING else f"{record.levelname.lower()}: "
+        try:
+            sys.stderr.write(f"{prefix}{record.getMessage()}\n")
+        except Exception:  # a logging handler must not raise
+            self.handleError(record)
+
+
+def _dispatch(words: list[str]) -> int:
+    if words[0] in TOOLS:
+        return run_tool(words)
+    from frugalseg.cli import lightning
+
+    if words[0] == "vos":
+        lightning.run_vos_cli(words[1:])
+    else:
+        lightning.run_lightning_cli(words)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``frugalseg`` console script; returns the exit code."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in words
+    words = [word for word in words if word != "--debug"]
+    if not words or words[0] in ("-h", "--help"):
+        print(overview())
+        return 0
+    if words[0] == "--version":
+        print(f"frugalseg {__version__}")
+        return 0
+    if words[0] not in {**TOOLS, **LIGHTNING, **VOS}:
+        print(overview(), file=sys.stderr)
+        print(f"\nfrugalseg: unknown command {words[0]!r}", file=sys.stderr)
+        return BAD_INPUT
+    configure_logging()
+    try:
+        return _dispatch(words)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("frugalseg: interrupted", file=sys.stderr)
+        return INTERRUPTED
+    except Exception as err:
+        cause = _bad_input(err)
+        if debug or cause is None:
+            raise
+        print(f"error: {cause}", file=sys.stderr)
+        return BAD_INPUT
+
+
+def _bad_input(error: BaseException) -> BaseException | None:
+    """The package's error or file-system error behind ``error`` (libraries such as jsonargparse wrap
+    the errors a class raises while it is built), or None for anything else: a bug keeps its traceback."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, FrugalsegError | OSError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+__all__ = ["main", "overview", "run_tool"]

@@ -1,0 +1,483 @@
+"""`frugalseg label …`: the pseudo-label factory on the command line (no Lightning until --devices)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from frugalseg.autolabel.propagate import FlowPropagator, PropagationEngine, propagate_split
+from frugalseg.autolabel.runs import LabellingSummary, TrainerOptions, anchored_clips
+from frugalseg.autolabel.store import LabelStore
+from frugalseg.data.clips import LabelKind
+from frugalseg.data.formats import FORMATS, Format, SyntheticFormat, generate_synthetic_streets, get_format
+from frugalseg.errors import ConfigError
+
+ENGINES = ("flow", "sam2")
+DEFAULT_K = 10  # issue 3: propagate up to 10 frames each way unless told otherwise
+
+
+def _offsets(text: str) -> list[int]:
+    """Parse ``-10,10`` into ``[-10, 10]``."""
+    try:
+        offsets = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"offsets must be comma-separated integers, got {text!r}") from err
+    if not offsets or 0 in offsets:
+        raise argparse.ArgumentTypeError(
+            f"offsets must be non-empty and non-zero (0 is the manual label), got {text!r}"
+        )
+    return offsets
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``label`` group (``label propagate``) to the tool parser."""
+    group = subparsers.add_parser("label", help="make pseudo-labels into a label store")
+    commands = group.add_subparsers(dest="label_command", required=True)
+    propagate = commands.add_parser(
+        "propagate", help="carry the manual label of each clip's anchor frame to nearby frames"
+    )
+    _add_dataset_options(propagate)
+    which = propagate.add_mutually_exclusive_group()
+    which.add_argument(
+        "--offsets", type=_offsets, help="comma-separated offsets from the anchor, e.g. -10,10"
+    )
+    which.add_argument(
+        "--k", type=_count, help=f"every offset ±1…±k (default without --offsets: {DEFAULT_K})"
+    )
+    propagate.add_argument("--engine", default="flow", choices=ENGINES, help="propagation engine")
+    propagate.add_argument(
+        "--preset",
+        default="medium",
+        choices=("ultrafast", "fast", "medium"),
+        help="DIS optical flow preset of the flow engine",
+    )
+    propagate.add_argument(
+        "--occlusion",
+        default="label",
+        choices=FlowPropagator.OCCLUSION_MODES,
+        help="flow engine: label unreliable pixels by their reliable neighbours and the direct flow "
+        "to the anchor (default), or leave them unlabelled (ignore: sparser, more precise)",
+    )
+    _add_sam2_propagate_options(propagate)
+    _add_trainer_options(propagate)
+    # argparse takes "-10,10" for an option name; let it read as a value like "-10" does
+    propagate._negative_number_matcher = re.compile(r"^-\d+(,-?\d+)*$")
+    propagate.set_defaults(func=_propagate)
+    _add_refine_coarse(commands)
+    _add_clicks(commands)
+    _add_boxes(commands)
+    _register_report(commands)
+
+
+def propagation_offsets(args: argparse.Namespace) -> list[int]:
+    """The offsets ``label propagate`` labels: ``--offsets``, else ±1…±``--k`` (``DEFAULT_K`` if neither)."""
+    if args.offsets is not None:
+        return args.offsets
+    k = DEFAULT_K if args.k is None else args.k
+    return [sign * offset for offset in range(1, k + 1) for sign in (-1, 1)]
+
+
+def _propagate(args: argparse.Namespace) -> int:
+    """Run ``label propagate``; prints one summary line and returns the exit code."""
+    if args.engine == "sam2" and args.sam2_checkpoint is None:
+        raise ConfigError("--sam2-checkpoint", "--engine sam2 needs a local SAM 2 checkpoint file")
+    offsets = propagation_offsets(args)
+
+    def label(fmt: Format, store: LabelStore) -> LabellingSummary:
+        if args.engine == "sam2":
+            anchored_clips(fmt, args.split, LabelKind.FINE)  # before loading SAM 2
+        engine = (
+            _sam2_propagator(args)
+            if args.engine == "sam2"
+            else FlowPropagator(preset=args.preset, occlusion=args.occlusion)
+        )
+        if args.devices is None:
+            return propagate_split(fmt, args.split, store, offsets, engine, progress=not args.no_progress)
+        from frugalseg.autolabel.lightning_runner import propagate_with_trainer
+
+        return propagate_with_trainer(
+            fmt,
+            args.split,
+            store,
+            offsets,
+            engine,
+            accelerator=args.accelerator,
+            devices=args.devices,
+            num_nodes=args.num_nodes,
+            progress=not args.no_progress,
+        )
+
+    return _run_labelling("propagate", "clips", args, label)
+
+
+def _add_sam2_propagate_options(parser: argparse.ArgumentParser) -> None:
+    """Options of the SAM 2 propagation engine (the model, how objects are made, where state is kept)."""
+    from frugalseg.autolabel.objects import STUFF_MODES
+
+    sam2 = parser.add_argument_group("sam2 engine")
+    _add_sam2_model_options(sam2, checkpoint_required=False)
+    sam2.add_argument(
+        "--sam2-image-size", type=int, help="SAM 2 input size, a multiple of 64 (default: the config's, 1024)"
+    )
+    sam2.add_argument(
+        "--sam2-stuff",
+        default="components",
+        choices=STUFF_MODES,
+        help="pixels outside instances: one object per connected component of a class, or per class",
+    )
+    sam2.add_argument(
+        "--offload-state-to-cpu",
+        action="store_true",
+        help="keep SAM 2's tracking state in CPU memory (less GPU memory, somewhat slower)",
+    )
+
+
+def _add_trainer_options(parser: argparse.ArgumentParser) -> None:
+    """Options that share the job out among processes with Lightning's ``Trainer.predict``."""
+    trainer = parser.add_argument_group("several devices or nodes (Lightning)")
+    trainer.add_argument(
+        "--devices",
+        help="run through Lightning's Trainer.predict on this many devices per node (e.g. 4, or auto); "
+        "each process labels its share of the clips (or anchor frames) into the shared store",
+    )
+    trainer.add_argument(
+        "--accelerator", default="auto", help="Lightning accelerator with --devices (cpu, gpu, auto)"
+    )
+    trainer.add_argument("--num-nodes", type=_count, default=1, help="nodes with --devices (default: 1)")
+
+
+def _trainer_options(args: argparse.Namespace) -> TrainerOptions | None:
+    """How ``--devices/--accelerator/--num-nodes`` share a job out; None (one process) without --devices."""
+    if args.devices is None:
+        return None
+    return TrainerOptions(accelerator=args.accelerator, devices=args.devices, num_nodes=args.num_nodes)
+
+
+def _sam2_device(args: argparse.Namespace) -> str:
+    """The device SAM 2 is built on: with --devices on GPUs, this process's own GPU (LOCAL_RANK)."""
+    from frugalseg.autolabel.sam2_loading import resolve_device
+
+    if args.devices is None or args.accelerator == "cpu" or args.device != "auto":
+        return args.device
+    device = resolve_device("auto")
+    return device if device == "cpu" else f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+
+
+def _sam2_propagator(args: argparse.Namespace) -> PropagationEngine:
+    """The SAM 2 engine the ``label propagate`` options describe."""
+    from frugalseg.autolabel.sam2_propagate import SAM2Propagator
+
+    return SAM2Propagator(
+        args.sam2_config,
+        args.sam2_checkpoint,
+        _sam2_device(args),
+        image_size=args.sam2_image_size,
+        stuff=args.sam2_stuff,
+        offload_state_to_cpu=args.offload_state_to_cpu,
+    )
+
+
+def _register_report(commands: argparse._SubParsersAction) -> None:
+    """Add ``label report``: quality against ground truth and annotation cost of a store."""
+    report = commands.add_parser(
+        "report", help="score a label store against ground truth per frame offset, and its annotation cost"
+    )
+    report.add_argument("store", help="label store folder (holding run.json and manifest.jsonl)")
+    report.add_argument("--out", help="where report.json and quality.png go (default: STORE/report)")
+    report.add_argument(
+        "--cost",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override an annotation cost constant, e.g. fine_frame_minutes=60 (repeatable)",
+    )
+    report.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    report.set_defaults(func=_report)
+
+
+def _report(args: argparse.Namespace) -> int:
+    """Run ``label report``; prints the table and where the files went, returns the exit code."""
+    from pathlib import Path
+
+    from frugalseg.autolabel.report import evaluate_store, write_report
+    from frugalseg.data.costs import DEFAULT_COSTS
+
+    try:
+        costs = DEFAULT_COSTS.with_overrides(args.cost)
+    except ConfigError as err:
+        raise ConfigError("--cost", err.problem) from err
+    report = evaluate_store(args.store, costs, progress=not args.no_progress)
+    json_path, plot_path = write_report(report, args.out or Path(args.store) / "report")
+    print_report(report)
+    print(f"label report: wrote {json_path} and {plot_path}")
+    return 0
+
+
+def _non_negative(text: str) -> float:
+    """A number of at least 0."""
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value:g}")
+    return value
+
+
+def _count(text: str) -> int:
+    """A whole number of at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _add_dataset_options(parser: argparse.ArgumentParser) -> None:
+    """Options every labelling command shares: the data set, the split, the store, the progress bar."""
+    parser.add_argument("--format", required=True, choices=list(FORMATS), help="data set layout")
+    parser.add_argument("--root", required=True, help="data set folder")
+    parser.add_argument("--split", default="train", help="split to label (default: train)")
+    parser.add_argument("--out", required=True, help="label store folder (one per labelling run)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def _add_sam2_model_options(parser: argparse._ActionsContainer, *, checkpoint_required: bool) -> None:
+    """The SAM 2 model: a config name, a local checkpoint file (nothing is downloaded) and a device."""
+    from frugalseg.autolabel.sam2_loading import SAM2_CONFIGS
+
+    parser.add_argument(
+        "--sam2-config", default="sam2.1_hiera_t", choices=SAM2_CONFIGS, help="SAM 2 model config"
+    )
+    parser.add_argument(
+        "--sam2-checkpoint", required=checkpoint_required, help="local SAM 2 checkpoint file of that config"
+    )
+    parser.add_argument(
+        "--device", default="auto", help="torch device for SAM 2 (default: cuda if available)"
+    )
+
+
+def _image_predictor(args: argparse.Namespace) -> object:
+    """The SAM 2 image predictor that the ``--sam2-*`` and ``--device`` options describe."""
+    from frugalseg.autolabel.sam2_loading import build_sam2_image_predictor, resolve_device
+
+    device = resolve_device(_sam2_device(args))  # with --devices on GPUs: this process's own GPU
+    return build_sam2_image_predictor(args.sam2_config, args.sam2_checkpoint, device)
+
+
+def _add_refine_coarse(commands: argparse._SubParsersAction) -> None:
+    from frugalseg.autolabel.refine import REFINE_CLASSES
+
+    parser = commands.add_parser(
+        "refine-coarse", help="refine the coarse label of each clip's anchor frame with SAM 2 (paper 001)"
+    )
+    _add_dataset_options(parser)
+    _add_sam2_model_options(parser, checkpoint_required=True)
+    parser.add_argument(
+        "--method",
+        default="points",
+        choices=("points", "auto"),
+        help="points: 2 random points per object + 2 refinement iterations (the paper's method); "
+        "auto: classify automatically generated masks by the coarse map (the failed alternative)",
+    )
+    parser.add_argument(
+        "--classes",
+        default=",".join(REFINE_CLASSES),
+        help=f"comma-separated class names to refine (default: {','.join(REFINE_CLASSES)}), or 'all'",
+    )
+    parser.add_argument("--points", type=_count, default=2, help="random points per object (points)")
+    parser.add_argument("--iterations", type=int, default=2, help="refinement iterations (points)")
+    parser.add_argument(
+        "--agreement", type=float, default=0.9, help="fraction of coarse pixels a mask needs (auto)"
+    )
+    parser.add_argument(
+        "--points-per-side",
+        type=_count,
+        default=32,
+        help="grid of point prompts of the mask generator (auto)",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="let refined masks overwrite coarse labels of other classes"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random points")
+    _add_trainer_options(parser)
+    parser.set_defaults(func=_refine_coarse)
+
+
+def _refine_coarse(args: argparse.Namespace) -> int:
+    """Run ``label refine-coarse``; prints one summary line and returns the exit code."""
+    from frugalseg.autolabel.refine import AutoMaskRefiner, PointRefiner, class_ids, refine_split
+
+    def label(fmt: Format, store: LabelStore) -> LabellingSummary:
+        anchored_clips(fmt, args.split, LabelKind.COARSE)  # before loading SAM 2
+        names = (
+            list(fmt.class_names) if args.classes == "all" else [n.strip() for n in args.classes.split(",")]
+        )
+        try:
+            train_ids = class_ids(names, fmt.class_names)
+        except ConfigError as err:
+            raise ConfigError("--classes", err.problem) from err
+        predictor = _image_predictor(args)
+        model = {"config": args.sam2_config, "checkpoint": args.sam2_checkpoint}
+        if args.method == "points":
+            refiner = PointRefiner(
+                predictor,
+                train_ids,
+                num_points=args.points,
+                iterations=args.iterations,
+                overwrite=args.overwrite,
+                model=model,
+            )
+        else:
+            from sam2.automatic_mask_generator import SAM2AutomaticMaskGenerator
+
+            refiner = AutoMaskRefiner(
+                SAM2AutomaticMaskGenerator(predictor.model, points_per_side=args.points_per_side),
+                train_ids,
+                agreement=args.agreement,
+                overwrite=args.overwrite,
+                model={**model, "points_per_side": args.points_per_side},
+            )
+        return refine_split(
+            fmt,
+            args.split,
+            store,
+            refiner,
+            seed=args.seed,
+            progress=not args.no_progress,
+            trainer=_trainer_options(args),
+        )
+
+    return _run_labelling("refine-coarse", "images", args, label)
+
+
+def _add_clicks(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "clicks", help="simulate click annotations on each clip's anchor frame (paper 004)"
+    )
+    _add_dataset_options(parser)
+    parser.add_argument(
+        "--radius", type=_non_negative, default=0, help="label pixels within this radius of a click"
+    )
+    parser.add_argument(
+        "--min-stuff-area", type=_count, default=512, help="smallest stuff component that gets a click"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of clicks placed off the centroid")
+    _add_trainer_options(parser)
+    parser.set_defaults(func=_clicks)
+
+
+def _clicks(args: argparse.Namespace) -> int:
+    """Run ``label clicks``; prints one summary line and returns the exit code."""
+    from frugalseg.autolabel.clicks import click_split
+
+    def label(fmt: Format, store: LabelStore) -> LabellingSummary:
+        return click_split(
+            fmt,
+            args.split,
+            store,
+            radius=args.radius,
+            min_stuff_area=args.min_stuff_area,
+            seed=args.seed,
+            progress=not args.no_progress,
+            trainer=_trainer_options(args),
+        )
+
+    return _run_labelling("clicks", "images", args, label)
+
+
+def _add_boxes(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "boxes", help="turn a box per instance of each clip's anchor frame into a SAM 2 mask (paper 003)"
+    )
+    _add_dataset_options(parser)
+    _add_sam2_model_options(parser, checkpoint_required=True)
+    parser.add_argument(
+        "--filter-iou",
+        type=float,
+        default=None,
+        help="simulate filtering bad masks: a mask whose IoU with the ground truth is lower "
+        "becomes ignore over its box",
+    )
+    _add_trainer_options(parser)
+    parser.set_defaults(func=_boxes)
+
+
+def _boxes(args: argparse.Namespace) -> int:
+    """Run ``label boxes``; prints one summary line and returns the exit code."""
+    from frugalseg.autolabel.boxes import box_split
+
+    def label(fmt: Format, store: LabelStore) -> LabellingSummary:
+        anchored_clips(fmt, args.split, LabelKind.FINE)  # before loading SAM 2
+        return box_split(
+            fmt,
+            args.split,
+            store,
+            _image_predictor(args),
+            min_iou=args.filter_iou,
+            model={"config": args.sam2_config, "checkpoint": args.sam2_checkpoint},
+            progress=not args.no_progress,
+            trainer=_trainer_options(args),
+        )
+
+    return _run_labelling("boxes", "images", args, label)
+
+
+def _run_labelling(
+    command: str,
+    unit: str,
+    args: argparse.Namespace,
+    label: Callable[[Format, LabelStore], LabellingSummary],
+) -> int:
+    """Run one ``label`` command: ``label(fmt, store)`` on the data set and store the dataset options name.
+
+    Prints its summary line (with several processes, only global rank 0 prints it); ``unit`` names
+    what the summary counts: ``clips`` for propagation, ``images`` (anchor frames) for the commands
+    that label each clip's anchor frame. Errors go to the command line's one error path. The
+    synthetic streets set is generated into ``--root`` when that folder is new or empty.
+    """
+    out = args.out
+    if args.format == "synthetic" and not SyntheticFormat.looks_like(Path(args.root)):
+        generate_synthetic_streets(args.root)
+    summary = label(get_format(args.format, args.root), LabelStore(out))
+    if summary.rank != 0:
+        return 0
+    print(
+        f"label {command}: {summary.clips} {unit}, {summary.written} labels written, "
+        f"{summary.skipped} skipped (already in {out}), {summary.seconds:.1f} s"
+    )
+    return 0
+
+
+def _fmt(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+def print_report(report: dict[str, Any], console: Any = None) -> None:
+    """Print the per-offset table and the cost of a `label report` in a readable form."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console(width=max(Console().width, 100))
+    table = Table(
+        title=f"label quality — {report['store']} ({report['format']}, {report['split']})", box=box.SIMPLE
+    )
+    headers = ("kind", "offset", "labels", "scored", "J", "mIoU", "rec@.5", "rec@.7", "coverage", "precision")
+    for name in headers:
+        table.add_column(name, justify="left" if name == "kind" else "right", no_wrap=True)
+    for row in report["rows"]:
+        table.add_row(
+            row["kind"],
+            f"{row['offset']:+d}",
+            str(row["labels"]),
+            str(row["scored"]),
+            *(_fmt(row[k]) for k in ("j", "miou", "recall@0.5", "recall@0.7", "coverage", "precision")),
+        )
+    console.print(table)
+    cost = report["cost"]
+    units = ", ".join(f"{n} {name}" for name, n in cost["units"].items()) or "no manual work"
+    console.print(f"annotation cost: {cost['hours']:.2f} h of human work ({units})")
+    if cost["uncosted_labels"]:
+        listed = ", ".join(f"{n} {kind}" for kind, n in cost["uncosted_labels"].items())
+        console.print(f"not costed (no count recorded): {listed}")

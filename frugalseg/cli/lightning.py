@@ -1,0 +1,269 @@
+"""LightningCLI for ``frugalseg fit|validate|test|predict`` and ``frugalseg vos fit|validate|test``.
+
+Both command lines add the callbacks every run shares, each with its own options, so that a config
+holds only what differs from them:
+
+* ``checkpoint`` (``--checkpoint.*``, a ``ModelCheckpoint``): keeps the best and the last
+  checkpoint. Its ``monitor`` and ``mode`` default to the task's (``val/mIoU`` and ``max`` for the
+  semantic modules, ``val/JF`` and ``max`` for VOS; :class:`~frugalseg.lightning_modules.BaseTask`)
+  and its ``filename`` to ``epoch{epoch}-step{step}-<metric>{<monitor>:.3f}``; a config that
+  monitors another metric names it (``checkpoint: {monitor: val/TC}``).
+* ``lr_monitor`` (``--lr_monitor.*``, a ``LearningRateMonitor``): the learning rate on the logger;
+  left out when the trainer has no logger.
+* ``print_metrics`` (:class:`~frugalseg.cli.callbacks.PrintMetrics`): the last validation metrics as
+  a table when fitting ends.
+
+A checkpoint given with ``--ckpt_path`` is never unpickled: it is read with ``weights_only=True``
+(``--weights_only false`` is refused), a URL is downloaded into the cache first (Lightning would
+unpickle it), and ``last`` means the newest ``last.ckpt`` of this run's checkpoint folders, or an
+error that says where it looked.
+"""
+
+from __future__ import annotations
+
+import importlib
+import urllib.parse
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch import Trainer
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+
+from frugalseg.cli.callbacks import PrintMetrics
+from frugalseg.data.io import cache_dir
+from frugalseg.datamodules.datamodule import VideoSegDataModule
+from frugalseg.datamodules.vos import VOSDataModule
+from frugalseg.errors import ConfigError
+from frugalseg.lightning_modules import VideoSegmentationModule, VOSModule
+from frugalseg.lightning_modules.prediction_writer import SegmentationPredictionWriter
+
+DEFAULT_MODEL = f"{VideoSegmentationModule.__module__}.{VideoSegmentationModule.__qualname__}"
+
+#: Options of the shared checkpoint callback; None is filled from the task when the classes are built.
+CHECKPOINT_DEFAULTS: dict[str, Any] = {
+    "checkpoint.monitor": None,
+    "checkpoint.mode": None,
+    "checkpoint.filename": None,
+    "checkpoint.save_last": True,
+    "checkpoint.auto_insert_metric_name": False,
+}
+
+
+#: Help of the checkpoint options whose default the task decides.
+CHECKPOINT_HELP = {
+    "checkpoint.monitor": "metric whose best value is kept; null (default): the task's `monitor` "
+    "(val/mIoU for the semantic modules, val/JF for VOS).",
+    "checkpoint.mode": "min or max; null (default): the task's `mode` (max for every frugalseg metric).",
+    "checkpoint.filename": "checkpoint file name; null (default): "
+    "epoch{epoch}-step{step}-<metric>{<monitor>:.3f}, e.g. epoch3-step120-miou0.712.ckpt.",
+}
+
+
+def checkpoint_filename(monitor: str) -> str:
+    """``epoch{epoch}-step{step}-miou{val/mIoU:.3f}`` for the monitor ``val/mIoU``."""
+    short = monitor.rsplit("/", 1)[-1].lower()
+    return f"epoch{{epoch}}-step{{step}}-{short}{{{monitor}:.3f}}"
+
+
+class TaskCLI(LightningCLI):
+    """LightningCLI with the callbacks every run shares (see the module docstring)."""
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults(CHECKPOINT_DEFAULTS)
+        for action in parser._actions:
+            action.help = CHECKPOINT_HELP.get(action.dest, action.help)
+        parser.add_lightning_class_args(LearningRateMonitor, "lr_monitor")
+        parser.add_lightning_class_args(PrintMetrics, "print_metrics")
+
+    def task_class(self, config: Any) -> type:
+        """The LightningModule class the parsed ``config`` trains (its ``model.class_path`` if any)."""
+        class_path = getattr(config.get("model"), "class_path", None) if self.subclass_mode_model else None
+        if not class_path:
+            return self._model_class
+        module, _, name = class_path.rpartition(".")
+        return getattr(importlib.import_module(module), name)
+
+    def before_instantiate_classes(self) -> None:
+        """Fill the checkpoint's monitor, mode and file name that the config leaves open from the task."""
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        checkpoint = config.get("checkpoint")
+        if checkpoint is None:
+            return
+        task = self.task_class(config)
+        if checkpoint.monitor is None:
+            checkpoint.monitor = getattr(task, "monitor", None)
+        if checkpoint.mode is None:
+            checkpoint.mode = getattr(task, "mode", "min")
+        if checkpoint.filename is None and checkpoint.monitor:
+            checkpoint.filename = checkpoint_filename(checkpoint.monitor)
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        """Parse, then check a local ``--ckpt_path`` with frugalseg's weights-only reader: LightningCLI
+        reads the checkpoint's hyper-parameters right after parsing, and would end in a traceback."""
+        super().parse_arguments(parser, args)
+        subcommand = self.config.get("subcommand")
+        if not subcommand:
+            return
+        config = self.config[subcommand]
+        self._refuse_unpickling(config)
+        path = config.get("ckpt_path")
+        if path and Path(path).is_file():
+            from frugalseg.zoo._loading import torch_load
+
+            torch_load(path)
+
+    @staticmethod
+    def _refuse_unpickling(config: Any) -> None:
+        if config.get("weights_only") is False:
+            raise ConfigError(
+                "--weights_only",
+                "frugalseg reads checkpoints with weights_only=True only: unpickling a file can run code "
+                "from it. To use a checkpoint you trust that holds other objects, load it yourself with "
+                "torch.load(path, weights_only=False) and save its 'state_dict' alone",
+            )
+
+    def before_fit(self) -> None:
+        """Resolve ``--ckpt_path`` safely before Lightning reads it."""
+        self.check_checkpoint()
+
+    def before_validate(self) -> None:
+        """Resolve ``--ckpt_path`` safely before Lightning reads it."""
+        self.check_checkpoint()
+
+    def before_test(self) -> None:
+        """Resolve ``--ckpt_path`` safely before Lightning reads it."""
+        self.check_checkpoint()
+
+    def check_checkpoint(self) -> None:
+        """Make the subcommand read its checkpoint without unpickling (see the module docstring)."""
+        config = self.config_init[self.subcommand]
+        self._refuse_unpickling(config)
+        if "weights_only" in config:
+            config["weights_only"] = True
+        path = config.get("ckpt_path")
+        if path is None or path == "best":
+            return
+        if path == "last":
+            config["ckpt_path"] = str(self.last_checkpoint())
+        elif path in ("hpc", "registry"):
+            raise ConfigError("--ckpt_path", f"{path!r} is not supported; give a checkpoint file or 'last'")
+        elif urllib.parse.urlparse(str(path)).scheme in ("http", "https", "file"):
+            from frugalseg.zoo._resolve import download
+
+            name = Path(urllib.parse.urlparse(str(path)).path).name or "checkpoint.ckpt"
+            config["ckpt_path"] = str(download(str(path), cache_dir() / "checkpoints" / name))
+        elif not Path(path).is_file():
+            raise ConfigError("--ckpt_path", f"{path}: checkpoint file does not exist")
+        from frugalseg.zoo._loading import torch_load
+
+        torch_load(config["ckpt_path"])  # refuses, in frugalseg's words, a file that would need unpickling
+
+    def last_checkpoint(self) -> Path:
+        """The newest ``last.ckpt`` of this run's checkpoint folders: the checkpoint callback's
+        ``dirpath`` when set, else every ``version_*/checkpoints`` of the run's logger folder."""
+        folders: list[Path] = []
+        checkpoint = self.trainer.checkpoint_callback
+        if isinstance(checkpoint, ModelCheckpoint) and checkpoint.dirpath:
+            folders.append(Path(checkpoint.dirpath))
+        logger = self.trainer.logger
+        if logger is not None and logger.save_dir is not None:
+            base = Path(logger.save_dir) / (logger.name or "")
+        else:
+            base = Path(self.trainer.default_root_dir) / "lightning_logs"
+        folders += sorted(base.glob("version_*/checkpoints"))
+        found = [path for folder in folders for path in folder.glob("last*.ckpt")]
+        if not found:
+            looked = ", ".join(str(folder) for folder in folders) or f"{base}/version_*/checkpoints"
+            raise ConfigError(
+                "--ckpt_path", f"'last' asked to resume, but no last.ckpt was found (looked in {looked})"
+            )
+        return max(found, key=lambda path: path.stat().st_mtime_ns)
+
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        """The trainer with the shared callbacks, less those its options rule out (no logger: no
+        learning-rate monitor; ``enable_checkpointing: false``: no checkpoint callback)."""
+        options = {**self._get(self.config_init, "trainer", default={}), **kwargs}
+        skipped = set()
+        if options.get("logger") is False:
+            skipped.add("lr_monitor")
+        if options.get("enable_checkpointing") is False:
+            skipped.add("checkpoint")
+        keys = self._parser(self.subcommand).callback_keys
+        callbacks = [self._get(self.config_init, key) for key in keys if key not in skipped]
+        return self._instantiate_trainer(options, callbacks)
+
+
+class FrugalsegCLI(TaskCLI):
+    """LightningCLI with the data → model links (classes, ignore index, frames, class names).
+
+    The model is any subclass of VideoSegmentationModule (``model.class_path``, e.g.
+    ``frugalseg.lightning_modules.DistillationModule``); without a class path a config's
+    ``model:`` entries are the arguments of VideoSegmentationModule itself.
+    """
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        super().add_arguments_to_parser(parser)
+        # `predict` writes label PNGs and a contact sheet (options: --predict_writer.*).
+        parser.add_lightning_class_args(SegmentationPredictionWriter, "predict_writer")
+        parser.set_defaults({"model": {"class_path": DEFAULT_MODEL}})
+        parser.link_arguments("data.num_frames", "model.init_args.num_frames")
+        for name in ("num_classes", "ignore_index", "class_names"):
+            parser.link_arguments(f"data.{name}", f"model.init_args.{name}", apply_on="instantiate")
+
+    def before_predict(self) -> None:
+        """Resolve ``--ckpt_path`` safely; the prediction writer saves every map, so unless asked, do not
+        also keep them all in memory."""
+        self.check_checkpoint()
+        config = self.config_init[self.subcommand]
+        if config.get("return_predictions") is None:
+            config["return_predictions"] = False
+
+
+def run_lightning_cli(argv: Sequence[str]) -> FrugalsegCLI:
+    """`frugalseg fit|validate|test|predict …` (``--help`` lists every option).
+
+    ``sys.argv`` is left as it is, so Lightning's DDP launcher starts the same command again; the
+    warning LightningCLI gives when both ``args`` and ``sys.argv`` hold words is silenced for that.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
+        return FrugalsegCLI(
+            VideoSegmentationModule,
+            VideoSegDataModule,
+            subclass_mode_model=True,
+            args=list(argv),
+            parser_kwargs={"prog": "frugalseg"},
+            seed_everything_default=0,
+            save_config_kwargs={"overwrite": True},
+        )
+
+
+class VOSCLI(TaskCLI):
+    """`frugalseg vos fit|validate|test`: STM (VOSModule) on DAVIS/MOSE-layout data (VOSDataModule)."""
+
+    @staticmethod
+    def subcommands() -> dict[str, set[str]]:
+        """fit, validate and test; VOSModule has no predict step, so `vos predict` is not offered."""
+        return {name: args for name, args in LightningCLI.subcommands().items() if name != "predict"}
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        super().add_arguments_to_parser(parser)
+        parser.link_arguments("data.max_objects", "model.max_objects")
+
+
+def run_vos_cli(argv: Sequence[str]) -> VOSCLI:
+    """`frugalseg vos fit|validate|test …`: ``argv`` holds the words after ``vos`` (see above)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
+        return VOSCLI(
+            VOSModule,
+            VOSDataModule,
+            args=list(argv),
+            parser_kwargs={"prog": "frugalseg vos"},
+            seed_everything_default=0,
+            save_config_kwargs={"overwrite": True},
+        )

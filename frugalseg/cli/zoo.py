@@ -1,0 +1,186 @@
+"""`frugalseg zoo …`: list the registered models and published weights, publish trained students,
+verify published weights, convert official ones."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from frugalseg.zoo._checkpoints import INDEX_FILE, checkpoints_dir, publish_dir, read_index
+from frugalseg.zoo._convert import CONVERTERS, convert_checkpoint
+from frugalseg.zoo._registry import TASKS, list_models, model_config
+from frugalseg.zoo._resolve import resolve
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+OUT_HELP = "checkpoints folder (default: $FRUGALSEG_CHECKPOINTS, else ./checkpoints)"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``zoo`` group (``publish``, ``list``, ``verify``, ``convert``) to the tool parser."""
+    group = subparsers.add_parser("zoo", help="list models and weights; publish, verify and convert weights")
+    commands = group.add_subparsers(dest="zoo_command", required=True)
+    default_out = f"checkpoints folder (default: $FRUGALSEG_CHECKPOINTS, else {checkpoints_dir()})"
+
+    publish = commands.add_parser(
+        "publish", help="write a Lightning checkpoint's student as <name>-<sha8>.safetensors with its card"
+    )
+    publish.add_argument("ckpt", help="Lightning checkpoint of `frugalseg fit` (read with weights_only=True)")
+    publish.add_argument("--name", required=True, help="published name, e.g. streets-hrnetv2-w18s")
+    publish.add_argument("--out", default=None, help=OUT_HELP)
+    publish.add_argument(
+        "--run-dir", default=None, help="the run's log folder with samples.json (default: the ckpt's ../..)"
+    )
+    publish.add_argument(
+        "--metrics",
+        default=None,
+        help="metrics.csv of a CSVLogger (or a JSON dict) measured on these weights",
+    )
+    publish.add_argument("--metrics-command", default=None, help="the command that produced --metrics")
+    publish.add_argument(
+        "--train-command", default=None, help="the command that trained it (default: fit on the run's config)"
+    )
+    publish.add_argument(
+        "--half", action="store_true", help="store floating tensors as float16 (half the size)"
+    )
+    publish.set_defaults(func=_publish)
+
+    listing = commands.add_parser(
+        "list", help="print the registered models and the published weights of checkpoints/index.json"
+    )
+    listing.add_argument("--dir", default=None, help=default_out)
+    listing.add_argument("--filter", default=None, help="models whose name matches this fnmatch pattern")
+    listing.add_argument("--task", default=None, choices=TASKS, help="models of this task only")
+    listing.add_argument("--pretrained", action="store_true", help="models with published weights only")
+    listing.set_defaults(func=_list)
+
+    verify = commands.add_parser("verify", help="check the sha256 of published weights (a name, path or URL)")
+    verify.add_argument("weights", nargs="+", help="published names, .safetensors/.ckpt/.pt paths or URLs")
+    verify.add_argument("--dir", default=None, help=default_out)
+    verify.set_defaults(func=_verify)
+
+    convert = commands.add_parser("convert", help="convert an official checkpoint into published weights")
+    convert.add_argument("file", help="the official checkpoint")
+    convert.add_argument(
+        "--from", dest="source", required=True, choices=sorted(CONVERTERS), help="its origin"
+    )
+    convert.add_argument("--out", default=None, help=OUT_HELP)
+    convert.add_argument("--name", default=None, help="published name (default: <architecture>-official)")
+    convert.add_argument("--arch", default=None, help="zoo architecture (default: read from the checkpoint)")
+    convert.add_argument(
+        "--num-classes", type=int, default=None, help="classes (default: from the classifier)"
+    )
+    convert.set_defaults(func=_convert)
+
+
+def _publish(args: argparse.Namespace) -> int:
+    import torch
+
+    from frugalseg.lightning_modules.publish import publish_checkpoint
+
+    card = publish_checkpoint(
+        args.ckpt,
+        args.name,
+        out=args.out,
+        metrics_file=args.metrics,
+        metrics_command=args.metrics_command,
+        run_dir=args.run_dir,
+        dtype=torch.float16 if args.half else None,
+        train_command=args.train_command,
+    )
+    out = Path(args.out or publish_dir())
+    print(f"published {card['name']}: {out / card['file']} ({card['size_bytes'] / 1e6:.2f} MB)")
+    print(f"sha256 {card['sha256']}")
+    print(f"card {out / card['card']}; index {out / INDEX_FILE}")
+    for metric, value in card["metrics"].get("values", {}).items():
+        print(f"{metric} = {value:.4f}")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    console = Console(width=200)
+    console.print(_models_table(list_models(args.filter, task=args.task, pretrained=args.pretrained)))
+    directory = Path(args.dir or checkpoints_dir())
+    models = read_index(directory)["models"]
+    if not models:
+        print(f"no published weights in {directory / INDEX_FILE}")
+        return 0
+    console.print(_weights_table(directory, models))
+    return 0
+
+
+def _models_table(names: list[str]) -> Table:
+    """The registered models: name, task, frames, video or image, parameters, paper, published weights."""
+    from rich.table import Table
+
+    table = Table(title="models (frugalseg.zoo.list_models())")
+    for column in ("name", "task", "frames", "input", "params (M)", "paper", "weights"):
+        table.add_column(column, justify="right" if column in ("frames", "params (M)") else "left")
+    for name in names:
+        config = model_config(name)
+        table.add_row(
+            name,
+            config.task,
+            str(config.num_frames),
+            "video" if config.video else "image",
+            "–" if config.param_count is None else f"{config.param_count:.1f}",
+            config.paper,
+            ", ".join(config.weights) or "–",
+        )
+    return table
+
+
+def _weights_table(directory: Path, models: dict[str, Any]) -> Table:
+    """The published weights of a checkpoints folder's index."""
+    from rich.table import Table
+
+    table = Table(title=f"published weights ({directory / INDEX_FILE})")
+    for column in ("name", "architecture", "classes", "frames", "MB", "sha256", "metrics"):
+        table.add_column(column, justify="right" if column in ("classes", "frames", "MB") else "left")
+    for name, entry in models.items():
+        metrics = ", ".join(f"{k} {v:.3f}" for k, v in entry.get("metrics", {}).items())
+        table.add_row(
+            name,
+            entry["architecture"],
+            str(entry["num_classes"]),
+            str(entry["num_frames"]),
+            f"{entry['size_bytes'] / 1e6:.2f}",
+            entry["sha256"][:8],
+            metrics,
+        )
+    return table
+
+
+def _verify(args: argparse.Namespace) -> int:
+    """Check each weights' sha256 and say against what; exit 1 if any fails."""
+    from frugalseg.errors import WeightsError
+
+    failed = 0
+    for weights in args.weights:
+        try:
+            loaded = resolve(weights, args.dir)
+        except WeightsError as err:
+            failed += 1
+            print(f"FAILED {err}")
+            continue
+        if loaded.verified:
+            state = f"sha256 {loaded.verified} matches its card"
+        else:
+            state = "NOT verified: no card records its sha256 (read as a local file)"
+        print(f"ok {weights} ({loaded.path}): {len(loaded.state_dict)} tensors, {state}")
+    return 1 if failed else 0
+
+
+def _convert(args: argparse.Namespace) -> int:
+    out = Path(args.out or publish_dir())
+    card, report = convert_checkpoint(
+        args.source, args.file, out, name=args.name, architecture=args.arch, num_classes=args.num_classes
+    )
+    print(report.summary())
+    print(f"wrote {out / card['file']} ({card['size_bytes'] / 1e6:.2f} MB), sha256 {card['sha256']}")
+    print(f"load it with get_model({card['architecture']!r}, weights={card['name']!r})")
+    return 0

@@ -1,0 +1,159 @@
+"""BaseTask: the template every frugalseg LightningModule follows.
+
+``__init__`` saves the constructor arguments as hyper-parameters and calls three hooks in order:
+:meth:`~BaseTask.configure_models` (the ``student``, and a teacher where there is one),
+:meth:`~BaseTask.configure_losses` and :meth:`~BaseTask.configure_metrics`. A subclass declares its
+arguments in its own ``__init__``, calls ``super().__init__()`` and overrides hooks only. The class
+attributes ``monitor`` and ``mode`` name the validation metric that picks the best checkpoint; the
+command line reads them (``frugalseg.cli.lightning``).
+
+Shared here: the speed options every task takes (``channels_last`` and ``compile``, applied to the
+models once they are built), SGD/Adam with the polynomial decay of the papers
+(:meth:`~BaseTask.build_optimizer` picks the optimiser), the datamodule check before fitting
+(:meth:`~BaseTask.check_data_options`) and images drawn on whatever logger can show them
+(:meth:`~BaseTask.log_image`).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+import lightning as L
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+
+def poly_schedule(
+    optimizer: torch.optim.Optimizer, total_steps: int, power: float, floor: float = 0.0
+) -> dict[str, Any]:
+    """``optimizer`` with its rate decayed each step as ``(1 - floor)(1 - step/total)^power + floor``
+    times the initial rate, in the form ``configure_optimizers`` returns."""
+    total = max(1, total_steps)
+
+    def poly(step: int) -> float:
+        return (1 - floor) * (1 - min(step, total) / total) ** power + floor
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, poly)
+    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def compile_options(value: bool | dict[str, Any] | None) -> dict[str, Any] | None:
+    """Keyword arguments of ``torch.compile`` for a task's ``compile`` option, None when it is off."""
+    if not value:
+        return None
+    return {} if value is True else dict(value)
+
+
+class BaseTask(L.LightningModule, ABC):
+    """A LightningModule built by hooks: models, then losses, then metrics.
+
+    Subclasses set ``self.student`` in :meth:`configure_models` (its state dict keys keep the
+    ``student.`` prefix that ``frugalseg.zoo`` and publishing read) and may read two optional
+    hyper-parameters: ``channels_last`` (the models' 4-D weights in channels-last memory format)
+    and ``compile`` (``torch.compile`` the student: ``true``, or a dict of ``torch.compile``
+    arguments such as ``{mode: max-autotune}``).
+    """
+
+    #: The validation metric whose best value picks the checkpoint to keep.
+    monitor: ClassVar[str] = "val/loss"
+    #: Whether ``monitor`` is better when larger (``max``) or smaller (``min``).
+    mode: ClassVar[str] = "min"
+
+    student: nn.Module
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.configure_models()
+        self.prepare_models()
+        self.configure_losses()
+        self.configure_metrics()
+
+    @abstractmethod
+    def configure_models(self) -> None:
+        """Build ``self.student`` (and any other model) from the hyper-parameters."""
+
+    def configure_losses(self) -> None:
+        """Build the loss modules (none by default)."""
+
+    def configure_metrics(self) -> None:
+        """Build the metrics, e.g. one ``MetricCollection`` cloned per stage (none by default)."""
+
+    def prepare_models(self) -> None:
+        """Apply the speed options to the built models: channels-last weights, a compiled student."""
+        if self.hparams.get("channels_last"):
+            self.to(memory_format=torch.channels_last)
+        options = compile_options(self.hparams.get("compile"))
+        if options is not None:
+            # In place, so the state dict keeps its `student.` keys (no `_orig_mod.`); forward_train
+            # is called directly by the training steps, so it is compiled on its own.
+            self.student.compile(**options)
+            if hasattr(self.student, "forward_train"):
+                self.student.forward_train = torch.compile(self.student.forward_train, **options)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """The student's forward."""
+        return self.student(*args, **kwargs)
+
+    def setup(self, stage: str) -> None:
+        """Before fitting, check the datamodule's options (:meth:`check_data_options`)."""
+        if stage == "fit" and self._trainer is not None:
+            options = getattr(getattr(self._trainer, "datamodule", None), "hparams", None)
+            if options is not None:
+                self.check_data_options(options)
+
+    def check_data_options(self, options: Any) -> None:
+        """Raise if the datamodule ``options`` cannot give what training needs (nothing checked here)."""
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        """The parameters the optimiser updates (frozen models, such as a teacher, stay out)."""
+        return [p for p in self.parameters() if p.requires_grad]
+
+    @abstractmethod
+    def build_optimizer(self, params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
+        """The optimiser of ``params`` at the initial rate ``hparams.lr``."""
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        """:meth:`build_optimizer`, its rate decayed per step by ``poly_power`` down to ``min_lr``."""
+        hp = self.hparams
+        optimizer = self.build_optimizer(self.trainable_parameters())
+        total = int(self.trainer.estimated_stepping_batches)
+        floor = hp.get("min_lr", 0.0) / hp["lr"] if hp["lr"] else 0.0
+        return poly_schedule(optimizer, total, hp.get("poly_power", 0.9), floor=floor)
+
+    def log_image(self, tag: str, image: Tensor) -> bool:
+        """Show a 3×H×W image in [0, 1] on every logger that can (``add_image`` as TensorBoard,
+        ``add_figure``, or a ``log_image`` method as Weights & Biases); False if none could."""
+        shown = False
+        for logger in self.loggers:
+            experiment = getattr(logger, "experiment", None)
+            if callable(getattr(experiment, "add_image", None)):
+                experiment.add_image(tag, image, self.global_step)
+            elif callable(getattr(experiment, "add_figure", None)):
+                experiment.add_figure(tag, _figure(image), self.global_step)
+            elif callable(getattr(logger, "log_image", None)):
+                logger.log_image(key=tag, images=[_hwc(image)], step=self.global_step)
+            else:
+                continue
+            shown = True
+        return shown
+
+
+def _hwc(image: Tensor) -> np.ndarray:
+    """A 3×H×W float image in [0, 1] as an H×W×3 uint8 array."""
+    return (image.detach().float().clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
+
+
+def _figure(image: Tensor) -> Any:
+    """A matplotlib figure showing ``image`` at one screen pixel per image pixel."""
+    from matplotlib.figure import Figure
+
+    array = _hwc(image)
+    figure = Figure(figsize=(array.shape[1] / 100, array.shape[0] / 100), dpi=100)
+    axes = figure.add_axes((0, 0, 1, 1))
+    axes.imshow(array)
+    axes.set_axis_off()
+    return figure

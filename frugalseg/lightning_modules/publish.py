@@ -1,0 +1,141 @@
+"""Publishing a training run's student: its weights, card (recipe, label sources and their hours,
+metrics with the command that measured them) and index entry, from a Lightning checkpoint."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from frugalseg.errors import ConfigError, WeightsError
+from frugalseg.zoo._cards import check_name, imagenet_normalization, palette_for
+from frugalseg.zoo._checkpoints import publish_dir, write_weights
+from frugalseg.zoo._loading import read_torch_weights, sha256_file, torch_load
+
+
+def read_metrics(path: str | Path) -> dict[str, float]:
+    """Metrics from a CSVLogger ``metrics.csv`` (last ``val/``/``test/`` value of each column) or JSON."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(path, "metrics file does not exist")
+    if path.suffix == ".json":
+        values = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(values, dict):
+            raise WeightsError(path, "expected a JSON object of metric name → value")
+        return {str(k): float(v) for k, v in values.items()}
+    metrics: dict[str, float] = {}
+    with path.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            for key, value in row.items():
+                if key and key.startswith(("val/", "test/")) and value not in ("", None):
+                    metrics[key] = float(value)
+    if not metrics:
+        raise WeightsError(path, "no val/ or test/ metric found")
+    return dict(sorted(metrics.items()))
+
+
+def _checkpoint_metrics(checkpoint: dict[str, Any]) -> dict[str, float]:
+    """The monitored validation score saved by ModelCheckpoint with this very checkpoint."""
+    for key, state in (checkpoint.get("callbacks") or {}).items():
+        if (
+            key.startswith("ModelCheckpoint")
+            and state.get("current_score") is not None
+            and state.get("monitor")
+        ):
+            return {state["monitor"]: round(float(state["current_score"]), 6)}
+    return {}
+
+
+def _training_record(ckpt: Path, checkpoint: dict[str, Any], run_dir: Path | None) -> dict[str, Any]:
+    """Recipe, label sources and annotation hours from the run's ``samples.json``, and the fit command."""
+    data = dict(checkpoint.get("datamodule_hyper_parameters") or {})
+    run_dir = run_dir or ckpt.resolve().parent.parent
+    record: dict[str, Any] = {
+        "data": data.get("root") or "synthetic streets (generated)",
+        "recipe": data.get("recipe"),
+        "budget": data.get("budget"),
+        "seed": data.get("seed"),
+        "crop_size": data.get("crop_size"),
+        "load_scale": data.get("load_scale"),
+        "epochs": int(checkpoint.get("epoch", -1)) + 1,
+        "steps": int(checkpoint.get("global_step", 0)),
+    }
+    samples_path = run_dir / "samples.json"
+    if samples_path.is_file():
+        samples = json.loads(samples_path.read_text(encoding="utf-8"))
+        sources: dict[str, int] = {}
+        for sample in samples["samples"]:
+            sources[sample["kind"]] = sources.get(sample["kind"], 0) + 1
+        record["recipe"] = samples["recipe"]
+        record["label_sources"] = dict(sorted(sources.items()))
+        record["annotation_cost"] = samples["cost"]
+    else:
+        record["note"] = f"{samples_path} was not found: the label sources and their cost are unknown"
+    config = run_dir / "config.yaml"
+    if config.is_file():
+        record["config"] = config.read_text(encoding="utf-8")
+        record["command"] = f"frugalseg fit --config {_display_path(config)}"
+    return record
+
+
+def _display_path(path: Path) -> str:
+    """``path`` relative to the working folder when it lies inside it (cards should not hold home folders)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def publish_checkpoint(
+    ckpt: str | Path,
+    name: str,
+    out: str | Path | None = None,
+    metrics_file: str | Path | None = None,
+    metrics_command: str | None = None,
+    run_dir: str | Path | None = None,
+    dtype: torch.dtype | None = None,
+    train_command: str | None = None,
+) -> dict[str, Any]:
+    """Publish the student of a Lightning checkpoint: safetensors + card + index entry.
+
+    Metrics come from ``metrics_file`` (a CSVLogger ``metrics.csv`` or JSON, measured by
+    ``metrics_command``), else from the score ModelCheckpoint saved with the checkpoint.
+    ``train_command`` is the command that trained it (default: ``fit`` on the run's saved config,
+    whose text the card keeps).
+    """
+    ckpt = Path(ckpt)
+    loaded = read_torch_weights(ckpt)
+    if not loaded.card:
+        raise WeightsError(ckpt, "not a checkpoint of `frugalseg fit` (no student hyper-parameters)")
+    checkpoint = torch_load(ckpt)
+    training = _training_record(ckpt, checkpoint, Path(run_dir) if run_dir else None)
+    if train_command:
+        training["command"] = train_command
+    if metrics_file is not None:
+        if not metrics_command:
+            raise ConfigError(
+                "--metrics-command", "--metrics needs --metrics-command: the command that measured them"
+            )
+        metrics = {"values": read_metrics(metrics_file), "command": metrics_command}
+    else:
+        metrics = {
+            "values": _checkpoint_metrics(checkpoint),
+            "command": training.get("command", "frugalseg fit"),
+            "note": f"validation during training, after epoch {training['epochs']}",
+        }
+    class_names = loaded.card["class_names"] or [f"class_{i}" for i in range(loaded.card["num_classes"])]
+    card = {
+        **loaded.card,
+        "name": check_name(name),
+        "class_names": class_names,
+        "palette": palette_for(class_names),
+        "ignore_index": int(checkpoint["hyper_parameters"].get("ignore_index", 255)),
+        "normalization": imagenet_normalization(),
+        "training": training,
+        "metrics": metrics,
+        "source": {"checkpoint": ckpt.name, "sha256": sha256_file(ckpt)},
+    }
+    return write_weights(loaded.state_dict, card, out or publish_dir(), dtype=dtype)

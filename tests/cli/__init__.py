@@ -1,0 +1,1 @@
+"""Tests of frugalseg.cli: dispatch and help, and bad input through the real command line."""

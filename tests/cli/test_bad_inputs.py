@@ -1,0 +1,729 @@
+"""Bad input, as a careless or hostile user gives it, through the real command line.
+
+Each case is an input, the command, the exit code (2: bad input, 1: a check that found problems),
+a phrase the one-line message must hold, and the paths that must not exist afterwards (nothing
+half-written). No case may end in a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import shutil
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lightning  # noqa: F401  (imported before any case captures stderr: its log handler keeps the stream)
+import numpy as np
+import pytest
+import torch
+
+from frugalseg.cli import main
+from frugalseg.data.io import write_png_atomic
+
+CONFIG = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
+
+
+@dataclass
+class Case:
+    """One bad input: ``argv(tmp, data)`` gives the command; the rest is what must come of it."""
+
+    name: str
+    argv: Callable[[Path, dict], list[str]]
+    code: int
+    phrase: str
+    absent: Callable[[Path], list[Path]] = field(default=lambda tmp: [tmp / "out"])
+
+
+def _propagate(root: str, *options: str) -> list[str]:
+    return ["label", "propagate", "--format", "synthetic", "--root", root, "--no-progress", *options]
+
+
+def _fit(tmp: Path, *options: str) -> list[str]:
+    runs = str(tmp / "runs")
+    return [
+        "fit", "--config", str(CONFIG), "--trainer.default_root_dir", runs,
+        "--trainer.logger.init_args.save_dir", runs, "--data.num_workers", "0", *options,
+    ]  # fmt: skip
+
+
+def _evil_checkpoint(tmp: Path) -> Path:
+    """A checkpoint whose unpickling would create the file ``pwned`` (it must never appear)."""
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(tmp / "pwned"), "w"))
+
+    path = tmp / "evil.ckpt"
+    torch.save({"state_dict": {}, "payload": Payload()}, path)
+    return path
+
+
+def _serve(folder: Path) -> str:
+    """Serve ``folder`` on the loopback in a thread; returns the base URL."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def _store(tmp: Path, data: dict, *, run: object = None, manifest: str | None = None) -> str:
+    """A copy of the prepared flow store with its ``run.json`` or manifest replaced."""
+    store = tmp / "store"
+    shutil.copytree(data["store"], store)
+    if run is not None:
+        (store / "run.json").write_text(run if isinstance(run, str) else json.dumps(run))
+    if manifest is not None:
+        (store / "manifest.jsonl").write_text(manifest)
+    return str(store)
+
+
+def _copy(tmp: Path, data: dict, change: Callable[[Path], None]) -> str:
+    root = tmp / "data"
+    shutil.copytree(data["streets"], root)
+    change(root)
+    return str(root)
+
+
+def _anchor_label(root: Path) -> Path:
+    return next((root / "gtFine" / "train").rglob("*_gtFine_labelTrainIds.png"))
+
+
+def _first_frame(root: Path, number: str = "000020") -> Path:
+    return next((root / "leftImg8bit_sequence" / "train").rglob(f"*_{number}_leftImg8bit.png"))
+
+
+def _index(tmp: Path, entry: dict) -> str:
+    folder = tmp / "zoo"
+    folder.mkdir()
+    (folder / "index.json").write_text(json.dumps({"format": 1, "models": {"x": entry}}))
+    return str(folder)
+
+
+def _published(tmp: Path, data: dict, sha: object) -> str:
+    """A copy of the shipped checkpoints folder whose card and index record ``sha``."""
+    folder = tmp / "zoo"
+    shutil.copytree(data["shipped"], folder)
+    index = json.loads((folder / "index.json").read_text())
+    entry = index["models"]["streets-hrnetv2-w18s"]
+    entry["sha256"] = sha
+    (folder / "index.json").write_text(json.dumps(index))
+    card = json.loads((folder / entry["card"]).read_text())
+    card["sha256"] = sha
+    (folder / entry["card"]).write_text(json.dumps(card))
+    return str(folder)
+
+
+CASES = [  # fmt: skip
+    # ---- label propagate: the data set
+    Case(
+        "missing data set root",
+        lambda t, d: [
+            "label",
+            "propagate",
+            "--format",
+            "cityscapes",
+            "--root",
+            str(t / "nowhere"),
+            "--out",
+            str(t / "out"),
+        ],
+        2,
+        "data set folder does not exist",
+    ),
+    Case(
+        "a split that does not exist",
+        lambda t, d: _propagate(str(d["streets"]), "--split", "tset", "--out", str(t / "out")),
+        2,
+        "split 'tset' does not exist; splits found: train, val",
+    ),
+    Case(
+        "a layout of another format",
+        lambda t, d: [
+            "label",
+            "propagate",
+            "--format",
+            "davis",
+            "--root",
+            str(d["streets"]),
+            "--out",
+            str(t / "out"),
+        ],
+        2,
+        "JPEGImages: folder does not exist",
+    ),
+    Case(
+        "an offset no clip has",
+        lambda t, d: _propagate(str(d["streets"]), "--offsets=-50", "--out", str(t / "out")),
+        2,
+        "no clip of split 'train' has a frame at offset -50",
+    ),
+    Case(
+        "offset 0",
+        lambda t, d: _propagate(str(d["streets"]), "--offsets", "0", "--out", str(t / "out")),
+        2,
+        "non-zero",
+    ),
+    Case(
+        "offsets that are not numbers",
+        lambda t, d: _propagate(str(d["streets"]), "--offsets", "a,b", "--out", str(t / "out")),
+        2,
+        "comma-separated integers",
+    ),
+    Case(
+        "--k 0",
+        lambda t, d: _propagate(str(d["streets"]), "--k", "0", "--out", str(t / "out")),
+        2,
+        "must be at least 1",
+    ),
+    Case(
+        "an anchor label of the wrong size",
+        lambda t, d: _propagate(
+            _copy(t, d, lambda r: write_png_atomic(_anchor_label(r), np.zeros((10, 10), np.uint8))),
+            "--offsets=1",
+            "--out",
+            str(t / "out"),
+        ),
+        2,
+        "differs from the anchor label's",
+    ),
+    Case(
+        "an anchor label with values past the classes",
+        lambda t, d: _propagate(
+            _copy(t, d, lambda r: write_png_atomic(_anchor_label(r), np.full((64, 128), 40, np.uint8))),
+            "--offsets=1",
+            "--out",
+            str(t / "out"),
+        ),
+        2,
+        "label values [40] outside 0..18 and 255",
+    ),
+    Case(
+        "a corrupt anchor label",
+        lambda t, d: _propagate(
+            _copy(t, d, lambda r: _anchor_label(r).write_bytes(b"not a png")),
+            "--offsets=1",
+            "--out",
+            str(t / "out"),
+        ),
+        2,
+        "cannot decode image",
+    ),
+    Case(
+        "a truncated frame",
+        lambda t, d: _propagate(
+            _copy(t, d, lambda r: _first_frame(r).write_bytes(_first_frame(r).read_bytes()[:300])),
+            "--offsets=1",
+            "--out",
+            str(t / "out"),
+        ),
+        2,
+        "_000020_leftImg8bit.png",
+    ),
+    Case(
+        "a frame of another size",
+        lambda t, d: _propagate(
+            _copy(t, d, lambda r: write_png_atomic(_first_frame(r), np.zeros((32, 64, 3), np.uint8))),
+            "--offsets=1",
+            "--out",
+            str(t / "out"),
+        ),
+        2,
+        "frame size 64×32 differs from the anchor label's 128×64",
+    ),
+    Case(
+        "sam2 without a checkpoint",
+        lambda t, d: _propagate(str(d["streets"]), "--engine", "sam2", "--out", str(t / "out")),
+        2,
+        "--sam2-checkpoint: --engine sam2 needs a local SAM 2 checkpoint",
+    ),
+    Case(
+        "a sam2 checkpoint that does not exist",
+        lambda t, d: _propagate(
+            str(d["streets"]),
+            "--engine",
+            "sam2",
+            "--sam2-checkpoint",
+            str(t / "absent.pt"),
+            "--device",
+            "cpu",
+            "--out",
+            str(t / "out"),
+        ),
+        2,
+        "absent.pt: SAM 2 checkpoint file does not exist",
+    ),
+    Case(
+        "a sam2 checkpoint that is not one",
+        lambda t, d: _propagate(
+            str(d["streets"]),
+            "--engine",
+            "sam2",
+            "--sam2-checkpoint",
+            str(_evil_checkpoint(t)),
+            "--device",
+            "cpu",
+            "--out",
+            str(t / "out"),
+        ),
+        2,
+        "evil.ckpt",
+        lambda t: [t / "out", t / "pwned"],
+    ),
+    Case(
+        "--out is a file",
+        lambda t, d: _propagate(str(d["streets"]), "--offsets=1", "--out", str(_file(t / "out_file"))),
+        2,
+        "out_file",
+        lambda t: [],
+    ),
+    # ---- label propagate: the store
+    Case(
+        "a store made with other settings",
+        lambda t, d: _propagate(str(d["streets"]), "--offsets=1", "--preset", "fast", "--out", _store(t, d)),
+        2,
+        "this store was written by a run with a different config",
+        lambda t: [],
+    ),
+    Case(
+        "a store whose run.json is not JSON",
+        lambda t, d: _propagate(str(d["streets"]), "--offsets=1", "--out", _store(t, d, run="{not json")),
+        2,
+        "run.json: not valid JSON",
+        lambda t: [],
+    ),
+    Case(
+        "a manifest path outside the store",
+        lambda t, d: _propagate(
+            str(d["streets"]),
+            "--offsets=1",
+            "--out",
+            _store(
+                t,
+                d,
+                manifest=json.dumps(
+                    {"split": "train", "clip_id": "x", "offset": 1, "kind": "pseudo", "path": "../x.png"}
+                )
+                + "\n",
+            ),
+        ),
+        2,
+        "label path '../x.png' is not a path inside",
+        lambda t: [],
+    ),
+    Case(
+        "a manifest line that is not JSON",
+        lambda t, d: _propagate(
+            str(d["streets"]), "--offsets=1", "--out", _store(t, d, manifest="{bad\n{}\n")
+        ),
+        2,
+        "manifest.jsonl: line 1 is not valid JSON",
+        lambda t: [],
+    ),
+    # ---- other label commands
+    Case(
+        "clicks with a negative radius",
+        lambda t, d: [
+            "label",
+            "clicks",
+            "--format",
+            "synthetic",
+            "--root",
+            str(d["streets"]),
+            "--radius=-1",
+            "--out",
+            str(t / "out"),
+        ],
+        2,
+        "--radius: must be at least 0",
+    ),
+    Case(
+        "refine-coarse of an unknown class",
+        lambda t, d: [
+            "label",
+            "refine-coarse",
+            "--format",
+            "synthetic",
+            "--root",
+            str(d["streets"]),
+            "--classes",
+            "car,lamp post",
+            "--sam2-checkpoint",
+            str(t / "s.pt"),
+            "--out",
+            str(t / "out"),
+        ],
+        2,
+        "--classes: unknown class name(s) 'lamp post'; valid names: road, sidewalk",
+    ),
+    Case(
+        "refine-coarse with a sam2 checkpoint that does not exist",
+        lambda t, d: [
+            "label",
+            "refine-coarse",
+            "--format",
+            "synthetic",
+            "--root",
+            str(d["streets"]),
+            "--sam2-checkpoint",
+            str(t / "absent.pt"),
+            "--out",
+            str(t / "out"),
+        ],
+        2,
+        "absent.pt: SAM 2 checkpoint file does not exist",
+    ),
+    Case(
+        "report of a folder that is no store",
+        lambda t, d: ["label", "report", str(_folder(t / "empty")), "--no-progress"],
+        2,
+        "is not a label store",
+        lambda t: [t / "empty" / "report"],
+    ),
+    Case(
+        "report with --out on a file",
+        lambda t, d: [
+            "label",
+            "report",
+            str(d["store"]),
+            "--out",
+            str(_file(t / "report.txt")),
+            "--no-progress",
+        ],
+        2,
+        "report.txt",
+        lambda t: [],
+    ),
+    Case(
+        "report with a bad cost",
+        lambda t, d: ["label", "report", str(d["store"]), "--cost", "mask=3", "--no-progress"],
+        2,
+        "--cost: unknown annotation cost mask; known: fine_frame_minutes",
+        lambda t: [],
+    ),
+    Case(
+        "report of a store naming synthetic data in another folder",
+        lambda t, d: [
+            "label",
+            "report",
+            _store(t, d, run={"format": "synthetic", "root": str(_folder(t / "victim")), "split": "train"}),
+            "--out",
+            str(t / "out"),
+            "--no-progress",
+        ],
+        2,
+        "synthetic.json: does not exist",
+        lambda t: [t / "out", *[p for p in [t / "victim" / "leftImg8bit_sequence"]]],
+    ),
+    Case(
+        "report of a store whose data set is gone",
+        lambda t, d: [
+            "label",
+            "report",
+            _store(t, d, run={"format": "cityscapes", "root": str(t / "gone"), "split": "train"}),
+            "--out",
+            str(t / "out"),
+            "--no-progress",
+        ],
+        2,
+        "data set folder named by",
+    ),
+    # ---- data check
+    Case(
+        "check of a folder that does not exist",
+        lambda t, d: ["data", "check", str(t / "nowhere"), "--no-progress"],
+        1,
+        "data set folder does not exist",
+        lambda t: [],
+    ),
+    Case(
+        "check of a folder of no known layout",
+        lambda t, d: ["data", "check", str(_folder(t / "empty")), "--no-progress"],
+        1,
+        "no known data set layout found; formats tried",
+        lambda t: [],
+    ),
+    # ---- zoo
+    Case(
+        "verify of a name nobody published",
+        lambda t, d: ["zoo", "verify", "no-such-model"],
+        1,
+        "not a published name",
+        lambda t: [],
+    ),
+    Case(
+        "a card and index with an empty sha256",
+        lambda t, d: ["zoo", "verify", "streets-hrnetv2-w18s", "--dir", _published(t, d, "")],
+        1,
+        "records sha256 '', which is not 64 lower-case hex",
+        lambda t: [],
+    ),
+    Case(
+        "a card and index with a short sha256",
+        lambda t, d: ["zoo", "verify", "streets-hrnetv2-w18s", "--dir", _published(t, d, "2ad92500")],
+        1,
+        "records sha256 '2ad92500', which is not 64",
+        lambda t: [],
+    ),
+    Case(
+        "a sha256 that is not a string",
+        lambda t, d: ["zoo", "verify", "streets-hrnetv2-w18s", "--dir", _published(t, d, 12)],
+        1,
+        "records sha256 12",
+        lambda t: [],
+    ),
+    Case(
+        "an index entry outside its folder",
+        lambda t, d: [
+            "zoo",
+            "verify",
+            "x",
+            "--dir",
+            _index(t, {"file": "../x.safetensors", "card": "x.json", "sha256": "0" * 64}),
+        ],
+        1,
+        "names '../x.safetensors', which is not a file name inside",
+        lambda t: [],
+    ),
+    Case(
+        "an index that is not JSON",
+        lambda t, d: ["zoo", "list", "--dir", str(_file(t / "zoo" / "index.json", "{no").parent)],
+        2,
+        "index.json: not valid JSON",
+        lambda t: [],
+    ),
+    Case(
+        "convert of a pickle with code in it",
+        lambda t, d: ["zoo", "convert", "--from", "hrnet", str(_evil_checkpoint(t)), "--out", str(t / "out")],
+        2,
+        "frugalseg never unpickles",
+        lambda t: [t / "out", t / "pwned"],
+    ),
+    Case(
+        "publish of a file that is no checkpoint",
+        lambda t, d: [
+            "zoo",
+            "publish",
+            str(_file(t / "x.ckpt", "hello")),
+            "--name",
+            "x",
+            "--out",
+            str(t / "out"),
+        ],
+        2,
+        "x.ckpt",
+        lambda t: [t / "out"],
+    ),
+    # ---- fit / validate / predict
+    Case(
+        "fit on a data set root that does not exist",
+        lambda t, d: _fit(t, "--data.root", str(t / "none"), "--trainer.fast_dev_run", "true"),
+        2,
+        "data set folder does not exist",
+        lambda t: [],
+    ),
+    Case(
+        "fit with an unknown recipe",
+        lambda t, d: _fit(t, "--data.recipe", "B4"),
+        2,
+        "unknown recipe 'B4'",
+        lambda t: [],
+    ),
+    Case(
+        "fit with an unknown format",
+        lambda t, d: _fit(t, "--data.root", str(d["streets"]), "--data.format", "kitti"),
+        2,
+        "data.format: unknown format 'kitti'",
+        lambda t: [],
+    ),
+    Case(
+        "fit with an unknown student",
+        lambda t, d: _fit(t, "--model.student", "resnet9000"),
+        2,
+        "unknown model 'resnet9000'",
+        lambda t: [],
+    ),
+    Case(
+        "fit with pseudo labels from a folder that is no store",
+        lambda t, d: _fit(
+            t,
+            "--data.root",
+            str(d["streets"]),
+            "--data.pseudo_labels",
+            str(_folder(t / "empty")),
+            "--trainer.fast_dev_run",
+            "true",
+        ),
+        2,
+        "is not a label store",
+        lambda t: [],
+    ),
+    Case(
+        "fit with a crop that cannot fit in memory",
+        lambda t, d: _fit(
+            t,
+            "--data.root",
+            str(d["streets"]),
+            "--data.recipe",
+            "N1",
+            "--data.crop_size",
+            "[16384,16384]",
+            "--trainer.fast_dev_run",
+            "true",
+        ),
+        2,
+        "data.crop_size: a training batch of 4 × 3 frames of 16384×16384 needs at least",
+        lambda t: [],
+    ),
+    Case(
+        "fit with synthetic.json that is not JSON",
+        lambda t, d: _fit(
+            t,
+            "--data.root",
+            _copy(t, d, lambda r: (r / "synthetic.json").write_text("{oops")),
+            "--trainer.fast_dev_run",
+            "true",
+        ),
+        2,
+        "synthetic.json: not valid JSON",
+        lambda t: [],
+    ),
+    Case(
+        "fit resuming from a pickle with code in it",
+        lambda t, d: _fit(
+            t,
+            "--data.root",
+            str(d["streets"]),
+            "--ckpt_path",
+            str(_evil_checkpoint(t)),
+            "--trainer.fast_dev_run",
+            "true",
+        ),
+        2,
+        "frugalseg never unpickles",
+        lambda t: [t / "pwned"],
+    ),
+    Case(
+        "fit resuming from a loopback URL serving a pickle",
+        lambda t, d: _fit(
+            t,
+            "--data.root",
+            str(d["streets"]),
+            "--ckpt_path",
+            f"{_serve(_evil_checkpoint(t).parent)}/evil.ckpt",
+            "--trainer.fast_dev_run",
+            "true",
+        ),
+        2,
+        "frugalseg never unpickles",
+        lambda t: [t / "pwned"],
+    ),
+    Case(
+        "fit with --weights_only false",
+        lambda t, d: _fit(
+            t,
+            "--data.root",
+            str(d["streets"]),
+            "--ckpt_path",
+            str(_evil_checkpoint(t)),
+            "--weights_only",
+            "false",
+        ),
+        2,
+        "--weights_only: frugalseg reads checkpoints with weights_only=True only",
+        lambda t: [t / "pwned"],
+    ),
+    Case(
+        "fit resuming 'last' with no checkpoint",
+        lambda t, d: _fit(
+            t, "--data.root", str(d["streets"]), "--ckpt_path", "last", "--trainer.fast_dev_run", "true"
+        ),
+        2,
+        "'last' asked to resume, but no last.ckpt was found (looked in",
+        lambda t: [],
+    ),
+    Case(
+        "fit resuming from a file that does not exist",
+        lambda t, d: _fit(t, "--data.root", str(d["streets"]), "--ckpt_path", str(t / "gone.ckpt")),
+        2,
+        "gone.ckpt: checkpoint file does not exist",
+        lambda t: [],
+    ),
+    Case(
+        "predict from a folder that does not exist",
+        lambda t, d: [
+            "predict",
+            "--config",
+            str(CONFIG),
+            "--data.root",
+            str(d["streets"]),
+            "--data.predict_frames",
+            str(t / "nothing"),
+            "--trainer.default_root_dir",
+            str(t / "runs"),
+        ],
+        2,
+        "folder of frames to predict does not exist",
+        lambda t: [],
+    ),
+    Case(
+        "vos fit on a folder that does not exist",
+        lambda t, d: [
+            "vos",
+            "fit",
+            "--data.root",
+            str(t / "nowhere"),
+            "--trainer.fast_dev_run",
+            "true",
+            "--trainer.default_root_dir",
+            str(t / "runs"),
+        ],
+        2,
+        "data set folder does not exist",
+        lambda t: [],
+    ),
+]
+
+
+def _file(path: Path, text: str = "") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def _folder(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def data(tiny_streets: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    from frugalseg.zoo._checkpoints import packaged_checkpoints
+
+    store = tmp_path_factory.mktemp("store") / "flow"
+    assert main(_propagate(str(tiny_streets), "--offsets=1", "--out", str(store))) == 0
+    return {"streets": tiny_streets, "store": store, "shipped": packaged_checkpoints()}
+
+
+def test_there_are_at_least_forty_cases():
+    assert len(CASES) >= 40
+    assert len({case.name for case in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.name.replace(" ", "-"))
+def test_bad_input_gets_one_clear_line_and_writes_nothing(case: Case, data, tmp_path, capsys):
+    argv = case.argv(tmp_path, data)
+    try:
+        code = main(argv)
+    except SystemExit as exit:  # argparse and jsonargparse end bad command lines this way
+        code = exit.code
+    out, err = capsys.readouterr()
+    message = out + err
+    assert "Traceback" not in message, message[-3000:]
+    assert code == case.code, f"exit code {code}, expected {case.code}:\n{message[-2000:]}"
+    assert case.phrase in message, message[-2000:]
+    for path in case.absent(tmp_path):
+        assert not path.exists(), f"{path} was written"

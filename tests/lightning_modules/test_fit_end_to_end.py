@@ -1,0 +1,125 @@
+"""`frugalseg fit|validate` as users run them: fast_dev_run, resume from a checkpoint, DDP on CPU."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cli_helpers import lightning_args
+
+from frugalseg.cli.lightning import run_lightning_cli
+from frugalseg.data.clips import LabelKind
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO = str(REPO / "configs" / "demo.yaml")
+
+
+def _small(root: Path, out: Path) -> list[str]:
+    """Overrides that shrink the demo to the tiny synthetic set and keep every file under ``out``."""
+    return lightning_args(DEMO, root, out, crop_size="[64,128]", budget=6, batch_size=2)
+
+
+@pytest.mark.slow
+def test_fit_fast_dev_run_trains_on_recipe_and_reports_all_metrics(tiny_streets, tmp_path):
+    cli = run_lightning_cli(["fit", *_small(tiny_streets, tmp_path), "--trainer.fast_dev_run", "2"])
+    metrics = cli.trainer.callback_metrics
+    for name in ("train/loss", "val/mIoU", "val/mAcc", "val/bIoU", "val/TC"):
+        assert name in metrics, f"{name} missing from {sorted(metrics)}"
+        assert math.isfinite(float(metrics[name]))
+    for name in ("val/mIoU", "val/mAcc", "val/bIoU", "val/TC"):
+        assert 0.0 <= float(metrics[name]) <= 1.0
+    # B3 on 4 clips: budget 6 → 2 clips × offsets (−10, 0, +10), pseudo-labels made in prepare_data.
+    kinds = sorted(sample.kind.value for sample in cli.datamodule.samples)
+    assert kinds == ["fine", "fine", "pseudo", "pseudo", "pseudo", "pseudo"]
+    source = cli.datamodule.source(LabelKind.PSEUDO)
+    manifest = source.store_for(cli.datamodule.format_reader()) / "manifest.jsonl"
+    records = [json.loads(line) for line in manifest.read_text().splitlines()]
+    made = {(r["clip_id"], r["offset"]) for r in records if r["offset"] in (-10, 10)}
+    assert len(made) == 4 * 2  # every train clip at −10 and +10 (other tests may add other offsets)
+
+
+@pytest.mark.slow
+def test_resume_from_checkpoint_continues_steps_and_epochs(tiny_streets, tmp_path):
+    common = [
+        *_small(tiny_streets, tmp_path),
+        "--trainer.limit_train_batches",
+        "2",
+        "--trainer.limit_val_batches",
+        "1",
+    ]
+    first = run_lightning_cli(["fit", *common, "--trainer.max_epochs", "1"])
+    assert first.trainer.global_step == 2
+    last = Path(first.trainer.checkpoint_callback.last_model_path)
+    assert last.is_file()
+    samples = json.loads((Path(first.trainer.log_dir) / "samples.json").read_text())
+    assert samples["recipe"] == "B3" and len(samples["samples"]) == 6
+    resumed = run_lightning_cli(["fit", *common, "--trainer.max_epochs", "2", "--ckpt_path", str(last)])
+    assert resumed.trainer.global_step == 4
+    assert resumed.trainer.current_epoch == 2
+    # The scheduler resumed too: the rate after 4 of 4 planned steps is the floor of the poly decay.
+    assert resumed.trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(1e-4, rel=1e-3)
+
+
+def _validate(root: Path, out: Path, devices: int) -> dict[str, float]:
+    """`frugalseg validate` in a subprocess, as a user runs it (DDP re-launches this command)."""
+    command = [
+        str(Path(sys.executable).parent / "frugalseg"),
+        "validate",
+        *_small(root, out),
+        "--trainer.devices",
+        str(devices),
+        "--trainer.strategy",
+        "ddp" if devices > 1 else "auto",
+        "--trainer.logger",
+        "lightning.pytorch.loggers.CSVLogger",
+        "--trainer.logger.save_dir",
+        str(out),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (metrics_file,) = out.glob("**/metrics.csv")
+    with metrics_file.open() as handle:
+        rows = list(csv.DictReader(handle))
+    return {k: float(v) for k, v in rows[-1].items() if k.startswith("val/") and v}
+
+
+@pytest.mark.slow
+def test_ddp_two_processes_give_the_same_metrics_as_one(tiny_streets, tmp_path):
+    # Seeded random weights give varied predictions; 3 validation clips do not split evenly over
+    # 2 processes, so a sampler that pads with repeats would change the values.
+    single = _validate(tiny_streets, tmp_path / "one", devices=1)
+    double = _validate(tiny_streets, tmp_path / "two", devices=2)
+    assert set(single) == {"val/mIoU", "val/mAcc", "val/bIoU", "val/TC"}
+    assert 0 < single["val/mIoU"] < 1 and 0 < single["val/bIoU"] < 1 and 0 < single["val/TC"] < 1
+    assert single.keys() == double.keys()
+    for name, value in single.items():
+        assert double[name] == pytest.approx(value, abs=1e-6), name
+
+
+@pytest.mark.slow
+def test_ddp_fit_on_two_processes_trains_and_writes_the_sample_list_once(tiny_streets, tmp_path):
+    """`frugalseg fit` with DDP on two CPU processes: both ranks train, rank 0 writes samples.json."""
+    command = [
+        str(Path(sys.executable).parent / "frugalseg"),
+        "fit",
+        *_small(tiny_streets, tmp_path),
+        "--trainer.devices",
+        "2",
+        "--trainer.strategy",
+        "ddp",
+        "--trainer.max_steps",
+        "2",
+        "--trainer.limit_val_batches",
+        "1",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (samples_file,) = tmp_path.glob("**/samples.json")
+    assert json.loads(samples_file.read_text())["recipe"] == "B3"
+    (last,) = tmp_path.glob("**/checkpoints/last.ckpt")
+    assert last.is_file()

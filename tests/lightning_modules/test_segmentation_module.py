@@ -1,0 +1,132 @@
+"""VideoSegmentationModule: the temporal-consistency term, the schedule, the overlays, the metrics."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from frugalseg.data.clips import LabelKind
+from frugalseg.data.normalization import IMAGENET_MEAN, IMAGENET_STD
+from frugalseg.datamodules.datamodule import VideoSegDataModule
+from frugalseg.lightning_modules import VideoSegmentationModule, poly_schedule
+from frugalseg.lightning_modules.segmentation import overlay_grid
+from frugalseg.losses import temporal_consistency_loss
+
+FINE = LabelKind("fine").index
+
+
+def _ce_by_hand(logits: torch.Tensor, target: torch.Tensor) -> float:
+    """Mean of −log softmax at the label over the labelled pixels, written out pixel by pixel."""
+    total, count = 0.0, 0
+    for b, y, x in torch.nonzero(target != 255).tolist():
+        z = logits[b, :, y, x].double()
+        total += float(torch.logsumexp(z, 0) - z[target[b, y, x]])
+        count += 1
+    return total / count
+
+
+TEMPORAL_MISSING = (
+    r"model.temporal_weight is 2.0 but the training batches carry no frame pair with flows: "
+    r"set data.train_temporal_pair: true"
+)
+
+
+def test_temporal_weight_without_a_frame_pair_is_an_error_not_a_silent_skip():
+    module = VideoSegmentationModule(
+        student="deeplabv3plus_mbv2", num_classes=3, num_frames=1, losses={"fine": "ce"}, temporal_weight=2.0
+    )
+    generator = torch.Generator().manual_seed(0)
+    batch = {
+        "frames": torch.randn(1, 1, 3, 32, 32, generator=generator),
+        "label": torch.zeros(1, 32, 32, dtype=torch.long),
+        "kind": torch.tensor([FINE]),
+        "meta": {"kind": ["fine"]},
+    }
+    with pytest.raises(ValueError, match=TEMPORAL_MISSING):
+        module.training_step(batch, 0)
+    # Before the first batch: setup("fit") reads the real datamodule's options.
+    module._trainer = SimpleNamespace(datamodule=VideoSegDataModule(num_frames=1))
+    with pytest.raises(ValueError, match=TEMPORAL_MISSING):
+        module.setup("fit")
+    module.setup("validate")
+    module._trainer = SimpleNamespace(datamodule=VideoSegDataModule(num_frames=1, train_temporal_pair=True))
+    module.setup("fit")
+
+
+def test_temporal_pair_adds_lambda_times_consistency_and_label_weight_scales_the_labels(
+    monkeypatch, tmp_path
+):
+    source = VideoSegmentationModule(
+        student="deeplabv3plus_mbv2", student_args={"decoder_channels": 16}, num_classes=3, num_frames=1
+    )
+    torch.save({"state_dict": source.state_dict()}, tmp_path / "run.ckpt")
+    module = VideoSegmentationModule(
+        student="deeplabv3plus_mbv2",
+        student_args={"decoder_channels": 16},
+        num_classes=3,
+        num_frames=1,
+        losses={"fine": "ce"},
+        init_weights=str(tmp_path / "run.ckpt"),
+        label_weight=0.5,
+        temporal_weight=2.0,
+    )
+    for key, value in source.student.state_dict().items():
+        assert torch.equal(module.student.state_dict()[key], value), key
+    logged: dict[str, float] = {}
+    monkeypatch.setattr(
+        module, "log", lambda name, value, **kw: logged.__setitem__(name, float(value.detach()))
+    )
+    module.eval()  # deterministic dropout and BN, so the sums below can be recomputed
+    generator = torch.Generator().manual_seed(0)
+    frames = torch.randn(2, 2, 3, 32, 32, generator=generator)
+    flow = torch.zeros(2, 2, 32, 32)
+    flow[:, 0] = 1.5
+    batch = {
+        "frames": frames,
+        "label": torch.randint(0, 3, (2, 32, 32), generator=generator),
+        "kind": torch.tensor([FINE, FINE]),
+        "meta": {"kind": ["fine", "fine"]},
+        "flow_to_prev": flow,
+        "flow_from_prev": -flow,
+    }
+    total = module.training_step(batch, 0)
+    with torch.no_grad():
+        current, previous = module.student(frames[:, 1:]), module.student(frames[:, :1])
+    label = _ce_by_hand(current, batch["label"])
+    consistency = temporal_consistency_loss(current.softmax(1), previous.softmax(1), flow, -flow)
+    assert float(consistency) > 0
+    assert float(total) == pytest.approx(0.5 * label + 2.0 * float(consistency), rel=1e-5)
+    assert logged["train/loss_temporal"] == pytest.approx(float(consistency), rel=1e-5)
+    module.hparams.label_weight = 0.0
+    assert float(module.training_step(batch, 0)) == pytest.approx(2.0 * float(consistency), rel=1e-5)
+
+
+def test_poly_schedule_decays_to_the_floor_and_stays_there():
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.01)
+    scheduler = poly_schedule(optimizer, total_steps=10, power=0.9, floor=0.1)["lr_scheduler"]["scheduler"]
+    rates = []
+    for _ in range(12):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert rates[0] == pytest.approx(0.01)
+    assert rates[5] == pytest.approx(0.01 * (0.9 * 0.5**0.9 + 0.1))
+    assert rates[10] == rates[11] == pytest.approx(0.001)  # min_lr = floor × lr after the last step
+
+
+def test_overlay_grid_rows_are_frame_label_prediction_in_the_palette():
+    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
+    frame = ((torch.full((3, 2, 3), 0.5) - mean) / std)[None]  # mid grey once un-normalised
+    label = torch.tensor([[[0, 1, 255], [1, 1, 0]]])
+    pred = torch.tensor([[[1, 1, 1], [0, 0, 0]]])
+    grid = overlay_grid(frame, label, pred, [[255, 0, 0], [0, 0, 255]])
+    assert grid.shape == (3, 2 + 2 + 2, 2 + 3 * (3 + 2))  # one row of three 2×3 tiles, 2 px apart
+    tiles = [grid[:, 2:4, 2 + j * 5 : 5 + j * 5] for j in range(3)]
+    torch.testing.assert_close(tiles[0], torch.full((3, 2, 3), 0.5))
+    red, blue, black = torch.tensor([1.0, 0, 0]), torch.tensor([0, 0, 1.0]), torch.zeros(3)
+    assert torch.equal(tiles[1][:, 0, 0], red) and torch.equal(tiles[1][:, 0, 1], blue)
+    assert torch.equal(tiles[1][:, 0, 2], black)  # the ignore index
+    assert torch.equal(tiles[2][:, 0, 0], blue) and torch.equal(tiles[2][:, 1, 2], red)

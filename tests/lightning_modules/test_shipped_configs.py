@@ -1,0 +1,153 @@
+"""Every YAML under configs/ is run the way its header says, shrunk to the tiny generated data sets.
+
+Each config's header shows the command that runs it (``frugalseg fit --config configs/demo.yaml``,
+``frugalseg vos fit --config …``, or ``--config configs/demo.yaml --config configs/<overlay>.yaml``
+for an overlay). The test reads that command, so a new config is tested the day it is added and a
+header whose command is wrong fails. Paper-sized students give way to small ones of the same
+family, weights files of other runs are dropped, and the data are the tiny generated trees.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from davis_layout import make_davis
+
+from frugalseg.cli import main
+from frugalseg.cli.lightning import run_lightning_cli, run_vos_cli
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIGS = sorted((REPO / "configs").rglob("*.yaml"))
+#: ``frugalseg [vos] fit --config A [--config B …]`` in a config's header.
+COMMAND = re.compile(r"frugalseg (vos )?fit((?: --config [\w./-]+)+)")
+#: Paper-sized students and teachers → a small member of the same family, for a CPU run.
+SMALL_MODELS = {
+    "deeplabv3plus_r101": "deeplabv3plus_r18",
+    "hrnetv2_w48": "hrnetv2_w18_small",
+    "hrnetv2_w18": "hrnetv2_w18_small",
+    "pspnet_r101_os8": "pspnet_r18_os8_small",
+    "pspnet_r50_os8": "pspnet_r18_os8_small",
+    "tdnet_td2_psp50": "tdnet_td2_psp18_small",
+    "tdnet_td4_psp18": "tdnet_td4_psp18_small",
+    "tmanet_r50": "tmanet_r18",
+    "stm_r50": "stm_r18",
+}
+
+
+def _name(config: Path) -> str:
+    return config.relative_to(REPO / "configs").as_posix()
+
+
+def header_command(config: Path) -> tuple[bool, list[Path]]:
+    """(whether it is a ``vos`` command, the config files in order) of the command in the header."""
+    header = "\n".join(line for line in config.read_text().splitlines() if line.startswith("#"))
+    for match in COMMAND.finditer(" ".join(header.replace("#", " ").split())):
+        files = [REPO / word for word in match.group(2).split()[1::2]]
+        if config in [file.resolve() for file in files] or config in files:
+            return bool(match.group(1)), files
+    raise AssertionError(
+        f"{_name(config)}: the header shows no `frugalseg [vos] fit --config …` that runs it"
+    )
+
+
+def _merged(files: list[Path]) -> dict[str, Any]:
+    """The configs read in order, later files overriding earlier ones key by key."""
+
+    def merge(base: dict, extra: dict) -> dict:
+        out = dict(base)
+        for key, value in extra.items():
+            both = isinstance(value, dict) and isinstance(out.get(key), dict)
+            out[key] = merge(out[key], value) if both else value
+        return out
+
+    merged: dict[str, Any] = {}
+    for file in files:
+        merged = merge(merged, yaml.safe_load(file.read_text()) or {})
+    return merged
+
+
+def _model_overrides(model: dict[str, Any]) -> list[str]:
+    """Small models for paper-sized ones, and no weights files of other runs."""
+    prefix = "--model.init_args." if "init_args" in model else "--model."
+    args = model.get("init_args", model)
+    overrides = []
+    for key in ("student", "teacher"):
+        if args.get(key) in SMALL_MODELS:
+            overrides += [prefix + key, SMALL_MODELS[args[key]]]
+    for key, value in args.items():
+        if key.endswith("weights") and value is not None:
+            overrides += [prefix + key, "null"]
+    return overrides
+
+
+def shrunk_command(config: Path, out: Path, streets: Path, davis: Path) -> tuple[bool, list[str]]:
+    """The header's command on the tiny data, CPU, every file under ``out``."""
+    vos, files = header_command(config)
+    merged = _merged(files)
+    args = [word for file in files for word in ("--config", str(file))]
+    args += _model_overrides(merged.get("model", {}))
+    args += [
+        "--trainer.accelerator",
+        "cpu",
+        "--trainer.devices",
+        "1",
+        "--trainer.enable_progress_bar",
+        "false",
+    ]
+    args += ["--trainer.default_root_dir", str(out), "--checkpoint.dirpath", str(out / "checkpoints")]
+    if "logger" in merged.get("trainer", {}):
+        args += ["--trainer.logger.init_args.save_dir", str(out)]
+    data = {"num_workers": 0, "load_scale": 1.0}
+    if vos:
+        data |= {"root": davis, "train_split": "train", "val_split": "val", "crop_size": "[32,32]"}
+    else:
+        data |= {"root": streets, "crop_size": "[64,128]", "batch_size": 2}
+    for key, value in data.items():
+        args += [f"--data.{key}", str(value)]
+    return vos, args
+
+
+@pytest.fixture(scope="module")
+def davis(tmp_path_factory) -> Path:
+    return make_davis(tmp_path_factory.mktemp("configs") / "davis")
+
+
+def test_configs_are_found():
+    names = [_name(config) for config in CONFIGS]
+    assert (
+        "demo.yaml" in names and "stm_davis.yaml" in names and "published/streets_hrnetv2_w18s.yaml" in names
+    )
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=_name)
+def test_config_parses_with_the_command_in_its_header(config, capsys):
+    vos, files = header_command(config)
+    args = [word for file in files for word in ("--config", str(file))]
+    with pytest.raises(SystemExit) as exit_info:
+        main([*(["vos"] if vos else []), "fit", *args, "--print_config"])
+    assert exit_info.value.code == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["checkpoint"]["save_last"] is True  # the shared callbacks come from the command line
+    assert "callbacks" not in yaml.safe_load(config.read_text()).get("trainer", {}), "the CLI adds them"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config", CONFIGS, ids=_name)
+def test_config_trains_one_step_on_tiny_data(config, tiny_streets, davis, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # relative paths of a config (runs/…) land here
+    vos, args = shrunk_command(config, tmp_path / "run", tiny_streets, davis)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run = run_vos_cli if vos else run_lightning_cli
+        cli = run(["fit", *args, "--trainer.fast_dev_run", "true"])
+    metrics = cli.trainer.callback_metrics
+    monitor = cli.trainer.checkpoint_callback.monitor
+    for name in ("train/loss", monitor):
+        assert name in metrics, f"{_name(config)}: {name} missing from {sorted(metrics)}"
+        assert math.isfinite(float(metrics[name])), name

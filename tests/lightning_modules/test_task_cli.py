@@ -1,0 +1,125 @@
+"""The command line owns the callbacks every run shares: the checkpoint (monitoring the task's metric),
+the learning-rate monitor and the table of metrics printed at the end of fit."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+
+from frugalseg.cli.callbacks import PrintMetrics
+from frugalseg.cli.lightning import VOSCLI, FrugalsegCLI, checkpoint_filename
+from frugalseg.datamodules.datamodule import VideoSegDataModule
+from frugalseg.datamodules.vos import VOSDataModule
+from frugalseg.lightning_modules import DistillationModule, VideoSegmentationModule, VOSModule
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIGS = REPO / "configs"
+#: The demo with a small image student, so that building the classes is quick.
+DEMO = [
+    "--config",
+    str(CONFIGS / "demo.yaml"),
+    "--model.student",
+    "deeplabv3plus_mbv2",
+    "--data.num_frames",
+    "1",
+]
+
+
+def _cli(args: list[str], vos: bool = False) -> FrugalsegCLI | VOSCLI:
+    """The classes a command line builds, without running a subcommand."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
+        if vos:
+            return VOSCLI(VOSModule, VOSDataModule, run=False, args=args)
+        return FrugalsegCLI(
+            VideoSegmentationModule, VideoSegDataModule, subclass_mode_model=True, run=False, args=args
+        )
+
+
+def _callbacks(cli, kind: type) -> list:
+    return [callback for callback in cli.trainer.callbacks if type(callback) is kind]
+
+
+def test_every_run_gets_a_checkpoint_of_the_tasks_metric_a_rate_monitor_and_the_table():
+    cli = _cli(DEMO)
+    (checkpoint,) = _callbacks(cli, ModelCheckpoint)
+    assert (checkpoint.monitor, checkpoint.mode, checkpoint.save_last) == ("val/mIoU", "max", True)
+    assert checkpoint.filename == "epoch{epoch}-step{step}-miou{val/mIoU:.3f}"
+    assert not checkpoint.auto_insert_metric_name
+    assert len(_callbacks(cli, LearningRateMonitor)) == 1 and len(_callbacks(cli, PrintMetrics)) == 1
+    assert cli.trainer.checkpoint_callback is checkpoint
+
+
+def test_the_monitor_follows_the_class_the_config_names(monkeypatch):
+    monkeypatch.setattr(DistillationModule, "monitor", "val/bIoU")
+    monkeypatch.setattr(DistillationModule, "mode", "min")
+    small = "{decoder_channels: 16}"
+    cli = _cli(
+        [
+            *DEMO,
+            "--model.class_path", "frugalseg.lightning_modules.DistillationModule",
+            "--model.init_args.teacher", "deeplabv3plus_mbv2",
+            "--model.init_args.teacher_args", small,
+            "--model.init_args.student_args", small,
+        ]
+    )  # fmt: skip
+    (checkpoint,) = _callbacks(cli, ModelCheckpoint)
+    assert (checkpoint.monitor, checkpoint.mode) == ("val/bIoU", "min")
+    assert checkpoint.filename == "epoch{epoch}-step{step}-biou{val/bIoU:.3f}"
+
+
+def test_a_config_that_monitors_another_metric_keeps_it_and_the_vos_command_monitors_jf(tmp_path):
+    finetune = _cli(
+        [
+            "--config", str(CONFIGS / "temporal_finetune.yaml"),
+            "--trainer.accelerator", "cpu",
+            "--model.student", "hrnetv2_w18_small",
+            "--model.init_weights", "null",
+            "--data.root", "null",
+        ]
+    )  # fmt: skip
+    (checkpoint,) = _callbacks(finetune, ModelCheckpoint)
+    assert (checkpoint.monitor, checkpoint.mode) == ("val/TC", "max")
+    assert checkpoint.filename == checkpoint_filename("val/TC") == "epoch{epoch}-step{step}-tc{val/TC:.3f}"
+    vos = _cli(["--config", str(CONFIGS / "stm_davis.yaml"), "--data.root", str(tmp_path)], vos=True)
+    (checkpoint,) = _callbacks(vos, ModelCheckpoint)
+    assert (checkpoint.monitor, checkpoint.mode) == ("val/JF", "max")
+    assert len(_callbacks(vos, PrintMetrics)) == 1
+
+
+def test_options_of_the_shared_callbacks_and_runs_that_rule_them_out():
+    cli = _cli([*DEMO, "--checkpoint.monitor", "val/TC", "--checkpoint.save_top_k", "3"])
+    (checkpoint,) = _callbacks(cli, ModelCheckpoint)
+    assert (checkpoint.monitor, checkpoint.mode, checkpoint.save_top_k) == ("val/TC", "max", 3)
+    quiet = _cli([*DEMO, "--trainer.logger", "false", "--trainer.enable_checkpointing", "false"])
+    assert not _callbacks(quiet, ModelCheckpoint) and not _callbacks(quiet, LearningRateMonitor)
+    assert len(_callbacks(quiet, PrintMetrics)) == 1
+
+
+def test_print_metrics_shows_the_last_validation_metrics(capsys):
+    trainer = SimpleNamespace(
+        callback_metrics={"val/mIoU": torch.tensor(0.5), "train/loss": torch.tensor(2.0)},
+        global_step=12,
+    )
+    PrintMetrics().on_fit_end(trainer, None)
+    printed = capsys.readouterr().out
+    assert "validation after 12 steps" in printed and "val/mIoU" in printed and "0.5000" in printed
+    assert "train/loss" not in printed
+
+
+@pytest.mark.parametrize("command", [["fit"], ["vos", "fit"]])
+def test_help_lists_the_shared_callbacks(command, capsys):
+    from frugalseg.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command, "--help"])
+    assert exit_info.value.code == 0
+    printed = capsys.readouterr().out
+    for option in ("--checkpoint.monitor", "--checkpoint.dirpath", "--lr_monitor.logging_interval"):
+        assert option in printed
+    assert "null (default): the task's `monitor`" in " ".join(printed.split())

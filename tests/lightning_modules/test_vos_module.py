@@ -1,0 +1,149 @@
+"""VOS data and `frugalseg vos …`: training clips (skip curriculum, objects), sequences, J&F logged."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from cli_helpers import lightning_args
+from davis_layout import FRAMES, SIZE, make_davis, squares
+
+from frugalseg.cli import main
+from frugalseg.cli.lightning import run_vos_cli
+from frugalseg.datamodules.vos import VOSDataModule
+from frugalseg.errors import DataError
+from frugalseg.lightning_modules import VOSModule
+from frugalseg.zoo import masks_from_ids
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIG = str(REPO / "configs" / "stm_davis.yaml")
+
+
+@pytest.fixture(scope="module")
+def davis(tmp_path_factory) -> Path:
+    return make_davis(tmp_path_factory.mktemp("vos") / "davis")
+
+
+def _datamodule(root: Path, **kwargs) -> VOSDataModule:
+    options = {"crop_size": None, "num_workers": 0, "batch_size": 2, "max_objects": 3} | kwargs
+    dm = VOSDataModule(str(root), **options)
+    dm.setup("fit")
+    return dm
+
+
+def test_training_clips_follow_the_skip_curriculum_and_renumber_objects(davis: Path) -> None:
+    dm = _datamodule(davis, max_skip=(0, 3), train_objects=1, clips_per_sequence=6)
+    assert [dm.max_skip_at(e) for e in range(6)] == [0, 1, 2, 3, 3, 3]
+    for epoch, max_gap in ((0, 1), (3, 4)):
+        dataset = dm.train_dataset(epoch)
+        gaps = set()
+        for i in range(len(dataset)):
+            sample = dataset[i]
+            indices = [int(s) for s in sample["meta"]["frames"].split(",")]
+            steps = np.diff(indices)
+            assert len(indices) == 3 and (steps >= 1).all() and (steps <= max_gap).all()
+            gaps.update(steps.tolist())
+            labels = sample["labels"]
+            assert sample["num_objects"] == 1 and set(labels.unique().tolist()) <= {0, 1}
+            # The kept object is renumbered 1 on every frame: one of the two squares, the other is background.
+            area = int((labels[0] == 1).sum())
+            assert area in (12 * 12, 10 * 12)
+        assert max(gaps) == max_gap  # the largest allowed gap is drawn
+    # Draws depend on (seed, epoch, index) only: the same again, another epoch draws other clips.
+    first, again, later = dm.train_dataset(2), dm.train_dataset(2), dm.train_dataset(3)
+    assert all(torch.equal(first[i]["labels"], again[i]["labels"]) for i in range(len(first)))
+    assert [first[i]["meta"] for i in range(len(first))] != [later[i]["meta"] for i in range(len(later))]
+
+
+def test_cropped_training_batches_and_whole_validation_sequences(davis: Path) -> None:
+    dm = _datamodule(davis, crop_size=(32, 32), scale_range=(1.0, 1.0))
+    batch = next(iter(dm.train_dataloader()))
+    assert batch["frames"].shape == (2, 3, 3, 32, 32) and batch["frames"].dtype == torch.uint8
+    assert batch["labels"].shape == (2, 3, 32, 32)
+    normalized = dm.on_after_batch_transfer(batch, 0)["frames"]
+    assert normalized.is_floating_point()
+    sequence = next(iter(dm.val_dataloader()))
+    assert sequence["frames"].shape == (1, FRAMES, 3, *SIZE)
+    assert sequence["num_objects"].tolist() == [2]
+    assert np.array_equal(sequence["labels"][0, 4].numpy(), squares(4, 0))
+
+
+def test_sequences_with_too_many_objects_or_missing_masks_are_named(davis: Path, tmp_path: Path) -> None:
+    dm = _datamodule(davis, max_objects=1, train_objects=1)
+    with pytest.raises(DataError, match="squares-a.*2 objects, more than max_objects=1"):
+        next(iter(dm.val_dataloader()))
+    broken = make_davis(tmp_path / "broken")
+    (broken / "Annotations" / "480p" / "squares-b" / "00003.png").unlink()
+    with pytest.raises(DataError, match="00003.png.*mask on every frame"):
+        _datamodule(broken)
+
+
+def test_real_davis_sample_loads_as_one_object_sequences(shared_data: Path) -> None:
+    dm = VOSDataModule(
+        str(shared_data / "davis_dev"), train_split="all", val_split="all", load_scale=0.25, num_workers=0
+    )
+    dm.setup("validate")
+    assert [s.name for s in dm.sequences["val"]] == ["blackswan", "car-shadow"]
+    sample = next(iter(dm.val_dataloader()))
+    assert sample["frames"].shape == (1, 50, 3, 120, 214)
+    assert sample["num_objects"].tolist() == [1]
+    assert set(sample["labels"].unique().tolist()) == {0, 1}
+
+
+@pytest.mark.filterwarnings("ignore:You are trying to `self.log\\(\\)`")
+def test_training_step_loss_and_frozen_batch_norm(davis: Path) -> None:
+    torch.manual_seed(0)
+    dm = _datamodule(davis, crop_size=(32, 32), scale_range=(1.0, 1.0))
+    batch = dm.on_after_batch_transfer(next(iter(dm.train_dataloader())), 0)
+    module = VOSModule(student="stm_r18", max_objects=3, freeze_bn=True).train()
+    bn = module.student.query_encoder.bn1
+    assert not bn.training and module.student.decoder.training
+    before = bn.running_mean.clone()
+    loss = module.training_step(batch, 0)
+    assert torch.equal(bn.running_mean, before)
+    # The loss is the cross-entropy of the aggregated logits of frames 1 and 2 against their ids.
+    masks = masks_from_ids(batch["labels"][:, 0], int(batch["num_objects"].max()))
+    logits = module.student(batch["frames"], masks, batch["num_objects"])
+    expected = torch.nn.functional.cross_entropy(
+        logits.flatten(0, 1), batch["labels"][:, 1:].flatten(0, 1), ignore_index=255
+    )
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def _overrides(root: Path, out: Path) -> list[str]:
+    return lightning_args(
+        CONFIG,
+        root,
+        out,
+        train_split="train",
+        val_split="val",
+        load_scale=1.0,
+        crop_size="[32,32]",
+        max_objects=3,
+    )
+
+
+@pytest.mark.slow
+def test_vos_fit_fast_dev_run_trains_and_logs_j_and_f(davis: Path, tmp_path: Path) -> None:
+    cli = run_vos_cli(["fit", *_overrides(davis, tmp_path), "--trainer.fast_dev_run", "1"])
+    metrics = cli.trainer.callback_metrics
+    for name in ("train/loss", "val/J", "val/F", "val/JF"):
+        assert name in metrics, f"{name} missing from {sorted(metrics)}"
+        assert math.isfinite(float(metrics[name]))
+    assert 0.0 <= float(metrics["val/J"]) <= 1.0 and 0.0 <= float(metrics["val/F"]) <= 1.0
+    assert float(metrics["val/JF"]) == pytest.approx((float(metrics["val/J"]) + float(metrics["val/F"])) / 2)
+    assert cli.model.student.max_objects == 3  # linked from data.max_objects
+    scores = cli.model.sequence_scores
+    assert list(scores) == ["squares-a"]  # fast_dev_run validates one sequence
+    assert scores["squares-a"]["JF"] == pytest.approx(float(metrics["val/JF"]))
+
+
+def test_vos_word_dispatches_to_the_vos_cli(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["vos", "fit", "--config", CONFIG, "--print_config"])
+    assert exit_info.value.code == 0
+    printed = capsys.readouterr().out
+    assert "student: stm_r18" in printed and "clip_length: 3" in printed and "max_objects: 10" in printed
