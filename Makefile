@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench lint clean
+.PHONY: setup demo test test-fast bench lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,12 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/frugalseg fit --config configs/demo.yaml
 
-## Unit and end-to-end tests (CPU, a few minutes).
+## Every test, the slow end-to-end tier included (CPU, a few minutes); what CI runs.
 test: $(STAMP)
+	$(BIN)/pytest -q -m "slow or not slow"
+
+## The fast default tier: every test not marked slow.
+test-fast: $(STAMP)
 	$(BIN)/pytest -q
 
 bench: $(STAMP)

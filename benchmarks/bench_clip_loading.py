@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from frugalseg.datamodules.formats import CityscapesFormat
-from frugalseg.datamodules.io import read_frame
+from frugalseg.data.formats import CityscapesFormat
+from frugalseg.data.io import read_frame
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cityscapes_dev"
 T = 3

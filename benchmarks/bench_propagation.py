@@ -23,9 +23,9 @@ import cv2
 import numpy as np
 
 from frugalseg.autolabel import FlowPropagator
-from frugalseg.datamodules.clips import IGNORE_INDEX, LabelKind
-from frugalseg.datamodules.formats import generate_synthetic_streets, get_format
-from frugalseg.datamodules.io import read_frame, read_label
+from frugalseg.data.clips import IGNORE_INDEX, LabelKind
+from frugalseg.data.formats import generate_synthetic_streets, get_format
+from frugalseg.data.io import read_frame, read_label
 
 #: (DIS preset, occlusion mode) of the engines timed side by side
 ENGINES = (("fast", "ignore"), ("medium", "ignore"), ("medium", "label"))

@@ -31,7 +31,7 @@ import numpy as np
 
 from frugalseg.autolabel import FlowPropagator, LabelStore, propagate_split
 from frugalseg.autolabel.report import evaluate_store
-from frugalseg.datamodules.formats import generate_synthetic_streets, get_format
+from frugalseg.data.formats import generate_synthetic_streets, get_format
 from frugalseg.flow import DISFlow
 
 DAVIS_OFFSETS = (1, 5, 10)

@@ -31,9 +31,9 @@ import torch
 
 from frugalseg.autolabel.objects import LabelObjects, merge_objects, split_objects
 from frugalseg.autolabel.sam2_propagate import SAM2Propagator
-from frugalseg.datamodules.clips import IGNORE_INDEX, LabelKind
-from frugalseg.datamodules.formats import get_format
-from frugalseg.datamodules.io import read_frame, read_label
+from frugalseg.data.clips import IGNORE_INDEX, LabelKind
+from frugalseg.data.formats import get_format
+from frugalseg.data.io import read_frame, read_label
 
 
 def inputs(data: Path, frames: int, size: tuple[int, int], objects: int) -> tuple[list, int, np.ndarray]:

@@ -1,9 +1,10 @@
 """Zoo students at full width on the CPU: parameters, GFLOPs and ms per frame, and streaming cost.
 
-For every registered student except STM (which takes object masks): parameters and GFLOPs of one
-``forward`` on a clip of ``num_frames`` frames of 512×1024 (``torch.utils.flop_counter`` on the
-meta device: exact counts from shapes, no compute; a multiply-add counts 2), then wall time: one
-warm-up forward and ``--repeats`` timed ones (median). For the video students (TMANet, TDNet)
+For every registered semantic student (``list_models(task="semantic")``; STM takes object masks):
+parameters and GFLOPs of one ``forward`` on a clip of ``num_frames`` frames of 512×1024
+(``torch.utils.flop_counter`` on the meta device: exact counts from shapes, no compute; a
+multiply-add counts 2), then wall time: one warm-up forward and ``--repeats`` timed ones (median).
+For the video students (``model_config(name).video``: TMANet, TDNet)
 ``step()`` is counted and timed too, in steady state (memory / FIFO filled first, which is also
 its warm-up), so a streamed frame's cost stands next to the clip forward's in the same run.
 Random weights, eval mode, inference mode.
@@ -25,7 +26,7 @@ from collections.abc import Callable
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from frugalseg.zoo import Student, get_model, list_models
+from frugalseg.zoo import Student, get_model, list_models, model_config
 
 NUM_CLASSES = 19
 
@@ -60,7 +61,7 @@ def count(name: str, h: int, w: int) -> tuple[int, float, float, float | None]:
     t = model.num_frames
     params = sum(p.numel() for p in model.parameters()) / 1e6
     clip_gflops = gflops(lambda: model(torch.empty(1, t, 3, h, w, device="meta")))
-    if not hasattr(model, "step"):
+    if not model_config(name).video:
         return t, params, clip_gflops, None
     model.reset()
     for _ in range(t - 1):
@@ -76,7 +77,7 @@ def timed(name: str, h: int, w: int, repeats: int) -> tuple[float, float | None]
     clip = torch.randn(1, t, 3, h, w)
     model(clip)
     clip_ms = median_ms(lambda: model(clip), repeats)
-    if not hasattr(model, "step"):
+    if not model_config(name).video:
         return clip_ms, None
     video = iter(torch.randn(t - 1 + repeats, 1, 3, h, w))
     model.reset()
@@ -89,13 +90,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, nargs=2, default=(512, 1024), metavar=("H", "W"))
     parser.add_argument("--repeats", type=int, default=1, help="timed calls after the warm-up")
-    parser.add_argument("--models", nargs="*", default=None, help="default: every student but STM")
+    parser.add_argument("--models", nargs="*", default=None, help="default: every semantic student")
     parser.add_argument("--no-time", action="store_true", help="parameters and GFLOPs only (seconds)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = parser.parse_args()
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    names = args.models or [name for name in list_models() if not name.startswith("stm")]
+    names = args.models or list_models(task="semantic")
     h, w = args.size
     timing = "" if args.no_time else f", ms: median of {args.repeats} timed call(s) after a warm-up"
     print(f"frames {h}×{w}, {NUM_CLASSES} classes, CPU, torch threads {torch.get_num_threads()}{timing}")

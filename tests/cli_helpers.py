@@ -32,7 +32,7 @@ def label_propagate_command(root: str | Path, out: str | Path, *options: str) ->
     return [
         sys.executable,
         "-m",
-        "frugalseg.cli",
+        "frugalseg",
         "label",
         "propagate",
         "--format",

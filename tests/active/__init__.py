@@ -1,0 +1,1 @@
+"""Tests of frugalseg.active: the simulated corrective annotator."""

@@ -1,0 +1,182 @@
+"""The house: imports run one way between the rooms, and an installed wheel (not the source tree) trains
+from its shipped config and loads its weights. (The command line's dispatch is tested in tests/cli.)"""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+import frugalseg
+
+PACKAGE = Path(frugalseg.__file__).parent
+REPO = PACKAGE.parent
+
+#: Each room may import, at module level, only rooms of a lower level (design: the flow of imports;
+#: ``flow`` sits just above ``data``, whose atomic writer its cache uses).
+LEVELS = {
+    "errors": 0,
+    "data": 1,
+    "flow": 2,
+    "autolabel": 3,
+    "losses": 3,
+    "zoo": 3,
+    "metrics": 3,
+    "datamodules": 4,
+    "lightning_modules": 5,
+    "active": 5,
+    "cli": 6,
+}
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(REPO).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _module_level_imports(path: Path) -> set[str]:
+    """The frugalseg modules ``path`` imports at module level (not in functions or TYPE_CHECKING)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            continue
+        for child in ast.walk(node) if not isinstance(node, ast.FunctionDef | ast.ClassDef) else ():
+            if isinstance(child, ast.ImportFrom) and child.module and child.module.startswith("frugalseg"):
+                found.add(child.module)
+                found.update(f"{child.module}.{alias.name}" for alias in child.names)
+            elif isinstance(child, ast.Import):
+                found.update(alias.name for alias in child.names if alias.name.startswith("frugalseg"))
+    return found
+
+
+def _graph() -> dict[str, set[str]]:
+    modules = {_module_name(path): path for path in PACKAGE.rglob("*.py")}
+    return {
+        name: {m for m in _module_level_imports(path) if m in modules and m != name}
+        for name, path in modules.items()
+    }
+
+
+def _room(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else None
+
+
+def test_rooms_import_only_downwards():
+    wrong = []
+    for module, imports in _graph().items():
+        room = _room(module)
+        for target in imports:
+            other = _room(target)
+            if room in LEVELS and other in LEVELS and other != room and LEVELS[other] >= LEVELS[room]:
+                wrong.append(f"{module} → {target}")
+    assert not wrong, "imports against the design's direction:\n" + "\n".join(sorted(wrong))
+
+
+def test_no_module_imports_itself_through_a_cycle():
+    graph = _graph()
+    state: dict[str, int] = {}
+    cycles: list[str] = []
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for target in sorted(graph[node]):
+            if state.get(target) == 1:
+                cycles.append(" → ".join([*path[path.index(target) :], target]))
+            elif target not in state:
+                visit(target, [*path, target])
+        state[node] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+    assert not cycles, "import cycles:\n" + "\n".join(cycles)
+
+
+@pytest.mark.slow
+def test_an_installed_wheel_trains_from_its_config_and_loads_published_weights(tmp_path):
+    """``pip install`` of the built wheel into a fresh venv, then everything from another folder.
+
+    The fresh venv sees this venv's dependencies through a path file, but not the source tree:
+    frugalseg itself comes from the wheel.
+    """
+    wheels = tmp_path / "wheels"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(wheels), str(REPO)],
+        check=True,
+    )
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    site = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    Path(site, "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    (wheel,) = wheels.glob("frugalseg-*.whl")
+    subprocess.run([python, "-m", "pip", "install", "--no-deps", "--quiet", str(wheel)], check=True)
+
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    env = {**os.environ, "FRUGALSEG_CACHE": str(tmp_path / "cache")}
+    env.pop("FRUGALSEG_CHECKPOINTS", None)
+    where = subprocess.run(
+        [python, "-c", "import frugalseg, pathlib; print(pathlib.Path(frugalseg.__file__).parent)"],
+        capture_output=True,
+        text=True,
+        cwd=outside,
+        env=env,
+        check=True,
+    ).stdout.strip()
+    installed = Path(where)
+    assert installed.is_relative_to(venv) and (installed / "configs" / "demo.yaml").is_file()
+    loaded = subprocess.run(
+        [
+            python,
+            "-c",
+            "from frugalseg.zoo import get_model; "
+            "m = get_model('hrnetv2_w18_small', weights='streets-hrnetv2-w18s'); print(m.num_classes)",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=outside,
+        env=env,
+    )
+    assert loaded.returncode == 0 and loaded.stdout.strip() == "19", loaded.stderr
+    fit = subprocess.run(
+        [
+            str(venv / "bin" / "frugalseg"),
+            "fit",
+            "--config",
+            str(installed / "configs" / "demo.yaml"),
+            "--trainer.fast_dev_run",
+            "true",
+            "--trainer.default_root_dir",
+            str(tmp_path / "runs"),
+            "--trainer.logger.init_args.save_dir",
+            str(tmp_path / "runs"),
+            "--data.num_workers",
+            "0",
+            "--data.synthetic_clips",
+            '{"train": 2, "val": 1}',
+            "--model.student",
+            "deeplabv3plus_mbv2",
+            "--data.num_frames",
+            "1",
+            "--trainer.enable_progress_bar",
+            "false",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=outside,
+        env={**env, "OMP_NUM_THREADS": "1"},
+    )
+    assert fit.returncode == 0, fit.stderr[-3000:]
+    assert "val/mIoU" in fit.stdout
