@@ -61,6 +61,14 @@ def side_json_path(label_path: str | Path, kind: str) -> Path:
     return label_path.with_name(f"{stem}_{kind}.json")
 
 
+def confidence_path(label_path: str | Path) -> Path:
+    """The confidence map of a stored label: ``{stem}_confidence.png`` beside its
+    ``{stem}_labelTrainIds.png``, an 8-bit PNG where 255 is full confidence (value / 255). A label
+    without one (SAM 2 stores, older stores) is trusted everywhere."""
+    label_path = Path(label_path)
+    return label_path.with_name(label_path.name.removesuffix("_labelTrainIds.png") + "_confidence.png")
+
+
 def read_json_list(path: str | Path, key: str, parse: Callable[[Any], T], form: str) -> list[T]:
     """The entries listed under ``key`` in the JSON file ``path`` (a side file of a label), each parsed.
 
