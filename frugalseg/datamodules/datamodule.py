@@ -82,6 +82,8 @@ class VideoSegDataModule(L.LightningDataModule):
             ``frugalseg.autolabel.sources.FlowLabels`` (default: flow labels made into the cache).
         click_labels: where the ``clicks`` labels of the ``clicks`` recipe come from: a store of
             ``frugalseg label clicks`` or a source (default: ``SimulatedClicks`` made into the cache).
+        min_confidence: training pixels of a stored label whose confidence map (written by the flow
+            engine beside each label) is below this value (0…1) are ignored; 0 keeps them all.
         refined_labels: where the ``refined_coarse`` labels of an ``RC{X}`` recipe come from: a store
             of ``frugalseg label refine-coarse`` (no default: refining needs SAM 2 weights).
         temporal_consistency: compute TC on validation/test (one more frame and two flows per sample).
@@ -126,6 +128,7 @@ class VideoSegDataModule(L.LightningDataModule):
         pseudo_labels: LabelSource | str | None = None,
         click_labels: LabelSource | str | None = None,
         refined_labels: LabelSource | str | None = None,
+        min_confidence: float = 0.0,
         temporal_consistency: bool = True,
         synthetic_clips: dict[str, int] | None = None,
         train_temporal_pair: bool = False,
@@ -163,6 +166,8 @@ class VideoSegDataModule(L.LightningDataModule):
         }
         self.sources = {kind: _source(value, kind) for kind, value in given.items() if value is not None}
         self.hparams["label_sources"] = {SOURCE_OPTIONS[k]: v.describe() for k, v in self.sources.items()}
+        if not 0.0 <= min_confidence <= 1.0:
+            raise ConfigError("data.min_confidence", f"must lie in 0…1, got {min_confidence}")
         if not 0 <= neighbours <= neighbour_window:
             raise ConfigError(
                 "data.neighbours", f"must lie in 0…neighbour_window ({neighbour_window}), got {neighbours}"
@@ -296,6 +301,7 @@ class VideoSegDataModule(L.LightningDataModule):
             same_frame=same_frame,
             frame_cache=cache_dir() / "frames" if self.hparams.cache_frames else None,
             flow_cache=cache_dir() / "flows" if self.hparams.cache_flows else None,
+            min_confidence=self.hparams.min_confidence,
         )
 
     def _manual_dataset(self, fmt: Format, split: str, temporal: bool) -> ClipSampleDataset:

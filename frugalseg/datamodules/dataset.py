@@ -9,8 +9,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from frugalseg.data.clips import Clip, LabelKind
+from frugalseg.autolabel.store import confidence_path
+from frugalseg.data.clips import IGNORE_INDEX, Clip, LabelKind
 from frugalseg.data.formats import Format
+from frugalseg.data.io import read_label
 from frugalseg.datamodules.frames import FrameReader, resize_by
 from frugalseg.datamodules.recipes import Sample
 from frugalseg.errors import ConfigError, DataError
@@ -49,6 +51,9 @@ class ClipSampleDataset(Dataset):
             (`FrameReader`); None decodes them in full every time.
         flow_cache: folder where the DIS flows are kept after they are first computed (`FlowCache`);
             None computes them every time.
+        min_confidence: pixels of a stored label whose confidence map
+            (`frugalseg.autolabel.store.confidence_path`) is below this value (0…1) are ignored; labels
+            without a confidence map are kept whole. 0 keeps every pixel.
     """
 
     def __init__(
@@ -64,7 +69,10 @@ class ClipSampleDataset(Dataset):
         same_frame: bool = False,
         frame_cache: str | Path | None = None,
         flow_cache: str | Path | None = None,
+        min_confidence: float = 0.0,
     ) -> None:
+        if not 0.0 <= min_confidence <= 1.0:
+            raise ConfigError("min_confidence", f"must lie in 0…1, got {min_confidence}")
         if not 0 <= neighbours <= neighbour_window:
             raise ConfigError(
                 "neighbours",
@@ -79,6 +87,7 @@ class ClipSampleDataset(Dataset):
         self.neighbours = neighbours
         self.neighbour_window = neighbour_window
         self.same_frame = same_frame
+        self.min_confidence = min_confidence
         self.frames = FrameReader(scale, frame_cache)
         self.flow: FlowCache | DISFlow | None = None
         if temporal_pair or neighbours:
@@ -124,7 +133,7 @@ class ClipSampleDataset(Dataset):
         paths = [clip.frame_path(offset) for offset in offsets]
         decoded = {path: self.frames(path) for path in dict.fromkeys(paths)}  # a repeated frame is read once
         frames = [decoded[path] for path in paths]
-        full_label = self.fmt.read_label(ref)
+        full_label = self._confident(self.fmt.read_label(ref), ref.path)
         label = resize_by(full_label, self.scale, nearest=True)
         if label.shape != frames[-1].shape[:2]:
             raise DataError(
@@ -152,6 +161,24 @@ class ClipSampleDataset(Dataset):
         if self.neighbours:
             item.update(self._neighbours(clip, sample.offset, frames[-1], decoded))
         return item
+
+    def _confident(self, label: np.ndarray, path: Path) -> np.ndarray:
+        """``label`` with the pixels its confidence map puts below ``min_confidence`` set to ignore."""
+        if self.min_confidence <= 0.0:
+            return label
+        confidence_file = confidence_path(path)
+        if not confidence_file.exists():
+            return label
+        confidence = read_label(confidence_file)
+        if confidence.shape != label.shape:
+            raise DataError(
+                confidence_file,
+                f"confidence map of size {confidence.shape[1]}×{confidence.shape[0]} does not fit its "
+                f"label's {label.shape[1]}×{label.shape[0]}",
+            )
+        label = label.copy()
+        label[confidence < round(255 * self.min_confidence)] = IGNORE_INDEX
+        return label
 
     def _neighbours(
         self, clip: Clip, offset: int, target: np.ndarray, decoded: dict[Path, np.ndarray]

@@ -48,3 +48,57 @@ def test_a_sample_reads_the_same_with_and_without_caches(tiny_streets, tmp_path,
         assert np.array_equal(item["frames"].numpy(), plain["frames"].numpy())
         assert np.array_equal(item["label"].numpy(), plain["label"].numpy())
         np.testing.assert_allclose(item["flow_to_prev"].numpy(), plain["flow_to_prev"].numpy(), atol=1e-2)
+
+
+def _pseudo_sample_with_confidence(tiny_streets, tmp_path, confidence):
+    """A val clip whose anchor carries a stored pseudo label (its manual label copied) with a
+    confidence map beside it: the dataset, the clip's label and the confidence."""
+    from frugalseg.autolabel.store import confidence_path
+    from frugalseg.data.clips import LabelRef
+    from frugalseg.data.io import read_label, write_png_atomic
+
+    fmt = get_format("synthetic", tiny_streets)
+    clips = fmt.clips("val")
+    clip = clips[0]
+    truth = fmt.read_label(clip.label(0, LabelKind.FINE))
+    path = tmp_path / "store" / "frame_pseudo_labelTrainIds.png"
+    write_png_atomic(path, truth)
+    if confidence is not None:
+        write_png_atomic(confidence_path(path), confidence)
+    clip.add_label(0, LabelRef(path, LabelKind.PSEUDO))
+    samples = [Sample(clip.clip_id, 0, LabelKind.PSEUDO)]
+    return fmt, clips, samples, read_label(path)
+
+
+def test_pixels_below_the_confidence_threshold_are_ignored_and_the_rest_kept(tiny_streets, tmp_path):
+    from frugalseg.data.clips import IGNORE_INDEX
+
+    height, width = 64, 128  # the tiny streets set
+    confidence = np.zeros((height, width), np.uint8)
+    confidence[:, : width // 2] = 255  # left half sure, right half at 0.4
+    confidence[:, width // 2 :] = 102
+    fmt, clips, samples, truth = _pseudo_sample_with_confidence(tiny_streets, tmp_path, confidence)
+    assert truth.shape == (height, width)
+    kept = ClipSampleDataset(fmt, clips, samples, 1, min_confidence=0.0)[0]["label"].numpy()
+    assert np.array_equal(kept, truth)
+    strict = ClipSampleDataset(fmt, clips, samples, 1, min_confidence=0.5)[0]["label"].numpy()
+    assert np.array_equal(strict[:, : width // 2], truth[:, : width // 2])
+    assert (strict[:, width // 2 :] == IGNORE_INDEX).all()
+    lenient = ClipSampleDataset(fmt, clips, samples, 1, min_confidence=0.3)[0]["label"].numpy()
+    assert np.array_equal(lenient, truth)
+
+
+def test_a_label_without_a_confidence_map_is_kept_whole(tiny_streets, tmp_path):
+    fmt, clips, samples, truth = _pseudo_sample_with_confidence(tiny_streets, tmp_path, None)
+    label = ClipSampleDataset(fmt, clips, samples, 1, min_confidence=0.9)[0]["label"].numpy()
+    assert np.array_equal(label, truth)
+
+
+def test_a_confidence_map_of_the_wrong_size_is_named(tiny_streets, tmp_path):
+    from frugalseg.errors import DataError
+
+    fmt, clips, samples, _ = _pseudo_sample_with_confidence(
+        tiny_streets, tmp_path, np.full((10, 10), 255, np.uint8)
+    )
+    with pytest.raises(DataError, match=r"_confidence\.png: confidence map of size 10×10"):
+        ClipSampleDataset(fmt, clips, samples, 1, min_confidence=0.5)[0]
