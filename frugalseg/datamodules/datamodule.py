@@ -230,55 +230,55 @@ class VideoSegDataModule(L.LightningDataModule):
 
     def prepare_data(self) -> None:
         """Generate the synthetic set if it is the data; make missing labels of the recipe (rank 0)."""
-        if self.hparams.root is None:
+        if self.hparams["root"] is None:
             generate_synthetic_streets(self.root, **self.synthetic_params)
         fitting = self.trainer is None or self.trainer.state.fn == "fit"
         if not fitting:
             return
         fmt = self.format_reader()
         for kind, offsets in self.needed_labels().items():
-            line = self.source(kind).prepare(fmt, self.hparams.train_split, offsets)
+            line = self.source(kind).prepare(fmt, self.hparams["train_split"], offsets)
             if line:
                 rank_zero_info(line)
 
     def setup(self, stage: str) -> None:
         """Read the splits a stage needs; for fitting, attach the recipe's labels and draw its samples."""
         fmt = self.format_reader()
-        temporal = self.hparams.temporal_consistency
+        temporal = self.hparams["temporal_consistency"]
         if stage == "fit":
-            clips = fmt.clips(self.hparams.train_split)
+            clips = fmt.clips(self.hparams["train_split"])
             check_served(self.recipe, clips)
             for kind in self.needed_labels():
-                self.source(kind).attach(fmt, self.hparams.train_split, clips)
-            self.samples = draw_samples(self.recipe, clips, self.hparams.budget, self.hparams.seed)
+                self.source(kind).attach(fmt, self.hparams["train_split"], clips)
+            self.samples = draw_samples(self.recipe, clips, self.hparams["budget"], self.hparams["seed"])
             self.datasets["train"] = self._dataset(
                 fmt,
                 clips,
                 self.samples,
-                temporal=self.hparams.train_temporal_pair,
-                neighbours=self.hparams.neighbours,
-                same_frame=self.hparams.train_same_frame,
+                temporal=self.hparams["train_temporal_pair"],
+                neighbours=self.hparams["neighbours"],
+                same_frame=self.hparams["train_same_frame"],
             )
             self._train_clips = {clip.clip_id: clip for clip in clips}
-            if self.hparams.check_memory:
+            if self.hparams["check_memory"]:
                 self._check_memory(self.datasets["train"])
             self._write_samples()
         if stage in ("fit", "validate"):
-            self.datasets["val"] = self._manual_dataset(fmt, self.hparams.val_split, temporal)
+            self.datasets["val"] = self._manual_dataset(fmt, self.hparams["val_split"], temporal)
         if stage == "test":
             self.datasets["test"] = self._manual_dataset(
-                fmt, self.hparams.test_split or self.hparams.val_split, temporal
+                fmt, self.hparams["test_split"] or self.hparams["val_split"], temporal
             )
         if stage == "predict":
-            if self.hparams.predict_stream:
+            if self.hparams["predict_stream"]:
                 self._check_streaming()
-                items = folder_items(self.hparams.predict_frames, self.num_frames, stream=True)
-            elif self.hparams.predict_frames:
-                items = folder_items(self.hparams.predict_frames, self.num_frames)
+                items = folder_items(self.hparams["predict_frames"], self.num_frames, stream=True)
+            elif self.hparams["predict_frames"]:
+                items = folder_items(self.hparams["predict_frames"], self.num_frames)
             else:
-                split = self.hparams.predict_split or self.hparams.val_split
+                split = self.hparams["predict_split"] or self.hparams["val_split"]
                 items = split_items(fmt.clips(split), self.num_frames)
-            self.datasets["predict"] = PredictDataset(items, scale=self.hparams.load_scale)
+            self.datasets["predict"] = PredictDataset(items, scale=self.hparams["load_scale"])
 
     def _dataset(
         self,
@@ -294,21 +294,21 @@ class VideoSegDataModule(L.LightningDataModule):
             clips,
             samples,
             self.num_frames,
-            scale=self.hparams.load_scale,
+            scale=self.hparams["load_scale"],
             temporal_pair=temporal,
             neighbours=neighbours,
-            neighbour_window=self.hparams.neighbour_window,
+            neighbour_window=self.hparams["neighbour_window"],
             same_frame=same_frame,
-            frame_cache=cache_dir() / "frames" if self.hparams.cache_frames else None,
-            flow_cache=cache_dir() / "flows" if self.hparams.cache_flows else None,
-            min_confidence=self.hparams.min_confidence,
+            frame_cache=cache_dir() / "frames" if self.hparams["cache_frames"] else None,
+            flow_cache=cache_dir() / "flows" if self.hparams["cache_flows"] else None,
+            min_confidence=self.hparams["min_confidence"],
         )
 
     def _manual_dataset(self, fmt: Format, split: str, temporal: bool) -> ClipSampleDataset:
         clips = [clip for clip in fmt.clips(split) if clip.label(0, LabelKind.FINE) is not None]
         if not clips:
             raise ConfigError(
-                "data.val_split" if split == self.hparams.val_split else "data.test_split",
+                "data.val_split" if split == self.hparams["val_split"] else "data.test_split",
                 f"split {split!r} of {self.root} has no manually labelled frame to evaluate on",
             )
         samples = [Sample(clip.clip_id, 0, LabelKind.FINE) for clip in clips]
@@ -319,8 +319,8 @@ class VideoSegDataModule(L.LightningDataModule):
         """Refuse a training batch that cannot fit in the device's free memory (`batch_bytes`)."""
         if not len(dataset):
             return
-        height, width = self.hparams.crop_size or dataset[0]["frames"].shape[-2:]
-        frames = self.num_frames + int(self.hparams.train_temporal_pair) + self.hparams.neighbours
+        height, width = self.hparams["crop_size"] or dataset[0]["frames"].shape[-2:]
+        frames = self.num_frames + int(self.hparams["train_temporal_pair"]) + self.hparams["neighbours"]
         need = batch_bytes(self.batch_size, frames, height, width)
         device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
         free = free_memory(device)
@@ -348,7 +348,7 @@ class VideoSegDataModule(L.LightningDataModule):
             return
         path = Path(log_dir) / "samples.json"
         hp = self.hparams
-        write_samples(self.samples, path, self.recipe, cost, seed=hp.seed, budget=hp.budget)
+        write_samples(self.samples, path, self.recipe, cost, seed=hp["seed"], budget=hp["budget"])
 
     def _click_counts(self) -> dict[Sample, int]:
         """Number of clicks behind each ``clicks`` sample, as its source knows it."""
@@ -393,12 +393,12 @@ class VideoSegDataModule(L.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         # streaming feeds the frames of a video one at a time, in order
-        batch_size = 1 if self.hparams.predict_stream else self.val_batch_size
+        batch_size = 1 if self.hparams["predict_stream"] else self.val_batch_size
         return self._loader("predict", shuffle=False, batch_size=batch_size)
 
     def _check_streaming(self) -> None:
         """Streaming needs a folder of videos and one process (each keeps one video's memory)."""
-        if not self.hparams.predict_frames:
+        if not self.hparams["predict_frames"]:
             raise ValueError("data.predict_stream needs data.predict_frames (a folder of videos to stream)")
         if self.trainer is not None and self.trainer.world_size > 1:
             raise ValueError(

@@ -285,40 +285,40 @@ class VOSDataModule(L.LightningDataModule):
         self.sequences: dict[str, list[Sequence]] = {}
 
     def _format(self) -> DavisFormat:
-        if self.hparams.format == "mose":
+        if self.hparams["format"] == "mose":
             return MoseFormat(self.root)
-        return DavisFormat(self.root, resolution=self.hparams.resolution)
+        return DavisFormat(self.root, resolution=self.hparams["resolution"])
 
     def max_skip_at(self, epoch: int) -> int:
         """The curriculum: the largest frame gap allowed in training clips of ``epoch``."""
-        start, end = self.hparams.max_skip
-        return min(end, start + epoch // self.hparams.skip_every_epochs)
+        start, end = self.hparams["max_skip"]
+        return min(end, start + epoch // self.hparams["skip_every_epochs"])
 
     def setup(self, stage: str) -> None:
         fmt = self._format()
         if stage == "fit":
-            self.sequences["train"] = read_sequences(fmt, self.hparams.train_split, need_all_masks=False)
+            self.sequences["train"] = read_sequences(fmt, self.hparams["train_split"], need_all_masks=False)
         if stage in ("fit", "validate"):
-            self.sequences["val"] = read_sequences(fmt, self.hparams.val_split, need_all_masks=True)
+            self.sequences["val"] = read_sequences(fmt, self.hparams["val_split"], need_all_masks=True)
         if stage == "test":
-            if self.hparams.test_split is None:
+            if self.hparams["test_split"] is None:
                 raise ValueError("`test` needs data.test_split (a split whose frames all have masks)")
-            self.sequences["test"] = read_sequences(fmt, self.hparams.test_split, need_all_masks=True)
+            self.sequences["test"] = read_sequences(fmt, self.hparams["test_split"], need_all_masks=True)
 
     def train_dataset(self, epoch: int) -> VOSClipDataset:
         """The training clips of ``epoch`` (the skip curriculum and the draws depend on it)."""
         hp = self.hparams
         return VOSClipDataset(
             self.sequences["train"],
-            hp.clip_length,
+            hp["clip_length"],
             self.max_skip_at(epoch),
-            hp.train_objects,
-            tuple(hp.crop_size) if hp.crop_size else None,
-            tuple(hp.scale_range),
-            hp.load_scale,
-            hp.flip_prob,
-            hp.clips_per_sequence,
-            hp.seed,
+            hp["train_objects"],
+            tuple(hp["crop_size"]) if hp["crop_size"] else None,
+            tuple(hp["scale_range"]),
+            hp["load_scale"],
+            hp["flip_prob"],
+            hp["clips_per_sequence"],
+            hp["seed"],
             epoch,
         )
 
@@ -326,7 +326,7 @@ class VOSDataModule(L.LightningDataModule):
         epoch = 0
         if self.trainer is not None:
             epoch = self.trainer.current_epoch
-            growing = self.hparams.max_skip[0] != self.hparams.max_skip[1]
+            growing = self.hparams["max_skip"][0] != self.hparams["max_skip"][1]
             if growing and epoch == 0 and self.trainer.reload_dataloaders_every_n_epochs != 1:
                 rank_zero_warn(
                     "data.max_skip grows per epoch only with trainer.reload_dataloaders_every_n_epochs=1; "
@@ -334,7 +334,7 @@ class VOSDataModule(L.LightningDataModule):
                 )
         dataset = self.train_dataset(epoch)
         rank_zero_info(f"VOS training epoch {epoch}: {len(dataset)} clips, max skip {dataset.max_skip}")
-        crop = self.hparams.crop_size
+        crop = self.hparams["crop_size"]
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
@@ -346,7 +346,7 @@ class VOSDataModule(L.LightningDataModule):
         )
 
     def _sequence_loader(self, split: str) -> DataLoader:
-        dataset = VOSSequenceDataset(self.sequences[split], self.hparams.load_scale, self.max_objects)
+        dataset = VOSSequenceDataset(self.sequences[split], self.hparams["load_scale"], self.max_objects)
         sampler = None
         if self.trainer is not None and self.trainer.world_size > 1:
             # Split the sequences over processes without the repeats that would count twice in J&F.

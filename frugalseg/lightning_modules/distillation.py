@@ -96,24 +96,27 @@ class DistillationModule(VideoSegmentationModule):
         super().configure_models()
         hp = self.hparams
         self.teacher = get_model(
-            hp.teacher, num_classes=hp.num_classes, num_frames=hp.teacher_frames, **(hp.teacher_args or {})
+            hp["teacher"],
+            num_classes=hp["num_classes"],
+            num_frames=hp["teacher_frames"],
+            **(hp["teacher_args"] or {}),
         )
         self.teacher.requires_grad_(False)
         self.teacher.eval()
-        if hp.mfd_weight and self.student.num_frames != 1:
+        if hp["mfd_weight"] and self.student.num_frames != 1:
             raise ConfigError(
                 "model.mfd_weight",
                 f"memory-flow distillation runs the student on single neighbour frames; student "
-                f"{hp.student!r} reads {self.student.num_frames} frames (set mfd_weight: 0)",
+                f"{hp['student']!r} reads {self.student.num_frames} frames (set mfd_weight: 0)",
             )
 
     def configure_losses(self) -> None:
         """The routed label loss and the KD terms; the temporal-consistency loss is refused."""
         super().configure_losses()
         # The CLI saves the configured terms as dicts (the config's words), a direct call as KDTerms.
-        terms = self.hparams.kd_terms or [KDTerm()]
+        terms = self.hparams["kd_terms"] or [KDTerm()]
         self.kd_terms = [term if isinstance(term, KDTerm) else KDTerm(**term) for term in terms]
-        if self.hparams.temporal_weight:
+        if self.hparams["temporal_weight"]:
             raise ConfigError(
                 "model.temporal_weight",
                 "DistillationModule does not train the temporal-consistency loss: set "
@@ -123,19 +126,19 @@ class DistillationModule(VideoSegmentationModule):
     def setup(self, stage: str) -> None:
         """When fitting, check the datamodule's options and read the teacher's weights into it."""
         super().setup(stage)
-        if stage == "fit" and self.hparams.teacher_weights is not None:
-            load_weights_into(self.teacher, self.hparams.teacher_weights, self.hparams.teacher)
+        if stage == "fit" and self.hparams["teacher_weights"] is not None:
+            load_weights_into(self.teacher, self.hparams["teacher_weights"], self.hparams["teacher"])
             self.teacher.requires_grad_(False)
 
     def check_data_options(self, options: Any) -> None:
         """Also raise when MFD is on and the datamodule gives no neighbour frames."""
         super().check_data_options(options)
-        if self.hparams.mfd_weight and options.get("neighbours", 1) == 0:
+        if self.hparams["mfd_weight"] and options.get("neighbours", 1) == 0:
             raise ConfigError("data.neighbours", self._missing_neighbours_message())
 
     def _missing_neighbours_message(self) -> str:
         return (
-            f"model.mfd_weight is {self.hparams.mfd_weight} but the training batches carry no neighbour "
+            f"model.mfd_weight is {self.hparams['mfd_weight']} but the training batches carry no neighbour "
             "frames: set data.neighbours (2 in WeClick), or model.mfd_weight: 0"
         )
 
@@ -164,7 +167,7 @@ class DistillationModule(VideoSegmentationModule):
                 name = f"group{paired_group(path, self.student.psp_groups, teacher_groups)}"
         if name not in available:
             raise ValueError(
-                f"KD term needs the teacher's {name!r} output; teacher {self.hparams.teacher!r} "
+                f"KD term needs the teacher's {name!r} output; teacher {self.hparams['teacher']!r} "
                 f"gives {sorted(available)}"
             )
         return name
@@ -172,39 +175,41 @@ class DistillationModule(VideoSegmentationModule):
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         hp = self.hparams
         frames = batch["frames"]
-        if hp.mfd_weight and batch.get("neighbours", frames[:, :0]).shape[1] == 0:
+        if hp["mfd_weight"] and batch.get("neighbours", frames[:, :0]).shape[1] == 0:
             raise ValueError(self._missing_neighbours_message())
         outputs = self.student.forward_train(frames)
         valid = batch.get("valid")
         total = outputs["out"].new_zeros(())
-        if hp.label_weight:
+        if hp["label_weight"]:
             label_loss = self.routed_loss(outputs, batch)
             self.log("train/loss_label", label_loss, batch_size=len(frames))
-            total = total + hp.label_weight * label_loss
-        need_teacher = hp.kd_weight or ("neighbours" in batch and hp.mfd_weight)
+            total = total + hp["label_weight"] * label_loss
+        need_teacher = hp["kd_weight"] or ("neighbours" in batch and hp["mfd_weight"])
         teacher = self._teacher_outputs(frames) if need_teacher else {}
-        if hp.kd_weight:
+        if hp["kd_weight"]:
             kd = total.new_zeros(())
             for term in self.kd_terms:
                 key = self._teacher_key(term.teacher, teacher)
-                kd = kd + term.weight * kd_loss(outputs[term.student], teacher[key], hp.kd_temperature, valid)
-        if "neighbours" in batch and (hp.kd_weight or hp.mfd_weight):
+                kd = kd + term.weight * kd_loss(
+                    outputs[term.student], teacher[key], hp["kd_temperature"], valid
+                )
+        if "neighbours" in batch and (hp["kd_weight"] or hp["mfd_weight"]):
             neighbours = batch["neighbours"]
             count = neighbours.shape[1]
             single = neighbours.flatten(0, 1).unsqueeze(1)
             student_nb = self.student(single)
             nb_valid = None if valid is None else valid.repeat_interleave(count, dim=0)
-            if hp.kd_weight:
+            if hp["kd_weight"]:
                 teacher_nb = self._teacher_outputs(single)["out"]
                 # Eq. 5 sums KD over frames: the neighbour mean times their number.
-                kd = kd + count * kd_loss(student_nb, teacher_nb, hp.kd_temperature, nb_valid)
-            if hp.mfd_weight:
+                kd = kd + count * kd_loss(student_nb, teacher_nb, hp["kd_temperature"], nb_valid)
+            if hp["mfd_weight"]:
                 mfd = self._mfd(outputs["out"], student_nb, teacher["out"], batch["neighbour_flows"], valid)
                 self.log("train/loss_mfd", mfd, batch_size=len(frames))
-                total = total + hp.mfd_weight * mfd
-        if hp.kd_weight:
+                total = total + hp["mfd_weight"] * mfd
+        if hp["kd_weight"]:
             self.log("train/loss_kd", kd, batch_size=len(frames))
-            total = total + hp.kd_weight * kd
+            total = total + hp["kd_weight"] * kd
         self.log("train/loss", total, prog_bar=True, batch_size=len(frames))
         return total
 
@@ -236,7 +241,7 @@ class DistillationModule(VideoSegmentationModule):
             warped.view(shape),
             teacher_target,
             inside.view(batch, count, *student_target.shape[-2:]),
-            detach_warped=self.hparams.mfd_detach_warped,
+            detach_warped=self.hparams["mfd_detach_warped"],
         )
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -94,15 +94,18 @@ class VideoSegmentationModule(BaseTask):
         """The student from the zoo, with ``init_weights`` loaded into it."""
         hp = self.hparams
         self.student = get_model(
-            hp.student, num_classes=hp.num_classes, num_frames=hp.num_frames, **(hp.student_args or {})
+            hp["student"],
+            num_classes=hp["num_classes"],
+            num_frames=hp["num_frames"],
+            **(hp["student_args"] or {}),
         )
-        if hp.init_weights is not None:
-            load_weights_into(self.student, hp.init_weights, hp.student)
+        if hp["init_weights"] is not None:
+            load_weights_into(self.student, hp["init_weights"], hp["student"])
 
     def configure_losses(self) -> None:
         """The routed label loss (`RoutedLoss`: each label kind its losses)."""
         hp = self.hparams
-        self.label_loss = RoutedLoss(hp.losses, hp.loss_args, hp.ignore_index)
+        self.label_loss = RoutedLoss(hp["losses"], hp["loss_args"], hp["ignore_index"])
 
     def configure_metrics(self) -> None:
         """mIoU, mAcc and bIoU of each frame, TC of each frame pair; one collection of each per stage.
@@ -116,13 +119,15 @@ class VideoSegmentationModule(BaseTask):
         checked = {"validate_args": False}
         frame = MetricCollection(
             {
-                "mIoU": DatasetMeanIoU(hp.num_classes, hp.ignore_index, **checked),
-                "mAcc": DatasetMeanAccuracy(hp.num_classes, hp.ignore_index, **checked),
-                "bIoU": BoundaryIoU(hp.num_classes, hp.ignore_index, width=hp.boundary_width, **checked),
+                "mIoU": DatasetMeanIoU(hp["num_classes"], hp["ignore_index"], **checked),
+                "mAcc": DatasetMeanAccuracy(hp["num_classes"], hp["ignore_index"], **checked),
+                "bIoU": BoundaryIoU(
+                    hp["num_classes"], hp["ignore_index"], width=hp["boundary_width"], **checked
+                ),
             },
             compute_groups=[["mIoU", "mAcc"], ["bIoU"]],
         )
-        pair = MetricCollection({"TC": TemporalConsistency(hp.num_classes, hp.ignore_index, **checked)})
+        pair = MetricCollection({"TC": TemporalConsistency(hp["num_classes"], hp["ignore_index"], **checked)})
         self.val_metrics = frame.clone(prefix="val/")
         self.test_metrics = frame.clone(prefix="test/")
         self.val_temporal = pair.clone(prefix="val/")
@@ -131,16 +136,16 @@ class VideoSegmentationModule(BaseTask):
     def build_optimizer(self, params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
         """SGD with ``lr``, ``momentum`` and ``weight_decay``."""
         hp = self.hparams
-        return torch.optim.SGD(params, lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay)
+        return torch.optim.SGD(params, lr=hp["lr"], momentum=hp["momentum"], weight_decay=hp["weight_decay"])
 
     def check_data_options(self, options: Any) -> None:
         """Raise if a configured loss needs batch entries that the datamodule ``options`` leave out."""
-        if self.hparams.temporal_weight and not options.get("train_temporal_pair", True):
+        if self.hparams["temporal_weight"] and not options.get("train_temporal_pair", True):
             raise ConfigError("data.train_temporal_pair", self._missing_pair_message())
 
     def _missing_pair_message(self) -> str:
         return (
-            f"model.temporal_weight is {self.hparams.temporal_weight} but the training batches carry no "
+            f"model.temporal_weight is {self.hparams['temporal_weight']} but the training batches carry no "
             "frame pair with flows: set data.train_temporal_pair: true (or model.temporal_weight: 0)"
         )
 
@@ -149,22 +154,22 @@ class VideoSegmentationModule(BaseTask):
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
         frames = batch["frames"]
         pair = "flow_to_prev" in batch
-        if self.hparams.temporal_weight and not pair:
+        if self.hparams["temporal_weight"] and not pair:
             raise ValueError(self._missing_pair_message())
         if pair:
             batch = {**batch, "frames": frames[:, 1:]}
         outputs = self.student.forward_train(batch["frames"])
         size = len(frames)
         total = outputs["out"].new_zeros(())
-        if self.hparams.label_weight:
-            total = total + self.hparams.label_weight * self.routed_loss(outputs, batch)
-        if self.hparams.temporal_weight:
+        if self.hparams["label_weight"]:
+            total = total + self.hparams["label_weight"] * self.routed_loss(outputs, batch)
+        if self.hparams["temporal_weight"]:
             previous = self.student(frames[:, :-1])
             consistency = temporal_consistency_loss(
                 outputs["out"].softmax(1), previous.softmax(1), batch["flow_to_prev"], batch["flow_from_prev"]
             )
             self.log("train/loss_temporal", consistency, batch_size=size)
-            total = total + self.hparams.temporal_weight * consistency
+            total = total + self.hparams["temporal_weight"] * consistency
         self.log("train/loss", total, prog_bar=True, batch_size=size)
         return total
 
@@ -229,7 +234,7 @@ class VideoSegmentationModule(BaseTask):
         if frames.shape[1] == 2 and self.student.num_frames == 1:
             current, previous = self.student(torch.cat((frames[:, 1:], frames[:, :1]))).chunk(2)
             return current, previous
-        if model_config(self.hparams.student).stream_matches_clip:
+        if model_config(self.hparams["student"]).stream_matches_clip:
             return self._streamed_pair(frames)
         return self.student(frames[:, 1:]), self.student(frames[:, :-1])
 
@@ -242,7 +247,7 @@ class VideoSegmentationModule(BaseTask):
 
     def _log_overlays(self, batch: dict, pred: Tensor) -> None:
         """Frame | label | prediction for the first validation samples, on the loggers that show images."""
-        count = min(self.hparams.log_images, len(pred))
+        count = min(self.hparams["log_images"], len(pred))
         if count == 0 or not self.loggers or self.trainer.sanity_checking:
             return
         frames, labels = batch["frames"][:count, -1], batch["label"][:count]

@@ -66,16 +66,18 @@ class VOSModule(BaseTask):
     def configure_models(self) -> None:
         """The STM student with ``max_objects + 1`` output channels (background and objects)."""
         hp = self.hparams
-        model = get_model(hp.student, num_classes=hp.max_objects + 1, **(hp.student_args or {}))
+        model = get_model(hp["student"], num_classes=hp["max_objects"] + 1, **(hp["student_args"] or {}))
         if not isinstance(model, STM):
             raise ConfigError(
-                "model.student", f"VOSModule trains STM students (stm_r50, stm_r18), got {hp.student!r}"
+                "model.student", f"VOSModule trains STM students (stm_r50, stm_r18), got {hp['student']!r}"
             )
         self.student: STM = model
 
     def configure_losses(self) -> None:
         """The loss of every frame after the first (``ignore_index`` = void)."""
-        self.loss = build_loss(self.hparams.loss, ignore_index=IGNORE_INDEX, **(self.hparams.loss_args or {}))
+        self.loss = build_loss(
+            self.hparams["loss"], ignore_index=IGNORE_INDEX, **(self.hparams["loss_args"] or {})
+        )
 
     def configure_metrics(self) -> None:
         """J, F and J&F (one `JF` metric, whose ``compute`` gives all three) per stage."""
@@ -85,7 +87,7 @@ class VOSModule(BaseTask):
 
     def build_optimizer(self, params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
         """Adam with ``lr`` and ``weight_decay``."""
-        return torch.optim.Adam(params, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        return torch.optim.Adam(params, lr=self.hparams["lr"], weight_decay=self.hparams["weight_decay"])
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
         frames, labels, num_objects = batch["frames"], batch["labels"], batch["num_objects"]
@@ -140,7 +142,7 @@ class VOSModule(BaseTask):
     def train(self, mode: bool = True) -> VOSModule:
         """Switch train/eval mode; with ``freeze_bn`` the BatchNorm layers always stay in eval mode."""
         super().train(mode)
-        if mode and self.hparams.freeze_bn:
+        if mode and self.hparams["freeze_bn"]:
             for module in self.student.modules():
                 if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
                     module.eval()
