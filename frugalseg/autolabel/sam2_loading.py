@@ -111,7 +111,9 @@ def build_sam2_image_predictor(
     from sam2.sam2_image_predictor import SAM2ImagePredictor
 
     model = build_sam2(config_file(config), None, device="cpu", hydra_overrides_extra=_overrides(options))
-    return SAM2ImagePredictor(_finish(model, config, checkpoint, state, device))
+    # Its resize-and-normalise transform runs as plain PyTorch: torch.jit.script is deprecated and
+    # gains nothing on one image at a time.
+    return SAM2ImagePredictor(_finish(model, config, checkpoint, state, device), disable_torch_jit=True)
 
 
 def read_sam2_checkpoint(checkpoint: str | Path, config: str) -> dict[str, Any]:

@@ -10,7 +10,7 @@ them; ``resolution=None`` leaves out the resolution folder (the MOSE layout); ``
 
 ``write_moving_squares(root)`` writes the VOS tree of ``squares(t, seq)``: two sequences of
 ``SQUARES_FRAMES`` frames of ``SQUARES_SIZE`` whose objects move by known steps, listed in
-ImageSets/2017 ``train`` and ``val`` (the tree ``tests/lightning_modules/davis_layout.py`` makes).
+ImageSets/2017 ``train`` and ``val``.
 """
 
 from __future__ import annotations

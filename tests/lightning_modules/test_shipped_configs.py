@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
-from davis_layout import make_davis
+from data.fake_davis import write_moving_squares as make_davis
 
 from frugalseg.cli import main
 from frugalseg.cli.lightning import run_lightning_cli, run_vos_cli

@@ -9,7 +9,10 @@ import numpy as np
 import pytest
 import torch
 from cli_helpers import lightning_args
-from davis_layout import FRAMES, SIZE, make_davis, squares
+from data.fake_davis import SQUARES_FRAMES as FRAMES
+from data.fake_davis import SQUARES_SIZE as SIZE
+from data.fake_davis import squares
+from data.fake_davis import write_moving_squares as make_davis
 
 from frugalseg.cli import main
 from frugalseg.cli.lightning import run_vos_cli
