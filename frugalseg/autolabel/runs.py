@@ -99,7 +99,7 @@ def read_anchor(fmt: Format, clip: Clip, kind: LabelKind) -> tuple[np.ndarray, n
     Raises:
         DataError: naming the label file when its size differs from the frame's.
     """
-    ref = clip.label(0, kind)
+    ref = clip.require_label(0, kind)
     path = ref.path
     label = fmt.read_label(ref)
     image = read_frame(clip.frame_path(0))
@@ -118,7 +118,7 @@ def check_clip_files(fmt: Format, clip: Clip, kind: LabelKind, offsets: Sequence
     Raises:
         DataError: naming the first file that fails.
     """
-    ref = clip.label(0, kind)
+    ref = clip.require_label(0, kind)
     label = fmt.read_label(ref)
     height, width = label.shape
     for offset in sorted({0, *offsets}):
@@ -141,7 +141,7 @@ def anchor_instance_ids(
     ids = fmt.instance_ids(clip, kind)
     if ids is not None and ids.shape != tuple(shape):
         raise DataError(
-            clip.label(0, kind).path,
+            clip.require_label(0, kind).path,
             f"instance ids of size {ids.shape[1]}×{ids.shape[0]} do not fit the label's "
             f"{shape[1]}×{shape[0]}",
         )

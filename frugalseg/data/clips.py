@@ -19,8 +19,10 @@ class LabelKind(str, Enum):
     CLICKS = "clicks"
     BOXES = "boxes"
 
+    # TODO(lead): `index` shadows `str.index` (LabelKind is a str); tests read `.index`, so a rename
+    # (e.g. `code`) needs them changed too.
     @property
-    def index(self) -> int:
+    def index(self) -> int:  # type: ignore[override]
         """Stable integer code used in batches (`batch["kind"]`)."""
         return list(LabelKind).index(self)
 
@@ -104,6 +106,13 @@ class Clip:
             if ref.kind == kind:
                 return ref
         return None
+
+    def require_label(self, offset: int, kind: LabelKind) -> LabelRef:
+        """The label of ``kind`` at ``offset``; raises `KeyError` when the clip has none."""
+        ref = self.label(offset, kind)
+        if ref is None:
+            raise KeyError(f"clip {self.clip_id}: no {kind.value} label at offset {offset:+d}")
+        return ref
 
     def add_label(self, offset: int, ref: LabelRef) -> None:
         """Attach ``ref`` as a label of the frame at ``offset``."""

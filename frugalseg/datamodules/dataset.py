@@ -154,7 +154,7 @@ class ClipSampleDataset(Dataset):
         }
         if self.temporal_pair:
             previous, current = frames[-2], frames[-1]
-            to_prev, from_prev = self.flow(current, previous), self.flow(previous, current)
+            to_prev, from_prev = self._flow(current, previous), self._flow(previous, current)
             item["flow_to_prev"] = _flow_tensor(to_prev)
             item["flow_from_prev"] = _flow_tensor(from_prev)
             item["flow_reliable"] = torch.from_numpy(forward_backward_mask_np(to_prev, from_prev))
@@ -197,8 +197,14 @@ class ClipSampleDataset(Dataset):
         return {
             "neighbours": torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).contiguous(),
             "neighbour_offsets": torch.tensor([o - offset for o in chosen]),
-            "neighbour_flows": torch.stack([_flow_tensor(self.flow(target, frame)) for frame in frames]),
+            "neighbour_flows": torch.stack([_flow_tensor(self._flow(target, frame)) for frame in frames]),
         }
+
+    def _flow(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+        """The flow first → second (H×W×2); only a dataset with temporal pairs or neighbours has flows."""
+        if self.flow is None:
+            raise RuntimeError("this dataset computes no flow: it has no temporal pair and no neighbours")
+        return self.flow(first, second)
 
 
 def _flow_tensor(flow: np.ndarray) -> torch.Tensor:

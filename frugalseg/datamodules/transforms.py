@@ -20,6 +20,9 @@ from frugalseg.errors import ConfigError
 class Normalize(nn.Module):
     """uint8 RGB frames (…×3×H×W) → float, standardised with the per-channel mean and std."""
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(
         self, mean: tuple[float, ...] = IMAGENET_MEAN, std: tuple[float, ...] = IMAGENET_STD
     ) -> None:
@@ -44,6 +47,8 @@ class ClipRandomGeometry(nn.Module):
             frames; the mean in 0…255 for raw frames, which then normalise to 0 as well).
     """
 
+    fill: torch.Tensor
+
     def __init__(
         self,
         crop_size: tuple[int, int],
@@ -56,7 +61,8 @@ class ClipRandomGeometry(nn.Module):
         self.register_buffer("fill", torch.tensor(fill, dtype=torch.float32), persistent=False)
         if scale_range[0] <= 0 or scale_range[0] > scale_range[1]:
             raise ConfigError("scale_range", f"must be 0 < low <= high, got {scale_range}")
-        self.crop_size = tuple(crop_size)
+        crop_height, crop_width = crop_size
+        self.crop_size = (crop_height, crop_width)
         self.scale_range = tuple(scale_range)
         self.flip_prob = flip_prob
         self.ignore_index = ignore_index

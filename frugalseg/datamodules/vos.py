@@ -327,7 +327,9 @@ class VOSDataModule(L.LightningDataModule):
         if self.trainer is not None:
             epoch = self.trainer.current_epoch
             growing = self.hparams["max_skip"][0] != self.hparams["max_skip"][1]
-            if growing and epoch == 0 and self.trainer.reload_dataloaders_every_n_epochs != 1:
+            # Lightning's DataConnector sets this Trainer attribute, which Trainer's class does not declare.
+            reload_every = self.trainer.reload_dataloaders_every_n_epochs  # type: ignore[attr-defined]
+            if growing and epoch == 0 and reload_every != 1:
                 rank_zero_warn(
                     "data.max_skip grows per epoch only with trainer.reload_dataloaders_every_n_epochs=1; "
                     f"training stays at max skip {self.max_skip_at(0)}"

@@ -23,12 +23,13 @@ from typing import Any, ClassVar
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.utilities.types import OptimizerLRSchedulerConfig
 from torch import Tensor, nn
 
 
 def poly_schedule(
     optimizer: torch.optim.Optimizer, total_steps: int, power: float, floor: float = 0.0
-) -> dict[str, Any]:
+) -> OptimizerLRSchedulerConfig:
     """``optimizer`` with its rate decayed each step as ``(1 - floor)(1 - step/total)^power + floor``
     times the initial rate, in the form ``configure_optimizers`` returns."""
     total = max(1, total_steps)
@@ -91,8 +92,10 @@ class BaseTask(L.LightningModule, ABC):
             # In place, so the state dict keeps its `student.` keys (no `_orig_mod.`); forward_train
             # is called directly by the training steps, so it is compiled on its own.
             self.student.compile(**options)
-            if hasattr(self.student, "forward_train"):
-                self.student.forward_train = torch.compile(self.student.forward_train, **options)
+            forward_train = getattr(self.student, "forward_train", None)
+            if forward_train is not None:
+                # setattr: nn.Module's __setattr__ is typed for tensors and modules only.
+                setattr(self.student, "forward_train", torch.compile(forward_train, **options))  # noqa: B010
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         """The student's forward."""
@@ -116,7 +119,7 @@ class BaseTask(L.LightningModule, ABC):
     def build_optimizer(self, params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
         """The optimiser of ``params`` at the initial rate ``hparams.lr``."""
 
-    def configure_optimizers(self) -> dict[str, Any]:
+    def configure_optimizers(self) -> OptimizerLRSchedulerConfig:
         """:meth:`build_optimizer`, its rate decayed per step by ``poly_power`` down to ``min_lr``."""
         hp = self.hparams
         optimizer = self.build_optimizer(self.trainable_parameters())
@@ -129,13 +132,13 @@ class BaseTask(L.LightningModule, ABC):
         ``add_figure``, or a ``log_image`` method as Weights & Biases); False if none could."""
         shown = False
         for logger in self.loggers:
-            experiment = getattr(logger, "experiment", None)
+            experiment: Any = getattr(logger, "experiment", None)  # each logger's own object
             if callable(getattr(experiment, "add_image", None)):
                 experiment.add_image(tag, image, self.global_step)
             elif callable(getattr(experiment, "add_figure", None)):
                 experiment.add_figure(tag, _figure(image), self.global_step)
-            elif callable(getattr(logger, "log_image", None)):
-                logger.log_image(key=tag, images=[_hwc(image)], step=self.global_step)
+            elif callable(log_image := getattr(logger, "log_image", None)):
+                log_image(key=tag, images=[_hwc(image)], step=self.global_step)
             else:
                 continue
             shown = True

@@ -23,7 +23,7 @@ publishing a trained student needs no teacher file.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, cast
 
 import torch
 
@@ -34,6 +34,15 @@ from frugalseg.losses import kd_loss, mfd_loss
 from frugalseg.zoo import get_model, load_weights_into, paired_group
 
 TEACHER_PREFIX = "teacher."
+
+
+class _GroupedStudent(Protocol):
+    """A student whose sub-networks each compute one group of the PSP feature (TDNet)."""
+
+    last_path: int
+    psp_groups: int
+
+    def group_of(self, path: int) -> int: ...
 
 
 @dataclass
@@ -160,11 +169,12 @@ class DistillationModule(VideoSegmentationModule):
 
     def _teacher_key(self, name: str, available: dict[str, torch.Tensor]) -> str:
         if name == "group" and hasattr(self.student, "group_of"):
-            path, teacher_groups = self.student.last_path, getattr(self.teacher, "groups", None)
+            student = cast(_GroupedStudent, self.student)
+            path, teacher_groups = student.last_path, getattr(self.teacher, "groups", None)
             if teacher_groups is None:
-                name = f"group{self.student.group_of(path)}"
+                name = f"group{student.group_of(path)}"
             else:  # a grouped PSPNet teacher: TDNet's pairing (TD4 with a 4-group teacher included)
-                name = f"group{paired_group(path, self.student.psp_groups, teacher_groups)}"
+                name = f"group{paired_group(path, student.psp_groups, teacher_groups)}"
         if name not in available:
             raise ValueError(
                 f"KD term needs the teacher's {name!r} output; teacher {self.hparams['teacher']!r} "

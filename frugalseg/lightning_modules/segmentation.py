@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 import lightning as L
 import torch
@@ -17,7 +17,15 @@ from frugalseg.errors import ConfigError
 from frugalseg.lightning_modules.base import BaseTask
 from frugalseg.losses import RoutedLoss, temporal_consistency_loss
 from frugalseg.metrics import BoundaryIoU, DatasetMeanAccuracy, DatasetMeanIoU, TemporalConsistency
-from frugalseg.zoo import get_model, load_weights_into, model_config, palette_for, sliding_window
+from frugalseg.zoo import (
+    StreamingStudent,
+    Student,
+    get_model,
+    load_weights_into,
+    model_config,
+    palette_for,
+    sliding_window,
+)
 
 
 class VideoSegmentationModule(BaseTask):
@@ -62,6 +70,8 @@ class VideoSegmentationModule(BaseTask):
 
     monitor = "val/mIoU"
     mode = "max"
+
+    student: Student
 
     def __init__(
         self,
@@ -116,18 +126,16 @@ class VideoSegmentationModule(BaseTask):
         TC sits in a collection of its own: its update reads two predictions and two flows.
         """
         hp = self.hparams
-        checked = {"validate_args": False}
+        classes, ignore = hp["num_classes"], hp["ignore_index"]
         frame = MetricCollection(
             {
-                "mIoU": DatasetMeanIoU(hp["num_classes"], hp["ignore_index"], **checked),
-                "mAcc": DatasetMeanAccuracy(hp["num_classes"], hp["ignore_index"], **checked),
-                "bIoU": BoundaryIoU(
-                    hp["num_classes"], hp["ignore_index"], width=hp["boundary_width"], **checked
-                ),
+                "mIoU": DatasetMeanIoU(classes, ignore, validate_args=False),
+                "mAcc": DatasetMeanAccuracy(classes, ignore, validate_args=False),
+                "bIoU": BoundaryIoU(classes, ignore, width=hp["boundary_width"], validate_args=False),
             },
             compute_groups=[["mIoU", "mAcc"], ["bIoU"]],
         )
-        pair = MetricCollection({"TC": TemporalConsistency(hp["num_classes"], hp["ignore_index"], **checked)})
+        pair = MetricCollection({"TC": TemporalConsistency(classes, ignore, validate_args=False)})
         self.val_metrics = frame.clone(prefix="val/")
         self.test_metrics = frame.clone(prefix="test/")
         self.val_temporal = pair.clone(prefix="val/")
@@ -240,9 +248,10 @@ class VideoSegmentationModule(BaseTask):
 
     def _streamed_pair(self, frames: Tensor) -> tuple[Tensor, Tensor]:
         """The student's stream over every frame of ``frames``: the last output, and the one before."""
-        self.student.reset()
-        outputs = [self.student.step(frames[:, t]) for t in range(frames.shape[1])]
-        self.student.reset()
+        student = cast(StreamingStudent, self.student)  # its config says it streams (stream_matches_clip)
+        student.reset()
+        outputs = [student.step(frames[:, t]) for t in range(frames.shape[1])]
+        student.reset()
         return outputs[-1], outputs[-2]
 
     def _log_overlays(self, batch: dict, pred: Tensor) -> None:
@@ -264,7 +273,7 @@ class VideoSegmentationModule(BaseTask):
         after a ``data.load_scale`` the logits are resized back to the original frame size.
         """
         frames, meta = batch["frames"], batch["meta"]
-        datamodule = self.trainer.datamodule if self._trainer is not None else None
+        datamodule = getattr(self._trainer, "datamodule", None)
         crop = getattr(getattr(datamodule, "hparams", None), "crop_size", None)
         if "first" in meta:
             logits = self._stream(frames[:, -1], bool(meta["first"][0]))
@@ -282,17 +291,17 @@ class VideoSegmentationModule(BaseTask):
 
         Image students have no memory and segment the frame alone.
         """
-        if not hasattr(self.student, "step"):
-            return self.student(frame[:, None])
+        student = self.student
+        if not isinstance(student, StreamingStudent):
+            return student(frame[:, None])
         if first:
-            self.student.reset()
-        return self.student.step(frame)
+            student.reset()
+        return student.step(frame)
 
 
 def module_palette(module: L.LightningModule) -> list[list[int]]:
     """RGB per class: the datamodule's palette when it has one, else :func:`palette_for` its class names."""
-    trainer = module._trainer
-    palette = getattr(trainer.datamodule, "palette", None) if trainer is not None else None
+    palette = getattr(getattr(module._trainer, "datamodule", None), "palette", None)
     if palette is not None:
         return [list(colour) for colour in palette]
     names = list(module.hparams.get("class_names") or [])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -111,8 +111,9 @@ class VOSModule(BaseTask):
         """Segment the batch's sequence, add it to ``metrics`` and keep its scores."""
         labels, num_objects = batch["labels"][0], int(batch["num_objects"][0])
         preds = self.segment_sequence(batch["frames"], labels[0], num_objects)
-        metric: JF = metrics["JF"]
+        metric = cast(JF, metrics["JF"])
         metric.update(preds, labels, num_objects)
+        assert metric.last_sequence is not None  # the update above set it
         j, f = (float(score.mean()) for score in metric.last_sequence)
         self.sequence_scores[batch["meta"]["sequence"][0]] = {"J": j, "F": f, "JF": (j + f) / 2}
 

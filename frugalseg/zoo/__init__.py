@@ -7,7 +7,7 @@ the ``_``-prefixed modules are the infrastructure they share.
 
 from frugalseg.zoo import _smp as smp_models  # the smp wrapper module's former name
 from frugalseg.zoo import deeplabv3plus, hrnet, pspnet, stm, tdnet, tmanet
-from frugalseg.zoo._base import Student
+from frugalseg.zoo._base import StreamingStudent, Student
 from frugalseg.zoo._cards import palette_for
 from frugalseg.zoo._checkpoints import checkpoints_dirs, read_index
 from frugalseg.zoo._convert import CONVERTERS, convert_checkpoint
@@ -34,6 +34,7 @@ __all__ = [
     "LoadedWeights",
     "ModelConfig",
     "PublishedWeights",
+    "StreamingStudent",
     "Student",
     "checkpoints_dirs",
     "convert_checkpoint",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -57,6 +58,21 @@ class Student(nn.Module):
     def forward_train(self, frames: Tensor) -> dict[str, Tensor]:
         """All outputs that carry a loss: ``"out"`` plus one key per entry of ``aux_weights``."""
         return {"out": self(frames)}
+
+
+@runtime_checkable
+class StreamingStudent(Protocol):
+    """A video student that also segments a video frame by frame, keeping a memory (TMANet, TDNet).
+
+    ``isinstance(model, StreamingStudent)`` tells whether a model has the two methods.
+    """
+
+    def reset(self) -> None:
+        """Forget the frames seen so far: the next :meth:`step` starts a new video."""
+
+    def step(self, frame: Tensor) -> Tensor:
+        """Logits B×C×H×W of the next frame B×3×H×W of the video."""
+        ...
 
 
 class ImageStudent(Student):
