@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import torch
 
-from frugalseg.flow.warp import backward_warp, backward_warp_np
+from frugalseg.flow.warp import backward_warp
 
 
 def forward_backward_mask_np(
@@ -13,14 +14,31 @@ def forward_backward_mask_np(
 ) -> np.ndarray:
     """True where following a→b and back b→a returns near the start pixel.
 
-    ``|f_ab + f_ba(p + f_ab)|² < alpha·(|f_ab|² + |f_ba(p + f_ab)|²) + beta``, and the target lies
-    inside the image. Pixels of image a that fail are occluded or badly matched.
+    ``|f_ab + f_ba(p + f_ab)|² < alpha·(|f_ab|² + |f_ba(p + f_ab)|²) + beta``, and the target
+    ``p + f_ab`` lies inside the image, its last row and column included (``0 ≤ x ≤ W−1``,
+    ``0 ≤ y ≤ H−1``). Pixels of image a that fail are occluded or badly matched.
+
+    ``f_ba`` is read with border replication and "inside" is decided from the sample coordinates:
+    a sample point exactly on the last row or column has a bilinear neighbour outside the image
+    with weight 0, which a NaN border would still turn into NaN.
     """
-    back = backward_warp_np(flow_ba, flow_ab, nearest=False, fill=np.nan)
+    if flow_ab.shape != flow_ba.shape or flow_ab.ndim != 3 or flow_ab.shape[2] != 2:
+        raise ValueError(f"flows of shapes {flow_ab.shape} and {flow_ba.shape} do not fit (H×W×2 each)")
+    height, width = flow_ab.shape[:2]
+    grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    map_x = grid_x + flow_ab[..., 0]
+    map_y = grid_y + flow_ab[..., 1]
+    back = cv2.remap(
+        np.ascontiguousarray(flow_ba, dtype=np.float32),
+        map_x,
+        map_y,
+        cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+    inside = (map_x >= 0) & (map_x <= width - 1) & (map_y >= 0) & (map_y <= height - 1)
     round_trip = flow_ab + back
     bound = alpha * ((flow_ab**2).sum(-1) + (back**2).sum(-1)) + beta
-    with np.errstate(invalid="ignore"):
-        return (round_trip**2).sum(-1) < bound
+    return inside & ((round_trip**2).sum(-1) < bound)
 
 
 def forward_backward_mask(

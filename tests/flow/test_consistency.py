@@ -8,9 +8,10 @@ deliberate differences:
   test_warp.py), so the masks agree wherever the squared round trip is more than 0.05 px² from the
   bound (measured: the pixels where they differ are within 0.026 px² of it, over 60 random pairs);
 * at the border torch counts a sample point as inside up to half a pixel past the outermost pixel
-  centres and reads zero flow beyond them; numpy fails every sample point whose bilinear neighbours
-  leave the frame (they read NaN). So they are compared on sample points in [1/32, W−1−1/32) ×
-  [1/32, H−1−1/32), and known answers state each twin's border.
+  centres and reads zero flow beyond them; numpy passes sample points from the first to the last
+  pixel centre (``0 ≤ x ≤ W−1``), those on the last row or column included, and fails the rest.
+  So they are compared on sample points in [1/32, W−1−1/32) × [1/32, H−1−1/32), and known answers
+  state each twin's border.
 """
 
 from __future__ import annotations
@@ -77,15 +78,7 @@ def test_twins_agree_on_random_fields_away_from_the_border_and_the_bound(seed: i
 @pytest.mark.parametrize(
     "mask",
     [
-        pytest.param(
-            forward_backward_mask_np,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="forward_backward_mask_np fails a sample point exactly on the last row or column: "
-                "cv2.remap reads the NaN border there with weight 0 (package change reported)",
-            ),
-            id="numpy",
-        ),
+        pytest.param(forward_backward_mask_np, id="numpy"),
         pytest.param(lambda ab, ba: _torch_mask(ab, ba), id="torch"),
     ],
 )
@@ -117,4 +110,4 @@ def test_a_flow_that_leaves_the_frame_fails_even_with_its_exact_inverse(twin: st
     assert not check(_constant(0, -H), _constant(0, H)).any()
     half_out = check(_constant(W // 2, 0), _constant(-W // 2, 0))
     assert not half_out[:, W // 2 :].any()
-    assert half_out[:-1, : W // 2 - 1].all()  # short of the last row and column: see the xfail above
+    assert half_out[:, : W // 2].all()  # up to the last column of the frame, last row included
