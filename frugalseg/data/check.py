@@ -57,13 +57,13 @@ def check_clip(
             except DataError as error:
                 problems.append(Problem.from_error(error))
                 continue
-            shape = frame_shapes.get(offset)
-            if shape is not None and label.shape != shape:
+            frame_shape = frame_shapes.get(offset)
+            if frame_shape is not None and label.shape != frame_shape:
                 problems.append(
                     Problem(
                         ref.path,
                         f"label size {label.shape[1]}×{label.shape[0]} differs from its frame's "
-                        f"{shape[1]}×{shape[0]} ({clip.frame_path(offset).name})",
+                        f"{frame_shape[1]}×{frame_shape[0]} ({clip.frame_path(offset).name})",
                     )
                 )
     return problems

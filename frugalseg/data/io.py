@@ -68,7 +68,8 @@ def image_size(path: str | Path) -> tuple[int, int]:
     _check_exists(path)
     try:
         with Image.open(path) as image:
-            return image.size
+            width, height = image.size
+            return width, height
     except (UnidentifiedImageError, OSError) as err:
         raise DataError(path, f"cannot decode image (corrupt or not an image: {err})") from err
 

@@ -31,6 +31,8 @@ class CrossEntropy(nn.Module):
     then the weighted mean, as in ``F.cross_entropy``.
     """
 
+    class_weights: torch.Tensor | None
+
     def __init__(
         self,
         ignore_index: int = IGNORE_INDEX,
@@ -69,18 +71,20 @@ class CrossEntropy(nn.Module):
         )
         keep = target != self.ignore_index
         if self.ohem_threshold is not None:
-            keep = self._hard_pixels(logits, target, keep)
+            keep = self._hard_pixels(logits, target, keep, self.ohem_threshold)
         safe_target = target.masked_fill(~keep, 0)
         pixel_weight = keep.to(logits.dtype) if weight is None else weight[safe_target] * keep
         total = pixel_weight.sum()
         # No kept pixel gives 0 (pixel_loss is 0 there) and keeps the graph, without a 0/0.
         return (pixel_loss * keep).sum() / torch.where(total > 0, total, torch.ones_like(total))
 
-    def _hard_pixels(self, logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        """Mask of the valid pixels OHEM keeps (see the class docstring)."""
+    def _hard_pixels(
+        self, logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor, threshold: float
+    ) -> torch.Tensor:
+        """Mask of the valid pixels OHEM keeps at ``threshold`` (see the class docstring)."""
         with torch.no_grad():
             prob = logits.softmax(dim=1).gather(1, target.masked_fill(~valid, 0).unsqueeze(1)).squeeze(1)
-            keep = valid & (prob < self.ohem_threshold)
+            keep = valid & (prob < threshold)
             min_kept = min(self.ohem_min_kept, int(valid.sum()))
             if int(keep.sum()) >= min_kept:
                 return keep

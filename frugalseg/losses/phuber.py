@@ -111,7 +111,7 @@ def confidence_filter(
         return out
     if regions.shape != label.shape:
         raise ValueError(f"regions of shape {tuple(regions.shape)} do not match label {tuple(label.shape)}")
-    ids, inverse = regions.flatten().unique(return_inverse=True)
+    ids, inverse = torch.unique(regions.flatten(), return_inverse=True)
     conf = confidence.flatten().double()
     sums = torch.zeros(len(ids), dtype=torch.float64, device=conf.device).index_add_(0, inverse, conf)
     counts = torch.bincount(inverse, minlength=len(ids))
@@ -155,7 +155,7 @@ def iou_filter(
         )
     out = pseudo.clone()
     known = ground_truth != ignore_index
-    for value in pseudo.unique().tolist():
+    for value in torch.unique(pseudo).tolist():
         if value == ignore_index or value in skip:
             continue
         mine = pseudo == value

@@ -9,8 +9,8 @@ a kind are picked without asking the device anything; a batch of a single kind i
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -147,7 +147,7 @@ class RoutedLoss(nn.Module):
             label, kind_image, kind_valid = pick(target), pick(image), pick(valid)
             kind_loss = total.new_zeros(())
             for name, weight in self.weights[kind].items():
-                loss_fn = self.losses[kind][name]
+                loss_fn = cast(nn.ModuleDict, self.losses[kind])[name]
                 term = loss_fn(picked["out"], label, image=kind_image, valid=kind_valid)
                 for aux, aux_weight in (aux_weights or {}).items():
                     term = term + aux_weight * loss_fn(picked[aux], label, image=kind_image, valid=kind_valid)
@@ -158,7 +158,7 @@ class RoutedLoss(nn.Module):
         return total, terms
 
 
-def _picker(indices: list[int], size: int, device: torch.device):
+def _picker(indices: list[int], size: int, device: torch.device) -> Callable[[Tensor | None], Tensor | None]:
     """A function selecting the samples ``indices`` of a batch of ``size`` (identity when all are)."""
     if len(indices) == size:
         return lambda value: value

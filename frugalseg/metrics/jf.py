@@ -49,7 +49,8 @@ def boundary_radius(height: int, width: int, tolerance: float = BOUNDARY_TOLERAN
 def _disk(radius: int) -> np.ndarray:
     """uint8 disk structuring element: offsets (y, x) with y² + x² ≤ radius²."""
     y, x = np.mgrid[-radius : radius + 1, -radius : radius + 1]
-    return (y * y + x * x <= radius * radius).astype(np.uint8)
+    disk: np.ndarray = (y * y + x * x <= radius * radius).astype(np.uint8)
+    return disk
 
 
 def _outside_void(
@@ -82,7 +83,8 @@ def contour_accuracy(
     n_pred, n_target = int(np.count_nonzero(pred_edge)), int(np.count_nonzero(target_edge))
     if n_pred == 0 or n_target == 0:
         return 1.0 if n_pred == n_target else 0.0  # one side empty: P or R is 0, so F = 0
-    disk = _disk(boundary_radius(*pred.shape, tolerance))
+    height, width = pred.shape
+    disk = _disk(boundary_radius(height, width, tolerance))
     pred_near = cv2.dilate(pred_edge.view(np.uint8), disk).astype(bool)
     target_near = cv2.dilate(target_edge.view(np.uint8), disk).astype(bool)
     precision = np.count_nonzero(pred_edge & target_near) / n_pred

@@ -41,6 +41,7 @@ class ConfusionMatrix(Metric):
     full_state_update = False
     is_differentiable = False
     higher_is_better = True
+    confmat: Tensor
 
     def __init__(
         self, num_classes: int, ignore_index: int | None = 255, validate_args: bool = True, **kwargs: Any

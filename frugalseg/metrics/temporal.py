@@ -25,6 +25,8 @@ class TemporalConsistency(DatasetMeanIoU):
     :meth:`per_class` the per-class TC.
     """
 
+    ignore_index: int  # never None here, unlike a plain confusion matrix's
+
     def __init__(
         self,
         num_classes: int,

@@ -186,7 +186,8 @@ def frame_key(stem: str) -> tuple[str, int]:
 def _pack(rgb: np.ndarray) -> np.ndarray:
     """H×W×3 uint8 RGB → H×W int32 ``R·65536 + G·256 + B``."""
     rgb = rgb.astype(np.int32)
-    return (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+    packed: np.ndarray = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+    return packed
 
 
 def decode_colours(path: Path, colour_to_train_id: dict[int, int], what: str = "CamVid class") -> np.ndarray:
@@ -226,9 +227,9 @@ def read_segnet_label(path: Path) -> np.ndarray:
         raise DataError(
             path, f"label values {[int(v) for v in bad]} outside CamVid's 0..10, {SEGNET_VOID} (void) and 255"
         )
-    label = label.copy()
-    label[label == SEGNET_VOID] = IGNORE_INDEX
-    return label
+    train_ids: np.ndarray = label.copy()
+    train_ids[train_ids == SEGNET_VOID] = IGNORE_INDEX
+    return train_ids
 
 
 def _parse_colours(path: Path) -> dict[str, tuple[int, int, int]]:

@@ -264,9 +264,9 @@ class DavisFormat(Format):
                     known.add(missing.stem)  # its mask, if any, needs no second report
         mask_folder = self.mask_dir / seq
         if mask_folder.is_dir():
-            for mask in sorted(mask_folder.glob(f"*{MASK_EXTENSION}")):
-                if mask.stem not in known:
-                    problems.append(Problem(mask, f"mask has no frame in {self.image_dir / seq}"))
+            for mask_file in sorted(mask_folder.glob(f"*{MASK_EXTENSION}")):
+                if mask_file.stem not in known:
+                    problems.append(Problem(mask_file, f"mask has no frame in {self.image_dir / seq}"))
         try:
             size = image_size(frames[0])
         except DataError as error:

@@ -235,7 +235,8 @@ class IddFormat(Format):
         polygons = self._gt(split, POLYGONS_SUFFIX)
         clips: list[Clip] = []
         problems: list[Problem] = []
-        cache, updates = (self._read_cache(), {}) if self.temporal_folders else ({}, {})
+        cache = self._read_cache() if self.temporal_folders else {}
+        updates: dict[str, Any] = {}
         started = time.monotonic()
         for key in sorted(set(images) | set(labels) | set(polygons)):
             if key not in images:

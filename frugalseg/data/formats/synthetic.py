@@ -18,6 +18,7 @@ import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -36,7 +37,7 @@ GENERATOR_VERSION = 1
 # Cityscapes train ids and label ids of the classes drawn here.
 ROAD, SIDEWALK, BUILDING, VEGETATION, SKY, PERSON, CAR = 0, 1, 2, 8, 10, 11, 13
 TRAIN_TO_LABEL_ID = {
-    train_id: CITYSCAPES.label_ids[train_id]
+    train_id: int(CITYSCAPES.train_id_to_label_id[train_id])
     for train_id in (ROAD, SIDEWALK, BUILDING, VEGETATION, SKY, PERSON, CAR)
 }
 _TRAIN_TO_LABEL_ID_TABLE = np.zeros(256, dtype=np.uint16)
@@ -60,7 +61,7 @@ class _Sprite:
 
 def _params(
     clips_per_split: dict[str, int] | None, size: tuple[int, int], num_frames: int, seed: int
-) -> dict:
+) -> dict[str, Any]:
     """The parameters that define a generated data set, in a canonical JSON-able form."""
     splits = {"train": 24, "val": 6} if clips_per_split is None else dict(clips_per_split)
     return {
@@ -126,7 +127,7 @@ def generate_synthetic_streets(
     return root
 
 
-def _cached(root: Path, params: dict) -> bool:
+def _cached(root: Path, params: dict[str, Any]) -> bool:
     """True when ``root`` already holds these parameters; raise if it holds anything else."""
     if not root.exists():
         return False
@@ -145,7 +146,7 @@ def _cached(root: Path, params: dict) -> bool:
     return True
 
 
-def read_params(root: str | Path) -> dict:
+def read_params(root: str | Path) -> dict[str, Any]:
     """The generator parameters recorded in ``root/synthetic.json``; `DataError` naming it if unreadable."""
     record = Path(root) / PARAMS_FILE
     try:
@@ -197,14 +198,14 @@ class SyntheticFormat(CityscapesFormat):
         return truth
 
 
-def _clip_rng(params: dict, split: str, number: int) -> np.random.Generator:
+def _clip_rng(params: dict[str, Any], split: str, number: int) -> np.random.Generator:
     """One generator per clip, so a clip does not change when other clips are added."""
     return np.random.default_rng([params["seed"], zlib.crc32(split.encode()), number])
 
 
 def _noise(rng: np.random.Generator, shape: tuple[int, int], amplitude: float, blur: int = 3) -> np.ndarray:
     """Smooth random texture (float32, zero mean) of ``amplitude`` standard deviation."""
-    noise = rng.normal(0.0, 1.0, shape).astype(np.float32)
+    noise: np.ndarray = rng.normal(0.0, 1.0, shape).astype(np.float32)
     noise = cv2.GaussianBlur(noise, (0, 0), blur / 3.0)
     return noise * (amplitude / max(float(noise.std()), 1e-6))
 
@@ -278,7 +279,8 @@ def _person_mask(height: int, width: int) -> np.ndarray:
 def _textured(rng: np.random.Generator, mask: np.ndarray, colour: np.ndarray) -> np.ndarray:
     """A noise texture that stays fixed to the object, so flow can track it."""
     texture = colour[None, None, :] + _noise(rng, mask.shape, 22.0, blur=2)[..., None]
-    return np.clip(texture, 0, 255).astype(np.uint8)
+    textured: np.ndarray = np.clip(texture, 0, 255).astype(np.uint8)
+    return textured
 
 
 def _sprites(rng: np.random.Generator, height: int, width: int, road_top: int, pan: int) -> list[_Sprite]:
@@ -340,7 +342,7 @@ def _imwrite(path: Path, array: np.ndarray) -> None:
         raise DataError(path, "cannot write PNG")
 
 
-def _write_clip(work: Path, split: str, number: int, params: dict) -> None:
+def _write_clip(work: Path, split: str, number: int, params: dict[str, Any]) -> None:
     """Render and write all frames and labels of one clip."""
     rng = _clip_rng(params, split, number)
     height, width = params["size"]

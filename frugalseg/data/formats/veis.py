@@ -97,7 +97,8 @@ def read_instance_image(path: Path) -> np.ndarray:
         packed = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
         colours, inverse = np.unique(packed, return_inverse=True)
         ids = np.arange(len(colours), dtype=np.int32) + (0 if colours[0] == 0 else 1)
-        return ids[inverse.reshape(packed.shape)]
+        instances: np.ndarray = ids[inverse.reshape(packed.shape)]
+        return instances
     raise DataError(path, f"instance image must be grey or 8-bit RGB, got shape {image.shape} {image.dtype}")
 
 
