@@ -9,6 +9,7 @@ carry the option's name. They are also `ValueError`s: bad input is a bad value.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 
 class FrugalsegError(ValueError):
@@ -23,7 +24,7 @@ class _FileError(FrugalsegError):
         self.path: Path | str = path if "://" in str(path) else Path(path)  # URLs stay strings
         self.problem = problem
 
-    def __reduce__(self) -> tuple[type, tuple[str | Path, str]]:
+    def __reduce__(self) -> tuple[type, tuple[Any, ...]]:  # subclasses pickle their own arguments
         return type(self), (self.path, self.problem)
 
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 import torch.nn.functional as F
+from timm.models import FeatureInfo
 from torch import Tensor, nn
 
 
@@ -87,6 +88,14 @@ class ImageStudent(Student):
     def segment(self, image: Tensor) -> Tensor:  # pragma: no cover - abstract
         """Logits B×C×h×w for a B×3×H×W image (any resolution; :meth:`forward` resizes)."""
         raise NotImplementedError
+
+
+def feature_info(model: nn.Module) -> FeatureInfo:
+    """The channels and strides of the outputs of a timm ``features_only`` model (its ``feature_info``)."""
+    info = model.feature_info
+    if not isinstance(info, FeatureInfo):
+        raise TypeError(f"{type(model).__name__} is no timm features_only model: it has no FeatureInfo")
+    return info
 
 
 def resize_to(logits: Tensor, size: Sequence[int], align_corners: bool = False) -> Tensor:

@@ -19,7 +19,7 @@ import timm
 import torch
 from torch import Tensor, nn
 
-from frugalseg.zoo._base import ImageStudent, pad_to_multiple, resize_to
+from frugalseg.zoo._base import ImageStudent, feature_info, pad_to_multiple, resize_to
 from frugalseg.zoo._convert import Converter, Target, register_converter, shape_of
 from frugalseg.zoo._registry import ModelConfig, PublishedWeights, register_model
 
@@ -47,10 +47,10 @@ class HRNetV2(ImageStudent):
         )
         if fusion == "bilinear":
             _bilinear_fusion(self.backbone)
-        reductions = self.backbone.feature_info.reduction()
+        reductions = feature_info(self.backbone).reduction()
         if list(reductions) != [4, 8, 16, 32]:
             raise ValueError(f"timm {backbone!r} has branch strides {reductions}, expected [4, 8, 16, 32]")
-        width = sum(self.backbone.feature_info.channels())
+        width = sum(feature_info(self.backbone).channels())
         self.last_layer = nn.Sequential(
             nn.Conv2d(width, width, 1),
             nn.BatchNorm2d(width),

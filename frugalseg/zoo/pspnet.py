@@ -36,14 +36,14 @@ paper's network of the same backbone name.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import segmentation_models_pytorch as smp
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
-from frugalseg.zoo._base import Student, resize_to
+from frugalseg.zoo._base import Student, feature_info, resize_to
 from frugalseg.zoo._loading import load_backbone_weights
 from frugalseg.zoo._registry import ModelConfig, register_model
 from frugalseg.zoo._smp import SmpStudent, smp_student
@@ -101,6 +101,8 @@ class PSPNet(Student):
         backbone_weights: optional local file with a timm backbone state dict.
     """
 
+    group_index: Tensor  # groups × channels of a group's share (a buffer, with ``groups`` only)
+
     def __init__(
         self,
         num_classes: int,
@@ -119,7 +121,7 @@ class PSPNet(Student):
         self.backbone = dilated_resnet(backbone, backbone_channels)
         if backbone_weights is not None:
             load_backbone_weights(self.backbone, backbone_weights)
-        layer3_channels, layer4_channels = self.backbone.feature_info.channels()
+        layer3_channels, layer4_channels = feature_info(self.backbone).channels()
         if groups is not None and (groups < 1 or layer4_channels % (4 * groups)):
             raise ValueError(
                 f"PSPNet: groups={groups} must be >= 1 and divide the PSP branch width "
@@ -144,7 +146,9 @@ class PSPNet(Student):
 
     def group_logits(self, feature: Tensor) -> list[Tensor]:
         """Logits at 1/8 of each group's share of the PSP ``feature`` (B×2C×h×w), as TDNet's teacher."""
-        conv, predictor = self.head[0], self.head[1:]
+        if self.group_scale is None:
+            raise ValueError("this PSPNet was built without groups (groups=None): it has no group logits")
+        conv, predictor = cast(nn.Conv2d, self.head[0]), self.head[1:]
         logits = []
         for index in self.group_index:
             share = F.conv2d(feature[:, index], conv.weight[:, index], padding=conv.padding)

@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import timm
 import torch
@@ -122,6 +122,14 @@ class KeyValue(nn.Module):
         return self.key(x), self.value(x)
 
 
+def _one_channel_like(conv: nn.Conv2d) -> nn.Conv2d:
+    """A conv without bias from one input channel, of ``conv``'s width, kernel, stride and padding."""
+    # _ConvNd types these for any dimension (tuple[int, ...]); a Conv2d's are pairs.
+    kernel, stride = cast(tuple[int, int], conv.kernel_size), cast(tuple[int, int], conv.stride)
+    padding = cast(tuple[int, int] | str, conv.padding)
+    return nn.Conv2d(1, conv.out_channels, kernel, stride, padding, bias=False)
+
+
 class Encoder(nn.Module):
     """A timm ResNet trunk up to layer3 (strides 4, 8, 16).
 
@@ -134,22 +142,21 @@ class Encoder(nn.Module):
     def __init__(self, backbone: str, with_masks: bool):
         super().__init__()
         net = timm.create_model(backbone, pretrained=False)
-        if not isinstance(getattr(net, "conv1", None), nn.Conv2d) or not hasattr(net, "layer3"):
+        conv1 = getattr(net, "conv1", None)
+        if not isinstance(conv1, nn.Conv2d) or not hasattr(net, "layer3"):
             raise ValueError(
                 f"STM needs a timm ResNet with a single-conv stem (resnet18/34/50/101), got {backbone!r}"
             )
-        self.conv1, self.bn1, self.act, self.maxpool = net.conv1, net.bn1, net.act1, net.maxpool
-        self.layer1, self.layer2, self.layer3 = net.layer1, net.layer2, net.layer3
-        channels = {info["module"]: info["num_chs"] for info in net.feature_info}
+        self.conv1 = conv1
+        self.bn1, self.act, self.maxpool = (net.get_submodule(name) for name in ("bn1", "act1", "maxpool"))
+        self.layer1, self.layer2, self.layer3 = (net.get_submodule(f"layer{i}") for i in (1, 2, 3))
+        # A timm ResNet (not features_only) lists its feature outputs as dicts.
+        info = cast(list[dict[str, Any]], net.feature_info)
+        channels = {entry["module"]: entry["num_chs"] for entry in info}
         self.channels = (channels["layer3"], channels["layer2"], channels["layer1"])
         if with_masks:
-            conv = self.conv1
-            self.mask_conv = nn.Conv2d(
-                1, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, bias=False
-            )
-            self.other_conv = nn.Conv2d(
-                1, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, bias=False
-            )
+            self.mask_conv = _one_channel_like(conv1)
+            self.other_conv = _one_channel_like(conv1)
 
     def forward(self, stem: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """(layer3, layer2, layer1) features from the stem conv's output (before BatchNorm)."""
@@ -326,7 +333,7 @@ class STM(Student):
     def _start(self, frame: Tensor, masks: Tensor, num_objects: Tensor | None) -> MemoryBank:
         valid = self._check_masks(frame, masks, num_objects)
         masks = masks.float() * valid[:, :, None, None]
-        return MemoryBank(valid, tuple(frame.shape[-2:]), (frame, masks), self.memory_every)
+        return MemoryBank(valid, (frame.shape[-2], frame.shape[-1]), (frame, masks), self.memory_every)
 
     def _advance(self, bank: MemoryBank, frame: Tensor) -> Tensor:
         """Segment the next frame: memorise the previous one, read permanent + previous, update the bank."""

@@ -39,7 +39,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import timm
 import torch
@@ -47,7 +47,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from frugalseg.zoo._attention import attention
-from frugalseg.zoo._base import Student, resize_to
+from frugalseg.zoo._base import Student, feature_info, resize_to
 from frugalseg.zoo._convert import Converter, Target, register_converter, shape_of
 from frugalseg.zoo._loading import load_backbone_weights
 from frugalseg.zoo._registry import ModelConfig, register_model
@@ -75,8 +75,8 @@ def dilated_resnet(name: str, channels: tuple[int, ...] | None = None) -> nn.Mod
     backbone = timm.create_model(
         name, features_only=True, output_stride=8, out_indices=(3, 4), pretrained=False, **extra
     )
-    for i, block in enumerate(backbone.layer4):
-        conv = block.conv2 if hasattr(block, "conv3") else block.conv1
+    for i, block in enumerate(backbone.get_submodule("layer4").children()):
+        conv = cast(nn.Conv2d, block.get_submodule("conv2" if hasattr(block, "conv3") else "conv1"))
         dilation = MULTI_GRID[i]
         conv.dilation, conv.padding = (dilation, dilation), (dilation, dilation)
     return backbone
@@ -98,7 +98,7 @@ class PyramidPoolingGroup(nn.Module):
         super().__init__()
         if in_channels % (4 * groups):
             raise ValueError(f"PSP input channels {in_channels} must be divisible by 4 × {groups} groups")
-        self.groups, self.group = groups, group
+        self.in_channels, self.groups, self.group = in_channels, groups, group
         branch = in_channels // 4
         self.convs = nn.ModuleList(
             nn.Sequential(nn.Conv2d(in_channels, branch, 1, bias=False), nn.BatchNorm2d(branch), nn.ReLU())
@@ -107,7 +107,7 @@ class PyramidPoolingGroup(nn.Module):
 
     @property
     def out_channels(self) -> int:
-        return 2 * self.convs[0][0].in_channels // self.groups
+        return 2 * self.in_channels // self.groups
 
     def forward(self, x: Tensor) -> Tensor:
         c, size = x.shape[1], (x.shape[-2], x.shape[-1])
@@ -285,11 +285,10 @@ class TDNet(Student):
         if backbone_weights is not None:
             for net in self.backbones:
                 load_backbone_weights(net, backbone_weights)
-        layer3_channels, layer4_channels = self.backbones[0].feature_info.channels()
-        self.psp = nn.ModuleList(
-            PyramidPoolingGroup(layer4_channels, psp_groups, i % psp_groups) for i in range(num_frames)
-        )
-        group_channels = self.psp[0].out_channels
+        layer3_channels, layer4_channels = feature_info(self.backbones[0]).channels()
+        psp = [PyramidPoolingGroup(layer4_channels, psp_groups, i % psp_groups) for i in range(num_frames)]
+        self.psp = nn.ModuleList(psp)
+        group_channels = psp[0].out_channels
         self.encoders = nn.ModuleList(
             QKVEncoder(group_channels, key_channels, value_channels) for _ in range(num_frames)
         )
@@ -335,12 +334,15 @@ class TDNet(Student):
         layer3, layer4 = self.backbones[subnet](image)
         return layer3, self.psp[subnet](layer4)
 
+    def _encoder(self, subnet: int) -> QKVEncoder:
+        return cast(QKVEncoder, self.encoders[subnet])
+
     def _subsample(self, x: Tensor) -> Tensor:
         return x[..., :: self.kv_stride, :: self.kv_stride]
 
     def _propagate(self, path: int, past: list[tuple[Tensor, Tensor, Tensor]], query: Tensor) -> Tensor:
         """Chained attention over past (query, key, value) triples, oldest first, read by ``query``."""
-        steps = self.propagation[path]
+        steps = cast(nn.ModuleList, self.propagation[path])
         values = past[0][2]
         for j in range(len(past) - 1):
             values = steps[j](past[j][1], values, past[j + 1][0]) + past[j + 1][2]
@@ -358,11 +360,11 @@ class TDNet(Student):
         past = []
         for j in range(n - 1):
             subnet = (path + 1 + j) % n  # frame t-(n-1-j) goes through sub-network path-(n-1-j) mod n
-            encoder = self.encoders[subnet]
+            encoder = self._encoder(subnet)
             z = self._subsample(self._features(frames[:, j], subnet)[1])
             past.append((encoder.query(z), encoder.key(z), encoder.value(z)))
         layer3, z = self._features(frames[:, -1], path)
-        query, value = self.encoders[path].query(z), self.encoders[path].value(z)
+        query, value = self._encoder(path).query(z), self._encoder(path).value(z)
         out = {"out": resize_to(self._decode(path, value, self._propagate(path, past, query)), (h, w), True)}
         if training_outputs:
             out["sub"] = resize_to(self._decode(path, value, None), (h, w), True)
@@ -412,7 +414,7 @@ class TDNet(Student):
         self._check_size(h, w)
         path = self._index % self.num_frames
         z = self._features(frame, path)[1]
-        encoder = self.encoders[path]
+        encoder = self._encoder(path)
         query, value = encoder.query(z), encoder.value(z)
         entry = (self._subsample(query), encoder.key(self._subsample(z)), self._subsample(value))
         if self._fifo and self._fifo[0][2].shape != entry[2].shape:

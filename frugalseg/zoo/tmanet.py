@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from frugalseg.zoo._attention import attention
-from frugalseg.zoo._base import Student, resize_to
+from frugalseg.zoo._base import Student, feature_info, resize_to
 from frugalseg.zoo._convert import Converter, Target, register_converter, shape_of
 from frugalseg.zoo._loading import load_backbone_weights
 from frugalseg.zoo._registry import ModelConfig, register_model
@@ -201,7 +201,7 @@ class TMANet(Student):
         )
         if backbone_weights is not None:
             load_backbone_weights(self.backbone, backbone_weights)
-        layer3_channels, layer4_channels = self.backbone.feature_info.channels()
+        layer3_channels, layer4_channels = feature_info(self.backbone).channels()
         self.decode_head = TMAHead(
             layer4_channels, channels, key_channels, value_channels, num_frames - 1, num_classes, dropout
         )
