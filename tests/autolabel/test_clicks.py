@@ -13,8 +13,11 @@ from frugalseg.autolabel.clicks import (
     Click,
     click_split,
     clicks_json_path,
+    clicks_per_class,
+    clicks_per_class_path,
     read_clicks_json,
     render_clicks,
+    scaled_min_area,
     simulate_clicks,
 )
 from frugalseg.autolabel.runs import image_rng
@@ -33,7 +36,7 @@ THINGS = [PERSON, CAR]
 def test_click_is_the_centroid_when_inside() -> None:
     label = np.full((10, 12), IGNORE_INDEX, np.uint8)
     label[2:6, 3:9] = CAR  # centroid (x 5.5, y 3.5) rounds to (6, 4)
-    (click,) = simulate_clicks(label, None, THINGS, image_rng(0, "a"))
+    (click,) = simulate_clicks(label, None, THINGS, image_rng(0, "a"), min_stuff_area=1)
     assert click == Click(6, 4, CAR, None, "centroid")
 
 
@@ -42,10 +45,14 @@ def test_ring_whose_centroid_is_outside_gets_a_seeded_point_inside() -> None:
     label[1:12, 1:12] = CAR
     label[4:9, 4:9] = IGNORE_INDEX  # the centroid (6, 6) lies in the hole
     ring = label == CAR
-    clicks = [simulate_clicks(label, None, THINGS, image_rng(seed, "a"))[0] for seed in range(6)]
+    clicks = [
+        simulate_clicks(label, None, THINGS, image_rng(seed, "a"), min_stuff_area=1)[0] for seed in range(6)
+    ]
     assert all(c.source == "random" and ring[c.y, c.x] for c in clicks)
     assert len({(c.x, c.y) for c in clicks}) > 1  # the point depends on the seed…
-    assert simulate_clicks(label, None, THINGS, image_rng(3, "a"))[0] == clicks[3]  # …and only on it
+    assert (
+        simulate_clicks(label, None, THINGS, image_rng(3, "a"), min_stuff_area=1)[0] == clicks[3]
+    )  # …and only on it
 
 
 def test_stuff_needs_512_pixels_per_8_connected_component() -> None:
@@ -75,13 +82,51 @@ def test_instances_get_one_click_each_at_any_size_and_groups_follow_the_stuff_ru
         (CAR, 26002, 9, 5),
         (ROAD, None, 21, 15),
     ]
-    # without instance ids the touching cars and the group are one component each, clicked whatever the size
+    # Without instance ids nothing tells an instance from a fragment: every class follows the size
+    # rule. The 4 px person, the two touching cars (one 60 px component) and the 100 px group are
+    # too small for 512 px; only the road is clicked.
     assert [(c.train_id, c.source) for c in simulate_clicks(label, None, THINGS, image_rng(0, "a"))] == [
-        (PERSON, "centroid"),
-        (CAR, "centroid"),
-        (CAR, "centroid"),
         (ROAD, "centroid"),
     ]
+    # With a 60 px minimum the car components are clicked (one each), the person is not.
+    assert [
+        (c.train_id, c.source)
+        for c in simulate_clicks(label, None, THINGS, image_rng(0, "a"), min_stuff_area=60)
+    ] == [(CAR, "centroid"), (CAR, "centroid"), (ROAD, "centroid")]
+
+
+def test_thin_fragments_of_a_thing_class_without_instance_ids_get_no_click() -> None:
+    """The CamVid Pole case: a class broken into many small 8-connected pieces, no instance ids."""
+    label = np.full((64, 96), ROAD, np.uint8)
+    for column in range(2, 90, 4):  # 22 poles of 1×40 px, each its own component
+        label[4:44, column] = PERSON
+    label[48:64, 0:40] = CAR  # a 640 px car region
+    clicks = simulate_clicks(label, None, THINGS, image_rng(0, "a"))
+    assert clicks_per_class(clicks, 14) == [1] + [0] * 12 + [1]  # road and the car, no pole
+    assert len(simulate_clicks(label, None, THINGS, image_rng(0, "a"), min_stuff_area=40)) == 22 + 2
+    # With instance ids each instance keeps its click whatever its size.
+    ids = np.zeros(label.shape, np.int32)
+    for number, column in enumerate(range(2, 90, 4)):
+        ids[4:44, column] = 24000 + number
+    with_ids = simulate_clicks(label, instances(ids), THINGS, image_rng(0, "a"))
+    assert clicks_per_class(with_ids, 14)[PERSON] == 22
+    assert clicks_per_class(with_ids, 14)[CAR] == 1
+
+
+def test_min_area_scales_with_the_label_resize() -> None:
+    assert scaled_min_area(512, 1.0) == 512
+    assert scaled_min_area(512, 0.5) == 128
+    assert scaled_min_area(512, 256 / 480) == 146
+    assert scaled_min_area(512, 0.01) == 1
+    label = np.full((20, 40), IGNORE_INDEX, np.uint8)
+    label[0:8, 0:16] = ROAD  # 128 px: a 512 px region at twice the size
+    label[10:18, 0:16] = SIDEWALK
+    label[17, 15] = IGNORE_INDEX  # 127 px
+    clicks = simulate_clicks(label, None, THINGS, image_rng(0, "a"), label_scale=0.5)
+    assert [c.train_id for c in clicks] == [ROAD]
+    assert simulate_clicks(label, None, THINGS, image_rng(0, "a")) == []
+    with pytest.raises(ValueError, match="label_scale"):
+        simulate_clicks(label, None, THINGS, image_rng(0, "a"), label_scale=0)
 
 
 def test_render_radius_stays_in_the_image_and_the_clicked_class() -> None:
@@ -151,6 +196,16 @@ def test_click_split_writes_sparse_labels_and_points_and_resumes(tiny_streets: P
         )
         assert all(fine[c.y, c.x] == c.train_id == sparse[c.y, c.x] for c in clicks)
         assert (sparse != IGNORE_INDEX).sum() == len(clicks)
+    per_class = json.loads(clicks_per_class_path(store, "train").read_text())
+    assert per_class["split"] == "train" and per_class["images"] == 4
+    assert per_class["classes"] == list(fmt.classes.names)
+    everything = [
+        c
+        for clip in fmt.clips("train")
+        for c in read_clicks_json(clicks_json_path(store.label_path(clip, 0, LabelKind.CLICKS)))
+    ]
+    assert per_class["clicks"] == clicks_per_class(everything, fmt.classes.num_classes)
+    assert per_class["total"] == len(everything)
     again = click_split(fmt, "train", LabelStore(store.root), seed=1, progress=False)
     assert (again.written, again.skipped) == (0, 4)
     with pytest.raises(ValueError, match="different config"):
