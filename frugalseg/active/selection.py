@@ -1,0 +1,193 @@
+"""Which frame to annotate next: small seeded strategies with one method, ``select(view) -> frame``.
+
+* `RandomSelector` — a frame drawn uniformly from those not yet annotated.
+* `UniformSelector` — the traditional evenly spread frames, made incremental so that it works under
+  any budget: the frame farthest in time from every annotated frame (0, the last frame, the middle,
+  the quarters, …; ties go to the earlier frame).
+* `OracleSelector` — the frame whose current mask has the worst J&F (needs ground truth).
+* `UncertaintySelector` — the frame whose propagated mask is least reliable: the share of its
+  object area where the two propagation directions disagree plus the share where a direction was
+  unsure (forward-backward or photometric failures). No weights, no ground truth.
+* `DiversitySelector` — eq. 1 of paper 002: ``argmax_i min_{j∈K} d(E_i, E_j)``, the frame farthest
+  in feature space from its nearest annotated frame, with L2 distance. The default features are
+  weight-free (`frame_descriptor`): a downscaled frame whose object region (the current mask,
+  dilated) counts four times the rest, the object's colour histogram and the downscaled mask — the
+  mask-weighted features of XMem++'s frame recommendation; any other embedding can be passed in.
+
+The engine does not depend on video objects: a view offers frames, masks and per-frame scores, and
+a selector returns an index into them.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from frugalseg.errors import ConfigError
+
+THUMBNAIL = (32, 18)
+HISTOGRAM_BINS = 8
+
+
+@dataclass
+class SelectionView:
+    """What a selector may look at on one iteration of one video.
+
+    Attributes:
+        key: the video's name (seeds differ per video).
+        iteration: the iteration about to be made (seeds differ per iteration).
+        num_frames: frames of the video.
+        annotated: the frames annotated so far.
+        frames: the video's frames (H×W×3 uint8), or None for selectors that do not read them.
+        masks: the current masks (H×W object ids), or None.
+        quality: per frame J&F of the current masks (ground truth needed), or None.
+        unreliability: per frame, from the propagation, or None.
+    """
+
+    key: str
+    iteration: int
+    num_frames: int
+    annotated: set[int]
+    frames: Sequence[np.ndarray] | None = None
+    masks: Sequence[np.ndarray] | None = None
+    quality: Sequence[float] | None = None
+    unreliability: Sequence[float] | None = None
+
+    @property
+    def candidates(self) -> list[int]:
+        """Frames not annotated yet, in order."""
+        return [t for t in range(self.num_frames) if t not in self.annotated]
+
+    def rng(self, seed: int) -> np.random.Generator:
+        """A generator for this video and iteration only, so a resumed loop draws what it would have."""
+        return np.random.default_rng([seed, zlib.crc32(self.key.encode()), self.iteration])
+
+
+def _best(candidates: Sequence[int], scores: Sequence[float]) -> int:
+    """The candidate of the highest score; ties to the earliest frame."""
+    order = np.argmax(np.asarray(scores, np.float64))
+    return int(candidates[int(order)])
+
+
+def _need(view: SelectionView, what: str, selector: str) -> None:
+    if getattr(view, what) is None:
+        raise ConfigError("frames", f"the {selector!r} frame selector needs {what}, which this loop lacks")
+    if not view.candidates:
+        raise ValueError("every frame is annotated: nothing left to select")
+
+
+class FrameSelector:
+    """Base of the frame selectors: ``name``, a seed, and ``select(view) -> frame index``."""
+
+    name = ""
+    needs_ground_truth = False
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+
+    def select(self, view: SelectionView) -> int:
+        raise NotImplementedError
+
+
+class RandomSelector(FrameSelector):
+    name = "random"
+
+    def select(self, view: SelectionView) -> int:
+        candidates = view.candidates
+        if not candidates:
+            raise ValueError("every frame is annotated: nothing left to select")
+        return int(candidates[int(view.rng(self.seed).integers(len(candidates)))])
+
+
+def farthest_point(distances: np.ndarray, annotated: Sequence[int], candidates: Sequence[int]) -> int:
+    """Eq. 1 of paper 002 on a distance matrix: the candidate whose nearest annotated item is farthest."""
+    nearest = distances[np.ix_(list(candidates), list(annotated))].min(1)
+    return _best(candidates, nearest)
+
+
+class UniformSelector(FrameSelector):
+    name = "uniform"
+
+    def select(self, view: SelectionView) -> int:
+        _need(view, "annotated", self.name)
+        t = np.arange(view.num_frames, dtype=np.float64)
+        return farthest_point(np.abs(t[:, None] - t[None, :]), sorted(view.annotated), view.candidates)
+
+
+class OracleSelector(FrameSelector):
+    name = "oracle"
+    needs_ground_truth = True
+
+    def select(self, view: SelectionView) -> int:
+        _need(view, "quality", self.name)
+        candidates = view.candidates
+        return _best(candidates, [-view.quality[t] for t in candidates])
+
+
+class UncertaintySelector(FrameSelector):
+    name = "uncertainty"
+
+    def select(self, view: SelectionView) -> int:
+        _need(view, "unreliability", self.name)
+        candidates = view.candidates
+        return _best(candidates, [view.unreliability[t] for t in candidates])
+
+
+def frame_descriptor(frame: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Weight-free features of a frame and its current mask (see the module docstring), float32."""
+    small = cv2.resize(frame, THUMBNAIL, interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+    objects = (mask != 0) & (mask != 255)
+    region = cv2.dilate(objects.view(np.uint8), np.ones((15, 15), np.uint8)) if objects.any() else None
+    weight = np.ones(THUMBNAIL[::-1], np.float32)
+    shape = np.zeros(THUMBNAIL[::-1], np.float32)
+    if region is not None:
+        shape = cv2.resize(objects.astype(np.float32), THUMBNAIL, interpolation=cv2.INTER_AREA)
+        weight += 3 * cv2.resize(region.astype(np.float32), THUMBNAIL, interpolation=cv2.INTER_AREA)
+    appearance = (small * weight[..., None]).ravel()
+    hist = cv2.calcHist([frame], [0, 1, 2], region, [HISTOGRAM_BINS] * 3, [0, 256] * 3).ravel()
+    parts = [appearance, hist, shape.ravel()]
+    return np.concatenate([p / max(float(np.linalg.norm(p)), 1e-6) for p in parts]).astype(np.float32)
+
+
+def descriptors(view: SelectionView) -> np.ndarray:
+    """`frame_descriptor` of every frame of ``view`` with its current mask (N×D)."""
+    if view.frames is None or view.masks is None:
+        raise ConfigError("frames", "the 'diversity' frame selector needs the frames and the current masks")
+    return np.stack([frame_descriptor(f, m) for f, m in zip(view.frames, view.masks, strict=True)])
+
+
+class DiversitySelector(FrameSelector):
+    """Eq. 1 of paper 002 on ``features(view)`` (N×D; default `descriptors`)."""
+
+    name = "diversity"
+
+    def __init__(self, seed: int = 0, features: Callable[[SelectionView], np.ndarray] = descriptors) -> None:
+        super().__init__(seed)
+        self.features = features
+
+    def select(self, view: SelectionView) -> int:
+        if not view.candidates:
+            raise ValueError("every frame is annotated: nothing left to select")
+        embeddings = np.asarray(self.features(view), np.float64)
+        annotated = sorted(view.annotated)
+        candidates = view.candidates
+        diff = embeddings[candidates][:, None, :] - embeddings[annotated][None, :, :]
+        nearest = np.sqrt((diff**2).sum(-1)).min(1)
+        return _best(candidates, nearest)
+
+
+SELECTORS: dict[str, type[FrameSelector]] = {
+    cls.name: cls
+    for cls in (RandomSelector, UniformSelector, OracleSelector, UncertaintySelector, DiversitySelector)
+}
+
+
+def make_selector(name: str, seed: int = 0) -> FrameSelector:
+    """The frame selector called ``name``; an unknown name raises `ConfigError` listing the known ones."""
+    if name not in SELECTORS:
+        raise ConfigError("frames", f"unknown frame selector {name!r}; choose from {', '.join(SELECTORS)}")
+    return SELECTORS[name](seed)

@@ -1,0 +1,72 @@
+"""Frame selectors: known answers on hand-made views."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from frugalseg.active.selection import (
+    DiversitySelector,
+    OracleSelector,
+    RandomSelector,
+    SelectionView,
+    UncertaintySelector,
+    UniformSelector,
+    descriptors,
+    make_selector,
+)
+from frugalseg.errors import ConfigError
+
+
+def view(n: int, annotated: set[int], **kwargs) -> SelectionView:
+    return SelectionView(key="clip", iteration=len(annotated), num_frames=n, annotated=annotated, **kwargs)
+
+
+def test_diversity_picks_the_frame_farthest_from_its_nearest_annotated_frame() -> None:
+    embeddings = np.array([[0, 0], [1, 0], [5, 5], [9, 0], [10, 0], [4, 1]], np.float64)
+    selector = DiversitySelector(features=lambda v: embeddings)
+    # nearest-annotated distances of frames 1, 2, 3, 5 to {0, 4}: 1, √50, 1, √17 → frame 2
+    assert selector.select(view(6, {0, 4})) == 2
+    # with 2 annotated: 1, 1, √17 → frame 5 (the farthest frame overall, 4, is annotated)
+    assert selector.select(view(6, {0, 2, 4})) == 5
+
+
+def test_diversity_on_the_weight_free_descriptor_prefers_a_frame_that_looks_different() -> None:
+    frames = [np.full((36, 64, 3), 100, np.uint8) for _ in range(4)]
+    frames[2] = np.full((36, 64, 3), 200, np.uint8)
+    masks = [np.zeros((36, 64), np.uint8) for _ in range(4)]
+    assert DiversitySelector().select(view(4, {0}, frames=frames, masks=masks)) == 2
+    features = descriptors(view(4, {0}, frames=frames, masks=masks))
+    assert features.shape[0] == 4 and np.allclose(features[0], features[1])
+
+
+def test_uniform_spreads_frames_in_time() -> None:
+    selector = UniformSelector()
+    annotated = {0}
+    for expected in (20, 10, 5, 15):
+        frame = selector.select(view(21, annotated))
+        assert frame == expected
+        annotated.add(frame)
+
+
+def test_oracle_and_uncertainty_take_the_worst_frame_not_yet_annotated() -> None:
+    quality = [1.0, 0.2, 0.9, 0.1, 0.5]
+    assert OracleSelector().select(view(5, {0, 3}, quality=quality)) == 1
+    unreliable = [0.0, 0.3, 0.3, 0.9, 0.1]
+    assert UncertaintySelector().select(view(5, {0, 3}, unreliability=unreliable)) == 1  # tie → earlier
+    with pytest.raises(ConfigError, match="needs quality"):
+        OracleSelector().select(view(5, {0}))
+
+
+def test_random_is_seeded_per_video_and_iteration_and_skips_annotated_frames() -> None:
+    picks = [RandomSelector(3).select(view(50, {0, 1, 2})) for _ in range(3)]
+    assert len(set(picks)) == 1 and picks[0] not in {0, 1, 2}
+    draws = {RandomSelector(seed).select(view(50, {0})) for seed in range(10)}
+    assert len(draws) > 1
+    with pytest.raises(ValueError, match="every frame is annotated"):
+        RandomSelector().select(view(2, {0, 1}))
+
+
+def test_unknown_selector_names_the_known_ones() -> None:
+    with pytest.raises(ConfigError, match="unknown frame selector 'best'; choose from random, uniform"):
+        make_selector("best")
