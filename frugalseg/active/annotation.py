@@ -1,0 +1,249 @@
+"""Annotation types, the simulated annotator, and the policies that choose a type (paper 002).
+
+Types, on one frame, for every object visible in its ground truth:
+
+* ``mask`` — the annotator draws the object's mask: the ground-truth mask, ``vos_mask_seconds``
+  (80 s) per object.
+* ``clicks`` — up to 3 corrective clicks per object, each at the centre of the largest error region
+  of the current mask (`active.annotator.corrective_click`), turned into a mask after every click by
+  a weight-free click-to-mask model: OpenCV GrabCut initialised with the current mask as probable
+  foreground, the rest as probable background, and a disk of sure foreground (positive click) or
+  sure background (negative click) around each click, inside a box around the mask and the clicks.
+  As the simulated annotator of EVA-VOS keeps the best of SAM's candidate masks, it keeps the better
+  (IoU with the truth) of the GrabCut mask and the current mask with the click disks painted in.
+  Cost: ``click_seconds`` (1.5 s) per click made plus ``clicked_frame_seconds`` (1 s) once per frame.
+
+A frame on which no object is visible costs ``clicked_frame_seconds`` (looking, finding nothing)
+and yields an empty mask, whichever the type.
+
+Type policies (``choose(view) -> type``): `MaskPolicy`, `ClicksPolicy`, `RandomTypePolicy` (seeded
+coin), and `OracleTypePolicy`, which tries every type on the frame and keeps the one with the
+largest gain of the frame's J&F per second (paper 002's cost-normalised oracle).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from frugalseg.active.annotator import CorrectiveClick, corrective_click
+from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts
+from frugalseg.errors import ConfigError
+from frugalseg.metrics.jf import contour_accuracy, region_similarity
+
+VOID = 255
+CLICKS_PER_OBJECT = 3
+GRABCUT_ITERATIONS = 3
+
+
+@dataclass
+class AnnotationResult:
+    """What annotating one frame produced: the object-id mask, seconds per object, clicks per object."""
+
+    kind: str
+    mask: np.ndarray
+    seconds: dict[int, float]
+    clicks: dict[int, int]
+
+    @property
+    def total_seconds(self) -> float:
+        return float(sum(self.seconds.values()))
+
+
+def visible_objects(truth: np.ndarray) -> list[int]:
+    """Object ids with pixels in a ground-truth id map (0 and void left out)."""
+    return [int(v) for v in np.unique(truth) if v not in (0, VOID)]
+
+
+def click_radius(shape: tuple[int, ...]) -> int:
+    """Radius of a click's disk: 1 % of the image diagonal, at least 2 px (8 px at 854×480)."""
+    return max(2, round(0.01 * float(np.hypot(shape[0], shape[1]))))
+
+
+def paint_clicks(mask: np.ndarray, clicks: Sequence[CorrectiveClick], radius: int) -> np.ndarray:
+    """``mask`` with a disk of foreground at each positive click and of background at each negative one."""
+    out = mask.astype(np.uint8).copy()
+    for click in clicks:
+        cv2.circle(out, (click.x, click.y), radius, 1 if click.positive else 0, thickness=-1)
+    return out.astype(bool)
+
+
+def grabcut_clicks(
+    image: np.ndarray, prior: np.ndarray, clicks: Sequence[CorrectiveClick], *, radius: int | None = None
+) -> np.ndarray:
+    """Bool mask of the object from GrabCut seeded by ``prior`` (bool) and ``clicks`` (module docstring)."""
+    radius = click_radius(prior.shape) if radius is None else radius
+    height, width = prior.shape
+    ys, xs = np.nonzero(prior)
+    points_x = [*xs.tolist()[:1], *(c.x for c in clicks)]
+    points_y = [*ys.tolist()[:1], *(c.y for c in clicks)]
+    if xs.size:
+        points_x += [int(xs.min()), int(xs.max())]
+        points_y += [int(ys.min()), int(ys.max())]
+    if not any(c.positive for c in clicks) and not prior.any():
+        return np.zeros_like(prior, dtype=bool)
+    margin = max(4 * radius, int(0.1 * max(max(points_x) - min(points_x), max(points_y) - min(points_y))))
+    x0, x1 = max(0, min(points_x) - margin), min(width, max(points_x) + margin + 1)
+    y0, y1 = max(0, min(points_y) - margin), min(height, max(points_y) + margin + 1)
+    seeds = np.where(prior[y0:y1, x0:x1], cv2.GC_PR_FGD, cv2.GC_PR_BGD).astype(np.uint8)
+    for click in clicks:
+        value = cv2.GC_FGD if click.positive else cv2.GC_BGD
+        cv2.circle(seeds, (click.x - x0, click.y - y0), radius, value, thickness=-1)
+    fg = np.isin(seeds, (cv2.GC_FGD, cv2.GC_PR_FGD))
+    out = np.zeros_like(prior, dtype=bool)
+    if not fg.any() or fg.all():
+        out[y0:y1, x0:x1] = fg
+        return out
+    roi = cv2.cvtColor(np.ascontiguousarray(image[y0:y1, x0:x1]), cv2.COLOR_RGB2BGR)
+    background, foreground = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    cv2.grabCut(roi, seeds, None, background, foreground, GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_MASK)
+    out[y0:y1, x0:x1] = np.isin(seeds, (cv2.GC_FGD, cv2.GC_PR_FGD))
+    return out
+
+
+def _iou(mask: np.ndarray, truth: np.ndarray, void: np.ndarray) -> float:
+    return region_similarity(mask, truth, void)
+
+
+def annotate_mask(truth: np.ndarray, costs: AnnotationCosts = DEFAULT_COSTS) -> AnnotationResult:
+    """The ``mask`` type: the ground-truth ids (void → 0), ``vos_mask_seconds`` per visible object."""
+    mask = np.where(truth == VOID, 0, truth).astype(np.uint8)
+    objects = visible_objects(truth)
+    if not objects:
+        return AnnotationResult("mask", mask, {0: costs.clicked_frame_seconds}, {})
+    return AnnotationResult("mask", mask, {o: costs.vos_mask_seconds for o in objects}, {})
+
+
+def annotate_clicks(
+    image: np.ndarray,
+    current: np.ndarray,
+    truth: np.ndarray,
+    costs: AnnotationCosts = DEFAULT_COSTS,
+    *,
+    clicks_per_object: int = CLICKS_PER_OBJECT,
+) -> AnnotationResult:
+    """The ``clicks`` type on one frame (module docstring): corrective clicks per object, GrabCut masks."""
+    void = truth == VOID
+    objects = sorted(set(visible_objects(truth)) | {int(v) for v in np.unique(current) if v not in (0, VOID)})
+    mask = np.where(current == VOID, 0, current).astype(np.uint8)
+    radius = click_radius(truth.shape)
+    made: dict[int, int] = {}
+    for obj in objects:
+        target = truth == obj
+        found = current == obj
+        clicks: list[CorrectiveClick] = []
+        for _ in range(clicks_per_object):
+            click = corrective_click(found, target, ignore=void)
+            if click is None:
+                break
+            clicks.append(click)
+            candidates = [
+                grabcut_clicks(image, found, clicks, radius=radius),
+                paint_clicks(found, clicks, radius),
+            ]
+            found = max(candidates, key=lambda c: _iou(c, target, void))
+        mask[(mask == obj) & ~found] = 0
+        mask[found] = obj
+        made[obj] = len(clicks)
+    # the per-frame overhead (finding the objects) is booked on the first object, or on 0 if none
+    seconds = {obj: costs.click_seconds * n for obj, n in made.items()}
+    first = min(seconds, default=0)
+    seconds[first] = seconds.get(first, 0.0) + costs.clicked_frame_seconds
+    return AnnotationResult("clicks", mask, seconds, made)
+
+
+def frame_quality(mask: np.ndarray, truth: np.ndarray, objects: Sequence[int]) -> tuple[float, float]:
+    """(J, F) of one frame, each the mean over ``objects`` (void excluded); (1, 1) with no object."""
+    if not objects:
+        return 1.0, 1.0
+    void = truth == VOID
+    j = [region_similarity(mask == o, truth == o, void) for o in objects]
+    f = [contour_accuracy(mask == o, truth == o, void) for o in objects]
+    return float(np.mean(j)), float(np.mean(f))
+
+
+ANNOTATION_TYPES = ("mask", "clicks")
+
+
+@dataclass
+class TypeView:
+    """What a type policy may look at: the frame chosen and a way to try a type there.
+
+    ``attempt(kind)`` returns the `AnnotationResult` of that type (simulated; computed once) and
+    ``gain(result)`` the J&F gain it brings to the frame (ground truth needed).
+    """
+
+    key: str
+    iteration: int
+    frame: int
+    attempt: Callable[[str], AnnotationResult]
+    gain: Callable[[AnnotationResult], float] | None = None
+
+
+class TypePolicy:
+    """Base of the annotation-type policies: ``name``, a seed, ``choose(view) -> type``."""
+
+    name = ""
+    needs_ground_truth = False
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+
+    def choose(self, view: TypeView) -> str:
+        raise NotImplementedError
+
+
+class MaskPolicy(TypePolicy):
+    name = "mask"
+
+    def choose(self, view: TypeView) -> str:
+        return "mask"
+
+
+class ClicksPolicy(TypePolicy):
+    name = "clicks"
+
+    def choose(self, view: TypeView) -> str:
+        return "clicks"
+
+
+class RandomTypePolicy(TypePolicy):
+    name = "random"
+
+    def choose(self, view: TypeView) -> str:
+        rng = np.random.default_rng([self.seed, zlib.crc32(view.key.encode()), view.iteration, 1])
+        return ANNOTATION_TYPES[int(rng.integers(len(ANNOTATION_TYPES)))]
+
+
+class OracleTypePolicy(TypePolicy):
+    """The type of the largest J&F gain of the frame per human second (ties: the cheaper type)."""
+
+    name = "oracle"
+    needs_ground_truth = True
+
+    def choose(self, view: TypeView) -> str:
+        if view.gain is None:
+            raise ConfigError("types", "the 'oracle' type policy needs ground truth")
+        scored = []
+        for kind in ANNOTATION_TYPES:
+            result = view.attempt(kind)
+            scored.append((view.gain(result) / max(result.total_seconds, 1e-9), -result.total_seconds, kind))
+        return max(scored)[2]
+
+
+POLICIES: dict[str, type[TypePolicy]] = {
+    cls.name: cls for cls in (MaskPolicy, ClicksPolicy, RandomTypePolicy, OracleTypePolicy)
+}
+
+
+def make_policy(name: str, seed: int = 0) -> TypePolicy:
+    """The type policy called ``name``; an unknown name raises `ConfigError` listing the known ones."""
+    if name not in POLICIES:
+        raise ConfigError(
+            "types", f"unknown annotation type policy {name!r}; choose from {', '.join(POLICIES)}"
+        )
+    return POLICIES[name](seed)

@@ -1,0 +1,331 @@
+"""The annotation loop of paper 002 on one video, and the J&F-against-hours curves of many.
+
+One iteration: select a frame (`selection`) → select the annotation type (`annotation`) → the
+(simulated) annotator annotates → the frame's new mask joins the annotated set K → every frame's
+mask is propagated again from K (`propagation`) → the iteration is recorded (human seconds so
+far, J&F where ground truth exists) and the state is saved (`state`). The first iterations annotate
+frame 0 with a mask, then, with a mask, each frame on which an object first appears (the paper's
+t = 0: the annotator points out the objects). A killed loop resumes at its last saved iteration.
+
+Quality: each object's J and F are averaged over every frame of the loop (annotated frames
+included: they are part of the output; a frame where an object is absent and predicted absent
+scores 1), then over the objects; a frame's quality is the mean J&F of the objects on it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from frugalseg.active.annotation import (
+    AnnotationResult,
+    TypePolicy,
+    TypeView,
+    annotate_clicks,
+    annotate_mask,
+    frame_quality,
+)
+from frugalseg.active.propagation import PropagationCache, propagate_annotations
+from frugalseg.active.selection import FrameSelector, SelectionView
+from frugalseg.active.state import STATE_FILE, Annotation, IterationRecord, VideoState
+from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts
+from frugalseg.errors import ConfigError
+
+TARGET_JF = 0.85
+
+
+@dataclass
+class Video:
+    """A video for the loop: frames (H×W×3 uint8 RGB), ground-truth object ids (None for real use), names.
+
+    ``indices`` are the frames' indices in the original sequence (they differ with a frame stride).
+    """
+
+    name: str
+    frames: list[np.ndarray]
+    truth: list[np.ndarray] | None
+    indices: list[int]
+
+    def first_frames(self) -> dict[int, int]:
+        """Object id → the first frame its ground truth shows it on."""
+        if self.truth is None:
+            raise ConfigError("truth", f"video {self.name}: the simulated annotator needs ground truth")
+        first: dict[int, int] = {}
+        for t, ids in enumerate(self.truth):
+            for value in np.unique(ids):
+                if value not in (0, 255) and int(value) not in first:
+                    first[int(value)] = t
+        return first
+
+
+class AnnotationLoop:
+    """Runs the loop on one video with a frame selector, a type policy and a propagation engine.
+
+    Args:
+        video: the video, with ground truth (the simulated annotator draws from it).
+        selector: the frame selector.
+        policy: the annotation-type policy.
+        engine: the single-anchor propagation engine (`FlowPropagator`).
+        folder: where the state is saved after every iteration (and resumed from).
+        costs: annotation costs.
+        config: recorded in the state; a resumed loop must have the same.
+        cache: engine results shared with other loops on the same video.
+    """
+
+    def __init__(
+        self,
+        video: Video,
+        selector: FrameSelector,
+        policy: TypePolicy,
+        engine: Any,
+        folder: str | Path,
+        *,
+        costs: AnnotationCosts = DEFAULT_COSTS,
+        config: dict[str, Any] | None = None,
+        cache: PropagationCache | None = None,
+    ) -> None:
+        self.video = video
+        self.selector = selector
+        self.policy = policy
+        self.engine = engine
+        self.folder = Path(folder)
+        self.costs = costs
+        self.config = dict(config or {})
+        self.cache = PropagationCache() if cache is None else cache
+        self.first_frames = video.first_frames()
+        self.initial = sorted({0, *self.first_frames.values()})
+        self._scores: dict[str, tuple[list[float], list[float]]] = {}
+        self.state = self._open()
+
+    def _open(self) -> VideoState:
+        if (self.folder / STATE_FILE).is_file():
+            state, whole = VideoState.load(self.folder)
+            if state.config != self.config or state.video != self.video.name:
+                raise ConfigError(
+                    "out",
+                    f"{self.folder}: holds a loop of video {state.video!r} with config {state.config}, "
+                    f"not {self.video.name!r} with {self.config}; use another folder",
+                )
+            if state.annotated and not whole:
+                self._propagate(state)
+            if state.annotated:
+                state.quality = self._evaluate(state)[2]
+            return state
+        return VideoState(
+            video=self.video.name,
+            num_frames=len(self.video.frames),
+            objects=self.first_frames,
+            config=self.config,
+        )
+
+    @property
+    def objects(self) -> list[int]:
+        return sorted(self.first_frames)
+
+    def _propagate(self, state: VideoState) -> None:
+        result = propagate_annotations(
+            self.video.frames, state.annotated, self.engine, first_frames=self.first_frames, cache=self.cache
+        )
+        state.masks, state.disagreement, state.unsure = result.masks, result.disagreement, result.unsure
+
+    def _frame_scores(self, t: int, mask: np.ndarray) -> tuple[list[float], list[float]]:
+        """Per-object J and F of frame ``t`` (cached by the mask's content)."""
+        key = f"{t}:{hashlib.sha1(mask.tobytes()).hexdigest()}"
+        if key not in self._scores:
+            truth = self.video.truth[t]
+            js, fs = [], []
+            for obj in self.objects:
+                j, f = frame_quality(mask, truth, [obj])
+                js.append(j)
+                fs.append(f)
+            self._scores[key] = (js, fs)
+        return self._scores[key]
+
+    def _evaluate(self, state: VideoState) -> tuple[float, float, list[float]]:
+        """(J, F, per-frame J&F) of the current masks."""
+        js, fs = zip(*(self._frame_scores(t, m) for t, m in enumerate(state.masks)), strict=True)
+        j_obj, f_obj = np.mean(js, 0), np.mean(fs, 0)
+        per_frame = [round(float((np.mean(j) + np.mean(f)) / 2), 6) for j, f in zip(js, fs, strict=True)]
+        return float(np.mean(j_obj)), float(np.mean(f_obj)), per_frame
+
+    def _attempt(self, frame: int, kind: str) -> AnnotationResult:
+        truth = self.video.truth[frame]
+        if kind == "mask":
+            return annotate_mask(truth, self.costs)
+        current = self.state.masks[frame] if self.state.masks else np.zeros_like(truth)
+        return annotate_clicks(self.video.frames[frame], current, truth, self.costs)
+
+    def _gain(self, frame: int, result: AnnotationResult) -> float:
+        truth = self.video.truth[frame]
+        before = frame_quality(self.state.masks[frame], truth, self.objects)
+        after = frame_quality(result.mask, truth, self.objects)
+        return (sum(after) - sum(before)) / 2
+
+    def step(self) -> IterationRecord:
+        """Make one iteration, save the state, and return its record."""
+        state = self.state
+        iteration = state.iteration
+        if iteration < len(self.initial):
+            frame, kind = self.initial[iteration], "mask"
+            attempts = {kind: self._attempt(frame, kind)}
+        else:
+            view = SelectionView(
+                key=self.video.name,
+                iteration=iteration,
+                num_frames=state.num_frames,
+                annotated=set(state.annotated),
+                frames=self.video.frames,
+                masks=state.masks,
+                quality=state.quality,
+                unreliability=[d + u for d, u in zip(state.disagreement, state.unsure, strict=True)],
+            )
+            frame = self.selector.select(view)
+            attempts = {}
+
+            def attempt(kind: str) -> AnnotationResult:
+                if kind not in attempts:
+                    attempts[kind] = self._attempt(frame, kind)
+                return attempts[kind]
+
+            kind = self.policy.choose(
+                TypeView(self.video.name, iteration, frame, attempt, lambda r: self._gain(frame, r))
+            )
+            attempt(kind)
+        result = attempts[kind]
+        seconds = round(result.total_seconds, 6)
+        annotations = [
+            Annotation(frame, obj, kind, round(s, 6), result.clicks.get(obj, 0), iteration)
+            for obj, s in sorted(result.seconds.items())
+        ]
+        state.annotations.extend(annotations)
+        state.annotated[frame] = result.mask
+        self._propagate(state)
+        j, f, state.quality = self._evaluate(state)
+        record = IterationRecord(
+            iteration=iteration,
+            frame=frame,
+            kind=kind,
+            seconds=seconds,
+            total_seconds=round(state.seconds, 6),
+            jf=round((j + f) / 2, 6),
+            j=round(j, 6),
+            f=round(f, 6),
+        )
+        state.history.append(record)
+        state.save(self.folder)
+        return record
+
+    def run(
+        self,
+        budget_seconds: float,
+        *,
+        on_step: Callable[[IterationRecord], None] | None = None,
+        steps: int | None = None,
+    ) -> VideoState:
+        """Iterate while less than ``budget_seconds`` is spent and frames are left (``steps``: at most)."""
+        if not budget_seconds > 0:
+            raise ConfigError("budget", f"the budget must be > 0, got {budget_seconds}")
+        made = 0
+        while self.state.seconds < budget_seconds and not self.state.done and (steps is None or made < steps):
+            record = self.step()
+            made += 1
+            if on_step is not None:
+                on_step(record)
+        return self.state
+
+
+@dataclass
+class Curve:
+    """J&F (and J, F) against human hours."""
+
+    hours: list[float]
+    jf: list[float]
+    j: list[float] = field(default_factory=list)
+    f: list[float] = field(default_factory=list)
+
+    def hours_to_reach(self, target: float = TARGET_JF) -> float | None:
+        """Hours at which J&F first reaches ``target`` (linear between points), None if never."""
+        for i, value in enumerate(self.jf):
+            if value >= target:
+                if i == 0:
+                    return self.hours[0]
+                h0, h1, v0 = self.hours[i - 1], self.hours[i], self.jf[i - 1]
+                return h0 + (h1 - h0) * (target - v0) / (value - v0)
+        return None
+
+    def at(self, hours: float) -> float:
+        """J&F after ``hours`` (the last point not beyond it; NaN before the first point)."""
+        index = int(np.searchsorted(self.hours, hours, side="right")) - 1
+        return float("nan") if index < 0 else self.jf[index]
+
+
+def dataset_curve(histories: Sequence[Sequence[IterationRecord]], weights: Sequence[int]) -> Curve:
+    """The curve of videos annotated in lockstep: point r sums their hours and averages their quality
+    after r iterations (weighted by objects; a video that stopped keeps its last values)."""
+    rounds = max(len(h) for h in histories)
+    weights = np.asarray(weights, np.float64)
+    curve = Curve([], [], [], [])
+    for r in range(rounds):
+        last = [h[min(r, len(h) - 1)] for h in histories]
+        curve.hours.append(round(sum(rec.total_seconds for rec in last) / 3600, 6))
+        for name in ("jf", "j", "f"):
+            values = np.asarray([getattr(rec, name) for rec in last], np.float64)
+            getattr(curve, name).append(round(float((values * weights).sum() / weights.sum()), 6))
+    return curve
+
+
+def mean_curve(curves: Sequence[Curve]) -> Curve:
+    """The mean of several curves (seeds) on the union of their hours, each held at its last value
+    before a point (a curve is a staircase: quality changes when an annotation is finished)."""
+    if len(curves) == 1:
+        return curves[0]
+    start = max(c.hours[0] for c in curves)
+    grid = sorted({h for c in curves for h in c.hours if h >= start})
+    return Curve(grid, [round(float(np.mean([c.at(h) for c in curves])), 6) for h in grid])
+
+
+def curves_to_json(curves: dict[str, dict[str, Any]]) -> str:
+    """Stable JSON text of the curves (sorted keys, finite numbers)."""
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [clean(v) for v in value]
+        return value
+
+    return json.dumps(clean(curves), indent=1, sort_keys=True) + "\n"
+
+
+def plot_curves(curves: dict[str, Curve], *, title: str = "", target: float = TARGET_JF) -> bytes:
+    """PNG bytes of J&F against hours, one line per strategy, the ``target`` line marked."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7, 4.5), dpi=110)
+    for name, curve in curves.items():
+        axes.step(curve.hours, curve.jf, where="post", label=name)
+    axes.axhline(target, color="grey", linestyle="--", linewidth=1, label=f"J&F = {target}")
+    axes.set_xlabel("annotation time (hours)")
+    axes.set_ylabel("J&F")
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8, loc="lower right")
+    buffer = io.BytesIO()
+    figure.tight_layout()
+    figure.savefig(buffer, format="png", metadata={"Software": None})
+    plt.close(figure)
+    return buffer.getvalue()

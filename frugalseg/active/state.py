@@ -1,0 +1,206 @@
+"""The state of the annotation loop on one video, saved after every iteration and resumable.
+
+A state holds the annotated set K — for every annotated frame, each object annotated on it with its
+annotation type and the human seconds it took, and the object-id mask the annotation produced —
+the current mask of every frame (propagated from K), how unreliable each frame's mask is, and one
+record per finished iteration (the human time so far and, with ground truth, the quality).
+
+Folder of a saved state::
+
+    state.json                 the commit point: everything above but the masks, written last
+    annotated/00012_<sha>.png  the mask each annotation produced (content-addressed, never rewritten)
+    masks/00012.png            the current mask of frame 12 (object ids, 0 background)
+
+Every file is written atomically (temporary file + rename). ``state.json`` names the SHA-1 of each
+current mask; a loop killed while it wrote the masks leaves ``state.json`` of the previous
+iteration, and `VideoState.load` reports the masks that no longer match it so the loop recomputes
+them from K (which is deterministic). Nothing in the state depends on the wall clock, so a resumed
+loop ends with the same bytes as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from frugalseg.data.io import write_bytes_atomic, write_json_atomic
+from frugalseg.errors import DataError
+
+STATE_FILE = "state.json"
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """One object annotated on one frame: ``kind`` is the annotation type (``mask``, ``clicks``)."""
+
+    frame: int
+    object: int
+    kind: str
+    seconds: float
+    clicks: int = 0
+    iteration: int = 0
+
+
+@dataclass(frozen=True)
+class IterationRecord:
+    """What one finished iteration did and where it left the video (quality is None without ground truth)."""
+
+    iteration: int
+    frame: int
+    kind: str
+    seconds: float
+    total_seconds: float
+    jf: float | None
+    j: float | None
+    f: float | None
+
+
+def _sha(array: np.ndarray) -> str:
+    return hashlib.sha1(np.ascontiguousarray(array).tobytes()).hexdigest()
+
+
+def _png(array: np.ndarray, path: Path) -> bytes:
+    ok, data = cv2.imencode(".png", array)
+    if not ok:
+        raise DataError(path, f"cannot encode a mask of shape {array.shape} as PNG")
+    return data.tobytes()
+
+
+def _read_png(path: Path) -> np.ndarray:
+    mask = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if mask is None:
+        raise DataError(path, "cannot read the mask (missing or damaged)")
+    return mask
+
+
+@dataclass
+class VideoState:
+    """Loop state of one video (see the module docstring).
+
+    Attributes:
+        video: the video's name.
+        num_frames: frames in the loop (after any frame stride).
+        objects: object id → the first frame it appears in.
+        annotations: K, in the order they were made.
+        annotated: frame → the object-id mask its annotations produced.
+        masks: the current mask of every frame (empty until the first propagation).
+        disagreement, unsure: per frame, from the propagation (see `Propagated`).
+        quality: per frame J&F of the current masks (mean over objects) where ground truth exists.
+        history: one record per finished iteration.
+        config: what made this state (strategy, seed, costs …); a resumed loop must match it.
+    """
+
+    video: str
+    num_frames: int
+    objects: dict[int, int]
+    config: dict[str, Any] = field(default_factory=dict)
+    annotations: list[Annotation] = field(default_factory=list)
+    annotated: dict[int, np.ndarray] = field(default_factory=dict)
+    masks: list[np.ndarray] = field(default_factory=list)
+    disagreement: list[float] = field(default_factory=list)
+    unsure: list[float] = field(default_factory=list)
+    quality: list[float] | None = None
+    history: list[IterationRecord] = field(default_factory=list)
+
+    @property
+    def iteration(self) -> int:
+        """Finished iterations (0 before the first annotation)."""
+        return len(self.history)
+
+    @property
+    def seconds(self) -> float:
+        """Human seconds spent on this video so far (the ledger)."""
+        return float(sum(a.seconds for a in self.annotations))
+
+    @property
+    def done(self) -> bool:
+        """Whether every frame is annotated."""
+        return len(self.annotated) == self.num_frames
+
+    def record(self, annotations: list[Annotation], mask: np.ndarray, record: IterationRecord) -> None:
+        """Add the annotations of one frame and the mask they produced, and the iteration's record."""
+        frames = {a.frame for a in annotations}
+        if len(frames) != 1:
+            raise ValueError(f"one iteration annotates one frame, got {sorted(frames)}")
+        self.annotations.extend(annotations)
+        self.annotated[frames.pop()] = np.asarray(mask, np.uint8).copy()
+        self.history.append(record)
+
+    def save(self, folder: str | Path) -> None:
+        """Write the state atomically: masks first, ``state.json`` (the commit point) last."""
+        folder = Path(folder)
+        annotated_files: dict[str, str] = {}
+        for frame, mask in sorted(self.annotated.items()):
+            name = f"annotated/{frame:05d}_{_sha(mask)[:12]}.png"
+            if not (folder / name).is_file():
+                write_bytes_atomic(folder / name, _png(mask, folder / name))
+            annotated_files[str(frame)] = name
+        mask_shas = []
+        for t, mask in enumerate(self.masks):
+            sha = _sha(mask)
+            path = folder / "masks" / f"{t:05d}.png"
+            write_bytes_atomic(path, _png(mask, path))
+            mask_shas.append(sha)
+        data = {
+            "version": VERSION,
+            "video": self.video,
+            "num_frames": self.num_frames,
+            "objects": {str(k): v for k, v in sorted(self.objects.items())},
+            "config": self.config,
+            "annotations": [asdict(a) for a in self.annotations],
+            "annotated": annotated_files,
+            "mask_sha1": mask_shas,
+            "disagreement": self.disagreement,
+            "unsure": self.unsure,
+            "quality": self.quality,
+            "history": [asdict(r) for r in self.history],
+        }
+        write_json_atomic(folder / STATE_FILE, data, indent=1)
+
+    @classmethod
+    def load(cls, folder: str | Path) -> tuple[VideoState, bool]:
+        """The state saved in ``folder`` and whether its current masks are whole (else recompute them).
+
+        Raises:
+            DataError: ``state.json`` or an annotated mask is missing, damaged or of another version.
+        """
+        folder = Path(folder)
+        path = folder / STATE_FILE
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError as err:
+            raise DataError(path, "no saved loop state") from err
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise DataError(path, f"not valid JSON ({err})") from err
+        if not isinstance(data, dict) or data.get("version") != VERSION:
+            raise DataError(path, f"not a loop state of version {VERSION}")
+        state = cls(
+            video=data["video"],
+            num_frames=int(data["num_frames"]),
+            objects={int(k): int(v) for k, v in data["objects"].items()},
+            config=data["config"],
+            annotations=[Annotation(**a) for a in data["annotations"]],
+            annotated={int(k): _read_png(folder / v) for k, v in data["annotated"].items()},
+            disagreement=list(data["disagreement"]),
+            unsure=list(data["unsure"]),
+            quality=data["quality"],
+            history=[IterationRecord(**r) for r in data["history"]],
+        )
+        masks = []
+        whole = True
+        for t, sha in enumerate(data["mask_sha1"]):
+            mask_path = folder / "masks" / f"{t:05d}.png"
+            mask = cv2.imread(str(mask_path), cv2.IMREAD_UNCHANGED) if mask_path.is_file() else None
+            if mask is None or _sha(mask) != sha:
+                whole = False
+                break
+            masks.append(mask)
+        state.masks = masks if whole else []
+        return state, whole

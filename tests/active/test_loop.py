@@ -1,0 +1,142 @@
+"""The annotation loop on synthetic clips: cost ledger, J = 1 with every frame drawn, resume byte-equal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from frugalseg.active.annotation import TypePolicy, annotate_clicks, grabcut_clicks, make_policy
+from frugalseg.active.annotator import CorrectiveClick
+from frugalseg.active.loop import AnnotationLoop, Curve, Video, dataset_curve, mean_curve
+from frugalseg.active.selection import FrameSelector, make_selector
+from frugalseg.active.state import VideoState
+from frugalseg.autolabel.propagate import FlowPropagator
+from frugalseg.data.costs import DEFAULT_COSTS
+from tests.active.synthetic_clips import jaccard, moving_square
+
+
+@pytest.fixture(autouse=True)
+def one_cv_thread():
+    previous = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    yield
+    cv2.setNumThreads(previous)
+
+
+class Scripted(FrameSelector, TypePolicy):
+    """Frames and types from lists, in order."""
+
+    def __init__(self, frames: list[int], kinds: list[str]) -> None:
+        self.frames, self.kinds = list(frames), list(kinds)
+
+    def select(self, view) -> int:
+        return self.frames.pop(0)
+
+    def choose(self, view) -> str:
+        return self.kinds.pop(0)
+
+
+def video(n: int = 10, **kwargs) -> Video:
+    frames, truth = moving_square(n, **kwargs)
+    return Video("square", frames, truth, list(range(n)))
+
+
+def files(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+
+
+def test_the_cost_ledger_of_a_scripted_loop_equals_the_hand_sum(tmp_path: Path) -> None:
+    clip = video(10, late=4)
+    script = Scripted([8, 2], ["mask", "clicks"])
+    loop = AnnotationLoop(clip, script, script, FlowPropagator(), tmp_path)
+    state = loop.run(1e6, steps=4)
+    # frame 0 (object 1), frame 4 where object 2 first appears (both), then the script
+    assert [(r.frame, r.kind) for r in state.history] == [
+        (0, "mask"),
+        (4, "mask"),
+        (8, "mask"),
+        (2, "clicks"),
+    ]
+    clicks = [a.clicks for a in state.annotations if a.kind == "clicks"]
+    assert len(clicks) == 1 and 0 <= clicks[0] <= 3  # object 2 is not on frame 2 yet
+    hand = 80 + 2 * 80 + 2 * 80 + 1.5 * sum(clicks) + 1
+    assert state.seconds == pytest.approx(hand)
+    assert state.history[-1].total_seconds == pytest.approx(hand)
+    assert [r.seconds for r in state.history] == pytest.approx([80, 160, 160, 1.5 * sum(clicks) + 1])
+    # the late object is absent from every mask before frame 4
+    assert not any((state.masks[t] == 2).any() for t in range(4))
+
+
+def test_annotating_every_frame_with_masks_ends_at_j_1(tmp_path: Path) -> None:
+    clip = video(8)
+    loop = AnnotationLoop(clip, make_selector("uniform"), make_policy("mask"), FlowPropagator(), tmp_path)
+    state = loop.run(1e6)
+    assert state.done and len(state.history) == 8
+    assert state.history[-1].j == 1.0 and state.history[-1].jf == 1.0
+    assert state.seconds == 8 * DEFAULT_COSTS.vos_mask_seconds
+    # J&F never falls below the first iteration's
+    assert min(r.jf for r in state.history) == state.history[0].jf
+
+
+def test_a_killed_loop_resumes_and_ends_byte_equal(tmp_path: Path) -> None:
+    clip = video(12, late=5)
+    engine = FlowPropagator()
+
+    def loop(folder: Path) -> AnnotationLoop:
+        return AnnotationLoop(
+            clip, make_selector("uncertainty"), make_policy("oracle"), engine, folder, config={"s": "u-o"}
+        )
+
+    budget = 700.0
+    whole = loop(tmp_path / "whole").run(budget)
+    assert len(whole.history) >= 5
+    loop(tmp_path / "killed").run(budget, steps=3)
+    # killed while writing the masks of the next iteration: one current mask no longer matches state.json
+    (tmp_path / "killed" / "masks" / "00007.png").write_bytes(b"half a png")
+    state, whole_masks = VideoState.load(tmp_path / "killed")
+    assert state.iteration == 3 and not whole_masks
+    resumed = loop(tmp_path / "killed").run(budget)
+    assert resumed.iteration == whole.iteration
+    assert files(tmp_path / "killed") == files(tmp_path / "whole")
+    # a folder of another loop is refused
+    with pytest.raises(ValueError, match="holds a loop of video"):
+        AnnotationLoop(
+            clip, make_selector("random"), make_policy("mask"), engine, tmp_path / "whole", config={}
+        )
+
+
+def test_clicks_turn_into_a_better_mask_with_grabcut() -> None:
+    frames, truth = moving_square(3)
+    current = np.roll(truth[1], 12, axis=1)  # the square found 12 px too far right
+    result = annotate_clicks(frames[1], current, truth[1])
+    assert 1 <= result.clicks[1] <= 3
+    assert result.seconds == {1: 1.5 * result.clicks[1] + 1}
+    assert jaccard(result.mask, truth[1]) > jaccard(current, truth[1]) + 0.2
+    # GrabCut alone from one positive click in the middle of the square, no prior mask
+    click = CorrectiveClick(x=30, y=48, positive=True, region_area=1, depth=1.0)
+    found = grabcut_clicks(frames[0], np.zeros(truth[0].shape, bool), [click])
+    assert found[48, 30] and not found[0, 0]
+
+
+def test_curves_sum_hours_and_average_quality_in_lockstep() -> None:
+    from frugalseg.active.state import IterationRecord
+
+    def rec(i: int, total: float, jf: float) -> IterationRecord:
+        return IterationRecord(i, i, "mask", 80, total, jf, jf, jf)
+
+    a = [rec(0, 80, 0.5), rec(1, 160, 0.7), rec(2, 240, 0.9)]
+    b = [rec(0, 80, 0.7), rec(1, 160, 0.9)]
+    curve = dataset_curve([a, b], [1, 3])
+    assert curve.hours == pytest.approx([160 / 3600, 320 / 3600, 400 / 3600], abs=1e-6)
+    assert curve.jf == pytest.approx([0.65, 0.85, 0.9])
+    assert curve.hours_to_reach(0.85) == pytest.approx(320 / 3600, abs=1e-6)
+    assert Curve([0, 1], [0.5, 0.7]).hours_to_reach(0.6) == pytest.approx(0.5)
+    assert Curve([0, 1], [0.5, 0.7]).hours_to_reach(0.85) is None
+    assert mean_curve([Curve([0, 1], [0.5, 0.7]), Curve([0, 2], [0.7, 0.9])]).jf == pytest.approx(
+        [0.6, 0.7, 0.8]
+    )
