@@ -1,0 +1,111 @@
+"""`frugalseg annotate simulate` end to end on a tiny DAVIS tree, and its refusals of bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from frugalseg.autolabel.store import LabelStore
+from frugalseg.cli import main
+from tests.data.fake_davis import SQUARES_FRAMES, squares, write_davis, write_moving_squares
+
+
+@pytest.fixture(scope="module")
+def davis(tmp_path_factory) -> Path:
+    return write_moving_squares(tmp_path_factory.mktemp("davis"))
+
+
+def simulate(root: Path, out: Path, *options: str) -> int:
+    return main(
+        [
+            "annotate",
+            "simulate",
+            "--root",
+            str(root),
+            "--split",
+            "val",
+            "--out",
+            str(out),
+            "--no-progress",
+            *options,
+        ]
+    )
+
+
+def test_simulate_writes_curves_a_plot_and_label_stores(davis: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "run"
+    code = simulate(
+        davis, out, "--budget-hours", "0.1", "--frames", "random,uniform", "--types", "mask", "--seeds", "2"
+    )
+    assert code == 0
+    curves = json.loads((out / "curves.json").read_text())
+    assert set(curves["strategies"]) == {"random-mask", "uniform-mask"}
+    random = curves["strategies"]["random-mask"]
+    assert [r["seed"] for r in random["runs"]] == [0, 1]
+    uniform = curves["strategies"]["uniform-mask"]
+    # squares-a has 2 objects (160 s per frame drawn), squares-b 1 (80 s): the first point is frame 0 of both
+    assert uniform["mean"]["hours"][0] == pytest.approx(240 / 3600, abs=1e-6)
+    assert all(0 <= v <= 1 for v in uniform["mean"]["jf"])
+    assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    store = LabelStore(out / "labels" / "uniform-mask-seed0")
+    records = store.records()
+    assert len(records) == 2 * SQUARES_FRAMES
+    frame0 = [r for r in records if r["clip_id"] == "squares-a" and r["offset"] == 0][0]
+    assert frame0["kind"] == "fine"
+    import cv2
+
+    label = cv2.imread(str(store.root / frame0["path"]), cv2.IMREAD_UNCHANGED)
+    assert np.array_equal(label, squares(0, 0))
+    assert "uniform-mask: J&F" in capsys.readouterr().out
+    # a rerun resumes: nothing changes
+    before = (out / "curves.json").read_bytes()
+    assert (
+        simulate(
+            davis,
+            out,
+            "--budget-hours",
+            "0.1",
+            "--frames",
+            "random,uniform",
+            "--types",
+            "mask",
+            "--seeds",
+            "2",
+        )
+        == 0
+    )
+    assert (out / "curves.json").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--budget-hours", "0"], "budget must be a number of hours > 0"),
+        (["--budget-hours", "-1"], "budget must be a number of hours > 0"),
+        (["--budget-hours", "1", "--frames", "best"], "unknown frame selector 'best'"),
+        (["--budget-hours", "1", "--types", "scribbles"], "unknown annotation type policy 'scribbles'"),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(
+    davis: Path, tmp_path: Path, capsys, options, message
+) -> None:
+    out = tmp_path / "run"
+    assert simulate(davis, out, *options) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert not out.exists()
+
+
+def test_data_without_ground_truth_on_every_frame_is_refused(tmp_path: Path, capsys) -> None:
+    masks = {"seq": [squares(t, 1) for t in range(4)]}
+    root = write_davis(tmp_path / "davis", masks)
+    for t in (1, 2, 3):
+        (root / "Annotations" / "480p" / "seq" / f"{t:05d}.png").unlink()
+    out = tmp_path / "run"
+    assert main(["annotate", "simulate", "--root", str(root), "--budget-hours", "1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "needs ground truth on every frame; 3 of the 4 frames" in err[0]
+    assert not out.exists()
