@@ -91,6 +91,23 @@ def _pair_weight(
     return weight.mul_(gate), (ri, ci), (rj, cj)
 
 
+def _neighbourhood_weight(
+    features: torch.Tensor, source: torch.Tensor | None, sigma_xy: float, radius: int
+) -> torch.Tensor:
+    """``W_i = Σ_{j ∈ Ω_i} m_src(j) K_ij`` (B×h×w): the kernel weight of each pixel's valid neighbours."""
+    batch, _, height, width = features.shape
+    total = features.new_zeros(batch, height, width)
+    for dy, dx in _half_offsets(radius, height, width):
+        weight, (ri, ci), (rj, cj) = _pair_weight(features, None, None, dy, dx, sigma_xy)
+        if source is None:
+            total[:, ri, ci] += weight
+            total[:, rj, cj] += weight
+        else:
+            total[:, ri, ci] += weight * source[:, rj, cj]
+            total[:, rj, cj] += weight * source[:, ri, ci]
+    return total
+
+
 class _GatedCRF(torch.autograd.Function):
     """Offset-by-offset Gated CRF sum.
 
@@ -152,6 +169,10 @@ def _gate(mask: torch.Tensor | None, name: str, batch: int, size: tuple[int, int
     return (pooled >= 1.0).float()
 
 
+#: How the Gated CRF sum is normalised (`gated_crf_loss`).
+NORMALIZATIONS = ("pixels", "neighbourhood")
+
+
 def gated_crf_loss(
     probs: torch.Tensor,
     image: torch.Tensor,
@@ -162,6 +183,7 @@ def gated_crf_loss(
     valid_mask: torch.Tensor | None = None,
     source_mask: torch.Tensor | None = None,
     destination_mask: torch.Tensor | None = None,
+    normalize: str = "pixels",
 ) -> torch.Tensor:
     """Gated CRF loss (module docstring) of softmax ``probs`` B×C×h×w on the colour ``image`` B×3×H×W.
 
@@ -173,6 +195,13 @@ def gated_crf_loss(
     affinity), ``destination_mask`` the centres i (they take none and leave the mean), ``valid_mask``
     both. The sum is divided by the number of destination pixels (B·h·w without a destination mask);
     0 when there are none.
+
+    ``normalize`` picks the per-pixel term: ``"pixels"`` (the formula above, the reference code's)
+    sums ``K_ij (1 − y_i·y_j)`` over i's valid neighbours, so it scales with the kernel mass of the
+    window (some 30–90 at radius 5, σ_xy = 6); ``"neighbourhood"`` divides that sum by i's valid
+    neighbourhood weight ``W_i = Σ_{j ∈ Ω_i} m_src(j) K_ij`` (pixels with W_i = 0 add 0), so each
+    destination pixel contributes ``1 − Σ_j (K_ij / W_i) y_i·y_j`` ∈ [0, 1]: the probability that i
+    disagrees with a neighbour drawn by its affinities, on the same scale as a CE term.
     Gradients flow to ``probs`` only: the kernels are a function of the image.
     """
     if probs.dim() != 4 or image.dim() != 4 or image.shape[:2] != (probs.shape[0], 3):
@@ -181,6 +210,8 @@ def gated_crf_loss(
         )
     if radius < 1 or sigma_xy <= 0 or sigma_rgb <= 0:
         raise ValueError(f"need radius >= 1 and positive sigmas, got {radius}, {sigma_xy}, {sigma_rgb}")
+    if normalize not in NORMALIZATIONS:
+        raise ValueError(f"unknown normalize {normalize!r}; one of {', '.join(NORMALIZATIONS)}")
     batch, size = probs.shape[0], (probs.shape[-2], probs.shape[-1])
     features = (_to_size(image.detach().to(probs.dtype), size) / sigma_rgb).contiguous()
     valid = _gate(valid_mask, "valid_mask", batch, size)
@@ -194,6 +225,10 @@ def gated_crf_loss(
     if destination is not None:
         destination = destination.to(probs.dtype)
     count = probs.new_tensor(float(batch * size[0] * size[1])) if destination is None else destination.sum()
+    if normalize == "neighbourhood":
+        weight = _neighbourhood_weight(features, source, float(sigma_xy), int(radius))
+        scale = torch.where(weight > 0, 1.0 / weight.clamp(min=torch.finfo(weight.dtype).tiny), 0.0)
+        destination = scale if destination is None else destination * scale
     total = _GatedCRF.apply(probs, features, source, destination, float(sigma_xy), int(radius))
     return total / count.clamp(min=1.0)
 
@@ -221,6 +256,10 @@ class GatedCRFLoss(nn.Module):
         radius: the window is (2·radius + 1)² pooled pixels.
         stride: the factor the probabilities are averaged down by before the kernel (4, the
             decoder stride of paper 004; 1 keeps the logits' own resolution).
+        normalize: ``"neighbourhood"`` (default) or ``"pixels"`` (`gated_crf_loss`).
+        ramp_steps: with n > 0 the loss is multiplied by min(1, k / n) at its k-th training call
+            (k = 0, 1, …; calls in training mode with gradients enabled, counted in a buffer that
+            checkpoints keep), a linear warm-up; 0 applies it in full from the first step.
         ignore_index: accepted for the loss registry; unused.
     """
 
@@ -231,6 +270,8 @@ class GatedCRFLoss(nn.Module):
         sigma_rgb: float = 0.1,
         radius: int = 5,
         stride: int = 4,
+        normalize: str = "neighbourhood",
+        ramp_steps: int = 0,
         ignore_index: int = IGNORE_INDEX,
     ) -> None:
         super().__init__()
@@ -243,6 +284,16 @@ class GatedCRFLoss(nn.Module):
             raise ConfigError(
                 "loss_args.gated_crf", f"the Gated CRF stride must be a positive integer, got {stride}"
             )
+        if normalize not in NORMALIZATIONS:
+            raise ConfigError(
+                "loss_args.gated_crf", f"unknown normalize {normalize!r}; one of {', '.join(NORMALIZATIONS)}"
+            )
+        if int(ramp_steps) != ramp_steps or ramp_steps < 0:
+            raise ConfigError("loss_args.gated_crf", f"ramp_steps must be an integer ≥ 0, got {ramp_steps}")
+        self.normalize = normalize
+        self.ramp_steps = int(ramp_steps)
+        if self.ramp_steps:  # only then: a state dict without the ramp stays as it was
+            self.register_buffer("calls", torch.zeros((), dtype=torch.long))
         self.stride = int(stride)
         self.weight = float(weight)
         self.sigma_xy = float(sigma_xy)
@@ -257,7 +308,7 @@ class GatedCRFLoss(nn.Module):
         image: torch.Tensor | None = None,
         valid: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Scalar ``weight · L_GCRF`` of ``logits`` B×C×h×w pooled by ``stride``, on ``image``."""
+        """Scalar ``weight · ramp · L_GCRF`` of ``logits`` B×C×h×w pooled by ``stride``, on ``image``."""
         if image is None:
             raise ValueError("the Gated CRF loss needs the target frame: pass image= (B×3×H×W, standardised)")
         if image.dim() != 4 or image.shape[0] != logits.shape[0]:
@@ -275,5 +326,15 @@ class GatedCRFLoss(nn.Module):
             sigma_rgb=self.sigma_rgb,
             radius=self.radius,
             valid_mask=valid,
+            normalize=self.normalize,
         )
-        return self.weight * loss
+        return self.weight * self.ramp() * loss
+
+    def ramp(self) -> float:
+        """The warm-up factor min(1, k / ramp_steps) of this call; counts a training call."""
+        if not self.ramp_steps:
+            return 1.0
+        calls = int(self.calls)
+        if self.training and torch.is_grad_enabled():
+            self.calls += 1
+        return min(1.0, calls / self.ramp_steps)

@@ -19,21 +19,32 @@ def naive_gated_crf(
     radius: int,
     source: torch.Tensor,
     destination: torch.Tensor,
+    normalize: str = "pixels",
 ) -> torch.Tensor:
-    """The formula pair by pair: ``features`` are the colours already at the prediction's size / σ_rgb."""
+    """The formula pair by pair: ``features`` are the colours already at the prediction's size / σ_rgb.
+
+    ``normalize="neighbourhood"`` divides each pixel's sum by the kernel weight of its valid neighbours.
+    """
     _, _, height, width = probs.shape
     terms = []
     for b in range(probs.shape[0]):
         for yi in range(height):
             for xi in range(width):
+                pixel, weight = [], probs.new_zeros(())
                 for yj in range(max(0, yi - radius), min(height, yi + radius + 1)):
                     for xj in range(max(0, xi - radius), min(width, xi + radius + 1)):
                         if (yi, xi) == (yj, xj):
                             continue
                         distance = ((yi - yj) ** 2 + (xi - xj) ** 2) / sigma_xy**2
                         distance = distance + (features[b, :, yi, xi] - features[b, :, yj, xj]).square().sum()
-                        kernel = torch.exp(-0.5 * distance) * destination[b, yi, xi] * source[b, yj, xj]
-                        terms.append(kernel * (1 - (probs[b, :, yi, xi] * probs[b, :, yj, xj]).sum()))
+                        kernel = torch.exp(-0.5 * distance) * source[b, yj, xj]
+                        weight = weight + kernel
+                        agree = (probs[b, :, yi, xi] * probs[b, :, yj, xj]).sum()
+                        pixel.append(kernel * destination[b, yi, xi] * (1 - agree))
+                total = torch.stack(pixel).sum()
+                if normalize == "neighbourhood":
+                    total = total / weight if weight > 0 else total * 0
+                terms.append(total)
     return torch.stack(terms).sum() / destination.sum()
 
 
@@ -95,6 +106,72 @@ def test_equals_naive_pair_loop_on_8x8_with_masks_and_stride() -> None:
         destination_mask=destination,
     )
     _assert_same_value_and_gradients(loss, expected, probs, naive_probs)
+
+
+def test_neighbourhood_normalisation_equals_naive_loop_on_standardised_colours() -> None:
+    """The package's default: each pixel's sum divided by its valid neighbours' kernel weight, with
+    σ_rgb on the ImageNet-standardised frame; value and gradient against the pair-by-pair loop."""
+    generator = torch.Generator().manual_seed(11)
+    frames = torch.randint(0, 256, (2, 3, 12, 12), generator=generator, dtype=torch.uint8)
+    image = Normalize()(frames).double()  # what the student (and the loss) sees
+    probs = _random_probs((2, 3, 6, 6), torch.float64, seed=12)
+    valid = torch.rand(2, 6, 6, generator=generator) > 0.25
+    valid[1, 0] = False
+    valid[1, 1:, 0] = False
+    valid[1, 5, 5] = True
+    sigma_rgb, sigma_xy, radius = 0.5, 3.0, 2
+    features = image.view(2, 3, 6, 2, 6, 2).mean(dim=(3, 5)) / sigma_rgb
+    naive_probs = probs.detach().clone().requires_grad_(True)
+    mask = valid.double()
+    expected = naive_gated_crf(naive_probs, features, sigma_xy, radius, mask, mask, "neighbourhood")
+    loss = gated_crf_loss(
+        probs,
+        image,
+        sigma_xy=sigma_xy,
+        sigma_rgb=sigma_rgb,
+        radius=radius,
+        valid_mask=valid,
+        normalize="neighbourhood",
+    )
+    _assert_same_value_and_gradients(loss, expected, probs, naive_probs)
+    # Each pixel's term is a disagreement probability: the loss lies in [0, 1] whatever the window.
+    assert 0.0 < loss.item() < 1.0
+    assert GatedCRFLoss().normalize == "neighbourhood"
+
+
+def test_neighbourhood_normalisation_with_separate_masks_and_an_isolated_pixel() -> None:
+    probs = _random_probs((1, 4, 5, 7), torch.float64, seed=13)
+    image = torch.randn(1, 3, 5, 7, generator=torch.Generator().manual_seed(14), dtype=torch.float64)
+    source = torch.ones(1, 5, 7, dtype=torch.bool)
+    source[0, :, 3:] = False  # the right part gives nothing: its pixels have no valid neighbour weight...
+    source[0, 2, 5] = True
+    destination = torch.ones(1, 5, 7, dtype=torch.bool)
+    destination[0, 0, 0] = False
+    naive_probs = probs.detach().clone().requires_grad_(True)
+    expected = naive_gated_crf(
+        naive_probs, image / 0.1, 6.0, 1, source.double(), destination.double(), "neighbourhood"
+    )
+    loss = gated_crf_loss(
+        probs, image, radius=1, source_mask=source, destination_mask=destination, normalize="neighbourhood"
+    )
+    _assert_same_value_and_gradients(loss, expected, probs, naive_probs)
+
+
+def test_ramp_scales_the_loss_linearly_over_training_calls_only() -> None:
+    generator = torch.Generator().manual_seed(15)
+    logits, image = torch.randn(1, 3, 8, 8, generator=generator), torch.randn(1, 3, 8, 8, generator=generator)
+    full = GatedCRFLoss(stride=1)(logits, None, image=image).item()
+    ramped = GatedCRFLoss(stride=1, ramp_steps=4)
+    values = [ramped(logits, None, image=image).item() for _ in range(6)]
+    assert values == pytest.approx([0.0, 0.25 * full, 0.5 * full, 0.75 * full, full, full], rel=1e-6)
+    ramped.eval()
+    assert ramped(logits, None, image=image).item() == pytest.approx(full, rel=1e-6)
+    assert int(ramped.calls) == 6  # evaluation calls do not advance the ramp
+    assert "calls" in ramped.state_dict() and "calls" not in GatedCRFLoss().state_dict()
+    with pytest.raises(ValueError, match="ramp_steps"):
+        GatedCRFLoss(ramp_steps=-1)
+    with pytest.raises(ValueError, match="normalize"):
+        GatedCRFLoss(normalize="window")
 
 
 def test_equals_naive_pair_loop_when_the_window_exceeds_the_map() -> None:
@@ -174,10 +251,11 @@ def test_module_applies_sigma_rgb_to_the_standardised_frame_and_its_weight() -> 
     module = build_loss("gated_crf", ignore_index=255, stride=1)
     assert isinstance(module, GatedCRFLoss)
     loss = module(logits, torch.full((2, 32, 32), 255), image=image)
-    expected = gated_crf_loss(logits.softmax(1), image.double())
+    expected = gated_crf_loss(logits.softmax(1), image.double(), normalize="neighbourhood")
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    # [0, 1] colours: a less selective kernel, i.e. more kernel mass in the (un-normalised) sum
     on_unit_colours = gated_crf_loss(logits.softmax(1), uint8_frames.double() / 255)
-    assert on_unit_colours.item() > 1.5 * expected.item()  # [0, 1] colours: a less selective kernel
+    assert on_unit_colours.item() > 1.5 * gated_crf_loss(logits.softmax(1), image.double()).item()
     weighted = build_loss("gated_crf", weight=0.1, stride=1)(logits, None, image=image)
     assert weighted.item() == pytest.approx(0.1 * expected.item(), rel=1e-5)
 
@@ -208,7 +286,7 @@ def test_module_pools_probabilities_image_and_valid_mask_by_its_stride(size) -> 
     probs = pool(logits.softmax(1)).detach().requires_grad_(True)
     image = pool(frames[:, -1].double())
     mask = _min_pool(valid, 4) if size == (16, 24) else (pool(valid.double().unsqueeze(1)) == 1).squeeze(1)
-    expected = gated_crf_loss(probs, image, valid_mask=mask)
+    expected = gated_crf_loss(probs, image, valid_mask=mask, normalize="neighbourhood")
     assert probs.shape[-2:] == (4, 6)
     assert loss.item() == expected.item()
     assert mask[0].sum() == 4 * 4 and mask[1].sum() == 4 * 6 - 1
