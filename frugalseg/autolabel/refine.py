@@ -304,8 +304,11 @@ def refine_split(
     """
 
     # the SAM predictor to move to each process's device (a mask generator holds one)
-    is_points = isinstance(refiner, PointRefiner)
-    predictor = refiner.predictor if is_points else getattr(refiner.generator, "predictor", None)
+    predictor: ImagePredictor | None
+    if isinstance(refiner, PointRefiner):
+        predictor = refiner.predictor
+    else:
+        predictor = getattr(refiner.generator, "predictor", None)
 
     def make_label(clip: Clip) -> np.ndarray:
         image, coarse = read_anchor(fmt, clip, LabelKind.COARSE)

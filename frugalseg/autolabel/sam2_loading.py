@@ -175,6 +175,7 @@ def _finish(
 ) -> Any:
     """Load the checked state (if any) after comparing every parameter, move to ``device``, eval mode."""
     if state is not None:
+        assert checkpoint is not None  # the state was read from it (_checked_state)
         problem = _mismatch(state, model.state_dict(), config)
         if problem is not None:
             raise DataError(
@@ -225,7 +226,7 @@ def _config_trunk_size(config: str) -> tuple[int, int]:
     sam2 = import_sam2()
     from sam2.modeling.backbones.hieradet import Hiera
 
-    trunk = OmegaConf.load(Path(sam2.__file__).parent / config_file(config)).model.image_encoder.trunk
+    trunk = OmegaConf.load(Path(inspect.getfile(sam2)).parent / config_file(config)).model.image_encoder.trunk
     # b+ leaves the stages to Hiera's default
     stages = trunk.get("stages", inspect.signature(Hiera).parameters["stages"].default)
     return int(trunk.embed_dim), int(sum(stages))

@@ -31,7 +31,6 @@ import inspect
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -227,7 +226,8 @@ def _frames_from_arrays(frames: Sequence[np.ndarray], predictor: Any) -> Iterato
         module.load_video_frames, module.tqdm = saved
 
 
-def _predictor_module() -> ModuleType:
+def _predictor_module() -> Any:
+    """``sam2.sam2_video_predictor`` (untyped: its loader and progress bar are swapped for ours)."""
     import sam2.sam2_video_predictor as module
 
     if not hasattr(module, "load_video_frames") or not hasattr(module, "tqdm"):

@@ -257,8 +257,9 @@ def _add_sam2_model_options(parser: argparse._ActionsContainer, *, checkpoint_re
     )
 
 
-def _image_predictor(args: argparse.Namespace) -> object:
-    """The SAM 2 image predictor that the ``--sam2-*`` and ``--device`` options describe."""
+def _image_predictor(args: argparse.Namespace) -> Any:
+    """The SAM 2 image predictor (``SAM2ImagePredictor``) that the ``--sam2-*`` and ``--device`` options
+    describe."""
     from frugalseg.autolabel.sam2_loading import build_sam2_image_predictor, resolve_device
 
     device = resolve_device(_sam2_device(args))  # with --devices on GPUs: this process's own GPU
@@ -319,6 +320,7 @@ def _refine_coarse(args: argparse.Namespace) -> int:
             raise ConfigError("--classes", err.problem) from err
         predictor = _image_predictor(args)
         model = {"config": args.sam2_config, "checkpoint": args.sam2_checkpoint}
+        refiner: PointRefiner | AutoMaskRefiner
         if args.method == "points":
             refiner = PointRefiner(
                 predictor,

@@ -24,11 +24,11 @@ from __future__ import annotations
 import importlib
 import urllib.parse
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from lightning.pytorch import Trainer
+from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
@@ -79,7 +79,7 @@ class TaskCLI(LightningCLI):
         parser.add_lightning_class_args(LearningRateMonitor, "lr_monitor")
         parser.add_lightning_class_args(PrintMetrics, "print_metrics")
 
-    def task_class(self, config: Any) -> type:
+    def task_class(self, config: Any) -> type[LightningModule] | Callable[..., LightningModule]:
         """The LightningModule class the parsed ``config`` trains (its ``model.class_path`` if any)."""
         class_path = getattr(config.get("model"), "class_path", None) if self.subclass_mode_model else None
         if not class_path:
