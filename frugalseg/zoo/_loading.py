@@ -212,7 +212,8 @@ def read_torch_weights(path: str | Path) -> LoadedWeights:
             "num_frames": int(hparams["num_frames"]),
             "class_names": list(hparams.get("class_names") or []),
         }
-        card["architecture_args"].pop("weights", None)
+        for init_only in ("weights", "encoder_weights", "backbone_weights"):  # the checkpoint replaces them
+            card["architecture_args"].pop(init_only, None)
     student = {k[len(STUDENT_PREFIX) :]: v for k, v in state.items() if k.startswith(STUDENT_PREFIX)}
     if wrapped and student:
         state = student

@@ -1,6 +1,8 @@
 """segmentation-models-pytorch networks wrapped as image students (DeepLabV3+, the light PSPNet).
 
-Encoders are built with ``encoder_weights=None`` (nothing is downloaded). smp requires the image
+Encoders are built with smp's ``encoder_weights=None`` (nothing is downloaded); pretrained encoder
+weights (an ImageNet ResNet-18 for WeClick's students) come from a local file given as
+``encoder_weights`` (`load_encoder_weights`). smp requires the image
 size to be a multiple of the encoder's output stride, so images are zero-padded (the mean colour
 of a normalised image) and the logits cropped back. smp builds every encoder stage even when the
 decoder reads fewer (its PSPNet reads encoder depth 3, i.e. up to 1/8); those stages would hold
@@ -10,11 +12,16 @@ parameters that never get a gradient (wasted memory, and DDP would need
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from torch import Tensor, nn
 
 from frugalseg.zoo._base import ImageStudent, pad_to_multiple
+from frugalseg.zoo._loading import load_state_dict_strictly, read_weights_file
+
+#: Keys of an ImageNet classifier that smp's encoders do not have (timm / torchvision ResNets, MobileNetV2).
+CLASSIFIER_PREFIXES = ("fc.", "classifier.")
 
 
 class SmpStudent(ImageStudent):
@@ -57,18 +64,45 @@ def drop_unused_stages(encoder: nn.Module) -> None:
             setattr(encoder.get_submodule(parent), child, nn.Identity())
 
 
+def load_encoder_weights(encoder: nn.Module, path: str | Path) -> None:
+    """Load a local state dict into an smp ``encoder`` strictly, never downloading anything.
+
+    The file is a ``.safetensors`` or torch file (read with ``weights_only=True``) holding the
+    encoder's own keys (``conv1.weight``, ``layer1.0.bn1.running_mean`` …: what
+    ``net.encoder.state_dict()`` gives, and what timm's or torchvision's ImageNet ResNet-18 holds);
+    an ImageNet classifier (``fc.*``, ``classifier.*``) is left out.
+
+    Raises:
+        WeightsError: naming the file, when it is missing, unreadable, or its keys or shapes do not
+            fit the encoder (the mismatching keys are listed).
+    """
+    loaded = read_weights_file(path)
+    state = {k: v for k, v in loaded.state_dict.items() if not k.startswith(CLASSIFIER_PREFIXES)}
+    load_state_dict_strictly(encoder, state, loaded.path)
+
+
 def smp_student(
-    architecture: type[nn.Module], encoder: str, num_classes: int, num_frames: int = 1, **kwargs: Any
+    architecture: type[nn.Module],
+    encoder: str,
+    num_classes: int,
+    num_frames: int = 1,
+    encoder_weights: str | Path | None = None,
+    **kwargs: Any,
 ) -> SmpStudent:
-    """An smp ``architecture`` with a randomly initialised ``encoder``, as an image student.
+    """An smp ``architecture`` with a randomly initialised ``encoder`` or one read from a local file.
 
     Args:
         architecture: the smp class (``smp.DeepLabV3Plus``, ``smp.PSPNet``).
         encoder: smp encoder name (``resnet18``, ``resnet101``, ``mobilenet_v2``).
         num_classes: output classes.
         num_frames: frames per clip (1: an image student).
+        encoder_weights: a local file with the encoder's state dict (`load_encoder_weights`), e.g. an
+            ImageNet ResNet-18 as paper 004 starts from; None keeps the random initialisation. In a
+            config: ``model.student_args: {encoder_weights: /path/to/resnet18.safetensors}``.
         **kwargs: further arguments of the smp class (``encoder_depth``, ``decoder_channels`` …).
     """
     net = architecture(encoder_name=encoder, encoder_weights=None, classes=num_classes, **kwargs)
+    if encoder_weights is not None:  # before unused stages are dropped: the file holds them all
+        load_encoder_weights(net.encoder, encoder_weights)
     drop_unused_stages(net.encoder)
     return SmpStudent(net, num_classes, num_frames)
