@@ -220,6 +220,12 @@ class LabelStore:
             return (split, clip_id, offset, kind) in index
         return any(key[1:] == (clip_id, offset, kind) for key in index)
 
+    def has_confidence(self, clip_id: str, offset: int, kind: LabelKind | str, split: str) -> bool:
+        """Whether the recorded ``kind`` label of ``clip_id`` at ``offset`` in ``split`` has a whole
+        confidence map beside it (False when the label itself is not recorded)."""
+        record = self._refresh().get((split, clip_id, offset, LabelKind(kind).value))
+        return record is not None and _whole_png(confidence_path(self.root / record["path"]))
+
     def records(self) -> list[dict[str, Any]]:
         """All complete manifest records in writing order (a truncated last line is ignored)."""
         return list(self._refresh().values())
@@ -235,11 +241,15 @@ class LabelStore:
         settings: dict[str, Any],
         source_offset: int,
         seconds: float,
+        confidence: np.ndarray | None = None,
     ) -> Path:
         """Write the label PNG atomically, then append its manifest record (flushed and fsynced).
 
-        Labels are never rewritten: when the store holds the label already (another run sharing the
-        store recorded it meanwhile), nothing is written and the recorded label's path is returned.
+        With ``confidence`` (H×W, float in 0…1 or uint8 in 0…255) its map is written first, also
+        atomically, at `confidence_path` of the label, so a recorded label always has the map its
+        run made. Labels are never rewritten: when the store holds the label already (another run
+        sharing the store recorded it meanwhile, or a run before this one that wrote no confidence),
+        only a missing confidence map is added, and the recorded label's path is returned.
 
         Raises:
             LabelStoreError: this object wrote the label before (a caller's mistake), or the array is
@@ -259,6 +269,9 @@ class LabelStore:
                 path, f"label must be an H×W uint8 array, got shape {label.shape} and dtype {label.dtype}"
             )
         data = encode_png(label, path)
+        confidence_png = (
+            None if confidence is None else encode_png(_confidence_bytes(confidence, label, path), path)
+        )
         record = {
             "clip_id": clip.clip_id,
             "split": clip.split,
@@ -274,7 +287,12 @@ class LabelStore:
         with self._locked_manifest() as handle:
             recorded = self._refresh().get(key)
             if recorded is not None:
-                return self.root / recorded["path"]
+                recorded_path = self.root / recorded["path"]
+                if confidence_png is not None and not _whole_png(confidence_path(recorded_path)):
+                    write_bytes_atomic(confidence_path(recorded_path), confidence_png)
+                return recorded_path
+            if confidence_png is not None:
+                write_bytes_atomic(confidence_path(path), confidence_png)
             write_bytes_atomic(path, data)
             _append(handle, json.dumps(record, sort_keys=True))
         self._records_index()[key] = record
@@ -364,6 +382,22 @@ class LabelStore:
             )
         assert self._index is not None
         self._index[key] = record
+
+
+def _confidence_bytes(confidence: np.ndarray, label: np.ndarray, path: Path) -> np.ndarray:
+    """A confidence map as the 8-bit image stored (255 = confidence 1.0)."""
+    if confidence.shape != label.shape:
+        raise LabelStoreError(
+            confidence_path(path),
+            f"confidence map of shape {confidence.shape} does not fit a label of {label.shape}",
+        )
+    if confidence.dtype == np.uint8:
+        return confidence
+    if not np.issubdtype(confidence.dtype, np.floating):
+        raise LabelStoreError(
+            confidence_path(path), f"confidence must be float 0…1 or uint8, got {confidence.dtype}"
+        )
+    return np.rint(np.clip(np.nan_to_num(confidence, nan=0.0), 0.0, 1.0) * 255).astype(np.uint8)
 
 
 def _whole_png(path: Path) -> bool:

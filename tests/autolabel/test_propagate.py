@@ -279,6 +279,8 @@ def test_cli_propagates_davis_into_a_store(tmp_path, capsys):
     run = json.loads((tmp_path / "store" / "run.json").read_text())
     assert run["format"] == "davis" and run["settings"]["occlusion"] == "label"
     assert sorted(p.name for p in (tmp_path / "store" / "all" / "a").iterdir()) == [
+        "00001_pseudo_confidence.png",
         "00001_pseudo_labelTrainIds.png",
+        "00002_pseudo_confidence.png",
         "00002_pseudo_labelTrainIds.png",
     ]
