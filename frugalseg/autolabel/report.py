@@ -12,7 +12,13 @@ the annotated frame (offset 0) of real Cityscapes. Scores are grouped by label k
 * **recall@0.5 / recall@0.7** — the fraction of those objects whose IoU reaches the threshold
   (paper 003, Table 2);
 * **coverage** — the fraction of pixels labelled (not 255), and **precision** — the fraction of
-  labelled pixels (where ground truth exists) that agree with it.
+  labelled pixels (where ground truth exists) that agree with it;
+* **confidence** — for labels stored with a confidence map (`frugalseg.autolabel.store.confidence_path`,
+  written by engines that make one), the mean confidence of their pixels, with or without ground
+  truth; where ground truth exists, **wrong@low10** / **wrong@high10** — the share of wrong pixels
+  (label ≠ ground truth, 255 counted wrong) among the 10 % least / most confident pixels of each
+  frame with ground truth (pixels pooled over the frames of the offset). A useful map has
+  wrong@low10 well above wrong@high10.
 
 Object-mask data are read as two-class maps (`DavisFormat`: background / object), so a sequence
 with several objects is scored on their union. Ground-truth pixels marked 255 (void) are left
@@ -45,7 +51,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from frugalseg.autolabel.boxes import boxes_json_path
 from frugalseg.autolabel.clicks import clicks_json_path
-from frugalseg.autolabel.store import LabelStore, LabelStoreError
+from frugalseg.autolabel.store import LabelStore, LabelStoreError, confidence_path
 from frugalseg.data.clips import IGNORE_INDEX, Clip, LabelKind, LabelRef
 from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts
 from frugalseg.data.formats import FORMATS, Format, SyntheticFormat, get_format
@@ -127,6 +133,10 @@ class _Group:
     intersection: np.ndarray = field(init=False)
     union: np.ndarray = field(init=False)
     object_ious: list[float] = field(default_factory=list)
+    confident_labels: int = 0  # labels with a confidence map
+    confidence_sum: float = 0.0  # sum over those labels of their mean confidence
+    tail_pixels: list[int] = field(default_factory=lambda: [0, 0])  # least / most confident, counted
+    tail_wrong: list[int] = field(default_factory=lambda: [0, 0])  # of which wrong
 
     def __post_init__(self) -> None:
         self.intersection = np.zeros(self.num_classes, np.int64)
@@ -144,6 +154,26 @@ class _Group:
             self.labelled_with_truth += score.labelled_with_truth
             self.agreeing += int(score.intersection.sum())
 
+    def add_confidence(
+        self, confidence: np.ndarray, label: np.ndarray, truth: np.ndarray | None, tail: float = 0.1
+    ) -> None:
+        """Count a label's confidence map (float 0…1); with ground truth, the wrong pixels among its
+        ``tail`` least and most confident pixels that have ground truth."""
+        self.confident_labels += 1
+        self.confidence_sum += float(confidence.mean())
+        if truth is None:
+            return
+        valid = truth != IGNORE_INDEX
+        values = confidence[valid]
+        count = int(values.size * tail)
+        if count == 0:
+            return
+        wrong = (label[valid] != truth[valid])[np.argsort(values, kind="stable")]
+        self.tail_pixels[0] += count
+        self.tail_pixels[1] += count
+        self.tail_wrong[0] += int(wrong[:count].sum())
+        self.tail_wrong[1] += int(wrong[-count:].sum())
+
     def summary(self) -> dict[str, Any]:
         occurring = self.union > 0
         ious = np.asarray(self.object_ious)
@@ -159,6 +189,10 @@ class _Group:
             "j": float(ious.mean()) if ious.size else None,
             **{f"recall@{t}": float((ious >= t).mean()) if ious.size else None for t in THRESHOLDS},
             "precision": self.agreeing / self.labelled_with_truth if self.labelled_with_truth else None,
+            "confident_labels": self.confident_labels,
+            "confidence": self.confidence_sum / self.confident_labels if self.confident_labels else None,
+            "wrong@low10": self.tail_wrong[0] / self.tail_pixels[0] if self.tail_pixels[0] else None,
+            "wrong@high10": self.tail_wrong[1] / self.tail_pixels[1] if self.tail_pixels[1] else None,
         }
 
 
@@ -245,6 +279,21 @@ class _CostLedger:
         }
 
 
+def read_confidence(label_path: Path, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The confidence map (float32 in 0…1) stored beside a label, or None when it has none."""
+    path = confidence_path(label_path)
+    if not path.is_file():
+        return None
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if image is None or image.ndim != 2 or image.dtype != np.uint8:
+        raise DataError(path, "not an 8-bit single-channel PNG confidence map")
+    if image.shape != shape:
+        raise DataError(
+            path, f"confidence map size {image.shape[::-1]} differs from its label's {shape[::-1]}"
+        )
+    return image.astype(np.float32) / 255.0
+
+
 def evaluate_store(
     store_root: str | Path, costs: AnnotationCosts = DEFAULT_COSTS, *, progress: bool = True
 ) -> dict[str, Any]:
@@ -284,7 +333,7 @@ def evaluate_store(
                 truths[key] = fmt.ground_truth(clip)
             path = store.root / record["path"]
             label = read_label(path, num_classes)
-            score = None
+            score = truth = None
             truth_ref = truths[key].get(record["offset"])
             if truth_ref is not None:
                 truth = fmt.read_label(truth_ref)
@@ -296,6 +345,9 @@ def evaluate_store(
                 score = score_frame(label, truth, num_classes, object_classes)
             group = groups.setdefault((record["kind"], record["offset"]), _Group(num_classes))
             group.add(label, score)
+            confidence = read_confidence(path, label.shape)
+            if confidence is not None:
+                group.add_confidence(confidence, label, truth)
             per_clip.append(
                 {
                     "clip_id": record["clip_id"],
@@ -304,6 +356,7 @@ def evaluate_store(
                     "offset": record["offset"],
                     "coverage": float((label != IGNORE_INDEX).mean()),
                     "j": float(np.mean(score.object_ious)) if score and score.object_ious else None,
+                    "confidence": float(confidence.mean()) if confidence is not None else None,
                 }
             )
             ledger.add(record, clip, path, label)
@@ -341,6 +394,7 @@ def plot_report(report: dict[str, Any], path: str | Path) -> Path:
         ("recall@0.5", "recall@0.5", "tab:green"),
         ("recall@0.7", "recall@0.7", "tab:olive"),
         ("coverage", "coverage", "tab:grey"),
+        ("confidence", "confidence", "tab:purple"),
     )
     styles = ("-", "--", ":", "-.")
     figure, axes = plt.subplots(figsize=(7, 4))
@@ -348,7 +402,7 @@ def plot_report(report: dict[str, Any], path: str | Path) -> Path:
     for kind, style in zip(kinds, styles * len(kinds), strict=False):
         rows = [row for row in report["rows"] if row["kind"] == kind]
         for key, name, colour in series:
-            points = [(row["offset"], row[key]) for row in rows if row[key] is not None]
+            points = [(row["offset"], row.get(key)) for row in rows if row.get(key) is not None]
             if points:
                 x, y = zip(*points, strict=True)
                 axes.plot(x, y, style, marker="o", markersize=3, color=colour, label=f"{kind} {name}")

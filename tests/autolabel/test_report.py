@@ -13,7 +13,7 @@ import pytest
 from data.fake_davis import write_davis
 
 from frugalseg.autolabel.report import evaluate_store, score_frame, write_report
-from frugalseg.autolabel.store import LabelStore, LabelStoreError
+from frugalseg.autolabel.store import LabelStore, LabelStoreError, confidence_path
 from frugalseg.cli import label as commands
 from frugalseg.data.clips import LabelKind
 from frugalseg.data.costs import DEFAULT_COSTS
@@ -247,3 +247,40 @@ def test_cli_writes_json_plot_and_table(
     assert plot is not None and plot.shape[0] > 100
     paths = write_report(report, tmp_path / "again")
     assert [p.name for p in paths] == ["report.json", "quality.png"]
+
+
+def test_confidence_per_offset_and_wrong_pixels_in_the_tails(davis_store: Path) -> None:
+    """Confidence maps beside the +1 labels: mean confidence per offset, and the share of wrong
+    pixels among each frame's 10 % least / most confident pixels with ground truth."""
+    store = LabelStore(davis_store)
+    records = {(r["clip_id"], r["offset"]): r for r in store.records()}
+    # s at +1 labels column 2 wrongly (object where truth is background): least confident there
+    low = np.where(_columns(2) == 1, 0.1, 1.0)
+    maps = {"s": low, "t": np.full((H, W), 0.5)}
+    for clip_id, confidence in maps.items():
+        label_path = davis_store / records[clip_id, 1]["path"]
+        image = np.rint(confidence * 255).astype(np.uint8)
+        cv2.imwrite(str(confidence_path(label_path)), image)
+    rows = {row["offset"]: row for row in evaluate_store(davis_store, progress=False)["rows"]}
+    one, two = rows[1], rows[2]
+    assert one["confident_labels"] == 2
+    assert one["confidence"] == pytest.approx(((16 + 4 * 26 / 255) / 20 + 128 / 255) / 2)
+    # 20 pixels a frame: 2 least confident each; s: 2 of column 2 (wrong), t: 2 right ones
+    assert one["wrong@low10"] == pytest.approx(2 / 4) and one["wrong@high10"] == 0.0
+    assert two["confident_labels"] == 0 and two["confidence"] is None and two["wrong@low10"] is None
+    per_clip = {
+        (r["clip_id"], r["offset"]): r for r in evaluate_store(davis_store, progress=False)["per_clip"]
+    }
+    assert (
+        per_clip["t", 1]["confidence"] == pytest.approx(128 / 255) and per_clip["t", 2]["confidence"] is None
+    )
+
+
+def test_labels_without_a_map_have_no_confidence_and_a_bad_map_is_named(davis_store: Path) -> None:
+    report = evaluate_store(davis_store, progress=False)
+    assert all(row["confidence"] is None for row in report["rows"])
+    store = LabelStore(davis_store)
+    path = davis_store / store.records()[0]["path"]
+    cv2.imwrite(str(confidence_path(path)), np.zeros((H + 1, W), np.uint8))
+    with pytest.raises(DataError, match="confidence map size"):
+        evaluate_store(davis_store, progress=False)

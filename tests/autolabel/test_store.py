@@ -6,13 +6,14 @@ import json
 import subprocess
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from cli_helpers import label_propagate_command
 from data.fake_cityscapes import fine_path, frame_path, write_snippets
 
 from frugalseg.autolabel import LabelStore, LabelStoreError, propagate_split
-from frugalseg.autolabel.store import side_json_path
+from frugalseg.autolabel.store import confidence_path, side_json_path
 from frugalseg.data.classes import CITYSCAPES
 from frugalseg.data.clips import Clip, LabelKind, LabelRef
 from frugalseg.data.formats import Format
@@ -316,3 +317,74 @@ def test_labels_of_one_frame_from_two_anchors_of_shared_frame_clips_are_kept_apa
 
 def test_side_files_are_named_after_their_label(tmp_path: Path) -> None:
     assert side_json_path(tmp_path / "x_clicks_labelTrainIds.png", "clicks") == tmp_path / "x_clicks.json"
+
+
+class ConfidentStub(StubEngine):
+    """`StubEngine` that also makes a confidence map per label: ``0.2 × (target index + 1)`` everywhere."""
+
+    def propagate_with_confidence(self, frames, anchor_index, anchor_label, targets):
+        labels = self.propagate(frames, anchor_index, anchor_label, targets)
+        return {t: (label, np.full(label.shape, 0.2 * (t + 1), np.float32)) for t, label in labels.items()}
+
+
+def test_confidence_maps_are_written_beside_labels_and_missing_ones_are_redone(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "data", "aachen", 1)
+    fmt, store = FakeFormat([clip]), LabelStore(tmp_path / "store")
+    summary = propagate_split(fmt, "train", store, [-1, 2], ConfidentStub(), progress=False)
+    assert summary.written == 2
+    maps = {}
+    for record in store.records():
+        path = confidence_path(store.root / record["path"])
+        assert (
+            path.name.endswith("_pseudo_confidence.png")
+            and path.parent == (store.root / record["path"]).parent
+        )
+        maps[record["offset"]] = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        assert store.has_confidence(clip.clip_id, record["offset"], LabelKind.PSEUDO, "train")
+    # target indices: offset -1 is index 0, offset +2 index 3 (frames from offset -1)
+    assert maps[-1].dtype == np.uint8 and (maps[-1] == 51).all() and (maps[2] == 204).all()
+    missing = confidence_path(store.root / store.records()[0]["path"])
+    label_bytes = (store.root / store.records()[0]["path"]).read_bytes()
+    missing.unlink()
+    # an engine without confidence maps does not redo the label
+    assert (
+        propagate_split(fmt, "train", LabelStore(store.root), [-1, 2], StubEngine(), progress=False).skipped
+        == 2
+    )
+    assert not missing.exists()
+    # one that makes them redoes it: the map is added, the label is kept as it was
+    engine = ConfidentStub()
+    summary = propagate_split(fmt, "train", LabelStore(store.root), [-1, 2], engine, progress=False)
+    assert (summary.written, summary.skipped, engine.calls) == (1, 1, 1)
+    assert missing.exists() and (store.root / store.records()[0]["path"]).read_bytes() == label_bytes
+    assert len(store.records()) == 2 == len(LabelStore(store.root).records())
+
+
+def test_confidence_map_must_fit_its_label(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "data", "aachen", 1)
+    store = LabelStore(tmp_path / "store")
+    label = np.zeros((8, 12), np.uint8)
+    with pytest.raises(LabelStoreError, match="does not fit"):
+        store.write(
+            clip,
+            1,
+            LabelKind.PSEUDO,
+            label,
+            engine="x",
+            settings={},
+            source_offset=0,
+            seconds=0,
+            confidence=np.zeros((8, 11), np.float32),
+        )
+    path = store.write(
+        clip,
+        1,
+        LabelKind.PSEUDO,
+        label,
+        engine="x",
+        settings={},
+        source_offset=0,
+        seconds=0,
+        confidence=np.array([[np.nan, 1.5, -1, 0.5] * 3] * 8, np.float32),
+    )
+    assert cv2.imread(str(confidence_path(path)), cv2.IMREAD_UNCHANGED)[0, :4].tolist() == [0, 255, 0, 128]

@@ -1,0 +1,137 @@
+"""FlowPropagator's snapping, confidence maps and two-anchor fusion on synthetic clips with known truth.
+
+A red textured square moves 5 px right and 1 px down a frame over a green textured background and
+passes behind a static blue bar (an occluder in front of it). Measured (J of the square, 255 = not
+object) at +1 / +5 / +10: the engine before issue 10 (``chain_direct=False, snap=False``)
+0.94 / 0.72 / 0.52, the default (re-anchoring in the chain and snapping) 0.97 / 0.83 / 0.63.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from frugalseg.autolabel import FlowPropagator
+from frugalseg.autolabel.propagate import fuse_two_anchors
+from frugalseg.data.clips import IGNORE_INDEX
+
+SIDE = 36
+
+
+def tinted_texture(height: int, width: int, seed: int, tint: tuple[int, int, int]) -> np.ndarray:
+    """Smooth random texture (DIS can match it) over a colour (GrabCut can tell it apart)."""
+    noise = np.random.default_rng(seed).uniform(0, 255, (height, width)).astype(np.float32)
+    smooth = cv2.GaussianBlur(noise, (0, 0), 2.0)
+    grey = (smooth - smooth.min()) / (smooth.max() - smooth.min())
+    return np.clip(grey[..., None] * 120 + np.array(tint, np.float32), 0, 255).astype(np.uint8)
+
+
+def square_behind_bar(
+    frames: int = 11, start: int = 10, bar_x: int = 90, size: tuple[int, int] = (120, 200), speed: int = 5
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Frames and true labels (1 = the visible part of the square) of the moving square and the bar."""
+    height, width = size
+    background = tinted_texture(height, width, 0, (60, 110, 60))
+    square = tinted_texture(SIDE, SIDE, 1, (150, 40, 40))
+    bar = tinted_texture(height, 14, 2, (40, 40, 150))
+    images, labels = [], []
+    for t in range(frames):
+        x, y = start + speed * t, 40 + t
+        image, label = background.copy(), np.zeros(size, np.uint8)
+        image[y : y + SIDE, x : x + SIDE] = square
+        label[y : y + SIDE, x : x + SIDE] = 1
+        image[:, bar_x : bar_x + 14] = bar
+        label[:, bar_x : bar_x + 14] = 0
+        images.append(image)
+        labels.append(label)
+    return images, labels
+
+
+def jaccard(label: np.ndarray, truth: np.ndarray) -> float:
+    predicted, true = label == 1, truth == 1
+    return float((predicted & true).sum() / max((predicted | true).sum(), 1))
+
+
+@pytest.fixture(scope="module")
+def clip() -> tuple[list[np.ndarray], list[np.ndarray]]:
+    return square_behind_bar()
+
+
+def test_snapping_keeps_the_square_better_than_the_chain_before(clip) -> None:
+    frames, labels = clip
+    targets = list(range(1, 11))
+    scores = {}
+    for name, engine in (
+        ("before", FlowPropagator(chain_direct=False, snap=False)),
+        ("default", FlowPropagator()),
+    ):
+        out = engine.propagate(frames, 0, labels[0], targets)
+        scores[name] = [jaccard(out[t], labels[t]) for t in targets]
+    print({name: [round(j, 3) for j in js] for name, js in scores.items()})
+    before, default = np.array(scores["before"]), np.array(scores["default"])
+    assert (default >= before - 0.005).all()
+    assert default[4] >= before[4] + 0.05 and default[9] >= before[9] + 0.05
+    assert default[0] >= 0.95
+
+
+def test_confidence_is_highest_where_the_label_is_right(clip) -> None:
+    frames, labels = clip
+    out = FlowPropagator().propagate_with_confidence(frames, 0, labels[0], [1, 5, 10])
+    means = []
+    for t, (label, confidence) in out.items():
+        assert confidence.dtype == np.float32 and confidence.shape == label.shape
+        assert confidence.min() >= 0.0 and confidence.max() <= 1.0
+        assert (confidence[label == IGNORE_INDEX] == 0).all()
+        right = label == labels[t]
+        print(t, confidence[right].mean(), confidence[~right].mean())
+        assert confidence[right].mean() >= confidence[~right].mean() + 0.2
+        # the 10 % least confident pixels hold far more errors than the 10 % most confident
+        order = np.argsort(confidence.ravel(), kind="stable")
+        tail = order.size // 10
+        wrong = ~right.ravel()
+        assert wrong[order[:tail]].mean() >= 5 * wrong[order[-tail:]].mean() + 0.02
+        means.append(confidence.mean())
+    assert means[0] > means[1] > means[2]  # farther from the anchor, less sure
+    assert FlowPropagator().propagate(frames, 0, labels[0], [5])[5].tolist() == out[5][0].tolist()
+
+
+def test_two_anchors_fused_beat_either_alone() -> None:
+    """The square starts half hidden behind the bar: from the first frame its hidden part is never
+    labelled, from the last frame (fully visible) it is; fused at the middle frame beats both.
+
+    Measured at 4 px a frame: J 0.17 from the first anchor, 0.68 from the last, 0.72 fused. Not
+    always so: at 5 px a frame (0.22 / 0.90 / 0.78) the first anchor's chain carries the hidden
+    part as background with reliable flow once it has emerged, so its confidence there is high
+    and the fusion falls between the two."""
+    frames, labels = square_behind_bar(frames=9, start=20, bar_x=40, size=(120, 160), speed=4)
+    engine = FlowPropagator()
+    first = engine.propagate_with_confidence(frames, 0, labels[0], [4])[4]
+    last = engine.propagate_with_confidence(frames, 8, labels[8], [4])[4]
+    label, confidence = fuse_two_anchors(first, last)
+    scores = [jaccard(x, labels[4]) for x in (first[0], last[0], label)]
+    print(scores)
+    assert scores[2] >= max(scores[:2]) + 0.01
+    assert confidence.shape == label.shape and 0 <= confidence.min() and confidence.max() <= 1
+
+
+def test_fusion_takes_the_more_confident_label_per_pixel() -> None:
+    label_a = np.array([[0, 1, 255, 1]], np.uint8)
+    label_b = np.array([[0, 0, 2, 255]], np.uint8)
+    conf_a = np.array([[0.5, 0.9, 0.7, 0.2]], np.float32)
+    conf_b = np.array([[0.5, 0.4, 0.1, 0.8]], np.float32)
+    label, confidence = fuse_two_anchors((label_a, conf_a), (label_b, conf_b))
+    assert label.tolist() == [[0, 1, 2, 1]]
+    np.testing.assert_allclose(confidence, [[0.75, 0.5, 0.1, 0.2]], atol=1e-6)
+    with pytest.raises(ValueError, match="differ in shape"):
+        fuse_two_anchors((label_a, conf_a), (label_b[:, :2], conf_b[:, :2]))
+
+
+def test_old_behaviour_and_new_settings_are_recorded() -> None:
+    settings = FlowPropagator().settings
+    assert settings["snap"] is True and settings["chain_direct"] is True and settings["snap_band"] == 3
+    before = FlowPropagator(chain_direct=False, snap=False).settings
+    assert before["snap"] is False and "snap_band" not in before
+    assert "snap" not in FlowPropagator(occlusion="ignore").settings
+    with pytest.raises(ValueError, match="snap_max_classes"):
+        FlowPropagator(snap_max_classes=1)

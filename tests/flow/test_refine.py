@@ -1,0 +1,60 @@
+"""`snap_labels`: reliable pixels stay, an unreliable misplaced boundary moves to the colour edge,
+and label maps with many classes are left alone."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from frugalseg.flow.refine import snap_labels
+
+H, W = 60, 80
+
+
+def scene(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A noisy red disc (class 1) on a noisy green background (class 0), and its true label."""
+    rng = np.random.default_rng(seed)
+    ys, xs = np.mgrid[0:H, 0:W]
+    truth = ((ys - 30) ** 2 + (xs - 40) ** 2 <= 15**2).astype(np.uint8)
+    frame = np.where(truth[..., None] == 1, [170, 50, 50], [60, 140, 60]).astype(np.float32)
+    frame += rng.normal(0, 12, frame.shape)
+    return np.clip(frame, 0, 255).astype(np.uint8), truth
+
+
+def test_reliable_pixels_are_never_changed() -> None:
+    frame, truth = scene()
+    shifted = np.roll(truth, 4, axis=1)
+    out, changed = snap_labels(shifted, np.ones((H, W), bool), frame)
+    assert (out == shifted).all() and not changed.any()
+
+
+def test_an_unreliable_misplaced_boundary_snaps_to_the_colour_edge() -> None:
+    frame, truth = scene()
+    shifted = np.roll(truth, 4, axis=1)  # the label drifted 4 px right
+    reliable = np.ones((H, W), bool)
+    reliable[:, 20:65] = False  # the flow could not vouch for the pixels around the disc
+    out, changed = snap_labels(shifted, reliable, frame)
+    wrong_before, wrong_after = (shifted != truth).sum(), (out != truth).sum()
+    print(wrong_before, wrong_after)
+    assert wrong_after <= 0.2 * wrong_before
+    assert (changed == (out != shifted)).all()
+
+
+def test_unlabelled_pixels_the_cut_leaves_outside_stay_unlabelled() -> None:
+    frame, truth = scene()
+    label = truth.copy()
+    label[:, :5] = 255
+    reliable = label != 255
+    out, _ = snap_labels(label, reliable, frame)
+    assert (out[:, :5] == 255).all()
+
+
+def test_many_classes_or_one_are_left_alone() -> None:
+    frame, truth = scene()
+    many = (np.arange(W)[None, :] // 10 * np.ones((H, 1))).astype(np.uint8)  # 8 classes
+    out, changed = snap_labels(many, np.zeros((H, W), bool), frame, max_classes=4)
+    assert (out == many).all() and not changed.any()
+    single = np.zeros((H, W), np.uint8)
+    assert (snap_labels(single, np.zeros((H, W), bool), frame)[0] == 0).all()
+    with pytest.raises(ValueError, match="differ in size"):
+        snap_labels(truth, np.ones((H, W + 1), bool), frame)
