@@ -344,3 +344,51 @@ def test_partial_ce_averages_over_clicked_pixels_only() -> None:
     loss = build_loss("partial_ce", ignore_index=255)
     assert isinstance(loss, PartialCrossEntropy)
     assert loss(logits, clicks).item() == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.slow
+def test_clicks_with_gated_crf_train_a_real_camvid_frame_to_several_classes(shared_data) -> None:
+    """A few dozen steps on one real CamVid still with its simulated clicks, partial CE + 0.1·Gated
+    CRF as the package routes them: the prediction must not collapse to one class (the Pole collapse
+    of issue 17), and it must keep the clicks."""
+    import cv2
+    import numpy as np
+
+    from frugalseg.autolabel.clicks import render_clicks, simulate_clicks
+    from frugalseg.autolabel.runs import image_rng
+    from frugalseg.data.clips import LabelKind
+    from frugalseg.data.formats import get_format
+    from frugalseg.losses import RoutedLoss
+    from frugalseg.zoo import get_model
+
+    fmt = get_format("camvid", shared_data / "camvid_dev")
+    clip = next(c for c in fmt.clips("train") if c.clip_id == "0001TP_006690")
+    scale, size = 1 / 3, (160, 120)  # 480×360 → 160×120
+    frame = cv2.cvtColor(cv2.imread(str(clip.frame_path(0))), cv2.COLOR_BGR2RGB)
+    frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+    label = cv2.resize(fmt.read_label(clip.label(0, LabelKind.FINE)), size, interpolation=cv2.INTER_NEAREST)
+    clicks = simulate_clicks(label, None, [], image_rng(0, clip.clip_id), label_scale=scale)
+    assert len({c.train_id for c in clicks}) >= 5  # 512 px at 480×360 = 57 px here
+    sparse = torch.from_numpy(render_clicks(clicks, label.shape).astype(np.int64))[None]
+    image = Normalize()(torch.from_numpy(frame).permute(2, 0, 1)[None])
+    # The frame and its mirror image: a batch of 2 (DeepLabV3+'s image pooling needs it to train).
+    batch_image, batch_label = torch.cat([image, image.flip(-1)]), torch.cat([sparse, sparse.flip(-1)])
+
+    torch.manual_seed(0)
+    model = get_model("deeplabv3plus_r18", num_classes=11, num_frames=1)
+    loss_fn = RoutedLoss({"clicks": {"partial_ce": 1.0, "gated_crf": 0.1}})
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for _ in range(20):
+        outputs = {"out": model(batch_image[:, None])}
+        loss, terms = loss_fn(outputs, batch_label, ["clicks", "clicks"], image=batch_image)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    assert 0 < terms["clicks_gated_crf"][0].item() < 1  # normalised per pixel by its neighbourhood
+    with torch.no_grad():
+        pred = model.eval()(image[:, None]).argmax(1)[0]
+    shares = torch.bincount(pred.flatten(), minlength=11).double() / pred.numel()
+    assert (shares > 0.02).sum() >= 4, shares  # several classes, none taking the whole frame
+    assert shares.max() < 0.8, shares
+    clicked = sparse[0] != 255
+    assert (pred[clicked] == sparse[0][clicked]).double().mean() > 0.6
