@@ -1,7 +1,10 @@
-"""Human-in-the-loop annotation (paper 002, EVA-VOS): the simulated corrective annotator, propagation
-from many annotated frames (`propagation`), frame selectors (`selection`), annotation types and type
-policies (`annotation`), the loop state (`state`), the loop and its curves (`loop`), and the
-simulation over a data set (`simulate`, behind ``frugalseg annotate simulate``)."""
+"""Human-in-the-loop annotation (paper 002, EVA-VOS).
+
+The simulated corrective annotator, propagation from many annotated frames (`propagation`), frame
+selectors (`selection`), annotation types and type policies (`annotation`), the loop state
+(`state`), the loop and its curves (`loop`), and the simulation over a data set (`simulate`, behind
+``frugalseg annotate simulate``).
+"""
 
 from frugalseg.active.annotator import CorrectiveClick, corrective_click, simulate_corrective_clicks
 

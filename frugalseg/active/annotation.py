@@ -51,6 +51,7 @@ class AnnotationResult:
 
     @property
     def total_seconds(self) -> float:
+        """Human seconds of the annotation, all of its parts together."""
         return float(sum(self.seconds.values()))
 
 
@@ -194,27 +195,37 @@ class TypePolicy:
         self.seed = seed
 
     def choose(self, view: TypeView) -> str:
+        """The annotation type (``mask`` or ``clicks``) to use on the frame that ``view`` shows."""
         raise NotImplementedError
 
 
 class MaskPolicy(TypePolicy):
+    """Always annotate with a mask."""
+
     name = "mask"
 
     def choose(self, view: TypeView) -> str:
+        """``mask``."""
         return "mask"
 
 
 class ClicksPolicy(TypePolicy):
+    """Always annotate with clicks."""
+
     name = "clicks"
 
     def choose(self, view: TypeView) -> str:
+        """``clicks``."""
         return "clicks"
 
 
 class RandomTypePolicy(TypePolicy):
+    """A random annotation type per frame, seeded by (seed, video, iteration)."""
+
     name = "random"
 
     def choose(self, view: TypeView) -> str:
+        """A type drawn from the generator of (seed, video, iteration)."""
         rng = np.random.default_rng([self.seed, zlib.crc32(view.key.encode()), view.iteration, 1])
         return ANNOTATION_TYPES[int(rng.integers(len(ANNOTATION_TYPES)))]
 
@@ -226,6 +237,7 @@ class OracleTypePolicy(TypePolicy):
     needs_ground_truth = True
 
     def choose(self, view: TypeView) -> str:
+        """The type of the largest J&F gain per human second (needs ground truth)."""
         if view.gain is None:
             raise ConfigError("types", "the 'oracle' type policy needs ground truth")
         scored = []

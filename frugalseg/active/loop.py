@@ -127,6 +127,7 @@ class AnnotationLoop:
 
     @property
     def objects(self) -> list[int]:
+        """The ids of the video's objects, in order."""
         return sorted(self.first_frames)
 
     def _propagate(self, state: VideoState) -> None:
@@ -267,8 +268,11 @@ class Curve:
 
 
 def dataset_curve(histories: Sequence[Sequence[IterationRecord]], weights: Sequence[int]) -> Curve:
-    """The curve of videos annotated in lockstep: point r sums their hours and averages their quality
-    after r iterations (weighted by objects; a video that stopped keeps its last values)."""
+    """The curve of videos annotated in lockstep.
+
+    Point r sums their hours and averages their quality after r iterations (weighted by objects; a
+    video that stopped keeps its last values).
+    """
     rounds = max(len(h) for h in histories)
     weights = np.asarray(weights, np.float64)
     curve = Curve([], [], [], [])
@@ -282,8 +286,11 @@ def dataset_curve(histories: Sequence[Sequence[IterationRecord]], weights: Seque
 
 
 def mean_curve(curves: Sequence[Curve]) -> Curve:
-    """The mean of several curves (seeds) on the union of their hours, each held at its last value
-    before a point (a curve is a staircase: quality changes when an annotation is finished)."""
+    """The mean of several curves (seeds) on the union of their hours.
+
+    Each curve is held at its last value before a point (a curve is a staircase: quality changes
+    when an annotation is finished).
+    """
     if len(curves) == 1:
         return curves[0]
     start = max(c.hours[0] for c in curves)

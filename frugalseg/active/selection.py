@@ -90,13 +90,17 @@ class FrameSelector:
         self.seed = seed
 
     def select(self, view: SelectionView) -> int:
+        """The frame to annotate next, among ``view.candidates``."""
         raise NotImplementedError
 
 
 class RandomSelector(FrameSelector):
+    """A random frame not yet annotated, seeded."""
+
     name = "random"
 
     def select(self, view: SelectionView) -> int:
+        """A frame drawn among the candidates by the seeded generator."""
         candidates = view.candidates
         if not candidates:
             raise ValueError("every frame is annotated: nothing left to select")
@@ -110,28 +114,37 @@ def farthest_point(distances: np.ndarray, annotated: Sequence[int], candidates: 
 
 
 class UniformSelector(FrameSelector):
+    """The frame farthest in time from every annotated frame."""
+
     name = "uniform"
 
     def select(self, view: SelectionView) -> int:
+        """The candidate farthest in time from the annotated frames."""
         _need(view, "annotated", self.name)
         t = np.arange(view.num_frames, dtype=np.float64)
         return farthest_point(np.abs(t[:, None] - t[None, :]), sorted(view.annotated), view.candidates)
 
 
 class OracleSelector(FrameSelector):
+    """The frame whose current quality is lowest (needs ground truth)."""
+
     name = "oracle"
     needs_ground_truth = True
 
     def select(self, view: SelectionView) -> int:
+        """The candidate of the lowest quality."""
         _need(view, "quality", self.name)
         candidates = view.candidates
         return _best(candidates, [-view.quality[t] for t in candidates])
 
 
 class UncertaintySelector(FrameSelector):
+    """The frame whose propagated masks are least reliable."""
+
     name = "uncertainty"
 
     def select(self, view: SelectionView) -> int:
+        """The candidate of the highest unreliability."""
         _need(view, "unreliability", self.name)
         candidates = view.candidates
         return _best(candidates, [view.unreliability[t] for t in candidates])
@@ -170,6 +183,7 @@ class DiversitySelector(FrameSelector):
         self.features = features
 
     def select(self, view: SelectionView) -> int:
+        """The candidate farthest in feature space from the annotated frames."""
         if not view.candidates:
             raise ValueError("every frame is annotated: nothing left to select")
         embeddings = np.asarray(self.features(view), np.float64)

@@ -60,6 +60,7 @@ class Strategy:
 
     @property
     def name(self) -> str:
+        """The strategy's name: its frame selector and type policy (``random-clicks``)."""
         return f"{self.frames}-{self.types}"
 
 
@@ -94,6 +95,7 @@ class VideoSource:
     indices: list[int]
 
     def load(self) -> Video:
+        """The frames and ground-truth masks of the video, checked to be of one size."""
         frames = [read_frame(self.frame_paths[i]) for i in self.indices]
         truth = [DavisFormat.read_mask(self.mask_paths[i]) for i in self.indices]
         for i, (frame, mask) in zip(self.indices, zip(frames, truth, strict=True), strict=True):
@@ -139,8 +141,11 @@ def _store_clip(source: VideoSource, split: str) -> Clip:
 def write_store(
     folder: Path, source: VideoSource, state: VideoState, config: dict[str, Any], split: str
 ) -> int:
-    """Write the final mask of every frame of one video to the label store ``folder``: frames annotated
-    with a mask as ``fine``, the others (clicks, propagated) as ``pseudo``; returns how many were written."""
+    """Write the final mask of every frame of one video to the label store ``folder``.
+
+    Frames annotated with a mask are written as ``fine``, the others (clicks, propagated) as
+    ``pseudo``. Returns how many were written.
+    """
     store = LabelStore(folder)
     clip = _store_clip(source, split)
     drawn = {a.frame for a in state.annotations if a.kind == "mask"}
@@ -186,6 +191,7 @@ class SimulationSettings:
 
 
 def check_budget(hours: float) -> float:
+    """``hours`` as a float, checked to be a finite number of hours > 0."""
     if not (isinstance(hours, int | float) and np.isfinite(hours) and hours > 0):
         raise ConfigError("budget_hours", f"the budget must be a number of hours > 0, got {hours}")
     return float(hours)

@@ -120,7 +120,8 @@ def boxes_to_label(
 
     Args:
         shape: (H, W) of the label.
-        boxes, masks: one mask per box.
+        boxes: the prompt boxes.
+        masks: one mask per box.
         truths: the ground-truth mask of each box's object (None where unknown), for the IoU.
         min_iou: with truths, a mask with IoU below this is replaced by 255 over its whole box.
     """

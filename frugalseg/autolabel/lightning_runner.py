@@ -41,8 +41,11 @@ class _WorkIndices(Dataset):
 
 
 def move_to_device(holder: Any, device: torch.device) -> None:
-    """Move a network holder to ``device``: an object with ``to(device)`` (an engine, a module), or
-    one whose ``model`` has it (SAM 2's image predictor, whose device is its model's)."""
+    """Move a network holder to ``device``.
+
+    The holder is an object with ``to(device)`` (an engine, a module), or one whose ``model`` has it
+    (SAM 2's image predictor, whose device is its model's).
+    """
     if hasattr(holder, "to"):
         holder.to(device)
     elif hasattr(getattr(holder, "model", None), "to"):
@@ -50,8 +53,9 @@ def move_to_device(holder: Any, device: torch.device) -> None:
 
 
 class LabellingModule(L.LightningModule):
-    """Labels one work item per ``predict_step`` with ``label_item(item)``, which writes its labels to
-    the store and returns how many it wrote.
+    """Labels one work item per ``predict_step`` with ``label_item(item)``.
+
+    ``label_item`` writes the item's labels to the store and returns how many it wrote.
 
     ``movable`` lists the network holders ``label_item`` uses (`move_to_device`); they are moved to
     this process's device before the first step.
@@ -64,10 +68,12 @@ class LabellingModule(L.LightningModule):
         self.movable = list(movable)
 
     def on_predict_start(self) -> None:
+        """Move the network holders to this process's device."""
         for holder in self.movable:
             move_to_device(holder, self.device)
 
     def predict_step(self, index: int, batch_idx: int) -> int:
+        """Label the work item ``index``; returns how many labels it wrote."""
         return self.label_item(self.work[int(index)])
 
 
@@ -110,8 +116,10 @@ def label_with_trainer(
 def _propagate_item(
     item: tuple[Clip, list[int]], fmt: Format, store: LabelStore, engine: PropagationEngine
 ) -> int:
-    """`propagate_clip` on one work item (a clip and the offsets it lacks); a module-level function
-    so that the work can be pickled for a spawning strategy."""
+    """`propagate_clip` on one work item (a clip and the offsets it lacks).
+
+    A module-level function, so that the work can be pickled for a spawning strategy.
+    """
     return propagate_clip(fmt, item[0], item[1], store, engine)
 
 

@@ -33,6 +33,7 @@ class LabelObject:
 
     @property
     def area(self) -> int:
+        """Pixels of the object."""
         return int(self.mask.sum())
 
 

@@ -65,7 +65,8 @@ class ImagePredictor(Protocol):
     logits (C×256×256) that can be fed back as ``mask_input`` (1×256×256); points are (x, y) pixels.
     """
 
-    def set_image(self, image: np.ndarray) -> None: ...
+    def set_image(self, image: np.ndarray) -> None:
+        """Compute the image embedding that the next `predict` calls prompt."""
 
     def predict(
         self,
@@ -74,13 +75,15 @@ class ImagePredictor(Protocol):
         box: np.ndarray | None = None,
         mask_input: np.ndarray | None = None,
         multimask_output: bool = True,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Masks, scores and low-resolution logits for the prompts (``SAM2ImagePredictor.predict``)."""
 
 
 class MaskGenerator(Protocol):
     """What is used of SAM 2's ``SAM2AutomaticMaskGenerator``: dicts with a bool H×W ``segmentation``."""
 
-    def generate(self, image: np.ndarray) -> list[dict[str, Any]]: ...
+    def generate(self, image: np.ndarray) -> list[dict[str, Any]]:
+        """Every mask of ``image``, as dicts with ``segmentation`` and scores (SAM 2's records)."""
 
 
 def class_ids(names: Sequence[str], class_names: Sequence[str]) -> list[int]:
@@ -302,7 +305,6 @@ def refine_split(
     drawn from `image_rng` (``seed``, clip id), so a resumed run gives the same labels.
     With ``trainer`` the images are shared out among Lightning's processes (`label_anchor_frames`).
     """
-
     # the SAM predictor to move to each process's device (a mask generator holds one)
     predictor: ImagePredictor | None
     if isinstance(refiner, PointRefiner):

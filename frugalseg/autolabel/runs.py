@@ -1,6 +1,8 @@
-"""What every labelling command shares: the store's run config, the progress bar, the summary, and
-`label_anchor_frames`, the resumable loop over the anchor frames of a split (refine, clicks, boxes),
-in one process or, given `TrainerOptions`, shared out among Lightning's processes.
+"""What every labelling command shares.
+
+The store's run config, the progress bar, the summary, and `label_anchor_frames`, the resumable loop
+over the anchor frames of a split (refine, clicks, boxes), in one process or, given `TrainerOptions`,
+shared out among Lightning's processes.
 """
 
 from __future__ import annotations
@@ -30,8 +32,11 @@ from frugalseg.errors import DataError
 
 @dataclass
 class LabellingSummary:
-    """What one labelling run over a split did: clips (or anchor images) seen, labels written and
-    skipped (already in the store), and the seconds it took. Only rank 0's summary is reported."""
+    """What one labelling run over a split did.
+
+    Clips (or anchor images) seen, labels written and skipped (already in the store), and the seconds
+    it took. Only rank 0's summary is reported.
+    """
 
     clips: int
     written: int
@@ -51,8 +56,11 @@ class TrainerOptions:
 
 
 def run_config(fmt: Format, split: str, engine: str, settings: dict[str, Any]) -> dict[str, Any]:
-    """What a store's ``run.json`` records: engine, settings, split, and the data set (`Format.describe`:
-    format name, root and the reader's options)."""
+    """What a store's ``run.json`` records.
+
+    Engine, settings, split, and the data set (`Format.describe`: format name, root and the reader's
+    options).
+    """
     return {"engine": engine, "settings": settings, "split": split, **fmt.describe()}
 
 
@@ -111,9 +119,10 @@ def read_anchor(fmt: Format, clip: Clip, kind: LabelKind) -> tuple[np.ndarray, n
 
 
 def check_clip_files(fmt: Format, clip: Clip, kind: LabelKind, offsets: Sequence[int]) -> None:
-    """Check, before a run writes anything, the files a clip's labelling reads: its anchor's ``kind``
-    label decodes (classes in range), and each frame at ``offsets`` (and the anchor's) exists, is
-    whole (not truncated) and has the label's size, from its header.
+    """Check, before a run writes anything, the files a clip's labelling reads.
+
+    Its anchor's ``kind`` label decodes (classes in range), and each frame at ``offsets`` (and the
+    anchor's) exists, is whole (not truncated) and has the label's size, from its header.
 
     Raises:
         DataError: naming the first file that fails.

@@ -1,5 +1,6 @@
-"""Label sources for training (`frugalseg.data.sources.LabelSource`): a label store of any engine,
-flow propagation made on demand, and simulated clicks made on demand.
+"""Label sources for training (`frugalseg.data.sources.LabelSource`).
+
+A label store of any engine, flow propagation made on demand, and simulated clicks made on demand.
 
 A datamodule names them in its config, e.g. ``data.pseudo_labels: /path/to/store`` (any store that
 ``frugalseg label propagate`` wrote, with the flow or SAM 2 engine and any settings), or::

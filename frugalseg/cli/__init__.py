@@ -131,8 +131,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _bad_input(error: BaseException) -> BaseException | None:
-    """The package's error or file-system error behind ``error`` (libraries such as jsonargparse wrap
-    the errors a class raises while it is built), or None for anything else: a bug keeps its traceback."""
+    """The package's error or file-system error behind ``error``, or None for anything else.
+
+    Libraries such as jsonargparse wrap the errors a class raises while it is built; anything else,
+    a bug, keeps its traceback.
+    """
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:

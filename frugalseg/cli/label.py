@@ -258,8 +258,10 @@ def _add_sam2_model_options(parser: argparse._ActionsContainer, *, checkpoint_re
 
 
 def _image_predictor(args: argparse.Namespace) -> Any:
-    """The SAM 2 image predictor (``SAM2ImagePredictor``) that the ``--sam2-*`` and ``--device`` options
-    describe."""
+    """The SAM 2 image predictor that the ``--sam2-*`` and ``--device`` options describe.
+
+    A ``SAM2ImagePredictor`` (untyped, as all of ``sam2``).
+    """
     from frugalseg.autolabel.sam2_loading import build_sam2_image_predictor, resolve_device
 
     device = resolve_device(_sam2_device(args))  # with --devices on GPUs: this process's own GPU

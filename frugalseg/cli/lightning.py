@@ -72,6 +72,7 @@ class TaskCLI(LightningCLI):
     """LightningCLI with the callbacks every run shares (see the module docstring)."""
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        """Add the checkpoint, learning-rate monitor and metric table callbacks as options."""
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults(CHECKPOINT_DEFAULTS)
         for action in parser._actions:
@@ -102,8 +103,11 @@ class TaskCLI(LightningCLI):
             checkpoint.filename = checkpoint_filename(checkpoint.monitor)
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
-        """Parse, then check a local ``--ckpt_path`` with frugalseg's weights-only reader: LightningCLI
-        reads the checkpoint's hyper-parameters right after parsing, and would end in a traceback."""
+        """Parse, then check a local ``--ckpt_path`` with frugalseg's weights-only reader.
+
+        LightningCLI reads the checkpoint's hyper-parameters right after parsing, and would end in a
+        traceback.
+        """
         super().parse_arguments(parser, args)
         subcommand = self.config.get("subcommand")
         if not subcommand:
@@ -163,8 +167,11 @@ class TaskCLI(LightningCLI):
         torch_load(config["ckpt_path"])  # refuses, in frugalseg's words, a file that would need unpickling
 
     def last_checkpoint(self) -> Path:
-        """The newest ``last.ckpt`` of this run's checkpoint folders: the checkpoint callback's
-        ``dirpath`` when set, else every ``version_*/checkpoints`` of the run's logger folder."""
+        """The newest ``last.ckpt`` of this run's checkpoint folders.
+
+        The folders are the checkpoint callback's ``dirpath`` when set, else every
+        ``version_*/checkpoints`` of the run's logger folder.
+        """
         folders: list[Path] = []
         checkpoint = self.trainer.checkpoint_callback
         if isinstance(checkpoint, ModelCheckpoint) and checkpoint.dirpath:
@@ -184,8 +191,10 @@ class TaskCLI(LightningCLI):
         return max(found, key=lambda path: path.stat().st_mtime_ns)
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
-        """The trainer with the shared callbacks, less those its options rule out (no logger: no
-        learning-rate monitor; ``enable_checkpointing: false``: no checkpoint callback)."""
+        """The trainer with the shared callbacks, less those its options rule out.
+
+        No logger: no learning-rate monitor; ``enable_checkpointing: false``: no checkpoint callback.
+        """
         options = {**self._get(self.config_init, "trainer", default={}), **kwargs}
         skipped = set()
         if options.get("logger") is False:
@@ -206,6 +215,7 @@ class FrugalsegCLI(TaskCLI):
     """
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        """Add the prediction writer and link the data options the model repeats."""
         super().add_arguments_to_parser(parser)
         # `predict` writes label PNGs and a contact sheet (options: --predict_writer.*).
         parser.add_lightning_class_args(SegmentationPredictionWriter, "predict_writer")
@@ -215,8 +225,10 @@ class FrugalsegCLI(TaskCLI):
             parser.link_arguments(f"data.{name}", f"model.init_args.{name}", apply_on="instantiate")
 
     def before_predict(self) -> None:
-        """Resolve ``--ckpt_path`` safely; the prediction writer saves every map, so unless asked, do not
-        also keep them all in memory."""
+        """Resolve ``--ckpt_path`` safely, and keep predictions out of memory unless asked.
+
+        The prediction writer saves every map, so unless asked they are not also all kept in memory.
+        """
         self.check_checkpoint()
         config = self.config_init[self.subcommand]
         if config.get("return_predictions") is None:
@@ -251,6 +263,7 @@ class VOSCLI(TaskCLI):
         return {name: args for name, args in LightningCLI.subcommands().items() if name != "predict"}
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        """Link the data's object count to the model's."""
         super().add_arguments_to_parser(parser)
         parser.link_arguments("data.max_objects", "model.max_objects")
 

@@ -1,5 +1,8 @@
-"""`frugalseg zoo …`: list the registered models and published weights, publish trained students,
-verify published weights, convert official ones."""
+"""`frugalseg zoo …`: the models and their weights.
+
+List the registered models and published weights, publish trained students, verify published
+weights, convert official ones.
+"""
 
 from __future__ import annotations
 

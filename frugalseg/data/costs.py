@@ -68,6 +68,7 @@ class AnnotationCosts:
         return self.replace(**overrides)
 
     def to_dict(self) -> dict[str, float]:
+        """The costs as a JSON-able dict."""
         return dataclasses.asdict(self)
 
     def frame_minutes(self, kind: LabelKind | str) -> float:

@@ -46,8 +46,9 @@ SOURCE_OPTIONS = {
 
 
 class VideoSegDataModule(L.LightningDataModule):
-    """Training clips drawn by a named recipe, with labels from injected sources; validation and
-    test on manual labels only.
+    """Training clips drawn by a named recipe, with labels from injected sources.
+
+    Validation and test read manual labels only.
 
     Batches are dicts: ``frames`` B×T×3×H×W (float, normalised, past frames first), ``label``
     B×H×W (long, 255 = ignore), ``kind`` B (index of the :class:`LabelKind` of each label), ``meta``
@@ -385,15 +386,19 @@ class VideoSegDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
+        """Shuffled training batches of the recipe's samples."""
         return self._loader("train", shuffle=True, batch_size=self.batch_size)
 
     def val_dataloader(self) -> DataLoader:
+        """Validation batches of the manual labels."""
         return self._loader("val", shuffle=False, batch_size=self.val_batch_size)
 
     def test_dataloader(self) -> DataLoader:
+        """Test batches of the manual labels."""
         return self._loader("test", shuffle=False, batch_size=self.val_batch_size)
 
     def predict_dataloader(self) -> DataLoader:
+        """Batches to segment (one frame at a time when streaming)."""
         # streaming feeds the frames of a video one at a time, in order
         batch_size = 1 if self.hparams["predict_stream"] else self.val_batch_size
         return self._loader("predict", shuffle=False, batch_size=batch_size)
@@ -434,6 +439,7 @@ class ClipGeometry(ClipRandomGeometry):
     """
 
     def sample_matrices(self, batch: int, height: int, width: int, device: torch.device) -> torch.Tensor:
+        """The matrices of `ClipRandomGeometry`, kept in ``last_matrices`` for the flows and neighbours."""
         self.last_matrices = super().sample_matrices(batch, height, width, device)
         return self.last_matrices
 
@@ -507,8 +513,11 @@ def free_memory(device: torch.device) -> int | None:
 
 
 def one_thread_per_worker(worker_id: int) -> None:
-    """Loader workers decode and compute flows with one OpenCV thread each: the workers are the
-    parallelism, and OpenCV's own threads would only contend with them and with the training step."""
+    """Loader workers decode and compute flows with one OpenCV thread each.
+
+    The workers are the parallelism: OpenCV's own threads would only contend with them and with the
+    training step.
+    """
     cv2.setNumThreads(1)
 
 

@@ -183,8 +183,10 @@ class ClipSampleDataset(Dataset):
     def _neighbours(
         self, clip: Clip, offset: int, target: np.ndarray, decoded: dict[Path, np.ndarray]
     ) -> dict[str, torch.Tensor]:
-        """Random earlier frames of ``clip`` and the flows from the target frame to each of them
-        (frames of the window, in ``decoded``, are not read again)."""
+        """Random earlier frames of ``clip`` and the flows from the target frame to each of them.
+
+        Frames of the window, in ``decoded``, are not read again.
+        """
         back = torch.randperm(self.neighbour_window)[: self.neighbours] + 1
         chosen = [
             clip.nearest_frame(max(clip.offsets[0], offset - step), offset)

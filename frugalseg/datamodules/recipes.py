@@ -114,8 +114,11 @@ class Recipe:
 
 
 def list_recipes() -> list[str]:
-    """Names of the Table 1 frame mixes, the Table 3 coarse mixes (``C0``…``C100``, ``RC0``…``RC100``)
-    and the click recipe."""
+    """Names of every recipe.
+
+    The Table 1 frame mixes, the Table 3 coarse mixes (``C0``…``C100``, ``RC0``…``RC100``) and the
+    click recipe.
+    """
     coarse = [f"{prefix}{x}" for prefix in ("C", "RC") for x in TABLE3_PERCENTS]
     return [*FRAME_MIXES, *coarse, *ANCHOR_MIXES]
 

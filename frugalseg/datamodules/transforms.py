@@ -31,6 +31,7 @@ class Normalize(nn.Module):
         self.register_buffer("std", torch.tensor(std).view(3, 1, 1) * 255, persistent=False)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        """Standardised float frames."""
         return (frames.float() - self.mean) / self.std
 
 
@@ -86,7 +87,7 @@ class ClipRandomGeometry(nn.Module):
         return matrices
 
     def forward(self, frames: torch.Tensor, label: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """frames B×T×C×H×W float, label B×H×W long → the same, cropped to ``crop_size``."""
+        """Frames B×T×C×H×W float, label B×H×W long → the same, cropped to ``crop_size``."""
         batch, steps, channels, height, width = frames.shape
         matrices = self.sample_matrices(batch, height, width, frames.device)
         warped_frames = warp_affine(

@@ -295,6 +295,7 @@ class VOSDataModule(L.LightningDataModule):
         return min(end, start + epoch // self.hparams["skip_every_epochs"])
 
     def setup(self, stage: str) -> None:
+        """Read the sequences of the splits that ``stage`` needs."""
         fmt = self._format()
         if stage == "fit":
             self.sequences["train"] = read_sequences(fmt, self.hparams["train_split"], need_all_masks=False)
@@ -323,6 +324,7 @@ class VOSDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
+        """Training clips of the current epoch (its maximum skip)."""
         epoch = 0
         if self.trainer is not None:
             epoch = self.trainer.current_epoch
@@ -358,9 +360,11 @@ class VOSDataModule(L.LightningDataModule):
         return DataLoader(dataset, batch_size=1, sampler=sampler, num_workers=self.num_workers)
 
     def val_dataloader(self) -> DataLoader:
+        """One whole validation sequence per batch."""
         return self._sequence_loader("val")
 
     def test_dataloader(self) -> DataLoader:
+        """One whole test sequence per batch."""
         return self._sequence_loader("test")
 
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:

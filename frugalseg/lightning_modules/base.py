@@ -30,8 +30,10 @@ from torch import Tensor, nn
 def poly_schedule(
     optimizer: torch.optim.Optimizer, total_steps: int, power: float, floor: float = 0.0
 ) -> OptimizerLRSchedulerConfig:
-    """``optimizer`` with its rate decayed each step as ``(1 - floor)(1 - step/total)^power + floor``
-    times the initial rate, in the form ``configure_optimizers`` returns."""
+    """``optimizer`` with its rate decayed by a polynomial each step, as ``configure_optimizers`` returns.
+
+    The rate is ``(1 - floor)(1 - step/total)^power + floor`` times the initial rate.
+    """
     total = max(1, total_steps)
 
     def poly(step: int) -> float:
@@ -128,8 +130,11 @@ class BaseTask(L.LightningModule, ABC):
         return poly_schedule(optimizer, total, hp.get("poly_power", 0.9), floor=floor)
 
     def log_image(self, tag: str, image: Tensor) -> bool:
-        """Show a 3×H×W image in [0, 1] on every logger that can (``add_image`` as TensorBoard,
-        ``add_figure``, or a ``log_image`` method as Weights & Biases); False if none could."""
+        """Show a 3×H×W image in [0, 1] on every logger that can; False if none could.
+
+        A logger can through ``add_image`` (TensorBoard), ``add_figure``, or a ``log_image`` method
+        (Weights & Biases).
+        """
         shown = False
         for logger in self.loggers:
             experiment: Any = getattr(logger, "experiment", None)  # each logger's own object

@@ -183,6 +183,7 @@ class DistillationModule(VideoSegmentationModule):
         return name
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        """Label loss, KD of the teacher's outputs and MFD over the neighbour frames, weighted."""
         hp = self.hparams
         frames = batch["frames"]
         if hp["mfd_weight"] and batch.get("neighbours", frames[:, :0]).shape[1] == 0:

@@ -110,6 +110,7 @@ class SegmentationPredictionWriter(BasePredictionWriter):
         batch_idx: int,
         dataloader_idx: int,
     ) -> None:
+        """Write the class maps of a batch in every format asked."""
         pred = prediction["pred"].to(torch.uint8).cpu().numpy()
         names = prediction["meta"]["name"]
         for i, name in enumerate(names):

@@ -1,5 +1,8 @@
-"""Publishing a training run's student: its weights, card (recipe, label sources and their hours,
-metrics with the command that measured them) and index entry, from a Lightning checkpoint."""
+"""Publishing a training run's student from a Lightning checkpoint.
+
+Its weights, card (recipe, label sources and their hours, metrics with the command that measured
+them) and index entry.
+"""
 
 from __future__ import annotations
 

@@ -160,6 +160,7 @@ class VideoSegmentationModule(BaseTask):
     # --------------------------------------------------------------------------------- training
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
+        """Routed label loss plus, with ``temporal_weight``, the temporal-consistency loss."""
         frames = batch["frames"]
         pair = "flow_to_prev" in batch
         if self.hparams["temporal_weight"] and not pair:
@@ -182,8 +183,10 @@ class VideoSegmentationModule(BaseTask):
         return total
 
     def routed_loss(self, outputs: dict[str, Tensor], batch: dict, prefix: str = "train") -> Tensor:
-        """Label loss of a batch, each sample's kind picking its losses (`RoutedLoss`); logs
-        ``{prefix}/loss_{kind}`` and ``{prefix}/loss_{kind}_{loss}``."""
+        """Label loss of a batch, each sample's kind picking its losses (`RoutedLoss`).
+
+        Logs ``{prefix}/loss_{kind}`` and ``{prefix}/loss_{kind}_{loss}``.
+        """
         total, terms = self.label_loss(
             outputs,
             batch["label"],
@@ -199,16 +202,21 @@ class VideoSegmentationModule(BaseTask):
     # ------------------------------------------------------------------------------- evaluation
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
+        """Update the validation metrics; draw the first batch's overlays."""
         pred = self.evaluate(batch, self.val_metrics, self.val_temporal)
         if batch_idx == 0:
             self._log_overlays(batch, pred)
 
     def test_step(self, batch: dict, batch_idx: int) -> None:
+        """Update the test metrics."""
         self.evaluate(batch, self.test_metrics, self.test_temporal)
 
     def evaluate(self, batch: dict, metrics: MetricCollection, temporal: MetricCollection) -> Tensor:
-        """Update and log ``metrics`` with the batch's class maps, and ``temporal`` (TC) when the batch
-        carries the previous frame and its flows; returns the class maps B×H×W."""
+        """Update and log the metrics of a batch; returns its class maps B×H×W.
+
+        ``metrics`` take the class maps, ``temporal`` (TC) too when the batch carries the previous
+        frame and its flows.
+        """
         frames, label = batch["frames"], batch["label"]
         size = len(label)
         if "flow_to_prev" in batch:

@@ -90,6 +90,7 @@ class VOSModule(BaseTask):
         return torch.optim.Adam(params, lr=self.hparams["lr"], weight_decay=self.hparams["weight_decay"])
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
+        """Loss of every frame after the first, the student reading its clip from the first frame's masks."""
         frames, labels, num_objects = batch["frames"], batch["labels"], batch["num_objects"]
         slots = max(1, int(num_objects.max()))
         logits = self.student(frames, masks_from_ids(labels[:, 0], slots), num_objects)
@@ -118,9 +119,11 @@ class VOSModule(BaseTask):
         self.sequence_scores[batch["meta"]["sequence"][0]] = {"J": j, "F": f, "JF": (j + f) / 2}
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
+        """Segment a validation sequence and score it."""
         self.evaluate(batch, self.val_metrics)
 
     def test_step(self, batch: dict, batch_idx: int) -> None:
+        """Segment a test sequence and score it."""
         self.evaluate(batch, self.test_metrics)
 
     def log_epoch(self, metrics: MetricCollection) -> None:
@@ -129,15 +132,19 @@ class VOSModule(BaseTask):
         metrics.reset()
 
     def on_validation_epoch_start(self) -> None:
+        """Start the validation's per-sequence scores."""
         self.sequence_scores = {}
 
     def on_test_epoch_start(self) -> None:
+        """Start the test's per-sequence scores."""
         self.sequence_scores = {}
 
     def on_validation_epoch_end(self) -> None:
+        """Log the validation J&F."""
         self.log_epoch(self.val_metrics)
 
     def on_test_epoch_end(self) -> None:
+        """Log the test J&F."""
         self.log_epoch(self.test_metrics)
 
     def train(self, mode: bool = True) -> VOSModule:

@@ -59,8 +59,10 @@ class CrossEntropy(nn.Module):
         image: torch.Tensor | None = None,
         valid: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Scalar loss of ``logits`` B×C×H×W against ``target`` B×H×W; ``image`` and ``valid`` are not
-        used (padding is already labelled ignore)."""
+        """Scalar loss of ``logits`` B×C×H×W against ``target`` B×H×W.
+
+        ``image`` and ``valid`` are not used (padding is already labelled ignore).
+        """
         logits = logits_at_target_size(logits, target)
         if self.class_weights is not None and self.class_weights.numel() != logits.shape[1]:
             raise ValueError(f"{self.class_weights.numel()} class weights for {logits.shape[1]} classes")

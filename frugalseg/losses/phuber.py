@@ -70,8 +70,10 @@ class PHuberCrossEntropy(nn.Module):
         image: torch.Tensor | None = None,
         valid: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Scalar loss of ``logits`` B×C×H×W against ``target`` B×H×W; ``image`` and ``valid`` are not
-        used (padding is already labelled ignore)."""
+        """Scalar loss of ``logits`` B×C×H×W against ``target`` B×H×W.
+
+        ``image`` and ``valid`` are not used (padding is already labelled ignore).
+        """
         return phuber_cross_entropy(logits, target, tau=self.tau, ignore_index=self.ignore_index)
 
 

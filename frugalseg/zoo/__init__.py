@@ -1,5 +1,7 @@
-"""Model zoo: students by name (``get_model``), their configs (``model_config``), the ``Student``
-interface, verified weights, and converters of official checkpoints.
+"""Model zoo: students by name (``get_model``) and everything about them.
+
+Their configs (``model_config``), the ``Student`` interface, verified weights, and converters of
+official checkpoints.
 
 One module per architecture (``deeplabv3plus``, ``hrnet``, ``pspnet``, ``stm``, ``tdnet``, ``tmanet``);
 the ``_``-prefixed modules are the infrastructure they share.

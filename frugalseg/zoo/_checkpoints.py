@@ -34,14 +34,19 @@ _STATS = ("running_mean", "running_var")  # BatchNorm statistics: tensors, but n
 
 
 def packaged_checkpoints() -> Path:
-    """The published weights that ship with frugalseg (``frugalseg/checkpoints``; ``checkpoints/`` of
-    the repository links to it)."""
+    """The folder of the published weights that ship with frugalseg (``frugalseg/checkpoints``).
+
+    ``checkpoints/`` of the repository links to it.
+    """
     return Path(frugalseg.__file__).parent / "checkpoints"
 
 
 def checkpoints_dirs(directory: str | Path | None = None) -> list[Path]:
-    """Folders searched for a published name: ``directory`` alone when given, else
-    ``$FRUGALSEG_CHECKPOINTS`` (if set) and then the packaged folder."""
+    """Folders searched for a published name.
+
+    ``directory`` alone when given, else ``$FRUGALSEG_CHECKPOINTS`` (if set) and then the packaged
+    folder.
+    """
     if directory is not None:
         return [Path(directory)]
     env = os.environ.get("FRUGALSEG_CHECKPOINTS")
@@ -49,8 +54,11 @@ def checkpoints_dirs(directory: str | Path | None = None) -> list[Path]:
 
 
 def publish_dir() -> Path:
-    """Where publishing and converting write without ``--out``: ``$FRUGALSEG_CHECKPOINTS``, else
-    ``checkpoints/`` of the working folder (in a clone, the shipped folder)."""
+    """Where publishing and converting write without ``--out``.
+
+    ``$FRUGALSEG_CHECKPOINTS``, else ``checkpoints/`` of the working folder (in a clone, the shipped
+    folder).
+    """
     env = os.environ.get("FRUGALSEG_CHECKPOINTS")
     return Path(env) if env else Path("checkpoints")
 
@@ -61,8 +69,11 @@ def checkpoints_dir() -> Path:
 
 
 def inside(directory: Path, name: Any, where: Path) -> Path:
-    """``directory / name`` for a plain file name; `WeightsError` naming ``where`` for anything that
-    could reach outside the folder (a path, ``..``, not a string)."""
+    """``directory / name`` for a plain file name.
+
+    Raises `WeightsError` naming ``where`` for anything that could reach outside the folder (a path,
+    ``..``, not a string).
+    """
     if not isinstance(name, str) or not name or Path(name).name != name or name in (".", ".."):
         raise WeightsError(where, f"names {name!r}, which is not a file name inside {directory}; refusing it")
     return directory / name

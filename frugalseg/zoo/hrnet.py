@@ -59,8 +59,11 @@ class HRNetV2(ImageStudent):
         )
 
     def segment(self, image: Tensor) -> Tensor:
-        """Logits at the image size: the image is zero-padded to a multiple of 32 (the fusion
-        upsamples by powers of two), classified at 1/4, upsampled and cropped back."""
+        """Logits at the image size.
+
+        The image is zero-padded to a multiple of 32 (the fusion upsamples by powers of two),
+        classified at 1/4, upsampled and cropped back.
+        """
         h, w = image.shape[-2:]
         padded = pad_to_multiple(image, _STRIDE)
         branches = self.backbone(padded)
@@ -172,8 +175,10 @@ _WIDTHS = {48: "hrnetv2_w48", 18: "hrnetv2_w18", 16: "hrnetv2_w18_small"}
 
 
 def official_target(state: Mapping[str, Tensor]) -> Target:
-    """The zoo model an official HRNet-Seg state dict describes: width from ``transition1``, classes
-    from ``last_layer.3``."""
+    """The zoo model an official HRNet-Seg state dict describes.
+
+    Its width comes from ``transition1``, its classes from ``last_layer.3``.
+    """
     state = {k.removeprefix("model."): v for k, v in state.items()}
     width = int(shape_of(state, "transition1.0.0.weight", "HRNet-Seg")[0])
     if width not in _WIDTHS:

@@ -1,5 +1,7 @@
-"""PSPNet (Zhao et al., CVPR 2017): the papers' network on a dilated ResNet at output stride 8 (also
-TDNet's grouped PSP teacher), and smp's light PSPNet.
+"""PSPNet (Zhao et al., CVPR 2017): the papers' network, and smp's light PSPNet.
+
+The papers' network runs on a dilated ResNet at output stride 8 (it is also TDNet's grouped PSP
+teacher).
 
 The network of the papers, as PyTorch-Encoding builds it (the ``psp101.pkl`` teacher of the official
 ``feinanshan/TDNet`` code):
@@ -241,7 +243,7 @@ def pspnet_r18_os8_small(num_classes: int, num_frames: int = 1, **kwargs: Any) -
 
 @register_model
 def pspnet_r101(num_classes: int, num_frames: int = 1, **kwargs: Any) -> SmpStudent:
-    """smp's light PSPNet with a ResNet-101 encoder read to 1/8 (layers 1–2).
+    """The light PSPNet of smp with a ResNet-101 encoder read to 1/8 (layers 1–2).
 
     Args:
         num_classes: output classes.
@@ -253,7 +255,7 @@ def pspnet_r101(num_classes: int, num_frames: int = 1, **kwargs: Any) -> SmpStud
 
 @register_model
 def pspnet_r18(num_classes: int, num_frames: int = 1, **kwargs: Any) -> SmpStudent:
-    """smp's light PSPNet with a ResNet-18 encoder read to 1/8 (layers 1–2).
+    """The light PSPNet of smp with a ResNet-18 encoder read to 1/8 (layers 1–2).
 
     Args:
         num_classes: output classes.
@@ -265,7 +267,7 @@ def pspnet_r18(num_classes: int, num_frames: int = 1, **kwargs: Any) -> SmpStude
 
 @register_model
 def pspnet_mbv2(num_classes: int, num_frames: int = 1, **kwargs: Any) -> SmpStudent:
-    """smp's light PSPNet with a MobileNetV2 encoder read to 1/8.
+    """The light PSPNet of smp with a MobileNetV2 encoder read to 1/8.
 
     Args:
         num_classes: output classes.

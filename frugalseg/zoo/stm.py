@@ -57,6 +57,7 @@ class ResBlock(nn.Module):
         self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
 
     def forward(self, x: Tensor) -> Tensor:
+        """``x`` plus its residual branch."""
         return x + self.conv2(F.relu(self.conv1(F.relu(x))))
 
 
@@ -75,6 +76,7 @@ class Refine(nn.Module):
         self.out_res = ResBlock(channels)
 
     def forward(self, skip: Tensor, coarse: Tensor) -> Tensor:
+        """The refined sum of the projected ``skip`` and the upsampled ``coarse`` map."""
         s = self.skip_res(self.skip_conv(skip))
         up = F.interpolate(coarse, size=s.shape[-2:], mode="bilinear", align_corners=False)
         return self.out_res(s + up)
@@ -99,6 +101,7 @@ class Decoder(nn.Module):
         self.pred = nn.Conv2d(channels, 2, 3, padding=1)
 
     def forward(self, read: Tensor, r3: Tensor, r2: Tensor) -> Tensor:
+        """Logits at 1/4 from the memory read and the encoder skips ``r3`` and ``r2``."""
         m4 = self.res(self.fuse(read))
         m2 = self.refine2(r2, self.refine3(r3, m4))
         return self.pred(F.relu(m2))
@@ -119,6 +122,7 @@ class KeyValue(nn.Module):
         self.value = nn.Conv2d(in_channels, value_channels, 3, padding=1)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Key and value maps of ``x``."""
         return self.key(x), self.value(x)
 
 

@@ -107,9 +107,11 @@ class PyramidPoolingGroup(nn.Module):
 
     @property
     def out_channels(self) -> int:
+        """Channels of the group feature: the group's share of the input and of the pooled branches."""
         return 2 * self.in_channels // self.groups
 
     def forward(self, x: Tensor) -> Tensor:
+        """The group's slice of ``x`` and of each pooled branch, concatenated."""
         c, size = x.shape[1], (x.shape[-2], x.shape[-1])
         part, branch_part = c // self.groups, c // (4 * self.groups)
         pieces = [x[:, self.group * part : (self.group + 1) * part]]
@@ -166,6 +168,7 @@ class Propagation(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, key: Tensor, value: Tensor, query: Tensor) -> Tensor:
+        """Values of the source frame read by the target ``query``."""
         b, _, h, w = query.shape
         read = attention(
             query.flatten(2).transpose(1, 2),  # B×HW×Ck
@@ -199,6 +202,7 @@ class ChannelMapNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(shape))
 
     def forward(self, x: Tensor) -> Tensor:
+        """``x`` normalised per channel over its positions, with the (resized) affine maps."""
         mean = x.mean(dim=(-2, -1), keepdim=True)
         var = (x - mean).square().mean(dim=(-2, -1), keepdim=True)
         x = (x - mean) * torch.rsqrt(var + self.eps)
@@ -470,8 +474,10 @@ def official_key(key: str) -> str | None:
 
 
 def official_target(state: Mapping[str, Tensor]) -> Target:
-    """TD2-PSP50 or TD4-PSP18 by the number of sub-networks of an official state dict, with its
-    classes, its aux heads (training checkpoints) and its 97×193 normalisation maps."""
+    """TD2-PSP50 or TD4-PSP18 by the number of sub-networks of an official state dict.
+
+    With its classes, its aux heads (training checkpoints) and its 97×193 normalisation maps.
+    """
     paths = {int(m[1]) for k in state if (m := re.match(r"^pretrained(\d+)\.", k))}
     architecture = {2: "tdnet_td2_psp50", 4: "tdnet_td4_psp18"}.get(len(paths))
     if architecture is None:

@@ -48,6 +48,7 @@ class ConvBNReLU(nn.Module):
         self.act = nn.ReLU(inplace=True)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Conv, BatchNorm, activation."""
         return self.act(self.bn(self.conv(x)))
 
 
@@ -65,6 +66,7 @@ class SequenceConv(nn.ModuleList):
         super().__init__(ConvBNReLU(in_channels, out_channels, kernel_size) for _ in range(num_slots))
 
     def forward(self, memory: Tensor) -> Tensor:
+        """Each memory slot through its own conv."""
         if memory.shape[1] != len(self):
             raise ValueError(f"expected {len(self)} memory slots, received {memory.shape[1]}")
         return torch.stack([conv(memory[:, i]) for i, conv in enumerate(self)], dim=1)
@@ -153,6 +155,7 @@ class FCNHead(nn.Module):
         self.conv_seg = nn.Conv2d(channels, num_classes, 1)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Logits of the feature ``x``."""
         return self.conv_seg(self.dropout(self.convs(x)))
 
 

@@ -112,8 +112,11 @@ class CityscapesFormat(Format):
 
     @classmethod
     def looks_like(cls, root: Path) -> bool:
-        """A Cityscapes tree has ``<city>_<seq>_<frame>_leftImg8bit.png`` files in
-        ``leftImg8bit[_sequence]/<split>/<city>/`` (IDD has the same folders, other file names)."""
+        """Whether ``root`` is a Cityscapes tree.
+
+        A Cityscapes tree has ``<city>_<seq>_<frame>_leftImg8bit.png`` files in
+        ``leftImg8bit[_sequence]/<split>/<city>/`` (IDD has the same folders, other file names).
+        """
         for top in ("leftImg8bit", "leftImg8bit_sequence"):
             first = next((root / top).glob(f"*/*/*{FRAME_SUFFIX}"), None) if (root / top).is_dir() else None
             if first is not None and _NAME.match(first.name) is not None:

@@ -200,8 +200,11 @@ class IddFormat(Format):
 
     @classmethod
     def looks_like(cls, root: Path) -> bool:
-        """``leftImg8bit/<split>/<drive>/<id>_leftImg8bit.*`` with IDD names (no Cityscapes
-        ``city_seq_frame``), or level-3 label maps under ``gtFine``."""
+        """Whether ``root`` is an IDD tree.
+
+        It has ``leftImg8bit/<split>/<drive>/<id>_leftImg8bit.*`` with IDD names (no Cityscapes
+        ``city_seq_frame``), or level-3 label maps under ``gtFine``.
+        """
         images = root / "leftImg8bit"
         if not images.is_dir():
             return False
@@ -349,8 +352,11 @@ class IddFormat(Format):
         cache: dict[str, Any],
         updates: dict[str, Any],
     ) -> tuple[list[Path], int, set[int]]:
-        """Frames, anchor index and missing offsets of the clip of ``key`` (its image alone without
-        a temporal folder); ``cache`` and ``updates`` as in `_anchor`."""
+        """Frames, anchor index and missing offsets of the clip of ``key``.
+
+        Without a temporal folder the clip is its image alone; ``cache`` and ``updates`` as in
+        `_anchor`.
+        """
         folder = self._temporal_folder(key, problems)
         if folder is None:
             return [image], 0, set()
@@ -385,11 +391,14 @@ class IddFormat(Format):
     def _anchor(
         self, folder: Path, frames: list[Path], image: Path, cache: dict[str, Any], updates: dict[str, Any]
     ) -> tuple[str | None, float]:
-        """Name of the frame of ``folder`` that shows ``image`` and its difference; from ``cache``
-        when neither the image nor the frames changed, else found and added to ``updates``.
+        """Name of the frame of ``folder`` that shows ``image``, and its difference.
+
+        Read from ``cache`` when neither the image nor the frames changed, else found and added to
+        ``updates``.
 
         A file counts as unchanged when its inode, size and status-change time are: unlike the
-        modification time, the status-change time cannot be set back, so a replaced file is seen."""
+        modification time, the status-change time cannot be set back, so a replaced file is seen.
+        """
         stats = [(f.name, f.stat().st_ino, f.stat().st_size, f.stat().st_ctime_ns) for f in (image, *frames)]
         signature = hashlib.sha1(json.dumps(stats).encode()).hexdigest()
         entry = cache.get(str(folder))
