@@ -29,8 +29,10 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done
 
+## Lint (ruff, with the Google docstring rules) and type checks (mypy, configured in pyproject.toml).
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy frugalseg
 
 clean:
 	rm -rf $(VENV) runs lightning_logs .pytest_cache
