@@ -1,20 +1,25 @@
-"""Flow propagation quality, scored by `frugalseg label report`, against a plain chained-DIS baseline.
+"""Flow propagation quality on real video, scored by `frugalseg label report`, against plain chained DIS.
 
-    .venv/bin/python benchmarks/bench_propagation_quality.py [--data ../shared/data] [--synthetic-clips 6]
+    .venv/bin/python benchmarks/bench_propagation_quality.py [--data ../shared/data] [--skip-speed]
 
-Each engine labels, through `propagate_split` into a fresh label store:
+Each engine labels, through `propagate_split` into a fresh label store, the 8 DAVIS-2016 clips of
+``davis_dev`` (blackswan, car-shadow) and ``davis_hard`` (breakdance, camel, dog, kite-surf,
+parkour, scooter-black), 854×480, at offsets +1, +5, +10 from the first frame's mask; J per clip
+(255 counts as not-object), the mean over the 8 clips, and coverage. The stores are scored with
+`frugalseg.autolabel.report.evaluate_store`, the code behind ``frugalseg label report``, which also
+gives the confidence figures (mean confidence; share of wrong pixels among each frame's 10 % least
+and most confident pixels).
 
-* DAVIS (``davis_dev``: blackswan, car-shadow; 854×480): offsets +1, +5, +10 from the first
-  frame's mask; J per sequence (255 counts as not-object) and coverage;
-* synthetic streets (generated, the ``val`` clips of the default set, 256×128): offsets ±1, ±5,
-  ±10; mIoU over the clips (255 counts as wrong), precision on labelled pixels, coverage.
+Then Cityscapes ``cityscapes_dev`` (2048×1024): the manual label of ``_000019`` propagated to
+±1/±5/±10 and compared with ``pseudo_labelIds_sequence`` (a network's labels, not ground truth):
+agreement on pixels both label. Last, speed (frames/s, one core, ±3 around the anchor) at 854×480
+(blackswan) and 2048×1024 (aachen).
 
-Engines: ``baseline`` is plain chained backward warping with DIS medium (nearest sampling, no
-checks, every pixel labelled); ``flow`` is `FlowPropagator` (preset medium) with ``occlusion="ignore"``
-(unreliable pixels 255, the engine before occlusion handling) and ``occlusion="label"`` (majority
-of reliable neighbours, direct flow to the anchor; the default of ``frugalseg label propagate``);
-further rows switch single features of ``label`` off. The stores are scored with
-`frugalseg.autolabel.report.evaluate_store`, the code behind ``frugalseg label report``.
+Engines: ``chained DIS`` is plain chained backward warping with DIS medium (nearest sampling, no
+checks, every pixel labelled); ``before`` is `FlowPropagator` as it was before issue 10
+(``chain_direct=False, snap=False``); ``+ chain_direct`` feeds the direct labels into the chain;
+``default`` adds snapping (``snap=True``); ``fast`` is the default with DIS ``fast`` and a cheaper
+cut (on the box shrunk by 2, one GrabCut iteration).
 """
 
 from __future__ import annotations
@@ -31,11 +36,13 @@ import numpy as np
 
 from frugalseg.autolabel import FlowPropagator, LabelStore, propagate_split
 from frugalseg.autolabel.report import evaluate_store
-from frugalseg.data.formats import generate_synthetic_streets, get_format
+from frugalseg.data.formats import get_format
+from frugalseg.data.io import read_frame
 from frugalseg.flow import DISFlow
 
 DAVIS_OFFSETS = (1, 5, 10)
-SYNTHETIC_OFFSETS = (-10, -5, -1, 1, 5, 10)
+CITYSCAPES_OFFSETS = (-10, -5, -1, 1, 5, 10)
+DAVIS_FOLDERS = ("davis_dev", "davis_hard")
 
 
 class ChainedBaseline:
@@ -58,15 +65,13 @@ class ChainedBaseline:
         targets: Sequence[int],
     ) -> dict[int, np.ndarray]:
         results = {}
+        height, width = anchor_label.shape
+        grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
         for step, farthest in ((1, max(targets)), (-1, min(targets))):
             label = anchor_label
             for near in range(anchor_index, farthest, step):
                 flow = self.flow(frames[near + step], frames[near])
                 # border replication: every pixel keeps a label, as a plain warp would
-                height, width = label.shape
-                grid_x, grid_y = np.meshgrid(
-                    np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32)
-                )
                 label = cv2.remap(
                     label,
                     grid_x + flow[..., 0],
@@ -81,66 +86,169 @@ class ChainedBaseline:
 
 def engines() -> dict[str, Any]:
     return {
-        "baseline (chained DIS medium)": ChainedBaseline(),
-        "flow occlusion=ignore (before)": FlowPropagator(occlusion="ignore"),
-        "flow occlusion=label (after)": FlowPropagator(occlusion="label"),
-        "flow label, direct=False": FlowPropagator(occlusion="label", direct=False),
-        "flow label, vote_size=1": FlowPropagator(occlusion="label", vote_size=1),
+        "chained DIS (medium)": ChainedBaseline(),
+        "before (chain_direct=False, snap=False)": FlowPropagator(chain_direct=False, snap=False),
+        "+ chain_direct (snap=False)": FlowPropagator(snap=False),
+        "**default** (+ snap)": FlowPropagator(),
+        "fast (preset=fast, snap_downscale=2, snap_iterations=1)": FlowPropagator(
+            preset="fast", snap_downscale=2, snap_iterations=1
+        ),
     }
 
 
-def _store_report(
-    fmt: Any, split: str, offsets: Sequence[int], engine: Any, root: Path
-) -> tuple[dict, float]:
-    store = LabelStore(root)
+def davis_scores(data: Path, engine: Any, work: Path) -> tuple[dict, dict, float]:
+    """J per (clip, offset), the report rows per offset of both folders, and the seconds taken."""
+    j: dict[tuple[str, int], float] = {}
+    coverage: dict[tuple[str, int], float] = {}
+    rows: dict[int, list[dict]] = {}
+    seconds = 0.0
+    for folder in DAVIS_FOLDERS:
+        store = work / folder
+        start = time.perf_counter()
+        propagate_split(
+            get_format("davis", data / folder),
+            "all",
+            LabelStore(store),
+            DAVIS_OFFSETS,
+            engine,
+            progress=False,
+        )
+        seconds += time.perf_counter() - start
+        report = evaluate_store(store, progress=False)
+        for row in report["per_clip"]:
+            j[row["clip_id"], row["offset"]] = row["j"]
+            coverage[row["clip_id"], row["offset"]] = row["coverage"]
+        for row in report["rows"]:
+            rows.setdefault(row["offset"], []).append(row)
+    return {"j": j, "coverage": coverage}, rows, seconds
+
+
+def cityscapes_agreement(data: Path, engine: Any) -> dict[int, float]:
+    """Agreement of the propagated labels with the network's pseudo labels at each offset."""
+    from cityscapesscripts.helpers.labels import labels as cityscapes_labels
+
+    to_train = np.full(256, 255, np.uint8)
+    for entry in cityscapes_labels:
+        if entry.id >= 0:
+            to_train[entry.id] = entry.trainId if 0 <= entry.trainId < 255 else 255
+    root = data / "cityscapes_dev"
+    stem = "aachen_000000_{:06d}"
+    frames = [
+        read_frame(root / "leftImg8bit_sequence" / "train" / "aachen" / f"{stem.format(n)}_leftImg8bit.png")
+        for n in range(9, 30)
+    ]
+    anchor = cv2.imread(
+        str(root / "gtFine" / "train" / "aachen" / f"{stem.format(19)}_gtFine_labelTrainIds.png"),
+        cv2.IMREAD_UNCHANGED,
+    )
+    out = engine.propagate(frames, 10, anchor, [10 + o for o in CITYSCAPES_OFFSETS])
+    agreement = {}
+    for offset in CITYSCAPES_OFFSETS:
+        ids = cv2.imread(
+            str(
+                root
+                / "pseudo_labelIds_sequence"
+                / "train"
+                / "aachen"
+                / f"{stem.format(19 + offset)}_pseudo_labelIds.png"
+            ),
+            cv2.IMREAD_UNCHANGED,
+        )
+        pseudo, label = to_train[ids], out[10 + offset]
+        both = (pseudo != 255) & (label != 255)
+        agreement[offset] = float((pseudo[both] == label[both]).mean())
+    return agreement
+
+
+def speed(frames: list[np.ndarray], label: np.ndarray, engine: Any) -> float:
+    """Frames per second labelling ±3 around the middle of 7 frames."""
     start = time.perf_counter()
-    propagate_split(fmt, split, store, offsets, engine, progress=False)
-    seconds = time.perf_counter() - start
-    return evaluate_store(root, progress=False), seconds
+    engine.propagate(frames, 3, label, [0, 1, 2, 4, 5, 6])
+    return 6 / (time.perf_counter() - start)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
-    parser.add_argument("--synthetic-clips", type=int, default=6, help="val clips of the synthetic set")
+    parser.add_argument("--skip-speed", action="store_true")
     args = parser.parse_args()
     cv2.setNumThreads(1)
+    results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        davis = get_format("davis", args.data / "davis_dev")
-        synthetic = get_format(
-            "synthetic",
-            generate_synthetic_streets(
-                work / "synthetic", clips_per_split={"val": args.synthetic_clips}, size=(128, 256), seed=0
-            ),
-        )
-        davis_rows, synthetic_rows = [], []
         for index, (name, engine) in enumerate(engines().items()):
-            report, seconds = _store_report(davis, "all", DAVIS_OFFSETS, engine, work / f"davis{index}")
-            j = {(r["clip_id"], r["offset"]): r["j"] for r in report["per_clip"]}
-            rows = {r["offset"]: r for r in report["rows"]}
-            cells = [f"{j['blackswan', o]:.3f} / {j['car-shadow', o]:.3f}" for o in DAVIS_OFFSETS]
-            cells += [f"{rows[o]['j']:.3f}" for o in DAVIS_OFFSETS]
-            cells.append(" / ".join(f"{rows[o]['coverage']:.2f}" for o in DAVIS_OFFSETS))
-            davis_rows.append(f"| {name} | " + " | ".join(cells) + f" | {seconds:.1f} |")
-            report, seconds = _store_report(
-                synthetic, "val", SYNTHETIC_OFFSETS, engine, work / f"synth{index}"
-            )
-            rows = {r["offset"]: r for r in report["rows"]}
-            cells = [f"{rows[o]['miou']:.3f}" for o in SYNTHETIC_OFFSETS]
-            cells.append(" / ".join(f"{rows[o]['precision']:.3f}" for o in (-10, 10)))
-            cells.append(" / ".join(f"{rows[o]['coverage']:.2f}" for o in (-10, 10)))
-            synthetic_rows.append(f"| {name} | " + " | ".join(cells) + f" | {seconds:.1f} |")
-            print(davis_rows[-1], synthetic_rows[-1], sep="\n", flush=True)
+            scores, rows, seconds = davis_scores(args.data, engine, Path(tmp) / f"e{index}")
+            agreement = cityscapes_agreement(args.data, engine)
+            results[name] = scores, rows, seconds, agreement
+            means = [np.mean([v for (_, o), v in scores["j"].items() if o == off]) for off in DAVIS_OFFSETS]
+            print(name, " ".join(f"{m:.3f}" for m in means), f"{seconds:.0f} s", flush=True)
+    clips = sorted({clip for clip, _ in next(iter(results.values()))[0]["j"]})
 
-    print("\nDAVIS davis_dev, J (255 = not object): blackswan / car-shadow, then the mean\n")
-    print("| engine | +1 | +5 | +10 | mean +1 | mean +5 | mean +10 | coverage +1/+5/+10 | s |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    print("\n".join(davis_rows))
-    print(f"\nsynthetic streets val ({args.synthetic_clips} clips), mIoU (255 = wrong)\n")
-    print("| engine | -10 | -5 | -1 | +1 | +5 | +10 | precision ±10 | coverage ±10 | s |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    print("\n".join(synthetic_rows))
+    print("\n## DAVIS, J per clip at +1 / +5 / +10 (255 = not object)\n")
+    print("| clip | " + " | ".join(results) + " |")
+    print("|---|" + "---|" * len(results))
+    for clip in clips:
+        cells = [" / ".join(f"{r[0]['j'][clip, o]:.3f}" for o in DAVIS_OFFSETS) for r in results.values()]
+        print(f"| {clip} | " + " | ".join(cells) + " |")
+    cells = []
+    for r in results.values():
+        cells.append(" / ".join(f"{np.mean([r[0]['j'][c, o] for c in clips]):.3f}" for o in DAVIS_OFFSETS))
+    print("| **mean of 8** | " + " | ".join(f"**{c}**" for c in cells) + " |")
+    cells = [
+        " / ".join(f"{np.mean([r[0]['coverage'][c, o] for c in clips]):.2f}" for o in DAVIS_OFFSETS)
+        for r in results.values()
+    ]
+    print("| coverage (mean) | " + " | ".join(cells) + " |")
+    print(
+        "| seconds (propagate_split, 8 clips) | " + " | ".join(f"{r[2]:.0f}" for r in results.values()) + " |"
+    )
+
+    print("\n## Confidence maps (DAVIS, 8 clips; from `label report`)\n")
+    print(
+        "| engine | offset | mean confidence | wrong among 10 % least confident "
+        "| wrong among 10 % most confident |"
+    )
+    print("|---|---|---|---|---|")
+    for name, (_, rows, _, _) in results.items():
+        for offset in DAVIS_OFFSETS:
+            parts = rows[offset]
+            if not any(p["confident_labels"] for p in parts):
+                continue
+            labels = sum(p["confident_labels"] for p in parts)
+            conf = sum(p["confidence"] * p["confident_labels"] for p in parts) / labels
+            low = np.mean([p["wrong@low10"] for p in parts])
+            high = np.mean([p["wrong@high10"] for p in parts])
+            print(f"| {name} | +{offset} | {conf:.3f} | {low:.4f} | {high:.5f} |")
+
+    print("\n## Cityscapes dev: agreement with the network's pseudo labels (from _000019)\n")
+    print("| engine | " + " | ".join(f"{o:+d}" for o in CITYSCAPES_OFFSETS) + " |")
+    print("|---|" + "---|" * len(CITYSCAPES_OFFSETS))
+    for name, (*_, agreement) in results.items():
+        print(f"| {name} | " + " | ".join(f"{100 * agreement[o]:.1f} %" for o in CITYSCAPES_OFFSETS) + " |")
+
+    if args.skip_speed:
+        return
+    davis = get_format("davis", args.data / "davis_dev")
+    small = [read_frame(p) for p in davis.frame_paths("blackswan")[:7]]
+    small_label = davis.to_label(davis.read_mask(davis.mask_paths("blackswan")[3]))
+    root = args.data / "cityscapes_dev"
+    big = [
+        read_frame(
+            root / "leftImg8bit_sequence" / "train" / "aachen" / f"aachen_000000_{n:06d}_leftImg8bit.png"
+        )
+        for n in range(16, 23)
+    ]
+    big_label = cv2.imread(
+        str(root / "gtFine" / "train" / "aachen" / "aachen_000000_000019_gtFine_labelTrainIds.png"),
+        cv2.IMREAD_UNCHANGED,
+    )
+    print("\n## Speed, frames/s (one core, ±3 around the anchor)\n")
+    print("| engine | 854×480 (blackswan, 2 classes) | 2048×1024 (aachen, 19 classes) |")
+    print("|---|---|---|")
+    for name, engine in engines().items():
+        print(
+            f"| {name} | {speed(small, small_label, engine):.2f} | {speed(big, big_label, engine):.2f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -210,8 +210,8 @@ class FlowPropagator:
         chain_direct: those direct labels also feed the chain (``direct`` only; False: the output only,
             the engine before issue 10).
         snap: snap each step's label to its frame (``"label"`` only); ``snap_band``, ``snap_reach``,
-            ``snap_iterations``, ``snap_max_classes`` are `snap_labels`'s ``band``, ``reach``,
-            ``iterations``, ``max_classes``.
+            ``snap_iterations``, ``snap_max_classes``, ``snap_downscale`` are `snap_labels`'s
+            ``band``, ``reach``, ``iterations``, ``max_classes``, ``downscale``.
     """
 
     name = "flow"
@@ -234,6 +234,7 @@ class FlowPropagator:
         snap_reach: int = 20,
         snap_iterations: int = 2,
         snap_max_classes: int = 4,
+        snap_downscale: int = 1,
     ) -> None:
         if occlusion not in self.OCCLUSION_MODES:
             raise ConfigError(
@@ -250,6 +251,8 @@ class FlowPropagator:
         ):
             if value < 1:
                 raise ConfigError(key, f"must be >= 1, got {value}")
+        if snap_downscale < 1:
+            raise ConfigError("snap_downscale", f"must be >= 1, got {snap_downscale}")
         if snap_max_classes < 2:
             raise ConfigError("snap_max_classes", f"must be >= 2, got {snap_max_classes}")
         self.flow = DISFlow(preset=preset, downscale=downscale)
@@ -266,6 +269,7 @@ class FlowPropagator:
         self.snap_reach = snap_reach
         self.snap_iterations = snap_iterations
         self.snap_max_classes = snap_max_classes
+        self.snap_downscale = snap_downscale
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -289,6 +293,7 @@ class FlowPropagator:
                     snap_reach=self.snap_reach,
                     snap_iterations=self.snap_iterations,
                     snap_max_classes=self.snap_max_classes,
+                    snap_downscale=self.snap_downscale,
                 )
         return settings
 
@@ -352,6 +357,7 @@ class FlowPropagator:
                         reach=self.snap_reach,
                         iterations=self.snap_iterations,
                         max_classes=self.snap_max_classes,
+                        downscale=self.snap_downscale,
                     )
                 if far in wanted:
                     output = label.copy()

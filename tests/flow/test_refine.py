@@ -58,3 +58,15 @@ def test_many_classes_or_one_are_left_alone() -> None:
     assert (snap_labels(single, np.zeros((H, W), bool), frame)[0] == 0).all()
     with pytest.raises(ValueError, match="differ in size"):
         snap_labels(truth, np.ones((H, W + 1), bool), frame)
+
+
+def test_a_cut_on_a_shrunk_box_still_snaps_and_keeps_reliable_pixels() -> None:
+    frame, truth = scene()
+    shifted = np.roll(truth, 4, axis=1)
+    reliable = np.ones((H, W), bool)
+    reliable[:, 20:65] = False
+    out, _ = snap_labels(shifted, reliable, frame, downscale=2)
+    assert (out != truth).sum() <= 0.3 * (shifted != truth).sum()
+    assert (out[reliable] == shifted[reliable]).all()
+    with pytest.raises(ValueError, match="downscale"):
+        snap_labels(shifted, reliable, frame, downscale=0)
