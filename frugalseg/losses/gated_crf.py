@@ -19,6 +19,19 @@ against 0.564 standardised). The reference applies the loss to the decoder's out
 student's logits upsampled to the frame, so it averages the probabilities down by its ``stride``
 (4) first, keeping σ_xy and r in the pixels they were chosen for, at 1/16 of the cost.
 
+Normalisation. The reference divides the sum by the number of valid pixels (above), so a pixel's
+term is its disagreement weighted by the kernel mass of its window — W_i ≈ 30 on average on
+CamVid frames at stride 4, radius 5, σ_xy = 6, σ_rgb = 0.1 standardised (92 for the spatial factor
+alone) — against a partial CE of a few units on a handful of clicked pixels. From a random
+initialisation that term wins: the cheapest way to agree with every neighbour is one class
+everywhere. :class:`GatedCRFLoss` therefore divides each pixel's sum by its valid
+neighbourhood's kernel weight ``W_i = Σ_{j ∈ Ω_i} m_src(j) K_ij`` (``normalize="neighbourhood"``,
+its default): the term becomes ``1 − Σ_j (K_ij / W_i) y_i·y_j`` ∈ [0, 1], the chance that i
+disagrees with a neighbour drawn by affinity, on the scale of a CE term, whatever the radius, the
+σs or the pixels lost to padding.
+`gated_crf_loss` keeps the reference's sum as its default (``normalize="pixels"``).
+The choice was made on CamVid (benchmarks/results/clicks_camvid.md).
+
 The reference computes it by unfolding the whole window, which holds (2r+1)² = 121 copies of the
 prediction. Here the sum runs offset by offset instead: K is symmetric, so each pair of offsets
 ±d is visited once, and the kernel-weighted sum of each pixel's neighbours that the forward pass
@@ -256,7 +269,12 @@ class GatedCRFLoss(nn.Module):
         radius: the window is (2·radius + 1)² pooled pixels.
         stride: the factor the probabilities are averaged down by before the kernel (4, the
             decoder stride of paper 004; 1 keeps the logits' own resolution).
-        normalize: ``"neighbourhood"`` (default) or ``"pixels"`` (`gated_crf_loss`).
+        normalize: ``"neighbourhood"`` (default) or ``"pixels"`` (`gated_crf_loss`). The default
+            because it is the setting that trains: on CamVid (camvid_dev, DeepLabV3+-R18 from random
+            initialisation, 120 steps, benchmarks/results/clicks_camvid.md) partial CE alone gave
+            13.3 mIoU / 31.6 % pixel accuracy, + 0.1 × the reference's per-pixel sum (``pixels``)
+            12.5 / 28.8 with whole classes lost (no Road or Pavement predicted), + 0.1 × the
+            neighbourhood-normalised term 19.3 / 47.5, with σ_rgb = 0.1 on standardised colours.
         ramp_steps: with n > 0 the loss is multiplied by min(1, k / n) at its k-th training call
             (k = 0, 1, …; calls in training mode with gradients enabled, counted in a buffer that
             checkpoints keep), a linear warm-up; 0 applies it in full from the first step.
