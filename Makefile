@@ -18,9 +18,9 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/frugalseg fit --config configs/demo.yaml
 
-## Every test, the slow end-to-end tier included (CPU, a few minutes); what CI runs.
+## Every test, the slow end-to-end tier included, on one pytest worker per core (CPU, a few minutes); what CI runs.
 test: $(STAMP)
-	$(BIN)/pytest -q -m "slow or not slow"
+	$(BIN)/pytest -q -n auto -m "slow or not slow"
 
 ## The fast default tier: every test not marked slow.
 test-fast: $(STAMP)
