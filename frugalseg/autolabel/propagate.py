@@ -28,6 +28,7 @@ from frugalseg.data.formats import Format
 from frugalseg.data.io import read_frame
 from frugalseg.errors import ConfigError, DataError
 from frugalseg.flow import DISFlow, backward_warp_np, forward_backward_mask_np
+from frugalseg.flow.raft import RAFTFlow
 from frugalseg.flow.refine import snap_labels
 
 
@@ -217,6 +218,11 @@ class FlowPropagator:
         snap: snap each step's label to its frame (``"label"`` only); ``snap_band``, ``snap_reach``,
             ``snap_iterations``, ``snap_max_classes``, ``snap_downscale`` are `snap_labels`'s
             ``band``, ``reach``, ``iterations``, ``max_classes``, ``downscale``.
+        flow: the flow engine, ``dis`` (OpenCV DIS, weight-free; ``preset`` and ``downscale`` apply)
+            or ``raft`` (torchvision's RAFT, `frugalseg.flow.raft.RAFTFlow`, with ``raft_weights``).
+        raft_weights: the RAFT weights file (``flow="raft"`` only; never downloaded).
+        raft_model: ``large`` or ``small``, the model the weights are of.
+        device: where RAFT runs (``auto``: a GPU when there is one).
     """
 
     name = "flow"
@@ -240,6 +246,10 @@ class FlowPropagator:
         snap_iterations: int = 2,
         snap_max_classes: int = 4,
         snap_downscale: int = 1,
+        flow: str = "dis",
+        raft_weights: str | None = None,
+        raft_model: str = "large",
+        device: str = "auto",
     ) -> None:
         if occlusion not in self.OCCLUSION_MODES:
             raise ConfigError(
@@ -260,7 +270,15 @@ class FlowPropagator:
             raise ConfigError("snap_downscale", f"must be >= 1, got {snap_downscale}")
         if snap_max_classes < 2:
             raise ConfigError("snap_max_classes", f"must be >= 2, got {snap_max_classes}")
-        self.flow = DISFlow(preset=preset, downscale=downscale)
+        self.flow: DISFlow | RAFTFlow
+        if flow == "dis":
+            self.flow = DISFlow(preset=preset, downscale=downscale)
+        elif flow == "raft":
+            if raft_weights is None:
+                raise ConfigError("raft_weights", "the RAFT flow needs a weights file (--raft-weights FILE)")
+            self.flow = RAFTFlow(raft_weights, model=raft_model, device=device)
+        else:
+            raise ConfigError("flow", f"unknown flow engine {flow!r}; choose dis or raft")
         self.fb_alpha = fb_alpha
         self.fb_beta = fb_beta
         self.photo_tol = photo_tol
@@ -279,11 +297,15 @@ class FlowPropagator:
     @property
     def settings(self) -> dict[str, Any]:
         """The settings recorded in the manifest and ``run.json``."""
+        flow_settings: dict[str, Any] = (
+            {"preset": self.flow.preset, "downscale": self.flow.downscale}
+            if isinstance(self.flow, DISFlow)
+            else {"flow": self.flow.settings}
+        )
         settings = {
-            "preset": self.flow.preset,
+            **flow_settings,
             "fb_alpha": self.fb_alpha,
             "fb_beta": self.fb_beta,
-            "downscale": self.flow.downscale,
             "photo_tol": self.photo_tol,
             "occlusion": self.occlusion,
         }

@@ -31,6 +31,7 @@ from frugalseg.data.formats import Format
 from frugalseg.data.io import cache_dir
 from frugalseg.data.sources import LabelSource
 from frugalseg.errors import LabelStoreError
+from frugalseg.flow import DISFlow
 
 logger = logging.getLogger(__name__)
 
@@ -156,7 +157,9 @@ class FlowLabels(LabelSource):
 
     def store_for(self, fmt: Format) -> Path:
         """The store this source fills for the data set ``fmt``."""
-        return self.store or default_store(fmt.root, f"flow-{self.engine.flow.preset}", self.engine.settings)
+        flow = self.engine.flow
+        name = f"flow-{flow.preset}" if isinstance(flow, DISFlow) else f"flow-raft-{flow.model}"
+        return self.store or default_store(fmt.root, name, self.engine.settings)
 
     def describe(self) -> dict[str, Any]:
         """`LabelSource.describe` with the engine's settings."""

@@ -62,6 +62,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="flow engine: label unreliable pixels by their reliable neighbours and the direct flow "
         "to the anchor (default), or leave them unlabelled (ignore: sparser, more precise)",
     )
+    flow = propagate.add_argument_group("flow engine")
+    flow.add_argument(
+        "--flow",
+        default="dis",
+        choices=("dis", "raft"),
+        help="optical flow: OpenCV DIS (weight-free, default) or torchvision's RAFT with --raft-weights",
+    )
+    flow.add_argument(
+        "--raft-weights", help="RAFT weights file (safetensors or state dict; never downloaded)"
+    )
+    flow.add_argument(
+        "--raft-model", default="large", choices=("large", "small"), help="the RAFT model the weights are of"
+    )
+    flow.add_argument("--no-snap", action="store_true", help="do not snap each step's label to its frame")
+    flow.add_argument(
+        "--no-chain-direct",
+        action="store_true",
+        help="labels from the direct flow to the anchor do not feed the chain (the engine before snapping)",
+    )
+    flow.add_argument(
+        "--snap-downscale",
+        type=_count,
+        default=1,
+        help="snap on frames shrunk by this factor (2 with --preset fast: the faster setting)",
+    )
     _add_sam2_propagate_options(propagate)
     _add_trainer_options(propagate)
     # argparse takes "-10,10" for an option name; let it read as a value like "-10" does
@@ -93,7 +118,17 @@ def _propagate(args: argparse.Namespace) -> int:
         engine = (
             _sam2_propagator(args)
             if args.engine == "sam2"
-            else FlowPropagator(preset=args.preset, occlusion=args.occlusion)
+            else FlowPropagator(
+                preset=args.preset,
+                occlusion=args.occlusion,
+                chain_direct=not args.no_chain_direct,
+                snap=not args.no_snap,
+                snap_downscale=args.snap_downscale,
+                flow=args.flow,
+                raft_weights=args.raft_weights,
+                raft_model=args.raft_model,
+                device=args.device,
+            )
         )
         if args.devices is None:
             return propagate_split(fmt, args.split, store, offsets, engine, progress=not args.no_progress)
@@ -253,7 +288,7 @@ def _add_sam2_model_options(parser: argparse._ActionsContainer, *, checkpoint_re
         "--sam2-checkpoint", required=checkpoint_required, help="local SAM 2 checkpoint file of that config"
     )
     parser.add_argument(
-        "--device", default="auto", help="torch device for SAM 2 (default: cuda if available)"
+        "--device", default="auto", help="torch device for SAM 2 or RAFT (default: cuda if available)"
     )
 
 
@@ -463,11 +498,15 @@ def print_report(report: dict[str, Any], console: Any = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = console or Console(width=max(Console().width, 100))
+    console = console or Console(width=max(Console().width, 140))
     table = Table(
         title=f"label quality — {report['store']} ({report['format']}, {report['split']})", box=box.SIMPLE
     )
-    headers = ("kind", "offset", "labels", "scored", "J", "mIoU", "rec@.5", "rec@.7", "coverage", "precision")
+    scores = ["j", "miou", "recall@0.5", "recall@0.7", "coverage", "precision"]
+    headers = ["kind", "offset", "labels", "scored", "J", "mIoU", "rec@.5", "rec@.7", "coverage", "precision"]
+    if any(row.get("confidence") is not None for row in report["rows"]):  # stores with confidence maps
+        scores += ["confidence", "wrong@low10", "wrong@high10"]
+        headers += ["confidence", "wrong@low10", "wrong@high10"]
     for name in headers:
         table.add_column(name, justify="left" if name == "kind" else "right", no_wrap=True)
     for row in report["rows"]:
@@ -476,7 +515,7 @@ def print_report(report: dict[str, Any], console: Any = None) -> None:
             f"{row['offset']:+d}",
             str(row["labels"]),
             str(row["scored"]),
-            *(_fmt(row[k]) for k in ("j", "miou", "recall@0.5", "recall@0.7", "coverage", "precision")),
+            *(_fmt(row.get(k)) for k in scores),
         )
     console.print(table)
     cost = report["cost"]

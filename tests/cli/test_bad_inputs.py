@@ -174,6 +174,26 @@ CASES = [  # fmt: skip
         "comma-separated integers",
     ),
     Case(
+        "RAFT flow without its weights",
+        lambda t, d: _propagate(str(d["streets"]), "--flow", "raft", "--out", str(t / "out")),
+        2,
+        "--raft-weights FILE",
+    ),
+    Case(
+        "RAFT weights that do not exist",
+        lambda t, d: _propagate(
+            str(d["streets"]), "--flow", "raft", "--raft-weights", str(t / "raft.pth"), "--out", str(t / "out")
+        ),
+        2,
+        "raft.pth: RAFT weights file does not exist",
+    ),
+    Case(
+        "a flow engine that does not exist",
+        lambda t, d: _propagate(str(d["streets"]), "--flow", "pwc", "--out", str(t / "out")),
+        2,
+        "invalid choice: 'pwc'",
+    ),
+    Case(
         "--k 0",
         lambda t, d: _propagate(str(d["streets"]), "--k", "0", "--out", str(t / "out")),
         2,
