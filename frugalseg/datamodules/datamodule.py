@@ -450,7 +450,8 @@ class ClipGeometry(ClipRandomGeometry):
         frames, neighbours = batch["frames"], batch.get("neighbours")
         count = 0 if neighbours is None else neighbours.shape[1]
         joint = frames if neighbours is None else torch.cat([neighbours, frames], dim=1)
-        joint, batch["label"] = self(joint, batch["label"])
+        sparse = batch["kind"] == LabelKind.CLICKS.index if "kind" in batch else None
+        joint, batch["label"] = self(joint, batch["label"], sparse)
         matrices = self.last_matrices
         batch["frames"] = joint[:, count:]
         if neighbours is not None:

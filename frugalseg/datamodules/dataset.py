@@ -13,7 +13,7 @@ from frugalseg.autolabel.store import confidence_path
 from frugalseg.data.clips import IGNORE_INDEX, Clip, LabelKind
 from frugalseg.data.formats import Format
 from frugalseg.data.io import read_label
-from frugalseg.datamodules.frames import FrameReader, resize_by
+from frugalseg.datamodules.frames import FrameReader, resize_by, resize_sparse
 from frugalseg.datamodules.recipes import Sample
 from frugalseg.errors import ConfigError, DataError
 from frugalseg.flow import DISFlow, FlowCache, forward_backward_mask_np
@@ -134,7 +134,11 @@ class ClipSampleDataset(Dataset):
         decoded = {path: self.frames(path) for path in dict.fromkeys(paths)}  # a repeated frame is read once
         frames = [decoded[path] for path in paths]
         full_label = self._confident(self.fmt.read_label(ref), ref.path)
-        label = resize_by(full_label, self.scale, nearest=True)
+        label = (
+            resize_sparse(full_label, self.scale)
+            if sample.kind is LabelKind.CLICKS
+            else resize_by(full_label, self.scale, nearest=True)
+        )
         if label.shape != frames[-1].shape[:2]:
             raise DataError(
                 ref.path,

@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from frugalseg.data.clips import IGNORE_INDEX
 from frugalseg.data.io import read_frame, whole_image, write_png_atomic
 
 
@@ -26,6 +27,25 @@ def resize_by(image: np.ndarray, scale: float, nearest: bool = False) -> np.ndar
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     interpolation = cv2.INTER_NEAREST if nearest else (cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
     return cv2.resize(image, size, interpolation=interpolation)
+
+
+def resize_sparse(label: np.ndarray, scale: float, ignore_index: int = IGNORE_INDEX) -> np.ndarray:
+    """A sparse label map (clicks) scaled by ``scale``, every labelled pixel kept.
+
+    Each labelled pixel is carried to its scaled position, where nearest resizing would drop the
+    ones between its samples when shrinking.
+    """
+    resized = resize_by(label, scale, nearest=True)
+    if scale >= 1.0:
+        return resized
+    out = np.full_like(resized, ignore_index)
+    rows, cols = np.nonzero(label != ignore_index)
+    height, width = resized.shape
+    out[
+        np.minimum((rows * scale).astype(np.int64), height - 1),
+        np.minimum((cols * scale).astype(np.int64), width - 1),
+    ] = label[rows, cols]
+    return out
 
 
 class FrameReader:

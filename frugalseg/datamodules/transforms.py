@@ -3,7 +3,8 @@
 Every frame of a clip and its label get the same random scale, crop and flip (one affine matrix
 per sample, applied with kornia), so the past frames a video student reads stay aligned with
 the frame it is trained on. Labels are warped with nearest sampling and padded with the ignore
-index, never with class 0.
+index, never with class 0. Sparse labels (clicks) are moved point by point instead, so that shrinking
+a frame cannot drop a one-pixel click between the sampled pixels.
 """
 
 from __future__ import annotations
@@ -86,8 +87,14 @@ class ClipRandomGeometry(nn.Module):
         matrices[:, 1, 2] = -offset_y
         return matrices
 
-    def forward(self, frames: torch.Tensor, label: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Frames B×T×C×H×W float, label B×H×W long → the same, cropped to ``crop_size``."""
+    def forward(
+        self, frames: torch.Tensor, label: torch.Tensor, sparse: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Frames B×T×C×H×W float, label B×H×W long → the same, cropped to ``crop_size``.
+
+        ``sparse`` (B bool) marks sparse labels, whose labelled pixels are also carried to their
+        transformed position (`splat_labels`).
+        """
         batch, steps, channels, height, width = frames.shape
         matrices = self.sample_matrices(batch, height, width, frames.device)
         warped_frames = warp_affine(
@@ -109,4 +116,26 @@ class ClipRandomGeometry(nn.Module):
         ).squeeze(1)
         warped_label = (shifted - 1).round().long()
         warped_label[warped_label < 0] = self.ignore_index
+        if sparse is not None and bool(sparse.any()):
+            warped_label[sparse] = splat_labels(
+                label[sparse], matrices[sparse], warped_label[sparse], self.ignore_index
+            )
         return warped_frames, warped_label
+
+
+def splat_labels(
+    label: torch.Tensor, matrices: torch.Tensor, base: torch.Tensor, ignore_index: int = IGNORE_INDEX
+) -> torch.Tensor:
+    """``base`` (B×h×w) with every labelled pixel of ``label`` (B×H×W) written where it lands.
+
+    Positions are those of the pixel affine maps ``matrices`` (B×2×3), rounded; pixels mapped outside
+    are dropped.
+    """
+    out = base.clone()
+    height, width = base.shape[-2:]
+    sample, y, x = torch.nonzero(label != ignore_index, as_tuple=True)
+    points = torch.stack([x, y, torch.ones_like(x)], dim=-1).to(matrices.dtype)  # N×3
+    moved = torch.einsum("nij,nj->ni", matrices[sample], points).round().long()
+    inside = (moved[:, 0] >= 0) & (moved[:, 0] < width) & (moved[:, 1] >= 0) & (moved[:, 1] < height)
+    out[sample[inside], moved[inside, 1], moved[inside, 0]] = label[sample, y, x][inside]
+    return out

@@ -182,10 +182,11 @@ CASES = [  # fmt: skip
     Case(
         "RAFT weights that do not exist",
         lambda t, d: _propagate(
-            str(d["streets"]), "--flow", "raft", "--raft-weights", str(t / "raft.pth"), "--out", str(t / "out")
+            str(d["streets"]), "--flow", "raft", "--raft-weights", str(t / "raft.pth"), "--out", str(t / "o")
         ),
         2,
         "raft.pth: RAFT weights file does not exist",
+        absent=lambda t: [t / "o"],
     ),
     Case(
         "a flow engine that does not exist",

@@ -1,5 +1,6 @@
 """Clip-consistent geometry: one transform for every frame and the label, ignore padding."""
 
+import numpy as np
 import torch
 
 from frugalseg.datamodules.transforms import ClipRandomGeometry, Normalize
@@ -77,3 +78,31 @@ def test_cropping_raw_frames_then_normalising_equals_normalising_then_cropping()
     torch.testing.assert_close(normalize(cropped), expected, rtol=0, atol=1e-4)
     assert torch.equal(cropped_label, expected_label)
     assert (expected_label == 255).any()  # the crop reaches past the frame: padding was compared
+
+
+def test_a_click_survives_shrinking_when_its_label_is_marked_sparse():
+    from frugalseg.datamodules.transforms import ClipRandomGeometry
+
+    geometry = ClipRandomGeometry((10, 10), scale_range=(0.5, 0.5), flip_prob=0.0)
+    frames = torch.zeros(1, 1, 3, 20, 20)
+    label = torch.full((1, 20, 20), 255, dtype=torch.long)
+    label[0, 5, 9] = 3  # an odd column: the half-size grid samples even pixels only
+    torch.manual_seed(0)
+    _, dense = geometry(frames, label)
+    assert (dense == 255).all()  # nearest sampling loses the click
+    torch.manual_seed(0)
+    _, sparse = geometry(frames, label, torch.tensor([True]))
+    assert torch.nonzero(sparse != 255).tolist() == [[0, 2, 4]]  # (5, 9) × 0.5, rounded half to even
+    assert sparse[0, 2, 4] == 3
+
+
+def test_resize_sparse_keeps_every_click_at_its_scaled_pixel():
+    from frugalseg.datamodules.frames import resize_by, resize_sparse
+
+    label = np.full((8, 8), 255, np.uint8)
+    label[1, 1], label[3, 5] = 4, 7
+    assert (resize_by(label, 0.5, nearest=True) == 255).all()  # both clicks lie between the samples
+    out = resize_sparse(label, 0.5)
+    expected = np.full((4, 4), 255, np.uint8)
+    expected[0, 0], expected[1, 2] = 4, 7
+    assert np.array_equal(out, expected)
