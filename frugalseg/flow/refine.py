@@ -111,3 +111,141 @@ def snap_labels(
         window[inside] = value
         window[was & ~inside] = background
     return out, out != label
+
+
+ColourModels = dict[int, tuple[np.ndarray, np.ndarray]]
+
+
+def anchor_colour_models(
+    label: np.ndarray, frame: np.ndarray, *, max_classes: int = 4, ignore: int = 255, margin: int = 40
+) -> ColourModels:
+    """Colour models of each object class and of its surroundings, learnt once on the annotated frame.
+
+    For each class except the most frequent one (the background), GrabCut's two Gaussian mixtures
+    (5 components each, OpenCV's layout: a 1×65 float64 array per mixture) are fitted to the
+    class's pixels and to the other labelled pixels of its bounding box grown by ``margin`` px.
+    OpenCV's random generator is seeded (0) first, so the models do not depend on earlier calls.
+    Returns ``{class: (background_model, object_model)}``; empty for label maps with fewer than 2 or
+    more than ``max_classes`` classes (`object_cut` leaves those alone).
+    """
+    if label.shape != frame.shape[:2]:
+        raise ValueError(f"label {label.shape} and frame {frame.shape} differ in size")
+    models: ColourModels = {}
+    values, counts = np.unique(label[label != ignore], return_counts=True)
+    if not 2 <= values.size <= max_classes:
+        return models
+    background = int(values[counts.argmax()])
+    height, width = label.shape
+    bgr = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
+    cv2.setRNGSeed(0)  # GrabCut's k-means start draws from OpenCV's RNG: the same models every run
+    for value in values:
+        if value == background:
+            continue
+        ys, xs = np.nonzero(label == value)
+        y0, y1 = max(int(ys.min()) - margin, 0), min(int(ys.max()) + margin + 1, height)
+        x0, x1 = max(int(xs.min()) - margin, 0), min(int(xs.max()) + margin + 1, width)
+        window = label[y0:y1, x0:x1]
+        mask = np.where(window == value, cv2.GC_FGD, cv2.GC_BGD).astype(np.uint8)
+        outside = window != value
+        if outside.sum() < 10 or (~outside).sum() < 10:
+            continue  # too few pixels of one side for a mixture of 5
+        # the unlabelled pixels of the box count as surroundings: never as the object
+        bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+        try:
+            cv2.grabCut(
+                np.ascontiguousarray(bgr[y0:y1, x0:x1]), mask, None, bgd, fgd, 1, cv2.GC_INIT_WITH_MASK
+            )
+        except cv2.error:
+            continue
+        models[int(value)] = bgd, fgd
+    return models
+
+
+def object_cut(
+    label: np.ndarray,
+    reliable: np.ndarray,
+    frame: np.ndarray,
+    models: ColourModels,
+    *,
+    grow: int = 15,
+    erode: int = 1,
+    iterations: int = 2,
+    ignore: int = 255,
+    margin: int = 20,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Re-segment each object of a warped label map on its frame with the anchor's colour models;
+    returns the label and where it changed.
+
+    Unlike `snap_labels`, which only re-decides unreliable pixels near the boundary with colour
+    models learnt on the (drifting) frame itself, this cut can give back whole parts the flow lost:
+    for each class of ``models`` (from `anchor_colour_models`), GrabCut with the models frozen
+    (``GC_EVAL_FREEZE_MODEL``) runs over the class's region grown by ``grow`` px (plus ``margin``
+    px of context). The object's reliable pixels, eroded by ``erode`` px, are sure object; the
+    reliable pixels farther than ``erode`` px outside it are sure not-object; the rest of the
+    object is probable object and the rest of the grown region probable not-object. A pixel the cut
+    takes from the class gets the background class (the most frequent one); one it gives to the
+    class gets the class (an ``ignore`` pixel included).
+
+    Args:
+        label: H×W uint8 label map (``ignore`` = unlabelled).
+        reliable: H×W bool, where the label was carried by a flow that passed its checks.
+        frame: the H×W×3 uint8 RGB frame the label belongs to.
+        models: per class, the (background, object) mixtures learnt on the anchor frame.
+        grow: how far (px) outside the object the cut may extend it.
+        erode: erosion (px) of the reliable object pixels kept fixed, and width of the band outside
+            the object where reliable pixels stay open.
+        iterations: GrabCut iterations (graph cuts; the models stay frozen).
+        ignore: the unlabelled value.
+        margin: context (px) around the grown region.
+    """
+    if label.shape != reliable.shape or label.shape != frame.shape[:2]:
+        raise ValueError(
+            f"label {label.shape}, reliable {reliable.shape} and frame {frame.shape} differ in size"
+        )
+    out = label.copy()
+    values, counts = np.unique(label[label != ignore], return_counts=True)
+    if values.size < 2 or not models:
+        return out, np.zeros(label.shape, bool)
+    background = int(values[counts.argmax()])
+    height, width = label.shape
+    bgr = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
+    for value in values[np.argsort(counts)]:
+        if value == background or int(value) not in models:
+            continue
+        current = out == value
+        obj = current.view(np.uint8)
+        zone = cv2.dilate(obj, _disk(grow)) > 0
+        mask = np.full(label.shape, cv2.GC_BGD, np.uint8)
+        mask[zone] = cv2.GC_PR_BGD
+        mask[current] = cv2.GC_PR_FGD
+        sure = current & reliable
+        if erode > 0:
+            sure = cv2.erode(sure.view(np.uint8), _disk(erode)) > 0
+        mask[sure] = cv2.GC_FGD
+        outside = reliable & ~current
+        if erode > 0:
+            outside &= cv2.dilate(obj, _disk(erode)) == 0
+        mask[outside & zone] = cv2.GC_BGD
+        ys, xs = np.nonzero(zone)
+        y0, y1 = max(int(ys.min()) - margin, 0), min(int(ys.max()) + margin + 1, height)
+        x0, x1 = max(int(xs.min()) - margin, 0), min(int(xs.max()) + margin + 1, width)
+        sub = np.ascontiguousarray(mask[y0:y1, x0:x1])
+        bgd, fgd = (m.copy() for m in models[int(value)])
+        try:
+            cv2.grabCut(
+                np.ascontiguousarray(bgr[y0:y1, x0:x1]),
+                sub,
+                None,
+                bgd,
+                fgd,
+                iterations,
+                cv2.GC_EVAL_FREEZE_MODEL,
+            )
+        except cv2.error:
+            continue
+        inside = (sub == cv2.GC_FGD) | (sub == cv2.GC_PR_FGD)
+        window = out[y0:y1, x0:x1]
+        was = window == value
+        window[inside] = value
+        window[was & ~inside] = background
+    return out, out != label

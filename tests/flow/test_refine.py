@@ -1,12 +1,13 @@
 """`snap_labels`: reliable pixels stay, an unreliable misplaced boundary moves to the colour edge,
-and label maps with many classes are left alone."""
+and label maps with many classes are left alone. `object_cut`: a part the flow lost comes back
+with the anchor's colour models."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from frugalseg.flow.refine import snap_labels
+from frugalseg.flow.refine import anchor_colour_models, object_cut, snap_labels
 
 H, W = 60, 80
 
@@ -70,3 +71,34 @@ def test_a_cut_on_a_shrunk_box_still_snaps_and_keeps_reliable_pixels() -> None:
     assert (out[reliable] == shifted[reliable]).all()
     with pytest.raises(ValueError, match="downscale"):
         snap_labels(shifted, reliable, frame, downscale=0)
+
+
+def test_object_cut_gives_back_a_part_the_flow_lost() -> None:
+    """Known answer: the anchor's models are learnt on another noisy view of the scene; the warped
+    label lost the right half of the disc (labelled background, unreliable): the cut restores it."""
+    anchor_frame, truth = scene(seed=1)
+    models = anchor_colour_models(truth, anchor_frame)
+    assert sorted(models) == [1] and all(m.shape == (1, 65) for m in models[1])
+    frame, _ = scene(seed=2)
+    lost = truth.copy()
+    lost[:, 40:] = 0  # the right half of the disc was lost
+    reliable = np.ones((H, W), bool)
+    reliable[(truth == 1) & (lost == 0)] = False
+    out, changed = object_cut(lost, reliable, frame, models)
+    wrong_before, wrong_cut = (lost != truth).sum(), (out != truth).sum()
+    assert wrong_cut <= 0.1 * wrong_before
+    assert (changed == (out != lost)).all()
+
+
+def test_object_cut_keeps_a_right_label_and_leaves_unmodelled_maps_alone() -> None:
+    anchor_frame, truth = scene(seed=1)
+    models = anchor_colour_models(truth, anchor_frame)
+    frame, _ = scene(seed=2)
+    out, changed = object_cut(truth, np.ones((H, W), bool), frame, models)
+    assert changed.mean() < 0.01  # only the 1-px rim of the reliable object is open
+    many = (np.arange(W)[None, :] // 10 * np.ones((H, 1))).astype(np.uint8)
+    assert anchor_colour_models(many, frame, max_classes=4) == {}
+    out, changed = object_cut(truth, np.zeros((H, W), bool), frame, {})
+    assert (out == truth).all() and not changed.any()
+    with pytest.raises(ValueError, match="differ in size"):
+        object_cut(truth, np.ones((H, W + 1), bool), frame, models)
