@@ -29,7 +29,7 @@ from frugalseg.data.io import read_frame
 from frugalseg.errors import ConfigError, DataError
 from frugalseg.flow import DISFlow, backward_warp_np, forward_backward_mask_np
 from frugalseg.flow.raft import RAFTFlow
-from frugalseg.flow.refine import snap_labels
+from frugalseg.flow.refine import anchor_colour_models, object_cut, snap_labels
 
 
 class PropagationEngine(Protocol):
@@ -94,7 +94,7 @@ class Evidence:
             direct flow to the anchor did, where it supplied the label).
         lost: the chain was unreliable here at some step and the direct flow did not take over.
         direct_disagrees: the direct flow to the anchor is reliable here and gives another label.
-        snapped: the label was re-decided on the frame (snapping changed it).
+        snapped: the label was re-decided on the frame (snapping or the object cut changed it).
     """
 
     distance: int
@@ -180,14 +180,26 @@ class FlowPropagator:
       most ``snap_max_classes`` classes are snapped (object masks; street scenes with their many
       classes are not, so they cost nothing more there).
 
+    A third (default since issue 10, round 2) gives back whole parts the flow lost:
+
+    * ``object_cut``: from ``object_cut_from`` frames away from the anchor on, each object is
+      re-segmented on its frame by GrabCut with colour models of the object and its surroundings
+      learnt once on the annotated frame and kept frozen (`frugalseg.flow.refine.object_cut`),
+      over the object grown by ``object_cut_grow`` px: its reliable pixels eroded by
+      ``object_cut_erode`` px are sure object, reliable pixels outside it sure background, the rest
+      open. Snapping's local models are learnt from the drifting label itself; the anchor's are
+      not, so a limb the flow dropped (fast articulated motion) is recovered.
+
     Measured on the 8 DAVIS-2016 clips of ``davis_dev`` + ``davis_hard`` (mean J at +1 / +5 / +10,
     255 = not object; ``benchmarks/results/propagation_quality.md``): plain chained DIS
-    0.915 / 0.777 / 0.603; the engine before (``chain_direct=False, snap=False``)
-    0.917 / 0.802 / 0.650; ``chain_direct`` alone 0.917 / 0.807 / 0.678; the default
-    0.923 / 0.845 / 0.749, within 0.01 of chained DIS at +1 on every clip. Snapping costs one
-    GrabCut per object and frame: at 854×480 (±3, one busy core) the default labels 1.5 frames/s
-    against 2.7 before; at 2048×1024 street scenes are not snapped and the cost is that of the
-    engine before (0.41 vs 0.45 frames/s on the same busy core). The faster setting
+    0.915 / 0.777 / 0.603; the engine before (``chain_direct=False, snap=False,
+    object_cut=False``) 0.917 / 0.802 / 0.650; ``chain_direct`` alone 0.917 / 0.807 / 0.678; with
+    snapping (``object_cut=False``, the default of round 1) 0.923 / 0.845 / 0.749; the default
+    0.923 / 0.860 / 0.788, within 0.01 of chained DIS at +1 on every clip. Snapping and the object
+    cut cost a GrabCut each per object and frame: at 854×480 (±3, one busy core) round 1's
+    default labelled 1.5 frames/s against 2.7 before (this round's figures in the results file);
+    at 2048×1024 street scenes are neither snapped nor cut and the cost is that of the engine
+    before (0.41 vs 0.45 frames/s on the same busy core). The faster setting
     ``preset="fast", snap_downscale=2, snap_iterations=1`` labels about 3.6 frames/s at 854×480
     for 0.889 / 0.809 / 0.690 (worse than chained DIS at +1 on fast clips, better from +5 on).
 
@@ -218,6 +230,10 @@ class FlowPropagator:
         snap: snap each step's label to its frame (``"label"`` only); ``snap_band``, ``snap_reach``,
             ``snap_iterations``, ``snap_max_classes``, ``snap_downscale`` are `snap_labels`'s
             ``band``, ``reach``, ``iterations``, ``max_classes``, ``downscale``.
+        object_cut: re-segment each object with the anchor's frozen colour models (``"label"``
+            only, maps with at most ``snap_max_classes`` classes); ``object_cut_grow``,
+            ``object_cut_erode`` are `object_cut`'s ``grow``, ``erode``; ``object_cut_from``: the
+            distance to the anchor (frames) from which it runs (at 1 the flow is trusted).
         flow: the flow engine, ``dis`` (OpenCV DIS, weight-free; ``preset`` and ``downscale`` apply)
             or ``raft`` (torchvision's RAFT, `frugalseg.flow.raft.RAFTFlow`, with ``raft_weights``).
         raft_weights: the RAFT weights file (``flow="raft"`` only; never downloaded).
@@ -246,6 +262,10 @@ class FlowPropagator:
         snap_iterations: int = 2,
         snap_max_classes: int = 4,
         snap_downscale: int = 1,
+        object_cut: bool = True,
+        object_cut_grow: int = 15,
+        object_cut_erode: int = 1,
+        object_cut_from: int = 2,
         flow: str = "dis",
         raft_weights: str | None = None,
         raft_model: str = "large",
@@ -263,9 +283,13 @@ class FlowPropagator:
             ("snap_band", snap_band),
             ("snap_reach", snap_reach),
             ("snap_iterations", snap_iterations),
+            ("object_cut_grow", object_cut_grow),
+            ("object_cut_from", object_cut_from),
         ):
             if value < 1:
                 raise ConfigError(key, f"must be >= 1, got {value}")
+        if object_cut_erode < 0:
+            raise ConfigError("object_cut_erode", f"must be >= 0, got {object_cut_erode}")
         if snap_downscale < 1:
             raise ConfigError("snap_downscale", f"must be >= 1, got {snap_downscale}")
         if snap_max_classes < 2:
@@ -293,6 +317,10 @@ class FlowPropagator:
         self.snap_iterations = snap_iterations
         self.snap_max_classes = snap_max_classes
         self.snap_downscale = snap_downscale
+        self.object_cut = object_cut
+        self.object_cut_grow = object_cut_grow
+        self.object_cut_erode = object_cut_erode
+        self.object_cut_from = object_cut_from
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -322,6 +350,13 @@ class FlowPropagator:
                     snap_max_classes=self.snap_max_classes,
                     snap_downscale=self.snap_downscale,
                 )
+            settings["object_cut"] = self.object_cut
+            if self.object_cut:
+                settings.update(
+                    object_cut_grow=self.object_cut_grow,
+                    object_cut_erode=self.object_cut_erode,
+                    object_cut_from=self.object_cut_from,
+                )
         return settings
 
     def propagate(
@@ -349,6 +384,11 @@ class FlowPropagator:
         label_mode = self.occlusion == "label"
         direct = self.direct and label_mode
         results: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        models = (
+            anchor_colour_models(anchor_label, frames[anchor_index], max_classes=self.snap_max_classes)
+            if self.object_cut and label_mode
+            else {}
+        )
         if anchor_index in wanted:
             results[anchor_index] = anchor_label.copy(), (anchor_label != IGNORE_INDEX).astype(np.float32)
         for step, farthest in (
@@ -386,6 +426,16 @@ class FlowPropagator:
                         max_classes=self.snap_max_classes,
                         downscale=self.snap_downscale,
                     )
+                if models and abs(far - anchor_index) >= self.object_cut_from:
+                    label, cut = object_cut(
+                        label,
+                        reliable,
+                        frames[far],
+                        models,
+                        grow=self.object_cut_grow,
+                        erode=self.object_cut_erode,
+                    )
+                    evidence.snapped = cut if evidence.snapped is None else evidence.snapped | cut
                 if far in wanted:
                     output = label.copy()
                     if fill is not None:
