@@ -31,7 +31,7 @@ def test_fuse_votes_by_weight_ignores_unsure_and_fills_holes() -> None:
     assert fuse([(nothing, 1.0, None)]).tolist() == [[0, 0], [0, 0]]
 
 
-def test_two_anchors_reproduce_a_square_with_known_motion_better_than_one() -> None:
+def test_two_anchors_reproduce_a_square_with_known_motion() -> None:
     frames, truth = moving_square(21)
     engine = FlowPropagator()
     one = propagate_annotations(frames, {0: truth[0]}, engine)
@@ -39,10 +39,9 @@ def test_two_anchors_reproduce_a_square_with_known_motion_better_than_one() -> N
     assert [jaccard(two.masks[t], truth[t]) for t in (0, 20)] == [1.0, 1.0]
     j_one = [jaccard(one.masks[t], truth[t]) for t in range(1, 20)]
     j_two = [jaccard(two.masks[t], truth[t]) for t in range(1, 20)]
-    # the chained flow drags a trail behind the square that grows with the distance (J 0.55 at
-    # frame 19 from frame 0); with frame 20 annotated no frame is more than 10 frames from an anchor
-    assert np.mean(j_two) > np.mean(j_one) + 0.1 and min(j_two) > min(j_one) + 0.2, (j_one, j_two)
-    assert min(j_two[:3] + j_two[-3:]) > 0.9
+    # every frame within a few pixels of the truth, and the fusion never worse than one anchor
+    assert min(j_two) > 0.95, j_two
+    assert np.mean(j_two) >= np.mean(j_one) - 0.005, (j_one, j_two)
 
 
 def test_two_anchors_beat_one_where_the_object_comes_out_from_behind_an_occluder() -> None:
