@@ -373,6 +373,11 @@ class VideoSegDataModule(L.LightningDataModule):
             sampler = UnrepeatedDistributedSampler(
                 dataset, num_replicas=self.trainer.world_size, rank=self.trainer.global_rank, shuffle=False
             )
+        if self.num_workers > 0:
+            # Workers are the parallelism: each decodes and computes flows with one OpenCV thread.
+            # This is set here, before the workers fork: a forked worker that resizes the OpenCV
+            # thread pool it inherited deadlocks destroying the pool's locks.
+            cv2.setNumThreads(1)
         return DataLoader(
             dataset,
             batch_size=batch_size,
@@ -382,7 +387,6 @@ class VideoSegDataModule(L.LightningDataModule):
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             pin_memory=torch.cuda.is_available(),
-            worker_init_fn=one_thread_per_worker if self.num_workers > 0 else None,
         )
 
     def train_dataloader(self) -> DataLoader:
@@ -511,15 +515,6 @@ def free_memory(device: torch.device) -> int | None:
     except OSError:
         return None
     return None
-
-
-def one_thread_per_worker(worker_id: int) -> None:
-    """Loader workers decode and compute flows with one OpenCV thread each.
-
-    The workers are the parallelism: OpenCV's own threads would only contend with them and with the
-    training step.
-    """
-    cv2.setNumThreads(1)
 
 
 def _source(value: LabelSource | str, kind: LabelKind) -> LabelSource:

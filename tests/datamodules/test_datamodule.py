@@ -110,3 +110,17 @@ def test_recipe_offset_outside_a_clip_fails_before_training(shared_data):
 def test_unknown_recipe_is_refused_at_construction(tiny_streets):
     with pytest.raises(ValueError, match="B4"):
         _module(tiny_streets, recipe="B4")
+
+
+@pytest.mark.timeout(180)
+def test_a_loader_worker_starts_after_the_parent_used_opencv_threads(tiny_streets):
+    """A forked worker must not resize the OpenCV thread pool it inherits (that deadlocked)."""
+    cv2.setNumThreads(2)
+    cv2.resize(np.zeros((1024, 2048, 3), np.uint8), (512, 256))  # the parent's pool is running
+    module = VideoSegDataModule(
+        root=str(tiny_streets), format="synthetic", recipe="N1", num_workers=1, batch_size=1
+    )
+    module.setup("fit")
+    batch = next(iter(module.train_dataloader()))
+    assert batch["frames"].shape[0] == 1
+    assert cv2.getNumThreads() == 1
