@@ -10,7 +10,7 @@ import pytest
 
 from frugalseg.autolabel.store import LabelStore
 from frugalseg.cli import main
-from tests.data.fake_davis import SQUARES_FRAMES, squares, write_davis, write_moving_squares
+from data.fake_davis import SQUARES_FRAMES, squares, write_davis, write_moving_squares
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from frugalseg.active.selection import FrameSelector, make_selector
 from frugalseg.active.state import VideoState
 from frugalseg.autolabel.propagate import FlowPropagator
 from frugalseg.data.costs import DEFAULT_COSTS
-from tests.active.synthetic_clips import jaccard, moving_square
+from active.synthetic_clips import jaccard, moving_square
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,7 @@ import pytest
 
 from frugalseg.active.propagation import PropagationCache, fuse, propagate_annotations
 from frugalseg.autolabel.propagate import FlowPropagator
-from tests.active.synthetic_clips import jaccard, moving_square
+from active.synthetic_clips import jaccard, moving_square
 
 
 @pytest.fixture(autouse=True)
