@@ -38,6 +38,8 @@ from frugalseg.metrics.jf import contour_accuracy, region_similarity
 VOID = 255
 CLICKS_PER_OBJECT = 3
 GRABCUT_ITERATIONS = 3
+# GrabCut's rectangle, unused when it starts from a mask: what None passes (OpenCV's stubs refuse None).
+_NO_RECT = (0, 0, 0, 0)
 
 
 @dataclass
@@ -101,7 +103,7 @@ def grabcut_clicks(
         return out
     roi = cv2.cvtColor(np.ascontiguousarray(image[y0:y1, x0:x1]), cv2.COLOR_RGB2BGR)
     background, foreground = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
-    cv2.grabCut(roi, seeds, None, background, foreground, GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_MASK)
+    cv2.grabCut(roi, seeds, _NO_RECT, background, foreground, GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_MASK)
     out[y0:y1, x0:x1] = np.isin(seeds, (cv2.GC_FGD, cv2.GC_PR_FGD))
     return out
 

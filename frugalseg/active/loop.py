@@ -53,12 +53,16 @@ class Video:
     truth: list[np.ndarray] | None
     indices: list[int]
 
-    def first_frames(self) -> dict[int, int]:
-        """Object id → the first frame its ground truth shows it on."""
+    def require_truth(self) -> list[np.ndarray]:
+        """The ground truth; `ConfigError` when the video has none."""
         if self.truth is None:
             raise ConfigError("truth", f"video {self.name}: the simulated annotator needs ground truth")
+        return self.truth
+
+    def first_frames(self) -> dict[int, int]:
+        """Object id → the first frame its ground truth shows it on."""
         first: dict[int, int] = {}
-        for t, ids in enumerate(self.truth):
+        for t, ids in enumerate(self.require_truth()):
             for value in np.unique(ids):
                 if value not in (0, 255) and int(value) not in first:
                     first[int(value)] = t
@@ -140,7 +144,7 @@ class AnnotationLoop:
         """Per-object J and F of frame ``t`` (cached by the mask's content)."""
         key = f"{t}:{hashlib.sha1(mask.tobytes()).hexdigest()}"
         if key not in self._scores:
-            truth = self.video.truth[t]
+            truth = self.video.require_truth()[t]
             js, fs = [], []
             for obj in self.objects:
                 j, f = frame_quality(mask, truth, [obj])
@@ -157,14 +161,14 @@ class AnnotationLoop:
         return float(np.mean(j_obj)), float(np.mean(f_obj)), per_frame
 
     def _attempt(self, frame: int, kind: str) -> AnnotationResult:
-        truth = self.video.truth[frame]
+        truth = self.video.require_truth()[frame]
         if kind == "mask":
             return annotate_mask(truth, self.costs)
         current = self.state.masks[frame] if self.state.masks else np.zeros_like(truth)
         return annotate_clicks(self.video.frames[frame], current, truth, self.costs)
 
     def _gain(self, frame: int, result: AnnotationResult) -> float:
-        truth = self.video.truth[frame]
+        truth = self.video.require_truth()[frame]
         before = frame_quality(self.state.masks[frame], truth, self.objects)
         after = frame_quality(result.mask, truth, self.objects)
         return (sum(after) - sum(before)) / 2
@@ -274,14 +278,14 @@ def dataset_curve(histories: Sequence[Sequence[IterationRecord]], weights: Seque
     video that stopped keeps its last values).
     """
     rounds = max(len(h) for h in histories)
-    weights = np.asarray(weights, np.float64)
+    weight = np.asarray(weights, np.float64)
     curve = Curve([], [], [], [])
     for r in range(rounds):
         last = [h[min(r, len(h) - 1)] for h in histories]
         curve.hours.append(round(sum(rec.total_seconds for rec in last) / 3600, 6))
         for name in ("jf", "j", "f"):
             values = np.asarray([getattr(rec, name) for rec in last], np.float64)
-            getattr(curve, name).append(round(float((values * weights).sum() / weights.sum()), 6))
+            getattr(curve, name).append(round(float((values * weight).sum() / weight.sum()), 6))
     return curve
 
 

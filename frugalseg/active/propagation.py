@@ -58,7 +58,10 @@ def _encode(label: np.ndarray) -> bytes:
 
 
 def _decode(data: bytes) -> np.ndarray:
-    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    label = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if label is None:
+        raise ValueError("cannot decode a cached label: not a PNG")
+    return label
 
 
 @dataclass
@@ -97,8 +100,11 @@ class PropagationCache:
             self.computed += len(missing)
         out: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
         for t in targets:
-            label, conf = known[t]
-            out[t] = (_decode(label), None if conf is None else _decode(conf).astype(np.float32) / 255)
+            label_png, conf_png = known[t]
+            out[t] = (
+                _decode(label_png),
+                None if conf_png is None else _decode(conf_png).astype(np.float32) / 255,
+            )
         return out
 
 
@@ -209,12 +215,13 @@ def propagate_annotations(
             unsure.append(0.0)
             continue
         sides = []
-        if left_of[t] is not None:
-            label, conf = forward[left_of[t]][t]
-            sides.append((label, 1.0 / (t - left_of[t]), conf))
-        if right_of[t] is not None:
-            label, conf = backward[right_of[t]][t]
-            sides.append((label, 1.0 / (right_of[t] - t), conf))
+        left, right = left_of[t], right_of[t]
+        if left is not None:
+            label, conf = forward[left][t]
+            sides.append((label, 1.0 / (t - left), conf))
+        if right is not None:
+            label, conf = backward[right][t]
+            sides.append((label, 1.0 / (right - t), conf))
         mask = fuse(sides)
         for obj, first in (first_frames or {}).items():
             if t < first:

@@ -134,8 +134,10 @@ class OracleSelector(FrameSelector):
     def select(self, view: SelectionView) -> int:
         """The candidate of the lowest quality."""
         _need(view, "quality", self.name)
+        quality = view.quality
+        assert quality is not None  # _need raised otherwise
         candidates = view.candidates
-        return _best(candidates, [-view.quality[t] for t in candidates])
+        return _best(candidates, [-quality[t] for t in candidates])
 
 
 class UncertaintySelector(FrameSelector):
@@ -146,8 +148,10 @@ class UncertaintySelector(FrameSelector):
     def select(self, view: SelectionView) -> int:
         """The candidate of the highest unreliability."""
         _need(view, "unreliability", self.name)
+        unreliability = view.unreliability
+        assert unreliability is not None  # _need raised otherwise
         candidates = view.candidates
-        return _best(candidates, [view.unreliability[t] for t in candidates])
+        return _best(candidates, [unreliability[t] for t in candidates])
 
 
 def frame_descriptor(frame: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -149,7 +149,7 @@ def write_store(
     store = LabelStore(folder)
     clip = _store_clip(source, split)
     drawn = {a.frame for a in state.annotations if a.kind == "mask"}
-    seconds = {}
+    seconds: dict[int, float] = {}
     for a in state.annotations:
         seconds[a.frame] = seconds.get(a.frame, 0.0) + a.seconds
     written = 0

@@ -31,6 +31,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -105,8 +106,10 @@ def simulate_clicks(
 
 
 def scaled_min_area(min_area: int, label_scale: float = 1.0) -> int:
-    """The smallest region, in pixels of a label resized by ``label_scale``, that gets a click when
-    ``min_area`` is meant at the original resolution: ``round(min_area · scale²)``, at least 1."""
+    """The smallest region that gets a click, in pixels of a label resized by ``label_scale``.
+
+    ``min_area`` is meant at the original resolution; the result is ``round(min_area · scale²)``, at least 1.
+    """
     if label_scale <= 0:
         raise ValueError(f"label_scale must be positive, got {label_scale}")
     return max(1, int(round(min_area * label_scale * label_scale)))
@@ -238,7 +241,7 @@ def click_split(
     things = list(fmt.classes.instance_classes)
 
     def make_label(clip: Clip) -> np.ndarray:
-        label = fmt.read_label(clip.label(0, LabelKind.FINE))
+        label = fmt.read_label(clip.require_label(0, LabelKind.FINE))
         instance_ids = anchor_instance_ids(fmt, clip, LabelKind.FINE, label.shape)
         clicks = simulate_clicks(
             label,
@@ -290,10 +293,12 @@ def clicks_per_class_path(store: LabelStore, split: str) -> Path:
     return store.root / f"clicks_per_class_{split}.json"
 
 
-def store_clicks_per_class(store: LabelStore, split: str, class_names: Sequence[str]) -> dict[str, object]:
-    """The clicks per class of every ``clicks`` label of ``split`` in ``store`` (read from their JSON):
-    ``{"split": split, "images": n, "classes": [name, …], "clicks": [clicks, …], "total": clicks}``
-    with classes in train-id order."""
+def store_clicks_per_class(store: LabelStore, split: str, class_names: Sequence[str]) -> dict[str, Any]:
+    """The clicks per class of every ``clicks`` label of ``split`` in ``store`` (read from their JSON).
+
+    Returns ``{"split": split, "images": n, "classes": [name, …], "clicks": [clicks, …], "total": clicks}``
+    with classes in train-id order.
+    """
     counts = [0] * len(class_names)
     images = 0
     for record in store.records():

@@ -48,7 +48,9 @@ class PropagationEngine(Protocol):
     name: str
 
     @property
-    def settings(self) -> dict[str, Any]: ...
+    def settings(self) -> dict[str, Any]:
+        """The settings recorded in the manifest and ``run.json``."""
+        ...
 
     def propagate(
         self,
@@ -377,8 +379,11 @@ class FlowPropagator:
         anchor_label: np.ndarray,
         targets: Sequence[int],
     ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-        """Labels for the frames at indices ``targets``, each with its confidence map (H×W float32
-        in 0…1, 0 where the label is 255; see `label_confidence`); arguments as `propagate`'s."""
+        """Labels for the frames at indices ``targets``, each with its confidence map.
+
+        A confidence map is H×W float32 in 0…1, 0 where the label is 255 (see `label_confidence`);
+        arguments as `propagate`'s.
+        """
         check_propagation_inputs(frames, anchor_index, anchor_label, targets)
         wanted = set(targets)
         label_mode = self.occlusion == "label"
@@ -447,8 +452,10 @@ class FlowPropagator:
     def _sample(
         self, near_label: np.ndarray, near: np.ndarray, far: np.ndarray, near_lost: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """``near_label`` sampled along the flow from ``far`` to ``near``, where that is reliable, and
-        ``near_lost`` carried along the same flow (True outside the frame)."""
+        """``near_label`` sampled along the flow from ``far`` to ``near``, and where that is reliable.
+
+        ``near_lost`` is carried along the same flow (True outside the frame).
+        """
         flow_far_near = self.flow(far, near)
         flow_near_far = self.flow(near, far)
         label = backward_warp_np(near_label, flow_far_near, nearest=True, fill=IGNORE_INDEX)
@@ -468,9 +475,11 @@ class FlowPropagator:
     def _step(
         self, near_label: np.ndarray, near_lost: np.ndarray, near: np.ndarray, far: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """One link of the chain: the label of ``far``, where the chain has lost track (unreliable at
-        this or an earlier step), where the label is unsure (to be output as 255), and where this
-        step's flow was reliable."""
+        """One link of the chain.
+
+        Returns the label of ``far``, where the chain has lost track (unreliable at this or an earlier
+        step), where the label is unsure (to be output as 255), and where this step's flow was reliable.
+        """
         label, reliable, lost = self._sample(near_label, near, far, near_lost)
         unreliable = ~reliable & (label != IGNORE_INDEX)
         unsure = np.zeros_like(unreliable)
@@ -485,10 +494,10 @@ class FlowPropagator:
 
 
 def _majority(label: np.ndarray, size: int, where: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Majority label of the ``size`` × ``size`` window (255 left out) at the flat indices ``where``,
-    and its lead over the runner-up as a fraction of the window's labelled pixels (255 where none).
+    """Majority label of the ``size`` × ``size`` window (255 left out) at the flat indices ``where``.
 
-    Counts are 16-bit box sums of each class's mask, read only at ``where`` (``size`` ≤ 255).
+    Also returns its lead over the runner-up as a fraction of the window's labelled pixels (255 where
+    none). Counts are 16-bit box sums of each class's mask, read only at ``where`` (``size`` ≤ 255).
     """
     best = np.full(where.size, IGNORE_INDEX, np.uint8)
     top = np.zeros(where.size, np.uint16)
@@ -572,8 +581,10 @@ class PropagationJob:
     config: dict[str, Any]
 
     def todo(self, store: LabelStore, confidence: bool = False) -> tuple[list[tuple[Clip, list[int]]], int]:
-        """Each clip with the offsets ``store`` still lacks, and how many it holds already; with
-        ``confidence`` (an engine that makes confidence maps) a label without its map counts as lacking."""
+        """Each clip with the offsets ``store`` still lacks, and how many it holds already.
+
+        With ``confidence`` (an engine that makes confidence maps) a label without its map counts as lacking.
+        """
         todo: list[tuple[Clip, list[int]]] = []
         skipped = 0
         for clip in self.clips:
@@ -586,8 +597,10 @@ class PropagationJob:
 
 
 def _lacks(store: LabelStore, clip: Clip, offset: int, confidence: bool) -> bool:
-    """Whether the pseudo label of ``clip`` at ``offset`` is still to make: not recorded, or (for an
-    engine with confidence maps) recorded without its map."""
+    """Whether the pseudo label of ``clip`` at ``offset`` is still to make.
+
+    That is: not recorded, or (for an engine with confidence maps) recorded without its map.
+    """
     if not store.has(clip.clip_id, offset, LabelKind.PSEUDO, split=clip.split):
         return True
     return confidence and not store.has_confidence(clip.clip_id, offset, LabelKind.PSEUDO, clip.split)
@@ -627,7 +640,7 @@ def plan_propagation(
                 store.has(clip.clip_id, o, LabelKind.PSEUDO, split=clip.split) for o in served[clip.clip_id]
             ):
                 label, instance_ids = _anchor(fmt, clip, engine)
-                check_anchor(label, instance_ids, clip.label(0, LabelKind.FINE).path)
+                check_anchor(label, instance_ids, clip.require_label(0, LabelKind.FINE).path)
     return PropagationJob(clips, served, run_config(fmt, split, engine.name, engine.settings))
 
 
@@ -680,7 +693,7 @@ def propagate_split(
 
 def _anchor(fmt: Format, clip: Clip, engine: PropagationEngine) -> tuple[np.ndarray, np.ndarray | None]:
     """The fine label of the anchor and, for an engine that uses them, its instance ids (or None)."""
-    label = fmt.read_label(clip.label(0, LabelKind.FINE))
+    label = fmt.read_label(clip.require_label(0, LabelKind.FINE))
     if not getattr(engine, "uses_instance_ids", False):
         return label, None
     return label, fmt.instance_ids(clip, LabelKind.FINE)
@@ -705,7 +718,7 @@ def propagate_clip(
                 clip.frame_path(offset),
                 f"frame size {frame.shape[1]}×{frame.shape[0]} differs from the anchor label's "
                 f"{width}×{height} "
-                f"({clip.label(0, LabelKind.FINE).path.name})",
+                f"({clip.require_label(0, LabelKind.FINE).path.name})",
             )
     extra = {"instance_ids": instance_ids} if getattr(engine, "uses_instance_ids", False) else {}
     indices = [span.index(o) for o in todo]

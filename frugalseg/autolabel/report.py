@@ -102,6 +102,9 @@ def score_frame(
     """Compare a label map with its ground truth (both H×W uint8, 255 = unlabelled / void).
 
     Args:
+        label: the H×W uint8 label map to score (255 = unlabelled).
+        truth: its H×W uint8 ground truth (255 = void).
+        num_classes: the number of classes; train ids are 0…num_classes − 1.
         object_classes: the classes scored as objects of every frame (object-mask data); None
             scores every class present in ``truth`` (semantic data).
     """
@@ -157,8 +160,11 @@ class _Group:
     def add_confidence(
         self, confidence: np.ndarray, label: np.ndarray, truth: np.ndarray | None, tail: float = 0.1
     ) -> None:
-        """Count a label's confidence map (float 0…1); with ground truth, the wrong pixels among its
-        ``tail`` least and most confident pixels that have ground truth."""
+        """Count a label's confidence map (float 0…1).
+
+        With ground truth, also count the wrong pixels among its ``tail`` least and most confident
+        pixels that have ground truth.
+        """
         self.confident_labels += 1
         self.confidence_sum += float(confidence.mean())
         if truth is None:

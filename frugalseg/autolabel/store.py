@@ -54,17 +54,22 @@ T = TypeVar("T")
 
 
 def side_json_path(label_path: str | Path, kind: str) -> Path:
-    """The JSON side file of a stored ``kind`` label: ``{stem}_{kind}.json`` beside its
-    ``{stem}_{kind}_labelTrainIds.png`` (what was clicked, boxed, … to make it)."""
+    """The JSON side file of a stored ``kind`` label (what was clicked, boxed, … to make it).
+
+    It is ``{stem}_{kind}.json`` beside its ``{stem}_{kind}_labelTrainIds.png``.
+    """
     label_path = Path(label_path)
     stem = label_path.name.removesuffix(".png").removesuffix("_labelTrainIds").removesuffix(f"_{kind}")
     return label_path.with_name(f"{stem}_{kind}.json")
 
 
 def confidence_path(label_path: str | Path) -> Path:
-    """The confidence map of a stored label: ``{stem}_confidence.png`` beside its
-    ``{stem}_labelTrainIds.png``, an 8-bit PNG where 255 is full confidence (value / 255). A label
-    without one (SAM 2 stores, older stores) is trusted everywhere."""
+    """The confidence map of a stored label.
+
+    It is ``{stem}_confidence.png`` beside its ``{stem}_labelTrainIds.png``, an 8-bit PNG where 255
+    is full confidence (value / 255). A label without one (SAM 2 stores, older stores) is trusted
+    everywhere.
+    """
     label_path = Path(label_path)
     return label_path.with_name(label_path.name.removesuffix("_labelTrainIds.png") + "_confidence.png")
 
@@ -117,9 +122,11 @@ class LabelStore:
         return self.root / RUN_FILE
 
     def open_run(self, config: dict[str, Any]) -> None:
-        """Join the store as a labelling run with ``config``: write ``run.json`` for a new store, or
-        check that an existing one holds the same config; drop from the index the recorded labels
-        whose file is missing or damaged, so that they are made again.
+        """Join the store as a labelling run with ``config``.
+
+        Writes ``run.json`` for a new store, or checks that an existing one holds the same config;
+        drops from the index the recorded labels whose file is missing or damaged, so that they are
+        made again.
 
         Raises:
             LabelStoreError: the store was made by a run with a different config (names the keys), or
@@ -137,8 +144,11 @@ class LabelStore:
 
     @contextlib.contextmanager
     def run(self, config: dict[str, Any]) -> Iterator[LabelStore]:
-        """`open_run` for the duration of a labelling run; a store this run created is removed again
-        when the run fails before it records a single label, so bad input leaves nothing behind."""
+        """`open_run` for the duration of a labelling run.
+
+        A store this run created is removed again when the run fails before it records a single
+        label, so bad input leaves nothing behind.
+        """
         created = not self.root.exists() or not any(self.root.iterdir())
         self.open_run(config)
         try:
@@ -165,8 +175,10 @@ class LabelStore:
             )
 
     def _join(self) -> None:
-        """Hold the store's run lock (shared) for as long as this object lives; when no other run
-        holds it, first remove the temporary files a killed run left behind."""
+        """Hold the store's run lock (shared) for as long as this object lives.
+
+        When no other run holds it, first remove the temporary files a killed run left behind.
+        """
         if getattr(self, "_lock_fd", None) is not None:
             return
         fd = os.open(self.root / LOCK_FILE, os.O_CREAT | os.O_RDWR, 0o644)
@@ -212,8 +224,10 @@ class LabelStore:
         )
 
     def has(self, clip_id: str, offset: int, kind: LabelKind | str, split: str | None = None) -> bool:
-        """Whether a ``kind`` label of ``clip_id`` at ``offset`` is recorded (in ``split``, if given),
-        by this run or by another one sharing the store."""
+        """Whether a ``kind`` label of ``clip_id`` at ``offset`` is recorded (in ``split``, if given).
+
+        Labels recorded by another run sharing the store count too.
+        """
         kind = LabelKind(kind).value
         index = self._refresh()
         if split is not None:
@@ -221,8 +235,10 @@ class LabelStore:
         return any(key[1:] == (clip_id, offset, kind) for key in index)
 
     def has_confidence(self, clip_id: str, offset: int, kind: LabelKind | str, split: str) -> bool:
-        """Whether the recorded ``kind`` label of ``clip_id`` at ``offset`` in ``split`` has a whole
-        confidence map beside it (False when the label itself is not recorded)."""
+        """Whether the recorded ``kind`` label of ``clip_id`` at ``offset`` in ``split`` has a confidence map.
+
+        Only a whole map counts; False when the label itself is not recorded.
+        """
         record = self._refresh().get((split, clip_id, offset, LabelKind(kind).value))
         return record is not None and _whole_png(confidence_path(self.root / record["path"]))
 
@@ -328,8 +344,10 @@ class LabelStore:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _records_index(self) -> dict[_Key, dict[str, Any]]:
-        """Records keyed by (split, clip_id, offset, kind) as this object knows them (the manifest is
-        read the first time)."""
+        """Records keyed by (split, clip_id, offset, kind) as this object knows them.
+
+        The manifest is read the first time.
+        """
         if self._index is None:
             self._index, self._read_bytes, self._lines = {}, 0, 0
             self._read_new()
@@ -418,8 +436,11 @@ def _inside(relative: str) -> bool:
 
 
 def _append(handle: IO[bytes], line: str) -> None:
-    """Append one manifest line durably to the locked ``handle``, first repairing the last line left
-    by a killed run: cut off when it is truncated JSON (its label is redone), completed when whole."""
+    """Append one manifest line durably to the locked ``handle``.
+
+    First repairs the last line left by a killed run: cut off when it is truncated JSON (its label is
+    redone), completed when whole.
+    """
     size = handle.seek(0, os.SEEK_END)
     tail_start = max(0, size - _TAIL_BYTES)
     handle.seek(tail_start)

@@ -71,10 +71,14 @@ def _simulate(args: argparse.Namespace) -> int:
     from frugalseg.active.simulate import check_budget, simulate, strategies
     from frugalseg.autolabel.propagate import FlowPropagator
     from frugalseg.data.formats import get_format
+    from frugalseg.data.formats.davis import DavisFormat
+    from frugalseg.errors import ConfigError
 
     check_budget(args.budget_hours)
     strategies(args.frames, args.types, args.seeds)
     fmt = get_format(args.format, args.root)
+    if not isinstance(fmt, DavisFormat):
+        raise ConfigError("format", f"the annotation loop reads DAVIS-style videos, not {fmt.name!r}")
     split = args.split or fmt.splits()[0]
     engine = FlowPropagator(preset=args.preset, downscale=args.flow_downscale)
     curves = simulate(

@@ -25,9 +25,13 @@ class FlowEngine(Protocol):
     """What the cache needs from a flow engine: ``engine(first, second) -> H×W×2`` and its settings."""
 
     @property
-    def settings(self) -> dict[str, Any]: ...
+    def settings(self) -> dict[str, Any]:
+        """The engine's settings; flows computed under other settings are not reused."""
+        ...
 
-    def __call__(self, first: np.ndarray, second: np.ndarray) -> np.ndarray: ...
+    def __call__(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+        """The H×W×2 flow from ``first`` to ``second``."""
+        ...
 
 
 class FlowCache:
@@ -62,7 +66,8 @@ class FlowCache:
         """The H×W×2 float32 flow first → second, read from the cache or computed and stored."""
         path = self.path(first, second)
         try:
-            return np.load(path, allow_pickle=False).astype(np.float32)
+            cached: np.ndarray = np.load(path, allow_pickle=False).astype(np.float32)
+            return cached
         except (FileNotFoundError, ValueError, OSError):
             pass  # not there yet (or left damaged): compute it
         flow = self.engine(first, second)

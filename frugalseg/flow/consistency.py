@@ -28,7 +28,7 @@ def forward_backward_mask_np(
     grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
     map_x = grid_x + flow_ab[..., 0]
     map_y = grid_y + flow_ab[..., 1]
-    back = cv2.remap(
+    back: np.ndarray = cv2.remap(
         np.ascontiguousarray(flow_ba, dtype=np.float32),
         map_x,
         map_y,
@@ -38,7 +38,8 @@ def forward_backward_mask_np(
     inside = (map_x >= 0) & (map_x <= width - 1) & (map_y >= 0) & (map_y <= height - 1)
     round_trip = flow_ab + back
     bound = alpha * ((flow_ab**2).sum(-1) + (back**2).sum(-1)) + beta
-    return inside & ((round_trip**2).sum(-1) < bound)
+    consistent: np.ndarray = inside & ((round_trip**2).sum(-1) < bound)
+    return consistent
 
 
 def forward_backward_mask(

@@ -30,7 +30,7 @@ class DISFlow:
             raise ConfigError("downscale", f"must be >= 1, got {downscale}")
         self.preset = preset
         self.downscale = downscale
-        self._dis = cv2.DISOpticalFlow_create(_PRESETS[preset])
+        self._dis = cv2.DISOpticalFlow.create(_PRESETS[preset])
 
     @property
     def settings(self) -> dict[str, object]:
@@ -43,7 +43,8 @@ class DISFlow:
             raise ValueError(f"frames differ in size: {first.shape[:2]} vs {second.shape[:2]}")
         height, width = first.shape[:2]
         gray0, gray1 = (_gray(f, self.downscale) for f in (first, second))
-        flow = self._dis.calc(gray0, gray1, None)
+        # OpenCV's stubs refuse None for the output flow, which calc then allocates
+        flow: np.ndarray = self._dis.calc(gray0, gray1, None)  # type: ignore[call-overload]
         if self.downscale > 1:
             flow = cv2.resize(flow, (width, height), interpolation=cv2.INTER_LINEAR) * self.downscale
         return flow.astype(np.float32, copy=False)

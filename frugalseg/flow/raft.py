@@ -69,7 +69,8 @@ class RAFTFlow:
         pair = F.pad(pair, (0, pad_w, 0, pad_h), mode="replicate")
         flows = self.net(pair[:1], pair[1:], num_flow_updates=self.iterations)
         flow = flows[-1][0, :, :height, :width].permute(1, 2, 0)
-        return flow.float().cpu().numpy()
+        result: np.ndarray = flow.float().cpu().numpy()
+        return result
 
 
 def _sha256(path: Path) -> str:
@@ -101,10 +102,10 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
 
 def _build(model: str, state: dict[str, torch.Tensor], path: Path) -> torch.nn.Module:
-    """torchvision's RAFT ``model`` with random weights, filled strictly from ``state``."""
+    """Torchvision's RAFT ``model`` with random weights, filled strictly from ``state``."""
     from torchvision.models.optical_flow import raft_large, raft_small
 
-    net = (raft_large if model == "large" else raft_small)(weights=None, progress=False)
+    net: torch.nn.Module = (raft_large if model == "large" else raft_small)(weights=None, progress=False)
     expected = net.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))

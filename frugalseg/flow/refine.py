@@ -19,6 +19,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+# GrabCut's rectangle, unused when it starts from a mask: what None passes (OpenCV's stubs refuse None).
+_NO_RECT = (0, 0, 0, 0)
+
 
 def _disk(radius: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
@@ -37,8 +40,9 @@ def snap_labels(
     margin: int = 20,
     downscale: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Re-decide the unreliable pixels near each class's boundary on ``frame``; returns the label
-    and where it changed.
+    """Re-decide the unreliable pixels near each class's boundary on ``frame``.
+
+    Returns the label and where it changed.
 
     For each class except the most frequent one (the background), GrabCut gets as *probable* class
     / not-class the pixels of ``label`` that are unreliable and within ``band`` px of the class's
@@ -89,8 +93,8 @@ def snap_labels(
         ys, xs = np.nonzero(wide | current)
         y0, y1 = max(int(ys.min()) - margin, 0), min(int(ys.max()) + margin + 1, height)
         x0, x1 = max(int(xs.min()) - margin, 0), min(int(xs.max()) + margin + 1, width)
-        sub = np.ascontiguousarray(mask[y0:y1, x0:x1])
-        image = np.ascontiguousarray(bgr[y0:y1, x0:x1])
+        sub: np.ndarray = np.ascontiguousarray(mask[y0:y1, x0:x1])
+        image: np.ndarray = np.ascontiguousarray(bgr[y0:y1, x0:x1])
         if downscale > 1:
             small = (max((x1 - x0) // downscale, 1), max((y1 - y0) // downscale, 1))
             sub = cv2.resize(sub, small, interpolation=cv2.INTER_NEAREST)
@@ -99,7 +103,7 @@ def snap_labels(
             continue  # the class fills the box: nothing to learn the surroundings from
         models = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
         try:
-            cv2.grabCut(image, sub, None, *models, iterations, cv2.GC_INIT_WITH_MASK)
+            cv2.grabCut(image, sub, _NO_RECT, *models, iterations, cv2.GC_INIT_WITH_MASK)
         except cv2.error:
             continue  # too few samples of one side for a colour model: keep the label
         inside = ((sub == cv2.GC_FGD) | (sub == cv2.GC_PR_FGD)).view(np.uint8)
@@ -153,7 +157,7 @@ def anchor_colour_models(
         bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
         try:
             cv2.grabCut(
-                np.ascontiguousarray(bgr[y0:y1, x0:x1]), mask, None, bgd, fgd, 1, cv2.GC_INIT_WITH_MASK
+                np.ascontiguousarray(bgr[y0:y1, x0:x1]), mask, _NO_RECT, bgd, fgd, 1, cv2.GC_INIT_WITH_MASK
             )
         except cv2.error:
             continue
@@ -173,8 +177,9 @@ def object_cut(
     ignore: int = 255,
     margin: int = 20,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Re-segment each object of a warped label map on its frame with the anchor's colour models;
-    returns the label and where it changed.
+    """Re-segment each object of a warped label map on its frame with the anchor's colour models.
+
+    Returns the label and where it changed.
 
     Unlike `snap_labels`, which only re-decides unreliable pixels near the boundary with colour
     models learnt on the (drifting) frame itself, this cut can give back whole parts the flow lost:
@@ -235,7 +240,7 @@ def object_cut(
             cv2.grabCut(
                 np.ascontiguousarray(bgr[y0:y1, x0:x1]),
                 sub,
-                None,
+                _NO_RECT,
                 bgd,
                 fgd,
                 iterations,

@@ -96,10 +96,13 @@ def _pair_weight(
     (ri, ci), (rj, cj) = _slices(dy, dx, height, width)
     squared = (features[:, :, ri, ci] - features[:, :, rj, cj]).square_().sum(1)
     weight = squared.add_((dy * dy + dx * dx) / (sigma_xy * sigma_xy)).mul_(-0.5).exp_()
-    if source is None and destination is None:
-        return weight, (ri, ci), (rj, cj)
-    src = source if source is not None else torch.ones_like(destination)
-    dst = destination if destination is not None else torch.ones_like(source)
+    if source is None:
+        if destination is None:
+            return weight, (ri, ci), (rj, cj)
+        src, dst = torch.ones_like(destination), destination
+    else:
+        src = source
+        dst = destination if destination is not None else torch.ones_like(source)
     gate = dst[:, ri, ci] * src[:, rj, cj] + dst[:, rj, cj] * src[:, ri, ci]
     return weight.mul_(gate), (ri, ci), (rj, cj)
 
@@ -132,7 +135,7 @@ class _GatedCRF(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: Any,
         probs: torch.Tensor,
         features: torch.Tensor,
@@ -158,7 +161,7 @@ class _GatedCRF(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
+    def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         (gathered,) = ctx.saved_tensors
         return gathered * -grad_output, None, None, None, None, None
 
@@ -242,7 +245,7 @@ def gated_crf_loss(
         weight = _neighbourhood_weight(features, source, float(sigma_xy), int(radius))
         scale = torch.where(weight > 0, 1.0 / weight.clamp(min=torch.finfo(weight.dtype).tiny), 0.0)
         destination = scale if destination is None else destination * scale
-    total = _GatedCRF.apply(probs, features, source, destination, float(sigma_xy), int(radius))
+    total: torch.Tensor = _GatedCRF.apply(probs, features, source, destination, float(sigma_xy), int(radius))
     return total / count.clamp(min=1.0)
 
 
@@ -280,6 +283,8 @@ class GatedCRFLoss(nn.Module):
             checkpoints keep), a linear warm-up; 0 applies it in full from the first step.
         ignore_index: accepted for the loss registry; unused.
     """
+
+    calls: torch.Tensor  # the warm-up's call count: a buffer, registered only with ramp_steps
 
     def __init__(
         self,

@@ -1,5 +1,7 @@
-"""Reading weights without running code: sha256-verified safetensors, torch files read with
-``weights_only=True``, and strict loading that names every mismatching key.
+"""Reading weights without running code.
+
+Sha256-verified safetensors, torch files read with ``weights_only=True``, and strict loading that
+names every mismatching key.
 
 A hash is a full-length, lower-case hex sha256 compared exactly; a card or index that records
 anything else (empty, short, not a string) is refused rather than trusted.

@@ -40,7 +40,8 @@ class SmpStudent(ImageStudent):
     def segment(self, image: Tensor) -> Tensor:
         """Logits of the image, padded to the encoder's stride and cropped back."""
         h, w = image.shape[-2:]
-        return self.net(pad_to_multiple(image, self.net.encoder.output_stride))[..., :h, :w]
+        encoder: Any = self.net.encoder  # smp's: output_stride is unknown to nn.Module's type
+        return self.net(pad_to_multiple(image, encoder.output_stride))[..., :h, :w]
 
 
 def drop_unused_stages(encoder: nn.Module) -> None:
@@ -51,8 +52,9 @@ def drop_unused_stages(encoder: nn.Module) -> None:
     (MobileNetV2's ``features[7:14]``) is replaced child by child, which keeps the indices the
     encoder's ``forward`` uses.
     """
-    depth = len(encoder.out_channels) - 1
-    stages = encoder.get_stages()
+    smp_encoder: Any = encoder  # out_channels and get_stages() are smp's, unknown to nn.Module's type
+    depth = len(smp_encoder.out_channels) - 1
+    stages = smp_encoder.get_stages()
     if isinstance(stages, dict):
         unused = [m for stride, modules in stages.items() if stride > 2**depth for m in modules]
     else:
@@ -102,7 +104,10 @@ def smp_student(
         **kwargs: further arguments of the smp class (``encoder_depth``, ``decoder_channels`` …).
     """
     net = architecture(encoder_name=encoder, encoder_weights=None, classes=num_classes, **kwargs)
+    smp_encoder = net.encoder
+    if not isinstance(smp_encoder, nn.Module):
+        raise TypeError(f"{architecture.__name__} has no encoder module")
     if encoder_weights is not None:  # before unused stages are dropped: the file holds them all
-        load_encoder_weights(net.encoder, encoder_weights)
-    drop_unused_stages(net.encoder)
+        load_encoder_weights(smp_encoder, encoder_weights)
+    drop_unused_stages(smp_encoder)
     return SmpStudent(net, num_classes, num_frames)
