@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from data.fake_davis import SQUARES_FRAMES, squares, write_davis, write_moving_squares
 
 from frugalseg.autolabel.store import LabelStore
 from frugalseg.cli import main
-from data.fake_davis import SQUARES_FRAMES, squares, write_davis, write_moving_squares
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from active.synthetic_clips import jaccard, moving_square
 from frugalseg.active.annotation import TypePolicy, annotate_clicks, grabcut_clicks, make_policy
 from frugalseg.active.annotator import CorrectiveClick
 from frugalseg.active.loop import AnnotationLoop, Curve, Video, dataset_curve, mean_curve
@@ -15,7 +16,6 @@ from frugalseg.active.selection import FrameSelector, make_selector
 from frugalseg.active.state import VideoState
 from frugalseg.autolabel.propagate import FlowPropagator
 from frugalseg.data.costs import DEFAULT_COSTS
-from active.synthetic_clips import jaccard, moving_square
 
 
 @pytest.fixture(autouse=True)

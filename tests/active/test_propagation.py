@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
+from active.synthetic_clips import jaccard, moving_square
 from frugalseg.active.propagation import PropagationCache, fuse, propagate_annotations
 from frugalseg.autolabel.propagate import FlowPropagator
-from active.synthetic_clips import jaccard, moving_square
 
 
 @pytest.fixture(autouse=True)

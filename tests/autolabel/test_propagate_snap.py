@@ -63,7 +63,7 @@ def test_snapping_keeps_the_square_better_than_the_chain_before(clip) -> None:
     targets = list(range(1, 11))
     scores = {}
     for name, engine in (
-        ("before", FlowPropagator(chain_direct=False, snap=False)),
+        ("before", FlowPropagator(chain_direct=False, snap=False, object_cut=False)),
         ("default", FlowPropagator()),
     ):
         out = engine.propagate(frames, 0, labels[0], targets)
