@@ -69,6 +69,9 @@ def test_ctrl_c_ends_a_labelling_run_with_one_line_and_code_130(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # pytest-xdist workers ignore SIGINT and a child inherits that; a terminal's Ctrl-C reaches a
+        # process that has the default disposition, which Python turns into KeyboardInterrupt.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 120
     while len(_records(out)) < 1 and process.poll() is None and time.monotonic() < deadline:
