@@ -97,10 +97,10 @@ def test_temporal_pair_adds_lambda_times_consistency_and_label_weight_scales_the
     label = _ce_by_hand(current, batch["label"])
     consistency = temporal_consistency_loss(current.softmax(1), previous.softmax(1), flow, -flow)
     assert float(consistency) > 0
-    assert float(total) == pytest.approx(0.5 * label + 2.0 * float(consistency), rel=1e-5)
+    assert float(total.detach()) == pytest.approx(0.5 * label + 2.0 * float(consistency), rel=1e-5)
     assert logged["train/loss_temporal"] == pytest.approx(float(consistency), rel=1e-5)
     module.hparams.label_weight = 0.0
-    assert float(module.training_step(batch, 0)) == pytest.approx(2.0 * float(consistency), rel=1e-5)
+    assert float(module.training_step(batch, 0).detach()) == pytest.approx(2.0 * float(consistency), rel=1e-5)
 
 
 def test_poly_schedule_decays_to_the_floor_and_stays_there():
