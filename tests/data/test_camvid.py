@@ -19,15 +19,8 @@ from frugalseg.data.formats import detect_format, get_format
 from frugalseg.data.io import write_png_atomic
 
 from . import fake_camvid as camvid
-
-
-def _clips(fmt, split):
-    return {clip.clip_id: clip for clip in fmt.clips(split)}
-
-
-def _problems(root: Path) -> set[tuple[str, str, bool]]:
-    return {(p.path.relative_to(root).as_posix(), p.message, p.warning) for p in check_dataset(root)}
-
+from .reading import clips_by_id
+from .reading import problems as found_problems
 
 # --- SegNet layout -------------------------------------------------------------------------------
 
@@ -40,14 +33,14 @@ def segnet(tmp_path: Path) -> Path:
 def test_camvid_segnet_clips_are_the_stills_of_a_sequence_in_time_order(segnet: Path) -> None:
     fmt = get_format("camvid", segnet)
     assert fmt.splits() == ["train", "val"]
-    train = _clips(fmt, "train")
+    train = clips_by_id(fmt, "train")
     assert sorted(train) == sorted(camvid.SEGNET_STILLS["train"])
     clip = train["0001TP_006720"]
     assert [p.name for p in clip.frames] == ["0001TP_006690.jpg", "0001TP_006720.jpg", "0001TP_006750.jpg"]
     assert clip.anchor_index == 1 and clip.frame_path(-1).name == "0001TP_006690.jpg"
     assert [p.name for p in train["Seq05VD_f00030"].frames] == ["Seq05VD_f00000.jpg", "Seq05VD_f00030.jpg"]
     assert train["Seq05VD_f00030"].anchor_index == 1
-    assert sorted(_clips(fmt, "val")) == ["0016E5_07959", "0016E5_07961"]
+    assert sorted(clips_by_id(fmt, "val")) == ["0016E5_07959", "0016E5_07961"]
 
 
 def test_camvid_segnet_labels_decode_to_the_11_classes_and_void_to_ignore(segnet: Path) -> None:
@@ -66,7 +59,7 @@ def test_camvid_segnet_labels_decode_to_the_11_classes_and_void_to_ignore(segnet
         "Bicyclist",
     )
     assert fmt.classes.instance_classes == ()
-    clip = _clips(fmt, "train")["0001TP_006750"]
+    clip = clips_by_id(fmt, "train")["0001TP_006750"]
     label = fmt.read_label(clip.label(0, LabelKind.FINE))
     assert label.dtype == np.uint8 and label.shape == (camvid.H, camvid.W)
     np.testing.assert_array_equal(label, camvid.expected_label(2))
@@ -88,7 +81,7 @@ def test_camvid_segnet_check_names_each_planted_fault(segnet: Path) -> None:
     write_png_atomic(segnet / "trainannot/0001TP_006720.png", bad_value)
     (segnet / "val/0016E5_07961.png").write_bytes(b"not a png")
     write_png_atomic(segnet / "valannot/0016E5_08001.png", camvid.expected_label(0))  # no frame
-    assert _problems(segnet) == {
+    assert found_problems(segnet) == {
         (
             "trainannot/0001TP_006690.png",
             "label size 50×32 differs from its frame's 48×32 (0001TP_006690.jpg)",
@@ -116,7 +109,7 @@ def test_camvid_original_colours_map_to_the_same_11_classes(original: Path) -> N
     assert detect_format(original) == "camvid"
     fmt = get_format("camvid", original)
     assert fmt.splits() == ["train", "val"]  # from train.txt and val.txt
-    train = _clips(fmt, "train")
+    train = clips_by_id(fmt, "train")
     assert sorted(train) == sorted(camvid.SEGNET_STILLS["train"])
     clip = train["0001TP_006750"]
     assert [p.name for p in clip.frames] == ["0001TP_006690.png", "0001TP_006720.png", "0001TP_006750.png"]
@@ -146,7 +139,7 @@ def test_camvid_original_without_lists_or_colour_file(original: Path) -> None:
     (original / "label_colors.txt").unlink()  # the built-in table of the 32 colours
     fmt = get_format("camvid", original)
     assert fmt.splits() == ["all"]
-    clips = _clips(fmt, "all")
+    clips = clips_by_id(fmt, "all")
     assert len(clips) == 7 and [p.name for p in clips["0016E5_07961"].frames] == [
         "0016E5_07959.png",
         "0016E5_07961.png",
@@ -163,7 +156,7 @@ def test_camvid_original_check_names_an_unknown_colour_and_a_missing_still(origi
     write_png_atomic(path, rgb)
     with (original / "val.txt").open("a") as listing:
         listing.write("/SegNet/CamVid/val/0016E5_09999.png /SegNet/CamVid/valannot/0016E5_09999.png\n")
-    assert _problems(original) == {
+    assert found_problems(original) == {
         ("LabeledApproved_full/0001TP_006720_L.png", "colours (1, 2, 3) are no CamVid class", False),
         ("701_StillsRaw_full/0016E5_09999.png", "listed in val.txt line 3, does not exist", False),
     }
@@ -175,7 +168,7 @@ def test_camvid_original_check_names_an_unknown_colour_and_a_missing_still(origi
 def test_real_camvid_dev_splits_and_a_known_pixel(shared_data: Path) -> None:
     assert detect_format(shared_data / "camvid_dev") == "camvid"
     fmt = get_format("camvid", shared_data / "camvid_dev")
-    train, val = _clips(fmt, "train"), _clips(fmt, "val")
+    train, val = clips_by_id(fmt, "train"), clips_by_id(fmt, "val")
     assert (len(train), len(val)) == (367, 101)
     clip = train["0001TP_006690"]
     assert clip.anchor_index == 0 and len(clip.frames) == 62  # the 0001TP stills of train, 1 s apart

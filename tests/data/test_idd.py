@@ -20,14 +20,8 @@ from frugalseg.data.io import write_png_atomic
 from frugalseg.errors import DataError
 
 from . import fake_idd as idd
-
-
-def _clips(fmt, split):
-    return {clip.clip_id: clip for clip in fmt.clips(split)}
-
-
-def _problems(root: Path) -> set[tuple[str, str, bool]]:
-    return {(p.path.relative_to(root).as_posix(), p.message, p.warning) for p in check_dataset(root)}
+from .reading import clips_by_id
+from .reading import problems as found_problems
 
 
 @pytest.fixture
@@ -40,7 +34,7 @@ def test_idd_reads_level3_labels_and_finds_the_annotated_frame_among_temporal_fr
     assert fmt.splits() == ["test", "train", "val"]
     assert fmt.num_classes == 26 and fmt.class_names[0] == "road" and fmt.class_names[25] == "sky"
     assert fmt.palette[9] == (0, 0, 142)  # car
-    train = _clips(fmt, "train")
+    train = clips_by_id(fmt, "train")
     assert sorted(train) == ["0/000101", "0/000102"]
     clip = train["0/000101"]
     assert [p.name for p in clip.frames] == [
@@ -56,15 +50,15 @@ def test_idd_reads_level3_labels_and_finds_the_annotated_frame_among_temporal_fr
     assert fmt.class_names[label[22, 30]] == "car" and label[30, 0] == IGNORE_INDEX
     assert fmt.ground_truth(clip) == {0: clip.label(0, LabelKind.FINE)}
     assert [p.name for p in train["0/000102"].frames] == ["000102_leftImg8bit.png"]
-    val = _clips(fmt, "val")["1/frame0029"]
+    val = clips_by_id(fmt, "val")["1/frame0029"]
     assert val.frames[0].name == "frame0029_leftImg8bit.jpg" and val.label(0, LabelKind.FINE) is not None
-    test = _clips(fmt, "test")["2/000301"]
+    test = clips_by_id(fmt, "test")["2/000301"]
     assert test.labels == {}
 
 
 def test_idd_instance_ids_keep_the_instances(idd_root: Path) -> None:
     fmt = get_format("idd", idd_root)
-    train = _clips(fmt, "train")
+    train = clips_by_id(fmt, "train")
     ids = fmt.instance_ids(train["0/000101"])
     assert ids.dtype == np.int32
     assert sorted(np.unique(ids).tolist()) == [0, 4000, 4001, 9000]
@@ -82,9 +76,9 @@ def test_idd_is_detected_not_cityscapes_and_checks_clean(idd_root: Path) -> None
 def test_idd_missing_temporal_frame_is_a_warning_of_a_partial_snippet(tmp_path: Path) -> None:
     root = idd.write_idd(tmp_path / "idd", with_gap=True)
     fmt = get_format("idd", root)
-    clip = _clips(fmt, "train")["0/000101"]  # no error: the snippet is partial
+    clip = clips_by_id(fmt, "train")["0/000101"]  # no error: the snippet is partial
     assert clip.missing == frozenset({1}) and not clip.has_frame(1) and clip.has_frame(2)
-    assert _problems(root) == {
+    assert found_problems(root) == {
         (f"{idd.TEMPORAL}/0000103.jpeg", "missing frame (offset +1) of the snippet of 0/000101", True)
     }
 
@@ -99,12 +93,12 @@ def test_idd_anchor_is_cached_and_a_folder_without_the_image_warns(
     folder = idd_root / idd.TEMPORAL
     (folder / "0000102.jpeg").unlink()
     shutil.copy(folder / "0000101.jpeg", folder / "0000102.jpeg")
-    problems = _problems(idd_root)
+    problems = found_problems(idd_root)
     assert len(problems) == 1
     path, message, warning = problems.pop()
     assert path == idd.TEMPORAL and warning
     assert message.startswith("none of its 5 frames shows the annotated image 000101_leftImg8bit.png")
-    assert [p.name for p in _clips(get_format("idd", idd_root), "train")["0/000101"].frames] == [
+    assert [p.name for p in clips_by_id(get_format("idd", idd_root), "train")["0/000101"].frames] == [
         "000101_leftImg8bit.png"
     ]
 
@@ -116,7 +110,7 @@ def test_idd_check_names_each_planted_fault(idd_root: Path) -> None:
     write_png_atomic(idd_root / "gtFine/train/0/000101_gtFine_labellevel3Ids.png", bad)
     write_png_atomic(idd_root / "gtFine/val/1/frame0029_gtFine_labellevel3Ids.png", idd.LABEL[:16])
     (idd_root / "leftImg8bit/test/2/000301_leftImg8bit.png").write_bytes(b"\x89PNG\r\n\x1a\n cut")
-    problems = _problems(idd_root)
+    problems = found_problems(idd_root)
     polygons = [p for p in problems if p[0] == "gtFine/train/0/000102_gtFine_polygons.json"]
     assert len(polygons) == 1 and not polygons[0][2]
     assert "000102_gtFine_labellevel3Ids.png" in polygons[0][1]

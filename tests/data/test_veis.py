@@ -17,14 +17,8 @@ from frugalseg.data.formats import detect_format, get_format
 from frugalseg.data.io import write_png_atomic
 
 from . import fake_veis as veis
-
-
-def _clips(fmt, split):
-    return {clip.clip_id: clip for clip in fmt.clips(split)}
-
-
-def _problems(root: Path) -> set[tuple[str, str, bool]]:
-    return {(p.path.relative_to(root).as_posix(), p.message, p.warning) for p in check_dataset(root)}
+from .reading import clips_by_id
+from .reading import problems as found_problems
 
 
 @pytest.fixture
@@ -36,7 +30,7 @@ def test_veis_every_frame_is_a_clip_and_its_ground_truth_is_every_frame(veis_roo
     fmt = get_format("veis", veis_root)
     assert fmt.splits() == ["train", "val"]
     assert fmt.num_classes == 19 and fmt.class_names[13] == "car"
-    train = _clips(fmt, "train")
+    train = clips_by_id(fmt, "train")
     assert sorted(train) == [f"town01/{i:06d}" for i in range(4)]
     clip = train["town01/000002"]
     assert clip.anchor_index == 2
@@ -49,12 +43,12 @@ def test_veis_every_frame_is_a_clip_and_its_ground_truth_is_every_frame(veis_roo
     assert sorted(truth) == [-2, -1, 0, 1]
     for offset, ref in truth.items():
         np.testing.assert_array_equal(fmt.read_label(ref), veis.expected_label(2 + offset))
-    assert sorted(_clips(fmt, "val")) == ["town02/000000", "town02/000001"]
+    assert sorted(clips_by_id(fmt, "val")) == ["town02/000000", "town02/000001"]
 
 
 def test_veis_instance_ids_number_each_instance_colour(veis_root: Path) -> None:
     fmt = get_format("veis", veis_root)
-    train = _clips(fmt, "train")
+    train = clips_by_id(fmt, "train")
     ids = fmt.instance_ids(train["town01/000001"])
     assert ids[2, 2] == 0
     car, person = ids[22, 30], ids[22, 3]
@@ -78,7 +72,7 @@ def test_veis_check_names_each_planted_fault(veis_root: Path) -> None:
     (veis_root / "labels/train/town01/000002.png").unlink()
     write_png_atomic(veis_root / "labels/val/town02/000007.png", veis.colour_label(0))
     write_png_atomic(veis_root / "labels/val/town09/000000.png", veis.colour_label(0))
-    assert _problems(veis_root) == {
+    assert found_problems(veis_root) == {
         ("labels/val/town09", "labels of a video with no frame folder in images/", False),
         ("labels/train/town01/000000.png", "colours (1, 2, 3) are no Cityscapes label colour", False),
         (
