@@ -177,7 +177,15 @@ class VideoSegDataModule(L.LightningDataModule):
         red, green, blue = IMAGENET_MEAN
         mean_colour = (255.0 * red, 255.0 * green, 255.0 * blue)
         self.geometry = (
-            ClipGeometry(crop_size, scale_range, flip_prob, fill=mean_colour) if crop_size else None
+            ClipGeometry(
+                crop_size,
+                scale_range,
+                flip_prob,
+                fill=mean_colour,
+                sparse_kind=LabelKind.CLICKS.index if self.recipe.anchor_kind is LabelKind.CLICKS else None,
+            )
+            if crop_size
+            else None
         )
         self.samples: list[Sample] = []
         self._train_clips: dict[str, Clip] = {}
@@ -442,6 +450,29 @@ class ClipGeometry(ClipRandomGeometry):
     dx negated by a flip), so that it still maps the transformed frames onto each other.
     """
 
+    def __init__(
+        self,
+        crop_size: tuple[int, int],
+        scale_range: tuple[float, float] = (0.5, 2.0),
+        flip_prob: float = 0.5,
+        ignore_index: int = IGNORE_INDEX,
+        fill: tuple[float, float, float] = (0.0, 0.0, 0.0),
+        sparse_kind: int | None = None,
+    ) -> None:
+        """`ClipRandomGeometry`'s arguments, and the kind of sparse labels.
+
+        Args:
+            crop_size: as `ClipRandomGeometry`.
+            scale_range: as `ClipRandomGeometry`.
+            flip_prob: as `ClipRandomGeometry`.
+            ignore_index: as `ClipRandomGeometry`.
+            fill: as `ClipRandomGeometry`.
+            sparse_kind: the `LabelKind` index of sparse labels (clicks), moved point by point; None
+                when the data hold none.
+        """
+        super().__init__(crop_size, scale_range, flip_prob, ignore_index, fill)
+        self.sparse_kind = sparse_kind
+
     def sample_matrices(self, batch: int, height: int, width: int, device: torch.device) -> torch.Tensor:
         """The matrices of `ClipRandomGeometry`, kept in ``last_matrices`` for the flows and neighbours."""
         self.last_matrices = super().sample_matrices(batch, height, width, device)
@@ -454,7 +485,8 @@ class ClipGeometry(ClipRandomGeometry):
         frames, neighbours = batch["frames"], batch.get("neighbours")
         count = 0 if neighbours is None else neighbours.shape[1]
         joint = frames if neighbours is None else torch.cat([neighbours, frames], dim=1)
-        sparse = batch["kind"] == LabelKind.CLICKS.index if "kind" in batch else None
+        # Only a recipe with sparse labels pays for the check (it syncs with the device).
+        sparse = batch["kind"] == self.sparse_kind if self.sparse_kind is not None else None
         joint, batch["label"] = self(joint, batch["label"], sparse)
         matrices = self.last_matrices
         batch["frames"] = joint[:, count:]

@@ -124,3 +124,12 @@ def test_a_loader_worker_starts_after_the_parent_used_opencv_threads(tiny_street
     batch = next(iter(module.train_dataloader()))
     assert batch["frames"].shape[0] == 1
     assert cv2.getNumThreads() == 1
+
+
+def test_only_a_click_recipe_moves_labels_point_by_point(tiny_streets):
+    def geometry(recipe):
+        root = str(tiny_streets)
+        return VideoSegDataModule(root=root, format="synthetic", recipe=recipe, crop_size=(32, 64))
+
+    assert geometry("clicks").geometry.sparse_kind == LabelKind.CLICKS.index
+    assert geometry("B3").geometry.sparse_kind is None
