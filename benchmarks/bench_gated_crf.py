@@ -35,7 +35,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from test_gated_crf import full_window_gated_crf  # noqa: E402  (the tested reference formulation)
+from losses.test_gated_crf import full_window_gated_crf  # noqa: E402  (the tested reference formulation)
 
 from frugalseg.losses import gated_crf_loss  # noqa: E402
 

@@ -90,9 +90,9 @@ def synthetic(offsets=(-10, -5, -1, 1, 5, 10)) -> list[str]:
             out = engine.propagate(
                 frames, -lo, read_label(clip.label(0, LabelKind.FINE).path), [o - lo for o in offsets]
             )
-            truth = fmt.sequence_ground_truth(clip)
+            truth = fmt.ground_truth(clip)
             for o in offsets:
-                totals[o] += agreement(out[o - lo], read_label(truth[o]))
+                totals[o] += agreement(out[o - lo], read_label(truth[o].path))
     return [f"| {o:+d} | {a / n:.4f} | {n / t:.3f} |" for o, (a, n, t) in totals.items()]
 
 
