@@ -3,7 +3,7 @@
 Paper 002 predicts the mask of every frame from *all* annotated masks. With a single-anchor engine
 (`FlowPropagator`: ``propagate(frames, anchor_index, anchor_label, targets)``) that is done here:
 each frame takes the nearest annotated frame on each side, the engine carries both masks to it,
-and the two results are fused per pixel by their reliability:
+and the two results are fused per pixel by their reliability (`frugalseg.autolabel.fusion`):
 
 * a side's weight is ``1 / distance`` (in frames) to its anchor, times the engine's per-pixel
   confidence where the engine offers one (``propagate_with_confidence``, returning
@@ -38,9 +38,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from frugalseg.autolabel.fusion import fuse_labels
 from frugalseg.data.clips import IGNORE_INDEX
-
-FILL_WINDOW = 9
 
 
 def mask_digest(mask: np.ndarray) -> str:
@@ -121,31 +120,6 @@ def run_engine(
     return {t: (label, None) for t, label in engine.propagate(frames, anchor, mask, list(targets)).items()}
 
 
-def fuse(
-    sides: Sequence[tuple[np.ndarray, float, np.ndarray | None]], window: int = FILL_WINDOW
-) -> np.ndarray:
-    """Per-pixel weighted vote of labels ``(label, weight, confidence or None)``; 255 counts for nothing.
-
-    Pixels no side labels take the weighted majority of the ``window`` × ``window`` box around
-    them, and background (0) where that is empty too.
-    """
-    shape = sides[0][0].shape
-    values = sorted({int(v) for label, _, _ in sides for v in np.unique(label) if v != IGNORE_INDEX} | {0})
-    votes = np.zeros((len(values), *shape), np.float32)
-    for label, weight, confidence in sides:
-        support = np.full(shape, weight, np.float32) if confidence is None else weight * confidence
-        for row, value in enumerate(values):
-            votes[row] += np.where(label == value, support, 0)
-    total = votes.sum(0)
-    fused = np.asarray(values, np.uint8)[votes.argmax(0)]
-    empty = total <= 0
-    if empty.any():
-        spread = np.stack([cv2.boxFilter(v, -1, (window, window), normalize=False) for v in votes])
-        filled = np.asarray(values, np.uint8)[spread.argmax(0)]
-        fused[empty] = np.where(spread.sum(0)[empty] > 0, filled[empty], 0)
-    return fused
-
-
 @dataclass
 class Propagated:
     """The loop's current masks: one object-id map per frame, and how unreliable each frame is."""
@@ -222,7 +196,7 @@ def propagate_annotations(
         if right is not None:
             label, conf = backward[right][t]
             sides.append((label, 1.0 / (right - t), conf))
-        mask = fuse(sides)
+        mask, _ = fuse_labels(sides)
         for obj, first in (first_frames or {}).items():
             if t < first:
                 mask[mask == obj] = 0

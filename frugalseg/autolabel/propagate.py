@@ -516,38 +516,6 @@ def _majority(label: np.ndarray, size: int, where: np.ndarray) -> tuple[np.ndarr
     return best, (top - second) / np.maximum(total, 1).astype(np.float32)
 
 
-def fuse_two_anchors(
-    first: tuple[np.ndarray, np.ndarray], second: tuple[np.ndarray, np.ndarray]
-) -> tuple[np.ndarray, np.ndarray]:
-    """The label of a frame between two annotated frames, from both anchors' propagated labels.
-
-    ``first`` and ``second`` are (label, confidence) pairs for the same frame, each propagated from
-    one anchor (e.g. by `FlowPropagator.propagate_with_confidence`); every pixel takes the label of
-    the more confident one (the first on a tie; a 255 label has confidence 0 and never wins over a
-    label). Where both agree the confidence is the larger one raised towards 1
-    (``1 − (1 − c₁)(1 − c₂)``, two independent routes to the same answer); where they disagree it
-    is the winner's lowered by the loser's (``c_win − c_lose``, never below 0).
-
-    Returns:
-        the fused H×W uint8 label and its H×W float32 confidence.
-    """
-    (label_a, conf_a), (label_b, conf_b) = first, second
-    if not label_a.shape == label_b.shape == conf_a.shape == conf_b.shape:
-        raise ValueError(
-            f"labels and confidences differ in shape: {label_a.shape}, {conf_a.shape}, {label_b.shape}, "
-            f"{conf_b.shape}"
-        )
-    conf_a = np.where(label_a == IGNORE_INDEX, 0.0, conf_a).astype(np.float32)
-    conf_b = np.where(label_b == IGNORE_INDEX, 0.0, conf_b).astype(np.float32)
-    take_b = (conf_b > conf_a) | (label_a == IGNORE_INDEX)
-    label = np.where(take_b, label_b, label_a).astype(np.uint8)
-    agree = label_a == label_b
-    high, low = np.maximum(conf_a, conf_b), np.minimum(conf_a, conf_b)
-    confidence = np.where(agree, 1.0 - (1.0 - conf_a) * (1.0 - conf_b), np.maximum(high - low, 0.0))
-    confidence[label == IGNORE_INDEX] = 0.0
-    return label, np.clip(confidence, 0.0, 1.0).astype(np.float32)
-
-
 def servable_offsets(clip: Clip, offsets: Sequence[int]) -> list[int]:
     """The ``offsets`` of ``clip`` whose frame exists (a partial snippet may lack some)."""
     return [offset for offset in offsets if clip.has_frame(offset)]

@@ -1,4 +1,5 @@
-"""Propagation from many annotated frames: two-anchor fusion, reliability weights, late objects, the cache."""
+"""Propagation from many annotated frames: two anchors, late objects, the cache (the fusion itself:
+tests/autolabel/test_fusion.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 
 from active.synthetic_clips import jaccard, moving_square
-from frugalseg.active.propagation import PropagationCache, fuse, propagate_annotations
+from frugalseg.active.propagation import PropagationCache, propagate_annotations
 from frugalseg.autolabel.propagate import FlowPropagator
 
 
@@ -17,18 +18,6 @@ def one_cv_thread():
     cv2.setNumThreads(1)
     yield
     cv2.setNumThreads(previous)
-
-
-def test_fuse_votes_by_weight_ignores_unsure_and_fills_holes() -> None:
-    left = np.array([[1, 1, 0, 255, 255]], np.uint8)
-    right = np.array([[0, 255, 2, 2, 255]], np.uint8)
-    fused = fuse([(left, 2.0, None), (right, 1.0, None)], window=3)
-    # heavier left wins disagreements; 255 counts for nothing; the last pixel takes its window's vote
-    assert fused.tolist() == [[1, 1, 0, 2, 2]]
-    confidence = np.array([[0.1, 1, 1, 1, 1]], np.float32)
-    assert fuse([(left, 2.0, confidence), (right, 1.0, None)], window=3)[0, 0] == 0
-    nothing = np.full((2, 2), 255, np.uint8)
-    assert fuse([(nothing, 1.0, None)]).tolist() == [[0, 0], [0, 0]]
 
 
 def test_two_anchors_reproduce_a_square_with_known_motion() -> None:

@@ -1,4 +1,5 @@
-"""FlowPropagator's snapping, confidence maps and two-anchor fusion on synthetic clips with known truth.
+"""FlowPropagator's snapping and confidence maps on synthetic clips with known truth (the two-anchor
+fusion of this clip is tested in test_fusion.py).
 
 A red textured square moves 5 px right and 1 px down a frame over a green textured background and
 passes behind a static blue bar (an occluder in front of it). Measured (J of the square, 255 = not
@@ -13,7 +14,6 @@ import numpy as np
 import pytest
 
 from frugalseg.autolabel import FlowPropagator
-from frugalseg.autolabel.propagate import fuse_two_anchors
 from frugalseg.data.clips import IGNORE_INDEX
 
 SIDE = 36
@@ -94,37 +94,6 @@ def test_confidence_is_highest_where_the_label_is_right(clip) -> None:
         means.append(confidence.mean())
     assert means[0] > means[1] > means[2]  # farther from the anchor, less sure
     assert FlowPropagator().propagate(frames, 0, labels[0], [5])[5].tolist() == out[5][0].tolist()
-
-
-def test_two_anchors_fused_beat_either_alone() -> None:
-    """The square starts half hidden behind the bar: from the first frame its hidden part is never
-    labelled, from the last frame (fully visible) it is; fused at the middle frame beats both.
-
-    Measured at 4 px a frame: J 0.17 from the first anchor, 0.68 from the last, 0.72 fused. Not
-    always so: at 5 px a frame (0.22 / 0.90 / 0.78) the first anchor's chain carries the hidden
-    part as background with reliable flow once it has emerged, so its confidence there is high
-    and the fusion falls between the two."""
-    frames, labels = square_behind_bar(frames=9, start=20, bar_x=40, size=(120, 160), speed=4)
-    engine = FlowPropagator()
-    first = engine.propagate_with_confidence(frames, 0, labels[0], [4])[4]
-    last = engine.propagate_with_confidence(frames, 8, labels[8], [4])[4]
-    label, confidence = fuse_two_anchors(first, last)
-    scores = [jaccard(x, labels[4]) for x in (first[0], last[0], label)]
-    print(scores)
-    assert scores[2] >= max(scores[:2]) + 0.01
-    assert confidence.shape == label.shape and 0 <= confidence.min() and confidence.max() <= 1
-
-
-def test_fusion_takes_the_more_confident_label_per_pixel() -> None:
-    label_a = np.array([[0, 1, 255, 1]], np.uint8)
-    label_b = np.array([[0, 0, 2, 255]], np.uint8)
-    conf_a = np.array([[0.5, 0.9, 0.7, 0.2]], np.float32)
-    conf_b = np.array([[0.5, 0.4, 0.1, 0.8]], np.float32)
-    label, confidence = fuse_two_anchors((label_a, conf_a), (label_b, conf_b))
-    assert label.tolist() == [[0, 1, 2, 1]]
-    np.testing.assert_allclose(confidence, [[0.75, 0.5, 0.1, 0.2]], atol=1e-6)
-    with pytest.raises(ValueError, match="differ in shape"):
-        fuse_two_anchors((label_a, conf_a), (label_b[:, :2], conf_b[:, :2]))
 
 
 def test_old_behaviour_and_new_settings_are_recorded() -> None:
