@@ -16,6 +16,9 @@ Types, on one frame, for every object visible in its ground truth:
 A frame on which no object is visible costs ``clicked_frame_seconds`` (looking, finding nothing)
 and yields an empty mask, whichever the type.
 
+A real annotator's clicks (`GivenClick`, ``annotate add --clicks``) go through the same GrabCut
+model, all of an object's clicks at once (`annotate_given_clicks`), at the same cost.
+
 Type policies (``choose(view) -> type``): `MaskPolicy`, `ClicksPolicy`, `RandomTypePolicy` (seeded
 coin), and `OracleTypePolicy`, which tries every type on the frame and keeps the one with the
 largest gain of the frame's J&F per second (paper 002's cost-normalised oracle).
@@ -26,6 +29,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -40,6 +44,32 @@ CLICKS_PER_OBJECT = 3
 GRABCUT_ITERATIONS = 3
 # GrabCut's rectangle, unused when it starts from a mask: what None passes (OpenCV's stubs refuse None).
 _NO_RECT = (0, 0, 0, 0)
+
+
+class Click(Protocol):
+    """What the click-to-mask model reads of a click (`CorrectiveClick`, `GivenClick`)."""
+
+    @property
+    def x(self) -> int:
+        """The pixel column."""
+
+    @property
+    def y(self) -> int:
+        """The pixel row."""
+
+    @property
+    def positive(self) -> bool:
+        """True on the object (foreground), False off it."""
+
+
+@dataclass(frozen=True)
+class GivenClick:
+    """A person's click on object ``object``: pixel column ``x``, row ``y``, ``positive`` on the object."""
+
+    object: int
+    x: int
+    y: int
+    positive: bool
 
 
 @dataclass
@@ -67,7 +97,7 @@ def click_radius(shape: tuple[int, ...]) -> int:
     return max(2, round(0.01 * float(np.hypot(shape[0], shape[1]))))
 
 
-def paint_clicks(mask: np.ndarray, clicks: Sequence[CorrectiveClick], radius: int) -> np.ndarray:
+def paint_clicks(mask: np.ndarray, clicks: Sequence[Click], radius: int) -> np.ndarray:
     """``mask`` with a disk of foreground at each positive click and of background at each negative one."""
     out = mask.astype(np.uint8).copy()
     for click in clicks:
@@ -76,7 +106,7 @@ def paint_clicks(mask: np.ndarray, clicks: Sequence[CorrectiveClick], radius: in
 
 
 def grabcut_clicks(
-    image: np.ndarray, prior: np.ndarray, clicks: Sequence[CorrectiveClick], *, radius: int | None = None
+    image: np.ndarray, prior: np.ndarray, clicks: Sequence[Click], *, radius: int | None = None
 ) -> np.ndarray:
     """Bool mask of the object from GrabCut seeded by ``prior`` (bool) and ``clicks`` (module docstring)."""
     radius = click_radius(prior.shape) if radius is None else radius
@@ -152,11 +182,43 @@ def annotate_clicks(
         mask[(mask == obj) & ~found] = 0
         mask[found] = obj
         made[obj] = len(clicks)
-    # the per-frame overhead (finding the objects) is booked on the first object, or on 0 if none
+    return AnnotationResult("clicks", mask, _click_seconds(made, costs), made)
+
+
+def _click_seconds(made: dict[int, int], costs: AnnotationCosts) -> dict[int, float]:
+    """Seconds per object for ``made`` clicks per object.
+
+    The per-frame overhead (finding the objects) is booked on the first object, or on 0 if none.
+    """
     seconds = {obj: costs.click_seconds * n for obj, n in made.items()}
     first = min(seconds, default=0)
     seconds[first] = seconds.get(first, 0.0) + costs.clicked_frame_seconds
-    return AnnotationResult("clicks", mask, seconds, made)
+    return seconds
+
+
+def annotate_given_clicks(
+    image: np.ndarray,
+    current: np.ndarray,
+    clicks: Sequence[GivenClick],
+    costs: AnnotationCosts = DEFAULT_COSTS,
+) -> AnnotationResult:
+    """The ``clicks`` type from a person's clicks: each clicked object's mask made by GrabCut at once.
+
+    GrabCut is seeded by the object's current mask and all of its clicks (`grabcut_clicks`); it keeps
+    each click's disk as sure object or sure background, so every click is honoured. Without ground
+    truth there is no better-of-two choice as the simulated annotator makes. Objects not clicked
+    keep their current mask (255 becomes 0); the cost is that of `annotate_clicks`.
+    """
+    mask = np.where(current == VOID, 0, current).astype(np.uint8)
+    radius = click_radius(mask.shape)
+    made: dict[int, int] = {}
+    for obj in sorted({c.object for c in clicks}):
+        own = [c for c in clicks if c.object == obj]
+        found = grabcut_clicks(image, current == obj, own, radius=radius)
+        mask[(mask == obj) & ~found] = 0
+        mask[found] = obj
+        made[obj] = len(own)
+    return AnnotationResult("clicks", mask, _click_seconds(made, costs), made)
 
 
 def frame_quality(mask: np.ndarray, truth: np.ndarray, objects: Sequence[int]) -> tuple[float, float]:

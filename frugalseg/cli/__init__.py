@@ -26,7 +26,10 @@ TOOLS: dict[str, tuple[str, str]] = {
     "label": ("frugalseg.cli.label", "make labels from cheap signals into a label store; score a store"),
     "data": ("frugalseg.cli.data", "check a data set folder, listing every problem in one pass"),
     "zoo": ("frugalseg.cli.zoo", "list, verify, publish and convert model weights"),
-    "annotate": ("frugalseg.cli.annotate", "the annotation loop: simulate it on data with ground truth"),
+    "annotate": (
+        "frugalseg.cli.annotate",
+        "the annotation loop: simulate it on data with ground truth, or propose/add for a person",
+    ),
 }
 #: LightningCLI subcommands of the semantic students.
 LIGHTNING = {

@@ -1,11 +1,20 @@
-"""`frugalseg annotate …`: the annotation loop of paper 002 (``annotate simulate``)."""
+"""`frugalseg annotate …`: the annotation loop of paper 002.
+
+``annotate simulate`` runs it with a simulated annotator on data with ground truth; ``annotate
+propose`` and ``annotate add`` serve a real person on data without: what to annotate next, and
+taking in what they made.
+"""
 
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from frugalseg.active.annotation import POLICIES
 from frugalseg.active.selection import SELECTORS
+
+if TYPE_CHECKING:
+    from frugalseg.active.session import AnnotationSession
 
 FORMATS = ("davis", "mose")
 
@@ -18,7 +27,7 @@ def _names(text: str) -> list[str]:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``annotate`` group (``annotate simulate``) to the tool parser."""
+    """Add the ``annotate`` group (``simulate``, ``propose``, ``add``) to the tool parser."""
     group = subparsers.add_parser(
         "annotate", help="the annotation loop: which frame to annotate next, and how"
     )
@@ -66,6 +75,68 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     simulate.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     simulate.set_defaults(func=_simulate)
 
+    propose = commands.add_parser(
+        "propose",
+        help="say which frame of which video a person should annotate next, and how (no ground truth)",
+    )
+    _session_options(propose)
+    propose.add_argument("--video", default=None, help="propose on this video only (default: any)")
+    propose.add_argument(
+        "--frames",
+        default="uncertainty",
+        help=f"frame selector: {', '.join(n for n in SELECTORS if n != 'oracle')}",
+    )
+    propose.add_argument(
+        "--types",
+        default="mask",
+        help=f"annotation type policy: {', '.join(n for n in POLICIES if n != 'oracle')}",
+    )
+    propose.add_argument("--seed", type=int, default=0, help="seed of the random selector and policy")
+    propose.add_argument("--json", action="store_true", help="print the proposal as one JSON object")
+    propose.set_defaults(func=_propose)
+
+    add = commands.add_parser(
+        "add", help="add a mask PNG or a clicks JSON a person made, propagate again, save the loop state"
+    )
+    _session_options(add)
+    add.add_argument("--video", required=True, help="the video annotated")
+    add.add_argument(
+        "--frame", type=int, required=True, help="the frame annotated (its number in the sequence)"
+    )
+    made = add.add_mutually_exclusive_group(required=True)
+    made.add_argument("--mask", help="PNG of object ids (palette or grey, 0 background), of the frame's size")
+    made.add_argument(
+        "--clicks", help='JSON {"clicks": [{"object": 1, "x": 10, "y": 20, "positive": true}, …]}'
+    )
+    add.add_argument(
+        "--object", type=int, default=None, help="the --mask shows this one object (every non-zero pixel)"
+    )
+    add.add_argument(
+        "--new-objects", action="store_true", help="accept object ids not annotated before (they appear here)"
+    )
+    add.set_defaults(func=_add)
+
+
+def _session_options(parser: argparse.ArgumentParser) -> None:
+    """Options of a session's folder and, to start one, of its data set and engine."""
+    parser.add_argument("--state", required=True, help="the session folder (made by the first `add`)")
+    parser.add_argument(
+        "--format", default=None, choices=FORMATS, help="data set layout (to start a session; default davis)"
+    )
+    parser.add_argument("--root", default=None, help="the data set folder (to start a session)")
+    parser.add_argument("--split", default=None, help="split to annotate (default: the only or first one)")
+    parser.add_argument("--stride", type=int, default=None, help="use every n-th frame of each video")
+    parser.add_argument("--max-frames", type=int, default=None, help="use only the first n frames")
+    parser.add_argument(
+        "--preset", default=None, choices=("ultrafast", "fast", "medium"), help="DIS preset (default medium)"
+    )
+    parser.add_argument(
+        "--flow-downscale",
+        type=int,
+        default=None,
+        help="compute the flow on frames shrunk n times (default 1)",
+    )
+
 
 def _simulate(args: argparse.Namespace) -> int:
     from frugalseg.active.simulate import check_budget, simulate, strategies
@@ -102,4 +173,69 @@ def _simulate(args: argparse.Namespace) -> int:
             f"J&F {curves['target_jf']}: {reached}"
         )
     print(f"curves: {args.out}/curves.json, {args.out}/curves.png; labels: {args.out}/labels/")
+    return 0
+
+
+def _open(args: argparse.Namespace) -> AnnotationSession:
+    from frugalseg.active.session import AnnotationSession
+
+    return AnnotationSession.open(
+        args.state,
+        format=args.format,
+        root=args.root,
+        split=args.split,
+        stride=args.stride,
+        max_frames=args.max_frames,
+        preset=args.preset,
+        flow_downscale=args.flow_downscale,
+    )
+
+
+def _propose(args: argparse.Namespace) -> int:
+    import json
+    from dataclasses import asdict
+
+    proposal = _open(args).propose(video=args.video, frames=args.frames, types=args.types, seed=args.seed)
+    if proposal is None:
+        print("nothing to propose: every frame is annotated")
+        return 0
+    if args.json:
+        print(json.dumps(asdict(proposal)))
+        return 0
+    count = len(proposal.objects)
+    what = (
+        f"object{'s' if count > 1 else ''} {', '.join(map(str, proposal.objects))}"
+        if count
+        else "every object on it (this declares the video's objects)"
+    )
+    print(f"next: {proposal.video} frame {proposal.frame} ({proposal.frame_path}): {proposal.kind} of {what}")
+    print(f"why: {proposal.reason}")
+    made = "--mask YOUR_MASK.png" if proposal.kind == "mask" else "--clicks YOUR_CLICKS.json"
+    print(
+        f"then: frugalseg annotate add --state {args.state} --video {proposal.video} "
+        f"--frame {proposal.frame} {made}"
+    )
+    return 0
+
+
+def _add(args: argparse.Namespace) -> int:
+    added = _open(args).add(
+        args.video,
+        args.frame,
+        mask=args.mask,
+        clicks=args.clicks,
+        object_id=args.object,
+        new_objects=args.new_objects,
+    )
+    record = added.record
+    objects = ", ".join(map(str, added.objects))
+    what = (
+        f"object{'s' if len(added.objects) > 1 else ''} {objects}" if objects else "no object (none visible)"
+    )
+    print(
+        f"{added.video} frame {added.frame}: {record.kind} of {what} ({record.seconds:g} s); "
+        f"{added.annotated_frames} of {added.num_frames} frames annotated, "
+        f"{record.total_seconds / 3600:.3f} h in all"
+    )
+    print(f"current masks of every frame: {added.masks}/")
     return 0

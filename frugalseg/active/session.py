@@ -1,0 +1,523 @@
+"""The annotation loop for a real person, on videos without ground truth (``annotate propose`` / ``add``).
+
+The person asks what to annotate next (`AnnotationSession.propose`: a video, a frame, the objects on
+it and the annotation type, chosen by a weight-free frame selector and a type policy that need no
+ground truth), annotates it in any tool, and hands the result back (`AnnotationSession.add`): a
+mask PNG of object ids (or, with ``object_id``, the mask of one object) or a JSON file of clicks,
+which GrabCut turns into masks as the simulated annotator's clicks are. Each addition joins the
+video's annotated set, every frame's mask is propagated again, and the loop state is saved as
+`annotate simulate` saves it (`state.VideoState`: atomic files, ``state.json`` written last), so the
+current masks of every frame are always in ``<video>/masks/``.
+
+Folder of a session::
+
+    session.json    the data set and engine settings; a later call naming other ones is refused
+    <video>/        the loop state of each video annotated so far (state.json, annotated/, masks/)
+
+The first annotation of a video declares its objects (the ids it holds); later ones may only name
+those, unless ``new_objects`` declares the ids that first appear on their frame (MOSE). An object
+is never propagated before the first frame it was annotated on. Frames are named by their index
+in the sequence, as the person sees them (DAVIS's ``00012.jpg`` is frame 12), whatever the stride.
+
+Everything is checked before anything is written: the video, the frame index, the file (a mask of
+the frame's size and of known objects; clicks as described in `read_clicks`); a refused addition
+leaves every file as it was.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from frugalseg.active.annotation import (
+    VOID,
+    AnnotationResult,
+    GivenClick,
+    TypeView,
+    annotate_given_clicks,
+    make_policy,
+)
+from frugalseg.active.propagation import propagate_annotations
+from frugalseg.active.selection import SelectionView, make_selector
+from frugalseg.active.state import STATE_FILE, Annotation, IterationRecord, VideoState
+from frugalseg.autolabel.propagate import FlowPropagator
+from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts
+from frugalseg.data.formats import get_format
+from frugalseg.data.formats.davis import DavisFormat
+from frugalseg.data.io import image_size, read_frame, write_json_atomic
+from frugalseg.errors import ConfigError, DataError
+
+SESSION_FILE = "session.json"
+CLICKS_FORM = '{"clicks": [{"object": 1, "x": column, "y": row, "positive": true}, …]}'
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    """What a session annotates and how it propagates (recorded in ``session.json``).
+
+    Attributes:
+        format: the data set layout (``davis``, ``mose``).
+        root: the data set folder (absolute).
+        split: the split whose videos are annotated.
+        stride: the loop uses every ``stride``-th frame of a video.
+        max_frames: the loop uses only the first ``max_frames`` frames (None: all).
+        preset: DIS preset of the flow engine.
+        flow_downscale: the flow is computed on frames shrunk this many times.
+        costs: annotation costs (seconds) booked on the ledger.
+    """
+
+    format: str
+    root: str
+    split: str
+    stride: int = 1
+    max_frames: int | None = None
+    preset: str = "medium"
+    flow_downscale: int = 1
+    costs: dict[str, float] = field(default_factory=DEFAULT_COSTS.to_dict)
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """The next annotation to make: a frame of a video, the objects on it, and the type.
+
+    Attributes:
+        video: the video's name.
+        frame: the frame's index in the sequence.
+        frame_path: the frame's file.
+        objects: the known objects that have appeared by this frame (empty on a video's first
+            annotation: draw every object, which declares them).
+        kind: the annotation type, ``mask`` or ``clicks``.
+        reason: why this video and frame, in words.
+    """
+
+    video: str
+    frame: int
+    frame_path: str
+    objects: list[int]
+    kind: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Addition:
+    """What `AnnotationSession.add` recorded.
+
+    Attributes:
+        video: the video's name.
+        frame: the frame's index in the sequence.
+        objects: the objects annotated (none when the mask showed none).
+        record: the iteration's record (the human seconds it cost and the ledger's total).
+        annotated_frames: frames of the video annotated so far.
+        num_frames: frames of the video in the loop.
+        masks: the folder of the current mask of every frame.
+    """
+
+    video: str
+    frame: int
+    objects: list[int]
+    record: IterationRecord
+    annotated_frames: int
+    num_frames: int
+    masks: Path
+
+
+@dataclass
+class _Video:
+    """A video of the session: its name, the frame files the loop uses and their sequence indices."""
+
+    name: str
+    frame_paths: list[Path]
+    indices: list[int]
+
+    def loop_index(self, frame: int) -> int:
+        """The loop's index of sequence frame ``frame``; `ConfigError` when the loop does not use it."""
+        if frame in self.indices:
+            return self.indices.index(frame)
+        stride = self.indices[1] - self.indices[0] if len(self.indices) > 1 else 1
+        used = f"{self.indices[0]}…{self.indices[-1]}" + (f" every {stride}" if stride > 1 else "")
+        raise ConfigError(
+            "frame",
+            f"{frame} is out of range: video {self.name!r} ({self.frame_paths[0].parent}) has frames {used} "
+            "in this session",
+        )
+
+    def load(self) -> list[np.ndarray]:
+        """The frames the loop uses, H×W×3 uint8 RGB."""
+        return [read_frame(path) for path in self.frame_paths]
+
+
+def _read_settings(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DataError(path, f"not valid JSON ({err})") from err
+    names = set(SessionSettings.__dataclass_fields__)
+    if not isinstance(data, dict) or set(data) != names:
+        raise DataError(path, f"not an annotation session's settings (keys: {', '.join(sorted(names))})")
+    return data
+
+
+class AnnotationSession:
+    """The annotation loop of a real person over the videos of one split (see the module docstring).
+
+    Args:
+        folder: the session's folder.
+        settings: what it annotates and how.
+    """
+
+    def __init__(self, folder: str | Path, settings: SessionSettings) -> None:
+        self.folder = Path(folder)
+        self.settings = settings
+        self.costs = AnnotationCosts(**settings.costs)
+        fmt = get_format(settings.format, settings.root)
+        if not isinstance(fmt, DavisFormat):
+            raise ConfigError("format", f"the annotation loop reads DAVIS-style videos, not {fmt.name!r}")
+        self.format = fmt
+        self.engine = FlowPropagator(preset=settings.preset, downscale=settings.flow_downscale)
+
+    @classmethod
+    def open(cls, folder: str | Path, **given: Any) -> AnnotationSession:
+        """The session in ``folder``, or a new one (not written until its first addition).
+
+        Args:
+            folder: the session's folder.
+            **given: `SessionSettings` fields named by the caller (None: not named). A saved
+                session takes the saved values and refuses others; a new one needs ``root``.
+
+        Raises:
+            ConfigError: settings that differ from the saved ones, a new session without ``root``,
+                a folder that holds something else, or a bad stride or frame count.
+            DataError: a damaged ``session.json`` or a data set that cannot be read.
+        """
+        folder = Path(folder)
+        given = {k: v for k, v in given.items() if v is not None}
+        unknown = set(given) - set(SessionSettings.__dataclass_fields__)
+        if unknown:
+            raise TypeError(f"unknown session settings {sorted(unknown)}")
+        if "root" in given:
+            given["root"] = str(Path(given["root"]).resolve())
+        path = folder / SESSION_FILE
+        if path.is_file():
+            saved = _read_settings(path)
+            differ = sorted(k for k, v in given.items() if saved[k] != v)
+            if differ:
+                told = ", ".join(f"{k} {saved[k]!r} (asked: {given[k]!r})" for k in differ)
+                raise ConfigError(
+                    "state",
+                    f"{folder} is a session with other settings: {told}; leave them out or use another "
+                    "folder",
+                )
+            return cls(folder, SessionSettings(**saved))
+        if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+            raise ConfigError(
+                "state", f"{folder} exists and is not an annotation session; use a new or empty folder"
+            )
+        if "root" not in given:
+            raise ConfigError(
+                "root", f"{folder} holds no session yet: name the data set (--root) to start one"
+            )
+        if given.get("stride", 1) < 1:
+            raise ConfigError("stride", f"must be ≥ 1, got {given['stride']}")
+        if given.get("max_frames", 2) < 2:
+            raise ConfigError("max_frames", f"must be ≥ 2, got {given['max_frames']}")
+        given.setdefault("format", "davis")
+        if "split" not in given:
+            given["split"] = get_format(given["format"], given["root"]).splits()[0]
+        return cls(folder, SessionSettings(**given))
+
+    def videos(self) -> list[str]:
+        """The names of the split's videos, in order."""
+        return self.format.sequences(self.settings.split)
+
+    def _video(self, name: str) -> _Video:
+        names = self.videos()
+        if name not in names:
+            raise ConfigError(
+                "video", f"no video {name!r} in split {self.settings.split!r}; videos: {', '.join(names)}"
+            )
+        paths = self.format.frame_paths(name)
+        limit = self.settings.max_frames
+        horizon = len(paths) if limit is None else min(len(paths), limit)
+        indices = list(range(0, horizon, self.settings.stride))
+        return _Video(name, [paths[i] for i in indices], indices)
+
+    @property
+    def _config(self) -> dict[str, Any]:
+        """What a video's state records (a state made by another session or loop is refused)."""
+        return {"session": json.loads(json.dumps(asdict(self.settings)))}
+
+    def state(self, name: str) -> VideoState | None:
+        """The saved state of video ``name`` with whole current masks, or None before its first annotation."""
+        folder = self.folder / name
+        if not (folder / STATE_FILE).is_file():
+            return None
+        state, whole = VideoState.load(folder)
+        if state.config != self._config:
+            raise ConfigError(
+                "state", f"{folder}: holds a loop of other settings ({state.config}); use another folder"
+            )
+        if not whole:  # killed while it wrote the masks: recompute them (not saved here)
+            self._propagate(state, self._video(name).load())
+        return state
+
+    def _propagate(self, state: VideoState, frames: list[np.ndarray]) -> None:
+        result = propagate_annotations(frames, state.annotated, self.engine, first_frames=state.objects)
+        state.masks, state.disagreement, state.unsure = result.masks, result.disagreement, result.unsure
+
+    def propose(
+        self, *, video: str | None = None, frames: str = "uncertainty", types: str = "mask", seed: int = 0
+    ) -> Proposal | None:
+        """The next annotation to make, or None when every frame of every video is annotated.
+
+        A video not annotated yet comes first (its first frame, drawn as a mask); then the video
+        with the fewest human seconds per frame so far, so the time is shared as `annotate simulate`
+        shares it; ``video`` restricts the choice to one video. The frame is the selector's choice,
+        the type the policy's.
+
+        Args:
+            video: propose on this video only (None: any).
+            frames: the frame selector; one that needs ground truth (``oracle``) is refused.
+            types: the annotation type policy; one that needs ground truth (``oracle``) is refused.
+            seed: seed of the random selector and policy.
+
+        Raises:
+            ConfigError: an unknown video, selector or policy, or one that needs ground truth.
+        """
+        selector, policy = make_selector(frames, seed), make_policy(types, seed)
+        for option, chosen in (("frames", selector), ("types", policy)):
+            if chosen.needs_ground_truth:
+                raise ConfigError(
+                    option, f"{chosen.name!r} needs ground truth, which a real annotator's data lack"
+                )
+        names = [self._video(video).name] if video is not None else self.videos()
+        started: list[tuple[float, int, str, VideoState]] = []
+        for order, name in enumerate(names):
+            state = self.state(name)
+            if state is None:
+                source = self._video(name)
+                return Proposal(
+                    name,
+                    source.indices[0],
+                    str(source.frame_paths[0]),
+                    [],
+                    "mask",
+                    "first annotation of the video",
+                )
+            if not state.done:
+                started.append((state.seconds / state.num_frames, order, name, state))
+        if not started:
+            return None
+        per_frame, _, name, state = min(started, key=lambda entry: entry[:2])
+        source = self._video(name)
+        view = SelectionView(
+            key=name,
+            iteration=state.iteration,
+            num_frames=state.num_frames,
+            annotated=set(state.annotated),
+            frames=source.load() if selector.name == "diversity" else None,
+            masks=state.masks,
+            unreliability=[d + u for d, u in zip(state.disagreement, state.unsure, strict=True)],
+        )
+        t = selector.select(view)
+
+        def refuse(kind: str) -> AnnotationResult:
+            raise ConfigError("types", f"{policy.name!r} tries a {kind} annotation, which needs ground truth")
+
+        kind = policy.choose(TypeView(name, state.iteration, t, refuse))
+        objects = sorted(o for o, first in state.objects.items() if first <= t)
+        reason = (
+            f"{selector.name} among {len(view.candidates)} frames not annotated; "
+            f"{per_frame:.1f} s per frame so far"
+        )
+        if selector.name == "uncertainty" and view.unreliability is not None:
+            reason += f"; unreliable share {view.unreliability[t]:.3f}"
+        return Proposal(name, source.indices[t], str(source.frame_paths[t]), objects, kind, reason)
+
+    def add(
+        self,
+        video: str,
+        frame: int,
+        *,
+        mask: str | Path | None = None,
+        clicks: str | Path | None = None,
+        object_id: int | None = None,
+        new_objects: bool = False,
+    ) -> Addition:
+        """Add what a person made on ``frame`` of ``video``, propagate again, and save the state.
+
+        Args:
+            video: the video's name.
+            frame: the frame's index in the sequence.
+            mask: a PNG of object ids (palette or grey; 0 background, 255 void; a 0/255 grey PNG is
+                object 1), or of one object when ``object_id`` is given (every non-zero pixel).
+            clicks: a JSON file of clicks (`read_clicks`); give either ``mask`` or ``clicks``.
+            object_id: the object a one-object ``mask`` shows.
+            new_objects: accept ids not annotated before: objects that first appear on this frame.
+
+        Raises:
+            ConfigError: an unknown video, a frame the session does not use, or not exactly one of
+                ``mask`` and ``clicks``.
+            DataError: naming the file, when it cannot be read, is of another size than the frame,
+                names an unknown object or is not of the form described.
+        """
+        if (mask is None) == (clicks is None):
+            raise ConfigError("mask", "give either a mask PNG or a clicks JSON file")
+        if object_id is not None and mask is None:
+            raise ConfigError("object", "names the object of a one-object mask; clicks name their objects")
+        source = self._video(video)
+        t = source.loop_index(frame)
+        width, height = image_size(source.frame_paths[t])
+        state = self.state(video)
+        ids: np.ndarray | None = None
+        given: list[GivenClick] = []
+        if mask is not None:
+            path = Path(mask)
+            ids = _read_mask(path, (height, width), source.frame_paths[t])
+            named = _mask_objects(path, ids, object_id)
+        else:
+            path = Path(str(clicks))
+            given = read_clicks(path, (height, width))
+            named = sorted({c.object for c in given})
+        if state is not None and not new_objects:
+            _check_objects(path, named, state.objects, video)
+        frames = source.load()
+        if state is None:
+            state = VideoState(video=video, num_frames=len(frames), objects={}, config=self._config)
+        current = state.masks[t] if state.masks else np.zeros((height, width), np.uint8)
+        if ids is None:
+            result = annotate_given_clicks(frames[t], current, given, self.costs)
+        elif object_id is not None:
+            drawn = np.where(current == VOID, 0, current).astype(np.uint8)
+            drawn[drawn == object_id] = 0
+            drawn[ids != 0] = object_id
+            result = AnnotationResult("mask", drawn, {object_id: self.costs.vos_mask_seconds}, {})
+        else:
+            seconds = {obj: self.costs.vos_mask_seconds for obj in named}
+            result = AnnotationResult("mask", ids, seconds or {0: self.costs.clicked_frame_seconds}, {})
+        for obj in (int(v) for v in np.unique(result.mask) if v != 0):
+            state.objects[obj] = min(t, state.objects.get(obj, t))
+        iteration = state.iteration
+        state.annotations.extend(
+            Annotation(t, obj, result.kind, round(s, 6), result.clicks.get(obj, 0), iteration)
+            for obj, s in sorted(result.seconds.items())
+        )
+        state.annotated[t] = result.mask
+        self._propagate(state, frames)
+        record = IterationRecord(
+            iteration=iteration,
+            frame=t,
+            kind=result.kind,
+            seconds=round(result.total_seconds, 6),
+            total_seconds=round(state.seconds, 6),
+            jf=None,
+            j=None,
+            f=None,
+        )
+        state.history.append(record)
+        if not (self.folder / SESSION_FILE).is_file():
+            write_json_atomic(self.folder / SESSION_FILE, asdict(self.settings), indent=2)
+        state.save(self.folder / video)
+        return Addition(
+            video,
+            frame,
+            [obj for obj in sorted(result.seconds) if obj],
+            record,
+            len(state.annotated),
+            state.num_frames,
+            self.folder / video / "masks",
+        )
+
+
+def _read_mask(path: Path, shape: tuple[int, int], frame_path: Path) -> np.ndarray:
+    """The object ids of a person's mask PNG (void → 0), checked to be of the frame's size."""
+    if not path.is_file():
+        raise DataError(path, "file does not exist")
+    ids = DavisFormat.read_mask(path)
+    if ids.shape != shape:
+        raise DataError(
+            path,
+            f"mask is {ids.shape[1]}×{ids.shape[0]} px but the frame {frame_path.name} is "
+            f"{shape[1]}×{shape[0]}",
+        )
+    return np.where(ids == VOID, 0, ids).astype(np.uint8)
+
+
+def _mask_objects(path: Path, ids: np.ndarray, object_id: int | None) -> list[int]:
+    """The objects a mask shows: its ids, or ``object_id`` for a one-object mask (one non-zero value)."""
+    values = [int(v) for v in np.unique(ids) if v != 0]
+    if object_id is None:
+        return values
+    if not 1 <= object_id <= 254:
+        raise ConfigError("object", f"object ids are 1…254, got {object_id}")
+    if len(values) > 1:
+        raise DataError(
+            path,
+            f"holds several objects ({', '.join(map(str, values))}), not one object's mask for object "
+            f"{object_id}",
+        )
+    return [object_id]
+
+
+def _check_objects(path: Path, named: list[int], known: dict[int, int], video: str) -> None:
+    """Refuse the ids of ``named`` that are not in ``known``."""
+    unknown = [obj for obj in named if obj not in known]
+    if unknown:
+        listed = ", ".join(map(str, sorted(known))) or "none"
+        raise DataError(
+            path,
+            f"object {', '.join(map(str, unknown))} unknown in video {video!r} (known: {listed}); "
+            "allow new objects (--new-objects) if they first appear on this frame",
+        )
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def read_clicks(path: str | Path, shape: tuple[int, int]) -> list[GivenClick]:
+    """The clicks of a JSON file ``{"clicks": [{"object": id, "x": column, "y": row, "positive": bool}, …]}``.
+
+    Args:
+        path: the JSON file (other keys of an entry are ignored).
+        shape: the frame's (height, width): every click must lie on it.
+
+    Raises:
+        DataError: naming the file and the first problem: missing, not JSON, no ``clicks`` list, an
+            empty list, or an entry without an object id 1…254, whole pixel coordinates on the
+            frame, or a true/false ``positive``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "file does not exist")
+    try:
+        data = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DataError(path, f"not valid JSON ({err}); expected {CLICKS_FORM}") from err
+    if not isinstance(data, dict) or not isinstance(data.get("clicks"), list):
+        raise DataError(path, f"no list of clicks; expected {CLICKS_FORM}")
+    if not data["clicks"]:
+        raise DataError(path, "the list of clicks is empty")
+    height, width = shape
+    out = []
+    for number, entry in enumerate(data["clicks"]):
+        where = f"click {number}"
+        if not isinstance(entry, dict):
+            raise DataError(path, f"{where} is not an object; expected {CLICKS_FORM}")
+        missing = [key for key in ("object", "x", "y", "positive") if key not in entry]
+        if missing:
+            raise DataError(path, f"{where} lacks {', '.join(missing)}; expected {CLICKS_FORM}")
+        obj, x, y, positive = entry["object"], entry["x"], entry["y"], entry["positive"]
+        if not (_integer(obj) and 1 <= obj <= 254):
+            raise DataError(path, f"{where}: object must be an id 1…254, got {obj!r}")
+        if not (_integer(x) and _integer(y)):
+            raise DataError(path, f"{where}: x and y must be whole pixel coordinates, got {x!r}, {y!r}")
+        if not (0 <= x < width and 0 <= y < height):
+            raise DataError(path, f"{where} at x {x}, y {y} is off the {width}×{height} frame")
+        if not isinstance(positive, bool):
+            raise DataError(path, f"{where}: positive must be true or false, got {positive!r}")
+        out.append(GivenClick(obj, x, y, positive))
+    return out

@@ -1,0 +1,306 @@
+"""`frugalseg annotate propose` / `annotate add` for a real person: known states, known proposals, refusals.
+
+The data are the two moving-squares videos of `data.fake_davis` (10 frames of 64×48; squares-a
+holds objects 1 and 2, squares-b object 1) with their ground truth deleted: a person's data.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from data.fake_davis import grey_png, palette_png, squares, write_moving_squares
+
+from frugalseg.active.session import AnnotationSession
+from frugalseg.active.state import Annotation, IterationRecord, VideoState
+from frugalseg.cli import main
+from frugalseg.errors import ConfigError
+
+
+@pytest.fixture(autouse=True)
+def one_cv_thread():
+    previous = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    yield
+    cv2.setNumThreads(previous)
+
+
+@pytest.fixture(scope="module")
+def davis(tmp_path_factory) -> Path:
+    root = write_moving_squares(tmp_path_factory.mktemp("davis"))
+    shutil.rmtree(root / "Annotations")
+    return root
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory) -> Path:
+    """What the person made: id masks of frames 0 and 9 of squares-a, object 1 alone on frame 9, …"""
+    folder = tmp_path_factory.mktemp("made")
+    palette_png(folder / "a0.png", squares(0, 0))
+    palette_png(folder / "a9.png", squares(9, 0))
+    grey_png(folder / "a9-object1.png", (squares(9, 0) == 1) * 255)
+    grey_png(folder / "small.png", np.zeros((24, 32)))
+    late = squares(6, 1)
+    late[30:40, 20:30] = 2  # object 2 of squares-b, new on frame 6
+    palette_png(folder / "b6-new.png", late)
+    palette_png(folder / "b0.png", squares(0, 1))
+    palette_png(folder / "a0-object3.png", np.where(squares(0, 0) == 2, 3, squares(0, 0)))
+    return folder
+
+
+def add(state: Path, *options: str, root: Path | None = None) -> int:
+    start = ["--root", str(root), "--split", "val"] if root is not None else []
+    return main(["annotate", "add", "--state", str(state), *start, *options])
+
+
+def propose(state: Path, *options: str) -> int:
+    return main(["annotate", "propose", "--state", str(state), *options])
+
+
+def files(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+
+
+def mask(path: Path) -> np.ndarray:
+    return cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+
+
+@pytest.fixture
+def started(davis: Path, made: Path, tmp_path: Path) -> Path:
+    """A session in which frame 0 of squares-a is drawn."""
+    state = tmp_path / "session"
+    assert add(state, "--video", "squares-a", "--frame", "0", "--mask", str(made / "a0.png"), root=davis) == 0
+    return state
+
+
+def test_the_state_after_each_addition_is_the_expected_one(
+    davis: Path, made: Path, tmp_path: Path, capsys
+) -> None:
+    started = tmp_path / "session"
+    assert (
+        add(started, "--video", "squares-a", "--frame", "0", "--mask", str(made / "a0.png"), root=davis) == 0
+    )
+    out = capsys.readouterr().out
+    assert "squares-a frame 0: mask of objects 1, 2 (160 s); 1 of 10 frames annotated, 0.044 h in all" in out
+    state, whole = VideoState.load(started / "squares-a")
+    assert whole and state.num_frames == 10 and state.objects == {1: 0, 2: 0}
+    assert state.annotations == [Annotation(0, 1, "mask", 80.0), Annotation(0, 2, "mask", 80.0)]
+    assert state.history == [IterationRecord(0, 0, "mask", 160.0, 160.0, None, None, None)]
+    assert list(state.annotated) == [0] and np.array_equal(state.annotated[0], squares(0, 0))
+    assert len(state.masks) == 10 and np.array_equal(state.masks[0], squares(0, 0))
+    assert json.loads((started / "session.json").read_text())["split"] == "val"
+
+    # object 1 alone on frame 9: the frame keeps its propagated object 2, object 1 is the drawn one
+    before = mask(started / "squares-a" / "masks" / "00009.png")
+    assert (
+        add(
+            started,
+            "--video",
+            "squares-a",
+            "--frame",
+            "9",
+            "--mask",
+            str(made / "a9-object1.png"),
+            "--object",
+            "1",
+        )
+        == 0
+    )
+    expected = before.copy()
+    expected[expected == 1] = 0
+    expected[squares(9, 0) == 1] = 1
+    state, _ = VideoState.load(started / "squares-a")
+    assert np.array_equal(state.annotated[9], expected)
+    assert state.annotations[-1] == Annotation(9, 1, "mask", 80.0, 0, 1)
+    assert state.history[-1] == IterationRecord(1, 9, "mask", 80.0, 240.0, None, None, None)
+
+    # one positive click on each object of frame 5: GrabCut keeps each click's disk on its object
+    before = mask(started / "squares-a" / "masks" / "00005.png")
+    clicks = {
+        "clicks": [
+            {"object": 1, "x": 19, "y": 13, "positive": True},
+            {"object": 2, "x": 46, "y": 30, "positive": True},
+        ]
+    }
+    (started.parent / "a5.json").write_text(json.dumps(clicks))
+    assert (
+        add(started, "--video", "squares-a", "--frame", "5", "--clicks", str(started.parent / "a5.json")) == 0
+    )
+    state, _ = VideoState.load(started / "squares-a")
+    assert state.annotations[-2:] == [
+        Annotation(5, 1, "clicks", 2.5, 1, 2),
+        Annotation(5, 2, "clicks", 1.5, 1, 2),
+    ]
+    assert state.history[-1] == IterationRecord(2, 5, "clicks", 4.0, 244.0, None, None, None)
+    assert state.annotated[5][13, 19] == 1 and state.annotated[5][30, 46] == 2
+    assert sorted(state.annotated) == [0, 5, 9] and state.seconds == 244.0
+
+
+def test_a_new_object_is_declared_on_the_frame_it_first_appears_on(started: Path, made: Path, capsys) -> None:
+    # the first annotation of a video declares its objects: squares-b shows object 1 only
+    assert add(started, "--video", "squares-b", "--frame", "0", "--mask", str(made / "b0.png")) == 0
+    b6 = str(made / "b6-new.png")
+    assert add(started, "--video", "squares-b", "--frame", "6", "--mask", b6) == 2
+    assert "b6-new.png: object 2 unknown in video 'squares-b' (known: 1)" in capsys.readouterr().err
+    assert add(started, "--video", "squares-b", "--frame", "6", "--mask", b6, "--new-objects") == 0
+    state, _ = VideoState.load(started / "squares-b")
+    assert state.objects == {1: 0, 2: 6}
+    assert state.annotations[-2:] == [
+        Annotation(6, 1, "mask", 80.0, 0, 1),
+        Annotation(6, 2, "mask", 80.0, 0, 1),
+    ]
+    # never propagated before the frame it first appears on
+    assert not any((state.masks[t] == 2).any() for t in range(6)) and (state.masks[7] == 2).any()
+
+
+def test_proposals_on_known_states(davis: Path, made: Path, started: Path, capsys) -> None:
+    fresh = started.parent / "fresh"
+    assert propose(fresh, "--root", str(davis), "--split", "val") == 0
+    assert "next: squares-a frame 0 " in capsys.readouterr().out
+    assert not fresh.exists()  # proposing writes nothing
+    before = files(started)
+    # squares-b is not started: it comes first, with a mask of every object
+    assert propose(started, "--json") == 0
+    proposal = json.loads(capsys.readouterr().out)
+    assert (proposal["video"], proposal["frame"], proposal["objects"], proposal["kind"]) == (
+        "squares-b",
+        0,
+        [],
+        "mask",
+    )
+    # on squares-a, uniform takes the frame farthest from frame 0; the type is the policy's
+    assert propose(started, "--video", "squares-a", "--frames", "uniform", "--types", "clicks", "--json") == 0
+    proposal = json.loads(capsys.readouterr().out)
+    assert (proposal["video"], proposal["frame"], proposal["objects"], proposal["kind"]) == (
+        "squares-a",
+        9,
+        [1, 2],
+        "clicks",
+    )
+    assert proposal["frame_path"].endswith("squares-a/00009.jpg")
+    session = AnnotationSession.open(started)
+    unreliable = [d + u for d, u in zip(*_reliability(started / "squares-a"), strict=True)]
+    worst = max(range(1, 10), key=lambda t: (unreliable[t], -t))
+    assert session.propose(video="squares-a", frames="uncertainty").frame == worst
+    assert session.propose(video="squares-a", frames="diversity").frame in range(1, 10)
+    with pytest.raises(ConfigError, match="'oracle' needs ground truth"):
+        session.propose(frames="oracle")
+    with pytest.raises(ConfigError, match="'oracle' needs ground truth"):
+        session.propose(types="oracle")
+    assert files(started) == before
+    # with both videos started, the one with fewer human seconds per frame comes first
+    assert add(started, "--video", "squares-b", "--frame", "0", "--mask", str(made / "b0.png")) == 0
+    assert session.propose(frames="uniform").video == "squares-b"  # 8 s per frame against 16
+
+
+def _reliability(folder: Path) -> tuple[list[float], list[float]]:
+    state, _ = VideoState.load(folder)
+    return state.disagreement, state.unsure
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            ["--frame", "9", "--mask", "small.png"],
+            "small.png: mask is 32×24 px but the frame 00009.jpg is 64×48",
+        ),
+        (
+            ["--frame", "0", "--mask", "a0-object3.png"],
+            "a0-object3.png: object 3 unknown in video 'squares-a' (known: 1, 2)",
+        ),
+        (["--frame", "9", "--mask", "a9-object1.png", "--object", "7"], "a9-object1.png: object 7 unknown"),
+        (["--frame", "9", "--mask", "a9.png", "--object", "1"], "a9.png: holds several objects (1, 2)"),
+        (["--frame", "10", "--mask", "a9.png"], "frame: 10 is out of range: video 'squares-a'"),
+        (["--frame", "-1", "--mask", "a9.png"], "frame: -1 is out of range"),
+        (["--frame", "9", "--mask", "missing.png"], "missing.png: file does not exist"),
+        (["--frame", "9", "--clicks", "{not json"], "clicks.json: not valid JSON"),
+        (["--frame", "9", "--clicks", '{"points": []}'], "clicks.json: no list of clicks"),
+        (["--frame", "9", "--clicks", '{"clicks": []}'], "clicks.json: the list of clicks is empty"),
+        (
+            ["--frame", "9", "--clicks", '{"clicks": [{"object": 1, "x": 3}]}'],
+            "clicks.json: click 0 lacks y, positive",
+        ),
+        (
+            ["--frame", "9", "--clicks", '{"clicks": [{"object": 1, "x": 3.5, "y": 2, "positive": true}]}'],
+            "x and y must be whole",
+        ),
+        (
+            ["--frame", "9", "--clicks", '{"clicks": [{"object": 1, "x": 64, "y": 2, "positive": true}]}'],
+            "click 0 at x 64, y 2 is off the 64×48 frame",
+        ),
+        (
+            ["--frame", "9", "--clicks", '{"clicks": [{"object": 1, "x": 3, "y": 2, "positive": "yes"}]}'],
+            "positive must be true or false",
+        ),
+        (
+            ["--frame", "9", "--clicks", '{"clicks": [{"object": 4, "x": 3, "y": 2, "positive": true}]}'],
+            "clicks.json: object 4 unknown",
+        ),
+    ],
+)
+def test_refused_additions_name_the_problem_and_change_nothing(
+    started: Path, made: Path, capsys, options: list[str], message: str
+) -> None:
+    capsys.readouterr()
+    if "--clicks" in options:
+        at = options.index("--clicks") + 1
+        (started.parent / "clicks.json").write_text(options[at])
+        options = [*options[:at], str(started.parent / "clicks.json"), *options[at + 1 :]]
+    elif "--mask" in options:
+        at = options.index("--mask") + 1
+        options = [*options[:at], str(made / options[at]), *options[at + 1 :]]
+    before = files(started)
+    assert add(started, "--video", "squares-a", *options) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert files(started) == before
+
+
+def test_a_refused_first_addition_writes_no_session(davis: Path, made: Path, tmp_path: Path, capsys) -> None:
+    state = tmp_path / "session"
+    assert (
+        add(state, "--video", "squares-a", "--frame", "0", "--mask", str(made / "small.png"), root=davis) == 2
+    )
+    assert not state.exists()
+    assert add(state, "--video", "squares-a", "--frame", "0", "--mask", str(made / "a0.png")) == 2
+    assert "holds no session yet: name the data set (--root)" in capsys.readouterr().err
+    assert add(state, "--video", "squares-c", "--frame", "0", "--mask", str(made / "a0.png"), root=davis) == 2
+    assert "no video 'squares-c' in split 'val'; videos: squares-a, squares-b" in capsys.readouterr().err
+    assert not state.exists()
+
+
+def test_other_settings_and_other_folders_are_refused(
+    davis: Path, started: Path, tmp_path: Path, capsys
+) -> None:
+    before = files(started)
+    assert propose(started, "--split", "train") == 2
+    assert "is a session with other settings: split 'val' (asked: 'train')" in capsys.readouterr().err
+    assert propose(started, "--split", "val", "--root", str(davis)) == 0  # the same settings are fine
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    assert propose(other, "--root", str(davis)) == 2
+    assert "exists and is not an annotation session" in capsys.readouterr().err
+    assert files(started) == before
+
+
+def test_an_addition_killed_while_writing_masks_is_healed_by_the_next(started: Path, made: Path) -> None:
+    whole = files(started)
+    (started / "squares-a" / "masks" / "00004.png").write_bytes(b"half a png")
+    session = AnnotationSession.open(started)
+    state = session.state("squares-a")
+    assert np.array_equal(state.masks[4], mask_of(whole["squares-a/masks/00004.png"]))
+    assert session.propose(video="squares-a", frames="uniform").frame == 9
+    assert session.add("squares-a", 9, mask=made / "a9.png").record.iteration == 1
+    assert mask(started / "squares-a" / "masks" / "00004.png") is not None
+
+
+def mask_of(data: bytes) -> np.ndarray:
+    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
