@@ -28,6 +28,7 @@ from frugalseg.data.formats import Format
 from frugalseg.data.io import read_frame
 from frugalseg.errors import ConfigError, DataError
 from frugalseg.flow import DISFlow, backward_warp_np, forward_backward_mask_np
+from frugalseg.flow.motion import moved_masks
 from frugalseg.flow.raft import RAFTFlow
 from frugalseg.flow.refine import anchor_colour_models, object_cut, snap_labels
 
@@ -191,6 +192,12 @@ class FlowPropagator:
       ``object_cut_erode`` px are sure object, reliable pixels outside it sure background, the rest
       open. Snapping's local models are learnt from the drifting label itself; the anchor's are
       not, so a limb the flow dropped (fast articulated motion) is recovered.
+    * ``motion_prior`` (round 3): before the cut, each object's previous mask is moved by the
+      object's own motion, a similarity transform fitted with RANSAC to corners on the object
+      tracked by pyramidal Lucas-Kanade (`frugalseg.flow.motion`). Where the moved mask and the
+      flow's label disagree the flow is not trusted: those pixels are open to the cut, and the ones
+      the moved mask claims start as the object. Dense flow gives a small or fast object the
+      background's motion (parts left behind, a trail where it was); the tracked corners follow it.
 
     Measured on the 8 DAVIS-2016 clips of ``davis_dev`` + ``davis_hard`` (mean J at +1 / +5 / +10,
     255 = not object; ``benchmarks/results/propagation_quality.md``): plain chained DIS
@@ -236,6 +243,8 @@ class FlowPropagator:
             only, maps with at most ``snap_max_classes`` classes); ``object_cut_grow``,
             ``object_cut_erode`` are `object_cut`'s ``grow``, ``erode``; ``object_cut_from``: the
             distance to the anchor (frames) from which it runs (at 1 the flow is trusted).
+        motion_prior: before the object cut, open the pixels where each object's previous mask moved
+            by its tracked whole-object motion disagrees with the flow's label (``object_cut`` only).
         flow: the flow engine, ``dis`` (OpenCV DIS, weight-free; ``preset`` and ``downscale`` apply)
             or ``raft`` (torchvision's RAFT, `frugalseg.flow.raft.RAFTFlow`, with ``raft_weights``).
         raft_weights: the RAFT weights file (``flow="raft"`` only; never downloaded).
@@ -268,6 +277,7 @@ class FlowPropagator:
         object_cut_grow: int = 15,
         object_cut_erode: int = 1,
         object_cut_from: int = 2,
+        motion_prior: bool = True,
         flow: str = "dis",
         raft_weights: str | None = None,
         raft_model: str = "large",
@@ -323,6 +333,7 @@ class FlowPropagator:
         self.object_cut_grow = object_cut_grow
         self.object_cut_erode = object_cut_erode
         self.object_cut_from = object_cut_from
+        self.motion_prior = motion_prior
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -358,6 +369,7 @@ class FlowPropagator:
                     object_cut_grow=self.object_cut_grow,
                     object_cut_erode=self.object_cut_erode,
                     object_cut_from=self.object_cut_from,
+                    motion_prior=self.motion_prior,
                 )
         return settings
 
@@ -403,6 +415,7 @@ class FlowPropagator:
             label, lost = anchor_label, anchor_label == IGNORE_INDEX
             for near in range(anchor_index, farthest, step):
                 far = near + step
+                previous = label
                 label, lost, unsure, reliable = self._step(label, lost, frames[near], frames[far])
                 evidence = Evidence(distance=abs(far - anchor_index), reliable=reliable)
                 fill = None
@@ -432,14 +445,21 @@ class FlowPropagator:
                         downscale=self.snap_downscale,
                     )
                 if models and abs(far - anchor_index) >= self.object_cut_from:
-                    label, cut = object_cut(
-                        label,
-                        reliable,
+                    proposal, open_ = label, reliable
+                    if self.motion_prior:
+                        proposal, open_ = _with_motion_prior(
+                            label, reliable, moved_masks(previous, frames[near], frames[far], list(models))
+                        )
+                    cut_label, _ = object_cut(
+                        proposal,
+                        open_,
                         frames[far],
                         models,
                         grow=self.object_cut_grow,
                         erode=self.object_cut_erode,
                     )
+                    cut = cut_label != label
+                    label = cut_label
                     evidence.snapped = cut if evidence.snapped is None else evidence.snapped | cut
                 if far in wanted:
                     output = label.copy()
@@ -493,6 +513,24 @@ class FlowPropagator:
         return label, lost | ~reliable, unsure, reliable
 
 
+def _with_motion_prior(
+    label: np.ndarray, reliable: np.ndarray, moved: dict[int, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The label and reliable map handed to the object cut, given each object's moved previous mask.
+
+    Where a moved mask and the flow's label disagree, the flow is not trusted: those pixels become
+    open to the cut (not reliable), and the ones the moved mask claims start as the object.
+    """
+    if not moved:
+        return label, reliable
+    label, reliable = label.copy(), reliable.copy()
+    for value, prior in moved.items():
+        current = label == value
+        reliable[prior ^ current] = False
+        label[prior & ~current] = value
+    return label, reliable
+
+
 def _majority(label: np.ndarray, size: int, where: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Majority label of the ``size`` × ``size`` window (255 left out) at the flat indices ``where``.
 
@@ -503,7 +541,7 @@ def _majority(label: np.ndarray, size: int, where: np.ndarray) -> tuple[np.ndarr
     top = np.zeros(where.size, np.uint16)
     second = np.zeros(where.size, np.uint16)
     total = np.zeros(where.size, np.uint16)
-    for value in np.unique(label):
+    for value in np.flatnonzero(np.bincount(label.ravel(), minlength=256)):
         if value == IGNORE_INDEX:
             continue
         mask = (label == value).view(np.uint8)

@@ -82,6 +82,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="labels from the direct flow to the anchor do not feed the chain (the engine before snapping)",
     )
     flow.add_argument(
+        "--no-object-cut",
+        action="store_true",
+        help="do not re-segment objects with the anchor's colour models (the engine of issue 10, round 1)",
+    )
+    flow.add_argument(
+        "--no-motion-prior",
+        action="store_true",
+        help="do not open the object cut where an object's tracked motion disagrees with the flow",
+    )
+    flow.add_argument(
         "--snap-downscale",
         type=_count,
         default=1,
@@ -123,6 +133,8 @@ def _propagate(args: argparse.Namespace) -> int:
                 occlusion=args.occlusion,
                 chain_direct=not args.no_chain_direct,
                 snap=not args.no_snap,
+                object_cut=not args.no_object_cut,
+                motion_prior=not args.no_motion_prior,
                 snap_downscale=args.snap_downscale,
                 flow=args.flow,
                 raft_weights=args.raft_weights,

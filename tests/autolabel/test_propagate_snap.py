@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from frugalseg.autolabel import FlowPropagator
+from frugalseg.autolabel.propagate import _with_motion_prior
 from frugalseg.data.clips import IGNORE_INDEX
 
 SIDE = 36
@@ -104,3 +105,47 @@ def test_old_behaviour_and_new_settings_are_recorded() -> None:
     assert "snap" not in FlowPropagator(occlusion="ignore").settings
     with pytest.raises(ValueError, match="snap_max_classes"):
         FlowPropagator(snap_max_classes=1)
+
+
+def fast_square(
+    frames: int = 11, speed: int = 20, side: int = 28
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """A red textured square jumping ``speed`` px a frame right while the background pans 4 px left."""
+    height, width = 140, 360
+    background = tinted_texture(height, width + 200, 0, (60, 110, 60))
+    square = tinted_texture(side, side, 1, (150, 40, 40))
+    images, labels = [], []
+    for t in range(frames):
+        x, y = 20 + speed * t, 50 + t % 3
+        image = background[:, 100 - 4 * t : 100 - 4 * t + width].copy()
+        label = np.zeros((height, width), np.uint8)
+        image[y : y + side, x : x + side] = square
+        label[y : y + side, x : x + side] = 1
+        images.append(image)
+        labels.append(label)
+    return images, labels
+
+
+def test_the_motion_prior_follows_a_fast_object_the_flow_leaves_behind() -> None:
+    """Measured J at +1…+5: without the prior 0.96 0.89 0.92 0.95 0.98, with it 0.96 0.89 0.99 0.99 0.98."""
+    frames, labels = fast_square()
+    targets = list(range(1, 11))
+    scores = {}
+    for name, engine in (("without", FlowPropagator(motion_prior=False)), ("with", FlowPropagator())):
+        out = engine.propagate(frames, 0, labels[0], targets)
+        scores[name] = np.array([jaccard(out[t], labels[t]) for t in targets])
+    assert (scores["with"] >= scores["without"] - 0.005).all()
+    # the cut (and with it the prior) starts two frames from the anchor
+    assert scores["with"][2:4].mean() >= scores["without"][2:4].mean() + 0.04
+    assert scores["with"][2:].min() >= 0.97
+
+
+def test_the_motion_prior_opens_where_it_and_the_flow_disagree() -> None:
+    label = np.array([[0, 1, 1, 0]], np.uint8)
+    reliable = np.array([[True, True, True, True]])
+    moved = {1: np.array([[False, False, True, True]])}
+    proposal, open_ = _with_motion_prior(label, reliable, moved)
+    assert proposal.tolist() == [[0, 1, 1, 1]]  # the moved mask's new pixel starts as the object
+    assert open_.tolist() == [[True, False, True, False]]  # disputed pixels are open to the cut
+    assert label.tolist() == [[0, 1, 1, 0]] and reliable.all()  # inputs untouched
+    assert _with_motion_prior(label, reliable, {})[0] is label
