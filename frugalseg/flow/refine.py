@@ -23,6 +23,17 @@ import numpy as np
 _NO_RECT = (0, 0, 0, 0)
 
 
+def _class_counts(label: np.ndarray, ignore: int) -> tuple[np.ndarray, np.ndarray]:
+    """The classes of a uint8 label map (``ignore`` left out) and their pixel counts, in class order.
+
+    What ``np.unique(..., return_counts=True)`` gives, by one histogram instead of a sort.
+    """
+    counts = np.bincount(label.ravel(), minlength=256)
+    counts[ignore] = 0
+    values = np.flatnonzero(counts)
+    return values, counts[values]
+
+
 def _disk(radius: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
 
@@ -71,7 +82,7 @@ def snap_labels(
             f"label {label.shape}, reliable {reliable.shape} and frame {frame.shape} differ in size"
         )
     out = label.copy()
-    values, counts = np.unique(label[label != ignore], return_counts=True)
+    values, counts = _class_counts(label, ignore)
     if not 2 <= values.size <= max_classes:
         return out, np.zeros(label.shape, bool)
     background = int(values[counts.argmax()])
@@ -135,7 +146,7 @@ def anchor_colour_models(
     if label.shape != frame.shape[:2]:
         raise ValueError(f"label {label.shape} and frame {frame.shape} differ in size")
     models: ColourModels = {}
-    values, counts = np.unique(label[label != ignore], return_counts=True)
+    values, counts = _class_counts(label, ignore)
     if not 2 <= values.size <= max_classes:
         return models
     background = int(values[counts.argmax()])
@@ -208,7 +219,7 @@ def object_cut(
             f"label {label.shape}, reliable {reliable.shape} and frame {frame.shape} differ in size"
         )
     out = label.copy()
-    values, counts = np.unique(label[label != ignore], return_counts=True)
+    values, counts = _class_counts(label, ignore)
     if values.size < 2 or not models:
         return out, np.zeros(label.shape, bool)
     background = int(values[counts.argmax()])
