@@ -6,13 +6,14 @@ Parts (one per run):
     python benchmarks/bench_annotation_loop.py frames      J&F vs hours, masks only, per frame selector
     python benchmarks/bench_annotation_loop.py types --frames SELECTOR   mask / clicks / oracle type policy
     python benchmarks/bench_annotation_loop.py iteration   one iteration on a 50-frame 854×480 video, by stage
+    python benchmarks/bench_annotation_loop.py person-clicks   a person's clicks (no ground truth) → masks
 
 The loop parts use every 2nd frame of the first 40 of each clip (20 frames per clip, 160 in all;
 drawing every one of them takes 3.56 h) under a budget of 0.8 h, with DIS flow at half resolution,
 to fit the CPU; J&F is scored at full resolution on those frames. ``random`` (5 seeds) runs as a
 part of its own so that each part stays under 15 minutes.
 Results go to /work/experiments/active/bench/<part> (the loop folders; a rerun resumes) and are
-printed as Markdown.
+printed as Markdown. ``person-clicks`` reads the masks the ``frames`` part left (uniform-mask).
 """
 
 from __future__ import annotations
@@ -26,11 +27,22 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from frugalseg.active.annotation import annotate_clicks, annotate_mask, make_policy
+from frugalseg.active.annotation import (
+    GIVEN_CLICK_REACH,
+    annotate_clicks,
+    annotate_mask,
+    click_radius,
+    grabcut_clicks,
+    local_grabcut_clicks,
+    make_policy,
+    paint_clicks,
+)
+from frugalseg.active.annotator import corrective_click
 from frugalseg.active.loop import TARGET_JF, AnnotationLoop
 from frugalseg.active.propagation import PropagationCache, propagate_annotations
 from frugalseg.active.selection import SelectionView, make_selector
 from frugalseg.active.simulate import simulate, video_sources
+from frugalseg.active.state import VideoState
 from frugalseg.autolabel.propagate import FlowPropagator
 from frugalseg.data.formats.davis import DavisFormat
 
@@ -181,10 +193,69 @@ def iteration() -> None:
         print(f"| {stage} | {seconds:.3f} |")
 
 
+def person_clicks(clicks: int = 3) -> None:
+    """A person's clicks turned into masks with no ground truth to choose, on the masks of §2's loop.
+
+    On every frame the uniform-mask loop left unannotated (its final masks, 20 frames a clip),
+    ``clicks`` corrective clicks are placed as a person would place them on the mask they see: each
+    at the centre of the largest error region left after the previous clicks' disks. J of the
+    object before and after each click-to-mask model.
+    """
+    fmt = DavisFormat(merged_root())
+    runs = OUT / "frames" / "runs" / "uniform-mask" / "seed0"
+    models = {
+        "current mask (no click)": None,
+        "click disks painted in": "disks",
+        "GrabCut over the whole object (the simulated annotator's, unchecked)": "whole",
+        f"GrabCut within {GIVEN_CLICK_REACH} click radii of the clicks (annotate add)": "local",
+    }
+    scores: dict[str, list[float]] = {name: [] for name in models}
+    start = time.perf_counter()
+    for source in video_sources(fmt, "all", stride=STRIDE, max_frames=MAX_FRAMES):
+        state = VideoState.load(runs / source.name)[0]
+        for t, index in enumerate(source.indices):
+            if t in state.annotated:
+                continue
+            frame = cv2.cvtColor(cv2.imread(str(source.frame_paths[index])), cv2.COLOR_BGR2RGB)
+            truth = DavisFormat.read_mask(source.mask_paths[index]) == 1
+            current = state.masks[t] == 1
+            radius = click_radius(truth.shape)
+            made: list = []
+            seen = current
+            for _ in range(clicks):
+                click = corrective_click(seen, truth)
+                if click is None:
+                    break
+                made.append(click)
+                seen = paint_clicks(current, made, radius)
+            if not made:
+                continue
+            for name, model in models.items():
+                if model is None:
+                    found = current
+                elif model == "disks":
+                    found = paint_clicks(current, made, radius)
+                elif model == "whole":
+                    found = grabcut_clicks(frame, current, made, radius=radius)
+                else:
+                    found = local_grabcut_clicks(
+                        frame, current, made, radius=radius, reach=GIVEN_CLICK_REACH * radius
+                    )
+                scores[name].append(j(found.astype(np.uint8), truth.astype(np.uint8)))
+    before = np.asarray(scores["current mask (no click)"])
+    count = len(before)
+    print(f"{clicks} clicks on {count} frames with errors; {time.perf_counter() - start:.0f} s\n")
+    print("| click-to-mask model | mean J | frames made better / worse |\n|---|---|---|")
+    for name, values in scores.items():
+        after = np.asarray(values)
+        better, worse = int((after > before + 1e-9).sum()), int((after < before - 1e-9).sum())
+        print(f"| {name} | {after.mean():.3f} | {better} / {worse} |")
+
+
 def main(argv: list[str]) -> None:
     cv2.setNumThreads(1)
     parser = argparse.ArgumentParser()
-    parser.add_argument("part", choices=("anchors", "frames", "types", "iteration"))
+    parser.add_argument("part", choices=("anchors", "frames", "types", "iteration", "person-clicks"))
     parser.add_argument("--frames", default="oracle", help="types part: the frame selector")
     args = parser.parse_args(argv)
     if args.part == "anchors":
@@ -195,6 +266,8 @@ def main(argv: list[str]) -> None:
         )
     elif args.part == "types":
         loop_part(f"types-{args.frames}", [args.frames], ["mask", "clicks", "oracle"], f"{args.frames}-mask")
+    elif args.part == "person-clicks":
+        person_clicks()
     else:
         iteration()
 

@@ -4,10 +4,10 @@ The person asks what to annotate next (`AnnotationSession.propose`: a video, a f
 it and the annotation type, chosen by a weight-free frame selector and a type policy that need no
 ground truth), annotates it in any tool, and hands the result back (`AnnotationSession.add`): a
 mask PNG of object ids (or, with ``object_id``, the mask of one object) or a JSON file of clicks,
-which GrabCut turns into masks as the simulated annotator's clicks are. Each addition joins the
-video's annotated set, every frame's mask is propagated again, and the loop state is saved as
-`annotate simulate` saves it (`state.VideoState`: atomic files, ``state.json`` written last), so the
-current masks of every frame are always in ``<video>/masks/``.
+with which GrabCut corrects the current masks near the clicks (`annotate_given_clicks`). Each
+addition joins the video's annotated set, every frame's mask is propagated again, and the loop
+state is saved as `annotate simulate` saves it (`state.VideoState`: atomic files, ``state.json``
+written last), so the current masks of every frame are always in ``<video>/masks/``.
 
 Folder of a session::
 

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from data.fake_davis import grey_png, palette_png, squares, write_moving_squares
 
+from frugalseg.active.annotation import GivenClick, annotate_given_clicks, local_grabcut_clicks
 from frugalseg.active.session import AnnotationSession
 from frugalseg.active.state import Annotation, IterationRecord, VideoState
 from frugalseg.cli import main
@@ -304,3 +305,22 @@ def test_an_addition_killed_while_writing_masks_is_healed_by_the_next(started: P
 
 def mask_of(data: bytes) -> np.ndarray:
     return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+
+
+def test_a_persons_click_corrects_the_mask_near_it_only() -> None:
+    rng = np.random.default_rng(0)
+    image = np.clip(rng.normal((60, 140, 60), 12, (120, 160, 3)), 0, 255).astype(np.uint8)
+    image[30:90, 40:100] = np.clip(rng.normal((200, 40, 40), 12, (60, 60, 3)), 0, 255)  # the object
+    truth = np.zeros((120, 160), bool)
+    truth[30:90, 40:100] = True
+    prior = truth.copy()
+    prior[30:90, 40:60] = False  # its left third missed
+    prior[5:15, 140:150] = True  # and a false blob far away
+    click = GivenClick(1, 50, 60, True)
+    found = local_grabcut_clicks(image, prior, [click], radius=4, reach=30)
+    assert found[30:90, 40:60].mean() > 0.9  # the missed part near the click is found …
+    assert found[5:15, 140:150].all()  # … and nothing farther than the reach changes
+    assert found[60, 50] and not found[100:, :].any()
+    result = annotate_given_clicks(image, np.where(prior, 1, 0).astype(np.uint8), [click])
+    assert result.clicks == {1: 1} and result.seconds == {1: 2.5}
+    assert np.array_equal(result.mask == 1, local_grabcut_clicks(image, prior, [click], radius=2, reach=6))
