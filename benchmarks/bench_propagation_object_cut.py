@@ -1,4 +1,6 @@
-"""Object-level cut with the anchor's colour models (issue 10, round 2): J on the 8 DAVIS clips and speed.
+"""Object cut with the anchor's colour models (issue 10, round 2) and the object motion prior (round 3).
+
+J on the 8 DAVIS clips, and speed.
 
     .venv/bin/python benchmarks/bench_propagation_object_cut.py [--data ../shared/data] [--skip-speed]
 
@@ -10,8 +12,9 @@ J per clip with 255 counted as not-object, and the mean of the 8. Then speed: fr
 ±3 around the middle of blackswan's first 7 frames (best of 2 runs).
 
 Engines: ``chained DIS`` (plain chained warping, `bench_propagation_quality.ChainedBaseline`);
-``previous default`` (`FlowPropagator` with ``object_cut=False``: chain re-anchoring and snapping,
-the default of round 1); ``default`` (with the object cut).
+``round 1`` (`FlowPropagator` with ``object_cut=False``: chain re-anchoring and snapping);
+``round 2`` (with the object cut, ``motion_prior=False``); ``default`` (with the object cut opened
+where each object's tracked whole-object motion disagrees with the flow, `frugalseg.flow.motion`).
 """
 
 from __future__ import annotations
@@ -75,7 +78,8 @@ def main() -> None:
     cv2.setNumThreads(1)
     engines = {
         "chained DIS": ChainedBaseline(),
-        "previous default": FlowPropagator(object_cut=False),
+        "round 1": FlowPropagator(object_cut=False),
+        "round 2": FlowPropagator(motion_prior=False),
         "default": FlowPropagator(),
     }
     table = {name: scores(args.data, engine) for name, engine in engines.items()}
@@ -89,7 +93,7 @@ def main() -> None:
         "| **mean of the 8** | " + " | ".join(" / ".join(f"{m:.3f}" for m in means[n]) for n in table) + " |"
     )
     if not args.skip_speed:
-        for name in ("previous default", "default"):
+        for name in ("round 1", "round 2", "default"):
             print(f"{name}: {speed(args.data, engines[name]):.2f} frames/s at 854×480 (±3, one core)")
 
 
