@@ -18,7 +18,9 @@ the two flows. Three variants run side by side in one process, round-robin, on t
 TC takes the loader's forward-backward mask (``flow_reliable``) in the last two. The metric time is
 measured around the collections' ``update`` calls (the ``evaluate`` variants wrap them in place), and
 the "metric share" is that time over the step's. The last line splits the module's metric time by
-metric. One untimed round-robin round runs first (``--warmup``).
+metric, and the next times the arg-max of one B×19×H×W logits tensor (``evaluate`` takes two per
+step, outside the metric time) against ``max(1).indices``. One untimed round-robin round runs first
+(``--warmup``).
 
     .venv/bin/python benchmarks/bench_validation.py [--student hrnetv2_w18_small] [--size 512 1024]
 """
@@ -142,6 +144,10 @@ def main() -> None:
     steps: dict[str, list[float]] = {name: [] for name in variants}
     shares: dict[str, list[float]] = {name: [] for name in variants}
     per_metric: dict[str, list[float]] = {part: [] for part in parts}
+    # evaluate's arg-max of each frame's logits is no metric update but part of every step; timed apart
+    logits = torch.randn(args.batch, 19, height, width)
+    reductions = {"argmax(1)": lambda: logits.argmax(1), "max(1).indices": lambda: logits.max(1).indices}
+    reduction_seconds: dict[str, list[float]] = {name: [] for name in reductions}
     with torch.no_grad():
         for _ in range(args.warmup):  # first calls: allocator, thread pools, TC's one-time warp probe
             for run, (frame, temporal) in variants.values():
@@ -156,6 +162,10 @@ def main() -> None:
                 shares[name].append(clock.take([f"{name}/frame", f"{name}/temporal"]) / total)
             for part in parts:
                 per_metric[part].append(clock.take([part]))
+            for name, reduce in reductions.items():
+                start = time.perf_counter()
+                reduce()
+                reduction_seconds[name].append(time.perf_counter() - start)
     print(
         f"{args.student}, batch {args.batch} × {frames_per_sample} frames of {height}×{width}, "
         f"torch threads {torch.get_num_threads()}, median of {args.repeats} round-robin repeats "
@@ -169,6 +179,8 @@ def main() -> None:
     print(f"module's metrics vs 2 passes: {last / first:.2f} of the time ({first / last:.2f}x faster)")
     split = ", ".join(f"{part} {statistics.median(per_metric[part]) * 1e3:.1f} ms" for part in parts)
     print(f"module's metric updates per step (median): {split}")
+    timed = ", ".join(f"{name} {statistics.median(t) * 1e3:.0f} ms" for name, t in reduction_seconds.items())
+    print(f"class map of one B×19×H×W logits tensor (evaluate takes two per step): {timed}")
 
 
 if __name__ == "__main__":
