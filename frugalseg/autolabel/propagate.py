@@ -446,14 +446,17 @@ class FlowPropagator:
                         downscale=self.snap_downscale,
                     )
                 if models and abs(far - anchor_index) >= self.object_cut_from:
-                    proposal, open_ = label, reliable
+                    proposal, trusted = label, reliable
                     if self.motion_prior:
-                        proposal, open_ = _with_motion_prior(
-                            label, reliable, moved_masks(previous, frames[near], frames[far], list(models))
+                        proposal, trusted = _with_motion_prior(
+                            label,
+                            reliable,
+                            moved_masks(previous, frames[near], frames[far], list(models)),
+                            list(models),
                         )
                     cut_label, _ = object_cut(
                         proposal,
-                        open_,
+                        trusted,
                         frames[far],
                         models,
                         grow=self.object_cut_grow,
@@ -515,20 +518,23 @@ class FlowPropagator:
 
 
 def _with_motion_prior(
-    label: np.ndarray, reliable: np.ndarray, moved: dict[int, np.ndarray]
+    label: np.ndarray, reliable: np.ndarray, moved: dict[int, np.ndarray], objects: Sequence[int]
 ) -> tuple[np.ndarray, np.ndarray]:
     """The label and reliable map handed to the object cut, given each object's moved previous mask.
 
     Where a moved mask and the flow's label disagree, the flow is not trusted: those pixels become
-    open to the cut (not reliable), and the ones the moved mask claims start as the object.
+    open to the cut (not reliable), and the ones the moved mask claims start as the object. Pixels
+    the flow reliably gives to another of the ``objects`` are left to that object.
     """
     if not moved:
         return label, reliable
+    taken = np.isin(label, list(objects)) & reliable
     label, reliable = label.copy(), reliable.copy()
     for value, prior in moved.items():
         current = label == value
-        reliable[prior ^ current] = False
-        label[prior & ~current] = value
+        disputed = (prior ^ current) & ~(taken & ~current)
+        reliable[disputed] = False
+        label[disputed & prior] = value
     return label, reliable
 
 

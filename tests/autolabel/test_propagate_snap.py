@@ -144,8 +144,18 @@ def test_the_motion_prior_opens_where_it_and_the_flow_disagree() -> None:
     label = np.array([[0, 1, 1, 0]], np.uint8)
     reliable = np.array([[True, True, True, True]])
     moved = {1: np.array([[False, False, True, True]])}
-    proposal, open_ = _with_motion_prior(label, reliable, moved)
+    proposal, trusted = _with_motion_prior(label, reliable, moved, [1])
     assert proposal.tolist() == [[0, 1, 1, 1]]  # the moved mask's new pixel starts as the object
-    assert open_.tolist() == [[True, False, True, False]]  # disputed pixels are open to the cut
+    assert trusted.tolist() == [[True, False, True, False]]  # disputed pixels: open to the cut
     assert label.tolist() == [[0, 1, 1, 0]] and reliable.all()  # inputs untouched
-    assert _with_motion_prior(label, reliable, {})[0] is label
+    assert _with_motion_prior(label, reliable, {}, [1])[0] is label
+
+
+def test_the_motion_prior_leaves_another_objects_reliable_pixels_alone() -> None:
+    label = np.array([[0, 1, 1, 2, 2]], np.uint8)
+    reliable = np.array([[True, True, True, True, False]])
+    moved = {1: np.array([[False, False, True, True, True]])}
+    proposal, trusted = _with_motion_prior(label, reliable, moved, [1, 2])
+    # object 2's reliable pixel stays 2 and closed; its unreliable one is disputed and starts as 1
+    assert proposal.tolist() == [[0, 1, 1, 2, 1]]
+    assert trusted.tolist() == [[True, False, True, True, False]]
