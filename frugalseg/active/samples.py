@@ -116,7 +116,6 @@ class SamplePool:
             for t, regions in enumerate(self.regions)
             for r in range(int(regions.max()) + 1)
         ]
-        self.index = {key: i for i, key in enumerate(self.samples)}
 
     def __len__(self) -> int:
         return len(self.samples)
