@@ -128,13 +128,15 @@ class SamplePool:
         """The mean of per-frame C×h×w ``maps`` over each sample's pixels, N×C float64.
 
         A map coarser than the frame (a backbone's stride) is read at the cell each pixel falls
-        in, so the mean is that of the map upsampled to the frame by nearest neighbour.
+        in, so the mean is that of the map upsampled to the frame by nearest neighbour. Each
+        (sample, cell) pair that occurs is weighted by its pixel count, so the work and memory grow
+        with the map and the frame, not with their product.
         """
         if len(maps) != len(self.regions):
             raise ValueError(f"{len(maps)} maps for a video of {len(self.regions)} frames")
         pooled = []
         for regions, array in zip(self.regions, maps, strict=True):
-            values = np.asarray(array, np.float64)
+            values = np.asarray(array)
             if values.ndim != 3:
                 raise ValueError(f"expected a C×h×w map per frame, got shape {values.shape}")
             channels, h, w = values.shape
@@ -142,10 +144,12 @@ class SamplePool:
             rows = np.arange(height) * h // height
             cols = np.arange(width) * w // width
             cells = (rows[:, None] * w + cols[None, :]).ravel()
-            count = int(regions.max()) + 1
-            hits = np.bincount(regions.ravel() * (h * w) + cells, minlength=count * h * w)
-            hits = hits.reshape(count, h * w).astype(np.float64)
-            pooled.append(hits @ values.reshape(channels, h * w).T / hits.sum(1, keepdims=True))
+            pairs, counts = np.unique(regions.ravel().astype(np.int64) * (h * w) + cells, return_counts=True)
+            region, cell = np.divmod(pairs, h * w)
+            weighted = values.reshape(channels, h * w).T[cell].astype(np.float64) * counts[:, None]
+            starts = np.flatnonzero(np.r_[True, region[1:] != region[:-1]])  # regions are 0…n−1, sorted
+            sums = np.add.reduceat(weighted, starts, axis=0)
+            pooled.append(sums / np.add.reduceat(counts, starts)[:, None])
         return np.concatenate(pooled)
 
 

@@ -146,3 +146,16 @@ def test_an_unknown_selector_or_missing_inputs_are_clear_errors():
         make_sample_selector("uncertainty").select(_view(set()), 1)
     with pytest.raises(ConfigError, match="budget: each iteration must label ≥ 1 sample"):
         make_sample_selector("random").select(_view(set()), 0)
+
+
+def test_pool_equals_the_mean_of_the_nearest_upsampled_map_over_each_superpixel():
+    frames = _frames(2, 24, 30)
+    pool = SamplePool(frames, Granularity("superpixel", segments=10))
+    rng = np.random.default_rng(1)
+    maps = [rng.normal(size=(4, 5, 7)) for _ in frames]
+    pooled = pool.pool(maps)
+    rows = np.arange(24) * 5 // 24
+    cols = np.arange(30) * 7 // 30
+    for i, sample in enumerate(pool.samples):
+        upsampled = maps[sample.frame][:, rows][:, :, cols]
+        assert np.allclose(pooled[i], upsampled[:, pool.mask(sample)].mean(1))
