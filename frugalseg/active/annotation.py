@@ -22,7 +22,9 @@ truth to choose between candidates: GrabCut may change the mask only near them
 
 Type policies (``choose(view) -> type``): `MaskPolicy`, `ClicksPolicy`, `RandomTypePolicy` (seeded
 coin), and `OracleTypePolicy`, which tries every type on the frame and keeps the one with the
-largest gain of the frame's J&F per second (paper 002's cost-normalised oracle).
+largest gain of the frame's J&F per second (paper 002's cost-normalised oracle). The learned policy
+(``learned``, `frugalseg.active.policy.LearnedTypePolicy`) predicts that gain from the frame's
+`TypeContext` without ground truth.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import cv2
@@ -278,11 +281,35 @@ ANNOTATION_TYPES = ("mask", "clicks")
 
 
 @dataclass
+class TypeContext:
+    """What a policy may read of the chosen frame without ground truth (the learned policy's input).
+
+    Attributes:
+        image: the frame (H×W×3 uint8 RGB).
+        mask: its current mask (H×W object ids).
+        disagreement: share of its object area where the two propagation directions disagree.
+        unsure: share of its object area where a propagation direction was unsure.
+        annotated: the frames annotated so far.
+        num_frames: frames of the video.
+        objects: the objects that may be on the frame (annotated on it or before).
+    """
+
+    image: np.ndarray
+    mask: np.ndarray
+    disagreement: float
+    unsure: float
+    annotated: frozenset[int]
+    num_frames: int
+    objects: tuple[int, ...]
+
+
+@dataclass
 class TypeView:
     """What a type policy may look at: the frame chosen and a way to try a type there.
 
-    ``attempt(kind)`` returns the `AnnotationResult` of that type (simulated; computed once) and
-    ``gain(result)`` the J&F gain it brings to the frame (ground truth needed).
+    ``attempt(kind)`` returns the `AnnotationResult` of that type (simulated; computed once),
+    ``gain(result)`` the J&F gain it brings to the frame (ground truth needed), and ``context`` the
+    frame, its mask and propagation scores (what a learned policy reads).
     """
 
     key: str
@@ -290,6 +317,7 @@ class TypeView:
     frame: int
     attempt: Callable[[str], AnnotationResult]
     gain: Callable[[AnnotationResult], float] | None = None
+    context: TypeContext | None = None
 
 
 class TypePolicy:
@@ -357,12 +385,25 @@ class OracleTypePolicy(TypePolicy):
 POLICIES: dict[str, type[TypePolicy]] = {
     cls.name: cls for cls in (MaskPolicy, ClicksPolicy, RandomTypePolicy, OracleTypePolicy)
 }
+#: Every policy name: those of `POLICIES` and ``learned`` (`frugalseg.active.policy`, needs a file).
+POLICY_NAMES = (*POLICIES, "learned")
 
 
-def make_policy(name: str, seed: int = 0) -> TypePolicy:
-    """The type policy called ``name``; an unknown name raises `ConfigError` listing the known ones."""
+def make_policy(name: str, seed: int = 0, *, weights: str | Path | None = None) -> TypePolicy:
+    """The type policy called ``name``; ``learned`` reads its network from ``weights``.
+
+    Raises:
+        ConfigError: an unknown name (the known ones listed), or ``learned`` without ``weights``.
+        WeightsError: a ``weights`` file that is missing or not a type policy.
+    """
+    if name == "learned":
+        from frugalseg.active.policy import LearnedTypePolicy  # the policy module builds on this one
+
+        if weights is None:
+            raise ConfigError("policy", "the 'learned' type policy needs its weights file (--policy FILE)")
+        return LearnedTypePolicy(weights, seed)
     if name not in POLICIES:
         raise ConfigError(
-            "types", f"unknown annotation type policy {name!r}; choose from {', '.join(POLICIES)}"
+            "types", f"unknown annotation type policy {name!r}; choose from {', '.join(POLICY_NAMES)}"
         )
     return POLICIES[name](seed)

@@ -32,6 +32,7 @@ from frugalseg.active.annotation import (
     annotate_mask,
     frame_quality,
 )
+from frugalseg.active.policy import type_context
 from frugalseg.active.propagation import PropagationCache, propagate_annotations
 from frugalseg.active.selection import FrameSelector, SelectionView
 from frugalseg.active.state import STATE_FILE, Annotation, IterationRecord, VideoState
@@ -199,8 +200,9 @@ class AnnotationLoop:
                     attempts[kind] = self._attempt(frame, kind)
                 return attempts[kind]
 
+            context = type_context(state, frame, self.video.frames[frame])
             kind = self.policy.choose(
-                TypeView(self.video.name, iteration, frame, attempt, lambda r: self._gain(frame, r))
+                TypeView(self.video.name, iteration, frame, attempt, lambda r: self._gain(frame, r), context)
             )
             attempt(kind)
         result = attempts[kind]

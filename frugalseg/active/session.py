@@ -37,12 +37,14 @@ from frugalseg.active.annotation import (
     VOID,
     AnnotationResult,
     GivenClick,
+    TypePolicy,
     TypeView,
     annotate_given_clicks,
     make_policy,
 )
+from frugalseg.active.policy import LearnedTypePolicy, estimated_gain_per_second, type_context
 from frugalseg.active.propagation import propagate_annotations
-from frugalseg.active.selection import SelectionView, make_selector
+from frugalseg.active.selection import FrameSelector, SelectionView, make_selector
 from frugalseg.active.state import STATE_FILE, Annotation, IterationRecord, VideoState
 from frugalseg.autolabel.propagate import FlowPropagator
 from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts
@@ -123,6 +125,15 @@ class Addition:
     annotated_frames: int
     num_frames: int
     masks: Path
+
+
+@dataclass(frozen=True)
+class _Next:
+    """A started video's next annotation, its expected J&F gain per second, and its seconds per frame."""
+
+    proposal: Proposal
+    gain_per_second: float
+    per_frame: float
 
 
 @dataclass
@@ -269,33 +280,44 @@ class AnnotationSession:
         state.masks, state.disagreement, state.unsure = result.masks, result.disagreement, result.unsure
 
     def propose(
-        self, *, video: str | None = None, frames: str = "uncertainty", types: str = "mask", seed: int = 0
+        self,
+        *,
+        video: str | None = None,
+        frames: str = "uncertainty",
+        types: str = "mask",
+        seed: int = 0,
+        policy: str | Path | None = None,
     ) -> Proposal | None:
         """The next annotation to make, or None when every frame of every video is annotated.
 
-        A video not annotated yet comes first (its first frame, drawn as a mask); then the video
-        with the fewest human seconds per frame so far, so the time is shared as `annotate simulate`
-        shares it; ``video`` restricts the choice to one video. The frame is the selector's choice,
-        the type the policy's.
+        A video not annotated yet comes first (its first frame, drawn as a mask). Among the others,
+        each video's next frame is the selector's choice and its type the policy's, and the video
+        whose next annotation is expected to gain the most J&F per human second is proposed, so the
+        next hour goes where it helps most: the expected gain is the learned policy's prediction
+        (``types="learned"``) or else the weight-free `estimated_gain_per_second` (ties: the video
+        with the fewest human seconds per frame so far, then the first). ``video`` restricts the
+        choice to one video.
 
         Args:
             video: propose on this video only (None: any).
             frames: the frame selector; one that needs ground truth (``oracle``) is refused.
             types: the annotation type policy; one that needs ground truth (``oracle``) is refused.
             seed: seed of the random selector and policy.
+            policy: the weights file of the ``learned`` type policy.
 
         Raises:
             ConfigError: an unknown video, selector or policy, or one that needs ground truth.
+            WeightsError: a ``policy`` file that is missing or not a type policy.
         """
-        selector, policy = make_selector(frames, seed), make_policy(types, seed)
-        for option, chosen in (("frames", selector), ("types", policy)):
+        selector, chooser = make_selector(frames, seed), make_policy(types, seed, weights=policy)
+        for option, chosen in (("frames", selector), ("types", chooser)):
             if chosen.needs_ground_truth:
                 raise ConfigError(
                     option, f"{chosen.name!r} needs ground truth, which a real annotator's data lack"
                 )
         names = [self._video(video).name] if video is not None else self.videos()
-        started: list[tuple[float, int, str, VideoState]] = []
-        for order, name in enumerate(names):
+        started: list[tuple[str, VideoState]] = []
+        for name in names:
             state = self.state(name)
             if state is None:
                 source = self._video(name)
@@ -308,10 +330,15 @@ class AnnotationSession:
                     "first annotation of the video",
                 )
             if not state.done:
-                started.append((state.seconds / state.num_frames, order, name, state))
+                started.append((name, state))
         if not started:
             return None
-        per_frame, _, name, state = min(started, key=lambda entry: entry[:2])
+        options = [self._next(name, state, selector, chooser) for name, state in started]
+        best = max(range(len(options)), key=lambda i: (options[i].gain_per_second, -options[i].per_frame, -i))
+        return options[best].proposal
+
+    def _next(self, name: str, state: VideoState, selector: FrameSelector, chooser: TypePolicy) -> _Next:
+        """The next annotation of one started video and its expected J&F gain per second."""
         source = self._video(name)
         view = SelectionView(
             key=name,
@@ -323,19 +350,29 @@ class AnnotationSession:
             unreliability=[d + u for d, u in zip(state.disagreement, state.unsure, strict=True)],
         )
         t = selector.select(view)
+        context = type_context(state, t, read_frame(source.frame_paths[t]))
 
         def refuse(kind: str) -> AnnotationResult:
-            raise ConfigError("types", f"{policy.name!r} tries a {kind} annotation, which needs ground truth")
+            raise ConfigError(
+                "types", f"{chooser.name!r} tries a {kind} annotation, which needs ground truth"
+            )
 
-        kind = policy.choose(TypeView(name, state.iteration, t, refuse))
-        objects = sorted(o for o, first in state.objects.items() if first <= t)
+        kind = chooser.choose(TypeView(name, state.iteration, t, refuse, context=context))
+        if isinstance(chooser, LearnedTypePolicy):
+            gain = chooser.gain_per_second(context, t)[kind]
+        else:
+            gain = estimated_gain_per_second(context, kind, self.costs)
+        per_frame = state.seconds / state.num_frames
         reason = (
-            f"{selector.name} among {len(view.candidates)} frames not annotated; "
-            f"{per_frame:.1f} s per frame so far"
+            f"{selector.name} among {len(view.candidates)} frames not annotated; expected J&F gain "
+            f"{3600 * gain:.3f} per hour; {per_frame:.1f} s per frame so far"
         )
         if selector.name == "uncertainty" and view.unreliability is not None:
             reason += f"; unreliable share {view.unreliability[t]:.3f}"
-        return Proposal(name, source.indices[t], str(source.frame_paths[t]), objects, kind, reason)
+        proposal = Proposal(
+            name, source.indices[t], str(source.frame_paths[t]), list(context.objects), kind, reason
+        )
+        return _Next(proposal, gain, per_frame)
 
     def add(
         self,

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from frugalseg.active.annotation import POLICIES, make_policy
+from frugalseg.active.annotation import POLICY_NAMES, make_policy
 from frugalseg.active.loop import (
     TARGET_JF,
     AnnotationLoop,
@@ -71,10 +71,10 @@ def strategies(frames: Sequence[str], types: Sequence[str], seeds: int) -> list[
         raise ConfigError(
             "frames", f"unknown frame selector {unknown[0]!r}; choose from {', '.join(SELECTORS)}"
         )
-    unknown = [t for t in types if t not in POLICIES]
+    unknown = [t for t in types if t not in POLICY_NAMES]
     if unknown:
         raise ConfigError(
-            "types", f"unknown annotation type policy {unknown[0]!r}; choose from {', '.join(POLICIES)}"
+            "types", f"unknown annotation type policy {unknown[0]!r}; choose from {', '.join(POLICY_NAMES)}"
         )
     if seeds < 1:
         raise ConfigError("seeds", f"must be ≥ 1, got {seeds}")
@@ -188,6 +188,7 @@ class SimulationSettings:
     max_frames: int | None
     engine: dict[str, Any]
     costs: dict[str, float]
+    policy: str | None = None
 
 
 def check_budget(hours: float) -> float:
@@ -210,16 +211,23 @@ def simulate(
     max_frames: int | None = None,
     engine: Any,
     costs: AnnotationCosts = DEFAULT_COSTS,
+    policy: str | Path | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Run every strategy on every video, write states, curves, plot and label stores; return the curves.
 
+    ``policy`` is the weights file of the ``learned`` type policy (`frugalseg.active.policy`).
+
     Raises:
-        ConfigError: a budget ≤ 0, an unknown strategy, or an output folder of another run.
+        ConfigError: a budget ≤ 0, an unknown strategy, ``learned`` without ``policy``, or an output
+            folder of another run.
         DataError: a video without a ground-truth mask on a frame it uses.
+        WeightsError: a ``policy`` file that is missing or not a type policy.
     """
     budget_hours = check_budget(budget_hours)
     plan = strategies(frames, types, seeds)
+    if "learned" in types:
+        make_policy("learned", weights=policy)  # a bad file is refused before anything is written
     sources = video_sources(fmt, split, stride=stride, max_frames=max_frames)
     out = Path(out)
     settings = SimulationSettings(
@@ -234,6 +242,7 @@ def simulate(
         max_frames=max_frames,
         engine={"name": getattr(engine, "name", type(engine).__name__), **getattr(engine, "settings", {})},
         costs=costs.to_dict(),
+        policy=None if policy is None else str(Path(policy).resolve()),
     )
     wanted = json.loads(json.dumps(asdict(settings)))
     run_path = out / RUN_FILE
@@ -264,7 +273,7 @@ def simulate(
                 loop = AnnotationLoop(
                     video,
                     make_selector(strategy.frames, strategy.seed),
-                    make_policy(strategy.types, strategy.seed),
+                    make_policy(strategy.types, strategy.seed, weights=policy),
                     engine,
                     folder,
                     costs=costs,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from frugalseg.active.annotation import POLICIES
+from frugalseg.active.annotation import POLICY_NAMES
 from frugalseg.active.selection import SELECTORS
 
 if TYPE_CHECKING:
@@ -52,7 +52,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--types",
         type=_names,
         default=["mask"],
-        help=f"annotation type policies, comma-separated: {', '.join(POLICIES)}",
+        help=f"annotation type policies, comma-separated: {', '.join(POLICY_NAMES)}",
+    )
+    simulate.add_argument(
+        "--policy", default=None, help="weights of the 'learned' type policy (from `annotate train-policy`)"
     )
     simulate.add_argument(
         "--seeds", type=int, default=5, help="runs of a random strategy (their mean is plotted)"
@@ -89,7 +92,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     propose.add_argument(
         "--types",
         default="mask",
-        help=f"annotation type policy: {', '.join(n for n in POLICIES if n != 'oracle')}",
+        help=f"annotation type policy: {', '.join(n for n in POLICY_NAMES if n != 'oracle')}",
+    )
+    propose.add_argument(
+        "--policy", default=None, help="weights of the 'learned' type policy (from `annotate train-policy`)"
     )
     propose.add_argument("--seed", type=int, default=0, help="seed of the random selector and policy")
     propose.add_argument("--json", action="store_true", help="print the proposal as one JSON object")
@@ -115,6 +121,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--new-objects", action="store_true", help="accept object ids not annotated before (they appear here)"
     )
     add.set_defaults(func=_add)
+
+    train = commands.add_parser(
+        "train-policy",
+        help="train the learned annotation-type policy on the loop states of `annotate simulate` runs",
+    )
+    train.add_argument(
+        "--runs", type=_names, required=True, help="`annotate simulate` output folders, comma-separated"
+    )
+    train.add_argument(
+        "--videos", type=_names, default=None, help="train on these videos only (default: all)"
+    )
+    train.add_argument(
+        "--loops",
+        type=_names,
+        default=None,
+        help="use only these loops, <frames>-<types>/seed<k>, comma-separated (default: all)",
+    )
+    train.add_argument("--epochs", type=int, default=200, help="passes over the samples")
+    train.add_argument("--seed", type=int, default=0, help="seed of the initial weights")
+    train.add_argument("--out", required=True, help="the policy's safetensors file")
+    train.set_defaults(func=_train_policy)
 
 
 def _session_options(parser: argparse.ArgumentParser) -> None:
@@ -163,6 +190,7 @@ def _simulate(args: argparse.Namespace) -> int:
         stride=args.stride,
         max_frames=args.max_frames,
         engine=engine,
+        policy=args.policy,
         progress=not args.no_progress,
     )
     for name, curve in curves["strategies"].items():
@@ -195,7 +223,9 @@ def _propose(args: argparse.Namespace) -> int:
     import json
     from dataclasses import asdict
 
-    proposal = _open(args).propose(video=args.video, frames=args.frames, types=args.types, seed=args.seed)
+    proposal = _open(args).propose(
+        video=args.video, frames=args.frames, types=args.types, seed=args.seed, policy=args.policy
+    )
     if proposal is None:
         print("nothing to propose: every frame is annotated")
         return 0
@@ -238,4 +268,24 @@ def _add(args: argparse.Namespace) -> int:
         f"{record.total_seconds / 3600:.3f} h in all"
     )
     print(f"current masks of every frame: {added.masks}/")
+    return 0
+
+
+def _train_policy(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from frugalseg.active.annotation import ANNOTATION_TYPES
+    from frugalseg.active.policy import FEATURES, run_samples
+    from frugalseg.lightning_modules.type_policy import fit_type_gain
+    from frugalseg.zoo import save_type_gain
+
+    parts = [run_samples(run, args.videos, loops=args.loops) for run in args.runs]
+    features = np.concatenate([p[0] for p in parts])
+    gains = np.concatenate([p[1] for p in parts])
+    videos = sorted({v for p in parts for v in p[2]})
+    net = fit_type_gain(features, gains, epochs=args.epochs, seed=args.seed)
+    save_type_gain(net, args.out, list(ANNOTATION_TYPES), list(FEATURES))
+    mean = ", ".join(f"{k} {v:+.3f}" for k, v in zip(ANNOTATION_TYPES, gains.mean(0), strict=True))
+    print(f"{len(features)} samples of {len(videos)} videos ({', '.join(videos)}); mean gain {mean}")
+    print(f"policy: {args.out}")
     return 0

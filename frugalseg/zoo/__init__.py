@@ -4,7 +4,8 @@ Their configs (``model_config``), the ``Student`` interface, verified weights, a
 official checkpoints.
 
 One module per architecture (``deeplabv3plus``, ``hrnet``, ``pspnet``, ``stm``, ``tdnet``, ``tmanet``);
-the ``_``-prefixed modules are the infrastructure they share.
+the ``_``-prefixed modules are the infrastructure they share, and ``_type_gain`` the annotation
+loop's tiny type-policy network (`TypeGainNet`), which is no student.
 """
 
 from frugalseg.zoo import _smp as smp_models  # the smp wrapper module's former name
@@ -27,6 +28,7 @@ from frugalseg.zoo._registry import (
     unregister_model,
 )
 from frugalseg.zoo._resolve import load_weights_into, resolve
+from frugalseg.zoo._type_gain import TypeGainNet, load_type_gain, save_type_gain
 from frugalseg.zoo.pspnet import paired_group
 from frugalseg.zoo.stm import STM, masks_from_ids
 
@@ -38,6 +40,7 @@ __all__ = [
     "PublishedWeights",
     "StreamingStudent",
     "Student",
+    "TypeGainNet",
     "checkpoints_dirs",
     "convert_checkpoint",
     "deeplabv3plus",
@@ -46,6 +49,7 @@ __all__ = [
     "list_models",
     "load_pretrained",
     "load_state_dict_strictly",
+    "load_type_gain",
     "load_weights_into",
     "masks_from_ids",
     "model_config",
@@ -56,6 +60,7 @@ __all__ = [
     "read_index",
     "register_model",
     "resolve",
+    "save_type_gain",
     "sliding_window",
     "smp_models",
     "stm",

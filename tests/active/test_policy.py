@@ -1,0 +1,217 @@
+"""The learned annotation-type policy: features, choice, weights, training; videos ranked by gain."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from data.fake_davis import squares, write_moving_squares
+
+from frugalseg.active.annotation import TypeContext, TypeView, make_policy
+from frugalseg.active.policy import (
+    FEATURES,
+    LearnedTypePolicy,
+    best_type,
+    estimated_gain_per_second,
+    frame_features,
+    type_seconds,
+)
+from frugalseg.active.session import AnnotationSession
+from frugalseg.active.state import Annotation, IterationRecord, VideoState
+from frugalseg.cli import main
+from frugalseg.errors import ConfigError, WeightsError
+from frugalseg.lightning_modules.type_policy import fit_type_gain
+from frugalseg.zoo import TypeGainNet, load_type_gain, save_type_gain
+
+TYPES = ["mask", "clicks"]
+
+
+def constant_policy(path: Path, mask_gain: float, clicks_gain: float) -> Path:
+    """A policy file whose network predicts ``mask_gain`` and ``clicks_gain`` whatever the frame."""
+    net = TypeGainNet(len(FEATURES))
+    last = net.layers[-1]
+    assert isinstance(last, torch.nn.Linear)
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.copy_(torch.tensor([mask_gain, clicks_gain]))
+    return save_type_gain(net, path, TYPES, list(FEATURES))
+
+
+def context(objects: tuple[int, ...] = (1,), disagreement: float = 0.1, unsure: float = 0.05) -> TypeContext:
+    mask = np.zeros((100, 100), np.uint8)
+    mask[40:50, 20:30] = 1
+    image = np.full((100, 100, 3), 50, np.uint8)
+    image[mask == 1] = (250, 50, 50)
+    return TypeContext(image, mask, disagreement, unsure, frozenset({0, 10}), 20, objects)
+
+
+def view(ctx: TypeContext, frame: int = 4) -> TypeView:
+    def never(kind: str):
+        raise AssertionError("a learned policy must not try an annotation")
+
+    return TypeView("clip", 3, frame, never, context=ctx)
+
+
+def test_features_of_a_hand_made_frame() -> None:
+    values = dict(zip(FEATURES, frame_features(context(), 4), strict=True))
+    assert values["unreliability"] == pytest.approx(0.15)
+    assert values["area"] == pytest.approx(100 / 10_000)
+    # a 10×10 square: 4 × 10 label changes, per diagonal; roughness = 40 / sqrt(100) / 10
+    assert values["boundary"] == pytest.approx(40 / np.hypot(100, 100))
+    assert values["roughness"] == pytest.approx(0.4)
+    assert values["log_distance"] == pytest.approx(np.log1p(4))  # nearest annotated: frame 0
+    assert values["distance_share"] == pytest.approx(4 / 20)
+    assert values["contrast"] > 0.5  # red square on grey
+    assert values["objects"] == 1
+
+
+def test_the_policy_picks_the_type_of_higher_predicted_gain_per_second(tmp_path: Path) -> None:
+    seconds = type_seconds(1)
+    assert seconds == {"mask": 80.0, "clicks": 5.5}
+    # 0.5 / 80 s > 0.02 / 5.5 s: a mask; 0.5 / 80 s < 0.05 / 5.5 s: clicks
+    assert (
+        make_policy("learned", weights=constant_policy(tmp_path / "a", 0.5, 0.02)).choose(view(context()))
+        == "mask"
+    )
+    policy = make_policy("learned", weights=constant_policy(tmp_path / "b", 0.5, 0.05))
+    assert policy.choose(view(context())) == "clicks"
+    # with 3 objects the mask costs 240 s and clicks 14.5 s: 0.5 / 240 > 0.003 / 14.5
+    assert (
+        make_policy("learned", weights=constant_policy(tmp_path / "c", 0.5, 0.003)).choose(
+            view(context((1, 2, 3)))
+        )
+        == "mask"
+    )
+    assert (
+        best_type({"mask": 0.8, "clicks": 0.055}, {"mask": 80.0, "clicks": 5.5}) == "clicks"
+    )  # tie: cheaper
+
+
+def test_a_saved_and_reloaded_policy_predicts_the_same(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    net = TypeGainNet(len(FEATURES), hidden=16)
+    net.set_normalisation(torch.rand(30, len(FEATURES)) * 5)
+    features = torch.rand(7, len(FEATURES))
+    save_type_gain(net, tmp_path / "p.safetensors", TYPES, list(FEATURES))
+    loaded, types, names = load_type_gain(tmp_path / "p.safetensors")
+    assert (types, names) == (TYPES, list(FEATURES))
+    with torch.no_grad():
+        assert torch.equal(loaded(features), net.eval()(features))
+    policy = LearnedTypePolicy(tmp_path / "p.safetensors")
+    again = LearnedTypePolicy(tmp_path / "p.safetensors")
+    assert policy.gains(context(), 4) == again.gains(context(), 4)
+
+
+def test_bad_policy_files_are_clear_errors_naming_the_file(tmp_path: Path) -> None:
+    with pytest.raises(
+        WeightsError, match=r"nowhere\.safetensors: annotation-type policy file does not exist"
+    ):
+        make_policy("learned", weights=tmp_path / "nowhere.safetensors")
+    (tmp_path / "junk.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(WeightsError, match=r"junk\.safetensors: not a readable safetensors file"):
+        LearnedTypePolicy(tmp_path / "junk.safetensors")
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.zeros(2)}, str(tmp_path / "other.safetensors"))
+    with pytest.raises(WeightsError, match=r"other\.safetensors: not an annotation-type policy"):
+        LearnedTypePolicy(tmp_path / "other.safetensors")
+    save_type_gain(TypeGainNet(3), tmp_path / "old.safetensors", TYPES, ["a", "b", "c"])
+    with pytest.raises(WeightsError, match=r"old\.safetensors: made for types"):
+        LearnedTypePolicy(tmp_path / "old.safetensors")
+    with pytest.raises(ConfigError, match="needs its weights file"):
+        make_policy("learned")
+    with pytest.raises(ConfigError, match="unknown annotation type policy 'ppo'.*learned"):
+        make_policy("ppo")
+
+
+def test_training_through_lightning_learns_a_known_relation() -> None:
+    rng = np.random.default_rng(0)
+    features = rng.random((256, len(FEATURES))).astype(np.float32)
+    # the mask gains what is unreliable; clicks a third of it
+    gains = np.stack([features[:, 0], features[:, 0] / 3], 1).astype(np.float32)
+    net = fit_type_gain(features, gains, epochs=60, seed=0)
+    test = rng.random((64, len(FEATURES))).astype(np.float32)
+    with torch.no_grad():
+        predicted = net(torch.from_numpy(test)).numpy()
+    assert np.abs(predicted[:, 0] - test[:, 0]).mean() < 0.05
+    assert np.abs(predicted[:, 1] - test[:, 0] / 3).mean() < 0.05
+    with pytest.raises(ConfigError, match="samples"):
+        fit_type_gain(features[:0], gains[:0])
+
+
+def test_the_weight_free_estimate_divides_the_unreliable_share_by_the_types_cost() -> None:
+    assert estimated_gain_per_second(context(), "mask") == pytest.approx(0.15 / 80)
+    assert estimated_gain_per_second(context((1, 2)), "clicks") == pytest.approx(0.15 / 10)
+    assert estimated_gain_per_second(context(disagreement=0.9, unsure=0.5), "mask") == pytest.approx(1 / 80)
+
+
+# Videos ranked by expected gain: hand-made states of the two moving-squares videos (no ground truth).
+
+
+@pytest.fixture(scope="module")
+def davis(tmp_path_factory) -> Path:
+    root = write_moving_squares(tmp_path_factory.mktemp("davis"))
+    shutil.rmtree(root / "Annotations")
+    return root
+
+
+def hand_made(session: AnnotationSession, video: str, seq: int, unreliable: list[float]) -> None:
+    """Save a state of ``video``: frame 0 drawn, every mask the truth, ``unreliable`` as its disagreement."""
+    masks = [squares(t, seq) for t in range(10)]
+    objects = {int(o): 0 for o in np.unique(masks[0]) if o}
+    state = VideoState(video=video, num_frames=10, objects=objects, config=session._config)
+    seconds = 80.0 * len(objects)
+    state.annotations = [Annotation(0, o, "mask", 80.0) for o in objects]
+    state.annotated = {0: masks[0]}
+    state.masks, state.disagreement, state.unsure = masks, unreliable, [0.0] * 10
+    state.history = [IterationRecord(0, 0, "mask", seconds, seconds, None, None, None)]
+    state.save(session.folder / video)
+
+
+@pytest.fixture
+def session(davis: Path, tmp_path: Path) -> AnnotationSession:
+    folder = tmp_path / "session"
+    folder.mkdir()
+    opened = AnnotationSession.open(folder, root=str(davis), split="val")
+    (folder / "session.json").write_text(json.dumps(opened.settings.__dict__))
+    return opened
+
+
+def test_propose_ranks_videos_by_expected_gain_per_second(session: AnnotationSession, tmp_path: Path) -> None:
+    # squares-a: 2 objects (a mask costs 160 s), 0.3 of its area unreliable on frame 5 → 0.3 / 160 s
+    hand_made(session, "squares-a", 0, [0.0, 0.1, 0.1, 0.1, 0.1, 0.3, 0.1, 0.1, 0.1, 0.1])
+    # squares-b: 1 object (80 s), at most 0.1 unreliable → 0.1 / 80 s, less: squares-a is proposed,
+    # although it has spent more seconds per frame (16 against 8) than squares-b
+    hand_made(session, "squares-b", 1, [0.0] + [0.1] * 9)
+    proposal = session.propose(frames="uncertainty")
+    assert (proposal.video, proposal.frame, proposal.kind) == ("squares-a", 5, "mask")
+    assert "expected J&F gain 6.750 per hour" in proposal.reason  # 3600 × 0.3 / 160
+    # squares-b's worst frame at 0.2 → 0.2 / 80 s > 0.3 / 160 s
+    hand_made(session, "squares-b", 1, [0.0, 0.1, 0.1, 0.2, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1])
+    proposal = session.propose(frames="uncertainty")
+    assert (proposal.video, proposal.frame) == ("squares-b", 3)
+    # a learned policy's prediction ranks instead: the same gain everywhere, so the cheaper video
+    # (one object) wins and the type is the policy's (0.5 / 80 s against 0.01 / 5.5 s: a mask)
+    weights = constant_policy(tmp_path / "policy.safetensors", 0.5, 0.01)
+    hand_made(session, "squares-b", 1, [0.0] + [0.01] * 9)
+    proposal = session.propose(frames="uncertainty", types="learned", policy=weights)
+    assert (proposal.video, proposal.kind) == ("squares-b", "mask")
+    assert (
+        main(
+            [
+                "annotate",
+                "propose",
+                "--state",
+                str(session.folder),
+                "--types",
+                "learned",
+                "--policy",
+                str(tmp_path / "x"),
+            ]
+        )
+        == 2
+    )
