@@ -13,8 +13,9 @@ from .official_layouts import W18, W18_SMALL, W48, official_hrnet_checkpoint
 
 
 def test_hrnetv2_head_concatenates_all_branches() -> None:
-    assert get_model("hrnetv2_w18", num_classes=19).last_layer[0].in_channels == 270
-    model = get_model("hrnetv2_w48", num_classes=19)
+    with torch.device("meta"):  # layer shapes only
+        assert get_model("hrnetv2_w18", num_classes=19).last_layer[0].in_channels == 270
+        model = get_model("hrnetv2_w48", num_classes=19)
     assert model.last_layer[0].in_channels == 720
     assert model.last_layer[3].out_channels == 19
 

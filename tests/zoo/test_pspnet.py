@@ -31,16 +31,17 @@ def test_backbone_is_dilated_to_output_stride_8() -> None:
     layer3, layer4 = model.backbone(torch.randn(1, 3, 64, 96))
     assert layer3.shape[-2:] == layer4.shape[-2:] == (8, 12)
     assert (layer3.shape[1], layer4.shape[1]) == (64, 128)
-    r101 = get_model("pspnet_r101_os8", num_classes=19)
-    backbone = r101.backbone
-    assert backbone.conv1[0].out_channels == 64 and backbone.conv1[6].out_channels == 128  # deep stem
-    assert [b.conv2.dilation[0] for b in backbone.layer3] == [1] + [2] * 22
-    assert [b.conv2.dilation[0] for b in backbone.layer4] == [4, 8, 16]
-    with torch.no_grad():
-        assert [f.shape[-2:] for f in backbone.eval()(torch.randn(1, 3, 32, 48))] == [(4, 6), (4, 6)]
-    assert r101.psp.out_channels == 4096 and r101.head[0].out_channels == 512
-    assert r101.aux_head[0].in_channels == 1024 and r101.aux_head[0].out_channels == 256
-    assert get_model("pspnet_r50_os8", num_classes=19).backbone.feature_info.channels() == [1024, 2048]
+    with torch.device("meta"):  # the paper-size models as shapes only: their layers and output sizes
+        r101 = get_model("pspnet_r101_os8", num_classes=19)
+        backbone = r101.backbone
+        assert backbone.conv1[0].out_channels == 64 and backbone.conv1[6].out_channels == 128  # deep stem
+        assert [b.conv2.dilation[0] for b in backbone.layer3] == [1] + [2] * 22
+        assert [b.conv2.dilation[0] for b in backbone.layer4] == [4, 8, 16]
+        with torch.no_grad():
+            assert [f.shape[-2:] for f in backbone.eval()(torch.randn(1, 3, 32, 48))] == [(4, 6), (4, 6)]
+        assert r101.psp.out_channels == 4096 and r101.head[0].out_channels == 512
+        assert r101.aux_head[0].in_channels == 1024 and r101.aux_head[0].out_channels == 256
+        assert get_model("pspnet_r50_os8", num_classes=19).backbone.feature_info.channels() == [1024, 2048]
 
 
 def test_pyramid_pooling_has_bins_1_2_3_6_after_the_layer4_map() -> None:
