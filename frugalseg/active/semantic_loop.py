@@ -73,10 +73,17 @@ BOUNDARY_WIDTH = 2
 
 
 class StudentOutputs(Protocol):
-    """The learner's view of every frame: C×H×W softmax and D×h×w features per frame."""
+    """The learner's view of every frame."""
 
-    probabilities: list[np.ndarray]
-    features: list[np.ndarray]
+    @property
+    def probabilities(self) -> list[np.ndarray]:
+        """The C×H×W softmax of each frame."""
+        ...
+
+    @property
+    def features(self) -> list[np.ndarray]:
+        """The D×h×w features of each frame."""
+        ...
 
 
 class Learner(Protocol):

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from frugalseg.active.annotation import POLICY_NAMES
 from frugalseg.active.selection import SELECTORS
+from frugalseg.cli.annotate_semantic import register_semantic
 
 if TYPE_CHECKING:
     from frugalseg.active.session import AnnotationSession
@@ -142,6 +143,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--seed", type=int, default=0, help="seed of the initial weights")
     train.add_argument("--out", required=True, help="the policy's safetensors file")
     train.set_defaults(func=_train_policy)
+    register_semantic(commands)
 
 
 def _session_options(parser: argparse.ArgumentParser) -> None:

@@ -8,9 +8,8 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-import torch
-from torch import nn
 
+from active.tiny_semantic import tiny_semantic_student
 from frugalseg.active.click_cost import label_clicks
 from frugalseg.active.samples import Granularity, SamplePool
 from frugalseg.active.semantic_loop import (
@@ -25,23 +24,6 @@ from frugalseg.data.formats import generate_synthetic_streets, get_format
 from frugalseg.errors import ConfigError, DataError
 from frugalseg.lightning_modules.semantic_learner import FineTuningLearner
 from frugalseg.zoo import ModelConfig, register_model, unregister_model
-from frugalseg.zoo._base import ImageStudent
-
-
-class _TinyStudent(ImageStudent):
-    """Two convolutions: a student that trains in a blink, with 8 feature channels before its classifier."""
-
-    def __init__(self, num_classes: int, num_frames: int = 1) -> None:
-        super().__init__(num_classes, num_frames)
-        self.body = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU())
-        self.head = nn.Conv2d(8, num_classes, 1)
-
-    def segment(self, image: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(image))
-
-
-def tiny_semantic_student(num_classes: int, num_frames: int = 1) -> _TinyStudent:
-    return _TinyStudent(num_classes, num_frames)
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +77,7 @@ def _killable(student: str, at: int) -> _KilledAt:
 CONFIG = SemanticLoopConfig(Granularity("rectangle", size=16), "diversity", budget_percent=30, baseline=False)
 
 
+@pytest.mark.slow
 def test_a_killed_loop_resumes_and_ends_as_an_uninterrupted_one(student, video, tmp_path):
     whole = SemanticLoop(video, tmp_path / "whole", CONFIG, _learner(student), flow_cache=tmp_path / "flows")
     expected = whole.run()

@@ -1,0 +1,302 @@
+"""`annotate semantic`: the semantic loop (paper 000) over a data set with ground truth on every frame.
+
+Every strategy (granularity × selector) runs at every budget on every video (`SemanticLoop`);
+results are the mean over the videos. Output folder::
+
+    run.json                                 the run's settings (a rerun with others is refused)
+    flows/                                   DIS flows of the videos, shared by every loop
+    runs/<granularity>-<selector>/b<budget>/<video>/  each loop's state (resumable)
+    curves.json                              per strategy and budget, every iteration's clicks %, hours
+                                             and mIoU / pixel accuracy / bIoU / TC (+ the flow baseline)
+    curves.png                               mIoU against clicks %, one line per strategy
+    labels/<granularity>-<selector>-b<budget>/  the final generated labels as a label store
+
+Everything is checked before anything is written: the strategies, the budgets, the videos (at
+least 2 frames, ground truth on each) and each granularity on each video's frames.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from frugalseg.active.semantic_loop import (
+    Learner,
+    Quality,
+    SemanticLoop,
+    SemanticLoopConfig,
+    SemanticVideo,
+    read_video,
+)
+from frugalseg.autolabel.store import LabelStore
+from frugalseg.data.clips import Clip, LabelKind
+from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts
+from frugalseg.data.formats.base import Format
+from frugalseg.data.io import image_size, write_bytes_atomic, write_json_atomic
+from frugalseg.errors import ConfigError
+
+RUN_FILE = "run.json"
+#: The mIoU levels of Table 3 of paper 000.
+TARGETS = (0.80, 0.85, 0.90)
+ENGINE = "hvsa"
+
+
+def loop_folder(out: Path, config: SemanticLoopConfig, video: str) -> Path:
+    """Where the state of one loop is kept."""
+    return out / "runs" / config.name / f"b{config.budget_percent:g}" / video
+
+
+def store_name(config: SemanticLoopConfig) -> str:
+    """The label store of a strategy at a budget: ``<granularity>-<selector>-b<budget>``."""
+    return f"{config.name}-b{config.budget_percent:g}"
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    return round(float(np.mean(finite)), 6) if finite else None
+
+
+def _quality(records: Sequence[Quality | None]) -> dict[str, float | None] | None:
+    present = [q for q in records if q is not None]
+    if not present:
+        return None
+    return {key: _mean([getattr(q, key) for q in present]) for key in asdict(present[0])}
+
+
+def curves(loops: Sequence[SemanticLoop]) -> dict[str, Any]:
+    """Per strategy and budget, each iteration's mean over the videos, and the Table-3 summary."""
+    grouped: dict[str, dict[float, list[SemanticLoop]]] = {}
+    for loop in loops:
+        grouped.setdefault(loop.config.name, {}).setdefault(loop.config.budget_percent, []).append(loop)
+    strategies: dict[str, Any] = {}
+    for name, budgets in grouped.items():
+        points = []
+        for budget, runs in sorted(budgets.items()):
+            for iteration in range(runs[0].config.iterations):
+                records = [run.history[iteration] for run in runs]
+                points.append(
+                    {
+                        "budget_percent": budget,
+                        "iteration": iteration,
+                        "clicks_percent": _mean([r.clicks_percent for r in records]),
+                        "clicks": int(sum(r.total_clicks for r in records)),
+                        "hours": round(sum(r.hours for r in records), 6),
+                        **(_quality([r.quality for r in records]) or {}),
+                        "baseline": _quality([r.baseline for r in records]),
+                    }
+                )
+        first = next(iter(budgets.values()))[0].config
+        strategies[name] = {
+            "granularity": asdict(first.granularity),
+            "selector": first.selector,
+            "points": points,
+        }
+    return {
+        "strategies": strategies,
+        "videos": sorted({loop.video.name for loop in loops}),
+        "table3": table3(strategies),
+    }
+
+
+def table3(strategies: dict[str, Any], targets: Sequence[float] = TARGETS) -> list[dict[str, Any]]:
+    """For each mIoU level, the cheapest point (in clicks %) of any strategy that reaches it (None: none)."""
+    rows = []
+    for target in targets:
+        best: dict[str, Any] | None = None
+        for name, strategy in strategies.items():
+            for point in strategy["points"]:
+                miou = point.get("miou")
+                if miou is None or miou < target or point["clicks_percent"] is None:
+                    continue
+                if best is None or point["clicks_percent"] < best["clicks_percent"]:
+                    best = {
+                        "strategy": name,
+                        "granularity": strategy["granularity"]["name"],
+                        "clicks_percent": point["clicks_percent"],
+                        "miou": miou,
+                        "budget_percent": point["budget_percent"],
+                        "iteration": point["iteration"],
+                    }
+        rows.append({"miou": target, "cheapest": best})
+    return rows
+
+
+def plot(data: dict[str, Any], title: str = "") -> bytes:
+    """PNG bytes of mIoU against clicks %: a line per strategy, the flow baseline dashed, Table 3 levels."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7, 4.5), dpi=110)
+    for name, strategy in data["strategies"].items():
+        points = sorted(
+            (p for p in strategy["points"] if p.get("miou") is not None), key=lambda p: p["clicks_percent"]
+        )
+        (line,) = axes.plot(
+            [p["clicks_percent"] for p in points], [p["miou"] for p in points], marker="o", label=name
+        )
+        base = [p for p in points if p["baseline"] is not None and p["baseline"]["miou"] is not None]
+        if base:
+            axes.plot(
+                [p["clicks_percent"] for p in base],
+                [p["baseline"]["miou"] for p in base],
+                linestyle="--",
+                marker="x",
+                color=line.get_color(),
+                label=f"{strategy['granularity']['name']}: flow propagation",
+            )
+    for target in TARGETS:
+        axes.axhline(target, color="grey", linestyle=":", linewidth=1)
+    axes.set_xlabel("annotation clicks (% of labelling every frame)")
+    axes.set_ylabel("mIoU of the generated labels")
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=7, loc="lower right")
+    buffer = io.BytesIO()
+    figure.tight_layout()
+    figure.savefig(buffer, format="png", metadata={"Software": None})
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def configs(
+    granularities: Sequence[Any], selectors: Sequence[str], budgets: Sequence[float], **options: Any
+) -> list[SemanticLoopConfig]:
+    """Every granularity × selector × budget (each checked; ``options``: iterations, seed, baseline)."""
+    if not granularities or not selectors or not budgets:
+        raise ConfigError("strategies", "give at least one granularity, one selector and one budget")
+    return [
+        SemanticLoopConfig(granularity=g, selector=s, budget_percent=float(b), **options)
+        for g, s, b in itertools.product(granularities, dict.fromkeys(selectors), dict.fromkeys(budgets))
+    ]
+
+
+def simulate_semantic(
+    fmt: Format,
+    clips: Sequence[Clip],
+    out: str | Path,
+    loop_configs: Sequence[SemanticLoopConfig],
+    learner: Learner,
+    *,
+    max_frames: int | None = None,
+    scale: float = 1.0,
+    costs: AnnotationCosts = DEFAULT_COSTS,
+    report: Callable[[SemanticLoop], None] | None = None,
+) -> tuple[dict[str, Any], list[SemanticLoop]]:
+    """Run (or resume) every loop, then write the curves, the plot and the label stores.
+
+    Args:
+        fmt: the data set.
+        clips: the videos to annotate.
+        out: the output folder (see the module docstring).
+        loop_configs: the loops to run on every video (`configs`).
+        learner: the student each loop fine-tunes (reset for every loop).
+        max_frames: use the first n frames of each clip.
+        scale: shrink frames and ground truth by this factor (0 < scale ≤ 1).
+        costs: seconds per click and clicked frame.
+        report: called after each finished loop (progress).
+
+    Returns:
+        The curves (as written to ``curves.json``) and the finished loops.
+    """
+    out = Path(out)
+    if not clips:
+        raise ConfigError("clips", "no clip to annotate")
+    videos: list[tuple[Clip, SemanticVideo]] = [
+        (clip, read_video(fmt, clip, max_frames=max_frames, scale=scale)) for clip in clips
+    ]
+    loops = [
+        SemanticLoop(
+            video,
+            loop_folder(out, config, video.name),
+            config,
+            learner,
+            costs=costs,
+            flow_cache=out / "flows",
+        )
+        for config in loop_configs
+        for _, video in videos
+    ]
+    settings = {
+        "format": fmt.name,
+        "root": str(fmt.root),
+        "clips": [clip.clip_id for clip in clips],
+        "max_frames": max_frames,
+        "scale": scale,
+        "learner": learner.settings,
+        "costs": asdict(costs),
+    }
+    _open_run(out, settings)
+    for loop in loops:
+        loop.run()
+        if report is not None:
+            report(loop)
+    data = curves(loops)
+    write_bytes_atomic(out / "curves.json", (json.dumps(data, indent=1, sort_keys=True) + "\n").encode())
+    write_bytes_atomic(out / "curves.png", plot(data, title=f"{fmt.name}: {len(clips)} video(s)"))
+    clip_of = {clip.clip_id: clip for clip, _ in videos}
+    for loop in loops:
+        write_store(out / "labels" / store_name(loop.config), clip_of[loop.video.name], loop, costs)
+    return data, loops
+
+
+def _open_run(out: Path, settings: dict[str, Any]) -> None:
+    wanted = json.loads(json.dumps(settings))
+    path = out / RUN_FILE
+    if path.is_file():
+        held = json.loads(path.read_text())
+        if held != wanted:
+            differ = sorted(k for k in wanted if held.get(k) != wanted[k])
+            raise ConfigError("out", f"{path} holds a run with other settings ({', '.join(differ)})")
+        return
+    write_json_atomic(path, wanted, indent=2)
+
+
+def write_store(root: Path, clip: Clip, loop: SemanticLoop, costs: AnnotationCosts) -> LabelStore:
+    """The loop's generated labels as ``pseudo`` labels of a label store, at the clip's frame size.
+
+    Each record's source is the nearest frame a person labelled samples on, and its seconds the
+    human time spent on the frame itself (its clicks and, per iteration that clicked it, the time
+    to find its objects).
+    """
+    store = LabelStore(root)
+    settings = {"loop": loop.config.to_json(), "learner": loop.learner.settings}
+    offsets = clip.present_offsets[: len(loop.labels)]
+    width, height = image_size(clip.frame_path(offsets[0]))
+    clicked = sorted({s.frame for s in loop.labelled})
+    with store.run({"engine": ENGINE, **settings}):
+        for t, (offset, label) in enumerate(zip(offsets, loop.labels, strict=True)):
+            if store.has(clip.clip_id, offset, LabelKind.PSEUDO, clip.split):
+                continue
+            full = (
+                label
+                if label.shape == (height, width)
+                else cv2.resize(label, (width, height), interpolation=cv2.INTER_NEAREST)
+            )
+            on_frame = [s for s in loop.labelled if s.frame == t]
+            seconds = sum(
+                s.clicks for s in on_frame
+            ) * costs.click_seconds + costs.clicked_frame_seconds * len({s.iteration for s in on_frame})
+            source = min(clicked, key=lambda f: (abs(f - t), f))
+            store.write(
+                clip,
+                offset,
+                LabelKind.PSEUDO,
+                full,
+                engine=ENGINE,
+                settings=settings,
+                source_offset=offsets[source],
+                seconds=seconds,
+            )
+    return store

@@ -1,0 +1,221 @@
+"""`frugalseg annotate semantic`: the semantic annotation loop of paper 000 (HVSA) with a simulated annotator.
+
+On a data set with ground truth on every frame (the synthetic streets set), each video is annotated
+in 3 iterations of: choose samples (frames, rectangles or superpixels) by a selector, label them
+from the ground truth, charge their polygon clicks, fine-tune a student on the video, predict every
+frame. Writes the quality of the generated labels against clicks % (``curves.json``,
+``curves.png``), the Table-3-style summary, the generated labels as label stores and a contact
+sheet of each (`frugalseg.active.semantic_simulate`).
+
+``--config FILE`` reads option values from a YAML mapping whose keys are the options' names with
+underscores (``budget_clicks_percent: [5, 10]``); options after it on the command line override it.
+The defaults are the paper's settings: HRNet-W48, 15 epochs per iteration at an initial rate of
+0.004 (SGD, momentum 0.9, poly), λ = 1, batches of 2 frames, 3 iterations, 40-pixel rectangles.
+(They are not a file in ``frugalseg/configs/``: every file there is a ``frugalseg fit`` config.)
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from frugalseg.errors import ConfigError
+
+GRANULARITIES = ("frame", "rectangle", "superpixel")
+SELECTORS = ("random", "uniform", "diversity", "uncertainty")
+
+
+def _words(text: str) -> list[str]:
+    words = [part.strip() for part in text.split(",") if part.strip()]
+    if not words:
+        raise argparse.ArgumentTypeError(f"expected comma-separated values, got {text!r}")
+    return words
+
+
+def _numbers(text: str) -> list[float]:
+    try:
+        return [float(word) for word in _words(text)]
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from err
+
+
+class _ConfigFile(argparse.Action):
+    """``--config FILE``: set every option the YAML file names, as if given here on the command line."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        import yaml  # type: ignore[import-untyped]
+
+        path = Path(str(values))
+        try:
+            data = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError) as err:
+            parser.error(f"--config {path}: cannot read it ({err})")
+        if not isinstance(data, dict):
+            parser.error(f"--config {path}: expected a mapping of option names to values")
+        known = {action.dest for action in parser._actions}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            parser.error(f"--config {path}: unknown option(s) {', '.join(unknown)}")
+        for key, value in data.items():
+            if key in ("granularities", "selectors") and isinstance(value, list):
+                value = [str(v) for v in value]
+            elif key == "budget_clicks_percent" and isinstance(value, list | int | float):
+                value = [float(v) for v in (value if isinstance(value, list) else [value])]
+            setattr(namespace, key, value)
+
+
+def register_semantic(commands: argparse._SubParsersAction) -> None:
+    """Add ``annotate semantic`` to the ``annotate`` group."""
+    parser = commands.add_parser(
+        "semantic",
+        help="the semantic loop of paper 000 (frames / rectangles / superpixels, fine-tuning) with a "
+        "simulated annotator; write mIoU-vs-clicks curves and the generated labels",
+    )
+    parser.add_argument("--config", action=_ConfigFile, help="YAML file of option values (see the docs)")
+    parser.add_argument("--format", default="synthetic", help="data set format (ground truth on every frame)")
+    parser.add_argument("--root", default=None, help="the data set folder")
+    parser.add_argument("--split", default=None, help="split to annotate (default: the first)")
+    parser.add_argument("--clips", type=_words, default=None, help="clip ids, comma-separated (default: all)")
+    parser.add_argument("--max-clips", type=int, default=None, help="use only the first n clips")
+    parser.add_argument("--max-frames", type=int, default=None, help="use only the first n frames of a clip")
+    parser.add_argument("--scale", type=float, default=1.0, help="shrink frames and labels by this factor")
+    parser.add_argument(
+        "--granularities",
+        type=_words,
+        default=["frame"],
+        help=f"sample granularities, comma-separated: {', '.join(GRANULARITIES)}",
+    )
+    parser.add_argument("--rect-size", type=int, default=40, help="side of a rectangle sample, in pixels")
+    parser.add_argument("--segments", type=int, default=100, help="about how many superpixels per frame")
+    parser.add_argument(
+        "--selectors",
+        type=_words,
+        default=["diversity"],
+        help=f"sample selectors, comma-separated: {', '.join(SELECTORS)}",
+    )
+    parser.add_argument(
+        "--budget-clicks-percent",
+        type=_numbers,
+        default=[10.0],
+        help="click budgets, % of labelling every frame fully, comma-separated (one loop each)",
+    )
+    parser.add_argument("--iterations", type=int, default=3, help="the budget is split equally over these")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random selector and of training")
+    parser.add_argument(
+        "--no-baseline", action="store_true", help="skip flow propagation of the labelled frames"
+    )
+    parser.add_argument("--student", default="hrnetv2_w48", help="zoo student fine-tuned on each video")
+    parser.add_argument("--init-weights", default=None, help="its initial weights (name, file or URL)")
+    parser.add_argument("--epochs", type=int, default=15, help="fine-tuning epochs per iteration")
+    parser.add_argument("--lr", type=float, default=0.004, help="initial SGD rate of each iteration")
+    parser.add_argument("--temporal-weight", type=float, default=1.0, help="λ of the temporal loss")
+    parser.add_argument("--batch-size", type=int, default=2, help="frames per fine-tuning batch")
+    parser.add_argument("--accelerator", default="auto", help="Lightning accelerator (cpu, gpu, auto)")
+    parser.add_argument("--sheet-frames", type=int, default=8, help="frames on each contact sheet")
+    parser.add_argument("--out", default=None, help="output folder (a rerun resumes it)")
+    parser.set_defaults(func=_semantic)
+
+
+def _semantic(args: argparse.Namespace) -> int:
+    from frugalseg.active.samples import Granularity
+    from frugalseg.active.semantic_simulate import configs, simulate_semantic
+    from frugalseg.data.formats import get_format
+    from frugalseg.lightning_modules.semantic_learner import FineTuningLearner
+
+    for option in ("root", "out"):
+        if getattr(args, option) is None:
+            raise ConfigError(option, f"--{option} is required (on the command line or in --config)")
+    granularities = [
+        Granularity(name, size=args.rect_size, segments=args.segments) for name in args.granularities
+    ]
+    loop_configs = configs(
+        granularities,
+        args.selectors,
+        args.budget_clicks_percent,
+        iterations=args.iterations,
+        seed=args.seed,
+        baseline=not args.no_baseline,
+    )
+    fmt = get_format(args.format, args.root)
+    split = args.split or fmt.splits()[0]
+    clips = fmt.clips(split)
+    if args.clips is not None:
+        named = {clip.clip_id: clip for clip in clips}
+        missing = [name for name in args.clips if name not in named]
+        if missing:
+            raise ConfigError("clips", f"no clip {missing[0]!r} in split {split!r} of {fmt.root}")
+        clips = [named[name] for name in args.clips]
+    clips = clips[: args.max_clips]
+    learner = FineTuningLearner(
+        student=args.student,
+        num_classes=fmt.num_classes,
+        init_weights=args.init_weights,
+        epochs=args.epochs,
+        lr=args.lr,
+        temporal_weight=args.temporal_weight,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        trainer_args={"accelerator": args.accelerator},
+    )
+
+    def report(loop: Any) -> None:
+        last = loop.history[-1]
+        base = "" if last.baseline is None else f"; flow propagation mIoU {last.baseline.miou:.3f}"
+        print(
+            f"{loop.config.name} b{loop.config.budget_percent:g} {loop.video.name}: "
+            f"mIoU {last.quality.miou:.3f} at {last.clicks_percent:.2f} % clicks{base}",
+            flush=True,
+        )
+
+    data, loops = simulate_semantic(
+        fmt,
+        clips,
+        args.out,
+        loop_configs,
+        learner,
+        max_frames=args.max_frames,
+        scale=args.scale,
+        report=report,
+    )
+    _contact_sheets(Path(args.out), loops, fmt.palette, args.sheet_frames)
+    for row in data["table3"]:
+        best = row["cheapest"]
+        reached = (
+            "not reached"
+            if best is None
+            else f"{best['strategy']} at {best['clicks_percent']:.2f} % clicks (mIoU {best['miou']:.3f})"
+        )
+        print(f"mIoU {row['miou']:.2f}: {reached}")
+    print(f"curves: {args.out}/curves.json, {args.out}/curves.png; labels: {args.out}/labels/")
+    return 0
+
+
+def _contact_sheets(out: Path, loops: Sequence[Any], palette: Sequence[Sequence[int]], frames: int) -> None:
+    """``labels/<store>_contact_sheet.png``: frame | generated-label overlay pairs, spread over the videos."""
+    import numpy as np
+
+    from frugalseg.active.semantic_simulate import store_name
+    from frugalseg.data.io import write_png_atomic
+    from frugalseg.lightning_modules.prediction_writer import colorize, contact_sheet
+
+    colours = np.asarray(palette, np.uint8)
+    by_store: dict[str, list[Any]] = {}
+    for loop in loops:
+        by_store.setdefault(store_name(loop.config), []).append(loop)
+    for name, runs in by_store.items():
+        shown = [(loop, t) for loop in runs for t in range(len(loop.labels))]
+        picks = sorted({round(i * (len(shown) - 1) / max(1, frames - 1)) for i in range(max(1, frames))})
+        pairs = []
+        for loop, t in (shown[i] for i in picks):
+            frame = loop.video.frames[t]
+            overlay = (0.5 * frame + 0.5 * colorize(loop.labels[t], colours)).astype(np.uint8)
+            pairs.append((frame, overlay))
+        write_png_atomic(out / "labels" / f"{name}_contact_sheet.png", contact_sheet(pairs))

@@ -1,0 +1,75 @@
+"""`frugalseg annotate semantic` end to end on a tiny synthetic clip: curves, plot, label stores and contact
+sheets are written; a --config file sets options; bad input is one line and writes nothing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from active.tiny_semantic import tiny_semantic_student
+from frugalseg.cli import main
+from frugalseg.data.formats import generate_synthetic_streets
+from frugalseg.zoo import ModelConfig, register_model, unregister_model
+
+
+@pytest.fixture(scope="module")
+def student():
+    register_model(tiny_semantic_student, config=ModelConfig())
+    yield "tiny_semantic_student"
+    unregister_model("tiny_semantic_student")
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    return generate_synthetic_streets(
+        tmp_path_factory.mktemp("streets") / "data", {"val": 1}, size=(48, 64), num_frames=20
+    )
+
+
+@pytest.mark.slow
+def test_annotate_semantic_writes_curves_stores_and_contact_sheets(student, root, tmp_path, capsys):
+    config = tmp_path / "small.yaml"
+    config.write_text(f"student: {student}\nepochs: 1\nlr: 0.05\nbudget_clicks_percent: [40]\n")
+    out = tmp_path / "out"
+    argv = ["annotate", "semantic", "--config", str(config), "--root", str(root), "--max-frames", "3"]
+    argv += ["--granularities", "frame,rectangle", "--rect-size", "16", "--selectors", "random"]
+    argv += ["--iterations", "2", "--accelerator", "cpu", "--out", str(out)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "frame-random b40 synthtown_000000_000019: mIoU" in printed and "flow propagation mIoU" in printed
+    curves = json.loads((out / "curves.json").read_text())
+    assert sorted(curves["strategies"]) == ["frame-random", "rectangle-random"]
+    frame = curves["strategies"]["frame-random"]["points"]
+    assert [p["iteration"] for p in frame] == [0, 1] and all(p["baseline"] is not None for p in frame)
+    assert curves["strategies"]["rectangle-random"]["points"][0]["baseline"] is None
+    assert [row["miou"] for row in curves["table3"]] == [0.8, 0.85, 0.9]
+    assert (out / "curves.png").read_bytes().startswith(b"\x89PNG")
+    for name in ("frame-random-b40", "rectangle-random-b40"):
+        records = [
+            json.loads(line) for line in (out / "labels" / name / "manifest.jsonl").read_text().splitlines()
+        ]
+        assert [r["offset"] for r in records] == [-19, -18, -17]
+        assert all(r["kind"] == "pseudo" and r["engine"] == "hvsa" for r in records)
+        assert (out / "labels" / f"{name}_contact_sheet.png").is_file()
+    # a rerun resumes every finished loop and prints the same figures
+    assert main(argv) == 0
+    assert capsys.readouterr().out == printed
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--granularities", "hexagon", "granularity: unknown sample granularity 'hexagon'"),
+        ("--selectors", "smart", "selector: unknown sample selector 'smart'"),
+        ("--max-frames", "1", "needs a video of at least 2 frames, got 1"),
+        ("--rect-size", "100", "rectangles of 100×100 pixels are larger than the 64×48 frame"),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(student, root, tmp_path, capsys, option, value, message):
+    out = tmp_path / "out"
+    argv = ["annotate", "semantic", "--root", str(root), "--student", student, "--out", str(out)]
+    argv += ["--granularities", "rectangle", option, value]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
