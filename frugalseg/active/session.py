@@ -14,6 +14,9 @@ Folder of a session::
     session.json    the data set and engine settings; a later call naming other ones is refused
     <video>/        the loop state of each video annotated so far (state.json, annotated/, masks/)
 
+`AnnotationSession.export` (``annotate export``) writes the current masks of every annotated video
+to a label store that ``VideoSegDataModule`` trains from (``pseudo_labels=`` the store).
+
 The first annotation of a video declares its objects (the ids it holds); later ones may only name
 those, unless ``new_objects`` declares the ids that first appear on their frame (MOSE). An object
 is never propagated before the first frame it was annotated on. Frames are named by their index
@@ -45,8 +48,10 @@ from frugalseg.active.annotation import (
 from frugalseg.active.policy import LearnedTypePolicy, estimated_gain_per_second, type_context
 from frugalseg.active.propagation import propagate_annotations
 from frugalseg.active.selection import FrameSelector, SelectionView, make_selector
+from frugalseg.active.simulate import write_store
 from frugalseg.active.state import STATE_FILE, Annotation, IterationRecord, VideoState
 from frugalseg.autolabel.propagate import FlowPropagator
+from frugalseg.data.clips import Clip
 from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts
 from frugalseg.data.formats import get_format
 from frugalseg.data.formats.davis import DavisFormat
@@ -373,6 +378,41 @@ class AnnotationSession:
             name, source.indices[t], str(source.frame_paths[t]), list(context.objects), kind, reason
         )
         return _Next(proposal, gain, per_frame)
+
+    def export(self, out: str | Path) -> int:
+        """Write the current masks of every annotated video to the label store ``out``; how many were written.
+
+        Drawn frames are ``fine`` labels, the others ``pseudo`` (`simulate.write_store`: the
+        format's two classes). The store's run records how many annotations each video had, so a
+        later export after more additions is refused there (labels in a store are never rewritten):
+        export to a new folder. An export into the same folder with nothing added writes nothing.
+
+        Raises:
+            ConfigError: no video has been annotated yet.
+            LabelStoreError: ``out`` holds a store of another export or run.
+        """
+        states = {name: state for name in self.videos() if (state := self.state(name)) is not None}
+        if not states:
+            raise ConfigError("state", f"{self.folder}: no video annotated yet, nothing to export")
+        config = {
+            "engine": "annotation-session",
+            "settings": {
+                "session": json.loads(json.dumps(asdict(self.settings))),
+                "annotations": {name: len(state.annotations) for name, state in states.items()},
+            },
+            "split": self.settings.split,
+            **self.format.describe(),
+        }
+        written = 0
+        for name, state in states.items():
+            clip = Clip(
+                clip_id=name,
+                split=self.settings.split,
+                frames=list(self.format.frame_paths(name)),
+                anchor_index=0,
+            )
+            written += write_store(Path(out), clip, self._video(name).indices, state, config)
+        return written
 
     def add(
         self,

@@ -8,7 +8,7 @@ shared between videos in proportion to their frames) or every frame is annotated
     runs/<frames>-<types>/seed<k>/<video>/  the loop state of each video (resumable)
     curves.json                           J&F against hours per strategy (dataset curve, lockstep)
     curves.png                            the same as a plot, the J&F = 0.85 line marked
-    labels/<frames>-<types>-seed<k>/      the final masks of every frame as a label store
+    labels/<frames>-<types>-seed<k>/      the final masks of every frame as a label store (two classes)
 
 Everything is checked before anything is written: the budget, the strategy names, and that every
 frame of every video has a ground-truth mask.
@@ -134,20 +134,24 @@ def video_sources(
     return sources
 
 
-def _store_clip(source: VideoSource, split: str) -> Clip:
-    return Clip(clip_id=source.name, split=split, frames=list(source.frame_paths), anchor_index=0)
-
-
 def write_store(
-    folder: Path, source: VideoSource, state: VideoState, config: dict[str, Any], split: str
+    folder: Path,
+    clip: Clip,
+    indices: Sequence[int],
+    state: VideoState,
+    config: dict[str, Any],
 ) -> int:
     """Write the final mask of every frame of one video to the label store ``folder``.
 
+    ``clip`` is the video's sequence as the data set's reader sees it (every frame, anchored at
+    frame 0) and ``indices`` the sequence index of each loop frame, so each label lands on its own
+    frame's offset. The labels are the format's two classes (`DavisFormat.to_label`: 0 background,
+    1 any object), the label maps ``VideoSegDataModule`` trains DAVIS/MOSE from (a store of object
+    ids would hold values beyond its classes); the object ids stay in the loop state's ``masks/``.
     Frames annotated with a mask are written as ``fine``, the others (clicks, propagated) as
     ``pseudo``. Returns how many were written.
     """
     store = LabelStore(folder)
-    clip = _store_clip(source, split)
     drawn = {a.frame for a in state.annotations if a.kind == "mask"}
     seconds: dict[int, float] = {}
     for a in state.annotations:
@@ -155,16 +159,16 @@ def write_store(
     written = 0
     with store.run(config):
         for t, mask in enumerate(state.masks):
-            offset = source.indices[t]
+            offset = indices[t] - clip.anchor_index
             kind = LabelKind.FINE if t in drawn else LabelKind.PSEUDO
-            if store.has(clip.clip_id, offset, kind, split=split):
+            if store.has(clip.clip_id, offset, kind, split=clip.split):
                 continue
             store.write(
                 clip,
                 offset,
                 kind,
-                mask,
-                engine="annotation-loop",
+                DavisFormat.to_label(mask),
+                engine=config["engine"],
                 settings=config["settings"],
                 source_offset=offset,
                 seconds=seconds.get(t, 0.0),
@@ -288,12 +292,13 @@ def simulate(
                     "split": split,
                     **fmt.describe(),
                 }
+                clip = Clip(clip_id=source.name, split=split, frames=list(source.frame_paths), anchor_index=0)
                 write_store(
                     out / "labels" / f"{strategy.name}-seed{strategy.seed}",
-                    source,
+                    clip,
+                    source.indices,
                     state,
                     store_config,
-                    split,
                 )
                 bar.advance(task)
     curves = summarise(histories, budget_hours)

@@ -2,7 +2,8 @@
 
 ``annotate simulate`` runs it with a simulated annotator on data with ground truth; ``annotate
 propose`` and ``annotate add`` serve a real person on data without: what to annotate next, and
-taking in what they made.
+taking in what they made; ``annotate export`` writes a session's masks as a label store, and
+``annotate train-policy`` trains the learned type policy on simulated loops.
 """
 
 from __future__ import annotations
@@ -122,6 +123,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--new-objects", action="store_true", help="accept object ids not annotated before (they appear here)"
     )
     add.set_defaults(func=_add)
+
+    export = commands.add_parser(
+        "export", help="write a session's current masks as a label store the datamodules train from"
+    )
+    export.add_argument("--state", required=True, help="the session folder")
+    export.add_argument(
+        "--out", required=True, help="the label store folder (a new one after more additions)"
+    )
+    export.set_defaults(func=_export)
 
     train = commands.add_parser(
         "train-policy",
@@ -270,6 +280,14 @@ def _add(args: argparse.Namespace) -> int:
         f"{record.total_seconds / 3600:.3f} h in all"
     )
     print(f"current masks of every frame: {added.masks}/")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from frugalseg.active.session import AnnotationSession
+
+    written = AnnotationSession.open(args.state).export(args.out)
+    print(f"{written} labels written to {args.out} (train from it: data.pseudo_labels={args.out})")
     return 0
 
 

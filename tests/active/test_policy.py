@@ -215,3 +215,37 @@ def test_propose_ranks_videos_by_expected_gain_per_second(session: AnnotationSes
         )
         == 2
     )
+
+
+def test_train_policy_on_a_simulated_run_then_simulate_with_it(tmp_path: Path, capsys) -> None:
+    root = write_moving_squares(tmp_path / "davis")
+    run = ["annotate", "simulate", "--root", str(root), "--split", "val", "--budget-hours", "0.05"]
+    assert (
+        main([*run, "--frames", "uniform", "--types", "mask", "--out", str(tmp_path / "a"), "--no-progress"])
+        == 0
+    )
+    weights = tmp_path / "policy.safetensors"
+    train = [
+        "annotate",
+        "train-policy",
+        "--runs",
+        str(tmp_path / "a"),
+        "--epochs",
+        "3",
+        "--out",
+        str(weights),
+    ]
+    assert main([*train, "--videos", "squares-b"]) == 0
+    out = capsys.readouterr().out
+    assert "samples of 1 videos (squares-b)" in out
+    assert LearnedTypePolicy(weights).net.num_features == len(FEATURES)
+    learned = [*run, "--frames", "uniform", "--types", "learned", "--no-progress"]
+    assert main([*learned, "--out", str(tmp_path / "b")]) == 2
+    assert "needs its weights file" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
+    assert main([*learned, "--policy", str(tmp_path / "none.safetensors"), "--out", str(tmp_path / "b")]) == 2
+    assert "none.safetensors: annotation-type policy file does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
+    assert main([*learned, "--policy", str(weights), "--out", str(tmp_path / "b")]) == 0
+    assert "uniform-learned: J&F" in capsys.readouterr().out
+    assert json.loads((tmp_path / "b" / "run.json").read_text())["policy"] == str(weights.resolve())
