@@ -7,6 +7,9 @@ Parts (one per run):
     python benchmarks/bench_annotation_loop.py types --frames SELECTOR   mask / clicks / oracle type policy
     python benchmarks/bench_annotation_loop.py iteration   one iteration on a 50-frame 854×480 video, by stage
     python benchmarks/bench_annotation_loop.py person-clicks   a person's clicks (no ground truth) → masks
+    python benchmarks/bench_annotation_loop.py policy-train    the learned type policy, one per fold of clips
+    python benchmarks/bench_annotation_loop.py policy-loop --fold K --types T,…   oracle frames, types T
+    python benchmarks/bench_annotation_loop.py policy-report   both folds' loops as one curve per strategy
 
 The loop parts use every 2nd frame of the first 40 of each clip (20 frames per clip, 160 in all;
 drawing every one of them takes 3.56 h) under a budget of 0.8 h, with DIS flow at half resolution,
@@ -14,6 +17,15 @@ to fit the CPU; J&F is scored at full resolution on those frames. ``random`` (5 
 part of its own so that each part stays under 15 minutes.
 Results go to /work/experiments/active/bench/<part> (the loop folders; a rerun resumes) and are
 printed as Markdown. ``person-clicks`` reads the masks the ``frames`` part left (uniform-mask).
+
+The policy parts split the 8 clips into two folds of 4 (`FOLDS`): the policy of fold K is trained
+on the samples of the other fold's clips only (the loop states the ``frames`` part left:
+uncertainty-, random- (seed 0) and uniform-mask, both types tried on every frame they left
+unannotated; cached in /work/experiments/active/policy/samples_<fold>.npz), and ``policy-loop
+--fold K --types T`` runs the loop on fold K's clips with the oracle frame selector and the type
+policies T (default mask,clicks,oracle,learned) on every 2nd of the first 20 frames of each clip
+(10 a clip, to fit the busy CPU) under the same 0.8 h for the 8 clips; ``policy-report`` merges
+both folds into one curve per strategy.
 """
 
 from __future__ import annotations
@@ -39,9 +51,10 @@ from frugalseg.active.annotation import (
 )
 from frugalseg.active.annotator import corrective_click
 from frugalseg.active.loop import TARGET_JF, AnnotationLoop
+from frugalseg.active.policy import FEATURES, run_samples
 from frugalseg.active.propagation import PropagationCache, propagate_annotations
 from frugalseg.active.selection import SelectionView, make_selector
-from frugalseg.active.simulate import simulate, video_sources
+from frugalseg.active.simulate import Strategy, simulate, strategies, summarise, video_sources
 from frugalseg.active.state import VideoState
 from frugalseg.autolabel.propagate import FlowPropagator
 from frugalseg.data.formats.davis import DavisFormat
@@ -51,15 +64,25 @@ ROOTS = [DATA / "davis_dev", DATA / "davis_hard"]
 OUT = Path("/work/experiments/active/bench")
 STRIDE, MAX_FRAMES, DOWNSCALE = 2, 40, 2
 BUDGET_HOURS = 0.8
+POLICY = OUT.parent / "policy"
+FOLDS = {
+    "a": ["blackswan", "breakdance", "camel", "car-shadow"],
+    "b": ["dog", "kite-surf", "parkour", "scooter-black"],
+}
+SAMPLE_LOOPS = ["uncertainty-mask/seed0", "random-mask/seed0", "uniform-mask/seed0"]
+POLICY_TYPES = ["mask", "clicks", "oracle", "learned"]
+POLICY_MAX_FRAMES = 20  # the policy loops: every 2nd of the first 20 frames (10 a clip), to fit the busy CPU
 
 
-def merged_root() -> Path:
-    """One DAVIS tree holding the 8 clips (symbolic links), so that one simulate call sees them all."""
-    root = OUT / "davis8"
+def merged_root(clips: list[str] | None = None, name: str = "davis8") -> Path:
+    """One DAVIS tree of the 8 clips or of ``clips`` (symbolic links), for one simulate call on them all."""
+    root = OUT / name
     for sub in ("JPEGImages/480p", "Annotations/480p"):
         (root / sub).mkdir(parents=True, exist_ok=True)
         for source in ROOTS:
             for seq in sorted((source / sub).iterdir()):
+                if clips is not None and seq.name not in clips:
+                    continue
                 link = root / sub / seq.name
                 if not link.exists():
                     link.symlink_to(seq)
@@ -252,11 +275,113 @@ def person_clicks(clicks: int = 3) -> None:
         print(f"| {name} | {after.mean():.3f} | {better} / {worse} |")
 
 
+def fold_samples(fold: str) -> tuple[np.ndarray, np.ndarray]:
+    """Features and gains of fold ``fold``'s clips from the ``frames`` part's loops (cached)."""
+    path = POLICY / f"samples_{fold}.npz"
+    if not path.is_file():
+        POLICY.mkdir(parents=True, exist_ok=True)
+        x, y, names = run_samples(OUT / "frames", FOLDS[fold], loops=SAMPLE_LOOPS)
+        np.savez(path, features=x, gains=y, videos=np.asarray(names))
+    data = np.load(path)
+    return data["features"], data["gains"]
+
+
+def policy_train() -> None:
+    """Train one policy per fold on the other fold's samples; how it does on the held-out samples."""
+    from frugalseg.active.annotation import ANNOTATION_TYPES
+    from frugalseg.active.policy import type_seconds
+    from frugalseg.lightning_modules.type_policy import fit_type_gain
+    from frugalseg.zoo import save_type_gain
+
+    samples = {fold: fold_samples(fold) for fold in FOLDS}
+    print(
+        "| policy for fold | trained on (samples) | held out (samples) "
+        "| held-out MAE of the gain (mask / clicks) | held-out choice = oracle choice | oracle picks clicks |"
+    )
+    print("|---|---|---|---|---|---|")
+    for fold in FOLDS:
+        (other,) = [f for f in FOLDS if f != fold]
+        x, y = samples[other]
+        start = time.perf_counter()
+        net = fit_type_gain(x, y, epochs=300, seed=0)
+        seconds = time.perf_counter() - start
+        save_type_gain(net, POLICY / f"policy-{fold}.safetensors", list(ANNOTATION_TYPES), list(FEATURES))
+        tx, ty = samples[fold]
+        import torch
+
+        with torch.no_grad():
+            predicted = net(torch.from_numpy(tx)).numpy()
+        objects = tx[:, FEATURES.index("objects")]
+        cost = np.asarray([[type_seconds(int(n))[k] for k in ANNOTATION_TYPES] for n in objects])
+        chosen, best = (predicted / cost).argmax(1), (ty / cost).argmax(1)
+        mae = np.abs(predicted - ty).mean(0)
+        print(
+            f"| {fold} ({', '.join(FOLDS[fold])}) | {other} ({len(x)}) | {len(tx)} "
+            f"| {mae[0]:.3f} / {mae[1]:.3f} | {(chosen == best).mean():.2f} | {(best == 1).mean():.2f} "
+            f"| ({seconds:.0f} s to train)"
+        )
+
+
+def policy_loop(fold: str, types: list[str]) -> None:
+    """The loop on fold ``fold``'s clips, oracle frames, ``types`` (folder ``policy-<fold>-<types>``)."""
+    start = time.perf_counter()
+    out = OUT / f"policy-{fold}-{'-'.join(types)}"
+    curves = simulate(
+        DavisFormat(merged_root(FOLDS[fold], f"davis-fold-{fold}")),
+        out,
+        split="all",
+        budget_hours=BUDGET_HOURS * len(FOLDS[fold]) / 8,
+        frames=["oracle"],
+        types=types,
+        seeds=1,
+        stride=STRIDE,
+        max_frames=POLICY_MAX_FRAMES,
+        engine=FlowPropagator(downscale=DOWNSCALE),
+        policy=POLICY / f"policy-{fold}.safetensors",
+        progress=False,
+    )
+    print(
+        f"fold {fold}: {time.perf_counter() - start:.0f} s; curves in {OUT / f'policy-{fold}'}/curves.json\n"
+    )
+    report(curves, "oracle-mask")
+
+
+def policy_report() -> None:
+    """Both folds' loops as one curve per strategy (the 8 clips in lockstep), and the learned choices."""
+    histories: dict[Strategy, list[VideoState]] = {s: [] for s in strategies(["oracle"], POLICY_TYPES, 1)}
+    for fold, clips in FOLDS.items():
+        for strategy in histories:
+            for clip in clips:
+                (folder,) = OUT.glob(f"policy-{fold}-*/runs/{strategy.name}/seed0/{clip}")
+                histories[strategy].append(VideoState.load(folder)[0])
+    report(summarise(histories, BUDGET_HOURS), "oracle-mask")
+    for strategy, states in histories.items():
+        kinds = [r.kind for s in states for r in s.history[1:]]
+        masks, clicks = kinds.count("mask"), kinds.count("clicks")
+        print(f"{strategy.name}: after the first masks, {masks} masks and {clicks} clicks")
+
+
 def main(argv: list[str]) -> None:
     cv2.setNumThreads(1)
     parser = argparse.ArgumentParser()
-    parser.add_argument("part", choices=("anchors", "frames", "types", "iteration", "person-clicks"))
+    parser.add_argument(
+        "part",
+        choices=(
+            "anchors",
+            "frames",
+            "types",
+            "iteration",
+            "person-clicks",
+            "policy-train",
+            "policy-loop",
+            "policy-report",
+        ),
+    )
     parser.add_argument("--frames", default="oracle", help="types part: the frame selector")
+    parser.add_argument("--fold", choices=tuple(FOLDS), default="a", help="policy-loop part: the clips")
+    parser.add_argument(
+        "--types", default="mask,clicks,oracle,learned", help="policy-loop part: the type policies"
+    )
     args = parser.parse_args(argv)
     if args.part == "anchors":
         anchors()
@@ -268,6 +393,12 @@ def main(argv: list[str]) -> None:
         loop_part(f"types-{args.frames}", [args.frames], ["mask", "clicks", "oracle"], f"{args.frames}-mask")
     elif args.part == "person-clicks":
         person_clicks()
+    elif args.part == "policy-train":
+        policy_train()
+    elif args.part == "policy-loop":
+        policy_loop(args.fold, args.types.split(","))
+    elif args.part == "policy-report":
+        policy_report()
     else:
         iteration()
 
