@@ -300,7 +300,7 @@ class _Losses(L.Callback):
         self.losses.append(float(outputs["loss"]))
 
 
-def _fit(module: L.LightningModule, tmp_path, steps: int = 6, **trainer_args) -> list[float]:
+def _fit(module: L.LightningModule, tmp_path, steps: int = 3, **trainer_args) -> list[float]:
     """Train ``module`` for ``steps`` steps on one fixed batch; the loss of every step."""
     losses = _Losses()
     trainer = L.Trainer(
@@ -336,7 +336,7 @@ def test_channels_last_training_lowers_the_loss_and_saves_plain_student_keys(tmp
 def test_compiled_student_trains_and_keeps_its_state_dict_keys(tmp_path):
     module = _image_module(lr=0.05, compile={"backend": "eager"})
     assert list(module.state_dict()) == list(_image_module().state_dict())
-    losses = _fit(module, tmp_path, steps=3)
+    losses = _fit(module, tmp_path)
     assert losses[-1] < losses[0], losses
 
 
