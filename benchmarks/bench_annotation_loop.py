@@ -337,12 +337,10 @@ def policy_loop(fold: str, types: list[str]) -> None:
         stride=STRIDE,
         max_frames=POLICY_MAX_FRAMES,
         engine=FlowPropagator(downscale=DOWNSCALE),
-        policy=POLICY / f"policy-{fold}.safetensors",
+        policy=POLICY / f"policy-{fold}.safetensors" if "learned" in types else None,
         progress=False,
     )
-    print(
-        f"fold {fold}: {time.perf_counter() - start:.0f} s; curves in {OUT / f'policy-{fold}'}/curves.json\n"
-    )
+    print(f"fold {fold}: {time.perf_counter() - start:.0f} s; curves in {out}/curves.json\n")
     report(curves, "oracle-mask")
 
 
