@@ -1,0 +1,165 @@
+"""The semantic annotation loop of paper 000 (HVSA) on a generated synthetic streets clip, sized for the CPU.
+
+    python benchmarks/bench_semantic_loop.py loop     frame / rectangle / superpixel × diversity / random
+    python benchmarks/bench_semantic_loop.py timing   one fine-tuning iteration against the video's length
+
+``loop`` annotates one synthetic clip (ground truth on every frame; ``--frames`` frames of
+``--size``) with every granularity × selector at one click budget in 3 iterations, fine-tuning
+``--student`` from ``--init-weights`` (default: the published ``streets-hrnetv2-w18s``, trained on
+other synthetic clips) for ``--epochs`` epochs per iteration at the paper's rate (0.004); it prints
+per iteration the clicks %, hours and the generated labels' mIoU / pixel accuracy / boundary IoU
+(d = 2) / TC, the flow-propagation baseline of the same labelled frames (frame granularity), and
+the Table-3-style summary. ``timing`` fine-tunes one iteration (1 epoch, one labelled frame) on the
+first 4, 8 and 16 frames of a clip and reports the seconds for the flows and for the fine-tuning.
+
+Output goes to ``--out`` (default a folder under the system's temporary folder; a rerun of ``loop``
+resumes its loops) and is printed as Markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from frugalseg.active.samples import Granularity
+from frugalseg.active.semantic_loop import SemanticLoop, read_video, video_flows
+from frugalseg.active.semantic_simulate import configs, simulate_semantic
+from frugalseg.data.formats import generate_synthetic_streets, get_format
+from frugalseg.lightning_modules.semantic_learner import FineTuningLearner
+
+METRICS = ("miou", "pixel_accuracy", "boundary_iou", "tc")
+
+
+def _learner(args: argparse.Namespace, epochs: int) -> FineTuningLearner:
+    return FineTuningLearner(
+        student=args.student,
+        num_classes=19,
+        init_weights=args.init_weights or None,
+        epochs=epochs,
+        lr=args.lr,
+        batch_size=2,
+        trainer_args={"accelerator": "cpu"},
+    )
+
+
+def _data(args: argparse.Namespace, frames: int) -> tuple:
+    root = generate_synthetic_streets(
+        Path(args.out) / "data", {"val": 1}, size=tuple(args.size), num_frames=max(20, frames), seed=7
+    )
+    fmt = get_format("synthetic", root)
+    return fmt, fmt.clips("val")
+
+
+def _fmt(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+def loop(args: argparse.Namespace) -> None:
+    """Every granularity × selector at one budget; the curves, the baseline and Table 3 as Markdown."""
+    fmt, clips = _data(args, args.frames)
+    granularities = [
+        Granularity("frame"),
+        Granularity("rectangle", size=args.rect_size),
+        Granularity("superpixel", segments=args.segments),
+    ]
+    loop_configs = configs(granularities, ["diversity", "random"], [args.budget], iterations=3)
+    started = time.perf_counter()
+    times: dict[str, float] = {}
+
+    def report(done: SemanticLoop) -> None:
+        times[done.config.name] = time.perf_counter() - started - sum(times.values())
+        print(f"- {done.config.name}: {times[done.config.name]:.0f} s", flush=True)
+
+    data, loops = simulate_semantic(
+        fmt,
+        clips,
+        Path(args.out) / "loop",
+        loop_configs,
+        _learner(args, args.epochs),
+        max_frames=args.frames,
+        report=report,
+    )
+    print(f"\nwall: {time.perf_counter() - started:.0f} s\n")
+    header = "| strategy | iteration | samples | clicks % | hours | mIoU | pixel acc | bIoU | TC |"
+    print(header + " flow prop. mIoU / bIoU / TC |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for run in loops:
+        for record in run.history:
+            quality = record.quality
+            base = record.baseline
+            baseline = "–" if base is None else f"{base.miou:.3f} / {base.boundary_iou:.3f} / {base.tc:.3f}"
+            print(
+                f"| {run.config.name} | {record.iteration} | {record.samples} | {record.clicks_percent:.2f} "
+                f"| {record.hours:.3f} | {quality.miou:.3f} | {quality.pixel_accuracy:.3f} "
+                f"| {quality.boundary_iou:.3f} | {quality.tc:.3f} | {baseline} |"
+            )
+    print("\nTable-3-style summary (cheapest point reaching each mIoU):\n")
+    print("| mIoU | strategy | clicks % | mIoU reached |")
+    print("|---|---|---|---|")
+    for row in data["table3"]:
+        best = row["cheapest"]
+        if best is None:
+            print(f"| {row['miou']:.2f} | not reached | – | – |")
+        else:
+            cheapest = f"{best['strategy']} | {best['clicks_percent']:.2f} | {best['miou']:.3f}"
+            print(f"| {row['miou']:.2f} | {cheapest} |")
+    frames = [run for run in loops if run.config.granularity.name == "frame"]
+    wins = [
+        (r.quality.miou, r.baseline.miou) for run in frames for r in run.history if r.baseline is not None
+    ]
+    better = sum(fine > flow for fine, flow in wins)
+    print(f"\nfine-tuning beats flow propagation of the same frames (mIoU) in {better} of {len(wins)}")
+
+
+def timing(args: argparse.Namespace) -> None:
+    """Seconds of the flows and of one fine-tuning iteration (1 epoch) against the video's length."""
+    lengths = [int(n) for n in args.lengths.split(",")]
+    fmt, clips = _data(args, max(lengths))
+    print("| frames | flows (s) | fine-tuning, 1 epoch + prediction (s) | per frame (s) |")
+    print("|---|---|---|---|")
+    for length in lengths:
+        video = read_video(fmt, clips[0], max_frames=length)
+        cache = Path(tempfile.mkdtemp(prefix="flows-", dir=args.out))
+        start = time.perf_counter()
+        video_flows(video.frames, cache)
+        flows = time.perf_counter() - start
+        labels = [np.full(f.shape[:2], 255, np.uint8) for f in video.frames]
+        truth = video.ground_truth[0]
+        assert truth is not None
+        labels[0] = truth
+        learner = _learner(args, 1)
+        learner.reset()
+        start = time.perf_counter()
+        learner.fit(video.frames, labels, 0, cache)
+        seconds = time.perf_counter() - start
+        print(f"| {length} | {flows:.1f} | {seconds:.1f} | {seconds / length:.2f} |", flush=True)
+
+
+def main() -> None:
+    """Parse the part and its options, run it."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("part", choices=("loop", "timing"))
+    parser.add_argument("--out", default=str(Path(tempfile.gettempdir()) / "bench_semantic_loop"))
+    parser.add_argument("--size", type=int, nargs=2, default=(48, 96), help="frame height and width")
+    parser.add_argument("--frames", type=int, default=12, help="frames of the clip the loop annotates")
+    parser.add_argument("--student", default="hrnetv2_w18_small")
+    parser.add_argument("--init-weights", default="streets-hrnetv2-w18s", help="'' for none")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--lr", type=float, default=0.004)
+    parser.add_argument("--budget", type=float, default=25.0, help="clicks, % of labelling every frame")
+    parser.add_argument("--rect-size", type=int, default=16)
+    parser.add_argument("--segments", type=int, default=24)
+    parser.add_argument("--lengths", default="4,8,16", help="video lengths of the timing part")
+    args = parser.parse_args()
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    {"loop": loop, "timing": timing}[args.part](args)
+
+
+if __name__ == "__main__":
+    main()
