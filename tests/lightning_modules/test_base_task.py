@@ -334,8 +334,10 @@ def test_channels_last_training_lowers_the_loss_and_saves_plain_student_keys(tmp
 
 
 def test_compiled_student_trains_and_keeps_its_state_dict_keys(tmp_path):
-    module = _image_module(lr=0.05, compile={"backend": "eager"})
-    assert list(module.state_dict()) == list(_image_module().state_dict())
+    # PSPNet-R18 (three encoder stages): TorchDynamo takes about half as long on it as on DeepLabV3+-MBv2.
+    student = dict(student="pspnet_r18", student_args={})
+    module = _image_module(lr=0.01, compile={"backend": "eager"}, **student)
+    assert list(module.state_dict()) == list(_image_module(**student).state_dict())
     losses = _fit(module, tmp_path)
     assert losses[-1] < losses[0], losses
 
