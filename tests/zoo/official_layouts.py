@@ -221,7 +221,11 @@ def official_tdnet_shapes(paths: int, r50: bool, num_classes: int, aux: bool) ->
 
 
 def convert_and_load(shapes: dict[str, tuple[int, ...]], official_key, model: nn.Module) -> set[str]:
-    """Random tensors in the official layout, converted and loaded strictly; returns the dropped keys."""
+    """Random tensors in the official layout, converted and loaded strictly; returns the dropped keys.
+
+    The tensors are assigned, not copied, so ``model`` may be built on the meta device (its random
+    initialisation would only be overwritten): a missing, unexpected or wrongly shaped key fails as well.
+    """
     generator = torch.Generator().manual_seed(0)
     official = {
         k: torch.randint(0, 100, s, generator=generator)
@@ -231,7 +235,7 @@ def convert_and_load(shapes: dict[str, tuple[int, ...]], official_key, model: nn
     }
     state, report = convert_state_dict(official, model, official_key)
     assert report.ok and not report.counters, report.problems()  # every model tensor from the layout
-    model.load_state_dict(state, strict=True)
+    model.load_state_dict(state, strict=True, assign=True)
     loaded = model.state_dict()
     for key, target in report.mapped:
         assert torch.equal(loaded[target], official[key]), key

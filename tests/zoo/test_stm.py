@@ -211,14 +211,15 @@ def test_bad_input_is_refused_with_a_clear_error(small: STM) -> None:
 
 def test_official_checkpoint_keys_map_and_load_strictly() -> None:
     official = official_stm_state_dict()
-    model = get_model("stm_r50", num_classes=11)
+    with torch.device("meta"):  # every tensor is assigned from the checkpoint: no random init to overwrite
+        model = get_model("stm_r50", num_classes=11)
     state, report = convert_state_dict(official, model, official_key)
     assert report.ok, report.problems()
     assert report.counters == []  # every tensor of the model, BN counters too, comes from the checkpoint
     assert sorted(report.dropped) == sorted(
         f"module.Encoder_{e}.{b}" for e in ("M", "Q") for b in ("mean", "std")
     )
-    model.load_state_dict(state, strict=True)
+    model.load_state_dict(state, strict=True, assign=True)
     loaded = model.state_dict()
     for key, target in report.mapped:
         assert torch.equal(loaded[target], official[key]), key

@@ -300,7 +300,8 @@ def test_pyramid_pooling_groups_are_slices_of_the_full_psp_feature() -> None:
 @pytest.mark.parametrize("aux", [True, False])
 def test_official_tdnet_checkpoint_layout_loads_strictly(name: str, paths: int, r50: bool, aux: bool) -> None:
     """Training checkpoints (with aux layers) and test checkpoints (without) of both official models."""
-    model = get_model(name, num_classes=19, norm_affine_size=(97, 193), aux_head=aux)
+    with torch.device("meta"):
+        model = get_model(name, num_classes=19, norm_affine_size=(97, 193), aux_head=aux)
     dropped = convert_and_load(official_tdnet_shapes(paths, r50, 19, aux), tdnet.official_key, model)
     assert dropped == {f"pretrained{i}.fc.{p}" for i in range(1, paths + 1) for p in ("weight", "bias")}
 
