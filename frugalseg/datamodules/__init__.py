@@ -1,1 +1,7 @@
-"""datamodules."""
+"""LightningDataModules: clips, recipes of label sources, and the loaders students train from."""
+
+from frugalseg.datamodules.datamodule import VideoSegDataModule
+from frugalseg.datamodules.one_video import OneVideoDataModule
+from frugalseg.datamodules.vos import VOSDataModule
+
+__all__ = ["OneVideoDataModule", "VOSDataModule", "VideoSegDataModule"]
