@@ -19,8 +19,9 @@ demo: $(STAMP)
 	$(BIN)/frugalseg fit --config configs/demo.yaml
 
 ## Every test, the slow end-to-end tier included, on one pytest worker per core (CPU, a few minutes); what CI runs.
+## Each worker takes half of the tests and steals from the other when it runs dry, so both end together.
 test: $(STAMP)
-	$(BIN)/pytest -q -n auto -m "slow or not slow"
+	$(BIN)/pytest -q -n auto --dist worksteal -m "slow or not slow"
 
 ## The fast default tier: every test not marked slow.
 test-fast: $(STAMP)
