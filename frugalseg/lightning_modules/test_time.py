@@ -23,8 +23,9 @@ from torch import Tensor, nn
 from frugalseg.data.clips import IGNORE_INDEX
 from frugalseg.datamodules.one_video import OneVideoDataModule
 from frugalseg.lightning_modules.base import BaseTask
+from frugalseg.lightning_modules.segmentation import VideoSegmentationModule
 from frugalseg.losses import CrossEntropy, temporal_consistency_loss
-from frugalseg.zoo import Student, get_model, load_weights_into
+from frugalseg.zoo import Student
 
 
 class VideoFineTuningModule(BaseTask):
@@ -69,17 +70,8 @@ class VideoFineTuningModule(BaseTask):
     ) -> None:
         super().__init__()
 
-    def configure_models(self) -> None:
-        """The student from the zoo, with ``init_weights`` loaded into it."""
-        hp = self.hparams
-        self.student = get_model(
-            hp["student"],
-            num_classes=hp["num_classes"],
-            num_frames=hp["num_frames"],
-            **(hp["student_args"] or {}),
-        )
-        if hp["init_weights"] is not None:
-            load_weights_into(self.student, hp["init_weights"], hp["student"])
+    # the student from the zoo, with ``init_weights`` loaded into it: the segmentation task's own hook
+    configure_models = VideoSegmentationModule.configure_models
 
     def configure_losses(self) -> None:
         """Cross-entropy over the labelled pixels (0 for a batch without any)."""
