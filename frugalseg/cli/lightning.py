@@ -22,6 +22,7 @@ error that says where it looked.
 from __future__ import annotations
 
 import importlib
+import sys
 import urllib.parse
 import warnings
 from collections.abc import Callable, Sequence
@@ -69,7 +70,29 @@ def checkpoint_filename(monitor: str) -> str:
 
 
 class TaskCLI(LightningCLI):
-    """LightningCLI with the callbacks every run shares (see the module docstring)."""
+    """LightningCLI with the callbacks every run shares (see the module docstring).
+
+    Only the parser of the subcommand the command line names is built (all of them when it names
+    none, for ``--help``): building one is most of a command's start-up (0.2 s each).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """As ``LightningCLI``; the first word of ``args`` (``sys.argv`` by default) picks the subcommand."""
+        words = kwargs.get("args")
+        words = sys.argv[1:] if words is None else words
+        self._named_subcommand = words[0] if isinstance(words, list) and words else None
+        super().__init__(*args, **kwargs)
+
+    @staticmethod
+    def every_subcommand() -> dict[str, set[str]]:
+        """Every subcommand this command line offers, with the trainer methods' arguments it skips."""
+        return LightningCLI.subcommands()
+
+    def subcommands(self) -> dict[str, set[str]]:  # type: ignore[override]  # reads the instance
+        """The subcommand the command line names, or every one when it names none."""
+        every = self.every_subcommand()
+        named = getattr(self, "_named_subcommand", None)
+        return {named: every[named]} if named in every else every
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         """Add the checkpoint, learning-rate monitor and metric table callbacks as options."""
@@ -258,7 +281,7 @@ class VOSCLI(TaskCLI):
     """`frugalseg vos fit|validate|test`: STM (VOSModule) on DAVIS/MOSE-layout data (VOSDataModule)."""
 
     @staticmethod
-    def subcommands() -> dict[str, set[str]]:
+    def every_subcommand() -> dict[str, set[str]]:
         """fit, validate and test; VOSModule has no predict step, so `vos predict` is not offered."""
         return {name: args for name, args in LightningCLI.subcommands().items() if name != "predict"}
 
