@@ -38,7 +38,7 @@ def _params(names: list[str]) -> list:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Parametrise ``name`` over the registry when the tests are collected (not at import), so a
     model registered before collection is in the list; ``semantic_name`` / ``video_name`` /
-    ``small_semantic_name`` restrict it to the models such a test applies to."""
+    ``implementation_name`` restrict it to the models such a test applies to."""
     fixtures = metafunc.fixturenames
     if "name" in fixtures:
         metafunc.parametrize("name", _params(list_models()))
@@ -46,9 +46,22 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("semantic_name", _params(list_models(task="semantic")))
     elif "video_name" in fixtures:
         metafunc.parametrize("video_name", _params([n for n in list_models() if model_config(n).video]))
-    elif "small_semantic_name" in fixtures:
-        small = [n for n in list_models(task="semantic") if (model_config(n).param_count or 0.0) <= HEAVY]
-        metafunc.parametrize("small_semantic_name", small)
+    elif "implementation_name" in fixtures:
+        metafunc.parametrize("implementation_name", _smallest_of_each_implementation())
+
+
+def _smallest_of_each_implementation() -> list[str]:
+    """The semantic model with the fewest parameters of each implementation (its entrypoint's module
+    and the code it follows): the variants of one implementation differ only in encoder, widths and
+    depths, so the costly checks (training steps, ``torch.export``) run once per implementation."""
+    smallest: dict[tuple[str, str], str] = {}
+    for name in list_models(task="semantic"):
+        key = (model_entrypoint(name).__module__, model_config(name).code)
+        if key not in smallest or (model_config(name).param_count or 0.0) < (
+            model_config(smallest[key]).param_count or 0.0
+        ):
+            smallest[key] = name
+    return sorted(smallest.values())
 
 
 def _build(name: str, num_classes: int = 4) -> Student:
@@ -206,10 +219,10 @@ def test_step_refuses_a_frame_that_does_not_match_its_memory(video_name: str) ->
 
 
 @pytest.mark.slow
-def test_sgd_steps_lower_the_loss_on_a_fixed_batch(small_semantic_name: str) -> None:
+def test_sgd_steps_lower_the_loss_on_a_fixed_batch(implementation_name: str) -> None:
     """SGD on one batch with the student's weighted aux losses: the last 4 steps' mean loss falls
     below 80 % of the first 4 steps' (TDNet rotates its current sub-network every step)."""
-    model = _build(small_semantic_name, num_classes=3)
+    model = _build(implementation_name, num_classes=3)
     frames = _clip(model.num_frames, 32, 48)
     target = torch.zeros(2, 32, 48, dtype=torch.long)
     target[:, :16] = 1
@@ -230,13 +243,13 @@ def test_sgd_steps_lower_the_loss_on_a_fixed_batch(small_semantic_name: str) -> 
 
 
 @pytest.mark.slow
-def test_torch_export_of_the_clip_forward_matches_eager(small_semantic_name: str) -> None:
+def test_torch_export_of_the_clip_forward_matches_eager(implementation_name: str) -> None:
     """``torch.export`` of ``forward`` (a clip of ``num_frames`` frames; one frame for image models).
 
     Streaming ``step`` keeps Python state between calls and is not exported; TDNet's export fixes
     ``path`` to its default (N−1).
     """
-    model = _shared(small_semantic_name)
+    model = _shared(implementation_name)
     frames = _clip(model.num_frames, 32, 64)
     exported = torch.export.export(model, (frames,))
     with torch.no_grad():
