@@ -31,22 +31,27 @@ def _small(root: Path, out: Path) -> list[str]:
 SMALL_STUDENT = ["--model.student", "hrnetv2_w18_small", "--data.num_frames", "1", "--data.batch_size", "1"]
 
 
+def _last_val_metrics(out: Path) -> dict[str, float]:
+    """The validation metrics of the last row that has them in the CSV log under ``out``."""
+    (metrics_file,) = out.glob("**/metrics.csv")
+    with metrics_file.open() as handle:
+        rows = [row for row in csv.DictReader(handle) if row.get("val/mIoU")]
+    return {k: float(v) for k, v in rows[-1].items() if k.startswith("val/") and v}
+
+
 @pytest.mark.slow
-def test_ddp_fit_writes_one_sample_list_and_a_run_resumes_from_its_checkpoint(tiny_streets, tmp_path):
+def test_ddp_fit_validates_as_one_process_and_a_run_resumes_from_its_checkpoint(tiny_streets, tmp_path):
     """`frugalseg fit` with DDP on two CPU processes, one epoch of 2 steps on recipe B3: rank 0 writes
-    samples.json and the last checkpoint. A run in this process resumes from that checkpoint (steps,
-    epochs and the scheduler continue) and reports every metric, with the recipe's samples and
-    pseudo-labels."""
-    common = [
-        *_small(tiny_streets, tmp_path),
-        *SMALL_STUDENT,
-        "--trainer.limit_train_batches",
-        "2",
-        "--trainer.limit_val_batches",
-        "1",
-    ]
+    samples.json and the last checkpoint, and the epoch's validation metrics, gathered from both
+    processes, equal `frugalseg validate` of that checkpoint in one process (3 validation clips do not
+    split evenly over 2 processes, so a sampler that pads with repeats would change them). A run in
+    this process resumes from the checkpoint (steps, epochs and the scheduler continue) and reports
+    every metric, with the recipe's samples and pseudo-labels."""
+    common = [*_small(tiny_streets, tmp_path), *SMALL_STUDENT, "--trainer.limit_train_batches", "2"]
+    csv_logger = ["--trainer.logger", "lightning.pytorch.loggers.CSVLogger", "--trainer.logger.save_dir"]
     ddp = ["--trainer.max_epochs", "1", "--trainer.devices", "2", "--trainer.strategy", "ddp"]
     command = [str(Path(sys.executable).parent / "frugalseg"), "fit", *common, *ddp]
+    command += [*csv_logger, str(tmp_path / "ddp")]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=REPO)
     assert result.returncode == 0, result.stderr[-3000:]
     (samples_file,) = tmp_path.glob("**/samples.json")
@@ -55,7 +60,27 @@ def test_ddp_fit_writes_one_sample_list_and_a_run_resumes_from_its_checkpoint(ti
     (last,) = tmp_path.glob("**/checkpoints/last.ckpt")
     assert torch.load(last, weights_only=True)["global_step"] == 2  # each process trained 2 steps
 
-    resumed = run_lightning_cli(["fit", *common, "--trainer.max_epochs", "2", "--ckpt_path", str(last)])
+    two = _last_val_metrics(tmp_path / "ddp")
+    run_lightning_cli(["validate", *common, *csv_logger, str(tmp_path / "one"), "--ckpt_path", str(last)])
+    one = _last_val_metrics(tmp_path / "one")
+    assert set(one) == {"val/mIoU", "val/mAcc", "val/bIoU", "val/TC"}
+    assert 0 < one["val/mIoU"] < 1 and 0 < one["val/bIoU"] < 1 and 0 < one["val/TC"] < 1
+    assert one.keys() == two.keys()
+    for name, value in one.items():
+        assert two[name] == pytest.approx(value, abs=1e-6), name
+
+    resumed = run_lightning_cli(
+        [
+            "fit",
+            *common,
+            "--trainer.limit_val_batches",
+            "1",
+            "--trainer.max_epochs",
+            "2",
+            "--ckpt_path",
+            str(last),
+        ]
+    )
     assert resumed.trainer.global_step == 4
     assert resumed.trainer.current_epoch == 2
     # The scheduler resumed too: the rate after 4 of 4 planned steps is the floor of the poly decay.
@@ -74,43 +99,3 @@ def test_ddp_fit_writes_one_sample_list_and_a_run_resumes_from_its_checkpoint(ti
     records = [json.loads(line) for line in manifest.read_text().splitlines()]
     made = {(r["clip_id"], r["offset"]) for r in records if r["offset"] in (-10, 10)}
     assert len(made) == 4 * 2  # every train clip at −10 and +10 (other tests may add other offsets)
-
-
-def _validate(root: Path, out: Path, devices: int) -> dict[str, float]:
-    """`frugalseg validate` on ``devices`` processes: two in a subprocess, as a user runs it (DDP
-    re-launches this command), one in this process; the metrics it logged last."""
-    args = [
-        "validate",
-        *_small(root, out),
-        "--trainer.devices",
-        str(devices),
-        "--trainer.strategy",
-        "ddp" if devices > 1 else "auto",
-        "--trainer.logger",
-        "lightning.pytorch.loggers.CSVLogger",
-        "--trainer.logger.save_dir",
-        str(out),
-    ]
-    if devices > 1:
-        command = [str(Path(sys.executable).parent / "frugalseg"), *args]
-        result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=REPO)
-        assert result.returncode == 0, result.stderr[-3000:]
-    else:
-        run_lightning_cli(args)
-    (metrics_file,) = out.glob("**/metrics.csv")
-    with metrics_file.open() as handle:
-        rows = list(csv.DictReader(handle))
-    return {k: float(v) for k, v in rows[-1].items() if k.startswith("val/") and v}
-
-
-@pytest.mark.slow
-def test_ddp_two_processes_give_the_same_metrics_as_one(tiny_streets, tmp_path):
-    # Seeded random weights give varied predictions; 3 validation clips do not split evenly over
-    # 2 processes, so a sampler that pads with repeats would change the values.
-    single = _validate(tiny_streets, tmp_path / "one", devices=1)
-    double = _validate(tiny_streets, tmp_path / "two", devices=2)
-    assert set(single) == {"val/mIoU", "val/mAcc", "val/bIoU", "val/TC"}
-    assert 0 < single["val/mIoU"] < 1 and 0 < single["val/bIoU"] < 1 and 0 < single["val/TC"] < 1
-    assert single.keys() == double.keys()
-    for name, value in single.items():
-        assert double[name] == pytest.approx(value, abs=1e-6), name
