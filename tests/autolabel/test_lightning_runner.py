@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from frugalseg.autolabel.clicks import click_split
 from frugalseg.autolabel.lightning_runner import propagate_with_trainer
 from frugalseg.autolabel.refine import REFINE_CLASSES, PointRefiner, class_ids, refine_split
 from frugalseg.autolabel.runs import TrainerOptions
+from frugalseg.cli import main
 from frugalseg.data.formats import CityscapesFormat, get_format
 
 from .sam_stand_ins import oracle_for
@@ -119,24 +119,20 @@ def test_trainer_run_of_the_anchor_frames_writes_the_labels_of_refine_split(
     assert (again.written, again.skipped) == (0, 4) and sam.images == 4
 
 
-@pytest.mark.slow
-def test_two_ddp_processes_share_the_clicks_and_write_each_label_once(
-    tiny_streets: Path, tmp_path: Path
+def test_label_clicks_through_a_trainer_writes_the_labels_of_click_split(
+    tiny_streets: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """`label clicks --devices 2` on the CPU: each label once, PNGs and click JSON as `click_split`."""
+    """`label clicks --devices 1 --accelerator cpu` runs through the Lightning runner (the one the
+    DDP propagation test above shares between two processes): PNGs and click JSON as `click_split`."""
     reference = tmp_path / "reference"
     click_split(get_format("synthetic", tiny_streets), "train", LabelStore(reference), progress=False)
     out = tmp_path / "store"
-    command = [sys.executable, "-m", "frugalseg", "label", "clicks", "--format", "synthetic"]
-    command += ["--root", str(tiny_streets), "--out", str(out), "--no-progress"]
-    command += ["--devices", "2", "--accelerator", "cpu"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "MEMBER: 2/2" in done.stderr  # two processes shared the job
-    summaries = [line for line in done.stdout.splitlines() if line.startswith("label clicks:")]
-    assert len(summaries) == 1, done.stdout
-    assert summaries[0].startswith("label clicks: 4 images, 4 labels written, 0 skipped")
+    command = ["label", "clicks", "--format", "synthetic", "--root", str(tiny_streets), "--out", str(out)]
+    assert main([*command, "--no-progress", "--devices", "1", "--accelerator", "cpu"]) == 0
+    summaries = [line for line in capsys.readouterr().out.splitlines() if line.startswith("label clicks:")]
+    assert len(summaries) == 1 and summaries[0].startswith(
+        "label clicks: 4 images, 4 labels written, 0 skipped"
+    )
     keys = manifest_keys(out)
     assert len(keys) == len(set(keys)) == 4
     assert store_pngs(out) == store_pngs(reference) and len(store_pngs(reference)) == 4

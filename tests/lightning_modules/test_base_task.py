@@ -342,12 +342,11 @@ def test_compiled_student_trains_and_keeps_its_state_dict_keys(tmp_path):
     assert losses[-1] < losses[0], losses
 
 
-@pytest.mark.slow
-def test_student_compiled_by_inductor_gives_the_eager_output():
-    torch.manual_seed(0)
-    eager = ScaleTask()
-    compiled = ScaleTask(compile=True)
-    compiled.load_state_dict(eager.state_dict())
-    image = torch.randn(2, 3, 8, 8)
-    with torch.no_grad():
-        torch.testing.assert_close(compiled(image), eager(image))
+def test_compile_true_compiles_the_student_with_the_torch_defaults(monkeypatch):
+    """``compile: true`` is ``torch.compile`` with no arguments (inductor); the test above trains a
+    student compiled with another backend, as inductor's C++ build alone takes 20 s on a cold CPU."""
+    calls = []
+    monkeypatch.setattr(nn.Module, "compile", lambda module, **options: calls.append((module, options)))
+    task = ScaleTask(compile=True)
+    assert calls == [(task.student, {})]
+    assert ScaleTask(compile=False) and len(calls) == 1

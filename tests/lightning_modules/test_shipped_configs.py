@@ -19,7 +19,6 @@ import pytest
 import yaml
 from data.fake_davis import write_moving_squares as make_davis
 
-from frugalseg.cli import main
 from frugalseg.cli.lightning import run_lightning_cli, run_vos_cli
 
 REPO = Path(__file__).resolve().parents[2]
@@ -125,27 +124,19 @@ def test_configs_are_found():
     )
 
 
-@pytest.mark.parametrize("config", CONFIGS, ids=_name)
-def test_config_parses_with_the_command_in_its_header(config, capsys):
-    vos, files = header_command(config)
-    args = [word for file in files for word in ("--config", str(file))]
-    with pytest.raises(SystemExit) as exit_info:
-        main([*(["vos"] if vos else []), "fit", *args, "--print_config"])
-    assert exit_info.value.code == 0
-    printed = yaml.safe_load(capsys.readouterr().out)
-    assert printed["checkpoint"]["save_last"] is True  # the shared callbacks come from the command line
-    assert "callbacks" not in yaml.safe_load(config.read_text()).get("trainer", {}), "the CLI adds them"
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("config", CONFIGS, ids=_name)
 def test_config_trains_one_step_on_tiny_data(config, tiny_streets, davis, tmp_path, monkeypatch):
+    """The header's command parses and trains one step; the shared callbacks come from the command
+    line, not from the config."""
+    assert "callbacks" not in yaml.safe_load(config.read_text()).get("trainer", {}), "the CLI adds them"
     monkeypatch.chdir(tmp_path)  # relative paths of a config (runs/…) land here
     vos, args = shrunk_command(config, tmp_path / "run", tiny_streets, davis)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         run = run_vos_cli if vos else run_lightning_cli
         cli = run(["fit", *args, "--trainer.fast_dev_run", "true"])
+    assert cli.config.fit.checkpoint.save_last is True
     metrics = cli.trainer.callback_metrics
     monitor = cli.trainer.checkpoint_callback.monitor
     for name in ("train/loss", monitor):
