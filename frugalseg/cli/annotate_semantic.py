@@ -105,7 +105,7 @@ def register_semantic(commands: argparse._SubParsersAction) -> None:
         "--budget-clicks-percent",
         type=_numbers,
         default=[10.0],
-        help="click budgets, % of labelling every frame fully, comma-separated (one loop each)",
+        help="click budgets, %% of labelling every frame fully, comma-separated (one loop each)",
     )
     parser.add_argument("--iterations", type=int, default=3, help="the budget is split equally over these")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random selector and of training")

@@ -3,10 +3,15 @@
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import subprocess
 import sys
 
+import pytest
+
 import frugalseg
+from frugalseg.cli import TOOLS
 
 
 def _run(code: str) -> str:
@@ -33,3 +38,23 @@ def test_help_lists_every_command_and_version_prints():
         _run("from frugalseg.cli import main; main(['--version'])").strip()
         == f"frugalseg {frugalseg.__version__}"
     )
+
+
+def _commands(parser: argparse.ArgumentParser, words: tuple[str, ...] = ()):
+    """Every (words, parser) of a tool's command tree, the tool's own parser first."""
+    yield words, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _commands(sub, (*words, name))
+
+
+@pytest.mark.parametrize("tool", sorted(TOOLS))
+def test_every_tool_command_prints_its_help(tool):
+    """`frugalseg TOOL … --help` formats for every command (a bare ``%`` in a help text breaks it)."""
+    parser = argparse.ArgumentParser(prog="frugalseg")
+    importlib.import_module(TOOLS[tool][0]).register(parser.add_subparsers(dest="group"))
+    commands = dict(_commands(parser))
+    assert len(commands) > 2, sorted(commands)
+    for words, command in commands.items():
+        assert command.format_help().startswith("usage: frugalseg"), words
