@@ -16,6 +16,8 @@ engine's labels; coverage = share of pixels labelled (not 255).
   issue 10 (majority vote, direct flow for the output only; no re-anchoring, snapping or cut);
 * ``default``: today's `FlowPropagator()` (issue 10's engine: majority vote, direct flow feeding
   the chain; objects are snapped and cut, street scenes are not);
+* ``default, direct flows at 1/2``: the default with ``direct_downscale=2`` (the chain's flows at
+  full size, the direct flows to the anchor on half-size frames);
 * ``default, flow at 1/2``: the default with ``downscale=2`` (flows on half-size frames);
 * ``fast, flow at 1/4, ignore``: DIS fast on quarter-size frames, ``occlusion="ignore"``.
 """
@@ -89,6 +91,7 @@ ENGINES: dict[str, tuple[Callable[[], Any], Callable[[], Any]]] = {
         code_today,
     ),
     "default": (FlowPropagator, code_today),
+    "default, direct flows at 1/2": (lambda: FlowPropagator(direct_downscale=2), code_today),
     "default, flow at 1/2": (lambda: FlowPropagator(downscale=2), code_today),
     "fast, flow at 1/4, ignore": (
         lambda: FlowPropagator("fast", downscale=4, occlusion="ignore"),

