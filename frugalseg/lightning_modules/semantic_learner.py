@@ -233,8 +233,9 @@ class FineTuningLearner:
 
 @contextlib.contextmanager
 def _quiet_trainers() -> Iterator[None]:
-    """Hold Lightning's info lines (accelerators found, tips, why fitting stopped) back: a loop starts
-    a trainer per iteration and per loop, and its own progress lines are what a user reads.
+    """Hold Lightning's info lines back (accelerators found, tips, why fitting stopped).
+
+    A loop starts a trainer per iteration and per loop; its own progress lines are what a user reads.
     """
     loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric")]
     levels = [logger.level for logger in loggers]
