@@ -10,8 +10,8 @@ sheet of each (`frugalseg.active.semantic_simulate`).
 ``--config FILE`` reads option values from a YAML mapping whose keys are the options' names with
 underscores (``budget_clicks_percent: [5, 10]``); options after it on the command line override it.
 The defaults are the paper's settings: HRNet-W48, 15 epochs per iteration at an initial rate of
-0.004 (SGD, momentum 0.9, poly), λ = 1, batches of 2 frames, 3 iterations, 40-pixel rectangles.
-(They are not a file in ``frugalseg/configs/``: every file there is a ``frugalseg fit`` config.)
+0.004 (SGD, momentum 0.9, poly), λ = 1, batches of 2 frames, 3 iterations, 40-pixel rectangles;
+``configs/annotate/hvsa_paper.yaml`` holds them with the paper's granularities, selectors and budgets.
 """
 
 from __future__ import annotations

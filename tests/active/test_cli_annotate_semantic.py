@@ -3,14 +3,20 @@ sheets are written; a --config file sets options; bad input is one line and writ
 
 from __future__ import annotations
 
+import argparse
 import json
+from pathlib import Path
 
 import pytest
+import yaml
 
 from active.tiny_semantic import tiny_semantic_student
 from frugalseg.cli import main
+from frugalseg.cli.annotate_semantic import register_semantic
 from frugalseg.data.formats import generate_synthetic_streets
 from frugalseg.zoo import ModelConfig, register_model, unregister_model
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +79,20 @@ def test_bad_input_is_one_line_and_writes_nothing(student, root, tmp_path, capsy
     assert main(argv) == 2
     assert message in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "config", sorted((REPO / "configs" / "annotate").glob("*.yaml")), ids=lambda p: p.name
+)
+def test_shipped_loop_configs_set_known_options_and_show_their_command(config):
+    """Each option file under configs/annotate/ names only `annotate semantic` options, which the
+    parser takes as given; its header shows the command that uses it."""
+    parser = argparse.ArgumentParser(prog="frugalseg")
+    annotate = parser.add_subparsers(dest="group").add_parser("annotate").add_subparsers(dest="command")
+    register_semantic(annotate)
+    values = yaml.safe_load(config.read_text())
+    args = parser.parse_args(["annotate", "semantic", "--config", str(config)])
+    for key, value in values.items():
+        expected = [float(v) for v in value] if key == "budget_clicks_percent" else value
+        assert getattr(args, key) == expected, key
+    assert f"frugalseg annotate semantic --config configs/annotate/{config.name}" in config.read_text()

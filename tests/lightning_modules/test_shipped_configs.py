@@ -22,7 +22,9 @@ from data.fake_davis import write_moving_squares as make_davis
 from frugalseg.cli.lightning import run_lightning_cli, run_vos_cli
 
 REPO = Path(__file__).resolve().parents[2]
-CONFIGS = sorted((REPO / "configs").rglob("*.yaml"))
+#: The `frugalseg [vos] fit` configs: every YAML under configs/ but the `annotate` loop's option files
+#: (tests/active/test_cli_annotate_semantic.py reads those).
+CONFIGS = sorted(p for p in (REPO / "configs").rglob("*.yaml") if p.parent.name != "annotate")
 #: ``frugalseg [vos] fit --config A [--config B …]`` in a config's header.
 COMMAND = re.compile(r"frugalseg (vos )?fit((?: --config [\w./-]+)+)")
 #: Paper-sized students and teachers → a small member of the same family, for a CPU run.
