@@ -172,7 +172,7 @@ def cityscapes(args: argparse.Namespace) -> None:
         f"{time.perf_counter() - started:.0f} s\n"
     )
     _print_results(loops, curves(loops)["table3"])
-    print("\nFrame 19 against gtFine (mIoU of the generated label after each iteration):\n")
+    print("\nFrame 19 against gtFine (mIoU of the generated label after the last iteration):\n")
     for loop in loops:
         fine = truth[fine_index]
         # The loop keeps only its last labels; the last iteration's is the one a user gets.
