@@ -17,8 +17,10 @@ output before the frame it first appears in (``first_frames``), so an object tha
 dragged backwards into frames it is absent from.
 
 Per frame the result also says how unreliable it is, for the `uncertainty` selector: the share of
-the object area where the two directions disagree, and the share where a side was unsure (the
-engine's forward-backward and photometric failures come out as 255).
+the object area where the two directions disagree, times how evenly the two sides weigh
+(2·min(w₁, w₂)/(w₁ + w₂): next to an annotated frame the far side's errors are outvoted and do not
+count), and the share where a side was unsure (the engine's forward-backward and photometric
+failures come out as 255), each side's counted by its weight.
 
 Results of the engine are cached per (anchor frame, direction, anchor mask) in `PropagationCache`,
 so an iteration recomputes only the two segments around the newly annotated frame, and several
@@ -130,7 +132,7 @@ class Propagated:
 
     @property
     def unreliability(self) -> list[float]:
-        """Per frame: share of the object area where the directions disagree or a side was unsure."""
+        """Per frame: the weighted shares of the object area where the sides disagree or one was unsure."""
         return [d + u for d, u in zip(self.disagreement, self.unsure, strict=True)]
 
 
@@ -202,9 +204,18 @@ def propagate_annotations(
                 mask[mask == obj] = 0
         objects = [(label != 0) & (label != IGNORE_INDEX) for label, _, _ in sides]
         area = np.logical_or.reduce(objects) | (mask != 0)
-        lost = np.logical_or.reduce([label == IGNORE_INDEX for label, _, _ in sides])
-        differ = (sides[0][0] != sides[1][0]) & ~lost if len(sides) == 2 else np.zeros_like(lost)
+        losts = [label == IGNORE_INDEX for label, _, _ in sides]
+        lost = np.logical_or.reduce(losts)
+        weights = [weight for _, weight, _ in sides]
         masks.append(mask)
-        disagreement.append(_object_share(differ, area))
-        unsure.append(_object_share(lost, area | lost))
+        if len(sides) == 2:
+            # Beside an annotated frame the far side is poor but outvoted: count the disagreement by
+            # how evenly the two sides weigh (1 halfway between two anchors, → 0 next to one).
+            balance = 2 * min(weights) / sum(weights)
+            differ = (sides[0][0] != sides[1][0]) & ~lost
+            disagreement.append(round(balance * _object_share(differ, area), 6))
+        else:
+            disagreement.append(0.0)
+        shares = [w * _object_share(one, area | one) for w, one in zip(weights, losts, strict=True)]
+        unsure.append(round(sum(shares) / sum(weights), 6))
     return Propagated(masks, disagreement, unsure)

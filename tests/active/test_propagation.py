@@ -83,3 +83,34 @@ def test_the_cache_recomputes_only_the_segments_around_a_new_anchor() -> None:
     propagate_annotations(frames, {0: label, 10: other}, engine, cache=cache)
     # frames 1…9 from 0 are known; 10 backward to 1…9 and forward to 11…19 are new
     assert engine.asked == 19 + 9 + 9 == cache.computed
+
+
+class HalfWrong:
+    """A stand-in engine: forwards (the anchor first in the frames it is given) every frame gets the
+    anchor's mask, backwards it gets it shifted 8 px right (a side that is off), 255 on column 0."""
+
+    def propagate(self, frames, anchor, mask, targets):
+        backwards = anchor > 0
+        shifted = np.roll(mask, 8 if backwards else 0, axis=1)
+        if backwards:
+            shifted[:, 0] = 255
+        return {t: shifted.copy() for t in targets}
+
+
+def test_disagreement_counts_by_how_evenly_the_two_sides_weigh() -> None:
+    """Beside an anchor the far side's errors are outvoted and count little: a frame t between
+    anchors 0 and 10 reports its raw disagreement times 2·min(w)/(w₀ + w₁) with w = 1/distance,
+    and each side's unsure share by its weight."""
+    frames = [np.zeros((20, 40, 3), np.uint8)] * 11
+    square = np.zeros((20, 40), np.uint8)
+    square[5:15, 10:20] = 1
+    result = propagate_annotations(frames, {0: square, 10: square}, HalfWrong())
+    area = (square != 0) | (np.roll(square, 8, axis=1) != 0)
+    differ = (square != np.roll(square, 8, axis=1)) & area
+    raw = differ.sum() / area.sum()  # the 255 column lies outside the object area
+    lost_share = 20 / max(area.sum() + 20, 8)  # the far side's 255 column over area ∪ column
+    for t in (1, 5, 9):
+        w0, w1 = 1 / t, 1 / (10 - t)
+        assert result.disagreement[t] == pytest.approx(2 * min(w0, w1) / (w0 + w1) * raw, abs=1e-5), t
+        assert result.unsure[t] == pytest.approx(w1 * lost_share / (w0 + w1), abs=1e-5), t
+    assert result.disagreement[5] > 4 * result.disagreement[1]
