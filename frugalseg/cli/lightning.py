@@ -80,7 +80,7 @@ class TaskCLI(LightningCLI):
         """As ``LightningCLI``; the first word of ``args`` (``sys.argv`` by default) picks the subcommand."""
         words = kwargs.get("args")
         words = sys.argv[1:] if words is None else words
-        self._named_subcommand = words[0] if isinstance(words, list) and words else None
+        self._named_subcommand = words[0] if isinstance(words, list | tuple) and words else None
         super().__init__(*args, **kwargs)
 
     @staticmethod
@@ -91,7 +91,7 @@ class TaskCLI(LightningCLI):
     def subcommands(self) -> dict[str, set[str]]:  # type: ignore[override]  # reads the instance
         """The subcommand the command line names, or every one when it names none."""
         every = self.every_subcommand()
-        named = getattr(self, "_named_subcommand", None)
+        named = self._named_subcommand
         return {named: every[named]} if named in every else every
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:

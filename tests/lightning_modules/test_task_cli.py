@@ -123,3 +123,33 @@ def test_help_lists_the_shared_callbacks(command, capsys):
     for option in ("--checkpoint.monitor", "--checkpoint.dirpath", "--lr_monitor.logging_interval"):
         assert option in printed
     assert "null (default): the task's `monitor`" in " ".join(printed.split())
+
+
+@pytest.mark.parametrize(
+    ("vos", "words", "built"),
+    [
+        (False, ["validate", *DEMO, "--print_config"], ["validate"]),
+        (False, ["--help"], ["fit", "validate", "test", "predict"]),
+        (True, ["test", "--help"], ["test"]),
+        (True, ["--help"], ["fit", "validate", "test"]),
+    ],
+)
+def test_only_the_parser_of_the_named_subcommand_is_built(vos, words, built, monkeypatch, capsys):
+    """Building a subcommand's parser is most of the start-up: a command line that names one builds
+    that one alone; one that names none (``--help``) builds every one it offers."""
+    from lightning.pytorch.cli import LightningCLI
+
+    from frugalseg.cli.lightning import run_lightning_cli, run_vos_cli
+
+    names = []
+    prepare = LightningCLI._prepare_subcommand_parser
+
+    def recording(self, klass, subcommand, **kwargs):
+        names.append(subcommand)
+        return prepare(self, klass, subcommand, **kwargs)
+
+    monkeypatch.setattr(LightningCLI, "_prepare_subcommand_parser", recording)
+    with pytest.raises(SystemExit) as exit_info:
+        (run_vos_cli if vos else run_lightning_cli)(words)
+    assert exit_info.value.code == 0
+    assert names == built
