@@ -324,6 +324,8 @@ class FlowPropagator:
         elif flow == "raft":
             if raft_weights is None:
                 raise ConfigError("raft_weights", "the RAFT flow needs a weights file (--raft-weights FILE)")
+            if direct_downscale > 1:
+                raise ConfigError("direct_downscale", "applies to the DIS flow only; RAFT runs at one size")
             self.flow = RAFTFlow(raft_weights, model=raft_model, device=device)
             self.direct_flow = self.flow
         else:
@@ -336,7 +338,7 @@ class FlowPropagator:
         self.vote_margin = vote_margin
         self.direct = direct
         self.chain_direct = chain_direct
-        self.direct_downscale = direct_downscale if flow == "dis" else 1
+        self.direct_downscale = direct_downscale
         self.snap = snap
         self.snap_band = snap_band
         self.snap_reach = snap_reach

@@ -340,3 +340,5 @@ def test_direct_flows_at_half_size_still_follow_a_known_motion() -> None:
         assert (predicted[valid] == truth[valid]).mean() >= 0.99 and valid.mean() >= 0.9, offset
     with pytest.raises(ValueError, match="direct_downscale"):
         FlowPropagator(direct_downscale=0)
+    with pytest.raises(ValueError, match="DIS flow only"):
+        FlowPropagator(flow="raft", raft_weights="raft.pth", direct_downscale=2)
