@@ -25,7 +25,6 @@ resumes its loops) and is printed as Markdown.
 from __future__ import annotations
 
 import argparse
-import re
 import tempfile
 import time
 from pathlib import Path
@@ -37,7 +36,7 @@ from frugalseg.active.samples import Granularity
 from frugalseg.active.semantic_loop import SemanticLoop, SemanticVideo, read_video, score_labels, video_flows
 from frugalseg.active.semantic_simulate import configs, curves, simulate_semantic
 from frugalseg.data.formats import CityscapesFormat, generate_synthetic_streets, get_format
-from frugalseg.data.io import read_frame, read_label
+from frugalseg.data.io import read_label
 from frugalseg.lightning_modules.semantic_learner import FineTuningLearner
 
 METRICS = ("miou", "pixel_accuracy", "boundary_iou", "tc")
@@ -63,6 +62,15 @@ def _data(args: argparse.Namespace, frames: int) -> tuple:
     return fmt, fmt.clips("val")
 
 
+def _granularities(args: argparse.Namespace) -> list[Granularity]:
+    """Whole frames, ``--rect-size`` rectangles and about ``--segments`` superpixels per frame."""
+    return [
+        Granularity("frame"),
+        Granularity("rectangle", size=args.rect_size),
+        Granularity("superpixel", segments=args.segments),
+    ]
+
+
 def _fmt(value: float | None) -> str:
     return "–" if value is None else f"{value:.3f}"
 
@@ -70,11 +78,7 @@ def _fmt(value: float | None) -> str:
 def loop(args: argparse.Namespace) -> None:
     """Every granularity × selector at one budget; the curves, the baseline and Table 3 as Markdown."""
     fmt, clips = _data(args, args.frames)
-    granularities = [
-        Granularity("frame"),
-        Granularity("rectangle", size=args.rect_size),
-        Granularity("superpixel", segments=args.segments),
-    ]
+    granularities = _granularities(args)
     loop_configs = configs(granularities, ["diversity", "random"], [args.budget], iterations=3)
     started = time.perf_counter()
     times: dict[str, float] = {}
@@ -132,32 +136,29 @@ def _print_results(loops: list[SemanticLoop], table3: list[dict]) -> None:
 def cityscapes(args: argparse.Namespace) -> None:
     """The loops on the real Cityscapes snippet: gtFine on frame 19, network labels on the others."""
     root = Path(args.cityscapes)
-    paths = sorted((root / "leftImg8bit_sequence").rglob("*_leftImg8bit.png"))
-    number = {p: int(re.search(r"_(\d{6})_leftImg8bit", p.name).group(1)) for p in paths}
-    chosen = [p for p in paths if args.first <= number[p] < args.first + args.frames]
-    frames, truth = [], []
-    for path in chosen:
-        frame = read_frame(path)
-        size = (round(frame.shape[1] * args.scale), round(frame.shape[0] * args.scale))
-        frames.append(cv2.resize(frame, size, interpolation=cv2.INTER_AREA))
-        stem = path.name.replace("_leftImg8bit.png", "")
-        fine = (
-            root / "gtFine" / path.parent.parent.name / path.parent.name / f"{stem}_gtFine_labelTrainIds.png"
-        )
-        if fine.is_file():
-            label = read_label(fine, 19)
-        else:
-            pseudo = root / "pseudo_labelIds_sequence" / path.parent.parent.name / path.parent.name
-            table = CityscapesFormat.classes.label_id_to_train_id
-            label = read_label(pseudo / f"{stem}_pseudo_labelIds.png", 19, table=table)
-        truth.append(cv2.resize(label, size, interpolation=cv2.INTER_NEAREST))
-    fine_index = [number[p] for p in chosen].index(19)
-    video = SemanticVideo("aachen_000000", frames, truth, 19)
-    granularities = [
-        Granularity("frame"),
-        Granularity("rectangle", size=args.rect_size),
-        Granularity("superpixel", segments=args.segments),
-    ]
+    last = args.first + args.frames - 1
+    fmt = CityscapesFormat(root, frames_before=19 - args.first, frames_after=last - 19)
+    (split,) = fmt.splits()
+    (clip,) = fmt.clips(split)
+    video = read_video(fmt, clip, scale=args.scale)  # gtFine on the annotated frame, None elsewhere
+    fine_index = clip.present_offsets.index(0)
+    table = CityscapesFormat.classes.label_id_to_train_id
+    truth = []
+    for offset, label in zip(clip.present_offsets, video.ground_truth, strict=True):
+        if label is None:
+            frame = clip.frame_path(offset)
+            pseudo = root / "pseudo_labelIds_sequence" / frame.relative_to(root / "leftImg8bit_sequence")
+            network = read_label(
+                pseudo.with_name(frame.name.replace("leftImg8bit", "pseudo_labelIds")), 19, table
+            )
+            size = video.frames[0].shape[1::-1]
+            label = cv2.resize(network, size, interpolation=cv2.INTER_NEAREST)
+        truth.append(label)
+    # Named after the sequence (aachen_000000), as in the recorded results: the name seeds the
+    # random selector.
+    video = SemanticVideo(clip.clip_id.rsplit("_", 1)[0], video.frames, truth, fmt.num_classes)
+    frames = video.frames
+    granularities = _granularities(args)
     out = Path(args.out) / "cityscapes"
     learner = _learner(args, args.epochs)
     loops = []
