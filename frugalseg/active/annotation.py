@@ -6,19 +6,18 @@ Types, on one frame, for every object visible in its ground truth:
   (80 s) per object.
 * ``clicks`` — up to 3 corrective clicks per object, each at the centre of the largest error region
   of the current mask (`active.annotator.corrective_click`), turned into a mask after every click by
-  a weight-free click-to-mask model: OpenCV GrabCut initialised with the current mask as probable
-  foreground, the rest as probable background, and a disk of sure foreground (positive click) or
-  sure background (negative click) around each click, inside a box around the mask and the clicks.
-  As the simulated annotator of EVA-VOS keeps the best of SAM's candidate masks, it keeps the better
-  (IoU with the truth) of the GrabCut mask and the current mask with the click disks painted in.
+  a click-to-mask model (`frugalseg.active.click_models`, a setting of the type): weight-free
+  GrabCut by default, which keeps the better (IoU with the truth) of the GrabCut mask and the mask
+  with the click disks painted in, or SAM 2 with the user's checkpoint, which keeps the candidate
+  closest to the truth, as the simulated annotator of EVA-VOS does.
   Cost: ``click_seconds`` (1.5 s) per click made plus ``clicked_frame_seconds`` (1 s) once per frame.
 
 A frame on which no object is visible costs ``clicked_frame_seconds`` (looking, finding nothing)
 and yields an empty mask, whichever the type.
 
 A real annotator's clicks (`GivenClick`, ``annotate add --clicks``) come all at once and with no
-truth to choose between candidates: GrabCut may change the mask only near them
-(`annotate_given_clicks`), at the same cost.
+truth to choose between candidates (`annotate_given_clicks`, the same model's ``correct``: GrabCut
+may change the mask only near them, SAM 2 keeps its best-scored mask), at the same cost.
 
 Type policies (``choose(view) -> type``): `MaskPolicy`, `ClicksPolicy`, `RandomTypePolicy` (seeded
 coin), and `OracleTypePolicy`, which tries every type on the frame and keeps the one with the
@@ -33,37 +32,16 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
-import cv2
 import numpy as np
 
-from frugalseg.active.annotator import CorrectiveClick, corrective_click
+from frugalseg.active.click_models import ClickToMask, GrabCutClicks
 from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts
 from frugalseg.errors import ConfigError
 from frugalseg.metrics.jf import contour_accuracy, region_similarity
 
 VOID = 255
 CLICKS_PER_OBJECT = 3
-GRABCUT_ITERATIONS = 3
-# GrabCut's rectangle, unused when it starts from a mask: what None passes (OpenCV's stubs refuse None).
-_NO_RECT = (0, 0, 0, 0)
-
-
-class Click(Protocol):
-    """What the click-to-mask model reads of a click (`CorrectiveClick`, `GivenClick`)."""
-
-    @property
-    def x(self) -> int:
-        """The pixel column."""
-
-    @property
-    def y(self) -> int:
-        """The pixel row."""
-
-    @property
-    def positive(self) -> bool:
-        """True on the object (foreground), False off it."""
 
 
 @dataclass(frozen=True)
@@ -96,56 +74,6 @@ def visible_objects(truth: np.ndarray) -> list[int]:
     return [int(v) for v in np.unique(truth) if v not in (0, VOID)]
 
 
-def click_radius(shape: tuple[int, ...]) -> int:
-    """Radius of a click's disk: 1 % of the image diagonal, at least 2 px (8 px at 854×480)."""
-    return max(2, round(0.01 * float(np.hypot(shape[0], shape[1]))))
-
-
-def paint_clicks(mask: np.ndarray, clicks: Sequence[Click], radius: int) -> np.ndarray:
-    """``mask`` with a disk of foreground at each positive click and of background at each negative one."""
-    out = mask.astype(np.uint8).copy()
-    for click in clicks:
-        cv2.circle(out, (click.x, click.y), radius, 1 if click.positive else 0, thickness=-1)
-    return out.astype(bool)
-
-
-def grabcut_clicks(
-    image: np.ndarray, prior: np.ndarray, clicks: Sequence[Click], *, radius: int | None = None
-) -> np.ndarray:
-    """Bool mask of the object from GrabCut seeded by ``prior`` (bool) and ``clicks`` (module docstring)."""
-    radius = click_radius(prior.shape) if radius is None else radius
-    height, width = prior.shape
-    ys, xs = np.nonzero(prior)
-    points_x = [*xs.tolist()[:1], *(c.x for c in clicks)]
-    points_y = [*ys.tolist()[:1], *(c.y for c in clicks)]
-    if xs.size:
-        points_x += [int(xs.min()), int(xs.max())]
-        points_y += [int(ys.min()), int(ys.max())]
-    if not any(c.positive for c in clicks) and not prior.any():
-        return np.zeros_like(prior, dtype=bool)
-    margin = max(4 * radius, int(0.1 * max(max(points_x) - min(points_x), max(points_y) - min(points_y))))
-    x0, x1 = max(0, min(points_x) - margin), min(width, max(points_x) + margin + 1)
-    y0, y1 = max(0, min(points_y) - margin), min(height, max(points_y) + margin + 1)
-    seeds = np.where(prior[y0:y1, x0:x1], cv2.GC_PR_FGD, cv2.GC_PR_BGD).astype(np.uint8)
-    for click in clicks:
-        value = cv2.GC_FGD if click.positive else cv2.GC_BGD
-        cv2.circle(seeds, (click.x - x0, click.y - y0), radius, value, thickness=-1)
-    fg = np.isin(seeds, (cv2.GC_FGD, cv2.GC_PR_FGD))
-    out = np.zeros_like(prior, dtype=bool)
-    if not fg.any() or fg.all():
-        out[y0:y1, x0:x1] = fg
-        return out
-    roi = cv2.cvtColor(np.ascontiguousarray(image[y0:y1, x0:x1]), cv2.COLOR_RGB2BGR)
-    background, foreground = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
-    cv2.grabCut(roi, seeds, _NO_RECT, background, foreground, GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_MASK)
-    out[y0:y1, x0:x1] = np.isin(seeds, (cv2.GC_FGD, cv2.GC_PR_FGD))
-    return out
-
-
-def _iou(mask: np.ndarray, truth: np.ndarray, void: np.ndarray) -> float:
-    return region_similarity(mask, truth, void)
-
-
 def annotate_mask(truth: np.ndarray, costs: AnnotationCosts = DEFAULT_COSTS) -> AnnotationResult:
     """The ``mask`` type: the ground-truth ids (void → 0), ``vos_mask_seconds`` per visible object."""
     mask = np.where(truth == VOID, 0, truth).astype(np.uint8)
@@ -162,27 +90,27 @@ def annotate_clicks(
     costs: AnnotationCosts = DEFAULT_COSTS,
     *,
     clicks_per_object: int = CLICKS_PER_OBJECT,
+    model: ClickToMask | None = None,
 ) -> AnnotationResult:
-    """The ``clicks`` type on one frame (module docstring): corrective clicks per object, GrabCut masks."""
+    """The ``clicks`` type on one frame (module docstring): corrective clicks per object, then masks.
+
+    Args:
+        image: the frame, H×W×3 uint8 RGB.
+        current: its current mask (H×W object ids).
+        truth: its ground truth (H×W object ids, 255 void).
+        costs: annotation costs.
+        clicks_per_object: the most clicks on each object (fewer when its mask becomes exact).
+        model: the click-to-mask model (`frugalseg.active.click_models`); None: `GrabCutClicks`.
+    """
+    model = GrabCutClicks() if model is None else model
     void = truth == VOID
     objects = sorted(set(visible_objects(truth)) | {int(v) for v in np.unique(current) if v not in (0, VOID)})
     mask = np.where(current == VOID, 0, current).astype(np.uint8)
-    radius = click_radius(truth.shape)
     made: dict[int, int] = {}
     for obj in objects:
-        target = truth == obj
-        found = current == obj
-        clicks: list[CorrectiveClick] = []
-        for _ in range(clicks_per_object):
-            click = corrective_click(found, target, ignore=void)
-            if click is None:
-                break
-            clicks.append(click)
-            candidates = [
-                grabcut_clicks(image, found, clicks, radius=radius),
-                paint_clicks(found, clicks, radius),
-            ]
-            found = max(candidates, key=lambda c: _iou(c, target, void))
+        found, clicks = model.simulate(
+            image, current == obj, truth == obj, clicks=clicks_per_object, ignore=void
+        )
         mask[(mask == obj) & ~found] = 0
         mask[found] = obj
         made[obj] = len(clicks)
@@ -200,67 +128,37 @@ def _click_seconds(made: dict[int, int], costs: AnnotationCosts) -> dict[int, fl
     return seconds
 
 
-def local_grabcut_clicks(
-    image: np.ndarray, prior: np.ndarray, clicks: Sequence[Click], *, radius: int, reach: int
-) -> np.ndarray:
-    """Bool mask of the object where GrabCut may change ``prior`` only within ``reach`` px of a click.
-
-    Pixels farther from every click are sure object or sure background as ``prior`` says; those
-    near a click are probable object or background as it says, and each click's disk of ``radius``
-    is sure object (positive) or sure background (negative). GrabCut runs on the box around the
-    clicks' reach (grown by 2 ``radius``), so its colour models are local too.
-    """
-    near = np.zeros(prior.shape, np.uint8)
-    for click in clicks:
-        cv2.circle(near, (click.x, click.y), reach, 1, thickness=-1)
-    ys, xs = np.nonzero(near)
-    margin = 2 * radius
-    y0, y1 = max(0, int(ys.min()) - margin), min(prior.shape[0], int(ys.max()) + margin + 1)
-    x0, x1 = max(0, int(xs.min()) - margin), min(prior.shape[1], int(xs.max()) + margin + 1)
-    box, close = prior[y0:y1, x0:x1], near[y0:y1, x0:x1] > 0
-    seeds = np.where(box, cv2.GC_FGD, cv2.GC_BGD).astype(np.uint8)
-    seeds[close] = np.where(box[close], cv2.GC_PR_FGD, cv2.GC_PR_BGD)
-    for click in clicks:
-        value = cv2.GC_FGD if click.positive else cv2.GC_BGD
-        cv2.circle(seeds, (click.x - x0, click.y - y0), radius, value, thickness=-1)
-    out = prior.astype(bool).copy()
-    fg = np.isin(seeds, (cv2.GC_FGD, cv2.GC_PR_FGD))
-    if fg.any() and not fg.all():
-        roi = cv2.cvtColor(np.ascontiguousarray(image[y0:y1, x0:x1]), cv2.COLOR_RGB2BGR)
-        background, foreground = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
-        cv2.grabCut(roi, seeds, _NO_RECT, background, foreground, GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_MASK)
-        fg = np.isin(seeds, (cv2.GC_FGD, cv2.GC_PR_FGD))
-    out[y0:y1, x0:x1] = fg
-    return out
-
-
-GIVEN_CLICK_REACH = 3  # a person's click may change pixels within this many click radii of it
-
-
 def annotate_given_clicks(
     image: np.ndarray,
     current: np.ndarray,
     clicks: Sequence[GivenClick],
     costs: AnnotationCosts = DEFAULT_COSTS,
+    *,
+    model: ClickToMask | None = None,
 ) -> AnnotationResult:
-    """The ``clicks`` type from a person's clicks: each clicked object's mask corrected near its clicks.
+    """The ``clicks`` type from a person's clicks: each clicked object's mask corrected by ``model``.
 
-    Each clicked object's current mask is corrected by `local_grabcut_clicks` within
-    ``GIVEN_CLICK_REACH`` click radii (24 px at 854×480) of its clicks; every click's disk is
-    honoured. Not the simulated annotator's `grabcut_clicks`: that one re-segments the whole object
-    and is kept only when it scores better against the truth, a choice a person's clicks come
-    without. Unchecked, it lowered J on the DAVIS clips; the local correction raised it (3 clicks:
-    J 0.851 → 0.867 on 120 frames; ``benchmarks/results/annotation_loop.md``). Objects not clicked
-    keep their current mask (255 becomes 0); the cost is that of `annotate_clicks`.
+    With GrabCut (the default), each clicked object's current mask is corrected by
+    `click_models.local_grabcut_clicks` within ``GIVEN_CLICK_REACH`` click radii (24 px at 854×480) of its
+    clicks; every click's disk is honoured. Not the simulated annotator's `grabcut_clicks`: that one
+    re-segments the whole object and is kept only when it scores better against the truth, a choice
+    a person's clicks come without. Unchecked, it lowered J on the DAVIS clips; the local correction
+    raised it (3 clicks: J 0.851 → 0.867 on 120 frames; ``benchmarks/results/annotation_loop.md``).
+    Objects not clicked keep their current mask (255 becomes 0); the cost is that of `annotate_clicks`.
+
+    Args:
+        image: the frame, H×W×3 uint8 RGB.
+        current: its current mask (H×W object ids).
+        clicks: the person's clicks, on any objects.
+        costs: annotation costs.
+        model: the click-to-mask model (`frugalseg.active.click_models`); None: `GrabCutClicks`.
     """
+    model = GrabCutClicks() if model is None else model
     mask = np.where(current == VOID, 0, current).astype(np.uint8)
-    radius = click_radius(mask.shape)
     made: dict[int, int] = {}
     for obj in sorted({c.object for c in clicks}):
         own = [c for c in clicks if c.object == obj]
-        found = local_grabcut_clicks(
-            image, current == obj, own, radius=radius, reach=GIVEN_CLICK_REACH * radius
-        )
+        found = model.correct(image, current == obj, own)
         mask[(mask == obj) & ~found] = 0
         mask[found] = obj
         made[obj] = len(own)

@@ -113,7 +113,12 @@ def build_sam2_image_predictor(
     model = build_sam2(config_file(config), None, device="cpu", hydra_overrides_extra=_overrides(options))
     # Its resize-and-normalise transform runs as plain PyTorch: torch.jit.script is deprecated and
     # gains nothing on one image at a time.
-    return SAM2ImagePredictor(_finish(model, config, checkpoint, state, device), disable_torch_jit=True)
+    predictor = SAM2ImagePredictor(_finish(model, config, checkpoint, state, device), disable_torch_jit=True)
+    # The wheel's predictor assumes 1024 px (feature maps of 256, 128, 64 a side, strides 4, 8, 16)
+    # whatever the model's input size; set_image fails at any other size without these.
+    size = int(model.image_size)
+    predictor._bb_feat_sizes = [(size // stride, size // stride) for stride in (4, 8, 16)]
+    return predictor
 
 
 def read_sam2_checkpoint(checkpoint: str | Path, config: str) -> dict[str, Any]:

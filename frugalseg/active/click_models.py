@@ -1,0 +1,551 @@
+"""Click-to-mask models of the ``clicks`` annotation type: an object's current mask and clicks → its mask.
+
+Each model (`ClickToMask`) serves the two annotators of the loop: ``simulate`` for the simulated
+one (it places corrective clicks with `frugalseg.active.annotator.corrective_click` and may look at
+the truth to choose between candidate masks, as the oracle of paper 002 does) and ``correct`` for
+a person's clicks (no truth: the model chooses alone). Chosen by name (`make_click_model`):
+
+* ``grabcut`` (default, weight-free) — `GrabCutClicks`: OpenCV GrabCut initialised with the current
+  mask as probable foreground, the rest as probable background, and a disk of sure foreground
+  (positive click) or sure background (negative click) around each click, inside a box around the
+  mask and the clicks (`grabcut_clicks`). The simulated annotator keeps, after every click, the
+  better (IoU with the truth) of the GrabCut mask and the mask with the click disks painted in
+  (`paint_clicks`); a person's clicks may change the mask only near them (`local_grabcut_clicks`).
+* ``sam2`` — `SAM2Clicks`: SAM 2's image predictor with the user's checkpoint, prompted the way
+  the simulated annotator of EVA-VOS prompts SAM (`SAMClicks`): the image embedded once per
+  frame, the current mask given first (as ``mask_input`` logits, `mask_logits`, or fitted with
+  uncharged clicks, ``start="fit"``), then the clicks one by one, each call with every click so
+  far and the previous best low-resolution logits, three candidates per call, the one closest to
+  the truth kept. The simulated annotator never returns a mask worse than the current one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+import cv2
+import numpy as np
+
+from frugalseg.active.annotator import CorrectiveClick, corrective_click
+from frugalseg.errors import ConfigError
+from frugalseg.metrics.jf import region_similarity
+
+if TYPE_CHECKING:
+    import torch
+
+    from frugalseg.autolabel.refine import ImagePredictor
+
+GRABCUT_ITERATIONS = 3
+GIVEN_CLICK_REACH = 3  # a person's click may change pixels within this many click radii of it
+# GrabCut's rectangle, unused when it starts from a mask: what None passes (OpenCV's stubs refuse None).
+_NO_RECT = (0, 0, 0, 0)
+
+
+class Click(Protocol):
+    """What a click-to-mask model reads of a click (`CorrectiveClick`, `annotation.GivenClick`)."""
+
+    @property
+    def x(self) -> int:
+        """The pixel column."""
+
+    @property
+    def y(self) -> int:
+        """The pixel row."""
+
+    @property
+    def positive(self) -> bool:
+        """True on the object (foreground), False off it."""
+
+
+class ClickToMask(ABC):
+    """Turns clicks on one object into its mask (see the module docstring)."""
+
+    #: The model's name on the command line and in a run's settings.
+    name: ClassVar[str] = ""
+
+    @property
+    @abstractmethod
+    def settings(self) -> dict[str, Any]:
+        """What decides the masks (JSON-able), recorded in the loop's config."""
+
+    def to(self, device: str | torch.device) -> ClickToMask:
+        """Move the model's network to ``device`` (a process of a multi-device run); weight-free: no-op."""
+        return self
+
+    @abstractmethod
+    def simulate(
+        self,
+        image: np.ndarray,
+        current: np.ndarray,
+        truth: np.ndarray,
+        *,
+        clicks: int,
+        ignore: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, list[CorrectiveClick]]:
+        """The simulated annotator's mask of one object after up to ``clicks`` corrective clicks.
+
+        Args:
+            image: the frame, H×W×3 uint8 RGB.
+            current: the object's current mask (bool H×W).
+            truth: its ground-truth mask (bool H×W).
+            clicks: the most clicks to make; fewer when the mask becomes exact.
+            ignore: pixels that are no error either way (bool H×W, e.g. void), or None.
+
+        Returns:
+            The new mask (bool H×W) and the clicks made, in order.
+        """
+
+    @abstractmethod
+    def correct(self, image: np.ndarray, current: np.ndarray, clicks: Sequence[Click]) -> np.ndarray:
+        """One object's mask (bool H×W) from its current mask and a person's clicks (at least one).
+
+        Args:
+            image: the frame, H×W×3 uint8 RGB.
+            current: the object's current mask (bool H×W).
+            clicks: the person's clicks on that object, all at once.
+        """
+
+
+def click_radius(shape: tuple[int, ...]) -> int:
+    """Radius of a click's disk: 1 % of the image diagonal, at least 2 px (8 px at 854×480)."""
+    return max(2, round(0.01 * float(np.hypot(shape[0], shape[1]))))
+
+
+def paint_clicks(mask: np.ndarray, clicks: Sequence[Click], radius: int) -> np.ndarray:
+    """``mask`` with a disk of foreground at each positive click and of background at each negative one."""
+    out = mask.astype(np.uint8).copy()
+    for click in clicks:
+        cv2.circle(out, (click.x, click.y), radius, 1 if click.positive else 0, thickness=-1)
+    return out.astype(bool)
+
+
+def grabcut_clicks(
+    image: np.ndarray, prior: np.ndarray, clicks: Sequence[Click], *, radius: int | None = None
+) -> np.ndarray:
+    """Bool mask of the object from GrabCut seeded by ``prior`` (bool) and ``clicks`` (module docstring)."""
+    radius = click_radius(prior.shape) if radius is None else radius
+    height, width = prior.shape
+    ys, xs = np.nonzero(prior)
+    points_x = [*xs.tolist()[:1], *(c.x for c in clicks)]
+    points_y = [*ys.tolist()[:1], *(c.y for c in clicks)]
+    if xs.size:
+        points_x += [int(xs.min()), int(xs.max())]
+        points_y += [int(ys.min()), int(ys.max())]
+    if not any(c.positive for c in clicks) and not prior.any():
+        return np.zeros_like(prior, dtype=bool)
+    margin = max(4 * radius, int(0.1 * max(max(points_x) - min(points_x), max(points_y) - min(points_y))))
+    x0, x1 = max(0, min(points_x) - margin), min(width, max(points_x) + margin + 1)
+    y0, y1 = max(0, min(points_y) - margin), min(height, max(points_y) + margin + 1)
+    seeds = np.where(prior[y0:y1, x0:x1], cv2.GC_PR_FGD, cv2.GC_PR_BGD).astype(np.uint8)
+    for click in clicks:
+        value = cv2.GC_FGD if click.positive else cv2.GC_BGD
+        cv2.circle(seeds, (click.x - x0, click.y - y0), radius, value, thickness=-1)
+    fg = np.isin(seeds, (cv2.GC_FGD, cv2.GC_PR_FGD))
+    out = np.zeros_like(prior, dtype=bool)
+    if not fg.any() or fg.all():
+        out[y0:y1, x0:x1] = fg
+        return out
+    roi = cv2.cvtColor(np.ascontiguousarray(image[y0:y1, x0:x1]), cv2.COLOR_RGB2BGR)
+    background, foreground = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    cv2.setRNGSeed(0)  # GrabCut's k-means start draws from OpenCV's RNG: the same mask every run
+    cv2.grabCut(roi, seeds, _NO_RECT, background, foreground, GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_MASK)
+    out[y0:y1, x0:x1] = np.isin(seeds, (cv2.GC_FGD, cv2.GC_PR_FGD))
+    return out
+
+
+def local_grabcut_clicks(
+    image: np.ndarray, prior: np.ndarray, clicks: Sequence[Click], *, radius: int, reach: int
+) -> np.ndarray:
+    """Bool mask of the object where GrabCut may change ``prior`` only within ``reach`` px of a click.
+
+    Pixels farther from every click are sure object or sure background as ``prior`` says; those
+    near a click are probable object or background as it says, and each click's disk of ``radius``
+    is sure object (positive) or sure background (negative). GrabCut runs on the box around the
+    clicks' reach (grown by 2 ``radius``), so its colour models are local too.
+    """
+    near = np.zeros(prior.shape, np.uint8)
+    for click in clicks:
+        cv2.circle(near, (click.x, click.y), reach, 1, thickness=-1)
+    ys, xs = np.nonzero(near)
+    margin = 2 * radius
+    y0, y1 = max(0, int(ys.min()) - margin), min(prior.shape[0], int(ys.max()) + margin + 1)
+    x0, x1 = max(0, int(xs.min()) - margin), min(prior.shape[1], int(xs.max()) + margin + 1)
+    box, close = prior[y0:y1, x0:x1], near[y0:y1, x0:x1] > 0
+    seeds = np.where(box, cv2.GC_FGD, cv2.GC_BGD).astype(np.uint8)
+    seeds[close] = np.where(box[close], cv2.GC_PR_FGD, cv2.GC_PR_BGD)
+    for click in clicks:
+        value = cv2.GC_FGD if click.positive else cv2.GC_BGD
+        cv2.circle(seeds, (click.x - x0, click.y - y0), radius, value, thickness=-1)
+    out = prior.astype(bool).copy()
+    fg = np.isin(seeds, (cv2.GC_FGD, cv2.GC_PR_FGD))
+    if fg.any() and not fg.all():
+        roi = cv2.cvtColor(np.ascontiguousarray(image[y0:y1, x0:x1]), cv2.COLOR_RGB2BGR)
+        background, foreground = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+        cv2.setRNGSeed(0)
+        cv2.grabCut(roi, seeds, _NO_RECT, background, foreground, GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_MASK)
+        fg = np.isin(seeds, (cv2.GC_FGD, cv2.GC_PR_FGD))
+    out[y0:y1, x0:x1] = fg
+    return out
+
+
+class GrabCutClicks(ClickToMask):
+    """Weight-free clicks to masks with OpenCV GrabCut (``grabcut``, the default; module docstring)."""
+
+    name = "grabcut"
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """GrabCut's iterations and how far a person's click reaches (in click radii)."""
+        return {"iterations": GRABCUT_ITERATIONS, "given_click_reach": GIVEN_CLICK_REACH}
+
+    def simulate(
+        self,
+        image: np.ndarray,
+        current: np.ndarray,
+        truth: np.ndarray,
+        *,
+        clicks: int,
+        ignore: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, list[CorrectiveClick]]:
+        """After each click, the better (IoU with the truth) of the GrabCut mask and the painted clicks.
+
+        Args:
+            image: the frame, H×W×3 uint8 RGB.
+            current: the object's current mask (bool H×W).
+            truth: its ground-truth mask (bool H×W).
+            clicks: the most clicks to make; fewer when the mask becomes exact.
+            ignore: pixels that are no error either way (bool H×W, e.g. void), or None.
+        """
+        radius = click_radius(truth.shape)
+        found = np.asarray(current, bool)
+        made: list[CorrectiveClick] = []
+        for _ in range(clicks):
+            click = corrective_click(found, truth, ignore=ignore)
+            if click is None:
+                break
+            made.append(click)
+            candidates = [
+                grabcut_clicks(image, found, made, radius=radius),
+                paint_clicks(found, made, radius),
+            ]
+            found = max(candidates, key=lambda c: region_similarity(c, truth, ignore))
+        return found, made
+
+    def correct(self, image: np.ndarray, current: np.ndarray, clicks: Sequence[Click]) -> np.ndarray:
+        """`local_grabcut_clicks` within ``GIVEN_CLICK_REACH`` click radii (24 px at 854×480) of the clicks.
+
+        Args:
+            image: the frame, H×W×3 uint8 RGB.
+            current: the object's current mask (bool H×W).
+            clicks: the person's clicks on that object, all at once.
+        """
+        radius = click_radius(current.shape)
+        return local_grabcut_clicks(image, current, clicks, radius=radius, reach=GIVEN_CLICK_REACH * radius)
+
+
+#: SAM 2's own logits for a given mask (`SAM2Base._use_mask_as_output`): +10 on it, -10 off it.
+MASK_LOGIT = 10.0
+#: The EVA-VOS fit of SAM to the current mask: until their IoU exceeds this, at most this many rounds.
+FIT_IOU = 0.8
+FIT_ROUNDS = 20
+STARTS = ("mask", "fit")
+
+
+def mask_logits(mask: np.ndarray, image_size: int) -> np.ndarray:
+    """Low-resolution logits (1×s×s, s = ``image_size`` / 4) that stand for a bool mask in ``mask_input``.
+
+    SAM 2's video predictor makes them this way when a frame given as a mask gets clicks
+    (``add_new_mask`` then ``add_new_points``: the mask, resized to the square input bilinearly and
+    thresholded at 0.5, becomes ±`MASK_LOGIT` logits, downsampled 4 times with antialiasing, and
+    these are the ``mask_input`` of the clicks); the image predictor resizes the image to the same
+    square, so the mask is squashed alike. A hard 0/1 mask would sit at SAM's decision threshold
+    (0) everywhere off the object; ±10 is far from it, as SAM's own confident logits are. How well
+    real weights follow such logits is not measured here (the tests have random weights only);
+    ``start="fit"`` (`SAMClicks`) is the official EVA-VOS alternative, which needs no made-up logits.
+    """
+    import torch
+
+    resize = torch.nn.functional.interpolate
+    flat = torch.from_numpy(np.asarray(mask, np.float32))[None, None]
+    big = resize(flat, size=(image_size, image_size), mode="bilinear", align_corners=False, antialias=True)
+    logits = (big >= 0.5).float() * (2 * MASK_LOGIT) - MASK_LOGIT
+    small = image_size // 4
+    low = resize(logits, size=(small, small), mode="bilinear", align_corners=False, antialias=True)
+    return low[0].numpy()
+
+
+def _checked_start(start: str) -> str:
+    """``start``, or a `ConfigError` naming the known ones."""
+    if start not in STARTS:
+        raise ConfigError(
+            "start", f"unknown start {start!r} of the SAM click model; choose from {', '.join(STARTS)}"
+        )
+    return start
+
+
+class SAMClicks(ClickToMask):
+    """Clicks to masks with a SAM image predictor, the way EVA-VOS's simulated annotator uses SAM.
+
+    The predictor embeds an image once: the embedding is reused for every object of a frame (and
+    as long as the same image comes back). The current mask enters SAM in one of two ways:
+
+    * ``mask`` — its `mask_logits` are the first ``mask_input`` (none when it is empty), and the
+      annotator clicks on its errors;
+    * ``fit`` — as the official EVA-VOS code does: SAM is prompted with a click in the middle of
+      the current mask and corrective clicks on it (`corrective_click` against the current mask)
+      until its mask has an IoU above `FIT_IOU` with it (at most `FIT_ROUNDS` rounds); those
+      clicks are not charged but stay in the prompt, with the fitted logits, and the annotator
+      clicks on the errors of the fitted mask. If the fit fails, SAM starts from no prompt.
+
+    Args:
+        predictor: a SAM image predictor (`frugalseg.autolabel.refine.ImagePredictor`).
+        image_size: its model's input size; its low-resolution masks are ``image_size / 4`` a side.
+        start: how the current mask enters SAM, ``mask`` or ``fit``.
+    """
+
+    name = "sam"
+
+    def __init__(self, predictor: ImagePredictor, image_size: int, *, start: str = "mask") -> None:
+        self.start = _checked_start(start)
+        self.predictor = predictor
+        self.image_size = image_size
+        self._image_key: tuple[Any, ...] | None = None
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The input size and how the current mask enters SAM."""
+        return {"image_size": self.image_size, "start": self.start}
+
+    def _embed(self, image: np.ndarray) -> None:
+        """Embed ``image`` unless it is the image embedded last (same shape and bytes)."""
+        data = np.ascontiguousarray(image)
+        key = (data.shape, data.dtype.str, hashlib.blake2b(data.data, digest_size=16).digest())
+        if key != self._image_key:
+            self.predictor.set_image(data)
+            self._image_key = key
+
+    def _predict(
+        self, clicks: Sequence[Click], logits: np.ndarray | None, *, multimask: bool
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """SAM's candidate masks (bool C×H×W), scores (C) and low-res logits (C×s×s) for the prompt.
+
+        Args:
+            clicks: the points, in pixels of the image set.
+            logits: the ``mask_input`` (1×s×s), or None.
+            multimask: ask for three candidates (else one).
+        """
+        masks, scores, low_res = self.predictor.predict(
+            point_coords=np.array([[c.x, c.y] for c in clicks], np.float32).reshape(-1, 2),
+            point_labels=np.array([int(c.positive) for c in clicks], np.int32),
+            mask_input=logits,
+            multimask_output=multimask,
+        )
+        return np.asarray(masks) > 0.5, np.asarray(scores), np.asarray(low_res)
+
+    def _begin(self, current: np.ndarray) -> tuple[np.ndarray | None, list[Click], np.ndarray]:
+        """How SAM starts from ``current``: (``mask_input`` or None, uncharged prompt clicks, mask shown)."""
+        current = np.asarray(current, bool)
+        if not current.any():
+            return None, [], current
+        if self.start == "mask":
+            return mask_logits(current, self.image_size), [], current
+        return self._fit(current)
+
+    def _fit(self, current: np.ndarray) -> tuple[np.ndarray | None, list[Click], np.ndarray]:
+        """The EVA-VOS fit of SAM to ``current`` (class docstring); (None, [], current) if it fails."""
+        shown = np.zeros_like(current)
+        logits: np.ndarray | None = None
+        prompt: list[Click] = []
+        for _ in range(1 + FIT_ROUNDS):
+            click = corrective_click(shown, current)
+            if click is None:
+                break
+            prompt.append(click)
+            candidates, _, low_res = self._predict(prompt, logits, multimask=True)
+            scores = [region_similarity(c, current) for c in candidates]
+            pick = int(np.argmax(scores))
+            shown, logits = candidates[pick], low_res[pick][None]
+            if scores[pick] > FIT_IOU:
+                return logits, prompt, shown
+        return None, [], current
+
+    def simulate(
+        self,
+        image: np.ndarray,
+        current: np.ndarray,
+        truth: np.ndarray,
+        *,
+        clicks: int,
+        ignore: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, list[CorrectiveClick]]:
+        """Corrective clicks one by one, each time SAM's candidate closest to the truth kept (EVA-VOS).
+
+        Each click goes to the largest error of the mask SAM showed last (the current mask, or the
+        fitted one, before the first); SAM is prompted with every click so far and the previous best
+        low-resolution logits. Returned: the mask of the best IoU with the truth among the current
+        one and those SAM showed (the current one on ties), and the clicks made.
+
+        Args:
+            image: the frame, H×W×3 uint8 RGB.
+            current: the object's current mask (bool H×W).
+            truth: its ground-truth mask (bool H×W).
+            clicks: the most clicks to make; fewer when the mask becomes exact.
+            ignore: pixels that are no error either way (bool H×W, e.g. void), or None.
+        """
+        truth = np.asarray(truth, bool)
+        best = np.asarray(current, bool)
+        best_score = region_similarity(best, truth, ignore)
+        self._embed(image)
+        logits, prompt, shown = self._begin(best)
+        made: list[CorrectiveClick] = []
+        for _ in range(clicks):
+            click = corrective_click(shown, truth, ignore=ignore)
+            if click is None:
+                break
+            made.append(click)
+            candidates, _, low_res = self._predict([*prompt, *made], logits, multimask=True)
+            scores = [region_similarity(c, truth, ignore) for c in candidates]
+            pick = int(np.argmax(scores))
+            shown, logits = candidates[pick], low_res[pick][None]
+            if scores[pick] > best_score:
+                best, best_score = shown, scores[pick]
+        return best, made
+
+    def correct(self, image: np.ndarray, current: np.ndarray, clicks: Sequence[Click]) -> np.ndarray:
+        """SAM's best-scored mask for every click at once, starting from the current mask.
+
+        A prompt of one point asks for three candidates, of several points for one, as SAM's
+        documentation advises (several points are not ambiguous); the candidate of the highest
+        predicted IoU is kept. With ``start="fit"`` the fit's clicks are in the prompt too.
+
+        Args:
+            image: the frame, H×W×3 uint8 RGB.
+            current: the object's current mask (bool H×W).
+            clicks: the person's clicks on that object, all at once.
+        """
+        self._embed(image)
+        logits, prompt, _ = self._begin(current)
+        points = [*prompt, *clicks]
+        candidates, scores, _ = self._predict(points, logits, multimask=len(points) == 1)
+        return candidates[int(np.argmax(scores))]
+
+
+class SAM2Clicks(SAMClicks):
+    """Clicks to masks with SAM 2's image predictor and the user's checkpoint (``sam2``; `SAMClicks`).
+
+    Args:
+        config: SAM 2 config name (``sam2.1_hiera_t`` … ``sam2.1_hiera_l``).
+        checkpoint: the local checkpoint file of that config; None only with ``random_weights``.
+        device: torch device; ``auto`` takes CUDA when there is one.
+        image_size: the model's input size, a multiple of 64 (None: the config's, 1024).
+        start: how the current mask enters SAM, ``mask`` (as logits) or ``fit`` (EVA-VOS's fit).
+        random_weights: a randomly initialised model (tests).
+    """
+
+    name = "sam2"
+
+    def __init__(
+        self,
+        config: str = "sam2.1_hiera_t",
+        checkpoint: str | Path | None = None,
+        device: str = "cpu",
+        *,
+        image_size: int | None = None,
+        start: str = "mask",
+        random_weights: bool = False,
+    ) -> None:
+        from frugalseg.autolabel.sam2_loading import SAM2_CONFIGS, build_sam2_image_predictor, resolve_device
+
+        _checked_start(start)  # before SAM 2 is built
+        if config not in SAM2_CONFIGS:
+            raise ConfigError(
+                "sam2_config", f"unknown SAM 2 config {config!r}; choose from {', '.join(SAM2_CONFIGS)}"
+            )
+        if checkpoint is None and not random_weights:
+            raise ConfigError(
+                "sam2_checkpoint",
+                "the sam2 click model needs a SAM 2 checkpoint file (--sam2-checkpoint FILE)",
+            )
+        if image_size is not None and (image_size < 64 or image_size % 64):
+            raise ConfigError("sam2_image_size", f"must be a positive multiple of 64, got {image_size}")
+        options = {} if image_size is None else {"image_size": image_size}
+        predictor = build_sam2_image_predictor(
+            config, checkpoint, resolve_device(device), random_weights=random_weights, **options
+        )
+        size = int(predictor.model.image_size)
+        super().__init__(predictor, size, start=start)
+        self._network = predictor.model
+        self.config = config
+        self.checkpoint = None if checkpoint is None else Path(checkpoint)
+        self._checkpoint_sha256 = None if checkpoint is None else _sha256(Path(checkpoint))
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The SAM 2 config, checkpoint (name and sha256), input size and start."""
+        return {
+            "config": self.config,
+            "checkpoint": None if self.checkpoint is None else self.checkpoint.name,
+            "checkpoint_sha256": self._checkpoint_sha256,
+            **super().settings,
+        }
+
+    def to(self, device: str | torch.device) -> SAM2Clicks:
+        """Move SAM 2 to ``device`` (the image embedded last is embedded again when next used)."""
+        self._network.to(device)
+        self._image_key = None
+        return self
+
+
+def _sha256(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+#: The click-to-mask models by name; each one's options are its constructor's.
+CLICK_MODELS: dict[str, type[ClickToMask]] = {"grabcut": GrabCutClicks, "sam2": SAM2Clicks}
+
+
+def click_model_options(name: str, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The constructor options of click model ``name`` from flat settings (a session's, the command line's).
+
+    ``settings`` may hold ``sam2_config``, ``sam2_checkpoint``, ``sam2_image_size`` and ``device``
+    (sam2); other keys, and every key for ``grabcut``, are ignored.
+    """
+    picks = {
+        "sam2": {
+            "sam2_config": "config",
+            "sam2_checkpoint": "checkpoint",
+            "sam2_image_size": "image_size",
+            "device": "device",
+        },
+    }.get(name, {})
+    return {option: settings[key] for key, option in picks.items() if settings.get(key) is not None}
+
+
+def make_click_model(name: str = "grabcut", **options: Any) -> ClickToMask:
+    """The click-to-mask model called ``name`` (`CLICK_MODELS`) built with ``options``.
+
+    ``grabcut`` takes no options; ``sam2`` takes `SAM2Clicks`'s (a checkpoint file is required).
+
+    Raises:
+        ConfigError: an unknown name (the known ones listed), options for ``grabcut``, or ``sam2``
+            without a checkpoint.
+        DataError: a SAM 2 checkpoint that is missing or of another size than ``config``.
+    """
+    if name not in CLICK_MODELS:
+        raise ConfigError(
+            "click_model", f"unknown click-to-mask model {name!r}; choose from {', '.join(CLICK_MODELS)}"
+        )
+    if name == "grabcut" and options:
+        raise ConfigError(
+            "click_model", f"the grabcut click model takes no options, got {', '.join(options)}"
+        )
+    return CLICK_MODELS[name](**options)
