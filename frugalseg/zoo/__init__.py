@@ -4,8 +4,9 @@ Their configs (``model_config``), the ``Student`` interface, verified weights, a
 official checkpoints.
 
 One module per architecture (``deeplabv3plus``, ``hrnet``, ``pspnet``, ``stm``, ``tdnet``, ``tmanet``);
-the ``_``-prefixed modules are the infrastructure they share, and ``_type_gain`` the annotation
-loop's tiny type-policy network (`TypeGainNet`), which is no student.
+the ``_``-prefixed modules are the infrastructure they share, ``_type_gain`` the annotation
+loop's tiny type-policy network (`TypeGainNet`) and ``_quality_net`` its frame-quality network
+(`QualityNet`, EVA-VOS's QNet), which are no students.
 """
 
 from frugalseg.zoo import _smp as smp_models  # the smp wrapper module's former name
@@ -16,6 +17,7 @@ from frugalseg.zoo._checkpoints import checkpoints_dirs, read_index
 from frugalseg.zoo._convert import CONVERTERS, convert_checkpoint
 from frugalseg.zoo._inference import sliding_window
 from frugalseg.zoo._loading import LoadedWeights, load_state_dict_strictly
+from frugalseg.zoo._quality_net import QualityNet, load_quality_net, save_quality_net
 from frugalseg.zoo._registry import (
     ModelConfig,
     PublishedWeights,
@@ -38,6 +40,7 @@ __all__ = [
     "LoadedWeights",
     "ModelConfig",
     "PublishedWeights",
+    "QualityNet",
     "StreamingStudent",
     "Student",
     "TypeGainNet",
@@ -48,6 +51,7 @@ __all__ = [
     "hrnet",
     "list_models",
     "load_pretrained",
+    "load_quality_net",
     "load_state_dict_strictly",
     "load_type_gain",
     "load_weights_into",
@@ -60,6 +64,7 @@ __all__ = [
     "read_index",
     "register_model",
     "resolve",
+    "save_quality_net",
     "save_type_gain",
     "sliding_window",
     "smp_models",
