@@ -39,23 +39,22 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from frugalseg.active.annotation import (
+from frugalseg.active.annotation import annotate_clicks, annotate_mask, make_policy
+from frugalseg.active.annotator import corrective_click
+from frugalseg.active.click_models import (
     GIVEN_CLICK_REACH,
-    annotate_clicks,
-    annotate_mask,
     click_radius,
     grabcut_clicks,
     local_grabcut_clicks,
-    make_policy,
     paint_clicks,
 )
-from frugalseg.active.annotator import corrective_click
+from frugalseg.active.engines import make_loop_engine
 from frugalseg.active.loop import TARGET_JF, AnnotationLoop
 from frugalseg.active.policy import FEATURES, run_samples
 from frugalseg.active.propagation import PropagationCache, propagate_annotations
 from frugalseg.active.selection import SelectionView, make_selector
 from frugalseg.active.simulate import Strategy, simulate, strategies, summarise, video_sources
-from frugalseg.active.state import VideoState
+from frugalseg.active.state import VideoState, load_history
 from frugalseg.autolabel.propagate import FlowPropagator
 from frugalseg.data.formats.davis import DavisFormat
 
@@ -149,7 +148,7 @@ def loop_part(name: str, frames: list[str], types: list[str], baseline: str) -> 
         seeds=5,
         stride=STRIDE,
         max_frames=MAX_FRAMES,
-        engine=FlowPropagator(downscale=DOWNSCALE),
+        engine=make_loop_engine("flow", downscale=DOWNSCALE),
         progress=False,
     )
     print(f"{name}: {time.perf_counter() - start:.0f} s; curves in {OUT / name}/curves.json\n")
@@ -161,7 +160,7 @@ def iteration() -> None:
     fmt = DavisFormat(merged_root())
     source = [s for s in video_sources(fmt, "all") if s.name == "blackswan"][0]
     video = source.load()
-    engine = FlowPropagator()
+    engine = make_loop_engine("flow")
     with tempfile.TemporaryDirectory() as folder:
         loop = AnnotationLoop(video, make_selector("uniform"), make_policy("mask"), engine, folder)
         stages: dict[str, float] = {}
@@ -197,9 +196,7 @@ def iteration() -> None:
         )
         annotated = {**state.annotated, frame: result.mask}
         t0 = time.perf_counter()
-        propagate_annotations(
-            video.frames, annotated, engine, first_frames=loop.first_frames, cache=loop.cache
-        )
+        engine.propagate(video.frames, annotated, first_frames=loop.first_frames, cache=loop.cache)
         stages["propagation: new anchor 25 between 0 and 49 (warm cache: 2 × 24 frames)"] = (
             time.perf_counter() - t0
         )
@@ -336,7 +333,7 @@ def policy_loop(fold: str, types: list[str]) -> None:
         seeds=1,
         stride=STRIDE,
         max_frames=POLICY_MAX_FRAMES,
-        engine=FlowPropagator(downscale=DOWNSCALE),
+        engine=make_loop_engine("flow", downscale=DOWNSCALE),
         policy=POLICY / f"policy-{fold}.safetensors" if "learned" in types else None,
         progress=False,
     )
@@ -346,15 +343,15 @@ def policy_loop(fold: str, types: list[str]) -> None:
 
 def policy_report() -> None:
     """Both folds' loops as one curve per strategy (the 8 clips in lockstep), and the learned choices."""
-    histories: dict[Strategy, list[VideoState]] = {s: [] for s in strategies(["oracle"], POLICY_TYPES, 1)}
+    histories: dict[Strategy, list] = {s: [] for s in strategies(["oracle"], POLICY_TYPES, 1)}
     for fold, clips in FOLDS.items():
         for strategy in histories:
             for clip in clips:
                 (folder,) = OUT.glob(f"policy-{fold}-*/runs/{strategy.name}/seed0/{clip}")
-                histories[strategy].append(VideoState.load(folder)[0])
+                histories[strategy].append(load_history(folder))
     report(summarise(histories, BUDGET_HOURS), "oracle-mask")
-    for strategy, states in histories.items():
-        kinds = [r.kind for s in states for r in s.history[1:]]
+    for strategy, videos in histories.items():
+        kinds = [r.kind for history, _ in videos for r in history[1:]]
         masks, clicks = kinds.count("mask"), kinds.count("clicks")
         print(f"{strategy.name}: after the first masks, {masks} masks and {clicks} clicks")
 

@@ -20,7 +20,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -32,12 +32,15 @@ from frugalseg.active.annotation import (
     annotate_mask,
     frame_quality,
 )
+from frugalseg.active.engines import LoopEngine
 from frugalseg.active.policy import type_context
-from frugalseg.active.propagation import PropagationCache, propagate_annotations
 from frugalseg.active.selection import FrameSelector, SelectionView
 from frugalseg.active.state import STATE_FILE, Annotation, IterationRecord, VideoState
 from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts
 from frugalseg.errors import ConfigError
+
+if TYPE_CHECKING:
+    from frugalseg.active.click_models import ClickToMask
 
 TARGET_JF = 0.85
 
@@ -77,11 +80,13 @@ class AnnotationLoop:
         video: the video, with ground truth (the simulated annotator draws from it).
         selector: the frame selector.
         policy: the annotation-type policy.
-        engine: the single-anchor propagation engine (`FlowPropagator`).
+        engine: the propagation engine (`frugalseg.active.engines`).
         folder: where the state is saved after every iteration (and resumed from).
         costs: annotation costs.
         config: recorded in the state; a resumed loop must have the same.
-        cache: engine results shared with other loops on the same video.
+        cache: the engine's cache of this video (``engine.new_cache()``), shared with other loops
+            on the same video; None: a fresh one.
+        click_model: the click-to-mask model of the ``clicks`` type (None: GrabCut).
     """
 
     def __init__(
@@ -89,13 +94,19 @@ class AnnotationLoop:
         video: Video,
         selector: FrameSelector,
         policy: TypePolicy,
-        engine: Any,
+        engine: LoopEngine,
         folder: str | Path,
         *,
         costs: AnnotationCosts = DEFAULT_COSTS,
         config: dict[str, Any] | None = None,
-        cache: PropagationCache | None = None,
+        cache: Any = None,
+        click_model: ClickToMask | None = None,
     ) -> None:
+        if not isinstance(engine, LoopEngine):
+            raise TypeError(
+                f"the loop needs a LoopEngine (frugalseg.active.engines), got {type(engine).__name__}; "
+                "wrap a single-anchor engine in AnchorFusionEngine"
+            )
         self.video = video
         self.selector = selector
         self.policy = policy
@@ -103,7 +114,8 @@ class AnnotationLoop:
         self.folder = Path(folder)
         self.costs = costs
         self.config = dict(config or {})
-        self.cache = PropagationCache() if cache is None else cache
+        self.cache = engine.new_cache() if cache is None else cache
+        self.click_model = click_model
         self.first_frames = video.first_frames()
         self.initial = sorted({0, *self.first_frames.values()})
         self._scores: dict[str, tuple[list[float], list[float]]] = {}
@@ -136,8 +148,8 @@ class AnnotationLoop:
         return sorted(self.first_frames)
 
     def _propagate(self, state: VideoState) -> None:
-        result = propagate_annotations(
-            self.video.frames, state.annotated, self.engine, first_frames=self.first_frames, cache=self.cache
+        result = self.engine.propagate(
+            self.video.frames, state.annotated, first_frames=self.first_frames, cache=self.cache
         )
         state.masks, state.disagreement, state.unsure = result.masks, result.disagreement, result.unsure
 
@@ -166,7 +178,7 @@ class AnnotationLoop:
         if kind == "mask":
             return annotate_mask(truth, self.costs)
         current = self.state.masks[frame] if self.state.masks else np.zeros_like(truth)
-        return annotate_clicks(self.video.frames[frame], current, truth, self.costs)
+        return annotate_clicks(self.video.frames[frame], current, truth, self.costs, model=self.click_model)
 
     def _gain(self, frame: int, result: AnnotationResult) -> float:
         truth = self.video.require_truth()[frame]

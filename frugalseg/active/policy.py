@@ -25,7 +25,6 @@ their J&F gains recorded. ``frugalseg annotate train-policy`` fits the network t
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -44,11 +43,12 @@ from frugalseg.active.annotation import (
     annotate_mask,
     frame_quality,
 )
-from frugalseg.active.state import STATE_FILE, VideoState
+from frugalseg.active.state import VideoState
 from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts
 from frugalseg.errors import ConfigError, WeightsError
 
 if TYPE_CHECKING:
+    from frugalseg.active.click_models import ClickToMask
     from frugalseg.active.loop import Video  # the loop builds on this module
 
 FEATURES = (
@@ -190,7 +190,10 @@ class LearnedTypePolicy(TypePolicy):
 
 
 def episode_samples(
-    video: Video, state: VideoState, costs: AnnotationCosts = DEFAULT_COSTS
+    video: Video,
+    state: VideoState,
+    costs: AnnotationCosts = DEFAULT_COSTS,
+    click_model: ClickToMask | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Features (N×F) and the J&F gain of each type (N×K) on every frame ``state`` left unannotated.
 
@@ -207,7 +210,7 @@ def episode_samples(
         before = sum(frame_quality(current, truth[t], objects)) / 2
         results = {
             "mask": annotate_mask(truth[t], costs),
-            "clicks": annotate_clicks(video.frames[t], current, truth[t], costs),
+            "clicks": annotate_clicks(video.frames[t], current, truth[t], costs, model=click_model),
         }
         after = {k: sum(frame_quality(r.mask, truth[t], objects)) / 2 for k, r in results.items()}
         features.append(frame_features(type_context(state, t, video.frames[t]), t))
@@ -225,6 +228,7 @@ def run_samples(
     *,
     loops: Sequence[str] | None = None,
     costs: AnnotationCosts = DEFAULT_COSTS,
+    click_model: ClickToMask | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """`episode_samples` of every loop state of an ``annotate simulate`` run folder.
 
@@ -233,6 +237,7 @@ def run_samples(
         videos: use only these videos (None: all); e.g. the training clips of a split by clip.
         loops: use only the loops of these strategies and seeds, ``<frames>-<types>/seed<k>`` (None: all).
         costs: annotation costs.
+        click_model: the click-to-mask model of the ``clicks`` type (None: GrabCut).
 
     Returns:
         The features, the gains, and the video of each sample.
@@ -240,38 +245,17 @@ def run_samples(
     Raises:
         DataError: the folder holds no run, or a video's frames or masks cannot be read.
     """
-    from frugalseg.active.simulate import RUN_FILE, video_sources
-    from frugalseg.data.formats import get_format
-    from frugalseg.data.formats.davis import DavisFormat
+    from frugalseg.active.simulate import run_loop_folders
     from frugalseg.errors import DataError
 
-    run = Path(run)
-    if not (run / RUN_FILE).is_file():
-        raise DataError(run, f"no {RUN_FILE}: not an `annotate simulate` run folder")
-    settings = json.loads((run / RUN_FILE).read_text())
-    fmt = get_format(settings["format"], settings["root"])
-    if not isinstance(fmt, DavisFormat):
-        raise DataError(run / RUN_FILE, f"the loop reads DAVIS-style videos, not {fmt.name!r}")
-    sources = video_sources(
-        fmt, settings["split"], stride=settings["stride"], max_frames=settings["max_frames"]
-    )
     features, gains, names = [], [], []
-    for source in sources:
-        if videos is not None and source.name not in videos:
-            continue
-        folders = sorted(
-            p.parent
-            for p in run.glob(f"runs/*/seed*/{source.name}/{STATE_FILE}")
-            if loops is None or f"{p.parent.parent.parent.name}/{p.parent.parent.name}" in loops
-        )
-        if not folders:
-            continue
+    for source, folders in run_loop_folders(run, videos, loops):
         video = source.load()
         for folder in folders:
             state, whole = VideoState.load(folder)
             if not whole or not state.masks:
                 continue
-            x, y = episode_samples(video, state, costs)
+            x, y = episode_samples(video, state, costs, click_model)
             features.append(x)
             gains.append(y)
             names += [source.name] * len(x)

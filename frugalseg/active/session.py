@@ -30,7 +30,7 @@ leaves every file as it was.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,12 +45,12 @@ from frugalseg.active.annotation import (
     annotate_given_clicks,
     make_policy,
 )
+from frugalseg.active.click_models import ClickToMask, click_model_options, make_click_model
+from frugalseg.active.engines import LoopEngine, engine_options, make_loop_engine
 from frugalseg.active.policy import LearnedTypePolicy, estimated_gain_per_second, type_context
-from frugalseg.active.propagation import propagate_annotations
-from frugalseg.active.selection import FrameSelector, SelectionView, make_selector
+from frugalseg.active.selection import FrameSelector, SelectionView, make_diversity_features, make_selector
 from frugalseg.active.simulate import write_store
 from frugalseg.active.state import STATE_FILE, Annotation, IterationRecord, VideoState
-from frugalseg.autolabel.propagate import FlowPropagator
 from frugalseg.data.clips import Clip
 from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts
 from frugalseg.data.formats import get_format
@@ -75,6 +75,14 @@ class SessionSettings:
         preset: DIS preset of the flow engine.
         flow_downscale: the flow is computed on frames shrunk this many times.
         costs: annotation costs (seconds) booked on the ledger.
+        engine: the propagation engine, ``flow``, ``sam2`` or ``stm`` (`frugalseg.active.engines`).
+        sam2_config: the SAM 2 config of the ``sam2`` engine and click model.
+        sam2_checkpoint: their SAM 2 checkpoint file (absolute).
+        sam2_image_size: SAM 2's input size (None: the config's).
+        stm_model: the STM model of the ``stm`` engine.
+        stm_weights: its weights file (absolute).
+        click_model: the click-to-mask model of a person's clicks, ``grabcut`` or ``sam2``.
+        device: where the networks run (``auto``: a GPU when there is one).
     """
 
     format: str
@@ -85,6 +93,22 @@ class SessionSettings:
     preset: str = "medium"
     flow_downscale: int = 1
     costs: dict[str, float] = field(default_factory=DEFAULT_COSTS.to_dict)
+    engine: str = "flow"
+    sam2_config: str = "sam2.1_hiera_t"
+    sam2_checkpoint: str | None = None
+    sam2_image_size: int | None = None
+    stm_model: str = "stm_r50"
+    stm_weights: str | None = None
+    click_model: str = "grabcut"
+    device: str = "auto"
+
+    def build_engine(self) -> LoopEngine:
+        """The propagation engine these settings name (its weights checked)."""
+        return make_loop_engine(self.engine, **engine_options(self.engine, self.__dict__))
+
+    def build_click_model(self) -> ClickToMask:
+        """The click-to-mask model these settings name (its weights checked)."""
+        return make_click_model(self.click_model, **click_model_options(self.click_model, self.__dict__))
 
 
 @dataclass(frozen=True)
@@ -172,9 +196,14 @@ def _read_settings(path: Path) -> dict[str, Any]:
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise DataError(path, f"not valid JSON ({err})") from err
     names = set(SessionSettings.__dataclass_fields__)
-    if not isinstance(data, dict) or set(data) != names:
+    required = {
+        name
+        for name, spec in SessionSettings.__dataclass_fields__.items()
+        if spec.default is MISSING and spec.default_factory is MISSING
+    }
+    if not isinstance(data, dict) or not required <= set(data) or not set(data) <= names:
         raise DataError(path, f"not an annotation session's settings (keys: {', '.join(sorted(names))})")
-    return data
+    return {**asdict(SessionSettings(**data))}  # settings a session of an earlier version lacks: defaults
 
 
 class AnnotationSession:
@@ -193,7 +222,8 @@ class AnnotationSession:
         if not isinstance(fmt, DavisFormat):
             raise ConfigError("format", f"the annotation loop reads DAVIS-style videos, not {fmt.name!r}")
         self.format = fmt
-        self.engine = FlowPropagator(preset=settings.preset, downscale=settings.flow_downscale)
+        self.engine = settings.build_engine()
+        self.click_model = settings.build_click_model()
 
     @classmethod
     def open(cls, folder: str | Path, **given: Any) -> AnnotationSession:
@@ -214,8 +244,9 @@ class AnnotationSession:
         unknown = set(given) - set(SessionSettings.__dataclass_fields__)
         if unknown:
             raise TypeError(f"unknown session settings {sorted(unknown)}")
-        if "root" in given:
-            given["root"] = str(Path(given["root"]).resolve())
+        for key in ("root", "sam2_checkpoint", "stm_weights"):
+            if key in given:
+                given[key] = str(Path(given[key]).resolve())
         path = folder / SESSION_FILE
         if path.is_file():
             saved = _read_settings(path)
@@ -281,7 +312,7 @@ class AnnotationSession:
         return state
 
     def _propagate(self, state: VideoState, frames: list[np.ndarray]) -> None:
-        result = propagate_annotations(frames, state.annotated, self.engine, first_frames=state.objects)
+        result = self.engine.propagate(frames, state.annotated, first_frames=state.objects)
         state.masks, state.disagreement, state.unsure = result.masks, result.disagreement, result.unsure
 
     def propose(
@@ -292,6 +323,8 @@ class AnnotationSession:
         types: str = "mask",
         seed: int = 0,
         policy: str | Path | None = None,
+        diversity_features: str = "descriptor",
+        diversity_weights: str | Path | None = None,
     ) -> Proposal | None:
         """The next annotation to make, or None when every frame of every video is annotated.
 
@@ -309,12 +342,18 @@ class AnnotationSession:
             types: the annotation type policy; one that needs ground truth (``oracle``) is refused.
             seed: seed of the random selector and policy.
             policy: the weights file of the ``learned`` type policy.
+            diversity_features: what the ``diversity`` selector compares (`make_diversity_features`).
+            diversity_weights: the QNet or encoder weights file of those features.
 
         Raises:
             ConfigError: an unknown video, selector or policy, or one that needs ground truth.
             WeightsError: a ``policy`` file that is missing or not a type policy.
         """
-        selector, chooser = make_selector(frames, seed), make_policy(types, seed, weights=policy)
+        features = (
+            make_diversity_features(diversity_features, diversity_weights) if frames == "diversity" else None
+        )
+        selector = make_selector(frames, seed, features=features)
+        chooser = make_policy(types, seed, weights=policy)
         for option, chosen in (("frames", selector), ("types", chooser)):
             if chosen.needs_ground_truth:
                 raise ConfigError(
@@ -466,7 +505,7 @@ class AnnotationSession:
             state = VideoState(video=video, num_frames=len(frames), objects={}, config=self._config)
         current = state.masks[t] if state.masks else np.zeros((height, width), np.uint8)
         if ids is None:
-            result = annotate_given_clicks(frames[t], current, given, self.costs)
+            result = annotate_given_clicks(frames[t], current, given, self.costs, model=self.click_model)
         elif object_id is not None:
             drawn = np.where(current == VOID, 0, current).astype(np.uint8)
             drawn[drawn == object_id] = 0

@@ -18,14 +18,15 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from frugalseg.active.annotation import POLICY_NAMES, make_policy
+from frugalseg.active.engines import LoopEngine
 from frugalseg.active.loop import (
     TARGET_JF,
     AnnotationLoop,
@@ -36,16 +37,18 @@ from frugalseg.active.loop import (
     mean_curve,
     plot_curves,
 )
-from frugalseg.active.propagation import PropagationCache
-from frugalseg.active.selection import SELECTORS, make_selector
-from frugalseg.active.state import VideoState
-from frugalseg.autolabel.runs import labelling_progress
+from frugalseg.active.selection import SELECTORS, SelectionView, make_diversity_features, make_selector
+from frugalseg.active.state import STATE_FILE, IterationRecord, VideoState, load_history
+from frugalseg.autolabel.runs import TrainerOptions, labelling_progress
 from frugalseg.autolabel.store import LabelStore
 from frugalseg.data.clips import Clip, LabelKind
 from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts
 from frugalseg.data.formats.davis import DavisFormat
 from frugalseg.data.io import read_frame, write_bytes_atomic, write_json_atomic
 from frugalseg.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from frugalseg.active.click_models import ClickToMask
 
 RUN_FILE = "run.json"
 
@@ -134,6 +137,43 @@ def video_sources(
     return sources
 
 
+def run_loop_folders(
+    run: str | Path, videos: Sequence[str] | None = None, loops: Sequence[str] | None = None
+) -> Iterator[tuple[VideoSource, list[Path]]]:
+    """Each video of a `simulate` run folder and the folders of its saved loop states.
+
+    Args:
+        run: the run's folder (``run.json`` and ``runs/<frames>-<types>/seed<k>/<video>/``).
+        videos: only these videos (None: all); e.g. the training clips of a split by clip.
+        loops: only the loops of these strategies and seeds, ``<frames>-<types>/seed<k>`` (None: all).
+
+    Raises:
+        DataError: the folder holds no run, or its data set cannot be read as the loop reads it.
+    """
+    from frugalseg.data.formats import get_format
+
+    run = Path(run)
+    if not (run / RUN_FILE).is_file():
+        raise DataError(run, f"no {RUN_FILE}: not an `annotate simulate` run folder")
+    settings = json.loads((run / RUN_FILE).read_text())
+    fmt = get_format(settings["format"], settings["root"])
+    if not isinstance(fmt, DavisFormat):
+        raise DataError(run / RUN_FILE, f"the loop reads DAVIS-style videos, not {fmt.name!r}")
+    sources = video_sources(
+        fmt, settings["split"], stride=settings["stride"], max_frames=settings["max_frames"]
+    )
+    for source in sources:
+        if videos is not None and source.name not in videos:
+            continue
+        folders = sorted(
+            p.parent
+            for p in run.glob(f"runs/*/seed*/{source.name}/{STATE_FILE}")
+            if loops is None or f"{p.parent.parent.parent.name}/{p.parent.parent.name}" in loops
+        )
+        if folders:
+            yield source, folders
+
+
 def write_store(
     folder: Path,
     clip: Clip,
@@ -193,6 +233,8 @@ class SimulationSettings:
     engine: dict[str, Any]
     costs: dict[str, float]
     policy: str | None = None
+    click_model: dict[str, Any] | None = None
+    diversity: dict[str, Any] | None = None
 
 
 def check_budget(hours: float) -> float:
@@ -213,14 +255,41 @@ def simulate(
     seeds: int = 5,
     stride: int = 1,
     max_frames: int | None = None,
-    engine: Any,
+    engine: LoopEngine,
     costs: AnnotationCosts = DEFAULT_COSTS,
     policy: str | Path | None = None,
+    click_model: ClickToMask | None = None,
+    diversity_features: str = "descriptor",
+    diversity_weights: str | Path | None = None,
+    trainer: TrainerOptions | None = None,
     progress: bool = True,
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
     """Run every strategy on every video, write states, curves, plot and label stores; return the curves.
 
-    ``policy`` is the weights file of the ``learned`` type policy (`frugalseg.active.policy`).
+    Args:
+        fmt: the data set (DAVIS or MOSE layout), with ground truth on every frame used.
+        out: the run's folder; a rerun with the same settings resumes it.
+        split: the split whose videos are annotated.
+        budget_hours: human hours for the whole split, shared by the videos in proportion to their frames.
+        frames: frame selectors (`frugalseg.active.selection.SELECTORS`).
+        types: annotation type policies (`frugalseg.active.annotation.POLICY_NAMES`).
+        seeds: runs of each strategy with a random part.
+        stride: the loop uses every ``stride``-th frame of a video.
+        max_frames: the loop uses the first ``max_frames`` frames of a video (None: all).
+        engine: the propagation engine (`frugalseg.active.engines`).
+        costs: annotation costs.
+        policy: the weights file of the ``learned`` type policy (`frugalseg.active.policy`).
+        click_model: the click-to-mask model of the ``clicks`` type (None: GrabCut).
+        diversity_features: what the ``diversity`` selector compares (`make_diversity_features`:
+            ``descriptor``, ``qnet``, ``timm:<model>``).
+        diversity_weights: the QNet or encoder weights file of those features.
+        trainer: share the videos out among Lightning's processes (``Trainer.predict`` on several
+            devices); None: one process, video after video.
+        progress: show a progress bar.
+
+    Returns:
+        The curves (also written to ``curves.json`` and ``curves.png``); None in the processes of a
+        multi-process run other than rank 0, which alone summarises.
 
     Raises:
         ConfigError: a budget ≤ 0, an unknown strategy, ``learned`` without ``policy``, or an output
@@ -232,6 +301,9 @@ def simulate(
     plan = strategies(frames, types, seeds)
     if "learned" in types:
         make_policy("learned", weights=policy)  # a bad file is refused before anything is written
+    features = (
+        make_diversity_features(diversity_features, diversity_weights) if "diversity" in frames else None
+    )
     sources = video_sources(fmt, split, stride=stride, max_frames=max_frames)
     out = Path(out)
     settings = SimulationSettings(
@@ -244,11 +316,60 @@ def simulate(
         seeds=seeds,
         stride=stride,
         max_frames=max_frames,
-        engine={"name": getattr(engine, "name", type(engine).__name__), **getattr(engine, "settings", {})},
+        engine={"name": engine.name, **engine.settings},
         costs=costs.to_dict(),
         policy=None if policy is None else str(Path(policy).resolve()),
+        click_model=None if click_model is None else {"name": click_model.name, **click_model.settings},
+        diversity=None if features is None else _diversity_settings(diversity_features, diversity_weights),
     )
-    wanted = json.loads(json.dumps(asdict(settings)))
+    _open_run(out, json.loads(json.dumps(asdict(settings))))
+    job = _VideoJob(
+        fmt,
+        out,
+        split,
+        plan,
+        budget_hours,
+        sum(len(s.indices) for s in sources),
+        stride,
+        engine,
+        costs,
+        policy,
+        click_model,
+        features,
+    )
+    if trainer is None:
+        with labelling_progress("annotating", "videos", enabled=progress) as bar:
+            task = bar.add_task(split, total=len(sources))
+            for source in sources:
+                bar.update(task, description=f"{split}: {source.name}")
+                job(source)
+                bar.advance(task)
+    else:
+        from frugalseg.autolabel.lightning_runner import label_with_trainer
+
+        if label_with_trainer(sources, job, movable=[engine], options=trainer, progress=progress) != 0:
+            return None
+    curves = summarise(
+        {s: [load_history(job.folder(s, source)) for source in sources] for s in plan}, budget_hours
+    )
+    write_bytes_atomic(out / "curves.json", curves_to_json(curves).encode())
+    lines = {name: Curve(c["mean"]["hours"], c["mean"]["jf"]) for name, c in curves["strategies"].items()}
+    title = f"{fmt.root.name} ({len(sources)} videos, {job.total_frames} frames)"
+    write_bytes_atomic(out / "curves.png", plot_curves(lines, title=title))
+    return curves
+
+
+def _diversity_settings(features: str, weights: str | Path | None) -> dict[str, Any]:
+    """What ``run.json`` records of the diversity selector's features (the weights by name and sha256)."""
+    if weights is None:
+        return {"features": features}
+    from frugalseg.zoo._loading import sha256_file
+
+    return {"features": features, "weights": Path(weights).name, "weights_sha256": sha256_file(weights)}
+
+
+def _open_run(out: Path, wanted: dict[str, Any]) -> None:
+    """Write ``run.json`` in ``out``, or check that the run already there has the same settings."""
     run_path = out / RUN_FILE
     if run_path.is_file():
         found = json.loads(run_path.read_text())
@@ -257,63 +378,84 @@ def simulate(
             raise ConfigError(
                 "out", f"{out} holds a run with other settings ({', '.join(keys)}); use another folder"
             )
-    elif out.exists() and any(out.iterdir()):
+        return
+    if out.exists() and any(out.iterdir()):
         raise ConfigError(
             "out", f"{out} exists and is not a simulation run's folder; use an empty or new folder"
         )
     write_json_atomic(run_path, wanted, indent=2)
-    total_frames = sum(len(s.indices) for s in sources)
-    histories: dict[Strategy, list[VideoState]] = {s: [] for s in plan}
-    with labelling_progress("annotating", "loops", enabled=progress) as bar:
-        task = bar.add_task(split, total=len(plan) * len(sources))
-        for source in sources:
-            video = source.load()
-            share = budget_hours * 3600 * len(source.indices) / total_frames
-            cache = PropagationCache()
-            for strategy in plan:
-                bar.update(task, description=f"{source.name} {strategy.name} seed {strategy.seed}")
-                config = {"frames": strategy.frames, "types": strategy.types, "seed": strategy.seed}
-                folder = out / "runs" / strategy.name / f"seed{strategy.seed}" / source.name
-                loop = AnnotationLoop(
-                    video,
-                    make_selector(strategy.frames, strategy.seed),
-                    make_policy(strategy.types, strategy.seed, weights=policy),
-                    engine,
-                    folder,
-                    costs=costs,
-                    config=config,
-                    cache=cache,
-                )
-                state = loop.run(share)
-                histories[strategy].append(state)
-                store_config = {
-                    "engine": "annotation-loop",
-                    "settings": {**config, "budget_hours": budget_hours, "stride": stride},
-                    "split": split,
-                    **fmt.describe(),
-                }
-                clip = Clip(clip_id=source.name, split=split, frames=list(source.frame_paths), anchor_index=0)
-                write_store(
-                    out / "labels" / f"{strategy.name}-seed{strategy.seed}",
-                    clip,
-                    source.indices,
-                    state,
-                    store_config,
-                )
-                bar.advance(task)
-    curves = summarise(histories, budget_hours)
-    write_bytes_atomic(out / "curves.json", curves_to_json(curves).encode())
-    lines = {name: Curve(c["mean"]["hours"], c["mean"]["jf"]) for name, c in curves["strategies"].items()}
-    title = f"{fmt.root.name} ({len(sources)} videos, {total_frames} frames)"
-    write_bytes_atomic(out / "curves.png", plot_curves(lines, title=title))
-    return curves
 
 
-def summarise(histories: dict[Strategy, list[VideoState]], budget_hours: float) -> dict[str, Any]:
-    """The curves of every strategy (per seed and their mean) and the hours each needs to reach 0.85."""
+@dataclass
+class _VideoJob:
+    """Every strategy's loop on one video, then its label stores (one work item of `simulate`).
+
+    A plain object of picklable parts, so a spawning multi-process strategy can ship it.
+    """
+
+    fmt: DavisFormat
+    out: Path
+    split: str
+    plan: list[Strategy]
+    budget_hours: float
+    total_frames: int
+    stride: int
+    engine: LoopEngine
+    costs: AnnotationCosts
+    policy: str | Path | None
+    click_model: ClickToMask | None
+    features: Callable[[SelectionView], np.ndarray] | None
+
+    def folder(self, strategy: Strategy, source: VideoSource) -> Path:
+        """Where the loop state of ``strategy`` on ``source`` is saved."""
+        return self.out / "runs" / strategy.name / f"seed{strategy.seed}" / source.name
+
+    def __call__(self, source: VideoSource) -> int:
+        """Run the loops of one video and write their label stores; how many labels were written."""
+        video = source.load()
+        share = self.budget_hours * 3600 * len(source.indices) / self.total_frames
+        cache = self.engine.new_cache()
+        clip = Clip(clip_id=source.name, split=self.split, frames=list(source.frame_paths), anchor_index=0)
+        written = 0
+        for strategy in self.plan:
+            config = {"frames": strategy.frames, "types": strategy.types, "seed": strategy.seed}
+            loop = AnnotationLoop(
+                video,
+                make_selector(
+                    strategy.frames,
+                    strategy.seed,
+                    features=self.features if strategy.frames == "diversity" else None,
+                ),
+                make_policy(strategy.types, strategy.seed, weights=self.policy),
+                self.engine,
+                self.folder(strategy, source),
+                costs=self.costs,
+                config=config,
+                cache=cache,
+                click_model=self.click_model,
+            )
+            state = loop.run(share)
+            store_config = {
+                "engine": "annotation-loop",
+                "settings": {**config, "budget_hours": self.budget_hours, "stride": self.stride},
+                "split": self.split,
+                **self.fmt.describe(),
+            }
+            store = self.out / "labels" / f"{strategy.name}-seed{strategy.seed}"
+            written += write_store(store, clip, source.indices, state, store_config)
+        return written
+
+
+def summarise(
+    histories: dict[Strategy, list[tuple[list[IterationRecord], int]]], budget_hours: float
+) -> dict[str, Any]:
+    """The curves of every strategy (per seed and their mean) and the hours each needs to reach 0.85.
+
+    ``histories`` holds, per strategy, each video's iteration records and object count.
+    """
     grouped: dict[str, list[tuple[int, Curve]]] = {}
-    for strategy, states in histories.items():
-        curve = dataset_curve([s.history for s in states], [len(s.objects) for s in states])
+    for strategy, videos in histories.items():
+        curve = dataset_curve([h for h, _ in videos], [objects for _, objects in videos])
         grouped.setdefault(strategy.name, []).append((strategy.seed, curve))
     result: dict[str, Any] = {"budget_hours": budget_hours, "target_jf": TARGET_JF, "strategies": {}}
     for name, runs in grouped.items():

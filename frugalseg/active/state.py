@@ -80,6 +80,30 @@ def _read_png(path: Path) -> np.ndarray:
     return mask
 
 
+def _read_state_json(folder: Path) -> dict[str, Any]:
+    """The saved ``state.json`` of ``folder``, checked to be a loop state of this version."""
+    path = folder / STATE_FILE
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError as err:
+        raise DataError(path, "no saved loop state") from err
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DataError(path, f"not valid JSON ({err})") from err
+    if not isinstance(data, dict) or data.get("version") != VERSION:
+        raise DataError(path, f"not a loop state of version {VERSION}")
+    return data
+
+
+def load_history(folder: str | Path) -> tuple[list[IterationRecord], int]:
+    """The iteration records and the number of objects of the loop state saved in ``folder`` (no masks read).
+
+    Raises:
+        DataError: ``state.json`` is missing, damaged or of another version.
+    """
+    data = _read_state_json(Path(folder))
+    return [IterationRecord(**r) for r in data["history"]], len(data["objects"])
+
+
 @dataclass
 class VideoState:
     """Loop state of one video (see the module docstring).
@@ -172,15 +196,7 @@ class VideoState:
             DataError: ``state.json`` or an annotated mask is missing, damaged or of another version.
         """
         folder = Path(folder)
-        path = folder / STATE_FILE
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError as err:
-            raise DataError(path, "no saved loop state") from err
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise DataError(path, f"not valid JSON ({err})") from err
-        if not isinstance(data, dict) or data.get("version") != VERSION:
-            raise DataError(path, f"not a loop state of version {VERSION}")
+        data = _read_state_json(folder)
         state = cls(
             video=data["video"],
             num_frames=int(data["num_frames"]),

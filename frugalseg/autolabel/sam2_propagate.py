@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -143,6 +143,25 @@ class SAM2Propagator:
                 )
         return results
 
+    def track_annotated(
+        self, frames: Sequence[np.ndarray], annotated: Mapping[int, Sequence[np.ndarray]]
+    ) -> Iterator[tuple[int, torch.Tensor]]:
+        """Low-resolution logits (objects×1×h×w) of every frame from several annotated frames.
+
+        ``annotated`` maps each annotated frame to one bool mask per object, the objects in the same
+        order on every frame (an object absent from a frame has an empty mask there: SAM 2 learns
+        from it that the object is not there). Every annotated mask is a conditioning frame of one
+        inference state, and SAM 2 attends to all of them when it tracks any frame; one pass runs
+        forward from the first annotated frame to the last frame, one backward from it to frame 0.
+        Each frame is yielded once (annotated frames with their masks as SAM 2 encodes them).
+        """
+        if not annotated:
+            raise ValueError("tracking needs at least one annotated frame")
+        counts = {len(masks) for masks in annotated.values()}
+        if len(counts) != 1 or 0 in counts:
+            raise ValueError(f"every annotated frame needs one mask per object, got counts {sorted(counts)}")
+        yield from self._track_conditioned(frames, annotated, 0, len(frames) - 1)
+
     def _track(
         self, frames: Sequence[np.ndarray], anchor_index: int, objects: LabelObjects, first: int, last: int
     ) -> Iterator[tuple[int, torch.Tensor]]:
@@ -151,7 +170,23 @@ class SAM2Propagator:
         The anchor's own logits come first (its masks as SAM 2 encodes them), then the forward pass,
         then the backward pass; all objects share one inference state.
         """
-        first, last = min(first, anchor_index), max(last, anchor_index)
+        masks = [objects.mask(obj_id) for obj_id in range(len(objects))]
+        yield from self._track_conditioned(frames, {anchor_index: masks}, first, last)
+
+    def _track_conditioned(
+        self,
+        frames: Sequence[np.ndarray],
+        conditioning: Mapping[int, Sequence[np.ndarray]],
+        first: int,
+        last: int,
+    ) -> Iterator[tuple[int, torch.Tensor]]:
+        """Logits of the frames ``first…last`` with every mask of ``conditioning`` in one state.
+
+        The passes start at the first conditioning frame: forward to ``last``, then backward to
+        ``first``; the start frame is yielded once, by the forward pass.
+        """
+        anchor_index = min(conditioning)
+        first, last = min(first, anchor_index), max(last, max(conditioning))
         predictor = self.predictor
         autocast = (
             torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else nullcontext()
@@ -159,8 +194,9 @@ class SAM2Propagator:
         with _frames_from_arrays(frames[first : last + 1], predictor), autocast:
             state = predictor.init_state(video_path="", offload_state_to_cpu=self.offload_state_to_cpu)
             start = anchor_index - first
-            for obj_id in range(len(objects)):
-                predictor.add_new_mask(state, start, obj_id, objects.mask(obj_id))
+            for frame, masks in sorted(conditioning.items()):
+                for obj_id, mask in enumerate(masks):
+                    predictor.add_new_mask(state, frame - first, obj_id, mask)
             passes = [(False, last - anchor_index), (True, anchor_index - first)]
             for number, (reverse, steps) in enumerate(passes):
                 if steps == 0 and number > 0:

@@ -9,13 +9,18 @@ taking in what they made; ``annotate export`` writes a session's masks as a labe
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from frugalseg.active.annotation import POLICY_NAMES
 from frugalseg.active.selection import SELECTORS
+from frugalseg.autolabel.sam2_loading import SAM2_CONFIGS
 from frugalseg.cli.annotate_semantic import register_semantic
+from frugalseg.cli.label import add_trainer_options, count_option, sam2_device, trainer_options
 
 if TYPE_CHECKING:
+    from frugalseg.active.engines import LoopEngine
     from frugalseg.active.session import AnnotationSession
 
 FORMATS = ("davis", "mose")
@@ -59,6 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     simulate.add_argument(
         "--policy", default=None, help="weights of the 'learned' type policy (from `annotate train-policy`)"
     )
+    _diversity_options(simulate)
     simulate.add_argument(
         "--seeds", type=int, default=5, help="runs of a random strategy (their mean is plotted)"
     )
@@ -66,16 +72,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     simulate.add_argument(
         "--max-frames", type=int, default=None, help="use only the first n frames of each video"
     )
-    simulate.add_argument("--engine", default="flow", choices=("flow",), help="propagation engine")
-    simulate.add_argument(
-        "--preset",
-        default="medium",
-        choices=("ultrafast", "fast", "medium"),
-        help="DIS preset of the flow engine",
-    )
-    simulate.add_argument(
-        "--flow-downscale", type=int, default=1, help="compute the flow on frames shrunk n times"
-    )
+    _engine_options(simulate, defaults=True)
+    add_trainer_options(simulate)
     simulate.add_argument("--out", required=True, help="output folder (a rerun resumes it)")
     simulate.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     simulate.set_defaults(func=_simulate)
@@ -99,6 +97,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     propose.add_argument(
         "--policy", default=None, help="weights of the 'learned' type policy (from `annotate train-policy`)"
     )
+    _diversity_options(propose)
     propose.add_argument("--seed", type=int, default=0, help="seed of the random selector and policy")
     propose.add_argument("--json", action="store_true", help="print the proposal as one JSON object")
     propose.set_defaults(func=_propose)
@@ -150,10 +149,147 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="use only these loops, <frames>-<types>/seed<k>, comma-separated (default: all)",
     )
     train.add_argument("--epochs", type=int, default=200, help="passes over the samples")
+    _engine_options(train, defaults=True, engine=False)
     train.add_argument("--seed", type=int, default=0, help="seed of the initial weights")
     train.add_argument("--out", required=True, help="the policy's safetensors file")
     train.set_defaults(func=_train_policy)
+    _register_train_qnet(commands)
     register_semantic(commands)
+
+
+def _register_train_qnet(commands: argparse._SubParsersAction) -> None:
+    """Add ``annotate train-qnet``: QNet on the masks of every iteration of simulated loops."""
+    qnet = commands.add_parser(
+        "train-qnet",
+        help="train QNet (the diversity selector's features, paper 002) on `annotate simulate` loops",
+    )
+    qnet.add_argument(
+        "--runs", type=_names, required=True, help="`annotate simulate` output folders, comma-separated"
+    )
+    qnet.add_argument("--videos", type=_names, default=None, help="train on these videos only (default: all)")
+    qnet.add_argument(
+        "--val-videos",
+        type=_names,
+        default=None,
+        help="hold these videos out and report QNet's quality on them",
+    )
+    qnet.add_argument(
+        "--loops",
+        type=_names,
+        default=None,
+        help="use only these loops, <frames>-<types>/seed<k> (default: all)",
+    )
+    qnet.add_argument(
+        "--samples",
+        default=None,
+        help="a .npz of the samples: read when it exists, else made (the slow part: propagation) and written",
+    )
+    qnet.add_argument(
+        "--input-size", type=count_option, default=224, help="side of QNet's square input (224)"
+    )
+    qnet.add_argument("--epochs", type=count_option, default=30, help="passes over the samples (30)")
+    qnet.add_argument("--batch-size", type=count_option, default=64, help="samples per step (64)")
+    qnet.add_argument(
+        "--lr", type=float, default=1e-5, help="SGD rate (1e-5 from ImageNet weights; ~1e-2 from random ones)"
+    )
+    qnet.add_argument(
+        "--encoder-weights",
+        default=None,
+        help="timm ResNet-18 weights both branches start from (default: random)",
+    )
+    qnet.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the shuffling")
+    _engine_options(qnet, defaults=True, clicks=False)
+    qnet.add_argument("--out", required=True, help="QNet's safetensors file")
+    qnet.set_defaults(func=_train_qnet)
+
+
+def _diversity_options(parser: argparse.ArgumentParser) -> None:
+    """What the ``diversity`` frame selector compares."""
+    parser.add_argument(
+        "--diversity-features",
+        default="descriptor",
+        help="features of the diversity selector: descriptor (weight-free, default), qnet (from `annotate "
+        "train-qnet`) or timm:<model> (a pretrained image encoder), the last two with --diversity-weights",
+    )
+    parser.add_argument("--diversity-weights", default=None, help="the QNet or encoder weights file")
+
+
+def _engine_options(
+    parser: argparse.ArgumentParser, *, defaults: bool, engine: bool = True, clicks: bool = True
+) -> None:
+    """The options of the propagation engine (``engine``), the click-to-mask model (``clicks``) and SAM 2.
+
+    ``defaults``: the defaults are set (else None: a session's own settings apply).
+    """
+    from frugalseg.active.click_models import CLICK_MODELS
+    from frugalseg.active.engines import ENGINES
+
+    def default(value: object) -> object:
+        return value if defaults else None
+
+    parts = [name for name, used in (("propagation engine", engine), ("click-to-mask model", clicks)) if used]
+    group = parser.add_argument_group(" and ".join(parts) + ("" if defaults else " (to start a session)"))
+    if engine:
+        group.add_argument(
+            "--engine",
+            default=default("flow"),
+            choices=tuple(ENGINES),
+            help="flow (weight-free, default), sam2 (--sam2-checkpoint) or stm (--stm-weights)",
+        )
+        group.add_argument(
+            "--preset",
+            default=default("medium"),
+            choices=("ultrafast", "fast", "medium"),
+            help="DIS preset of the flow engine (default medium)",
+        )
+        group.add_argument(
+            "--flow-downscale",
+            type=count_option,
+            default=default(1),
+            help="compute the flow on frames shrunk n times (default 1)",
+        )
+        group.add_argument("--stm-model", default=default("stm_r50"), help="STM model of --engine stm")
+        group.add_argument("--stm-weights", default=None, help="trained STM weights file (--engine stm)")
+    if clicks:
+        group.add_argument(
+            "--click-model",
+            default=default("grabcut"),
+            choices=tuple(CLICK_MODELS),
+            help="turns clicks into masks: grabcut (weight-free, default) or sam2 (--sam2-checkpoint)",
+        )
+    group.add_argument(
+        "--sam2-config", default=default("sam2.1_hiera_t"), choices=SAM2_CONFIGS, help="SAM 2 model config"
+    )
+    group.add_argument(
+        "--sam2-checkpoint",
+        default=None,
+        help="local SAM 2 checkpoint file (--engine sam2, --click-model sam2)",
+    )
+    group.add_argument(
+        "--sam2-image-size", type=int, default=None, help="SAM 2 input size, a multiple of 64 (default 1024)"
+    )
+    group.add_argument(
+        "--device", default=default("auto"), help="torch device of SAM 2 or STM (default: cuda if available)"
+    )
+
+
+def _settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The engine, click-model and SAM 2 options given (those a command lacks: None)."""
+    return {key: getattr(args, key, None) for key in _ENGINE_KEYS}
+
+
+_ENGINE_KEYS = (
+    "engine",
+    "preset",
+    "flow_downscale",
+    "sam2_config",
+    "sam2_checkpoint",
+    "sam2_image_size",
+    "stm_model",
+    "stm_weights",
+    "click_model",
+    "device",
+)
 
 
 def _session_options(parser: argparse.ArgumentParser) -> None:
@@ -166,20 +302,13 @@ def _session_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default=None, help="split to annotate (default: the only or first one)")
     parser.add_argument("--stride", type=int, default=None, help="use every n-th frame of each video")
     parser.add_argument("--max-frames", type=int, default=None, help="use only the first n frames")
-    parser.add_argument(
-        "--preset", default=None, choices=("ultrafast", "fast", "medium"), help="DIS preset (default medium)"
-    )
-    parser.add_argument(
-        "--flow-downscale",
-        type=int,
-        default=None,
-        help="compute the flow on frames shrunk n times (default 1)",
-    )
+    _engine_options(parser, defaults=False)
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from frugalseg.active.simulate import check_budget, simulate, strategies
-    from frugalseg.autolabel.propagate import FlowPropagator
+    from frugalseg.active.click_models import click_model_options, make_click_model
+    from frugalseg.active.engines import engine_options, make_loop_engine
+    from frugalseg.active.simulate import check_budget, simulate, strategies, video_sources
     from frugalseg.data.formats import get_format
     from frugalseg.data.formats.davis import DavisFormat
     from frugalseg.errors import ConfigError
@@ -190,7 +319,11 @@ def _simulate(args: argparse.Namespace) -> int:
     if not isinstance(fmt, DavisFormat):
         raise ConfigError("format", f"the annotation loop reads DAVIS-style videos, not {fmt.name!r}")
     split = args.split or fmt.splits()[0]
-    engine = FlowPropagator(preset=args.preset, downscale=args.flow_downscale)
+    video_sources(fmt, split, stride=args.stride, max_frames=args.max_frames)  # before loading networks
+    settings = _settings(args)
+    settings["device"] = sam2_device(args)  # with --devices on GPUs: this process's own GPU
+    engine = make_loop_engine(args.engine, **engine_options(args.engine, settings))
+    clicks = make_click_model(args.click_model, **click_model_options(args.click_model, settings))
     curves = simulate(
         fmt,
         args.out,
@@ -203,8 +336,14 @@ def _simulate(args: argparse.Namespace) -> int:
         max_frames=args.max_frames,
         engine=engine,
         policy=args.policy,
+        click_model=clicks,
+        diversity_features=args.diversity_features,
+        diversity_weights=args.diversity_weights,
+        trainer=trainer_options(args),
         progress=not args.no_progress,
     )
+    if curves is None:  # another process of a multi-device run: rank 0 reports
+        return 0
     for name, curve in curves["strategies"].items():
         reach = curve["hours_to_target"]
         reached = "not reached" if reach is None else f"{reach:.2f} h"
@@ -226,8 +365,7 @@ def _open(args: argparse.Namespace) -> AnnotationSession:
         split=args.split,
         stride=args.stride,
         max_frames=args.max_frames,
-        preset=args.preset,
-        flow_downscale=args.flow_downscale,
+        **_settings(args),
     )
 
 
@@ -236,7 +374,13 @@ def _propose(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     proposal = _open(args).propose(
-        video=args.video, frames=args.frames, types=args.types, seed=args.seed, policy=args.policy
+        video=args.video,
+        frames=args.frames,
+        types=args.types,
+        seed=args.seed,
+        policy=args.policy,
+        diversity_features=args.diversity_features,
+        diversity_weights=args.diversity_weights,
     )
     if proposal is None:
         print("nothing to propose: every frame is annotated")
@@ -292,14 +436,15 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _train_policy(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from frugalseg.active.annotation import ANNOTATION_TYPES
+    from frugalseg.active.click_models import click_model_options, make_click_model
     from frugalseg.active.policy import FEATURES, run_samples
     from frugalseg.lightning_modules.type_policy import fit_type_gain
     from frugalseg.zoo import save_type_gain
 
-    parts = [run_samples(run, args.videos, loops=args.loops) for run in args.runs]
+    settings = _settings(args)
+    clicks = make_click_model(args.click_model, **click_model_options(args.click_model, settings))
+    parts = [run_samples(run, args.videos, loops=args.loops, click_model=clicks) for run in args.runs]
     features = np.concatenate([p[0] for p in parts])
     gains = np.concatenate([p[1] for p in parts])
     videos = sorted({v for p in parts for v in p[2]})
@@ -309,3 +454,83 @@ def _train_policy(args: argparse.Namespace) -> int:
     print(f"{len(features)} samples of {len(videos)} videos ({', '.join(videos)}); mean gain {mean}")
     print(f"policy: {args.out}")
     return 0
+
+
+def _train_qnet(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from frugalseg.active.quality import QualitySamples, run_quality_samples
+    from frugalseg.lightning_modules.quality_net import evaluate_quality_net, fit_quality_net
+    from frugalseg.zoo import save_quality_net
+
+    samples_file = None if args.samples is None else Path(args.samples)
+    if samples_file is not None and samples_file.is_file():
+        samples = QualitySamples.load(samples_file)
+    else:
+        engine = _run_engine(args)
+        videos = None if args.videos is None else [*args.videos, *(args.val_videos or [])]
+        parts = [
+            run_quality_samples(run, videos, loops=args.loops, engine=engine, input_size=args.input_size)
+            for run in args.runs
+        ]
+        samples = QualitySamples.concatenate(parts)
+        if samples_file is not None:
+            samples.save(samples_file)
+    held = args.val_videos or []
+    train = samples.subset(~np.isin(samples.video, held))
+    val = samples.of_videos(held) if held else None
+    net = fit_quality_net(
+        train,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        encoder_weights=args.encoder_weights,
+        val_samples=val,
+    )
+    meta = {
+        "runs": [str(Path(run).resolve()) for run in args.runs],
+        "videos": sorted(set(train.video.tolist())),
+        "samples": len(train),
+        "epochs": args.epochs,
+        "lr": args.lr,
+    }
+    save_quality_net(net, args.out, meta)
+    print(f"{len(train)} samples of {len(meta['videos'])} videos ({', '.join(meta['videos'])})")
+    if val is not None:
+        scores = evaluate_quality_net(net, val)
+        print(
+            f"held out ({', '.join(held)}, {len(val)} samples): bin accuracy {scores['bin_accuracy']:.3f}, "
+            f"mean |J error| {scores['quality_mae']:.3f}"
+        )
+    print(
+        f"QNet: {args.out} (select frames with it: --frames diversity --diversity-features qnet "
+        f"--diversity-weights {args.out})"
+    )
+    return 0
+
+
+def _run_engine(args: argparse.Namespace) -> LoopEngine:
+    """The engine the options describe, checked to be the one each of ``args.runs`` recorded."""
+    import json
+    from pathlib import Path
+
+    from frugalseg.active.engines import engine_options, make_loop_engine
+    from frugalseg.active.simulate import RUN_FILE
+    from frugalseg.errors import ConfigError, DataError
+
+    settings = _settings(args)
+    engine = make_loop_engine(args.engine, **engine_options(args.engine, settings))
+    described = json.loads(json.dumps({"name": engine.name, **engine.settings}))
+    for run in args.runs:
+        path = Path(run) / RUN_FILE
+        if not path.is_file():
+            raise DataError(Path(run), f"no {RUN_FILE}: not an `annotate simulate` run folder")
+        recorded = json.loads(path.read_text()).get("engine")
+        if recorded != described:
+            raise ConfigError(
+                "engine",
+                f"{run} was simulated with engine {recorded}, not {described}: give the same engine "
+                "options, so that the masks QNet learns from are the loop's",
+            )
+    return engine

@@ -46,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--offsets", type=_offsets, help="comma-separated offsets from the anchor, e.g. -10,10"
     )
     which.add_argument(
-        "--k", type=_count, help=f"every offset ±1…±k (default without --offsets: {DEFAULT_K})"
+        "--k", type=count_option, help=f"every offset ±1…±k (default without --offsets: {DEFAULT_K})"
     )
     propagate.add_argument("--engine", default="flow", choices=ENGINES, help="propagation engine")
     propagate.add_argument(
@@ -93,19 +93,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     flow.add_argument(
         "--direct-downscale",
-        type=_count,
+        type=count_option,
         default=1,
         help="direct flows to the anchor on frames shrunk by this factor (2: 1.24x faster at 2048x1024, "
         "99.9 %% of labels unchanged)",
     )
     flow.add_argument(
         "--snap-downscale",
-        type=_count,
+        type=count_option,
         default=1,
         help="snap on frames shrunk by this factor (2 with --preset fast: the faster setting)",
     )
     _add_sam2_propagate_options(propagate)
-    _add_trainer_options(propagate)
+    add_trainer_options(propagate)
     # argparse takes "-10,10" for an option name; let it read as a value like "-10" does
     propagate._negative_number_matcher = re.compile(r"^-\d+(,-?\d+)*$")
     propagate.set_defaults(func=_propagate)
@@ -174,7 +174,7 @@ def _add_sam2_propagate_options(parser: argparse.ArgumentParser) -> None:
     from frugalseg.autolabel.objects import STUFF_MODES
 
     sam2 = parser.add_argument_group("sam2 engine")
-    _add_sam2_model_options(sam2, checkpoint_required=False)
+    add_sam2_model_options(sam2, checkpoint_required=False)
     sam2.add_argument(
         "--sam2-image-size", type=int, help="SAM 2 input size, a multiple of 64 (default: the config's, 1024)"
     )
@@ -191,7 +191,7 @@ def _add_sam2_propagate_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_trainer_options(parser: argparse.ArgumentParser) -> None:
+def add_trainer_options(parser: argparse.ArgumentParser) -> None:
     """Options that share the job out among processes with Lightning's ``Trainer.predict``."""
     trainer = parser.add_argument_group("several devices or nodes (Lightning)")
     trainer.add_argument(
@@ -202,17 +202,19 @@ def _add_trainer_options(parser: argparse.ArgumentParser) -> None:
     trainer.add_argument(
         "--accelerator", default="auto", help="Lightning accelerator with --devices (cpu, gpu, auto)"
     )
-    trainer.add_argument("--num-nodes", type=_count, default=1, help="nodes with --devices (default: 1)")
+    trainer.add_argument(
+        "--num-nodes", type=count_option, default=1, help="nodes with --devices (default: 1)"
+    )
 
 
-def _trainer_options(args: argparse.Namespace) -> TrainerOptions | None:
+def trainer_options(args: argparse.Namespace) -> TrainerOptions | None:
     """How ``--devices/--accelerator/--num-nodes`` share a job out; None (one process) without --devices."""
     if args.devices is None:
         return None
     return TrainerOptions(accelerator=args.accelerator, devices=args.devices, num_nodes=args.num_nodes)
 
 
-def _sam2_device(args: argparse.Namespace) -> str:
+def sam2_device(args: argparse.Namespace) -> str:
     """The device SAM 2 is built on: with --devices on GPUs, this process's own GPU (LOCAL_RANK)."""
     from frugalseg.autolabel.sam2_loading import resolve_device
 
@@ -229,7 +231,7 @@ def _sam2_propagator(args: argparse.Namespace) -> PropagationEngine:
     return SAM2Propagator(
         args.sam2_config,
         args.sam2_checkpoint,
-        _sam2_device(args),
+        sam2_device(args),
         image_size=args.sam2_image_size,
         stuff=args.sam2_stuff,
         offload_state_to_cpu=args.offload_state_to_cpu,
@@ -280,7 +282,7 @@ def _non_negative(text: str) -> float:
     return value
 
 
-def _count(text: str) -> int:
+def count_option(text: str) -> int:
     """A whole number of at least 1."""
     value = int(text)
     if value < 1:
@@ -297,7 +299,7 @@ def _add_dataset_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
-def _add_sam2_model_options(parser: argparse._ActionsContainer, *, checkpoint_required: bool) -> None:
+def add_sam2_model_options(parser: argparse._ActionsContainer, *, checkpoint_required: bool) -> None:
     """The SAM 2 model: a config name, a local checkpoint file (nothing is downloaded) and a device."""
     from frugalseg.autolabel.sam2_loading import SAM2_CONFIGS
 
@@ -319,7 +321,7 @@ def _image_predictor(args: argparse.Namespace) -> Any:
     """
     from frugalseg.autolabel.sam2_loading import build_sam2_image_predictor, resolve_device
 
-    device = resolve_device(_sam2_device(args))  # with --devices on GPUs: this process's own GPU
+    device = resolve_device(sam2_device(args))  # with --devices on GPUs: this process's own GPU
     return build_sam2_image_predictor(args.sam2_config, args.sam2_checkpoint, device)
 
 
@@ -330,7 +332,7 @@ def _add_refine_coarse(commands: argparse._SubParsersAction) -> None:
         "refine-coarse", help="refine the coarse label of each clip's anchor frame with SAM 2 (paper 001)"
     )
     _add_dataset_options(parser)
-    _add_sam2_model_options(parser, checkpoint_required=True)
+    add_sam2_model_options(parser, checkpoint_required=True)
     parser.add_argument(
         "--method",
         default="points",
@@ -343,14 +345,14 @@ def _add_refine_coarse(commands: argparse._SubParsersAction) -> None:
         default=",".join(REFINE_CLASSES),
         help=f"comma-separated class names to refine (default: {','.join(REFINE_CLASSES)}), or 'all'",
     )
-    parser.add_argument("--points", type=_count, default=2, help="random points per object (points)")
+    parser.add_argument("--points", type=count_option, default=2, help="random points per object (points)")
     parser.add_argument("--iterations", type=int, default=2, help="refinement iterations (points)")
     parser.add_argument(
         "--agreement", type=float, default=0.9, help="fraction of coarse pixels a mask needs (auto)"
     )
     parser.add_argument(
         "--points-per-side",
-        type=_count,
+        type=count_option,
         default=32,
         help="grid of point prompts of the mask generator (auto)",
     )
@@ -358,7 +360,7 @@ def _add_refine_coarse(commands: argparse._SubParsersAction) -> None:
         "--overwrite", action="store_true", help="let refined masks overwrite coarse labels of other classes"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the random points")
-    _add_trainer_options(parser)
+    add_trainer_options(parser)
     parser.set_defaults(func=_refine_coarse)
 
 
@@ -404,7 +406,7 @@ def _refine_coarse(args: argparse.Namespace) -> int:
             refiner,
             seed=args.seed,
             progress=not args.no_progress,
-            trainer=_trainer_options(args),
+            trainer=trainer_options(args),
         )
 
     return _run_labelling("refine-coarse", "images", args, label)
@@ -419,10 +421,10 @@ def _add_clicks(commands: argparse._SubParsersAction) -> None:
         "--radius", type=_non_negative, default=0, help="label pixels within this radius of a click"
     )
     parser.add_argument(
-        "--min-stuff-area", type=_count, default=512, help="smallest stuff component that gets a click"
+        "--min-stuff-area", type=count_option, default=512, help="smallest stuff component that gets a click"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of clicks placed off the centroid")
-    _add_trainer_options(parser)
+    add_trainer_options(parser)
     parser.set_defaults(func=_clicks)
 
 
@@ -439,7 +441,7 @@ def _clicks(args: argparse.Namespace) -> int:
             min_stuff_area=args.min_stuff_area,
             seed=args.seed,
             progress=not args.no_progress,
-            trainer=_trainer_options(args),
+            trainer=trainer_options(args),
         )
 
     return _run_labelling("clicks", "images", args, label)
@@ -450,7 +452,7 @@ def _add_boxes(commands: argparse._SubParsersAction) -> None:
         "boxes", help="turn a box per instance of each clip's anchor frame into a SAM 2 mask (paper 003)"
     )
     _add_dataset_options(parser)
-    _add_sam2_model_options(parser, checkpoint_required=True)
+    add_sam2_model_options(parser, checkpoint_required=True)
     parser.add_argument(
         "--filter-iou",
         type=float,
@@ -458,7 +460,7 @@ def _add_boxes(commands: argparse._SubParsersAction) -> None:
         help="simulate filtering bad masks: a mask whose IoU with the ground truth is lower "
         "becomes ignore over its box",
     )
-    _add_trainer_options(parser)
+    add_trainer_options(parser)
     parser.set_defaults(func=_boxes)
 
 
@@ -476,7 +478,7 @@ def _boxes(args: argparse.Namespace) -> int:
             min_iou=args.filter_iou,
             model={"config": args.sam2_config, "checkpoint": args.sam2_checkpoint},
             progress=not args.no_progress,
-            trainer=_trainer_options(args),
+            trainer=trainer_options(args),
         )
 
     return _run_labelling("boxes", "images", args, label)

@@ -15,11 +15,12 @@ import numpy as np
 import pytest
 from data.fake_davis import grey_png, palette_png, squares, write_moving_squares
 
-from frugalseg.active.annotation import GivenClick, annotate_given_clicks, local_grabcut_clicks
+from frugalseg.active.annotation import GivenClick, annotate_given_clicks
+from frugalseg.active.click_models import local_grabcut_clicks
 from frugalseg.active.session import AnnotationSession
 from frugalseg.active.state import Annotation, IterationRecord, VideoState
 from frugalseg.cli import main
-from frugalseg.errors import ConfigError
+from frugalseg.errors import ConfigError, DataError
 
 
 @pytest.fixture(autouse=True)
@@ -325,3 +326,38 @@ def test_a_persons_click_corrects_the_mask_near_it_only() -> None:
     result = annotate_given_clicks(image, np.where(prior, 1, 0).astype(np.uint8), [click])
     assert result.clicks == {1: 1} and result.seconds == {1: 2.5}
     assert np.array_equal(result.mask == 1, local_grabcut_clicks(image, prior, [click], radius=2, reach=6))
+
+
+def test_a_session_of_the_version_before_the_engines_opens_with_their_defaults(started: Path) -> None:
+    """``session.json`` written before the engine settings existed: flow engine, GrabCut clicks."""
+    path = started / "session.json"
+    saved = json.loads(path.read_text())
+    new = ("engine", "sam2_config", "sam2_checkpoint", "sam2_image_size", "stm_model", "stm_weights")
+    old = {k: v for k, v in saved.items() if k not in (*new, "click_model", "device")}
+    path.write_text(json.dumps(old))
+    session = AnnotationSession.open(started)
+    assert (session.settings.engine, session.settings.click_model) == ("flow", "grabcut")
+    assert session.engine.name == "flow" and session.click_model.name == "grabcut"
+    assert session.state("squares-a") is not None
+    path.write_text(json.dumps({**old, "colour": "blue"}))
+    with pytest.raises(DataError, match="not an annotation session.s settings"):
+        AnnotationSession.open(started)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--engine", "stm"], "the stm engine needs trained STM weights"),
+        (["--click-model", "sam2", "--sam2-checkpoint", "MISSING"], "SAM 2 checkpoint file does not exist"),
+    ],
+)
+def test_a_session_with_a_network_but_no_weights_is_refused_and_not_written(
+    davis: Path, made: Path, tmp_path: Path, capsys, options: list[str], message: str
+) -> None:
+    state = tmp_path / "session"
+    options = [o.replace("MISSING", str(tmp_path / "none.pt")) for o in options]
+    video = ["--video", "squares-a", "--frame", "0", "--mask", str(made / "a0.png")]
+    assert add(state, *video, *options, root=davis) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert not state.exists()

@@ -109,3 +109,73 @@ def test_data_without_ground_truth_on_every_frame_is_refused(tmp_path: Path, cap
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "needs ground truth on every frame; 3 of the 4 frames" in err[0]
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--engine", "sam2"], "the sam2 engine needs a SAM 2 checkpoint file"),
+        (
+            ["--engine", "sam2", "--sam2-checkpoint", "MISSING"],
+            "MISSING: SAM 2 checkpoint file does not exist",
+        ),
+        (["--engine", "stm"], "the stm engine needs trained STM weights"),
+        (["--click-model", "sam2"], "--sam2-checkpoint"),
+    ],
+)
+def test_a_network_without_its_weights_is_refused_before_anything_is_written(
+    davis: Path, tmp_path: Path, capsys, options, message
+) -> None:
+    out = tmp_path / "run"
+    options = [o.replace("MISSING", str(tmp_path / "none.pt")) for o in options]
+    assert simulate(davis, out, "--budget-hours", "0.1", *options) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message.replace("MISSING", str(tmp_path / "none.pt")) in err[0]
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_two_processes_share_the_videos_and_give_the_curves_of_one(davis: Path, tmp_path: Path) -> None:
+    """`annotate simulate --devices 2` on the CPU: each video's loops in one process, the same files."""
+    import os
+    import subprocess
+    import sys
+
+    options = ["--budget-hours", "0.1", "--frames", "uniform,uncertainty", "--types", "mask"]
+    assert simulate(davis, tmp_path / "one", *options) == 0
+    command = [
+        sys.executable,
+        "-m",
+        "frugalseg",
+        "annotate",
+        "simulate",
+        "--root",
+        str(davis),
+        "--split",
+        "val",
+    ]
+    command += [
+        "--out",
+        str(tmp_path / "two"),
+        "--no-progress",
+        *options,
+        "--devices",
+        "2",
+        "--accelerator",
+        "cpu",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    reports = [line for line in done.stdout.splitlines() if line.startswith("uniform-mask: J&F")]
+    assert len(reports) == 1, done.stdout  # rank 0 alone summarises
+    assert (tmp_path / "two" / "curves.json").read_bytes() == (tmp_path / "one" / "curves.json").read_bytes()
+    for name in ("uniform-mask-seed0", "uncertainty-mask-seed0"):
+        one, two = (
+            LabelStore(tmp_path / "one" / "labels" / name),
+            LabelStore(tmp_path / "two" / "labels" / name),
+        )
+        keys = [(r["clip_id"], r["offset"]) for r in two.records()]
+        assert len(keys) == len(set(keys)) == 2 * SQUARES_FRAMES  # every label once
+        pngs = {r["path"]: (two.root / r["path"]).read_bytes() for r in two.records()}
+        assert pngs == {r["path"]: (one.root / r["path"]).read_bytes() for r in one.records()}

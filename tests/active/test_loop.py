@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 
 from active.synthetic_clips import jaccard, moving_square
-from frugalseg.active.annotation import TypePolicy, annotate_clicks, grabcut_clicks, make_policy
+from frugalseg.active.annotation import TypePolicy, annotate_clicks, make_policy
 from frugalseg.active.annotator import CorrectiveClick
+from frugalseg.active.click_models import grabcut_clicks
+from frugalseg.active.engines import make_loop_engine
 from frugalseg.active.loop import AnnotationLoop, Curve, Video, dataset_curve, mean_curve
 from frugalseg.active.selection import FrameSelector, make_selector
 from frugalseg.active.state import VideoState
-from frugalseg.autolabel.propagate import FlowPropagator
 from frugalseg.data.costs import DEFAULT_COSTS
 
 
@@ -53,7 +54,7 @@ def files(folder: Path) -> dict[str, bytes]:
 def test_the_cost_ledger_of_a_scripted_loop_equals_the_hand_sum(tmp_path: Path) -> None:
     clip = video(10, late=4)
     script = Scripted([8, 2], ["mask", "clicks"])
-    loop = AnnotationLoop(clip, script, script, FlowPropagator(), tmp_path)
+    loop = AnnotationLoop(clip, script, script, make_loop_engine("flow"), tmp_path)
     state = loop.run(1e6, steps=4)
     # frame 0 (object 1), frame 4 where object 2 first appears (both), then the script
     assert [(r.frame, r.kind) for r in state.history] == [
@@ -74,7 +75,9 @@ def test_the_cost_ledger_of_a_scripted_loop_equals_the_hand_sum(tmp_path: Path) 
 
 def test_annotating_every_frame_with_masks_ends_at_j_1(tmp_path: Path) -> None:
     clip = video(8)
-    loop = AnnotationLoop(clip, make_selector("uniform"), make_policy("mask"), FlowPropagator(), tmp_path)
+    loop = AnnotationLoop(
+        clip, make_selector("uniform"), make_policy("mask"), make_loop_engine("flow"), tmp_path
+    )
     state = loop.run(1e6)
     assert state.done and len(state.history) == 8
     assert state.history[-1].j == 1.0 and state.history[-1].jf == 1.0
@@ -85,7 +88,7 @@ def test_annotating_every_frame_with_masks_ends_at_j_1(tmp_path: Path) -> None:
 
 def test_a_killed_loop_resumes_and_ends_byte_equal(tmp_path: Path) -> None:
     clip = video(12, late=5)
-    engine = FlowPropagator()
+    engine = make_loop_engine("flow")
 
     def loop(folder: Path) -> AnnotationLoop:
         return AnnotationLoop(

@@ -70,3 +70,52 @@ def test_random_is_seeded_per_video_and_iteration_and_skips_annotated_frames() -
 def test_unknown_selector_names_the_known_ones() -> None:
     with pytest.raises(ConfigError, match="unknown frame selector 'best'; choose from random, uniform"):
         make_selector("best")
+
+
+def test_diversity_features_by_name_and_their_refusals(tmp_path) -> None:
+    from frugalseg.active.selection import descriptors, make_diversity_features
+    from frugalseg.errors import WeightsError
+
+    assert make_diversity_features("descriptor") is descriptors
+    with pytest.raises(ConfigError, match="reads no weights file"):
+        make_diversity_features("descriptor", tmp_path / "w.safetensors")
+    with pytest.raises(
+        ConfigError, match="unknown features 'clip'; choose from descriptor, qnet, timm:<model>"
+    ):
+        make_diversity_features("clip", tmp_path / "w.safetensors")
+    with pytest.raises(ConfigError, match="the 'qnet' features need a weights file"):
+        make_diversity_features("qnet")
+    with pytest.raises(WeightsError, match="does not exist") as caught:
+        make_diversity_features("qnet", tmp_path / "none.safetensors")
+    assert caught.value.path == tmp_path / "none.safetensors"
+    with pytest.raises(ConfigError, match="reads no features"):
+        make_selector("uniform", features=descriptors)
+
+
+def test_a_timm_encoder_with_the_users_weights_embeds_each_frame(tmp_path) -> None:
+    """``timm:<model>``: the pooled features of the encoder loaded from the file, on the resized frame."""
+    import timm
+    import torch
+    from safetensors.torch import save_file
+
+    from frugalseg.active.selection import make_diversity_features
+    from frugalseg.zoo._quality_net import batch_inputs, resize_frame
+
+    torch.manual_seed(0)
+    reference = timm.create_model("mobilenetv3_small_050", pretrained=False, num_classes=0).eval()
+    path = tmp_path / "encoder.safetensors"
+    save_file({k: v.contiguous() for k, v in reference.state_dict().items()}, str(path))
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 255, (40, 60, 3), dtype=np.uint8) for _ in range(4)]
+    frames[3] = np.zeros((40, 60, 3), np.uint8)  # a black frame: far from the noise frames
+    view = SelectionView("v", 0, 4, {0}, frames=frames, masks=[np.zeros((40, 60), np.uint8)] * 4)
+    features = make_diversity_features("timm:mobilenetv3_small_050", path)(view)
+    small = np.stack([resize_frame(f, 224) for f in frames])
+    with torch.no_grad():
+        expected = reference(batch_inputs(small, np.zeros(small.shape[:3], np.uint8))[0]).numpy()
+    np.testing.assert_allclose(features, expected, rtol=1e-5, atol=1e-6)
+    distances = np.linalg.norm(expected[1:] - expected[0], axis=1)
+    selector = make_selector(
+        "diversity", features=make_diversity_features("timm:mobilenetv3_small_050", path)
+    )
+    assert selector.select(view) == 1 + int(np.argmax(distances))

@@ -1,0 +1,435 @@
+"""Propagation engines of the annotation loop: the masks of every frame from all annotated frames.
+
+Paper 002 predicts every frame's mask from the whole annotated set K at each iteration. A loop
+engine does that for one video: ``propagate(frames, annotated, first_frames=…, cache=…)`` returns
+the current masks (`Propagated`: object ids per frame, and how unreliable each frame is, which the
+``uncertainty`` selector reads). Three engines, chosen by name (`make_loop_engine`):
+
+* ``flow`` (default, weight-free) — `AnchorFusionEngine` over `FlowPropagator`: each frame takes
+  the nearest annotated frame on each side, the single-anchor engine carries both masks to it, and
+  the two are fused by their reliability (`frugalseg.active.propagation.propagate_annotations`).
+  Any single-anchor engine (``propagate(frames, anchor_index, anchor_label, targets)``) can be
+  wrapped the same way.
+* ``sam2`` — `SAM2LoopEngine`: every annotated mask is a conditioning frame of one SAM 2 inference
+  state (`SAM2Propagator.track_annotated`), with the user's checkpoint.
+* ``stm`` — `STMLoopEngine`: STM keeps every annotated frame in its memory (and the previous
+  frame, as STM does), with the user's weights.
+
+An object is never output before the frame it first appears in (``first_frames``). The network
+engines' unreliability is the share of a frame's object area where the winning object (or the
+background) is less sure than `SURE` (its probability); their frames have no second direction to
+disagree with, so their disagreement is 0.
+
+``cache`` (from ``engine.new_cache()``) holds what one video's iterations can share: the flow
+engine's single-anchor results, STM's memory encodings of the annotated frames. A cache belongs to
+one video; the loop makes one per video and shares it between the strategies run on it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import torch
+
+from frugalseg.active.propagation import Propagated, PropagationCache, mask_digest, propagate_annotations
+from frugalseg.data.clips import IGNORE_INDEX
+from frugalseg.errors import ConfigError
+
+if TYPE_CHECKING:
+    from frugalseg.autolabel.sam2_propagate import SAM2Propagator
+
+#: A pixel is sure when its winning object (or the background) has at least this probability.
+SURE = 0.75
+
+
+class LoopEngine(ABC):
+    """Masks of every frame of one video from its annotated frames (see the module docstring)."""
+
+    #: The engine's name on the command line and in a run's settings.
+    name: ClassVar[str] = ""
+
+    @property
+    @abstractmethod
+    def settings(self) -> dict[str, Any]:
+        """What decides the masks, recorded in a run's ``run.json`` (a rerun with others is refused)."""
+
+    def new_cache(self) -> Any:
+        """A fresh cache for one video (None: the engine keeps nothing between iterations)."""
+        return None
+
+    def to(self, device: str | torch.device) -> LoopEngine:
+        """Move the engine's networks to ``device`` (a process of a multi-device run); weight-free: no-op."""
+        return self
+
+    @abstractmethod
+    def propagate(
+        self,
+        frames: Sequence[np.ndarray],
+        annotated: Mapping[int, np.ndarray],
+        *,
+        first_frames: Mapping[int, int] | None = None,
+        cache: Any = None,
+    ) -> Propagated:
+        """The masks of every frame from ``annotated`` (frame index → H×W object ids, at least one).
+
+        Args:
+            frames: the video, H×W×3 uint8 RGB.
+            annotated: the annotated frames and the object-id masks their annotations produced.
+            first_frames: object id → the first frame it appears in (never output before it).
+            cache: from `new_cache`, for this video only (None: nothing is reused).
+        """
+
+
+def check_annotated(frames: Sequence[np.ndarray], annotated: Mapping[int, np.ndarray]) -> None:
+    """Raise ValueError unless ``annotated`` names frames of ``frames`` with masks of their size."""
+    if not annotated:
+        raise ValueError("propagation needs at least one annotated frame")
+    for t, mask in annotated.items():
+        if not 0 <= t < len(frames):
+            raise ValueError(f"annotated frame {t} outside the {len(frames)} frames given")
+        if mask.shape != frames[t].shape[:2]:
+            raise ValueError(f"the mask of frame {t} is {mask.shape}, its frame {frames[t].shape[:2]}")
+
+
+class AnchorFusionEngine(LoopEngine):
+    """The two nearest annotated frames of each frame, carried to it by a single-anchor engine and fused.
+
+    Args:
+        anchor_engine: a single-anchor engine, ``propagate(frames, anchor_index, anchor_label,
+            targets)``, optionally with ``propagate_with_confidence`` (`FlowPropagator`).
+    """
+
+    name = "flow"
+
+    def __init__(self, anchor_engine: Any) -> None:
+        self.anchor_engine = anchor_engine
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The single-anchor engine's name and settings."""
+        inner = self.anchor_engine
+        return {
+            "anchor_engine": getattr(inner, "name", type(inner).__name__),
+            **getattr(inner, "settings", {}),
+        }
+
+    def new_cache(self) -> PropagationCache:
+        """The single-anchor results of one video, per (anchor, direction, mask)."""
+        return PropagationCache()
+
+    def propagate(
+        self,
+        frames: Sequence[np.ndarray],
+        annotated: Mapping[int, np.ndarray],
+        *,
+        first_frames: Mapping[int, int] | None = None,
+        cache: Any = None,
+    ) -> Propagated:
+        """`propagate_annotations` with the single-anchor engine."""
+        return propagate_annotations(
+            frames, annotated, self.anchor_engine, first_frames=first_frames, cache=cache
+        )
+
+
+def _objects(annotated: Mapping[int, np.ndarray], first_frames: Mapping[int, int] | None) -> list[int]:
+    """The object ids of a video: those of ``first_frames``, else every id in the annotated masks."""
+    if first_frames:
+        return sorted(first_frames)
+    ids = {int(v) for mask in annotated.values() for v in np.unique(mask)}
+    return sorted(ids - {0, IGNORE_INDEX})
+
+
+def _start(frames: Sequence[np.ndarray], annotated: Mapping[int, np.ndarray]) -> list[np.ndarray]:
+    """Every frame's mask before tracking: the annotated ones, empty elsewhere."""
+    return [
+        np.asarray(annotated[t], np.uint8).copy() if t in annotated else np.zeros(frame.shape[:2], np.uint8)
+        for t, frame in enumerate(frames)
+    ]
+
+
+def _finish(
+    label: np.ndarray,
+    sure: np.ndarray,
+    t: int,
+    objects: Sequence[int],
+    first_frames: Mapping[int, int] | None,
+) -> tuple[np.ndarray, float]:
+    """A network engine's mask of frame ``t`` (objects removed before they appear) and its unsure share."""
+    for obj, first in (first_frames or {}).items():
+        if t < first:
+            label[label == obj] = 0
+    unsure = ~sure
+    area = (label != 0) | unsure
+    share = float(np.count_nonzero(unsure & area)) / max(
+        int(np.count_nonzero(area)), max(1, label.size // 100)
+    )
+    return label, round(share, 6)
+
+
+class SAM2LoopEngine(LoopEngine):
+    """SAM 2 with every annotated mask a conditioning frame of one inference state.
+
+    Args:
+        config: SAM 2 config name (``sam2.1_hiera_t`` … ``sam2.1_hiera_l``).
+        checkpoint: the local checkpoint file of that config; None only with ``random_weights``.
+        device: torch device; ``auto`` takes CUDA when there is one.
+        image_size: the model's input size (None: the config's, 1024).
+        random_weights: a randomly initialised model (tests).
+        tracker: an already built `SAM2Propagator` whose model to use (the other arguments unused).
+    """
+
+    name = "sam2"
+
+    def __init__(
+        self,
+        config: str = "sam2.1_hiera_t",
+        checkpoint: str | Path | None = None,
+        device: str = "auto",
+        *,
+        image_size: int | None = None,
+        random_weights: bool = False,
+        tracker: SAM2Propagator | None = None,
+    ) -> None:
+        if tracker is None:
+            from frugalseg.autolabel.sam2_propagate import SAM2Propagator
+
+            if checkpoint is None and not random_weights:
+                raise ConfigError(
+                    "sam2_checkpoint", "the sam2 engine needs a SAM 2 checkpoint file (--sam2-checkpoint)"
+                )
+            tracker = SAM2Propagator(
+                config, checkpoint, device, image_size=image_size, random_weights=random_weights
+            )
+        self.tracker = tracker
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The SAM 2 config, checkpoint (name and sha256) and input size."""
+        return self.tracker.settings
+
+    def to(self, device: str | torch.device) -> SAM2LoopEngine:
+        """Move SAM 2 to ``device``."""
+        self.tracker.to(device)
+        return self
+
+    def propagate(
+        self,
+        frames: Sequence[np.ndarray],
+        annotated: Mapping[int, np.ndarray],
+        *,
+        first_frames: Mapping[int, int] | None = None,
+        cache: Any = None,
+    ) -> Propagated:
+        """Track every object from all annotated frames at once (`SAM2Propagator.track_annotated`)."""
+        from frugalseg.autolabel.objects import merge_objects
+
+        check_annotated(frames, annotated)
+        objects = _objects(annotated, first_frames)
+        n = len(frames)
+        masks = _start(frames, annotated)
+        unsure = [0.0] * n
+        if objects:
+            conditioning = {t: [mask == obj for obj in objects] for t, mask in annotated.items()}
+            shape = frames[0].shape[:2]
+            for t, logits in self.tracker.track_annotated(frames, conditioning):
+                if t in annotated:
+                    continue
+                label = merge_objects(logits, objects, shape)
+                label[label == IGNORE_INDEX] = 0
+                top = torch.sigmoid(torch.as_tensor(logits).float().amax(0)[0])  # the likeliest object
+                sure = _upsampled((top >= SURE) | (top <= 1 - SURE), shape)
+                masks[t], unsure[t] = _finish(label, sure, t, objects, first_frames)
+        return Propagated(masks, [0.0] * n, unsure)
+
+
+def _upsampled(flags: torch.Tensor, shape: tuple[int, ...]) -> np.ndarray:
+    """A low-resolution bool map at ``shape`` (nearest)."""
+    resized = torch.nn.functional.interpolate(
+        flags[None, None].float(), size=tuple(shape[:2]), mode="nearest"
+    )
+    return resized[0, 0].bool().cpu().numpy()
+
+
+class STMLoopEngine(LoopEngine):
+    """STM reading every annotated frame (and the frame before) from its memory.
+
+    Frames are segmented in order; a frame that is not annotated reads the memory of every annotated
+    frame, before and after it, and of the previous frame with its soft estimate, as STM's own
+    evaluation keeps the first and the previous frame. The annotated frames' memory encodings are
+    cached per video (by frame and mask), so an iteration encodes only the new one.
+
+    Args:
+        model: a registered STM model (``stm_r50``, ``stm_r18``).
+        weights: its trained weights (a ``.safetensors`` or Lightning ``.ckpt`` file, or a published
+            name); None only with ``random_weights``.
+        device: torch device; ``auto`` takes CUDA when there is one.
+        max_objects: object slots of the model when no weights say (``num_classes - 1``).
+        random_weights: a randomly initialised model (tests).
+    """
+
+    name = "stm"
+
+    def __init__(
+        self,
+        model: str = "stm_r50",
+        weights: str | Path | None = None,
+        device: str = "auto",
+        *,
+        max_objects: int = 10,
+        random_weights: bool = False,
+    ) -> None:
+        from frugalseg.autolabel.sam2_loading import resolve_device
+        from frugalseg.zoo import STM, get_model, model_config
+
+        if model_config(model).task != "vos":
+            raise ConfigError("stm_model", f"{model!r} is not a video object segmentation model (STM)")
+        if weights is None and not random_weights:
+            raise ConfigError("stm_weights", "the stm engine needs trained STM weights (--stm-weights FILE)")
+        num_classes = None if weights is not None else max_objects + 1
+        net = get_model(model, num_classes=num_classes, weights=weights)
+        if not isinstance(net, STM):
+            raise ConfigError("stm_model", f"{model!r} does not build an STM")
+        self.net = net.eval()
+        self.model = model
+        self.weights = None if weights is None else str(weights)
+        self.device = torch.device(resolve_device(device))
+        self.net.to(self.device)
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The model, its weights and object slots."""
+        return {
+            "model": self.model,
+            "weights": None if self.weights is None else Path(self.weights).name,
+            "max_objects": self.net.max_objects,
+        }
+
+    def to(self, device: str | torch.device) -> STMLoopEngine:
+        """Move STM to ``device``."""
+        self.device = torch.device(device)
+        self.net.to(self.device)
+        return self
+
+    def new_cache(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """Memory encodings of annotated frames, by frame, object ids and mask digest."""
+        return {}
+
+    def _tensor(self, frame: np.ndarray) -> torch.Tensor:
+        from frugalseg.data.normalization import IMAGENET_MEAN, IMAGENET_STD
+
+        image = torch.from_numpy(np.ascontiguousarray(frame)).to(self.device).permute(2, 0, 1).float() / 255
+        mean = torch.tensor(IMAGENET_MEAN, device=self.device)[:, None, None]
+        std = torch.tensor(IMAGENET_STD, device=self.device)[:, None, None]
+        return ((image - mean) / std)[None]
+
+    def _memory(
+        self,
+        frame: np.ndarray,
+        mask: np.ndarray,
+        t: int,
+        objects: Sequence[int],
+        cache: dict[str, Any] | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        key = f"{t}:{objects}:{mask_digest(mask)}"
+        if cache is not None and key in cache:
+            return cache[key]
+        ids = torch.as_tensor(np.asarray(mask), device=self.device)
+        masks = torch.stack([(ids == obj).float() for obj in objects])[None]
+        entry = self.net.encode_memory(self._tensor(frame), masks)
+        if cache is not None:
+            cache[key] = entry
+        return entry
+
+    @torch.no_grad()
+    def propagate(
+        self,
+        frames: Sequence[np.ndarray],
+        annotated: Mapping[int, np.ndarray],
+        *,
+        first_frames: Mapping[int, int] | None = None,
+        cache: Any = None,
+    ) -> Propagated:
+        """Segment every frame in order from the memory of the annotated frames and the previous one."""
+        check_annotated(frames, annotated)
+        objects = _objects(annotated, first_frames)
+        if len(objects) > self.net.max_objects:
+            raise ConfigError(
+                "stm_model",
+                f"the video has {len(objects)} objects, the STM only {self.net.max_objects} slots",
+            )
+        n = len(frames)
+        masks = _start(frames, annotated)
+        unsure = [0.0] * n
+        if not objects:
+            return Propagated(masks, [0.0] * n, unsure)
+        fixed = [self._memory(frames[t], annotated[t], t, objects, cache) for t in sorted(annotated)]
+        valid = torch.ones(1, len(objects), dtype=torch.bool, device=self.device)
+        table = torch.as_tensor([0, *objects], dtype=torch.uint8, device=self.device)
+        previous: tuple[torch.Tensor, torch.Tensor] | None = None
+        for t in range(n):
+            image = self._tensor(frames[t])
+            if t in annotated:
+                ids = torch.as_tensor(masks[t], device=self.device)
+                previous = (image, torch.stack([(ids == obj).float() for obj in objects])[None])
+                continue
+            memory = fixed if previous is None else [*fixed, self.net.encode_memory(*previous)]
+            keys = torch.stack([k for k, _ in memory], dim=3)
+            values = torch.stack([v for _, v in memory], dim=3)
+            probs = torch.softmax(self.net.segment(image, keys, values, valid), dim=1)
+            top, which = probs[0].max(0)
+            label = table[which].cpu().numpy()
+            masks[t], unsure[t] = _finish(label, (top >= SURE).cpu().numpy(), t, objects, first_frames)
+            previous = (image, probs[:, 1:])
+        return Propagated(masks, [0.0] * n, unsure)
+
+
+#: The engines by name; each one's options are its constructor's.
+ENGINES: dict[str, type[LoopEngine]] = {
+    "flow": AnchorFusionEngine,
+    "sam2": SAM2LoopEngine,
+    "stm": STMLoopEngine,
+}
+
+
+def engine_options(name: str, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The constructor options of engine ``name`` from flat settings (a session's, the command line's).
+
+    ``settings`` may hold ``preset``, ``flow_downscale`` (flow), ``sam2_config``,
+    ``sam2_checkpoint``, ``sam2_image_size`` (sam2), ``stm_model``, ``stm_weights`` (stm) and
+    ``device``; the keys of the other engines are ignored.
+    """
+    picks = {
+        "flow": {"preset": "preset", "flow_downscale": "downscale"},
+        "sam2": {
+            "sam2_config": "config",
+            "sam2_checkpoint": "checkpoint",
+            "sam2_image_size": "image_size",
+            "device": "device",
+        },
+        "stm": {"stm_model": "model", "stm_weights": "weights", "device": "device"},
+    }.get(name, {})
+    return {option: settings[key] for key, option in picks.items() if settings.get(key) is not None}
+
+
+def make_loop_engine(name: str = "flow", **options: Any) -> LoopEngine:
+    """The loop engine called ``name`` (`ENGINES`) built with ``options``.
+
+    ``flow`` takes `FlowPropagator`'s options (``preset``, ``downscale`` …); ``sam2`` and ``stm``
+    their classes' (a checkpoint or weights file is required).
+
+    Raises:
+        ConfigError: an unknown name, or a network engine without its weights.
+        DataError: a SAM 2 checkpoint that is missing or of another size than ``config``.
+        WeightsError: STM weights that are missing or of another model.
+    """
+    if name not in ENGINES:
+        raise ConfigError("engine", f"unknown propagation engine {name!r}; choose from {', '.join(ENGINES)}")
+    if name == "flow":
+        from frugalseg.autolabel.propagate import FlowPropagator
+
+        return AnchorFusionEngine(FlowPropagator(**options))
+    return ENGINES[name](**options)

@@ -1,0 +1,228 @@
+"""The loop's propagation engines: flow (two-anchor fusion), SAM 2 (one state, every annotated mask a
+conditioning frame) and STM (every annotated frame in memory), and how they are built by name.
+
+SAM 2 and STM run with random weights: these tests check the pipeline (what goes in, what comes
+back, what is cached), not mask quality; the known answers come from stand-ins for the networks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from active.synthetic_clips import jaccard, moving_square
+from frugalseg.active.annotation import make_policy
+from frugalseg.active.engines import (
+    SURE,
+    AnchorFusionEngine,
+    SAM2LoopEngine,
+    STMLoopEngine,
+    engine_options,
+    make_loop_engine,
+)
+from frugalseg.active.loop import AnnotationLoop, Video
+from frugalseg.active.propagation import PropagationCache
+from frugalseg.active.selection import make_selector
+from frugalseg.autolabel.propagate import FlowPropagator
+from frugalseg.errors import ConfigError, DataError
+
+
+@pytest.fixture(scope="module")
+def sam2_loop_engine() -> SAM2LoopEngine:
+    torch.manual_seed(0)
+    return SAM2LoopEngine(random_weights=True, image_size=64, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def stm_engine() -> STMLoopEngine:
+    torch.manual_seed(0)
+    return STMLoopEngine("stm_r18", random_weights=True, max_objects=3, device="cpu")
+
+
+def test_the_flow_engine_fuses_the_two_nearest_annotated_frames_and_caches_per_video() -> None:
+    frames, truth = moving_square(21)
+    engine = make_loop_engine("flow", preset="fast")
+    assert isinstance(engine, AnchorFusionEngine) and isinstance(engine.anchor_engine, FlowPropagator)
+    assert engine.settings["anchor_engine"] == "flow" and engine.settings["preset"] == "fast"
+    cache = engine.new_cache()
+    assert isinstance(cache, PropagationCache)
+    result = engine.propagate(frames, {0: truth[0], 20: truth[20]}, first_frames={1: 0}, cache=cache)
+    assert result.masks[0] is not truth[0] and np.array_equal(result.masks[20], truth[20])
+    assert min(jaccard(result.masks[t], truth[t]) for t in range(21)) > 0.9
+    computed = cache.computed
+    assert computed == 19 * 2  # frames 1…19, once from each side
+    engine.propagate(frames, {0: truth[0], 20: truth[20]}, first_frames={1: 0}, cache=cache)
+    assert cache.computed == computed  # the second iteration reuses every result
+
+
+def test_engines_by_name_and_their_refusals(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown propagation engine 'xmem'; choose from flow, sam2, stm"):
+        make_loop_engine("xmem")
+    with pytest.raises(ConfigError, match="needs a SAM 2 checkpoint file"):
+        make_loop_engine("sam2")
+    missing = tmp_path / "nothing.pt"
+    with pytest.raises(DataError, match="SAM 2 checkpoint file does not exist") as caught:
+        make_loop_engine("sam2", checkpoint=missing)
+    assert caught.value.path == missing
+    with pytest.raises(ConfigError, match="needs trained STM weights"):
+        make_loop_engine("stm")
+    with pytest.raises(ConfigError, match="is not a video object segmentation model"):
+        make_loop_engine("stm", model="hrnetv2_w18_small", random_weights=True)
+    flat = {
+        "preset": "fast",
+        "flow_downscale": 2,
+        "sam2_config": "sam2.1_hiera_s",
+        "sam2_checkpoint": "/w/s.pt",
+        "sam2_image_size": None,
+        "stm_model": "stm_r18",
+        "stm_weights": "/w/stm.safetensors",
+        "device": "cpu",
+    }
+    assert engine_options("flow", flat) == {"preset": "fast", "downscale": 2}
+    assert engine_options("sam2", flat) == {
+        "config": "sam2.1_hiera_s",
+        "checkpoint": "/w/s.pt",
+        "device": "cpu",
+    }
+    assert engine_options("stm", flat) == {
+        "model": "stm_r18",
+        "weights": "/w/stm.safetensors",
+        "device": "cpu",
+    }
+
+
+def test_a_sam2_checkpoint_of_another_size_is_refused(
+    sam2_loop_engine: SAM2LoopEngine, tmp_path: Path
+) -> None:
+    path = tmp_path / "tiny.pt"
+    torch.save({"model": sam2_loop_engine.tracker.predictor.state_dict()}, path)
+    with pytest.raises(DataError, match="is a SAM 2 model of config sam2.1_hiera_t, not sam2.1_hiera_s"):
+        make_loop_engine("sam2", config="sam2.1_hiera_s", checkpoint=path, image_size=64, device="cpu")
+
+
+def test_sam2_puts_every_annotated_mask_in_one_state(
+    sam2_loop_engine: SAM2LoopEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    frames, truth = moving_square(8, step=1, late=4)
+    predictor = sam2_loop_engine.tracker.predictor
+    calls: dict[str, list] = {"init_state": [], "add_new_mask": [], "propagate_in_video": []}
+
+    def spy(name: str):
+        real = getattr(predictor, name)
+
+        def wrapped(*args, **kwargs):
+            calls[name].append(args[1:2] + args[2:3] if name == "add_new_mask" else kwargs.get("reverse"))
+            return real(*args, **kwargs)
+
+        return wrapped
+
+    for name in calls:
+        monkeypatch.setattr(predictor, name, spy(name))
+    annotated = {0: truth[0], 4: truth[4], 7: truth[7]}
+    result = sam2_loop_engine.propagate(frames, annotated, first_frames={1: 0, 2: 4})
+    assert len(calls["init_state"]) == 1
+    # every annotated frame gets a mask of each object (an empty one where it is absent)
+    assert sorted(calls["add_new_mask"]) == [(t, obj) for t in (0, 4, 7) for obj in (0, 1)]
+    assert calls["propagate_in_video"] == [False]  # frame 0 annotated: no backward pass is needed
+    for t in annotated:
+        assert np.array_equal(result.masks[t], truth[t])
+    for t in range(4):
+        assert not (result.masks[t] == 2).any()  # object 2 never before the frame it appears on
+    assert all(m.shape == (96, 128) and m.dtype == np.uint8 for m in result.masks)
+    assert set(np.unique(np.concatenate([m.ravel() for m in result.masks]))) <= {0, 1, 2}
+    assert result.disagreement == [0.0] * 8 and all(0 <= u <= 1 for u in result.unsure)
+    assert [result.unsure[t] for t in annotated] == [0.0, 0.0, 0.0]
+
+
+def test_sam2_tracks_from_several_conditioning_frames_each_frame_once(
+    sam2_loop_engine: SAM2LoopEngine,
+) -> None:
+    frames, truth = moving_square(6, step=1)
+    conditioning = {2: [truth[2] == 1], 5: [truth[5] == 1]}
+    seen = [t for t, _ in sam2_loop_engine.tracker.track_annotated(frames, conditioning)]
+    assert sorted(seen) == list(range(6))  # forward from frame 2 to 5, then backward to 0
+    assert seen[:4] == [2, 3, 4, 5]
+    with pytest.raises(ValueError, match="one mask per object"):
+        list(sam2_loop_engine.tracker.track_annotated(frames, {0: [truth[0] == 1], 3: []}))
+
+
+def test_stm_reads_every_annotated_frame_and_encodes_each_once(
+    stm_engine: STMLoopEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    frames, truth = moving_square(6, step=1)
+    encoded: list[tuple[int, ...]] = []
+    real = stm_engine.net.encode_memory
+
+    def counting(frame, masks):
+        encoded.append(tuple(masks.shape))
+        return real(frame, masks)
+
+    monkeypatch.setattr(stm_engine.net, "encode_memory", counting)
+    cache = stm_engine.new_cache()
+    result = stm_engine.propagate(frames, {0: truth[0], 5: truth[5]}, first_frames={1: 0}, cache=cache)
+    # the 2 annotated frames, then the previous frame of each of the 4 frames segmented
+    assert len(encoded) == 2 + 4 and len(cache) == 2
+    encoded.clear()
+    stm_engine.propagate(frames, {0: truth[0], 5: truth[5], 2: truth[2]}, first_frames={1: 0}, cache=cache)
+    assert len(encoded) == 1 + 3 and len(cache) == 3  # only the new annotated frame is encoded anew
+    assert np.array_equal(result.masks[5], truth[5]) and result.disagreement == [0.0] * 6
+
+
+def test_stm_labels_and_unsure_shares_follow_its_probabilities(
+    stm_engine: STMLoopEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stand-in read: object 2 wins the left half (p 0.6, unsure), the background the right half (p 0.9)."""
+    frames = [np.full((16, 20, 3), 100 + 20 * t, np.uint8) for t in range(3)]
+    left = np.zeros((16, 20), bool)
+    left[:, :10] = True
+
+    def segment(frame, keys, values, valid):
+        probs = torch.zeros(1, 3, 16, 20)
+        probs[0, 2][torch.from_numpy(left)] = 0.6
+        probs[0, 0][torch.from_numpy(left)] = 0.4
+        probs[0, 0][torch.from_numpy(~left)] = 0.9
+        probs[0, 1][torch.from_numpy(~left)] = 0.1
+        return probs.log()
+
+    monkeypatch.setattr(stm_engine.net, "segment", segment)
+    annotated = {0: np.zeros((16, 20), np.uint8)}
+    annotated[0][2:5, 2:5] = 1
+    result = stm_engine.propagate(frames, annotated, first_frames={1: 0, 2: 2})
+    assert not (result.masks[1] == 2).any()  # object 2 is removed before frame 2
+    assert np.array_equal(result.masks[2], np.where(left, 2, 0))
+    assert result.unsure[2] == 1.0  # every object pixel is below SURE
+    assert result.unsure[1] == 1.0  # the left half is unsure, and counts as area although removed
+    assert 0.6 < SURE < 0.9
+
+
+def test_a_loop_runs_on_sam2_and_resumes(sam2_loop_engine: SAM2LoopEngine, tmp_path: Path) -> None:
+    frames, truth = moving_square(6, step=1)
+    video = Video("square", frames, truth, list(range(6)))
+
+    def loop() -> AnnotationLoop:
+        return AnnotationLoop(
+            video, make_selector("uniform"), make_policy("mask"), sam2_loop_engine, tmp_path
+        )
+
+    first = loop()
+    first.run(10_000, steps=2)
+    assert [r.frame for r in first.state.history] == [0, 5]
+    again = loop()
+    assert again.state.iteration == 2
+    again.run(10_000, steps=1)
+    assert again.state.history[-1].frame == 2 and sorted(again.state.annotated) == [0, 2, 5]
+
+
+def test_the_loop_wants_a_loop_engine(tmp_path: Path) -> None:
+    frames, truth = moving_square(3)
+    with pytest.raises(TypeError, match="wrap a single-anchor engine in AnchorFusionEngine"):
+        AnnotationLoop(
+            Video("v", frames, truth, [0, 1, 2]),
+            make_selector("uniform"),
+            make_policy("mask"),
+            FlowPropagator(),
+            tmp_path,
+        )
