@@ -10,6 +10,9 @@ Parts (one per run):
     python benchmarks/bench_annotation_loop.py policy-train    the learned type policy, one per fold of clips
     python benchmarks/bench_annotation_loop.py policy-loop --fold K --types T,…   oracle frames, types T
     python benchmarks/bench_annotation_loop.py policy-report   both folds' loops as one curve per strategy
+    python benchmarks/bench_annotation_loop.py qnet-train [--size 112 --epochs 10 --lr 0.01]   QNet per fold
+    python benchmarks/bench_annotation_loop.py qnet-loops    diversity on each fold's held-out QNet
+    python benchmarks/bench_annotation_loop.py engines       seconds per propagated frame of each loop engine
 
 The loop parts use every 2nd frame of the first 40 of each clip (20 frames per clip, 160 in all;
 drawing every one of them takes 3.56 h) under a budget of 0.8 h, with DIS flow at half resolution,
@@ -52,6 +55,7 @@ from frugalseg.active.engines import make_loop_engine
 from frugalseg.active.loop import TARGET_JF, AnnotationLoop
 from frugalseg.active.policy import FEATURES, run_samples
 from frugalseg.active.propagation import PropagationCache, propagate_annotations
+from frugalseg.active.quality import QualitySamples, run_quality_samples
 from frugalseg.active.selection import SelectionView, make_selector
 from frugalseg.active.simulate import Strategy, simulate, strategies, summarise, video_sources
 from frugalseg.active.state import VideoState, load_history
@@ -356,6 +360,117 @@ def policy_report() -> None:
         print(f"{strategy.name}: after the first masks, {masks} masks and {clicks} clicks")
 
 
+def engines(frames_used: int) -> None:
+    """Seconds per propagated frame of each loop engine on blackswan (854×480), first and last annotated.
+
+    SAM 2 and STM run with random weights: the work per frame is that of real weights.
+    """
+    import torch
+
+    from frugalseg.active.engines import SAM2LoopEngine, STMLoopEngine
+
+    torch.manual_seed(0)
+    fmt = DavisFormat(merged_root())
+    source = [s for s in video_sources(fmt, "all", max_frames=frames_used) if s.name == "blackswan"][0]
+    video = source.load()
+    annotated = {0: video.truth[0], frames_used - 1: video.truth[frames_used - 1]}
+    built = {
+        "flow (DIS medium, full size)": lambda: make_loop_engine("flow"),
+        "flow (DIS medium, half size: the benchmark's)": lambda: make_loop_engine("flow", downscale=2),
+        "sam2 (hiera_t, 1024)": lambda: SAM2LoopEngine(random_weights=True, device="cpu"),
+        "sam2 (hiera_t, 512)": lambda: SAM2LoopEngine(random_weights=True, image_size=512, device="cpu"),
+        "stm_r50": lambda: STMLoopEngine("stm_r50", random_weights=True, device="cpu"),
+        "stm_r18": lambda: STMLoopEngine("stm_r18", random_weights=True, device="cpu"),
+    }
+    print(f"torch threads {torch.get_num_threads()}; {frames_used} frames, {frames_used - 2} propagated\n")
+    print(
+        "| engine | seconds per propagated frame | one iteration on a 50-frame video (est.) |\n|---|---|---|"
+    )
+    for name, build in built.items():
+        engine = build()
+        start = time.perf_counter()
+        engine.propagate(video.frames, annotated, first_frames={1: 0}, cache=engine.new_cache())
+        per_frame = (time.perf_counter() - start) / (frames_used - 2)
+        print(f"| {name} | {per_frame:.2f} | {48 * per_frame:.0f} s |", flush=True)
+
+
+QNET = OUT.parent / "qnet"
+
+
+def qnet_samples(size: int) -> QualitySamples:
+    """QNet's samples of every iteration of every ``frames``-part loop, at ``size`` px (cached)."""
+    path = QNET / f"samples_{size}.npz"
+    if not path.is_file():
+        start = time.perf_counter()
+        engine = make_loop_engine("flow", downscale=DOWNSCALE)
+        run_quality_samples(OUT / "frames", engine=engine, input_size=size).save(path)
+        print(f"samples: {time.perf_counter() - start:.0f} s")
+    return QualitySamples.load(path)
+
+
+def qnet_train(size: int, epochs: int, lr: float) -> None:
+    """One QNet per fold on the other fold's samples; bin accuracy and J error on the held-out fold."""
+    from frugalseg.lightning_modules.quality_net import evaluate_quality_net, fit_quality_net
+    from frugalseg.zoo import save_quality_net
+
+    QNET.mkdir(parents=True, exist_ok=True)
+    samples = qnet_samples(size)
+    print(
+        f"{len(samples)} samples at {size}x{size} (mean J {samples.j.mean():.3f}); {epochs} epochs, lr {lr}\n"
+    )
+    print(
+        "| QNet for fold | trained on (samples) | held out (samples) | held-out bin accuracy "
+        "| held-out mean abs. J error | the same, predicting the training mean | seconds |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for fold, clips in FOLDS.items():
+        (other,) = [f for f in FOLDS if f != fold]
+        train, held = samples.of_videos(FOLDS[other]), samples.of_videos(clips)
+        start = time.perf_counter()
+        net = fit_quality_net(train, epochs=epochs, lr=lr, seed=0)
+        seconds = time.perf_counter() - start
+        meta = {"trained_on": FOLDS[other], "samples": len(train), "epochs": epochs, "lr": lr}
+        save_quality_net(net, QNET / f"qnet-{fold}.safetensors", meta)
+        scores = evaluate_quality_net(net, held)
+        constant = float(np.abs(held.j - train.j.mean()).mean())
+        accuracy, error = scores["bin_accuracy"], scores["quality_mae"]
+        print(
+            f"| {fold} ({', '.join(clips)}) | {other} ({len(train)}) | {len(held)} | {accuracy:.3f} "
+            f"| {error:.3f} | {constant:.3f} | {seconds:.0f} |"
+        )
+
+
+def qnet_loops() -> None:
+    """Diversity on QNet features (each fold with the QNet that never saw it) beside the ``frames`` part."""
+    start = time.perf_counter()
+    qnet = Strategy("diversity-qnet", "mask")
+    histories: dict[Strategy, list] = {qnet: []}
+    for fold, clips in FOLDS.items():
+        out = OUT / f"qnet-{fold}"
+        simulate(
+            DavisFormat(merged_root(clips, f"davis-fold-{fold}")),
+            out,
+            split="all",
+            budget_hours=BUDGET_HOURS * len(clips) / 8,
+            frames=["diversity"],
+            types=["mask"],
+            seeds=1,
+            stride=STRIDE,
+            max_frames=MAX_FRAMES,
+            engine=make_loop_engine("flow", downscale=DOWNSCALE),
+            diversity_features="qnet",
+            diversity_weights=QNET / f"qnet-{fold}.safetensors",
+            progress=False,
+        )
+        histories[qnet] += [load_history(out / "runs/diversity-mask/seed0" / clip) for clip in clips]
+    print(f"QNet loops: {time.perf_counter() - start:.0f} s\n")
+    clips = [clip for fold in FOLDS.values() for clip in fold]
+    for strategy in strategies(["random", "uniform", "diversity", "oracle"], ["mask"], 5):
+        folder = OUT / "frames/runs" / strategy.name / f"seed{strategy.seed}"
+        histories[strategy] = [load_history(folder / clip) for clip in clips]
+    report(summarise(histories, BUDGET_HOURS), "uniform-mask")
+
+
 def main(argv: list[str]) -> None:
     cv2.setNumThreads(1)
     parser = argparse.ArgumentParser()
@@ -370,8 +485,14 @@ def main(argv: list[str]) -> None:
             "policy-train",
             "policy-loop",
             "policy-report",
+            "qnet-train",
+            "qnet-loops",
+            "engines",
         ),
     )
+    parser.add_argument("--size", type=int, default=112, help="qnet-train part: QNet's input size")
+    parser.add_argument("--epochs", type=int, default=10, help="qnet-train part: epochs")
+    parser.add_argument("--lr", type=float, default=0.01, help="qnet-train part: SGD's rate")
     parser.add_argument("--frames", default="oracle", help="types part: the frame selector")
     parser.add_argument("--fold", choices=tuple(FOLDS), default="a", help="policy-loop part: the clips")
     parser.add_argument(
@@ -394,6 +515,12 @@ def main(argv: list[str]) -> None:
         policy_loop(args.fold, args.types.split(","))
     elif args.part == "policy-report":
         policy_report()
+    elif args.part == "qnet-train":
+        qnet_train(args.size, args.epochs, args.lr)
+    elif args.part == "qnet-loops":
+        qnet_loops()
+    elif args.part == "engines":
+        engines(12)
     else:
         iteration()
 

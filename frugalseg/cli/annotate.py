@@ -487,6 +487,7 @@ def _train_qnet(args: argparse.Namespace) -> int:
         seed=args.seed,
         encoder_weights=args.encoder_weights,
         val_samples=val,
+        trainer_options={"enable_progress_bar": True},
     )
     meta = {
         "runs": [str(Path(run).resolve()) for run in args.runs],

@@ -16,8 +16,11 @@ models once they are built), SGD/Adam with the polynomial decay of the papers
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar
 
 import lightning as L
@@ -48,6 +51,26 @@ def compile_options(value: bool | dict[str, Any] | None) -> dict[str, Any] | Non
     if not value:
         return None
     return {} if value is True else dict(value)
+
+
+@contextlib.contextmanager
+def quiet_trainers() -> Iterator[None]:
+    """Hold Lightning's info lines back (accelerators found, tips, why fitting stopped).
+
+    For trainers a command starts on its own (the annotation loop's, a small network's): their
+    progress and results are what a user reads.
+    """
+    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "You defined a `validation_step` but have no `val_dataloader`")
+            yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 class BaseTask(L.LightningModule, ABC):

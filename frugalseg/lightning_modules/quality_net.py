@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchmetrics import Metric, MetricCollection
 
 from frugalseg.errors import ConfigError
-from frugalseg.lightning_modules.base import BaseTask
+from frugalseg.lightning_modules.base import BaseTask, quiet_trainers
 from frugalseg.zoo._quality_net import (
     DEFAULT_BINS,
     DEFAULT_ENCODER,
@@ -331,8 +331,9 @@ def fit_quality_net(
         "deterministic": True,
         **(trainer_options or {}),
     }
-    trainer = L.Trainer(**options)
-    trainer.fit(module, train_dataloaders=train, val_dataloaders=val)
+    with quiet_trainers():
+        trainer = L.Trainer(**options)
+        trainer.fit(module, train_dataloaders=train, val_dataloaders=val)
     scores = {k: round(float(v), 4) for k, v in trainer.callback_metrics.items()}
     log.info("QNet after %d epochs on %d samples: %s", epochs, len(samples), scores)
     net = module.student

@@ -20,7 +20,6 @@ one would.
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +35,7 @@ from torch import Tensor, nn
 from frugalseg.data.io import write_bytes_atomic
 from frugalseg.datamodules.one_video import OneVideoDataModule
 from frugalseg.errors import WeightsError
+from frugalseg.lightning_modules.base import quiet_trainers
 from frugalseg.lightning_modules.test_time import VideoFineTuningModule, fine_tune
 
 
@@ -159,7 +159,7 @@ class FineTuningLearner:
         module = self._module()
         L.seed_everything(self.seed * 1000 + iteration, verbose=False)
         data = self._data(frames, labels, flow_cache)
-        with self._features(module) as captured, _quiet_trainers():
+        with self._features(module) as captured, quiet_trainers():
             result = fine_tune(module, data, epochs=self.epochs, **self._trainer_args())
         return StudentOutputs(result.probabilities, captured)
 
@@ -167,7 +167,7 @@ class FineTuningLearner:
         """The softmax and features of every frame with the current weights (no training)."""
         module = self._module()
         data = self._data(frames, None, None)
-        with self._features(module) as captured, _quiet_trainers():
+        with self._features(module) as captured, quiet_trainers():
             trainer = L.Trainer(**{"logger": False, "enable_checkpointing": False, **self._trainer_args()})
             outputs = trainer.predict(module, datamodule=data) or []
         probabilities: list[np.ndarray] = [np.empty(0, np.float32)] * len(frames)
@@ -229,20 +229,3 @@ class FineTuningLearner:
             yield captured
         finally:
             handle.remove()
-
-
-@contextlib.contextmanager
-def _quiet_trainers() -> Iterator[None]:
-    """Hold Lightning's info lines back (accelerators found, tips, why fitting stopped).
-
-    A loop starts a trainer per iteration and per loop; its own progress lines are what a user reads.
-    """
-    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric")]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        for logger, level in zip(loggers, levels, strict=True):
-            logger.setLevel(level)

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from frugalseg.errors import ConfigError
-from frugalseg.lightning_modules.base import BaseTask
+from frugalseg.lightning_modules.base import BaseTask, quiet_trainers
 from frugalseg.zoo import TypeGainNet
 
 
@@ -103,15 +103,16 @@ def fit_type_gain(
     assert isinstance(net, TypeGainNet)  # configure_models built it
     net.set_normalisation(x)
     loader = DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=True)
-    trainer = L.Trainer(
-        max_epochs=epochs,
-        accelerator="cpu",
-        devices=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        deterministic=True,
-    )
-    trainer.fit(module, train_dataloaders=loader)
+    with quiet_trainers():
+        trainer = L.Trainer(
+            max_epochs=epochs,
+            accelerator="cpu",
+            devices=1,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            deterministic=True,
+        )
+        trainer.fit(module, train_dataloaders=loader)
     return net.eval()

@@ -179,3 +179,34 @@ def test_two_processes_share_the_videos_and_give_the_curves_of_one(davis: Path, 
         assert len(keys) == len(set(keys)) == 2 * SQUARES_FRAMES  # every label once
         pngs = {r["path"]: (two.root / r["path"]).read_bytes() for r in two.records()}
         assert pngs == {r["path"]: (one.root / r["path"]).read_bytes() for r in one.records()}
+
+
+def test_train_qnet_then_select_frames_with_it(davis: Path, tmp_path: Path, capsys) -> None:
+    """`annotate train-qnet` on a simulated run, its samples kept; `--diversity-features qnet` reads it."""
+    from frugalseg.zoo import load_quality_net
+
+    run = tmp_path / "run"
+    assert simulate(davis, run, "--budget-hours", "0.1", "--frames", "uniform", "--max-frames", "6") == 0
+    qnet, samples = tmp_path / "qnet.safetensors", tmp_path / "samples.npz"
+    train = ["annotate", "train-qnet", "--runs", str(run), "--samples", str(samples), "--input-size", "32"]
+    train += ["--epochs", "1", "--lr", "0.01", "--val-videos", "squares-b", "--out", str(qnet)]
+    assert main(train) == 0
+    out = capsys.readouterr().out
+    assert "held out (squares-b" in out and "bin accuracy" in out
+    net, meta = load_quality_net(qnet)
+    assert net.input_size == 32 and meta["videos"] == ["squares-a"]
+    made = samples.stat().st_mtime_ns
+    assert main(train) == 0 and samples.stat().st_mtime_ns == made  # the samples are read, not made again
+    assert main([*train[:-2], "--preset", "fast", "--out", str(tmp_path / "other.safetensors")]) == 0  # read
+    samples.unlink()
+    assert main([*train[:-2], "--preset", "fast", "--out", str(tmp_path / "other.safetensors")]) == 2
+    assert "was simulated with engine" in capsys.readouterr().err
+    chosen = tmp_path / "chosen"
+    options = ["--budget-hours", "0.1", "--frames", "diversity", "--max-frames", "6"]
+    assert (
+        simulate(davis, chosen, *options, "--diversity-features", "qnet", "--diversity-weights", str(qnet))
+        == 0
+    )
+    recorded = json.loads((chosen / "run.json").read_text())["diversity"]
+    assert recorded["features"] == "qnet" and recorded["weights"] == "qnet.safetensors"
+    assert len(recorded["weights_sha256"]) == 64
