@@ -1,6 +1,6 @@
 """The annotation loop of paper 002 on the 8 DAVIS clips of ../shared/data (davis_dev + davis_hard).
 
-Parts (one per run):
+Parts (one per run; `make bench` runs `engines`, the quick one):
 
     python benchmarks/bench_annotation_loop.py anchors     mean J of frames 1…19 from anchors {0} and {0, 20}
     python benchmarks/bench_annotation_loop.py frames      J&F vs hours, masks only, per frame selector
@@ -476,6 +476,9 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument(
         "part",
+        nargs="?",
+        default="engines",
+        help="default (what `make bench` runs): engines",
         choices=(
             "anchors",
             "frames",

@@ -1,7 +1,7 @@
 """The semantic annotation loop of paper 000 (HVSA) on a generated synthetic streets clip, sized for the CPU.
 
     python benchmarks/bench_semantic_loop.py loop     frame / rectangle / superpixel × diversity / random
-    python benchmarks/bench_semantic_loop.py timing   one fine-tuning iteration against the video's length
+    python benchmarks/bench_semantic_loop.py timing   one fine-tuning iteration against the video's length (default)
     python benchmarks/bench_semantic_loop.py cityscapes   the loop on the real Cityscapes snippet
 
 ``loop`` annotates one synthetic clip (ground truth on every frame; ``--frames`` frames of
@@ -210,7 +210,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("part", choices=("loop", "timing", "cityscapes"))
+    parser.add_argument(
+        "part", nargs="?", default="timing", choices=("loop", "timing", "cityscapes"), help="default: timing"
+    )
     parser.add_argument("--out", default=str(Path(tempfile.gettempdir()) / "bench_semantic_loop"))
     parser.add_argument("--size", type=int, nargs=2, default=(48, 96), help="frame height and width")
     parser.add_argument("--frames", type=int, default=12, help="frames of the clip the loop annotates")

@@ -347,7 +347,8 @@ def simulate(
     else:
         from frugalseg.autolabel.lightning_runner import label_with_trainer
 
-        if label_with_trainer(sources, job, movable=[engine], options=trainer, progress=progress) != 0:
+        movable = [engine] if click_model is None else [engine, click_model]
+        if label_with_trainer(sources, job, movable=movable, options=trainer, progress=progress) != 0:
             return None
     curves = summarise(
         {s: [load_history(job.folder(s, source)) for source in sources] for s in plan}, budget_hours
@@ -388,9 +389,9 @@ def _open_run(out: Path, wanted: dict[str, Any]) -> None:
 
 @dataclass
 class _VideoJob:
-    """Every strategy's loop on one video, then its label stores (one work item of `simulate`).
+    """Every strategy's loop on one video, then its label stores: one work item of `simulate`.
 
-    A plain object of picklable parts, so a spawning multi-process strategy can ship it.
+    Each process of a multi-process run calls it on its share of the videos.
     """
 
     fmt: DavisFormat
