@@ -459,6 +459,7 @@ class SAM2Clicks(SAMClicks):
         random_weights: bool = False,
     ) -> None:
         from frugalseg.autolabel.sam2_loading import SAM2_CONFIGS, build_sam2_image_predictor, resolve_device
+        from frugalseg.zoo._loading import sha256_file
 
         _checked_start(start)  # before SAM 2 is built
         if config not in SAM2_CONFIGS:
@@ -481,7 +482,7 @@ class SAM2Clicks(SAMClicks):
         self._network = predictor.model
         self.config = config
         self.checkpoint = None if checkpoint is None else Path(checkpoint)
-        self._checkpoint_sha256 = None if checkpoint is None else _sha256(Path(checkpoint))
+        self._checkpoint_sha256 = None if checkpoint is None else sha256_file(checkpoint)
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -498,15 +499,6 @@ class SAM2Clicks(SAMClicks):
         self._network.to(device)
         self._image_key = None
         return self
-
-
-def _sha256(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 #: The click-to-mask models by name; each one's options are its constructor's.

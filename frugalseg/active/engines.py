@@ -35,7 +35,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import torch
 
-from frugalseg.active.propagation import Propagated, PropagationCache, mask_digest, propagate_annotations
+from frugalseg.active.propagation import (
+    Propagated,
+    PropagationCache,
+    mask_digest,
+    object_share,
+    propagate_annotations,
+)
 from frugalseg.data.clips import IGNORE_INDEX
 from frugalseg.errors import ConfigError
 
@@ -152,22 +158,13 @@ def _start(frames: Sequence[np.ndarray], annotated: Mapping[int, np.ndarray]) ->
 
 
 def _finish(
-    label: np.ndarray,
-    sure: np.ndarray,
-    t: int,
-    objects: Sequence[int],
-    first_frames: Mapping[int, int] | None,
+    label: np.ndarray, sure: np.ndarray, t: int, first_frames: Mapping[int, int] | None
 ) -> tuple[np.ndarray, float]:
     """A network engine's mask of frame ``t`` (objects removed before they appear) and its unsure share."""
     for obj, first in (first_frames or {}).items():
         if t < first:
             label[label == obj] = 0
-    unsure = ~sure
-    area = (label != 0) | unsure
-    share = float(np.count_nonzero(unsure & area)) / max(
-        int(np.count_nonzero(area)), max(1, label.size // 100)
-    )
-    return label, round(share, 6)
+    return label, object_share(~sure, (label != 0) | ~sure)
 
 
 class SAM2LoopEngine(LoopEngine):
@@ -242,7 +239,7 @@ class SAM2LoopEngine(LoopEngine):
                 label[label == IGNORE_INDEX] = 0
                 top = torch.sigmoid(torch.as_tensor(logits).float().amax(0)[0])  # the likeliest object
                 sure = _upsampled((top >= SURE) | (top <= 1 - SURE), shape)
-                masks[t], unsure[t] = _finish(label, sure, t, objects, first_frames)
+                masks[t], unsure[t] = _finish(label, sure, t, first_frames)
         return Propagated(masks, [0.0] * n, unsure)
 
 
@@ -382,7 +379,7 @@ class STMLoopEngine(LoopEngine):
             probs = torch.softmax(self.net.segment(image, keys, values, valid), dim=1)
             top, which = probs[0].max(0)
             label = table[which].cpu().numpy()
-            masks[t], unsure[t] = _finish(label, (top >= SURE).cpu().numpy(), t, objects, first_frames)
+            masks[t], unsure[t] = _finish(label, (top >= SURE).cpu().numpy(), t, first_frames)
             previous = (image, probs[:, 1:])
         return Propagated(masks, [0.0] * n, unsure)
 

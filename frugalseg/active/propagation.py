@@ -136,7 +136,7 @@ class Propagated:
         return [d + u for d, u in zip(self.disagreement, self.unsure, strict=True)]
 
 
-def _object_share(flags: np.ndarray, area: np.ndarray) -> float:
+def object_share(flags: np.ndarray, area: np.ndarray) -> float:
     """``flags`` counted over ``area`` (at least 1 % of the frame, so empty frames do not divide by ~0)."""
     floor = max(1, flags.size // 100)
     return round(float(np.count_nonzero(flags & area)) / max(int(np.count_nonzero(area)), floor), 6)
@@ -213,9 +213,9 @@ def propagate_annotations(
             # how evenly the two sides weigh (1 halfway between two anchors, → 0 next to one).
             balance = 2 * min(weights) / sum(weights)
             differ = (sides[0][0] != sides[1][0]) & ~lost
-            disagreement.append(round(balance * _object_share(differ, area), 6))
+            disagreement.append(round(balance * object_share(differ, area), 6))
         else:
             disagreement.append(0.0)
-        shares = [w * _object_share(one, area | one) for w, one in zip(weights, losts, strict=True)]
+        shares = [w * object_share(one, area | one) for w, one in zip(weights, losts, strict=True)]
         unsure.append(round(sum(shares) / sum(weights), 6))
     return Propagated(masks, disagreement, unsure)
