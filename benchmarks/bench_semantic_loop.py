@@ -1,8 +1,10 @@
 """The semantic annotation loop of paper 000 (HVSA) on a generated synthetic streets clip, sized for the CPU.
 
     python benchmarks/bench_semantic_loop.py loop     frame / rectangle / superpixel × diversity / random
-    python benchmarks/bench_semantic_loop.py timing   one fine-tuning iteration against the video's length (default)
+    python benchmarks/bench_semantic_loop.py timing   one fine-tuning iteration against the video's length
     python benchmarks/bench_semantic_loop.py cityscapes   the loop on the real Cityscapes snippet
+
+Without a part it runs ``timing`` (what `make bench` runs).
 
 ``loop`` annotates one synthetic clip (ground truth on every frame; ``--frames`` frames of
 ``--size``) with every granularity × selector at one click budget in 3 iterations, fine-tuning
