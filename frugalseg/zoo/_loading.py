@@ -259,3 +259,31 @@ def check_compatible(
             loaded.path,
             f"was trained with num_frames={card['num_frames']}, but num_frames={num_frames} was asked for",
         )
+
+
+def read_tagged_safetensors(path: Path, fmt: str, what: str) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """The tensors and metadata of a safetensors file whose metadata ``format`` is ``fmt``.
+
+    For the small networks frugalseg saves with their settings in the metadata (the type policy,
+    QNet). Never unpickles.
+
+    Args:
+        path: the file.
+        fmt: the ``format`` its metadata must name.
+        what: what the file holds, in words, for the errors ("quality network").
+
+    Raises:
+        WeightsError: naming the file, when it is missing, not safetensors, or of another format.
+    """
+    if not path.is_file():
+        raise WeightsError(path, f"{what} file does not exist")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+        state = load_file(str(path))
+    except (SafetensorError, OSError) as err:
+        raise WeightsError(path, f"not a readable safetensors file ({err})") from err
+    if metadata.get("format") != fmt:
+        article = "an" if what[:1] in "aeiou" else "a"
+        raise WeightsError(path, f"not {article} {what} (metadata format is not {fmt!r})")
+    return state, metadata

@@ -24,14 +24,13 @@ import cv2
 import numpy as np
 import timm
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save
+from safetensors.torch import save
 from torch import Tensor, nn
 
 from frugalseg.data.io import write_bytes_atomic
 from frugalseg.data.normalization import IMAGENET_MEAN, IMAGENET_STD
 from frugalseg.errors import ConfigError, WeightsError
-from frugalseg.zoo._loading import load_state_dict_strictly, read_weights_file
+from frugalseg.zoo._loading import load_state_dict_strictly, read_tagged_safetensors, read_weights_file
 
 FORMAT = "frugalseg-quality-net"
 DEFAULT_ENCODER = "resnet18"
@@ -253,16 +252,7 @@ def load_quality_net(path: str | Path) -> tuple[QualityNet, dict[str, Any]]:
             or its tensors do not fit the network its metadata describes.
     """
     path = Path(path)
-    if not path.is_file():
-        raise WeightsError(path, "quality network file does not exist")
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-        state = load_file(str(path))
-    except (SafetensorError, OSError) as err:
-        raise WeightsError(path, f"not a readable safetensors file ({err})") from err
-    if metadata.get("format") != FORMAT:
-        raise WeightsError(path, f"not a quality network (metadata format is not {FORMAT!r})")
+    state, metadata = read_tagged_safetensors(path, FORMAT, "quality network")
     encoder, bins, input_size, meta = _settings(path, metadata)
     try:
         net = QualityNet(encoder, bins, input_size)

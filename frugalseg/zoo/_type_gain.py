@@ -14,12 +14,12 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save
+from safetensors.torch import save
 from torch import Tensor, nn
 
 from frugalseg.data.io import write_bytes_atomic
 from frugalseg.errors import WeightsError
+from frugalseg.zoo._loading import read_tagged_safetensors
 
 FORMAT = "frugalseg-type-gain"
 
@@ -82,16 +82,7 @@ def load_type_gain(path: str | Path) -> tuple[TypeGainNet, list[str], list[str]]
         WeightsError: naming the file, when it is missing, not safetensors, or not a type-gain network.
     """
     path = Path(path)
-    if not path.is_file():
-        raise WeightsError(path, "annotation-type policy file does not exist")
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            meta = handle.metadata() or {}
-        state = load_file(str(path))
-    except (SafetensorError, OSError) as err:
-        raise WeightsError(path, f"not a readable safetensors file ({err})") from err
-    if meta.get("format") != FORMAT:
-        raise WeightsError(path, f"not an annotation-type policy (metadata format is not {FORMAT!r})")
+    state, meta = read_tagged_safetensors(path, FORMAT, "annotation-type policy")
     types, features = json.loads(meta["types"]), json.loads(meta["features"])
     net = TypeGainNet(int(meta["num_features"]), len(types), int(meta["hidden"]))
     try:
