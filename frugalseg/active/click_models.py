@@ -458,21 +458,22 @@ class SAM2Clicks(SAMClicks):
         start: str = "mask",
         random_weights: bool = False,
     ) -> None:
-        from frugalseg.autolabel.sam2_loading import SAM2_CONFIGS, build_sam2_image_predictor, resolve_device
+        from frugalseg.autolabel.sam2_loading import (
+            build_sam2_image_predictor,
+            check_image_size,
+            config_file,
+            resolve_device,
+        )
         from frugalseg.zoo._loading import sha256_file
 
         _checked_start(start)  # before SAM 2 is built
-        if config not in SAM2_CONFIGS:
-            raise ConfigError(
-                "sam2_config", f"unknown SAM 2 config {config!r}; choose from {', '.join(SAM2_CONFIGS)}"
-            )
+        config_file(config)
+        check_image_size(image_size)
         if checkpoint is None and not random_weights:
             raise ConfigError(
                 "sam2_checkpoint",
                 "the sam2 click model needs a SAM 2 checkpoint file (--sam2-checkpoint FILE)",
             )
-        if image_size is not None and (image_size < 64 or image_size % 64):
-            raise ConfigError("sam2_image_size", f"must be a positive multiple of 64, got {image_size}")
         options = {} if image_size is None else {"image_size": image_size}
         predictor = build_sam2_image_predictor(
             config, checkpoint, resolve_device(device), random_weights=random_weights, **options

@@ -25,7 +25,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from frugalseg.errors import DataError
+from frugalseg.errors import ConfigError, DataError
 
 SAM2_CONFIGS: tuple[str, ...] = ("sam2.1_hiera_t", "sam2.1_hiera_s", "sam2.1_hiera_b+", "sam2.1_hiera_l")
 INSTALL_HINT = "pip install 'frugalseg[sam2]'"
@@ -57,8 +57,16 @@ def resolve_device(device: str) -> str:
 def config_file(config: str) -> str:
     """The wheel's hydra config path for a config name such as ``sam2.1_hiera_t``."""
     if config not in SAM2_CONFIGS:
-        raise ValueError(f"unknown SAM 2 config {config!r}; valid configs: {', '.join(SAM2_CONFIGS)}")
+        raise ConfigError(
+            "sam2_config", f"unknown SAM 2 config {config!r}; valid configs: {', '.join(SAM2_CONFIGS)}"
+        )
     return f"{_CONFIG_FOLDER}/{config}.yaml"
+
+
+def check_image_size(image_size: int | None) -> None:
+    """Raise `ConfigError` unless ``image_size`` is None (the config's) or a positive multiple of 64."""
+    if image_size is not None and (image_size < 64 or image_size % 64):
+        raise ConfigError("sam2_image_size", f"must be a positive multiple of 64, got {image_size}")
 
 
 def build_sam2_video_predictor(

@@ -38,7 +38,12 @@ import torch
 
 from frugalseg.autolabel.objects import STUFF_MODES, LabelObjects, merge_objects, split_objects
 from frugalseg.autolabel.propagate import check_propagation_inputs
-from frugalseg.autolabel.sam2_loading import build_sam2_video_predictor, config_file, resolve_device
+from frugalseg.autolabel.sam2_loading import (
+    build_sam2_video_predictor,
+    check_image_size,
+    config_file,
+    resolve_device,
+)
 from frugalseg.errors import DataError
 
 
@@ -74,8 +79,7 @@ class SAM2Propagator:
     ) -> None:
         if stuff not in STUFF_MODES:
             raise ValueError(f"unknown stuff mode {stuff!r}; modes: {', '.join(STUFF_MODES)}")
-        if image_size is not None and (image_size < 64 or image_size % 64):
-            raise ValueError(f"image_size must be a positive multiple of 64, got {image_size}")
+        check_image_size(image_size)
         config_file(config)  # unknown names fail before the checkpoint is read
         device = resolve_device(device)
         options = {} if image_size is None else {"image_size": image_size}
