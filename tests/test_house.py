@@ -100,6 +100,40 @@ def test_no_module_imports_itself_through_a_cycle():
     assert not cycles, "import cycles:\n" + "\n".join(cycles)
 
 
+def _every_import(path: Path) -> set[str]:
+    """The frugalseg modules ``path`` imports anywhere (in functions too), but under TYPE_CHECKING."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    hidden = {
+        id(child)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+        for child in ast.walk(node)
+    }
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in hidden:
+            continue
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("frugalseg"):
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if alias.name.startswith("frugalseg"))
+    return found
+
+
+def test_nothing_outside_the_zoo_imports_its_private_modules():
+    """The zoo's ``_`` modules are its own; other rooms, tests and benchmarks use ``frugalseg.zoo``'s names."""
+    sources = [*PACKAGE.rglob("*.py"), *(REPO / "tests").rglob("*.py"), *(REPO / "benchmarks").rglob("*.py")]
+    wrong = [
+        f"{path.relative_to(REPO)} → {name}"
+        for path in sources
+        if PACKAGE / "zoo" not in path.parents
+        for name in sorted(_every_import(path))
+        if name.startswith("frugalseg.zoo._")
+    ]
+    assert not wrong, "imports of the zoo's private modules:\n" + "\n".join(wrong)
+
+
 @pytest.mark.slow
 def test_an_installed_wheel_trains_from_its_config_and_loads_published_weights(tmp_path):
     """``pip install`` of the built wheel into a fresh venv, then everything from another folder: the

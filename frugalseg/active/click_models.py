@@ -464,7 +464,7 @@ class SAM2Clicks(SAMClicks):
             config_file,
             resolve_device,
         )
-        from frugalseg.zoo._loading import sha256_file
+        from frugalseg.zoo import sha256_file
 
         _checked_start(start)  # before SAM 2 is built
         config_file(config)

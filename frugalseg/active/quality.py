@@ -38,7 +38,7 @@ from frugalseg.active.state import VideoState
 from frugalseg.data.io import write_bytes_atomic
 from frugalseg.errors import ConfigError, DataError
 from frugalseg.metrics.jf import region_similarity
-from frugalseg.zoo._quality_net import (
+from frugalseg.zoo.quality_net import (
     DEFAULT_BINS,
     DEFAULT_INPUT_SIZE,
     batch_inputs,
@@ -475,8 +475,8 @@ def encoder_features(
         ConfigError: an unknown timm model.
         WeightsError: naming the file, when it is missing, unreadable, or its tensors do not fit.
     """
-    from frugalseg.zoo._loading import load_state_dict_strictly, read_weights_file
-    from frugalseg.zoo._quality_net import image_encoder
+    from frugalseg.zoo import load_state_dict_strictly, read_weights_file
+    from frugalseg.zoo.quality_net import image_encoder
 
     net = image_encoder(name).eval()
     loaded = read_weights_file(weights)

@@ -36,7 +36,6 @@ uninterrupted one does.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -61,7 +60,7 @@ from frugalseg.active.samples import (
 from frugalseg.data.clips import IGNORE_INDEX, Clip
 from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts
 from frugalseg.data.formats.base import Format
-from frugalseg.data.io import encode_png, read_frame, write_bytes_atomic, write_json_atomic
+from frugalseg.data.io import array_sha1, encode_png, read_frame, write_bytes_atomic, write_json_atomic
 from frugalseg.errors import ConfigError, DataError
 from frugalseg.flow import DISFlow, FlowCache
 from frugalseg.metrics import BoundaryIoU, DatasetMeanIoU, TemporalConsistency
@@ -354,10 +353,6 @@ def score_labels(
     )
 
 
-def _sha(array: np.ndarray) -> str:
-    return hashlib.sha1(np.ascontiguousarray(array).tobytes()).hexdigest()
-
-
 def _quality(data: dict[str, Any] | None) -> Quality | None:
     return None if data is None else Quality(**{k: float("nan") if v is None else v for k, v in data.items()})
 
@@ -544,7 +539,7 @@ class SemanticLoop:
         for t, label in enumerate(self.labels):
             path = self.folder / "labels" / f"{t:05d}.png"
             write_bytes_atomic(path, encode_png(label, path))
-            shas.append(_sha(label))
+            shas.append(array_sha1(label))
         data = {
             "version": VERSION,
             "config": self.state_config,
@@ -592,7 +587,7 @@ class SemanticLoop:
         labels = []
         for t, sha in enumerate(data["label_sha1"]):
             label = cv2.imread(str(self.folder / "labels" / f"{t:05d}.png"), cv2.IMREAD_UNCHANGED)
-            if label is None or _sha(label) != sha:
+            if label is None or array_sha1(label) != sha:
                 labels = self._generated(self._student_outputs(), self.sparse_labels())
                 break
             labels.append(label)

@@ -364,7 +364,7 @@ def _diversity_settings(features: str, weights: str | Path | None) -> dict[str, 
     """What ``run.json`` records of the diversity selector's features (the weights by name and sha256)."""
     if weights is None:
         return {"features": features}
-    from frugalseg.zoo._loading import sha256_file
+    from frugalseg.zoo import sha256_file
 
     return {"features": features, "weights": Path(weights).name, "weights_sha256": sha256_file(weights)}
 

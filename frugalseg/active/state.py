@@ -20,7 +20,6 @@ loop ends with the same bytes as an uninterrupted one.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,7 +28,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from frugalseg.data.io import write_bytes_atomic, write_json_atomic
+from frugalseg.data.io import array_sha1, write_bytes_atomic, write_json_atomic
 from frugalseg.errors import DataError
 
 STATE_FILE = "state.json"
@@ -60,10 +59,6 @@ class IterationRecord:
     jf: float | None
     j: float | None
     f: float | None
-
-
-def _sha(array: np.ndarray) -> str:
-    return hashlib.sha1(np.ascontiguousarray(array).tobytes()).hexdigest()
 
 
 def _png(array: np.ndarray, path: Path) -> bytes:
@@ -162,13 +157,13 @@ class VideoState:
         folder = Path(folder)
         annotated_files: dict[str, str] = {}
         for frame, mask in sorted(self.annotated.items()):
-            name = f"annotated/{frame:05d}_{_sha(mask)[:12]}.png"
+            name = f"annotated/{frame:05d}_{array_sha1(mask)[:12]}.png"
             if not (folder / name).is_file():
                 write_bytes_atomic(folder / name, _png(mask, folder / name))
             annotated_files[str(frame)] = name
         mask_shas = []
         for t, mask in enumerate(self.masks):
-            sha = _sha(mask)
+            sha = array_sha1(mask)
             path = folder / "masks" / f"{t:05d}.png"
             write_bytes_atomic(path, _png(mask, path))
             mask_shas.append(sha)
@@ -214,7 +209,7 @@ class VideoState:
         for t, sha in enumerate(data["mask_sha1"]):
             mask_path = folder / "masks" / f"{t:05d}.png"
             mask = cv2.imread(str(mask_path), cv2.IMREAD_UNCHANGED) if mask_path.is_file() else None
-            if mask is None or _sha(mask) != sha:
+            if mask is None or array_sha1(mask) != sha:
                 whole = False
                 break
             masks.append(mask)

@@ -26,7 +26,6 @@ How the predictor is driven (rf-sam-2 1.0.3):
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
@@ -44,6 +43,7 @@ from frugalseg.autolabel.sam2_loading import (
     config_file,
     resolve_device,
 )
+from frugalseg.data.io import sha256_file
 from frugalseg.errors import DataError
 
 
@@ -92,7 +92,7 @@ class SAM2Propagator:
         self.stuff = stuff
         self.offload_state_to_cpu = offload_state_to_cpu
         self.merge_chunk = merge_chunk
-        self._checkpoint_sha256 = None if checkpoint is None else _sha256(Path(checkpoint))
+        self._checkpoint_sha256 = None if checkpoint is None else sha256_file(checkpoint)
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -304,11 +304,3 @@ def _forget_tracked_frames(state: dict[str, Any], keep: int) -> None:
         frames.update(tracked)
     for frame_idx in frames - {keep}:
         _forget_frame(state, frame_idx)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -139,7 +139,7 @@ class TaskCLI(LightningCLI):
         self._refuse_unpickling(config)
         path = config.get("ckpt_path")
         if path and Path(path).is_file():
-            from frugalseg.zoo._loading import torch_load
+            from frugalseg.zoo import torch_load
 
             torch_load(path)
 
@@ -179,13 +179,13 @@ class TaskCLI(LightningCLI):
         elif path in ("hpc", "registry"):
             raise ConfigError("--ckpt_path", f"{path!r} is not supported; give a checkpoint file or 'last'")
         elif urllib.parse.urlparse(str(path)).scheme in ("http", "https", "file"):
-            from frugalseg.zoo._resolve import download
+            from frugalseg.zoo import download
 
             name = Path(urllib.parse.urlparse(str(path)).path).name or "checkpoint.ckpt"
             config["ckpt_path"] = str(download(str(path), cache_dir() / "checkpoints" / name))
         elif not Path(path).is_file():
             raise ConfigError("--ckpt_path", f"{path}: checkpoint file does not exist")
-        from frugalseg.zoo._loading import torch_load
+        from frugalseg.zoo import torch_load
 
         torch_load(config["ckpt_path"])  # refuses, in frugalseg's words, a file that would need unpickling
 

@@ -10,10 +10,18 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from frugalseg.zoo._checkpoints import INDEX_FILE, checkpoints_dir, publish_dir, read_index
-from frugalseg.zoo._convert import CONVERTERS, convert_checkpoint
-from frugalseg.zoo._registry import TASKS, list_models, model_config
-from frugalseg.zoo._resolve import resolve
+from frugalseg.zoo import (
+    CONVERTERS,
+    INDEX_FILE,
+    TASKS,
+    checkpoints_dir,
+    convert_checkpoint,
+    list_models,
+    model_config,
+    publish_dir,
+    read_index,
+    resolve,
+)
 
 if TYPE_CHECKING:
     from rich.table import Table

@@ -6,6 +6,7 @@ dataset is found from the message alone.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -163,3 +164,17 @@ def encode_png(array: np.ndarray, path: str | Path) -> bytes:
 def write_png_atomic(path: str | Path, array: np.ndarray) -> None:
     """Write ``array`` as a PNG with `write_bytes_atomic`; 3-channel arrays are RGB."""
     write_bytes_atomic(path, encode_png(array, path))
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks: the one file hash of the package (weights, videos)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def array_sha1(array: np.ndarray) -> str:
+    """Hex SHA-1 of an array's bytes in C order: names a mask by its content (loop states, caches)."""
+    return hashlib.sha1(np.ascontiguousarray(array).tobytes()).hexdigest()

@@ -9,13 +9,13 @@ model is an error that names it.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from frugalseg.data.io import sha256_file
 from frugalseg.errors import ConfigError, WeightsError
 
 MODELS = ("large", "small")
@@ -77,11 +77,7 @@ def _sha256(path: Path) -> str:
     """The sha256 of a weights file, which keys the flows it makes; a missing file is named."""
     if not path.is_file():
         raise WeightsError(path, "RAFT weights file does not exist (pass the file with --raft-weights)")
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return sha256_file(path)
 
 
 def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:

@@ -14,9 +14,16 @@ from typing import Any
 import torch
 
 from frugalseg.errors import ConfigError, WeightsError
-from frugalseg.zoo._cards import check_name, imagenet_normalization, palette_for
-from frugalseg.zoo._checkpoints import publish_dir, write_weights
-from frugalseg.zoo._loading import read_torch_weights, sha256_file, torch_load
+from frugalseg.zoo import (
+    check_name,
+    imagenet_normalization,
+    palette_for,
+    publish_dir,
+    read_torch_weights,
+    sha256_file,
+    torch_load,
+    write_weights,
+)
 
 
 def read_metrics(path: str | Path) -> dict[str, float]:

@@ -2,7 +2,7 @@
 
 The samples are (frame, object mask, J) triples from the masks of simulated annotation loops
 (`frugalseg.active.quality.QualitySamples`); the label of a sample is the bin of its J
-(`frugalseg.zoo._quality_net.quality_bins`, 20 bins of width 0.05 in the paper) and the loss is
+(`frugalseg.zoo.quality_net.quality_bins`, 20 bins of width 0.05 in the paper) and the loss is
 cross-entropy over the bins. The paper trains two ImageNet ResNet-18 branches with SGD (lr 1e-5,
 momentum 0.9, batch 64) for 30 epochs. Besides the loss, training and validation report how often
 the predicted bin is the true one (``bin_accuracy``) and the mean absolute error of the predicted
@@ -25,7 +25,7 @@ from torchmetrics import Metric, MetricCollection
 
 from frugalseg.errors import ConfigError
 from frugalseg.lightning_modules.base import BaseTask, quiet_trainers
-from frugalseg.zoo._quality_net import (
+from frugalseg.zoo.quality_net import (
     DEFAULT_BINS,
     DEFAULT_ENCODER,
     DEFAULT_INPUT_SIZE,

@@ -3,22 +3,47 @@
 Their configs (``model_config``), the ``Student`` interface, verified weights, and converters of
 official checkpoints.
 
-One module per architecture (``deeplabv3plus``, ``hrnet``, ``pspnet``, ``stm``, ``tdnet``, ``tmanet``);
-the ``_``-prefixed modules are the infrastructure they share, ``_type_gain`` the annotation
-loop's tiny type-policy network (`TypeGainNet`) and ``_quality_net`` its frame-quality network
-(`QualityNet`, EVA-VOS's QNet), which are no students.
+One module per architecture (``deeplabv3plus``, ``hrnet``, ``pspnet``, ``stm``, ``tdnet``, ``tmanet``),
+and two public modules of networks that are no students: ``quality_net`` (`QualityNet`, EVA-VOS's
+QNet, whose embedding selects frames in the annotation loop) and ``type_gain`` (`TypeGainNet`, the
+loop's learned annotation-type policy). The ``_``-prefixed modules are the infrastructure they share;
+what of it other rooms use (reading and verifying weights, the published checkpoints' folders and
+index, cards, downloads, converters) is re-exported here, as timm does, and nothing outside the zoo
+imports a ``_`` module.
 """
 
+from frugalseg.data.io import sha256_file
 from frugalseg.zoo import _smp as smp_models  # the smp wrapper module's former name
 from frugalseg.zoo import deeplabv3plus, hrnet, pspnet, stm, tdnet, tmanet
-from frugalseg.zoo._base import StreamingStudent, Student
-from frugalseg.zoo._cards import palette_for
-from frugalseg.zoo._checkpoints import checkpoints_dirs, read_index
-from frugalseg.zoo._convert import CONVERTERS, convert_checkpoint
+from frugalseg.zoo._base import ImageStudent, StreamingStudent, Student
+from frugalseg.zoo._cards import check_name, imagenet_normalization, palette_for
+from frugalseg.zoo._checkpoints import (
+    INDEX_FILE,
+    checkpoints_dir,
+    checkpoints_dirs,
+    packaged_checkpoints,
+    publish_dir,
+    read_index,
+    write_weights,
+)
+from frugalseg.zoo._convert import (
+    CONVERTERS,
+    ConversionError,
+    convert_checkpoint,
+    convert_state_dict,
+    read_official_checkpoint,
+)
 from frugalseg.zoo._inference import sliding_window
-from frugalseg.zoo._loading import LoadedWeights, load_state_dict_strictly
-from frugalseg.zoo._quality_net import QualityNet, load_quality_net, save_quality_net
+from frugalseg.zoo._loading import (
+    LoadedWeights,
+    load_state_dict_strictly,
+    read_tagged_safetensors,
+    read_torch_weights,
+    read_weights_file,
+    torch_load,
+)
 from frugalseg.zoo._registry import (
+    TASKS,
     ModelConfig,
     PublishedWeights,
     get_model,
@@ -29,26 +54,36 @@ from frugalseg.zoo._registry import (
     register_model,
     unregister_model,
 )
-from frugalseg.zoo._resolve import load_weights_into, resolve
-from frugalseg.zoo._type_gain import TypeGainNet, load_type_gain, save_type_gain
+from frugalseg.zoo._resolve import download, load_weights_into, resolve
 from frugalseg.zoo.pspnet import paired_group
+from frugalseg.zoo.quality_net import QualityNet, load_quality_net, save_quality_net
 from frugalseg.zoo.stm import STM, masks_from_ids
+from frugalseg.zoo.type_gain import TypeGainNet, load_type_gain, save_type_gain
 
 __all__ = [
     "CONVERTERS",
-    "STM",
+    "ConversionError",
+    "INDEX_FILE",
+    "ImageStudent",
     "LoadedWeights",
     "ModelConfig",
     "PublishedWeights",
     "QualityNet",
+    "STM",
     "StreamingStudent",
     "Student",
+    "TASKS",
     "TypeGainNet",
+    "check_name",
+    "checkpoints_dir",
     "checkpoints_dirs",
     "convert_checkpoint",
+    "convert_state_dict",
     "deeplabv3plus",
+    "download",
     "get_model",
     "hrnet",
+    "imagenet_normalization",
     "list_models",
     "load_pretrained",
     "load_quality_net",
@@ -58,18 +93,27 @@ __all__ = [
     "masks_from_ids",
     "model_config",
     "model_entrypoint",
+    "packaged_checkpoints",
     "paired_group",
     "palette_for",
     "pspnet",
+    "publish_dir",
     "read_index",
+    "read_official_checkpoint",
+    "read_tagged_safetensors",
+    "read_torch_weights",
+    "read_weights_file",
     "register_model",
     "resolve",
     "save_quality_net",
     "save_type_gain",
+    "sha256_file",
     "sliding_window",
     "smp_models",
     "stm",
     "tdnet",
     "tmanet",
+    "torch_load",
     "unregister_model",
+    "write_weights",
 ]

@@ -9,7 +9,6 @@ anything else (empty, short, not a string) is refused rather than trusted.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import pickle
 import re
@@ -23,6 +22,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 from torch import Tensor, nn
 
+from frugalseg.data.io import sha256_file
 from frugalseg.errors import WeightsError
 
 #: Key of the safetensors header entry that carries the build facts of the card.
@@ -30,15 +30,6 @@ METADATA_KEY = "frugalseg"
 STUDENT_PREFIX = "student."
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _SHORT_SHA = re.compile(r"-([0-9a-f]{8})$")
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def verify_sha256(path: Path, expected: Any, where: str) -> str:

@@ -27,7 +27,7 @@ from frugalseg.active.selection import DiversitySelector, SelectionView
 from frugalseg.active.state import Annotation, VideoState
 from frugalseg.errors import ConfigError, DataError
 from frugalseg.zoo import QualityNet
-from frugalseg.zoo._quality_net import prepare_inputs, resize_frame, resize_mask
+from frugalseg.zoo.quality_net import prepare_inputs, resize_frame, resize_mask
 
 SIZE = 32
 

@@ -99,7 +99,7 @@ def test_a_timm_encoder_with_the_users_weights_embeds_each_frame(tmp_path) -> No
     from safetensors.torch import save_file
 
     from frugalseg.active.selection import make_diversity_features
-    from frugalseg.zoo._quality_net import batch_inputs, resize_frame
+    from frugalseg.zoo.quality_net import batch_inputs, resize_frame
 
     torch.manual_seed(0)
     reference = timm.create_model("mobilenetv3_small_050", pretrained=False, num_classes=0).eval()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from frugalseg.zoo._base import ImageStudent
+from frugalseg.zoo import ImageStudent
 
 
 class TinyStudent(ImageStudent):

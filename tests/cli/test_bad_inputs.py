@@ -722,7 +722,7 @@ def _folder(path: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def data(tiny_streets: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    from frugalseg.zoo._checkpoints import packaged_checkpoints
+    from frugalseg.zoo import packaged_checkpoints
 
     store = tmp_path_factory.mktemp("store") / "flow"
     assert main(_propagate(str(tiny_streets), "--offsets=1", "--out", str(store))) == 0

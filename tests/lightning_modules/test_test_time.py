@@ -11,8 +11,7 @@ from frugalseg.datamodules.one_video import OneVideoDataModule
 from frugalseg.errors import ConfigError
 from frugalseg.flow import DISFlow
 from frugalseg.lightning_modules.test_time import VideoFineTuningModule, fine_tune
-from frugalseg.zoo import ModelConfig, register_model, unregister_model
-from frugalseg.zoo._base import ImageStudent
+from frugalseg.zoo import ImageStudent, ModelConfig, register_model, unregister_model
 
 
 class _PixelStudent(ImageStudent):

@@ -14,7 +14,7 @@ import torch
 import torchvision
 from torch import nn
 
-from frugalseg.zoo._convert import convert_state_dict
+from frugalseg.zoo import convert_state_dict
 
 # Stage plans of the official experiment configs (``experiments/cityscapes/seg_hrnet_*.yaml``):
 # (layer1 bottleneck blocks, layer1 planes, [(modules, blocks per branch, channels per branch) per stage]).

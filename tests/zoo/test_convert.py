@@ -10,12 +10,12 @@ import torch
 
 from frugalseg.cli import main
 from frugalseg.errors import WeightsError
-from frugalseg.zoo import get_model
-from frugalseg.zoo._convert import (
+from frugalseg.zoo import (
     CONVERTERS,
     ConversionError,
     convert_checkpoint,
     convert_state_dict,
+    get_model,
     read_official_checkpoint,
 )
 from frugalseg.zoo.hrnet import official_key

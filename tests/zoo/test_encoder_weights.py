@@ -9,8 +9,7 @@ import torch
 from safetensors.torch import save_file
 
 from frugalseg.errors import WeightsError
-from frugalseg.zoo import get_model
-from frugalseg.zoo._loading import read_torch_weights
+from frugalseg.zoo import get_model, read_torch_weights
 
 
 def _encoder_state(seed: int) -> dict[str, torch.Tensor]:

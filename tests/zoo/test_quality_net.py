@@ -16,7 +16,7 @@ from safetensors.torch import load_file, save_file
 from frugalseg.data.normalization import IMAGENET_MEAN, IMAGENET_STD
 from frugalseg.errors import ConfigError, WeightsError
 from frugalseg.zoo import QualityNet, TypeGainNet, load_quality_net, save_quality_net, save_type_gain
-from frugalseg.zoo._quality_net import (
+from frugalseg.zoo.quality_net import (
     batch_inputs,
     bin_centres,
     load_encoder_weights,

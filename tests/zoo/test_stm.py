@@ -9,9 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from frugalseg.zoo import get_model
+from frugalseg.zoo import convert_state_dict, get_model
 from frugalseg.zoo import stm as stm_module
-from frugalseg.zoo._convert import convert_state_dict
 from frugalseg.zoo.stm import STM, masks_from_ids, memory_read, official_key, soft_aggregate
 
 from .official_layouts import official_stm_state_dict

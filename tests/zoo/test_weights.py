@@ -13,8 +13,7 @@ import torch
 from frugalseg.cli import main
 from frugalseg.errors import WeightsError
 from frugalseg.lightning_modules.publish import publish_checkpoint
-from frugalseg.zoo import get_model, load_pretrained, read_index, resolve
-from frugalseg.zoo._checkpoints import INDEX_FILE
+from frugalseg.zoo import INDEX_FILE, get_model, load_pretrained, read_index, resolve
 
 ARCH = "hrnetv2_w18_small"
 CLASSES = ["road", "sidewalk", "building", "car"]
