@@ -42,23 +42,23 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from frugalseg.active.annotation import annotate_clicks, annotate_mask, make_policy
-from frugalseg.active.annotator import corrective_click
-from frugalseg.active.click_models import (
+from frugalseg.active.objects.annotation_types import annotate_clicks, annotate_mask
+from frugalseg.active.objects.click_models import (
     GIVEN_CLICK_REACH,
     click_radius,
     grabcut_clicks,
     local_grabcut_clicks,
     paint_clicks,
 )
-from frugalseg.active.engines import make_loop_engine
-from frugalseg.active.loop import TARGET_JF, AnnotationLoop
-from frugalseg.active.policy import FEATURES, run_samples
+from frugalseg.active.objects.engines import make_loop_engine
+from frugalseg.active.objects.frame_selectors import SelectionView, make_selector
+from frugalseg.active.objects.loop import TARGET_JF, AnnotationLoop
+from frugalseg.active.objects.simulate import Strategy, simulate, strategies, summarise, video_sources
+from frugalseg.active.objects.simulated_annotator import corrective_click
+from frugalseg.active.objects.state import VideoState, load_history
+from frugalseg.active.objects.training_samples import QualitySamples, run_quality_samples, run_samples
+from frugalseg.active.objects.type_policies import FEATURES, make_policy
 from frugalseg.active.propagation import PropagationCache, propagate_annotations
-from frugalseg.active.quality import QualitySamples, run_quality_samples
-from frugalseg.active.selection import SelectionView, make_selector
-from frugalseg.active.simulate import Strategy, simulate, strategies, summarise, video_sources
-from frugalseg.active.state import VideoState, load_history
 from frugalseg.autolabel.propagate import FlowPropagator
 from frugalseg.data.formats.davis import DavisFormat
 
@@ -289,8 +289,8 @@ def fold_samples(fold: str) -> tuple[np.ndarray, np.ndarray]:
 
 def policy_train() -> None:
     """Train one policy per fold on the other fold's samples; how it does on the held-out samples."""
-    from frugalseg.active.annotation import ANNOTATION_TYPES
-    from frugalseg.active.policy import type_seconds
+    from frugalseg.active.objects.annotation_types import ANNOTATION_TYPES
+    from frugalseg.active.objects.type_policies import type_seconds
     from frugalseg.lightning_modules.type_policy import fit_type_gain
     from frugalseg.zoo import save_type_gain
 
@@ -367,7 +367,7 @@ def engines(frames_used: int) -> None:
     """
     import torch
 
-    from frugalseg.active.engines import SAM2LoopEngine, STMLoopEngine
+    from frugalseg.active.objects.engines import SAM2LoopEngine, STMLoopEngine
 
     torch.manual_seed(0)
     fmt = DavisFormat(merged_root())

@@ -34,9 +34,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from frugalseg.active.samples import Granularity
-from frugalseg.active.semantic_loop import SemanticLoop, SemanticVideo, read_video, score_labels, video_flows
-from frugalseg.active.semantic_simulate import configs, curves, simulate_semantic
+from frugalseg.active.semantic.loop import SemanticLoop, SemanticVideo, read_video, score_labels, video_flows
+from frugalseg.active.semantic.samples import Granularity
+from frugalseg.active.semantic.simulate import configs, curves, simulate_semantic
 from frugalseg.data.formats import CityscapesFormat, generate_synthetic_streets, get_format
 from frugalseg.data.io import read_label
 from frugalseg.lightning_modules.semantic_learner import FineTuningLearner

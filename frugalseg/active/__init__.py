@@ -1,14 +1,16 @@
-"""Human-in-the-loop annotation (paper 002, EVA-VOS).
+"""Human-in-the-loop annotation, in two wings that share the propagation from many annotated frames.
 
-The simulated corrective annotator, the loop's propagation engines (`engines`: flow with the
-two-anchor fusion of `propagation`, SAM 2, STM), frame selectors (`selection`, with QNet's samples
-and features in `quality`), annotation types and type policies (`annotation`, `policy`), the
-click-to-mask models of the clicks type (`click_models`), the loop state (`state`), the loop and
-its curves (`loop`), the simulation over a data set (`simulate`, behind ``frugalseg annotate
-simulate``), and the loop for a real person on data without ground truth (`session`, behind
-``frugalseg annotate propose`` and ``annotate add``).
+`objects` is the object-mask loop of paper 002 (EVA-VOS: frame and annotation-type selection,
+click models, propagation engines, QNet and the type policy, the session a person works in);
+`semantic` is the semantic loop of paper 000 (HVSA: samples, click cost, fine-tuning). Both build
+on `propagation` (labels of every frame from several annotated frames, fused) and write their runs
+through `run_folder` (``run.json``, the curves' plot, the label stores).
 """
 
-from frugalseg.active.annotator import CorrectiveClick, corrective_click, simulate_corrective_clicks
+from frugalseg.active.objects.simulated_annotator import (
+    CorrectiveClick,
+    corrective_click,
+    simulate_corrective_clicks,
+)
 
 __all__ = ["CorrectiveClick", "corrective_click", "simulate_corrective_clicks"]

@@ -26,13 +26,13 @@ from typing import Any
 
 import numpy as np
 
+from frugalseg.autolabel.anchor_frames import label_anchor_frames
 from frugalseg.autolabel.objects import iou, split_objects
 from frugalseg.autolabel.refine import ImagePredictor
 from frugalseg.autolabel.runs import (
     LabellingSummary,
     TrainerOptions,
     anchor_instance_ids,
-    label_anchor_frames,
     read_anchor,
 )
 from frugalseg.autolabel.store import LabelStore, read_json_list, side_json_path

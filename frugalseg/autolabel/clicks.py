@@ -35,13 +35,13 @@ from typing import Any
 
 import numpy as np
 
+from frugalseg.autolabel.anchor_frames import label_anchor_frames
 from frugalseg.autolabel.objects import LabelObject, split_objects
 from frugalseg.autolabel.runs import (
     LabellingSummary,
     TrainerOptions,
     anchor_instance_ids,
     image_rng,
-    label_anchor_frames,
 )
 from frugalseg.autolabel.store import LabelStore, read_json_list, side_json_path
 from frugalseg.data.clips import IGNORE_INDEX, Clip, LabelKind

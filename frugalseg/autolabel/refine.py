@@ -22,7 +22,7 @@ and a SAM mask that leaks (a car mask spilling onto the road) cannot overwrite t
 ``overwrite=True`` refined masks are written over any class, the literal reading of the paper.
 
 Objects come from `frugalseg.autolabel.objects.split_objects`; the loop over a split is
-`frugalseg.autolabel.runs.label_anchor_frames`. The image-predictor protocol here serves boxes too.
+`frugalseg.autolabel.anchor_frames.label_anchor_frames`. The image-predictor protocol here serves boxes too.
 """
 
 from __future__ import annotations
@@ -32,13 +32,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from frugalseg.autolabel.anchor_frames import label_anchor_frames
 from frugalseg.autolabel.objects import split_objects
 from frugalseg.autolabel.runs import (
     LabellingSummary,
     TrainerOptions,
     anchor_instance_ids,
     image_rng,
-    label_anchor_frames,
     read_anchor,
 )
 from frugalseg.autolabel.store import LabelStore

@@ -13,15 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from frugalseg.active.annotation import POLICY_NAMES
-from frugalseg.active.selection import SELECTORS
+from frugalseg.active.objects.frame_selectors import SELECTORS
+from frugalseg.active.objects.type_policies import POLICY_NAMES
 from frugalseg.autolabel.sam2_loading import SAM2_CONFIGS
 from frugalseg.cli.annotate_semantic import register_semantic
 from frugalseg.cli.label import add_trainer_options, count_option, sam2_device, trainer_options
 
 if TYPE_CHECKING:
-    from frugalseg.active.engines import LoopEngine
-    from frugalseg.active.session import AnnotationSession
+    from frugalseg.active.objects.engines import LoopEngine
+    from frugalseg.active.objects.session import AnnotationSession
 
 FORMATS = ("davis", "mose")
 
@@ -221,8 +221,8 @@ def _engine_options(
 
     ``defaults``: the defaults are set (else None: a session's own settings apply).
     """
-    from frugalseg.active.click_models import CLICK_MODELS
-    from frugalseg.active.engines import ENGINES
+    from frugalseg.active.objects.click_models import CLICK_MODELS
+    from frugalseg.active.objects.engines import ENGINES
 
     def default(value: object) -> object:
         return value if defaults else None
@@ -306,9 +306,9 @@ def _session_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from frugalseg.active.click_models import click_model_options, make_click_model
-    from frugalseg.active.engines import engine_options, make_loop_engine
-    from frugalseg.active.simulate import check_budget, simulate, strategies, video_sources
+    from frugalseg.active.objects.click_models import click_model_options, make_click_model
+    from frugalseg.active.objects.engines import engine_options, make_loop_engine
+    from frugalseg.active.objects.simulate import check_budget, simulate, strategies, video_sources
     from frugalseg.data.formats import get_format
     from frugalseg.data.formats.davis import DavisFormat
     from frugalseg.errors import ConfigError
@@ -356,7 +356,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _open(args: argparse.Namespace) -> AnnotationSession:
-    from frugalseg.active.session import AnnotationSession
+    from frugalseg.active.objects.session import AnnotationSession
 
     return AnnotationSession.open(
         args.state,
@@ -428,7 +428,7 @@ def _add(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from frugalseg.active.session import AnnotationSession
+    from frugalseg.active.objects.session import AnnotationSession
 
     written = AnnotationSession.open(args.state).export(args.out)
     print(f"{written} labels written to {args.out} (train from it: data.pseudo_labels={args.out})")
@@ -436,9 +436,10 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _train_policy(args: argparse.Namespace) -> int:
-    from frugalseg.active.annotation import ANNOTATION_TYPES
-    from frugalseg.active.click_models import click_model_options, make_click_model
-    from frugalseg.active.policy import FEATURES, run_samples
+    from frugalseg.active.objects.annotation_types import ANNOTATION_TYPES
+    from frugalseg.active.objects.click_models import click_model_options, make_click_model
+    from frugalseg.active.objects.training_samples import run_samples
+    from frugalseg.active.objects.type_policies import FEATURES
     from frugalseg.lightning_modules.type_policy import fit_type_gain
     from frugalseg.zoo import save_type_gain
 
@@ -459,7 +460,7 @@ def _train_policy(args: argparse.Namespace) -> int:
 def _train_qnet(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from frugalseg.active.quality import QualitySamples, run_quality_samples
+    from frugalseg.active.objects.training_samples import QualitySamples, run_quality_samples
     from frugalseg.lightning_modules.quality_net import evaluate_quality_net, fit_quality_net
     from frugalseg.zoo import save_quality_net
 
@@ -516,8 +517,8 @@ def _run_engine(args: argparse.Namespace) -> LoopEngine:
     import json
     from pathlib import Path
 
-    from frugalseg.active.engines import engine_options, make_loop_engine
-    from frugalseg.active.simulate import RUN_FILE
+    from frugalseg.active.objects.engines import engine_options, make_loop_engine
+    from frugalseg.active.objects.simulate import RUN_FILE
     from frugalseg.errors import ConfigError, DataError
 
     settings = _settings(args)

@@ -5,7 +5,7 @@ in 3 iterations of: choose samples (frames, rectangles or superpixels) by a sele
 from the ground truth, charge their polygon clicks, fine-tune a student on the video, predict every
 frame. Writes the quality of the generated labels against clicks % (``curves.json``,
 ``curves.png``), the Table-3-style summary, the generated labels as label stores and a contact
-sheet of each (`frugalseg.active.semantic_simulate`).
+sheet of each (`frugalseg.active.semantic.simulate`).
 
 ``--config FILE`` reads option values from a YAML mapping whose keys are the options' names with
 underscores (``budget_clicks_percent: [5, 10]``); options after it on the command line override it.
@@ -125,8 +125,8 @@ def register_semantic(commands: argparse._SubParsersAction) -> None:
 
 
 def _semantic(args: argparse.Namespace) -> int:
-    from frugalseg.active.samples import Granularity
-    from frugalseg.active.semantic_simulate import configs, simulate_semantic
+    from frugalseg.active.semantic.samples import Granularity
+    from frugalseg.active.semantic.simulate import configs, simulate_semantic
     from frugalseg.data.formats import get_format
     from frugalseg.lightning_modules.semantic_learner import FineTuningLearner
 
@@ -202,7 +202,7 @@ def _contact_sheets(out: Path, loops: Sequence[Any], palette: Sequence[Sequence[
     """``labels/<store>_contact_sheet.png``: frame | generated-label overlay pairs, spread over the videos."""
     import numpy as np
 
-    from frugalseg.active.semantic_simulate import store_name
+    from frugalseg.active.semantic.simulate import store_name
     from frugalseg.data.io import write_png_atomic
     from frugalseg.lightning_modules.prediction_writer import colorize, contact_sheet
 

@@ -1,7 +1,7 @@
 """Training EVA-VOS's quality network: `QualityNetModule` classifies a mask's J into quality bins.
 
 The samples are (frame, object mask, J) triples from the masks of simulated annotation loops
-(`frugalseg.active.quality.QualitySamples`); the label of a sample is the bin of its J
+(`frugalseg.active.objects.training_samples.QualitySamples`); the label of a sample is the bin of its J
 (`frugalseg.zoo.quality_net.quality_bins`, 20 bins of width 0.05 in the paper) and the loss is
 cross-entropy over the bins. The paper trains two ImageNet ResNet-18 branches with SGD (lr 1e-5,
 momentum 0.9, batch 64) for 30 epochs. Besides the loss, training and validation report how often
@@ -45,7 +45,7 @@ Item = tuple[np.ndarray, np.ndarray, int, float]
 
 
 class QualitySampleSet(Protocol):
-    """What training reads of a sample set (`frugalseg.active.quality.QualitySamples` offers it).
+    """What training reads of a sample set (`active.objects.training_samples.QualitySamples` offers it).
 
     Attributes:
         frames: F×S×S×3 uint8 resized frames.

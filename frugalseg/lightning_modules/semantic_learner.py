@@ -1,6 +1,6 @@
 """The student of the semantic annotation loop (paper 000), fine-tuned on one video iteration after iteration.
 
-`FineTuningLearner` is what `frugalseg.active.semantic_loop.SemanticLoop` trains on each iteration
+`FineTuningLearner` is what `frugalseg.active.semantic.loop.SemanticLoop` trains on each iteration
 (the loop takes any object of the same shape, so the ``active`` room never imports Lightning): it
 holds a `VideoFineTuningModule`, fine-tunes it on the video's labels so far with `fine_tune` —
 continuing from the previous iteration's weights, with a fresh optimiser at the initial rate, as

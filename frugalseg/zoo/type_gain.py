@@ -1,6 +1,6 @@
 """TypeGainNet: a tiny MLP that predicts the J&F gain of each annotation type on a frame (paper 002).
 
-The learned annotation-type policy of the annotation loop (`frugalseg.active.policy`) reads cheap
+The learned annotation-type policy of the annotation loop (`active.objects.type_policies`) reads cheap
 features of a frame and its current mask and asks this network how much the frame's J&F would
 rise with each type (``mask``, ``clicks``); dividing by each type's cost gives the gain per second.
 The features' mean and spread are buffers of the network, so one safetensors file holds all it

@@ -13,7 +13,7 @@ SAM2_IMAGE_SIZE = 64  # the smallest SAM 2 input; its low-resolution masks are 1
 @pytest.fixture(scope="session")
 def sam2_clicks():
     """The ``sam2`` click model with random weights: tests of the pipeline, not of quality."""
-    from frugalseg.active.click_models import SAM2Clicks
+    from frugalseg.active.objects.click_models import SAM2Clicks
 
     torch.manual_seed(0)
     return SAM2Clicks(random_weights=True, image_size=SAM2_IMAGE_SIZE, device="cpu")

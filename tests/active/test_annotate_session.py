@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 from data.fake_davis import grey_png, palette_png, squares, write_moving_squares
 
-from frugalseg.active.annotation import GivenClick, annotate_given_clicks
-from frugalseg.active.click_models import local_grabcut_clicks
-from frugalseg.active.session import AnnotationSession
-from frugalseg.active.state import Annotation, IterationRecord, VideoState
+from frugalseg.active.objects.annotation_types import GivenClick, annotate_given_clicks
+from frugalseg.active.objects.click_models import local_grabcut_clicks
+from frugalseg.active.objects.session import AnnotationSession
+from frugalseg.active.objects.state import Annotation, IterationRecord, VideoState
 from frugalseg.cli import main
 from frugalseg.errors import ConfigError, DataError
 

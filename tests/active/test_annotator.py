@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from frugalseg.active import CorrectiveClick, corrective_click, simulate_corrective_clicks
-from frugalseg.active.annotator import region_centre
+from frugalseg.active.objects.simulated_annotator import region_centre
 
 
 def square(shape: tuple[int, int], top: int, left: int, size: int) -> np.ndarray:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from frugalseg.active.click_cost import full_clicks, label_clicks, region_clicks, samples_cost
-from frugalseg.active.samples import Granularity, SampleKey, SamplePool
+from frugalseg.active.semantic.click_cost import full_clicks, label_clicks, region_clicks, samples_cost
+from frugalseg.active.semantic.samples import Granularity, SampleKey, SamplePool
 from frugalseg.data.costs import DEFAULT_COSTS
 from frugalseg.errors import DataError
 

@@ -16,14 +16,13 @@ import pytest
 import torch
 
 from active.synthetic_clips import jaccard, moving_square
-from frugalseg.active.annotation import (
+from frugalseg.active.objects.annotation_types import (
     GivenClick,
     annotate_clicks,
     annotate_given_clicks,
     visible_objects,
 )
-from frugalseg.active.annotator import CorrectiveClick, corrective_click
-from frugalseg.active.click_models import (
+from frugalseg.active.objects.click_models import (
     FIT_ROUNDS,
     GrabCutClicks,
     SAM2Clicks,
@@ -36,6 +35,7 @@ from frugalseg.active.click_models import (
     mask_logits,
     paint_clicks,
 )
+from frugalseg.active.objects.simulated_annotator import CorrectiveClick, corrective_click
 from frugalseg.errors import ConfigError, DataError
 from frugalseg.metrics.jf import region_similarity
 

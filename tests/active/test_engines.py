@@ -14,8 +14,7 @@ import pytest
 import torch
 
 from active.synthetic_clips import jaccard, moving_square
-from frugalseg.active.annotation import make_policy
-from frugalseg.active.engines import (
+from frugalseg.active.objects.engines import (
     SURE,
     AnchorFusionEngine,
     SAM2LoopEngine,
@@ -23,9 +22,10 @@ from frugalseg.active.engines import (
     engine_options,
     make_loop_engine,
 )
-from frugalseg.active.loop import AnnotationLoop, Video
+from frugalseg.active.objects.frame_selectors import make_selector
+from frugalseg.active.objects.loop import AnnotationLoop, Video
+from frugalseg.active.objects.type_policies import make_policy
 from frugalseg.active.propagation import PropagationCache
-from frugalseg.active.selection import make_selector
 from frugalseg.autolabel.propagate import FlowPropagator
 from frugalseg.errors import ConfigError, DataError
 

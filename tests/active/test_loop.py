@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 
 from active.synthetic_clips import jaccard, moving_square
-from frugalseg.active.annotation import TypePolicy, annotate_clicks, make_policy
-from frugalseg.active.annotator import CorrectiveClick
-from frugalseg.active.click_models import grabcut_clicks
-from frugalseg.active.engines import make_loop_engine
-from frugalseg.active.loop import AnnotationLoop, Curve, Video, dataset_curve, mean_curve
-from frugalseg.active.selection import FrameSelector, make_selector
-from frugalseg.active.state import VideoState
+from frugalseg.active.objects.annotation_types import annotate_clicks
+from frugalseg.active.objects.click_models import grabcut_clicks
+from frugalseg.active.objects.engines import make_loop_engine
+from frugalseg.active.objects.frame_selectors import FrameSelector, make_selector
+from frugalseg.active.objects.loop import AnnotationLoop, Curve, Video, dataset_curve, mean_curve
+from frugalseg.active.objects.simulated_annotator import CorrectiveClick
+from frugalseg.active.objects.state import VideoState
+from frugalseg.active.objects.type_policies import TypePolicy, make_policy
 from frugalseg.data.costs import DEFAULT_COSTS
 
 
@@ -127,7 +128,7 @@ def test_clicks_turn_into_a_better_mask_with_grabcut() -> None:
 
 
 def test_curves_sum_hours_and_average_quality_in_lockstep() -> None:
-    from frugalseg.active.state import IterationRecord
+    from frugalseg.active.objects.state import IterationRecord
 
     def rec(i: int, total: float, jf: float) -> IterationRecord:
         return IterationRecord(i, i, "mask", 80, total, jf, jf, jf)

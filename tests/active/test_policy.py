@@ -11,17 +11,19 @@ import pytest
 import torch
 from data.fake_davis import squares, write_moving_squares
 
-from frugalseg.active.annotation import TypeContext, TypeView, make_policy
-from frugalseg.active.policy import (
+from frugalseg.active.objects.session import AnnotationSession
+from frugalseg.active.objects.state import Annotation, IterationRecord, VideoState
+from frugalseg.active.objects.type_policies import (
     FEATURES,
     LearnedTypePolicy,
+    TypeContext,
+    TypeView,
     best_type,
     estimated_gain_per_second,
     frame_features,
+    make_policy,
     type_seconds,
 )
-from frugalseg.active.session import AnnotationSession
-from frugalseg.active.state import Annotation, IterationRecord, VideoState
 from frugalseg.cli import main
 from frugalseg.errors import ConfigError, WeightsError
 from frugalseg.lightning_modules.type_policy import fit_type_gain

@@ -12,19 +12,19 @@ import torch
 from data.fake_davis import squares, write_moving_squares
 
 from active.synthetic_clips import moving_square
-from frugalseg.active.engines import AnchorFusionEngine, make_loop_engine
-from frugalseg.active.loop import Video
-from frugalseg.active.propagation import PropagationCache
-from frugalseg.active.quality import (
+from frugalseg.active.objects.diversity_features import qnet_features
+from frugalseg.active.objects.engines import AnchorFusionEngine, make_loop_engine
+from frugalseg.active.objects.frame_selectors import DiversitySelector, SelectionView
+from frugalseg.active.objects.loop import Video
+from frugalseg.active.objects.state import Annotation, VideoState
+from frugalseg.active.objects.training_samples import (
     QualitySamples,
     annotation_rounds,
-    qnet_features,
     quality_bin,
     quality_samples,
     run_quality_samples,
 )
-from frugalseg.active.selection import DiversitySelector, SelectionView
-from frugalseg.active.state import Annotation, VideoState
+from frugalseg.active.propagation import PropagationCache
 from frugalseg.errors import ConfigError, DataError
 from frugalseg.zoo import QualityNet
 from frugalseg.zoo.quality_net import prepare_inputs, resize_frame, resize_mask
@@ -197,7 +197,7 @@ def test_run_samples_are_those_of_each_loop_state_of_the_videos_and_loops_asked_
 
 
 def _video_of(run: Path, name: str) -> tuple[list[np.ndarray], list[np.ndarray], list[int]]:
-    from frugalseg.active.simulate import video_sources
+    from frugalseg.active.objects.simulate import video_sources
     from frugalseg.data.formats import get_format
 
     settings = json.loads((run / "run.json").read_text())

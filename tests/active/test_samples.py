@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from frugalseg.active.samples import (
+from frugalseg.active.semantic.samples import (
     Granularity,
     SampleKey,
     SamplePool,

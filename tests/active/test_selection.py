@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from frugalseg.active.selection import (
+from frugalseg.active.objects.frame_selectors import (
     DiversitySelector,
     OracleSelector,
     RandomSelector,
@@ -73,7 +73,8 @@ def test_unknown_selector_names_the_known_ones() -> None:
 
 
 def test_diversity_features_by_name_and_their_refusals(tmp_path) -> None:
-    from frugalseg.active.selection import descriptors, make_diversity_features
+    from frugalseg.active.objects.diversity_features import make_diversity_features
+    from frugalseg.active.objects.frame_selectors import descriptors
     from frugalseg.errors import WeightsError
 
     assert make_diversity_features("descriptor") is descriptors
@@ -98,7 +99,7 @@ def test_a_timm_encoder_with_the_users_weights_embeds_each_frame(tmp_path) -> No
     import torch
     from safetensors.torch import save_file
 
-    from frugalseg.active.selection import make_diversity_features
+    from frugalseg.active.objects.diversity_features import make_diversity_features
     from frugalseg.zoo.quality_net import batch_inputs, resize_frame
 
     torch.manual_seed(0)

@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 
 from active.tiny_semantic import tiny_semantic_student
-from frugalseg.active.click_cost import label_clicks
-from frugalseg.active.samples import Granularity, SamplePool
-from frugalseg.active.semantic_loop import (
+from frugalseg.active.semantic.click_cost import label_clicks
+from frugalseg.active.semantic.loop import (
     STATE_FILE,
     SemanticLoop,
     SemanticLoopConfig,
     SemanticVideo,
     read_video,
 )
+from frugalseg.active.semantic.samples import Granularity, SamplePool
 from frugalseg.data.costs import DEFAULT_COSTS
 from frugalseg.data.formats import generate_synthetic_streets, get_format
 from frugalseg.errors import ConfigError, DataError

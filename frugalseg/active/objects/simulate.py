@@ -25,9 +25,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from frugalseg.active.annotation import POLICY_NAMES, make_policy
-from frugalseg.active.engines import LoopEngine
-from frugalseg.active.loop import (
+from frugalseg.active.objects.diversity_features import make_diversity_features
+from frugalseg.active.objects.engines import LoopEngine
+from frugalseg.active.objects.frame_selectors import SELECTORS, SelectionView, make_selector
+from frugalseg.active.objects.loop import (
     TARGET_JF,
     AnnotationLoop,
     Curve,
@@ -37,20 +38,18 @@ from frugalseg.active.loop import (
     mean_curve,
     plot_curves,
 )
-from frugalseg.active.selection import SELECTORS, SelectionView, make_diversity_features, make_selector
-from frugalseg.active.state import STATE_FILE, IterationRecord, VideoState, load_history
+from frugalseg.active.objects.state import STATE_FILE, IterationRecord, VideoState, load_history
+from frugalseg.active.objects.type_policies import POLICY_NAMES, make_policy
+from frugalseg.active.run_folder import RUN_FILE, LoopLabel, open_run, write_loop_labels
 from frugalseg.autolabel.runs import TrainerOptions, labelling_progress
-from frugalseg.autolabel.store import LabelStore
 from frugalseg.data.clips import Clip, LabelKind
 from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts
 from frugalseg.data.formats.davis import DavisFormat
-from frugalseg.data.io import read_frame, write_bytes_atomic, write_json_atomic
+from frugalseg.data.io import read_frame, write_bytes_atomic
 from frugalseg.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
-    from frugalseg.active.click_models import ClickToMask
-
-RUN_FILE = "run.json"
+    from frugalseg.active.objects.click_models import ClickToMask
 
 
 @dataclass(frozen=True)
@@ -174,47 +173,34 @@ def run_loop_folders(
             yield source, folders
 
 
-def write_store(
-    folder: Path,
-    clip: Clip,
-    indices: Sequence[int],
-    state: VideoState,
-    config: dict[str, Any],
-) -> int:
-    """Write the final mask of every frame of one video to the label store ``folder``.
+def video_labels(clip: Clip, indices: Sequence[int], state: VideoState) -> Iterator[LoopLabel]:
+    """The final mask of every frame of one video as the labels of its label store.
 
     ``clip`` is the video's sequence as the data set's reader sees it (every frame, anchored at
     frame 0) and ``indices`` the sequence index of each loop frame, so each label lands on its own
     frame's offset. The labels are the format's two classes (`DavisFormat.to_label`: 0 background,
     1 any object), the label maps ``VideoSegDataModule`` trains DAVIS/MOSE from (a store of object
     ids would hold values beyond its classes); the object ids stay in the loop state's ``masks/``.
-    Frames annotated with a mask are written as ``fine``, the others (clicks, propagated) as
-    ``pseudo``. Returns how many were written.
+    Frames annotated with a mask are ``fine``, the others (clicks, propagated) ``pseudo``.
     """
-    store = LabelStore(folder)
     drawn = {a.frame for a in state.annotations if a.kind == "mask"}
     seconds: dict[int, float] = {}
     for a in state.annotations:
         seconds[a.frame] = seconds.get(a.frame, 0.0) + a.seconds
-    written = 0
-    with store.run(config):
-        for t, mask in enumerate(state.masks):
-            offset = indices[t] - clip.anchor_index
-            kind = LabelKind.FINE if t in drawn else LabelKind.PSEUDO
-            if store.has(clip.clip_id, offset, kind, split=clip.split):
-                continue
-            store.write(
-                clip,
-                offset,
-                kind,
-                DavisFormat.to_label(mask),
-                engine=config["engine"],
-                settings=config["settings"],
-                source_offset=offset,
-                seconds=seconds.get(t, 0.0),
-            )
-            written += 1
-    return written
+    for t, mask in enumerate(state.masks):
+        offset = indices[t] - clip.anchor_index
+        kind = LabelKind.FINE if t in drawn else LabelKind.PSEUDO
+        yield LoopLabel(offset, kind, DavisFormat.to_label(mask), offset, seconds.get(t, 0.0))
+
+
+def write_video_labels(
+    folder: Path, clip: Clip, indices: Sequence[int], state: VideoState, config: dict[str, Any]
+) -> int:
+    """Write `video_labels` to the label store ``folder``; how many were written."""
+    labels = video_labels(clip, indices, state)
+    return write_loop_labels(
+        folder, clip, config, labels, engine=config["engine"], settings=config["settings"]
+    )
 
 
 @dataclass
@@ -271,14 +257,14 @@ def simulate(
         out: the run's folder; a rerun with the same settings resumes it.
         split: the split whose videos are annotated.
         budget_hours: human hours for the whole split, shared by the videos in proportion to their frames.
-        frames: frame selectors (`frugalseg.active.selection.SELECTORS`).
-        types: annotation type policies (`frugalseg.active.annotation.POLICY_NAMES`).
+        frames: frame selectors (`frugalseg.active.objects.frame_selectors.SELECTORS`).
+        types: annotation type policies (`frugalseg.active.objects.annotation_types.POLICY_NAMES`).
         seeds: runs of each strategy with a random part.
         stride: the loop uses every ``stride``-th frame of a video.
         max_frames: the loop uses the first ``max_frames`` frames of a video (None: all).
-        engine: the propagation engine (`frugalseg.active.engines`).
+        engine: the propagation engine (`frugalseg.active.objects.engines`).
         costs: annotation costs.
-        policy: the weights file of the ``learned`` type policy (`frugalseg.active.policy`).
+        policy: the weights file of the ``learned`` type policy (`frugalseg.active.objects.type_policies`).
         click_model: the click-to-mask model of the ``clicks`` type (None: GrabCut).
         diversity_features: what the ``diversity`` selector compares (`make_diversity_features`:
             ``descriptor``, ``qnet``, ``timm:<model>``).
@@ -322,7 +308,7 @@ def simulate(
         click_model=None if click_model is None else {"name": click_model.name, **click_model.settings},
         diversity=None if features is None else _diversity_settings(diversity_features, diversity_weights),
     )
-    _open_run(out, json.loads(json.dumps(asdict(settings))))
+    open_run(out, asdict(settings))
     job = _VideoJob(
         fmt,
         out,
@@ -367,24 +353,6 @@ def _diversity_settings(features: str, weights: str | Path | None) -> dict[str, 
     from frugalseg.zoo import sha256_file
 
     return {"features": features, "weights": Path(weights).name, "weights_sha256": sha256_file(weights)}
-
-
-def _open_run(out: Path, wanted: dict[str, Any]) -> None:
-    """Write ``run.json`` in ``out``, or check that the run already there has the same settings."""
-    run_path = out / RUN_FILE
-    if run_path.is_file():
-        found = json.loads(run_path.read_text())
-        if found != wanted:
-            keys = sorted(k for k in set(found) | set(wanted) if found.get(k) != wanted.get(k))
-            raise ConfigError(
-                "out", f"{out} holds a run with other settings ({', '.join(keys)}); use another folder"
-            )
-        return
-    if out.exists() and any(out.iterdir()):
-        raise ConfigError(
-            "out", f"{out} exists and is not a simulation run's folder; use an empty or new folder"
-        )
-    write_json_atomic(run_path, wanted, indent=2)
 
 
 @dataclass
@@ -443,7 +411,7 @@ class _VideoJob:
                 **self.fmt.describe(),
             }
             store = self.out / "labels" / f"{strategy.name}-seed{strategy.seed}"
-            written += write_store(store, clip, source.indices, state, store_config)
+            written += write_video_labels(store, clip, source.indices, state, store_config)
         return written
 
 

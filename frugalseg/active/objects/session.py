@@ -36,21 +36,26 @@ from typing import Any
 
 import numpy as np
 
-from frugalseg.active.annotation import (
+from frugalseg.active.objects.annotation_types import (
     VOID,
     AnnotationResult,
     GivenClick,
+    annotate_given_clicks,
+)
+from frugalseg.active.objects.click_models import ClickToMask, click_model_options, make_click_model
+from frugalseg.active.objects.diversity_features import make_diversity_features
+from frugalseg.active.objects.engines import LoopEngine, engine_options, make_loop_engine
+from frugalseg.active.objects.frame_selectors import FrameSelector, SelectionView, make_selector
+from frugalseg.active.objects.simulate import write_video_labels
+from frugalseg.active.objects.state import STATE_FILE, Annotation, IterationRecord, VideoState
+from frugalseg.active.objects.type_policies import (
+    LearnedTypePolicy,
     TypePolicy,
     TypeView,
-    annotate_given_clicks,
+    estimated_gain_per_second,
     make_policy,
+    type_context,
 )
-from frugalseg.active.click_models import ClickToMask, click_model_options, make_click_model
-from frugalseg.active.engines import LoopEngine, engine_options, make_loop_engine
-from frugalseg.active.policy import LearnedTypePolicy, estimated_gain_per_second, type_context
-from frugalseg.active.selection import FrameSelector, SelectionView, make_diversity_features, make_selector
-from frugalseg.active.simulate import write_store
-from frugalseg.active.state import STATE_FILE, Annotation, IterationRecord, VideoState
 from frugalseg.data.clips import Clip
 from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts
 from frugalseg.data.formats import get_format
@@ -75,7 +80,7 @@ class SessionSettings:
         preset: DIS preset of the flow engine.
         flow_downscale: the flow is computed on frames shrunk this many times.
         costs: annotation costs (seconds) booked on the ledger.
-        engine: the propagation engine, ``flow``, ``sam2`` or ``stm`` (`frugalseg.active.engines`).
+        engine: the propagation engine, ``flow``, ``sam2`` or ``stm`` (`frugalseg.active.objects.engines`).
         sam2_config: the SAM 2 config of the ``sam2`` engine and click model.
         sam2_checkpoint: their SAM 2 checkpoint file (absolute).
         sam2_image_size: SAM 2's input size (None: the config's).
@@ -421,7 +426,7 @@ class AnnotationSession:
     def export(self, out: str | Path) -> int:
         """Write the current masks of every annotated video to the label store ``out``; how many were written.
 
-        Drawn frames are ``fine`` labels, the others ``pseudo`` (`simulate.write_store`: the
+        Drawn frames are ``fine`` labels, the others ``pseudo`` (`simulate.write_video_labels`: the
         format's two classes). The store's run records how many annotations each video had, so a
         later export after more additions is refused there (labels in a store are never rewritten):
         export to a new folder. An export into the same folder with nothing added writes nothing.
@@ -450,7 +455,7 @@ class AnnotationSession:
                 frames=list(self.format.frame_paths(name)),
                 anchor_index=0,
             )
-            written += write_store(Path(out), clip, self._video(name).indices, state, config)
+            written += write_video_labels(Path(out), clip, self._video(name).indices, state, config)
         return written
 
     def add(

@@ -23,7 +23,6 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -203,45 +202,6 @@ SELECTORS: dict[str, type[FrameSelector]] = {
     cls.name: cls
     for cls in (RandomSelector, UniformSelector, OracleSelector, UncertaintySelector, DiversitySelector)
 }
-
-#: The features the diversity selector can compare (``timm:<model>`` names any timm image encoder).
-DIVERSITY_FEATURES = ("descriptor", "qnet", "timm:<model>")
-
-
-def make_diversity_features(
-    features: str = "descriptor", weights: str | Path | None = None
-) -> Callable[[SelectionView], np.ndarray]:
-    """The features of the diversity selector: ``descriptor``, ``qnet`` or ``timm:<model>``.
-
-    Args:
-        features: ``descriptor`` (weight-free, `frame_descriptor`), ``qnet`` (the embedding of a
-            quality network trained by ``annotate train-qnet``: the paper's) or ``timm:<model>``
-            (a pretrained timm image encoder, e.g. ``timm:resnet50``: the paper's L2-encoder
-            baseline).
-        weights: the QNet file, or the encoder's weights file; none for ``descriptor``.
-
-    Raises:
-        ConfigError: unknown features, or weights missing or given where none are read.
-        WeightsError: a weights file that is missing or does not fit.
-    """
-    if features == "descriptor":
-        if weights is not None:
-            raise ConfigError("diversity_weights", "the weight-free descriptor reads no weights file")
-        return descriptors
-    if not (features == "qnet" or (features.startswith("timm:") and len(features) > 5)):
-        raise ConfigError(
-            "diversity_features",
-            f"unknown features {features!r}; choose from {', '.join(DIVERSITY_FEATURES)}",
-        )
-    if weights is None:
-        raise ConfigError("diversity_weights", f"the {features!r} features need a weights file")
-    from frugalseg.active import quality  # torch and timm, only when a network is asked for
-
-    if features == "qnet":
-        from frugalseg.zoo import load_quality_net
-
-        return quality.qnet_features(load_quality_net(weights)[0])
-    return quality.encoder_features(features[len("timm:") :], weights)
 
 
 def make_selector(

@@ -25,31 +25,132 @@ their J&F gains recorded. ``frugalseg annotate train-policy`` fits the network t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 import torch
 
-from frugalseg.active.annotation import (
+from frugalseg.active.objects.annotation_types import (
     ANNOTATION_TYPES,
     CLICKS_PER_OBJECT,
-    TypeContext,
-    TypePolicy,
-    TypeView,
-    annotate_clicks,
-    annotate_mask,
-    frame_quality,
+    AnnotationResult,
 )
-from frugalseg.active.state import VideoState
+from frugalseg.active.objects.state import VideoState
 from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts
 from frugalseg.errors import ConfigError, WeightsError
 
-if TYPE_CHECKING:
-    from frugalseg.active.click_models import ClickToMask
-    from frugalseg.active.loop import Video  # the loop builds on this module
+
+@dataclass
+class TypeContext:
+    """What a policy may read of the chosen frame without ground truth (the learned policy's input).
+
+    Attributes:
+        image: the frame (H×W×3 uint8 RGB).
+        mask: its current mask (H×W object ids).
+        disagreement: share of its object area where the two propagation directions disagree.
+        unsure: share of its object area where a propagation direction was unsure.
+        annotated: the frames annotated so far.
+        num_frames: frames of the video.
+        objects: the objects that may be on the frame (annotated on it or before).
+    """
+
+    image: np.ndarray
+    mask: np.ndarray
+    disagreement: float
+    unsure: float
+    annotated: frozenset[int]
+    num_frames: int
+    objects: tuple[int, ...]
+
+
+@dataclass
+class TypeView:
+    """What a type policy may look at: the frame chosen and a way to try a type there.
+
+    ``attempt(kind)`` returns the `AnnotationResult` of that type (simulated; computed once),
+    ``gain(result)`` the J&F gain it brings to the frame (ground truth needed), and ``context`` the
+    frame, its mask and propagation scores (what a learned policy reads).
+    """
+
+    key: str
+    iteration: int
+    frame: int
+    attempt: Callable[[str], AnnotationResult]
+    gain: Callable[[AnnotationResult], float] | None = None
+    context: TypeContext | None = None
+
+
+class TypePolicy:
+    """Base of the annotation-type policies: ``name``, a seed, ``choose(view) -> type``."""
+
+    name = ""
+    needs_ground_truth = False
+    needs_weights = False
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+
+    @classmethod
+    def from_weights(cls, weights: str | Path, seed: int = 0) -> TypePolicy:
+        """The policy with its network read from ``weights`` (policies that ``needs_weights``)."""
+        raise NotImplementedError
+
+    def choose(self, view: TypeView) -> str:
+        """The annotation type (``mask`` or ``clicks``) to use on the frame that ``view`` shows."""
+        raise NotImplementedError
+
+
+class MaskPolicy(TypePolicy):
+    """Always annotate with a mask."""
+
+    name = "mask"
+
+    def choose(self, view: TypeView) -> str:
+        """``mask``."""
+        return "mask"
+
+
+class ClicksPolicy(TypePolicy):
+    """Always annotate with clicks."""
+
+    name = "clicks"
+
+    def choose(self, view: TypeView) -> str:
+        """``clicks``."""
+        return "clicks"
+
+
+class RandomTypePolicy(TypePolicy):
+    """A random annotation type per frame, seeded by (seed, video, iteration)."""
+
+    name = "random"
+
+    def choose(self, view: TypeView) -> str:
+        """A type drawn from the generator of (seed, video, iteration)."""
+        rng = np.random.default_rng([self.seed, zlib.crc32(view.key.encode()), view.iteration, 1])
+        return ANNOTATION_TYPES[int(rng.integers(len(ANNOTATION_TYPES)))]
+
+
+class OracleTypePolicy(TypePolicy):
+    """The type of the largest J&F gain of the frame per human second (ties: the cheaper type)."""
+
+    name = "oracle"
+    needs_ground_truth = True
+
+    def choose(self, view: TypeView) -> str:
+        """The type of the largest J&F gain per human second (needs ground truth)."""
+        if view.gain is None:
+            raise ConfigError("types", "the 'oracle' type policy needs ground truth")
+        scored = []
+        for kind in ANNOTATION_TYPES:
+            result = view.attempt(kind)
+            scored.append((view.gain(result) / max(result.total_seconds, 1e-9), -result.total_seconds, kind))
+        return max(scored)[2]
+
 
 FEATURES = (
     "unreliability",
@@ -152,6 +253,12 @@ class LearnedTypePolicy(TypePolicy):
     """
 
     name = "learned"
+    needs_weights = True
+
+    @classmethod
+    def from_weights(cls, weights: str | Path, seed: int = 0) -> LearnedTypePolicy:
+        """The policy whose network `frugalseg annotate train-policy` saved in ``weights``."""
+        return cls(weights, seed)
 
     def __init__(self, weights: str | Path, seed: int = 0, costs: AnnotationCosts = DEFAULT_COSTS) -> None:
         from frugalseg.zoo import load_type_gain  # the zoo (timm, smp) only when a policy is loaded
@@ -189,76 +296,27 @@ class LearnedTypePolicy(TypePolicy):
         return best_type(self.gains(view.context, view.frame), seconds)
 
 
-def episode_samples(
-    video: Video,
-    state: VideoState,
-    costs: AnnotationCosts = DEFAULT_COSTS,
-    click_model: ClickToMask | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Features (N×F) and the J&F gain of each type (N×K) on every frame ``state`` left unannotated.
-
-    Each type is tried with the simulated annotator on the frame's current mask; the gain is that of
-    the frame's J&F over the video's objects, as `OracleTypePolicy` measures it.
-    """
-    truth = video.require_truth()
-    objects = sorted(state.objects)
-    features, gains = [], []
-    for t in range(state.num_frames):
-        if t in state.annotated:
-            continue
-        current = state.masks[t]
-        before = sum(frame_quality(current, truth[t], objects)) / 2
-        results = {
-            "mask": annotate_mask(truth[t], costs),
-            "clicks": annotate_clicks(video.frames[t], current, truth[t], costs, model=click_model),
-        }
-        after = {k: sum(frame_quality(r.mask, truth[t], objects)) / 2 for k, r in results.items()}
-        features.append(frame_features(type_context(state, t, video.frames[t]), t))
-        gains.append([after[k] - before for k in ANNOTATION_TYPES])
-    width = len(FEATURES)
-    return (
-        np.asarray(features, np.float32).reshape(-1, width),
-        np.asarray(gains, np.float32).reshape(-1, len(ANNOTATION_TYPES)),
-    )
+#: The type policies by name: a new policy is its class and its line here (the CLI lists these).
+POLICIES: dict[str, type[TypePolicy]] = {
+    cls.name: cls for cls in (MaskPolicy, ClicksPolicy, RandomTypePolicy, OracleTypePolicy, LearnedTypePolicy)
+}
+POLICY_NAMES = tuple(POLICIES)
 
 
-def run_samples(
-    run: str | Path,
-    videos: Sequence[str] | None = None,
-    *,
-    loops: Sequence[str] | None = None,
-    costs: AnnotationCosts = DEFAULT_COSTS,
-    click_model: ClickToMask | None = None,
-) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """`episode_samples` of every loop state of an ``annotate simulate`` run folder.
-
-    Args:
-        run: the run's folder (``run.json`` and ``runs/<strategy>/seed<k>/<video>/``).
-        videos: use only these videos (None: all); e.g. the training clips of a split by clip.
-        loops: use only the loops of these strategies and seeds, ``<frames>-<types>/seed<k>`` (None: all).
-        costs: annotation costs.
-        click_model: the click-to-mask model of the ``clicks`` type (None: GrabCut).
-
-    Returns:
-        The features, the gains, and the video of each sample.
+def make_policy(name: str, seed: int = 0, *, weights: str | Path | None = None) -> TypePolicy:
+    """The type policy called ``name``; one that ``needs_weights`` (``learned``) reads them from ``weights``.
 
     Raises:
-        DataError: the folder holds no run, or a video's frames or masks cannot be read.
+        ConfigError: an unknown name (the known ones listed), or a policy that needs weights without them.
+        WeightsError: a ``weights`` file that is missing or not a type policy.
     """
-    from frugalseg.active.simulate import run_loop_folders
-    from frugalseg.errors import DataError
-
-    features, gains, names = [], [], []
-    for source, folders in run_loop_folders(run, videos, loops):
-        video = source.load()
-        for folder in folders:
-            state, whole = VideoState.load(folder)
-            if not whole or not state.masks:
-                continue
-            x, y = episode_samples(video, state, costs, click_model)
-            features.append(x)
-            gains.append(y)
-            names += [source.name] * len(x)
-    if not features:
-        raise DataError(run, "holds no finished loop state of the videos asked for")
-    return np.concatenate(features), np.concatenate(gains), names
+    if name not in POLICIES:
+        raise ConfigError(
+            "types", f"unknown annotation type policy {name!r}; choose from {', '.join(POLICY_NAMES)}"
+        )
+    cls = POLICIES[name]
+    if not cls.needs_weights:
+        return cls(seed)
+    if weights is None:
+        raise ConfigError("policy", f"the {name!r} type policy needs its weights file (--policy FILE)")
+    return cls.from_weights(weights, seed)

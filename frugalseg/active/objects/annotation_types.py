@@ -6,7 +6,7 @@ Types, on one frame, for every object visible in its ground truth:
   (80 s) per object.
 * ``clicks`` — up to 3 corrective clicks per object, each at the centre of the largest error region
   of the current mask (`active.annotator.corrective_click`), turned into a mask after every click by
-  a click-to-mask model (`frugalseg.active.click_models`, a setting of the type): weight-free
+  a click-to-mask model (`frugalseg.active.objects.click_models`, a setting of the type): weight-free
   GrabCut by default, which keeps the better (IoU with the truth) of the GrabCut mask and the mask
   with the click disks painted in, or SAM 2 with the user's checkpoint, which keeps the candidate
   closest to the truth, as the simulated annotator of EVA-VOS does.
@@ -22,22 +22,19 @@ may change the mask only near them, SAM 2 keeps its best-scored mask), at the sa
 Type policies (``choose(view) -> type``): `MaskPolicy`, `ClicksPolicy`, `RandomTypePolicy` (seeded
 coin), and `OracleTypePolicy`, which tries every type on the frame and keeps the one with the
 largest gain of the frame's J&F per second (paper 002's cost-normalised oracle). The learned policy
-(``learned``, `frugalseg.active.policy.LearnedTypePolicy`) predicts that gain from the frame's
+(``learned``, `frugalseg.active.objects.type_policies.LearnedTypePolicy`) predicts that gain from the frame's
 `TypeContext` without ground truth.
 """
 
 from __future__ import annotations
 
-import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from frugalseg.active.click_models import ClickToMask, GrabCutClicks
+from frugalseg.active.objects.click_models import ClickToMask, GrabCutClicks
 from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts
-from frugalseg.errors import ConfigError
 from frugalseg.metrics.jf import contour_accuracy, region_similarity
 
 VOID = 255
@@ -100,7 +97,7 @@ def annotate_clicks(
         truth: its ground truth (H×W object ids, 255 void).
         costs: annotation costs.
         clicks_per_object: the most clicks on each object (fewer when its mask becomes exact).
-        model: the click-to-mask model (`frugalseg.active.click_models`); None: `GrabCutClicks`.
+        model: the click-to-mask model (`frugalseg.active.objects.click_models`); None: `GrabCutClicks`.
     """
     model = GrabCutClicks() if model is None else model
     void = truth == VOID
@@ -151,7 +148,7 @@ def annotate_given_clicks(
         current: its current mask (H×W object ids).
         clicks: the person's clicks, on any objects.
         costs: annotation costs.
-        model: the click-to-mask model (`frugalseg.active.click_models`); None: `GrabCutClicks`.
+        model: the click-to-mask model (`frugalseg.active.objects.click_models`); None: `GrabCutClicks`.
     """
     model = GrabCutClicks() if model is None else model
     mask = np.where(current == VOID, 0, current).astype(np.uint8)
@@ -176,132 +173,3 @@ def frame_quality(mask: np.ndarray, truth: np.ndarray, objects: Sequence[int]) -
 
 
 ANNOTATION_TYPES = ("mask", "clicks")
-
-
-@dataclass
-class TypeContext:
-    """What a policy may read of the chosen frame without ground truth (the learned policy's input).
-
-    Attributes:
-        image: the frame (H×W×3 uint8 RGB).
-        mask: its current mask (H×W object ids).
-        disagreement: share of its object area where the two propagation directions disagree.
-        unsure: share of its object area where a propagation direction was unsure.
-        annotated: the frames annotated so far.
-        num_frames: frames of the video.
-        objects: the objects that may be on the frame (annotated on it or before).
-    """
-
-    image: np.ndarray
-    mask: np.ndarray
-    disagreement: float
-    unsure: float
-    annotated: frozenset[int]
-    num_frames: int
-    objects: tuple[int, ...]
-
-
-@dataclass
-class TypeView:
-    """What a type policy may look at: the frame chosen and a way to try a type there.
-
-    ``attempt(kind)`` returns the `AnnotationResult` of that type (simulated; computed once),
-    ``gain(result)`` the J&F gain it brings to the frame (ground truth needed), and ``context`` the
-    frame, its mask and propagation scores (what a learned policy reads).
-    """
-
-    key: str
-    iteration: int
-    frame: int
-    attempt: Callable[[str], AnnotationResult]
-    gain: Callable[[AnnotationResult], float] | None = None
-    context: TypeContext | None = None
-
-
-class TypePolicy:
-    """Base of the annotation-type policies: ``name``, a seed, ``choose(view) -> type``."""
-
-    name = ""
-    needs_ground_truth = False
-
-    def __init__(self, seed: int = 0) -> None:
-        self.seed = seed
-
-    def choose(self, view: TypeView) -> str:
-        """The annotation type (``mask`` or ``clicks``) to use on the frame that ``view`` shows."""
-        raise NotImplementedError
-
-
-class MaskPolicy(TypePolicy):
-    """Always annotate with a mask."""
-
-    name = "mask"
-
-    def choose(self, view: TypeView) -> str:
-        """``mask``."""
-        return "mask"
-
-
-class ClicksPolicy(TypePolicy):
-    """Always annotate with clicks."""
-
-    name = "clicks"
-
-    def choose(self, view: TypeView) -> str:
-        """``clicks``."""
-        return "clicks"
-
-
-class RandomTypePolicy(TypePolicy):
-    """A random annotation type per frame, seeded by (seed, video, iteration)."""
-
-    name = "random"
-
-    def choose(self, view: TypeView) -> str:
-        """A type drawn from the generator of (seed, video, iteration)."""
-        rng = np.random.default_rng([self.seed, zlib.crc32(view.key.encode()), view.iteration, 1])
-        return ANNOTATION_TYPES[int(rng.integers(len(ANNOTATION_TYPES)))]
-
-
-class OracleTypePolicy(TypePolicy):
-    """The type of the largest J&F gain of the frame per human second (ties: the cheaper type)."""
-
-    name = "oracle"
-    needs_ground_truth = True
-
-    def choose(self, view: TypeView) -> str:
-        """The type of the largest J&F gain per human second (needs ground truth)."""
-        if view.gain is None:
-            raise ConfigError("types", "the 'oracle' type policy needs ground truth")
-        scored = []
-        for kind in ANNOTATION_TYPES:
-            result = view.attempt(kind)
-            scored.append((view.gain(result) / max(result.total_seconds, 1e-9), -result.total_seconds, kind))
-        return max(scored)[2]
-
-
-POLICIES: dict[str, type[TypePolicy]] = {
-    cls.name: cls for cls in (MaskPolicy, ClicksPolicy, RandomTypePolicy, OracleTypePolicy)
-}
-#: Every policy name: those of `POLICIES` and ``learned`` (`frugalseg.active.policy`, needs a file).
-POLICY_NAMES = (*POLICIES, "learned")
-
-
-def make_policy(name: str, seed: int = 0, *, weights: str | Path | None = None) -> TypePolicy:
-    """The type policy called ``name``; ``learned`` reads its network from ``weights``.
-
-    Raises:
-        ConfigError: an unknown name (the known ones listed), or ``learned`` without ``weights``.
-        WeightsError: a ``weights`` file that is missing or not a type policy.
-    """
-    if name == "learned":
-        from frugalseg.active.policy import LearnedTypePolicy  # the policy module builds on this one
-
-        if weights is None:
-            raise ConfigError("policy", "the 'learned' type policy needs its weights file (--policy FILE)")
-        return LearnedTypePolicy(weights, seed)
-    if name not in POLICIES:
-        raise ConfigError(
-            "types", f"unknown annotation type policy {name!r}; choose from {', '.join(POLICY_NAMES)}"
-        )
-    return POLICIES[name](seed)

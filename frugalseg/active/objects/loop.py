@@ -24,23 +24,22 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from frugalseg.active.annotation import (
+from frugalseg.active.objects.annotation_types import (
     AnnotationResult,
-    TypePolicy,
-    TypeView,
     annotate_clicks,
     annotate_mask,
     frame_quality,
 )
-from frugalseg.active.engines import LoopEngine
-from frugalseg.active.policy import type_context
-from frugalseg.active.selection import FrameSelector, SelectionView
-from frugalseg.active.state import STATE_FILE, Annotation, IterationRecord, VideoState
+from frugalseg.active.objects.engines import LoopEngine
+from frugalseg.active.objects.frame_selectors import FrameSelector, SelectionView
+from frugalseg.active.objects.state import STATE_FILE, Annotation, IterationRecord, VideoState
+from frugalseg.active.objects.type_policies import TypePolicy, TypeView, type_context
+from frugalseg.active.run_folder import figure_png
 from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts
 from frugalseg.errors import ConfigError
 
 if TYPE_CHECKING:
-    from frugalseg.active.click_models import ClickToMask
+    from frugalseg.active.objects.click_models import ClickToMask
 
 TARGET_JF = 0.85
 
@@ -80,7 +79,7 @@ class AnnotationLoop:
         video: the video, with ground truth (the simulated annotator draws from it).
         selector: the frame selector.
         policy: the annotation-type policy.
-        engine: the propagation engine (`frugalseg.active.engines`).
+        engine: the propagation engine (`frugalseg.active.objects.engines`).
         folder: where the state is saved after every iteration (and resumed from).
         costs: annotation costs.
         config: recorded in the state; a resumed loop must have the same.
@@ -104,7 +103,7 @@ class AnnotationLoop:
     ) -> None:
         if not isinstance(engine, LoopEngine):
             raise TypeError(
-                f"the loop needs a LoopEngine (frugalseg.active.engines), got {type(engine).__name__}; "
+                f"the loop needs a LoopEngine (active.objects.engines), got {type(engine).__name__}; "
                 "wrap a single-anchor engine in AnchorFusionEngine"
             )
         self.video = video
@@ -333,8 +332,6 @@ def curves_to_json(curves: dict[str, dict[str, Any]]) -> str:
 
 def plot_curves(curves: dict[str, Curve], *, title: str = "", target: float = TARGET_JF) -> bytes:
     """PNG bytes of J&F against hours, one line per strategy, the ``target`` line marked."""
-    import io
-
     import matplotlib
 
     matplotlib.use("Agg")
@@ -349,8 +346,4 @@ def plot_curves(curves: dict[str, Curve], *, title: str = "", target: float = TA
     axes.set_title(title)
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8, loc="lower right")
-    buffer = io.BytesIO()
-    figure.tight_layout()
-    figure.savefig(buffer, format="png", metadata={"Software": None})
-    plt.close(figure)
-    return buffer.getvalue()
+    return figure_png(figure)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from frugalseg.active.semantic_loop import (
+from frugalseg.active.run_folder import LoopLabel, figure_png, open_run, write_loop_labels
+from frugalseg.active.semantic.loop import (
     Learner,
     Quality,
     SemanticLoop,
@@ -36,14 +37,12 @@ from frugalseg.active.semantic_loop import (
     SemanticVideo,
     read_video,
 )
-from frugalseg.autolabel.store import LabelStore
 from frugalseg.data.clips import Clip, LabelKind
 from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts
 from frugalseg.data.formats.base import Format
-from frugalseg.data.io import image_size, write_bytes_atomic, write_json_atomic
+from frugalseg.data.io import image_size, write_bytes_atomic
 from frugalseg.errors import ConfigError
 
-RUN_FILE = "run.json"
 #: The mIoU levels of Table 3 of paper 000.
 TARGETS = (0.80, 0.85, 0.90)
 ENGINE = "hvsa"
@@ -131,8 +130,6 @@ def table3(strategies: dict[str, Any], targets: Sequence[float] = TARGETS) -> li
 
 def plot(data: dict[str, Any], title: str = "") -> bytes:
     """PNG bytes of mIoU against clicks %: a line per strategy, the flow baseline dashed, Table 3 levels."""
-    import io
-
     import matplotlib
 
     matplotlib.use("Agg")
@@ -163,11 +160,7 @@ def plot(data: dict[str, Any], title: str = "") -> bytes:
     axes.set_title(title)
     axes.grid(alpha=0.3)
     axes.legend(fontsize=7, loc="lower right")
-    buffer = io.BytesIO()
-    figure.tight_layout()
-    figure.savefig(buffer, format="png", metadata={"Software": None})
-    plt.close(figure)
-    return buffer.getvalue()
+    return figure_png(figure)
 
 
 def configs(
@@ -237,7 +230,7 @@ def simulate_semantic(
         "learner": learner.settings,
         "costs": asdict(costs),
     }
-    _open_run(out, settings)
+    open_run(out, settings)
     for loop in loops:
         loop.run()
         if report is not None:
@@ -247,56 +240,37 @@ def simulate_semantic(
     write_bytes_atomic(out / "curves.png", plot(data, title=f"{fmt.name}: {len(clips)} video(s)"))
     clip_of = {clip.clip_id: clip for clip, _ in videos}
     for loop in loops:
-        write_store(out / "labels" / store_name(loop.config), clip_of[loop.video.name], loop, costs)
+        write_semantic_labels(out / "labels" / store_name(loop.config), clip_of[loop.video.name], loop, costs)
     return data, loops
 
 
-def _open_run(out: Path, settings: dict[str, Any]) -> None:
-    wanted = json.loads(json.dumps(settings))
-    path = out / RUN_FILE
-    if path.is_file():
-        held = json.loads(path.read_text())
-        if held != wanted:
-            differ = sorted(k for k in wanted if held.get(k) != wanted[k])
-            raise ConfigError("out", f"{path} holds a run with other settings ({', '.join(differ)})")
-        return
-    write_json_atomic(path, wanted, indent=2)
-
-
-def write_store(root: Path, clip: Clip, loop: SemanticLoop, costs: AnnotationCosts) -> LabelStore:
+def write_semantic_labels(root: Path, clip: Clip, loop: SemanticLoop, costs: AnnotationCosts) -> int:
     """The loop's generated labels as ``pseudo`` labels of a label store, at the clip's frame size.
 
     Each record's source is the nearest frame a person labelled samples on, and its seconds the
     human time spent on the frame itself (its clicks and, per iteration that clicked it, the time
-    to find its objects).
+    to find its objects). Returns how many labels were written.
     """
-    store = LabelStore(root)
     settings = {"loop": loop.config.to_json(), "learner": loop.learner.settings}
+    labels = _loop_labels(clip, loop, costs)
+    return write_loop_labels(
+        root, clip, {"engine": ENGINE, **settings}, labels, engine=ENGINE, settings=settings
+    )
+
+
+def _loop_labels(clip: Clip, loop: SemanticLoop, costs: AnnotationCosts) -> Iterator[LoopLabel]:
     offsets = clip.present_offsets[: len(loop.labels)]
     width, height = image_size(clip.frame_path(offsets[0]))
     clicked = sorted({s.frame for s in loop.labelled})
-    with store.run({"engine": ENGINE, **settings}):
-        for t, (offset, label) in enumerate(zip(offsets, loop.labels, strict=True)):
-            if store.has(clip.clip_id, offset, LabelKind.PSEUDO, clip.split):
-                continue
-            full = (
-                label
-                if label.shape == (height, width)
-                else cv2.resize(label, (width, height), interpolation=cv2.INTER_NEAREST)
-            )
-            on_frame = [s for s in loop.labelled if s.frame == t]
-            seconds = sum(
-                s.clicks for s in on_frame
-            ) * costs.click_seconds + costs.clicked_frame_seconds * len({s.iteration for s in on_frame})
-            source = min(clicked, key=lambda f: (abs(f - t), f))
-            store.write(
-                clip,
-                offset,
-                LabelKind.PSEUDO,
-                full,
-                engine=ENGINE,
-                settings=settings,
-                source_offset=offsets[source],
-                seconds=seconds,
-            )
-    return store
+    for t, (offset, label) in enumerate(zip(offsets, loop.labels, strict=True)):
+        full = (
+            label
+            if label.shape == (height, width)
+            else cv2.resize(label, (width, height), interpolation=cv2.INTER_NEAREST)
+        )
+        on_frame = [s for s in loop.labelled if s.frame == t]
+        seconds = sum(s.clicks for s in on_frame) * costs.click_seconds + costs.clicked_frame_seconds * len(
+            {s.iteration for s in on_frame}
+        )
+        source = min(clicked, key=lambda f: (abs(f - t), f))
+        yield LoopLabel(offset, LabelKind.PSEUDO, full, offsets[source], seconds)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from frugalseg.active.samples import SampleKey, SamplePool
+from frugalseg.active.semantic.samples import SampleKey, SamplePool
 from frugalseg.data.clips import IGNORE_INDEX
 from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts
 from frugalseg.errors import DataError

@@ -1,4 +1,9 @@
-"""QNet's training samples and its frame-selection features (paper 002, section 2.2).
+"""The training samples of the loop's two networks, rebuilt from the states of simulated loops (paper 002).
+
+This module sits above the loop and the run-folder reader (`simulate.run_loop_folders`): it
+replays saved loops, which nothing below it does.
+
+**QNet** (section 2.2):
 
 EVA-VOS trains its quality network (`frugalseg.zoo.QualityNet`) on the masks of simulated loops:
 every mask the propagation predicted at every iteration, labelled with the bin of its J against the
@@ -14,8 +19,9 @@ object's mask as packed bits, and the J at full size — and is saved as one ``.
 so that making the samples (slow: propagation) and training (fast) are separate steps.
 `run_quality_samples` collects those of every loop state of an ``annotate simulate`` folder.
 
-`qnet_features` gives `frugalseg.active.selection.DiversitySelector` the QNet embedding of every
-frame with its current mask (the 20-way head is not used to select).
+**The type policy** (`type_policies.LearnedTypePolicy`): on every frame a loop state leaves
+unannotated, both annotation types are tried with the simulated annotator and their J&F gains
+recorded with the frame's features (`episode_samples`; `run_samples` over a run folder).
 """
 
 from __future__ import annotations
@@ -23,33 +29,37 @@ from __future__ import annotations
 import hashlib
 import io
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
-from frugalseg.active.engines import LoopEngine
-from frugalseg.active.selection import SelectionView
-from frugalseg.active.simulate import run_loop_folders
-from frugalseg.active.state import VideoState
+from frugalseg.active.objects.annotation_types import (
+    ANNOTATION_TYPES,
+    annotate_clicks,
+    annotate_mask,
+    frame_quality,
+)
+from frugalseg.active.objects.click_models import ClickToMask
+from frugalseg.active.objects.engines import LoopEngine
+from frugalseg.active.objects.loop import Video
+from frugalseg.active.objects.simulate import run_loop_folders
+from frugalseg.active.objects.state import VideoState
+from frugalseg.active.objects.type_policies import FEATURES, frame_features, type_context
+from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts
 from frugalseg.data.io import write_bytes_atomic
 from frugalseg.errors import ConfigError, DataError
 from frugalseg.metrics.jf import region_similarity
 from frugalseg.zoo.quality_net import (
     DEFAULT_BINS,
     DEFAULT_INPUT_SIZE,
-    batch_inputs,
     quality_bins,
     resize_frame,
     resize_mask,
 )
-
-if TYPE_CHECKING:
-    from frugalseg.active.loop import Video  # the loop builds on selection, which this serves
-    from frugalseg.zoo import QualityNet
 
 SAMPLES_FORMAT = "frugalseg-quality-samples"
 VOID = 255
@@ -409,102 +419,73 @@ def run_quality_samples(
     return QualitySamples.concatenate(parts)
 
 
-def _embed(net: QualityNet, frames: np.ndarray, masks: np.ndarray, batch_size: int) -> np.ndarray:
-    """``net.embed`` of resized uint8 frames and masks, in batches, in eval mode, without gradients."""
-    device = next(net.parameters(), torch.empty(0)).device
-    training = net.training
-    net.eval()
-    try:
-        with torch.no_grad():
-            out = []
-            for i in range(0, len(frames), batch_size):
-                x, m = batch_inputs(frames[i : i + batch_size], masks[i : i + batch_size])
-                out.append(net.embed(x.to(device), m.to(device)))
-    finally:
-        net.train(training)
-    return torch.cat(out).float().cpu().numpy()
+def episode_samples(
+    video: Video,
+    state: VideoState,
+    costs: AnnotationCosts = DEFAULT_COSTS,
+    click_model: ClickToMask | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Features (N×F) and the J&F gain of each type (N×K) on every frame ``state`` left unannotated.
 
-
-def qnet_features(net: QualityNet, *, batch_size: int = 32) -> Callable[[SelectionView], np.ndarray]:
-    """Features for `DiversitySelector`: the QNet embedding of each frame of a view with its current mask.
-
-    A frame with several objects gets the mean of its objects' embeddings; one whose mask shows no
-    object, the embedding of an empty mask.
-
-    Args:
-        net: the trained quality network (`frugalseg.zoo.load_quality_net`).
-        batch_size: (frame, object) pairs per forward pass.
+    Each type is tried with the simulated annotator on the frame's current mask; the gain is that of
+    the frame's J&F over the video's objects, as `OracleTypePolicy` measures it.
     """
+    truth = video.require_truth()
+    objects = sorted(state.objects)
+    features, gains = [], []
+    for t in range(state.num_frames):
+        if t in state.annotated:
+            continue
+        current = state.masks[t]
+        before = sum(frame_quality(current, truth[t], objects)) / 2
+        results = {
+            "mask": annotate_mask(truth[t], costs),
+            "clicks": annotate_clicks(video.frames[t], current, truth[t], costs, model=click_model),
+        }
+        after = {k: sum(frame_quality(r.mask, truth[t], objects)) / 2 for k, r in results.items()}
+        features.append(frame_features(type_context(state, t, video.frames[t]), t))
+        gains.append([after[k] - before for k in ANNOTATION_TYPES])
+    width = len(FEATURES)
+    return (
+        np.asarray(features, np.float32).reshape(-1, width),
+        np.asarray(gains, np.float32).reshape(-1, len(ANNOTATION_TYPES)),
+    )
 
-    def features(view: SelectionView) -> np.ndarray:
-        if view.frames is None or view.masks is None:
-            raise ConfigError("frames", "QNet features need the frames and the current masks of the loop")
-        size = net.input_size
-        owners, frames, masks = [], [], []
-        for t, (frame, mask) in enumerate(zip(view.frames, view.masks, strict=True)):
-            small = resize_frame(frame, size)
-            objects: list[int | None] = [int(v) for v in np.unique(mask) if v not in (0, VOID)]
-            for obj in objects or [None]:
-                owners.append(t)
-                frames.append(small)
-                empty = obj is None
-                masks.append(np.zeros((size, size), np.uint8) if empty else resize_mask(mask == obj, size))
-        embeddings = _embed(net, np.stack(frames), np.stack(masks), batch_size)
-        sums = np.zeros((len(view.frames), embeddings.shape[1]), np.float64)
-        np.add.at(sums, np.asarray(owners), embeddings)
-        return (sums / np.bincount(owners, minlength=len(view.frames))[:, None]).astype(np.float32)
 
-    return features
-
-
-def encoder_features(
-    name: str, weights: str | Path, *, input_size: int = DEFAULT_INPUT_SIZE, batch_size: int = 32
-) -> Callable[[SelectionView], np.ndarray]:
-    """Features for `DiversitySelector` from a pretrained timm image encoder: each frame's pooled embedding.
-
-    The baseline of paper 002's frame selection ("L2-encoders"): eq. 1 on the features of an image
-    classifier, which sees the frame only, not its mask.
+def run_samples(
+    run: str | Path,
+    videos: Sequence[str] | None = None,
+    *,
+    loops: Sequence[str] | None = None,
+    costs: AnnotationCosts = DEFAULT_COSTS,
+    click_model: ClickToMask | None = None,
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """`episode_samples` of every loop state of an ``annotate simulate`` run folder.
 
     Args:
-        name: the timm model (e.g. ``resnet50``), built without its classifier; never downloaded.
-        weights: its weights file (safetensors or a torch state dict; never unpickled).
-        input_size: side of the square input each frame is resized to.
-        batch_size: frames per forward pass.
+        run: the run's folder (``run.json`` and ``runs/<strategy>/seed<k>/<video>/``).
+        videos: use only these videos (None: all); e.g. the training clips of a split by clip.
+        loops: use only the loops of these strategies and seeds, ``<frames>-<types>/seed<k>`` (None: all).
+        costs: annotation costs.
+        click_model: the click-to-mask model of the ``clicks`` type (None: GrabCut).
+
+    Returns:
+        The features, the gains, and the video of each sample.
 
     Raises:
-        ConfigError: an unknown timm model.
-        WeightsError: naming the file, when it is missing, unreadable, or its tensors do not fit.
+        DataError: the folder holds no run, or a video's frames or masks cannot be read.
     """
-    from frugalseg.zoo import load_state_dict_strictly, read_weights_file
-    from frugalseg.zoo.quality_net import image_encoder
-
-    net = image_encoder(name).eval()
-    loaded = read_weights_file(weights)
-    head = getattr(net, "default_cfg", {}).get("classifier", "fc")
-    state = {k: v for k, v in loaded.state_dict.items() if not k.startswith(f"{head}.")}
-    load_state_dict_strictly(net, state, loaded.path)
-
-    def features(view: SelectionView) -> np.ndarray:
-        if view.frames is None:
-            raise ConfigError("frames", "encoder features need the frames of the loop")
-        small = np.stack([resize_frame(frame, input_size) for frame in view.frames])
-        empty = np.zeros(small.shape[:3], np.uint8)
-        with torch.no_grad():
-            out = [
-                net(batch_inputs(small[i : i + batch_size], empty[i : i + batch_size])[0])
-                for i in range(0, len(small), batch_size)
-            ]
-        return torch.cat(out).float().numpy()
-
-    return features
-
-
-__all__ = [
-    "QualitySamples",
-    "annotation_rounds",
-    "encoder_features",
-    "qnet_features",
-    "quality_bin",
-    "quality_samples",
-    "run_quality_samples",
-]
+    features, gains, names = [], [], []
+    for source, folders in run_loop_folders(run, videos, loops):
+        video = source.load()
+        for folder in folders:
+            state, whole = VideoState.load(folder)
+            if not whole or not state.masks:
+                continue
+            x, y = episode_samples(video, state, costs, click_model)
+            features.append(x)
+            gains.append(y)
+            names += [source.name] * len(x)
+    if not features:
+        raise DataError(run, "holds no finished loop state of the videos asked for")
+    return np.concatenate(features), np.concatenate(gains), names

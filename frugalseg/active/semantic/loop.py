@@ -3,7 +3,7 @@
 A budget of clicks — a percentage of the clicks that labelling every frame fully would take — is
 split equally over ``iterations`` (3 in the paper). Each iteration:
 
-1. **select** samples of the granularity (`frugalseg.active.samples`) with the selector: ``diversity``
+1. **select** samples of the granularity (`active.semantic.samples`) with the selector: ``diversity``
    reads the previous iteration's student features pooled per sample (the first iteration, before
    any fine-tuning, a weight-free descriptor: `colour_descriptors`), ``uncertainty`` the entropy of
    the previous predictions (the first iteration: the initial student's), ``random`` and
@@ -11,7 +11,7 @@ split equally over ``iterations`` (3 in the paper). Each iteration:
    budget not spent by an iteration carries over); at least one, so a budget smaller than every
    sample is overspent, and the ledger says by how much;
 2. **label** them with the simulated annotator (the ground truth of their pixels) and **charge**
-   their polygon clicks (`frugalseg.active.click_cost`);
+   their polygon clicks (`frugalseg.active.semantic.click_cost`);
 3. **fine-tune** the learner (`frugalseg.lightning_modules.semantic_learner.FineTuningLearner`, or
    any object with its methods) on every label so far, continuing from the previous iteration;
 4. **predict** every frame: the video's generated labels are the predictions, with the pixels a
@@ -46,9 +46,9 @@ import cv2
 import numpy as np
 import torch
 
-from frugalseg.active.click_cost import samples_cost
 from frugalseg.active.propagation import PropagationCache, propagate_annotations
-from frugalseg.active.samples import (
+from frugalseg.active.semantic.click_cost import samples_cost
+from frugalseg.active.semantic.samples import (
     Granularity,
     SampleKey,
     SamplePool,

@@ -1,7 +1,7 @@
 """Click-to-mask models of the ``clicks`` annotation type: an object's current mask and clicks → its mask.
 
 Each model (`ClickToMask`) serves the two annotators of the loop: ``simulate`` for the simulated
-one (it places corrective clicks with `frugalseg.active.annotator.corrective_click` and may look at
+one (it places corrective clicks with `simulated_annotator.corrective_click` and may look at
 the truth to choose between candidate masks, as the oracle of paper 002 does) and ``correct`` for
 a person's clicks (no truth: the model chooses alone). Chosen by name (`make_click_model`):
 
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 import cv2
 import numpy as np
 
-from frugalseg.active.annotator import CorrectiveClick, corrective_click
+from frugalseg.active.objects.simulated_annotator import CorrectiveClick, corrective_click
 from frugalseg.errors import ConfigError
 from frugalseg.metrics.jf import region_similarity
 
