@@ -1,5 +1,6 @@
 """Shared fixtures: the real sample data (its tests marked ``realdata``), a small generated dataset, one
-torch thread, an isolated cache."""
+torch thread (and one OpenCV thread where asked), an isolated cache, and random-weight SAM 2 engines
+with their checkpoint files."""
 
 from __future__ import annotations
 
@@ -73,3 +74,62 @@ def one_torch_thread():
         os.environ.pop("OMP_NUM_THREADS", None)
     else:
         os.environ["OMP_NUM_THREADS"] = previous_env
+
+
+@pytest.fixture
+def one_cv_thread():
+    """OpenCV on one thread for the test (GrabCut and DIS give the same bytes whatever the thread count)."""
+    import cv2
+
+    previous = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    yield
+    cv2.setNumThreads(previous)
+
+
+SAM2_IMAGE_SIZE = 64  # the smallest SAM 2 input; its low-resolution masks are 16×16
+
+
+def _sam2_checkpoint(state: dict, path: Path) -> Path:
+    """SAM 2 weights in the official checkpoint layout, half precision to keep the file small."""
+    import torch
+
+    torch.save({"model": {k: v.half() for k, v in state.items()}}, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def sam2_engine():
+    """The SAM 2 propagation engine (sam2.1_hiera_t), random weights: for the pipeline, not quality."""
+    import torch
+
+    from frugalseg.autolabel.sam2_propagate import SAM2Propagator
+
+    torch.manual_seed(0)
+    return SAM2Propagator(random_weights=True, image_size=SAM2_IMAGE_SIZE, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def sam2_checkpoint(sam2_engine, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``sam2_engine``'s weights as a checkpoint file."""
+    return _sam2_checkpoint(
+        sam2_engine.predictor.state_dict(), tmp_path_factory.mktemp("sam2") / "tiny_random.pt"
+    )
+
+
+@pytest.fixture(scope="session")
+def sam2_clicks():
+    """The ``sam2`` click model (sam2.1_hiera_t), random weights: tests of the pipeline, not of quality."""
+    import torch
+
+    from frugalseg.active.objects.click_models import SAM2Clicks
+
+    torch.manual_seed(0)
+    return SAM2Clicks(random_weights=True, image_size=SAM2_IMAGE_SIZE, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def sam2_clicks_checkpoint(sam2_clicks, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``sam2_clicks``' weights as a checkpoint file."""
+    state = sam2_clicks.predictor.model.state_dict()
+    return _sam2_checkpoint(state, tmp_path_factory.mktemp("sam2_clicks") / "tiny_random.pt")

@@ -2,6 +2,7 @@
 
 from frugalseg.autolabel.propagate import FlowPropagator, propagate_split
 from frugalseg.autolabel.runs import LabellingSummary
-from frugalseg.autolabel.store import LabelStore, LabelStoreError
+from frugalseg.autolabel.store import LabelStore
+from frugalseg.errors import LabelStoreError
 
 __all__ = ["FlowPropagator", "LabelStore", "LabelStoreError", "LabellingSummary", "propagate_split"]

@@ -27,7 +27,7 @@ from frugalseg.data.clips import Clip, LabelKind
 from frugalseg.data.formats import Format
 
 
-class _WorkIndices(Dataset):
+class _WorkIndices(Dataset[int]):
     """Indices into the work list; the items stay in the module (Lightning moves batches to the device)."""
 
     def __init__(self, size: int) -> None:

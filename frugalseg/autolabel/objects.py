@@ -64,12 +64,14 @@ class LabelObjects:
 
     def mask(self, i: int) -> np.ndarray:
         """H×W bool mask of object ``i``."""
-        return self.index == i
+        result: np.ndarray = self.index == i
+        return result
 
     def label_map(self) -> np.ndarray:
         """The label map the objects cover (each pixel its object's class, 255 elsewhere)."""
         table = np.append(np.asarray(self.classes, dtype=np.uint8), np.uint8(IGNORE_INDEX))
-        return table[self.index]  # index −1 reads the last entry, 255
+        result: np.ndarray = table[self.index]  # index −1 reads the last entry, 255
+        return result
 
 
 def split_objects(

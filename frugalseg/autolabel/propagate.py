@@ -136,7 +136,8 @@ def label_confidence(label: np.ndarray, evidence: Evidence) -> np.ndarray:
             confidence[mask] *= factor
     confidence *= 1.0 / (1.0 + CONFIDENCE_DECAY * max(evidence.distance - 1, 0))
     confidence[~labelled] = 0.0
-    return np.clip(confidence, 0.0, 1.0).astype(np.float32)
+    result: np.ndarray = np.clip(confidence, 0.0, 1.0).astype(np.float32)
+    return result
 
 
 class FlowPropagator:

@@ -114,7 +114,8 @@ def paint(
     )
     for train_id, mask in sorted(masks, key=lambda item: -int(item[1].sum())):
         out[mask & writable] = train_id
-    return out
+    result: np.ndarray = out
+    return result
 
 
 def _best(scores: np.ndarray) -> int:
@@ -207,7 +208,8 @@ class PointRefiner(_Refiner):
         """The refined label map of one image (uint8, 255 = ignore)."""
         objects = split_objects(coarse, instance_ids, train_ids=self.train_ids)
         if not objects:
-            return coarse.copy()
+            result: np.ndarray = coarse.copy()
+            return result
         self.predictor.set_image(image)
         refined = [(obj.train_id, self.refine_mask(obj.mask, rng)) for obj in objects]
         return paint(coarse, refined, overwrite=self.overwrite)

@@ -51,12 +51,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from frugalseg.autolabel.boxes import boxes_json_path
 from frugalseg.autolabel.clicks import clicks_json_path
-from frugalseg.autolabel.store import LabelStore, LabelStoreError, confidence_path
+from frugalseg.autolabel.store import LabelStore, confidence_path
 from frugalseg.data.clips import IGNORE_INDEX, Clip, LabelKind, LabelRef
 from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts
 from frugalseg.data.formats import FORMATS, Format, SyntheticFormat, get_format
 from frugalseg.data.io import read_label, write_json_atomic
-from frugalseg.errors import DataError
+from frugalseg.errors import DataError, LabelStoreError
 
 REPORT_FILE = "report.json"
 PLOT_FILE = "quality.png"
@@ -215,7 +215,8 @@ def _listed(path: Path, key: str) -> int | None:
 def _count_clicks(label: np.ndarray) -> int:
     """Clicks in a sparse clicks label: its 8-connected groups of labelled pixels."""
     count, _ = cv2.connectedComponents((label != IGNORE_INDEX).astype(np.uint8), connectivity=8)
-    return count - 1
+    result: int = count - 1
+    return result
 
 
 class _CostLedger:

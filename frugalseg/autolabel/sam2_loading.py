@@ -42,7 +42,8 @@ def import_sam2() -> ModuleType:
             f"the SAM 2 engines need the SAM 2 package (rf-sam-2 wheel, imported as `sam2`), which is not "
             f"installed: {INSTALL_HINT}"
         ) from err
-    return sam2
+    module: ModuleType = sam2
+    return module
 
 
 def resolve_device(device: str) -> str:

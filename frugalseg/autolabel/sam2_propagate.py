@@ -285,7 +285,8 @@ def _reach(predictor: Any) -> int:
     pointers from the last ``max_obj_ptrs_in_encoder − 1`` frames; older outputs are never read.
     """
     stride = max(1, int(predictor.memory_temporal_stride_for_eval))
-    return max(predictor.num_maskmem * stride, predictor.max_obj_ptrs_in_encoder)
+    result: int = max(predictor.num_maskmem * stride, predictor.max_obj_ptrs_in_encoder)
+    return result
 
 
 def _forget_frame(state: dict[str, Any], frame_idx: int) -> None:

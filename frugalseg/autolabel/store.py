@@ -94,7 +94,8 @@ def read_json_list(path: str | Path, key: str, parse: Callable[[Any], T], form: 
 
 def _normalised(config: dict[str, Any]) -> dict[str, Any]:
     """The config as JSON would give it back (tuples become lists), so that comparisons are fair."""
-    return json.loads(json.dumps(config, sort_keys=True))
+    result: dict[str, Any] = json.loads(json.dumps(config, sort_keys=True))
+    return result
 
 
 class LabelStore:
@@ -306,7 +307,8 @@ class LabelStore:
                 recorded_path = self.root / recorded["path"]
                 if confidence_png is not None and not _whole_png(confidence_path(recorded_path)):
                     write_bytes_atomic(confidence_path(recorded_path), confidence_png)
-                return recorded_path
+                result: Path = recorded_path
+                return result
             if confidence_png is not None:
                 write_bytes_atomic(confidence_path(path), confidence_png)
             write_bytes_atomic(path, data)
@@ -415,7 +417,8 @@ def _confidence_bytes(confidence: np.ndarray, label: np.ndarray, path: Path) -> 
         raise LabelStoreError(
             confidence_path(path), f"confidence must be float 0…1 or uint8, got {confidence.dtype}"
         )
-    return np.rint(np.clip(np.nan_to_num(confidence, nan=0.0), 0.0, 1.0) * 255).astype(np.uint8)
+    result: np.ndarray = np.rint(np.clip(np.nan_to_num(confidence, nan=0.0), 0.0, 1.0) * 255).astype(np.uint8)
+    return result
 
 
 def _whole_png(path: Path) -> bool:

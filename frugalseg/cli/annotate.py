@@ -518,7 +518,7 @@ def _run_engine(args: argparse.Namespace) -> LoopEngine:
     from pathlib import Path
 
     from frugalseg.active.objects.engines import engine_options, make_loop_engine
-    from frugalseg.active.objects.simulate import RUN_FILE
+    from frugalseg.active.run_folder import RUN_FILE
     from frugalseg.errors import ConfigError, DataError
 
     settings = _settings(args)

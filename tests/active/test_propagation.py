@@ -3,7 +3,6 @@ tests/autolabel/test_fusion.py)."""
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pytest
 
@@ -11,13 +10,7 @@ from active.synthetic_clips import jaccard, moving_square
 from frugalseg.active.propagation import PropagationCache, propagate_annotations
 from frugalseg.autolabel.propagate import FlowPropagator
 
-
-@pytest.fixture(autouse=True)
-def one_cv_thread():
-    previous = cv2.getNumThreads()
-    cv2.setNumThreads(1)
-    yield
-    cv2.setNumThreads(previous)
+pytestmark = pytest.mark.usefixtures("one_cv_thread")
 
 
 def test_two_anchors_reproduce_a_square_with_known_motion() -> None:

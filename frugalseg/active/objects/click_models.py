@@ -120,7 +120,8 @@ def paint_clicks(mask: np.ndarray, clicks: Sequence[Click], radius: int) -> np.n
     out = mask.astype(np.uint8).copy()
     for click in clicks:
         cv2.circle(out, (click.x, click.y), radius, 1 if click.positive else 0, thickness=-1)
-    return out.astype(bool)
+    result: np.ndarray = out.astype(bool)
+    return result
 
 
 def grabcut_clicks(
@@ -189,7 +190,8 @@ def local_grabcut_clicks(
         cv2.grabCut(roi, seeds, _NO_RECT, background, foreground, GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_MASK)
         fg = np.isin(seeds, (cv2.GC_FGD, cv2.GC_PR_FGD))
     out[y0:y1, x0:x1] = fg
-    return out
+    result: np.ndarray = out
+    return result
 
 
 class GrabCutClicks(ClickToMask):
@@ -431,7 +433,8 @@ class SAMClicks(ClickToMask):
         logits, prompt, _ = self._begin(current)
         points = [*prompt, *clicks]
         candidates, scores, _ = self._predict(points, logits, multimask=len(points) == 1)
-        return candidates[int(np.argmax(scores))]
+        result: np.ndarray = candidates[int(np.argmax(scores))]
+        return result
 
 
 class SAM2Clicks(SAMClicks):

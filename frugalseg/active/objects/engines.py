@@ -333,7 +333,8 @@ class STMLoopEngine(LoopEngine):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         key = f"{t}:{objects}:{mask_digest(mask)}"
         if cache is not None and key in cache:
-            return cache[key]
+            result: tuple[torch.Tensor, torch.Tensor] = cache[key]
+            return result
         ids = torch.as_tensor(np.asarray(mask), device=self.device)
         masks = torch.stack([(ids == obj).float() for obj in objects])[None]
         entry = self.net.encode_memory(self._tensor(frame), masks)

@@ -86,7 +86,8 @@ class Granularity:
                 )
             columns = -(-width // self.size)
             rows, cols = np.indices((height, width)) // self.size
-            return (rows * columns + cols).astype(np.int32)
+            result: np.ndarray = (rows * columns + cols).astype(np.int32)
+            return result
         labels = slic(frame, n_segments=self.segments, compactness=self.compactness, start_label=0)
         _, numbered = np.unique(labels, return_inverse=True)
         return numbered.reshape(height, width).astype(np.int32)
@@ -122,7 +123,8 @@ class SamplePool:
 
     def mask(self, sample: SampleKey) -> np.ndarray:
         """The H×W bool mask of the pixels of ``sample``."""
-        return self.regions[sample.frame] == sample.region
+        result: np.ndarray = self.regions[sample.frame] == sample.region
+        return result
 
     def pool(self, maps: Sequence[np.ndarray]) -> np.ndarray:
         """The mean of per-frame C×h×w ``maps`` over each sample's pixels, N×C float64.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
@@ -19,13 +18,7 @@ from frugalseg.active.objects.state import VideoState
 from frugalseg.active.objects.type_policies import TypePolicy, make_policy
 from frugalseg.data.costs import DEFAULT_COSTS
 
-
-@pytest.fixture(autouse=True)
-def one_cv_thread():
-    previous = cv2.getNumThreads()
-    cv2.setNumThreads(1)
-    yield
-    cv2.setNumThreads(previous)
+pytestmark = pytest.mark.usefixtures("one_cv_thread")
 
 
 class Scripted(FrameSelector, TypePolicy):

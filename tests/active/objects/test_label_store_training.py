@@ -19,13 +19,7 @@ from frugalseg.autolabel.store import LabelStore
 from frugalseg.cli import main
 from frugalseg.datamodules.datamodule import VideoSegDataModule
 
-
-@pytest.fixture(autouse=True)
-def one_cv_thread():
-    previous = cv2.getNumThreads()
-    cv2.setNumThreads(1)
-    yield
-    cv2.setNumThreads(previous)
+pytestmark = pytest.mark.usefixtures("one_cv_thread")
 
 
 def batches(root: Path, store: Path) -> list[dict]:

@@ -16,7 +16,7 @@ from frugalseg.cli.annotate_semantic import register_semantic
 from frugalseg.data.formats import generate_synthetic_streets
 from frugalseg.zoo import ModelConfig, register_model, unregister_model
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")

@@ -22,13 +22,7 @@ from frugalseg.active.objects.state import Annotation, IterationRecord, VideoSta
 from frugalseg.cli import main
 from frugalseg.errors import ConfigError, DataError
 
-
-@pytest.fixture(autouse=True)
-def one_cv_thread():
-    previous = cv2.getNumThreads()
-    cv2.setNumThreads(1)
-    yield
-    cv2.setNumThreads(previous)
+pytestmark = pytest.mark.usefixtures("one_cv_thread")
 
 
 @pytest.fixture(scope="module")
