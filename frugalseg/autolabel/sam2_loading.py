@@ -21,6 +21,7 @@ What the wheel allows, found by trying it (rf-sam-2 1.0.3):
 from __future__ import annotations
 
 import importlib.util
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -30,6 +31,29 @@ from frugalseg.errors import ConfigError, DataError
 SAM2_CONFIGS: tuple[str, ...] = ("sam2.1_hiera_t", "sam2.1_hiera_s", "sam2.1_hiera_b+", "sam2.1_hiera_l")
 INSTALL_HINT = "pip install 'frugalseg[sam2]'"
 _CONFIG_FOLDER = "configs/sam2.1"
+
+
+@dataclass(frozen=True)
+class SAM2Options:
+    """The options of every SAM 2 network of the package (engines and click model), as one object.
+
+    Attributes:
+        config: SAM 2 config name (``sam2.1_hiera_t`` … ``sam2.1_hiera_l``).
+        checkpoint: the local checkpoint file of that config; None only with ``random_weights``.
+        image_size: the model's input size, a multiple of 64 (None: the config's, 1024).
+        device: torch device; ``auto`` takes CUDA when there is one.
+        random_weights: a randomly initialised model (tests and timings; not on the command line).
+    """
+
+    config: str = field(default="sam2.1_hiera_t", metadata={"choices": SAM2_CONFIGS, "help": "SAM 2 config"})
+    checkpoint: str | None = field(
+        default=None, metadata={"path": True, "help": "local SAM 2 checkpoint file"}
+    )
+    image_size: int | None = field(
+        default=None, metadata={"type": int, "help": "SAM 2 input size, a multiple of 64 (default 1024)"}
+    )
+    device: str = field(default="auto", metadata={"help": "torch device, auto: cuda if there is one"})
+    random_weights: bool = field(default=False, metadata={"cli": False})
 
 
 def import_sam2() -> ModuleType:

@@ -15,9 +15,8 @@ import numpy as np
 
 from frugalseg.active.objects.frame_selectors import SELECTORS
 from frugalseg.active.objects.type_policies import POLICY_NAMES
-from frugalseg.autolabel.sam2_loading import SAM2_CONFIGS
 from frugalseg.cli.annotate_semantic import register_semantic
-from frugalseg.cli.label import add_trainer_options, count_option, sam2_device, trainer_options
+from frugalseg.cli.label import add_trainer_options, count_option, process_device, trainer_options
 
 if TYPE_CHECKING:
     from frugalseg.active.objects.engines import LoopEngine
@@ -217,79 +216,53 @@ def _diversity_options(parser: argparse.ArgumentParser) -> None:
 def _engine_options(
     parser: argparse.ArgumentParser, *, defaults: bool, engine: bool = True, clicks: bool = True
 ) -> None:
-    """The options of the propagation engine (``engine``), the click-to-mask model (``clicks``) and SAM 2.
+    """The propagation engine (``engine``), the click-to-mask model (``clicks``) and their options.
 
-    ``defaults``: the defaults are set (else None: a session's own settings apply).
+    The choices and the ``--<member>-<field>`` flags come from the registries and each member's
+    ``Options`` (`frugalseg.active.objects.options`). ``defaults``: the names default to ``flow`` and
+    ``grabcut`` (else None: a session's own settings apply).
     """
     from frugalseg.active.objects.click_models import CLICK_MODELS
     from frugalseg.active.objects.engines import ENGINES
+    from frugalseg.active.objects.options import add_option_flags
 
-    def default(value: object) -> object:
-        return value if defaults else None
-
-    parts = [name for name, used in (("propagation engine", engine), ("click-to-mask model", clicks)) if used]
-    group = parser.add_argument_group(" and ".join(parts) + ("" if defaults else " (to start a session)"))
-    if engine:
-        group.add_argument(
-            "--engine",
-            default=default("flow"),
-            choices=tuple(ENGINES),
-            help="flow (weight-free, default), sam2 (--sam2-checkpoint) or stm (--stm-weights)",
+    families = [
+        (option, registry, default, noun)
+        for option, registry, default, noun, used in (
+            ("engine", ENGINES, "flow", "propagation engine", engine),
+            ("click_model", CLICK_MODELS, "grabcut", "click-to-mask model", clicks),
         )
+        if used
+    ]
+    nouns = " and ".join(noun for *_, noun in families)
+    group = parser.add_argument_group(nouns + ("" if defaults else " (to start a session)"))
+    for option, registry, default, noun in families:
         group.add_argument(
-            "--preset",
-            default=default("medium"),
-            choices=("ultrafast", "fast", "medium"),
-            help="DIS preset of the flow engine (default medium)",
+            f"--{option.replace('_', '-')}",
+            default=default if defaults else None,
+            choices=tuple(registry),
+            help=f"the {noun} (default {default}); its options are the --<name>-… flags below",
         )
-        group.add_argument(
-            "--flow-downscale",
-            type=count_option,
-            default=default(1),
-            help="compute the flow on frames shrunk n times (default 1)",
-        )
-        group.add_argument("--stm-model", default=default("stm_r50"), help="STM model of --engine stm")
-        group.add_argument("--stm-weights", default=None, help="trained STM weights file (--engine stm)")
-    if clicks:
-        group.add_argument(
-            "--click-model",
-            default=default("grabcut"),
-            choices=tuple(CLICK_MODELS),
-            help="turns clicks into masks: grabcut (weight-free, default) or sam2 (--sam2-checkpoint)",
-        )
-    group.add_argument(
-        "--sam2-config", default=default("sam2.1_hiera_t"), choices=SAM2_CONFIGS, help="SAM 2 model config"
-    )
-    group.add_argument(
-        "--sam2-checkpoint",
-        default=None,
-        help="local SAM 2 checkpoint file (--engine sam2, --click-model sam2)",
-    )
-    group.add_argument(
-        "--sam2-image-size", type=int, default=None, help="SAM 2 input size, a multiple of 64 (default 1024)"
-    )
-    group.add_argument(
-        "--device", default=default("auto"), help="torch device of SAM 2 or STM (default: cuda if available)"
-    )
+    add_option_flags(group, [registry for _, registry, *_ in families])
 
 
-def _settings(args: argparse.Namespace) -> dict[str, Any]:
-    """The engine, click-model and SAM 2 options given (those a command lacks: None)."""
-    return {key: getattr(args, key, None) for key in _ENGINE_KEYS}
+def _chosen(
+    args: argparse.Namespace, option: str, registry: Any, *, per_process: bool = False
+) -> dict[str, Any]:
+    """The options the command line gives the member ``--engine`` / ``--click-model`` names.
 
+    ``per_process``: a ``device`` left at ``auto`` is this process's own GPU (`process_device`).
+    """
+    import dataclasses
 
-_ENGINE_KEYS = (
-    "engine",
-    "preset",
-    "flow_downscale",
-    "sam2_config",
-    "sam2_checkpoint",
-    "sam2_image_size",
-    "stm_model",
-    "stm_weights",
-    "click_model",
-    "device",
-)
+    from frugalseg.active.objects.options import given_options, options_class
+
+    name = getattr(args, option)
+    options_type = options_class(registry, name, option=option, noun=option.replace("_", " "))
+    options = given_options(vars(args), name, options_type)
+    if per_process and "device" in {f.name for f in dataclasses.fields(options_type)}:
+        options["device"] = process_device(options.get("device", "auto"), args)
+    return options
 
 
 def _session_options(parser: argparse.ArgumentParser) -> None:
@@ -306,8 +279,8 @@ def _session_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from frugalseg.active.objects.click_models import click_model_options, make_click_model
-    from frugalseg.active.objects.engines import engine_options, make_loop_engine
+    from frugalseg.active.objects.click_models import CLICK_MODELS, make_click_model
+    from frugalseg.active.objects.engines import ENGINES, make_loop_engine
     from frugalseg.active.objects.simulate import check_budget, simulate, strategies, video_sources
     from frugalseg.data.formats import get_format
     from frugalseg.data.formats.davis import DavisFormat
@@ -320,10 +293,10 @@ def _simulate(args: argparse.Namespace) -> int:
         raise ConfigError("format", f"the annotation loop reads DAVIS-style videos, not {fmt.name!r}")
     split = args.split or fmt.splits()[0]
     video_sources(fmt, split, stride=args.stride, max_frames=args.max_frames)  # before loading networks
-    settings = _settings(args)
-    settings["device"] = sam2_device(args)  # with --devices on GPUs: this process's own GPU
-    engine = make_loop_engine(args.engine, **engine_options(args.engine, settings))
-    clicks = make_click_model(args.click_model, **click_model_options(args.click_model, settings))
+    engine = make_loop_engine(args.engine, **_chosen(args, "engine", ENGINES, per_process=True))
+    clicks = make_click_model(
+        args.click_model, **_chosen(args, "click_model", CLICK_MODELS, per_process=True)
+    )
     curves = simulate(
         fmt,
         args.out,
@@ -365,7 +338,9 @@ def _open(args: argparse.Namespace) -> AnnotationSession:
         split=args.split,
         stride=args.stride,
         max_frames=args.max_frames,
-        **_settings(args),
+        engine=args.engine,
+        click_model=args.click_model,
+        options=vars(args),
     )
 
 
@@ -437,14 +412,13 @@ def _export(args: argparse.Namespace) -> int:
 
 def _train_policy(args: argparse.Namespace) -> int:
     from frugalseg.active.objects.annotation_types import ANNOTATION_TYPES
-    from frugalseg.active.objects.click_models import click_model_options, make_click_model
+    from frugalseg.active.objects.click_models import CLICK_MODELS, make_click_model
     from frugalseg.active.objects.training_samples import run_samples
     from frugalseg.active.objects.type_policies import FEATURES
     from frugalseg.lightning_modules.type_policy import fit_type_gain
     from frugalseg.zoo import save_type_gain
 
-    settings = _settings(args)
-    clicks = make_click_model(args.click_model, **click_model_options(args.click_model, settings))
+    clicks = make_click_model(args.click_model, **_chosen(args, "click_model", CLICK_MODELS))
     parts = [run_samples(run, args.videos, loops=args.loops, click_model=clicks) for run in args.runs]
     features = np.concatenate([p[0] for p in parts])
     gains = np.concatenate([p[1] for p in parts])
@@ -517,12 +491,11 @@ def _run_engine(args: argparse.Namespace) -> LoopEngine:
     import json
     from pathlib import Path
 
-    from frugalseg.active.objects.engines import engine_options, make_loop_engine
+    from frugalseg.active.objects.engines import ENGINES, make_loop_engine
     from frugalseg.active.run_folder import RUN_FILE
     from frugalseg.errors import ConfigError, DataError
 
-    settings = _settings(args)
-    engine = make_loop_engine(args.engine, **engine_options(args.engine, settings))
+    engine = make_loop_engine(args.engine, **_chosen(args, "engine", ENGINES))
     described = json.loads(json.dumps({"name": engine.name, **engine.settings}))
     for run in args.runs:
         path = Path(run) / RUN_FILE

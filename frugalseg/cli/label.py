@@ -215,11 +215,16 @@ def trainer_options(args: argparse.Namespace) -> TrainerOptions | None:
 
 
 def sam2_device(args: argparse.Namespace) -> str:
-    """The device SAM 2 is built on: with --devices on GPUs, this process's own GPU (LOCAL_RANK)."""
+    """The device SAM 2 is built on (`process_device` of ``--device``)."""
+    return process_device(args.device, args)
+
+
+def process_device(requested: str, args: argparse.Namespace) -> str:
+    """``requested``; ``auto`` with --devices on GPUs is this process's own GPU (LOCAL_RANK)."""
     from frugalseg.autolabel.sam2_loading import resolve_device
 
-    if args.devices is None or args.accelerator == "cpu" or args.device != "auto":
-        return args.device
+    if args.devices is None or args.accelerator == "cpu" or requested != "auto":
+        return requested
     device = resolve_device("auto")
     return device if device == "cpu" else f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
 

@@ -21,16 +21,20 @@ a person's clicks (no truth: the model chooses alone). Chosen by name (`make_cli
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import cv2
 import numpy as np
 
+from frugalseg.active.objects.options import NoOptions, build_options
 from frugalseg.active.objects.simulated_annotator import CorrectiveClick, corrective_click
+from frugalseg.autolabel.sam2_loading import SAM2Options
 from frugalseg.errors import ConfigError
 from frugalseg.metrics.jf import region_similarity
 
@@ -66,6 +70,13 @@ class ClickToMask(ABC):
 
     #: The model's name on the command line and in a run's settings.
     name: ClassVar[str] = ""
+    #: The dataclass of its options (`frugalseg.active.objects.options`).
+    Options: ClassVar[type] = NoOptions
+
+    @classmethod
+    def from_options(cls, options: Any) -> ClickToMask:
+        """The model built from its ``Options`` (by default, the fields are the constructor's arguments)."""
+        return cls(**dataclasses.asdict(options))
 
     @property
     @abstractmethod
@@ -437,6 +448,15 @@ class SAMClicks(ClickToMask):
         return result
 
 
+@dataclass(frozen=True)
+class SAM2ClickOptions(SAM2Options):
+    """SAM 2's options and how the current mask enters it: ``mask`` (as logits) or ``fit`` (EVA-VOS's fit)."""
+
+    start: str = field(
+        default="mask", metadata={"choices": ("mask", "fit"), "help": "how the current mask enters SAM"}
+    )
+
+
 class SAM2Clicks(SAMClicks):
     """Clicks to masks with SAM 2's image predictor and the user's checkpoint (``sam2``; `SAMClicks`).
 
@@ -450,6 +470,7 @@ class SAM2Clicks(SAMClicks):
     """
 
     name = "sam2"
+    Options = SAM2ClickOptions
 
     def __init__(
         self,
@@ -505,43 +526,18 @@ class SAM2Clicks(SAMClicks):
         return self
 
 
-#: The click-to-mask models by name; each one's options are its constructor's.
+#: The click-to-mask models by name: a new model is its class (with its ``Options``) and its line here.
 CLICK_MODELS: dict[str, type[ClickToMask]] = {"grabcut": GrabCutClicks, "sam2": SAM2Clicks}
 
 
-def click_model_options(name: str, settings: Mapping[str, Any]) -> dict[str, Any]:
-    """The constructor options of click model ``name`` from flat settings (a session's, the command line's).
-
-    ``settings`` may hold ``sam2_config``, ``sam2_checkpoint``, ``sam2_image_size`` and ``device``
-    (sam2); other keys, and every key for ``grabcut``, are ignored.
-    """
-    picks = {
-        "sam2": {
-            "sam2_config": "config",
-            "sam2_checkpoint": "checkpoint",
-            "sam2_image_size": "image_size",
-            "device": "device",
-        },
-    }.get(name, {})
-    return {option: settings[key] for key, option in picks.items() if settings.get(key) is not None}
-
-
 def make_click_model(name: str = "grabcut", **options: Any) -> ClickToMask:
-    """The click-to-mask model called ``name`` (`CLICK_MODELS`) built with ``options``.
+    """The click-to-mask model called ``name`` (`CLICK_MODELS`) built from the fields of its ``Options``.
 
-    ``grabcut`` takes no options; ``sam2`` takes `SAM2Clicks`'s (a checkpoint file is required).
+    ``grabcut`` takes no options; ``sam2`` takes `SAM2Options` (a checkpoint file is required).
 
     Raises:
-        ConfigError: an unknown name (the known ones listed), options for ``grabcut``, or ``sam2``
-            without a checkpoint.
+        ConfigError: an unknown name or option (the known ones listed), or ``sam2`` without a checkpoint.
         DataError: a SAM 2 checkpoint that is missing or of another size than ``config``.
     """
-    if name not in CLICK_MODELS:
-        raise ConfigError(
-            "click_model", f"unknown click-to-mask model {name!r}; choose from {', '.join(CLICK_MODELS)}"
-        )
-    if name == "grabcut" and options:
-        raise ConfigError(
-            "click_model", f"the grabcut click model takes no options, got {', '.join(options)}"
-        )
-    return CLICK_MODELS[name](**options)
+    built = build_options(CLICK_MODELS, name, options, option="click_model", noun="click-to-mask model")
+    return CLICK_MODELS[name].from_options(built)

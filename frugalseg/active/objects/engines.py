@@ -27,14 +27,17 @@ one video; the loop makes one per video and shares it between the strategies run
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
 
+from frugalseg.active.objects.options import NoOptions, build_options
 from frugalseg.active.propagation import (
     Propagated,
     PropagationCache,
@@ -42,6 +45,7 @@ from frugalseg.active.propagation import (
     object_share,
     propagate_annotations,
 )
+from frugalseg.autolabel.sam2_loading import SAM2Options
 from frugalseg.data.clips import IGNORE_INDEX
 from frugalseg.errors import ConfigError
 
@@ -57,6 +61,13 @@ class LoopEngine(ABC):
 
     #: The engine's name on the command line and in a run's settings.
     name: ClassVar[str] = ""
+    #: The dataclass of its options (`frugalseg.active.objects.options`).
+    Options: ClassVar[type] = NoOptions
+
+    @classmethod
+    def from_options(cls, options: Any) -> LoopEngine:
+        """The engine built from its ``Options`` (by default, the fields are the constructor's arguments)."""
+        return cls(**dataclasses.asdict(options))
 
     @property
     @abstractmethod
@@ -101,6 +112,33 @@ def check_annotated(frames: Sequence[np.ndarray], annotated: Mapping[int, np.nda
             raise ValueError(f"the mask of frame {t} is {mask.shape}, its frame {frames[t].shape[:2]}")
 
 
+@dataclass(frozen=True)
+class FlowEngineOptions:
+    """The options of the ``flow`` engine (`FlowPropagator`'s DIS flow).
+
+    Attributes:
+        preset: DIS preset, ``ultrafast``, ``fast`` or ``medium``.
+        downscale: the flow is computed on frames shrunk this many times.
+    """
+
+    preset: str = field(
+        default="medium", metadata={"choices": ("ultrafast", "fast", "medium"), "help": "DIS preset"}
+    )
+    downscale: int = field(
+        default=1, metadata={"type": int, "help": "compute the flow on frames shrunk n times"}
+    )
+
+
+@dataclass(frozen=True)
+class STMOptions:
+    """The options of the ``stm`` engine (see `STMLoopEngine`)."""
+
+    model: str = field(default="stm_r50", metadata={"help": "STM model"})
+    weights: str | None = field(default=None, metadata={"path": True, "help": "trained STM weights file"})
+    device: str = field(default="auto", metadata={"help": "torch device, auto: cuda if there is one"})
+    random_weights: bool = field(default=False, metadata={"cli": False})
+
+
 class AnchorFusionEngine(LoopEngine):
     """The two nearest annotated frames of each frame, carried to it by a single-anchor engine and fused.
 
@@ -110,9 +148,17 @@ class AnchorFusionEngine(LoopEngine):
     """
 
     name = "flow"
+    Options = FlowEngineOptions
 
     def __init__(self, anchor_engine: Any) -> None:
         self.anchor_engine = anchor_engine
+
+    @classmethod
+    def from_options(cls, options: FlowEngineOptions) -> AnchorFusionEngine:
+        """The two-anchor fusion over `FlowPropagator` with these options."""
+        from frugalseg.autolabel.propagate import FlowPropagator
+
+        return cls(FlowPropagator(preset=options.preset, downscale=options.downscale))
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -180,6 +226,7 @@ class SAM2LoopEngine(LoopEngine):
     """
 
     name = "sam2"
+    Options = SAM2Options
 
     def __init__(
         self,
@@ -269,6 +316,7 @@ class STMLoopEngine(LoopEngine):
     """
 
     name = "stm"
+    Options = STMOptions
 
     def __init__(
         self,
@@ -385,7 +433,7 @@ class STMLoopEngine(LoopEngine):
         return Propagated(masks, [0.0] * n, unsure)
 
 
-#: The engines by name; each one's options are its constructor's.
+#: The engines by name: a new engine is its class (with its ``Options``) and its line here.
 ENGINES: dict[str, type[LoopEngine]] = {
     "flow": AnchorFusionEngine,
     "sam2": SAM2LoopEngine,
@@ -393,41 +441,14 @@ ENGINES: dict[str, type[LoopEngine]] = {
 }
 
 
-def engine_options(name: str, settings: Mapping[str, Any]) -> dict[str, Any]:
-    """The constructor options of engine ``name`` from flat settings (a session's, the command line's).
-
-    ``settings`` may hold ``preset``, ``flow_downscale`` (flow), ``sam2_config``,
-    ``sam2_checkpoint``, ``sam2_image_size`` (sam2), ``stm_model``, ``stm_weights`` (stm) and
-    ``device``; the keys of the other engines are ignored.
-    """
-    picks = {
-        "flow": {"preset": "preset", "flow_downscale": "downscale"},
-        "sam2": {
-            "sam2_config": "config",
-            "sam2_checkpoint": "checkpoint",
-            "sam2_image_size": "image_size",
-            "device": "device",
-        },
-        "stm": {"stm_model": "model", "stm_weights": "weights", "device": "device"},
-    }.get(name, {})
-    return {option: settings[key] for key, option in picks.items() if settings.get(key) is not None}
-
-
 def make_loop_engine(name: str = "flow", **options: Any) -> LoopEngine:
-    """The loop engine called ``name`` (`ENGINES`) built with ``options``.
-
-    ``flow`` takes `FlowPropagator`'s options (``preset``, ``downscale`` …); ``sam2`` and ``stm``
-    their classes' (a checkpoint or weights file is required).
+    """The loop engine called ``name`` (`ENGINES`) built from the fields of its ``Options``.
 
     Raises:
-        ConfigError: an unknown name, or a network engine without its weights.
+        ConfigError: an unknown name or option (the known ones listed), or a network engine
+            without its weights.
         DataError: a SAM 2 checkpoint that is missing or of another size than ``config``.
         WeightsError: STM weights that are missing or of another model.
     """
-    if name not in ENGINES:
-        raise ConfigError("engine", f"unknown propagation engine {name!r}; choose from {', '.join(ENGINES)}")
-    if name == "flow":
-        from frugalseg.autolabel.propagate import FlowPropagator
-
-        return AnchorFusionEngine(FlowPropagator(**options))
-    return ENGINES[name](**options)
+    built = build_options(ENGINES, name, options, option="engine", noun="propagation engine")
+    return ENGINES[name].from_options(built)

@@ -30,6 +30,7 @@ leaves every file as it was.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,10 +43,17 @@ from frugalseg.active.objects.annotation_types import (
     GivenClick,
     annotate_given_clicks,
 )
-from frugalseg.active.objects.click_models import ClickToMask, click_model_options, make_click_model
+from frugalseg.active.objects.click_models import CLICK_MODELS, ClickToMask, make_click_model
 from frugalseg.active.objects.diversity_features import make_diversity_features
-from frugalseg.active.objects.engines import LoopEngine, engine_options, make_loop_engine
+from frugalseg.active.objects.engines import ENGINES, LoopEngine, make_loop_engine
 from frugalseg.active.objects.frame_selectors import FrameSelector, SelectionView, make_selector
+from frugalseg.active.objects.options import (
+    Choice,
+    absolute_paths,
+    build_options,
+    given_options,
+    options_class,
+)
 from frugalseg.active.objects.simulate import write_video_labels
 from frugalseg.active.objects.state import STATE_FILE, Annotation, IterationRecord, VideoState
 from frugalseg.active.objects.type_policies import (
@@ -77,17 +85,10 @@ class SessionSettings:
         split: the split whose videos are annotated.
         stride: the loop uses every ``stride``-th frame of a video.
         max_frames: the loop uses only the first ``max_frames`` frames (None: all).
-        preset: DIS preset of the flow engine.
-        flow_downscale: the flow is computed on frames shrunk this many times.
         costs: annotation costs (seconds) booked on the ledger.
-        engine: the propagation engine, ``flow``, ``sam2`` or ``stm`` (`frugalseg.active.objects.engines`).
-        sam2_config: the SAM 2 config of the ``sam2`` engine and click model.
-        sam2_checkpoint: their SAM 2 checkpoint file (absolute).
-        sam2_image_size: SAM 2's input size (None: the config's).
-        stm_model: the STM model of the ``stm`` engine.
-        stm_weights: its weights file (absolute).
-        click_model: the click-to-mask model of a person's clicks, ``grabcut`` or ``sam2``.
-        device: where the networks run (``auto``: a GPU when there is one).
+        engine: the propagation engine (`engines.ENGINES`) and every field of its options.
+        click_model: the click-to-mask model of a person's clicks (`click_models.CLICK_MODELS`) and
+            every field of its options.
     """
 
     format: str
@@ -95,25 +96,37 @@ class SessionSettings:
     split: str
     stride: int = 1
     max_frames: int | None = None
-    preset: str = "medium"
-    flow_downscale: int = 1
     costs: dict[str, float] = field(default_factory=DEFAULT_COSTS.to_dict)
-    engine: str = "flow"
-    sam2_config: str = "sam2.1_hiera_t"
-    sam2_checkpoint: str | None = None
-    sam2_image_size: int | None = None
-    stm_model: str = "stm_r50"
-    stm_weights: str | None = None
-    click_model: str = "grabcut"
-    device: str = "auto"
+    engine: Choice = field(default_factory=lambda: _choice("engine", "flow", {}))
+    click_model: Choice = field(default_factory=lambda: _choice("click_model", "grabcut", {}))
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SessionSettings:
+        """The settings ``session.json`` holds (`asdict` of them)."""
+        fields: dict[str, Any] = {**data}
+        fields.update({key: Choice(**data[key]) for key in _FAMILIES if key in data})
+        return cls(**fields)
 
     def build_engine(self) -> LoopEngine:
         """The propagation engine these settings name (its weights checked)."""
-        return make_loop_engine(self.engine, **engine_options(self.engine, self.__dict__))
+        return make_loop_engine(self.engine.name, **self.engine.options)
 
     def build_click_model(self) -> ClickToMask:
         """The click-to-mask model these settings name (its weights checked)."""
-        return make_click_model(self.click_model, **click_model_options(self.click_model, self.__dict__))
+        return make_click_model(self.click_model.name, **self.click_model.options)
+
+
+#: The two families a session chooses from: their registries and how errors name them.
+_FAMILIES: dict[str, tuple[Mapping[str, Any], str]] = {
+    "engine": (ENGINES, "propagation engine"),
+    "click_model": (CLICK_MODELS, "click-to-mask model"),
+}
+
+
+def _full_choice(registry: Mapping[str, Any], name: str, given: Mapping[str, Any], option: str) -> Choice:
+    """Member ``name`` with every field of its options (the ``given`` ones, the rest their defaults)."""
+    built = build_options(registry, name, given, option=option, noun=_FAMILIES[option][1])
+    return Choice(name, absolute_paths(type(built), asdict(built)))
 
 
 @dataclass(frozen=True)
@@ -195,7 +208,40 @@ class _Video:
         return [read_frame(path) for path in self.frame_paths]
 
 
-def _read_settings(path: Path) -> dict[str, Any]:
+#: The flat keys of ``session.json`` before options were objects, read into `Choice` on opening.
+_FLAT_KEYS = (
+    "preset",
+    "flow_downscale",
+    "sam2_config",
+    "sam2_checkpoint",
+    "sam2_image_size",
+    "stm_model",
+    "stm_weights",
+)
+
+
+def _choice(option: str, name: str, flags: Mapping[str, Any]) -> Choice:
+    """Member ``name`` of the ``option`` family with the fields ``flags`` give (``<member>_<field>``)."""
+    registry, noun = _FAMILIES[option]
+    options_type = options_class(registry, name, option=option, noun=noun)
+    return _full_choice(registry, name, given_options(flags, name, options_type), option)
+
+
+def _from_flat(data: dict[str, Any]) -> dict[str, Any]:
+    """Settings of a session written before options were objects (or before the engines existed)."""
+    flags = {key: data.pop(key) for key in _FLAT_KEYS if key in data}
+    flags["flow_preset"] = flags.pop("preset", None)
+    device = data.pop("device", None)
+    flags.update(sam2_device=device, stm_device=device)
+    flags = {k: v for k, v in flags.items() if v is not None}
+    defaults = {"engine": "flow", "click_model": "grabcut"}
+    return {
+        **data,
+        **{key: asdict(_choice(key, data.get(key) or name, flags)) for key, name in defaults.items()},
+    }
+
+
+def _read_settings(path: Path) -> SessionSettings:
     try:
         data = json.loads(path.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
@@ -206,9 +252,30 @@ def _read_settings(path: Path) -> dict[str, Any]:
         for name, spec in SessionSettings.__dataclass_fields__.items()
         if spec.default is MISSING and spec.default_factory is MISSING
     }
-    if not isinstance(data, dict) or not required <= set(data) or not set(data) <= names:
+    if not isinstance(data, dict) or not required <= set(data):
         raise DataError(path, f"not an annotation session's settings (keys: {', '.join(sorted(names))})")
-    return {**asdict(SessionSettings(**data))}  # settings a session of an earlier version lacks: defaults
+    if not isinstance(data.get("engine", {}), dict) or {"device", *_FLAT_KEYS} & set(data):
+        data = _from_flat(data)
+    if not set(data) <= names:
+        raise DataError(path, f"not an annotation session's settings (keys: {', '.join(sorted(names))})")
+    try:
+        return SessionSettings.from_json(data)
+    except (TypeError, ConfigError) as err:
+        raise DataError(path, f"not an annotation session's settings ({err})") from err
+
+
+def _differences(held: Choice, name: str | None, flags: Mapping[str, Any], option: str) -> list[str]:
+    """How the asked member ``name`` and its ``flags`` differ from the saved choice ``held``."""
+    if name is not None and name != held.name:
+        return [f"{option} {held.name!r} (asked: {name!r})"]
+    registry, noun = _FAMILIES[option]
+    options_type = options_class(registry, held.name, option=option, noun=noun)
+    asked = absolute_paths(options_type, given_options(flags, held.name, options_type))
+    return [
+        f"{held.name}_{k} {held.options.get(k)!r} (asked: {v!r})"
+        for k, v in asked.items()
+        if held.options.get(k) != v
+    ]
 
 
 class AnnotationSession:
@@ -231,13 +298,25 @@ class AnnotationSession:
         self.click_model = settings.build_click_model()
 
     @classmethod
-    def open(cls, folder: str | Path, **given: Any) -> AnnotationSession:
+    def open(
+        cls,
+        folder: str | Path,
+        *,
+        engine: str | None = None,
+        click_model: str | None = None,
+        options: Mapping[str, Any] | None = None,
+        **given: Any,
+    ) -> AnnotationSession:
         """The session in ``folder``, or a new one (not written until its first addition).
 
         Args:
             folder: the session's folder.
-            **given: `SessionSettings` fields named by the caller (None: not named). A saved
-                session takes the saved values and refuses others; a new one needs ``root``.
+            engine: the propagation engine's name (None: the saved one, or ``flow``).
+            click_model: the click-to-mask model's name (None: the saved one, or ``grabcut``).
+            options: option values by ``<member>_<field>`` (``sam2_checkpoint``, ``flow_preset``: the
+                command line's flags); those of the chosen engine and click model are read.
+            **given: the other `SessionSettings` fields named by the caller (None: not named). A
+                saved session takes the saved values and refuses others; a new one needs ``root``.
 
         Raises:
             ConfigError: settings that differ from the saved ones, a new session without ``root``,
@@ -245,25 +324,34 @@ class AnnotationSession:
             DataError: a damaged ``session.json`` or a data set that cannot be read.
         """
         folder = Path(folder)
+        flags = {k: v for k, v in (options or {}).items() if v is not None}
         given = {k: v for k, v in given.items() if v is not None}
-        unknown = set(given) - set(SessionSettings.__dataclass_fields__)
+        unknown = set(given) - (set(SessionSettings.__dataclass_fields__) - set(_FAMILIES))
         if unknown:
             raise TypeError(f"unknown session settings {sorted(unknown)}")
-        for key in ("root", "sam2_checkpoint", "stm_weights"):
-            if key in given:
-                given[key] = str(Path(given[key]).resolve())
+        if "root" in given:
+            given["root"] = str(Path(given["root"]).resolve())
         path = folder / SESSION_FILE
         if path.is_file():
             saved = _read_settings(path)
-            differ = sorted(k for k, v in given.items() if saved[k] != v)
+            asked = {"engine": engine, "click_model": click_model}
+            differ = [
+                f"{k} {getattr(saved, k)!r} (asked: {v!r})"
+                for k, v in given.items()
+                if getattr(saved, k) != v
+            ]
+            differ += [
+                told
+                for key, name in asked.items()
+                for told in _differences(getattr(saved, key), name, flags, key)
+            ]
             if differ:
-                told = ", ".join(f"{k} {saved[k]!r} (asked: {given[k]!r})" for k in differ)
                 raise ConfigError(
                     "state",
-                    f"{folder} is a session with other settings: {told}; leave them out or use another "
-                    "folder",
+                    f"{folder} is a session with other settings: {', '.join(differ)}; leave them out or use "
+                    "another folder",
                 )
-            return cls(folder, SessionSettings(**saved))
+            return cls(folder, saved)
         if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
             raise ConfigError(
                 "state", f"{folder} exists and is not an annotation session; use a new or empty folder"
@@ -279,7 +367,12 @@ class AnnotationSession:
         given.setdefault("format", "davis")
         if "split" not in given:
             given["split"] = get_format(given["format"], given["root"]).splits()[0]
-        return cls(folder, SessionSettings(**given))
+        settings = SessionSettings(
+            **given,
+            engine=_choice("engine", engine or "flow", flags),
+            click_model=_choice("click_model", click_model or "grabcut", flags),
+        )
+        return cls(folder, settings)
 
     def videos(self) -> list[str]:
         """The names of the split's videos, in order."""

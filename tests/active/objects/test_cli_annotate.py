@@ -197,9 +197,11 @@ def test_train_qnet_then_select_frames_with_it(davis: Path, tmp_path: Path, caps
     assert net.input_size == 32 and meta["videos"] == ["squares-a"]
     made = samples.stat().st_mtime_ns
     assert main(train) == 0 and samples.stat().st_mtime_ns == made  # the samples are read, not made again
-    assert main([*train[:-2], "--preset", "fast", "--out", str(tmp_path / "other.safetensors")]) == 0  # read
+    assert (
+        main([*train[:-2], "--flow-preset", "fast", "--out", str(tmp_path / "other.safetensors")]) == 0
+    )  # read
     samples.unlink()
-    assert main([*train[:-2], "--preset", "fast", "--out", str(tmp_path / "other.safetensors")]) == 2
+    assert main([*train[:-2], "--flow-preset", "fast", "--out", str(tmp_path / "other.safetensors")]) == 2
     assert "was simulated with engine" in capsys.readouterr().err
     chosen = tmp_path / "chosen"
     options = ["--budget-hours", "0.1", "--frames", "diversity", "--max-frames", "6"]

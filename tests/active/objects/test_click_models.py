@@ -27,7 +27,6 @@ from frugalseg.active.objects.click_models import (
     GrabCutClicks,
     SAM2Clicks,
     SAMClicks,
-    click_model_options,
     click_radius,
     grabcut_clicks,
     local_grabcut_clicks,
@@ -35,6 +34,7 @@ from frugalseg.active.objects.click_models import (
     mask_logits,
     paint_clicks,
 )
+from frugalseg.active.objects.options import given_options
 from frugalseg.active.objects.simulated_annotator import CorrectiveClick, corrective_click
 from frugalseg.errors import ConfigError, DataError
 from frugalseg.metrics.jf import region_similarity
@@ -350,7 +350,7 @@ def test_click_models_by_name_and_their_refusals(tmp_path: Path) -> None:
     assert model.settings == {"iterations": 3, "given_click_reach": 3}
     with pytest.raises(ConfigError, match="unknown click-to-mask model 'ritm'; choose from grabcut, sam2"):
         make_click_model("ritm")
-    with pytest.raises(ConfigError, match="the grabcut click model takes no options, got device"):
+    with pytest.raises(ConfigError, match="the grabcut click-to-mask model takes no options, got device"):
         make_click_model("grabcut", device="cpu")
     with pytest.raises(
         ConfigError, match=r"sam2_checkpoint: .*needs a SAM 2 checkpoint file \(--sam2-checkpoint"
@@ -368,25 +368,27 @@ def test_click_models_by_name_and_their_refusals(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="nothing.pt: SAM 2 checkpoint file does not exist") as caught:
         make_click_model("sam2", checkpoint=missing)
     assert caught.value.path == missing
-    flat = {
-        "engine": "flow",
+    flags = {
         "sam2_config": "sam2.1_hiera_s",
         "sam2_checkpoint": "/w/s.pt",
-        "sam2_image_size": None,
-        "device": "cpu",
+        "sam2_start": "fit",
+        "flow_preset": "fast",
     }
-    assert click_model_options("grabcut", flat) == {}
-    assert click_model_options("sam2", flat) == {
+    assert given_options(flags, "grabcut", GrabCutClicks.Options) == {}
+    assert given_options(flags, "sam2", SAM2Clicks.Options) == {
         "config": "sam2.1_hiera_s",
         "checkpoint": "/w/s.pt",
-        "device": "cpu",
+        "start": "fit",
     }
+    with pytest.raises(
+        ConfigError, match="the sam2 click-to-mask model takes config, .*, start, got weights"
+    ):
+        make_click_model("sam2", weights="x")
 
 
 def test_sam2_click_model_loads_and_records_its_checkpoint(sam2_clicks_checkpoint: Path) -> None:
     path = sam2_clicks_checkpoint
-    options = {"sam2_checkpoint": str(path), "sam2_image_size": 64, "device": "cpu"}
-    model = make_click_model("sam2", **click_model_options("sam2", options))
+    model = make_click_model("sam2", checkpoint=str(path), image_size=64, device="cpu")
     assert isinstance(model, SAM2Clicks) and model.name == "sam2"
     assert model.settings == {
         "config": "sam2.1_hiera_t",

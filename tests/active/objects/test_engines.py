@@ -14,16 +14,18 @@ import pytest
 import torch
 
 from active.synthetic_clips import jaccard, moving_square
+from frugalseg.active.objects.click_models import CLICK_MODELS
 from frugalseg.active.objects.engines import (
+    ENGINES,
     SURE,
     AnchorFusionEngine,
     SAM2LoopEngine,
     STMLoopEngine,
-    engine_options,
     make_loop_engine,
 )
 from frugalseg.active.objects.frame_selectors import make_selector
 from frugalseg.active.objects.loop import AnnotationLoop, Video
+from frugalseg.active.objects.options import given_options
 from frugalseg.active.objects.type_policies import make_policy
 from frugalseg.active.propagation import PropagationCache
 from frugalseg.autolabel.propagate import FlowPropagator
@@ -71,27 +73,27 @@ def test_engines_by_name_and_their_refusals(tmp_path: Path) -> None:
         make_loop_engine("stm")
     with pytest.raises(ConfigError, match="is not a video object segmentation model"):
         make_loop_engine("stm", model="hrnetv2_w18_small", random_weights=True)
-    flat = {
-        "preset": "fast",
+    with pytest.raises(ConfigError, match="the flow propagation engine takes preset, downscale, got weights"):
+        make_loop_engine("flow", weights="x")
+
+
+def test_each_engine_reads_its_own_flags_and_the_sam2_flags_serve_the_click_model_too() -> None:
+    flags = {
+        "flow_preset": "fast",
         "flow_downscale": 2,
         "sam2_config": "sam2.1_hiera_s",
         "sam2_checkpoint": "/w/s.pt",
-        "sam2_image_size": None,
+        "sam2_start": "fit",
         "stm_model": "stm_r18",
         "stm_weights": "/w/stm.safetensors",
-        "device": "cpu",
+        "stm_device": "cpu",
     }
-    assert engine_options("flow", flat) == {"preset": "fast", "downscale": 2}
-    assert engine_options("sam2", flat) == {
-        "config": "sam2.1_hiera_s",
-        "checkpoint": "/w/s.pt",
-        "device": "cpu",
-    }
-    assert engine_options("stm", flat) == {
-        "model": "stm_r18",
-        "weights": "/w/stm.safetensors",
-        "device": "cpu",
-    }
+    assert given_options(flags, "flow", ENGINES["flow"].Options) == {"preset": "fast", "downscale": 2}
+    sam2 = {"config": "sam2.1_hiera_s", "checkpoint": "/w/s.pt"}
+    assert given_options(flags, "sam2", ENGINES["sam2"].Options) == sam2
+    assert given_options(flags, "sam2", CLICK_MODELS["sam2"].Options) == {**sam2, "start": "fit"}
+    stm = {"model": "stm_r18", "weights": "/w/stm.safetensors", "device": "cpu"}
+    assert given_options(flags, "stm", ENGINES["stm"].Options) == stm
 
 
 def test_a_sam2_checkpoint_of_another_size_is_refused(

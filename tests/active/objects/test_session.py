@@ -17,6 +17,7 @@ from data.fake_davis import grey_png, palette_png, squares, write_moving_squares
 
 from frugalseg.active.objects.annotation_types import GivenClick, annotate_given_clicks
 from frugalseg.active.objects.click_models import local_grabcut_clicks
+from frugalseg.active.objects.options import Choice
 from frugalseg.active.objects.session import AnnotationSession
 from frugalseg.active.objects.state import Annotation, IterationRecord, VideoState
 from frugalseg.cli import main
@@ -201,6 +202,39 @@ def _reliability(folder: Path) -> tuple[list[float], list[float]]:
     return state.disagreement, state.unsure
 
 
+def test_session_json_holds_each_choice_with_all_its_options_and_refuses_another_value(
+    started: Path, capsys
+) -> None:
+    saved = json.loads((started / "session.json").read_text())
+    assert saved["engine"] == {"name": "flow", "options": {"preset": "medium", "downscale": 1}}
+    assert saved["click_model"] == {"name": "grabcut", "options": {}}
+    assert propose(started, "--flow-preset", "fast") == 2
+    assert "other settings: flow_preset 'medium' (asked: 'fast')" in capsys.readouterr().err
+    assert (
+        propose(started, "--flow-preset", "medium", "--stm-model", "stm_r18") == 0
+    )  # stm's flags: not its engine
+    assert propose(started, "--engine", "stm") == 2
+    assert "other settings: engine 'flow' (asked: 'stm')" in capsys.readouterr().err
+
+
+def test_a_session_of_flat_settings_opens_with_its_values_as_objects(started: Path) -> None:
+    """``session.json`` of the version before options were objects: flat keys, one ``device``."""
+    path = started / "session.json"
+    saved = json.loads(path.read_text())
+    flat = {
+        "engine": "flow",
+        "preset": "fast",
+        "flow_downscale": 2,
+        "click_model": "grabcut",
+        "device": "cpu",
+    }
+    path.write_text(json.dumps({**saved, **flat, "sam2_config": "sam2.1_hiera_t", "stm_weights": None}))
+    session = AnnotationSession.open(started)
+    assert session.settings.engine == Choice("flow", {"preset": "fast", "downscale": 2})
+    assert session.settings.click_model == Choice("grabcut", {})
+    assert session.engine.settings["preset"] == "fast"
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
@@ -330,7 +364,7 @@ def test_a_session_of_the_version_before_the_engines_opens_with_their_defaults(s
     old = {k: v for k, v in saved.items() if k not in (*new, "click_model", "device")}
     path.write_text(json.dumps(old))
     session = AnnotationSession.open(started)
-    assert (session.settings.engine, session.settings.click_model) == ("flow", "grabcut")
+    assert (session.settings.engine.name, session.settings.click_model.name) == ("flow", "grabcut")
     assert session.engine.name == "flow" and session.click_model.name == "grabcut"
     assert session.state("squares-a") is not None
     path.write_text(json.dumps({**old, "colour": "blue"}))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -179,7 +180,7 @@ def session(davis: Path, tmp_path: Path) -> AnnotationSession:
     folder = tmp_path / "session"
     folder.mkdir()
     opened = AnnotationSession.open(folder, root=str(davis), split="val")
-    (folder / "session.json").write_text(json.dumps(opened.settings.__dict__))
+    (folder / "session.json").write_text(json.dumps(dataclasses.asdict(opened.settings)))
     return opened
 
 
