@@ -27,4 +27,5 @@ def test_frames_at_a_load_scale_equal_a_full_decode_resized_and_follow_a_replace
     write_png_atomic(frame, np.zeros((64, 128, 3), np.uint8))
     os.utime(frame, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))  # same modification time as before
     assert not reader(frame).any()  # the new pixels, not the cached ones
-    assert FrameReader(1.0, tmp_path / "frames").cache is None  # full size: nothing to keep
+    FrameReader(1.0, tmp_path / "full")(frame)
+    assert not (tmp_path / "full").exists()  # an image file at full size: nothing to keep
