@@ -13,9 +13,9 @@ torch build that match it). Frame ``i`` is always the same image:
   the frame rate does (variable frame rate needs no special case). The count is the demuxer's, never
   the container header's. The index is kept in ``$FRUGALSEG_CACHE/videos/`` keyed by the file's
   identity (path, inode, size, change time), like the resized-frame cache beside it.
-- `VideoDecoder.frame` seeks to the last keyframe at or before the frame and decodes forward to it,
-  or goes on decoding from where the last call stopped when that is nearer; a frame not reached from
-  the seek point is decoded again from an earlier keyframe, then from the start.
+- `VideoDecoder.frame` seeks to the last keyframe at or before the frame and decodes forward to
+  it, or goes on decoding from where the last call stopped when that is nearer; when the demuxer
+  lands after the frame, it seeks to the keyframe before, down to the start of the file.
 """
 
 from __future__ import annotations
@@ -45,6 +45,8 @@ _INDEX_VERSION = 1
 _OPEN_DECODERS = 4
 _indexes: dict[str, VideoIndex] = {}  # by file identity: indexed once per process
 _RECENT_FRAMES = 8
+#: Frames a seek costs beyond those it decodes (the decoder's reordering and threads refill).
+_RESTART_COST = 4
 
 
 def is_video(path: str | Path) -> bool:
@@ -84,7 +86,9 @@ class VideoIndex:
     Attributes:
         pts: presentation timestamp of frame ``i`` (stream time base), increasing.
         keyframes: the frame indices whose packet is a keyframe, increasing.
-        seek_to: the timestamp to seek to for each keyframe (its decoding timestamp, else its pts).
+        seek_to: the timestamp to seek to for each keyframe: its pts, or later where the container
+            seeks by decoding time (MP4 with B-frames: the keyframe's dts shifted as the demuxer
+            shifts the first frame's, which can lie after its pts).
         time_base: the stream's time base as (numerator, denominator).
         width: frame width in pixels.
         height: frame height in pixels.
@@ -162,7 +166,7 @@ def _build_index(video: Path) -> VideoIndex:
     container = _open(video)
     try:
         stream = container.streams.video[0]
-        packets: list[tuple[int, int | None, bool]] = []
+        packets: list[tuple[int, int, bool]] = []  # (pts, dts, keyframe) in decoding order
         for packet in container.demux(stream):
             if packet.size == 0:
                 continue  # the flush packet at the end
@@ -175,7 +179,7 @@ def _build_index(video: Path) -> VideoIndex:
             pts = packet.pts if packet.pts is not None else packet.dts
             if pts is None:
                 raise DataError(video, f"packet {len(packets)} has no timestamp: frames cannot be ordered")
-            packets.append((pts, packet.dts, packet.is_keyframe))
+            packets.append((pts, packet.dts if packet.dts is not None else pts, packet.is_keyframe))
         width, height = stream.codec_context.width, stream.codec_context.height
         time_base = stream.time_base or av.time_base
         header, codec = int(stream.frames or 0), stream.codec_context.name
@@ -189,15 +193,17 @@ def _build_index(video: Path) -> VideoIndex:
     pts = tuple(packets[i][0] for i in order)
     if len(set(pts)) != len(pts):
         raise DataError(video, "two frames share one presentation timestamp: frame order is ambiguous")
-    keys = [(rank, packets[i]) for rank, i in enumerate(order) if packets[i][2]]
+    keyframes = tuple(rank for rank, i in enumerate(order) if packets[i][2]) or (0,)
+    shift = packets[0][0] - packets[0][1]  # how far the demuxer's decoding times run behind
+    seek_to = tuple(max(pts[k], packets[order[k]][1] + shift) for k in keyframes)
     if header and header != len(pts):
         logger.warning(
             "%s: the header claims %d frames, demuxing finds %d; using %d", video, header, len(pts), len(pts)
         )
     return VideoIndex(
         pts=pts,
-        keyframes=tuple(rank for rank, _ in keys) or (0,),
-        seek_to=tuple(dts if dts is not None else p for _, (p, dts, _) in keys) or (pts[0],),
+        keyframes=keyframes,
+        seek_to=seek_to,
         time_base=(time_base.numerator, time_base.denominator),
         width=int(width),
         height=int(height),
@@ -270,7 +276,8 @@ class VideoDecoder:
             self._recent.move_to_end(index)
             return self._recent[index]
         key = self.index.keyframe_before(index)
-        if not self.index.keyframes[key] <= self._last < index:
+        onward, from_key = index - self._last, index - self.index.keyframes[key] + 1 + _RESTART_COST
+        if self._frames is None or not 0 < onward <= from_key:  # going on would cost more than a seek
             self._seek(key)
         image = self._decode_to(index)
         for earlier in range(key - 1, -2, -1):  # the demuxer landed after the frame: seek further back
