@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm")
 #: Digits of a virtual frame name (``clip.mp4/00012``); longer videos get more.
 FRAME_DIGITS = 5
-_INDEX_VERSION = 1
+_INDEX_VERSION = 2
 _OPEN_DECODERS = 4
 _indexes: dict[str, VideoIndex] = {}  # by file identity: indexed once per process
 _RECENT_FRAMES = 8
@@ -94,6 +94,8 @@ class VideoIndex:
         height: frame height in pixels.
         header_frames: the frame count the container's header claims (0: none); not trusted.
         codec: the stream's codec name.
+        seekable: False when the packets' timestamps cannot order the frames (missing or repeated):
+            frame ``i`` is then the ``i``-th frame decoded from the start, and reading goes from there.
     """
 
     pts: tuple[int, ...]
@@ -104,6 +106,7 @@ class VideoIndex:
     height: int
     header_frames: int
     codec: str
+    seekable: bool = True
 
     def __len__(self) -> int:
         return len(self.pts)
@@ -121,6 +124,7 @@ class VideoIndex:
             height=int(data["height"]),
             header_frames=int(data["header_frames"]),
             codec=str(data["codec"]),
+            seekable=bool(data.get("seekable", True)),
         )
 
     def seconds(self, index: int) -> float:
@@ -159,14 +163,18 @@ def _open(video: Path) -> Any:
     return container
 
 
-def _build_index(video: Path) -> VideoIndex:
-    """Demux every packet of ``video``'s video stream (no decoding) into its `VideoIndex`."""
+def _demux(video: Path) -> tuple[list[tuple[int | None, int | None, bool]], dict[str, Any]]:
+    """Every packet of ``video``'s video stream in decoding order, and the stream's description.
+
+    Returns (pts, dts, keyframe) per packet, and the stream's size, time base, header frame count
+    and codec; no frame is decoded.
+    """
     import av
 
     container = _open(video)
+    packets: list[tuple[int | None, int | None, bool]] = []
     try:
         stream = container.streams.video[0]
-        packets: list[tuple[int, int, bool]] = []  # (pts, dts, keyframe) in decoding order
         for packet in container.demux(stream):
             if packet.size == 0:
                 continue  # the flush packet at the end
@@ -176,40 +184,64 @@ def _build_index(video: Path) -> VideoIndex:
                     f"the file ends early or is damaged (truncated): frame {len(packets)} in decoding order "
                     f"is cut off (the header claims {stream.frames} frames); re-export the video",
                 )
-            pts = packet.pts if packet.pts is not None else packet.dts
-            if pts is None:
-                raise DataError(video, f"packet {len(packets)} has no timestamp: frames cannot be ordered")
-            packets.append((pts, packet.dts if packet.dts is not None else pts, packet.is_keyframe))
-        width, height = stream.codec_context.width, stream.codec_context.height
+            packets.append((packet.pts, packet.dts, packet.is_keyframe))
         time_base = stream.time_base or av.time_base
-        header, codec = int(stream.frames or 0), stream.codec_context.name
+        meta = {
+            "width": int(stream.codec_context.width),
+            "height": int(stream.codec_context.height),
+            "time_base": (time_base.numerator, time_base.denominator),
+            "header_frames": int(stream.frames or 0),
+            "codec": str(stream.codec_context.name),
+        }
     except av.error.FFmpegError as err:
         raise DataError(video, f"cannot demux video after {len(packets)} frames ({err})") from err
     finally:
         container.close()
     if not packets:
         raise DataError(video, "the video holds no frames")
-    order = sorted(range(len(packets)), key=lambda i: packets[i][0])
-    pts = tuple(packets[i][0] for i in order)
-    if len(set(pts)) != len(pts):
-        raise DataError(video, "two frames share one presentation timestamp: frame order is ambiguous")
+    return packets, meta
+
+
+def _count_decoded(video: Path) -> int:
+    """How many frames decoding ``video`` from its start gives."""
+    import av
+
+    container = _open(video)
+    count = 0
+    try:
+        for _ in container.decode(container.streams.video[0]):
+            count += 1
+    except av.error.FFmpegError as err:
+        raise DataError(video, f"frame {count} in decoding order cannot be decoded ({err})") from err
+    finally:
+        container.close()
+    return count
+
+
+def _build_index(video: Path) -> VideoIndex:
+    """The `VideoIndex` of ``video`` from its packets.
+
+    When their timestamps are missing or repeated (AVI with B-frames), the frames are counted by
+    decoding the file once, and are then read from its start.
+    """
+    packets, meta = _demux(video)
+    times = [pts if pts is not None else dts for pts, dts, _ in packets]
+    known = [time for time in times if time is not None]
+    if len(known) != len(times) or len(set(known)) != len(known):
+        logger.warning("%s: frame timestamps missing or repeated; frames are read from its start", video)
+        count = _count_decoded(video)
+        return VideoIndex(tuple(range(count)), (0,), (0,), **meta, seekable=False)
+    order = sorted(range(len(known)), key=known.__getitem__)
+    pts = tuple(known[i] for i in order)
     keyframes = tuple(rank for rank, i in enumerate(order) if packets[i][2]) or (0,)
-    shift = packets[0][0] - packets[0][1]  # how far the demuxer's decoding times run behind
-    seek_to = tuple(max(pts[k], packets[order[k]][1] + shift) for k in keyframes)
-    if header and header != len(pts):
+    dts = [d if d is not None else t for (_, d, _), t in zip(packets, known, strict=True)]
+    shift = known[0] - dts[0]  # how far the demuxer's decoding times run behind
+    seek_to = tuple(max(pts[k], dts[order[k]] + shift) for k in keyframes)
+    if meta["header_frames"] and meta["header_frames"] != len(pts):
         logger.warning(
-            "%s: the header claims %d frames, demuxing finds %d; using %d", video, header, len(pts), len(pts)
+            "%s: the header claims %d frames, demuxing finds %d", video, meta["header_frames"], len(pts)
         )
-    return VideoIndex(
-        pts=pts,
-        keyframes=keyframes,
-        seek_to=seek_to,
-        time_base=(time_base.numerator, time_base.denominator),
-        width=int(width),
-        height=int(height),
-        header_frames=header,
-        codec=str(codec),
-    )
+    return VideoIndex(pts, keyframes, seek_to, **meta)
 
 
 def video_index(video: str | Path) -> VideoIndex:
@@ -275,8 +307,9 @@ class VideoDecoder:
         if index in self._recent:
             self._recent.move_to_end(index)
             return self._recent[index]
-        key = self.index.keyframe_before(index)
-        onward, from_key = index - self._last, index - self.index.keyframes[key] + 1 + _RESTART_COST
+        key = self.index.keyframe_before(index) if self.index.seekable else -1
+        start = self.index.keyframes[key] if key >= 0 else 0
+        onward, from_key = index - self._last, index - start + 1 + _RESTART_COST
         if self._frames is None or not 0 < onward <= from_key:  # going on would cost more than a seek
             self._seek(key)
         image = self._decode_to(index)
@@ -314,7 +347,10 @@ class VideoDecoder:
         try:
             for frame in self._frames:
                 self.decoded += 1
-                position = self._position.get(frame.pts if frame.pts is not None else frame.dts)
+                if self.index.seekable:
+                    position = self._position.get(frame.pts if frame.pts is not None else frame.dts)
+                else:
+                    position = self._last + 1
                 if position is None:
                     continue
                 if not started and position > index:

@@ -60,7 +60,8 @@ def _videos_under(folder: Path) -> dict[Path, list[Path]]:
             videos[path] = video_frames(path)
     if not videos:
         raise DataError(
-            folder, f"no frames ({', '.join(FRAME_SUFFIXES)}) or videos ({', '.join(VIDEO_EXTENSIONS)}) to predict"
+            folder,
+            f"no frames ({', '.join(FRAME_SUFFIXES)}) or videos ({', '.join(VIDEO_EXTENSIONS)}) to predict",
         )
     return videos
 
