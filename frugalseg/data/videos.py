@@ -298,7 +298,7 @@ class VideoDecoder:
         return len(self.index)
 
     def frame(self, index: int) -> np.ndarray:
-        """Frame ``index`` (presentation order) as H×W×3 uint8 RGB.
+        """Frame ``index`` (presentation order) as H×W×3 uint8 RGB, an array of the caller's own.
 
         Raises:
             DataError: naming the video and the frame when it lies past the end or does not decode.
@@ -306,7 +306,7 @@ class VideoDecoder:
         self.index.check_index(self.video, index)
         if index in self._recent:
             self._recent.move_to_end(index)
-            return self._recent[index]
+            return self._recent[index].copy()
         key = self.index.keyframe_before(index) if self.index.seekable else -1
         start = self.index.keyframes[key] if key >= 0 else 0
         onward, from_key = index - self._last, index - start + 1 + _RESTART_COST
@@ -320,7 +320,7 @@ class VideoDecoder:
             image = self._decode_to(index)
         if image is None:
             raise DataError(self.video, f"frame {index} cannot be decoded (the file may be damaged)")
-        self._recent[index] = image
+        self._recent[index] = image.copy()  # kept apart from what the caller may write into
         if len(self._recent) > _RECENT_FRAMES:
             self._recent.popitem(last=False)
         return image

@@ -103,7 +103,8 @@ class VideoSegDataModule(L.LightningDataModule):
             which keeps its memory (one frame's work per frame, on one device; whole frames, no
             sliding window).
         cache_frames: keep frames resized to ``load_scale`` < 1 in ``$FRUGALSEG_CACHE/frames`` after
-            their first decoding, so a frame is decoded in full once, not every epoch.
+            their first decoding, so a frame is decoded in full once, not every epoch; frames of video
+            files are kept at any ``load_scale`` (reading one at random decodes from a keyframe).
         cache_flows: keep the DIS flows of temporal pairs and neighbours in ``$FRUGALSEG_CACHE/flows``
             after they are first computed, so no epoch after the first computes a flow.
         check_memory: before training, refuse a batch (``batch_size`` × frames × crop) that could not
