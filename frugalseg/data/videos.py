@@ -306,7 +306,7 @@ class VideoDecoder:
         self.index.check_index(self.video, index)
         if index in self._recent:
             self._recent.move_to_end(index)
-            return self._recent[index].copy()
+            return np.array(self._recent[index])
         key = self.index.keyframe_before(index) if self.index.seekable else -1
         start = self.index.keyframes[key] if key >= 0 else 0
         onward, from_key = index - self._last, index - start + 1 + _RESTART_COST
