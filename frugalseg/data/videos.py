@@ -39,14 +39,14 @@ from frugalseg.errors import DataError
 logger = logging.getLogger(__name__)
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm")
-#: Digits of a virtual frame name (``clip.mp4/00012``); longer videos get more.
+#: Digits of a frame's name inside its video (``clip.mp4/00012``); frame 100000 on has more.
 FRAME_DIGITS = 5
 _INDEX_VERSION = 2
 _OPEN_DECODERS = 4
-_indexes: dict[str, VideoIndex] = {}  # by file identity: indexed once per process
 _RECENT_FRAMES = 8
 #: Frames a seek costs beyond those it decodes (the decoder's reordering and threads refill).
 _RESTART_COST = 4
+_indexes: dict[str, VideoIndex] = {}  # by file identity: indexed once per process
 
 
 def is_video(path: str | Path) -> bool:
