@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from frugalseg.active.objects.engines import LoopEngine
     from frugalseg.active.objects.session import AnnotationSession
 
-FORMATS = ("davis", "mose")
+FORMATS = ("davis", "mose", "video")
 
 
 def _names(text: str) -> list[str]:

@@ -63,6 +63,8 @@ class VideoSegDataModule(L.LightningDataModule):
             (``$FRUGALSEG_CACHE``, default ``~/.cache/frugalseg``) and uses it.
         format: its layout (``cityscapes``, ``davis``, ``mose``, …, ``frugalseg.data.FORMATS``); None
             detects it from the folder.
+        masks: format ``video`` only: the folder of mask PNGs named by frame index (for several
+            videos, one sub-folder per video); None looks in ``Annotations/<clip>/`` beside them.
         recipe: frame-mix or coarse-mix recipe name (``N1``, ``B3``, ``C30``, ``clicks``, …).
         budget: total training samples the recipe keeps (default: one per manually labelled clip).
         seed: seed of the recipe's draw.
@@ -101,7 +103,8 @@ class VideoSegDataModule(L.LightningDataModule):
             which keeps its memory (one frame's work per frame, on one device; whole frames, no
             sliding window).
         cache_frames: keep frames resized to ``load_scale`` < 1 in ``$FRUGALSEG_CACHE/frames`` after
-            their first decoding, so a frame is decoded in full once, not every epoch.
+            their first decoding, so a frame is decoded in full once, not every epoch; frames of video
+            files are kept at any ``load_scale`` (reading one at random decodes from a keyframe).
         cache_flows: keep the DIS flows of temporal pairs and neighbours in ``$FRUGALSEG_CACHE/flows``
             after they are first computed, so no epoch after the first computes a flow.
         check_memory: before training, refuse a batch (``batch_size`` × frames × crop) that could not
@@ -112,6 +115,7 @@ class VideoSegDataModule(L.LightningDataModule):
         self,
         root: str | None = None,
         format: str | None = None,
+        masks: str | None = None,
         recipe: str = "B3",
         budget: int | None = None,
         seed: int = 0,
@@ -219,7 +223,8 @@ class VideoSegDataModule(L.LightningDataModule):
 
     def format_reader(self) -> Format:
         """The reader of the data set (the synthetic set must have been generated)."""
-        return get_format(self.format_name, self.root)
+        options = {"masks": self.hparams["masks"]} if self.hparams["masks"] is not None else {}
+        return get_format(self.format_name, self.root, **options)
 
     def needed_labels(self) -> dict[LabelKind, tuple[int, ...]]:
         """The label kinds other than manual ones that the recipe trains on, with their offsets."""
