@@ -43,7 +43,7 @@ from frugalseg.autolabel.sam2_loading import (
     config_file,
     resolve_device,
 )
-from frugalseg.data.io import sha256_file
+from frugalseg.data.files import sha256_file
 from frugalseg.errors import DataError
 
 

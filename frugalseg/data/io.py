@@ -1,28 +1,27 @@
 """Reading frames and label maps from disk, and writing files (PNG, JSON) atomically.
 
+The atomic writer, the cache folder and the content hashes live one floor down in
+`frugalseg.data.files` (the video decoder builds on them) and are re-exported here.
+
 Every reader raises `DataError` naming the file and the problem, so a bad file in a large
 dataset is found from the message alone.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import tempfile
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
 
 from frugalseg.data.clips import IGNORE_INDEX
+from frugalseg.data.files import array_sha1 as array_sha1
+from frugalseg.data.files import cache_dir as cache_dir
+from frugalseg.data.files import sha256_file as sha256_file
+from frugalseg.data.files import write_bytes_atomic as write_bytes_atomic
+from frugalseg.data.files import write_json_atomic as write_json_atomic
 from frugalseg.errors import DataError
-
-
-def cache_dir() -> Path:
-    """Where frugalseg keeps what it generates (synthetic data, pseudo-labels): ``$FRUGALSEG_CACHE``."""
-    return Path(os.environ.get("FRUGALSEG_CACHE", Path.home() / ".cache" / "frugalseg")).expanduser()
 
 
 def _video_frame(path: str | Path) -> tuple[Path, int] | None:
@@ -156,34 +155,6 @@ def check_label_values(label: np.ndarray, num_classes: int, path: str | Path) ->
         raise DataError(path, f"label values {bad.tolist()} outside 0..{num_classes - 1} and {IGNORE_INDEX}")
 
 
-def write_bytes_atomic(path: str | Path, data: bytes) -> None:
-    """Write ``data`` so that no half-written file ever appears under ``path``.
-
-    The bytes go to a temporary file in the same folder (same file system), are flushed to disk
-    and renamed into place with `os.replace`; on failure the temporary file is removed. The file
-    gets the usual 0644 permissions (a temporary file is created 0600).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-
-
-def write_json_atomic(path: str | Path, data: Any, *, indent: int = 1, sort_keys: bool = True) -> None:
-    """Write ``data`` as JSON (a final newline) with `write_bytes_atomic`."""
-    text = json.dumps(data, indent=indent, sort_keys=sort_keys, ensure_ascii=False) + "\n"
-    write_bytes_atomic(path, text.encode("utf-8"))
-
-
 def encode_png(array: np.ndarray, path: str | Path) -> bytes:
     """``array`` encoded as PNG bytes (3-channel arrays are RGB); ``path`` names it in an error."""
     image = cv2.cvtColor(array, cv2.COLOR_RGB2BGR) if array.ndim == 3 and array.shape[2] == 3 else array
@@ -196,17 +167,3 @@ def encode_png(array: np.ndarray, path: str | Path) -> bytes:
 def write_png_atomic(path: str | Path, array: np.ndarray) -> None:
     """Write ``array`` as a PNG with `write_bytes_atomic`; 3-channel arrays are RGB."""
     write_bytes_atomic(path, encode_png(array, path))
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks: the one file hash of the package (weights, videos)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def array_sha1(array: np.ndarray) -> str:
-    """Hex SHA-1 of an array's bytes in C order: names a mask by its content (loop states, caches)."""
-    return hashlib.sha1(np.ascontiguousarray(array).tobytes()).hexdigest()

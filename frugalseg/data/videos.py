@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from frugalseg.data.files import cache_dir, write_json_atomic
 from frugalseg.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -250,8 +251,6 @@ def video_index(video: str | Path) -> VideoIndex:
     Raises:
         DataError: naming the file when it is missing, truncated or not a video.
     """
-    from frugalseg.data.io import cache_dir, write_json_atomic
-
     video = Path(video)
     if not video.is_file():
         raise DataError(video, "video file does not exist")

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from frugalseg.data.io import sha256_file
+from frugalseg.data.files import sha256_file
 from frugalseg.errors import ConfigError, WeightsError
 
 MODELS = ("large", "small")

@@ -12,7 +12,7 @@ index, cards, downloads, converters) is re-exported here, as timm does, and noth
 imports a ``_`` module.
 """
 
-from frugalseg.data.io import sha256_file
+from frugalseg.data.files import sha256_file
 from frugalseg.zoo import _smp as smp_models  # the smp wrapper module's former name
 from frugalseg.zoo import deeplabv3plus, hrnet, pspnet, stm, tdnet, tmanet
 from frugalseg.zoo._base import ImageStudent, StreamingStudent, Student

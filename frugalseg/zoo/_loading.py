@@ -22,7 +22,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 from torch import Tensor, nn
 
-from frugalseg.data.io import sha256_file
+from frugalseg.data.files import sha256_file
 from frugalseg.errors import WeightsError
 
 #: Key of the safetensors header entry that carries the build facts of the card.

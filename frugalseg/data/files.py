@@ -1,0 +1,63 @@
+"""The file floor of the package: where frugalseg caches, the one atomic writer, and content hashes.
+
+Nothing here reads images, so every other module of ``frugalseg.data`` (the video decoder too) can
+build on it; `frugalseg.data.io` re-exports it beside the image readers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def cache_dir() -> Path:
+    """Where frugalseg keeps what it generates (synthetic data, pseudo-labels): ``$FRUGALSEG_CACHE``."""
+    return Path(os.environ.get("FRUGALSEG_CACHE", Path.home() / ".cache" / "frugalseg")).expanduser()
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    """Write ``data`` so that no half-written file ever appears under ``path``.
+
+    The bytes go to a temporary file in the same folder (same file system), are flushed to disk
+    and renamed into place with `os.replace`; on failure the temporary file is removed. The file
+    gets the usual 0644 permissions (a temporary file is created 0600).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp_name, 0o644)
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def write_json_atomic(path: str | Path, data: Any, *, indent: int = 1, sort_keys: bool = True) -> None:
+    """Write ``data`` as JSON (a final newline) with `write_bytes_atomic`."""
+    text = json.dumps(data, indent=indent, sort_keys=sort_keys, ensure_ascii=False) + "\n"
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks: the one file hash of the package (weights, videos)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def array_sha1(array: np.ndarray) -> str:
+    """Hex SHA-1 of an array's bytes in C order: names a mask by its content (loop states, caches)."""
+    return hashlib.sha1(np.ascontiguousarray(array).tobytes()).hexdigest()
