@@ -38,6 +38,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "annotate", help="the annotation loop: which frame to annotate next, and how"
     )
     commands = group.add_subparsers(dest="annotate_command", required=True)
+    _register_simulate(commands)
+    _register_session(commands)
+    _register_train_policy(commands)
+    _register_train_qnet(commands)
+    register_semantic(commands)
+
+
+def _register_simulate(commands: argparse._SubParsersAction) -> None:
+    """Add ``annotate simulate``: the loop with a simulated annotator on data with ground truth."""
     simulate = commands.add_parser(
         "simulate",
         help="run the loop with a simulated annotator on data with ground truth; write J&F-vs-hours curves",
@@ -77,6 +86,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     simulate.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     simulate.set_defaults(func=_simulate)
 
+
+def _register_session(commands: argparse._SubParsersAction) -> None:
+    """Add ``annotate propose``, ``add`` and ``export``: the loop of a person, on data without truth."""
     propose = commands.add_parser(
         "propose",
         help="say which frame of which video a person should annotate next, and how (no ground truth)",
@@ -131,6 +143,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     export.set_defaults(func=_export)
 
+
+def _register_train_policy(commands: argparse._SubParsersAction) -> None:
+    """Add ``annotate train-policy``: the learned type policy on the states of simulated loops."""
     train = commands.add_parser(
         "train-policy",
         help="train the learned annotation-type policy on the loop states of `annotate simulate` runs",
@@ -152,8 +167,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--seed", type=int, default=0, help="seed of the initial weights")
     train.add_argument("--out", required=True, help="the policy's safetensors file")
     train.set_defaults(func=_train_policy)
-    _register_train_qnet(commands)
-    register_semantic(commands)
 
 
 def _register_train_qnet(commands: argparse._SubParsersAction) -> None:

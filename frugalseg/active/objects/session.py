@@ -585,65 +585,88 @@ class AnnotationSession:
         source = self._video(video)
         t = source.loop_index(frame)
         width, height = image_size(source.frame_paths[t])
+        made = _read_made(mask, clicks, object_id, (height, width), source.frame_paths[t])
         state = self.state(video)
-        ids: np.ndarray | None = None
-        given: list[GivenClick] = []
-        if mask is not None:
-            path = Path(mask)
-            ids = _read_mask(path, (height, width), source.frame_paths[t])
-            named = _mask_objects(path, ids, object_id)
-        else:
-            path = Path(str(clicks))
-            given = read_clicks(path, (height, width))
-            named = sorted({c.object for c in given})
         if state is not None and not new_objects:
-            _check_objects(path, named, state.objects, video)
+            _check_objects(made.path, made.objects, state.objects, video)
         frames = source.load()
         if state is None:
             state = VideoState(video=video, num_frames=len(frames), objects={}, config=self._config)
         current = state.masks[t] if state.masks else np.zeros((height, width), np.uint8)
-        if ids is None:
-            result = annotate_given_clicks(frames[t], current, given, self.costs, model=self.click_model)
-        elif object_id is not None:
-            drawn = np.where(current == VOID, 0, current).astype(np.uint8)
-            drawn[drawn == object_id] = 0
-            drawn[ids != 0] = object_id
-            result = AnnotationResult("mask", drawn, {object_id: self.costs.vos_mask_seconds}, {})
-        else:
-            seconds = {obj: self.costs.vos_mask_seconds for obj in named}
-            result = AnnotationResult("mask", ids, seconds or {0: self.costs.clicked_frame_seconds}, {})
-        for obj in (int(v) for v in np.unique(result.mask) if v != 0):
-            state.objects[obj] = min(t, state.objects.get(obj, t))
-        iteration = state.iteration
-        state.annotations.extend(
-            Annotation(t, obj, result.kind, round(s, 6), result.clicks.get(obj, 0), iteration)
-            for obj, s in sorted(result.seconds.items())
-        )
-        state.annotated[t] = result.mask
+        result = self._result(made, frames[t], current)
+        record = _book(state, t, result)
         self._propagate(state, frames)
-        record = IterationRecord(
-            iteration=iteration,
-            frame=t,
-            kind=result.kind,
-            seconds=round(result.total_seconds, 6),
-            total_seconds=round(state.seconds, 6),
-            jf=None,
-            j=None,
-            f=None,
-        )
         state.history.append(record)
         if not (self.folder / SESSION_FILE).is_file():
             write_json_atomic(self.folder / SESSION_FILE, asdict(self.settings), indent=2)
         state.save(self.folder / video)
-        return Addition(
-            video,
-            frame,
-            [obj for obj in sorted(result.seconds) if obj],
-            record,
-            len(state.annotated),
-            state.num_frames,
-            self.folder / video / "masks",
-        )
+        objects = [obj for obj in sorted(result.seconds) if obj]
+        masks = self.folder / video / "masks"
+        return Addition(video, frame, objects, record, len(state.annotated), state.num_frames, masks)
+
+    def _result(self, made: _Made, frame: np.ndarray, current: np.ndarray) -> AnnotationResult:
+        """What a person's file makes of the frame's ``current`` mask, with its human seconds."""
+        if made.ids is None:
+            return annotate_given_clicks(frame, current, made.clicks, self.costs, model=self.click_model)
+        if made.object_id is not None:
+            drawn = np.where(current == VOID, 0, current).astype(np.uint8)
+            drawn[drawn == made.object_id] = 0
+            drawn[made.ids != 0] = made.object_id
+            return AnnotationResult("mask", drawn, {made.object_id: self.costs.vos_mask_seconds}, {})
+        seconds = {obj: self.costs.vos_mask_seconds for obj in made.objects}
+        return AnnotationResult("mask", made.ids, seconds or {0: self.costs.clicked_frame_seconds}, {})
+
+
+@dataclass(frozen=True)
+class _Made:
+    """A person's file for one frame: object ids (all objects, or one) or clicks, and the objects named."""
+
+    path: Path
+    ids: np.ndarray | None
+    clicks: list[GivenClick]
+    objects: list[int]
+    object_id: int | None
+
+
+def _read_made(
+    mask: str | Path | None,
+    clicks: str | Path | None,
+    object_id: int | None,
+    shape: tuple[int, int],
+    frame_path: Path,
+) -> _Made:
+    """Read a person's mask PNG or clicks JSON for a frame of ``shape`` (checked before anything changes)."""
+    if mask is not None:
+        ids = _read_mask(Path(mask), shape, frame_path)
+        return _Made(Path(mask), ids, [], _mask_objects(Path(mask), ids, object_id), object_id)
+    given = read_clicks(Path(str(clicks)), shape)
+    return _Made(Path(str(clicks)), None, given, sorted({c.object for c in given}), None)
+
+
+def _book(state: VideoState, t: int, result: AnnotationResult) -> IterationRecord:
+    """Enter an annotation of loop frame ``t`` in ``state`` (its objects, annotations, annotated mask).
+
+    Returns:
+        The iteration's record (no quality: a person's session has no ground truth).
+    """
+    for obj in (int(v) for v in np.unique(result.mask) if v != 0):
+        state.objects[obj] = min(t, state.objects.get(obj, t))
+    iteration = state.iteration
+    state.annotations.extend(
+        Annotation(t, obj, result.kind, round(s, 6), result.clicks.get(obj, 0), iteration)
+        for obj, s in sorted(result.seconds.items())
+    )
+    state.annotated[t] = result.mask
+    return IterationRecord(
+        iteration=iteration,
+        frame=t,
+        kind=result.kind,
+        seconds=round(result.total_seconds, 6),
+        total_seconds=round(state.seconds, 6),
+        jf=None,
+        j=None,
+        f=None,
+    )
 
 
 def _read_mask(path: Path, shape: tuple[int, int], frame_path: Path) -> np.ndarray:
