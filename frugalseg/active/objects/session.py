@@ -278,6 +278,43 @@ def _differences(held: Choice, name: str | None, flags: Mapping[str, Any], optio
     ]
 
 
+def _saved_settings(
+    folder: Path, given: Mapping[str, Any], names: Mapping[str, str | None], flags: Mapping[str, Any]
+) -> SessionSettings:
+    """The settings saved in ``folder``, checked to agree with every one the caller named."""
+    saved = _read_settings(folder / SESSION_FILE)
+    differ = [f"{k} {getattr(saved, k)!r} (asked: {v!r})" for k, v in given.items() if getattr(saved, k) != v]
+    for key, name in names.items():
+        differ += _differences(getattr(saved, key), name, flags, key)
+    if differ:
+        raise ConfigError(
+            "state",
+            f"{folder} is a session with other settings: {', '.join(differ)}; leave them out or use "
+            "another folder",
+        )
+    return saved
+
+
+def _new_settings(
+    folder: Path, given: dict[str, Any], names: Mapping[str, str | None], flags: Mapping[str, Any]
+) -> SessionSettings:
+    """The settings of a new session: the data set named, its split, and the chosen engine and click model."""
+    if "root" not in given:
+        raise ConfigError("root", f"{folder} holds no session yet: name the data set (--root) to start one")
+    if given.get("stride", 1) < 1:
+        raise ConfigError("stride", f"must be ≥ 1, got {given['stride']}")
+    if given.get("max_frames", 2) < 2:
+        raise ConfigError("max_frames", f"must be ≥ 2, got {given['max_frames']}")
+    given.setdefault("format", "davis")
+    if "split" not in given:
+        given["split"] = get_format(given["format"], given["root"]).splits()[0]
+    return SessionSettings(
+        **given,
+        engine=_choice("engine", names["engine"] or "flow", flags),
+        click_model=_choice("click_model", names["click_model"] or "grabcut", flags),
+    )
+
+
 class AnnotationSession:
     """The annotation loop of a real person over the videos of one split (see the module docstring).
 
@@ -331,48 +368,14 @@ class AnnotationSession:
             raise TypeError(f"unknown session settings {sorted(unknown)}")
         if "root" in given:
             given["root"] = str(Path(given["root"]).resolve())
-        path = folder / SESSION_FILE
-        if path.is_file():
-            saved = _read_settings(path)
-            asked = {"engine": engine, "click_model": click_model}
-            differ = [
-                f"{k} {getattr(saved, k)!r} (asked: {v!r})"
-                for k, v in given.items()
-                if getattr(saved, k) != v
-            ]
-            differ += [
-                told
-                for key, name in asked.items()
-                for told in _differences(getattr(saved, key), name, flags, key)
-            ]
-            if differ:
-                raise ConfigError(
-                    "state",
-                    f"{folder} is a session with other settings: {', '.join(differ)}; leave them out or use "
-                    "another folder",
-                )
-            return cls(folder, saved)
+        names = {"engine": engine, "click_model": click_model}
+        if (folder / SESSION_FILE).is_file():
+            return cls(folder, _saved_settings(folder, given, names, flags))
         if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
             raise ConfigError(
                 "state", f"{folder} exists and is not an annotation session; use a new or empty folder"
             )
-        if "root" not in given:
-            raise ConfigError(
-                "root", f"{folder} holds no session yet: name the data set (--root) to start one"
-            )
-        if given.get("stride", 1) < 1:
-            raise ConfigError("stride", f"must be ≥ 1, got {given['stride']}")
-        if given.get("max_frames", 2) < 2:
-            raise ConfigError("max_frames", f"must be ≥ 2, got {given['max_frames']}")
-        given.setdefault("format", "davis")
-        if "split" not in given:
-            given["split"] = get_format(given["format"], given["root"]).splits()[0]
-        settings = SessionSettings(
-            **given,
-            engine=_choice("engine", engine or "flow", flags),
-            click_model=_choice("click_model", click_model or "grabcut", flags),
-        )
-        return cls(folder, settings)
+        return cls(folder, _new_settings(folder, given, names, flags))
 
     def videos(self) -> list[str]:
         """The names of the split's videos, in order."""
