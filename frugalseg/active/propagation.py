@@ -142,6 +142,46 @@ def object_share(flags: np.ndarray, area: np.ndarray) -> float:
     return round(float(np.count_nonzero(flags & area)) / max(int(np.count_nonzero(area)), floor), 6)
 
 
+def nearest_annotated(keys: Sequence[int], n: int) -> tuple[list[int | None], list[int | None]]:
+    """Per frame of ``n``, the nearest annotated frame (of sorted ``keys``) at or before it, and after it."""
+    left_of: list[int | None] = [None] * n
+    right_of: list[int | None] = [None] * n
+    for a in keys:
+        left_of[a] = right_of[a] = a
+    for t in range(1, n):
+        left_of[t] = left_of[t] if left_of[t] is not None else left_of[t - 1]
+    for t in range(n - 2, -1, -1):
+        right_of[t] = right_of[t] if right_of[t] is not None else right_of[t + 1]
+    return left_of, right_of
+
+
+def _fuse_sides(
+    t: int, sides: list[tuple[np.ndarray, float, np.ndarray | None]], first_frames: Mapping[int, int]
+) -> tuple[np.ndarray, float, float]:
+    """Frame ``t``'s mask fused from its sides (label, weight, confidence), its disagreement and unsure share.
+
+    An object is removed before the first frame it appears in (``first_frames``).
+    """
+    mask, _ = fuse_labels(sides)
+    for obj, first in first_frames.items():
+        if t < first:
+            mask[mask == obj] = 0
+    objects = [(label != 0) & (label != IGNORE_INDEX) for label, _, _ in sides]
+    area = np.logical_or.reduce(objects) | (mask != 0)
+    losts = [label == IGNORE_INDEX for label, _, _ in sides]
+    lost = np.logical_or.reduce(losts)
+    weights = [weight for _, weight, _ in sides]
+    disagreement = 0.0
+    if len(sides) == 2:
+        # Beside an annotated frame the far side is poor but outvoted: count the disagreement by
+        # how evenly the two sides weigh (1 halfway between two anchors, → 0 next to one).
+        balance = 2 * min(weights) / sum(weights)
+        differ = (sides[0][0] != sides[1][0]) & ~lost
+        disagreement = round(balance * object_share(differ, area), 6)
+    shares = [w * object_share(one, area | one) for w, one in zip(weights, losts, strict=True)]
+    return mask, disagreement, round(sum(shares) / sum(weights), 6)
+
+
 def propagate_annotations(
     frames: Sequence[np.ndarray],
     annotated: Mapping[int, np.ndarray],
@@ -166,14 +206,7 @@ def propagate_annotations(
     n = len(frames)
     if keys[0] < 0 or keys[-1] >= n:
         raise ValueError(f"annotated frames {keys} outside the {n} frames given")
-    left_of: list[int | None] = [None] * n
-    right_of: list[int | None] = [None] * n
-    for a in keys:
-        left_of[a] = right_of[a] = a
-    for t in range(1, n):
-        left_of[t] = left_of[t] if left_of[t] is not None else left_of[t - 1]
-    for t in range(n - 2, -1, -1):
-        right_of[t] = right_of[t] if right_of[t] is not None else right_of[t + 1]
+    left_of, right_of = nearest_annotated(keys, n)
     forward: dict[int, dict[int, tuple[np.ndarray, np.ndarray | None]]] = {}
     backward: dict[int, dict[int, tuple[np.ndarray, np.ndarray | None]]] = {}
     for a in keys:
@@ -198,24 +231,8 @@ def propagate_annotations(
         if right is not None:
             label, conf = backward[right][t]
             sides.append((label, 1.0 / (right - t), conf))
-        mask, _ = fuse_labels(sides)
-        for obj, first in (first_frames or {}).items():
-            if t < first:
-                mask[mask == obj] = 0
-        objects = [(label != 0) & (label != IGNORE_INDEX) for label, _, _ in sides]
-        area = np.logical_or.reduce(objects) | (mask != 0)
-        losts = [label == IGNORE_INDEX for label, _, _ in sides]
-        lost = np.logical_or.reduce(losts)
-        weights = [weight for _, weight, _ in sides]
+        mask, doubt, lost = _fuse_sides(t, sides, first_frames or {})
         masks.append(mask)
-        if len(sides) == 2:
-            # Beside an annotated frame the far side is poor but outvoted: count the disagreement by
-            # how evenly the two sides weigh (1 halfway between two anchors, → 0 next to one).
-            balance = 2 * min(weights) / sum(weights)
-            differ = (sides[0][0] != sides[1][0]) & ~lost
-            disagreement.append(round(balance * object_share(differ, area), 6))
-        else:
-            disagreement.append(0.0)
-        shares = [w * object_share(one, area | one) for w, one in zip(weights, losts, strict=True)]
-        unsure.append(round(sum(shares) / sum(weights), 6))
+        disagreement.append(doubt)
+        unsure.append(lost)
     return Propagated(masks, disagreement, unsure)

@@ -453,13 +453,9 @@ class AnnotationSession:
         features = (
             make_diversity_features(diversity_features, diversity_weights) if frames == "diversity" else None
         )
-        selector = make_selector(frames, seed, features=features)
-        chooser = make_policy(types, seed, weights=policy)
-        for option, chosen in (("frames", selector), ("types", chooser)):
-            if chosen.needs_ground_truth:
-                raise ConfigError(
-                    option, f"{chosen.name!r} needs ground truth, which a real annotator's data lack"
-                )
+        selector, chooser = _without_truth(
+            make_selector(frames, seed, features=features), make_policy(types, seed, weights=policy)
+        )
         names = [self._video(video).name] if video is not None else self.videos()
         started: list[tuple[str, VideoState]] = []
         for name in names:
@@ -670,6 +666,16 @@ def _book(state: VideoState, t: int, result: AnnotationResult) -> IterationRecor
         j=None,
         f=None,
     )
+
+
+def _without_truth(selector: FrameSelector, chooser: TypePolicy) -> tuple[FrameSelector, TypePolicy]:
+    """The frame selector and type policy, refused when one needs ground truth (a person's data lack it)."""
+    for option, chosen in (("frames", selector), ("types", chooser)):
+        if chosen.needs_ground_truth:
+            raise ConfigError(
+                option, f"{chosen.name!r} needs ground truth, which a real annotator's data lack"
+            )
+    return selector, chooser
 
 
 def _read_mask(path: Path, shape: tuple[int, int], frame_path: Path) -> np.ndarray:
