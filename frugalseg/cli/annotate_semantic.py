@@ -124,6 +124,29 @@ def register_semantic(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=_semantic)
 
 
+def _chosen_clips(fmt: Any, split: str, names: list[str] | None, most: int | None) -> list[Any]:
+    """The clips of ``split`` to annotate: those ``names`` names (each checked to exist), at most ``most``."""
+    clips = fmt.clips(split)
+    if names is not None:
+        named = {clip.clip_id: clip for clip in clips}
+        missing = [name for name in names if name not in named]
+        if missing:
+            raise ConfigError("clips", f"no clip {missing[0]!r} in split {split!r} of {fmt.root}")
+        clips = [named[name] for name in names]
+    return list(clips[:most])
+
+
+def _report(loop: Any) -> None:
+    """One line per finished loop: its strategy, budget, video, mIoU and clicks (and the flow baseline)."""
+    last = loop.history[-1]
+    base = "" if last.baseline is None else f"; flow propagation mIoU {last.baseline.miou:.3f}"
+    print(
+        f"{loop.config.name} b{loop.config.budget_percent:g} {loop.video.name}: "
+        f"mIoU {last.quality.miou:.3f} at {last.clicks_percent:.2f} % clicks{base}",
+        flush=True,
+    )
+
+
 def _semantic(args: argparse.Namespace) -> int:
     from frugalseg.active.semantic.samples import Granularity
     from frugalseg.active.semantic.simulate import configs, simulate_semantic
@@ -145,15 +168,7 @@ def _semantic(args: argparse.Namespace) -> int:
         baseline=not args.no_baseline,
     )
     fmt = get_format(args.format, args.root)
-    split = args.split or fmt.splits()[0]
-    clips = fmt.clips(split)
-    if args.clips is not None:
-        named = {clip.clip_id: clip for clip in clips}
-        missing = [name for name in args.clips if name not in named]
-        if missing:
-            raise ConfigError("clips", f"no clip {missing[0]!r} in split {split!r} of {fmt.root}")
-        clips = [named[name] for name in args.clips]
-    clips = clips[: args.max_clips]
+    clips = _chosen_clips(fmt, args.split or fmt.splits()[0], args.clips, args.max_clips)
     learner = FineTuningLearner(
         student=args.student,
         num_classes=fmt.num_classes,
@@ -166,15 +181,6 @@ def _semantic(args: argparse.Namespace) -> int:
         trainer_args={"accelerator": args.accelerator},
     )
 
-    def report(loop: Any) -> None:
-        last = loop.history[-1]
-        base = "" if last.baseline is None else f"; flow propagation mIoU {last.baseline.miou:.3f}"
-        print(
-            f"{loop.config.name} b{loop.config.budget_percent:g} {loop.video.name}: "
-            f"mIoU {last.quality.miou:.3f} at {last.clicks_percent:.2f} % clicks{base}",
-            flush=True,
-        )
-
     data, loops = simulate_semantic(
         fmt,
         clips,
@@ -183,7 +189,7 @@ def _semantic(args: argparse.Namespace) -> int:
         learner,
         max_frames=args.max_frames,
         scale=args.scale,
-        report=report,
+        report=_report,
     )
     _contact_sheets(Path(args.out), loops, fmt.palette, args.sheet_frames)
     for row in data["table3"]:

@@ -203,6 +203,12 @@ class _Video:
             "in this session",
         )
 
+    def first_proposal(self) -> Proposal:
+        """The first annotation of the video: its first frame, drawn as a mask."""
+        return Proposal(
+            self.name, self.indices[0], str(self.frame_paths[0]), [], "mask", "first annotation of the video"
+        )
+
     def load(self) -> list[np.ndarray]:
         """The frames the loop uses, H×W×3 uint8 RGB."""
         return [read_frame(path) for path in self.frame_paths]
@@ -461,15 +467,7 @@ class AnnotationSession:
         for name in names:
             state = self.state(name)
             if state is None:
-                source = self._video(name)
-                return Proposal(
-                    name,
-                    source.indices[0],
-                    str(source.frame_paths[0]),
-                    [],
-                    "mask",
-                    "first annotation of the video",
-                )
+                return self._video(name).first_proposal()
             if not state.done:
                 started.append((name, state))
         if not started:

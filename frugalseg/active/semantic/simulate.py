@@ -221,27 +221,41 @@ def simulate_semantic(
         for config in loop_configs
         for _, video in videos
     ]
-    settings = {
-        "format": fmt.name,
-        "root": str(fmt.root),
-        "clips": [clip.clip_id for clip in clips],
-        "max_frames": max_frames,
-        "scale": scale,
-        "learner": learner.settings,
-        "costs": asdict(costs),
-    }
-    open_run(out, settings)
+    open_run(out, _run_settings(fmt, clips, learner, costs, max_frames=max_frames, scale=scale))
     for loop in loops:
         loop.run()
         if report is not None:
             report(loop)
+    data = _write_outputs(out, f"{fmt.name}: {len(clips)} video(s)", [c for c, _ in videos], loops, costs)
+    return data, loops
+
+
+def _run_settings(
+    fmt: Format, clips: Sequence[Clip], learner: Learner, costs: AnnotationCosts, **sizes: Any
+) -> dict[str, Any]:
+    """What ``run.json`` records: data set, clips, their size (``max_frames``, ``scale``), learner, costs."""
+    clip_ids = [clip.clip_id for clip in clips]
+    return {
+        "format": fmt.name,
+        "root": str(fmt.root),
+        "clips": clip_ids,
+        **sizes,
+        "learner": learner.settings,
+        "costs": asdict(costs),
+    }
+
+
+def _write_outputs(
+    out: Path, title: str, clips: Sequence[Clip], loops: Sequence[SemanticLoop], costs: AnnotationCosts
+) -> dict[str, Any]:
+    """Write the finished loops' curves (``curves.json``, ``curves.png``) and label stores; the curves."""
     data = curves(loops)
     write_bytes_atomic(out / "curves.json", (json.dumps(data, indent=1, sort_keys=True) + "\n").encode())
-    write_bytes_atomic(out / "curves.png", plot(data, title=f"{fmt.name}: {len(clips)} video(s)"))
-    clip_of = {clip.clip_id: clip for clip, _ in videos}
+    write_bytes_atomic(out / "curves.png", plot(data, title=title))
+    clip_of = {clip.clip_id: clip for clip in clips}
     for loop in loops:
         write_semantic_labels(out / "labels" / store_name(loop.config), clip_of[loop.video.name], loop, costs)
-    return data, loops
+    return data
 
 
 def write_semantic_labels(root: Path, clip: Clip, loop: SemanticLoop, costs: AnnotationCosts) -> int:
