@@ -53,7 +53,14 @@ from frugalseg.active.objects.click_models import (
 from frugalseg.active.objects.engines import make_loop_engine
 from frugalseg.active.objects.frame_selectors import SelectionView, make_selector
 from frugalseg.active.objects.loop import TARGET_JF, AnnotationLoop
-from frugalseg.active.objects.simulate import Strategy, simulate, strategies, summarise, video_sources
+from frugalseg.active.objects.simulate import (
+    SimulationPlan,
+    Strategy,
+    simulate,
+    strategies,
+    summarise,
+    video_sources,
+)
 from frugalseg.active.objects.simulated_annotator import corrective_click
 from frugalseg.active.objects.state import VideoState, load_history
 from frugalseg.active.objects.training_samples import QualitySamples, run_quality_samples, run_samples
@@ -142,18 +149,9 @@ def report(curves: dict, baseline: str | None) -> None:
 def loop_part(name: str, frames: list[str], types: list[str], baseline: str) -> None:
     fmt = DavisFormat(merged_root())
     start = time.perf_counter()
+    plan = SimulationPlan("all", BUDGET_HOURS, frames, types, seeds=5, stride=STRIDE, max_frames=MAX_FRAMES)
     curves = simulate(
-        fmt,
-        OUT / name,
-        split="all",
-        budget_hours=BUDGET_HOURS,
-        frames=frames,
-        types=types,
-        seeds=5,
-        stride=STRIDE,
-        max_frames=MAX_FRAMES,
-        engine=make_loop_engine("flow", downscale=DOWNSCALE),
-        progress=False,
+        fmt, OUT / name, plan, engine=make_loop_engine("flow", downscale=DOWNSCALE), progress=False
     )
     print(f"{name}: {time.perf_counter() - start:.0f} s; curves in {OUT / name}/curves.json\n")
     report(curves, baseline)
@@ -327,19 +325,19 @@ def policy_loop(fold: str, types: list[str]) -> None:
     """The loop on fold ``fold``'s clips, oracle frames, ``types`` (folder ``policy-<fold>-<types>``)."""
     start = time.perf_counter()
     out = OUT / f"policy-{fold}-{'-'.join(types)}"
-    curves = simulate(
-        DavisFormat(merged_root(FOLDS[fold], f"davis-fold-{fold}")),
-        out,
-        split="all",
-        budget_hours=BUDGET_HOURS * len(FOLDS[fold]) / 8,
-        frames=["oracle"],
-        types=types,
+    plan = SimulationPlan(
+        "all",
+        BUDGET_HOURS * len(FOLDS[fold]) / 8,
+        ["oracle"],
+        types,
         seeds=1,
         stride=STRIDE,
         max_frames=POLICY_MAX_FRAMES,
-        engine=make_loop_engine("flow", downscale=DOWNSCALE),
         policy=POLICY / f"policy-{fold}.safetensors" if "learned" in types else None,
-        progress=False,
+    )
+    engine = make_loop_engine("flow", downscale=DOWNSCALE)
+    curves = simulate(
+        DavisFormat(merged_root(FOLDS[fold], f"davis-fold-{fold}")), out, plan, engine=engine, progress=False
     )
     print(f"fold {fold}: {time.perf_counter() - start:.0f} s; curves in {out}/curves.json\n")
     report(curves, "oracle-mask")
@@ -447,20 +445,20 @@ def qnet_loops() -> None:
     histories: dict[Strategy, list] = {qnet: []}
     for fold, clips in FOLDS.items():
         out = OUT / f"qnet-{fold}"
-        simulate(
-            DavisFormat(merged_root(clips, f"davis-fold-{fold}")),
-            out,
-            split="all",
-            budget_hours=BUDGET_HOURS * len(clips) / 8,
-            frames=["diversity"],
-            types=["mask"],
+        plan = SimulationPlan(
+            "all",
+            BUDGET_HOURS * len(clips) / 8,
+            ["diversity"],
+            ["mask"],
             seeds=1,
             stride=STRIDE,
             max_frames=MAX_FRAMES,
-            engine=make_loop_engine("flow", downscale=DOWNSCALE),
             diversity_features="qnet",
             diversity_weights=QNET / f"qnet-{fold}.safetensors",
-            progress=False,
+        )
+        engine = make_loop_engine("flow", downscale=DOWNSCALE)
+        simulate(
+            DavisFormat(merged_root(clips, f"davis-fold-{fold}")), out, plan, engine=engine, progress=False
         )
         histories[qnet] += [load_history(out / "runs/diversity-mask/seed0" / clip) for clip in clips]
     print(f"QNet loops: {time.perf_counter() - start:.0f} s\n")

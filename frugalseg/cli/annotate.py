@@ -294,39 +294,34 @@ def _session_options(parser: argparse.ArgumentParser) -> None:
 def _simulate(args: argparse.Namespace) -> int:
     from frugalseg.active.objects.click_models import CLICK_MODELS, make_click_model
     from frugalseg.active.objects.engines import ENGINES, make_loop_engine
-    from frugalseg.active.objects.simulate import check_budget, simulate, strategies, video_sources
+    from frugalseg.active.objects.simulate import SimulationPlan, simulate, video_sources
     from frugalseg.data.formats import get_format
     from frugalseg.data.formats.davis import DavisFormat
     from frugalseg.errors import ConfigError
 
-    check_budget(args.budget_hours)
-    strategies(args.frames, args.types, args.seeds)
     fmt = get_format(args.format, args.root)
     if not isinstance(fmt, DavisFormat):
         raise ConfigError("format", f"the annotation loop reads DAVIS-style videos, not {fmt.name!r}")
-    split = args.split or fmt.splits()[0]
-    video_sources(fmt, split, stride=args.stride, max_frames=args.max_frames)  # before loading networks
-    engine = make_loop_engine(args.engine, **_chosen(args, "engine", ENGINES, per_process=True))
-    clicks = make_click_model(
-        args.click_model, **_chosen(args, "click_model", CLICK_MODELS, per_process=True)
-    )
-    curves = simulate(
-        fmt,
-        args.out,
-        split=split,
+    plan = SimulationPlan(
+        split=args.split or fmt.splits()[0],
         budget_hours=args.budget_hours,
         frames=args.frames,
         types=args.types,
         seeds=args.seeds,
         stride=args.stride,
         max_frames=args.max_frames,
-        engine=engine,
         policy=args.policy,
-        click_model=clicks,
         diversity_features=args.diversity_features,
         diversity_weights=args.diversity_weights,
-        trainer=trainer_options(args),
-        progress=not args.no_progress,
+    )
+    video_sources(fmt, plan.split, stride=args.stride, max_frames=args.max_frames)  # before loading networks
+    engine = make_loop_engine(args.engine, **_chosen(args, "engine", ENGINES, per_process=True))
+    clicks = make_click_model(
+        args.click_model, **_chosen(args, "click_model", CLICK_MODELS, per_process=True)
+    )
+    trainer = trainer_options(args)
+    curves = simulate(
+        fmt, args.out, plan, engine=engine, click_model=clicks, trainer=trainer, progress=not args.no_progress
     )
     if curves is None:  # another process of a multi-device run: rank 0 reports
         return 0

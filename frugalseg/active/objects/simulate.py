@@ -230,45 +230,91 @@ def check_budget(hours: float) -> float:
     return float(hours)
 
 
+@dataclass(frozen=True)
+class SimulationPlan:
+    """What `simulate` runs: the split, the budget and the strategies (checked when made).
+
+    Attributes:
+        split: the split whose videos are annotated.
+        budget_hours: human hours for the whole split, shared by the videos in proportion to their frames.
+        frames: frame selectors (`frame_selectors.SELECTORS`).
+        types: annotation type policies (`type_policies.POLICY_NAMES`).
+        seeds: runs of each strategy with a random part.
+        stride: the loop uses every ``stride``-th frame of a video.
+        max_frames: the loop uses the first ``max_frames`` frames of a video (None: all).
+        costs: annotation costs.
+        policy: the weights file of the ``learned`` type policy.
+        diversity_features: what the ``diversity`` selector compares (`make_diversity_features`:
+            ``descriptor``, ``qnet``, ``timm:<model>``).
+        diversity_weights: the QNet or encoder weights file of those features.
+
+    Raises:
+        ConfigError: a budget ≤ 0 or an unknown strategy.
+    """
+
+    split: str
+    budget_hours: float
+    frames: Sequence[str] = ("uniform",)
+    types: Sequence[str] = ("mask",)
+    seeds: int = 5
+    stride: int = 1
+    max_frames: int | None = None
+    costs: AnnotationCosts = DEFAULT_COSTS
+    policy: str | Path | None = None
+    diversity_features: str = "descriptor"
+    diversity_weights: str | Path | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "budget_hours", check_budget(self.budget_hours))
+        self.strategies()
+
+    def strategies(self) -> list[Strategy]:
+        """Every frame selector × type policy, seeded ones ``seeds`` times (`strategies`)."""
+        return strategies(self.frames, self.types, self.seeds)
+
+    def settings(
+        self, fmt: DavisFormat, engine: LoopEngine, click_model: ClickToMask | None
+    ) -> SimulationSettings:
+        """What ``run.json`` records of a run of this plan on ``fmt`` with ``engine`` and ``click_model``."""
+        diversity = "diversity" in self.frames
+        return SimulationSettings(
+            format=fmt.name,
+            root=str(fmt.root),
+            split=self.split,
+            budget_hours=self.budget_hours,
+            frames=list(self.frames),
+            types=list(self.types),
+            seeds=self.seeds,
+            stride=self.stride,
+            max_frames=self.max_frames,
+            engine={"name": engine.name, **engine.settings},
+            costs=self.costs.to_dict(),
+            policy=None if self.policy is None else str(Path(self.policy).resolve()),
+            click_model=None if click_model is None else {"name": click_model.name, **click_model.settings},
+            diversity=_diversity_settings(self.diversity_features, self.diversity_weights)
+            if diversity
+            else None,
+        )
+
+
 def simulate(
     fmt: DavisFormat,
     out: str | Path,
+    plan: SimulationPlan,
     *,
-    split: str,
-    budget_hours: float,
-    frames: Sequence[str],
-    types: Sequence[str],
-    seeds: int = 5,
-    stride: int = 1,
-    max_frames: int | None = None,
     engine: LoopEngine,
-    costs: AnnotationCosts = DEFAULT_COSTS,
-    policy: str | Path | None = None,
     click_model: ClickToMask | None = None,
-    diversity_features: str = "descriptor",
-    diversity_weights: str | Path | None = None,
     trainer: TrainerOptions | None = None,
     progress: bool = True,
 ) -> dict[str, Any] | None:
-    """Run every strategy on every video, write states, curves, plot and label stores; return the curves.
+    """Run every strategy of ``plan`` on every video; write states, curves, plot and label stores.
 
     Args:
         fmt: the data set (DAVIS or MOSE layout), with ground truth on every frame used.
         out: the run's folder; a rerun with the same settings resumes it.
-        split: the split whose videos are annotated.
-        budget_hours: human hours for the whole split, shared by the videos in proportion to their frames.
-        frames: frame selectors (`frugalseg.active.objects.frame_selectors.SELECTORS`).
-        types: annotation type policies (`frugalseg.active.objects.annotation_types.POLICY_NAMES`).
-        seeds: runs of each strategy with a random part.
-        stride: the loop uses every ``stride``-th frame of a video.
-        max_frames: the loop uses the first ``max_frames`` frames of a video (None: all).
-        engine: the propagation engine (`frugalseg.active.objects.engines`).
-        costs: annotation costs.
-        policy: the weights file of the ``learned`` type policy (`frugalseg.active.objects.type_policies`).
+        plan: the split, the budget and the strategies.
+        engine: the propagation engine (`engines`).
         click_model: the click-to-mask model of the ``clicks`` type (None: GrabCut).
-        diversity_features: what the ``diversity`` selector compares (`make_diversity_features`:
-            ``descriptor``, ``qnet``, ``timm:<model>``).
-        diversity_weights: the QNet or encoder weights file of those features.
         trainer: share the videos out among Lightning's processes (``Trainer.predict`` on several
             devices); None: one process, video after video.
         progress: show a progress bar.
@@ -278,56 +324,25 @@ def simulate(
         multi-process run other than rank 0, which alone summarises.
 
     Raises:
-        ConfigError: a budget ≤ 0, an unknown strategy, ``learned`` without ``policy``, or an output
-            folder of another run.
+        ConfigError: ``learned`` without ``policy``, or an output folder of another run.
         DataError: a video without a ground-truth mask on a frame it uses.
         WeightsError: a ``policy`` file that is missing or not a type policy.
     """
-    budget_hours = check_budget(budget_hours)
-    plan = strategies(frames, types, seeds)
-    if "learned" in types:
-        make_policy("learned", weights=policy)  # a bad file is refused before anything is written
-    features = (
-        make_diversity_features(diversity_features, diversity_weights) if "diversity" in frames else None
-    )
-    sources = video_sources(fmt, split, stride=stride, max_frames=max_frames)
+    if "learned" in plan.types:
+        make_policy("learned", weights=plan.policy)  # a bad file is refused before anything is written
+    features = None
+    if "diversity" in plan.frames:
+        features = make_diversity_features(plan.diversity_features, plan.diversity_weights)
+    sources = video_sources(fmt, plan.split, stride=plan.stride, max_frames=plan.max_frames)
     out = Path(out)
-    settings = SimulationSettings(
-        format=fmt.name,
-        root=str(fmt.root),
-        split=split,
-        budget_hours=budget_hours,
-        frames=list(frames),
-        types=list(types),
-        seeds=seeds,
-        stride=stride,
-        max_frames=max_frames,
-        engine={"name": engine.name, **engine.settings},
-        costs=costs.to_dict(),
-        policy=None if policy is None else str(Path(policy).resolve()),
-        click_model=None if click_model is None else {"name": click_model.name, **click_model.settings},
-        diversity=None if features is None else _diversity_settings(diversity_features, diversity_weights),
-    )
-    open_run(out, asdict(settings))
-    job = _VideoJob(
-        fmt,
-        out,
-        split,
-        plan,
-        budget_hours,
-        sum(len(s.indices) for s in sources),
-        stride,
-        engine,
-        costs,
-        policy,
-        click_model,
-        features,
-    )
+    open_run(out, asdict(plan.settings(fmt, engine, click_model)))
+    total = sum(len(s.indices) for s in sources)
+    job = _VideoJob(fmt, out, plan, plan.strategies(), total, engine, click_model, features)
     if trainer is None:
         with labelling_progress("annotating", "videos", enabled=progress) as bar:
-            task = bar.add_task(split, total=len(sources))
+            task = bar.add_task(plan.split, total=len(sources))
             for source in sources:
-                bar.update(task, description=f"{split}: {source.name}")
+                bar.update(task, description=f"{plan.split}: {source.name}")
                 job(source)
                 bar.advance(task)
     else:
@@ -336,14 +351,7 @@ def simulate(
         movable = [engine] if click_model is None else [engine, click_model]
         if label_with_trainer(sources, job, movable=movable, options=trainer, progress=progress) != 0:
             return None
-    curves = summarise(
-        {s: [load_history(job.folder(s, source)) for source in sources] for s in plan}, budget_hours
-    )
-    write_bytes_atomic(out / "curves.json", curves_to_json(curves).encode())
-    lines = {name: Curve(c["mean"]["hours"], c["mean"]["jf"]) for name, c in curves["strategies"].items()}
-    title = f"{fmt.root.name} ({len(sources)} videos, {job.total_frames} frames)"
-    write_bytes_atomic(out / "curves.png", plot_curves(lines, title=title))
-    return curves
+    return job.write_curves(sources)
 
 
 def _diversity_settings(features: str, weights: str | Path | None) -> dict[str, Any]:
@@ -364,14 +372,10 @@ class _VideoJob:
 
     fmt: DavisFormat
     out: Path
-    split: str
-    plan: list[Strategy]
-    budget_hours: float
+    plan: SimulationPlan
+    strategies: list[Strategy]
     total_frames: int
-    stride: int
     engine: LoopEngine
-    costs: AnnotationCosts
-    policy: str | Path | None
     click_model: ClickToMask | None
     features: Callable[[SelectionView], np.ndarray] | None
 
@@ -382,11 +386,12 @@ class _VideoJob:
     def __call__(self, source: VideoSource) -> int:
         """Run the loops of one video and write their label stores; how many labels were written."""
         video = source.load()
-        share = self.budget_hours * 3600 * len(source.indices) / self.total_frames
+        plan = self.plan
+        share = plan.budget_hours * 3600 * len(source.indices) / self.total_frames
         cache = self.engine.new_cache()
-        clip = Clip(clip_id=source.name, split=self.split, frames=list(source.frame_paths), anchor_index=0)
+        clip = Clip(clip_id=source.name, split=plan.split, frames=list(source.frame_paths), anchor_index=0)
         written = 0
-        for strategy in self.plan:
+        for strategy in self.strategies:
             config = {"frames": strategy.frames, "types": strategy.types, "seed": strategy.seed}
             loop = AnnotationLoop(
                 video,
@@ -395,10 +400,10 @@ class _VideoJob:
                     strategy.seed,
                     features=self.features if strategy.frames == "diversity" else None,
                 ),
-                make_policy(strategy.types, strategy.seed, weights=self.policy),
+                make_policy(strategy.types, strategy.seed, weights=plan.policy),
                 self.engine,
                 self.folder(strategy, source),
-                costs=self.costs,
+                costs=plan.costs,
                 config=config,
                 cache=cache,
                 click_model=self.click_model,
@@ -406,13 +411,23 @@ class _VideoJob:
             state = loop.run(share)
             store_config = {
                 "engine": "annotation-loop",
-                "settings": {**config, "budget_hours": self.budget_hours, "stride": self.stride},
-                "split": self.split,
+                "settings": {**config, "budget_hours": plan.budget_hours, "stride": plan.stride},
+                "split": plan.split,
                 **self.fmt.describe(),
             }
             store = self.out / "labels" / f"{strategy.name}-seed{strategy.seed}"
             written += write_video_labels(store, clip, source.indices, state, store_config)
         return written
+
+    def write_curves(self, sources: Sequence[VideoSource]) -> dict[str, Any]:
+        """Summarise every loop's history into ``curves.json`` and ``curves.png``; the curves."""
+        histories = {s: [load_history(self.folder(s, source)) for source in sources] for s in self.strategies}
+        curves = summarise(histories, self.plan.budget_hours)
+        write_bytes_atomic(self.out / "curves.json", curves_to_json(curves).encode())
+        lines = {name: Curve(c["mean"]["hours"], c["mean"]["jf"]) for name, c in curves["strategies"].items()}
+        title = f"{self.fmt.root.name} ({len(sources)} videos, {self.total_frames} frames)"
+        write_bytes_atomic(self.out / "curves.png", plot_curves(lines, title=title))
+        return curves
 
 
 def summarise(
