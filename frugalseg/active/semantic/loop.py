@@ -141,7 +141,7 @@ class Quality:
 
 
 @dataclass(frozen=True)
-class IterationRecord:
+class SemanticIterationRecord:
     """One finished iteration: what it labelled and cost, and the quality it left the labels at.
 
     Attributes:
@@ -400,7 +400,7 @@ class SemanticLoop:
         self.baseline_engine = baseline_engine
         self.index = {sample: i for i, sample in enumerate(self.pool.samples)}
         self.labelled: list[LabelledSample] = []
-        self.history: list[IterationRecord] = []
+        self.history: list[SemanticIterationRecord] = []
         self.labels: list[np.ndarray] = []
         self._outputs: StudentOutputs | None = None
         self._flows: list[tuple[np.ndarray, np.ndarray]] | None = None
@@ -422,14 +422,14 @@ class SemanticLoop:
         """Whether every iteration is finished."""
         return len(self.history) >= self.config.iterations
 
-    def run(self) -> list[IterationRecord]:
+    def run(self) -> list[SemanticIterationRecord]:
         """Run (or resume) the loop to its last iteration; returns one record per iteration."""
         self._resume()
         while not self.done:
             self.step()
         return self.history
 
-    def step(self) -> IterationRecord:
+    def step(self) -> SemanticIterationRecord:
         """Make one iteration and save the state."""
         iteration = len(self.history)
         chosen = self._select(iteration)
@@ -443,7 +443,7 @@ class SemanticLoop:
         self.labels = self._generated(self._outputs, sparse)
         total = sum(s.clicks for s in self.labelled)
         hours = (self.history[-1].hours if self.history else 0.0) + cost.hours
-        record = IterationRecord(
+        record = SemanticIterationRecord(
             iteration=iteration,
             samples=len(chosen),
             clicks=cost.clicks,
@@ -580,7 +580,9 @@ class SemanticLoop:
             )
         self.labelled = [LabelledSample(**s) for s in data["labelled"]]
         self.history = [
-            IterationRecord(**{**r, "quality": _quality(r["quality"]), "baseline": _quality(r["baseline"])})
+            SemanticIterationRecord(
+                **{**r, "quality": _quality(r["quality"]), "baseline": _quality(r["baseline"])}
+            )
             for r in data["history"]
         ]
         self.learner.load(self.folder / data["weights"])
