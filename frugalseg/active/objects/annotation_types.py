@@ -1,11 +1,11 @@
-"""Annotation types, the simulated annotator, and the policies that choose a type (paper 002).
+"""Annotation types: what annotating a frame with a mask or with clicks makes and costs (paper 002).
 
 Types, on one frame, for every object visible in its ground truth:
 
 * ``mask`` — the annotator draws the object's mask: the ground-truth mask, ``vos_mask_seconds``
   (80 s) per object.
 * ``clicks`` — up to 3 corrective clicks per object, each at the centre of the largest error region
-  of the current mask (`active.annotator.corrective_click`), turned into a mask after every click by
+  of the current mask (`simulated_annotator.corrective_click`), turned into a mask after every click by
   a click-to-mask model (`frugalseg.active.objects.click_models`, a setting of the type): weight-free
   GrabCut by default, which keeps the better (IoU with the truth) of the GrabCut mask and the mask
   with the click disks painted in, or SAM 2 with the user's checkpoint, which keeps the candidate
@@ -19,11 +19,7 @@ A real annotator's clicks (`GivenClick`, ``annotate add --clicks``) come all at 
 truth to choose between candidates (`annotate_given_clicks`, the same model's ``correct``: GrabCut
 may change the mask only near them, SAM 2 keeps its best-scored mask), at the same cost.
 
-Type policies (``choose(view) -> type``): `MaskPolicy`, `ClicksPolicy`, `RandomTypePolicy` (seeded
-coin), and `OracleTypePolicy`, which tries every type on the frame and keeps the one with the
-largest gain of the frame's J&F per second (paper 002's cost-normalised oracle). The learned policy
-(``learned``, `frugalseg.active.objects.type_policies.LearnedTypePolicy`) predicts that gain from the frame's
-`TypeContext` without ground truth.
+The policies that choose a type are in `type_policies`.
 """
 
 from __future__ import annotations

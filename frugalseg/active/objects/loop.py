@@ -1,6 +1,6 @@
 """The annotation loop of paper 002 on one video, and the J&F-against-hours curves of many.
 
-One iteration: select a frame (`selection`) → select the annotation type (`annotation`) → the
+One iteration: select a frame (`frame_selectors`) → select the annotation type (`type_policies`) → the
 (simulated) annotator annotates → the frame's new mask joins the annotated set K → every frame's
 mask is propagated again from K (`propagation`) → the iteration is recorded (human seconds so
 far, J&F where ground truth exists) and the state is saved (`state`). The first iterations annotate

@@ -1,4 +1,8 @@
-"""The learned annotation-type policy (paper 002, part 5 of issue 12) and the gain estimates behind it.
+"""The annotation-type policies (``choose(view) -> type``) and their registry, `POLICIES` (paper 002).
+
+`MaskPolicy`, `ClicksPolicy`, `RandomTypePolicy` (a seeded coin), `OracleTypePolicy` (tries every
+type on the frame and keeps the largest gain of the frame's J&F per second: paper 002's
+cost-normalised oracle) and `LearnedTypePolicy`, which predicts that gain without ground truth.
 
 Paper 002 trains its type policy with PPO. This one is a lighter learner: a tiny MLP
 (`frugalseg.zoo.TypeGainNet`) that predicts, from cheap features of the chosen frame and
@@ -17,10 +21,10 @@ length (per image diagonal) and its ratio to the square root of the area, the di
 the nearest annotated frame (log and share of the video), the colour contrast of the objects against
 a ring around them (CIELAB, /100) and how many objects may be on the frame.
 
-Training samples (`episode_samples`) come from the states of simulated loops (`annotate simulate`):
-on every frame a state leaves unannotated, both types are tried with the simulated annotator and
-their J&F gains recorded. ``frugalseg annotate train-policy`` fits the network through Lightning
-(`frugalseg.lightning_modules.type_policy`) and saves it as safetensors.
+Its training samples (`training_samples.episode_samples`) come from the states of simulated loops
+(`annotate simulate`): on every frame a state leaves unannotated, both types are tried with the
+simulated annotator and their J&F gains recorded. ``frugalseg annotate train-policy`` fits the
+network through Lightning (`frugalseg.lightning_modules.type_policy`) and saves it as safetensors.
 """
 
 from __future__ import annotations
