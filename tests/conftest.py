@@ -73,3 +73,11 @@ def one_torch_thread():
         os.environ.pop("OMP_NUM_THREADS", None)
     else:
         os.environ["OMP_NUM_THREADS"] = previous_env
+
+
+@pytest.fixture
+def hub_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A Hugging Face cache in a temporary ``HF_HOME``, offline; ``add`` fills it (tests/hub_cache.py)."""
+    from hub_cache import HubCache
+
+    return HubCache(tmp_path / "hf_home", monkeypatch)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from frugalseg.zoo._checkpoints import INDEX_FILE, checkpoints_dir, publish_dir, read_index
 from frugalseg.zoo._convert import CONVERTERS, convert_checkpoint
+from frugalseg.zoo._hub import HUB_FILES
 from frugalseg.zoo._registry import TASKS, list_models, model_config
 from frugalseg.zoo._resolve import resolve
 
@@ -48,6 +49,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     publish.add_argument(
         "--half", action="store_true", help="store floating tensors as float16 (half the size)"
     )
+    publish.add_argument(
+        "--hub-folder",
+        default=None,
+        help="write a Hugging Face Hub model repository here instead (model.safetensors, config.json, "
+        "README.md); push it with `hf upload ORG/NAME DIR`",
+    )
+    publish.add_argument(
+        "--repo-id", default=None, help="Hub repository ORG/NAME the README loads it by (with --hub-folder)"
+    )
     publish.set_defaults(func=_publish)
 
     listing = commands.add_parser(
@@ -81,8 +91,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _publish(args: argparse.Namespace) -> int:
     import torch
 
+    from frugalseg.errors import ConfigError
     from frugalseg.lightning_modules.publish import publish_checkpoint
 
+    if args.hub_folder is not None and args.out is not None:
+        raise ConfigError("--hub-folder", "writes a Hub repository, not into --out's index; give one of them")
+    if args.repo_id is not None and args.hub_folder is None:
+        raise ConfigError("--repo-id", "names the Hub repository of --hub-folder; give --hub-folder too")
     card = publish_checkpoint(
         args.ckpt,
         args.name,
@@ -92,7 +107,15 @@ def _publish(args: argparse.Namespace) -> int:
         run_dir=args.run_dir,
         dtype=torch.float16 if args.half else None,
         train_command=args.train_command,
+        hub_folder=args.hub_folder,
+        repo_id=args.repo_id,
     )
+    if args.hub_folder is not None:
+        folder = Path(args.hub_folder)
+        print(f"wrote {card['name']} as a Hub repository: {folder}/ holds {', '.join(sorted(HUB_FILES))}")
+        print(f"sha256 {card['sha256']}")
+        print(f"push it: hf upload {args.repo_id or 'ORG/' + card['name']} {folder} .")
+        return 0
     out = Path(args.out or publish_dir())
     print(f"published {card['name']}: {out / card['file']} ({card['size_bytes'] / 1e6:.2f} MB)")
     print(f"sha256 {card['sha256']}")
