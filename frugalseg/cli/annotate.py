@@ -17,7 +17,14 @@ from frugalseg.active.annotation import POLICY_NAMES
 from frugalseg.active.selection import SELECTORS
 from frugalseg.autolabel.sam2_loading import SAM2_CONFIGS
 from frugalseg.cli.annotate_semantic import register_semantic
-from frugalseg.cli.label import add_trainer_options, count_option, sam2_device, trainer_options
+from frugalseg.cli.label import (
+    SAM2_CHECKPOINT_HELP,
+    add_trainer_options,
+    count_option,
+    sam2_device,
+    trainer_options,
+)
+from frugalseg.cli.weights import DEFAULT_SAM2_CONFIG
 
 if TYPE_CHECKING:
     from frugalseg.active.engines import LoopEngine
@@ -258,13 +265,15 @@ def _engine_options(
             help="turns clicks into masks: grabcut (weight-free, default) or sam2 (--sam2-checkpoint)",
         )
     group.add_argument(
-        "--sam2-config", default=default("sam2.1_hiera_t"), choices=SAM2_CONFIGS, help="SAM 2 model config"
+        "--sam2-config",
+        default=None,
+        choices=SAM2_CONFIGS,
+        help="SAM 2 model config (default: the one a SAM 2 id names, else sam2.1_hiera_t)",
     )
     group.add_argument(
-        "--sam2-checkpoint",
-        default=None,
-        help="local SAM 2 checkpoint file (--engine sam2, --click-model sam2)",
+        "--sam2-checkpoint", default=None, help=SAM2_CHECKPOINT_HELP + " (--engine sam2, --click-model sam2)"
     )
+    parser.set_defaults(sam2_default_config=default(DEFAULT_SAM2_CONFIG))  # filled in by the command line
     group.add_argument(
         "--sam2-image-size", type=int, default=None, help="SAM 2 input size, a multiple of 64 (default 1024)"
     )

@@ -4,7 +4,8 @@ Their configs (``model_config``), the ``Student`` interface, verified weights, a
 official checkpoints.
 
 One module per architecture (``deeplabv3plus``, ``hrnet``, ``pspnet``, ``stm``, ``tdnet``, ``tmanet``);
-the ``_``-prefixed modules are the infrastructure they share, ``_type_gain`` the annotation
+the ``_``-prefixed modules are the infrastructure they share (``_hub``: weights by Hub ids, SAM 2
+ids and encoder tags, through the Hugging Face cache), ``_type_gain`` the annotation
 loop's tiny type-policy network (`TypeGainNet`) and ``_quality_net`` its frame-quality network
 (`QualityNet`, EVA-VOS's QNet), which are no students.
 """
@@ -15,6 +16,15 @@ from frugalseg.zoo._base import StreamingStudent, Student
 from frugalseg.zoo._cards import palette_for
 from frugalseg.zoo._checkpoints import checkpoints_dirs, read_index
 from frugalseg.zoo._convert import CONVERTERS, convert_checkpoint
+from frugalseg.zoo._hub import (
+    HUB_PREFIX,
+    HubId,
+    load_hub_weights,
+    parse_hub_id,
+    read_encoder_weights,
+    sam2_hub_checkpoint,
+    weights_path,
+)
 from frugalseg.zoo._inference import sliding_window
 from frugalseg.zoo._loading import LoadedWeights, load_state_dict_strictly
 from frugalseg.zoo._quality_net import QualityNet, load_quality_net, save_quality_net
@@ -36,7 +46,9 @@ from frugalseg.zoo.stm import STM, masks_from_ids
 
 __all__ = [
     "CONVERTERS",
+    "HUB_PREFIX",
     "STM",
+    "HubId",
     "LoadedWeights",
     "ModelConfig",
     "PublishedWeights",
@@ -50,6 +62,7 @@ __all__ = [
     "get_model",
     "hrnet",
     "list_models",
+    "load_hub_weights",
     "load_pretrained",
     "load_quality_net",
     "load_state_dict_strictly",
@@ -59,11 +72,14 @@ __all__ = [
     "model_config",
     "model_entrypoint",
     "paired_group",
+    "parse_hub_id",
     "palette_for",
     "pspnet",
+    "read_encoder_weights",
     "read_index",
     "register_model",
     "resolve",
+    "sam2_hub_checkpoint",
     "save_quality_net",
     "save_type_gain",
     "sliding_window",
@@ -72,4 +88,5 @@ __all__ = [
     "tdnet",
     "tmanet",
     "unregister_model",
+    "weights_path",
 ]

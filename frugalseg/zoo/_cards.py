@@ -141,7 +141,6 @@ def hub_readme(card: Mapping[str, Any], repo_id: str) -> str:
             metric_type=key.rpartition("/")[2],
             metric_name=key,
             metric_value=float(value),
-            source_name=metrics.get("command"),
         )
         for key, value in (metrics.get("values") or {}).items()
     ]
