@@ -2,8 +2,9 @@
 
 A SAM 2 id (``--sam2-checkpoint facebook/sam2.1-hiera-tiny``) becomes its cached checkpoint and sets
 ``--sam2-config`` from the id; an ``hf-hub:ORG/NAME[@REVISION]`` id given to ``--raft-weights``,
-``--stm-weights``, ``--policy``, ``--diversity-weights`` or ``--encoder-weights`` becomes its cached
-weights file. So an id that cannot be had (offline with an empty cache, a missing revision, a
+``--policy``, ``--diversity-weights`` or ``--encoder-weights`` becomes its cached weights file, and
+one given to ``--stm-weights`` or ``--init-weights`` (a student's, with its card) is fetched and
+verified. So an id that cannot be had (offline with an empty cache, a missing revision, a
 tampered file) fails with exit code 2 before a data set is read or a folder is made, and the code
 below the command line reads local files only.
 """
@@ -17,8 +18,11 @@ from frugalseg.errors import ConfigError, WeightsError
 
 #: The SAM 2 config of a checkpoint file given without ``--sam2-config``.
 DEFAULT_SAM2_CONFIG = "sam2.1_hiera_t"
-#: Options whose value is a weights file to read (never an output).
-FILE_OPTIONS = ("raft_weights", "stm_weights", "policy", "diversity_weights", "encoder_weights")
+#: Options read as plain weights files: a Hub id among them becomes its cached file.
+FILE_OPTIONS = ("raft_weights", "policy", "diversity_weights", "encoder_weights")
+#: Options of a student's weights, read with their card by the zoo: a Hub id is fetched and verified
+#: here, and kept (the zoo reads it again from the cache).
+STUDENT_OPTIONS = ("stm_weights", "init_weights")
 
 
 def resolve_weight_options(args: argparse.Namespace) -> None:
@@ -48,12 +52,15 @@ def resolve_weight_options(args: argparse.Namespace) -> None:
         args.sam2_config, args.sam2_checkpoint = config, str(path)
     if hasattr(args, "sam2_config") and args.sam2_config is None:
         args.sam2_config = getattr(args, "sam2_default_config", DEFAULT_SAM2_CONFIG)
-    for option in FILE_OPTIONS:
+    for option in FILE_OPTIONS + STUDENT_OPTIONS:
         value = getattr(args, option, None)
         if isinstance(value, str) and value.startswith("hf-hub:"):
-            from frugalseg.zoo import weights_path
+            from frugalseg.zoo import resolve, weights_path
 
             try:
-                setattr(args, option, str(weights_path(value)))
+                if option in FILE_OPTIONS:
+                    setattr(args, option, str(weights_path(value)))
+                else:
+                    resolve(value)
             except WeightsError as err:
                 raise WeightsError(err.path, f"{err.problem} (--{option.replace('_', '-')})") from err

@@ -142,12 +142,13 @@ def _not_cached(hub: HubId, filename: str) -> WeightsError:
     from huggingface_hub import constants
 
     why = "HF_HUB_OFFLINE is set" if constants.HF_HUB_OFFLINE else "the Hub cannot be reached"
+    what = "" if filename in (WEIGHTS_FILE, TORCH_WEIGHTS_FILE, CONFIG_FILE) else f" {filename}"
     revision = f" --revision {hub.revision}" if hub.revision else ""
     return WeightsError(
         str(hub),
         f"{filename} (revision {hub.revision or 'main'}) is not in the Hugging Face cache "
         f"{constants.HF_HUB_CACHE} and cannot be downloaded ({why}); fetch it where there is a network "
-        f"with `hf download {hub.repo_id} {filename}{revision}` into the same HF_HOME (or unset "
+        f"with `hf download {hub.repo_id}{what}{revision}` into the same HF_HOME (or unset "
         "HF_HUB_OFFLINE), or give a local file instead",
     )
 

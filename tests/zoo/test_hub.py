@@ -173,7 +173,7 @@ def test_a_revision_or_a_repository_not_in_the_cache_is_named_with_how_to_get_it
     message = str(caught.value)
     assert message.startswith(f"hf-hub:{REPO}@v9: ")
     assert "(revision v9) is not in the Hugging Face cache" in message and "HF_HUB_OFFLINE is set" in message
-    assert f"hf download {REPO} config.json --revision v9" in message
+    assert f"`hf download {REPO} --revision v9`" in message
     with pytest.raises(WeightsError, match=r"hf-hub:nobody/nothing: .* is not in the Hugging Face cache"):
         resolve("hf-hub:nobody/nothing")
     with pytest.raises(WeightsError, match="not a Hub id"):
@@ -199,7 +199,7 @@ def test_a_pickle_payload_under_a_bin_name_is_refused_without_running(tmp_path, 
     with pytest.raises(WeightsError, match=r"weights_only=True.*never unpickles"):
         resolve("hf-hub:evil/model")
     assert not marker.exists()
-    raw = pickle.dumps({"w": _Payload(marker)})  # a plain pickle, not a torch zip file
+    raw = pickle.dumps({"w": _Payload(marker)}, protocol=2)  # a plain pickle, not a torch zip file
     hub_cache.add("evil/raw", {"pytorch_model.bin": raw}, absent=absent)
     with pytest.raises(WeightsError, match="pytorch_model.bin"):
         resolve("hf-hub:evil/raw")
@@ -296,3 +296,20 @@ def test_the_cli_refuses_an_id_with_an_empty_cache_before_any_work(hub_cache, ti
     assert f"{id_and_file} is not in the Hugging Face cache" in result.stderr
     assert "hf download facebook/sam2.1-hiera-tiny sam2.1_hiera_tiny.pt" in result.stderr
     assert not out.exists()
+
+
+@pytest.mark.slow
+def test_a_shipped_config_names_its_encoder_and_fails_offline_before_writing(
+    hub_cache, tiny_streets, tmp_path
+):
+    config = Path(__file__).resolve().parents[2] / "configs" / "weclick_camvid_dense.yaml"
+    command = [sys.executable, "-m", "frugalseg", "fit", "--config", str(config)]
+    command += ["--data.root", str(tiny_streets)]
+    command += ["--trainer.accelerator", "cpu", "--trainer.default_root_dir", str(tmp_path / "run")]
+    command += ["--trainer.logger.init_args.save_dir", str(tmp_path / "run"), "--data.num_workers", "0"]
+    env = os.environ.copy()
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "hf-hub:smp-hub/resnet18.imagenet@3f2325ff978283d47aa6a1d6878ca20565622683" in result.stderr
+    assert "hf download smp-hub/resnet18.imagenet --revision 3f2325ff" in result.stderr
+    assert list(tmp_path.iterdir()) == []  # no run folder, no runs/, not even the empty cache
