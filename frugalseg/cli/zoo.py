@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from frugalseg.zoo._checkpoints import INDEX_FILE, checkpoints_dir, publish_dir, read_index
 from frugalseg.zoo._convert import CONVERTERS, convert_checkpoint
-from frugalseg.zoo._hub import HUB_FILES
+from frugalseg.zoo._hub import HUB_FILES, HUB_PREFIX
 from frugalseg.zoo._registry import TASKS, list_models, model_config
 from frugalseg.zoo._resolve import resolve
 
@@ -69,8 +69,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing.add_argument("--pretrained", action="store_true", help="models with published weights only")
     listing.set_defaults(func=_list)
 
-    verify = commands.add_parser("verify", help="check the sha256 of published weights (a name, path or URL)")
-    verify.add_argument("weights", nargs="+", help="published names, .safetensors/.ckpt/.pt paths or URLs")
+    verify = commands.add_parser(
+        "verify", help="check the sha256 of published weights (a name, path, URL or hf-hub:ORG/NAME id)"
+    )
+    verify.add_argument(
+        "weights", nargs="+", help="published names, .safetensors/.ckpt/.pt paths, URLs or hf-hub: ids"
+    )
     verify.add_argument("--dir", default=None, help=default_out)
     verify.set_defaults(func=_verify)
 
@@ -193,7 +197,11 @@ def _verify(args: argparse.Namespace) -> int:
             failed += 1
             print(f"FAILED {err}")
             continue
-        if loaded.verified:
+        if loaded.verified and weights.startswith(HUB_PREFIX):
+            state = f"sha256 {loaded.verified} matches the Hub's record" + (
+                " and its card" if "sha256" in loaded.card else ""
+            )
+        elif loaded.verified:
             state = f"sha256 {loaded.verified} matches its card"
         else:
             state = "NOT verified: no card records its sha256 (read as a local file)"

@@ -15,6 +15,8 @@ from torch import nn
 from frugalseg.data.io import cache_dir, write_bytes_atomic
 from frugalseg.errors import WeightsError
 from frugalseg.zoo._checkpoints import INDEX_FILE, checkpoints_dirs, inside, read_index
+from frugalseg.zoo._hub import CONFIG_FILE as HUB_CONFIG_FILE
+from frugalseg.zoo._hub import WEIGHTS_FILE as HUB_WEIGHTS_FILE
 from frugalseg.zoo._hub import load_hub_weights, parse_hub_id
 from frugalseg.zoo._loading import (
     LoadedWeights,
@@ -119,6 +121,8 @@ def resolve(weights: str | Path, checkpoints: str | Path | None = None) -> Loade
       (``checkpoints`` alone when given; else ``$FRUGALSEG_CHECKPOINTS``, then the weights that ship
       with frugalseg); the index and the card must record the same full sha256, and the file must have it;
     * ``*.safetensors`` path: verified against a card beside it (see `load_safetensors`);
+    * a folder of a frugalseg Hub repository (``zoo publish --hub-folder``, ``hf download --local-dir``):
+      its ``model.safetensors`` verified against its ``config.json``;
     * other paths (``*.ckpt``, ``*.pt``): a ``frugalseg fit`` checkpoint's student or a bare state
       dict, read with ``weights_only=True``;
     * ``http(s)://`` or ``file://`` URL: downloaded (only because it was asked for) with its card into
@@ -136,6 +140,9 @@ def resolve(weights: str | Path, checkpoints: str | Path | None = None) -> Loade
     path = Path(text).expanduser()
     if path.is_file():
         return read_weights_file(path)
+    card_path = path / HUB_CONFIG_FILE
+    if card_path.is_file():
+        return load_safetensors(path / HUB_WEIGHTS_FILE, read_card(card_path), str(card_path))
     folders = checkpoints_dirs(checkpoints)
     published: list[str] = []
     for directory in folders:

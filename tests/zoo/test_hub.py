@@ -118,6 +118,9 @@ def test_a_published_repository_loads_by_its_hub_id_with_identical_outputs(publi
     loaded = resolve(f"hf-hub:{REPO}")
     assert loaded.verified == json.loads((folder / "config.json").read_text())["sha256"]
     assert loaded.card["class_names"] == CLASSES
+    from_folder = get_model(ARCH, weights=str(folder))  # the folder itself, as `hf download --local-dir`
+    assert torch.equal(_output(from_folder), _output(model))
+    assert resolve(folder).verified == loaded.verified
 
 
 def test_zoo_verify_says_ok_for_the_id_and_fails_for_a_tampered_blob(published_on_hub, hub_cache, capsys):
@@ -313,3 +316,19 @@ def test_a_shipped_config_names_its_encoder_and_fails_offline_before_writing(
     assert "hf-hub:smp-hub/resnet18.imagenet@3f2325ff978283d47aa6a1d6878ca20565622683" in result.stderr
     assert "hf download smp-hub/resnet18.imagenet --revision 3f2325ff" in result.stderr
     assert list(tmp_path.iterdir()) == []  # no run folder, no runs/, not even the empty cache
+
+
+def test_the_command_line_turns_hub_ids_of_file_options_into_cached_files(hub_cache):
+    import argparse
+
+    from frugalseg.cli.weights import resolve_weight_options
+
+    data = safetensors_bytes({"weight": torch.ones(2)})
+    commit = hub_cache.add("someone/raft", {"model.safetensors": data}, absent=("config.json",))
+    args = argparse.Namespace(raft_weights="hf-hub:someone/raft", sam2_checkpoint=None, sam2_config=None)
+    resolve_weight_options(args)
+    assert args.raft_weights == str(hub_cache.snapshot("someone/raft", commit) / "model.safetensors")
+    assert args.sam2_config == "sam2.1_hiera_t"  # the default, with no SAM 2 id to name another
+    missing = argparse.Namespace(policy="hf-hub:someone/policy@v2")
+    with pytest.raises(WeightsError, match=r"^hf-hub:someone/policy@v2: .*\(--policy\)$"):
+        resolve_weight_options(missing)
