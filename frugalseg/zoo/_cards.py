@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from frugalseg.data.classes import CITYSCAPES, seeded_palette
@@ -130,7 +131,7 @@ def hub_readme(card: Mapping[str, Any], repo_id: str) -> str:
 
     training = card.get("training") or {}
     metrics = card.get("metrics") or {}
-    dataset = str(training.get("format") or training.get("data") or "unknown")
+    dataset = str(training.get("format") or Path(str(training.get("data") or "unknown")).name)
     results = [
         EvalResult(
             task_type="image-segmentation",

@@ -177,11 +177,12 @@ def write_hub_folder(
     Returns the completed card.
     """
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise WeightsError(folder, "--hub-folder must be a folder (new or empty), not a file")
     others = sorted(p.name for p in folder.iterdir() if p.name not in HUB_FILES) if folder.is_dir() else []
-    if folder.exists() and not folder.is_dir() or others:
-        raise WeightsError(
-            folder, f"--hub-folder must be a new or empty folder (it holds {', '.join(others) or 'a file'})"
-        )
+    if others:
+        held = ", ".join(others)
+        raise WeightsError(folder, f"--hub-folder must be a new or empty folder; it holds {held}")
     data, card = _weights_and_card(state_dict, card, dtype)
     card = {"library": "frugalseg", **card, "file": HUB_WEIGHTS_FILE, "card": HUB_CONFIG_FILE}
     readme = hub_readme(card, repo_id or f"ORG/{card['name']}").encode("utf-8")

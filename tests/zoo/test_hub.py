@@ -332,3 +332,17 @@ def test_the_command_line_turns_hub_ids_of_file_options_into_cached_files(hub_ca
     missing = argparse.Namespace(policy="hf-hub:someone/policy@v2")
     with pytest.raises(WeightsError, match=r"^hf-hub:someone/policy@v2: .*\(--policy\)$"):
         resolve_weight_options(missing)
+
+
+def test_publish_hub_folder_refuses_a_folder_with_other_files_and_writes_nothing(tmp_path, capsys):
+    ckpt = _fake_run(tmp_path, _student())
+    folder = tmp_path / "busy"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    argv = ["zoo", "publish", str(ckpt), "--name", "tiny", "--hub-folder", str(folder)]
+    assert main(argv) == 2
+    assert "--hub-folder must be a new or empty folder; it holds notes.txt" in capsys.readouterr().err
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
+    assert main([*argv[:-1], str(tmp_path / "new"), "--out", str(tmp_path / "index")]) == 2
+    assert "give one of them" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists() and not (tmp_path / "index").exists()
