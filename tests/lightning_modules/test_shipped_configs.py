@@ -11,6 +11,7 @@ Hugging Face cache that holds random weights under smp's own repository and revi
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import warnings
@@ -88,6 +89,11 @@ def _model_overrides(model: dict[str, Any]) -> list[str]:
     for key in ("student", "teacher"):
         if args.get(key) in SMALL_MODELS:
             overrides += [prefix + key, SMALL_MODELS[args[key]]]
+    student_args = args.get("student_args") or {}
+    if args.get("student") in SMALL_MODELS and "backbone_weights" in student_args:
+        # a small member's narrow backbone takes no ImageNet weights: random ones, as its try-out
+        kept = {k: v for k, v in student_args.items() if k != "backbone_weights"}
+        overrides += [prefix + "student_args", json.dumps(kept)]
     for key, value in args.items():
         if key.endswith("weights") and value is not None:
             overrides += [prefix + key, "null"]
