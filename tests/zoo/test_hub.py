@@ -139,6 +139,15 @@ def test_zoo_verify_says_ok_for_the_id_and_fails_for_a_tampered_blob(published_o
         get_model(f"hf-hub:{REPO}")
 
 
+def test_another_process_finds_the_repository_through_hf_home_offline(published_on_hub):
+    _, folder, _ = published_on_hub
+    command = [sys.executable, "-m", "frugalseg", "zoo", "verify", f"hf-hub:{REPO}"]
+    result = subprocess.run(command, capture_output=True, text=True, env=os.environ.copy(), timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    sha = json.loads((folder / "config.json").read_text())["sha256"]
+    assert f"sha256 {sha} matches the Hub's record and its card" in result.stdout
+
+
 def test_a_card_whose_sha256_differs_from_the_weights_is_refused(tmp_path, hub_cache, capsys):
     folder = _hub_folder(tmp_path, _student(), capsys)
     config = json.loads((folder / "config.json").read_text())
@@ -298,6 +307,7 @@ def test_the_cli_refuses_an_id_with_an_empty_cache_before_any_work(hub_cache, ti
     id_and_file = "hf-hub:facebook/sam2.1-hiera-tiny: sam2.1_hiera_tiny.pt (revision main)"
     assert f"{id_and_file} is not in the Hugging Face cache" in result.stderr
     assert "hf download facebook/sam2.1-hiera-tiny sam2.1_hiera_tiny.pt" in result.stderr
+    assert f"cache {hub_cache.cache} and" in result.stderr  # the process's HF_HOME
     assert not out.exists()
 
 
