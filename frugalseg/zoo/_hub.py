@@ -191,7 +191,7 @@ def check_blob(path: Path, hub: HubId, filename: str) -> str:
             str(hub),
             f"{filename} in the Hugging Face cache ({blob}) hashes to {actual}, not {blob.name} as the Hub "
             "recorded: the cached file was changed after download; delete it (`hf cache rm "
-            f"{hub.repo_id}`) and fetch it again. Refusing to load it",
+            f"model/{hub.repo_id}`) and fetch it again. Refusing to load it",
         )
     return actual if len(actual) == 64 else ""
 
@@ -213,7 +213,10 @@ def hub_weights_file(hub: HubId) -> Path:
 
 
 def hub_card(hub: HubId) -> dict[str, Any] | None:
-    """The frugalseg card of a repository (its ``config.json`` when that records a sha256), else None."""
+    """The frugalseg card of a repository: its ``config.json`` when that says ``"library": "frugalseg"``.
+
+    None for a repository without one, or whose ``config.json`` is another library's (timm's, smp's).
+    """
     path = hub_file(hub, CONFIG_FILE, optional=True)
     if path is None:
         return None
