@@ -32,13 +32,29 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session", autouse=True)
 def isolated_cache(tmp_path_factory) -> Path:
     """Point frugalseg's cache (synthetic data, pseudo-labels) and the folder that publishing writes to
-    at fresh folders for the session, so no test writes into the repository or the user's cache."""
+    at fresh folders for the session, so no test writes into the repository or the user's cache; and
+    the Hugging Face Hub at an empty, offline cache, so a Hub id no test put there fails instead of
+    reaching a network (``hub_cache`` fills one)."""
+    from huggingface_hub import constants
+
     cache = tmp_path_factory.mktemp("frugalseg_cache")
     checkpoints = tmp_path_factory.mktemp("checkpoints")
-    previous = {name: os.environ.get(name) for name in ("FRUGALSEG_CACHE", "FRUGALSEG_CHECKPOINTS")}
-    os.environ["FRUGALSEG_CACHE"] = str(cache)
-    os.environ["FRUGALSEG_CHECKPOINTS"] = str(checkpoints)
+    hf_home = tmp_path_factory.mktemp("hf_home")
+    variables = {
+        "FRUGALSEG_CACHE": str(cache),
+        "FRUGALSEG_CHECKPOINTS": str(checkpoints),
+        "HF_HOME": str(hf_home),
+        "HF_HUB_CACHE": str(hf_home / "hub"),
+        "HF_HUB_OFFLINE": "1",
+    }
+    previous = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    hub = pytest.MonkeyPatch()
+    hub.setattr(constants, "HF_HOME", str(hf_home))
+    hub.setattr(constants, "HF_HUB_CACHE", str(hf_home / "hub"))
+    hub.setattr(constants, "HF_HUB_OFFLINE", True)
     yield cache
+    hub.undo()
     for name, value in previous.items():
         if value is None:
             os.environ.pop(name, None)
@@ -133,3 +149,11 @@ def sam2_clicks_checkpoint(sam2_clicks, tmp_path_factory: pytest.TempPathFactory
     """``sam2_clicks``' weights as a checkpoint file."""
     state = sam2_clicks.predictor.model.state_dict()
     return _sam2_checkpoint(state, tmp_path_factory.mktemp("sam2_clicks") / "tiny_random.pt")
+
+
+@pytest.fixture
+def hub_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A Hugging Face cache in a temporary ``HF_HOME``, offline; ``add`` fills it (tests/hub_cache.py)."""
+    from hub_cache import HubCache
+
+    return HubCache(tmp_path / "hf_home", monkeypatch)

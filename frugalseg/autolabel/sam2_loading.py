@@ -47,7 +47,13 @@ class SAM2Options:
 
     config: str = field(default="sam2.1_hiera_t", metadata={"choices": SAM2_CONFIGS, "help": "SAM 2 config"})
     checkpoint: str | None = field(
-        default=None, metadata={"path": True, "help": "local SAM 2 checkpoint file"}
+        default=None,
+        metadata={
+            "path": True,
+            "help": "SAM 2 checkpoint: a local file of --sam2-config, or SAM 2's id "
+            "(facebook/sam2.1-hiera-tiny, …-small, …-base-plus, …-large), fetched into the Hugging Face "
+            "cache (it sets the config)",
+        },
     )
     image_size: int | None = field(
         default=None, metadata={"type": int, "help": "SAM 2 input size, a multiple of 64 (default 1024)"}

@@ -68,6 +68,9 @@ def run_tool(argv: Sequence[str]) -> int:
     groups = parser.add_subparsers(dest="group", required=True)
     importlib.import_module(module).register(groups)
     args = parser.parse_args(words)
+    from frugalseg.cli.weights import resolve_weight_options
+
+    resolve_weight_options(args)  # Hub ids to cached files, before any work starts
     return int(args.func(args) or 0)
 
 

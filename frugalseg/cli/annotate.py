@@ -257,6 +257,8 @@ def _engine_options(
             help=f"the {noun} (default {default}); its options are the --<name>-… flags below",
         )
     add_option_flags(group, [registry for _, registry, *_ in families])
+    # Unset SAM 2 options stay unset (None): SAM2Options' default, or a saved session's, applies.
+    parser.set_defaults(sam2_default_config=None)
 
 
 def _chosen(

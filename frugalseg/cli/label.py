@@ -20,6 +20,14 @@ ENGINES = ("flow", "sam2")
 DEFAULT_K = 10  # issue 3: propagate up to 10 frames each way unless told otherwise
 
 
+#: Help of ``--sam2-checkpoint``, shared with ``frugalseg annotate``.
+SAM2_CHECKPOINT_HELP = (
+    "SAM 2 checkpoint: a local file of --sam2-config, or SAM 2's id (facebook/sam2.1-hiera-tiny, "
+    "…-small, …-base-plus, …-large; @REVISION allowed), fetched into the Hugging Face cache, which "
+    "also sets the config"
+)
+
+
 def _offsets(text: str) -> list[int]:
     """Parse ``-10,10`` into ``[-10, 10]``."""
     try:
@@ -126,7 +134,8 @@ def propagation_offsets(args: argparse.Namespace) -> list[int]:
 def _propagate(args: argparse.Namespace) -> int:
     """Run ``label propagate``; prints one summary line and returns the exit code."""
     if args.engine == "sam2" and args.sam2_checkpoint is None:
-        raise ConfigError("--sam2-checkpoint", "--engine sam2 needs a local SAM 2 checkpoint file")
+        needs = "--engine sam2 needs a SAM 2 checkpoint (a file or an id: facebook/sam2.1-hiera-tiny)"
+        raise ConfigError("--sam2-checkpoint", needs)
     offsets = propagation_offsets(args)
 
     def label(fmt: Format, store: LabelStore) -> LabellingSummary:
@@ -312,15 +321,16 @@ def _add_dataset_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_sam2_model_options(parser: argparse._ActionsContainer, *, checkpoint_required: bool) -> None:
-    """The SAM 2 model: a config name, a local checkpoint file (nothing is downloaded) and a device."""
+    """The SAM 2 model: a checkpoint (a local file or SAM 2's id), its config and a device."""
     from frugalseg.autolabel.sam2_loading import SAM2_CONFIGS
 
     parser.add_argument(
-        "--sam2-config", default="sam2.1_hiera_t", choices=SAM2_CONFIGS, help="SAM 2 model config"
+        "--sam2-config",
+        default=None,
+        choices=SAM2_CONFIGS,
+        help="SAM 2 model config (default: the one a SAM 2 id names, else sam2.1_hiera_t)",
     )
-    parser.add_argument(
-        "--sam2-checkpoint", required=checkpoint_required, help="local SAM 2 checkpoint file of that config"
-    )
+    parser.add_argument("--sam2-checkpoint", required=checkpoint_required, help=SAM2_CHECKPOINT_HELP)
     parser.add_argument(
         "--device", default="auto", help="torch device for SAM 2 or RAFT (default: cuda if available)"
     )

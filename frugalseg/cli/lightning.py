@@ -181,8 +181,7 @@ class TaskCLI(LightningCLI):
         elif urllib.parse.urlparse(str(path)).scheme in ("http", "https", "file"):
             from frugalseg.zoo import download
 
-            name = Path(urllib.parse.urlparse(str(path)).path).name or "checkpoint.ckpt"
-            config["ckpt_path"] = str(download(str(path), cache_dir() / "checkpoints" / name))
+            config["ckpt_path"] = str(download(str(path), cache_dir() / "checkpoints"))
         elif not Path(path).is_file():
             raise ConfigError("--ckpt_path", f"{path}: checkpoint file does not exist")
         from frugalseg.zoo import torch_load

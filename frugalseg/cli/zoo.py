@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from frugalseg.zoo import (
     CONVERTERS,
+    HUB_FILES,
+    HUB_PREFIX,
     INDEX_FILE,
     TASKS,
     checkpoints_dir,
@@ -56,6 +58,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     publish.add_argument(
         "--half", action="store_true", help="store floating tensors as float16 (half the size)"
     )
+    publish.add_argument(
+        "--hub-folder",
+        default=None,
+        help="write a Hugging Face Hub model repository here instead (model.safetensors, config.json, "
+        "README.md); push it with `hf upload ORG/NAME DIR`",
+    )
+    publish.add_argument(
+        "--repo-id", default=None, help="Hub repository ORG/NAME the README loads it by (with --hub-folder)"
+    )
     publish.set_defaults(func=_publish)
 
     listing = commands.add_parser(
@@ -67,8 +78,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing.add_argument("--pretrained", action="store_true", help="models with published weights only")
     listing.set_defaults(func=_list)
 
-    verify = commands.add_parser("verify", help="check the sha256 of published weights (a name, path or URL)")
-    verify.add_argument("weights", nargs="+", help="published names, .safetensors/.ckpt/.pt paths or URLs")
+    verify = commands.add_parser(
+        "verify", help="check the sha256 of published weights (a name, path, URL or hf-hub:ORG/NAME id)"
+    )
+    verify.add_argument(
+        "weights", nargs="+", help="published names, .safetensors/.ckpt/.pt paths, URLs or hf-hub: ids"
+    )
     verify.add_argument("--dir", default=None, help=default_out)
     verify.set_defaults(func=_verify)
 
@@ -89,8 +104,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _publish(args: argparse.Namespace) -> int:
     import torch
 
+    from frugalseg.errors import ConfigError
     from frugalseg.lightning_modules.publish import publish_checkpoint
 
+    if args.hub_folder is not None and args.out is not None:
+        raise ConfigError("--hub-folder", "writes a Hub repository, not into --out's index; give one of them")
+    if args.repo_id is not None and args.hub_folder is None:
+        raise ConfigError("--repo-id", "names the Hub repository of --hub-folder; give --hub-folder too")
     card = publish_checkpoint(
         args.ckpt,
         args.name,
@@ -100,7 +120,15 @@ def _publish(args: argparse.Namespace) -> int:
         run_dir=args.run_dir,
         dtype=torch.float16 if args.half else None,
         train_command=args.train_command,
+        hub_folder=args.hub_folder,
+        repo_id=args.repo_id,
     )
+    if args.hub_folder is not None:
+        folder = Path(args.hub_folder)
+        print(f"wrote {card['name']} as a Hub repository: {folder}/ holds {', '.join(sorted(HUB_FILES))}")
+        print(f"sha256 {card['sha256']}")
+        print(f"push it: hf upload {args.repo_id or 'ORG/' + card['name']} {folder} .")
+        return 0
     out = Path(args.out or publish_dir())
     print(f"published {card['name']}: {out / card['file']} ({card['size_bytes'] / 1e6:.2f} MB)")
     print(f"sha256 {card['sha256']}")
@@ -178,7 +206,11 @@ def _verify(args: argparse.Namespace) -> int:
             failed += 1
             print(f"FAILED {err}")
             continue
-        if loaded.verified:
+        if loaded.verified and weights.startswith(HUB_PREFIX):
+            state = f"sha256 {loaded.verified} matches the Hub's record" + (
+                " and its card" if "sha256" in loaded.card else ""
+            )
+        elif loaded.verified:
             state = f"sha256 {loaded.verified} matches its card"
         else:
             state = "NOT verified: no card records its sha256 (read as a local file)"

@@ -22,6 +22,7 @@ from frugalseg.zoo import (
     read_torch_weights,
     sha256_file,
     torch_load,
+    write_hub_folder,
     write_weights,
 )
 
@@ -65,6 +66,7 @@ def _training_record(ckpt: Path, checkpoint: dict[str, Any], run_dir: Path | Non
     run_dir = run_dir or ckpt.resolve().parent.parent
     record: dict[str, Any] = {
         "data": data.get("root") or "synthetic streets (generated)",
+        "format": data.get("format") or ("synthetic" if not data.get("root") else None),
         "recipe": data.get("recipe"),
         "budget": data.get("budget"),
         "seed": data.get("seed"),
@@ -108,13 +110,16 @@ def publish_checkpoint(
     run_dir: str | Path | None = None,
     dtype: torch.dtype | None = None,
     train_command: str | None = None,
+    hub_folder: str | Path | None = None,
+    repo_id: str | None = None,
 ) -> dict[str, Any]:
     """Publish the student of a Lightning checkpoint: safetensors + card + index entry.
 
     Metrics come from ``metrics_file`` (a CSVLogger ``metrics.csv`` or JSON, measured by
     ``metrics_command``), else from the score ModelCheckpoint saved with the checkpoint.
     ``train_command`` is the command that trained it (default: ``fit`` on the run's saved config,
-    whose text the card keeps).
+    whose text the card keeps). With ``hub_folder``, the files of a Hub model repository are written
+    there instead (`write_hub_folder`; ``repo_id`` is the ``ORG/NAME`` its README loads it by).
     """
     ckpt = Path(ckpt)
     loaded = read_torch_weights(ckpt)
@@ -148,4 +153,6 @@ def publish_checkpoint(
         "metrics": metrics,
         "source": {"checkpoint": ckpt.name, "sha256": sha256_file(ckpt)},
     }
+    if hub_folder is not None:
+        return write_hub_folder(loaded.state_dict, card, hub_folder, dtype=dtype, repo_id=repo_id)
     return write_weights(loaded.state_dict, card, out or publish_dir(), dtype=dtype)

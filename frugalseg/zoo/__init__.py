@@ -6,7 +6,8 @@ official checkpoints.
 One module per architecture (``deeplabv3plus``, ``hrnet``, ``pspnet``, ``stm``, ``tdnet``, ``tmanet``),
 and two public modules of networks that are no students: ``quality_net`` (`QualityNet`, EVA-VOS's
 QNet, whose embedding selects frames in the annotation loop) and ``type_gain`` (`TypeGainNet`, the
-loop's learned annotation-type policy). The ``_``-prefixed modules are the infrastructure they share;
+loop's learned annotation-type policy). The ``_``-prefixed modules are the infrastructure they share
+(``_hub``: weights by Hub ids, SAM 2 ids and encoder tags, through the Hugging Face cache);
 what of it other rooms use (reading and verifying weights, the published checkpoints' folders and
 index, cards, downloads, converters) is re-exported here, as timm does, and nothing outside the zoo
 imports a ``_`` module.
@@ -24,6 +25,7 @@ from frugalseg.zoo._checkpoints import (
     packaged_checkpoints,
     publish_dir,
     read_index,
+    write_hub_folder,
     write_weights,
 )
 from frugalseg.zoo._convert import (
@@ -32,6 +34,16 @@ from frugalseg.zoo._convert import (
     convert_checkpoint,
     convert_state_dict,
     read_official_checkpoint,
+)
+from frugalseg.zoo._hub import (
+    HUB_FILES,
+    HUB_PREFIX,
+    HubId,
+    load_hub_weights,
+    parse_hub_id,
+    read_encoder_weights,
+    sam2_hub_checkpoint,
+    weights_path,
 )
 from frugalseg.zoo._inference import sliding_window
 from frugalseg.zoo._loading import (
@@ -54,7 +66,7 @@ from frugalseg.zoo._registry import (
     register_model,
     unregister_model,
 )
-from frugalseg.zoo._resolve import download, load_weights_into, resolve
+from frugalseg.zoo._resolve import download, load_weights_into, resolve, url_cache_path
 from frugalseg.zoo.pspnet import paired_group
 from frugalseg.zoo.quality_net import QualityNet, load_quality_net, save_quality_net
 from frugalseg.zoo.stm import STM, masks_from_ids
@@ -63,6 +75,9 @@ from frugalseg.zoo.type_gain import TypeGainNet, load_type_gain, save_type_gain
 __all__ = [
     "CONVERTERS",
     "ConversionError",
+    "HUB_FILES",
+    "HUB_PREFIX",
+    "HubId",
     "INDEX_FILE",
     "ImageStudent",
     "LoadedWeights",
@@ -85,6 +100,7 @@ __all__ = [
     "hrnet",
     "imagenet_normalization",
     "list_models",
+    "load_hub_weights",
     "load_pretrained",
     "load_quality_net",
     "load_state_dict_strictly",
@@ -96,8 +112,10 @@ __all__ = [
     "packaged_checkpoints",
     "paired_group",
     "palette_for",
+    "parse_hub_id",
     "pspnet",
     "publish_dir",
+    "read_encoder_weights",
     "read_index",
     "read_official_checkpoint",
     "read_tagged_safetensors",
@@ -105,6 +123,7 @@ __all__ = [
     "read_weights_file",
     "register_model",
     "resolve",
+    "sam2_hub_checkpoint",
     "save_quality_net",
     "save_type_gain",
     "sha256_file",
@@ -115,5 +134,8 @@ __all__ = [
     "tmanet",
     "torch_load",
     "unregister_model",
+    "url_cache_path",
+    "weights_path",
+    "write_hub_folder",
     "write_weights",
 ]

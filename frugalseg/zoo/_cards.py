@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from frugalseg.data.classes import CITYSCAPES, seeded_palette
@@ -53,8 +54,8 @@ def imagenet_normalization() -> dict[str, Any]:
     }
 
 
-def model_card_markdown(card: Mapping[str, Any]) -> str:
-    """A short human-readable model card."""
+def model_card_markdown(card: Mapping[str, Any], load: str | None = None) -> str:
+    """A short human-readable model card; ``load`` is the Python line of its Use section."""
     lines = [
         f"# {card['name']}",
         "",
@@ -112,8 +113,58 @@ def model_card_markdown(card: Mapping[str, Any]) -> str:
         "",
         "```python",
         "from frugalseg.zoo import get_model",
-        f"model = get_model({card['architecture']!r}, weights={card['name']!r})",
+        load or f"model = get_model({card['architecture']!r}, weights={card['name']!r})",
         "```",
         "",
     ]
     return "\n".join(lines)
+
+
+def hub_readme(card: Mapping[str, Any], repo_id: str) -> str:
+    """The ``README.md`` of a Hub repository holding ``card``'s weights: YAML metadata, then the model card.
+
+    The metadata is written by ``huggingface_hub``'s ``ModelCardData``, so the Hub reads it: licence,
+    library, data set, the metrics as a ``model-index`` with the command that measured them, and a
+    ``frugalseg`` block with the recipe, its label sources and annotation hours.
+    """
+    from huggingface_hub import EvalResult, ModelCardData
+
+    training = card.get("training") or {}
+    metrics = card.get("metrics") or {}
+    dataset = str(training.get("format") or Path(str(training.get("data") or "unknown")).name)
+    results = [
+        EvalResult(
+            task_type="image-segmentation",
+            task_name="Semantic segmentation of video frames",
+            dataset_type=dataset,
+            dataset_name=dataset,
+            dataset_split=key.partition("/")[0] if "/" in key else None,
+            metric_type=key.rpartition("/")[2],
+            metric_name=key,
+            metric_value=float(value),
+        )
+        for key, value in (metrics.get("values") or {}).items()
+    ]
+    cost = training.get("annotation_cost") or {}
+    data = ModelCardData(
+        license=str(card.get("license", "apache-2.0")).lower(),
+        library_name="frugalseg",
+        pipeline_tag="image-segmentation",
+        tags=["frugalseg", "semantic-segmentation", "video", card["architecture"]],
+        datasets=[dataset],
+        model_name=card["name"],
+        eval_results=results or None,
+        frugalseg={
+            "architecture": card["architecture"],
+            "num_classes": card["num_classes"],
+            "num_frames": card["num_frames"],
+            "sha256": card["sha256"],
+            "recipe": training.get("recipe"),
+            "label_sources": training.get("label_sources"),
+            "annotation_hours": cost.get("total_hours"),
+            "train_command": training.get("command"),
+            "metrics_command": metrics.get("command"),
+        },
+    )
+    load = f'model = get_model("hf-hub:{repo_id}")'
+    return f"---\n{data.to_yaml()}\n---\n\n{model_card_markdown(card, load)}"

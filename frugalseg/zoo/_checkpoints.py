@@ -25,7 +25,18 @@ from torch import Tensor
 import frugalseg
 from frugalseg.data.io import write_bytes_atomic, write_json_atomic
 from frugalseg.errors import WeightsError
-from frugalseg.zoo._cards import CARD_FORMAT, build_facts, check_name, frugalseg_version, model_card_markdown
+from frugalseg.zoo._cards import (
+    CARD_FORMAT,
+    build_facts,
+    check_name,
+    frugalseg_version,
+    hub_readme,
+    model_card_markdown,
+)
+from frugalseg.zoo._hub import CONFIG_FILE as HUB_CONFIG_FILE
+from frugalseg.zoo._hub import HUB_FILES
+from frugalseg.zoo._hub import README_FILE as HUB_README_FILE
+from frugalseg.zoo._hub import WEIGHTS_FILE as HUB_WEIGHTS_FILE
 from frugalseg.zoo._loading import METADATA_KEY
 
 INDEX_FILE = "index.json"
@@ -140,6 +151,51 @@ def write_weights(
     (e.g. ``torch.float16`` halves the file). Returns the completed card.
     """
     out = Path(out)
+    data, card = _weights_and_card(state_dict, card, dtype)
+    stem = f"{card['name']}-{card['sha256'][:8]}"
+    card = {**card, "file": f"{stem}.safetensors", "card": f"{stem}.json"}
+    write_bytes_atomic(out / card["file"], data)
+    write_json_atomic(out / card["card"], card, sort_keys=False)
+    write_bytes_atomic(out / f"{stem}.md", model_card_markdown(card).encode("utf-8"))
+    update_index(out, card)
+    return card
+
+
+def write_hub_folder(
+    state_dict: Mapping[str, Tensor],
+    card: dict[str, Any],
+    folder: str | Path,
+    dtype: torch.dtype | None = None,
+    repo_id: str | None = None,
+) -> dict[str, Any]:
+    """Write what a Hub repository of frugalseg holds: ``model.safetensors``, ``config.json``, ``README.md``.
+
+    ``config.json`` is the card (architecture, classes, palette, normalisation, clip length, the
+    weights' full sha256, training record and metrics) with ``"library": "frugalseg"``, which makes
+    ``get_model("hf-hub:ORG/NAME")`` read it; ``README.md`` is the model card with the Hub's YAML
+    metadata (`hub_readme`). ``folder`` must be new or empty, or hold only these files (replaced).
+    Returns the completed card.
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise WeightsError(folder, "--hub-folder must be a folder (new or empty), not a file")
+    others = sorted(p.name for p in folder.iterdir() if p.name not in HUB_FILES) if folder.is_dir() else []
+    if others:
+        held = ", ".join(others)
+        raise WeightsError(folder, f"--hub-folder must be a new or empty folder; it holds {held}")
+    data, card = _weights_and_card(state_dict, card, dtype)
+    card = {"library": "frugalseg", **card, "file": HUB_WEIGHTS_FILE, "card": HUB_CONFIG_FILE}
+    readme = hub_readme(card, repo_id or f"ORG/{card['name']}").encode("utf-8")
+    write_bytes_atomic(folder / HUB_WEIGHTS_FILE, data)
+    write_json_atomic(folder / HUB_CONFIG_FILE, card, sort_keys=False)
+    write_bytes_atomic(folder / HUB_README_FILE, readme)
+    return card
+
+
+def _weights_and_card(
+    state_dict: Mapping[str, Tensor], card: dict[str, Any], dtype: torch.dtype | None
+) -> tuple[bytes, dict[str, Any]]:
+    """The safetensors bytes of ``state_dict`` (build facts in its header) and the card completed for them."""
     check_name(card["name"])
     tensors: dict[str, Tensor] = {}
     for key, value in state_dict.items():
@@ -148,17 +204,13 @@ def write_weights(
             value = value.to(dtype)
         tensors[key] = value.contiguous()
     data = save_safetensors(tensors, metadata={METADATA_KEY: json.dumps(build_facts(card), sort_keys=True)})
-    sha = hashlib.sha256(data).hexdigest()
-    stem = f"{card['name']}-{sha[:8]}"
     floating = sorted(
         {str(v.dtype).removeprefix("torch.") for v in tensors.values() if v.is_floating_point()}
     )
-    card = {
+    return data, {
         "card_format": CARD_FORMAT,
         **card,
-        "file": f"{stem}.safetensors",
-        "card": f"{stem}.json",
-        "sha256": sha,
+        "sha256": hashlib.sha256(data).hexdigest(),
         "size_bytes": len(data),
         "dtype": ",".join(floating),
         "num_parameters": int(
@@ -167,8 +219,3 @@ def write_weights(
         "frugalseg_version": frugalseg_version(),
         "published": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
-    write_bytes_atomic(out / card["file"], data)
-    write_json_atomic(out / card["card"], card, sort_keys=False)
-    write_bytes_atomic(out / f"{stem}.md", model_card_markdown(card).encode("utf-8"))
-    update_index(out, card)
-    return card

@@ -223,13 +223,6 @@ def read_weights_file(path: str | Path) -> LoadedWeights:
     return read_torch_weights(path)
 
 
-def load_backbone_weights(backbone: nn.Module, path: str | Path) -> None:
-    """Load a local safetensors / torch state dict into a timm backbone, without its classifier ``fc.*``."""
-    loaded = read_weights_file(path)
-    state = {k: v for k, v in loaded.state_dict.items() if not k.startswith("fc.")}
-    load_state_dict_strictly(backbone, state, loaded.path)
-
-
 def check_compatible(
     loaded: LoadedWeights, architecture: str, num_classes: int | None, num_frames: int | None
 ) -> None:

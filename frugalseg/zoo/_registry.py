@@ -19,6 +19,7 @@ from typing import Any, Literal, overload
 from frugalseg.data.normalization import IMAGENET_MEAN, IMAGENET_STD
 from frugalseg.errors import ConfigError, WeightsError
 from frugalseg.zoo._base import Student
+from frugalseg.zoo._hub import HUB_PREFIX
 from frugalseg.zoo._loading import LoadedWeights, check_compatible
 from frugalseg.zoo._resolve import resolve
 
@@ -209,16 +210,24 @@ def get_model(
     """Build the student registered as ``name``.
 
     Args:
-        name: a registered model (:func:`list_models`).
+        name: a registered model (:func:`list_models`), or the Hub id of a frugalseg repository
+            (``hf-hub:ORG/NAME[@REVISION]``, as timm's ``create_model`` takes it): its card names the
+            architecture and its weights are loaded.
         num_classes: output classes; default the weights' card's, else the config's ``num_classes``.
         num_frames: frames per clip; default the weights' card's, else the config's ``num_frames``.
         weights: trained weights to load: a published name (``checkpoints/index.json``), a
-            ``.safetensors`` or Lightning ``.ckpt`` path, a URL (see :func:`frugalseg.zoo.resolve`) or
+            ``.safetensors`` or Lightning ``.ckpt`` path, a URL, an ``hf-hub:ORG/NAME[@REVISION]`` id
+            (see :func:`frugalseg.zoo.resolve`) or
             :class:`LoadedWeights`. Their sha256 is verified; weights of another architecture, class
             count or clip length are refused, and the card's architecture arguments are the
             defaults of ``kwargs``.
         **kwargs: architecture arguments of the model's class.
     """
+    if name.startswith(HUB_PREFIX):
+        if weights is not None:
+            raise ConfigError("weights", f"{name} names its weights already; give weights=None")
+        weights = resolve(name)
+        name = _card_architecture(weights)
     entry = _entry(name)
     loaded = None
     if weights is not None:
@@ -248,12 +257,18 @@ def load_pretrained(weights: str | Path, checkpoints: str | Path | None = None, 
     """The student a published name / path / URL describes, built from its card with its weights.
 
     Args:
-        weights: a published name, a weights path or a URL, as :func:`frugalseg.zoo.resolve` reads them.
+        weights: a published name, a weights path, a URL or an ``hf-hub:`` id, as
+            :func:`frugalseg.zoo.resolve` reads them.
         checkpoints: the checkpoints folder to look a published name up in (default: the usual folders).
         **kwargs: arguments of :func:`get_model` that override the card's.
     """
     loaded = resolve(weights, checkpoints)
+    return get_model(_card_architecture(loaded), weights=loaded, **kwargs)
+
+
+def _card_architecture(loaded: LoadedWeights) -> str:
+    """The architecture the weights' card names."""
     architecture = loaded.card.get("architecture")
-    if architecture is None:
+    if not isinstance(architecture, str):
         raise WeightsError(loaded.path, "has no card naming its architecture; use get_model(name, weights=…)")
-    return get_model(architecture, weights=loaded, **kwargs)
+    return architecture

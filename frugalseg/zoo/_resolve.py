@@ -1,7 +1,8 @@
-"""Resolving weights named by a published name, a local path or a URL, and loading them into a model."""
+"""Resolving weights named by a published name, a path, a URL or a Hub id, and loading them into a model."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 import urllib.parse
@@ -11,15 +12,19 @@ from typing import Any
 
 from torch import nn
 
-from frugalseg.data.io import cache_dir
+from frugalseg.data.io import cache_dir, write_bytes_atomic
 from frugalseg.errors import WeightsError
 from frugalseg.zoo._checkpoints import INDEX_FILE, checkpoints_dirs, inside, read_index
+from frugalseg.zoo._hub import CONFIG_FILE as HUB_CONFIG_FILE
+from frugalseg.zoo._hub import WEIGHTS_FILE as HUB_WEIGHTS_FILE
+from frugalseg.zoo._hub import load_hub_weights, parse_hub_id
 from frugalseg.zoo._loading import (
     LoadedWeights,
     check_compatible,
     load_safetensors,
     read_card,
     read_weights_file,
+    sha256_file,
     verify_sha256,
 )
 
@@ -33,23 +38,44 @@ def _is_url(text: str) -> bool:
     return urllib.parse.urlparse(text).scheme in ("http", "https", "file")
 
 
-def download(url: str, destination: Path) -> Path:
-    """Download ``url`` to ``destination`` atomically, with a progress bar; an existing file is kept."""
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+def url_cache_path(url: str, folder: Path | None = None) -> Path:
+    """Where ``url`` is kept: ``folder/<sha256 of the full URL, 32 hex digits>/<its file name>``.
 
-    if destination.is_file():
+    Keyed by the whole URL, never by its last path segment alone, so ``…/a/model.ckpt`` and
+    ``…/b/model.ckpt`` are two files. ``folder`` defaults to `weights_cache_dir`.
+    """
+    key = hashlib.sha256(url.encode("utf-8")).hexdigest()[:32]
+    name = Path(urllib.parse.urlparse(url).path).name or "download"
+    return (folder or weights_cache_dir()) / key / name
+
+
+def download(url: str, folder: Path | None = None) -> Path:
+    """The file at ``url``, downloaded atomically (with a progress bar) into its `url_cache_path`.
+
+    A cached copy is reused only while its content has the sha256 recorded when it was fetched
+    (``<name>.sha256`` beside it).
+
+    Raises:
+        WeightsError: naming the cached copy, when it changed after it was downloaded.
+        OSError: the URL cannot be read.
+    """
+    destination = url_cache_path(url, folder)
+    record = destination.with_name(destination.name + ".sha256")
+    if destination.is_file() and record.is_file():
+        recorded, actual = record.read_text(encoding="utf-8").strip(), sha256_file(destination)
+        if actual != recorded:
+            raise WeightsError(
+                destination,
+                f"changed after it was downloaded from {url} (sha256 {recorded} then, {actual} now); "
+                "refusing to load it: delete it to download the file again",
+            )
         return destination
     destination.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".part")
     try:
         with urllib.request.urlopen(url, timeout=60) as response, os.fdopen(fd, "wb") as handle:
-            total = int(response.headers.get("Content-Length") or 0) or None
-            columns = (TextColumn(destination.name), BarColumn(), DownloadColumn(), TransferSpeedColumn())
-            with Progress(*columns, transient=True) as progress:
-                task = progress.add_task("download", total=total)
-                for chunk in iter(lambda: response.read(1 << 20), b""):
-                    handle.write(chunk)
-                    progress.advance(task, len(chunk))
+            _copy_with_progress(response, handle, destination.name)
+        write_bytes_atomic(record, sha256_file(tmp).encode("ascii"))
         os.replace(tmp, destination)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -57,20 +83,32 @@ def download(url: str, destination: Path) -> Path:
     return destination
 
 
+def _copy_with_progress(response: Any, handle: Any, name: str) -> None:
+    """Copy an HTTP response into ``handle`` in 1 MiB chunks with a transient progress bar."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+    total = int(response.headers.get("Content-Length") or 0) or None
+    columns = (TextColumn(name), BarColumn(), DownloadColumn(), TransferSpeedColumn())
+    with Progress(*columns, transient=True) as progress:
+        task = progress.add_task("download", total=total)
+        for chunk in iter(lambda: response.read(1 << 20), b""):
+            handle.write(chunk)
+            progress.advance(task, len(chunk))
+
+
 def _from_url(url: str) -> LoadedWeights:
     """Download a published file and its card (``<stem>.json`` beside it) into the cache, then verify."""
     name = Path(urllib.parse.urlparse(url).path).name
     if not name.endswith(".safetensors"):
         raise WeightsError(url, "a weights URL must name a .safetensors file")
-    folder = weights_cache_dir()
     card_url = url[: -len(".safetensors")] + ".json"
     try:
-        card_path = download(card_url, folder / (name[: -len(".safetensors")] + ".json"))
+        card_path = download(card_url)
     except OSError as err:
         raise WeightsError(card_url, f"cannot download the model card that holds the sha256 ({err})") from err
     card = read_card(card_path)
     try:
-        path = download(url, folder / name)
+        path = download(url)
     except OSError as err:
         raise WeightsError(url, f"cannot download ({err})") from err
     return load_safetensors(path, card, f"the card {card_url}")
@@ -83,17 +121,28 @@ def resolve(weights: str | Path, checkpoints: str | Path | None = None) -> Loade
       (``checkpoints`` alone when given; else ``$FRUGALSEG_CHECKPOINTS``, then the weights that ship
       with frugalseg); the index and the card must record the same full sha256, and the file must have it;
     * ``*.safetensors`` path: verified against a card beside it (see `load_safetensors`);
+    * a folder of a frugalseg Hub repository (``zoo publish --hub-folder``, ``hf download --local-dir``):
+      its ``model.safetensors`` verified against its ``config.json``;
     * other paths (``*.ckpt``, ``*.pt``): a ``frugalseg fit`` checkpoint's student or a bare state
       dict, read with ``weights_only=True``;
     * ``http(s)://`` or ``file://`` URL: downloaded (only because it was asked for) with its card into
-      ``$FRUGALSEG_CACHE/weights`` and verified.
+      ``$FRUGALSEG_CACHE/weights`` (keyed by the full URL) and verified;
+    * ``hf-hub:ORG/NAME[@REVISION][#sha256=HEX]``: a Hub repository through the Hugging Face cache
+      (a frugalseg one, as ``frugalseg zoo publish --hub-folder`` writes it, or a state dict), verified
+      against its card, the Hub's record and the given sha256 (`load_hub_weights`).
     """
     text = str(weights)
+    hub = parse_hub_id(text) if isinstance(weights, str) else None
+    if hub is not None:
+        return load_hub_weights(hub)
     if isinstance(weights, str) and _is_url(text):
         return _from_url(text)
     path = Path(text).expanduser()
     if path.is_file():
         return read_weights_file(path)
+    card_path = path / HUB_CONFIG_FILE
+    if card_path.is_file():
+        return load_safetensors(path / HUB_WEIGHTS_FILE, read_card(card_path), str(card_path))
     folders = checkpoints_dirs(checkpoints)
     published: list[str] = []
     for directory in folders:
@@ -107,7 +156,8 @@ def resolve(weights: str | Path, checkpoints: str | Path | None = None) -> Loade
     where = ", ".join(str(folder / INDEX_FILE) for folder in folders)
     raise WeightsError(
         text,
-        f"not a published name in {where} (published: {', '.join(published) or 'none'}), a file or a URL",
+        f"not a published name in {where} (published: {', '.join(published) or 'none'}), a file, a URL "
+        "or an hf-hub:ORG/NAME id",
     )
 
 

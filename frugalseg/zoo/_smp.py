@@ -1,8 +1,9 @@
 """segmentation-models-pytorch networks wrapped as image students (DeepLabV3+, the light PSPNet).
 
-Encoders are built with smp's ``encoder_weights=None`` (nothing is downloaded); pretrained encoder
-weights (an ImageNet ResNet-18 for WeClick's students) come from a local file given as
-``encoder_weights`` (`load_encoder_weights`). smp requires the image
+Encoders are built with smp's ``encoder_weights=None``; pretrained encoder weights (an ImageNet
+ResNet-18 for WeClick's students) come from what ``encoder_weights`` names: smp's own tag
+(``imagenet``: smp's pinned Hub repository, through the Hugging Face cache), an ``hf-hub:`` id or a
+local file (`frugalseg.zoo._hub.load_encoder_weights`). smp requires the image
 size to be a multiple of the encoder's output stride, so images are zero-padded (the mean colour
 of a normalised image) and the logits cropped back. smp builds every encoder stage even when the
 decoder reads fewer (its PSPNet reads encoder depth 3, i.e. up to 1/8); those stages would hold
@@ -18,10 +19,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from frugalseg.zoo._base import ImageStudent, pad_to_multiple
-from frugalseg.zoo._loading import load_state_dict_strictly, read_weights_file
-
-#: Keys of an ImageNet classifier that smp's encoders do not have (timm / torchvision ResNets, MobileNetV2).
-CLASSIFIER_PREFIXES = ("fc.", "classifier.")
+from frugalseg.zoo._hub import load_encoder_weights
 
 
 class SmpStudent(ImageStudent):
@@ -66,23 +64,6 @@ def drop_unused_stages(encoder: nn.Module) -> None:
             setattr(encoder.get_submodule(parent), child, nn.Identity())
 
 
-def load_encoder_weights(encoder: nn.Module, path: str | Path) -> None:
-    """Load a local state dict into an smp ``encoder`` strictly, never downloading anything.
-
-    The file is a ``.safetensors`` or torch file (read with ``weights_only=True``) holding the
-    encoder's own keys (``conv1.weight``, ``layer1.0.bn1.running_mean`` …: what
-    ``net.encoder.state_dict()`` gives, and what timm's or torchvision's ImageNet ResNet-18 holds);
-    an ImageNet classifier (``fc.*``, ``classifier.*``) is left out.
-
-    Raises:
-        WeightsError: naming the file, when it is missing, unreadable, or its keys or shapes do not
-            fit the encoder (the mismatching keys are listed).
-    """
-    loaded = read_weights_file(path)
-    state = {k: v for k, v in loaded.state_dict.items() if not k.startswith(CLASSIFIER_PREFIXES)}
-    load_state_dict_strictly(encoder, state, loaded.path)
-
-
 def smp_student(
     architecture: type[nn.Module],
     encoder: str,
@@ -91,16 +72,17 @@ def smp_student(
     encoder_weights: str | Path | None = None,
     **kwargs: Any,
 ) -> SmpStudent:
-    """An smp ``architecture`` with a randomly initialised ``encoder`` or one read from a local file.
+    """An smp ``architecture`` with a randomly initialised ``encoder`` or pretrained encoder weights.
 
     Args:
         architecture: the smp class (``smp.DeepLabV3Plus``, ``smp.PSPNet``).
         encoder: smp encoder name (``resnet18``, ``resnet101``, ``mobilenet_v2``).
         num_classes: output classes.
         num_frames: frames per clip (1: an image student).
-        encoder_weights: a local file with the encoder's state dict (`load_encoder_weights`), e.g. an
-            ImageNet ResNet-18 as paper 004 starts from; None keeps the random initialisation. In a
-            config: ``model.student_args: {encoder_weights: /path/to/resnet18.safetensors}``.
+        encoder_weights: smp's tag (``imagenet``: the ImageNet encoder paper 004 starts from, fetched
+            from smp's Hub repository into the Hugging Face cache), an ``hf-hub:ORG/NAME`` id, or a
+            local ``.safetensors`` / torch file of the encoder's state dict; None keeps the random
+            initialisation. In a config: ``model.student_args: {encoder_weights: imagenet}``.
         **kwargs: further arguments of the smp class (``encoder_depth``, ``decoder_channels`` …).
     """
     net = architecture(encoder_name=encoder, encoder_weights=None, classes=num_classes, **kwargs)
@@ -108,6 +90,6 @@ def smp_student(
     if not isinstance(smp_encoder, nn.Module):
         raise TypeError(f"{architecture.__name__} has no encoder module")
     if encoder_weights is not None:  # before unused stages are dropped: the file holds them all
-        load_encoder_weights(smp_encoder, encoder_weights)
+        load_encoder_weights(smp_encoder, encoder_weights, smp_encoder=encoder)
     drop_unused_stages(smp_encoder)
     return SmpStudent(net, num_classes, num_frames)

@@ -46,7 +46,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from frugalseg.zoo._base import Student, feature_info, resize_to
-from frugalseg.zoo._loading import load_backbone_weights
+from frugalseg.zoo._hub import load_encoder_weights
 from frugalseg.zoo._registry import ModelConfig, register_model
 from frugalseg.zoo._smp import SmpStudent, smp_student
 from frugalseg.zoo.tdnet import BINS, PyramidPoolingGroup, dilated_resnet, fcn_head
@@ -100,7 +100,9 @@ class PSPNet(Student):
         group_scale: factor on ``g_i`` before the shared predictor; None for the official rule
             (1 for 2 groups, N otherwise).
         dropout: Dropout2d rate of the heads (0.1).
-        backbone_weights: optional local file with a timm backbone state dict.
+        backbone_weights: the timm backbone's pretrained weights: ``True`` for timm's default ones
+            (its Hub repository, through the Hugging Face cache), an ``hf-hub:ORG/NAME`` id or a local
+            safetensors / torch file; None keeps the random initialisation.
     """
 
     group_index: Tensor  # groups × channels of a group's share (a buffer, with ``groups`` only)
@@ -117,12 +119,12 @@ class PSPNet(Student):
         groups: int | None = None,
         group_scale: float | None = None,
         dropout: float = 0.1,
-        backbone_weights: str | Path | None = None,
+        backbone_weights: str | Path | bool | None = None,
     ):
         super().__init__(num_classes, num_frames, aux_weights={"aux": aux_weight} if aux_head else {})
         self.backbone = dilated_resnet(backbone, backbone_channels)
-        if backbone_weights is not None:
-            load_backbone_weights(self.backbone, backbone_weights)
+        if backbone_weights not in (None, False):
+            load_encoder_weights(self.backbone, backbone_weights, timm_model=backbone)
         layer3_channels, layer4_channels = feature_info(self.backbone).channels()
         if groups is not None and (groups < 1 or layer4_channels % (4 * groups)):
             raise ValueError(

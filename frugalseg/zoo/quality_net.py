@@ -30,7 +30,8 @@ from torch import Tensor, nn
 from frugalseg.data.io import write_bytes_atomic
 from frugalseg.data.normalization import IMAGENET_MEAN, IMAGENET_STD
 from frugalseg.errors import ConfigError, WeightsError
-from frugalseg.zoo._loading import load_state_dict_strictly, read_tagged_safetensors, read_weights_file
+from frugalseg.zoo._hub import load_encoder_weights as hub_load_encoder_weights
+from frugalseg.zoo._loading import load_state_dict_strictly, read_tagged_safetensors
 
 FORMAT = "frugalseg-quality-net"
 DEFAULT_ENCODER = "resnet18"
@@ -192,7 +193,7 @@ class QualityNet(nn.Module):
         return self.head(self.dropout(self.embed(frames, masks)))
 
 
-def load_encoder_weights(net: QualityNet, path: str | Path) -> None:
+def load_encoder_weights(net: QualityNet, path: str | Path | bool) -> None:
     """Start both branches of ``net`` from one timm weights file of its encoder (without ``fc.*``).
 
     The file is safetensors (verified against a card beside it when there is one) or a torch state
@@ -200,15 +201,14 @@ def load_encoder_weights(net: QualityNet, path: str | Path) -> None:
 
     Args:
         net: the network whose frame and mask encoders are set.
-        path: the encoder's weights, e.g. ImageNet ResNet-18 weights saved by timm.
+        path: the encoder's weights: a file (e.g. ImageNet ResNet-18 weights saved by timm), an
+            ``hf-hub:`` id or ``True`` (timm's default pretrained weights of the encoder).
 
     Raises:
         WeightsError: naming the file, when it is missing, unreadable, or its tensors do not fit.
     """
-    loaded = read_weights_file(path)
-    state = {k: v for k, v in loaded.state_dict.items() if not k.startswith("fc.")}
-    load_state_dict_strictly(net.frame_encoder, state, loaded.path)
-    load_state_dict_strictly(net.mask_encoder, state, loaded.path)
+    hub_load_encoder_weights(net.frame_encoder, path, timm_model=net.encoder)
+    net.mask_encoder.load_state_dict(net.frame_encoder.state_dict())
 
 
 def save_quality_net(net: QualityNet, path: str | Path, meta: dict[str, Any] | None = None) -> Path:

@@ -49,7 +49,7 @@ from torch import Tensor, nn
 from frugalseg.zoo._attention import attention
 from frugalseg.zoo._base import Student, feature_info, resize_to
 from frugalseg.zoo._convert import Converter, Target, register_converter, shape_of
-from frugalseg.zoo._loading import load_backbone_weights
+from frugalseg.zoo._hub import load_encoder_weights
 from frugalseg.zoo._registry import ModelConfig, register_model
 
 #: Layer4 multi-grid dilations of the official dilated ResNet, one per block.
@@ -253,8 +253,10 @@ class TDNet(Student):
         sub_weight: loss weight of the sub-network path output ``"sub"`` (0.5).
         aux_weight: loss weight of the auxiliary head ``"aux"`` (0.1).
         dropout: rate of the attention, propagation and head dropouts (0.1).
-        backbone_weights: optional local file with a timm backbone state dict, loaded into every
-            sub-network (as the official code initialises all sub-networks from one PSPNet).
+        backbone_weights: the timm backbone's pretrained weights, loaded into every sub-network (as
+            the official code initialises all sub-networks from one PSPNet): ``True`` for timm's
+            default ones (its Hub repository, through the Hugging Face cache), an ``hf-hub:ORG/NAME``
+            id or a local safetensors / torch file.
     """
 
     def __init__(
@@ -273,7 +275,7 @@ class TDNet(Student):
         sub_weight: float = 0.5,
         aux_weight: float = 0.1,
         dropout: float = 0.1,
-        backbone_weights: str | Path | None = None,
+        backbone_weights: str | Path | bool | None = None,
     ):
         if num_frames < 2:
             raise ValueError(f"TDNet needs num_frames >= 2 (one frame per sub-network), got {num_frames}")
@@ -286,9 +288,10 @@ class TDNet(Student):
         self.kv_stride = kv_stride
         self.psp_groups = psp_groups
         self.backbones = nn.ModuleList(dilated_resnet(backbone, backbone_channels) for _ in range(num_frames))
-        if backbone_weights is not None:
-            for net in self.backbones:
-                load_backbone_weights(net, backbone_weights)
+        if backbone_weights not in (None, False):
+            load_encoder_weights(self.backbones[0], backbone_weights, timm_model=backbone)
+            for net in self.backbones[1:]:
+                net.load_state_dict(self.backbones[0].state_dict())
         layer3_channels, layer4_channels = feature_info(self.backbones[0]).channels()
         psp = [PyramidPoolingGroup(layer4_channels, psp_groups, i % psp_groups) for i in range(num_frames)]
         self.psp = nn.ModuleList(psp)

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from frugalseg.zoo._attention import attention
 from frugalseg.zoo._base import Student, feature_info, resize_to
 from frugalseg.zoo._convert import Converter, Target, register_converter, shape_of
-from frugalseg.zoo._loading import load_backbone_weights
+from frugalseg.zoo._hub import load_encoder_weights
 from frugalseg.zoo._registry import ModelConfig, register_model
 
 #: Past frames in the official configs (``sequence_num``); ``num_frames`` is one more.
@@ -173,8 +173,10 @@ class TMANet(Student):
         aux_channels: hidden width of the auxiliary FCN head (256).
         aux_weight: loss weight of the auxiliary head (0.4).
         dropout: Dropout2d rate of both heads (0.1).
-        backbone_weights: optional local safetensors or torch file with the timm backbone's state
-            dict (a classifier ``fc.*`` in it is ignored).
+        backbone_weights: the timm backbone's pretrained weights: ``True`` for timm's default ones
+            (its Hub repository, through the Hugging Face cache), an ``hf-hub:ORG/NAME`` id or a local
+            safetensors / torch file (a classifier ``fc.*`` in it is ignored); None keeps the random
+            initialisation.
         align_corners: used when resizing the logits to the input: the official Cityscapes config
             uses True, the CamVid config False.
     """
@@ -190,7 +192,7 @@ class TMANet(Student):
         aux_channels: int = 256,
         aux_weight: float = 0.4,
         dropout: float = 0.1,
-        backbone_weights: str | Path | None = None,
+        backbone_weights: str | Path | bool | None = None,
         align_corners: bool = False,
     ):
         if num_frames < 2:
@@ -202,8 +204,8 @@ class TMANet(Student):
         self.backbone = timm.create_model(
             backbone, features_only=True, output_stride=8, out_indices=(3, 4), pretrained=False
         )
-        if backbone_weights is not None:
-            load_backbone_weights(self.backbone, backbone_weights)
+        if backbone_weights not in (None, False):
+            load_encoder_weights(self.backbone, backbone_weights, timm_model=backbone)
         layer3_channels, layer4_channels = feature_info(self.backbone).channels()
         self.decode_head = TMAHead(
             layer4_channels, channels, key_channels, value_channels, num_frames - 1, num_classes, dropout

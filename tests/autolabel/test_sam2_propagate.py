@@ -201,6 +201,37 @@ def test_cli_with_a_checkpoint_file(streets: Path, sam2_checkpoint: Path, tmp_pa
     assert not wrong.exists()
 
 
+def test_cli_with_a_sam2_id_reads_the_model_from_the_hub_cache(
+    streets: Path, sam2_checkpoint: Path, tmp_path: Path, hub_cache, capsys
+) -> None:
+    """``--sam2-checkpoint facebook/sam2.1-hiera-tiny``: the file the id names, from an offline cache."""
+
+    def run(*extra: str) -> int:
+        argv = ["label", "propagate", "--format", "synthetic", "--root", str(streets), "--offsets", "-1"]
+        argv += ["--engine", "sam2", "--no-progress", "--device", "cpu", "--sam2-image-size", str(IMAGE_SIZE)]
+        return main([*argv, *extra])
+
+    hub_cache.add("facebook/sam2.1-hiera-tiny", {"sam2.1_hiera_tiny.pt": sam2_checkpoint.read_bytes()})
+    by_file, by_id = tmp_path / "by_file", tmp_path / "by_id"
+    assert run("--out", str(by_file), "--sam2-checkpoint", str(sam2_checkpoint)) == 0
+    assert run("--out", str(by_id), "--sam2-checkpoint", "facebook/sam2.1-hiera-tiny") == 0
+    [file_record], [id_record] = LabelStore(by_file).records(), LabelStore(by_id).records()
+    assert id_record["settings"]["config"] == "sam2.1_hiera_t"  # chosen from the id
+    assert id_record["settings"]["checkpoint"] == "sam2.1_hiera_tiny.pt"
+    assert id_record["settings"]["checkpoint_sha256"] == file_record["settings"]["checkpoint_sha256"]
+    labels = sorted(p.relative_to(by_file) for p in by_file.rglob("*.png"))
+    assert labels and labels == sorted(p.relative_to(by_id) for p in by_id.rglob("*.png"))
+    for name in labels:
+        assert np.array_equal(cv2.imread(str(by_file / name)), cv2.imread(str(by_id / name))), name
+    capsys.readouterr()
+    other = tmp_path / "other"
+    model = ("--sam2-checkpoint", "facebook/sam2.1-hiera-tiny", "--sam2-config", "sam2.1_hiera_s")
+    assert run("--out", str(other), *model) == 2
+    err = capsys.readouterr().err
+    assert "--sam2-config: sam2.1_hiera_s is not the model facebook/sam2.1-hiera-tiny names" in err
+    assert not other.exists()
+
+
 def test_missing_sam2_package_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "sam2", None)  # what an absent package looks like to import
     with pytest.raises(ImportError, match=r"pip install 'frugalseg\[sam2\]'"):

@@ -290,7 +290,7 @@ CASES = [  # fmt: skip
         "sam2 without a checkpoint",
         lambda t, d: _propagate(str(d["streets"]), "--engine", "sam2", "--out", str(t / "out")),
         2,
-        "--sam2-checkpoint: --engine sam2 needs a local SAM 2 checkpoint",
+        "--sam2-checkpoint: --engine sam2 needs a SAM 2 checkpoint (a file or an id",
     ),
     Case(
         "a sam2 checkpoint that does not exist",

@@ -4,11 +4,14 @@ Each config's header shows the command that runs it (``frugalseg fit --config co
 ``frugalseg vos fit --config …``, or ``--config configs/demo.yaml --config configs/<overlay>.yaml``
 for an overlay). The test reads that command, so a new config is tested the day it is added and a
 header whose command is wrong fails. Paper-sized students give way to small ones of the same
-family, weights files of other runs are dropped, and the data are the tiny generated trees.
+family, weights files of other runs are dropped, and the data are the tiny generated trees. An
+encoder named the ecosystem's way (smp's ``encoder_weights: imagenet``) is read, offline, from a
+Hugging Face cache that holds random weights under smp's own repository and revision.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import warnings
@@ -16,8 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 import yaml
 from data.fake_davis import write_moving_squares as make_davis
+from safetensors.torch import save as safetensors_bytes
 
 from frugalseg.cli.lightning import run_lightning_cli, run_vos_cli
 
@@ -39,6 +44,9 @@ SMALL_MODELS = {
     "tmanet_r50": "tmanet_r18",
     "stm_r50": "stm_r18",
 }
+
+#: The smp encoder of each student a shrunk config trains.
+SMP_ENCODERS = {"deeplabv3plus_r18": "resnet18", "deeplabv3plus_mbv2": "mobilenet_v2"}
 
 
 def _name(config: Path) -> str:
@@ -81,10 +89,38 @@ def _model_overrides(model: dict[str, Any]) -> list[str]:
     for key in ("student", "teacher"):
         if args.get(key) in SMALL_MODELS:
             overrides += [prefix + key, SMALL_MODELS[args[key]]]
+    student_args = args.get("student_args") or {}
+    if args.get("student") in SMALL_MODELS and "backbone_weights" in student_args:
+        # a small member's narrow backbone takes no ImageNet weights: random ones, as its try-out
+        kept = {k: v for k, v in student_args.items() if k != "backbone_weights"}
+        overrides += [prefix + "student_args", json.dumps(kept)]
     for key, value in args.items():
         if key.endswith("weights") and value is not None:
             overrides += [prefix + key, "null"]
     return overrides
+
+
+def cache_encoder_weights(hub_cache: Any, files: list[Path]) -> str | None:
+    """Random weights in the Hub cache for the smp tag (``imagenet``) the shrunk student's encoder names.
+
+    They go under smp's own repository and pinned revision, as the Hub holds them; returns that
+    repository (None when the config names no tag).
+    """
+    import segmentation_models_pytorch as smp
+
+    model = _merged(files).get("model", {})
+    args = model.get("init_args", model)
+    tag = (args.get("student_args") or {}).get("encoder_weights")
+    if tag is None:
+        return None
+    encoder = SMP_ENCODERS[SMALL_MODELS.get(args["student"], args["student"])]
+    settings = smp.encoders.encoders[encoder]["pretrained_settings"][tag]
+    torch.manual_seed(0)
+    state = smp.encoders.get_encoder(encoder).state_dict()
+    half = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    files_ = {"model.safetensors": safetensors_bytes(half), "config.json": b"{}"}
+    hub_cache.add(settings["repo_id"], files_, revision=settings["revision"], commit=settings["revision"])
+    return settings["repo_id"]
 
 
 def shrunk_command(config: Path, out: Path, streets: Path, davis: Path) -> tuple[bool, list[str]]:
@@ -128,12 +164,13 @@ def test_configs_are_found():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("config", CONFIGS, ids=_name)
-def test_config_trains_one_step_on_tiny_data(config, tiny_streets, davis, tmp_path, monkeypatch):
+def test_config_trains_one_step_on_tiny_data(config, tiny_streets, davis, tmp_path, monkeypatch, hub_cache):
     """The header's command parses and trains one step; the shared callbacks come from the command
     line, not from the config."""
     assert "callbacks" not in yaml.safe_load(config.read_text()).get("trainer", {}), "the CLI adds them"
     monkeypatch.chdir(tmp_path)  # relative paths of a config (runs/…) land here
     vos, args = shrunk_command(config, tmp_path / "run", tiny_streets, davis)
+    cache_encoder_weights(hub_cache, header_command(config)[1])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         run = run_vos_cli if vos else run_lightning_cli

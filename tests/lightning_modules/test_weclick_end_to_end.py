@@ -191,6 +191,8 @@ def test_tdnet_and_temporal_finetune_configs_train_with_their_losses(tiny_street
             "pspnet_r18_os8_small",
             "--model.init_args.teacher_weights",
             "null",
+            "--model.init_args.student_args",  # the small student's narrow backbone: random, as its try-out
+            "{sub_weight: 0.5, aux_weight: 0.1}",
             "--model.init_args.loss_args.fine.ohem_min_kept",
             "2000",
         ]

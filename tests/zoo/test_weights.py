@@ -13,7 +13,7 @@ import torch
 from frugalseg.cli import main
 from frugalseg.errors import WeightsError
 from frugalseg.lightning_modules.publish import publish_checkpoint
-from frugalseg.zoo import INDEX_FILE, get_model, load_pretrained, read_index, resolve
+from frugalseg.zoo import INDEX_FILE, get_model, load_pretrained, read_index, resolve, url_cache_path
 
 ARCH = "hrnetv2_w18_small"
 CLASSES = ["road", "sidewalk", "building", "car"]
@@ -253,8 +253,9 @@ def test_url_is_downloaded_once_into_the_cache_and_verified(published, zoo_dir, 
     url = (zoo_dir / card["file"]).as_uri()
     loaded = get_model(ARCH, weights=url).eval()
     assert torch.equal(_output(loaded), _output(model))
-    cached = cache / "weights" / card["file"]
-    assert cached.is_file() and (cache / "weights" / card["card"]).is_file()
+    cached = url_cache_path(url)
+    assert cached == cache / "weights" / hashlib.sha256(url.encode()).hexdigest()[:32] / card["file"]
+    assert cached.is_file() and url_cache_path(url.replace(".safetensors", ".json")).is_file()
     _flip_one_byte(cached)  # a corrupted cache is caught as well
     with pytest.raises(WeightsError, match="refusing to load it"):
         get_model(ARCH, weights=url)

@@ -134,7 +134,9 @@ class STMOptions:
     """The options of the ``stm`` engine (see `STMLoopEngine`)."""
 
     model: str = field(default="stm_r50", metadata={"help": "STM model"})
-    weights: str | None = field(default=None, metadata={"path": True, "help": "trained STM weights file"})
+    weights: str | None = field(
+        default=None, metadata={"path": True, "help": "trained STM weights: a file or an hf-hub:ORG/NAME id"}
+    )
     device: str = field(default="auto", metadata={"help": "torch device, auto: cuda if there is one"})
     random_weights: bool = field(default=False, metadata={"cli": False})
 
