@@ -256,30 +256,54 @@ def anchor_colour_models(
     if not 2 <= values.size <= max_classes:
         return models
     background = int(values[counts.argmax()])
-    height, width = label.shape
     bgr = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
     cv2.setRNGSeed(0)  # GrabCut's k-means start draws from OpenCV's RNG: the same models every run
     for value in values:
         if value == background:
             continue
-        ys, xs = np.nonzero(label == value)
-        y0, y1 = max(int(ys.min()) - margin, 0), min(int(ys.max()) + margin + 1, height)
-        x0, x1 = max(int(xs.min()) - margin, 0), min(int(xs.max()) + margin + 1, width)
-        window = label[y0:y1, x0:x1]
+        box = _grown_box(label == value, margin)
+        window = label[box]
         mask = np.where(window == value, cv2.GC_FGD, cv2.GC_BGD).astype(np.uint8)
         outside = window != value
         if outside.sum() < 10 or (~outside).sum() < 10:
             continue  # too few pixels of one side for a mixture of 5
         # the unlabelled pixels of the box count as surroundings: never as the object
         bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
-        try:
-            cv2.grabCut(
-                np.ascontiguousarray(bgr[y0:y1, x0:x1]), mask, _NO_RECT, bgd, fgd, 1, cv2.GC_INIT_WITH_MASK
-            )
-        except cv2.error:
-            continue
-        models[int(value)] = bgd, fgd
+        if _cut(np.ascontiguousarray(bgr[box]), mask, (bgd, fgd), 1, cv2.GC_INIT_WITH_MASK) is not None:
+            models[int(value)] = bgd, fgd
     return models
+
+
+def _object_trimap(
+    current: np.ndarray, reliable: np.ndarray, grow: int, erode: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The zone an object's cut may cover and GrabCut's mask for it (see `object_cut`).
+
+    Args:
+        current: H×W bool, the object's pixels.
+        reliable: H×W bool, where the flow passed its checks.
+        grow: how far (px) outside the object the zone reaches.
+        erode: erosion (px) of the reliable object pixels that are sure object, and width of the
+            band outside the object where reliable pixels stay open.
+
+    Returns:
+        ``(zone, mask)``: H×W bool, the object grown by ``grow`` px, and the H×W uint8 mask — sure
+        object, probable object, probable not-object in the zone, sure not-object elsewhere.
+    """
+    obj = current.view(np.uint8)
+    zone = cv2.dilate(obj, _disk(grow)) > 0
+    mask = np.full(current.shape, cv2.GC_BGD, np.uint8)
+    mask[zone] = cv2.GC_PR_BGD
+    mask[current] = cv2.GC_PR_FGD
+    sure = current & reliable
+    if erode > 0:
+        sure = cv2.erode(sure.view(np.uint8), _disk(erode)) > 0
+    mask[sure] = cv2.GC_FGD
+    outside = reliable & ~current
+    if erode > 0:
+        outside &= cv2.dilate(obj, _disk(erode)) == 0
+    mask[outside & zone] = cv2.GC_BGD
+    return zone, mask
 
 
 def object_cut(
@@ -320,54 +344,21 @@ def object_cut(
         ignore: the unlabelled value.
         margin: context (px) around the grown region.
     """
-    if label.shape != reliable.shape or label.shape != frame.shape[:2]:
-        raise ValueError(
-            f"label {label.shape}, reliable {reliable.shape} and frame {frame.shape} differ in size"
-        )
+    _check_sizes(label, reliable, frame)
     out = label.copy()
     values, counts = _class_counts(label, ignore)
     if values.size < 2 or not models:
         return out, np.zeros(label.shape, bool)
-    background = int(values[counts.argmax()])
-    height, width = label.shape
     bgr = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
-    for value in values[np.argsort(counts)]:
-        if value == background or int(value) not in models:
+    background, objects = _background_and_objects(values, counts)
+    for value in objects:
+        if value not in models:
             continue
-        current = out == value
-        obj = current.view(np.uint8)
-        zone = cv2.dilate(obj, _disk(grow)) > 0
-        mask = np.full(label.shape, cv2.GC_BGD, np.uint8)
-        mask[zone] = cv2.GC_PR_BGD
-        mask[current] = cv2.GC_PR_FGD
-        sure = current & reliable
-        if erode > 0:
-            sure = cv2.erode(sure.view(np.uint8), _disk(erode)) > 0
-        mask[sure] = cv2.GC_FGD
-        outside = reliable & ~current
-        if erode > 0:
-            outside &= cv2.dilate(obj, _disk(erode)) == 0
-        mask[outside & zone] = cv2.GC_BGD
-        ys, xs = np.nonzero(zone)
-        y0, y1 = max(int(ys.min()) - margin, 0), min(int(ys.max()) + margin + 1, height)
-        x0, x1 = max(int(xs.min()) - margin, 0), min(int(xs.max()) + margin + 1, width)
-        sub = np.ascontiguousarray(mask[y0:y1, x0:x1])
-        bgd, fgd = (m.copy() for m in models[int(value)])
-        try:
-            cv2.grabCut(
-                np.ascontiguousarray(bgr[y0:y1, x0:x1]),
-                sub,
-                _NO_RECT,
-                bgd,
-                fgd,
-                iterations,
-                cv2.GC_EVAL_FREEZE_MODEL,
-            )
-        except cv2.error:
-            continue
-        inside = (sub == cv2.GC_FGD) | (sub == cv2.GC_PR_FGD)
-        window = out[y0:y1, x0:x1]
-        was = window == value
-        window[inside] = value
-        window[was & ~inside] = background
+        zone, mask = _object_trimap(out == value, reliable, grow, erode)
+        box = _grown_box(zone, margin)
+        frozen = models[value][0].copy(), models[value][1].copy()
+        image, sub = np.ascontiguousarray(bgr[box]), np.ascontiguousarray(mask[box])
+        inside = _cut(image, sub, frozen, iterations, cv2.GC_EVAL_FREEZE_MODEL)
+        if inside is not None:
+            _paste_cut(out[box], inside, value, background)
     return out, out != label
