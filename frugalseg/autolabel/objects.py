@@ -67,6 +67,12 @@ class LabelObjects:
         result: np.ndarray = self.index == i
         return result
 
+    def _add(self, pixels: np.ndarray, train_id: int, instance_id: int | None) -> None:
+        """Append an object of class ``train_id`` made of ``pixels`` (H×W bool, unclaimed so far)."""
+        self.index[pixels] = len(self.classes)
+        self.classes.append(train_id)
+        self.instance_ids.append(instance_id)
+
     def label_map(self) -> np.ndarray:
         """The label map the objects cover (each pixel its object's class, 255 elsewhere)."""
         table = np.append(np.asarray(self.classes, dtype=np.uint8), np.uint8(IGNORE_INDEX))
@@ -104,43 +110,62 @@ def split_objects(
     if label.ndim != 2 or label.dtype != np.uint8:
         raise ValueError(f"label must be an H×W uint8 map, got shape {label.shape} and dtype {label.dtype}")
     wanted = None if train_ids is None else {int(t) for t in train_ids}
-    index = np.full(label.shape, -1, dtype=np.int32)
-    classes: list[int] = []
-    instances: list[int | None] = []
+    objects = LabelObjects(index=np.full(label.shape, -1, dtype=np.int32), classes=[], instance_ids=[])
     if instance_ids is not None:
         if instance_ids.shape != label.shape:
             raise ValueError(
                 f"instance-id map of shape {instance_ids.shape} does not fit the label of shape {label.shape}"
             )
-        labelled = (instance_ids > 0) & (label != IGNORE_INDEX)
-        for value in np.unique(instance_ids[labelled]).tolist():
-            pixels = labelled & (instance_ids == value)
-            train_id = int(np.bincount(label[pixels]).argmax())
-            if wanted is not None and train_id not in wanted:
-                continue
-            pixels &= label == train_id
-            index[pixels] = len(classes)
-            classes.append(train_id)
-            instances.append(value)
-    rest = (index < 0) & (label != IGNORE_INDEX)
+        _add_instances(objects, label, instance_ids, wanted)
+    rest = (objects.index < 0) & (label != IGNORE_INDEX)
     for train_id in np.unique(label[rest]).tolist():
         if wanted is not None and train_id not in wanted:
             continue
-        pixels = rest & (label == train_id)
-        if stuff == "class":
-            count, components, areas = 2, pixels.astype(np.int32), [0, int(pixels.sum())]
-        else:
-            count, components, stats, _ = cv2.connectedComponentsWithStats(
-                pixels.astype(np.uint8), connectivity=8, ltype=cv2.CV_32S
-            )
-            areas = stats[:, cv2.CC_STAT_AREA].tolist()
+        count, components, areas = _pieces(rest & (label == train_id), stuff)
         for component in range(1, count):
-            if areas[component] < min_component_area:
-                continue
-            index[components == component] = len(classes)
-            classes.append(train_id)
-            instances.append(None)
-    return LabelObjects(index=index, classes=classes, instance_ids=instances)
+            if areas[component] >= min_component_area:
+                objects._add(components == component, train_id, None)
+    return objects
+
+
+def _add_instances(
+    objects: LabelObjects, label: np.ndarray, instance_ids: np.ndarray, wanted: set[int] | None
+) -> None:
+    """Add one object per instance of ``instance_ids`` (by id) whose class is ``wanted``.
+
+    Args:
+        objects: the objects so far (none), added to.
+        label: H×W uint8 train ids.
+        instance_ids: H×W instance ids (0: no instance).
+        wanted: the classes kept, None for all.
+    """
+    labelled = (instance_ids > 0) & (label != IGNORE_INDEX)
+    for value in np.unique(instance_ids[labelled]).tolist():
+        pixels = labelled & (instance_ids == value)
+        train_id = int(np.bincount(label[pixels]).argmax())
+        if wanted is not None and train_id not in wanted:
+            continue
+        objects._add(pixels & (label == train_id), train_id, value)
+
+
+def _pieces(pixels: np.ndarray, stuff: str) -> tuple[int, np.ndarray, list[int]]:
+    """The objects one class's pixels make: one per 8-connected component, or the class as one.
+
+    Args:
+        pixels: H×W bool, the class's pixels outside instances.
+        stuff: ``"components"`` or ``"class"`` (`STUFF_MODES`).
+
+    Returns:
+        ``(count, pieces, areas)`` as OpenCV's connected components give them: pieces labelled
+        1…count−1 in an H×W int32 map (0: not the class), and each label's pixel count.
+    """
+    if stuff == "class":
+        return 2, pixels.astype(np.int32), [0, int(pixels.sum())]
+    count, pieces, stats, _ = cv2.connectedComponentsWithStats(
+        pixels.astype(np.uint8), connectivity=8, ltype=cv2.CV_32S
+    )
+    areas: list[int] = stats[:, cv2.CC_STAT_AREA].tolist()
+    return count, pieces, areas
 
 
 def merge_objects(

@@ -301,6 +301,101 @@ def read_confidence(label_path: Path, shape: tuple[int, ...]) -> np.ndarray | No
     return image.astype(np.float32) / 255.0
 
 
+def _clips_of(fmt: Format, records: list[dict[str, Any]]) -> dict[tuple[str, str], Clip]:
+    """The clips of every split the records name, by (split, clip id).
+
+    Args:
+        fmt: the data set's reader.
+        records: the store's manifest records.
+    """
+    clips: dict[tuple[str, str], Clip] = {}
+    for split in sorted({record["split"] for record in records}):
+        clips.update(((split, clip.clip_id), clip) for clip in fmt.clips(split))
+    return clips
+
+
+def _read_truth(fmt: Format, ref: LabelRef | None, path: Path, label: np.ndarray) -> np.ndarray | None:
+    """The ground truth of a stored label's frame, or None when the frame has none.
+
+    Args:
+        fmt: the data set's reader.
+        ref: the ground truth of the label's frame, or None.
+        path: the stored label's file (named in the error).
+        label: the stored label, already read.
+
+    Raises:
+        DataError: the ground truth's size differs from the label's.
+    """
+    if ref is None:
+        return None
+    truth = fmt.read_label(ref)
+    if truth.shape != label.shape:
+        raise DataError(
+            path, f"label size {label.shape[::-1]} differs from its ground truth's {truth.shape[::-1]}"
+        )
+    return truth
+
+
+@dataclass
+class _Tally:
+    """What scoring a store accumulates: sums per (kind, offset), a row per label, the human and machine cost.
+
+    Attributes:
+        num_classes: classes of the data set.
+        object_classes: the object classes of object-mask data, None for semantic data.
+        ledger: the human cost of the labels added.
+        groups: running sums per (kind, offset).
+        per_clip: one row per label (clip, kind, offset, coverage, J, mean confidence).
+        machine_seconds: the engine's time behind the labels added, from their records.
+    """
+
+    num_classes: int
+    object_classes: tuple[int, ...] | None
+    ledger: _CostLedger
+    groups: dict[tuple[str, int], _Group] = field(default_factory=dict)
+    per_clip: list[dict[str, Any]] = field(default_factory=list)
+    machine_seconds: float = 0.0
+
+    def add(
+        self, record: dict[str, Any], clip: Clip, path: Path, label: np.ndarray, truth: np.ndarray | None
+    ) -> None:
+        """Score one stored label (``path``, read as ``label``) and count its cost.
+
+        Args:
+            record: its manifest record.
+            clip: its clip.
+            path: its file, beside which a confidence map may lie.
+            label: the label map.
+            truth: the ground truth of its frame, or None.
+        """
+        score = None if truth is None else score_frame(label, truth, self.num_classes, self.object_classes)
+        group = self.groups.setdefault((record["kind"], record["offset"]), _Group(self.num_classes))
+        group.add(label, score)
+        confidence = read_confidence(path, label.shape)
+        if confidence is not None:
+            group.add_confidence(confidence, label, truth)
+        self.per_clip.append(
+            {
+                "clip_id": record["clip_id"],
+                "split": record["split"],
+                "kind": record["kind"],
+                "offset": record["offset"],
+                "coverage": float((label != IGNORE_INDEX).mean()),
+                "j": float(np.mean(score.object_ious)) if score and score.object_ious else None,
+                "confidence": float(confidence.mean()) if confidence is not None else None,
+            }
+        )
+        self.ledger.add(record, clip, path, label)
+        self.machine_seconds += float(record.get("seconds", 0.0))
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The summary of each (kind, offset), in that order."""
+        return [
+            {"kind": kind, "offset": offset, **self.groups[kind, offset].summary()}
+            for kind, offset in sorted(self.groups)
+        ]
+
+
 def evaluate_store(
     store_root: str | Path, costs: AnnotationCosts = DEFAULT_COSTS, *, progress: bool = True
 ) -> dict[str, Any]:
@@ -316,17 +411,9 @@ def evaluate_store(
     records = store.records()
     if not records:
         raise LabelStoreError(store.manifest_path, "the store holds no labels")
-    num_classes = fmt.num_classes
-    object_classes = fmt.object_classes or None
-
-    clips: dict[tuple[str, str], Clip] = {}
-    for split in sorted({record["split"] for record in records}):
-        clips.update(((split, clip.clip_id), clip) for clip in fmt.clips(split))
+    clips = _clips_of(fmt, records)
     truths: dict[tuple[str, str], dict[int, LabelRef]] = {}
-    groups: dict[tuple[str, int], _Group] = {}
-    per_clip: list[dict[str, Any]] = []
-    ledger = _CostLedger(fmt, costs)
-    machine_seconds = 0.0
+    tally = _Tally(fmt.num_classes, fmt.object_classes or None, _CostLedger(fmt, costs))
     columns = (TextColumn("scoring labels"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, disable=not progress) as bar:
         for record in bar.track(records):
@@ -335,43 +422,12 @@ def evaluate_store(
                 raise LabelStoreError(
                     store.manifest_path, f"clip {key[1]} ({key[0]}) is not in the data set at {fmt.root}"
                 )
-            clip = clips[key]
             if key not in truths:
-                truths[key] = fmt.ground_truth(clip)
+                truths[key] = fmt.ground_truth(clips[key])
             path = store.root / record["path"]
-            label = read_label(path, num_classes)
-            score = truth = None
-            truth_ref = truths[key].get(record["offset"])
-            if truth_ref is not None:
-                truth = fmt.read_label(truth_ref)
-                if truth.shape != label.shape:
-                    raise DataError(
-                        path,
-                        f"label size {label.shape[::-1]} differs from its ground truth's {truth.shape[::-1]}",
-                    )
-                score = score_frame(label, truth, num_classes, object_classes)
-            group = groups.setdefault((record["kind"], record["offset"]), _Group(num_classes))
-            group.add(label, score)
-            confidence = read_confidence(path, label.shape)
-            if confidence is not None:
-                group.add_confidence(confidence, label, truth)
-            per_clip.append(
-                {
-                    "clip_id": record["clip_id"],
-                    "split": record["split"],
-                    "kind": record["kind"],
-                    "offset": record["offset"],
-                    "coverage": float((label != IGNORE_INDEX).mean()),
-                    "j": float(np.mean(score.object_ious)) if score and score.object_ious else None,
-                    "confidence": float(confidence.mean()) if confidence is not None else None,
-                }
-            )
-            ledger.add(record, clip, path, label)
-            machine_seconds += float(record.get("seconds", 0.0))
-
-    rows = [
-        {"kind": kind, "offset": offset, **groups[kind, offset].summary()} for kind, offset in sorted(groups)
-    ]
+            label = read_label(path, tally.num_classes)
+            truth = _read_truth(fmt, truths[key].get(record["offset"]), path, label)
+            tally.add(record, clips[key], path, label, truth)
     return {
         "store": str(store.root),
         "format": format_name,
@@ -379,11 +435,11 @@ def evaluate_store(
         "split": run.get("split"),
         "engine": run.get("engine"),
         "settings": run.get("settings"),
-        "metric": "J" if object_classes is not None else "mIoU",
-        "num_classes": num_classes,
-        "rows": rows,
-        "per_clip": sorted(per_clip, key=lambda r: (r["kind"], r["clip_id"], r["offset"])),
-        "cost": {**ledger.summary(), "machine_seconds": machine_seconds},
+        "metric": "J" if tally.object_classes is not None else "mIoU",
+        "num_classes": tally.num_classes,
+        "rows": tally.rows(),
+        "per_clip": sorted(tally.per_clip, key=lambda r: (r["kind"], r["clip_id"], r["offset"])),
+        "cost": {**tally.ledger.summary(), "machine_seconds": tally.machine_seconds},
     }
 
 

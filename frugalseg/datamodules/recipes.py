@@ -196,36 +196,72 @@ def draw_samples(
     if budget < 0:
         raise ConfigError("budget", f"must be >= 0, got {budget}")
     rng = random.Random(seed)
-    samples: list[Sample] = []
-
     if recipe.coarse_percent == 0:
-        kind = recipe.anchor_kind
-        pool = [clip for clip in ordered if _has_label(clip, kind)]
-        if pool:
-            check_served(recipe, pool)
-        count = _limit(math.ceil(budget / len(recipe.offsets)), len(pool), f"with a {kind.value} label")
-        left_out: list[str] = []
-        for clip in rng.sample(pool, count):
-            for offset in recipe.offsets:
-                if clip.has_frame(offset):
-                    samples.append(Sample(clip.clip_id, offset, recipe.kind_at(offset)))
-                else:
-                    left_out.append(f"{clip.clip_id}{offset:+d}")
-        if left_out:
-            shown = ", ".join(left_out[:5]) + (f" and {len(left_out) - 5} more" if len(left_out) > 5 else "")
-            logger.warning(
-                "recipe %s: %d sample(s) left out, their frames are missing from partial snippets (%s)",
-                recipe.name,
-                len(left_out),
-                shown,
-            )
-        return sorted(samples, key=_sort_key)
+        samples = _draw_frame_mix(recipe, ordered, budget, rng)
+    else:
+        samples = _draw_coarse_mix(recipe, ordered, fine_pool, budget, rng)
+    return sorted(samples, key=_sort_key)
 
-    # Coarse clips are drawn among those with a plain coarse label for both C{X} and RC{X}, so
-    # that the refined mix uses exactly the same samples as the non-refined one (paper 001, 5.2.1).
+
+def _draw_frame_mix(recipe: Recipe, ordered: Sequence[Clip], budget: int, rng: random.Random) -> list[Sample]:
+    """The samples of a frame mix: every offset of the recipe in ``ceil(budget / offsets)`` drawn clips.
+
+    Clips are drawn among those whose anchor has the recipe's ``anchor_kind`` label; an offset a
+    clip has no frame for is left out with a warning.
+
+    Args:
+        recipe: a frame mix (``coarse_percent`` 0).
+        ordered: the clips, sorted by id.
+        budget: the total number of samples aimed at.
+        rng: the draw's generator.
+    """
+    kind = recipe.anchor_kind
+    pool = [clip for clip in ordered if _has_label(clip, kind)]
+    if pool:
+        check_served(recipe, pool)
+    count = _limit(math.ceil(budget / len(recipe.offsets)), len(pool), f"with a {kind.value} label")
+    samples: list[Sample] = []
+    left_out: list[str] = []
+    for clip in rng.sample(pool, count):
+        for offset in recipe.offsets:
+            if clip.has_frame(offset):
+                samples.append(Sample(clip.clip_id, offset, recipe.kind_at(offset)))
+            else:
+                left_out.append(f"{clip.clip_id}{offset:+d}")
+    if left_out:
+        shown = ", ".join(left_out[:5]) + (f" and {len(left_out) - 5} more" if len(left_out) > 5 else "")
+        logger.warning(
+            "recipe %s: %d sample(s) left out, their frames are missing from partial snippets (%s)",
+            recipe.name,
+            len(left_out),
+            shown,
+        )
+    return samples
+
+
+def _draw_coarse_mix(
+    recipe: Recipe, ordered: Sequence[Clip], fine_pool: Sequence[Clip], budget: int, rng: random.Random
+) -> list[Sample]:
+    """The samples of a coarse-ratio mix: ``coarse_percent`` % of ``budget`` coarse labels, the rest fine.
+
+    Coarse clips are drawn among those with a plain coarse label for both C{X} and RC{X}, so that
+    the refined mix uses exactly the same samples as the non-refined one (paper 001, 5.2.1). Fine
+    clips are drawn first among the clips not drawn for a coarse label.
+
+    Args:
+        recipe: a coarse mix (``coarse_percent`` > 0).
+        ordered: the clips, sorted by id.
+        fine_pool: those of them with a fine label at offset 0.
+        budget: the total number of samples.
+        rng: the draw's generator.
+
+    Raises:
+        ValueError: a drawn clip lacks the recipe's ``coarse_kind`` label.
+    """
     n_coarse = round(budget * recipe.coarse_percent / 100)
     coarse_pool = [clip for clip in ordered if _has_label(clip, LabelKind.COARSE)]
     coarse_clips = rng.sample(coarse_pool, _limit(n_coarse, len(coarse_pool), "with a coarse label"))
+    samples: list[Sample] = []
     for clip in coarse_clips:
         if not _has_label(clip, recipe.coarse_kind):
             raise ValueError(f"clip {clip.clip_id} has no {recipe.coarse_kind.value} label at offset 0")
@@ -239,7 +275,7 @@ def draw_samples(
     fine_clips += rng.sample(reused, n_fine - len(fine_clips))
     for clip in fine_clips:
         samples.append(Sample(clip.clip_id, 0, LabelKind.FINE))
-    return sorted(samples, key=_sort_key)
+    return samples
 
 
 def _sort_key(sample: Sample) -> tuple[str, int, str]:

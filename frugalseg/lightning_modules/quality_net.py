@@ -268,6 +268,47 @@ def _loader(
     )
 
 
+def _input_size(samples: QualitySampleSet, val_samples: QualitySampleSet | None) -> int:
+    """The network's input size: the side of the training frames, which validation frames must share.
+
+    Args:
+        samples: the training samples.
+        val_samples: held-out samples, or None.
+
+    Raises:
+        ConfigError: no samples, or validation samples of another size.
+    """
+    if len(samples) == 0:
+        raise ConfigError("samples", "no quality samples to train on")
+    size = int(samples.frames.shape[1])
+    if val_samples is not None and int(val_samples.frames.shape[1]) != size:
+        raise ConfigError(
+            "val_samples", f"are {val_samples.frames.shape[1]} px square, the training samples {size} px"
+        )
+    return size
+
+
+def _trainer_options(epochs: int, overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """``lightning.Trainer`` arguments: a quiet, deterministic CPU run of ``epochs``, then ``overrides``.
+
+    Args:
+        epochs: the run's ``max_epochs``.
+        overrides: arguments that replace these defaults, or None.
+    """
+    return {
+        "max_epochs": epochs,
+        "accelerator": "cpu",
+        "devices": 1,
+        "logger": False,
+        "enable_checkpointing": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        "num_sanity_val_steps": 0,
+        "deterministic": True,
+        **(overrides or {}),
+    }
+
+
 def fit_quality_net(
     samples: QualitySampleSet,
     *,
@@ -306,33 +347,15 @@ def fit_quality_net(
     Raises:
         ConfigError: no samples, or validation samples of another input size.
     """
-    if len(samples) == 0:
-        raise ConfigError("samples", "no quality samples to train on")
-    size = int(samples.frames.shape[1])
-    if val_samples is not None and int(val_samples.frames.shape[1]) != size:
-        raise ConfigError(
-            "val_samples", f"are {val_samples.frames.shape[1]} px square, the training samples {size} px"
-        )
+    size = _input_size(samples, val_samples)
     L.seed_everything(seed, verbose=False)
     module = QualityNetModule(
         encoder, bins, size, lr, momentum, weight_decay, encoder_weights=encoder_weights
     )
     train = _loader(samples, bins, batch_size, seed, num_workers)
     val = None if val_samples is None else _loader(val_samples, bins, batch_size, None, num_workers)
-    options: dict[str, Any] = {
-        "max_epochs": epochs,
-        "accelerator": "cpu",
-        "devices": 1,
-        "logger": False,
-        "enable_checkpointing": False,
-        "enable_progress_bar": False,
-        "enable_model_summary": False,
-        "num_sanity_val_steps": 0,
-        "deterministic": True,
-        **(trainer_options or {}),
-    }
     with quiet_trainers():
-        trainer = L.Trainer(**options)
+        trainer = L.Trainer(**_trainer_options(epochs, trainer_options))
         trainer.fit(module, train_dataloaders=train, val_dataloaders=val)
     scores = {k: round(float(v), 4) for k, v in trainer.callback_metrics.items()}
     log.info("QNet after %d epochs on %d samples: %s", epochs, len(samples), scores)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from frugalseg.autolabel.objects import merge_objects, split_objects
+from frugalseg.autolabel.objects import _pieces, merge_objects, split_objects
 from frugalseg.data.formats.cityscapes import instances, read_instance_ids
 from frugalseg.data.io import read_label
 
@@ -56,6 +56,19 @@ def test_class_mode_gives_one_object_per_class() -> None:
     assert objects.classes == [0, 1, 13]
     assert objects.mask(0).sum() == 7 and objects.mask(1).sum() == 9 and objects.mask(2).sum() == 4
 
+
+
+def test_a_class_splits_into_8_connected_pieces_or_stays_one() -> None:
+    pixels = np.zeros((4, 6), bool)
+    pixels[0, 0] = pixels[1, 1] = True  # diagonal neighbours: one piece
+    pixels[3, 4:6] = True
+    count, pieces, areas = _pieces(pixels, "components")
+    assert count == 3 and areas == [20, 2, 2]
+    expected = [[1, 0, 0, 0, 0, 0], [0, 1, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 2, 2]]
+    np.testing.assert_array_equal(pieces, expected)
+    count, pieces, areas = _pieces(pixels, "class")
+    assert count == 2 and areas == [0, 4]
+    np.testing.assert_array_equal(pieces, pixels.astype(np.int32))
 
 def test_class_filter_and_smallest_component() -> None:
     objects = split_objects(HAND_MAP, train_ids=[1, 13], min_component_area=4)

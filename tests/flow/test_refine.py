@@ -1,15 +1,26 @@
 """`snap_labels`: reliable pixels stay, an unreliable misplaced boundary moves to the colour edge,
 and label maps with many classes are left alone. `object_cut`: a part the flow lost comes back
-with the anchor's colour models."""
+with the anchor's colour models. Their steps: the cut's box, the order of the classes, the masks
+GrabCut starts from."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from frugalseg.flow.refine import anchor_colour_models, object_cut, snap_labels
+from frugalseg.flow.refine import (
+    _background_and_objects,
+    _class_counts,
+    _grown_box,
+    _object_trimap,
+    _snap_trimap,
+    anchor_colour_models,
+    object_cut,
+    snap_labels,
+)
 
 H, W = 60, 80
+GC_BGD, GC_FGD, GC_PR_BGD, GC_PR_FGD = 0, 1, 2, 3  # OpenCV's GrabCut mask values
 
 
 def scene(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -102,3 +113,44 @@ def test_object_cut_keeps_a_right_label_and_leaves_unmodelled_maps_alone() -> No
     assert (out == truth).all() and not changed.any()
     with pytest.raises(ValueError, match="differ in size"):
         object_cut(truth, np.ones((H, W + 1), bool), frame, models)
+
+
+def test_the_cut_box_is_the_region_grown_by_the_margin_and_clipped_to_the_map() -> None:
+    region = np.zeros((10, 12), bool)
+    region[2, 3] = region[5, 8] = True
+    assert _grown_box(region, 0) == (slice(2, 6), slice(3, 9))
+    assert _grown_box(region, 2) == (slice(0, 8), slice(1, 11))
+    assert _grown_box(region, 5) == (slice(0, 10), slice(0, 12))
+
+
+def test_the_rarest_class_is_cut_first_and_the_most_frequent_is_the_background() -> None:
+    label = np.array([[0, 0, 0, 0], [0, 2, 2, 2], [255, 5, 255, 0]], np.uint8)
+    values, counts = _class_counts(label, ignore=255)
+    assert values.tolist() == [0, 2, 5] and counts.tolist() == [6, 3, 1]
+    assert _background_and_objects(values, counts) == (0, [5, 2])
+
+
+def test_a_snap_fixes_the_closed_pixels_and_opens_the_others_by_their_label() -> None:
+    current = np.array([[True, True, False, False]])
+    open_ = np.array([[False, True, True, False]])
+    assert _snap_trimap(current, open_).tolist() == [[GC_FGD, GC_PR_FGD, GC_PR_BGD, GC_BGD]]
+
+
+def test_an_object_cut_fixes_reliable_pixels_and_opens_the_rest_of_the_grown_object() -> None:
+    current = np.zeros((7, 7), bool)
+    current[2:5, 2:5] = True
+    reliable = np.ones((7, 7), bool)
+    reliable[2, 2:5] = False  # the object's top row
+    reliable[1, 3] = False  # and the pixel above it
+    zone, mask = _object_trimap(current, reliable, grow=1, erode=0)
+    grown = current.copy()  # grown by a 3×3 cross: the square without its outer corners
+    grown[1, 2:5] = grown[5, 2:5] = grown[2:5, 1] = grown[2:5, 5] = True
+    assert (zone == grown).all()
+    expected = np.full((7, 7), GC_BGD)
+    expected[1, 3] = GC_PR_BGD  # unreliable, in the zone, outside the object
+    expected[2, 2:5] = GC_PR_FGD  # unreliable object pixels
+    expected[3:5, 2:5] = GC_FGD  # reliable object pixels
+    assert (mask == expected).all()
+    _, eroded = _object_trimap(current, np.ones((7, 7), bool), grow=1, erode=1)
+    assert eroded[3, 3] == GC_FGD and (eroded[current & (eroded != GC_FGD)] == GC_PR_FGD).all()
+    assert (eroded[grown & ~current] == GC_PR_BGD).all()  # the band of ``erode`` px outside stays open

@@ -12,6 +12,7 @@ from frugalseg.active.objects.training_samples import QualitySamples
 from frugalseg.errors import ConfigError
 from frugalseg.lightning_modules.quality_net import (
     QualityNetModule,
+    _trainer_options,
     evaluate_quality_net,
     fit_quality_net,
     quality_metrics,
@@ -117,3 +118,19 @@ def test_no_samples_or_validation_of_another_size_is_refused() -> None:
         fit_quality_net(QualitySamples.empty(SIZE), epochs=1)
     with pytest.raises(ConfigError, match="val_samples: are 64 px square, the training samples 32 px"):
         fit_quality_net(separable_samples(4, 0), epochs=1, val_samples=separable_samples(4, 1, size=64))
+
+
+def test_the_trainer_runs_quietly_on_the_cpu_unless_told_otherwise() -> None:
+    assert _trainer_options(3, None) == {
+        "max_epochs": 3,
+        "accelerator": "cpu",
+        "devices": 1,
+        "logger": False,
+        "enable_checkpointing": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        "num_sanity_val_steps": 0,
+        "deterministic": True,
+    }
+    options = _trainer_options(3, {"accelerator": "gpu", "max_epochs": 5})
+    assert options["accelerator"] == "gpu" and options["max_epochs"] == 5 and options["devices"] == 1
