@@ -8,18 +8,10 @@ from pathlib import Path
 from frugalseg.data.clips import LabelKind
 from frugalseg.data.formats import FORMATS
 from frugalseg.errors import ConfigError
+from frugalseg.interop.formats import READERS, WRITERS
 
-TOOL_FORMATS = (
-    "cvat-video",
-    "cvat-images",
-    "cvat-mask",
-    "coco",
-    "coco-panoptic",
-    "label-studio",
-    "labelme",
-    "mots",
-)
-EXPORT_FORMATS = ("coco", "cvat-video", "label-studio")
+TOOL_FORMATS = tuple(READERS)
+EXPORT_FORMATS = tuple(WRITERS)
 DENSE = ("fine", "coarse", "pseudo", "refined_coarse")
 
 

@@ -13,14 +13,21 @@ from pathlib import Path
 from frugalseg.errors import ConfigError
 from frugalseg.interop.coco import read_coco, read_coco_panoptic, write_coco
 from frugalseg.interop.cvat import read_cvat_images, read_cvat_video, write_cvat_video
+from frugalseg.interop.label_studio import read_label_studio, write_label_studio
+from frugalseg.interop.labelme import read_labelme
+from frugalseg.interop.masks import read_cvat_mask, read_mots
 from frugalseg.interop.shapes import ToolExport
 from frugalseg.interop.stores import StoredFrame
 
 READERS: dict[str, Callable[[Path], ToolExport]] = {
     "cvat-video": read_cvat_video,
     "cvat-images": read_cvat_images,
+    "cvat-mask": read_cvat_mask,
     "coco": read_coco,
     "coco-panoptic": read_coco_panoptic,
+    "label-studio": read_label_studio,
+    "labelme": read_labelme,
+    "mots": read_mots,
 }
 
 
@@ -41,9 +48,14 @@ def _cvat_video(path: Path, frames: list[StoredFrame], classes: list[str]) -> No
                      frame_count=len(clip.frames))  # fmt: skip
 
 
+def _label_studio(path: Path, frames: list[StoredFrame], classes: list[str]) -> None:
+    write_label_studio(path, [(f.name, f.size, f.objects) for f in frames])
+
+
 WRITERS: dict[str, Callable[[Path, list[StoredFrame], list[str]], None]] = {
     "coco": _coco,
     "cvat-video": _cvat_video,
+    "label-studio": _label_studio,
 }
 
 

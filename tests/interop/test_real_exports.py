@@ -124,3 +124,44 @@ def test_coco_panoptic_train_png_does_not_fit_its_image(exports):
         DataError, match=r"a\.png: image 5 \(a\.png\): panoptic PNG of 5×5 does not fit the image's 10×5"
     ):
         read_export("coco-panoptic", folder / "panoptic_train.json")
+
+
+def test_mit_labelme_xml(exports):
+    export = read_export("labelme", exports / "labelme_dataset/Annotations")
+    (frame,) = export.frames
+    assert (frame.key, frame.size) == ("subset1/img1.png", (77, 102))
+    kinds = [(s.type, s.label, s.instance_id) for s in frame.shapes]
+    assert kinds == [
+        ("polygon", "window", 1),
+        ("mask", "license plate", 2),
+        ("polygon", "o1", 3),
+        ("polygon", "q1", 4),
+        ("box", "b1", 5),  # <type>bounding_box</type>
+        ("mask", "m1", 6),  # a bounding_box object with a segm mask: the mask
+        ("polygon", "hg", 7),
+    ]
+    np.testing.assert_array_equal(frame.shapes[0].points, [[43, 34], [45, 34], [45, 37], [43, 37]])
+    np.testing.assert_array_equal(frame.shapes[4].points, [[13, 19], [23, 30]])
+    plate, m1 = frame.shapes[1].mask, frame.shapes[5].mask
+    assert plate.sum() == 10 and np.argwhere(plate).min(0).tolist() == [
+        67,
+        58,
+    ]  # inside its box 58…62 × 66…68
+    assert np.argwhere(plate).max(0).tolist() == [68, 62]
+    assert m1.sum() == 130 and np.argwhere(m1).min(0).tolist() == [14, 55]
+
+
+@pytest.mark.parametrize("subset", ["train", "val"])
+def test_mots(exports, subset):
+    export = read_export("mots", exports / "mots_dataset" / subset)
+    found = {
+        f.key: [(s.label, s.instance_id, np.flatnonzero(s.mask).tolist()) for s in f.shapes]
+        for f in export.frames
+    }
+    if subset == "train":  # 1.png holds 4003 4003 3002 4001 0, 2.png 4002 0 0 0 0
+        assert found == {
+            "1.png": [("c", 3002, [2]), ("d", 4001, [3]), ("d", 4003, [0, 1])],
+            "2.png": [("d", 4002, [0])],
+        }
+    else:
+        assert found == {"3.png": [("a", 1001, [1])]}

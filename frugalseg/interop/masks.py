@@ -1,0 +1,120 @@
+"""Exports made of PNG masks: CVAT's "Segmentation mask 1.1" and MOTS PNG, read into shapes.
+
+CVAT Segmentation mask 1.1 (a folder, unzipped): ``labelmap.txt`` (``# label:color_rgb:parts:actions``
+then ``name:r,g,b::`` lines), ``SegmentationClass/<image>.png`` with each pixel in its label's
+colour, and optionally ``SegmentationObject/<image>.png`` with each object in a colour of its own.
+Each (label, object) region is a mask; objects are numbered per image in the order of their colours
+(sorted RGB), so instance ids are stable. A colour that ``labelmap.txt`` does not list is an error
+naming the image and the pixel.
+
+MOTS PNG (a folder holding ``labels.txt`` and the 16-bit ``<image>.png`` instance maps, or one
+holding ``instances/``): a pixel value ``v`` is object ``v`` of class ``labels[v // 1000 − 1]``
+(KITTI MOTS numbering, one-based class lines); 0 is background, 10000 an ignored region.
+Frames are keyed by the PNG's file name (its stem matches frames of any extension).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from frugalseg.errors import DataError
+from frugalseg.interop.shapes import Frame, Shape, ToolExport
+
+MOTS_IGNORE = 10000
+
+
+def _read_png(path: Path, flags: int = cv2.IMREAD_UNCHANGED) -> np.ndarray:
+    image = cv2.imread(str(path), flags)
+    if image is None:
+        raise DataError(path, "cannot decode image (corrupt or not an image)")
+    return image
+
+
+def read_labelmap(path: Path) -> dict[tuple[int, int, int], str]:
+    """CVAT's ``labelmap.txt``: RGB colour → label name."""
+    if not path.is_file():
+        raise DataError(path, "file does not exist: a CVAT Segmentation mask export holds labelmap.txt")
+    colours: dict[tuple[int, int, int], str] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        name, _, rest = line.partition(":")
+        try:
+            r, g, b = (int(v) for v in rest.split(":")[0].split(","))
+        except ValueError as err:
+            raise DataError(path, f"line {number}: expected 'name:r,g,b::', got {line!r}") from err
+        colours[(r, g, b)] = name
+    return colours
+
+
+def _colour_ids(rgb: np.ndarray) -> np.ndarray:
+    return (rgb[..., 0].astype(np.int64) << 16) | (rgb[..., 1].astype(np.int64) << 8) | rgb[..., 2]
+
+
+def read_cvat_mask(path: str | Path) -> ToolExport:
+    """Read an unzipped CVAT Segmentation mask 1.1 export folder."""
+    path = Path(path)
+    colours = read_labelmap(path / "labelmap.txt")
+    codes = {(r << 16) | (g << 8) | b: name for (r, g, b), name in colours.items()}
+    folder = path / "SegmentationClass"
+    pngs = sorted(folder.glob("*.png"))
+    if not pngs:
+        raise DataError(folder, "holds no PNG masks")
+    frames = []
+    for png in pngs:
+        classes = _colour_ids(cv2.cvtColor(_read_png(png, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB))
+        unknown = ~np.isin(classes, list(codes))
+        if unknown.any():
+            y, x = np.argwhere(unknown)[0]
+            code = int(classes[y, x])
+            rgb = f"{code >> 16},{code >> 8 & 255},{code & 255}"
+            raise DataError(png, f"pixel (x={x}, y={y}) has colour {rgb}, which labelmap.txt does not list")
+        objects_png = path / "SegmentationObject" / png.name
+        objects = (
+            _colour_ids(cv2.cvtColor(_read_png(objects_png, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB))
+            if objects_png.is_file() else np.zeros_like(classes)
+        )  # fmt: skip
+        if objects.shape != classes.shape:
+            raise DataError(objects_png, f"object PNG size differs from {png}")
+        frame = Frame(png.name, classes.shape, element=f"mask {png.name}")
+        numbers = {code: k for k, code in enumerate(np.unique(objects[objects > 0]).tolist(), start=1)}
+        keys = classes * (1 << 24) + objects
+        for key in np.unique(keys).tolist():
+            label_code, object_code = divmod(key, 1 << 24)
+            mask = keys == key
+            instance = numbers.get(object_code)
+            element = f"mask {png.name} label {codes[label_code]!r}"
+            frame.shapes.append(Shape("mask", codes[label_code], element, mask=mask, instance_id=instance))
+        frames.append(frame)
+    return ToolExport(path, "cvat-mask", frames, tuple(colours.values()))
+
+
+def read_mots(path: str | Path) -> ToolExport:
+    """Read a MOTS PNG folder (``labels.txt`` and 16-bit instance PNGs, or one holding ``instances/``)."""
+    path = Path(path)
+    folder = path / "instances" if (path / "instances").is_dir() else path
+    labels_file = folder / "labels.txt"
+    if not labels_file.is_file():
+        raise DataError(labels_file, "file does not exist: a MOTS export lists its classes in labels.txt")
+    labels = [line.strip() for line in labels_file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    frames = []
+    for png in sorted(folder.glob("*.png")):
+        ids = _read_png(png)
+        if ids.ndim != 2:
+            raise DataError(png, "a MOTS instance map must be a single-channel PNG")
+        frame = Frame(png.name, ids.shape, element=f"instances {png.name}")
+        for value in np.unique(ids[(ids > 0) & (ids != MOTS_IGNORE)]).tolist():
+            class_index = value // 1000 - 1
+            if not 0 <= class_index < len(labels):
+                raise DataError(
+                    png, f"object {value}: class {value // 1000} is not a line of labels.txt ({len(labels)})"
+                )
+            element = f"instances {png.name} object {value}"
+            frame.shapes.append(
+                Shape("mask", labels[class_index], element, mask=ids == value, instance_id=value)
+            )
+        frames.append(frame)
+    return ToolExport(path, "mots", [f for f in frames if f.shapes], tuple(labels))
