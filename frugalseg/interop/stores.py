@@ -71,19 +71,22 @@ class FrameIndex:
                     self._tails.setdefault(_stemmed(parts[-depth:]), []).append((clip, offset))
 
     def by_name(self, name: str, path: Path, element: str) -> tuple[Clip, int]:
-        """The frame named ``name`` (a file name or relative path; extension ignored)."""
-        found = self._tails.get(_stemmed(PurePosixPath(name.replace("\\", "/")).parts))
-        if not found:
-            found = self._tails.get(_stemmed((PurePosixPath(name).name,)))
-        if not found:
+        """The frame named ``name`` (a file name or relative path; extension ignored).
+
+        The longest tail of ``name`` that names frames decides (a tool may add folders of its own,
+        such as CVAT's subsets); among several frames, the one that anchors its clip.
+        """
+        parts = _stemmed(PurePosixPath(name.replace("\\", "/")).parts)
+        depth = next((d for d in range(len(parts), 0, -1) if parts[-d:] in self._tails), 0)
+        if depth == 0:
             raise DataError(path, f"{element}: no frame of the data set is named {name!r}")
+        found = self._tails[parts[-depth:]]
         anchors = [(clip, offset) for clip, offset in found if offset == 0]
         candidates = anchors if len(found) > 1 and len(anchors) == 1 else found
         if len(candidates) > 1:
             where = ", ".join(str(clip.frame_path(offset)) for clip, offset in candidates[:4])
-            raise DataError(
-                path, f"{element}: {name!r} names several frames ({where}): name it with its folder"
-            )
+            problem = "names several frames" if depth == len(parts) else "is no frame; its file name matches"
+            raise DataError(path, f"{element}: {name!r} {problem} {where}: name it with its folder")
         return candidates[0]
 
     def by_number(self, number: int, clip_id: str | None, video: str | None, path: Path) -> tuple[Clip, int]:
