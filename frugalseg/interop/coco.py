@@ -13,13 +13,14 @@ An ``attributes.frugalseg_kind`` (frugalseg's exports) sets an annotation's labe
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from frugalseg.data.clips import LabelKind
-from frugalseg.data.io import write_json_atomic
+from frugalseg.data.io import image_size, read_frame, write_json_atomic
 from frugalseg.errors import DataError
 from frugalseg.interop.rle import coco_decode, coco_encode
 from frugalseg.interop.shapes import Frame, Shape, ToolExport
@@ -106,31 +107,42 @@ def _annotation_shapes(
     path: Path,
     element: str,
 ) -> list[Shape]:
-    """The shapes of one instances annotation: its mask, else its box; and its visible keypoints."""
+    """The shapes of one annotation: its polygons or RLE mask, else its box; and its visible keypoints."""
     label = categories.get(annotation.get("category_id"))  # type: ignore[arg-type]
     if label is None:
         raise DataError(path, f"{element}: category_id {annotation.get('category_id')!r} is not a category")
     attributes = annotation.get("attributes") or {}
-    instance = _instance(attributes, position)
-    shape = Shape("mask", label, element, instance_id=instance, kind=_kind(attributes, path, element))
+    instance, kind = _instance(attributes, position), _kind(attributes, path, element)
     segmentation = annotation.get("segmentation")
     assert frame.size is not None
-    height, width = frame.size
     shapes = []
-    if segmentation:
-        shape.mask = _decode(segmentation, frame.size, path, element)
+    if isinstance(segmentation, list) and segmentation:
+        for ring in segmentation:
+            points = _numbers(ring, path, element).reshape(-1, 2)
+            shapes.append(Shape("polygon", label, element, points, instance_id=instance, kind=kind))
+    elif isinstance(segmentation, dict):
+        _check_rle(segmentation, frame.size, path, element)
+        shape = Shape("mask", label, element, instance_id=instance, kind=kind, mask_size=frame.size)
+        shape.decode = partial(coco_decode, segmentation, *frame.size)
         shapes.append(shape)
     elif annotation.get("bbox"):
-        x, y, w, h = (float(v) for v in annotation["bbox"])
-        shape.type, shape.points = "box", np.array([[x, y], [x + w, y + h]])
-        shapes.append(shape)
-    keypoints = annotation.get("keypoints")
-    if keypoints:
-        triples = np.asarray(keypoints, np.float64).reshape(-1, 3)
+        x, y, w, h = _numbers(annotation["bbox"], path, element)[:4]
+        corners = np.array([[x, y], [x + w, y + h]])
+        shapes.append(Shape("box", label, element, corners, instance_id=instance, kind=kind))
+    if annotation.get("keypoints"):
+        triples = _numbers(annotation["keypoints"], path, element).reshape(-1, 3)
         visible = triples[triples[:, 2] > 0, :2]
         if len(visible):
             shapes.append(Shape("points", label, f"{element} keypoints", visible, instance_id=instance))
     return shapes
+
+
+def _numbers(values: Any, path: Path, element: str) -> np.ndarray:
+    """A flat list of numbers as a float array; `DataError` naming ``element`` otherwise."""
+    try:
+        return np.asarray(values, np.float64).reshape(-1)
+    except (TypeError, ValueError) as err:
+        raise DataError(path, f"{element}: expected a list of numbers, got {str(values)[:60]}") from err
 
 
 def _instance(attributes: dict[str, Any], position: int) -> int | None:
@@ -141,36 +153,26 @@ def _instance(attributes: dict[str, Any], position: int) -> int | None:
     return None if value is None else int(value)
 
 
-def _decode(segmentation: Any, size: tuple[int, int], path: Path, element: str) -> np.ndarray:
-    """The frame-sized mask of a COCO segmentation; `DataError` when its size or form is wrong."""
+def _check_rle(segmentation: dict[str, Any], size: tuple[int, int], path: Path, element: str) -> None:
+    """Raise `DataError` naming ``element`` when an RLE is not of the image's size or not an RLE."""
     height, width = size
-    if isinstance(segmentation, dict):
-        rle_size = segmentation.get("size")
-        if not isinstance(rle_size, list) or [int(v) for v in rle_size] != [height, width]:
+    rle_size, counts = segmentation.get("size"), segmentation.get("counts")
+    if not isinstance(rle_size, list) or [int(v) for v in rle_size] != [height, width]:
+        raise DataError(
+            path, f"{element}: RLE of size {rle_size} (H, W) does not fit the {width}×{height} image"
+        )
+    if isinstance(counts, list):
+        runs = np.asarray(counts, np.int64)
+        if (runs < 0).any() or int(runs.sum()) != height * width:
             raise DataError(
-                path, f"{element}: RLE of size {rle_size} (H, W) does not fit the {width}×{height} image"
+                path, f"{element}: RLE counts add up to {int(runs.sum())} pixels, not {height}×{width}"
             )
-    elif isinstance(segmentation, list):
-        for polygon in segmentation:
-            points = np.asarray(polygon, np.float64).reshape(-1, 2)
-            outside = (
-                (points[:, 0] < 0) | (points[:, 0] > width) | (points[:, 1] < 0) | (points[:, 1] > height)
-            )
-            if outside.any() or len(points) < 3:
-                raise DataError(
-                    path,
-                    f"{element}: polygon {polygon} has under 3 points or leaves the {width}×{height} image",
-                )
-    try:
-        return coco_decode(segmentation, height, width)
-    except (KeyError, TypeError, ValueError) as err:
-        raise DataError(path, f"{element}: segmentation is neither polygons nor an RLE ({err!r})") from err
+    elif not isinstance(counts, str):
+        raise DataError(path, f"{element}: RLE counts are neither a list nor a compressed string")
 
 
 def read_coco_panoptic(path: str | Path, masks: str | Path | None = None) -> ToolExport:
     """Read a COCO panoptic file; its PNGs are in ``masks`` (default: the folder named like the file)."""
-    from frugalseg.data.io import read_frame
-
     path = Path(path)
     data = read_json(path)
     categories, images = _coco_tables(data, path)
@@ -180,25 +182,30 @@ def read_coco_panoptic(path: str | Path, masks: str | Path | None = None) -> Too
         element = f"image {annotation.get('image_id')} ({annotation.get('file_name')})"
         frame = _owner(annotation, frames, path, element)
         png = folder / str(annotation.get("file_name"))
-        rgb = read_frame(png).astype(np.int64)
+        width, height = image_size(png)
         assert frame.size is not None
-        if rgb.shape[:2] != frame.size:
+        if (height, width) != frame.size:
             raise DataError(
                 png,
-                f"{element}: panoptic PNG of {rgb.shape[1]}×{rgb.shape[0]} does not fit the image's "
+                f"{element}: panoptic PNG of {width}×{height} does not fit the image's "
                 f"{frame.size[1]}×{frame.size[0]} (in {path.name})",
             )
-        ids = rgb[..., 0] + 256 * rgb[..., 1] + 65536 * rgb[..., 2]
         for position, segment in enumerate(annotation.get("segments_info", []), start=1):
             label = categories.get(segment.get("category_id"))
             if label is None:
                 raise DataError(path, f"{element} segment {segment.get('id')}: unknown category_id")
-            mask = ids == int(segment["id"])
-            frame.shapes.append(Shape("mask", label, f"{element} segment {segment['id']}", mask=mask,
-                                      instance_id=position))  # fmt: skip
+            shape = Shape("mask", label, f"{element} segment {segment['id']}", instance_id=position)
+            shape.decode, shape.mask_size = partial(_segment, png, int(segment["id"])), frame.size
+            frame.shapes.append(shape)
     return ToolExport(
         path, "coco-panoptic", [f for f in frames.values() if f.shapes], tuple(categories.values())
     )
+
+
+def _segment(png: Path, segment_id: int) -> np.ndarray:
+    """The mask of one segment of a panoptic PNG (ids R + 256·G + 256²·B)."""
+    rgb = read_frame(png).astype(np.int64)
+    return np.asarray(rgb[..., 0] + 256 * rgb[..., 1] + 65536 * rgb[..., 2] == segment_id)
 
 
 def write_coco(

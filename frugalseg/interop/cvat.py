@@ -21,8 +21,9 @@ or its position in the image.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import Element, SubElement, indent, tostring
@@ -89,14 +90,14 @@ def read_shape(el: Any, label: str, path: Path, element: str, size: tuple[int, i
         corners = [_number(el, key, path, element) for key in ("xtl", "ytl", "xbr", "ybr")]
         shape.points = np.asarray(corners, np.float64).reshape(2, 2)
     elif el.tag == "mask":
-        shape.mask = _read_mask(el, path, element, size)
+        shape.decode, shape.mask_size = _read_mask(el, path, element, size), size
     else:
         shape.points = parse_points(el.get("points", ""), path, element)
     return shape
 
 
-def _read_mask(el: Any, path: Path, element: str, size: tuple[int, int] | None) -> np.ndarray:
-    """A ``<mask>``'s runs placed in a frame of ``size``."""
+def _read_mask(el: Any, path: Path, element: str, size: tuple[int, int] | None) -> Callable[[], np.ndarray]:
+    """What makes a ``<mask>``'s frame-sized mask: its runs, decoded and checked now, placed in the frame."""
     left, top, width, height = (
         _number(el, k, path, element, int) for k in ("left", "top", "width", "height")
     )
@@ -112,8 +113,13 @@ def _read_mask(el: Any, path: Path, element: str, size: tuple[int, int] | None) 
             path,
             f"{element}: mask box ({left}, {top}) {width}×{height} leaves the {size[1]}×{size[0]} frame",
         )
+    return partial(place_box, box, top, left, size)
+
+
+def place_box(box: np.ndarray, top: int, left: int, size: tuple[int, int]) -> np.ndarray:
+    """The frame-sized mask of a mask ``box`` whose corner is at (``top``, ``left``)."""
     mask = np.zeros(size, bool)
-    mask[top : top + height, left : left + width] = box
+    mask[top : top + box.shape[0], left : left + box.shape[1]] = box
     return mask
 
 

@@ -19,6 +19,7 @@ importing them gives the store back; the image is ``/data/local-files/?d=<path i
 from __future__ import annotations
 
 import re
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
@@ -29,7 +30,7 @@ from frugalseg.data.clips import LabelKind
 from frugalseg.data.io import write_json_atomic
 from frugalseg.errors import DataError
 from frugalseg.interop.coco import read_json
-from frugalseg.interop.rle import ls_decode, ls_encode
+from frugalseg.interop.rle import ls_count, ls_decode, ls_encode
 from frugalseg.interop.shapes import Frame, Shape, ToolExport
 
 _UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-")
@@ -105,7 +106,13 @@ def _shape(result: dict[str, Any], frame: Frame, position: int, path: Path, elem
     scale = np.array([width / 100.0, height / 100.0])
     if key == "brushlabels":
         try:
-            shape.mask = ls_decode(list(value["rle"]), height, width)
+            rle = [int(v) for v in value["rle"]]
+            count = ls_count(rle)
+            if count != height * width * 4:
+                raise ValueError(
+                    f"it holds {count} values, an RGBA image of {width}×{height} has {height * width * 4}"
+                )
+            shape.decode, shape.mask_size = partial(ls_decode, rle, height, width), (height, width)
         except (KeyError, TypeError, ValueError) as err:
             raise DataError(
                 path, f"{element}: brush rle does not fit the {width}×{height} image ({err})"

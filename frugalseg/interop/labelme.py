@@ -18,15 +18,18 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
+from frugalseg.data.io import image_size
 from frugalseg.errors import DataError
 from frugalseg.interop.coco import read_json
-from frugalseg.interop.cvat import parse_xml
+from frugalseg.interop.cvat import parse_xml, place_box
 from frugalseg.interop.shapes import Frame, Shape, ToolExport
 
 _JSON_TYPES = {"polygon": "polygon", "rectangle": "box", "point": "points", "line": "polyline",
@@ -75,9 +78,10 @@ def _read_json(path: Path) -> Frame:
         points = np.asarray(entry.get("points") or [], np.float64).reshape(-1, 2)
         shape = Shape(kind, str(entry.get("label", "")), element, points=points, instance_id=instance)
         if entry.get("shape_type") == "circle":
-            shape.points, shape.mask = None, _disc(points, size)
+            shape.points, shape.decode, shape.mask_size = None, partial(_disc, points, size), size
         elif kind == "mask":
-            shape.points, shape.mask = None, _placed_mask(entry.get("mask"), points, size, path, element)
+            shape.decode = _placed_mask(entry.get("mask"), points, size, path, element)
+            shape.points, shape.mask_size = None, size
         frame.shapes.append(shape)
     return frame
 
@@ -91,8 +95,8 @@ def _disc(points: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def _placed_mask(
     encoded: Any, points: np.ndarray, size: tuple[int, int], path: Path, element: str
-) -> np.ndarray:
-    """A labelme ``mask`` shape: the base64 PNG of its box placed at its first point."""
+) -> Callable[[], np.ndarray]:
+    """What makes a labelme ``mask`` shape: its box's base64 PNG (read now) placed at its first point."""
     from PIL import Image
 
     try:
@@ -103,9 +107,7 @@ def _placed_mask(
     left, top = (int(v) for v in points[0])
     if left < 0 or top < 0 or top + box.shape[0] > size[0] or left + box.shape[1] > size[1]:
         raise DataError(path, f"{element}: its mask leaves the {size[1]}×{size[0]} image")
-    mask = np.zeros(size, bool)
-    mask[top : top + box.shape[0], left : left + box.shape[1]] = box
-    return mask
+    return partial(place_box, box, top, left, size)
 
 
 def _nonzero(pixels: np.ndarray) -> np.ndarray:
@@ -128,7 +130,8 @@ def _read_xml(path: Path) -> Frame:
         shape = Shape("polygon", label, element, instance_id=object_id + 1)
         mask_name = obj.findtext("segm/mask")
         if mask_name:
-            shape.type, shape.mask = "mask", _xml_mask(path, folder, mask_name.strip(), size, element)
+            mask_path, shape.mask_size = _xml_mask(path, folder, mask_name.strip(), size, element)
+            shape.type, shape.decode = "mask", partial(_read_nonzero, mask_path)
         else:
             pts = [(float(pt.findtext("x", "nan")), float(pt.findtext("y", "nan"))) for pt in obj.iter("pt")]
             if not pts:
@@ -140,17 +143,25 @@ def _read_xml(path: Path) -> Frame:
     return frame
 
 
-def _xml_mask(path: Path, folder: str, name: str, size: tuple[int, int] | None, element: str) -> np.ndarray:
-    """The mask PNG of a segm object: ``Masks/<folder>/<name>`` beside ``Annotations/``."""
+def _xml_mask(
+    path: Path, folder: str, name: str, size: tuple[int, int] | None, element: str
+) -> tuple[Path, tuple[int, int]]:
+    """The mask PNG of a segm object (``Masks/<folder>/<name>`` beside ``Annotations/``), and its size."""
     base = path.parent.parent if path.parent.name == folder else path.parent
     mask_path = base.parent / "Masks" / folder / name
-    image = cv2.imread(str(mask_path), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise DataError(path, f"{element}: its mask {mask_path} is missing or not an image")
-    mask = _nonzero(image)
-    if size is not None and mask.shape != size:
+    if not mask_path.is_file():
+        raise DataError(path, f"{element}: its mask {mask_path} does not exist")
+    width, height = image_size(mask_path)
+    if size is not None and (height, width) != size:
         raise DataError(
-            mask_path,
-            f"{element}: mask of {mask.shape[1]}×{mask.shape[0]} does not fit the {size[1]}×{size[0]} image",
+            mask_path, f"{element}: mask of {width}×{height} does not fit the {size[1]}×{size[0]} image"
         )
-    return mask
+    return mask_path, (height, width)
+
+
+def _read_nonzero(path: Path) -> np.ndarray:
+    """Where any channel of the image ``path`` is non-zero."""
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise DataError(path, "cannot decode image (corrupt or not an image)")
+    return _nonzero(image)

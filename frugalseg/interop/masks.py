@@ -15,6 +15,7 @@ Frames are keyed by the PNG's file name (its stem matches frames of any extensio
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -54,40 +55,52 @@ def _colour_ids(rgb: np.ndarray) -> np.ndarray:
     return (rgb[..., 0].astype(np.int64) << 16) | (rgb[..., 1].astype(np.int64) << 8) | rgb[..., 2]
 
 
+def _region_keys(png: Path, objects_png: Path) -> np.ndarray:
+    """Per pixel, its class colour · 2²⁴ + its object colour (0 where the export has no objects)."""
+    classes = _colour_ids(cv2.cvtColor(_read_png(png, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB))
+    if not objects_png.is_file():
+        return classes << 24
+    objects = _colour_ids(cv2.cvtColor(_read_png(objects_png, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB))
+    if objects.shape != classes.shape:
+        raise DataError(objects_png, f"object PNG of {objects.shape[::-1]} differs from {png}'s size")
+    return (classes << 24) + objects
+
+
+def _region(png: Path, objects_png: Path, key: int) -> np.ndarray:
+    return np.asarray(_region_keys(png, objects_png) == key)
+
+
 def read_cvat_mask(path: str | Path) -> ToolExport:
-    """Read an unzipped CVAT Segmentation mask 1.1 export folder."""
+    """Read an unzipped CVAT Segmentation mask 1.1 export folder (module docstring)."""
     path = Path(path)
     colours = read_labelmap(path / "labelmap.txt")
     codes = {(r << 16) | (g << 8) | b: name for (r, g, b), name in colours.items()}
-    folder = path / "SegmentationClass"
-    pngs = sorted(folder.glob("*.png"))
+    pngs = sorted((path / "SegmentationClass").glob("*.png"))
     if not pngs:
-        raise DataError(folder, "holds no PNG masks")
+        raise DataError(path / "SegmentationClass", "holds no PNG masks")
     frames = []
     for png in pngs:
-        classes = _colour_ids(cv2.cvtColor(_read_png(png, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB))
-        unknown = ~np.isin(classes, list(codes))
+        objects_png = path / "SegmentationObject" / png.name
+        keys = _region_keys(png, objects_png)
+        unknown = ~np.isin(keys >> 24, list(codes))
         if unknown.any():
             y, x = np.argwhere(unknown)[0]
-            code = int(classes[y, x])
+            code = int(keys[y, x] >> 24)
             rgb = f"{code >> 16},{code >> 8 & 255},{code & 255}"
             raise DataError(png, f"pixel (x={x}, y={y}) has colour {rgb}, which labelmap.txt does not list")
-        objects_png = path / "SegmentationObject" / png.name
-        objects = (
-            _colour_ids(cv2.cvtColor(_read_png(objects_png, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB))
-            if objects_png.is_file() else np.zeros_like(classes)
-        )  # fmt: skip
-        if objects.shape != classes.shape:
-            raise DataError(objects_png, f"object PNG size differs from {png}")
-        frame = Frame(png.name, classes.shape, element=f"mask {png.name}")
-        numbers = {code: k for k, code in enumerate(np.unique(objects[objects > 0]).tolist(), start=1)}
-        keys = classes * (1 << 24) + objects
-        for key in np.unique(keys).tolist():
-            label_code, object_code = divmod(key, 1 << 24)
-            mask = keys == key
-            instance = numbers.get(object_code)
-            element = f"mask {png.name} label {codes[label_code]!r}"
-            frame.shapes.append(Shape("mask", codes[label_code], element, mask=mask, instance_id=instance))
+        size = (keys.shape[0], keys.shape[1])
+        frame = Frame(png.name, size, element=f"mask {png.name}")
+        present = np.unique(keys).tolist()
+        numbers = {
+            code: k for k, code in enumerate(sorted({key & 0xFFFFFF for key in present} - {0}), start=1)
+        }
+        for key in present:
+            label = codes[key >> 24]
+            shape = Shape(
+                "mask", label, f"mask {png.name} label {label!r}", instance_id=numbers.get(key & 0xFFFFFF)
+            )
+            shape.decode, shape.mask_size = partial(_region, png, objects_png, key), size
+            frame.shapes.append(shape)
         frames.append(frame)
     return ToolExport(path, "cvat-mask", frames, tuple(colours.values()))
 
@@ -105,7 +118,7 @@ def read_mots(path: str | Path) -> ToolExport:
         ids = _read_png(png)
         if ids.ndim != 2:
             raise DataError(png, "a MOTS instance map must be a single-channel PNG")
-        frame = Frame(png.name, ids.shape, element=f"instances {png.name}")
+        frame = Frame(png.name, (ids.shape[0], ids.shape[1]), element=f"instances {png.name}")
         for value in np.unique(ids[(ids > 0) & (ids != MOTS_IGNORE)]).tolist():
             class_index = value // 1000 - 1
             if not 0 <= class_index < len(labels):
@@ -118,3 +131,7 @@ def read_mots(path: str | Path) -> ToolExport:
             )
         frames.append(frame)
     return ToolExport(path, "mots", [f for f in frames if f.shapes], tuple(labels))
+
+
+def _mots_object(png: Path, value: int) -> np.ndarray:
+    return np.asarray(_read_png(png) == value)

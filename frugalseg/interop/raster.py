@@ -136,8 +136,7 @@ def shape_kind(shape: Shape, dense_kind: LabelKind) -> LabelKind:
 def check_shape(shape: Shape, size: tuple[int, int], path: Path) -> None:
     """Raise `DataError` naming the shape when it leaves a frame of ``size`` (H, W) or is malformed."""
     if shape.type == "mask":
-        assert shape.mask is not None
-        check_mask_size(shape.mask, size, path, shape.element)
+        check_mask_size(shape, size, path)
         return
     assert shape.points is not None
     check_inside(shape.points, size, path, shape.element)
@@ -181,8 +180,7 @@ def rasterize(
 def _draw(target: FrameLabel, shape: Shape, train_id: int, size: tuple[int, int]) -> None:
     """Draw one shape into ``target`` and record its points or box."""
     if shape.type == "mask":
-        assert shape.mask is not None
-        target.paint(shape.mask, train_id, shape.instance_id)
+        target.paint(shape.get_mask(), train_id, shape.instance_id)
         return
     assert shape.points is not None
     if shape.type == "polygon":

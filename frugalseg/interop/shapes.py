@@ -9,6 +9,7 @@ convention of CVAT, COCO, Label Studio and LabelMe alike); masks are H×W bool a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +32,10 @@ class Shape:
         element: what names it in the file ("track 2", "annotation 5"), for errors.
         points: N×2 float (x, y) vertices of a polygon, polyline or points; a box's two corners
             (x0, y0), (x1, y1).
-        mask: H×W bool mask of a ``mask`` shape (the whole frame).
+        mask: H×W bool mask of a ``mask`` shape (the whole frame), or None while ``decode`` holds it.
+        decode: makes the mask when it is drawn, so that a reader keeps masks compact (an RLE, a
+            file name) and an import holds one frame's masks at a time.
+        mask_size: (H, W) of a mask that ``decode`` makes, known without decoding it.
         instance_id: the object it belongs to, the same on every frame (a CVAT track, a DAVIS object).
         z_order: drawing order; higher is drawn later (on top).
         kind: the label kind the file records for it (frugalseg's own exports), else None: the kind
@@ -46,6 +50,22 @@ class Shape:
     instance_id: int | None = None
     z_order: int = 0
     kind: LabelKind | None = None
+    decode: Callable[[], np.ndarray] | None = None
+    mask_size: tuple[int, int] | None = None
+
+    def get_mask(self) -> np.ndarray:
+        """The H×W bool mask of a ``mask`` shape, decoded now when the reader kept it compact."""
+        if self.mask is not None:
+            return self.mask
+        assert self.decode is not None, f"{self.element}: a mask shape without a mask"
+        return self.decode()
+
+    def size_of_mask(self) -> tuple[int, int]:
+        """(H, W) of a ``mask`` shape's mask, without decoding it."""
+        if self.mask is not None:
+            return (self.mask.shape[0], self.mask.shape[1])
+        assert self.mask_size is not None, f"{self.element}: a lazy mask without its size"
+        return self.mask_size
 
 
 @dataclass
@@ -113,10 +133,10 @@ def check_inside(points: np.ndarray, size: tuple[int, int], path: Path, element:
         raise DataError(path, f"{element}: point ({x:g}, {y:g}) lies outside the {width}×{height} frame")
 
 
-def check_mask_size(mask: np.ndarray, size: tuple[int, int] | None, path: Path, element: str) -> None:
-    """Raise `DataError` naming ``element`` when a mask's size differs from its frame's."""
-    if size is not None and mask.shape != tuple(size):
+def check_mask_size(shape: Shape, size: tuple[int, int] | None, path: Path) -> None:
+    """Raise `DataError` naming the shape when its mask's size differs from its frame's."""
+    height, width = shape.size_of_mask()
+    if size is not None and (height, width) != tuple(size):
         raise DataError(
-            path,
-            f"{element}: mask of {mask.shape[1]}×{mask.shape[0]} does not fit the {size[1]}×{size[0]} frame",
+            path, f"{shape.element}: mask of {width}×{height} does not fit the {size[1]}×{size[0]} frame"
         )

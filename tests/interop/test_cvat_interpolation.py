@@ -89,6 +89,6 @@ def test_a_mask_is_cvats_row_major_runs_in_its_box(tmp_path):
       </track>""",
     )
     (frame,) = export.frames
-    mask = frame.shapes[0].mask
+    mask = frame.shapes[0].get_mask()
     # box rows 7-8, columns 5-7: 0 1 1 / 0 0 0 … 1 → the runs 1 zero, 2 ones, 2 zeros, 1 one
     assert np.argwhere(mask).tolist() == [[7, 6], [7, 7], [8, 7]]

@@ -90,7 +90,7 @@ def test_label_studio_export(tmp_path):
     np.testing.assert_allclose(polygon.points, [[5, 10], [25, 10], [5, 30]])  # percent of 50 × 40
     np.testing.assert_allclose(box.points, [[10, 20], [15, 30]])
     np.testing.assert_allclose(point.points, [[25, 20]])
-    np.testing.assert_array_equal(brush.mask, mask)
+    np.testing.assert_array_equal(brush.get_mask(), mask)
     assert [s.type for s in first.shapes] == ["polygon", "box", "points", "mask"]
     assert polygon.element == "task 7 result a"
     assert [s.type for s in second.shapes] == ["mask"]  # no annotation: its prediction
@@ -134,9 +134,12 @@ def test_labelme_json(tmp_path):
     types = [(s.type, s.label, s.instance_id) for s in frame.shapes]
     assert types == [("polygon", "car", 7), ("box", "car", 7), ("points", "road", 3), ("polyline", "road", 4),
                      ("mask", "sign", 5), ("mask", "sign", 6)]  # fmt: skip
-    disc = frame.shapes[4].mask
+    disc = frame.shapes[4].get_mask()
     assert disc.sum() == 13 and disc[5, 5] and disc[7, 5] and not disc[7, 6]  # radius 2 around (5, 5)
-    assert np.argwhere(frame.shapes[5].mask).tolist() == [[1, 7], [1, 8]]  # the box PNG placed at (6, 0)
+    assert np.argwhere(frame.shapes[5].get_mask()).tolist() == [
+        [1, 7],
+        [1, 8],
+    ]  # the box PNG placed at (6, 0)
 
 
 def test_cvat_segmentation_mask_export(tmp_path):
@@ -154,7 +157,7 @@ def test_cvat_segmentation_mask_export(tmp_path):
         cv2.imwrite(str(tmp_path / folder / "frame_000004.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     export = read_export("cvat-mask", tmp_path)
     (frame,) = export.frames
-    shapes = [(s.label, s.instance_id, int(s.mask.sum())) for s in frame.shapes]
+    shapes = [(s.label, s.instance_id, int(s.get_mask().sum())) for s in frame.shapes]
     assert frame.key == "frame_000004.png"
     assert shapes == [("background", None, 19), ("car", 1, 4), ("car", 2, 1)]
     classes[3, 0] = (1, 2, 3)

@@ -99,10 +99,10 @@ def test_coco_instances(exports):
     assert (frame.key, frame.size) == ("b.jpg", (10, 5))
     polygon, rle = frame.shapes
     assert (polygon.label, rle.label) == ("a", "b")
-    assert np.argwhere(polygon.mask).tolist() == [[0, 0], [1, 0]]  # the 1×2 polygon, area 2
+    assert (polygon.type, polygon.points.tolist()) == ("polygon", [[0, 0], [1, 0], [1, 2], [0, 2]])
     expected = np.zeros((10, 5), bool)
     expected[:, :2] = True  # counts [0, 20, 30], column-major: the first two columns
-    np.testing.assert_array_equal(rle.mask, expected)
+    np.testing.assert_array_equal(rle.get_mask(), expected)
     label = rasterize(frame, (10, 5), [0, 1])[LabelKind.FINE].label
     assert (label[:, :2] == 1).all() and (label[:, 2:] == IGNORE_INDEX).all()
 
@@ -114,7 +114,12 @@ def test_coco_panoptic(exports):
     assert frame.key == "b.jpg"
     a, b = frame.shapes
     assert (a.label, b.label, a.instance_id, b.instance_id) == ("a", "b", 1, 2)
-    assert (a.mask[:, :2].all(), a.mask.sum(), b.mask[:, 2:4].all(), b.mask.sum()) == (True, 20, True, 20)
+    assert (
+        a.get_mask()[:, :2].all(),
+        a.get_mask().sum(),
+        b.get_mask()[:, 2:4].all(),
+        b.get_mask().sum(),
+    ) == (True, 20, True, 20)
 
 
 def test_coco_panoptic_train_png_does_not_fit_its_image(exports):
@@ -142,7 +147,7 @@ def test_mit_labelme_xml(exports):
     ]
     np.testing.assert_array_equal(frame.shapes[0].points, [[43, 34], [45, 34], [45, 37], [43, 37]])
     np.testing.assert_array_equal(frame.shapes[4].points, [[13, 19], [23, 30]])
-    plate, m1 = frame.shapes[1].mask, frame.shapes[5].mask
+    plate, m1 = frame.shapes[1].get_mask(), frame.shapes[5].get_mask()
     assert plate.sum() == 10 and np.argwhere(plate).min(0).tolist() == [
         67,
         58,
@@ -155,7 +160,7 @@ def test_mit_labelme_xml(exports):
 def test_mots(exports, subset):
     export = read_export("mots", exports / "mots_dataset" / subset)
     found = {
-        f.key: [(s.label, s.instance_id, np.flatnonzero(s.mask).tolist()) for s in f.shapes]
+        f.key: [(s.label, s.instance_id, np.flatnonzero(s.get_mask()).tolist()) for s in f.shapes]
         for f in export.frames
     }
     if subset == "train":  # 1.png holds 4003 4003 3002 4001 0, 2.png 4002 0 0 0 0
