@@ -30,7 +30,7 @@ import numpy as np
 from frugalseg.autolabel.boxes import Box, box_of, boxes_json_path
 from frugalseg.autolabel.clicks import Click, clicks_json_path
 from frugalseg.autolabel.runs import run_config
-from frugalseg.autolabel.store import LabelStore
+from frugalseg.autolabel.store import LabelStore, instances_path
 from frugalseg.data.clips import IGNORE_INDEX, Clip, LabelKind
 from frugalseg.data.formats import Format
 from frugalseg.data.io import encode_png, image_size, read_label, write_bytes_atomic, write_json_atomic
@@ -44,12 +44,6 @@ ENGINE = "import"
 
 #: One object of an exported label: (kind, class name, instance id or None, H×W bool mask).
 ExportObject = tuple[LabelKind, str, "int | None", np.ndarray]
-
-
-def instances_path(label_path: str | Path) -> Path:
-    """The instance-id map beside a stored label: ``{stem}_{kind}_instanceIds.png``."""
-    label_path = Path(label_path)
-    return label_path.with_name(label_path.name.removesuffix("_labelTrainIds.png") + "_instanceIds.png")
 
 
 class FrameIndex:

@@ -75,3 +75,13 @@ def test_import_then_export_then_import_again(davis, tmp_path, capsys):
         a = cv2.imread(str(store / "train/squares-a" / name), cv2.IMREAD_UNCHANGED)
         b = cv2.imread(str(again / "train/squares-a" / name), cv2.IMREAD_UNCHANGED)
         np.testing.assert_array_equal(a, b)
+
+
+def test_report_prices_imported_masks_by_their_objects(davis, tmp_path, capsys):
+    store = tmp_path / "store"
+    args = ["label", "import", str(_coco(tmp_path / "coco.json")), "--format", "coco", "--data", "davis"]
+    assert main([*args, "--root", str(davis), "--out", str(store), "--map", "vehicle=object"]) == 0
+    assert main(["label", "report", str(store), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    # frames 0 and 4 hold objects 1 and 2 each (their instance maps), the box is listed beside its label
+    assert "(4 object masks, 1 boxes)" in out

@@ -10,12 +10,11 @@ import pytest
 from data.fake_davis import squares, write_moving_squares
 
 from frugalseg.autolabel.runs import run_config
-from frugalseg.autolabel.store import LabelStore
+from frugalseg.autolabel.store import LabelStore, instances_path
 from frugalseg.data.clips import IGNORE_INDEX, LabelKind
 from frugalseg.data.formats import get_format
 from frugalseg.data.io import encode_png, write_bytes_atomic
 from frugalseg.interop import WRITERS, ClassMapping, import_export, read_export, stored_frames, write_export
-from frugalseg.interop.stores import instances_path
 
 
 def _labels() -> dict[tuple[int, LabelKind], tuple[np.ndarray, np.ndarray | None]]:
