@@ -73,7 +73,7 @@ def open_store_format(run: dict[str, Any], run_path: Path) -> tuple[str, Format]
     name, root = run.get("format"), run.get("root")
     if not isinstance(name, str) or not isinstance(root, str) or not name or not root:
         raise LabelStoreError(run_path, "lacks the data set 'format' and 'root' needed to find ground truth")
-    if not Path(root).is_dir():
+    if not Path(root).exists():
         raise DataError(root, f"data set folder named by {run_path} does not exist")
     legacy = {"CityscapesFormat": "cityscapes", "DavisFormat": "davis"}
     name = legacy.get(name, name)

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from frugalseg.active.engines import LoopEngine
     from frugalseg.active.session import AnnotationSession
 
-FORMATS = ("davis", "mose")
+FORMATS = ("davis", "mose", "video")
 
 
 def _names(text: str) -> list[str]:

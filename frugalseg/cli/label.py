@@ -295,7 +295,14 @@ def count_option(text: str) -> int:
 def _add_dataset_options(parser: argparse.ArgumentParser) -> None:
     """Options every labelling command shares: the data set, the split, the store, the progress bar."""
     parser.add_argument("--format", required=True, choices=list(FORMATS), help="data set layout")
-    parser.add_argument("--root", required=True, help="data set folder")
+    parser.add_argument(
+        "--root", required=True, help="data set folder (format video: a video file or folder)"
+    )
+    parser.add_argument(
+        "--masks",
+        default=None,
+        help="format video: folder of mask PNGs named by frame index (default: Annotations/<clip>/ beside)",
+    )
     parser.add_argument("--split", default="train", help="split to label (default: train)")
     parser.add_argument("--out", required=True, help="label store folder (one per labelling run)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -502,7 +509,8 @@ def _run_labelling(
     out = args.out
     if args.format == "synthetic" and not SyntheticFormat.looks_like(Path(args.root)):
         generate_synthetic_streets(args.root)
-    summary = label(get_format(args.format, args.root), LabelStore(out))
+    options = {"masks": args.masks} if args.masks is not None else {}
+    summary = label(get_format(args.format, args.root, **options), LabelStore(out))
     if summary.rank != 0:
         return 0
     print(

@@ -24,6 +24,13 @@ def cache_dir() -> Path:
     return Path(os.environ.get("FRUGALSEG_CACHE", Path.home() / ".cache" / "frugalseg")).expanduser()
 
 
+def _video_frame(path: str | Path) -> tuple[Path, int] | None:
+    """(video, frame index) when ``path`` names a frame inside a video file (``clip.mp4/00012``)."""
+    from frugalseg.data.videos import split_frame_path
+
+    return split_frame_path(path)
+
+
 def _check_exists(path: Path) -> None:
     if not path.is_file():
         raise DataError(path, "file does not exist")
@@ -37,8 +44,17 @@ def whole_image(path: str | Path) -> bool:
     """Whether a PNG or JPEG file was written to its end (its closing chunk or marker is there).
 
     Decoders fill a truncated JPEG with grey and say nothing; this catches it from the file's last
-    bytes. An empty file is not whole; other formats are not checked further (True).
+    bytes. An empty file is not whole; other formats are not checked further (True). A frame inside
+    a video is whole when the video's index has it (indexing refuses a cut-off video).
     """
+    video_frame = _video_frame(path)
+    if video_frame is not None:
+        from frugalseg.data.videos import video_index
+
+        try:
+            return 0 <= video_frame[1] < len(video_index(video_frame[0]))
+        except DataError:
+            return False
     try:
         with open(path, "rb") as handle:
             head = handle.read(8)
@@ -64,6 +80,13 @@ def image_size(path: str | Path) -> tuple[int, int]:
     """
     from PIL import Image, UnidentifiedImageError
 
+    video_frame = _video_frame(path)
+    if video_frame is not None:
+        from frugalseg.data.videos import video_index
+
+        index = video_index(video_frame[0])
+        index.check_index(video_frame[0], video_frame[1])
+        return index.width, index.height
     path = Path(path)
     _check_exists(path)
     try:
@@ -77,9 +100,18 @@ def image_size(path: str | Path) -> tuple[int, int]:
 def read_frame(path: str | Path) -> np.ndarray:
     """Read a video frame as an H×W×3 uint8 RGB array (OpenCV decodes faster than PIL).
 
+    ``path`` is an image file, or a frame inside a video file (``clip.mp4/00012``: frame 12 in
+    presentation order, decoded by `frugalseg.data.videos.read_video_frame`).
+
     Raises:
-        DataError: naming the file when it does not exist, cannot be decoded, or is truncated.
+        DataError: naming the file when it does not exist, cannot be decoded, or is truncated (for a
+            video: naming the video and the frame).
     """
+    video_frame = _video_frame(path)
+    if video_frame is not None:
+        from frugalseg.data.videos import read_video_frame
+
+        return read_video_frame(*video_frame)
     path = Path(path)
     _check_exists(path)
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)

@@ -63,6 +63,8 @@ class VideoSegDataModule(L.LightningDataModule):
             (``$FRUGALSEG_CACHE``, default ``~/.cache/frugalseg``) and uses it.
         format: its layout (``cityscapes``, ``davis``, ``mose``, …, ``frugalseg.data.FORMATS``); None
             detects it from the folder.
+        masks: format ``video`` only: the folder of mask PNGs named by frame index (for several
+            videos, one sub-folder per video); None looks in ``Annotations/<clip>/`` beside them.
         recipe: frame-mix or coarse-mix recipe name (``N1``, ``B3``, ``C30``, ``clicks``, …).
         budget: total training samples the recipe keeps (default: one per manually labelled clip).
         seed: seed of the recipe's draw.
@@ -112,6 +114,7 @@ class VideoSegDataModule(L.LightningDataModule):
         self,
         root: str | None = None,
         format: str | None = None,
+        masks: str | None = None,
         recipe: str = "B3",
         budget: int | None = None,
         seed: int = 0,
@@ -219,7 +222,8 @@ class VideoSegDataModule(L.LightningDataModule):
 
     def format_reader(self) -> Format:
         """The reader of the data set (the synthetic set must have been generated)."""
-        return get_format(self.format_name, self.root)
+        options = {"masks": self.hparams["masks"]} if self.hparams["masks"] is not None else {}
+        return get_format(self.format_name, self.root, **options)
 
     def needed_labels(self) -> dict[LabelKind, tuple[int, ...]]:
         """The label kinds other than manual ones that the recipe trains on, with their offsets."""

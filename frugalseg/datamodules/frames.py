@@ -5,6 +5,9 @@ of the size most of a sample's cost is decoding pixels that are thrown away. `Fr
 each resized frame (a lossless PNG, a sixteenth of the pixels at scale 0.25) in a cache folder and
 reads that from the second time on. The key is the frame's path and its file's identity (inode,
 size and status-change time, which no tool can set back), so a replaced frame is decoded anew.
+Frames inside a video file (``clip.mp4/00012``) are kept at every scale, 1 included: reading one
+at random means decoding from the keyframe before it, which the cached PNG saves; their key is the
+video file's identity and the frame's index.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import numpy as np
 
 from frugalseg.data.clips import IGNORE_INDEX
 from frugalseg.data.io import read_frame, whole_image, write_png_atomic
+from frugalseg.data.videos import file_identity, split_frame_path
 
 
 def resize_by(image: np.ndarray, scale: float, nearest: bool = False) -> np.ndarray:
@@ -53,19 +57,21 @@ class FrameReader:
 
     Args:
         scale: resize factor applied on load.
-        cache: folder of resized frames (used when ``scale`` < 1); None decodes every time.
+        cache: folder of resized frames (used when ``scale`` < 1, and for frames of video files);
+            None decodes every time.
     """
 
     def __init__(self, scale: float = 1.0, cache: str | Path | None = None) -> None:
         self.scale = scale
-        self.cache = Path(cache) if cache is not None and scale < 1 else None
+        self.cache = Path(cache) if cache is not None else None
 
     def __call__(self, path: str | Path) -> np.ndarray:
         """The resized frame, from the cache when it holds it."""
-        if self.cache is None:
-            return resize_by(read_frame(path), self.scale)
         path = Path(path)
-        cached = self._cached_path(path)
+        video_frame = split_frame_path(path)
+        if self.cache is None or (self.scale >= 1 and video_frame is None):
+            return resize_by(read_frame(path), self.scale)
+        cached = self._cached_path(path, video_frame)
         if cached is not None and whole_image(cached):
             image = cv2.imread(str(cached), cv2.IMREAD_COLOR)
             if image is not None:
@@ -75,13 +81,16 @@ class FrameReader:
             write_png_atomic(cached, frame)
         return frame
 
-    def _cached_path(self, path: Path) -> Path | None:
+    def _cached_path(self, path: Path, video_frame: tuple[Path, int] | None) -> Path | None:
         """Where the resized ``path`` is kept, keyed by its file's identity; None if it cannot be stat'ed."""
         assert self.cache is not None
         try:
-            stat = path.stat()
+            if video_frame is None:
+                identity = file_identity(path)
+            else:
+                identity = f"{file_identity(video_frame[0])}#{video_frame[1]}"
         except OSError:
             return None  # read_frame names the missing file
-        identity = f"{path.resolve()}|{stat.st_ino}|{stat.st_size}|{stat.st_ctime_ns}|{self.scale!r}"
+        identity = f"{identity}|{self.scale!r}"
         key = hashlib.blake2b(identity.encode(), digest_size=16).hexdigest()
         return self.cache / key[:2] / f"{key}.png"

@@ -19,6 +19,7 @@ from torch.utils.data import Dataset
 
 from frugalseg.data.clips import Clip
 from frugalseg.data.io import read_frame
+from frugalseg.data.videos import VIDEO_EXTENSIONS, is_video, video_frames
 from frugalseg.datamodules.frames import resize_by
 from frugalseg.errors import DataError
 
@@ -45,25 +46,40 @@ def split_items(clips: Sequence[Clip], num_frames: int) -> list[PredictItem]:
     return items
 
 
-def folder_items(folder: str | Path, num_frames: int, *, stream: bool = False) -> list[PredictItem]:
-    """Every image under ``folder``; each sub-folder is one video whose frames sort by file name.
-
-    Items are named by their path relative to ``folder`` without the suffix. With ``stream`` each
-    item is one frame, in video order, marked ``first`` where a video starts.
-    """
-    folder = Path(folder)
+def _videos_under(folder: Path) -> dict[Path, list[Path]]:
+    """Each video under ``folder`` (a folder of frames sorted by file name, or a video file) → its frames."""
+    if is_video(folder):
+        return {folder: video_frames(folder)}
     if not folder.is_dir():
         raise DataError(folder, "folder of frames to predict does not exist")
     videos: dict[Path, list[Path]] = {}
     for path in sorted(folder.rglob("*")):
         if path.suffix.lower() in FRAME_SUFFIXES and path.is_file():
             videos.setdefault(path.parent, []).append(path)
+        elif is_video(path):
+            videos[path] = video_frames(path)
     if not videos:
-        raise DataError(folder, f"no frames ({', '.join(FRAME_SUFFIXES)}) found to predict")
+        raise DataError(
+            folder,
+            f"no frames ({', '.join(FRAME_SUFFIXES)}) or videos ({', '.join(VIDEO_EXTENSIONS)}) to predict",
+        )
+    return videos
+
+
+def folder_items(folder: str | Path, num_frames: int, *, stream: bool = False) -> list[PredictItem]:
+    """Every image under ``folder``; each sub-folder is one video whose frames sort by file name.
+
+    ``folder`` may also be, or hold, video files: frame ``i`` of ``clip.mp4`` is named ``clip/00012``.
+    Items are named by their path relative to ``folder`` without the suffix. With ``stream`` each
+    item is one frame, in video order, marked ``first`` where a video starts.
+    """
+    folder = Path(folder)
     items = []
-    for frames in videos.values():
+    for video, frames in _videos_under(folder).items():
+        base = folder.parent if video == folder else folder
         for i, path in enumerate(frames):
-            name = path.relative_to(folder).with_suffix("").as_posix()
+            source = video.with_suffix("") / path.name if video.is_file() else path.with_suffix("")
+            name = source.relative_to(base).as_posix()
             if stream:
                 items.append(PredictItem(name, (path,), first=i == 0))
             else:

@@ -20,6 +20,8 @@ import lightning  # noqa: F401  (imported before any case captures stderr: its l
 import numpy as np
 import pytest
 import torch
+from data.fake_davis import palette_png
+from data.fake_video import SIZE, claim_avi_frames, cut_video, numbered_frame, write_video
 
 from frugalseg.cli import main
 from frugalseg.data.io import write_png_atomic
@@ -47,6 +49,35 @@ def _fit(tmp: Path, *options: str) -> list[str]:
     return [
         "fit", "--config", str(CONFIG), "--trainer.default_root_dir", runs,
         "--trainer.logger.init_args.save_dir", runs, "--data.num_workers", "0", *options,
+    ]  # fmt: skip
+
+
+def _video(
+    tmp: Path, *, suffix: str = ".mp4", masks: tuple[int, ...] = (0,), claims: int = 0, cut: bool = False
+) -> str:
+    """A generated 10-frame video ``tmp/video/clip{suffix}`` with object masks of frames ``masks`` in
+    ``Annotations/clip/``; ``claims`` rewrites an AVI's header frame count, ``cut`` truncates it."""
+    folder = tmp / "video"
+    frames = [numbered_frame(i) for i in range(10)]
+    avi = suffix == ".avi"  # MPEG-4 part 2 without B-frames, as AVI holds it
+    video = write_video(
+        folder / f"clip{suffix}", frames, codec="mpeg4" if avi else "libx264", bframes=0 if avi else 3
+    )
+    if claims:
+        claim_avi_frames(video, claims)
+    if cut:
+        video = cut_video(video, folder / "cut.mp4")
+        (folder / "clip.mp4").unlink()
+        video = video.rename(folder / "clip.mp4")
+    for index in masks:
+        palette_png(folder / "Annotations" / "clip" / f"{index:05d}.png", np.ones(SIZE, np.uint8))
+    return str(video)
+
+
+def _propagate_video(tmp: Path, video: str) -> list[str]:
+    return [
+        "label", "propagate", "--format", "video", "--root", video, "--split", "all", "--offsets", "1",
+        "--out", str(tmp / "out"), "--no-progress",
     ]  # fmt: skip
 
 
@@ -781,6 +812,49 @@ CASES = [  # fmt: skip
         2,
         "folder of frames to predict does not exist",
         lambda t: [],
+    ),
+    Case(
+        "label propagate on a truncated video",
+        lambda t, d: _propagate_video(t, _video(t, cut=True)),
+        2,
+        "clip.mp4: the file ends early or is damaged (truncated): frame ",
+    ),
+    Case(
+        "label propagate on a file that is not a video",
+        lambda t, d: _propagate_video(t, str(_file(t / "video" / "clip.mp4", "not a video at all"))),
+        2,
+        "clip.mp4: cannot open video (corrupt, truncated or not a video",
+    ),
+    Case(
+        "label propagate with a mask past the video's end",
+        lambda t, d: _propagate_video(t, _video(t, masks=(0, 12))),
+        2,
+        "00012.png: mask of frame 12, past the end of clip.mp4: the video has 10 frames (0…9, counted by "
+        "demuxing)",
+    ),
+    Case(
+        "label propagate on a video whose header claims more frames than it holds",
+        lambda t, d: _propagate_video(t, _video(t, suffix=".avi", masks=(0, 15), claims=20)),
+        2,
+        "00015.png: mask of frame 15, past the end of clip.avi: the video has 10 frames (0…9, counted by "
+        "demuxing; its header claims 20)",
+    ),
+    Case(
+        "predict a truncated video",
+        lambda t, d: [
+            "predict",
+            "--config",
+            str(CONFIG),
+            "--data.root",
+            str(d["streets"]),
+            "--data.predict_frames",
+            _video(t, cut=True),
+            "--trainer.default_root_dir",
+            str(t / "runs"),
+        ],  # fmt: skip
+        2,
+        "clip.mp4: the file ends early or is damaged (truncated): frame ",
+        lambda t: [t / "runs"],
     ),
     Case(
         "vos fit on a folder that does not exist",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from frugalseg.data.formats.synthetic import (
     generate_synthetic_streets,
 )
 from frugalseg.data.formats.veis import VeisFormat
+from frugalseg.data.formats.video import VideoFormat
 from frugalseg.errors import ConfigError, DataError
 
 #: Every format by name, in the order `detect_format` tries them (most specific first). Cityscapes and
@@ -30,23 +32,37 @@ FORMATS: dict[str, type[Format]] = {
     "mose": MoseFormat,
     "davis": DavisFormat,
     "veis": VeisFormat,
+    "video": VideoFormat,  # last: any folder holding videos or images directly
 }
 
 
 def get_format(name: str, root: str | Path, **options: Any) -> Format:
     """The reader of format ``name`` over the data set folder ``root``.
 
-    ``options`` are the reader's own arguments (e.g. ``resolution`` for ``davis``). Raises
-    `ValueError` for an unknown name (listing the known ones) and `DataError` for a missing folder.
+    ``options`` are the reader's own arguments (e.g. ``resolution`` for ``davis``, ``masks`` for
+    ``video``). Raises `ConfigError` for an unknown name (listing the known ones) or an option the
+    reader does not take, and `DataError` for a missing folder.
     """
     if name not in FORMATS:
         raise ConfigError("format", f"unknown data format {name!r}; known formats: {', '.join(FORMATS)}")
+    accepted = set(inspect.signature(FORMATS[name]).parameters) - {"root"}
+    for option in options:
+        if option not in accepted:
+            raise ConfigError(
+                option,
+                f"format {name} takes no such option; it takes: {', '.join(sorted(accepted)) or 'none'}",
+            )
     return FORMATS[name](root, **options)
 
 
 def detect_format(root: str | Path) -> str:
-    """The name of the first format whose layout ``root`` has; `DataError` listing those tried otherwise."""
+    """The name of the first format whose layout ``root`` has; `DataError` listing those tried otherwise.
+
+    ``root`` is a data set folder, or a video file (format ``video``).
+    """
     root = Path(root)
+    if root.is_file() and VideoFormat.looks_like(root):
+        return VideoFormat.name
     if not root.is_dir():
         raise DataError(root, "data set folder does not exist")
     for name, cls in FORMATS.items():
@@ -68,6 +84,7 @@ __all__ = [
     "Problem",
     "SyntheticFormat",
     "VeisFormat",
+    "VideoFormat",
     "default_synthetic_root",
     "detect_format",
     "generate_synthetic_streets",

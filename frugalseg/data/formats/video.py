@@ -1,0 +1,236 @@
+"""Your own videos as clips: a video file, a folder of video files, or a plain folder of frame images.
+
+``root`` may be:
+
+- a video file (``.mp4``, ``.mov``, ``.mkv``, ``.avi``, ``.webm``): one clip named after its stem;
+- a folder of video files: one clip per video;
+- a folder of frame images (``.jpg``, ``.jpeg``, ``.png``; any names, in natural order, so
+  ``frame2`` comes before ``frame10``): one clip named after the folder.
+
+A video's frames are paths inside the file (``clip.mp4/00012``, see `frugalseg.data.videos`), read
+by the same `read_frame` as image files, so every command works on them. Object masks pair with
+frames DAVIS-style: a folder of mask PNGs (palette or 0/255 grey, `DavisFormat.read_mask`) named by
+frame index for a video (the last number in the name: ``00012.png``, ``frame_12.png``) and by the
+frame's stem for a folder of images. ``masks`` names that folder (for several clips: a folder with one
+sub-folder per clip, named after it); without it, masks are looked for in ``Annotations/<clip>/``
+beside the clips. Like DAVIS, a clip is anchored at its first frame (offset 0 = frame 0) and every
+mask counts as ground truth; a clip without masks has no label, which predicting and annotating
+need not. The classes are DAVIS's two (background, object), the object ids kept as instances.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from frugalseg.data.clips import Clip, LabelKind, LabelRef
+from frugalseg.data.formats.base import Format, Problem
+from frugalseg.data.formats.davis import ALL_SPLIT, FRAME_EXTENSIONS, MASK_EXTENSION, OBJECT_MASK, DavisFormat
+from frugalseg.data.io import image_size
+from frugalseg.data.videos import VIDEO_EXTENSIONS, is_video, natural_key, video_frames, video_index
+from frugalseg.errors import DataError
+
+#: The folder beside the clips where their masks are looked for when ``masks`` is not given.
+MASKS_FOLDER = "Annotations"
+
+
+def _images(folder: Path) -> list[Path]:
+    """The frame images directly in ``folder``, in natural order."""
+    found = [p for p in folder.iterdir() if p.suffix.lower() in FRAME_EXTENSIONS and p.is_file()]
+    return sorted(found, key=lambda p: natural_key(p.name))
+
+
+def _videos(folder: Path) -> list[Path]:
+    """The video files directly in ``folder``, in natural order."""
+    return sorted((p for p in folder.iterdir() if is_video(p)), key=lambda p: natural_key(p.name))
+
+
+def _frame_number(mask: Path) -> int | None:
+    """The frame index a mask file names: the last number in its stem (None without one)."""
+    numbers = re.findall(r"\d+", mask.stem)
+    return int(numbers[-1]) if numbers else None
+
+
+class VideoFormat(DavisFormat):
+    """Reads video files or a folder of frame images as clips (one per video), with optional masks.
+
+    Args:
+        root: a video file, a folder of video files, or a folder of frame images.
+        masks: the folder of mask PNGs of a single clip, or a folder with one sub-folder of masks per
+            clip (named after the clip); None looks in ``Annotations/`` beside the clips.
+    """
+
+    name = "video"
+
+    def __init__(self, root: str | Path, masks: str | Path | None = None) -> None:
+        self.root = Path(root)
+        self.resolution, self.split_dir = "", None
+        if not self.root.exists():
+            raise DataError(
+                self.root, "video file or folder of videos or frames does not exist (format video)"
+            )
+        self.sources = self._find_sources()
+        holder = self.root if self.root.is_dir() and not self._is_frame_folder else self.root.parent
+        self.image_dir = holder
+        self.masks = Path(masks) if masks is not None else None
+        if self.masks is not None and not self.masks.is_dir():
+            raise DataError(self.masks, "masks folder does not exist")
+        self.mask_dir = self.masks if self.masks is not None else holder / MASKS_FOLDER
+        self._mask_cache: dict[str, tuple[dict[int, Path], list[Problem]]] = {}
+
+    @property
+    def _is_frame_folder(self) -> bool:
+        return self.root.is_dir() and not _videos(self.root)
+
+    def _find_sources(self) -> dict[str, Path]:
+        """Clip name → its video file or frame folder."""
+        if self.root.is_file():
+            if not is_video(self.root):
+                raise DataError(self.root, f"not a video file ({', '.join(VIDEO_EXTENSIONS)})")
+            return {self.root.stem: self.root}
+        videos = _videos(self.root)
+        if not videos:
+            if not _images(self.root):
+                raise DataError(
+                    self.root,
+                    f"holds no video files ({', '.join(VIDEO_EXTENSIONS)}) and no frame images "
+                    f"({', '.join(FRAME_EXTENSIONS)})",
+                )
+            return {self.root.name: self.root}
+        sources: dict[str, Path] = {}
+        for video in videos:
+            if video.stem in sources:
+                raise DataError(
+                    video, f"two videos share the clip name {video.stem!r} ({sources[video.stem].name})"
+                )
+            sources[video.stem] = video
+        return sources
+
+    @classmethod
+    def looks_like(cls, root: Path) -> bool:
+        """A video file, or a folder holding video files or frame images directly."""
+        if root.is_file():
+            return is_video(root)
+        return root.is_dir() and bool(_videos(root) or _images(root))
+
+    def splits(self) -> list[str]:
+        """One split, ``all``."""
+        return [ALL_SPLIT]
+
+    def sequences(self, split: str) -> list[str]:
+        """The clip names (video stems, or the frame folder's name), in natural order."""
+        if split != ALL_SPLIT:
+            raise DataError(self.root, f"split {split!r} does not exist; splits found: {ALL_SPLIT}")
+        return list(self.sources)
+
+    def frame_paths(self, seq: str) -> list[Path]:
+        """The frames of clip ``seq`` in time order: paths inside its video, or its images."""
+        if seq not in self.sources:
+            raise DataError(self.root, f"no clip {seq!r}; clips: {', '.join(self.sources)}")
+        source = self.sources[seq]
+        return video_frames(source) if source.is_file() else _images(source)
+
+    def _clip_mask_dir(self, seq: str) -> Path:
+        """The folder of clip ``seq``'s masks (it may not exist)."""
+        if self.masks is not None and len(self.sources) == 1 and any(self.masks.glob(f"*{MASK_EXTENSION}")):
+            return self.masks
+        return self.mask_dir / seq
+
+    def _masks(self, seq: str) -> tuple[dict[int, Path], list[Problem]]:
+        """Frame index → mask file of clip ``seq``, and the masks that name no frame of it."""
+        if seq in self._mask_cache:
+            return self._mask_cache[seq]
+        folder, frames = self._clip_mask_dir(seq), self.frame_paths(seq)
+        found: dict[int, Path] = {}
+        problems: list[Problem] = []
+        masks = (
+            sorted(folder.glob(f"*{MASK_EXTENSION}"), key=lambda p: natural_key(p.name))
+            if folder.is_dir()
+            else []
+        )
+        source = self.sources[seq]
+        by_stem = {frame.stem: i for i, frame in enumerate(frames)}
+        for mask in masks:
+            index = _frame_number(mask) if source.is_file() else by_stem.get(mask.stem)
+            if index is None:
+                problems.append(Problem(mask, f"mask names no frame of {source.name}"))
+            elif index >= len(frames):
+                problems.append(Problem(mask, self._past_end(source, index)))
+            elif index in found:
+                problems.append(Problem(mask, f"a second mask of frame {index} ({found[index].name})"))
+            else:
+                found[index] = mask
+        self._mask_cache[seq] = found, problems
+        return found, problems
+
+    @staticmethod
+    def _past_end(video: Path, index: int) -> str:
+        """What is wrong with a mask of frame ``index`` past the end of ``video``."""
+        meta = video_index(video)
+        claims = f"; its header claims {meta.header_frames}" if meta.header_frames != len(meta) else ""
+        return (
+            f"mask of frame {index}, past the end of {video.name}: the video has {len(meta)} frames "
+            f"(0…{len(meta) - 1}, counted by demuxing{claims})"
+        )
+
+    def mask_paths(self, seq: str) -> list[Path | None]:
+        """The mask of each frame of ``seq`` (same order as `frame_paths`), None where it has none."""
+        found, _ = self._masks(seq)
+        return [found.get(i) for i in range(len(self.frame_paths(seq)))]
+
+    def scan(self, split: str) -> tuple[list[Clip], list[Problem]]:
+        """One clip per video (or frame folder), anchored at frame 0, and every problem on the way.
+
+        Problems: a video that cannot be indexed (truncated, not a video), a mask past the video's
+        end or naming no frame, frames or masks whose size differs from the clip's first frame.
+        """
+        clips: list[Clip] = []
+        problems: list[Problem] = []
+        for seq in self.sequences(split):
+            try:
+                frames = self.frame_paths(seq)
+                found, mask_problems = self._masks(seq)
+                problems += mask_problems + self._check_sizes(frames, found)
+            except DataError as error:
+                problems.append(Problem.from_error(error))
+                continue
+            clip = Clip(clip_id=seq, split=split, frames=frames, anchor_index=0)
+            if 0 in found:
+                clip.add_label(0, LabelRef(found[0], LabelKind.FINE, OBJECT_MASK))
+            clips.append(clip)
+        return clips, problems
+
+    def _check_sizes(self, frames: list[Path], masks: dict[int, Path]) -> list[Problem]:
+        """Frames (of a frame folder) and masks whose header size differs from the first frame's."""
+        size = image_size(frames[0])
+        files = [(path, "frame") for path in frames[1:] if path.is_file()]
+        files += [(path, "mask") for path in masks.values()]
+        problems = []
+        for path, what in files:
+            try:
+                found = image_size(path)
+            except DataError as error:
+                problems.append(Problem.from_error(error))
+                continue
+            if found != size:
+                problems.append(
+                    Problem(
+                        path, f"{what} size {found[0]}×{found[1]} differs from the clip's {size[0]}×{size[1]}"
+                    )
+                )
+        return problems
+
+    def ground_truth(self, clip: Clip) -> dict[int, LabelRef]:
+        """The mask of every frame of ``clip`` that has one, by offset."""
+        found, _ = self._masks(clip.clip_id)
+        return {
+            index - clip.anchor_index: LabelRef(mask, LabelKind.FINE, OBJECT_MASK)
+            for index, mask in found.items()
+        }
+
+    def describe(self) -> dict[str, object]:
+        """``run.json`` entry: name, root and the masks folder."""
+        return {**Format.describe(self), "masks": None if self.masks is None else str(self.masks)}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.root)!r})"

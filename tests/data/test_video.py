@@ -1,0 +1,243 @@
+"""Video files as clips: frames in presentation order, random access equal to sequential decoding,
+variable frame rate and B-frames, a header that lies, frame folders in natural order, and the real
+car-shadow video against its JPEG frames."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from frugalseg.cli import main
+from frugalseg.data.clips import LabelKind
+from frugalseg.data.formats import detect_format, get_format
+from frugalseg.data.formats.video import VideoFormat
+from frugalseg.data.io import image_size, read_frame
+from frugalseg.data.videos import (
+    VideoDecoder,
+    natural_key,
+    split_frame_path,
+    video_frame_path,
+    video_index,
+)
+from frugalseg.errors import DataError
+
+from .fake_davis import palette_png
+from .fake_video import SIZE, claim_avi_frames, cut_video, numbered_frame, read_number, write_video
+
+CAR = "car-shadow"
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    error = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float(10 * np.log10(255.0**2 / error))
+
+
+def _vfr_times(count: int, seed: int = 0) -> list[int]:
+    """Irregular presentation times in ms: gaps of 10…89 ms."""
+    return np.cumsum(np.random.default_rng(seed).integers(10, 90, size=count)).tolist()
+
+
+@pytest.fixture(scope="module")
+def vfr_video(tmp_path_factory) -> Path:
+    """40 numbered frames, libx264 with 3 B-frames, a keyframe every 12 frames, irregular times."""
+    path = tmp_path_factory.mktemp("video") / "vfr.mp4"
+    return write_video(path, [numbered_frame(i) for i in range(40)], pts=_vfr_times(40))
+
+
+def test_a_variable_frame_rate_b_frame_video_decodes_every_index_to_its_own_frame(vfr_video):
+    index = video_index(vfr_video)
+    assert len(index) == 40 and index.keyframes == (0, 12, 24, 36)
+    times = _vfr_times(40)
+    gaps = np.diff([index.seconds(i) for i in range(40)])
+    np.testing.assert_allclose(gaps, np.diff(times) / 1000, atol=1e-3)  # the file's own irregular times
+    decoder = VideoDecoder(vfr_video)
+    assert [read_number(decoder.frame(i)) for i in range(40)] == list(range(40))
+    assert decoder.decoded == 40  # sequential reading decodes each frame once
+
+
+def test_random_access_equals_sequential_decoding_and_seeks_decode_one_gop(vfr_video):
+    sequential = [VideoDecoder(vfr_video).frame(i) for i in range(40)]
+    reader = VideoDecoder(vfr_video)
+    for i in (39, 3, 25, 12, 11, 0, 38, 13):
+        np.testing.assert_array_equal(reader.frame(i), sequential[i])
+    fresh = VideoDecoder(vfr_video)
+    fresh.frame(38)
+    assert fresh.decoded == 3  # frames 36, 37, 38: from the keyframe before it, not from the start
+
+
+def test_frame_paths_inside_a_video_read_through_read_frame(vfr_video):
+    path = video_frame_path(vfr_video, 17)
+    assert path == vfr_video / "00017" and split_frame_path(path) == (vfr_video, 17)
+    assert split_frame_path(vfr_video.parent / "00017") is None  # a frame path only inside a video
+    assert read_number(read_frame(path)) == 17
+    assert image_size(path) == (SIZE[1], SIZE[0])
+    with pytest.raises(DataError, match=r"vfr.mp4: frame 40 is past the video's end: it has 40 frames"):
+        read_frame(video_frame_path(vfr_video, 40))
+
+
+def test_the_index_is_kept_in_the_cache_and_made_anew_for_a_replaced_file(tmp_path, isolated_cache):
+    video = write_video(tmp_path / "clip.mkv", [numbered_frame(i) for i in range(6)], bframes=0)
+    assert len(video_index(video)) == 6
+    (cached,) = [p for p in (isolated_cache / "videos").rglob("index.json") if str(video) in p.read_text()]
+    assert json.loads(cached.read_text())["pts"] == [0, 40, 80, 120, 160, 200]
+    write_video(video, [numbered_frame(i) for i in range(9)], bframes=0)
+    assert len(video_index(video)) == 9
+
+
+def test_a_header_that_claims_more_frames_than_the_file_holds_is_not_trusted(tmp_path):
+    video = write_video(
+        tmp_path / "clip.avi", [numbered_frame(i) for i in range(10)], codec="mpeg4", bframes=0
+    )
+    claim_avi_frames(video, 20)
+    index = video_index(video)
+    assert (len(index), index.header_frames) == (10, 20)
+    assert [read_number(read_frame(video_frame_path(video, i))) for i in (9, 0, 5)] == [9, 0, 5]
+    with pytest.raises(
+        DataError, match=r"frame 15 is past the video's end: it has 10 frames .*header claims 20"
+    ):
+        read_frame(video_frame_path(video, 15))
+
+
+def test_an_avi_with_b_frames_and_repeated_timestamps_is_read_from_its_start(tmp_path):
+    video = write_video(tmp_path / "packed.avi", [numbered_frame(i) for i in range(10)], codec="mpeg4")
+    index = video_index(video)
+    assert not index.seekable and len(index) == 10  # counted by decoding: the muxer repeats a pts
+    assert [read_number(VideoDecoder(video).frame(i)) for i in (9, 0, 4)] == [9, 0, 4]
+    reader = VideoDecoder(video)
+    assert [read_number(reader.frame(i)) for i in range(10)] == list(range(10))
+    assert reader.decoded == 10
+
+
+def test_a_folder_of_videos_with_masks_beside_them(tmp_path):
+    write_video(tmp_path / "b10.mp4", [numbered_frame(i) for i in range(5)])
+    write_video(tmp_path / "b9.webm", [numbered_frame(i) for i in range(4)], codec="libvpx-vp9", bframes=0)
+    ids = np.zeros(SIZE, np.uint8)
+    ids[20:40, 10:30] = 2
+    palette_png(tmp_path / "Annotations" / "b10" / "frame_0.png", ids)
+    palette_png(tmp_path / "Annotations" / "b10" / "frame_3.png", ids)
+    assert detect_format(tmp_path) == "video"
+    fmt = get_format("video", tmp_path)
+    clips = fmt.clips("all")
+    assert [(c.clip_id, len(c.frames)) for c in clips] == [("b9", 4), ("b10", 5)]  # natural order
+    b10 = clips[1]
+    assert b10.require_label(0, LabelKind.FINE).path.name == "frame_0.png" and not clips[0].labels
+    assert sorted(fmt.ground_truth(b10)) == [0, 3]
+    assert fmt.read_label(b10.require_label(0, LabelKind.FINE))[25, 15] == 1
+    assert fmt.instance_ids(b10).max() == 2
+    assert [read_number(read_frame(p)) for p in clips[0].frames] == [0, 1, 2, 3]
+
+
+def test_a_plain_folder_of_frames_in_natural_order(tmp_path):
+    frames = tmp_path / "my frames"
+    frames.mkdir()
+    for i in (10, 2, 1, 33):
+        cv2.imwrite(str(frames / f"shot{i}.png"), cv2.cvtColor(numbered_frame(i), cv2.COLOR_RGB2BGR))
+    masks = tmp_path / "masks"
+    palette_png(masks / "shot2.png", np.ones(SIZE, np.uint8))
+    assert detect_format(frames) == "video"
+    fmt = VideoFormat(frames, masks=masks)
+    (clip,) = fmt.clips("all")
+    assert clip.clip_id == "my frames"
+    assert [p.name for p in clip.frames] == ["shot1.png", "shot2.png", "shot10.png", "shot33.png"]
+    assert [read_number(read_frame(p)) for p in clip.frames] == [1, 2, 10, 33]
+    assert list(fmt.ground_truth(clip)) == [1] and not clip.labels  # frame 0 has no mask
+    assert sorted(["f10", "f9", "F1"], key=natural_key) == ["F1", "f9", "f10"]
+
+
+def test_masks_past_the_end_or_of_another_size_are_problems(tmp_path):
+    video = write_video(tmp_path / "clip.mp4", [numbered_frame(i) for i in range(5)])
+    palette_png(tmp_path / "Annotations" / "clip" / "00000.png", np.ones(SIZE, np.uint8))
+    palette_png(tmp_path / "Annotations" / "clip" / "00007.png", np.ones(SIZE, np.uint8))
+    palette_png(tmp_path / "Annotations" / "clip" / "00002.png", np.ones((8, 8), np.uint8))
+    _, problems = get_format("video", video).scan("all")
+    assert sorted(str(p) for p in problems) == [
+        f"{tmp_path}/Annotations/clip/00002.png: mask size 8×8 differs from the clip's 128×64",
+        f"{tmp_path}/Annotations/clip/00007.png: mask of frame 7, past the end of clip.mp4: the video has "
+        "5 frames (0…4, counted by demuxing)",
+    ]
+
+
+def test_a_truncated_video_names_the_file_and_the_frame_cut_off(tmp_path):
+    video = write_video(tmp_path / "whole.mp4", [numbered_frame(i) for i in range(20)])
+    cut = cut_video(video, tmp_path / "cut.mp4")
+    with pytest.raises(
+        DataError, match=r"cut.mp4: the file ends early or is damaged \(truncated\): frame \d+ "
+    ):
+        video_index(cut)
+    (tmp_path / "noise.mp4").write_bytes(os.urandom(5000))
+    with pytest.raises(DataError, match=r"noise.mp4: cannot open video"):
+        video_index(tmp_path / "noise.mp4")
+
+
+def test_the_cvat_sample_video(shared_data):
+    video = shared_data / "tool_exports" / "cvat_dataset" / "test.mp4"
+    (clip,) = get_format("video", video).clips("all")
+    index = video_index(video)
+    assert (clip.clip_id, len(clip.frames), index.codec, index.width, index.height) == (
+        "test",
+        30,
+        "mpeg4",
+        240,
+        180,
+    )
+    sequential = VideoDecoder(video)
+    frames = [sequential.frame(i) for i in range(30)]
+    assert all(not np.array_equal(a, b) for a, b in zip(frames, frames[1:], strict=False))
+    for i in (29, 4, 17, 0):
+        np.testing.assert_array_equal(read_frame(clip.frames[i]), frames[i])
+
+
+def test_car_shadow_frames_come_out_in_order_and_match_the_jpeg_frames(shared_data):
+    video = shared_data / "video_dev" / f"{CAR}.mp4"
+    jpegs = sorted((shared_data / "davis_dev" / "JPEGImages" / "480p" / CAR).glob("*.jpg"))
+    decoder = VideoDecoder(video)
+    frames = [decoder.frame(i) for i in range(len(decoder))]
+    assert len(frames) == len(jpegs) == 40
+    for i, jpeg in enumerate(jpegs):
+        truth = read_frame(jpeg)
+        own = _psnr(frames[i], truth)
+        assert own >= 35, f"frame {i}: PSNR {own:.1f} dB"
+        for j in (i - 1, i + 1):  # in order: each frame is nearer its own JPEG than its neighbours'
+            if 0 <= j < 40:
+                assert own > _psnr(frames[j], truth)
+    for i in (33, 7, 21, 0, 39):
+        np.testing.assert_array_equal(VideoDecoder(video).frame(i), frames[i])
+
+
+def _mean_j(report: Path) -> dict[int, float]:
+    rows = json.loads(report.read_text())["rows"]
+    return {row["offset"]: row["j"] for row in rows}
+
+
+@pytest.mark.slow
+def test_flow_propagation_from_the_mp4_scores_as_from_the_jpeg_folder(shared_data, tmp_path):
+    masks = shared_data / "davis_dev" / "Annotations" / "480p" / CAR
+    scores = {}
+    for name, root in (
+        ("mp4", shared_data / "video_dev" / f"{CAR}.mp4"),
+        ("jpeg", shared_data / "davis_dev" / "JPEGImages" / "480p" / CAR),
+    ):
+        store = tmp_path / name
+        common = ["--format", "video", "--root", str(root), "--masks", str(masks), "--split", "all"]
+        assert (
+            main(["label", "propagate", *common, "--offsets", "1,5,10", "--out", str(store), "--no-progress"])
+            == 0
+        )
+        assert main(["label", "report", str(store)]) == 0
+        scores[name] = _mean_j(store / "report" / "report.json")
+    assert sorted(scores["mp4"]) == [1, 5, 10]
+    for offset in (1, 5, 10):
+        assert abs(scores["mp4"][offset] - scores["jpeg"][offset]) <= 0.01, scores
+    assert scores["mp4"][10] > 0.85
+
+
+def test_a_copied_video_is_the_same_clip(tmp_path, vfr_video):
+    copy = tmp_path / "copy.mp4"
+    shutil.copy(vfr_video, copy)
+    assert read_number(read_frame(video_frame_path(copy, 30))) == 30
