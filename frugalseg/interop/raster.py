@@ -118,14 +118,17 @@ class FrameLabel:
     boxes: list[Box] = field(default_factory=list)
 
     def paint(self, where: np.ndarray, train_id: int, instance_id: int | None) -> None:
-        """Give the pixels ``where`` the class ``train_id`` (and ``instance_id``)."""
-        self.label[where] = train_id
-        if instance_id is not None:
-            if self.instances is None:
-                self.instances = np.zeros(self.label.shape, np.uint16)
-            self.instances[where] = instance_id
-        elif self.instances is not None:
-            self.instances[where] = 0
+        """Give the pixels ``where`` the class ``train_id`` (and ``instance_id``), within their box."""
+        rows, cols = np.flatnonzero(where.any(axis=1)), np.flatnonzero(where.any(axis=0))
+        if rows.size == 0:
+            return
+        box = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+        inside = where[box]
+        self.label[box][inside] = train_id
+        if instance_id is not None and self.instances is None:
+            self.instances = np.zeros(self.label.shape, np.uint16)
+        if self.instances is not None:
+            self.instances[box][inside] = instance_id or 0
 
 
 def shape_kind(shape: Shape, dense_kind: LabelKind) -> LabelKind:
