@@ -37,6 +37,10 @@ def register_interop(commands: argparse._SubParsersAction) -> None:
         "--data", required=True, choices=list(FORMATS), help="layout of the data set annotated"
     )
     parser.add_argument("--root", required=True, help="data set folder whose frames the tool annotated")
+    parser.add_argument(
+        "--masks",
+        help="format video: folder of its mask PNGs, recorded with the store (as label propagate takes)",
+    )
     parser.add_argument("--split", default="train", help="split holding those frames (default: train)")
     parser.add_argument("--out", required=True, help="label store folder to write")
     parser.add_argument("--mapping", help="file of tool label → class (JSON object or 'tool = class' lines)")
@@ -67,7 +71,7 @@ def _import(args: argparse.Namespace) -> int:
     from frugalseg.data.formats import get_format
     from frugalseg.interop import ClassMapping, import_export, read_export, read_mapping
 
-    fmt = get_format(args.data, args.root)
+    fmt = get_format(args.data, args.root, **({"masks": args.masks} if args.masks else {}))
     names = read_mapping(args.mapping) if args.mapping else {}
     names.update(dict(args.map))
     mapping = ClassMapping(fmt.class_names, names)

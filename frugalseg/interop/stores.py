@@ -306,7 +306,9 @@ def _read_instances(path: Path, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _relative(path: Path, root: Path) -> str:
+    """A frame's name in a tool file: its path in the data set (``car-shadow.mp4/00005`` in a video)."""
+    base = root.resolve() if root.is_dir() else root.resolve().parent
     try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
+        return path.resolve().relative_to(base).as_posix()
     except ValueError:
         return path.name
