@@ -320,21 +320,34 @@ def _tracks(
 def _write_track(
     track: Element, kind: LabelKind, instance: int | None, shapes: dict[int, np.ndarray], frame_count: int
 ) -> None:
-    """The keyframe masks of one track, each followed by an ``outside`` shape where the object is gone."""
+    """The keyframe masks of one track, each followed by an ``outside`` shape where the object is gone.
+
+    An ``outside`` shape only ends the track: it holds one pixel at the mask's corner.
+    """
     for number in sorted(shapes):
-        mask = shapes[number]
-        for frame, outside in ((number, False), (number + 1, True)):
-            if outside and (frame in shapes or frame >= frame_count):
-                continue
-            rows, cols = np.nonzero(mask)
-            top, left = int(rows.min()), int(cols.min())
-            box = mask[top : int(rows.max()) + 1, left : int(cols.max()) + 1]
-            el = SubElement(
-                track, "mask", frame=str(frame), outside=str(int(outside)), occluded="0", keyframe="1",
-                rle=", ".join(map(str, cvat_encode(box))), left=str(left), top=str(top),
-                width=str(box.shape[1]), height=str(box.shape[0]), z_order="0",
-            )  # fmt: skip
-            SubElement(el, "attribute", name=KIND_ATTRIBUTE).text = kind.value
-            SubElement(el, "attribute", name=INSTANCE_ATTRIBUTE).text = (
-                "" if instance is None else str(instance)
-            )
+        rows, cols = np.nonzero(shapes[number])
+        top, left = int(rows.min()), int(cols.min())
+        box = shapes[number][top : int(rows.max()) + 1, left : int(cols.max()) + 1]
+        _mask_element(track, number, False, box, top, left, kind, instance)
+        if number + 1 not in shapes and number + 1 < frame_count:
+            _mask_element(track, number + 1, True, np.ones((1, 1), bool), top, left, kind, instance)
+
+
+def _mask_element(
+    track: Element,
+    frame: int,
+    outside: bool,
+    box: np.ndarray,
+    top: int,
+    left: int,
+    kind: LabelKind,
+    instance: int | None,
+) -> None:
+    """One ``<mask>`` of a track: CVAT's runs of ``box`` at (``top``, ``left``), and frugalseg's attributes."""
+    el = SubElement(
+        track, "mask", frame=str(frame), outside=str(int(outside)), occluded="0", keyframe="1",
+        rle=", ".join(map(str, cvat_encode(box))), left=str(left), top=str(top),
+        width=str(box.shape[1]), height=str(box.shape[0]), z_order="0",
+    )  # fmt: skip
+    SubElement(el, "attribute", name=KIND_ATTRIBUTE).text = kind.value
+    SubElement(el, "attribute", name=INSTANCE_ATTRIBUTE).text = "" if instance is None else str(instance)
