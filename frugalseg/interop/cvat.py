@@ -343,7 +343,7 @@ def _mask_element(
     kind: LabelKind,
     instance: int | None,
 ) -> None:
-    """One ``<mask>`` of a track: CVAT's runs of ``box`` at (``top``, ``left``), and frugalseg's attributes."""
+    """One ``<mask>`` of a track: the runs of ``box`` at (``top``, ``left``), and frugalseg's attributes."""
     el = SubElement(
         track, "mask", frame=str(frame), outside=str(int(outside)), occluded="0", keyframe="1",
         rle=", ".join(map(str, cvat_encode(box))), left=str(left), top=str(top),
