@@ -9,7 +9,8 @@ into shapes (`read_export`), and the whole import into a label store (reading, c
 and writing every label PNG with its instance ids and side files, `import_export`).
 
 Each measurement runs in a fresh subprocess; memory is the peak resident set size during the
-measured call minus the resident size just before it (modules imported, data generated), and
+measured call (``VmHWM``, reset just before it through ``/proc/self/clear_refs``) minus the
+resident size just before it (modules imported, data generated), and
 ``tracemalloc``'s peak of Python and NumPy allocations in a second, traced run (slower, so its
 time is not reported).
 
@@ -44,6 +45,19 @@ KEY_EVERY = 25
 def _rss() -> int:
     pages = int(Path("/proc/self/statm").read_text().split()[1])
     return pages * resource.getpagesize()
+
+
+def _reset_peak() -> None:
+    """Set this process's peak resident size (VmHWM) to its current size (Linux ``clear_refs`` 5)."""
+    Path("/proc/self/clear_refs").write_text("5")
+
+
+def _peak() -> int:
+    """This process's peak resident size since `_reset_peak`, in bytes (VmHWM)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def _polygon(rng: np.random.Generator, cx: float, cy: float, radius: float) -> np.ndarray:
@@ -117,6 +131,7 @@ def _child(tool: str, file: str, davis: str, what: str, traced: bool, out: str) 
     """One measurement in this fresh process; writes its figures to ``out``."""
     fmt = get_format("davis", davis)
     before = _rss()
+    _reset_peak()
     if traced:
         tracemalloc.start()
     start = time.perf_counter()
@@ -129,7 +144,7 @@ def _child(tool: str, file: str, davis: str, what: str, traced: bool, out: str) 
         labels = 0
     seconds = time.perf_counter() - start
     peak_traced = tracemalloc.get_traced_memory()[1] if traced else None
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+    peak = _peak() - before
     result = {"seconds": seconds, "rss_mib": peak / 2**20, "frames": len(export.frames),
               "shapes": export.shape_count(), "labels": labels,
               "traced_mib": None if peak_traced is None else peak_traced / 2**20}  # fmt: skip
