@@ -126,12 +126,13 @@ def read_mots(path: str | Path) -> ToolExport:
                     png, f"object {value}: class {value // 1000} is not a line of labels.txt ({len(labels)})"
                 )
             element = f"instances {png.name} object {value}"
-            frame.shapes.append(
-                Shape("mask", labels[class_index], element, mask=ids == value, instance_id=value)
-            )
+            shape = Shape("mask", labels[class_index], element, instance_id=value, mask_size=frame.size)
+            shape.decode = partial(_mots_object, png, value)
+            frame.shapes.append(shape)
         frames.append(frame)
     return ToolExport(path, "mots", [f for f in frames if f.shapes], tuple(labels))
 
 
 def _mots_object(png: Path, value: int) -> np.ndarray:
+    """The mask of object ``value`` in a MOTS instance map."""
     return np.asarray(_read_png(png) == value)

@@ -23,7 +23,7 @@ from frugalseg.autolabel.clicks import Click
 from frugalseg.data.clips import IGNORE_INDEX, LabelKind
 from frugalseg.errors import ConfigError, DataError
 from frugalseg.interop.rle import polygon_mask
-from frugalseg.interop.shapes import Frame, Shape, check_inside, check_mask_size
+from frugalseg.interop.shapes import SHAPE_TYPES, Frame, Shape, check_inside, check_mask_size
 
 #: The label kind of each shape type (dense shapes take the kind the user chose).
 SPARSE_KINDS = {"box": LabelKind.BOXES, "points": LabelKind.CLICKS, "polyline": LabelKind.CLICKS}
@@ -138,6 +138,8 @@ def shape_kind(shape: Shape, dense_kind: LabelKind) -> LabelKind:
 
 def check_shape(shape: Shape, size: tuple[int, int], path: Path) -> None:
     """Raise `DataError` naming the shape when it leaves a frame of ``size`` (H, W) or is malformed."""
+    if shape.type not in SHAPE_TYPES:
+        raise DataError(path, f"{shape.element}: a {shape.type!r} shape is none of {', '.join(SHAPE_TYPES)}")
     if shape.type == "mask":
         check_mask_size(shape, size, path)
         return

@@ -51,12 +51,10 @@ class FrameIndex:
 
     Args:
         clips: the split's clips.
-        root: the data set folder (image names relative to it match too).
     """
 
-    def __init__(self, clips: Sequence[Clip], root: Path) -> None:
+    def __init__(self, clips: Sequence[Clip]) -> None:
         self.clips = list(clips)
-        self.root = root
         self._tails: dict[tuple[str, ...], list[tuple[Clip, int]]] = {}
         for clip in self.clips:
             for offset in clip.present_offsets:
@@ -136,7 +134,7 @@ def import_export(
         DataError: a frame, shape or label name of the export that cannot be placed (nothing is written).
         ConfigError: a video export whose clip cannot be told.
     """
-    index = FrameIndex(fmt.clips(split), fmt.root)
+    index = FrameIndex(fmt.clips(split))
     background_id = None if background is None else mapping.train_id(background, export.path, "--background")
     placed = [_place(frame, export, index, mapping, clip) for frame in export.frames]
     _check_unique(placed, export)
