@@ -170,3 +170,47 @@ def test_mots(exports, subset):
         }
     else:
         assert found == {"3.png": [("a", 1001, [1])]}
+
+
+def test_masks_of_a_real_video_go_to_cvat_and_back(shared_data, tmp_path):
+    """DAVIS car-shadow's masks of frames 5 and 10 on car-shadow.mp4: COCO in, CVAT for video out, CVAT in."""
+    import json
+
+    import cv2
+
+    from frugalseg.autolabel.store import LabelStore
+    from frugalseg.data.formats import get_format
+    from frugalseg.interop import ClassMapping, import_export, stored_frames, write_export
+    from frugalseg.interop.rle import coco_encode
+
+    video = get_format("video", shared_data / "video_dev/car-shadow.mp4")
+    truth = {
+        t: cv2.imread(str(shared_data / f"davis_dev/Annotations/480p/car-shadow/{t:05d}.png"), 0) > 0
+        for t in (5, 10)
+    }
+    images = [{"id": t, "file_name": f"car-shadow.mp4/{t:05d}", "width": 854, "height": 480} for t in truth]
+    annotations = [
+        {"id": t, "image_id": t, "category_id": 1, "segmentation": coco_encode(m)} for t, m in truth.items()
+    ]
+    coco = tmp_path / "masks.json"
+    coco.write_text(
+        json.dumps({"images": images, "annotations": annotations, "categories": [{"id": 1, "name": "car"}]})
+    )
+    mapping = ClassMapping(video.class_names, {"car": "object"})
+    first = LabelStore(tmp_path / "first")
+    import_export(read_export("coco", coco), video, "all", first, mapping, background="background")
+    frames = stored_frames(first, video)
+    assert [(f.name, f.offset, f.size) for f in frames] == [
+        ("car-shadow.mp4/00005", 5, (480, 854)),
+        ("car-shadow.mp4/00010", 10, (480, 854)),
+    ]
+    write_export("cvat-video", tmp_path / "car-shadow.xml", frames, list(video.class_names))
+    export = read_export("cvat-video", tmp_path / "car-shadow.xml")
+    assert [f.key for f in export.frames] == [5, 10]  # the outside shapes on 6 and 11 end the tracks
+    again = LabelStore(tmp_path / "again")
+    import_export(export, video, "all", again, ClassMapping(video.class_names))
+    for t, mask in truth.items():
+        label = cv2.imread(
+            str(tmp_path / f"again/all/car-shadow.mp4/{t:05d}_fine_labelTrainIds.png"), cv2.IMREAD_UNCHANGED
+        )
+        np.testing.assert_array_equal(label, mask.astype(np.uint8))
