@@ -81,12 +81,19 @@ class FrameIndex:
             raise DataError(path, f"{element}: {name!r} {problem} {where}: name it with its folder")
         return candidates[0]
 
-    def by_number(self, number: int, clip_id: str | None, video: str | None, path: Path) -> tuple[Clip, int]:
-        """Frame ``number`` of clip ``clip_id`` (else the clip named like ``video``, else the only clip)."""
+    def by_number(self, frame: Frame, clip_id: str | None, video: str | None, path: Path) -> tuple[Clip, int]:
+        """Video frame ``frame.key`` of clip ``clip_id`` (else the clip named like ``video``, else the only one).
+
+        A frame past the clip's end is an error naming the tracks (or images) drawn on it.
+        """
+        number = int(frame.key)
         clip = self.clip(clip_id, video, path)
         if not 0 <= number < len(clip.frames):
+            owners = ", ".join(dict.fromkeys(shape.element.split(" (")[0] for shape in frame.shapes))
             raise DataError(
-                path, f"frame {number}: past the end of clip {clip.clip_id} (frames 0…{len(clip.frames) - 1})"
+                path,
+                f"frame {number} ({owners}): past the end of clip {clip.clip_id} "
+                f"(frames 0…{len(clip.frames) - 1})",
             )
         return clip, number - clip.anchor_index
 
@@ -166,7 +173,7 @@ def _place(
     """The clip, offset and size of an exported frame and the class of each shape, all checked."""
     path = export.path
     if isinstance(frame.key, int):
-        target, offset = index.by_number(frame.key, clip, export.video, path)
+        target, offset = index.by_number(frame, clip, export.video, path)
     else:
         target, offset = index.by_name(frame.key, path, frame.element)
     width, height = image_size(target.frame_path(offset))

@@ -537,7 +537,7 @@ CASES = [  # fmt: skip
             t, "cvat-video", "a.xml", _cvat(_BOX.format(frame=12, x0=1, x1=5), size=20)
         ),
         2,
-        "a.xml: frame 12: past the end of clip squares-a (frames 0…9)",
+        "a.xml: frame 12 (track 3): past the end of clip squares-a (frames 0…9)",
     ),
     Case(
         "a COCO image that is no frame of the data set",
