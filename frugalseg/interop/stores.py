@@ -82,7 +82,7 @@ class FrameIndex:
         return candidates[0]
 
     def by_number(self, frame: Frame, clip_id: str | None, video: str | None, path: Path) -> tuple[Clip, int]:
-        """Video frame ``frame.key`` of clip ``clip_id`` (else the clip named like ``video``, else the only one).
+        """Frame ``frame.key`` of clip ``clip_id``, else of the clip named like ``video``, else the only clip.
 
         A frame past the clip's end is an error naming the tracks (or images) drawn on it.
         """
