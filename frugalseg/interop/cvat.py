@@ -124,9 +124,15 @@ def place_box(box: np.ndarray, top: int, left: int, size: tuple[int, int]) -> np
 
 
 def _task(root: Any) -> Any:
-    """The ``<task>`` element of the file's meta (a project export's first task), or None."""
-    task = root.find("meta/task")
-    return task if task is not None else root.find("meta/project/tasks/task")
+    """The element of the file's meta that describes its frames, or None.
+
+    A task export's ``<task>``, a job export's ``<job>`` (CVAT 2), a project export's first task.
+    """
+    for where in ("meta/task", "meta/job", "meta/project/tasks/task"):
+        task = root.find(where)
+        if task is not None:
+            return task
+    return None
 
 
 def task_frames(root: Any, path: Path) -> tuple[list[int], tuple[int, int] | None]:

@@ -92,3 +92,14 @@ def test_a_mask_is_cvats_row_major_runs_in_its_box(tmp_path):
     mask = frame.shapes[0].get_mask()
     # box rows 7-8, columns 5-7: 0 1 1 / 0 0 0 … 1 → the runs 1 zero, 2 ones, 2 zeros, 1 one
     assert np.argwhere(mask).tolist() == [[7, 6], [7, 7], [8, 7]]
+
+
+def test_a_cvat_2_job_export_gives_its_frames_in_meta_job(tmp_path):
+    path = tmp_path / "job.xml"
+    path.write_text(
+        HEAD.replace("<task>", "<job>").replace("</task>", "</job>")
+        + '<track id="0" label="car"><box frame="4" outside="0" keyframe="1" xtl="1" ytl="1" xbr="3" ybr="3"/>'
+        + '<box frame="6" outside="1" keyframe="1" xtl="1" ytl="1" xbr="3" ybr="3"/></track></annotations>'
+    )
+    export = read_export("cvat-video", path)
+    assert [frame.key for frame in export.frames] == [4] and export.frames[0].size == (48, 64)
