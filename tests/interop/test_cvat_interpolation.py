@@ -98,7 +98,8 @@ def test_a_cvat_2_job_export_gives_its_frames_in_meta_job(tmp_path):
     path = tmp_path / "job.xml"
     path.write_text(
         HEAD.replace("<task>", "<job>").replace("</task>", "</job>")
-        + '<track id="0" label="car"><box frame="4" outside="0" keyframe="1" xtl="1" ytl="1" xbr="3" ybr="3"/>'
+        + '<track id="0" label="car">'
+        + '<box frame="4" outside="0" keyframe="1" xtl="1" ytl="1" xbr="3" ybr="3"/>'
         + '<box frame="6" outside="1" keyframe="1" xtl="1" ytl="1" xbr="3" ybr="3"/></track></annotations>'
     )
     export = read_export("cvat-video", path)
