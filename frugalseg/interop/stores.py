@@ -7,7 +7,7 @@ tells DAVIS sequences apart; the extension may differ, as CVAT's mask exports re
 video, or the split's only clip). Every frame and shape is checked first (frame inside the clip,
 size, shapes inside the frame, every label mapped to a class), so bad input writes nothing; then
 each frame's label of each kind is written to the store (`LabelStore.write`, engine ``import``),
-with its side files: ``{stem}_{kind}_instanceIds.png`` (16-bit instance ids, where shapes have
+with its side files: ``{stem}_{kind}_instanceIds.png`` (instance ids, where shapes have
 them), ``{stem}_clicks.json`` (clicks and scribbles) and ``{stem}_boxes.json`` (boxes), in the
 forms `frugalseg.autolabel.clicks` and `frugalseg.autolabel.boxes` read.
 
@@ -209,7 +209,8 @@ def _write(
     path = store.label_path(clip, offset, kind)
     shape = made.label.shape
     if made.instances is not None:
-        write_bytes_atomic(instances_path(path), encode_png(made.instances, path))
+        ids = made.instances.astype(np.uint8) if made.instances.max() < 255 else made.instances
+        write_bytes_atomic(instances_path(path), encode_png(ids, path))
     if kind is LabelKind.CLICKS:
         clicks = made.clicks or _component_clicks(made.label)
         write_json_atomic(clicks_json_path(path), {

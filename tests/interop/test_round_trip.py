@@ -12,7 +12,7 @@ from data.fake_davis import squares, write_moving_squares
 from frugalseg.autolabel.runs import run_config
 from frugalseg.autolabel.store import LabelStore, instances_path
 from frugalseg.data.clips import IGNORE_INDEX, LabelKind
-from frugalseg.data.formats import get_format
+from frugalseg.data.formats import DavisFormat, get_format
 from frugalseg.data.io import encode_png, write_bytes_atomic
 from frugalseg.interop import WRITERS, ClassMapping, import_export, read_export, stored_frames, write_export
 
@@ -82,5 +82,6 @@ def test_import_of_export_is_the_store(tool, davis, tmp_path):
         assert instances_path(back.root / b["path"]).is_file() == has_ids
         if has_ids:
             ids = _read(instances_path(back.root / b["path"]))
-            assert ids.dtype == np.uint16
+            assert ids.dtype == np.uint8  # object ids 1 and 2: a DAVIS-style object mask
             np.testing.assert_array_equal(ids, _read(instances_path(store.root / a["path"])))
+            np.testing.assert_array_equal(DavisFormat.read_mask(instances_path(back.root / b["path"])), ids)

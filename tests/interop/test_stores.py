@@ -111,3 +111,19 @@ def test_a_video_export_of_an_unknown_clip_lists_the_clips(davis, tmp_path):
     )
     assert summary.written == {"fine": 1}
     assert (tmp_path / "out/train/squares-b/00003_fine_labelTrainIds.png").is_file()
+
+
+def test_instance_ids_past_254_are_kept_in_16_bits(davis, tmp_path):
+    import cv2
+
+    shape = _square("object")
+    shape.instance_id = 4003  # a MOTS object id
+    export = ToolExport(
+        tmp_path / "e", "mots", [Frame("squares-b/00002.png", (48, 64), [shape], "1")], ("object",)
+    )
+    fmt = get_format("davis", davis)
+    import_export(export, fmt, "train", LabelStore(tmp_path / "out"), ClassMapping(fmt.class_names))
+    ids = cv2.imread(str(tmp_path / "out/train/squares-b/00002_fine_instanceIds.png"), cv2.IMREAD_UNCHANGED)
+    assert (
+        ids.dtype == np.uint16 and set(np.unique(ids).tolist()) == {0, 4003} and (ids[2:6, 2:6] == 4003).all()
+    )
