@@ -138,9 +138,12 @@ def import_export(
     """Write the labels of ``export`` into ``store`` as labels of the clips of ``split`` (module docstring).
 
     Raises:
-        DataError: a frame, shape or label name of the export that cannot be placed (nothing is written).
+        DataError: an export without shapes, or a frame, shape or label name of it that cannot be placed
+            (nothing is written).
         ConfigError: a video export whose clip cannot be told.
     """
+    if not export.frames:
+        raise DataError(export.path, f"holds no shapes to import (read as {export.tool})")
     index = FrameIndex(fmt.clips(split))
     background_id = None if background is None else mapping.train_id(background, export.path, "--background")
     placed = [_place(frame, export, index, mapping, clip) for frame in export.frames]

@@ -127,3 +127,11 @@ def test_instance_ids_past_254_are_kept_in_16_bits(davis, tmp_path):
     assert (
         ids.dtype == np.uint16 and set(np.unique(ids).tolist()) == {0, 4003} and (ids[2:6, 2:6] == 4003).all()
     )
+
+
+def test_an_export_without_shapes_writes_no_store(davis, tmp_path):
+    fmt = get_format("davis", davis)
+    export = ToolExport(tmp_path / "empty.json", "coco", [], ())
+    with pytest.raises(DataError, match=r"empty.json: holds no shapes to import \(read as coco\)"):
+        import_export(export, fmt, "train", LabelStore(tmp_path / "out"), ClassMapping(fmt.class_names))
+    assert not (tmp_path / "out").exists()
