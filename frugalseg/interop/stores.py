@@ -299,10 +299,10 @@ def stored_frames(store: LabelStore, fmt: Format) -> list[StoredFrame]:
         instances = _read_instances(side, label.shape) if side.is_file() else None
         if key not in frames:
             frame_path = clip.frame_path(key[2])
-            name = _relative(frame_path, fmt.root)
+            name = frame_name(frame_path, fmt.root)
             frames[key] = StoredFrame(clip, key[2], name, (label.shape[0], label.shape[1]), [])
         kind = LabelKind(record["kind"])
-        frames[key].objects += [(kind, fmt.class_names[t], i, m) for t, i, m in _regions(label, instances)]
+        frames[key].objects += frame_objects(label, instances, fmt.class_names, kind)
     return list(frames.values())
 
 
@@ -314,7 +314,14 @@ def _read_instances(path: Path, shape: tuple[int, ...]) -> np.ndarray:
     return ids
 
 
-def _relative(path: Path, root: Path) -> str:
+def frame_objects(
+    label: np.ndarray, instances: np.ndarray | None, classes: Sequence[str], kind: LabelKind
+) -> list[ExportObject]:
+    """The objects a tool file holds for one label: a mask per (class, instance) present in it."""
+    return [(kind, classes[t], i, m) for t, i, m in _regions(label, instances)]
+
+
+def frame_name(path: Path, root: Path) -> str:
     """A frame's name in a tool file: its path in the data set (``car-shadow.mp4/00005`` in a video)."""
     base = root.resolve() if root.is_dir() else root.resolve().parent
     try:
