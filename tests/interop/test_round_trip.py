@@ -85,3 +85,31 @@ def test_import_of_export_is_the_store(tool, davis, tmp_path):
             assert ids.dtype == np.uint8  # object ids 1 and 2: a DAVIS-style object mask
             np.testing.assert_array_equal(ids, _read(instances_path(store.root / a["path"])))
             np.testing.assert_array_equal(DavisFormat.read_mask(instances_path(back.root / b["path"])), ids)
+
+
+@pytest.fixture(scope="module")
+def street_flow(tiny_streets: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Flow labels of a Cityscapes-layout set (19 classes, 255 where the flow gave up) at ±1, four clips."""
+    from frugalseg.cli import main
+
+    flow = tmp_path_factory.mktemp("streets") / "flow"
+    argv = ["label", "propagate", "--format", "synthetic", "--root", str(tiny_streets), "--offsets=-1,1"]
+    assert main([*argv, "--out", str(flow), "--no-progress"]) == 0
+    return flow
+
+
+@pytest.mark.parametrize("tool", list(WRITERS))
+def test_a_propagated_store_of_street_scenes_comes_back(tool, tiny_streets, street_flow, tmp_path):
+    fmt = get_format("synthetic", tiny_streets)
+    frames = stored_frames(LabelStore(street_flow), fmt)
+    if tool == "cvat-video":  # one video a file
+        frames = [f for f in frames if f.clip.clip_id == frames[0].clip.clip_id]
+    out = tmp_path / "export"
+    write_export(tool, out, frames, list(fmt.class_names))
+    back = LabelStore(tmp_path / "back")
+    import_export(read_export(tool, out), fmt, "train", back, ClassMapping(fmt.class_names))
+    assert len(back.records()) == len(frames) > 1
+    for record in back.records():
+        original = _read(street_flow / record["path"])
+        assert (original == 255).any() and len(np.unique(original)) > 3
+        np.testing.assert_array_equal(_read(back.root / record["path"]), original)
