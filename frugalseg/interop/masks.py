@@ -1,8 +1,9 @@
 """Exports made of PNG masks: CVAT's "Segmentation mask 1.1" and MOTS PNG, read into shapes.
 
-CVAT Segmentation mask 1.1 (a folder, unzipped): ``labelmap.txt`` (``# label:color_rgb:parts:actions``
-then ``name:r,g,b::`` lines), ``SegmentationClass/<image>.png`` with each pixel in its label's
-colour, and optionally ``SegmentationObject/<image>.png`` with each object in a colour of its own.
+CVAT Segmentation mask 1.1 (the zip CVAT gives, or its folder unzipped): ``labelmap.txt``
+(``# label:color_rgb:parts:actions`` then ``name:r,g,b::`` lines), ``SegmentationClass/<image>.png``
+with each pixel in its label's colour, and optionally ``SegmentationObject/<image>.png`` with each
+object in a colour of its own.
 Each (label, object) region is a mask; objects are numbered per image in the order of their colours
 (sorted RGB), so instance ids are stable. A colour that ``labelmap.txt`` does not list is an error
 naming the image and the pixel.
@@ -15,6 +16,7 @@ Frames are keyed by the PNG's file name (its stem matches frames of any extensio
 
 from __future__ import annotations
 
+import zipfile
 from functools import partial
 from pathlib import Path
 
@@ -26,18 +28,25 @@ from frugalseg.interop.shapes import Frame, Shape, ToolExport
 
 MOTS_IGNORE = 10000
 
+#: A file in a folder or inside a zip.
+AnyPath = Path | zipfile.Path
 
-def _read_png(path: Path, flags: int = cv2.IMREAD_UNCHANGED) -> np.ndarray:
-    image = cv2.imread(str(path), flags)
+
+def _read_png(path: AnyPath, flags: int = cv2.IMREAD_UNCHANGED) -> np.ndarray:
+    try:
+        data = path.read_bytes()
+    except (OSError, KeyError) as err:
+        raise DataError(str(path), f"cannot read ({err})") from err
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     if image is None:
-        raise DataError(path, "cannot decode image (corrupt or not an image)")
+        raise DataError(str(path), "cannot decode image (corrupt or not an image)")
     return image
 
 
-def read_labelmap(path: Path) -> dict[tuple[int, int, int], str]:
+def read_labelmap(path: AnyPath) -> dict[tuple[int, int, int], str]:
     """CVAT's ``labelmap.txt``: RGB colour → label name."""
     if not path.is_file():
-        raise DataError(path, "file does not exist: a CVAT Segmentation mask export holds labelmap.txt")
+        raise DataError(str(path), "file does not exist: a CVAT Segmentation mask export holds labelmap.txt")
     colours: dict[tuple[int, int, int], str] = {}
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip() or line.startswith("#"):
@@ -46,7 +55,7 @@ def read_labelmap(path: Path) -> dict[tuple[int, int, int], str]:
         try:
             r, g, b = (int(v) for v in rest.split(":")[0].split(","))
         except ValueError as err:
-            raise DataError(path, f"line {number}: expected 'name:r,g,b::', got {line!r}") from err
+            raise DataError(str(path), f"line {number}: expected 'name:r,g,b::', got {line!r}") from err
         colours[(r, g, b)] = name
     return colours
 
@@ -55,39 +64,45 @@ def _colour_ids(rgb: np.ndarray) -> np.ndarray:
     return (rgb[..., 0].astype(np.int64) << 16) | (rgb[..., 1].astype(np.int64) << 8) | rgb[..., 2]
 
 
-def _region_keys(png: Path, objects_png: Path) -> np.ndarray:
+def _region_keys(png: AnyPath, objects_png: AnyPath) -> np.ndarray:
     """Per pixel, its class colour · 2²⁴ + its object colour (0 where the export has no objects)."""
     classes = _colour_ids(cv2.cvtColor(_read_png(png, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB))
     if not objects_png.is_file():
         return classes << 24
     objects = _colour_ids(cv2.cvtColor(_read_png(objects_png, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB))
     if objects.shape != classes.shape:
-        raise DataError(objects_png, f"object PNG of {objects.shape[::-1]} differs from {png}'s size")
+        raise DataError(str(objects_png), f"object PNG of {objects.shape[::-1]} differs from {png}'s size")
     return (classes << 24) + objects
 
 
-def _region(png: Path, objects_png: Path, key: int) -> np.ndarray:
+def _region(png: AnyPath, objects_png: AnyPath, key: int) -> np.ndarray:
     return np.asarray(_region_keys(png, objects_png) == key)
 
 
 def read_cvat_mask(path: str | Path) -> ToolExport:
-    """Read an unzipped CVAT Segmentation mask 1.1 export folder (module docstring)."""
+    """Read a CVAT Segmentation mask 1.1 export, its zip or its folder (module docstring)."""
     path = Path(path)
-    colours = read_labelmap(path / "labelmap.txt")
+    root: AnyPath = zipfile.Path(path) if zipfile.is_zipfile(path) else path
+    colours = read_labelmap(root / "labelmap.txt")
     codes = {(r << 16) | (g << 8) | b: name for (r, g, b), name in colours.items()}
-    pngs = sorted((path / "SegmentationClass").glob("*.png"))
+    folder = root / "SegmentationClass"
+    if not folder.is_dir():
+        raise DataError(str(folder), "folder does not exist: a CVAT Segmentation mask export holds it")
+    pngs = sorted((p for p in folder.iterdir() if p.name.endswith(".png")), key=lambda p: p.name)
     if not pngs:
-        raise DataError(path / "SegmentationClass", "holds no PNG masks")
+        raise DataError(str(folder), "holds no PNG masks")
     frames = []
     for png in pngs:
-        objects_png = path / "SegmentationObject" / png.name
+        objects_png = root / "SegmentationObject" / png.name
         keys = _region_keys(png, objects_png)
         unknown = ~np.isin(keys >> 24, list(codes))
         if unknown.any():
             y, x = np.argwhere(unknown)[0]
             code = int(keys[y, x] >> 24)
             rgb = f"{code >> 16},{code >> 8 & 255},{code & 255}"
-            raise DataError(png, f"pixel (x={x}, y={y}) has colour {rgb}, which labelmap.txt does not list")
+            raise DataError(
+                str(png), f"pixel (x={x}, y={y}) has colour {rgb}, which labelmap.txt does not list"
+            )
         size = (keys.shape[0], keys.shape[1])
         frame = Frame(png.name, size, element=f"mask {png.name}")
         present = np.unique(keys).tolist()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import shutil
 
 import cv2
 import numpy as np
@@ -155,7 +156,11 @@ def test_cvat_segmentation_mask_export(tmp_path):
     for folder, image in (("SegmentationClass", classes), ("SegmentationObject", objects)):
         (tmp_path / folder).mkdir()
         cv2.imwrite(str(tmp_path / folder / "frame_000004.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    archive = shutil.make_archive(str(tmp_path.parent / f"{tmp_path.name}-export"), "zip", tmp_path)
     export = read_export("cvat-mask", tmp_path)
+    assert [(s.label, s.instance_id) for s in read_export("cvat-mask", archive).frames[0].shapes] == [
+        (s.label, s.instance_id) for s in export.frames[0].shapes
+    ]  # the zip CVAT gives reads as its folder
     (frame,) = export.frames
     shapes = [(s.label, s.instance_id, int(s.get_mask().sum())) for s in frame.shapes]
     assert frame.key == "frame_000004.png"
