@@ -30,7 +30,8 @@ def register_interop(commands: argparse._SubParsersAction) -> None:
         help="read what an annotation tool exported (CVAT, COCO, Label Studio, LabelMe) into a label store",
     )
     parser.add_argument(
-        "file", help="the tool's export: an XML or JSON file (cvat-mask: zip or folder; labelme, mots: folder)"
+        "file",
+        help="the tool's export: an XML or JSON file (cvat-mask: a zip or folder; labelme, mots: folders)",
     )
     parser.add_argument("--format", required=True, choices=TOOL_FORMATS, help="the tool's export format")
     parser.add_argument(
