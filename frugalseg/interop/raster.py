@@ -183,31 +183,32 @@ def rasterize(
 
 
 def _draw(target: FrameLabel, shape: Shape, train_id: int, size: tuple[int, int]) -> None:
-    """Draw one shape into ``target`` and record its points or box."""
+    """Draw one shape into ``target`` and record its points or box (not for shapes mapped to ignore)."""
+    kept = train_id != IGNORE_INDEX
+    instance = shape.instance_id if kept else None
     if shape.type == "mask":
-        target.paint(shape.get_mask(), train_id, shape.instance_id)
+        target.paint(shape.get_mask(), train_id, instance)
         return
     assert shape.points is not None
     if shape.type == "polygon":
-        target.paint(polygon_mask(shape.points, *size), train_id, shape.instance_id)
+        target.paint(polygon_mask(shape.points, *size), train_id, instance)
     elif shape.type == "box":
         (x0, y0), (x1, y1) = np.floor(shape.points.min(0)), np.ceil(shape.points.max(0))
-        box = Box(int(x0), int(y0), int(x1), int(y1), train_id, shape.instance_id)
+        box = Box(int(x0), int(y0), int(x1), int(y1), train_id, instance)
         where = np.zeros(size, bool)
         where[box.window()] = True
-        target.paint(where, train_id, shape.instance_id)
-        target.boxes.append(box)
+        target.paint(where, train_id, instance)
+        target.boxes += [box] if kept else []
     elif shape.type == "points":
         for x, y in np.floor(shape.points).astype(int).tolist():
             where = np.zeros(size, bool)
             where[y, x] = True
-            target.paint(where, train_id, shape.instance_id)
-            target.clicks.append(Click(x, y, train_id, shape.instance_id))
+            target.paint(where, train_id, instance)
+            target.clicks += [Click(x, y, train_id, instance)] if kept else []
     else:  # polyline: the pixels the line crosses
         canvas = np.zeros(size, np.uint8)
         vertices = np.floor(shape.points).astype(np.int32).clip(0, [size[1] - 1, size[0] - 1])
         cv2.polylines(canvas, [vertices.reshape(-1, 1, 2)], isClosed=False, color=1, thickness=1)
-        target.paint(canvas.astype(bool), train_id, shape.instance_id)
-        target.scribbles.append(
-            {"points": shape.points.tolist(), "train_id": train_id, "instance_id": shape.instance_id}
-        )
+        target.paint(canvas.astype(bool), train_id, instance)
+        scribble = {"points": shape.points.tolist(), "train_id": train_id, "instance_id": instance}
+        target.scribbles += [scribble] if kept else []

@@ -135,3 +135,15 @@ def test_an_export_without_shapes_writes_no_store(davis, tmp_path):
     with pytest.raises(DataError, match=r"empty.json: holds no shapes to import \(read as coco\)"):
         import_export(export, fmt, "train", LabelStore(tmp_path / "out"), ClassMapping(fmt.class_names))
     assert not (tmp_path / "out").exists()
+
+
+def test_shapes_mapped_to_ignore_unlabel_their_pixels_and_are_not_listed():
+    points = Shape("points", "sky", "p", np.array([[1.0, 1.0]]), instance_id=3)
+    box = Shape("box", "sky", "b", np.array([[2.0, 2.0], [4.0, 4.0]]), instance_id=4)
+    kept = Shape("points", "car", "q", np.array([[5.0, 5.0]]), instance_id=5)
+    frame = Frame("f.png", (8, 8), [kept, points, box], "f")
+    made = rasterize(frame, (8, 8), [1, IGNORE_INDEX, IGNORE_INDEX])
+    clicks, boxes = made[LabelKind.CLICKS], made[LabelKind.BOXES]
+    assert [(c.x, c.y, c.train_id) for c in clicks.clicks] == [(5, 5, 1)] and boxes.boxes == []
+    assert (boxes.label == IGNORE_INDEX).all() and clicks.label[1, 1] == IGNORE_INDEX
+    assert clicks.instances is not None and clicks.instances[1, 1] == 0 and clicks.instances[5, 5] == 5
