@@ -158,6 +158,8 @@ def import_export(
             for frame, (target, offset, size, train_ids) in zip(export.frames, placed, strict=True):
                 labels = rasterize(frame, size, train_ids, dense_kind=dense_kind, background=background_id)
                 for kind, made in labels.items():
+                    if (made.label == IGNORE_INDEX).all():  # only shapes mapped to ignore: nothing to learn
+                        continue
                     if store.has(target.clip_id, offset, kind, split=target.split):
                         skipped += 1
                         continue
