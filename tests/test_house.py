@@ -29,6 +29,7 @@ LEVELS = {
     "zoo": 3,
     "metrics": 3,
     "datamodules": 4,
+    "interop": 4,  # may read data and write label stores (autolabel); never datamodules or Lightning
     "lightning_modules": 5,
     "active": 5,
     "cli": 6,

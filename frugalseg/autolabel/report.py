@@ -51,7 +51,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from frugalseg.autolabel.boxes import boxes_json_path
 from frugalseg.autolabel.clicks import clicks_json_path
-from frugalseg.autolabel.store import LabelStore, confidence_path
+from frugalseg.autolabel.store import LabelStore, confidence_path, instances_path
 from frugalseg.data.clips import IGNORE_INDEX, Clip, LabelKind, LabelRef
 from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts
 from frugalseg.data.formats import FORMATS, Format, SyntheticFormat, get_format
@@ -236,7 +236,7 @@ class _CostLedger:
         if kind in (LabelKind.PSEUDO, LabelKind.FINE):
             source = record["source_offset"] if kind == LabelKind.PSEUDO else record["offset"]
             if self._first(clip, source, "fine"):
-                self._add_manual(clip, source)
+                self._add_manual(clip, source, path, label)
         elif kind in (LabelKind.COARSE, LabelKind.REFINED_COARSE):
             if self._first(clip, record["source_offset"], "coarse"):
                 self.seconds["coarse"] += 60 * self.costs.coarse_frame_minutes
@@ -261,14 +261,18 @@ class _CostLedger:
         self._seen.add(key)
         return True
 
-    def _add_manual(self, clip: Clip, offset: int) -> None:
-        """A manual label: one mask per object on object-mask data, else a dense fine frame."""
+    def _add_manual(self, clip: Clip, offset: int, path: Path, label: np.ndarray) -> None:
+        """A manual label: one mask per object on object-mask data, else a dense fine frame.
+
+        The objects are the data set's at the anchor; elsewhere (labels drawn in an annotation tool
+        and imported) those of the stored label's instance map, else its connected object regions.
+        """
         if self.fmt.object_classes:
             ids = self.fmt.instance_ids(clip) if offset == 0 else None
+            if ids is None and instances_path(path).is_file():
+                ids = cv2.imread(str(instances_path(path)), cv2.IMREAD_UNCHANGED)
             if ids is None:
-                raise DataError(
-                    clip.frame_path(offset), f"source frame of clip {clip.clip_id} has no manual object mask"
-                )
+                ids = cv2.connectedComponents(np.isin(label, self.fmt.object_classes).astype(np.uint8))[1]
             objects = int(np.count_nonzero(np.unique(ids)))
             self.seconds["masks"] += self.costs.masks_seconds(objects)
             self.units["object masks"] += objects

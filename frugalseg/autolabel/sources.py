@@ -74,7 +74,7 @@ class StoredLabels(LabelSource):
     def attach(self, fmt: Format, split: str, clips: Sequence[Clip]) -> int:
         """Attach the store's ``kind`` labels of ``split`` to ``clips`` (`LabelSource.attach`)."""
         store = LabelStore(self.store)
-        run = _read_run(store)
+        run = read_run(store)
         made_from = _LEGACY_FORMATS.get(str(run.get("format")), run.get("format"))
         if made_from not in (fmt.name, None) and not {made_from, fmt.name} <= {"cityscapes", "synthetic"}:
             raise LabelStoreError(
@@ -236,7 +236,7 @@ class SimulatedClicks(LabelSource):
         return len(read_clicks_json(clicks_json_path(ref.path)))
 
 
-def _read_run(store: LabelStore) -> dict[str, Any]:
+def read_run(store: LabelStore) -> dict[str, Any]:
     """The store's ``run.json``; `LabelStoreError` when the folder is no label store."""
     if not store.run_path.is_file():
         raise LabelStoreError(store.run_path, f"not found: {store.root} is not a label store")

@@ -63,6 +63,17 @@ def side_json_path(label_path: str | Path, kind: str) -> Path:
     return label_path.with_name(f"{stem}_{kind}.json")
 
 
+def instances_path(label_path: str | Path) -> Path:
+    """The instance-id map of a stored label, where its maker kept one (imports of annotation tools' files).
+
+    It is ``{stem}_{kind}_instanceIds.png`` beside its ``{stem}_{kind}_labelTrainIds.png``, a PNG whose
+    non-zero values are object or instance ids (0: none): 8-bit when every id is below 255, as DAVIS
+    object masks are (so ``annotate add --mask`` takes it), else 16-bit.
+    """
+    label_path = Path(label_path)
+    return label_path.with_name(label_path.name.removesuffix("_labelTrainIds.png") + "_instanceIds.png")
+
+
 def confidence_path(label_path: str | Path) -> Path:
     """The confidence map of a stored label.
 

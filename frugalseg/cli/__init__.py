@@ -23,7 +23,10 @@ from frugalseg.errors import FrugalsegError
 
 #: Tool groups: the word on the command line → the module that registers its commands, and its help.
 TOOLS: dict[str, tuple[str, str]] = {
-    "label": ("frugalseg.cli.label", "make labels from cheap signals into a label store; score a store"),
+    "label": (
+        "frugalseg.cli.label",
+        "make labels from cheap signals into a label store, score it, import/export annotation tools' files",
+    ),
     "data": ("frugalseg.cli.data", "check a data set folder, listing every problem in one pass"),
     "zoo": ("frugalseg.cli.zoo", "list, verify, publish and convert model weights"),
     "annotate": (

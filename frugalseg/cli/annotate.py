@@ -17,10 +17,11 @@ from frugalseg.active.objects.frame_selectors import SELECTORS
 from frugalseg.active.objects.type_policies import POLICY_NAMES
 from frugalseg.cli.annotate_semantic import register_semantic
 from frugalseg.cli.label import add_trainer_options, count_option, process_device, trainer_options
+from frugalseg.interop.formats import WRITERS
 
 if TYPE_CHECKING:
     from frugalseg.active.objects.engines import LoopEngine
-    from frugalseg.active.objects.session import AnnotationSession
+    from frugalseg.active.objects.session import AnnotationSession, Proposal
 
 FORMATS = ("davis", "mose", "video")
 
@@ -111,6 +112,16 @@ def _register_session(commands: argparse._SubParsersAction) -> None:
     _diversity_options(propose)
     propose.add_argument("--seed", type=int, default=0, help="seed of the random selector and policy")
     propose.add_argument("--json", action="store_true", help="print the proposal as one JSON object")
+    propose.add_argument(
+        "--task",
+        help="also write the proposed frame with its current masks as a file an annotation tool opens",
+    )
+    propose.add_argument(
+        "--task-format",
+        default="cvat-video",
+        choices=WRITERS,
+        help="the tool format of --task (default cvat-video)",
+    )
     propose.set_defaults(func=_propose)
 
     add = commands.add_parser(
@@ -358,7 +369,8 @@ def _propose(args: argparse.Namespace) -> int:
     import json
     from dataclasses import asdict
 
-    proposal = _open(args).propose(
+    session = _open(args)
+    proposal = session.propose(
         video=args.video,
         frames=args.frames,
         types=args.types,
@@ -370,6 +382,8 @@ def _propose(args: argparse.Namespace) -> int:
     if proposal is None:
         print("nothing to propose: every frame is annotated")
         return 0
+    if args.task:
+        _write_task(session, proposal, args.task, args.task_format)
     if args.json:
         print(json.dumps(asdict(proposal)))
         return 0
@@ -387,6 +401,35 @@ def _propose(args: argparse.Namespace) -> int:
         f"--frame {proposal.frame} {made}"
     )
     return 0
+
+
+def _write_task(session: AnnotationSession, proposal: Proposal, path: str, tool: str) -> None:
+    """The proposed frame with its current object masks (none before the first annotation) as a tool file.
+
+    The person corrects them in the tool; `label import` of its export gives the frame's object ids
+    (``*_instanceIds.png``), which ``annotate add --mask`` takes.
+    """
+    from pathlib import Path
+
+    from frugalseg.data.clips import Clip, LabelKind
+    from frugalseg.data.formats.davis import DavisFormat
+    from frugalseg.data.io import image_size
+    from frugalseg.interop import StoredFrame, write_export
+    from frugalseg.interop.stores import frame_name, frame_objects
+
+    fmt = session.format
+    clip = Clip(proposal.video, session.settings.split, list(fmt.frame_paths(proposal.video)), 0)
+    frame_path = clip.frame_path(proposal.frame)
+    ids = session.current_mask(proposal.video, proposal.frame)
+    width, height = image_size(frame_path)
+    objects = (
+        []
+        if ids is None
+        else frame_objects(DavisFormat.to_label(ids), ids, fmt.class_names, LabelKind.PSEUDO)
+    )
+    frame = StoredFrame(clip, proposal.frame, frame_name(frame_path, fmt.root), (height, width), objects)
+    write_export(tool, Path(path), [frame], list(fmt.class_names))
+    print(f"task: {path} ({tool}) holds frame {proposal.frame} of {proposal.video} with {len(objects)} masks")
 
 
 def _add(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ from typing import Any
 from frugalseg.autolabel.propagate import FlowPropagator, PropagationEngine, propagate_split
 from frugalseg.autolabel.runs import LabellingSummary, TrainerOptions, anchored_clips
 from frugalseg.autolabel.store import LabelStore
+from frugalseg.cli.interop import register_interop
 from frugalseg.data.clips import LabelKind
 from frugalseg.data.formats import FORMATS, Format, SyntheticFormat, generate_synthetic_streets, get_format
 from frugalseg.errors import ConfigError
@@ -121,6 +122,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_clicks(commands)
     _add_boxes(commands)
     _register_report(commands)
+    register_interop(commands)
 
 
 def propagation_offsets(args: argparse.Namespace) -> list[int]:

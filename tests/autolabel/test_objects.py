@@ -57,7 +57,6 @@ def test_class_mode_gives_one_object_per_class() -> None:
     assert objects.mask(0).sum() == 7 and objects.mask(1).sum() == 9 and objects.mask(2).sum() == 4
 
 
-
 def test_a_class_splits_into_8_connected_pieces_or_stays_one() -> None:
     pixels = np.zeros((4, 6), bool)
     pixels[0, 0] = pixels[1, 1] = True  # diagonal neighbours: one piece
@@ -69,6 +68,7 @@ def test_a_class_splits_into_8_connected_pieces_or_stays_one() -> None:
     count, pieces, areas = _pieces(pixels, "class")
     assert count == 2 and areas == [0, 4]
     np.testing.assert_array_equal(pieces, pixels.astype(np.int32))
+
 
 def test_class_filter_and_smallest_component() -> None:
     objects = split_objects(HAND_MAP, train_ids=[1, 13], min_component_area=4)

@@ -483,6 +483,98 @@ CASES = [  # fmt: skip
         2,
         "data set folder named by",
     ),
+    # ---- label import / export: annotation tools' files
+    Case(
+        "malformed CVAT XML",
+        lambda t, d: _tool_import(t, "cvat-video", "a.xml", "<annotations><track id='0'"),
+        2,
+        "a.xml: not valid XML",
+    ),
+    Case(
+        "malformed COCO JSON",
+        lambda t, d: _tool_import(t, "coco", "a.json", '{"images": [}'),
+        2,
+        "a.json: not valid JSON",
+    ),
+    Case(
+        "a CVAT box leaving the frame",
+        lambda t, d: _tool_import(t, "cvat-video", "a.xml", _cvat(_BOX.format(frame=2, x0=60, x1=70.5))),
+        2,
+        "a.xml: track 3 (frame 2): point (70.5, 9) lies outside the 64×48 frame",
+    ),
+    Case(
+        "a COCO RLE of another size than its image",
+        lambda t, d: _tool_import(t, "coco", "a.json", _coco({"size": [10, 10], "counts": [0, 100]})),
+        2,
+        "annotation 12 (image 1): RLE of size [10, 10] (H, W) does not fit the 64×48 image",
+    ),
+    Case(
+        "a CVAT mask whose runs do not fill its box",
+        lambda t, d: _tool_import(
+            t,
+            "cvat-video",
+            "a.xml",
+            _cvat('<mask frame="1" outside="0" rle="1, 2" left="0" top="0" width="3" height="2"/>'),
+        ),  # fmt: skip
+        2,
+        "track 3 (frame 1): mask rle: its runs add up to 3 pixels, its box has 3×2",
+    ),
+    Case(
+        "a tool label name that maps to no class",
+        lambda t, d: _tool_import(t, "cvat-video", "a.xml", _cvat(_BOX.format(frame=0, x0=1, x1=5), "truck")),
+        2,
+        "track 3 (frame 0): label 'truck' maps to no class; the classes are background, object",
+    ),
+    Case(
+        "a --map to a class the data set lacks",
+        lambda t, d: _tool_import(t, "coco", "a.json", _coco([[1, 1, 5, 1, 1, 5]]), "--map", "object=car"),
+        2,
+        "--map: 'object' maps to 'car', not a class: background, object",
+    ),
+    Case(
+        "a CVAT frame past the clip's end",
+        lambda t, d: _tool_import(
+            t, "cvat-video", "a.xml", _cvat(_BOX.format(frame=12, x0=1, x1=5), size=20)
+        ),
+        2,
+        "a.xml: frame 12 (track 3): past the end of clip squares-a (frames 0…9)",
+    ),
+    Case(
+        "a COCO image that is no frame of the data set",
+        lambda t, d: _tool_import(t, "coco", "a.json", _coco([[1, 1, 5, 1, 1, 5]], "squares-c/00000.jpg")),
+        2,
+        "image 1 (squares-c/00000.jpg): 'squares-c/00000.jpg' is no frame; its file name matches",
+    ),
+    Case(
+        "export of a folder that is no label store",
+        lambda t, d: [
+            "label",
+            "export",
+            "--store",
+            str(_folder(t / "empty")),
+            "--format",
+            "coco",
+            "--out",
+            str(t / "out"),
+        ],  # fmt: skip
+        2,
+        "is not a label store",
+    ),
+    Case(
+        "export to CVAT for video of a store with several clips",
+        lambda t, d: [
+            "label",
+            "export",
+            "--store",
+            str(d["store"]),
+            "--format",
+            "cvat-video",
+            "--out",
+            str(t / "out"),
+        ],
+        2,
+        "--clip: CVAT for video holds one video; the store has clips",
+    ),
     # ---- data check
     Case(
         "check of a folder that does not exist",
@@ -781,6 +873,39 @@ CASES = [  # fmt: skip
         lambda t: [],
     ),
 ]
+
+
+def _tool_import(tmp: Path, tool: str, name: str, text: str, *options: str) -> list[str]:
+    """``label import`` of the tool file ``name`` holding ``text`` into ``tmp/out``, on a tiny DAVIS set."""
+    from data.fake_davis import write_moving_squares
+
+    davis = write_moving_squares(tmp / "davis")
+    export = _file(tmp / name, text)
+    return ["label", "import", str(export), "--format", tool, "--data", "davis", "--root", str(davis),
+            "--out", str(tmp / "out"), *options]  # fmt: skip
+
+
+_CVAT = (
+    "<annotations><version>1.1</version><meta><task><name>squares-a</name><size>{size}</size>"
+    "<start_frame>0</start_frame><stop_frame>{stop}</stop_frame><labels><label><name>object</name></label>"
+    "</labels><original_size><width>64</width><height>48</height></original_size></task></meta>"
+    '<track id="3" label="{label}">{shape}</track></annotations>'
+)
+
+
+def _cvat(shape: str, label: str = "object", size: int = 10) -> str:
+    return _CVAT.format(shape=shape, label=label, size=size, stop=size - 1)
+
+
+def _coco(segmentation: object, name: str = "squares-a/00000.jpg") -> str:
+    image = {"id": 1, "file_name": name, "width": 64, "height": 48}
+    annotation = {"id": 12, "image_id": 1, "category_id": 1, "segmentation": segmentation}
+    return json.dumps(
+        {"images": [image], "annotations": [annotation], "categories": [{"id": 1, "name": "object"}]}
+    )
+
+
+_BOX = '<box frame="{frame}" outside="0" keyframe="1" xtl="{x0}" ytl="4" xbr="{x1}" ybr="9"/>'
 
 
 def _file(path: Path, text: str = "") -> Path:

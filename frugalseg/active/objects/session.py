@@ -418,6 +418,13 @@ class AnnotationSession:
             self._propagate(state, self._video(name).load())
         return state
 
+    def current_mask(self, name: str, frame: int) -> np.ndarray | None:
+        """The current object-id mask of sequence frame ``frame`` of video ``name``, or None before any."""
+        state = self.state(name)
+        if state is None or not state.masks:
+            return None
+        return state.masks[self._video(name).loop_index(frame)]
+
     def _propagate(self, state: VideoState, frames: list[np.ndarray]) -> None:
         result = self.engine.propagate(frames, state.annotated, first_frames=state.objects)
         state.masks, state.disagreement, state.unsure = result.masks, result.disagreement, result.unsure

@@ -1,0 +1,111 @@
+"""`frugalseg label import|export`: annotation tools' files into label stores, and label stores back out."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from frugalseg.data.clips import LabelKind
+from frugalseg.data.formats import FORMATS
+from frugalseg.errors import ConfigError
+from frugalseg.interop.formats import READERS, WRITERS
+
+TOOL_FORMATS = tuple(READERS)
+EXPORT_FORMATS = tuple(WRITERS)
+DENSE = ("fine", "coarse", "pseudo", "refined_coarse")
+
+
+def _pair(text: str) -> tuple[str, str]:
+    """``tool name=class name``."""
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected 'tool label=class', got {text!r}")
+    tool_name, class_name = text.rsplit("=", 1)
+    return tool_name.strip(), class_name.strip()
+
+
+def register_interop(commands: argparse._SubParsersAction) -> None:
+    """Add ``label import`` and ``label export`` to the ``label`` group."""
+    parser = commands.add_parser(
+        "import",
+        help="read what an annotation tool exported (CVAT, COCO, Label Studio, LabelMe) into a label store",
+    )
+    parser.add_argument(
+        "file",
+        help="the tool's export: an XML or JSON file (cvat-mask: a zip or folder; labelme, mots: folders)",
+    )
+    parser.add_argument("--format", required=True, choices=TOOL_FORMATS, help="the tool's export format")
+    parser.add_argument(
+        "--data", required=True, choices=list(FORMATS), help="layout of the data set annotated"
+    )
+    parser.add_argument("--root", required=True, help="data set folder whose frames the tool annotated")
+    parser.add_argument(
+        "--masks",
+        help="format video: folder of its mask PNGs, recorded with the store (as label propagate takes)",
+    )
+    parser.add_argument("--split", default="train", help="split holding those frames (default: train)")
+    parser.add_argument("--out", required=True, help="label store folder to write")
+    parser.add_argument("--mapping", help="file of tool label → class (JSON object or 'tool = class' lines)")
+    parser.add_argument(
+        "--map", action="append", type=_pair, default=[], metavar="TOOL=CLASS",
+        help="map one tool label to a class (repeatable; 'ignore' leaves its pixels unlabelled)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--kind", default="fine", choices=DENSE,
+        help="label kind of masks and polygons (default fine; boxes are boxes, points and lines clicks)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--background", help="class of the pixels no mask or polygon covers (default: ignore)"
+    )
+    parser.add_argument("--clip", help="clip a video export is of (default: the one named like its video)")
+    parser.set_defaults(func=_import)
+    export = commands.add_parser("export", help="write a label store as a file an annotation tool opens")
+    export.add_argument("--store", required=True, help="label store folder (any engine, or an import)")
+    export.add_argument("--format", required=True, choices=EXPORT_FORMATS, help="the tool format to write")
+    export.add_argument("--out", required=True, help="the file to write")
+    export.add_argument("--clip", help="export only this clip (cvat-video holds one video)")
+    export.set_defaults(func=_export)
+
+
+def _import(args: argparse.Namespace) -> int:
+    """Run ``label import``; prints one summary line."""
+    from frugalseg.autolabel.store import LabelStore
+    from frugalseg.data.formats import get_format
+    from frugalseg.interop import ClassMapping, import_export, read_export, read_mapping
+
+    fmt = get_format(args.data, args.root, **({"masks": args.masks} if args.masks else {}))
+    names = read_mapping(args.mapping) if args.mapping else {}
+    names.update(dict(args.map))
+    mapping = ClassMapping(fmt.class_names, names)
+    export = read_export(args.format, args.file)
+    summary = import_export(
+        export, fmt, args.split, LabelStore(args.out), mapping,
+        dense_kind=LabelKind(args.kind), background=args.background, clip=args.clip,
+    )  # fmt: skip
+    kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(summary.written.items())) or "none"
+    print(
+        f"label import: {summary.frames} frames, {export.shape_count()} shapes of {args.file} → "
+        f"{sum(summary.written.values())} labels ({kinds}) in {args.out}, {summary.skipped} already there"
+    )
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    """Run ``label export``; prints one summary line."""
+    from frugalseg.autolabel.report import open_store_format
+    from frugalseg.autolabel.sources import read_run
+    from frugalseg.autolabel.store import LabelStore
+    from frugalseg.interop import stored_frames, write_export
+
+    store = LabelStore(args.store)
+    _, fmt = open_store_format(read_run(store), store.run_path)
+    frames = stored_frames(store, fmt)
+    if args.clip is not None:
+        frames = [f for f in frames if f.clip.clip_id == args.clip]
+        if not frames:
+            raise ConfigError("--clip", f"{args.store} holds no labels of clip {args.clip!r}")
+    write_export(args.format, Path(args.out), frames, list(fmt.class_names))
+    objects = sum(len(f.objects) for f in frames)
+    print(
+        f"label export: {len(frames)} frames, {objects} objects of {args.store} → {args.out} ({args.format})"
+    )
+    return 0

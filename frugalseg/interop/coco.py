@@ -1,0 +1,240 @@
+"""COCO instances and panoptic files read into shapes, and label stores written back as COCO RLE JSON.
+
+Instances (``annotations`` with ``segmentation``): polygons and RLE (plain ``counts`` lists or
+compressed strings) are decoded by pycocotools into masks (COCO's own rasterisation); an annotation
+with an empty segmentation is its ``bbox`` (``[x, y, width, height]``), a ``boxes`` label; one with
+``keypoints`` (``[x, y, v, …]``) gives its visible points (v > 0) as clicks. Panoptic: each
+annotation's PNG holds segment ids as R + 256·G + 256²·B; every segment of ``segments_info`` is a mask.
+Instance ids: an annotation's ``attributes.track_id`` (CVAT's COCO exports of videos and
+frugalseg's), else its position among its image's annotations (a panoptic segment's likewise).
+An ``attributes.frugalseg_kind`` (frugalseg's exports) sets an annotation's label kind.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from frugalseg.data.clips import LabelKind
+from frugalseg.data.io import image_size, read_frame, write_json_atomic
+from frugalseg.errors import DataError
+from frugalseg.interop.rle import coco_decode, coco_encode
+from frugalseg.interop.shapes import Frame, Shape, ToolExport
+
+KIND_KEY = "frugalseg_kind"
+
+
+def read_json(path: Path) -> Any:
+    """A JSON file; `DataError` naming it when missing or malformed."""
+    if not path.is_file():
+        raise DataError(path, "file does not exist")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DataError(path, f"not valid JSON ({err})") from err
+
+
+def _coco_tables(data: Any, path: Path) -> tuple[dict[int, str], dict[int, dict[str, Any]]]:
+    """Category id → name and image id → image record; `DataError` when the file is no COCO file."""
+    if not isinstance(data, dict) or not {"images", "annotations", "categories"} <= set(data):
+        raise DataError(path, "expected a COCO object with 'images', 'annotations' and 'categories'")
+    try:
+        categories = {int(c["id"]): str(c["name"]) for c in data["categories"]}
+        images = {int(i["id"]): i for i in data["images"]}
+        for image in images.values():
+            image["file_name"], image["width"], image["height"] = (
+                str(image["file_name"]), int(image["width"]), int(image["height"]))  # fmt: skip
+    except (KeyError, TypeError, ValueError) as err:
+        raise DataError(path, f"a category or image lacks a field or has a wrong one ({err!r})") from err
+    return categories, images
+
+
+def _frames(images: dict[int, dict[str, Any]]) -> dict[int, Frame]:
+    return {
+        image_id: Frame(
+            image["file_name"],
+            (image["height"], image["width"]),
+            element=f"image {image_id} ({image['file_name']})",
+        )  # fmt: skip
+        for image_id, image in images.items()
+    }
+
+
+def _owner(annotation: dict[str, Any], frames: dict[int, Frame], path: Path, element: str) -> Frame:
+    frame = frames.get(annotation.get("image_id"))  # type: ignore[arg-type]
+    if frame is None:
+        raise DataError(
+            path, f"{element}: image_id {annotation.get('image_id')!r} is not an image of the file"
+        )
+    return frame
+
+
+def _kind(attributes: dict[str, Any], path: Path, element: str) -> LabelKind | None:
+    value = attributes.get(KIND_KEY)
+    if value is None:
+        return None
+    try:
+        return LabelKind(value)
+    except ValueError as err:
+        raise DataError(path, f"{element}: {KIND_KEY} {value!r} is not a label kind") from err
+
+
+def read_coco(path: str | Path) -> ToolExport:
+    """Read a COCO instances file (polygons, RLE, boxes, keypoints) into frames keyed by ``file_name``."""
+    path = Path(path)
+    data = read_json(path)
+    categories, images = _coco_tables(data, path)
+    frames = _frames(images)
+    positions: dict[int, int] = {}
+    for annotation in data["annotations"]:
+        element = f"annotation {annotation.get('id')}"
+        frame = _owner(annotation, frames, path, element)
+        element += f" (image {annotation.get('image_id')})"
+        positions[id(frame)] = positions.get(id(frame), 0) + 1
+        frame.shapes += _annotation_shapes(annotation, categories, frame, positions[id(frame)], path, element)
+    return ToolExport(path, "coco", [f for f in frames.values() if f.shapes], tuple(categories.values()))
+
+
+def _annotation_shapes(
+    annotation: dict[str, Any],
+    categories: dict[int, str],
+    frame: Frame,
+    position: int,
+    path: Path,
+    element: str,
+) -> list[Shape]:
+    """The shapes of one annotation: its polygons or RLE mask, else its box; and its visible keypoints."""
+    label = categories.get(annotation.get("category_id"))  # type: ignore[arg-type]
+    if label is None:
+        raise DataError(path, f"{element}: category_id {annotation.get('category_id')!r} is not a category")
+    attributes = annotation.get("attributes") or {}
+    instance, kind = _instance(attributes, position), _kind(attributes, path, element)
+    segmentation = annotation.get("segmentation")
+    assert frame.size is not None
+    shapes = []
+    if isinstance(segmentation, list) and segmentation:
+        for ring in segmentation:
+            points = _numbers(ring, path, element).reshape(-1, 2)
+            shapes.append(Shape("polygon", label, element, points, instance_id=instance, kind=kind))
+    elif isinstance(segmentation, dict):
+        _check_rle(segmentation, frame.size, path, element)
+        shape = Shape("mask", label, element, instance_id=instance, kind=kind, mask_size=frame.size)
+        shape.decode = partial(coco_decode, segmentation, *frame.size)
+        shapes.append(shape)
+    elif annotation.get("bbox"):
+        x, y, w, h = _numbers(annotation["bbox"], path, element)[:4]
+        corners = np.array([[x, y], [x + w, y + h]])
+        shapes.append(Shape("box", label, element, corners, instance_id=instance, kind=kind))
+    if annotation.get("keypoints"):
+        triples = _numbers(annotation["keypoints"], path, element).reshape(-1, 3)
+        visible = triples[triples[:, 2] > 0, :2]
+        if len(visible):
+            shapes.append(Shape("points", label, f"{element} keypoints", visible, instance_id=instance))
+    return shapes
+
+
+def _numbers(values: Any, path: Path, element: str) -> np.ndarray:
+    """A flat list of numbers as a float array; `DataError` naming ``element`` otherwise."""
+    try:
+        return np.asarray(values, np.float64).reshape(-1)
+    except (TypeError, ValueError) as err:
+        raise DataError(path, f"{element}: expected a list of numbers, got {str(values)[:60]}") from err
+
+
+def _instance(attributes: dict[str, Any], position: int) -> int | None:
+    """An annotation's instance id: ``attributes.track_id`` where given (null: none), else ``position``."""
+    if "track_id" not in attributes:
+        return position
+    value = attributes["track_id"]
+    return None if value is None else int(value)
+
+
+def _check_rle(segmentation: dict[str, Any], size: tuple[int, int], path: Path, element: str) -> None:
+    """Raise `DataError` naming ``element`` when an RLE is not of the image's size or not an RLE."""
+    height, width = size
+    rle_size, counts = segmentation.get("size"), segmentation.get("counts")
+    if not isinstance(rle_size, list) or [int(v) for v in rle_size] != [height, width]:
+        raise DataError(
+            path, f"{element}: RLE of size {rle_size} (H, W) does not fit the {width}×{height} image"
+        )
+    if isinstance(counts, list):
+        runs = np.asarray(counts, np.int64)
+        if (runs < 0).any() or int(runs.sum()) != height * width:
+            raise DataError(
+                path, f"{element}: RLE counts add up to {int(runs.sum())} pixels, not {height}×{width}"
+            )
+    elif not isinstance(counts, str):
+        raise DataError(path, f"{element}: RLE counts are neither a list nor a compressed string")
+
+
+def read_coco_panoptic(path: str | Path, masks: str | Path | None = None) -> ToolExport:
+    """Read a COCO panoptic file; its PNGs are in ``masks`` (default: the folder named like the file)."""
+    path = Path(path)
+    data = read_json(path)
+    categories, images = _coco_tables(data, path)
+    folder = Path(masks) if masks is not None else path.with_suffix("")
+    frames = _frames(images)
+    for annotation in data["annotations"]:
+        element = f"image {annotation.get('image_id')} ({annotation.get('file_name')})"
+        frame = _owner(annotation, frames, path, element)
+        png = folder / str(annotation.get("file_name"))
+        width, height = image_size(png)
+        assert frame.size is not None
+        if (height, width) != frame.size:
+            raise DataError(
+                png,
+                f"{element}: panoptic PNG of {width}×{height} does not fit the image's "
+                f"{frame.size[1]}×{frame.size[0]} (in {path.name})",
+            )
+        for position, segment in enumerate(annotation.get("segments_info", []), start=1):
+            label = categories.get(segment.get("category_id"))
+            if label is None:
+                raise DataError(path, f"{element} segment {segment.get('id')}: unknown category_id")
+            shape = Shape("mask", label, f"{element} segment {segment['id']}", instance_id=position)
+            shape.decode, shape.mask_size = partial(_segment, png, int(segment["id"])), frame.size
+            frame.shapes.append(shape)
+    return ToolExport(
+        path, "coco-panoptic", [f for f in frames.values() if f.shapes], tuple(categories.values())
+    )
+
+
+def _segment(png: Path, segment_id: int) -> np.ndarray:
+    """The mask of one segment of a panoptic PNG (ids R + 256·G + 256²·B)."""
+    rgb = read_frame(png).astype(np.int64)
+    return np.asarray(rgb[..., 0] + 256 * rgb[..., 1] + 65536 * rgb[..., 2] == segment_id)
+
+
+def write_coco(
+    path: str | Path,
+    frames: list[tuple[str, tuple[int, int], list[tuple[LabelKind, str, int | None, np.ndarray]]]],
+    classes: list[str],
+) -> None:
+    """Write COCO instances JSON: one compressed-RLE annotation per (kind, class, instance) of each image.
+
+    ``frames`` holds (file name, (H, W), objects) with objects (kind, class name, instance id, mask);
+    categories are the data set's classes (id = train id + 1). Each annotation records its label
+    kind and instance in ``attributes`` so that reading the file back gives the same labels.
+    """
+    from pycocotools import mask as coco_mask
+
+    images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
+    for image_id, (name, (height, width), objects) in enumerate(frames, start=1):
+        images.append({"id": image_id, "file_name": name, "width": width, "height": height})
+        for kind, label, instance, mask in objects:
+            rle = coco_encode(mask)
+            x, y, w, h = coco_mask.toBbox({**rle, "counts": rle["counts"].encode()}).tolist()
+            attributes: dict[str, Any] = {KIND_KEY: kind.value, "track_id": instance}
+            annotations.append({
+                "id": len(annotations) + 1, "image_id": image_id, "category_id": classes.index(label) + 1,
+                "segmentation": rle, "area": int(mask.sum()), "bbox": [x, y, w, h], "iscrowd": 1,
+                "attributes": attributes,
+            })  # fmt: skip
+    categories = [{"id": i + 1, "name": name, "supercategory": ""} for i, name in enumerate(classes)]
+    write_json_atomic(
+        path, {"images": images, "annotations": annotations, "categories": categories}, indent=0
+    )

@@ -1,0 +1,359 @@
+"""CVAT's XML 1.1 (for video and for images) read into shapes, and label stores written back as it.
+
+CVAT for video lists tracks (``<track id label>``) of shapes on absolute frame numbers of the
+video (``start_frame + k · step`` with ``frame_filter step=N``), each shape marked ``keyframe`` and
+``outside`` (the object has left). CVAT writes every frame of a track; a file that leaves frames out
+(written by hand or by another tool) is filled in as CVAT does: a shape lasts until the track's
+next shape, boxes move linearly between two shapes (CVAT's ``simple_interpolation``), polygons,
+polylines and points of the same number of vertices move vertex by vertex (CVAT matches vertices
+along the contour, which gives the same for shapes that keep their vertices), and masks, and
+shapes whose vertex count changes, stay as they were; nothing is drawn on the frames after an
+``outside`` shape, and a track whose last shape is inside lasts to the task's last frame. Only the
+task's frames are filled.
+
+Masks are ``<mask rle left top width height>``: CVAT's row-major runs over the mask's box
+(`frugalseg.interop.rle.cvat_decode`). CVAT for images lists ``<image id name width height>`` with
+their shapes. A shape's ``<attribute name="frugalseg_kind">`` (frugalseg's own exports) sets its
+label kind; a track's id + 1 is its instance id, an image shape's is its attribute ``instance_id``
+or its position in the image.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from functools import partial
+from pathlib import Path
+from typing import Any
+from xml.etree.ElementTree import Element, SubElement, indent, tostring
+
+import defusedxml.ElementTree as SafeET
+import numpy as np
+
+from frugalseg.data.clips import LabelKind
+from frugalseg.data.io import write_bytes_atomic
+from frugalseg.errors import DataError
+from frugalseg.interop.rle import cvat_decode, cvat_encode
+from frugalseg.interop.shapes import Frame, Shape, ToolExport, parse_points
+
+logger = logging.getLogger(__name__)
+
+KIND_ATTRIBUTE = "frugalseg_kind"
+INSTANCE_ATTRIBUTE = "instance_id"
+_SHAPES = ("box", "polygon", "polyline", "points", "mask")
+_SKIPPED = ("tag", "ellipse", "cuboid", "skeleton")
+
+
+def parse_xml(path: Path) -> Any:
+    """The root element of an XML file, parsed safely; `DataError` naming the file when malformed."""
+    if not path.is_file():
+        raise DataError(path, "file does not exist")
+    try:
+        return SafeET.parse(path).getroot()
+    except SafeET.ParseError as err:
+        raise DataError(path, f"not valid XML ({err})") from err
+    except Exception as err:  # defusedxml's refusals (entities, DTDs) are not ParseErrors
+        raise DataError(path, f"refused XML ({type(err).__name__}: {err})") from err
+
+
+def _number(el: Any, name: str, path: Path, element: str, kind: type = float) -> Any:
+    """Attribute ``name`` of ``el`` as a number; `DataError` naming ``element`` when missing or not one."""
+    text = el.get(name)
+    try:
+        return kind(float(text)) if kind is int else kind(text)
+    except (TypeError, ValueError) as err:
+        raise DataError(path, f"{element}: attribute {name}={text!r} is not a number") from err
+
+
+def _attributes(el: Any) -> dict[str, str]:
+    return {a.get("name", ""): (a.text or "").strip() for a in el.findall("attribute")}
+
+
+def _kind(attributes: dict[str, str], path: Path, element: str) -> LabelKind | None:
+    value = attributes.get(KIND_ATTRIBUTE)
+    if value is None:
+        return None
+    try:
+        return LabelKind(value)
+    except ValueError as err:
+        known = ", ".join(k.value for k in LabelKind)
+        raise DataError(path, f"{element}: {KIND_ATTRIBUTE} {value!r} is not a label kind ({known})") from err
+
+
+def read_shape(el: Any, label: str, path: Path, element: str, size: tuple[int, int] | None) -> Shape:
+    """One ``<box|polygon|polyline|points|mask>`` element as a `Shape` (masks need the frame ``size``)."""
+    attributes = _attributes(el)
+    z_order = int(_number(el, "z_order", path, element)) if el.get("z_order") else 0
+    shape = Shape(el.tag, label, element, z_order=z_order, kind=_kind(attributes, path, element))
+    if el.tag == "box":
+        corners = [_number(el, key, path, element) for key in ("xtl", "ytl", "xbr", "ybr")]
+        shape.points = np.asarray(corners, np.float64).reshape(2, 2)
+    elif el.tag == "mask":
+        shape.decode, shape.mask_size = _read_mask(el, path, element, size), size
+    else:
+        shape.points = parse_points(el.get("points", ""), path, element)
+    return shape
+
+
+def _read_mask(el: Any, path: Path, element: str, size: tuple[int, int] | None) -> Callable[[], np.ndarray]:
+    """What makes a ``<mask>``'s frame-sized mask: its runs, decoded and checked now, placed in the frame."""
+    left, top, width, height = (
+        _number(el, k, path, element, int) for k in ("left", "top", "width", "height")
+    )
+    try:
+        counts = [int(v) for v in el.get("rle", "").split(",")]
+        box = cvat_decode(counts, width, height)
+    except ValueError as err:
+        raise DataError(path, f"{element}: mask rle: {err}") from err
+    if size is None:
+        raise DataError(path, f"{element}: a mask needs the frame's size, which the file does not give")
+    if left < 0 or top < 0 or left + width > size[1] or top + height > size[0]:
+        raise DataError(
+            path,
+            f"{element}: mask box ({left}, {top}) {width}×{height} leaves the {size[1]}×{size[0]} frame",
+        )
+    return partial(place_box, box, top, left, size)
+
+
+def place_box(box: np.ndarray, top: int, left: int, size: tuple[int, int]) -> np.ndarray:
+    """The frame-sized mask of a mask ``box`` whose corner is at (``top``, ``left``)."""
+    mask = np.zeros(size, bool)
+    mask[top : top + box.shape[0], left : left + box.shape[1]] = box
+    return mask
+
+
+def _task(root: Any) -> Any:
+    """The element of the file's meta that describes its frames, or None.
+
+    A task export's ``<task>``, a job export's ``<job>`` (CVAT 2), a project export's first task.
+    """
+    for where in ("meta/task", "meta/job", "meta/project/tasks/task"):
+        task = root.find(where)
+        if task is not None:
+            return task
+    return None
+
+
+def task_frames(root: Any, path: Path) -> tuple[list[int], tuple[int, int] | None]:
+    """The absolute frame numbers of a CVAT video task, and its frame size (H, W) if the file gives it."""
+    task = _task(root)
+    if task is None:
+        raise DataError(path, "no <meta><task> element: not a CVAT for video 1.1 file")
+    start = int(task.findtext("start_frame", "0") or 0)
+    stop_text = task.findtext("stop_frame")
+    size_text = task.findtext("size")
+    step_text = (task.findtext("frame_filter") or "").strip()
+    step = int(step_text.removeprefix("step=")) if step_text.startswith("step=") else 1
+    if size_text:
+        frames = [start + k * step for k in range(int(size_text))]
+    elif stop_text:
+        frames = list(range(start, int(stop_text) + 1, step))
+    else:
+        raise DataError(path, "the task gives neither <size> nor <stop_frame>: its frames are unknown")
+    width, height = task.findtext("original_size/width"), task.findtext("original_size/height")
+    size = (int(height), int(width)) if width and height else None
+    return frames, size
+
+
+def read_cvat_video(path: str | Path) -> ToolExport:
+    """Read a CVAT for video 1.1 XML file (tracks, and any ``<image>`` shapes) into frames of shapes."""
+    path = Path(path)
+    root = parse_xml(path)
+    if root.tag != "annotations":
+        raise DataError(path, f"root element <{root.tag}>, expected <annotations>: not a CVAT XML file")
+    frames, size = task_frames(root, path)
+    by_frame: dict[int, Frame] = {f: Frame(f, size, element=f"frame {f}") for f in frames}
+    for track in root.iter("track"):
+        track_id = int(_number(track, "id", path, "a <track>"))
+        for frame_number, shape in _track_shapes(track, track_id, frames, size, path):
+            if frame_number not in by_frame:
+                raise DataError(
+                    path,
+                    f"track {track_id}: frame {frame_number} is not a frame of the task "
+                    f"({frames[0]}…{frames[-1]} every {frames[1] - frames[0] if len(frames) > 1 else 1})",
+                )
+            by_frame[frame_number].shapes.append(shape)
+    for image in root.iter("image"):
+        number = int(_number(image, "id", path, "an <image>"))
+        frame = by_frame.setdefault(number, Frame(number, size, element=f"frame {number}"))
+        frame.shapes += _image_shapes(image, path, f"image {number}", size)
+    task = _task(root)
+    source = root.findtext("meta/source")
+    return ToolExport(
+        path,
+        "cvat-video",
+        [f for f in by_frame.values() if f.shapes],
+        _label_names(task),
+        video=source or (task.findtext("name") if task is not None else None),
+    )
+
+
+def _label_names(task: Any) -> tuple[str, ...]:
+    if task is None:
+        return ()
+    return tuple(label.findtext("name", "") for label in task.iter("label"))
+
+
+def _track_shapes(
+    track: Any, track_id: int, frames: list[int], size: tuple[int, int] | None, path: Path
+) -> Iterable[tuple[int, Shape]]:
+    """Every (frame, shape) of a track on the task's ``frames``, filled in between its listed shapes."""
+    label = track.get("label", "")
+    listed: list[tuple[int, bool, Shape]] = []
+    for el in track:
+        if el.tag not in _SHAPES:
+            continue
+        number = int(_number(el, "frame", path, f"track {track_id}"))
+        element = f"track {track_id} (frame {number})"
+        shape = read_shape(el, label, path, element, size)
+        shape.instance_id = _instance(_attributes(el), track_id + 1)
+        listed.append((number, el.get("outside") == "1", shape))
+    listed.sort(key=lambda item: item[0])
+    for k, (number, outside, shape) in enumerate(listed):
+        if outside:
+            continue
+        yield number, shape
+        following = listed[k + 1] if k + 1 < len(listed) else None
+        end = following[0] if following else frames[-1] + 1
+        for between in (f for f in frames if number < f < end):
+            yield between, _between(shape, following, number, between)
+
+
+def _between(shape: Shape, following: tuple[int, bool, Shape] | None, start: int, frame: int) -> Shape:
+    """The shape of a track at ``frame``, after its listed ``shape`` at ``start`` (CVAT's interpolation)."""
+    element = f"{shape.element.split(' (')[0]} (frame {frame}, interpolated)"
+    moved = replace(shape, element=element)
+    if following is None or following[1] or shape.points is None:
+        return moved
+    end, _, target = following
+    if target.type != shape.type or target.points is None or target.points.shape != shape.points.shape:
+        return moved
+    offset = (frame - start) / (end - start)
+    moved.points = shape.points + (target.points - shape.points) * offset
+    return moved
+
+
+def _instance(attributes: dict[str, str], default: int) -> int | None:
+    """A shape's ``instance_id`` attribute (empty: none), else ``default``."""
+    if INSTANCE_ATTRIBUTE not in attributes:
+        return default
+    value = attributes[INSTANCE_ATTRIBUTE]
+    return int(value) if value.isdigit() else None
+
+
+def _image_shapes(image: Any, path: Path, element: str, size: tuple[int, int] | None) -> list[Shape]:
+    """The shapes of one ``<image>``; instance ids from ``instance_id`` attributes, else their position."""
+    shapes = []
+    for position, el in enumerate(image, start=1):
+        if el.tag in _SKIPPED:
+            logger.warning("%s: %s: a <%s> is not read (no label kind holds it)", path, element, el.tag)
+            continue
+        if el.tag not in _SHAPES:
+            continue
+        shape = read_shape(el, el.get("label", ""), path, f"{element} {el.tag} {position}", size)
+        shape.instance_id = _instance(_attributes(el), position)
+        shapes.append(shape)
+    return shapes
+
+
+def read_cvat_images(path: str | Path) -> ToolExport:
+    """Read a CVAT for images 1.1 XML file: one frame per ``<image>``, keyed by its name."""
+    path = Path(path)
+    root = parse_xml(path)
+    if root.tag != "annotations":
+        raise DataError(path, f"root element <{root.tag}>, expected <annotations>: not a CVAT XML file")
+    frames = []
+    for image in root.iter("image"):
+        name = image.get("name")
+        if not name:
+            raise DataError(path, f"<image id={image.get('id')!r}> has no name")
+        element = f"image {image.get('id')} ({name})"
+        width, height = image.get("width"), image.get("height")
+        size = (int(height), int(width)) if width and height else None
+        key = f"{image.get('subset')}/{name}" if image.get("subset") else name
+        frames.append(Frame(key, size, _image_shapes(image, path, element, size), element))
+    meta = root.find("meta/task")
+    return ToolExport(
+        path, "cvat-images", frames, _label_names(meta if meta is not None else root.find("meta"))
+    )
+
+
+def write_cvat_video(
+    path: str | Path,
+    frames: list[tuple[int, list[tuple[LabelKind, str, int | None, np.ndarray]]]],
+    *,
+    size: tuple[int, int],
+    labels: list[str],
+    name: str,
+    frame_count: int,
+) -> None:
+    """Write CVAT for video 1.1 XML: one track of masks per (kind, class, instance) over ``frames``.
+
+    ``frames`` holds, per video frame number, its (kind, class name, instance id, mask) objects; each
+    track has a keyframe mask on every frame that holds its object and an ``outside`` shape on the
+    next frame of the video when the object is not there, so the track shows nowhere else.
+    """
+    root = Element("annotations")
+    SubElement(root, "version").text = "1.1"
+    task = SubElement(SubElement(root, "meta"), "task")
+    meta = {"name": name, "size": frame_count, "mode": "interpolation", "start_frame": 0}
+    for key, value in {**meta, "stop_frame": frame_count - 1, "frame_filter": ""}.items():
+        SubElement(task, key).text = str(value)
+    label_list = SubElement(task, "labels")
+    for label in labels:
+        SubElement(SubElement(label_list, "label"), "name").text = label
+    original = SubElement(task, "original_size")
+    SubElement(original, "width").text = str(size[1])
+    SubElement(original, "height").text = str(size[0])
+    for track_id, ((kind, label, instance), shapes) in enumerate(_tracks(frames).items()):
+        track = SubElement(root, "track", id=str(track_id), label=label)
+        _write_track(track, kind, instance, shapes, frame_count)
+    indent(root)
+    write_bytes_atomic(path, tostring(root, "utf-8", xml_declaration=True) + b"\n")
+
+
+def _tracks(
+    frames: list[tuple[int, list[tuple[LabelKind, str, int | None, np.ndarray]]]],
+) -> dict[tuple[LabelKind, str, int | None], dict[int, np.ndarray]]:
+    tracks: dict[tuple[LabelKind, str, int | None], dict[int, np.ndarray]] = {}
+    for number, objects in frames:
+        for kind, label, instance, mask in objects:
+            tracks.setdefault((kind, label, instance), {})[number] = mask
+    return tracks
+
+
+def _write_track(
+    track: Element, kind: LabelKind, instance: int | None, shapes: dict[int, np.ndarray], frame_count: int
+) -> None:
+    """The keyframe masks of one track, each followed by an ``outside`` shape where the object is gone.
+
+    An ``outside`` shape only ends the track: it holds one pixel at the mask's corner.
+    """
+    for number in sorted(shapes):
+        rows, cols = np.nonzero(shapes[number])
+        top, left = int(rows.min()), int(cols.min())
+        box = shapes[number][top : int(rows.max()) + 1, left : int(cols.max()) + 1]
+        _mask_element(track, number, False, box, top, left, kind, instance)
+        if number + 1 not in shapes and number + 1 < frame_count:
+            _mask_element(track, number + 1, True, np.ones((1, 1), bool), top, left, kind, instance)
+
+
+def _mask_element(
+    track: Element,
+    frame: int,
+    outside: bool,
+    box: np.ndarray,
+    top: int,
+    left: int,
+    kind: LabelKind,
+    instance: int | None,
+) -> None:
+    """One ``<mask>`` of a track: the runs of ``box`` at (``top``, ``left``), and frugalseg's attributes."""
+    el = SubElement(
+        track, "mask", frame=str(frame), outside=str(int(outside)), occluded="0", keyframe="1",
+        rle=", ".join(map(str, cvat_encode(box))), left=str(left), top=str(top),
+        width=str(box.shape[1]), height=str(box.shape[0]), z_order="0",
+    )  # fmt: skip
+    SubElement(el, "attribute", name=KIND_ATTRIBUTE).text = kind.value
+    SubElement(el, "attribute", name=INSTANCE_ATTRIBUTE).text = "" if instance is None else str(instance)

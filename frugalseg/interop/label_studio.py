@@ -1,0 +1,152 @@
+"""Label Studio's JSON export read into shapes, and label stores written as its pre-annotations.
+
+An export is a list of tasks (``{"id", "data": {"image": …}, "annotations": […], "predictions": […]}``);
+a task's shapes are the results of its last annotation that was not cancelled, or of its last
+prediction when no one annotated it. Results hold coordinates in percent of the image
+(``original_width``/``original_height`` give the pixels): ``polygonlabels`` (closed polygons),
+``rectanglelabels`` (boxes; rotated ones are refused), ``keypointlabels`` (points) and
+``brushlabels`` with ``format: rle`` (Label Studio's brush RLE, `frugalseg.interop.rle.ls_decode`).
+The image is found by its path: an uploaded file's ``/data/upload/<project>/<8 hex>-<name>`` by
+``<name>``, a local file's ``/data/local-files/?d=<path>`` by ``<path>``.
+
+Pre-annotations (``label export --format label-studio``) are tasks whose ``predictions`` hold one
+brush RLE per (kind, class, instance), with ``meta`` recording the label kind and instance so that
+importing them gives the store back; the image is ``/data/local-files/?d=<path in the data set>``
+(serve the data set folder as Label Studio's local files root), and the results name the
+``BrushLabels`` control ``label`` on the ``Image`` ``image``, as the project's labeling config must.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import partial
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlparse
+
+import numpy as np
+
+from frugalseg.data.clips import LabelKind
+from frugalseg.data.io import write_json_atomic
+from frugalseg.errors import DataError
+from frugalseg.interop.coco import read_json
+from frugalseg.interop.rle import ls_count, ls_decode, ls_encode
+from frugalseg.interop.shapes import Frame, Shape, ToolExport
+
+_UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-")
+_LABEL_KEYS = {"polygonlabels": "polygon", "rectanglelabels": "box", "keypointlabels": "points",
+               "brushlabels": "mask"}  # fmt: skip
+FROM_NAME, TO_NAME = "label", "image"
+
+
+def image_name(url: str) -> str:
+    """The data set path a task's image URL names (upload hash prefix and local-files query removed)."""
+    parsed = urlparse(url)
+    local = parse_qs(parsed.query).get("d")
+    path = unquote(local[0] if local else parsed.path)
+    if "/upload/" in path:
+        return _UPLOAD_PREFIX.sub("", PurePosixPath(path).name)
+    return path.lstrip("/")
+
+
+def read_label_studio(path: str | Path) -> ToolExport:
+    """Read a Label Studio JSON export (a list of tasks) into one frame per task."""
+    path = Path(path)
+    tasks = read_json(path)
+    if not isinstance(tasks, list) or not all(isinstance(t, dict) for t in tasks):
+        raise DataError(path, "expected a JSON list of Label Studio tasks")
+    frames: list[Frame] = []
+    labels: dict[str, None] = {}
+    for task in tasks:
+        element = f"task {task.get('id')}"
+        results = _results(task)
+        images = [v for v in (task.get("data") or {}).values() if isinstance(v, str)]
+        if not images:
+            raise DataError(path, f"{element}: its data names no image")
+        frame = Frame(image_name(images[0]), None, element=element)
+        for position, result in enumerate(results, start=1):
+            shape = _shape(result, frame, position, path, f"{element} result {result.get('id', position)}")
+            if shape is not None:
+                frame.shapes.append(shape)
+                labels[shape.label] = None
+        frames.append(frame)
+    return ToolExport(path, "label-studio", [f for f in frames if f.shapes], tuple(labels))
+
+
+def _results(task: dict[str, Any]) -> list[dict[str, Any]]:
+    """The results of the task's last kept annotation, else of its last prediction."""
+    kept = [a for a in task.get("annotations") or [] if not a.get("was_cancelled")]
+    source = kept or task.get("predictions") or []
+    return list(source[-1].get("result") or []) if source else []
+
+
+def _shape(result: dict[str, Any], frame: Frame, position: int, path: Path, element: str) -> Shape | None:
+    """One result as a `Shape` (None for results of other types: choices, text …)."""
+    value = result.get("value") or {}
+    key = next((k for k in _LABEL_KEYS if k in value), None)
+    if key is None:
+        return None
+    try:
+        width, height = int(result["original_width"]), int(result["original_height"])
+        names = value[key]
+    except (KeyError, TypeError, ValueError) as err:
+        raise DataError(
+            path, f"{element}: lacks original_width/original_height or its labels ({err!r})"
+        ) from err
+    if frame.size is not None and frame.size != (height, width):
+        raise DataError(
+            path, f"{element}: original size {width}×{height} differs from the task's other results"
+        )
+    frame.size = (height, width)
+    meta = result.get("meta") or {}
+    instance = meta["instance_id"] if "instance_id" in meta else position
+    shape = Shape(_LABEL_KEYS[key], str(names[0]) if names else "", element, instance_id=instance)
+    if meta.get("frugalseg_kind"):
+        shape.kind = LabelKind(meta["frugalseg_kind"])
+    scale = np.array([width / 100.0, height / 100.0])
+    if key == "brushlabels":
+        try:
+            rle = [int(v) for v in value["rle"]]
+            count = ls_count(rle)
+            if count != height * width * 4:
+                raise ValueError(
+                    f"it holds {count} values, an RGBA image of {width}×{height} has {height * width * 4}"
+                )
+            shape.decode, shape.mask_size = partial(ls_decode, rle, height, width), (height, width)
+        except (KeyError, TypeError, ValueError) as err:
+            raise DataError(
+                path, f"{element}: brush rle does not fit the {width}×{height} image ({err})"
+            ) from err
+    elif key == "polygonlabels":
+        shape.points = np.asarray(value["points"], np.float64).reshape(-1, 2) * scale
+    elif key == "keypointlabels":
+        shape.points = np.array([[value["x"], value["y"]]], np.float64) * scale
+    else:
+        if value.get("rotation"):
+            raise DataError(path, f"{element}: a rotated rectangle ({value['rotation']}°) is not a box")
+        corner = np.array([value["x"], value["y"]], np.float64)
+        shape.points = np.stack([corner, corner + [value["width"], value["height"]]]) * scale
+    return shape
+
+
+def write_label_studio(
+    path: str | Path,
+    frames: list[tuple[str, tuple[int, int], list[tuple[LabelKind, str, int | None, np.ndarray]]]],
+) -> None:
+    """Write Label Studio tasks, each predicting a brush RLE per object of its frame (module docstring)."""
+    tasks = []
+    for task_id, (name, (height, width), objects) in enumerate(frames, start=1):
+        result = [
+            {
+                "id": f"r{task_id}-{k}", "type": "brushlabels", "from_name": FROM_NAME, "to_name": TO_NAME,
+                "original_width": width, "original_height": height, "image_rotation": 0,
+                "value": {"format": "rle", "rle": ls_encode(mask), "brushlabels": [label]},
+                "meta": {"frugalseg_kind": kind.value, "instance_id": instance},
+            }
+            for k, (kind, label, instance, mask) in enumerate(objects, start=1)
+        ]  # fmt: skip
+        tasks.append({
+            "id": task_id, "data": {"image": f"/data/local-files/?d={name}"},
+            "predictions": [{"model_version": "frugalseg", "result": result}],
+        })  # fmt: skip
+    write_json_atomic(path, tasks, indent=0)

@@ -1,0 +1,214 @@
+"""Shapes → label maps of frugalseg's label kinds, with the tool's label names mapped to classes.
+
+Each shape becomes the label kind it is: masks and polygons a dense label (``fine``, or the kind
+the user asks for: ``coarse``, ``pseudo``), boxes ``boxes`` (the box's pixels take its class; the
+boxes themselves go beside the label), points ``clicks`` (one labelled pixel per point) and
+polylines ``clicks`` too (the line's pixels: a scribble). Pixels no shape covers are 255 (ignore),
+or the ``background`` class of dense labels when one is given. Shapes are drawn in ``z_order``,
+then file order, so a later shape covers an earlier one. Instance ids go into a map of their own.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from frugalseg.autolabel.boxes import Box
+from frugalseg.autolabel.clicks import Click
+from frugalseg.data.clips import IGNORE_INDEX, LabelKind
+from frugalseg.errors import ConfigError, DataError
+from frugalseg.interop.rle import polygon_mask
+from frugalseg.interop.shapes import SHAPE_TYPES, Frame, Shape, check_inside, check_mask_size
+
+#: The label kind of each shape type (dense shapes take the kind the user chose).
+SPARSE_KINDS = {"box": LabelKind.BOXES, "points": LabelKind.CLICKS, "polyline": LabelKind.CLICKS}
+IGNORE = "ignore"
+DENSE_KINDS = (LabelKind.FINE, LabelKind.COARSE, LabelKind.PSEUDO, LabelKind.REFINED_COARSE)
+
+
+class ClassMapping:
+    """Tool label names → the data set's train ids.
+
+    A name maps through ``names`` (tool name → class name, or ``ignore``: its pixels stay unlabelled),
+    else to the class of the same name (exactly, then ignoring case).
+
+    Args:
+        classes: the data set's class names in train-id order.
+        names: tool label name → class name.
+    """
+
+    def __init__(self, classes: Sequence[str], names: Mapping[str, str] | None = None) -> None:
+        self.classes = tuple(classes)
+        self.names = dict(names or {})
+        lower = {name.lower(): i for i, name in enumerate(self.classes)}
+        for tool_name, class_name in self.names.items():
+            if class_name not in self.classes and class_name.lower() not in {*lower, IGNORE}:
+                raise ConfigError(
+                    "--map", f"{tool_name!r} maps to {class_name!r}, not a class: {', '.join(self.classes)}"
+                )
+
+    def train_id(self, name: str, path: Path, element: str, known: Sequence[str] = ()) -> int:
+        """The train id of tool label ``name``; `DataError` naming ``element`` when it maps to none."""
+        target = self.names.get(name, name)
+        if name in self.names and target.lower() == IGNORE:
+            return IGNORE_INDEX
+        if target in self.classes:
+            return self.classes.index(target)
+        for i, class_name in enumerate(self.classes):
+            if class_name.lower() == target.lower():
+                return i
+        tool_names = ", ".join(repr(n) for n in dict.fromkeys([*known, *self.names])) or "none"
+        raise DataError(
+            path,
+            f"{element}: label {name!r} maps to no class; the classes are {', '.join(self.classes)}; "
+            f"the file's labels are {tool_names}: map it with --map '{name}=CLASS' or a --mapping file",
+        )
+
+    def describe(self) -> dict[str, str]:
+        """The explicit mapping, for the store's ``run.json``."""
+        return dict(sorted(self.names.items()))
+
+
+def read_mapping(path: str | Path) -> dict[str, str]:
+    """A mapping file: a JSON object of tool name → class name, or lines ``tool name = class name``."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "mapping file does not exist")
+    text = path.read_text(encoding="utf-8")
+    if text.lstrip().startswith("{"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise DataError(path, f"not valid JSON ({err})") from err
+        if not all(isinstance(v, str) for v in data.values()):
+            raise DataError(path, "expected a JSON object of tool label name → class name")
+        return dict(data)
+    mapping: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if "=" not in line:
+            raise DataError(path, f"line {number}: expected 'tool name = class name', got {line!r}")
+        tool_name, class_name = line.rsplit("=", 1)
+        mapping[tool_name.strip()] = class_name.strip()
+    return mapping
+
+
+@dataclass
+class FrameLabel:
+    """The label of one kind that one frame's shapes make.
+
+    Attributes:
+        label: H×W uint8 train ids, 255 ignore.
+        instances: H×W uint16 instance ids (0: none), or None when no shape has one.
+        clicks: the points of a ``clicks`` label.
+        scribbles: the polylines of a ``clicks`` label (vertices, train id, instance id).
+        boxes: the boxes of a ``boxes`` label.
+    """
+
+    label: np.ndarray
+    instances: np.ndarray | None = None
+    clicks: list[Click] = field(default_factory=list)
+    scribbles: list[dict[str, object]] = field(default_factory=list)
+    boxes: list[Box] = field(default_factory=list)
+
+    def paint(self, where: np.ndarray, train_id: int, instance_id: int | None) -> None:
+        """Give the pixels ``where`` the class ``train_id`` (and ``instance_id``), within their box."""
+        rows, cols = np.flatnonzero(where.any(axis=1)), np.flatnonzero(where.any(axis=0))
+        if rows.size == 0:
+            return
+        box = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+        inside = where[box]
+        self.label[box][inside] = train_id
+        if instance_id is not None and self.instances is None:
+            self.instances = np.zeros(self.label.shape, np.uint16)
+        if self.instances is not None:
+            self.instances[box][inside] = instance_id or 0
+
+
+def shape_kind(shape: Shape, dense_kind: LabelKind) -> LabelKind:
+    """The label kind ``shape`` makes: the one its file records, else by its type."""
+    return shape.kind or SPARSE_KINDS.get(shape.type, dense_kind)
+
+
+def check_shape(shape: Shape, size: tuple[int, int], path: Path) -> None:
+    """Raise `DataError` naming the shape when it leaves a frame of ``size`` (H, W) or is malformed."""
+    if shape.type not in SHAPE_TYPES:
+        raise DataError(path, f"{shape.element}: a {shape.type!r} shape is none of {', '.join(SHAPE_TYPES)}")
+    if shape.type == "mask":
+        check_mask_size(shape, size, path)
+        return
+    assert shape.points is not None
+    check_inside(shape.points, size, path, shape.element)
+    height, width = size
+    if shape.type == "points" and ((shape.points[:, 0] >= width) | (shape.points[:, 1] >= height)).any():
+        x, y = shape.points[int(np.argmax((shape.points[:, 0] >= width) | (shape.points[:, 1] >= height)))]
+        raise DataError(
+            path, f"{shape.element}: point ({x:g}, {y:g}) lies outside the {width}×{height} frame"
+        )
+    if shape.type == "polygon" and len(shape.points) < 3:
+        raise DataError(path, f"{shape.element}: a polygon needs 3 points, got {len(shape.points)}")
+    if shape.type == "box" and (np.floor(shape.points.min(0)) >= np.ceil(shape.points.max(0))).any():
+        raise DataError(path, f"{shape.element}: the box {shape.points.reshape(-1).tolist()} is empty")
+
+
+def rasterize(
+    frame: Frame,
+    size: tuple[int, int],
+    train_ids: Sequence[int],
+    *,
+    dense_kind: LabelKind = LabelKind.FINE,
+    background: int | None = None,
+) -> dict[LabelKind, FrameLabel]:
+    """The label of each kind that ``frame``'s shapes make on a frame of ``size`` (H, W).
+
+    ``train_ids`` holds each shape's class (`ClassMapping.train_id` of its label); the shapes must have
+    passed `check_shape`.
+    """
+    out: dict[LabelKind, FrameLabel] = {}
+    order = sorted(range(len(frame.shapes)), key=lambda i: frame.shapes[i].z_order)
+    for i in order:
+        shape, train_id = frame.shapes[i], train_ids[i]
+        kind = shape_kind(shape, dense_kind)
+        if kind not in out:
+            fill = background if background is not None and kind in DENSE_KINDS else IGNORE_INDEX
+            out[kind] = FrameLabel(np.full(size, fill, np.uint8))
+        _draw(out[kind], shape, train_id, size)
+    return out
+
+
+def _draw(target: FrameLabel, shape: Shape, train_id: int, size: tuple[int, int]) -> None:
+    """Draw one shape into ``target`` and record its points or box (not for shapes mapped to ignore)."""
+    kept = train_id != IGNORE_INDEX
+    instance = shape.instance_id if kept else None
+    if shape.type == "mask":
+        target.paint(shape.get_mask(), train_id, instance)
+        return
+    assert shape.points is not None
+    if shape.type == "polygon":
+        target.paint(polygon_mask(shape.points, *size), train_id, instance)
+    elif shape.type == "box":
+        (x0, y0), (x1, y1) = np.floor(shape.points.min(0)), np.ceil(shape.points.max(0))
+        box = Box(int(x0), int(y0), int(x1), int(y1), train_id, instance)
+        where = np.zeros(size, bool)
+        where[box.window()] = True
+        target.paint(where, train_id, instance)
+        target.boxes += [box] if kept else []
+    elif shape.type == "points":
+        for x, y in np.floor(shape.points).astype(int).tolist():
+            where = np.zeros(size, bool)
+            where[y, x] = True
+            target.paint(where, train_id, instance)
+            target.clicks += [Click(x, y, train_id, instance)] if kept else []
+    else:  # polyline: the pixels the line crosses
+        canvas = np.zeros(size, np.uint8)
+        vertices = np.floor(shape.points).astype(np.int32).clip(0, [size[1] - 1, size[0] - 1])
+        cv2.polylines(canvas, [vertices.reshape(-1, 1, 2)], isClosed=False, color=1, thickness=1)
+        target.paint(canvas.astype(bool), train_id, instance)
+        scribble = {"points": shape.points.tolist(), "train_id": train_id, "instance_id": instance}
+        target.scribbles += [scribble] if kept else []

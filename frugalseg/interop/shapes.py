@@ -1,0 +1,142 @@
+"""What every tool reader gives: the shapes drawn on each frame, in the tool's own words.
+
+A reader turns one export file into a `ToolExport`: one `Frame` per annotated frame (a video frame
+number or an image name) holding its `Shape` records, each with the tool's label name and the
+element of the file it came from, so that an error can name it ("track 3", "annotation 17").
+Coordinates are in pixels of the frame, x to the right and y down, pixel edges at integers (the
+convention of CVAT, COCO, Label Studio and LabelMe alike); masks are H×W bool arrays of the frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from frugalseg.data.clips import LabelKind
+from frugalseg.errors import DataError
+
+#: The shape types a reader may give.
+SHAPE_TYPES = ("mask", "polygon", "polyline", "box", "points")
+
+
+@dataclass(eq=False)
+class Shape:
+    """One shape drawn by a person (or exported by frugalseg) on one frame.
+
+    Attributes:
+        type: one of `SHAPE_TYPES`.
+        label: the tool's label name.
+        element: what names it in the file ("track 2", "annotation 5"), for errors.
+        points: N×2 float (x, y) vertices of a polygon, polyline or points; a box's two corners
+            (x0, y0), (x1, y1).
+        mask: H×W bool mask of a ``mask`` shape (the whole frame), or None while ``decode`` holds it.
+        decode: makes the mask when it is drawn, so that a reader keeps masks compact (an RLE, a
+            file name) and an import holds one frame's masks at a time.
+        mask_size: (H, W) of a mask that ``decode`` makes, known without decoding it.
+        instance_id: the object it belongs to, the same on every frame (a CVAT track, a DAVIS object).
+        z_order: drawing order; higher is drawn later (on top).
+        kind: the label kind the file records for it (frugalseg's own exports), else None: the kind
+            follows the shape type.
+    """
+
+    type: str
+    label: str
+    element: str
+    points: np.ndarray | None = None
+    mask: np.ndarray | None = None
+    instance_id: int | None = None
+    z_order: int = 0
+    kind: LabelKind | None = None
+    decode: Callable[[], np.ndarray] | None = None
+    mask_size: tuple[int, int] | None = None
+
+    def get_mask(self) -> np.ndarray:
+        """The H×W bool mask of a ``mask`` shape, decoded now when the reader kept it compact."""
+        if self.mask is not None:
+            return self.mask
+        assert self.decode is not None, f"{self.element}: a mask shape without a mask"
+        return self.decode()
+
+    def size_of_mask(self) -> tuple[int, int]:
+        """(H, W) of a ``mask`` shape's mask, without decoding it."""
+        if self.mask is not None:
+            return (self.mask.shape[0], self.mask.shape[1])
+        assert self.mask_size is not None, f"{self.element}: a lazy mask without its size"
+        return self.mask_size
+
+
+@dataclass
+class Frame:
+    """The shapes of one annotated frame.
+
+    Attributes:
+        key: the frame's number in the video (CVAT for video) or its image file name.
+        size: (height, width) the file gives the frame, or None when it says nothing.
+        shapes: the shapes, in file order.
+        element: what names the frame in the file, for errors.
+    """
+
+    key: int | str
+    size: tuple[int, int] | None
+    shapes: list[Shape] = field(default_factory=list)
+    element: str = ""
+
+
+@dataclass
+class ToolExport:
+    """One annotation tool's export, read.
+
+    Attributes:
+        path: the file read.
+        tool: the reader's name (``cvat-video``, ``coco`` …).
+        frames: the annotated frames.
+        labels: the label names the file declares (its label set), in file order.
+        video: the name of the video a CVAT for video task was made from, if the file gives one.
+    """
+
+    path: Path
+    tool: str
+    frames: list[Frame]
+    labels: tuple[str, ...] = ()
+    video: str | None = None
+
+    def shape_count(self) -> int:
+        """How many shapes all frames hold."""
+        return sum(len(frame.shapes) for frame in self.frames)
+
+
+def parse_points(text: str, path: Path, element: str) -> np.ndarray:
+    """CVAT's ``"x1,y1;x2,y2;…"`` as an N×2 float array; `DataError` naming ``element`` when malformed."""
+    try:
+        pairs = [[float(value) for value in pair.split(",")] for pair in text.strip().split(";") if pair]
+        points = np.asarray(pairs, np.float64)
+    except ValueError as err:
+        raise DataError(path, f"{element}: points {text!r} are not 'x,y;x,y;…' numbers ({err})") from err
+    if points.ndim != 2 or points.shape[1] != 2 or len(points) == 0:
+        raise DataError(path, f"{element}: points {text!r} are not 'x,y;x,y;…' pairs")
+    return points
+
+
+def check_inside(points: np.ndarray, size: tuple[int, int], path: Path, element: str) -> None:
+    """Raise `DataError` naming ``element`` when a point lies outside a frame of ``size`` (H, W).
+
+    Points may lie on the frame's far edges (x = W, y = H): polygon and box corners do.
+    """
+    height, width = size
+    bad = ~np.isfinite(points).all(axis=1) | (points[:, 0] < 0) | (points[:, 0] > width)
+    bad |= (points[:, 1] < 0) | (points[:, 1] > height)
+    if bad.any():
+        x, y = points[int(np.argmax(bad))]
+        raise DataError(path, f"{element}: point ({x:g}, {y:g}) lies outside the {width}×{height} frame")
+
+
+def check_mask_size(shape: Shape, size: tuple[int, int] | None, path: Path) -> None:
+    """Raise `DataError` naming the shape when its mask's size differs from its frame's."""
+    height, width = shape.size_of_mask()
+    if size is not None and (height, width) != tuple(size):
+        raise DataError(
+            path, f"{shape.element}: mask of {width}×{height} does not fit the {size[1]}×{size[0]} frame"
+        )

@@ -1,0 +1,332 @@
+"""A tool's export → a label store of a data set, and a label store → the objects a tool file holds.
+
+Import: each annotated frame of the export is found among the clips of the data set's split —
+an image by its file name (the longest matching tail of the frame's path: ``car-shadow/00005.jpg``
+tells DAVIS sequences apart; the extension may differ, as CVAT's mask exports rename frames to
+``.png``), a video frame by its number in the clip (``--clip``, or the clip named like the task's
+video, or the split's only clip). Every frame and shape is checked first (frame inside the clip,
+size, shapes inside the frame, every label mapped to a class), so bad input writes nothing; then
+each frame's label of each kind is written to the store (`LabelStore.write`, engine ``import``),
+with its side files: ``{stem}_{kind}_instanceIds.png`` (instance ids, where shapes have
+them), ``{stem}_clicks.json`` (clicks and scribbles) and ``{stem}_boxes.json`` (boxes), in the
+forms `frugalseg.autolabel.clicks` and `frugalseg.autolabel.boxes` read.
+
+Export: every label of a store becomes one object per (kind, class, instance) present in it,
+a mask; the tool writers turn them into their own records.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import cv2
+import numpy as np
+
+from frugalseg.autolabel.boxes import Box, box_of, boxes_json_path
+from frugalseg.autolabel.clicks import Click, clicks_json_path
+from frugalseg.autolabel.runs import run_config
+from frugalseg.autolabel.store import LabelStore, instances_path
+from frugalseg.data.clips import IGNORE_INDEX, Clip, LabelKind
+from frugalseg.data.formats import Format
+from frugalseg.data.io import encode_png, image_size, read_label, write_bytes_atomic, write_json_atomic
+from frugalseg.errors import ConfigError, DataError
+from frugalseg.interop.raster import ClassMapping, FrameLabel, check_shape, rasterize
+from frugalseg.interop.shapes import Frame, ToolExport
+
+logger = logging.getLogger(__name__)
+
+ENGINE = "import"
+
+#: One object of an exported label: (kind, class name, instance id or None, H×W bool mask).
+ExportObject = tuple[LabelKind, str, "int | None", np.ndarray]
+
+
+class FrameIndex:
+    """Finds the (clip, offset) of an exported frame among the clips of a split.
+
+    Args:
+        clips: the split's clips.
+    """
+
+    def __init__(self, clips: Sequence[Clip]) -> None:
+        self.clips = list(clips)
+        self._tails: dict[tuple[str, ...], list[tuple[Clip, int]]] = {}
+        for clip in self.clips:
+            for offset in clip.present_offsets:
+                parts = PurePosixPath(clip.frame_path(offset).as_posix()).parts
+                for depth in range(1, len(parts) + 1):
+                    self._tails.setdefault(_stemmed(parts[-depth:]), []).append((clip, offset))
+
+    def by_name(self, name: str, path: Path, element: str) -> tuple[Clip, int]:
+        """The frame named ``name`` (a file name or relative path; extension ignored).
+
+        The longest tail of ``name`` that names frames decides (a tool may add folders of its own,
+        such as CVAT's subsets); among several frames, the one that anchors its clip.
+        """
+        parts = _stemmed(PurePosixPath(name.replace("\\", "/")).parts)
+        depth = next((d for d in range(len(parts), 0, -1) if parts[-d:] in self._tails), 0)
+        if depth == 0:
+            raise DataError(path, f"{element}: no frame of the data set is named {name!r}")
+        found = self._tails[parts[-depth:]]
+        anchors = [(clip, offset) for clip, offset in found if offset == 0]
+        candidates = anchors if len(found) > 1 and len(anchors) == 1 else found
+        if len(candidates) > 1:
+            where = ", ".join(str(clip.frame_path(offset)) for clip, offset in candidates[:4])
+            problem = "names several frames" if depth == len(parts) else "is no frame; its file name matches"
+            raise DataError(path, f"{element}: {name!r} {problem} {where}: name it with its folder")
+        return candidates[0]
+
+    def by_number(self, frame: Frame, clip_id: str | None, video: str | None, path: Path) -> tuple[Clip, int]:
+        """Frame ``frame.key`` of clip ``clip_id``, else of the clip named like ``video``, else the only clip.
+
+        A frame past the clip's end is an error naming the tracks (or images) drawn on it.
+        """
+        number = int(frame.key)
+        clip = self.clip(clip_id, video, path)
+        if not 0 <= number < len(clip.frames):
+            owners = ", ".join(dict.fromkeys(shape.element.split(" (")[0] for shape in frame.shapes))
+            raise DataError(
+                path,
+                f"frame {number} ({owners}): past the end of clip {clip.clip_id} "
+                f"(frames 0…{len(clip.frames) - 1})",
+            )
+        return clip, number - clip.anchor_index
+
+    def clip(self, clip_id: str | None, video: str | None, path: Path) -> Clip:
+        """The clip a video export is of (see `by_number`)."""
+        ids = [clip.clip_id for clip in self.clips]
+        wanted = clip_id or (Path(video).stem if video else None)
+        for clip in self.clips:
+            if clip.clip_id == wanted or (clip_id is None and len(self.clips) == 1):
+                return clip
+        listed = ", ".join(ids[:10]) + (" …" if len(ids) > 10 else "")
+        raise ConfigError(
+            "--clip", f"{path}: the video's clip is not known (asked {wanted!r}); the split's clips: {listed}"
+        )
+
+
+def _stemmed(parts: Sequence[str]) -> tuple[str, ...]:
+    """Path parts with the last one's extension dropped (frames are matched without it)."""
+    return (*parts[:-1], PurePosixPath(parts[-1]).stem) if parts else ()
+
+
+@dataclass
+class ImportSummary:
+    """What an import did: frames read, labels written per kind, labels already in the store."""
+
+    frames: int
+    written: dict[str, int]
+    skipped: int
+
+
+def import_export(
+    export: ToolExport,
+    fmt: Format,
+    split: str,
+    store: LabelStore,
+    mapping: ClassMapping,
+    *,
+    dense_kind: LabelKind = LabelKind.FINE,
+    background: str | None = None,
+    clip: str | None = None,
+) -> ImportSummary:
+    """Write the labels of ``export`` into ``store`` as labels of the clips of ``split`` (module docstring).
+
+    Raises:
+        DataError: an export without shapes, or a frame, shape or label name of it that cannot be placed
+            (nothing is written).
+        ConfigError: a video export whose clip cannot be told.
+    """
+    if not export.frames:
+        raise DataError(export.path, f"holds no shapes to import (read as {export.tool})")
+    index = FrameIndex(fmt.clips(split))
+    background_id = None if background is None else mapping.train_id(background, export.path, "--background")
+    placed = [_place(frame, export, index, mapping, clip) for frame in export.frames]
+    _check_unique(placed, export)
+    settings = {"tool": export.tool, "file": str(export.path.resolve()), "mapping": mapping.describe(),
+                "dense_kind": dense_kind.value, "background": background, "clip": clip}  # fmt: skip
+    created = not store.root.exists() or not any(store.root.iterdir())
+    written: dict[str, int] = {}
+    skipped = 0
+    try:
+        with store.run(run_config(fmt, split, ENGINE, settings)):
+            for frame, (target, offset, size, train_ids) in zip(export.frames, placed, strict=True):
+                labels = rasterize(frame, size, train_ids, dense_kind=dense_kind, background=background_id)
+                for kind, made in labels.items():
+                    if (made.label == IGNORE_INDEX).all():  # only shapes mapped to ignore: nothing to learn
+                        continue
+                    if store.has(target.clip_id, offset, kind, split=target.split):
+                        skipped += 1
+                        continue
+                    _write(store, target, offset, kind, made, settings)
+                    written[kind.value] = written.get(kind.value, 0) + 1
+    except BaseException:
+        if created:
+            shutil.rmtree(store.root, ignore_errors=True)
+        raise
+    return ImportSummary(len(export.frames), written, skipped)
+
+
+def _place(
+    frame: Frame, export: ToolExport, index: FrameIndex, mapping: ClassMapping, clip: str | None
+) -> tuple[Clip, int, tuple[int, int], list[int]]:
+    """The clip, offset and size of an exported frame and the class of each shape, all checked."""
+    path = export.path
+    if isinstance(frame.key, int):
+        target, offset = index.by_number(frame, clip, export.video, path)
+    else:
+        target, offset = index.by_name(frame.key, path, frame.element)
+    width, height = image_size(target.frame_path(offset))
+    if frame.size is not None and tuple(frame.size) != (height, width):
+        raise DataError(
+            path,
+            f"{frame.element}: the file says {frame.size[1]}×{frame.size[0]}, the frame "
+            f"{target.frame_path(offset)} is {width}×{height}",
+        )
+    train_ids = []
+    for shape in frame.shapes:
+        check_shape(shape, (height, width), path)
+        train_ids.append(mapping.train_id(shape.label, path, shape.element, export.labels))
+    return target, offset, (height, width), train_ids
+
+
+def _check_unique(placed: list[tuple[Clip, int, tuple[int, int], list[int]]], export: ToolExport) -> None:
+    """Raise `DataError` when two exported frames are the same frame of the data set."""
+    seen: dict[tuple[str, str, int], str] = {}
+    for frame, (clip, offset, _, _) in zip(export.frames, placed, strict=True):
+        key = (clip.split, clip.clip_id, offset)
+        if key in seen:
+            raise DataError(
+                export.path, f"{seen[key]} and {frame.element} are the same frame {clip.frame_path(offset)}"
+            )
+        seen[key] = frame.element
+
+
+def _write(
+    store: LabelStore, clip: Clip, offset: int, kind: LabelKind, made: FrameLabel, settings: dict[str, Any]
+) -> None:
+    """Write one label's side files, then the label (so a recorded label always has them)."""
+    path = store.label_path(clip, offset, kind)
+    shape = made.label.shape
+    if made.instances is not None:
+        ids = made.instances.astype(np.uint8) if made.instances.max() < 255 else made.instances
+        write_bytes_atomic(instances_path(path), encode_png(ids, path))
+    if kind is LabelKind.CLICKS:
+        clicks = made.clicks or _component_clicks(made.label)
+        write_json_atomic(clicks_json_path(path), {
+            "image_size": list(shape), "radius": 0, "clicks": [asdict(c) for c in clicks],
+            "scribbles": made.scribbles,
+        })  # fmt: skip
+    if kind is LabelKind.BOXES:
+        boxes = made.boxes or _mask_boxes(made)
+        write_json_atomic(boxes_json_path(path), {
+            "image_size": list(shape), "min_iou": None,
+            "boxes": [{**asdict(box), "iou": None, "filtered": False} for box in boxes],
+        })  # fmt: skip
+    store.write(
+        clip, offset, kind, made.label, engine=ENGINE, settings=settings, source_offset=offset, seconds=0
+    )
+
+
+def _component_clicks(label: np.ndarray) -> list[Click]:
+    """One click per 8-connected labelled region of a sparse label drawn as masks (its first pixel)."""
+    clicks = []
+    for train_id in np.unique(label[label != IGNORE_INDEX]).tolist():
+        count, components = cv2.connectedComponents((label == train_id).astype(np.uint8), connectivity=8)
+        for component in range(1, count):
+            rows, cols = np.nonzero(components == component)
+            clicks.append(Click(int(cols[0]), int(rows[0]), int(train_id), source="mask"))
+    return clicks
+
+
+def _mask_boxes(made: FrameLabel) -> list[Box]:
+    """The tight box of each (class, instance) region of a ``boxes`` label drawn as masks."""
+    return [
+        box_of(mask, train_id, instance) for train_id, instance, mask in _regions(made.label, made.instances)
+    ]
+
+
+def _regions(label: np.ndarray, instances: np.ndarray | None) -> list[tuple[int, int | None, np.ndarray]]:
+    """(train id, instance id or None, mask) of every labelled region, sorted by class then instance."""
+    ids = instances.astype(np.int64) if instances is not None else np.zeros(label.shape, np.int64)
+    keys = label.astype(np.int64) * 65536 + ids
+    regions = []
+    for key in np.unique(keys[label != IGNORE_INDEX]).tolist():
+        train_id, instance = divmod(key, 65536)
+        regions.append((train_id, instance or None, keys == key))
+    return regions
+
+
+@dataclass
+class StoredFrame:
+    """One frame of a store with its labelled objects, ready for a tool writer.
+
+    Attributes:
+        clip: the frame's clip.
+        offset: its offset in the clip.
+        name: its path relative to the data set folder (what a tool file names it by).
+        size: (H, W).
+        objects: (kind, class name, instance id or None, mask) of every region of every label kind.
+    """
+
+    clip: Clip
+    offset: int
+    name: str
+    size: tuple[int, int]
+    objects: list[ExportObject]
+
+
+def stored_frames(store: LabelStore, fmt: Format) -> list[StoredFrame]:
+    """Every labelled frame of ``store`` (whose data set ``fmt`` is) with its objects, in store order."""
+    records = store.records()
+    if not records:
+        raise DataError(store.manifest_path, "the store holds no labels to export")
+    clips = {
+        (c.split, c.clip_id): c for split in sorted({r["split"] for r in records}) for c in fmt.clips(split)
+    }
+    frames: dict[tuple[str, str, int], StoredFrame] = {}
+    for record in records:
+        clip = clips.get((record["split"], record["clip_id"]))
+        if clip is None:
+            raise DataError(store.manifest_path, f"clip {record['clip_id']} is not a clip of {fmt.root}")
+        key = (record["split"], record["clip_id"], int(record["offset"]))
+        path = store.root / record["path"]
+        label = read_label(path, fmt.num_classes)
+        side = instances_path(path)
+        instances = _read_instances(side, label.shape) if side.is_file() else None
+        if key not in frames:
+            frame_path = clip.frame_path(key[2])
+            name = frame_name(frame_path, fmt.root)
+            frames[key] = StoredFrame(clip, key[2], name, (label.shape[0], label.shape[1]), [])
+        kind = LabelKind(record["kind"])
+        frames[key].objects += frame_objects(label, instances, fmt.class_names, kind)
+    return list(frames.values())
+
+
+def _read_instances(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    """The instance ids beside a stored label; `DataError` when not a single-channel map of its size."""
+    ids = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if ids is None or ids.shape != shape:
+        raise DataError(path, f"instance ids must be a single-channel PNG of the label's size {shape}")
+    return ids
+
+
+def frame_objects(
+    label: np.ndarray, instances: np.ndarray | None, classes: Sequence[str], kind: LabelKind
+) -> list[ExportObject]:
+    """The objects a tool file holds for one label: a mask per (class, instance) present in it."""
+    return [(kind, classes[t], i, m) for t, i, m in _regions(label, instances)]
+
+
+def frame_name(path: Path, root: Path) -> str:
+    """A frame's name in a tool file: its path in the data set (``car-shadow.mp4/00005`` in a video)."""
+    base = root.resolve() if root.is_dir() else root.resolve().parent
+    try:
+        return path.resolve().relative_to(base).as_posix()
+    except ValueError:
+        return path.name

@@ -1,0 +1,87 @@
+"""`frugalseg label import|export` end to end, as a user runs them on a DAVIS-style folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from data.fake_davis import squares, write_moving_squares
+
+from frugalseg.cli import main
+from frugalseg.data.clips import IGNORE_INDEX
+from frugalseg.interop.rle import coco_encode
+
+
+@pytest.fixture(scope="module")
+def davis(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_moving_squares(tmp_path_factory.mktemp("davis"))
+
+
+def _coco(path: Path) -> Path:
+    """Frames 0 and 4 of squares-a: each object an RLE mask of 'vehicle', and a box."""
+    images, annotations = [], []
+    for image_id, frame in enumerate((0, 4), start=1):
+        ids = squares(frame, 0)
+        images.append({"id": image_id, "file_name": f"squares-a/{frame:05d}.jpg", "width": 64, "height": 48})
+        for obj in (1, 2):
+            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": 7,
+                                "segmentation": coco_encode(ids == obj), "iscrowd": 1})  # fmt: skip
+    annotations.append({"id": 99, "image_id": 2, "category_id": 7, "segmentation": [], "bbox": [1, 2, 3, 4]})
+    data = {"images": images, "annotations": annotations, "categories": [{"id": 7, "name": "vehicle"}]}
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_import_then_export_then_import_again(davis, tmp_path, capsys):
+    coco = _coco(tmp_path / "coco.json")
+    store = tmp_path / "store"
+    args = ["label", "import", str(coco), "--format", "coco", "--data", "davis", "--root", str(davis)]
+    code = main([*args, "--out", str(store), "--map", "vehicle=object", "--background", "background"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert f"label import: 2 frames, 5 shapes of {coco} → 3 labels (1 boxes, 2 fine) in {store}" in out
+    label = cv2.imread(str(store / "train/squares-a/00004_fine_labelTrainIds.png"), cv2.IMREAD_UNCHANGED)
+    np.testing.assert_array_equal(label, (squares(4, 0) > 0).astype(np.uint8))
+    ids = cv2.imread(str(store / "train/squares-a/00004_fine_instanceIds.png"), cv2.IMREAD_UNCHANGED)
+    np.testing.assert_array_equal(ids, squares(4, 0))  # the annotations' positions 1, 2 are the objects
+    boxes = cv2.imread(str(store / "train/squares-a/00004_boxes_labelTrainIds.png"), cv2.IMREAD_UNCHANGED)
+    assert np.argwhere(boxes != IGNORE_INDEX).min(0).tolist() == [2, 1]  # bbox [1, 2, 3, 4]: rows 2…5
+    assert np.argwhere(boxes != IGNORE_INDEX).max(0).tolist() == [5, 3]
+    side = json.loads((store / "train/squares-a/00004_boxes.json").read_text())
+    assert side["boxes"][0] | {"iou": None} == {"x0": 1, "y0": 2, "x1": 4, "y1": 6, "train_id": 1,
+                                                "instance_id": 3, "iou": None, "filtered": False}  # fmt: skip
+    run = json.loads((store / "run.json").read_text())
+    assert (run["engine"], run["format"], run["split"], run["settings"]["tool"]) == (
+        "import",
+        "davis",
+        "train",
+        "coco",
+    )
+
+    back = tmp_path / "back.xml"
+    assert main(["label", "export", "--store", str(store), "--format", "cvat-video", "--out", str(back)]) == 0
+    # background, object 1 and object 2 of frames 0 and 4, and the box
+    assert f"label export: 2 frames, 7 objects of {store} → {back} (cvat-video)" in capsys.readouterr().out
+    again = tmp_path / "again"
+    assert main(["label", "import", str(back), "--format", "cvat-video", *args[5:], "--out", str(again)]) == 0
+    for name in (
+        "00000_fine_labelTrainIds.png",
+        "00004_fine_instanceIds.png",
+        "00004_boxes_labelTrainIds.png",
+    ):
+        a = cv2.imread(str(store / "train/squares-a" / name), cv2.IMREAD_UNCHANGED)
+        b = cv2.imread(str(again / "train/squares-a" / name), cv2.IMREAD_UNCHANGED)
+        np.testing.assert_array_equal(a, b)
+
+
+def test_report_prices_imported_masks_by_their_objects(davis, tmp_path, capsys):
+    store = tmp_path / "store"
+    args = ["label", "import", str(_coco(tmp_path / "coco.json")), "--format", "coco", "--data", "davis"]
+    assert main([*args, "--root", str(davis), "--out", str(store), "--map", "vehicle=object"]) == 0
+    assert main(["label", "report", str(store), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    # frames 0 and 4 hold objects 1 and 2 each (their instance maps), the box is listed beside its label
+    assert "(4 object masks, 1 boxes)" in out

@@ -1,0 +1,67 @@
+"""The annotation loop through a tool: `annotate propose --task` writes the proposed frame with its current
+masks, `label import` of the tool's file gives its object ids, and `annotate add --mask` takes them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+from data.fake_davis import palette_png, squares, write_moving_squares
+
+from frugalseg.active.objects.session import AnnotationSession
+from frugalseg.cli import main
+
+
+@pytest.fixture(autouse=True)
+def one_cv_thread():
+    previous = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    yield
+    cv2.setNumThreads(previous)
+
+
+@pytest.mark.parametrize("tool", ["label-studio", "cvat-video"])
+def test_propose_a_task_import_it_and_add_it(tool, tmp_path, capsys):
+    davis = write_moving_squares(tmp_path / "davis")
+    shutil.rmtree(davis / "Annotations")  # a person's data: frames without masks, read as format video
+    frames = davis / "JPEGImages" / "480p" / "squares-a"
+    palette_png(tmp_path / "a0.png", squares(0, 0))
+    state = tmp_path / "session"
+    start = ["--root", str(frames), "--split", "all"]
+    first = ["--video", "squares-a", "--frame", "0", "--mask", str(tmp_path / "a0.png")]
+    assert main(["annotate", "add", "--state", str(state), "--format", "video", *start, *first]) == 0
+    capsys.readouterr()
+    task = tmp_path / ("task.json" if tool == "label-studio" else "task.xml")
+    propose = ["annotate", "propose", "--state", str(state), "--video", "squares-a", "--frames", "uniform"]
+    assert main([*propose, "--json", "--task", str(task), "--task-format", tool]) == 0
+    out = capsys.readouterr().out.splitlines()
+    frame = json.loads(out[-1])["frame"]
+    assert (
+        out[0] == f"task: {task} ({tool}) holds frame {frame} of squares-a with 3 masks"
+    )  # background, 1, 2
+    current = AnnotationSession.open(state).current_mask("squares-a", frame)
+    assert current is not None and set(np.unique(current).tolist()) == {0, 1, 2}
+
+    store = tmp_path / "store"
+    imported = [
+        "label",
+        "import",
+        str(task),
+        "--format",
+        tool,
+        "--data",
+        "video",
+        *start,
+        "--out",
+        str(store),
+    ]
+    assert main(imported) == 0
+    ids_path = store / f"all/squares-a/{frame:05d}_pseudo_instanceIds.png"
+    ids = cv2.imread(str(ids_path), cv2.IMREAD_UNCHANGED)
+    np.testing.assert_array_equal(ids, current)  # the tool's file holds the loop's masks, object by object
+    made = ["--video", "squares-a", "--frame", str(frame), "--mask", str(ids_path)]
+    assert main(["annotate", "add", "--state", str(state), *made]) == 0
+    assert frame in AnnotationSession.open(state).state("squares-a").annotated

@@ -1,0 +1,149 @@
+"""Placing an export's frames in a data set, mapping its labels, and what a failed import leaves."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from data.fake_davis import write_moving_squares
+
+from frugalseg.autolabel.store import LabelStore
+from frugalseg.data.clips import IGNORE_INDEX, LabelKind
+from frugalseg.data.formats import get_format
+from frugalseg.errors import ConfigError, DataError
+from frugalseg.interop import ClassMapping, Frame, Shape, ToolExport, import_export, read_mapping
+from frugalseg.interop.raster import rasterize
+
+
+@pytest.fixture(scope="module")
+def davis(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_moving_squares(tmp_path_factory.mktemp("davis"))
+
+
+def _square(label: str, element: str = "shape 1") -> Shape:
+    return Shape("polygon", label, element, np.array([[2.0, 2.0], [6.0, 2.0], [6.0, 6.0], [2.0, 6.0]]))
+
+
+def test_mapping_by_name_case_file_and_ignore(tmp_path):
+    mapping = ClassMapping(["background", "object"], {"Car": "object", "sky": "ignore"})
+    path = Path("x.json")
+    assert [mapping.train_id(n, path, "e") for n in ("Car", "OBJECT", "background", "sky")] == [1, 1, 0, 255]
+    with pytest.raises(
+        DataError, match=r"x.json: e: label 'tree' maps to no class; .* labels are 'tree', 'Car', 'sky'"
+    ):
+        mapping.train_id("tree", path, "e", ["tree"])
+    with pytest.raises(ConfigError, match="--map: 'a' maps to 'b', not a class"):
+        ClassMapping(["background"], {"a": "b"})
+    (tmp_path / "m.json").write_text(json.dumps({"Car": "object"}))
+    (tmp_path / "m.txt").write_text("# tool = class\nparked car = object\n\nsky=ignore\n")
+    assert read_mapping(tmp_path / "m.json") == {"Car": "object"}
+    assert read_mapping(tmp_path / "m.txt") == {"parked car": "object", "sky": "ignore"}
+
+
+def test_coarse_kind_and_background(davis, tmp_path):
+    frame = Frame("squares-a/00003.jpg", (48, 64), [_square("object")], "image 1")
+    export = ToolExport(tmp_path / "e.json", "coco", [frame], ("object",))
+    fmt = get_format("davis", davis)
+    store = LabelStore(tmp_path / "store")
+    mapping = ClassMapping(fmt.class_names)
+    summary = import_export(
+        export, fmt, "train", store, mapping, dense_kind=LabelKind.COARSE, background="background"
+    )
+    assert summary.written == {"coarse": 1}
+    (record,) = store.records()
+    assert (record["clip_id"], record["offset"], record["kind"], record["engine"]) == (
+        "squares-a",
+        3,
+        "coarse",
+        "import",
+    )
+    labels = rasterize(frame, (48, 64), [1], dense_kind=LabelKind.COARSE, background=0)[
+        LabelKind.COARSE
+    ].label
+    assert labels[2:6, 2:6].all() and (labels[2:6, 2:6] == 1).all() and (labels == 0).sum() == 48 * 64 - 16
+    assert IGNORE_INDEX not in labels
+
+
+def test_two_exported_frames_that_are_one_frame(davis, tmp_path):
+    frames = [Frame("squares-a/00001.jpg", None, [_square("object")], "image 1"),
+              Frame("480p/squares-a/00001.png", None, [_square("object")], "image 2")]  # fmt: skip
+    export = ToolExport(tmp_path / "e.json", "coco", frames, ("object",))
+    fmt = get_format("davis", davis)
+    with pytest.raises(
+        DataError, match=r"e.json: image 1 and image 2 are the same frame .*squares-a/00001.jpg"
+    ):
+        import_export(export, fmt, "train", LabelStore(tmp_path / "out"), ClassMapping(fmt.class_names))
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_failure_while_writing_leaves_no_store(davis, tmp_path, monkeypatch):
+    frames = [Frame(f"squares-a/0000{t}.jpg", None, [_square("object")], f"image {t}") for t in (1, 2)]
+    export = ToolExport(tmp_path / "e.json", "coco", frames, ("object",))
+    fmt = get_format("davis", davis)
+    calls = []
+
+    def write(self, *args, **kwargs):
+        calls.append(args)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        return original(self, *args, **kwargs)
+
+    original = LabelStore.write
+    monkeypatch.setattr(LabelStore, "write", write)
+    with pytest.raises(OSError, match="disk full"):
+        import_export(export, fmt, "train", LabelStore(tmp_path / "out"), ClassMapping(fmt.class_names))
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_video_export_of_an_unknown_clip_lists_the_clips(davis, tmp_path):
+    frame = Frame(3, None, [_square("object")], "frame 3")
+    export = ToolExport(tmp_path / "e.xml", "cvat-video", [frame], ("object",), video="other.mp4")
+    fmt = get_format("davis", davis)
+    with pytest.raises(
+        ConfigError,
+        match=r"--clip: .*e.xml: the video's clip is not known \(asked 'other'\); .*squares-a, squares-b",
+    ):
+        import_export(export, fmt, "train", LabelStore(tmp_path / "out"), ClassMapping(fmt.class_names))
+    summary = import_export(
+        export, fmt, "train", LabelStore(tmp_path / "out"), ClassMapping(fmt.class_names), clip="squares-b"
+    )
+    assert summary.written == {"fine": 1}
+    assert (tmp_path / "out/train/squares-b/00003_fine_labelTrainIds.png").is_file()
+
+
+def test_instance_ids_past_254_are_kept_in_16_bits(davis, tmp_path):
+    import cv2
+
+    shape = _square("object")
+    shape.instance_id = 4003  # a MOTS object id
+    export = ToolExport(
+        tmp_path / "e", "mots", [Frame("squares-b/00002.png", (48, 64), [shape], "1")], ("object",)
+    )
+    fmt = get_format("davis", davis)
+    import_export(export, fmt, "train", LabelStore(tmp_path / "out"), ClassMapping(fmt.class_names))
+    ids = cv2.imread(str(tmp_path / "out/train/squares-b/00002_fine_instanceIds.png"), cv2.IMREAD_UNCHANGED)
+    assert (
+        ids.dtype == np.uint16 and set(np.unique(ids).tolist()) == {0, 4003} and (ids[2:6, 2:6] == 4003).all()
+    )
+
+
+def test_an_export_without_shapes_writes_no_store(davis, tmp_path):
+    fmt = get_format("davis", davis)
+    export = ToolExport(tmp_path / "empty.json", "coco", [], ())
+    with pytest.raises(DataError, match=r"empty.json: holds no shapes to import \(read as coco\)"):
+        import_export(export, fmt, "train", LabelStore(tmp_path / "out"), ClassMapping(fmt.class_names))
+    assert not (tmp_path / "out").exists()
+
+
+def test_shapes_mapped_to_ignore_unlabel_their_pixels_and_are_not_listed():
+    points = Shape("points", "sky", "p", np.array([[1.0, 1.0]]), instance_id=3)
+    box = Shape("box", "sky", "b", np.array([[2.0, 2.0], [4.0, 4.0]]), instance_id=4)
+    kept = Shape("points", "car", "q", np.array([[5.0, 5.0]]), instance_id=5)
+    frame = Frame("f.png", (8, 8), [kept, points, box], "f")
+    made = rasterize(frame, (8, 8), [1, IGNORE_INDEX, IGNORE_INDEX])
+    clicks, boxes = made[LabelKind.CLICKS], made[LabelKind.BOXES]
+    assert [(c.x, c.y, c.train_id) for c in clicks.clicks] == [(5, 5, 1)] and boxes.boxes == []
+    assert (boxes.label == IGNORE_INDEX).all() and clicks.label[1, 1] == IGNORE_INDEX
+    assert clicks.instances is not None and clicks.instances[1, 1] == 0 and clicks.instances[5, 5] == 5
