@@ -212,6 +212,7 @@ def test_weclick_camvid_config_trains_a_step_on_a_fake_camvid_tree(
     args += ["--trainer.accelerator", "cpu", "--trainer.fast_dev_run", "true"]
     args += ["--trainer.default_root_dir", str(out), "--trainer.logger.init_args.save_dir", str(out)]
     args += ["--checkpoint.dirpath", str(out / "checkpoints"), "--trainer.enable_progress_bar", "false"]
+    args += ["--model.student_args", "{encoder_weights: null}"]  # offline: random encoders
     if "clicks" in name:  # the 32×48 stills have no 512 px region: a smaller minimum for the test
         args += ["--data.click_labels", clicks]
     with warnings.catch_warnings():
