@@ -393,7 +393,7 @@ class AnnotationSession:
             raise ConfigError(
                 "video", f"no video {name!r} in split {self.settings.split!r}; videos: {', '.join(names)}"
             )
-        paths = self.format.frame_paths(name)
+        paths = self.format.numbered_frame_paths(name)
         limit = self.settings.max_frames
         horizon = len(paths) if limit is None else min(len(paths), limit)
         indices = list(range(0, horizon, self.settings.stride))
@@ -549,7 +549,7 @@ class AnnotationSession:
             clip = Clip(
                 clip_id=name,
                 split=self.settings.split,
-                frames=list(self.format.frame_paths(name)),
+                frames=list(self.format.numbered_frame_paths(name)),
                 anchor_index=0,
             )
             written += write_video_labels(Path(out), clip, self._video(name).indices, state, config)

@@ -119,7 +119,7 @@ def video_sources(
         raise ConfigError("max_frames", f"must be ≥ 2, got {max_frames}")
     sources = []
     for seq in fmt.sequences(split):
-        frames = fmt.frame_paths(seq)
+        frames = fmt.numbered_frame_paths(seq)
         masks = fmt.mask_paths(seq)
         horizon = len(frames) if max_frames is None else min(len(frames), max_frames)
         indices = list(range(0, horizon, stride))

@@ -137,13 +137,37 @@ class DavisFormat(Format):
         return sorted(names)
 
     def frame_paths(self, seq: str) -> list[Path]:
-        """The frames of sequence ``seq`` in time order (file names sort as frame numbers)."""
+        """The frames of sequence ``seq`` in time order (by number where every name is one, else by name)."""
         folder = self.image_dir / seq
         if not folder.is_dir():
             raise DataError(folder, f"frame folder of sequence {seq!r} does not exist")
         frames = sorted(p for p in folder.iterdir() if p.suffix.lower() in FRAME_EXTENSIONS)
         if not frames:
             raise DataError(folder, f"sequence {seq!r} has no frames ({', '.join(FRAME_EXTENSIONS)})")
+        if all(frame.stem.isdigit() for frame in frames):  # numbers, padded or not
+            frames.sort(key=lambda frame: int(frame.stem))
+        return frames
+
+    def numbered_frame_paths(self, seq: str) -> list[Path]:
+        """`frame_paths` where frame N is the file numbered N (``00012.jpg`` is frame 12): the loop's frames.
+
+        Frames named otherwise than by number keep their order.
+
+        Raises:
+            DataError: naming the first missing frame file of a numbered sequence, since a gap would
+                shift every later frame onto the wrong file.
+        """
+        frames = self.frame_paths(seq)
+        if not all(frame.stem.isdigit() for frame in frames):
+            return frames
+        missing = next((i for i, frame in enumerate(frames) if int(frame.stem) != i), None)
+        if missing is not None:
+            name = f"{missing:0{len(frames[0].stem)}d}{frames[0].suffix}"
+            raise DataError(
+                frames[0].parent / name,
+                f"frame {missing} of sequence {seq!r} is missing: frames are their files' numbers, and "
+                "a gap would shift every later frame onto the wrong file",
+            )
         return frames
 
     def mask_paths(self, seq: str) -> list[Path | None]:

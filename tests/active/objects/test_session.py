@@ -217,6 +217,23 @@ def test_session_json_holds_each_choice_with_all_its_options_and_refuses_another
     assert "other settings: engine 'flow' (asked: 'stm')" in capsys.readouterr().err
 
 
+def test_a_missing_frame_file_is_named_never_shifted(tmp_path: Path, made: Path, capsys) -> None:
+    """Frame N is file N: a sequence without 00002.jpg is refused by propose, add and simulate alike."""
+    root = write_moving_squares(tmp_path / "davis")
+    gap = root / "JPEGImages/480p/squares-a/00002.jpg"
+    gap.unlink()
+    state = tmp_path / "session"
+    assert add(state, "--video", "squares-a", "--frame", "0", "--mask", str(made / "a0.png"), root=root) == 2
+    err = capsys.readouterr().err
+    assert f"{gap}: frame 2 of sequence 'squares-a' is missing" in err and "shift every later frame" in err
+    assert not state.exists()
+    out = tmp_path / "run"
+    simulate = ["annotate", "simulate", "--root", str(root), "--budget-hours", "0.01", "--out", str(out)]
+    assert main([*simulate, "--no-progress"]) == 2
+    assert f"{gap}: frame 2 of sequence 'squares-a' is missing" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_a_session_of_flat_settings_opens_with_its_values_as_objects(started: Path) -> None:
     """``session.json`` of the version before options were objects: flat keys, one ``device``."""
     path = started / "session.json"
