@@ -21,7 +21,6 @@ a person's clicks (no truth: the model chooses alone). Chosen by name (`make_cli
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -32,7 +31,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 import cv2
 import numpy as np
 
-from frugalseg.active.objects.options import NoOptions, build_options
+from frugalseg.active.objects.options import Configurable, build_options
 from frugalseg.active.objects.simulated_annotator import CorrectiveClick, corrective_click
 from frugalseg.autolabel.sam2_loading import SAM2Options
 from frugalseg.errors import ConfigError
@@ -65,18 +64,11 @@ class Click(Protocol):
         """True on the object (foreground), False off it."""
 
 
-class ClickToMask(ABC):
+class ClickToMask(Configurable, ABC):
     """Turns clicks on one object into its mask (see the module docstring)."""
 
     #: The model's name on the command line and in a run's settings.
     name: ClassVar[str] = ""
-    #: The dataclass of its options (`frugalseg.active.objects.options`).
-    Options: ClassVar[type] = NoOptions
-
-    @classmethod
-    def from_options(cls, options: Any) -> ClickToMask:
-        """The model built from its ``Options`` (by default, the fields are the constructor's arguments)."""
-        return cls(**dataclasses.asdict(options))
 
     @property
     @abstractmethod

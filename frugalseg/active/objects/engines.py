@@ -27,7 +27,6 @@ one video; the loop makes one per video and shares it between the strategies run
 
 from __future__ import annotations
 
-import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,7 +36,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import torch
 
-from frugalseg.active.objects.options import NoOptions, build_options
+from frugalseg.active.objects.options import Configurable, build_options
 from frugalseg.active.propagation import (
     Propagated,
     PropagationCache,
@@ -56,18 +55,11 @@ if TYPE_CHECKING:
 SURE = 0.75
 
 
-class LoopEngine(ABC):
+class LoopEngine(Configurable, ABC):
     """Masks of every frame of one video from its annotated frames (see the module docstring)."""
 
     #: The engine's name on the command line and in a run's settings.
     name: ClassVar[str] = ""
-    #: The dataclass of its options (`frugalseg.active.objects.options`).
-    Options: ClassVar[type] = NoOptions
-
-    @classmethod
-    def from_options(cls, options: Any) -> LoopEngine:
-        """The engine built from its ``Options`` (by default, the fields are the constructor's arguments)."""
-        return cls(**dataclasses.asdict(options))
 
     @property
     @abstractmethod

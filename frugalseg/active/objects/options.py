@@ -17,7 +17,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 from frugalseg.errors import ConfigError
 
@@ -25,6 +25,21 @@ from frugalseg.errors import ConfigError
 @dataclass(frozen=True)
 class NoOptions:
     """The options of a member that has none (GrabCut)."""
+
+
+_Member = TypeVar("_Member", bound="Configurable")
+
+
+class Configurable:
+    """A registry member built from its options: ``Options`` names the dataclass, `from_options` builds."""
+
+    #: The dataclass of the member's options.
+    Options: ClassVar[type] = NoOptions
+
+    @classmethod
+    def from_options(cls: type[_Member], options: Any) -> _Member:
+        """The member built from its ``Options`` (by default, the fields are the constructor's arguments)."""
+        return cls(**dataclasses.asdict(options))
 
 
 @dataclass(frozen=True)
