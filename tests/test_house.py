@@ -41,20 +41,34 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def _imported(nodes: list[ast.AST]) -> set[str]:
+    """The frugalseg modules (and ``module.name`` of from-imports) named by the imports among ``nodes``."""
+    found: set[str] = set()
+    for node in nodes:
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("frugalseg"):
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if alias.name.startswith("frugalseg"))
+    return found
+
+
+def _type_checking_only(tree: ast.AST) -> set[int]:
+    """The ids of the nodes under ``if TYPE_CHECKING:`` (imports for the type checker alone)."""
+    return {
+        id(child)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+        for child in ast.walk(node)
+    }
+
+
 def _module_level_imports(path: Path) -> set[str]:
     """The frugalseg modules ``path`` imports at module level (not in functions or TYPE_CHECKING)."""
     tree = ast.parse(path.read_text(), filename=str(path))
-    found: set[str] = set()
-    for node in tree.body:
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            continue
-        for child in ast.walk(node) if not isinstance(node, ast.FunctionDef | ast.ClassDef) else ():
-            if isinstance(child, ast.ImportFrom) and child.module and child.module.startswith("frugalseg"):
-                found.add(child.module)
-                found.update(f"{child.module}.{alias.name}" for alias in child.names)
-            elif isinstance(child, ast.Import):
-                found.update(alias.name for alias in child.names if alias.name.startswith("frugalseg"))
-    return found
+    hidden = _type_checking_only(tree)
+    top = [node for node in tree.body if not isinstance(node, ast.FunctionDef | ast.ClassDef)]
+    return _imported([child for node in top for child in ast.walk(node) if id(child) not in hidden])
 
 
 def _graph() -> dict[str, set[str]]:
@@ -84,22 +98,8 @@ def test_rooms_import_only_downwards():
 def _every_import(path: Path) -> set[str]:
     """The frugalseg modules ``path`` imports anywhere (in functions too), but under TYPE_CHECKING."""
     tree = ast.parse(path.read_text(), filename=str(path))
-    hidden = {
-        id(child)
-        for node in ast.walk(tree)
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
-        for child in ast.walk(node)
-    }
-    found: set[str] = set()
-    for node in ast.walk(tree):
-        if id(node) in hidden:
-            continue
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("frugalseg"):
-            found.add(node.module)
-            found.update(f"{node.module}.{alias.name}" for alias in node.names)
-        elif isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names if alias.name.startswith("frugalseg"))
-    return found
+    hidden = _type_checking_only(tree)
+    return _imported([node for node in ast.walk(tree) if id(node) not in hidden])
 
 
 def test_nothing_outside_the_zoo_imports_its_private_modules():
