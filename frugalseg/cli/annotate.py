@@ -17,7 +17,8 @@ from frugalseg.active.annotation import POLICY_NAMES
 from frugalseg.active.selection import SELECTORS
 from frugalseg.autolabel.sam2_loading import SAM2_CONFIGS
 from frugalseg.cli.annotate_semantic import register_semantic
-from frugalseg.cli.label import add_trainer_options, count_option, sam2_device, trainer_options
+from frugalseg.cli.label import add_trainer_options, sam2_device, trainer_options
+from frugalseg.cli.options import count_option, positive, seed_option
 
 if TYPE_CHECKING:
     from frugalseg.active.engines import LoopEngine
@@ -66,11 +67,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     _diversity_options(simulate)
     simulate.add_argument(
-        "--seeds", type=int, default=5, help="runs of a random strategy (their mean is plotted)"
+        "--seeds", type=count_option, default=5, help="runs of a random strategy (their mean is plotted)"
     )
-    simulate.add_argument("--stride", type=int, default=1, help="use every n-th frame of each video")
+    simulate.add_argument("--stride", type=count_option, default=1, help="use every n-th frame of each video")
     simulate.add_argument(
-        "--max-frames", type=int, default=None, help="use only the first n frames of each video"
+        "--max-frames", type=count_option, default=None, help="use only the first n frames of each video"
     )
     _engine_options(simulate, defaults=True)
     add_trainer_options(simulate)
@@ -98,7 +99,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--policy", default=None, help="weights of the 'learned' type policy (from `annotate train-policy`)"
     )
     _diversity_options(propose)
-    propose.add_argument("--seed", type=int, default=0, help="seed of the random selector and policy")
+    propose.add_argument("--seed", type=seed_option, default=0, help="seed of the random selector and policy")
     propose.add_argument("--json", action="store_true", help="print the proposal as one JSON object")
     propose.set_defaults(func=_propose)
 
@@ -108,7 +109,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _session_options(add)
     add.add_argument("--video", required=True, help="the video annotated")
     add.add_argument(
-        "--frame", type=int, required=True, help="the frame annotated (its number in the sequence)"
+        "--frame", type=seed_option, required=True, help="the frame annotated (its number in the sequence)"
     )
     made = add.add_mutually_exclusive_group(required=True)
     made.add_argument("--mask", help="PNG of object ids (palette or grey, 0 background), of the frame's size")
@@ -116,7 +117,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--clicks", help='JSON {"clicks": [{"object": 1, "x": 10, "y": 20, "positive": true}, …]}'
     )
     add.add_argument(
-        "--object", type=int, default=None, help="the --mask shows this one object (every non-zero pixel)"
+        "--object",
+        type=count_option,
+        default=None,
+        help="the --mask shows this one object (every non-zero pixel)",
     )
     add.add_argument(
         "--new-objects", action="store_true", help="accept object ids not annotated before (they appear here)"
@@ -148,9 +152,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="use only these loops, <frames>-<types>/seed<k>, comma-separated (default: all)",
     )
-    train.add_argument("--epochs", type=int, default=200, help="passes over the samples")
+    train.add_argument("--epochs", type=count_option, default=200, help="passes over the samples")
     _engine_options(train, defaults=True, engine=False)
-    train.add_argument("--seed", type=int, default=0, help="seed of the initial weights")
+    train.add_argument("--seed", type=seed_option, default=0, help="seed of the initial weights")
     train.add_argument("--out", required=True, help="the policy's safetensors file")
     train.set_defaults(func=_train_policy)
     _register_train_qnet(commands)
@@ -190,14 +194,19 @@ def _register_train_qnet(commands: argparse._SubParsersAction) -> None:
     qnet.add_argument("--epochs", type=count_option, default=30, help="passes over the samples (30)")
     qnet.add_argument("--batch-size", type=count_option, default=64, help="samples per step (64)")
     qnet.add_argument(
-        "--lr", type=float, default=1e-5, help="SGD rate (1e-5 from ImageNet weights; ~1e-2 from random ones)"
+        "--lr",
+        type=positive,
+        default=1e-5,
+        help="SGD rate (1e-5 from ImageNet weights; ~1e-2 from random ones)",
     )
     qnet.add_argument(
         "--encoder-weights",
         default=None,
         help="timm ResNet-18 weights both branches start from (default: random)",
     )
-    qnet.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the shuffling")
+    qnet.add_argument(
+        "--seed", type=seed_option, default=0, help="seed of the initial weights and the shuffling"
+    )
     _engine_options(qnet, defaults=True, clicks=False)
     qnet.add_argument("--out", required=True, help="QNet's safetensors file")
     qnet.set_defaults(func=_train_qnet)
@@ -266,7 +275,10 @@ def _engine_options(
         help="local SAM 2 checkpoint file (--engine sam2, --click-model sam2)",
     )
     group.add_argument(
-        "--sam2-image-size", type=int, default=None, help="SAM 2 input size, a multiple of 64 (default 1024)"
+        "--sam2-image-size",
+        type=count_option,
+        default=None,
+        help="SAM 2 input size, a multiple of 64 (default 1024)",
     )
     group.add_argument(
         "--device", default=default("auto"), help="torch device of SAM 2 or STM (default: cuda if available)"
@@ -300,8 +312,10 @@ def _session_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--root", default=None, help="the data set folder (to start a session)")
     parser.add_argument("--split", default=None, help="split to annotate (default: the only or first one)")
-    parser.add_argument("--stride", type=int, default=None, help="use every n-th frame of each video")
-    parser.add_argument("--max-frames", type=int, default=None, help="use only the first n frames")
+    parser.add_argument(
+        "--stride", type=count_option, default=None, help="use every n-th frame of each video"
+    )
+    parser.add_argument("--max-frames", type=count_option, default=None, help="use only the first n frames")
     _engine_options(parser, defaults=False)
 
 

@@ -22,6 +22,8 @@ error that says where it looked.
 from __future__ import annotations
 
 import importlib
+import inspect
+import shutil
 import sys
 import urllib.parse
 import warnings
@@ -141,7 +143,29 @@ class TaskCLI(LightningCLI):
         if path and Path(path).is_file():
             from frugalseg.zoo._loading import torch_load
 
-            torch_load(path)
+            self._refuse_other_student(config, path, torch_load(path))
+
+    def _refuse_other_student(self, config: Any, path: str, checkpoint: Any) -> None:
+        """Refuse a checkpoint of another student than the one the command line chose.
+
+        LightningCLI builds the model from the checkpoint's hyper-parameters, so without this
+        ``--model.student pspnet_r18 --ckpt_path tmanet.ckpt`` would train TMANet and say nothing.
+        A student left at the task's default is not a choice: the checkpoint's is used.
+        """
+        stored = (checkpoint.get("hyper_parameters") or {}) if isinstance(checkpoint, dict) else {}
+        model = config.get("model")
+        options = getattr(model, "init_args", model)
+        chosen = getattr(options, "student", None) if options is not None else None
+        if "student" not in stored or chosen is None or chosen == stored["student"]:
+            return
+        default = inspect.signature(self.task_class(config)).parameters.get("student")
+        if default is not None and chosen == default.default:
+            return
+        raise ConfigError(
+            "--model.student",
+            f"{chosen!r} was asked for, but the checkpoint {path} holds a {stored['student']!r} student: "
+            f"give --model.student {stored['student']} to use it, or another checkpoint",
+        )
 
     @staticmethod
     def _refuse_unpickling(config: Any) -> None:
@@ -152,6 +176,32 @@ class TaskCLI(LightningCLI):
                 "from it. To use a checkpoint you trust that holds other objects, load it yourself with "
                 "torch.load(path, weights_only=False) and save its 'state_dict' alone",
             )
+
+    def _run_subcommand(self, subcommand: str) -> None:
+        """Run the subcommand; if it fails before its first training step, remove the run folder it made.
+
+        The logger's folder (``version_N`` with its event file, ``config.yaml``, ``samples.json``) is
+        made as the run starts, before the data is read; a command refused for bad input leaves none.
+        A run that failed after training steps keeps its folder (its checkpoints are worth keeping).
+        """
+        run_folder = self._new_run_folder()
+        try:
+            super()._run_subcommand(subcommand)
+        except BaseException:
+            if run_folder is not None and run_folder.is_dir() and self.trainer.global_step == 0:
+                shutil.rmtree(run_folder, ignore_errors=True)
+            raise
+
+    def _new_run_folder(self) -> Path | None:
+        """The outermost folder this run's logger will make (None when its folder exists, or no logger)."""
+        logger = self.trainer.logger
+        folder = getattr(logger, "log_dir", None)
+        if folder is None or not self.trainer.is_global_zero or Path(folder).exists():
+            return None
+        new = Path(folder).absolute()
+        while not new.parent.exists():
+            new = new.parent
+        return new
 
     def before_fit(self) -> None:
         """Resolve ``--ckpt_path`` safely before Lightning reads it."""

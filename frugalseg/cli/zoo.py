@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from frugalseg.cli.options import count_option
 from frugalseg.zoo._checkpoints import INDEX_FILE, checkpoints_dir, publish_dir, read_index
 from frugalseg.zoo._convert import CONVERTERS, convert_checkpoint
 from frugalseg.zoo._registry import TASKS, list_models, model_config
@@ -73,7 +74,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     convert.add_argument("--name", default=None, help="published name (default: <architecture>-official)")
     convert.add_argument("--arch", default=None, help="zoo architecture (default: read from the checkpoint)")
     convert.add_argument(
-        "--num-classes", type=int, default=None, help="classes (default: from the classifier)"
+        "--num-classes", type=count_option, default=None, help="classes (default: from the classifier)"
     )
     convert.set_defaults(func=_convert)
 

@@ -1,0 +1,220 @@
+"""Bad input, second round (issue 27): options out of range, labels aimed into the data set, damaged
+stores and data files, YAML and URLs, zoo entries — through the real command line.
+
+Each case is run as `tests/cli/test_bad_inputs.py` runs its own: one clear line, the exit code,
+and nothing half-written left behind.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from cli.test_bad_inputs import CONFIG, Case, _copy, _fit, _propagate, data  # noqa: F401  (data: the fixture)
+from frugalseg.cli import main
+
+
+def _checkpoint_of(tmp: Path, student: str) -> str:
+    """A checkpoint whose hyper-parameters name ``student`` (LightningCLI builds its model from them)."""
+    path = tmp / f"{student}.ckpt"
+    torch.save({"hyper_parameters": {"student": student, "num_classes": 19}, "state_dict": {}}, path)
+    return str(path)
+
+
+def _clicks(root: Path | str, out: Path, *options: str) -> list[str]:
+    return ["label", "clicks", "--format", "synthetic", "--root", str(root), "--out", str(out), *options]
+
+
+OPTION_CASES = [
+    *(
+        Case(
+            f"fit with {option} {value}",
+            lambda t, d, option=option, value=value: _fit(
+                t, "--data.root", str(d["streets"]), f"{option}={value}"
+            ),
+            2,
+            f'Parser key "{key}"',
+            lambda t: [t / "runs"],
+        )
+        for option, value, key in [
+            ("--data.batch_size", "0", "data.batch_size"),
+            ("--data.batch_size", "-2", "data.batch_size"),
+            ("--data.crop_size", "[0,0]", "data.crop_size"),
+            ("--data.crop_size", "[64,-8]", "data.crop_size"),
+            ("--model.lr", "-0.01", "lr"),
+            ("--model.lr", "nan", "lr"),
+            ("--model.lr", "inf", "lr"),
+            ("--model.weight_decay", "-1e-4", "weight_decay"),
+            ("--data.num_frames", "0", "data.num_frames"),
+            ("--data.budget", "0", "data.budget"),
+            ("--data.num_workers", "-1", "data.num_workers"),
+            ("--data.load_scale", "0", "data.load_scale"),
+            ("--data.flip_prob", "1.5", "data.flip_prob"),
+            ("--data.scale_range", "[0.5,nan]", "data.scale_range"),
+        ]
+    ),
+    Case(
+        "fit with a crop larger than the frames",
+        lambda t, d: _fit(
+            t,
+            "--data.root",
+            str(d["streets"]),
+            "--data.crop_size",
+            "[96,128]",
+            "--data.scale_range",
+            "[0.5,1.0]",
+            "--trainer.max_steps",
+            "1",
+        ),
+        2,
+        "data.crop_size: a crop of 96×128 (height×width) is larger than the training frames, 64×128 at their "
+        "largest (frames 64×128",
+        lambda t: [t / "runs"],
+    ),
+    *(
+        Case(
+            f"label clicks with {option} {value}",
+            lambda t, d, option=option, value=value: _clicks(d["streets"], t / "out", f"{option}={value}"),
+            2,
+            f"argument {option}: {phrase}",
+        )
+        for option, value, phrase in [
+            ("--radius", "nan", "must be a finite number, got 'nan'"),
+            ("--radius", "inf", "must be a finite number, got 'inf'"),
+            ("--radius", "-0.5", "must be at least 0, got -0.5"),
+            ("--seed", "-1", "must be at least 0, got -1"),
+            ("--seed", "1.5", "expected a whole number, got '1.5'"),
+            ("--min-stuff-area", "0", "must be at least 1, got 0"),
+            ("--devices", "abc", "expected a device count"),
+            ("--devices", "0", "expected a device count"),
+            ("--accelerator", "bogus", "invalid choice: 'bogus'"),
+        ]
+    ),
+    Case(
+        "label propagate with --devices abc",
+        lambda t, d: _propagate(str(d["streets"]), "--devices", "abc", "--out", str(t / "out")),
+        2,
+        "argument --devices: expected a device count (e.g. 4), -1 (all), auto, or comma-separated",
+    ),
+    Case(
+        "label propagate with --accelerator bogus",
+        lambda t, d: _propagate(
+            str(d["streets"]), "--devices", "1", "--accelerator", "bogus", "--out", str(t / "o")
+        ),
+        2,
+        "argument --accelerator: invalid choice: 'bogus'",
+        lambda t: [t / "o"],
+    ),
+    Case(
+        "annotate simulate with a budget of nan hours",
+        lambda t, d: [
+            "annotate",
+            "simulate",
+            "--root",
+            str(t / "davis"),
+            "--budget-hours",
+            "nan",
+            "--out",
+            str(t / "out"),
+        ],
+        2,
+        "budget_hours: the budget must be a number of hours > 0, got nan",
+    ),
+]
+
+MODEL_CASES = [
+    Case(
+        "fit with another student than the checkpoint's",
+        lambda t, d: _fit(
+            t,
+            "--data.root",
+            str(d["streets"]),
+            "--model.student",
+            "pspnet_r18",
+            "--ckpt_path",
+            _checkpoint_of(t, "tmanet_r18"),
+        ),
+        2,
+        "--model.student: 'pspnet_r18' was asked for, but the checkpoint",
+        lambda t: [t / "runs"],
+    ),
+    Case(
+        "validate with another student than the checkpoint's",
+        lambda t, d: [
+            "validate",
+            "--config",
+            str(CONFIG),
+            "--data.root",
+            str(d["streets"]),
+            "--trainer.default_root_dir",
+            str(t / "runs"),
+            "--model.student",
+            "hrnetv2_w18_small",
+            "--ckpt_path",
+            _checkpoint_of(t, "tmanet_r50"),
+        ],
+        2,
+        "holds a 'tmanet_r50' student: give --model.student tmanet_r50 to use it",
+        lambda t: [t / "runs"],
+    ),
+]
+
+OUT_CASES = [
+    Case(
+        "label propagate into the data set root",
+        lambda t, d: _propagate(_copy(t, d, lambda r: None), "--offsets=1", "--out", str(t / "data")),
+        2,
+        "data is the data set folder",
+        lambda t: [t / "data" / "manifest.jsonl", t / "data" / "run.json"],
+    ),
+    Case(
+        "label propagate into a folder inside the data set",
+        lambda t, d: _propagate(
+            _copy(t, d, lambda r: None), "--offsets=1", "--out", str(t / "data" / "gtFine" / "labels")
+        ),
+        2,
+        "labels is inside the data set folder",
+        lambda t: [t / "data" / "gtFine" / "labels"],
+    ),
+    Case(
+        "label propagate into a folder that holds the data set",
+        lambda t, d: _propagate(_copy(t, d, lambda r: None), "--offsets=1", "--out", str(t)),
+        2,
+        "holds the data set folder",
+        lambda t: [t / "manifest.jsonl", t / "run.json"],
+    ),
+    Case(
+        "label propagate with an empty --out",
+        lambda t, d: _propagate(str(d["streets"]), "--offsets=1", "--out", ""),
+        2,
+        "--out: is empty: name the label store folder",
+        lambda t: [],
+    ),
+    Case(
+        "label clicks into the data set through a relative path",
+        lambda t, d: _clicks(_copy(t, d, lambda r: None), t / "data" / ".." / "data" / "clicks"),
+        2,
+        "is inside the data set folder",
+        lambda t: [t / "data" / "clicks"],
+    ),
+]
+
+CASES = OPTION_CASES + MODEL_CASES + OUT_CASES
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.name.replace(" ", "-"))
+def test_bad_input_gets_one_clear_line_and_writes_nothing(case: Case, data, tmp_path, capsys):  # noqa: F811
+    argv = case.argv(tmp_path, data)
+    try:
+        code = main(argv)
+    except SystemExit as exit:  # argparse and jsonargparse end bad command lines this way
+        code = exit.code
+    out, err = capsys.readouterr()
+    message = out + err
+    assert "Traceback" not in message, message[-3000:]
+    assert code == case.code, f"exit code {code}, expected {case.code}:\n{message[-2000:]}"
+    assert case.phrase in message, message[-2000:]
+    for path in case.absent(tmp_path):
+        assert not path.exists(), f"{path} was written"
