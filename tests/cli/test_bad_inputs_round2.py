@@ -7,6 +7,8 @@ and nothing half-written left behind.
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -201,7 +203,51 @@ OUT_CASES = [
     ),
 ]
 
-CASES = OPTION_CASES + MODEL_CASES + OUT_CASES
+
+def _manifest(tmp: Path, prepared: dict, *lines: bytes) -> str:
+    """A copy of the prepared flow store whose manifest is its first good record, then ``lines``."""
+    store = tmp / "store"
+    shutil.copytree(prepared["store"], store)
+    first = (store / "manifest.jsonl").read_bytes().split(b"\n")[0]
+    (store / "manifest.jsonl").write_bytes(b"".join(line + b"\n" for line in (first, *lines)))
+    return str(store)
+
+
+def _record(**changes: object) -> bytes:
+    record = {"split": "train", "clip_id": "x", "offset": 1, "kind": "pseudo", "path": "train/x/a.png"}
+    return json.dumps({**record, **changes}).encode()
+
+
+MANIFEST_CASES = [
+    Case(
+        f"a manifest record {what}",
+        lambda t, d, line=line: _propagate(str(d["streets"]), "--offsets=1", "--out", _manifest(t, d, line)),
+        2,
+        f"store/manifest.jsonl: line 2{phrase}",
+        lambda t: [],
+    )
+    for what, line, phrase in [
+        ("whose offset is a list", _record(offset=[1]), ": field 'offset' must be an integer, got [1]"),
+        ("whose offset is true", _record(offset=True), ": field 'offset' must be an integer, got true"),
+        ("whose clip id is a number", _record(clip_id=7), ": field 'clip_id' must be a string, got 7"),
+        (
+            "of an unknown kind",
+            _record(kind="magic"),
+            ": field 'kind' is 'magic', not a label kind (fine, pseudo",
+        ),
+        ("with a NUL in its path", _record(path="train/x/a\x00.png"), ": field 'path' holds a NUL character"),
+        ("without a path", _record(path=None), ": field 'path' must be a string, got null"),
+        ("that is a list", b"[1, 2]", ": a record must be a JSON object, got list"),
+        (
+            "that is not UTF-8",
+            _record(clip_id="caf\u00e9").replace(b"\\u00e9", b"\xe9"),
+            " is not valid UTF-8",
+        ),
+    ]
+]
+
+
+CASES = OPTION_CASES + MODEL_CASES + OUT_CASES + MANIFEST_CASES
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.name.replace(" ", "-"))
