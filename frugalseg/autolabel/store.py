@@ -36,7 +36,13 @@ from typing import IO, Any, TypeVar
 import numpy as np
 
 from frugalseg.data.clips import Clip, LabelKind, LabelRef
-from frugalseg.data.io import encode_png, whole_image, write_bytes_atomic, write_json_atomic
+from frugalseg.data.io import (
+    encode_png,
+    frame_fingerprint,
+    whole_image,
+    write_bytes_atomic,
+    write_json_atomic,
+)
 from frugalseg.errors import DataError, LabelStoreError
 
 logger = logging.getLogger(__name__)
@@ -300,6 +306,8 @@ class LabelStore:
             "seconds": round(float(seconds), 4),
             "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
+        if clip.has_frame(offset):  # what the label was made for: `StoredLabels` checks it is the same frame
+            record["frame"] = frame_fingerprint(clip.frame_path(offset))
         with self._locked_manifest() as handle:
             recorded = self._refresh().get(key)
             if recorded is not None:

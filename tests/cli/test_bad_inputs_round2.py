@@ -16,6 +16,7 @@ import torch
 
 from cli.test_bad_inputs import CONFIG, Case, _copy, _fit, _propagate, data  # noqa: F401  (data: the fixture)
 from frugalseg.cli import main
+from frugalseg.data.formats import generate_synthetic_streets
 
 
 def _checkpoint_of(tmp: Path, student: str) -> str:
@@ -247,7 +248,32 @@ MANIFEST_CASES = [
 ]
 
 
-CASES = OPTION_CASES + MODEL_CASES + OUT_CASES + MANIFEST_CASES
+def _other_seed(tmp: Path) -> str:
+    """The tiny streets layout (same clip and frame names) drawn with another seed."""
+    return str(generate_synthetic_streets(tmp / "other", {"train": 4, "val": 3}, size=(64, 128), seed=1))
+
+
+STORE_CASES = [
+    Case(
+        "fit on another seed's data with a store whose clip names match",
+        lambda t, d: _fit(
+            t,
+            "--data.root",
+            _other_seed(t),
+            "--data.pseudo_labels",
+            str(d["store"]),
+            "--data.crop_size",
+            "[64,128]",
+            "--trainer.max_steps",
+            "1",
+        ),
+        2,
+        "flow: made from other frames than the data set",
+        lambda t: [t / "runs"],
+    ),
+]
+
+CASES = OPTION_CASES + MODEL_CASES + OUT_CASES + MANIFEST_CASES + STORE_CASES
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.name.replace(" ", "-"))
