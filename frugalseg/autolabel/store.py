@@ -420,7 +420,7 @@ def _record_problem(record: Any) -> str | None:
         value = record[field]
         if not isinstance(value, kind) or isinstance(value, bool):
             return f"field {field!r} must be {_JSON_NAMES[kind]}, got {json.dumps(value)[:60]}"
-        if kind is str and "\x00" in value:
+        if isinstance(value, str) and "\x00" in value:
             return f"field {field!r} holds a NUL character: {value!r}"
     if record["kind"] not in {kind.value for kind in LabelKind}:
         known = ", ".join(kind.value for kind in LabelKind)

@@ -322,9 +322,10 @@ def _session_options(parser: argparse.ArgumentParser) -> None:
 def _simulate(args: argparse.Namespace) -> int:
     from frugalseg.active.click_models import click_model_options, make_click_model
     from frugalseg.active.engines import engine_options, make_loop_engine
-    from frugalseg.active.simulate import check_budget, simulate, strategies, video_sources
+    from frugalseg.active.simulate import check_budget, strategies, video_sources
     from frugalseg.data.formats import get_format
     from frugalseg.data.formats.davis import DavisFormat
+    from frugalseg.data.io import removed_on_failure
     from frugalseg.errors import ConfigError
 
     check_budget(args.budget_hours)
@@ -338,24 +339,8 @@ def _simulate(args: argparse.Namespace) -> int:
     settings["device"] = sam2_device(args)  # with --devices on GPUs: this process's own GPU
     engine = make_loop_engine(args.engine, **engine_options(args.engine, settings))
     clicks = make_click_model(args.click_model, **click_model_options(args.click_model, settings))
-    curves = simulate(
-        fmt,
-        args.out,
-        split=split,
-        budget_hours=args.budget_hours,
-        frames=args.frames,
-        types=args.types,
-        seeds=args.seeds,
-        stride=args.stride,
-        max_frames=args.max_frames,
-        engine=engine,
-        policy=args.policy,
-        click_model=clicks,
-        diversity_features=args.diversity_features,
-        diversity_weights=args.diversity_weights,
-        trainer=trainer_options(args),
-        progress=not args.no_progress,
-    )
+    with removed_on_failure(args.out):
+        curves = _run_simulation(args, fmt, split, engine, clicks)
     if curves is None:  # another process of a multi-device run: rank 0 reports
         return 0
     for name, curve in curves["strategies"].items():
@@ -549,3 +534,27 @@ def _run_engine(args: argparse.Namespace) -> LoopEngine:
                 "options, so that the masks QNet learns from are the loop's",
             )
     return engine
+
+
+def _run_simulation(args: argparse.Namespace, fmt: Any, split: str, engine: Any, clicks: Any) -> Any:
+    """`simulate` with the options of ``annotate simulate``."""
+    from frugalseg.active.simulate import simulate
+
+    return simulate(
+        fmt,
+        args.out,
+        split=split,
+        budget_hours=args.budget_hours,
+        frames=args.frames,
+        types=args.types,
+        seeds=args.seeds,
+        stride=args.stride,
+        max_frames=args.max_frames,
+        engine=engine,
+        policy=args.policy,
+        click_model=clicks,
+        diversity_features=args.diversity_features,
+        diversity_weights=args.diversity_weights,
+        trainer=trainer_options(args),
+        progress=not args.no_progress,
+    )

@@ -6,12 +6,15 @@ dataset is found from the message alone.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import cv2
 import numpy as np
@@ -77,38 +80,97 @@ def frame_fingerprint(path: str | Path) -> str:
     return f"{size}:{hashlib.sha256(head).hexdigest()[:16]}"
 
 
+#: The most pixels frugalseg decodes from one image (8192×8192): a larger file is refused before it is
+#: decoded (a decompression bomb, or a frame far larger than any video's, would exhaust memory).
+MAX_IMAGE_PIXELS = 8192 * 8192
+_LIMIT = f"{MAX_IMAGE_PIXELS / 1e6:.0f} Mpx, 8192×8192"
+
+
 def image_size(path: str | Path) -> tuple[int, int]:
     """(width, height) of an image, read from its header only.
 
     Raises:
-        DataError: naming the file when it does not exist or its header cannot be read.
+        DataError: naming the file when it does not exist, cannot be read (permissions), its header
+            cannot be decoded, or it holds more than `MAX_IMAGE_PIXELS` pixels.
     """
-    from PIL import Image, UnidentifiedImageError
-
     path = Path(path)
     _check_exists(path)
     try:
-        with Image.open(path) as image:
-            width, height = image.size
-            return width, height
-    except (UnidentifiedImageError, OSError) as err:
+        with open(path, "rb") as handle:
+            width, height = _png_size(handle.read(24)) or _pil_size(handle, path)
+    except PermissionError as err:
+        raise DataError(path, "permission denied: cannot read the file (check its owner and mode)") from err
+    if width * height > MAX_IMAGE_PIXELS:
+        raise DataError(
+            path,
+            f"image of {width}×{height} ({width * height / 1e6:.0f} Mpx) is larger than frugalseg decodes "
+            f"({_LIMIT}): a decompression bomb or a wrong file; shrink it",
+        )
+    return width, height
+
+
+def _png_size(head: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG's IHDR chunk, or None when ``head`` is not a PNG's start."""
+    if not head.startswith(_PNG_HEAD) or head[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
+def _pil_size(handle: BinaryIO, path: Path) -> tuple[int, int]:
+    """(width, height) of any image PIL reads, from its header (``handle`` is rewound)."""
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    handle.seek(0)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the limit is frugalseg's
+            with Image.open(handle) as image:
+                width, height = image.size
+                return width, height
+    except Image.DecompressionBombError as err:  # over twice PIL's own limit
+        raise DataError(path, f"image is larger than frugalseg decodes ({_LIMIT}): {err}") from err
+    except UnidentifiedImageError as err:
+        raise DataError(path, "cannot decode image (corrupt or not an image)") from err
+    except OSError as err:
         raise DataError(path, f"cannot decode image (corrupt or not an image: {err})") from err
 
 
-def read_frame(path: str | Path) -> np.ndarray:
+def read_frame(path: str | Path, *, strict: bool = False) -> np.ndarray:
     """Read a video frame as an H×W×3 uint8 RGB array (OpenCV decodes faster than PIL).
 
+    The header is read first (`image_size`: permissions, size limit). ``strict`` also decodes a
+    JPEG with libjpeg-turbo's warnings as errors, which finds damaged data (a zeroed or overwritten
+    stretch) that decoders otherwise fill with made-up pixels; `frugalseg data check` uses it.
+
     Raises:
-        DataError: naming the file when it does not exist, cannot be decoded, or is truncated.
+        DataError: naming the file when it does not exist, cannot be read or decoded, is truncated,
+            too large, or (``strict``) holds corrupt JPEG data.
     """
     path = Path(path)
-    _check_exists(path)
+    image_size(path)
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
         raise DataError(path, "cannot decode image (corrupt or not an image)")
     if not whole_image(path):
         raise DataError(path, "the image file ends early (truncated): its decoded pixels would be wrong")
+    if strict:
+        _decode_jpeg_strictly(path)
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def _decode_jpeg_strictly(path: Path) -> None:
+    """Decode a JPEG file with every libjpeg warning an error (other files are left alone)."""
+    data = path.read_bytes()
+    if not data.startswith(_JPEG_HEAD):
+        return
+    import simplejpeg
+
+    try:
+        simplejpeg.decode_jpeg(data, strict=True)
+    except ValueError as err:
+        raise DataError(path, f"corrupt JPEG data ({err}): decoders fill it with made-up pixels") from err
 
 
 def read_label(
@@ -121,7 +183,7 @@ def read_label(
     0…num_classes−1 and 255 are rejected so that a wrong file cannot silently train the wrong classes.
     """
     path = Path(path)
-    _check_exists(path)
+    image_size(path)
     label = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if label is None:
         raise DataError(path, "cannot decode image (corrupt or not an image)")
@@ -184,3 +246,20 @@ def encode_png(array: np.ndarray, path: str | Path) -> bytes:
 def write_png_atomic(path: str | Path, array: np.ndarray) -> None:
     """Write ``array`` as a PNG with `write_bytes_atomic`; 3-channel arrays are RGB."""
     write_bytes_atomic(path, encode_png(array, path))
+
+
+@contextlib.contextmanager
+def removed_on_failure(folder: str | Path) -> Iterator[Path]:
+    """Remove ``folder`` when the block fails, if the block made it (it was absent or empty before).
+
+    A command refused for bad input leaves nothing behind; a folder that held a run before (one to
+    resume) is never removed.
+    """
+    folder = Path(folder)
+    made_here = not folder.exists() or (folder.is_dir() and not any(folder.iterdir()))
+    try:
+        yield folder
+    except BaseException:
+        if made_here and folder.is_dir():
+            shutil.rmtree(folder, ignore_errors=True)
+        raise

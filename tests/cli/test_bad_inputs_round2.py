@@ -11,8 +11,11 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from data.fake_davis import write_davis
+from data.test_check import bomb_png
 
 from cli.test_bad_inputs import CONFIG, Case, _copy, _fit, _propagate, data  # noqa: F401  (data: the fixture)
 from frugalseg.cli import main
@@ -273,7 +276,48 @@ STORE_CASES = [
     ),
 ]
 
-CASES = OPTION_CASES + MODEL_CASES + OUT_CASES + MANIFEST_CASES + STORE_CASES
+
+def _davis_with_a_bomb(tmp: Path, which: str) -> str:
+    """A small DAVIS set whose second frame (``JPEGImages``) or mask (``Annotations``) is a bomb PNG."""
+    root = write_davis(tmp / "davis", {"seq": [np.zeros((48, 64), np.uint8)] * 4})
+    target = root / which / "480p" / "seq" / ("00001.jpg" if which == "JPEGImages" else "00001.png")
+    target.write_bytes(bomb_png(tmp / "bomb.png").read_bytes())
+    return str(root)
+
+
+DATA_CASES = [
+    Case(
+        f"annotate simulate on a data set whose {which} holds a decompression bomb",
+        lambda t, d, which=which: [
+            "annotate",
+            "simulate",
+            "--root",
+            _davis_with_a_bomb(t, which),
+            "--budget-hours",
+            "0.01",
+            "--seeds",
+            "1",
+            "--out",
+            str(t / "out"),
+            "--no-progress",
+        ],
+        2,
+        "00001.{}: image of 14000×14000 (196 Mpx) is larger than frugalseg decodes".format(
+            "jpg" if which == "JPEGImages" else "png"
+        ),
+    )
+    for which in ("JPEGImages", "Annotations")
+] + [
+    Case(
+        "data check of a data set holding a decompression bomb",
+        lambda t, d: ["data", "check", _davis_with_a_bomb(t, "Annotations"), "--no-progress"],
+        1,
+        "00001.png: image of 14000×14000 (196 Mpx) is larger than frugalseg decodes (67 Mpx, 8192×8192)",
+        lambda t: [],
+    ),
+]
+
+CASES = OPTION_CASES + MODEL_CASES + OUT_CASES + MANIFEST_CASES + STORE_CASES + DATA_CASES
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.name.replace(" ", "-"))
