@@ -25,6 +25,7 @@ import importlib
 import inspect
 import shutil
 import sys
+import urllib.error
 import urllib.parse
 import warnings
 from collections.abc import Callable, Sequence
@@ -39,7 +40,7 @@ from frugalseg.cli.callbacks import PrintMetrics
 from frugalseg.data.io import cache_dir
 from frugalseg.datamodules.datamodule import VideoSegDataModule
 from frugalseg.datamodules.vos import VOSDataModule
-from frugalseg.errors import ConfigError
+from frugalseg.errors import ConfigError, WeightsError
 from frugalseg.lightning_modules import VideoSegmentationModule, VOSModule
 from frugalseg.lightning_modules.prediction_writer import SegmentationPredictionWriter
 
@@ -131,8 +132,9 @@ class TaskCLI(LightningCLI):
         """Parse, then check a local ``--ckpt_path`` with frugalseg's weights-only reader.
 
         LightningCLI reads the checkpoint's hyper-parameters right after parsing, and would end in a
-        traceback.
+        traceback. A ``--config`` file is read first (`check_config_files`).
         """
+        check_config_files(sys.argv[1:] if args is None else args if isinstance(args, list | tuple) else [])
         super().parse_arguments(parser, args)
         subcommand = self.config.get("subcommand")
         if not subcommand:
@@ -232,7 +234,10 @@ class TaskCLI(LightningCLI):
             from frugalseg.zoo._resolve import download
 
             name = Path(urllib.parse.urlparse(str(path)).path).name or "checkpoint.ckpt"
-            config["ckpt_path"] = str(download(str(path), cache_dir() / "checkpoints" / name))
+            try:
+                config["ckpt_path"] = str(download(str(path), cache_dir() / "checkpoints" / name))
+            except OSError as err:  # HTTP errors (404), refused connections, timeouts
+                raise WeightsError(str(path), f"cannot download the checkpoint: {_reason(err)}") from err
         elif not Path(path).is_file():
             raise ConfigError("--ckpt_path", f"{path}: checkpoint file does not exist")
         from frugalseg.zoo._loading import torch_load
@@ -306,6 +311,45 @@ class FrugalsegCLI(TaskCLI):
         config = self.config_init[self.subcommand]
         if config.get("return_predictions") is None:
             config["return_predictions"] = False
+
+
+def _reason(error: OSError) -> str:
+    """Why a download failed, in one line (``the server answered HTTP 404 (Not Found)``)."""
+    if isinstance(error, urllib.error.HTTPError):
+        return f"the server answered HTTP {error.code} ({error.reason})"
+    reason = getattr(error, "reason", None) or error
+    text = getattr(reason, "strerror", None) or str(reason)
+    return text[0].lower() + text[1:] if text else type(error).__name__
+
+
+def check_config_files(words: Sequence[str]) -> None:
+    """Refuse a ``--config`` file that is missing, not YAML, or not a mapping, naming the file and why.
+
+    jsonargparse reports these without the file's name (``<unicode string>``, ``Unexpected config``).
+    """
+    import yaml  # type: ignore[import-untyped]
+
+    paths = [words[i + 1] for i, word in enumerate(words[:-1]) if word in ("--config", "-c")]
+    paths += [word.split("=", 1)[1] for word in words if word.startswith("--config=")]
+    for path in paths:
+        file = Path(path)
+        if not file.is_file():
+            raise ConfigError("--config", f"{path}: config file does not exist")
+        try:
+            content = yaml.safe_load(file.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as err:
+            raise ConfigError("--config", f"{path}: not a text file ({err.reason})") from err
+        except yaml.YAMLError as err:
+            where = getattr(err, "problem_mark", None)
+            at = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""
+            problem = getattr(err, "problem", None) or str(err)
+            raise ConfigError("--config", f"{path}: not valid YAML{at}: {problem}") from err
+        if content is not None and not isinstance(content, dict):
+            raise ConfigError(
+                "--config",
+                f"{path}: holds a YAML {type(content).__name__}, not a mapping of options "
+                "(trainer:, model:, data: …)",
+            )
 
 
 def run_lightning_cli(argv: Sequence[str]) -> FrugalsegCLI:

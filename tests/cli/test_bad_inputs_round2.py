@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ import torch
 from data.fake_davis import write_davis
 from data.test_check import bomb_png
 
-from cli.test_bad_inputs import CONFIG, Case, _copy, _fit, _propagate, data  # noqa: F401  (data: the fixture)
+from cli.test_bad_inputs import CONFIG, Case, _copy, _fit, _folder, _propagate, _serve, data  # noqa: F401  (data: the fixture)
 from frugalseg.cli import main
 from frugalseg.data.formats import generate_synthetic_streets
 
@@ -317,7 +318,94 @@ DATA_CASES = [
     ),
 ]
 
-CASES = OPTION_CASES + MODEL_CASES + OUT_CASES + MANIFEST_CASES + STORE_CASES + DATA_CASES
+
+def _text(path: Path, text: str | bytes) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(text.encode() if isinstance(text, str) else text)
+    return str(path)
+
+
+def _closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+CONFIG_AND_URL_CASES = [
+    *(
+        Case(
+            f"fit with a --config that {what}",
+            lambda t, d, text=text: [
+                "fit",
+                "--config",
+                _text(t / "c.yaml", text),
+                "--trainer.default_root_dir",
+                str(t / "runs"),
+            ],
+            2,
+            phrase,
+            lambda t: [t / "runs"],
+        )
+        for what, text, phrase in [
+            (
+                "has a YAML syntax error",
+                "model:\n  lr: [1, 2\n",
+                "c.yaml: not valid YAML at line 3, column 1: expected ',' or ']'",
+            ),
+            ("is a YAML list", "- trainer\n- model\n", "c.yaml: holds a YAML list, not a mapping of options"),
+            ("is a YAML string", "just words\n", "c.yaml: holds a YAML str, not a mapping of options"),
+            ("is not text", b"\x89PNG\r\n\x1a\n\xff\xfe", "c.yaml: not a text file (invalid start byte)"),
+            (
+                "mixes tabs into its indentation",
+                "model:\n\tlr: 1\n",
+                "c.yaml: not valid YAML at line 2, column 1",
+            ),
+        ]
+    ),
+    Case(
+        "fit with a --config that does not exist",
+        lambda t, d: ["fit", f"--config={t / 'none.yaml'}"],
+        2,
+        "none.yaml: config file does not exist",
+        lambda t: [],
+    ),
+    Case(
+        "fit resuming from a URL that answers 404",
+        lambda t, d: _fit(
+            t, "--data.root", str(d["streets"]), "--ckpt_path", f"{_serve(_folder(t / 'www'))}/gone.ckpt"
+        ),
+        2,
+        "/gone.ckpt: cannot download the checkpoint: the server answered HTTP 404 (File not found)",
+        lambda t: [t / "runs"],
+    ),
+    Case(
+        "fit resuming from a URL whose port refuses connections",
+        lambda t, d: _fit(
+            t, "--data.root", str(d["streets"]), "--ckpt_path", f"http://127.0.0.1:{_closed_port()}/a.ckpt"
+        ),
+        2,
+        "/a.ckpt: cannot download the checkpoint: connection refused",
+        lambda t: [t / "runs"],
+    ),
+    Case(
+        "fit from weights at a URL that answers 404",
+        lambda t, d: _fit(
+            t,
+            "--data.root",
+            str(d["streets"]),
+            "--model.init_weights",
+            f"{_serve(_folder(t / 'www'))}/w.safetensors",
+        ),
+        2,
+        "/w.json: cannot download the model card that holds the sha256 (HTTP Error 404: File not found)",
+        lambda t: [t / "runs"],
+    ),
+]
+
+CASES = (
+    OPTION_CASES + MODEL_CASES + OUT_CASES + MANIFEST_CASES + STORE_CASES + DATA_CASES + CONFIG_AND_URL_CASES
+)
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.name.replace(" ", "-"))
