@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ import pytest
 import torch
 from data.fake_davis import write_davis
 from data.test_check import bomb_png
+from zoo.test_weights import _fake_run, _student
 
 from cli.test_bad_inputs import CONFIG, Case, _copy, _fit, _folder, _propagate, _serve, data  # noqa: F401  (data: the fixture)
 from frugalseg.cli import main
@@ -403,8 +405,121 @@ CONFIG_AND_URL_CASES = [
     ),
 ]
 
+GOOD_ENTRY = {
+    "file": "x.safetensors", "card": "x.json", "sha256": "0" * 64, "architecture": "hrnetv2_w18_small",
+    "num_classes": 4, "num_frames": 1, "size_bytes": 1000, "metrics": {"val/mIoU": 0.5},
+}  # fmt: skip
+
+
+def _zoo_list(tmp: Path, entry: object) -> list[str]:
+    folder = tmp / "zoo"
+    folder.mkdir()
+    (folder / "index.json").write_text(json.dumps({"format": 1, "models": {"good": GOOD_ENTRY, "x": entry}}))
+    return ["zoo", "list", "--dir", str(folder)]
+
+
+def _publish(tmp: Path, *options: str, change: Callable[[Path], object] | None = None) -> list[str]:
+    """``zoo publish`` of a run folder as `frugalseg fit` leaves it (tests/zoo's), changed by ``change``."""
+    ckpt = _fake_run(tmp, _student())
+    if change is not None:
+        change(ckpt.parent.parent)
+    return ["zoo", "publish", str(ckpt), "--out", str(tmp / "out"), *options]
+
+
+def _without(field: str) -> dict:
+    return {key: value for key, value in GOOD_ENTRY.items() if key != field}
+
+
+ZOO_CASES = [
+    *(
+        Case(
+            f"zoo list of an index entry {what}",
+            lambda t, d, entry=entry: _zoo_list(t, entry),
+            2,
+            f"index.json: entry 'x': {phrase}",
+            lambda t: [],
+        )
+        for what, entry, phrase in [
+            ("without its architecture", _without("architecture"), "lacks field 'architecture'"),
+            ("without its size", _without("size_bytes"), "lacks field 'size_bytes'"),
+            (
+                "with text metrics",
+                {**GOOD_ENTRY, "metrics": {"val/mIoU": "high"}},
+                "metric 'val/mIoU' is \"high\", not a number",
+            ),
+            (
+                "with metrics in a list",
+                {**GOOD_ENTRY, "metrics": [0.5]},
+                "field 'metrics' must map metric names",
+            ),
+            (
+                "whose classes are text",
+                {**GOOD_ENTRY, "num_classes": "4"},
+                "field 'num_classes' has the wrong type: \"4\"",
+            ),
+            ("that is a string", "x.safetensors", "must be a JSON object, got str"),
+        ]
+    ),
+    *(
+        Case(
+            f"zoo publish with --name {name!r}",
+            lambda t, d, name=name: _publish(t, f"--name={name}"),
+            2,
+            f"--name: invalid published name {name!r}",
+            lambda t: [t / "out", t / "evil.safetensors", t / "evil.json"],
+        )
+        for name in ["../evil", "", "Evil", "a/b", ".hidden"]
+    ),
+    Case(
+        "zoo publish with a run folder that does not exist",
+        lambda t, d: _publish(t, "--name", "x", "--run-dir", str(t / "gone")),
+        2,
+        "gone: run folder does not exist",
+        lambda t: [t / "out"],
+    ),
+    Case(
+        "zoo publish of a run whose samples.json is not JSON",
+        lambda t, d: _publish(
+            t, "--name", "x", change=lambda run: (run / "samples.json").write_text("{oops")
+        ),
+        2,
+        "samples.json: not valid JSON",
+        lambda t: [t / "out"],
+    ),
+    Case(
+        "zoo publish of a run whose samples.json is a list",
+        lambda t, d: _publish(t, "--name", "x", change=lambda run: (run / "samples.json").write_text("[]")),
+        2,
+        "samples.json: not a run's samples.json (an object with recipe, cost and samples)",
+        lambda t: [t / "out"],
+    ),
+    Case(
+        "zoo publish with text metrics",
+        lambda t, d: _publish(
+            t,
+            "--name",
+            "x",
+            "--metrics",
+            _text(t / "m.json", '{"val/mIoU": "good"}'),
+            "--metrics-command",
+            "c",
+        ),
+        2,
+        "m.json: expected a JSON object of metric name → number",
+        lambda t: [t / "out"],
+    ),
+]
+
+
 CASES = (
-    OPTION_CASES + MODEL_CASES + OUT_CASES + MANIFEST_CASES + STORE_CASES + DATA_CASES + CONFIG_AND_URL_CASES
+    OPTION_CASES
+    + MODEL_CASES
+    + OUT_CASES
+    + MANIFEST_CASES
+    + STORE_CASES
+    + DATA_CASES
+    + CONFIG_AND_URL_CASES
+    + ZOO_CASES
 )
 
 
