@@ -44,13 +44,15 @@ from frugalseg.autolabel.store import LabelStore
 from frugalseg.data.clips import Clip, LabelKind
 from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts
 from frugalseg.data.formats.davis import DavisFormat
-from frugalseg.data.io import read_frame, write_bytes_atomic, write_json_atomic
+from frugalseg.data.io import read_frame, read_json_object, write_bytes_atomic, write_json_atomic
 from frugalseg.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
     from frugalseg.active.click_models import ClickToMask
 
 RUN_FILE = "run.json"
+#: What a run's ``run.json`` holds, for error messages.
+RUN_FORM = "the settings of an `annotate simulate` run (format, root, split, engine…)"
 
 
 @dataclass(frozen=True)
@@ -155,7 +157,7 @@ def run_loop_folders(
     run = Path(run)
     if not (run / RUN_FILE).is_file():
         raise DataError(run, f"no {RUN_FILE}: not an `annotate simulate` run folder")
-    settings = json.loads((run / RUN_FILE).read_text())
+    settings = read_json_object(run / RUN_FILE, RUN_FORM)
     fmt = get_format(settings["format"], settings["root"])
     if not isinstance(fmt, DavisFormat):
         raise DataError(run / RUN_FILE, f"the loop reads DAVIS-style videos, not {fmt.name!r}")
@@ -373,7 +375,7 @@ def _open_run(out: Path, wanted: dict[str, Any]) -> None:
     """Write ``run.json`` in ``out``, or check that the run already there has the same settings."""
     run_path = out / RUN_FILE
     if run_path.is_file():
-        found = json.loads(run_path.read_text())
+        found = read_json_object(run_path, RUN_FORM)
         if found != wanted:
             keys = sorted(k for k in set(found) | set(wanted) if found.get(k) != wanted.get(k))
             raise ConfigError(

@@ -516,7 +516,8 @@ def _run_engine(args: argparse.Namespace) -> LoopEngine:
     from pathlib import Path
 
     from frugalseg.active.engines import engine_options, make_loop_engine
-    from frugalseg.active.simulate import RUN_FILE
+    from frugalseg.active.simulate import RUN_FILE, RUN_FORM
+    from frugalseg.data.io import read_json_object
     from frugalseg.errors import ConfigError, DataError
 
     settings = _settings(args)
@@ -526,7 +527,7 @@ def _run_engine(args: argparse.Namespace) -> LoopEngine:
         path = Path(run) / RUN_FILE
         if not path.is_file():
             raise DataError(Path(run), f"no {RUN_FILE}: not an `annotate simulate` run folder")
-        recorded = json.loads(path.read_text()).get("engine")
+        recorded = read_json_object(path, RUN_FORM).get("engine")
         if recorded != described:
             raise ConfigError(
                 "engine",

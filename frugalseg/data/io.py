@@ -206,6 +206,22 @@ def check_label_values(label: np.ndarray, num_classes: int, path: str | Path) ->
         raise DataError(path, f"label values {bad.tolist()} outside 0..{num_classes - 1} and {IGNORE_INDEX}")
 
 
+def read_json_object(path: str | Path, form: str = "a JSON object") -> dict[str, Any]:
+    """A JSON file holding an object; `DataError` naming the file when it is missing, not JSON or not one.
+
+    ``form`` says what the object should hold, for the message.
+    """
+    path = Path(path)
+    _check_exists(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DataError(path, f"not valid JSON ({err}); expected {form}") from err
+    if not isinstance(data, dict):
+        raise DataError(path, f"holds a JSON {type(data).__name__}; expected {form}")
+    return data
+
+
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:
     """Write ``data`` so that no half-written file ever appears under ``path``.
 

@@ -8,6 +8,7 @@ and nothing half-written left behind.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 from collections.abc import Callable
@@ -511,6 +512,39 @@ ZOO_CASES = [
 ]
 
 
+def _train_qnet(tmp: Path, run_json: str) -> list[str]:
+    run = tmp / "run"
+    _text(run / "run.json", run_json)
+    return [
+        "annotate",
+        "train-qnet",
+        "--runs",
+        str(run),
+        "--samples",
+        str(tmp / "s.npz"),
+        "--out",
+        str(tmp / "q"),
+    ]
+
+
+ANNOTATE_CASES = [
+    Case(
+        "train-qnet on a run whose run.json is not JSON",
+        lambda t, d: _train_qnet(t, "{oops"),
+        2,
+        "run/run.json: not valid JSON (Expecting property name",
+        lambda t: [t / "s.npz", t / "q"],
+    ),
+    Case(
+        "train-qnet on a run whose run.json is a list",
+        lambda t, d: _train_qnet(t, "[1]"),
+        2,
+        "run/run.json: holds a JSON list; expected the settings of an `annotate simulate` run",
+        lambda t: [t / "s.npz", t / "q"],
+    ),
+]
+
+
 CASES = (
     OPTION_CASES
     + MODEL_CASES
@@ -520,6 +554,7 @@ CASES = (
     + DATA_CASES
     + CONFIG_AND_URL_CASES
     + ZOO_CASES
+    + ANNOTATE_CASES
 )
 
 
@@ -537,3 +572,41 @@ def test_bad_input_gets_one_clear_line_and_writes_nothing(case: Case, data, tmp_
     assert case.phrase in message, message[-2000:]
     for path in case.absent(tmp_path):
         assert not path.exists(), f"{path} was written"
+
+
+@pytest.mark.parametrize(
+    ("x", "y", "pixel"),
+    [
+        (10, 4, (10, 4)),
+        (10.0, 4.0, (10, 4)),
+        (10.7, 4.2, (10, 4)),
+        (0.0, 0.99, (0, 0)),
+        (11.999, 5.5, (11, 5)),
+    ],
+)
+def test_clicks_with_float_coordinates_are_read_as_the_pixel_they_lie_in(tmp_path, x, y, pixel):
+    """Annotation tools write ``"x": 10.0`` (or sub-pixel 10.7): the click is on the pixel it lies in."""
+    from frugalseg.active.session import read_clicks
+
+    path = Path(
+        _text(tmp_path / "c.json", json.dumps({"clicks": [{"object": 1, "x": x, "y": y, "positive": True}]}))
+    )
+    (click,) = read_clicks(path, (6, 12))
+    assert (click.x, click.y, click.object, click.positive) == (*pixel, 1, True)
+
+
+@pytest.mark.parametrize(
+    ("x", "phrase"),
+    [(12.0, "click 0 at x 12, y 1 is off the 12×6 frame"), (-0.5, "at x -1, y 1 is off"),
+     ("10", "x and y must be pixel coordinates (numbers), got '10', 1"),
+     (True, "x and y must be pixel coordinates (numbers), got True"), (float("nan"), "got nan")],
+)  # fmt: skip
+def test_clicks_off_the_frame_or_not_numbers_are_refused(tmp_path, x, phrase):
+    from frugalseg.active.session import read_clicks
+    from frugalseg.errors import DataError
+
+    path = Path(
+        _text(tmp_path / "c.json", json.dumps({"clicks": [{"object": 1, "x": x, "y": 1, "positive": True}]}))
+    )
+    with pytest.raises(DataError, match=re.escape(phrase)):
+        read_clicks(path, (6, 12))
