@@ -109,7 +109,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _session_options(add)
     add.add_argument("--video", required=True, help="the video annotated")
     add.add_argument(
-        "--frame", type=seed_option, required=True, help="the frame annotated (its number in the sequence)"
+        "--frame", type=int, required=True, help="the frame annotated (its number in the sequence)"
     )
     made = add.add_mutually_exclusive_group(required=True)
     made.add_argument("--mask", help="PNG of object ids (palette or grey, 0 background), of the frame's size")

@@ -231,8 +231,8 @@ def _reliability(folder: Path) -> tuple[list[float], list[float]]:
             "clicks.json: click 0 lacks y, positive",
         ),
         (
-            ["--frame", "9", "--clicks", '{"clicks": [{"object": 1, "x": 3.5, "y": 2, "positive": true}]}'],
-            "x and y must be whole",
+            ["--frame", "9", "--clicks", '{"clicks": [{"object": 1, "x": "3", "y": 2, "positive": true}]}'],
+            "x and y must be pixel coordinates (numbers), got '3', 2",
         ),
         (
             ["--frame", "9", "--clicks", '{"clicks": [{"object": 1, "x": 64, "y": 2, "positive": true}]}'],
