@@ -41,6 +41,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from provenance import provenance_line  # benchmarks/, the script's folder
 
 from frugalseg.active.annotation import annotate_clicks, annotate_mask, make_policy
 from frugalseg.active.annotator import corrective_click
@@ -530,4 +531,5 @@ def main(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     main(sys.argv[1:])
+    print(provenance_line(), flush=True)
     sys.stdout.flush()
