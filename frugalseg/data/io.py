@@ -150,27 +150,26 @@ def read_frame(path: str | Path, *, strict: bool = False) -> np.ndarray:
     """
     path = Path(path)
     image_size(path)
+    if not whole_image(path):
+        raise DataError(path, "the image file ends early (truncated): its decoded pixels would be wrong")
+    data = path.read_bytes() if strict else b""
+    if data.startswith(_JPEG_HEAD):
+        return _decode_jpeg_strictly(data, path)
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
         raise DataError(path, "cannot decode image (corrupt or not an image)")
-    if not whole_image(path):
-        raise DataError(path, "the image file ends early (truncated): its decoded pixels would be wrong")
-    if strict:
-        _decode_jpeg_strictly(path)
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def _decode_jpeg_strictly(path: Path) -> None:
-    """Decode a JPEG file with every libjpeg warning an error (other files are left alone)."""
-    data = path.read_bytes()
-    if not data.startswith(_JPEG_HEAD):
-        return
+def _decode_jpeg_strictly(data: bytes, path: Path) -> np.ndarray:
+    """A JPEG file's RGB pixels, decoded with every libjpeg warning an error (`DataError` naming it)."""
     import simplejpeg
 
     try:
-        simplejpeg.decode_jpeg(data, strict=True)
+        rgb: np.ndarray = simplejpeg.decode_jpeg(data, colorspace="RGB", strict=True)
     except ValueError as err:
         raise DataError(path, f"corrupt JPEG data ({err}): decoders fill it with made-up pixels") from err
+    return rgb
 
 
 def read_label(
