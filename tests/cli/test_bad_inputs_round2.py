@@ -102,6 +102,28 @@ OPTION_CASES = [
             ("--accelerator", "bogus", "invalid choice: 'bogus'"),
         ]
     ),
+    *(
+        Case(
+            f"vos fit with {option}={value}",
+            lambda t, d, option=option, value=value: [
+                "vos",
+                "fit",
+                "--data.root",
+                str(t / "davis"),
+                f"{option}={value}",
+                "--trainer.default_root_dir",
+                str(t / "runs"),
+            ],
+            2,
+            f'Parser key "{key}"',
+            lambda t: [t / "runs"],
+        )
+        for option, value, key in [
+            ("--data.clip_length", "0", "data.clip_length"),
+            ("--data.batch_size", "-1", "data.batch_size"),
+            ("--model.lr", "nan", "model.lr"),
+        ]
+    ),
     Case(
         "label propagate with --devices abc",
         lambda t, d: _propagate(str(d["streets"]), "--devices", "abc", "--out", str(t / "out")),
