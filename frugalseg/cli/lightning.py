@@ -333,6 +333,8 @@ def check_config_files(words: Sequence[str]) -> None:
     paths += [word.split("=", 1)[1] for word in words if word.startswith("--config=")]
     for path in paths:
         file = Path(path)
+        if not file.is_file() and ":" in path:  # jsonargparse also takes the YAML text itself
+            continue
         if not file.is_file():
             raise ConfigError("--config", f"{path}: config file does not exist")
         try:
