@@ -118,15 +118,14 @@ def evaluate(module: VideoSegmentationModule, datamodule: VideoSegDataModule) ->
     }
 
 
-def run(
-    name: str, settings: dict, seed: int, args: argparse.Namespace, clicks: SimulatedClicks
-) -> dict[str, object]:
-    """Train one run with ``seed`` and score it."""
-    L.seed_everything(seed, workers=True)
-    datamodule = VideoSegDataModule(
+def camvid_datamodule(
+    recipe: str, seed: int, args: argparse.Namespace, clicks: SimulatedClicks
+) -> VideoSegDataModule:
+    """camvid_dev's stills with ``recipe``'s labels, cropped and loaded as the options say."""
+    return VideoSegDataModule(
         root=args.root,
         format="camvid",
-        recipe=settings["recipe"],
+        recipe=recipe,
         seed=seed,
         num_frames=1,
         crop_size=tuple(args.crop),
@@ -139,6 +138,14 @@ def run(
         temporal_consistency=False,
         check_memory=False,
     )
+
+
+def run(
+    name: str, settings: dict, seed: int, args: argparse.Namespace, clicks: SimulatedClicks
+) -> dict[str, object]:
+    """Train one run with ``seed`` and score it."""
+    L.seed_everything(seed, workers=True)
+    datamodule = camvid_datamodule(settings["recipe"], seed, args, clicks)
     module = VideoSegmentationModule(
         student=args.student,
         num_classes=datamodule.num_classes,
