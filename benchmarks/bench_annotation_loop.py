@@ -41,6 +41,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from provenance import provenance_line  # benchmarks/, the script's folder
 
 from frugalseg.active.objects.annotation_types import annotate_clicks, annotate_mask
 from frugalseg.active.objects.click_models import (
@@ -528,4 +529,5 @@ def main(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     main(sys.argv[1:])
+    print(provenance_line(), flush=True)
     sys.stdout.flush()

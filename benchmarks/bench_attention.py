@@ -45,6 +45,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from provenance import provenance_line  # benchmarks/, the script's folder
 from torch import Tensor
 
 from frugalseg.zoo import get_model, stm, tdnet, tmanet
@@ -250,3 +251,5 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    if "--child" not in sys.argv:  # a measuring child process prints nothing more
+        print(provenance_line(), flush=True)

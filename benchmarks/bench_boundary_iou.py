@@ -18,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from provenance import provenance_line  # benchmarks/, the script's folder
 
 from frugalseg.metrics import BoundaryIoU
 
@@ -105,3 +106,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    print(provenance_line(), flush=True)

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from provenance import provenance, provenance_line  # benchmarks/ is the script's own folder
 
 from frugalseg.autolabel.clicks import clicks_per_class_path
 from frugalseg.autolabel.sources import SimulatedClicks
@@ -48,7 +49,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--crop", type=int, nargs=2, default=[192, 256])
     parser.add_argument("--lr", type=float, default=0.01)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="a run per seed")
+    parser.add_argument("--student", default="deeplabv3plus_r18")
+    parser.add_argument("--load-scale", type=float, default=1.0, help="frames and labels resized on load")
     parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", nargs="*", default=["dense", "clicks", "gcrf"])
@@ -60,6 +63,7 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--store", default="/tmp/frugalseg_clicks_camvid", help="the simulated clicks' store")
     parser.add_argument("--json", default=None, help="append each run's result here (one JSON per line)")
+    parser.add_argument("--summary", default=None, help="write the mean ± spread table (markdown) here")
     return parser.parse_args()
 
 
@@ -114,17 +118,19 @@ def evaluate(module: VideoSegmentationModule, datamodule: VideoSegDataModule) ->
     }
 
 
-def run(name: str, settings: dict, args: argparse.Namespace, clicks: SimulatedClicks) -> dict[str, object]:
-    """Train one run and score it."""
-    L.seed_everything(args.seed, workers=True)
-    datamodule = VideoSegDataModule(
+def camvid_datamodule(
+    recipe: str, seed: int, args: argparse.Namespace, clicks: SimulatedClicks
+) -> VideoSegDataModule:
+    """camvid_dev's stills with ``recipe``'s labels, cropped and loaded as the options say."""
+    return VideoSegDataModule(
         root=args.root,
         format="camvid",
-        recipe=settings["recipe"],
-        seed=args.seed,
+        recipe=recipe,
+        seed=seed,
         num_frames=1,
         crop_size=tuple(args.crop),
         scale_range=(1.0, 1.0),
+        load_scale=args.load_scale,
         batch_size=args.batch_size,
         val_batch_size=4,
         num_workers=args.workers,
@@ -132,8 +138,16 @@ def run(name: str, settings: dict, args: argparse.Namespace, clicks: SimulatedCl
         temporal_consistency=False,
         check_memory=False,
     )
+
+
+def run(
+    name: str, settings: dict, seed: int, args: argparse.Namespace, clicks: SimulatedClicks
+) -> dict[str, object]:
+    """Train one run with ``seed`` and score it."""
+    L.seed_everything(seed, workers=True)
+    datamodule = camvid_datamodule(settings["recipe"], seed, args, clicks)
     module = VideoSegmentationModule(
-        student="deeplabv3plus_r18",
+        student=args.student,
         num_classes=datamodule.num_classes,
         num_frames=1,
         class_names=datamodule.class_names,
@@ -166,11 +180,34 @@ def run(name: str, settings: dict, args: argparse.Namespace, clicks: SimulatedCl
         "batch_size": args.batch_size,
         "crop": args.crop,
         "lr": args.lr,
-        "seed": args.seed,
+        "seed": seed,
+        "student": args.student,
+        "load_scale": args.load_scale,
         "train_seconds": round(train_seconds, 1),
         "seconds": round(time.perf_counter() - start, 1),
         **scores,
     }
+
+
+def summarise(results: list[dict[str, object]]) -> str:
+    """Markdown table of each setting's val mIoU and pixel accuracy over its seeds (mean ± sample std)."""
+    lines = [
+        "| run | seeds | mIoU mean ± std | mIoU min–max | pixel acc. mean ± std | per seed mIoU |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for name in dict.fromkeys(str(r["run"]) for r in results):
+        mine = [r for r in results if r["run"] == name]
+        miou = torch.tensor([float(r["mIoU"]) for r in mine], dtype=torch.float64)  # type: ignore[arg-type]
+        acc = torch.tensor([float(r["pixel_acc"]) for r in mine], dtype=torch.float64)  # type: ignore[arg-type]
+        spread = float(miou.std()) if len(mine) > 1 else float("nan")
+        acc_spread = float(acc.std()) if len(mine) > 1 else float("nan")
+        per_seed = ", ".join(f"{r['seed']}: {float(r['mIoU']):.2f}" for r in mine)  # type: ignore[arg-type]
+        lines.append(
+            f"| {name} | {len(mine)} | {float(miou.mean()):.2f} ± {spread:.2f} | "
+            f"{float(miou.min()):.2f}–{float(miou.max()):.2f} | "
+            f"{float(acc.mean()):.2f} ± {acc_spread:.2f} | {per_seed} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
@@ -178,17 +215,26 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     runs = run_settings(args)
     clicks = SimulatedClicks(store=args.store, progress=False)
-    for name, settings in runs.items():
-        result = run(name, settings, args, clicks)
-        if settings["recipe"] == "clicks":
-            result["clicks_per_class"] = json.loads(
-                clicks_per_class_path(LabelStore(args.store), "train").read_text()
-            )
-        line = json.dumps(result)
-        print(line, flush=True)
-        if args.json:
-            with Path(args.json).open("a") as out:
-                out.write(line + "\n")
+    environment = provenance()
+    print(provenance_line(environment), flush=True)
+    results = []
+    for seed in args.seeds:
+        for name, settings in runs.items():
+            result = run(name, settings, seed, args, clicks) | {"provenance": environment}
+            if settings["recipe"] == "clicks":
+                result["clicks_per_class"] = json.loads(
+                    clicks_per_class_path(LabelStore(args.store), "train").read_text()
+                )
+            results.append(result)
+            line = json.dumps(result)
+            print(line, flush=True)
+            if args.json:
+                with Path(args.json).open("a") as out:
+                    out.write(line + "\n")
+    table = summarise(results)
+    print(table)
+    if args.summary:
+        Path(args.summary).write_text(provenance_line(environment) + "\n\n" + table)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from provenance import provenance_line  # benchmarks/, the script's folder
 
 from frugalseg.data.formats import CityscapesFormat
 from frugalseg.data.io import read_frame
@@ -71,3 +72,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    print(provenance_line(), flush=True)

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from provenance import provenance_line  # benchmarks/, the script's folder
 
 ROOT = Path(__file__).resolve().parents[1]
 FRUGALSEG = str(Path(sys.executable).with_name("frugalseg"))
@@ -371,3 +372,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    print(provenance_line(), flush=True)

@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 import torch
+from provenance import provenance_line  # benchmarks/, the script's folder
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
@@ -160,3 +161,5 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    if "--child" not in sys.argv:  # a measuring child process prints nothing more
+        print(provenance_line(), flush=True)

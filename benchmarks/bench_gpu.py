@@ -46,6 +46,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from provenance import provenance_line  # benchmarks/, the script's folder
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from frugalseg.metrics import BoundaryIoU
@@ -333,3 +334,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    print(provenance_line(), flush=True)

@@ -40,6 +40,7 @@ from pathlib import Path
 import cv2
 import torch
 import yaml
+from provenance import provenance_line  # benchmarks/, the script's folder
 
 from frugalseg.data.clips import LabelKind
 from frugalseg.data.formats import get_format
@@ -219,3 +220,4 @@ def _flows(setting: Setting) -> int:
 
 if __name__ == "__main__":
     main()
+    print(provenance_line(), flush=True)

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 
 import torch
+from provenance import provenance_line  # benchmarks/, the script's folder
 
 from frugalseg.datamodules.transforms import Normalize
 from frugalseg.flow import backward_warp, forward_backward_mask
@@ -129,3 +130,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    print(provenance_line(), flush=True)

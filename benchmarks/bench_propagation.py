@@ -21,6 +21,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from provenance import provenance_line  # benchmarks/, the script's folder
 
 from frugalseg.autolabel import FlowPropagator
 from frugalseg.data.clips import IGNORE_INDEX, LabelKind
@@ -115,3 +116,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    print(provenance_line(), flush=True)

@@ -27,6 +27,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from provenance import provenance_line  # benchmarks/, the script's folder
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_propagation_quality import ChainedBaseline  # noqa: E402
@@ -99,3 +100,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    print(provenance_line(), flush=True)

@@ -33,6 +33,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from provenance import provenance_line  # benchmarks/, the script's folder
 
 from frugalseg.autolabel import FlowPropagator, LabelStore, propagate_split
 from frugalseg.autolabel.report import evaluate_store
@@ -253,3 +254,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    print(provenance_line(), flush=True)

@@ -33,6 +33,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from provenance import provenance_line  # benchmarks/, the script's folder
 
 import frugalseg.autolabel.propagate as propagate_module
 import frugalseg.flow.refine as refine_module
@@ -159,3 +160,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    print(provenance_line(), flush=True)

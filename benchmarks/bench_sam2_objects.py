@@ -28,6 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from provenance import provenance_line  # benchmarks/, the script's folder
 
 from frugalseg.autolabel.objects import LabelObjects, merge_objects, split_objects
 from frugalseg.autolabel.sam2_propagate import SAM2Propagator
@@ -131,3 +132,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    print(provenance_line(), flush=True)

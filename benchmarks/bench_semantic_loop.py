@@ -33,6 +33,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from provenance import provenance_line  # benchmarks/, the script's folder
 
 from frugalseg.active.semantic.loop import SemanticLoop, SemanticVideo, read_video, score_labels, video_flows
 from frugalseg.active.semantic.samples import Granularity
@@ -238,3 +239,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    print(provenance_line(), flush=True)

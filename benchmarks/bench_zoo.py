@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 
 import torch
+from provenance import provenance_line  # benchmarks/, the script's folder
 from torch.utils.flop_counter import FlopCounterMode
 
 from frugalseg.zoo import Student, get_model, list_models, model_config
@@ -127,3 +128,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    print(provenance_line(), flush=True)

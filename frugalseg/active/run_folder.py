@@ -19,7 +19,7 @@ import numpy as np
 
 from frugalseg.autolabel.store import LabelStore
 from frugalseg.data.clips import Clip, LabelKind
-from frugalseg.data.io import write_json_atomic
+from frugalseg.data.io import read_json_object, write_json_atomic
 from frugalseg.errors import ConfigError
 
 RUN_FILE = "run.json"
@@ -35,7 +35,7 @@ def open_run(out: Path, settings: Mapping[str, Any]) -> None:
     wanted = json.loads(json.dumps(settings))
     path = out / RUN_FILE
     if path.is_file():
-        held = json.loads(path.read_text())
+        held = read_json_object(path, "the settings of a simulated annotation run")
         if held != wanted:
             keys = sorted(k for k in set(held) | set(wanted) if held.get(k) != wanted.get(k))
             raise ConfigError(

@@ -36,7 +36,13 @@ from typing import IO, Any, TypeVar
 import numpy as np
 
 from frugalseg.data.clips import Clip, LabelKind, LabelRef
-from frugalseg.data.io import encode_png, whole_image, write_bytes_atomic, write_json_atomic
+from frugalseg.data.io import (
+    encode_png,
+    frame_fingerprint,
+    whole_image,
+    write_bytes_atomic,
+    write_json_atomic,
+)
 from frugalseg.errors import DataError, LabelStoreError
 
 logger = logging.getLogger(__name__)
@@ -312,6 +318,8 @@ class LabelStore:
             "seconds": round(float(seconds), 4),
             "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
+        if clip.has_frame(offset):  # what the label was made for: `StoredLabels` checks it is the same frame
+            record["frame"] = frame_fingerprint(clip.frame_path(offset))
         with self._locked_manifest() as handle:
             recorded = self._refresh().get(key)
             if recorded is not None:
@@ -398,21 +406,44 @@ class LabelStore:
         if not line.strip():
             return
         try:
-            record = json.loads(line)
-            key = (record["split"], record["clip_id"], record["offset"], record["kind"])
-        except json.JSONDecodeError as err:
+            record = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
             if last:
                 return
-            raise LabelStoreError(self.manifest_path, f"line {number} is not valid JSON ({err})") from err
-        except (KeyError, TypeError) as err:
-            raise LabelStoreError(self.manifest_path, f"line {number} lacks field {err}") from err
-        relative = record.get("path")
-        if not isinstance(relative, str) or not _inside(relative):
-            raise LabelStoreError(
-                self.manifest_path, f"line {number}: label path {relative!r} is not a path inside the store"
-            )
+            what = "UTF-8" if isinstance(err, UnicodeDecodeError) else "JSON"
+            raise LabelStoreError(self.manifest_path, f"line {number} is not valid {what} ({err})") from err
+        problem = _record_problem(record)
+        if problem is not None:
+            raise LabelStoreError(self.manifest_path, f"line {number}: {problem}")
         assert self._index is not None
-        self._index[key] = record
+        self._index[(record["split"], record["clip_id"], record["offset"], record["kind"])] = record
+
+
+#: The fields every manifest record has, with the JSON type each must be.
+_RECORD_FIELDS: dict[str, type] = {"split": str, "clip_id": str, "offset": int, "kind": str, "path": str}
+
+
+def _record_problem(record: Any) -> str | None:
+    """What is wrong with a manifest record (its field and value), or None when it can be used."""
+    if not isinstance(record, dict):
+        return f"a record must be a JSON object, got {type(record).__name__}"
+    for field, kind in _RECORD_FIELDS.items():
+        if field not in record:
+            return f"lacks field {field!r}"
+        value = record[field]
+        if not isinstance(value, kind) or isinstance(value, bool):
+            return f"field {field!r} must be {_JSON_NAMES[kind]}, got {json.dumps(value)[:60]}"
+        if isinstance(value, str) and "\x00" in value:
+            return f"field {field!r} holds a NUL character: {value!r}"
+    if record["kind"] not in {kind.value for kind in LabelKind}:
+        known = ", ".join(kind.value for kind in LabelKind)
+        return f"field 'kind' is {record['kind']!r}, not a label kind ({known})"
+    if not _inside(record["path"]):
+        return f"label path {record['path']!r} is not a path inside the store"
+    return None
+
+
+_JSON_NAMES = {str: "a string", int: "an integer"}
 
 
 def _confidence_bytes(confidence: np.ndarray, label: np.ndarray, path: Path) -> np.ndarray:

@@ -16,7 +16,8 @@ import numpy as np
 from frugalseg.active.objects.frame_selectors import SELECTORS
 from frugalseg.active.objects.type_policies import POLICY_NAMES
 from frugalseg.cli.annotate_semantic import register_semantic
-from frugalseg.cli.label import add_trainer_options, count_option, process_device, trainer_options
+from frugalseg.cli.label import add_trainer_options, process_device, trainer_options
+from frugalseg.cli.options import count_option, positive, seed_option
 from frugalseg.interop.formats import WRITERS
 
 if TYPE_CHECKING:
@@ -75,11 +76,11 @@ def _register_simulate(commands: argparse._SubParsersAction) -> None:
     )
     _diversity_options(simulate)
     simulate.add_argument(
-        "--seeds", type=int, default=5, help="runs of a random strategy (their mean is plotted)"
+        "--seeds", type=count_option, default=5, help="runs of a random strategy (their mean is plotted)"
     )
-    simulate.add_argument("--stride", type=int, default=1, help="use every n-th frame of each video")
+    simulate.add_argument("--stride", type=count_option, default=1, help="use every n-th frame of each video")
     simulate.add_argument(
-        "--max-frames", type=int, default=None, help="use only the first n frames of each video"
+        "--max-frames", type=count_option, default=None, help="use only the first n frames of each video"
     )
     _engine_options(simulate, defaults=True)
     add_trainer_options(simulate)
@@ -110,7 +111,7 @@ def _register_session(commands: argparse._SubParsersAction) -> None:
         "--policy", default=None, help="weights of the 'learned' type policy (from `annotate train-policy`)"
     )
     _diversity_options(propose)
-    propose.add_argument("--seed", type=int, default=0, help="seed of the random selector and policy")
+    propose.add_argument("--seed", type=seed_option, default=0, help="seed of the random selector and policy")
     propose.add_argument("--json", action="store_true", help="print the proposal as one JSON object")
     propose.add_argument(
         "--task",
@@ -138,7 +139,10 @@ def _register_session(commands: argparse._SubParsersAction) -> None:
         "--clicks", help='JSON {"clicks": [{"object": 1, "x": 10, "y": 20, "positive": true}, …]}'
     )
     add.add_argument(
-        "--object", type=int, default=None, help="the --mask shows this one object (every non-zero pixel)"
+        "--object",
+        type=count_option,
+        default=None,
+        help="the --mask shows this one object (every non-zero pixel)",
     )
     add.add_argument(
         "--new-objects", action="store_true", help="accept object ids not annotated before (they appear here)"
@@ -173,9 +177,9 @@ def _register_train_policy(commands: argparse._SubParsersAction) -> None:
         default=None,
         help="use only these loops, <frames>-<types>/seed<k>, comma-separated (default: all)",
     )
-    train.add_argument("--epochs", type=int, default=200, help="passes over the samples")
+    train.add_argument("--epochs", type=count_option, default=200, help="passes over the samples")
     _engine_options(train, defaults=True, engine=False)
-    train.add_argument("--seed", type=int, default=0, help="seed of the initial weights")
+    train.add_argument("--seed", type=seed_option, default=0, help="seed of the initial weights")
     train.add_argument("--out", required=True, help="the policy's safetensors file")
     train.set_defaults(func=_train_policy)
 
@@ -213,14 +217,19 @@ def _register_train_qnet(commands: argparse._SubParsersAction) -> None:
     qnet.add_argument("--epochs", type=count_option, default=30, help="passes over the samples (30)")
     qnet.add_argument("--batch-size", type=count_option, default=64, help="samples per step (64)")
     qnet.add_argument(
-        "--lr", type=float, default=1e-5, help="SGD rate (1e-5 from ImageNet weights; ~1e-2 from random ones)"
+        "--lr",
+        type=positive,
+        default=1e-5,
+        help="SGD rate (1e-5 from ImageNet weights; ~1e-2 from random ones)",
     )
     qnet.add_argument(
         "--encoder-weights",
         default=None,
         help="timm ResNet-18 weights both branches start from (default: random)",
     )
-    qnet.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the shuffling")
+    qnet.add_argument(
+        "--seed", type=seed_option, default=0, help="seed of the initial weights and the shuffling"
+    )
     _engine_options(qnet, defaults=True, clicks=False)
     qnet.add_argument("--out", required=True, help="QNet's safetensors file")
     qnet.set_defaults(func=_train_qnet)
@@ -299,19 +308,30 @@ def _session_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--root", default=None, help="the data set folder (to start a session)")
     parser.add_argument("--split", default=None, help="split to annotate (default: the only or first one)")
-    parser.add_argument("--stride", type=int, default=None, help="use every n-th frame of each video")
-    parser.add_argument("--max-frames", type=int, default=None, help="use only the first n frames")
+    parser.add_argument(
+        "--stride", type=count_option, default=None, help="use every n-th frame of each video"
+    )
+    parser.add_argument("--max-frames", type=count_option, default=None, help="use only the first n frames")
     _engine_options(parser, defaults=False)
 
 
 def _simulate(args: argparse.Namespace) -> int:
     from frugalseg.active.objects.click_models import CLICK_MODELS, make_click_model
     from frugalseg.active.objects.engines import ENGINES, make_loop_engine
-    from frugalseg.active.objects.simulate import SimulationPlan, simulate, video_sources
+    from frugalseg.active.objects.simulate import (
+        SimulationPlan,
+        check_budget,
+        simulate,
+        strategies,
+        video_sources,
+    )
     from frugalseg.data.formats import get_format
     from frugalseg.data.formats.davis import DavisFormat
+    from frugalseg.data.io import removed_on_failure
     from frugalseg.errors import ConfigError
 
+    check_budget(args.budget_hours)  # the plan's own checks, before the data set is read
+    strategies(args.frames, args.types, args.seeds)
     fmt = get_format(args.format, args.root)
     if not isinstance(fmt, DavisFormat):
         raise ConfigError("format", f"the annotation loop reads DAVIS-style videos, not {fmt.name!r}")
@@ -332,10 +352,16 @@ def _simulate(args: argparse.Namespace) -> int:
     clicks = make_click_model(
         args.click_model, **_chosen(args, "click_model", CLICK_MODELS, per_process=True)
     )
-    trainer = trainer_options(args)
-    curves = simulate(
-        fmt, args.out, plan, engine=engine, click_model=clicks, trainer=trainer, progress=not args.no_progress
-    )
+    with removed_on_failure(args.out):
+        curves = simulate(
+            fmt,
+            args.out,
+            plan,
+            engine=engine,
+            click_model=clicks,
+            trainer=trainer_options(args),
+            progress=not args.no_progress,
+        )
     if curves is None:  # another process of a multi-device run: rank 0 reports
         return 0
     for name, curve in curves["strategies"].items():
@@ -545,7 +571,9 @@ def _run_engine(args: argparse.Namespace) -> LoopEngine:
     from pathlib import Path
 
     from frugalseg.active.objects.engines import ENGINES, make_loop_engine
+    from frugalseg.active.objects.simulate import RUN_FORM
     from frugalseg.active.run_folder import RUN_FILE
+    from frugalseg.data.io import read_json_object
     from frugalseg.errors import ConfigError, DataError
 
     engine = make_loop_engine(args.engine, **_chosen(args, "engine", ENGINES))
@@ -554,7 +582,7 @@ def _run_engine(args: argparse.Namespace) -> LoopEngine:
         path = Path(run) / RUN_FILE
         if not path.is_file():
             raise DataError(Path(run), f"no {RUN_FILE}: not an `annotate simulate` run folder")
-        recorded = json.loads(path.read_text()).get("engine")
+        recorded = read_json_object(path, RUN_FORM).get("engine")
         if recorded != described:
             raise ConfigError(
                 "engine",

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from frugalseg.cli.options import count_option, non_negative, positive, seed_option
 from frugalseg.errors import ConfigError
 
 GRANULARITIES = ("frame", "rectangle", "superpixel")
@@ -84,17 +85,23 @@ def register_semantic(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--root", default=None, help="the data set folder")
     parser.add_argument("--split", default=None, help="split to annotate (default: the first)")
     parser.add_argument("--clips", type=_words, default=None, help="clip ids, comma-separated (default: all)")
-    parser.add_argument("--max-clips", type=int, default=None, help="use only the first n clips")
-    parser.add_argument("--max-frames", type=int, default=None, help="use only the first n frames of a clip")
-    parser.add_argument("--scale", type=float, default=1.0, help="shrink frames and labels by this factor")
+    parser.add_argument("--max-clips", type=count_option, default=None, help="use only the first n clips")
+    parser.add_argument(
+        "--max-frames", type=count_option, default=None, help="use only the first n frames of a clip"
+    )
+    parser.add_argument("--scale", type=positive, default=1.0, help="shrink frames and labels by this factor")
     parser.add_argument(
         "--granularities",
         type=_words,
         default=["frame"],
         help=f"sample granularities, comma-separated: {', '.join(GRANULARITIES)}",
     )
-    parser.add_argument("--rect-size", type=int, default=40, help="side of a rectangle sample, in pixels")
-    parser.add_argument("--segments", type=int, default=100, help="about how many superpixels per frame")
+    parser.add_argument(
+        "--rect-size", type=count_option, default=40, help="side of a rectangle sample, in pixels"
+    )
+    parser.add_argument(
+        "--segments", type=count_option, default=100, help="about how many superpixels per frame"
+    )
     parser.add_argument(
         "--selectors",
         type=_words,
@@ -107,19 +114,23 @@ def register_semantic(commands: argparse._SubParsersAction) -> None:
         default=[10.0],
         help="click budgets, %% of labelling every frame fully, comma-separated (one loop each)",
     )
-    parser.add_argument("--iterations", type=int, default=3, help="the budget is split equally over these")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random selector and of training")
+    parser.add_argument(
+        "--iterations", type=count_option, default=3, help="the budget is split equally over these"
+    )
+    parser.add_argument(
+        "--seed", type=seed_option, default=0, help="seed of the random selector and of training"
+    )
     parser.add_argument(
         "--no-baseline", action="store_true", help="skip flow propagation of the labelled frames"
     )
     parser.add_argument("--student", default="hrnetv2_w48", help="zoo student fine-tuned on each video")
     parser.add_argument("--init-weights", default=None, help="its initial weights (name, file or URL)")
-    parser.add_argument("--epochs", type=int, default=15, help="fine-tuning epochs per iteration")
-    parser.add_argument("--lr", type=float, default=0.004, help="initial SGD rate of each iteration")
-    parser.add_argument("--temporal-weight", type=float, default=1.0, help="λ of the temporal loss")
-    parser.add_argument("--batch-size", type=int, default=2, help="frames per fine-tuning batch")
+    parser.add_argument("--epochs", type=count_option, default=15, help="fine-tuning epochs per iteration")
+    parser.add_argument("--lr", type=positive, default=0.004, help="initial SGD rate of each iteration")
+    parser.add_argument("--temporal-weight", type=non_negative, default=1.0, help="λ of the temporal loss")
+    parser.add_argument("--batch-size", type=count_option, default=2, help="frames per fine-tuning batch")
     parser.add_argument("--accelerator", default="auto", help="Lightning accelerator (cpu, gpu, auto)")
-    parser.add_argument("--sheet-frames", type=int, default=8, help="frames on each contact sheet")
+    parser.add_argument("--sheet-frames", type=count_option, default=8, help="frames on each contact sheet")
     parser.add_argument("--out", default=None, help="output folder (a rerun resumes it)")
     parser.set_defaults(func=_semantic)
 

@@ -13,6 +13,14 @@ from frugalseg.autolabel.propagate import FlowPropagator, PropagationEngine, pro
 from frugalseg.autolabel.runs import LabellingSummary, TrainerOptions, anchored_clips
 from frugalseg.autolabel.store import LabelStore
 from frugalseg.cli.interop import register_interop
+from frugalseg.cli.options import (
+    ACCELERATORS,
+    count_option,
+    devices_option,
+    fraction,
+    non_negative,
+    seed_option,
+)
 from frugalseg.data.clips import LabelKind
 from frugalseg.data.formats import FORMATS, Format, SyntheticFormat, generate_synthetic_streets, get_format
 from frugalseg.errors import ConfigError
@@ -187,7 +195,9 @@ def _add_sam2_propagate_options(parser: argparse.ArgumentParser) -> None:
     sam2 = parser.add_argument_group("sam2 engine")
     add_sam2_model_options(sam2, checkpoint_required=False)
     sam2.add_argument(
-        "--sam2-image-size", type=int, help="SAM 2 input size, a multiple of 64 (default: the config's, 1024)"
+        "--sam2-image-size",
+        type=count_option,
+        help="SAM 2 input size, a multiple of 64 (default: the config's, 1024)",
     )
     sam2.add_argument(
         "--sam2-stuff",
@@ -207,11 +217,12 @@ def add_trainer_options(parser: argparse.ArgumentParser) -> None:
     trainer = parser.add_argument_group("several devices or nodes (Lightning)")
     trainer.add_argument(
         "--devices",
+        type=devices_option,
         help="run through Lightning's Trainer.predict on this many devices per node (e.g. 4, or auto); "
         "each process labels its share of the clips (or anchor frames) into the shared store",
     )
     trainer.add_argument(
-        "--accelerator", default="auto", help="Lightning accelerator with --devices (cpu, gpu, auto)"
+        "--accelerator", default="auto", choices=ACCELERATORS, help="Lightning accelerator with --devices"
     )
     trainer.add_argument(
         "--num-nodes", type=count_option, default=1, help="nodes with --devices (default: 1)"
@@ -290,22 +301,6 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _non_negative(text: str) -> float:
-    """A number of at least 0."""
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be at least 0, got {value:g}")
-    return value
-
-
-def count_option(text: str) -> int:
-    """A whole number of at least 1."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def _add_dataset_options(parser: argparse.ArgumentParser) -> None:
     """Options every labelling command shares: the data set, the split, the store, the progress bar."""
     parser.add_argument("--format", required=True, choices=list(FORMATS), help="data set layout")
@@ -370,9 +365,9 @@ def _add_refine_coarse(commands: argparse._SubParsersAction) -> None:
         help=f"comma-separated class names to refine (default: {','.join(REFINE_CLASSES)}), or 'all'",
     )
     parser.add_argument("--points", type=count_option, default=2, help="random points per object (points)")
-    parser.add_argument("--iterations", type=int, default=2, help="refinement iterations (points)")
+    parser.add_argument("--iterations", type=count_option, default=2, help="refinement iterations (points)")
     parser.add_argument(
-        "--agreement", type=float, default=0.9, help="fraction of coarse pixels a mask needs (auto)"
+        "--agreement", type=fraction, default=0.9, help="fraction of coarse pixels a mask needs (auto)"
     )
     parser.add_argument(
         "--points-per-side",
@@ -383,7 +378,7 @@ def _add_refine_coarse(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--overwrite", action="store_true", help="let refined masks overwrite coarse labels of other classes"
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random points")
+    parser.add_argument("--seed", type=seed_option, default=0, help="seed of the random points")
     add_trainer_options(parser)
     parser.set_defaults(func=_refine_coarse)
 
@@ -442,12 +437,12 @@ def _add_clicks(commands: argparse._SubParsersAction) -> None:
     )
     _add_dataset_options(parser)
     parser.add_argument(
-        "--radius", type=_non_negative, default=0, help="label pixels within this radius of a click"
+        "--radius", type=non_negative, default=0, help="label pixels within this radius of a click"
     )
     parser.add_argument(
         "--min-stuff-area", type=count_option, default=512, help="smallest stuff component that gets a click"
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of clicks placed off the centroid")
+    parser.add_argument("--seed", type=seed_option, default=0, help="seed of clicks placed off the centroid")
     add_trainer_options(parser)
     parser.set_defaults(func=_clicks)
 
@@ -479,7 +474,7 @@ def _add_boxes(commands: argparse._SubParsersAction) -> None:
     add_sam2_model_options(parser, checkpoint_required=True)
     parser.add_argument(
         "--filter-iou",
-        type=float,
+        type=fraction,
         default=None,
         help="simulate filtering bad masks: a mask whose IoU with the ground truth is lower "
         "becomes ignore over its box",
@@ -522,6 +517,7 @@ def _run_labelling(
     synthetic streets set is generated into ``--root`` when that folder is new or empty.
     """
     out = args.out
+    check_store_apart(out, args.root)
     if args.format == "synthetic" and not SyntheticFormat.looks_like(Path(args.root)):
         generate_synthetic_streets(args.root)
     options = {"masks": args.masks} if args.masks is not None else {}
@@ -533,6 +529,24 @@ def _run_labelling(
         f"{summary.skipped} skipped (already in {out}), {summary.seconds:.1f} s"
     )
     return 0
+
+
+def check_store_apart(out: str, root: str) -> None:
+    """Refuse a label store (``--out``) that is empty, the data set folder, inside it, or holds it.
+
+    Labels never go into a data set: a store inside it would be read as part of the data by the
+    next scan, and the data set's own files could be overwritten.
+    """
+    if not out.strip():
+        raise ConfigError("--out", "is empty: name the label store folder (outside the data set)")
+    store, data = Path(out).resolve(), Path(root).resolve()
+    if store == data or data in store.parents or store in data.parents:
+        where = "is" if store == data else "is inside" if data in store.parents else "holds"
+        raise ConfigError(
+            "--out",
+            f"{out} {where} the data set folder {root}: labels never go into a data set; "
+            "give a label store folder outside it",
+        )
 
 
 def _fmt(value: float | None) -> str:

@@ -22,7 +22,10 @@ error that says where it looked.
 from __future__ import annotations
 
 import importlib
+import inspect
+import shutil
 import sys
+import urllib.error
 import urllib.parse
 import warnings
 from collections.abc import Callable, Sequence
@@ -37,7 +40,7 @@ from frugalseg.cli.callbacks import PrintMetrics
 from frugalseg.data.io import cache_dir
 from frugalseg.datamodules.datamodule import VideoSegDataModule
 from frugalseg.datamodules.vos import VOSDataModule
-from frugalseg.errors import ConfigError
+from frugalseg.errors import ConfigError, WeightsError
 from frugalseg.lightning_modules import VideoSegmentationModule, VOSModule
 from frugalseg.lightning_modules.prediction_writer import SegmentationPredictionWriter
 
@@ -129,8 +132,9 @@ class TaskCLI(LightningCLI):
         """Parse, then check a local ``--ckpt_path`` with frugalseg's weights-only reader.
 
         LightningCLI reads the checkpoint's hyper-parameters right after parsing, and would end in a
-        traceback.
+        traceback. A ``--config`` file is read first (`check_config_files`).
         """
+        check_config_files(sys.argv[1:] if args is None else args if isinstance(args, list | tuple) else [])
         super().parse_arguments(parser, args)
         subcommand = self.config.get("subcommand")
         if not subcommand:
@@ -141,7 +145,29 @@ class TaskCLI(LightningCLI):
         if path and Path(path).is_file():
             from frugalseg.zoo import torch_load
 
-            torch_load(path)
+            self._refuse_other_student(config, path, torch_load(path))
+
+    def _refuse_other_student(self, config: Any, path: str, checkpoint: Any) -> None:
+        """Refuse a checkpoint of another student than the one the command line chose.
+
+        LightningCLI builds the model from the checkpoint's hyper-parameters, so without this
+        ``--model.student pspnet_r18 --ckpt_path tmanet.ckpt`` would train TMANet and say nothing.
+        A student left at the task's default is not a choice: the checkpoint's is used.
+        """
+        stored = (checkpoint.get("hyper_parameters") or {}) if isinstance(checkpoint, dict) else {}
+        model = config.get("model")
+        options = getattr(model, "init_args", model)
+        chosen = getattr(options, "student", None) if options is not None else None
+        if "student" not in stored or chosen is None or chosen == stored["student"]:
+            return
+        default = inspect.signature(self.task_class(config)).parameters.get("student")
+        if default is not None and chosen == default.default:
+            return
+        raise ConfigError(
+            "--model.student",
+            f"{chosen!r} was asked for, but the checkpoint {path} holds a {stored['student']!r} student: "
+            f"give --model.student {stored['student']} to use it, or another checkpoint",
+        )
 
     @staticmethod
     def _refuse_unpickling(config: Any) -> None:
@@ -152,6 +178,32 @@ class TaskCLI(LightningCLI):
                 "from it. To use a checkpoint you trust that holds other objects, load it yourself with "
                 "torch.load(path, weights_only=False) and save its 'state_dict' alone",
             )
+
+    def _run_subcommand(self, subcommand: str) -> None:
+        """Run the subcommand; if it fails before its first training step, remove the run folder it made.
+
+        The logger's folder (``version_N`` with its event file, ``config.yaml``, ``samples.json``) is
+        made as the run starts, before the data is read; a command refused for bad input leaves none.
+        A run that failed after training steps keeps its folder (its checkpoints are worth keeping).
+        """
+        run_folder = self._new_run_folder()
+        try:
+            super()._run_subcommand(subcommand)
+        except BaseException:
+            if run_folder is not None and run_folder.is_dir() and self.trainer.global_step == 0:
+                shutil.rmtree(run_folder, ignore_errors=True)
+            raise
+
+    def _new_run_folder(self) -> Path | None:
+        """The outermost folder this run's logger will make (None when its folder exists, or no logger)."""
+        logger = self.trainer.logger
+        folder = getattr(logger, "log_dir", None)
+        if folder is None or not self.trainer.is_global_zero or Path(folder).exists():
+            return None
+        new = Path(folder).absolute()
+        while not new.parent.exists():
+            new = new.parent
+        return new
 
     def before_fit(self) -> None:
         """Resolve ``--ckpt_path`` safely before Lightning reads it."""
@@ -181,7 +233,10 @@ class TaskCLI(LightningCLI):
         elif urllib.parse.urlparse(str(path)).scheme in ("http", "https", "file"):
             from frugalseg.zoo import download
 
-            config["ckpt_path"] = str(download(str(path), cache_dir() / "checkpoints"))
+            try:
+                config["ckpt_path"] = str(download(str(path), cache_dir() / "checkpoints"))
+            except OSError as err:  # HTTP errors (404), refused connections, timeouts
+                raise WeightsError(str(path), f"cannot download the checkpoint: {_reason(err)}") from err
         elif not Path(path).is_file():
             raise ConfigError("--ckpt_path", f"{path}: checkpoint file does not exist")
         from frugalseg.zoo import torch_load
@@ -255,6 +310,47 @@ class FrugalsegCLI(TaskCLI):
         config = self.config_init[self.subcommand]
         if config.get("return_predictions") is None:
             config["return_predictions"] = False
+
+
+def _reason(error: OSError) -> str:
+    """Why a download failed, in one line (``the server answered HTTP 404 (Not Found)``)."""
+    if isinstance(error, urllib.error.HTTPError):
+        return f"the server answered HTTP {error.code} ({error.reason})"
+    reason = getattr(error, "reason", None) or error
+    text = getattr(reason, "strerror", None) or str(reason)
+    return text[0].lower() + text[1:] if text else type(error).__name__
+
+
+def check_config_files(words: Sequence[str]) -> None:
+    """Refuse a ``--config`` file that is missing, not YAML, or not a mapping, naming the file and why.
+
+    jsonargparse reports these without the file's name (``<unicode string>``, ``Unexpected config``).
+    """
+    import yaml  # type: ignore[import-untyped]
+
+    paths = [words[i + 1] for i, word in enumerate(words[:-1]) if word in ("--config", "-c")]
+    paths += [word.split("=", 1)[1] for word in words if word.startswith("--config=")]
+    for path in paths:
+        file = Path(path)
+        if not file.is_file() and ":" in path:  # jsonargparse also takes the YAML text itself
+            continue
+        if not file.is_file():
+            raise ConfigError("--config", f"{path}: config file does not exist")
+        try:
+            content = yaml.safe_load(file.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as err:
+            raise ConfigError("--config", f"{path}: not a text file ({err.reason})") from err
+        except yaml.YAMLError as err:
+            where = getattr(err, "problem_mark", None)
+            at = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""
+            problem = getattr(err, "problem", None) or str(err)
+            raise ConfigError("--config", f"{path}: not valid YAML{at}: {problem}") from err
+        if content is not None and not isinstance(content, dict):
+            raise ConfigError(
+                "--config",
+                f"{path}: holds a YAML {type(content).__name__}, not a mapping of options "
+                "(trainer:, model:, data: …)",
+            )
 
 
 def run_lightning_cli(argv: Sequence[str]) -> FrugalsegCLI:

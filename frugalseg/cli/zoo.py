@@ -7,9 +7,11 @@ weights, convert official ones.
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from frugalseg.cli.options import count_option
 from frugalseg.zoo import (
     CONVERTERS,
     HUB_FILES,
@@ -96,7 +98,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     convert.add_argument("--name", default=None, help="published name (default: <architecture>-official)")
     convert.add_argument("--arch", default=None, help="zoo architecture (default: read from the checkpoint)")
     convert.add_argument(
-        "--num-classes", type=int, default=None, help="classes (default: from the classifier)"
+        "--num-classes", type=count_option, default=None, help="classes (default: from the classifier)"
     )
     convert.set_defaults(func=_convert)
 
@@ -141,15 +143,49 @@ def _publish(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    console = Console(width=200)
-    console.print(_models_table(list_models(args.filter, task=args.task, pretrained=args.pretrained)))
+    from frugalseg.errors import WeightsError
+
     directory = Path(args.dir or checkpoints_dir())
     models = read_index(directory)["models"]
+    for name, entry in models.items():  # before printing anything
+        problem = _entry_problem(entry)
+        if problem is not None:
+            raise WeightsError(directory / INDEX_FILE, f"entry {name!r}: {problem}")
+    console = Console(width=200)
+    console.print(_models_table(list_models(args.filter, task=args.task, pretrained=args.pretrained)))
     if not models:
         print(f"no published weights in {directory / INDEX_FILE}")
         return 0
     console.print(_weights_table(directory, models))
     return 0
+
+
+#: The fields `zoo list` shows of an index entry, with their JSON types.
+_LISTED_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "architecture": str,
+    "num_classes": int,
+    "num_frames": int,
+    "size_bytes": int,
+    "sha256": str,
+}
+
+
+def _entry_problem(entry: Any) -> str | None:
+    """What keeps an index entry from being listed (a missing field, text metrics…), or None."""
+    if not isinstance(entry, dict):
+        return f"must be a JSON object, got {type(entry).__name__}"
+    for field, kind in _LISTED_FIELDS.items():
+        if field not in entry:
+            return f"lacks field {field!r}"
+        if not isinstance(entry[field], kind) or isinstance(entry[field], bool):
+            return f"field {field!r} has the wrong type: {json.dumps(entry[field])[:60]}"
+    metrics = entry.get("metrics", {})
+    if not isinstance(metrics, dict):
+        return f"field 'metrics' must map metric names to numbers, got {json.dumps(metrics)[:60]}"
+    for metric, value in metrics.items():
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            return f"metric {metric!r} is {json.dumps(value)[:60]}, not a number"
+    return None
 
 
 def _models_table(names: list[str]) -> Table:

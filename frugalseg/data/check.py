@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,10 +20,11 @@ def open_dataset(root: str | Path, format_name: str | None = None) -> Format:
 def check_clip(
     fmt: Format, clip: Clip, decoded: dict[Path, tuple[int, int] | DataError] | None = None
 ) -> list[Problem]:
-    """Decode every frame and label of ``clip``; compare label and frame sizes.
+    """Decode every frame and label of ``clip`` (its labels and the format's ground truth); compare sizes.
 
-    ``decoded`` keeps each frame's size (or error) across calls, for formats whose clips share
-    frames (CamVid, VEIS: every clip holds its whole sequence), so that a frame is decoded once.
+    Frames are decoded strictly (`read_frame`: damaged JPEG data is an error). ``decoded`` keeps each
+    file's size (or error) across calls, for formats whose clips share frames and labels (CamVid,
+    VEIS: every clip holds its whole sequence), so that a file is decoded once.
     """
     problems: list[Problem] = []
     frame_shapes: dict[int, tuple[int, int]] = {}
@@ -31,7 +33,7 @@ def check_clip(
         path = clip.frame_path(offset)
         if path not in decoded:
             try:
-                decoded[path] = read_frame(path).shape[:2]
+                decoded[path] = read_frame(path, strict=True).shape[:2]
             except DataError as error:
                 decoded[path] = error
         found = decoded[path]
@@ -50,22 +52,26 @@ def check_clip(
                         f"frame size {shape[1]}×{shape[0]} differs from the clip's {anchor[1]}×{anchor[0]}",
                     )
                 )
-    for offset, refs in clip.labels.items():
-        for ref in refs:
-            try:
-                label = fmt.read_label(ref)
-            except DataError as error:
-                problems.append(Problem.from_error(error))
-                continue
-            frame_shape = frame_shapes.get(offset)
-            if frame_shape is not None and label.shape != frame_shape:
-                problems.append(
-                    Problem(
-                        ref.path,
-                        f"label size {label.shape[1]}×{label.shape[0]} differs from its frame's "
-                        f"{frame_shape[1]}×{frame_shape[0]} ({clip.frame_path(offset).name})",
-                    )
+    labels = [(offset, ref) for offset, refs in clip.labels.items() for ref in refs]
+    labels += [(offset, ref) for offset, ref in fmt.ground_truth(clip).items() if (offset, ref) not in labels]
+    for offset, ref in labels:
+        if ref.path in decoded:  # a label shared by clips (CamVid's stills) is read once
+            continue
+        decoded[ref.path] = (0, 0)
+        try:
+            label = fmt.read_label(ref)
+        except DataError as error:
+            problems.append(Problem.from_error(error))
+            continue
+        frame_shape = frame_shapes.get(offset)
+        if frame_shape is not None and label.shape != frame_shape:
+            problems.append(
+                Problem(
+                    ref.path,
+                    f"label size {label.shape[1]}×{label.shape[0]} differs from its frame's "
+                    f"{frame_shape[1]}×{frame_shape[0]} ({clip.frame_path(offset).name})",
                 )
+            )
     return problems
 
 
@@ -85,7 +91,7 @@ def check_dataset(
         fmt = open_dataset(root, format_name)
     except DataError as error:
         return [Problem.from_error(error)]
-    problems: list[Problem] = []
+    problems = unreadable_folders(Path(root))
     clips: list[Clip] = []
     for split in fmt.splits():
         split_clips, found = fmt.scan(split)
@@ -102,3 +108,18 @@ def check_dataset(
         if advance is not None:
             advance()
     return list(dict.fromkeys(problems))  # a frame shared by clips is reported once
+
+
+def unreadable_folders(root: Path) -> list[Problem]:
+    """A problem for each folder under ``root`` that cannot be listed (its files would go unseen)."""
+    problems: list[Problem] = []
+
+    def report(error: OSError) -> None:
+        why = "permission denied" if isinstance(error, PermissionError) else error.strerror
+        problems.append(
+            Problem(Path(error.filename), f"{why}: cannot list the folder; its files are not checked")
+        )
+
+    for _ in os.walk(root, onerror=report):
+        pass
+    return problems

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 
 from frugalseg.data.clips import IGNORE_INDEX
-from frugalseg.errors import ConfigError
+from frugalseg.errors import ConfigError, DataError
 
 RGB = tuple[int, int, int]
 
@@ -29,12 +30,15 @@ class ClassTable:
             objects go one per instance of these, one per connected region of the others.
         label_ids: the data set's own label id of each train id, where it has one (Cityscapes label
             ids, what its benchmark server takes); None when train ids are the data set's ids.
+        void_ids: the data set's label ids of no train class (Cityscapes' ego vehicle, out of roi…),
+            read as ignore (as is 255); a file holding an id of none of these is refused.
     """
 
     names: tuple[str, ...]
     palette: tuple[RGB, ...]
     instance_classes: tuple[int, ...] = ()
     label_ids: tuple[int, ...] | None = None
+    void_ids: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if len(self.names) != len(self.palette):
@@ -56,6 +60,20 @@ class ClassTable:
         else:
             table[list(self.label_ids)] = np.arange(self.num_classes)
         return table
+
+    def check_label_ids(self, label: np.ndarray, path: str | Path) -> None:
+        """Raise `DataError` naming ``path`` when ``label`` holds label ids no class or void has."""
+        known = np.zeros(256, dtype=bool)
+        known[[*(self.label_ids or range(self.num_classes)), *self.void_ids, IGNORE_INDEX]] = True
+        present = np.bincount(label.ravel(), minlength=256).astype(bool)
+        unknown = np.flatnonzero(present & ~known)
+        if unknown.size:
+            valid = np.flatnonzero(known)
+            raise DataError(
+                path,
+                f"label ids {unknown.tolist()} belong to no class (the data set's ids are "
+                f"{valid.min()}…{valid[-2]} and {IGNORE_INDEX}): not a label-id file of this data set",
+            )
 
     @cached_property
     def train_id_to_label_id(self) -> np.ndarray:
@@ -84,6 +102,7 @@ def _cityscapes() -> ClassTable:
         palette=tuple((int(label.color[0]), int(label.color[1]), int(label.color[2])) for label in train),
         instance_classes=tuple(label.trainId for label in train if label.hasInstances),
         label_ids=tuple(int(label.id) for label in train),
+        void_ids=tuple(int(label.id) for label in labels if label.id >= 0 and label not in train),
     )
 
 

@@ -9,8 +9,14 @@ dataset is found from the message alone.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import cv2
 import numpy as np
@@ -72,14 +78,42 @@ def whole_image(path: str | Path) -> bool:
     return True
 
 
+#: Bytes of a frame's start that `frame_fingerprint` hashes (headers and the first rows of pixels).
+FINGERPRINT_BYTES = 64 * 1024
+
+
+def frame_fingerprint(path: str | Path) -> str:
+    """``"<file size>:<sha256 of its first 64 KiB, 16 hex>"``: tells a frame from another of the same name.
+
+    Cheap (one read of at most 64 KiB, no decoding) and free of modification times, so a copied or
+    re-extracted data set keeps its fingerprints while frames of another recording or seed do not.
+    """
+    video_frame = _video_frame(path)
+    if video_frame is not None:  # a frame inside a video: the video's fingerprint and the frame's index
+        return f"{frame_fingerprint(video_frame[0])}/{video_frame[1]}"
+    path = Path(path)
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(FINGERPRINT_BYTES)
+            size = os.fstat(handle.fileno()).st_size
+    except OSError as err:
+        raise DataError(path, f"cannot read the file ({err.strerror})") from err
+    return f"{size}:{hashlib.sha256(head).hexdigest()[:16]}"
+
+
+#: The most pixels frugalseg decodes from one image (8192×8192): a larger file is refused before it is
+#: decoded (a decompression bomb, or a frame far larger than any video's, would exhaust memory).
+MAX_IMAGE_PIXELS = 8192 * 8192
+_LIMIT = f"{MAX_IMAGE_PIXELS / 1e6:.0f} Mpx, 8192×8192"
+
+
 def image_size(path: str | Path) -> tuple[int, int]:
-    """(width, height) of an image, read from its header only.
+    """(width, height) of an image, read from its header only (a frame inside a video: the video's).
 
     Raises:
-        DataError: naming the file when it does not exist or its header cannot be read.
+        DataError: naming the file when it does not exist, cannot be read (permissions), its header
+            cannot be decoded, or it holds more than `MAX_IMAGE_PIXELS` pixels.
     """
-    from PIL import Image, UnidentifiedImageError
-
     video_frame = _video_frame(path)
     if video_frame is not None:
         from frugalseg.data.videos import video_index
@@ -90,22 +124,61 @@ def image_size(path: str | Path) -> tuple[int, int]:
     path = Path(path)
     _check_exists(path)
     try:
-        with Image.open(path) as image:
-            width, height = image.size
-            return width, height
-    except (UnidentifiedImageError, OSError) as err:
+        with open(path, "rb") as handle:
+            width, height = _png_size(handle.read(24)) or _pil_size(handle, path)
+    except PermissionError as err:
+        raise DataError(path, "permission denied: cannot read the file (check its owner and mode)") from err
+    if width * height > MAX_IMAGE_PIXELS:
+        raise DataError(
+            path,
+            f"image of {width}×{height} ({width * height / 1e6:.0f} Mpx) is larger than frugalseg decodes "
+            f"({_LIMIT}): a decompression bomb or a wrong file; shrink it",
+        )
+    return width, height
+
+
+def _png_size(head: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG's IHDR chunk, or None when ``head`` is not a PNG's start."""
+    if not head.startswith(_PNG_HEAD) or head[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
+def _pil_size(handle: BinaryIO, path: Path) -> tuple[int, int]:
+    """(width, height) of any image PIL reads, from its header (``handle`` is rewound)."""
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    handle.seek(0)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the limit is frugalseg's
+            with Image.open(handle) as image:
+                width, height = image.size
+                return width, height
+    except Image.DecompressionBombError as err:  # over twice PIL's own limit
+        raise DataError(path, f"image is larger than frugalseg decodes ({_LIMIT}): {err}") from err
+    except UnidentifiedImageError as err:
+        raise DataError(path, "cannot decode image (corrupt or not an image)") from err
+    except OSError as err:
         raise DataError(path, f"cannot decode image (corrupt or not an image: {err})") from err
 
 
-def read_frame(path: str | Path) -> np.ndarray:
+def read_frame(path: str | Path, *, strict: bool = False) -> np.ndarray:
     """Read a video frame as an H×W×3 uint8 RGB array (OpenCV decodes faster than PIL).
 
     ``path`` is an image file, or a frame inside a video file (``clip.mp4/00012``: frame 12 in
     presentation order, decoded by `frugalseg.data.videos.read_video_frame`).
 
+    The header is read first (`image_size`: permissions, size limit). ``strict`` also decodes a
+    JPEG with libjpeg-turbo's warnings as errors, which finds damaged data (a zeroed or overwritten
+    stretch) that decoders otherwise fill with made-up pixels; `frugalseg data check` uses it.
+
     Raises:
-        DataError: naming the file when it does not exist, cannot be decoded, or is truncated (for a
-            video: naming the video and the frame).
+        DataError: naming the file when it does not exist, cannot be read or decoded, is truncated,
+            too large, or (``strict``) holds corrupt JPEG data (for a video: naming the video and
+            the frame).
     """
     video_frame = _video_frame(path)
     if video_frame is not None:
@@ -113,13 +186,27 @@ def read_frame(path: str | Path) -> np.ndarray:
 
         return read_video_frame(*video_frame)
     path = Path(path)
-    _check_exists(path)
+    image_size(path)
+    if not whole_image(path):
+        raise DataError(path, "the image file ends early (truncated): its decoded pixels would be wrong")
+    data = path.read_bytes() if strict else b""
+    if data.startswith(_JPEG_HEAD):
+        return _decode_jpeg_strictly(data, path)
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
         raise DataError(path, "cannot decode image (corrupt or not an image)")
-    if not whole_image(path):
-        raise DataError(path, "the image file ends early (truncated): its decoded pixels would be wrong")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def _decode_jpeg_strictly(data: bytes, path: Path) -> np.ndarray:
+    """A JPEG file's RGB pixels, decoded with every libjpeg warning an error (`DataError` naming it)."""
+    import simplejpeg
+
+    try:
+        rgb: np.ndarray = simplejpeg.decode_jpeg(data, colorspace="RGB", strict=True)
+    except ValueError as err:
+        raise DataError(path, f"corrupt JPEG data ({err}): decoders fill it with made-up pixels") from err
+    return rgb
 
 
 def read_label(
@@ -132,7 +219,7 @@ def read_label(
     0…num_classes−1 and 255 are rejected so that a wrong file cannot silently train the wrong classes.
     """
     path = Path(path)
-    _check_exists(path)
+    image_size(path)
     label = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if label is None:
         raise DataError(path, "cannot decode image (corrupt or not an image)")
@@ -155,6 +242,22 @@ def check_label_values(label: np.ndarray, num_classes: int, path: str | Path) ->
         raise DataError(path, f"label values {bad.tolist()} outside 0..{num_classes - 1} and {IGNORE_INDEX}")
 
 
+def read_json_object(path: str | Path, form: str = "a JSON object") -> dict[str, Any]:
+    """A JSON file holding an object; `DataError` naming the file when it is missing, not JSON or not one.
+
+    ``form`` says what the object should hold, for the message.
+    """
+    path = Path(path)
+    _check_exists(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DataError(path, f"not valid JSON ({err}); expected {form}") from err
+    if not isinstance(data, dict):
+        raise DataError(path, f"holds a JSON {type(data).__name__}; expected {form}")
+    return data
+
+
 def encode_png(array: np.ndarray, path: str | Path) -> bytes:
     """``array`` encoded as PNG bytes (3-channel arrays are RGB); ``path`` names it in an error."""
     image = cv2.cvtColor(array, cv2.COLOR_RGB2BGR) if array.ndim == 3 and array.shape[2] == 3 else array
@@ -167,3 +270,20 @@ def encode_png(array: np.ndarray, path: str | Path) -> bytes:
 def write_png_atomic(path: str | Path, array: np.ndarray) -> None:
     """Write ``array`` as a PNG with `write_bytes_atomic`; 3-channel arrays are RGB."""
     write_bytes_atomic(path, encode_png(array, path))
+
+
+@contextlib.contextmanager
+def removed_on_failure(folder: str | Path) -> Iterator[Path]:
+    """Remove ``folder`` when the block fails, if the block made it (it was absent or empty before).
+
+    A command refused for bad input leaves nothing behind; a folder that held a run before (one to
+    resume) is never removed.
+    """
+    folder = Path(folder)
+    made_here = not folder.exists() or (folder.is_dir() and not any(folder.iterdir()))
+    try:
+        yield folder
+    except BaseException:
+        if made_here and folder.is_dir():
+            shutil.rmtree(folder, ignore_errors=True)
+        raise

@@ -17,10 +17,11 @@ from frugalseg.data.classes import ClassTable
 from frugalseg.data.clips import IGNORE_INDEX, Clip, LabelKind
 from frugalseg.data.formats import FORMATS, Format, detect_format, get_format
 from frugalseg.data.formats.synthetic import default_synthetic_root, generate_synthetic_streets
-from frugalseg.data.io import cache_dir
+from frugalseg.data.io import cache_dir, image_size
 from frugalseg.data.normalization import IMAGENET_MEAN
 from frugalseg.data.sources import LabelSource
 from frugalseg.datamodules.dataset import ClipSampleDataset
+from frugalseg.datamodules.options import NonNegativeInt, PositiveFloat, PositiveInt, Probability
 from frugalseg.datamodules.predict import PredictDataset, folder_items, split_items
 from frugalseg.datamodules.recipes import (
     Sample,
@@ -117,29 +118,29 @@ class VideoSegDataModule(L.LightningDataModule):
         format: str | None = None,
         masks: str | None = None,
         recipe: str = "B3",
-        budget: int | None = None,
-        seed: int = 0,
-        num_frames: int = 3,
+        budget: PositiveInt | None = None,
+        seed: NonNegativeInt = 0,
+        num_frames: PositiveInt = 3,
         train_split: str = "train",
         val_split: str = "val",
         test_split: str | None = None,
-        crop_size: tuple[int, int] | None = None,
-        scale_range: tuple[float, float] = (0.5, 2.0),
-        flip_prob: float = 0.5,
-        load_scale: float = 1.0,
-        batch_size: int = 4,
-        val_batch_size: int | None = None,
-        num_workers: int = 2,
+        crop_size: tuple[PositiveInt, PositiveInt] | None = None,
+        scale_range: tuple[PositiveFloat, PositiveFloat] = (0.5, 2.0),
+        flip_prob: Probability = 0.5,
+        load_scale: PositiveFloat = 1.0,
+        batch_size: PositiveInt = 4,
+        val_batch_size: PositiveInt | None = None,
+        num_workers: NonNegativeInt = 2,
         pseudo_labels: LabelSource | str | None = None,
         click_labels: LabelSource | str | None = None,
         refined_labels: LabelSource | str | None = None,
-        min_confidence: float = 0.0,
+        min_confidence: Probability = 0.0,
         temporal_consistency: bool = True,
         synthetic_clips: dict[str, int] | None = None,
         train_temporal_pair: bool = False,
         train_same_frame: bool = False,
-        neighbours: int = 0,
-        neighbour_window: int = 4,
+        neighbours: NonNegativeInt = 0,
+        neighbour_window: NonNegativeInt = 4,
         predict_split: str | None = None,
         predict_frames: str | None = None,
         predict_stream: bool = False,
@@ -263,6 +264,7 @@ class VideoSegDataModule(L.LightningDataModule):
         if stage == "fit":
             clips = fmt.clips(self.hparams["train_split"])
             check_served(self.recipe, clips)
+            self._check_crop(clips)
             for kind in self.needed_labels():
                 self.source(kind).attach(fmt, self.hparams["train_split"], clips)
             self.samples = draw_samples(self.recipe, clips, self.hparams["budget"], self.hparams["seed"])
@@ -330,6 +332,26 @@ class VideoSegDataModule(L.LightningDataModule):
         samples = [Sample(clip.clip_id, 0, LabelKind.FINE) for clip in clips]
         temporal = temporal and all(clip.has_frame(-1) for clip in clips)
         return self._dataset(fmt, clips, samples, temporal=temporal)
+
+    def _check_crop(self, clips: list[Clip]) -> None:
+        """Refuse a training crop larger than the frames at their largest scale: it would be mostly fill.
+
+        The frames' size is read from the first clip's anchor frame header (``load_scale`` applied).
+        """
+        crop = self.hparams["crop_size"]
+        if not crop or not clips:
+            return
+        path = clips[0].frame_path(0)
+        width, height = image_size(path)
+        largest = self.hparams["load_scale"] * max(self.hparams["scale_range"])
+        if crop[0] > round(height * largest) or crop[1] > round(width * largest):
+            raise ConfigError(
+                "data.crop_size",
+                f"a crop of {crop[0]}×{crop[1]} (height×width) is larger than the training frames, "
+                f"{round(height * largest)}×{round(width * largest)} at their largest (frames "
+                f"{height}×{width} as {path.name}, load_scale {self.hparams['load_scale']:g}, "
+                f"scale_range up to {max(self.hparams['scale_range']):g}): lower data.crop_size",
+            )
 
     def _check_memory(self, dataset: ClipSampleDataset) -> None:
         """Refuse a training batch that cannot fit in the device's free memory (`batch_bytes`)."""

@@ -28,6 +28,7 @@ from frugalseg.data.formats.davis import DavisFormat, MoseFormat
 from frugalseg.data.io import read_frame
 from frugalseg.data.normalization import IMAGENET_MEAN
 from frugalseg.datamodules.frames import resize_by
+from frugalseg.datamodules.options import NonNegativeInt, PositiveFloat, PositiveInt, Probability
 from frugalseg.datamodules.transforms import Normalize
 from frugalseg.errors import ConfigError, DataError
 
@@ -243,19 +244,19 @@ class VOSDataModule(L.LightningDataModule):
         train_split: str = "train",
         val_split: str = "val",
         test_split: str | None = None,
-        clip_length: int = 3,
-        max_skip: tuple[int, int] = (0, 25),
-        skip_every_epochs: int = 1,
-        train_objects: int = 3,
-        max_objects: int = 10,
-        crop_size: tuple[int, int] | None = (384, 384),
-        scale_range: tuple[float, float] = (0.8, 1.2),
-        flip_prob: float = 0.5,
-        load_scale: float = 1.0,
-        clips_per_sequence: int = 8,
-        batch_size: int = 4,
-        num_workers: int = 2,
-        seed: int = 0,
+        clip_length: PositiveInt = 3,
+        max_skip: tuple[NonNegativeInt, NonNegativeInt] = (0, 25),
+        skip_every_epochs: PositiveInt = 1,
+        train_objects: PositiveInt = 3,
+        max_objects: PositiveInt = 10,
+        crop_size: tuple[PositiveInt, PositiveInt] | None = (384, 384),
+        scale_range: tuple[PositiveFloat, PositiveFloat] = (0.8, 1.2),
+        flip_prob: Probability = 0.5,
+        load_scale: PositiveFloat = 1.0,
+        clips_per_sequence: PositiveInt = 8,
+        batch_size: PositiveInt = 4,
+        num_workers: NonNegativeInt = 2,
+        seed: NonNegativeInt = 0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()

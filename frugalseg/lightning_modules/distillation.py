@@ -27,6 +27,7 @@ from typing import Any, Protocol, cast
 
 import torch
 
+from frugalseg.datamodules.options import NonNegativeFloat, PositiveFloat, PositiveInt
 from frugalseg.errors import ConfigError
 from frugalseg.flow import backward_warp
 from frugalseg.lightning_modules.segmentation import VideoSegmentationModule
@@ -90,10 +91,10 @@ class DistillationModule(VideoSegmentationModule):
         teacher: str = "deeplabv3plus_r101",
         teacher_args: dict[str, Any] | None = None,
         teacher_weights: str | None = None,
-        teacher_frames: int | None = None,
-        kd_weight: float = 1.0,
-        mfd_weight: float = 1.0,
-        kd_temperature: float = 1.0,
+        teacher_frames: PositiveInt | None = None,
+        kd_weight: NonNegativeFloat = 1.0,
+        mfd_weight: NonNegativeFloat = 1.0,
+        kd_temperature: PositiveFloat = 1.0,
         kd_terms: list[KDTerm] | None = None,
         mfd_detach_warped: bool = False,
         **kwargs: Any,

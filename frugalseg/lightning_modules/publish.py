@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from frugalseg.errors import ConfigError, WeightsError
+from frugalseg.errors import ConfigError, DataError, WeightsError
 from frugalseg.zoo import (
     check_name,
     imagenet_normalization,
@@ -33,9 +34,12 @@ def read_metrics(path: str | Path) -> dict[str, float]:
     if not path.is_file():
         raise WeightsError(path, "metrics file does not exist")
     if path.suffix == ".json":
-        values = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(values, dict):
-            raise WeightsError(path, "expected a JSON object of metric name → value")
+        try:
+            values = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise WeightsError(path, f"not valid JSON ({err})") from err
+        if not isinstance(values, dict) or not all(_is_number(v) for v in values.values()):
+            raise WeightsError(path, "expected a JSON object of metric name → number")
         return {str(k): float(v) for k, v in values.items()}
     metrics: dict[str, float] = {}
     with path.open(newline="") as handle:
@@ -46,6 +50,11 @@ def read_metrics(path: str | Path) -> dict[str, float]:
     if not metrics:
         raise WeightsError(path, "no val/ or test/ metric found")
     return dict(sorted(metrics.items()))
+
+
+def _is_number(value: object) -> bool:
+    """A finite JSON number (not a boolean, not text)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _checkpoint_metrics(checkpoint: dict[str, Any]) -> dict[str, float]:
@@ -77,7 +86,7 @@ def _training_record(ckpt: Path, checkpoint: dict[str, Any], run_dir: Path | Non
     }
     samples_path = run_dir / "samples.json"
     if samples_path.is_file():
-        samples = json.loads(samples_path.read_text(encoding="utf-8"))
+        samples = _read_samples(samples_path)
         sources: dict[str, int] = {}
         for sample in samples["samples"]:
             sources[sample["kind"]] = sources.get(sample["kind"], 0) + 1
@@ -91,6 +100,21 @@ def _training_record(ckpt: Path, checkpoint: dict[str, Any], run_dir: Path | Non
         record["config"] = config.read_text(encoding="utf-8")
         record["command"] = f"frugalseg fit --config {_display_path(config)}"
     return record
+
+
+def _read_samples(path: Path) -> dict[str, Any]:
+    """A run's ``samples.json`` (recipe, cost, and samples each with a kind), or `DataError` naming it."""
+    try:
+        samples = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DataError(path, f"not valid JSON ({err})") from err
+    if not isinstance(samples, dict) or not {"recipe", "cost", "samples"} <= samples.keys():
+        raise DataError(path, "not a run's samples.json (an object with recipe, cost and samples)")
+    if not isinstance(samples["samples"], list) or not all(
+        isinstance(sample, dict) and isinstance(sample.get("kind"), str) for sample in samples["samples"]
+    ):
+        raise DataError(path, "'samples' must be a list of objects each with a 'kind'")
+    return samples
 
 
 def _display_path(path: Path) -> str:
@@ -121,6 +145,9 @@ def publish_checkpoint(
     whose text the card keeps). With ``hub_folder``, the files of a Hub model repository are written
     there instead (`write_hub_folder`; ``repo_id`` is the ``ORG/NAME`` its README loads it by).
     """
+    check_name(name)
+    if run_dir is not None and not Path(run_dir).is_dir():
+        raise ConfigError("--run-dir", f"{run_dir}: run folder does not exist")
     ckpt = Path(ckpt)
     loaded = read_torch_weights(ckpt)
     if not loaded.card:

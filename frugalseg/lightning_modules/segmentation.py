@@ -13,6 +13,7 @@ from torchvision.utils import make_grid
 
 from frugalseg.data.clips import IGNORE_INDEX
 from frugalseg.data.normalization import IMAGENET_MEAN, IMAGENET_STD
+from frugalseg.datamodules.options import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 from frugalseg.errors import ConfigError
 from frugalseg.lightning_modules.base import BaseTask
 from frugalseg.losses import RoutedLoss, temporal_consistency_loss
@@ -79,20 +80,20 @@ class VideoSegmentationModule(BaseTask):
         student_args: dict | None = None,
         num_classes: int = 19,
         ignore_index: int = IGNORE_INDEX,
-        num_frames: int = 3,
+        num_frames: PositiveInt = 3,
         class_names: list[str] | None = None,
         losses: dict[str, str | dict[str, float]] | None = None,
         loss_args: dict[str, dict[str, Any]] | None = None,
-        lr: float = 0.01,
-        momentum: float = 0.9,
-        weight_decay: float = 5e-4,
-        poly_power: float = 0.9,
-        min_lr: float = 1e-4,
-        boundary_width: int = 2,
-        log_images: int = 4,
+        lr: PositiveFloat = 0.01,
+        momentum: NonNegativeFloat = 0.9,
+        weight_decay: NonNegativeFloat = 5e-4,
+        poly_power: NonNegativeFloat = 0.9,
+        min_lr: NonNegativeFloat = 1e-4,
+        boundary_width: PositiveInt = 2,
+        log_images: NonNegativeInt = 4,
         init_weights: str | None = None,
-        label_weight: float = 1.0,
-        temporal_weight: float = 0.0,
+        label_weight: NonNegativeFloat = 1.0,
+        temporal_weight: NonNegativeFloat = 0.0,
         channels_last: bool = False,
         compile: bool | dict[str, Any] = False,
     ) -> None:

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from torchmetrics import MetricCollection
 
 from frugalseg.data.clips import IGNORE_INDEX
+from frugalseg.datamodules.options import NonNegativeFloat, PositiveFloat, PositiveInt
 from frugalseg.errors import ConfigError
 from frugalseg.lightning_modules.base import BaseTask
 from frugalseg.losses import build_loss
@@ -49,12 +50,12 @@ class VOSModule(BaseTask):
         self,
         student: str = "stm_r18",
         student_args: dict | None = None,
-        max_objects: int = 10,
+        max_objects: PositiveInt = 10,
         loss: str = "ce",
         loss_args: dict | None = None,
-        lr: float = 1e-5,
-        weight_decay: float = 0.0,
-        poly_power: float = 0.9,
+        lr: PositiveFloat = 1e-5,
+        weight_decay: NonNegativeFloat = 0.0,
+        poly_power: NonNegativeFloat = 0.9,
         freeze_bn: bool = False,
         channels_last: bool = False,
         compile: bool | dict[str, Any] = False,

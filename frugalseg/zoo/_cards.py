@@ -10,6 +10,7 @@ from typing import Any
 
 from frugalseg.data.classes import CITYSCAPES, seeded_palette
 from frugalseg.data.normalization import IMAGENET_MEAN, IMAGENET_STD
+from frugalseg.errors import ConfigError
 
 CARD_FORMAT = 1
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -25,9 +26,10 @@ def frugalseg_version() -> str:
 def check_name(name: str) -> str:
     """A published name is lower case letters, digits, ``.``, ``_`` and ``-`` (it becomes a file name)."""
     if not _NAME.match(name):
-        raise ValueError(
+        raise ConfigError(
+            "--name",
             f"invalid published name {name!r}: use lower-case letters, digits, '.', '_' and '-', "
-            "starting with a letter or digit"
+            "starting with a letter or digit (it becomes a file name inside the checkpoints folder)",
         )
     return name
 

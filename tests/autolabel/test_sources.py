@@ -94,6 +94,29 @@ def test_a_store_whose_labels_are_named_after_other_frames_is_refused(tiny_stree
         StoredLabels(store).attach(fmt, "train", fmt.clips("train"))
 
 
+def test_a_store_records_each_frame_and_refuses_a_data_set_whose_frames_differ(tiny_streets, tmp_path):
+    import hashlib
+    import shutil
+
+    store = tmp_path / "store"
+    _propagate(tiny_streets, store, offsets="-1,1")
+    fmt = get_format("synthetic", tiny_streets)
+    clip = fmt.clips("train")[0]
+    record = next(r for r in LabelStore(store).records() if r["clip_id"] == clip.clip_id and r["offset"] == 1)
+    data = clip.frame_path(1).read_bytes()
+    assert record["frame"] == f"{len(data)}:{hashlib.sha256(data[:65536]).hexdigest()[:16]}"
+    copy = tmp_path / "copy"  # the same frames elsewhere (new modification times): attached
+    shutil.copytree(tiny_streets, copy)
+    copied = get_format("synthetic", copy)
+    clips = copied.clips("train")
+    assert StoredLabels(store).attach(copied, "train", clips) == 2 * len(clips)
+    frame = copied.clips("train")[0].frame_path(1)
+    frame.write_bytes(frame.read_bytes()[:-16] + bytes(16))  # one labelled frame changed, same size
+    changed = get_format("synthetic", copy)
+    with pytest.raises(LabelStoreError, match=f"made from other frames than the data set {copy}"):
+        StoredLabels(store).attach(changed, "train", changed.clips("train"))
+
+
 def test_a_source_of_the_wrong_kind_is_a_config_error(tiny_streets):
     from frugalseg.autolabel.sources import SimulatedClicks
     from frugalseg.datamodules.datamodule import VideoSegDataModule

@@ -15,6 +15,7 @@ from frugalseg.data.formats import FORMATS
 from frugalseg.data.io import read_frame, write_png_atomic
 from frugalseg.errors import DataError
 
+from .fake_camvid import write_segnet
 from .fake_cityscapes import SIZE, write_snippets
 from .fake_davis import write_davis
 
@@ -130,3 +131,147 @@ def test_a_truncated_jpeg_frame_is_named(tmp_path: Path) -> None:
         read_frame(cut)
     (problem,) = check_dataset(root)
     assert problem.path == cut and "truncated" in problem.message
+
+
+def _zero_middle(path: Path) -> None:
+    """Zero the middle third of a file, keeping its start and end (a JPEG keeps its end marker)."""
+    data = bytearray(path.read_bytes())
+    third = len(data) // 3
+    data[third : 2 * third] = bytes(third)
+    path.write_bytes(bytes(data))
+
+
+def bomb_png(path: Path, side: int = 14000) -> Path:
+    """A valid grey PNG of side×side zeros (196 Mpx at 14000) in a few hundred KiB: a decompression bomb."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    packer = zlib.compressobj(9)
+    row = bytes(side + 1)  # filter byte + pixels
+    data = b"".join(packer.compress(row) for _ in range(side)) + packer.flush()
+    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+    )
+    return path
+
+
+def _check_cli(root: Path, capsys: pytest.CaptureFixture) -> tuple[int, str]:
+    from frugalseg.cli import main
+
+    code = main(["data", "check", str(root), "--no-progress"])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return code, out + err
+
+
+def test_a_jpeg_whose_middle_is_zeroed_is_named(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Its end marker is kept, so only decoding it with libjpeg's warnings as errors finds it."""
+    root = write_segnet(tmp_path / "camvid")
+    damaged = sorted((root / "train").glob("*.jpg"))[1]
+    _zero_middle(damaged)
+    assert cv2.imread(str(damaged)) is not None  # OpenCV decodes it and says nothing
+    code, message = _check_cli(root, capsys)
+    assert code == 1
+    assert f"{damaged}: corrupt JPEG data (Corrupt JPEG data: " in message
+    assert "1 problem(s) and 0 warning(s)" in message
+
+
+def test_a_camvid_frame_without_its_label_is_named(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    root = write_segnet(tmp_path / "camvid")
+    label = sorted((root / "valannot").glob("*.png"))[0]
+    label.unlink()
+    code, message = _check_cli(root, capsys)
+    assert code == 1
+    assert f"{root / 'val' / label.name}: frame has no label valannot/{label.name} in split 'val'" in message
+
+
+def test_cityscapes_label_ids_of_no_class_are_named(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    root = write_snippets(tmp_path / "cs")
+    fine = root / "gtFine/train/c/c_000001_000019_gtFine_labelTrainIds.png"
+    fine.unlink()
+    ids = np.full(SIZE, 7, np.uint8)  # road
+    ids[0, :3] = (60, 99, 26)  # two ids no class has, one car
+    write_png_atomic(fine.with_name("c_000001_000019_gtFine_labelIds.png"), ids)
+    code, message = _check_cli(root, capsys)
+    assert code == 1
+    name = "c_000001_000019_gtFine_labelIds.png"
+    assert f"{name}: label ids [60, 99] belong to no class (the data set's ids are 0…33 and 255)" in message
+
+
+def test_a_davis_mask_saved_as_rgb_is_named(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Not the first frame's mask (the clip's label) but a later one, which the loop scores against."""
+    root = write_davis(tmp_path / "davis", {"seq": [np.zeros((48, 64), np.uint8)] * 4})
+    mask = root / "Annotations/480p/seq/00002.png"
+    write_png_atomic(mask, np.zeros((48, 64, 3), np.uint8))
+    code, message = _check_cli(root, capsys)
+    assert code == 1
+    assert f"{mask}: mask must be a palette or grey-level PNG of object ids, got PIL mode 'RGB'" in message
+
+
+def test_an_unreadable_file_is_a_permission_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading as root ignores file modes, so the refusal the system gives others is simulated."""
+    import builtins
+
+    from frugalseg.data import io
+
+    root = write_segnet(tmp_path / "camvid")
+    locked = sorted((root / "val").glob("*.png"))[0]
+
+    def guarded_open(file, *args, **kwargs):
+        if Path(file) == locked:
+            raise PermissionError(13, "Permission denied", str(file))
+        return builtins.open(file, *args, **kwargs)
+
+    monkeypatch.setattr(io, "open", guarded_open, raising=False)
+    code, message = _check_cli(root, capsys)
+    assert code == 1
+    assert f"{locked}: permission denied: cannot read the file (check its owner and mode)" in message
+    assert "corrupt" not in message
+
+
+def test_an_unreadable_folder_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    root = write_segnet(tmp_path / "camvid")
+    locked = root / "val"
+    scandir = os.scandir
+
+    def guarded_scandir(path=".", *args):
+        if Path(path) == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return scandir(path, *args)
+
+    monkeypatch.setattr(os, "scandir", guarded_scandir)
+    code, message = _check_cli(root, capsys)
+    assert code == 1
+    assert f"{locked}: permission denied: cannot list the folder; its files are not checked" in message
+
+
+@pytest.fixture(scope="module")
+def bomb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return bomb_png(tmp_path_factory.mktemp("bomb") / "bomb.png")
+
+
+def test_a_decompression_bomb_is_refused_before_it_is_decoded(tmp_path: Path, bomb: Path, capsys) -> None:
+    with pytest.raises(
+        DataError, match=r"bomb.png: image of 14000×14000 \(196 Mpx\) is larger than frugalseg"
+    ):
+        read_frame(bomb)
+    root = write_segnet(tmp_path / "camvid")
+    frame = sorted((root / "val").glob("*.png"))[0]
+    frame.write_bytes(bomb.read_bytes())
+    code, message = _check_cli(root, capsys)
+    assert code == 1
+    assert (
+        f"{frame}: image of 14000×14000 (196 Mpx) is larger than frugalseg decodes (67 Mpx, 8192×8192)"
+        in message
+    )

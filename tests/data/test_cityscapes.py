@@ -20,12 +20,20 @@ H, W = SIZE
 
 
 def test_label_ids_map_to_train_ids_by_hand(tmp_path: Path) -> None:
-    ids = np.array([[7, 8, 26, 24], [0, 33, 1, 250]], np.uint8)  # road, sidewalk, car, person, unlabeled, …
+    ids = np.array([[7, 8, 26, 24], [0, 33, 1, 255]], np.uint8)  # road, sidewalk, car, person, unlabeled, …
     write_png_atomic(tmp_path / "a_labelIds.png", ids)
     fmt = CityscapesFormat(tmp_path)
     decoded = fmt.read_label(LabelRef(tmp_path / "a_labelIds.png", LabelKind.FINE, LABEL_IDS))
     np.testing.assert_array_equal(decoded, [[0, 1, 13, 11], [255, 18, 255, 255]])
     np.testing.assert_array_equal(read_label(tmp_path / "a_labelIds.png"), ids)  # train ids: as stored
+
+
+def test_label_ids_that_no_class_has_are_refused(tmp_path: Path) -> None:
+    """Ids 34…254 are in no Cityscapes table (255 is read as ignore): the file is not a label-id map."""
+    write_png_atomic(tmp_path / "a_labelIds.png", np.array([[7, 34], [250, 255]], np.uint8))
+    fmt = CityscapesFormat(tmp_path)
+    with pytest.raises(DataError, match=r"a_labelIds.png: label ids \[34, 250\] belong to no class"):
+        fmt.read_label(LabelRef(tmp_path / "a_labelIds.png", LabelKind.FINE, LABEL_IDS))
 
 
 def test_label_ids_map_to_the_real_train_ids(shared_data: Path) -> None:

@@ -30,6 +30,7 @@ leaves every file as it was.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, field
 from pathlib import Path
@@ -729,6 +730,11 @@ def _integer(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _coordinate(value: Any) -> bool:
+    """A finite JSON number (annotation tools write pixel coordinates as floats)."""
+    return (_integer(value) or isinstance(value, float)) and math.isfinite(value)
+
+
 def read_clicks(path: str | Path, shape: tuple[int, int]) -> list[GivenClick]:
     """The clicks of a JSON file ``{"clicks": [{"object": id, "x": column, "y": row, "positive": bool}, …]}``.
 
@@ -738,8 +744,8 @@ def read_clicks(path: str | Path, shape: tuple[int, int]) -> list[GivenClick]:
 
     Raises:
         DataError: naming the file and the first problem: missing, not JSON, no ``clicks`` list, an
-            empty list, or an entry without an object id 1…254, whole pixel coordinates on the
-            frame, or a true/false ``positive``.
+            empty list, or an entry without an object id 1…254, pixel coordinates on the frame
+            (numbers; a float is the pixel it lies in), or a true/false ``positive``.
     """
     path = Path(path)
     if not path.is_file():
@@ -764,8 +770,9 @@ def read_clicks(path: str | Path, shape: tuple[int, int]) -> list[GivenClick]:
         obj, x, y, positive = entry["object"], entry["x"], entry["y"], entry["positive"]
         if not (_integer(obj) and 1 <= obj <= 254):
             raise DataError(path, f"{where}: object must be an id 1…254, got {obj!r}")
-        if not (_integer(x) and _integer(y)):
-            raise DataError(path, f"{where}: x and y must be whole pixel coordinates, got {x!r}, {y!r}")
+        if not (_coordinate(x) and _coordinate(y)):
+            raise DataError(path, f"{where}: x and y must be pixel coordinates (numbers), got {x!r}, {y!r}")
+        x, y = math.floor(x), math.floor(y)  # tools write 10.0 or sub-pixel 10.4: the pixel it lies in
         if not (0 <= x < width and 0 <= y < height):
             raise DataError(path, f"{where} at x {x}, y {y} is off the {width}×{height} frame")
         if not isinstance(positive, bool):

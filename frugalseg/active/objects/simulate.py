@@ -17,7 +17,6 @@ frame of every video has a ground-truth mask.
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -45,11 +44,14 @@ from frugalseg.autolabel.runs import TrainerOptions, labelling_progress
 from frugalseg.data.clips import Clip, LabelKind
 from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts
 from frugalseg.data.formats.davis import DavisFormat
-from frugalseg.data.io import read_frame, write_bytes_atomic
+from frugalseg.data.io import read_frame, read_json_object, write_bytes_atomic
 from frugalseg.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
     from frugalseg.active.objects.click_models import ClickToMask
+
+#: What a run's ``run.json`` holds, for error messages.
+RUN_FORM = "the settings of an `annotate simulate` run (format, root, split, engine…)"
 
 
 @dataclass(frozen=True)
@@ -154,7 +156,7 @@ def run_loop_folders(
     run = Path(run)
     if not (run / RUN_FILE).is_file():
         raise DataError(run, f"no {RUN_FILE}: not an `annotate simulate` run folder")
-    settings = json.loads((run / RUN_FILE).read_text())
+    settings = read_json_object(run / RUN_FILE, RUN_FORM)
     fmt = get_format(settings["format"], settings["root"])
     if not isinstance(fmt, DavisFormat):
         raise DataError(run / RUN_FILE, f"the loop reads DAVIS-style videos, not {fmt.name!r}")

@@ -303,7 +303,8 @@ class CamvidFormat(Format):
     def scan(self, split: str) -> tuple[list[Clip], list[Problem]]:
         """All clips of ``split`` and every problem found on the way (`Format.scan`).
 
-        A label without its frame and a listed still that does not exist are errors; a still
+        A label without its frame, a listed still that does not exist and (SegNet layout, which
+        labels every still) a still without its label are errors; in the original layout a still
         without a label is a clip without one.
         """
         splits = self.splits()
@@ -322,6 +323,13 @@ class CamvidFormat(Format):
         else:
             frames, labels = self._segnet_files(split)
             encoding = SEGNET_IDS
+            for stem in sorted(set(frames) - set(labels)):  # the SegNet layout labels every still
+                problems.append(
+                    Problem(
+                        frames[stem],
+                        f"frame has no label {split}{ANNOT_SUFFIX}/{stem}.png in split {split!r}",
+                    )
+                )
         for stem in sorted(set(labels) - set(frames)):
             problems.append(Problem(labels[stem], f"label has no frame ({stem}.*) in split {split!r}"))
 

@@ -184,7 +184,10 @@ class CityscapesFormat(Format):
         """Cityscapes label ids (``*_labelIds.png``) mapped to train ids with the official table."""
         if ref.encoding != LABEL_IDS:
             return super().decode_label(ref)
-        return read_label(ref.path, self.num_classes, table=self.classes.label_id_to_train_id)
+        label = read_label(ref.path)
+        self.classes.check_label_ids(label, ref.path)
+        train_ids: np.ndarray = self.classes.label_id_to_train_id[label]
+        return train_ids
 
     def instance_ids(self, clip: Clip, kind: LabelKind = LabelKind.FINE) -> np.ndarray | None:
         """The ``*_instanceIds.png`` beside the anchor's ``kind`` label (values ≥ 1000), or None."""

@@ -186,6 +186,7 @@ class DavisFormat(Format):
         binary masks (255 → object 1); other grey-level PNGs are taken to hold object ids directly.
         """
         path = Path(path)
+        image_size(path)  # exists, readable, not larger than frugalseg decodes
         try:
             with Image.open(path) as image:
                 mode = image.mode

@@ -276,8 +276,8 @@ def test_a_session_of_flat_settings_opens_with_its_values_as_objects(started: Pa
             "clicks.json: click 0 lacks y, positive",
         ),
         (
-            ["--frame", "9", "--clicks", '{"clicks": [{"object": 1, "x": 3.5, "y": 2, "positive": true}]}'],
-            "x and y must be whole",
+            ["--frame", "9", "--clicks", '{"clicks": [{"object": 1, "x": "3", "y": 2, "positive": true}]}'],
+            "x and y must be pixel coordinates (numbers), got '3', 2",
         ),
         (
             ["--frame", "9", "--clicks", '{"clicks": [{"object": 1, "x": 64, "y": 2, "positive": true}]}'],

@@ -1,0 +1,98 @@
+"""Types of the tool commands' numeric options, checked where they are declared (``type=``).
+
+argparse calls these on the text of an option and, when one raises `argparse.ArgumentTypeError`
+or `ValueError`, ends the command with one line naming the option, before anything is read or
+written. Numbers that are not finite (``nan``, ``inf``) are never a valid setting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+#: Lightning accelerators a ``--accelerator`` may name.
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
+
+
+def _number(text: str) -> float:
+    """A finite number."""
+    try:
+        value = float(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from err
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def _whole(text: str) -> int:
+    """A whole number."""
+    try:
+        return int(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from err
+
+
+def count_option(text: str) -> int:
+    """A whole number of at least 1."""
+    value = _whole(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def seed_option(text: str) -> int:
+    """A seed: a whole number of at least 0 (numpy refuses negative seeds)."""
+    value = _whole(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
+    return value
+
+
+def non_negative(text: str) -> float:
+    """A finite number of at least 0."""
+    value = _number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value:g}")
+    return value
+
+
+def positive(text: str) -> float:
+    """A finite number above 0."""
+    value = _number(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, got {value:g}")
+    return value
+
+
+def fraction(text: str) -> float:
+    """A number in 0…1."""
+    value = _number(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must lie in 0…1, got {value:g}")
+    return value
+
+
+def devices_option(text: str) -> str:
+    """Lightning's devices: ``auto``, a count (``4``), ``-1`` (all), or device indices (``0,1``)."""
+    if text == "auto" or text == "-1":
+        return text
+    parts = text.split(",")
+    if len(parts) == 1 and parts[0].isdigit() and int(parts[0]) >= 1:
+        return text
+    if len(parts) > 1 and all(part.strip().isdigit() for part in parts if part.strip()):
+        return text
+    raise argparse.ArgumentTypeError(
+        f"expected a device count (e.g. 4), -1 (all), auto, or comma-separated indices (0,1), got {text!r}"
+    )
+
+
+__all__ = [
+    "ACCELERATORS",
+    "count_option",
+    "devices_option",
+    "fraction",
+    "non_negative",
+    "positive",
+    "seed_option",
+]
