@@ -31,7 +31,8 @@ LEVELS = {
     "datamodules": 4,
     "lightning_modules": 5,
     "active": 5,
-    "cli": 6,
+    "app": 6,
+    "cli": 7,
 }
 
 

@@ -1,0 +1,37 @@
+"""A session on the real DAVIS sample (first 10 frames, flow at half size) and the page's app over it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from frugalseg.active.objects.session import AnnotationSession
+from frugalseg.app import SessionService, create_app
+
+FRAMES = 10
+#: The `annotate` flags of the same session (a CLI run on a copy must match the page's).
+SESSION_FLAGS = ["--max-frames", str(FRAMES), "--flow-downscale", "2"]
+
+
+def open_session(state: Path, root: Path) -> AnnotationSession:
+    return AnnotationSession.open(state, root=root, max_frames=FRAMES, options={"flow_downscale": 2})
+
+
+@pytest.fixture
+def davis(shared_data: Path) -> Path:
+    return shared_data / "davis_dev"
+
+
+@pytest.fixture
+def service(tmp_path: Path, davis: Path, one_cv_thread) -> SessionService:
+    return SessionService(open_session(tmp_path / "state", davis), {"frames": "uncertainty", "types": "mask"})
+
+
+@pytest.fixture
+def client(service: SessionService, tmp_path: Path) -> Iterator[TestClient]:
+    app = create_app(service, exports=tmp_path / "exports", max_upload=1 << 20)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
