@@ -54,4 +54,4 @@ def train_one_step(root: Path, store: Path, state: Path) -> float:
     loss.backward()
     optimiser.step()
     assert torch.isfinite(loss)
-    return float(loss)
+    return float(loss.detach())
