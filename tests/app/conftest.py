@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,3 +38,15 @@ def client(service: SessionService, tmp_path: Path) -> Iterator[TestClient]:
     app = create_app(service, exports=tmp_path / "exports", max_upload=1 << 20)
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client
+
+
+def serve(state: Path, root: Path, *flags: str) -> tuple[subprocess.Popen, str]:
+    """`frugalseg annotate serve` on ``state`` as a user starts it, on any free port; it and its address."""
+    command = [sys.executable, "-m", "frugalseg", "annotate", "serve", "--state", str(state)]
+    command += ["--root", str(root), *SESSION_FLAGS, "--port", "0", *flags]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env={**os.environ})
+    line = server.stdout.readline()
+    if not line.startswith("annotation page: http://"):
+        server.kill()
+        raise AssertionError(f"annotate serve printed {line!r}")
+    return server, line.split(": ", 1)[1].strip()

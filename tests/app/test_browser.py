@@ -9,16 +9,13 @@ the export. The screenshots are the README's (docs/annotate_serve*.png).
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from app.conftest import SESSION_FLAGS
+from app.conftest import SESSION_FLAGS, serve
 from app.training import train_one_step
 from frugalseg.cli import main
 
@@ -53,14 +50,9 @@ def browser(tmp_path: Path) -> Iterator:
 @pytest.fixture
 def served(tmp_path: Path, shared_data: Path) -> Iterator[tuple[str, Path]]:
     """`frugalseg annotate serve` on a new session of davis_dev; its printed address and the state folder."""
-    state = tmp_path / "state"
-    command = [sys.executable, "-m", "frugalseg", "annotate", "serve", "--state", str(state)]
-    command += ["--root", str(shared_data / "davis_dev"), *SESSION_FLAGS, "--port", "0"]
-    env = {**os.environ, "OPENCV_FOR_THREADS_NUM": "1"}
-    server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
-    line = server.stdout.readline()
-    assert line.startswith("annotation page: http://127.0.0.1:"), line
-    yield line.split(": ", 1)[1].strip(), state
+    server, address = serve(tmp_path / "state", shared_data / "davis_dev")
+    assert address.startswith("http://127.0.0.1:")
+    yield address, tmp_path / "state"
     server.terminate()
     server.wait(30)
 
