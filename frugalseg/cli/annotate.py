@@ -447,13 +447,14 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import asyncio
     import secrets
+    import socket
     from pathlib import Path
 
     import uvicorn
 
     from frugalseg.app import SessionService, create_app
+    from frugalseg.errors import ConfigError
 
     token = args.token
     if token is None and args.host not in ("127.0.0.1", "localhost", "::1"):
@@ -463,19 +464,14 @@ def _serve(args: argparse.Namespace) -> int:
     service = SessionService(_open(args), options)
     exports = Path(args.exports) if args.exports else Path(args.state) / "exports"
     app = create_app(service, token=token, exports=exports, max_upload=int(args.max_upload_mb * 2**20))
-    server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="warning"))
-
-    async def announce() -> None:
-        while not server.started:
-            await asyncio.sleep(0.05)
-        port = next(s.getsockname()[1] for listener in server.servers for s in listener.sockets)
-        query = f"?token={token}" if token else ""
-        print(f"annotation page: http://{args.host}:{port}/{query}", flush=True)
-
-    async def run() -> None:
-        await asyncio.gather(server.serve(), announce())
-
-    asyncio.run(run())
+    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+    try:  # bound here, so that a busy port is a clear error and the printed address is already served
+        listener = socket.create_server((args.host, args.port), family=family)
+    except OSError as err:
+        raise ConfigError("port", f"cannot listen on {args.host} port {args.port}: {err.strerror}") from err
+    port = listener.getsockname()[1]
+    print(f"annotation page: http://{args.host}:{port}/" + (f"?token={token}" if token else ""), flush=True)
+    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[listener])
     return 0
 
 

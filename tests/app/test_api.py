@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import threading
 from pathlib import Path
 
@@ -212,3 +213,13 @@ def test_export_then_train_on_it(
     from app.training import train_one_step
 
     train_one_step(davis, tmp_path / "exports" / "store-001", service.session.folder)
+
+
+def test_a_busy_port_is_a_clear_error(tmp_path: Path, davis: Path, capsys) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        serve = ["annotate", "serve", "--state", str(tmp_path / "s"), "--root", str(davis)]
+        assert main([*serve, "--port", str(port)]) == 2
+    error = capsys.readouterr().err
+    assert f"error: port: cannot listen on 127.0.0.1 port {port}: Address already in use" in error
+    assert not (tmp_path / "s").exists()

@@ -339,6 +339,7 @@ class AnnotationSession:
         self.format = fmt
         self.engine = settings.build_engine()
         self.click_model = settings.build_click_model()
+        self._caches: dict[str, Any] = {}
 
     @classmethod
     def open(
@@ -443,7 +444,13 @@ class AnnotationSession:
         return state
 
     def _propagate(self, state: VideoState, frames: list[np.ndarray]) -> None:
-        result = self.engine.propagate(frames, state.annotated, first_frames=state.objects)
+        """Propagate ``state``'s annotated set, reusing what this session computed before on the video.
+
+        The engine's cache (`LoopEngine.new_cache`) changes no mask, only the work: a long-lived
+        session (the annotation page) propagates from the new annotation alone.
+        """
+        cache = self._caches.setdefault(state.video, self.engine.new_cache())
+        result = self.engine.propagate(frames, state.annotated, first_frames=state.objects, cache=cache)
         state.masks, state.disagreement, state.unsure = result.masks, result.disagreement, result.unsure
 
     def propose(
