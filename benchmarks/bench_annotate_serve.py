@@ -14,7 +14,8 @@ Three figures, each over real HTTP to the app served by uvicorn in this process 
   Chromium and chromedriver are installed, the same page opened in headless Chromium until every
   thumbnail has loaded.
 
-    python benchmarks/bench_annotate_serve.py [--data ../shared/data] [--repeats 5]
+    python benchmarks/bench_annotate_serve.py [--data ../shared/data] [--repeats 5] [--flow-downscale 1]
+        [--parts clicks,page]
 """
 
 from __future__ import annotations
@@ -76,13 +77,22 @@ def next_proposal(http: httpx.Client, video: str, start: float) -> tuple[float, 
         time.sleep(0.02)
 
 
-def bench_preview_and_submit(data: Path, work: Path, repeats: int) -> None:
+def propagation_seconds(http: httpx.Client) -> float:
+    """The wall time of the last propagation, as ``GET /api/jobs`` reports it."""
+    return float(http.get("/api/jobs").json()["jobs"][-1]["elapsed"])
+
+
+def bench_preview_and_submit(data: Path, work: Path, repeats: int, downscale: int) -> None:
     root = data / "davis_dev"
-    session = AnnotationSession.open(work / "blackswan", root=root)
+    session = AnnotationSession.open(work / "blackswan", root=root, options={"flow_downscale": downscale})
+    engine = f"flow, DIS medium, downscale {downscale}"
     service = SessionService(session, {"frames": "uncertainty", "types": "clicks"})
     with served(service, work / "exports") as address, httpx.Client(base_url=address, timeout=600) as http:
         first = first_mask(http, root, "blackswan")
-        print(f"submit → next proposal, first mask on frame 0 (50 frames, flow): {first:.2f} s")
+        print(
+            f"submit → next proposal, first mask on frame 0 (50 frames, {engine}): {first:.2f} s "
+            f"(propagation {propagation_seconds(http):.2f} s)"
+        )
         for count in (1, 2, 3):
             times = []
             for _ in range(repeats):
@@ -101,7 +111,10 @@ def bench_preview_and_submit(data: Path, work: Path, repeats: int) -> None:
             sent = http.post(f"/api/videos/blackswan/{frame}/submit", json={"clicks": CLICKS[:1]})
             assert sent.status_code == 202, sent.text
             seconds, proposal = next_proposal(http, "blackswan", start)
-            print(f"submit → next proposal, clicks on frame {frame} (50 frames, flow): {seconds:.2f} s")
+            print(
+                f"submit → next proposal, clicks on frame {frame} (50 frames, {engine}): {seconds:.2f} s "
+                f"(propagation {propagation_seconds(http):.2f} s)"
+            )
 
 
 def page_load(http: httpx.Client, video: str, frames: int) -> float:
@@ -175,6 +188,10 @@ def main() -> None:
         "--data", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "data"
     )
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--flow-downscale", type=int, default=1, help="the flow engine's downscale (1: full size)"
+    )
+    parser.add_argument("--parts", default="clicks,page", help="clicks (preview, submit) and/or page (load)")
     args = parser.parse_args()
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
@@ -185,8 +202,10 @@ def main() -> None:
         f"httpx {httpx.__version__}"
     )
     with tempfile.TemporaryDirectory() as folder:
-        bench_preview_and_submit(args.data, Path(folder), args.repeats)
-        bench_page_load(args.data, Path(folder))
+        if "clicks" in args.parts:
+            bench_preview_and_submit(args.data, Path(folder), args.repeats, args.flow_downscale)
+        if "page" in args.parts:
+            bench_page_load(args.data, Path(folder))
 
 
 if __name__ == "__main__":
