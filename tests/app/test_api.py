@@ -223,3 +223,23 @@ def test_a_busy_port_is_a_clear_error(tmp_path: Path, davis: Path, capsys) -> No
     error = capsys.readouterr().err
     assert f"error: port: cannot listen on 127.0.0.1 port {port}: Address already in use" in error
     assert not (tmp_path / "s").exists()
+
+
+def test_new_objects_with_a_class_name(client: TestClient, service: SessionService, davis: Path) -> None:
+    first_mask(client, davis)
+    service.wait()
+    ids = mask_of(client.get(f"/api/videos/{VIDEO}/3/mask"))
+    ids[:40, :60] = 2  # a second object in the top-left corner
+    refused = client.post(f"/api/videos/{VIDEO}/3/submit", json={"mask": encode_rle(ids)})
+    assert refused.status_code == 400
+    assert "object 2 unknown in video 'blackswan' (known: 1)" in refused.json()["error"]
+    body = {"mask": encode_rle(ids), "new_objects": True, "names": {"2": "duck"}}
+    sent = client.post(f"/api/videos/{VIDEO}/3/submit", json=body)
+    assert sent.status_code == 202 and sent.json()["objects"] == [1, 2]
+    assert sent.json()["record"]["kind"] == "mask" and sent.json()["record"]["seconds"] == 160
+    service.wait()
+    objects = client.get(f"/api/videos/{VIDEO}").json()["objects"]
+    assert objects == [{"id": 1, "name": "object 1"}, {"id": 2, "name": "duck"}]
+    state, _ = service.session.saved_state(VIDEO)
+    assert state.objects == {1: 0, 2: 3}  # object 2 is never propagated before frame 3
+    assert not (state.masks[2] == 2).any() and (state.masks[3] == 2).sum() == 40 * 60

@@ -23,6 +23,9 @@ pytestmark = pytest.mark.slow
 CHROMIUM, DRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 VIDEO = "blackswan"
+THUMBS_SHOWN = (
+    "return Array.from(document.querySelectorAll('.thumb img')).every((i) => i.complete && i.naturalWidth)"
+)
 
 
 @pytest.fixture
@@ -92,17 +95,36 @@ def test_annotate_in_the_browser(
     browser.find_element(By.ID, "submit").click()
     wait_for(browser, "return document.getElementById('jobinfo').dataset.done === '1'")
     wait_for(browser, "return document.querySelectorAll('.thumb.annotated').length === 1")
-    # clicks on frame 6: one on the swan, one (negative) on the water; the click model's preview each time
+    # clicks on frame 6, the click model's preview after each
     browser.find_element(By.CSS_SELECTOR, ".thumb[data-frame='6']").click()
-    wait_for(browser, "return S.frame === 6 && S.work !== null")
+    wait_for(browser, "return document.body.dataset.frame === 'blackswan/6'")
     before = browser.execute_script("return Array.from(S.work).filter((v) => v === 1).length")
-    click_on(browser, 420, 235)
+    # the brush paints the object, the polygon fills it, Undo takes each back
+    count = "return Array.from(S.work).filter((v) => v === 1).length"
+    browser.find_element(By.CSS_SELECTOR, "input[value='brush']").click()
+    click_on(browser, 100, 400)
+    assert browser.execute_script(count) > before
+    browser.find_element(By.ID, "undo").click()
+    assert browser.execute_script(count) == before
+    browser.find_element(By.CSS_SELECTOR, "input[value='polygon']").click()
+    for x, y in ((50, 50), (150, 50), (150, 150)):
+        click_on(browser, x, y)
+    browser.execute_script("closePolygon()")
+    assert browser.execute_script(count) > before + 4000  # the triangle's 5000 px, less the swan's
+    browser.find_element(By.ID, "undo").click()
+    assert browser.execute_script(count) == before
+    assert browser.execute_script("return S.edited") is False
+    browser.find_element(By.CSS_SELECTOR, "input[value='clicks']").click()
+    # where the simulated annotator clicks (`corrective_click` against the truth): the swan's missed
+    # head, then the largest region the first preview got wrong
+    click_on(browser, 473, 77)
     wait_for(browser, "return document.getElementById('frameinfo').dataset.preview === '1'")
-    click_on(browser, 640, 120, right=True)
+    click_on(browser, 215, 374, right=True)
     wait_for(browser, "return document.getElementById('frameinfo').dataset.preview === '2'")
     after = browser.execute_script("return Array.from(S.work).filter((v) => v === 1).length")
     assert after != before
     DOCS.mkdir(exist_ok=True)
+    wait_for(browser, THUMBS_SHOWN)
     browser.save_screenshot(str(DOCS / "annotate_serve.png"))
     clicks = browser.execute_script("return S.clicks")
     assert [c["positive"] for c in clicks] == [True, False]
@@ -110,6 +132,7 @@ def test_annotate_in_the_browser(
     wait_for(browser, "return document.getElementById('jobinfo').dataset.done === '2'")
     wait_for(browser, "return document.querySelectorAll('.thumb.annotated').length === 2")
     wait_for(browser, "return document.getElementById('proposal').textContent.includes('Next:')")
+    wait_for(browser, THUMBS_SHOWN)
     browser.save_screenshot(str(DOCS / "annotate_serve_submitted.png"))
 
     # the same two additions with `annotate add` give the same state, byte for byte
