@@ -3,12 +3,14 @@
 `frugalseg annotate serve` runs as a user runs it; Selenium opens its printed address, uploads the
 first mask, clicks on the swan, waits for the preview, submits, waits for the propagation, checks
 the stored masks against the same `annotate add` on another folder, exports and trains one step on
-the export. The screenshots are the README's (docs/annotate_serve*.png).
+the export. Its screenshots go to the folder ``FRUGALSEG_SCREENSHOTS`` names (the README's are made with
+``FRUGALSEG_SCREENSHOTS=docs``), else to the test's temporary folder: tests write nothing into the repository.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +23,6 @@ from frugalseg.cli import main
 
 pytestmark = pytest.mark.slow
 CHROMIUM, DRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
-DOCS = Path(__file__).resolve().parents[2] / "docs"
 VIDEO = "blackswan"
 THUMBS_SHOWN = (
     "return Array.from(document.querySelectorAll('.thumb img')).every((i) => i.complete && i.naturalWidth)"
@@ -123,9 +124,10 @@ def test_annotate_in_the_browser(
     wait_for(browser, "return document.getElementById('frameinfo').dataset.preview === '2'")
     after = browser.execute_script("return Array.from(S.work).filter((v) => v === 1).length")
     assert after != before
-    DOCS.mkdir(exist_ok=True)
+    shots = Path(os.environ.get("FRUGALSEG_SCREENSHOTS", tmp_path / "screenshots"))
+    shots.mkdir(exist_ok=True)
     wait_for(browser, THUMBS_SHOWN)
-    browser.save_screenshot(str(DOCS / "annotate_serve.png"))
+    browser.save_screenshot(str(shots / "annotate_serve.png"))
     clicks = browser.execute_script("return S.clicks")
     assert [c["positive"] for c in clicks] == [True, False]
     browser.find_element(By.ID, "submit").click()
@@ -133,7 +135,7 @@ def test_annotate_in_the_browser(
     wait_for(browser, "return document.querySelectorAll('.thumb.annotated').length === 2")
     wait_for(browser, "return document.getElementById('proposal').textContent.includes('Next:')")
     wait_for(browser, THUMBS_SHOWN)
-    browser.save_screenshot(str(DOCS / "annotate_serve_submitted.png"))
+    browser.save_screenshot(str(shots / "annotate_serve_submitted.png"))
 
     # the same two additions with `annotate add` give the same state, byte for byte
     cli = tmp_path / "cli"
