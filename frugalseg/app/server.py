@@ -282,8 +282,14 @@ class AnnotationApp:
         """A mask PNG for the frame (the body, checked as ``annotate add --mask`` checks its file)."""
         name, frame = self._frame(request)
         body = await self._body(request)
-        if not body.startswith(PNG_SIGNATURE):
+        if not body.startswith(PNG_SIGNATURE) or body[12:16] != b"IHDR":
             raise RequestError(415, "the upload is not a PNG file")
+        size = (int.from_bytes(body[16:20], "big"), int.from_bytes(body[20:24], "big"))
+        height, width = (await run_in_threadpool(self.session.frame_image, name, frame)).shape[:2]
+        if size != (width, height):  # refused before decoding: a small file may hold a huge image
+            raise RequestError(
+                400, f"the uploaded PNG is {size[0]}×{size[1]} px but the frame is {width}×{height}"
+            )
 
         def read() -> np.ndarray:
             with tempfile.TemporaryDirectory() as folder:
@@ -321,7 +327,7 @@ class AnnotationApp:
                 added = self.session.add_given(
                     name, frame, **given, new_objects=new_objects, propagate=False, name="the submitted mask"
                 )
-                self._save_names(name, names)
+                self._save_names(name, {k: v for k, v in names.items() if int(k) in added.objects})
                 job = self.service.queue(name, frame)
             return {"job": job.report(), "record": asdict(added.record), "objects": added.objects}
 

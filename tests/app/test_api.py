@@ -138,8 +138,15 @@ def test_bad_requests_get_a_4xx_with_a_message(
     small = cv2.imencode(".png", np.zeros((10, 10), np.uint8))[1].tobytes()
     wrong_size = client.post(frame + "/upload", content=small)
     assert wrong_size.status_code == 400
-    assert (
-        wrong_size.json()["error"] == "the uploaded PNG: mask is 10×10 px but the frame 00000.jpg is 854×480"
+    assert wrong_size.json()["error"] == "the uploaded PNG is 10×10 px but the frame is 854×480"
+    bomb = bytearray(cv2.imencode(".png", np.zeros((480, 854), np.uint8))[1].tobytes())
+    bomb[16:24] = (60000).to_bytes(4, "big") * 2  # claims 60000×60000 px in 3 kB
+    assert client.post(frame + "/upload", content=bytes(bomb)).status_code == 400
+    rgb = cv2.imencode(".png", np.zeros((480, 854, 3), np.uint8))[1].tobytes()
+    not_ids = client.post(frame + "/upload", content=rgb)
+    assert not_ids.status_code == 400
+    assert not_ids.json()["error"] == (
+        "the uploaded PNG: mask must be a palette or grey-level PNG of object ids, got PIL mode 'RGB'"
     )
     assert client.post(frame + "/submit", content=b"{oops").status_code == 400
     off = client.post(
