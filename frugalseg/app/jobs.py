@@ -85,7 +85,7 @@ class SessionService:
     def __init__(self, session: AnnotationSession, propose_options: dict[str, Any]) -> None:
         self.session = session
         self.propose_options = propose_options
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
         self.jobs: list[Job] = []
         self._queue: queue.Queue[Job] = queue.Queue()
         self._states: dict[str, _Cached] = {}
@@ -123,8 +123,9 @@ class SessionService:
         if not current:
             if cached is not None and len(cached.state.masks) == state.num_frames:
                 state.masks = cached.state.masks
-            if not self.pending(name):
-                self.queue(name, None)
+            with self.lock:  # an addition saves its state and queues its job under the lock
+                if not self.pending(name):
+                    self.queue(name, None)
         cached = _Cached(stamp, state, current, [array_sha1(m) for m in state.masks])
         self._states[name] = cached
         return cached
