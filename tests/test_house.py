@@ -32,7 +32,8 @@ LEVELS = {
     "interop": 4,  # may read data and write label stores (autolabel); never datamodules or Lightning
     "lightning_modules": 5,
     "active": 5,
-    "cli": 6,
+    "app": 6,
+    "cli": 7,
 }
 
 

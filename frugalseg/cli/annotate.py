@@ -97,21 +97,7 @@ def _register_session(commands: argparse._SubParsersAction) -> None:
     )
     _session_options(propose)
     propose.add_argument("--video", default=None, help="propose on this video only (default: any)")
-    propose.add_argument(
-        "--frames",
-        default="uncertainty",
-        help=f"frame selector: {', '.join(n for n in SELECTORS if n != 'oracle')}",
-    )
-    propose.add_argument(
-        "--types",
-        default="mask",
-        help=f"annotation type policy: {', '.join(n for n in POLICY_NAMES if n != 'oracle')}",
-    )
-    propose.add_argument(
-        "--policy", default=None, help="weights of the 'learned' type policy (from `annotate train-policy`)"
-    )
-    _diversity_options(propose)
-    propose.add_argument("--seed", type=seed_option, default=0, help="seed of the random selector and policy")
+    _proposal_options(propose)
     propose.add_argument("--json", action="store_true", help="print the proposal as one JSON object")
     propose.add_argument(
         "--task",
@@ -157,6 +143,50 @@ def _register_session(commands: argparse._SubParsersAction) -> None:
         "--out", required=True, help="the label store folder (a new one after more additions)"
     )
     export.set_defaults(func=_export)
+    _register_serve(commands)
+
+
+def _proposal_options(parser: argparse.ArgumentParser) -> None:
+    """How a session proposes: the frame selector, the type policy and their options."""
+    parser.add_argument(
+        "--frames",
+        default="uncertainty",
+        help=f"frame selector: {', '.join(n for n in SELECTORS if n != 'oracle')}",
+    )
+    parser.add_argument(
+        "--types",
+        default="mask",
+        help=f"annotation type policy: {', '.join(n for n in POLICY_NAMES if n != 'oracle')}",
+    )
+    parser.add_argument(
+        "--policy", default=None, help="weights of the 'learned' type policy (from `annotate train-policy`)"
+    )
+    _diversity_options(parser)
+    parser.add_argument("--seed", type=seed_option, default=0, help="seed of the random selector and policy")
+
+
+def _register_serve(commands: argparse._SubParsersAction) -> None:
+    """Add ``annotate serve``: the annotation page, a local web app over a session."""
+    serve = commands.add_parser(
+        "serve", help="serve the annotation page: annotate in the browser while the loop proposes what next"
+    )
+    _session_options(serve)
+    _proposal_options(serve)
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8765, help="port (default 8765; 0: any free one)")
+    serve.add_argument(
+        "--token",
+        default=None,
+        help="secret every request must carry (generated and printed for a --host "
+        "other than 127.0.0.1 when not given)",
+    )
+    serve.add_argument(
+        "--exports", default=None, help="folder of the label stores Export writes (default: <state>/exports)"
+    )
+    serve.add_argument(
+        "--max-upload-mb", type=float, default=8.0, help="largest upload or request body in MB (default 8)"
+    )
+    serve.set_defaults(func=_serve)
 
 
 def _register_train_policy(commands: argparse._SubParsersAction) -> None:
@@ -486,6 +516,35 @@ def _export(args: argparse.Namespace) -> int:
 
     written = AnnotationSession.open(args.state).export(args.out)
     print(f"{written} labels written to {args.out} (train from it: data.pseudo_labels={args.out})")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import secrets
+    import socket
+    from pathlib import Path
+
+    import uvicorn
+
+    from frugalseg.app import SessionService, create_app
+    from frugalseg.errors import ConfigError
+
+    token = args.token
+    if token is None and args.host not in ("127.0.0.1", "localhost", "::1"):
+        token = secrets.token_urlsafe(18)
+    options = {k: getattr(args, k) for k in ("frames", "types", "seed", "policy")}
+    options.update(diversity_features=args.diversity_features, diversity_weights=args.diversity_weights)
+    service = SessionService(_open(args), options)
+    exports = Path(args.exports) if args.exports else Path(args.state) / "exports"
+    app = create_app(service, token=token, exports=exports, max_upload=int(args.max_upload_mb * 2**20))
+    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+    try:  # bound here, so that a busy port is a clear error and the printed address is already served
+        listener = socket.create_server((args.host, args.port), family=family)
+    except OSError as err:
+        raise ConfigError("port", f"cannot listen on {args.host} port {args.port}: {err.strerror}") from err
+    port = listener.getsockname()[1]
+    print(f"annotation page: http://{args.host}:{port}/" + (f"?token={token}" if token else ""), flush=True)
+    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[listener])
     return 0
 
 

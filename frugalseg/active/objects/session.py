@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import MISSING, asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -340,6 +340,7 @@ class AnnotationSession:
         self.format = fmt
         self.engine = settings.build_engine()
         self.click_model = settings.build_click_model()
+        self._caches: dict[str, Any] = {}
 
     @classmethod
     def open(
@@ -407,7 +408,22 @@ class AnnotationSession:
 
     def state(self, name: str) -> VideoState | None:
         """The saved state of video ``name`` with whole current masks, or None before its first annotation."""
-        folder = self.folder / name
+        saved = self.saved_state(name)
+        if saved is None:
+            return None
+        state, current = saved
+        if not current:  # killed while it wrote the masks, or saved before propagating: recompute (not saved)
+            self._propagate(state, self._video(name).load())
+        return state
+
+    def saved_state(self, name: str) -> tuple[VideoState, bool] | None:
+        """The saved state of video ``name`` and whether its current masks match its annotations.
+
+        They do not when a run was killed while it wrote them, or when an addition was saved before
+        propagating (`add_given` with ``propagate=False``): `finish` recomputes and saves them.
+        None before the video's first annotation.
+        """
+        folder = self.folder / self._video(name).name
         if not (folder / STATE_FILE).is_file():
             return None
         state, whole = VideoState.load(folder)
@@ -415,8 +431,17 @@ class AnnotationSession:
             raise ConfigError(
                 "state", f"{folder}: holds a loop of other settings ({state.config}); use another folder"
             )
-        if not whole:  # killed while it wrote the masks: recompute them (not saved here)
+        return state, whole and len(state.masks) == state.num_frames
+
+    def finish(self, name: str) -> VideoState | None:
+        """Propagate and save video ``name`` if its saved masks are out of date; its state (or None)."""
+        saved = self.saved_state(name)
+        if saved is None:
+            return None
+        state, current = saved
+        if not current:
             self._propagate(state, self._video(name).load())
+            state.save(self.folder / name)
         return state
 
     def current_mask(self, name: str, frame: int) -> np.ndarray | None:
@@ -427,7 +452,13 @@ class AnnotationSession:
         return state.masks[self._video(name).loop_index(frame)]
 
     def _propagate(self, state: VideoState, frames: list[np.ndarray]) -> None:
-        result = self.engine.propagate(frames, state.annotated, first_frames=state.objects)
+        """Propagate ``state``'s annotated set, reusing what this session computed before on the video.
+
+        The engine's cache (`LoopEngine.new_cache`) changes no mask, only the work: a long-lived
+        session (the annotation page) propagates from the new annotation alone.
+        """
+        cache = self._caches.setdefault(state.video, self.engine.new_cache())
+        result = self.engine.propagate(frames, state.annotated, first_frames=state.objects, cache=cache)
         state.masks, state.disagreement, state.unsure = result.masks, result.disagreement, result.unsure
 
     def propose(
@@ -591,22 +622,117 @@ class AnnotationSession:
         t = source.loop_index(frame)
         width, height = image_size(source.frame_paths[t])
         made = _read_made(mask, clicks, object_id, (height, width), source.frame_paths[t])
+        return self._add(source, t, made, new_objects=new_objects, propagate=True)
+
+    def add_given(
+        self,
+        video: str,
+        frame: int,
+        *,
+        ids: np.ndarray | None = None,
+        clicks: Sequence[GivenClick] | None = None,
+        object_id: int | None = None,
+        new_objects: bool = False,
+        propagate: bool = True,
+        name: str = "annotation",
+    ) -> Addition:
+        """`add` of a mask or clicks held in memory (the annotation page's), with the same checks and result.
+
+        Args:
+            video: the video's name.
+            frame: the frame's index in the sequence.
+            ids: an H×W uint8 map of object ids (0 background, 255 void), or of one object with
+                ``object_id`` (every non-zero pixel).
+            clicks: the clicks (give either ``ids`` or ``clicks``).
+            object_id: the object a one-object ``ids`` map shows.
+            new_objects: accept ids not annotated before.
+            propagate: propagate and save the masks now; False saves the annotation with masks marked
+                out of date (so nothing is lost if the process dies), and `finish` propagates.
+            name: what errors call the annotation (they name it as the file of `add`'s errors).
+
+        Raises:
+            ConfigError: as `add`.
+            DataError: naming ``name``, a map of another size than the frame, an unknown object or a
+                click off the frame.
+        """
+        if (ids is None) == (clicks is None):
+            raise ConfigError("mask", "give either a mask or clicks")
+        if object_id is not None and ids is None:
+            raise ConfigError("object", "names the object of a one-object mask; clicks name their objects")
+        source = self._video(video)
+        t = source.loop_index(frame)
+        width, height = image_size(source.frame_paths[t])
+        made = _given_made(Path(name), ids, clicks, object_id, (height, width), source.frame_paths[t])
+        return self._add(source, t, made, new_objects=new_objects, propagate=propagate)
+
+    def preview(
+        self, video: str, frame: int, clicks: Sequence[GivenClick], current: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The mask ``clicks`` make of the frame's mask (what adding them would annotate); nothing saved.
+
+        Args:
+            video: the video's name.
+            frame: the frame's index in the sequence.
+            clicks: the clicks so far (at least one).
+            current: the mask they correct (None: the frame's current mask, or none before the
+                video's first annotation).
+
+        Raises:
+            ConfigError: an unknown video or frame.
+            DataError: a click off the frame or a ``current`` mask of another size.
+        """
+        source = self._video(video)
+        t = source.loop_index(frame)
+        image = read_frame(source.frame_paths[t])
+        name = Path("clicks")
+        made = _given_made(name, None, clicks, None, image.shape[:2], source.frame_paths[t])
+        if current is None:
+            state = self.state(video)
+            current = state.masks[t] if state is not None else np.zeros(image.shape[:2], np.uint8)
+        elif current.shape != image.shape[:2]:
+            raise DataError(name, f"the mask corrected is {current.shape}, the frame {image.shape[:2]}")
+        return self._result(made, image, current).mask
+
+    def frames(self, video: str) -> list[int]:
+        """The sequence indices of the frames of ``video`` the session uses (its loop frames, in order)."""
+        return list(self._video(video).indices)
+
+    def frame_image(self, video: str, frame: int) -> np.ndarray:
+        """Frame ``frame`` (sequence index) of ``video``, H×W×3 uint8 RGB."""
+        source = self._video(video)
+        return read_frame(source.frame_paths[source.loop_index(frame)])
+
+    def read_mask(self, video: str, frame: int, path: str | Path) -> np.ndarray:
+        """The object ids of a mask PNG for a frame (void → 0), checked as `add` checks its ``mask``."""
+        source = self._video(video)
+        t = source.loop_index(frame)
+        width, height = image_size(source.frame_paths[t])
+        return _read_mask(Path(path), (height, width), source.frame_paths[t])
+
+    def _add(self, source: _Video, t: int, made: _Made, *, new_objects: bool, propagate: bool) -> Addition:
+        """Book ``made`` on loop frame ``t`` of ``source``, propagate (or mark masks out of date), save."""
+        video = source.name
         state = self.state(video)
         if state is not None and not new_objects:
             _check_objects(made.path, made.objects, state.objects, video)
         frames = source.load()
+        height, width = frames[t].shape[:2]
         if state is None:
             state = VideoState(video=video, num_frames=len(frames), objects={}, config=self._config)
         current = state.masks[t] if state.masks else np.zeros((height, width), np.uint8)
         result = self._result(made, frames[t], current)
         record = _book(state, t, result)
-        self._propagate(state, frames)
+        if propagate:
+            self._propagate(state, frames)
+        else:
+            state.masks = []
         state.history.append(record)
         if not (self.folder / SESSION_FILE).is_file():
             write_json_atomic(self.folder / SESSION_FILE, asdict(self.settings), indent=2)
         state.save(self.folder / video)
         objects = [obj for obj in sorted(result.seconds) if obj]
         masks = self.folder / video / "masks"
+        frame = source.indices[t]
         return Addition(video, frame, objects, record, len(state.annotated), state.num_frames, masks)
 
     def _result(self, made: _Made, frame: np.ndarray, current: np.ndarray) -> AnnotationResult:
@@ -646,6 +772,37 @@ def _read_made(
         return _Made(Path(mask), ids, [], _mask_objects(Path(mask), ids, object_id), object_id)
     given = read_clicks(Path(str(clicks)), shape)
     return _Made(Path(str(clicks)), None, given, sorted({c.object for c in given}), None)
+
+
+def _given_made(
+    name: Path,
+    ids: np.ndarray | None,
+    clicks: Sequence[GivenClick] | None,
+    object_id: int | None,
+    shape: tuple[int, int],
+    frame_path: Path,
+) -> _Made:
+    """A mask or clicks held in memory, checked as `_read_made` checks a file (``name`` names it)."""
+    if ids is not None:
+        if ids.dtype != np.uint8 or ids.shape != shape:
+            raise DataError(
+                name,
+                f"mask is {ids.dtype} of shape {ids.shape} but the frame {frame_path.name} needs uint8 "
+                f"of shape {shape}",
+            )
+        ids = np.where(ids == VOID, 0, ids).astype(np.uint8)
+        return _Made(name, ids, [], _mask_objects(name, ids, object_id), object_id)
+    given = list(clicks or [])
+    if not given:
+        raise DataError(name, "the list of clicks is empty")
+    height, width = shape
+    for number, click in enumerate(given):
+        if not 1 <= click.object <= 254:
+            raise DataError(name, f"click {number}: object must be an id 1…254, got {click.object!r}")
+        if not (0 <= click.x < width and 0 <= click.y < height):
+            where = f"click {number} at x {click.x}, y {click.y}"
+            raise DataError(name, f"{where} is off the {width}×{height} frame")
+    return _Made(name, None, given, sorted({c.object for c in given}), None)
 
 
 def _book(state: VideoState, t: int, result: AnnotationResult) -> IterationRecord:

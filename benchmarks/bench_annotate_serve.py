@@ -1,0 +1,212 @@
+"""The annotation page's speed (`frugalseg annotate serve`, issue 26) on the real DAVIS samples at 854×480.
+
+Three figures, each over real HTTP to the app served by uvicorn in this process (a thread):
+
+* click → preview: ``POST …/preview`` with 1, 2 and 3 clicks on blackswan frame 25 (GrabCut), after
+  the first mask was added; the request's wall time (JSON, the click model, the run-length code).
+* submit → next proposal: ``POST …/submit`` on blackswan (50 frames, the flow engine with its
+  default options: DIS ``medium`` at full size) until ``GET /api/proposal?video=blackswan`` answers
+  with the next proposal (the propagation of all 50 frames in between), for the first mask on frame 0
+  and then the clicks on each of the next two proposed frames.
+* page load with a 100-frame filmstrip (parkour of davis_hard, its frame 0 annotated): what the page
+  fetches when opened (the page, the session, the proposal, the video, the frame, its mask and the 100
+  thumbnails), one request after another, cold (thumbnails made) then warm (cached); and, where
+  Chromium and chromedriver are installed, the same page opened in headless Chromium until every
+  thumbnail has loaded.
+
+    python benchmarks/bench_annotate_serve.py [--data ../shared/data] [--repeats 5] [--flow-downscale 1]
+        [--parts clicks,page]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import cv2
+import httpx
+import starlette
+import uvicorn
+
+from frugalseg.active.objects.session import AnnotationSession
+from frugalseg.app import SessionService, create_app
+
+CLICKS = [
+    {"object": 1, "x": 430, "y": 240, "positive": True},
+    {"object": 1, "x": 640, "y": 120, "positive": False},
+    {"object": 1, "x": 520, "y": 300, "positive": True},
+]
+
+
+@contextmanager
+def served(service: SessionService, exports: Path) -> Iterator[str]:
+    """The app over ``service`` on a free port of 127.0.0.1, in a thread; its address."""
+    server = uvicorn.Server(uvicorn.Config(create_app(service, exports=exports), port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.01)
+    port = next(s.getsockname()[1] for listener in server.servers for s in listener.sockets)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+def first_mask(http: httpx.Client, root: Path, video: str) -> float:
+    """Upload and submit frame 0's drawn mask; seconds until the next proposal of ``video``."""
+    png = (root / "Annotations" / "480p" / video / "00000.png").read_bytes()
+    ids = http.post(f"/api/videos/{video}/0/upload", content=png).json()["rle"]
+    start = time.perf_counter()
+    assert http.post(f"/api/videos/{video}/0/submit", json={"mask": ids}).status_code == 202
+    return next_proposal(http, video, start)[0]
+
+
+def next_proposal(http: httpx.Client, video: str, start: float) -> tuple[float, dict]:
+    while True:
+        answer = http.get("/api/proposal", params={"video": video}).json()
+        if "proposal" in answer:
+            return time.perf_counter() - start, answer["proposal"]
+        time.sleep(0.02)
+
+
+def propagation_seconds(http: httpx.Client) -> float:
+    """The wall time of the last propagation, as ``GET /api/jobs`` reports it."""
+    return float(http.get("/api/jobs").json()["jobs"][-1]["elapsed"])
+
+
+def bench_preview_and_submit(data: Path, work: Path, repeats: int, downscale: int) -> None:
+    root = data / "davis_dev"
+    session = AnnotationSession.open(work / "blackswan", root=root, options={"flow_downscale": downscale})
+    engine = f"flow, DIS medium, downscale {downscale}"
+    service = SessionService(session, {"frames": "uncertainty", "types": "clicks"})
+    with served(service, work / "exports") as address, httpx.Client(base_url=address, timeout=600) as http:
+        first = first_mask(http, root, "blackswan")
+        print(
+            f"submit → next proposal, first mask on frame 0 (50 frames, {engine}): {first:.2f} s "
+            f"(propagation {propagation_seconds(http):.2f} s)"
+        )
+        for count in (1, 2, 3):
+            times = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                answer = http.post("/api/videos/blackswan/25/preview", json={"clicks": CLICKS[:count]})
+                times.append(time.perf_counter() - start)
+                assert answer.status_code == 200, answer.text
+            print(
+                f"click → preview, {count} click(s) at 854×480 (GrabCut): "
+                f"median {statistics.median(times):.3f} s, max {max(times):.3f} s over {repeats}"
+            )
+        _, proposal = next_proposal(http, "blackswan", time.perf_counter())
+        for _ in range(2):
+            frame = proposal["frame"]
+            start = time.perf_counter()
+            sent = http.post(f"/api/videos/blackswan/{frame}/submit", json={"clicks": CLICKS[:1]})
+            assert sent.status_code == 202, sent.text
+            seconds, proposal = next_proposal(http, "blackswan", start)
+            print(
+                f"submit → next proposal, clicks on frame {frame} (50 frames, {engine}): {seconds:.2f} s "
+                f"(propagation {propagation_seconds(http):.2f} s)"
+            )
+
+
+def page_load(http: httpx.Client, video: str, frames: int) -> float:
+    start = time.perf_counter()
+    for path in ("/", "/api/session", "/api/proposal", f"/api/videos/{video}"):
+        assert http.get(path).status_code == 200
+    for path in (f"/api/videos/{video}/0/image.jpg", f"/api/videos/{video}/0/mask"):
+        assert http.get(path).status_code == 200
+    for frame in range(frames):
+        assert http.get(f"/api/videos/{video}/{frame}/thumb.jpg").status_code == 200
+    return time.perf_counter() - start
+
+
+def browser_load(address: str, work: Path) -> float | None:
+    """Seconds from opening the page in headless Chromium until every thumbnail shows (None: no browser)."""
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+        from selenium.webdriver.support.ui import WebDriverWait
+    except ImportError:
+        return None
+    if not (Path("/usr/bin/chromium").is_file() and Path("/usr/bin/chromedriver").is_file()):
+        return None
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1500,1000",
+                 f"--user-data-dir={work / 'chromium'}"):  # fmt: skip
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    loaded = (
+        "const t = document.querySelectorAll('.thumb img'); return document.body.dataset.ready === '1' "
+        "&& t.length === 100 && Array.from(t).every((i) => i.complete && i.naturalWidth > 0)"
+    )
+    try:
+        times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            driver.get(address)
+            WebDriverWait(driver, 60, 0.01).until(lambda d: d.execute_script(loaded))
+            times.append(time.perf_counter() - start)
+        return statistics.median(times)
+    finally:
+        driver.quit()
+
+
+def bench_page_load(data: Path, work: Path) -> None:
+    root = work / "parkour-only"  # the data set with parkour alone, so that the page opens it
+    for part in ("JPEGImages", "Annotations"):
+        (root / part / "480p").mkdir(parents=True)
+        (root / part / "480p" / "parkour").symlink_to(data / "davis_hard" / part / "480p" / "parkour")
+    session = AnnotationSession.open(work / "parkour", root=root, options={"flow_downscale": 2})
+    service = SessionService(session, {"frames": "uncertainty", "types": "mask"})
+    with served(service, work / "exports") as address, httpx.Client(base_url=address, timeout=600) as http:
+        first_mask(http, root, "parkour")
+        cold = page_load(http, "parkour", 100)
+        warm = [page_load(http, "parkour", 100) for _ in range(3)]
+        print(f"page load, 100-frame filmstrip, 106 requests one after another: cold {cold:.2f} s, "
+              f"warm median {statistics.median(warm):.3f} s")  # fmt: skip
+        seconds = browser_load(address, work)
+        if seconds is not None:
+            what = "page load in headless Chromium until all 100 thumbnails shown (warm, median of 3)"
+            print(f"{what}: {seconds:.3f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--data", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    )
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--flow-downscale", type=int, default=1, help="the flow engine's downscale (1: full size)"
+    )
+    parser.add_argument("--parts", default="clicks,page", help="clicks (preview, submit) and/or page (load)")
+    args = parser.parse_args()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    print(
+        f"commit {commit}; Python {platform.python_version()}, OpenCV {cv2.__version__} "
+        f"({cv2.getNumThreads()} threads), Starlette {starlette.__version__}, uvicorn {uvicorn.__version__}, "
+        f"httpx {httpx.__version__}"
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        if "clicks" in args.parts:
+            bench_preview_and_submit(args.data, Path(folder), args.repeats, args.flow_downscale)
+        if "page" in args.parts:
+            bench_page_load(args.data, Path(folder))
+
+
+if __name__ == "__main__":
+    main()

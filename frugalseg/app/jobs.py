@@ -1,0 +1,197 @@
+"""The annotation page's bookkeeping around a session: cached states and thumbnails, the propagation worker.
+
+One lock guards the additions and exports, so two tabs submitting at once leave a consistent
+session. An addition is saved at once with its masks marked out of date
+(`AnnotationSession.add_given` with ``propagate=False``), and one worker thread propagates each such
+video in turn (`AnnotationSession.finish`) outside the lock, so the page stays usable; a video takes
+no addition and the session no export while its propagation is queued or running, so the worker is
+the only writer of that video. A server killed meanwhile loses nothing, and on restart the worker
+finishes every video whose masks are out of date. Reads need no lock: every file is written
+atomically and ``state.json`` last.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from frugalseg.active.objects.session import AnnotationSession, Proposal
+from frugalseg.active.objects.state import STATE_FILE, VideoState
+from frugalseg.data.io import array_sha1
+from frugalseg.data.overlays import thumbnail
+
+log = logging.getLogger(__name__)
+
+THUMB_WIDTH = 160
+
+
+@dataclass
+class Job:
+    """One propagation of a video after an addition (or after a restart), as the page reports it."""
+
+    id: int
+    video: str
+    frame: int | None
+    status: str = "queued"
+    started: float | None = None
+    ended: float | None = None
+    estimate: float | None = None
+    error: str | None = None
+
+    def report(self) -> dict[str, Any]:
+        """What ``GET /api/jobs`` says of the job (``progress``: elapsed over the estimated seconds)."""
+        now = time.monotonic()
+        elapsed = ((self.ended or now) - self.started) if self.started is not None else 0.0
+        progress = 1.0 if self.status in ("done", "failed") else 0.0
+        if self.status == "propagating" and self.estimate:
+            progress = min(0.95, elapsed / self.estimate)
+        return {
+            "id": self.id,
+            "video": self.video,
+            "frame": self.frame,
+            "status": self.status,
+            "elapsed": round(elapsed, 2),
+            "progress": round(progress, 3),
+            "error": self.error,
+        }
+
+
+@dataclass
+class _Cached:
+    """A video's state as last read, the file stamp it was read at, and each frame mask's SHA-1."""
+
+    stamp: tuple[int, int]
+    state: VideoState
+    current: bool
+    shas: list[str] = field(default_factory=list)
+
+
+class SessionService:
+    """The session the page works on: its lock, cached states, thumbnails and propagation worker.
+
+    Args:
+        session: the annotation session.
+        propose_options: keyword arguments of `AnnotationSession.propose` (selector, policy …).
+    """
+
+    def __init__(self, session: AnnotationSession, propose_options: dict[str, Any]) -> None:
+        self.session = session
+        self.propose_options = propose_options
+        self.lock = threading.RLock()
+        self.jobs: list[Job] = []
+        self._queue: queue.Queue[Job] = queue.Queue()
+        self._states: dict[str, _Cached] = {}
+        self._thumbs: dict[tuple[str, int, str], bytes] = {}
+        self._proposals: dict[tuple[Any, ...], Proposal | None] = {}
+        self._seconds_per_frame: float | None = None
+        self._worker = threading.Thread(target=self._work, name="frugalseg-propagation", daemon=True)
+        self._worker.start()
+        for name in session.videos():
+            self.state(name)  # queues the videos left out of date by a killed server
+
+    def pending(self, video: str | None = None) -> bool:
+        """Whether a propagation (of ``video``, or of any video) is queued or running."""
+        return any(j.status in ("queued", "propagating") and video in (None, j.video) for j in self.jobs)
+
+    def state(self, name: str) -> _Cached | None:
+        """The cached state of video ``name`` (reread when its file changed; None before any annotation).
+
+        A state whose masks are out of date keeps showing the masks read before, and gets a
+        propagation queued unless one is.
+        """
+        path = self.session.folder / name / STATE_FILE
+        try:
+            info = path.stat()
+        except FileNotFoundError:
+            return None
+        stamp = (info.st_mtime_ns, info.st_size)
+        cached = self._states.get(name)
+        if cached is not None and cached.stamp == stamp:
+            return cached
+        saved = self.session.saved_state(name)
+        if saved is None:
+            return None
+        state, current = saved
+        if not current:
+            if cached is not None and len(cached.state.masks) == state.num_frames:
+                state.masks = cached.state.masks
+            with self.lock:  # an addition saves its state and queues its job under the lock
+                if not self.pending(name):
+                    self.queue(name, None)
+        cached = _Cached(stamp, state, current, [array_sha1(m) for m in state.masks])
+        self._states[name] = cached
+        return cached
+
+    def queue(self, video: str, frame: int | None) -> Job:
+        """Queue the propagation of ``video`` (after an addition on ``frame``)."""
+        job = Job(len(self.jobs) + 1, video, frame)
+        self.jobs.append(job)
+        self._queue.put(job)
+        return job
+
+    def wait(self, timeout: float = 600.0) -> None:
+        """Block until no propagation is queued or running (for tests and benchmarks)."""
+        end = time.monotonic() + timeout
+        while self.pending() and time.monotonic() < end:
+            time.sleep(0.05)
+
+    def _work(self) -> None:
+        while True:
+            job = self._queue.get()
+            job.status, job.started = "propagating", time.monotonic()
+            frames = len(self.session.frames(job.video))
+            if self._seconds_per_frame is not None:
+                job.estimate = self._seconds_per_frame * frames
+            try:
+                self.session.finish(job.video)
+                job.status = "done"
+            except Exception as err:  # reported to the page; the saved annotation stays
+                log.exception("propagation of %s failed", job.video)
+                job.status, job.error = "failed", f"{type(err).__name__}: {err}"
+            job.ended = time.monotonic()
+            self._seconds_per_frame = (job.ended - job.started) / max(1, frames)
+
+    def thumbnail(self, video: str, frame: int) -> bytes:
+        """The JPEG thumbnail of a frame with its current mask (cached by the mask's content)."""
+        t = self.session.frames(video).index(frame)
+        cached = self.state(video)
+        sha = cached.shas[t] if cached is not None and cached.shas else "none"
+        key = (video, frame, sha)
+        if key not in self._thumbs:
+            ids = cached.state.masks[t] if cached is not None and cached.state.masks else None
+            picture = thumbnail(self.session.frame_image(video, frame), ids, THUMB_WIDTH)
+            self._thumbs[key] = jpeg(picture, 80)
+        return self._thumbs[key]
+
+    def proposal(self, video: str | None) -> Proposal | None:
+        """The session's next proposal (cached until a state changes); call only with no job pending."""
+        stamps = tuple((name, c.stamp if (c := self.state(name)) else None) for name in self.session.videos())
+        key = (video, stamps)
+        if key not in self._proposals:
+            self._proposals[key] = self.session.propose(video=video, **self.propose_options)
+        return self._proposals[key]
+
+    def export(self, folder: Path) -> tuple[Path, int]:
+        """Export the session to a new label store under ``folder``; its path and the labels written."""
+        with self.lock:
+            number = 1 + sum(1 for p in folder.glob("store-*") if p.is_dir()) if folder.is_dir() else 1
+            out = folder / f"store-{number:03d}"
+            return out, self.session.export(out)
+
+
+def jpeg(picture: np.ndarray, quality: int = 90) -> bytes:
+    """An RGB picture as JPEG bytes."""
+    ok, data = cv2.imencode(
+        ".jpg", cv2.cvtColor(picture, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]
+    )
+    if not ok:
+        raise ValueError(f"cannot encode a picture of shape {picture.shape} as JPEG")
+    return data.tobytes()

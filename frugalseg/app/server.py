@@ -1,0 +1,422 @@
+"""The annotation page's ASGI app (Starlette): one static page and a JSON API over an annotation session.
+
+Every path names videos and frames by id (the session's video names, sequence frame indices),
+never by file name, so no request reads or writes outside the state folder and the videos. Masks
+travel as run-length codes of object ids (``[value, count, value, count, …]`` over the rows),
+exact and small; the image work (click previews, propagation, thumbnails) is the package's.
+
+Routes (all but ``/`` under ``/api``; with a token, every request must carry it as the ``token``
+query parameter or the ``X-Token`` header, else 401)::
+
+    GET  /                                         the page
+    GET  /api/session                              videos with their progress, palette, settings
+    GET  /api/videos/{video}                       frames, annotated frames, objects, unreliability
+    GET  /api/videos/{video}/{frame}/image.jpg     the frame
+    GET  /api/videos/{video}/{frame}/thumb.jpg     its thumbnail with the current mask (cached)
+    GET  /api/videos/{video}/{frame}/mask          its current mask
+    POST /api/videos/{video}/{frame}/preview       {"clicks": […], "base": rle?} → the click model's mask
+    POST /api/videos/{video}/{frame}/upload        a mask PNG (body) → its object ids
+    POST /api/videos/{video}/{frame}/submit        {"clicks": […]} or {"mask": rle}, "new_objects",
+                                                   "names" → 202 and the propagation's job
+    GET  /api/jobs                                 the propagations and their progress
+    GET  /api/proposal[?video=…]                   the next proposal (or that propagation is running)
+    POST /api/export                               a new label store of the session's masks
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import tempfile
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from frugalseg.active.objects.annotation_types import GivenClick
+from frugalseg.app.jobs import SessionService, jpeg
+from frugalseg.data.io import write_json_atomic
+from frugalseg.data.overlays import object_palette
+from frugalseg.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+NAMES_FILE = "object_names.json"
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+class RequestError(Exception):
+    """A request the app refuses: its HTTP status and the message the page shows."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def encode_rle(ids: np.ndarray) -> list[int]:
+    """``[value, count, …]`` runs of ``ids`` in row-major order."""
+    flat = ids.ravel()
+    if flat.size == 0:
+        return []
+    starts = np.flatnonzero(np.r_[True, flat[1:] != flat[:-1]])
+    counts = np.diff(np.r_[starts, flat.size])
+    runs: list[int] = np.stack([flat[starts].astype(np.int64), counts], axis=1).ravel().tolist()
+    return runs
+
+
+def decode_rle(runs: Any, shape: tuple[int, int]) -> np.ndarray:
+    """The H×W uint8 ids of ``runs`` (`encode_rle`); `RequestError` 400 when they do not fill ``shape``."""
+    if not isinstance(runs, list) or len(runs) % 2 or len(runs) > 2 * shape[0] * shape[1]:
+        raise RequestError(400, "mask: expected a list of [value, count, …] runs")
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in runs):
+        raise RequestError(400, "mask: runs must be whole numbers")
+    values, counts = np.array(runs[0::2], np.int64), np.array(runs[1::2], np.int64)
+    if values.size and (values.min() < 0 or values.max() > 255 or counts.min() < 1):
+        raise RequestError(400, "mask: values must be 0…255 and counts ≥ 1")
+    if int(counts.sum()) != shape[0] * shape[1]:
+        raise RequestError(
+            400, f"mask: runs cover {int(counts.sum())} pixels, the frame {shape[1]}×{shape[0]}"
+        )
+    return np.repeat(values, counts).astype(np.uint8).reshape(shape)
+
+
+class AnnotationApp:
+    """The routes over a `SessionService` (see the module docstring).
+
+    Args:
+        service: the session and its worker.
+        token: the secret every request must carry (None: none needed, for 127.0.0.1).
+        exports: the folder of the label stores ``Export`` writes (``store-001``, …).
+        max_upload: the largest request body in bytes (uploads and JSON).
+    """
+
+    def __init__(
+        self, service: SessionService, *, token: str | None, exports: Path, max_upload: int = 8 << 20
+    ) -> None:
+        self.service = service
+        self.session = service.session
+        self.token = token
+        self.exports = exports
+        self.max_upload = max_upload
+
+    def routes(self) -> list[Route]:
+        """The app's routes, each wrapped in the token check and the error handling."""
+        video = "/api/videos/{video}"
+        frame = video + "/{frame:int}"
+        table: list[tuple[str, Endpoint, str]] = [
+            ("/", self.page, "GET"),
+            ("/api/session", self.overview, "GET"),
+            (video, self.video, "GET"),
+            (frame + "/image.jpg", self.image, "GET"),
+            (frame + "/thumb.jpg", self.thumb, "GET"),
+            (frame + "/mask", self.mask, "GET"),
+            (frame + "/preview", self.preview, "POST"),
+            (frame + "/upload", self.upload, "POST"),
+            (frame + "/submit", self.submit, "POST"),
+            ("/api/jobs", self.jobs, "GET"),
+            ("/api/proposal", self.proposal, "GET"),
+            ("/api/export", self.export, "POST"),
+        ]
+        return [Route(path, self._guarded(endpoint), methods=[method]) for path, endpoint, method in table]
+
+    def _guarded(self, endpoint: Endpoint) -> Endpoint:
+        async def guarded(request: Request) -> Response:
+            given = request.query_params.get("token") or request.headers.get("x-token") or ""
+            if self.token is not None and not hmac.compare_digest(given.encode(), self.token.encode()):
+                return JSONResponse({"error": "a valid token is needed (?token=… or X-Token)"}, 401)
+            try:
+                return await endpoint(request)
+            except RequestError as err:
+                return JSONResponse({"error": err.message}, err.status)
+            except (ConfigError, DataError) as err:
+                return JSONResponse({"error": str(err)}, 400)
+            except Exception:  # never a traceback to the client; the log has it
+                log.exception("%s %s failed", request.method, request.url.path)
+                return JSONResponse({"error": "internal error (see the server's log)"}, 500)
+
+        return guarded
+
+    def _video(self, request: Request) -> str:
+        name = str(request.path_params["video"])
+        if name not in self.session.videos():
+            raise RequestError(404, f"no video {name!r} in this session")
+        return name
+
+    def _frame(self, request: Request) -> tuple[str, int]:
+        name = self._video(request)
+        frame = int(request.path_params["frame"])
+        if frame not in self.session.frames(name):
+            raise RequestError(404, f"video {name!r} has no frame {frame} in this session")
+        return name, frame
+
+    async def _body(self, request: Request) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_upload):
+            raise RequestError(413, f"request body larger than {self.max_upload} bytes")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > self.max_upload:
+                raise RequestError(413, f"request body larger than {self.max_upload} bytes")
+        return bytes(body)
+
+    async def _json(self, request: Request) -> dict[str, Any]:
+        try:
+            data = json.loads(await self._body(request))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise RequestError(400, f"not valid JSON ({err})") from err
+        if not isinstance(data, dict):
+            raise RequestError(400, "expected a JSON object")
+        return data
+
+    async def page(self, request: Request) -> Response:
+        """The page."""
+        return HTMLResponse(resources.files("frugalseg.app").joinpath("static/index.html").read_text())
+
+    async def overview(self, request: Request) -> Response:
+        """The videos with their progress, the object palette and the session's settings."""
+        return JSONResponse(await run_in_threadpool(self._overview))
+
+    def _overview(self) -> dict[str, Any]:
+        videos = []
+        for name in self.session.videos():
+            cached = self.service.state(name)
+            frames = len(self.session.frames(name))
+            state = cached.state if cached else None
+            videos.append(
+                {
+                    "name": name,
+                    "frames": frames,
+                    "annotated": len(state.annotated) if state else 0,
+                    "hours": round(state.seconds / 3600, 4) if state else 0.0,
+                    "unreliable": round(float(np.mean(_unreliability(state))), 4) if state else None,
+                    "pending": self.service.pending(name),
+                }
+            )
+        settings = self.session.settings
+        return {
+            "videos": videos,
+            "palette": object_palette().tolist(),
+            "engine": settings.engine.name,
+            "click_model": settings.click_model.name,
+            "state": str(self.session.folder),
+        }
+
+    async def video(self, request: Request) -> Response:
+        """A video's frames, annotated frames, objects with their names, and each frame's unreliability."""
+        name = self._video(request)
+        return JSONResponse(await run_in_threadpool(self._video_info, name))
+
+    def _video_info(self, name: str) -> dict[str, Any]:
+        frames = self.session.frames(name)
+        height, width = self.session.frame_image(name, frames[0]).shape[:2]
+        cached = self.service.state(name)
+        state = cached.state if cached else None
+        names = self._names().get(name, {})
+        objects = sorted(set(state.objects) if state else set()) + sorted(
+            int(k) for k in names if not state or int(k) not in state.objects
+        )
+        return {
+            "name": name,
+            "frames": frames,
+            "width": width,
+            "height": height,
+            "annotated": [frames[t] for t in sorted(state.annotated)] if state else [],
+            "objects": [{"id": obj, "name": names.get(str(obj), f"object {obj}")} for obj in objects],
+            "unreliable": [round(u, 4) for u in _unreliability(state)] if state else [],
+            "hours": round(state.seconds / 3600, 4) if state else 0.0,
+            "pending": self.service.pending(name),
+        }
+
+    async def image(self, request: Request) -> Response:
+        """The frame as JPEG."""
+        name, frame = self._frame(request)
+        data = await run_in_threadpool(lambda: jpeg(self.session.frame_image(name, frame)))
+        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})
+
+    async def thumb(self, request: Request) -> Response:
+        """The frame's thumbnail with its current mask."""
+        name, frame = self._frame(request)
+        data = await run_in_threadpool(self.service.thumbnail, name, frame)
+        return Response(data, media_type="image/jpeg")
+
+    def _current(self, name: str, frame: int) -> np.ndarray:
+        cached = self.service.state(name)
+        if cached is not None and cached.state.masks:
+            return cached.state.masks[self.session.frames(name).index(frame)]
+        height, width = self.session.frame_image(name, frame).shape[:2]
+        return np.zeros((height, width), np.uint8)
+
+    async def mask(self, request: Request) -> Response:
+        """The frame's current mask (zeros before the video's first annotation)."""
+        name, frame = self._frame(request)
+        ids = await run_in_threadpool(self._current, name, frame)
+        return JSONResponse({"width": ids.shape[1], "height": ids.shape[0], "rle": encode_rle(ids)})
+
+    async def preview(self, request: Request) -> Response:
+        """The click model's mask of the clicks so far on ``base`` (default: the current mask)."""
+        name, frame = self._frame(request)
+        data = await self._json(request)
+        clicks = _clicks(data.get("clicks"))
+
+        def run() -> np.ndarray:
+            current = self._current(name, frame)
+            base = decode_rle(data["base"], current.shape) if data.get("base") is not None else current
+            return self.session.preview(name, frame, clicks, base)
+
+        ids = await run_in_threadpool(run)
+        return JSONResponse({"width": ids.shape[1], "height": ids.shape[0], "rle": encode_rle(ids)})
+
+    async def upload(self, request: Request) -> Response:
+        """A mask PNG for the frame (the body, checked as ``annotate add --mask`` checks its file)."""
+        name, frame = self._frame(request)
+        body = await self._body(request)
+        if not body.startswith(PNG_SIGNATURE) or body[12:16] != b"IHDR":
+            raise RequestError(415, "the upload is not a PNG file")
+        size = (int.from_bytes(body[16:20], "big"), int.from_bytes(body[20:24], "big"))
+        height, width = (await run_in_threadpool(self.session.frame_image, name, frame)).shape[:2]
+        if size != (width, height):  # refused before decoding: a small file may hold a huge image
+            raise RequestError(
+                400, f"the uploaded PNG is {size[0]}×{size[1]} px but the frame is {width}×{height}"
+            )
+
+        def read() -> np.ndarray:
+            with tempfile.TemporaryDirectory() as folder:
+                path = Path(folder) / "upload.png"
+                path.write_bytes(body)
+                try:
+                    return self.session.read_mask(name, frame, path)
+                except DataError as err:
+                    raise RequestError(400, str(err).replace(str(path), "the uploaded PNG")) from err
+
+        ids = await run_in_threadpool(read)
+        objects = [int(v) for v in np.unique(ids) if v]
+        return JSONResponse(
+            {"width": ids.shape[1], "height": ids.shape[0], "rle": encode_rle(ids), "objects": objects}
+        )
+
+    async def submit(self, request: Request) -> Response:
+        """Add the annotation (saved at once), then queue its propagation; 409 while the video propagates."""
+        name, frame = self._frame(request)
+        data = await self._json(request)
+        names = _object_names(data.get("names", {}))
+        given: dict[str, Any] = {"clicks": _clicks(data["clicks"])} if "clicks" in data else {}
+        if not given and "mask" not in data:
+            raise RequestError(400, 'give "clicks" or "mask"')
+        new_objects = data.get("new_objects", False)
+        if not isinstance(new_objects, bool):
+            raise RequestError(400, "new_objects must be true or false")
+
+        def add() -> dict[str, Any]:
+            with self.service.lock:
+                if self.service.pending(name):
+                    raise RequestError(409, f"video {name!r} is propagating; submit when it has finished")
+                if "mask" in data:
+                    given["ids"] = decode_rle(data["mask"], self._current(name, frame).shape)
+                added = self.session.add_given(
+                    name, frame, **given, new_objects=new_objects, propagate=False, name="the submitted mask"
+                )
+                self._save_names(name, {k: v for k, v in names.items() if int(k) in added.objects})
+                job = self.service.queue(name, frame)
+            return {"job": job.report(), "record": asdict(added.record), "objects": added.objects}
+
+        return JSONResponse(await run_in_threadpool(add), 202)
+
+    async def jobs(self, request: Request) -> Response:
+        """Every propagation of this server and its progress."""
+        return JSONResponse({"jobs": [job.report() for job in self.service.jobs]})
+
+    async def proposal(self, request: Request) -> Response:
+        """The next proposal (``pending`` while a propagation runs, ``done`` when all is annotated)."""
+        video = request.query_params.get("video")
+        if video is not None and video not in self.session.videos():
+            raise RequestError(404, f"no video {video!r} in this session")
+        if self.service.pending():
+            return JSONResponse({"pending": True})
+        proposal = await run_in_threadpool(self.service.proposal, video)
+        return JSONResponse({"done": True} if proposal is None else {"proposal": _public(proposal)})
+
+    async def export(self, request: Request) -> Response:
+        """Export the session's current masks to a new label store under the exports folder."""
+        if self.service.pending():
+            raise RequestError(409, "a propagation is running; export when it has finished")
+        out, written = await run_in_threadpool(self.service.export, self.exports)
+        return JSONResponse({"store": str(out), "written": written})
+
+    def _names(self) -> dict[str, dict[str, str]]:
+        path = self.session.folder / NAMES_FILE
+        if not path.is_file():
+            return {}
+        try:
+            data = json.loads(path.read_text())
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise DataError(path, f"not valid JSON ({err})") from err
+        return data if isinstance(data, dict) else {}
+
+    def _save_names(self, video: str, names: dict[str, str]) -> None:
+        if names:
+            every = self._names()
+            every[video] = {**every.get(video, {}), **names}
+            write_json_atomic(self.session.folder / NAMES_FILE, every, indent=1)
+
+
+def _unreliability(state: Any) -> list[float]:
+    return [d + u for d, u in zip(state.disagreement, state.unsure, strict=True)]
+
+
+def _public(proposal: Any) -> dict[str, Any]:
+    """A proposal without its file path (the page names frames by index)."""
+    data = asdict(proposal)
+    data.pop("frame_path")
+    return data
+
+
+def _clicks(given: Any) -> list[GivenClick]:
+    """The clicks of a request, ``[{"object", "x", "y", "positive"}, …]`` (bounds are the session's check)."""
+    if not isinstance(given, list) or not given or len(given) > 1000:
+        raise RequestError(400, "clicks: expected a list of 1…1000 clicks")
+    clicks = []
+    for number, entry in enumerate(given):
+        keys = ("object", "x", "y", "positive")
+        if not isinstance(entry, dict) or not all(k in entry for k in keys):
+            raise RequestError(400, f"click {number}: expected {{{', '.join(keys)}}}")
+        obj, x, y, positive = (entry[k] for k in keys)
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (obj, x, y)):
+            raise RequestError(400, f"click {number}: object, x and y must be whole numbers")
+        if not isinstance(positive, bool):
+            raise RequestError(400, f"click {number}: positive must be true or false")
+        clicks.append(GivenClick(obj, x, y, positive))
+    return clicks
+
+
+def _object_names(given: Any) -> dict[str, str]:
+    """Object id → class name of a request (ids 1…254, names of 1…64 characters)."""
+    if not isinstance(given, dict):
+        raise RequestError(400, "names: expected an object of id → name")
+    names = {}
+    for key, value in given.items():
+        if not (str(key).isdigit() and 1 <= int(key) <= 254) or not isinstance(value, str):
+            raise RequestError(400, f"names: {key!r} → {value!r} is not an object id 1…254 and a name")
+        if not 1 <= len(value.strip()) <= 64:
+            raise RequestError(400, f"names: the name of object {key} must have 1…64 characters")
+        names[str(int(key))] = value.strip()
+    return names
+
+
+def create_app(
+    service: SessionService, *, token: str | None = None, exports: Path, max_upload: int = 8 << 20
+) -> Starlette:
+    """The Starlette app of the annotation page over ``service`` (see `AnnotationApp`)."""
+    app = AnnotationApp(service, token=token, exports=exports, max_upload=max_upload)
+    return Starlette(routes=app.routes())

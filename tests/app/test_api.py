@@ -1,0 +1,252 @@
+"""The annotation page's API, driven as the page drives it, against what `annotate add` does."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from starlette.testclient import TestClient
+
+from app.conftest import SESSION_FLAGS, open_session
+from frugalseg.active.objects.annotation_types import GivenClick, annotate_given_clicks
+from frugalseg.active.objects.click_models import GrabCutClicks
+from frugalseg.app import SessionService, create_app
+from frugalseg.app.server import decode_rle, encode_rle
+from frugalseg.cli import main
+from frugalseg.data.costs import DEFAULT_COSTS
+from frugalseg.data.io import read_frame
+
+VIDEO = "blackswan"
+CLICKS = [
+    {"object": 1, "x": 420, "y": 230, "positive": True},
+    {"object": 1, "x": 700, "y": 100, "positive": False},
+]
+
+
+def truth_png(davis: Path, frame: int, video: str = VIDEO) -> Path:
+    return davis / "Annotations" / "480p" / video / f"{frame:05d}.png"
+
+
+def mask_of(response) -> np.ndarray:
+    data = response.json()
+    return decode_rle(data["rle"], (data["height"], data["width"]))
+
+
+def first_mask(client: TestClient, davis: Path, video: str = VIDEO) -> None:
+    """Upload the drawn mask of frame 0 and submit it, as the page does; wait for the propagation."""
+    uploaded = client.post(f"/api/videos/{video}/0/upload", content=truth_png(davis, 0, video).read_bytes())
+    assert uploaded.status_code == 200, uploaded.text
+    assert uploaded.json()["objects"] == [1]
+    sent = client.post(f"/api/videos/{video}/0/submit", json={"mask": uploaded.json()["rle"]})
+    assert sent.status_code == 202, sent.text
+
+
+def test_rle_round_trip() -> None:
+    ids = np.array([[0, 0, 1], [1, 1, 255]], np.uint8)
+    assert encode_rle(ids) == [0, 2, 1, 3, 255, 1]
+    assert np.array_equal(decode_rle(encode_rle(ids), (2, 3)), ids)
+
+
+def test_preview_is_the_click_models_mask(client: TestClient, service: SessionService, davis: Path) -> None:
+    first_mask(client, davis)
+    service.wait()
+    current = mask_of(client.get(f"/api/videos/{VIDEO}/6/mask"))
+    assert np.array_equal(current, cv2.imread(str(service.session.folder / VIDEO / "masks/00006.png"), 0))
+    preview = client.post(f"/api/videos/{VIDEO}/6/preview", json={"clicks": CLICKS})
+    assert preview.status_code == 200, preview.text
+    image = read_frame(davis / "JPEGImages" / "480p" / VIDEO / "00006.jpg")
+    clicks = [GivenClick(**c) for c in CLICKS]
+    expected = annotate_given_clicks(image, current, clicks, DEFAULT_COSTS, model=GrabCutClicks()).mask
+    assert np.array_equal(mask_of(preview), expected)
+    assert (mask_of(preview) != current).any()  # the clicks changed the mask
+    # nothing was saved
+    assert len(json.loads((service.session.folder / VIDEO / "state.json").read_text())["annotations"]) == 1
+
+
+def test_submits_store_what_annotate_add_stores(
+    client: TestClient, service: SessionService, davis: Path, tmp_path: Path
+) -> None:
+    first_mask(client, davis)
+    service.wait()
+    sent = client.post(f"/api/videos/{VIDEO}/6/submit", json={"clicks": CLICKS})
+    assert sent.status_code == 202, sent.text
+    assert sent.json()["record"]["kind"] == "clicks"
+    assert sent.json()["record"]["seconds"] == 2 * 1.5 + 1  # two clicks and the frame, as the loop counts
+    service.wait()
+    assert [j["status"] for j in client.get("/api/jobs").json()["jobs"]] == ["done", "done"]
+
+    cli = tmp_path / "cli"
+    (tmp_path / "clicks.json").write_text(json.dumps({"clicks": CLICKS}))
+    add = ["annotate", "add", "--state", str(cli), "--root", str(davis), *SESSION_FLAGS, "--video", VIDEO]
+    assert main([*add, "--frame", "0", "--mask", str(truth_png(davis, 0))]) == 0
+    assert main([*add, "--frame", "6", "--clicks", str(tmp_path / "clicks.json")]) == 0
+    page = service.session.folder / VIDEO
+    assert (page / "state.json").read_text() == (cli / VIDEO / "state.json").read_text()
+    files = sorted(p.relative_to(page) for p in page.rglob("*.png"))
+    assert files == sorted(p.relative_to(cli / VIDEO) for p in (cli / VIDEO).rglob("*.png"))
+    assert all((page / f).read_bytes() == (cli / VIDEO / f).read_bytes() for f in files)
+
+    proposal = client.get("/api/proposal").json()
+    assert proposal["proposal"]["video"] == "car-shadow"  # a video not started comes first
+    info = client.get(f"/api/videos/{VIDEO}").json()
+    assert info["annotated"] == [0, 6] and info["objects"] == [{"id": 1, "name": "object 1"}]
+
+
+def test_a_token_is_required_when_set(service: SessionService, tmp_path: Path) -> None:
+    app = create_app(service, token="s3cret", exports=tmp_path / "exports")
+    with TestClient(app) as client:
+        for path in ("/", "/api/session", f"/api/videos/{VIDEO}/0/image.jpg"):
+            assert client.get(path).status_code == 401
+            assert client.get(path, params={"token": "wrong"}).status_code == 401
+            assert client.get(path, params={"token": "s3cret"}).status_code == 200
+        assert client.get("/api/session", headers={"X-Token": "s3cret"}).status_code == 200
+        refused = client.post(f"/api/videos/{VIDEO}/0/submit", json={"clicks": CLICKS})
+        assert refused.status_code == 401 and "token" in refused.json()["error"]
+    assert not (service.session.folder / VIDEO).exists()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/videos/..%2F..%2Fetc/0/image.jpg",
+        "/api/videos/../0/image.jpg",
+        "/api/videos/%2Fetc%2Fpasswd",
+        "/api/videos/blackswan/10/image.jpg",  # the session uses frames 0…9
+        "/api/videos/blackswan/-1/mask",
+        "/api/videos/blackswan/..%2F00000/thumb.jpg",
+        "/api/videos/nosuchvideo",
+    ],
+)
+def test_paths_are_ids_never_files(client: TestClient, path: str) -> None:
+    assert client.get(path).status_code == 404
+
+
+def test_bad_requests_get_a_4xx_with_a_message(
+    client: TestClient, service: SessionService, davis: Path
+) -> None:
+    frame = f"/api/videos/{VIDEO}/0"
+    not_png = client.post(frame + "/upload", content=b"GIF89a" + bytes(100))
+    assert (not_png.status_code, not_png.json()) == (415, {"error": "the upload is not a PNG file"})
+    big = client.post(frame + "/upload", content=b"\x89PNG\r\n\x1a\n" + bytes(2 << 20))
+    assert big.status_code == 413 and "larger than 1048576 bytes" in big.json()["error"]
+    small = cv2.imencode(".png", np.zeros((10, 10), np.uint8))[1].tobytes()
+    wrong_size = client.post(frame + "/upload", content=small)
+    assert wrong_size.status_code == 400
+    assert wrong_size.json()["error"] == "the uploaded PNG is 10×10 px but the frame is 854×480"
+    bomb = bytearray(cv2.imencode(".png", np.zeros((480, 854), np.uint8))[1].tobytes())
+    bomb[16:24] = (60000).to_bytes(4, "big") * 2  # claims 60000×60000 px in 3 kB
+    assert client.post(frame + "/upload", content=bytes(bomb)).status_code == 400
+    rgb = cv2.imencode(".png", np.zeros((480, 854, 3), np.uint8))[1].tobytes()
+    not_ids = client.post(frame + "/upload", content=rgb)
+    assert not_ids.status_code == 400
+    assert not_ids.json()["error"] == (
+        "the uploaded PNG: mask must be a palette or grey-level PNG of object ids, got PIL mode 'RGB'"
+    )
+    assert client.post(frame + "/submit", content=b"{oops").status_code == 400
+    off = client.post(
+        frame + "/preview", json={"clicks": [{"object": 1, "x": 900, "y": 5, "positive": True}]}
+    )
+    assert off.status_code == 400 and "click 0 at x 900, y 5 is off the 854×480 frame" in off.json()["error"]
+    odd = client.post(frame + "/submit", json={"clicks": [{"object": "1", "x": 1, "y": 1, "positive": True}]})
+    assert odd.status_code == 400 and "whole numbers" in odd.json()["error"]
+    short = client.post(frame + "/submit", json={"mask": [0, 5]})
+    assert short.status_code == 400 and "runs cover 5 pixels" in short.json()["error"]
+    assert client.post("/api/export").status_code == 400  # nothing annotated yet
+    assert not (service.session.folder / VIDEO).exists()
+
+
+def test_two_tabs_submitting_at_once_leave_a_consistent_session(
+    client: TestClient, service: SessionService, davis: Path
+) -> None:
+    first_mask(client, davis)
+    service.wait()
+    gate = threading.Barrier(2)
+    answers: list[int] = []
+
+    def tab(frame: int) -> None:
+        gate.wait()
+        clicks = [{**CLICKS[0], "x": 400 + frame}]
+        answers.append(
+            client.post(f"/api/videos/{VIDEO}/{frame}/submit", json={"clicks": clicks}).status_code
+        )
+
+    tabs = [threading.Thread(target=tab, args=(frame,)) for frame in (4, 8)]
+    for thread in tabs:
+        thread.start()
+    for thread in tabs:
+        thread.join()
+    assert sorted(answers) == [202, 409]  # the second waits for the first's propagation
+    service.wait()
+    state, current = service.session.saved_state(VIDEO)
+    assert current and len(state.history) == 2 and len(state.annotated) == 2
+    assert [a.iteration for a in state.annotations] == [0, 1]
+
+
+def test_a_restart_finishes_what_a_killed_server_left(
+    service: SessionService, davis: Path, tmp_path: Path
+) -> None:
+    session = service.session
+    session.add_given(
+        VIDEO, 0, ids=(cv2.imread(str(truth_png(davis, 0)), 0) > 0).astype(np.uint8), propagate=False
+    )
+    saved, current = session.saved_state(VIDEO)
+    assert not current and len(saved.annotations) == 1  # the annotation is saved before propagating
+    restarted = SessionService(open_session(session.folder, davis), {})
+    assert restarted.pending(VIDEO)
+    restarted.wait()
+    cli = tmp_path / "cli"
+    add = ["annotate", "add", "--state", str(cli), "--root", str(davis), *SESSION_FLAGS, "--video", VIDEO]
+    assert main([*add, "--frame", "0", "--mask", str(truth_png(davis, 0))]) == 0
+    assert (session.folder / VIDEO / "state.json").read_text() == (cli / VIDEO / "state.json").read_text()
+
+
+def test_export_then_train_on_it(
+    client: TestClient, service: SessionService, davis: Path, tmp_path: Path
+) -> None:
+    first_mask(client, davis)
+    service.wait()
+    exported = client.post("/api/export")
+    assert exported.status_code == 200, exported.text
+    assert exported.json() == {"store": str(tmp_path / "exports" / "store-001"), "written": 10}
+    again = client.post("/api/export").json()
+    assert again == {"store": str(tmp_path / "exports" / "store-002"), "written": 10}
+    shutil.rmtree(tmp_path / "exports" / "store-002")
+    from app.training import train_one_step
+
+    train_one_step(davis, tmp_path / "exports" / "store-001", service.session.folder)
+
+
+def test_a_busy_port_is_a_clear_error(tmp_path: Path, davis: Path, capsys) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        serve = ["annotate", "serve", "--state", str(tmp_path / "s"), "--root", str(davis)]
+        assert main([*serve, "--port", str(port)]) == 2
+    error = capsys.readouterr().err
+    assert f"error: port: cannot listen on 127.0.0.1 port {port}: Address already in use" in error
+    assert not (tmp_path / "s").exists()
+
+
+def test_new_objects_with_a_class_name(client: TestClient, service: SessionService, davis: Path) -> None:
+    first_mask(client, davis)
+    service.wait()
+    ids = mask_of(client.get(f"/api/videos/{VIDEO}/3/mask"))
+    ids[:40, :60] = 2  # a second object in the top-left corner
+    refused = client.post(f"/api/videos/{VIDEO}/3/submit", json={"mask": encode_rle(ids)})
+    assert refused.status_code == 400
+    assert "object 2 unknown in video 'blackswan' (known: 1)" in refused.json()["error"]
+    body = {"mask": encode_rle(ids), "new_objects": True, "names": {"2": "duck"}}
+    sent = client.post(f"/api/videos/{VIDEO}/3/submit", json=body)
+    assert sent.status_code == 202 and sent.json()["objects"] == [1, 2]
+    assert sent.json()["record"]["kind"] == "mask" and sent.json()["record"]["seconds"] == 160
+    service.wait()
+    objects = client.get(f"/api/videos/{VIDEO}").json()["objects"]
+    assert objects == [{"id": 1, "name": "object 1"}, {"id": 2, "name": "duck"}]
+    state, _ = service.session.saved_state(VIDEO)
+    assert state.objects == {1: 0, 2: 3}  # object 2 is never propagated before frame 3
+    assert not (state.masks[2] == 2).any() and (state.masks[3] == 2).sum() == 40 * 60

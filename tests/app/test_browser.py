@@ -1,0 +1,155 @@
+"""The annotation page in headless Chromium, on the real DAVIS sample, against what `annotate add` does.
+
+`frugalseg annotate serve` runs as a user runs it; Selenium opens its printed address, uploads the
+first mask, clicks on the swan, waits for the preview, submits, waits for the propagation, checks
+the stored masks against the same `annotate add` on another folder, exports and trains one step on
+the export. Its screenshots go to the folder ``FRUGALSEG_SCREENSHOTS`` names (the README's are made with
+``FRUGALSEG_SCREENSHOTS=docs``), else to the test's temporary folder: tests write nothing into the repository.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app.conftest import SESSION_FLAGS, serve
+from app.training import train_one_step
+from frugalseg.cli import main
+
+pytestmark = pytest.mark.slow
+CHROMIUM, DRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+VIDEO = "blackswan"
+THUMBS_SHOWN = (
+    "return Array.from(document.querySelectorAll('.thumb img')).every((i) => i.complete && i.naturalWidth)"
+)
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator:
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+    for path in (CHROMIUM, DRIVER):
+        if not path.is_file():
+            pytest.skip(f"{path} is missing (apt-get install chromium chromium-driver)")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in (
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1500,1000",
+        f"--user-data-dir={tmp_path / 'chromium'}",
+    ):  # fmt: skip
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(str(DRIVER)), options=options)
+    driver.set_script_timeout(120)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def served(tmp_path: Path, shared_data: Path) -> Iterator[tuple[str, Path]]:
+    """`frugalseg annotate serve` on a new session of davis_dev; its printed address and the state folder."""
+    server, address = serve(tmp_path / "state", shared_data / "davis_dev")
+    assert address.startswith("http://127.0.0.1:")
+    yield address, tmp_path / "state"
+    server.terminate()
+    server.wait(30)
+
+
+def wait_for(driver, script: str, timeout: float = 120):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout, 0.1).until(lambda d: d.execute_script(script))
+
+
+def click_on(driver, x: int, y: int, *, right: bool = False) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    canvas = driver.find_element(By.ID, "overlay")
+    scale = canvas.size["width"] / 854
+    chain = ActionChains(driver).move_to_element_with_offset(
+        canvas, round((x - 427) * scale), round((y - 240) * scale)
+    )
+    (chain.context_click() if right else chain.click()).perform()
+
+
+def test_annotate_in_the_browser(
+    browser, served: tuple[str, Path], shared_data: Path, tmp_path: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    address, state = served
+    davis = shared_data / "davis_dev"
+    browser.get(address)
+    wait_for(browser, "return document.body.dataset.ready === '1'")
+    assert "first annotation of the video" in browser.find_element(By.ID, "proposal").text
+    # the first annotation: the mask PNG drawn of frame 0
+    truth = davis / "Annotations" / "480p" / VIDEO / "00000.png"
+    browser.find_element(By.ID, "upload").send_keys(str(truth))
+    wait_for(browser, "return S.edited && S.work.some((v) => v === 1)")
+    browser.find_element(By.ID, "submit").click()
+    wait_for(browser, "return document.getElementById('jobinfo').dataset.done === '1'")
+    wait_for(browser, "return document.querySelectorAll('.thumb.annotated').length === 1")
+    # clicks on frame 6, the click model's preview after each
+    browser.find_element(By.CSS_SELECTOR, ".thumb[data-frame='6']").click()
+    wait_for(browser, "return document.body.dataset.frame === 'blackswan/6'")
+    before = browser.execute_script("return Array.from(S.work).filter((v) => v === 1).length")
+    # the brush paints the object, the polygon fills it, Undo takes each back
+    count = "return Array.from(S.work).filter((v) => v === 1).length"
+    browser.find_element(By.CSS_SELECTOR, "input[value='brush']").click()
+    click_on(browser, 100, 400)
+    assert browser.execute_script(count) > before
+    browser.find_element(By.ID, "undo").click()
+    assert browser.execute_script(count) == before
+    browser.find_element(By.CSS_SELECTOR, "input[value='polygon']").click()
+    for x, y in ((50, 50), (150, 50), (150, 150)):
+        click_on(browser, x, y)
+    browser.execute_script("closePolygon()")
+    assert browser.execute_script(count) > before + 4000  # the triangle's 5000 px, less the swan's
+    browser.find_element(By.ID, "undo").click()
+    assert browser.execute_script(count) == before
+    assert browser.execute_script("return S.edited") is False
+    browser.find_element(By.CSS_SELECTOR, "input[value='clicks']").click()
+    # where the simulated annotator clicks (`corrective_click` against the truth): the swan's missed
+    # head, then the largest region the first preview got wrong
+    click_on(browser, 473, 77)
+    wait_for(browser, "return document.getElementById('frameinfo').dataset.preview === '1'")
+    click_on(browser, 215, 374, right=True)
+    wait_for(browser, "return document.getElementById('frameinfo').dataset.preview === '2'")
+    after = browser.execute_script("return Array.from(S.work).filter((v) => v === 1).length")
+    assert after != before
+    shots = Path(os.environ.get("FRUGALSEG_SCREENSHOTS", tmp_path / "screenshots"))
+    shots.mkdir(exist_ok=True)
+    wait_for(browser, THUMBS_SHOWN)
+    browser.save_screenshot(str(shots / "annotate_serve.png"))
+    clicks = browser.execute_script("return S.clicks")
+    assert [c["positive"] for c in clicks] == [True, False]
+    browser.find_element(By.ID, "submit").click()
+    wait_for(browser, "return document.getElementById('jobinfo').dataset.done === '2'")
+    wait_for(browser, "return document.querySelectorAll('.thumb.annotated').length === 2")
+    wait_for(browser, "return document.getElementById('proposal').textContent.includes('Next:')")
+    wait_for(browser, THUMBS_SHOWN)
+    browser.save_screenshot(str(shots / "annotate_serve_submitted.png"))
+
+    # the same two additions with `annotate add` give the same state, byte for byte
+    cli = tmp_path / "cli"
+    (tmp_path / "clicks.json").write_text(json.dumps({"clicks": clicks}))
+    add = ["annotate", "add", "--state", str(cli), "--root", str(davis), *SESSION_FLAGS, "--video", VIDEO]
+    assert main([*add, "--frame", "0", "--mask", str(truth)]) == 0
+    assert main([*add, "--frame", "6", "--clicks", str(tmp_path / "clicks.json")]) == 0
+    assert (state / VIDEO / "state.json").read_text() == (cli / VIDEO / "state.json").read_text()
+    for mask in sorted((cli / VIDEO / "masks").glob("*.png")):
+        assert (state / VIDEO / "masks" / mask.name).read_bytes() == mask.read_bytes(), mask.name
+
+    browser.find_element(By.ID, "export").click()
+    wait_for(browser, "return document.getElementById('exported').textContent.includes('labels written')")
+    store = state / "exports" / "store-001"
+    assert browser.find_element(By.ID, "exported").text == f"10 labels written to {store}"
+    train_one_step(davis, store, state)
+    shutil.rmtree(tmp_path / "chromium", ignore_errors=True)
