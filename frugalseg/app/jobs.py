@@ -179,12 +179,23 @@ class SessionService:
             self._proposals[key] = self.session.propose(video=video, **self.propose_options)
         return self._proposals[key]
 
-    def export(self, folder: Path) -> tuple[Path, int]:
-        """Export the session to a new label store under ``folder``; its path and the labels written."""
+    def export(self, folder: Path) -> tuple[Path, int, list[Path]]:
+        """Export the session to a new label store under ``folder``, and the store to the tool formats.
+
+        Returns:
+            The store's path, the labels written, and the tool files (COCO, Label Studio, one CVAT for
+            video file per video) in ``<store>-tools/``, which the person opens in their tool.
+        """
+        from frugalseg.autolabel.store import LabelStore
+        from frugalseg.interop import stored_frames, write_tool_files
+
         with self.lock:
-            number = 1 + sum(1 for p in folder.glob("store-*") if p.is_dir()) if folder.is_dir() else 1
-            out = folder / f"store-{number:03d}"
-            return out, self.session.export(out)
+            taken = [int(p.name[len("store-") :]) for p in folder.glob("store-[0-9][0-9][0-9]") if p.is_dir()]
+            out = folder / f"store-{max(taken, default=0) + 1:03d}"
+            written = self.session.export(out)
+            fmt = self.session.format
+            frames = stored_frames(LabelStore(out), fmt)
+            return out, written, write_tool_files(frames, list(fmt.class_names), f"{out}-tools")
 
 
 def jpeg(picture: np.ndarray, quality: int = 90) -> bytes:

@@ -20,7 +20,7 @@ query parameter or the ``X-Token`` header, else 401)::
                                                    "names" → 202 and the propagation's job
     GET  /api/jobs                                 the propagations and their progress
     GET  /api/proposal[?video=…]                   the next proposal (or that propagation is running)
-    POST /api/export                               a new label store of the session's masks
+    POST /api/export                               a new label store of the masks, and its tool files
 """
 
 from __future__ import annotations
@@ -351,8 +351,8 @@ class AnnotationApp:
         """Export the session's current masks to a new label store under the exports folder."""
         if self.service.pending():
             raise RequestError(409, "a propagation is running; export when it has finished")
-        out, written = await run_in_threadpool(self.service.export, self.exports)
-        return JSONResponse({"store": str(out), "written": written})
+        out, written, tools = await run_in_threadpool(self.service.export, self.exports)
+        return JSONResponse({"store": str(out), "written": written, "tools": [str(p) for p in tools]})
 
     def _names(self) -> dict[str, dict[str, str]]:
         path = self.session.folder / NAMES_FILE

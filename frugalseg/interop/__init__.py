@@ -5,7 +5,7 @@ labels of frugalseg's kinds into a label store of a data set; `stored_frames` an
 send a store back to a tool. Usable without Lightning.
 """
 
-from frugalseg.interop.formats import READERS, WRITERS, read_export, write_export
+from frugalseg.interop.formats import READERS, WRITERS, read_export, write_export, write_tool_files
 from frugalseg.interop.raster import ClassMapping, read_mapping
 from frugalseg.interop.shapes import Frame, Shape, ToolExport
 from frugalseg.interop.stores import FrameIndex, ImportSummary, StoredFrame, import_export, stored_frames
@@ -25,4 +25,5 @@ __all__ = [
     "read_mapping",
     "stored_frames",
     "write_export",
+    "write_tool_files",
 ]

@@ -71,3 +71,19 @@ def write_export(tool: str, path: str | Path, frames: list[StoredFrame], classes
     if tool not in WRITERS:
         raise ConfigError("--format", f"cannot write tool format {tool!r}; written: {', '.join(WRITERS)}")
     WRITERS[tool](Path(path), frames, classes)
+
+
+def write_tool_files(frames: list[StoredFrame], classes: list[str], folder: str | Path) -> list[Path]:
+    """Every writer's file of ``frames`` in ``folder``; the paths written.
+
+    ``coco.json``, ``label-studio.json`` and one CVAT for video file per clip (``cvat-video-<clip>.xml``).
+    """
+    folder = Path(folder)
+    written = [folder / "coco.json", folder / "label-studio.json"]
+    write_export("coco", written[0], frames, classes)
+    write_export("label-studio", written[1], frames, classes)
+    for clip in dict.fromkeys(f.clip.clip_id for f in frames):
+        path = folder / f"cvat-video-{clip}.xml"
+        write_export("cvat-video", path, [f for f in frames if f.clip.clip_id == clip], classes)
+        written.append(path)
+    return written

@@ -213,10 +213,20 @@ def test_export_then_train_on_it(
     service.wait()
     exported = client.post("/api/export")
     assert exported.status_code == 200, exported.text
-    assert exported.json() == {"store": str(tmp_path / "exports" / "store-001"), "written": 10}
+    store, tools = tmp_path / "exports" / "store-001", tmp_path / "exports" / "store-001-tools"
+    files = [tools / "coco.json", tools / "label-studio.json", tools / f"cvat-video-{VIDEO}.xml"]
+    assert exported.json() == {"store": str(store), "written": 10, "tools": [str(f) for f in files]}
     again = client.post("/api/export").json()
-    assert again == {"store": str(tmp_path / "exports" / "store-002"), "written": 10}
+    assert again["store"] == str(tmp_path / "exports" / "store-002") and again["written"] == 10
     shutil.rmtree(tmp_path / "exports" / "store-002")
+    # The tool files read back as the store's labels (a person opens them, corrects, and imports again).
+    from frugalseg.autolabel.store import LabelStore
+    from frugalseg.interop import read_export, stored_frames
+
+    frames = stored_frames(LabelStore(store), service.session.format)
+    coco = read_export("coco", files[0])
+    assert len(coco.frames) == len(frames) == 10
+    assert sum(len(f.shapes) for f in coco.frames) == sum(len(f.objects) for f in frames)
     from app.training import train_one_step
 
     train_one_step(davis, tmp_path / "exports" / "store-001", service.session.folder)

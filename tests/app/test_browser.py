@@ -150,6 +150,9 @@ def test_annotate_in_the_browser(
     browser.find_element(By.ID, "export").click()
     wait_for(browser, "return document.getElementById('exported').textContent.includes('labels written')")
     store = state / "exports" / "store-001"
-    assert browser.find_element(By.ID, "exported").text == f"10 labels written to {store}"
+    names = ("coco.json", "label-studio.json", f"cvat-video-{VIDEO}.xml")
+    tools = [f"{store}-tools/{name}" for name in names]
+    shown = f"10 labels written to {store}; for your tool: {', '.join(tools)}"
+    assert browser.find_element(By.ID, "exported").text == shown
     train_one_step(davis, store, state)
     shutil.rmtree(tmp_path / "chromium", ignore_errors=True)
