@@ -118,6 +118,11 @@ class Clip:
         """Attach ``ref`` as a label of the frame at ``offset``."""
         self.labels.setdefault(offset, []).append(ref)
 
+    def drop_labels(self, kind: LabelKind) -> None:
+        """Forget every ``kind`` label of the clip (another source gives them)."""
+        for offset, refs in self.labels.items():
+            self.labels[offset] = [ref for ref in refs if ref.kind is not kind]
+
     @property
     def offsets(self) -> range:
         """All offsets of the snippet, present or missing."""

@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 FLOW_KEYS = ("neighbour_flows", "flow_to_prev", "flow_from_prev")
 #: The datamodule option that gives each kind of label a recipe may ask for.
 SOURCE_OPTIONS = {
+    LabelKind.FINE: "manual_labels",
     LabelKind.PSEUDO: "pseudo_labels",
     LabelKind.CLICKS: "click_labels",
     LabelKind.REFINED_COARSE: "refined_labels",
@@ -90,6 +91,9 @@ class VideoSegDataModule(L.LightningDataModule):
             engine beside each label) is below this value (0…1) are ignored; 0 keeps them all.
         refined_labels: where the ``refined_coarse`` labels of an ``RC{X}`` recipe come from: a store
             of ``frugalseg label refine-coarse`` (no default: refining needs SAM 2 weights).
+        manual_labels: a label store whose ``fine`` labels replace the data set's manual labels of the
+            training split (``label import`` of a tool's export, ``annotate export`` of a session);
+            None: the data set's own. Validation and test keep the data set's.
         temporal_consistency: compute TC on validation/test (one more frame and two flows per sample).
         synthetic_clips: clips per split of the generated set (only with ``root=None``).
         train_temporal_pair: the same frame pair and flows for training samples (temporal
@@ -134,6 +138,7 @@ class VideoSegDataModule(L.LightningDataModule):
         pseudo_labels: LabelSource | str | None = None,
         click_labels: LabelSource | str | None = None,
         refined_labels: LabelSource | str | None = None,
+        manual_labels: LabelSource | str | None = None,
         min_confidence: Probability = 0.0,
         temporal_consistency: bool = True,
         synthetic_clips: dict[str, int] | None = None,
@@ -166,6 +171,7 @@ class VideoSegDataModule(L.LightningDataModule):
         self.val_batch_size = val_batch_size or batch_size
         self.num_workers = num_workers
         given = {
+            LabelKind.FINE: manual_labels,
             LabelKind.PSEUDO: pseudo_labels,
             LabelKind.CLICKS: click_labels,
             LabelKind.REFINED_COARSE: refined_labels,
@@ -263,6 +269,10 @@ class VideoSegDataModule(L.LightningDataModule):
         temporal = self.hparams["temporal_consistency"]
         if stage == "fit":
             clips = fmt.clips(self.hparams["train_split"])
+            if LabelKind.FINE in self.sources:
+                for clip in clips:
+                    clip.drop_labels(LabelKind.FINE)
+                self.sources[LabelKind.FINE].attach(fmt, self.hparams["train_split"], clips)
             check_served(self.recipe, clips)
             self._check_crop(clips)
             for kind in self.needed_labels():

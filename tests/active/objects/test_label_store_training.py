@@ -1,9 +1,9 @@
 """The annotation loop's final masks are a label store that `VideoSegDataModule` trains from.
 
 Both writers: ``annotate simulate`` (``labels/<strategy>-seed<k>/``) and ``annotate export`` of a
-person's session (whose data set must hold the masks drawn on each video's first frame: the
-datamodule reads manual labels from the data set). The data are the two moving-squares videos
-(squares-a holds two objects, whose ids would lie outside DAVIS's two classes if the store kept them).
+person's session, whose drawn masks ``manual_labels`` makes the manual labels trained on. The data
+are the two moving-squares videos (squares-a holds two objects, whose ids would lie outside DAVIS's
+two classes if the store kept them).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from frugalseg.datamodules.datamodule import VideoSegDataModule
 pytestmark = pytest.mark.usefixtures("one_cv_thread")
 
 
-def batches(root: Path, store: Path) -> list[dict]:
+def batches(root: Path, store: Path, manual: Path | None = None) -> list[dict]:
     """Every training batch of recipe F2s (frame 0 fine, frame 1 pseudo) on both videos from ``store``."""
     data = VideoSegDataModule(
         root=str(root),
@@ -30,6 +30,7 @@ def batches(root: Path, store: Path) -> list[dict]:
         recipe="F2s",
         budget=4,
         pseudo_labels=str(store),
+        manual_labels=None if manual is None else str(manual),
         train_split="val",
         val_split="val",
         num_workers=0,
@@ -106,3 +107,33 @@ def test_a_sessions_export_is_a_store_the_datamodule_trains_from(tmp_path: Path,
     assert main([*add, "--mask", str(tmp_path / "a9.png")]) == 0
     assert main(["annotate", "export", "--state", str(state), "--out", str(store)]) == 2
     assert str(store) in capsys.readouterr().err
+
+
+def test_manual_labels_from_a_store_replace_the_data_sets(tmp_path: Path) -> None:
+    """``manual_labels``: the fine labels a person made (here a session's export) are the ones trained on."""
+    root = write_moving_squares(tmp_path / "davis")
+    for path in (root / "Annotations").rglob("*.png"):  # the data set holds only empty first masks
+        if path.stem == "00000":
+            palette_png(path, np.zeros_like(squares(0, 0)))
+        else:
+            path.unlink()
+    state, store = tmp_path / "session", tmp_path / "store"
+    for i, seq in enumerate(("squares-a", "squares-b")):
+        palette_png(tmp_path / f"{seq}.png", squares(0, i))
+        start = ["--root", str(root), "--split", "val"] if i == 0 else []
+        add = ["annotate", "add", "--state", str(state), *start, "--video", seq, "--frame", "0"]
+        assert main([*add, "--mask", str(tmp_path / f"{seq}.png")]) == 0
+    assert main(["annotate", "export", "--state", str(state), "--out", str(store)]) == 0
+
+    def fine_labels(batch: dict) -> dict[str, np.ndarray]:
+        return {
+            batch["meta"]["clip_id"][i]: batch["label"][i].numpy()
+            for i in range(len(batch["meta"]["kind"]))
+            if batch["meta"]["kind"][i] == "fine"
+        }
+
+    (own,) = batches(root, store)
+    assert all(not label.any() for label in fine_labels(own).values())  # the data set's empty masks
+    (person,) = batches(root, store, manual=store)
+    for i, seq in enumerate(("squares-a", "squares-b")):
+        assert np.array_equal(fine_labels(person)[seq], (squares(0, i) > 0).astype(np.int64))
