@@ -29,9 +29,12 @@ leaves every file as it was.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import math
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import MISSING, asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -435,14 +438,40 @@ class AnnotationSession:
 
     def finish(self, name: str) -> VideoState | None:
         """Propagate and save video ``name`` if its saved masks are out of date; its state (or None)."""
-        saved = self.saved_state(name)
-        if saved is None:
-            return None
-        state, current = saved
-        if not current:
-            self._propagate(state, self._video(name).load())
-            state.save(self.folder / name)
-        return state
+        with self._writing(name):
+            saved = self.saved_state(name)
+            if saved is None:
+                return None
+            state, current = saved
+            if not current:
+                self._propagate(state, self._video(name).load())
+                state.save(self.folder / name)
+            return state
+
+    @contextlib.contextmanager
+    def _writing(self, video: str) -> Iterator[None]:
+        """Hold video ``video``'s lock while its state is read, changed and saved.
+
+        One writer at a time across processes, so ``annotate add`` and the annotation page take turns
+        on a video (the other waits) while other videos stay free. The lock is the video's folder
+        itself (``flock`` on the directory: no file is added); its first annotation takes the session
+        folder's lock to make that folder, which a refused addition removes again. A session not saved
+        yet has nobody to race with.
+        """
+        if not (self.folder / SESSION_FILE).is_file():
+            yield
+            return
+        folder = self.folder / video
+        first = contextlib.nullcontext() if folder.is_dir() else _folder_lock(self.folder)
+        with first:
+            made = not folder.is_dir()
+            folder.mkdir(exist_ok=True)
+            try:
+                with _folder_lock(folder):
+                    yield
+            finally:
+                if made and not any(folder.iterdir()):
+                    folder.rmdir()
 
     def current_mask(self, name: str, frame: int) -> np.ndarray | None:
         """The current object-id mask of sequence frame ``frame`` of video ``name``, or None before any."""
@@ -711,6 +740,12 @@ class AnnotationSession:
 
     def _add(self, source: _Video, t: int, made: _Made, *, new_objects: bool, propagate: bool) -> Addition:
         """Book ``made`` on loop frame ``t`` of ``source``, propagate (or mark masks out of date), save."""
+        with self._writing(source.name):
+            return self._add_unlocked(source, t, made, new_objects=new_objects, propagate=propagate)
+
+    def _add_unlocked(
+        self, source: _Video, t: int, made: _Made, *, new_objects: bool, propagate: bool
+    ) -> Addition:
         video = source.name
         state = self.state(video)
         if state is not None and not new_objects:
@@ -829,6 +864,17 @@ def _book(state: VideoState, t: int, result: AnnotationResult) -> IterationRecor
         j=None,
         f=None,
     )
+
+
+@contextlib.contextmanager
+def _folder_lock(folder: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on ``folder`` itself, for the block (waits for the holder to finish)."""
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)  # closing releases the lock
 
 
 def _without_truth(selector: FrameSelector, chooser: TypePolicy) -> tuple[FrameSelector, TypePolicy]:

@@ -217,6 +217,32 @@ def test_session_json_holds_each_choice_with_all_its_options_and_refuses_another
     assert "other settings: engine 'flow' (asked: 'stm')" in capsys.readouterr().err
 
 
+def test_an_addition_waits_for_another_process_writing_the_video(started: Path, made: Path) -> None:
+    """The video's folder is its lock (``flock``): ``annotate add`` and the page take turns on a video."""
+    import fcntl
+    import os
+    import threading
+
+    session = AnnotationSession.open(started)
+    before = files(started)
+    held = os.open(started / "squares-a", os.O_RDONLY)  # another process is writing squares-a
+    fcntl.flock(held, fcntl.LOCK_EX)
+    done: list[object] = []
+    adding = threading.Thread(
+        target=lambda: done.append(session.add("squares-a", 9, mask=made / "a9.png")), daemon=True
+    )
+    adding.start()
+    adding.join(1.0)
+    assert adding.is_alive() and files(started) == before  # waiting, nothing written
+    other = session.add("squares-b", 0, mask=made / "b0.png")  # another video is not held up
+    assert other.video == "squares-b"
+    os.close(held)
+    adding.join(60)
+    assert not adding.is_alive() and len(done) == 1
+    assert session.state("squares-a") is not None and len(session.state("squares-a").annotated) == 2
+    assert sorted(p.name for p in started.iterdir()) == ["session.json", "squares-a", "squares-b"]
+
+
 def test_a_missing_frame_file_is_named_never_shifted(tmp_path: Path, made: Path, capsys) -> None:
     """Frame N is file N: a sequence without 00002.jpg is refused by propose, add and simulate alike."""
     root = write_moving_squares(tmp_path / "davis")
