@@ -31,7 +31,7 @@ TOOLS: dict[str, tuple[str, str]] = {
     "zoo": ("frugalseg.cli.zoo", "list, verify, publish and convert model weights"),
     "annotate": (
         "frugalseg.cli.annotate",
-        "the annotation loop: simulate it on data with ground truth, or propose/add for a person",
+        "the annotation loop: simulate it with ground truth, or propose/add or serve a page for a person",
     ),
 }
 #: LightningCLI subcommands of the semantic students.
