@@ -939,6 +939,11 @@ def test_there_are_at_least_forty_cases():
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.name.replace(" ", "-"))
 def test_bad_input_gets_one_clear_line_and_writes_nothing(case: Case, data, tmp_path, capsys):
+    check_case(case, data, tmp_path, capsys)
+
+
+def check_case(case: Case, data, tmp_path, capsys) -> None:
+    """Run ``case``'s command line: no traceback, its exit code, its phrase, and none of its paths written."""
     argv = case.argv(tmp_path, data)
     try:
         code = main(argv)

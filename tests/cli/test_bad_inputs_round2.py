@@ -21,8 +21,7 @@ from data.fake_davis import write_davis
 from data.test_check import bomb_png
 from zoo.test_weights import _fake_run, _student
 
-from cli.test_bad_inputs import CONFIG, Case, _copy, _fit, _folder, _propagate, _serve, data  # noqa: F401  (data: the fixture)
-from frugalseg.cli import main
+from cli.test_bad_inputs import CONFIG, Case, _copy, _fit, _folder, _propagate, _serve, check_case, data  # noqa: F401  (data: the fixture)
 from frugalseg.data.formats import generate_synthetic_streets
 
 
@@ -582,18 +581,7 @@ CASES = (
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.name.replace(" ", "-"))
 def test_bad_input_gets_one_clear_line_and_writes_nothing(case: Case, data, tmp_path, capsys):  # noqa: F811
-    argv = case.argv(tmp_path, data)
-    try:
-        code = main(argv)
-    except SystemExit as exit:  # argparse and jsonargparse end bad command lines this way
-        code = exit.code
-    out, err = capsys.readouterr()
-    message = out + err
-    assert "Traceback" not in message, message[-3000:]
-    assert code == case.code, f"exit code {code}, expected {case.code}:\n{message[-2000:]}"
-    assert case.phrase in message, message[-2000:]
-    for path in case.absent(tmp_path):
-        assert not path.exists(), f"{path} was written"
+    check_case(case, data, tmp_path, capsys)
 
 
 @pytest.mark.parametrize(
