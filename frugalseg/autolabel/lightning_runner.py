@@ -140,9 +140,13 @@ def propagate_with_trainer(
 
     Each process reads which labels the store already holds, propagates its share of the clips
     with `propagate_clip` and appends its records to the shared manifest (one whole line per
-    write); its summary counts the labels the whole job wrote.
+    write); its summary counts the labels the whole job wrote. An engine with a
+    ``share_cores(processes)`` method is told how many processes share this machine's cores.
     """
     job = plan_propagation(fmt, split, store, offsets, engine)
+    share_cores = getattr(engine, "share_cores", None)
+    if share_cores is not None:  # the processes on this machine split its cores
+        share_cores(devices if isinstance(devices, int) else 1)
     with store.run(job.config):
         work, skipped = job.todo(store)
         start = time.perf_counter()

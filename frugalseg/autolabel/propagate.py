@@ -8,9 +8,9 @@ killed run stopped.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import cv2
 import numpy as np
@@ -28,9 +28,11 @@ from frugalseg.data.formats import Format
 from frugalseg.data.io import read_frame
 from frugalseg.errors import ConfigError, DataError
 from frugalseg.flow import DISFlow, backward_warp_np, forward_backward_mask_np
+from frugalseg.flow.ahead import FlowsAhead, opencv_threads, usable_cores
 from frugalseg.flow.motion import moved_masks
 from frugalseg.flow.raft import RAFTFlow
 from frugalseg.flow.refine import anchor_colour_models, object_cut, snap_labels
+from frugalseg.flow.warp import sample_points
 
 
 class PropagationEngine(Protocol):
@@ -254,6 +256,9 @@ class FlowPropagator:
         raft_weights: the RAFT weights file (``flow="raft"`` only; never downloaded).
         raft_model: ``large`` or ``small``, the model the weights are of.
         device: where RAFT runs (``auto``: a GPU when there is one).
+        workers: threads computing the DIS flows ahead of the labels (`frugalseg.flow.ahead.FlowsAhead`;
+            default: every core this process may use, or its share under `share_cores`). OpenCV's
+            own threads are set to one while the engine runs. The labels do not depend on it.
     """
 
     name = "flow"
@@ -287,6 +292,7 @@ class FlowPropagator:
         raft_weights: str | None = None,
         raft_model: str = "large",
         device: str = "auto",
+        workers: int | None = None,
     ) -> None:
         if occlusion not in self.OCCLUSION_MODES:
             raise ConfigError(
@@ -313,6 +319,8 @@ class FlowPropagator:
             raise ConfigError("direct_downscale", f"must be >= 1, got {direct_downscale}")
         if snap_max_classes < 2:
             raise ConfigError("snap_max_classes", f"must be >= 2, got {snap_max_classes}")
+        if workers is not None and workers < 1:
+            raise ConfigError("workers", f"must be >= 1, got {workers}")
         self.flow: DISFlow | RAFTFlow
         self.direct_flow: DISFlow | RAFTFlow
         if flow == "dis":
@@ -351,6 +359,8 @@ class FlowPropagator:
         self.object_cut_erode = object_cut_erode
         self.object_cut_from = object_cut_from
         self.motion_prior = motion_prior
+        self.workers = usable_cores() if workers is None else workers
+        self._workers_given = workers is not None
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -392,6 +402,14 @@ class FlowPropagator:
                 )
         return settings
 
+    def share_cores(self, processes: int) -> None:
+        """Compute flows on this process's share of the cores, when ``processes`` run on the machine.
+
+        A ``workers`` count given to the constructor is kept.
+        """
+        if not self._workers_given:
+            self.workers = max(1, usable_cores() // max(1, processes))
+
     def propagate(
         self,
         frames: Sequence[np.ndarray],
@@ -417,121 +435,167 @@ class FlowPropagator:
         """
         check_propagation_inputs(frames, anchor_index, anchor_label, targets)
         wanted = set(targets)
-        label_mode = self.occlusion == "label"
-        direct = self.direct and label_mode
         results: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         models = (
             anchor_colour_models(anchor_label, frames[anchor_index], max_classes=self.snap_max_classes)
-            if self.object_cut and label_mode
+            if self.object_cut and self.occlusion == "label"
             else {}
         )
         if anchor_index in wanted:
             results[anchor_index] = anchor_label.copy(), (anchor_label != IGNORE_INDEX).astype(np.float32)
-        for step, farthest in (
-            (1, max(wanted, default=anchor_index)),
-            (-1, min(wanted, default=anchor_index)),
+        chains = [
+            (anchor_index, farthest, step)
+            for step, farthest in (
+                (1, max(wanted, default=anchor_index)),
+                (-1, min(wanted, default=anchor_index)),
+            )
+        ]
+        clip = _ClipFlows(self, frames)
+        # DIS flows on a pool of threads; RAFT (on its device) one after the other
+        on_pool = isinstance(self.flow, DISFlow) and isinstance(self.direct_flow, DISFlow)
+        workers = self.workers if on_pool else 1
+        with (
+            opencv_threads(1),
+            FlowsAhead(clip.flow, self._flow_order(chains, wanted), workers) as clip.flows,
         ):
-            label, lost = anchor_label, anchor_label == IGNORE_INDEX
+            for start, farthest, step in chains:
+                results.update(self._chain(clip, anchor_label, start, farthest, step, wanted, models))
+        return results
+
+    def _uses_direct(self, anchor_index: int, far: int, step: int, wanted: set[int]) -> bool:
+        """Whether the step to ``far`` relabels the pixels the chain lost along the flow to the anchor."""
+        return (
+            self.direct
+            and self.occlusion == "label"
+            and far != anchor_index + step
+            and (self.chain_direct or far in wanted)
+        )
+
+    def _flow_order(self, chains: Sequence[tuple[int, int, int]], wanted: set[int]) -> list[_FlowKey]:
+        """Every flow the chains need, in the order `_chain` asks for them."""
+        order: list[_FlowKey] = []
+        for anchor_index, farthest, step in chains:
             for near in range(anchor_index, farthest, step):
                 far = near + step
-                previous = label
-                label, lost, unsure, reliable = self._step(label, lost, frames[near], frames[far])
-                evidence = Evidence(distance=abs(far - anchor_index), reliable=reliable)
-                fill = None
-                if direct and far != anchor_index + step and (self.chain_direct or far in wanted):
-                    found, found_reliable, _ = self._sample(
-                        anchor_label, frames[anchor_index], frames[far], flow=self.direct_flow
-                    )
-                    evidence.direct_disagrees = found_reliable & (found != label)
-                    take = lost & found_reliable
-                    unsure &= ~take
-                    if self.chain_direct:
-                        label[take] = found[take]
-                        reliable |= take
-                        evidence.direct_disagrees &= ~take
-                    else:
-                        fill = take, found
-                    evidence.lost = lost & ~take
+                order += [("chain", far, near), ("chain", near, far)]
+                if self._uses_direct(anchor_index, far, step, wanted):
+                    order += [("direct", far, anchor_index), ("direct", anchor_index, far)]
+        return order
+
+    def _chain(
+        self,
+        clip: _ClipFlows,
+        anchor_label: np.ndarray,
+        anchor_index: int,
+        farthest: int,
+        step: int,
+        wanted: set[int],
+        models: dict[int, Any],
+    ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """Labels and confidence maps of the wanted frames from the anchor on to ``farthest``."""
+        frames = clip.frames
+        results: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        label, lost = anchor_label, anchor_label == IGNORE_INDEX
+        for near in range(anchor_index, farthest, step):
+            far = near + step
+            previous = label
+            label, lost, unsure, reliable = self._step(clip, label, lost, near, far)
+            evidence = Evidence(distance=abs(far - anchor_index), reliable=reliable)
+            fill = None
+            if self._uses_direct(anchor_index, far, step, wanted):
+                found, found_reliable, _ = self._sample(clip, "direct", anchor_label, anchor_index, far)
+                evidence.direct_disagrees = found_reliable & (found != label)
+                take = lost & found_reliable
+                unsure &= ~take
+                if self.chain_direct:
+                    label[take] = found[take]
+                    reliable |= take
+                    evidence.direct_disagrees &= ~take
                 else:
-                    evidence.lost = lost.copy()
-                if self.snap and label_mode:
-                    label, evidence.snapped = snap_labels(
+                    fill = take, found
+                evidence.lost = lost & ~take
+            else:
+                evidence.lost = lost.copy()
+            if self.snap and self.occlusion == "label":
+                label, evidence.snapped = snap_labels(
+                    label,
+                    reliable,
+                    frames[far],
+                    band=self.snap_band,
+                    reach=self.snap_reach,
+                    iterations=self.snap_iterations,
+                    max_classes=self.snap_max_classes,
+                    downscale=self.snap_downscale,
+                )
+            if models and abs(far - anchor_index) >= self.object_cut_from:
+                proposal, trusted = label, reliable
+                if self.motion_prior:
+                    proposal, trusted = _with_motion_prior(
                         label,
                         reliable,
-                        frames[far],
-                        band=self.snap_band,
-                        reach=self.snap_reach,
-                        iterations=self.snap_iterations,
-                        max_classes=self.snap_max_classes,
-                        downscale=self.snap_downscale,
+                        moved_masks(previous, frames[near], frames[far], list(models)),
+                        list(models),
                     )
-                if models and abs(far - anchor_index) >= self.object_cut_from:
-                    proposal, trusted = label, reliable
-                    if self.motion_prior:
-                        proposal, trusted = _with_motion_prior(
-                            label,
-                            reliable,
-                            moved_masks(previous, frames[near], frames[far], list(models)),
-                            list(models),
-                        )
-                    cut_label, _ = object_cut(
-                        proposal,
-                        trusted,
-                        frames[far],
-                        models,
-                        grow=self.object_cut_grow,
-                        erode=self.object_cut_erode,
-                    )
-                    cut = cut_label != label
-                    label = cut_label
-                    evidence.snapped = cut if evidence.snapped is None else evidence.snapped | cut
-                if far in wanted:
-                    output = label.copy()
-                    if fill is not None:
-                        output[fill[0]] = fill[1][fill[0]]
-                    output[unsure] = IGNORE_INDEX
-                    results[far] = output, label_confidence(output, evidence)
+                cut_label, _ = object_cut(
+                    proposal,
+                    trusted,
+                    frames[far],
+                    models,
+                    grow=self.object_cut_grow,
+                    erode=self.object_cut_erode,
+                )
+                cut = cut_label != label
+                label = cut_label
+                evidence.snapped = cut if evidence.snapped is None else evidence.snapped | cut
+            if far in wanted:
+                output = label.copy()
+                if fill is not None:
+                    output[fill[0]] = fill[1][fill[0]]
+                output[unsure] = IGNORE_INDEX
+                results[far] = output, label_confidence(output, evidence)
         return results
 
     def _sample(
         self,
+        clip: _ClipFlows,
+        kind: str,
         near_label: np.ndarray,
-        near: np.ndarray,
-        far: np.ndarray,
+        near: int,
+        far: int,
         near_lost: np.ndarray | None = None,
-        flow: DISFlow | RAFTFlow | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """``near_label`` sampled along the flow from ``far`` to ``near``, and where that is reliable.
+        """``near_label`` (frame ``near``'s) sampled along the flow from frame ``far``, and where reliable.
 
-        ``near_lost`` is carried along the same flow (True outside the frame); ``flow`` is the chain's
-        flow engine unless given.
+        ``kind`` names the flows (``chain`` or ``direct``); ``near_lost`` is carried along the same
+        flow (True outside the frame).
         """
-        compute = self.flow if flow is None else flow
-        flow_far_near = compute(far, near)
-        flow_near_far = compute(near, far)
-        label = backward_warp_np(near_label, flow_far_near, nearest=True, fill=IGNORE_INDEX)
+        flow_far_near = clip.flows((kind, far, near))
+        flow_near_far = clip.flows((kind, near, far))
+        points = sample_points(flow_far_near)
+        label = backward_warp_np(near_label, None, nearest=True, fill=IGNORE_INDEX, points=points)
         # Samples landing outside the frame fail this check too (their round trip reads NaN).
-        reliable = forward_backward_mask_np(flow_far_near, flow_near_far, self.fb_alpha, self.fb_beta)
+        reliable = forward_backward_mask_np(
+            flow_far_near, flow_near_far, self.fb_alpha, self.fb_beta, points=points
+        )
         if self.photo_tol is not None:
-            grey_near = cv2.cvtColor(near, cv2.COLOR_RGB2GRAY).astype(np.float32)
-            grey_far = cv2.cvtColor(far, cv2.COLOR_RGB2GRAY).astype(np.float32)
-            sampled = backward_warp_np(grey_near, flow_far_near, nearest=False, fill=0)
-            reliable &= np.abs(sampled - grey_far) <= self.photo_tol
+            sampled = backward_warp_np(clip.grey(near), None, nearest=False, fill=0, points=points)
+            reliable &= cv2.absdiff(sampled, clip.grey(far)) <= self.photo_tol
         lost = None
         if near_lost is not None:
-            carried = backward_warp_np(near_lost.view(np.uint8), flow_far_near, nearest=True, fill=1)
-            lost = carried.astype(bool)
+            carried = backward_warp_np(near_lost.view(np.uint8), None, nearest=True, fill=1, points=points)
+            lost = carried.view(bool)
         return label, reliable & (label != IGNORE_INDEX), lost
 
     def _step(
-        self, near_label: np.ndarray, near_lost: np.ndarray, near: np.ndarray, far: np.ndarray
+        self, clip: _ClipFlows, near_label: np.ndarray, near_lost: np.ndarray, near: int, far: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """One link of the chain.
+        """One link of the chain, from frame ``near`` to frame ``far``.
 
         Returns the label of ``far``, where the chain has lost track (unreliable at this or an earlier
         step), where the label is unsure (to be output as 255), and where this step's flow was reliable.
         """
-        label, reliable, lost = self._sample(near_label, near, far, near_lost)
+        label, reliable, lost = self._sample(clip, "chain", near_label, near, far, near_lost)
+        assert lost is not None
         unreliable = ~reliable & (label != IGNORE_INDEX)
         unsure = np.zeros_like(unreliable)
         if self.occlusion == "ignore":
@@ -542,6 +606,42 @@ class FlowPropagator:
             unsure.ravel()[where] = (lead < self.vote_margin) & (majority != label.ravel()[where])
             label.ravel()[where] = majority
         return label, lost | ~reliable, unsure, reliable
+
+
+_FlowKey = tuple[str, int, int]  # ("chain" or "direct", from frame, to frame)
+
+
+class _ClipFlows:
+    """One clip's frames with what its flows are computed from: grey images made once per frame."""
+
+    def __init__(self, engine: FlowPropagator, frames: Sequence[np.ndarray]) -> None:
+        self.engine = engine
+        self.frames = frames
+        self.flows: FlowsAhead
+        self._flow_greys: dict[tuple[int, int], np.ndarray] = {}  # (id of the flow engine, frame)
+        self._greys: dict[int, np.ndarray] = {}
+
+    def flow(self, key: Hashable) -> np.ndarray:
+        """The flow of a `_FlowKey` (called on the flow threads)."""
+        kind, first, second = cast(_FlowKey, key)
+        compute = self.engine.flow if kind == "chain" else self.engine.direct_flow
+        if not isinstance(compute, DISFlow):
+            return compute(self.frames[first], self.frames[second])
+        return compute.between(
+            self._flow_grey(compute, first), self._flow_grey(compute, second), self.frames[first].shape[:2]
+        )
+
+    def _flow_grey(self, compute: DISFlow, index: int) -> np.ndarray:
+        key = id(compute), index
+        if key not in self._flow_greys:  # two threads may both make it: same image, no harm
+            self._flow_greys[key] = compute.gray(self.frames[index])
+        return self._flow_greys[key]
+
+    def grey(self, index: int) -> np.ndarray:
+        """Frame ``index``'s grey levels as float32, for the photometric check."""
+        if index not in self._greys:
+            self._greys[index] = cv2.cvtColor(self.frames[index], cv2.COLOR_RGB2GRAY).astype(np.float32)
+        return self._greys[index]
 
 
 def _with_motion_prior(

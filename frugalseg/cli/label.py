@@ -116,6 +116,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "99.9 %% of labels unchanged)",
     )
     flow.add_argument(
+        "--flow-threads",
+        type=count_option,
+        help="threads computing flows (default: every usable core; with --devices N, each process a "
+        "share); the labels do not depend on it",
+    )
+    flow.add_argument(
         "--snap-downscale",
         type=count_option,
         default=1,
@@ -167,6 +173,7 @@ def _propagate(args: argparse.Namespace) -> int:
                 raft_weights=args.raft_weights,
                 raft_model=args.raft_model,
                 device=args.device,
+                workers=args.flow_threads,
             )
         )
         if args.devices is None:

@@ -8,7 +8,7 @@ the flow first→second brings it onto the first image.
 from frugalseg.flow.cache import FlowCache
 from frugalseg.flow.consistency import forward_backward_mask, forward_backward_mask_np
 from frugalseg.flow.dis import DISFlow
-from frugalseg.flow.warp import backward_warp, backward_warp_np
+from frugalseg.flow.warp import backward_warp, backward_warp_np, sample_points
 
 __all__ = [
     "DISFlow",
@@ -17,4 +17,5 @@ __all__ = [
     "backward_warp_np",
     "forward_backward_mask",
     "forward_backward_mask_np",
+    "sample_points",
 ]

@@ -6,17 +6,22 @@ import cv2
 import numpy as np
 import torch
 
-from frugalseg.flow.warp import backward_warp
+from frugalseg.flow.warp import backward_warp, sample_points
 
 
 def forward_backward_mask_np(
-    flow_ab: np.ndarray, flow_ba: np.ndarray, alpha: float = 0.01, beta: float = 0.5
+    flow_ab: np.ndarray,
+    flow_ba: np.ndarray,
+    alpha: float = 0.01,
+    beta: float = 0.5,
+    points: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """True where following a→b and back b→a returns near the start pixel.
 
     ``|f_ab + f_ba(p + f_ab)|² < alpha·(|f_ab|² + |f_ba(p + f_ab)|²) + beta``, and the target
     ``p + f_ab`` lies inside the image, its last row and column included (``0 ≤ x ≤ W−1``,
-    ``0 ≤ y ≤ H−1``). Pixels of image a that fail are occluded or badly matched.
+    ``0 ≤ y ≤ H−1``). Pixels of image a that fail are occluded or badly matched. ``points`` are
+    ``f_ab``'s `frugalseg.flow.warp.sample_points` where the caller has them already.
 
     ``f_ba`` is read with border replication and "inside" is decided from the sample coordinates:
     a sample point exactly on the last row or column has a bilinear neighbour outside the image
@@ -25,9 +30,7 @@ def forward_backward_mask_np(
     if flow_ab.shape != flow_ba.shape or flow_ab.ndim != 3 or flow_ab.shape[2] != 2:
         raise ValueError(f"flows of shapes {flow_ab.shape} and {flow_ba.shape} do not fit (H×W×2 each)")
     height, width = flow_ab.shape[:2]
-    grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
-    map_x = grid_x + flow_ab[..., 0]
-    map_y = grid_y + flow_ab[..., 1]
+    map_x, map_y = sample_points(flow_ab) if points is None else points
     back: np.ndarray = cv2.remap(
         np.ascontiguousarray(flow_ba, dtype=np.float32),
         map_x,
@@ -35,13 +38,25 @@ def forward_backward_mask_np(
         cv2.INTER_LINEAR,
         borderMode=cv2.BORDER_REPLICATE,
     )
-    inside = (map_x >= 0) & (map_x <= width - 1) & (map_y >= 0) & (map_y <= height - 1)
-    # the squared norms from the two channels by hand: numpy's reduction over a last axis of length
-    # 2 is strided and several times slower, for the same sums
-    ab_x, ab_y, back_x, back_y = flow_ab[..., 0], flow_ab[..., 1], back[..., 0], back[..., 1]
+    inside = np.bitwise_and(cv2.inRange(map_x, 0.0, width - 1.0), cv2.inRange(map_y, 0.0, height - 1.0))
+    # squared norms from the planes, in place: numpy's reduction over a last axis of length 2 is
+    # strided and several times slower, for the same sums in the same order
+    ab_x, ab_y = cv2.split(np.ascontiguousarray(flow_ab, dtype=np.float32))
+    back_x, back_y = cv2.split(back)
     trip_x, trip_y = ab_x + back_x, ab_y + back_y
-    bound = alpha * ((ab_x * ab_x + ab_y * ab_y) + (back_x * back_x + back_y * back_y)) + beta
-    consistent: np.ndarray = inside & (trip_x * trip_x + trip_y * trip_y < bound)
+    np.multiply(ab_x, ab_x, out=ab_x)
+    np.multiply(ab_y, ab_y, out=ab_y)
+    np.add(ab_x, ab_y, out=ab_x)
+    np.multiply(back_x, back_x, out=back_x)
+    np.multiply(back_y, back_y, out=back_y)
+    np.add(back_x, back_y, out=back_x)
+    bound = np.add(ab_x, back_x, out=ab_x)
+    bound *= np.float32(alpha)
+    bound += np.float32(beta)
+    np.multiply(trip_x, trip_x, out=trip_x)
+    np.multiply(trip_y, trip_y, out=trip_y)
+    np.add(trip_x, trip_y, out=trip_x)
+    consistent: np.ndarray = (trip_x < bound) & inside.view(bool)
     return consistent
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import cv2
 import numpy as np
 
@@ -17,6 +19,9 @@ _PRESETS = {
 class DISFlow:
     """Dense flow between two frames with OpenCV's DIS (Kroeger et al. 2016).
 
+    Safe to call from several threads at once (each thread keeps its own OpenCV object); OpenCV
+    releases the GIL while it computes, so flows on a thread pool use several cores.
+
     Args:
         preset: ``ultrafast``, ``fast`` or ``medium`` (the accuracy/speed trade-off of OpenCV).
         downscale: compute the flow on frames shrunk by this factor and upsample it (speed on
@@ -30,7 +35,7 @@ class DISFlow:
             raise ConfigError("downscale", f"must be >= 1, got {downscale}")
         self.preset = preset
         self.downscale = downscale
-        self._dis = cv2.DISOpticalFlow.create(_PRESETS[preset])
+        self._per_thread = threading.local()
 
     @property
     def settings(self) -> dict[str, object]:
@@ -41,19 +46,31 @@ class DISFlow:
         """Flow first→second as an H×W×2 float32 array; frames are H×W×3 uint8 (BGR or RGB) or H×W."""
         if first.shape[:2] != second.shape[:2]:
             raise ValueError(f"frames differ in size: {first.shape[:2]} vs {second.shape[:2]}")
-        height, width = first.shape[:2]
-        gray0, gray1 = (_gray(f, self.downscale) for f in (first, second))
-        # OpenCV's stubs refuse None for the output flow, which calc then allocates
-        flow: np.ndarray = self._dis.calc(gray0, gray1, None)  # type: ignore[call-overload]
+        return self.between(self.gray(first), self.gray(second), first.shape[:2])
+
+    def gray(self, frame: np.ndarray) -> np.ndarray:
+        """The grey image the flow is computed on: ``frame``'s grey levels shrunk by ``downscale``.
+
+        Prepare each frame once with it and pass the results to `between`, when a frame takes part
+        in several flows.
+        """
+        gray = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
         if self.downscale > 1:
+            gray = cv2.resize(
+                gray,
+                (gray.shape[1] // self.downscale, gray.shape[0] // self.downscale),
+                interpolation=cv2.INTER_AREA,
+            )
+        return np.ascontiguousarray(gray)
+
+    def between(self, gray0: np.ndarray, gray1: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        """The H×W×2 float32 flow between two `gray` images, for frames of ``size`` (H, W)."""
+        dis = getattr(self._per_thread, "dis", None)
+        if dis is None:
+            dis = self._per_thread.dis = cv2.DISOpticalFlow.create(_PRESETS[self.preset])
+        # OpenCV's stubs refuse None for the output flow, which calc then allocates
+        flow: np.ndarray = dis.calc(gray0, gray1, None)  # type: ignore[call-overload]
+        if self.downscale > 1:
+            height, width = size
             flow = cv2.resize(flow, (width, height), interpolation=cv2.INTER_LINEAR) * self.downscale
         return flow.astype(np.float32, copy=False)
-
-
-def _gray(frame: np.ndarray, downscale: int) -> np.ndarray:
-    gray = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-    if downscale > 1:
-        gray = cv2.resize(
-            gray, (gray.shape[1] // downscale, gray.shape[0] // downscale), interpolation=cv2.INTER_AREA
-        )
-    return np.ascontiguousarray(gray)

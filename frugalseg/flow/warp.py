@@ -10,22 +10,49 @@ import torch
 import torch.nn.functional as F
 
 
+def sample_points(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The points ``p + flow(p)`` as OpenCV ``remap``'s two H×W float32 maps (x, y).
+
+    Compute them once per flow and hand them to `backward_warp_np` and
+    `frugalseg.flow.forward_backward_mask_np` (``points=``) when one flow samples several maps.
+    """
+    if flow.ndim != 3 or flow.shape[2] != 2:
+        raise ValueError(f"flow of shape {flow.shape} is not H×W×2")
+    grid_x, grid_y = _pixel_grid(*flow.shape[:2])
+    return grid_x + flow[..., 0], grid_y + flow[..., 1]
+
+
+@functools.lru_cache(maxsize=4)
+def _pixel_grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Read-only H×W float32 x and y coordinates of every pixel, kept once per size."""
+    grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    grid_x.flags.writeable = grid_y.flags.writeable = False
+    return grid_x, grid_y
+
+
 def backward_warp_np(
-    source: np.ndarray, flow: np.ndarray, nearest: bool = True, fill: float | int = 0
+    source: np.ndarray,
+    flow: np.ndarray | None,
+    nearest: bool = True,
+    fill: float | int | tuple[float, ...] = 0,
+    points: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Sample ``source`` at ``p + flow(p)`` for every pixel ``p`` (OpenCV ``remap``).
 
-    ``source`` is H×W or H×W×C; ``flow`` is H×W×2 with (dx, dy). Pixels that land outside the
-    source get ``fill`` (use the ignore index for label maps).
+    ``source`` is H×W or H×W×C; ``flow`` is H×W×2 with (dx, dy), or None with its `sample_points`
+    given as ``points``. Pixels that land outside the source get ``fill`` (use the ignore index for
+    label maps; one value per channel for several).
     """
-    if flow.shape[:2] != source.shape[:2] or flow.ndim != 3 or flow.shape[2] != 2:
-        raise ValueError(f"flow of shape {flow.shape} does not fit a source of shape {source.shape}")
-    height, width = flow.shape[:2]
-    grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
-    map_x = grid_x + flow[..., 0]
-    map_y = grid_y + flow[..., 1]
+    if points is None:
+        if flow is None:
+            raise ValueError("give the flow or its sample points")
+        if flow.shape[:2] != source.shape[:2] or flow.ndim != 3 or flow.shape[2] != 2:
+            raise ValueError(f"flow of shape {flow.shape} does not fit a source of shape {source.shape}")
+        points = sample_points(flow)
+    elif points[0].shape != source.shape[:2]:
+        raise ValueError(f"points of shape {points[0].shape} do not fit a source of shape {source.shape}")
     interpolation = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
-    return cv2.remap(source, map_x, map_y, interpolation, borderMode=cv2.BORDER_CONSTANT, borderValue=fill)
+    return cv2.remap(source, *points, interpolation, borderMode=cv2.BORDER_CONSTANT, borderValue=fill)
 
 
 def backward_warp(

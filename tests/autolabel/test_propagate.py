@@ -342,3 +342,41 @@ def test_direct_flows_at_half_size_still_follow_a_known_motion() -> None:
         FlowPropagator(direct_downscale=0)
     with pytest.raises(ValueError, match="DIS flow only"):
         FlowPropagator(flow="raft", raft_weights="raft.pth", direct_downscale=2)
+
+
+@pytest.mark.parametrize("clip", ["moving square", "swinging arm"])
+def test_flows_on_a_thread_pool_give_the_labels_of_one_thread(clip: str) -> None:
+    """The flows computed ahead on two threads, or one by one when asked for: the same labels and
+    confidence maps, bit for bit, on both known-motion clips (the square at ±3; the arm, which is
+    snapped and cut, at +1…+6)."""
+    if clip == "moving square":
+        frames, labels = moving_square(motion=(4, 2))
+        anchor, targets = ANCHOR, [ANCHOR + o for o in OFFSETS]
+    else:
+        frames, labels = swinging_arm_clip()
+        anchor, targets = 0, list(range(1, 7))
+    one = FlowPropagator(workers=1).propagate_with_confidence(frames, anchor, labels[anchor], targets)
+    two = FlowPropagator(workers=2).propagate_with_confidence(frames, anchor, labels[anchor], targets)
+    assert sorted(one) == sorted(two) == targets
+    for target in targets:
+        assert np.array_equal(one[target][0], two[target][0]) and np.array_equal(
+            one[target][1], two[target][1]
+        )
+    assert "workers" not in FlowPropagator(workers=2).settings  # labels do not depend on it
+    with pytest.raises(ValueError, match="workers"):
+        FlowPropagator(workers=0)
+
+
+def test_processes_on_one_machine_share_its_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without ``workers`` the engine takes every usable core, or its share when Lightning runs
+    several processes (``share_cores``); a count given by the user is kept."""
+    monkeypatch.setattr("frugalseg.autolabel.propagate.usable_cores", lambda: 8)
+    engine = FlowPropagator()
+    assert engine.workers == 8
+    engine.share_cores(3)
+    assert engine.workers == 2
+    engine.share_cores(16)
+    assert engine.workers == 1
+    given = FlowPropagator(workers=3)
+    given.share_cores(4)
+    assert given.workers == 3

@@ -1,0 +1,81 @@
+"""FlowsAhead: flows computed ahead on a thread pool, handed out once each, memory bounded."""
+
+from __future__ import annotations
+
+import threading
+
+import cv2
+import numpy as np
+import pytest
+
+from frugalseg.flow.ahead import FlowsAhead, opencv_threads
+
+
+def test_flows_come_back_by_key_whatever_the_pool() -> None:
+    order = [("chain", 1, 0), ("chain", 0, 1), ("direct", 2, 0)]
+    for workers in (1, 2, 3):
+        with FlowsAhead(
+            lambda key: np.full((2, 2, 2), key[1] * 10 + key[2], np.float32), order, workers
+        ) as flows:
+            assert [float(flows(key)[0, 0, 0]) for key in order] == [10.0, 1.0, 20.0]
+
+
+def test_two_workers_compute_two_flows_at_once() -> None:
+    """Each compute waits for a second one to start: only a pool running two at once gets through."""
+    both = threading.Barrier(2, timeout=10)
+
+    def compute(key: int) -> np.ndarray:
+        both.wait()
+        return np.zeros((1, 1, 2), np.float32)
+
+    with FlowsAhead(compute, [0, 1, 2, 3], workers=2) as flows:
+        assert all(flows(key).shape == (1, 1, 2) for key in range(4))
+
+
+def test_at_most_ahead_flows_wait_to_be_taken() -> None:
+    started: list[int] = []
+    lock = threading.Lock()
+
+    def compute(key: int) -> np.ndarray:
+        with lock:
+            started.append(key)
+        return np.zeros((1, 1, 2), np.float32)
+
+    with FlowsAhead(compute, list(range(10)), workers=2, ahead=3) as flows:
+        for key in range(10):
+            flows(key)
+            # the taken keys plus at most three more were started
+            assert max(started) <= key + 3
+    assert sorted(started) == list(range(10))
+
+
+def test_a_flow_not_planned_or_taken_twice_is_an_error() -> None:
+    zero = np.zeros((1, 1, 2), np.float32)
+    with FlowsAhead(lambda key: zero, ["a", "b"], workers=2) as flows:
+        flows("a")
+        with pytest.raises(KeyError, match="'a' was not planned, or was asked for already"):
+            flows("a")
+        with pytest.raises(KeyError, match="'c'"):
+            flows("c")
+    with pytest.raises(ValueError, match="repeats a key"):
+        FlowsAhead(lambda key: zero, ["a", "a"], workers=2)
+    with pytest.raises(ValueError, match="workers must be >= 1"):
+        FlowsAhead(lambda key: zero, ["a"], workers=0)
+
+
+def test_a_failing_flow_raises_in_the_caller() -> None:
+    def compute(key: str) -> np.ndarray:
+        raise RuntimeError(f"bad frame {key}")
+
+    with (
+        FlowsAhead(compute, ["x", "y"], workers=2) as flows,
+        pytest.raises(RuntimeError, match="bad frame x"),
+    ):
+        flows("x")
+
+
+def test_opencv_threads_are_restored() -> None:
+    before = cv2.getNumThreads()
+    with opencv_threads(1):
+        assert cv2.getNumThreads() == 1
+    assert cv2.getNumThreads() == before
