@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Hashable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
@@ -142,6 +143,30 @@ def label_confidence(label: np.ndarray, evidence: Evidence) -> np.ndarray:
     return result
 
 
+@dataclass(frozen=True)
+class FlowSpeed:
+    """How much of the flow engine's work is done on smaller frames or with a faster DIS preset.
+
+    Attributes are `FlowPropagator`'s arguments of the same names.
+    """
+
+    downscale: int = 1
+    direct_downscale: int = 1
+    check_downscale: int = 1
+    direct_preset: str | None = None
+
+
+SPEEDS: dict[str, FlowSpeed] = {
+    "exact": FlowSpeed(),
+    "fast": FlowSpeed(direct_preset="fast"),
+    "fastest": FlowSpeed(downscale=2),
+}
+"""`FlowPropagator`'s speed settings by name (``label propagate --speed``): ``exact`` is the default
+engine; ``fast`` computes the direct flows to the anchor with DIS's ``fast`` preset, ``fastest``
+every flow on half-size frames. What each costs in J and in agreement, and what it saves, is in
+``benchmarks/results/propagation.md`` (issue 28)."""
+
+
 class FlowPropagator:
     """Carry a label to nearby frames by chained backward warping along DIS optical flow.
 
@@ -242,6 +267,10 @@ class FlowPropagator:
             the engine before issue 10).
         direct_downscale: the direct flows (anchor ↔ target, which only fill pixels the chain lost)
             on frames shrunk by this further factor (DIS only; 1: as the chain's).
+        check_downscale: the flows that only serve the forward-backward check (from the frame
+            nearer the anchor to the farther one) on frames shrunk by this further factor (DIS
+            only; 1: as the flows they check).
+        direct_preset: the DIS preset of the direct flows (None: ``preset``).
         snap: snap each step's label to its frame (``"label"`` only); ``snap_band``, ``snap_reach``,
             ``snap_iterations``, ``snap_max_classes``, ``snap_downscale`` are `snap_labels`'s
             ``band``, ``reach``, ``iterations``, ``max_classes``, ``downscale``.
@@ -277,6 +306,8 @@ class FlowPropagator:
         direct: bool = True,
         chain_direct: bool = True,
         direct_downscale: int = 1,
+        check_downscale: int = 1,
+        direct_preset: str | None = None,
         snap: bool = True,
         snap_band: int = 3,
         snap_reach: int = 20,
@@ -315,28 +346,37 @@ class FlowPropagator:
             raise ConfigError("object_cut_erode", f"must be >= 0, got {object_cut_erode}")
         if snap_downscale < 1:
             raise ConfigError("snap_downscale", f"must be >= 1, got {snap_downscale}")
-        if direct_downscale < 1:
-            raise ConfigError("direct_downscale", f"must be >= 1, got {direct_downscale}")
+        for key, value in (("direct_downscale", direct_downscale), ("check_downscale", check_downscale)):
+            if value < 1:
+                raise ConfigError(key, f"must be >= 1, got {value}")
         if snap_max_classes < 2:
             raise ConfigError("snap_max_classes", f"must be >= 2, got {snap_max_classes}")
         if workers is not None and workers < 1:
             raise ConfigError("workers", f"must be >= 1, got {workers}")
-        self.flow: DISFlow | RAFTFlow
-        self.direct_flow: DISFlow | RAFTFlow
+        self.flow: DISFlow | RAFTFlow  # the chain's flows
+        self.direct_flow: DISFlow | RAFTFlow  # the direct flows to the anchor
+        self.check_flow: DISFlow | RAFTFlow  # the flows that check the chain's
+        self.direct_check_flow: DISFlow | RAFTFlow  # the flows that check the direct ones
         if flow == "dis":
-            self.flow = DISFlow(preset=preset, downscale=downscale)
-            self.direct_flow = (
-                DISFlow(preset=preset, downscale=downscale * direct_downscale)
-                if direct_downscale > 1
-                else self.flow
-            )
+            made: dict[tuple[str, int], DISFlow] = {}  # one engine per setting: a grey image per size
+
+            def dis(name: str, factor: int) -> DISFlow:
+                return made.setdefault((name, factor), DISFlow(preset=name, downscale=downscale * factor))
+
+            to_anchor = preset if direct_preset is None else direct_preset
+            self.flow, self.direct_flow = dis(preset, 1), dis(to_anchor, direct_downscale)
+            self.check_flow = dis(preset, check_downscale)
+            self.direct_check_flow = dis(to_anchor, direct_downscale * check_downscale)
         elif flow == "raft":
             if raft_weights is None:
                 raise ConfigError("raft_weights", "the RAFT flow needs a weights file (--raft-weights FILE)")
-            if direct_downscale > 1:
-                raise ConfigError("direct_downscale", "applies to the DIS flow only; RAFT runs at one size")
+            for key, value in (("direct_downscale", direct_downscale), ("check_downscale", check_downscale)):
+                if value > 1:
+                    raise ConfigError(key, "applies to the DIS flow only; RAFT runs at one size")
+            if direct_preset is not None:
+                raise ConfigError("direct_preset", "applies to the DIS flow only")
             self.flow = RAFTFlow(raft_weights, model=raft_model, device=device)
-            self.direct_flow = self.flow
+            self.direct_flow = self.check_flow = self.direct_check_flow = self.flow
         else:
             raise ConfigError("flow", f"unknown flow engine {flow!r}; choose dis or raft")
         self.fb_alpha = fb_alpha
@@ -348,6 +388,8 @@ class FlowPropagator:
         self.direct = direct
         self.chain_direct = chain_direct
         self.direct_downscale = direct_downscale
+        self.check_downscale = check_downscale
+        self.direct_preset = direct_preset
         self.snap = snap
         self.snap_band = snap_band
         self.snap_reach = snap_reach
@@ -377,12 +419,16 @@ class FlowPropagator:
             "photo_tol": self.photo_tol,
             "occlusion": self.occlusion,
         }
+        if self.check_downscale > 1:
+            settings["check_downscale"] = self.check_downscale
         if self.occlusion == "label":
             settings.update(vote_size=self.vote_size, vote_margin=self.vote_margin, direct=self.direct)
             if self.direct:
                 settings["chain_direct"] = self.chain_direct
                 if self.direct_downscale > 1:
                     settings["direct_downscale"] = self.direct_downscale
+                if self.direct_preset is not None:
+                    settings["direct_preset"] = self.direct_preset
             settings["snap"] = self.snap
             if self.snap:
                 settings.update(
@@ -401,6 +447,16 @@ class FlowPropagator:
                     motion_prior=self.motion_prior,
                 )
         return settings
+
+    @property
+    def _flow_engines(self) -> dict[str, DISFlow | RAFTFlow]:
+        """The flow engine of each kind of flow the chain asks for."""
+        return {
+            "chain": self.flow,
+            "chain check": self.check_flow,
+            "direct": self.direct_flow,
+            "direct check": self.direct_check_flow,
+        }
 
     def share_cores(self, processes: int) -> None:
         """Compute flows on this process's share of the cores, when ``processes`` run on the machine.
@@ -452,7 +508,7 @@ class FlowPropagator:
         ]
         clip = _ClipFlows(self, frames)
         # DIS flows on a pool of threads; RAFT (on its device) one after the other
-        on_pool = isinstance(self.flow, DISFlow) and isinstance(self.direct_flow, DISFlow)
+        on_pool = all(isinstance(compute, DISFlow) for compute in self._flow_engines.values())
         workers = self.workers if on_pool else 1
         with (
             opencv_threads(1),
@@ -477,9 +533,9 @@ class FlowPropagator:
         for anchor_index, farthest, step in chains:
             for near in range(anchor_index, farthest, step):
                 far = near + step
-                order += [("chain", far, near), ("chain", near, far)]
+                order += [("chain", far, near), ("chain check", near, far)]
                 if self._uses_direct(anchor_index, far, step, wanted):
-                    order += [("direct", far, anchor_index), ("direct", anchor_index, far)]
+                    order += [("direct", far, anchor_index), ("direct check", anchor_index, far)]
         return order
 
     def _chain(
@@ -570,7 +626,7 @@ class FlowPropagator:
         flow (True outside the frame).
         """
         flow_far_near = clip.flows((kind, far, near))
-        flow_near_far = clip.flows((kind, near, far))
+        flow_near_far = clip.flows((f"{kind} check", near, far))
         points = sample_points(flow_far_near)
         label = backward_warp_np(near_label, None, nearest=True, fill=IGNORE_INDEX, points=points)
         # Samples landing outside the frame fail this check too (their round trip reads NaN).
@@ -601,14 +657,17 @@ class FlowPropagator:
         if self.occlusion == "ignore":
             label[unreliable] = IGNORE_INDEX
         elif self.vote_size > 1 and unreliable.any():
-            where = np.flatnonzero(unreliable)
+            # in a window of one class the majority is the pixel's own label: vote where classes meet
+            window = np.ones((self.vote_size, self.vote_size), np.uint8)
+            mixed = cv2.dilate(label, window) != cv2.erode(label, window)
+            where = np.flatnonzero(unreliable & mixed)
             majority, lead = _majority(label, self.vote_size, where)
             unsure.ravel()[where] = (lead < self.vote_margin) & (majority != label.ravel()[where])
             label.ravel()[where] = majority
         return label, lost | ~reliable, unsure, reliable
 
 
-_FlowKey = tuple[str, int, int]  # ("chain" or "direct", from frame, to frame)
+_FlowKey = tuple[str, int, int]  # (a key of FlowPropagator._flow_engines, from frame, to frame)
 
 
 class _ClipFlows:
@@ -624,7 +683,7 @@ class _ClipFlows:
     def flow(self, key: Hashable) -> np.ndarray:
         """The flow of a `_FlowKey` (called on the flow threads)."""
         kind, first, second = cast(_FlowKey, key)
-        compute = self.engine.flow if kind == "chain" else self.engine.direct_flow
+        compute = self.engine._flow_engines[kind]
         if not isinstance(compute, DISFlow):
             return compute(self.frames[first], self.frames[second])
         return compute.between(
@@ -669,23 +728,50 @@ def _majority(label: np.ndarray, size: int, where: np.ndarray) -> tuple[np.ndarr
     """Majority label of the ``size`` × ``size`` window (255 left out) at the flat indices ``where``.
 
     Also returns its lead over the runner-up as a fraction of the window's labelled pixels (255 where
-    none). Counts are 16-bit box sums of each class's mask, read only at ``where`` (``size`` ≤ 255).
+    none). Counts are 16-bit box sums of each class's mask (``size`` ≤ 255), read only at ``where``
+    and computed only over the class's bounding box grown by twice the window's reach: farther
+    pixels see none of the class, even through the box filter's mirrored border.
     """
     best = np.full(where.size, IGNORE_INDEX, np.uint8)
     top = np.zeros(where.size, np.uint16)
     second = np.zeros(where.size, np.uint16)
     total = np.zeros(where.size, np.uint16)
-    for value in np.flatnonzero(np.bincount(label.ravel(), minlength=256)):
+    height, width = label.shape
+    ys, xs = np.divmod(where, width)
+    rows_of, columns_of = _class_extents(label)
+    margin = 2 * (size // 2)
+    for value in np.flatnonzero(rows_of.any(axis=0)):
         if value == IGNORE_INDEX:
             continue
-        mask = (label == value).view(np.uint8)
-        count = cv2.boxFilter(mask, cv2.CV_16U, (size, size), normalize=False).ravel()[where]
+        rows, columns = np.flatnonzero(rows_of[:, value]), np.flatnonzero(columns_of[:, value])
+        top_row, bottom = max(int(rows[0]) - margin, 0), min(int(rows[-1]) + margin + 1, height)
+        left, right = max(int(columns[0]) - margin, 0), min(int(columns[-1]) + margin + 1, width)
+        inside = np.flatnonzero((ys >= top_row) & (ys < bottom) & (xs >= left) & (xs < right))
+        if inside.size == 0:
+            continue
+        mask = (label[top_row:bottom, left:right] == value).view(np.uint8)
+        counts = cv2.boxFilter(mask, cv2.CV_16U, (size, size), normalize=False)
+        count = np.zeros(where.size, np.uint16)
+        count[inside] = counts[ys[inside] - top_row, xs[inside] - left]
         total += count
         better = count > top
         np.maximum(second, np.where(better, top, count), out=second)
         np.copyto(top, count, where=better)
         best[better] = value
     return best, (top - second) / np.maximum(total, 1).astype(np.float32)
+
+
+def _class_extents(label: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which classes each row and each column of a uint8 label map holds: H×256 and W×256 bool."""
+    height, width = label.shape
+    codes = label.astype(np.int32)
+    per_row = np.bincount(
+        (codes + 256 * np.arange(height, dtype=np.int32)[:, None]).ravel(), minlength=256 * height
+    )
+    per_column = np.bincount(
+        (codes + 256 * np.arange(width, dtype=np.int32)[None, :]).ravel(), minlength=256 * width
+    )
+    return per_row.reshape(height, 256) > 0, per_column.reshape(width, 256) > 0
 
 
 def servable_offsets(clip: Clip, offsets: Sequence[int]) -> list[int]:
@@ -845,11 +931,14 @@ def propagate_clip(
     """Propagate the fine label of ``clip`` to the offsets ``todo`` and write them; returns the count.
 
     The engine sees the frames of the snippet from the earliest to the latest offset that exist; a
-    frame missing in between is stepped over.
+    frame missing in between is stepped over. They are decoded on as many threads as the engine
+    has ``workers`` (one for an engine without them).
     """
     start = time.perf_counter()
     span = [o for o in clip.present_offsets if min(0, *todo) <= o <= max(0, *todo)]
-    frames = [read_frame(clip.frame_path(o)) for o in span]
+    # decoders release the GIL: the engine's flow threads decode the frames
+    with ThreadPoolExecutor(max(1, getattr(engine, "workers", 1))) as pool:
+        frames = list(pool.map(read_frame, [clip.frame_path(o) for o in span]))
     anchor_label, instance_ids = _anchor(fmt, clip, engine)
     height, width = anchor_label.shape
     for offset, frame in zip(span, frames, strict=True):

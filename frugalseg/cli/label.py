@@ -6,10 +6,17 @@ import argparse
 import os
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from frugalseg.autolabel.propagate import FlowPropagator, PropagationEngine, propagate_split
+from frugalseg.autolabel.propagate import (
+    SPEEDS,
+    FlowPropagator,
+    FlowSpeed,
+    PropagationEngine,
+    propagate_split,
+)
 from frugalseg.autolabel.runs import LabellingSummary, TrainerOptions, anchored_clips
 from frugalseg.autolabel.store import LabelStore
 from frugalseg.cli.interop import register_interop
@@ -109,11 +116,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="do not open the object cut where an object's tracked motion disagrees with the flow",
     )
     flow.add_argument(
+        "--speed",
+        default="exact",
+        choices=list(SPEEDS),
+        help="exact (default); fast: the direct flows to the anchor with DIS's fast preset; fastest: every "
+        "flow on half-size frames (their cost in J: benchmarks/results/propagation.md)",
+    )
+    flow.add_argument(
         "--direct-downscale",
         type=count_option,
-        default=1,
-        help="direct flows to the anchor on frames shrunk by this factor (2: 1.24x faster at 2048x1024, "
-        "99.9 %% of labels unchanged)",
+        help="direct flows to the anchor on frames shrunk by this factor (overrides --speed)",
+    )
+    flow.add_argument(
+        "--check-downscale",
+        type=count_option,
+        help="flows that only serve the forward-backward check on frames shrunk by this factor",
     )
     flow.add_argument(
         "--flow-threads",
@@ -147,12 +164,20 @@ def propagation_offsets(args: argparse.Namespace) -> list[int]:
     return [sign * offset for offset in range(1, k + 1) for sign in (-1, 1)]
 
 
+def speed_settings(args: argparse.Namespace) -> FlowSpeed:
+    """The flow engine's speed settings: those of ``--speed``, then the factors given one by one."""
+    given = {"direct_downscale": args.direct_downscale, "check_downscale": args.check_downscale}
+    return replace(SPEEDS[args.speed], **{key: value for key, value in given.items() if value is not None})
+
+
 def _propagate(args: argparse.Namespace) -> int:
     """Run ``label propagate``; prints one summary line and returns the exit code."""
     if args.engine == "sam2" and args.sam2_checkpoint is None:
         needs = "--engine sam2 needs a SAM 2 checkpoint (a file or an id: facebook/sam2.1-hiera-tiny)"
         raise ConfigError("--sam2-checkpoint", needs)
     offsets = propagation_offsets(args)
+
+    speed = speed_settings(args)
 
     def label(fmt: Format, store: LabelStore) -> LabellingSummary:
         if args.engine == "sam2":
@@ -168,7 +193,10 @@ def _propagate(args: argparse.Namespace) -> int:
                 object_cut=not args.no_object_cut,
                 motion_prior=not args.no_motion_prior,
                 snap_downscale=args.snap_downscale,
-                direct_downscale=args.direct_downscale,
+                downscale=speed.downscale,
+                direct_downscale=speed.direct_downscale,
+                check_downscale=speed.check_downscale,
+                direct_preset=speed.direct_preset,
                 flow=args.flow,
                 raft_weights=args.raft_weights,
                 raft_model=args.raft_model,

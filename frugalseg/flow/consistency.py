@@ -39,24 +39,12 @@ def forward_backward_mask_np(
         borderMode=cv2.BORDER_REPLICATE,
     )
     inside = np.bitwise_and(cv2.inRange(map_x, 0.0, width - 1.0), cv2.inRange(map_y, 0.0, height - 1.0))
-    # squared norms from the planes, in place: numpy's reduction over a last axis of length 2 is
-    # strided and several times slower, for the same sums in the same order
-    ab_x, ab_y = cv2.split(np.ascontiguousarray(flow_ab, dtype=np.float32))
-    back_x, back_y = cv2.split(back)
+    # the squared norms from the two channels by hand: numpy's reduction over a last axis of length
+    # 2 is strided and several times slower, for the same sums
+    ab_x, ab_y, back_x, back_y = flow_ab[..., 0], flow_ab[..., 1], back[..., 0], back[..., 1]
     trip_x, trip_y = ab_x + back_x, ab_y + back_y
-    np.multiply(ab_x, ab_x, out=ab_x)
-    np.multiply(ab_y, ab_y, out=ab_y)
-    np.add(ab_x, ab_y, out=ab_x)
-    np.multiply(back_x, back_x, out=back_x)
-    np.multiply(back_y, back_y, out=back_y)
-    np.add(back_x, back_y, out=back_x)
-    bound = np.add(ab_x, back_x, out=ab_x)
-    bound *= np.float32(alpha)
-    bound += np.float32(beta)
-    np.multiply(trip_x, trip_x, out=trip_x)
-    np.multiply(trip_y, trip_y, out=trip_y)
-    np.add(trip_x, trip_y, out=trip_x)
-    consistent: np.ndarray = (trip_x < bound) & inside.view(bool)
+    bound = alpha * ((ab_x * ab_x + ab_y * ab_y) + (back_x * back_x + back_y * back_y)) + beta
+    consistent: np.ndarray = (trip_x * trip_x + trip_y * trip_y < bound) & inside.view(bool)
     return consistent
 
 

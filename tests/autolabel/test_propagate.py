@@ -13,6 +13,7 @@ import pytest
 from data.fake_davis import write_davis
 
 from frugalseg.autolabel import FlowPropagator, LabelStore, propagate_split
+from frugalseg.autolabel.propagate import FlowSpeed
 from frugalseg.autolabel.report import score_frame
 from frugalseg.cli import label as commands
 from frugalseg.data.clips import IGNORE_INDEX, LabelKind
@@ -118,7 +119,10 @@ def test_flow_computed_once_per_pair_and_only_up_to_farthest_target() -> None:
     calls: list[tuple[int, int]] = []
     ids = {id(frame): index for index, frame in enumerate(frames)}
     flow = propagator.flow
-    propagator.flow = lambda a, b: calls.append((ids[id(a)], ids[id(b)])) or flow(a, b)
+    assert propagator.check_flow is flow  # one engine (and one grey image per frame) at one size
+    propagator.flow = propagator.check_flow = lambda a, b: (
+        calls.append((ids[id(a)], ids[id(b)])) or flow(a, b)
+    )
     propagator.propagate(frames, ANCHOR, labels[ANCHOR], [ANCHOR + 2, ANCHOR - 1])
     assert sorted(calls) == sorted([(4, 3), (3, 4), (5, 4), (4, 5), (2, 3), (3, 2)])
 
@@ -326,22 +330,37 @@ def test_object_cut_recovers_a_fast_part_the_flow_loses() -> None:
     assert min(jaccard[True][1:]) >= 0.97 and jaccard[True][-1] >= jaccard[False][-1] + 0.08
 
 
-def test_direct_flows_at_half_size_still_follow_a_known_motion() -> None:
-    """``direct_downscale=2`` shrinks only the direct flows (one engine per size, the chain's at full
-    size): the square's labels keep ≥ 0.99 agreement, and the setting is recorded."""
-    frames, labels = moving_square(motion=(4, 2))
-    engine = FlowPropagator(direct_downscale=2)
-    assert engine.flow.downscale == 1 and engine.direct_flow.downscale == 2
-    assert engine.settings["direct_downscale"] == 2 and "direct_downscale" not in FlowPropagator().settings
+@pytest.mark.parametrize(
+    ("settings", "shrunk"),
+    [
+        ({"direct_downscale": 2}, {"direct": 2, "direct check": 2}),
+        ({"check_downscale": 2}, {"chain check": 2, "direct check": 2}),
+        ({"check_downscale": 2, "direct_downscale": 2}, {"chain check": 2, "direct": 2, "direct check": 4}),
+    ],
+)
+def test_flows_at_half_size_still_follow_a_known_motion(settings: dict, shrunk: dict) -> None:
+    """``direct_downscale`` shrinks the direct flows, ``check_downscale`` the flows that only check
+    (one engine per size, the chain's sampled flows at full size): the square's labels (on frames
+    large enough for flows at 1/4) keep ≥ 0.99 agreement, and the settings are recorded."""
+    frames, labels = moving_square(motion=(4, 2), size=(192, 256), side=64)
+    engine = FlowPropagator(**settings)
+    downscales = {kind: flow.downscale for kind, flow in engine._flow_engines.items()}
+    assert downscales == {"chain": 1, "chain check": 1, "direct": 1, "direct check": 1, **shrunk}
+    assert all(engine.settings[key] == value for key, value in settings.items())
+    assert not {"direct_downscale", "check_downscale"} & set(FlowPropagator().settings)
     out = engine.propagate(frames, ANCHOR, labels[ANCHOR], [ANCHOR + o for o in OFFSETS])
     for offset in OFFSETS:
         predicted, truth = out[ANCHOR + offset], labels[ANCHOR + offset]
         valid = predicted != IGNORE_INDEX
         assert (predicted[valid] == truth[valid]).mean() >= 0.99 and valid.mean() >= 0.9, offset
-    with pytest.raises(ValueError, match="direct_downscale"):
-        FlowPropagator(direct_downscale=0)
+
+
+@pytest.mark.parametrize("key", ["direct_downscale", "check_downscale"])
+def test_flow_downscales_are_checked(key: str) -> None:
+    with pytest.raises(ValueError, match=key):
+        FlowPropagator(**{key: 0})
     with pytest.raises(ValueError, match="DIS flow only"):
-        FlowPropagator(flow="raft", raft_weights="raft.pth", direct_downscale=2)
+        FlowPropagator(flow="raft", raft_weights="raft.pth", **{key: 2})
 
 
 @pytest.mark.parametrize("clip", ["moving square", "swinging arm"])
@@ -380,3 +399,43 @@ def test_processes_on_one_machine_share_its_cores(monkeypatch: pytest.MonkeyPatc
     given = FlowPropagator(workers=3)
     given.share_cores(4)
     assert given.workers == 3
+
+
+def test_cli_speed_settings_reach_the_engine_and_the_store(tmp_path: Path, capsys) -> None:
+    """``--speed fast`` gives the direct flows DIS's fast preset; a factor given on its own is added
+    to the preset's settings; the store's run.json records what was used."""
+    argv = ["label", "propagate", "--format", "davis", "--root", "r", "--out", "o"]
+    assert commands.speed_settings(parser().parse_args(argv)) == FlowSpeed()
+    given = parser().parse_args([*argv, "--speed", "fastest", "--check-downscale", "2"])
+    assert commands.speed_settings(given) == FlowSpeed(downscale=2, check_downscale=2)
+    mask = np.zeros((24, 32), np.uint8)
+    mask[8:16, 10:20] = 1
+    frames = {"a": [np.random.default_rng(0).integers(0, 255, (24, 32, 3), dtype=np.uint8)] * 3}
+    root = write_davis(tmp_path / "d", {"a": [mask] * 3}, frames=frames)
+    args = parser().parse_args(
+        ["label", "propagate", "--format", "davis", "--root", str(root), "--split", "all"]
+        + ["--out", str(tmp_path / "store"), "--offsets", "1,2", "--speed", "fast", "--no-progress"]
+    )
+    assert args.func(args) == 0
+    assert "1 clips, 2 labels written" in capsys.readouterr().out
+    settings = json.loads((tmp_path / "store" / "run.json").read_text())["settings"]
+    assert settings["direct_preset"] == "fast" and "check_downscale" not in settings
+
+
+def test_direct_flows_with_a_faster_preset_follow_a_known_motion() -> None:
+    """``direct_preset="fast"`` (``--speed fast``) gives only the direct flows DIS's fast preset; the
+    square is still followed at ≥ 0.99 agreement, and the setting is recorded."""
+    frames, labels = moving_square(motion=(4, 2), size=(192, 256), side=64)
+    engine = FlowPropagator(direct_preset="fast")
+    presets = {kind: flow.preset for kind, flow in engine._flow_engines.items()}
+    assert presets == {"chain": "medium", "chain check": "medium", "direct": "fast", "direct check": "fast"}
+    assert engine.settings["direct_preset"] == "fast" and "direct_preset" not in FlowPropagator().settings
+    out = engine.propagate(frames, ANCHOR, labels[ANCHOR], [ANCHOR + o for o in OFFSETS])
+    for offset in OFFSETS:
+        predicted, truth = out[ANCHOR + offset], labels[ANCHOR + offset]
+        valid = predicted != IGNORE_INDEX
+        assert (predicted[valid] == truth[valid]).mean() >= 0.99 and valid.mean() >= 0.9, offset
+    with pytest.raises(ValueError, match="direct_preset"):
+        FlowPropagator(flow="raft", raft_weights="raft.pth", direct_preset="fast")
+    with pytest.raises(ValueError, match="unknown DIS preset"):
+        FlowPropagator(direct_preset="slow")

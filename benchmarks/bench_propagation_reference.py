@@ -1,0 +1,198 @@
+"""The flow engine against plain chained DIS-medium, side by side in one run (issue 28).
+
+    .venv/bin/python benchmarks/bench_propagation_reference.py [--data ../shared/data] [--repeats 3]
+    .venv/bin/python benchmarks/bench_propagation_reference.py --quality
+
+Speed (default): each engine labels ±3 around an anchor on two 2048×1024 Cityscapes windows
+(aachen frame 19 with its gtFine label; frame 8 with the network's label map as the anchor label)
+and on two 854×480 DAVIS windows (blackswan, dog; frames 0…6, anchor 3). Engines run round robin
+in one process, best of ``--repeats``:
+
+* ``reference``: `chain_dis_medium` below, DIS-medium between consecutive frames and the label
+  warped by nearest sampling, nothing else (no checks, no votes); on one core (OpenCV at one
+  thread) and with OpenCV's threads on every core;
+* ``default``: today's `FlowPropagator()`, its flows on one thread (``workers=1``) or on every core;
+* the speed settings (``--speed fast``: ``direct_preset="fast"``; ``direct_downscale``, ``check_downscale``;
+  ``--speed fastest``: ``downscale=2``) on every core.
+
+Times are of ``propagate`` on frames in memory (decoding and writing are in the profile,
+``bench_propagation_profile.py``). Agreement = share of all pixels whose label equals the default
+engine's (255 included), over the windows of that size.
+
+``--quality``: mean J of the 8 DAVIS clips at +1/+5/+10 (`bench_propagation_object_cut.scores`)
+and the agreement with Cityscapes' network labels at ±1/±5/±10
+(`bench_propagation_quality.cityscapes_agreement`) for the default and the speed settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from provenance import provenance_line  # benchmarks/, the script's folder
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_propagation_object_cut import scores  # noqa: E402
+from bench_propagation_quality import cityscapes_agreement  # noqa: E402
+
+from frugalseg.autolabel import FlowPropagator  # noqa: E402
+from frugalseg.data.clips import IGNORE_INDEX  # noqa: E402
+from frugalseg.data.io import read_frame  # noqa: E402
+from frugalseg.flow.ahead import opencv_threads, usable_cores  # noqa: E402
+
+SPEED_SETTINGS: dict[str, dict[str, Any]] = {
+    "--speed fast (direct flows: DIS fast)": {"direct_preset": "fast"},
+    "direct flows at 1/2": {"direct_downscale": 2},
+    "check flows at 1/2": {"check_downscale": 2},
+    "--speed fastest (all flows at 1/2)": {"downscale": 2},
+}
+
+
+def chain_dis_medium(
+    frames: Sequence[np.ndarray], anchor_index: int, anchor_label: np.ndarray, targets: Sequence[int]
+) -> dict[int, np.ndarray]:
+    """Plain chained DIS-medium: warp the previous label along the flow to it, nearest, nothing else."""
+    dis = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    greys = [cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) for frame in frames]
+    height, width = anchor_label.shape
+    grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    results = {}
+    for step, farthest in ((1, max(targets)), (-1, min(targets))):
+        label = anchor_label
+        for near in range(anchor_index, farthest, step):
+            flow = dis.calc(greys[near + step], greys[near], None)
+            label = cv2.remap(
+                label,
+                grid_x + flow[..., 0],
+                grid_y + flow[..., 1],
+                cv2.INTER_NEAREST,
+                borderMode=cv2.BORDER_CONSTANT,
+                borderValue=IGNORE_INDEX,
+            )
+            if near + step in targets:
+                results[near + step] = label
+    return results
+
+
+def cityscapes_windows(data: Path) -> list[tuple[list[np.ndarray], np.ndarray]]:
+    """Two 7-frame windows of the aachen snippet, each with the label of its middle frame."""
+    from cityscapesscripts.helpers.labels import labels as cityscapes_labels
+
+    to_train = np.full(256, IGNORE_INDEX, np.uint8)
+    for entry in cityscapes_labels:
+        if entry.id >= 0:
+            to_train[entry.id] = entry.trainId if 0 <= entry.trainId < 255 else IGNORE_INDEX
+    root = data / "cityscapes_dev"
+    stem = "aachen_000000_{:06d}"
+    sequence = root / "leftImg8bit_sequence" / "train" / "aachen"
+    gt = root / "gtFine" / "train" / "aachen" / f"{stem.format(19)}_gtFine_labelTrainIds.png"
+    network = root / "pseudo_labelIds_sequence" / "train" / "aachen" / f"{stem.format(8)}_pseudo_labelIds.png"
+    windows = []
+    for anchor, label in (
+        (19, cv2.imread(str(gt), cv2.IMREAD_UNCHANGED)),
+        (8, to_train[cv2.imread(str(network), cv2.IMREAD_UNCHANGED)]),
+    ):
+        frames = [
+            read_frame(sequence / f"{stem.format(n)}_leftImg8bit.png") for n in range(anchor - 3, anchor + 4)
+        ]
+        windows.append((frames, label))
+    return windows
+
+
+def davis_windows(data: Path) -> list[tuple[list[np.ndarray], np.ndarray]]:
+    """Frames 0…6 of blackswan and dog, each with the mask of frame 3."""
+    windows = []
+    for folder, clip in (("davis_dev", "blackswan"), ("davis_hard", "dog")):
+        root = data / folder
+        frames = [read_frame(f) for f in sorted((root / "JPEGImages" / "480p" / clip).glob("*.jpg"))[:7]]
+        mask = cv2.imread(str(root / "Annotations" / "480p" / clip / "00003.png"), cv2.IMREAD_GRAYSCALE)
+        windows.append((frames, (mask > 127).astype(np.uint8)))
+    return windows
+
+
+def runners() -> dict[str, tuple[Callable[..., dict[int, np.ndarray]], int]]:
+    """Each timed engine's propagate and the OpenCV threads it runs under (0: OpenCV's default)."""
+    cores = usable_cores()
+    found: dict[str, tuple[Callable[..., dict[int, np.ndarray]], int]] = {
+        "reference, one core": (chain_dis_medium, 1),
+        f"reference, OpenCV threads on {cores} cores": (chain_dis_medium, cores),
+        "default, flows on one thread": (FlowPropagator(workers=1).propagate, 1),
+        f"default, flows on {cores} threads": (FlowPropagator().propagate, 1),
+    }
+    for name, settings in SPEED_SETTINGS.items():
+        found[f"{name}, {cores} threads"] = FlowPropagator(**settings).propagate, 1
+    return found
+
+
+def speed(windows: list[tuple[list[np.ndarray], np.ndarray]], repeats: int) -> list[tuple[str, float, float]]:
+    """(engine, seconds per window (best of ``repeats``), agreement with the default) for each engine."""
+    engines = runners()
+    best = dict.fromkeys(engines, float("inf"))
+    labels: dict[str, list[dict[int, np.ndarray]]] = {}
+    targets = [0, 1, 2, 4, 5, 6]
+    for _ in range(repeats):
+        for name, (propagate, threads) in engines.items():
+            start = time.perf_counter()
+            with opencv_threads(threads if threads else usable_cores()):
+                labels[name] = [propagate(frames, 3, label, targets) for frames, label in windows]
+            best[name] = min(best[name], (time.perf_counter() - start) / len(windows))
+    default = labels["default, flows on one thread"]
+    rows = []
+    for name in engines:
+        same = [
+            np.mean([(out[t] == ref[t]).mean() for t in targets])
+            for out, ref in zip(labels[name], default, strict=True)
+        ]
+        rows.append((name, best[name], float(np.mean(same))))
+    return rows
+
+
+def print_speed(title: str, rows: list[tuple[str, float, float]]) -> None:
+    reference = rows[0][1]
+    print(f"\n{title}, ±3 around the anchor, best of the repeats, s per window\n")
+    print("| engine | s | frames/s | × reference (one core) | agreement with default |")
+    print("|---|---|---|---|---|")
+    for name, seconds, agreement in rows:
+        print(f"| {name} | {seconds:.2f} | {6 / seconds:.2f} | {seconds / reference:.2f} | {agreement:.5f} |")
+
+
+def quality(data: Path) -> None:
+    """J of the 8 DAVIS clips and agreement with Cityscapes' network labels, default and speed settings."""
+    print("\n| engine | J +1 | J +5 | J +10 | Cityscapes −10 | −5 | −1 | +1 | +5 | +10 | mean |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, settings in {"default": {}, **SPEED_SETTINGS}.items():
+        engine = FlowPropagator(**settings)
+        j = np.mean(list(scores(data, engine).values()), axis=0)
+        agreement = cityscapes_agreement(data, engine)
+        cells = " | ".join(f"{100 * a:.2f}" for a in agreement.values())
+        print(
+            f"| {name} | {j[0]:.3f} | {j[1]:.3f} | {j[2]:.3f} | {cells} | "
+            f"{100 * np.mean(list(agreement.values())):.2f} |",
+            flush=True,
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quality", action="store_true", help="J and Cityscapes agreement instead of speed")
+    args = parser.parse_args()
+    print(provenance_line())
+    if args.quality:
+        quality(args.data)
+        return
+    print_speed(
+        "2048×1024 (Cityscapes aachen, anchors 19 and 8)", speed(cityscapes_windows(args.data), args.repeats)
+    )
+    print_speed("854×480 (DAVIS blackswan and dog, anchor 3)", speed(davis_windows(args.data), args.repeats))
+
+
+if __name__ == "__main__":
+    main()
