@@ -95,7 +95,7 @@ def label_with_trainer(
     """
     if not work:
         return 0
-    options = options or TrainerOptions()
+    options = (options or TrainerOptions()).for_work(len(work))
     trainer = L.Trainer(
         accelerator=options.accelerator,
         devices=options.devices,
@@ -144,17 +144,18 @@ def propagate_with_trainer(
     ``share_cores(processes)`` method is told how many processes share this machine's cores.
     """
     job = plan_propagation(fmt, split, store, offsets, engine)
-    share_cores = getattr(engine, "share_cores", None)
-    if share_cores is not None:  # the processes on this machine split its cores
-        share_cores(devices if isinstance(devices, int) else 1)
     with store.run(job.config):
         work, skipped = job.todo(store)
+        options = TrainerOptions(accelerator, devices, num_nodes, strategy).for_work(len(work))
+        share_cores = getattr(engine, "share_cores", None)
+        if share_cores is not None:  # the processes on this machine split its cores
+            share_cores(options.device_count or 1)
         start = time.perf_counter()
         rank = label_with_trainer(
             work,
             partial(_propagate_item, fmt=fmt, store=store, engine=engine),
             movable=[engine],
-            options=TrainerOptions(accelerator, devices, num_nodes, strategy),
+            options=options,
             progress=progress,
         )
     done = LabelStore(store.root)

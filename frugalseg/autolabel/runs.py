@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -51,6 +51,25 @@ class TrainerOptions:
     devices: int | str = "auto"
     num_nodes: int = 1
     strategy: str = "auto"
+
+    @property
+    def device_count(self) -> int | None:
+        """Processes per node when ``devices`` is a count (``2`` or ``"2"``), else None."""
+        if isinstance(self.devices, int):
+            return self.devices
+        return int(self.devices) if self.devices.isdigit() else None
+
+    def for_work(self, items: int) -> TrainerOptions:
+        """These options with no more processes per node than ``items`` can keep busy.
+
+        Lightning's distributed sampler refuses a process without an item, so a job of one clip on
+        ``--devices 2`` runs in one process (a count of devices only; ``auto``, ``-1`` and device
+        indices are left to Lightning).
+        """
+        count = self.device_count
+        if count is not None and count * self.num_nodes > items:
+            return replace(self, devices=max(1, items // self.num_nodes))
+        return self
 
 
 def run_config(fmt: Format, split: str, engine: str, settings: dict[str, Any]) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -138,3 +139,36 @@ def test_label_clicks_through_a_trainer_writes_the_labels_of_click_split(
     assert store_pngs(out) == store_pngs(reference) and len(store_pngs(reference)) == 4
     assert store_pngs(out, "*_clicks.json") == store_pngs(reference, "*_clicks.json")
     assert len(store_pngs(reference, "*_clicks.json")) == 4
+
+
+def test_no_more_processes_than_work_items() -> None:
+    """Lightning's distributed sampler refuses a process without an item: a count of devices is cut
+    to what the work keeps busy (per node); ``auto`` is left alone."""
+    options = TrainerOptions(accelerator="cpu", devices=2)
+    assert options.for_work(1) == TrainerOptions(accelerator="cpu", devices=1)
+    assert options.for_work(2) is options and options.for_work(5) is options
+    assert TrainerOptions(devices=4, num_nodes=2).for_work(6).devices == 3
+    assert TrainerOptions(devices="2").for_work(1).devices == 1  # as the command line gives it
+    assert TrainerOptions(devices="auto").for_work(1).devices == "auto"
+    assert TrainerOptions(devices="0,1").for_work(1).devices == "0,1"
+
+
+@pytest.mark.slow
+def test_two_processes_asked_for_one_clip_left_run_one(
+    tiny_streets: Path, reference_store: Path, tmp_path: Path
+) -> None:
+    """`label propagate --devices 2` when the store lacks one clip only (the rest of a killed run):
+    one process labels it, instead of the second process failing in Lightning's sampler."""
+    out = tmp_path / "store"
+    shutil.copytree(reference_store, out)
+    records = (out / "manifest.jsonl").read_text().splitlines()
+    last_clip = json.loads(records[-1])["clip_id"]
+    kept = [line for line in records if json.loads(line)["clip_id"] != last_clip]
+    (out / "manifest.jsonl").write_text("".join(line + "\n" for line in kept))
+    offsets = ",".join(map(str, OFFSETS))
+    devices = ("--devices", "2", "--accelerator", "cpu")
+    command = label_propagate_command(tiny_streets, out, "--offsets", offsets, *devices)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "label propagate: 4 clips, 4 labels written, 12 skipped" in done.stdout
+    assert store_pngs(out) == store_pngs(reference_store)
