@@ -172,7 +172,7 @@ def quality(data: Path) -> None:
         agreement = cityscapes_agreement(data, engine)
         cells = " | ".join(f"{100 * a:.2f}" for a in agreement.values())
         print(
-            f"| {name} | {j[0]:.3f} | {j[1]:.3f} | {j[2]:.3f} | {cells} | "
+            f"| {name} | {j[0]:.4f} | {j[1]:.4f} | {j[2]:.4f} | {cells} | "
             f"{100 * np.mean(list(agreement.values())):.2f} |",
             flush=True,
         )
