@@ -519,7 +519,7 @@ class FlowPropagator:
         workers = self.workers if on_pool else 1
         with (
             opencv_threads(1),
-            FlowsAhead(clip.flow, self._flow_order(chains, wanted), workers) as clip.flows,
+            FlowsAhead(clip.link, self._link_order(chains, wanted), workers) as clip.links,
         ):
             for start, farthest, step in chains:
                 results.update(self._chain(clip, anchor_label, start, farthest, step, wanted, models))
@@ -534,15 +534,15 @@ class FlowPropagator:
             and (self.chain_direct or far in wanted)
         )
 
-    def _flow_order(self, chains: Sequence[tuple[int, int, int]], wanted: set[int]) -> list[_FlowKey]:
-        """Every flow the chains need, in the order `_chain` asks for them."""
-        order: list[_FlowKey] = []
+    def _link_order(self, chains: Sequence[tuple[int, int, int]], wanted: set[int]) -> list[_LinkKey]:
+        """Every link (a sampled flow and its check) the chains need, in the order `_chain` asks for them."""
+        order: list[_LinkKey] = []
         for anchor_index, farthest, step in chains:
             for near in range(anchor_index, farthest, step):
                 far = near + step
-                order += [("chain", far, near), ("chain check", near, far)]
+                order.append(("chain", near, far))
                 if self._uses_direct(anchor_index, far, step, wanted):
-                    order += [("direct", far, anchor_index), ("direct check", anchor_index, far)]
+                    order.append(("direct", anchor_index, far))
         return order
 
     def _chain(
@@ -629,20 +629,11 @@ class FlowPropagator:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """``near_label`` (frame ``near``'s) sampled along the flow from frame ``far``, and where reliable.
 
-        ``kind`` names the flows (``chain`` or ``direct``); ``near_lost`` is carried along the same
-        flow (True outside the frame).
+        ``kind`` names the link (``chain`` or ``direct``, `_ClipFlows.link`); ``near_lost`` is carried
+        along the same flow (True outside the frame).
         """
-        flow_far_near = clip.flows((kind, far, near))
-        flow_near_far = clip.flows((f"{kind} check", near, far))
-        points = sample_points(flow_far_near)
+        points, reliable = clip.links((kind, near, far))
         label = backward_warp_np(near_label, None, nearest=True, fill=IGNORE_INDEX, points=points)
-        # Samples landing outside the frame fail this check too (their round trip reads NaN).
-        reliable = forward_backward_mask_np(
-            flow_far_near, flow_near_far, self.fb_alpha, self.fb_beta, points=points
-        )
-        if self.photo_tol is not None:
-            sampled = backward_warp_np(clip.grey(near), None, nearest=False, fill=0, points=points)
-            reliable &= cv2.absdiff(sampled, clip.grey(far)) <= self.photo_tol
         lost = None
         if near_lost is not None:
             carried = backward_warp_np(near_lost.view(np.uint8), None, nearest=True, fill=1, points=points)
@@ -675,21 +666,42 @@ class FlowPropagator:
 
 
 _FlowKey = tuple[str, int, int]  # (a key of FlowPropagator._flow_engines, from frame, to frame)
+_LinkKey = tuple[str, int, int]  # ("chain" or "direct", nearer frame, farther frame)
 
 
 class _ClipFlows:
-    """One clip's frames with what its flows are computed from: grey images made once per frame."""
+    """One clip's frames, the links between them, and the grey images those are made from (once each)."""
 
     def __init__(self, engine: FlowPropagator, frames: Sequence[np.ndarray]) -> None:
         self.engine = engine
         self.frames = frames
-        self.flows: FlowsAhead
+        self.links: FlowsAhead[tuple[tuple[np.ndarray, np.ndarray], np.ndarray]]
         self._flow_greys: dict[tuple[int, int], np.ndarray] = {}  # (id of the flow engine, frame)
         self._greys: dict[int, np.ndarray] = {}
 
-    def flow(self, key: Hashable) -> np.ndarray:
-        """The flow of a `_FlowKey` (called on the flow threads)."""
-        kind, first, second = cast(_FlowKey, key)
+    def link(self, key: Hashable) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
+        """Sample points of the flow from a `_LinkKey`'s farther frame to its nearer; where it is reliable.
+
+        Reliable: the flow passes the forward-backward check against the flow back and, with
+        ``photo_tol``, the photometric check. Called on the flow threads: none of it depends on a label.
+        """
+        kind, near, far = cast(_LinkKey, key)
+        engine = self.engine
+        flow_far_near = self.flow((kind, far, near))
+        flow_near_far = self.flow((f"{kind} check", near, far))
+        points = sample_points(flow_far_near)
+        # samples landing outside the frame fail this check too
+        reliable = forward_backward_mask_np(
+            flow_far_near, flow_near_far, engine.fb_alpha, engine.fb_beta, points=points
+        )
+        if engine.photo_tol is not None:
+            sampled = backward_warp_np(self.grey(near), None, nearest=False, fill=0, points=points)
+            reliable &= cv2.absdiff(sampled, self.grey(far)) <= engine.photo_tol
+        return points, reliable
+
+    def flow(self, key: _FlowKey) -> np.ndarray:
+        """The flow of a `_FlowKey`."""
+        kind, first, second = key
         compute = self.engine._flow_engines[kind]
         if not isinstance(compute, DISFlow):
             return compute(self.frames[first], self.frames[second])
@@ -705,7 +717,7 @@ class _ClipFlows:
 
     def grey(self, index: int) -> np.ndarray:
         """Frame ``index``'s grey levels as float32, for the photometric check."""
-        if index not in self._greys:
+        if index not in self._greys:  # two threads may both make it: same image, no harm
             self._greys[index] = cv2.cvtColor(self.frames[index], cv2.COLOR_RGB2GRAY).astype(np.float32)
         return self._greys[index]
 

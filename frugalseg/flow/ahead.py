@@ -16,9 +16,11 @@ from collections.abc import Callable, Hashable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from types import TracebackType
+from typing import Generic, TypeVar
 
 import cv2
-import numpy as np
+
+T = TypeVar("T")
 
 
 def usable_cores() -> int:
@@ -39,12 +41,12 @@ def opencv_threads(count: int) -> Iterator[None]:
         cv2.setNumThreads(previous)
 
 
-class FlowsAhead:
-    """``flows(key)``: the flow ``compute(key)``, computed ahead on a thread pool in ``order``.
+class FlowsAhead(Generic[T]):
+    """``flows(key)``: ``compute(key)``, a flow or what is made of flows alone, computed ahead in ``order``.
 
     Args:
-        compute: the flow of a key (called on the pool's threads; it must be safe to call from
-            several at once, as `frugalseg.flow.DISFlow` is).
+        compute: the flow of a key, or anything made from flows alone (called on the pool's
+            threads; it must be safe to call from several at once, as `frugalseg.flow.DISFlow` is).
         order: every key, in the order they will be asked for; each is asked for once.
         workers: threads computing flows; 1 computes each flow when it is asked for, on the
             caller's thread.
@@ -53,7 +55,7 @@ class FlowsAhead:
 
     def __init__(
         self,
-        compute: Callable[[Hashable], np.ndarray],
+        compute: Callable[[Hashable], T],
         order: Sequence[Hashable],
         workers: int,
         ahead: int | None = None,
@@ -67,11 +69,11 @@ class FlowsAhead:
         self.workers = workers
         self.ahead = ahead if ahead is not None else 2 * workers
         self._next = 0  # index in order of the next key to submit
-        self._pending: dict[Hashable, Future[np.ndarray]] = {}
+        self._pending: dict[Hashable, Future[T]] = {}
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="flow") if workers > 1 else None
 
-    def __call__(self, key: Hashable) -> np.ndarray:
-        """The flow of ``key``, waiting for it if it is still being computed."""
+    def __call__(self, key: Hashable) -> T:
+        """What ``compute`` gives for ``key``, waiting for it if it is still being computed."""
         if self._pool is None:
             return self.compute(key)
         if key not in self._pending:
@@ -93,7 +95,7 @@ class FlowsAhead:
         while self._next < len(self.order) and len(self._pending) < self.ahead:
             self._submit()
 
-    def __enter__(self) -> FlowsAhead:
+    def __enter__(self) -> FlowsAhead[T]:
         """Start computing the first flows."""
         if self._pool is not None:
             self._fill()

@@ -8,6 +8,8 @@ import torch
 
 from frugalseg.flow.warp import backward_warp, sample_points
 
+_STRIP = 32  # rows per strip of the numpy check
+
 
 def forward_backward_mask_np(
     flow_ab: np.ndarray,
@@ -31,20 +33,21 @@ def forward_backward_mask_np(
         raise ValueError(f"flows of shapes {flow_ab.shape} and {flow_ba.shape} do not fit (H×W×2 each)")
     height, width = flow_ab.shape[:2]
     map_x, map_y = sample_points(flow_ab) if points is None else points
-    back: np.ndarray = cv2.remap(
-        np.ascontiguousarray(flow_ba, dtype=np.float32),
-        map_x,
-        map_y,
-        cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_REPLICATE,
-    )
-    inside = np.bitwise_and(cv2.inRange(map_x, 0.0, width - 1.0), cv2.inRange(map_y, 0.0, height - 1.0))
-    # the squared norms from the two channels by hand: numpy's reduction over a last axis of length
-    # 2 is strided and several times slower, for the same sums
-    ab_x, ab_y, back_x, back_y = flow_ab[..., 0], flow_ab[..., 1], back[..., 0], back[..., 1]
-    trip_x, trip_y = ab_x + back_x, ab_y + back_y
-    bound = alpha * ((ab_x * ab_x + ab_y * ab_y) + (back_x * back_x + back_y * back_y)) + beta
-    consistent: np.ndarray = (trip_x * trip_x + trip_y * trip_y < bound) & inside.view(bool)
+    flow_ba = np.ascontiguousarray(flow_ba, dtype=np.float32)
+    consistent = np.empty((height, width), bool)
+    # in strips of rows, so that the temporaries stay in the cache: the check is memory-bound
+    for top in range(0, height, _STRIP):
+        rows = slice(top, top + _STRIP)
+        back = cv2.remap(flow_ba, map_x[rows], map_y[rows], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        # the squared norms from the two channels by hand: numpy's reduction over a last axis of
+        # length 2 is strided and several times slower, for the same sums
+        ab_x, ab_y, back_x, back_y = flow_ab[rows, :, 0], flow_ab[rows, :, 1], back[..., 0], back[..., 1]
+        trip_x, trip_y = ab_x + back_x, ab_y + back_y
+        bound = alpha * ((ab_x * ab_x + ab_y * ab_y) + (back_x * back_x + back_y * back_y)) + beta
+        np.less(trip_x * trip_x + trip_y * trip_y, bound, out=consistent[rows])
+    consistent &= np.bitwise_and(
+        cv2.inRange(map_x, 0.0, width - 1.0), cv2.inRange(map_y, 0.0, height - 1.0)
+    ).view(bool)
     return consistent
 
 
