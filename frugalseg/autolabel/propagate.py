@@ -135,10 +135,10 @@ def label_confidence(label: np.ndarray, evidence: Evidence) -> np.ndarray:
     distance = cv2.distanceTransform((~edge).view(np.uint8), cv2.DIST_L2, 3)
     confidence *= 0.5 + 0.5 * np.minimum(distance / CONFIDENCE_EDGE, 1.0)
     for mask, factor in ((evidence.lost, 0.6), (evidence.direct_disagrees, 0.5), (evidence.snapped, 0.5)):
-        if mask is not None:
-            confidence[mask] *= factor
+        if mask is not None:  # a select and a product: faster than indexing by the mask, same values
+            confidence *= np.where(mask, np.float32(factor), np.float32(1.0))
     confidence *= 1.0 / (1.0 + CONFIDENCE_DECAY * max(evidence.distance - 1, 0))
-    confidence[~labelled] = 0.0
+    confidence = np.where(labelled, confidence, np.float32(0.0))
     result: np.ndarray = np.clip(confidence, 0.0, 1.0).astype(np.float32)
     return result
 
@@ -573,7 +573,7 @@ class FlowPropagator:
                 take = lost & found_reliable
                 unsure &= ~take
                 if self.chain_direct:
-                    label[take] = found[take]
+                    label = np.where(take, found, label)
                     reliable |= take
                     evidence.direct_disagrees &= ~take
                 else:
@@ -613,10 +613,8 @@ class FlowPropagator:
                 label = cut_label
                 evidence.snapped = cut if evidence.snapped is None else evidence.snapped | cut
             if far in wanted:
-                output = label.copy()
-                if fill is not None:
-                    output[fill[0]] = fill[1][fill[0]]
-                output[unsure] = IGNORE_INDEX
+                filled = label if fill is None else np.where(fill[0], fill[1], label)
+                output = np.where(unsure, np.uint8(IGNORE_INDEX), filled)
                 results[far] = output, label_confidence(output, evidence)
         return results
 
