@@ -12,6 +12,7 @@ the cores.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -30,15 +31,28 @@ def usable_cores() -> int:
     return os.cpu_count() or 1
 
 
+_opencv_lock = threading.Lock()
+_opencv_saved: list[int] = []  # the count before the outermost block still open, per open block
+
+
 @contextmanager
 def opencv_threads(count: int) -> Iterator[None]:
-    """Run the block with OpenCV's thread count set to ``count``, restored afterwards."""
-    previous = cv2.getNumThreads()
-    cv2.setNumThreads(count)
+    """Run the block with OpenCV's thread count set to ``count``, restored afterwards.
+
+    OpenCV's count is one value for the process: blocks open at once in several threads (two
+    propagations of the annotation page) restore the count from before the first of them when
+    the last one ends, whatever order they end in.
+    """
+    with _opencv_lock:
+        _opencv_saved.append(_opencv_saved[0] if _opencv_saved else cv2.getNumThreads())
+        cv2.setNumThreads(count)
     try:
         yield
     finally:
-        cv2.setNumThreads(previous)
+        with _opencv_lock:
+            before = _opencv_saved.pop()
+            if not _opencv_saved:
+                cv2.setNumThreads(before)
 
 
 class FlowsAhead(Generic[T]):

@@ -79,3 +79,34 @@ def test_opencv_threads_are_restored() -> None:
     with opencv_threads(1):
         assert cv2.getNumThreads() == 1
     assert cv2.getNumThreads() == before
+
+
+def test_opencv_threads_opened_in_two_threads_restore_the_count_from_before_both() -> None:
+    """One block opens, a second opens in another thread, the first closes, then the second: the
+    count before the first comes back (a plain save/restore would leave the blocks' count)."""
+    saved = cv2.getNumThreads()
+    cv2.setNumThreads(3)  # a count no block sets
+    first_open, second_open, first_closed = threading.Event(), threading.Event(), threading.Event()
+    inside: list[int] = []
+
+    def first() -> None:
+        with opencv_threads(1):
+            first_open.set()
+            second_open.wait(10)
+        first_closed.set()
+
+    def second() -> None:
+        first_open.wait(10)
+        with opencv_threads(1):
+            second_open.set()
+            first_closed.wait(10)
+            inside.append(cv2.getNumThreads())  # still inside a block
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    after = cv2.getNumThreads()
+    cv2.setNumThreads(saved)
+    assert inside == [1] and after == 3
