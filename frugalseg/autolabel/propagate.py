@@ -8,9 +8,11 @@ killed run stopped.
 from __future__ import annotations
 
 import time
-from collections.abc import Hashable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol, cast
 
 import cv2
@@ -466,6 +468,19 @@ class FlowPropagator:
             "direct": self.direct_flow,
             "direct check": self.direct_check_flow,
         }
+
+    def clips_at_once(self, clips: int) -> int:
+        """How many of a job's ``clips`` `propagate_split` labels at once; the engine takes its core share.
+
+        On object masks the calling thread's GrabCut keeps the flow threads waiting, so one clip per
+        core, each with its share of the flow threads, uses the cores better. A ``workers`` count
+        given to the constructor keeps one clip at a time on that many threads.
+        """
+        if self._workers_given:
+            return 1
+        at_once = max(1, min(clips, usable_cores()))
+        self.share_cores(at_once)
+        return at_once
 
     def share_cores(self, processes: int) -> None:
         """Compute flows on this process's share of the cores, when ``processes`` run on the machine.
@@ -923,17 +938,49 @@ def propagate_split(
         todo, skipped = job.todo(store, confidence)
         start = time.perf_counter()
         written = 0
+        share = getattr(engine, "clips_at_once", None)
+        at_once = share(len(todo)) if share is not None else 1
+        # another run sharing the store may have made some meanwhile: asked when each clip starts
+        jobs = ((clip, [o for o in left if _lacks(store, clip, o, confidence)]) for clip, left in todo)
         with labelling_progress("propagating", "clips", enabled=progress) as bar:
             task = bar.add_task(split, total=len(job.clips), completed=len(job.clips) - len(todo))
-            for clip, offsets_left in todo:
-                # another run sharing the store may have made some meanwhile
-                left = [o for o in offsets_left if _lacks(store, clip, o, confidence)]
-                if left:
-                    written += propagate_clip(fmt, clip, left, store, engine)
+            make = partial(_clip_labels, fmt, engine=engine)
+            for clip, made in _made_in_order(jobs, make, at_once):
+                # the store is written on this thread only, in the clips' order
+                written += 0 if made is None else _write_clip(store, clip, engine, made)
                 bar.advance(task)
     return LabellingSummary(
         clips=len(job.clips), written=written, skipped=skipped, seconds=time.perf_counter() - start
     )
+
+
+def _made_in_order(
+    jobs: Iterable[tuple[Clip, list[int]]], make: Callable[[Clip, list[int]], _ClipLabels], at_once: int
+) -> Iterator[tuple[Clip, _ClipLabels | None]]:
+    """Each clip with what ``make`` gives for its offsets (None for none), in the jobs' order.
+
+    With ``at_once`` > 1 that many clips are made at a time on threads (and one more waits to be
+    taken); a clip not started yet when the caller stops is not made.
+    """
+    if at_once == 1:
+        for clip, offsets in jobs:
+            yield clip, make(clip, offsets) if offsets else None
+        return
+    pending: deque[tuple[Clip, Future[_ClipLabels] | None]] = deque()
+    with ThreadPoolExecutor(at_once, thread_name_prefix="clip") as pool:
+        try:
+            for clip, offsets in jobs:
+                pending.append((clip, pool.submit(make, clip, offsets) if offsets else None))
+                if len(pending) > at_once:
+                    done, future = pending.popleft()
+                    yield done, None if future is None else future.result()
+            while pending:
+                done, future = pending.popleft()
+                yield done, None if future is None else future.result()
+        finally:
+            for _, future in pending:
+                if future is not None:
+                    future.cancel()
 
 
 def _anchor(fmt: Format, clip: Clip, engine: PropagationEngine) -> tuple[np.ndarray, np.ndarray | None]:
@@ -953,6 +1000,20 @@ def propagate_clip(
     frame missing in between is stepped over. They are decoded on as many threads as the engine
     has ``workers`` (one for an engine without them).
     """
+    return _write_clip(store, clip, engine, _clip_labels(fmt, clip, todo, engine=engine))
+
+
+@dataclass
+class _ClipLabels:
+    """The labels an engine made for one clip, by offset, and the seconds each took."""
+
+    labels: dict[int, np.ndarray]
+    confidences: dict[int, np.ndarray]
+    seconds: float
+
+
+def _clip_labels(fmt: Format, clip: Clip, todo: list[int], *, engine: PropagationEngine) -> _ClipLabels:
+    """The engine's labels (and confidence maps) of ``clip`` at the offsets ``todo`` (`propagate_clip`)."""
     start = time.perf_counter()
     span = [o for o in clip.present_offsets if min(0, *todo) <= o <= max(0, *todo)]
     # decoders release the GIL: the engine's flow threads decode the frames
@@ -978,16 +1039,25 @@ def propagate_clip(
     else:
         labels = engine.propagate(frames, span.index(0), anchor_label, indices, **extra)
     seconds = (time.perf_counter() - start) / len(todo)
-    for offset in todo:
+    return _ClipLabels(
+        {offset: labels[span.index(offset)] for offset in todo},
+        {offset: confidences[span.index(offset)] for offset in todo if span.index(offset) in confidences},
+        seconds,
+    )
+
+
+def _write_clip(store: LabelStore, clip: Clip, engine: PropagationEngine, made: _ClipLabels) -> int:
+    """Write the labels `_clip_labels` made for ``clip`` into ``store``; returns how many."""
+    for offset, label in made.labels.items():
         store.write(
             clip,
             offset,
             LabelKind.PSEUDO,
-            labels[span.index(offset)],
+            label,
             engine=engine.name,
             settings=engine.settings,
             source_offset=0,
-            seconds=seconds,
-            confidence=confidences.get(span.index(offset)),
+            seconds=made.seconds,
+            confidence=made.confidences.get(offset),
         )
-    return len(todo)
+    return len(made.labels)

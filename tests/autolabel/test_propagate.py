@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import threading
+import time
 from pathlib import Path
 
 import cv2
@@ -13,7 +15,7 @@ import pytest
 from data.fake_davis import write_davis
 
 from frugalseg.autolabel import FlowPropagator, LabelStore, propagate_split
-from frugalseg.autolabel.propagate import FlowSpeed
+from frugalseg.autolabel.propagate import FlowSpeed, _made_in_order
 from frugalseg.autolabel.report import score_frame
 from frugalseg.cli import label as commands
 from frugalseg.data.clips import IGNORE_INDEX, LabelKind
@@ -439,3 +441,55 @@ def test_direct_flows_with_a_faster_preset_follow_a_known_motion() -> None:
         FlowPropagator(flow="raft", raft_weights="raft.pth", direct_preset="fast")
     with pytest.raises(ValueError, match="unknown DIS preset"):
         FlowPropagator(direct_preset="slow")
+
+
+def test_clips_labelled_at_once_write_the_store_of_one_at_a_time(
+    synthetic_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`propagate_split` labels one clip per core at once (each engine a share of the flow threads)
+    and writes the store on its own thread in the clips' order: the same PNGs, byte for byte, as
+    one clip at a time with one flow thread (a ``workers`` count given keeps one clip at a time)."""
+    monkeypatch.setattr("frugalseg.autolabel.propagate.usable_cores", lambda: 2)
+    fmt = get_format("synthetic", synthetic_root)
+    engine, one = FlowPropagator(), FlowPropagator(workers=1)
+    assert engine.clips_at_once(5) == 2 and engine.workers == 1
+    assert engine.clips_at_once(1) == 1 and engine.workers == 2
+    assert one.clips_at_once(5) == 1 and one.workers == 1
+    stores = {}
+    for name, propagator in (("at once", engine), ("one at a time", one)):
+        summary = propagate_split(
+            fmt, "train", LabelStore(tmp_path / name), [-2, 1, 3], propagator, progress=False
+        )
+        assert (summary.clips, summary.written) == (2, 6)
+        stores[name] = {
+            p.relative_to(tmp_path / name): p.read_bytes() for p in (tmp_path / name).rglob("*.png")
+        }
+    assert len(stores["at once"]) == 12 and stores["at once"] == stores["one at a time"]
+
+
+def test_clips_made_at_once_come_back_in_order_and_the_unstarted_are_dropped() -> None:
+    """`_made_in_order`: the jobs' order whatever finishes first; a clip with no offsets is None
+    without being made; at most ``at_once`` + 1 are under way; a failure reaches the caller; clips
+    not started when the caller stops are never made."""
+    started: list[str] = []
+    lock = threading.Lock()
+
+    def make(clip, offsets):
+        with lock:
+            started.append(clip)
+        time.sleep(0.02 if clip == "a" else 0.0)  # the first finishes last
+        if clip == "bad":
+            raise DataError(Path(clip), "cannot be read")
+        return offsets
+
+    jobs = [("a", [1]), ("b", []), ("c", [2]), ("d", [3])]
+    found = list(_made_in_order(iter(jobs), make, at_once=2))
+    assert found == [("a", [1]), ("b", None), ("c", [2]), ("d", [3])] and "b" not in started
+    assert list(_made_in_order(iter(jobs), make, at_once=1)) == found
+    with pytest.raises(DataError, match="cannot be read"):
+        list(_made_in_order(iter([("bad", [1]), ("e", [1])]), make, at_once=2))
+    started.clear()
+    many = _made_in_order(iter([(str(n), [n]) for n in range(20)]), make, at_once=2)
+    assert next(many) == ("0", [0])
+    many.close()  # the caller stops: clips not under way are cancelled
+    assert len(started) <= 4
