@@ -259,7 +259,7 @@ class FlowPropagator:
     with each step's forward-backward and photometric checks, while the calling thread works on
     the labels; each frame's grey image is made once, and each flow's sample points serve the
     warps and the checks. The labels are those of one thread, bit for bit. At 2048×1024 the flows
-    are 70 % of the work (20 DIS flows for ±3, against 6 for plain chained DIS): 2.06× the time of
+    are 70 % of the work (20 DIS flows for ±3, against 6 for plain chained DIS): 2.1× the time of
     plain chained DIS on one core (both cores for this engine); `SPEEDS` names faster settings with
     their cost in J.
 
