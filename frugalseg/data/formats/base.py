@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -17,7 +18,7 @@ import numpy as np
 
 from frugalseg.data.classes import ClassTable
 from frugalseg.data.clips import TRAIN_IDS, Clip, LabelKind, LabelRef
-from frugalseg.data.io import read_label
+from frugalseg.data.io import image_size, read_label
 from frugalseg.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -49,6 +50,26 @@ class Problem:
     def error(self) -> DataError:
         """This problem as an exception to raise."""
         return DataError(self.path, self.message)
+
+
+def size_problems(files: Iterable[tuple[Path, str]], size: tuple[int, int], reference: str) -> list[Problem]:
+    """A problem for each file whose header cannot be read or whose size is not ``size``.
+
+    Args:
+        files: the files, each with what it is (``frame``, ``mask``) as its message names it.
+        size: the size they must have, as `frugalseg.data.io.image_size` gives it.
+        reference: what ``size`` is, as the message ends (``the clip's 854×480``).
+    """
+    problems = []
+    for path, what in files:
+        try:
+            found = image_size(path)
+        except DataError as error:
+            problems.append(Problem.from_error(error))
+            continue
+        if found != size:
+            problems.append(Problem(path, f"{what} size {found[0]}×{found[1]} differs from {reference}"))
+    return problems
 
 
 class Format(ABC):

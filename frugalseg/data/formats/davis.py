@@ -29,7 +29,7 @@ from PIL import Image, UnidentifiedImageError
 
 from frugalseg.data.classes import ClassTable
 from frugalseg.data.clips import IGNORE_INDEX, Clip, LabelKind, LabelRef
-from frugalseg.data.formats.base import Format, Problem
+from frugalseg.data.formats.base import Format, Problem, size_problems
 from frugalseg.data.io import image_size
 from frugalseg.errors import DataError
 
@@ -296,23 +296,13 @@ class DavisFormat(Format):
             size = image_size(frames[0])
         except DataError as error:
             return gaps, [*problems, Problem.from_error(error)]
-        for frame, mask in zip(frames, self.mask_paths(seq), strict=True):
-            for path, what in ((frame, "frame"), (mask, "mask")):
-                if path is None:
-                    continue
-                try:
-                    found = image_size(path)
-                except DataError as error:
-                    problems.append(Problem.from_error(error))
-                    continue
-                if found != size:
-                    problems.append(
-                        Problem(
-                            path,
-                            f"{what} size {found[0]}×{found[1]} differs from the sequence's "
-                            f"{size[0]}×{size[1]} ({frames[0].name})",
-                        )
-                    )
+        files = [
+            (path, what)
+            for frame, mask in zip(frames, self.mask_paths(seq), strict=True)
+            for path, what in ((frame, "frame"), (mask, "mask"))
+            if path is not None
+        ]
+        problems += size_problems(files, size, f"the sequence's {size[0]}×{size[1]} ({frames[0].name})")
         return gaps, problems
 
 

@@ -24,7 +24,7 @@ import re
 from pathlib import Path
 
 from frugalseg.data.clips import Clip, LabelKind, LabelRef
-from frugalseg.data.formats.base import Format, Problem
+from frugalseg.data.formats.base import Format, Problem, size_problems
 from frugalseg.data.formats.davis import ALL_SPLIT, FRAME_EXTENSIONS, MASK_EXTENSION, OBJECT_MASK, DavisFormat
 from frugalseg.data.io import image_size
 from frugalseg.data.videos import VIDEO_EXTENSIONS, is_video, natural_key, video_frames, video_index
@@ -205,20 +205,7 @@ class VideoFormat(DavisFormat):
         size = image_size(frames[0])
         files = [(path, "frame") for path in frames[1:] if path.is_file()]
         files += [(path, "mask") for path in masks.values()]
-        problems = []
-        for path, what in files:
-            try:
-                found = image_size(path)
-            except DataError as error:
-                problems.append(Problem.from_error(error))
-                continue
-            if found != size:
-                problems.append(
-                    Problem(
-                        path, f"{what} size {found[0]}×{found[1]} differs from the clip's {size[0]}×{size[1]}"
-                    )
-                )
-        return problems
+        return size_problems(files, size, f"the clip's {size[0]}×{size[1]}")
 
     def ground_truth(self, clip: Clip) -> dict[int, LabelRef]:
         """The mask of every frame of ``clip`` that has one, by offset."""
