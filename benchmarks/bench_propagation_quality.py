@@ -46,8 +46,47 @@ CITYSCAPES_OFFSETS = (-10, -5, -1, 1, 5, 10)
 DAVIS_FOLDERS = ("davis_dev", "davis_hard")
 
 
+def chain_dis(
+    frames: Sequence[np.ndarray],
+    anchor_index: int,
+    anchor_label: np.ndarray,
+    targets: Sequence[int],
+    flow: DISFlow,
+    outside: int | None = None,
+) -> dict[int, np.ndarray]:
+    """Plain chained warping: the previous label sampled along the flow to it, nearest, no checks.
+
+    Args:
+        frames, anchor_index, anchor_label, targets: as `FlowPropagator.propagate`'s.
+        flow: the DIS engine; each frame's grey image is made once.
+        outside: the label of samples from outside the frame; None replicates the border, so that
+            every pixel keeps a label, as a plain warp would.
+    """
+    greys = [flow.gray(frame) for frame in frames]
+    size = anchor_label.shape
+    height, width = size
+    grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    border = cv2.BORDER_REPLICATE if outside is None else cv2.BORDER_CONSTANT
+    results = {}
+    for step, farthest in ((1, max(targets)), (-1, min(targets))):
+        label = anchor_label
+        for near in range(anchor_index, farthest, step):
+            between = flow.between(greys[near + step], greys[near], size)
+            label = cv2.remap(
+                label,
+                grid_x + between[..., 0],
+                grid_y + between[..., 1],
+                cv2.INTER_NEAREST,
+                borderMode=border,
+                borderValue=0 if outside is None else outside,
+            )
+            if near + step in targets:
+                results[near + step] = label
+    return results
+
+
 class ChainedBaseline:
-    """Plain chained warping: sample the previous label along DIS flow, nearest, no checks."""
+    """`chain_dis` as a propagation engine (border replicated)."""
 
     name = "baseline"
 
@@ -65,24 +104,7 @@ class ChainedBaseline:
         anchor_label: np.ndarray,
         targets: Sequence[int],
     ) -> dict[int, np.ndarray]:
-        results = {}
-        height, width = anchor_label.shape
-        grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
-        for step, farthest in ((1, max(targets)), (-1, min(targets))):
-            label = anchor_label
-            for near in range(anchor_index, farthest, step):
-                flow = self.flow(frames[near + step], frames[near])
-                # border replication: every pixel keeps a label, as a plain warp would
-                label = cv2.remap(
-                    label,
-                    grid_x + flow[..., 0],
-                    grid_y + flow[..., 1],
-                    cv2.INTER_NEAREST,
-                    borderMode=cv2.BORDER_REPLICATE,
-                )
-                if near + step in targets:
-                    results[near + step] = label
-        return results
+        return chain_dis(frames, anchor_index, anchor_label, targets, self.flow)
 
 
 def engines() -> dict[str, Any]:

@@ -8,8 +8,9 @@ Speed (default): each engine labels ±3 around an anchor on two 2048×1024 Citys
 and on two 854×480 DAVIS windows (blackswan, dog; frames 0…6, anchor 3). Engines run round robin
 in one process, best of ``--repeats``:
 
-* ``reference``: `chain_dis_medium` below, DIS-medium between consecutive frames and the label
-  warped by nearest sampling, nothing else (no checks, no votes); on one core (OpenCV at one
+* ``reference``: `chain_dis_medium` below (`bench_propagation_quality.chain_dis`, as the quality
+  benchmarks' chained baseline), DIS-medium between consecutive frames and the label warped by
+  nearest sampling, nothing else (no checks, no votes); on one core (OpenCV at one
   thread) and with OpenCV's threads on every core;
 * ``default``: today's `FlowPropagator()`, its flows on one thread (``workers=1``) or on every core;
 * the speed settings (``--speed fast``: ``direct_preset="fast"``; ``direct_downscale``, ``check_downscale``;
@@ -39,11 +40,12 @@ from provenance import provenance_line  # benchmarks/, the script's folder
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_propagation_object_cut import scores  # noqa: E402
-from bench_propagation_quality import cityscapes_agreement  # noqa: E402
+from bench_propagation_quality import chain_dis, cityscapes_agreement  # noqa: E402
 
 from frugalseg.autolabel import FlowPropagator  # noqa: E402
 from frugalseg.data.clips import IGNORE_INDEX  # noqa: E402
 from frugalseg.data.io import read_frame  # noqa: E402
+from frugalseg.flow import DISFlow  # noqa: E402
 from frugalseg.flow.ahead import opencv_threads, usable_cores  # noqa: E402
 
 SPEED_SETTINGS: dict[str, dict[str, Any]] = {
@@ -57,27 +59,8 @@ SPEED_SETTINGS: dict[str, dict[str, Any]] = {
 def chain_dis_medium(
     frames: Sequence[np.ndarray], anchor_index: int, anchor_label: np.ndarray, targets: Sequence[int]
 ) -> dict[int, np.ndarray]:
-    """Plain chained DIS-medium: warp the previous label along the flow to it, nearest, nothing else."""
-    dis = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-    greys = [cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) for frame in frames]
-    height, width = anchor_label.shape
-    grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
-    results = {}
-    for step, farthest in ((1, max(targets)), (-1, min(targets))):
-        label = anchor_label
-        for near in range(anchor_index, farthest, step):
-            flow = dis.calc(greys[near + step], greys[near], None)
-            label = cv2.remap(
-                label,
-                grid_x + flow[..., 0],
-                grid_y + flow[..., 1],
-                cv2.INTER_NEAREST,
-                borderMode=cv2.BORDER_CONSTANT,
-                borderValue=IGNORE_INDEX,
-            )
-            if near + step in targets:
-                results[near + step] = label
-    return results
+    """The reference: `chain_dis` with DIS-medium, samples from outside the frame 255."""
+    return chain_dis(frames, anchor_index, anchor_label, targets, DISFlow("medium"), outside=IGNORE_INDEX)
 
 
 def cityscapes_windows(data: Path) -> list[tuple[list[np.ndarray], np.ndarray]]:

@@ -141,18 +141,6 @@ def test_label_clicks_through_a_trainer_writes_the_labels_of_click_split(
     assert len(store_pngs(reference, "*_clicks.json")) == 4
 
 
-def test_no_more_processes_than_work_items() -> None:
-    """Lightning's distributed sampler refuses a process without an item: a count of devices is cut
-    to what the work keeps busy (per node); ``auto`` is left alone."""
-    options = TrainerOptions(accelerator="cpu", devices=2)
-    assert options.for_work(1) == TrainerOptions(accelerator="cpu", devices=1)
-    assert options.for_work(2) is options and options.for_work(5) is options
-    assert TrainerOptions(devices=4, num_nodes=2).for_work(6).devices == 3
-    assert TrainerOptions(devices="2").for_work(1).devices == 1  # as the command line gives it
-    assert TrainerOptions(devices="auto").for_work(1).devices == "auto"
-    assert TrainerOptions(devices="0,1").for_work(1).devices == "0,1"
-
-
 @pytest.mark.slow
 def test_two_processes_asked_for_one_clip_left_run_one(
     tiny_streets: Path, reference_store: Path, tmp_path: Path

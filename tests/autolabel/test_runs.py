@@ -11,6 +11,7 @@ from data.fake_cityscapes import write_still
 from frugalseg.autolabel import FlowPropagator, LabelStore, propagate_split, sam2_loading, sam2_propagate
 from frugalseg.autolabel.clicks import click_split
 from frugalseg.autolabel.lightning_runner import propagate_with_trainer
+from frugalseg.autolabel.runs import TrainerOptions
 from frugalseg.cli import main
 from frugalseg.data.formats import get_format
 from frugalseg.errors import DataError
@@ -65,3 +66,15 @@ def test_each_command_refuses_a_split_with_nothing_to_label_before_loading_sam2(
     captured = capsys.readouterr()
     assert captured.err == f"error: {root}: {NOTHING_TO_LABEL.format(kind=kind)}\n" and captured.out == ""
     assert built == [] and not out.exists()
+
+
+def test_no_more_processes_than_work_items() -> None:
+    """Lightning's distributed sampler refuses a process without an item: a count of devices is cut
+    to what the work keeps busy (per node); ``auto`` is left alone."""
+    options = TrainerOptions(accelerator="cpu", devices=2)
+    assert options.for_work(1) == TrainerOptions(accelerator="cpu", devices=1)
+    assert options.for_work(2) is options and options.for_work(5) is options
+    assert TrainerOptions(devices=4, num_nodes=2).for_work(6).devices == 3
+    assert TrainerOptions(devices="2").for_work(1).devices == 1  # as the command line gives it
+    assert TrainerOptions(devices="auto").for_work(1).devices == "auto"
+    assert TrainerOptions(devices="0,1").for_work(1).devices == "0,1"
