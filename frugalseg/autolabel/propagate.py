@@ -130,18 +130,24 @@ def label_confidence(label: np.ndarray, evidence: Evidence) -> np.ndarray:
       the reliable direct flow gives another label, ×0.5 where snapping changed the label;
     * distance: ``1 / (1 + 0.02 × (distance − 1))`` (errors accumulate along the chain).
     """
-    labelled = label != IGNORE_INDEX
-    reliable = cv2.blur(evidence.reliable.astype(np.float32), (CONFIDENCE_WINDOW, CONFIDENCE_WINDOW))
-    confidence = 0.3 + 0.7 * reliable
+    # in place, one float32 map: the same products as one temporary per factor, in the same order
+    confidence = cv2.blur(evidence.reliable.astype(np.float32), (CONFIDENCE_WINDOW, CONFIDENCE_WINDOW))
+    np.multiply(confidence, np.float32(0.7), out=confidence)
+    np.add(confidence, np.float32(0.3), out=confidence)
     edge = cv2.dilate(label, np.ones((3, 3), np.uint8)) != cv2.erode(label, np.ones((3, 3), np.uint8))
-    distance = cv2.distanceTransform((~edge).view(np.uint8), cv2.DIST_L2, 3)
-    confidence *= 0.5 + 0.5 * np.minimum(distance / CONFIDENCE_EDGE, 1.0)
+    boundary = cv2.distanceTransform((~edge).view(np.uint8), cv2.DIST_L2, 3)
+    np.divide(boundary, np.float32(CONFIDENCE_EDGE), out=boundary)
+    np.minimum(boundary, np.float32(1.0), out=boundary)
+    np.multiply(boundary, np.float32(0.5), out=boundary)
+    np.add(boundary, np.float32(0.5), out=boundary)
+    confidence *= boundary
     for mask, factor in ((evidence.lost, 0.6), (evidence.direct_disagrees, 0.5), (evidence.snapped, 0.5)):
-        if mask is not None:  # a select and a product: faster than indexing by the mask, same values
-            confidence *= np.where(mask, np.float32(factor), np.float32(1.0))
-    confidence *= 1.0 / (1.0 + CONFIDENCE_DECAY * max(evidence.distance - 1, 0))
-    confidence = np.where(labelled, confidence, np.float32(0.0))
-    result: np.ndarray = np.clip(confidence, 0.0, 1.0).astype(np.float32)
+        if mask is not None:
+            np.multiply(confidence, np.float32(factor), out=confidence, where=mask)
+    decay = 1.0 / (1.0 + CONFIDENCE_DECAY * max(evidence.distance - 1, 0))
+    np.multiply(confidence, np.float32(decay), out=confidence)
+    np.copyto(confidence, np.float32(0.0), where=label == IGNORE_INDEX)
+    result: np.ndarray = np.clip(confidence, 0.0, 1.0, out=confidence)
     return result
 
 
@@ -772,19 +778,21 @@ def _majority(label: np.ndarray, size: int, where: np.ndarray) -> tuple[np.ndarr
     total = np.zeros(where.size, np.uint16)
     height, width = label.shape
     ys, xs = np.divmod(where, width)
-    rows_of, columns_of = _class_extents(label)
     margin = 2 * (size // 2)
-    for value in np.flatnonzero(rows_of.any(axis=0)):
-        if value == IGNORE_INDEX:
-            continue
-        rows, columns = np.flatnonzero(rows_of[:, value]), np.flatnonzero(columns_of[:, value])
-        top_row, bottom = max(int(rows[0]) - margin, 0), min(int(rows[-1]) + margin + 1, height)
-        left, right = max(int(columns[0]) - margin, 0), min(int(columns[-1]) + margin + 1, width)
+    # presence only: calcHist's float32 counts never fall back to 0
+    present = np.flatnonzero(cv2.calcHist([label], [0], None, [256], [0, 256]).ravel())
+    # one mask and one count buffer for all classes: fresh full-frame arrays cost their page faults
+    is_value, counts_buffer = np.empty(label.shape, bool), np.empty(label.size, np.uint16)
+    for value in present[present != IGNORE_INDEX].tolist():  # Python ints: compared as uint8
+        mask = np.equal(label, value, out=is_value).view(np.uint8)
+        left, top_row, box_width, box_height = cv2.boundingRect(mask)
+        top_row, bottom = max(top_row - margin, 0), min(top_row + box_height + margin, height)
+        left, right = max(left - margin, 0), min(left + box_width + margin, width)
         inside = np.flatnonzero((ys >= top_row) & (ys < bottom) & (xs >= left) & (xs < right))
         if inside.size == 0:
             continue
-        mask = (label[top_row:bottom, left:right] == value).view(np.uint8)
-        counts = cv2.boxFilter(mask, cv2.CV_16U, (size, size), normalize=False)
+        counts = counts_buffer[: (bottom - top_row) * (right - left)].reshape(bottom - top_row, right - left)
+        cv2.boxFilter(mask[top_row:bottom, left:right], cv2.CV_16U, (size, size), counts, normalize=False)
         count = np.zeros(where.size, np.uint16)
         count[inside] = counts[ys[inside] - top_row, xs[inside] - left]
         total += count
@@ -793,19 +801,6 @@ def _majority(label: np.ndarray, size: int, where: np.ndarray) -> tuple[np.ndarr
         np.copyto(top, count, where=better)
         best[better] = value
     return best, (top - second) / np.maximum(total, 1).astype(np.float32)
-
-
-def _class_extents(label: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Which classes each row and each column of a uint8 label map holds: H×256 and W×256 bool."""
-    height, width = label.shape
-    codes = label.astype(np.int32)
-    per_row = np.bincount(
-        (codes + 256 * np.arange(height, dtype=np.int32)[:, None]).ravel(), minlength=256 * height
-    )
-    per_column = np.bincount(
-        (codes + 256 * np.arange(width, dtype=np.int32)[None, :]).ravel(), minlength=256 * width
-    )
-    return per_row.reshape(height, 256) > 0, per_column.reshape(width, 256) > 0
 
 
 def servable_offsets(clip: Clip, offsets: Sequence[int]) -> list[int]:

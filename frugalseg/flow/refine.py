@@ -26,9 +26,13 @@ _NO_RECT = (0, 0, 0, 0)
 def _class_counts(label: np.ndarray, ignore: int) -> tuple[np.ndarray, np.ndarray]:
     """The classes of a uint8 label map (``ignore`` left out) and their pixel counts, in class order.
 
-    What ``np.unique(..., return_counts=True)`` gives, by one histogram instead of a sort.
+    What ``np.unique(..., return_counts=True)`` gives, by one histogram instead of a sort: OpenCV's
+    (float32 counts, exact below 2**24 pixels) or, for larger maps, numpy's.
     """
-    counts = np.bincount(label.ravel(), minlength=256)
+    if label.size < 2**24:
+        counts = cv2.calcHist([label], [0], None, [256], [0, 256]).ravel().astype(np.int64)
+    else:
+        counts = np.bincount(label.ravel(), minlength=256)
     counts[ignore] = 0
     values = np.flatnonzero(counts)
     return values, counts[values]

@@ -130,6 +130,16 @@ def test_the_rarest_class_is_cut_first_and_the_most_frequent_is_the_background()
     assert _background_and_objects(values, counts) == (0, [5, 2])
 
 
+def test_class_counts_are_exact_on_both_sides_of_the_float32_histogram_limit() -> None:
+    # OpenCV's histogram counts in float32 (exact below 2**24 per bin); larger maps count with numpy
+    for side in (64, 4096):  # 4096² = 2**24 pixels: numpy's count
+        label = np.zeros((side, side), np.uint8)
+        label[0, :3] = 7
+        label[1, 0] = 255
+        values, counts = _class_counts(label, ignore=255)
+        assert values.tolist() == [0, 7] and counts.tolist() == [side * side - 4, 3]
+
+
 def test_a_snap_fixes_the_closed_pixels_and_opens_the_others_by_their_label() -> None:
     current = np.array([[True, True, False, False]])
     open_ = np.array([[False, True, True, False]])
