@@ -58,6 +58,8 @@ def opencv_threads(count: int) -> Iterator[None]:
 class FlowsAhead(Generic[T]):
     """``flows(key)``: ``compute(key)``, a flow or what is made of flows alone, computed ahead in ``order``.
 
+    Several threads may ask at once (each key once in all); the keys are computed in ``order``.
+
     Args:
         compute: the flow of a key, or anything made from flows alone (called on the pool's
             threads; it must be safe to call from several at once, as `frugalseg.flow.DISFlow` is).
@@ -84,19 +86,21 @@ class FlowsAhead(Generic[T]):
         self.ahead = ahead if ahead is not None else 2 * workers
         self._next = 0  # index in order of the next key to submit
         self._pending: dict[Hashable, Future[T]] = {}
+        self._lock = threading.Lock()  # callers on several threads (the chains of a propagation)
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="flow") if workers > 1 else None
 
     def __call__(self, key: Hashable) -> T:
         """What ``compute`` gives for ``key``, waiting for it if it is still being computed."""
         if self._pool is None:
             return self.compute(key)
-        if key not in self._pending:
-            if key not in self.order[self._next :]:
-                raise KeyError(f"flow {key!r} was not planned, or was asked for already")
-            while key not in self._pending:
-                self._submit()
-        future = self._pending.pop(key)
-        self._fill()
+        with self._lock:
+            if key not in self._pending:
+                if key not in self.order[self._next :]:
+                    raise KeyError(f"flow {key!r} was not planned, or was asked for already")
+                while key not in self._pending:
+                    self._submit()
+            future = self._pending.pop(key)
+            self._fill()
         return future.result()
 
     def _submit(self) -> None:

@@ -388,6 +388,24 @@ def test_flows_on_a_thread_pool_give_the_labels_of_one_thread(clip: str) -> None
         FlowPropagator(workers=0)
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_each_direction_labels_the_same_without_the_other(shared_data: Path, workers: int) -> None:
+    """The two directions run at once on two threads (or one after the other on one). Snapping's
+    GrabCut starts from k-means on OpenCV's RNG, one per thread, so each chain seeds it: frames
+    before the anchor get the same labels and confidence maps whether or not the frames after it
+    are asked for. Before, the second chain went on from the first one's draws: on DAVIS dog
+    (anchor 3) frame 0 had 1,281 pixels that depended on whether frames 4…6 were asked for."""
+    root = shared_data / "davis_hard"
+    frames = [read_frame(f) for f in sorted((root / "JPEGImages" / "480p" / "dog").glob("*.jpg"))[:7]]
+    anchor_label = (read_label(root / "Annotations" / "480p" / "dog" / "00003.png") > 0).astype(np.uint8)
+    engine = FlowPropagator(workers=workers)
+    both = engine.propagate_with_confidence(frames, 3, anchor_label, [0, 1, 2, 4, 5, 6])
+    before = engine.propagate_with_confidence(frames, 3, anchor_label, [0, 1, 2])
+    for target in (0, 1, 2):
+        assert np.array_equal(before[target][0], both[target][0])
+        assert np.array_equal(before[target][1], both[target][1])
+
+
 def test_processes_on_one_machine_share_its_cores(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without ``workers`` the engine takes every usable core, or its share when Lightning runs
     several processes (``share_cores``); a count given by the user is kept."""

@@ -32,6 +32,31 @@ def test_two_workers_compute_two_flows_at_once() -> None:
         assert all(flows(key).shape == (1, 1, 2) for key in range(4))
 
 
+def test_two_callers_on_two_threads_each_get_their_flows_once() -> None:
+    """The chains of a propagation ask at once, each for its own keys (interleaved in the order)."""
+    computed: list[int] = []
+    lock = threading.Lock()
+
+    def compute(key: int) -> np.ndarray:
+        with lock:
+            computed.append(key)
+        return np.full((1, 1, 2), key, np.float32)
+
+    got: dict[int, list[float]] = {0: [], 1: []}
+    with FlowsAhead(compute, list(range(400)), workers=2) as flows:
+
+        def take(parity: int) -> None:
+            got[parity] = [float(flows(key)[0, 0, 0]) for key in range(parity, 400, 2)]
+
+        callers = [threading.Thread(target=take, args=(parity,)) for parity in (0, 1)]
+        for caller in callers:
+            caller.start()
+        for caller in callers:
+            caller.join()
+    assert got[0] == list(range(0, 400, 2)) and got[1] == list(range(1, 400, 2))
+    assert sorted(computed) == list(range(400))
+
+
 def test_at_most_ahead_flows_wait_to_be_taken() -> None:
     started: list[int] = []
     lock = threading.Lock()
