@@ -712,11 +712,11 @@ class _ClipFlows:
     def __init__(self, engine: FlowPropagator, frames: Sequence[np.ndarray]) -> None:
         self.engine = engine
         self.frames = frames
-        self.links: FlowsAhead[tuple[tuple[np.ndarray, np.ndarray], np.ndarray]]
+        self.links: FlowsAhead[tuple[np.ndarray, np.ndarray]]
         self._flow_greys: dict[tuple[int, int], np.ndarray] = {}  # (id of the flow engine, frame)
         self._greys: dict[int, np.ndarray] = {}
 
-    def link(self, key: Hashable) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
+    def link(self, key: Hashable) -> tuple[np.ndarray, np.ndarray]:
         """Sample points of the flow from a `_LinkKey`'s farther frame to its nearer; where it is reliable.
 
         Reliable: the flow passes the forward-backward check against the flow back and, with

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import torch
 
-from frugalseg.flow.warp import backward_warp, sample_points
+from frugalseg.flow.warp import backward_warp, remap_at, sample_points
 
 _STRIP = 32  # rows per strip of the numpy check
 
@@ -16,7 +16,7 @@ def forward_backward_mask_np(
     flow_ba: np.ndarray,
     alpha: float = 0.01,
     beta: float = 0.5,
-    points: tuple[np.ndarray, np.ndarray] | None = None,
+    points: np.ndarray | None = None,
 ) -> np.ndarray:
     """True where following a→b and back b→a returns near the start pixel.
 
@@ -32,22 +32,20 @@ def forward_backward_mask_np(
     if flow_ab.shape != flow_ba.shape or flow_ab.ndim != 3 or flow_ab.shape[2] != 2:
         raise ValueError(f"flows of shapes {flow_ab.shape} and {flow_ba.shape} do not fit (H×W×2 each)")
     height, width = flow_ab.shape[:2]
-    map_x, map_y = sample_points(flow_ab) if points is None else points
+    points = sample_points(flow_ab) if points is None else points
     flow_ba = np.ascontiguousarray(flow_ba, dtype=np.float32)
     consistent = np.empty((height, width), bool)
     # in strips of rows, so that the temporaries stay in the cache: the check is memory-bound
     for top in range(0, height, _STRIP):
         rows = slice(top, top + _STRIP)
-        back = cv2.remap(flow_ba, map_x[rows], map_y[rows], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        back = remap_at(flow_ba, points[rows], cv2.INTER_LINEAR, cv2.BORDER_REPLICATE)
         # the squared norms from the two channels by hand: numpy's reduction over a last axis of
         # length 2 is strided and several times slower, for the same sums
         ab_x, ab_y, back_x, back_y = flow_ab[rows, :, 0], flow_ab[rows, :, 1], back[..., 0], back[..., 1]
         trip_x, trip_y = ab_x + back_x, ab_y + back_y
         bound = alpha * ((ab_x * ab_x + ab_y * ab_y) + (back_x * back_x + back_y * back_y)) + beta
         np.less(trip_x * trip_x + trip_y * trip_y, bound, out=consistent[rows])
-    consistent &= np.bitwise_and(
-        cv2.inRange(map_x, 0.0, width - 1.0), cv2.inRange(map_y, 0.0, height - 1.0)
-    ).view(bool)
+    consistent &= cv2.inRange(points, (0.0, 0.0), (width - 1.0, height - 1.0)).view(bool)
     return consistent
 
 

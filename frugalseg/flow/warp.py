@@ -10,24 +10,26 @@ import torch
 import torch.nn.functional as F
 
 
-def sample_points(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The points ``p + flow(p)`` as OpenCV ``remap``'s two H×W float32 maps (x, y).
+def sample_points(flow: np.ndarray) -> np.ndarray:
+    """The points ``p + flow(p)`` as OpenCV ``remap``'s one H×W×2 float32 map of (x, y).
 
     Compute them once per flow and hand them to `backward_warp_np` and
     `frugalseg.flow.forward_backward_mask_np` (``points=``) when one flow samples several maps.
     """
     if flow.ndim != 3 or flow.shape[2] != 2:
         raise ValueError(f"flow of shape {flow.shape} is not H×W×2")
-    grid_x, grid_y = _pixel_grid(*flow.shape[:2])
-    return grid_x + flow[..., 0], grid_y + flow[..., 1]
+    points: np.ndarray = np.add(flow, _pixel_grid(*flow.shape[:2]), dtype=np.float32)
+    return points
 
 
 @functools.lru_cache(maxsize=4)
-def _pixel_grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Read-only H×W float32 x and y coordinates of every pixel, kept once per size."""
-    grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
-    grid_x.flags.writeable = grid_y.flags.writeable = False
-    return grid_x, grid_y
+def _pixel_grid(height: int, width: int) -> np.ndarray:
+    """Read-only H×W×2 float32 (x, y) coordinates of every pixel, kept once per size."""
+    grid = np.empty((height, width, 2), np.float32)
+    grid[..., 0] = np.arange(width, dtype=np.float32)
+    grid[..., 1] = np.arange(height, dtype=np.float32)[:, None]
+    grid.flags.writeable = False
+    return grid
 
 
 def backward_warp_np(
@@ -35,7 +37,7 @@ def backward_warp_np(
     flow: np.ndarray | None,
     nearest: bool = True,
     fill: float | int | tuple[float, ...] = 0,
-    points: tuple[np.ndarray, np.ndarray] | None = None,
+    points: np.ndarray | None = None,
 ) -> np.ndarray:
     """Sample ``source`` at ``p + flow(p)`` for every pixel ``p`` (OpenCV ``remap``).
 
@@ -49,10 +51,23 @@ def backward_warp_np(
         if flow.shape[:2] != source.shape[:2] or flow.ndim != 3 or flow.shape[2] != 2:
             raise ValueError(f"flow of shape {flow.shape} does not fit a source of shape {source.shape}")
         points = sample_points(flow)
-    elif points[0].shape != source.shape[:2]:
-        raise ValueError(f"points of shape {points[0].shape} do not fit a source of shape {source.shape}")
+    elif points.shape[:2] != source.shape[:2]:
+        raise ValueError(f"points of shape {points.shape} do not fit a source of shape {source.shape}")
     interpolation = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
-    return cv2.remap(source, *points, interpolation, borderMode=cv2.BORDER_CONSTANT, borderValue=fill)
+    return remap_at(source, points, interpolation, cv2.BORDER_CONSTANT, fill)
+
+
+def remap_at(
+    source: np.ndarray,
+    points: np.ndarray,
+    interpolation: int,
+    border: int,
+    fill: float | int | tuple[float, ...] = 0,
+) -> np.ndarray:
+    """``cv2.remap`` of ``source`` at an H×W×2 float32 map of (x, y) points (`sample_points`)."""
+    # one two-channel map: OpenCV's stubs refuse the None that stands for the second map
+    sampled: np.ndarray = cv2.remap(source, points, None, interpolation, borderMode=border, borderValue=fill)  # type: ignore[call-overload]
+    return sampled
 
 
 def backward_warp(

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 
-from frugalseg.flow import backward_warp, backward_warp_np
+from frugalseg.flow import backward_warp, backward_warp_np, sample_points
 
 H, W = 24, 32
 
@@ -85,6 +85,23 @@ def test_a_constant_integer_flow_moves_a_map_by_exactly_that(shift: tuple[int, i
     np.testing.assert_allclose(_numpy(warped), moved, rtol=0, atol=1e-6)
     warped, _ = backward_warp(_torch(label), _torch(flow), mode="nearest")
     np.testing.assert_array_equal(np.where(inside, warped[0, 0].numpy(), 255), moved_label)
+
+
+def test_sample_points_are_each_pixel_plus_its_flow_and_warp_as_the_flow_does() -> None:
+    flow = np.random.default_rng(1).normal(0, 3, (H, W, 2)).astype(np.float32)
+    points = sample_points(flow)
+    ys, xs = np.mgrid[0:H, 0:W].astype(np.float32)
+    assert points.shape == (H, W, 2) and points.dtype == np.float32
+    np.testing.assert_array_equal(points[..., 0], xs + flow[..., 0])
+    np.testing.assert_array_equal(points[..., 1], ys + flow[..., 1])
+    label = (np.arange(H * W) % 7).reshape(H, W).astype(np.uint8)
+    np.testing.assert_array_equal(
+        backward_warp_np(label, None, fill=255, points=points), backward_warp_np(label, flow, fill=255)
+    )
+    with pytest.raises(
+        ValueError, match=r"points of shape \(24, 32, 2\) do not fit a source of shape \(24, 31\)"
+    ):
+        backward_warp_np(label[:, :-1], None, points=points)
 
 
 def test_a_flow_that_does_not_fit_the_source_names_both_shapes() -> None:
