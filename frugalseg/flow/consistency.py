@@ -8,7 +8,7 @@ import torch
 
 from frugalseg.flow.warp import backward_warp, remap_at, sample_points
 
-_STRIP = 32  # rows per strip of the numpy check
+_STRIP = 16  # rows per strip of the numpy check
 
 
 def forward_backward_mask_np(
@@ -39,12 +39,17 @@ def forward_backward_mask_np(
     for top in range(0, height, _STRIP):
         rows = slice(top, top + _STRIP)
         back = remap_at(flow_ba, points[rows], cv2.INTER_LINEAR, cv2.BORDER_REPLICATE)
-        # the squared norms from the two channels by hand: numpy's reduction over a last axis of
-        # length 2 is strided and several times slower, for the same sums
-        ab_x, ab_y, back_x, back_y = flow_ab[rows, :, 0], flow_ab[rows, :, 1], back[..., 0], back[..., 1]
-        trip_x, trip_y = ab_x + back_x, ab_y + back_y
-        bound = alpha * ((ab_x * ab_x + ab_y * ab_y) + (back_x * back_x + back_y * back_y)) + beta
-        np.less(trip_x * trip_x + trip_y * trip_y, bound, out=consistent[rows])
+        forward = flow_ab[rows]
+        trip = forward + back
+        np.multiply(trip, trip, out=trip)
+        np.multiply(back, back, out=back)
+        forward = forward * forward
+        # the squared norms from the channels' squares, in the formula's order of sums
+        bound = forward[..., 0] + forward[..., 1]
+        bound += back[..., 0] + back[..., 1]
+        bound *= alpha
+        bound += beta
+        np.less(trip[..., 0] + trip[..., 1], bound, out=consistent[rows])
     consistent &= cv2.inRange(points, (0.0, 0.0), (width - 1.0, height - 1.0)).view(bool)
     return consistent
 
