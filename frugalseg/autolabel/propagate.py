@@ -242,7 +242,8 @@ class FlowPropagator:
     object_cut=False``) 0.917 / 0.802 / 0.650; ``chain_direct`` alone 0.917 / 0.807 / 0.678; with
     snapping (``object_cut=False``, the default of round 1) 0.923 / 0.845 / 0.749; with the object
     cut (``motion_prior=False``, round 2) 0.923 / 0.860 / 0.788; the default 0.923 / 0.868 / 0.819,
-    within 0.01 of chained DIS at +1 on every clip. Snapping and the object
+    within 0.01 of chained DIS at +1 on every clip (0.923 / 0.869 / 0.820 since each direction seeds
+    OpenCV's RNG, issue 28). Snapping and the object
     cut cost a GrabCut each per object and frame: at 854×480 (±3, one busy core) round 1's
     default labelled 1.5 frames/s against 2.7 before (this round's figures in the results file);
     at 2048×1024 street scenes are neither snapped nor cut and the cost is that of the engine
