@@ -12,7 +12,9 @@ in one process, best of ``--repeats``:
   benchmarks' chained baseline), DIS-medium between consecutive frames and the label warped by
   nearest sampling, nothing else (no checks, no votes); on one core (OpenCV at one
   thread) and with OpenCV's threads on every core;
-* ``default``: today's `FlowPropagator()`, its flows on one thread (``workers=1``) or on every core;
+* ``default``: today's `FlowPropagator()`, on one thread (``workers=1``: flows, checks and labels
+  one after the other) or on every core;
+* the floor: `default_flows_alone`, only the DIS flows the default computes, on every core;
 * the speed settings (``--speed fast``: ``direct_preset="fast"``; ``direct_downscale``, ``check_downscale``;
   ``--speed fastest``: ``downscale=2``) on every core.
 
@@ -31,6 +33,7 @@ import argparse
 import sys
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +64,28 @@ def chain_dis_medium(
 ) -> dict[int, np.ndarray]:
     """The reference: `chain_dis` with DIS-medium, samples from outside the frame 255."""
     return chain_dis(frames, anchor_index, anchor_label, targets, DISFlow("medium"), outside=IGNORE_INDEX)
+
+
+def default_flows_alone(
+    frames: Sequence[np.ndarray], anchor_index: int, anchor_label: np.ndarray, targets: Sequence[int]
+) -> dict[int, np.ndarray]:
+    """The floor: only the DIS-medium flows the default engine computes, on every core; no labels.
+
+    For each step away from the anchor the flow from the farther frame to the nearer and back, and
+    from two frames away on the flows between the frame and the anchor both ways (20 flows for ±3).
+    """
+    dis = DISFlow("medium")
+    greys = [dis.gray(frame) for frame in frames]
+    pairs = []
+    for step, farthest in ((1, max(targets)), (-1, min(targets))):
+        for near in range(anchor_index, farthest, step):
+            far = near + step
+            pairs += [(far, near), (near, far)]
+            if abs(far - anchor_index) >= 2:
+                pairs += [(far, anchor_index), (anchor_index, far)]
+    with ThreadPoolExecutor(usable_cores()) as pool:
+        list(pool.map(lambda pair: dis.between(greys[pair[0]], greys[pair[1]], anchor_label.shape), pairs))
+    return {}
 
 
 def cityscapes_windows(data: Path) -> list[tuple[list[np.ndarray], np.ndarray]]:
@@ -105,8 +130,9 @@ def runners() -> dict[str, tuple[Callable[..., dict[int, np.ndarray]], int]]:
     found: dict[str, tuple[Callable[..., dict[int, np.ndarray]], int]] = {
         "reference, one core": (chain_dis_medium, 1),
         f"reference, OpenCV threads on {cores} cores": (chain_dis_medium, cores),
-        "default, flows on one thread": (FlowPropagator(workers=1).propagate, 1),
+        "default, on one thread": (FlowPropagator(workers=1).propagate, 1),
         f"default, flows on {cores} threads": (FlowPropagator().propagate, 1),
+        f"the default's DIS flows alone, {cores} threads (no labels)": (default_flows_alone, 1),
     }
     for name, settings in SPEED_SETTINGS.items():
         found[f"{name}, {cores} threads"] = FlowPropagator(**settings).propagate, 1
@@ -125,14 +151,15 @@ def speed(windows: list[tuple[list[np.ndarray], np.ndarray]], repeats: int) -> l
             with opencv_threads(threads if threads else usable_cores()):
                 labels[name] = [propagate(frames, 3, label, targets) for frames, label in windows]
             best[name] = min(best[name], (time.perf_counter() - start) / len(windows))
-    default = labels["default, flows on one thread"]
+    default = labels["default, on one thread"]
     rows = []
     for name in engines:
         same = [
             np.mean([(out[t] == ref[t]).mean() for t in targets])
             for out, ref in zip(labels[name], default, strict=True)
+            if out
         ]
-        rows.append((name, best[name], float(np.mean(same))))
+        rows.append((name, best[name], float(np.mean(same)) if same else float("nan")))
     return rows
 
 
@@ -142,7 +169,8 @@ def print_speed(title: str, rows: list[tuple[str, float, float]]) -> None:
     print("| engine | s | frames/s | × reference (one core) | agreement with default |")
     print("|---|---|---|---|---|")
     for name, seconds, agreement in rows:
-        print(f"| {name} | {seconds:.2f} | {6 / seconds:.2f} | {seconds / reference:.2f} | {agreement:.5f} |")
+        same = "—" if np.isnan(agreement) else f"{agreement:.5f}"
+        print(f"| {name} | {seconds:.2f} | {6 / seconds:.2f} | {seconds / reference:.2f} | {same} |")
 
 
 def quality(data: Path) -> None:

@@ -31,7 +31,7 @@ from frugalseg.data.clips import IGNORE_INDEX, Clip, LabelKind
 from frugalseg.data.formats import Format
 from frugalseg.data.io import read_frame
 from frugalseg.errors import ConfigError, DataError
-from frugalseg.flow import DISFlow, backward_warp_np, forward_backward_mask_np
+from frugalseg.flow import DISFlow, backward_warp_np, forward_backward_mask_np, photometric_mask_np
 from frugalseg.flow.ahead import FlowsAhead, opencv_threads, usable_cores
 from frugalseg.flow.motion import moved_masks
 from frugalseg.flow.raft import RAFTFlow
@@ -733,8 +733,7 @@ class _ClipFlows:
             flow_far_near, flow_near_far, engine.fb_alpha, engine.fb_beta, points=points
         )
         if engine.photo_tol is not None:
-            sampled = backward_warp_np(self.grey(near), None, nearest=False, fill=0, points=points)
-            reliable &= cv2.absdiff(sampled, self.grey(far)) <= engine.photo_tol
+            reliable &= photometric_mask_np(self.grey(far), self.grey(near), points, engine.photo_tol)
         return points, reliable
 
     def flow(self, key: _FlowKey) -> np.ndarray:

@@ -6,7 +6,7 @@ the flow first→second brings it onto the first image.
 """
 
 from frugalseg.flow.cache import FlowCache
-from frugalseg.flow.consistency import forward_backward_mask, forward_backward_mask_np
+from frugalseg.flow.consistency import forward_backward_mask, forward_backward_mask_np, photometric_mask_np
 from frugalseg.flow.dis import DISFlow
 from frugalseg.flow.warp import backward_warp, backward_warp_np, sample_points
 
@@ -17,5 +17,6 @@ __all__ = [
     "backward_warp_np",
     "forward_backward_mask",
     "forward_backward_mask_np",
+    "photometric_mask_np",
     "sample_points",
 ]

@@ -54,6 +54,28 @@ def forward_backward_mask_np(
     return consistent
 
 
+def photometric_mask_np(
+    image_a: np.ndarray, image_b: np.ndarray, points: np.ndarray, tol: float
+) -> np.ndarray:
+    """True where image b at ``p + f_ab(p)`` matches image a at ``p`` within ``tol`` grey levels.
+
+    ``|I_b(p + f_ab(p)) − I_a(p)| ≤ tol`` with ``I_b`` read bilinearly (0 outside the image) at the
+    flow's `frugalseg.flow.warp.sample_points`; images are H×W float32. Computed in strips of rows,
+    as the forward-backward check is.
+    """
+    if image_a.shape != image_b.shape or points.shape[:2] != image_a.shape:
+        raise ValueError(
+            f"images of shapes {image_a.shape} and {image_b.shape} and points of shape {points.shape} "
+            "do not fit"
+        )
+    matches = np.empty(image_a.shape, bool)
+    for top in range(0, image_a.shape[0], _STRIP):
+        rows = slice(top, top + _STRIP)
+        sampled = remap_at(image_b, points[rows], cv2.INTER_LINEAR, cv2.BORDER_CONSTANT, 0)
+        np.less_equal(cv2.absdiff(sampled, image_a[rows]), tol, out=matches[rows])
+    return matches
+
+
 def forward_backward_mask(
     flow_ab: torch.Tensor, flow_ba: torch.Tensor, alpha: float = 0.01, beta: float = 0.5
 ) -> torch.Tensor:

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import torch
 
-from frugalseg.flow import backward_warp, forward_backward_mask, forward_backward_mask_np
+from frugalseg.flow import backward_warp, forward_backward_mask, forward_backward_mask_np, photometric_mask_np
 from frugalseg.flow.warp import sample_points
 
 H, W = 40, 48
@@ -131,3 +131,25 @@ def test_sample_points_handed_in_give_the_same_mask_as_the_flow_alone() -> None:
     # the textbook sums in another order may differ in the last float bit: compare off the bound
     clear = np.abs(trip - bound) > 1e-4
     assert np.array_equal(alone[clear], (inside & (trip < bound))[clear])
+
+
+def test_photometric_mask_on_a_known_shift_and_brightness_change() -> None:
+    """Image b is image a moved right by 2 px: the flow (2, 0) finds every pixel whose sample lies
+    in the frame, within 0 grey levels; the last two columns sample 0 (outside); a pixel whose
+    grey level changed by more than the tolerance fails, one changed by exactly it passes. Strips
+    of rows give the answer the whole frame would (H is not a multiple of them)."""
+    rng = np.random.default_rng(4)
+    image_a = rng.uniform(20, 235, (H + 5, W)).astype(np.float32)
+    image_b = np.zeros_like(image_a)
+    image_b[:, 2:] = image_a[:, :-2]
+    image_a[3, 5] += 16.0  # exactly the tolerance: passes
+    image_a[7, 9] += 16.5  # beyond it: fails
+    flow = np.zeros((H + 5, W, 2), np.float32)
+    flow[..., 0] = 2.0
+    matches = photometric_mask_np(image_a, image_b, sample_points(flow), 16.0)
+    expected = np.ones(image_a.shape, bool)
+    expected[:, -2:] = image_a[:, -2:] <= 16.0  # sampled outside: 0 against the grey level
+    expected[7, 9] = False
+    np.testing.assert_array_equal(matches, expected)
+    with pytest.raises(ValueError, match="do not fit"):
+        photometric_mask_np(image_a, image_b[:, :-1], sample_points(flow), 16.0)
