@@ -18,8 +18,9 @@ in one process, best of ``--repeats``:
 * the speed settings (``--speed fast``: ``direct_preset="fast"``; ``direct_downscale``, ``check_downscale``;
   ``--speed fastest``: ``downscale=2``) on every core.
 
-Times are of ``propagate`` on frames in memory (decoding and writing are in the profile,
-``bench_propagation_profile.py``). Agreement = share of all pixels whose label equals the default
+Times are of ``propagate`` (labels only) on frames in memory, and once of
+``propagate_with_confidence`` (what ``label propagate`` calls; decoding and writing are in the
+profile, ``bench_propagation_profile.py``). Agreement = share of all pixels whose label equals the default
 engine's (255 included), over the windows of that size.
 
 ``--quality``: mean J of the 8 DAVIS clips at +1/+5/+10 (`bench_propagation_object_cut.scores`)
@@ -64,6 +65,15 @@ def chain_dis_medium(
 ) -> dict[int, np.ndarray]:
     """The reference: `chain_dis` with DIS-medium, samples from outside the frame 255."""
     return chain_dis(frames, anchor_index, anchor_label, targets, DISFlow("medium"), outside=IGNORE_INDEX)
+
+
+def labels_of(engine: FlowPropagator) -> Callable[..., dict[int, np.ndarray]]:
+    """``engine.propagate_with_confidence`` (labels and confidence maps made), its labels returned."""
+
+    def propagate(*args: Any) -> dict[int, np.ndarray]:
+        return {index: label for index, (label, _) in engine.propagate_with_confidence(*args).items()}
+
+    return propagate
 
 
 def default_flows_alone(
@@ -132,6 +142,7 @@ def runners() -> dict[str, tuple[Callable[..., dict[int, np.ndarray]], int]]:
         f"reference, OpenCV threads on {cores} cores": (chain_dis_medium, cores),
         "default, on one thread": (FlowPropagator(workers=1).propagate, 1),
         f"default, flows on {cores} threads": (FlowPropagator().propagate, 1),
+        f"default with its confidence maps, {cores} threads": (labels_of(FlowPropagator()), 1),
         f"the default's DIS flows alone, {cores} threads (no labels)": (default_flows_alone, 1),
     }
     for name, settings in SPEED_SETTINGS.items():

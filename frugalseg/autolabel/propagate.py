@@ -506,8 +506,11 @@ class FlowPropagator:
         anchor_label: np.ndarray,
         targets: Sequence[int],
     ) -> dict[int, np.ndarray]:
-        """Labels for the frames at indices ``targets``; the arguments are `PropagationEngine.propagate`'s."""
-        found = self.propagate_with_confidence(frames, anchor_index, anchor_label, targets)
+        """Labels for the frames at indices ``targets``; the arguments are `PropagationEngine.propagate`'s.
+
+        The confidence maps are not made (`propagate_with_confidence` makes them too).
+        """
+        found = self._propagate(frames, anchor_index, anchor_label, targets, confidence=False)
         return {index: label for index, (label, _) in found.items()}
 
     def propagate_with_confidence(
@@ -522,16 +525,30 @@ class FlowPropagator:
         A confidence map is H×W float32 in 0…1, 0 where the label is 255 (see `label_confidence`);
         arguments as `propagate`'s.
         """
+        found = self._propagate(frames, anchor_index, anchor_label, targets, confidence=True)
+        return {index: (label, cast(np.ndarray, confidence)) for index, (label, confidence) in found.items()}
+
+    def _propagate(
+        self,
+        frames: Sequence[np.ndarray],
+        anchor_index: int,
+        anchor_label: np.ndarray,
+        targets: Sequence[int],
+        *,
+        confidence: bool,
+    ) -> dict[int, tuple[np.ndarray, np.ndarray | None]]:
+        """Labels for the frames at indices ``targets``, each with its confidence map if ``confidence``."""
         check_propagation_inputs(frames, anchor_index, anchor_label, targets)
         wanted = set(targets)
-        results: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        results: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
         models = (
             anchor_colour_models(anchor_label, frames[anchor_index], max_classes=self.snap_max_classes)
             if self.object_cut and self.occlusion == "label"
             else {}
         )
         if anchor_index in wanted:
-            results[anchor_index] = anchor_label.copy(), (anchor_label != IGNORE_INDEX).astype(np.float32)
+            labelled = (anchor_label != IGNORE_INDEX).astype(np.float32) if confidence else None
+            results[anchor_index] = anchor_label.copy(), labelled
         chains = [
             (anchor_index, farthest, step)
             for step, farthest in (
@@ -547,7 +564,9 @@ class FlowPropagator:
             opencv_threads(1),
             FlowsAhead(clip.link, self._link_order(chains, wanted), workers) as clip.links,
         ):
-            label = partial(self._chain, clip, anchor_label, wanted=wanted, models=models)
+            label = partial(
+                self._chain, clip, anchor_label, wanted=wanted, models=models, confidence=confidence
+            )
             if workers == 1:
                 for chain in chains:
                     results.update(label(*chain))
@@ -591,10 +610,11 @@ class FlowPropagator:
         step: int,
         wanted: set[int],
         models: dict[int, Any],
-    ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-        """Labels and confidence maps of the wanted frames from the anchor on to ``farthest``."""
+        confidence: bool,
+    ) -> dict[int, tuple[np.ndarray, np.ndarray | None]]:
+        """Labels (and with ``confidence`` their maps) of the wanted frames, anchor to ``farthest``."""
         frames = clip.frames
-        results: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        results: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
         label, lost = anchor_label, anchor_label == IGNORE_INDEX
         # snapping's GrabCut starts from k-means on OpenCV's RNG, one per thread: seeded, each chain
         # gives the same labels on any thread and whatever the other chain does
@@ -653,7 +673,7 @@ class FlowPropagator:
             if far in wanted:
                 filled = label if fill is None else np.where(fill[0], fill[1], label)
                 output = np.where(unsure, np.uint8(IGNORE_INDEX), filled)
-                results[far] = output, label_confidence(output, evidence)
+                results[far] = output, label_confidence(output, evidence) if confidence else None
         return results
 
     def _sample(

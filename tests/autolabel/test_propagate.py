@@ -369,7 +369,7 @@ def test_flow_downscales_are_checked(key: str) -> None:
 def test_flows_on_a_thread_pool_give_the_labels_of_one_thread(clip: str) -> None:
     """The flows computed ahead on two threads, or one by one when asked for: the same labels and
     confidence maps, bit for bit, on both known-motion clips (the square at ±3; the arm, which is
-    snapped and cut, at +1…+6)."""
+    snapped and cut, at +1…+6); ``propagate``, which makes no maps, the same labels."""
     if clip == "moving square":
         frames, labels = moving_square(motion=(4, 2))
         anchor, targets = ANCHOR, [ANCHOR + o for o in OFFSETS]
@@ -378,11 +378,13 @@ def test_flows_on_a_thread_pool_give_the_labels_of_one_thread(clip: str) -> None
         anchor, targets = 0, list(range(1, 7))
     one = FlowPropagator(workers=1).propagate_with_confidence(frames, anchor, labels[anchor], targets)
     two = FlowPropagator(workers=2).propagate_with_confidence(frames, anchor, labels[anchor], targets)
-    assert sorted(one) == sorted(two) == targets
+    labels_only = FlowPropagator(workers=2).propagate(frames, anchor, labels[anchor], targets)
+    assert sorted(one) == sorted(two) == sorted(labels_only) == targets
     for target in targets:
         assert np.array_equal(one[target][0], two[target][0]) and np.array_equal(
             one[target][1], two[target][1]
         )
+        assert np.array_equal(labels_only[target], one[target][0])  # made without the maps
     assert "workers" not in FlowPropagator(workers=2).settings  # labels do not depend on it
     with pytest.raises(ValueError, match="workers"):
         FlowPropagator(workers=0)
