@@ -42,7 +42,7 @@ STAGES = {
     "DIS, chain (check flows)": [],
     "DIS, direct to the anchor (sampled)": [],
     "DIS, direct to the anchor (check)": [],
-    "forward-backward + photometric checks": ["forward_backward_mask_np"],
+    "forward-backward + photometric checks": ["forward_backward_mask_np", "photometric_mask_np"],
     "warps (labels, lost map, grey)": ["backward_warp_np", "sample_points"],
     "majority votes": ["_majority"],
     "snapping (GrabCut)": ["snap_labels"],
