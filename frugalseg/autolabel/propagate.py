@@ -268,8 +268,8 @@ class FlowPropagator:
     before the anchor) work on their labels at once on two more threads; each frame's grey image is
     made once, and each flow's sample points serve the warps and the checks. The labels do not
     depend on ``workers`` (each direction seeds OpenCV's RNG, which snapping's GrabCut draws from).
-    At 2048×1024 the flows are 70 % of the work (20 DIS flows for ±3, against 6 for plain chained
-    DIS): under 2× the time of plain chained DIS on one core (both cores for this engine);
+    At 2048×1024 the flows are 75 % of the work (20 DIS flows for ±3, against 6 for plain chained
+    DIS): 1.9× the time of plain chained DIS on one core (both cores for this engine);
     `SPEEDS` names faster settings with their cost in J.
 
     Args:
