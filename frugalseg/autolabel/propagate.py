@@ -378,10 +378,12 @@ class FlowPropagator:
         self.check_flow: DISFlow | RAFTFlow  # the flows that check the chain's
         self.direct_check_flow: DISFlow | RAFTFlow  # the flows that check the direct ones
         if flow == "dis":
-            made: dict[tuple[str, int], DISFlow] = {}  # one engine per setting: a grey image per size
+            made: dict[tuple[str, int], DISFlow] = {}  # one engine (and its OpenCV objects) per setting
 
             def dis(name: str, factor: int) -> DISFlow:
-                return made.setdefault((name, factor), DISFlow(preset=name, downscale=downscale * factor))
+                if (name, factor) not in made:
+                    made[name, factor] = DISFlow(preset=name, downscale=downscale * factor)
+                return made[name, factor]
 
             to_anchor = preset if direct_preset is None else direct_preset
             self.flow, self.direct_flow = dis(preset, 1), dis(to_anchor, direct_downscale)
@@ -734,7 +736,7 @@ class _ClipFlows:
         self.engine = engine
         self.frames = frames
         self.links: FlowsAhead[tuple[np.ndarray, np.ndarray]]
-        self._flow_greys: dict[tuple[int, int], np.ndarray] = {}  # (id of the flow engine, frame)
+        self._flow_greys: dict[tuple[int, int], np.ndarray] = {}  # (the flow engine's downscale, frame)
         self._greys: dict[int, np.ndarray] = {}
 
     def link(self, key: Hashable) -> tuple[np.ndarray, np.ndarray]:
@@ -767,7 +769,7 @@ class _ClipFlows:
         )
 
     def _flow_grey(self, compute: DISFlow, index: int) -> np.ndarray:
-        key = id(compute), index
+        key = compute.downscale, index  # DIS presets at one size share the grey image
         if key not in self._flow_greys:  # two threads may both make it: same image, no harm
             self._flow_greys[key] = compute.gray(self.frames[index])
         return self._flow_greys[key]

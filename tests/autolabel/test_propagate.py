@@ -23,6 +23,7 @@ from frugalseg.data.formats import generate_synthetic_streets, get_format
 from frugalseg.data.formats.davis import DavisFormat
 from frugalseg.data.io import read_frame, read_label
 from frugalseg.errors import DataError
+from frugalseg.flow import DISFlow
 
 ANCHOR = 3
 OFFSETS = (-3, -2, -1, 1, 2, 3)
@@ -461,6 +462,21 @@ def test_direct_flows_with_a_faster_preset_follow_a_known_motion() -> None:
         FlowPropagator(flow="raft", raft_weights="raft.pth", direct_preset="fast")
     with pytest.raises(ValueError, match="unknown DIS preset"):
         FlowPropagator(direct_preset="slow")
+
+
+def test_flows_of_two_presets_at_one_size_share_each_frames_grey_image(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``--speed fast`` computes the direct flows with another DIS preset at the chain's size: each
+    of the 7 frames is made grey once for all four kinds of flow, not once per preset."""
+    made: list[int] = []
+    gray = DISFlow.gray
+    monkeypatch.setattr(DISFlow, "gray", lambda self, frame: made.append(id(frame)) or gray(self, frame))
+    frames, labels = moving_square(motion=(4, 2))
+    FlowPropagator(direct_preset="fast", workers=1).propagate(
+        frames, ANCHOR, labels[ANCHOR], [ANCHOR + o for o in OFFSETS]
+    )
+    assert sorted(made) == sorted(id(frame) for frame in frames)
 
 
 def test_clips_labelled_at_once_write_the_store_of_one_at_a_time(
