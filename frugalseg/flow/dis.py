@@ -68,7 +68,9 @@ class DISFlow:
         dis = getattr(self._per_thread, "dis", None)
         if dis is None:
             dis = self._per_thread.dis = cv2.DISOpticalFlow.create(_PRESETS[self.preset])
-        # OpenCV's stubs refuse None for the output flow, which calc then allocates
+        # None, not a buffer: calc takes a flow array handed in as its initial flow, and the object
+        # keeps doing so on later calls, so flows would depend on the thread's history. (OpenCV's
+        # stubs refuse the None.)
         flow: np.ndarray = dis.calc(gray0, gray1, None)  # type: ignore[call-overload]
         if self.downscale > 1:
             height, width = size
