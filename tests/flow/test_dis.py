@@ -58,3 +58,19 @@ def test_bad_settings_and_frames_are_refused() -> None:
         DISFlow(downscale=0)
     with pytest.raises(ValueError, match=r"frames differ in size: \(96, 128\) vs \(96, 127\)"):
         DISFlow()(np.zeros((H, W), np.uint8), np.zeros((H, W - 1), np.uint8))
+
+
+def test_a_flow_does_not_depend_on_the_flows_computed_before_it() -> None:
+    """The same pair gives the same flow, bit for bit, before and after other pairs on the same
+    engine (and thread): OpenCV's DIS object is reused, but never handed a buffer, which it would
+    take as the initial flow (a buffer reused across calls starts each flow from the last one)."""
+    rng = np.random.default_rng(5)
+    frames = [
+        cv2.GaussianBlur(rng.uniform(0, 255, (64, 80)).astype(np.float32), (0, 0), 2).astype(np.uint8)
+        for _ in range(3)
+    ]
+    dis = DISFlow()
+    first = dis(frames[0], frames[1])
+    dis(frames[2], frames[0])
+    dis(frames[1], frames[2])
+    np.testing.assert_array_equal(dis(frames[0], frames[1]), first)
