@@ -67,7 +67,7 @@ from frugalseg.active.objects.state import VideoState, load_history
 from frugalseg.active.objects.training_samples import QualitySamples, run_quality_samples, run_samples
 from frugalseg.active.objects.type_policies import FEATURES, make_policy
 from frugalseg.active.propagation import PropagationCache, propagate_annotations
-from frugalseg.autolabel.propagate import FlowPropagator
+from frugalseg.autolabel.flow_propagate import FlowPropagator
 from frugalseg.data.formats.davis import DavisFormat
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

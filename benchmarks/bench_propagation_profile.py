@@ -30,7 +30,7 @@ from provenance import provenance_line  # benchmarks/, the script's folder
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_propagation_object_cut import CLIPS  # noqa: E402
 
-import frugalseg.autolabel.propagate as engine_module  # noqa: E402
+import frugalseg.autolabel.flow_propagate as engine_module  # noqa: E402
 from frugalseg.autolabel import FlowPropagator, LabelStore  # noqa: E402
 from frugalseg.data.clips import Clip, LabelKind  # noqa: E402
 from frugalseg.data.io import read_frame  # noqa: E402

@@ -35,7 +35,7 @@ import cv2
 import numpy as np
 from provenance import provenance_line  # benchmarks/, the script's folder
 
-import frugalseg.autolabel.propagate as propagate_module
+import frugalseg.autolabel.flow_propagate as propagate_module
 import frugalseg.flow.refine as refine_module
 from frugalseg.autolabel import FlowPropagator
 from frugalseg.data.clips import IGNORE_INDEX

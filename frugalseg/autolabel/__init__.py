@@ -1,6 +1,7 @@
 """The pseudo-label factory: propagation engines and the label store (usable without Lightning)."""
 
-from frugalseg.autolabel.propagate import FlowPropagator, propagate_split
+from frugalseg.autolabel.flow_propagate import FlowPropagator
+from frugalseg.autolabel.propagate import propagate_split
 from frugalseg.autolabel.runs import LabellingSummary
 from frugalseg.autolabel.store import LabelStore
 from frugalseg.errors import LabelStoreError

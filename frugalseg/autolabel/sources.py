@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from frugalseg.autolabel.clicks import click_split, clicks_json_path, read_clicks_json
-from frugalseg.autolabel.propagate import FlowPropagator, propagate_split
+from frugalseg.autolabel.flow_propagate import FlowPropagator
+from frugalseg.autolabel.propagate import propagate_split
 from frugalseg.autolabel.runs import LabellingSummary
 from frugalseg.autolabel.store import LabelStore
 from frugalseg.data.clips import Clip, LabelKind, LabelRef

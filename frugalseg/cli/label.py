@@ -10,13 +10,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from frugalseg.autolabel.propagate import (
-    SPEEDS,
-    FlowPropagator,
-    FlowSpeed,
-    PropagationEngine,
-    propagate_split,
-)
+from frugalseg.autolabel.flow_propagate import SPEEDS, FlowPropagator, FlowSpeed
+from frugalseg.autolabel.propagate import PropagationEngine, propagate_split
 from frugalseg.autolabel.runs import LabellingSummary, TrainerOptions, anchored_clips
 from frugalseg.autolabel.store import LabelStore
 from frugalseg.cli.interop import register_interop

@@ -8,7 +8,7 @@ import pytest
 
 from active.synthetic_clips import jaccard, moving_square
 from frugalseg.active.propagation import PropagationCache, propagate_annotations
-from frugalseg.autolabel.propagate import FlowPropagator
+from frugalseg.autolabel.flow_propagate import FlowPropagator
 
 pytestmark = pytest.mark.usefixtures("one_cv_thread")
 

@@ -15,7 +15,8 @@ import pytest
 from data.fake_davis import write_davis
 
 from frugalseg.autolabel import FlowPropagator, LabelStore, propagate_split
-from frugalseg.autolabel.propagate import FlowSpeed, _made_in_order
+from frugalseg.autolabel.flow_propagate import FlowSpeed
+from frugalseg.autolabel.propagate import _made_in_order
 from frugalseg.autolabel.report import score_frame
 from frugalseg.cli import label as commands
 from frugalseg.data.clips import IGNORE_INDEX, LabelKind
@@ -412,7 +413,7 @@ def test_each_direction_labels_the_same_without_the_other(shared_data: Path, wor
 def test_processes_on_one_machine_share_its_cores(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without ``workers`` the engine takes every usable core, or its share when Lightning runs
     several processes (``share_cores``); a count given by the user is kept."""
-    monkeypatch.setattr("frugalseg.autolabel.propagate.usable_cores", lambda: 8)
+    monkeypatch.setattr("frugalseg.autolabel.flow_propagate.usable_cores", lambda: 8)
     engine = FlowPropagator()
     assert engine.workers == 8
     engine.share_cores(3)
@@ -485,7 +486,7 @@ def test_clips_labelled_at_once_write_the_store_of_one_at_a_time(
     """`propagate_split` labels one clip per core at once (each engine a share of the flow threads)
     and writes the store on its own thread in the clips' order: the same PNGs, byte for byte, as
     one clip at a time with one flow thread (a ``workers`` count given keeps one clip at a time)."""
-    monkeypatch.setattr("frugalseg.autolabel.propagate.usable_cores", lambda: 2)
+    monkeypatch.setattr("frugalseg.autolabel.flow_propagate.usable_cores", lambda: 2)
     fmt = get_format("synthetic", synthetic_root)
     engine, one = FlowPropagator(), FlowPropagator(workers=1)
     assert engine.clips_at_once(5) == 2 and engine.workers == 1

@@ -7,7 +7,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from frugalseg.autolabel.propagate import Evidence, _majority, label_confidence
+from frugalseg.autolabel.flow_propagate import Evidence, _majority, label_confidence
 from frugalseg.data.clips import IGNORE_INDEX
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from frugalseg.autolabel import FlowPropagator
-from frugalseg.autolabel.propagate import _with_motion_prior
+from frugalseg.autolabel.flow_propagate import _with_motion_prior
 from frugalseg.data.clips import IGNORE_INDEX
 
 SIDE = 36

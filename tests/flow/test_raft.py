@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from frugalseg.autolabel.propagate import FlowPropagator
+from frugalseg.autolabel.flow_propagate import FlowPropagator
 from frugalseg.errors import ConfigError, WeightsError
 from frugalseg.flow.raft import RAFTFlow
 

@@ -150,7 +150,7 @@ class AnchorFusionEngine(LoopEngine):
     @classmethod
     def from_options(cls, options: FlowEngineOptions) -> AnchorFusionEngine:
         """The two-anchor fusion over `FlowPropagator` with these options."""
-        from frugalseg.autolabel.propagate import FlowPropagator
+        from frugalseg.autolabel.flow_propagate import FlowPropagator
 
         return cls(FlowPropagator(preset=options.preset, downscale=options.downscale))
 

@@ -522,7 +522,7 @@ class SemanticLoop:
         if not self.config.baseline or self.config.granularity.name != "frame":
             return None
         if self.baseline_engine is None:
-            from frugalseg.autolabel.propagate import FlowPropagator
+            from frugalseg.autolabel.flow_propagate import FlowPropagator
 
             self.baseline_engine = FlowPropagator()
         annotated = {s.frame: self.truth[s.frame] for s in self.labelled}

@@ -28,7 +28,7 @@ from frugalseg.active.objects.loop import AnnotationLoop, Video
 from frugalseg.active.objects.options import given_options
 from frugalseg.active.objects.type_policies import make_policy
 from frugalseg.active.propagation import PropagationCache
-from frugalseg.autolabel.propagate import FlowPropagator
+from frugalseg.autolabel.flow_propagate import FlowPropagator
 from frugalseg.errors import ConfigError, DataError
 
 
