@@ -23,7 +23,7 @@ is never propagated before the first frame it was annotated on. Frames are named
 in the sequence, as the person sees them (DAVIS's ``00012.jpg`` is frame 12), whatever the stride.
 
 Everything is checked before anything is written: the video, the frame index, the file (a mask of
-the frame's size and of known objects; clicks as described in `read_clicks`); a refused addition
+the frame's size and of known objects; clicks as described in `given.read_clicks`); a refused addition
 leaves every file as it was.
 """
 
@@ -32,10 +32,9 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import math
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import MISSING, asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,16 +46,15 @@ from frugalseg.active.objects.annotation_types import (
     GivenClick,
     annotate_given_clicks,
 )
-from frugalseg.active.objects.click_models import CLICK_MODELS, ClickToMask, make_click_model
 from frugalseg.active.objects.diversity_features import make_diversity_features
-from frugalseg.active.objects.engines import ENGINES, LoopEngine, make_loop_engine
 from frugalseg.active.objects.frame_selectors import FrameSelector, SelectionView, make_selector
-from frugalseg.active.objects.options import (
-    Choice,
-    absolute_paths,
-    build_options,
-    given_options,
-    options_class,
+from frugalseg.active.objects.given import Made, check_objects, given_made, read_made, read_mask
+from frugalseg.active.objects.session_settings import (
+    FAMILIES,
+    SESSION_FILE,
+    SessionSettings,
+    new_settings,
+    saved_settings,
 )
 from frugalseg.active.objects.simulate import write_video_labels
 from frugalseg.active.objects.state import STATE_FILE, Annotation, IterationRecord, VideoState
@@ -69,68 +67,11 @@ from frugalseg.active.objects.type_policies import (
     type_context,
 )
 from frugalseg.data.clips import Clip
-from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts
+from frugalseg.data.costs import AnnotationCosts
 from frugalseg.data.formats import get_format
 from frugalseg.data.formats.davis import DavisFormat
 from frugalseg.data.io import image_size, read_frame, write_json_atomic
 from frugalseg.errors import ConfigError, DataError
-
-SESSION_FILE = "session.json"
-CLICKS_FORM = '{"clicks": [{"object": 1, "x": column, "y": row, "positive": true}, …]}'
-
-
-@dataclass(frozen=True)
-class SessionSettings:
-    """What a session annotates and how it propagates (recorded in ``session.json``).
-
-    Attributes:
-        format: the data set layout (``davis``, ``mose``).
-        root: the data set folder (absolute).
-        split: the split whose videos are annotated.
-        stride: the loop uses every ``stride``-th frame of a video.
-        max_frames: the loop uses only the first ``max_frames`` frames (None: all).
-        costs: annotation costs (seconds) booked on the ledger.
-        engine: the propagation engine (`engines.ENGINES`) and every field of its options.
-        click_model: the click-to-mask model of a person's clicks (`click_models.CLICK_MODELS`) and
-            every field of its options.
-    """
-
-    format: str
-    root: str
-    split: str
-    stride: int = 1
-    max_frames: int | None = None
-    costs: dict[str, float] = field(default_factory=DEFAULT_COSTS.to_dict)
-    engine: Choice = field(default_factory=lambda: _choice("engine", "flow", {}))
-    click_model: Choice = field(default_factory=lambda: _choice("click_model", "grabcut", {}))
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> SessionSettings:
-        """The settings ``session.json`` holds (`asdict` of them)."""
-        fields: dict[str, Any] = {**data}
-        fields.update({key: Choice(**data[key]) for key in _FAMILIES if key in data})
-        return cls(**fields)
-
-    def build_engine(self) -> LoopEngine:
-        """The propagation engine these settings name (its weights checked)."""
-        return make_loop_engine(self.engine.name, **self.engine.options)
-
-    def build_click_model(self) -> ClickToMask:
-        """The click-to-mask model these settings name (its weights checked)."""
-        return make_click_model(self.click_model.name, **self.click_model.options)
-
-
-#: The two families a session chooses from: their registries and how errors name them.
-_FAMILIES: dict[str, tuple[Mapping[str, Any], str]] = {
-    "engine": (ENGINES, "propagation engine"),
-    "click_model": (CLICK_MODELS, "click-to-mask model"),
-}
-
-
-def _full_choice(registry: Mapping[str, Any], name: str, given: Mapping[str, Any], option: str) -> Choice:
-    """Member ``name`` with every field of its options (the ``given`` ones, the rest their defaults)."""
-    built = build_options(registry, name, given, option=option, noun=_FAMILIES[option][1])
-    return Choice(name, absolute_paths(type(built), asdict(built)))
 
 
 @dataclass(frozen=True)
@@ -218,113 +159,6 @@ class _Video:
         return [read_frame(path) for path in self.frame_paths]
 
 
-#: The flat keys of ``session.json`` before options were objects, read into `Choice` on opening.
-_FLAT_KEYS = (
-    "preset",
-    "flow_downscale",
-    "sam2_config",
-    "sam2_checkpoint",
-    "sam2_image_size",
-    "stm_model",
-    "stm_weights",
-)
-
-
-def _choice(option: str, name: str, flags: Mapping[str, Any]) -> Choice:
-    """Member ``name`` of the ``option`` family with the fields ``flags`` give (``<member>_<field>``)."""
-    registry, noun = _FAMILIES[option]
-    options_type = options_class(registry, name, option=option, noun=noun)
-    return _full_choice(registry, name, given_options(flags, name, options_type), option)
-
-
-def _from_flat(data: dict[str, Any]) -> dict[str, Any]:
-    """Settings of a session written before options were objects (or before the engines existed)."""
-    flags = {key: data.pop(key) for key in _FLAT_KEYS if key in data}
-    flags["flow_preset"] = flags.pop("preset", None)
-    device = data.pop("device", None)
-    flags.update(sam2_device=device, stm_device=device)
-    flags = {k: v for k, v in flags.items() if v is not None}
-    defaults = {"engine": "flow", "click_model": "grabcut"}
-    return {
-        **data,
-        **{key: asdict(_choice(key, data.get(key) or name, flags)) for key, name in defaults.items()},
-    }
-
-
-def _read_settings(path: Path) -> SessionSettings:
-    try:
-        data = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise DataError(path, f"not valid JSON ({err})") from err
-    names = set(SessionSettings.__dataclass_fields__)
-    required = {
-        name
-        for name, spec in SessionSettings.__dataclass_fields__.items()
-        if spec.default is MISSING and spec.default_factory is MISSING
-    }
-    if not isinstance(data, dict) or not required <= set(data):
-        raise DataError(path, f"not an annotation session's settings (keys: {', '.join(sorted(names))})")
-    if not isinstance(data.get("engine", {}), dict) or {"device", *_FLAT_KEYS} & set(data):
-        data = _from_flat(data)
-    if not set(data) <= names:
-        raise DataError(path, f"not an annotation session's settings (keys: {', '.join(sorted(names))})")
-    try:
-        return SessionSettings.from_json(data)
-    except (TypeError, ConfigError) as err:
-        raise DataError(path, f"not an annotation session's settings ({err})") from err
-
-
-def _differences(held: Choice, name: str | None, flags: Mapping[str, Any], option: str) -> list[str]:
-    """How the asked member ``name`` and its ``flags`` differ from the saved choice ``held``."""
-    if name is not None and name != held.name:
-        return [f"{option} {held.name!r} (asked: {name!r})"]
-    registry, noun = _FAMILIES[option]
-    options_type = options_class(registry, held.name, option=option, noun=noun)
-    asked = absolute_paths(options_type, given_options(flags, held.name, options_type))
-    return [
-        f"{held.name}_{k} {held.options.get(k)!r} (asked: {v!r})"
-        for k, v in asked.items()
-        if held.options.get(k) != v
-    ]
-
-
-def _saved_settings(
-    folder: Path, given: Mapping[str, Any], names: Mapping[str, str | None], flags: Mapping[str, Any]
-) -> SessionSettings:
-    """The settings saved in ``folder``, checked to agree with every one the caller named."""
-    saved = _read_settings(folder / SESSION_FILE)
-    differ = [f"{k} {getattr(saved, k)!r} (asked: {v!r})" for k, v in given.items() if getattr(saved, k) != v]
-    for key, name in names.items():
-        differ += _differences(getattr(saved, key), name, flags, key)
-    if differ:
-        raise ConfigError(
-            "state",
-            f"{folder} is a session with other settings: {', '.join(differ)}; leave them out or use "
-            "another folder",
-        )
-    return saved
-
-
-def _new_settings(
-    folder: Path, given: dict[str, Any], names: Mapping[str, str | None], flags: Mapping[str, Any]
-) -> SessionSettings:
-    """The settings of a new session: the data set named, its split, and the chosen engine and click model."""
-    if "root" not in given:
-        raise ConfigError("root", f"{folder} holds no session yet: name the data set (--root) to start one")
-    if given.get("stride", 1) < 1:
-        raise ConfigError("stride", f"must be ≥ 1, got {given['stride']}")
-    if given.get("max_frames", 2) < 2:
-        raise ConfigError("max_frames", f"must be ≥ 2, got {given['max_frames']}")
-    given.setdefault("format", "davis")
-    if "split" not in given:
-        given["split"] = get_format(given["format"], given["root"]).splits()[0]
-    return SessionSettings(
-        **given,
-        engine=_choice("engine", names["engine"] or "flow", flags),
-        click_model=_choice("click_model", names["click_model"] or "grabcut", flags),
-    )
-
-
 class AnnotationSession:
     """The annotation loop of a real person over the videos of one split (see the module docstring).
 
@@ -374,19 +208,19 @@ class AnnotationSession:
         folder = Path(folder)
         flags = {k: v for k, v in (options or {}).items() if v is not None}
         given = {k: v for k, v in given.items() if v is not None}
-        unknown = set(given) - (set(SessionSettings.__dataclass_fields__) - set(_FAMILIES))
+        unknown = set(given) - (set(SessionSettings.__dataclass_fields__) - set(FAMILIES))
         if unknown:
             raise TypeError(f"unknown session settings {sorted(unknown)}")
         if "root" in given:
             given["root"] = str(Path(given["root"]).resolve())
         names = {"engine": engine, "click_model": click_model}
         if (folder / SESSION_FILE).is_file():
-            return cls(folder, _saved_settings(folder, given, names, flags))
+            return cls(folder, saved_settings(folder, given, names, flags))
         if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
             raise ConfigError(
                 "state", f"{folder} exists and is not an annotation session; use a new or empty folder"
             )
-        return cls(folder, _new_settings(folder, given, names, flags))
+        return cls(folder, new_settings(folder, given, names, flags))
 
     def videos(self) -> list[str]:
         """The names of the split's videos, in order."""
@@ -633,7 +467,7 @@ class AnnotationSession:
             frame: the frame's index in the sequence.
             mask: a PNG of object ids (palette or grey; 0 background, 255 void; a 0/255 grey PNG is
                 object 1), or of one object when ``object_id`` is given (every non-zero pixel).
-            clicks: a JSON file of clicks (`read_clicks`); give either ``mask`` or ``clicks``.
+            clicks: a JSON file of clicks (`given.read_clicks`); give either ``mask`` or ``clicks``.
             object_id: the object a one-object ``mask`` shows.
             new_objects: accept ids not annotated before: objects that first appear on this frame.
 
@@ -650,7 +484,7 @@ class AnnotationSession:
         source = self._video(video)
         t = source.loop_index(frame)
         width, height = image_size(source.frame_paths[t])
-        made = _read_made(mask, clicks, object_id, (height, width), source.frame_paths[t])
+        made = read_made(mask, clicks, object_id, (height, width), source.frame_paths[t])
         return self._add(source, t, made, new_objects=new_objects, propagate=True)
 
     def add_given(
@@ -691,7 +525,7 @@ class AnnotationSession:
         source = self._video(video)
         t = source.loop_index(frame)
         width, height = image_size(source.frame_paths[t])
-        made = _given_made(Path(name), ids, clicks, object_id, (height, width), source.frame_paths[t])
+        made = given_made(Path(name), ids, clicks, object_id, (height, width), source.frame_paths[t])
         return self._add(source, t, made, new_objects=new_objects, propagate=propagate)
 
     def preview(
@@ -714,7 +548,7 @@ class AnnotationSession:
         t = source.loop_index(frame)
         image = read_frame(source.frame_paths[t])
         name = Path("clicks")
-        made = _given_made(name, None, clicks, None, image.shape[:2], source.frame_paths[t])
+        made = given_made(name, None, clicks, None, image.shape[:2], source.frame_paths[t])
         if current is None:
             state = self.state(video)
             current = state.masks[t] if state is not None else np.zeros(image.shape[:2], np.uint8)
@@ -736,20 +570,20 @@ class AnnotationSession:
         source = self._video(video)
         t = source.loop_index(frame)
         width, height = image_size(source.frame_paths[t])
-        return _read_mask(Path(path), (height, width), source.frame_paths[t])
+        return read_mask(Path(path), (height, width), source.frame_paths[t])
 
-    def _add(self, source: _Video, t: int, made: _Made, *, new_objects: bool, propagate: bool) -> Addition:
+    def _add(self, source: _Video, t: int, made: Made, *, new_objects: bool, propagate: bool) -> Addition:
         """Book ``made`` on loop frame ``t`` of ``source``, propagate (or mark masks out of date), save."""
         with self._writing(source.name):
             return self._add_unlocked(source, t, made, new_objects=new_objects, propagate=propagate)
 
     def _add_unlocked(
-        self, source: _Video, t: int, made: _Made, *, new_objects: bool, propagate: bool
+        self, source: _Video, t: int, made: Made, *, new_objects: bool, propagate: bool
     ) -> Addition:
         video = source.name
         state = self.state(video)
         if state is not None and not new_objects:
-            _check_objects(made.path, made.objects, state.objects, video)
+            check_objects(made.path, made.objects, state.objects, video)
         frames = source.load()
         height, width = frames[t].shape[:2]
         if state is None:
@@ -770,7 +604,7 @@ class AnnotationSession:
         frame = source.indices[t]
         return Addition(video, frame, objects, record, len(state.annotated), state.num_frames, masks)
 
-    def _result(self, made: _Made, frame: np.ndarray, current: np.ndarray) -> AnnotationResult:
+    def _result(self, made: Made, frame: np.ndarray, current: np.ndarray) -> AnnotationResult:
         """What a person's file makes of the frame's ``current`` mask, with its human seconds."""
         if made.ids is None:
             return annotate_given_clicks(frame, current, made.clicks, self.costs, model=self.click_model)
@@ -781,63 +615,6 @@ class AnnotationSession:
             return AnnotationResult("mask", drawn, {made.object_id: self.costs.vos_mask_seconds}, {})
         seconds = {obj: self.costs.vos_mask_seconds for obj in made.objects}
         return AnnotationResult("mask", made.ids, seconds or {0: self.costs.clicked_frame_seconds}, {})
-
-
-@dataclass(frozen=True)
-class _Made:
-    """A person's file for one frame: object ids (all objects, or one) or clicks, and the objects named."""
-
-    path: Path
-    ids: np.ndarray | None
-    clicks: list[GivenClick]
-    objects: list[int]
-    object_id: int | None
-
-
-def _read_made(
-    mask: str | Path | None,
-    clicks: str | Path | None,
-    object_id: int | None,
-    shape: tuple[int, int],
-    frame_path: Path,
-) -> _Made:
-    """Read a person's mask PNG or clicks JSON for a frame of ``shape`` (checked before anything changes)."""
-    if mask is not None:
-        ids = _read_mask(Path(mask), shape, frame_path)
-        return _Made(Path(mask), ids, [], _mask_objects(Path(mask), ids, object_id), object_id)
-    given = read_clicks(Path(str(clicks)), shape)
-    return _Made(Path(str(clicks)), None, given, sorted({c.object for c in given}), None)
-
-
-def _given_made(
-    name: Path,
-    ids: np.ndarray | None,
-    clicks: Sequence[GivenClick] | None,
-    object_id: int | None,
-    shape: tuple[int, int],
-    frame_path: Path,
-) -> _Made:
-    """A mask or clicks held in memory, checked as `_read_made` checks a file (``name`` names it)."""
-    if ids is not None:
-        if ids.dtype != np.uint8 or ids.shape != shape:
-            raise DataError(
-                name,
-                f"mask is {ids.dtype} of shape {ids.shape} but the frame {frame_path.name} needs uint8 "
-                f"of shape {shape}",
-            )
-        ids = np.where(ids == VOID, 0, ids).astype(np.uint8)
-        return _Made(name, ids, [], _mask_objects(name, ids, object_id), object_id)
-    given = list(clicks or [])
-    if not given:
-        raise DataError(name, "the list of clicks is empty")
-    height, width = shape
-    for number, click in enumerate(given):
-        if not 1 <= click.object <= 254:
-            raise DataError(name, f"click {number}: object must be an id 1…254, got {click.object!r}")
-        if not (0 <= click.x < width and 0 <= click.y < height):
-            where = f"click {number} at x {click.x}, y {click.y}"
-            raise DataError(name, f"{where} is off the {width}×{height} frame")
-    return _Made(name, None, given, sorted({c.object for c in given}), None)
 
 
 def _book(state: VideoState, t: int, result: AnnotationResult) -> IterationRecord:
@@ -885,100 +662,3 @@ def _without_truth(selector: FrameSelector, chooser: TypePolicy) -> tuple[FrameS
                 option, f"{chosen.name!r} needs ground truth, which a real annotator's data lack"
             )
     return selector, chooser
-
-
-def _read_mask(path: Path, shape: tuple[int, int], frame_path: Path) -> np.ndarray:
-    """The object ids of a person's mask PNG (void → 0), checked to be of the frame's size."""
-    if not path.is_file():
-        raise DataError(path, "file does not exist")
-    ids = DavisFormat.read_mask(path)
-    if ids.shape != shape:
-        raise DataError(
-            path,
-            f"mask is {ids.shape[1]}×{ids.shape[0]} px but the frame {frame_path.name} is "
-            f"{shape[1]}×{shape[0]}",
-        )
-    return np.where(ids == VOID, 0, ids).astype(np.uint8)
-
-
-def _mask_objects(path: Path, ids: np.ndarray, object_id: int | None) -> list[int]:
-    """The objects a mask shows: its ids, or ``object_id`` for a one-object mask (one non-zero value)."""
-    values = [int(v) for v in np.unique(ids) if v != 0]
-    if object_id is None:
-        return values
-    if not 1 <= object_id <= 254:
-        raise ConfigError("object", f"object ids are 1…254, got {object_id}")
-    if len(values) > 1:
-        raise DataError(
-            path,
-            f"holds several objects ({', '.join(map(str, values))}), not one object's mask for object "
-            f"{object_id}",
-        )
-    return [object_id]
-
-
-def _check_objects(path: Path, named: list[int], known: dict[int, int], video: str) -> None:
-    """Refuse the ids of ``named`` that are not in ``known``."""
-    unknown = [obj for obj in named if obj not in known]
-    if unknown:
-        listed = ", ".join(map(str, sorted(known))) or "none"
-        raise DataError(
-            path,
-            f"object {', '.join(map(str, unknown))} unknown in video {video!r} (known: {listed}); "
-            "allow new objects (--new-objects) if they first appear on this frame",
-        )
-
-
-def _integer(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _coordinate(value: Any) -> bool:
-    """A finite JSON number (annotation tools write pixel coordinates as floats)."""
-    return (_integer(value) or isinstance(value, float)) and math.isfinite(value)
-
-
-def read_clicks(path: str | Path, shape: tuple[int, int]) -> list[GivenClick]:
-    """The clicks of a JSON file ``{"clicks": [{"object": id, "x": column, "y": row, "positive": bool}, …]}``.
-
-    Args:
-        path: the JSON file (other keys of an entry are ignored).
-        shape: the frame's (height, width): every click must lie on it.
-
-    Raises:
-        DataError: naming the file and the first problem: missing, not JSON, no ``clicks`` list, an
-            empty list, or an entry without an object id 1…254, pixel coordinates on the frame
-            (numbers; a float is the pixel it lies in), or a true/false ``positive``.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "file does not exist")
-    try:
-        data = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise DataError(path, f"not valid JSON ({err}); expected {CLICKS_FORM}") from err
-    if not isinstance(data, dict) or not isinstance(data.get("clicks"), list):
-        raise DataError(path, f"no list of clicks; expected {CLICKS_FORM}")
-    if not data["clicks"]:
-        raise DataError(path, "the list of clicks is empty")
-    height, width = shape
-    out = []
-    for number, entry in enumerate(data["clicks"]):
-        where = f"click {number}"
-        if not isinstance(entry, dict):
-            raise DataError(path, f"{where} is not an object; expected {CLICKS_FORM}")
-        missing = [key for key in ("object", "x", "y", "positive") if key not in entry]
-        if missing:
-            raise DataError(path, f"{where} lacks {', '.join(missing)}; expected {CLICKS_FORM}")
-        obj, x, y, positive = entry["object"], entry["x"], entry["y"], entry["positive"]
-        if not (_integer(obj) and 1 <= obj <= 254):
-            raise DataError(path, f"{where}: object must be an id 1…254, got {obj!r}")
-        if not (_coordinate(x) and _coordinate(y)):
-            raise DataError(path, f"{where}: x and y must be pixel coordinates (numbers), got {x!r}, {y!r}")
-        x, y = math.floor(x), math.floor(y)  # tools write 10.0 or sub-pixel 10.4: the pixel it lies in
-        if not (0 <= x < width and 0 <= y < height):
-            raise DataError(path, f"{where} at x {x}, y {y} is off the {width}×{height} frame")
-        if not isinstance(positive, bool):
-            raise DataError(path, f"{where}: positive must be true or false, got {positive!r}")
-        out.append(GivenClick(obj, x, y, positive))
-    return out
