@@ -12,8 +12,10 @@ atomically and ``state.json`` last.
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
+import shutil
 import threading
 import time
 from dataclasses import dataclass, field
@@ -180,22 +182,48 @@ class SessionService:
         return self._proposals[key]
 
     def export(self, folder: Path) -> tuple[Path, int, list[Path]]:
-        """Export the session to a new label store under ``folder``, and the store to the tool formats.
+        """Export the session to a label store under ``folder``, and the store to the tool formats.
+
+        An unchanged session is exported to the store of its last export (the same labels, the tool
+        files written again); a changed one to a new store (``store-001``, ``store-002`` …). A new
+        export that fails leaves no store behind.
 
         Returns:
-            The store's path, the labels written, and the tool files (COCO, Label Studio, one CVAT for
+            The store's path, the labels in it, and the tool files (COCO, Label Studio, one CVAT for
             video file per video) in ``<store>-tools/``, which the person opens in their tool.
         """
         from frugalseg.autolabel.store import LabelStore
         from frugalseg.interop import stored_frames, write_tool_files
 
         with self.lock:
-            taken = [int(p.name[len("store-") :]) for p in folder.glob("store-[0-9][0-9][0-9]") if p.is_dir()]
-            out = folder / f"store-{max(taken, default=0) + 1:03d}"
-            written = self.session.export(out)
-            fmt = self.session.format
-            frames = stored_frames(LabelStore(out), fmt)
-            return out, written, write_tool_files(frames, list(fmt.class_names), f"{out}-tools")
+            stores = sorted(p for p in folder.glob("store-[0-9][0-9][0-9]") if p.is_dir())
+            config = json.loads(json.dumps(self.session.export_config(), sort_keys=True))
+            last = stores[-1] if stores else None
+            if last is not None and _run_config(last) == config:
+                out, new = last, False
+            else:
+                number = int(last.name[len("store-") :]) + 1 if last is not None else 1
+                out, new = folder / f"store-{number:03d}", True
+            tools = Path(f"{out}-tools")
+            try:
+                self.session.export(out)
+                fmt = self.session.format
+                frames = stored_frames(LabelStore(out), fmt)
+                files = write_tool_files(frames, list(fmt.class_names), tools)
+            except BaseException:
+                if new:
+                    shutil.rmtree(out, ignore_errors=True)
+                    shutil.rmtree(tools, ignore_errors=True)
+                raise
+            return out, len(frames), files
+
+
+def _run_config(store: Path) -> Any:
+    """The ``run.json`` of a label store folder (None when it has none or it is damaged)."""
+    try:
+        return json.loads((store / "run.json").read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
 
 
 def jpeg(picture: np.ndarray, quality: int = 90) -> bytes:

@@ -43,6 +43,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from frugalseg.active.objects.annotation_types import GivenClick
+from frugalseg.active.objects.state import VideoState
 from frugalseg.app.jobs import SessionService, jpeg
 from frugalseg.data.io import write_json_atomic
 from frugalseg.data.overlays import object_palette
@@ -176,6 +177,8 @@ class AnnotationApp:
             data = json.loads(await self._body(request))
         except (UnicodeDecodeError, json.JSONDecodeError) as err:
             raise RequestError(400, f"not valid JSON ({err})") from err
+        except RecursionError as err:
+            raise RequestError(400, "JSON nested too deeply") from err
         if not isinstance(data, dict):
             raise RequestError(400, "expected a JSON object")
         return data
@@ -200,7 +203,7 @@ class AnnotationApp:
                     "frames": frames,
                     "annotated": len(state.annotated) if state else 0,
                     "hours": round(state.seconds / 3600, 4) if state else 0.0,
-                    "unreliable": round(float(np.mean(_unreliability(state))), 4) if state else None,
+                    "unreliable": _mean(_unreliability(state)),
                     "pending": self.service.pending(name),
                 }
             )
@@ -234,7 +237,7 @@ class AnnotationApp:
             "height": height,
             "annotated": [frames[t] for t in sorted(state.annotated)] if state else [],
             "objects": [{"id": obj, "name": names.get(str(obj), f"object {obj}")} for obj in objects],
-            "unreliable": [round(u, 4) for u in _unreliability(state)] if state else [],
+            "unreliable": [round(u, 4) for u in _unreliability(state)],
             "hours": round(state.seconds / 3600, 4) if state else 0.0,
             "pending": self.service.pending(name),
         }
@@ -371,8 +374,16 @@ class AnnotationApp:
             write_json_atomic(self.session.folder / NAMES_FILE, every, indent=1)
 
 
-def _unreliability(state: Any) -> list[float]:
+def _unreliability(state: VideoState | None) -> list[float]:
+    """Each frame's unreliability, or none while the video's masks are not propagated yet."""
+    if state is None or not state.masks or len(state.disagreement) != len(state.masks):
+        return []
     return [d + u for d, u in zip(state.disagreement, state.unsure, strict=True)]
+
+
+def _mean(values: list[float]) -> float | None:
+    """The mean of ``values`` to 4 places, None for none (JSON has no NaN)."""
+    return round(sum(values) / len(values), 4) if values else None
 
 
 def _public(proposal: Any) -> dict[str, Any]:

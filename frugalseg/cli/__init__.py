@@ -86,12 +86,15 @@ def configure_logging(level: int = logging.INFO) -> None:
 
 
 class _StderrHandler(logging.Handler):
-    """One line per record on the current ``sys.stderr``; warnings and errors prefixed with their level."""
+    """One line per record on ``sys.stderr`` (warnings, errors prefixed), a logged traceback after it."""
 
     def emit(self, record: logging.LogRecord) -> None:
         prefix = "" if record.levelno < logging.WARNING else f"{record.levelname.lower()}: "
         try:
-            sys.stderr.write(f"{prefix}{record.getMessage()}\n")
+            text = record.getMessage()
+            if record.exc_info:  # a logged exception (``log.exception``) brings its traceback
+                text += "\n" + logging.Formatter().formatException(record.exc_info).rstrip()
+            sys.stderr.write(f"{prefix}{text}\n")
         except Exception:  # a logging handler must not raise
             self.handleError(record)
 

@@ -282,12 +282,18 @@ class StoredFrame:
 
 
 def stored_frames(store: LabelStore, fmt: Format) -> list[StoredFrame]:
-    """Every labelled frame of ``store`` (whose data set ``fmt`` is) with its objects, in store order."""
+    """Every labelled frame of ``store`` (whose data set ``fmt`` is) with its objects, in store order.
+
+    Only the data set's frames are read, never its own labels: a store made from a person's frames
+    exports without them.
+    """
     records = store.records()
     if not records:
         raise DataError(store.manifest_path, "the store holds no labels to export")
     clips = {
-        (c.split, c.clip_id): c for split in sorted({r["split"] for r in records}) for c in fmt.clips(split)
+        (c.split, c.clip_id): c
+        for split in sorted({r["split"] for r in records})
+        for c in fmt.clips(split, labelled=False)
     }
     frames: dict[tuple[str, str, int], StoredFrame] = {}
     for record in records:

@@ -415,22 +415,14 @@ class AnnotationSession:
         )
         return _Next(proposal, gain, per_frame)
 
-    def export(self, out: str | Path) -> int:
-        """Write the current masks of every annotated video to the label store ``out``; how many were written.
-
-        Drawn frames are ``fine`` labels, the others ``pseudo`` (`simulate.write_video_labels`: the
-        format's two classes). The store's run records how many annotations each video had, so a
-        later export after more additions is refused there (labels in a store are never rewritten):
-        export to a new folder. An export into the same folder with nothing added writes nothing.
+    def export_config(self) -> dict[str, Any]:
+        """The ``run.json`` of an export of the session as it stands (equal configs: equal stores).
 
         Raises:
             ConfigError: no video has been annotated yet.
-            LabelStoreError: ``out`` holds a store of another export or run.
         """
-        states = {name: state for name in self.videos() if (state := self.state(name)) is not None}
-        if not states:
-            raise ConfigError("state", f"{self.folder}: no video annotated yet, nothing to export")
-        config = {
+        states = self._annotated_states()
+        return {
             "engine": "annotation-session",
             "settings": {
                 "session": json.loads(json.dumps(asdict(self.settings))),
@@ -439,8 +431,29 @@ class AnnotationSession:
             "split": self.settings.split,
             **self.format.describe(),
         }
+
+    def _annotated_states(self) -> dict[str, VideoState]:
+        states = {name: state for name in self.videos() if (state := self.state(name)) is not None}
+        if not states:
+            raise ConfigError("state", f"{self.folder}: no video annotated yet, nothing to export")
+        return states
+
+    def export(self, out: str | Path) -> int:
+        """Write the current masks of every annotated video to the label store ``out``; how many were written.
+
+        Drawn frames are ``fine`` labels, the others ``pseudo`` (`simulate.write_video_labels`: the
+        format's two classes). The store's run records how many annotations each video had
+        (`export_config`), so a later export after more additions is refused there (labels in a store
+        are never rewritten): export to a new folder. An export into the same folder with nothing
+        added writes nothing. Only the videos' frames are read, never the data set's own masks.
+
+        Raises:
+            ConfigError: no video has been annotated yet.
+            LabelStoreError: ``out`` holds a store of another export or run.
+        """
+        config = self.export_config()
         written = 0
-        for name, state in states.items():
+        for name, state in self._annotated_states().items():
             clip = Clip(
                 clip_id=name,
                 split=self.settings.split,

@@ -32,11 +32,14 @@ class Problem:
         path: the file or folder concerned.
         message: what is wrong with it.
         warning: True for what can be worked around (a frame missing from a partial snippet).
+        missing_label: the manual label a clip's layout promises is absent: an error for training
+            and propagation, none for work on the frames alone (exporting labels made elsewhere).
     """
 
     path: Path
     message: str
     warning: bool = False
+    missing_label: bool = False
 
     def __str__(self) -> str:
         prefix = "warning: " if self.warning else ""
@@ -128,10 +131,16 @@ class Format(ABC):
         per missing frame; errors are problems that make a file unusable.
         """
 
-    def clips(self, split: str) -> list[Clip]:
-        """The clips of ``split``; raises the first error of `scan`, logs its warnings in one line."""
+    def clips(self, split: str, *, labelled: bool = True) -> list[Clip]:
+        """The clips of ``split``; raises the first error of `scan`, logs its warnings in one line.
+
+        Args:
+            split: the split.
+            labelled: a clip without its manual label is an error; False takes it as it is (its
+                frames, the labels it has), for work that needs only the frames.
+        """
         clips, problems = self.scan(split)
-        errors = [problem for problem in problems if not problem.warning]
+        errors = [p for p in problems if not p.warning and (labelled or not p.missing_label)]
         if errors:
             raise errors[0].error()
         warnings = [problem for problem in problems if problem.warning]

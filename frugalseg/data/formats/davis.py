@@ -237,7 +237,8 @@ class DavisFormat(Format):
             if mask.is_file():
                 clip.add_label(0, LabelRef(mask, LabelKind.FINE, OBJECT_MASK))
             else:
-                problems.append(Problem(mask, f"mask of the first frame of sequence {seq!r} does not exist"))
+                absent = f"mask of the first frame of sequence {seq!r} does not exist"
+                problems.append(Problem(mask, absent, missing_label=True))
             clips.append(clip)
         return clips, problems
 

@@ -1,0 +1,164 @@
+"""The page on a person's own frames: a DAVIS layout with no ``Annotations/``, two clips, no ground truth."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from starlette.testclient import TestClient
+
+from app.conftest import open_session
+from frugalseg.app import SessionService, create_app
+from frugalseg.app.server import encode_rle
+from frugalseg.autolabel.store import LabelStore
+from frugalseg.cli import configure_logging, main
+from frugalseg.interop import stored_frames
+
+VIDEOS = ("blackswan", "car-shadow")
+
+
+@pytest.fixture
+def own_frames(shared_data: Path, tmp_path: Path) -> Path:
+    """The first 10 frames of two DAVIS clips, frames only (what a person has)."""
+    root = tmp_path / "own"
+    for video in VIDEOS:
+        folder = root / "JPEGImages" / "480p" / video
+        folder.mkdir(parents=True)
+        for frame in range(10):
+            name = f"{frame:05d}.jpg"
+            shutil.copy(shared_data / "davis_dev" / "JPEGImages" / "480p" / video / name, folder / name)
+    return root
+
+
+@pytest.fixture
+def own_service(tmp_path: Path, own_frames: Path, one_cv_thread) -> SessionService:
+    return SessionService(
+        open_session(tmp_path / "state", own_frames), {"frames": "uncertainty", "types": "mask"}
+    )
+
+
+@pytest.fixture
+def own_client(own_service: SessionService, tmp_path: Path) -> Iterator[TestClient]:
+    app = create_app(own_service, exports=tmp_path / "exports")
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
+
+
+def box_mask(top: int, left: int) -> list[int]:
+    """The run-length code of one object drawn as a 200×300 box on an 854×480 frame."""
+    ids = np.zeros((480, 854), np.uint8)
+    ids[top : top + 200, left : left + 300] = 1
+    return encode_rle(ids)
+
+
+def test_read_routes_answer_while_the_first_propagation_runs(
+    own_client: TestClient, own_service: SessionService
+) -> None:
+    """Every read route answers 200 at every moment of a video's first propagation (500s before)."""
+    release = threading.Event()
+    finish = own_service.session.finish
+
+    def slow_finish(name: str):  # the job holds until the routes were read while it is pending
+        release.wait(60)
+        return finish(name)
+
+    own_service.session.finish = slow_finish  # type: ignore[method-assign]
+    sent = own_client.post("/api/videos/blackswan/0/submit", json={"mask": box_mask(100, 200)})
+    assert sent.status_code == 202, sent.text
+    assert own_service.pending("blackswan")
+    try:
+        overview = own_client.get("/api/session")
+        assert overview.status_code == 200, overview.text
+        row = {v["name"]: v for v in overview.json()["videos"]}["blackswan"]
+        assert (row["annotated"], row["unreliable"], row["pending"]) == (1, None, True)
+        video = own_client.get("/api/videos/blackswan")
+        assert video.status_code == 200 and video.json()["unreliable"] == []
+        for path in (
+            "/api/jobs",
+            "/api/proposal",
+            "/api/videos/blackswan/3/mask",
+            "/api/videos/blackswan/3/thumb.jpg",
+        ):
+            assert own_client.get(path).status_code == 200, path
+    finally:
+        release.set()
+    own_service.wait()
+    after = {v["name"]: v for v in own_client.get("/api/session").json()["videos"]}["blackswan"]
+    assert after["pending"] is False and 0 <= after["unreliable"] <= 2
+
+
+def test_export_needs_no_ground_truth_and_an_unchanged_session_exports_to_the_same_store(
+    own_client: TestClient, own_service: SessionService, tmp_path: Path, capsys
+) -> None:
+    for video, top in zip(VIDEOS, (100, 150), strict=True):
+        assert (
+            own_client.post(f"/api/videos/{video}/0/submit", json={"mask": box_mask(top, 200)}).status_code
+            == 202
+        )
+        own_service.wait()
+    exported = own_client.post("/api/export")
+    assert exported.status_code == 200, exported.text
+    store = tmp_path / "exports" / "store-001"
+    tools = [f"{store}-tools/{name}" for name in ("coco.json", "label-studio.json")]
+    tools += [f"{store}-tools/cvat-video-{video}.xml" for video in VIDEOS]
+    assert exported.json() == {"store": str(store), "written": 20, "tools": tools}
+    again = own_client.post("/api/export")
+    assert again.json() == exported.json()
+    assert sorted(p.name for p in (tmp_path / "exports").iterdir()) == ["store-001", "store-001-tools"]
+    frames = stored_frames(LabelStore(store), own_service.session.format)
+    assert len(frames) == 20
+    # the CLI's export of the same store needs no ground truth either
+    out = tmp_path / "coco-again.json"
+    assert main(["label", "export", "--store", str(store), "--format", "coco", "--out", str(out)]) == 0
+    assert len(json.loads(out.read_text())["images"]) == 20
+    # a later addition makes a new store
+    assert (
+        own_client.post("/api/videos/blackswan/5/submit", json={"mask": box_mask(120, 220)}).status_code
+        == 202
+    )
+    own_service.wait()
+    assert own_client.post("/api/export").json()["store"] == str(tmp_path / "exports" / "store-002")
+
+
+def test_a_failed_export_leaves_no_store(
+    own_client: TestClient, own_service: SessionService, tmp_path: Path, monkeypatch
+) -> None:
+    assert (
+        own_client.post("/api/videos/blackswan/0/submit", json={"mask": box_mask(100, 200)}).status_code
+        == 202
+    )
+    own_service.wait()
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("frugalseg.interop.write_tool_files", broken)
+    assert own_client.post("/api/export").status_code == 500
+    assert not (tmp_path / "exports").exists() or not any((tmp_path / "exports").iterdir())
+
+
+@pytest.mark.parametrize("route", ["submit", "preview"])
+def test_json_nested_too_deeply_is_a_400(own_client: TestClient, route: str) -> None:
+    depth = 10**6
+    body = "[" * depth + "]" * depth
+    answer = own_client.post(f"/api/videos/blackswan/0/{route}", content=body)
+    assert (answer.status_code, answer.json()) == (400, {"error": "JSON nested too deeply"})
+
+
+def test_a_server_error_logs_its_traceback(monkeypatch, capsys) -> None:
+    monkeypatch.setattr(sys, "stderr", sys.stderr)
+    configure_logging()
+    try:
+        raise ValueError("out of range")
+    except ValueError:
+        logging.getLogger("frugalseg.app.server").exception("GET /api/session failed")
+    err = capsys.readouterr().err
+    assert err.startswith("error: GET /api/session failed\nTraceback (most recent call last):\n")
+    assert err.rstrip().endswith("ValueError: out of range")
