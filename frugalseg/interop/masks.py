@@ -11,7 +11,8 @@ naming the image and the pixel.
 MOTS PNG (a folder holding ``labels.txt`` and the 16-bit ``<image>.png`` instance maps, or one
 holding ``instances/``): a pixel value ``v`` is object ``v`` of class ``labels[v // 1000 − 1]``
 (KITTI MOTS numbering, one-based class lines); 0 is background, 10000 an ignored region.
-Frames are keyed by the PNG's file name (its stem matches frames of any extension).
+Frames are keyed by the PNG's path in its folder (``car-shadow/00000.png`` where a task's frames lie
+in sub-folders; its stem matches frames of any extension).
 """
 
 from __future__ import annotations
@@ -75,6 +76,20 @@ def _region_keys(png: AnyPath, objects_png: AnyPath) -> np.ndarray:
     return (classes << 24) + objects
 
 
+def _pngs(folder: AnyPath, prefix: str = "") -> list[tuple[str, AnyPath]]:
+    """The PNGs under ``folder`` with their paths in it (``car-shadow/00000.png``), sorted by path.
+
+    A tool names a frame by its path in the task, so frames of several clips lie in sub-folders.
+    """
+    found: list[tuple[str, AnyPath]] = []
+    for entry in folder.iterdir():
+        if entry.is_dir():
+            found += _pngs(entry, f"{prefix}{entry.name}/")
+        elif entry.name.endswith(".png"):
+            found.append((prefix + entry.name, entry))
+    return sorted(found, key=lambda item: item[0])
+
+
 def _region(png: AnyPath, objects_png: AnyPath, key: int) -> np.ndarray:
     return np.asarray(_region_keys(png, objects_png) == key)
 
@@ -88,12 +103,12 @@ def read_cvat_mask(path: str | Path) -> ToolExport:
     folder = root / "SegmentationClass"
     if not folder.is_dir():
         raise DataError(str(folder), "folder does not exist: a CVAT Segmentation mask export holds it")
-    pngs = sorted((p for p in folder.iterdir() if p.name.endswith(".png")), key=lambda p: p.name)
+    pngs = _pngs(folder)
     if not pngs:
         raise DataError(str(folder), "holds no PNG masks")
     frames = []
-    for png in pngs:
-        objects_png = root / "SegmentationObject" / png.name
+    for name, png in pngs:
+        objects_png = (root / "SegmentationObject").joinpath(*name.split("/"))
         keys = _region_keys(png, objects_png)
         unknown = ~np.isin(keys >> 24, list(codes))
         if unknown.any():
@@ -104,7 +119,7 @@ def read_cvat_mask(path: str | Path) -> ToolExport:
                 str(png), f"pixel (x={x}, y={y}) has colour {rgb}, which labelmap.txt does not list"
             )
         size = (keys.shape[0], keys.shape[1])
-        frame = Frame(png.name, size, element=f"mask {png.name}")
+        frame = Frame(name, size, element=f"mask {name}")
         present = np.unique(keys).tolist()
         numbers = {
             code: k for k, code in enumerate(sorted({key & 0xFFFFFF for key in present} - {0}), start=1)
@@ -112,7 +127,7 @@ def read_cvat_mask(path: str | Path) -> ToolExport:
         for key in present:
             label = codes[key >> 24]
             shape = Shape(
-                "mask", label, f"mask {png.name} label {label!r}", instance_id=numbers.get(key & 0xFFFFFF)
+                "mask", label, f"mask {name} label {label!r}", instance_id=numbers.get(key & 0xFFFFFF)
             )
             shape.decode, shape.mask_size = partial(_region, png, objects_png, key), size
             frame.shapes.append(shape)
@@ -129,18 +144,17 @@ def read_mots(path: str | Path) -> ToolExport:
         raise DataError(labels_file, "file does not exist: a MOTS export lists its classes in labels.txt")
     labels = [line.strip() for line in labels_file.read_text(encoding="utf-8").splitlines() if line.strip()]
     frames = []
-    for png in sorted(folder.glob("*.png")):
+    for name, png in _pngs(folder):
         ids = _read_png(png)
         if ids.ndim != 2:
-            raise DataError(png, "a MOTS instance map must be a single-channel PNG")
-        frame = Frame(png.name, (ids.shape[0], ids.shape[1]), element=f"instances {png.name}")
+            raise DataError(str(png), "a MOTS instance map must be a single-channel PNG")
+        frame = Frame(name, (ids.shape[0], ids.shape[1]), element=f"instances {name}")
         for value in np.unique(ids[(ids > 0) & (ids != MOTS_IGNORE)]).tolist():
             class_index = value // 1000 - 1
             if not 0 <= class_index < len(labels):
-                raise DataError(
-                    png, f"object {value}: class {value // 1000} is not a line of labels.txt ({len(labels)})"
-                )
-            element = f"instances {png.name} object {value}"
+                problem = f"object {value}: class {value // 1000} is not a line of labels.txt ({len(labels)})"
+                raise DataError(str(png), problem)
+            element = f"instances {name} object {value}"
             shape = Shape("mask", labels[class_index], element, instance_id=value, mask_size=frame.size)
             shape.decode = partial(_mots_object, png, value)
             frame.shapes.append(shape)
@@ -148,6 +162,6 @@ def read_mots(path: str | Path) -> ToolExport:
     return ToolExport(path, "mots", [f for f in frames if f.shapes], tuple(labels))
 
 
-def _mots_object(png: Path, value: int) -> np.ndarray:
+def _mots_object(png: AnyPath, value: int) -> np.ndarray:
     """The mask of object ``value`` in a MOTS instance map."""
     return np.asarray(_read_png(png) == value)

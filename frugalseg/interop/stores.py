@@ -18,6 +18,7 @@ a mask; the tool writers turn them into their own records.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -330,9 +331,14 @@ def frame_objects(
 
 
 def frame_name(path: Path, root: Path) -> str:
-    """A frame's name in a tool file: its path in the data set (``car-shadow.mp4/00005`` in a video)."""
-    base = root.resolve() if root.is_dir() else root.resolve().parent
-    try:
-        return path.resolve().relative_to(base).as_posix()
-    except ValueError:
-        return path.name
+    """A frame's name in a tool file: its path in the data set (``car-shadow.mp4/00005`` in a video).
+
+    Paths are compared as written, not resolved, so a clip folder linked in from elsewhere keeps
+    its place; a frame outside the data set folder is named by its clip folder and file
+    (``car-shadow/00005.jpg``), so the frames of several clips never share a name.
+    """
+    base = Path(os.path.abspath(root if root.is_dir() else root.parent))
+    absolute = Path(os.path.abspath(path))
+    if absolute.is_relative_to(base):
+        return absolute.relative_to(base).as_posix()
+    return PurePosixPath(absolute.parent.name, absolute.name).as_posix()

@@ -173,3 +173,26 @@ def test_cvat_segmentation_mask_export(tmp_path):
         DataError, match=r"pixel \(x=0, y=3\) has colour 1,2,3, which labelmap.txt does not list"
     ):
         read_export("cvat-mask", tmp_path)
+
+
+def test_mask_exports_of_frames_in_folders_are_keyed_by_their_paths(tmp_path):
+    """A task made of ``squares-a/00000.jpg`` and ``squares-b/00000.jpg``: its masks lie in sub-folders."""
+    cvat, mots = tmp_path / "cvat", tmp_path / "mots"
+    cvat.mkdir()
+    mots.mkdir()
+    (cvat / "labelmap.txt").write_text("background:0,0,0::\ncar:250,50,83::\n")
+    (mots / "labels.txt").write_text("car\n")
+    for clip, width in (("squares-a", 2), ("squares-b", 3)):
+        classes = np.zeros((4, 6, 3), np.uint8)
+        classes[1, :width] = (83, 50, 250)  # BGR of the car's colour
+        (cvat / "SegmentationClass" / clip).mkdir(parents=True)
+        cv2.imwrite(str(cvat / "SegmentationClass" / clip / "00000.png"), classes)
+        ids = np.zeros((4, 6), np.uint16)
+        ids[2, :width] = 1001
+        (mots / clip).mkdir()
+        cv2.imwrite(str(mots / clip / "00000.png"), ids)
+    archive = shutil.make_archive(str(tmp_path / "cvat-export"), "zip", cvat)
+    for tool, path in (("cvat-mask", cvat), ("cvat-mask", archive), ("mots", mots)):
+        export = read_export(tool, path)
+        assert [frame.key for frame in export.frames] == ["squares-a/00000.png", "squares-b/00000.png"]
+        assert [int(frame.shapes[-1].get_mask().sum()) for frame in export.frames] == [2, 3]

@@ -113,3 +113,85 @@ def test_a_propagated_store_of_street_scenes_comes_back(tool, tiny_streets, stre
         original = _read(street_flow / record["path"])
         assert (original == 255).any() and len(np.unique(original)) > 3
         np.testing.assert_array_equal(_read(back.root / record["path"]), original)
+
+
+def _linked(davis: Path, out: Path) -> Path:
+    """``davis`` with its clip folders linked in, as the annotation page's views of a data set are."""
+    for part in ("JPEGImages", "Annotations"):
+        for clip in (davis / part / "480p").iterdir():
+            (out / part / "480p").mkdir(parents=True, exist_ok=True)
+            (out / part / "480p" / clip.name).symlink_to(clip)
+    return out
+
+
+def _videos(out: Path) -> Path:
+    """A folder of two 6-frame videos, ``squares-a.mp4`` and ``squares-b.mp4``."""
+    from data.fake_video import numbered_frame, write_video
+
+    for name in ("squares-a", "squares-b"):
+        write_video(out / f"{name}.mp4", [numbered_frame(i) for i in range(6)])
+    return out
+
+
+def _clip_labels(
+    clip: int, size: tuple[int, int]
+) -> dict[tuple[int, LabelKind], tuple[np.ndarray, np.ndarray | None]]:
+    """Labels of clip number ``clip`` at offsets 0 and 2 that differ from the other clip's."""
+    ids = np.zeros(size, np.uint16)
+    ids[5 + clip : 20, 4:30], ids[30:40, 40 + 3 * clip : 60] = 1, 2
+    fine = (ids > 0).astype(np.uint8)
+    fine[0, : 5 + clip] = IGNORE_INDEX
+    pseudo = np.full(size, IGNORE_INDEX, np.uint8)
+    pseudo[10 : 20 + clip, 10:30] = 1
+    pseudo[40:, :20] = 0
+    return {(0, LabelKind.FINE): (fine, ids), (2, LabelKind.PSEUDO): (pseudo, None)}
+
+
+@pytest.fixture(scope="module", params=["davis", "davis-linked", "videos"])
+def several_clips(request, davis: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path, str]:
+    """(format, root, split) of a data set of two clips whose frames share file names."""
+    out = tmp_path_factory.mktemp(request.param)
+    if request.param == "davis":
+        return "davis", davis, "train"
+    if request.param == "davis-linked":
+        return "davis", _linked(davis, out), "all"
+    return "video", _videos(out), "all"
+
+
+def test_tool_files_of_several_clips_import_back(several_clips, tmp_path):
+    """Every writer's files of a store over two clips (frames ``00000.jpg`` in both) give the store back."""
+    from frugalseg.data.io import image_size
+    from frugalseg.interop import write_tool_files
+
+    name, root, split = several_clips
+    fmt = get_format(name, root)
+    store = LabelStore(tmp_path / "store")
+    with store.run(run_config(fmt, split, "test", {})):
+        for n, clip in enumerate(fmt.clips(split)):
+            width, height = image_size(clip.frame_path(0))
+            for (offset, kind), (label, ids) in _clip_labels(n, (height, width)).items():
+                if ids is not None:
+                    path = instances_path(store.label_path(clip, offset, kind))
+                    write_bytes_atomic(path, encode_png(ids.astype(np.uint8), path))
+                store.write(clip, offset, kind, label, engine="test", settings={}, source_offset=0, seconds=0)
+    frames = stored_frames(store, fmt)
+    assert len({f.name for f in frames}) == len(frames) == 4
+    files = write_tool_files(frames, list(fmt.class_names), tmp_path / "tools")
+    assert [f.name for f in files] == ["coco.json", "label-studio.json", "cvat-video-squares-a.xml",
+                                       "cvat-video-squares-b.xml"]  # fmt: skip
+    key = lambda r: (r["clip_id"], r["offset"], r["kind"])  # noqa: E731
+    original = sorted(store.records(), key=key)
+    for tool, paths in (("coco", files[:1]), ("label-studio", files[1:2]), ("cvat-video", files[2:])):
+        imported = []
+        for path in paths:
+            back = LabelStore(tmp_path / f"back-{path.stem}")
+            import_export(read_export(tool, path), fmt, split, back, ClassMapping(fmt.class_names))
+            imported += [(back, r) for r in back.records()]
+        imported.sort(key=lambda item: key(item[1]))
+        assert [key(r) for _, r in imported] == [key(r) for r in original], tool
+        for a, (back, b) in zip(original, imported, strict=True):
+            np.testing.assert_array_equal(_read(back.root / b["path"]), _read(store.root / a["path"]))
+            ids = instances_path(store.root / a["path"])
+            assert instances_path(back.root / b["path"]).is_file() == ids.is_file()
+            if ids.is_file():
+                np.testing.assert_array_equal(_read(instances_path(back.root / b["path"])), _read(ids))
