@@ -5,8 +5,10 @@ compressed strings) are decoded by pycocotools into masks (COCO's own rasterisat
 with an empty segmentation is its ``bbox`` (``[x, y, width, height]``), a ``boxes`` label; one with
 ``keypoints`` (``[x, y, v, …]``) gives its visible points (v > 0) as clicks. Panoptic: each
 annotation's PNG holds segment ids as R + 256·G + 256²·B; every segment of ``segments_info`` is a mask.
-Instance ids: an annotation's ``attributes.track_id`` (CVAT's COCO exports of videos and
-frugalseg's), else its position among its image's annotations (a panoptic segment's likewise).
+Instance ids: an annotation's ``attributes.track_id`` + 1 (CVAT's COCO exports of videos number
+tracks from 0, and id 0 is the background of an instance map; the CVAT XML reader adds 1 to track
+ids alike, and frugalseg writes ``track_id`` = instance id − 1), else its position among its
+image's annotations (a panoptic segment's likewise).
 An ``attributes.frugalseg_kind`` (frugalseg's exports) sets an annotation's label kind.
 """
 
@@ -112,7 +114,7 @@ def _annotation_shapes(
     if label is None:
         raise DataError(path, f"{element}: category_id {annotation.get('category_id')!r} is not a category")
     attributes = annotation.get("attributes") or {}
-    instance, kind = _instance(attributes, position), _kind(attributes, path, element)
+    instance, kind = _instance(attributes, position, path, element), _kind(attributes, path, element)
     segmentation = annotation.get("segmentation")
     assert frame.size is not None
     shapes = []
@@ -145,12 +147,20 @@ def _numbers(values: Any, path: Path, element: str) -> np.ndarray:
         raise DataError(path, f"{element}: expected a list of numbers, got {str(values)[:60]}") from err
 
 
-def _instance(attributes: dict[str, Any], position: int) -> int | None:
-    """An annotation's instance id: ``attributes.track_id`` where given (null: none), else ``position``."""
+def _instance(attributes: dict[str, Any], position: int, path: Path, element: str) -> int | None:
+    """An annotation's instance id: its ``attributes.track_id`` + 1 (null: none), else ``position``."""
     if "track_id" not in attributes:
         return position
     value = attributes["track_id"]
-    return None if value is None else int(value)
+    if value is None:
+        return None
+    try:
+        track = int(value)
+    except (TypeError, ValueError) as err:
+        raise DataError(path, f"{element}: track_id {value!r} is not a whole number") from err
+    if track < 0:
+        raise DataError(path, f"{element}: track_id {track} is negative")
+    return track + 1
 
 
 def _check_rle(segmentation: dict[str, Any], size: tuple[int, int], path: Path, element: str) -> None:
@@ -217,7 +227,8 @@ def write_coco(
 
     ``frames`` holds (file name, (H, W), objects) with objects (kind, class name, instance id, mask);
     categories are the data set's classes (id = train id + 1). Each annotation records its label
-    kind and instance in ``attributes`` so that reading the file back gives the same labels.
+    kind and instance (``track_id``, counted from 0 as CVAT does) in ``attributes`` so that reading
+    the file back gives the same labels.
     """
     from pycocotools import mask as coco_mask
 
@@ -228,7 +239,8 @@ def write_coco(
         for kind, label, instance, mask in objects:
             rle = coco_encode(mask)
             x, y, w, h = coco_mask.toBbox({**rle, "counts": rle["counts"].encode()}).tolist()
-            attributes: dict[str, Any] = {KIND_KEY: kind.value, "track_id": instance}
+            track = None if instance is None else instance - 1
+            attributes: dict[str, Any] = {KIND_KEY: kind.value, "track_id": track}
             annotations.append({
                 "id": len(annotations) + 1, "image_id": image_id, "category_id": classes.index(label) + 1,
                 "segmentation": rle, "area": int(mask.sum()), "bbox": [x, y, w, h], "iscrowd": 1,

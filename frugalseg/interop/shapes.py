@@ -77,12 +77,21 @@ class Frame:
         size: (height, width) the file gives the frame, or None when it says nothing.
         shapes: the shapes, in file order.
         element: what names the frame in the file, for errors.
+        video: the video a numbered frame is of when the file names one per frame (Label Studio
+            video tasks), else None: the export's ``video``.
+        percent: the shapes' coordinates are percent of the frame's width and height, scaled to
+            pixels once the frame is found (Label Studio video results do not give the frame's size).
+        held: the frame only holds boxes that tracks keep after their last keyframe (Label Studio
+            draws them to the video's end): left out, not refused, past the clip's end.
     """
 
     key: int | str
     size: tuple[int, int] | None
     shapes: list[Shape] = field(default_factory=list)
     element: str = ""
+    video: str | None = None
+    percent: bool = False
+    held: bool = False
 
 
 @dataclass

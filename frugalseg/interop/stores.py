@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -63,16 +64,21 @@ class FrameIndex:
                 for depth in range(1, len(parts) + 1):
                     self._tails.setdefault(_stemmed(parts[-depth:]), []).append((clip, offset))
 
-    def by_name(self, name: str, path: Path, element: str) -> tuple[Clip, int]:
+    def by_name(self, name: str, path: Path, element: str, clip_id: str | None = None) -> tuple[Clip, int]:
         """The frame named ``name`` (a file name or relative path; extension ignored).
 
         The longest tail of ``name`` that names frames decides (a tool may add folders of its own,
-        such as CVAT's subsets); among several frames, the one that anchors its clip.
+        such as CVAT's subsets); among several frames, the one that anchors its clip. A name that
+        names no frame but is CVAT's name of a video task's frame N (``frame_000042.PNG``) is
+        frame N of clip ``clip_id``, or of the split's only clip.
         """
         parts = _stemmed(PurePosixPath(name.replace("\\", "/")).parts)
         depth = next((d for d in range(len(parts), 0, -1) if parts[-d:] in self._tails), 0)
         if depth == 0:
-            raise DataError(path, f"{element}: no frame of the data set is named {name!r}")
+            number = CVAT_FRAME.fullmatch(parts[-1]) if parts else None
+            if number is None:
+                raise DataError(path, f"{element}: no frame of the data set is named {name!r}")
+            return _in_clip(int(number[1]), self.clip(clip_id, None, path), path, element)
         found = self._tails[parts[-depth:]]
         anchors = [(clip, offset) for clip, offset in found if offset == 0]
         candidates = anchors if len(found) > 1 and len(anchors) == 1 else found
@@ -82,33 +88,54 @@ class FrameIndex:
             raise DataError(path, f"{element}: {name!r} {problem} {where}: name it with its folder")
         return candidates[0]
 
-    def by_number(self, frame: Frame, clip_id: str | None, video: str | None, path: Path) -> tuple[Clip, int]:
-        """Frame ``frame.key`` of clip ``clip_id``, else of the clip named like ``video``, else the only clip.
+    def by_number(
+        self, frame: Frame, clip_id: str | None, video: str | None, path: Path
+    ) -> tuple[Clip, int] | None:
+        """Frame ``frame.key`` of the clip `clip` finds for ``frame.video``, else for ``video``.
 
-        A frame past the clip's end is an error naming the tracks (or images) drawn on it.
+        A frame past the clip's end is an error naming the tracks (or images) drawn on it; None
+        for a `Frame.held` one.
         """
-        number = int(frame.key)
-        clip = self.clip(clip_id, video, path)
-        if not 0 <= number < len(clip.frames):
-            owners = ", ".join(dict.fromkeys(shape.element.split(" (")[0] for shape in frame.shapes))
-            raise DataError(
-                path,
-                f"frame {number} ({owners}): past the end of clip {clip.clip_id} "
-                f"(frames 0…{len(clip.frames) - 1})",
-            )
-        return clip, number - clip.anchor_index
+        clip = self.clip(clip_id, frame.video or video, path, frame.element if frame.video else None)
+        if frame.held and int(frame.key) >= len(clip.frames):
+            return None
+        owners = ", ".join(dict.fromkeys(shape.element.split(" (")[0] for shape in frame.shapes))
+        return _in_clip(int(frame.key), clip, path, f"frame {frame.key} ({owners})")
 
-    def clip(self, clip_id: str | None, video: str | None, path: Path) -> Clip:
-        """The clip a video export is of (see `by_number`)."""
+    def clip(self, clip_id: str | None, video: str | None, path: Path, element: str | None = None) -> Clip:
+        """The clip a video export is of: ``clip_id``, else the clip named like ``video``, else the only clip.
+
+        A ``video`` that names no clip is a `DataError` naming ``element`` (a task of a file holding
+        several videos) when given, else a `ConfigError` of ``--clip``.
+        """
         ids = [clip.clip_id for clip in self.clips]
         wanted = clip_id or (Path(video).stem if video else None)
         for clip in self.clips:
-            if clip.clip_id == wanted or (clip_id is None and len(self.clips) == 1):
+            if clip.clip_id in (wanted, clip_id or video) or (clip_id is None and len(self.clips) == 1):
                 return clip
         listed = ", ".join(ids[:10]) + (" …" if len(ids) > 10 else "")
+        if element is not None and clip_id is None:
+            raise DataError(
+                path,
+                f"{element}: its video {video!r} is no clip of the split ({listed}): a video task must "
+                "name a clip's video file (car-shadow.mp4 for clip car-shadow), or --clip must name the clip",
+            )
+        asked = f"asked {wanted!r}" if wanted else "the file names no video"
         raise ConfigError(
-            "--clip", f"{path}: the video's clip is not known (asked {wanted!r}); the split's clips: {listed}"
+            "--clip", f"{path}: the video's clip is not known ({asked}); the split's clips: {listed}"
         )
+
+
+def _in_clip(number: int, clip: Clip, path: Path, element: str) -> tuple[Clip, int]:
+    """(clip, offset) of frame ``number`` of ``clip``; past its end a `DataError` naming ``element``."""
+    if not 0 <= number < len(clip.frames):
+        last = len(clip.frames) - 1
+        raise DataError(path, f"{element}: past the end of clip {clip.clip_id} (frames 0…{last})")
+    return clip, number - clip.anchor_index
+
+
+#: CVAT's name of frame N of a video task in its image-based exports (``frame_000042.PNG``), stem only.
+CVAT_FRAME = re.compile(r"frame_(\d{6,})")
 
 
 def _stemmed(parts: Sequence[str]) -> tuple[str, ...]:
@@ -147,8 +174,10 @@ def import_export(
         raise DataError(export.path, f"holds no shapes to import (read as {export.tool})")
     index = FrameIndex(fmt.clips(split))
     background_id = None if background is None else mapping.train_id(background, export.path, "--background")
-    placed = [_place(frame, export, index, mapping, clip) for frame in export.frames]
-    _check_unique(placed, export)
+    found = [(frame, _place(frame, export, index, mapping, clip)) for frame in export.frames]
+    frames = [frame for frame, place in found if place is not None]
+    placed = [place for _, place in found if place is not None]
+    _check_unique(frames, placed, export)
     settings = {"tool": export.tool, "file": str(export.path.resolve()), "mapping": mapping.describe(),
                 "dense_kind": dense_kind.value, "background": background, "clip": clip}  # fmt: skip
     created = not store.root.exists() or not any(store.root.iterdir())
@@ -156,7 +185,7 @@ def import_export(
     skipped = 0
     try:
         with store.run(run_config(fmt, split, ENGINE, settings)):
-            for frame, (target, offset, size, train_ids) in zip(export.frames, placed, strict=True):
+            for frame, (target, offset, size, train_ids) in zip(frames, placed, strict=True):
                 labels = rasterize(frame, size, train_ids, dense_kind=dense_kind, background=background_id)
                 for kind, made in labels.items():
                     if (made.label == IGNORE_INDEX).all():  # only shapes mapped to ignore: nothing to learn
@@ -170,19 +199,30 @@ def import_export(
         if created:
             shutil.rmtree(store.root, ignore_errors=True)
         raise
-    return ImportSummary(len(export.frames), written, skipped)
+    return ImportSummary(len(frames), written, skipped)
 
 
 def _place(
     frame: Frame, export: ToolExport, index: FrameIndex, mapping: ClassMapping, clip: str | None
-) -> tuple[Clip, int, tuple[int, int], list[int]]:
-    """The clip, offset and size of an exported frame and the class of each shape, all checked."""
+) -> tuple[Clip, int, tuple[int, int], list[int]] | None:
+    """The clip, offset and size of an exported frame and the class of each shape, all checked.
+
+    None for a `Frame.held` frame past its clip's end; a `Frame.percent` frame's shapes are scaled
+    to its pixels here.
+    """
     path = export.path
     if isinstance(frame.key, int):
-        target, offset = index.by_number(frame, clip, export.video, path)
+        found = index.by_number(frame, clip, export.video, path)
+        if found is None:
+            return None
+        target, offset = found
     else:
-        target, offset = index.by_name(frame.key, path, frame.element)
+        target, offset = index.by_name(frame.key, path, frame.element, clip)
     width, height = image_size(target.frame_path(offset))
+    if frame.percent:
+        scale = np.array([width / 100.0, height / 100.0])
+        frame.shapes = [replace(shape, points=shape.points * scale) for shape in frame.shapes]
+        frame.percent = False
     if frame.size is not None and tuple(frame.size) != (height, width):
         raise DataError(
             path,
@@ -196,10 +236,12 @@ def _place(
     return target, offset, (height, width), train_ids
 
 
-def _check_unique(placed: list[tuple[Clip, int, tuple[int, int], list[int]]], export: ToolExport) -> None:
+def _check_unique(
+    frames: list[Frame], placed: list[tuple[Clip, int, tuple[int, int], list[int]]], export: ToolExport
+) -> None:
     """Raise `DataError` when two exported frames are the same frame of the data set."""
     seen: dict[tuple[str, str, int], str] = {}
-    for frame, (clip, offset, _, _) in zip(export.frames, placed, strict=True):
+    for frame, (clip, offset, _, _) in zip(frames, placed, strict=True):
         key = (clip.split, clip.clip_id, offset)
         if key in seen:
             raise DataError(
