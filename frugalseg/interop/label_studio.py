@@ -9,6 +9,16 @@ prediction when no one annotated it. Results hold coordinates in percent of the 
 The image is found by its path: an uploaded file's ``/data/upload/<project>/<8 hex>-<name>`` by
 ``<name>``, a local file's ``/data/local-files/?d=<path>`` by ``<path>``.
 
+Video tasks (``data.video``, results of type ``videorectangle``) are found the same way, by the
+video's file name (the clip named like it, or ``--clip``); each result is a track of keyframes
+(``sequence`` items: ``frame`` counted from 1, ``x``/``y``/``width``/``height`` in percent of the
+frame, ``enabled``), read as one object's ``boxes`` labels on every frame Label Studio's editor
+draws it (``VideoRectangleRegion.getShape`` and ``VideoRegion.isInLifespan`` in its frontend): on
+a keyframe; between an enabled keyframe and the next, each property moved linearly; after the last
+keyframe, if enabled, the same box to the video's end (``framesCount``; frames past the clip's end
+are left out). A disabled keyframe ends the object's lifespan after its own frame, until the next
+keyframe. Label Studio's frame f is frame f − 1 of the clip, as its own ML backends count.
+
 Pre-annotations (``label export --format label-studio``) are tasks whose ``predictions`` hold one
 brush RLE per (kind, class, instance), with ``meta`` recording the label kind and instance so that
 importing them gives the store back; the image is ``/data/local-files/?d=<path in the data set>``
@@ -60,10 +70,20 @@ def read_label_studio(path: str | Path) -> ToolExport:
     for task in tasks:
         element = f"task {task.get('id')}"
         results = _results(task)
-        images = [v for v in (task.get("data") or {}).values() if isinstance(v, str)]
-        if not images:
-            raise DataError(path, f"{element}: its data names no image")
-        frame = Frame(image_name(images[0]), None, element=element)
+        data = task.get("data") or {}
+        urls = [v for v in data.values() if isinstance(v, str)]
+        if not urls:
+            raise DataError(
+                path, f"{element}: its data names no image or video (a task holds data.image or data.video)"
+            )
+        tracks = [r for r in results if str(r.get("type", "")).lower() == "videorectangle"]
+        if tracks:
+            video = data["video"] if isinstance(data.get("video"), str) else urls[0]
+            drawn = _video_frames(tracks, image_name(video), path, element)
+            labels.update(dict.fromkeys(shape.label for frame in drawn for shape in frame.shapes))
+            frames += drawn
+            continue
+        frame = Frame(image_name(urls[0]), None, element=element)
         for position, result in enumerate(results, start=1):
             shape = _shape(result, frame, position, path, f"{element} result {result.get('id', position)}")
             if shape is not None:
@@ -127,6 +147,60 @@ def _shape(result: dict[str, Any], frame: Frame, position: int, path: Path, elem
         corner = np.array([value["x"], value["y"]], np.float64)
         shape.points = np.stack([corner, corner + [value["width"], value["height"]]]) * scale
     return shape
+
+
+def _video_frames(tracks: list[dict[str, Any]], video: str, path: Path, element: str) -> list[Frame]:
+    """The frames a video task's tracks draw boxes on, each box in percent of the frame (module docstring)."""
+    frames: dict[int, Frame] = {}
+    for position, result in enumerate(tracks, start=1):
+        where = f"{element} result {result.get('id', position)}"
+        value = result.get("value") or {}
+        names = value.get("labels") or []
+        label = str(names[0]) if names else ""
+        for number, box, held in _track_boxes(value, path, where):
+            if number not in frames:
+                name = f"{element} frame {number + 1}"
+                frames[number] = Frame(number, None, element=name, video=video, percent=True, held=True)
+            frame = frames[number]
+            frame.held &= held
+            corners = np.array([box[:2], box[:2] + box[2:]])
+            frame.shapes.append(
+                Shape("box", label, f"{where} (frame {number + 1})", corners, instance_id=position)
+            )
+    return [frames[number] for number in sorted(frames)]
+
+
+def _track_boxes(value: dict[str, Any], path: Path, element: str) -> list[tuple[int, np.ndarray, bool]]:
+    """(clip frame, [x, y, width, height] in percent, held after the last keyframe) where a track draws."""
+    keyframes: dict[int, tuple[np.ndarray, bool]] = {}
+    try:
+        for item in value["sequence"]:
+            if item.get("rotation"):
+                raise DataError(path, f"{element}: a rotated rectangle ({item['rotation']}°) is not a box")
+            box = np.array([item["x"], item["y"], item["width"], item["height"]], np.float64)
+            keyframes.setdefault(int(item["frame"]), (box, bool(item.get("enabled", True))))
+        end = int(value.get("framesCount") or 0)
+    except (KeyError, TypeError, ValueError) as err:
+        raise DataError(
+            path, f"{element}: a videorectangle holds a sequence of frame, x, y, width, height ({err!r})"
+        ) from err
+    numbers = sorted(keyframes)
+    if numbers and numbers[0] < 1:
+        raise DataError(path, f"{element}: keyframe {numbers[0]}: Label Studio counts frames from 1")
+    drawn = []
+    for k, start in enumerate(numbers):
+        box, enabled = keyframes[start]
+        drawn.append((start - 1, box, False))
+        if not enabled:
+            continue
+        if k + 1 == len(numbers):
+            drawn += [(f - 1, box, True) for f in range(start + 1, end + 1)]
+            continue
+        stop = numbers[k + 1]
+        following = keyframes[stop][0]
+        drawn += [(f - 1, box + (following - box) * ((f - start) / (stop - start)), False)
+                  for f in range(start + 1, stop)]  # fmt: skip
+    return drawn
 
 
 def write_label_studio(

@@ -22,7 +22,7 @@ import os
 import re
 import shutil
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -220,8 +220,9 @@ def _place(
         target, offset = index.by_name(frame.key, path, frame.element, clip)
     width, height = image_size(target.frame_path(offset))
     if frame.percent:
-        scale = np.array([width / 100.0, height / 100.0])
-        frame.shapes = [replace(shape, points=shape.points * scale) for shape in frame.shapes]
+        size = np.array([width, height], np.float64)
+        for shape in frame.shapes:
+            shape.points = None if shape.points is None else shape.points * size / 100
         frame.percent = False
     if frame.size is not None and tuple(frame.size) != (height, width):
         raise DataError(

@@ -12,6 +12,7 @@ import pytest
 from data.fake_davis import write_moving_squares
 from data.fake_video import numbered_frame, write_video
 
+from frugalseg.autolabel.boxes import boxes_json_path
 from frugalseg.autolabel.store import LabelStore, instances_path
 from frugalseg.data.formats import get_format
 from frugalseg.errors import ConfigError, DataError
@@ -110,3 +111,101 @@ def test_coco_track_ids_count_from_0_and_other_ids_stay(tmp_path):
     coco.write_text(json.dumps(data))
     with pytest.raises(DataError, match=r"coco.json: annotation 1 \(image 1\): track_id -1 is negative"):
         read_export("coco", coco)
+
+
+def _video_task(video: str, tracks: list[list[dict]], frames_count: int = 7) -> dict:
+    """A Label Studio video task as its export holds it: one ``videorectangle`` result per track."""
+    result = [
+        {"id": f"t{k}", "type": "videorectangle", "from_name": "box", "to_name": "video", "origin": "manual",
+         "value": {"framesCount": frames_count, "duration": frames_count / 24, "labels": ["object"],
+                   "sequence": [{"rotation": 0, "time": item["frame"] / 24, **item} for item in sequence]}}
+        for k, sequence in enumerate(tracks)
+    ]  # fmt: skip
+    return {"id": 7, "data": {"video": video}, "annotations": [{"id": 1, "result": result}]}
+
+
+#: Track 1 moves and shrinks from LS frame 1 to 5, then lasts; track 2 shows on frame 2 alone
+#: (a disabled keyframe), then from frame 4 on. Percent of a 128 × 64 frame.
+TRACKS = [
+    [{"frame": 1, "enabled": True, "x": 12.5, "y": 12.5, "width": 25, "height": 50},
+     {"frame": 5, "enabled": True, "x": 37.5, "y": 12.5, "width": 25, "height": 25}],
+    [{"frame": 2, "enabled": False, "x": 50, "y": 50, "width": 25, "height": 25},
+     {"frame": 4, "enabled": True, "x": 50, "y": 50, "width": 12.5, "height": 12.5}],
+]  # fmt: skip
+#: Clip frame → (x0, y0, x1, y1) in pixels of each track drawn there, worked out by hand: between
+#: keyframes every property moves linearly (frame 2 of track 1: x = 12.5 + 25 · 1/4 = 18.75 % = 24 px).
+EXPECTED = {
+    0: {1: (16, 8, 48, 40)},
+    1: {1: (24, 8, 56, 36), 2: (64, 32, 96, 48)},
+    2: {1: (32, 8, 64, 32)},
+    3: {1: (40, 8, 72, 28), 2: (64, 32, 80, 40)},
+    4: {1: (48, 8, 80, 24), 2: (64, 32, 80, 40)},
+    5: {1: (48, 8, 80, 24), 2: (64, 32, 80, 40)},
+}  # LS frame 7 (framesCount, one past the 6-frame clip, as its editor's rounding counts) is left out
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("videos")
+    for name in ("bike", "car"):
+        write_video(folder / f"{name}.mp4", [numbered_frame(i) for i in range(6)])
+    return folder
+
+
+def test_label_studio_video_task_gives_the_boxes_its_editor_draws(videos, tmp_path):
+    tasks = tmp_path / "tasks.json"
+    tasks.write_text(json.dumps([_video_task("/data/upload/3/1a2b3c4d-bike.mp4", TRACKS)]))
+    fmt = get_format("video", videos)
+    store = LabelStore(tmp_path / "store")
+    summary = import_export(
+        read_export("label-studio", tasks), fmt, "all", store, ClassMapping(fmt.class_names)
+    )
+    assert summary.written == {"boxes": 6}
+    for record in store.records():
+        assert (record["clip_id"], record["kind"]) == ("bike", "boxes")
+        boxes = EXPECTED[record["offset"]]
+        label = cv2.imread(str(store.root / record["path"]), cv2.IMREAD_UNCHANGED)
+        ids = cv2.imread(str(instances_path(store.root / record["path"])), cv2.IMREAD_UNCHANGED)
+        expected_ids = np.zeros((64, 128), np.uint8)
+        for instance, (x0, y0, x1, y1) in boxes.items():
+            expected_ids[y0:y1, x0:x1] = instance
+        np.testing.assert_array_equal(ids, expected_ids)
+        np.testing.assert_array_equal(label, np.where(expected_ids > 0, 1, 255))
+        written = json.loads(boxes_json_path(store.root / record["path"]).read_text())["boxes"]
+        assert {b["instance_id"]: (b["x0"], b["y0"], b["x1"], b["y1"]) for b in written} == boxes
+
+
+def test_label_studio_video_task_that_names_no_clip_says_what_it_must_hold(videos, tmp_path):
+    tasks = tmp_path / "tasks.json"
+    tasks.write_text(json.dumps([_video_task("/data/upload/3/1a2b3c4d-clip.mp4", TRACKS)]))
+    fmt = get_format("video", videos)
+    with pytest.raises(
+        DataError,
+        match=r"tasks.json: task 7 frame 1: its video 'clip.mp4' is no clip of the split \(bike, car\): "
+        r"a video task must name a clip's video file \(car-shadow.mp4 for clip car-shadow\), or --clip",
+    ):
+        import_export(read_export("label-studio", tasks), fmt, "all", LabelStore(tmp_path / "s"),
+                      ClassMapping(fmt.class_names))  # fmt: skip
+    assert not (tmp_path / "s").exists()
+    tasks.write_text(json.dumps([{"id": 3, "data": {}, "annotations": []}]))
+    with pytest.raises(
+        DataError, match=r"task 3: its data names no image or video \(a task holds data.image or"
+    ):
+        read_export("label-studio", tasks)
+
+
+def test_label_studio_video_task_of_a_real_clip(shared_data, tmp_path):
+    """car-shadow.mp4 (854 × 480, 40 frames): a box from LS frame 1 to 11, read at frame 5 (clip frame 4)."""
+    track = [{"frame": 1, "enabled": True, "x": 10, "y": 20, "width": 30, "height": 40},
+             {"frame": 11, "enabled": False, "x": 20, "y": 30, "width": 30, "height": 40}]  # fmt: skip
+    tasks = tmp_path / "tasks.json"
+    tasks.write_text(json.dumps([_video_task("/data/upload/1/0123abcd-car-shadow.mp4", [track], 40)]))
+    fmt = get_format("video", shared_data / "video_dev/car-shadow.mp4")
+    store = LabelStore(tmp_path / "store")
+    import_export(read_export("label-studio", tasks), fmt, "all", store, ClassMapping(fmt.class_names))
+    assert [r["offset"] for r in store.records()] == list(range(11))
+    frame = next(r for r in store.records() if r["offset"] == 4)
+    label = cv2.imread(str(store.root / frame["path"]), cv2.IMREAD_UNCHANGED)
+    # x = 10 + 10 · 4/10 = 14 % → 119.56 px, y = 24 % → 115.2 px; the box covers the pixels it touches
+    rows, cols = np.nonzero(label == 1)
+    assert (cols.min(), rows.min(), cols.max() + 1, rows.max() + 1) == (119, 115, 376, 308)
