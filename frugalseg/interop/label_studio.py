@@ -123,7 +123,7 @@ def _shape(result: dict[str, Any], frame: Frame, position: int, path: Path, elem
     shape = Shape(_LABEL_KEYS[key], str(names[0]) if names else "", element, instance_id=instance)
     if meta.get("frugalseg_kind"):
         shape.kind = LabelKind(meta["frugalseg_kind"])
-    scale = np.array([width / 100.0, height / 100.0])
+    size = np.array([width, height], np.float64)  # percent · size / 100, as the video boxes are scaled
     if key == "brushlabels":
         try:
             rle = [int(v) for v in value["rle"]]
@@ -138,14 +138,14 @@ def _shape(result: dict[str, Any], frame: Frame, position: int, path: Path, elem
                 path, f"{element}: brush rle does not fit the {width}×{height} image ({err})"
             ) from err
     elif key == "polygonlabels":
-        shape.points = np.asarray(value["points"], np.float64).reshape(-1, 2) * scale
+        shape.points = np.asarray(value["points"], np.float64).reshape(-1, 2) * size / 100
     elif key == "keypointlabels":
-        shape.points = np.array([[value["x"], value["y"]]], np.float64) * scale
+        shape.points = np.array([[value["x"], value["y"]]], np.float64) * size / 100
     else:
         if value.get("rotation"):
             raise DataError(path, f"{element}: a rotated rectangle ({value['rotation']}°) is not a box")
         corner = np.array([value["x"], value["y"]], np.float64)
-        shape.points = np.stack([corner, corner + [value["width"], value["height"]]]) * scale
+        shape.points = np.stack([corner, corner + [value["width"], value["height"]]]) * size / 100
     return shape
 
 

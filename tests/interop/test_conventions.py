@@ -14,9 +14,11 @@ from data.fake_video import numbered_frame, write_video
 
 from frugalseg.autolabel.boxes import boxes_json_path
 from frugalseg.autolabel.store import LabelStore, instances_path
+from frugalseg.data.clips import LabelKind
 from frugalseg.data.formats import get_format
 from frugalseg.errors import ConfigError, DataError
 from frugalseg.interop import ClassMapping, import_export, read_export
+from frugalseg.interop.raster import rasterize
 
 #: The square (2, 2)–(6, 5) as pycocotools rasterises it: pixel edges at integers, 4 × 3 pixels.
 SQUARE = [2, 2, 6, 2, 6, 5, 2, 5]
@@ -209,3 +211,50 @@ def test_label_studio_video_task_of_a_real_clip(shared_data, tmp_path):
     # x = 10 + 10 · 4/10 = 14 % → 119.56 px, y = 24 % → 115.2 px; the box covers the pixels it touches
     rows, cols = np.nonzero(label == 1)
     assert (cols.min(), rows.min(), cols.max() + 1, rows.max() + 1) == (119, 115, 376, 308)
+
+
+#: The triangle (1, 1), (7, 1), (1, 5) on a 10 × 8 frame as pycocotools fills it: the pixels whose
+#: centres lie inside, 12 of them, its area (OpenCV's fillPoly of the same vertices fills 21).
+TRIANGLE = [[1, 1], [7, 1], [1, 5]]
+TRIANGLE_PIXELS = [(1, range(1, 6)), (2, range(1, 5)), (3, range(1, 3)), (4, range(1, 2))]
+
+
+def _polygon_files(folder: Path) -> dict[str, Path]:
+    """The triangle as CVAT for images, COCO, Label Studio and labelme write a polygon."""
+    points = ";".join(f"{x},{y}" for x, y in TRIANGLE)
+    files = {"cvat-images": folder / "cvat.xml", "coco": folder / "coco.json",
+             "label-studio": folder / "ls.json", "labelme": folder / "labelme.json"}  # fmt: skip
+    files["cvat-images"].write_text(
+        f'<annotations><image id="0" name="a.jpg" width="10" height="8">'
+        f'<polygon label="object" points="{points}" z_order="0"/></image></annotations>'
+    )
+    flat = [float(v) for point in TRIANGLE for v in point]
+    image = {"id": 1, "file_name": "a.jpg", "width": 10, "height": 8}
+    annotation = {"id": 1, "image_id": 1, "category_id": 1, "segmentation": [flat], "iscrowd": 0}
+    categories = [{"id": 1, "name": "object"}]
+    files["coco"].write_text(
+        json.dumps({"images": [image], "annotations": [annotation], "categories": categories})
+    )
+    percent = [[x * 10.0, y * 12.5] for x, y in TRIANGLE]
+    result = {"type": "polygonlabels", "original_width": 10, "original_height": 8,
+              "value": {"points": percent, "polygonlabels": ["object"]}}  # fmt: skip
+    files["label-studio"].write_text(json.dumps([{"id": 1, "data": {"image": "/data/upload/1/0123abcd-a.jpg"},
+                                                  "annotations": [{"result": [result]}]}]))  # fmt: skip
+    shape = {"label": "object", "points": TRIANGLE, "shape_type": "polygon", "group_id": None}
+    files["labelme"].write_text(json.dumps({"imagePath": "a.jpg", "imageHeight": 8, "imageWidth": 10,
+                                            "shapes": [shape]}))  # fmt: skip
+    return files
+
+
+@pytest.mark.parametrize("tool", ["cvat-images", "coco", "label-studio", "labelme"])
+def test_polygons_are_filled_as_pycocotools_fills_them(tool, tmp_path):
+    export = read_export(tool, _polygon_files(tmp_path)[tool])
+    (frame,) = export.frames
+    label = rasterize(frame, (8, 10), [1])[LabelKind.FINE].label
+    expected = np.full((8, 10), 255, np.uint8)
+    for row, cols in TRIANGLE_PIXELS:
+        expected[row, list(cols)] = 1
+    np.testing.assert_array_equal(label, expected)
+    filled = np.zeros((8, 10), np.uint8)
+    cv2.fillPoly(filled, [np.array(TRIANGLE, np.int32)], 1)
+    assert (expected == 1).sum() == 12 and filled.sum() == 21
