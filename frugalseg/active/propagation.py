@@ -33,14 +33,18 @@ for `FlowPropagator`; the loop's resume test checks it.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import cv2
 import numpy as np
 
 from frugalseg.autolabel.fusion import fuse_labels
+from frugalseg.autolabel.propagate import LabelReady
 from frugalseg.data.clips import IGNORE_INDEX
 
 
@@ -74,6 +78,7 @@ class PropagationCache:
 
     labels: dict[tuple[int, int, str], dict[int, tuple[bytes, bytes | None]]] = field(default_factory=dict)
     computed: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def get(
         self,
@@ -82,44 +87,81 @@ class PropagationCache:
         anchor: int,
         mask: np.ndarray,
         targets: Sequence[int],
+        *,
+        on_label: LabelReady | None = None,
     ) -> dict[int, tuple[np.ndarray, np.ndarray | None]]:
-        """The engine's (label, confidence or None) of each of ``targets`` (all on one side of ``anchor``)."""
+        """The engine's (label, confidence or None) of each of ``targets`` (all on one side of ``anchor``).
+
+        ``on_label(t, label, confidence)`` is called with each target's result as it becomes known:
+        the cached ones at once, the others as the engine makes them (nearest ``anchor`` first where
+        the engine streams), with the values the cache gives back later (confidence to 1/255).
+        """
         if not targets:
             return {}
         step = 1 if targets[0] > anchor else -1
         key = (anchor, step, mask_digest(mask))
-        known = self.labels.setdefault(key, {})
+        with self._lock:
+            known = self.labels.setdefault(key, {})
         missing = [t for t in targets if t not in known]
+        if on_label is not None:
+            for t in targets:
+                if t in known:
+                    on_label(t, *_decoded(known[t]))
         if missing:
             far = max(missing) if step > 0 else min(missing)
             lo, hi = (anchor, far) if step > 0 else (far, anchor)
-            window = list(frames[lo : hi + 1])
+
+            def made(local: int, label: np.ndarray, confidence: np.ndarray | None) -> None:
+                quantised = None if confidence is None else np.round(confidence * 255).astype(np.uint8)
+                known[local + lo] = (_encode(label), None if quantised is None else _encode(quantised))
+                if on_label is not None:
+                    on_label(
+                        local + lo, label, None if quantised is None else quantised.astype(np.float32) / 255
+                    )
+
             local = [t - lo for t in missing]
-            for t, (label, confidence) in run_engine(engine, window, anchor - lo, mask, local).items():
-                conf = None if confidence is None else _encode(np.round(confidence * 255).astype(np.uint8))
-                known[t + lo] = (_encode(label), conf)
-            self.computed += len(missing)
-        out: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
-        for t in targets:
-            label_png, conf_png = known[t]
-            out[t] = (
-                _decode(label_png),
-                None if conf_png is None else _decode(conf_png).astype(np.float32) / 255,
-            )
-        return out
+            run_engine(engine, list(frames[lo : hi + 1]), anchor - lo, mask, local, on_label=made)
+            with self._lock:
+                self.computed += len(missing)
+        return {t: _decoded(known[t]) for t in targets}
+
+
+def _decoded(entry: tuple[bytes, bytes | None]) -> tuple[np.ndarray, np.ndarray | None]:
+    """A cached (label, confidence) as arrays (confidence float32 in 0…1, or None)."""
+    label_png, conf_png = entry
+    return _decode(label_png), None if conf_png is None else _decode(conf_png).astype(np.float32) / 255
 
 
 def run_engine(
-    engine: Any, frames: Sequence[np.ndarray], anchor: int, mask: np.ndarray, targets: Sequence[int]
+    engine: Any,
+    frames: Sequence[np.ndarray],
+    anchor: int,
+    mask: np.ndarray,
+    targets: Sequence[int],
+    *,
+    on_label: LabelReady | None = None,
 ) -> dict[int, tuple[np.ndarray, np.ndarray | None]]:
-    """(label, confidence) per target; confidence None unless the engine has ``propagate_with_confidence``."""
+    """(label, confidence) per target; confidence None unless the engine has ``propagate_with_confidence``.
+
+    ``on_label`` gets each result as the engine makes it where the engine streams
+    (``streams_labels``), else all of them when the engine returns.
+    """
+    streams = on_label is not None and getattr(engine, "streams_labels", False)
+    given = {"on_label": on_label} if streams else {}
     with_confidence = getattr(engine, "propagate_with_confidence", None)
+    found: dict[int, tuple[np.ndarray, np.ndarray | None]]
     if with_confidence is not None:
-        return {
+        found = {
             t: (label, np.asarray(conf, np.float32))
-            for t, (label, conf) in with_confidence(frames, anchor, mask, list(targets)).items()
+            for t, (label, conf) in with_confidence(frames, anchor, mask, list(targets), **given).items()
         }
-    return {t: (label, None) for t, label in engine.propagate(frames, anchor, mask, list(targets)).items()}
+    else:
+        plain = engine.propagate(frames, anchor, mask, list(targets), **given)
+        found = {t: (label, None) for t, label in plain.items()}
+    if on_label is not None and not streams:
+        for t, (label, conf) in found.items():
+            on_label(t, label, conf)
+    return found
 
 
 @dataclass
@@ -182,6 +224,10 @@ def _fuse_sides(
     return mask, disagreement, round(sum(shares) / sum(weights), 6)
 
 
+FrameReady = Callable[[int, np.ndarray, float, float], None]
+"""Called with a frame's index, its fused mask, disagreement and unsure share as soon as it is known."""
+
+
 def propagate_annotations(
     frames: Sequence[np.ndarray],
     annotated: Mapping[int, np.ndarray],
@@ -189,8 +235,14 @@ def propagate_annotations(
     *,
     first_frames: Mapping[int, int] | None = None,
     cache: PropagationCache | None = None,
+    on_frame: FrameReady | None = None,
 ) -> Propagated:
     """Masks of every frame from the annotated object-id maps ``annotated`` (frame index → H×W uint8).
+
+    The segments on each side of every annotated frame run on two threads (the two directions of a
+    new annotation at once), and each frame is fused as soon as its sides are known: the annotated
+    frames and those whose sides are cached first, then the others nearest their anchor first
+    where the engine streams its labels (``streams_labels``).
 
     Args:
         frames: the video, H×W×3 uint8 RGB.
@@ -198,6 +250,7 @@ def propagate_annotations(
         engine: a single-anchor engine (`FlowPropagator`).
         first_frames: object id → the first frame it appears in; it is removed before that frame.
         cache: engine results to reuse and extend (a fresh one when None).
+        on_frame: called with each frame's result as soon as it is known (from any thread).
     """
     if not annotated:
         raise ValueError("propagation needs at least one annotated frame")
@@ -207,32 +260,69 @@ def propagate_annotations(
     if keys[0] < 0 or keys[-1] >= n:
         raise ValueError(f"annotated frames {keys} outside the {n} frames given")
     left_of, right_of = nearest_annotated(keys, n)
-    forward: dict[int, dict[int, tuple[np.ndarray, np.ndarray | None]]] = {}
-    backward: dict[int, dict[int, tuple[np.ndarray, np.ndarray | None]]] = {}
+    fusion = _Fusion(n, left_of, right_of, first_frames or {}, on_frame)
+    for t in keys:
+        fusion.done(t, np.asarray(annotated[t], np.uint8).copy(), 0.0, 0.0)
+    segments = []
     for a in keys:
         ahead = [t for t in range(a + 1, n) if left_of[t] == a and t not in annotated]
         behind = [t for t in range(a - 1, -1, -1) if right_of[t] == a and t not in annotated][::-1]
-        forward[a] = cache.get(engine, frames, a, annotated[a], ahead)
-        backward[a] = cache.get(engine, frames, a, annotated[a], behind)
-    masks: list[np.ndarray] = []
-    disagreement: list[float] = []
-    unsure: list[float] = []
-    for t in range(n):
-        if t in annotated:
-            masks.append(np.asarray(annotated[t], np.uint8).copy())
-            disagreement.append(0.0)
-            unsure.append(0.0)
-            continue
-        sides = []
-        left, right = left_of[t], right_of[t]
-        if left is not None:
-            label, conf = forward[left][t]
-            sides.append((label, 1.0 / (t - left), conf))
-        if right is not None:
-            label, conf = backward[right][t]
-            sides.append((label, 1.0 / (right - t), conf))
-        mask, doubt, lost = _fuse_sides(t, sides, first_frames or {})
-        masks.append(mask)
-        disagreement.append(doubt)
-        unsure.append(lost)
-    return Propagated(masks, disagreement, unsure)
+        segments += [(a, targets) for targets in (ahead, behind) if targets]
+
+    def run(segment: tuple[int, list[int]]) -> None:
+        a, targets = segment
+        cache.get(engine, frames, a, annotated[a], targets, on_label=partial(fusion.side, a))
+
+    with ThreadPoolExecutor(2, thread_name_prefix="segment") as pool:
+        for _ in pool.map(run, segments):  # raises the first failure here
+            pass
+    return fusion.result()
+
+
+class _Fusion:
+    """Frames fused as their sides arrive (from the segments' threads), and the result once all are."""
+
+    def __init__(
+        self,
+        n: int,
+        left_of: list[int | None],
+        right_of: list[int | None],
+        first_frames: Mapping[int, int],
+        on_frame: FrameReady | None,
+    ) -> None:
+        self.left_of, self.right_of, self.first_frames, self.on_frame = (
+            left_of,
+            right_of,
+            first_frames,
+            on_frame,
+        )
+        self.masks: list[np.ndarray | None] = [None] * n
+        self.disagreement = [0.0] * n
+        self.unsure = [0.0] * n
+        self._sides: dict[int, dict[int, tuple[np.ndarray, np.ndarray | None]]] = {}
+        self._lock = threading.Lock()
+
+    def side(self, anchor: int, t: int, label: np.ndarray, confidence: np.ndarray | None) -> None:
+        """Frame ``t``'s label carried from ``anchor``; fuse the frame once both its sides are here."""
+        needed = [a for a in (self.left_of[t], self.right_of[t]) if a is not None]
+        with self._lock:
+            arrived = self._sides.setdefault(t, {})
+            arrived[anchor] = (label, confidence)
+            if len(arrived) < len(needed):
+                return
+            del self._sides[t]
+        sides = [(arrived[a][0], 1.0 / abs(t - a), arrived[a][1]) for a in needed]
+        self.done(t, *_fuse_sides(t, sides, self.first_frames))
+
+    def done(self, t: int, mask: np.ndarray, disagreement: float, unsure: float) -> None:
+        """Record frame ``t``'s result and report it."""
+        self.masks[t], self.disagreement[t], self.unsure[t] = mask, disagreement, unsure
+        if self.on_frame is not None:
+            self.on_frame(t, mask, disagreement, unsure)
+
+    def result(self) -> Propagated:
+        """Every frame's result (all must be known)."""
+        missing = [t for t, mask in enumerate(self.masks) if mask is None]
+        if missing:
+            raise RuntimeError(f"frames {missing} were never propagated")
+        return Propagated([m for m in self.masks if m is not None], self.disagreement, self.unsure)

@@ -18,7 +18,7 @@ from typing import Any, cast
 import cv2
 import numpy as np
 
-from frugalseg.autolabel.propagate import check_propagation_inputs
+from frugalseg.autolabel.propagate import LabelReady, check_propagation_inputs
 from frugalseg.data.clips import IGNORE_INDEX
 from frugalseg.errors import ConfigError
 from frugalseg.flow import DISFlow, backward_warp_np, forward_backward_mask_np, photometric_mask_np
@@ -246,6 +246,9 @@ class FlowPropagator:
             own threads are set to one while the engine runs. The labels do not depend on it.
     """
 
+    #: Its ``propagate`` methods take ``on_label=`` (`frugalseg.autolabel.propagate.PropagationEngine`).
+    streams_labels = True
+
     name = "flow"
     OCCLUSION_MODES = ("ignore", "label")
 
@@ -443,12 +446,17 @@ class FlowPropagator:
         anchor_index: int,
         anchor_label: np.ndarray,
         targets: Sequence[int],
+        *,
+        on_label: LabelReady | None = None,
     ) -> dict[int, np.ndarray]:
         """Labels for the frames at indices ``targets``; the arguments are `PropagationEngine.propagate`'s.
 
-        The confidence maps are not made (`propagate_with_confidence` makes them too).
+        The confidence maps are not made (`propagate_with_confidence` makes them too). ``on_label``
+        is called with each target's index, label and None as soon as that label is made.
         """
-        found = self._propagate(frames, anchor_index, anchor_label, targets, confidence=False)
+        found = self._propagate(
+            frames, anchor_index, anchor_label, targets, confidence=False, on_label=on_label
+        )
         return {index: label for index, (label, _) in found.items()}
 
     def propagate_with_confidence(
@@ -457,13 +465,17 @@ class FlowPropagator:
         anchor_index: int,
         anchor_label: np.ndarray,
         targets: Sequence[int],
+        *,
+        on_label: LabelReady | None = None,
     ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
         """Labels for the frames at indices ``targets``, each with its confidence map.
 
         A confidence map is H×W float32 in 0…1, 0 where the label is 255 (see `label_confidence`);
         arguments as `propagate`'s.
         """
-        found = self._propagate(frames, anchor_index, anchor_label, targets, confidence=True)
+        found = self._propagate(
+            frames, anchor_index, anchor_label, targets, confidence=True, on_label=on_label
+        )
         return {index: (label, cast(np.ndarray, confidence)) for index, (label, confidence) in found.items()}
 
     def _propagate(
@@ -474,8 +486,13 @@ class FlowPropagator:
         targets: Sequence[int],
         *,
         confidence: bool,
+        on_label: LabelReady | None = None,
     ) -> dict[int, tuple[np.ndarray, np.ndarray | None]]:
-        """Labels for the frames at indices ``targets``, each with its confidence map if ``confidence``."""
+        """Labels for the frames at indices ``targets``, each with its confidence map if ``confidence``.
+
+        ``on_label(index, label, confidence)`` is called as each label is made, nearest the anchor
+        first in each direction (from the thread of that direction).
+        """
         check_propagation_inputs(frames, anchor_index, anchor_label, targets)
         wanted = set(targets)
         results: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
@@ -487,6 +504,8 @@ class FlowPropagator:
         if anchor_index in wanted:
             labelled = (anchor_label != IGNORE_INDEX).astype(np.float32) if confidence else None
             results[anchor_index] = anchor_label.copy(), labelled
+            if on_label is not None:
+                on_label(anchor_index, *results[anchor_index])
         chains = [
             (anchor_index, farthest, step)
             for step, farthest in (
@@ -503,7 +522,13 @@ class FlowPropagator:
             FlowsAhead(clip.link, self._link_order(chains, wanted), workers) as clip.links,
         ):
             label = partial(
-                self._chain, clip, anchor_label, wanted=wanted, models=models, confidence=confidence
+                self._chain,
+                clip,
+                anchor_label,
+                wanted=wanted,
+                models=models,
+                confidence=confidence,
+                on_label=on_label,
             )
             if workers == 1:
                 for chain in chains:
@@ -549,6 +574,7 @@ class FlowPropagator:
         wanted: set[int],
         models: dict[int, Any],
         confidence: bool,
+        on_label: LabelReady | None,
     ) -> dict[int, tuple[np.ndarray, np.ndarray | None]]:
         """Labels (and with ``confidence`` their maps) of the wanted frames, anchor to ``farthest``."""
         frames = clip.frames
@@ -612,6 +638,8 @@ class FlowPropagator:
                 filled = label if fill is None else np.where(fill[0], fill[1], label)
                 output = np.where(unsure, np.uint8(IGNORE_INDEX), filled)
                 results[far] = output, label_confidence(output, evidence) if confidence else None
+                if on_label is not None:
+                    on_label(far, *results[far])
         return results
 
     def _sample(

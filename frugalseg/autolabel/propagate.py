@@ -30,6 +30,9 @@ from frugalseg.data.formats import Format
 from frugalseg.data.io import read_frame
 from frugalseg.errors import ConfigError, DataError
 
+LabelReady = Callable[[int, np.ndarray, "np.ndarray | None"], None]
+"""Called by a streaming engine with a target's index, its label and its confidence map (or None)."""
+
 
 class PropagationEngine(Protocol):
     """What `propagate_split` needs from an engine.
@@ -41,7 +44,9 @@ class PropagationEngine(Protocol):
     arguments, returning ``{index: (label, confidence)}`` with H×W float confidence in 0…1) is
     called through it instead, and `propagate_split` stores each map at
     `frugalseg.autolabel.store.confidence_path` beside its label (`FlowPropagator` does; the SAM 2
-    engines do not, and their labels are trusted everywhere).
+    engines do not, and their labels are trusted everywhere). An engine with ``streams_labels = True``
+    takes ``on_label=`` (a `LabelReady`) in both methods and calls it with each target's label as soon
+    as it is made, so a caller can use the frames nearest the anchor before the far ones are done.
     """
 
     name: str

@@ -107,3 +107,39 @@ def test_disagreement_counts_by_how_evenly_the_two_sides_weigh() -> None:
         assert result.disagreement[t] == pytest.approx(2 * min(w0, w1) / (w0 + w1) * raw, abs=1e-5), t
         assert result.unsure[t] == pytest.approx(w1 * lost_share / (w0 + w1), abs=1e-5), t
     assert result.disagreement[5] > 4 * result.disagreement[1]
+
+
+def test_frames_are_reported_as_they_are_fused_nearest_a_new_anchor_first() -> None:
+    """`on_frame` gets every frame once, with the values of the result; a streaming engine's new anchor
+    fills its neighbours outwards, while frames whose sides are cached come at once."""
+    frames, truth = moving_square(21)
+    engine, cache = FlowPropagator(), PropagationCache()
+    propagate_annotations(frames, {0: truth[0], 20: truth[20]}, engine, cache=cache)
+    seen: list[tuple[int, np.ndarray, float, float]] = []
+    annotated = {0: truth[0], 10: truth[10], 20: truth[20]}
+    result = propagate_annotations(
+        frames, annotated, engine, cache=cache, on_frame=lambda t, m, d, u: seen.append((t, m, d, u))
+    )
+    order = [t for t, *_ in seen]
+    assert sorted(order) == list(range(21))
+    assert order[:3] == [0, 10, 20]  # the annotated frames first
+    for t, mask, disagreement, unsure in seen:
+        assert np.array_equal(mask, result.masks[t])
+        assert (disagreement, unsure) == (result.disagreement[t], result.unsure[t])
+    # each side of the new anchor in order of distance to it
+    assert [t for t in order if 10 < t < 20] == list(range(11, 20))
+    assert [t for t in order if 0 < t < 10] == list(range(9, 0, -1))
+    # the same masks without reporting, and without the cache
+    fresh = propagate_annotations(frames, annotated, FlowPropagator())
+    assert all(np.array_equal(a, b) for a, b in zip(fresh.masks, result.masks, strict=True))
+
+
+def test_a_streaming_engine_reports_each_label_as_it_is_made() -> None:
+    frames, truth = moving_square(9)
+    made: list[tuple[int, np.ndarray]] = []
+    labels = FlowPropagator().propagate(
+        frames, 4, truth[4], [0, 2, 3, 4, 5, 8], on_label=lambda t, label, conf: made.append((t, label))
+    )
+    assert sorted(t for t, _ in made) == [0, 2, 3, 4, 5, 8]
+    assert [t for t, _ in made if t > 4] == [5, 8] and [t for t, _ in made if t < 4] == [3, 2, 0]
+    assert all(np.array_equal(label, labels[t]) for t, label in made)
