@@ -44,6 +44,8 @@ from frugalseg.errors import ConfigError, WeightsError
 from frugalseg.lightning_modules import VideoSegmentationModule, VOSModule
 from frugalseg.lightning_modules.prediction_writer import SegmentationPredictionWriter
 
+_CHECKPOINT_KEYS = ("pytorch-lightning_version", "state_dict")
+
 DEFAULT_MODEL = f"{VideoSegmentationModule.__module__}.{VideoSegmentationModule.__qualname__}"
 
 #: Options of the shared checkpoint callback; None is filled from the task when the classes are built.
@@ -145,7 +147,9 @@ class TaskCLI(LightningCLI):
         if path and Path(path).is_file():
             from frugalseg.zoo import torch_load
 
-            self._refuse_other_student(config, path, torch_load(path))
+            checkpoint = torch_load(path)  # refuses, in frugalseg's words, a file that would need unpickling
+            self._refuse_other_student(config, path, checkpoint)
+            check_lightning_checkpoint(path, checkpoint)
 
     def _refuse_other_student(self, config: Any, path: str, checkpoint: Any) -> None:
         """Refuse a checkpoint of another student than the one the command line chose.
@@ -241,7 +245,7 @@ class TaskCLI(LightningCLI):
             raise ConfigError("--ckpt_path", f"{path}: checkpoint file does not exist")
         from frugalseg.zoo import torch_load
 
-        torch_load(config["ckpt_path"])  # refuses, in frugalseg's words, a file that would need unpickling
+        check_lightning_checkpoint(config["ckpt_path"], torch_load(config["ckpt_path"]))
 
     def last_checkpoint(self) -> Path:
         """The newest ``last.ckpt`` of this run's checkpoint folders.
@@ -310,6 +314,20 @@ class FrugalsegCLI(TaskCLI):
         config = self.config_init[self.subcommand]
         if config.get("return_predictions") is None:
             config["return_predictions"] = False
+
+
+def check_lightning_checkpoint(path: str | Path, checkpoint: Any) -> None:
+    """Raise `WeightsError` when the torch file ``path`` holding ``checkpoint`` is no Lightning checkpoint.
+
+    Lightning would end in ``KeyError: 'pytorch-lightning_version'`` on a bare state dict or a tensor.
+    """
+    lacks = [key for key in _CHECKPOINT_KEYS if not isinstance(checkpoint, dict) or key not in checkpoint]
+    if lacks:
+        raise WeightsError(
+            path,
+            f"a torch file, but not a Lightning checkpoint (it lacks {', '.join(map(repr, lacks))}): "
+            "give a checkpoint that `frugalseg fit` wrote",
+        )
 
 
 def _reason(error: OSError) -> str:
