@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -242,17 +243,29 @@ def check_label_values(label: np.ndarray, num_classes: int, path: str | Path) ->
         raise DataError(path, f"label values {bad.tolist()} outside 0..{num_classes - 1} and {IGNORE_INDEX}")
 
 
+def read_json(path: str | Path, expected: str = "") -> Any:
+    """The value of a JSON file; `DataError` naming the file when missing, not JSON or nested too deeply.
+
+    JSON nested deeper than Python's recursion limit (1000 levels) is refused, not a `RecursionError`.
+    ``expected`` (what the file should hold) ends the message of a malformed file.
+    """
+    path = Path(path)
+    _check_exists(path)
+    wanted = f"; expected {expected}" if expected else ""
+    try:
+        return json.loads(path.read_bytes())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DataError(path, f"not valid JSON ({err}){wanted}") from err
+    except RecursionError as err:
+        raise DataError(path, f"JSON nested more than {sys.getrecursionlimit()} levels deep{wanted}") from err
+
+
 def read_json_object(path: str | Path, form: str = "a JSON object") -> dict[str, Any]:
     """A JSON file holding an object; `DataError` naming the file when it is missing, not JSON or not one.
 
     ``form`` says what the object should hold, for the message.
     """
-    path = Path(path)
-    _check_exists(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise DataError(path, f"not valid JSON ({err}); expected {form}") from err
+    data = read_json(path, form)
     if not isinstance(data, dict):
         raise DataError(path, f"holds a JSON {type(data).__name__}; expected {form}")
     return data

@@ -14,7 +14,6 @@ An ``attributes.frugalseg_kind`` (frugalseg's exports) sets an annotation's labe
 
 from __future__ import annotations
 
-import json
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -26,18 +25,9 @@ from frugalseg.data.io import image_size, read_frame, write_json_atomic
 from frugalseg.errors import DataError
 from frugalseg.interop.rle import coco_decode, coco_encode
 from frugalseg.interop.shapes import Frame, Shape, ToolExport
+from frugalseg.interop.tool_files import read_tool_json
 
 KIND_KEY = "frugalseg_kind"
-
-
-def read_json(path: Path) -> Any:
-    """A JSON file; `DataError` naming it when missing or malformed."""
-    if not path.is_file():
-        raise DataError(path, "file does not exist")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise DataError(path, f"not valid JSON ({err})") from err
 
 
 def _coco_tables(data: Any, path: Path) -> tuple[dict[int, str], dict[int, dict[str, Any]]]:
@@ -88,7 +78,7 @@ def _kind(attributes: dict[str, Any], path: Path, element: str) -> LabelKind | N
 def read_coco(path: str | Path) -> ToolExport:
     """Read a COCO instances file (polygons, RLE, boxes, keypoints) into frames keyed by ``file_name``."""
     path = Path(path)
-    data = read_json(path)
+    data = read_tool_json(path)
     categories, images = _coco_tables(data, path)
     frames = _frames(images)
     positions: dict[int, int] = {}
@@ -184,7 +174,7 @@ def _check_rle(segmentation: dict[str, Any], size: tuple[int, int], path: Path, 
 def read_coco_panoptic(path: str | Path, masks: str | Path | None = None) -> ToolExport:
     """Read a COCO panoptic file; its PNGs are in ``masks`` (default: the folder named like the file)."""
     path = Path(path)
-    data = read_json(path)
+    data = read_tool_json(path)
     categories, images = _coco_tables(data, path)
     folder = Path(masks) if masks is not None else path.with_suffix("")
     frames = _frames(images)

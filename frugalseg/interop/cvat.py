@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import Element, SubElement, indent, tostring
 
-import defusedxml.ElementTree as SafeET
 import numpy as np
 
 from frugalseg.data.clips import LabelKind
@@ -36,6 +35,7 @@ from frugalseg.data.io import write_bytes_atomic
 from frugalseg.errors import DataError
 from frugalseg.interop.rle import cvat_decode, cvat_encode
 from frugalseg.interop.shapes import Frame, Shape, ToolExport, parse_points
+from frugalseg.interop.tool_files import parse_xml
 
 logger = logging.getLogger(__name__)
 
@@ -43,18 +43,6 @@ KIND_ATTRIBUTE = "frugalseg_kind"
 INSTANCE_ATTRIBUTE = "instance_id"
 _SHAPES = ("box", "polygon", "polyline", "points", "mask")
 _SKIPPED = ("tag", "ellipse", "cuboid", "skeleton")
-
-
-def parse_xml(path: Path) -> Any:
-    """The root element of an XML file, parsed safely; `DataError` naming the file when malformed."""
-    if not path.is_file():
-        raise DataError(path, "file does not exist")
-    try:
-        return SafeET.parse(path).getroot()
-    except SafeET.ParseError as err:
-        raise DataError(path, f"not valid XML ({err})") from err
-    except Exception as err:  # defusedxml's refusals (entities, DTDs) are not ParseErrors
-        raise DataError(path, f"refused XML ({type(err).__name__}: {err})") from err
 
 
 def _number(el: Any, name: str, path: Path, element: str, kind: type = float) -> Any:

@@ -37,11 +37,11 @@ from urllib.parse import parse_qs, unquote, urlparse
 import numpy as np
 
 from frugalseg.data.clips import LabelKind
-from frugalseg.data.io import write_json_atomic
+from frugalseg.data.io import MAX_IMAGE_PIXELS, write_json_atomic
 from frugalseg.errors import DataError
-from frugalseg.interop.coco import read_json
-from frugalseg.interop.rle import ls_count, ls_decode, ls_encode
+from frugalseg.interop.rle import ls_decode, ls_encode
 from frugalseg.interop.shapes import Frame, Shape, ToolExport
+from frugalseg.interop.tool_files import read_tool_json
 
 _UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-")
 _LABEL_KEYS = {"polygonlabels": "polygon", "rectanglelabels": "box", "keypointlabels": "points",
@@ -62,7 +62,7 @@ def image_name(url: str) -> str:
 def read_label_studio(path: str | Path) -> ToolExport:
     """Read a Label Studio JSON export (a list of tasks) into one frame per task."""
     path = Path(path)
-    tasks = read_json(path)
+    tasks = read_tool_json(path)
     if not isinstance(tasks, list) or not all(isinstance(t, dict) for t in tasks):
         raise DataError(path, "expected a JSON list of Label Studio tasks")
     frames: list[Frame] = []
@@ -100,8 +100,25 @@ def _results(task: dict[str, Any]) -> list[dict[str, Any]]:
     return list(source[-1].get("result") or []) if source else []
 
 
-def _shape(result: dict[str, Any], frame: Frame, position: int, path: Path, element: str) -> Shape | None:
-    """One result as a `Shape` (None for results of other types: choices, text …)."""
+def _shape(result: Any, frame: Frame, position: int, path: Path, element: str) -> Shape | None:
+    """One result as a `Shape` (None for results of other types: choices, text …).
+
+    A result of the wrong structure (a field missing, not a number, a damaged brush RLE) is a
+    `DataError` naming it.
+    """
+    try:
+        return _result_shape(result, frame, position, path, element)
+    except DataError:
+        raise
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError) as err:
+        raise DataError(
+            path, f"{element}: not a Label Studio result of its type ({type(err).__name__}: {err})"
+        ) from err
+
+
+def _result_shape(
+    result: dict[str, Any], frame: Frame, position: int, path: Path, element: str
+) -> Shape | None:
     value = result.get("value") or {}
     key = next((k for k in _LABEL_KEYS if k in value), None)
     if key is None:
@@ -113,13 +130,16 @@ def _shape(result: dict[str, Any], frame: Frame, position: int, path: Path, elem
         raise DataError(
             path, f"{element}: lacks original_width/original_height or its labels ({err!r})"
         ) from err
+    if not (0 < width and 0 < height and width * height <= MAX_IMAGE_PIXELS):
+        raise DataError(path, f"{element}: original size {width}×{height} is no image frugalseg reads")
     if frame.size is not None and frame.size != (height, width):
         raise DataError(
             path, f"{element}: original size {width}×{height} differs from the task's other results"
         )
     frame.size = (height, width)
     meta = result.get("meta") or {}
-    instance = meta["instance_id"] if "instance_id" in meta else position
+    instance = meta.get("instance_id", position)
+    instance = None if instance is None else int(instance)
     shape = Shape(_LABEL_KEYS[key], str(names[0]) if names else "", element, instance_id=instance)
     if meta.get("frugalseg_kind"):
         shape.kind = LabelKind(meta["frugalseg_kind"])
@@ -127,11 +147,7 @@ def _shape(result: dict[str, Any], frame: Frame, position: int, path: Path, elem
     if key == "brushlabels":
         try:
             rle = [int(v) for v in value["rle"]]
-            count = ls_count(rle)
-            if count != height * width * 4:
-                raise ValueError(
-                    f"it holds {count} values, an RGBA image of {width}×{height} has {height * width * 4}"
-                )
+            ls_decode(rle, height, width)  # decoded once now, so that a damaged RLE is refused before a write
             shape.decode, shape.mask_size = partial(ls_decode, rle, height, width), (height, width)
         except (KeyError, TypeError, ValueError) as err:
             raise DataError(

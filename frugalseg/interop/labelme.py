@@ -28,9 +28,9 @@ import numpy as np
 
 from frugalseg.data.io import image_size
 from frugalseg.errors import DataError
-from frugalseg.interop.coco import read_json
-from frugalseg.interop.cvat import parse_xml, place_box
+from frugalseg.interop.cvat import place_box
 from frugalseg.interop.shapes import Frame, Shape, ToolExport
+from frugalseg.interop.tool_files import parse_xml, read_tool_json
 
 _JSON_TYPES = {"polygon": "polygon", "rectangle": "box", "point": "points", "line": "polyline",
                "linestrip": "polyline", "circle": "mask", "mask": "mask"}  # fmt: skip
@@ -58,7 +58,7 @@ def read_labelme(path: str | Path) -> ToolExport:
 
 
 def _read_json(path: Path) -> Frame:
-    data = read_json(path)
+    data = read_tool_json(path)
     try:
         size = (int(data["imageHeight"]), int(data["imageWidth"]))
         frame = Frame(str(data["imagePath"]).replace("\\", "/").lstrip("./"), size, element=path.name)

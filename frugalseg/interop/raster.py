@@ -10,7 +10,6 @@ then file order, so a later shape covers an earlier one. Instance ids go into a 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ import numpy as np
 from frugalseg.autolabel.boxes import Box
 from frugalseg.autolabel.clicks import Click
 from frugalseg.data.clips import IGNORE_INDEX, LabelKind
+from frugalseg.data.io import read_json_object
 from frugalseg.errors import ConfigError, DataError
 from frugalseg.interop.rle import polygon_mask
 from frugalseg.interop.shapes import SHAPE_TYPES, Frame, Shape, check_inside, check_mask_size
@@ -81,13 +81,10 @@ def read_mapping(path: str | Path) -> dict[str, str]:
         raise DataError(path, "mapping file does not exist")
     text = path.read_text(encoding="utf-8")
     if text.lstrip().startswith("{"):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise DataError(path, f"not valid JSON ({err})") from err
+        data = read_json_object(path, "a JSON object of tool label name → class name")
         if not all(isinstance(v, str) for v in data.values()):
             raise DataError(path, "expected a JSON object of tool label name → class name")
-        return dict(data)
+        return data
     mapping: dict[str, str] = {}
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip() or line.lstrip().startswith("#"):

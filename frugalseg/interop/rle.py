@@ -89,13 +89,6 @@ class _Bits:
         return value
 
 
-def ls_count(rle: list[int]) -> int:
-    """How many values (4 per pixel) a Label Studio brush RLE holds: its first 32 bits."""
-    if len(rle) < 4:
-        raise ValueError("the RLE ends early")
-    return int.from_bytes(bytes(rle[:4]), "big")
-
-
 def ls_decode(rle: list[int], height: int, width: int) -> np.ndarray:
     """The H×W bool mask of a Label Studio brush RLE (alpha ≥ 128 is inside).
 

@@ -127,10 +127,10 @@ class FrameIndex:
 
 
 def _in_clip(number: int, clip: Clip, path: Path, element: str) -> tuple[Clip, int]:
-    """(clip, offset) of frame ``number`` of ``clip``; past its end a `DataError` naming ``element``."""
+    """(clip, offset) of frame ``number`` of ``clip``; out of it, a `DataError` naming ``element``."""
     if not 0 <= number < len(clip.frames):
-        last = len(clip.frames) - 1
-        raise DataError(path, f"{element}: past the end of clip {clip.clip_id} (frames 0…{last})")
+        last, where = len(clip.frames) - 1, "a negative frame number in" if number < 0 else "past the end of"
+        raise DataError(path, f"{element}: {where} clip {clip.clip_id} (frames 0…{last})")
     return clip, number - clip.anchor_index
 
 

@@ -7,12 +7,23 @@ and nothing half-written left behind.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
-from cli.test_bad_inputs import Case, _fit, check_case, data  # noqa: F401  (data: the fixture)
+from cli.test_bad_inputs import (  # noqa: F401  (data: the fixture)
+    _BOX,
+    Case,
+    _cvat,
+    _fit,
+    _tool_import,
+    check_case,
+    data,
+)
+from frugalseg.interop.rle import ls_encode
 
 
 def _torch_file(tmp: Path, content: object) -> str:
@@ -42,9 +53,91 @@ LEFT_CASES = [
 ]
 
 
-CASES = LEFT_CASES
+_DEEP = "[" * 10**6 + "]" * 10**6
+
+
+def _brush(rle: list[int]) -> str:
+    """A Label Studio export with one brush result of ``rle`` on a 64×48 frame of squares-a."""
+    result = {"id": "r1", "type": "brushlabels", "original_width": 64, "original_height": 48,
+              "value": {"format": "rle", "rle": rle, "brushlabels": ["object"]}}  # fmt: skip
+    task = {
+        "id": 7,
+        "data": {"image": "/data/local-files/?d=squares-a/00000.jpg"},
+        "annotations": [{"result": [result]}],
+    }
+    return json.dumps([task])
+
+
+_SQUARE = np.zeros((48, 64), bool)
+_SQUARE[4:9, 1:5] = True
+_IMAGE = (
+    '<image id="{id}" name="x"><box label="object" xtl="1" ytl="4" xbr="5" ybr="9" occluded="0"/></image>'
+)
+
+
+TOOL_FILE_CASES = [
+    *(
+        Case(
+            f"label import of a {tool} file nested a million levels deep",
+            lambda t, d, tool=tool: _tool_import(t, tool, "deep.json", _DEEP),
+            2,
+            "deep.json: JSON nested more than 1000 levels deep",
+        )
+        for tool in ("coco", "label-studio", "labelme")
+    ),
+    Case(
+        "label import of a Label Studio brush RLE whose runs end early",
+        lambda t, d: _tool_import(t, "label-studio", "ls.json", _brush(ls_encode(_SQUARE)[:12])),
+        2,
+        "ls.json: task 7 result r1: brush rle does not fit the 64×48 image (the RLE ends early)",
+    ),
+    Case(
+        "label import of a Label Studio brush on a frame larger than any image",
+        lambda t, d: _tool_import(
+            t,
+            "label-studio",
+            "ls.json",
+            _brush([0]).replace('"original_width": 64', '"original_width": 10000000'),
+        ),
+        2,
+        "ls.json: task 7 result r1: original size 10000000×48 is no image frugalseg reads",
+    ),
+    Case(
+        "label import of a CVAT image with a negative id",
+        lambda t, d: _tool_import(
+            t,
+            "cvat-video",
+            "a.xml",
+            _cvat(_BOX.format(frame=0, x0=1, x1=5)).replace(
+                "</annotations>", _IMAGE.format(id=-1) + "</annotations>"
+            ),
+        ),
+        2,
+        "a.xml: frame -1 (image -1 box 1): a negative frame number in clip squares-a (frames 0…9)",
+    ),
+]
+
+
+CASES = LEFT_CASES + TOOL_FILE_CASES
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.name.replace(" ", "-"))
 def test_bad_input_gets_one_clear_line_and_writes_nothing(case: Case, data, tmp_path, capsys):  # noqa: F811
     check_case(case, data, tmp_path, capsys)
+
+
+@pytest.mark.parametrize(
+    ("limit", "phrase"),
+    [
+        ("0.0001", "big.json: 0.000192 MB is over the 0.0001 MB limit on tool files (read whole, their "
+         "objects take several times that in memory); raise it with FRUGALSEG_MAX_TOOL_FILE_MB=1 or split "
+         "the file"),
+        ("lots", "FRUGALSEG_MAX_TOOL_FILE_MB: expected a positive number of MB, got 'lots'"),
+        ("-1", "FRUGALSEG_MAX_TOOL_FILE_MB: expected a positive number of MB, got '-1'"),
+    ],
+)  # fmt: skip
+def test_a_tool_file_over_the_size_limit_is_refused(limit, phrase, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("FRUGALSEG_MAX_TOOL_FILE_MB", limit)
+    coco = {"images": [], "annotations": [], "categories": [{"id": 1, "name": "object" * 20}]}
+    case = Case("big", lambda t, d: _tool_import(t, "coco", "big.json", json.dumps(coco)), 2, phrase)
+    check_case(case, {}, tmp_path, capsys)

@@ -1,0 +1,69 @@
+"""Tool files read within a memory budget: the size limit, and the JSON and XML parsers every reader uses.
+
+A tool file is parsed whole into Python objects, which take several times the file's bytes, so a file
+larger than ``FRUGALSEG_MAX_TOOL_FILE_MB`` (default `MAX_TOOL_FILE_MB`) is refused before it is read;
+``benchmarks/bench_tool_file_memory.py`` records the peak memory of a read. JSON nested deeper than
+Python's recursion limit is refused (`frugalseg.data.io.read_json`), and XML is parsed by defusedxml
+(no entities, no DTDs).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import defusedxml.ElementTree as SafeET
+
+from frugalseg.data.io import read_json
+from frugalseg.errors import ConfigError, DataError
+
+#: The largest tool file read, in MB (10^6 bytes), unless ``FRUGALSEG_MAX_TOOL_FILE_MB`` says otherwise.
+MAX_TOOL_FILE_MB = 64
+LIMIT_VARIABLE = "FRUGALSEG_MAX_TOOL_FILE_MB"
+
+
+def tool_file_limit() -> float:
+    """The largest tool file read, in MB: ``$FRUGALSEG_MAX_TOOL_FILE_MB``, else `MAX_TOOL_FILE_MB`."""
+    text = os.environ.get(LIMIT_VARIABLE, "").strip()
+    if not text:
+        return MAX_TOOL_FILE_MB
+    try:
+        limit = float(text)
+    except ValueError:
+        limit = math.nan
+    if not math.isfinite(limit) or limit <= 0:
+        raise ConfigError(LIMIT_VARIABLE, f"expected a positive number of MB, got {text!r}")
+    return limit
+
+
+def check_tool_file(path: Path) -> None:
+    """Raise `DataError` naming ``path`` when it is no file or is larger than `tool_file_limit`."""
+    if not path.is_file():
+        raise DataError(path, "file does not exist")
+    size, limit = path.stat().st_size, tool_file_limit()
+    if size > limit * 1e6:
+        raise DataError(
+            path,
+            f"{size / 1e6:.3g} MB is over the {limit:g} MB limit on tool files (read whole, their objects "
+            f"take several times that in memory); raise it with {LIMIT_VARIABLE}={math.ceil(size / 1e6)} "
+            "or split the file",
+        )
+
+
+def read_tool_json(path: Path) -> Any:
+    """The value of a JSON tool file within the size limit; `DataError` naming it otherwise."""
+    check_tool_file(path)
+    return read_json(path)
+
+
+def parse_xml(path: Path) -> Any:
+    """The root element of an XML tool file, parsed safely; `DataError` naming the file when refused."""
+    check_tool_file(path)
+    try:
+        return SafeET.parse(path).getroot()
+    except SafeET.ParseError as err:
+        raise DataError(path, f"not valid XML ({err})") from err
+    except Exception as err:  # defusedxml's refusals (entities, DTDs) are not ParseErrors
+        raise DataError(path, f"refused XML ({type(err).__name__}: {err})") from err
