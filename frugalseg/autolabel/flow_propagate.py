@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from itertools import zip_longest
+from pathlib import Path
 from typing import Any, cast
 
 import cv2
@@ -20,7 +21,7 @@ import numpy as np
 
 from frugalseg.autolabel.propagate import LabelReady, check_propagation_inputs
 from frugalseg.data.clips import IGNORE_INDEX
-from frugalseg.errors import ConfigError
+from frugalseg.errors import ConfigError, DataError
 from frugalseg.flow import DISFlow, backward_warp_np, forward_backward_mask_np, photometric_mask_np
 from frugalseg.flow.ahead import FlowsAhead, opencv_threads, usable_cores
 from frugalseg.flow.motion import moved_masks
@@ -364,6 +365,19 @@ class FlowPropagator:
         self.motion_prior = motion_prior
         self.workers = usable_cores() if workers is None else workers
         self._workers_given = workers is not None
+
+    def check_anchor(self, anchor_label: np.ndarray, instance_ids: np.ndarray | None, path: Path) -> None:
+        """Raise `DataError` naming the anchor's label when its frames are too small for a DIS flow."""
+        least = max(
+            (DISFlow.MIN_SIDE * f.downscale for f in self._flow_engines.values() if isinstance(f, DISFlow)),
+            default=1,
+        )
+        height, width = anchor_label.shape
+        if min(height, width) < least:
+            raise DataError(
+                path,
+                f"frames of {width}×{height} are too small for DIS optical flow: it needs {least} px a side",
+            )
 
     @property
     def settings(self) -> dict[str, Any]:

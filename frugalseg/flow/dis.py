@@ -19,6 +19,7 @@ _PRESETS = {
 class DISFlow:
     """Dense flow between two frames with OpenCV's DIS (Kroeger et al. 2016).
 
+    Frames need `MIN_SIDE` pixels a side: OpenCV raises (or crashes, on thin frames) below that.
     Safe to call from several threads at once (each thread keeps its own OpenCV object); OpenCV
     releases the GIL while it computes, so flows on a thread pool use several cores.
 
@@ -27,6 +28,8 @@ class DISFlow:
         downscale: compute the flow on frames shrunk by this factor and upsample it (speed on
             2048×1024 frames); 1 keeps full resolution.
     """
+
+    MIN_SIDE = 16
 
     def __init__(self, preset: str = "medium", downscale: int = 1) -> None:
         if preset not in _PRESETS:

@@ -91,7 +91,9 @@ def inside(directory: Path, name: Any, where: Path) -> Path:
 
 
 def read_index(directory: str | Path) -> dict[str, Any]:
-    """The index of a checkpoints folder (empty when it has none yet)."""
+    """The index of a checkpoints folder (empty when it has none yet); `WeightsError` for a file."""
+    if Path(directory).exists() and not Path(directory).is_dir():
+        raise WeightsError(directory, f"not a folder: a checkpoints folder holds {INDEX_FILE} and weights")
     path = Path(directory) / INDEX_FILE
     if not path.is_file():
         return {"format": INDEX_FORMAT, "models": {}}

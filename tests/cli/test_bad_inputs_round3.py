@@ -13,17 +13,28 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from data.fake_davis import palette_png
+from data.fake_video import write_video
 
 from cli.test_bad_inputs import (  # noqa: F401  (data: the fixture)
     _BOX,
     Case,
     _cvat,
+    _file,
     _fit,
+    _propagate_video,
     _tool_import,
     check_case,
     data,
 )
 from frugalseg.interop.rle import ls_encode
+
+
+def _tiny_video(tmp: Path) -> str:
+    """A 10-frame 2×2 video with the object mask of its first frame: smaller than DIS can follow."""
+    video = write_video(tmp / "video" / "clip.mp4", [np.full((2, 2, 3), 10 * i, np.uint8) for i in range(10)])
+    palette_png(tmp / "video" / "Annotations" / "clip" / "00000.png", np.ones((2, 2), np.uint8))
+    return str(video)
 
 
 def _torch_file(tmp: Path, content: object) -> str:
@@ -49,6 +60,12 @@ LEFT_CASES = [
             ("a dict with a state dict", {"state_dict": {}}, "'pytorch-lightning_version'"),
             ("a tensor", torch.zeros(2), "'pytorch-lightning_version', 'state_dict'"),
         ]
+    ),
+    Case(
+        "zoo list --dir given a regular file",
+        lambda t, d: ["zoo", "list", "--dir", str(_file(t / "index.txt", "{}"))],
+        2,
+        "index.txt: not a folder: a checkpoints folder holds index.json and weights",
     ),
 ]
 
@@ -118,7 +135,17 @@ TOOL_FILE_CASES = [
 ]
 
 
-CASES = LEFT_CASES + TOOL_FILE_CASES
+VIDEO_CASES = [
+    Case(
+        "label propagate over a 2×2 video",
+        lambda t, d: _propagate_video(t, _tiny_video(t)),
+        2,
+        "Annotations/clip/00000.png: frames of 2×2 are too small for DIS optical flow: it needs 16 px a side",
+    ),
+]
+
+
+CASES = LEFT_CASES + TOOL_FILE_CASES + VIDEO_CASES
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.name.replace(" ", "-"))
