@@ -41,6 +41,8 @@ logger = logging.getLogger(__name__)
 
 KIND_ATTRIBUTE = "frugalseg_kind"
 INSTANCE_ATTRIBUTE = "instance_id"
+#: The most frames a CVAT task may claim (a hostile ``<size>`` would otherwise list billions).
+MAX_FRAMES = 10**6
 _SHAPES = ("box", "polygon", "polyline", "points", "mask")
 _SKIPPED = ("tag", "ellipse", "cuboid", "skeleton")
 
@@ -134,8 +136,12 @@ def task_frames(root: Any, path: Path) -> tuple[list[int], tuple[int, int] | Non
     step_text = (task.findtext("frame_filter") or "").strip()
     step = int(step_text.removeprefix("step=")) if step_text.startswith("step=") else 1
     if size_text:
+        if not 0 <= int(size_text) <= MAX_FRAMES:
+            raise DataError(path, f"<size>{size_text}</size>: a task holds 0…{MAX_FRAMES} frames")
         frames = [start + k * step for k in range(int(size_text))]
     elif stop_text:
+        if not 0 <= (int(stop_text) - start) // max(step, 1) <= MAX_FRAMES:
+            raise DataError(path, f"<stop_frame>{stop_text}</stop_frame>: a task holds 0…{MAX_FRAMES} frames")
         frames = list(range(start, int(stop_text) + 1, step))
     else:
         raise DataError(path, "the task gives neither <size> nor <stop_frame>: its frames are unknown")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from frugalseg.errors import ConfigError
+from frugalseg.errors import ConfigError, DataError, FrugalsegError
 from frugalseg.interop.coco import read_coco, read_coco_panoptic, write_coco
 from frugalseg.interop.cvat import read_cvat_images, read_cvat_video, write_cvat_video
 from frugalseg.interop.label_studio import read_label_studio, write_label_studio
@@ -63,7 +63,16 @@ def read_export(tool: str, path: str | Path) -> ToolExport:
     """Read ``path`` as an export of the tool format ``tool`` (a name of ``READERS``)."""
     if tool not in READERS:
         raise ConfigError("--format", f"unknown tool format {tool!r}; known: {', '.join(READERS)}")
-    return READERS[tool](Path(path))
+    try:
+        return READERS[tool](Path(path))
+    except FrugalsegError:
+        raise
+    except (AttributeError, IndexError, KeyError, OverflowError, TypeError, ValueError) as err:
+        # the readers name the elements they check; any other value of the wrong type still names the file
+        raise DataError(
+            path,
+            f"not a {tool} file frugalseg can read: a value of the wrong type ({type(err).__name__}: {err})",
+        ) from err
 
 
 def write_export(tool: str, path: str | Path, frames: list[StoredFrame], classes: list[str]) -> None:
