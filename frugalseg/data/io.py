@@ -28,14 +28,8 @@ from frugalseg.data.files import cache_dir as cache_dir
 from frugalseg.data.files import sha256_file as sha256_file
 from frugalseg.data.files import write_bytes_atomic as write_bytes_atomic
 from frugalseg.data.files import write_json_atomic as write_json_atomic
+from frugalseg.data.videos import split_frame_path
 from frugalseg.errors import DataError
-
-
-def _video_frame(path: str | Path) -> tuple[Path, int] | None:
-    """(video, frame index) when ``path`` names a frame inside a video file (``clip.mp4/00012``)."""
-    from frugalseg.data.videos import split_frame_path
-
-    return split_frame_path(path)
 
 
 def _check_exists(path: Path) -> None:
@@ -54,14 +48,9 @@ def whole_image(path: str | Path) -> bool:
     bytes. An empty file is not whole; other formats are not checked further (True). A frame inside
     a video is whole when the video's index has it (indexing refuses a cut-off video).
     """
-    video_frame = _video_frame(path)
+    video_frame = split_frame_path(path)
     if video_frame is not None:
-        from frugalseg.data.videos import video_index
-
-        try:
-            return 0 <= video_frame[1] < len(video_index(video_frame[0]))
-        except DataError:
-            return False
+        return video_frame.whole()
     try:
         with open(path, "rb") as handle:
             head = handle.read(8)
@@ -89,9 +78,9 @@ def frame_fingerprint(path: str | Path) -> str:
     Cheap (one read of at most 64 KiB, no decoding) and free of modification times, so a copied or
     re-extracted data set keeps its fingerprints while frames of another recording or seed do not.
     """
-    video_frame = _video_frame(path)
+    video_frame = split_frame_path(path)
     if video_frame is not None:  # a frame inside a video: the video's fingerprint and the frame's index
-        return f"{frame_fingerprint(video_frame[0])}/{video_frame[1]}"
+        return f"{frame_fingerprint(video_frame.video)}/{video_frame.number}"
     path = Path(path)
     try:
         with open(path, "rb") as handle:
@@ -115,13 +104,9 @@ def image_size(path: str | Path) -> tuple[int, int]:
         DataError: naming the file when it does not exist, cannot be read (permissions), its header
             cannot be decoded, or it holds more than `MAX_IMAGE_PIXELS` pixels.
     """
-    video_frame = _video_frame(path)
+    video_frame = split_frame_path(path)
     if video_frame is not None:
-        from frugalseg.data.videos import video_index
-
-        index = video_index(video_frame[0])
-        index.check_index(video_frame[0], video_frame[1])
-        return index.width, index.height
+        return video_frame.size()
     path = Path(path)
     _check_exists(path)
     try:
@@ -181,11 +166,9 @@ def read_frame(path: str | Path, *, strict: bool = False) -> np.ndarray:
             too large, or (``strict``) holds corrupt JPEG data (for a video: naming the video and
             the frame).
     """
-    video_frame = _video_frame(path)
+    video_frame = split_frame_path(path)
     if video_frame is not None:
-        from frugalseg.data.videos import read_video_frame
-
-        return read_video_frame(*video_frame)
+        return video_frame.read()
     path = Path(path)
     image_size(path)
     if not whole_image(path):

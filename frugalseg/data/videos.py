@@ -30,7 +30,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -61,12 +61,42 @@ def video_frame_path(video: str | Path, index: int) -> Path:
     return Path(video) / f"{index:0{FRAME_DIGITS}d}"
 
 
-def split_frame_path(path: str | Path) -> tuple[Path, int] | None:
-    """(video, frame index) of a frame path inside a video file, or None for any other path."""
+class VideoFrame(NamedTuple):
+    """Frame ``number`` (presentation order) of the file ``video``: what a frame path inside a video names.
+
+    The readers of `frugalseg.data.io` hand such a frame to these methods.
+    """
+
+    video: Path
+    number: int
+
+    def read(self) -> np.ndarray:
+        """The frame as H×W×3 uint8 RGB (`read_video_frame`)."""
+        return read_video_frame(self.video, self.number)
+
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the video; `DataError` when it has no such frame."""
+        index = video_index(self.video)
+        index.check_index(self.video, self.number)
+        return index.width, index.height
+
+    def whole(self) -> bool:
+        """Whether the video's index has the frame (indexing refuses a cut-off video)."""
+        try:
+            return 0 <= self.number < len(video_index(self.video))
+        except DataError:
+            return False
+
+
+def split_frame_path(path: str | Path) -> VideoFrame | None:
+    """The `VideoFrame` a frame path inside a video file names, or None for any other path.
+
+    The one place that decides whether a path names a frame inside a video.
+    """
     path = Path(path)
     if not path.name.isdigit() or not is_video(path.parent):
         return None
-    return path.parent, int(path.name)
+    return VideoFrame(path.parent, int(path.name))
 
 
 def natural_key(name: str) -> tuple[Any, ...]:
@@ -291,7 +321,7 @@ class VideoDecoder:
         self._frames: Iterator[Any] | None = None
         self._last = -1  # index of the last frame the decoder produced
         self._recent: OrderedDict[int, np.ndarray] = OrderedDict()
-        self.lock = threading.Lock()
+        self._lock = threading.Lock()  # one thread decodes at a time; closing waits for it
 
     def __len__(self) -> int:
         return len(self.index)
@@ -299,10 +329,17 @@ class VideoDecoder:
     def frame(self, index: int) -> np.ndarray:
         """Frame ``index`` (presentation order) as H×W×3 uint8 RGB, an array of the caller's own.
 
+        Safe to call from several threads: they decode one after the other.
+
         Raises:
             DataError: naming the video and the frame when it lies past the end or does not decode.
         """
         self.index.check_index(self.video, index)
+        with self._lock:
+            return self._frame(index)
+
+    def _frame(self, index: int) -> np.ndarray:
+        """`frame`, under the lock."""
         if index in self._recent:
             self._recent.move_to_end(index)
             return np.array(self._recent[index])
@@ -327,7 +364,7 @@ class VideoDecoder:
     def _seek(self, key: int) -> None:
         """Restart decoding at keyframe ``key`` of the index (-1: reopen the file at its start)."""
         if key < 0:
-            self.close()
+            self._close_file()
         if self._container is None:
             self._container = _open(self.video)
             self._container.streams.video[0].thread_type = "AUTO"
@@ -366,7 +403,12 @@ class VideoDecoder:
         return None
 
     def close(self) -> None:
-        """Close the file (a later `frame` call opens it again)."""
+        """Close the file once no thread decodes from it (a later `frame` call opens it again)."""
+        with self._lock:
+            self._close_file()
+
+    def _close_file(self) -> None:
+        """Close the container, under the lock."""
         if self._container is not None:
             self._container.close()
         self._container, self._frames, self._last = None, None, -1
@@ -383,13 +425,16 @@ def decoder(video: str | Path) -> VideoDecoder:
     """
     video = Path(video)
     key = (file_identity(video) if video.is_file() else str(video), os.getpid())
+    evicted = None
     with _decoders_lock:
         found = _decoders.get(key)
         if found is None:
             found = _decoders[key] = VideoDecoder(video)
             if len(_decoders) > _OPEN_DECODERS:
-                _decoders.popitem(last=False)[1].close()
+                evicted = _decoders.popitem(last=False)[1]
         _decoders.move_to_end(key)
+    if evicted is not None:
+        evicted.close()  # waits for a thread still decoding with it, without holding up the others
     return found
 
 
@@ -399,9 +444,7 @@ def read_video_frame(video: str | Path, index: int) -> np.ndarray:
     Raises:
         DataError: naming the video and the frame (past the end, truncated, undecodable).
     """
-    found = decoder(video)
-    with found.lock:
-        return found.frame(index)
+    return decoder(video).frame(index)
 
 
 def video_frames(video: str | Path) -> list[Path]:

@@ -20,7 +20,7 @@ import numpy as np
 
 from frugalseg.data.clips import IGNORE_INDEX
 from frugalseg.data.io import read_frame, whole_image, write_png_atomic
-from frugalseg.data.videos import file_identity, split_frame_path
+from frugalseg.data.videos import VideoFrame, file_identity, split_frame_path
 
 
 def resize_by(image: np.ndarray, scale: float, nearest: bool = False) -> np.ndarray:
@@ -81,14 +81,14 @@ class FrameReader:
             write_png_atomic(cached, frame)
         return frame
 
-    def _cached_path(self, path: Path, video_frame: tuple[Path, int] | None) -> Path | None:
+    def _cached_path(self, path: Path, video_frame: VideoFrame | None) -> Path | None:
         """Where the resized ``path`` is kept, keyed by its file's identity; None if it cannot be stat'ed."""
         assert self.cache is not None
         try:
             if video_frame is None:
                 identity = file_identity(path)
             else:
-                identity = f"{file_identity(video_frame[0])}#{video_frame[1]}"
+                identity = f"{file_identity(video_frame.video)}#{video_frame.number}"
         except OSError:
             return None  # read_frame names the missing file
         identity = f"{identity}|{self.scale!r}"

@@ -241,3 +241,23 @@ def test_a_copied_video_is_the_same_clip(tmp_path, vfr_video):
     copy = tmp_path / "copy.mp4"
     shutil.copy(vfr_video, copy)
     assert read_number(read_frame(video_frame_path(copy, 30))) == 30
+
+
+def test_more_videos_than_open_decoders_read_on_threads_give_every_frame(tmp_path):
+    """Twelve videos read at once by eight threads through a cache of four decoders: a decoder evicted while
+    another thread decodes with it is closed only when that thread is done, so every frame comes out whole."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from frugalseg.data import videos
+
+    frames = [[numbered_frame(20 * v + i) for i in range(20)] for v in range(12)]
+    paths = [write_video(tmp_path / f"v{v}.mp4", video) for v, video in enumerate(frames)]
+    assert len(paths) > videos._OPEN_DECODERS
+    reads = [(v, i) for i in (19, 0, 7, 13, 2, 18) for v in range(12)] * 4
+
+    def read(item: tuple[int, int]) -> int:
+        return read_number(read_frame(video_frame_path(paths[item[0]], item[1])))
+
+    with ThreadPoolExecutor(8) as pool:
+        numbers = list(pool.map(read, reads))
+    assert numbers == [20 * v + i for v, i in reads]
