@@ -32,7 +32,6 @@ for `FlowPropagator`; the loop's resume test checks it.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -46,13 +45,7 @@ import numpy as np
 from frugalseg.autolabel.fusion import fuse_labels
 from frugalseg.autolabel.propagate import LabelReady
 from frugalseg.data.clips import IGNORE_INDEX
-
-
-def mask_digest(mask: np.ndarray) -> str:
-    """A short content hash of a label map (shape and bytes)."""
-    digest = hashlib.sha1(np.ascontiguousarray(mask).tobytes())
-    digest.update(repr(mask.shape).encode())
-    return digest.hexdigest()[:16]
+from frugalseg.data.files import array_sha1
 
 
 def _encode(label: np.ndarray) -> bytes:
@@ -71,12 +64,14 @@ def _decode(data: bytes) -> np.ndarray:
 
 @dataclass
 class PropagationCache:
-    """Engine results of one video, kept PNG-compressed: (anchor, direction, mask digest) → {frame: label}.
+    """Engine results of one video, kept as PNG: (anchor, direction, mask shape, mask sha1) → {frame: label}.
 
     ``computed`` counts the frames the engine was asked for (the work done, for benchmarks).
     """
 
-    labels: dict[tuple[int, int, str], dict[int, tuple[bytes, bytes | None]]] = field(default_factory=dict)
+    labels: dict[tuple[int, int, tuple[int, ...], str], dict[int, tuple[bytes, bytes | None]]] = field(
+        default_factory=dict
+    )
     computed: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -99,7 +94,7 @@ class PropagationCache:
         if not targets:
             return {}
         step = 1 if targets[0] > anchor else -1
-        key = (anchor, step, mask_digest(mask))
+        key = (anchor, step, mask.shape, array_sha1(mask))
         with self._lock:
             known = self.labels.setdefault(key, {})
         missing = [t for t in targets if t not in known]

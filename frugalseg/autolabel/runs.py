@@ -7,7 +7,6 @@ refine, clicks and boxes share is `anchor_frames.label_anchor_frames`, one floor
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -23,6 +22,7 @@ from rich.progress import (
 )
 
 from frugalseg.data.clips import Clip, LabelKind
+from frugalseg.data.files import keyed_rng
 from frugalseg.data.formats import Format
 from frugalseg.data.io import image_size, read_frame, whole_image
 from frugalseg.errors import DataError
@@ -97,7 +97,7 @@ def labelling_progress(verb: str, unit: str, *, enabled: bool) -> Progress:
 
 def image_rng(seed: int, clip_id: str, offset: int = 0) -> np.random.Generator:
     """A generator for one image, so that results do not depend on the order images are done in."""
-    return np.random.default_rng([seed, zlib.crc32(clip_id.encode()), offset + 2**16])  # seeds must be ≥ 0
+    return keyed_rng(seed, clip_id, offset + 2**16)  # numbers must be ≥ 0
 
 
 def anchored_clips(fmt: Format, split: str, kind: LabelKind) -> list[Clip]:

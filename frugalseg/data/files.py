@@ -1,4 +1,4 @@
-"""The file floor of the package: where frugalseg caches, the one atomic writer, and content hashes.
+"""The file floor of the package: the cache folder, the one atomic writer, content hashes, keyed generators.
 
 Nothing here reads images, so every other module of ``frugalseg.data`` (the video decoder too) can
 build on it; `frugalseg.data.io` re-exports it beside the image readers.
@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import tempfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -61,3 +62,12 @@ def sha256_file(path: str | Path) -> str:
 def array_sha1(array: np.ndarray) -> str:
     """Hex SHA-1 of an array's bytes in C order: names a mask by its content (loop states, caches)."""
     return hashlib.sha1(np.ascontiguousarray(array).tobytes()).hexdigest()
+
+
+def keyed_rng(seed: int, key: str, *numbers: int) -> np.random.Generator:
+    """The generator of (``seed``, ``key``, ``numbers``): the same draws whatever else was drawn before.
+
+    One per video and iteration, image or clip, so a resumed or reordered run draws what it would have.
+    ``key`` enters by its CRC-32; ``numbers`` must be ≥ 0.
+    """
+    return np.random.default_rng([seed, zlib.crc32(key.encode()), *numbers])

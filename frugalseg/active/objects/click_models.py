@@ -21,7 +21,6 @@ a person's clicks (no truth: the model chooses alone). Chosen by name (`make_cli
 
 from __future__ import annotations
 
-import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ import numpy as np
 from frugalseg.active.objects.options import Configurable, build_options
 from frugalseg.active.objects.simulated_annotator import CorrectiveClick, corrective_click
 from frugalseg.autolabel.sam2_loading import SAM2Options
+from frugalseg.data.files import array_sha1
 from frugalseg.errors import ConfigError
 from frugalseg.metrics.jf import region_similarity
 
@@ -328,7 +328,7 @@ class SAMClicks(ClickToMask):
     def _embed(self, image: np.ndarray) -> None:
         """Embed ``image`` unless it is the image embedded last (same shape and bytes)."""
         data = np.ascontiguousarray(image)
-        key = (data.shape, data.dtype.str, hashlib.blake2b(data.data, digest_size=16).digest())
+        key = (data.shape, data.dtype.str, array_sha1(data))
         if key != self._image_key:
             self.predictor.set_image(data)
             self._image_key = key

@@ -40,12 +40,12 @@ from frugalseg.active.objects.options import Configurable, build_options
 from frugalseg.active.propagation import (
     Propagated,
     PropagationCache,
-    mask_digest,
     object_share,
     propagate_annotations,
 )
 from frugalseg.autolabel.sam2_loading import SAM2Options
 from frugalseg.data.clips import IGNORE_INDEX
+from frugalseg.data.files import array_sha1
 from frugalseg.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -373,7 +373,7 @@ class STMLoopEngine(LoopEngine):
         objects: Sequence[int],
         cache: dict[str, Any] | None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        key = f"{t}:{objects}:{mask_digest(mask)}"
+        key = f"{t}:{objects}:{mask.shape}:{array_sha1(mask)}"
         if cache is not None and key in cache:
             result: tuple[torch.Tensor, torch.Tensor] = cache[key]
             return result

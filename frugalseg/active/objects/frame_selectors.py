@@ -20,13 +20,13 @@ a selector returns an index into them.
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
+from frugalseg.data.files import keyed_rng
 from frugalseg.errors import ConfigError
 
 THUMBNAIL = (32, 18)
@@ -64,7 +64,7 @@ class SelectionView:
 
     def rng(self, seed: int) -> np.random.Generator:
         """A generator for this video and iteration only, so a resumed loop draws what it would have."""
-        return np.random.default_rng([seed, zlib.crc32(self.key.encode()), self.iteration])
+        return keyed_rng(seed, self.key, self.iteration)
 
 
 def _best(candidates: Sequence[int], scores: Sequence[float]) -> int:

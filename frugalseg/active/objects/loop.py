@@ -14,7 +14,6 @@ scores 1), then over the objects; a frame's quality is the mean J&F of the objec
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from collections.abc import Callable, Sequence
@@ -36,6 +35,7 @@ from frugalseg.active.objects.state import STATE_FILE, Annotation, IterationReco
 from frugalseg.active.objects.type_policies import TypePolicy, TypeView, type_context
 from frugalseg.active.run_folder import figure_png
 from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts
+from frugalseg.data.files import array_sha1
 from frugalseg.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -154,7 +154,7 @@ class AnnotationLoop:
 
     def _frame_scores(self, t: int, mask: np.ndarray) -> tuple[list[float], list[float]]:
         """Per-object J and F of frame ``t`` (cached by the mask's content)."""
-        key = f"{t}:{hashlib.sha1(mask.tobytes()).hexdigest()}"
+        key = f"{t}:{array_sha1(mask)}"
         if key not in self._scores:
             truth = self.video.require_truth()[t]
             js, fs = [], []

@@ -26,7 +26,6 @@ recorded with the frame's features (`episode_samples`; `run_samples` over a run 
 
 from __future__ import annotations
 
-import hashlib
 import io
 import zipfile
 from collections.abc import Sequence
@@ -50,7 +49,7 @@ from frugalseg.active.objects.simulate import run_loop_folders
 from frugalseg.active.objects.state import VideoState
 from frugalseg.active.objects.type_policies import FEATURES, frame_features, type_context
 from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts
-from frugalseg.data.io import write_bytes_atomic
+from frugalseg.data.io import array_sha1, write_bytes_atomic
 from frugalseg.errors import ConfigError, DataError
 from frugalseg.metrics.jf import region_similarity
 from frugalseg.zoo.quality_net import (
@@ -250,7 +249,7 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
 
 def _frame_row(rows: dict[str, int], frames: list[np.ndarray], frame: np.ndarray) -> int:
     """The row of ``frame`` in ``frames``, appended when no identical frame is there yet."""
-    key = hashlib.sha1(np.ascontiguousarray(frame).tobytes()).hexdigest()
+    key = array_sha1(frame)
     if key not in rows:
         rows[key] = len(frames)
         frames.append(frame)

@@ -29,7 +29,6 @@ network through Lightning (`frugalseg.lightning_modules.type_policy`) and saves 
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +44,7 @@ from frugalseg.active.objects.annotation_types import (
 )
 from frugalseg.active.objects.state import VideoState
 from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts
+from frugalseg.data.files import keyed_rng
 from frugalseg.errors import ConfigError, WeightsError
 
 
@@ -135,7 +135,7 @@ class RandomTypePolicy(TypePolicy):
 
     def choose(self, view: TypeView) -> str:
         """A type drawn from the generator of (seed, video, iteration)."""
-        rng = np.random.default_rng([self.seed, zlib.crc32(view.key.encode()), view.iteration, 1])
+        rng = keyed_rng(self.seed, view.key, view.iteration, 1)
         return ANNOTATION_TYPES[int(rng.integers(len(ANNOTATION_TYPES)))]
 
 

@@ -28,7 +28,6 @@ ignore). A selector picks the next samples of one iteration (``select(view, coun
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -36,6 +35,7 @@ import numpy as np
 from skimage.segmentation import slic
 
 from frugalseg.data.clips import IGNORE_INDEX
+from frugalseg.data.files import keyed_rng
 from frugalseg.errors import ConfigError, DataError
 
 GRANULARITIES = ("frame", "rectangle", "superpixel")
@@ -226,7 +226,7 @@ class SampleView:
 
     def rng(self, seed: int) -> np.random.Generator:
         """A generator for this video and iteration only, so a resumed loop draws what it would have."""
-        return np.random.default_rng([seed, zlib.crc32(self.key.encode()), self.iteration])
+        return keyed_rng(seed, self.key, self.iteration)
 
 
 class SampleSelector:

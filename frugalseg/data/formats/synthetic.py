@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import tempfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ import numpy as np
 
 from frugalseg.data.classes import CITYSCAPES
 from frugalseg.data.clips import IGNORE_INDEX, Clip, LabelKind, LabelRef
+from frugalseg.data.files import keyed_rng
 from frugalseg.data.formats.cityscapes import FRAME_SUFFIX, CityscapesFormat
 from frugalseg.data.io import cache_dir
 from frugalseg.errors import DataError
@@ -200,7 +200,7 @@ class SyntheticFormat(CityscapesFormat):
 
 def _clip_rng(params: dict[str, Any], split: str, number: int) -> np.random.Generator:
     """One generator per clip, so a clip does not change when other clips are added."""
-    return np.random.default_rng([params["seed"], zlib.crc32(split.encode()), number])
+    return keyed_rng(params["seed"], split, number)
 
 
 def _noise(rng: np.random.Generator, shape: tuple[int, int], amplitude: float, blur: int = 3) -> np.ndarray:
