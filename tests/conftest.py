@@ -1,6 +1,6 @@
 """Shared fixtures: the real sample data (its tests marked ``realdata``), a small generated dataset, one
 torch thread (and one OpenCV thread where asked), an isolated cache, and random-weight SAM 2 engines
-with their checkpoint files."""
+with their checkpoint files; and a check that the suite leaves the checkout as it found it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,63 @@ from pathlib import Path
 
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+REPOSITORY = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPOSITORY.parent / "shared" / "data"
+#: What tools, not tests, write into a checkout: left out of the check that tests write only under tmp_path.
+TOOL_FOLDERS = {
+    ".git",
+    ".venv",
+    "build",
+    "dist",
+    "__pycache__",
+    ".pytest_cache",
+    ".mypy_cache",
+    ".ruff_cache",
+}
+
+
+def checkout_files(root: Path = REPOSITORY) -> dict[str, tuple[int, int]]:
+    """(size, modification time) of every file in the checkout ``root``, by its relative path."""
+    files = {}
+    for folder, subfolders, names in os.walk(root):
+        subfolders[:] = [d for d in subfolders if d not in TOOL_FOLDERS and not d.endswith(".egg-info")]
+        for name in names:
+            stat = os.stat(os.path.join(folder, name))
+            files[os.path.relpath(os.path.join(folder, name), root)] = (stat.st_size, stat.st_mtime_ns)
+    return files
+
+
+def checkout_changes(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> list[str]:
+    """The files added, changed or removed between two `checkout_files`, each named with what happened."""
+    added = [f"added {name}" for name in sorted(after.keys() - before.keys())]
+    removed = [f"removed {name}" for name in sorted(before.keys() - after.keys())]
+    kept = sorted(before.keys() & after.keys())
+    changed = [f"changed {name}" for name in kept if before[name] != after[name]]
+    return added + changed + removed
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Note the checkout's files before any test runs (in the xdist controller, or the only process)."""
+    if not hasattr(session.config, "workerinput"):
+        session.config.stash[_CHECKOUT] = checkout_files()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Fail the session when a test wrote into the checkout: tests write only under their temporary folder."""
+    before = session.config.stash.get(_CHECKOUT, None)
+    if before is None:
+        return
+    changes = checkout_changes(before, checkout_files())
+    if changes:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        lines = ["the tests changed the checkout (write under tmp_path instead):", *changes[:20]]
+        if reporter is not None:
+            reporter.ensure_newline()
+            reporter.write_line("\n".join(lines), red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+_CHECKOUT = pytest.StashKey[dict[str, tuple[int, int]]]()
 
 
 @pytest.hookimpl(tryfirst=True)  # before ``-m`` selects: ``-m "not realdata"`` leaves them out

@@ -1,5 +1,6 @@
-"""The house: imports run one way between the rooms, and an installed wheel (not the source tree) trains
-from its shipped config and loads its weights. (The command line's dispatch is tested in tests/cli.)"""
+"""The house: imports run one way between the rooms, an installed wheel (not the source tree) trains
+from its shipped config and loads its weights, and the suite's check that tests leave the checkout alone
+sees what they add, change or remove. (The command line's dispatch is tested in tests/cli.)"""
 
 from __future__ import annotations
 
@@ -139,6 +140,27 @@ def test_no_module_imports_itself_through_a_cycle():
         if module not in state:
             visit(module, [module])
     assert not cycles, "import cycles:\n" + "\n".join(cycles)
+
+
+def test_the_checkout_check_names_files_added_changed_and_removed(tmp_path):
+    from conftest import checkout_changes, checkout_files
+
+    (tmp_path / "kept.txt").write_text("a")
+    (tmp_path / "edited.txt").write_text("a")
+    (tmp_path / "gone.txt").write_text("a")
+    (tmp_path / "__pycache__").mkdir()
+    before = checkout_files(tmp_path)
+    assert sorted(before) == ["edited.txt", "gone.txt", "kept.txt"]
+    (tmp_path / "edited.txt").write_text("ab")
+    (tmp_path / "gone.txt").unlink()
+    (tmp_path / "runs" / "demo").mkdir(parents=True)
+    (tmp_path / "runs" / "demo" / "hparams.yaml").write_text("")
+    (tmp_path / "__pycache__" / "x.pyc").write_text("")  # a tool's, not a test's
+    assert checkout_changes(before, checkout_files(tmp_path)) == [
+        "added runs/demo/hparams.yaml",
+        "changed edited.txt",
+        "removed gone.txt",
+    ]
 
 
 @pytest.mark.slow

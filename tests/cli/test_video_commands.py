@@ -96,6 +96,8 @@ def test_predict_on_a_video_equals_predict_on_its_frames(squares_video, tiny_str
         argv += [
             "--trainer.default_root_dir",
             str(tmp_path / "runs"),
+            "--trainer.logger.init_args.save_dir",
+            str(tmp_path / "runs"),
             "--trainer.enable_progress_bar",
             "false",
         ]
