@@ -166,7 +166,8 @@ def test_the_checkout_check_names_files_added_changed_and_removed(tmp_path):
 @pytest.mark.slow
 def test_an_installed_wheel_trains_from_its_config_and_loads_published_weights(tmp_path):
     """``pip install`` of the built wheel into a fresh venv, then everything from another folder: the
-    package's place, and a fit from its shipped config starting from its published weights.
+    package's place, its configs listed, and a fit from its shipped config (named as in the README)
+    starting from its published weights.
 
     The fresh venv sees this venv's dependencies through a path file, but not the source tree:
     frugalseg itself comes from the wheel. It has no pip of its own (this venv's pip installs into
@@ -187,13 +188,16 @@ def test_an_installed_wheel_trains_from_its_config_and_loads_published_weights(t
     ).stdout.strip()
     Path(site, "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     (wheel,) = wheels.glob("frugalseg-*.whl")
+    # --ignore-installed: the frugalseg seen through the dependencies (an editable install) is not the wheel
     install = [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--quiet"]
+    install.append("--ignore-installed")
     subprocess.run([*install, str(wheel)], check=True)
 
     outside = tmp_path / "elsewhere"
     outside.mkdir()
     env = {**os.environ, "FRUGALSEG_CACHE": str(tmp_path / "cache")}
     env.pop("FRUGALSEG_CHECKPOINTS", None)
+    env.pop("PYTHONPATH", None)  # frugalseg from the wheel, never from a source tree on the path
     where = subprocess.run(
         [python, "-c", "import frugalseg, pathlib; print(pathlib.Path(frugalseg.__file__).parent)"],
         capture_output=True,
@@ -204,13 +208,21 @@ def test_an_installed_wheel_trains_from_its_config_and_loads_published_weights(t
     ).stdout.strip()
     installed = Path(where)
     assert installed.is_relative_to(venv) and (installed / "configs" / "demo.yaml").is_file()
+    listed = subprocess.run(
+        [str(venv / "bin" / "frugalseg"), "configs", "list"],
+        capture_output=True,
+        text=True,
+        cwd=outside,
+        check=True,
+    )
+    assert listed.stdout.startswith("annotate/hvsa_paper.yaml ") and "\ndemo.yaml " in listed.stdout
     # The student starts from the wheel's published weights (19 classes, as the synthetic streets).
     fit = subprocess.run(
         [
             str(venv / "bin" / "frugalseg"),
             "fit",
             "--config",
-            str(installed / "configs" / "demo.yaml"),
+            "configs/demo.yaml",  # as the README spells it: no such file here, so the shipped one
             "--trainer.fast_dev_run",
             "true",
             "--trainer.default_root_dir",

@@ -1,7 +1,8 @@
 """The ``frugalseg`` command: a lazy dispatcher over its command groups, with one error path.
 
 ``fit``, ``validate``, ``test`` and ``predict`` go to LightningCLI (`frugalseg.cli.lightning`);
-``vos`` to a second LightningCLI for video object segmentation; ``label``, ``data`` and ``zoo`` are
+``vos`` to a second LightningCLI for video object segmentation (a ``--config`` may name a shipped
+config: `frugalseg.cli.configs`); ``label``, ``data``, ``configs``, ``zoo`` and ``annotate`` are
 argparse tools that import neither Lightning nor the model zoo until a command needs it. Only the
 group named on the command line is imported, so ``frugalseg label --help`` stays fast.
 
@@ -28,6 +29,7 @@ TOOLS: dict[str, tuple[str, str]] = {
         "make labels from cheap signals into a label store, score it, import/export annotation tools' files",
     ),
     "data": ("frugalseg.cli.data", "check a data set folder, listing every problem in one pass"),
+    "configs": ("frugalseg.cli.configs", "list the configs that ship with frugalseg, or copy one to edit"),
     "zoo": ("frugalseg.cli.zoo", "list, verify, publish and convert model weights"),
     "annotate": (
         "frugalseg.cli.annotate",
@@ -103,6 +105,9 @@ def _dispatch(words: list[str]) -> int:
     if words[0] in TOOLS:
         return run_tool(words)
     from frugalseg.cli import lightning
+    from frugalseg.cli.configs import with_shipped_configs
+
+    words = with_shipped_configs(words)
 
     if words[0] == "vos":
         lightning.run_vos_cli(words[1:])

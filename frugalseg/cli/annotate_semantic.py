@@ -43,7 +43,10 @@ def _numbers(text: str) -> list[float]:
 
 
 class _ConfigFile(argparse.Action):
-    """``--config FILE``: set every option the YAML file names, as if given here on the command line."""
+    """``--config FILE``: set every option the YAML file names, as if given here on the command line.
+
+    A name that is no file here but a shipped config (``configs/annotate/hvsa_paper.yaml``) reads that one.
+    """
 
     def __call__(
         self,
@@ -54,7 +57,10 @@ class _ConfigFile(argparse.Action):
     ) -> None:
         import yaml  # type: ignore[import-untyped]
 
+        from frugalseg.cli.configs import shipped_config
+
         path = Path(str(values))
+        path = path if path.is_file() else shipped_config(str(values)) or path
         try:
             data = yaml.safe_load(path.read_text())
         except (OSError, yaml.YAMLError) as err:

@@ -1,0 +1,93 @@
+"""`frugalseg configs …`: the configs that ship inside the package, for a user without the repository.
+
+``frugalseg configs list`` prints their names and what each trains; ``frugalseg configs copy NAME DEST``
+writes one out to edit. A ``--config`` of ``fit``, ``validate``, ``test``, ``predict`` and ``vos`` that
+names no file here but names a shipped config (``configs/demo.yaml``, ``demo.yaml`` or ``demo``) reads
+the shipped one (`with_shipped_configs`), so the README's commands work from a wheel as from a clone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from frugalseg.data.io import write_bytes_atomic
+from frugalseg.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+#: Where the configs ship (the repository's ``configs/`` is a link to it).
+SHIPPED = Path(__file__).resolve().parents[1] / "configs"
+
+
+def shipped_configs() -> list[str]:
+    """The names of the shipped configs (``demo.yaml``, ``published/streets_hrnetv2_w18s.yaml`` …), sorted."""
+    return sorted(path.relative_to(SHIPPED).as_posix() for path in SHIPPED.rglob("*.yaml"))
+
+
+def shipped_config(name: str) -> Path | None:
+    """The shipped config ``name`` names (``configs/`` before it and ``.yaml`` after optional), or None."""
+    name = name.removeprefix("./").removeprefix("configs/")
+    for candidate in (name, f"{name}.yaml"):
+        if candidate in shipped_configs():
+            return SHIPPED / candidate
+    return None
+
+
+def with_shipped_configs(words: Sequence[str]) -> list[str]:
+    """``words`` with each ``--config`` that names no file here but a shipped config set to that config."""
+    words = list(words)
+    for i, word in enumerate(words):
+        flag, equals, value = word.partition("=")
+        at = i if equals else i + 1
+        if flag not in ("--config", "-c") or at == len(words):
+            continue
+        value = value if equals else words[at]
+        shipped = None if Path(value).is_file() else shipped_config(value)
+        if shipped is not None:
+            logger.info("--config %s: no such file here; reading the shipped %s", value, shipped)
+            words[at] = f"{flag}={shipped}" if equals else str(shipped)
+    return words
+
+
+def _summary(path: Path) -> str:
+    """The first comment line of a config: what it trains."""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("#") and line.strip("# "):
+            return line.strip("# ")
+    return ""
+
+
+def _list(args: argparse.Namespace) -> int:
+    for name in shipped_configs():
+        print(f"{name:<40} {_summary(SHIPPED / name)}")
+    return 0
+
+
+def _copy(args: argparse.Namespace) -> int:
+    source = shipped_config(args.name)
+    if source is None:
+        raise ConfigError("configs copy", f"no shipped config {args.name!r}; choose from {shipped_configs()}")
+    target = Path(args.dest)
+    if target.is_dir():
+        target = target / source.name
+    if target.exists() and not args.force:
+        raise ConfigError("configs copy", f"{target}: already exists (--force overwrites it)")
+    write_bytes_atomic(target, source.read_bytes())
+    print(target)
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``configs`` group (``list``, ``copy``) to the tool parser."""
+    group = subparsers.add_parser("configs", help="list the shipped configs, or copy one out to edit")
+    commands = group.add_subparsers(dest="configs_command", required=True)
+    listing = commands.add_parser("list", help="print each shipped config's name and what it trains")
+    listing.set_defaults(func=_list)
+    copy = commands.add_parser("copy", help="write a shipped config to a file or folder")
+    copy.add_argument("name", help="a name `configs list` prints (demo.yaml, or demo)")
+    copy.add_argument("dest", nargs="?", default=".", help="file or folder to write it to (default: .)")
+    copy.add_argument("--force", action="store_true", help="overwrite a file that is there")
+    copy.set_defaults(func=_copy)

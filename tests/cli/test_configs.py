@@ -1,0 +1,79 @@
+"""The shipped configs without the repository: `frugalseg configs list|copy`, and a ``--config`` that names a
+shipped config where no such file is."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from frugalseg.cli import main
+from frugalseg.cli.configs import SHIPPED, shipped_configs, with_shipped_configs
+
+REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+def test_the_shipped_configs_are_the_repository_configs():
+    names = shipped_configs()
+    assert names == sorted(p.relative_to(REPO_CONFIGS).as_posix() for p in REPO_CONFIGS.rglob("*.yaml"))
+    assert {"demo.yaml", "annotate/hvsa_paper.yaml", "published/streets_hrnetv2_w18s.yaml"} <= set(names)
+
+
+def test_a_config_named_but_not_here_reads_the_shipped_one(tmp_path, monkeypatch, caplog):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "stm_davis.yaml").write_text("seed_everything: 1\n")  # a file of the user's own wins
+    words = ["fit", "--config", "configs/demo.yaml", "--config=published/streets_hrnetv2_w18s", "-c", "demo"]
+    words += ["--config", "stm_davis.yaml", "--config", "mine.yaml", "--data.root", "demo.yaml"]
+    with caplog.at_level(logging.INFO, logger="frugalseg.cli.configs"):
+        resolved = with_shipped_configs(words)
+    assert resolved == [
+        "fit",
+        "--config",
+        str(SHIPPED / "demo.yaml"),
+        f"--config={SHIPPED / 'published' / 'streets_hrnetv2_w18s.yaml'}",
+        "-c",
+        str(SHIPPED / "demo.yaml"),
+        "--config",
+        "stm_davis.yaml",
+        "--config",
+        "mine.yaml",  # neither here nor shipped: jsonargparse's check names it
+        "--data.root",
+        "demo.yaml",
+    ]
+    assert (
+        caplog.messages[0]
+        == f"--config configs/demo.yaml: no such file here; reading the shipped {SHIPPED}/demo.yaml"
+    )
+
+
+def test_fit_reads_the_shipped_demo_config_from_any_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--config", "demo.yaml", "--print_config"])
+    assert exit_info.value.code == 0
+    printed = capsys.readouterr().out
+    assert "student: tmanet_r18" in printed and "recipe: B3" in printed
+
+
+def test_configs_list_and_copy(tmp_path, capsys):
+    assert main(["configs", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(shipped_configs())
+    assert lines[shipped_configs().index("demo.yaml")].split()[:3] == ["demo.yaml", "The", "demo:"]
+
+    assert main(["configs", "copy", "demo", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "demo.yaml")
+    assert (tmp_path / "demo.yaml").read_bytes() == (SHIPPED / "demo.yaml").read_bytes()
+    (tmp_path / "demo.yaml").write_text("mine")
+    assert main(["configs", "copy", "demo.yaml", str(tmp_path / "demo.yaml")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: configs copy: {tmp_path / 'demo.yaml'}: already exists (--force overwrites it)"
+    )
+    assert (tmp_path / "demo.yaml").read_text() == "mine"
+    assert main(["configs", "copy", "configs/demo.yaml", str(tmp_path / "demo.yaml"), "--force"]) == 0
+    assert (tmp_path / "demo.yaml").read_bytes() == (SHIPPED / "demo.yaml").read_bytes()
+    assert main(["configs", "copy", "nothing", str(tmp_path)]) == 2
+    assert (
+        "error: configs copy: no shipped config 'nothing'; choose from ['annotate/" in capsys.readouterr().err
+    )
