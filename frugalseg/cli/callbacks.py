@@ -1,9 +1,16 @@
-"""Callbacks of the command line: what a run prints on the terminal (with rich)."""
+"""Callbacks of the command line: what a run prints on the terminal (with rich): metrics, progress, model."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import lightning as L
+from lightning.pytorch.callbacks import RichModelSummary, RichProgressBar
 from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.utilities.model_summary.model_summary import (
+    get_formatted_model_size,
+    get_human_readable_count,
+)
 from rich.console import Console
 from rich.table import Table
 
@@ -26,3 +33,79 @@ class PrintMetrics(L.Callback):
         for name, value in sorted(metrics.items()):
             table.add_row(name, f"{value:.4f}")
         Console().print(table)
+
+
+class ProgressBar(RichProgressBar):
+    """Lightning's rich progress bar, the logger's version shown as the integer it is (``v_num: 2``).
+
+    Args:
+        refresh_rate: batches between refreshes of the bar (0: never shown).
+        leave: keep the bar of every epoch on the terminal, not only the last.
+    """
+
+    def __init__(self, refresh_rate: int = 1, leave: bool = False) -> None:
+        super().__init__(refresh_rate=refresh_rate, leave=leave)
+
+    def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
+        """Lightning's items, ``v_num`` as text so that the bar's float format leaves it alone."""
+        items = super().get_metrics(trainer, pl_module)
+        if "v_num" in items:
+            items["v_num"] = str(items["v_num"])
+        return items
+
+
+class ModelSummary(RichModelSummary):
+    """Lightning's rich model summary less its FLOPs column and total, which are 0 for frugalseg's modules.
+
+    Lightning counts FLOPs on the module's ``example_input_array``; frugalseg's students take clips whose
+    size the data decide, so they set none. A module that does keeps Lightning's table.
+
+    Args:
+        max_depth: how deep the listed layers go (1: the module's children; -1: every layer; 0: none).
+    """
+
+    def __init__(self, max_depth: int = 1) -> None:
+        super().__init__(max_depth=max_depth)
+
+    @staticmethod
+    def summarize(
+        summary_data: list[tuple[str, list[str]]],
+        total_parameters: int,
+        trainable_parameters: int,
+        model_size: float,
+        total_training_modes: dict[str, int],
+        total_flops: int,
+        **summarize_kwargs: Any,
+    ) -> None:
+        """Print the layers and the totals, without FLOPs when none were counted."""
+        if total_flops:
+            RichModelSummary.summarize(
+                summary_data,
+                total_parameters,
+                trainable_parameters,
+                model_size,
+                total_training_modes,
+                total_flops,
+                **summarize_kwargs,
+            )
+            return
+        columns = [(name, values) for name, values in summary_data if name != "FLOPs"]
+        table = Table(header_style=summarize_kwargs.get("header_style", "bold magenta"))
+        for name, _ in columns:
+            table.add_column(name, justify="left" if name in ("Name", "Type", "Mode") else "right")
+        for row in zip(*(values for _, values in columns), strict=True):
+            table.add_row(*row)
+        totals = {
+            "Trainable params": get_human_readable_count(trainable_parameters),
+            "Non-trainable params": get_human_readable_count(total_parameters - trainable_parameters),
+            "Total params": get_human_readable_count(total_parameters),
+            "Total estimated model params size (MB)": get_formatted_model_size(model_size),
+            "Modules in train mode": total_training_modes["train"],
+            "Modules in eval mode": total_training_modes["eval"],
+        }
+        grid = Table.grid()
+        for name, value in totals.items():
+            grid.add_row(f"[bold]{name}[/]: {value}")
+        console = Console()
+        console.print(table)
+        console.print(grid)
