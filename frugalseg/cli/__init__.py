@@ -65,11 +65,22 @@ def overview() -> str:
     return "\n".join(lines)
 
 
+class ToolParser(argparse.ArgumentParser):
+    """The tools' parser, and their subcommands' parsers: options are never abbreviated.
+
+    An old or mistyped name (``--device``) is then an error, not read as the option it begins (``--devices``).
+    """
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+
 def run_tool(argv: Sequence[str]) -> int:
     """Run a tool command (``label``, ``data``, ``zoo`` …) and return its exit code."""
     words = list(argv)
     module, text = TOOLS[words[0]]
-    parser = argparse.ArgumentParser(prog="frugalseg", description=text)
+    parser = ToolParser(prog="frugalseg", description=text)
     groups = parser.add_subparsers(dest="group", required=True)
     importlib.import_module(module).register(groups)
     args = parser.parse_args(words)

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 import frugalseg
-from frugalseg.cli import TOOLS
+from frugalseg.cli import TOOLS, main
 
 
 def _run(code: str) -> str:
@@ -58,3 +58,12 @@ def test_every_tool_command_prints_its_help(tool):
     assert len(commands) > 2, sorted(commands)
     for words, command in commands.items():
         assert command.format_help().startswith("usage: frugalseg"), words
+
+
+def test_an_abbreviated_option_is_an_error_not_another_option(capsys):
+    """``--device`` (the old spelling) is not read as ``--devices``: no command takes abbreviations."""
+    argv = ["annotate", "simulate", "--root", "r", "--budget-hours", "1", "--out", "o", "--device", "cpu"]
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith("error: unrecognized arguments: --device cpu")
