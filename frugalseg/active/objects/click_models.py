@@ -11,6 +11,8 @@ a person's clicks (no truth: the model chooses alone). Chosen by name (`make_cli
   mask and the clicks (`grabcut_clicks`). The simulated annotator keeps, after every click, the
   better (IoU with the truth) of the GrabCut mask and the mask with the click disks painted in
   (`paint_clicks`); a person's clicks may change the mask only near them (`local_grabcut_clicks`).
+  A box (`ClickToMask.box`) is GrabCut from the rectangle (`grabcut_box`), each corrective click
+  then a GrabCut around it, as far as the region it corrects reaches (`box_click`).
 * ``sam2`` — `SAM2Clicks`: SAM 2's image predictor with the user's checkpoint, prompted the way
   the simulated annotator of EVA-VOS prompts SAM (`SAMClicks`): the image embedded once per
   frame, the current mask given first (as ``mask_input`` logits, `mask_logits`, or fitted with
@@ -44,6 +46,14 @@ if TYPE_CHECKING:
 
 GRABCUT_ITERATIONS = 3
 GIVEN_CLICK_REACH = 3  # a person's click may change pixels within this many click radii of it
+BOX_ITERATIONS = 5
+BOX_MARGIN = 0.1  # the background GrabCut learns from: this share of the box's longer side around it
+BOX_PIXELS = 80_000  # GrabCut of a box runs on its region shrunk to at most this many pixels (speed)
+BOX_CLICK_REACH = (
+    4  # a click after a box re-decides pixels within this many times its distance to the other side
+)
+#: A box in pixels, (x0, y0, x1, y1) with both corners inside it.
+Box = tuple[int, int, int, int]
 # GrabCut's rectangle, unused when it starts from a mask: what None passes (OpenCV's stubs refuse None).
 _NO_RECT = (0, 0, 0, 0)
 
@@ -111,6 +121,22 @@ class ClickToMask(Configurable, ABC):
             current: the object's current mask (bool H×W).
             clicks: the person's clicks on that object, all at once.
         """
+
+    def box(self, image: np.ndarray, box: Box, clicks: Sequence[Click] = ()) -> np.ndarray:
+        """One object's mask (bool H×W) from a box drawn around it and corrective clicks (`box_clicks`).
+
+        Args:
+            image: the frame, H×W×3 uint8 RGB.
+            box: the object's box, (x0, y0, x1, y1) in pixels, corners included.
+            clicks: the person's corrective clicks since the box, in order.
+        """
+        return box_clicks(image, box, clicks)
+
+
+def image_key(image: np.ndarray) -> tuple[object, ...]:
+    """What tells an image from another (shape, type, a hash of its bytes): the key of per-image caches."""
+    data = np.ascontiguousarray(image)
+    return (data.shape, data.dtype.str, array_sha1(data))
 
 
 def click_radius(shape: tuple[int, ...]) -> int:
@@ -195,6 +221,92 @@ def local_grabcut_clicks(
     out[y0:y1, x0:x1] = fg
     result: np.ndarray = out
     return result
+
+
+def _grabcut_window(image: np.ndarray, seeds: np.ndarray, window: tuple[int, int, int, int]) -> np.ndarray:
+    """GrabCut of ``seeds`` (GrabCut's labels, H×W) in ``window`` (left, top, right, bottom): its mask there.
+
+    The window runs shrunk to at most `BOX_PIXELS` pixels and its mask is scaled back smoothly;
+    seeds all of one side are the answer as they are (GrabCut has no colours to tell apart).
+    """
+    left, top, right, bottom = window
+    part = seeds[top:bottom, left:right]
+    scale = min(1.0, float(np.sqrt(BOX_PIXELS / part.size)))
+    size = (max(1, round(part.shape[1] * scale)), max(1, round(part.shape[0] * scale)))
+    small = cv2.resize(part, size, interpolation=cv2.INTER_NEAREST)
+    found = np.isin(small, (cv2.GC_FGD, cv2.GC_PR_FGD))
+    if found.any() and not found.all():
+        roi = cv2.resize(
+            np.ascontiguousarray(image[top:bottom, left:right]), size, interpolation=cv2.INTER_AREA
+        )
+        background, foreground = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+        cv2.setRNGSeed(0)
+        roi = cv2.cvtColor(roi, cv2.COLOR_RGB2BGR)
+        cv2.grabCut(roi, small, _NO_RECT, background, foreground, BOX_ITERATIONS, cv2.GC_INIT_WITH_MASK)
+        found = np.isin(small, (cv2.GC_FGD, cv2.GC_PR_FGD))
+    full = cv2.resize(found.astype(np.float32), part.shape[::-1], interpolation=cv2.INTER_LINEAR)
+    result: np.ndarray = full >= 0.5
+    return result
+
+
+def grabcut_box(image: np.ndarray, box: Box) -> np.ndarray:
+    """Bool mask of the object in ``box`` from GrabCut: inside probable object, outside sure background.
+
+    GrabCut learns the background's colours from a margin of `BOX_MARGIN` around the box.
+    """
+    height, width = image.shape[:2]
+    x0, y0, x1, y1 = box
+    margin = max(8, round(BOX_MARGIN * max(x1 - x0, y1 - y0)))
+    window = (
+        max(0, x0 - margin),
+        max(0, y0 - margin),
+        min(width, x1 + margin + 1),
+        min(height, y1 + margin + 1),
+    )
+    seeds = np.full((height, width), cv2.GC_BGD, np.uint8)
+    seeds[y0 : y1 + 1, x0 : x1 + 1] = cv2.GC_PR_FGD
+    out = np.zeros((height, width), bool)
+    out[window[1] : window[3], window[0] : window[2]] = _grabcut_window(image, seeds, window)
+    return out
+
+
+def box_click(image: np.ndarray, prior: np.ndarray, clicks: Sequence[Click]) -> np.ndarray:
+    """``prior`` corrected by the last of ``clicks`` (the earlier ones stay sure seeds).
+
+    A click sits inside the region it corrects, so its distance to the mask's other side tells the
+    region's size: GrabCut re-decides the pixels within `BOX_CLICK_REACH` times that distance (at
+    least `GIVEN_CLICK_REACH` click radii), learning colours from around them; farther pixels
+    stay as ``prior`` says.
+    """
+    click, radius = clicks[-1], click_radius(prior.shape)
+    height, width = prior.shape
+    other = prior if click.positive else ~prior
+    distance = float(cv2.distanceTransform((~other).astype(np.uint8), cv2.DIST_L2, 5)[click.y, click.x])
+    reach = round(min(np.hypot(height, width), max(GIVEN_CLICK_REACH * radius, BOX_CLICK_REACH * distance)))
+    near = np.zeros((height, width), np.uint8)
+    cv2.circle(near, (click.x, click.y), reach, 1, thickness=-1)
+    seeds = np.where(prior, cv2.GC_FGD, cv2.GC_BGD).astype(np.uint8)
+    seeds[near > 0] = np.where(prior[near > 0], cv2.GC_PR_FGD, cv2.GC_PR_BGD)
+    for each in clicks:
+        cv2.circle(seeds, (each.x, each.y), radius, cv2.GC_FGD if each.positive else cv2.GC_BGD, thickness=-1)
+    side = reach + 2 * radius + reach // 2
+    window = (
+        max(0, click.x - side),
+        max(0, click.y - side),
+        min(width, click.x + side + 1),
+        min(height, click.y + side + 1),
+    )
+    out: np.ndarray = np.array(prior, bool)
+    out[window[1] : window[3], window[0] : window[2]] = _grabcut_window(image, seeds, window)
+    return out
+
+
+def box_clicks(image: np.ndarray, box: Box, clicks: Sequence[Click] = ()) -> np.ndarray:
+    """GrabCut from ``box`` (`grabcut_box`), then each click's correction in turn (`box_click`)."""
+    found = grabcut_box(image, box)
+    for count in range(1, len(clicks) + 1):
+        found = box_click(image, found, clicks[:count])
+    return found
 
 
 class GrabCutClicks(ClickToMask):
@@ -327,10 +439,9 @@ class SAMClicks(ClickToMask):
 
     def _embed(self, image: np.ndarray) -> None:
         """Embed ``image`` unless it is the image embedded last (same shape and bytes)."""
-        data = np.ascontiguousarray(image)
-        key = (data.shape, data.dtype.str, array_sha1(data))
+        key = image_key(image)
         if key != self._image_key:
-            self.predictor.set_image(data)
+            self.predictor.set_image(np.ascontiguousarray(image))
             self._image_key = key
 
     def _predict(
@@ -419,6 +530,24 @@ class SAMClicks(ClickToMask):
             if scores[pick] > best_score:
                 best, best_score = shown, scores[pick]
         return best, made
+
+    def box(self, image: np.ndarray, box: Box, clicks: Sequence[Click] = ()) -> np.ndarray:
+        """SAM's best-scored mask for the box prompt and the clicks (three candidates for a box alone).
+
+        Args:
+            image: the frame, H×W×3 uint8 RGB.
+            box: the object's box, (x0, y0, x1, y1) in pixels, corners included.
+            clicks: the person's corrective clicks since the box, in order.
+        """
+        self._embed(image)
+        candidates, scores, _ = self.predictor.predict(
+            point_coords=np.array([[c.x, c.y] for c in clicks], np.float32) if clicks else None,
+            point_labels=np.array([int(c.positive) for c in clicks], np.int32) if clicks else None,
+            box=np.array(box, np.float32),
+            multimask_output=not clicks,
+        )
+        result: np.ndarray = np.asarray(candidates)[int(np.argmax(scores))] > 0.5
+        return result
 
     def correct(self, image: np.ndarray, current: np.ndarray, clicks: Sequence[Click]) -> np.ndarray:
         """SAM's best-scored mask for every click at once, starting from the current mask.

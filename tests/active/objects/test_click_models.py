@@ -74,8 +74,9 @@ class ScriptedSAM:
     def predict(self, point_coords=None, point_labels=None, box=None, mask_input=None, multimask_output=True):
         self.calls.append(
             {
-                "points": point_coords.tolist(),
-                "labels": point_labels.tolist(),
+                "points": None if point_coords is None else point_coords.tolist(),
+                "labels": None if point_labels is None else point_labels.tolist(),
+                "box": None if box is None else box.tolist(),
                 "mask_input": mask_input,
                 "multimask": multimask_output,
             }
