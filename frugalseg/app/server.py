@@ -15,6 +15,11 @@ query parameter or the ``X-Token`` header, else 401)::
     GET  /api/videos/{video}/{frame}/thumb.jpg     its thumbnail with the current mask (cached)
     GET  /api/videos/{video}/{frame}/mask          its current mask
     POST /api/videos/{video}/{frame}/preview       {"clicks": […], "base": rle?} → the click model's mask
+    POST /api/videos/{video}/{frame}/box           {"box": [x0, y0, x1, y1], "clicks": […]?} → the object's
+                                                   mask (the click model's, `ClickToMask.box`)
+    POST /api/videos/{video}/{frame}/scissors      {"points": [[x, y], …], "closed"?} → the edge-following
+                                                   contour through them (and, closed, its mask)
+    POST /api/videos/{video}/{frame}/superpixels   {"points": [[x, y], …]} → the superpixels a stroke crosses
     POST /api/videos/{video}/{frame}/upload        a mask PNG (body) → its object ids
     POST /api/videos/{video}/{frame}/submit        {"clicks": […]} or {"mask": rle}, "new_objects",
                                                    "names" → 202 and the propagation's job
@@ -44,6 +49,7 @@ from starlette.routing import Route
 
 from frugalseg.active.objects.annotation_types import GivenClick
 from frugalseg.active.objects.state import VideoState
+from frugalseg.active.objects.tools import IntelligentScissors, SuperpixelBrush
 from frugalseg.app.jobs import SessionService, jpeg
 from frugalseg.data.io import write_json_atomic
 from frugalseg.data.overlays import object_palette
@@ -54,6 +60,9 @@ log = logging.getLogger(__name__)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 NAMES_FILE = "object_names.json"
 Endpoint = Callable[[Request], Awaitable[Response]]
+#: The most anchor points of one scissors contour and points of one superpixel-brush stroke.
+MAX_ANCHORS = 500
+MAX_STROKE = 20_000
 
 
 class RequestError(Exception):
@@ -110,6 +119,8 @@ class AnnotationApp:
         self.token = token
         self.exports = exports
         self.max_upload = max_upload
+        self.scissors_tool = IntelligentScissors()
+        self.brush = SuperpixelBrush()
 
     def routes(self) -> list[Route]:
         """The app's routes, each wrapped in the token check and the error handling."""
@@ -123,6 +134,9 @@ class AnnotationApp:
             (frame + "/thumb.jpg", self.thumb, "GET"),
             (frame + "/mask", self.mask, "GET"),
             (frame + "/preview", self.preview, "POST"),
+            (frame + "/box", self.box, "POST"),
+            (frame + "/scissors", self.scissors, "POST"),
+            (frame + "/superpixels", self.superpixels, "POST"),
             (frame + "/upload", self.upload, "POST"),
             (frame + "/submit", self.submit, "POST"),
             ("/api/jobs", self.jobs, "GET"),
@@ -281,6 +295,44 @@ class AnnotationApp:
         ids = await run_in_threadpool(run)
         return JSONResponse({"width": ids.shape[1], "height": ids.shape[0], "rle": encode_rle(ids)})
 
+    # The weight-free tools: each answers one object's mask (0/1), which the page puts in its frame.
+
+    async def box(self, request: Request) -> Response:
+        """The click model's mask of a box and the corrective clicks since it (`ClickToMask.box`)."""
+        name, frame = self._frame(request)
+        data = await self._json(request)
+        image = await run_in_threadpool(self.session.frame_image, name, frame)
+        box = _box(data.get("box"), image.shape[:2])
+        clicks = _clicks(data["clicks"]) if data.get("clicks") else []
+        _inside([(c.x, c.y) for c in clicks], image.shape[:2], "click")
+        found = await run_in_threadpool(self.session.click_model.box, image, box, clicks)
+        return JSONResponse(_object_mask(found))
+
+    async def scissors(self, request: Request) -> Response:
+        """The intelligent scissors' contour through the anchor points; closed, with its filled mask."""
+        name, frame = self._frame(request)
+        data = await self._json(request)
+        image = await run_in_threadpool(self.session.frame_image, name, frame)
+        anchors = _points(data.get("points"), image.shape[:2], MAX_ANCHORS, "scissors")
+        closed = data.get("closed", False)
+        if not isinstance(closed, bool):
+            raise RequestError(400, "scissors: closed must be true or false")
+        if closed and len(anchors) < 3:
+            raise RequestError(400, "scissors: closing needs at least 3 anchor points")
+        contour = await run_in_threadpool(lambda: self.scissors_tool.contour(image, anchors, closed=closed))
+        if not closed:
+            return JSONResponse({"contour": contour.tolist()})
+        found = await run_in_threadpool(self.scissors_tool.mask, image, anchors)
+        return JSONResponse({"contour": contour.tolist(), **_object_mask(found)})
+
+    async def superpixels(self, request: Request) -> Response:
+        """The superpixels a brush stroke (a polyline of points) crosses."""
+        name, frame = self._frame(request)
+        data = await self._json(request)
+        image = await run_in_threadpool(self.session.frame_image, name, frame)
+        stroke = _points(data.get("points"), image.shape[:2], MAX_STROKE, "superpixels")
+        return JSONResponse(_object_mask(await run_in_threadpool(self.brush.paint, image, stroke)))
+
     async def upload(self, request: Request) -> Response:
         """A mask PNG for the frame (the body, checked as ``annotate add --mask`` checks its file)."""
         name, frame = self._frame(request)
@@ -409,6 +461,51 @@ def _clicks(given: Any) -> list[GivenClick]:
             raise RequestError(400, f"click {number}: positive must be true or false")
         clicks.append(GivenClick(obj, x, y, positive))
     return clicks
+
+
+def _object_mask(found: np.ndarray) -> dict[str, Any]:
+    """An object's bool mask as the page reads masks (run-length codes of 0 and 1)."""
+    height, width = found.shape
+    return {"width": width, "height": height, "rle": encode_rle(found.astype(np.uint8))}
+
+
+def _inside(points: list[tuple[int, int]], shape: tuple[int, ...], what: str) -> None:
+    """`RequestError` 400 naming the first point off a frame of ``shape``."""
+    for number, (x, y) in enumerate(points):
+        if not (0 <= x < shape[1] and 0 <= y < shape[0]):
+            raise RequestError(400, f"{what} {number} at x {x}, y {y} is off the {shape[1]}×{shape[0]} frame")
+
+
+def _whole(values: Any, count: int | None = None) -> bool:
+    """True for a list of whole numbers (of ``count`` of them when given)."""
+    return (
+        isinstance(values, list)
+        and (count is None or len(values) == count)
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in values)
+    )
+
+
+def _box(given: Any, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """A request's box ``[x0, y0, x1, y1]`` (corners included, x0 < x1, y0 < y1) inside the frame."""
+    if not _whole(given, 4):
+        raise RequestError(400, "box: expected [x0, y0, x1, y1] in whole pixels")
+    x0, y0, x1, y1 = given
+    if x0 >= x1 or y0 >= y1:
+        raise RequestError(400, f"box: {given} is empty (x0 < x1 and y0 < y1 needed)")
+    if x0 < 0 or y0 < 0 or x1 >= shape[1] or y1 >= shape[0]:
+        raise RequestError(400, f"box: {given} is off the {shape[1]}×{shape[0]} frame")
+    return x0, y0, x1, y1
+
+
+def _points(given: Any, shape: tuple[int, ...], limit: int, what: str) -> list[tuple[int, int]]:
+    """A request's ``[[x, y], …]`` (1…``limit`` points inside the frame)."""
+    if not isinstance(given, list) or not 1 <= len(given) <= limit:
+        raise RequestError(400, f"{what}: expected a list of 1…{limit} points [x, y]")
+    if not all(_whole(point, 2) for point in given):
+        raise RequestError(400, f"{what}: each point must be [x, y] in whole pixels")
+    points = [(int(x), int(y)) for x, y in given]
+    _inside(points, shape, f"{what}: point")
+    return points
 
 
 def _object_names(given: Any) -> dict[str, str]:
