@@ -39,6 +39,7 @@ def browser(tmp_path: Path) -> Iterator:
 
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     for flag in (
         "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1500,1000",
@@ -79,6 +80,18 @@ def click_on(driver, x: int, y: int, *, right: bool = False) -> None:
     (chain.context_click() if right else chain.click()).perform()
 
 
+def drag(driver, start: tuple[int, int], end: tuple[int, int]) -> None:
+    """A left-button drag on the frame from ``start`` to ``end`` (frame pixels)."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    canvas = driver.find_element(By.ID, "overlay")
+    scale = canvas.size["width"] / 854
+    offset = [(round((x - 427) * scale), round((y - 240) * scale)) for x, y in (start, end)]
+    chain = ActionChains(driver).move_to_element_with_offset(canvas, *offset[0]).click_and_hold()
+    chain.move_to_element_with_offset(canvas, *offset[1]).release().perform()
+
+
 def test_annotate_in_the_browser(
     browser, served: tuple[str, Path], shared_data: Path, tmp_path: Path
 ) -> None:
@@ -96,6 +109,7 @@ def test_annotate_in_the_browser(
     browser.find_element(By.ID, "submit").click()
     wait_for(browser, "return document.getElementById('jobinfo').dataset.done === '1'")
     wait_for(browser, "return document.querySelectorAll('.thumb.annotated').length === 1")
+    assert "unreliability of this clip's frames" in browser.find_element(By.ID, "legend").text
     # clicks on frame 6, the click model's preview after each
     browser.find_element(By.CSS_SELECTOR, ".thumb[data-frame='6']").click()
     wait_for(browser, "return document.body.dataset.frame === 'blackswan/6'")
@@ -107,14 +121,33 @@ def test_annotate_in_the_browser(
     assert browser.execute_script(count) > before
     browser.find_element(By.ID, "undo").click()
     assert browser.execute_script(count) == before
+    # a polygon replaces the object's mask in the frame, Shift adds to it
     browser.find_element(By.CSS_SELECTOR, "input[value='polygon']").click()
-    for x, y in ((50, 50), (150, 50), (150, 150)):
-        click_on(browser, x, y)
-    browser.execute_script("closePolygon()")
-    assert browser.execute_script(count) > before + 4000  # the triangle's 5000 px, less the swan's
-    browser.find_element(By.ID, "undo").click()
-    assert browser.execute_script(count) == before
+    for mode in ("replace", "add"):
+        for x, y in ((50, 50), (150, 50), (150, 150)):
+            click_on(browser, x, y)
+        browser.execute_script(f"closePolygon('{mode}')")
+        drawn = browser.execute_script(count)
+        assert 4900 < drawn < 5200 if mode == "replace" else drawn > before + 4000  # the triangle's 5000 px
+        browser.find_element(By.ID, "undo").click()
+        assert browser.execute_script(count) == before
     assert browser.execute_script("return S.edited") is False
+    # a box dragged around the swan: its GrabCut mask replaces the swan's, inside the box
+    browser.find_element(By.CSS_SELECTOR, "input[value='box']").click()
+    drag(browser, (140, 60), (532, 382))  # the swan's box, 5 px loose
+    wait_for(browser, "return document.getElementById('frameinfo').dataset.box !== undefined")
+    inside = (
+        "return Array.from(S.work).filter((v, i) => v === 1 && i % 854 >= 140 && i % 854 <= 532"
+        " && i / 854 >= 60 && i / 854 < 383).length"
+    )
+    boxed = browser.execute_script(count)
+    assert boxed > 10000 and browser.execute_script(inside) == boxed
+    click_on(browser, 362, 175, right=True)  # a negative click where the box's mask is most wrong
+    wait_for(browser, "return document.getElementById('frameinfo').dataset.box.endsWith(':1')")
+    assert browser.execute_script("return S.boxClicks.map((c) => c.positive)") == [False]
+    for _ in range(2):
+        browser.find_element(By.ID, "undo").click()
+    assert browser.execute_script(count) == before and browser.execute_script("return S.box") is None
     browser.find_element(By.CSS_SELECTOR, "input[value='clicks']").click()
     # where the simulated annotator clicks (`corrective_click` against the truth): the swan's missed
     # head, then the largest region the first preview got wrong
@@ -155,4 +188,5 @@ def test_annotate_in_the_browser(
     shown = f"10 labels written to {store}; for your tool: {', '.join(tools)}"
     assert browser.find_element(By.ID, "exported").text == shown
     train_one_step(davis, store, state)
+    assert not [e for e in browser.get_log("browser") if "favicon" in e["message"]]  # the page's own icon
     shutil.rmtree(tmp_path / "chromium", ignore_errors=True)
