@@ -543,7 +543,10 @@ def _serve(args: argparse.Namespace) -> int:
     except OSError as err:
         raise ConfigError("port", f"cannot listen on {args.host} port {args.port}: {err.strerror}") from err
     port = listener.getsockname()[1]
-    print(f"annotation page: http://{args.host}:{port}/" + (f"?token={token}" if token else ""), flush=True)
+    # every interface (0.0.0.0, ::) is no address a browser opens: the machine's name is
+    shown = socket.gethostname() if args.host in ("0.0.0.0", "::") else args.host
+    shown = f"[{shown}]" if ":" in shown else shown
+    print(f"annotation page: http://{shown}:{port}/" + (f"?token={token}" if token else ""), flush=True)
     uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[listener])
     return 0
 

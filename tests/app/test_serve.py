@@ -3,6 +3,7 @@ loses nothing that was submitted, and a restart finishes it."""
 
 from __future__ import annotations
 
+import socket
 import time
 from pathlib import Path
 
@@ -54,7 +55,7 @@ def test_killed_during_propagation_then_restarted(tmp_path: Path, shared_data: P
 def test_another_address_needs_the_printed_token(tmp_path: Path, shared_data: Path) -> None:
     server, address = serve(tmp_path / "state", shared_data / "davis_dev", "--host", "0.0.0.0")
     try:
-        assert address.startswith("http://0.0.0.0:") and "/?token=" in address
+        assert address.startswith(f"http://{socket.gethostname()}:") and "/?token=" in address
         port, token = address.split(":")[2].split("/")[0], address.split("token=")[1]
         assert len(token) >= 24
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
