@@ -5,6 +5,7 @@ with their checkpoint files; and a check that the suite leaves the checkout as i
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     """Note the checkout's files before any test runs (in the xdist controller, or the only process)."""
     if not hasattr(session.config, "workerinput"):
         session.config.stash[_CHECKOUT] = checkout_files()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Hypothesis keeps its example database and constants out of the checkout (its default folder)."""
+    os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", tempfile.mkdtemp(prefix="frugalseg-hypothesis-"))
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -8,6 +8,11 @@ no addition and the session no export while its propagation is queued or running
 the only writer of that video. A server killed meanwhile loses nothing, and on restart the worker
 finishes every video whose masks are out of date. Reads need no lock: every file is written
 atomically and ``state.json`` last.
+
+While a video propagates, the page sees what is known of it (`_Partial`): each frame's new mask as
+soon as the engine has it (nearest the new annotation first), the masks and unreliability of
+before elsewhere. The next proposal is made from that as soon as it no longer depends on a frame
+still to come (`SessionService.proposal`), so the person goes on while the rest of the clip fills in.
 """
 
 from __future__ import annotations
@@ -18,9 +23,9 @@ import queue
 import shutil
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -45,35 +50,72 @@ class Job:
     status: str = "queued"
     started: float | None = None
     ended: float | None = None
-    estimate: float | None = None
+    frames: int = 0
+    done: int = 0
     error: str | None = None
 
     def report(self) -> dict[str, Any]:
-        """What ``GET /api/jobs`` says of the job (``progress``: elapsed over the estimated seconds)."""
+        """What ``GET /api/jobs`` says of the job (``progress``: the share of its frames propagated)."""
         now = time.monotonic()
         elapsed = ((self.ended or now) - self.started) if self.started is not None else 0.0
-        progress = 1.0 if self.status in ("done", "failed") else 0.0
-        if self.status == "propagating" and self.estimate:
-            progress = min(0.95, elapsed / self.estimate)
+        progress = 1.0 if self.status in ("done", "failed") else self.done / max(1, self.frames)
         return {
             "id": self.id,
             "video": self.video,
             "frame": self.frame,
             "status": self.status,
             "elapsed": round(elapsed, 2),
+            "frames": self.frames,
+            "done": self.done,
             "progress": round(progress, 3),
             "error": self.error,
         }
 
 
 @dataclass
-class _Cached:
-    """A video's state as last read, the file stamp it was read at, and each frame mask's SHA-1."""
+class CachedState:
+    """A video's state as last read, the file stamp it was read at, and each frame mask's SHA-1.
+
+    ``unknown``: frames that have no mask nor unreliability yet (a first propagation in flight).
+    """
 
     stamp: tuple[int, int]
     state: VideoState
     current: bool
     shas: list[str] = field(default_factory=list)
+    unknown: frozenset[int] = frozenset()
+
+
+@dataclass
+class _Partial:
+    """What is known of a video while it propagates: every frame's mask and unreliability so far.
+
+    A frame not in ``fresh`` keeps its values from before the addition; before a video's first
+    propagation its mask is empty and its unreliability 1 (nothing is known of it).
+    """
+
+    state: VideoState
+    fresh: set[int]
+    shas: list[str]
+    unknown: set[int]
+
+    @classmethod
+    def before(cls, state: VideoState, masks: list[np.ndarray], shape: tuple[int, int]) -> _Partial:
+        """The partial state of ``state`` (just saved, masks out of date) from the masks shown before."""
+        n = state.num_frames
+        known = len(masks) == n and len(state.disagreement) == n
+        masks = list(masks) if known else [np.zeros(shape, np.uint8)] * n
+        disagreement = list(state.disagreement) if known else [1.0] * n
+        unsure = list(state.unsure) if known else [0.0] * n
+        shown = replace(state, masks=masks, disagreement=disagreement, unsure=unsure)
+        return cls(shown, set(), [array_sha1(m) for m in masks], set() if known else set(range(n)))
+
+    def arrived(self, t: int, mask: np.ndarray, disagreement: float, unsure: float) -> None:
+        """Frame ``t``'s new result."""
+        self.state.masks[t], self.shas[t] = mask, array_sha1(mask)
+        self.state.disagreement[t], self.state.unsure[t] = disagreement, unsure
+        self.fresh.add(t)
+        self.unknown.discard(t)
 
 
 class SessionService:
@@ -90,10 +132,10 @@ class SessionService:
         self.lock = threading.RLock()
         self.jobs: list[Job] = []
         self._queue: queue.Queue[Job] = queue.Queue()
-        self._states: dict[str, _Cached] = {}
+        self._states: dict[str, CachedState] = {}
         self._thumbs: dict[tuple[str, int, str], bytes] = {}
         self._proposals: dict[tuple[Any, ...], Proposal | None] = {}
-        self._seconds_per_frame: float | None = None
+        self._partial: dict[str, _Partial] = {}
         self._worker = threading.Thread(target=self._work, name="frugalseg-propagation", daemon=True)
         self._worker.start()
         for name in session.videos():
@@ -103,12 +145,16 @@ class SessionService:
         """Whether a propagation (of ``video``, or of any video) is queued or running."""
         return any(j.status in ("queued", "propagating") and video in (None, j.video) for j in self.jobs)
 
-    def state(self, name: str) -> _Cached | None:
+    def state(self, name: str) -> CachedState | None:
         """The cached state of video ``name`` (reread when its file changed; None before any annotation).
 
         A state whose masks are out of date keeps showing the masks read before, and gets a
         propagation queued unless one is.
         """
+        partial = self._partial.get(name)
+        if partial is not None:
+            shas, unknown = list(partial.shas), frozenset(partial.unknown)
+            return CachedState((-1, len(partial.fresh)), partial.state, False, shas, unknown)
         path = self.session.folder / name / STATE_FILE
         try:
             info = path.stat()
@@ -128,13 +174,20 @@ class SessionService:
             with self.lock:  # an addition saves its state and queues its job under the lock
                 if not self.pending(name):
                     self.queue(name, None)
-        cached = _Cached(stamp, state, current, [array_sha1(m) for m in state.masks])
+        cached = CachedState(stamp, state, current, [array_sha1(m) for m in state.masks])
         self._states[name] = cached
         return cached
 
     def queue(self, video: str, frame: int | None) -> Job:
-        """Queue the propagation of ``video`` (after an addition on ``frame``)."""
-        job = Job(len(self.jobs) + 1, video, frame)
+        """Queue the propagation of ``video`` (after an addition on ``frame``); reads see it as it goes."""
+        saved = self.session.saved_state(video)
+        if saved is None:
+            raise ValueError(f"video {video!r} has no saved state to propagate")
+        shown = self._states.get(video)
+        height, width = self.session.frame_image(video, self.session.frames(video)[0]).shape[:2]
+        masks = shown.state.masks if shown is not None else []
+        self._partial[video] = _Partial.before(saved[0], masks, (height, width))
+        job = Job(len(self.jobs) + 1, video, frame, frames=saved[0].num_frames)
         self.jobs.append(job)
         self._queue.put(job)
         return job
@@ -147,19 +200,26 @@ class SessionService:
 
     def _work(self) -> None:
         while True:
-            job = self._queue.get()
-            job.status, job.started = "propagating", time.monotonic()
-            frames = len(self.session.frames(job.video))
-            if self._seconds_per_frame is not None:
-                job.estimate = self._seconds_per_frame * frames
-            try:
-                self.session.finish(job.video)
-                job.status = "done"
-            except Exception as err:  # reported to the page; the saved annotation stays
-                log.exception("propagation of %s failed", job.video)
-                job.status, job.error = "failed", f"{type(err).__name__}: {err}"
-            job.ended = time.monotonic()
-            self._seconds_per_frame = (job.ended - job.started) / max(1, frames)
+            self._run(self._queue.get())
+
+    def _run(self, job: Job) -> None:
+        """Propagate ``job``'s video, each frame shown and counted as it arrives."""
+        job.status, job.started = "propagating", time.monotonic()
+        partial = self._partial[job.video]
+
+        def arrived(t: int, mask: np.ndarray, disagreement: float, unsure: float) -> None:
+            partial.arrived(t, mask, disagreement, unsure)
+            job.done = len(partial.fresh)
+
+        status, error = "done", None
+        try:
+            self.session.finish(job.video, on_frame=arrived)
+        except Exception as err:  # reported to the page; the saved annotation stays
+            log.exception("propagation of %s failed", job.video)
+            status, error = "failed", f"{type(err).__name__}: {err}"
+        del self._partial[job.video]  # reads go back to the saved state
+        job.ended, job.error = time.monotonic(), error
+        job.status = status  # last: from here the video takes additions again
 
     def thumbnail(self, video: str, frame: int) -> bytes:
         """The JPEG thumbnail of a frame with its current mask (cached by the mask's content)."""
@@ -173,13 +233,26 @@ class SessionService:
             self._thumbs[key] = jpeg(picture, 80)
         return self._thumbs[key]
 
-    def proposal(self, video: str | None) -> Proposal | None:
-        """The session's next proposal (cached until a state changes); call only with no job pending."""
-        stamps = tuple((name, c.stamp if (c := self.state(name)) else None) for name in self.session.videos())
-        key = (video, stamps)
+    def proposal(self, video: str | None) -> Proposal | None | Literal["pending"]:
+        """The session's next proposal (cached until a state changes), ``"pending"`` while it is not known.
+
+        A video being propagated counts with what is known of it: its new frames, its values of
+        before elsewhere (1 for a frame never propagated, which no annotation made more reliable).
+        A proposal that falls on a frame still to come waits for it: an annotation only makes the
+        frames around it more reliable, so the choice is final once it rests on final frames.
+        """
+        partial = dict(self._partial)
+        cached = {name: self.state(name) for name in self.session.videos()}
+        key = (video, tuple((name, c.stamp if c else None) for name, c in cached.items()))
         if key not in self._proposals:
-            self._proposals[key] = self.session.propose(video=video, **self.propose_options)
-        return self._proposals[key]
+            states = {name: c.state for name, c in cached.items() if name in partial and c is not None}
+            self._proposals[key] = self.session.propose(video=video, states=states, **self.propose_options)
+        proposal = self._proposals[key]
+        if proposal is not None and proposal.video in partial:
+            t = self.session.frames(proposal.video).index(proposal.frame)
+            if t not in partial[proposal.video].fresh:
+                return "pending"
+        return proposal
 
     def export(self, folder: Path) -> tuple[Path, int, list[Path]]:
         """Export the session to a label store under ``folder``, and the store to the tool formats.

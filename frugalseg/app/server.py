@@ -48,9 +48,8 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from frugalseg.active.objects.annotation_types import GivenClick
-from frugalseg.active.objects.state import VideoState
 from frugalseg.active.objects.tools import IntelligentScissors, SuperpixelBrush
-from frugalseg.app.jobs import SessionService, jpeg
+from frugalseg.app.jobs import CachedState, SessionService, jpeg
 from frugalseg.data.io import write_json_atomic
 from frugalseg.data.overlays import object_palette
 from frugalseg.errors import ConfigError, DataError
@@ -217,7 +216,7 @@ class AnnotationApp:
                     "frames": frames,
                     "annotated": len(state.annotated) if state else 0,
                     "hours": round(state.seconds / 3600, 4) if state else 0.0,
-                    "unreliable": _mean(_unreliability(state)),
+                    "unreliable": _mean(_unreliability(cached)),
                     "pending": self.service.pending(name),
                 }
             )
@@ -251,7 +250,8 @@ class AnnotationApp:
             "height": height,
             "annotated": [frames[t] for t in sorted(state.annotated)] if state else [],
             "objects": [{"id": obj, "name": names.get(str(obj), f"object {obj}")} for obj in objects],
-            "unreliable": [round(u, 4) for u in _unreliability(state)],
+            "unreliable": _unreliability(cached),
+            "versions": [sha[:12] for sha in cached.shas] if cached else [],
             "hours": round(state.seconds / 3600, 4) if state else 0.0,
             "pending": self.service.pending(name),
         }
@@ -393,13 +393,13 @@ class AnnotationApp:
         return JSONResponse({"jobs": [job.report() for job in self.service.jobs]})
 
     async def proposal(self, request: Request) -> Response:
-        """The next proposal (``pending`` while a propagation runs, ``done`` when all is annotated)."""
+        """The next proposal (``pending`` until it rests on propagated frames; ``done``: all annotated)."""
         video = request.query_params.get("video")
         if video is not None and video not in self.session.videos():
             raise RequestError(404, f"no video {video!r} in this session")
-        if self.service.pending():
-            return JSONResponse({"pending": True})
         proposal = await run_in_threadpool(self.service.proposal, video)
+        if proposal == "pending":
+            return JSONResponse({"pending": True})
         return JSONResponse({"done": True} if proposal is None else {"proposal": _public(proposal)})
 
     async def export(self, request: Request) -> Response:
@@ -426,16 +426,21 @@ class AnnotationApp:
             write_json_atomic(self.session.folder / NAMES_FILE, every, indent=1)
 
 
-def _unreliability(state: VideoState | None) -> list[float]:
-    """Each frame's unreliability, or none while the video's masks are not propagated yet."""
-    if state is None or not state.masks or len(state.disagreement) != len(state.masks):
+def _unreliability(cached: CachedState | None) -> list[float | None]:
+    """Each frame's unreliability to 4 places (None where not known yet), or none before propagation."""
+    if cached is None or not cached.state.masks or len(cached.state.disagreement) != len(cached.state.masks):
         return []
-    return [d + u for d, u in zip(state.disagreement, state.unsure, strict=True)]
+    state = cached.state
+    return [
+        None if t in cached.unknown else round(d + u, 4)
+        for t, (d, u) in enumerate(zip(state.disagreement, state.unsure, strict=True))
+    ]
 
 
-def _mean(values: list[float]) -> float | None:
-    """The mean of ``values`` to 4 places, None for none (JSON has no NaN)."""
-    return round(sum(values) / len(values), 4) if values else None
+def _mean(values: list[float | None]) -> float | None:
+    """The mean of the known ``values`` to 4 places, None for none (JSON has no NaN)."""
+    known = [v for v in values if v is not None]
+    return round(sum(known) / len(known), 4) if known else None
 
 
 def _public(proposal: Any) -> dict[str, Any]:

@@ -63,9 +63,18 @@ def served(tmp_path: Path, shared_data: Path) -> Iterator[tuple[str, Path]]:
 
 
 def wait_for(driver, script: str, timeout: float = 120):
+    """Wait until ``script`` returns true; on a timeout, say what the page showed."""
+    from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout, 0.1).until(lambda d: d.execute_script(script))
+    try:
+        return WebDriverWait(driver, timeout, 0.1).until(lambda d: d.execute_script(script))
+    except TimeoutException as err:
+        shown = driver.execute_script(
+            "return ['status', 'jobinfo', 'proposal']"
+            ".map((id) => id + ': ' + document.getElementById(id).textContent)"
+        )
+        raise AssertionError(f"{script!r} still false after {timeout} s; the page shows {shown}") from err
 
 
 def click_on(driver, x: int, y: int, *, right: bool = False) -> None:

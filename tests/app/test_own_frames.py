@@ -65,9 +65,9 @@ def test_read_routes_answer_while_the_first_propagation_runs(
     release = threading.Event()
     finish = own_service.session.finish
 
-    def slow_finish(name: str):  # the job holds until the routes were read while it is pending
+    def slow_finish(name: str, on_frame=None):  # the job holds until the routes were read while pending
         release.wait(60)
-        return finish(name)
+        return finish(name, on_frame)
 
     own_service.session.finish = slow_finish  # type: ignore[method-assign]
     sent = own_client.post("/api/videos/blackswan/0/submit", json={"mask": box_mask(100, 200)})
@@ -79,14 +79,12 @@ def test_read_routes_answer_while_the_first_propagation_runs(
         row = {v["name"]: v for v in overview.json()["videos"]}["blackswan"]
         assert (row["annotated"], row["unreliable"], row["pending"]) == (1, None, True)
         video = own_client.get("/api/videos/blackswan")
-        assert video.status_code == 200 and video.json()["unreliable"] == []
-        for path in (
-            "/api/jobs",
-            "/api/proposal",
-            "/api/videos/blackswan/3/mask",
-            "/api/videos/blackswan/3/thumb.jpg",
-        ):
+        assert video.status_code == 200 and video.json()["unreliable"] == [None] * 10
+        for path in ("/api/jobs", "/api/videos/blackswan/3/mask", "/api/videos/blackswan/3/thumb.jpg"):
             assert own_client.get(path).status_code == 200, path
+        # the other clip's first frame needs nothing from this propagation: proposed at once
+        proposal = own_client.get("/api/proposal").json()["proposal"]
+        assert (proposal["video"], proposal["frame"], proposal["kind"]) == ("car-shadow", 0, "mask")
     finally:
         release.set()
     own_service.wait()
@@ -162,3 +160,54 @@ def test_a_server_error_logs_its_traceback(monkeypatch, capsys) -> None:
     err = capsys.readouterr().err
     assert err.startswith("error: GET /api/session failed\nTraceback (most recent call last):\n")
     assert err.rstrip().endswith("ValueError: out of range")
+
+
+def test_frames_show_as_they_arrive_and_the_proposal_comes_before_the_clip_is_done(
+    own_client: TestClient, own_service: SessionService
+) -> None:
+    """A second annotation: its job counts real frames, the filmstrip shows each new mask as it comes,
+    and the proposal is made while the clip still propagates, on frames that are final."""
+    for video in VIDEOS:
+        assert (
+            own_client.post(f"/api/videos/{video}/0/submit", json={"mask": box_mask(100, 200)}).status_code
+            == 202
+        )
+        own_service.wait()
+    release, held = threading.Event(), threading.Event()
+    finish = own_service.session.finish
+
+    def held_finish(name: str, on_frame=None):  # the engine stops after the frames nearest the annotation
+        seen: list[int] = []
+
+        def report(t, mask, disagreement, unsure):
+            on_frame(t, mask, disagreement, unsure)
+            seen.append(t)
+            if len(seen) == 5:
+                held.set()
+                release.wait(60)
+
+        return finish(name, report)
+
+    own_service.session.finish = held_finish  # type: ignore[method-assign]
+    sent = own_client.post("/api/videos/blackswan/9/submit", json={"mask": box_mask(130, 260)})
+    assert sent.status_code == 202, sent.text
+    assert held.wait(60)
+    try:
+        job = own_client.get("/api/jobs").json()["jobs"][-1]
+        assert (job["status"], job["frames"], job["done"], job["progress"]) == ("propagating", 10, 5, 0.5)
+        shown = own_client.get("/api/videos/blackswan/9/mask").json()
+        assert shown["rle"] == box_mask(130, 260)  # the new annotation shows at once
+        answer = own_client.get("/api/proposal").json()
+        partial = own_service._partial["blackswan"]
+        if "proposal" in answer and answer["proposal"]["video"] == "blackswan":
+            assert answer["proposal"]["frame"] in partial.fresh
+        fresh_masks = {
+            t: own_client.get(f"/api/videos/blackswan/{t}/mask").json()["rle"] for t in partial.fresh
+        }
+    finally:
+        release.set()
+    own_service.wait()
+    final = own_service.session.state("blackswan")
+    assert final is not None
+    for t, rle in fresh_masks.items():  # a frame shown early is the final frame
+        assert rle == encode_rle(final.masks[t]), t

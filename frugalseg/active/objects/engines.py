@@ -38,6 +38,7 @@ import torch
 
 from frugalseg.active.objects.options import Configurable, build_options
 from frugalseg.active.propagation import (
+    FrameReady,
     Propagated,
     PropagationCache,
     object_share,
@@ -82,6 +83,7 @@ class LoopEngine(Configurable, ABC):
         *,
         first_frames: Mapping[int, int] | None = None,
         cache: Any = None,
+        on_frame: FrameReady | None = None,
     ) -> Propagated:
         """The masks of every frame from ``annotated`` (frame index → H×W object ids, at least one).
 
@@ -90,6 +92,8 @@ class LoopEngine(Configurable, ABC):
             annotated: the annotated frames and the object-id masks their annotations produced.
             first_frames: object id → the first frame it appears in (never output before it).
             cache: from `new_cache`, for this video only (None: nothing is reused).
+            on_frame: called with each frame's index, mask, disagreement and unsure share as soon
+                as that frame is final (from any thread), so a caller can show frames as they come.
         """
 
 
@@ -174,10 +178,11 @@ class AnchorFusionEngine(LoopEngine):
         *,
         first_frames: Mapping[int, int] | None = None,
         cache: Any = None,
+        on_frame: FrameReady | None = None,
     ) -> Propagated:
         """`propagate_annotations` with the single-anchor engine."""
         return propagate_annotations(
-            frames, annotated, self.anchor_engine, first_frames=first_frames, cache=cache
+            frames, annotated, self.anchor_engine, first_frames=first_frames, cache=cache, on_frame=on_frame
         )
 
 
@@ -261,6 +266,7 @@ class SAM2LoopEngine(LoopEngine):
         *,
         first_frames: Mapping[int, int] | None = None,
         cache: Any = None,
+        on_frame: FrameReady | None = None,
     ) -> Propagated:
         """Track every object from all annotated frames at once (`SAM2Propagator.track_annotated`)."""
         from frugalseg.autolabel.objects import merge_objects
@@ -270,6 +276,7 @@ class SAM2LoopEngine(LoopEngine):
         n = len(frames)
         masks = _start(frames, annotated)
         unsure = [0.0] * n
+        reported: set[int] = set()
         if objects:
             conditioning = {t: [mask == obj for obj in objects] for t, mask in annotated.items()}
             shape = frames[0].shape[:2]
@@ -281,7 +288,19 @@ class SAM2LoopEngine(LoopEngine):
                 top = torch.sigmoid(torch.as_tensor(logits).float().amax(0)[0])  # the likeliest object
                 sure = _upsampled((top >= SURE) | (top <= 1 - SURE), shape)
                 masks[t], unsure[t] = _finish(label, sure, t, first_frames)
-        return Propagated(masks, [0.0] * n, unsure)
+                if on_frame is not None:
+                    on_frame(t, masks[t], 0.0, unsure[t])
+                    reported.add(t)
+        return _report_rest(Propagated(masks, [0.0] * n, unsure), on_frame, reported)
+
+
+def _report_rest(result: Propagated, on_frame: FrameReady | None, reported: set[int]) -> Propagated:
+    """``result``, after reporting to ``on_frame`` the frames not ``reported`` yet."""
+    if on_frame is not None:
+        for t, mask in enumerate(result.masks):
+            if t not in reported:
+                on_frame(t, mask, result.disagreement[t], result.unsure[t])
+    return result
 
 
 def _upsampled(flags: torch.Tensor, shape: tuple[int, ...]) -> np.ndarray:
@@ -392,6 +411,7 @@ class STMLoopEngine(LoopEngine):
         *,
         first_frames: Mapping[int, int] | None = None,
         cache: Any = None,
+        on_frame: FrameReady | None = None,
     ) -> Propagated:
         """Segment every frame in order from the memory of the annotated frames and the previous one."""
         check_annotated(frames, annotated)
@@ -405,7 +425,7 @@ class STMLoopEngine(LoopEngine):
         masks = _start(frames, annotated)
         unsure = [0.0] * n
         if not objects:
-            return Propagated(masks, [0.0] * n, unsure)
+            return _report_rest(Propagated(masks, [0.0] * n, unsure), on_frame, set())
         fixed = [self._memory(frames[t], annotated[t], t, objects, cache) for t in sorted(annotated)]
         valid = torch.ones(1, len(objects), dtype=torch.bool, device=self.device)
         table = torch.as_tensor([0, *objects], dtype=torch.uint8, device=self.device)
@@ -424,7 +444,9 @@ class STMLoopEngine(LoopEngine):
             label = table[which].cpu().numpy()
             masks[t], unsure[t] = _finish(label, (top >= SURE).cpu().numpy(), t, first_frames)
             previous = (image, probs[:, 1:])
-        return Propagated(masks, [0.0] * n, unsure)
+            if on_frame is not None:
+                on_frame(t, masks[t], 0.0, unsure[t])
+        return _report_rest(Propagated(masks, [0.0] * n, unsure), on_frame, set(range(n)) - set(annotated))
 
 
 #: The engines by name: a new engine is its class (with its ``Options``) and its line here.

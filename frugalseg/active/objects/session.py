@@ -65,7 +65,9 @@ from frugalseg.active.objects.type_policies import (
     estimated_gain_per_second,
     make_policy,
     type_context,
+    type_seconds,
 )
+from frugalseg.active.propagation import FrameReady
 from frugalseg.data.clips import Clip
 from frugalseg.data.costs import AnnotationCosts
 from frugalseg.data.formats import get_format
@@ -270,15 +272,19 @@ class AnnotationSession:
             )
         return state, whole and len(state.masks) == state.num_frames
 
-    def finish(self, name: str) -> VideoState | None:
-        """Propagate and save video ``name`` if its saved masks are out of date; its state (or None)."""
+    def finish(self, name: str, on_frame: FrameReady | None = None) -> VideoState | None:
+        """Propagate and save video ``name`` if its saved masks are out of date; its state (or None).
+
+        ``on_frame`` is called with each loop frame's index, mask, disagreement and unsure share as
+        soon as the engine has it (`LoopEngine.propagate`), nearest the newest annotations first.
+        """
         with self._writing(name):
             saved = self.saved_state(name)
             if saved is None:
                 return None
             state, current = saved
             if not current:
-                self._propagate(state, self._video(name).load())
+                self._propagate(state, self._video(name).load(), on_frame)
                 state.save(self.folder / name)
             return state
 
@@ -314,14 +320,18 @@ class AnnotationSession:
             return None
         return state.masks[self._video(name).loop_index(frame)]
 
-    def _propagate(self, state: VideoState, frames: list[np.ndarray]) -> None:
+    def _propagate(
+        self, state: VideoState, frames: list[np.ndarray], on_frame: FrameReady | None = None
+    ) -> None:
         """Propagate ``state``'s annotated set, reusing what this session computed before on the video.
 
         The engine's cache (`LoopEngine.new_cache`) changes no mask, only the work: a long-lived
         session (the annotation page) propagates from the new annotation alone.
         """
         cache = self._caches.setdefault(state.video, self.engine.new_cache())
-        result = self.engine.propagate(frames, state.annotated, first_frames=state.objects, cache=cache)
+        result = self.engine.propagate(
+            frames, state.annotated, first_frames=state.objects, cache=cache, on_frame=on_frame
+        )
         state.masks, state.disagreement, state.unsure = result.masks, result.disagreement, result.unsure
 
     def propose(
@@ -334,6 +344,7 @@ class AnnotationSession:
         policy: str | Path | None = None,
         diversity_features: str = "descriptor",
         diversity_weights: str | Path | None = None,
+        states: Mapping[str, VideoState] | None = None,
     ) -> Proposal | None:
         """The next annotation to make, or None when every frame of every video is annotated.
 
@@ -353,6 +364,8 @@ class AnnotationSession:
             policy: the weights file of the ``learned`` type policy.
             diversity_features: what the ``diversity`` selector compares (`make_diversity_features`).
             diversity_weights: the QNet or encoder weights file of those features.
+            states: video → the state to use instead of the saved one (a video being propagated:
+                what is known of it so far).
 
         Raises:
             ConfigError: an unknown video, selector or policy, or one that needs ground truth.
@@ -367,7 +380,7 @@ class AnnotationSession:
         names = [self._video(video).name] if video is not None else self.videos()
         started: list[tuple[str, VideoState]] = []
         for name in names:
-            state = self.state(name)
+            state = (states or {}).get(name) or self.state(name)
             if state is None:
                 return self._video(name).first_proposal()
             if not state.done:
@@ -404,12 +417,21 @@ class AnnotationSession:
         else:
             gain = estimated_gain_per_second(context, kind, self.costs)
         per_frame = state.seconds / state.num_frames
+        seconds = type_seconds(len(context.objects), self.costs)[kind]
+        if isinstance(chooser, LearnedTypePolicy):
+            expected = f"expected J&F gain {gain * seconds:.3f} for about {seconds:.0f} s of work"
+        else:
+            share = context.disagreement + context.unsure
+            expected = (
+                f"{min(share, 1.0):.0%} of the object area left to fix "
+                f"({context.disagreement:.0%} where the two directions disagree, {context.unsure:.0%} "
+                f"where the flow lost track{'; counted as 100 %' if share > 1 else ''}) "
+                f"for about {seconds:.0f} s of work"
+            )
         reason = (
-            f"{selector.name} among {len(view.candidates)} frames not annotated; expected J&F gain "
-            f"{3600 * gain:.3f} per hour; {per_frame:.1f} s per frame so far"
+            f"{selector.name} among {len(view.candidates)} frames not annotated; {expected}; "
+            f"{per_frame:.1f} s per frame so far"
         )
-        if selector.name == "uncertainty" and view.unreliability is not None:
-            reason += f"; unreliable share {view.unreliability[t]:.3f}"
         proposal = Proposal(
             name, source.indices[t], str(source.frame_paths[t]), list(context.objects), kind, reason
         )

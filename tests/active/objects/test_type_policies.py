@@ -192,7 +192,8 @@ def test_propose_ranks_videos_by_expected_gain_per_second(session: AnnotationSes
     hand_made(session, "squares-b", 1, [0.0] + [0.1] * 9)
     proposal = session.propose(frames="uncertainty")
     assert (proposal.video, proposal.frame, proposal.kind) == ("squares-a", 5, "mask")
-    assert "expected J&F gain 6.750 per hour" in proposal.reason  # 3600 × 0.3 / 160
+    assert "; 30% of the object area left to fix (" in proposal.reason
+    assert "for about 160 s of work" in proposal.reason  # two objects' masks
     # squares-b's worst frame at 0.2 → 0.2 / 80 s > 0.3 / 160 s
     hand_made(session, "squares-b", 1, [0.0, 0.1, 0.1, 0.2, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1])
     proposal = session.propose(frames="uncertainty")
