@@ -146,7 +146,7 @@ class AnnotationApp:
 
     def _guarded(self, endpoint: Endpoint) -> Endpoint:
         async def guarded(request: Request) -> Response:
-            given = request.query_params.get("token") or request.headers.get("x-token") or ""
+            given = self.given_token(request)
             if self.token is not None and not hmac.compare_digest(given.encode(), self.token.encode()):
                 return JSONResponse({"error": "a valid token is needed (?token=… or X-Token)"}, 401)
             try:
@@ -160,6 +160,10 @@ class AnnotationApp:
                 return JSONResponse({"error": "internal error (see the server's log)"}, 500)
 
         return guarded
+
+    def given_token(self, request: Request) -> str:
+        """The token a request carries (its ``token`` query parameter or ``X-Token`` header)."""
+        return request.query_params.get("token") or request.headers.get("x-token") or ""
 
     def _video(self, request: Request) -> str:
         name = str(request.path_params["video"])

@@ -2,13 +2,15 @@
 
 ``annotate simulate`` runs it with a simulated annotator on data with ground truth; ``annotate
 propose`` and ``annotate add`` serve a real person on data without: what to annotate next, and
-taking in what they made; ``annotate export`` writes a session's masks as a label store, and
-``annotate train-policy`` trains the learned type policy on simulated loops.
+taking in what they made; ``annotate export`` writes a session's masks as a label store, ``annotate
+serve`` serves the annotation page and ``annotate ml-backend`` the same session as a Label Studio ML
+backend; ``annotate train-policy`` trains the learned type policy on simulated loops.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,6 +25,7 @@ from frugalseg.interop.formats import WRITERS
 if TYPE_CHECKING:
     from frugalseg.active.objects.engines import LoopEngine
     from frugalseg.active.objects.session import AnnotationSession, Proposal
+    from frugalseg.app import SessionService
 
 FORMATS = ("davis", "mose", "video")
 
@@ -187,6 +190,22 @@ def _register_serve(commands: argparse._SubParsersAction) -> None:
         "--max-upload-mb", type=float, default=8.0, help="largest upload or request body in MB (default 8)"
     )
     serve.set_defaults(func=_serve)
+
+    backend = commands.add_parser(
+        "ml-backend",
+        help="serve the session as a Label Studio ML backend: predictions, webhooks, interactive masks",
+    )
+    _session_options(backend)
+    _proposal_options(backend)
+    backend.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    backend.add_argument("--port", type=int, default=9090, help="port (default 9090; 0: any free one)")
+    backend.add_argument(
+        "--token",
+        default=None,
+        help="Basic-auth password Label Studio must send (generated and printed for a --host "
+        "other than 127.0.0.1 when not given)",
+    )
+    backend.set_defaults(func=_ml_backend)
 
 
 def _register_train_policy(commands: argparse._SubParsersAction) -> None:
@@ -520,23 +539,53 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import secrets
-    import socket
     from pathlib import Path
 
-    import uvicorn
+    from frugalseg.app import create_app
 
-    from frugalseg.app import SessionService, create_app
-    from frugalseg.errors import ConfigError
+    token, service = _service(args)
+    exports = Path(args.exports) if args.exports else Path(args.state) / "exports"
+    app = create_app(service, token=token, exports=exports, max_upload=int(args.max_upload_mb * 2**20))
+    _listen(
+        app,
+        args,
+        lambda base: f"annotation page: {base}/" + (f"?token={token}" if token else ""),
+    )
+    return 0
+
+
+def _ml_backend(args: argparse.Namespace) -> int:
+    from frugalseg.app.ml_backend import create_ml_backend
+
+    token, service = _service(args)
+    app = create_ml_backend(service, token=token)
+    auth = f" (Basic auth: any user, password {token})" if token else ""
+    _listen(app, args, lambda base: f"Label Studio ML backend: {base}{auth}")
+    return 0
+
+
+def _service(args: argparse.Namespace) -> tuple[str | None, SessionService]:
+    """The token (generated off the loopback when not given) and the session's service of ``serve``."""
+    import secrets
+
+    from frugalseg.app import SessionService
 
     token = args.token
     if token is None and args.host not in ("127.0.0.1", "localhost", "::1"):
         token = secrets.token_urlsafe(18)
     options = {k: getattr(args, k) for k in ("frames", "types", "seed", "policy")}
     options.update(diversity_features=args.diversity_features, diversity_weights=args.diversity_weights)
-    service = SessionService(_open(args), options)
-    exports = Path(args.exports) if args.exports else Path(args.state) / "exports"
-    app = create_app(service, token=token, exports=exports, max_upload=int(args.max_upload_mb * 2**20))
+    return token, SessionService(_open(args), options)
+
+
+def _listen(app: Any, args: argparse.Namespace, address: Callable[[str], str]) -> None:
+    """Serve ``app`` on ``--host``/``--port``, printing ``address(base URL)`` once it listens."""
+    import socket
+
+    import uvicorn
+
+    from frugalseg.errors import ConfigError
+
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     try:  # bound here, so that a busy port is a clear error and the printed address is already served
         listener = socket.create_server((args.host, args.port), family=family)
@@ -546,9 +595,8 @@ def _serve(args: argparse.Namespace) -> int:
     # every interface (0.0.0.0, ::) is no address a browser opens: the machine's name is
     shown = socket.gethostname() if args.host in ("0.0.0.0", "::") else args.host
     shown = f"[{shown}]" if ":" in shown else shown
-    print(f"annotation page: http://{shown}:{port}/" + (f"?token={token}" if token else ""), flush=True)
+    print(address(f"http://{shown}:{port}"), flush=True)
     uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[listener])
-    return 0
 
 
 def _train_policy(args: argparse.Namespace) -> int:

@@ -85,7 +85,8 @@ def read_label_studio(path: str | Path) -> ToolExport:
             continue
         frame = Frame(image_name(urls[0]), None, element=element)
         for position, result in enumerate(results, start=1):
-            shape = _shape(result, frame, position, path, f"{element} result {result.get('id', position)}")
+            where = f"{element} result {result.get('id', position)}"
+            shape = result_shape(result, frame, position, path, where)
             if shape is not None:
                 frame.shapes.append(shape)
                 labels[shape.label] = None
@@ -100,8 +101,8 @@ def _results(task: dict[str, Any]) -> list[dict[str, Any]]:
     return list(source[-1].get("result") or []) if source else []
 
 
-def _shape(result: Any, frame: Frame, position: int, path: Path, element: str) -> Shape | None:
-    """One result as a `Shape` (None for results of other types: choices, text …).
+def result_shape(result: Any, frame: Frame, position: int, path: Path, element: str) -> Shape | None:
+    """One result as a `Shape` (None for results of other types: choices, text …); sets ``frame.size``.
 
     A result of the wrong structure (a field missing, not a number, a damaged brush RLE) is a
     `DataError` naming it.

@@ -1,0 +1,413 @@
+"""Label Studio's ML backend over an annotation session (``frugalseg annotate ml-backend``).
+
+Label Studio (its ``label_studio/ml/api_connector.py``) calls a backend with JSON: ``GET /health``,
+``POST /setup`` (``project``: ``"<id>.<created timestamp>"``, ``schema``: the labeling config) →
+``model_version``, ``POST /predict`` (``tasks``, ``label_config``, ``params.context``) →
+``{"results": [prediction per task]}``, and ``POST /webhook`` with the project's events
+(``action``, ``project``, ``task``, ``annotation``). Here the project's tasks are frames of the
+session's videos, named as `frugalseg.interop.stores.FrameIndex` finds a tool's images (the path's
+longest tail that names a frame: ``/data/local-files/?d=…/blackswan/00003.jpg``, an upload
+``/data/upload/3/1a2b3c4d-00003.jpg`` when one video has a frame of that name, the tasks of
+``label export --format label-studio``).
+
+- ``/predict``: each frame's current mask as one ``brushlabels`` result per object (Label Studio's
+  brush RLE, `frugalseg.interop.rle.ls_encode`; the object's name on the annotation page, else
+  ``object``; result id ``frugalseg-<object id>``), scored so that sorting by prediction score
+  puts the loop's proposed frame first (1.0) and the others by unreliability ``u`` (``u / (1 + u)``,
+  below 1). With ``context`` (interactive pre-annotation), its keypoints are clicks for the
+  session's click model (`AnnotationSession.preview`) on the object its label names, and a
+  rectangle replaces that object's mask by the box's pixels first; the one object comes back.
+- ``/webhook`` ``ANNOTATION_CREATED`` / ``ANNOTATION_UPDATED`` of a project set up with this backend:
+  the annotation becomes the session's annotation of its frame, a mask of every object drawn
+  (brush as drawn, polygons filled as pycocotools fills them, rectangles as the box's pixels, as
+  `frugalseg.interop.raster` draws them), or clicks when it holds keypoints only; then the video's
+  propagation is queued (`SessionService.queue`), and later predictions carry it. A region keeps its
+  object by its id (a prediction's ``frugalseg-<id>``), else by its label when one object of the
+  video has that name, else it declares a new object. Other events are logged and ignored.
+
+Bad input (a task that names no frame of the session, an annotation of another size than its
+frame, a webhook of a project not set up here, an unknown action) is a 4xx whose one-line error
+names the task; nothing is written.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import logging
+import re
+import time
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
+
+import numpy as np
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from frugalseg.active.objects.annotation_types import GivenClick
+from frugalseg.active.objects.session_settings import SESSION_FILE
+from frugalseg.app.jobs import SessionService
+from frugalseg.app.server import AnnotationApp, Endpoint, RequestError, _unreliability
+from frugalseg.data.clips import Clip, LabelKind
+from frugalseg.data.io import write_json_atomic
+from frugalseg.errors import DataError
+from frugalseg.interop.coco import read_json
+from frugalseg.interop.label_studio import image_name, result_shape
+from frugalseg.interop.raster import check_shape, rasterize
+from frugalseg.interop.rle import ls_encode
+from frugalseg.interop.shapes import Frame
+from frugalseg.interop.stores import FrameIndex
+
+log = logging.getLogger(__name__)
+
+#: The webhook events read; Label Studio sends a backend every event of its project
+#: (``WebhookAction`` in its ``webhooks/models.py``; ``START_TRAINING`` from ``ml/api_connector.py``).
+ANNOTATION_EVENTS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED")
+OTHER_EVENTS = (
+    "PROJECT_CREATED", "PROJECT_UPDATED", "PROJECT_DELETED", "TASKS_CREATED", "TASKS_DELETED",
+    "ANNOTATIONS_CREATED", "ANNOTATIONS_DELETED", "ANNOTATION_DELETED", "LABEL_LINK_CREATED",
+    "LABEL_LINK_UPDATED", "LABEL_LINK_DELETED", "START_TRAINING",
+)  # fmt: skip
+#: The projects set up with the backend, kept in the session's folder once it has one.
+PROJECTS_FILE = "label_studio_projects.json"
+RESULT_ID = re.compile(r"frugalseg-(\d{1,3})")
+#: How long a webhook waits for its video's running propagation before it is refused (409).
+WAIT_SECONDS = 300.0
+
+
+class MLBackendApp(AnnotationApp):
+    """The ML backend's routes over a `SessionService` (see the module docstring).
+
+    Args:
+        service: the session and its propagation worker (the annotation page's).
+        token: the secret Label Studio must send as the Basic-auth password (or ``X-Token``); None:
+            none needed.
+        max_upload: the largest request body in bytes.
+    """
+
+    def __init__(self, service: SessionService, *, token: str | None, max_upload: int = 64 << 20) -> None:
+        super().__init__(
+            service, token=token, exports=service.session.folder / "exports", max_upload=max_upload
+        )
+        self.projects: set[str] = set(self._saved_projects())
+        clips = [
+            Clip(name, self.session.settings.split, list(self.session.format.numbered_frame_paths(name)), 0)
+            for name in self.session.videos()
+        ]
+        self.index = FrameIndex(clips)
+
+    def routes(self) -> list[Route]:
+        """``/`` and ``/health``, ``/setup``, ``/predict``, ``/webhook``."""
+        table: list[tuple[str, Endpoint, str]] = [
+            ("/", self.health, "GET"),
+            ("/health", self.health, "GET"),
+            ("/setup", self.setup, "POST"),
+            ("/predict", self.predict, "POST"),
+            ("/webhook", self.webhook, "POST"),
+        ]
+        return [Route(path, self._guarded(endpoint), methods=[method]) for path, endpoint, method in table]
+
+    def given_token(self, request: Request) -> str:
+        """The Basic-auth password Label Studio sends, else the page's ``token`` or ``X-Token``."""
+        scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "basic":
+            try:
+                return base64.b64decode(encoded, validate=True).decode().partition(":")[2]
+            except (binascii.Error, UnicodeDecodeError):
+                return ""
+        return super().given_token(request)
+
+    async def health(self, request: Request) -> Response:
+        """Label Studio's health check."""
+        return JSONResponse({"status": "UP", "model_class": "frugalseg", "model_version": self.version()})
+
+    async def setup(self, request: Request) -> Response:
+        """Remember the project Label Studio connects (its webhooks are taken), and say the model version."""
+        data = await self._json(request)
+        project = _project_id(data.get("project"))
+        controls(data.get("schema"))
+        await run_in_threadpool(self._remember, project)
+        return JSONResponse({"model_version": await run_in_threadpool(self.version)})
+
+    def _saved_projects(self) -> list[str]:
+        path = self.session.folder / PROJECTS_FILE
+        return [str(p) for p in read_json(path)] if path.is_file() else []
+
+    def _remember(self, project: str | None = None) -> None:
+        """Add ``project`` to the projects set up; save them once the session's folder is a session."""
+        if project is not None:
+            self.projects.add(project)
+        if (self.session.folder / SESSION_FILE).is_file() and set(self._saved_projects()) != self.projects:
+            write_json_atomic(self.session.folder / PROJECTS_FILE, sorted(self.projects))
+
+    def version(self) -> str:
+        """The engine and the masks served (8 hex digits of their SHA-1s): new after each propagation.
+
+        Label Studio asks again for the predictions of a task only when the model version changed.
+        """
+        shas = [c.shas for name in self.session.videos() if (c := self.service.state(name)) is not None]
+        digest = hashlib.sha1(json.dumps(shas).encode()).hexdigest()[:8]
+        return f"frugalseg-{self.session.settings.engine.name}-{digest}"
+
+    def _task_frame(self, task: Any) -> tuple[str, int]:
+        """The (video, frame) a task names; `RequestError` naming the task when it names none."""
+        if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
+            raise RequestError(400, "a task is an object with its data")
+        element = f"task {task.get('id')}"
+        urls = [v for v in task["data"].values() if isinstance(v, str)]
+        if not urls:
+            raise RequestError(422, f"{element}: its data names no image (a task holds data.image)")
+        try:
+            clip, offset = self.index.by_name(image_name(urls[0]), Path("label studio"), element)
+        except DataError as err:
+            raise RequestError(422, err.problem) from err
+        frames = self.session.frames(clip.clip_id)
+        if offset not in frames:
+            raise RequestError(
+                422, f"{element}: frame {offset} of {clip.clip_id} is not one of this session's "
+                f"({frames[0]}…{frames[-1]} every {self.session.settings.stride})",
+            )  # fmt: skip
+        return clip.clip_id, offset
+
+    async def predict(self, request: Request) -> Response:
+        """Each task's current masks (or, with ``context``, the click model's mask of one object)."""
+        data = await self._json(request)
+        tasks = data.get("tasks")
+        if not isinstance(tasks, list) or not tasks:
+            raise RequestError(400, "tasks: expected a list of Label Studio tasks")
+        names = controls(data.get("label_config"))
+        params = _object(data.get("params"))
+        context = params.get("context") or {}
+        frames = [self._task_frame(task) for task in tasks]
+        if context:
+            if len(tasks) != 1:
+                raise RequestError(400, "an interactive pre-annotation is of one task")
+            result = await run_in_threadpool(self._interactive, frames[0], context, names, tasks[0])
+            return JSONResponse({"results": [result]})
+        results = await run_in_threadpool(lambda: [self._prediction(f, names) for f in frames])
+        return JSONResponse({"results": results})
+
+    def _prediction(self, frame: tuple[str, int], config: tuple[str, str]) -> dict[str, Any]:
+        """The frame's current mask as one brush result per object, and its score."""
+        video, index = frame
+        ids = self._current(video, index)
+        names = self._names().get(video, {})
+        result = [
+            brush_result(ids == obj, names.get(str(obj), "object"), obj, config)
+            for obj in (int(v) for v in np.unique(ids))
+            if obj not in (0, 255)
+        ]
+        return {"result": result, "score": self._score(video, index), "model_version": self.version()}
+
+    def _score(self, video: str, frame: int) -> float:
+        """1 for the loop's proposed frame, else ``u / (1 + u)`` of the frame's unreliability ``u``."""
+        cached = self.service.state(video)
+        if cached is None:
+            return 0.0
+        if not self.service.pending():
+            proposal = self.service.proposal(video)
+            if proposal is not None and (proposal.video, proposal.frame) == (video, frame):
+                return 1.0
+        unreliable = _unreliability(cached.state)
+        if not unreliable:
+            return 0.0
+        u = unreliable[self.session.frames(video).index(frame)]
+        return round(u / (1 + u), 6)
+
+    def _interactive(
+        self, frame: tuple[str, int], context: Any, config: tuple[str, str], task: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The click model's mask of the object the context's keypoints and rectangle draw."""
+        video, index = frame
+        element = f"task {task.get('id')}"
+        results = context.get("result") if isinstance(context, dict) else None
+        if not isinstance(results, list) or not results:
+            raise RequestError(400, f"{element}: context holds no result (keypoints or a rectangle)")
+        current = self._current(video, index)
+        drawn, read = self._shapes(results, current.shape, element)
+        if any(shape.type not in ("points", "box") for shape in drawn.shapes):
+            raise RequestError(400, f"{element}: context holds keypoints and rectangles only")
+        label = drawn.shapes[0].label
+        obj = self._objects(video, [("", label)], {})[0]
+        base = np.where(current == 255, 0, current).astype(np.uint8)
+        for shape in (s for s in drawn.shapes if s.type == "box"):
+            box = rasterize(Frame(0, None, [shape]), current.shape, [1], background=0)
+            base[base == obj] = 0
+            base[box[LabelKind.BOXES].label == 1] = obj
+        clicks = [
+            GivenClick(obj, int(x), int(y), bool(result.get("is_positive", True)))
+            for shape, result in zip(drawn.shapes, read, strict=True)
+            if shape.type == "points" and shape.points is not None
+            for x, y in np.floor(shape.points).astype(int).tolist()
+        ]
+        ids = self.session.preview(video, index, clicks, base) if clicks else base
+        result = brush_result(ids == obj, label or "object", obj, config)
+        return {"result": [result], "score": 1.0, "model_version": self.version()}
+
+    def _shapes(
+        self, results: list[Any], size: tuple[int, int], element: str
+    ) -> tuple[Frame, list[dict[str, Any]]]:
+        """The results as checked shapes of a frame of ``size`` (H, W), and the result of each shape."""
+        frame = Frame(element, None, element=element)
+        read: list[dict[str, Any]] = []
+        where = Path("label studio")
+        try:
+            for position, result in enumerate(results, start=1):
+                if not isinstance(result, dict):
+                    raise RequestError(400, f"{element}: result {position} is not an object")
+                name = f"{element} result {result.get('id', position)}"
+                shape = result_shape(result, frame, position, where, name)
+                if shape is not None:
+                    check_shape(shape, size, where)
+                    frame.shapes.append(shape)
+                    read.append(result)
+        except DataError as err:
+            raise RequestError(422, err.problem) from err
+        if frame.size is not None and frame.size != size:
+            raise RequestError(
+                422, f"{element}: drawn on an image of {frame.size[1]}×{frame.size[0]}, "
+                f"the frame is {size[1]}×{size[0]}",
+            )  # fmt: skip
+        if not frame.shapes:
+            raise RequestError(422, f"{element}: no brush, polygon, rectangle or keypoint to read")
+        return frame, read
+
+    def _objects(self, video: str, regions: list[tuple[str, str]], given: dict[str, int]) -> list[int]:
+        """Each (result id, label) region's object: by id, else by a name one object has, else a new one."""
+        cached = self.service.state(video)
+        known = set(cached.state.objects) if cached is not None else set()
+        names = self._names().get(video, {})
+        taken = known | set(given.values())
+        objects = []
+        for result_id, label in regions:
+            match = RESULT_ID.fullmatch(result_id)
+            named = [int(k) for k, v in names.items() if v == label]
+            if match is not None and 1 <= int(match[1]) <= 254:
+                obj = int(match[1])
+            elif label in given:
+                obj = given[label]
+            elif len(named) == 1:
+                obj = named[0]
+            else:
+                obj = next(i for i in range(1, 255) if i not in taken)
+                given[label] = obj
+            taken.add(obj)
+            objects.append(obj)
+        return objects
+
+    async def webhook(self, request: Request) -> Response:
+        """Label Studio's event: an annotation becomes the session's annotation of its frame."""
+        data = await self._json(request)
+        action = data.get("action")
+        project, task = _object(data.get("project")), _object(data.get("task"))
+        element = f"task {task.get('id')}"
+        if action in OTHER_EVENTS:
+            log.warning("webhook %s of %s ignored: the session keeps every annotation", action, element)
+            return JSONResponse({"status": "ignored", "action": action})
+        if action not in ANNOTATION_EVENTS:
+            raise RequestError(400, f"webhook of {element}: unknown action {action!r}")
+        if str(project.get("id")) not in self.projects:
+            raise RequestError(
+                404, f"webhook of {element}: project {project.get('id')!r} is not set up with this backend "
+                "(connect it in the project's Model settings)",
+            )  # fmt: skip
+        annotation = data.get("annotation")
+        if not isinstance(annotation, dict) or not isinstance(annotation.get("result"), list):
+            raise RequestError(400, f"webhook of {element}: holds no annotation with its result")
+        frame = self._task_frame(task)
+        job = await run_in_threadpool(self._add, frame, annotation["result"], element)
+        return JSONResponse({"status": "ok", "job": job}, 201)
+
+    def _add(self, frame: tuple[str, int], results: list[Any], element: str) -> dict[str, Any]:
+        """Book the annotation's regions on the frame and queue the video's propagation."""
+        video, index = frame
+        end = time.monotonic() + WAIT_SECONDS
+        while self.service.pending(video) and time.monotonic() < end:
+            time.sleep(0.05)
+        with self.service.lock:
+            if self.service.pending(video):
+                raise RequestError(409, f"{element}: video {video!r} is still propagating; submit again")
+            size = self._current(video, index).shape
+            drawn, read = self._shapes(results, size, element)
+            objects = self._objects(
+                video, [(str(r.get("id", "")), s.label) for r, s in zip(read, drawn.shapes, strict=True)], {}
+            )
+            known = self.service.state(video)
+            given: dict[str, Any] = {
+                "new_objects": known is not None and any(obj not in known.state.objects for obj in objects),
+                "propagate": False,
+                "name": f"the annotation of {element}",
+            }
+            points = [shape.type == "points" for shape in drawn.shapes]
+            if all(points):
+                given["clicks"] = [
+                    GivenClick(obj, int(x), int(y), bool(r.get("is_positive", True)))
+                    for obj, shape, r in zip(objects, drawn.shapes, read, strict=True)
+                    for x, y in np.floor(np.asarray(shape.points)).astype(int).tolist()
+                ]
+            elif any(points):
+                raise RequestError(422, f"{element}: keypoints (clicks) cannot be mixed with drawn regions")
+            else:
+                for shape in drawn.shapes:
+                    shape.kind = LabelKind.FINE  # every region is the object's whole mask
+                given["ids"] = rasterize(drawn, size, objects, background=0)[LabelKind.FINE].label
+            added = self.session.add_given(video, index, **given)
+            labels = {str(obj): s.label for obj, s in zip(objects, drawn.shapes, strict=True) if s.label}
+            self._save_names(video, {k: v for k, v in labels.items() if int(k) in added.objects})
+            job = self.service.queue(video, index)
+            self._remember()
+        return job.report()
+
+
+def controls(config: Any) -> tuple[str, str]:
+    """The ``BrushLabels`` control's name and the image it labels in a labeling config (XML)."""
+    if not isinstance(config, str):
+        raise RequestError(400, "the labeling config is missing")
+    try:
+        root = ElementTree.fromstring(config)
+    except ElementTree.ParseError as err:
+        raise RequestError(400, f"the labeling config is not XML ({err})") from err
+    brush = next((node for node in root.iter("BrushLabels") if node.get("name") and node.get("toName")), None)
+    if brush is None:
+        raise RequestError(
+            422, "the labeling config has no <BrushLabels name=… toName=…> on the image: add one to get masks"
+        )
+    return str(brush.get("name")), str(brush.get("toName"))
+
+
+def brush_result(mask: np.ndarray, label: str, obj: int, config: tuple[str, str]) -> dict[str, Any]:
+    """One object's mask as a Label Studio ``brushlabels`` result (its id names the object)."""
+    height, width = mask.shape
+    return {
+        "id": f"frugalseg-{obj}", "type": "brushlabels", "from_name": config[0], "to_name": config[1],
+        "original_width": width, "original_height": height, "image_rotation": 0,
+        "value": {"format": "rle", "rle": ls_encode(mask), "brushlabels": [label]},
+    }  # fmt: skip
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
+def _project_id(project: Any) -> str:
+    """The project id of Label Studio's ``"<id>.<created timestamp>"``."""
+    text = str(project or "")
+    number = text.split(".", 1)[0]
+    if not number.isdigit():
+        raise RequestError(400, f"project: expected '<id>.<timestamp>', got {text!r}")
+    return number
+
+
+def create_ml_backend(
+    service: SessionService, *, token: str | None = None, max_upload: int = 64 << 20
+) -> Starlette:
+    """The Starlette app of the ML backend over ``service`` (see `MLBackendApp`)."""
+    app = MLBackendApp(service, token=token, max_upload=max_upload)
+    return Starlette(routes=app.routes())

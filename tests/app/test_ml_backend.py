@@ -1,0 +1,199 @@
+"""The Label Studio ML backend, driven with the requests Label Studio sends, on the real DAVIS sample."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from starlette.testclient import TestClient
+
+from frugalseg.active.objects.annotation_types import GivenClick
+from frugalseg.app import SessionService
+from frugalseg.app.ml_backend import create_ml_backend
+from frugalseg.interop.rle import ls_decode, ls_encode, polygon_mask
+
+VIDEO = "blackswan"
+CONFIG = (
+    '<View><Image name="image" value="$image"/>'
+    '<BrushLabels name="tag" toName="image"><Label value="swan"/></BrushLabels>'
+    '<KeyPointLabels name="kp" toName="image" smart="true"><Label value="swan"/></KeyPointLabels></View>'
+)
+PROJECT = {"id": 3, "label_config": CONFIG}
+
+
+def task(frame: int, video: str = VIDEO, task_id: int | None = None) -> dict[str, Any]:
+    """A task of a project made from the data set's frames, served as Label Studio's local files."""
+    path = f"JPEGImages/480p/{video}/{frame:05d}.jpg"
+    return {"id": task_id or 100 + frame, "data": {"image": f"/data/local-files/?d={path}"}}
+
+
+def brush(mask: np.ndarray, label: str = "swan", result_id: str = "a1") -> dict[str, Any]:
+    height, width = mask.shape
+    return {
+        "id": result_id, "type": "brushlabels", "from_name": "tag", "to_name": "image",
+        "original_width": width, "original_height": height, "image_rotation": 0,
+        "value": {"format": "rle", "rle": ls_encode(mask), "brushlabels": [label]},
+    }  # fmt: skip
+
+
+def event(frame: int, result: list[dict[str, Any]], action: str = "ANNOTATION_CREATED") -> dict[str, Any]:
+    annotation = {"id": 9, "task": 100 + frame, "result": result, "was_cancelled": False}
+    return {"action": action, "project": PROJECT, "task": task(frame), "annotation": annotation}
+
+
+@pytest.fixture
+def backend(service: SessionService) -> Iterator[TestClient]:
+    with TestClient(create_ml_backend(service), raise_server_exceptions=False) as client:
+        setup = client.post("/setup", json={"project": "3.1700000000", "schema": CONFIG})
+        assert setup.status_code == 200, setup.text
+        yield client
+
+
+def truth(service: SessionService, davis: Path, frame: int) -> np.ndarray:
+    png = davis / "Annotations" / "480p" / VIDEO / f"{frame:05d}.png"
+    return service.session.read_mask(VIDEO, frame, png)
+
+
+def predict(client: TestClient, frames: list[int], context: Any = None) -> list[dict[str, Any]]:
+    body = {"tasks": [task(f) for f in frames], "label_config": CONFIG, "project": "3.1700000000"}
+    body["params"] = {"login": None, "password": None, "context": context}
+    response = client.post("/predict", json=body)
+    assert response.status_code == 200, response.text
+    return response.json()["results"]
+
+
+def decoded(result: dict[str, Any]) -> np.ndarray:
+    return ls_decode(result["value"]["rle"], result["original_height"], result["original_width"])
+
+
+def test_health_and_setup(backend: TestClient) -> None:
+    health = backend.get("/health").json()
+    assert health["status"] == "UP" and health["model_version"].startswith("frugalseg-flow-")
+    refused = backend.post("/setup", json={"project": "three", "schema": CONFIG})
+    assert refused.status_code == 400 and "project" in refused.json()["error"]
+    no_brush = backend.post(
+        "/setup", json={"project": "4.1", "schema": '<View><Image name="i" value="$i"/></View>'}
+    )
+    assert no_brush.status_code == 422 and "BrushLabels" in no_brush.json()["error"]
+
+
+def test_brush_annotation_becomes_the_sessions_and_predictions_carry_it(
+    backend: TestClient, service: SessionService, davis: Path
+) -> None:
+    before = backend.get("/health").json()["model_version"]
+    drawn = truth(service, davis, 0)
+    sent = backend.post("/webhook", json=event(0, [brush(drawn == 1)]))
+    assert sent.status_code == 201, sent.text
+    service.wait()
+    state = service.session.state(VIDEO)
+    assert state is not None and np.array_equal(state.annotated[0], drawn)
+    frames = service.session.frames(VIDEO)
+    results = predict(backend, frames)
+    proposal = service.proposal(VIDEO)
+    assert proposal is not None and proposal.video == VIDEO
+    for frame, prediction in zip(frames, results, strict=True):
+        current = service.session.current_mask(VIDEO, frame)
+        assert current is not None and set(np.unique(current)) <= {0, 1}
+        [result] = prediction["result"]
+        assert result["id"] == "frugalseg-1" and result["value"]["brushlabels"] == ["swan"]
+        assert (result["from_name"], result["to_name"]) == ("tag", "image")
+        assert np.array_equal(decoded(result), current == 1)
+        assert prediction["model_version"] != before
+        assert (prediction["score"] == 1.0) == (frame == proposal.frame)
+    assert max(range(len(frames)), key=lambda t: results[t]["score"]) == frames.index(proposal.frame)
+
+
+def test_edited_prediction_keeps_its_object_and_polygons_fill_as_pycocotools(
+    backend: TestClient, service: SessionService, davis: Path
+) -> None:
+    assert backend.post("/webhook", json=event(0, [brush(truth(service, davis, 0) == 1)])).status_code == 201
+    service.wait()
+    points = [[40.0, 30.0], [60.0, 35.0], [55.0, 70.0], [38.5, 60.25]]  # percent of 854×480
+    polygon = {
+        "id": "frugalseg-1", "type": "polygonlabels", "from_name": "poly", "to_name": "image",
+        "original_width": 854, "original_height": 480,
+        "value": {"points": points, "polygonlabels": ["bird"]},
+    }  # fmt: skip
+    box = {
+        "id": "b7", "type": "rectanglelabels", "from_name": "box", "to_name": "image",
+        "original_width": 854, "original_height": 480,
+        "value": {"x": 10.0, "y": 10.0, "width": 5.0, "height": 10.0, "rotation": 0,
+                  "rectanglelabels": ["rock"]},
+    }  # fmt: skip
+    sent = backend.post("/webhook", json=event(6, [polygon, box], "ANNOTATION_UPDATED"))
+    assert sent.status_code == 201, sent.text
+    service.wait()
+    expected = np.zeros((480, 854), np.uint8)
+    expected[polygon_mask(np.array(points) * [854, 480] / 100, 480, 854)] = 1  # as the export reader scales
+    expected[48:96, 85:129] = 2  # x 85.4…128.1, y 48…96: the box's pixels, corners floored and ceiled
+    state = service.session.state(VIDEO)
+    assert state is not None and np.array_equal(state.annotated[6], expected)
+    assert sorted(state.objects) == [1, 2]
+    names = {r["id"]: r["value"]["brushlabels"] for r in predict(backend, [6])[0]["result"]}
+    assert names == {"frugalseg-1": ["bird"], "frugalseg-2": ["rock"]}
+
+
+def test_interactive_keypoints_are_the_click_models_mask(
+    backend: TestClient, service: SessionService, davis: Path
+) -> None:
+    assert backend.post("/webhook", json=event(0, [brush(truth(service, davis, 0) == 1)])).status_code == 201
+    service.wait()
+    keypoints = [
+        {"id": "k1", "type": "keypointlabels", "from_name": "kp", "to_name": "image", "is_positive": True,
+         "original_width": 854, "original_height": 480,
+         "value": {"x": 420 / 8.54 + 0.01, "y": 230 / 4.8 + 0.01, "width": 0.5, "keypointlabels": ["swan"]}},
+        {"id": "k2", "type": "keypointlabels", "from_name": "kp", "to_name": "image", "is_positive": False,
+         "original_width": 854, "original_height": 480,
+         "value": {"x": 700 / 8.54 + 0.01, "y": 100 / 4.8 + 0.01, "width": 0.5, "keypointlabels": ["swan"]}},
+    ]  # fmt: skip
+    [prediction] = predict(backend, [6], {"result": keypoints})
+    clicks = [GivenClick(1, 420, 230, True), GivenClick(1, 700, 100, False)]
+    expected = service.session.preview(VIDEO, 6, clicks) == 1
+    [result] = prediction["result"]
+    assert np.array_equal(decoded(result), expected)
+    assert not np.array_equal(expected, service.session.current_mask(VIDEO, 6) == 1)
+
+
+def test_bad_input_is_refused_naming_the_task_and_writes_nothing(
+    backend: TestClient, service: SessionService
+) -> None:
+    folder = service.session.folder
+    cat = {"id": 5, "data": {"image": "/data/upload/3/1a2b3c4d-cat.jpg"}}
+    lost = {**event(0, [brush(np.ones((480, 854), bool))]), "task": cat}
+    response = backend.post("/webhook", json=lost)
+    assert response.status_code == 422 and response.json()["error"].startswith("task 5: no frame")
+    small = backend.post("/webhook", json=event(0, [brush(np.ones((240, 427), bool))]))
+    assert small.status_code == 422, small.text
+    assert small.json()["error"].startswith(
+        "task 100 result a1: mask of 427×240 does not fit the 854×480 frame"
+    )
+    upload = {"id": 8, "data": {"image": "/data/upload/3/1a2b3c4d-00003.jpg"}}
+    ambiguous = backend.post("/predict", json={"tasks": [upload], "label_config": CONFIG})
+    assert (
+        ambiguous.status_code == 422
+        and "task 8: '00003.jpg' names several frames" in ambiguous.json()["error"]
+    )
+    other = backend.post(
+        "/webhook", json={**event(0, [brush(np.ones((480, 854), bool))]), "project": {"id": 4}}
+    )
+    assert other.status_code == 404 and "project 4 is not set up" in other.json()["error"]
+    unknown = backend.post("/webhook", json={**event(0, []), "action": "ANNOTATION_EXPLODED"})
+    assert unknown.status_code == 400 and "unknown action 'ANNOTATION_EXPLODED'" in unknown.json()["error"]
+    ignored = backend.post("/webhook", json={**event(0, []), "action": "TASKS_CREATED"})
+    assert ignored.status_code == 200 and ignored.json()["status"] == "ignored"
+    assert not folder.exists()
+    assert service.jobs == []
+
+
+def test_token_is_labels_studios_basic_auth_password(service: SessionService) -> None:
+    with TestClient(create_ml_backend(service, token="s3cret")) as client:
+        assert client.get("/health").status_code == 401
+        wrong = base64.b64encode(b"ls:nope").decode()
+        assert client.get("/health", headers={"Authorization": f"Basic {wrong}"}).status_code == 401
+        right = base64.b64encode(b"ls:s3cret").decode()
+        assert client.get("/health", headers={"Authorization": f"Basic {right}"}).status_code == 200
+        assert client.get("/health", headers={"X-Token": "s3cret"}).status_code == 200
