@@ -1,0 +1,178 @@
+"""`annotate ml-backend` connected to a real Label Studio, as a person connects and uses it.
+
+Label Studio comes from the package registry in its own virtual environment (it pins its own
+Django stack), at ``.cache/label-studio-venv`` where ``.ci/run`` installs it; without it the test
+skips with the reason. Label Studio starts on the loopback with SQLite in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from app.conftest import SESSION_FLAGS, open_session
+from frugalseg.interop.rle import ls_decode, ls_encode
+
+pytestmark = pytest.mark.slow
+
+LABEL_STUDIO = Path(__file__).resolve().parents[2] / ".cache" / "label-studio-venv" / "bin" / "label-studio"
+VIDEO = "blackswan"
+TOKEN = "0123456789abcdef0123456789abcdef01234567"
+CONFIG = (
+    '<View><Image name="image" value="$image"/>'
+    '<BrushLabels name="tag" toName="image"><Label value="swan"/></BrushLabels></View>'
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait(check: Any, what: str, seconds: float) -> Any:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if (found := check()) is not None:
+            return found
+        time.sleep(1)
+    raise AssertionError(f"{what}: not within {seconds:g} s")
+
+
+@pytest.fixture
+def label_studio(tmp_path: Path, shared_data: Path) -> Iterator[httpx.Client]:
+    """Label Studio on a free loopback port, a user with a known API token, local files from DAVIS."""
+    if not LABEL_STUDIO.is_file():
+        pytest.skip(f"label-studio is not installed at {LABEL_STUDIO} (.ci/run installs it there)")
+    port, data = _free_port(), tmp_path / "label-studio"
+    env = {
+        **os.environ,
+        "LABEL_STUDIO_BASE_DATA_DIR": str(data),
+        "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
+        "LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED": "true",
+        "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT": str(shared_data / "davis_dev"),
+        "DJANGO_DB": "sqlite",
+        "WEBHOOK_TIMEOUT": "30",
+        "SSRF_PROTECTION_ENABLED": "false",  # the backend is on the loopback, which Label Studio blocks
+        "USE_DEFAULT_BANNED_SUBNETS": "false",
+    }
+    command = [str(LABEL_STUDIO), "start", "--no-browser", "--host", "127.0.0.1", "--port", str(port)]
+    command += [
+        "--data-dir",
+        str(data),
+        "--username",
+        "person@frugalseg.local",
+        "--password",
+        "frugalseg-test",
+    ]
+    command += ["--user-token", TOKEN]
+    log = (tmp_path / "label-studio.log").open("w")
+    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Token {TOKEN}"}, timeout=120
+        ) as client:
+
+            def up() -> bool | None:
+                assert server.poll() is None, (tmp_path / "label-studio.log").read_text()[-3000:]
+                try:
+                    return client.get("/api/projects").status_code == 200 or None
+                except httpx.TransportError:
+                    return None
+
+            _wait(up, "Label Studio answering its API", 300)
+            yield client
+    finally:
+        server.terminate()
+        server.wait(60)
+        log.close()
+
+
+@pytest.fixture
+def backend(tmp_path: Path, shared_data: Path) -> Iterator[str]:
+    """`frugalseg annotate ml-backend` as a user starts it; its address."""
+    command = [
+        sys.executable,
+        "-m",
+        "frugalseg",
+        "annotate",
+        "ml-backend",
+        "--state",
+        str(tmp_path / "state"),
+    ]
+    command += ["--root", str(shared_data / "davis_dev"), *SESSION_FLAGS, "--port", "0"]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        line = server.stdout.readline() if server.stdout else ""
+        assert line.startswith("Label Studio ML backend: http://"), line
+        yield line.split(": ", 1)[1].strip()
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+def test_label_studio_project_gets_the_propagated_masks(
+    label_studio: httpx.Client, backend: str, tmp_path: Path, shared_data: Path
+) -> None:
+    davis = shared_data / "davis_dev"
+    project = label_studio.post("/api/projects", json={"title": "blackswan", "label_config": CONFIG}).json()
+    frames = [f"JPEGImages/480p/{VIDEO}/{frame:05d}.jpg" for frame in range(10)]
+    tasks = [{"image": f"/data/local-files/?d={path}"} for path in frames]
+    imported = label_studio.post(f"/api/projects/{project['id']}/import", json=tasks)
+    assert imported.status_code == 201, imported.text
+    ids = sorted(
+        t["id"] for t in label_studio.get("/api/tasks", params={"project": project["id"]}).json()["tasks"]
+    )
+    connected = label_studio.post(
+        "/api/ml",
+        json={"url": backend, "project": project["id"], "title": "frugalseg", "is_interactive": True},
+    )
+    assert connected.status_code == 201, connected.text
+
+    drawn = cv2_truth(davis, 0) == 1
+    result = [{
+        "id": "swan1", "type": "brushlabels", "from_name": "tag", "to_name": "image", "origin": "manual",
+        "original_width": 854, "original_height": 480, "image_rotation": 0,
+        "value": {"format": "rle", "rle": ls_encode(drawn), "brushlabels": ["swan"]},
+    }]  # fmt: skip
+    posted = label_studio.post(f"/api/tasks/{ids[0]}/annotations", json={"result": result})
+    assert posted.status_code == 201, posted.text
+
+    session = open_session(tmp_path / "state", davis)
+
+    def propagated() -> bool | None:
+        saved = session.saved_state(VIDEO) if (tmp_path / "state" / VIDEO).is_dir() else None
+        return True if saved is not None and saved[1] else None
+
+    _wait(propagated, "the annotation's propagation", 300)
+    state = session.state(VIDEO)
+    assert state is not None and np.array_equal(state.annotated[0], drawn.astype(np.uint8))
+
+    selected = {"selectedItems": {"all": True, "excluded": []}}
+    action = {"id": "retrieve_tasks_predictions", "project": project["id"]}
+    retrieved = label_studio.post("/api/dm/actions", params=action, json=selected)
+    assert retrieved.status_code == 200, retrieved.text
+    for frame, task_id in enumerate(ids):
+        predictions = label_studio.get("/api/predictions", params={"task": task_id}).json()
+        prediction = max((p for p in predictions if p["task"] == task_id), key=lambda p: p["id"])
+        [region] = prediction["result"]
+        assert region["value"]["brushlabels"] == ["swan"]
+        mask = ls_decode(region["value"]["rle"], region["original_height"], region["original_width"])
+        current = session.current_mask(VIDEO, frame)
+        assert current is not None and np.array_equal(mask, current == 1), f"frame {frame}"
+
+
+def cv2_truth(davis: Path, frame: int) -> np.ndarray:
+    from frugalseg.data.formats.davis import DavisFormat
+
+    return DavisFormat.read_mask(davis / "Annotations" / "480p" / VIDEO / f"{frame:05d}.png")
