@@ -25,6 +25,11 @@ longest tail that names a frame: ``/data/local-files/?d=…/blackswan/00003.jpg`
   object by its id (a prediction's ``frugalseg-<id>``), else by its label when one object of the
   video has that name, else it declares a new object. Other events are logged and ignored.
 
+The model version (``/setup``, every prediction) is the engine and a digest of the masks served, so
+it changes when a propagation ends and Label Studio's *Retrieve predictions* asks again. The projects
+set up are kept in ``label_studio_projects.json`` of the session's folder once it is a session. A
+webhook arriving while its video propagates waits for it (Label Studio's ``WEBHOOK_TIMEOUT``).
+
 Bad input (a task that names no frame of the session, an annotation of another size than its
 frame, a webhook of a project not set up here, an unknown action) is a 4xx whose one-line error
 names the task; nothing is written.
@@ -151,7 +156,8 @@ class MLBackendApp(AnnotationApp):
 
         Label Studio asks again for the predictions of a task only when the model version changed.
         """
-        shas = [c.shas for name in self.session.videos() if (c := self.service.state(name)) is not None]
+        cached = [self.service.state(name) for name in self.session.videos()]
+        shas = [c.shas for c in cached if c is not None and c.shas]  # no masks yet: zeros served, as before
         digest = hashlib.sha1(json.dumps(shas).encode()).hexdigest()[:8]
         return f"frugalseg-{self.session.settings.engine.name}-{digest}"
 
