@@ -60,9 +60,8 @@ from frugalseg.active.objects.session_settings import SESSION_FILE
 from frugalseg.app.jobs import SessionService
 from frugalseg.app.server import AnnotationApp, Endpoint, RequestError, _unreliability
 from frugalseg.data.clips import Clip, LabelKind
-from frugalseg.data.io import write_json_atomic
+from frugalseg.data.io import read_json, write_json_atomic
 from frugalseg.errors import DataError
-from frugalseg.interop.coco import read_json
 from frugalseg.interop.label_studio import image_name, result_shape
 from frugalseg.interop.raster import check_shape, rasterize
 from frugalseg.interop.rle import ls_encode
