@@ -56,6 +56,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from frugalseg.active.objects.annotation_types import GivenClick
+from frugalseg.active.objects.session import Proposal
 from frugalseg.active.objects.session_settings import SESSION_FILE
 from frugalseg.app.jobs import SessionService
 from frugalseg.app.server import AnnotationApp, Endpoint, RequestError, _unreliability
@@ -215,15 +216,12 @@ class MLBackendApp(AnnotationApp):
         cached = self.service.state(video)
         if cached is None:
             return 0.0
-        if not self.service.pending():
-            proposal = self.service.proposal(video)
-            if proposal is not None and (proposal.video, proposal.frame) == (video, frame):
-                return 1.0
-        unreliable = _unreliability(cached.state)
-        if not unreliable:
-            return 0.0
-        u = unreliable[self.session.frames(video).index(frame)]
-        return round(u / (1 + u), 6)
+        proposal = self.service.proposal(video)
+        if isinstance(proposal, Proposal) and (proposal.video, proposal.frame) == (video, frame):
+            return 1.0
+        unreliable = _unreliability(cached)
+        u = unreliable[self.session.frames(video).index(frame)] if unreliable else None
+        return 0.0 if u is None else round(u / (1 + u), 6)
 
     def _interactive(
         self, frame: tuple[str, int], context: Any, config: tuple[str, str], task: dict[str, Any]
