@@ -4,10 +4,11 @@ Three figures, each over real HTTP to the app served by uvicorn in this process 
 
 * click → preview: ``POST …/preview`` with 1, 2 and 3 clicks on blackswan frame 25 (GrabCut), after
   the first mask was added; the request's wall time (JSON, the click model, the run-length code).
-* submit → next proposal: ``POST …/submit`` on blackswan (50 frames, the flow engine with its
-  default options: DIS ``medium`` at full size) until ``GET /api/proposal?video=blackswan`` answers
-  with the next proposal (the propagation of all 50 frames in between), for the first mask on frame 0
-  and then the clicks on each of the next two proposed frames.
+* submit → next proposal: ``POST …/submit`` on ``--clip`` (blackswan: 50 frames; parkour: 100; the
+  flow engine with its default options: DIS ``medium`` at full size) until ``GET
+  /api/proposal?video=…`` answers with the next proposal, for the first mask on frame 0 and then the
+  clicks on each of the next ``--submits`` proposed frames; beside it, submit → the whole clip
+  propagated (the job's end, which the page waited for before issue 34).
 * page load with a 100-frame filmstrip (parkour of davis_hard, its frame 0 annotated): what the page
   fetches when opened (the page, the session, the proposal, the video, the frame, its mask and the 100
   thumbnails), one request after another, cold (thumbnails made) then warm (cached); and, where
@@ -15,7 +16,7 @@ Three figures, each over real HTTP to the app served by uvicorn in this process 
   thumbnail has loaded.
 
     python benchmarks/bench_annotate_serve.py [--data ../shared/data] [--repeats 5] [--flow-downscale 1]
-        [--parts clicks,page]
+        [--parts clicks,page] [--clip blackswan] [--submits 2]
 """
 
 from __future__ import annotations
@@ -82,37 +83,55 @@ def propagation_seconds(http: httpx.Client) -> float:
     return float(http.get("/api/jobs").json()["jobs"][-1]["elapsed"])
 
 
-def bench_preview_and_submit(data: Path, work: Path, repeats: int, downscale: int) -> None:
-    root = data / "davis_dev"
-    session = AnnotationSession.open(work / "blackswan", root=root, options={"flow_downscale": downscale})
+def whole_clip(http: httpx.Client, start: float) -> float:
+    """Seconds from ``start`` until no propagation is queued or running."""
+    while any(job["status"] in ("queued", "propagating") for job in http.get("/api/jobs").json()["jobs"]):
+        time.sleep(0.02)
+    return time.perf_counter() - start
+
+
+def bench_preview_and_submit(
+    data: Path, work: Path, repeats: int, downscale: int, clip: str = "blackswan", submits: int = 2
+) -> None:
+    root = next(
+        data / name
+        for name in ("davis_dev", "davis_hard")
+        if (data / name / "JPEGImages" / "480p" / clip).is_dir()
+    )
+    session = AnnotationSession.open(work / clip, root=root, options={"flow_downscale": downscale})
+    frames = len(session.frames(clip))
     engine = f"flow, DIS medium, downscale {downscale}"
     service = SessionService(session, {"frames": "uncertainty", "types": "clicks"})
     with served(service, work / "exports") as address, httpx.Client(base_url=address, timeout=600) as http:
-        first = first_mask(http, root, "blackswan")
+        start = time.perf_counter()
+        first = first_mask(http, root, clip)
+        whole = whole_clip(http, start)
         print(
-            f"submit → next proposal, first mask on frame 0 (50 frames, {engine}): {first:.2f} s "
-            f"(propagation {propagation_seconds(http):.2f} s)"
+            f"submit → next proposal, first mask on frame 0 ({frames} frames, {engine}): {first:.2f} s; "
+            f"whole clip propagated {whole:.2f} s (propagation {propagation_seconds(http):.2f} s)"
         )
         for count in (1, 2, 3):
             times = []
             for _ in range(repeats):
                 start = time.perf_counter()
-                answer = http.post("/api/videos/blackswan/25/preview", json={"clicks": CLICKS[:count]})
+                answer = http.post(f"/api/videos/{clip}/25/preview", json={"clicks": CLICKS[:count]})
                 times.append(time.perf_counter() - start)
                 assert answer.status_code == 200, answer.text
             print(
                 f"click → preview, {count} click(s) at 854×480 (GrabCut): "
                 f"median {statistics.median(times):.3f} s, max {max(times):.3f} s over {repeats}"
             )
-        _, proposal = next_proposal(http, "blackswan", time.perf_counter())
-        for _ in range(2):
+        _, proposal = next_proposal(http, clip, time.perf_counter())
+        for _ in range(submits):
             frame = proposal["frame"]
             start = time.perf_counter()
-            sent = http.post(f"/api/videos/blackswan/{frame}/submit", json={"clicks": CLICKS[:1]})
+            sent = http.post(f"/api/videos/{clip}/{frame}/submit", json={"clicks": CLICKS[:1]})
             assert sent.status_code == 202, sent.text
-            seconds, proposal = next_proposal(http, "blackswan", start)
+            seconds, proposal = next_proposal(http, clip, start)
+            whole = whole_clip(http, start)
             print(
-                f"submit → next proposal, clicks on frame {frame} (50 frames, {engine}): {seconds:.2f} s "
+                f"submit → next proposal, clicks on frame {frame} ({frames} frames, {engine}): "
+                f"{seconds:.2f} s; whole clip propagated {whole:.2f} s "
                 f"(propagation {propagation_seconds(http):.2f} s)"
             )
 
@@ -192,6 +211,8 @@ def main() -> None:
         "--flow-downscale", type=int, default=1, help="the flow engine's downscale (1: full size)"
     )
     parser.add_argument("--parts", default="clicks,page", help="clicks (preview, submit) and/or page (load)")
+    parser.add_argument("--clip", default="blackswan", help="a DAVIS clip of davis_dev or davis_hard")
+    parser.add_argument("--submits", type=int, default=2, help="click submits after the first mask")
     args = parser.parse_args()
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
@@ -203,7 +224,9 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as folder:
         if "clicks" in args.parts:
-            bench_preview_and_submit(args.data, Path(folder), args.repeats, args.flow_downscale)
+            bench_preview_and_submit(
+                args.data, Path(folder), args.repeats, args.flow_downscale, args.clip, args.submits
+            )
         if "page" in args.parts:
             bench_page_load(args.data, Path(folder))
 

@@ -22,6 +22,7 @@ TOOL_FOLDERS = {
     ".pytest_cache",
     ".mypy_cache",
     ".ruff_cache",
+    ".cache",  # CI's FRUGALSEG_CACHE and the Label Studio of the end-to-end test (it rewrites its files)
 }
 
 
