@@ -32,8 +32,10 @@ import numpy as np
 
 from frugalseg.active.objects.session import AnnotationSession, Proposal
 from frugalseg.active.objects.state import STATE_FILE, VideoState
+from frugalseg.data.clips import IGNORE_INDEX, LabelKind
 from frugalseg.data.io import array_sha1
 from frugalseg.data.overlays import thumbnail
+from frugalseg.interop.stores import StoredFrame
 
 log = logging.getLogger(__name__)
 
@@ -254,12 +256,26 @@ class SessionService:
                 return "pending"
         return proposal
 
+    def _named(self, frames: list[StoredFrame]) -> list[StoredFrame]:
+        """The frames of the session's store with the session's objects and names (`_named_objects`)."""
+        named = []
+        for frame in frames:
+            cached = self.state(frame.clip.clip_id)
+            if cached is None:
+                raise ValueError(f"video {frame.clip.clip_id!r} has no state to export")
+            t = self.session.frames(frame.clip.clip_id).index(frame.clip.anchor_index + frame.offset)
+            named.append(_named_objects(frame, cached.state, t))
+        return named
+
     def export(self, folder: Path) -> tuple[Path, int, list[Path]]:
         """Export the session to a label store under ``folder``, and the store to the tool formats.
 
         An unchanged session is exported to the store of its last export (the same labels, the tool
         files written again); a changed one to a new store (``store-001``, ``store-002`` …). A new
         export that fails leaves no store behind.
+
+        The tool files hold each object under its own id and the class name the person gave it
+        (``object`` when none), no background.
 
         Returns:
             The store's path, the labels in it, and the tool files (COCO, Label Studio, one CVAT for
@@ -281,14 +297,23 @@ class SessionService:
             try:
                 self.session.export(out)
                 fmt = self.session.format
-                frames = stored_frames(LabelStore(out), fmt)
-                files = write_tool_files(frames, list(fmt.class_names), tools)
+                frames = self._named(stored_frames(LabelStore(out), fmt))
+                classes = sorted({name for frame in frames for _, name, _, _ in frame.objects}) or ["object"]
+                files = write_tool_files(frames, classes, tools)
             except BaseException:
                 if new:
                     shutil.rmtree(out, ignore_errors=True)
                     shutil.rmtree(tools, ignore_errors=True)
                 raise
             return out, len(frames), files
+
+
+def _named_objects(frame: StoredFrame, state: VideoState, t: int) -> StoredFrame:
+    """``frame`` (of a session's store) with loop frame ``t``'s objects of ``state``, each under its name."""
+    kind = frame.objects[0][0] if frame.objects else LabelKind.PSEUDO
+    ids = state.masks[t]
+    objects = [(kind, state.names.get(obj, "object"), obj, ids == obj) for obj in np.unique(ids).tolist()]
+    return replace(frame, objects=[o for o in objects if o[2] not in (0, IGNORE_INDEX)])
 
 
 def _run_config(store: Path) -> Any:

@@ -360,9 +360,15 @@ class MLBackendApp(AnnotationApp):
                 for shape in drawn.shapes:
                     shape.kind = LabelKind.FINE  # every region is the object's whole mask
                 given["ids"] = rasterize(drawn, size, objects, background=0)[LabelKind.FINE].label
-            added = self.session.add_given(video, index, **given)
-            labels = {str(obj): s.label for obj, s in zip(objects, drawn.shapes, strict=True) if s.label}
-            self._save_names(video, {k: v for k, v in labels.items() if int(k) in added.objects})
+            held = (
+                {c.object for c in given["clicks"]}
+                if "clicks" in given
+                else set(np.unique(given["ids"]).tolist())
+            )
+            labels = {
+                obj: s.label for obj, s in zip(objects, drawn.shapes, strict=True) if s.label and obj in held
+            }
+            self.session.add_given(video, index, **given, names=labels)
             job = self.service.queue(video, index)
             self._remember()
         return job.report()

@@ -50,14 +50,12 @@ from starlette.routing import Route
 from frugalseg.active.objects.annotation_types import GivenClick
 from frugalseg.active.objects.tools import IntelligentScissors, SuperpixelBrush
 from frugalseg.app.jobs import CachedState, SessionService, jpeg
-from frugalseg.data.io import write_json_atomic
 from frugalseg.data.overlays import object_palette
 from frugalseg.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-NAMES_FILE = "object_names.json"
 Endpoint = Callable[[Request], Awaitable[Response]]
 #: The most anchor points of one scissors contour and points of one superpixel-brush stroke.
 MAX_ANCHORS = 500
@@ -384,9 +382,14 @@ class AnnotationApp:
                 if "mask" in data:
                     given["ids"] = decode_rle(data["mask"], self._current(name, frame).shape)
                 added = self.session.add_given(
-                    name, frame, **given, new_objects=new_objects, propagate=False, name="the submitted mask"
+                    name,
+                    frame,
+                    **given,
+                    new_objects=new_objects,
+                    propagate=False,
+                    name="the submitted mask",
+                    names={int(k): v for k, v in names.items()},
                 )
-                self._save_names(name, {k: v for k, v in names.items() if int(k) in added.objects})
                 job = self.service.queue(name, frame)
             return {"job": job.report(), "record": asdict(added.record), "objects": added.objects}
 
@@ -414,20 +417,12 @@ class AnnotationApp:
         return JSONResponse({"store": str(out), "written": written, "tools": [str(p) for p in tools]})
 
     def _names(self) -> dict[str, dict[str, str]]:
-        path = self.session.folder / NAMES_FILE
-        if not path.is_file():
-            return {}
-        try:
-            data = json.loads(path.read_text())
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise DataError(path, f"not valid JSON ({err})") from err
-        return data if isinstance(data, dict) else {}
-
-    def _save_names(self, video: str, names: dict[str, str]) -> None:
-        if names:
-            every = self._names()
-            every[video] = {**every.get(video, {}), **names}
-            write_json_atomic(self.session.folder / NAMES_FILE, every, indent=1)
+        """Video → object id → the class name the person gave it (the session's state)."""
+        return {
+            name: {str(k): v for k, v in cached.state.names.items()}
+            for name in self.session.videos()
+            if (cached := self.service.state(name)) is not None
+        }
 
 
 def _unreliability(cached: CachedState | None) -> list[float | None]:

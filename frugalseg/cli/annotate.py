@@ -136,6 +136,14 @@ def _register_session(commands: argparse._SubParsersAction) -> None:
     add.add_argument(
         "--new-objects", action="store_true", help="accept object ids not annotated before (they appear here)"
     )
+    add.add_argument(
+        "--name",
+        action="append",
+        type=_object_name,
+        default=[],
+        metavar="ID=NAME",
+        help='the class name of an object of this annotation, e.g. 1="horse and rider" (repeatable)',
+    )
     add.set_defaults(func=_add)
 
     export = commands.add_parser(
@@ -507,6 +515,14 @@ def _write_task(session: AnnotationSession, proposal: Proposal, path: str, tool:
     print(f"task: {path} ({tool}) holds frame {proposal.frame} of {proposal.video} with {len(objects)} masks")
 
 
+def _object_name(text: str) -> tuple[int, str]:
+    """``ID=NAME`` of ``annotate add --name`` as (object id, name)."""
+    number, _, name = text.partition("=")
+    if not (number.strip().isdigit() and 1 <= int(number) <= 254 and name.strip()):
+        raise argparse.ArgumentTypeError(f"expected ID=NAME with an object id 1…254, got {text!r}")
+    return int(number), name.strip()
+
+
 def _add(args: argparse.Namespace) -> int:
     added = _open(args).add(
         args.video,
@@ -515,6 +531,7 @@ def _add(args: argparse.Namespace) -> int:
         clicks=args.clicks,
         object_id=args.object,
         new_objects=args.new_objects,
+        names=dict(args.name),
     )
     record = added.record
     objects = ", ".join(map(str, added.objects))

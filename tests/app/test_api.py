@@ -216,14 +216,15 @@ def test_export_then_train_on_it(
     files = [tools / "coco.json", tools / "label-studio.json", tools / f"cvat-video-{VIDEO}.xml"]
     assert exported.json() == {"store": str(store), "written": 10, "tools": [str(f) for f in files]}
     assert client.post("/api/export").json() == exported.json()  # unchanged: the same store
-    # The tool files read back as the store's labels (a person opens them, corrects, and imports again).
+    # The tool files hold the session's objects (a person opens them, corrects, and imports again):
+    # the swan on each of the 10 frames, under its own id, no background.
     from frugalseg.autolabel.store import LabelStore
     from frugalseg.interop import read_export, stored_frames
 
     frames = stored_frames(LabelStore(store), service.session.format)
     coco = read_export("coco", files[0])
     assert len(coco.frames) == len(frames) == 10
-    assert sum(len(f.shapes) for f in coco.frames) == sum(len(f.objects) for f in frames)
+    assert [(s.label, s.instance_id) for f in coco.frames for s in f.shapes] == [("object", 1)] * 10
     from app.training import train_one_step
 
     train_one_step(davis, tmp_path / "exports" / "store-001", service.session.folder)
@@ -255,5 +256,7 @@ def test_new_objects_with_a_class_name(client: TestClient, service: SessionServi
     objects = client.get(f"/api/videos/{VIDEO}").json()["objects"]
     assert objects == [{"id": 1, "name": "object 1"}, {"id": 2, "name": "duck"}]
     state, _ = service.session.saved_state(VIDEO)
+    assert state.names == {2: "duck"}  # the session's state holds the name, no side file
+    assert sorted(p.name for p in service.session.folder.iterdir()) == [VIDEO, "session.json"]
     assert state.objects == {1: 0, 2: 3}  # object 2 is never propagated before frame 3
     assert not (state.masks[2] == 2).any() and (state.masks[3] == 2).sum() == 40 * 60

@@ -211,3 +211,46 @@ def test_frames_show_as_they_arrive_and_the_proposal_comes_before_the_clip_is_do
     assert final is not None
     for t, rle in fresh_masks.items():  # a frame shown early is the final frame
         assert rle == encode_rle(final.masks[t]), t
+
+
+def test_exports_carry_the_names_a_person_gave_and_no_background(
+    own_client: TestClient, own_service: SessionService, tmp_path: Path
+) -> None:
+    ids = np.zeros((480, 854), np.uint8)
+    ids[100:300, 200:500] = 1
+    ids[350:420, 600:700] = 2
+    body = {"mask": encode_rle(ids), "names": {"1": "horse and rider"}}
+    assert own_client.post("/api/videos/blackswan/0/submit", json=body).status_code == 202
+    own_service.wait()
+    tools = own_client.post("/api/export").json()["tools"]
+    coco = json.loads(Path(tools[0]).read_text())
+    assert [c["name"] for c in coco["categories"]] == ["horse and rider", "object"]
+    first = next(i["id"] for i in coco["images"] if i["file_name"].endswith("blackswan/00000.jpg"))
+    on_first = [a for a in coco["annotations"] if a["image_id"] == first]
+    named = {coco["categories"][a["category_id"] - 1]["name"]: a for a in on_first}
+    assert sorted(named) == ["horse and rider", "object"]  # one annotation per object, no background
+    assert named["horse and rider"]["area"] == 200 * 300 and named["object"]["area"] == 70 * 100
+    cvat = Path(tools[2]).read_text()
+    assert "<name>horse and rider</name>" in cvat and "<name>background</name>" not in cvat
+    label_studio = json.loads(Path(tools[1]).read_text())
+    labels = {r["value"]["brushlabels"][0] for task in label_studio for r in task["predictions"][0]["result"]}
+    assert labels == {"horse and rider", "object"}
+
+
+def test_annotate_add_names_objects(
+    own_service: SessionService, own_frames: Path, tmp_path: Path, capsys
+) -> None:
+    import cv2
+
+    mask = tmp_path / "mask.png"
+    ids = np.zeros((480, 854), np.uint8)
+    ids[100:300, 200:500] = 1
+    cv2.imwrite(str(mask), ids)
+    state = tmp_path / "cli-state"
+    add = ["annotate", "add", "--state", str(state), "--root", str(own_frames), "--max-frames", "10"]
+    add += ["--flow-downscale", "2", "--video", "blackswan", "--frame", "0", "--mask", str(mask)]
+    assert main([*add, "--name", "2=duck"]) == 2
+    assert "object 2 is not in this annotation" in capsys.readouterr().err
+    assert not (state / "blackswan").exists()
+    assert main([*add, "--name", "1=horse and rider"]) == 0
+    assert json.loads((state / "blackswan" / "state.json").read_text())["names"] == {"1": "horse and rider"}

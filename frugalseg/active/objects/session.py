@@ -494,6 +494,7 @@ class AnnotationSession:
         clicks: str | Path | None = None,
         object_id: int | None = None,
         new_objects: bool = False,
+        names: Mapping[int, str] | None = None,
     ) -> Addition:
         """Add what a person made on ``frame`` of ``video``, propagate again, and save the state.
 
@@ -505,10 +506,12 @@ class AnnotationSession:
             clicks: a JSON file of clicks (`given.read_clicks`); give either ``mask`` or ``clicks``.
             object_id: the object a one-object ``mask`` shows.
             new_objects: accept ids not annotated before: objects that first appear on this frame.
+            names: object id → its class name ("horse and rider"), for objects of this annotation.
 
         Raises:
-            ConfigError: an unknown video, a frame the session does not use, or not exactly one of
-                ``mask`` and ``clicks``.
+            ConfigError: an unknown video, a frame the session does not use, not exactly one of
+                ``mask`` and ``clicks``, or a name for an object the annotation does not hold, or of
+                more than 64 characters.
             DataError: naming the file, when it cannot be read, is of another size than the frame,
                 names an unknown object or is not of the form described.
         """
@@ -520,7 +523,7 @@ class AnnotationSession:
         t = source.loop_index(frame)
         width, height = image_size(source.frame_paths[t])
         made = read_made(mask, clicks, object_id, (height, width), source.frame_paths[t])
-        return self._add(source, t, made, new_objects=new_objects, propagate=True)
+        return self._add(source, t, made, new_objects=new_objects, propagate=True, names=names)
 
     def add_given(
         self,
@@ -533,6 +536,7 @@ class AnnotationSession:
         new_objects: bool = False,
         propagate: bool = True,
         name: str = "annotation",
+        names: Mapping[int, str] | None = None,
     ) -> Addition:
         """`add` of a mask or clicks held in memory (the annotation page's), with the same checks and result.
 
@@ -547,6 +551,7 @@ class AnnotationSession:
             propagate: propagate and save the masks now; False saves the annotation with masks marked
                 out of date (so nothing is lost if the process dies), and `finish` propagates.
             name: what errors call the annotation (they name it as the file of `add`'s errors).
+            names: object id → its class name, as `add`'s.
 
         Raises:
             ConfigError: as `add`.
@@ -561,7 +566,7 @@ class AnnotationSession:
         t = source.loop_index(frame)
         width, height = image_size(source.frame_paths[t])
         made = given_made(Path(name), ids, clicks, object_id, (height, width), source.frame_paths[t])
-        return self._add(source, t, made, new_objects=new_objects, propagate=propagate)
+        return self._add(source, t, made, new_objects=new_objects, propagate=propagate, names=names)
 
     def preview(
         self, video: str, frame: int, clicks: Sequence[GivenClick], current: np.ndarray | None = None
@@ -607,13 +612,25 @@ class AnnotationSession:
         width, height = image_size(source.frame_paths[t])
         return read_mask(Path(path), (height, width), source.frame_paths[t])
 
-    def _add(self, source: _Video, t: int, made: Made, *, new_objects: bool, propagate: bool) -> Addition:
+    def _add(
+        self,
+        source: _Video,
+        t: int,
+        made: Made,
+        *,
+        new_objects: bool,
+        propagate: bool,
+        names: Mapping[int, str] | None = None,
+    ) -> Addition:
         """Book ``made`` on loop frame ``t`` of ``source``, propagate (or mark masks out of date), save."""
+        names = _checked_names(names or {}, made.objects)
         with self._writing(source.name):
-            return self._add_unlocked(source, t, made, new_objects=new_objects, propagate=propagate)
+            return self._add_unlocked(
+                source, t, made, new_objects=new_objects, propagate=propagate, names=names
+            )
 
     def _add_unlocked(
-        self, source: _Video, t: int, made: Made, *, new_objects: bool, propagate: bool
+        self, source: _Video, t: int, made: Made, *, new_objects: bool, propagate: bool, names: dict[int, str]
     ) -> Addition:
         video = source.name
         state = self.state(video)
@@ -626,6 +643,7 @@ class AnnotationSession:
         current = state.masks[t] if state.masks else np.zeros((height, width), np.uint8)
         result = self._result(made, frames[t], current)
         record = _book(state, t, result)
+        state.names.update(names)
         if propagate:
             self._propagate(state, frames)
         else:
@@ -650,6 +668,18 @@ class AnnotationSession:
             return AnnotationResult("mask", drawn, {made.object_id: self.costs.vos_mask_seconds}, {})
         seconds = {obj: self.costs.vos_mask_seconds for obj in made.objects}
         return AnnotationResult("mask", made.ids, seconds or {0: self.costs.clicked_frame_seconds}, {})
+
+
+def _checked_names(names: Mapping[int, str], objects: Sequence[int]) -> dict[int, str]:
+    """The class names given for an annotation's ``objects`` (1…64 characters, spaces trimmed)."""
+    checked = {}
+    for obj, name in names.items():
+        if obj not in objects:
+            raise ConfigError("name", f"object {obj} is not in this annotation (it holds {list(objects)})")
+        if not isinstance(name, str) or not 1 <= len(name.strip()) <= 64:
+            raise ConfigError("name", f"the name of object {obj} must have 1…64 characters, got {name!r}")
+        checked[int(obj)] = name.strip()
+    return checked
 
 
 def _book(state: VideoState, t: int, result: AnnotationResult) -> IterationRecord:

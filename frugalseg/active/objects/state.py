@@ -114,6 +114,7 @@ class VideoState:
         quality: per frame J&F of the current masks (mean over objects) where ground truth exists.
         history: one record per finished iteration.
         config: what made this state (strategy, seed, costs …); a resumed loop must match it.
+        names: object id → the class name a person gave it (an object without one is ``object``).
     """
 
     video: str
@@ -127,6 +128,7 @@ class VideoState:
     unsure: list[float] = field(default_factory=list)
     quality: list[float] | None = None
     history: list[IterationRecord] = field(default_factory=list)
+    names: dict[int, str] = field(default_factory=dict)
 
     @property
     def iteration(self) -> int:
@@ -181,6 +183,8 @@ class VideoState:
             "quality": self.quality,
             "history": [asdict(r) for r in self.history],
         }
+        if self.names:  # only a person's session names objects: a simulated loop's state is unchanged
+            data["names"] = {str(k): v for k, v in sorted(self.names.items())}
         write_json_atomic(folder / STATE_FILE, data, indent=1)
 
     @classmethod
@@ -203,6 +207,7 @@ class VideoState:
             unsure=list(data["unsure"]),
             quality=data["quality"],
             history=[IterationRecord(**r) for r in data["history"]],
+            names={int(k): str(v) for k, v in data.get("names", {}).items()},
         )
         masks = []
         whole = True
