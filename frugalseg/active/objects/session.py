@@ -49,6 +49,7 @@ from frugalseg.active.objects.annotation_types import (
 from frugalseg.active.objects.diversity_features import make_diversity_features
 from frugalseg.active.objects.frame_selectors import FrameSelector, SelectionView, make_selector
 from frugalseg.active.objects.given import Made, check_objects, given_made, read_made, read_mask
+from frugalseg.active.objects.labels import write_video_labels
 from frugalseg.active.objects.session_settings import (
     FAMILIES,
     SESSION_FILE,
@@ -56,7 +57,6 @@ from frugalseg.active.objects.session_settings import (
     new_settings,
     saved_settings,
 )
-from frugalseg.active.objects.simulate import write_video_labels
 from frugalseg.active.objects.state import STATE_FILE, Annotation, IterationRecord, VideoState
 from frugalseg.active.objects.type_policies import (
     LearnedTypePolicy,

@@ -27,6 +27,7 @@ import numpy as np
 from frugalseg.active.objects.diversity_features import make_diversity_features
 from frugalseg.active.objects.engines import LoopEngine
 from frugalseg.active.objects.frame_selectors import SELECTORS, SelectionView, make_selector
+from frugalseg.active.objects.labels import write_video_labels
 from frugalseg.active.objects.loop import (
     TARGET_JF,
     AnnotationLoop,
@@ -37,11 +38,11 @@ from frugalseg.active.objects.loop import (
     mean_curve,
     plot_curves,
 )
-from frugalseg.active.objects.state import STATE_FILE, IterationRecord, VideoState, load_history
+from frugalseg.active.objects.state import STATE_FILE, IterationRecord, load_history
 from frugalseg.active.objects.type_policies import POLICY_NAMES, make_policy
-from frugalseg.active.run_folder import RUN_FILE, LoopLabel, open_run, write_loop_labels
+from frugalseg.active.run_folder import RUN_FILE, open_run
 from frugalseg.autolabel.runs import TrainerOptions, labelling_progress
-from frugalseg.data.clips import Clip, LabelKind
+from frugalseg.data.clips import Clip
 from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts
 from frugalseg.data.formats.davis import DavisFormat
 from frugalseg.data.io import read_frame, read_json_object, write_bytes_atomic
@@ -173,36 +174,6 @@ def run_loop_folders(
         )
         if folders:
             yield source, folders
-
-
-def video_labels(clip: Clip, indices: Sequence[int], state: VideoState) -> Iterator[LoopLabel]:
-    """The final mask of every frame of one video as the labels of its label store.
-
-    ``clip`` is the video's sequence as the data set's reader sees it (every frame, anchored at
-    frame 0) and ``indices`` the sequence index of each loop frame, so each label lands on its own
-    frame's offset. The labels are the format's two classes (`DavisFormat.to_label`: 0 background,
-    1 any object), the label maps ``VideoSegDataModule`` trains DAVIS/MOSE from (a store of object
-    ids would hold values beyond its classes); the object ids stay in the loop state's ``masks/``.
-    Frames annotated with a mask are ``fine``, the others (clicks, propagated) ``pseudo``.
-    """
-    drawn = {a.frame for a in state.annotations if a.kind == "mask"}
-    seconds: dict[int, float] = {}
-    for a in state.annotations:
-        seconds[a.frame] = seconds.get(a.frame, 0.0) + a.seconds
-    for t, mask in enumerate(state.masks):
-        offset = indices[t] - clip.anchor_index
-        kind = LabelKind.FINE if t in drawn else LabelKind.PSEUDO
-        yield LoopLabel(offset, kind, DavisFormat.to_label(mask), offset, seconds.get(t, 0.0))
-
-
-def write_video_labels(
-    folder: Path, clip: Clip, indices: Sequence[int], state: VideoState, config: dict[str, Any]
-) -> int:
-    """Write `video_labels` to the label store ``folder``; how many were written."""
-    labels = video_labels(clip, indices, state)
-    return write_loop_labels(
-        folder, clip, config, labels, engine=config["engine"], settings=config["settings"]
-    )
 
 
 @dataclass
