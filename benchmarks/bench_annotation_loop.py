@@ -54,14 +54,8 @@ from frugalseg.active.objects.click_models import (
 from frugalseg.active.objects.engines import make_loop_engine
 from frugalseg.active.objects.frame_selectors import SelectionView, make_selector
 from frugalseg.active.objects.loop import TARGET_JF, AnnotationLoop
-from frugalseg.active.objects.simulate import (
-    SimulationPlan,
-    Strategy,
-    simulate,
-    strategies,
-    summarise,
-    video_sources,
-)
+from frugalseg.active.objects.runs import video_sources
+from frugalseg.active.objects.simulate import SimulationPlan, Strategy, simulate, strategies, summarise
 from frugalseg.active.objects.simulated_annotator import corrective_click
 from frugalseg.active.objects.state import VideoState, load_history
 from frugalseg.active.objects.training_samples import QualitySamples, run_quality_samples, run_samples

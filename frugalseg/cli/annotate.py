@@ -375,13 +375,8 @@ def _session_options(parser: argparse.ArgumentParser) -> None:
 def _simulate(args: argparse.Namespace) -> int:
     from frugalseg.active.objects.click_models import CLICK_MODELS, make_click_model
     from frugalseg.active.objects.engines import ENGINES, make_loop_engine
-    from frugalseg.active.objects.simulate import (
-        SimulationPlan,
-        check_budget,
-        simulate,
-        strategies,
-        video_sources,
-    )
+    from frugalseg.active.objects.runs import video_sources
+    from frugalseg.active.objects.simulate import SimulationPlan, check_budget, simulate, strategies
     from frugalseg.data.formats import get_format
     from frugalseg.data.formats.davis import DavisFormat
     from frugalseg.data.io import removed_on_failure
@@ -698,7 +693,7 @@ def _run_engine(args: argparse.Namespace) -> LoopEngine:
     from pathlib import Path
 
     from frugalseg.active.objects.engines import ENGINES, make_loop_engine
-    from frugalseg.active.objects.simulate import RUN_FORM
+    from frugalseg.active.objects.runs import RUN_FORM
     from frugalseg.active.run_folder import RUN_FILE
     from frugalseg.data.io import read_json_object
     from frugalseg.errors import ConfigError, DataError

@@ -17,7 +17,7 @@ frame of every video has a ground-truth mask.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,27 +32,24 @@ from frugalseg.active.objects.loop import (
     TARGET_JF,
     AnnotationLoop,
     Curve,
-    Video,
     curves_to_json,
     dataset_curve,
     mean_curve,
     plot_curves,
 )
-from frugalseg.active.objects.state import STATE_FILE, IterationRecord, load_history
+from frugalseg.active.objects.runs import VideoSource, video_sources
+from frugalseg.active.objects.state import IterationRecord, load_history
 from frugalseg.active.objects.type_policies import POLICY_NAMES, make_policy
-from frugalseg.active.run_folder import RUN_FILE, open_run
+from frugalseg.active.run_folder import open_run
 from frugalseg.autolabel.runs import TrainerOptions, labelling_progress
 from frugalseg.data.clips import Clip
 from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts
 from frugalseg.data.formats.davis import DavisFormat
-from frugalseg.data.io import read_frame, read_json_object, write_bytes_atomic
-from frugalseg.errors import ConfigError, DataError
+from frugalseg.data.io import write_bytes_atomic
+from frugalseg.errors import ConfigError
 
 if TYPE_CHECKING:
     from frugalseg.active.objects.click_models import ClickToMask
-
-#: What a run's ``run.json`` holds, for error messages.
-RUN_FORM = "the settings of an `annotate simulate` run (format, root, split, engine…)"
 
 
 @dataclass(frozen=True)
@@ -88,92 +85,6 @@ def strategies(frames: Sequence[str], types: Sequence[str], seeds: int) -> list[
         random = f == "random" or t == "random"
         out += [Strategy(f, t, s) for s in range(seeds if random else 1)]
     return out
-
-
-@dataclass
-class VideoSource:
-    """Where one video's frames and masks are, and which of them the loop uses (every ``stride``-th)."""
-
-    name: str
-    frame_paths: list[Path]
-    mask_paths: list[Path]
-    indices: list[int]
-
-    def load(self) -> Video:
-        """The frames and ground-truth masks of the video, checked to be of one size."""
-        frames = [read_frame(self.frame_paths[i]) for i in self.indices]
-        truth = [DavisFormat.read_mask(self.mask_paths[i]) for i in self.indices]
-        for i, (frame, mask) in zip(self.indices, zip(frames, truth, strict=True), strict=True):
-            if frame.shape[:2] != mask.shape:
-                raise DataError(
-                    self.mask_paths[i],
-                    f"mask size {mask.shape[::-1]} differs from its frame's {frame.shape[1::-1]}",
-                )
-        return Video(self.name, frames, truth, list(self.indices))
-
-
-def video_sources(
-    fmt: DavisFormat, split: str, *, stride: int = 1, max_frames: int | None = None
-) -> list[VideoSource]:
-    """Every sequence of ``split``, checked to have a ground-truth mask on every frame the loop uses."""
-    if stride < 1:
-        raise ConfigError("stride", f"must be ≥ 1, got {stride}")
-    if max_frames is not None and max_frames < 2:
-        raise ConfigError("max_frames", f"must be ≥ 2, got {max_frames}")
-    sources = []
-    for seq in fmt.sequences(split):
-        frames = fmt.numbered_frame_paths(seq)
-        masks = fmt.mask_paths(seq)
-        horizon = len(frames) if max_frames is None else min(len(frames), max_frames)
-        indices = list(range(0, horizon, stride))
-        lacking = [i for i in indices if masks[i] is None]
-        if lacking:
-            raise DataError(
-                fmt.mask_dir / seq,
-                f"simulating the annotator needs ground truth on every frame; {len(lacking)} of the "
-                f"{len(indices)} frames used have no mask (first: {frames[lacking[0]].name})",
-            )
-        sources.append(VideoSource(seq, frames, masks, indices))  # type: ignore[arg-type]
-    if not sources:
-        raise DataError(fmt.root, f"split {split!r} has no sequence")
-    return sources
-
-
-def run_loop_folders(
-    run: str | Path, videos: Sequence[str] | None = None, loops: Sequence[str] | None = None
-) -> Iterator[tuple[VideoSource, list[Path]]]:
-    """Each video of a `simulate` run folder and the folders of its saved loop states.
-
-    Args:
-        run: the run's folder (``run.json`` and ``runs/<frames>-<types>/seed<k>/<video>/``).
-        videos: only these videos (None: all); e.g. the training clips of a split by clip.
-        loops: only the loops of these strategies and seeds, ``<frames>-<types>/seed<k>`` (None: all).
-
-    Raises:
-        DataError: the folder holds no run, or its data set cannot be read as the loop reads it.
-    """
-    from frugalseg.data.formats import get_format
-
-    run = Path(run)
-    if not (run / RUN_FILE).is_file():
-        raise DataError(run, f"no {RUN_FILE}: not an `annotate simulate` run folder")
-    settings = read_json_object(run / RUN_FILE, RUN_FORM)
-    fmt = get_format(settings["format"], settings["root"])
-    if not isinstance(fmt, DavisFormat):
-        raise DataError(run / RUN_FILE, f"the loop reads DAVIS-style videos, not {fmt.name!r}")
-    sources = video_sources(
-        fmt, settings["split"], stride=settings["stride"], max_frames=settings["max_frames"]
-    )
-    for source in sources:
-        if videos is not None and source.name not in videos:
-            continue
-        folders = sorted(
-            p.parent
-            for p in run.glob(f"runs/*/seed*/{source.name}/{STATE_FILE}")
-            if loops is None or f"{p.parent.parent.parent.name}/{p.parent.parent.name}" in loops
-        )
-        if folders:
-            yield source, folders
 
 
 @dataclass

@@ -45,7 +45,7 @@ from frugalseg.active.objects.annotation_types import (
 from frugalseg.active.objects.click_models import ClickToMask
 from frugalseg.active.objects.engines import LoopEngine
 from frugalseg.active.objects.loop import Video
-from frugalseg.active.objects.simulate import run_loop_folders
+from frugalseg.active.objects.runs import run_loop_folders
 from frugalseg.active.objects.state import VideoState
 from frugalseg.active.objects.type_policies import FEATURES, frame_features, type_context
 from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts

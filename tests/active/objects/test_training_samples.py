@@ -197,7 +197,7 @@ def test_run_samples_are_those_of_each_loop_state_of_the_videos_and_loops_asked_
 
 
 def _video_of(run: Path, name: str) -> tuple[list[np.ndarray], list[np.ndarray], list[int]]:
-    from frugalseg.active.objects.simulate import video_sources
+    from frugalseg.active.objects.runs import video_sources
     from frugalseg.data.formats import get_format
 
     settings = json.loads((run / "run.json").read_text())
