@@ -689,26 +689,9 @@ def _train_qnet(args: argparse.Namespace) -> int:
 
 def _run_engine(args: argparse.Namespace) -> LoopEngine:
     """The engine the options describe, checked to be the one each of ``args.runs`` recorded."""
-    import json
-    from pathlib import Path
-
     from frugalseg.active.objects.engines import ENGINES, make_loop_engine
-    from frugalseg.active.objects.runs import RUN_FORM
-    from frugalseg.active.run_folder import RUN_FILE
-    from frugalseg.data.io import read_json_object
-    from frugalseg.errors import ConfigError, DataError
+    from frugalseg.active.objects.runs import check_run_engine
 
     engine = make_loop_engine(args.engine, **_chosen(args, "engine", ENGINES))
-    described = json.loads(json.dumps({"name": engine.name, **engine.settings}))
-    for run in args.runs:
-        path = Path(run) / RUN_FILE
-        if not path.is_file():
-            raise DataError(Path(run), f"no {RUN_FILE}: not an `annotate simulate` run folder")
-        recorded = read_json_object(path, RUN_FORM).get("engine")
-        if recorded != described:
-            raise ConfigError(
-                "engine",
-                f"{run} was simulated with engine {recorded}, not {described}: give the same engine "
-                "options, so that the masks QNet learns from are the loop's",
-            )
+    check_run_engine(args.runs, engine)
     return engine

@@ -1,14 +1,17 @@
 """The videos of a simulated run, and its folder read back.
 
 `video_sources` says where each video's frames and ground truth are; `run_loop_folders` finds the
-saved loops of each video that policy and QNet training learn from.
+saved loops of each video that policy and QNet training learn from, and `check_run_engine` that
+they were made by the engine given.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from frugalseg.active.objects.loop import Video
 from frugalseg.active.objects.state import STATE_FILE
@@ -16,6 +19,9 @@ from frugalseg.active.run_folder import RUN_FILE
 from frugalseg.data.formats.davis import DavisFormat
 from frugalseg.data.io import read_frame, read_json_object
 from frugalseg.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from frugalseg.active.objects.engines import LoopEngine
 
 #: What a run's ``run.json`` holds, for error messages.
 RUN_FORM = "the settings of an `annotate simulate` run (format, root, split, engine…)"
@@ -105,3 +111,24 @@ def run_loop_folders(
         )
         if folders:
             yield source, folders
+
+
+def check_run_engine(runs: Sequence[str | Path], engine: LoopEngine) -> None:
+    """Check that each of ``runs`` (`simulate` run folders) recorded ``engine`` with its settings.
+
+    Raises:
+        DataError: a folder holds no run.
+        ConfigError: a run was simulated with another engine or other settings.
+    """
+    described = json.loads(json.dumps({"name": engine.name, **engine.settings}))
+    for run in runs:
+        path = Path(run) / RUN_FILE
+        if not path.is_file():
+            raise DataError(Path(run), f"no {RUN_FILE}: not an `annotate simulate` run folder")
+        recorded = read_json_object(path, RUN_FORM).get("engine")
+        if recorded != described:
+            raise ConfigError(
+                "engine",
+                f"{run} was simulated with engine {recorded}, not {described}: give the same engine "
+                "options, so that the masks QNet learns from are the loop's",
+            )
