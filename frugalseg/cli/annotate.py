@@ -24,7 +24,7 @@ from frugalseg.interop.formats import WRITERS
 
 if TYPE_CHECKING:
     from frugalseg.active.objects.engines import LoopEngine
-    from frugalseg.active.objects.session import AnnotationSession, Proposal
+    from frugalseg.active.objects.session import AnnotationSession
     from frugalseg.app import SessionService
 
 FORMATS = ("davis", "mose", "video")
@@ -461,7 +461,13 @@ def _propose(args: argparse.Namespace) -> int:
         print("nothing to propose: every frame is annotated")
         return 0
     if args.task:
-        _write_task(session, proposal, args.task, args.task_format)
+        from frugalseg.active.objects.tasks import write_task
+
+        masks = write_task(session, proposal, args.task, args.task_format)
+        print(
+            f"task: {args.task} ({args.task_format}) holds frame {proposal.frame} of {proposal.video} "
+            f"with {masks} masks"
+        )
     if args.json:
         print(json.dumps(asdict(proposal)))
         return 0
@@ -479,35 +485,6 @@ def _propose(args: argparse.Namespace) -> int:
         f"--frame {proposal.frame} {made}"
     )
     return 0
-
-
-def _write_task(session: AnnotationSession, proposal: Proposal, path: str, tool: str) -> None:
-    """The proposed frame with its current object masks (none before the first annotation) as a tool file.
-
-    The person corrects them in the tool; `label import` of its export gives the frame's object ids
-    (``*_instanceIds.png``), which ``annotate add --mask`` takes.
-    """
-    from pathlib import Path
-
-    from frugalseg.data.clips import Clip, LabelKind
-    from frugalseg.data.formats.davis import DavisFormat
-    from frugalseg.data.io import image_size
-    from frugalseg.interop import StoredFrame, write_export
-    from frugalseg.interop.stores import frame_name, frame_objects
-
-    fmt = session.format
-    clip = Clip(proposal.video, session.settings.split, list(fmt.frame_paths(proposal.video)), 0)
-    frame_path = clip.frame_path(proposal.frame)
-    ids = session.current_mask(proposal.video, proposal.frame)
-    width, height = image_size(frame_path)
-    objects = (
-        []
-        if ids is None
-        else frame_objects(DavisFormat.to_label(ids), ids, fmt.class_names, LabelKind.PSEUDO)
-    )
-    frame = StoredFrame(clip, proposal.frame, frame_name(frame_path, fmt.root), (height, width), objects)
-    write_export(tool, Path(path), [frame], list(fmt.class_names))
-    print(f"task: {path} ({tool}) holds frame {proposal.frame} of {proposal.video} with {len(objects)} masks")
 
 
 def _object_name(text: str) -> tuple[int, str]:
