@@ -13,9 +13,10 @@ from pathlib import Path
 from frugalseg.errors import ConfigError, DataError, FrugalsegError
 from frugalseg.interop.coco import read_coco, read_coco_panoptic, write_coco
 from frugalseg.interop.cvat import read_cvat_images, read_cvat_video, write_cvat_video
+from frugalseg.interop.cvat_mask import read_cvat_mask
 from frugalseg.interop.label_studio import read_label_studio, write_label_studio
 from frugalseg.interop.labelme import read_labelme
-from frugalseg.interop.masks import read_cvat_mask, read_mots
+from frugalseg.interop.mots import read_mots
 from frugalseg.interop.shapes import ToolExport
 from frugalseg.interop.stores import StoredFrame
 

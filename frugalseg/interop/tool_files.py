@@ -1,20 +1,23 @@
-"""Tool files read within a memory budget: the size limit, and the JSON and XML parsers every reader uses.
+"""Tool files read within a memory budget: the size limit, and the JSON, XML and PNG parsers readers share.
 
 A tool file is parsed whole into Python objects, which take several times the file's bytes, so a file
 larger than ``FRUGALSEG_MAX_TOOL_FILE_MB`` (default `MAX_TOOL_FILE_MB`) is refused before it is read;
 ``benchmarks/bench_tool_file_memory.py`` records the peak memory of a read. JSON nested deeper than
 Python's recursion limit is refused (`frugalseg.data.io.read_json`), and XML is parsed by defusedxml
-(no entities, no DTDs).
+(no entities, no DTDs). Mask exports' PNGs are read from a folder or a zip alike (`AnyPath`).
 """
 
 from __future__ import annotations
 
 import math
 import os
+import zipfile
 from pathlib import Path
 from typing import Any
 
+import cv2
 import defusedxml.ElementTree as SafeET
+import numpy as np
 
 from frugalseg.data.io import read_json
 from frugalseg.errors import ConfigError, DataError
@@ -67,3 +70,33 @@ def parse_xml(path: Path) -> Any:
         raise DataError(path, f"not valid XML ({err})") from err
     except Exception as err:  # defusedxml's refusals (entities, DTDs) are not ParseErrors
         raise DataError(path, f"refused XML ({type(err).__name__}: {err})") from err
+
+
+#: A file in a folder or inside a zip.
+AnyPath = Path | zipfile.Path
+
+
+def read_png(path: AnyPath, flags: int = cv2.IMREAD_UNCHANGED) -> np.ndarray:
+    """The image of a PNG in a folder or a zip, decoded with ``flags``; `DataError` naming it otherwise."""
+    try:
+        data = path.read_bytes()
+    except (OSError, KeyError) as err:
+        raise DataError(str(path), f"cannot read ({err})") from err
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    if image is None:
+        raise DataError(str(path), "cannot decode image (corrupt or not an image)")
+    return image
+
+
+def png_files(folder: AnyPath, prefix: str = "") -> list[tuple[str, AnyPath]]:
+    """The PNGs under ``folder`` with their paths in it (``car-shadow/00000.png``), sorted by path.
+
+    A tool names a frame by its path in the task, so frames of several clips lie in sub-folders.
+    """
+    found: list[tuple[str, AnyPath]] = []
+    for entry in folder.iterdir():
+        if entry.is_dir():
+            found += png_files(entry, f"{prefix}{entry.name}/")
+        elif entry.name.endswith(".png"):
+            found.append((prefix + entry.name, entry))
+    return sorted(found, key=lambda item: item[0])
