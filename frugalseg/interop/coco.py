@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,6 +26,9 @@ from frugalseg.errors import DataError
 from frugalseg.interop.rle import coco_decode, coco_encode
 from frugalseg.interop.shapes import Frame, Shape, ToolExport
 from frugalseg.interop.tool_files import read_tool_json
+
+if TYPE_CHECKING:
+    from frugalseg.interop.stores import StoredFrame
 
 KIND_KEY = "frugalseg_kind"
 
@@ -240,3 +243,8 @@ def write_coco(
     write_json_atomic(
         path, {"images": images, "annotations": annotations, "categories": categories}, indent=0
     )
+
+
+def write_coco_frames(path: Path, frames: list[StoredFrame], classes: list[str]) -> None:
+    """Write a label store's ``frames`` as one COCO instances file (`write_coco`)."""
+    write_coco(path, [(f.name, f.size, f.objects) for f in frames], classes)

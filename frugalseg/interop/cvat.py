@@ -25,17 +25,20 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from xml.etree.ElementTree import Element, SubElement, indent, tostring
 
 import numpy as np
 
 from frugalseg.data.clips import LabelKind
 from frugalseg.data.io import write_bytes_atomic
-from frugalseg.errors import DataError
+from frugalseg.errors import ConfigError, DataError
 from frugalseg.interop.rle import cvat_decode, cvat_encode
 from frugalseg.interop.shapes import Frame, Shape, ToolExport, parse_points
 from frugalseg.interop.tool_files import parse_xml
+
+if TYPE_CHECKING:
+    from frugalseg.interop.stores import StoredFrame
 
 logger = logging.getLogger(__name__)
 
@@ -305,6 +308,24 @@ def write_cvat_video(
         _write_track(track, kind, instance, shapes, frame_count)
     indent(root)
     write_bytes_atomic(path, tostring(root, "utf-8", xml_declaration=True) + b"\n")
+
+
+def write_cvat_video_frames(path: Path, frames: list[StoredFrame], classes: list[str]) -> None:
+    """Write a label store's ``frames`` of one clip as CVAT for video XML (`write_cvat_video`).
+
+    Raises:
+        ConfigError: the frames are of several clips.
+    """
+    clips = {f.clip.clip_id for f in frames}
+    if len(clips) != 1:
+        raise ConfigError(
+            "--clip",
+            f"CVAT for video holds one video; the store has clips {', '.join(sorted(clips))}: name one",
+        )
+    clip = frames[0].clip
+    numbers = [(f.clip.anchor_index + f.offset, f.objects) for f in frames]
+    write_cvat_video(path, numbers, size=frames[0].size, labels=classes, name=clip.clip_id,
+                     frame_count=len(clip.frames))  # fmt: skip
 
 
 def _tracks(

@@ -1,6 +1,6 @@
 """The tool formats frugalseg reads and writes, by name: one reader or writer per format, one registry each.
 
-``READERS`` turn a tool's export into a `ToolExport`; ``WRITERS`` turn a label store's frames
+``READERS`` turn a tool's export into a `ToolExport`; ``WRITERS`` (`ToolWriter`) turn a label store's frames
 (`frugalseg.interop.stores.stored_frames`) into a file the tool opens. ``frugalseg label import`` and
 ``label export`` take their ``--format`` choices from these.
 """
@@ -8,13 +8,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from frugalseg.errors import ConfigError, DataError, FrugalsegError
-from frugalseg.interop.coco import read_coco, read_coco_panoptic, write_coco
-from frugalseg.interop.cvat import read_cvat_images, read_cvat_video, write_cvat_video
+from frugalseg.interop.coco import read_coco, read_coco_panoptic, write_coco_frames
+from frugalseg.interop.cvat import read_cvat_images, read_cvat_video, write_cvat_video_frames
 from frugalseg.interop.cvat_mask import read_cvat_mask
-from frugalseg.interop.label_studio import read_label_studio, write_label_studio
+from frugalseg.interop.label_studio import read_label_studio, write_label_studio_frames
 from frugalseg.interop.labelme import read_labelme
 from frugalseg.interop.mots import read_mots
 from frugalseg.interop.shapes import ToolExport
@@ -32,31 +33,25 @@ READERS: dict[str, Callable[[Path], ToolExport]] = {
 }
 
 
-def _coco(path: Path, frames: list[StoredFrame], classes: list[str]) -> None:
-    write_coco(path, [(f.name, f.size, f.objects) for f in frames], classes)
+@dataclass(frozen=True)
+class ToolWriter:
+    """A tool format's writer of a label store's frames, and how `write_tool_files` names its files.
+
+    Attributes:
+        write: writes ``(path, frames, classes)``.
+        suffix: the file's suffix (``.json``).
+        per_clip: the format holds one video: one file per clip.
+    """
+
+    write: Callable[[Path, list[StoredFrame], list[str]], None]
+    suffix: str
+    per_clip: bool = False
 
 
-def _cvat_video(path: Path, frames: list[StoredFrame], classes: list[str]) -> None:
-    clips = {f.clip.clip_id for f in frames}
-    if len(clips) != 1:
-        raise ConfigError(
-            "--clip",
-            f"CVAT for video holds one video; the store has clips {', '.join(sorted(clips))}: name one",
-        )
-    clip = frames[0].clip
-    numbers = [(f.clip.anchor_index + f.offset, f.objects) for f in frames]
-    write_cvat_video(path, numbers, size=frames[0].size, labels=classes, name=clip.clip_id,
-                     frame_count=len(clip.frames))  # fmt: skip
-
-
-def _label_studio(path: Path, frames: list[StoredFrame], classes: list[str]) -> None:
-    write_label_studio(path, [(f.name, f.size, f.objects) for f in frames])
-
-
-WRITERS: dict[str, Callable[[Path, list[StoredFrame], list[str]], None]] = {
-    "coco": _coco,
-    "cvat-video": _cvat_video,
-    "label-studio": _label_studio,
+WRITERS: dict[str, ToolWriter] = {
+    "coco": ToolWriter(write_coco_frames, ".json"),
+    "cvat-video": ToolWriter(write_cvat_video_frames, ".xml", per_clip=True),
+    "label-studio": ToolWriter(write_label_studio_frames, ".json"),
 }
 
 
@@ -80,20 +75,26 @@ def write_export(tool: str, path: str | Path, frames: list[StoredFrame], classes
     """Write ``frames`` as a file of the tool format ``tool`` (a name of ``WRITERS``)."""
     if tool not in WRITERS:
         raise ConfigError("--format", f"cannot write tool format {tool!r}; written: {', '.join(WRITERS)}")
-    WRITERS[tool](Path(path), frames, classes)
+    WRITERS[tool].write(Path(path), frames, classes)
 
 
 def write_tool_files(frames: list[StoredFrame], classes: list[str], folder: str | Path) -> list[Path]:
     """Every writer's file of ``frames`` in ``folder``; the paths written.
 
-    ``coco.json``, ``label-studio.json`` and one CVAT for video file per clip (``cvat-video-<clip>.xml``).
+    ``<tool><suffix>`` per writer of the whole store (``coco.json``, ``label-studio.json``), then
+    ``<tool>-<clip><suffix>`` per clip for those that hold one video (``cvat-video-<clip>.xml``).
     """
     folder = Path(folder)
-    written = [folder / "coco.json", folder / "label-studio.json"]
-    write_export("coco", written[0], frames, classes)
-    write_export("label-studio", written[1], frames, classes)
-    for clip in dict.fromkeys(f.clip.clip_id for f in frames):
-        path = folder / f"cvat-video-{clip}.xml"
-        write_export("cvat-video", path, [f for f in frames if f.clip.clip_id == clip], classes)
-        written.append(path)
+    clips = dict.fromkeys(f.clip.clip_id for f in frames)
+    written = []
+    for tool, writer in sorted(WRITERS.items(), key=lambda item: item[1].per_clip):
+        parts = (
+            {f"-{c}": [f for f in frames if f.clip.clip_id == c] for c in clips}
+            if writer.per_clip
+            else {"": frames}
+        )
+        for name, part in parts.items():
+            path = folder / f"{tool}{name}{writer.suffix}"
+            write_export(tool, path, part, classes)
+            written.append(path)
     return written

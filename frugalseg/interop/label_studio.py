@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 from functools import partial
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlparse
 
 import numpy as np
@@ -42,6 +42,9 @@ from frugalseg.errors import DataError
 from frugalseg.interop.rle import ls_decode, ls_encode
 from frugalseg.interop.shapes import Frame, Shape, ToolExport
 from frugalseg.interop.tool_files import read_tool_json
+
+if TYPE_CHECKING:
+    from frugalseg.interop.stores import StoredFrame
 
 _UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-")
 _LABEL_KEYS = {"polygonlabels": "polygon", "rectanglelabels": "box", "keypointlabels": "points",
@@ -241,3 +244,8 @@ def write_label_studio(
             "predictions": [{"model_version": "frugalseg", "result": result}],
         })  # fmt: skip
     write_json_atomic(path, tasks, indent=0)
+
+
+def write_label_studio_frames(path: Path, frames: list[StoredFrame], classes: list[str]) -> None:
+    """Write a label store's ``frames`` as one file of Label Studio tasks (`write_label_studio`)."""
+    write_label_studio(path, [(f.name, f.size, f.objects) for f in frames])
