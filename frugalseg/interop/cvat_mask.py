@@ -41,7 +41,8 @@ def read_labelmap(path: AnyPath) -> dict[tuple[int, int, int], str]:
 
 
 def _colour_ids(rgb: np.ndarray) -> np.ndarray:
-    return (rgb[..., 0].astype(np.int64) << 16) | (rgb[..., 1].astype(np.int64) << 8) | rgb[..., 2]
+    rgb = rgb.astype(np.int64)
+    return np.asarray((rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2])
 
 
 def _region_keys(png: AnyPath, objects_png: AnyPath) -> np.ndarray:
@@ -52,7 +53,7 @@ def _region_keys(png: AnyPath, objects_png: AnyPath) -> np.ndarray:
     objects = _colour_ids(cv2.cvtColor(read_png(objects_png, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB))
     if objects.shape != classes.shape:
         raise DataError(str(objects_png), f"object PNG of {objects.shape[::-1]} differs from {png}'s size")
-    return (classes << 24) + objects
+    return np.asarray((classes << 24) + objects)
 
 
 def _region(png: AnyPath, objects_png: AnyPath, key: int) -> np.ndarray:
