@@ -19,7 +19,7 @@ import numpy as np
 
 from frugalseg.autolabel.store import LabelStore
 from frugalseg.data.clips import Clip, LabelKind
-from frugalseg.data.io import read_json_object, write_json_atomic
+from frugalseg.data.io import read_json_object, remove_temporaries, write_json_atomic
 from frugalseg.errors import ConfigError
 
 RUN_FILE = "run.json"
@@ -27,6 +27,8 @@ RUN_FILE = "run.json"
 
 def open_run(out: Path, settings: Mapping[str, Any]) -> None:
     """Write ``run.json`` in ``out``, or check that the run already there has the same settings.
+
+    A rerun with the same settings resumes the run: first the temporary files its killed writes left go.
 
     Raises:
         ConfigError: ``out`` holds a run with other settings (the keys that differ named), or is a
@@ -41,6 +43,7 @@ def open_run(out: Path, settings: Mapping[str, Any]) -> None:
             raise ConfigError(
                 "out", f"{out} holds a run with other settings ({', '.join(keys)}); use another folder"
             )
+        remove_temporaries(out)  # what a killed write left
         return
     if out.exists() and any(out.iterdir()):
         raise ConfigError(

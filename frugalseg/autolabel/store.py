@@ -39,6 +39,7 @@ from frugalseg.data.clips import Clip, LabelKind, LabelRef
 from frugalseg.data.io import (
     encode_png,
     frame_fingerprint,
+    remove_temporaries,
     whole_image,
     write_bytes_atomic,
     write_json_atomic,
@@ -152,13 +153,17 @@ class LabelStore:
         """
         wanted = _normalised(config)
         self.root.mkdir(parents=True, exist_ok=True)
-        self._join()
-        with self._locked_manifest():
-            if self.run_path.exists():
-                self._compare_run(wanted)
-            else:
-                write_json_atomic(self.run_path, wanted, indent=2)
-        self._forget_damaged()
+        alone = self._join()
+        try:
+            with self._locked_manifest():
+                if self.run_path.exists():
+                    self._compare_run(wanted)
+                else:
+                    write_json_atomic(self.run_path, wanted, indent=2)
+            self._forget_damaged(rewrite=alone)
+        finally:
+            if alone:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_SH)
 
     @contextlib.contextmanager
     def run(self, config: dict[str, Any]) -> Iterator[LabelStore]:
@@ -192,13 +197,14 @@ class LabelStore:
                 "use another --out folder or the same settings",
             )
 
-    def _join(self) -> None:
-        """Hold the store's run lock (shared) for as long as this object lives.
+    def _join(self) -> bool:
+        """Hold the store's run lock for as long as this object lives; whether this run is alone.
 
-        When no other run holds it, first remove the temporary files a killed run left behind.
+        When no other run holds it, first remove the temporary files a killed run left behind, and
+        keep the lock exclusive (the caller makes it shared once it has tidied the manifest).
         """
         if getattr(self, "_lock_fd", None) is not None:
-            return
+            return False
         fd = os.open(self.root / LOCK_FILE, os.O_CREAT | os.O_RDWR, 0o644)
         weakref.finalize(self, os.close, fd)
         self._lock_fd = fd
@@ -206,20 +212,27 @@ class LabelStore:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             fcntl.flock(fd, fcntl.LOCK_SH)  # another run is labelling: its temporary files are live
-            return
-        stale = list(self.root.rglob(".*.tmp"))
-        for path in stale:
-            path.unlink(missing_ok=True)
+            return False
+        stale = remove_temporaries(self.root)
         if stale:
-            logger.info("%s: removed %d temporary file(s) left by a killed run", self.root, len(stale))
-        fcntl.flock(fd, fcntl.LOCK_SH)
+            logger.info("%s: removed %d temporary file(s) left by a killed run", self.root, stale)
+        return True
 
-    def _forget_damaged(self) -> None:
-        """Drop the records whose label file is missing or not a whole PNG (they will be redone)."""
+    def _forget_damaged(self, rewrite: bool) -> None:
+        """Drop the records whose label file is missing or not a whole PNG (they will be redone).
+
+        With ``rewrite`` (no other run shares the store) their lines leave the manifest too, so the
+        label made again is its key's only record.
+        """
         index = self._records_index()
         damaged = [key for key, record in index.items() if not _whole_png(self.root / record["path"])]
         for key in damaged:
             del index[key]
+        if damaged and rewrite:
+            lines = "".join(json.dumps(record, sort_keys=True) + "\n" for record in index.values())
+            with self._locked_manifest():
+                write_bytes_atomic(self.manifest_path, lines.encode("utf-8"))
+            self._read_bytes, self._lines = len(lines.encode("utf-8")), len(index)
         if damaged:
             logger.warning(
                 "%s: %d recorded label(s) are missing or damaged and will be made again",

@@ -44,6 +44,17 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
         raise
 
 
+def remove_temporaries(folder: str | Path) -> int:
+    """Remove the temporary files `write_bytes_atomic` left under ``folder`` when it was killed; how many.
+
+    Only for a folder no live writer shares: its temporary files would go too.
+    """
+    stale = list(Path(folder).rglob(".*.tmp"))
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
+
+
 def write_json_atomic(path: str | Path, data: Any, *, indent: int = 1, sort_keys: bool = True) -> None:
     """Write ``data`` as JSON (a final newline) with `write_bytes_atomic`."""
     text = json.dumps(data, indent=indent, sort_keys=sort_keys, ensure_ascii=False) + "\n"

@@ -912,9 +912,9 @@ def _coco(segmentation: object, name: str = "squares-a/00000.jpg") -> str:
 _BOX = '<box frame="{frame}" outside="0" keyframe="1" xtl="{x0}" ytl="4" xbr="{x1}" ybr="9"/>'
 
 
-def _file(path: Path, text: str = "") -> Path:
+def _file(path: Path, text: str | bytes = "") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
     return path
 
 

@@ -8,12 +8,14 @@ and nothing half-written left behind.
 from __future__ import annotations
 
 import json
+import pickle
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from data.fake_davis import palette_png
+from data.fake_davis import palette_png, write_davis
 from data.fake_video import write_video
 
 from cli.test_bad_inputs import (  # noqa: F401  (data: the fixture)
@@ -22,11 +24,13 @@ from cli.test_bad_inputs import (  # noqa: F401  (data: the fixture)
     _cvat,
     _file,
     _fit,
+    _propagate,
     _propagate_video,
     _tool_import,
     check_case,
     data,
 )
+from frugalseg.cli import main
 from frugalseg.interop.rle import ls_encode
 
 
@@ -41,6 +45,15 @@ def _torch_file(tmp: Path, content: object) -> str:
     path = tmp / "weights.pt"
     torch.save(content, path)
     return str(path)
+
+
+def _annotate_semantic(tmp: Path, prepared: dict, weights: str) -> list[str]:
+    """``annotate semantic`` on one 2-frame clip of the tiny streets set, starting from ``weights``."""
+    return [
+        "annotate", "semantic", "--root", str(prepared["streets"]), "--split", "val", "--max-clips", "1",
+        "--max-frames", "2", "--student", "pspnet_r18_os8_small", "--accelerator", "cpu",
+        "--init-weights", weights, "--out", str(tmp / "out"),
+    ]  # fmt: skip
 
 
 LEFT_CASES = [
@@ -59,6 +72,18 @@ LEFT_CASES = [
             ("a state dict", {"weight": torch.zeros(2)}, "'pytorch-lightning_version', 'state_dict'"),
             ("a dict with a state dict", {"state_dict": {}}, "'pytorch-lightning_version'"),
             ("a tensor", torch.zeros(2), "'pytorch-lightning_version', 'state_dict'"),
+        ]
+    ),
+    *(
+        Case(
+            f"annotate semantic --init-weights given {what}",
+            lambda t, d, name=name, content=content: _annotate_semantic(t, d, str(_file(t / name, content))),
+            2,
+            f"{name}: cannot be read with torch.load(weights_only=True)",
+        )
+        for what, name, content in [
+            ("a pickle", "w.pkl", pickle.dumps({"a": 1})),
+            ("a text file", "w.txt", "hi"),
         ]
     ),
     Case(
@@ -168,3 +193,37 @@ def test_a_tool_file_over_the_size_limit_is_refused(limit, phrase, tmp_path, cap
     coco = {"images": [], "annotations": [], "categories": [{"id": 1, "name": "object" * 20}]}
     case = Case("big", lambda t, d: _tool_import(t, "coco", "big.json", json.dumps(coco)), 2, phrase)
     check_case(case, {}, tmp_path, capsys)
+
+
+def test_a_resumed_propagation_replaces_the_record_of_a_truncated_label(data, tmp_path):  # noqa: F811
+    """A label cut short on disk is made again, and its new record replaces the old: one per key."""
+    store = tmp_path / "store"
+    shutil.copytree(data["store"], store)
+    before = (store / "manifest.jsonl").read_text().splitlines()
+    label = store / json.loads(before[0])["path"]
+    whole = label.read_bytes()
+    label.write_bytes(whole[: len(whole) // 2])
+    assert main(_propagate(str(data["streets"]), "--offsets=1", "--out", str(store))) == 0
+    after = [json.loads(line) for line in (store / "manifest.jsonl").read_text().splitlines()]
+    keys = [(r["split"], r["clip_id"], r["offset"], r["kind"]) for r in after]
+    assert len(after) == len(before) == len(set(keys))
+    assert label.read_bytes() == whole
+
+
+def test_a_resumed_simulation_removes_what_a_killed_write_left(tmp_path, capsys):
+    """Temporary files named as the atomic writer names them, left in ``masks/`` and ``annotated/`` by a
+    kill, are gone after the resume."""
+    root = write_davis(tmp_path / "davis", {"seq": [np.zeros((48, 64), np.uint8)] * 4})
+    out = tmp_path / "out"
+    argv = ["annotate", "simulate", "--root", str(root), "--budget-hours", "0.01", "--seeds", "1",
+            "--out", str(out), "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    pngs = out.rglob("*.png")
+    folders = sorted({path.parent for path in pngs if path.parent.name in ("masks", "annotated")})
+    assert [folder.name for folder in folders][:1] == ["annotated"] and folders[-1].name == "masks"
+    left = [folder / ".00000.png.k1ll3d.tmp" for folder in folders]
+    for path in left:
+        path.write_bytes(b"\x89PNG half")
+    assert main(argv) == 0
+    assert [path for path in left if path.exists()] == []
+    assert list(out.rglob("*.tmp")) == []

@@ -221,6 +221,7 @@ def simulate_semantic(
         for config in loop_configs
         for _, video in videos
     ]
+    learner.reset()  # bad initial weights fail here, before run.json is written
     open_run(out, _run_settings(fmt, clips, learner, costs, max_frames=max_frames, scale=scale))
     for loop in loops:
         loop.run()
