@@ -111,8 +111,13 @@ def check_dataset(
 
 
 def unreadable_folders(root: Path) -> list[Problem]:
-    """A problem for each folder under ``root`` that cannot be listed (its files would go unseen)."""
+    """A problem for each folder under ``root`` that cannot be listed (its files would go unseen).
+
+    A data set given as one file (a video) has none.
+    """
     problems: list[Problem] = []
+    if not root.is_dir():
+        return problems
 
     def report(error: OSError) -> None:
         why = "permission denied" if isinstance(error, PermissionError) else error.strerror

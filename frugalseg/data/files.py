@@ -1,4 +1,4 @@
-"""The file floor of the package: the cache folder, the one atomic writer, content hashes, keyed generators.
+"""The file floor of the package: cache folder, the one atomic writer, hashes, keyed generators, link loops.
 
 Nothing here reads images, so every other module of ``frugalseg.data`` (the video decoder too) can
 build on it; `frugalseg.data.io` re-exports it beside the image readers.
@@ -6,6 +6,7 @@ build on it; `frugalseg.data.io` re-exports it beside the image readers.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -53,6 +54,19 @@ def remove_temporaries(folder: str | Path) -> int:
     for path in stale:
         path.unlink(missing_ok=True)
     return len(stale)
+
+
+def symlink_loop(path: str | Path) -> bool:
+    """Whether ``path`` is a symbolic link without end: it leads back to itself, or to a folder holding it."""
+    path = Path(path)
+    if not path.is_symlink():
+        return False
+    try:
+        os.stat(path)
+    except OSError as error:
+        return error.errno == errno.ELOOP
+    target = Path(os.path.realpath(path))
+    return target.is_dir() and path.parent.resolve().is_relative_to(target)
 
 
 def write_json_atomic(path: str | Path, data: Any, *, indent: int = 1, sort_keys: bool = True) -> None:

@@ -27,6 +27,7 @@ from frugalseg.data.files import array_sha1 as array_sha1
 from frugalseg.data.files import cache_dir as cache_dir
 from frugalseg.data.files import remove_temporaries as remove_temporaries
 from frugalseg.data.files import sha256_file as sha256_file
+from frugalseg.data.files import symlink_loop as symlink_loop
 from frugalseg.data.files import write_bytes_atomic as write_bytes_atomic
 from frugalseg.data.files import write_json_atomic as write_json_atomic
 from frugalseg.data.videos import split_frame_path

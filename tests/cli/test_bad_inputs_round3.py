@@ -27,6 +27,7 @@ from cli.test_bad_inputs import (  # noqa: F401  (data: the fixture)
     _propagate,
     _propagate_video,
     _tool_import,
+    _video,
     check_case,
     data,
 )
@@ -160,7 +161,48 @@ TOOL_FILE_CASES = [
 ]
 
 
+_LOOP = "a symbolic link that loops (to itself or to a folder holding it): it is not read"
+
+
+def _looped(tmp: Path, name: str, target: str) -> str:
+    """The generated video folder with a symbolic link ``name`` → ``target`` beside the video."""
+    video = Path(_video(tmp))
+    (video.parent / name).symlink_to(target)
+    return str(video.parent)
+
+
 VIDEO_CASES = [
+    Case(
+        "data check of a single good video file",
+        lambda t, d: ["data", "check", "--format", "video", _video(t), "--no-progress"],
+        0,
+        "no problems found in",
+    ),
+    *(
+        case
+        for name, target in [("loop.mp4", "loop.mp4"), ("sub", ".")]
+        for case in [
+            Case(
+                f"data check of a video folder with a symlink loop {name}",
+                lambda t, d, name=name, target=target: [
+                    "data",
+                    "check",
+                    "--format",
+                    "video",
+                    _looped(t, name, target),
+                    "--no-progress",
+                ],  # fmt: skip
+                1,
+                f"video/{name}: {_LOOP}",
+            ),
+            Case(
+                f"label propagate over a video folder with a symlink loop {name}",
+                lambda t, d, name=name, target=target: _propagate_video(t, _looped(t, name, target)),
+                2,
+                f"video/{name}: {_LOOP}",
+            ),
+        ]
+    ),
     Case(
         "label propagate over a 2×2 video",
         lambda t, d: _propagate_video(t, _tiny_video(t)),

@@ -26,7 +26,7 @@ from pathlib import Path
 from frugalseg.data.clips import Clip, LabelKind, LabelRef
 from frugalseg.data.formats.base import Format, Problem, size_problems
 from frugalseg.data.formats.davis import ALL_SPLIT, FRAME_EXTENSIONS, MASK_EXTENSION, OBJECT_MASK, DavisFormat
-from frugalseg.data.io import image_size
+from frugalseg.data.io import image_size, symlink_loop
 from frugalseg.data.videos import VIDEO_EXTENSIONS, is_video, natural_key, video_frames, video_index
 from frugalseg.errors import DataError
 
@@ -181,11 +181,16 @@ class VideoFormat(DavisFormat):
     def scan(self, split: str) -> tuple[list[Clip], list[Problem]]:
         """One clip per video (or frame folder), anchored at frame 0, and every problem on the way.
 
-        Problems: a video that cannot be indexed (truncated, not a video), a mask past the video's
-        end or naming no frame, frames or masks whose size differs from the clip's first frame.
+        Problems: a symbolic link in the folder that loops, a video that cannot be indexed (truncated,
+        not a video), a mask past the video's end or naming no frame, frames or masks whose size
+        differs from the clip's first frame.
         """
         clips: list[Clip] = []
-        problems: list[Problem] = []
+        problems = [
+            Problem(entry, "a symbolic link that loops (to itself or to a folder holding it): it is not read")
+            for entry in (sorted(self.root.iterdir()) if self.root.is_dir() else [])
+            if symlink_loop(entry)
+        ]
         for seq in self.sequences(split):
             try:
                 frames = self.frame_paths(seq)
