@@ -114,13 +114,19 @@ class FrameLabel:
     scribbles: list[dict[str, object]] = field(default_factory=list)
     boxes: list[Box] = field(default_factory=list)
 
-    def paint(self, where: np.ndarray, train_id: int, instance_id: int | None) -> None:
-        """Give the pixels ``where`` the class ``train_id`` (and ``instance_id``), within their box."""
+    def paint(
+        self, where: np.ndarray, train_id: int, instance_id: int | None, origin: tuple[int, int] = (0, 0)
+    ) -> None:
+        """Give the pixels ``where`` the class ``train_id`` (and ``instance_id``), within their box.
+
+        ``where`` is a window of the frame whose top-left pixel is ``origin`` (row, column).
+        """
         rows, cols = np.flatnonzero(where.any(axis=1)), np.flatnonzero(where.any(axis=0))
         if rows.size == 0:
             return
-        box = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
-        inside = where[box]
+        inside = where[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+        top, left = origin[0] + rows[0], origin[1] + cols[0]
+        box = slice(top, top + inside.shape[0]), slice(left, left + inside.shape[1])
         self.label[box][inside] = train_id
         if instance_id is not None and self.instances is None:
             self.instances = np.zeros(self.label.shape, np.uint16)
@@ -188,24 +194,37 @@ def _draw(target: FrameLabel, shape: Shape, train_id: int, size: tuple[int, int]
         return
     assert shape.points is not None
     if shape.type == "polygon":
-        target.paint(polygon_mask(shape.points, *size), train_id, instance)
+        mask, origin = _polygon_within_its_box(shape.points, size)
+        target.paint(mask, train_id, instance, origin)
     elif shape.type == "box":
         (x0, y0), (x1, y1) = np.floor(shape.points.min(0)), np.ceil(shape.points.max(0))
         box = Box(int(x0), int(y0), int(x1), int(y1), train_id, instance)
-        where = np.zeros(size, bool)
-        where[box.window()] = True
-        target.paint(where, train_id, instance)
+        target.paint(np.ones((box.y1 - box.y0, box.x1 - box.x0), bool), train_id, instance, (box.y0, box.x0))
         target.boxes += [box] if kept else []
     elif shape.type == "points":
         for x, y in np.floor(shape.points).astype(int).tolist():
-            where = np.zeros(size, bool)
-            where[y, x] = True
-            target.paint(where, train_id, instance)
+            target.paint(np.ones((1, 1), bool), train_id, instance, (y, x))
             target.clicks += [Click(x, y, train_id, instance)] if kept else []
     else:  # polyline: the pixels the line crosses
-        canvas = np.zeros(size, np.uint8)
         vertices = np.floor(shape.points).astype(np.int32).clip(0, [size[1] - 1, size[0] - 1])
-        cv2.polylines(canvas, [vertices.reshape(-1, 1, 2)], isClosed=False, color=1, thickness=1)
-        target.paint(canvas.astype(bool), train_id, instance)
+        left, top = vertices.min(0)
+        width, height = vertices.max(0) - (left, top) + 1
+        canvas = np.zeros((height, width), np.uint8)
+        local = (vertices - (left, top)).astype(np.int32).reshape(-1, 1, 2)
+        cv2.polylines(canvas, [local], isClosed=False, color=1, thickness=1)
+        target.paint(canvas.astype(bool), train_id, instance, (int(top), int(left)))
         scribble = {"points": shape.points.tolist(), "train_id": train_id, "instance_id": instance}
         target.scribbles += [scribble] if kept else []
+
+
+def _polygon_within_its_box(points: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
+    """A polygon's mask drawn within its box on a frame of ``size`` (H, W), and the box's top-left pixel.
+
+    Shifting the points by whole pixels that keep them non-negative moves COCO's rasterisation
+    pixel for pixel, so the mask is the full-frame one's window, at a fraction of its memory.
+    """
+    height, width = size
+    left, top = np.floor(points.min(0)).clip(0).astype(int)
+    right, bottom = np.ceil(points.max(0)).astype(int) + 2
+    box_width, box_height = min(int(right), width) - left, min(int(bottom), height) - top
+    return polygon_mask(points - (left, top), box_height, box_width), (int(top), int(left))
