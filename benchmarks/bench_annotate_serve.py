@@ -31,6 +31,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import cv2
 import httpx
@@ -48,9 +49,9 @@ CLICKS = [
 
 
 @contextmanager
-def served(service: SessionService, exports: Path) -> Iterator[str]:
-    """The app over ``service`` on a free port of 127.0.0.1, in a thread; its address."""
-    server = uvicorn.Server(uvicorn.Config(create_app(service, exports=exports), port=0, log_level="warning"))
+def served(app: Any) -> Iterator[str]:
+    """The ASGI ``app`` on a free port of 127.0.0.1, in a thread; its address."""
+    server = uvicorn.Server(uvicorn.Config(app, port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
@@ -102,7 +103,10 @@ def bench_preview_and_submit(
     frames = len(session.frames(clip))
     engine = f"flow, DIS medium, downscale {downscale}"
     service = SessionService(session, {"frames": "uncertainty", "types": "clicks"})
-    with served(service, work / "exports") as address, httpx.Client(base_url=address, timeout=600) as http:
+    with (
+        served(create_app(service, exports=work / "exports")) as address,
+        httpx.Client(base_url=address, timeout=600) as http,
+    ):
         start = time.perf_counter()
         first = first_mask(http, root, clip)
         whole = whole_clip(http, start)
@@ -187,7 +191,10 @@ def bench_page_load(data: Path, work: Path) -> None:
         (root / part / "480p" / "parkour").symlink_to(data / "davis_hard" / part / "480p" / "parkour")
     session = AnnotationSession.open(work / "parkour", root=root, options={"flow_downscale": 2})
     service = SessionService(session, {"frames": "uncertainty", "types": "mask"})
-    with served(service, work / "exports") as address, httpx.Client(base_url=address, timeout=600) as http:
+    with (
+        served(create_app(service, exports=work / "exports")) as address,
+        httpx.Client(base_url=address, timeout=600) as http,
+    ):
         first_mask(http, root, "parkour")
         cold = page_load(http, "parkour", 100)
         warm = [page_load(http, "parkour", 100) for _ in range(3)]

@@ -19,14 +19,11 @@ import argparse
 import os
 import statistics
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-import uvicorn
+from bench_annotate_serve import served  # the app on a free port, in a thread
 
 from frugalseg.active.objects.session import AnnotationSession
 from frugalseg.app import SessionService
@@ -36,20 +33,6 @@ from frugalseg.interop.rle import ls_encode
 
 VIDEO = "blackswan"
 CONFIG = '<View><Image name="image" value="$image"/><BrushLabels name="tag" toName="image"/></View>'
-
-
-@contextmanager
-def served(service: SessionService) -> Iterator[str]:
-    """The backend over ``service`` on a free port of 127.0.0.1, in a thread; its address."""
-    server = uvicorn.Server(uvicorn.Config(create_ml_backend(service), port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    port = next(s.getsockname()[1] for listener in server.servers for s in listener.sockets)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
 
 
 def task(frame: int) -> dict:
@@ -88,7 +71,10 @@ def main() -> None:
         session = AnnotationSession.open(Path(work) / "state", root=root, options=options)
         service = SessionService(session, {"frames": "uncertainty", "types": "mask"})
         frames = session.frames(VIDEO)
-        with served(service) as address, httpx.Client(base_url=address, timeout=600) as http:
+        with (
+            served(create_ml_backend(service)) as address,
+            httpx.Client(base_url=address, timeout=600) as http,
+        ):
             http.post("/setup", json={"project": "1.1", "schema": CONFIG}).raise_for_status()
             before = predict(http, [0])[0]["model_version"]
             start = time.perf_counter()

@@ -183,14 +183,7 @@ def _register_serve(commands: argparse._SubParsersAction) -> None:
     )
     _session_options(serve)
     _proposal_options(serve)
-    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8765, help="port (default 8765; 0: any free one)")
-    serve.add_argument(
-        "--token",
-        default=None,
-        help="secret every request must carry (generated and printed for a --host "
-        "other than 127.0.0.1 when not given)",
-    )
+    _listen_options(serve, 8765, "secret every request must carry")
     serve.add_argument(
         "--exports", default=None, help="folder of the label stores Export writes (default: <state>/exports)"
     )
@@ -205,15 +198,19 @@ def _register_serve(commands: argparse._SubParsersAction) -> None:
     )
     _session_options(backend)
     _proposal_options(backend)
-    backend.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    backend.add_argument("--port", type=int, default=9090, help="port (default 9090; 0: any free one)")
-    backend.add_argument(
+    _listen_options(backend, 9090, "Basic-auth password Label Studio must send")
+    backend.set_defaults(func=_ml_backend)
+
+
+def _listen_options(parser: argparse.ArgumentParser, port: int, token: str) -> None:
+    """``--host``, ``--port`` (default ``port``) and ``--token`` (what ``token`` is) of a served app."""
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=port, help=f"port (default {port}; 0: any free one)")
+    parser.add_argument(
         "--token",
         default=None,
-        help="Basic-auth password Label Studio must send (generated and printed for a --host "
-        "other than 127.0.0.1 when not given)",
+        help=f"{token} (generated and printed for a --host other than 127.0.0.1 when not given)",
     )
-    backend.set_defaults(func=_ml_backend)
 
 
 def _register_train_policy(commands: argparse._SubParsersAction) -> None:
