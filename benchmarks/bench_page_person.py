@@ -498,7 +498,7 @@ def main() -> None:
     )
     parser.add_argument("--clicks", type=int, default=5, help="most corrective clicks per frame")
     parser.add_argument(
-        "--screenshot", type=Path, default=None, help="PNG of the page on the first run's 2nd frame"
+        "--screenshot", type=Path, default=None, help="PNG of the page on a run's 2nd frame"
     )
     parser.add_argument("--json", type=Path, default=None, help="write every run's steps here")
     args = parser.parse_args()
@@ -510,11 +510,13 @@ def main() -> None:
     )
     runs: list[Run] = []
     shot = args.screenshot
+    if shot is not None:
+        shot.unlink(missing_ok=True)
     for clip in args.clips:
         for strategy in args.strategies:
             for seed in args.seeds if strategy == "random" else [None]:
                 runs.append(run_one(clip, strategy, seed, args, shot))
-                shot = None
+                shot = None if shot is None or shot.exists() else shot  # the first run with a 2nd frame
                 r = runs[-1]
                 print(
                     f"{clip} {strategy}{'' if seed is None else f' seed {seed}'}: {len(r.steps)} frames, "
