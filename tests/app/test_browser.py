@@ -178,6 +178,14 @@ def test_annotate_in_the_browser(
     wait_for(browser, "return document.getElementById('proposal').textContent.includes('Next:')")
     wait_for(browser, THUMBS_SHOWN)
     browser.save_screenshot(str(shots / "annotate_serve_submitted.png"))
+    # after a submit the frame is no edit; drawing while a clip propagates survives the job's end
+    assert browser.execute_script("return S.edited || S.clicks.length > 0") is False
+    browser.find_element(By.CSS_SELECTOR, "input[value='brush']").click()
+    click_on(browser, 100, 400)
+    drawn = browser.execute_script(count)
+    browser.execute_async_script("follow(2).then(arguments[0])")  # the end of a propagation, again
+    assert browser.execute_script("return S.edited") is True and browser.execute_script(count) == drawn
+    browser.find_element(By.ID, "undo").click()
 
     # the same two additions with `annotate add` give the same state, byte for byte
     cli = tmp_path / "cli"
