@@ -96,21 +96,22 @@ class _Partial:
     propagation its mask is empty and its unreliability 1 (nothing is known of it).
     """
 
+    job: int
     state: VideoState
     fresh: set[int]
     shas: list[str]
     unknown: set[int]
 
     @classmethod
-    def before(cls, state: VideoState, masks: list[np.ndarray], shape: tuple[int, int]) -> _Partial:
-        """The partial state of ``state`` (just saved, masks out of date) from the masks shown before."""
+    def before(cls, job: int, state: VideoState, masks: list[np.ndarray], shape: tuple[int, int]) -> _Partial:
+        """Job ``job``'s view of ``state`` (just saved, masks out of date) from the masks shown before."""
         n = state.num_frames
         known = len(masks) == n and len(state.disagreement) == n
         masks = list(masks) if known else [np.zeros(shape, np.uint8)] * n
         disagreement = list(state.disagreement) if known else [1.0] * n
         unsure = list(state.unsure) if known else [0.0] * n
         shown = replace(state, masks=masks, disagreement=disagreement, unsure=unsure)
-        return cls(shown, set(), [array_sha1(m) for m in masks], set() if known else set(range(n)))
+        return cls(job, shown, set(), [array_sha1(m) for m in masks], set() if known else set(range(n)))
 
     def arrived(self, t: int, mask: np.ndarray, disagreement: float, unsure: float) -> None:
         """Frame ``t``'s new result."""
@@ -156,7 +157,8 @@ class SessionService:
         partial = self._partial.get(name)
         if partial is not None:
             shas, unknown = list(partial.shas), frozenset(partial.unknown)
-            return CachedState((-1, len(partial.fresh)), partial.state, False, shas, unknown)
+            stamp = (-partial.job, len(partial.fresh))  # no file stamp: the job and its progress
+            return CachedState(stamp, partial.state, False, shas, unknown)
         path = self.session.folder / name / STATE_FILE
         try:
             info = path.stat()
@@ -188,8 +190,8 @@ class SessionService:
         shown = self._states.get(video)
         height, width = self.session.frame_image(video, self.session.frames(video)[0]).shape[:2]
         masks = shown.state.masks if shown is not None else []
-        self._partial[video] = _Partial.before(saved[0], masks, (height, width))
         job = Job(len(self.jobs) + 1, video, frame, frames=saved[0].num_frames)
+        self._partial[video] = _Partial.before(job.id, saved[0], masks, (height, width))
         self.jobs.append(job)
         self._queue.put(job)
         return job
