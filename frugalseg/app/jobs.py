@@ -40,6 +40,10 @@ from frugalseg.interop.stores import StoredFrame
 log = logging.getLogger(__name__)
 
 THUMB_WIDTH = 160
+_Answer = Proposal | None | Literal["pending"]
+#: While a video propagates, a proposal is made again at most this often (seconds): each is a
+#: selector and type-policy pass over the clip, which would take its share of the cores otherwise.
+PROPOSAL_INTERVAL = 0.5
 
 
 @dataclass
@@ -139,6 +143,7 @@ class SessionService:
         self._thumbs: dict[tuple[str, int, str], bytes] = {}
         self._proposals: dict[tuple[Any, ...], Proposal | None] = {}
         self._partial: dict[str, _Partial] = {}
+        self._recent: dict[str | None, tuple[float, tuple[tuple[str, int], ...], _Answer]] = {}
         self._worker = threading.Thread(target=self._work, name="frugalseg-propagation", daemon=True)
         self._worker.start()
         for name in session.videos():
@@ -246,6 +251,17 @@ class SessionService:
         frames around it more reliable, so the choice is final once it rests on final frames.
         """
         partial = dict(self._partial)
+        now, jobs = time.monotonic(), tuple(sorted((name, p.job) for name, p in partial.items()))
+        recent = self._recent.get(video)
+        if jobs and recent is not None and recent[1] == jobs and now - recent[0] < PROPOSAL_INTERVAL:
+            return recent[2]  # the same propagations run: what they changed since is at most this old
+        answer = self._proposal(video, partial)
+        self._recent[video] = (now, jobs, answer)
+        return answer
+
+    def _proposal(
+        self, video: str | None, partial: dict[str, _Partial]
+    ) -> Proposal | None | Literal["pending"]:
         cached = {name: self.state(name) for name in self.session.videos()}
         key = (video, tuple((name, c.stamp if c else None) for name, c in cached.items()))
         if key not in self._proposals:

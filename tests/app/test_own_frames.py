@@ -197,7 +197,11 @@ def test_frames_show_as_they_arrive_and_the_proposal_comes_before_the_clip_is_do
         assert (job["status"], job["frames"], job["done"], job["progress"]) == ("propagating", 10, 5, 0.5)
         shown = own_client.get("/api/videos/blackswan/9/mask").json()
         assert shown["rle"] == box_mask(130, 260)  # the new annotation shows at once
+        made = []
+        propose = own_service.session.propose
+        own_service.session.propose = lambda **kw: made.append(1) or propose(**kw)  # type: ignore[method-assign]
         answer = own_client.get("/api/proposal").json()
+        assert own_client.get("/api/proposal").json() == answer and len(made) == 1  # not made again at once
         partial = own_service._partial["blackswan"]
         if "proposal" in answer and answer["proposal"]["video"] == "blackswan":
             assert answer["proposal"]["frame"] in partial.fresh
