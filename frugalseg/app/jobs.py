@@ -11,8 +11,8 @@ atomically and ``state.json`` last.
 
 While a video propagates, the page sees what is known of it (`_Partial`): each frame's new mask as
 soon as the engine has it (nearest the new annotation first), the masks and unreliability of
-before elsewhere. The next proposal is made from that as soon as it no longer depends on a frame
-still to come (`SessionService.proposal`), so the person goes on while the rest of the clip fills in.
+before elsewhere. The next proposal is made from that as soon as it falls on a frame that is final
+(`SessionService.proposal`), so the person can go on while the rest of the clip fills in.
 """
 
 from __future__ import annotations
@@ -247,8 +247,9 @@ class SessionService:
 
         A video being propagated counts with what is known of it: its new frames, its values of
         before elsewhere (1 for a frame never propagated, which no annotation made more reliable).
-        A proposal that falls on a frame still to come waits for it: an annotation only makes the
-        frames around it more reliable, so the choice is final once it rests on final frames.
+        A proposal that falls on a frame still to come waits for it. An annotation usually makes the
+        frames around it more reliable, so a choice made this way is mostly the one the whole clip
+        gives, but not always (a frame's unreliability can also grow when its side changes).
         """
         partial = dict(self._partial)
         now, jobs = time.monotonic(), tuple(sorted((name, p.job) for name, p in partial.items()))

@@ -400,7 +400,7 @@ class AnnotationApp:
         return JSONResponse({"jobs": [job.report() for job in self.service.jobs]})
 
     async def proposal(self, request: Request) -> Response:
-        """The next proposal (``pending`` until it rests on propagated frames; ``done``: all annotated)."""
+        """The next proposal (``pending`` until it falls on a propagated frame; ``done``: all annotated)."""
         video = request.query_params.get("video")
         if video is not None and video not in self.session.videos():
             raise RequestError(404, f"no video {video!r} in this session")
