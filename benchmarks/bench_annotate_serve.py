@@ -154,20 +154,14 @@ def page_load(http: httpx.Client, video: str, frames: int) -> float:
 def browser_load(address: str, work: Path) -> float | None:
     """Seconds from opening the page in headless Chromium until every thumbnail shows (None: no browser)."""
     try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
         from selenium.webdriver.support.ui import WebDriverWait
     except ImportError:
         return None
     if not (Path("/usr/bin/chromium").is_file() and Path("/usr/bin/chromedriver").is_file()):
         return None
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1500,1000",
-                 f"--user-data-dir={work / 'chromium'}"):  # fmt: skip
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    from bench_page_person import browser  # Debian's Chromium, headless, as the scripted person drives it
+
+    driver = browser(work / "chromium")
     loaded = (
         "const t = document.querySelectorAll('.thumb img'); return document.body.dataset.ready === '1' "
         "&& t.length === 100 && Array.from(t).every((i) => i.complete && i.naturalWidth > 0)"

@@ -58,6 +58,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from provenance import provenance_line  # noqa: E402
 
 from frugalseg.active.objects.simulated_annotator import corrective_click  # noqa: E402
+from frugalseg.app.server import decode_rle  # noqa: E402
+from frugalseg.autolabel.objects import iou  # noqa: E402
 from frugalseg.data.costs import DEFAULT_COSTS  # noqa: E402
 
 CHROMIUM, DRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
@@ -133,16 +135,6 @@ class Run:
     @property
     def j(self) -> float:
         return self.steps[-1].clip_j if self.steps else 0.0
-
-
-def rle_decode(runs: list[int]) -> np.ndarray:
-    values, counts = np.asarray(runs[0::2], np.uint8), np.asarray(runs[1::2], np.int64)
-    return np.repeat(values, counts).reshape(HEIGHT, WIDTH)
-
-
-def iou(prediction: np.ndarray, truth: np.ndarray) -> float:
-    union = np.logical_or(prediction, truth).sum()
-    return 1.0 if union == 0 else float(np.logical_and(prediction, truth).sum() / union)
 
 
 def one_clip_root(folder: Path, clip: str, frames: int) -> Path:
@@ -223,7 +215,7 @@ def at(driver, x: int, y: int):
 
 
 def page_mask(driver) -> np.ndarray:
-    return rle_decode(driver.execute_script("return encode(S.work)"))
+    return decode_rle(driver.execute_script("return encode(S.work)"), (HEIGHT, WIDTH))
 
 
 class Person:
@@ -295,7 +287,7 @@ class Person:
         """An object's first mask on the frame: a box around the truth, then corrective clicks."""
         from selenium.webdriver.common.by import By
 
-        d, args = self.driver, self.args
+        d = self.driver
         ys, xs = np.nonzero(truth)
         x0, y0 = max(1, int(xs.min()) - 3), max(1, int(ys.min()) - 3)
         x1, y1 = min(WIDTH - 2, int(xs.max()) + 3), min(HEIGHT - 2, int(ys.max()) + 3)
@@ -311,33 +303,33 @@ class Person:
         ):
             best = iou(page_mask(d) == 1, truth)
             step.ious.append(round(best, 3))
-            for n in range(1, args.clicks + 1):
-                if best >= args.frame_target:
-                    break
-                click = corrective_click(page_mask(d) == 1, truth)
-                if click is None:
-                    break
-                step.clicks += 1
-                step.human_s += self.costs.click_seconds
-                chain = at(d, click.x, click.y)
-                if not self.box_preview(chain.click() if click.positive else chain.context_click(), n):
-                    break
-                now = iou(page_mask(d) == 1, truth)
-                step.ious.append(round(now, 3))
-                if now < best:  # the click made it worse: the person takes it back and stops
-                    d.find_element(By.ID, "undo").click()
-                    break
-                best = now
+            best = self.corrections(truth, best, step, self.box_preview)
         else:
             best = iou(page_mask(d) == 1, truth)
         return best
 
     def click_on_mask(self, truth: np.ndarray, best: float, step: Step) -> float:
         """The clicks tool's corrective clicks on the frame's propagated mask (the click model's preview)."""
+        self.tool("clicks")
+        return self.corrections(truth, best, step, self.click_preview)
+
+    def click_preview(self, action, count: int) -> bool:
+        """Perform a click of the clicks tool; whether the page showed its ``count``-th preview."""
+        d = self.driver
+        d.execute_script("delete document.getElementById('frameinfo').dataset.preview")
+        action.perform()
+        try:
+            wait_for(d, f"return document.getElementById('frameinfo').dataset.preview === '{count}'", 60)
+            return True
+        except Exception:  # the preview failed: the page says why in its status line
+            return False
+
+    def corrections(self, truth: np.ndarray, best: float, step: Step, preview) -> float:
+        """Corrective clicks where the error is largest, each shown by ``preview(action, n)``, until the
+        frame is good enough; a click that makes it worse is taken back and ends the corrections."""
         from selenium.webdriver.common.by import By
 
         d = self.driver
-        self.tool("clicks")
         for n in range(1, self.args.clicks + 1):
             if best >= self.args.frame_target:
                 break
@@ -346,12 +338,8 @@ class Person:
                 break
             step.clicks += 1
             step.human_s += self.costs.click_seconds
-            d.execute_script("delete document.getElementById('frameinfo').dataset.preview")
             chain = at(d, click.x, click.y)
-            (chain.click() if click.positive else chain.context_click()).perform()
-            try:
-                wait_for(d, f"return document.getElementById('frameinfo').dataset.preview === '{n}'", 60)
-            except Exception:  # the preview failed: the page says why in its status line
+            if not preview(chain.click() if click.positive else chain.context_click(), n):
                 break
             now = iou(page_mask(d) == 1, truth)
             step.ious.append(round(now, 3))
@@ -386,7 +374,7 @@ class Person:
             with urllib.request.urlopen(
                 f"{self.address.rstrip('/')}/api/videos/{self.clip}/{frame}/mask"
             ) as r:
-                scores.append(iou(rle_decode(json.load(r)["rle"]) == 1, truth))
+                scores.append(iou(decode_rle(json.load(r)["rle"], (HEIGHT, WIDTH)) == 1, truth))
         return float(np.mean(scores))
 
     def proposed(self) -> int | None:
@@ -497,9 +485,7 @@ def main() -> None:
         "--box-below", type=float, default=0.5, help="propagated IoU under which the person draws a box"
     )
     parser.add_argument("--clicks", type=int, default=5, help="most corrective clicks per frame")
-    parser.add_argument(
-        "--screenshot", type=Path, default=None, help="PNG of the page on a run's 2nd frame"
-    )
+    parser.add_argument("--screenshot", type=Path, default=None, help="PNG of the page on a run's 2nd frame")
     parser.add_argument("--json", type=Path, default=None, help="write every run's steps here")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a killed run quits Chromium and the server
