@@ -59,7 +59,7 @@ from frugalseg.active.objects.annotation_types import GivenClick
 from frugalseg.active.objects.session import Proposal
 from frugalseg.active.objects.session_settings import SESSION_FILE
 from frugalseg.app.jobs import SessionService
-from frugalseg.app.server import AnnotationApp, Endpoint, RequestError, _unreliability
+from frugalseg.app.server import AnnotationApp, Endpoint, RequestError, unreliability
 from frugalseg.data.clips import Clip, LabelKind
 from frugalseg.data.io import read_json, write_json_atomic
 from frugalseg.errors import DataError
@@ -219,7 +219,7 @@ class MLBackendApp(AnnotationApp):
         proposal = self.service.proposal(video)
         if isinstance(proposal, Proposal) and (proposal.video, proposal.frame) == (video, frame):
             return 1.0
-        unreliable = _unreliability(cached)
+        unreliable = unreliability(cached)
         u = unreliable[self.session.frames(video).index(frame)] if unreliable else None
         return 0.0 if u is None else round(u / (1 + u), 6)
 

@@ -218,7 +218,7 @@ class AnnotationApp:
                     "frames": frames,
                     "annotated": len(state.annotated) if state else 0,
                     "hours": round(state.seconds / 3600, 4) if state else 0.0,
-                    "unreliable": _mean(_unreliability(cached)),
+                    "unreliable": _mean(unreliability(cached)),
                     "pending": self.service.pending(name),
                 }
             )
@@ -252,7 +252,7 @@ class AnnotationApp:
             "height": height,
             "annotated": [frames[t] for t in sorted(state.annotated)] if state else [],
             "objects": [{"id": obj, "name": names.get(str(obj), f"object {obj}")} for obj in objects],
-            "unreliable": _unreliability(cached),
+            "unreliable": unreliability(cached),
             "versions": [sha[:12] for sha in cached.shas] if cached else [],
             "hours": round(state.seconds / 3600, 4) if state else 0.0,
             "pending": self.service.pending(name),
@@ -425,7 +425,7 @@ class AnnotationApp:
         }
 
 
-def _unreliability(cached: CachedState | None) -> list[float | None]:
+def unreliability(cached: CachedState | None) -> list[float | None]:
     """Each frame's unreliability to 4 places (None where not known yet), or none before propagation."""
     if cached is None or not cached.state.masks or len(cached.state.disagreement) != len(cached.state.masks):
         return []
