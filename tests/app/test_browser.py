@@ -119,6 +119,13 @@ def test_annotate_in_the_browser(
     wait_for(browser, "return document.getElementById('jobinfo').dataset.done === '1'")
     wait_for(browser, "return document.querySelectorAll('.thumb.annotated').length === 1")
     assert "unreliability of this clip's frames" in browser.find_element(By.ID, "legend").text
+    # a frame clicked while another still opens (the page reopens the frame after each job) stays open
+    browser.set_script_timeout(60)
+    opened = browser.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "Promise.all([openVideo(S.video, 0), openFrame(3)]).then(() => done(document.body.dataset.frame));"
+    )
+    assert opened == f"{VIDEO}/3"
     # clicks on frame 6, the click model's preview after each
     browser.find_element(By.CSS_SELECTOR, ".thumb[data-frame='6']").click()
     wait_for(browser, "return document.body.dataset.frame === 'blackswan/6'")
