@@ -36,6 +36,7 @@ import numpy as np
 from provenance import provenance_line  # benchmarks/, the script's folder
 
 from frugalseg.autolabel import FlowPropagator, LabelStore, propagate_split
+from frugalseg.autolabel.propagate import PropagationEngine
 from frugalseg.autolabel.report import evaluate_store
 from frugalseg.data.formats import get_format
 from frugalseg.data.io import read_frame
@@ -85,7 +86,7 @@ def chain_dis(
     return results
 
 
-class ChainedBaseline:
+class ChainedBaseline(PropagationEngine):
     """`chain_dis` as a propagation engine (border replicated)."""
 
     name = "baseline"

@@ -37,13 +37,12 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
 
 import cv2
 import numpy as np
 
 from frugalseg.autolabel.fusion import fuse_labels
-from frugalseg.autolabel.propagate import LabelReady
+from frugalseg.autolabel.propagate import LabelReady, PropagationEngine
 from frugalseg.data.clips import IGNORE_INDEX
 from frugalseg.data.files import array_sha1
 
@@ -77,7 +76,7 @@ class PropagationCache:
 
     def get(
         self,
-        engine: Any,
+        engine: PropagationEngine,
         frames: Sequence[np.ndarray],
         anchor: int,
         mask: np.ndarray,
@@ -128,7 +127,7 @@ def _decoded(entry: tuple[bytes, bytes | None]) -> tuple[np.ndarray, np.ndarray 
 
 
 def run_engine(
-    engine: Any,
+    engine: PropagationEngine,
     frames: Sequence[np.ndarray],
     anchor: int,
     mask: np.ndarray,
@@ -136,20 +135,17 @@ def run_engine(
     *,
     on_label: LabelReady | None = None,
 ) -> dict[int, tuple[np.ndarray, np.ndarray | None]]:
-    """(label, confidence) per target; confidence None unless the engine has ``propagate_with_confidence``.
+    """(label, confidence) per target; confidence None unless the engine ``makes_confidence``.
 
     ``on_label`` gets each result as the engine makes it where the engine streams
     (``streams_labels``), else all of them when the engine returns.
     """
-    streams = on_label is not None and getattr(engine, "streams_labels", False)
+    streams = on_label is not None and engine.streams_labels
     given = {"on_label": on_label} if streams else {}
-    with_confidence = getattr(engine, "propagate_with_confidence", None)
     found: dict[int, tuple[np.ndarray, np.ndarray | None]]
-    if with_confidence is not None:
-        found = {
-            t: (label, np.asarray(conf, np.float32))
-            for t, (label, conf) in with_confidence(frames, anchor, mask, list(targets), **given).items()
-        }
+    if engine.makes_confidence:
+        made = engine.propagate_with_confidence(frames, anchor, mask, list(targets), **given)
+        found = {t: (label, np.asarray(conf, np.float32)) for t, (label, conf) in made.items()}
     else:
         plain = engine.propagate(frames, anchor, mask, list(targets), **given)
         found = {t: (label, None) for t, label in plain.items()}
@@ -226,7 +222,7 @@ FrameReady = Callable[[int, np.ndarray, float, float], None]
 def propagate_annotations(
     frames: Sequence[np.ndarray],
     annotated: Mapping[int, np.ndarray],
-    engine: Any,
+    engine: PropagationEngine,
     *,
     first_frames: Mapping[int, int] | None = None,
     cache: PropagationCache | None = None,

@@ -19,7 +19,7 @@ from typing import Any, cast
 import cv2
 import numpy as np
 
-from frugalseg.autolabel.propagate import LabelReady, check_propagation_inputs
+from frugalseg.autolabel.propagate import LabelReady, PropagationEngine, check_propagation_inputs
 from frugalseg.data.clips import IGNORE_INDEX
 from frugalseg.errors import ConfigError, DataError
 from frugalseg.flow import DISFlow, backward_warp_np, forward_backward_mask_np, photometric_mask_np
@@ -113,7 +113,7 @@ every flow on half-size frames. What each costs in J and in agreement, and what 
 ``benchmarks/results/propagation.md`` (issue 28)."""
 
 
-class FlowPropagator:
+class FlowPropagator(PropagationEngine):
     """Carry a label to nearby frames by chained backward warping along DIS optical flow.
 
     For a target one step further from the anchor (frame ``t+1`` after ``t``, or ``t−1`` before it)
@@ -247,8 +247,8 @@ class FlowPropagator:
             own threads are set to one while the engine runs. The labels do not depend on it.
     """
 
-    #: Its ``propagate`` methods take ``on_label=`` (`frugalseg.autolabel.propagate.PropagationEngine`).
     streams_labels = True
+    makes_confidence = True
 
     name = "flow"
     OCCLUSION_MODES = ("ignore", "label")

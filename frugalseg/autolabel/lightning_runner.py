@@ -140,16 +140,14 @@ def propagate_with_trainer(
 
     Each process reads which labels the store already holds, propagates its share of the clips
     with `propagate_clip` and appends its records to the shared manifest (one whole line per
-    write); its summary counts the labels the whole job wrote. An engine with a
-    ``share_cores(processes)`` method is told how many processes share this machine's cores.
+    write); its summary counts the labels the whole job wrote. The engine is told how many processes
+    share this machine's cores (``share_cores``).
     """
     job = plan_propagation(fmt, split, store, offsets, engine)
     with store.run(job.config):
         work, skipped = job.todo(store)
         options = TrainerOptions(accelerator, devices, num_nodes, strategy).for_work(len(work))
-        share_cores = getattr(engine, "share_cores", None)
-        if share_cores is not None:  # the processes on this machine split its cores
-            share_cores(options.device_count or 1)
+        engine.share_cores(options.device_count or 1)  # the processes on this machine split its cores
         start = time.perf_counter()
         rank = label_with_trainer(
             work,

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -35,21 +36,25 @@ LabelReady = Callable[[int, np.ndarray, "np.ndarray | None"], None]
 
 
 class PropagationEngine(Protocol):
-    """What `propagate_split` needs from an engine.
+    """What `propagate_split`, the loop's fusion and the labelling processes need from an engine.
 
-    An engine may also set ``uses_instance_ids = True``: its ``propagate`` then gets the anchor's
-    instance-id map as ``instance_ids=`` (None where the data set has none). An engine with a
-    ``check_anchor(anchor_label, instance_ids, path)`` method has every anchor still to do checked
-    before anything is written. An engine with a ``propagate_with_confidence`` method (same
-    arguments, returning ``{index: (label, confidence)}`` with H×W float confidence in 0…1) is
-    called through it instead, and `propagate_split` stores each map at
-    `frugalseg.autolabel.store.confidence_path` beside its label (`FlowPropagator` does; the SAM 2
-    engines do not, and their labels are trusted everywhere). An engine with ``streams_labels = True``
-    takes ``on_label=`` (a `LabelReady`) in both methods and calls it with each target's label as soon
-    as it is made, so a caller can use the frames nearest the anchor before the far ones are done.
+    An engine subclasses this protocol: ``name``, ``settings`` and ``propagate`` are its own, and it
+    declares which of the optional capabilities below it has (each default says "not this one"), so
+    no caller has to probe an engine for a method.
     """
 
     name: str
+
+    #: ``propagate`` gets the anchor's instance-id map as ``instance_ids=`` (None where a data set has none).
+    uses_instance_ids: bool = False
+    #: ``propagate_with_confidence`` makes a confidence map per label, which `propagate_split` stores at
+    #: `frugalseg.autolabel.store.confidence_path` beside it (engines without: their labels are trusted).
+    makes_confidence: bool = False
+    #: Both propagate methods take ``on_label=`` (a `LabelReady`) and call it with each target's label as
+    #: soon as it is made, so a caller can use the frames nearest the anchor before the far ones are done.
+    streams_labels: bool = False
+    #: Threads that decode a clip's frames for the engine (and, for the flow engine, compute its flows).
+    workers: int = 1
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -72,6 +77,31 @@ class PropagationEngine(Protocol):
             targets: indices in ``frames`` to label; the anchor itself gets a copy of its label.
         """
         ...
+
+    def propagate_with_confidence(
+        self,
+        frames: Sequence[np.ndarray],
+        anchor_index: int,
+        anchor_label: np.ndarray,
+        targets: Sequence[int],
+    ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """``{index: (label, confidence)}``, H×W float confidence in 0…1 (where ``makes_confidence``)."""
+        raise TypeError(f"the {self.name} engine makes no confidence maps (its makes_confidence is False)")
+
+    def check_anchor(self, anchor_label: np.ndarray, instance_ids: np.ndarray | None, path: Path) -> None:
+        """Raise a `DataError` naming ``path`` if the engine cannot start from this anchor (default: never).
+
+        Called for every anchor still to do before anything is written.
+        """
+        return None
+
+    def clips_at_once(self, clips: int) -> int:
+        """How many of a job's ``clips`` `propagate_split` labels at once (default: one)."""
+        return 1
+
+    def share_cores(self, processes: int) -> None:
+        """Use this process's share of the cores when ``processes`` run on the machine (default: no-op)."""
+        return None
 
 
 def check_propagation_inputs(
@@ -148,18 +178,13 @@ def _lacks(store: LabelStore, clip: Clip, offset: int, confidence: bool) -> bool
     return confidence and not store.has_confidence(clip.clip_id, offset, LabelKind.PSEUDO, clip.split)
 
 
-def makes_confidence(engine: PropagationEngine) -> bool:
-    """Whether an engine makes confidence maps (has ``propagate_with_confidence``)."""
-    return callable(getattr(engine, "propagate_with_confidence", None))
-
-
 def plan_propagation(
     fmt: Format, split: str, store: LabelStore, offsets: Sequence[int], engine: PropagationEngine
 ) -> PropagationJob:
     """Check a propagation job before anything is written.
 
     The clips of ``split`` with a fine label at offset 0 (a `DataError` if there is none) are checked:
-    every offset served by some clip, and the anchor, for an engine with ``check_anchor``.
+    every offset served by some clip, and each anchor still to do by the engine's ``check_anchor``.
     """
     offsets = sorted(set(offsets))
     if not offsets or 0 in offsets:
@@ -175,14 +200,11 @@ def plan_propagation(
             else []
         )
         check_clip_files(fmt, clip, LabelKind.FINE, [o for o in span if clip.has_frame(o)])
-    check_anchor = getattr(engine, "check_anchor", None)
-    if check_anchor is not None:
-        for clip in clips:
-            if not all(
-                store.has(clip.clip_id, o, LabelKind.PSEUDO, split=clip.split) for o in served[clip.clip_id]
-            ):
-                label, instance_ids = _anchor(fmt, clip, engine)
-                check_anchor(label, instance_ids, clip.require_label(0, LabelKind.FINE).path)
+    for clip in clips:
+        done = (store.has(clip.clip_id, o, LabelKind.PSEUDO, split=clip.split) for o in served[clip.clip_id])
+        if not all(done):
+            label, instance_ids = _anchor(fmt, clip, engine)
+            engine.check_anchor(label, instance_ids, clip.require_label(0, LabelKind.FINE).path)
     return PropagationJob(clips, served, run_config(fmt, split, engine.name, engine.settings))
 
 
@@ -198,7 +220,7 @@ def propagate_split(
     """Write ``pseudo`` labels at ``offsets`` for every clip of ``split`` that has a fine label at offset 0.
 
     Labels already recorded in ``store`` are skipped, so a killed run resumes where it stopped. An
-    engine that makes confidence maps (`makes_confidence`) has each written beside its label
+    engine that makes confidence maps (``makes_confidence``) has each written beside its label
     (`frugalseg.autolabel.store.confidence_path`); for such an engine a recorded label whose map is
     missing is made again (only its map is added: labels are never rewritten).
     Every clip is checked before anything is written; offsets a partial snippet cannot serve are
@@ -215,13 +237,12 @@ def propagate_split(
         progress: show a rich progress bar.
     """
     job = plan_propagation(fmt, split, store, offsets, engine)
-    confidence = makes_confidence(engine)
+    confidence = engine.makes_confidence
     with store.run(job.config):
         todo, skipped = job.todo(store, confidence)
         start = time.perf_counter()
         written = 0
-        share = getattr(engine, "clips_at_once", None)
-        at_once = share(len(todo)) if share is not None else 1
+        at_once = engine.clips_at_once(len(todo))
         # another run sharing the store may have made some meanwhile: asked when each clip starts
         jobs = ((clip, [o for o in left if _lacks(store, clip, o, confidence)]) for clip, left in todo)
         with labelling_progress("propagating", "clips", enabled=progress) as bar:
@@ -268,7 +289,7 @@ def _made_in_order(
 def _anchor(fmt: Format, clip: Clip, engine: PropagationEngine) -> tuple[np.ndarray, np.ndarray | None]:
     """The fine label of the anchor and, for an engine that uses them, its instance ids (or None)."""
     label = fmt.read_label(clip.require_label(0, LabelKind.FINE))
-    if not getattr(engine, "uses_instance_ids", False):
+    if not engine.uses_instance_ids:
         return label, None
     return label, fmt.instance_ids(clip, LabelKind.FINE)
 
@@ -280,7 +301,7 @@ def propagate_clip(
 
     The engine sees the frames of the snippet from the earliest to the latest offset that exist; a
     frame missing in between is stepped over. They are decoded on as many threads as the engine
-    has ``workers`` (one for an engine without them).
+    has ``workers``.
     """
     return _write_clip(store, clip, engine, _clip_labels(fmt, clip, todo, engine=engine))
 
@@ -299,7 +320,7 @@ def _clip_labels(fmt: Format, clip: Clip, todo: list[int], *, engine: Propagatio
     start = time.perf_counter()
     span = [o for o in clip.present_offsets if min(0, *todo) <= o <= max(0, *todo)]
     # decoders release the GIL: the engine's flow threads decode the frames
-    with ThreadPoolExecutor(max(1, getattr(engine, "workers", 1))) as pool:
+    with ThreadPoolExecutor(max(1, engine.workers)) as pool:
         frames = list(pool.map(read_frame, [clip.frame_path(o) for o in span]))
     anchor_label, instance_ids = _anchor(fmt, clip, engine)
     height, width = anchor_label.shape
@@ -311,11 +332,11 @@ def _clip_labels(fmt: Format, clip: Clip, todo: list[int], *, engine: Propagatio
                 f"{width}×{height} "
                 f"({clip.require_label(0, LabelKind.FINE).path.name})",
             )
-    extra = {"instance_ids": instance_ids} if getattr(engine, "uses_instance_ids", False) else {}
+    extra = {"instance_ids": instance_ids} if engine.uses_instance_ids else {}
     indices = [span.index(o) for o in todo]
     confidences: dict[int, np.ndarray] = {}
-    if makes_confidence(engine):
-        found = engine.propagate_with_confidence(frames, span.index(0), anchor_label, indices, **extra)  # type: ignore[attr-defined]
+    if engine.makes_confidence:
+        found = engine.propagate_with_confidence(frames, span.index(0), anchor_label, indices, **extra)
         labels = {index: label for index, (label, _) in found.items()}
         confidences = {index: confidence for index, (_, confidence) in found.items()}
     else:

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from frugalseg.autolabel.objects import STUFF_MODES, LabelObjects, merge_objects, split_objects
-from frugalseg.autolabel.propagate import check_propagation_inputs
+from frugalseg.autolabel.propagate import PropagationEngine, check_propagation_inputs
 from frugalseg.autolabel.sam2_loading import (
     build_sam2_video_predictor,
     check_image_size,
@@ -47,7 +47,7 @@ from frugalseg.data.files import sha256_file
 from frugalseg.errors import DataError
 
 
-class SAM2Propagator:
+class SAM2Propagator(PropagationEngine):
     """Propagation engine (``--engine sam2``) over a SAM 2 video predictor.
 
     Args:

@@ -9,6 +9,7 @@ import pytest
 from active.synthetic_clips import jaccard, moving_square
 from frugalseg.active.propagation import PropagationCache, propagate_annotations
 from frugalseg.autolabel.flow_propagate import FlowPropagator
+from frugalseg.autolabel.propagate import PropagationEngine
 
 pytestmark = pytest.mark.usefixtures("one_cv_thread")
 
@@ -51,7 +52,7 @@ def test_an_object_is_not_propagated_before_the_frame_it_first_appears_in() -> N
     assert jaccard(result.masks[9], truth[9], obj=2) > 0.8
 
 
-class CountingEngine:
+class CountingEngine(PropagationEngine):
     """Copies the anchor label to every target and counts the targets asked for."""
 
     name = "copy"
@@ -78,9 +79,12 @@ def test_the_cache_recomputes_only_the_segments_around_a_new_anchor() -> None:
     assert engine.asked == 19 + 9 + 9 == cache.computed
 
 
-class HalfWrong:
+class HalfWrong(PropagationEngine):
     """A stand-in engine: forwards (the anchor first in the frames it is given) every frame gets the
     anchor's mask, backwards it gets it shifted 8 px right (a side that is off), 255 on column 0."""
+
+    name = "half-wrong"
+    settings: dict = {}
 
     def propagate(self, frames, anchor, mask, targets):
         backwards = anchor > 0

@@ -7,6 +7,7 @@ import pytest
 
 from autolabel.test_propagate_snap import SIDE, jaccard, square_behind_bar
 from frugalseg.autolabel.fusion import fuse_labels
+from frugalseg.autolabel.propagate import PropagationEngine
 
 
 def test_votes_by_weight_ignore_unsure_pixels_and_fill_holes() -> None:
@@ -55,7 +56,7 @@ def test_bad_sides_are_refused() -> None:
         fuse_labels([])
 
 
-class KnownMotion:
+class KnownMotion(PropagationEngine):
     """A propagation engine that knows the motion of `square_behind_bar`'s layers (square, bar, background).
 
     Each pixel of a target frame takes the anchor's label where the same layer shows it on the
@@ -64,6 +65,10 @@ class KnownMotion:
     under the square there), as a perfect forward-backward check would say. Confidence
     ``1 / (1 + 0.02 × distance)`` where labelled, 0 on 255.
     """
+
+    name = "known-motion"
+    settings: dict = {}
+    makes_confidence = True
 
     def __init__(self, *, start: int, speed: int, bar_x: int, size: tuple[int, int]) -> None:
         self.start, self.speed, self.bar_x, self.size = start, speed, bar_x, size

@@ -16,7 +16,7 @@ from data.fake_davis import write_davis
 
 from frugalseg.autolabel import FlowPropagator, LabelStore, propagate_split
 from frugalseg.autolabel.flow_propagate import FlowSpeed
-from frugalseg.autolabel.propagate import _made_in_order
+from frugalseg.autolabel.propagate import PropagationEngine, _made_in_order
 from frugalseg.autolabel.report import score_frame
 from frugalseg.cli import label as commands
 from frugalseg.data.clips import IGNORE_INDEX, LabelKind
@@ -530,3 +530,40 @@ def test_clips_made_at_once_come_back_in_order_and_the_unstarted_are_dropped() -
     assert next(many) == ("0", [0])
     many.close()  # the caller stops: clips not under way are cancelled
     assert len(started) <= 4
+
+
+class CopyAnchor(PropagationEngine):
+    """A plain engine: declares no capability, copies the anchor's label to every target."""
+
+    name = "copy"
+    settings: dict = {}
+
+    def propagate(self, frames, anchor_index, anchor_label, targets):
+        return {t: anchor_label.copy() for t in targets}
+
+
+def test_engines_declare_their_capabilities_and_the_defaults_are_none() -> None:
+    """The protocol's defaults say "not this one", the flow engine declares confidence maps and streaming,
+    and an engine without confidence maps refuses the call by name instead of failing somewhere later."""
+    plain, flow = CopyAnchor(), FlowPropagator(workers=1)
+    assert (plain.makes_confidence, plain.streams_labels, plain.uses_instance_ids) == (False, False, False)
+    assert (plain.workers, plain.clips_at_once(7)) == (1, 1)
+    assert plain.check_anchor(np.zeros((4, 4), np.uint8), None, Path("x.png")) is None
+    assert (flow.makes_confidence, flow.streams_labels, flow.uses_instance_ids) == (True, True, False)
+    frames = [np.zeros((4, 4, 3), np.uint8)] * 2
+    with pytest.raises(TypeError, match="the copy engine makes no confidence maps"):
+        plain.propagate_with_confidence(frames, 0, np.zeros((4, 4), np.uint8), [1])
+
+
+def test_a_plain_engine_labels_a_split_without_confidence_maps(tmp_path: Path) -> None:
+    """`propagate_split` over an engine without optional capabilities: each label is the anchor's, no map."""
+    mask = np.zeros((24, 32), np.uint8)
+    mask[8:16, 10:20] = 1
+    root = write_davis(tmp_path / "d", {"a": [mask] * 3})
+    store = LabelStore(tmp_path / "store")
+    summary = propagate_split(get_format("davis", root), "all", store, [1, 2], CopyAnchor(), progress=False)
+    assert summary.written == 2
+    written = sorted((tmp_path / "store" / "all" / "a").iterdir())
+    assert [p.name for p in written] == ["00001_pseudo_labelTrainIds.png", "00002_pseudo_labelTrainIds.png"]
+    for path in written:
+        np.testing.assert_array_equal(read_label(path), mask)

@@ -13,6 +13,7 @@ from cli_helpers import label_propagate_command
 from data.fake_cityscapes import fine_path, frame_path, write_snippets
 
 from frugalseg.autolabel import LabelStore, LabelStoreError, propagate_split
+from frugalseg.autolabel.propagate import PropagationEngine
 from frugalseg.autolabel.store import confidence_path, side_json_path
 from frugalseg.data.classes import CITYSCAPES
 from frugalseg.data.clips import Clip, LabelKind, LabelRef
@@ -62,7 +63,7 @@ class FakeFormat(Format):
         return [clip for clip in self._clips if clip.split == split], []
 
 
-class StubEngine:
+class StubEngine(PropagationEngine):
     """Labels target index ``i`` with ``anchor label + i``; raises on call number ``fail_on`` (1-based)."""
 
     name = "stub"
@@ -321,6 +322,8 @@ def test_side_files_are_named_after_their_label(tmp_path: Path) -> None:
 
 class ConfidentStub(StubEngine):
     """`StubEngine` that also makes a confidence map per label: ``0.2 × (target index + 1)`` everywhere."""
+
+    makes_confidence = True
 
     def propagate_with_confidence(self, frames, anchor_index, anchor_label, targets):
         labels = self.propagate(frames, anchor_index, anchor_label, targets)

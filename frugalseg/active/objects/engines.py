@@ -44,6 +44,7 @@ from frugalseg.active.propagation import (
     object_share,
     propagate_annotations,
 )
+from frugalseg.autolabel.propagate import PropagationEngine
 from frugalseg.autolabel.sam2_loading import SAM2Options
 from frugalseg.data.clips import IGNORE_INDEX
 from frugalseg.data.files import array_sha1
@@ -141,14 +142,14 @@ class AnchorFusionEngine(LoopEngine):
     """The two nearest annotated frames of each frame, carried to it by a single-anchor engine and fused.
 
     Args:
-        anchor_engine: a single-anchor engine, ``propagate(frames, anchor_index, anchor_label,
-            targets)``, optionally with ``propagate_with_confidence`` (`FlowPropagator`).
+        anchor_engine: a single-anchor engine (`FlowPropagator`), its confidence maps used where it
+            ``makes_confidence``.
     """
 
     name = "flow"
     Options = FlowEngineOptions
 
-    def __init__(self, anchor_engine: Any) -> None:
+    def __init__(self, anchor_engine: PropagationEngine) -> None:
         self.anchor_engine = anchor_engine
 
     @classmethod
@@ -161,11 +162,7 @@ class AnchorFusionEngine(LoopEngine):
     @property
     def settings(self) -> dict[str, Any]:
         """The single-anchor engine's name and settings."""
-        inner = self.anchor_engine
-        return {
-            "anchor_engine": getattr(inner, "name", type(inner).__name__),
-            **getattr(inner, "settings", {}),
-        }
+        return {"anchor_engine": self.anchor_engine.name, **self.anchor_engine.settings}
 
     def new_cache(self) -> PropagationCache:
         """The single-anchor results of one video, per (anchor, direction, mask)."""

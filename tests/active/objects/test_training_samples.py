@@ -25,6 +25,7 @@ from frugalseg.active.objects.training_samples import (
     run_quality_samples,
 )
 from frugalseg.active.propagation import PropagationCache
+from frugalseg.autolabel.propagate import PropagationEngine
 from frugalseg.errors import ConfigError, DataError
 from frugalseg.zoo import QualityNet
 from frugalseg.zoo.quality_net import prepare_inputs, resize_frame, resize_mask
@@ -32,8 +33,11 @@ from frugalseg.zoo.quality_net import prepare_inputs, resize_frame, resize_mask
 SIZE = 32
 
 
-class CopyAnchor:
+class CopyAnchor(PropagationEngine):
     """A single-anchor engine that copies the anchor's mask to every target: masks known by hand."""
+
+    name = "copy"
+    settings: dict = {}
 
     def propagate(self, frames, anchor_index, anchor_label, targets):
         return {t: anchor_label.copy() for t in targets}
