@@ -30,7 +30,8 @@ import cv2
 import numpy as np
 from provenance import provenance_line  # benchmarks/ is the script's own folder
 
-from frugalseg.active.objects.click_models import Box, GrabCutClicks
+from frugalseg.active.objects.annotation_types import padded_box
+from frugalseg.active.objects.click_models import GrabCutClicks
 from frugalseg.active.objects.simulated_annotator import CorrectiveClick, corrective_click
 from frugalseg.active.objects.tools import IntelligentScissors, superpixels
 from frugalseg.data.io import read_frame
@@ -49,18 +50,6 @@ def first_frames(roots: list[Path]) -> list[tuple[str, np.ndarray, np.ndarray]]:
             image = read_frame(root / "JPEGImages" / "480p" / folder.name / "00000.jpg")
             found.append((folder.name, image, truth))
     return found
-
-
-def padded_box(truth: np.ndarray, pad: int) -> Box:
-    """The truth's bounding box grown by ``pad`` px, inside the frame."""
-    ys, xs = np.nonzero(truth)
-    height, width = truth.shape
-    return (
-        max(0, int(xs.min()) - pad),
-        max(0, int(ys.min()) - pad),
-        min(width - 1, int(xs.max()) + pad),
-        min(height - 1, int(ys.max()) + pad),
-    )
 
 
 def contour_anchors(truth: np.ndarray, count: int) -> list[tuple[int, int]]:

@@ -1,4 +1,4 @@
-"""Annotation types: what annotating a frame with a mask or with clicks makes and costs (paper 002).
+"""Annotation types: what annotating a frame with a mask, clicks or a box makes and costs (paper 002).
 
 Types, on one frame, for every object visible in its ground truth:
 
@@ -11,6 +11,12 @@ Types, on one frame, for every object visible in its ground truth:
   with the click disks painted in, or SAM 2 with the user's checkpoint, which keeps the candidate
   closest to the truth, as the simulated annotator of EVA-VOS does.
   Cost: ``click_seconds`` (1.5 s) per click made plus ``clicked_frame_seconds`` (1 s) once per frame.
+* ``box`` — the page's box drag: a box around each object (its true bounding box grown by `BOX_MARGIN`
+  px), the click-to-mask model's mask from the box (`ClickToMask.box`: GrabCut from the rectangle, or
+  SAM 2's box prompt), then up to 3 corrective clicks, the best of the masks after each kept (a
+  person undoes a click that made it worse). The box replaces the frame's masks: an object the
+  propagation carried into a frame that no longer shows it is cleared. Cost: ``box_seconds`` (7 s,
+  EVA-VOS's figure) per object, plus its clicks and the frame's overhead as for ``clicks``.
 
 A frame on which no object is visible costs ``clicked_frame_seconds`` (looking, finding nothing)
 and yields an empty mask, whichever the type.
@@ -29,12 +35,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from frugalseg.active.objects.click_models import ClickToMask, GrabCutClicks
+from frugalseg.active.objects.click_models import Box, ClickToMask, GrabCutClicks
+from frugalseg.active.objects.simulated_annotator import CorrectiveClick, corrective_click
 from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts
 from frugalseg.metrics.jf import contour_accuracy, region_similarity
 
 VOID = 255
 CLICKS_PER_OBJECT = 3
+#: Pixels between an object and the box a person drags around it: of 0, 5 and 10 px, 5 gave the best
+#: box + 3 clicks on the development clips' first frames (``benchmarks/results/weightfree_tools.md``).
+BOX_MARGIN = 5
 
 
 @dataclass(frozen=True)
@@ -110,6 +120,97 @@ def annotate_clicks(
     return AnnotationResult("clicks", mask, _click_seconds(made, costs), made)
 
 
+def annotate_box(
+    image: np.ndarray,
+    truth: np.ndarray,
+    costs: AnnotationCosts = DEFAULT_COSTS,
+    *,
+    clicks_per_object: int = CLICKS_PER_OBJECT,
+    model: ClickToMask | None = None,
+) -> AnnotationResult:
+    """The ``box`` type on one frame (module docstring): a box and corrective clicks per visible object.
+
+    Args:
+        image: the frame, H×W×3 uint8 RGB.
+        truth: its ground truth (H×W object ids, 255 void).
+        costs: annotation costs.
+        clicks_per_object: the most corrective clicks after each box.
+        model: the click-to-mask model turning a box and clicks into a mask; None: `GrabCutClicks`.
+    """
+    model = GrabCutClicks() if model is None else model
+    void = truth == VOID
+    mask = np.zeros(truth.shape, np.uint8)
+    objects = visible_objects(truth)
+    if not objects:
+        return AnnotationResult("box", mask, {0: costs.clicked_frame_seconds}, {})
+    made: dict[int, int] = {}
+    for obj in objects:
+        found, made[obj] = _box_and_clicks(image, truth == obj, void, model, clicks_per_object)
+        mask[found] = obj
+    seconds = _click_seconds(made, costs)
+    return AnnotationResult("box", mask, {o: s + costs.box_seconds for o, s in seconds.items()}, made)
+
+
+def padded_box(truth: np.ndarray, margin: int = BOX_MARGIN) -> Box:
+    """The bounding box of ``truth`` (bool H×W, not empty) grown by ``margin`` px, within the frame."""
+    ys, xs = np.nonzero(truth)
+    height, width = truth.shape
+    return (
+        max(int(xs.min()) - margin, 0),
+        max(int(ys.min()) - margin, 0),
+        min(int(xs.max()) + margin, width - 1),
+        min(int(ys.max()) + margin, height - 1),
+    )
+
+
+def _box_and_clicks(
+    image: np.ndarray, truth: np.ndarray, void: np.ndarray, model: ClickToMask, clicks: int
+) -> tuple[np.ndarray, int]:
+    """One object's best mask from its box and up to ``clicks`` corrective clicks, and the clicks made."""
+    box = padded_box(truth)
+    found = model.box(image, box)
+    best, best_j = found, region_similarity(found, truth, void)
+    made: list[CorrectiveClick] = []
+    for _ in range(clicks):
+        click = corrective_click(found, truth, ignore=void)
+        if click is None:
+            break
+        made.append(click)
+        found = model.box(image, box, made)
+        j = region_similarity(found, truth, void)
+        if j > best_j:
+            best, best_j = found, j
+    return best, len(made)
+
+
+def annotate_frame(
+    kind: str,
+    image: np.ndarray,
+    current: np.ndarray,
+    truth: np.ndarray,
+    costs: AnnotationCosts = DEFAULT_COSTS,
+    *,
+    model: ClickToMask | None = None,
+) -> AnnotationResult:
+    """The simulated annotator's annotation of one frame with the type ``kind`` (`ANNOTATION_TYPES`).
+
+    Args:
+        kind: ``mask``, ``clicks`` or ``box``.
+        image: the frame, H×W×3 uint8 RGB.
+        current: its current mask (H×W object ids; read by ``clicks`` only).
+        truth: its ground truth (H×W object ids, 255 void).
+        costs: annotation costs.
+        model: the click-to-mask model of ``clicks`` and ``box``; None: `GrabCutClicks`.
+    """
+    if kind == "mask":
+        return annotate_mask(truth, costs)
+    if kind == "clicks":
+        return annotate_clicks(image, current, truth, costs, model=model)
+    if kind == "box":
+        return annotate_box(image, truth, costs, model=model)
+    raise ValueError(f"unknown annotation type {kind!r}; types: {', '.join(ANNOTATION_TYPES)}")
+
+
 def _click_seconds(made: dict[int, int], costs: AnnotationCosts) -> dict[int, float]:
     """Seconds per object for ``made`` clicks per object.
 
@@ -168,4 +269,4 @@ def frame_quality(mask: np.ndarray, truth: np.ndarray, objects: Sequence[int]) -
     return float(np.mean(j)), float(np.mean(f))
 
 
-ANNOTATION_TYPES = ("mask", "clicks")
+ANNOTATION_TYPES = ("mask", "clicks", "box")

@@ -25,8 +25,7 @@ import numpy as np
 
 from frugalseg.active.objects.annotation_types import (
     AnnotationResult,
-    annotate_clicks,
-    annotate_mask,
+    annotate_frame,
     frame_quality,
 )
 from frugalseg.active.objects.engines import LoopEngine
@@ -174,10 +173,10 @@ class AnnotationLoop:
 
     def _attempt(self, frame: int, kind: str) -> AnnotationResult:
         truth = self.video.require_truth()[frame]
-        if kind == "mask":
-            return annotate_mask(truth, self.costs)
         current = self.state.masks[frame] if self.state.masks else np.zeros_like(truth)
-        return annotate_clicks(self.video.frames[frame], current, truth, self.costs, model=self.click_model)
+        return annotate_frame(
+            kind, self.video.frames[frame], current, truth, self.costs, model=self.click_model
+        )
 
     def _gain(self, frame: int, result: AnnotationResult) -> float:
         truth = self.video.require_truth()[frame]

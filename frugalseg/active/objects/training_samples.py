@@ -38,8 +38,7 @@ import torch
 
 from frugalseg.active.objects.annotation_types import (
     ANNOTATION_TYPES,
-    annotate_clicks,
-    annotate_mask,
+    annotate_frame,
     frame_quality,
 )
 from frugalseg.active.objects.click_models import ClickToMask
@@ -438,8 +437,8 @@ def episode_samples(
         current = state.masks[t]
         before = sum(frame_quality(current, truth[t], objects)) / 2
         results = {
-            "mask": annotate_mask(truth[t], costs),
-            "clicks": annotate_clicks(video.frames[t], current, truth[t], costs, model=click_model),
+            kind: annotate_frame(kind, video.frames[t], current, truth[t], costs, model=click_model)
+            for kind in ANNOTATION_TYPES
         }
         after = {k: sum(frame_quality(r.mask, truth[t], objects)) / 2 for k, r in results.items()}
         features.append(frame_features(type_context(state, t, video.frames[t]), t))

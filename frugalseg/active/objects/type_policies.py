@@ -1,6 +1,6 @@
 """The annotation-type policies (``choose(view) -> type``) and their registry, `POLICIES` (paper 002).
 
-`MaskPolicy`, `ClicksPolicy`, `RandomTypePolicy` (a seeded coin), `OracleTypePolicy` (tries every
+`MaskPolicy`, `ClicksPolicy`, `BoxPolicy`, `RandomTypePolicy` (a seeded die), `OracleTypePolicy` (tries every
 type on the frame and keeps the largest gain of the frame's J&F per second: paper 002's
 cost-normalised oracle) and `LearnedTypePolicy`, which predicts that gain without ground truth.
 
@@ -9,7 +9,7 @@ Paper 002 trains its type policy with PPO. This one is a lighter learner: a tiny
 its current mask, the J&F gain of the frame that each annotation type would bring; the policy
 divides each by the type's cost on that frame and takes the larger gain per second. Why not PPO:
 the type decision changes only the frame it is made on, and the simulator measures its effect
-exactly (`OracleTypePolicy` tries both types), so the reward of every action is observed and
+exactly (`OracleTypePolicy` tries every type), so the reward of every action is observed and
 regression on it is a supervised problem; PPO would have to learn the same from sampled rewards with
 far more episodes than a CPU can simulate here (one episode of one 20-frame clip costs minutes of
 propagation). What regression gives up is planning: it cannot trade a cheap gain now against a
@@ -22,8 +22,9 @@ the nearest annotated frame (log and share of the video), the colour contrast of
 a ring around them (CIELAB, /100) and how many objects may be on the frame.
 
 Its training samples (`training_samples.episode_samples`) come from the states of simulated loops
-(`annotate simulate`): on every frame a state leaves unannotated, both types are tried with the
-simulated annotator and their J&F gains recorded. ``frugalseg annotate train-policy`` fits the
+(`annotate simulate`): on every frame a state leaves unannotated, every type is tried with the
+simulated annotator and their J&F gains recorded. The types are ``mask``, ``clicks`` and ``box``
+(`annotation_types`); their seconds per frame are `type_seconds`. ``frugalseg annotate train-policy`` fits the
 network through Lightning (`frugalseg.lightning_modules.type_policy`) and saves it as safetensors.
 """
 
@@ -128,6 +129,16 @@ class ClicksPolicy(TypePolicy):
         return "clicks"
 
 
+class BoxPolicy(TypePolicy):
+    """Always annotate with a box and corrective clicks."""
+
+    name = "box"
+
+    def choose(self, view: TypeView) -> str:
+        """``box``."""
+        return "box"
+
+
 class RandomTypePolicy(TypePolicy):
     """A random annotation type per frame, seeded by (seed, video, iteration)."""
 
@@ -220,9 +231,11 @@ def type_seconds(objects: int, costs: AnnotationCosts = DEFAULT_COSTS) -> dict[s
     """The expected human seconds of each type on a frame with ``objects`` objects (clicks: all made)."""
     if objects == 0:
         return dict.fromkeys(ANNOTATION_TYPES, costs.clicked_frame_seconds)
+    clicks = costs.click_seconds * CLICKS_PER_OBJECT * objects
     return {
         "mask": costs.vos_mask_seconds * objects,
-        "clicks": costs.click_seconds * CLICKS_PER_OBJECT * objects + costs.clicked_frame_seconds,
+        "clicks": clicks + costs.clicked_frame_seconds,
+        "box": costs.box_seconds * objects + clicks + costs.clicked_frame_seconds,
     }
 
 
@@ -302,7 +315,8 @@ class LearnedTypePolicy(TypePolicy):
 
 #: The type policies by name: a new policy is its class and its line here (the CLI lists these).
 POLICIES: dict[str, type[TypePolicy]] = {
-    cls.name: cls for cls in (MaskPolicy, ClicksPolicy, RandomTypePolicy, OracleTypePolicy, LearnedTypePolicy)
+    cls.name: cls
+    for cls in (MaskPolicy, ClicksPolicy, BoxPolicy, RandomTypePolicy, OracleTypePolicy, LearnedTypePolicy)
 }
 POLICY_NAMES = tuple(POLICIES)
 

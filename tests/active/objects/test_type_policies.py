@@ -30,17 +30,17 @@ from frugalseg.errors import ConfigError, WeightsError
 from frugalseg.lightning_modules.type_policy import fit_type_gain
 from frugalseg.zoo import TypeGainNet, load_type_gain, save_type_gain
 
-TYPES = ["mask", "clicks"]
+TYPES = ["mask", "clicks", "box"]
 
 
-def constant_policy(path: Path, mask_gain: float, clicks_gain: float) -> Path:
-    """A policy file whose network predicts ``mask_gain`` and ``clicks_gain`` whatever the frame."""
-    net = TypeGainNet(len(FEATURES))
+def constant_policy(path: Path, mask_gain: float, clicks_gain: float, box_gain: float = 0.0) -> Path:
+    """A policy file whose network predicts these gains of the three types whatever the frame."""
+    net = TypeGainNet(len(FEATURES), len(TYPES))
     last = net.layers[-1]
     assert isinstance(last, torch.nn.Linear)
     with torch.no_grad():
         last.weight.zero_()
-        last.bias.copy_(torch.tensor([mask_gain, clicks_gain]))
+        last.bias.copy_(torch.tensor([mask_gain, clicks_gain, box_gain]))
     return save_type_gain(net, path, TYPES, list(FEATURES))
 
 
@@ -74,7 +74,7 @@ def test_features_of_a_hand_made_frame() -> None:
 
 def test_the_policy_picks_the_type_of_higher_predicted_gain_per_second(tmp_path: Path) -> None:
     seconds = type_seconds(1)
-    assert seconds == {"mask": 80.0, "clicks": 5.5}
+    assert seconds == {"mask": 80.0, "clicks": 5.5, "box": 12.5}
     # 0.5 / 80 s > 0.02 / 5.5 s: a mask; 0.5 / 80 s < 0.05 / 5.5 s: clicks
     assert (
         make_policy("learned", weights=constant_policy(tmp_path / "a", 0.5, 0.02)).choose(view(context()))
@@ -90,13 +90,17 @@ def test_the_policy_picks_the_type_of_higher_predicted_gain_per_second(tmp_path:
         == "mask"
     )
     assert (
-        best_type({"mask": 0.8, "clicks": 0.055}, {"mask": 80.0, "clicks": 5.5}) == "clicks"
+        best_type({"mask": 0.8, "clicks": 0.055, "box": 0.0}, {"mask": 80.0, "clicks": 5.5, "box": 12.5})
+        == "clicks"
     )  # tie: cheaper
+    # 0.3 / 12.5 s > 0.5 / 80 s and > 0.05 / 5.5 s: the box
+    policy = make_policy("learned", weights=constant_policy(tmp_path / "d", 0.5, 0.05, 0.3))
+    assert policy.choose(view(context())) == "box"
 
 
 def test_a_saved_and_reloaded_policy_predicts_the_same(tmp_path: Path) -> None:
     torch.manual_seed(0)
-    net = TypeGainNet(len(FEATURES), hidden=16)
+    net = TypeGainNet(len(FEATURES), len(TYPES), hidden=16)
     net.set_normalisation(torch.rand(30, len(FEATURES)) * 5)
     features = torch.rand(7, len(FEATURES))
     save_type_gain(net, tmp_path / "p.safetensors", TYPES, list(FEATURES))
@@ -122,8 +126,10 @@ def test_bad_policy_files_are_clear_errors_naming_the_file(tmp_path: Path) -> No
     save_file({"w": torch.zeros(2)}, str(tmp_path / "other.safetensors"))
     with pytest.raises(WeightsError, match=r"other\.safetensors: not an annotation-type policy"):
         LearnedTypePolicy(tmp_path / "other.safetensors")
-    save_type_gain(TypeGainNet(3), tmp_path / "old.safetensors", TYPES, ["a", "b", "c"])
-    with pytest.raises(WeightsError, match=r"old\.safetensors: made for types"):
+    # a policy trained before the box type: two types, other features
+    save_type_gain(TypeGainNet(3, 2), tmp_path / "old.safetensors", ["mask", "clicks"], ["a", "b", "c"])
+    old = r"old\.safetensors: made for types \['mask', 'clicks'\].*train it again"
+    with pytest.raises(WeightsError, match=old):
         LearnedTypePolicy(tmp_path / "old.safetensors")
     with pytest.raises(ConfigError, match="needs its weights file"):
         make_policy("learned")
