@@ -165,7 +165,9 @@ class AnnotationLoop:
         return self._scores[key]
 
     def _evaluate(self, state: VideoState) -> tuple[float, float, list[float]]:
-        """(J, F, per-frame J&F) of the current masks."""
+        """(J, F, per-frame J&F) of the current masks; a video without objects is (1, 1), as its frames are."""
+        if not self.objects:
+            return 1.0, 1.0, [1.0] * len(state.masks)
         js, fs = zip(*(self._frame_scores(t, m) for t, m in enumerate(state.masks)), strict=True)
         j_obj, f_obj = np.mean(js, 0), np.mean(fs, 0)
         per_frame = [round(float((np.mean(j) + np.mean(f)) / 2), 6) for j, f in zip(js, fs, strict=True)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -137,3 +138,22 @@ def test_curves_sum_hours_and_average_quality_in_lockstep() -> None:
     assert mean_curve([Curve([0, 1], [0.5, 0.7]), Curve([0, 2], [0.7, 0.9])]).jf == pytest.approx(
         [0.6, 0.7, 0.8]
     )
+
+
+def test_a_video_without_objects_scores_one_without_a_nan(tmp_path: Path) -> None:
+    """Nothing to segment: every frame is right (J = F = 1, as `frame_quality` says of such a frame),
+    not the mean of no object (NaN, with numpy's "Mean of empty slice")."""
+    frames, _ = moving_square(4)
+    empty = [np.zeros(f.shape[:2], np.uint8) for f in frames]
+    loop = AnnotationLoop(
+        Video("nothing", frames, empty, list(range(4))),
+        make_selector("uniform"),
+        make_policy("mask"),
+        make_loop_engine("flow"),
+        tmp_path,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        state = loop.run(1e6, steps=2)
+    assert [r.jf for r in state.history] == [1.0, 1.0]
+    assert state.quality == [1.0] * 4
