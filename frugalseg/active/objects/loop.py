@@ -165,7 +165,7 @@ class AnnotationLoop:
         return self._scores[key]
 
     def _evaluate(self, state: VideoState) -> tuple[float, float, list[float]]:
-        """(J, F, per-frame J&F) of the current masks; a video without objects is (1, 1), as its frames are."""
+        """(J, F, per-frame J&F) of the current masks; a video without objects scores 1, as its frames do."""
         if not self.objects:
             return 1.0, 1.0, [1.0] * len(state.masks)
         js, fs = zip(*(self._frame_scores(t, m) for t, m in enumerate(state.masks)), strict=True)
