@@ -49,6 +49,7 @@ from starlette.routing import Route
 
 from frugalseg.active.objects.annotation_types import GivenClick
 from frugalseg.active.objects.tools import IntelligentScissors, SuperpixelBrush
+from frugalseg.active.propagation import unreliability as frame_unreliability
 from frugalseg.app.jobs import CachedState, SessionService, jpeg
 from frugalseg.data.overlays import object_palette
 from frugalseg.errors import ConfigError, DataError
@@ -430,10 +431,8 @@ def unreliability(cached: CachedState | None) -> list[float | None]:
     if cached is None or not cached.state.masks or len(cached.state.disagreement) != len(cached.state.masks):
         return []
     state = cached.state
-    return [
-        None if t in cached.unknown else round(d + u, 4)
-        for t, (d, u) in enumerate(zip(state.disagreement, state.unsure, strict=True))
-    ]
+    shares = frame_unreliability(state.disagreement, state.unsure, state.annotated)
+    return [None if t in cached.unknown else round(share, 4) for t, share in enumerate(shares)]
 
 
 def _mean(values: list[float | None]) -> float | None:

@@ -147,3 +147,20 @@ def test_a_streaming_engine_reports_each_label_as_it_is_made() -> None:
     assert sorted(t for t, _ in made) == [0, 2, 3, 4, 5, 8]
     assert [t for t, _ in made if t > 4] == [5, 8] and [t for t, _ in made if t < 4] == [3, 2, 0]
     assert all(np.array_equal(label, labels[t]) for t, label in made)
+
+
+def test_unreliability_is_a_share_from_disagreement_unsure_and_coverage() -> None:
+    """``1 − (1 − d)(1 − u)·5/(g + 5)`` with g the distance to the nearest annotated frame: 0 on an
+    annotated frame, below 1 however large d and u are each, and growing away from the annotations."""
+    from frugalseg.active.propagation import COVERAGE_FRAMES, unreliability
+
+    assert COVERAGE_FRAMES == 5
+    d = [0.0, 0.5, 0.0, 0.0, 0.9, 0.0]
+    u = [0.0, 0.2, 0.0, 0.0, 0.9, 0.0]
+    shares = unreliability(d, u, {0, 3})
+    # frame 1: g = 1 → 1 − 0.5·0.8·5/6; frame 2: g = 1 → 1 − 5/6; frame 4: g = 1; frame 5: g = 2
+    assert shares == pytest.approx([0.0, 1 - 0.4 * 5 / 6, 1 / 6, 0.0, 1 - 0.01 * 5 / 6, 2 / 7], abs=1e-6)
+    assert all(0.0 <= s < 1.0 for s in shares)
+    # the former d + u reached 1.8 on frame 4; a value past 1 (a rounding) counts as 1
+    assert unreliability([1.2, 0.0], [0.0, 0.0], {1})[0] == 1.0
+    assert unreliability([0.0] * 3, [0.0] * 3, set()) == pytest.approx([1 - 5 / 8] * 3)

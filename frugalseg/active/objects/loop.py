@@ -32,6 +32,7 @@ from frugalseg.active.objects.engines import LoopEngine
 from frugalseg.active.objects.frame_selectors import FrameSelector, SelectionView
 from frugalseg.active.objects.state import STATE_FILE, Annotation, IterationRecord, VideoState
 from frugalseg.active.objects.type_policies import TypePolicy, TypeView, type_context
+from frugalseg.active.propagation import unreliability
 from frugalseg.active.run_folder import figure_png
 from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts
 from frugalseg.data.files import array_sha1
@@ -202,7 +203,7 @@ class AnnotationLoop:
                 frames=self.video.frames,
                 masks=state.masks,
                 quality=state.quality,
-                unreliability=[d + u for d, u in zip(state.disagreement, state.unsure, strict=True)],
+                unreliability=unreliability(state.disagreement, state.unsure, state.annotated),
             )
             frame = self.selector.select(view)
             attempts = {}

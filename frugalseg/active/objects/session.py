@@ -67,7 +67,7 @@ from frugalseg.active.objects.type_policies import (
     type_context,
     type_seconds,
 )
-from frugalseg.active.propagation import FrameReady
+from frugalseg.active.propagation import FrameReady, unreliability
 from frugalseg.data.clips import Clip
 from frugalseg.data.costs import AnnotationCosts
 from frugalseg.data.formats import get_format
@@ -401,7 +401,7 @@ class AnnotationSession:
             annotated=set(state.annotated),
             frames=source.load() if selector.name == "diversity" else None,
             masks=state.masks,
-            unreliability=[d + u for d, u in zip(state.disagreement, state.unsure, strict=True)],
+            unreliability=unreliability(state.disagreement, state.unsure, state.annotated),
         )
         t = selector.select(view)
         context = type_context(state, t, read_frame(source.frame_paths[t]))

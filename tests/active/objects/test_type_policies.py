@@ -191,19 +191,23 @@ def session(davis: Path, tmp_path: Path) -> AnnotationSession:
 
 
 def test_propose_ranks_videos_by_expected_gain_per_second(session: AnnotationSession, tmp_path: Path) -> None:
-    # squares-a: 2 objects (a mask costs 160 s), 0.3 of its area unreliable on frame 5 → 0.3 / 160 s
-    hand_made(session, "squares-a", 0, [0.0, 0.1, 0.1, 0.1, 0.1, 0.3, 0.1, 0.1, 0.1, 0.1])
+    # squares-a: 2 objects (a mask costs 160 s), 0.3 of its area unreliable on frame 9, which is also
+    # the farthest from the annotated frame 0 → the selector's frame, 0.3 / 160 s
+    hand_made(session, "squares-a", 0, [0.0] + [0.1] * 8 + [0.3])
     # squares-b: 1 object (80 s), at most 0.1 unreliable → 0.1 / 80 s, less: squares-a is proposed,
     # although it has spent more seconds per frame (16 against 8) than squares-b
     hand_made(session, "squares-b", 1, [0.0] + [0.1] * 9)
     proposal = session.propose(frames="uncertainty")
-    assert (proposal.video, proposal.frame, proposal.kind) == ("squares-a", 5, "mask")
+    assert (proposal.video, proposal.frame, proposal.kind) == ("squares-a", 9, "mask")
     assert "; 30% of the object area left to fix (" in proposal.reason
     assert "for about 160 s of work" in proposal.reason  # two objects' masks
     # squares-b's worst frame at 0.2 → 0.2 / 80 s > 0.3 / 160 s
-    hand_made(session, "squares-b", 1, [0.0, 0.1, 0.1, 0.2, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1])
+    hand_made(session, "squares-b", 1, [0.0] + [0.1] * 8 + [0.2])
     proposal = session.propose(frames="uncertainty")
-    assert (proposal.video, proposal.frame) == ("squares-b", 3)
+    assert (proposal.video, proposal.frame) == ("squares-b", 9)
+    # a disagreement near the annotated frame outweighs the distance: 1 − 0.4·5/7 > 1 − 0.9·5/14
+    hand_made(session, "squares-b", 1, [0.0, 0.1, 0.6] + [0.1] * 7)
+    assert session.propose(frames="uncertainty", video="squares-b").frame == 2
     # a learned policy's prediction ranks instead: the same gain everywhere, so the cheaper video
     # (one object) wins and the type is the policy's (0.5 / 80 s against 0.01 / 5.5 s: a mask)
     weights = constant_policy(tmp_path / "policy.safetensors", 0.5, 0.01)
