@@ -3,8 +3,9 @@
 Parts (one per run; `make bench` runs `engines`, the quick one):
 
     python benchmarks/bench_annotation_loop.py anchors     mean J of frames 1…19 from anchors {0} and {0, 20}
-    python benchmarks/bench_annotation_loop.py frames      J&F vs hours, masks only, per frame selector
-    python benchmarks/bench_annotation_loop.py types --frames SELECTOR   mask / clicks / oracle type policy
+    python benchmarks/bench_annotation_loop.py frames [--selectors S,… --name DIR]   J&F vs hours, masks only
+    python benchmarks/bench_annotation_loop.py types --frames SELECTOR [--type-policies T,…]   mask / clicks /
+        box / oracle type policies with one frame selector
     python benchmarks/bench_annotation_loop.py iteration   one iteration on a 50-frame 854×480 video, by stage
     python benchmarks/bench_annotation_loop.py person-clicks   a person's clicks (no ground truth) → masks
     python benchmarks/bench_annotation_loop.py policy-train    the learned type policy, one per fold of clips
@@ -60,7 +61,7 @@ from frugalseg.active.objects.simulated_annotator import corrective_click
 from frugalseg.active.objects.state import VideoState, load_history
 from frugalseg.active.objects.training_samples import QualitySamples, run_quality_samples, run_samples
 from frugalseg.active.objects.type_policies import FEATURES, make_policy
-from frugalseg.active.propagation import PropagationCache, propagate_annotations
+from frugalseg.active.propagation import PropagationCache, propagate_annotations, unreliability
 from frugalseg.autolabel.flow_propagate import FlowPropagator
 from frugalseg.data.formats.davis import DavisFormat
 
@@ -176,7 +177,7 @@ def iteration() -> None:
             frames=video.frames,
             masks=state.masks,
             quality=state.quality,
-            unreliability=[d + u for d, u in zip(state.disagreement, state.unsure, strict=True)],
+            unreliability=unreliability(state.disagreement, state.unsure, state.annotated),
         )
         for selector in ("random", "uniform", "oracle", "uncertainty", "diversity"):
             t0 = time.perf_counter()
@@ -490,6 +491,17 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--epochs", type=int, default=10, help="qnet-train part: epochs")
     parser.add_argument("--lr", type=float, default=0.01, help="qnet-train part: SGD's rate")
     parser.add_argument("--frames", default="oracle", help="types part: the frame selector")
+    parser.add_argument(
+        "--selectors",
+        default="random,uniform,uncertainty,diversity,oracle",
+        help="frames part: the frame selectors (masks only)",
+    )
+    parser.add_argument(
+        "--type-policies", default="mask,clicks,box,oracle", help="types part: the type policies"
+    )
+    parser.add_argument(
+        "--name", help="frames and types parts: the results folder under OUT (default: the part's)"
+    )
     parser.add_argument("--fold", choices=tuple(FOLDS), default="a", help="policy-loop part: the clips")
     parser.add_argument(
         "--types", default="mask,clicks,oracle,learned", help="policy-loop part: the type policies"
@@ -498,11 +510,10 @@ def main(argv: list[str]) -> None:
     if args.part == "anchors":
         anchors()
     elif args.part == "frames":
-        loop_part(
-            "frames", ["random", "uniform", "uncertainty", "diversity", "oracle"], ["mask"], "uniform-mask"
-        )
+        loop_part(args.name or "frames", args.selectors.split(","), ["mask"], "uniform-mask")
     elif args.part == "types":
-        loop_part(f"types-{args.frames}", [args.frames], ["mask", "clicks", "oracle"], f"{args.frames}-mask")
+        name = args.name or f"types-{args.frames}"
+        loop_part(name, [args.frames], args.type_policies.split(","), f"{args.frames}-mask")
     elif args.part == "person-clicks":
         person_clicks()
     elif args.part == "policy-train":
