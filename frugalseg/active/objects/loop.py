@@ -289,11 +289,13 @@ class Curve:
 def dataset_curve(histories: Sequence[Sequence[IterationRecord]], weights: Sequence[int]) -> Curve:
     """The curve of videos annotated in lockstep.
 
-    Point r sums their hours and averages their quality after r iterations (weighted by objects; a
-    video that stopped keeps its last values).
+    Point r sums their hours and averages their quality after r iterations (weighted by objects, or
+    equally where no video has any; a video that stopped keeps its last values).
     """
     rounds = max(len(h) for h in histories)
     weight = np.asarray(weights, np.float64)
+    if not weight.any():
+        weight = np.ones_like(weight)
     curve = Curve([], [], [], [])
     for r in range(rounds):
         last = [h[min(r, len(h) - 1)] for h in histories]

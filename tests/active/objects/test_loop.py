@@ -157,3 +157,8 @@ def test_a_video_without_objects_scores_one_without_a_nan(tmp_path: Path) -> Non
         state = loop.run(1e6, steps=2)
     assert [r.jf for r in state.history] == [1.0, 1.0]
     assert state.quality == [1.0] * 4
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        curve = dataset_curve([state.history, state.history], weights=[0, 0])  # no video has an object
+    assert curve.jf == [1.0, 1.0]
+    assert curve.hours == [round(2 * r.total_seconds / 3600, 6) for r in state.history]
