@@ -3,7 +3,8 @@
     python benchmarks/bench_loop_spread.py RUN [RUN …] [--sizes 4 6 8]
 
 Each ``RUN`` is the folder of a ``bench_annotation_loop.py frames`` or ``types`` run (or any ``annotate
-simulate`` run) on the same clips with the same settings; their strategies are compared together.
+simulate`` run) on the same clips with the same settings; their strategies are compared together (named
+``RUN/strategy`` when several runs are given), each against the first run's random frames.
 Nothing is simulated again: each clip's loop chooses its own frames, so the dataset curve of a subset
 of the clips is the lockstep curve of their saved histories (`dataset_curve`; random frames: the
 mean curve of its seeds, as `simulate` makes it). For every subset of each size, each strategy's
@@ -33,9 +34,11 @@ History = tuple[list[IterationRecord], int]
 def histories(runs: list[Path]) -> dict[str, dict[str, dict[str, History]]]:
     """strategy → seed → clip → (iteration records, objects) of every loop state saved under ``runs``."""
     found: dict[str, dict[str, dict[str, History]]] = {}
-    for state in sorted(s for run in runs for s in (run / "runs").glob("*/seed*/*/state.json")):
-        clip, seed, strategy = state.parent.name, state.parent.parent.name, state.parent.parent.parent.name
-        found.setdefault(strategy, {}).setdefault(seed, {})[clip] = load_history(state.parent)
+    for run in runs:
+        for state in sorted((run / "runs").glob("*/seed*/*/state.json")):
+            clip, seed, strategy = (folder.name for folder in state.parents[:3])
+            name = strategy if len(runs) == 1 else f"{run.name}/{strategy}"
+            found.setdefault(name, {}).setdefault(seed, {})[clip] = load_history(state.parent)
     return found
 
 
@@ -61,8 +64,9 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[4, 6, 8], help="clips per subset")
     args = parser.parse_args(argv)
     found = histories(args.runs)
-    if RANDOM not in found:
-        raise SystemExit(f"{', '.join(map(str, args.runs))}: no {RANDOM} loops to compare with")
+    random = RANDOM if len(args.runs) == 1 else f"{args.runs[0].name}/{RANDOM}"
+    if random not in found:
+        raise SystemExit(f"{args.runs[0]}: no {RANDOM} loops to compare with")
     clips = sorted(set.intersection(*(set(by_clip) for s in found.values() for by_clip in s.values())))
     print(f"{len(clips)} clips ({', '.join(clips)}); strategies {', '.join(sorted(found))}\n")
     print(
@@ -71,14 +75,14 @@ def main(argv: list[str]) -> None:
     )
     for size in args.sizes:
         subsets = list(combinations(clips, size))
-        base = {subset: hours_to_target(found[RANDOM], subset) for subset in subsets}
+        base = {subset: hours_to_target(found[random], subset) for subset in subsets}
         for strategy in sorted(found):
             hours = {subset: hours_to_target(found[strategy], subset) for subset in subsets}
             reached = [h for h in hours.values() if h is not None]
             speedups = [b / h for s, h in hours.items() if h is not None and (b := base[s]) is not None]
             print(
                 f"| {size} | {len(subsets)} | {strategy} | {len(reached)}/{len(subsets)} | {spread(reached)} "
-                f"| {spread(speedups) if strategy != RANDOM else '1'} |"
+                f"| {spread(speedups) if strategy != random else '1'} |"
             )
     print(f"\n`python benchmarks/bench_loop_spread.py {' '.join(argv)}`")
 
