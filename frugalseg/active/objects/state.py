@@ -37,7 +37,7 @@ VERSION = 1
 
 @dataclass(frozen=True)
 class Annotation:
-    """One object annotated on one frame: ``kind`` is the annotation type (``mask``, ``clicks``)."""
+    """One object annotated on one frame: ``kind`` is the annotation type (``mask``, ``clicks``, ``box``)."""
 
     frame: int
     object: int

@@ -212,3 +212,28 @@ def test_train_qnet_then_select_frames_with_it(davis: Path, tmp_path: Path, caps
     recorded = json.loads((chosen / "run.json").read_text())["diversity"]
     assert recorded["features"] == "qnet" and recorded["weights"] == "qnet.safetensors"
     assert len(recorded["weights_sha256"]) == 64
+
+
+def test_simulate_with_the_box_type_books_boxes_and_their_clicks(davis: Path, tmp_path: Path) -> None:
+    """``--types box``: after each video's first mask every frame is annotated with a box per object
+    and up to 3 corrective clicks, each object's seconds 7 per box + 1.5 per click (+ 1 s per frame)."""
+    out = tmp_path / "run"
+    options = ["--budget-hours", "0.1", "--frames", "uniform", "--types", "box", "--max-frames", "6"]
+    assert simulate(davis, out, *options) == 0
+    states = sorted((out / "runs" / "uniform-box" / "seed0").glob("*/state.json"))
+    assert len(states) == 2
+    boxed = 0
+    for path in states:
+        state = json.loads(path.read_text())
+        first, *rest = state["history"]
+        assert first["kind"] == "mask" and rest and all(r["kind"] == "box" for r in rest)
+        for record in rest:
+            made = [a for a in state["annotations"] if a["iteration"] == record["iteration"]]
+            objects = {a["object"] for a in made}
+            clicks = sum(a["clicks"] for a in made)
+            if objects == {0}:  # no object on the frame: a look
+                assert record["seconds"] == 1.0
+                continue
+            assert record["seconds"] == pytest.approx(7.0 * len(objects) + 1.5 * clicks + 1.0)
+            boxed += len(objects)
+    assert boxed > 0
