@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -119,13 +120,18 @@ def test_annotate_in_the_browser(
     wait_for(browser, "return document.getElementById('jobinfo').dataset.done === '1'")
     wait_for(browser, "return document.querySelectorAll('.thumb.annotated').length === 1")
     assert "unreliability of this clip's frames" in browser.find_element(By.ID, "legend").text
-    # a frame clicked while another still opens (the page reopens the frame after each job) stays open
+    # a frame clicked while another still opens (the page reopens the frame after each job) stays open;
+    # the job's own reopen may still be in flight when these two settle, so the frame is awaited, then
+    # watched for a second
     browser.set_script_timeout(60)
-    opened = browser.execute_async_script(
+    browser.execute_async_script(
         "const done = arguments[arguments.length - 1];"
-        "Promise.all([openVideo(S.video, 0), openFrame(3)]).then(() => done(document.body.dataset.frame));"
+        "Promise.all([openVideo(S.video, 0), openFrame(3)]).then(() => done());"
     )
-    assert opened == f"{VIDEO}/3"
+    wait_for(browser, f"return document.body.dataset.frame === '{VIDEO}/3'")
+    for _ in range(10):
+        time.sleep(0.1)
+        assert browser.execute_script("return document.body.dataset.frame") == f"{VIDEO}/3"
     # clicks on frame 6, the click model's preview after each
     browser.find_element(By.CSS_SELECTOR, ".thumb[data-frame='6']").click()
     wait_for(browser, "return document.body.dataset.frame === 'blackswan/6'")
