@@ -37,6 +37,7 @@ import numpy as np
 
 from frugalseg.active.objects.click_models import Box, ClickToMask, GrabCutClicks
 from frugalseg.active.objects.simulated_annotator import CorrectiveClick, corrective_click
+from frugalseg.autolabel.boxes import box_of
 from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts
 from frugalseg.metrics.jf import contour_accuracy, region_similarity
 
@@ -152,14 +153,17 @@ def annotate_box(
 
 
 def padded_box(truth: np.ndarray, margin: int = BOX_MARGIN) -> Box:
-    """The bounding box of ``truth`` (bool H×W, not empty) grown by ``margin`` px, within the frame."""
-    ys, xs = np.nonzero(truth)
+    """The tight box of ``truth`` (`box_of`; bool H×W, not empty) grown by ``margin`` px, within the frame.
+
+    Corners are included, as `ClickToMask.box` takes them.
+    """
+    tight = box_of(truth, train_id=1)
     height, width = truth.shape
     return (
-        max(int(xs.min()) - margin, 0),
-        max(int(ys.min()) - margin, 0),
-        min(int(xs.max()) + margin, width - 1),
-        min(int(ys.max()) + margin, height - 1),
+        max(tight.x0 - margin, 0),
+        max(tight.y0 - margin, 0),
+        min(tight.x1 - 1 + margin, width - 1),
+        min(tight.y1 - 1 + margin, height - 1),
     )
 
 
