@@ -476,10 +476,11 @@ def _propose(args: argparse.Namespace) -> int:
     )
     print(f"next: {proposal.video} frame {proposal.frame} ({proposal.frame_path}): {proposal.kind} of {what}")
     print(f"why: {proposal.reason}")
-    made = "--mask YOUR_MASK.png" if proposal.kind == "mask" else "--clicks YOUR_CLICKS.json"
+    made = "--clicks YOUR_CLICKS.json" if proposal.kind == "clicks" else "--mask YOUR_MASK.png"
     print(
         f"then: frugalseg annotate add --state {args.state} --video {proposal.video} "
         f"--frame {proposal.frame} {made}"
+        + (" (the mask the box tool of `frugalseg annotate serve` makes)" if proposal.kind == "box" else "")
     )
     return 0
 

@@ -181,6 +181,12 @@ def test_proposals_on_known_states(davis: Path, made: Path, started: Path, capsy
         "clicks",
     )
     assert proposal["frame_path"].endswith("squares-a/00009.jpg")
+    # a box is given to `annotate add` as the mask the page's box tool makes, not as clicks
+    assert propose(started, "--video", "squares-a", "--frames", "uniform", "--types", "box") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("next: squares-a frame 9 ") and lines[0].endswith(": box of objects 1, 2")
+    made_by_the_page = "(the mask the box tool of `frugalseg annotate serve` makes)"
+    assert lines[-1].endswith(f"--frame 9 --mask YOUR_MASK.png {made_by_the_page}")
     session = AnnotationSession.open(started)
     unreliable = [d + u for d, u in zip(*_reliability(started / "squares-a"), strict=True)]
     worst = max(range(1, 10), key=lambda t: (unreliable[t], -t))
