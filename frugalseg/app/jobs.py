@@ -11,8 +11,8 @@ atomically and ``state.json`` last.
 
 While a video propagates, the page sees what is known of it (`_Partial`): each frame's new mask as
 soon as the engine has it (nearest the new annotation first), the masks and unreliability of
-before elsewhere. The next proposal is made from that as soon as it falls on a frame that is final
-(`SessionService.proposal`), so the person can go on while the rest of the clip fills in.
+before elsewhere. The next proposal is made from that at once (`SessionService.proposal`), so the
+person can go on while the rest of the clip fills in.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import cv2
 import numpy as np
@@ -40,7 +40,6 @@ from frugalseg.interop.stores import StoredFrame
 log = logging.getLogger(__name__)
 
 THUMB_WIDTH = 160
-_Answer = Proposal | None | Literal["pending"]
 #: While a video propagates, a proposal is made again at most this often (seconds): each is a
 #: selector and type-policy pass over the clip, which would take its share of the cores otherwise.
 PROPOSAL_INTERVAL = 0.5
@@ -117,6 +116,16 @@ class _Partial:
         shown = replace(state, masks=masks, disagreement=disagreement, unsure=unsure)
         return cls(job, shown, set(), [array_sha1(m) for m in masks], set() if known else set(range(n)))
 
+    def estimate(self) -> VideoState:
+        """The state a proposal reads: a frame never propagated counts by its distance alone.
+
+        Its disagreement and unsure share count as 0, so `unreliability` ranks such frames by their
+        coverage (the farthest from an annotated frame first) instead of tying them all at 1.
+        """
+        d = [0.0 if t in self.unknown else v for t, v in enumerate(self.state.disagreement)]
+        u = [0.0 if t in self.unknown else v for t, v in enumerate(self.state.unsure)]
+        return replace(self.state, masks=list(self.state.masks), disagreement=d, unsure=u)
+
     def arrived(self, t: int, mask: np.ndarray, disagreement: float, unsure: float) -> None:
         """Frame ``t``'s new result."""
         self.state.masks[t], self.shas[t] = mask, array_sha1(mask)
@@ -143,7 +152,7 @@ class SessionService:
         self._thumbs: dict[tuple[str, int, str], bytes] = {}
         self._proposals: dict[tuple[Any, ...], Proposal | None] = {}
         self._partial: dict[str, _Partial] = {}
-        self._recent: dict[str | None, tuple[float, tuple[tuple[str, int], ...], _Answer]] = {}
+        self._recent: dict[str | None, tuple[float, tuple[tuple[str, int], ...], Proposal | None]] = {}
         self._worker = threading.Thread(target=self._work, name="frugalseg-propagation", daemon=True)
         self._worker.start()
         for name in session.videos():
@@ -242,14 +251,14 @@ class SessionService:
             self._thumbs[key] = jpeg(picture, 80)
         return self._thumbs[key]
 
-    def proposal(self, video: str | None) -> Proposal | None | Literal["pending"]:
-        """The session's next proposal (cached until a state changes), ``"pending"`` while it is not known.
+    def proposal(self, video: str | None) -> Proposal | None:
+        """The session's next proposal (cached until a state changes); None when every frame is annotated.
 
-        A video being propagated counts with what is known of it: its new frames, its values of
-        before elsewhere (1 for a frame never propagated, which no annotation made more reliable).
-        A proposal that falls on a frame still to come waits for it. An annotation usually makes the
-        frames around it more reliable, so a choice made this way is mostly the one the whole clip
-        gives, but not always (a frame's unreliability can also grow when its side changes).
+        It never waits for a propagation: a video being propagated counts with what is known of it
+        (`_Partial.estimate`), and the proposal is marked ``provisional`` while any video propagates
+        (the page asks again when the job ends). An annotation usually makes the frames around it
+        more reliable, so the choice made this way is mostly the one the whole clip gives, but not
+        always (a frame's unreliability can also grow when its side changes).
         """
         partial = dict(self._partial)
         now, jobs = time.monotonic(), tuple(sorted((name, p.job) for name, p in partial.items()))
@@ -260,20 +269,35 @@ class SessionService:
         self._recent[video] = (now, jobs, answer)
         return answer
 
-    def _proposal(
-        self, video: str | None, partial: dict[str, _Partial]
-    ) -> Proposal | None | Literal["pending"]:
+    def _proposal(self, video: str | None, partial: dict[str, _Partial]) -> Proposal | None:
         cached = {name: self.state(name) for name in self.session.videos()}
         key = (video, tuple((name, c.stamp if c else None) for name, c in cached.items()))
         if key not in self._proposals:
-            states = {name: c.state for name, c in cached.items() if name in partial and c is not None}
-            self._proposals[key] = self.session.propose(video=video, states=states, **self.propose_options)
-        proposal = self._proposals[key]
-        if proposal is not None and proposal.video in partial:
-            t = self.session.frames(proposal.video).index(proposal.frame)
-            if t not in partial[proposal.video].fresh:
-                return "pending"
-        return proposal
+            states = {name: c.state for name, c in cached.items() if c is not None}
+            states.update({name: known.estimate() for name, known in partial.items() if name in states})
+            proposal = self.session.propose(video=video, states=states, **self.propose_options)
+            self._proposals[key] = self._provisional(proposal, partial)
+        return self._proposals[key]
+
+    def _provisional(self, proposal: Proposal | None, partial: dict[str, _Partial]) -> Proposal | None:
+        """``proposal`` marked as made while ``partial``'s videos propagate, its reason saying from what."""
+        if proposal is None or not partial:
+            return proposal
+        known = partial.get(proposal.video)
+        t = self.session.frames(proposal.video).index(proposal.frame)
+        if known is None or t in known.fresh:
+            return replace(proposal, provisional=True)
+        selector = self.propose_options.get("frames", "uncertainty")
+        basis = (
+            "its distance to the annotated frames"
+            if t in known.unknown
+            else "its unreliability before this annotation and its distance to the annotated frames"
+        )
+        reason = (
+            f"{selector} while {proposal.video} propagates: frame {proposal.frame} is not propagated "
+            f"yet, chosen by {basis}; the proposal may change when the clip is done"
+        )
+        return replace(proposal, provisional=True, reason=reason)
 
     def _named(self, frames: list[StoredFrame]) -> list[StoredFrame]:
         """The frames of the session's store with the session's objects and names (`_named_objects`)."""

@@ -56,7 +56,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from frugalseg.active.objects.annotation_types import GivenClick
-from frugalseg.active.objects.session import Proposal
 from frugalseg.active.objects.session_settings import SESSION_FILE
 from frugalseg.app.jobs import SessionService
 from frugalseg.app.server import AnnotationApp, Endpoint, RequestError, unreliability
@@ -217,7 +216,7 @@ class MLBackendApp(AnnotationApp):
         if cached is None:
             return 0.0
         proposal = self.service.proposal(video)
-        if isinstance(proposal, Proposal) and (proposal.video, proposal.frame) == (video, frame):
+        if proposal is not None and (proposal.video, proposal.frame) == (video, frame):
             return 1.0
         unreliable = unreliability(cached)
         u = unreliable[self.session.frames(video).index(frame)] if unreliable else None

@@ -24,7 +24,7 @@ query parameter or the ``X-Token`` header, else 401)::
     POST /api/videos/{video}/{frame}/submit        {"clicks": […]} or {"mask": rle}, "new_objects",
                                                    "names" → 202 and the propagation's job
     GET  /api/jobs                                 the propagations and their progress
-    GET  /api/proposal[?video=…]                   the next proposal (or that propagation is running)
+    GET  /api/proposal[?video=…]                   the next proposal (provisional while a video propagates)
     POST /api/export                               a new label store of the masks, and its tool files
 """
 
@@ -401,13 +401,11 @@ class AnnotationApp:
         return JSONResponse({"jobs": [job.report() for job in self.service.jobs]})
 
     async def proposal(self, request: Request) -> Response:
-        """The next proposal (``pending`` until it falls on a propagated frame; ``done``: all annotated)."""
+        """The next proposal (``provisional`` while a video propagates; ``done``: all annotated)."""
         video = request.query_params.get("video")
         if video is not None and video not in self.session.videos():
             raise RequestError(404, f"no video {video!r} in this session")
         proposal = await run_in_threadpool(self.service.proposal, video)
-        if proposal == "pending":
-            return JSONResponse({"pending": True})
         return JSONResponse({"done": True} if proposal is None else {"proposal": _public(proposal)})
 
     async def export(self, request: Request) -> Response:

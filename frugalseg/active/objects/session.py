@@ -86,8 +86,10 @@ class Proposal:
         frame_path: the frame's file.
         objects: the known objects that have appeared by this frame (empty on a video's first
             annotation: draw every object, which declares them).
-        kind: the annotation type, ``mask`` or ``clicks``.
+        kind: the annotation type, ``mask``, ``clicks`` or ``box``.
         reason: why this video and frame, in words.
+        provisional: made while a video still propagated, from what was known of it then (the
+            choice the whole clip gives may differ).
     """
 
     video: str
@@ -96,6 +98,7 @@ class Proposal:
     objects: list[int]
     kind: str
     reason: str
+    provisional: bool = False
 
 
 @dataclass(frozen=True)
