@@ -236,7 +236,8 @@ def test_the_first_propagation_proposes_at_once_by_distance(
         return finish(name, report)
 
     own_service.session.finish = held_finish  # type: ignore[method-assign]
-    assert own_client.post("/api/videos/blackswan/0/submit", json={"mask": box_mask(100, 200)}).status_code == 202
+    sent = own_client.post("/api/videos/blackswan/0/submit", json={"mask": box_mask(100, 200)})
+    assert sent.status_code == 202, sent.text
     try:
         proposal = own_client.get("/api/proposal?video=blackswan").json()["proposal"]
         assert (proposal["frame"], proposal["kind"], proposal["provisional"]) == (9, "mask", True)
