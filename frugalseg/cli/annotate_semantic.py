@@ -21,11 +21,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from frugalseg.active.semantic.samples import GRANULARITIES, SAMPLE_SELECTORS
 from frugalseg.cli.options import count_option, non_negative, positive, seed_option
 from frugalseg.errors import ConfigError
-
-GRANULARITIES = ("frame", "rectangle", "superpixel")
-SELECTORS = ("random", "uniform", "diversity", "uncertainty")
 
 
 def _words(text: str) -> list[str]:
@@ -112,7 +110,7 @@ def register_semantic(commands: argparse._SubParsersAction) -> None:
         "--selectors",
         type=_words,
         default=["diversity"],
-        help=f"sample selectors, comma-separated: {', '.join(SELECTORS)}",
+        help=f"sample selectors, comma-separated: {', '.join(SAMPLE_SELECTORS)}",
     )
     parser.add_argument(
         "--budget-clicks-percent",
@@ -153,6 +151,13 @@ def _chosen_clips(fmt: Any, split: str, names: list[str] | None, most: int | Non
     return list(clips[:most])
 
 
+def _check_choices(option: str, what: str, names: Sequence[str], choices: Sequence[str]) -> None:
+    """Refuse the first of ``names`` not among ``choices`` (given on the command line or in ``--config``)."""
+    for name in names:
+        if name not in choices:
+            raise ConfigError(option, f"unknown {what} {name!r}; choose from {', '.join(choices)}")
+
+
 def _report(loop: Any) -> None:
     """One line per finished loop: its strategy, budget, video, mIoU and clicks (and the flow baseline)."""
     last = loop.history[-1]
@@ -173,6 +178,8 @@ def _semantic(args: argparse.Namespace) -> int:
     for option in ("root", "out"):
         if getattr(args, option) is None:
             raise ConfigError(option, f"--{option} is required (on the command line or in --config)")
+    _check_choices("--granularities", "sample granularity", args.granularities, GRANULARITIES)
+    _check_choices("--selectors", "sample selector", args.selectors, tuple(SAMPLE_SELECTORS))
     granularities = [
         Granularity(name, size=args.rect_size, segments=args.segments) for name in args.granularities
     ]

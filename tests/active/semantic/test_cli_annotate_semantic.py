@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from active.tiny_semantic import tiny_semantic_student
-from frugalseg.cli import main
+from frugalseg.active.semantic import samples
+from frugalseg.cli import annotate_semantic, main
 from frugalseg.cli.annotate_semantic import register_semantic
 from frugalseg.data.formats import generate_synthetic_streets
 from frugalseg.zoo import ModelConfig, register_model, unregister_model
@@ -66,8 +67,17 @@ def test_annotate_semantic_writes_curves_stores_and_contact_sheets(student, root
 @pytest.mark.parametrize(
     ("option", "value", "message"),
     [
-        ("--granularities", "hexagon", "granularity: unknown sample granularity 'hexagon'"),
-        ("--selectors", "smart", "selector: unknown sample selector 'smart'"),
+        (
+            "--granularities",
+            "frame,hexagon",
+            "--granularities: unknown sample granularity 'hexagon'; choose from frame, rectangle, superpixel",
+        ),
+        (
+            "--selectors",
+            "random,smart",
+            "--selectors: unknown sample selector 'smart'; "
+            "choose from random, uniform, diversity, uncertainty",
+        ),
         ("--max-frames", "1", "needs a video of at least 2 frames, got 1"),
         ("--rect-size", "100", "rectangles of 100×100 pixels are larger than the 64×48 frame"),
     ],
@@ -79,6 +89,31 @@ def test_bad_input_is_one_line_and_writes_nothing(student, root, tmp_path, capsy
     assert main(argv) == 2
     assert message in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_wrong_name_in_a_config_file_is_refused_naming_the_choices(student, root, tmp_path, capsys):
+    config = tmp_path / "bad.yaml"
+    config.write_text("selectors: [diversity, smart]\n")
+    out = tmp_path / "out"
+    argv = ["annotate", "semantic", "--config", str(config), "--root", str(root), "--out", str(out)]
+    assert main(argv + ["--student", student]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "--selectors: unknown sample selector 'smart'; choose from " + ", ".join(samples.SAMPLE_SELECTORS)
+        in err
+    )
+    assert not out.exists()
+
+
+def test_the_cli_choices_are_the_library_names():
+    """The command offers (and its help lists) exactly the granularities and selectors the library knows."""
+    assert annotate_semantic.GRANULARITIES is samples.GRANULARITIES
+    assert annotate_semantic.SAMPLE_SELECTORS is samples.SAMPLE_SELECTORS
+    commands = argparse.ArgumentParser(prog="frugalseg").add_subparsers(dest="command")
+    register_semantic(commands)
+    helps = {action.dest: action.help for action in commands.choices["semantic"]._actions}
+    assert helps["granularities"].endswith(": " + ", ".join(samples.GRANULARITIES))
+    assert helps["selectors"].endswith(": " + ", ".join(samples.SAMPLE_SELECTORS))
 
 
 @pytest.mark.parametrize(
