@@ -33,9 +33,9 @@ def register_interop(commands: argparse._SubParsersAction) -> None:
         "file",
         help="the tool's export: an XML or JSON file (cvat-mask: a zip or folder; labelme, mots: folders)",
     )
-    parser.add_argument("--format", required=True, choices=TOOL_FORMATS, help="the tool's export format")
+    parser.add_argument("--tool", required=True, choices=TOOL_FORMATS, help="the tool's export format")
     parser.add_argument(
-        "--data", required=True, choices=list(FORMATS), help="layout of the data set annotated"
+        "--format", required=True, choices=list(FORMATS), help="layout of the data set annotated"
     )
     parser.add_argument("--root", required=True, help="data set folder whose frames the tool annotated")
     parser.add_argument(
@@ -72,11 +72,11 @@ def _import(args: argparse.Namespace) -> int:
     from frugalseg.data.formats import get_format
     from frugalseg.interop import ClassMapping, import_export, read_export, read_mapping
 
-    fmt = get_format(args.data, args.root, **({"masks": args.masks} if args.masks else {}))
+    fmt = get_format(args.format, args.root, **({"masks": args.masks} if args.masks else {}))
     names = read_mapping(args.mapping) if args.mapping else {}
     names.update(dict(args.map))
     mapping = ClassMapping(fmt.class_names, names)
-    export = read_export(args.format, args.file)
+    export = read_export(args.tool, args.file)
     summary = import_export(
         export, fmt, args.split, LabelStore(args.out), mapping,
         dense_kind=LabelKind(args.kind), background=args.background, clip=args.clip,

@@ -885,7 +885,7 @@ def _tool_import(tmp: Path, tool: str, name: str, text: str, *options: str) -> l
 
     davis = write_moving_squares(tmp / "davis")
     export = _file(tmp / name, text)
-    return ["label", "import", str(export), "--format", tool, "--data", "davis", "--root", str(davis),
+    return ["label", "import", str(export), "--tool", tool, "--format", "davis", "--root", str(davis),
             "--out", str(tmp / "out"), *options]  # fmt: skip
 
 

@@ -38,7 +38,7 @@ def _coco(path: Path) -> Path:
 def test_import_then_export_then_import_again(davis, tmp_path, capsys):
     coco = _coco(tmp_path / "coco.json")
     store = tmp_path / "store"
-    args = ["label", "import", str(coco), "--format", "coco", "--data", "davis", "--root", str(davis)]
+    args = ["label", "import", str(coco), "--tool", "coco", "--format", "davis", "--root", str(davis)]
     code = main([*args, "--out", str(store), "--map", "vehicle=object", "--background", "background"])
     out = capsys.readouterr().out
     assert code == 0, out
@@ -66,7 +66,7 @@ def test_import_then_export_then_import_again(davis, tmp_path, capsys):
     # background, object 1 and object 2 of frames 0 and 4, and the box
     assert f"label export: 2 frames, 7 objects of {store} → {back} (cvat-video)" in capsys.readouterr().out
     again = tmp_path / "again"
-    assert main(["label", "import", str(back), "--format", "cvat-video", *args[5:], "--out", str(again)]) == 0
+    assert main(["label", "import", str(back), "--tool", "cvat-video", *args[5:], "--out", str(again)]) == 0
     for name in (
         "00000_fine_labelTrainIds.png",
         "00004_fine_instanceIds.png",
@@ -79,9 +79,25 @@ def test_import_then_export_then_import_again(davis, tmp_path, capsys):
 
 def test_report_prices_imported_masks_by_their_objects(davis, tmp_path, capsys):
     store = tmp_path / "store"
-    args = ["label", "import", str(_coco(tmp_path / "coco.json")), "--format", "coco", "--data", "davis"]
+    args = ["label", "import", str(_coco(tmp_path / "coco.json")), "--tool", "coco", "--format", "davis"]
     assert main([*args, "--root", str(davis), "--out", str(store), "--map", "vehicle=object"]) == 0
     assert main(["label", "report", str(store), "--no-progress"]) == 0
     out = capsys.readouterr().out
     # frames 0 and 4 hold objects 1 and 2 each (their instance maps), the box is listed beside its label
     assert "(4 object masks, 1 boxes)" in out
+
+
+def test_import_calls_the_layout_format_and_the_tool_file_tool(davis, tmp_path, capsys):
+    """As every other command: ``--format`` is the data set layout; the old ``--data`` is refused."""
+    out = tmp_path / "store"
+    start = ["label", "import", str(_coco(tmp_path / "coco.json")), "--root", str(davis), "--out", str(out)]
+    with pytest.raises(SystemExit) as exit_info:
+        main([*start, "--format", "coco", "--data", "davis"])  # the old spelling
+    assert exit_info.value.code == 2
+    assert "argument --format: invalid choice: 'coco'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main([*start, "--tool", "coco", "--format", "davis", "--data", "davis"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith("unrecognized arguments: --data davis")
+    assert not out.exists()
+    assert main([*start, "--tool", "coco", "--format", "davis", "--map", "vehicle=object"]) == 0
