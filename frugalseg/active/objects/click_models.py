@@ -597,7 +597,7 @@ class SAM2Clicks(SAMClicks):
         self,
         config: str = "sam2.1_hiera_t",
         checkpoint: str | Path | None = None,
-        device: str = "cpu",
+        device: str = "auto",
         *,
         image_size: int | None = None,
         start: str = "mask",

@@ -7,6 +7,7 @@ back, what is cached), not mask quality; the known answers come from stand-ins f
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ import pytest
 import torch
 
 from active.synthetic_clips import jaccard, moving_square
-from frugalseg.active.objects.click_models import CLICK_MODELS
+from frugalseg.active.objects.click_models import CLICK_MODELS, SAM2Clicks
 from frugalseg.active.objects.engines import (
     ENGINES,
     SURE,
@@ -29,6 +30,8 @@ from frugalseg.active.objects.options import given_options
 from frugalseg.active.objects.type_policies import make_policy
 from frugalseg.active.propagation import PropagationCache
 from frugalseg.autolabel.flow_propagate import FlowPropagator
+from frugalseg.autolabel.sam2_loading import SAM2Options
+from frugalseg.autolabel.sam2_propagate import SAM2Propagator
 from frugalseg.errors import ConfigError, DataError
 
 
@@ -42,6 +45,15 @@ def sam2_loop_engine() -> SAM2LoopEngine:
 def stm_engine() -> STMLoopEngine:
     torch.manual_seed(0)
     return STMLoopEngine("stm_r18", random_weights=True, max_objects=3, device="cpu")
+
+
+def test_the_three_sam2_constructors_default_to_the_same_device_as_sam2_options() -> None:
+    """Built directly or from options, SAM 2 runs where ``auto`` puts it (CUDA when there is one)."""
+    defaults = {
+        cls.__name__: inspect.signature(cls.__init__).parameters["device"].default
+        for cls in (SAM2Propagator, SAM2LoopEngine, SAM2Clicks)
+    }
+    assert defaults == dict.fromkeys(defaults, SAM2Options().device) and SAM2Options().device == "auto"
 
 
 def test_the_flow_engine_fuses_the_two_nearest_annotated_frames_and_caches_per_video() -> None:
