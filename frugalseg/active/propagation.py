@@ -271,7 +271,8 @@ def propagate_annotations(
         engine: a single-anchor engine (`FlowPropagator`).
         first_frames: object id → the first frame it appears in; it is removed before that frame.
         cache: engine results to reuse and extend (a fresh one when None).
-        on_frame: called with each frame's result as soon as it is known (from any thread).
+        on_frame: called with each frame's result as soon as it is known (from any thread); an
+            error it raises stops the propagation (each segment at its next frame) and comes out here.
     """
     if not annotated:
         raise ValueError("propagation needs at least one annotated frame")
@@ -322,9 +323,15 @@ class _Fusion:
         self.unsure = [0.0] * n
         self._sides: dict[int, dict[int, tuple[np.ndarray, np.ndarray | None]]] = {}
         self._lock = threading.Lock()
+        self._stopped: BaseException | None = None
 
     def side(self, anchor: int, t: int, label: np.ndarray, confidence: np.ndarray | None) -> None:
-        """Frame ``t``'s label carried from ``anchor``; fuse the frame once both its sides are here."""
+        """Frame ``t``'s label carried from ``anchor``; fuse the frame once both its sides are here.
+
+        Once ``on_frame`` has raised, every segment stops at its next label with that error.
+        """
+        if self._stopped is not None:
+            raise self._stopped
         needed = [a for a in (self.left_of[t], self.right_of[t]) if a is not None]
         with self._lock:
             arrived = self._sides.setdefault(t, {})
@@ -339,7 +346,11 @@ class _Fusion:
         """Record frame ``t``'s result and report it."""
         self.masks[t], self.disagreement[t], self.unsure[t] = mask, disagreement, unsure
         if self.on_frame is not None:
-            self.on_frame(t, mask, disagreement, unsure)
+            try:
+                self.on_frame(t, mask, disagreement, unsure)
+            except BaseException as err:
+                self._stopped = err
+                raise
 
     def result(self) -> Propagated:
         """Every frame's result (all must be known)."""

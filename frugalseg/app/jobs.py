@@ -3,11 +3,13 @@
 One lock guards the additions and exports, so two tabs submitting at once leave a consistent
 session. An addition is saved at once with its masks marked out of date
 (`AnnotationSession.add_given` with ``propagate=False``), and one worker thread propagates each such
-video in turn (`AnnotationSession.finish`) outside the lock, so the page stays usable; a video takes
-no addition and the session no export while its propagation is queued or running, so the worker is
-the only writer of that video. A server killed meanwhile loses nothing, and on restart the worker
-finishes every video whose masks are out of date. Reads need no lock: every file is written
-atomically and ``state.json`` last.
+video in turn (`AnnotationSession.finish`) outside the lock, so the page stays usable. An addition
+to a video whose propagation is queued or running supersedes it (`SessionService.supersede`: the
+engine stops at its next frame, what it made stays in the video's cache) and queues one propagation
+of both, so the person never waits to submit; the worker stays the only writer of a video's masks,
+and the session takes no export while a propagation runs. A server killed meanwhile loses nothing,
+and on restart the worker finishes every video whose masks are out of date. Reads need no lock:
+every file is written atomically and ``state.json`` last.
 
 While a video propagates, the page sees what is known of it (`_Partial`): each frame's new mask as
 soon as the engine has it (nearest the new annotation first), the masks and unreliability of
@@ -30,7 +32,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from frugalseg.active.objects.session import AnnotationSession, Proposal
+from frugalseg.active.objects.session import Addition, AnnotationSession, Proposal
 from frugalseg.active.objects.state import STATE_FILE, VideoState
 from frugalseg.data.clips import IGNORE_INDEX, LabelKind
 from frugalseg.data.io import array_sha1
@@ -45,9 +47,16 @@ THUMB_WIDTH = 160
 PROPOSAL_INTERVAL = 0.5
 
 
+class Superseded(Exception):
+    """A newer addition to the video stopped this propagation (a new one covers both)."""
+
+
 @dataclass
 class Job:
-    """One propagation of a video after an addition (or after a restart), as the page reports it."""
+    """One propagation of a video after an addition (or after a restart), as the page reports it.
+
+    ``status``: ``queued``, ``propagating``, then ``done``, ``failed`` or ``superseded``.
+    """
 
     id: int
     video: str
@@ -58,12 +67,14 @@ class Job:
     frames: int = 0
     done: int = 0
     error: str | None = None
+    stop: bool = False
 
     def report(self) -> dict[str, Any]:
         """What ``GET /api/jobs`` says of the job (``progress``: the share of its frames propagated)."""
         now = time.monotonic()
         elapsed = ((self.ended or now) - self.started) if self.started is not None else 0.0
-        progress = 1.0 if self.status in ("done", "failed") else self.done / max(1, self.frames)
+        ended = self.status in ("done", "failed", "superseded")
+        progress = 1.0 if ended else self.done / max(1, self.frames)
         return {
             "id": self.id,
             "video": self.video,
@@ -210,6 +221,46 @@ class SessionService:
         self._queue.put(job)
         return job
 
+    def add(self, video: str, frame: int, **given: Any) -> tuple[Addition, Job]:
+        """Add an annotation to ``video`` (saved at once) and queue its propagation.
+
+        A propagation of the video that is queued or running is superseded first (`supersede`);
+        ``given`` are `AnnotationSession.add_given`'s keyword arguments.
+        """
+        with self.lock:
+            self.supersede(video)
+            try:
+                added = self.session.add_given(video, frame, propagate=False, **given)
+            except BaseException:
+                self.resume(video)  # the superseded propagation is still owed
+                raise
+            return added, self.queue(video, frame)
+
+    def supersede(self, video: str, timeout: float = 600.0) -> None:
+        """Stop ``video``'s queued or running propagation before an addition (call under the lock).
+
+        A queued job is dropped at once; a running one stops at the engine's next frame, and this
+        returns when it has (the video's state is free for the addition then).
+        """
+        with self.lock:
+            for job in self.jobs:
+                if job.video == video and job.status in ("queued", "propagating"):
+                    job.stop = True
+                    if job.status == "queued":
+                        job.status, job.ended = "superseded", time.monotonic()
+            end = time.monotonic() + timeout
+            while any(j.video == video and j.status == "propagating" for j in self.jobs):
+                if time.monotonic() > end:
+                    raise TimeoutError(f"the propagation of {video!r} did not stop in {timeout:.0f} s")
+                time.sleep(0.01)
+
+    def resume(self, video: str) -> None:
+        """Queue ``video``'s propagation if its saved masks are out of date and none is queued."""
+        with self.lock:
+            saved = self.session.saved_state(video)
+            if saved is not None and not saved[1] and not self.pending(video):
+                self.queue(video, None)
+
     def wait(self, timeout: float = 600.0) -> None:
         """Block until no propagation is queued or running (for tests and benchmarks)."""
         end = time.monotonic() + timeout
@@ -222,16 +273,23 @@ class SessionService:
 
     def _run(self, job: Job) -> None:
         """Propagate ``job``'s video, each frame shown and counted as it arrives."""
-        job.status, job.started = "propagating", time.monotonic()
+        with self.lock:  # a job superseded while queued is not started
+            if job.stop:
+                return
+            job.status, job.started = "propagating", time.monotonic()
         partial = self._partial[job.video]
 
         def arrived(t: int, mask: np.ndarray, disagreement: float, unsure: float) -> None:
+            if job.stop:
+                raise Superseded(job.video)
             partial.arrived(t, mask, disagreement, unsure)
             job.done = len(partial.fresh)
 
         status, error = "done", None
         try:
             self.session.finish(job.video, on_frame=arrived)
+        except Superseded:
+            status = "superseded"
         except Exception as err:  # reported to the page; the saved annotation stays
             log.exception("propagation of %s failed", job.video)
             status, error = "failed", f"{type(err).__name__}: {err}"

@@ -21,14 +21,14 @@ longest tail that names a frame: ``/data/local-files/?d=…/blackswan/00003.jpg`
   the annotation becomes the session's annotation of its frame, a mask of every object drawn
   (brush as drawn, polygons filled as pycocotools fills them, rectangles as the box's pixels, as
   `frugalseg.interop.raster` draws them), or clicks when it holds keypoints only; then the video's
-  propagation is queued (`SessionService.queue`), and later predictions carry it. A region keeps its
+  propagation is queued (`SessionService.add`), and later predictions carry it. A region keeps its
   object by its id (a prediction's ``frugalseg-<id>``), else by its label when one object of the
   video has that name, else it declares a new object. Other events are logged and ignored.
 
 The model version (``/setup``, every prediction) is the engine and a digest of the masks served, so
 it changes when a propagation ends and Label Studio's *Retrieve predictions* asks again. The projects
 set up are kept in ``label_studio_projects.json`` of the session's folder once it is a session. A
-webhook arriving while its video propagates waits for it (Label Studio's ``WEBHOOK_TIMEOUT``).
+webhook arriving while its video propagates supersedes that propagation: one of both follows.
 
 Bad input (a task that names no frame of the session, an annotation of another size than its
 frame, a webhook of a project not set up here, an unknown action) is a 4xx whose one-line error
@@ -43,7 +43,6 @@ import hashlib
 import json
 import logging
 import re
-import time
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -81,8 +80,6 @@ OTHER_EVENTS = (
 #: The projects set up with the backend, kept in the session's folder once it has one.
 PROJECTS_FILE = "label_studio_projects.json"
 RESULT_ID = re.compile(r"frugalseg-(\d{1,3})")
-#: How long a webhook waits for its video's running propagation before it is refused (409).
-WAIT_SECONDS = 300.0
 
 
 class MLBackendApp(AnnotationApp):
@@ -327,14 +324,9 @@ class MLBackendApp(AnnotationApp):
         return JSONResponse({"status": "ok", "job": job}, 201)
 
     def _add(self, frame: tuple[str, int], results: list[Any], element: str) -> dict[str, Any]:
-        """Book the annotation's regions on the frame and queue the video's propagation."""
+        """Book the annotation's regions on the frame and queue its propagation (`SessionService.add`)."""
         video, index = frame
-        end = time.monotonic() + WAIT_SECONDS
-        while self.service.pending(video) and time.monotonic() < end:
-            time.sleep(0.05)
         with self.service.lock:
-            if self.service.pending(video):
-                raise RequestError(409, f"{element}: video {video!r} is still propagating; submit again")
             size = self._current(video, index).shape
             drawn, read = self._shapes(results, size, element)
             objects = self._objects(
@@ -343,7 +335,6 @@ class MLBackendApp(AnnotationApp):
             known = self.service.state(video)
             given: dict[str, Any] = {
                 "new_objects": known is not None and any(obj not in known.state.objects for obj in objects),
-                "propagate": False,
                 "name": f"the annotation of {element}",
             }
             points = [shape.type == "points" for shape in drawn.shapes]
@@ -367,8 +358,7 @@ class MLBackendApp(AnnotationApp):
             labels = {
                 obj: s.label for obj, s in zip(objects, drawn.shapes, strict=True) if s.label and obj in held
             }
-            self.session.add_given(video, index, **given, names=labels)
-            job = self.service.queue(video, index)
+            _, job = self.service.add(video, index, **given, names=labels)
             self._remember()
         return job.report()
 

@@ -365,7 +365,7 @@ class AnnotationApp:
         )
 
     async def submit(self, request: Request) -> Response:
-        """Add the annotation (saved at once), then queue its propagation; 409 while the video propagates."""
+        """Add the annotation (saved at once), then queue its propagation (superseding a running one)."""
         name, frame = self._frame(request)
         data = await self._json(request)
         names = _object_names(data.get("names", {}))
@@ -377,21 +377,16 @@ class AnnotationApp:
             raise RequestError(400, "new_objects must be true or false")
 
         def add() -> dict[str, Any]:
-            with self.service.lock:
-                if self.service.pending(name):
-                    raise RequestError(409, f"video {name!r} is propagating; submit when it has finished")
-                if "mask" in data:
-                    given["ids"] = decode_rle(data["mask"], self._current(name, frame).shape)
-                added = self.session.add_given(
-                    name,
-                    frame,
-                    **given,
-                    new_objects=new_objects,
-                    propagate=False,
-                    name="the submitted mask",
-                    names={int(k): v for k, v in names.items()},
-                )
-                job = self.service.queue(name, frame)
+            if "mask" in data:
+                given["ids"] = decode_rle(data["mask"], self._current(name, frame).shape)
+            added, job = self.service.add(
+                name,
+                frame,
+                **given,
+                new_objects=new_objects,
+                name="the submitted mask",
+                names={int(k): v for k, v in names.items()},
+            )
             return {"job": job.report(), "record": asdict(added.record), "objects": added.objects}
 
         return JSONResponse(await run_in_threadpool(add), 202)

@@ -138,6 +138,47 @@ def test_frames_are_reported_as_they_are_fused_nearest_a_new_anchor_first() -> N
     assert all(np.array_equal(a, b) for a, b in zip(fresh.masks, result.masks, strict=True))
 
 
+def cached_labels(cache: PropagationCache) -> int:
+    """How many labels the engine made into ``cache``."""
+    return sum(len(labels) for labels in cache.labels.values())
+
+
+def test_an_error_from_on_frame_stops_the_propagation_and_keeps_what_it_made() -> None:
+    """What the page's superseded propagation relies on: the engine stops at the frame whose report
+    fails, the labels made so far stay in the cache, and a later propagation reuses them."""
+    frames, truth = moving_square(21)
+    cache = PropagationCache()
+
+    def stop(t: int, mask: np.ndarray, disagreement: float, unsure: float) -> None:
+        if t == 3:
+            raise KeyboardInterrupt  # any error stops it, not only an Exception
+
+    with pytest.raises(KeyboardInterrupt):
+        propagate_annotations(frames, {0: truth[0]}, FlowPropagator(), cache=cache, on_frame=stop)
+    assert sorted(next(iter(cache.labels.values()))) == [1, 2, 3]
+    whole = propagate_annotations(frames, {0: truth[0]}, FlowPropagator(), cache=cache)
+    fresh = propagate_annotations(frames, {0: truth[0]}, FlowPropagator())
+    assert all(np.array_equal(a, b) for a, b in zip(whole.masks, fresh.masks, strict=True))
+
+
+def test_an_error_from_on_frame_stops_every_segment_at_its_next_label() -> None:
+    """Frames 11… are fused as they come (one side), so frame 11's report stops the propagation while
+    the segment from frame 0 is still running: that one stops at its next label, and the third segment
+    (10 back to 1) makes at most one. Without the stop they would make all 9 + 10 + 9 labels."""
+    frames, truth = moving_square(21)
+    cache = PropagationCache()
+
+    def stop(t: int, mask: np.ndarray, disagreement: float, unsure: float) -> None:
+        if t not in (0, 10):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        propagate_annotations(
+            frames, {0: truth[0], 10: truth[10]}, FlowPropagator(), cache=cache, on_frame=stop
+        )
+    assert cached_labels(cache) <= 9 + 1 + 1
+
+
 def test_a_streaming_engine_reports_each_label_as_it_is_made() -> None:
     frames, truth = moving_square(9)
     made: list[tuple[int, np.ndarray]] = []

@@ -7,6 +7,7 @@ import logging
 import shutil
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from starlette.testclient import TestClient
 
 from app.conftest import open_session
 from frugalseg.app import SessionService, create_app
-from frugalseg.app.server import encode_rle
+from frugalseg.app.server import decode_rle, encode_rle
 from frugalseg.autolabel.store import LabelStore
 from frugalseg.cli import configure_logging, main
 from frugalseg.interop import stored_frames
@@ -217,6 +218,60 @@ def test_frames_show_as_they_arrive_and_the_proposal_comes_before_the_clip_is_do
     for t, rle in fresh_masks.items():  # a frame shown early is the final frame
         assert rle == encode_rle(final.masks[t]), t
     assert own_client.get("/api/proposal").json()["proposal"]["provisional"] is False
+
+
+def test_a_submit_while_the_clip_propagates_supersedes_it(
+    own_client: TestClient, own_service: SessionService, own_frames: Path, tmp_path: Path
+) -> None:
+    """A person who submits the next frame before the clip is done does not wait: the running
+    propagation stops at its next frame and one propagation of both annotations follows, whose masks
+    are those of adding the annotations one after the other."""
+    masks = {0: box_mask(100, 200), 9: box_mask(130, 260), 5: box_mask(120, 230)}
+    assert own_client.post("/api/videos/blackswan/0/submit", json={"mask": masks[0]}).status_code == 202
+    own_service.wait()
+    release, held = threading.Event(), threading.Event()
+    finish = own_service.session.finish
+
+    def held_finish(name: str, on_frame=None):  # the propagation after frame 9 holds at its second frame
+        seen: list[int] = []
+
+        def report(t, mask, disagreement, unsure):
+            on_frame(t, mask, disagreement, unsure)
+            seen.append(t)
+            if len(seen) == 2 and not held.is_set():
+                held.set()
+                release.wait(60)
+
+        return finish(name, report)
+
+    own_service.session.finish = held_finish  # type: ignore[method-assign]
+    assert own_client.post("/api/videos/blackswan/9/submit", json={"mask": masks[9]}).status_code == 202
+    assert held.wait(60)
+    answer: list = []
+    body = {"mask": masks[5]}
+    later = threading.Thread(
+        target=lambda: answer.append(own_client.post("/api/videos/blackswan/5/submit", json=body))
+    )
+    later.start()
+    while not any(job.stop for job in own_service.jobs):  # the submit asked the running job to stop
+        time.sleep(0.01)
+    release.set()
+    later.join(60)
+    assert answer[0].status_code == 202, answer[0].text
+    own_service.wait()
+    assert [job.status for job in own_service.jobs] == ["done", "superseded", "done"]
+    jobs = own_client.get("/api/jobs").json()["jobs"]
+    assert (jobs[1]["status"], jobs[1]["progress"]) == ("superseded", 1.0)
+    state, current = own_service.session.saved_state("blackswan")
+    assert current and sorted(state.annotated) == [0, 5, 9]
+
+    alone = open_session(tmp_path / "alone", own_frames)  # the same annotations, each propagated in turn
+    for frame, rle in masks.items():
+        alone.add_given("blackswan", frame, ids=decode_rle(rle, (480, 854)), new_objects=False)
+    expected = alone.state("blackswan")
+    assert expected is not None
+    for t in range(10):
+        assert np.array_equal(state.masks[t], expected.masks[t]), t
 
 
 def test_the_first_propagation_proposes_at_once_by_distance(
