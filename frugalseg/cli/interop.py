@@ -60,7 +60,7 @@ def register_interop(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=_import)
     export = commands.add_parser("export", help="write a label store as a file an annotation tool opens")
     export.add_argument("--store", required=True, help="label store folder (any engine, or an import)")
-    export.add_argument("--format", required=True, choices=EXPORT_FORMATS, help="the tool format to write")
+    export.add_argument("--tool", required=True, choices=EXPORT_FORMATS, help="the tool's file format")
     export.add_argument("--out", required=True, help="the file to write")
     export.add_argument("--clip", help="export only this clip (cvat-video holds one video)")
     export.set_defaults(func=_export)
@@ -103,9 +103,7 @@ def _export(args: argparse.Namespace) -> int:
         frames = [f for f in frames if f.clip.clip_id == args.clip]
         if not frames:
             raise ConfigError("--clip", f"{args.store} holds no labels of clip {args.clip!r}")
-    write_export(args.format, Path(args.out), frames, list(fmt.class_names))
+    write_export(args.tool, Path(args.out), frames, list(fmt.class_names))
     objects = sum(len(f.objects) for f in frames)
-    print(
-        f"label export: {len(frames)} frames, {objects} objects of {args.store} → {args.out} ({args.format})"
-    )
+    print(f"label export: {len(frames)} frames, {objects} objects of {args.store} → {args.out} ({args.tool})")
     return 0

@@ -2,7 +2,7 @@
 
 ``READERS`` turn a tool's export into a `ToolExport`; ``WRITERS`` (`ToolWriter`) turn a label store's frames
 (`frugalseg.interop.stores.stored_frames`) into a file the tool opens. ``frugalseg label import`` and
-``label export`` take their ``--format`` choices from these.
+``label export`` take their ``--tool`` choices from these.
 """
 
 from __future__ import annotations

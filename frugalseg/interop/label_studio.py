@@ -19,7 +19,7 @@ keyframe, if enabled, the same box to the video's end (``framesCount``; frames p
 are left out). A disabled keyframe ends the object's lifespan after its own frame, until the next
 keyframe. Label Studio's frame f is frame f − 1 of the clip, as its own ML backends count.
 
-Pre-annotations (``label export --format label-studio``) are tasks whose ``predictions`` hold one
+Pre-annotations (``label export --tool label-studio``) are tasks whose ``predictions`` hold one
 brush RLE per (kind, class, instance), with ``meta`` recording the label kind and instance so that
 importing them gives the store back; the image is ``/data/local-files/?d=<path in the data set>``
 (serve the data set folder as Label Studio's local files root), and the results name the

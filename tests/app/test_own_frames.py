@@ -115,7 +115,7 @@ def test_export_needs_no_ground_truth_and_an_unchanged_session_exports_to_the_sa
     assert len(frames) == 20
     # the CLI's export of the same store needs no ground truth either
     out = tmp_path / "coco-again.json"
-    assert main(["label", "export", "--store", str(store), "--format", "coco", "--out", str(out)]) == 0
+    assert main(["label", "export", "--store", str(store), "--tool", "coco", "--out", str(out)]) == 0
     assert len(json.loads(out.read_text())["images"]) == 20
     # a later addition makes a new store
     assert (

@@ -62,7 +62,7 @@ def test_import_then_export_then_import_again(davis, tmp_path, capsys):
     )
 
     back = tmp_path / "back.xml"
-    assert main(["label", "export", "--store", str(store), "--format", "cvat-video", "--out", str(back)]) == 0
+    assert main(["label", "export", "--store", str(store), "--tool", "cvat-video", "--out", str(back)]) == 0
     # background, object 1 and object 2 of frames 0 and 4, and the box
     assert f"label export: 2 frames, 7 objects of {store} → {back} (cvat-video)" in capsys.readouterr().out
     again = tmp_path / "again"
@@ -101,3 +101,19 @@ def test_import_calls_the_layout_format_and_the_tool_file_tool(davis, tmp_path, 
     assert capsys.readouterr().err.splitlines()[-1].endswith("unrecognized arguments: --data davis")
     assert not out.exists()
     assert main([*start, "--tool", "coco", "--format", "davis", "--map", "vehicle=object"]) == 0
+
+
+def test_export_calls_the_tool_file_tool_as_import_does(davis, tmp_path, capsys):
+    """``label export --tool`` names the tool's file format; the old ``--format`` is refused by argparse."""
+    store = tmp_path / "store"
+    args = ["label", "import", str(_coco(tmp_path / "coco.json")), "--tool", "coco", "--format", "davis"]
+    assert main([*args, "--root", str(davis), "--out", str(store), "--map", "vehicle=object"]) == 0
+    capsys.readouterr()
+    out = tmp_path / "back.json"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["label", "export", "--store", str(store), "--format", "coco", "--out", str(out)])
+    assert exit_info.value.code == 2
+    assert "the following arguments are required: --tool" in capsys.readouterr().err
+    assert not out.exists()
+    assert main(["label", "export", "--store", str(store), "--tool", "coco", "--out", str(out)]) == 0
+    assert f"→ {out} (coco)" in capsys.readouterr().out
