@@ -10,8 +10,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from frugalseg.active.objects.engines import ENGINES, anchor_engine_names, make_anchor_engine
 from frugalseg.autolabel.flow_propagate import SPEEDS, FlowPropagator, FlowSpeed
-from frugalseg.autolabel.propagate import PropagationEngine, propagate_split
+from frugalseg.autolabel.propagate import propagate_split
 from frugalseg.autolabel.runs import LabellingSummary, TrainerOptions, anchored_clips
 from frugalseg.autolabel.store import LabelStore
 from frugalseg.cli.interop import register_interop
@@ -27,7 +28,6 @@ from frugalseg.data.clips import LabelKind
 from frugalseg.data.formats import FORMATS, Format, SyntheticFormat, generate_synthetic_streets, get_format
 from frugalseg.errors import ConfigError
 
-ENGINES = ("flow", "sam2")
 DEFAULT_K = 10  # issue 3: propagate up to 10 frames each way unless told otherwise
 
 
@@ -67,7 +67,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     which.add_argument(
         "--k", type=count_option, help=f"every offset ±1…±k (default without --offsets: {DEFAULT_K})"
     )
-    propagate.add_argument("--engine", default="flow", choices=ENGINES, help="propagation engine")
+    propagate.add_argument(
+        "--engine", default="flow", choices=anchor_engine_names(), help="propagation engine"
+    )
     propagate.add_argument(
         "--preset",
         default="medium",
@@ -165,40 +167,60 @@ def speed_settings(args: argparse.Namespace) -> FlowSpeed:
     return replace(SPEEDS[args.speed], **{key: value for key, value in given.items() if value is not None})
 
 
-def _propagate(args: argparse.Namespace) -> int:
-    """Run ``label propagate``; prints one summary line and returns the exit code."""
-    if args.engine == "sam2" and args.sam2_checkpoint is None:
+def _flow_arguments(args: argparse.Namespace) -> dict[str, Any]:
+    """`FlowPropagator`'s arguments from the ``label propagate`` options."""
+    speed = speed_settings(args)
+    return {
+        "preset": args.preset,
+        "occlusion": args.occlusion,
+        "chain_direct": not args.no_chain_direct,
+        "snap": not args.no_snap,
+        "object_cut": not args.no_object_cut,
+        "motion_prior": not args.no_motion_prior,
+        "snap_downscale": args.snap_downscale,
+        "downscale": speed.downscale,
+        "direct_downscale": speed.direct_downscale,
+        "check_downscale": speed.check_downscale,
+        "direct_preset": speed.direct_preset,
+        "flow": args.flow,
+        "raft_weights": args.raft_weights,
+        "raft_model": args.raft_model,
+        "device": args.device,
+        "workers": args.flow_threads,
+    }
+
+
+def _sam2_arguments(args: argparse.Namespace) -> dict[str, Any]:
+    """`SAM2Propagator`'s arguments from the ``label propagate`` options; a checkpoint is needed."""
+    if args.sam2_checkpoint is None:
         needs = "--engine sam2 needs a SAM 2 checkpoint (a file or an id: facebook/sam2.1-hiera-tiny)"
         raise ConfigError("--sam2-checkpoint", needs)
+    return {
+        "config": args.sam2_config,
+        "checkpoint": args.sam2_checkpoint,
+        "device": sam2_device(args),
+        "image_size": args.sam2_image_size,
+        "stuff": args.sam2_stuff,
+        "offload_state_to_cpu": args.offload_state_to_cpu,
+    }
+
+
+#: How the ``label propagate`` options give each engine of `anchor_engine_names` its arguments.
+ENGINE_ARGUMENTS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
+    "flow": _flow_arguments,
+    "sam2": _sam2_arguments,
+}
+
+
+def _propagate(args: argparse.Namespace) -> int:
+    """Run ``label propagate``; prints one summary line and returns the exit code."""
+    arguments = ENGINE_ARGUMENTS[args.engine](args)
     offsets = propagation_offsets(args)
 
-    speed = speed_settings(args)
-
     def label(fmt: Format, store: LabelStore) -> LabellingSummary:
-        if args.engine == "sam2":
-            anchored_clips(fmt, args.split, LabelKind.FINE)  # before loading SAM 2
-        engine = (
-            _sam2_propagator(args)
-            if args.engine == "sam2"
-            else FlowPropagator(
-                preset=args.preset,
-                occlusion=args.occlusion,
-                chain_direct=not args.no_chain_direct,
-                snap=not args.no_snap,
-                object_cut=not args.no_object_cut,
-                motion_prior=not args.no_motion_prior,
-                snap_downscale=args.snap_downscale,
-                downscale=speed.downscale,
-                direct_downscale=speed.direct_downscale,
-                check_downscale=speed.check_downscale,
-                direct_preset=speed.direct_preset,
-                flow=args.flow,
-                raft_weights=args.raft_weights,
-                raft_model=args.raft_model,
-                device=args.device,
-                workers=args.flow_threads,
-            )
-        )
+        if ENGINES[args.engine].loads_weights:
+            anchored_clips(fmt, args.split, LabelKind.FINE)  # before loading the network
+        engine = make_anchor_engine(args.engine, **arguments)
         if args.devices is None:
             return propagate_split(fmt, args.split, store, offsets, engine, progress=not args.no_progress)
         from frugalseg.autolabel.lightning_runner import propagate_with_trainer
@@ -279,20 +301,6 @@ def process_device(requested: str, args: argparse.Namespace) -> str:
         return requested
     device = resolve_device("auto")
     return device if device == "cpu" else f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
-
-
-def _sam2_propagator(args: argparse.Namespace) -> PropagationEngine:
-    """The SAM 2 engine the ``label propagate`` options describe."""
-    from frugalseg.autolabel.sam2_propagate import SAM2Propagator
-
-    return SAM2Propagator(
-        args.sam2_config,
-        args.sam2_checkpoint,
-        sam2_device(args),
-        image_size=args.sam2_image_size,
-        stuff=args.sam2_stuff,
-        offload_state_to_cpu=args.offload_state_to_cpu,
-    )
 
 
 def _register_report(commands: argparse._SubParsersAction) -> None:

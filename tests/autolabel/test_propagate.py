@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import threading
 import time
 from pathlib import Path
@@ -14,11 +15,13 @@ import numpy as np
 import pytest
 from data.fake_davis import write_davis
 
+from frugalseg.active.objects.engines import ENGINES, anchor_engine_names
 from frugalseg.autolabel import FlowPropagator, LabelStore, propagate_split
 from frugalseg.autolabel.flow_propagate import FlowSpeed
 from frugalseg.autolabel.propagate import PropagationEngine, _made_in_order
 from frugalseg.autolabel.report import score_frame
 from frugalseg.cli import label as commands
+from frugalseg.cli import main
 from frugalseg.data.clips import IGNORE_INDEX, LabelKind
 from frugalseg.data.formats import generate_synthetic_streets, get_format
 from frugalseg.data.formats.davis import DavisFormat
@@ -444,6 +447,29 @@ def test_cli_speed_settings_reach_the_engine_and_the_store(tmp_path: Path, capsy
     assert "1 clips, 2 labels written" in capsys.readouterr().out
     settings = json.loads((tmp_path / "store" / "run.json").read_text())["settings"]
     assert settings["direct_preset"] == "fast" and "check_downscale" not in settings
+
+
+def test_cli_engines_are_the_registrys_and_an_unknown_one_is_refused_naming_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """``--engine`` chooses among the loop registry's engines with a single-anchor form; each has its
+    arguments from the options; another name (STM has no single-anchor form) is exit 2 naming them."""
+    argv = ["label", "propagate", "--format", "davis", "--root", "r", "--out", str(tmp_path / "o")]
+    assert anchor_engine_names() == tuple(n for n, e in ENGINES.items() if e.AnchorEngine is not None)
+    assert set(commands.ENGINE_ARGUMENTS) == set(anchor_engine_names()) == {"flow", "sam2"}
+    assert parser().parse_args(argv).engine == "flow"
+    for name in ("stm", "xmem"):
+        with pytest.raises(SystemExit) as exit_info:
+            main([*argv, "--engine", name])
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert f"argument --engine: invalid choice: {name!r}" in err
+        choices = re.search(r"\(choose from (.*)\)", err)
+        assert choices is not None, err
+        assert tuple(c.strip("'") for c in choices.group(1).split(", ")) == anchor_engine_names()
+    assert main([*argv, "--engine", "sam2"]) == 2  # its arguments are checked before anything runs
+    assert "--sam2-checkpoint: --engine sam2 needs a SAM 2 checkpoint" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
 
 
 def test_direct_flows_with_a_faster_preset_follow_a_known_motion() -> None:

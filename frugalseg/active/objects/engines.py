@@ -15,6 +15,10 @@ the current masks (`Propagated`: object ids per frame, and how unreliable each f
 * ``stm`` — `STMLoopEngine`: STM keeps every annotated frame in its memory (and the previous
   frame, as STM does), with the user's weights.
 
+The registry is also ``label propagate``'s: an engine made of a single-anchor engine names it in
+``AnchorEngine`` (`FlowPropagator`, `SAM2Propagator`), the engine that writes label stores from each
+clip's one annotated frame (`anchor_engine_names`, `make_anchor_engine`); STM has none.
+
 An object is never output before the frame it first appears in (``first_frames``). The network
 engines' unreliability is the share of a frame's object area where the winning object (or the
 background) is less sure than `SURE` (its probability); their frames have no second direction to
@@ -28,10 +32,10 @@ one video; the loop makes one per video and shares it between the strategies run
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -44,14 +48,13 @@ from frugalseg.active.propagation import (
     object_share,
     propagate_annotations,
 )
+from frugalseg.autolabel.flow_propagate import FlowPropagator
 from frugalseg.autolabel.propagate import PropagationEngine
 from frugalseg.autolabel.sam2_loading import SAM2Options
+from frugalseg.autolabel.sam2_propagate import SAM2Propagator
 from frugalseg.data.clips import IGNORE_INDEX
 from frugalseg.data.files import array_sha1
 from frugalseg.errors import ConfigError
-
-if TYPE_CHECKING:
-    from frugalseg.autolabel.sam2_propagate import SAM2Propagator
 
 #: A pixel is sure when its winning object (or the background) has at least this probability.
 SURE = 0.75
@@ -62,6 +65,12 @@ class LoopEngine(Configurable, ABC):
 
     #: The engine's name on the command line and in a run's settings.
     name: ClassVar[str] = ""
+    #: The single-anchor engine it is made of (one annotated frame's label carried to nearby frames),
+    #: called with that engine's own arguments: what ``label propagate`` writes label stores with.
+    #: None: the engine has no single-anchor form.
+    AnchorEngine: ClassVar[Callable[..., PropagationEngine] | None] = None
+    #: Whether building the engine loads a network's weights (slow): its caller checks the data first.
+    loads_weights: ClassVar[bool] = False
 
     @property
     @abstractmethod
@@ -148,6 +157,7 @@ class AnchorFusionEngine(LoopEngine):
 
     name = "flow"
     Options = FlowEngineOptions
+    AnchorEngine = FlowPropagator
 
     def __init__(self, anchor_engine: PropagationEngine) -> None:
         self.anchor_engine = anchor_engine
@@ -155,8 +165,6 @@ class AnchorFusionEngine(LoopEngine):
     @classmethod
     def from_options(cls, options: FlowEngineOptions) -> AnchorFusionEngine:
         """The two-anchor fusion over `FlowPropagator` with these options."""
-        from frugalseg.autolabel.flow_propagate import FlowPropagator
-
         return cls(FlowPropagator(preset=options.preset, downscale=options.downscale))
 
     @property
@@ -223,6 +231,8 @@ class SAM2LoopEngine(LoopEngine):
 
     name = "sam2"
     Options = SAM2Options
+    AnchorEngine = SAM2Propagator
+    loads_weights = True
 
     def __init__(
         self,
@@ -235,8 +245,6 @@ class SAM2LoopEngine(LoopEngine):
         tracker: SAM2Propagator | None = None,
     ) -> None:
         if tracker is None:
-            from frugalseg.autolabel.sam2_propagate import SAM2Propagator
-
             if checkpoint is None and not random_weights:
                 raise ConfigError(
                     "sam2_checkpoint", "the sam2 engine needs a SAM 2 checkpoint file (--sam2-checkpoint)"
@@ -327,6 +335,7 @@ class STMLoopEngine(LoopEngine):
 
     name = "stm"
     Options = STMOptions
+    loads_weights = True
 
     def __init__(
         self,
@@ -465,3 +474,21 @@ def make_loop_engine(name: str = "flow", **options: Any) -> LoopEngine:
     """
     built = build_options(ENGINES, name, options, option="engine", noun="propagation engine")
     return ENGINES[name].from_options(built)
+
+
+def anchor_engine_names() -> tuple[str, ...]:
+    """The engines of `ENGINES` with a single-anchor form (``AnchorEngine``), ``label propagate``'s."""
+    return tuple(name for name, engine in ENGINES.items() if engine.AnchorEngine is not None)
+
+
+def make_anchor_engine(name: str, **arguments: Any) -> PropagationEngine:
+    """The single-anchor engine of engine ``name`` (its ``AnchorEngine``), built with ``arguments``.
+
+    Raises:
+        ConfigError: a name that is none of `anchor_engine_names` (they are listed).
+    """
+    make = ENGINES[name].AnchorEngine if name in ENGINES else None
+    if make is None:
+        choices = ", ".join(anchor_engine_names())
+        raise ConfigError("engine", f"no single-anchor propagation engine {name!r}; choose from {choices}")
+    return make(**arguments)

@@ -22,6 +22,8 @@ from frugalseg.active.objects.engines import (
     AnchorFusionEngine,
     SAM2LoopEngine,
     STMLoopEngine,
+    anchor_engine_names,
+    make_anchor_engine,
     make_loop_engine,
 )
 from frugalseg.active.objects.frame_selectors import make_selector
@@ -240,3 +242,25 @@ def test_the_loop_wants_a_loop_engine(tmp_path: Path) -> None:
             FlowPropagator(),
             tmp_path,
         )
+
+
+def test_the_registry_builds_the_single_anchor_engine_each_engine_is_made_of() -> None:
+    """`make_anchor_engine`: the flow engine's `FlowPropagator`, SAM 2's `SAM2Propagator` (with its own
+    arguments, which ``label propagate`` gives); an engine without one (STM) is refused naming the others."""
+    assert anchor_engine_names() == ("flow", "sam2")
+    assert (AnchorFusionEngine.AnchorEngine, SAM2LoopEngine.AnchorEngine) == (FlowPropagator, SAM2Propagator)
+    assert (AnchorFusionEngine.loads_weights, SAM2LoopEngine.loads_weights, STMLoopEngine.loads_weights) == (
+        False,
+        True,
+        True,
+    )
+    flow = make_anchor_engine("flow", preset="fast", occlusion="ignore")
+    assert isinstance(flow, FlowPropagator)
+    assert flow.settings == FlowPropagator(preset="fast", occlusion="ignore").settings
+    assert make_loop_engine("flow", preset="fast").settings["preset"] == "fast"
+    sam2 = make_anchor_engine("sam2", device="cpu", image_size=64, random_weights=True)
+    assert isinstance(sam2, SAM2Propagator) and sam2.stuff == "components"
+    for name in ("stm", "xmem"):
+        with pytest.raises(ConfigError, match=f"engine: no single-anchor propagation engine '{name}'; "
+                           "choose from flow, sam2"):  # fmt: skip
+            make_anchor_engine(name)
