@@ -13,6 +13,10 @@
   weight-free (`frame_descriptor`): a downscaled frame whose object region (the current mask,
   dilated) counts four times the rest, the object's colour histogram and the downscaled mask — the
   mask-weighted features of XMem++'s frame recommendation; any other embedding can be passed in.
+* `GainSelector` — the frame whose annotation is expected to remove the most unreliability summed
+  over the whole video (a one-step lookahead on the loop's `unreliability`): a mask also fixes its
+  neighbours by bringing them closer to an annotated frame, and the video's J&F is the mean over
+  all frames. No weights, no ground truth.
 
 The engine does not depend on video objects: a view offers frames, masks and per-frame scores, and
 a selector returns an index into them.
@@ -20,12 +24,13 @@ a selector returns an index into them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
+from frugalseg.active.propagation import COVERAGE_FRAMES
 from frugalseg.data.files import keyed_rng
 from frugalseg.errors import ConfigError
 
@@ -154,6 +159,52 @@ class UncertaintySelector(FrameSelector):
         return _best(candidates, [unreliability[t] for t in candidates])
 
 
+def expected_gains(unreliability: Sequence[float], annotated: Collection[int]) -> np.ndarray:
+    """Per frame ``c``, the unreliability the video is expected to lose were ``c`` annotated next.
+
+    Each frame's unreliability is ``U_t = 1 − r_t · k / (g_t + k)`` (`propagation.unreliability`, with
+    ``k = COVERAGE_FRAMES`` and ``g_t`` the distance to the nearest annotated frame, the number of
+    frames when none is), so its reliability apart from coverage is ``r_t = (1 − U_t)(g_t + k) / k``.
+    Annotating ``c`` is taken to leave every ``r_t`` as it is, bring each ``g_t`` down to
+    ``min(g_t, |t − c|)`` and make ``U_c`` 0; the gain of ``c`` is ``Σ_t U_t − U'_t(c)``. What a new
+    annotation does to the propagated masks themselves (``r_t``) is not foreseen.
+
+    Args:
+        unreliability: per frame, in 0…1 (`propagation.unreliability`).
+        annotated: the annotated frames.
+
+    Returns:
+        N gains (an annotated frame's is 0, or what it would change were its ``g`` stale).
+    """
+    u = np.clip(np.asarray(unreliability, np.float64), 0.0, 1.0)
+    n = len(u)
+    t = np.arange(n, dtype=np.float64)
+    distance = np.abs(t[:, None] - t[None, :])  # [c, t]
+    keys = sorted(annotated)
+    gap = distance[keys].min(0) if keys else np.full(n, float(n))
+    k = float(COVERAGE_FRAMES)
+    reliable = np.clip((1 - u) * (gap + k) / k, 0.0, 1.0)
+    after = 1 - reliable[None, :] * k / (np.minimum(gap[None, :], distance) + k)
+    np.fill_diagonal(after, 0.0)
+    gains: np.ndarray = (u[None, :] - after).sum(1)
+    return gains
+
+
+class GainSelector(FrameSelector):
+    """The frame whose annotation is expected to remove the most unreliability over the video."""
+
+    name = "gain"
+
+    def select(self, view: SelectionView) -> int:
+        """The candidate of the largest `expected_gains`; ties to the earliest frame."""
+        _need(view, "unreliability", self.name)
+        unreliability = view.unreliability
+        assert unreliability is not None  # _need raised otherwise
+        candidates = view.candidates
+        gains = expected_gains(unreliability, view.annotated)
+        return _best(candidates, [round(float(gains[t]), 9) for t in candidates])
+
+
 def frame_descriptor(frame: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Weight-free features of a frame and its current mask (see the module docstring), float32."""
     small = cv2.resize(frame, THUMBNAIL, interpolation=cv2.INTER_AREA).astype(np.float32) / 255
@@ -200,7 +251,14 @@ class DiversitySelector(FrameSelector):
 
 SELECTORS: dict[str, type[FrameSelector]] = {
     cls.name: cls
-    for cls in (RandomSelector, UniformSelector, OracleSelector, UncertaintySelector, DiversitySelector)
+    for cls in (
+        RandomSelector,
+        UniformSelector,
+        OracleSelector,
+        UncertaintySelector,
+        DiversitySelector,
+        GainSelector,
+    )
 }
 
 

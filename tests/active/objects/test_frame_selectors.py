@@ -7,14 +7,17 @@ import pytest
 
 from frugalseg.active.objects.frame_selectors import (
     DiversitySelector,
+    GainSelector,
     OracleSelector,
     RandomSelector,
     SelectionView,
     UncertaintySelector,
     UniformSelector,
     descriptors,
+    expected_gains,
     make_selector,
 )
+from frugalseg.active.propagation import unreliability
 from frugalseg.errors import ConfigError
 
 
@@ -56,6 +59,34 @@ def test_oracle_and_uncertainty_take_the_worst_frame_not_yet_annotated() -> None
     assert UncertaintySelector().select(view(5, {0, 3}, unreliability=unreliable)) == 1  # tie → earlier
     with pytest.raises(ConfigError, match="needs quality"):
         OracleSelector().select(view(5, {0}))
+
+
+def test_gain_takes_the_frame_that_removes_the_most_unreliability_over_the_video() -> None:
+    # six reliable frames (d = u = 0) after an annotated frame 0: U_t = t / (t + 5), growing to frame 5
+    reliable = unreliability([0.0] * 6, [0.0] * 6, {0})
+    gains = expected_gains(reliable, {0})
+    # frame 5 brings frames 3 and 4 to 2 and 1 frames from an annotation, and itself to 0 (U is
+    # rounded to 6 decimals, hence the tolerance)
+    assert gains[5] == pytest.approx((3 / 8 - 2 / 7) + (4 / 9 - 1 / 6) + 5 / 10, abs=1e-5)
+    assert gains[3] == pytest.approx(71 / 72, abs=1e-5) and gains[4] == pytest.approx(71 / 72, abs=1e-5)
+    assert gains[0] == pytest.approx(0, abs=1e-5)
+    assert UncertaintySelector().select(view(6, {0}, unreliability=reliable)) == 5
+    assert GainSelector().select(view(6, {0}, unreliability=reliable)) == 3  # tie with 4 → earlier
+    # eleven frames annotated at both ends; frame 1 is the least reliable (d = 0.7), yet the middle frame
+    # covers more: 1.2341 against 1.0833
+    d = [0.0] * 11
+    d[1] = 0.7
+    spike = unreliability(d, [0.0] * 11, {0, 10})
+    assert UncertaintySelector().select(view(11, {0, 10}, unreliability=spike)) == 1
+    assert GainSelector().select(view(11, {0, 10}, unreliability=spike)) == 5
+    d[1] = 0.9  # a worse frame 1 is worth more than the middle (1.25 against 1.2341)
+    spike = unreliability(d, [0.0] * 11, {0, 10})
+    assert GainSelector().select(view(11, {0, 10}, unreliability=spike)) == 1
+    # nothing annotated yet: every frame counts as 6 frames from one, so the middle (ties → earlier)
+    assert GainSelector().select(view(6, set(), unreliability=unreliability([0.0] * 6, [0.0] * 6, ()))) == 2
+    assert make_selector("gain").name == "gain"
+    with pytest.raises(ConfigError, match="needs unreliability"):
+        GainSelector().select(view(5, {0}))
 
 
 def test_random_is_seeded_per_video_and_iteration_and_skips_annotated_frames() -> None:
