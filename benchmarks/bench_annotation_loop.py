@@ -19,8 +19,9 @@ The loop parts use every 2nd frame of the first 40 of each clip (20 frames per c
 drawing every one of them takes 3.56 h) under a budget of 0.8 h, with DIS flow at half resolution,
 to fit the CPU; J&F is scored at full resolution on those frames. ``random`` (5 seeds) runs as a
 part of its own so that each part stays under 15 minutes.
-Results go to /work/experiments/active/bench/<part> (the loop folders; a rerun resumes) and are
-printed as Markdown. ``person-clicks`` reads the masks the ``frames`` part left (uniform-mask).
+Results go to /work/experiments/active/bench/<part> (the loop folders; a rerun resumes; the
+environment variable FRUGALSEG_BENCH_OUT names another folder for bench/) and are printed as
+Markdown. ``person-clicks`` reads the masks the ``frames`` part left (uniform-mask).
 
 The policy parts split the 8 clips into two folds of 4 (`FOLDS`): the policy of fold K is trained
 on the samples of the other fold's clips only (the loop states the ``frames`` part left:
@@ -35,6 +36,7 @@ both folds into one curve per strategy.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -67,7 +69,7 @@ from frugalseg.data.formats.davis import DavisFormat
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 ROOTS = [DATA / "davis_dev", DATA / "davis_hard"]
-OUT = Path("/work/experiments/active/bench")
+OUT = Path(os.environ.get("FRUGALSEG_BENCH_OUT", "/work/experiments/active/bench"))
 STRIDE, MAX_FRAMES, DOWNSCALE = 2, 40, 2
 BUDGET_HOURS = 0.8
 POLICY = OUT.parent / "policy"
