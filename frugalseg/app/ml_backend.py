@@ -327,7 +327,8 @@ class MLBackendApp(AnnotationApp):
         """Book the annotation's regions on the frame and queue its propagation (`SessionService.add`)."""
         video, index = frame
         with self.service.lock:
-            size = self._current(video, index).shape
+            shown = self._current(video, index)
+            size = shown.shape
             drawn, read = self._shapes(results, size, element)
             objects = self._objects(
                 video, [(str(r.get("id", "")), s.label) for r, s in zip(read, drawn.shapes, strict=True)], {}
@@ -344,6 +345,7 @@ class MLBackendApp(AnnotationApp):
                     for obj, shape, r in zip(objects, drawn.shapes, read, strict=True)
                     for x, y in np.floor(np.asarray(shape.points)).astype(int).tolist()
                 ]
+                given["current"] = shown
             elif any(points):
                 raise RequestError(422, f"{element}: keypoints (clicks) cannot be mixed with drawn regions")
             else:

@@ -377,8 +377,11 @@ class AnnotationApp:
             raise RequestError(400, "new_objects must be true or false")
 
         def add() -> dict[str, Any]:
+            shown = self._current(name, frame)  # what the clicks correct, as the page shows it
             if "mask" in data:
-                given["ids"] = decode_rle(data["mask"], self._current(name, frame).shape)
+                given["ids"] = decode_rle(data["mask"], shown.shape)
+            else:
+                given["current"] = shown
             added, job = self.service.add(
                 name,
                 frame,

@@ -274,6 +274,52 @@ def test_a_submit_while_the_clip_propagates_supersedes_it(
         assert np.array_equal(state.masks[t], expected.masks[t]), t
 
 
+def test_clicks_submitted_while_the_clip_propagates_correct_the_mask_the_page_shows(
+    own_client: TestClient, own_service: SessionService
+) -> None:
+    """The clicks correct the frame's mask as the page shows it (its preview), not a mask the submit
+    would first have to propagate the whole clip for."""
+    assert (
+        own_client.post("/api/videos/blackswan/0/submit", json={"mask": box_mask(100, 200)}).status_code
+        == 202
+    )
+    own_service.wait()
+    release, held = threading.Event(), threading.Event()
+    finish = own_service.session.finish
+
+    def held_finish(name: str, on_frame=None):
+        def report(t, mask, disagreement, unsure):
+            on_frame(t, mask, disagreement, unsure)
+            if t == 8 and not held.is_set():  # frame 9's first neighbour came; frame 5 is stale
+                held.set()
+                release.wait(60)
+
+        return finish(name, report)
+
+    own_service.session.finish = held_finish  # type: ignore[method-assign]
+    assert (
+        own_client.post("/api/videos/blackswan/9/submit", json={"mask": box_mask(130, 260)}).status_code
+        == 202
+    )
+    assert held.wait(60)
+    clicks = {"clicks": [{"object": 1, "x": 420, "y": 160, "positive": True}]}
+    preview = own_client.post("/api/videos/blackswan/5/preview", json=clicks).json()["rle"]
+    answer: list = []
+    later = threading.Thread(
+        target=lambda: answer.append(own_client.post("/api/videos/blackswan/5/submit", json=clicks))
+    )
+    later.start()
+    while not any(job.stop for job in own_service.jobs):
+        time.sleep(0.01)
+    release.set()
+    later.join(60)
+    assert answer[0].status_code == 202, answer[0].text
+    own_service.wait()
+    state = own_service.session.state("blackswan")
+    assert state is not None and [a.kind for a in state.annotations] == ["mask", "mask", "clicks"]
+    assert encode_rle(state.masks[5]) == preview
+
+
 def test_the_first_propagation_proposes_at_once_by_distance(
     own_client: TestClient, own_service: SessionService
 ) -> None:

@@ -540,6 +540,7 @@ class AnnotationSession:
         propagate: bool = True,
         name: str = "annotation",
         names: Mapping[int, str] | None = None,
+        current: np.ndarray | None = None,
     ) -> Addition:
         """`add` of a mask or clicks held in memory (the annotation page's), with the same checks and result.
 
@@ -555,6 +556,8 @@ class AnnotationSession:
                 out of date (so nothing is lost if the process dies), and `finish` propagates.
             name: what errors call the annotation (they name it as the file of `add`'s errors).
             names: object id → its class name, as `add`'s.
+            current: the mask the clicks correct (None: the frame's saved mask; the page passes the
+                one it shows, which may be newer while the video propagates).
 
         Raises:
             ConfigError: as `add`.
@@ -569,7 +572,11 @@ class AnnotationSession:
         t = source.loop_index(frame)
         width, height = image_size(source.frame_paths[t])
         made = given_made(Path(name), ids, clicks, object_id, (height, width), source.frame_paths[t])
-        return self._add(source, t, made, new_objects=new_objects, propagate=propagate, names=names)
+        if current is not None and current.shape != (height, width):
+            raise DataError(Path(name), f"the mask corrected is {current.shape}, the frame {(height, width)}")
+        return self._add(
+            source, t, made, new_objects=new_objects, propagate=propagate, names=names, current=current
+        )
 
     def preview(
         self, video: str, frame: int, clicks: Sequence[GivenClick], current: np.ndarray | None = None
@@ -624,31 +631,46 @@ class AnnotationSession:
         new_objects: bool,
         propagate: bool,
         names: Mapping[int, str] | None = None,
+        current: np.ndarray | None = None,
     ) -> Addition:
         """Book ``made`` on loop frame ``t`` of ``source``, propagate (or mark masks out of date), save."""
         names = _checked_names(names or {}, made.objects)
         with self._writing(source.name):
             return self._add_unlocked(
-                source, t, made, new_objects=new_objects, propagate=propagate, names=names
+                source, t, made, new_objects=new_objects, propagate=propagate, names=names, current=current
             )
 
     def _add_unlocked(
-        self, source: _Video, t: int, made: Made, *, new_objects: bool, propagate: bool, names: dict[int, str]
+        self,
+        source: _Video,
+        t: int,
+        made: Made,
+        *,
+        new_objects: bool,
+        propagate: bool,
+        names: dict[int, str],
+        current: np.ndarray | None,
     ) -> Addition:
         video = source.name
-        state = self.state(video)
+        if propagate:
+            state = self.state(video)
+        else:  # saved with its masks out of date: `finish` propagates, not this call
+            saved = self.saved_state(video)
+            state = saved[0] if saved is not None else None
         if state is not None and not new_objects:
             check_objects(made.path, made.objects, state.objects, video)
-        frames = source.load()
-        height, width = frames[t].shape[:2]
+        image = read_frame(source.frame_paths[t])
+        height, width = image.shape[:2]
         if state is None:
-            state = VideoState(video=video, num_frames=len(frames), objects={}, config=self._config)
-        current = state.masks[t] if state.masks else np.zeros((height, width), np.uint8)
-        result = self._result(made, frames[t], current)
+            frames = len(source.frame_paths)
+            state = VideoState(video=video, num_frames=frames, objects={}, config=self._config)
+        if current is None:
+            current = state.masks[t] if state.masks else np.zeros((height, width), np.uint8)
+        result = self._result(made, image, current)
         record = _book(state, t, result)
         state.names.update(names)
         if propagate:
-            self._propagate(state, frames)
+            self._propagate(state, source.load())
         else:
             state.masks = []
         state.history.append(record)
