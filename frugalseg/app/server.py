@@ -21,7 +21,7 @@ query parameter or the ``X-Token`` header, else 401)::
                                                    contour through them (and, closed, its mask)
     POST /api/videos/{video}/{frame}/superpixels   {"points": [[x, y], …]} → the superpixels a stroke crosses
     POST /api/videos/{video}/{frame}/upload        a mask PNG (body) → its object ids
-    POST /api/videos/{video}/{frame}/submit        {"clicks": […]} or {"mask": rle}, "new_objects",
+    POST /api/videos/{video}/{frame}/submit        {"clicks": […]} or {"mask": rle, "boxes"?}, "new_objects",
                                                    "names" → 202 and the propagation's job
     GET  /api/jobs                                 the propagations and their progress
     GET  /api/proposal[?video=…]                   the next proposal (provisional while a video propagates)
@@ -375,6 +375,10 @@ class AnnotationApp:
         new_objects = data.get("new_objects", False)
         if not isinstance(new_objects, bool):
             raise RequestError(400, "new_objects must be true or false")
+        if "boxes" in data:
+            if "mask" not in data:
+                raise RequestError(400, 'boxes say how a "mask" was made; clicks take none')
+            given["boxes"] = _box_clicks(data["boxes"])
 
         def add() -> dict[str, Any]:
             shown = self._current(name, frame)  # what the clicks correct, as the page shows it
@@ -505,6 +509,18 @@ def _points(given: Any, shape: tuple[int, ...], limit: int, what: str) -> list[t
     points = [(int(x), int(y)) for x, y in given]
     _inside(points, shape, f"{what}: point")
     return points
+
+
+def _box_clicks(given: Any) -> dict[int, int]:
+    """Object id → corrective clicks of the objects a request's box tool made (ids 1…254)."""
+    if not isinstance(given, dict):
+        raise RequestError(400, "boxes: expected an object of id → number of clicks")
+    boxes = {}
+    for key, value in given.items():
+        if not (str(key).isdigit() and 1 <= int(key) <= 254) or not _whole([value]) or value < 0:
+            raise RequestError(400, f"boxes: {key!r} → {value!r} is not an object id 1…254 and a click count")
+        boxes[int(key)] = value
+    return boxes
 
 
 def _object_names(given: Any) -> dict[str, str]:

@@ -160,6 +160,33 @@ def test_bad_requests_get_a_4xx_with_a_message(
     assert not (service.session.folder / VIDEO).exists()
 
 
+def test_a_mask_the_box_tool_made_is_booked_as_a_box_and_its_clicks(
+    client: TestClient, service: SessionService, davis: Path
+) -> None:
+    """The page says which objects its box tool made: each costs a box (7 s) and 1.5 s a click, plus
+    the frame's 1 s, as the loop's box type; a drawn mask costs 80 s an object."""
+    ids = (cv2.imread(str(truth_png(davis, 0)), 0) > 0).astype(np.uint8)
+    frame = f"/api/videos/{VIDEO}/0/submit"
+    for boxes, problem in (
+        ({"2": 0}, "a box names object 2; the mask holds [1]"),
+        ({"1": -1}, "'1' → -1 is not an object id 1…254 and a click count"),
+        ([1], "boxes: expected an object of id → number of clicks"),
+    ):
+        refused = client.post(frame, json={"mask": encode_rle(ids), "boxes": boxes})
+        assert refused.status_code == 400 and problem in refused.json()["error"], refused.text
+    clicks = client.post(frame, json={"clicks": CLICKS, "boxes": {"1": 0}})
+    assert clicks.status_code == 400 and "clicks take none" in clicks.json()["error"]
+    sent = client.post(frame, json={"mask": encode_rle(ids), "boxes": {"1": 2}})
+    assert sent.status_code == 202, sent.text
+    record = sent.json()["record"]
+    assert (record["kind"], record["seconds"]) == ("box", 7 + 2 * 1.5 + 1)
+    service.wait()
+    state = service.session.state(VIDEO)
+    assert state is not None and [(a.kind, a.seconds, a.clicks) for a in state.annotations] == [
+        ("box", 11.0, 2)
+    ]
+
+
 def test_two_tabs_submitting_at_once_leave_a_consistent_session(
     client: TestClient, service: SessionService, davis: Path
 ) -> None:

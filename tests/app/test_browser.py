@@ -167,9 +167,12 @@ def test_annotate_in_the_browser(
     click_on(browser, 362, 175, right=True)  # a negative click where the box's mask is most wrong
     wait_for(browser, "return document.getElementById('frameinfo').dataset.box.endsWith(':1')")
     assert browser.execute_script("return S.boxClicks.map((c) => c.positive)") == [False]
+    # the ledger's account of the edit: a box and its click for object 1, nothing freehand (undone)
+    assert browser.execute_script("return [S.boxed, S.freehand]") == [{"1": 1}, False]
     for _ in range(2):
         browser.find_element(By.ID, "undo").click()
     assert browser.execute_script(count) == before and browser.execute_script("return S.box") is None
+    assert browser.execute_script("return S.boxed") == {}
     browser.find_element(By.CSS_SELECTOR, "input[value='clicks']").click()
     # where the simulated annotator clicks (`corrective_click` against the truth): the swan's missed
     # head, then the largest region the first preview got wrong

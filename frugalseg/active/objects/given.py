@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,18 +21,25 @@ from frugalseg.active.objects.annotation_types import (
 from frugalseg.data.formats.davis import DavisFormat
 from frugalseg.errors import ConfigError, DataError
 
+#: The most corrective clicks a box may be booked with (the page's box tool takes a few).
+MAX_BOX_CLICKS = 100
 CLICKS_FORM = '{"clicks": [{"object": 1, "x": column, "y": row, "positive": true}, …]}'
 
 
 @dataclass(frozen=True)
 class Made:
-    """A person's file for one frame: object ids (all objects, or one) or clicks, and the objects named."""
+    """A person's file for one frame: object ids (all objects, or one) or clicks, and the objects named.
+
+    ``boxes``: object → corrective clicks, for the objects of ``ids`` a box drag made (the page's box
+    tool: GrabCut from the rectangle, then clicks), booked as boxes instead of drawn masks.
+    """
 
     path: Path
     ids: np.ndarray | None
     clicks: list[GivenClick]
     objects: list[int]
     object_id: int | None
+    boxes: dict[int, int] = field(default_factory=dict)
 
 
 def read_made(
@@ -57,8 +64,14 @@ def given_made(
     object_id: int | None,
     shape: tuple[int, int],
     frame_path: Path,
+    boxes: Mapping[int, int] | None = None,
 ) -> Made:
-    """A mask or clicks held in memory, checked as `read_made` checks a file (``name`` names it)."""
+    """A mask or clicks held in memory, checked as `read_made` checks a file (``name`` names it).
+
+    ``boxes`` (with ``ids`` only): object → corrective clicks of the objects a box drag made.
+    """
+    if boxes and ids is None:
+        raise DataError(name, "boxes describe how a mask was made; clicks take none")
     if ids is not None:
         if ids.dtype != np.uint8 or ids.shape != shape:
             raise DataError(
@@ -67,7 +80,13 @@ def given_made(
                 f"of shape {shape}",
             )
         ids = np.where(ids == VOID, 0, ids).astype(np.uint8)
-        return Made(name, ids, [], mask_objects(name, ids, object_id), object_id)
+        objects = mask_objects(name, ids, object_id)
+        for obj, count in (boxes or {}).items():
+            if obj not in objects:
+                raise DataError(name, f"a box names object {obj}; the mask holds {objects}")
+            if not 0 <= count <= MAX_BOX_CLICKS:
+                raise DataError(name, f"the box of object {obj}: {count} clicks, not 0…{MAX_BOX_CLICKS}")
+        return Made(name, ids, [], objects, object_id, dict(boxes or {}))
     given = list(clicks or [])
     if not given:
         raise DataError(name, "the list of clicks is empty")

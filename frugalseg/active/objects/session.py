@@ -541,6 +541,7 @@ class AnnotationSession:
         name: str = "annotation",
         names: Mapping[int, str] | None = None,
         current: np.ndarray | None = None,
+        boxes: Mapping[int, int] | None = None,
     ) -> Addition:
         """`add` of a mask or clicks held in memory (the annotation page's), with the same checks and result.
 
@@ -558,6 +559,9 @@ class AnnotationSession:
             names: object id → its class name, as `add`'s.
             current: the mask the clicks correct (None: the frame's saved mask; the page passes the
                 one it shows, which may be newer while the video propagates).
+            boxes: object → corrective clicks, for the objects of ``ids`` the page's box tool made:
+                each is booked as a box (``box_seconds`` and ``click_seconds`` a click) instead of a
+                drawn mask, and the annotation is a ``box`` one when every object is boxed.
 
         Raises:
             ConfigError: as `add`.
@@ -571,7 +575,7 @@ class AnnotationSession:
         source = self._video(video)
         t = source.loop_index(frame)
         width, height = image_size(source.frame_paths[t])
-        made = given_made(Path(name), ids, clicks, object_id, (height, width), source.frame_paths[t])
+        made = given_made(Path(name), ids, clicks, object_id, (height, width), source.frame_paths[t], boxes)
         if current is not None and current.shape != (height, width):
             raise DataError(Path(name), f"the mask corrected is {current.shape}, the frame {(height, width)}")
         return self._add(
@@ -691,8 +695,29 @@ class AnnotationSession:
             drawn[drawn == made.object_id] = 0
             drawn[made.ids != 0] = made.object_id
             return AnnotationResult("mask", drawn, {made.object_id: self.costs.vos_mask_seconds}, {})
+        if made.boxes:
+            return _boxed(made, self.costs)
         seconds = {obj: self.costs.vos_mask_seconds for obj in made.objects}
         return AnnotationResult("mask", made.ids, seconds or {0: self.costs.clicked_frame_seconds}, {})
+
+
+def _boxed(made: Made, costs: AnnotationCosts) -> AnnotationResult:
+    """A mask some of whose objects the page's box tool made, booked as the loop's box type books them.
+
+    Each such object costs a box and its clicks, the others a drawn mask, and the frame its
+    ``clicked_frame_seconds`` once.
+    """
+    assert made.ids is not None
+    seconds = {
+        obj: costs.box_seconds + costs.click_seconds * made.boxes[obj]
+        if obj in made.boxes
+        else costs.vos_mask_seconds
+        for obj in made.objects
+    }
+    first = min(made.boxes)
+    seconds[first] += costs.clicked_frame_seconds
+    kind = "box" if set(made.objects) <= set(made.boxes) else "mask"
+    return AnnotationResult(kind, made.ids, seconds, dict(made.boxes))
 
 
 def _checked_names(names: Mapping[int, str], objects: Sequence[int]) -> dict[int, str]:
