@@ -28,7 +28,10 @@ TOOLS: dict[str, tuple[str, str]] = {
         "frugalseg.cli.label",
         "make labels from cheap signals into a label store, score it, import/export annotation tools' files",
     ),
-    "data": ("frugalseg.cli.data", "check a data set folder, listing every problem in one pass"),
+    "data": (
+        "frugalseg.cli.data",
+        "check a data set folder (every problem in one pass), or download a public set from its source",
+    ),
     "configs": ("frugalseg.cli.configs", "list the configs that ship with frugalseg, or copy one to edit"),
     "zoo": ("frugalseg.cli.zoo", "list, verify, publish and convert model weights"),
     "annotate": (

@@ -1,19 +1,20 @@
-"""`frugalseg data …`: inspect data set folders."""
+"""`frugalseg data …`: inspect data set folders, and download the public sets that allow it."""
 
 from __future__ import annotations
 
 import argparse
 
 from rich.console import Console
-from rich.progress import Progress
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 from frugalseg.data.check import check_dataset
+from frugalseg.data.download import SOURCES, download
 from frugalseg.data.formats import FORMATS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``data`` command group (``data check``) to the tool parser."""
-    group = subparsers.add_parser("data", help="inspect data sets")
+    """Add the ``data`` command group (``data check``, ``data download``) to the tool parser."""
+    group = subparsers.add_parser("data", help="inspect data sets, download public ones")
     commands = group.add_subparsers(dest="data_command", required=True)
     check = commands.add_parser("check", help="list every problem in a data set in one pass")
     check.add_argument("root", help="data set folder")
@@ -25,6 +26,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     check.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     check.set_defaults(func=_check)
+    _register_download(commands)
+
+
+def _register_download(commands: argparse._SubParsersAction) -> None:
+    """``data download NAME --root DIR``; the names and their notes come from the registry (`SOURCES`)."""
+    lines = ["data sets (official sources; each under its own terms):"]
+    for source in SOURCES.values():
+        how = "" if source.direct else " [files fetched by hand first]"
+        terms = f" ({source.terms})" if source.terms else ""
+        lines.append(f"  {source.name:<8} {source.title}{how}: {source.page}{terms}")
+    download_parser = commands.add_parser(
+        "download",
+        help="download a public data set from its official source, verify and extract it",
+        description="Download NAME into ROOT/downloads (resuming a broken download), check its size and\n"
+        "sha256, and extract it into ROOT/NAME in the layout its --format reads. A second run finds\n"
+        "ROOT/NAME and does nothing. Where no checksum is published, the computed sha256 is printed.",
+        epilog="\n".join(lines),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    download_parser.add_argument("name", choices=list(SOURCES), help="the data set")
+    download_parser.add_argument("--root", required=True, help="folder that gets NAME/ and downloads/")
+    download_parser.add_argument(
+        "--remove-archives", action="store_true", help="delete the downloaded files once extracted"
+    )
+    download_parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the server")
+    download_parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    download_parser.set_defaults(func=_download)
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -48,4 +76,28 @@ def _check(args: argparse.Namespace) -> int:
         print(f"no problems found in {args.root} ({warnings} warning(s))")
     else:
         print(f"no problems found in {args.root}")
+    return 0
+
+
+def _download(args: argparse.Namespace) -> int:
+    """Download a data set with a progress bar per file; print where it is and how to read it."""
+    source = SOURCES[args.name]
+    console = Console(stderr=True)
+    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
+    with Progress(*columns, console=console, transient=True, disable=args.no_progress) as progress:
+
+        def on_file(name: str, total: int | None, done: int):
+            task = progress.add_task(name, total=total, completed=done)
+            return lambda n: progress.advance(task, n)
+
+        result = download(
+            source, args.root, on_file=on_file, timeout=args.timeout, remove_archives=args.remove_archives
+        )
+    if not result.created:
+        print(f"{source.title} is already in {result.folder}: nothing to do")
+    else:
+        print(f"{source.title} is in {result.folder}")
+    for sub in source.roots:
+        folder = result.folder / sub if sub else result.folder
+        print(f"  read it with: --format {source.format} --root {folder}")
     return 0

@@ -86,20 +86,20 @@ class DataSource:
         title: the set's name in messages.
         format: the `frugalseg.data.formats` reader of the result (``--format``).
         page: the official page (terms, and the files when there is no direct link).
-        terms: the licence or terms of use, in short.
         files: what is downloaded, in order.
         roots: the folders under the set's folder to read with ``--root`` ("" = the set's folder).
         note: what a user should know (splits, a manual step).
+        terms: the licence, where the publishers state one in a line ("" = see ``page``).
     """
 
     name: str
     title: str
     format: str
     page: str
-    terms: str
     files: tuple[RemoteFile, ...]
     roots: tuple[str, ...] = ("",)
     note: str = ""
+    terms: str = ""
 
     @property
     def direct(self) -> bool:
@@ -131,7 +131,6 @@ SOURCES: dict[str, DataSource] = {
         title="DAVIS 2017 trainval 480p",
         format="davis",
         page="https://davischallenge.org/davis2017/code.html",
-        terms="BSD licence (DAVIS challenge); the videos' own terms apply",
         files=(
             RemoteFile(
                 name="DAVIS-2017-trainval-480p.zip",
@@ -149,7 +148,6 @@ SOURCES: dict[str, DataSource] = {
         title="CamVid (original release)",
         format="camvid",
         page="http://mi.eng.cam.ac.uk/research/projects/VideoRec/CamVid/",
-        terms="research use, as the CamVid page states",
         files=(
             RemoteFile(
                 name="701_StillsRaw_full.zip",
@@ -239,6 +237,8 @@ def download(
         if remove_archives:
             for file in source.files:
                 (downloads / file.name).unlink(missing_ok=True)
+            if not any(downloads.iterdir()):
+                downloads.rmdir()
     log.info("%s is in %s", source.title, folder)
     return Downloaded(folder, created=True, sha256=digests)
 

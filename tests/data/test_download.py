@@ -310,3 +310,9 @@ def test_every_registered_set_reads_with_a_known_format_and_has_https_or_a_page(
             assert file.sha256 is None or file.checksum_source
         assert source.direct or "by hand" in source.note
     assert RemoteFile("x", None).url is None
+
+
+def test_remove_archives_leaves_only_the_data_set(tmp_path: Path, davis_zip: bytes) -> None:
+    with serve({"/" + DAVIS_ZIP: davis_zip}) as server:
+        download(_davis(server.url("/" + DAVIS_ZIP), davis_zip), tmp_path, remove_archives=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["davis"]
