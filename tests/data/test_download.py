@@ -8,18 +8,21 @@ MOSE's tarballs ``train/``), so the result is read back by the set's own reader.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import io
 import logging
 import tarfile
 import zipfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from data.fake_davis import write_davis
 from data.http_server import closed_port_url, serve
+from frugalseg.data import download as download_module
 from frugalseg.data.download import MARKER, SOURCES, DataSource, RemoteFile, download, extract
 from frugalseg.data.formats.camvid import CamvidFormat
 from frugalseg.data.formats.davis import DavisFormat, MoseFormat
@@ -316,3 +319,29 @@ def test_remove_archives_leaves_only_the_data_set(tmp_path: Path, davis_zip: byt
     with serve({"/" + DAVIS_ZIP: davis_zip}) as server:
         download(_davis(server.url("/" + DAVIS_ZIP), davis_zip), tmp_path, remove_archives=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["davis"]
+
+
+def test_no_room_on_the_disk_names_the_folder_before_downloading(
+    tmp_path: Path, davis_zip: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(download_module.shutil, "disk_usage", lambda path: SimpleNamespace(free=10))
+    with serve({"/" + DAVIS_ZIP: davis_zip}) as server:
+        with pytest.raises(DataError, match=f"needs {len(davis_zip):,} bytes, 10 are free") as caught:
+            download(_davis(server.url("/" + DAVIS_ZIP), davis_zip), tmp_path)
+    assert caught.value.path == tmp_path / "downloads"
+    assert list((tmp_path / "downloads").iterdir()) == []
+
+
+def test_a_disk_that_fills_while_extracting_leaves_nothing_half_written(
+    tmp_path: Path, davis_zip: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(archive: Path, destination: Path) -> None:
+        (destination / "JPEGImages").mkdir(parents=True)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(download_module, "extract", full)
+    with serve({"/" + DAVIS_ZIP: davis_zip}) as server:
+        with pytest.raises(DataError, match="no room left on the disk") as caught:
+            download(_davis(server.url("/" + DAVIS_ZIP), davis_zip), tmp_path)
+    assert caught.value.path == tmp_path
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["downloads"]  # no davis/, no .davis.partial/
