@@ -7,8 +7,13 @@ Three figures, each over real HTTP to the app served by uvicorn in this process 
 * submit → next proposal: ``POST …/submit`` on ``--clip`` (blackswan: 50 frames; parkour: 100; the
   flow engine with its default options: DIS ``medium`` at full size) until ``GET
   /api/proposal?video=…`` answers with the next proposal, for the first mask on frame 0 and then the
-  clicks on each of the next ``--submits`` proposed frames; beside it, submit → the whole clip
-  propagated (the job's end, which the page waited for before issue 34).
+  clicks on each of the next ``--submits`` proposed frames (each the proposal once the whole clip is
+  propagated, so that runs of different code annotate the same frames); beside it, submit → the
+  whole clip propagated (the job's end, which the page waited for before issue 34), and the frame
+  proposed then.
+* rush (issue 34): a person who does not wait for the clip: the first mask, then clicks on each
+  proposed frame as soon as it is proposed, while the clip still propagates (each submit supersedes
+  the running propagation): the submit's answer, the next proposal, and the whole clip after the last.
 * page load with a 100-frame filmstrip (parkour of davis_hard, its frame 0 annotated): what the page
   fetches when opened (the page, the session, the proposal, the video, the frame, its mask and the 100
   thumbnails), one request after another, cold (thumbnails made) then warm (cached); and, where
@@ -16,7 +21,7 @@ Three figures, each over real HTTP to the app served by uvicorn in this process 
   thumbnail has loaded.
 
     python benchmarks/bench_annotate_serve.py [--data ../shared/data] [--repeats 5] [--flow-downscale 1]
-        [--parts clicks,page] [--clip blackswan] [--submits 2]
+        [--parts clicks,rush,page] [--clip blackswan] [--submits 2]
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ import httpx
 import starlette
 import uvicorn
 
+import frugalseg
 from frugalseg.active.objects.session import AnnotationSession
 from frugalseg.app import SessionService, create_app
 
@@ -62,16 +68,23 @@ def served(app: Any) -> Iterator[str]:
     thread.join(10)
 
 
-def first_mask(http: httpx.Client, root: Path, video: str) -> float:
-    """Upload and submit frame 0's drawn mask; seconds until the next proposal of ``video``."""
+def first_mask(http: httpx.Client, root: Path, video: str) -> tuple[float, dict]:
+    """Upload and submit frame 0's drawn mask; seconds until the next proposal of ``video``, and it."""
     png = (root / "Annotations" / "480p" / video / "00000.png").read_bytes()
     ids = http.post(f"/api/videos/{video}/0/upload", content=png).json()["rle"]
     start = time.perf_counter()
     assert http.post(f"/api/videos/{video}/0/submit", json={"mask": ids}).status_code == 202
-    return next_proposal(http, video, start)[0]
+    return next_proposal(http, video, start)
+
+
+def proposed(proposal: dict) -> str:
+    """A proposal in a few words: its frame, and whether it was made while the clip propagated."""
+    return f"frame {proposal['frame']}" + (" provisional" if proposal.get("provisional") else "")
 
 
 def next_proposal(http: httpx.Client, video: str, start: float) -> tuple[float, dict]:
+    """Seconds from ``start`` until ``GET /api/proposal`` names a frame (code before issue 34 answered
+    ``pending`` meanwhile), and the proposal."""
     while True:
         answer = http.get("/api/proposal", params={"video": video}).json()
         if "proposal" in answer:
@@ -108,11 +121,12 @@ def bench_preview_and_submit(
         httpx.Client(base_url=address, timeout=600) as http,
     ):
         start = time.perf_counter()
-        first = first_mask(http, root, clip)
+        first, early = first_mask(http, root, clip)
         whole = whole_clip(http, start)
         print(
-            f"submit → next proposal, first mask on frame 0 ({frames} frames, {engine}): {first:.2f} s; "
-            f"whole clip propagated {whole:.2f} s (propagation {propagation_seconds(http):.2f} s)"
+            f"submit → next proposal, first mask on frame 0 ({frames} frames, {engine}): {first:.2f} s "
+            f"({proposed(early)}); whole clip propagated {whole:.2f} s (propagation "
+            f"{propagation_seconds(http):.2f} s; {proposed(next_proposal(http, clip, start)[1])})"
         )
         for count in (1, 2, 3):
             times = []
@@ -131,13 +145,49 @@ def bench_preview_and_submit(
             start = time.perf_counter()
             sent = http.post(f"/api/videos/{clip}/{frame}/submit", json={"clicks": CLICKS[:1]})
             assert sent.status_code == 202, sent.text
-            seconds, proposal = next_proposal(http, clip, start)
+            seconds, early = next_proposal(http, clip, start)
             whole = whole_clip(http, start)
+            _, proposal = next_proposal(http, clip, start)  # the whole clip's: the next submit's frame
             print(
                 f"submit → next proposal, clicks on frame {frame} ({frames} frames, {engine}): "
-                f"{seconds:.2f} s; whole clip propagated {whole:.2f} s "
-                f"(propagation {propagation_seconds(http):.2f} s)"
+                f"{seconds:.2f} s ({proposed(early)}); whole clip propagated {whole:.2f} s "
+                f"(propagation {propagation_seconds(http):.2f} s; {proposed(proposal)})"
             )
+
+
+def bench_rush(data: Path, work: Path, downscale: int, clip: str, submits: int) -> None:
+    """A person who does not wait: each proposal's frame is submitted as soon as it is proposed, while
+    the clip still propagates (each submit supersedes the running propagation)."""
+    root = next(
+        d for d in (data / "davis_dev", data / "davis_hard") if (d / "JPEGImages" / "480p" / clip).is_dir()
+    )
+    session = AnnotationSession.open(work / f"rush-{clip}", root=root, options={"flow_downscale": downscale})
+    frames = len(session.frames(clip))
+    service = SessionService(session, {"frames": "uncertainty", "types": "clicks"})
+    with (
+        served(create_app(service, exports=work / "exports-rush")) as address,
+        httpx.Client(base_url=address, timeout=600) as http,
+    ):
+        start = time.perf_counter()
+        seconds, proposal = first_mask(http, root, clip)
+        print(
+            f"rush, {clip} ({frames} frames, downscale {downscale}): first mask → next proposal "
+            f"{seconds:.2f} s ({proposed(proposal)})"
+        )
+        for _ in range(submits):
+            frame, start = proposal["frame"], time.perf_counter()
+            sent = http.post(f"/api/videos/{clip}/{frame}/submit", json={"clicks": CLICKS[:1]})
+            answered = time.perf_counter() - start
+            assert sent.status_code == 202, sent.text
+            seconds, proposal = next_proposal(http, clip, start)
+            jobs = http.get("/api/jobs").json()["jobs"]
+            superseded = sum(job["status"] == "superseded" for job in jobs)
+            print(
+                f"rush: clicks on frame {frame} while the clip propagates: submit answered {answered:.2f} s, "
+                f"next proposal {seconds:.2f} s ({proposed(proposal)}); {superseded} superseded so far"
+            )
+        whole = whole_clip(http, start)
+        print(f"rush: the whole clip propagated {whole:.2f} s after the last submit")
 
 
 def page_load(http: httpx.Client, video: str, frames: int) -> float:
@@ -211,12 +261,17 @@ def main() -> None:
     parser.add_argument(
         "--flow-downscale", type=int, default=1, help="the flow engine's downscale (1: full size)"
     )
-    parser.add_argument("--parts", default="clicks,page", help="clicks (preview, submit) and/or page (load)")
+    parser.add_argument(
+        "--parts",
+        default="clicks,page",
+        help="clicks (preview, submit), rush (submit while propagating), page",
+    )
     parser.add_argument("--clip", default="blackswan", help="a DAVIS clip of davis_dev or davis_hard")
     parser.add_argument("--submits", type=int, default=2, help="click submits after the first mask")
     args = parser.parse_args()
+    tree = Path(frugalseg.__file__).resolve().parents[1]  # the code measured (PYTHONPATH may name another)
     commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ["git", "-C", str(tree), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
     print(
         f"commit {commit}; Python {platform.python_version()}, OpenCV {cv2.__version__} "
@@ -228,6 +283,8 @@ def main() -> None:
             bench_preview_and_submit(
                 args.data, Path(folder), args.repeats, args.flow_downscale, args.clip, args.submits
             )
+        if "rush" in args.parts:
+            bench_rush(args.data, Path(folder), args.flow_downscale, args.clip, args.submits)
         if "page" in args.parts:
             bench_page_load(args.data, Path(folder))
 
