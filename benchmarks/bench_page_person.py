@@ -22,12 +22,13 @@ It stops at mean J ≥ ``--target`` or after ``--budget`` annotated frames. Huma
 cost model, `frugalseg.data.costs.DEFAULT_COSTS` (paper 002 / EVA-VOS figures): ``box_seconds`` (7 s) per
 box, ``click_seconds`` (1.5 s) per click, ``clicked_frame_seconds`` (1 s) once per opened frame (finding
 the object), ``vos_mask_seconds`` (80 s) per uploaded truth mask. The page's own ledger (``hours`` of
-``/api/session``) is recorded beside it: it charges anything drawn (a box's mask included) as a mask.
+``/api/session``) is recorded beside it: since issue 34's second round it books a mask the box tool
+alone made as a box and its clicks; before, anything drawn as an 80 s mask.
 
 Wall seconds are what the person waits after Submit, measured in the page (``performance.now()``):
 until the next proposal is shown, and until the page is ready again (propagation done, frame and
-filmstrip reloaded: a video takes no submit while it propagates, so the own-choice strategies wait
-for this). Strategies: ``follow`` (the page's proposals), ``uniform`` (frame 0, then each time the
+filmstrip reloaded). The script waits for the latter to read the clip's masks for its stopping rule;
+a person need not (a submit while the clip propagates supersedes the propagation). Strategies: ``follow`` (the page's proposals), ``uniform`` (frame 0, then each time the
 frame farthest from the annotated ones), ``random`` (a seeded permutation; ``--seeds``).
 
     PYTHONPATH=. python benchmarks/bench_page_person.py [--clips blackswan car-shadow] [--max-frames 30]
