@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 from provenance import provenance_line  # benchmarks/, the script's folder
 
-from frugalseg.autolabel import FlowPropagator
+from frugalseg.autolabel import FlowOptions, FlowPropagator
 from frugalseg.data.clips import IGNORE_INDEX, LabelKind
 from frugalseg.data.formats import generate_synthetic_streets, get_format
 from frugalseg.data.io import read_frame, read_label
@@ -52,7 +52,13 @@ def cityscapes(data: Path, k: int) -> list[str]:
         label = read_label(clip.label(0, LabelKind.FINE).path)
         targets = [i for i in range(2 * k + 1) if i != k]
         for preset, occlusion in ENGINES:
-            out, seconds = timed(FlowPropagator(preset, occlusion=occlusion), frames, k, label, targets)
+            out, seconds = timed(
+                FlowPropagator(FlowOptions.from_flat(preset=preset, occlusion=occlusion)),
+                frames,
+                k,
+                label,
+                targets,
+            )
             coverage = np.mean(
                 [(out[t] != IGNORE_INDEX).sum() / (label != IGNORE_INDEX).sum() for t in targets]
             )
@@ -70,7 +76,7 @@ def davis(data: Path, k: int) -> list[str]:
     truths = [(cv2.imread(str(path), cv2.IMREAD_GRAYSCALE) > 0).astype(np.uint8) for path in masks]
     rows = []
     for preset, occlusion in ENGINES:
-        engine = FlowPropagator(preset, occlusion=occlusion)
+        engine = FlowPropagator(FlowOptions.from_flat(preset=preset, occlusion=occlusion))
         out, seconds = timed(engine, frames, 0, truths[0], list(range(1, k + 1)))
         sums = np.sum([agreement(out[t], truths[t]) for t in range(1, k + 1)], axis=0)
         rows.append(

@@ -32,7 +32,7 @@ from provenance import provenance_line  # benchmarks/, the script's folder
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_propagation_quality import ChainedBaseline  # noqa: E402
 
-from frugalseg.autolabel import FlowPropagator  # noqa: E402
+from frugalseg.autolabel import FlowOptions, FlowPropagator  # noqa: E402
 
 CLIPS = [("davis_dev", "blackswan"), ("davis_dev", "car-shadow")] + [
     ("davis_hard", name) for name in ("breakdance", "camel", "dog", "kite-surf", "parkour", "scooter-black")
@@ -79,8 +79,8 @@ def main() -> None:
     cv2.setNumThreads(1)
     engines = {
         "chained DIS": ChainedBaseline(),
-        "round 1": FlowPropagator(object_cut=False),
-        "round 2": FlowPropagator(motion_prior=False),
+        "round 1": FlowPropagator(FlowOptions.from_flat(object_cut=False)),
+        "round 2": FlowPropagator(FlowOptions.from_flat(motion_prior=False)),
         "default": FlowPropagator(),
     }
     table = {name: scores(args.data, engine) for name, engine in engines.items()}

@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_propagation_object_cut import CLIPS  # noqa: E402
 
 import frugalseg.autolabel.flow_propagate as engine_module  # noqa: E402
-from frugalseg.autolabel import FlowPropagator, LabelStore  # noqa: E402
+from frugalseg.autolabel import FlowOptions, FlowPropagator, LabelStore  # noqa: E402
 from frugalseg.data.clips import Clip, LabelKind  # noqa: E402
 from frugalseg.data.io import read_frame  # noqa: E402
 from frugalseg.flow.ahead import opencv_threads  # noqa: E402
@@ -110,7 +110,7 @@ def davis_jobs(data: Path) -> Iterator[tuple[list[Path], np.ndarray, int, list[i
 def profile(jobs: list[tuple[list[Path], np.ndarray, int, list[int]]]) -> dict[str, float]:
     """Seconds per stage, summed over the jobs (decoding, the engine's stages, writing)."""
     spent: dict[str, float] = defaultdict(float)
-    engine = FlowPropagator(workers=1)
+    engine = FlowPropagator(FlowOptions.from_flat(workers=1))
     with opencv_threads(1), tempfile.TemporaryDirectory() as folder:
         store = LabelStore(folder)
         store.open_run({"engine": engine.name, "settings": engine.settings})

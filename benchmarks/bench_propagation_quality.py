@@ -35,7 +35,7 @@ import cv2
 import numpy as np
 from provenance import provenance_line  # benchmarks/, the script's folder
 
-from frugalseg.autolabel import FlowPropagator, LabelStore, propagate_split
+from frugalseg.autolabel import FlowOptions, FlowPropagator, LabelStore, propagate_split
 from frugalseg.autolabel.propagate import PropagationEngine
 from frugalseg.autolabel.report import evaluate_store
 from frugalseg.data.formats import get_format
@@ -111,11 +111,13 @@ class ChainedBaseline(PropagationEngine):
 def engines() -> dict[str, Any]:
     return {
         "chained DIS (medium)": ChainedBaseline(),
-        "before (chain_direct=False, snap=False)": FlowPropagator(chain_direct=False, snap=False),
-        "+ chain_direct (snap=False)": FlowPropagator(snap=False),
+        "before (chain_direct=False, snap=False)": FlowPropagator(
+            FlowOptions.from_flat(chain_direct=False, snap=False)
+        ),
+        "+ chain_direct (snap=False)": FlowPropagator(FlowOptions.from_flat(snap=False)),
         "**default** (+ snap)": FlowPropagator(),
         "fast (preset=fast, snap_downscale=2, snap_iterations=1)": FlowPropagator(
-            preset="fast", snap_downscale=2, snap_iterations=1
+            FlowOptions.from_flat(preset="fast", snap_downscale=2, snap_iterations=1)
         ),
     }
 

@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_propagation_object_cut import scores  # noqa: E402
 from bench_propagation_quality import chain_dis, cityscapes_agreement  # noqa: E402
 
-from frugalseg.autolabel import FlowPropagator  # noqa: E402
+from frugalseg.autolabel import FlowOptions, FlowPropagator  # noqa: E402
 from frugalseg.data.clips import IGNORE_INDEX  # noqa: E402
 from frugalseg.data.io import read_frame  # noqa: E402
 from frugalseg.flow import DISFlow  # noqa: E402
@@ -140,13 +140,13 @@ def runners() -> dict[str, tuple[Callable[..., dict[int, np.ndarray]], int]]:
     found: dict[str, tuple[Callable[..., dict[int, np.ndarray]], int]] = {
         "reference, one core": (chain_dis_medium, 1),
         f"reference, OpenCV threads on {cores} cores": (chain_dis_medium, cores),
-        "default, on one thread": (FlowPropagator(workers=1).propagate, 1),
+        "default, on one thread": (FlowPropagator(FlowOptions.from_flat(workers=1)).propagate, 1),
         f"default, flows on {cores} threads": (FlowPropagator().propagate, 1),
         f"default with its confidence maps, {cores} threads": (labels_of(FlowPropagator()), 1),
         f"the default's DIS flows alone, {cores} threads (no labels)": (default_flows_alone, 1),
     }
     for name, settings in SPEED_SETTINGS.items():
-        found[f"{name}, {cores} threads"] = FlowPropagator(**settings).propagate, 1
+        found[f"{name}, {cores} threads"] = FlowPropagator(FlowOptions.from_flat(**settings)).propagate, 1
     return found
 
 
@@ -189,7 +189,7 @@ def quality(data: Path) -> None:
     print("\n| engine | J +1 | J +5 | J +10 | Cityscapes −10 | −5 | −1 | +1 | +5 | +10 | mean |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name, settings in {"default": {}, **SPEED_SETTINGS}.items():
-        engine = FlowPropagator(**settings)
+        engine = FlowPropagator(FlowOptions.from_flat(**settings))
         j = np.mean(list(scores(data, engine).values()), axis=0)
         agreement = cityscapes_agreement(data, engine)
         cells = " | ".join(f"{100 * a:.2f}" for a in agreement.values())

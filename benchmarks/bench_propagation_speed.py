@@ -37,7 +37,7 @@ from provenance import provenance_line  # benchmarks/, the script's folder
 
 import frugalseg.autolabel.flow_propagate as propagate_module
 import frugalseg.flow.refine as refine_module
-from frugalseg.autolabel import FlowPropagator
+from frugalseg.autolabel import FlowOptions, FlowPropagator
 from frugalseg.data.clips import IGNORE_INDEX
 from frugalseg.data.io import read_frame
 
@@ -85,17 +85,23 @@ def code_today() -> Iterator[None]:
 
 
 ENGINES: dict[str, tuple[Callable[[], Any], Callable[[], Any]]] = {
-    "before (code), medium ignore": (lambda: FlowPropagator(occlusion="ignore"), code_before),
-    "medium ignore": (lambda: FlowPropagator(occlusion="ignore"), code_today),
+    "before (code), medium ignore": (
+        lambda: FlowPropagator(FlowOptions.from_flat(occlusion="ignore")),
+        code_before,
+    ),
+    "medium ignore": (lambda: FlowPropagator(FlowOptions.from_flat(occlusion="ignore")), code_today),
     "label, before issue 10": (
-        lambda: FlowPropagator(chain_direct=False, snap=False, object_cut=False),
+        lambda: FlowPropagator(FlowOptions.from_flat(chain_direct=False, snap=False, object_cut=False)),
         code_today,
     ),
     "default": (FlowPropagator, code_today),
-    "default, direct flows at 1/2": (lambda: FlowPropagator(direct_downscale=2), code_today),
-    "default, flow at 1/2": (lambda: FlowPropagator(downscale=2), code_today),
+    "default, direct flows at 1/2": (
+        lambda: FlowPropagator(FlowOptions.from_flat(direct_downscale=2)),
+        code_today,
+    ),
+    "default, flow at 1/2": (lambda: FlowPropagator(FlowOptions.from_flat(downscale=2)), code_today),
     "fast, flow at 1/4, ignore": (
-        lambda: FlowPropagator("fast", downscale=4, occlusion="ignore"),
+        lambda: FlowPropagator(FlowOptions.from_flat(preset="fast", downscale=4, occlusion="ignore")),
         code_today,
     ),
 }

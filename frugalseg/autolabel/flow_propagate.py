@@ -19,9 +19,10 @@ from typing import Any, cast
 import cv2
 import numpy as np
 
+from frugalseg.autolabel.flow_options import OCCLUSION_MODES, FlowOptions
 from frugalseg.autolabel.propagate import LabelReady, PropagationEngine, check_propagation_inputs
 from frugalseg.data.clips import IGNORE_INDEX
-from frugalseg.errors import ConfigError, DataError
+from frugalseg.errors import DataError
 from frugalseg.flow import DISFlow, backward_warp_np, forward_backward_mask_np, photometric_mask_np
 from frugalseg.flow.ahead import FlowsAhead, opencv_threads, usable_cores
 from frugalseg.flow.motion import moved_masks
@@ -87,30 +88,6 @@ def label_confidence(label: np.ndarray, evidence: Evidence) -> np.ndarray:
     np.copyto(confidence, np.float32(0.0), where=label == IGNORE_INDEX)
     result: np.ndarray = np.clip(confidence, 0.0, 1.0, out=confidence)
     return result
-
-
-@dataclass(frozen=True)
-class FlowSpeed:
-    """How much of the flow engine's work is done on smaller frames or with a faster DIS preset.
-
-    Attributes are `FlowPropagator`'s arguments of the same names.
-    """
-
-    downscale: int = 1
-    direct_downscale: int = 1
-    check_downscale: int = 1
-    direct_preset: str | None = None
-
-
-SPEEDS: dict[str, FlowSpeed] = {
-    "exact": FlowSpeed(),
-    "fast": FlowSpeed(direct_preset="fast"),
-    "fastest": FlowSpeed(downscale=2),
-}
-"""`FlowPropagator`'s speed settings by name (``label propagate --speed``): ``exact`` is the default
-engine; ``fast`` computes the direct flows to the anchor with DIS's ``fast`` preset, ``fastest``
-every flow on half-size frames. What each costs in J and in agreement, and what it saves, is in
-``benchmarks/results/propagation.md`` (issue 28)."""
 
 
 class FlowPropagator(PropagationEngine):
@@ -207,164 +184,47 @@ class FlowPropagator(PropagationEngine):
     depend on ``workers`` (each direction seeds OpenCV's RNG, which snapping's GrabCut draws from).
     At 2048×1024 the flows are 75 % of the work (20 DIS flows for ±3, against 6 for plain chained
     DIS): 1.9× the time of plain chained DIS on one core (both cores for this engine);
-    `SPEEDS` names faster settings with their cost in J.
+    `frugalseg.autolabel.flow_options.SPEEDS` names faster settings with their cost in J.
+
+    The options are named here by their flat names (`FlowOptions.from_flat`), the keys of `settings`.
 
     Args:
-        preset: DIS preset (``ultrafast``, ``fast``, ``medium``).
-        fb_alpha, fb_beta: tolerance of the forward-backward check (Sundaram et al. 2010).
-        downscale: compute the flow on frames shrunk by this factor (speed on large frames).
-        photo_tol: largest grey-level difference (0–255) at a reliable pixel; None turns the
-            check off.
-        occlusion: ``"label"`` (default) or ``"ignore"`` (above).
-        vote_size: side of the majority window (odd; ``"label"`` only; 1 keeps every sample).
-        vote_margin: lead of the majority over the runner-up, as a fraction of the window's
-            labelled pixels, below which a disputed unreliable pixel is output as 255 (``"label"`` only).
-        direct: relabel pixels the chain lost along the flow straight to the anchor (``"label"`` only).
-        chain_direct: those direct labels also feed the chain (``direct`` only; False: the output only,
-            the engine before issue 10).
-        direct_downscale: the direct flows (anchor ↔ target, which only fill pixels the chain lost)
-            on frames shrunk by this further factor (DIS only; 1: as the chain's).
-        check_downscale: the flows that only serve the forward-backward check (from the frame
-            nearer the anchor to the farther one) on frames shrunk by this further factor (DIS
-            only; 1: as the flows they check).
-        direct_preset: the DIS preset of the direct flows (None: ``preset``).
-        snap: snap each step's label to its frame (``"label"`` only); ``snap_band``, ``snap_reach``,
-            ``snap_iterations``, ``snap_max_classes``, ``snap_downscale`` are `snap_labels`'s
-            ``band``, ``reach``, ``iterations``, ``max_classes``, ``downscale``.
-        object_cut: re-segment each object with the anchor's frozen colour models (``"label"``
-            only, maps with at most ``snap_max_classes`` classes); ``object_cut_grow``,
-            ``object_cut_erode`` are `object_cut`'s ``grow``, ``erode``; ``object_cut_from``: the
-            distance to the anchor (frames) from which it runs (at 1 the flow is trusted).
-        motion_prior: before the object cut, open the pixels where each object's previous mask moved
-            by its tracked whole-object motion disagrees with the flow's label (``object_cut`` only).
-        flow: the flow engine, ``dis`` (OpenCV DIS, weight-free; ``preset`` and ``downscale`` apply)
-            or ``raft`` (torchvision's RAFT, `frugalseg.flow.raft.RAFTFlow`, with ``raft_weights``).
-        raft_weights: the RAFT weights file (``flow="raft"`` only; never downloaded).
-        raft_model: ``large`` or ``small``, the model the weights are of.
-        device: where RAFT runs (``auto``: a GPU when there is one).
-        workers: threads computing the DIS flows ahead of the labels (`frugalseg.flow.ahead.FlowsAhead`;
-            default: every core this process may use, or its share under `share_cores`). OpenCV's
-            own threads are set to one while the engine runs. The labels do not depend on it.
+        options: the engine's options by part (`FlowOptions`: the flow, its checks, what becomes of
+            unreliable pixels, snapping, the object cut, speed); None: the defaults, the measured ones.
     """
 
     streams_labels = True
     makes_confidence = True
 
     name = "flow"
-    OCCLUSION_MODES = ("ignore", "label")
+    OCCLUSION_MODES = OCCLUSION_MODES
 
-    def __init__(
-        self,
-        preset: str = "medium",
-        fb_alpha: float = 0.01,
-        fb_beta: float = 0.5,
-        downscale: int = 1,
-        photo_tol: float | None = 16.0,
-        occlusion: str = "label",
-        vote_size: int = 9,
-        vote_margin: float = 0.5,
-        direct: bool = True,
-        chain_direct: bool = True,
-        direct_downscale: int = 1,
-        check_downscale: int = 1,
-        direct_preset: str | None = None,
-        snap: bool = True,
-        snap_band: int = 3,
-        snap_reach: int = 20,
-        snap_iterations: int = 2,
-        snap_max_classes: int = 4,
-        snap_downscale: int = 1,
-        object_cut: bool = True,
-        object_cut_grow: int = 15,
-        object_cut_erode: int = 1,
-        object_cut_from: int = 2,
-        motion_prior: bool = True,
-        flow: str = "dis",
-        raft_weights: str | None = None,
-        raft_model: str = "large",
-        device: str = "auto",
-        workers: int | None = None,
-    ) -> None:
-        if occlusion not in self.OCCLUSION_MODES:
-            raise ConfigError(
-                "occlusion", f"occlusion must be one of {self.OCCLUSION_MODES}, got {occlusion!r}"
-            )
-        if not 1 <= vote_size <= 255 or vote_size % 2 == 0:
-            raise ConfigError("vote_size", f"must be an odd number from 1 to 255, got {vote_size}")
-        if not 0.0 <= vote_margin <= 1.0:
-            raise ConfigError("vote_margin", f"must lie in 0…1, got {vote_margin}")
-        for key, value in (
-            ("snap_band", snap_band),
-            ("snap_reach", snap_reach),
-            ("snap_iterations", snap_iterations),
-            ("object_cut_grow", object_cut_grow),
-            ("object_cut_from", object_cut_from),
-        ):
-            if value < 1:
-                raise ConfigError(key, f"must be >= 1, got {value}")
-        if object_cut_erode < 0:
-            raise ConfigError("object_cut_erode", f"must be >= 0, got {object_cut_erode}")
-        if snap_downscale < 1:
-            raise ConfigError("snap_downscale", f"must be >= 1, got {snap_downscale}")
-        for key, value in (("direct_downscale", direct_downscale), ("check_downscale", check_downscale)):
-            if value < 1:
-                raise ConfigError(key, f"must be >= 1, got {value}")
-        if snap_max_classes < 2:
-            raise ConfigError("snap_max_classes", f"must be >= 2, got {snap_max_classes}")
-        if workers is not None and workers < 1:
-            raise ConfigError("workers", f"must be >= 1, got {workers}")
+    def __init__(self, options: FlowOptions | None = None) -> None:
+        self.options = options = FlowOptions() if options is None else options
+        estimator, speed = options.estimator, options.speed
         self.flow: DISFlow | RAFTFlow  # the chain's flows
         self.direct_flow: DISFlow | RAFTFlow  # the direct flows to the anchor
         self.check_flow: DISFlow | RAFTFlow  # the flows that check the chain's
         self.direct_check_flow: DISFlow | RAFTFlow  # the flows that check the direct ones
-        if flow == "dis":
+        if estimator.method == "dis":
             made: dict[tuple[str, int], DISFlow] = {}  # one engine (and its OpenCV objects) per setting
 
             def dis(name: str, factor: int) -> DISFlow:
                 if (name, factor) not in made:
-                    made[name, factor] = DISFlow(preset=name, downscale=downscale * factor)
+                    made[name, factor] = DISFlow(preset=name, downscale=speed.downscale * factor)
                 return made[name, factor]
 
-            to_anchor = preset if direct_preset is None else direct_preset
-            self.flow, self.direct_flow = dis(preset, 1), dis(to_anchor, direct_downscale)
-            self.check_flow = dis(preset, check_downscale)
-            self.direct_check_flow = dis(to_anchor, direct_downscale * check_downscale)
-        elif flow == "raft":
-            if raft_weights is None:
-                raise ConfigError("raft_weights", "the RAFT flow needs a weights file (--raft-weights FILE)")
-            for key, value in (("direct_downscale", direct_downscale), ("check_downscale", check_downscale)):
-                if value > 1:
-                    raise ConfigError(key, "applies to the DIS flow only; RAFT runs at one size")
-            if direct_preset is not None:
-                raise ConfigError("direct_preset", "applies to the DIS flow only")
-            self.flow = RAFTFlow(raft_weights, model=raft_model, device=device)
+            to_anchor = estimator.preset if speed.direct_preset is None else speed.direct_preset
+            self.flow = dis(estimator.preset, 1)
+            self.direct_flow = dis(to_anchor, speed.direct_downscale)
+            self.check_flow = dis(estimator.preset, speed.check_downscale)
+            self.direct_check_flow = dis(to_anchor, speed.direct_downscale * speed.check_downscale)
+        else:  # raft: FlowOptions checked that the weights are given and no DIS-only setting is
+            assert estimator.raft_weights is not None
+            self.flow = RAFTFlow(estimator.raft_weights, model=estimator.raft_model, device=estimator.device)
             self.direct_flow = self.check_flow = self.direct_check_flow = self.flow
-        else:
-            raise ConfigError("flow", f"unknown flow engine {flow!r}; choose dis or raft")
-        self.fb_alpha = fb_alpha
-        self.fb_beta = fb_beta
-        self.photo_tol = photo_tol
-        self.occlusion = occlusion
-        self.vote_size = vote_size
-        self.vote_margin = vote_margin
-        self.direct = direct
-        self.chain_direct = chain_direct
-        self.direct_downscale = direct_downscale
-        self.check_downscale = check_downscale
-        self.direct_preset = direct_preset
-        self.snap = snap
-        self.snap_band = snap_band
-        self.snap_reach = snap_reach
-        self.snap_iterations = snap_iterations
-        self.snap_max_classes = snap_max_classes
-        self.snap_downscale = snap_downscale
-        self.object_cut = object_cut
-        self.object_cut_grow = object_cut_grow
-        self.object_cut_erode = object_cut_erode
-        self.object_cut_from = object_cut_from
-        self.motion_prior = motion_prior
-        self.workers = usable_cores() if workers is None else workers
-        self._workers_given = workers is not None
+        self.workers = usable_cores() if speed.workers is None else speed.workers
+        self._workers_given = speed.workers is not None
 
     def check_anchor(self, anchor_label: np.ndarray, instance_ids: np.ndarray | None, path: Path) -> None:
         """Raise `DataError` naming the anchor's label when its frames are too small for a DIS flow."""
@@ -387,39 +247,43 @@ class FlowPropagator(PropagationEngine):
             if isinstance(self.flow, DISFlow)
             else {"flow": self.flow.settings}
         )
+        checks, occlusion, speed = self.options.checks, self.options.occlusion, self.options.speed
         settings = {
             **flow_settings,
-            "fb_alpha": self.fb_alpha,
-            "fb_beta": self.fb_beta,
-            "photo_tol": self.photo_tol,
-            "occlusion": self.occlusion,
+            "fb_alpha": checks.fb_alpha,
+            "fb_beta": checks.fb_beta,
+            "photo_tol": checks.photo_tol,
+            "occlusion": occlusion.mode,
         }
-        if self.check_downscale > 1:
-            settings["check_downscale"] = self.check_downscale
-        if self.occlusion == "label":
-            settings.update(vote_size=self.vote_size, vote_margin=self.vote_margin, direct=self.direct)
-            if self.direct:
-                settings["chain_direct"] = self.chain_direct
-                if self.direct_downscale > 1:
-                    settings["direct_downscale"] = self.direct_downscale
-                if self.direct_preset is not None:
-                    settings["direct_preset"] = self.direct_preset
-            settings["snap"] = self.snap
-            if self.snap:
+        if speed.check_downscale > 1:
+            settings["check_downscale"] = speed.check_downscale
+        if occlusion.mode == "label":
+            settings.update(
+                vote_size=occlusion.vote_size, vote_margin=occlusion.vote_margin, direct=occlusion.direct
+            )
+            if occlusion.direct:
+                settings["chain_direct"] = occlusion.chain_direct
+                if speed.direct_downscale > 1:
+                    settings["direct_downscale"] = speed.direct_downscale
+                if speed.direct_preset is not None:
+                    settings["direct_preset"] = speed.direct_preset
+            snap, cut = self.options.snap, self.options.object_cut
+            settings["snap"] = snap.enabled
+            if snap.enabled:
                 settings.update(
-                    snap_band=self.snap_band,
-                    snap_reach=self.snap_reach,
-                    snap_iterations=self.snap_iterations,
-                    snap_max_classes=self.snap_max_classes,
-                    snap_downscale=self.snap_downscale,
+                    snap_band=snap.band,
+                    snap_reach=snap.reach,
+                    snap_iterations=snap.iterations,
+                    snap_max_classes=snap.max_classes,
+                    snap_downscale=snap.downscale,
                 )
-            settings["object_cut"] = self.object_cut
-            if self.object_cut:
+            settings["object_cut"] = cut.enabled
+            if cut.enabled:
                 settings.update(
-                    object_cut_grow=self.object_cut_grow,
-                    object_cut_erode=self.object_cut_erode,
-                    object_cut_from=self.object_cut_from,
-                    motion_prior=self.motion_prior,
+                    object_cut_grow=cut.grow,
+                    object_cut_erode=cut.erode,
+                    object_cut_from=cut.min_distance,
+                    motion_prior=cut.motion_prior,
                 )
         return settings
 
@@ -510,9 +374,10 @@ class FlowPropagator(PropagationEngine):
         check_propagation_inputs(frames, anchor_index, anchor_label, targets)
         wanted = set(targets)
         results: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
+        options = self.options
         models = (
-            anchor_colour_models(anchor_label, frames[anchor_index], max_classes=self.snap_max_classes)
-            if self.object_cut and self.occlusion == "label"
+            anchor_colour_models(anchor_label, frames[anchor_index], max_classes=options.snap.max_classes)
+            if options.object_cut.enabled and options.occlusion.mode == "label"
             else {}
         )
         if anchor_index in wanted:
@@ -555,11 +420,12 @@ class FlowPropagator(PropagationEngine):
 
     def _uses_direct(self, anchor_index: int, far: int, step: int, wanted: set[int]) -> bool:
         """Whether the step to ``far`` relabels the pixels the chain lost along the flow to the anchor."""
+        occlusion = self.options.occlusion
         return (
-            self.direct
-            and self.occlusion == "label"
+            occlusion.direct
+            and occlusion.mode == "label"
             and far != anchor_index + step
-            and (self.chain_direct or far in wanted)
+            and (occlusion.chain_direct or far in wanted)
         )
 
     def _link_order(self, chains: Sequence[tuple[int, int, int]], wanted: set[int]) -> list[_LinkKey]:
@@ -591,7 +457,8 @@ class FlowPropagator(PropagationEngine):
         on_label: LabelReady | None,
     ) -> dict[int, tuple[np.ndarray, np.ndarray | None]]:
         """Labels (and with ``confidence`` their maps) of the wanted frames, anchor to ``farthest``."""
-        frames = clip.frames
+        frames, options = clip.frames, self.options
+        snap, cut = options.snap, options.object_cut
         results: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
         label, lost = anchor_label, anchor_label == IGNORE_INDEX
         # snapping's GrabCut starts from k-means on OpenCV's RNG, one per thread: seeded, each chain
@@ -608,7 +475,7 @@ class FlowPropagator(PropagationEngine):
                 evidence.direct_disagrees = found_reliable & (found != label)
                 take = lost & found_reliable
                 unsure &= ~take
-                if self.chain_direct:
+                if options.occlusion.chain_direct:
                     label = np.where(take, found, label)
                     reliable |= take
                     evidence.direct_disagrees &= ~take
@@ -617,20 +484,20 @@ class FlowPropagator(PropagationEngine):
                 evidence.lost = lost & ~take
             else:
                 evidence.lost = lost.copy()
-            if self.snap and self.occlusion == "label":
+            if snap.enabled and options.occlusion.mode == "label":
                 label, evidence.snapped = snap_labels(
                     label,
                     reliable,
                     frames[far],
-                    band=self.snap_band,
-                    reach=self.snap_reach,
-                    iterations=self.snap_iterations,
-                    max_classes=self.snap_max_classes,
-                    downscale=self.snap_downscale,
+                    band=snap.band,
+                    reach=snap.reach,
+                    iterations=snap.iterations,
+                    max_classes=snap.max_classes,
+                    downscale=snap.downscale,
                 )
-            if models and abs(far - anchor_index) >= self.object_cut_from:
+            if models and abs(far - anchor_index) >= cut.min_distance:
                 proposal, trusted = label, reliable
-                if self.motion_prior:
+                if cut.motion_prior:
                     proposal, trusted = _with_motion_prior(
                         label,
                         reliable,
@@ -642,12 +509,12 @@ class FlowPropagator(PropagationEngine):
                     trusted,
                     frames[far],
                     models,
-                    grow=self.object_cut_grow,
-                    erode=self.object_cut_erode,
+                    grow=cut.grow,
+                    erode=cut.erode,
                 )
-                cut = cut_label != label
+                changed = cut_label != label
                 label = cut_label
-                evidence.snapped = cut if evidence.snapped is None else evidence.snapped | cut
+                evidence.snapped = changed if evidence.snapped is None else evidence.snapped | changed
             if far in wanted:
                 filled = label if fill is None else np.where(fill[0], fill[1], label)
                 output = np.where(unsure, np.uint8(IGNORE_INDEX), filled)
@@ -690,15 +557,16 @@ class FlowPropagator(PropagationEngine):
         assert lost is not None
         unreliable = ~reliable & (label != IGNORE_INDEX)
         unsure = np.zeros_like(unreliable)
-        if self.occlusion == "ignore":
+        occlusion = self.options.occlusion
+        if occlusion.mode == "ignore":
             label[unreliable] = IGNORE_INDEX
-        elif self.vote_size > 1 and unreliable.any():
+        elif occlusion.vote_size > 1 and unreliable.any():
             # in a window of one class the majority is the pixel's own label: vote where classes meet
-            window = np.ones((self.vote_size, self.vote_size), np.uint8)
+            window = np.ones((occlusion.vote_size, occlusion.vote_size), np.uint8)
             mixed = cv2.dilate(label, window) != cv2.erode(label, window)
             where = np.flatnonzero(unreliable & mixed)
-            majority, lead = _majority(label, self.vote_size, where)
-            unsure.ravel()[where] = (lead < self.vote_margin) & (majority != label.ravel()[where])
+            majority, lead = _majority(label, occlusion.vote_size, where)
+            unsure.ravel()[where] = (lead < occlusion.vote_margin) & (majority != label.ravel()[where])
             label.ravel()[where] = majority
         return label, lost | ~reliable, unsure, reliable
 
@@ -724,16 +592,16 @@ class _ClipFlows:
         ``photo_tol``, the photometric check. Called on the flow threads: none of it depends on a label.
         """
         kind, near, far = cast(_LinkKey, key)
-        engine = self.engine
+        checks = self.engine.options.checks
         flow_far_near = self.flow((kind, far, near))
         flow_near_far = self.flow((f"{kind} check", near, far))
         points = sample_points(flow_far_near)
         # samples landing outside the frame fail this check too
         reliable = forward_backward_mask_np(
-            flow_far_near, flow_near_far, engine.fb_alpha, engine.fb_beta, points=points
+            flow_far_near, flow_near_far, checks.fb_alpha, checks.fb_beta, points=points
         )
-        if engine.photo_tol is not None:
-            reliable &= photometric_mask_np(self.grey(far), self.grey(near), points, engine.photo_tol)
+        if checks.photo_tol is not None:
+            reliable &= photometric_mask_np(self.grey(far), self.grey(near), points, checks.photo_tol)
         return points, reliable
 
     def flow(self, key: _FlowKey) -> np.ndarray:

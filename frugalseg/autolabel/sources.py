@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from frugalseg.autolabel.clicks import click_split, clicks_json_path, read_clicks_json
+from frugalseg.autolabel.flow_options import FlowOptions
 from frugalseg.autolabel.flow_propagate import FlowPropagator
 from frugalseg.autolabel.propagate import propagate_split
 from frugalseg.autolabel.runs import LabellingSummary
@@ -148,7 +149,7 @@ class FlowLabels(LabelSource):
         store: str | None = None,
         progress: bool = True,
     ) -> None:
-        self.engine = FlowPropagator(preset=preset, occlusion=occlusion)
+        self.engine = FlowPropagator(FlowOptions.from_flat(preset=preset, occlusion=occlusion))
         self.store = Path(store) if store is not None else None
         self.progress = progress
 

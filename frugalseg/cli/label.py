@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from frugalseg.active.objects.engines import ENGINES, anchor_engine_names, make_anchor_engine
-from frugalseg.autolabel.flow_propagate import SPEEDS, FlowPropagator, FlowSpeed
+from frugalseg.autolabel.flow_options import SPEEDS, FlowOptions, FlowSpeed
+from frugalseg.autolabel.flow_propagate import FlowPropagator
 from frugalseg.autolabel.propagate import propagate_split
 from frugalseg.autolabel.runs import LabellingSummary, TrainerOptions, anchored_clips
 from frugalseg.autolabel.store import LabelStore
@@ -168,9 +169,9 @@ def speed_settings(args: argparse.Namespace) -> FlowSpeed:
 
 
 def _flow_arguments(args: argparse.Namespace) -> dict[str, Any]:
-    """`FlowPropagator`'s arguments from the ``label propagate`` options."""
+    """`FlowPropagator`'s options from the ``label propagate`` options."""
     speed = speed_settings(args)
-    return {
+    flat = {
         "preset": args.preset,
         "occlusion": args.occlusion,
         "chain_direct": not args.no_chain_direct,
@@ -188,6 +189,7 @@ def _flow_arguments(args: argparse.Namespace) -> dict[str, Any]:
         "device": args.device,
         "workers": args.flow_threads,
     }
+    return {"options": FlowOptions.from_flat(**flat)}
 
 
 def _sam2_arguments(args: argparse.Namespace) -> dict[str, Any]:

@@ -14,6 +14,8 @@ _PRESETS = {
     "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
     "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
 }
+#: The DIS presets by name, fastest first.
+PRESETS: tuple[str, ...] = tuple(_PRESETS)
 
 
 class DISFlow:

@@ -16,8 +16,8 @@ import pytest
 from data.fake_davis import write_davis
 
 from frugalseg.active.objects.engines import ENGINES, anchor_engine_names
-from frugalseg.autolabel import FlowPropagator, LabelStore, propagate_split
-from frugalseg.autolabel.flow_propagate import FlowSpeed
+from frugalseg.autolabel import FlowOptions, FlowPropagator, LabelStore, propagate_split
+from frugalseg.autolabel.flow_options import FlowObjectCut, FlowOcclusion, FlowSpeed
 from frugalseg.autolabel.propagate import PropagationEngine, _made_in_order
 from frugalseg.autolabel.report import score_frame
 from frugalseg.cli import label as commands
@@ -31,6 +31,7 @@ from frugalseg.flow import DISFlow
 
 ANCHOR = 3
 OFFSETS = (-3, -2, -1, 1, 2, 3)
+IGNORE = FlowOptions(occlusion=FlowOcclusion(mode="ignore"))  # unreliable pixels left unlabelled
 
 
 def texture(height: int, width: int, seed: int) -> np.ndarray:
@@ -59,9 +60,7 @@ def moving_square(motion=(3, 2), size=(96, 128), side=32):
 def test_moving_square_labels_follow_the_motion() -> None:
     """Exact agreement with the moved label on non-ignored pixels ≥ 0.99, coverage ≥ 0.9 at ±1…±3."""
     frames, labels = moving_square()
-    out = FlowPropagator(occlusion="ignore").propagate(
-        frames, ANCHOR, labels[ANCHOR], [ANCHOR + o for o in OFFSETS]
-    )
+    out = FlowPropagator(IGNORE).propagate(frames, ANCHOR, labels[ANCHOR], [ANCHOR + o for o in OFFSETS])
     assert sorted(out) == [ANCHOR + o for o in OFFSETS]
     for offset in OFFSETS:
         index = ANCHOR + offset
@@ -82,9 +81,7 @@ def test_disoccluded_pixels_are_ignored() -> None:
     given the square's class, the rest the right class by a chance background match.
     """
     frames, labels = moving_square()
-    out = FlowPropagator(occlusion="ignore").propagate(
-        frames, ANCHOR, labels[ANCHOR], [ANCHOR + o for o in OFFSETS]
-    )
+    out = FlowPropagator(IGNORE).propagate(frames, ANCHOR, labels[ANCHOR], [ANCHOR + o for o in OFFSETS])
     results = []
     for offset in OFFSETS:
         step = 1 if offset > 0 else -1
@@ -107,9 +104,7 @@ def test_pixels_from_outside_the_frame_are_ignored() -> None:
     world_label = (np.arange(160)[None, :] // 20 % 3 * np.ones((80, 1))).astype(np.uint8)
     frames = [world[:, 20 + 2 * t : 120 + 2 * t] for t in range(-ANCHOR, ANCHOR + 1)]
     truth = [world_label[:, 20 + 2 * t : 120 + 2 * t] for t in range(-ANCHOR, ANCHOR + 1)]
-    out = FlowPropagator(occlusion="ignore").propagate(
-        frames, ANCHOR, truth[ANCHOR], [ANCHOR + o for o in OFFSETS]
-    )
+    out = FlowPropagator(IGNORE).propagate(frames, ANCHOR, truth[ANCHOR], [ANCHOR + o for o in OFFSETS])
     for offset in OFFSETS:
         predicted = out[ANCHOR + offset]
         entered = predicted[:, -2 * offset :] if offset > 0 else predicted[:, : 2 * -offset]
@@ -122,7 +117,7 @@ def test_pixels_from_outside_the_frame_are_ignored() -> None:
 
 def test_flow_computed_once_per_pair_and_only_up_to_farthest_target() -> None:
     frames, labels = moving_square()
-    propagator = FlowPropagator(occlusion="ignore")
+    propagator = FlowPropagator(IGNORE)
     calls: list[tuple[int, int]] = []
     ids = {id(frame): index for index, frame in enumerate(frames)}
     flow = propagator.flow
@@ -146,9 +141,7 @@ def test_synthetic_streets_agree_with_sequence_ground_truth(synthetic_root: Path
     fmt = get_format("synthetic", synthetic_root)
     store = LabelStore(tmp_path / "store")
     offsets = [-10, -5, -1, 1, 5, 10]
-    summary = propagate_split(
-        fmt, "train", store, offsets, FlowPropagator(occlusion="ignore"), progress=False
-    )
+    summary = propagate_split(fmt, "train", store, offsets, FlowPropagator(IGNORE), progress=False)
     assert (summary.clips, summary.written, summary.skipped) == (2, 12, 0)
     clips = fmt.clips("train")
     assert store.attach(clips) == 12
@@ -265,15 +258,15 @@ def test_label_mode_keeps_noisy_object_pixels(shared_data):
     ]
     scores = {}
     for mode in ("ignore", "label"):
-        engine = FlowPropagator(occlusion=mode)
+        engine = FlowPropagator(FlowOptions(occlusion=FlowOcclusion(mode=mode)))
         out = engine.propagate(frames, 0, truth[0], [1, 2])
         scores[mode] = [score_frame(out[t], truth[t], 2, (1,)).object_ious[0] for t in (1, 2)]
     print(scores)
     assert min(scores["label"]) >= 0.95
     assert all(label >= ignore + 0.1 for label, ignore in zip(scores["label"], scores["ignore"], strict=True))
-    assert FlowPropagator(occlusion="label").settings["occlusion"] == "label"
+    assert FlowPropagator(FlowOptions(occlusion=FlowOcclusion(mode="label"))).settings["occlusion"] == "label"
     with pytest.raises(ValueError, match="occlusion must be one of"):
-        FlowPropagator(occlusion="fill")
+        FlowPropagator(FlowOptions(occlusion=FlowOcclusion(mode="fill")))
 
 
 def test_cli_propagates_davis_into_a_store(tmp_path, capsys):
@@ -324,7 +317,7 @@ def test_object_cut_recovers_a_fast_part_the_flow_loses() -> None:
     targets = list(range(1, 7))
     jaccard = {}
     for cut in (False, True):
-        engine = FlowPropagator(object_cut=cut)
+        engine = FlowPropagator(FlowOptions(object_cut=FlowObjectCut(enabled=cut)))
         assert engine.settings["object_cut"] is cut
         out = engine.propagate_with_confidence(frames, 0, labels[0], targets)
         jaccard[cut] = [
@@ -350,7 +343,7 @@ def test_flows_at_half_size_still_follow_a_known_motion(settings: dict, shrunk: 
     (one engine per size, the chain's sampled flows at full size): the square's labels (on frames
     large enough for flows at 1/4) keep ≥ 0.99 agreement, and the settings are recorded."""
     frames, labels = moving_square(motion=(4, 2), size=(192, 256), side=64)
-    engine = FlowPropagator(**settings)
+    engine = FlowPropagator(FlowOptions.from_flat(**settings))
     downscales = {kind: flow.downscale for kind, flow in engine._flow_engines.items()}
     assert downscales == {"chain": 1, "chain check": 1, "direct": 1, "direct check": 1, **shrunk}
     assert all(engine.settings[key] == value for key, value in settings.items())
@@ -365,9 +358,9 @@ def test_flows_at_half_size_still_follow_a_known_motion(settings: dict, shrunk: 
 @pytest.mark.parametrize("key", ["direct_downscale", "check_downscale"])
 def test_flow_downscales_are_checked(key: str) -> None:
     with pytest.raises(ValueError, match=key):
-        FlowPropagator(**{key: 0})
+        FlowPropagator(FlowOptions.from_flat(**{key: 0}))
     with pytest.raises(ValueError, match="DIS flow only"):
-        FlowPropagator(flow="raft", raft_weights="raft.pth", **{key: 2})
+        FlowPropagator(FlowOptions.from_flat(flow="raft", raft_weights="raft.pth", **{key: 2}))
 
 
 @pytest.mark.parametrize("clip", ["moving square", "swinging arm"])
@@ -381,18 +374,26 @@ def test_flows_on_a_thread_pool_give_the_labels_of_one_thread(clip: str) -> None
     else:
         frames, labels = swinging_arm_clip()
         anchor, targets = 0, list(range(1, 7))
-    one = FlowPropagator(workers=1).propagate_with_confidence(frames, anchor, labels[anchor], targets)
-    two = FlowPropagator(workers=2).propagate_with_confidence(frames, anchor, labels[anchor], targets)
-    labels_only = FlowPropagator(workers=2).propagate(frames, anchor, labels[anchor], targets)
+    one = FlowPropagator(FlowOptions(speed=FlowSpeed(workers=1))).propagate_with_confidence(
+        frames, anchor, labels[anchor], targets
+    )
+    two = FlowPropagator(FlowOptions(speed=FlowSpeed(workers=2))).propagate_with_confidence(
+        frames, anchor, labels[anchor], targets
+    )
+    labels_only = FlowPropagator(FlowOptions(speed=FlowSpeed(workers=2))).propagate(
+        frames, anchor, labels[anchor], targets
+    )
     assert sorted(one) == sorted(two) == sorted(labels_only) == targets
     for target in targets:
         assert np.array_equal(one[target][0], two[target][0]) and np.array_equal(
             one[target][1], two[target][1]
         )
         assert np.array_equal(labels_only[target], one[target][0])  # made without the maps
-    assert "workers" not in FlowPropagator(workers=2).settings  # labels do not depend on it
+    assert (
+        "workers" not in FlowPropagator(FlowOptions(speed=FlowSpeed(workers=2))).settings
+    )  # labels do not depend on it
     with pytest.raises(ValueError, match="workers"):
-        FlowPropagator(workers=0)
+        FlowPropagator(FlowOptions(speed=FlowSpeed(workers=0)))
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -405,7 +406,7 @@ def test_each_direction_labels_the_same_without_the_other(shared_data: Path, wor
     root = shared_data / "davis_hard"
     frames = [read_frame(f) for f in sorted((root / "JPEGImages" / "480p" / "dog").glob("*.jpg"))[:7]]
     anchor_label = (read_label(root / "Annotations" / "480p" / "dog" / "00003.png") > 0).astype(np.uint8)
-    engine = FlowPropagator(workers=workers)
+    engine = FlowPropagator(FlowOptions(speed=FlowSpeed(workers=workers)))
     both = engine.propagate_with_confidence(frames, 3, anchor_label, [0, 1, 2, 4, 5, 6])
     before = engine.propagate_with_confidence(frames, 3, anchor_label, [0, 1, 2])
     for target in (0, 1, 2):
@@ -423,7 +424,7 @@ def test_processes_on_one_machine_share_its_cores(monkeypatch: pytest.MonkeyPatc
     assert engine.workers == 2
     engine.share_cores(16)
     assert engine.workers == 1
-    given = FlowPropagator(workers=3)
+    given = FlowPropagator(FlowOptions(speed=FlowSpeed(workers=3)))
     given.share_cores(4)
     assert given.workers == 3
 
@@ -476,7 +477,7 @@ def test_direct_flows_with_a_faster_preset_follow_a_known_motion() -> None:
     """``direct_preset="fast"`` (``--speed fast``) gives only the direct flows DIS's fast preset; the
     square is still followed at ≥ 0.99 agreement, and the setting is recorded."""
     frames, labels = moving_square(motion=(4, 2), size=(192, 256), side=64)
-    engine = FlowPropagator(direct_preset="fast")
+    engine = FlowPropagator(FlowOptions(speed=FlowSpeed(direct_preset="fast")))
     presets = {kind: flow.preset for kind, flow in engine._flow_engines.items()}
     assert presets == {"chain": "medium", "chain check": "medium", "direct": "fast", "direct check": "fast"}
     assert engine.settings["direct_preset"] == "fast" and "direct_preset" not in FlowPropagator().settings
@@ -486,9 +487,9 @@ def test_direct_flows_with_a_faster_preset_follow_a_known_motion() -> None:
         valid = predicted != IGNORE_INDEX
         assert (predicted[valid] == truth[valid]).mean() >= 0.99 and valid.mean() >= 0.9, offset
     with pytest.raises(ValueError, match="direct_preset"):
-        FlowPropagator(flow="raft", raft_weights="raft.pth", direct_preset="fast")
+        FlowPropagator(FlowOptions.from_flat(flow="raft", raft_weights="raft.pth", direct_preset="fast"))
     with pytest.raises(ValueError, match="unknown DIS preset"):
-        FlowPropagator(direct_preset="slow")
+        FlowPropagator(FlowOptions(speed=FlowSpeed(direct_preset="slow")))
 
 
 def test_flows_of_two_presets_at_one_size_share_each_frames_grey_image(
@@ -500,7 +501,7 @@ def test_flows_of_two_presets_at_one_size_share_each_frames_grey_image(
     gray = DISFlow.gray
     monkeypatch.setattr(DISFlow, "gray", lambda self, frame: made.append(id(frame)) or gray(self, frame))
     frames, labels = moving_square(motion=(4, 2))
-    FlowPropagator(direct_preset="fast", workers=1).propagate(
+    FlowPropagator(FlowOptions(speed=FlowSpeed(direct_preset="fast", workers=1))).propagate(
         frames, ANCHOR, labels[ANCHOR], [ANCHOR + o for o in OFFSETS]
     )
     assert sorted(made) == sorted(id(frame) for frame in frames)
@@ -514,7 +515,7 @@ def test_clips_labelled_at_once_write_the_store_of_one_at_a_time(
     one clip at a time with one flow thread (a ``workers`` count given keeps one clip at a time)."""
     monkeypatch.setattr("frugalseg.autolabel.flow_propagate.usable_cores", lambda: 2)
     fmt = get_format("synthetic", synthetic_root)
-    engine, one = FlowPropagator(), FlowPropagator(workers=1)
+    engine, one = FlowPropagator(), FlowPropagator(FlowOptions(speed=FlowSpeed(workers=1)))
     assert engine.clips_at_once(5) == 2 and engine.workers == 1
     assert engine.clips_at_once(1) == 1 and engine.workers == 2
     assert one.clips_at_once(5) == 1 and one.workers == 1
@@ -571,7 +572,7 @@ class CopyAnchor(PropagationEngine):
 def test_engines_declare_their_capabilities_and_the_defaults_are_none() -> None:
     """The protocol's defaults say "not this one", the flow engine declares confidence maps and streaming,
     and an engine without confidence maps refuses the call by name instead of failing somewhere later."""
-    plain, flow = CopyAnchor(), FlowPropagator(workers=1)
+    plain, flow = CopyAnchor(), FlowPropagator(FlowOptions(speed=FlowSpeed(workers=1)))
     assert (plain.makes_confidence, plain.streams_labels, plain.uses_instance_ids) == (False, False, False)
     assert (plain.workers, plain.clips_at_once(7)) == (1, 1)
     assert plain.check_anchor(np.zeros((4, 4), np.uint8), None, Path("x.png")) is None

@@ -13,7 +13,8 @@ import cv2
 import numpy as np
 import pytest
 
-from frugalseg.autolabel import FlowPropagator
+from frugalseg.autolabel import FlowOptions, FlowPropagator
+from frugalseg.autolabel.flow_options import FlowObjectCut, FlowOcclusion, FlowSnap
 from frugalseg.autolabel.flow_propagate import _with_motion_prior
 from frugalseg.data.clips import IGNORE_INDEX
 
@@ -64,7 +65,7 @@ def test_snapping_keeps_the_square_better_than_the_chain_before(clip) -> None:
     targets = list(range(1, 11))
     scores = {}
     for name, engine in (
-        ("before", FlowPropagator(chain_direct=False, snap=False, object_cut=False)),
+        ("before", FlowPropagator(FlowOptions.from_flat(chain_direct=False, snap=False, object_cut=False))),
         ("default", FlowPropagator()),
     ):
         out = engine.propagate(frames, 0, labels[0], targets)
@@ -100,11 +101,11 @@ def test_confidence_is_highest_where_the_label_is_right(clip) -> None:
 def test_old_behaviour_and_new_settings_are_recorded() -> None:
     settings = FlowPropagator().settings
     assert settings["snap"] is True and settings["chain_direct"] is True and settings["snap_band"] == 3
-    before = FlowPropagator(chain_direct=False, snap=False).settings
+    before = FlowPropagator(FlowOptions.from_flat(chain_direct=False, snap=False)).settings
     assert before["snap"] is False and "snap_band" not in before
-    assert "snap" not in FlowPropagator(occlusion="ignore").settings
+    assert "snap" not in FlowPropagator(FlowOptions(occlusion=FlowOcclusion(mode="ignore"))).settings
     with pytest.raises(ValueError, match="snap_max_classes"):
-        FlowPropagator(snap_max_classes=1)
+        FlowPropagator(FlowOptions(snap=FlowSnap(max_classes=1)))
 
 
 def fast_square(
@@ -131,7 +132,10 @@ def test_the_motion_prior_follows_a_fast_object_the_flow_leaves_behind() -> None
     frames, labels = fast_square()
     targets = list(range(1, 11))
     scores = {}
-    for name, engine in (("without", FlowPropagator(motion_prior=False)), ("with", FlowPropagator())):
+    for name, engine in (
+        ("without", FlowPropagator(FlowOptions(object_cut=FlowObjectCut(motion_prior=False)))),
+        ("with", FlowPropagator()),
+    ):
         out = engine.propagate(frames, 0, labels[0], targets)
         scores[name] = np.array([jaccard(out[t], labels[t]) for t in targets])
     assert (scores["with"] >= scores["without"] - 0.005).all()

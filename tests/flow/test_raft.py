@@ -9,6 +9,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from frugalseg.autolabel.flow_options import FlowEstimator, FlowOptions
 from frugalseg.autolabel.flow_propagate import FlowPropagator
 from frugalseg.errors import ConfigError, WeightsError
 from frugalseg.flow.raft import RAFTFlow
@@ -77,10 +78,14 @@ def test_a_pickle_is_not_unpickled(tmp_path: Path) -> None:
 
 def test_the_propagator_uses_raft_and_needs_its_weights(small_weights: Path) -> None:
     with pytest.raises(ConfigError, match="raft_weights: the RAFT flow needs a weights file"):
-        FlowPropagator(flow="raft")
+        FlowPropagator(FlowOptions(estimator=FlowEstimator(method="raft")))
     with pytest.raises(ConfigError, match="flow: unknown flow engine 'pwc'"):
-        FlowPropagator(flow="pwc")
-    engine = FlowPropagator(flow="raft", raft_weights=str(small_weights), raft_model="small", device="cpu")
+        FlowPropagator(FlowOptions(estimator=FlowEstimator(method="pwc")))
+    engine = FlowPropagator(
+        FlowOptions(
+            estimator=FlowEstimator("raft", raft_weights=str(small_weights), raft_model="small", device="cpu")
+        )
+    )
     assert engine.settings["flow"]["engine"] == "raft"
     first, second = _frames()
     label = np.zeros(first.shape[:2], np.uint8)

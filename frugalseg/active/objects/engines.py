@@ -48,6 +48,7 @@ from frugalseg.active.propagation import (
     object_share,
     propagate_annotations,
 )
+from frugalseg.autolabel.flow_options import FlowOptions
 from frugalseg.autolabel.flow_propagate import FlowPropagator
 from frugalseg.autolabel.propagate import PropagationEngine
 from frugalseg.autolabel.sam2_loading import SAM2Options
@@ -165,7 +166,7 @@ class AnchorFusionEngine(LoopEngine):
     @classmethod
     def from_options(cls, options: FlowEngineOptions) -> AnchorFusionEngine:
         """The two-anchor fusion over `FlowPropagator` with these options."""
-        return cls(FlowPropagator(preset=options.preset, downscale=options.downscale))
+        return cls(FlowPropagator(FlowOptions.from_flat(preset=options.preset, downscale=options.downscale)))
 
     @property
     def settings(self) -> dict[str, Any]:

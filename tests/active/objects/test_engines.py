@@ -31,6 +31,7 @@ from frugalseg.active.objects.loop import AnnotationLoop, Video
 from frugalseg.active.objects.options import given_options
 from frugalseg.active.objects.type_policies import make_policy
 from frugalseg.active.propagation import PropagationCache
+from frugalseg.autolabel.flow_options import FlowOptions
 from frugalseg.autolabel.flow_propagate import FlowPropagator
 from frugalseg.autolabel.sam2_loading import SAM2Options
 from frugalseg.autolabel.sam2_propagate import SAM2Propagator
@@ -254,9 +255,10 @@ def test_the_registry_builds_the_single_anchor_engine_each_engine_is_made_of() -
         True,
         True,
     )
-    flow = make_anchor_engine("flow", preset="fast", occlusion="ignore")
+    options = FlowOptions.from_flat(preset="fast", occlusion="ignore")
+    flow = make_anchor_engine("flow", options=options)
     assert isinstance(flow, FlowPropagator)
-    assert flow.settings == FlowPropagator(preset="fast", occlusion="ignore").settings
+    assert flow.settings == FlowPropagator(options).settings
     assert make_loop_engine("flow", preset="fast").settings["preset"] == "fast"
     sam2 = make_anchor_engine("sam2", device="cpu", image_size=64, random_weights=True)
     assert isinstance(sam2, SAM2Propagator) and sam2.stuff == "components"

@@ -1,0 +1,182 @@
+"""`FlowOptions`: the flow engine's options by part, and the settings they record.
+
+The settings below were written by the engine of flat arguments before `FlowOptions` (commit
+e4c4439, ``FlowPropagator(**flat).settings``): stores and loop states record them in ``run.json``
+and compare them to resume, so they stay key for key and in the same order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from frugalseg.autolabel import FlowOptions, FlowPropagator
+from frugalseg.autolabel.flow_options import (
+    FlowChecks,
+    FlowEstimator,
+    FlowObjectCut,
+    FlowOcclusion,
+    FlowSnap,
+    FlowSpeed,
+    flat_names,
+    flow_option,
+)
+from frugalseg.errors import ConfigError
+
+DEFAULT = {
+    "preset": "medium", "downscale": 1, "fb_alpha": 0.01, "fb_beta": 0.5, "photo_tol": 16.0,
+    "occlusion": "label", "vote_size": 9, "vote_margin": 0.5, "direct": True, "chain_direct": True,
+    "snap": True, "snap_band": 3, "snap_reach": 20, "snap_iterations": 2, "snap_max_classes": 4,
+    "snap_downscale": 1, "object_cut": True, "object_cut_grow": 15, "object_cut_erode": 1,
+    "object_cut_from": 2, "motion_prior": True,
+}  # fmt: skip
+
+#: (the flat arguments of the engine before, the same options by part, the settings recorded before)
+RECORDED = [
+    ({}, FlowOptions(), DEFAULT),
+    (
+        {"occlusion": "ignore", "preset": "fast"},
+        FlowOptions(estimator=FlowEstimator(preset="fast"), occlusion=FlowOcclusion(mode="ignore")),
+        {"preset": "fast", "downscale": 1, "fb_alpha": 0.01, "fb_beta": 0.5, "photo_tol": 16.0,
+         "occlusion": "ignore"},
+    ),
+    (
+        {"chain_direct": False, "snap": False, "object_cut": False},
+        FlowOptions(
+            occlusion=FlowOcclusion(chain_direct=False),
+            snap=FlowSnap(enabled=False),
+            object_cut=FlowObjectCut(enabled=False),
+        ),
+        {"preset": "medium", "downscale": 1, "fb_alpha": 0.01, "fb_beta": 0.5, "photo_tol": 16.0,
+         "occlusion": "label", "vote_size": 9, "vote_margin": 0.5, "direct": True, "chain_direct": False,
+         "snap": False, "object_cut": False},
+    ),
+    (
+        {"direct": False, "motion_prior": False, "photo_tol": None},
+        FlowOptions(
+            checks=FlowChecks(photo_tol=None),
+            occlusion=FlowOcclusion(direct=False),
+            object_cut=FlowObjectCut(motion_prior=False),
+        ),
+        {**{k: v for k, v in DEFAULT.items() if k != "chain_direct"}, "photo_tol": None, "direct": False,
+         "motion_prior": False},
+    ),
+    (
+        {"preset": "fast", "downscale": 2, "direct_downscale": 2, "check_downscale": 3,
+         "direct_preset": "ultrafast"},
+        FlowOptions(
+            estimator=FlowEstimator(preset="fast"),
+            speed=FlowSpeed(downscale=2, direct_downscale=2, check_downscale=3, direct_preset="ultrafast"),
+        ),
+        {"preset": "fast", "downscale": 2, "fb_alpha": 0.01, "fb_beta": 0.5, "photo_tol": 16.0,
+         "occlusion": "label", "check_downscale": 3, "vote_size": 9, "vote_margin": 0.5, "direct": True,
+         "chain_direct": True, "direct_downscale": 2, "direct_preset": "ultrafast", "snap": True,
+         "snap_band": 3, "snap_reach": 20, "snap_iterations": 2, "snap_max_classes": 4, "snap_downscale": 1,
+         "object_cut": True, "object_cut_grow": 15, "object_cut_erode": 1, "object_cut_from": 2,
+         "motion_prior": True},
+    ),
+    (
+        {"fb_alpha": 0.02, "fb_beta": 0.25, "vote_size": 5, "vote_margin": 0.25, "snap_band": 4,
+         "snap_reach": 10, "snap_iterations": 1, "snap_max_classes": 3, "snap_downscale": 2,
+         "object_cut_grow": 9, "object_cut_erode": 0, "object_cut_from": 3, "workers": 2},
+        FlowOptions(
+            checks=FlowChecks(fb_alpha=0.02, fb_beta=0.25),
+            occlusion=FlowOcclusion(vote_size=5, vote_margin=0.25),
+            snap=FlowSnap(band=4, reach=10, iterations=1, max_classes=3, downscale=2),
+            object_cut=FlowObjectCut(grow=9, erode=0, min_distance=3),
+            speed=FlowSpeed(workers=2),
+        ),
+        {"preset": "medium", "downscale": 1, "fb_alpha": 0.02, "fb_beta": 0.25, "photo_tol": 16.0,
+         "occlusion": "label", "vote_size": 5, "vote_margin": 0.25, "direct": True, "chain_direct": True,
+         "snap": True, "snap_band": 4, "snap_reach": 10, "snap_iterations": 1, "snap_max_classes": 3,
+         "snap_downscale": 2, "object_cut": True, "object_cut_grow": 9, "object_cut_erode": 0,
+         "object_cut_from": 3, "motion_prior": True},
+    ),
+    (
+        {"snap": False, "direct_downscale": 2, "direct_preset": "fast", "object_cut_from": 1},
+        FlowOptions(
+            snap=FlowSnap(enabled=False),
+            object_cut=FlowObjectCut(min_distance=1),
+            speed=FlowSpeed(direct_downscale=2, direct_preset="fast"),
+        ),
+        {"preset": "medium", "downscale": 1, "fb_alpha": 0.01, "fb_beta": 0.5, "photo_tol": 16.0,
+         "occlusion": "label", "vote_size": 9, "vote_margin": 0.5, "direct": True, "chain_direct": True,
+         "direct_downscale": 2, "direct_preset": "fast", "snap": False, "object_cut": True,
+         "object_cut_grow": 15, "object_cut_erode": 1, "object_cut_from": 1, "motion_prior": True},
+    ),
+    (
+        {"occlusion": "ignore", "snap": False, "direct": False, "check_downscale": 2, "direct_downscale": 2},
+        FlowOptions(
+            occlusion=FlowOcclusion(mode="ignore", direct=False),
+            snap=FlowSnap(enabled=False),
+            speed=FlowSpeed(check_downscale=2, direct_downscale=2),
+        ),
+        {"preset": "medium", "downscale": 1, "fb_alpha": 0.01, "fb_beta": 0.5, "photo_tol": 16.0,
+         "occlusion": "ignore", "check_downscale": 2},
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("flat", "options", "recorded"), RECORDED)
+def test_the_settings_are_those_the_engine_of_flat_arguments_recorded(
+    flat: dict, options: FlowOptions, recorded: dict
+) -> None:
+    """Key for key, value for value and in the same order (``run.json`` is compared to resume)."""
+    assert FlowOptions.from_flat(**flat) == options
+    assert json.dumps(FlowPropagator(options).settings) == json.dumps(recorded)
+
+
+def test_every_argument_of_before_has_one_flat_name_and_goes_back_and_forth() -> None:
+    """29 options, each in one part; `flat` and `from_flat` are inverse; `settings` read back as
+    options give the same settings (what a store's ``run.json`` records rebuilds its engine)."""
+    names = flat_names()
+    assert len(names) == 29 and len(set(names.values())) == 29
+    assert list(FlowOptions().flat()) == list(names)
+    for _, options, recorded in RECORDED:
+        assert FlowOptions.from_flat(**options.flat()) == options
+        rebuilt = FlowOptions.from_flat(**recorded)
+        assert FlowPropagator(rebuilt).settings == recorded
+    assert FlowPropagator().options == FlowOptions()
+
+
+def test_a_name_that_is_no_option_is_refused_naming_them() -> None:
+    with pytest.raises(
+        ConfigError, match=r"snap_bandwidth: no option of the flow engine; it takes flow, preset"
+    ):
+        FlowOptions.from_flat(snap_bandwidth=5)
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda: FlowSnap(band=0), "snap_band: must be >= 1, got 0"),
+        (lambda: FlowSnap(max_classes=1), "snap_max_classes: must be >= 2"),
+        (lambda: FlowObjectCut(min_distance=0), "object_cut_from: must be >= 1"),
+        (lambda: FlowObjectCut(erode=-1), "object_cut_erode: must be >= 0"),
+        (lambda: FlowOcclusion(vote_size=4), "vote_size: must be an odd number"),
+        (lambda: FlowSpeed(workers=0), "workers: must be >= 1"),
+        (lambda: FlowEstimator(method="raft"), "raft_weights: the RAFT flow needs a weights file"),
+        (
+            lambda: FlowOptions(
+                estimator=FlowEstimator("raft", raft_weights="w.pth"), speed=FlowSpeed(check_downscale=2)
+            ),
+            "check_downscale: applies to the DIS flow only",
+        ),
+    ],
+)
+def test_a_part_checks_its_values_by_their_flat_names(make, match: str) -> None:
+    """A part that cannot work is never made; the error names the option as the CLI and settings do."""
+    with pytest.raises(ConfigError, match=match):
+        make()
+
+
+def test_a_subset_of_the_options_takes_its_defaults_from_flow_options() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Subset:
+        preset: str = flow_option("preset", help="DIS preset")
+        snap_band: int = flow_option("snap_band")
+
+    assert dataclasses.asdict(Subset()) == {"preset": "medium", "snap_band": 3}
+    assert dataclasses.fields(Subset)[0].metadata["help"] == "DIS preset"
