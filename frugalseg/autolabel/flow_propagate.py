@@ -19,7 +19,7 @@ from typing import Any, cast
 import cv2
 import numpy as np
 
-from frugalseg.autolabel.flow_options import OCCLUSION_MODES, FlowOptions
+from frugalseg.autolabel.flow_options import FlowOptions
 from frugalseg.autolabel.propagate import LabelReady, PropagationEngine, check_propagation_inputs
 from frugalseg.data.clips import IGNORE_INDEX
 from frugalseg.errors import DataError
@@ -197,7 +197,6 @@ class FlowPropagator(PropagationEngine):
     makes_confidence = True
 
     name = "flow"
-    OCCLUSION_MODES = OCCLUSION_MODES
 
     def __init__(self, options: FlowOptions | None = None) -> None:
         self.options = options = FlowOptions() if options is None else options

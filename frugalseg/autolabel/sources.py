@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from frugalseg.autolabel.clicks import click_split, clicks_json_path, read_clicks_json
-from frugalseg.autolabel.flow_options import FlowOptions
+from frugalseg.autolabel.flow_options import FlowEstimator, FlowOcclusion, FlowOptions
 from frugalseg.autolabel.flow_propagate import FlowPropagator
 from frugalseg.autolabel.propagate import propagate_split
 from frugalseg.autolabel.runs import LabellingSummary
@@ -135,6 +135,8 @@ class StoredLabels(LabelSource):
 class FlowLabels(LabelSource):
     """Pseudo-labels propagated from each clip's manual label by the flow engine, made when missing.
 
+    The engine takes the two options below and `FlowOptions`'s defaults for the others.
+
     Args:
         preset: DIS preset of the flow engine (``ultrafast``, ``fast``, ``medium``).
         occlusion: what the engine does with pixels that fail its checks (``label`` or ``ignore``).
@@ -144,8 +146,8 @@ class FlowLabels(LabelSource):
 
     def __init__(
         self,
-        preset: str = "medium",
-        occlusion: str = "label",
+        preset: str = FlowEstimator.preset,
+        occlusion: str = FlowOcclusion.mode,
         store: str | None = None,
         progress: bool = True,
     ) -> None:

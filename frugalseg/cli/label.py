@@ -11,8 +11,17 @@ from pathlib import Path
 from typing import Any
 
 from frugalseg.active.objects.engines import ENGINES, anchor_engine_names, make_anchor_engine
-from frugalseg.autolabel.flow_options import SPEEDS, FlowOptions, FlowSpeed
-from frugalseg.autolabel.flow_propagate import FlowPropagator
+from frugalseg.autolabel.flow_options import (
+    FLOW_METHODS,
+    OCCLUSION_MODES,
+    SPEEDS,
+    FlowEstimator,
+    FlowObjectCut,
+    FlowOcclusion,
+    FlowOptions,
+    FlowSnap,
+    FlowSpeed,
+)
 from frugalseg.autolabel.propagate import propagate_split
 from frugalseg.autolabel.runs import LabellingSummary, TrainerOptions, anchored_clips
 from frugalseg.autolabel.store import LabelStore
@@ -28,6 +37,8 @@ from frugalseg.cli.options import (
 from frugalseg.data.clips import LabelKind
 from frugalseg.data.formats import FORMATS, Format, SyntheticFormat, generate_synthetic_streets, get_format
 from frugalseg.errors import ConfigError
+from frugalseg.flow.dis import PRESETS as DIS_PRESETS
+from frugalseg.flow.raft import MODELS as RAFT_MODELS
 
 DEFAULT_K = 10  # issue 3: propagate up to 10 frames each way unless told otherwise
 
@@ -73,29 +84,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     propagate.add_argument(
         "--preset",
-        default="medium",
-        choices=("ultrafast", "fast", "medium"),
+        default=FlowEstimator.preset,
+        choices=DIS_PRESETS,
         help="DIS optical flow preset of the flow engine",
     )
     propagate.add_argument(
         "--occlusion",
-        default="label",
-        choices=FlowPropagator.OCCLUSION_MODES,
+        default=FlowOcclusion.mode,
+        choices=OCCLUSION_MODES,
         help="flow engine: label unreliable pixels by their reliable neighbours and the direct flow "
         "to the anchor (default), or leave them unlabelled (ignore: sparser, more precise)",
     )
     flow = propagate.add_argument_group("flow engine")
     flow.add_argument(
         "--flow",
-        default="dis",
-        choices=("dis", "raft"),
+        default=FlowEstimator.method,
+        choices=FLOW_METHODS,
         help="optical flow: OpenCV DIS (weight-free, default) or torchvision's RAFT with --raft-weights",
     )
     flow.add_argument(
         "--raft-weights", help="RAFT weights file (safetensors or state dict; never downloaded)"
     )
     flow.add_argument(
-        "--raft-model", default="large", choices=("large", "small"), help="the RAFT model the weights are of"
+        "--raft-model",
+        default=FlowEstimator.raft_model,
+        choices=RAFT_MODELS,
+        help="the RAFT model the weights are of",
     )
     flow.add_argument("--no-snap", action="store_true", help="do not snap each step's label to its frame")
     flow.add_argument(
@@ -139,7 +153,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     flow.add_argument(
         "--snap-downscale",
         type=count_option,
-        default=1,
+        default=FlowSnap.downscale,
         help="snap on frames shrunk by this factor (2 with --preset fast: the faster setting)",
     )
     _add_sam2_propagate_options(propagate)
@@ -163,33 +177,35 @@ def propagation_offsets(args: argparse.Namespace) -> list[int]:
 
 
 def speed_settings(args: argparse.Namespace) -> FlowSpeed:
-    """The flow engine's speed settings: those of ``--speed``, then the factors given one by one."""
-    given = {"direct_downscale": args.direct_downscale, "check_downscale": args.check_downscale}
+    """The flow engine's speed settings: those of ``--speed``, then the factors and threads given."""
+    given = {
+        "direct_downscale": args.direct_downscale,
+        "check_downscale": args.check_downscale,
+        "workers": args.flow_threads,
+    }
     return replace(SPEEDS[args.speed], **{key: value for key, value in given.items() if value is not None})
 
 
+def flow_options(args: argparse.Namespace) -> FlowOptions:
+    """The flow engine's options from the ``label propagate`` options (the rest: `FlowOptions`'s defaults)."""
+    return FlowOptions(
+        estimator=FlowEstimator(
+            method=args.flow,
+            preset=args.preset,
+            raft_weights=args.raft_weights,
+            raft_model=args.raft_model,
+            device=args.device,
+        ),
+        occlusion=FlowOcclusion(mode=args.occlusion, chain_direct=not args.no_chain_direct),
+        snap=FlowSnap(enabled=not args.no_snap, downscale=args.snap_downscale),
+        object_cut=FlowObjectCut(enabled=not args.no_object_cut, motion_prior=not args.no_motion_prior),
+        speed=speed_settings(args),
+    )
+
+
 def _flow_arguments(args: argparse.Namespace) -> dict[str, Any]:
-    """`FlowPropagator`'s options from the ``label propagate`` options."""
-    speed = speed_settings(args)
-    flat = {
-        "preset": args.preset,
-        "occlusion": args.occlusion,
-        "chain_direct": not args.no_chain_direct,
-        "snap": not args.no_snap,
-        "object_cut": not args.no_object_cut,
-        "motion_prior": not args.no_motion_prior,
-        "snap_downscale": args.snap_downscale,
-        "downscale": speed.downscale,
-        "direct_downscale": speed.direct_downscale,
-        "check_downscale": speed.check_downscale,
-        "direct_preset": speed.direct_preset,
-        "flow": args.flow,
-        "raft_weights": args.raft_weights,
-        "raft_model": args.raft_model,
-        "device": args.device,
-        "workers": args.flow_threads,
-    }
-    return {"options": FlowOptions.from_flat(**flat)}
+    """`FlowPropagator`'s arguments from the ``label propagate`` options."""
+    return {"options": flow_options(args)}
 
 
 def _sam2_arguments(args: argparse.Namespace) -> dict[str, Any]:

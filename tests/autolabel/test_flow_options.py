@@ -12,6 +12,7 @@ import json
 
 import pytest
 
+from frugalseg.active.objects.engines import AnchorFusionEngine, FlowEngineOptions, make_loop_engine
 from frugalseg.autolabel import FlowOptions, FlowPropagator
 from frugalseg.autolabel.flow_options import (
     FlowChecks,
@@ -23,6 +24,7 @@ from frugalseg.autolabel.flow_options import (
     flat_names,
     flow_option,
 )
+from frugalseg.autolabel.sources import FlowLabels
 from frugalseg.errors import ConfigError
 
 DEFAULT = {
@@ -170,6 +172,21 @@ def test_a_part_checks_its_values_by_their_flat_names(make, match: str) -> None:
     """A part that cannot work is never made; the error names the option as the CLI and settings do."""
     with pytest.raises(ConfigError, match=match):
         make()
+
+
+def test_the_loop_engine_and_the_label_source_build_the_engine_from_flow_options() -> None:
+    """`FlowEngineOptions` and `FlowLabels` offer a few options by flat name, with `FlowOptions`'s
+    defaults; the rest of their engine's options are the defaults."""
+    assert FlowEngineOptions().flow_options() == FlowOptions()
+    assert dataclasses.asdict(FlowEngineOptions()) == {"preset": "medium", "downscale": 1}
+    engine = make_loop_engine("flow", preset="fast", downscale=2)
+    assert isinstance(engine, AnchorFusionEngine) and isinstance(engine.anchor_engine, FlowPropagator)
+    assert engine.anchor_engine.options == FlowOptions(
+        estimator=FlowEstimator(preset="fast"), speed=FlowSpeed(downscale=2)
+    )
+    assert FlowLabels().engine.options == FlowOptions()
+    labels = FlowLabels(preset="ultrafast", occlusion="ignore")
+    assert labels.engine.options == FlowOptions.from_flat(preset="ultrafast", occlusion="ignore")
 
 
 def test_a_subset_of_the_options_takes_its_defaults_from_flow_options() -> None:

@@ -4,6 +4,7 @@ and the CLI."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import re
 import threading
@@ -448,6 +449,23 @@ def test_cli_speed_settings_reach_the_engine_and_the_store(tmp_path: Path, capsy
     assert "1 clips, 2 labels written" in capsys.readouterr().out
     settings = json.loads((tmp_path / "store" / "run.json").read_text())["settings"]
     assert settings["direct_preset"] == "fast" and "check_downscale" not in settings
+
+
+def test_cli_flow_options_default_to_the_engines_and_reach_it_by_part() -> None:
+    """``label propagate`` builds one `FlowOptions`: with no flow flags it is the engine's default,
+    and each flag sets its part."""
+    argv = ["label", "propagate", "--format", "davis", "--root", "r", "--out", "o"]
+    assert commands.flow_options(parser().parse_args(argv)) == FlowOptions()
+    given = parser().parse_args(
+        [*argv, "--preset", "fast", "--occlusion", "ignore", "--no-snap", "--no-motion-prior"]
+        + ["--snap-downscale", "2", "--speed", "fast", "--flow-threads", "3"]
+    )
+    expected = FlowOptions.from_flat(
+        preset="fast", occlusion="ignore", snap=False, motion_prior=False, snap_downscale=2
+    )
+    expected = dataclasses.replace(expected, speed=FlowSpeed(direct_preset="fast", workers=3))
+    assert commands.flow_options(given) == expected
+    assert commands.ENGINE_ARGUMENTS["flow"](given) == {"options": expected}
 
 
 def test_cli_engines_are_the_registrys_and_an_unknown_one_is_refused_naming_them(

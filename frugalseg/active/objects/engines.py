@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -48,7 +48,7 @@ from frugalseg.active.propagation import (
     object_share,
     propagate_annotations,
 )
-from frugalseg.autolabel.flow_options import FlowOptions
+from frugalseg.autolabel.flow_options import FlowOptions, flow_option
 from frugalseg.autolabel.flow_propagate import FlowPropagator
 from frugalseg.autolabel.propagate import PropagationEngine
 from frugalseg.autolabel.sam2_loading import SAM2Options
@@ -56,6 +56,7 @@ from frugalseg.autolabel.sam2_propagate import SAM2Propagator
 from frugalseg.data.clips import IGNORE_INDEX
 from frugalseg.data.files import array_sha1
 from frugalseg.errors import ConfigError
+from frugalseg.flow.dis import PRESETS as DIS_PRESETS
 
 #: A pixel is sure when its winning object (or the background) has at least this probability.
 SURE = 0.75
@@ -121,19 +122,21 @@ def check_annotated(frames: Sequence[np.ndarray], annotated: Mapping[int, np.nda
 
 @dataclass(frozen=True)
 class FlowEngineOptions:
-    """The options of the ``flow`` engine (`FlowPropagator`'s DIS flow).
+    """The options of the ``flow`` engine: the part of `FlowOptions` it offers, by flat name.
+
+    The defaults are `FlowOptions`'s; `flow_options` gives the engine's whole options.
 
     Attributes:
         preset: DIS preset, ``ultrafast``, ``fast`` or ``medium``.
         downscale: the flow is computed on frames shrunk this many times.
     """
 
-    preset: str = field(
-        default="medium", metadata={"choices": ("ultrafast", "fast", "medium"), "help": "DIS preset"}
-    )
-    downscale: int = field(
-        default=1, metadata={"type": int, "help": "compute the flow on frames shrunk n times"}
-    )
+    preset: str = flow_option("preset", choices=DIS_PRESETS, help="DIS preset")
+    downscale: int = flow_option("downscale", type=int, help="compute the flow on frames shrunk n times")
+
+    def flow_options(self) -> FlowOptions:
+        """`FlowPropagator`'s options with these values."""
+        return FlowOptions.from_flat(**asdict(self))
 
 
 @dataclass(frozen=True)
@@ -166,7 +169,7 @@ class AnchorFusionEngine(LoopEngine):
     @classmethod
     def from_options(cls, options: FlowEngineOptions) -> AnchorFusionEngine:
         """The two-anchor fusion over `FlowPropagator` with these options."""
-        return cls(FlowPropagator(FlowOptions.from_flat(preset=options.preset, downscale=options.downscale)))
+        return cls(FlowPropagator(options.flow_options()))
 
     @property
     def settings(self) -> dict[str, Any]:
