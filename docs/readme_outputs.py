@@ -9,9 +9,10 @@ at and how it was made::
 
 ``--check`` verifies that every marked block is made of lines of its recorded output — each stretch
 between lines that are only ``…`` appears there as consecutive lines, in the block's order (trailing
-spaces ignored) — that the file was recorded by this script's current command for it, and that the
-recorded commit is a clean ancestor of HEAD. ``tests/test_readme.py`` runs it, so a README edited
-by hand or a recording left behind by a changed command fails the tests.
+spaces ignored, lines matching the recording's ``hidden`` patterns skipped) — that the file was
+recorded by this script's current command for it, and that the recorded commit is a clean ancestor
+of HEAD. ``tests/test_readme.py`` runs it, so a README edited by hand or a recording left behind by
+a changed command fails the tests.
 
 The runs write into a temporary folder (frugalseg's cache, Lightning's runs, the examples' outputs);
 the paths printed inside it are written as the README spells them (``~/.cache/frugalseg`` …).
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -52,11 +54,16 @@ class Step:
 
 @dataclass(frozen=True)
 class Recording:
-    """A README example run for real: its steps, environment and the paths shown in the README's words."""
+    """A README example run for real: its steps, environment and the paths shown in the README's words.
+
+    ``hidden`` are patterns of recorded lines the README leaves out without an ``…`` (warnings of
+    the libraries below, kept in the recorded file).
+    """
 
     steps: tuple[Step, ...]
     env: dict[str, str] = field(default_factory=dict)
     shown_paths: dict[str, str] = field(default_factory=dict)
+    hidden: tuple[str, ...] = ()
 
     def command(self) -> str:
         """The recorded command, one line per step, as the header of the output file names it."""
@@ -112,6 +119,8 @@ RECORDINGS: dict[str, Recording] = {
         ),
         env={"FRUGALSEG_CACHE": "{tmp}/cache"},
         shown_paths={"{tmp}/cache": "~/.cache/frugalseg", "{tmp}/": "/tmp/"},
+        # Lightning's FutureWarning, once per fine-tuning (issue 36 lists it as noise to remove).
+        hidden=(r"^\S+/lightning/pytorch/utilities/_pytree\.py:\d+: `isinstance\(treespec, LeafSpec\)`",),
     ),
 }
 
@@ -284,6 +293,9 @@ def check(readme: Path = REPO / "README.md", root: Path = REPO) -> list[str]:
             problems.append(f"{where}: {target} names no commit")
         elif (problem := _ancestor_problem(fields["commit"])) is not None:
             problems.append(f"{where}: {target} {problem}")
+        if recording is not None:
+            hidden = [re.compile(pattern) for pattern in recording.hidden]
+            body = [line for line in body if not any(pattern.search(line) for pattern in hidden)]
         if (drift := block_drift(block, body)) is not None:
             problems.append(
                 f"{where}: the README drifted from its recorded output: {drift} "
@@ -312,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         print(problem, file=sys.stderr)
     if not problems:
         count = len(marked_blocks(REPO / "README.md"))
-        print(f"README.md: {count} marked blocks match their recorded outputs")
+        print(f"README.md: {count} marked block(s) match their recorded outputs")
     return 1 if problems else 0
 
 

@@ -26,7 +26,7 @@ def test_readme_blocks_match_their_recorded_runs():
         [sys.executable, str(SCRIPT), "--check"], cwd=REPO, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
-    assert "marked blocks match" in result.stdout
+    assert "match their recorded outputs" in result.stdout
 
 
 def test_every_recorded_output_is_shown_in_the_readme():
