@@ -17,7 +17,8 @@ holds only what differs from them:
   left out with ``enable_progress_bar: false`` or ``enable_model_summary: false``.
 
 Lightning's own noise is kept off the terminal: the ``LeafSpec`` FutureWarning its ``_pytree`` gives
-in every run, and its tip to install litlogger (`quiet_lightning`).
+in every run (`frugalseg.cli.quiet_warnings`, for every command), and its tip to install litlogger
+(`quiet_lightning`).
 
 A checkpoint given with ``--ckpt_path`` is never unpickled: it is read with ``weights_only=True``
 (``--weights_only false`` is refused), a URL is downloaded into the cache first (Lightning would
@@ -399,15 +400,10 @@ class _Quiet(logging.Filter):
 
 
 def quiet_lightning() -> None:
-    """Keep Lightning's noise off the terminal for this run (warnings: until the CLI returns).
+    """Keep Lightning's tip to install litlogger off the terminal for this run.
 
-    lightning.pytorch.utilities._pytree (Lightning 2.6.6) still builds torch's LeafSpec, deprecated in torch
-    2.10, and warns in every run; Lightning-AI/pytorch-lightning#21326 was closed by #21502, which only
-    filters it in Lightning's CI: drop the filter when _pytree.py uses torch.utils._pytree.treespec_leaf().
+    Its LeafSpec warning is off for every command (`frugalseg.cli.quiet_warnings`).
     """
-    warnings.filterwarnings(
-        "ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning
-    )
     quiet = logging.getLogger("lightning.pytorch.utilities.rank_zero")
     if not any(isinstance(existing, _Quiet) for existing in quiet.filters):
         quiet.addFilter(_Quiet())

@@ -34,13 +34,21 @@ def test_the_model_summary_leaves_out_flops_that_were_not_counted(capsys):
     assert "Total FLOPs: 12.0 M" in capsys.readouterr().out  # counted: Lightning's table
 
 
-def test_lightnings_leafspec_warning_and_litlogger_tip_are_kept_quiet(caplog):
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        quiet_lightning()
+def test_lightnings_leafspec_warning_and_litlogger_tip_are_kept_quiet(caplog, monkeypatch):
+    """Every command, the annotation loops' trainers as much as ``fit``, runs without the warning."""
+    import frugalseg.cli as cli
+
+    def dispatch(words):
         warnings.warn("`isinstance(treespec, LeafSpec)` is deprecated, use …", FutureWarning, stacklevel=1)
         warnings.warn("another FutureWarning", FutureWarning, stacklevel=1)
+        return 0
+
+    monkeypatch.setattr(cli, "_dispatch", dispatch)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert cli.main(["annotate", "semantic"]) == 0
     assert [str(w.message) for w in caught] == ["another FutureWarning"]
+    quiet_lightning()
     with caplog.at_level(logging.INFO):
         rank_zero_info("💡 Tip: For seamless cloud logging and experiment tracking, try installing litlogger")
         rank_zero_info("GPU available: False, used: False")
