@@ -16,6 +16,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from app.conftest import open_session
+from frugalseg.active.objects.session import AnnotationSession
 from frugalseg.app import SessionService, create_app
 from frugalseg.app.server import decode_rle, encode_rle
 from frugalseg.autolabel.store import LabelStore
@@ -392,3 +393,45 @@ def test_annotate_add_names_objects(
     assert not (state / "blackswan").exists()
     assert main([*add, "--name", "1=horse and rider"]) == 0
     assert json.loads((state / "blackswan" / "state.json").read_text())["names"] == {"1": "horse and rider"}
+
+
+def test_a_folder_of_videos_is_labelled_and_exported_without_ground_truth(
+    tmp_path: Path, one_cv_thread
+) -> None:
+    """A person's own clips as two video files: each is proposed, annotated, propagated and exported
+    to the tools' files, with nothing but the frames."""
+    from data.fake_video import numbered_frame, write_video
+
+    root = tmp_path / "clips"
+    for name in ("squares-a", "squares-b"):
+        write_video(root / f"{name}.mp4", [numbered_frame(i) for i in range(6)])
+    session = AnnotationSession.open(
+        tmp_path / "state", root=root, format="video", options={"flow_downscale": 2}
+    )
+    service = SessionService(session, {"frames": "uncertainty", "types": "mask"})
+    app = create_app(service, exports=tmp_path / "exports")
+    with TestClient(app, raise_server_exceptions=False) as client:
+        for _ in range(2):
+            proposal = client.get("/api/proposal").json()["proposal"]
+            assert (proposal["frame"], proposal["kind"]) == (0, "mask")
+            shape = client.get(f"/api/videos/{proposal['video']}/0/mask").json()
+            ids = np.zeros((shape["height"], shape["width"]), np.uint8)
+            ids[8:24, 10:40] = 1
+            sent = client.post(f"/api/videos/{proposal['video']}/0/submit", json={"mask": encode_rle(ids)})
+            assert sent.status_code == 202, sent.text
+            service.wait()
+        videos = client.get("/api/session").json()["videos"]
+        assert sorted((v["name"], v["annotated"], v["frames"]) for v in videos) == [
+            ("squares-a", 1, 6),
+            ("squares-b", 1, 6),
+        ]
+        exported = client.post("/api/export").json()
+    assert exported["written"] == 12
+    assert sorted(Path(p).name for p in exported["tools"]) == [
+        "coco.json",
+        "cvat-video-squares-a.xml",
+        "cvat-video-squares-b.xml",
+        "label-studio.json",
+    ]
+    coco = json.loads((Path(exported["store"] + "-tools") / "coco.json").read_text())
+    assert len({image["file_name"] for image in coco["images"]}) == 12  # each clip's frames named apart
