@@ -295,7 +295,7 @@ class SessionService:
             status, error = "failed", f"{type(err).__name__}: {err}"
         del self._partial[job.video]  # reads go back to the saved state
         job.ended, job.error = time.monotonic(), error
-        job.status = status  # last: from here the video takes additions again
+        job.status = status  # last: `supersede` waits for it, the partial view gone
 
     def thumbnail(self, video: str, frame: int) -> bytes:
         """The JPEG thumbnail of a frame with its current mask (cached by the mask's content)."""
