@@ -28,8 +28,9 @@ alone made as a box and its clicks; before, anything drawn as an 80 s mask.
 Wall seconds are what the person waits after Submit, measured in the page (``performance.now()``):
 until the next proposal is shown, and until the page is ready again (propagation done, frame and
 filmstrip reloaded). The script waits for the latter to read the clip's masks for its stopping rule;
-a person need not (a submit while the clip propagates supersedes the propagation). Strategies: ``follow`` (the page's proposals), ``uniform`` (frame 0, then each time the
-frame farthest from the annotated ones), ``random`` (a seeded permutation; ``--seeds``).
+a person need not (a submit while the clip propagates supersedes the propagation). Strategies:
+``follow`` (the page's proposals), ``uniform`` (frame 0, then each time the frame farthest from the
+annotated ones), ``random`` (a seeded permutation; ``--seeds``).
 
     PYTHONPATH=. python benchmarks/bench_page_person.py [--clips blackswan car-shadow] [--max-frames 30]
         [--flow-downscale 2] [--seeds 0 1 2] [--budget 8] [--strategies follow uniform random]
