@@ -364,6 +364,7 @@ def engines(frames_used: int) -> None:
     import torch
 
     from frugalseg.active.objects.engines import SAM2LoopEngine, STMLoopEngine
+    from frugalseg.autolabel.sam2_loading import SAM2Options
 
     torch.manual_seed(0)
     fmt = DavisFormat(merged_root())
@@ -373,8 +374,10 @@ def engines(frames_used: int) -> None:
     built = {
         "flow (DIS medium, full size)": lambda: make_loop_engine("flow"),
         "flow (DIS medium, half size: the benchmark's)": lambda: make_loop_engine("flow", downscale=2),
-        "sam2 (hiera_t, 1024)": lambda: SAM2LoopEngine(random_weights=True, device="cpu"),
-        "sam2 (hiera_t, 512)": lambda: SAM2LoopEngine(random_weights=True, image_size=512, device="cpu"),
+        "sam2 (hiera_t, 1024)": lambda: SAM2LoopEngine(SAM2Options(random_weights=True, device="cpu")),
+        "sam2 (hiera_t, 512)": lambda: SAM2LoopEngine(
+            SAM2Options(random_weights=True, image_size=512, device="cpu")
+        ),
         "stm_r50": lambda: STMLoopEngine("stm_r50", random_weights=True, device="cpu"),
         "stm_r18": lambda: STMLoopEngine("stm_r18", random_weights=True, device="cpu"),
     }

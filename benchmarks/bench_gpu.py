@@ -18,7 +18,7 @@ checked where there is no GPU (its figures mean nothing). All weights are random
 - **Attention kernels**: the TMANet, STM and TDNet reads at 1024×2048 feature sizes, run with
   SDPA's math fallback disabled, so a row says whether a fused kernel (flash, memory-efficient,
   cuDNN; on the CPU, flash) takes each shape and dtype.
-- **SAM 2**: ``SAM2Propagator(random_weights=True, image_size=1024)`` (``sam2.1_hiera_t``, bf16
+- **SAM 2**: ``SAM2Propagator(SAM2Options(random_weights=True, image_size=1024))`` (``sam2.1_hiera_t``, bf16
   autocast on CUDA) carrying an anchor label of 8 objects over random 1024×2048 frames;
   frames/s = propagated frames / seconds, after a warm-up propagation.
 - **Boundary IoU**: ``BoundaryIoU(19, backend="torch")`` on the device against
@@ -207,10 +207,13 @@ def _blocks(size: tuple[int, int], objects: int, seed: int) -> np.ndarray:
 
 def sam2_row(plan: Plan) -> list[str]:
     """SAM 2 propagation frames/s over random frames from an anchor label of 8 objects."""
+    from frugalseg.autolabel.sam2_loading import SAM2Options
     from frugalseg.autolabel.sam2_propagate import SAM2Propagator
 
     torch.manual_seed(0)
-    engine = SAM2Propagator(random_weights=True, image_size=plan.sam2_image_size, device=str(plan.device))
+    engine = SAM2Propagator(
+        SAM2Options(random_weights=True, image_size=plan.sam2_image_size, device=str(plan.device))
+    )
     rng = np.random.default_rng(0)
     height, width = plan.frame_size
     frames = [rng.integers(0, 256, (height, width, 3), dtype=np.uint8) for _ in range(plan.sam2_frames)]

@@ -31,6 +31,7 @@ import torch
 from provenance import provenance_line  # benchmarks/, the script's folder
 
 from frugalseg.autolabel.objects import LabelObjects, merge_objects, split_objects
+from frugalseg.autolabel.sam2_loading import SAM2Options
 from frugalseg.autolabel.sam2_propagate import SAM2Propagator
 from frugalseg.data.clips import IGNORE_INDEX, LabelKind
 from frugalseg.data.formats import get_format
@@ -92,7 +93,7 @@ def main() -> None:
     frames, anchor, label = inputs(args.data, args.frames, (width, height), args.objects)
     targets = [i for i in range(len(frames)) if i != anchor]
     torch.manual_seed(0)
-    engine = SAM2Propagator(random_weights=True, image_size=args.image_size, device="cpu")
+    engine = SAM2Propagator(SAM2Options(random_weights=True, image_size=args.image_size, device="cpu"))
     encoder_calls = 0
     forward_image = engine.predictor.forward_image
 

@@ -182,10 +182,11 @@ def sam2_engine():
     """The SAM 2 propagation engine (sam2.1_hiera_t), random weights: for the pipeline, not quality."""
     import torch
 
+    from frugalseg.autolabel.sam2_loading import SAM2Options
     from frugalseg.autolabel.sam2_propagate import SAM2Propagator
 
     torch.manual_seed(0)
-    return SAM2Propagator(random_weights=True, image_size=SAM2_IMAGE_SIZE, device="cpu")
+    return SAM2Propagator(SAM2Options(random_weights=True, image_size=SAM2_IMAGE_SIZE, device="cpu"))
 
 
 @pytest.fixture(scope="session")
@@ -202,9 +203,10 @@ def sam2_clicks():
     import torch
 
     from frugalseg.active.objects.click_models import SAM2Clicks
+    from frugalseg.autolabel.sam2_loading import SAM2Options
 
     torch.manual_seed(0)
-    return SAM2Clicks(random_weights=True, image_size=SAM2_IMAGE_SIZE, device="cpu")
+    return SAM2Clicks(SAM2Options(random_weights=True, image_size=SAM2_IMAGE_SIZE, device="cpu"))
 
 
 @pytest.fixture(scope="session")

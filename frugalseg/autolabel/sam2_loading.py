@@ -1,7 +1,11 @@
 """Building SAM 2 predictors from the `rf-sam-2` wheel (imported as ``sam2``) and a local checkpoint.
 
-Every SAM 2 engine of `frugalseg label` goes through here, so a config name, a checkpoint file and a
-device are checked in one place and nothing is ever downloaded.
+Every SAM 2 network of the package goes through here, so a config name, a checkpoint file and a
+device are checked in one place and nothing is ever downloaded. The three SAM 2 members (the
+propagation engine `frugalseg.autolabel.sam2_propagate.SAM2Propagator`, the loop engine
+`frugalseg.active.objects.engines.SAM2LoopEngine` and the click model
+`frugalseg.active.objects.click_models.SAM2Clicks`) take one `SAM2Options` and load their model
+with `load_sam2`, which also gives the first keys of their recorded ``settings``.
 
 What the wheel allows, found by trying it (rf-sam-2 1.0.3):
 
@@ -24,8 +28,9 @@ import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Literal
 
+from frugalseg.data.files import sha256_file
 from frugalseg.errors import ConfigError, DataError
 
 SAM2_CONFIGS: tuple[str, ...] = ("sam2.1_hiera_t", "sam2.1_hiera_s", "sam2.1_hiera_b+", "sam2.1_hiera_l")
@@ -60,6 +65,64 @@ class SAM2Options:
     )
     device: str = field(default="auto", metadata={"help": "torch device, auto: cuda if there is one"})
     random_weights: bool = field(default=False, metadata={"cli": False})
+
+
+@dataclass(frozen=True)
+class SAM2Model:
+    """A SAM 2 predictor loaded by `load_sam2`, with what a run records of its checkpoint.
+
+    Attributes:
+        predictor: the wheel's ``SAM2VideoPredictor`` or ``SAM2ImagePredictor``, in eval mode.
+        config: its config name.
+        checkpoint: the checkpoint file it was loaded from (None: random weights).
+        checkpoint_sha256: that file's sha256 (None: random weights).
+        device: the device it was loaded on (``auto`` resolved).
+    """
+
+    predictor: Any
+    config: str
+    checkpoint: Path | None
+    checkpoint_sha256: str | None
+    device: str
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """Config and checkpoint (file name and sha256): the first keys of each SAM 2 member's settings."""
+        return {
+            "config": self.config,
+            "checkpoint": None if self.checkpoint is None else self.checkpoint.name,
+            "checkpoint_sha256": self.checkpoint_sha256,
+        }
+
+
+def load_sam2(options: SAM2Options, kind: Literal["video", "image"], *, needed_by: str) -> SAM2Model:
+    """The SAM 2 predictor of ``kind`` that ``options`` describe, its options checked before it is built.
+
+    Args:
+        options: config, checkpoint, input size, device and random weights.
+        kind: ``video`` (`build_sam2_video_predictor`) or ``image`` (`build_sam2_image_predictor`).
+        needed_by: the member, as the error without a checkpoint names it (``the sam2 engine``).
+
+    Raises:
+        ConfigError: an unknown config, an input size that is not a multiple of 64, or no checkpoint
+            without ``random_weights``.
+        DataError: a checkpoint file that is missing, unreadable or of another config.
+    """
+    config_file(options.config)  # unknown names fail before the checkpoint is read
+    check_image_size(options.image_size)
+    if options.checkpoint is None and not options.random_weights:
+        raise ConfigError(
+            "sam2_checkpoint", f"{needed_by} needs a SAM 2 checkpoint file (--sam2-checkpoint FILE)"
+        )
+    device = resolve_device(options.device)
+    build = build_sam2_video_predictor if kind == "video" else build_sam2_image_predictor
+    sizes = {} if options.image_size is None else {"image_size": options.image_size}
+    predictor = build(
+        options.config, options.checkpoint, device, random_weights=options.random_weights, **sizes
+    )
+    checkpoint = None if options.checkpoint is None else Path(options.checkpoint)
+    sha256 = None if checkpoint is None else sha256_file(checkpoint)
+    return SAM2Model(predictor, options.config, checkpoint, sha256, device)
 
 
 def import_sam2() -> ModuleType:

@@ -37,29 +37,21 @@ import torch
 
 from frugalseg.autolabel.objects import STUFF_MODES, LabelObjects, merge_objects, split_objects
 from frugalseg.autolabel.propagate import PropagationEngine, check_propagation_inputs
-from frugalseg.autolabel.sam2_loading import (
-    build_sam2_video_predictor,
-    check_image_size,
-    config_file,
-    resolve_device,
-)
-from frugalseg.data.files import sha256_file
+from frugalseg.autolabel.sam2_loading import SAM2Options, load_sam2
 from frugalseg.errors import DataError
 
 
 class SAM2Propagator(PropagationEngine):
     """Propagation engine (``--engine sam2``) over a SAM 2 video predictor.
 
+    On CUDA the model runs under bfloat16 autocast, as SAM 2's own examples do.
+
     Args:
-        config: SAM 2 config name (`SAM2_CONFIGS`).
-        checkpoint: local checkpoint file of that config; None only with ``random_weights``.
-        device: torch device; ``"auto"`` takes CUDA when there is one. On CUDA the model runs under
-            bfloat16 autocast, as SAM 2's own examples do.
-        image_size: the model's input size (None: the config's, 1024); smaller is faster and coarser.
+        options: the SAM 2 model (config, checkpoint, input size, device; None: `SAM2Options`'s
+            defaults, which need a checkpoint); a smaller input size is faster and coarser.
         stuff: how pixels outside instances become objects (``components`` or ``class``).
         offload_state_to_cpu: keep the tracking state (memories, masks) in CPU memory.
         merge_chunk: objects upsampled at once when merging logits.
-        random_weights: use a randomly initialised model (tests, benchmarks).
     """
 
     name = "sam2"
@@ -67,40 +59,27 @@ class SAM2Propagator(PropagationEngine):
 
     def __init__(
         self,
-        config: str = "sam2.1_hiera_t",
-        checkpoint: str | Path | None = None,
-        device: str = "auto",
+        options: SAM2Options | None = None,
         *,
-        image_size: int | None = None,
         stuff: str = "components",
         offload_state_to_cpu: bool = False,
         merge_chunk: int = 16,
-        random_weights: bool = False,
     ) -> None:
         if stuff not in STUFF_MODES:
             raise ValueError(f"unknown stuff mode {stuff!r}; modes: {', '.join(STUFF_MODES)}")
-        check_image_size(image_size)
-        config_file(config)  # unknown names fail before the checkpoint is read
-        device = resolve_device(device)
-        options = {} if image_size is None else {"image_size": image_size}
-        self.predictor = build_sam2_video_predictor(
-            config, checkpoint, device, random_weights=random_weights, **options
-        )
-        self.config = config
-        self.checkpoint = None if checkpoint is None else Path(checkpoint)
-        self.device = torch.device(device)
+        self.options = SAM2Options() if options is None else options
+        self.model = load_sam2(self.options, "video", needed_by="the sam2 engine")
+        self.predictor = self.model.predictor
+        self.device = torch.device(self.model.device)
         self.stuff = stuff
         self.offload_state_to_cpu = offload_state_to_cpu
         self.merge_chunk = merge_chunk
-        self._checkpoint_sha256 = None if checkpoint is None else sha256_file(checkpoint)
 
     @property
     def settings(self) -> dict[str, Any]:
         """What decides the labels, recorded in the manifest and ``run.json`` (not where it ran)."""
         return {
-            "config": self.config,
-            "checkpoint": None if self.checkpoint is None else self.checkpoint.name,
-            "checkpoint_sha256": self._checkpoint_sha256,
+            **self.model.settings,
             "image_size": self.predictor.image_size,
             "stuff": self.stuff,
             "autocast": "bfloat16" if self.device.type == "cuda" else None,

@@ -24,6 +24,7 @@ from frugalseg.autolabel.flow_options import (
 )
 from frugalseg.autolabel.propagate import propagate_split
 from frugalseg.autolabel.runs import LabellingSummary, TrainerOptions, anchored_clips
+from frugalseg.autolabel.sam2_loading import SAM2Options
 from frugalseg.autolabel.store import LabelStore
 from frugalseg.cli.interop import register_interop
 from frugalseg.cli.options import (
@@ -213,14 +214,13 @@ def _sam2_arguments(args: argparse.Namespace) -> dict[str, Any]:
     if args.sam2_checkpoint is None:
         needs = "--engine sam2 needs a SAM 2 checkpoint (a file or an id: facebook/sam2.1-hiera-tiny)"
         raise ConfigError("--sam2-checkpoint", needs)
-    return {
-        "config": args.sam2_config,
-        "checkpoint": args.sam2_checkpoint,
-        "device": sam2_device(args),
-        "image_size": args.sam2_image_size,
-        "stuff": args.sam2_stuff,
-        "offload_state_to_cpu": args.offload_state_to_cpu,
-    }
+    options = SAM2Options(
+        config=args.sam2_config,
+        checkpoint=args.sam2_checkpoint,
+        image_size=args.sam2_image_size,
+        device=sam2_device(args),
+    )
+    return {"options": options, "stuff": args.sam2_stuff, "offload_state_to_cpu": args.offload_state_to_cpu}
 
 
 #: How the ``label propagate`` options give each engine of `anchor_engine_names` its arguments.

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from data.fake_cityscapes import write_still
 
-from frugalseg.autolabel import FlowPropagator, LabelStore, propagate_split, sam2_loading, sam2_propagate
+from frugalseg.autolabel import FlowPropagator, LabelStore, propagate_split, sam2_loading
 from frugalseg.autolabel.clicks import click_split
 from frugalseg.autolabel.lightning_runner import propagate_with_trainer
 from frugalseg.autolabel.runs import TrainerOptions
@@ -57,7 +57,7 @@ def test_each_command_refuses_a_split_with_nothing_to_label_before_loading_sam2(
     built = []
     record = lambda *args, **kwargs: built.append(args)
     monkeypatch.setattr(sam2_loading, "build_sam2_image_predictor", record)
-    monkeypatch.setattr(sam2_propagate, "build_sam2_video_predictor", record)
+    monkeypatch.setattr(sam2_loading, "build_sam2_video_predictor", record)
     root, out = write_still(tmp_path / "data", fine=kind == "coarse"), tmp_path / "store"
     # a checkpoint that does not exist: loading SAM 2 would fail with another message
     options = [option.format(missing=tmp_path / "missing.pt") for option in command[1:]]

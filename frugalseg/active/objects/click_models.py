@@ -25,8 +25,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import cv2
@@ -34,7 +33,7 @@ import numpy as np
 
 from frugalseg.active.objects.options import Configurable, build_options
 from frugalseg.active.objects.simulated_annotator import CorrectiveClick, corrective_click
-from frugalseg.autolabel.sam2_loading import SAM2Options
+from frugalseg.autolabel.sam2_loading import SAM2Options, load_sam2
 from frugalseg.data.files import array_sha1
 from frugalseg.errors import ConfigError
 from frugalseg.metrics.jf import region_similarity
@@ -577,68 +576,40 @@ class SAM2ClickOptions(SAM2Options):
         default="mask", metadata={"choices": ("mask", "fit"), "help": "how the current mask enters SAM"}
     )
 
+    def sam2_options(self) -> SAM2Options:
+        """The SAM 2 model's options (all but ``start``)."""
+        return SAM2Options(**{spec.name: getattr(self, spec.name) for spec in fields(SAM2Options)})
+
 
 class SAM2Clicks(SAMClicks):
     """Clicks to masks with SAM 2's image predictor and the user's checkpoint (``sam2``; `SAMClicks`).
 
     Args:
-        config: SAM 2 config name (``sam2.1_hiera_t`` … ``sam2.1_hiera_l``).
-        checkpoint: the local checkpoint file of that config; None only with ``random_weights``.
-        device: torch device; ``auto`` takes CUDA when there is one.
-        image_size: the model's input size, a multiple of 64 (None: the config's, 1024).
+        options: the SAM 2 model (None: `SAM2Options`'s defaults, which need a checkpoint).
         start: how the current mask enters SAM, ``mask`` (as logits) or ``fit`` (EVA-VOS's fit).
-        random_weights: a randomly initialised model (tests).
     """
 
     name = "sam2"
     Options = SAM2ClickOptions
 
-    def __init__(
-        self,
-        config: str = "sam2.1_hiera_t",
-        checkpoint: str | Path | None = None,
-        device: str = "auto",
-        *,
-        image_size: int | None = None,
-        start: str = "mask",
-        random_weights: bool = False,
-    ) -> None:
-        from frugalseg.autolabel.sam2_loading import (
-            build_sam2_image_predictor,
-            check_image_size,
-            config_file,
-            resolve_device,
-        )
-        from frugalseg.zoo import sha256_file
-
+    def __init__(self, options: SAM2Options | None = None, *, start: str = "mask") -> None:
         _checked_start(start)  # before SAM 2 is built
-        config_file(config)
-        check_image_size(image_size)
-        if checkpoint is None and not random_weights:
-            raise ConfigError(
-                "sam2_checkpoint",
-                "the sam2 click model needs a SAM 2 checkpoint file (--sam2-checkpoint FILE)",
-            )
-        options = {} if image_size is None else {"image_size": image_size}
-        predictor = build_sam2_image_predictor(
-            config, checkpoint, resolve_device(device), random_weights=random_weights, **options
+        self.model = load_sam2(
+            SAM2Options() if options is None else options, "image", needed_by="the sam2 click model"
         )
-        size = int(predictor.model.image_size)
-        super().__init__(predictor, size, start=start)
+        predictor = self.model.predictor
+        super().__init__(predictor, int(predictor.model.image_size), start=start)
         self._network = predictor.model
-        self.config = config
-        self.checkpoint = None if checkpoint is None else Path(checkpoint)
-        self._checkpoint_sha256 = None if checkpoint is None else sha256_file(checkpoint)
+
+    @classmethod
+    def from_options(cls, options: SAM2ClickOptions) -> SAM2Clicks:
+        """SAM 2 built from its options, with their ``start``."""
+        return cls(options.sam2_options(), start=options.start)
 
     @property
     def settings(self) -> dict[str, Any]:
         """The SAM 2 config, checkpoint (name and sha256), input size and start."""
-        return {
-            "config": self.config,
-            "checkpoint": None if self.checkpoint is None else self.checkpoint.name,
-            "checkpoint_sha256": self._checkpoint_sha256,
-            **super().settings,
-        }
+        return {**self.model.settings, **super().settings}
 
     def to(self, device: str | torch.device) -> SAM2Clicks:
         """Move SAM 2 to ``device`` (the image embedded last is embedded again when next used)."""

@@ -225,12 +225,8 @@ class SAM2LoopEngine(LoopEngine):
     """SAM 2 with every annotated mask a conditioning frame of one inference state.
 
     Args:
-        config: SAM 2 config name (``sam2.1_hiera_t`` … ``sam2.1_hiera_l``).
-        checkpoint: the local checkpoint file of that config; None only with ``random_weights``.
-        device: torch device; ``auto`` takes CUDA when there is one.
-        image_size: the model's input size (None: the config's, 1024).
-        random_weights: a randomly initialised model (tests).
-        tracker: an already built `SAM2Propagator` whose model to use (the other arguments unused).
+        options: the SAM 2 model (None: `SAM2Options`'s defaults, which need a checkpoint).
+        tracker: an already built `SAM2Propagator` whose model to use (``options`` unused).
     """
 
     name = "sam2"
@@ -238,25 +234,13 @@ class SAM2LoopEngine(LoopEngine):
     AnchorEngine = SAM2Propagator
     loads_weights = True
 
-    def __init__(
-        self,
-        config: str = "sam2.1_hiera_t",
-        checkpoint: str | Path | None = None,
-        device: str = "auto",
-        *,
-        image_size: int | None = None,
-        random_weights: bool = False,
-        tracker: SAM2Propagator | None = None,
-    ) -> None:
-        if tracker is None:
-            if checkpoint is None and not random_weights:
-                raise ConfigError(
-                    "sam2_checkpoint", "the sam2 engine needs a SAM 2 checkpoint file (--sam2-checkpoint)"
-                )
-            tracker = SAM2Propagator(
-                config, checkpoint, device, image_size=image_size, random_weights=random_weights
-            )
-        self.tracker = tracker
+    def __init__(self, options: SAM2Options | None = None, *, tracker: SAM2Propagator | None = None) -> None:
+        self.tracker = SAM2Propagator(options) if tracker is None else tracker
+
+    @classmethod
+    def from_options(cls, options: SAM2Options) -> SAM2LoopEngine:
+        """SAM 2 built from its options."""
+        return cls(options)
 
     @property
     def settings(self) -> dict[str, Any]:

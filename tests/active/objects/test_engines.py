@@ -41,7 +41,7 @@ from frugalseg.errors import ConfigError, DataError
 @pytest.fixture(scope="module")
 def sam2_loop_engine() -> SAM2LoopEngine:
     torch.manual_seed(0)
-    return SAM2LoopEngine(random_weights=True, image_size=64, device="cpu")
+    return SAM2LoopEngine(SAM2Options(random_weights=True, image_size=64, device="cpu"))
 
 
 @pytest.fixture(scope="module")
@@ -50,13 +50,17 @@ def stm_engine() -> STMLoopEngine:
     return STMLoopEngine("stm_r18", random_weights=True, max_objects=3, device="cpu")
 
 
-def test_the_three_sam2_constructors_default_to_the_same_device_as_sam2_options() -> None:
-    """Built directly or from options, SAM 2 runs where ``auto`` puts it (CUDA when there is one)."""
-    defaults = {
-        cls.__name__: inspect.signature(cls.__init__).parameters["device"].default
-        for cls in (SAM2Propagator, SAM2LoopEngine, SAM2Clicks)
-    }
-    assert defaults == dict.fromkeys(defaults, SAM2Options().device) and SAM2Options().device == "auto"
+def test_the_three_sam2_constructors_take_one_sam2_options() -> None:
+    """Built directly or from options, SAM 2 is described by one `SAM2Options` (None: its defaults,
+    so the three run where ``auto`` puts them); only their own arguments stand beside it."""
+    own = {"SAM2Propagator": ["stuff", "offload_state_to_cpu", "merge_chunk"], "SAM2LoopEngine": ["tracker"],
+           "SAM2Clicks": ["start"]}  # fmt: skip
+    for cls in (SAM2Propagator, SAM2LoopEngine, SAM2Clicks):
+        parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
+        assert (parameters[0].name, parameters[0].default) == ("options", None)
+        assert [p.name for p in parameters[1:]] == own[cls.__name__]
+        assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in parameters[1:])
+    assert SAM2Options().device == "auto"
 
 
 def test_the_flow_engine_fuses_the_two_nearest_annotated_frames_and_caches_per_video() -> None:
@@ -260,7 +264,7 @@ def test_the_registry_builds_the_single_anchor_engine_each_engine_is_made_of() -
     assert isinstance(flow, FlowPropagator)
     assert flow.settings == FlowPropagator(options).settings
     assert make_loop_engine("flow", preset="fast").settings["preset"] == "fast"
-    sam2 = make_anchor_engine("sam2", device="cpu", image_size=64, random_weights=True)
+    sam2 = make_anchor_engine("sam2", options=SAM2Options(device="cpu", image_size=64, random_weights=True))
     assert isinstance(sam2, SAM2Propagator) and sam2.stuff == "components"
     for name in ("stm", "xmem"):
         with pytest.raises(ConfigError, match=f"engine: no single-anchor propagation engine '{name}'; "
