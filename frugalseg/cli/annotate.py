@@ -162,7 +162,7 @@ def _proposal_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--frames",
         default="uncertainty",
-        help=f"frame selector: {', '.join(n for n in SELECTORS if n != 'oracle')}",
+        help=f"frame selector: {', '.join(n for n, c in SELECTORS.items() if not c.needs_ground_truth)}",
     )
     parser.add_argument(
         "--types",

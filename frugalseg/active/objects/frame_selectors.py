@@ -17,6 +17,9 @@
   over the whole video (a one-step lookahead on the loop's `unreliability`): a mask also fixes its
   neighbours by bringing them closer to an annotated frame, and the video's J&F is the mean over
   all frames. No weights, no ground truth.
+* `LookaheadSelector` — a ceiling, not a method: the frame whose ground-truth mask, once every frame
+  is propagated again, gives the video the highest J&F (a greedy one-step lookahead that runs the
+  propagation for each candidate; needs ground truth and the engine, so the simulation only).
 
 The engine does not depend on video objects: a view offers frames, masks and per-frame scores, and
 a selector returns an index into them.
@@ -51,6 +54,9 @@ class SelectionView:
         masks: the current masks (H×W object ids), or None.
         quality: per frame J&F of the current masks (ground truth needed), or None.
         unreliability: per frame, from the propagation, or None.
+        lookahead: frame → the video's J&F were that frame annotated next with its ground-truth
+            mask and every frame propagated again (the simulation only: ground truth and the
+            engine are needed), or None.
     """
 
     key: str
@@ -61,6 +67,7 @@ class SelectionView:
     masks: Sequence[np.ndarray] | None = None
     quality: Sequence[float] | None = None
     unreliability: Sequence[float] | None = None
+    lookahead: Callable[[int], float] | None = None
 
     @property
     def candidates(self) -> list[int]:
@@ -205,6 +212,27 @@ class GainSelector(FrameSelector):
         return _best(candidates, [round(float(gains[t]), 9) for t in candidates])
 
 
+class LookaheadSelector(FrameSelector):
+    """The frame whose mask would give the video the highest J&F after propagation (needs ground truth).
+
+    Exact and greedy: every candidate is annotated in turn with its ground-truth mask, the video is
+    propagated again and scored (``view.lookahead``); one propagation per candidate, made cheap by
+    the engine's cache where it has one (a candidate's segments are reused when it is chosen and on
+    later iterations). A ceiling on what one-step frame choice can do, not a method.
+    """
+
+    name = "lookahead"
+    needs_ground_truth = True
+
+    def select(self, view: SelectionView) -> int:
+        """The candidate of the highest J&F after its annotation; ties to the earliest frame."""
+        _need(view, "lookahead", self.name)
+        lookahead = view.lookahead
+        assert lookahead is not None  # _need raised otherwise
+        candidates = view.candidates
+        return _best(candidates, [round(float(lookahead(t)), 9) for t in candidates])
+
+
 def frame_descriptor(frame: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Weight-free features of a frame and its current mask (see the module docstring), float32."""
     small = cv2.resize(frame, THUMBNAIL, interpolation=cv2.INTER_AREA).astype(np.float32) / 255
@@ -258,6 +286,7 @@ SELECTORS: dict[str, type[FrameSelector]] = {
         UncertaintySelector,
         DiversitySelector,
         GainSelector,
+        LookaheadSelector,
     )
 }
 

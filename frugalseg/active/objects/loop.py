@@ -26,6 +26,7 @@ import numpy as np
 from frugalseg.active.objects.annotation_types import (
     AnnotationResult,
     annotate_frame,
+    annotate_mask,
     frame_quality,
 )
 from frugalseg.active.objects.engines import LoopEngine
@@ -167,12 +168,30 @@ class AnnotationLoop:
 
     def _evaluate(self, state: VideoState) -> tuple[float, float, list[float]]:
         """(J, F, per-frame J&F) of the current masks; a video without objects scores 1, as its frames do."""
+        return self._quality(state.masks)
+
+    def _quality(self, masks: Sequence[np.ndarray]) -> tuple[float, float, list[float]]:
+        """(J, F, per-frame J&F) of ``masks``, every frame's (see `_evaluate`)."""
         if not self.objects:
-            return 1.0, 1.0, [1.0] * len(state.masks)
-        js, fs = zip(*(self._frame_scores(t, m) for t, m in enumerate(state.masks)), strict=True)
+            return 1.0, 1.0, [1.0] * len(masks)
+        js, fs = zip(*(self._frame_scores(t, m) for t, m in enumerate(masks)), strict=True)
         j_obj, f_obj = np.mean(js, 0), np.mean(fs, 0)
         per_frame = [round(float((np.mean(j) + np.mean(f)) / 2), 6) for j, f in zip(js, fs, strict=True)]
         return float(np.mean(j_obj)), float(np.mean(f_obj)), per_frame
+
+    def _lookahead(self, frame: int) -> float:
+        """The video's J&F were ``frame`` annotated next with its ground-truth mask (`LookaheadSelector`).
+
+        One propagation from the annotated frames and that mask, through the loop's cache: what the
+        engine makes here is reused when the frame is chosen and on later iterations.
+        """
+        mask = annotate_mask(self.video.require_truth()[frame], self.costs).mask
+        annotated = {**self.state.annotated, frame: mask}
+        masks = self.engine.propagate(
+            self.video.frames, annotated, first_frames=self.first_frames, cache=self.cache
+        ).masks
+        j, f, _ = self._quality(masks)
+        return (j + f) / 2
 
     def _attempt(self, frame: int, kind: str) -> AnnotationResult:
         truth = self.video.require_truth()[frame]
@@ -204,6 +223,7 @@ class AnnotationLoop:
                 masks=state.masks,
                 quality=state.quality,
                 unreliability=unreliability(state.disagreement, state.unsure, state.annotated),
+                lookahead=self._lookahead,
             )
             frame = self.selector.select(view)
             attempts = {}

@@ -8,6 +8,7 @@ import pytest
 from frugalseg.active.objects.frame_selectors import (
     DiversitySelector,
     GainSelector,
+    LookaheadSelector,
     OracleSelector,
     RandomSelector,
     SelectionView,
@@ -87,6 +88,22 @@ def test_gain_takes_the_frame_that_removes_the_most_unreliability_over_the_video
     assert make_selector("gain").name == "gain"
     with pytest.raises(ConfigError, match="needs unreliability"):
         GainSelector().select(view(5, {0}))
+
+
+def test_lookahead_takes_the_frame_whose_annotation_gives_the_best_video_and_needs_ground_truth() -> None:
+    after = {1: 0.80, 2: 0.91, 3: 0.91, 4: 0.70}  # the video's J&F were each frame annotated next
+    asked: list[int] = []
+
+    def lookahead(t: int) -> float:
+        asked.append(t)
+        return after[t]
+
+    assert LookaheadSelector().select(view(5, {0}, lookahead=lookahead)) == 2  # tie with 3 → earlier
+    assert asked == [1, 2, 3, 4]  # every candidate, never an annotated frame
+    assert LookaheadSelector().select(view(5, {0, 2}, lookahead=after.__getitem__)) == 3
+    assert make_selector("lookahead").name == "lookahead" and LookaheadSelector.needs_ground_truth
+    with pytest.raises(ConfigError, match="needs lookahead"):
+        LookaheadSelector().select(view(5, {0}, quality=[0.5] * 5))
 
 
 def test_random_is_seeded_per_video_and_iteration_and_skips_annotated_frames() -> None:

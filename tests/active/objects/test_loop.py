@@ -12,7 +12,7 @@ from active.synthetic_clips import jaccard, moving_square
 from frugalseg.active.objects.annotation_types import annotate_clicks
 from frugalseg.active.objects.click_models import grabcut_clicks
 from frugalseg.active.objects.engines import make_loop_engine
-from frugalseg.active.objects.frame_selectors import FrameSelector, make_selector
+from frugalseg.active.objects.frame_selectors import FrameSelector, LookaheadSelector, make_selector
 from frugalseg.active.objects.loop import AnnotationLoop, Curve, Video, dataset_curve, mean_curve
 from frugalseg.active.objects.simulated_annotator import CorrectiveClick
 from frugalseg.active.objects.state import VideoState
@@ -138,6 +138,28 @@ def test_curves_sum_hours_and_average_quality_in_lockstep() -> None:
     assert mean_curve([Curve([0, 1], [0.5, 0.7]), Curve([0, 2], [0.7, 0.9])]).jf == pytest.approx(
         [0.6, 0.7, 0.8]
     )
+
+
+def test_the_lookahead_oracle_foresees_exactly_the_j_and_f_its_choice_then_reaches(tmp_path: Path) -> None:
+    class Recording(LookaheadSelector):
+        def select(self, view) -> int:
+            lookahead = view.lookahead
+            self.foreseen = {t: lookahead(t) for t in view.candidates}
+            return super().select(view)
+
+    clip = video(10, late=4)
+    engine = make_loop_engine("flow")
+    selector = Recording()
+    loop = AnnotationLoop(clip, selector, make_policy("mask"), engine, tmp_path)
+    loop.run(1e6, steps=2)  # frames 0 and 4 (where object 2 appears)
+    for _ in range(2):
+        record = loop.step()
+        assert record.frame == max(selector.foreseen, key=lambda t: (round(selector.foreseen[t], 9), -t))
+        assert record.jf == round(selector.foreseen[record.frame], 6)
+        assert record.jf >= max(round(v, 6) for v in selector.foreseen.values())
+    # the same frames as a fresh loop without a shared cache would choose
+    again = AnnotationLoop(clip, LookaheadSelector(), make_policy("mask"), engine, tmp_path / "again")
+    assert [r.frame for r in again.run(1e6, steps=4).history] == [r.frame for r in loop.state.history]
 
 
 def test_a_video_without_objects_scores_one_without_a_nan(tmp_path: Path) -> None:

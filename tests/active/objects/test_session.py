@@ -196,6 +196,8 @@ def test_proposals_on_known_states(davis: Path, made: Path, started: Path, capsy
         session.propose(frames="oracle")
     with pytest.raises(ConfigError, match="'oracle' needs ground truth"):
         session.propose(types="oracle")
+    with pytest.raises(ConfigError, match="'lookahead' needs ground truth"):
+        session.propose(frames="lookahead")
     assert files(started) == before
     # with both videos started, the one whose next annotation is expected to gain more per second
     # comes first (test_policy.py ranks hand-made states); squares-b's next mask costs 80 s, not 160
