@@ -17,6 +17,9 @@
   over the whole video (a one-step lookahead on the loop's `unreliability`): a mask also fixes its
   neighbours by bringing them closer to an annotated frame, and the video's J&F is the mean over
   all frames. No weights, no ground truth.
+* `DecayGainSelector` (``gain-decay``) — `GainSelector` where a mask also mends its neighbours'
+  propagated masks (a fixed decay in time) and a frame with an annotated frame on one side only
+  counts as twice as far from it (`decay_gains`). No weights, no ground truth.
 * `LookaheadSelector` — a ceiling, not a method: the frame whose ground-truth mask, once every frame
   is propagated again, gives the video the highest J&F (a greedy one-step lookahead that runs the
   propagation for each candidate; needs ground truth and the engine, so the simulation only).
@@ -212,6 +215,62 @@ class GainSelector(FrameSelector):
         return _best(candidates, [round(float(gains[t]), 9) for t in candidates])
 
 
+def decay_gains(unreliability: Sequence[float], annotated: Collection[int]) -> np.ndarray:
+    """`expected_gains` with two changes, for the ``gain-decay`` selector.
+
+    * A mask mends its neighbours: annotating ``c`` also removes a share ``2^(−|t − c| / k)`` of each
+      frame's unreliability apart from coverage, ``r'_t = 1 − (1 − r_t)(1 − 2^(−|t − c| / k))``
+      (half of it ``k = COVERAGE_FRAMES`` frames away), where `expected_gains` keeps ``r_t``.
+    * A frame before the first or past the last annotated frame has one propagation direction,
+      nothing to disagree with, so its ``r_t`` is optimistic: it counts as ``2 g_t`` frames from an
+      annotation (as uncertain as the middle of a gap of ``2 g_t`` between two annotated frames).
+      ``r_t`` is backed out with the loop's own ``g_t``, then ``U_t = 1 − r_t k / (s_t g_t + k)`` before
+      and after, with ``s_t`` 2 on one side only, else 1.
+
+    Args:
+        unreliability: per frame, in 0…1 (`propagation.unreliability`).
+        annotated: the annotated frames (none: every frame is as far as the video is long, on no side).
+
+    Returns:
+        N gains, ``Σ_t U_t − U'_t(c)``.
+    """
+    u = np.clip(np.asarray(unreliability, np.float64), 0.0, 1.0)
+    n = len(u)
+    t = np.arange(n, dtype=np.float64)
+    distance = np.abs(t[:, None] - t[None, :])  # [c, t]
+    keys = sorted(annotated)
+    k = float(COVERAGE_FRAMES)
+    if keys:
+        gap = distance[keys].min(0)
+        lo, hi = float(keys[0]), float(keys[-1])
+        sides = np.where((t < lo) | (t > hi), 2.0, 1.0)
+        outside = (t[None, :] < np.minimum(lo, t)[:, None]) | (t[None, :] > np.maximum(hi, t)[:, None])
+    else:
+        gap, sides = np.full(n, float(n)), np.ones(n)
+        outside = np.zeros((n, n), bool)
+    reliable = np.clip((1 - u) * (gap + k) / k, 0.0, 1.0)
+    before = 1 - reliable * k / (sides * gap + k)
+    mended = 1 - (1 - reliable[None, :]) * (1 - 2.0 ** (-distance / k))
+    after = 1 - mended * k / (np.where(outside, 2.0, 1.0) * np.minimum(gap[None, :], distance) + k)
+    gains: np.ndarray = (before[None, :] - after).sum(1)
+    return gains
+
+
+class DecayGainSelector(FrameSelector):
+    """`GainSelector` on `decay_gains`: neighbours mended, one-sided frames counted as farther."""
+
+    name = "gain-decay"
+
+    def select(self, view: SelectionView) -> int:
+        """The candidate of the largest `decay_gains`; ties to the earliest frame."""
+        _need(view, "unreliability", self.name)
+        unreliability = view.unreliability
+        assert unreliability is not None  # _need raised otherwise
+        candidates = view.candidates
+        gains = decay_gains(unreliability, view.annotated)
+        return _best(candidates, [round(float(gains[t]), 9) for t in candidates])
+
+
 class LookaheadSelector(FrameSelector):
     """The frame whose mask would give the video the highest J&F after propagation (needs ground truth).
 
@@ -286,6 +345,7 @@ SELECTORS: dict[str, type[FrameSelector]] = {
         UncertaintySelector,
         DiversitySelector,
         GainSelector,
+        DecayGainSelector,
         LookaheadSelector,
     )
 }

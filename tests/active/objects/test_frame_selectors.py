@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from frugalseg.active.objects.frame_selectors import (
+    DecayGainSelector,
     DiversitySelector,
     GainSelector,
     LookaheadSelector,
@@ -14,6 +15,7 @@ from frugalseg.active.objects.frame_selectors import (
     SelectionView,
     UncertaintySelector,
     UniformSelector,
+    decay_gains,
     descriptors,
     expected_gains,
     make_selector,
@@ -88,6 +90,32 @@ def test_gain_takes_the_frame_that_removes_the_most_unreliability_over_the_video
     assert make_selector("gain").name == "gain"
     with pytest.raises(ConfigError, match="needs unreliability"):
         GainSelector().select(view(5, {0}))
+
+
+def test_gain_decay_counts_one_sided_frames_as_farther_and_mends_the_neighbours() -> None:
+    # six reliable frames after an annotated frame 0: one-sided, so U_t = 2t / (2t + 5) before
+    reliable = unreliability([0.0] * 6, [0.0] * 6, {0})
+    gains = decay_gains(reliable, {0})
+    # frame 5 makes frames 1…4 two-sided (1, 2, 2, 1 frames from an annotation): U' = g / (g + 5)
+    five = (2 / 7 - 1 / 6) + (4 / 9 - 2 / 7) + (6 / 11 - 2 / 7) + (8 / 13 - 1 / 6) + 10 / 15
+    # frame 3 leaves frames 4 and 5 one-sided, 1 and 2 frames from it
+    three = (2 / 7 - 1 / 6) + (4 / 9 - 1 / 6) + 6 / 11 + (8 / 13 - 2 / 7) + (10 / 15 - 4 / 9)
+    assert gains[5] == pytest.approx(five, abs=1e-5) and gains[3] == pytest.approx(three, abs=1e-5)
+    assert gains[4] == pytest.approx(five, abs=1e-5)  # frame 4 ties with frame 5
+    assert GainSelector().select(view(6, {0}, unreliability=reliable)) == 3
+    assert DecayGainSelector().select(view(6, {0}, unreliability=reliable)) == 4  # tie with 5 → earlier
+    # frames 1…3 between annotated 0 and 4, unreliable apart from coverage (r = 0.3, 0.5, 0.5): `gain`
+    # takes the worst, frame 1; mending both neighbours (1 − r shrunk by 2^(−1/5) one frame away)
+    # makes the middle frame worth more
+    uneven = unreliability([0.0, 0.7, 0.5, 0.5, 0.0], [0.0] * 5, {0, 4})
+    step = 1 - 2 ** (-1 / 5)
+    middle = (1 - 0.5 * 5 / 7) + ((1 - 0.7 * step) - 0.3) * 5 / 6 + ((1 - 0.5 * step) - 0.5) * 5 / 6
+    assert decay_gains(uneven, {0, 4})[2] == pytest.approx(middle, abs=1e-5)
+    assert GainSelector().select(view(5, {0, 4}, unreliability=uneven)) == 1
+    assert DecayGainSelector().select(view(5, {0, 4}, unreliability=uneven)) == 2
+    assert make_selector("gain-decay").name == "gain-decay"
+    with pytest.raises(ConfigError, match="needs unreliability"):
+        DecayGainSelector().select(view(5, {0}))
 
 
 def test_lookahead_takes_the_frame_whose_annotation_gives_the_best_video_and_needs_ground_truth() -> None:
