@@ -8,7 +8,7 @@ Label Studio (its ``label_studio/ml/api_connector.py``) calls a backend with JSO
 session's videos, named as `frugalseg.interop.stores.FrameIndex` finds a tool's images (the path's
 longest tail that names a frame: ``/data/local-files/?d=…/blackswan/00003.jpg``, an upload
 ``/data/upload/3/1a2b3c4d-00003.jpg`` when one video has a frame of that name, the tasks of
-``label export --format label-studio``).
+``label export --tool label-studio``).
 
 - ``/predict``: each frame's current mask as one ``brushlabels`` result per object (Label Studio's
   brush RLE, `frugalseg.interop.rle.ls_encode`; the object's name on the annotation page, else
