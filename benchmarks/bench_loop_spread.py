@@ -1,6 +1,6 @@
 """The frame selectors' edge over random frames, with its spread over subsets of the clips (issue 38, item 2).
 
-    python benchmarks/bench_loop_spread.py RUN [RUN …] [--sizes 4 6 8]
+    python benchmarks/bench_loop_spread.py RUN [RUN …] [--sizes 4 6 8] [--clips CLIP …]
 
 Each ``RUN`` is the folder of a ``bench_annotation_loop.py frames`` or ``types`` run (or any ``annotate
 simulate`` run) on the same clips with the same settings; their strategies are compared together (named
@@ -62,12 +62,18 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", type=Path, nargs="+", help="folders of simulate runs")
     parser.add_argument("--sizes", type=int, nargs="+", default=[4, 6, 8], help="clips per subset")
+    parser.add_argument("--clips", nargs="+", help="only these clips (e.g. those a selector was not fit on)")
     args = parser.parse_args(argv)
     found = histories(args.runs)
     random = RANDOM if len(args.runs) == 1 else f"{args.runs[0].name}/{RANDOM}"
     if random not in found:
         raise SystemExit(f"{args.runs[0]}: no {RANDOM} loops to compare with")
     clips = sorted(set.intersection(*(set(by_clip) for s in found.values() for by_clip in s.values())))
+    if args.clips:
+        missing = set(args.clips) - set(clips)
+        if missing:
+            raise SystemExit(f"no loops of {', '.join(sorted(missing))} in every run")
+        clips = sorted(args.clips)
     print(f"{len(clips)} clips ({', '.join(clips)}); strategies {', '.join(sorted(found))}\n")
     print(
         f"| clips per subset | subsets | strategy | reach {TARGET_JF} | hours to {TARGET_JF} "

@@ -3,8 +3,8 @@
 Each family is one module with its registry beside it, so a new member is one class and one line:
 
 * `frame_selectors` (``SELECTORS``: random, uniform, oracle, uncertainty, diversity, gain,
-  gain-decay, lookahead), with the diversity selector's features in `diversity_features` (descriptor, QNet,
-  a timm encoder);
+  gain-decay, gain-fit, lookahead), with the diversity selector's features in `diversity_features`
+  (descriptor, QNet, a timm encoder);
 * `annotation_types` (mask, clicks) and the simulated annotator's corrective clicks in
   `simulated_annotator`; `type_policies` (``POLICIES``: mask, clicks, random, oracle, learned);
 * `click_models` (``CLICK_MODELS``: GrabCut, SAM 2), the clicks type's click-to-mask model;

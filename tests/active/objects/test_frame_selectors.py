@@ -8,6 +8,8 @@ import pytest
 from frugalseg.active.objects.frame_selectors import (
     DecayGainSelector,
     DiversitySelector,
+    ErrorModel,
+    FittedGainSelector,
     GainSelector,
     LookaheadSelector,
     OracleSelector,
@@ -17,7 +19,10 @@ from frugalseg.active.objects.frame_selectors import (
     UniformSelector,
     decay_gains,
     descriptors,
+    error_features,
     expected_gains,
+    fit_error_model,
+    fitted_gains,
     make_selector,
 )
 from frugalseg.active.propagation import unreliability
@@ -116,6 +121,62 @@ def test_gain_decay_counts_one_sided_frames_as_farther_and_mends_the_neighbours(
     assert make_selector("gain-decay").name == "gain-decay"
     with pytest.raises(ConfigError, match="needs unreliability"):
         DecayGainSelector().select(view(5, {0}))
+
+
+def test_error_features_give_the_distance_to_the_nearest_annotated_frame_and_its_sides() -> None:
+    gap, sides = error_features(6, {0, 3})
+    assert gap.tolist() == [0, 1, 1, 0, 1, 2] and sides.tolist() == [2, 2, 2, 2, 1, 1]
+    gap, sides = error_features(3, set())
+    assert gap.tolist() == [3, 3, 3] and sides.tolist() == [1, 1, 1]
+
+
+def test_gain_fit_weighs_one_sided_frames_by_the_fitted_error_model() -> None:
+    reliable = unreliability([0.0] * 4, [0.0] * 4, {0})  # nothing measured apart from coverage
+    # one-sided error g / (g + 1), two-sided half of it: before 1/2 + 2/3 + 3/4
+    steep = ErrorModel(1.0, 1.0, 0.5, 1.0, 0.0)
+    gains = fitted_gains(reliable, {0}, steep)
+    before = 1 / 2 + 2 / 3 + 3 / 4
+    assert gains[0] == 0.0
+    assert gains[3] == pytest.approx(before - (1 / 4 + 1 / 4))  # 1 and 2 become two-sided, 1 away
+    assert gains[2] == pytest.approx(before - (1 / 4 + 1 / 2))  # 3 stays one-sided, 1 away
+    assert gains[1] == pytest.approx(before - (1 / 2 + 2 / 3))
+    assert FittedGainSelector(model=steep).select(view(4, {0}, unreliability=reliable)) == 3
+    # were two-sided frames as bad as one-sided ones, frames 2 and 3 tie: the earlier one
+    flat = ErrorModel(1.0, 1.0, 1.0, 1.0, 0.0)
+    assert FittedGainSelector(model=flat).select(view(4, {0}, unreliability=reliable)) == 2
+    # a frame whose directions disagree (0.8 apart from coverage) counts 1 + 0.8 times: it pulls the mask
+    uneven = unreliability([0.0, 0.0, 0.0, 0.0, 0.8, 0.0], [0.0] * 6, {0, 5})
+    plain, signs = ErrorModel(1.0, 1.0, 1.0, 1.0, 0.0), ErrorModel(1.0, 1.0, 1.0, 1.0, 1.0)
+    assert FittedGainSelector(model=plain).select(view(6, {0, 5}, unreliability=uneven)) == 2
+    assert fitted_gains(uneven, {0, 5}, signs)[4] == pytest.approx(
+        1 / 2 + 2 / 3 + 2 / 3 + 0.9 - (1 / 2 + 2 / 3 + 1 / 2)
+    )
+    assert FittedGainSelector(model=signs).select(view(6, {0, 5}, unreliability=uneven)) == 4
+    assert make_selector("gain-fit").name == "gain-fit"
+    with pytest.raises(ConfigError, match="needs unreliability"):
+        FittedGainSelector().select(view(5, {0}))
+
+
+def test_fit_error_model_recovers_the_constants_of_errors_it_made() -> None:
+    truth = ErrorModel(0.4, 4.0, 0.2, 1.0, 1.0)
+    rng = np.random.default_rng(0)
+    records = []
+    for keys in ({0}, {0, 5}, {0, 9}, {0, 3, 7}, {2, 6}):
+        disagreement = rng.uniform(0, 0.3, 10).round(6)
+        gap, sides = error_features(10, keys)
+        error = truth.error(gap, sides, disagreement)
+        quality = (1 - error).tolist()
+        records.append(
+            {
+                "annotated": sorted(keys),
+                "quality": quality,
+                "disagreement": disagreement.tolist(),
+                "unsure": [0.0] * 10,
+            }
+        )
+    fit = fit_error_model(records)
+    assert fit.signs == 1.0 and fit.one_half == pytest.approx(4.0) and fit.two_half == pytest.approx(1.0)
+    assert fit.one_scale == pytest.approx(0.4) and fit.two_scale == pytest.approx(0.2)
 
 
 def test_lookahead_takes_the_frame_whose_annotation_gives_the_best_video_and_needs_ground_truth() -> None:
