@@ -9,10 +9,13 @@ and plus two more on pairs of a grid; then the error model's constants fit on on
 
     FRUGALSEG_BENCH_OUT=... PYTHONPATH=. nice -n 19 python benchmarks/bench_error_model.py collect
     python benchmarks/bench_error_model.py fit --clips blackswan breakdance camel car-shadow
+    FRUGALSEG_BENCH_OUT=... PYTHONPATH=. nice -n 19 python benchmarks/bench_error_model.py loop \
+        --clips dog kite-surf parkour scooter-black
 
 ``collect`` writes ``$FRUGALSEG_BENCH_OUT/error-model/samples.json`` (one record per clip and
 annotated set); ``fit`` prints the constants fit on ``--clips`` and how well the model ranks the other
-clips' frames.
+clips' frames; ``loop`` runs the ``frames`` part's loops with constants fit on ``--clips``
+(the other fold of a two-fold split).
 """
 
 from __future__ import annotations
@@ -26,12 +29,14 @@ import time
 from dataclasses import replace
 
 import numpy as np
-from bench_annotation_loop import DOWNSCALE, MAX_FRAMES, OUT, STRIDE, merged_root
+from bench_annotation_loop import DOWNSCALE, MAX_FRAMES, OUT, STRIDE, loop_part, merged_root
 
 from frugalseg.active.objects.annotation_types import annotate_mask
 from frugalseg.active.objects.engines import make_loop_engine
 from frugalseg.active.objects.frame_selectors import (
+    SELECTORS,
     ErrorModel,
+    FittedGainSelector,
     decay_gains,
     error_features,
     expected_gains,
@@ -148,17 +153,39 @@ def first_pick(records: list[dict], model: ErrorModel) -> None:
     print("| **mean** | " + " | ".join(f"**{np.mean(v):.3f}**" for v in totals.values()) + " |")
 
 
+def loop(clips: list[str], name: str) -> None:
+    """The ``frames`` part's loops with ``gain-fit`` on constants fit on ``clips`` (as ``gain-fit-other``).
+
+    For the other half of a two-fold split: the package's ``gain-fit`` is fit on fold a, so its loops
+    on fold a are not held out; this runs the selector with constants fit on fold b instead.
+    """
+    model = fit_error_model([r for r in json.loads(SAMPLES.read_text()) if r["clip"] in clips])
+    print(f"fit on {sorted(clips)}: {model}", flush=True)
+
+    class Other(FittedGainSelector):
+        name = "gain-fit-other"
+
+        def __init__(self, seed: int = 0) -> None:
+            super().__init__(seed, model)
+
+    SELECTORS[Other.name] = Other
+    loop_part(name, [Other.name], ["mask"], f"{Other.name}-mask")
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("part", choices=["collect", "fit"])
+    parser.add_argument("part", choices=["collect", "fit", "loop"])
+    parser.add_argument("--name", default="frames-gain-fit-other", help="loop: the run's folder name")
     parser.add_argument("--clips", nargs="+", default=["blackswan", "breakdance", "camel", "car-shadow"])
     args = parser.parse_args(argv)
     if args.part == "collect":
         collect()
-    else:
+    elif args.part == "fit":
         fit(args.clips)
+    else:
+        loop(args.clips, args.name)
 
 
 if __name__ == "__main__":
