@@ -173,6 +173,18 @@ class UncertaintySelector(FrameSelector):
         return _best(candidates, [unreliability[t] for t in candidates])
 
 
+def coverage_free_reliability(unreliability: np.ndarray, gap: np.ndarray) -> np.ndarray:
+    """Each frame's reliability apart from coverage, ``r_t = (1 − U_t)(g_t + k) / k`` (in 0…1).
+
+    The inverse of `propagation.unreliability`'s coverage term (``k = COVERAGE_FRAMES``, ``g_t`` the
+    distance to the nearest annotated frame): what the gain selectors keep of a frame when they move
+    its annotated neighbours.
+    """
+    k = float(COVERAGE_FRAMES)
+    reliable: np.ndarray = np.clip((1 - unreliability) * (gap + k) / k, 0.0, 1.0)
+    return reliable
+
+
 def expected_gains(unreliability: Sequence[float], annotated: Collection[int]) -> np.ndarray:
     """Per frame ``c``, the unreliability the video is expected to lose were ``c`` annotated next.
 
@@ -194,29 +206,41 @@ def expected_gains(unreliability: Sequence[float], annotated: Collection[int]) -
     n = len(u)
     t = np.arange(n, dtype=np.float64)
     distance = np.abs(t[:, None] - t[None, :])  # [c, t]
-    keys = sorted(annotated)
-    gap = distance[keys].min(0) if keys else np.full(n, float(n))
+    gap, _ = error_features(n, annotated)
     k = float(COVERAGE_FRAMES)
-    reliable = np.clip((1 - u) * (gap + k) / k, 0.0, 1.0)
+    reliable = coverage_free_reliability(u, gap)
     after = 1 - reliable[None, :] * k / (np.minimum(gap[None, :], distance) + k)
     np.fill_diagonal(after, 0.0)
     gains: np.ndarray = (u[None, :] - after).sum(1)
     return gains
 
 
-class GainSelector(FrameSelector):
+class ExpectedGainSelector(FrameSelector):
+    """The candidate of the largest expected gain (`gains`) from the loop's unreliability.
+
+    Ties go to the earliest frame (gains rounded to 9 places, so float noise does not break them).
+    """
+
+    def gains(self, unreliability: Sequence[float], annotated: Collection[int]) -> np.ndarray:
+        """Per frame, what annotating it next is expected to gain."""
+        raise NotImplementedError
+
+    def select(self, view: SelectionView) -> int:
+        """The candidate of the largest `gains`."""
+        _need(view, "unreliability", self.name)
+        assert view.unreliability is not None  # _need raised otherwise
+        gains = self.gains(view.unreliability, view.annotated)
+        return _best(view.candidates, [round(float(gains[t]), 9) for t in view.candidates])
+
+
+class GainSelector(ExpectedGainSelector):
     """The frame whose annotation is expected to remove the most unreliability over the video."""
 
     name = "gain"
 
-    def select(self, view: SelectionView) -> int:
-        """The candidate of the largest `expected_gains`; ties to the earliest frame."""
-        _need(view, "unreliability", self.name)
-        unreliability = view.unreliability
-        assert unreliability is not None  # _need raised otherwise
-        candidates = view.candidates
-        gains = expected_gains(unreliability, view.annotated)
-        return _best(candidates, [round(float(gains[t]), 9) for t in candidates])
+    def gains(self, unreliability: Sequence[float], annotated: Collection[int]) -> np.ndarray:
+        """`expected_gains`."""
+        return expected_gains(unreliability, annotated)
 
 
 def decay_gains(unreliability: Sequence[float], annotated: Collection[int]) -> np.ndarray:
@@ -252,7 +276,7 @@ def decay_gains(unreliability: Sequence[float], annotated: Collection[int]) -> n
     else:
         gap, sides = np.full(n, float(n)), np.ones(n)
         outside = np.zeros((n, n), bool)
-    reliable = np.clip((1 - u) * (gap + k) / k, 0.0, 1.0)
+    reliable = coverage_free_reliability(u, gap)
     before = 1 - reliable * k / (sides * gap + k)
     mended = 1 - (1 - reliable[None, :]) * (1 - 2.0 ** (-distance / k))
     after = 1 - mended * k / (np.where(outside, 2.0, 1.0) * np.minimum(gap[None, :], distance) + k)
@@ -260,19 +284,14 @@ def decay_gains(unreliability: Sequence[float], annotated: Collection[int]) -> n
     return gains
 
 
-class DecayGainSelector(FrameSelector):
+class DecayGainSelector(ExpectedGainSelector):
     """`GainSelector` on `decay_gains`: neighbours mended, one-sided frames counted as farther."""
 
     name = "gain-decay"
 
-    def select(self, view: SelectionView) -> int:
-        """The candidate of the largest `decay_gains`; ties to the earliest frame."""
-        _need(view, "unreliability", self.name)
-        unreliability = view.unreliability
-        assert unreliability is not None  # _need raised otherwise
-        candidates = view.candidates
-        gains = decay_gains(unreliability, view.annotated)
-        return _best(candidates, [round(float(gains[t]), 9) for t in candidates])
+    def gains(self, unreliability: Sequence[float], annotated: Collection[int]) -> np.ndarray:
+        """`decay_gains`."""
+        return decay_gains(unreliability, annotated)
 
 
 def error_features(num_frames: int, annotated: Collection[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -373,8 +392,7 @@ def fitted_gains(unreliability: Sequence[float], annotated: Collection[int], mod
     n = len(u)
     keys = set(annotated)
     gap, sides = error_features(n, keys)
-    k = float(COVERAGE_FRAMES)
-    measured = 1 - np.clip((1 - u) * (gap + k) / k, 0.0, 1.0)
+    measured = 1 - coverage_free_reliability(u, gap)
     measured[gap == 0] = 0.0
     before = model.error(gap, sides, measured).sum()
     gains = np.zeros(n)
@@ -393,7 +411,7 @@ def fitted_gains(unreliability: Sequence[float], annotated: Collection[int], mod
 FITTED_ERROR = ErrorModel(one_scale=0.5600, one_half=8.0, two_scale=0.2560, two_half=2.3784, signs=0.0)
 
 
-class FittedGainSelector(FrameSelector):
+class FittedGainSelector(ExpectedGainSelector):
     """The frame whose annotation lowers the video's expected error most under a fitted `ErrorModel`."""
 
     name = "gain-fit"
@@ -402,14 +420,9 @@ class FittedGainSelector(FrameSelector):
         super().__init__(seed)
         self.model = FITTED_ERROR if model is None else model
 
-    def select(self, view: SelectionView) -> int:
-        """The candidate of the largest `fitted_gains`; ties to the earliest frame."""
-        _need(view, "unreliability", self.name)
-        unreliability = view.unreliability
-        assert unreliability is not None  # _need raised otherwise
-        candidates = view.candidates
-        gains = fitted_gains(unreliability, view.annotated, self.model)
-        return _best(candidates, [round(float(gains[t]), 9) for t in candidates])
+    def gains(self, unreliability: Sequence[float], annotated: Collection[int]) -> np.ndarray:
+        """`fitted_gains` under this selector's model."""
+        return fitted_gains(unreliability, annotated, self.model)
 
 
 class LookaheadSelector(FrameSelector):
