@@ -68,6 +68,16 @@ def served(app: Any) -> Iterator[str]:
     thread.join(10)
 
 
+def clip_service(data: Path, state: Path, clip: str, downscale: int) -> tuple[Path, SessionService]:
+    """The DAVIS root (davis_dev or davis_hard) holding ``clip``, and a new session's service on it in
+    ``state`` (flow engine at ``downscale``, proposals by uncertainty, clicks)."""
+    root = next(
+        d for d in (data / "davis_dev", data / "davis_hard") if (d / "JPEGImages" / "480p" / clip).is_dir()
+    )
+    session = AnnotationSession.open(state, root=root, options={"flow_downscale": downscale})
+    return root, SessionService(session, {"frames": "uncertainty", "types": "clicks"})
+
+
 def first_mask(http: httpx.Client, root: Path, video: str) -> tuple[float, dict]:
     """Upload and submit frame 0's drawn mask; seconds until the next proposal of ``video``, and it."""
     png = (root / "Annotations" / "480p" / video / "00000.png").read_bytes()
@@ -107,15 +117,9 @@ def whole_clip(http: httpx.Client, start: float) -> float:
 def bench_preview_and_submit(
     data: Path, work: Path, repeats: int, downscale: int, clip: str = "blackswan", submits: int = 2
 ) -> None:
-    root = next(
-        data / name
-        for name in ("davis_dev", "davis_hard")
-        if (data / name / "JPEGImages" / "480p" / clip).is_dir()
-    )
-    session = AnnotationSession.open(work / clip, root=root, options={"flow_downscale": downscale})
-    frames = len(session.frames(clip))
+    root, service = clip_service(data, work / clip, clip, downscale)
+    frames = len(service.session.frames(clip))
     engine = f"flow, DIS medium, downscale {downscale}"
-    service = SessionService(session, {"frames": "uncertainty", "types": "clicks"})
     with (
         served(create_app(service, exports=work / "exports")) as address,
         httpx.Client(base_url=address, timeout=600) as http,
@@ -158,12 +162,8 @@ def bench_preview_and_submit(
 def bench_rush(data: Path, work: Path, downscale: int, clip: str, submits: int) -> None:
     """A person who does not wait: each proposal's frame is submitted as soon as it is proposed, while
     the clip still propagates (each submit supersedes the running propagation)."""
-    root = next(
-        d for d in (data / "davis_dev", data / "davis_hard") if (d / "JPEGImages" / "480p" / clip).is_dir()
-    )
-    session = AnnotationSession.open(work / f"rush-{clip}", root=root, options={"flow_downscale": downscale})
-    frames = len(session.frames(clip))
-    service = SessionService(session, {"frames": "uncertainty", "types": "clicks"})
+    root, service = clip_service(data, work / f"rush-{clip}", clip, downscale)
+    frames = len(service.session.frames(clip))
     with (
         served(create_app(service, exports=work / "exports-rush")) as address,
         httpx.Client(base_url=address, timeout=600) as http,

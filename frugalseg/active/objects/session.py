@@ -638,53 +638,38 @@ class AnnotationSession:
         current: np.ndarray | None = None,
     ) -> Addition:
         """Book ``made`` on loop frame ``t`` of ``source``, propagate (or mark masks out of date), save."""
-        names = _checked_names(names or {}, made.objects)
+        checked = _checked_names(names or {}, made.objects)
         with self._writing(source.name):
-            return self._add_unlocked(
-                source, t, made, new_objects=new_objects, propagate=propagate, names=names, current=current
-            )
-
-    def _add_unlocked(
-        self,
-        source: _Video,
-        t: int,
-        made: Made,
-        *,
-        new_objects: bool,
-        propagate: bool,
-        names: dict[int, str],
-        current: np.ndarray | None,
-    ) -> Addition:
-        video = source.name
-        if propagate:
-            state = self.state(video)
-        else:  # saved with its masks out of date: `finish` propagates, not this call
-            saved = self.saved_state(video)
-            state = saved[0] if saved is not None else None
-        if state is not None and not new_objects:
-            check_objects(made.path, made.objects, state.objects, video)
-        image = read_frame(source.frame_paths[t])
-        height, width = image.shape[:2]
-        if state is None:
-            frames = len(source.frame_paths)
-            state = VideoState(video=video, num_frames=frames, objects={}, config=self._config)
-        if current is None:
-            current = state.masks[t] if state.masks else np.zeros((height, width), np.uint8)
-        result = self._result(made, image, current)
-        record = _book(state, t, result)
-        state.names.update(names)
-        if propagate:
-            self._propagate(state, source.load())
-        else:
-            state.masks = []
-        state.history.append(record)
-        if not (self.folder / SESSION_FILE).is_file():
-            write_json_atomic(self.folder / SESSION_FILE, asdict(self.settings), indent=2)
-        state.save(self.folder / video)
-        objects = [obj for obj in sorted(result.seconds) if obj]
-        masks = self.folder / video / "masks"
-        frame = source.indices[t]
-        return Addition(video, frame, objects, record, len(state.annotated), state.num_frames, masks)
+            video = source.name
+            if propagate:
+                state = self.state(video)
+            else:  # saved with its masks out of date: `finish` propagates, not this call
+                saved = self.saved_state(video)
+                state = saved[0] if saved is not None else None
+            if state is not None and not new_objects:
+                check_objects(made.path, made.objects, state.objects, video)
+            image = read_frame(source.frame_paths[t])
+            height, width = image.shape[:2]
+            if state is None:
+                frames = len(source.frame_paths)
+                state = VideoState(video=video, num_frames=frames, objects={}, config=self._config)
+            if current is None:
+                current = state.masks[t] if state.masks else np.zeros((height, width), np.uint8)
+            result = self._result(made, image, current)
+            record = _book(state, t, result)
+            state.names.update(checked)
+            if propagate:
+                self._propagate(state, source.load())
+            else:
+                state.masks = []
+            state.history.append(record)
+            if not (self.folder / SESSION_FILE).is_file():
+                write_json_atomic(self.folder / SESSION_FILE, asdict(self.settings), indent=2)
+            state.save(self.folder / video)
+            objects = [obj for obj in sorted(result.seconds) if obj]
+            masks = self.folder / video / "masks"
+            frame = source.indices[t]
+            return Addition(video, frame, objects, record, len(state.annotated), state.num_frames, masks)
 
     def _result(self, made: Made, frame: np.ndarray, current: np.ndarray) -> AnnotationResult:
         """What a person's file makes of the frame's ``current`` mask, with its human seconds."""
