@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from frugalseg.autolabel.store import LabelStore
+from frugalseg.autolabel.store import LabelStore, side_json_path
 from frugalseg.data.clips import Clip, LabelKind
 from frugalseg.data.io import read_json_object, remove_temporaries, write_json_atomic
 from frugalseg.errors import ConfigError
@@ -65,13 +65,17 @@ def figure_png(figure: Any) -> bytes:
 
 @dataclass(frozen=True)
 class LoopLabel:
-    """One frame's final label of a loop: where it goes, its kind, the frame it came from, human seconds."""
+    """One frame's final label of a loop: where it goes, its kind, the frame it came from, human seconds.
+
+    ``side``: the JSON a ``clicks`` or ``boxes`` label has beside it (`side_json_path`), else None.
+    """
 
     offset: int
     kind: LabelKind
     label: np.ndarray
     source_offset: int
     seconds: float
+    side: dict[str, Any] | None = None
 
 
 def write_loop_labels(
@@ -85,6 +89,8 @@ def write_loop_labels(
 ) -> int:
     """Write a loop's labels of ``clip`` to the label store ``folder``; labels already there are kept.
 
+    A label's side JSON is written before the label, so a recorded label always has it.
+
     Returns:
         How many labels were written.
     """
@@ -94,6 +100,9 @@ def write_loop_labels(
         for item in labels:
             if store.has(clip.clip_id, item.offset, item.kind, split=clip.split):
                 continue
+            if item.side is not None:
+                path = store.label_path(clip, item.offset, item.kind)
+                write_json_atomic(side_json_path(path, item.kind.value), item.side)
             store.write(
                 clip,
                 item.offset,

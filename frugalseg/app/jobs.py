@@ -37,7 +37,7 @@ from frugalseg.active.objects.state import STATE_FILE, VideoState
 from frugalseg.data.clips import IGNORE_INDEX, LabelKind
 from frugalseg.data.io import array_sha1
 from frugalseg.data.overlays import thumbnail
-from frugalseg.interop.stores import StoredFrame
+from frugalseg.interop.stores import ExportObject, StoredFrame
 
 log = logging.getLogger(__name__)
 
@@ -410,11 +410,34 @@ class SessionService:
 
 
 def _named_objects(frame: StoredFrame, state: VideoState, t: int) -> StoredFrame:
-    """``frame`` (of a session's store) with loop frame ``t``'s objects of ``state``, each under its name."""
-    kind = frame.objects[0][0] if frame.objects else LabelKind.PSEUDO
+    """``frame`` (of a session's store) with loop frame ``t``'s objects of ``state``, each under its name.
+
+    Every object's mask is of the frame's dense kind (``fine`` or ``pseudo``); where the store holds
+    the person's clicks or boxes of the frame, each object's positive clicks (its clicked pixels) and
+    its box (its mask inside the box) are objects of those kinds too. Negative clicks say what an
+    object is not, which a tool's object cannot hold: they stay in the store alone.
+    """
+    kinds = {kind for kind, _, _, _ in frame.objects}
+    dense = next((k for k in kinds if k not in (LabelKind.CLICKS, LabelKind.BOXES)), LabelKind.PSEUDO)
     ids = state.masks[t]
-    objects = [(kind, state.names.get(obj, "object"), obj, ids == obj) for obj in np.unique(ids).tolist()]
-    return replace(frame, objects=[o for o in objects if o[2] not in (0, IGNORE_INDEX)])
+    objects: list[ExportObject] = [
+        (dense, state.names.get(obj, "object"), obj, ids == obj)
+        for obj in np.unique(ids).tolist()
+        if obj not in (0, IGNORE_INDEX)
+    ]
+    for a in (a for a in state.annotations if a.frame == t):
+        name = state.names.get(a.object, "object")
+        clicked = np.zeros(ids.shape, bool)
+        for x, y, positive in a.points:
+            clicked[y, x] |= positive
+        if LabelKind.CLICKS in kinds and clicked.any():
+            objects.append((LabelKind.CLICKS, name, a.object, clicked))
+        if LabelKind.BOXES in kinds and a.box is not None:
+            x0, y0, x1, y1 = a.box
+            boxed = np.zeros(ids.shape, bool)
+            boxed[y0:y1, x0:x1] = ids[y0:y1, x0:x1] == a.object
+            objects.append((LabelKind.BOXES, name, a.object, boxed))
+    return replace(frame, objects=objects)
 
 
 def _run_config(store: Path) -> Any:

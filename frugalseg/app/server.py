@@ -48,6 +48,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from frugalseg.active.objects.annotation_types import GivenClick
+from frugalseg.active.objects.given import DrawnBox
 from frugalseg.active.objects.tools import IntelligentScissors, SuperpixelBrush
 from frugalseg.active.propagation import unreliability as frame_unreliability
 from frugalseg.app.jobs import CachedState, SessionService, jpeg
@@ -375,17 +376,16 @@ class AnnotationApp:
         new_objects = data.get("new_objects", False)
         if not isinstance(new_objects, bool):
             raise RequestError(400, "new_objects must be true or false")
-        if "boxes" in data:
-            if "mask" not in data:
-                raise RequestError(400, 'boxes say how a "mask" was made; clicks take none')
-            given["boxes"] = _box_clicks(data["boxes"])
+        if "boxes" in data and "mask" not in data:
+            raise RequestError(400, 'boxes say how a "mask" was made; clicks take none')
 
         def add() -> dict[str, Any]:
-            shown = self._current(name, frame)  # what the clicks correct, as the page shows it
+            shown = self._current(name, frame)  # what the person corrected, as the page shows it
+            given["current"] = shown
             if "mask" in data:
                 given["ids"] = decode_rle(data["mask"], shown.shape)
-            else:
-                given["current"] = shown
+            if "boxes" in data:
+                given["boxes"] = _drawn_boxes(data["boxes"], shown.shape)
             added, job = self.service.add(
                 name,
                 frame,
@@ -511,15 +511,22 @@ def _points(given: Any, shape: tuple[int, ...], limit: int, what: str) -> list[t
     return points
 
 
-def _box_clicks(given: Any) -> dict[int, int]:
-    """Object id → corrective clicks of the objects a request's box tool made (ids 1…254)."""
+def _drawn_boxes(given: Any, shape: tuple[int, ...]) -> dict[int, DrawnBox]:
+    """Object id → the box a request's box tool drew it from, for ids 1…254.
+
+    Each is ``{"box": [x0, y0, x1, y1], "clicks": n}``, corners included as the box route takes them.
+    """
     if not isinstance(given, dict):
-        raise RequestError(400, "boxes: expected an object of id → number of clicks")
+        raise RequestError(400, 'boxes: expected an object of id → {"box": [x0, y0, x1, y1], "clicks": n}')
     boxes = {}
     for key, value in given.items():
-        if not (str(key).isdigit() and 1 <= int(key) <= 254) or not _whole([value]) or value < 0:
-            raise RequestError(400, f"boxes: {key!r} → {value!r} is not an object id 1…254 and a click count")
-        boxes[int(key)] = value
+        if not (str(key).isdigit() and 1 <= int(key) <= 254) or not isinstance(value, dict):
+            raise RequestError(400, f"boxes: {key!r} → {value!r} is not an object id 1…254 and its box")
+        clicks = value.get("clicks", 0)
+        if not _whole([clicks]) or clicks < 0:
+            raise RequestError(400, f"boxes: object {key}: clicks {clicks!r} is not a click count")
+        x0, y0, x1, y1 = _box(value.get("box"), shape)
+        boxes[int(key)] = DrawnBox(x0, y0, x1 + 1, y1 + 1, clicks)
     return boxes
 
 

@@ -167,23 +167,26 @@ def test_a_mask_the_box_tool_made_is_booked_as_a_box_and_its_clicks(
     the frame's 1 s, as the loop's box type; a drawn mask costs 80 s an object."""
     ids = (cv2.imread(str(truth_png(davis, 0)), 0) > 0).astype(np.uint8)
     frame = f"/api/videos/{VIDEO}/0/submit"
+    box = [100, 50, 400, 300]
     for boxes, problem in (
-        ({"2": 0}, "a box names object 2; the mask holds [1]"),
-        ({"1": -1}, "'1' → -1 is not an object id 1…254 and a click count"),
-        ([1], "boxes: expected an object of id → number of clicks"),
+        ({"2": {"box": box}}, "a box names object 2; the mask holds [1]"),
+        ({"1": {"box": box, "clicks": -1}}, "object 1: clicks -1 is not a click count"),
+        ({"1": {"box": [100, 50, 900, 300]}}, "box: [100, 50, 900, 300] is off the 854×480 frame"),
+        ({"1": 2}, "'1' → 2 is not an object id 1…254 and its box"),
+        ([1], 'boxes: expected an object of id → {"box": [x0, y0, x1, y1], "clicks": n}'),
     ):
         refused = client.post(frame, json={"mask": encode_rle(ids), "boxes": boxes})
         assert refused.status_code == 400 and problem in refused.json()["error"], refused.text
-    clicks = client.post(frame, json={"clicks": CLICKS, "boxes": {"1": 0}})
+    clicks = client.post(frame, json={"clicks": CLICKS, "boxes": {"1": {"box": box}}})
     assert clicks.status_code == 400 and "clicks take none" in clicks.json()["error"]
-    sent = client.post(frame, json={"mask": encode_rle(ids), "boxes": {"1": 2}})
+    sent = client.post(frame, json={"mask": encode_rle(ids), "boxes": {"1": {"box": box, "clicks": 2}}})
     assert sent.status_code == 202, sent.text
     record = sent.json()["record"]
     assert (record["kind"], record["seconds"]) == ("box", 7 + 2 * 1.5 + 1)
     service.wait()
     state = service.session.state(VIDEO)
-    assert state is not None and [(a.kind, a.seconds, a.clicks) for a in state.annotations] == [
-        ("box", 11.0, 2)
+    assert state is not None and [(a.kind, a.seconds, a.clicks, a.box) for a in state.annotations] == [
+        ("box", 11.0, 2, (100, 50, 401, 301))  # pixel edges: the box route's corners are included
     ]
 
 
@@ -278,7 +281,8 @@ def test_new_objects_with_a_class_name(client: TestClient, service: SessionServi
     body = {"mask": encode_rle(ids), "new_objects": True, "names": {"2": "duck"}}
     sent = client.post(f"/api/videos/{VIDEO}/3/submit", json=body)
     assert sent.status_code == 202 and sent.json()["objects"] == [1, 2]
-    assert sent.json()["record"]["kind"] == "mask" and sent.json()["record"]["seconds"] == 160
+    # the new object was drawn (80 s); the swan, as the page showed it, was looked at and accepted (1 s)
+    assert sent.json()["record"]["kind"] == "mask" and sent.json()["record"]["seconds"] == 80 + 1
     service.wait()
     objects = client.get(f"/api/videos/{VIDEO}").json()["objects"]
     assert objects == [{"id": 1, "name": "object 1"}, {"id": 2, "name": "duck"}]

@@ -168,7 +168,10 @@ def test_annotate_in_the_browser(
     wait_for(browser, "return document.getElementById('frameinfo').dataset.box.endsWith(':1')")
     assert browser.execute_script("return S.boxClicks.map((c) => c.positive)") == [False]
     # the ledger's account of the edit: a box and its click for object 1, nothing freehand (undone)
-    assert browser.execute_script("return [S.boxed, S.freehand]") == [{"1": 1}, False]
+    assert browser.execute_script("return [S.boxed, S.freehand]") == [
+        {"1": {"box": [140, 60, 532, 382], "clicks": 1}},
+        False,
+    ]
     for _ in range(2):
         browser.find_element(By.ID, "undo").click()
     assert browser.execute_script(count) == before and browser.execute_script("return S.box") is None

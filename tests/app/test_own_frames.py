@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from starlette.testclient import TestClient
@@ -374,6 +375,71 @@ def test_exports_carry_the_names_a_person_gave_and_no_background(
     label_studio = json.loads(Path(tools[1]).read_text())
     labels = {r["value"]["brushlabels"][0] for task in label_studio for r in task["predictions"][0]["result"]}
     assert labels == {"horse and rider", "object"}
+
+
+def test_each_label_is_exported_as_the_kind_it_is(
+    own_client: TestClient, own_service: SessionService, tmp_path: Path
+) -> None:
+    """Clicks are exported as a ``clicks`` label with its points, a box as a ``boxes`` label with its box,
+    each beside the frame's mask (``pseudo``: a click model made it); a drawn mask is ``fine``; a
+    propagated mask submitted unchanged is booked as accepted (1 s, not a drawn mask's 80 s)."""
+    clicks = [
+        {"object": 1, "x": 400, "y": 200, "positive": True},
+        {"object": 1, "x": 420, "y": 230, "positive": True},
+        {"object": 1, "x": 20, "y": 20, "positive": False},
+    ]
+    assert own_client.post("/api/videos/blackswan/0/submit", json={"clicks": clicks}).status_code == 202
+    boxed = np.zeros((480, 854), np.uint8)
+    boxed[100:300, 200:500] = 1
+    box = {"1": {"box": [190, 90, 509, 309], "clicks": 2}}
+    body = {"mask": encode_rle(boxed), "boxes": box}
+    assert own_client.post("/api/videos/car-shadow/0/submit", json=body).status_code == 202
+    own_service.wait()
+    shown = own_client.get("/api/videos/blackswan/6/mask").json()["rle"]
+    accepted = own_client.post("/api/videos/blackswan/6/submit", json={"mask": shown})
+    assert (accepted.json()["record"]["kind"], accepted.json()["record"]["seconds"]) == ("clicks", 1.0)
+    assert (
+        own_client.post("/api/videos/car-shadow/8/submit", json={"mask": box_mask(50, 60)}).status_code == 202
+    )
+    own_service.wait()
+    store = Path(own_client.post("/api/export").json()["store"])
+    records = {(r["clip_id"], r["offset"], r["kind"]): r for r in LabelStore(store).records()}
+    annotated = {key: r["seconds"] for key, r in records.items() if key[2] != "pseudo" or r["seconds"]}
+    assert annotated == {
+        ("blackswan", 0, "clicks"): 2 * 1.5 + 1.5 + 1,  # three clicks and the frame's look
+        ("blackswan", 6, "pseudo"): 1.0,  # accepted as it was
+        ("car-shadow", 0, "boxes"): 7 + 2 * 1.5 + 1,
+        ("car-shadow", 8, "fine"): 80.0,
+    }
+    annotated_frames = {("blackswan", 0), ("blackswan", 6), ("car-shadow", 0), ("car-shadow", 8)}
+    assert {k for k in records if k[:2] in annotated_frames} == {
+        ("blackswan", 0, "clicks"), ("blackswan", 0, "pseudo"), ("blackswan", 6, "pseudo"),
+        ("car-shadow", 0, "boxes"), ("car-shadow", 0, "pseudo"), ("car-shadow", 8, "fine"),
+    }  # fmt: skip
+    clicks_png = store / records[("blackswan", 0, "clicks")]["path"]
+    points = json.loads(clicks_png.with_name("00000_clicks.json").read_text())["clicks"]
+    assert [(c["x"], c["y"], c["train_id"], c["instance_id"]) for c in points] == [
+        (400, 200, 1, 1), (420, 230, 1, 1), (20, 20, 0, None),
+    ]  # fmt: skip
+    label = cv2.imread(str(clicks_png), cv2.IMREAD_UNCHANGED)
+    assert (label != 255).sum() == 3 and label[200, 400] == 1 and label[20, 20] == 0
+    boxes_png = store / records[("car-shadow", 0, "boxes")]["path"]
+    boxes = json.loads(boxes_png.with_name("00000_boxes.json").read_text())["boxes"]
+    assert [(b["x0"], b["y0"], b["x1"], b["y1"], b["instance_id"]) for b in boxes] == [(190, 90, 510, 310, 1)]
+    label = cv2.imread(str(boxes_png), cv2.IMREAD_UNCHANGED)
+    assert (label == 1).sum() == 200 * 300 and (label == 255).sum() == label.size - 200 * 300
+    # the tool files hold each kind: the positive clicks, the box's mask, every object's mask
+    coco = json.loads((Path(f"{store}-tools") / "coco.json").read_text())
+    images = {i["id"]: i["file_name"] for i in coco["images"]}
+    kinds = {
+        (images[a["image_id"]], a["attributes"]["frugalseg_kind"], a["area"])
+        for a in coco["annotations"]
+        if images[a["image_id"]].endswith(("blackswan/00000.jpg", "car-shadow/00000.jpg"))
+    }
+    assert {(name.split("/")[-2], kind) for name, kind, _ in kinds} == {
+        ("blackswan", "clicks"), ("blackswan", "pseudo"), ("car-shadow", "boxes"), ("car-shadow", "pseudo"),
+    }  # fmt: skip
+    assert {area for name, kind, area in kinds if kind in ("clicks", "boxes")} == {2, 200 * 300}
 
 
 def test_annotate_add_names_objects(

@@ -27,11 +27,30 @@ CLICKS_FORM = '{"clicks": [{"object": 1, "x": column, "y": row, "positive": true
 
 
 @dataclass(frozen=True)
+class DrawnBox:
+    """The box a person dragged around an object and the corrective clicks made after it.
+
+    Corners in pixel edges: ``x1`` and ``y1`` are exclusive, as `frugalseg.autolabel.boxes.Box`'s.
+    """
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+    clicks: int = 0
+
+    @property
+    def corners(self) -> tuple[int, int, int, int]:
+        """(x0, y0, x1, y1)."""
+        return (self.x0, self.y0, self.x1, self.y1)
+
+
+@dataclass(frozen=True)
 class Made:
     """A person's file for one frame: object ids (all objects, or one) or clicks, and the objects named.
 
-    ``boxes``: object → corrective clicks, for the objects of ``ids`` a box drag made (the page's box
-    tool: GrabCut from the rectangle, then clicks), booked as boxes instead of drawn masks.
+    ``boxes``: object → its box, for the objects of ``ids`` a box drag made (the page's box tool:
+    GrabCut from the rectangle, then corrective clicks), booked as boxes instead of drawn masks.
     """
 
     path: Path
@@ -39,7 +58,7 @@ class Made:
     clicks: list[GivenClick]
     objects: list[int]
     object_id: int | None
-    boxes: dict[int, int] = field(default_factory=dict)
+    boxes: dict[int, DrawnBox] = field(default_factory=dict)
 
 
 def read_made(
@@ -64,11 +83,11 @@ def given_made(
     object_id: int | None,
     shape: tuple[int, int],
     frame_path: Path,
-    boxes: Mapping[int, int] | None = None,
+    boxes: Mapping[int, DrawnBox] | None = None,
 ) -> Made:
     """A mask or clicks held in memory, checked as `read_made` checks a file (``name`` names it).
 
-    ``boxes`` (with ``ids`` only): object → corrective clicks of the objects a box drag made.
+    ``boxes`` (with ``ids`` only): object → the box of each object a box drag made.
     """
     if boxes and ids is None:
         raise DataError(name, "boxes describe how a mask was made; clicks take none")
@@ -81,11 +100,17 @@ def given_made(
             )
         ids = np.where(ids == VOID, 0, ids).astype(np.uint8)
         objects = mask_objects(name, ids, object_id)
-        for obj, count in (boxes or {}).items():
+        for obj, box in (boxes or {}).items():
             if obj not in objects:
                 raise DataError(name, f"a box names object {obj}; the mask holds {objects}")
-            if not 0 <= count <= MAX_BOX_CLICKS:
-                raise DataError(name, f"the box of object {obj}: {count} clicks, not 0…{MAX_BOX_CLICKS}")
+            if not 0 <= box.clicks <= MAX_BOX_CLICKS:
+                raise DataError(name, f"the box of object {obj}: {box.clicks} clicks, not 0…{MAX_BOX_CLICKS}")
+            if not (0 <= box.x0 < box.x1 <= shape[1] and 0 <= box.y0 < box.y1 <= shape[0]):
+                raise DataError(
+                    name,
+                    f"the box of object {obj}, {list(box.corners)}, is empty or off the "
+                    f"{shape[1]}×{shape[0]} frame",
+                )
         return Made(name, ids, [], objects, object_id, dict(boxes or {}))
     given = list(clicks or [])
     if not given:

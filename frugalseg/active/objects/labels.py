@@ -1,35 +1,107 @@
-"""A video's final masks as a label store: the training labels of a loop, from `simulate` or a session."""
+"""A video's final masks (and a person's clicks and boxes) as a label store: a loop's training labels."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from frugalseg.active.objects.state import VideoState
+import numpy as np
+
+from frugalseg.active.objects.state import Annotation, VideoState
 from frugalseg.active.run_folder import LoopLabel, write_loop_labels
-from frugalseg.data.clips import Clip, LabelKind
+from frugalseg.autolabel.boxes import Box, boxes_to_label
+from frugalseg.autolabel.clicks import Click
+from frugalseg.data.clips import IGNORE_INDEX, Clip, LabelKind
 from frugalseg.data.formats.davis import DavisFormat
 
 
 def video_labels(clip: Clip, indices: Sequence[int], state: VideoState) -> Iterator[LoopLabel]:
-    """The final mask of every frame of one video as the labels of its label store.
+    """The final mask of every frame of one video, and a person's clicks and boxes, as store labels.
 
     ``clip`` is the video's sequence as the data set's reader sees it (every frame, anchored at
     frame 0) and ``indices`` the sequence index of each loop frame, so each label lands on its own
     frame's offset. The labels are the format's two classes (`DavisFormat.to_label`: 0 background,
     1 any object), the label maps ``VideoSegDataModule`` trains DAVIS/MOSE from (a store of object
     ids would hold values beyond its classes); the object ids stay in the loop state's ``masks/``.
-    Frames annotated with a mask are ``fine``, the others (clicks, propagated) ``pseudo``.
+
+    Each label is of the kind it is. A frame's mask is ``fine`` when every object annotated on it
+    was drawn (``mask``), else ``pseudo`` (propagated, or made from clicks or a box by a click
+    model). A person's clicks on a frame are also a ``clicks`` label (`clicks_label`) and their boxes
+    a ``boxes`` label (`boxes_label`), in the forms `frugalseg.autolabel.clicks` and
+    `frugalseg.autolabel.boxes` write, so a recipe can train from what the person gave. The frame's
+    human seconds go to the label of the kind they were spent on (the mask's, when no clicks or box
+    label holds them).
     """
-    drawn = {a.frame for a in state.annotations if a.kind == "mask"}
-    seconds: dict[int, float] = {}
+    by_frame: dict[int, list[Annotation]] = {}
     for a in state.annotations:
-        seconds[a.frame] = seconds.get(a.frame, 0.0) + a.seconds
+        by_frame.setdefault(a.frame, []).append(a)
     for t, mask in enumerate(state.masks):
         offset = indices[t] - clip.anchor_index
-        kind = LabelKind.FINE if t in drawn else LabelKind.PSEUDO
-        yield LoopLabel(offset, kind, DavisFormat.to_label(mask), offset, seconds.get(t, 0.0))
+        own = by_frame.get(t, [])
+        label = DavisFormat.to_label(mask)
+        seconds = sum(a.seconds for a in own)
+        for kind, made in ((LabelKind.CLICKS, clicks_label), (LabelKind.BOXES, boxes_label)):
+            given = made(state.annotated.get(t, mask), own)
+            if given is not None:
+                sparse, side = given
+                spent = sum(a.seconds for a in own if a.kind == _TYPE_OF_KIND[kind])
+                seconds -= spent
+                yield LoopLabel(offset, kind, sparse, offset, spent, side)
+        drawn = bool(own) and all(a.kind == "mask" for a in own)
+        kind = LabelKind.FINE if drawn else LabelKind.PSEUDO
+        yield LoopLabel(offset, kind, label, offset, seconds)
+
+
+#: The annotation type whose seconds a sparse label kind carries.
+_TYPE_OF_KIND = {LabelKind.CLICKS: "clicks", LabelKind.BOXES: "box"}
+
+
+def clicks_label(
+    ids: np.ndarray, annotations: Sequence[Annotation]
+) -> tuple[np.ndarray, dict[str, Any]] | None:
+    """The ``clicks`` label of a frame's annotations and its side JSON (None when none has points).
+
+    Each clicked pixel holds the class of the frame's annotated mask ``ids`` there (a positive
+    click its object, a negative one what the pixel is instead), every other pixel 255 (ignore).
+    """
+    points = [(a.object, x, y, positive) for a in annotations for x, y, positive in a.points]
+    if not points:
+        return None
+    classes = DavisFormat.to_label(ids)
+    label = np.full(ids.shape, IGNORE_INDEX, np.uint8)
+    clicks = []
+    for obj, x, y, positive in points:
+        label[y, x] = classes[y, x]
+        clicks.append(Click(x, y, int(classes[y, x]), obj if positive else None, "given"))
+    side = {"image_size": list(ids.shape), "radius": 0, "clicks": [asdict(c) for c in clicks]}
+    return label, side
+
+
+def boxes_label(
+    ids: np.ndarray, annotations: Sequence[Annotation]
+) -> tuple[np.ndarray, dict[str, Any]] | None:
+    """The ``boxes`` label of a frame's annotations and its side JSON (None when none has a box).
+
+    Each boxed object's mask in ``ids`` inside its box, 255 (ignore) elsewhere (`boxes_to_label`).
+    """
+    boxed = [a for a in annotations if a.box is not None]
+    if not boxed:
+        return None
+    boxes = [Box(*a.box, train_id=1, instance_id=a.object) for a in boxed if a.box is not None]
+    masks = []
+    for box in boxes:
+        inside = np.zeros(ids.shape, bool)
+        inside[box.window()] = True
+        masks.append(inside & (ids == box.instance_id))
+    label, results = boxes_to_label(ids.shape[:2], boxes, masks)
+    side = {
+        "image_size": list(ids.shape),
+        "min_iou": None,
+        "boxes": [{**asdict(r.box), "iou": r.iou, "filtered": r.filtered} for r in results],
+    }
+    return label, side
 
 
 def write_video_labels(

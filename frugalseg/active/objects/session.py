@@ -48,7 +48,14 @@ from frugalseg.active.objects.annotation_types import (
 )
 from frugalseg.active.objects.diversity_features import make_diversity_features
 from frugalseg.active.objects.frame_selectors import FrameSelector, SelectionView, make_selector
-from frugalseg.active.objects.given import Made, check_objects, given_made, read_made, read_mask
+from frugalseg.active.objects.given import (
+    DrawnBox,
+    Made,
+    check_objects,
+    given_made,
+    read_made,
+    read_mask,
+)
 from frugalseg.active.objects.labels import write_video_labels
 from frugalseg.active.objects.session_settings import (
     FAMILIES,
@@ -466,8 +473,9 @@ class AnnotationSession:
     def export(self, out: str | Path) -> int:
         """Write the current masks of every annotated video to the label store ``out``; how many were written.
 
-        Drawn frames are ``fine`` labels, the others ``pseudo`` (`simulate.write_video_labels`: the
-        format's two classes). The store's run records how many annotations each video had
+        Drawn frames are ``fine`` labels, the others ``pseudo``, and a person's clicks and boxes
+        ``clicks`` and ``boxes`` labels beside them (`labels.video_labels`: the format's two classes).
+        The store's run records how many annotations each video had
         (`export_config`), so a later export after more additions is refused there (labels in a store
         are never rewritten): export to a new folder. An export into the same folder with nothing
         added writes nothing. Only the videos' frames are read, never the data set's own masks.
@@ -541,7 +549,7 @@ class AnnotationSession:
         name: str = "annotation",
         names: Mapping[int, str] | None = None,
         current: np.ndarray | None = None,
-        boxes: Mapping[int, int] | None = None,
+        boxes: Mapping[int, DrawnBox] | None = None,
     ) -> Addition:
         """`add` of a mask or clicks held in memory (the annotation page's), with the same checks and result.
 
@@ -559,9 +567,9 @@ class AnnotationSession:
             names: object id → its class name, as `add`'s.
             current: the mask the clicks correct (None: the frame's saved mask; the page passes the
                 one it shows, which may be newer while the video propagates).
-            boxes: object → corrective clicks, for the objects of ``ids`` the page's box tool made:
-                each is booked as a box (``box_seconds`` and ``click_seconds`` a click) instead of a
-                drawn mask, and the annotation is a ``box`` one when every object is boxed.
+            boxes: object → its box, for the objects of ``ids`` the page's box tool made: each is
+                booked as a box (``box_seconds`` and ``click_seconds`` a corrective click) instead of
+                a drawn mask (`_given_mask`), and exported with its box.
 
         Raises:
             ConfigError: as `add`.
@@ -608,7 +616,7 @@ class AnnotationSession:
             current = state.masks[t] if state is not None else np.zeros(image.shape[:2], np.uint8)
         elif current.shape != image.shape[:2]:
             raise DataError(name, f"the mask corrected is {current.shape}, the frame {image.shape[:2]}")
-        return self._result(made, image, current).mask
+        return self._result(made, image, current)[0].mask
 
     def frames(self, video: str) -> list[int]:
         """The sequence indices of the frames of ``video`` the session uses (its loop frames, in order)."""
@@ -655,8 +663,8 @@ class AnnotationSession:
                 state = VideoState(video=video, num_frames=frames, objects={}, config=self._config)
             if current is None:
                 current = state.masks[t] if state.masks else np.zeros((height, width), np.uint8)
-            result = self._result(made, image, current)
-            record = _book(state, t, result)
+            result, kinds = self._result(made, image, current)
+            record = _book(state, t, result, kinds, made)
             state.names.update(checked)
             if propagate:
                 self._propagate(state, source.load())
@@ -671,38 +679,55 @@ class AnnotationSession:
             frame = source.indices[t]
             return Addition(video, frame, objects, record, len(state.annotated), state.num_frames, masks)
 
-    def _result(self, made: Made, frame: np.ndarray, current: np.ndarray) -> AnnotationResult:
-        """What a person's file makes of the frame's ``current`` mask, with its human seconds."""
+    def _result(
+        self, made: Made, frame: np.ndarray, current: np.ndarray
+    ) -> tuple[AnnotationResult, dict[int, str]]:
+        """What a person's file makes of the frame's ``current`` mask, with its human seconds.
+
+        Also the annotation type of each object (`_given_mask`).
+        """
         if made.ids is None:
-            return annotate_given_clicks(frame, current, made.clicks, self.costs, model=self.click_model)
+            result = annotate_given_clicks(frame, current, made.clicks, self.costs, model=self.click_model)
+            return result, dict.fromkeys(made.objects, "clicks")
         if made.object_id is not None:
             drawn = np.where(current == VOID, 0, current).astype(np.uint8)
             drawn[drawn == made.object_id] = 0
             drawn[made.ids != 0] = made.object_id
-            return AnnotationResult("mask", drawn, {made.object_id: self.costs.vos_mask_seconds}, {})
-        if made.boxes:
-            return _boxed(made, self.costs)
-        seconds = {obj: self.costs.vos_mask_seconds for obj in made.objects}
-        return AnnotationResult("mask", made.ids, seconds or {0: self.costs.clicked_frame_seconds}, {})
+            seconds = {made.object_id: self.costs.vos_mask_seconds}
+            return AnnotationResult("mask", drawn, seconds, {}), {made.object_id: "mask"}
+        return _given_mask(made, current, self.costs)
 
 
-def _boxed(made: Made, costs: AnnotationCosts) -> AnnotationResult:
-    """A mask some of whose objects the page's box tool made, booked as the loop's box type books them.
+def _given_mask(
+    made: Made, current: np.ndarray, costs: AnnotationCosts
+) -> tuple[AnnotationResult, dict[int, str]]:
+    """A mask of every object of a frame, each object booked by how the person made it.
 
-    Each such object costs a box and its clicks, the others a drawn mask, and the frame its
-    ``clicked_frame_seconds`` once.
+    An object the page's box tool made is a ``box`` (``box_seconds`` and ``click_seconds`` a
+    corrective click, as the loop's box type books it); an object whose mask is the ``current`` one
+    unchanged was looked at and accepted: a ``clicks`` annotation with no click, free but for the
+    frame's look; any other object was drawn: a ``mask``, ``vos_mask_seconds``. A frame with an
+    object not drawn costs its ``clicked_frame_seconds`` once. The frame's type is ``mask`` when an
+    object was drawn, else ``box`` when one was boxed, else ``clicks``.
     """
     assert made.ids is not None
-    seconds = {
-        obj: costs.box_seconds + costs.click_seconds * made.boxes[obj]
-        if obj in made.boxes
-        else costs.vos_mask_seconds
-        for obj in made.objects
-    }
-    first = min(made.boxes)
-    seconds[first] += costs.clicked_frame_seconds
-    kind = "box" if set(made.objects) <= set(made.boxes) else "mask"
-    return AnnotationResult(kind, made.ids, seconds, dict(made.boxes))
+    if not made.objects:
+        return AnnotationResult("mask", made.ids, {0: costs.clicked_frame_seconds}, {}), {}
+    kinds: dict[int, str] = {}
+    seconds: dict[int, float] = {}
+    clicks: dict[int, int] = {}
+    for obj in made.objects:
+        if obj in made.boxes:
+            kinds[obj], clicks[obj] = "box", made.boxes[obj].clicks
+            seconds[obj] = costs.box_seconds + costs.click_seconds * clicks[obj]
+        elif np.array_equal(made.ids == obj, current == obj):
+            kinds[obj], seconds[obj] = "clicks", 0.0
+        else:
+            kinds[obj], seconds[obj] = "mask", costs.vos_mask_seconds
+    if set(kinds.values()) != {"mask"}:
+        seconds[min(made.objects)] += costs.clicked_frame_seconds
+    kind = next(k for k in ("mask", "box", "clicks") if k in kinds.values())
+    return AnnotationResult(kind, made.ids, seconds, clicks), kinds
 
 
 def _checked_names(names: Mapping[int, str], objects: Sequence[int]) -> dict[int, str]:
@@ -717,8 +742,13 @@ def _checked_names(names: Mapping[int, str], objects: Sequence[int]) -> dict[int
     return checked
 
 
-def _book(state: VideoState, t: int, result: AnnotationResult) -> IterationRecord:
+def _book(
+    state: VideoState, t: int, result: AnnotationResult, kinds: Mapping[int, str], made: Made
+) -> IterationRecord:
     """Enter an annotation of loop frame ``t`` in ``state`` (its objects, annotations, annotated mask).
+
+    Each object is booked with its own type (``kinds``; the frame's type where it has none) and what
+    the person gave for it: its clicks and its box.
 
     Returns:
         The iteration's record (no quality: a person's session has no ground truth).
@@ -727,7 +757,16 @@ def _book(state: VideoState, t: int, result: AnnotationResult) -> IterationRecor
         state.objects[obj] = min(t, state.objects.get(obj, t))
     iteration = state.iteration
     state.annotations.extend(
-        Annotation(t, obj, result.kind, round(s, 6), result.clicks.get(obj, 0), iteration)
+        Annotation(
+            t,
+            obj,
+            kinds.get(obj, result.kind),
+            round(s, 6),
+            result.clicks.get(obj, 0),
+            iteration,
+            points=tuple((c.x, c.y, c.positive) for c in made.clicks if c.object == obj),
+            box=made.boxes[obj].corners if obj in made.boxes else None,
+        )
         for obj, s in sorted(result.seconds.items())
     )
     state.annotated[t] = result.mask

@@ -37,7 +37,12 @@ VERSION = 1
 
 @dataclass(frozen=True)
 class Annotation:
-    """One object annotated on one frame: ``kind`` is the annotation type (``mask``, ``clicks``, ``box``)."""
+    """One object annotated on one frame: ``kind`` is the annotation type (``mask``, ``clicks``, ``box``).
+
+    A person's annotation keeps what they gave, so that an export can hand it on as the kind it is:
+    ``points`` their clicks on the object as (x, y, positive), ``box`` the box they dragged around it
+    as (x0, y0, x1, y1) in pixel edges (x1, y1 exclusive). A simulated loop keeps neither.
+    """
 
     frame: int
     object: int
@@ -45,6 +50,25 @@ class Annotation:
     seconds: float
     clicks: int = 0
     iteration: int = 0
+    points: tuple[tuple[int, int, bool], ...] = ()
+    box: tuple[int, int, int, int] | None = None
+
+    def saved(self) -> dict[str, Any]:
+        """The annotation as ``state.json`` holds it (``points`` and ``box`` only where given)."""
+        data = asdict(self)
+        if not self.points:
+            del data["points"]
+        if self.box is None:
+            del data["box"]
+        return data
+
+    @classmethod
+    def from_saved(cls, data: dict[str, Any]) -> Annotation:
+        """An annotation of ``state.json`` (its lists back to tuples)."""
+        points = tuple((int(x), int(y), bool(p)) for x, y, p in data.get("points", ()))
+        box = data.get("box")
+        corners = None if box is None else (int(box[0]), int(box[1]), int(box[2]), int(box[3]))
+        return cls(**{**data, "points": points, "box": corners})
 
 
 @dataclass(frozen=True)
@@ -175,7 +199,7 @@ class VideoState:
             "num_frames": self.num_frames,
             "objects": {str(k): v for k, v in sorted(self.objects.items())},
             "config": self.config,
-            "annotations": [asdict(a) for a in self.annotations],
+            "annotations": [a.saved() for a in self.annotations],
             "annotated": annotated_files,
             "mask_sha1": mask_shas,
             "disagreement": self.disagreement,
@@ -201,7 +225,7 @@ class VideoState:
             num_frames=int(data["num_frames"]),
             objects={int(k): int(v) for k, v in data["objects"].items()},
             config=data["config"],
-            annotations=[Annotation(**a) for a in data["annotations"]],
+            annotations=[Annotation.from_saved(a) for a in data["annotations"]],
             annotated={int(k): _read_png(folder / v) for k, v in data["annotated"].items()},
             disagreement=list(data["disagreement"]),
             unsure=list(data["unsure"]),

@@ -131,9 +131,9 @@ def test_the_state_after_each_addition_is_the_expected_one(
     )
     state, _ = VideoState.load(started / "squares-a")
     assert state.annotations[-2:] == [
-        Annotation(5, 1, "clicks", 2.5, 1, 2),
-        Annotation(5, 2, "clicks", 1.5, 1, 2),
-    ]
+        Annotation(5, 1, "clicks", 2.5, 1, 2, points=((19, 13, True),)),
+        Annotation(5, 2, "clicks", 1.5, 1, 2, points=((46, 30, True),)),
+    ]  # the clicks are kept, and saved: an export hands them on as a clicks label
     assert state.history[-1] == IterationRecord(2, 5, "clicks", 4.0, 244.0, None, None, None)
     assert state.annotated[5][13, 19] == 1 and state.annotated[5][30, 46] == 2
     assert sorted(state.annotated) == [0, 5, 9] and state.seconds == 244.0
@@ -148,8 +148,9 @@ def test_a_new_object_is_declared_on_the_frame_it_first_appears_on(started: Path
     assert add(started, "--video", "squares-b", "--frame", "6", "--mask", b6, "--new-objects") == 0
     state, _ = VideoState.load(started / "squares-b")
     assert state.objects == {1: 0, 2: 6}
+    # object 1's mask is the propagated one pixel for pixel: looked at and accepted, not drawn
     assert state.annotations[-2:] == [
-        Annotation(6, 1, "mask", 80.0, 0, 1),
+        Annotation(6, 1, "clicks", 1.0, 0, 1),
         Annotation(6, 2, "mask", 80.0, 0, 1),
     ]
     # never propagated before the frame it first appears on
@@ -440,3 +441,16 @@ def test_a_session_with_a_network_but_no_weights_is_refused_and_not_written(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
     assert not state.exists()
+
+
+def test_a_person_s_clicks_and_box_are_saved_with_the_state_and_read_back(tmp_path: Path) -> None:
+    clicked = Annotation(3, 1, "clicks", 2.5, 1, 0, points=((19, 13, True), (4, 5, False)))
+    boxed = Annotation(3, 2, "box", 8.5, 1, 0, box=(10, 20, 31, 41))
+    plain = Annotation(4, 1, "mask", 80.0, 0, 1)
+    state = VideoState("v", 5, {1: 3, 2: 3}, annotations=[clicked, boxed, plain])
+    state.save(tmp_path)
+    saved = json.loads((tmp_path / "state.json").read_text())["annotations"]
+    assert saved[0]["points"] == [[19, 13, True], [4, 5, False]] and "box" not in saved[0]
+    assert saved[1]["box"] == [10, 20, 31, 41] and "points" not in saved[1]
+    assert set(saved[2]) == {"frame", "object", "kind", "seconds", "clicks", "iteration"}  # as before
+    assert VideoState.load(tmp_path)[0].annotations == [clicked, boxed, plain]
