@@ -32,6 +32,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from frugalseg.active.objects.frame_selectors import PROPOSAL_SELECTOR
 from frugalseg.active.objects.session import Addition, AnnotationSession, Proposal
 from frugalseg.active.objects.state import STATE_FILE, VideoState
 from frugalseg.data.clips import IGNORE_INDEX, LabelKind
@@ -345,7 +346,7 @@ class SessionService:
         t = self.session.frames(proposal.video).index(proposal.frame)
         if known is None or t in known.fresh:
             return replace(proposal, provisional=True)
-        selector = self.propose_options.get("frames", "uncertainty")
+        selector = self.propose_options.get("frames", PROPOSAL_SELECTOR)
         basis = (
             "its distance to the annotated frames"
             if t in known.unknown

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from frugalseg.active.objects.frame_selectors import SELECTORS
+from frugalseg.active.objects.frame_selectors import PROPOSAL_SELECTOR, SELECTORS
 from frugalseg.active.objects.type_policies import POLICY_NAMES
 from frugalseg.cli.annotate_semantic import register_semantic
 from frugalseg.cli.label import add_trainer_options, process_device, trainer_options
@@ -161,8 +161,9 @@ def _proposal_options(parser: argparse.ArgumentParser) -> None:
     """How a session proposes: the frame selector, the type policy and their options."""
     parser.add_argument(
         "--frames",
-        default="uncertainty",
-        help=f"frame selector: {', '.join(n for n, c in SELECTORS.items() if not c.needs_ground_truth)}",
+        default=PROPOSAL_SELECTOR,
+        help="frame selector (default %(default)s): "
+        + ", ".join(n for n, c in SELECTORS.items() if not c.needs_ground_truth),
     )
     parser.add_argument(
         "--types",

@@ -505,6 +505,11 @@ SELECTORS: dict[str, type[FrameSelector]] = {
     )
 }
 
+#: What a person's session proposes with unless told: the best weight-free selector measured, with every
+#: development clip held out from its fit (``benchmarks/results/annotation_loop.md``: 1.37× random frames
+#: to J&F 0.85, 1.39 ± 0.15 over six-clip subsets, against 1.18× and 1.19 ± 0.11 for ``uncertainty``).
+PROPOSAL_SELECTOR = FittedGainSelector.name
+
 
 def make_selector(
     name: str, seed: int = 0, *, features: Callable[[SelectionView], np.ndarray] | None = None

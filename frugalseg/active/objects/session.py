@@ -47,7 +47,12 @@ from frugalseg.active.objects.annotation_types import (
     annotate_given_clicks,
 )
 from frugalseg.active.objects.diversity_features import make_diversity_features
-from frugalseg.active.objects.frame_selectors import FrameSelector, SelectionView, make_selector
+from frugalseg.active.objects.frame_selectors import (
+    PROPOSAL_SELECTOR,
+    FrameSelector,
+    SelectionView,
+    make_selector,
+)
 from frugalseg.active.objects.given import (
     DrawnBox,
     Made,
@@ -348,7 +353,7 @@ class AnnotationSession:
         self,
         *,
         video: str | None = None,
-        frames: str = "uncertainty",
+        frames: str = PROPOSAL_SELECTOR,
         types: str = "mask",
         seed: int = 0,
         policy: str | Path | None = None,

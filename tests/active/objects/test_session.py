@@ -192,6 +192,10 @@ def test_proposals_on_known_states(davis: Path, made: Path, started: Path, capsy
     unreliable = [d + u for d, u in zip(*_reliability(started / "squares-a"), strict=True)]
     worst = max(range(1, 10), key=lambda t: (unreliable[t], -t))
     assert session.propose(video="squares-a", frames="uncertainty").frame == worst
+    # by default a session proposes with gain-fit: on 10 frames with frame 0 annotated its fitted error
+    # model's summed fall is largest at frame 7 (0.962 against 0.952 at 6 and 0.815 at 9)
+    default = session.propose(video="squares-a")
+    assert default.frame == 7 and default.reason.startswith("gain-fit among 9 frames not annotated")
     assert session.propose(video="squares-a", frames="diversity").frame in range(1, 10)
     with pytest.raises(ConfigError, match="'oracle' needs ground truth"):
         session.propose(frames="oracle")
