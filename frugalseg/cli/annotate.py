@@ -509,8 +509,10 @@ def _add(args: argparse.Namespace) -> int:
     what = (
         f"object{'s' if len(added.objects) > 1 else ''} {objects}" if objects else "no object (none visible)"
     )
+    # a mask booked as clicks without a click is the propagated mask taken back unchanged (`_given_mask`)
+    kind = "propagated mask, unchanged," if args.mask is not None and record.kind == "clicks" else record.kind
     print(
-        f"{added.video} frame {added.frame}: {record.kind} of {what} ({record.seconds:g} s); "
+        f"{added.video} frame {added.frame}: {kind} of {what} ({record.seconds:g} s); "
         f"{added.annotated_frames} of {added.num_frames} frames annotated, "
         f"{record.total_seconds / 3600:.3f} h in all"
     )

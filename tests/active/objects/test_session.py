@@ -458,3 +458,16 @@ def test_a_person_s_clicks_and_box_are_saved_with_the_state_and_read_back(tmp_pa
     assert saved[1]["box"] == [10, 20, 31, 41] and "points" not in saved[1]
     assert set(saved[2]) == {"frame", "object", "kind", "seconds", "clicks", "iteration"}  # as before
     assert VideoState.load(tmp_path)[0].annotations == [clicked, boxed, plain]
+
+
+def test_a_propagated_mask_added_back_unchanged_is_booked_as_looked_at(started: Path, capsys) -> None:
+    capsys.readouterr()
+    shown = started / "squares-a" / "masks" / "00005.png"
+    assert add(started, "--video", "squares-a", "--frame", "5", "--mask", str(shown)) == 0
+    printed = capsys.readouterr().out.splitlines()[0]
+    assert printed.startswith("squares-a frame 5: propagated mask, unchanged, of objects 1, 2 (1 s); ")
+    state, _ = VideoState.load(started / "squares-a")
+    assert state.annotations[-2:] == [
+        Annotation(5, 1, "clicks", 1.0, 0, 1),
+        Annotation(5, 2, "clicks", 0.0, 0, 1),
+    ]
