@@ -260,6 +260,41 @@ def test_export_then_train_on_it(
     train_one_step(davis, tmp_path / "exports" / "store-001", service.session.folder)
 
 
+def test_the_clicks_recipe_trains_on_a_person_s_clicks_from_an_export(
+    client: TestClient, service: SessionService, davis: Path, tmp_path: Path
+) -> None:
+    """The clicks of the page, exported as a ``clicks`` label, are what the ``clicks`` recipe trains on:
+    the two clicked pixels, the positive one the object (1), the negative one background (0)."""
+    from app.training import annotated_view
+    from frugalseg.datamodules.datamodule import VideoSegDataModule
+
+    assert client.post(f"/api/videos/{VIDEO}/0/submit", json={"clicks": CLICKS}).status_code == 202
+    service.wait()
+    store = Path(client.post("/api/export").json()["store"])
+    data = VideoSegDataModule(
+        root=str(annotated_view(davis, service.session.folder, tmp_path / "view")),
+        format="davis",
+        recipe="clicks",
+        budget=1,
+        click_labels=str(store),
+        train_split="all",
+        val_split="all",
+        num_workers=0,
+        batch_size=1,
+        num_frames=1,
+        temporal_consistency=False,
+        crop_size=None,
+    )
+    data.prepare_data()
+    data.setup("fit")
+    batch = next(iter(data.train_dataloader()))
+    label = batch["label"][0].numpy()
+    assert batch["meta"]["kind"] == ["clicks"]
+    assert np.argwhere(label != 255).tolist() == [[100, 700], [230, 420]] and label[
+        label != 255
+    ].tolist() == [0, 1]
+
+
 def test_a_busy_port_is_a_clear_error(tmp_path: Path, davis: Path, capsys) -> None:
     with socket.create_server(("127.0.0.1", 0)) as busy:
         port = busy.getsockname()[1]

@@ -42,20 +42,16 @@ def video_labels(clip: Clip, indices: Sequence[int], state: VideoState) -> Itera
         own = by_frame.get(t, [])
         label = DavisFormat.to_label(mask)
         seconds = sum(a.seconds for a in own)
-        for kind, made in ((LabelKind.CLICKS, clicks_label), (LabelKind.BOXES, boxes_label)):
-            given = made(state.annotated.get(t, mask), own)
+        for kind, (annotation_type, make) in _SPARSE.items():
+            given = make(state.annotated.get(t, mask), own)
             if given is not None:
                 sparse, side = given
-                spent = sum(a.seconds for a in own if a.kind == _TYPE_OF_KIND[kind])
+                spent = sum(a.seconds for a in own if a.kind == annotation_type)
                 seconds -= spent
                 yield LoopLabel(offset, kind, sparse, offset, spent, side)
         drawn = bool(own) and all(a.kind == "mask" for a in own)
         kind = LabelKind.FINE if drawn else LabelKind.PSEUDO
         yield LoopLabel(offset, kind, label, offset, seconds)
-
-
-#: The annotation type whose seconds a sparse label kind carries.
-_TYPE_OF_KIND = {LabelKind.CLICKS: "clicks", LabelKind.BOXES: "box"}
 
 
 def clicks_label(
@@ -86,10 +82,9 @@ def boxes_label(
 
     Each boxed object's mask in ``ids`` inside its box, 255 (ignore) elsewhere (`boxes_to_label`).
     """
-    boxed = [a for a in annotations if a.box is not None]
-    if not boxed:
+    boxes = [Box(*a.box, train_id=1, instance_id=a.object) for a in annotations if a.box is not None]
+    if not boxes:
         return None
-    boxes = [Box(*a.box, train_id=1, instance_id=a.object) for a in boxed if a.box is not None]
     masks = []
     for box in boxes:
         inside = np.zeros(ids.shape, bool)
@@ -102,6 +97,11 @@ def boxes_label(
         "boxes": [{**asdict(r.box), "iou": r.iou, "filtered": r.filtered} for r in results],
     }
     return label, side
+
+
+#: The sparse label kinds of a person's annotations: the annotation type whose seconds each carries
+#: and what makes the label of a frame.
+_SPARSE = {LabelKind.CLICKS: ("clicks", clicks_label), LabelKind.BOXES: ("box", boxes_label)}
 
 
 def write_video_labels(
