@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from frugalseg.active.objects.frame_selectors import PROPOSAL_SELECTOR, SELECTORS
-from frugalseg.active.objects.type_policies import POLICY_NAMES
+from frugalseg.active.objects.type_policies import POLICIES, POLICY_NAMES
 from frugalseg.cli.annotate_semantic import register_semantic
 from frugalseg.cli.label import add_trainer_options, process_device, trainer_options
 from frugalseg.cli.options import count_option, positive, seed_option
@@ -168,7 +168,8 @@ def _proposal_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--types",
         default="mask",
-        help=f"annotation type policy: {', '.join(n for n in POLICY_NAMES if n != 'oracle')}",
+        help="annotation type policy: "
+        + ", ".join(n for n, c in POLICIES.items() if not c.needs_ground_truth),
     )
     parser.add_argument(
         "--policy", default=None, help="weights of the 'learned' type policy (from `annotate train-policy`)"

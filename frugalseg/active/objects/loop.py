@@ -179,13 +179,15 @@ class AnnotationLoop:
         per_frame = [round(float((np.mean(j) + np.mean(f)) / 2), 6) for j, f in zip(js, fs, strict=True)]
         return float(np.mean(j_obj)), float(np.mean(f_obj)), per_frame
 
-    def _lookahead(self, frame: int) -> float:
-        """The video's J&F were ``frame`` annotated next with its ground-truth mask (`LookaheadSelector`).
+    def _lookahead(self, frame: int, mask: np.ndarray | None = None) -> float:
+        """The video's J&F were ``frame`` annotated next with ``mask`` (default: its ground-truth mask).
 
         One propagation from the annotated frames and that mask, through the loop's cache: what the
-        engine makes here is reused when the frame is chosen and on later iterations.
+        engine makes here is reused when the frame is chosen and on later iterations. The ground-truth
+        mask is `LookaheadSelector`'s; another type's mask is `LookaheadTypePolicy`'s.
         """
-        mask = annotate_mask(self.video.require_truth()[frame], self.costs).mask
+        if mask is None:
+            mask = annotate_mask(self.video.require_truth()[frame], self.costs).mask
         annotated = {**self.state.annotated, frame: mask}
         masks = self.engine.propagate(
             self.video.frames, annotated, first_frames=self.first_frames, cache=self.cache
@@ -234,8 +236,22 @@ class AnnotationLoop:
                 return attempts[kind]
 
             context = type_context(state, frame, self.video.frames[frame])
+            now = state.history[-1].jf if state.history else None
+
+            def video_gain(result: AnnotationResult) -> float:
+                assert now is not None
+                return self._lookahead(frame, result.mask) - now
+
             kind = self.policy.choose(
-                TypeView(self.video.name, iteration, frame, attempt, lambda r: self._gain(frame, r), context)
+                TypeView(
+                    self.video.name,
+                    iteration,
+                    frame,
+                    attempt,
+                    lambda r: self._gain(frame, r),
+                    context,
+                    video_gain,
+                )
             )
             attempt(kind)
         result = attempts[kind]

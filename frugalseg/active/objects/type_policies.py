@@ -77,8 +77,9 @@ class TypeView:
     """What a type policy may look at: the frame chosen and a way to try a type there.
 
     ``attempt(kind)`` returns the `AnnotationResult` of that type (simulated; computed once),
-    ``gain(result)`` the J&F gain it brings to the frame (ground truth needed), and ``context`` the
-    frame, its mask and propagation scores (what a learned policy reads).
+    ``gain(result)`` the J&F gain it brings to the frame and ``video_gain(result)`` the one it brings
+    to the whole video once propagated (both need ground truth), and ``context`` the frame, its mask
+    and propagation scores (what a learned policy reads).
     """
 
     key: str
@@ -87,6 +88,7 @@ class TypeView:
     attempt: Callable[[str], AnnotationResult]
     gain: Callable[[AnnotationResult], float] | None = None
     context: TypeContext | None = None
+    video_gain: Callable[[AnnotationResult], float] | None = None
 
 
 class TypePolicy:
@@ -164,6 +166,29 @@ class OracleTypePolicy(TypePolicy):
         for kind in ANNOTATION_TYPES:
             result = view.attempt(kind)
             scored.append((view.gain(result) / max(result.total_seconds, 1e-9), -result.total_seconds, kind))
+        return max(scored)[2]
+
+
+class LookaheadTypePolicy(TypePolicy):
+    """The type of the largest gain of the *video's* J&F per human second, each type propagated (a ceiling).
+
+    `OracleTypePolicy` scores a type by its own frame; an annotation is also an anchor its neighbours
+    are propagated from, exact for a mask and inexact for clicks or a box. This policy propagates the
+    video once per type and keeps the largest gain per second: what greedy type choice can reach.
+    """
+
+    name = "lookahead"
+    needs_ground_truth = True
+
+    def choose(self, view: TypeView) -> str:
+        """The type of the largest video J&F gain per human second (needs ground truth)."""
+        if view.video_gain is None:
+            raise ConfigError("types", "the 'lookahead' type policy needs ground truth")
+        scored = []
+        for kind in ANNOTATION_TYPES:
+            result = view.attempt(kind)
+            gain = view.video_gain(result) / max(result.total_seconds, 1e-9)
+            scored.append((gain, -result.total_seconds, kind))
         return max(scored)[2]
 
 
@@ -316,7 +341,15 @@ class LearnedTypePolicy(TypePolicy):
 #: The type policies by name: a new policy is its class and its line here (the CLI lists these).
 POLICIES: dict[str, type[TypePolicy]] = {
     cls.name: cls
-    for cls in (MaskPolicy, ClicksPolicy, BoxPolicy, RandomTypePolicy, OracleTypePolicy, LearnedTypePolicy)
+    for cls in (
+        MaskPolicy,
+        ClicksPolicy,
+        BoxPolicy,
+        RandomTypePolicy,
+        OracleTypePolicy,
+        LookaheadTypePolicy,
+        LearnedTypePolicy,
+    )
 }
 POLICY_NAMES = tuple(POLICIES)
 

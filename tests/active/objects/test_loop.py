@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from active.synthetic_clips import jaccard, moving_square
+from frugalseg.active.objects.annotation_types import ANNOTATION_TYPES as TYPES
 from frugalseg.active.objects.annotation_types import annotate_clicks
 from frugalseg.active.objects.click_models import grabcut_clicks
 from frugalseg.active.objects.engines import make_loop_engine
@@ -16,7 +17,7 @@ from frugalseg.active.objects.frame_selectors import FrameSelector, LookaheadSel
 from frugalseg.active.objects.loop import AnnotationLoop, Curve, Video, dataset_curve, mean_curve
 from frugalseg.active.objects.simulated_annotator import CorrectiveClick
 from frugalseg.active.objects.state import VideoState
-from frugalseg.active.objects.type_policies import TypePolicy, make_policy
+from frugalseg.active.objects.type_policies import LookaheadTypePolicy, TypePolicy, make_policy
 from frugalseg.data.costs import DEFAULT_COSTS
 
 pytestmark = pytest.mark.usefixtures("one_cv_thread")
@@ -160,6 +161,27 @@ def test_the_lookahead_oracle_foresees_exactly_the_j_and_f_its_choice_then_reach
     # the same frames as a fresh loop without a shared cache would choose
     again = AnnotationLoop(clip, LookaheadSelector(), make_policy("mask"), engine, tmp_path / "again")
     assert [r.frame for r in again.run(1e6, steps=4).history] == [r.frame for r in loop.state.history]
+
+
+def test_the_type_lookahead_takes_the_largest_video_gain_per_second_its_choice_then_reaches(
+    tmp_path: Path,
+) -> None:
+    class Recording(LookaheadTypePolicy):
+        def choose(self, view) -> str:
+            video_gain = view.video_gain
+            self.foreseen = {k: (view.attempt(k), video_gain(view.attempt(k))) for k in TYPES}
+            return super().choose(view)
+
+    clip = video(10, late=4)
+    policy = Recording()
+    loop = AnnotationLoop(clip, make_selector("uniform"), policy, make_loop_engine("flow"), tmp_path)
+    loop.run(1e6, steps=2)  # frames 0 and 4 (where object 2 appears), masks
+    for _ in range(2):
+        before = loop.state.history[-1].jf
+        record = loop.step()
+        per_second = {k: gain / r.total_seconds for k, (r, gain) in policy.foreseen.items()}
+        assert record.kind == max(TYPES, key=lambda k: (per_second[k], -policy.foreseen[k][0].total_seconds))
+        assert record.jf == round(before + policy.foreseen[record.kind][1], 6)  # what it foresaw
 
 
 def test_a_video_without_objects_scores_one_without_a_nan(tmp_path: Path) -> None:
