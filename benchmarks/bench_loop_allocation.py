@@ -14,6 +14,13 @@ at most the masks its loop recorded within the run's budget. Printed per strateg
 dataset J&F 0.85 in lockstep and with the oracle allocation, and their speed-up over random frames
 in lockstep (the first run's ``random-mask``, the mean curve of its seeds; with the oracle
 allocation, random's seeds are each replayed, then averaged).
+
+``--page STRATEGY …`` also replays those strategies' loops with the allocation of a session (the
+page, ``annotate propose``), which has no ground truth: each loop's annotations are propagated again
+prefix by prefix to read what the session reads, and the next mask goes to the clip of the highest
+weight-free score per second (``--page-rule model``: the rise of the clip's mean J&F the fitted error
+model expects, what a session ranks by; ``doubt``: the chosen frame's doubted share, what it ranked
+by before).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from provenance import provenance_line  # benchmarks/, the script's folder
@@ -50,11 +58,12 @@ def loops(runs: list[Path]) -> dict[str, dict[str, list[Loop]]]:
     return found
 
 
-def oracle_allocation(clips: list[Loop]) -> Curve:
-    """The dataset curve when the next mask goes to the clip of the largest J&F gain per second."""
-    weights = [max(objects, 0) for _, objects, _ in clips]
-    if not any(weights):
-        weights = [1] * len(clips)
+def allocation(clips: list[Loop], priority: Callable[[int, int], float]) -> Curve:
+    """The dataset curve when the next mask goes to the clip of the highest ``priority(clip, record)``.
+
+    ``priority(c, i)`` ranks clip ``c``'s next recorded mask, its record ``i``; ties go to the earlier clip.
+    """
+    weights = clip_weights(clips)
     at = [min(initial, len(records)) - 1 for records, _, initial in clips]
 
     def point() -> tuple[float, float]:
@@ -69,19 +78,92 @@ def oracle_allocation(clips: list[Loop]) -> Curve:
         curve.hours.append(hours)
         curve.jf.append(jf)
         options = [
-            (w * (records[i + 1].jf - records[i].jf) / records[i + 1].seconds, -c)
-            for c, ((records, _, _), i, w) in enumerate(zip(clips, at, weights, strict=True))
+            (priority(c, i + 1), -c)
+            for c, ((records, _, _), i) in enumerate(zip(clips, at, strict=True))
             if i + 1 < len(records) and records[i + 1].seconds > 0
         ]
         if not options:
             return curve
-        _, negative_clip = max(options)  # ties: the earlier clip
+        _, negative_clip = max(options)
         at[-negative_clip] += 1
+
+
+def clip_weights(clips: list[Loop]) -> list[int]:
+    """Each clip's weight in the dataset J&F: its objects (all 1 when no clip has any)."""
+    weights = [max(objects, 0) for _, objects, _ in clips]
+    return weights if any(weights) else [1] * len(clips)
+
+
+def oracle_allocation(clips: list[Loop]) -> Curve:
+    """The dataset curve when the next mask goes to the clip of the largest J&F gain per second."""
+    weights = clip_weights(clips)
+
+    def gain_per_second(c: int, i: int) -> float:
+        records = clips[c][0]
+        return weights[c] * (records[i].jf - records[i - 1].jf) / records[i].seconds
+
+    return allocation(clips, gain_per_second)
+
+
+def page_priorities(state_folder: Path, root: Path, stride: int, max_frames: int, rule: str) -> list[float]:
+    """What the page ranks a clip's next mask by, after each prefix of a saved loop (index: the record).
+
+    The loop's annotations are propagated again prefix by prefix (the run's engine: flow at half size), and
+    the next recorded frame gets a weight-free score per second of a mask of its objects: ``doubt`` the
+    share of its object area the propagation doubts (what the page ranked videos by before), ``model`` the
+    rise of the clip's mean J&F the fitted error model expects (`expected_jf_gain`) times the clip's
+    objects, its weight in the dataset J&F (what `AnnotationSession.propose` ranks by now).
+    """
+    import cv2
+
+    from frugalseg.active.objects.engines import make_loop_engine
+    from frugalseg.active.objects.frame_selectors import expected_jf_gain
+    from frugalseg.active.objects.runs import video_sources
+    from frugalseg.active.objects.state import VideoState
+    from frugalseg.active.objects.type_policies import type_seconds
+    from frugalseg.active.propagation import unreliability
+    from frugalseg.data.formats.davis import DavisFormat
+
+    state = VideoState.load(state_folder)[0]
+    source = next(
+        s
+        for s in video_sources(DavisFormat(root), "all", stride=stride, max_frames=max_frames)
+        if s.name == state.video
+    )
+    frames = [cv2.cvtColor(cv2.imread(str(source.frame_paths[i])), cv2.COLOR_BGR2RGB) for i in source.indices]
+    engine = make_loop_engine("flow", downscale=2)
+    cache = engine.new_cache()
+    priorities = [0.0]
+    for k in range(1, len(state.history)):
+        frame = state.history[k].frame
+        annotated = {r.frame: state.annotated[r.frame] for r in state.history[:k]}
+        made = engine.propagate(frames, annotated, first_frames=state.objects, cache=cache)
+        objects = [o for o, first in state.objects.items() if first <= frame]
+        seconds = type_seconds(len(objects))["mask"]
+        if rule == "doubt":  # the page's rule before: the frame's doubted share
+            priorities.append(min(1.0, made.disagreement[frame] + made.unsure[frame]) / seconds)
+            continue
+        doubt = unreliability(made.disagreement, made.unsure, annotated)
+        fall = expected_jf_gain(doubt, annotated, frame)  # the page's rule now
+        priorities.append(len(state.objects) * fall / seconds)
+    return priorities
 
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", type=Path, nargs="+", help="folders of simulate runs on the same clips")
+    parser.add_argument(
+        "--page",
+        nargs="*",
+        default=[],
+        help="strategies also replayed with the page's allocation (each loop propagated again by prefix)",
+    )
+    parser.add_argument(
+        "--page-rule",
+        choices=("doubt", "model"),
+        default="doubt",
+        help="what the replayed page ranks clips by",
+    )
     args = parser.parse_args(argv)
     found = loops(args.runs)
     if RANDOM not in found:
@@ -106,6 +188,28 @@ def main(argv: list[str]) -> None:
             h = hours(strategy, allocate)
             cells += ["not reached", "–"] if h is None else [f"{h:.2f}", f"{base / h:.2f}×" if base else "–"]
         print(f"| {strategy} | {' | '.join(cells)} |")
+    if args.page:
+        print(
+            f"\n| strategy | hours to {TARGET_JF}, the page's allocation | speed-up over random in lockstep |"
+        )
+        print("|---|---|---|")
+    for strategy in args.page:
+        curves = []
+        for seed, clips in sorted(found[strategy].items()):
+            folders = [
+                folder for run in args.runs for folder in sorted((run / "runs" / strategy / seed).glob("*"))
+            ]
+            settings = json.loads((folders[0].parents[3] / "run.json").read_text())
+            priorities = [
+                page_priorities(
+                    f, Path(settings["root"]), settings["stride"], settings["max_frames"], args.page_rule
+                )
+                for f in sorted(folders, key=lambda f: f.name)
+            ]
+            curves.append(allocation(clips, lambda c, i, p=priorities: p[c][i]))
+        h = mean_curve(curves).hours_to_reach(TARGET_JF)
+        cells = ["not reached", "–"] if h is None else [f"{h:.2f}", f"{base / h:.2f}×" if base else "–"]
+        print(f"| {strategy} | {' | '.join(cells)} |", flush=True)
     print(f"\n`python benchmarks/bench_loop_allocation.py {' '.join(argv)}`")
 
 

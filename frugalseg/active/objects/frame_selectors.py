@@ -411,6 +411,17 @@ def fitted_gains(unreliability: Sequence[float], annotated: Collection[int], mod
 FITTED_ERROR = ErrorModel(one_scale=0.5600, one_half=8.0, two_scale=0.2560, two_half=2.3784, signs=0.0)
 
 
+def expected_jf_gain(
+    unreliability: Sequence[float], annotated: Collection[int], frame: int, model: ErrorModel = FITTED_ERROR
+) -> float:
+    """The rise of a video's mean J&F expected were ``frame`` annotated next: `fitted_gains` per frame.
+
+    What a session ranks videos by (per human second): unlike a frame's doubted share, it counts what
+    the annotation does to every frame of the video and is in units of J&F.
+    """
+    return float(fitted_gains(unreliability, annotated, model)[frame]) / max(len(unreliability), 1)
+
+
 class FittedGainSelector(ExpectedGainSelector):
     """The frame whose annotation lowers the video's expected error most under a fitted `ErrorModel`."""
 

@@ -51,6 +51,7 @@ from frugalseg.active.objects.frame_selectors import (
     PROPOSAL_SELECTOR,
     FrameSelector,
     SelectionView,
+    expected_jf_gain,
     make_selector,
 )
 from frugalseg.active.objects.given import (
@@ -74,7 +75,6 @@ from frugalseg.active.objects.type_policies import (
     LearnedTypePolicy,
     TypePolicy,
     TypeView,
-    estimated_gain_per_second,
     make_policy,
     type_context,
     type_seconds,
@@ -367,9 +367,12 @@ class AnnotationSession:
         each video's next frame is the selector's choice and its type the policy's, and the video
         whose next annotation is expected to gain the most J&F per human second is proposed, so the
         next hour goes where it helps most: the expected gain is the learned policy's prediction
-        (``types="learned"``) or else the weight-free `estimated_gain_per_second` (ties: the video
-        with the fewest human seconds per frame so far, then the first). ``video`` restricts the
-        choice to one video.
+        (``types="learned"``) or else the fitted error model's expected rise of the video's mean J&F
+        (`expected_jf_gain`) times the video's objects, its weight in the mean over a data set's
+        objects (ties: the video with the fewest human seconds per frame so far, then the first).
+        Ranking by the chosen frame's doubted share instead made a replay of the development clips'
+        loops slower than random frames (`benchmarks/results/annotation_loop.md`). ``video``
+        restricts the choice to one video.
 
         Args:
             video: propose on this video only (None: any).
@@ -409,6 +412,7 @@ class AnnotationSession:
     def _next(self, name: str, state: VideoState, selector: FrameSelector, chooser: TypePolicy) -> _Next:
         """The next annotation of one started video and its expected J&F gain per second."""
         source = self._video(name)
+        doubt = unreliability(state.disagreement, state.unsure, state.annotated)
         view = SelectionView(
             key=name,
             iteration=state.iteration,
@@ -416,7 +420,7 @@ class AnnotationSession:
             annotated=set(state.annotated),
             frames=source.load() if selector.name == "diversity" else None,
             masks=state.masks,
-            unreliability=unreliability(state.disagreement, state.unsure, state.annotated),
+            unreliability=doubt,
         )
         t = selector.select(view)
         context = type_context(state, t, read_frame(source.frame_paths[t]))
@@ -427,12 +431,12 @@ class AnnotationSession:
             )
 
         kind = chooser.choose(TypeView(name, state.iteration, t, refuse, context=context))
+        per_frame = state.seconds / state.num_frames
+        seconds = type_seconds(len(context.objects), self.costs)[kind]
         if isinstance(chooser, LearnedTypePolicy):
             gain = chooser.gain_per_second(context, t)[kind]
         else:
-            gain = estimated_gain_per_second(context, kind, self.costs)
-        per_frame = state.seconds / state.num_frames
-        seconds = type_seconds(len(context.objects), self.costs)[kind]
+            gain = len(state.objects) * expected_jf_gain(doubt, view.annotated, t) / seconds
         if isinstance(chooser, LearnedTypePolicy):
             expected = f"expected J&F gain {gain * seconds:.3f} for about {seconds:.0f} s of work"
         else:

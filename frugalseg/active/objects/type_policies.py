@@ -269,18 +269,6 @@ def best_type(gains: dict[str, float], seconds: dict[str, float]) -> str:
     return max(ANNOTATION_TYPES, key=lambda k: (gains[k] / max(seconds[k], 1e-9), -seconds[k]))
 
 
-def estimated_gain_per_second(
-    context: TypeContext, kind: str, costs: AnnotationCosts = DEFAULT_COSTS
-) -> float:
-    """A weight-free guess of the gain per second of ``kind`` on a frame: its unreliable share per second.
-
-    The share of the object area where the propagation disagrees or is unsure (at most 1) stands for
-    what an annotation can still fix; it ranks videos when no learned policy is given.
-    """
-    gain = min(1.0, context.disagreement + context.unsure)
-    return gain / max(type_seconds(len(context.objects), costs)[kind], 1e-9)
-
-
 class LearnedTypePolicy(TypePolicy):
     """The type of the largest predicted J&F gain per second (a `TypeGainNet` read from ``weights``).
 

@@ -12,6 +12,7 @@ import pytest
 import torch
 from data.fake_davis import squares, write_moving_squares
 
+from frugalseg.active.objects.frame_selectors import ErrorModel, expected_jf_gain
 from frugalseg.active.objects.session import AnnotationSession
 from frugalseg.active.objects.state import Annotation, IterationRecord, VideoState
 from frugalseg.active.objects.type_policies import (
@@ -20,7 +21,6 @@ from frugalseg.active.objects.type_policies import (
     TypeContext,
     TypeView,
     best_type,
-    estimated_gain_per_second,
     frame_features,
     make_policy,
     type_seconds,
@@ -152,10 +152,12 @@ def test_training_through_lightning_learns_a_known_relation() -> None:
         fit_type_gain(features[:0], gains[:0])
 
 
-def test_the_weight_free_estimate_divides_the_unreliable_share_by_the_types_cost() -> None:
-    assert estimated_gain_per_second(context(), "mask") == pytest.approx(0.15 / 80)
-    assert estimated_gain_per_second(context((1, 2)), "clicks") == pytest.approx(0.15 / 10)
-    assert estimated_gain_per_second(context(disagreement=0.9, unsure=0.5), "mask") == pytest.approx(1 / 80)
+def test_the_expected_jf_gain_is_the_fall_of_the_model_s_summed_error_per_frame() -> None:
+    """Three frames, frame 0 annotated, E = g/(g+1) on either side: 0.5 + 2/3 before; annotating frame 2
+    leaves frame 1 between two annotated frames (0.5) and frame 2 exact (0): a gain of 2/3, 2/9 a frame."""
+    model = ErrorModel(one_scale=1, one_half=1, two_scale=1, two_half=1, signs=0)
+    assert expected_jf_gain([0.0, 0.3, 0.5], {0}, 2, model) == pytest.approx(2 / 9)
+    assert expected_jf_gain([0.0, 0.3, 0.5], {0}, 1, model) == pytest.approx((0.5 + 2 / 3 - 0.5) / 3)
 
 
 # Videos ranked by expected gain: hand-made states of the two moving-squares videos (no ground truth).
@@ -168,16 +170,22 @@ def davis(tmp_path_factory) -> Path:
     return root
 
 
-def hand_made(session: AnnotationSession, video: str, seq: int, unreliable: list[float]) -> None:
-    """Save a state of ``video``: frame 0 drawn, every mask the truth, ``unreliable`` as its disagreement."""
+def hand_made(
+    session: AnnotationSession, video: str, seq: int, unreliable: list[float], drawn: tuple[int, ...] = (0,)
+) -> None:
+    """Save a state of ``video``: frames ``drawn`` drawn, every mask the truth, ``unreliable`` as its
+    disagreement."""
     masks = [squares(t, seq) for t in range(10)]
     objects = {int(o): 0 for o in np.unique(masks[0]) if o}
     state = VideoState(video=video, num_frames=10, objects=objects, config=session._config)
     seconds = 80.0 * len(objects)
-    state.annotations = [Annotation(0, o, "mask", 80.0) for o in objects]
-    state.annotated = {0: masks[0]}
+    state.annotations = [Annotation(t, o, "mask", 80.0, 0, i) for i, t in enumerate(drawn) for o in objects]
+    state.annotated = {t: masks[t] for t in drawn}
     state.masks, state.disagreement, state.unsure = masks, unreliable, [0.0] * 10
-    state.history = [IterationRecord(0, 0, "mask", seconds, seconds, None, None, None)]
+    state.history = [
+        IterationRecord(i, t, "mask", seconds, seconds * (i + 1), None, None, None)
+        for i, t in enumerate(drawn)
+    ]
     state.save(session.folder / video)
 
 
@@ -191,20 +199,21 @@ def session(davis: Path, tmp_path: Path) -> AnnotationSession:
 
 
 def test_propose_ranks_videos_by_expected_gain_per_second(session: AnnotationSession, tmp_path: Path) -> None:
-    # squares-a: 2 objects (a mask costs 160 s), 0.3 of its area unreliable on frame 9, which is also
-    # the farthest from the annotated frame 0 → the selector's frame, 0.3 / 160 s
+    # squares-a: 2 objects (a mask costs 160 s and counts twice in the mean over objects); squares-b: 1
+    # object (80 s). Frame 0 drawn in both, the uncertainty selector's frame 9 in both: the error model
+    # expects the same rise of each video's mean J&F, so per object and second they tie and the video
+    # with fewer seconds per frame so far is proposed (squares-b, 8 s against 16)
     hand_made(session, "squares-a", 0, [0.0] + [0.1] * 8 + [0.3])
-    # squares-b: 1 object (80 s), at most 0.1 unreliable → 0.1 / 80 s, less: squares-a is proposed,
-    # although it has spent more seconds per frame (16 against 8) than squares-b
-    hand_made(session, "squares-b", 1, [0.0] + [0.1] * 9)
+    hand_made(session, "squares-b", 1, [0.0] + [0.1] * 8 + [0.3])
     proposal = session.propose(frames="uncertainty")
-    assert (proposal.video, proposal.frame, proposal.kind) == ("squares-a", 9, "mask")
+    assert (proposal.video, proposal.frame, proposal.kind) == ("squares-b", 9, "mask")
     assert "; 30% of the object area left to fix (" in proposal.reason
-    assert "for about 160 s of work" in proposal.reason  # two objects' masks
-    # squares-b's worst frame at 0.2 → 0.2 / 80 s > 0.3 / 160 s
-    hand_made(session, "squares-b", 1, [0.0] + [0.1] * 8 + [0.2])
+    # squares-b drawn on frame 9 too: its frames lie nearer a drawn one, there is less to gain, so
+    # squares-a is proposed whatever squares-b's doubted share (0.9 on frame 8); not so by that share
+    hand_made(session, "squares-b", 1, [0.0] + [0.1] * 7 + [0.9, 0.0], drawn=(0, 9))
     proposal = session.propose(frames="uncertainty")
-    assert (proposal.video, proposal.frame) == ("squares-b", 9)
+    assert (proposal.video, proposal.frame) == ("squares-a", 9)
+    assert "for about 160 s of work" in proposal.reason  # two objects' masks
     # a disagreement near the annotated frame outweighs the distance: 1 − 0.4·5/7 > 1 − 0.9·5/14
     hand_made(session, "squares-b", 1, [0.0, 0.1, 0.6] + [0.1] * 7)
     assert session.propose(frames="uncertainty", video="squares-b").frame == 2
