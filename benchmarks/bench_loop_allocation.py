@@ -29,14 +29,17 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
+from itertools import combinations
 from pathlib import Path
 
+import numpy as np
 from provenance import provenance_line  # benchmarks/, the script's folder
 
 from frugalseg.active.objects.loop import TARGET_JF, Curve, dataset_curve, mean_curve
 from frugalseg.active.objects.state import IterationRecord, load_history
 
 RANDOM = "random-mask"
+RULES = ("doubt", "model")
 
 Loop = tuple[list[IterationRecord], int, int]  # records, objects, initial masks
 
@@ -105,14 +108,14 @@ def oracle_allocation(clips: list[Loop]) -> Curve:
     return allocation(clips, gain_per_second)
 
 
-def page_priorities(state_folder: Path, root: Path, stride: int, max_frames: int, rule: str) -> list[float]:
+def page_priorities(state_folder: Path, root: Path, stride: int, max_frames: int) -> dict[str, list[float]]:
     """What the page ranks a clip's next mask by, after each prefix of a saved loop (index: the record).
 
-    The loop's annotations are propagated again prefix by prefix (the run's engine: flow at half size), and
-    the next recorded frame gets a weight-free score per second of a mask of its objects: ``doubt`` the
-    share of its object area the propagation doubts (what the page ranked videos by before), ``model`` the
-    rise of the clip's mean J&F the fitted error model expects (`expected_jf_gain`) times the clip's
-    objects, its weight in the dataset J&F (what `AnnotationSession.propose` ranks by now).
+    The loop's annotations are propagated again prefix by prefix (the run's engine: flow at half size),
+    and the next recorded frame gets each rule's weight-free score per second of a mask of its objects:
+    ``doubt`` the share of its object area the propagation doubts (what the page ranked videos by before),
+    ``model`` the rise of the clip's mean J&F the fitted error model expects (`expected_jf_gain`) times
+    the clip's objects, its weight in the dataset J&F (what `AnnotationSession.propose` ranks by now).
     """
     import cv2
 
@@ -133,20 +136,62 @@ def page_priorities(state_folder: Path, root: Path, stride: int, max_frames: int
     frames = [cv2.cvtColor(cv2.imread(str(source.frame_paths[i])), cv2.COLOR_BGR2RGB) for i in source.indices]
     engine = make_loop_engine("flow", downscale=2)
     cache = engine.new_cache()
-    priorities = [0.0]
+    priorities: dict[str, list[float]] = {rule: [0.0] for rule in RULES}
     for k in range(1, len(state.history)):
         frame = state.history[k].frame
         annotated = {r.frame: state.annotated[r.frame] for r in state.history[:k]}
         made = engine.propagate(frames, annotated, first_frames=state.objects, cache=cache)
         objects = [o for o, first in state.objects.items() if first <= frame]
         seconds = type_seconds(len(objects))["mask"]
-        if rule == "doubt":  # the page's rule before: the frame's doubted share
-            priorities.append(min(1.0, made.disagreement[frame] + made.unsure[frame]) / seconds)
-            continue
+        # the page's rule before: the frame's doubted share; now: the expected rise of the clip's J&F
+        priorities["doubt"].append(min(1.0, made.disagreement[frame] + made.unsure[frame]) / seconds)
         doubt = unreliability(made.disagreement, made.unsure, annotated)
-        fall = expected_jf_gain(doubt, annotated, frame)  # the page's rule now
-        priorities.append(len(state.objects) * fall / seconds)
+        priorities["model"].append(len(state.objects) * expected_jf_gain(doubt, annotated, frame) / seconds)
     return priorities
+
+
+def page(strategy: str, found: dict[str, dict[str, list[Loop]]], runs: list[Path], size: int) -> None:
+    """Print ``strategy``'s hours to the target with each rule of the page's allocation, against random
+    frames in lockstep and the strategy's own lockstep; with ``size``, the speed-ups over every subset of
+    that many clips too (mean ± standard deviation, min–max, over the subsets where both reach it)."""
+    seed, clips = sorted(found[strategy].items())[0]
+    folders = sorted(folder for run in runs for folder in (run / "runs" / strategy / seed).glob("*"))
+    settings = json.loads((folders[0].parents[3] / "run.json").read_text())
+    priorities = [
+        page_priorities(f, Path(settings["root"]), settings["stride"], settings["max_frames"])
+        for f in folders
+    ]
+    randoms = list(found[RANDOM].values())
+
+    def lockstep(loops_: list[Loop]) -> Curve:
+        return dataset_curve([r for r, _, _ in loops_], [o for _, o, _ in loops_])
+
+    subsets = [tuple(range(len(clips)))] + (list(combinations(range(len(clips)), size)) if size else [])
+    rows: dict[str, list[float]] = {}
+    reached: dict[str, int] = {}
+    for subset in subsets:
+        base = mean_curve([lockstep([seeds[c] for c in subset]) for seeds in randoms]).hours_to_reach(
+            TARGET_JF
+        )
+        mine = [clips[c] for c in subset]
+        curves = {"lockstep": lockstep(mine)}
+        for rule in RULES:
+            chosen = [priorities[c][rule] for c in subset]
+            curves[f"the page's allocation ({rule})"] = allocation(mine, lambda c, i, p=chosen: p[c][i])
+        for name, curve in curves.items():
+            h = curve.hours_to_reach(TARGET_JF)
+            if subset == subsets[0]:
+                cell = "not reached" if h is None else f"{h:.2f} h, {base / h:.2f}×" if base else f"{h:.2f} h"
+                print(f"| {strategy} | {name} | all {len(subset)} clips | {cell} |", flush=True)
+            elif h is not None and base is not None:
+                rows.setdefault(name, []).append(base / h)
+                reached[name] = reached.get(name, 0) + 1
+    for name, ratios in rows.items():
+        values = np.asarray(ratios)
+        print(
+            f"| {strategy} | {name} | {len(subsets) - 1} subsets of {size} ({reached[name]} reach) | "
+            f"{values.mean():.2f} ± {values.std():.2f} ({values.min():.2f}–{values.max():.2f}) |"
+        )
 
 
 def main(argv: list[str]) -> None:
@@ -159,10 +204,7 @@ def main(argv: list[str]) -> None:
         help="strategies also replayed with the page's allocation (each loop propagated again by prefix)",
     )
     parser.add_argument(
-        "--page-rule",
-        choices=("doubt", "model"),
-        default="doubt",
-        help="what the replayed page ranks clips by",
+        "--subset-size", type=int, default=0, help="with --page: also every subset of this many clips"
     )
     args = parser.parse_args(argv)
     found = loops(args.runs)
@@ -189,27 +231,10 @@ def main(argv: list[str]) -> None:
             cells += ["not reached", "–"] if h is None else [f"{h:.2f}", f"{base / h:.2f}×" if base else "–"]
         print(f"| {strategy} | {' | '.join(cells)} |")
     if args.page:
-        print(
-            f"\n| strategy | hours to {TARGET_JF}, the page's allocation | speed-up over random in lockstep |"
-        )
-        print("|---|---|---|")
+        print(f"\n| strategy | allocation | clips | hours to {TARGET_JF}, speed-up over random in lockstep |")
+        print("|---|---|---|---|")
     for strategy in args.page:
-        curves = []
-        for seed, clips in sorted(found[strategy].items()):
-            folders = [
-                folder for run in args.runs for folder in sorted((run / "runs" / strategy / seed).glob("*"))
-            ]
-            settings = json.loads((folders[0].parents[3] / "run.json").read_text())
-            priorities = [
-                page_priorities(
-                    f, Path(settings["root"]), settings["stride"], settings["max_frames"], args.page_rule
-                )
-                for f in sorted(folders, key=lambda f: f.name)
-            ]
-            curves.append(allocation(clips, lambda c, i, p=priorities: p[c][i]))
-        h = mean_curve(curves).hours_to_reach(TARGET_JF)
-        cells = ["not reached", "–"] if h is None else [f"{h:.2f}", f"{base / h:.2f}×" if base else "–"]
-        print(f"| {strategy} | {' | '.join(cells)} |", flush=True)
+        page(strategy, found, args.runs, args.subset_size)
     print(f"\n`python benchmarks/bench_loop_allocation.py {' '.join(argv)}`")
 
 
