@@ -371,7 +371,7 @@ class AnnotationSession:
         (`expected_jf_gain`) times the video's objects, its weight in the mean over a data set's
         objects (ties: the video with the fewest human seconds per frame so far, then the first).
         Ranking by the chosen frame's doubted share instead made a replay of the development clips'
-        loops slower than random frames (`benchmarks/results/annotation_loop.md`). ``video``
+        loops no faster than random frames (`benchmarks/results/annotation_loop.md`). ``video``
         restricts the choice to one video.
 
         Args:
