@@ -511,36 +511,44 @@ def _points(given: Any, shape: tuple[int, ...], limit: int, what: str) -> list[t
     return points
 
 
+def _by_object(given: Any, what: str, form: str, fits: Callable[[Any], bool], kind: str) -> dict[int, Any]:
+    """Object id → value of a request's ``{id: value}`` object (ids 1…254, each value ``fits``), else 400.
+
+    ``form`` says what the object maps an id to, ``kind`` what each value must be (for the errors).
+    """
+    if not isinstance(given, dict):
+        raise RequestError(400, f"{what}: expected an object of id → {form}")
+    values = {}
+    for key, value in given.items():
+        if not (str(key).isdigit() and 1 <= int(key) <= 254) or not fits(value):
+            raise RequestError(400, f"{what}: {key!r} → {value!r} is not an object id 1…254 and {kind}")
+        values[int(key)] = value
+    return values
+
+
 def _drawn_boxes(given: Any, shape: tuple[int, ...]) -> dict[int, DrawnBox]:
     """Object id → the box a request's box tool drew it from, for ids 1…254.
 
     Each is ``{"box": [x0, y0, x1, y1], "clicks": n}``, corners included as the box route takes them.
     """
-    if not isinstance(given, dict):
-        raise RequestError(400, 'boxes: expected an object of id → {"box": [x0, y0, x1, y1], "clicks": n}')
+    form = '{"box": [x0, y0, x1, y1], "clicks": n}'
     boxes = {}
-    for key, value in given.items():
-        if not (str(key).isdigit() and 1 <= int(key) <= 254) or not isinstance(value, dict):
-            raise RequestError(400, f"boxes: {key!r} → {value!r} is not an object id 1…254 and its box")
+    for obj, value in _by_object(given, "boxes", form, lambda v: isinstance(v, dict), "its box").items():
         clicks = value.get("clicks", 0)
         if not _whole([clicks]) or clicks < 0:
-            raise RequestError(400, f"boxes: object {key}: clicks {clicks!r} is not a click count")
+            raise RequestError(400, f"boxes: object {obj}: clicks {clicks!r} is not a click count")
         x0, y0, x1, y1 = _box(value.get("box"), shape)
-        boxes[int(key)] = DrawnBox(x0, y0, x1 + 1, y1 + 1, clicks)
+        boxes[obj] = DrawnBox(x0, y0, x1 + 1, y1 + 1, clicks)
     return boxes
 
 
 def _object_names(given: Any) -> dict[str, str]:
     """Object id → class name of a request (ids 1…254, names of 1…64 characters)."""
-    if not isinstance(given, dict):
-        raise RequestError(400, "names: expected an object of id → name")
     names = {}
-    for key, value in given.items():
-        if not (str(key).isdigit() and 1 <= int(key) <= 254) or not isinstance(value, str):
-            raise RequestError(400, f"names: {key!r} → {value!r} is not an object id 1…254 and a name")
+    for obj, value in _by_object(given, "names", "name", lambda v: isinstance(v, str), "a name").items():
         if not 1 <= len(value.strip()) <= 64:
-            raise RequestError(400, f"names: the name of object {key} must have 1…64 characters")
-        names[str(int(key))] = value.strip()
+            raise RequestError(400, f"names: the name of object {obj} must have 1…64 characters")
+        names[str(obj)] = value.strip()
     return names
 
 

@@ -158,18 +158,23 @@ class OracleTypePolicy(TypePolicy):
     name = "oracle"
     needs_ground_truth = True
 
+    def gain(self, view: TypeView) -> Callable[[AnnotationResult], float] | None:
+        """What a type's result is scored by: the gain of the frame's J&F."""
+        return view.gain
+
     def choose(self, view: TypeView) -> str:
-        """The type of the largest J&F gain per human second (needs ground truth)."""
-        if view.gain is None:
-            raise ConfigError("types", "the 'oracle' type policy needs ground truth")
+        """The type of the largest gain per human second (needs ground truth)."""
+        gain = self.gain(view)
+        if gain is None:
+            raise ConfigError("types", f"the {self.name!r} type policy needs ground truth")
         scored = []
         for kind in ANNOTATION_TYPES:
             result = view.attempt(kind)
-            scored.append((view.gain(result) / max(result.total_seconds, 1e-9), -result.total_seconds, kind))
+            scored.append((gain(result) / max(result.total_seconds, 1e-9), -result.total_seconds, kind))
         return max(scored)[2]
 
 
-class LookaheadTypePolicy(TypePolicy):
+class LookaheadTypePolicy(OracleTypePolicy):
     """The type of the largest gain of the *video's* J&F per human second, each type propagated (a ceiling).
 
     `OracleTypePolicy` scores a type by its own frame; an annotation is also an anchor its neighbours
@@ -178,18 +183,10 @@ class LookaheadTypePolicy(TypePolicy):
     """
 
     name = "lookahead"
-    needs_ground_truth = True
 
-    def choose(self, view: TypeView) -> str:
-        """The type of the largest video J&F gain per human second (needs ground truth)."""
-        if view.video_gain is None:
-            raise ConfigError("types", "the 'lookahead' type policy needs ground truth")
-        scored = []
-        for kind in ANNOTATION_TYPES:
-            result = view.attempt(kind)
-            gain = view.video_gain(result) / max(result.total_seconds, 1e-9)
-            scored.append((gain, -result.total_seconds, kind))
-        return max(scored)[2]
+    def gain(self, view: TypeView) -> Callable[[AnnotationResult], float] | None:
+        """What a type's result is scored by: the gain of the video's J&F once propagated."""
+        return view.video_gain
 
 
 FEATURES = (
