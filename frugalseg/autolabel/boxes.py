@@ -141,6 +141,15 @@ def boxes_to_label(
     return label, results
 
 
+def boxes_json(results: Sequence[BoxResult], shape: tuple[int, ...], min_iou: float | None) -> dict[str, Any]:
+    """The boxes of one image as ``{stem}_boxes.json`` holds them: each box, its IoU, whether filtered."""
+    return {
+        "image_size": list(shape),
+        "min_iou": min_iou,
+        "boxes": [{**asdict(r.box), "iou": r.iou, "filtered": r.filtered} for r in results],
+    }
+
+
 def read_boxes_json(path: str | Path, shape: tuple[int, int]) -> list[Box]:
     """Read given boxes (``{"boxes": [{"x0", "y0", "x1", "y1", "train_id"}, …]}``) for an image of ``shape``.
 
@@ -207,11 +216,7 @@ def box_split(
         )
         write_json_atomic(
             boxes_json_path(store.label_path(clip, 0, LabelKind.BOXES)),
-            {
-                "image_size": list(fine.shape),
-                "min_iou": min_iou,
-                "boxes": [{**asdict(r.box), "iou": r.iou, "filtered": r.filtered} for r in results],
-            },
+            boxes_json(results, fine.shape, min_iou),
         )
         return label
 

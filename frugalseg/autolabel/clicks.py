@@ -174,14 +174,16 @@ def clicks_json_path(label_path: str | Path) -> Path:
     return side_json_path(label_path, LabelKind.CLICKS.value)
 
 
+def clicks_json(clicks: Sequence[Click], shape: tuple[int, ...], radius: float) -> dict[str, Any]:
+    """The points of one image as ``{stem}_clicks.json`` holds them (format in the module docstring)."""
+    return {"image_size": list(shape), "radius": radius, "clicks": [asdict(click) for click in clicks]}
+
+
 def write_clicks_json(
     path: str | Path, clicks: Sequence[Click], shape: tuple[int, int], radius: float
 ) -> None:
-    """Write the points of one image (format in the module docstring)."""
-    write_json_atomic(
-        path,
-        {"image_size": list(shape), "radius": radius, "clicks": [asdict(click) for click in clicks]},
-    )
+    """Write the points of one image (`clicks_json`)."""
+    write_json_atomic(path, clicks_json(clicks, shape, radius))
 
 
 def read_clicks_json(path: str | Path, shape: tuple[int, int] | None = None) -> list[Click]:

@@ -22,15 +22,15 @@ import os
 import re
 import shutil
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import cv2
 import numpy as np
 
-from frugalseg.autolabel.boxes import Box, box_of, boxes_json_path
-from frugalseg.autolabel.clicks import Click, clicks_json_path
+from frugalseg.autolabel.boxes import Box, BoxResult, box_of, boxes_json, boxes_json_path
+from frugalseg.autolabel.clicks import Click, clicks_json, clicks_json_path
 from frugalseg.autolabel.runs import run_config
 from frugalseg.autolabel.store import LabelStore, instances_path
 from frugalseg.data.clips import IGNORE_INDEX, Clip, LabelKind
@@ -262,16 +262,14 @@ def _write(
         write_bytes_atomic(instances_path(path), encode_png(ids, path))
     if kind is LabelKind.CLICKS:
         clicks = made.clicks or _component_clicks(made.label)
-        write_json_atomic(clicks_json_path(path), {
-            "image_size": list(shape), "radius": 0, "clicks": [asdict(c) for c in clicks],
-            "scribbles": made.scribbles,
-        })  # fmt: skip
+        write_json_atomic(
+            clicks_json_path(path), {**clicks_json(clicks, shape, 0), "scribbles": made.scribbles}
+        )
     if kind is LabelKind.BOXES:
         boxes = made.boxes or _mask_boxes(made)
-        write_json_atomic(boxes_json_path(path), {
-            "image_size": list(shape), "min_iou": None,
-            "boxes": [{**asdict(box), "iou": None, "filtered": False} for box in boxes],
-        })  # fmt: skip
+        write_json_atomic(
+            boxes_json_path(path), boxes_json([BoxResult(b, None, False) for b in boxes], shape, None)
+        )
     store.write(
         clip, offset, kind, made.label, engine=ENGINE, settings=settings, source_offset=offset, seconds=0
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +10,8 @@ import numpy as np
 
 from frugalseg.active.objects.state import Annotation, VideoState
 from frugalseg.active.run_folder import LoopLabel, write_loop_labels
-from frugalseg.autolabel.boxes import Box, boxes_to_label
-from frugalseg.autolabel.clicks import Click
+from frugalseg.autolabel.boxes import Box, boxes_json, boxes_to_label
+from frugalseg.autolabel.clicks import Click, clicks_json
 from frugalseg.data.clips import IGNORE_INDEX, Clip, LabelKind
 from frugalseg.data.formats.davis import DavisFormat
 
@@ -71,8 +70,7 @@ def clicks_label(
     for obj, x, y, positive in points:
         label[y, x] = classes[y, x]
         clicks.append(Click(x, y, int(classes[y, x]), obj if positive else None, "given"))
-    side = {"image_size": list(ids.shape), "radius": 0, "clicks": [asdict(c) for c in clicks]}
-    return label, side
+    return label, clicks_json(clicks, ids.shape, 0)
 
 
 def boxes_label(
@@ -91,12 +89,7 @@ def boxes_label(
         inside[box.window()] = True
         masks.append(inside & (ids == box.instance_id))
     label, results = boxes_to_label(ids.shape[:2], boxes, masks)
-    side = {
-        "image_size": list(ids.shape),
-        "min_iou": None,
-        "boxes": [{**asdict(r.box), "iou": r.iou, "filtered": r.filtered} for r in results],
-    }
-    return label, side
+    return label, boxes_json(results, ids.shape, None)
 
 
 #: The sparse label kinds of a person's annotations: the annotation type whose seconds each carries
