@@ -265,29 +265,13 @@ def test_the_clicks_recipe_trains_on_a_person_s_clicks_from_an_export(
 ) -> None:
     """The clicks of the page, exported as a ``clicks`` label, are what the ``clicks`` recipe trains on:
     the two clicked pixels, the positive one the object (1), the negative one background (0)."""
-    from app.training import annotated_view
-    from frugalseg.datamodules.datamodule import VideoSegDataModule
+    from app.training import first_batch
 
     assert client.post(f"/api/videos/{VIDEO}/0/submit", json={"clicks": CLICKS}).status_code == 202
     service.wait()
     store = Path(client.post("/api/export").json()["store"])
-    data = VideoSegDataModule(
-        root=str(annotated_view(davis, service.session.folder, tmp_path / "view")),
-        format="davis",
-        recipe="clicks",
-        budget=1,
-        click_labels=str(store),
-        train_split="all",
-        val_split="all",
-        num_workers=0,
-        batch_size=1,
-        num_frames=1,
-        temporal_consistency=False,
-        crop_size=None,
-    )
-    data.prepare_data()
-    data.setup("fit")
-    batch = next(iter(data.train_dataloader()))
+    options = {"recipe": "clicks", "budget": 1, "click_labels": str(store), "batch_size": 1}
+    batch = first_batch(davis, service.session.folder, tmp_path / "view", **options)
     label = batch["label"][0].numpy()
     assert batch["meta"]["kind"] == ["clicks"]
     assert np.argwhere(label != 255).tolist() == [[100, 700], [230, 420]] and label[

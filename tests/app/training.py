@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -21,26 +22,31 @@ def annotated_view(root: Path, state: Path, out: Path) -> Path:
     return out
 
 
-def train_one_step(root: Path, store: Path, state: Path) -> float:
-    """Recipe F2s (frame 0 fine, frame 1 pseudo) from ``store`` on the annotated videos of ``root``; the
-    labels checked against ``state``'s masks, then one SGD step of a 1×1 convolution; its loss."""
+def first_batch(root: Path, state: Path, view: Path, **options: Any) -> dict[str, Any]:
+    """The first training batch of the DAVIS datamodule with ``options`` (recipe, budget, label stores …)
+    on the videos of ``root`` the session in ``state`` annotated (linked under ``view``), one frame a
+    sample, whole frames."""
     data = VideoSegDataModule(
-        root=str(annotated_view(root, state, store.parent / "annotated-view")),
+        root=str(annotated_view(root, state, view)),
         format="davis",
-        recipe="F2s",
-        budget=4,
-        pseudo_labels=str(store),
         train_split="all",
         val_split="all",
         num_workers=0,
-        batch_size=4,
         num_frames=1,
         temporal_consistency=False,
         crop_size=None,
+        **options,
     )
     data.prepare_data()
     data.setup("fit")
-    batch = next(iter(data.train_dataloader()))
+    return next(iter(data.train_dataloader()))
+
+
+def train_one_step(root: Path, store: Path, state: Path) -> float:
+    """Recipe F2s (frame 0 fine, frame 1 pseudo) from ``store`` on the annotated videos of ``root``; the
+    labels checked against ``state``'s masks, then one SGD step of a 1×1 convolution; its loss."""
+    view = store.parent / "annotated-view"
+    batch = first_batch(root, state, view, recipe="F2s", budget=4, pseudo_labels=str(store), batch_size=4)
     for i, kind in enumerate(batch["meta"]["kind"]):
         if kind == "pseudo":
             clip, offset = batch["meta"]["clip_id"][i], int(batch["meta"]["offset"][i])
