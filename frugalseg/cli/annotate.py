@@ -525,7 +525,10 @@ def _export(args: argparse.Namespace) -> int:
     from frugalseg.active.objects.session import AnnotationSession
 
     written = AnnotationSession.open(args.state).export(args.out)
-    print(f"{written} labels written to {args.out} (train from it: data.pseudo_labels={args.out})")
+    print(
+        f"{written} labels written to {args.out} (train from it: data.manual_labels, data.pseudo_labels and, "
+        f"for a person's clicks, data.click_labels={args.out}; each reads its own kind)"
+    )
     return 0
 
 
