@@ -144,10 +144,16 @@ def report(curves: dict, baseline: str | None) -> None:
         )
 
 
-def loop_part(name: str, frames: list[str], types: list[str], baseline: str) -> None:
-    fmt = DavisFormat(merged_root())
+def loop_part(
+    name: str, frames: list[str], types: list[str], baseline: str, clips: list[str] | None = None
+) -> None:
+    """The loops of ``frames`` × ``types`` on the 8 clips, or on ``clips`` with their share of the budget."""
+    if clips is None:
+        fmt, budget = DavisFormat(merged_root()), BUDGET_HOURS
+    else:
+        fmt, budget = DavisFormat(merged_root(clips, "-".join(sorted(clips)))), BUDGET_HOURS * len(clips) / 8
     start = time.perf_counter()
-    plan = SimulationPlan("all", BUDGET_HOURS, frames, types, seeds=5, stride=STRIDE, max_frames=MAX_FRAMES)
+    plan = SimulationPlan("all", budget, frames, types, seeds=5, stride=STRIDE, max_frames=MAX_FRAMES)
     curves = simulate(
         fmt, OUT / name, plan, engine=make_loop_engine("flow", downscale=DOWNSCALE), progress=False
     )

@@ -31,27 +31,40 @@ from dataclasses import replace
 import numpy as np
 from bench_annotation_loop import DOWNSCALE, MAX_FRAMES, OUT, STRIDE, loop_part, merged_root
 
-from frugalseg.active.objects.annotation_types import annotate_mask
+from frugalseg.active.objects.annotation_types import (
+    ANNOTATION_TYPES,
+    annotate_frame,
+    annotate_mask,
+    frame_quality,
+)
 from frugalseg.active.objects.engines import make_loop_engine
 from frugalseg.active.objects.frame_selectors import (
+    FITTED_ERROR,
     SELECTORS,
+    TYPE_RESIDUALS,
     ErrorModel,
     FittedGainSelector,
+    anchored_errors,
     decay_gains,
     error_features,
     expected_gains,
     fit_error_model,
     fitted_gains,
     make_selector,
+    measured_shares,
 )
 from frugalseg.active.objects.loop import AnnotationLoop
 from frugalseg.active.objects.runs import video_sources
-from frugalseg.active.objects.type_policies import make_policy
+from frugalseg.active.objects.type_policies import POLICIES, TypePolicy, TypeView, make_policy, type_seconds
 from frugalseg.active.propagation import unreliability
 from frugalseg.data.formats.davis import DavisFormat
 
 SAMPLES = OUT / "error-model" / "samples.json"
+RESIDUALS = OUT / "error-model"  # residuals-<clips>.json, one file per call
 GRID = (4, 8, 12, 16, 19)
+#: The annotated sets of ``residuals``, beyond the loop's first masks: none, and the frame ``gain-fit``
+#: chooses first (15 of 0–19), so that frames are seen far from an anchor and between two.
+RESIDUAL_SETS = ((), (15,))
 
 
 def collect() -> None:
@@ -89,6 +102,76 @@ def collect() -> None:
         SAMPLES.parent.mkdir(parents=True, exist_ok=True)
         SAMPLES.write_text(json.dumps(records))  # after every clip, to fit on the first ones early
     print(f"{len(records)} records in {SAMPLES}")
+
+
+def residuals(clips: list[str]) -> None:
+    """Every propagated frame's error before and after the ``clicks`` and ``box`` types, on ``clips``.
+
+    What a clicked or boxed frame leaves of its error: the data of `TYPE_RESIDUALS`. For each clip and
+    each annotated set of `RESIDUAL_SETS`, every other frame is annotated in turn with each type (the
+    simulated annotator, on the propagated mask) and its ``1 − J&F`` before and after is recorded in
+    ``residuals-<clips>.json`` (calls on other clips can run side by side).
+    """
+    out = RESIDUALS / f"residuals-{'-'.join(clips)}.json"
+    fmt = DavisFormat(merged_root())
+    engine = make_loop_engine("flow", downscale=DOWNSCALE)
+    records = []
+    start = time.perf_counter()
+    for source in video_sources(fmt, "all", stride=STRIDE, max_frames=MAX_FRAMES):
+        if source.name not in clips:
+            continue
+        video = source.load()
+        with tempfile.TemporaryDirectory() as folder:
+            loop = AnnotationLoop(video, make_selector("uniform"), make_policy("mask"), engine, folder)
+        truth = video.require_truth()
+        for more in RESIDUAL_SETS:
+            keys = sorted({*loop.initial, *(c for c in more if c < len(video.frames))})
+            annotated = {t: annotate_mask(truth[t], loop.costs).mask for t in keys}
+            masks = engine.propagate(
+                video.frames, annotated, first_frames=loop.first_frames, cache=loop.cache
+            ).masks
+            for t in range(len(video.frames)):
+                if t in annotated:
+                    continue
+                record = {"clip": video.name, "annotated": keys, "frame": t}
+                for kind in ("mask", "clicks", "box"):
+                    mask = masks[t] if kind == "mask" else annotate_frame(
+                        kind, video.frames[t], masks[t], truth[t], loop.costs
+                    ).mask
+                    j, f = frame_quality(mask, truth[t], loop.objects)
+                    record["before" if kind == "mask" else kind] = round(1 - (j + f) / 2, 6)
+                records.append(record)
+        print(f"{video.name}: {time.perf_counter() - start:.0f} s", flush=True)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(records))
+    print(f"{len(records)} frames in {out}")
+
+
+def fit_residuals(clips: list[str]) -> None:
+    """The share of a frame's error each type leaves, fit on ``clips``; the means per clip.
+
+    A frame's error after a type is taken as a share of its error before, with multiplicative noise
+    (errors range over two orders of magnitude): the share is the geometric mean of after / before.
+    """
+    records = [r for path in sorted(RESIDUALS.glob("residuals-*.json")) for r in json.loads(path.read_text())]
+    print("| clip | frames | 1 − J&F before | after clicks | after a box |\n|---|---|---|---|---|")
+    for clip in sorted({r["clip"] for r in records}):
+        mine = [r for r in records if r["clip"] == clip]
+        means = [np.mean([r[key] for r in mine]) for key in ("before", "clicks", "box")]
+        print(f"| {clip} | {len(mine)} | " + " | ".join(f"{m:.3f}" for m in means) + " |")
+    for group, name in ((clips, "fit"), (sorted({r["clip"] for r in records} - set(clips)), "held out")):
+        mine = [r for r in records if r["clip"] in group]
+        if not mine:
+            continue
+        before = np.asarray([r["before"] for r in mine])
+        for kind in ("clicks", "box"):
+            after = np.asarray([r[kind] for r in mine])
+            ratio = np.maximum(after, 1e-4) / np.maximum(before, 1e-4)
+            print(
+                f"{name} {sorted(group)}: {kind} leave {np.exp(np.log(ratio).mean()):.3f} of the error "
+                f"(geometric mean of the {len(mine)} frames' after / before; median {np.median(ratio):.3f}, "
+                f"least squares through 0 {float(before @ after / (before @ before)):.3f})"
+            )
 
 
 def fit(clips: list[str]) -> None:
@@ -172,18 +255,76 @@ def loop(clips: list[str], name: str) -> None:
     loop_part(name, [Other.name], ["mask"], f"{Other.name}-mask")
 
 
+class AllowanceTypePolicy(TypePolicy):
+    """The cheapest type expected to leave the frame within ``allowance`` of error (an experiment).
+
+    The frame's expected error is the fitted error model's with every annotated frame counted with its
+    type (`anchored_errors`); a type leaves `TYPE_RESIDUALS` of it. Clicks or a box where what they
+    leave is at most ``allowance``, else a mask: masks where the frame must end near exact, cheap tools
+    where little is left to mend. Weight-free. Not in the package: it was no faster than masks alone
+    (`benchmarks/results/annotation_loop.md`).
+    """
+
+    name = "gain-fit"
+
+    def __init__(self, seed: int = 0, allowance: float = 0.05) -> None:
+        super().__init__(seed)
+        self.allowance = allowance
+
+    def choose(self, view: TypeView) -> str:
+        """The cheapest type whose expected error left on the frame is within the allowance."""
+        context = view.context
+        assert context is not None and context.unreliability, "the loop gives the video's unreliability"
+        measured = measured_shares(context.unreliability, context.kinds)
+        seconds = type_seconds(len(context.objects))
+
+        def left(kind: str) -> float:
+            kinds = {**context.kinds, view.frame: kind}
+            return float(anchored_errors(measured, kinds, FITTED_ERROR, TYPE_RESIDUALS)[view.frame])
+
+        fitting = [kind for kind in ANNOTATION_TYPES if left(kind) <= self.allowance]
+        return min(fitting, key=lambda kind: (seconds[kind], kind))
+
+
+def types(clips: list[str], allowances: list[float], name: str) -> None:
+    """``gain-fit`` frames on ``clips``: masks only, and `AllowanceTypePolicy` at each allowance.
+
+    Each allowance runs as a policy of its own (``gain-fit-<allowance>``, registered in the script only),
+    so that one call compares them on the same frames and engine.
+    """
+    kinds = ["mask"]
+    for allowance in allowances:
+
+        class Allowed(AllowanceTypePolicy):
+            name = f"gain-fit-{allowance:g}"
+
+            def __init__(self, seed: int = 0, allowance: float = allowance) -> None:
+                super().__init__(seed, allowance)
+
+        POLICIES[Allowed.name] = Allowed
+        kinds.append(Allowed.name)
+    loop_part(name, ["gain-fit"], kinds, "gain-fit-mask", clips)
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("part", choices=["collect", "fit", "loop"])
+    parser.add_argument("part", choices=["collect", "residuals", "fit-residuals", "fit", "loop", "types"])
+    parser.add_argument("--allowances", nargs="+", type=float, default=[0.05], help="types: the allowances")
     parser.add_argument("--name", default="frames-gain-fit-other", help="loop: the run's folder name")
     parser.add_argument("--clips", nargs="+", default=["blackswan", "breakdance", "camel", "car-shadow"])
     args = parser.parse_args(argv)
     if args.part == "collect":
         collect()
+    elif args.part == "residuals":
+        residuals(args.clips)
+    elif args.part == "fit-residuals":
+        fit_residuals(args.clips)
     elif args.part == "fit":
         fit(args.clips)
+    elif args.part == "types":
+        types(args.clips, args.allowances, args.name)
     else:
         loop(args.clips, args.name)
 

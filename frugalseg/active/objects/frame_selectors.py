@@ -22,7 +22,10 @@
   counts as twice as far from it (`decay_gains`). No weights, no ground truth.
 * `FittedGainSelector` (``gain-fit``) — the frame whose annotation lowers the video's expected error
   most under a five-constant `ErrorModel` (distance to the nearest annotated frame, one- or two-sided,
-  measured signs) fit on measured propagation errors of other clips (`fit_error_model`). No weights.
+  measured signs) fit on measured propagation errors of other clips (`fit_error_model`). A frame
+  annotated with clicks or a box keeps the share of its error its type leaves (`TYPE_RESIDUALS`,
+  measured) and passes it on (`anchored_errors`), and a mask may replace it: the selector chooses
+  among those frames too. No weights.
 * `LookaheadSelector` — a ceiling, not a method: the frame whose ground-truth mask, once every frame
   is propagated again, gives the video the highest J&F (a greedy one-step lookahead that runs the
   propagation for each candidate; needs ground truth and the engine, so the simulation only).
@@ -33,8 +36,9 @@ a selector returns an index into them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import cv2
@@ -64,6 +68,8 @@ class SelectionView:
         lookahead: frame → the video's J&F were that frame annotated next with its ground-truth
             mask and every frame propagated again (the simulation only: ground truth and the
             engine are needed), or None.
+        kinds: annotated frame → the type it was annotated with (``mask``, ``clicks``, ``box``), or
+            None where every annotation is a mask.
     """
 
     key: str
@@ -75,11 +81,18 @@ class SelectionView:
     quality: Sequence[float] | None = None
     unreliability: Sequence[float] | None = None
     lookahead: Callable[[int], float] | None = None
+    kinds: Mapping[int, str] | None = None
 
     @property
     def candidates(self) -> list[int]:
         """Frames not annotated yet, in order."""
         return [t for t in range(self.num_frames) if t not in self.annotated]
+
+    @property
+    def replaceable(self) -> list[int]:
+        """Annotated frames a mask may still replace (annotated with clicks or a box), in order."""
+        kinds = self.kinds or {}
+        return sorted(t for t in self.annotated if kinds.get(t, "mask") != "mask")
 
     def rng(self, seed: int) -> np.random.Generator:
         """A generator for this video and iteration only, so a resumed loop draws what it would have."""
@@ -100,10 +113,15 @@ def _need(view: SelectionView, what: str, selector: str) -> None:
 
 
 class FrameSelector:
-    """Base of the frame selectors: ``name``, a seed, and ``select(view) -> frame index``."""
+    """Base of the frame selectors: ``name``, a seed, and ``select(view) -> frame index``.
+
+    ``replaces``: whether it may also choose a frame annotated with clicks or a box, for a mask to
+    replace them (``view.replaceable``); the others choose among ``view.candidates`` only.
+    """
 
     name = ""
     needs_ground_truth = False
+    replaces = False
 
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed
@@ -380,28 +398,89 @@ def fit_error_model(records: Sequence[dict[str, Any]]) -> ErrorModel:
     return best[1]
 
 
-def fitted_gains(unreliability: Sequence[float], annotated: Collection[int], model: ErrorModel) -> np.ndarray:
-    """Per frame ``c``, the fall in the summed expected error (`ErrorModel`) were ``c`` annotated next.
+def measured_shares(unreliability: Sequence[float], annotated: Collection[int]) -> np.ndarray:
+    """Each frame's measured share apart from coverage, ``m_t = 1 − r_t`` (0 on an annotated frame).
 
-    Each frame's measured share apart from coverage, ``m_t = 1 − r_t`` with ``r_t = (1 − U_t)(g_t + k) / k``
-    backed out of the loop's unreliability (as in `expected_gains`), is kept; annotating ``c`` changes
-    every frame's distance and sides (`error_features`) and makes ``c``'s error 0. The gain of ``c`` is
-    ``Σ_t E_t − E'_t(c)``: ``-Σ`` of the video's expected mean error change, times the frame count.
+    ``r_t = (1 − U_t)(g_t + k) / k`` is backed out of the loop's unreliability (`coverage_free_reliability`),
+    so that it stays when annotations move the frame's distance ``g_t``.
     """
     u = np.clip(np.asarray(unreliability, np.float64), 0.0, 1.0)
-    n = len(u)
-    keys = set(annotated)
-    gap, sides = error_features(n, keys)
-    measured = 1 - coverage_free_reliability(u, gap)
+    gap, _ = error_features(len(u), annotated)
+    measured: np.ndarray = 1 - coverage_free_reliability(u, gap)
     measured[gap == 0] = 0.0
-    before = model.error(gap, sides, measured).sum()
-    gains = np.zeros(n)
-    for c in range(n):
-        if c in keys:
-            continue
-        gap_c, sides_c = error_features(n, keys | {c})
-        gains[c] = before - model.error(gap_c, sides_c, measured).sum()
+    return measured
+
+
+def anchored_errors(
+    measured: np.ndarray,
+    kinds: Mapping[int, str],
+    model: ErrorModel,
+    residuals: Mapping[str, float] = MappingProxyType({"mask": 0.0}),
+) -> np.ndarray:
+    """Per frame, the expected ``1 − J&F`` with the frames of ``kinds`` annotated, each with its type.
+
+    A mask is exact. A frame annotated with another type keeps the share ``residuals[type]`` of the
+    error the model gives it from the exact (mask) anchors alone, and passes that error on: a frame's
+    error is ``1 − (1 − E)(1 − ρ)``, ``E`` the model's for its distance and sides (`ErrorModel`) and
+    ``ρ`` the residual error of its nearest annotated frame (the earlier on a tie).
+    """
+    n = len(measured)
+    gap, sides = error_features(n, kinds)
+    errors: np.ndarray = model.error(gap, sides, measured)
+    inexact = {a: residuals[k] for a, k in kinds.items() if residuals[k] > 0}
+    if not inexact:
+        return errors
+    exact_gap, exact_sides = error_features(n, [a for a in kinds if a not in inexact])
+    own = model.error(exact_gap, exact_sides, measured)
+    residual = np.zeros(n)
+    for a, share in inexact.items():
+        residual[a] = min(share * own[a], 1.0)
+    keys = np.asarray(sorted(kinds))
+    nearest = keys[np.abs(np.arange(n)[:, None] - keys[None, :]).argmin(1)]
+    carried: np.ndarray = 1 - (1 - errors) * (1 - residual[nearest])
+    return carried
+
+
+def typed_gains(
+    unreliability: Sequence[float],
+    kinds: Mapping[int, str],
+    model: ErrorModel,
+    residuals: Mapping[str, float],
+    types: Collection[str] | None = None,
+) -> dict[str, np.ndarray]:
+    """Per type and frame ``c``, the fall in the summed expected error were ``c`` annotated next with it.
+
+    Expected errors are `anchored_errors`; each frame's measured share (`measured_shares`) is kept.
+    A frame not annotated may take any type; an annotated one only a type that leaves less of its
+    error (a mask replacing clicks or a box); the gain is 0 elsewhere.
+
+    Args:
+        unreliability: per frame, in 0…1 (`propagation.unreliability`).
+        kinds: annotated frame → its type.
+        model: the error model.
+        residuals: type → the share of a frame's error it leaves (a mask's 0).
+        types: the types to score (None: every type of ``residuals``).
+    """
+    measured = measured_shares(unreliability, kinds)
+    before = anchored_errors(measured, kinds, model, residuals).sum()
+    gains = {kind: np.zeros(len(measured)) for kind in (residuals if types is None else types)}
+    for kind in gains:
+        for c in range(len(measured)):
+            if c not in kinds or residuals[kinds[c]] > residuals[kind]:
+                after = anchored_errors(measured, {**kinds, c: kind}, model, residuals)
+                gains[kind][c] = before - after.sum()
     return gains
+
+
+def fitted_gains(unreliability: Sequence[float], annotated: Collection[int], model: ErrorModel) -> np.ndarray:
+    """Per frame ``c``, the fall in the summed expected error (`ErrorModel`) were ``c`` given a mask next.
+
+    Every annotated frame a mask (`typed_gains` with masks only): annotating ``c`` changes every
+    frame's distance and sides (`error_features`), keeps its measured share (`measured_shares`) and
+    makes ``c``'s error 0. The gain of ``c`` is ``Σ_t E_t − E'_t(c)``: ``-Σ`` of the video's expected
+    mean error change, times the frame count.
+    """
+    return typed_gains(unreliability, dict.fromkeys(annotated, "mask"), model, {"mask": 0.0})["mask"]
 
 
 # Fit on four development clips only (blackswan, breakdance, camel, car-shadow: every 2nd of the first
@@ -411,29 +490,61 @@ def fitted_gains(unreliability: Sequence[float], annotated: Collection[int], mod
 FITTED_ERROR = ErrorModel(one_scale=0.5600, one_half=8.0, two_scale=0.2560, two_half=2.3784, signs=0.0)
 
 
+#: The share of a frame's expected error each annotation type leaves on it: a mask none. The weight-free
+#: tools' (`annotation_types`: GrabCut, 3 corrective clicks; a box, GrabCut and 3 clicks), measured on the
+#: propagated frames of fold a (blackswan, breakdance, camel, car-shadow; 148 frames, the geometric mean
+#: of after / before: `benchmarks/bench_error_model.py fit-residuals`): clicks mend about a fifth of a
+#: frame's error, and a box from scratch is worse than the propagated mask it replaces.
+TYPE_RESIDUALS: Mapping[str, float] = MappingProxyType({"mask": 0.0, "clicks": 0.77, "box": 2.1})
+
+
 def expected_jf_gain(
-    unreliability: Sequence[float], annotated: Collection[int], frame: int, model: ErrorModel = FITTED_ERROR
+    unreliability: Sequence[float],
+    annotated: Collection[int] | Mapping[int, str],
+    frame: int,
+    model: ErrorModel = FITTED_ERROR,
 ) -> float:
-    """The rise of a video's mean J&F expected were ``frame`` annotated next: `fitted_gains` per frame.
+    """The rise of a video's mean J&F expected were ``frame`` given a mask next: `typed_gains` per frame.
 
     What a session ranks videos by (per human second): unlike a frame's doubted share, it counts what
-    the annotation does to every frame of the video and is in units of J&F.
+    the annotation does to every frame of the video and is in units of J&F. ``annotated`` are the
+    annotated frames (masks) or each one's type (`TYPE_RESIDUALS`: a mask may replace clicks or a box).
     """
-    return float(fitted_gains(unreliability, annotated, model)[frame]) / max(len(unreliability), 1)
+    kinds = dict(annotated) if isinstance(annotated, Mapping) else dict.fromkeys(annotated, "mask")
+    gains = typed_gains(unreliability, kinds, model, TYPE_RESIDUALS, ("mask",))["mask"]
+    return float(gains[frame]) / max(len(unreliability), 1)
 
 
-class FittedGainSelector(ExpectedGainSelector):
-    """The frame whose annotation lowers the video's expected error most under a fitted `ErrorModel`."""
+class FittedGainSelector(FrameSelector):
+    """The frame whose mask lowers the video's expected error most under a fitted `ErrorModel`.
+
+    Frames annotated with clicks or a box count with the error their type leaves (`TYPE_RESIDUALS`,
+    `anchored_errors`), and a mask may replace them: the selector chooses among the frames not
+    annotated and those (`typed_gains` of a mask; ties to the earliest frame).
+    """
 
     name = "gain-fit"
+    replaces = True
 
-    def __init__(self, seed: int = 0, model: ErrorModel | None = None) -> None:
+    def __init__(
+        self, seed: int = 0, model: ErrorModel | None = None, residuals: Mapping[str, float] | None = None
+    ) -> None:
         super().__init__(seed)
         self.model = FITTED_ERROR if model is None else model
+        self.residuals = TYPE_RESIDUALS if residuals is None else residuals
 
-    def gains(self, unreliability: Sequence[float], annotated: Collection[int]) -> np.ndarray:
-        """`fitted_gains` under this selector's model."""
-        return fitted_gains(unreliability, annotated, self.model)
+    def select(self, view: SelectionView) -> int:
+        """The frame of the largest expected gain of a mask, among the candidates and replaceable frames."""
+        if view.unreliability is None:
+            raise ConfigError(
+                "frames", f"the {self.name!r} frame selector needs unreliability, which this loop lacks"
+            )
+        choices = sorted([*view.candidates, *view.replaceable])
+        if not choices:
+            raise ValueError("every frame is annotated with a mask: nothing left to select")
+        kinds = dict(view.kinds) if view.kinds is not None else dict.fromkeys(view.annotated, "mask")
+        gains = typed_gains(view.unreliability, kinds, self.model, self.residuals, ("mask",))["mask"]
+        return _best(choices, [round(float(gains[t]), 9) for t in choices])
 
 
 class LookaheadSelector(FrameSelector):

@@ -5,7 +5,9 @@ One iteration: select a frame (`frame_selectors`) → select the annotation type
 mask is propagated again from K (`propagation`) → the iteration is recorded (human seconds so
 far, J&F where ground truth exists) and the state is saved (`state`). The first iterations annotate
 frame 0 with a mask, then, with a mask, each frame on which an object first appears (the paper's
-t = 0: the annotator points out the objects). A killed loop resumes at its last saved iteration.
+t = 0: the annotator points out the objects). A selector that ``replaces`` may choose a frame
+annotated with clicks or a box again: a mask then replaces them. A killed loop resumes at its last
+saved iteration.
 
 Quality: each object's J and F are averaged over every frame of the loop (annotated frames
 included: they are part of the output; a frame where an object is absent and predicted absent
@@ -147,6 +149,11 @@ class AnnotationLoop:
         """The ids of the video's objects, in order."""
         return sorted(self.first_frames)
 
+    @property
+    def finished(self) -> bool:
+        """Whether no frame is left to choose (see `run`)."""
+        return self.state.done and not (self.selector.replaces and self.state.replaceable)
+
     def _propagate(self, state: VideoState) -> None:
         result = self.engine.propagate(
             self.video.frames, state.annotated, first_frames=self.first_frames, cache=self.cache
@@ -208,53 +215,62 @@ class AnnotationLoop:
         after = frame_quality(result.mask, truth, self.objects)
         return (sum(after) - sum(before)) / 2
 
+    def _selection_view(self) -> SelectionView:
+        state = self.state
+        return SelectionView(
+            key=self.video.name,
+            iteration=state.iteration,
+            num_frames=state.num_frames,
+            annotated=set(state.annotated),
+            frames=self.video.frames,
+            masks=state.masks,
+            quality=state.quality,
+            unreliability=unreliability(state.disagreement, state.unsure, state.annotated),
+            lookahead=self._lookahead,
+            kinds=state.kinds,
+        )
+
+    def _choose_type(self, frame: int) -> tuple[str, AnnotationResult]:
+        """The type policy's type for ``frame`` and the simulated annotator's annotation of that type."""
+        state = self.state
+        attempts: dict[str, AnnotationResult] = {}
+
+        def attempt(kind: str) -> AnnotationResult:
+            if kind not in attempts:
+                attempts[kind] = self._attempt(frame, kind)
+            return attempts[kind]
+
+        now = state.history[-1].jf if state.history else None
+
+        def video_gain(result: AnnotationResult) -> float:
+            assert now is not None
+            return self._lookahead(frame, result.mask) - now
+
+        view = TypeView(
+            self.video.name,
+            state.iteration,
+            frame,
+            attempt,
+            lambda r: self._gain(frame, r),
+            type_context(state, frame, self.video.frames[frame]),
+            video_gain,
+        )
+        kind = self.policy.choose(view)
+        return kind, attempt(kind)
+
     def step(self) -> IterationRecord:
         """Make one iteration, save the state, and return its record."""
         state = self.state
         iteration = state.iteration
         if iteration < len(self.initial):
             frame, kind = self.initial[iteration], "mask"
-            attempts = {kind: self._attempt(frame, kind)}
+            result = self._attempt(frame, kind)
         else:
-            view = SelectionView(
-                key=self.video.name,
-                iteration=iteration,
-                num_frames=state.num_frames,
-                annotated=set(state.annotated),
-                frames=self.video.frames,
-                masks=state.masks,
-                quality=state.quality,
-                unreliability=unreliability(state.disagreement, state.unsure, state.annotated),
-                lookahead=self._lookahead,
-            )
-            frame = self.selector.select(view)
-            attempts = {}
-
-            def attempt(kind: str) -> AnnotationResult:
-                if kind not in attempts:
-                    attempts[kind] = self._attempt(frame, kind)
-                return attempts[kind]
-
-            context = type_context(state, frame, self.video.frames[frame])
-            now = state.history[-1].jf if state.history else None
-
-            def video_gain(result: AnnotationResult) -> float:
-                assert now is not None
-                return self._lookahead(frame, result.mask) - now
-
-            kind = self.policy.choose(
-                TypeView(
-                    self.video.name,
-                    iteration,
-                    frame,
-                    attempt,
-                    lambda r: self._gain(frame, r),
-                    context,
-                    video_gain,
-                )
-            )
-            attempt(kind)
-        result = attempts[kind]
+            frame = self.selector.select(self._selection_view())
+            if frame in state.annotated:  # chosen again: a mask replaces its clicks or box
+                kind, result = "mask", self._attempt(frame, "mask")
+            else:
+                kind, result = self._choose_type(frame)
         seconds = round(result.total_seconds, 6)
         annotations = [
             Annotation(frame, obj, kind, round(s, 6), result.clicks.get(obj, 0), iteration)
@@ -285,11 +301,15 @@ class AnnotationLoop:
         on_step: Callable[[IterationRecord], None] | None = None,
         steps: int | None = None,
     ) -> VideoState:
-        """Iterate while less than ``budget_seconds`` is spent and frames are left (``steps``: at most)."""
+        """Iterate while less than ``budget_seconds`` is spent and frames are left (``steps``: at most).
+
+        Frames are left while one is not annotated, or, with a selector that ``replaces``, while one is
+        annotated with clicks or a box.
+        """
         if not budget_seconds > 0:
             raise ConfigError("budget", f"the budget must be > 0, got {budget_seconds}")
         made = 0
-        while self.state.seconds < budget_seconds and not self.state.done and (steps is None or made < steps):
+        while self.state.seconds < budget_seconds and not self.finished and (steps is None or made < steps):
             record = self.step()
             made += 1
             if on_step is not None:

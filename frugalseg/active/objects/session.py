@@ -361,7 +361,7 @@ class AnnotationSession:
         diversity_weights: str | Path | None = None,
         states: Mapping[str, VideoState] | None = None,
     ) -> Proposal | None:
-        """The next annotation to make, or None when every frame of every video is annotated.
+        """The next annotation to make, or None when no frame of any video is left to propose.
 
         A video not annotated yet comes first (its first frame, drawn as a mask). Among the others,
         each video's next frame is the selector's choice and its type the policy's, and the video
@@ -371,8 +371,9 @@ class AnnotationSession:
         (`expected_jf_gain`) times the video's objects, its weight in the mean over a data set's
         objects (ties: the video with the fewest human seconds per frame so far, then the first).
         Ranking by the chosen frame's doubted share instead made a replay of the development clips'
-        loops no faster than random frames (`benchmarks/results/annotation_loop.md`). ``video``
-        restricts the choice to one video.
+        loops no faster than random frames (`benchmarks/results/annotation_loop.md`). A selector that
+        ``replaces`` (``gain-fit``) may propose a frame annotated with clicks or a box again, for a mask
+        to replace them. ``video`` restricts the choice to one video.
 
         Args:
             video: propose on this video only (None: any).
@@ -401,7 +402,7 @@ class AnnotationSession:
             state = (states or {}).get(name) or self.state(name)
             if state is None:
                 return self._video(name).first_proposal()
-            if not state.done:
+            if not state.done or (selector.replaces and state.replaceable):
                 started.append((name, state))
         if not started:
             return None
@@ -421,6 +422,7 @@ class AnnotationSession:
             frames=source.load() if selector.name == "diversity" else None,
             masks=state.masks,
             unreliability=doubt,
+            kinds=state.kinds,
         )
         t = selector.select(view)
         context = type_context(state, t, read_frame(source.frame_paths[t]))
@@ -430,13 +432,17 @@ class AnnotationSession:
                 "types", f"{chooser.name!r} tries a {kind} annotation, which needs ground truth"
             )
 
-        kind = chooser.choose(TypeView(name, state.iteration, t, refuse, context=context))
+        replacing = state.kinds.get(t)  # chosen again: a mask is to replace its clicks or box
+        if replacing:
+            kind = "mask"
+        else:
+            kind = chooser.choose(TypeView(name, state.iteration, t, refuse, context=context))
         per_frame = state.seconds / state.num_frames
         seconds = type_seconds(len(context.objects), self.costs)[kind]
-        if isinstance(chooser, LearnedTypePolicy):
+        if isinstance(chooser, LearnedTypePolicy) and not replacing:
             gain = chooser.gain_per_second(context, t)[kind]
         else:
-            gain = len(state.objects) * expected_jf_gain(doubt, view.annotated, t) / seconds
+            gain = len(state.objects) * expected_jf_gain(doubt, view.kinds or {}, t) / seconds
         if isinstance(chooser, LearnedTypePolicy):
             expected = f"expected J&F gain {gain * seconds:.3f} for about {seconds:.0f} s of work"
         else:
@@ -447,10 +453,12 @@ class AnnotationSession:
                 f"where the flow lost track{'; counted as 100 %' if share > 1 else ''}) "
                 f"for about {seconds:.0f} s of work"
             )
-        reason = (
-            f"{selector.name} among {len(view.candidates)} frames not annotated; {expected}; "
-            f"{per_frame:.1f} s per frame so far"
-        )
+        among = f"{len(view.candidates)} frames not annotated"
+        if view.replaceable:
+            among += f" and {len(view.replaceable)} with clicks or a box a mask may replace"
+        reason = f"{selector.name} among {among}; {expected}; {per_frame:.1f} s per frame so far"
+        if replacing:
+            reason = f"a mask to replace the {replacing} of this frame; " + reason
         proposal = Proposal(
             name, source.indices[t], str(source.frame_paths[t]), list(context.objects), kind, reason
         )

@@ -39,7 +39,7 @@ from frugalseg.active.objects.loop import (
 )
 from frugalseg.active.objects.runs import VideoSource, video_sources
 from frugalseg.active.objects.state import IterationRecord, load_history
-from frugalseg.active.objects.type_policies import POLICY_NAMES, make_policy
+from frugalseg.active.objects.type_policies import POLICIES, make_policy
 from frugalseg.active.run_folder import open_run
 from frugalseg.autolabel.runs import TrainerOptions, labelling_progress
 from frugalseg.data.clips import Clip
@@ -73,10 +73,10 @@ def strategies(frames: Sequence[str], types: Sequence[str], seeds: int) -> list[
         raise ConfigError(
             "frames", f"unknown frame selector {unknown[0]!r}; choose from {', '.join(SELECTORS)}"
         )
-    unknown = [t for t in types if t not in POLICY_NAMES]
+    unknown = [t for t in types if t not in POLICIES]
     if unknown:
         raise ConfigError(
-            "types", f"unknown annotation type policy {unknown[0]!r}; choose from {', '.join(POLICY_NAMES)}"
+            "types", f"unknown annotation type policy {unknown[0]!r}; choose from {', '.join(POLICIES)}"
         )
     if seeds < 1:
         raise ConfigError("seeds", f"must be ≥ 1, got {seeds}")
@@ -122,7 +122,7 @@ class SimulationPlan:
         split: the split whose videos are annotated.
         budget_hours: human hours for the whole split, shared by the videos in proportion to their frames.
         frames: frame selectors (`frame_selectors.SELECTORS`).
-        types: annotation type policies (`type_policies.POLICY_NAMES`).
+        types: annotation type policies (`type_policies.POLICIES`).
         seeds: runs of each strategy with a random part.
         stride: the loop uses every ``stride``-th frame of a video.
         max_frames: the loop uses the first ``max_frames`` frames of a video (None: all).

@@ -169,6 +169,16 @@ class VideoState:
         """Whether every frame is annotated."""
         return len(self.annotated) == self.num_frames
 
+    @property
+    def kinds(self) -> dict[int, str]:
+        """Annotated frame → the type of its latest annotation (a mask may replace clicks or a box)."""
+        return {a.frame: a.kind for a in self.annotations if a.frame in self.annotated}
+
+    @property
+    def replaceable(self) -> list[int]:
+        """Annotated frames whose latest annotation is not a mask (clicks or a box), in order."""
+        return sorted(t for t, kind in self.kinds.items() if kind != "mask")
+
     def record(self, annotations: list[Annotation], mask: np.ndarray, record: IterationRecord) -> None:
         """Add the annotations of one frame and the mask they produced, and the iteration's record."""
         frames = {a.frame for a in annotations}

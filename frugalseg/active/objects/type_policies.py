@@ -30,8 +30,8 @@ network through Lightning (`frugalseg.lightning_modules.type_policy`) and saves 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -44,6 +44,7 @@ from frugalseg.active.objects.annotation_types import (
     AnnotationResult,
 )
 from frugalseg.active.objects.state import VideoState
+from frugalseg.active.propagation import unreliability
 from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts
 from frugalseg.data.files import keyed_rng
 from frugalseg.errors import ConfigError, WeightsError
@@ -61,6 +62,8 @@ class TypeContext:
         annotated: the frames annotated so far.
         num_frames: frames of the video.
         objects: the objects that may be on the frame (annotated on it or before).
+        unreliability: per frame of the video, the loop's `propagation.unreliability` (empty: not given).
+        kinds: annotated frame → the type of its annotation.
     """
 
     image: np.ndarray
@@ -70,6 +73,8 @@ class TypeContext:
     annotated: frozenset[int]
     num_frames: int
     objects: tuple[int, ...]
+    unreliability: tuple[float, ...] = ()
+    kinds: Mapping[int, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -213,6 +218,8 @@ def type_context(state: VideoState, frame: int, image: np.ndarray) -> TypeContex
         annotated=frozenset(state.annotated),
         num_frames=state.num_frames,
         objects=tuple(sorted(o for o, first in state.objects.items() if first <= frame)),
+        unreliability=tuple(unreliability(state.disagreement, state.unsure, state.annotated)),
+        kinds=state.kinds,
     )
 
 

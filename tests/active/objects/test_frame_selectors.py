@@ -17,6 +17,7 @@ from frugalseg.active.objects.frame_selectors import (
     SelectionView,
     UncertaintySelector,
     UniformSelector,
+    anchored_errors,
     decay_gains,
     descriptors,
     error_features,
@@ -24,6 +25,7 @@ from frugalseg.active.objects.frame_selectors import (
     fit_error_model,
     fitted_gains,
     make_selector,
+    typed_gains,
 )
 from frugalseg.active.propagation import unreliability
 from frugalseg.errors import ConfigError
@@ -155,6 +157,39 @@ def test_gain_fit_weighs_one_sided_frames_by_the_fitted_error_model() -> None:
     assert make_selector("gain-fit").name == "gain-fit"
     with pytest.raises(ConfigError, match="needs unreliability"):
         FittedGainSelector().select(view(5, {0}))
+
+
+def test_a_clicked_frame_keeps_a_share_of_its_error_and_passes_it_to_its_nearest_frames() -> None:
+    flat = ErrorModel(1.0, 1.0, 1.0, 1.0, 0.0)  # every frame's error g / (g + 1)
+    shares = {"mask": 0.0, "clicks": 0.5}
+    errors = anchored_errors(np.zeros(5), {0: "mask", 4: "clicks"}, flat, shares)
+    # frame 4 from the mask alone: 4 / 5, half of it left; frame 3 nearest to it: 1 − (1 − 1/2)(1 − 0.4)
+    assert errors == pytest.approx([0.0, 1 / 2, 2 / 3, 0.7, 0.4])
+    gains = typed_gains([0.0] * 5, {0: "mask", 4: "clicks"}, flat, shares)
+    before = 0.5 + 2 / 3 + 0.7 + 0.4
+    assert gains["mask"][4] == pytest.approx(before - (0.5 + 2 / 3 + 0.5))  # the mask replaces the clicks
+    assert gains["clicks"][4] == 0.0 and gains["mask"][0] == 0.0  # no type replaces one that leaves less
+    # clicks on 2: it keeps 1/3 of its 2/3; frame 3 is as near to 2 as to 4 and takes the earlier's share
+    assert gains["clicks"][2] == pytest.approx(before - (0.5 + 1 / 3 + (1 - 0.5 * (1 - 1 / 3)) + 0.4))
+    # with masks only, the same as the masks-only gains
+    assert typed_gains([0.0] * 5, {0: "mask"}, flat, shares)["mask"] == pytest.approx(
+        fitted_gains([0.0] * 5, {0}, flat)
+    )
+
+
+def test_gain_fit_replaces_a_clicked_frame_with_a_mask_where_that_gains_most() -> None:
+    # two-sided errors half the one-sided ones; clicks that mend nothing (share 1)
+    model = ErrorModel(1.0, 1.0, 0.5, 1.0, 0.0)
+    selector = FittedGainSelector(model=model, residuals={"mask": 0.0, "clicks": 1.0})
+    clicked = view(3, {0, 2}, unreliability=[0.0] * 3, kinds={0: "mask", 2: "clicks"})
+    assert clicked.candidates == [1] and clicked.replaceable == [2]
+    # before: 1/4 (frame 1) + 2/3 (frame 2); a mask on 1 leaves frame 2 1/2, a mask on 2 leaves 1/4
+    assert selector.select(clicked) == 2
+    # every frame annotated, one with clicks: that one is still to choose; all masks: nothing is
+    kinds = {0: "mask", 1: "clicks", 2: "mask"}
+    assert selector.select(view(3, {0, 1, 2}, unreliability=[0.0] * 3, kinds=kinds)) == 1
+    with pytest.raises(ValueError, match="every frame is annotated with a mask"):
+        selector.select(view(3, {0, 1, 2}, unreliability=[0.0] * 3, kinds={**kinds, 1: "mask"}))
 
 
 def test_fit_error_model_recovers_the_constants_of_errors_it_made() -> None:

@@ -109,6 +109,23 @@ def test_a_killed_loop_resumes_and_ends_byte_equal(tmp_path: Path) -> None:
         )
 
 
+def test_a_mask_replaces_a_clicked_frame_chosen_again(tmp_path: Path) -> None:
+    clip = video(3)
+    script = Scripted([1, 2, 1], ["clicks", "clicks"])  # the third choice asks no type: a mask
+    loop = AnnotationLoop(clip, script, script, make_loop_engine("flow"), tmp_path)
+    state = loop.run(1e6)
+    assert state.iteration == 3 and loop.finished  # every frame annotated: none left to choose
+    script.replaces = True
+    assert not loop.finished  # but a selector that replaces may choose a clicked frame again
+    loop.run(1e6, steps=1)
+    made = [(r.frame, r.kind) for r in state.history]
+    assert made == [(0, "mask"), (1, "clicks"), (2, "clicks"), (1, "mask")]
+    assert state.kinds == {0: "mask", 1: "mask", 2: "clicks"} and not loop.finished
+    assert np.array_equal(state.annotated[1], np.where(clip.truth[1] == 255, 0, clip.truth[1]))
+    clicks = sum(a.seconds for a in state.annotations if a.kind == "clicks")
+    assert state.seconds == pytest.approx(80 + clicks + 80)
+
+
 def test_clicks_turn_into_a_better_mask_with_grabcut() -> None:
     frames, truth = moving_square(3)
     current = np.roll(truth[1], 12, axis=1)  # the square found 12 px too far right

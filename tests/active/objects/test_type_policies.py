@@ -171,15 +171,24 @@ def davis(tmp_path_factory) -> Path:
 
 
 def hand_made(
-    session: AnnotationSession, video: str, seq: int, unreliable: list[float], drawn: tuple[int, ...] = (0,)
+    session: AnnotationSession,
+    video: str,
+    seq: int,
+    unreliable: list[float],
+    drawn: tuple[int, ...] = (0,),
+    clicked: tuple[int, ...] = (),
 ) -> None:
-    """Save a state of ``video``: frames ``drawn`` drawn, every mask the truth, ``unreliable`` as its
-    disagreement."""
+    """Save a state of ``video``: frames ``drawn`` annotated (those ``clicked`` with clicks, the others
+    drawn), every mask the truth, ``unreliable`` as its disagreement."""
     masks = [squares(t, seq) for t in range(10)]
     objects = {int(o): 0 for o in np.unique(masks[0]) if o}
     state = VideoState(video=video, num_frames=10, objects=objects, config=session._config)
     seconds = 80.0 * len(objects)
-    state.annotations = [Annotation(t, o, "mask", 80.0, 0, i) for i, t in enumerate(drawn) for o in objects]
+    state.annotations = [
+        Annotation(t, o, "clicks" if t in clicked else "mask", 80.0, 0, i)
+        for i, t in enumerate(drawn)
+        for o in objects
+    ]
     state.annotated = {t: masks[t] for t in drawn}
     state.masks, state.disagreement, state.unsure = masks, unreliable, [0.0] * 10
     state.history = [
@@ -196,6 +205,21 @@ def session(davis: Path, tmp_path: Path) -> AnnotationSession:
     opened = AnnotationSession.open(folder, root=str(davis), split="val")
     (folder / "session.json").write_text(json.dumps(dataclasses.asdict(opened.settings)))
     return opened
+
+
+def test_a_session_proposes_a_mask_to_replace_a_clicked_frame(session: AnnotationSession) -> None:
+    # every frame of squares-b annotated, frame 4 with clicks only: gain-fit proposes a mask there
+    hand_made(session, "squares-b", 1, [0.0] * 10, drawn=tuple(range(10)), clicked=(4,))
+    proposal = session.propose(video="squares-b")
+    assert (proposal.frame, proposal.kind) == (4, "mask")
+    assert proposal.reason.startswith(
+        "a mask to replace the clicks of this frame; gain-fit among 0 frames not annotated and 1 with "
+        "clicks or a box a mask may replace;"
+    )
+    # a selector that never replaces sees nothing left, nor does gain-fit once every frame is a mask
+    assert session.propose(video="squares-b", frames="uniform") is None
+    hand_made(session, "squares-b", 1, [0.0] * 10, drawn=tuple(range(10)))
+    assert session.propose(video="squares-b") is None
 
 
 def test_propose_ranks_videos_by_expected_gain_per_second(session: AnnotationSession, tmp_path: Path) -> None:
