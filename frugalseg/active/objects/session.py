@@ -49,6 +49,7 @@ from frugalseg.active.objects.annotation_types import (
 from frugalseg.active.objects.diversity_features import make_diversity_features
 from frugalseg.active.objects.frame_selectors import (
     PROPOSAL_SELECTOR,
+    TYPE_RESIDUALS,
     FrameSelector,
     SelectionView,
     expected_jf_gain,
@@ -443,7 +444,12 @@ class AnnotationSession:
             gain = chooser.gain_per_second(context, t)[kind]
         else:
             gain = len(state.objects) * expected_jf_gain(doubt, view.kinds or {}, t) / seconds
-        if isinstance(chooser, LearnedTypePolicy):
+        if replacing:
+            expected = (
+                f"{replacing} leave about {TYPE_RESIDUALS[replacing]:.0%} of a frame's error (measured), "
+                f"a mask none, for about {seconds:.0f} s of work"
+            )
+        elif isinstance(chooser, LearnedTypePolicy):
             expected = f"expected J&F gain {gain * seconds:.3f} for about {seconds:.0f} s of work"
         else:
             share = context.disagreement + context.unsure

@@ -214,7 +214,8 @@ def test_a_session_proposes_a_mask_to_replace_a_clicked_frame(session: Annotatio
     assert (proposal.frame, proposal.kind) == (4, "mask")
     assert proposal.reason.startswith(
         "a mask to replace the clicks of this frame; gain-fit among 0 frames not annotated and 1 with "
-        "clicks or a box a mask may replace;"
+        "clicks or a box a mask may replace; clicks leave about 77% of a frame's error (measured), a mask "
+        "none, for about 80 s of work;"
     )
     # a selector that never replaces sees nothing left, nor does gain-fit once every frame is a mask
     assert session.propose(video="squares-b", frames="uniform") is None
