@@ -460,7 +460,7 @@ class AnnotationSession:
                 f"for about {seconds:.0f} s of work"
             )
         among = f"{len(view.candidates)} frames not annotated"
-        if view.replaceable:
+        if selector.replaces and view.replaceable:
             among += f" and {len(view.replaceable)} with clicks or a box a mask may replace"
         reason = f"{selector.name} among {among}; {expected}; {per_frame:.1f} s per frame so far"
         if replacing:

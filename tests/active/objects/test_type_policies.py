@@ -219,6 +219,10 @@ def test_a_session_proposes_a_mask_to_replace_a_clicked_frame(session: Annotatio
     )
     # a selector that never replaces sees nothing left, nor does gain-fit once every frame is a mask
     assert session.propose(video="squares-b", frames="uniform") is None
+    hand_made(session, "squares-b", 1, [0.0] * 10, drawn=(0, 4), clicked=(4,))
+    assert session.propose(video="squares-b", frames="uniform").reason.startswith(
+        "uniform among 8 frames not annotated; "
+    )
     hand_made(session, "squares-b", 1, [0.0] * 10, drawn=tuple(range(10)))
     assert session.propose(video="squares-b") is None
 
