@@ -171,8 +171,23 @@ class VideoState:
 
     @property
     def kinds(self) -> dict[int, str]:
-        """Annotated frame → the type of its latest annotation (a mask may replace clicks or a box)."""
-        return {a.frame: a.kind for a in self.annotations if a.frame in self.annotated}
+        """Annotated frame → ``mask`` where its latest annotation is exact, else its inexact type.
+
+        Exact: every object drawn as a mask, or looked at and kept as propagated (clicks, none made: the
+        person judged it right). Otherwise the frame's type is that of its first object with clicks made
+        or a box, which a mask may replace.
+        """
+        latest: dict[int, list[Annotation]] = {}
+        for a in self.annotations:
+            made = latest.setdefault(a.frame, [])
+            if made and made[-1].iteration != a.iteration:
+                made.clear()
+            made.append(a)
+        return {
+            t: next((a.kind for a in made if a.kind == "box" or (a.kind == "clicks" and a.clicks)), "mask")
+            for t, made in latest.items()
+            if t in self.annotated
+        }
 
     @property
     def replaceable(self) -> list[int]:

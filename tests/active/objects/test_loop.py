@@ -16,7 +16,7 @@ from frugalseg.active.objects.engines import make_loop_engine
 from frugalseg.active.objects.frame_selectors import FrameSelector, LookaheadSelector, make_selector
 from frugalseg.active.objects.loop import AnnotationLoop, Curve, Video, dataset_curve, mean_curve
 from frugalseg.active.objects.simulated_annotator import CorrectiveClick
-from frugalseg.active.objects.state import VideoState
+from frugalseg.active.objects.state import Annotation, VideoState
 from frugalseg.active.objects.type_policies import LookaheadTypePolicy, TypePolicy, make_policy
 from frugalseg.data.costs import DEFAULT_COSTS
 
@@ -124,6 +124,22 @@ def test_a_mask_replaces_a_clicked_frame_chosen_again(tmp_path: Path) -> None:
     assert np.array_equal(state.annotated[1], np.where(clip.truth[1] == 255, 0, clip.truth[1]))
     clicks = sum(a.seconds for a in state.annotations if a.kind == "clicks")
     assert state.seconds == pytest.approx(80 + clicks + 80)
+
+
+def test_a_frame_s_kind_is_its_latest_annotation_s_exact_only_when_drawn_or_kept() -> None:
+    state = VideoState(video="v", num_frames=10, objects={1: 0, 2: 0})
+    state.annotations = [
+        Annotation(0, 1, "mask", 80.0, 0, 0),
+        Annotation(3, 1, "clicks", 1.0, 0, 1),  # looked at and kept as propagated: no click made
+        Annotation(5, 1, "box", 11.5, 3, 2),
+        Annotation(7, 1, "clicks", 4.0, 2, 3),
+        Annotation(7, 1, "mask", 80.0, 0, 4),  # a mask replaced the clicks
+        Annotation(8, 1, "mask", 80.0, 0, 5),
+        Annotation(8, 2, "clicks", 2.5, 1, 5),  # one object of the frame clicked
+    ]
+    state.annotated = {t: np.zeros((2, 2), np.uint8) for t in (0, 3, 5, 7, 8)}
+    assert state.kinds == {0: "mask", 3: "mask", 5: "box", 7: "mask", 8: "clicks"}
+    assert state.replaceable == [5, 8]
 
 
 def test_clicks_turn_into_a_better_mask_with_grabcut() -> None:

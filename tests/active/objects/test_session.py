@@ -471,3 +471,6 @@ def test_a_propagated_mask_added_back_unchanged_is_booked_as_looked_at(started: 
         Annotation(5, 1, "clicks", 1.0, 0, 1),
         Annotation(5, 2, "clicks", 0.0, 0, 1),
     ]
+    # kept as the person saw it: exact for the proposals, so gain-fit does not ask for a mask there
+    assert state.kinds[5] == "mask" and state.replaceable == []
+    assert AnnotationSession.open(started).propose(video="squares-a").frame != 5

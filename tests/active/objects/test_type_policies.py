@@ -185,7 +185,7 @@ def hand_made(
     state = VideoState(video=video, num_frames=10, objects=objects, config=session._config)
     seconds = 80.0 * len(objects)
     state.annotations = [
-        Annotation(t, o, "clicks" if t in clicked else "mask", 80.0, 0, i)
+        Annotation(t, o, "clicks", 4.0, 2, i) if t in clicked else Annotation(t, o, "mask", 80.0, 0, i)
         for i, t in enumerate(drawn)
         for o in objects
     ]
