@@ -415,7 +415,7 @@ def anchored_errors(
     measured: np.ndarray,
     kinds: Mapping[int, str],
     model: ErrorModel,
-    residuals: Mapping[str, float] = MappingProxyType({"mask": 0.0}),
+    residuals: Mapping[str, float],
 ) -> np.ndarray:
     """Per frame, the expected ``1 − J&F`` with the frames of ``kinds`` annotated, each with its type.
 

@@ -216,6 +216,7 @@ class AnnotationLoop:
         return (sum(after) - sum(before)) / 2
 
     def _selection_view(self) -> SelectionView:
+        """What the frame selector sees of the current state."""
         state = self.state
         return SelectionView(
             key=self.video.name,
