@@ -25,9 +25,10 @@ def video_labels(clip: Clip, indices: Sequence[int], state: VideoState) -> Itera
     1 any object), the label maps ``VideoSegDataModule`` trains DAVIS/MOSE from (a store of object
     ids would hold values beyond its classes); the object ids stay in the loop state's ``masks/``.
 
-    Each label is of the kind it is. A frame's mask is ``fine`` when every object annotated on it
-    was drawn (``mask``), else ``pseudo`` (propagated, or made from clicks or a box by a click
-    model). A person's clicks on a frame are also a ``clicks`` label (`clicks_label`) and their boxes
+    Each label is of the kind it is. A frame's mask is ``fine`` when the annotation that made it
+    (`VideoState.made_by`: a later mask replaces clicks, a look that kept the mask changes nothing)
+    drew every object (``mask``), else ``pseudo`` (propagated, or made from clicks or a box by a
+    click model). A person's clicks on a frame are also a ``clicks`` label (`clicks_label`) and their boxes
     a ``boxes`` label (`boxes_label`), in the forms `frugalseg.autolabel.clicks` and
     `frugalseg.autolabel.boxes` write, so a recipe can train from what the person gave. The frame's
     human seconds go to the label of the kind they were spent on (the mask's, when no clicks or box
@@ -48,7 +49,8 @@ def video_labels(clip: Clip, indices: Sequence[int], state: VideoState) -> Itera
                 spent = sum(a.seconds for a in own if a.kind == annotation_type)
                 seconds -= spent
                 yield LoopLabel(offset, kind, sparse, offset, spent, side)
-        drawn = bool(own) and all(a.kind == "mask" for a in own)
+        made = state.made_by(t)
+        drawn = bool(made) and all(a.kind == "mask" for a in made)
         kind = LabelKind.FINE if drawn else LabelKind.PSEUDO
         yield LoopLabel(offset, kind, label, offset, seconds)
 

@@ -53,6 +53,11 @@ class Annotation:
     points: tuple[tuple[int, int, bool], ...] = ()
     box: tuple[int, int, int, int] | None = None
 
+    @property
+    def kept(self) -> bool:
+        """Whether the object was looked at and kept as propagated (clicks, none made, no box)."""
+        return self.kind == "clicks" and self.clicks == 0 and self.box is None
+
     def saved(self) -> dict[str, Any]:
         """The annotation as ``state.json`` holds it (``points`` and ``box`` only where given)."""
         data = asdict(self)
@@ -169,25 +174,39 @@ class VideoState:
         """Whether every frame is annotated."""
         return len(self.annotated) == self.num_frames
 
+    def _latest(self) -> dict[int, list[list[Annotation]]]:
+        """Annotated frame → its annotations, one list per addition, in order."""
+        made: dict[int, list[list[Annotation]]] = {}
+        for a in self.annotations:
+            if a.frame in self.annotated:
+                additions = made.setdefault(a.frame, [])
+                if not additions or additions[-1][-1].iteration != a.iteration:
+                    additions.append([])
+                additions[-1].append(a)
+        return made
+
     @property
     def kinds(self) -> dict[int, str]:
         """Annotated frame → ``mask`` where its latest annotation is exact, else its inexact type.
 
-        Exact: every object drawn as a mask, or looked at and kept as propagated (clicks, none made: the
-        person judged it right). Otherwise the frame's type is that of its first object with clicks made
-        or a box, which a mask may replace.
+        Exact: every object drawn as a mask, or looked at and kept as propagated (`Annotation.kept`:
+        the person judged it right). Otherwise the frame's type is that of its first object with
+        clicks made or a box, which a mask may replace.
         """
-        latest: dict[int, list[Annotation]] = {}
-        for a in self.annotations:
-            made = latest.setdefault(a.frame, [])
-            if made and made[-1].iteration != a.iteration:
-                made.clear()
-            made.append(a)
         return {
-            t: next((a.kind for a in made if a.kind == "box" or (a.kind == "clicks" and a.clicks)), "mask")
-            for t, made in latest.items()
-            if t in self.annotated
+            t: next((a.kind for a in additions[-1] if a.kind != "mask" and not a.kept), "mask")
+            for t, additions in self._latest().items()
         }
+
+    def made_by(self, frame: int) -> list[Annotation]:
+        """The annotations that made ``frame``'s current mask: its latest addition that changed it.
+
+        A look that kept every object as propagated changes nothing, so a mask drawn before it still
+        made the frame; a frame only ever looked at is made by that look.
+        """
+        additions = self._latest().get(frame, [])
+        changed = [made for made in additions if not all(a.kept for a in made)]
+        return (changed or additions or [[]])[-1]
 
     @property
     def replaceable(self) -> list[int]:

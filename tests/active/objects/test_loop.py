@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from frugalseg.active.objects.annotation_types import annotate_clicks
 from frugalseg.active.objects.click_models import grabcut_clicks
 from frugalseg.active.objects.engines import make_loop_engine
 from frugalseg.active.objects.frame_selectors import FrameSelector, LookaheadSelector, make_selector
+from frugalseg.active.objects.labels import video_labels
 from frugalseg.active.objects.loop import AnnotationLoop, Curve, Video, dataset_curve, mean_curve
 from frugalseg.active.objects.simulated_annotator import CorrectiveClick
 from frugalseg.active.objects.state import Annotation, VideoState
@@ -140,6 +142,28 @@ def test_a_frame_s_kind_is_its_latest_annotation_s_exact_only_when_drawn_or_kept
     state.annotated = {t: np.zeros((2, 2), np.uint8) for t in (0, 3, 5, 7, 8)}
     assert state.kinds == {0: "mask", 3: "mask", 5: "box", 7: "mask", 8: "clicks"}
     assert state.replaceable == [5, 8]
+
+
+def test_a_frame_s_dense_label_is_fine_when_the_annotation_that_made_its_mask_drew_every_object() -> None:
+    state = VideoState(video="v", num_frames=4, objects={1: 0})
+    state.annotations = [
+        Annotation(0, 1, "mask", 80.0, 0, 0),
+        Annotation(1, 1, "clicks", 4.0, 2, 1),
+        Annotation(1, 1, "mask", 80.0, 0, 2),  # a mask replaced the clicks: drawn
+        Annotation(2, 1, "mask", 80.0, 0, 3),
+        Annotation(2, 1, "clicks", 1.0, 0, 4),  # looked at later and kept: still the drawn mask
+        Annotation(3, 1, "clicks", 2.5, 1, 5),
+    ]
+    state.annotated = {t: np.zeros((2, 2), np.uint8) for t in range(4)}
+    state.masks = [np.zeros((2, 2), np.uint8)] * 4
+    assert [a.iteration for a in state.made_by(1)] == [2] and [a.iteration for a in state.made_by(2)] == [3]
+    labels = list(video_labels(SimpleNamespace(anchor_index=0), range(4), state))
+    assert [(x.offset, x.kind.value, x.seconds) for x in labels] == [
+        (0, "fine", 80.0),
+        (1, "fine", 84.0),
+        (2, "fine", 81.0),
+        (3, "pseudo", 2.5),
+    ]
 
 
 def test_clicks_turn_into_a_better_mask_with_grabcut() -> None:
