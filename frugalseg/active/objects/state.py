@@ -210,7 +210,7 @@ class VideoState:
 
     @property
     def replaceable(self) -> list[int]:
-        """Annotated frames whose latest annotation is not a mask (clicks or a box), in order."""
+        """Annotated frames whose latest annotation is inexact (`kinds`: clicks made or a box), in order."""
         return sorted(t for t, kind in self.kinds.items() if kind != "mask")
 
     def record(self, annotations: list[Annotation], mask: np.ndarray, record: IterationRecord) -> None:
