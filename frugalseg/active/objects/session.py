@@ -49,7 +49,6 @@ from frugalseg.active.objects.annotation_types import (
 from frugalseg.active.objects.diversity_features import make_diversity_features
 from frugalseg.active.objects.frame_selectors import (
     PROPOSAL_SELECTOR,
-    TYPE_RESIDUALS,
     FrameSelector,
     SelectionView,
     expected_jf_gain,
@@ -362,7 +361,7 @@ class AnnotationSession:
         diversity_weights: str | Path | None = None,
         states: Mapping[str, VideoState] | None = None,
     ) -> Proposal | None:
-        """The next annotation to make, or None when no frame of any video is left to propose.
+        """The next annotation to make, or None when every frame of every video is annotated.
 
         A video not annotated yet comes first (its first frame, drawn as a mask). Among the others,
         each video's next frame is the selector's choice and its type the policy's, and the video
@@ -372,9 +371,12 @@ class AnnotationSession:
         (`expected_jf_gain`) times the video's objects, its weight in the mean over a data set's
         objects (ties: the video with the fewest human seconds per frame so far, then the first).
         Ranking by the chosen frame's doubted share instead made a replay of the development clips'
-        loops no faster than random frames (`benchmarks/results/annotation_loop.md`). A selector that
-        ``replaces`` (``gain-fit``) may propose a frame annotated with clicks or a box again, for a mask
-        to replace them. ``video`` restricts the choice to one video.
+        loops no faster than random frames (`benchmarks/results/annotation_loop.md`). A person's
+        annotation is final, clicks and boxes too: a person clicks until the mask looks right, so the
+        session never proposes an annotated frame again, even to a selector that ``replaces`` (a loop
+        of the simulated annotator does; proposing clicked frames again cost a scripted person on the
+        page five more frames, `benchmarks/results/page_person.md`). ``video`` restricts the choice to
+        one video.
 
         Args:
             video: propose on this video only (None: any).
@@ -403,7 +405,7 @@ class AnnotationSession:
             state = (states or {}).get(name) or self.state(name)
             if state is None:
                 return self._video(name).first_proposal()
-            if not state.done or (selector.replaces and state.replaceable):
+            if not state.done:
                 started.append((name, state))
         if not started:
             return None
@@ -423,7 +425,6 @@ class AnnotationSession:
             frames=source.load() if selector.name == "diversity" else None,
             masks=state.masks,
             unreliability=doubt,
-            kinds=state.kinds,
         )
         t = selector.select(view)
         context = type_context(state, t, read_frame(source.frame_paths[t]))
@@ -433,23 +434,14 @@ class AnnotationSession:
                 "types", f"{chooser.name!r} tries a {kind} annotation, which needs ground truth"
             )
 
-        replacing = state.kinds.get(t)  # chosen again: a mask is to replace its clicks or box
-        if replacing:
-            kind = "mask"
-        else:
-            kind = chooser.choose(TypeView(name, state.iteration, t, refuse, context=context))
+        kind = chooser.choose(TypeView(name, state.iteration, t, refuse, context=context))
         per_frame = state.seconds / state.num_frames
         seconds = type_seconds(len(context.objects), self.costs)[kind]
-        if isinstance(chooser, LearnedTypePolicy) and not replacing:
+        if isinstance(chooser, LearnedTypePolicy):
             gain = chooser.gain_per_second(context, t)[kind]
         else:
-            gain = len(state.objects) * expected_jf_gain(doubt, view.kinds or {}, t) / seconds
-        if replacing:
-            expected = (
-                f"{replacing} leave about {TYPE_RESIDUALS[replacing]:.0%} of a frame's error (measured), "
-                f"a mask none, for about {seconds:.0f} s of work"
-            )
-        elif isinstance(chooser, LearnedTypePolicy):
+            gain = len(state.objects) * expected_jf_gain(doubt, view.annotated, t) / seconds
+        if isinstance(chooser, LearnedTypePolicy):
             expected = f"expected J&F gain {gain * seconds:.3f} for about {seconds:.0f} s of work"
         else:
             share = context.disagreement + context.unsure
@@ -459,12 +451,10 @@ class AnnotationSession:
                 f"where the flow lost track{'; counted as 100 %' if share > 1 else ''}) "
                 f"for about {seconds:.0f} s of work"
             )
-        among = f"{len(view.candidates)} frames not annotated"
-        if selector.replaces and view.replaceable:
-            among += f" and {len(view.replaceable)} with clicks or a box a mask may replace"
-        reason = f"{selector.name} among {among}; {expected}; {per_frame:.1f} s per frame so far"
-        if replacing:
-            reason = f"a mask to replace the {replacing} of this frame; " + reason
+        reason = (
+            f"{selector.name} among {len(view.candidates)} frames not annotated; {expected}; "
+            f"{per_frame:.1f} s per frame so far"
+        )
         proposal = Proposal(
             name, source.indices[t], str(source.frame_paths[t]), list(context.objects), kind, reason
         )
