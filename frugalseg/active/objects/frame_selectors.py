@@ -499,20 +499,14 @@ TYPE_RESIDUALS: Mapping[str, float] = MappingProxyType({"mask": 0.0, "clicks": 0
 
 
 def expected_jf_gain(
-    unreliability: Sequence[float],
-    annotated: Collection[int] | Mapping[int, str],
-    frame: int,
-    model: ErrorModel = FITTED_ERROR,
+    unreliability: Sequence[float], annotated: Collection[int], frame: int, model: ErrorModel = FITTED_ERROR
 ) -> float:
-    """The rise of a video's mean J&F expected were ``frame`` given a mask next: `typed_gains` per frame.
+    """The rise of a video's mean J&F expected were ``frame`` annotated next: `fitted_gains` per frame.
 
     What a session ranks videos by (per human second): unlike a frame's doubted share, it counts what
-    the annotation does to every frame of the video and is in units of J&F. ``annotated`` are the
-    annotated frames (masks) or each one's type (`TYPE_RESIDUALS`: a mask may replace clicks or a box).
+    the annotation does to every frame of the video and is in units of J&F.
     """
-    kinds = dict(annotated) if isinstance(annotated, Mapping) else dict.fromkeys(annotated, "mask")
-    gains = typed_gains(unreliability, kinds, model, TYPE_RESIDUALS, ("mask",))["mask"]
-    return float(gains[frame]) / max(len(unreliability), 1)
+    return float(fitted_gains(unreliability, annotated, model)[frame]) / max(len(unreliability), 1)
 
 
 class FittedGainSelector(FrameSelector):
