@@ -105,11 +105,16 @@ def _best(candidates: Sequence[int], scores: Sequence[float]) -> int:
     return int(candidates[int(order)])
 
 
-def _need(view: SelectionView, what: str, selector: str) -> None:
+def _need(view: SelectionView, what: str, selector: FrameSelector) -> list[int]:
+    """``selector``'s choices in ``view`` (`FrameSelector.choices`); errors without ``what`` or a choice."""
     if getattr(view, what) is None:
-        raise ConfigError("frames", f"the {selector!r} frame selector needs {what}, which this loop lacks")
-    if not view.candidates:
-        raise ValueError("every frame is annotated: nothing left to select")
+        lacking = f"the {selector.name!r} frame selector needs {what}, which this loop lacks"
+        raise ConfigError("frames", lacking)
+    choices = selector.choices(view)
+    if not choices:
+        exact = " with a mask" if selector.replaces else ""
+        raise ValueError(f"every frame is annotated{exact}: nothing left to select")
+    return choices
 
 
 class FrameSelector:
@@ -126,8 +131,12 @@ class FrameSelector:
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed
 
+    def choices(self, view: SelectionView) -> list[int]:
+        """The frames it may choose, in order: the candidates, and the replaceable ones if it ``replaces``."""
+        return sorted([*view.candidates, *view.replaceable]) if self.replaces else view.candidates
+
     def select(self, view: SelectionView) -> int:
-        """The frame to annotate next, among ``view.candidates``."""
+        """The frame to annotate next, among `choices`."""
         raise NotImplementedError
 
 
@@ -157,7 +166,7 @@ class UniformSelector(FrameSelector):
 
     def select(self, view: SelectionView) -> int:
         """The candidate farthest in time from the annotated frames."""
-        _need(view, "annotated", self.name)
+        _need(view, "annotated", self)
         t = np.arange(view.num_frames, dtype=np.float64)
         return farthest_point(np.abs(t[:, None] - t[None, :]), sorted(view.annotated), view.candidates)
 
@@ -170,7 +179,7 @@ class OracleSelector(FrameSelector):
 
     def select(self, view: SelectionView) -> int:
         """The candidate of the lowest quality."""
-        _need(view, "quality", self.name)
+        _need(view, "quality", self)
         quality = view.quality
         assert quality is not None  # _need raised otherwise
         candidates = view.candidates
@@ -184,7 +193,7 @@ class UncertaintySelector(FrameSelector):
 
     def select(self, view: SelectionView) -> int:
         """The candidate of the highest unreliability."""
-        _need(view, "unreliability", self.name)
+        _need(view, "unreliability", self)
         unreliability = view.unreliability
         assert unreliability is not None  # _need raised otherwise
         candidates = view.candidates
@@ -245,7 +254,7 @@ class ExpectedGainSelector(FrameSelector):
 
     def select(self, view: SelectionView) -> int:
         """The candidate of the largest `gains`."""
-        _need(view, "unreliability", self.name)
+        _need(view, "unreliability", self)
         assert view.unreliability is not None  # _need raised otherwise
         gains = self.gains(view.unreliability, view.annotated)
         return _best(view.candidates, [round(float(gains[t]), 9) for t in view.candidates])
@@ -423,6 +432,12 @@ def anchored_errors(
     error the model gives it from the exact (mask) anchors alone, and passes that error on: a frame's
     error is ``1 − (1 − E)(1 − ρ)``, ``E`` the model's for its distance and sides (`ErrorModel`) and
     ``ρ`` the residual error of its nearest annotated frame (the earlier on a tie).
+
+    Args:
+        measured: per frame, the measured share apart from coverage (`measured_shares`).
+        kinds: annotated frame → its type.
+        model: the error model.
+        residuals: type → the share of a frame's error it leaves (`TYPE_RESIDUALS`; a mask's 0).
     """
     n = len(measured)
     gap, sides = error_features(n, kinds)
@@ -529,13 +544,8 @@ class FittedGainSelector(FrameSelector):
 
     def select(self, view: SelectionView) -> int:
         """The frame of the largest expected gain of a mask, among the candidates and replaceable frames."""
-        if view.unreliability is None:
-            raise ConfigError(
-                "frames", f"the {self.name!r} frame selector needs unreliability, which this loop lacks"
-            )
-        choices = sorted([*view.candidates, *view.replaceable])
-        if not choices:
-            raise ValueError("every frame is annotated with a mask: nothing left to select")
+        choices = _need(view, "unreliability", self)
+        assert view.unreliability is not None  # _need raised otherwise
         kinds = dict(view.kinds) if view.kinds is not None else dict.fromkeys(view.annotated, "mask")
         gains = typed_gains(view.unreliability, kinds, self.model, self.residuals, ("mask",))["mask"]
         return _best(choices, [round(float(gains[t]), 9) for t in choices])
@@ -555,7 +565,7 @@ class LookaheadSelector(FrameSelector):
 
     def select(self, view: SelectionView) -> int:
         """The candidate of the highest J&F after its annotation; ties to the earliest frame."""
-        _need(view, "lookahead", self.name)
+        _need(view, "lookahead", self)
         lookahead = view.lookahead
         assert lookahead is not None  # _need raised otherwise
         candidates = view.candidates
