@@ -44,6 +44,7 @@ import starlette
 import uvicorn
 
 import frugalseg
+from frugalseg.active.objects.proposals import ProposalOptions
 from frugalseg.active.objects.session import AnnotationSession
 from frugalseg.app import SessionService, create_app
 
@@ -75,7 +76,7 @@ def clip_service(data: Path, state: Path, clip: str, downscale: int) -> tuple[Pa
         d for d in (data / "davis_dev", data / "davis_hard") if (d / "JPEGImages" / "480p" / clip).is_dir()
     )
     session = AnnotationSession.open(state, root=root, options={"flow_downscale": downscale})
-    return root, SessionService(session, {"frames": "uncertainty", "types": "clicks"})
+    return root, SessionService(session, ProposalOptions(frames="uncertainty", types="clicks"))
 
 
 def first_mask(http: httpx.Client, root: Path, video: str) -> tuple[float, dict]:
@@ -234,7 +235,7 @@ def bench_page_load(data: Path, work: Path) -> None:
         (root / part / "480p").mkdir(parents=True)
         (root / part / "480p" / "parkour").symlink_to(data / "davis_hard" / part / "480p" / "parkour")
     session = AnnotationSession.open(work / "parkour", root=root, options={"flow_downscale": 2})
-    service = SessionService(session, {"frames": "uncertainty", "types": "mask"})
+    service = SessionService(session, ProposalOptions(frames="uncertainty", types="mask"))
     with (
         served(create_app(service, exports=work / "exports")) as address,
         httpx.Client(base_url=address, timeout=600) as http,

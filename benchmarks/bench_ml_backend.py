@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 from bench_annotate_serve import served  # the app on a free port, in a thread
 
+from frugalseg.active.objects.proposals import ProposalOptions
 from frugalseg.active.objects.session import AnnotationSession
 from frugalseg.app import SessionService
 from frugalseg.app.ml_backend import create_ml_backend
@@ -69,7 +70,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as work:
         options = {"flow_downscale": args.flow_downscale}
         session = AnnotationSession.open(Path(work) / "state", root=root, options=options)
-        service = SessionService(session, {"frames": "uncertainty", "types": "mask"})
+        service = SessionService(session, ProposalOptions(frames="uncertainty", types="mask"))
         frames = session.frames(VIDEO)
         with (
             served(create_ml_backend(service)) as address,

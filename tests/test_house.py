@@ -142,6 +142,20 @@ def test_no_module_imports_itself_through_a_cycle():
     assert not cycles, "import cycles:\n" + "\n".join(cycles)
 
 
+#: The longest a module of the package may grow: past it, split it by what a reader looks for.
+MAX_MODULE_LINES = 800
+
+
+def test_no_module_is_over_800_lines():
+    """A module past `MAX_MODULE_LINES` holds more than one thing; split it (the design's rooms)."""
+    long = {
+        str(path.relative_to(REPO)): lines
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if (lines := len(path.read_text().splitlines())) > MAX_MODULE_LINES
+    }
+    assert not long, f"modules over {MAX_MODULE_LINES} lines: {long}"
+
+
 def test_the_checkout_check_names_files_added_changed_and_removed(tmp_path):
     from conftest import checkout_changes, checkout_files
 

@@ -2,7 +2,7 @@
 
 One lock guards the additions and exports, so two tabs submitting at once leave a consistent
 session. An addition is saved at once with its masks marked out of date
-(`AnnotationSession.add_given` with ``propagate=False``), and one worker thread propagates each such
+(`AnnotationSession.add` with ``propagate=False``), and one worker thread propagates each such
 video in turn (`AnnotationSession.finish`) outside the lock, so the page stays usable. An addition
 to a video whose propagation is queued or running supersedes it (`SessionService.supersede`: the
 engine stops at its next frame, what it made stays in the video's cache) and queues one propagation
@@ -32,8 +32,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from frugalseg.active.objects.frame_selectors import PROPOSAL_SELECTOR
-from frugalseg.active.objects.session import Addition, AnnotationSession, Proposal
+from frugalseg.active.objects.given import GivenAnnotation
+from frugalseg.active.objects.proposals import Proposal, ProposalOptions
+from frugalseg.active.objects.session import Addition, AnnotationSession
 from frugalseg.active.objects.state import STATE_FILE, VideoState
 from frugalseg.data.clips import IGNORE_INDEX, LabelKind
 from frugalseg.data.io import array_sha1
@@ -151,12 +152,12 @@ class SessionService:
 
     Args:
         session: the annotation session.
-        propose_options: keyword arguments of `AnnotationSession.propose` (selector, policy …).
+        options: how proposals are chosen (selector, policy …; None: the defaults).
     """
 
-    def __init__(self, session: AnnotationSession, propose_options: dict[str, Any]) -> None:
+    def __init__(self, session: AnnotationSession, options: ProposalOptions | None = None) -> None:
         self.session = session
-        self.propose_options = propose_options
+        self.options = options or ProposalOptions()
         self.lock = threading.RLock()
         self.jobs: list[Job] = []
         self._queue: queue.Queue[Job] = queue.Queue()
@@ -222,16 +223,18 @@ class SessionService:
         self._queue.put(job)
         return job
 
-    def add(self, video: str, frame: int, **given: Any) -> tuple[Addition, Job]:
+    def add(
+        self, video: str, frame: int, given: GivenAnnotation, current: np.ndarray | None = None
+    ) -> tuple[Addition, Job]:
         """Add an annotation to ``video`` (saved at once) and queue its propagation.
 
         A propagation of the video that is queued or running is superseded first (`supersede`);
-        ``given`` are `AnnotationSession.add_given`'s keyword arguments.
+        ``current`` is the mask the person corrected, as `AnnotationSession.add` takes it.
         """
         with self.lock:
             self.supersede(video)
             try:
-                added = self.session.add_given(video, frame, propagate=False, **given)
+                added = self.session.add(video, frame, given, propagate=False, current=current)
             except BaseException:
                 self.resume(video)  # the superseded propagation is still owed
                 raise
@@ -334,7 +337,7 @@ class SessionService:
         if key not in self._proposals:
             states = {name: c.state for name, c in cached.items() if c is not None}
             states.update({name: known.estimate() for name, known in partial.items() if name in states})
-            proposal = self.session.propose(video=video, states=states, **self.propose_options)
+            proposal = self.session.propose(self.options, video=video, states=states)
             self._proposals[key] = self._provisional(proposal, partial)
         return self._proposals[key]
 
@@ -346,7 +349,7 @@ class SessionService:
         t = self.session.frames(proposal.video).index(proposal.frame)
         if known is None or t in known.fresh:
             return replace(proposal, provisional=True)
-        selector = self.propose_options.get("frames", PROPOSAL_SELECTOR)
+        selector = self.options.frames
         basis = (
             "its distance to the annotated frames"
             if t in known.unknown

@@ -55,6 +55,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from frugalseg.active.objects.annotation_types import GivenClick
+from frugalseg.active.objects.given import MAX_OBJECTS, OBJECT_IDS, GivenAnnotation, is_object_id
 from frugalseg.active.objects.session_settings import SESSION_FILE
 from frugalseg.app.jobs import SessionService
 from frugalseg.app.server import AnnotationApp, Endpoint, RequestError, unreliability
@@ -245,7 +246,8 @@ class MLBackendApp(AnnotationApp):
             if shape.type == "points" and shape.points is not None
             for x, y in np.floor(shape.points).astype(int).tolist()
         ]
-        ids = self.session.preview(video, index, clicks, base) if clicks else base
+        given = GivenAnnotation(Path(f"the keypoints of {element}"), base.shape, clicks=tuple(clicks))
+        ids = self.session.preview(video, index, given, base) if clicks else base
         result = brush_result(ids == obj, label or "object", obj, config)
         return {"result": [result], "score": 1.0, "model_version": self.version()}
 
@@ -287,14 +289,17 @@ class MLBackendApp(AnnotationApp):
         for result_id, label in regions:
             match = RESULT_ID.fullmatch(result_id)
             named = [int(k) for k, v in names.items() if v == label]
-            if match is not None and 1 <= int(match[1]) <= 254:
+            if match is not None and is_object_id(int(match[1])):
                 obj = int(match[1])
             elif label in given:
                 obj = given[label]
             elif len(named) == 1:
                 obj = named[0]
             else:
-                obj = next(i for i in range(1, 255) if i not in taken)
+                free = [i for i in OBJECT_IDS if i not in taken]
+                if not free:
+                    raise RequestError(422, f"{video}: a video holds at most {MAX_OBJECTS} objects")
+                obj = free[0]
                 given[label] = obj
             taken.add(obj)
             objects.append(obj)
@@ -334,33 +339,29 @@ class MLBackendApp(AnnotationApp):
                 video, [(str(r.get("id", "")), s.label) for r, s in zip(read, drawn.shapes, strict=True)], {}
             )
             known = self.service.state(video)
-            given: dict[str, Any] = {
-                "new_objects": known is not None and any(obj not in known.state.objects for obj in objects),
-                "name": f"the annotation of {element}",
-            }
+            new_objects = known is not None and any(obj not in known.state.objects for obj in objects)
             points = [shape.type == "points" for shape in drawn.shapes]
+            clicks: tuple[GivenClick, ...] = ()
+            ids = None
             if all(points):
-                given["clicks"] = [
+                clicks = tuple(
                     GivenClick(obj, int(x), int(y), bool(r.get("is_positive", True)))
                     for obj, shape, r in zip(objects, drawn.shapes, read, strict=True)
                     for x, y in np.floor(np.asarray(shape.points)).astype(int).tolist()
-                ]
-                given["current"] = shown
+                )
             elif any(points):
                 raise RequestError(422, f"{element}: keypoints (clicks) cannot be mixed with drawn regions")
             else:
                 for shape in drawn.shapes:
                     shape.kind = LabelKind.FINE  # every region is the object's whole mask
-                given["ids"] = rasterize(drawn, size, objects, background=0)[LabelKind.FINE].label
-            held = (
-                {c.object for c in given["clicks"]}
-                if "clicks" in given
-                else set(np.unique(given["ids"]).tolist())
-            )
+                ids = rasterize(drawn, size, objects, background=0)[LabelKind.FINE].label
+            held = {c.object for c in clicks} if ids is None else set(np.unique(ids).tolist())
             labels = {
                 obj: s.label for obj, s in zip(objects, drawn.shapes, strict=True) if s.label and obj in held
             }
-            _, job = self.service.add(video, index, **given, names=labels)
+            source = Path(f"the annotation of {element}")
+            given = GivenAnnotation(source, size, ids, clicks, names=labels, new_objects=new_objects)
+            _, job = self.service.add(video, index, given, current=shown if ids is None else None)
             self._remember()
         return job.report()
 

@@ -48,7 +48,14 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from frugalseg.active.objects.annotation_types import GivenClick
-from frugalseg.active.objects.given import DrawnBox
+from frugalseg.active.objects.given import (
+    MAX_CLICKS,
+    MAX_OBJECTS,
+    DrawnBox,
+    GivenAnnotation,
+    is_object_id,
+    object_name,
+)
 from frugalseg.active.objects.tools import IntelligentScissors, SuperpixelBrush
 from frugalseg.active.propagation import unreliability as frame_unreliability
 from frugalseg.app.jobs import CachedState, SessionService, jpeg
@@ -294,7 +301,8 @@ class AnnotationApp:
         def run() -> np.ndarray:
             current = self._current(name, frame)
             base = decode_rle(data["base"], current.shape) if data.get("base") is not None else current
-            return self.session.preview(name, frame, clicks, base)
+            given = GivenAnnotation(Path("the clicks"), base.shape, clicks=tuple(clicks))
+            return self.session.preview(name, frame, given, base)
 
         ids = await run_in_threadpool(run)
         return JSONResponse({"width": ids.shape[1], "height": ids.shape[0], "rle": encode_rle(ids)})
@@ -307,8 +315,11 @@ class AnnotationApp:
         data = await self._json(request)
         image = await run_in_threadpool(self.session.frame_image, name, frame)
         box = _box(data.get("box"), image.shape[:2])
-        clicks = _clicks(data["clicks"]) if data.get("clicks") else []
-        _inside([(c.x, c.y) for c in clicks], image.shape[:2], "click")
+        clicks: tuple[GivenClick, ...] = ()
+        if data.get("clicks"):
+            clicks = GivenAnnotation(
+                Path("the clicks"), image.shape[:2], clicks=tuple(_clicks(data["clicks"]))
+            ).clicks
         found = await run_in_threadpool(self.session.click_model.box, image, box, clicks)
         return JSONResponse(_object_mask(found))
 
@@ -370,8 +381,8 @@ class AnnotationApp:
         name, frame = self._frame(request)
         data = await self._json(request)
         names = _object_names(data.get("names", {}))
-        given: dict[str, Any] = {"clicks": _clicks(data["clicks"])} if "clicks" in data else {}
-        if not given and "mask" not in data:
+        clicks = tuple(_clicks(data["clicks"])) if "clicks" in data else ()
+        if not clicks and "mask" not in data:
             raise RequestError(400, 'give "clicks" or "mask"')
         new_objects = data.get("new_objects", False)
         if not isinstance(new_objects, bool):
@@ -381,19 +392,16 @@ class AnnotationApp:
 
         def add() -> dict[str, Any]:
             shown = self._current(name, frame)  # what the person corrected, as the page shows it
-            given["current"] = shown
-            if "mask" in data:
-                given["ids"] = decode_rle(data["mask"], shown.shape)
-            if "boxes" in data:
-                given["boxes"] = _drawn_boxes(data["boxes"], shown.shape)
-            added, job = self.service.add(
-                name,
-                frame,
-                **given,
+            given = GivenAnnotation(
+                Path("the submitted mask"),
+                shown.shape,
+                ids=decode_rle(data["mask"], shown.shape) if "mask" in data else None,
+                clicks=clicks,
+                boxes=_drawn_boxes(data["boxes"], shown.shape) if "boxes" in data else {},
+                names=names,
                 new_objects=new_objects,
-                name="the submitted mask",
-                names={int(k): v for k, v in names.items()},
             )
+            added, job = self.service.add(name, frame, given, current=shown)
             return {"job": job.report(), "record": asdict(added.record), "objects": added.objects}
 
         return JSONResponse(await run_in_threadpool(add), 202)
@@ -449,9 +457,9 @@ def _public(proposal: Any) -> dict[str, Any]:
 
 
 def _clicks(given: Any) -> list[GivenClick]:
-    """The clicks of a request, ``[{"object", "x", "y", "positive"}, …]`` (bounds are the session's check)."""
-    if not isinstance(given, list) or not given or len(given) > 1000:
-        raise RequestError(400, "clicks: expected a list of 1…1000 clicks")
+    """The clicks of a request, ``[{"object", "x", "y", "positive"}, …]`` (bounds: `GivenAnnotation`'s)."""
+    if not isinstance(given, list) or not given or len(given) > MAX_CLICKS:
+        raise RequestError(400, f"clicks: expected a list of 1…{MAX_CLICKS} clicks")
     clicks = []
     for number, entry in enumerate(given):
         keys = ("object", "x", "y", "positive")
@@ -512,7 +520,7 @@ def _points(given: Any, shape: tuple[int, ...], limit: int, what: str) -> list[t
 
 
 def _by_object(given: Any, what: str, form: str, fits: Callable[[Any], bool], kind: str) -> dict[int, Any]:
-    """Object id → value of a request's ``{id: value}`` object (ids 1…254, each value ``fits``), else 400.
+    """Object id → value of a request's ``{id: value}`` object (`OBJECT_IDS`, values that ``fits``); else 400.
 
     ``form`` says what the object maps an id to, ``kind`` what each value must be (for the errors).
     """
@@ -520,14 +528,16 @@ def _by_object(given: Any, what: str, form: str, fits: Callable[[Any], bool], ki
         raise RequestError(400, f"{what}: expected an object of id → {form}")
     values = {}
     for key, value in given.items():
-        if not (str(key).isdigit() and 1 <= int(key) <= 254) or not fits(value):
-            raise RequestError(400, f"{what}: {key!r} → {value!r} is not an object id 1…254 and {kind}")
+        if not (str(key).isdigit() and is_object_id(int(key))) or not fits(value):
+            raise RequestError(
+                400, f"{what}: {key!r} → {value!r} is not an object id 1…{MAX_OBJECTS} and {kind}"
+            )
         values[int(key)] = value
     return values
 
 
 def _drawn_boxes(given: Any, shape: tuple[int, ...]) -> dict[int, DrawnBox]:
-    """Object id → the box a request's box tool drew it from, for ids 1…254.
+    """Object id → the box a request's box tool drew it from.
 
     Each is ``{"box": [x0, y0, x1, y1], "clicks": n}``, corners included as the box route takes them.
     """
@@ -542,13 +552,14 @@ def _drawn_boxes(given: Any, shape: tuple[int, ...]) -> dict[int, DrawnBox]:
     return boxes
 
 
-def _object_names(given: Any) -> dict[str, str]:
-    """Object id → class name of a request (ids 1…254, names of 1…64 characters)."""
+def _object_names(given: Any) -> dict[int, str]:
+    """Object id → class name of a request (checked by `given.object_name`)."""
     names = {}
     for obj, value in _by_object(given, "names", "name", lambda v: isinstance(v, str), "a name").items():
-        if not 1 <= len(value.strip()) <= 64:
-            raise RequestError(400, f"names: the name of object {obj} must have 1…64 characters")
-        names[str(obj)] = value.strip()
+        try:
+            names[obj] = object_name(obj, value)
+        except ConfigError as err:
+            raise RequestError(400, f"names: {err.problem}") from err
     return names
 
 

@@ -24,6 +24,7 @@ from frugalseg.interop.formats import WRITERS
 
 if TYPE_CHECKING:
     from frugalseg.active.objects.engines import LoopEngine
+    from frugalseg.active.objects.proposals import ProposalOptions
     from frugalseg.active.objects.session import AnnotationSession
     from frugalseg.app import SessionService
 
@@ -442,20 +443,19 @@ def _open(args: argparse.Namespace) -> AnnotationSession:
     )
 
 
+def _chosen_proposal_options(args: argparse.Namespace) -> ProposalOptions:
+    """The proposal options of ``propose`` and ``serve``'s flags."""
+    from frugalseg.active.objects.proposals import ProposalOptions
+
+    return ProposalOptions(**{name: getattr(args, name) for name in ProposalOptions.__dataclass_fields__})
+
+
 def _propose(args: argparse.Namespace) -> int:
     import json
     from dataclasses import asdict
 
     session = _open(args)
-    proposal = session.propose(
-        video=args.video,
-        frames=args.frames,
-        types=args.types,
-        seed=args.seed,
-        policy=args.policy,
-        diversity_features=args.diversity_features,
-        diversity_weights=args.diversity_weights,
-    )
+    proposal = session.propose(_chosen_proposal_options(args), video=args.video)
     if proposal is None:
         print("nothing to propose: every frame is annotated")
         return 0
@@ -490,13 +490,22 @@ def _propose(args: argparse.Namespace) -> int:
 def _object_name(text: str) -> tuple[int, str]:
     """``ID=NAME`` of ``annotate add --name`` as (object id, name)."""
     number, _, name = text.partition("=")
-    if not (number.strip().isdigit() and 1 <= int(number) <= 254 and name.strip()):
-        raise argparse.ArgumentTypeError(f"expected ID=NAME with an object id 1…254, got {text!r}")
-    return int(number), name.strip()
+    from frugalseg.active.objects.given import MAX_OBJECTS, is_object_id, object_name
+    from frugalseg.errors import ConfigError
+
+    obj = int(number) if number.strip().isdigit() else None
+    if not is_object_id(obj):
+        raise argparse.ArgumentTypeError(f"expected ID=NAME with an object id 1…{MAX_OBJECTS}, got {text!r}")
+    assert obj is not None
+    try:
+        return obj, object_name(obj, name)
+    except ConfigError as err:
+        raise argparse.ArgumentTypeError(err.problem) from err
 
 
 def _add(args: argparse.Namespace) -> int:
-    added = _open(args).add(
+    session = _open(args)
+    given = session.read_given(
         args.video,
         args.frame,
         mask=args.mask,
@@ -505,6 +514,7 @@ def _add(args: argparse.Namespace) -> int:
         new_objects=args.new_objects,
         names=dict(args.name),
     )
+    added = session.add(args.video, args.frame, given)
     record = added.record
     objects = ", ".join(map(str, added.objects))
     what = (
@@ -567,9 +577,7 @@ def _service(args: argparse.Namespace) -> tuple[str | None, SessionService]:
     token = args.token
     if token is None and args.host not in ("127.0.0.1", "localhost", "::1"):
         token = secrets.token_urlsafe(18)
-    options = {k: getattr(args, k) for k in ("frames", "types", "seed", "policy")}
-    options.update(diversity_features=args.diversity_features, diversity_weights=args.diversity_weights)
-    return token, SessionService(_open(args), options)
+    return token, SessionService(_open(args), _chosen_proposal_options(args))
 
 
 def _listen(app: Any, args: argparse.Namespace, address: Callable[[str], str]) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
+from frugalseg.active.objects.proposals import ProposalOptions
 from frugalseg.active.objects.session import AnnotationSession
 from frugalseg.app import SessionService, create_app
 
@@ -30,7 +31,9 @@ def davis(shared_data: Path) -> Path:
 
 @pytest.fixture
 def service(tmp_path: Path, davis: Path, one_cv_thread) -> SessionService:
-    return SessionService(open_session(tmp_path / "state", davis), {"frames": "uncertainty", "types": "mask"})
+    return SessionService(
+        open_session(tmp_path / "state", davis), ProposalOptions(frames="uncertainty", types="mask")
+    )
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 from app.conftest import SESSION_FLAGS, open_session
 from frugalseg.active.objects.annotation_types import GivenClick, annotate_given_clicks
 from frugalseg.active.objects.click_models import GrabCutClicks
+from frugalseg.active.objects.given import GivenAnnotation
 from frugalseg.app import SessionService, create_app
 from frugalseg.app.server import decode_rle, encode_rle
 from frugalseg.cli import main
@@ -221,12 +222,11 @@ def test_a_restart_finishes_what_a_killed_server_left(
     service: SessionService, davis: Path, tmp_path: Path
 ) -> None:
     session = service.session
-    session.add_given(
-        VIDEO, 0, ids=(cv2.imread(str(truth_png(davis, 0)), 0) > 0).astype(np.uint8), propagate=False
-    )
+    ids = (cv2.imread(str(truth_png(davis, 0)), 0) > 0).astype(np.uint8)
+    session.add(VIDEO, 0, GivenAnnotation(Path("truth"), ids.shape, ids), propagate=False)
     saved, current = session.saved_state(VIDEO)
     assert not current and len(saved.annotations) == 1  # the annotation is saved before propagating
-    restarted = SessionService(open_session(session.folder, davis), {})
+    restarted = SessionService(open_session(session.folder, davis))
     assert restarted.pending(VIDEO)
     restarted.wait()
     cli = tmp_path / "cli"

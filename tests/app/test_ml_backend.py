@@ -12,6 +12,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from frugalseg.active.objects.annotation_types import GivenClick
+from frugalseg.active.objects.given import GivenAnnotation
 from frugalseg.app import SessionService
 from frugalseg.app.ml_backend import create_ml_backend
 from frugalseg.interop.rle import ls_decode, ls_encode, polygon_mask
@@ -151,8 +152,10 @@ def test_interactive_keypoints_are_the_click_models_mask(
          "value": {"x": 700 / 8.54 + 0.01, "y": 100 / 4.8 + 0.01, "width": 0.5, "keypointlabels": ["swan"]}},
     ]  # fmt: skip
     [prediction] = predict(backend, [6], {"result": keypoints})
-    clicks = [GivenClick(1, 420, 230, True), GivenClick(1, 700, 100, False)]
-    expected = service.session.preview(VIDEO, 6, clicks) == 1
+    clicks = (GivenClick(1, 420, 230, True), GivenClick(1, 700, 100, False))
+    expected = (
+        service.session.preview(VIDEO, 6, GivenAnnotation(Path("clicks"), (480, 854), clicks=clicks)) == 1
+    )
     [result] = prediction["result"]
     assert np.array_equal(decoded(result), expected)
     assert not np.array_equal(expected, service.session.current_mask(VIDEO, 6) == 1)

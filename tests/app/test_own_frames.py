@@ -17,6 +17,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from app.conftest import open_session
+from frugalseg.active.objects.given import GivenAnnotation
+from frugalseg.active.objects.proposals import ProposalOptions
 from frugalseg.active.objects.session import AnnotationSession
 from frugalseg.app import SessionService, create_app
 from frugalseg.app.server import decode_rle, encode_rle
@@ -43,7 +45,7 @@ def own_frames(shared_data: Path, tmp_path: Path) -> Path:
 @pytest.fixture
 def own_service(tmp_path: Path, own_frames: Path, one_cv_thread) -> SessionService:
     return SessionService(
-        open_session(tmp_path / "state", own_frames), {"frames": "uncertainty", "types": "mask"}
+        open_session(tmp_path / "state", own_frames), ProposalOptions(frames="uncertainty", types="mask")
     )
 
 
@@ -202,7 +204,7 @@ def test_frames_show_as_they_arrive_and_the_proposal_comes_before_the_clip_is_do
         assert shown["rle"] == box_mask(130, 260)  # the new annotation shows at once
         made = []
         propose = own_service.session.propose
-        own_service.session.propose = lambda **kw: made.append(1) or propose(**kw)  # type: ignore[method-assign]
+        own_service.session.propose = lambda *a, **kw: made.append(1) or propose(*a, **kw)  # type: ignore[method-assign]
         answer = own_client.get("/api/proposal").json()
         assert own_client.get("/api/proposal").json() == answer and len(made) == 1  # not made again at once
         partial = own_service._partial["blackswan"]
@@ -269,7 +271,7 @@ def test_a_submit_while_the_clip_propagates_supersedes_it(
 
     alone = open_session(tmp_path / "alone", own_frames)  # the same annotations, each propagated in turn
     for frame, rle in masks.items():
-        alone.add_given("blackswan", frame, ids=decode_rle(rle, (480, 854)), new_objects=False)
+        alone.add("blackswan", frame, GivenAnnotation(Path("mask"), (480, 854), decode_rle(rle, (480, 854))))
     expected = alone.state("blackswan")
     assert expected is not None
     for t in range(10):
@@ -474,7 +476,7 @@ def test_a_folder_of_videos_is_labelled_and_exported_without_ground_truth(
     session = AnnotationSession.open(
         tmp_path / "state", root=root, format="video", options={"flow_downscale": 2}
     )
-    service = SessionService(session, {"frames": "uncertainty", "types": "mask"})
+    service = SessionService(session, ProposalOptions(frames="uncertainty", types="mask"))
     app = create_app(service, exports=tmp_path / "exports")
     with TestClient(app, raise_server_exceptions=False) as client:
         for _ in range(2):

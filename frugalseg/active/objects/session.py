@@ -2,9 +2,9 @@
 
 The person asks what to annotate next (`AnnotationSession.propose`: a video, a frame, the objects on
 it and the annotation type, chosen by a weight-free frame selector and a type policy that need no
-ground truth), annotates it in any tool, and hands the result back (`AnnotationSession.add`): a
-mask PNG of object ids (or, with ``object_id``, the mask of one object) or a JSON file of clicks,
-with which GrabCut corrects the current masks near the clicks (`annotate_given_clicks`). Each
+ground truth, `proposals`), annotates it in any tool, and hands the result back
+(`AnnotationSession.add` of a `given.GivenAnnotation`): a mask of object ids (or of one object) or
+clicks, with which the click model corrects the current masks (`annotate_given_clicks`). Each
 addition joins the video's annotated set, every frame's mask is propagated again, and the loop
 state is saved as `annotate simulate` saves it (`state.VideoState`: atomic files, ``state.json``
 written last), so the current masks of every frame are always in ``<video>/masks/``.
@@ -22,9 +22,9 @@ those, unless ``new_objects`` declares the ids that first appear on their frame 
 is never propagated before the first frame it was annotated on. Frames are named by their index
 in the sequence, as the person sees them (DAVIS's ``00012.jpg`` is frame 12), whatever the stride.
 
-Everything is checked before anything is written: the video, the frame index, the file (a mask of
-the frame's size and of known objects; clicks as described in `given.read_clicks`); a refused addition
-leaves every file as it was.
+Everything is checked before anything is written: the video, the frame index, the annotation
+(`GivenAnnotation`, checked when made: a mask of the frame's size, clicks as described in
+`given.read_clicks`) and its objects (known ones); a refused addition leaves every file as it was.
 """
 
 from __future__ import annotations
@@ -33,36 +33,16 @@ import contextlib
 import fcntl
 import json
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from frugalseg.active.objects.annotation_types import (
-    VOID,
-    AnnotationResult,
-    GivenClick,
-    annotate_given_clicks,
-)
-from frugalseg.active.objects.diversity_features import make_diversity_features
-from frugalseg.active.objects.frame_selectors import (
-    PROPOSAL_SELECTOR,
-    FrameSelector,
-    SelectionView,
-    expected_jf_gain,
-    make_selector,
-)
-from frugalseg.active.objects.given import (
-    DrawnBox,
-    Made,
-    check_objects,
-    given_made,
-    read_made,
-    read_mask,
-)
+from frugalseg.active.objects.given import GivenAnnotation, annotation_result, book, check_objects, read_mask
 from frugalseg.active.objects.labels import write_video_labels
+from frugalseg.active.objects.proposals import Candidate, Proposal, ProposalOptions, next_annotation
 from frugalseg.active.objects.session_settings import (
     FAMILIES,
     SESSION_FILE,
@@ -70,47 +50,14 @@ from frugalseg.active.objects.session_settings import (
     new_settings,
     saved_settings,
 )
-from frugalseg.active.objects.state import STATE_FILE, Annotation, IterationRecord, VideoState
-from frugalseg.active.objects.type_policies import (
-    LearnedTypePolicy,
-    TypePolicy,
-    TypeView,
-    make_policy,
-    type_context,
-    type_seconds,
-)
-from frugalseg.active.propagation import FrameReady, unreliability
+from frugalseg.active.objects.state import STATE_FILE, IterationRecord, VideoState
+from frugalseg.active.propagation import FrameReady
 from frugalseg.data.clips import Clip
 from frugalseg.data.costs import AnnotationCosts
 from frugalseg.data.formats import get_format
 from frugalseg.data.formats.davis import DavisFormat
 from frugalseg.data.io import image_size, read_frame, write_json_atomic
 from frugalseg.errors import ConfigError, DataError
-
-
-@dataclass(frozen=True)
-class Proposal:
-    """The next annotation to make: a frame of a video, the objects on it, and the type.
-
-    Attributes:
-        video: the video's name.
-        frame: the frame's index in the sequence.
-        frame_path: the frame's file.
-        objects: the known objects that have appeared by this frame (empty on a video's first
-            annotation: draw every object, which declares them).
-        kind: the annotation type, ``mask``, ``clicks`` or ``box``.
-        reason: why this video and frame, in words.
-        provisional: made while a video still propagated, from what was known of it then (the
-            choice the whole clip gives may differ).
-    """
-
-    video: str
-    frame: int
-    frame_path: str
-    objects: list[int]
-    kind: str
-    reason: str
-    provisional: bool = False
 
 
 @dataclass(frozen=True)
@@ -134,15 +81,6 @@ class Addition:
     annotated_frames: int
     num_frames: int
     masks: Path
-
-
-@dataclass(frozen=True)
-class _Next:
-    """A started video's next annotation, its expected J&F gain per second, and its seconds per frame."""
-
-    proposal: Proposal
-    gain_per_second: float
-    per_frame: float
 
 
 @dataclass
@@ -351,14 +289,9 @@ class AnnotationSession:
 
     def propose(
         self,
+        options: ProposalOptions | None = None,
         *,
         video: str | None = None,
-        frames: str = PROPOSAL_SELECTOR,
-        types: str = "mask",
-        seed: int = 0,
-        policy: str | Path | None = None,
-        diversity_features: str = "descriptor",
-        diversity_weights: str | Path | None = None,
         states: Mapping[str, VideoState] | None = None,
     ) -> Proposal | None:
         """The next annotation to make, or None when every frame of every video is annotated.
@@ -375,17 +308,11 @@ class AnnotationSession:
         annotation is final, clicks and boxes too: a person clicks until the mask looks right, so the
         session never proposes an annotated frame again, even to a selector that ``replaces`` (a loop
         of the simulated annotator does; proposing clicked frames again cost a scripted person on the
-        page five more frames, `benchmarks/results/page_person.md`). ``video`` restricts the choice to
-        one video.
+        page five more frames, `benchmarks/results/page_person.md`).
 
         Args:
+            options: the frame selector, type policy and what they read (None: the defaults).
             video: propose on this video only (None: any).
-            frames: the frame selector; one that needs ground truth (``oracle``) is refused.
-            types: the annotation type policy; one that needs ground truth (``oracle``) is refused.
-            seed: seed of the random selector and policy.
-            policy: the weights file of the ``learned`` type policy.
-            diversity_features: what the ``diversity`` selector compares (`make_diversity_features`).
-            diversity_weights: the QNet or encoder weights file of those features.
             states: video → the state to use instead of the saved one (a video being propagated:
                 what is known of it so far).
 
@@ -393,72 +320,34 @@ class AnnotationSession:
             ConfigError: an unknown video, selector or policy, or one that needs ground truth.
             WeightsError: a ``policy`` file that is missing or not a type policy.
         """
-        features = (
-            make_diversity_features(diversity_features, diversity_weights) if frames == "diversity" else None
-        )
-        selector, chooser = _without_truth(
-            make_selector(frames, seed, features=features), make_policy(types, seed, weights=policy)
-        )
+        selector, chooser = (options or ProposalOptions()).build()
         names = [self._video(video).name] if video is not None else self.videos()
-        started: list[tuple[str, VideoState]] = []
+        candidates: list[Candidate] = []
         for name in names:
             state = (states or {}).get(name) or self.state(name)
+            source = self._video(name)
             if state is None:
-                return self._video(name).first_proposal()
+                return source.first_proposal()
             if not state.done:
-                started.append((name, state))
-        if not started:
+                candidates.append(
+                    next_annotation(
+                        state,
+                        source.frame_paths,
+                        source.indices,
+                        selector,
+                        chooser,
+                        self.costs,
+                        source.load,
+                        read_frame,
+                    )  # fmt: skip
+                )
+        if not candidates:
             return None
-        options = [self._next(name, state, selector, chooser) for name, state in started]
-        best = max(range(len(options)), key=lambda i: (options[i].gain_per_second, -options[i].per_frame, -i))
-        return options[best].proposal
-
-    def _next(self, name: str, state: VideoState, selector: FrameSelector, chooser: TypePolicy) -> _Next:
-        """The next annotation of one started video and its expected J&F gain per second."""
-        source = self._video(name)
-        doubt = unreliability(state.disagreement, state.unsure, state.annotated)
-        view = SelectionView(
-            key=name,
-            iteration=state.iteration,
-            num_frames=state.num_frames,
-            annotated=set(state.annotated),
-            frames=source.load() if selector.name == "diversity" else None,
-            masks=state.masks,
-            unreliability=doubt,
+        best = max(
+            range(len(candidates)),
+            key=lambda i: (candidates[i].gain_per_second, -candidates[i].per_frame, -i),
         )
-        t = selector.select(view)
-        context = type_context(state, t, read_frame(source.frame_paths[t]))
-
-        def refuse(kind: str) -> AnnotationResult:
-            raise ConfigError(
-                "types", f"{chooser.name!r} tries a {kind} annotation, which needs ground truth"
-            )
-
-        kind = chooser.choose(TypeView(name, state.iteration, t, refuse, context=context))
-        per_frame = state.seconds / state.num_frames
-        seconds = type_seconds(len(context.objects), self.costs)[kind]
-        if isinstance(chooser, LearnedTypePolicy):
-            gain = chooser.gain_per_second(context, t)[kind]
-        else:
-            gain = len(state.objects) * expected_jf_gain(doubt, view.annotated, t) / seconds
-        if isinstance(chooser, LearnedTypePolicy):
-            expected = f"expected J&F gain {gain * seconds:.3f} for about {seconds:.0f} s of work"
-        else:
-            share = context.disagreement + context.unsure
-            expected = (
-                f"{min(share, 1.0):.0%} of the object area left to fix "
-                f"({context.disagreement:.0%} where the two directions disagree, {context.unsure:.0%} "
-                f"where the flow lost track{'; counted as 100 %' if share > 1 else ''}) "
-                f"for about {seconds:.0f} s of work"
-            )
-        reason = (
-            f"{selector.name} among {len(view.candidates)} frames not annotated; {expected}; "
-            f"{per_frame:.1f} s per frame so far"
-        )
-        proposal = Proposal(
-            name, source.indices[t], str(source.frame_paths[t]), list(context.objects), kind, reason
-        )
-        return _Next(proposal, gain, per_frame)
+        return candidates[best].proposal
 
     def export_config(self) -> dict[str, Any]:
         """The ``run.json`` of an export of the session as it stands (equal configs: equal stores).
@@ -509,7 +398,18 @@ class AnnotationSession:
             written += write_video_labels(Path(out), clip, self._video(name).indices, state, config)
         return written
 
-    def add(
+    def frame_shape(self, video: str, frame: int) -> tuple[Path, tuple[int, int]]:
+        """Frame ``frame``'s file and (height, width): what a `GivenAnnotation` of it is checked against.
+
+        Raises:
+            ConfigError: an unknown video or a frame the session does not use.
+        """
+        source = self._video(video)
+        path = source.frame_paths[source.loop_index(frame)]
+        width, height = image_size(path)
+        return path, (height, width)
+
+    def read_given(
         self,
         video: str,
         frame: int,
@@ -517,10 +417,10 @@ class AnnotationSession:
         mask: str | Path | None = None,
         clicks: str | Path | None = None,
         object_id: int | None = None,
-        new_objects: bool = False,
         names: Mapping[int, str] | None = None,
-    ) -> Addition:
-        """Add what a person made on ``frame`` of ``video``, propagate again, and save the state.
+        new_objects: bool = False,
+    ) -> GivenAnnotation:
+        """A person's mask PNG or clicks JSON for ``frame`` of ``video``, read and checked when made.
 
         Args:
             video: the video's name.
@@ -529,107 +429,108 @@ class AnnotationSession:
                 object 1), or of one object when ``object_id`` is given (every non-zero pixel).
             clicks: a JSON file of clicks (`given.read_clicks`); give either ``mask`` or ``clicks``.
             object_id: the object a one-object ``mask`` shows.
-            new_objects: accept ids not annotated before: objects that first appear on this frame.
             names: object id → its class name ("horse and rider"), for objects of this annotation.
+            new_objects: accept ids not annotated before: objects that first appear on this frame.
 
         Raises:
             ConfigError: an unknown video, a frame the session does not use, not exactly one of
-                ``mask`` and ``clicks``, or a name for an object the annotation does not hold, or of
-                more than 64 characters.
-            DataError: naming the file, when it cannot be read, is of another size than the frame,
-                names an unknown object or is not of the form described.
+                ``mask`` and ``clicks``, or a bad name.
+            DataError: naming the file, when it cannot be read, is of another size than the frame
+                or is not of the form described.
         """
-        if (mask is None) == (clicks is None):
-            raise ConfigError("mask", "give either a mask PNG or a clicks JSON file")
-        if object_id is not None and mask is None:
-            raise ConfigError("object", "names the object of a one-object mask; clicks name their objects")
-        source = self._video(video)
-        t = source.loop_index(frame)
-        width, height = image_size(source.frame_paths[t])
-        made = read_made(mask, clicks, object_id, (height, width), source.frame_paths[t])
-        return self._add(source, t, made, new_objects=new_objects, propagate=True, names=names)
+        path, shape = self.frame_shape(video, frame)
+        return GivenAnnotation.read(
+            path, shape, mask=mask, clicks=clicks, object_id=object_id, names=names, new_objects=new_objects
+        )
 
-    def add_given(
+    def add(
         self,
         video: str,
         frame: int,
+        given: GivenAnnotation,
         *,
-        ids: np.ndarray | None = None,
-        clicks: Sequence[GivenClick] | None = None,
-        object_id: int | None = None,
-        new_objects: bool = False,
         propagate: bool = True,
-        name: str = "annotation",
-        names: Mapping[int, str] | None = None,
         current: np.ndarray | None = None,
-        boxes: Mapping[int, DrawnBox] | None = None,
     ) -> Addition:
-        """`add` of a mask or clicks held in memory (the annotation page's), with the same checks and result.
+        """Add what a person gave on ``frame`` of ``video``, propagate again, and save the state.
 
         Args:
             video: the video's name.
             frame: the frame's index in the sequence.
-            ids: an H×W uint8 map of object ids (0 background, 255 void), or of one object with
-                ``object_id`` (every non-zero pixel).
-            clicks: the clicks (give either ``ids`` or ``clicks``).
-            object_id: the object a one-object ``ids`` map shows.
-            new_objects: accept ids not annotated before.
+            given: the annotation, checked when made (`given`, or built by the page or the ML backend).
             propagate: propagate and save the masks now; False saves the annotation with masks marked
                 out of date (so nothing is lost if the process dies), and `finish` propagates.
-            name: what errors call the annotation (they name it as the file of `add`'s errors).
-            names: object id → its class name, as `add`'s.
             current: the mask the clicks correct (None: the frame's saved mask; the page passes the
                 one it shows, which may be newer while the video propagates).
-            boxes: object → its box, for the objects of ``ids`` the page's box tool made: each is
-                booked as a box (``box_seconds`` and ``click_seconds`` a corrective click) instead of
-                a drawn mask (`_given_mask`), and exported with its box.
 
         Raises:
-            ConfigError: as `add`.
-            DataError: naming ``name``, a map of another size than the frame, an unknown object or a
-                click off the frame.
+            ConfigError: an unknown video or a frame the session does not use.
+            DataError: naming the annotation's source, one of another size than the frame, an
+                unknown object or a ``current`` mask of another size.
         """
-        if (ids is None) == (clicks is None):
-            raise ConfigError("mask", "give either a mask or clicks")
-        if object_id is not None and ids is None:
-            raise ConfigError("object", "names the object of a one-object mask; clicks name their objects")
         source = self._video(video)
         t = source.loop_index(frame)
-        width, height = image_size(source.frame_paths[t])
-        made = given_made(Path(name), ids, clicks, object_id, (height, width), source.frame_paths[t], boxes)
-        if current is not None and current.shape != (height, width):
-            raise DataError(Path(name), f"the mask corrected is {current.shape}, the frame {(height, width)}")
-        return self._add(
-            source, t, made, new_objects=new_objects, propagate=propagate, names=names, current=current
-        )
+        _, shape = self.frame_shape(video, frame)
+        if given.shape != shape:
+            raise DataError(given.source, f"made for a frame of {given.shape}, the frame is {shape}")
+        if current is not None and current.shape != shape:
+            raise DataError(given.source, f"the mask corrected is {current.shape}, the frame {shape}")
+        with self._writing(source.name):
+            if propagate:
+                state = self.state(video)
+            else:  # saved with its masks out of date: `finish` propagates, not this call
+                saved = self.saved_state(video)
+                state = saved[0] if saved is not None else None
+            if state is not None and not given.new_objects:
+                check_objects(given.source, given.objects, state.objects, video)
+            image = read_frame(source.frame_paths[t])
+            if state is None:
+                frames = len(source.frame_paths)
+                state = VideoState(video=video, num_frames=frames, objects={}, config=self._config)
+            if current is None:
+                current = state.masks[t] if state.masks else np.zeros(shape, np.uint8)
+            result, kinds = annotation_result(given, image, current, self.costs, self.click_model)
+            record = book(state, t, result, kinds, given)
+            if propagate:
+                self._propagate(state, source.load())
+            else:
+                state.masks = []
+            state.history.append(record)
+            if not (self.folder / SESSION_FILE).is_file():
+                write_json_atomic(self.folder / SESSION_FILE, asdict(self.settings), indent=2)
+            state.save(self.folder / video)
+            objects = [obj for obj in sorted(result.seconds) if obj]
+            masks = self.folder / video / "masks"
+            return Addition(video, frame, objects, record, len(state.annotated), state.num_frames, masks)
 
     def preview(
-        self, video: str, frame: int, clicks: Sequence[GivenClick], current: np.ndarray | None = None
+        self, video: str, frame: int, given: GivenAnnotation, current: np.ndarray | None = None
     ) -> np.ndarray:
-        """The mask ``clicks`` make of the frame's mask (what adding them would annotate); nothing saved.
+        """The mask ``given``'s clicks make of the frame's mask (what adding them would do); nothing saved.
 
         Args:
             video: the video's name.
             frame: the frame's index in the sequence.
-            clicks: the clicks so far (at least one).
+            given: the clicks so far.
             current: the mask they correct (None: the frame's current mask, or none before the
                 video's first annotation).
 
         Raises:
             ConfigError: an unknown video or frame.
-            DataError: a click off the frame or a ``current`` mask of another size.
+            DataError: an annotation or a ``current`` mask of another size than the frame.
         """
         source = self._video(video)
         t = source.loop_index(frame)
         image = read_frame(source.frame_paths[t])
-        name = Path("clicks")
-        made = given_made(name, None, clicks, None, image.shape[:2], source.frame_paths[t])
+        shape = image.shape[:2]
+        if given.shape != shape:
+            raise DataError(given.source, f"made for a frame of {given.shape}, the frame is {shape}")
         if current is None:
             state = self.state(video)
-            current = state.masks[t] if state is not None else np.zeros(image.shape[:2], np.uint8)
-        elif current.shape != image.shape[:2]:
-            raise DataError(name, f"the mask corrected is {current.shape}, the frame {image.shape[:2]}")
-        return self._result(made, image, current)[0].mask
+            current = state.masks[t] if state is not None else np.zeros(shape, np.uint8)
+        elif current.shape != shape:
+            raise DataError(given.source, f"the mask corrected is {current.shape}, the frame {shape}")
+        return annotation_result(given, image, current, self.costs, self.click_model)[0].mask
 
     def frames(self, video: str) -> list[int]:
         """The sequence indices of the frames of ``video`` the session uses (its loop frames, in order)."""
@@ -647,153 +548,6 @@ class AnnotationSession:
         width, height = image_size(source.frame_paths[t])
         return read_mask(Path(path), (height, width), source.frame_paths[t])
 
-    def _add(
-        self,
-        source: _Video,
-        t: int,
-        made: Made,
-        *,
-        new_objects: bool,
-        propagate: bool,
-        names: Mapping[int, str] | None = None,
-        current: np.ndarray | None = None,
-    ) -> Addition:
-        """Book ``made`` on loop frame ``t`` of ``source``, propagate (or mark masks out of date), save."""
-        checked = _checked_names(names or {}, made.objects)
-        with self._writing(source.name):
-            video = source.name
-            if propagate:
-                state = self.state(video)
-            else:  # saved with its masks out of date: `finish` propagates, not this call
-                saved = self.saved_state(video)
-                state = saved[0] if saved is not None else None
-            if state is not None and not new_objects:
-                check_objects(made.path, made.objects, state.objects, video)
-            image = read_frame(source.frame_paths[t])
-            height, width = image.shape[:2]
-            if state is None:
-                frames = len(source.frame_paths)
-                state = VideoState(video=video, num_frames=frames, objects={}, config=self._config)
-            if current is None:
-                current = state.masks[t] if state.masks else np.zeros((height, width), np.uint8)
-            result, kinds = self._result(made, image, current)
-            record = _book(state, t, result, kinds, made)
-            state.names.update(checked)
-            if propagate:
-                self._propagate(state, source.load())
-            else:
-                state.masks = []
-            state.history.append(record)
-            if not (self.folder / SESSION_FILE).is_file():
-                write_json_atomic(self.folder / SESSION_FILE, asdict(self.settings), indent=2)
-            state.save(self.folder / video)
-            objects = [obj for obj in sorted(result.seconds) if obj]
-            masks = self.folder / video / "masks"
-            frame = source.indices[t]
-            return Addition(video, frame, objects, record, len(state.annotated), state.num_frames, masks)
-
-    def _result(
-        self, made: Made, frame: np.ndarray, current: np.ndarray
-    ) -> tuple[AnnotationResult, dict[int, str]]:
-        """What a person's file makes of the frame's ``current`` mask, with its human seconds.
-
-        Also the annotation type of each object (`_given_mask`).
-        """
-        if made.ids is None:
-            result = annotate_given_clicks(frame, current, made.clicks, self.costs, model=self.click_model)
-            return result, dict.fromkeys(made.objects, "clicks")
-        if made.object_id is not None:
-            drawn = np.where(current == VOID, 0, current).astype(np.uint8)
-            drawn[drawn == made.object_id] = 0
-            drawn[made.ids != 0] = made.object_id
-            seconds = {made.object_id: self.costs.vos_mask_seconds}
-            return AnnotationResult("mask", drawn, seconds, {}), {made.object_id: "mask"}
-        return _given_mask(made, current, self.costs)
-
-
-def _given_mask(
-    made: Made, current: np.ndarray, costs: AnnotationCosts
-) -> tuple[AnnotationResult, dict[int, str]]:
-    """A mask of every object of a frame, each object booked by how the person made it.
-
-    An object the page's box tool made is a ``box`` (``box_seconds`` and ``click_seconds`` a
-    corrective click, as the loop's box type books it); an object whose mask is the ``current`` one
-    unchanged was looked at and accepted: a ``clicks`` annotation with no click, free but for the
-    frame's look; any other object was drawn: a ``mask``, ``vos_mask_seconds``. A frame with an
-    object not drawn costs its ``clicked_frame_seconds`` once. The frame's type is ``mask`` when an
-    object was drawn, else ``box`` when one was boxed, else ``clicks``.
-    """
-    assert made.ids is not None
-    if not made.objects:
-        return AnnotationResult("mask", made.ids, {0: costs.clicked_frame_seconds}, {}), {}
-    kinds: dict[int, str] = {}
-    seconds: dict[int, float] = {}
-    clicks: dict[int, int] = {}
-    for obj in made.objects:
-        if obj in made.boxes:
-            kinds[obj], clicks[obj] = "box", made.boxes[obj].clicks
-            seconds[obj] = costs.box_seconds + costs.click_seconds * clicks[obj]
-        elif np.array_equal(made.ids == obj, current == obj):
-            kinds[obj], seconds[obj] = "clicks", 0.0
-        else:
-            kinds[obj], seconds[obj] = "mask", costs.vos_mask_seconds
-    if set(kinds.values()) != {"mask"}:
-        seconds[min(made.objects)] += costs.clicked_frame_seconds
-    kind = next(k for k in ("mask", "box", "clicks") if k in kinds.values())
-    return AnnotationResult(kind, made.ids, seconds, clicks), kinds
-
-
-def _checked_names(names: Mapping[int, str], objects: Sequence[int]) -> dict[int, str]:
-    """The class names given for an annotation's ``objects`` (1…64 characters, spaces trimmed)."""
-    checked = {}
-    for obj, name in names.items():
-        if obj not in objects:
-            raise ConfigError("name", f"object {obj} is not in this annotation (it holds {list(objects)})")
-        if not isinstance(name, str) or not 1 <= len(name.strip()) <= 64:
-            raise ConfigError("name", f"the name of object {obj} must have 1…64 characters, got {name!r}")
-        checked[int(obj)] = name.strip()
-    return checked
-
-
-def _book(
-    state: VideoState, t: int, result: AnnotationResult, kinds: Mapping[int, str], made: Made
-) -> IterationRecord:
-    """Enter an annotation of loop frame ``t`` in ``state`` (its objects, annotations, annotated mask).
-
-    Each object is booked with its own type (``kinds``; the frame's type where it has none) and what
-    the person gave for it: its clicks and its box.
-
-    Returns:
-        The iteration's record (no quality: a person's session has no ground truth).
-    """
-    for obj in (int(v) for v in np.unique(result.mask) if v != 0):
-        state.objects[obj] = min(t, state.objects.get(obj, t))
-    iteration = state.iteration
-    state.annotations.extend(
-        Annotation(
-            t,
-            obj,
-            kinds.get(obj, result.kind),
-            round(s, 6),
-            result.clicks.get(obj, 0),
-            iteration,
-            points=tuple((c.x, c.y, c.positive) for c in made.clicks if c.object == obj),
-            box=made.boxes[obj].corners if obj in made.boxes else None,
-        )
-        for obj, s in sorted(result.seconds.items())
-    )
-    state.annotated[t] = result.mask
-    return IterationRecord(
-        iteration=iteration,
-        frame=t,
-        kind=result.kind,
-        seconds=round(result.total_seconds, 6),
-        total_seconds=round(state.seconds, 6),
-        jf=None,
-        j=None,
-        f=None,
-    )
-
 
 @contextlib.contextmanager
 def _folder_lock(folder: Path) -> Iterator[None]:
@@ -804,13 +558,3 @@ def _folder_lock(folder: Path) -> Iterator[None]:
         yield
     finally:
         os.close(handle)  # closing releases the lock
-
-
-def _without_truth(selector: FrameSelector, chooser: TypePolicy) -> tuple[FrameSelector, TypePolicy]:
-    """The frame selector and type policy, refused when one needs ground truth (a person's data lack it)."""
-    for option, chosen in (("frames", selector), ("types", chooser)):
-        if chosen.needs_ground_truth:
-            raise ConfigError(
-                option, f"{chosen.name!r} needs ground truth, which a real annotator's data lack"
-            )
-    return selector, chooser

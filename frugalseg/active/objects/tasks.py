@@ -12,7 +12,8 @@ from frugalseg.interop import StoredFrame, write_export
 from frugalseg.interop.stores import frame_name, frame_objects
 
 if TYPE_CHECKING:
-    from frugalseg.active.objects.session import AnnotationSession, Proposal
+    from frugalseg.active.objects.proposals import Proposal
+    from frugalseg.active.objects.session import AnnotationSession
 
 
 def write_task(session: AnnotationSession, proposal: Proposal, path: str | Path, tool: str) -> int:

@@ -18,6 +18,7 @@ from data.fake_davis import grey_png, palette_png, squares, write_moving_squares
 from frugalseg.active.objects.annotation_types import GivenClick, annotate_given_clicks
 from frugalseg.active.objects.click_models import local_grabcut_clicks
 from frugalseg.active.objects.options import Choice
+from frugalseg.active.objects.proposals import ProposalOptions
 from frugalseg.active.objects.session import AnnotationSession
 from frugalseg.active.objects.state import Annotation, IterationRecord, VideoState
 from frugalseg.cli import main
@@ -191,23 +192,23 @@ def test_proposals_on_known_states(davis: Path, made: Path, started: Path, capsy
     session = AnnotationSession.open(started)
     unreliable = [d + u for d, u in zip(*_reliability(started / "squares-a"), strict=True)]
     worst = max(range(1, 10), key=lambda t: (unreliable[t], -t))
-    assert session.propose(video="squares-a", frames="uncertainty").frame == worst
+    assert session.propose(ProposalOptions(frames="uncertainty"), video="squares-a").frame == worst
     # by default a session proposes with gain-fit: on 10 frames with frame 0 annotated its fitted error
     # model's summed fall is largest at frame 7 (0.962 against 0.952 at 6 and 0.815 at 9)
     default = session.propose(video="squares-a")
     assert default.frame == 7 and default.reason.startswith("gain-fit among 9 frames not annotated")
-    assert session.propose(video="squares-a", frames="diversity").frame in range(1, 10)
+    assert session.propose(ProposalOptions(frames="diversity"), video="squares-a").frame in range(1, 10)
     with pytest.raises(ConfigError, match="'oracle' needs ground truth"):
-        session.propose(frames="oracle")
+        session.propose(ProposalOptions(frames="oracle"))
     with pytest.raises(ConfigError, match="'oracle' needs ground truth"):
-        session.propose(types="oracle")
+        session.propose(ProposalOptions(types="oracle"))
     with pytest.raises(ConfigError, match="'lookahead' needs ground truth"):
-        session.propose(frames="lookahead")
+        session.propose(ProposalOptions(frames="lookahead"))
     assert files(started) == before
     # with both videos started, the one whose next annotation is expected to gain more per second
     # comes first (test_policy.py ranks hand-made states); squares-b's next mask costs 80 s, not 160
     assert add(started, "--video", "squares-b", "--frame", "0", "--mask", str(made / "b0.png")) == 0
-    assert session.propose(frames="uniform").video == "squares-b"
+    assert session.propose(ProposalOptions(frames="uniform")).video == "squares-b"
 
 
 def _reliability(folder: Path) -> tuple[list[float], list[float]]:
@@ -242,12 +243,17 @@ def test_an_addition_waits_for_another_process_writing_the_video(started: Path, 
     fcntl.flock(held, fcntl.LOCK_EX)
     done: list[object] = []
     adding = threading.Thread(
-        target=lambda: done.append(session.add("squares-a", 9, mask=made / "a9.png")), daemon=True
+        target=lambda: done.append(
+            session.add("squares-a", 9, session.read_given("squares-a", 9, mask=made / "a9.png"))
+        ),
+        daemon=True,
     )
     adding.start()
     adding.join(1.0)
     assert adding.is_alive() and files(started) == before  # waiting, nothing written
-    other = session.add("squares-b", 0, mask=made / "b0.png")  # another video is not held up
+    other = session.add(
+        "squares-b", 0, session.read_given("squares-b", 0, mask=made / "b0.png")
+    )  # another video is not held up
     assert other.video == "squares-b"
     os.close(held)
     adding.join(60)
@@ -384,8 +390,11 @@ def test_an_addition_killed_while_writing_masks_is_healed_by_the_next(started: P
     session = AnnotationSession.open(started)
     state = session.state("squares-a")
     assert np.array_equal(state.masks[4], mask_of(whole["squares-a/masks/00004.png"]))
-    assert session.propose(video="squares-a", frames="uniform").frame == 9
-    assert session.add("squares-a", 9, mask=made / "a9.png").record.iteration == 1
+    assert session.propose(ProposalOptions(frames="uniform"), video="squares-a").frame == 9
+    assert (
+        session.add("squares-a", 9, session.read_given("squares-a", 9, mask=made / "a9.png")).record.iteration
+        == 1
+    )
     assert mask(started / "squares-a" / "masks" / "00004.png") is not None
 
 

@@ -13,6 +13,7 @@ import torch
 from data.fake_davis import squares, write_moving_squares
 
 from frugalseg.active.objects.frame_selectors import ErrorModel, expected_jf_gain
+from frugalseg.active.objects.proposals import ProposalOptions
 from frugalseg.active.objects.session import AnnotationSession
 from frugalseg.active.objects.state import Annotation, IterationRecord, VideoState
 from frugalseg.active.objects.type_policies import (
@@ -224,23 +225,23 @@ def test_propose_ranks_videos_by_expected_gain_per_second(session: AnnotationSes
     # with fewer seconds per frame so far is proposed (squares-b, 8 s against 16)
     hand_made(session, "squares-a", 0, [0.0] + [0.1] * 8 + [0.3])
     hand_made(session, "squares-b", 1, [0.0] + [0.1] * 8 + [0.3])
-    proposal = session.propose(frames="uncertainty")
+    proposal = session.propose(ProposalOptions(frames="uncertainty"))
     assert (proposal.video, proposal.frame, proposal.kind) == ("squares-b", 9, "mask")
     assert "; 30% of the object area left to fix (" in proposal.reason
     # squares-b drawn on frame 9 too: its frames lie nearer a drawn one, there is less to gain, so
     # squares-a is proposed whatever squares-b's doubted share (0.9 on frame 8); not so by that share
     hand_made(session, "squares-b", 1, [0.0] + [0.1] * 7 + [0.9, 0.0], drawn=(0, 9))
-    proposal = session.propose(frames="uncertainty")
+    proposal = session.propose(ProposalOptions(frames="uncertainty"))
     assert (proposal.video, proposal.frame) == ("squares-a", 9)
     assert "for about 160 s of work" in proposal.reason  # two objects' masks
     # a disagreement near the annotated frame outweighs the distance: 1 − 0.4·5/7 > 1 − 0.9·5/14
     hand_made(session, "squares-b", 1, [0.0, 0.1, 0.6] + [0.1] * 7)
-    assert session.propose(frames="uncertainty", video="squares-b").frame == 2
+    assert session.propose(ProposalOptions(frames="uncertainty"), video="squares-b").frame == 2
     # a learned policy's prediction ranks instead: the same gain everywhere, so the cheaper video
     # (one object) wins and the type is the policy's (0.5 / 80 s against 0.01 / 5.5 s: a mask)
     weights = constant_policy(tmp_path / "policy.safetensors", 0.5, 0.01)
     hand_made(session, "squares-b", 1, [0.0] + [0.01] * 9)
-    proposal = session.propose(frames="uncertainty", types="learned", policy=weights)
+    proposal = session.propose(ProposalOptions(frames="uncertainty", types="learned", policy=weights))
     assert (proposal.video, proposal.kind) == ("squares-b", "mask")
     assert (
         main(
