@@ -36,6 +36,7 @@ from frugalseg.active.objects.given import GivenAnnotation
 from frugalseg.active.objects.proposals import Proposal, ProposalOptions
 from frugalseg.active.objects.session import Addition, AnnotationSession
 from frugalseg.active.objects.state import STATE_FILE, VideoState
+from frugalseg.active.propagation import unreliability as frame_unreliability
 from frugalseg.data.clips import IGNORE_INDEX, LabelKind
 from frugalseg.data.io import array_sha1
 from frugalseg.data.overlays import thumbnail
@@ -301,6 +302,22 @@ class SessionService:
         job.ended, job.error = time.monotonic(), error
         job.status = status  # last: `supersede` waits for it, the partial view gone
 
+    def current_mask(self, video: str, frame: int) -> np.ndarray:
+        """Frame ``frame``'s current mask as the page shows it (zeros before the video's first annotation)."""
+        cached = self.state(video)
+        if cached is not None and cached.state.masks:
+            return cached.state.masks[self.session.frames(video).index(frame)]
+        height, width = self.session.frame_image(video, frame).shape[:2]
+        return np.zeros((height, width), np.uint8)
+
+    def names(self) -> dict[str, dict[str, str]]:
+        """Video → object id → the class name the person gave it (the session's state)."""
+        return {
+            name: {str(k): v for k, v in cached.state.names.items()}
+            for name in self.session.videos()
+            if (cached := self.state(name)) is not None
+        }
+
     def thumbnail(self, video: str, frame: int) -> bytes:
         """The JPEG thumbnail of a frame with its current mask (cached by the mask's content)."""
         t = self.session.frames(video).index(frame)
@@ -460,3 +477,12 @@ def jpeg(picture: np.ndarray, quality: int = 90) -> bytes:
     if not ok:
         raise ValueError(f"cannot encode a picture of shape {picture.shape} as JPEG")
     return data.tobytes()
+
+
+def unreliability(cached: CachedState | None) -> list[float | None]:
+    """Each frame's unreliability to 4 places (None where not known yet), or none before propagation."""
+    if cached is None or not cached.state.masks or len(cached.state.disagreement) != len(cached.state.masks):
+        return []
+    state = cached.state
+    shares = frame_unreliability(state.disagreement, state.unsure, state.annotated)
+    return [None if t in cached.unknown else round(share, 4) for t, share in enumerate(shares)]

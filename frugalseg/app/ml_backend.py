@@ -11,16 +11,16 @@ longest tail that names a frame: ``/data/local-files/?d=…/blackswan/00003.jpg`
 ``label export --tool label-studio``).
 
 - ``/predict``: each frame's current mask as one ``brushlabels`` result per object (Label Studio's
-  brush RLE, `frugalseg.interop.rle.ls_encode`; the object's name on the annotation page, else
-  ``object``; result id ``frugalseg-<object id>``), scored so that sorting by prediction score
-  puts the loop's proposed frame first (1.0) and the others by unreliability ``u`` (``u / (1 + u)``,
-  below 1). With ``context`` (interactive pre-annotation), its keypoints are clicks for the
-  session's click model (`AnnotationSession.preview`) on the object its label names, and a
-  rectangle replaces that object's mask by the box's pixels first; the one object comes back.
+  brush RLE, `frugalseg.interop.label_studio.brush_result`; the object's name on the annotation
+  page, else ``object``; result id ``frugalseg-<object id>``), scored so that sorting by prediction
+  score puts the loop's proposed frame first (1.0) and the others by unreliability ``u``
+  (``u / (1 + u)``, below 1). With ``context`` (interactive pre-annotation), the session's click
+  model answers for the object its label names: a rectangle goes to its box tool
+  (`ClickToMask.box`, the keypoints its corrective clicks), keypoints alone correct the object's
+  current mask (`AnnotationSession.preview`); the one object comes back.
 - ``/webhook`` ``ANNOTATION_CREATED`` / ``ANNOTATION_UPDATED`` of a project set up with this backend:
   the annotation becomes the session's annotation of its frame, a mask of every object drawn
-  (brush as drawn, polygons filled as pycocotools fills them, rectangles as the box's pixels, as
-  `frugalseg.interop.raster` draws them), or clicks when it holds keypoints only; then the video's
+  (`frugalseg.interop.label_studio.regions_mask`), or clicks when it holds keypoints only; then the video's
   propagation is queued (`SessionService.add`), and later predictions carry it. A region keeps its
   object by its id (a prediction's ``frugalseg-<id>``), else by its label when one object of the
   video has that name, else it declares a new object. Other events are logged and ignored.
@@ -30,6 +30,8 @@ it changes when a propagation ends and Label Studio's *Retrieve predictions* ask
 set up are kept in ``label_studio_projects.json`` of the session's folder once it is a session. A
 webhook arriving while its video propagates supersedes that propagation: one of both follows.
 
+Label Studio's results become shapes, clicks and masks in `frugalseg.interop.label_studio`; this
+module holds the routes only, on the small base it shares with the page (`frugalseg.app.http`).
 Bad input (a task that names no frame of the session, an annotation of another size than its
 frame, a webhook of a project not set up here, an unknown action) is a 4xx whose one-line error
 names the task; nothing is written.
@@ -42,10 +44,8 @@ import binascii
 import hashlib
 import json
 import logging
-import re
 from pathlib import Path
 from typing import Any
-from xml.etree import ElementTree
 
 import numpy as np
 from starlette.applications import Starlette
@@ -57,14 +57,21 @@ from starlette.routing import Route
 from frugalseg.active.objects.annotation_types import GivenClick
 from frugalseg.active.objects.given import MAX_OBJECTS, OBJECT_IDS, GivenAnnotation, is_object_id
 from frugalseg.active.objects.session_settings import SESSION_FILE
-from frugalseg.app.jobs import SessionService
-from frugalseg.app.server import AnnotationApp, Endpoint, RequestError, unreliability
-from frugalseg.data.clips import Clip, LabelKind
+from frugalseg.app.http import Endpoint, JSONRoutes, RequestError
+from frugalseg.app.jobs import SessionService, unreliability
+from frugalseg.data.clips import Clip
 from frugalseg.data.io import read_json, write_json_atomic
 from frugalseg.errors import DataError
-from frugalseg.interop.label_studio import image_name, result_shape
-from frugalseg.interop.raster import check_shape, rasterize
-from frugalseg.interop.rle import ls_encode
+from frugalseg.interop.label_studio import (
+    annotation_shapes,
+    brush_control,
+    brush_result,
+    image_name,
+    keypoint_clicks,
+    rectangle_box,
+    regions_mask,
+    result_object,
+)
 from frugalseg.interop.shapes import Frame
 from frugalseg.interop.stores import FrameIndex
 
@@ -80,10 +87,9 @@ OTHER_EVENTS = (
 )  # fmt: skip
 #: The projects set up with the backend, kept in the session's folder once it has one.
 PROJECTS_FILE = "label_studio_projects.json"
-RESULT_ID = re.compile(r"frugalseg-(\d{1,3})")
 
 
-class MLBackendApp(AnnotationApp):
+class MLBackendApp(JSONRoutes):
     """The ML backend's routes over a `SessionService` (see the module docstring).
 
     Args:
@@ -94,9 +100,9 @@ class MLBackendApp(AnnotationApp):
     """
 
     def __init__(self, service: SessionService, *, token: str | None, max_upload: int = 64 << 20) -> None:
-        super().__init__(
-            service, token=token, exports=service.session.folder / "exports", max_upload=max_upload
-        )
+        super().__init__(token=token, max_upload=max_upload, data_status=422)
+        self.service = service
+        self.session = service.session
         self.projects: set[str] = set(self._saved_projects())
         clips = [
             Clip(name, self.session.settings.split, list(self.session.format.numbered_frame_paths(name)), 0)
@@ -199,8 +205,8 @@ class MLBackendApp(AnnotationApp):
     def _prediction(self, frame: tuple[str, int], config: tuple[str, str]) -> dict[str, Any]:
         """The frame's current mask as one brush result per object, and its score."""
         video, index = frame
-        ids = self._current(video, index)
-        names = self._names().get(video, {})
+        ids = self.service.current_mask(video, index)
+        names = self.service.names().get(video, {})
         result = [
             brush_result(ids == obj, names.get(str(obj), "object"), obj, config)
             for obj in (int(v) for v in np.unique(ids))
@@ -223,74 +229,47 @@ class MLBackendApp(AnnotationApp):
     def _interactive(
         self, frame: tuple[str, int], context: Any, config: tuple[str, str], task: dict[str, Any]
     ) -> dict[str, Any]:
-        """The click model's mask of the object the context's keypoints and rectangle draw."""
+        """The click model's mask of the object the context's rectangle and keypoints draw."""
         video, index = frame
-        element = f"task {task.get('id')}"
+        element = f"task {str(task.get('id'))[:64]}"
         results = context.get("result") if isinstance(context, dict) else None
         if not isinstance(results, list) or not results:
             raise RequestError(400, f"{element}: context holds no result (keypoints or a rectangle)")
-        current = self._current(video, index)
-        drawn, read = self._shapes(results, current.shape, element)
+        current = self.service.current_mask(video, index)
+        drawn, read = _shapes(results, current.shape, element)
         if any(shape.type not in ("points", "box") for shape in drawn.shapes):
             raise RequestError(400, f"{element}: context holds keypoints and rectangles only")
         label = drawn.shapes[0].label
         obj = self._objects(video, [("", label)], {})[0]
-        base = np.where(current == 255, 0, current).astype(np.uint8)
-        for shape in (s for s in drawn.shapes if s.type == "box"):
-            box = rasterize(Frame(0, None, [shape]), current.shape, [1], background=0)
-            base[base == obj] = 0
-            base[box[LabelKind.BOXES].label == 1] = obj
-        clicks = [
-            GivenClick(obj, int(x), int(y), bool(result.get("is_positive", True)))
+        clicks = tuple(
+            GivenClick(obj, x, y, positive)
             for shape, result in zip(drawn.shapes, read, strict=True)
-            if shape.type == "points" and shape.points is not None
-            for x, y in np.floor(shape.points).astype(int).tolist()
-        ]
-        given = GivenAnnotation(Path(f"the keypoints of {element}"), base.shape, clicks=tuple(clicks))
-        ids = self.session.preview(video, index, given, base) if clicks else base
-        result = brush_result(ids == obj, label or "object", obj, config)
+            for x, y, positive in keypoint_clicks(shape, result)
+        )
+        source = Path(f"the keypoints of {element}")
+        checked = GivenAnnotation(source, current.shape, clicks=clicks).clicks if clicks else ()
+        boxes = [rectangle_box(shape) for shape in drawn.shapes if shape.type == "box"]
+        if boxes:
+            image = self.session.frame_image(video, index)
+            found = self.session.click_model.box(image, boxes[-1], checked)
+        else:
+            given = GivenAnnotation(source, current.shape, clicks=checked)
+            found = self.session.preview(video, index, given, current) == obj
+        result = brush_result(found, label or "object", obj, config)
         return {"result": [result], "score": 1.0, "model_version": self.version()}
-
-    def _shapes(
-        self, results: list[Any], size: tuple[int, int], element: str
-    ) -> tuple[Frame, list[dict[str, Any]]]:
-        """The results as checked shapes of a frame of ``size`` (H, W), and the result of each shape."""
-        frame = Frame(element, None, element=element)
-        read: list[dict[str, Any]] = []
-        where = Path("label studio")
-        try:
-            for position, result in enumerate(results, start=1):
-                if not isinstance(result, dict):
-                    raise RequestError(400, f"{element}: result {position} is not an object")
-                name = f"{element} result {result.get('id', position)}"
-                shape = result_shape(result, frame, position, where, name)
-                if shape is not None:
-                    check_shape(shape, size, where)
-                    frame.shapes.append(shape)
-                    read.append(result)
-        except DataError as err:
-            raise RequestError(422, err.problem) from err
-        if frame.size is not None and frame.size != size:
-            raise RequestError(
-                422, f"{element}: drawn on an image of {frame.size[1]}×{frame.size[0]}, "
-                f"the frame is {size[1]}×{size[0]}",
-            )  # fmt: skip
-        if not frame.shapes:
-            raise RequestError(422, f"{element}: no brush, polygon, rectangle or keypoint to read")
-        return frame, read
 
     def _objects(self, video: str, regions: list[tuple[str, str]], given: dict[str, int]) -> list[int]:
         """Each (result id, label) region's object: by id, else by a name one object has, else a new one."""
         cached = self.service.state(video)
         known = set(cached.state.objects) if cached is not None else set()
-        names = self._names().get(video, {})
+        names = self.service.names().get(video, {})
         taken = known | set(given.values())
         objects = []
         for result_id, label in regions:
-            match = RESULT_ID.fullmatch(result_id)
+            by_id = result_object({"id": result_id})
             named = [int(k) for k, v in names.items() if v == label]
-            if match is not None and is_object_id(int(match[1])):
-                obj = int(match[1])
+            if by_id is not None and is_object_id(by_id):
+                obj = by_id
             elif label in given:
                 obj = given[label]
             elif len(named) == 1:
@@ -332,29 +311,23 @@ class MLBackendApp(AnnotationApp):
         """Book the annotation's regions on the frame and queue its propagation (`SessionService.add`)."""
         video, index = frame
         with self.service.lock:
-            shown = self._current(video, index)
-            size = shown.shape
-            drawn, read = self._shapes(results, size, element)
+            shown = self.service.current_mask(video, index)
+            size = (shown.shape[0], shown.shape[1])
+            drawn, read = _shapes(results, size, element)
             objects = self._objects(
                 video, [(str(r.get("id", "")), s.label) for r, s in zip(read, drawn.shapes, strict=True)], {}
             )
             known = self.service.state(video)
             new_objects = known is not None and any(obj not in known.state.objects for obj in objects)
             points = [shape.type == "points" for shape in drawn.shapes]
-            clicks: tuple[GivenClick, ...] = ()
-            ids = None
-            if all(points):
-                clicks = tuple(
-                    GivenClick(obj, int(x), int(y), bool(r.get("is_positive", True)))
-                    for obj, shape, r in zip(objects, drawn.shapes, read, strict=True)
-                    for x, y in np.floor(np.asarray(shape.points)).astype(int).tolist()
-                )
-            elif any(points):
+            if any(points) and not all(points):
                 raise RequestError(422, f"{element}: keypoints (clicks) cannot be mixed with drawn regions")
-            else:
-                for shape in drawn.shapes:
-                    shape.kind = LabelKind.FINE  # every region is the object's whole mask
-                ids = rasterize(drawn, size, objects, background=0)[LabelKind.FINE].label
+            clicks = tuple(
+                GivenClick(obj, x, y, positive)
+                for obj, shape, result in zip(objects, drawn.shapes, read, strict=True)
+                for x, y, positive in keypoint_clicks(shape, result)
+            )
+            ids = None if all(points) else regions_mask(drawn, size, objects)
             held = {c.object for c in clicks} if ids is None else set(np.unique(ids).tolist())
             labels = {
                 obj: s.label for obj, s in zip(objects, drawn.shapes, strict=True) if s.label and obj in held
@@ -371,25 +344,22 @@ def controls(config: Any) -> tuple[str, str]:
     if not isinstance(config, str):
         raise RequestError(400, "the labeling config is missing")
     try:
-        root = ElementTree.fromstring(config)
-    except ElementTree.ParseError as err:
-        raise RequestError(400, f"the labeling config is not XML ({err})") from err
-    brush = next((node for node in root.iter("BrushLabels") if node.get("name") and node.get("toName")), None)
-    if brush is None:
+        control = brush_control(config)
+    except DataError as err:
+        raise RequestError(400, f"the labeling config is {err.problem}") from err
+    if control is None:
         raise RequestError(
             422, "the labeling config has no <BrushLabels name=… toName=…> on the image: add one to get masks"
         )
-    return str(brush.get("name")), str(brush.get("toName"))
+    return control
 
 
-def brush_result(mask: np.ndarray, label: str, obj: int, config: tuple[str, str]) -> dict[str, Any]:
-    """One object's mask as a Label Studio ``brushlabels`` result (its id names the object)."""
-    height, width = mask.shape
-    return {
-        "id": f"frugalseg-{obj}", "type": "brushlabels", "from_name": config[0], "to_name": config[1],
-        "original_width": width, "original_height": height, "image_rotation": 0,
-        "value": {"format": "rle", "rle": ls_encode(mask), "brushlabels": [label]},
-    }  # fmt: skip
+def _shapes(results: list[Any], size: tuple[int, int], element: str) -> tuple[Frame, list[dict[str, Any]]]:
+    """`annotation_shapes`, refused with a 422 that names the task and its result."""
+    try:
+        return annotation_shapes(results, size, element)
+    except DataError as err:
+        raise RequestError(422, err.problem) from err
 
 
 def _object(value: Any) -> dict[str, Any]:

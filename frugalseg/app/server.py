@@ -30,11 +30,9 @@ query parameter or the ``X-Token`` header, else 401)::
 
 from __future__ import annotations
 
-import hmac
-import json
 import logging
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import asdict
 from importlib import resources
 from pathlib import Path
@@ -57,27 +55,17 @@ from frugalseg.active.objects.given import (
     object_name,
 )
 from frugalseg.active.objects.tools import IntelligentScissors, SuperpixelBrush
-from frugalseg.active.propagation import unreliability as frame_unreliability
-from frugalseg.app.jobs import CachedState, SessionService, jpeg
+from frugalseg.app.http import Endpoint, JSONRoutes, RequestError
+from frugalseg.app.jobs import SessionService, jpeg, unreliability
 from frugalseg.data.overlays import object_palette
 from frugalseg.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-Endpoint = Callable[[Request], Awaitable[Response]]
 #: The most anchor points of one scissors contour and points of one superpixel-brush stroke.
 MAX_ANCHORS = 500
 MAX_STROKE = 20_000
-
-
-class RequestError(Exception):
-    """A request the app refuses: its HTTP status and the message the page shows."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 def encode_rle(ids: np.ndarray) -> list[int]:
@@ -107,8 +95,8 @@ def decode_rle(runs: Any, shape: tuple[int, int]) -> np.ndarray:
     return np.repeat(values, counts).astype(np.uint8).reshape(shape)
 
 
-class AnnotationApp:
-    """The routes over a `SessionService` (see the module docstring).
+class AnnotationApp(JSONRoutes):
+    """The page's routes over a `SessionService` (see the module docstring).
 
     Args:
         service: the session and its worker.
@@ -120,11 +108,10 @@ class AnnotationApp:
     def __init__(
         self, service: SessionService, *, token: str | None, exports: Path, max_upload: int = 8 << 20
     ) -> None:
+        super().__init__(token=token, max_upload=max_upload)
         self.service = service
         self.session = service.session
-        self.token = token
         self.exports = exports
-        self.max_upload = max_upload
         self.scissors_tool = IntelligentScissors()
         self.brush = SuperpixelBrush()
 
@@ -151,27 +138,6 @@ class AnnotationApp:
         ]
         return [Route(path, self._guarded(endpoint), methods=[method]) for path, endpoint, method in table]
 
-    def _guarded(self, endpoint: Endpoint) -> Endpoint:
-        async def guarded(request: Request) -> Response:
-            given = self.given_token(request)
-            if self.token is not None and not hmac.compare_digest(given.encode(), self.token.encode()):
-                return JSONResponse({"error": "a valid token is needed (?token=… or X-Token)"}, 401)
-            try:
-                return await endpoint(request)
-            except RequestError as err:
-                return JSONResponse({"error": err.message}, err.status)
-            except (ConfigError, DataError) as err:
-                return JSONResponse({"error": str(err)}, 400)
-            except Exception:  # never a traceback to the client; the log has it
-                log.exception("%s %s failed", request.method, request.url.path)
-                return JSONResponse({"error": "internal error (see the server's log)"}, 500)
-
-        return guarded
-
-    def given_token(self, request: Request) -> str:
-        """The token a request carries (its ``token`` query parameter or ``X-Token`` header)."""
-        return request.query_params.get("token") or request.headers.get("x-token") or ""
-
     def _video(self, request: Request) -> str:
         name = str(request.path_params["video"])
         if name not in self.session.videos():
@@ -184,28 +150,6 @@ class AnnotationApp:
         if frame not in self.session.frames(name):
             raise RequestError(404, f"video {name!r} has no frame {frame} in this session")
         return name, frame
-
-    async def _body(self, request: Request) -> bytes:
-        declared = request.headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_upload):
-            raise RequestError(413, f"request body larger than {self.max_upload} bytes")
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > self.max_upload:
-                raise RequestError(413, f"request body larger than {self.max_upload} bytes")
-        return bytes(body)
-
-    async def _json(self, request: Request) -> dict[str, Any]:
-        try:
-            data = json.loads(await self._body(request))
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise RequestError(400, f"not valid JSON ({err})") from err
-        except RecursionError as err:
-            raise RequestError(400, "JSON nested too deeply") from err
-        if not isinstance(data, dict):
-            raise RequestError(400, "expected a JSON object")
-        return data
 
     async def page(self, request: Request) -> Response:
         """The page."""
@@ -250,7 +194,7 @@ class AnnotationApp:
         height, width = self.session.frame_image(name, frames[0]).shape[:2]
         cached = self.service.state(name)
         state = cached.state if cached else None
-        names = self._names().get(name, {})
+        names = self.service.names().get(name, {})
         objects = sorted(set(state.objects) if state else set()) + sorted(
             int(k) for k in names if not state or int(k) not in state.objects
         )
@@ -279,17 +223,10 @@ class AnnotationApp:
         data = await run_in_threadpool(self.service.thumbnail, name, frame)
         return Response(data, media_type="image/jpeg")
 
-    def _current(self, name: str, frame: int) -> np.ndarray:
-        cached = self.service.state(name)
-        if cached is not None and cached.state.masks:
-            return cached.state.masks[self.session.frames(name).index(frame)]
-        height, width = self.session.frame_image(name, frame).shape[:2]
-        return np.zeros((height, width), np.uint8)
-
     async def mask(self, request: Request) -> Response:
         """The frame's current mask (zeros before the video's first annotation)."""
         name, frame = self._frame(request)
-        ids = await run_in_threadpool(self._current, name, frame)
+        ids = await run_in_threadpool(self.service.current_mask, name, frame)
         return JSONResponse({"width": ids.shape[1], "height": ids.shape[0], "rle": encode_rle(ids)})
 
     async def preview(self, request: Request) -> Response:
@@ -299,7 +236,7 @@ class AnnotationApp:
         clicks = _clicks(data.get("clicks"))
 
         def run() -> np.ndarray:
-            current = self._current(name, frame)
+            current = self.service.current_mask(name, frame)
             base = decode_rle(data["base"], current.shape) if data.get("base") is not None else current
             given = GivenAnnotation(Path("the clicks"), base.shape, clicks=tuple(clicks))
             return self.session.preview(name, frame, given, base)
@@ -391,7 +328,7 @@ class AnnotationApp:
             raise RequestError(400, 'boxes say how a "mask" was made; clicks take none')
 
         def add() -> dict[str, Any]:
-            shown = self._current(name, frame)  # what the person corrected, as the page shows it
+            shown = self.service.current_mask(name, frame)  # what the person corrected, as the page shows it
             given = GivenAnnotation(
                 Path("the submitted mask"),
                 shown.shape,
@@ -424,23 +361,6 @@ class AnnotationApp:
             raise RequestError(409, "a propagation is running; export when it has finished")
         out, written, tools = await run_in_threadpool(self.service.export, self.exports)
         return JSONResponse({"store": str(out), "written": written, "tools": [str(p) for p in tools]})
-
-    def _names(self) -> dict[str, dict[str, str]]:
-        """Video → object id → the class name the person gave it (the session's state)."""
-        return {
-            name: {str(k): v for k, v in cached.state.names.items()}
-            for name in self.session.videos()
-            if (cached := self.service.state(name)) is not None
-        }
-
-
-def unreliability(cached: CachedState | None) -> list[float | None]:
-    """Each frame's unreliability to 4 places (None where not known yet), or none before propagation."""
-    if cached is None or not cached.state.masks or len(cached.state.disagreement) != len(cached.state.masks):
-        return []
-    state = cached.state
-    shares = frame_unreliability(state.disagreement, state.unsure, state.annotated)
-    return [None if t in cached.unknown else round(share, 4) for t, share in enumerate(shares)]
 
 
 def _mean(values: list[float | None]) -> float | None:

@@ -19,6 +19,12 @@ keyframe, if enabled, the same box to the video's end (``framesCount``; frames p
 are left out). A disabled keyframe ends the object's lifespan after its own frame, until the next
 keyframe. Label Studio's frame f is frame f − 1 of the clip, as its own ML backends count.
 
+An ML backend's side (`frugalseg.app.ml_backend`) is here too: a labeling config's brush control
+(`brush_control`), a mask as a brush result (`brush_result`), an annotation's or an interactive
+context's results as checked shapes of a frame (`annotation_shapes`), keypoints as clicks
+(`keypoint_clicks`), drawn regions as a mask of object ids (`regions_mask`) and the object a result
+id names (`result_object`).
+
 Pre-annotations (``label export --tool label-studio``) are tasks whose ``predictions`` hold one
 brush RLE per (kind, class, instance), with ``meta`` recording the label kind and instance so that
 importing them gives the store back; the image is ``/data/local-files/?d=<path in the data set>``
@@ -29,16 +35,19 @@ importing them gives the store back; the image is ``/data/local-files/?d=<path i
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlparse
 
+import defusedxml.ElementTree as SafeET
 import numpy as np
 
 from frugalseg.data.clips import LabelKind
 from frugalseg.data.io import MAX_IMAGE_PIXELS, write_json_atomic
 from frugalseg.errors import DataError
+from frugalseg.interop.raster import check_shape, rasterize
 from frugalseg.interop.rle import ls_decode, ls_encode
 from frugalseg.interop.shapes import Frame, Shape, ToolExport
 from frugalseg.interop.tool_files import read_tool_json
@@ -50,6 +59,10 @@ _UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-")
 _LABEL_KEYS = {"polygonlabels": "polygon", "rectanglelabels": "box", "keypointlabels": "points",
                "brushlabels": "mask"}  # fmt: skip
 FROM_NAME, TO_NAME = "label", "image"
+#: The id of a result that holds one object's mask: ``frugalseg-<object id>``.
+RESULT_ID = re.compile(r"frugalseg-(\d{1,3})")
+#: What an ML backend's errors say the results came from.
+ML_BACKEND = Path("label studio")
 
 
 def image_name(url: str) -> str:
@@ -249,3 +262,97 @@ def write_label_studio(
 def write_label_studio_frames(path: Path, frames: list[StoredFrame], classes: list[str]) -> None:
     """Write a label store's ``frames`` as one file of Label Studio tasks (`write_label_studio`)."""
     write_label_studio(path, [(f.name, f.size, f.objects) for f in frames])
+
+
+def brush_control(config: str) -> tuple[str, str] | None:
+    """The ``BrushLabels`` control's name and the image it labels in a labeling config, None without one.
+
+    Raises:
+        DataError: the config is not XML.
+    """
+    try:
+        root = SafeET.fromstring(config)
+    except SafeET.ParseError as err:
+        raise DataError(Path("labeling config"), f"not XML ({err})") from err
+    except Exception as err:  # defusedxml's refusals (entities, DTDs) are not ParseErrors
+        raise DataError(Path("labeling config"), f"refused XML ({type(err).__name__}: {err})") from err
+    brush = next((node for node in root.iter("BrushLabels") if node.get("name") and node.get("toName")), None)
+    return None if brush is None else (str(brush.get("name")), str(brush.get("toName")))
+
+
+def brush_result(mask: np.ndarray, label: str, obj: int, control: tuple[str, str]) -> dict[str, Any]:
+    """One object's mask as a ``brushlabels`` result of ``control``; its id (`RESULT_ID`) names the object."""
+    height, width = mask.shape
+    return {
+        "id": f"frugalseg-{obj}", "type": "brushlabels", "from_name": control[0], "to_name": control[1],
+        "original_width": width, "original_height": height, "image_rotation": 0,
+        "value": {"format": "rle", "rle": ls_encode(mask), "brushlabels": [label]},
+    }  # fmt: skip
+
+
+def result_object(result: dict[str, Any]) -> int | None:
+    """The object id a result's id names (``frugalseg-<id>``, what `brush_result` wrote), else None."""
+    match = RESULT_ID.fullmatch(str(result.get("id", "")))
+    return int(match[1]) if match is not None else None
+
+
+def annotation_shapes(
+    results: Sequence[Any], size: tuple[int, int], element: str
+) -> tuple[Frame, list[dict[str, Any]]]:
+    """The results of one task as checked shapes of its frame of ``size`` (H, W), and each shape's result.
+
+    Results of other types (choices, text …) are left out.
+
+    Raises:
+        DataError: naming ``element`` and the result: one of the wrong structure, off the frame,
+            drawn on an image of another size, or none to read.
+    """
+    frame = Frame(element, None, element=element)
+    read: list[dict[str, Any]] = []
+    for position, result in enumerate(results, start=1):
+        if not isinstance(result, dict):
+            raise DataError(ML_BACKEND, f"{element}: result {position} is not an object")
+        name = f"{element} result {str(result.get('id', position))[:64]}"
+        shape = result_shape(result, frame, position, ML_BACKEND, name)
+        if shape is not None:
+            check_shape(shape, size, ML_BACKEND)
+            frame.shapes.append(shape)
+            read.append(result)
+    if frame.size is not None and frame.size != size:
+        raise DataError(
+            ML_BACKEND,
+            f"{element}: drawn on an image of {frame.size[1]}×{frame.size[0]}, "
+            f"the frame is {size[1]}×{size[0]}",
+        )
+    if not frame.shapes:
+        raise DataError(ML_BACKEND, f"{element}: no brush, polygon, rectangle or keypoint to read")
+    return frame, read
+
+
+def keypoint_clicks(shape: Shape, result: dict[str, Any]) -> list[tuple[int, int, bool]]:
+    """A keypoint result's clicks: (column, row, positive), each in the pixel its point lies in.
+
+    Label Studio marks a negative keypoint of an interactive request ``is_positive: false``.
+    """
+    if shape.type != "points" or shape.points is None:
+        return []
+    positive = bool(result.get("is_positive", True))
+    return [(x, y, positive) for x, y in np.floor(np.asarray(shape.points)).astype(int).tolist()]
+
+
+def rectangle_box(shape: Shape) -> tuple[int, int, int, int]:
+    """A rectangle's pixels as (x0, y0, x1, y1), corners included: the pixels `regions_mask` fills."""
+    assert shape.type == "box" and shape.points is not None
+    (x0, y0), (x1, y1) = np.floor(shape.points.min(0)), np.ceil(shape.points.max(0))
+    return int(x0), int(y0), int(x1) - 1, int(y1) - 1
+
+
+def regions_mask(frame: Frame, size: tuple[int, int], objects: Sequence[int]) -> np.ndarray:
+    """The drawn regions of ``frame`` as an H×W map of ``objects`` (one per shape; each its whole mask).
+
+    Brushes as drawn, polygons filled as pycocotools fills them, rectangles as the box's pixels.
+    """
+    for shape in frame.shapes:
+        shape.kind = LabelKind.FINE
+    ids: np.ndarray = rasterize(frame, size, list(objects), background=0)[LabelKind.FINE].label
+    return ids

@@ -161,6 +161,42 @@ def test_interactive_keypoints_are_the_click_models_mask(
     assert not np.array_equal(expected, service.session.current_mask(VIDEO, 6) == 1)
 
 
+def test_an_interactive_rectangle_is_the_box_tools_mask_with_its_keypoints(
+    backend: TestClient, service: SessionService, davis: Path
+) -> None:
+    """A rectangle goes to the click model's box tool (once the box's own pixels), inside the box."""
+    assert backend.post("/webhook", json=event(0, [brush(truth(service, davis, 0) == 1)])).status_code == 201
+    service.wait()
+    ys, xs = np.nonzero(truth(service, davis, 6) == 1)
+    x0, y0, x1, y1 = int(xs.min()) - 5, int(ys.min()) - 5, int(xs.max()) + 5, int(ys.max()) + 5
+    rectangle = {
+        "id": "r1", "type": "rectanglelabels", "from_name": "kp", "to_name": "image",
+        "original_width": 854, "original_height": 480,
+        "value": {"x": x0 / 8.54, "y": y0 / 4.8, "width": (x1 + 1 - x0) / 8.54, "height": (y1 + 1 - y0) / 4.8,
+                  "rotation": 0, "rectanglelabels": ["swan"]},
+    }  # fmt: skip
+    [prediction] = predict(backend, [6], {"result": [rectangle]})
+    [result] = prediction["result"]
+    image = service.session.frame_image(VIDEO, 6)
+    expected = service.session.click_model.box(image, (x0, y0, x1, y1), ())
+    found = decoded(result)
+    assert np.array_equal(found, expected)
+    inside = np.zeros_like(found)
+    inside[y0 : y1 + 1, x0 : x1 + 1] = True
+    assert found.any() and not (found & ~inside).any() and not found[inside].all()  # not the box's pixels
+
+
+def test_a_webhook_with_more_objects_than_a_video_holds_is_a_422(backend: TestClient) -> None:
+    regions = []
+    for obj in range(255):
+        mask = np.zeros((480, 854), bool)
+        mask[obj // 16 * 20 : obj // 16 * 20 + 10, obj % 16 * 50 : obj % 16 * 50 + 10] = True
+        regions.append(brush(mask, label=f"thing {obj}", result_id=f"r{obj}"))
+    refused = backend.post("/webhook", json=event(0, regions))
+    assert refused.status_code == 422
+    assert refused.json()["error"] == "blackswan: a video holds at most 254 objects"
+
+
 def test_bad_input_is_refused_naming_the_task_and_writes_nothing(
     backend: TestClient, service: SessionService
 ) -> None:

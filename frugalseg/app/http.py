@@ -1,0 +1,89 @@
+"""What the page's app and the ML backend share: a token on every request, a bounded body, JSON errors.
+
+`JSONRoutes` is that small base (as Label Studio's SDK keeps its server apart from the model): its
+subclasses hold routes only, over a `frugalseg.app.jobs.SessionService`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from frugalseg.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+class RequestError(Exception):
+    """A request the app refuses: its HTTP status and the message the person sees."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class JSONRoutes:
+    """Routes that check a token, read bounded bodies and answer errors as ``{"error": message}``.
+
+    Args:
+        token: the secret every request must carry (None: none needed, for 127.0.0.1).
+        max_upload: the largest request body in bytes.
+        data_status: the status of a `DataError` or `ConfigError` a route raises.
+    """
+
+    def __init__(self, *, token: str | None, max_upload: int, data_status: int = 400) -> None:
+        self.token = token
+        self.max_upload = max_upload
+        self.data_status = data_status
+
+    def _guarded(self, endpoint: Endpoint) -> Endpoint:
+        async def guarded(request: Request) -> Response:
+            given = self.given_token(request)
+            if self.token is not None and not hmac.compare_digest(given.encode(), self.token.encode()):
+                return JSONResponse({"error": "a valid token is needed (?token=… or X-Token)"}, 401)
+            try:
+                return await endpoint(request)
+            except RequestError as err:
+                return JSONResponse({"error": err.message}, err.status)
+            except (ConfigError, DataError) as err:
+                return JSONResponse({"error": str(err)}, self.data_status)
+            except Exception:  # never a traceback to the client; the log has it
+                log.exception("%s %s failed", request.method, request.url.path)
+                return JSONResponse({"error": "internal error (see the server's log)"}, 500)
+
+        return guarded
+
+    def given_token(self, request: Request) -> str:
+        """The token a request carries (its ``token`` query parameter or ``X-Token`` header)."""
+        return request.query_params.get("token") or request.headers.get("x-token") or ""
+
+    async def _body(self, request: Request) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_upload):
+            raise RequestError(413, f"request body larger than {self.max_upload} bytes")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > self.max_upload:
+                raise RequestError(413, f"request body larger than {self.max_upload} bytes")
+        return bytes(body)
+
+    async def _json(self, request: Request) -> dict[str, Any]:
+        try:
+            data = json.loads(await self._body(request))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise RequestError(400, f"not valid JSON ({err})") from err
+        except RecursionError as err:
+            raise RequestError(400, "JSON nested too deeply") from err
+        if not isinstance(data, dict):
+            raise RequestError(400, "expected a JSON object")
+        return data

@@ -1,0 +1,84 @@
+"""Label Studio's results for an ML backend: shapes of a frame, keypoints as clicks, regions as ids."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from frugalseg.errors import DataError
+from frugalseg.interop.label_studio import (
+    annotation_shapes,
+    brush_control,
+    brush_result,
+    keypoint_clicks,
+    rectangle_box,
+    regions_mask,
+    result_object,
+)
+from frugalseg.interop.rle import ls_decode
+
+SIZE = (40, 100)  # H, W: one percent is 0.4 px down and 1 px across
+
+
+def keypoint(x: float, y: float, positive: bool = True) -> dict:
+    value = {"x": x, "y": y, "width": 1, "keypointlabels": ["car"]}
+    return {"id": "k", "type": "keypointlabels", "original_width": 100, "original_height": 40,
+            "is_positive": positive, "value": value}  # fmt: skip
+
+
+def rectangle(x: float, y: float, width: float, height: float, result_id: str = "r") -> dict:
+    return {"id": result_id, "type": "rectanglelabels", "original_width": 100, "original_height": 40,
+            "value": {"x": x, "y": y, "width": width, "height": height, "rotation": 0,
+                      "rectanglelabels": ["car"]}}  # fmt: skip
+
+
+def test_keypoints_are_clicks_in_the_pixel_their_point_lies_in():
+    frame, read = annotation_shapes([keypoint(12.5, 50.0), keypoint(3.0, 10.0, False)], SIZE, "task 1")
+    clicks = [
+        c for shape, result in zip(frame.shapes, read, strict=True) for c in keypoint_clicks(shape, result)
+    ]
+    assert clicks == [(12, 20, True), (3, 4, False)]
+
+
+def test_a_rectangle_is_its_pixels_for_the_box_tool_and_for_a_mask():
+    frame, _ = annotation_shapes([rectangle(10.0, 25.0, 20.0, 50.0)], SIZE, "task 1")
+    assert rectangle_box(frame.shapes[0]) == (10, 10, 29, 29)  # corners included
+    ids = regions_mask(frame, SIZE, [7])
+    expected = np.zeros(SIZE, np.uint8)
+    expected[10:30, 10:30] = 7
+    assert np.array_equal(ids, expected)
+
+
+def test_a_brush_result_names_its_object_and_decodes_to_its_mask():
+    mask = np.zeros(SIZE, bool)
+    mask[5:9, 60:70] = True
+    result = brush_result(mask, "car", 12, ("tag", "image"))
+    assert (result["id"], result["from_name"], result["to_name"]) == ("frugalseg-12", "tag", "image")
+    assert result_object(result) == 12 and result_object({"id": "a1"}) is None
+    assert np.array_equal(ls_decode(result["value"]["rle"], 40, 100), mask)
+
+
+def test_the_brush_control_of_a_labeling_config():
+    config = '<View><Image name="img" value="$image"/><BrushLabels name="tag" toName="img"/></View>'
+    assert brush_control(config) == ("tag", "img")
+    assert brush_control('<View><Image name="img" value="$image"/></View>') is None
+    with pytest.raises(DataError, match="not XML"):
+        brush_control("<View>")
+
+
+@pytest.mark.parametrize(
+    ("results", "words"),
+    [
+        ([], "task 1: no brush, polygon, rectangle or keypoint to read"),
+        (["x"], "task 1: result 1 is not an object"),
+        ([{**keypoint(5, 5), "original_width": 50, "original_height": 20}], "drawn on an image of 50×20"),
+        (
+            [{**keypoint(5, 5), "value": {"keypointlabels": ["car"]}}],
+            "task 1 result k: not a Label Studio result",
+        ),
+    ],
+)
+def test_results_that_cannot_be_read_name_the_task_and_the_result(results, words):
+    with pytest.raises(DataError) as caught:
+        annotation_shapes(results, SIZE, "task 1")
+    assert words in caught.value.problem
