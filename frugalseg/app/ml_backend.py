@@ -168,7 +168,7 @@ class MLBackendApp(JSONRoutes):
         """The (video, frame) a task names; `RequestError` naming the task when it names none."""
         if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
             raise RequestError(400, "a task is an object with its data")
-        element = f"task {task.get('id')}"
+        element = task_name(task)
         urls = [v for v in task["data"].values() if isinstance(v, str)]
         if not urls:
             raise RequestError(422, f"{element}: its data names no image (a task holds data.image)")
@@ -231,7 +231,7 @@ class MLBackendApp(JSONRoutes):
     ) -> dict[str, Any]:
         """The click model's mask of the object the context's rectangle and keypoints draw."""
         video, index = frame
-        element = f"task {str(task.get('id'))[:64]}"
+        element = task_name(task)
         results = context.get("result") if isinstance(context, dict) else None
         if not isinstance(results, list) or not results:
             raise RequestError(400, f"{element}: context holds no result (keypoints or a rectangle)")
@@ -289,7 +289,7 @@ class MLBackendApp(JSONRoutes):
         data = await self._json(request)
         action = data.get("action")
         project, task = _object(data.get("project")), _object(data.get("task"))
-        element = f"task {task.get('id')}"
+        element = task_name(task)
         if action in OTHER_EVENTS:
             log.warning("webhook %s of %s ignored: the session keeps every annotation", action, element)
             return JSONResponse({"status": "ignored", "action": action})
@@ -352,6 +352,12 @@ def controls(config: Any) -> tuple[str, str]:
             422, "the labeling config has no <BrushLabels name=… toName=…> on the image: add one to get masks"
         )
     return control
+
+
+def task_name(task: dict[str, Any]) -> str:
+    """What errors call a task: ``task <id>``, the id cut to 32 characters (a request may send any)."""
+    task_id = str(task.get("id"))
+    return f"task {task_id[:32]}…" if len(task_id) > 32 else f"task {task_id}"
 
 
 def _shapes(results: list[Any], size: tuple[int, int], element: str) -> tuple[Frame, list[dict[str, Any]]]:

@@ -120,14 +120,15 @@ def _results(task: dict[str, Any]) -> list[dict[str, Any]]:
 def result_shape(result: Any, frame: Frame, position: int, path: Path, element: str) -> Shape | None:
     """One result as a `Shape` (None for results of other types: choices, text …); sets ``frame.size``.
 
-    A result of the wrong structure (a field missing, not a number, a damaged brush RLE) is a
-    `DataError` naming it.
+    A result of the wrong structure (a field missing, not a number, one beyond a float, a damaged
+    brush RLE) or of another size than ``frame.size`` when that is known is a `DataError` naming
+    it, refused before its brush is decoded.
     """
     try:
         return _result_shape(result, frame, position, path, element)
     except DataError:
         raise
-    except (AttributeError, IndexError, KeyError, TypeError, ValueError) as err:
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError, OverflowError) as err:
         raise DataError(
             path, f"{element}: not a Label Studio result of its type ({type(err).__name__}: {err})"
         ) from err
@@ -143,7 +144,7 @@ def _result_shape(
     try:
         width, height = int(result["original_width"]), int(result["original_height"])
         names = value[key]
-    except (KeyError, TypeError, ValueError) as err:
+    except (KeyError, TypeError, ValueError, OverflowError) as err:
         raise DataError(
             path, f"{element}: lacks original_width/original_height or its labels ({err!r})"
         ) from err
@@ -151,7 +152,9 @@ def _result_shape(
         raise DataError(path, f"{element}: original size {width}×{height} is no image frugalseg reads")
     if frame.size is not None and frame.size != (height, width):
         raise DataError(
-            path, f"{element}: original size {width}×{height} differs from the task's other results"
+            path,
+            f"{element}: drawn on an image of {width}×{height}, the task's image is "
+            f"{frame.size[1]}×{frame.size[0]}",
         )
     frame.size = (height, width)
     meta = result.get("meta") or {}
@@ -307,7 +310,7 @@ def annotation_shapes(
         DataError: naming ``element`` and the result: one of the wrong structure, off the frame,
             drawn on an image of another size, or none to read.
     """
-    frame = Frame(element, None, element=element)
+    frame = Frame(element, size, element=element)  # a result of another size is refused before decoding
     read: list[dict[str, Any]] = []
     for position, result in enumerate(results, start=1):
         if not isinstance(result, dict):
@@ -318,12 +321,6 @@ def annotation_shapes(
             check_shape(shape, size, ML_BACKEND)
             frame.shapes.append(shape)
             read.append(result)
-    if frame.size is not None and frame.size != size:
-        raise DataError(
-            ML_BACKEND,
-            f"{element}: drawn on an image of {frame.size[1]}×{frame.size[0]}, "
-            f"the frame is {size[1]}×{size[0]}",
-        )
     if not frame.shapes:
         raise DataError(ML_BACKEND, f"{element}: no brush, polygon, rectangle or keypoint to read")
     return frame, read

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -208,7 +209,7 @@ def test_bad_input_is_refused_naming_the_task_and_writes_nothing(
     small = backend.post("/webhook", json=event(0, [brush(np.ones((240, 427), bool))]))
     assert small.status_code == 422, small.text
     assert small.json()["error"].startswith(
-        "task 100 result a1: mask of 427×240 does not fit the 854×480 frame"
+        "task 100 result a1: drawn on an image of 427×240, the task's image is 854×480"
     )
     upload = {"id": 8, "data": {"image": "/data/upload/3/1a2b3c4d-00003.jpg"}}
     ambiguous = backend.post("/predict", json={"tasks": [upload], "label_config": CONFIG})
@@ -226,6 +227,52 @@ def test_bad_input_is_refused_naming_the_task_and_writes_nothing(
     assert ignored.status_code == 200 and ignored.json()["status"] == "ignored"
     assert not folder.exists()
     assert service.jobs == []
+
+
+def _keypoint(**changes: Any) -> dict[str, Any]:
+    value = {"x": 50.0, "y": 50.0, "width": 0.5, "keypointlabels": ["swan"], **changes.pop("value", {})}
+    return {"id": "k1", "type": "keypointlabels", "from_name": "kp", "to_name": "image",
+            "original_width": 854, "original_height": 480, "value": value, **changes}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("result", "words"),
+    [
+        (_keypoint(original_width=float("inf")), "lacks original_width/original_height"),
+        (_keypoint(original_width=10**400), "no image frugalseg reads"),
+        (_keypoint(meta={"instance_id": float("inf")}), "not a Label Studio result of its type"),
+        ({**brush(np.ones((480, 854), bool)), "value": {"format": "rle", "rle": [1e300] * 4,
+                                                         "brushlabels": ["swan"]}}, "brush rle does not fit"),
+        (_keypoint(type="polygonlabels", value={"points": [[10**400, 1]], "polygonlabels": ["swan"]}),
+         "not a Label Studio result of its type"),
+    ],
+)  # fmt: skip
+def test_numbers_beyond_a_float_are_a_422_naming_the_result(
+    backend: TestClient, result: dict[str, Any], words: str
+) -> None:
+    for sent in (
+        event(0, [result]),
+        {"tasks": [task(0)], "label_config": CONFIG, "params": {"context": {"result": [result]}}},
+    ):
+        body = json.dumps(sent)  # Infinity as Python writes it, as a JavaScript client may
+        answer = backend.post("/webhook" if "action" in sent else "/predict", content=body)
+        assert answer.status_code == 422 and words in answer.json()["error"], answer.text
+
+
+def test_a_brush_declared_larger_than_the_frame_is_refused_before_it_is_decoded(backend: TestClient) -> None:
+    """An 8192×8192 brush of literal runs would take minutes to decode; its size is compared first."""
+    huge = brush(np.zeros((8, 8), bool))
+    huge.update(original_width=8192, original_height=8192)
+    answer = backend.post("/webhook", json=event(0, [huge]))
+    assert answer.status_code == 422
+    assert "drawn on an image of 8192×8192, the task's image is 854×480" in answer.json()["error"]
+
+
+def test_a_long_task_id_is_cut_in_the_error(backend: TestClient) -> None:
+    lost = {"id": "7" * 1_000_000, "data": {"image": "/data/upload/3/1a2b3c4d-cat.jpg"}}
+    answer = backend.post("/predict", json={"tasks": [lost], "label_config": CONFIG})
+    assert answer.status_code == 422 and len(answer.text) < 300
+    assert answer.json()["error"].startswith(f"task {'7' * 32}…: no frame")
 
 
 def test_token_is_labels_studios_basic_auth_password(service: SessionService) -> None:

@@ -58,6 +58,11 @@ def test_scissors_and_superpixels_are_the_tools(client: TestClient, image: np.nd
             "click 0 at x 5, y 900 is off the 854×480 frame",
         ),
         (
+            "box",
+            {"box": BOX, "clicks": [{"object": 10**30, "x": 5, "y": 9, "positive": True}]},
+            "click 0: object must be an id 1…254",
+        ),
+        (
             "scissors",
             {"points": [[1, 1]] * (MAX_ANCHORS + 1)},
             f"scissors: expected a list of 1…{MAX_ANCHORS} points [x, y]",

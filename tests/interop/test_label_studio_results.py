@@ -71,7 +71,10 @@ def test_the_brush_control_of_a_labeling_config():
     [
         ([], "task 1: no brush, polygon, rectangle or keypoint to read"),
         (["x"], "task 1: result 1 is not an object"),
-        ([{**keypoint(5, 5), "original_width": 50, "original_height": 20}], "drawn on an image of 50×20"),
+        (
+            [{**keypoint(5, 5), "original_width": 50, "original_height": 20}],
+            "task 1 result k: drawn on an image of 50×20, the task's image is 100×40",
+        ),
         (
             [{**keypoint(5, 5), "value": {"keypointlabels": ["car"]}}],
             "task 1 result k: not a Label Studio result",
