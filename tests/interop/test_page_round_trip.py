@@ -25,19 +25,32 @@ CLICKS = [GivenClick(1, 8, 12, True), GivenClick(1, 30, 5, False), GivenClick(2,
 BOX = DrawnBox(2, 6, 18, 22)
 
 
-@pytest.fixture(scope="module")
-def page_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[Path]]:
-    """(root, store, tool files) of the page's export on a root of frames alone, two clips."""
+def _page_export(layout: str, tmp: Path) -> tuple[str, Path, Path, list[Path]]:
+    """(format, root, store, tool files) of the page's export on a root of frames alone, two clips.
+
+    ``davis``: ``JPEGImages/480p/<clip>/``; ``mose``: ``JPEGImages/<clip>/``; ``video``: a folder of videos.
+    """
     from frugalseg.app import SessionService
 
-    tmp = tmp_path_factory.mktemp("page")
-    root = write_moving_squares(tmp / "own")
-    shutil.rmtree(root / "Annotations")  # a person's frames: no masks, no splits
-    shutil.rmtree(root / "ImageSets")
+    root = tmp / "own"
+    if layout == "video":
+        from data.fake_davis import COLOURS
+        from data.fake_video import write_video
+
+        for seq, name in enumerate(("squares-a", "squares-b")):
+            write_video(root / f"{name}.mp4", [COLOURS[squares(t, seq)] for t in range(6)])
+    else:
+        write_moving_squares(root)
+        shutil.rmtree(root / "Annotations")  # a person's frames: no masks, no splits
+        shutil.rmtree(root / "ImageSets")
+        if layout == "mose":
+            (root / "JPEGImages" / "480p").rename(root / "frames")
+            (root / "JPEGImages").rmdir()
+            (root / "frames").rename(root / "JPEGImages")
     previous = cv2.getNumThreads()
     cv2.setNumThreads(1)
     try:
-        session = AnnotationSession.open(tmp / "state", root=root, max_frames=6)
+        session = AnnotationSession.open(tmp / "state", root=root, format=layout, max_frames=6)
         session.add_given("squares-a", 0, ids=squares(0, 0))
         session.add_given("squares-a", 3, clicks=CLICKS)
         session.add_given("squares-b", 0, ids=squares(0, 1), boxes={1: BOX})
@@ -46,7 +59,19 @@ def page_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, l
         )
     finally:
         cv2.setNumThreads(previous)
-    return root, store, files
+    return layout, root, store, files
+
+
+@pytest.fixture(scope="module")
+def page_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[Path]]:
+    """(root, store, tool files) of the page's export on DAVIS's layout of frames alone."""
+    return _page_export("davis", tmp_path_factory.mktemp("page"))[1:]
+
+
+@pytest.fixture(scope="module", params=["davis", "mose", "video"])
+def layout_export(request, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path, Path, list[Path]]:
+    """`_page_export` on every layout the page serves."""
+    return _page_export(request.param, tmp_path_factory.mktemp(request.param))
 
 
 def _read(path: Path) -> np.ndarray:
@@ -71,8 +96,8 @@ def _import(tool: str, files: list[Path], root: Path, out: Path, fmt: str = "dav
 
 
 @pytest.mark.parametrize("tool", ["coco", "label-studio", "cvat-video"])
-def test_each_tool_file_of_the_page_imports_back_as_the_export(tool, page_export, tmp_path):
-    root, store, files = page_export
+def test_each_tool_file_of_the_page_imports_back_as_the_export(tool, layout_export, tmp_path):
+    fmt, root, store, files = layout_export
     exported = LabelStore(store)
     key = lambda r: (r["clip_id"], r["offset"], r["kind"])  # noqa: E731
     original = sorted(exported.records(), key=key)
@@ -81,7 +106,7 @@ def test_each_tool_file_of_the_page_imports_back_as_the_export(tool, page_export
     ]  # fmt: skip
     mine = [f for f in files if f.name.startswith(tool)]
     imported = sorted(
-        ((back, r) for back in _import(tool, mine, root, tmp_path) for r in back.records()),
+        ((back, r) for back in _import(tool, mine, root, tmp_path, fmt) for r in back.records()),
         key=lambda item: key(item[1]),
     )
     assert [key(r) for _, r in imported] == [key(r) for r in original]
