@@ -42,7 +42,9 @@ def register_interop(commands: argparse._SubParsersAction) -> None:
         "--masks",
         help="format video: folder of its mask PNGs, recorded with the store (as label propagate takes)",
     )
-    parser.add_argument("--split", default="train", help="split holding those frames (default: train)")
+    parser.add_argument(
+        "--split", help="split holding those frames (default: the data set's only split, else train)"
+    )
     parser.add_argument("--out", required=True, help="label store folder to write")
     parser.add_argument("--mapping", help="file of tool label → class (JSON object or 'tool = class' lines)")
     parser.add_argument(
@@ -54,7 +56,9 @@ def register_interop(commands: argparse._SubParsersAction) -> None:
         help="label kind of masks and polygons (default fine; boxes are boxes, points and lines clicks)",
     )  # fmt: skip
     parser.add_argument(
-        "--background", help="class of the pixels no mask or polygon covers (default: ignore)"
+        "--background",
+        help="class (name or train id) of the pixels no mask or polygon covers, or 'ignore' (default: the "
+        "data set's 'background' class in fine and pseudo labels whose shapes do not draw it, else ignore)",
     )
     parser.add_argument("--clip", help="clip a video export is of (default: the one named like its video)")
     parser.set_defaults(func=_import)
@@ -77,14 +81,17 @@ def _import(args: argparse.Namespace) -> int:
     names.update(dict(args.map))
     mapping = ClassMapping(fmt.class_names, names)
     export = read_export(args.tool, args.file)
+    splits = fmt.splits()
+    split = args.split or (splits[0] if len(splits) == 1 else "train")
     summary = import_export(
-        export, fmt, args.split, LabelStore(args.out), mapping,
+        export, fmt, split, LabelStore(args.out), mapping,
         dense_kind=LabelKind(args.kind), background=args.background, clip=args.clip,
     )  # fmt: skip
     kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(summary.written.items())) or "none"
     print(
         f"label import: {summary.frames} frames, {export.shape_count()} shapes of {args.file} → "
         f"{sum(summary.written.values())} labels ({kinds}) in {args.out}, {summary.skipped} already there"
+        + (f", {len(summary.left_out)} frames left out (not in {args.root})" if summary.left_out else "")
     )
     return 0
 

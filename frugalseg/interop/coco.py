@@ -10,6 +10,11 @@ tracks from 0, and id 0 is the background of an instance map; the CVAT XML reade
 ids alike, and frugalseg writes ``track_id`` = instance id − 1), else its position among its
 image's annotations (a panoptic segment's likewise).
 An ``attributes.frugalseg_kind`` (frugalseg's exports) sets an annotation's label kind.
+
+frugalseg writes a store's labels as RLE annotations, and what a person drew beside them: each box
+of a ``boxes`` label as a box annotation (``bbox``, no segmentation), each click of a ``clicks`` label
+as an annotation of one keypoint at the clicked pixel's centre (its ``bbox`` that pixel, not a drawn
+box), both of the kind they are.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from frugalseg.autolabel.boxes import Box
+from frugalseg.autolabel.clicks import Click
 from frugalseg.data.clips import LabelKind
 from frugalseg.data.io import image_size, read_frame, write_json_atomic
 from frugalseg.errors import DataError
@@ -28,7 +35,7 @@ from frugalseg.interop.shapes import Frame, Shape, ToolExport
 from frugalseg.interop.tool_files import read_tool_json
 
 if TYPE_CHECKING:
-    from frugalseg.interop.stores import StoredFrame
+    from frugalseg.interop.stores import Mark, StoredFrame
 
 KIND_KEY = "frugalseg_kind"
 
@@ -120,7 +127,7 @@ def _annotation_shapes(
         shape = Shape("mask", label, element, instance_id=instance, kind=kind, mask_size=frame.size)
         shape.decode = partial(coco_decode, segmentation, *frame.size)
         shapes.append(shape)
-    elif annotation.get("bbox"):
+    elif annotation.get("bbox") and not (kind is LabelKind.CLICKS and annotation.get("keypoints")):
         x, y, w, h = _numbers(annotation["bbox"], path, element)[:4]
         corners = np.array([[x, y], [x + w, y + h]])
         shapes.append(Shape("box", label, element, corners, instance_id=instance, kind=kind))
@@ -128,7 +135,9 @@ def _annotation_shapes(
         triples = _numbers(annotation["keypoints"], path, element).reshape(-1, 3)
         visible = triples[triples[:, 2] > 0, :2]
         if len(visible):
-            shapes.append(Shape("points", label, f"{element} keypoints", visible, instance_id=instance))
+            shapes.append(
+                Shape("points", label, f"{element} keypoints", visible, instance_id=instance, kind=kind)
+            )
     return shapes
 
 
@@ -215,36 +224,64 @@ def write_coco(
     path: str | Path,
     frames: list[tuple[str, tuple[int, int], list[tuple[LabelKind, str, int | None, np.ndarray]]]],
     classes: list[str],
+    marks: list[list[Mark]] | None = None,
 ) -> None:
     """Write COCO instances JSON: one compressed-RLE annotation per (kind, class, instance) of each image.
 
     ``frames`` holds (file name, (H, W), objects) with objects (kind, class name, instance id, mask);
-    categories are the data set's classes (id = train id + 1). Each annotation records its label
-    kind and instance (``track_id``, counted from 0 as CVAT does) in ``attributes`` so that reading
-    the file back gives the same labels.
+    categories are the data set's classes (id = train id + 1), then any other name a mark has. Each
+    annotation records its label kind and instance (``track_id``, counted from 0 as CVAT does) in
+    ``attributes`` so that reading the file back gives the same labels. ``marks`` holds each image's
+    clicks and boxes (module docstring).
     """
     from pycocotools import mask as coco_mask
 
+    marks = marks or [[] for _ in frames]
+    names = list(dict.fromkeys([*classes, *(name for drawn in marks for name, _ in drawn)]))
     images: list[dict[str, Any]] = []
     annotations: list[dict[str, Any]] = []
-    for image_id, (name, (height, width), objects) in enumerate(frames, start=1):
+    for image_id, ((name, (height, width), objects), drawn) in enumerate(zip(frames, marks, strict=True), 1):
         images.append({"id": image_id, "file_name": name, "width": width, "height": height})
         for kind, label, instance, mask in objects:
             rle = coco_encode(mask)
             x, y, w, h = coco_mask.toBbox({**rle, "counts": rle["counts"].encode()}).tolist()
-            track = None if instance is None else instance - 1
-            attributes: dict[str, Any] = {KIND_KEY: kind.value, "track_id": track}
             annotations.append({
-                "id": len(annotations) + 1, "image_id": image_id, "category_id": classes.index(label) + 1,
+                "id": len(annotations) + 1, "image_id": image_id, "category_id": names.index(label) + 1,
                 "segmentation": rle, "area": int(mask.sum()), "bbox": [x, y, w, h], "iscrowd": 1,
-                "attributes": attributes,
+                "attributes": _attributes(kind, instance),
             })  # fmt: skip
-    categories = [{"id": i + 1, "name": name, "supercategory": ""} for i, name in enumerate(classes)]
+        for label, mark in drawn:
+            annotations.append(
+                {"id": len(annotations) + 1, "image_id": image_id, "category_id": names.index(label) + 1,
+                 **_mark_annotation(mark)}
+            )  # fmt: skip
+    categories = [{"id": i + 1, "name": name, "supercategory": ""} for i, name in enumerate(names)]
     write_json_atomic(
         path, {"images": images, "annotations": annotations, "categories": categories}, indent=0
     )
 
 
+def _attributes(kind: LabelKind, instance: int | None) -> dict[str, Any]:
+    """An annotation's ``attributes``: its label kind and ``track_id`` (instance − 1, or null)."""
+    return {KIND_KEY: kind.value, "track_id": None if instance is None else instance - 1}
+
+
+def _mark_annotation(mark: Click | Box) -> dict[str, Any]:
+    """The fields of a click's keypoint annotation or a box's box annotation (module docstring)."""
+    if isinstance(mark, Click):
+        return {
+            "segmentation": [], "area": 0, "bbox": [mark.x, mark.y, 1, 1], "iscrowd": 0,
+            "keypoints": [mark.x + 0.5, mark.y + 0.5, 2], "num_keypoints": 1,
+            "attributes": _attributes(LabelKind.CLICKS, mark.instance_id),
+        }  # fmt: skip
+    width, height = mark.x1 - mark.x0, mark.y1 - mark.y0
+    return {
+        "segmentation": [], "area": width * height, "bbox": [mark.x0, mark.y0, width, height], "iscrowd": 0,
+        "attributes": _attributes(LabelKind.BOXES, mark.instance_id),
+    }  # fmt: skip
+
+
 def write_coco_frames(path: Path, frames: list[StoredFrame], classes: list[str]) -> None:
-    """Write a label store's ``frames`` as one COCO instances file (`write_coco`)."""
-    write_coco(path, [(f.name, f.size, f.objects) for f in frames], classes)
+    """Write a label store's ``frames`` as one COCO instances file (`write_coco`), clicks and boxes too."""
+    objects = [(f.name, f.size, f.tool_objects()) for f in frames]
+    write_coco(path, objects, classes, [f.marks() for f in frames])

@@ -16,6 +16,12 @@ Masks are ``<mask rle left top width height>``: CVAT's row-major runs over the m
 their shapes. A shape's ``<attribute name="frugalseg_kind">`` (frugalseg's own exports) sets its
 label kind; a track's id + 1 is its instance id, an image shape's is its attribute ``instance_id``
 or its position in the image.
+
+frugalseg writes a store's labels of one clip as tracks of masks, and what a person drew beside
+them: a track of ``<box>`` shapes per object's boxes of a ``boxes`` label and a track of ``<points>``
+shapes per object's clicks of a ``clicks`` label (each at its pixel's centre), of the kind they are.
+Each shape of these tracks, like each mask, is followed by an ``outside`` one where the next frame
+holds none, so nothing is filled in between.
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ from xml.etree.ElementTree import Element, SubElement, indent, tostring
 
 import numpy as np
 
+from frugalseg.autolabel.boxes import Box
+from frugalseg.autolabel.clicks import Click
 from frugalseg.data.clips import LabelKind
 from frugalseg.data.io import write_bytes_atomic
 from frugalseg.errors import ConfigError, DataError
@@ -38,7 +46,7 @@ from frugalseg.interop.shapes import Frame, Shape, ToolExport, parse_points
 from frugalseg.interop.tool_files import parse_xml
 
 if TYPE_CHECKING:
-    from frugalseg.interop.stores import StoredFrame
+    from frugalseg.interop.stores import Mark, StoredFrame
 
 logger = logging.getLogger(__name__)
 
@@ -284,13 +292,16 @@ def write_cvat_video(
     labels: list[str],
     name: str,
     frame_count: int,
+    marks: list[tuple[int, list[Mark]]] = (),  # type: ignore[assignment]
 ) -> None:
     """Write CVAT for video 1.1 XML: one track of masks per (kind, class, instance) over ``frames``.
 
     ``frames`` holds, per video frame number, its (kind, class name, instance id, mask) objects; each
     track has a keyframe mask on every frame that holds its object and an ``outside`` shape on the
-    next frame of the video when the object is not there, so the track shows nowhere else.
+    next frame of the video when the object is not there, so the track shows nowhere else. ``marks``
+    holds, per video frame number, its clicks and boxes (module docstring); their names join ``labels``.
     """
+    labels = list(dict.fromkeys([*labels, *(label for _, drawn in marks for label, _ in drawn)]))
     root = Element("annotations")
     SubElement(root, "version").text = "1.1"
     task = SubElement(SubElement(root, "meta"), "task")
@@ -303,9 +314,13 @@ def write_cvat_video(
     original = SubElement(task, "original_size")
     SubElement(original, "width").text = str(size[1])
     SubElement(original, "height").text = str(size[0])
-    for track_id, ((kind, label, instance), shapes) in enumerate(_tracks(frames).items()):
+    tracks = _tracks(frames)
+    for track_id, ((kind, label, instance), shapes) in enumerate(tracks.items()):
         track = SubElement(root, "track", id=str(track_id), label=label)
         _write_track(track, kind, instance, shapes, frame_count)
+    for track_id, ((kind, label, instance, _), drawn) in enumerate(_mark_tracks(marks).items(), len(tracks)):
+        track = SubElement(root, "track", id=str(track_id), label=label)
+        _write_mark_track(track, kind, instance, drawn, frame_count)
     indent(root)
     write_bytes_atomic(path, tostring(root, "utf-8", xml_declaration=True) + b"\n")
 
@@ -323,9 +338,67 @@ def write_cvat_video_frames(path: Path, frames: list[StoredFrame], classes: list
             f"CVAT for video holds one video; the store has clips {', '.join(sorted(clips))}: name one",
         )
     clip = frames[0].clip
-    numbers = [(f.clip.anchor_index + f.offset, f.objects) for f in frames]
+    numbers = [(f.clip.anchor_index + f.offset, f.tool_objects()) for f in frames]
+    marks = [(f.clip.anchor_index + f.offset, f.marks()) for f in frames]
     write_cvat_video(path, numbers, size=frames[0].size, labels=classes, name=clip.clip_id,
-                     frame_count=len(clip.frames))  # fmt: skip
+                     frame_count=len(clip.frames), marks=marks)  # fmt: skip
+
+
+def _mark_tracks(
+    marks: Iterable[tuple[int, list[Mark]]],
+) -> dict[tuple[LabelKind, str, int | None, int], dict[int, list[Click | Box]]]:
+    """The tracks of clicks and boxes, by frame number: one per (kind, name, instance, k).
+
+    A track holds one shape a frame: all of an object's clicks on it (k = 0), or its k-th box.
+    """
+    tracks: dict[tuple[LabelKind, str, int | None, int], dict[int, list[Click | Box]]] = {}
+    for number, drawn in marks:
+        boxes: dict[tuple[str, int | None], int] = {}
+        for label, mark in drawn:
+            if isinstance(mark, Click):
+                key = (LabelKind.CLICKS, label, mark.instance_id, 0)
+            else:
+                k = boxes[label, mark.instance_id] = boxes.get((label, mark.instance_id), -1) + 1
+                key = (LabelKind.BOXES, label, mark.instance_id, k)
+            tracks.setdefault(key, {}).setdefault(number, []).append(mark)
+    return tracks
+
+
+def _write_mark_track(
+    track: Element,
+    kind: LabelKind,
+    instance: int | None,
+    drawn: dict[int, list[Click | Box]],
+    frame_count: int,
+) -> None:
+    """One track of `_mark_tracks`: ``<points>`` (a frame's clicks) or ``<box>`` shapes.
+
+    Each shape is followed by an ``outside`` copy on the next frame when that frame holds none.
+    """
+    for number in sorted(drawn):
+        for outside in (False, True):
+            if outside and (number + 1 in drawn or number + 1 >= frame_count):
+                continue
+            el = SubElement(
+                track, "box" if kind is LabelKind.BOXES else "points", frame=str(number + outside)
+            )
+            for key, value in _mark_coordinates(drawn[number]).items():
+                el.set(key, value)
+            flags = {"outside": str(int(outside)), "occluded": "0", "keyframe": "1", "z_order": "0"}
+            for key, value in flags.items():
+                el.set(key, value)
+            SubElement(el, "attribute", name=KIND_ATTRIBUTE).text = kind.value
+            identity = "" if instance is None else str(instance)
+            SubElement(el, "attribute", name=INSTANCE_ATTRIBUTE).text = identity
+
+
+def _mark_coordinates(marks: list[Click | Box]) -> dict[str, str]:
+    """The coordinate attributes of a ``<points>`` shape of clicks (pixel centres) or a ``<box>``."""
+    clicks = [m for m in marks if isinstance(m, Click)]
+    if clicks:
+        return {"points": ";".join(f"{c.x + 0.5:g},{c.y + 0.5:g}" for c in clicks)}
+    box = next(m for m in marks if isinstance(m, Box))
+    return {"xtl": str(box.x0), "ytl": str(box.y0), "xbr": str(box.x1), "ybr": str(box.y1)}
 
 
 def _tracks(

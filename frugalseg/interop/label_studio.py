@@ -30,6 +30,12 @@ brush RLE per (kind, class, instance), with ``meta`` recording the label kind an
 importing them gives the store back; the image is ``/data/local-files/?d=<path in the data set>``
 (serve the data set folder as Label Studio's local files root), and the results name the
 ``BrushLabels`` control ``label`` on the ``Image`` ``image``, as the project's labeling config must.
+What a person drew goes beside them: each box of a ``boxes`` label as a ``rectanglelabels`` result
+of the ``RectangleLabels`` control ``box``, each click of a ``clicks`` label as a ``keypointlabels``
+result (the clicked pixel's centre) of the ``KeyPointLabels`` control ``click``. Pixels become
+percent as Label Studio's editor makes them (``px · 100 / size``) and percent pixels as it reads
+them back (``percent · size / 100``); a box's whole-pixel edges survive that
+(`frugalseg.interop.raster.EDGE_TOLERANCE`).
 """
 
 from __future__ import annotations
@@ -44,21 +50,25 @@ from urllib.parse import parse_qs, unquote, urlparse
 import defusedxml.ElementTree as SafeET
 import numpy as np
 
+from frugalseg.autolabel.boxes import Box
+from frugalseg.autolabel.clicks import Click
 from frugalseg.data.clips import LabelKind
 from frugalseg.data.io import MAX_IMAGE_PIXELS, write_json_atomic
 from frugalseg.errors import DataError
-from frugalseg.interop.raster import check_shape, rasterize
+from frugalseg.interop.raster import box_edges, check_shape, rasterize
 from frugalseg.interop.rle import ls_decode, ls_encode
 from frugalseg.interop.shapes import Frame, Shape, ToolExport
 from frugalseg.interop.tool_files import read_tool_json
 
 if TYPE_CHECKING:
-    from frugalseg.interop.stores import StoredFrame
+    from frugalseg.interop.stores import Mark, StoredFrame
 
 _UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-")
 _LABEL_KEYS = {"polygonlabels": "polygon", "rectanglelabels": "box", "keypointlabels": "points",
                "brushlabels": "mask"}  # fmt: skip
 FROM_NAME, TO_NAME = "label", "image"
+#: The controls of the results that hold a person's boxes and clicks.
+BOX_FROM_NAME, CLICK_FROM_NAME = "box", "click"
 #: The id of a result that holds one object's mask: ``frugalseg-<object id>``.
 RESULT_ID = re.compile(r"frugalseg-(\d{1,3})")
 #: What an ML backend's errors say the results came from.
@@ -242,10 +252,15 @@ def _track_boxes(value: dict[str, Any], path: Path, element: str) -> list[tuple[
 def write_label_studio(
     path: str | Path,
     frames: list[tuple[str, tuple[int, int], list[tuple[LabelKind, str, int | None, np.ndarray]]]],
+    marks: list[list[Mark]] | None = None,
 ) -> None:
-    """Write Label Studio tasks, each predicting a brush RLE per object of its frame (module docstring)."""
+    """Write Label Studio tasks, each predicting a brush RLE per object of its frame (module docstring).
+
+    ``marks`` holds each frame's clicks and boxes, written as keypoint and rectangle results.
+    """
     tasks = []
-    for task_id, (name, (height, width), objects) in enumerate(frames, start=1):
+    marks = marks or [[] for _ in frames]
+    for task_id, ((name, (height, width), objects), drawn) in enumerate(zip(frames, marks, strict=True), 1):
         result = [
             {
                 "id": f"r{task_id}-{k}", "type": "brushlabels", "from_name": FROM_NAME, "to_name": TO_NAME,
@@ -255,6 +270,11 @@ def write_label_studio(
             }
             for k, (kind, label, instance, mask) in enumerate(objects, start=1)
         ]  # fmt: skip
+        result += [
+            {"id": f"r{task_id}-{k}", "to_name": TO_NAME, "original_width": width, "original_height": height,
+             "image_rotation": 0, **_mark_result(label, mark, (height, width))}
+            for k, (label, mark) in enumerate(drawn, start=len(objects) + 1)
+        ]  # fmt: skip
         tasks.append({
             "id": task_id, "data": {"image": f"/data/local-files/?d={name}"},
             "predictions": [{"model_version": "frugalseg", "result": result}],
@@ -262,9 +282,36 @@ def write_label_studio(
     write_json_atomic(path, tasks, indent=0)
 
 
+def percent(pixels: float, size: int) -> float:
+    """``pixels`` in percent of ``size``, as Label Studio's editor computes it (``px · 100 / size``)."""
+    return pixels * 100 / size
+
+
+def _mark_result(label: str, mark: Click | Box, size: tuple[int, int]) -> dict[str, Any]:
+    """The typed part of a click's keypoint result or a box's rectangle result (module docstring)."""
+    height, width = size
+    meta = {"meta": {"frugalseg_kind": mark_kind(mark).value, "instance_id": mark.instance_id}}
+    if isinstance(mark, Click):
+        x, y = percent(mark.x + 0.5, width), percent(mark.y + 0.5, height)
+        value = {"x": x, "y": y, "width": percent(1, width), "keypointlabels": [label]}
+        return {"type": "keypointlabels", "from_name": CLICK_FROM_NAME, "value": value, **meta}
+    value = {
+        "x": percent(mark.x0, width), "y": percent(mark.y0, height),
+        "width": percent(mark.x1 - mark.x0, width), "height": percent(mark.y1 - mark.y0, height),
+        "rotation": 0, "rectanglelabels": [label],
+    }  # fmt: skip
+    return {"type": "rectanglelabels", "from_name": BOX_FROM_NAME, "value": value, **meta}
+
+
+def mark_kind(mark: Click | Box) -> LabelKind:
+    """The label kind a click or box is of."""
+    return LabelKind.CLICKS if isinstance(mark, Click) else LabelKind.BOXES
+
+
 def write_label_studio_frames(path: Path, frames: list[StoredFrame], classes: list[str]) -> None:
     """Write a label store's ``frames`` as one file of Label Studio tasks (`write_label_studio`)."""
-    write_label_studio(path, [(f.name, f.size, f.objects) for f in frames])
+    objects = [(f.name, f.size, f.tool_objects()) for f in frames]
+    write_label_studio(path, objects, [f.marks() for f in frames])
 
 
 def brush_control(config: str) -> tuple[str, str] | None:
@@ -340,8 +387,8 @@ def keypoint_clicks(shape: Shape, result: dict[str, Any]) -> list[tuple[int, int
 def rectangle_box(shape: Shape) -> tuple[int, int, int, int]:
     """A rectangle's pixels as (x0, y0, x1, y1), corners included: the pixels `regions_mask` fills."""
     assert shape.type == "box" and shape.points is not None
-    (x0, y0), (x1, y1) = np.floor(shape.points.min(0)), np.ceil(shape.points.max(0))
-    return int(x0), int(y0), int(x1) - 1, int(y1) - 1
+    x0, y0, x1, y1 = box_edges(shape.points)
+    return x0, y0, x1 - 1, y1 - 1
 
 
 def regions_mask(frame: Frame, size: tuple[int, int], objects: Sequence[int]) -> np.ndarray:

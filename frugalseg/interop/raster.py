@@ -4,13 +4,20 @@ Each shape becomes the label kind it is: masks and polygons a dense label (``fin
 the user asks for: ``coarse``, ``pseudo``), boxes ``boxes`` (the box's pixels take its class; the
 boxes themselves go beside the label), points ``clicks`` (one labelled pixel per point) and
 polylines ``clicks`` too (the line's pixels: a scribble). Pixels no shape covers are 255 (ignore),
-or the ``background`` class of dense labels when one is given. Shapes are drawn in ``z_order``,
+or the ``background`` class of the dense labels of the kinds asked. Shapes are drawn in ``z_order``,
 then file order, so a later shape covers an earlier one. Instance ids go into a map of their own.
+
+A box covers the pixels it touches; an edge within `EDGE_TOLERANCE` of a pixel edge is that edge,
+so a box drawn on whole pixels comes back whole whatever a tool's percent arithmetic left of it
+(Label Studio's 250 px is 250 · 100 / 854 % of an 854 px frame, read back as 249.99999999999997 px).
+A box of kind ``boxes`` on a frame that also holds masks or polygons of kind
+``boxes`` is the box that made them (frugalseg's exports write a ``boxes`` label's pixels as masks
+and the drawn box beside them): it is recorded with the label, not drawn.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +36,9 @@ from frugalseg.interop.shapes import SHAPE_TYPES, Frame, Shape, check_inside, ch
 SPARSE_KINDS = {"box": LabelKind.BOXES, "points": LabelKind.CLICKS, "polyline": LabelKind.CLICKS}
 IGNORE = "ignore"
 DENSE_KINDS = (LabelKind.FINE, LabelKind.COARSE, LabelKind.PSEUDO, LabelKind.REFINED_COARSE)
+#: How far (in pixels) a box edge may lie from a pixel edge and still be it: far above the error of
+#: percent arithmetic in doubles (1e-13 px) or floats (1e-4 px on a 4K frame), far below what a person draws.
+EDGE_TOLERANCE = 1e-3
 
 
 class ClassMapping:
@@ -156,8 +166,21 @@ def check_shape(shape: Shape, size: tuple[int, int], path: Path) -> None:
         )
     if shape.type == "polygon" and len(shape.points) < 3:
         raise DataError(path, f"{shape.element}: a polygon needs 3 points, got {len(shape.points)}")
-    if shape.type == "box" and (np.floor(shape.points.min(0)) >= np.ceil(shape.points.max(0))).any():
+    if shape.type == "box" and (np.array(box_edges(shape.points)[:2]) >= box_edges(shape.points)[2:]).any():
         raise DataError(path, f"{shape.element}: the box {shape.points.reshape(-1).tolist()} is empty")
+
+
+def box_edges(points: np.ndarray) -> tuple[int, int, int, int]:
+    """The edges (x0, y0, x1, y1) of the pixels a box of two corners touches (module docstring)."""
+    low, high = snap_to_pixel_edges(points.min(0)), snap_to_pixel_edges(points.max(0))
+    (x0, y0), (x1, y1) = np.floor(low).astype(int), np.ceil(high).astype(int)
+    return int(x0), int(y0), int(x1), int(y1)
+
+
+def snap_to_pixel_edges(values: np.ndarray) -> np.ndarray:
+    """``values`` with those within `EDGE_TOLERANCE` of a whole number set to it."""
+    whole = np.rint(values)
+    return np.where(np.abs(values - whole) <= EDGE_TOLERANCE, whole, values)
 
 
 def rasterize(
@@ -167,26 +190,37 @@ def rasterize(
     *,
     dense_kind: LabelKind = LabelKind.FINE,
     background: int | None = None,
+    background_kinds: Collection[LabelKind] = DENSE_KINDS,
 ) -> dict[LabelKind, FrameLabel]:
     """The label of each kind that ``frame``'s shapes make on a frame of ``size`` (H, W).
 
     ``train_ids`` holds each shape's class (`ClassMapping.train_id` of its label); the shapes must have
-    passed `check_shape`.
+    passed `check_shape`. Pixels no shape covers are ``background`` in the labels of
+    ``background_kinds`` (dense kinds only), 255 elsewhere.
     """
     out: dict[LabelKind, FrameLabel] = {}
+    kinds = [shape_kind(shape, dense_kind) for shape in frame.shapes]
+    boxed = {LabelKind.BOXES} if any(
+        kind is LabelKind.BOXES and shape.type in ("mask", "polygon")
+        for shape, kind in zip(frame.shapes, kinds, strict=True)
+    ) else set()  # fmt: skip
     order = sorted(range(len(frame.shapes)), key=lambda i: frame.shapes[i].z_order)
     for i in order:
-        shape, train_id = frame.shapes[i], train_ids[i]
-        kind = shape_kind(shape, dense_kind)
+        shape, train_id, kind = frame.shapes[i], train_ids[i], kinds[i]
         if kind not in out:
-            fill = background if background is not None and kind in DENSE_KINDS else IGNORE_INDEX
-            out[kind] = FrameLabel(np.full(size, fill, np.uint8))
-        _draw(out[kind], shape, train_id, size)
+            filled = background is not None and kind in DENSE_KINDS and kind in background_kinds
+            out[kind] = FrameLabel(np.full(size, background if filled else IGNORE_INDEX, np.uint8))
+        _draw(out[kind], shape, train_id, size, drawn=not (shape.kind in boxed and shape.type == "box"))
     return out
 
 
-def _draw(target: FrameLabel, shape: Shape, train_id: int, size: tuple[int, int]) -> None:
-    """Draw one shape into ``target`` and record its points or box (not for shapes mapped to ignore)."""
+def _draw(
+    target: FrameLabel, shape: Shape, train_id: int, size: tuple[int, int], *, drawn: bool = True
+) -> None:
+    """Draw one shape into ``target`` and record its points or box (not for shapes mapped to ignore).
+
+    A box not ``drawn`` is only recorded (the box that made the frame's ``boxes`` masks).
+    """
     kept = train_id != IGNORE_INDEX
     instance = shape.instance_id if kept else None
     if shape.type == "mask":
@@ -197,9 +231,11 @@ def _draw(target: FrameLabel, shape: Shape, train_id: int, size: tuple[int, int]
         mask, origin = _polygon_within_its_box(shape.points, size)
         target.paint(mask, train_id, instance, origin)
     elif shape.type == "box":
-        (x0, y0), (x1, y1) = np.floor(shape.points.min(0)), np.ceil(shape.points.max(0))
-        box = Box(int(x0), int(y0), int(x1), int(y1), train_id, instance)
-        target.paint(np.ones((box.y1 - box.y0, box.x1 - box.x0), bool), train_id, instance, (box.y0, box.x0))
+        box = Box(*box_edges(shape.points), train_id, instance)
+        if drawn:
+            target.paint(
+                np.ones((box.y1 - box.y0, box.x1 - box.x0), bool), train_id, instance, (box.y0, box.x0)
+            )
         target.boxes += [box] if kept else []
     elif shape.type == "points":
         for x, y in np.floor(shape.points).astype(int).tolist():

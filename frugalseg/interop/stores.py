@@ -4,7 +4,12 @@ Import: each annotated frame of the export is found among the clips of the data 
 an image by its file name (the longest matching tail of the frame's path: ``car-shadow/00005.jpg``
 tells DAVIS sequences apart; the extension may differ, as CVAT's mask exports rename frames to
 ``.png``), a video frame by its number in the clip (``--clip``, or the clip named like the task's
-video, or the split's only clip). Every frame and shape is checked first (frame inside the clip,
+video, or the split's only clip). Only the data set's frames are read, never its labels: a root of
+frames alone (what the annotation page served) takes an import. Pixels of a ``fine`` or ``pseudo``
+label that no shape covers are the data set's ``background`` class, where it has one (DAVIS, MOSE,
+video) and the frame's shapes of that kind do not draw it themselves (a file that draws the
+background says where it is; the rest is unlabelled); elsewhere 255 (ignore), unless
+``background`` names the class (or ``ignore``). Every frame and shape is checked first (frame inside the clip,
 size, shapes inside the frame, every label mapped to a class), so bad input writes nothing; then
 each frame's label of each kind is written to the store (`LabelStore.write`, engine ``import``),
 with its side files: ``{stem}_{kind}_instanceIds.png`` (instance ids, where shapes have
@@ -12,7 +17,10 @@ them), ``{stem}_clicks.json`` (clicks and scribbles) and ``{stem}_boxes.json`` (
 forms `frugalseg.autolabel.clicks` and `frugalseg.autolabel.boxes` read.
 
 Export: every label of a store becomes one object per (kind, class, instance) present in it,
-a mask; the tool writers turn them into their own records.
+a mask; the tool writers turn them into their own records. What a person drew goes with them: the
+boxes of a ``boxes`` label (its ``_boxes.json``) and the clicks of a ``clicks`` label whose every
+labelled pixel is a click (its ``_clicks.json``), which the writers write as the tool's boxes and
+points and the readers give back as the ``boxes`` and ``clicks`` labels they were.
 """
 
 from __future__ import annotations
@@ -22,22 +30,29 @@ import os
 import re
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import cv2
 import numpy as np
 
-from frugalseg.autolabel.boxes import Box, BoxResult, box_of, boxes_json, boxes_json_path
-from frugalseg.autolabel.clicks import Click, clicks_json, clicks_json_path
+from frugalseg.autolabel.boxes import Box, BoxResult, box_of, boxes_json, boxes_json_path, read_boxes_json
+from frugalseg.autolabel.clicks import Click, clicks_json, clicks_json_path, read_clicks_json
 from frugalseg.autolabel.runs import run_config
 from frugalseg.autolabel.store import LabelStore, instances_path
 from frugalseg.data.clips import IGNORE_INDEX, Clip, LabelKind
 from frugalseg.data.formats import Format
-from frugalseg.data.io import encode_png, image_size, read_label, write_bytes_atomic, write_json_atomic
+from frugalseg.data.io import (
+    encode_png,
+    image_size,
+    read_json_object,
+    read_label,
+    write_bytes_atomic,
+    write_json_atomic,
+)
 from frugalseg.errors import ConfigError, DataError
-from frugalseg.interop.raster import ClassMapping, FrameLabel, check_shape, rasterize
+from frugalseg.interop.raster import DENSE_KINDS, ClassMapping, FrameLabel, check_shape, rasterize, shape_kind
 from frugalseg.interop.shapes import Frame, ToolExport
 
 logger = logging.getLogger(__name__)
@@ -46,6 +61,8 @@ ENGINE = "import"
 
 #: One object of an exported label: (kind, class name, instance id or None, H×W bool mask).
 ExportObject = tuple[LabelKind, str, "int | None", np.ndarray]
+#: A click or box a person gave, as a tool file holds it: (its object's or class's name, the click or box).
+Mark = tuple[str, "Click | Box"]
 
 
 class FrameIndex:
@@ -87,6 +104,13 @@ class FrameIndex:
             problem = "names several frames" if depth == len(parts) else "is no frame; its file name matches"
             raise DataError(path, f"{element}: {name!r} {problem} {where}: name it with its folder")
         return candidates[0]
+
+    def match(self, name: str) -> str:
+        """How ``name`` names frames: ``whole`` (by its whole path), ``part`` (a shorter tail), ``none``."""
+        parts = _stemmed(PurePosixPath(name.replace("\\", "/")).parts)
+        if parts in self._tails:
+            return "whole"
+        return "part" if any(parts[-d:] in self._tails for d in range(1, len(parts))) else "none"
 
     def by_number(
         self, frame: Frame, clip_id: str | None, video: str | None, path: Path
@@ -145,11 +169,15 @@ def _stemmed(parts: Sequence[str]) -> tuple[str, ...]:
 
 @dataclass
 class ImportSummary:
-    """What an import did: frames read, labels written per kind, labels already in the store."""
+    """What an import did: frames read, labels written per kind, labels already in the store, frames left out.
+
+    ``left_out`` names the frames of the file that are not the data set's (`import_export`).
+    """
 
     frames: int
     written: dict[str, int]
     skipped: int
+    left_out: list[str] = field(default_factory=list)
 
 
 def import_export(
@@ -172,9 +200,11 @@ def import_export(
     """
     if not export.frames:
         raise DataError(export.path, f"holds no shapes to import (read as {export.tool})")
-    index = FrameIndex(fmt.clips(split))
-    background_id = None if background is None else mapping.train_id(background, export.path, "--background")
-    found = [(frame, _place(frame, export, index, mapping, clip)) for frame in export.frames]
+    index = FrameIndex(fmt.clips(split, labelled=False))
+    background_id = background_class(background, mapping, export.path)
+    left_out = _others(export, index)
+    kept = [frame for frame in export.frames if frame.element not in left_out]
+    found = [(frame, _place(frame, export, index, mapping, clip)) for frame in kept]
     frames = [frame for frame, place in found if place is not None]
     placed = [place for _, place in found if place is not None]
     _check_unique(frames, placed, export)
@@ -186,7 +216,9 @@ def import_export(
     try:
         with store.run(run_config(fmt, split, ENGINE, settings)):
             for frame, (target, offset, size, train_ids) in zip(frames, placed, strict=True):
-                labels = rasterize(frame, size, train_ids, dense_kind=dense_kind, background=background_id)
+                kinds = _filled_kinds(frame, train_ids, dense_kind, background_id, background is not None)
+                labels = rasterize(frame, size, train_ids, dense_kind=dense_kind, background=background_id,
+                                   background_kinds=kinds)  # fmt: skip
                 for kind, made in labels.items():
                     if (made.label == IGNORE_INDEX).all():  # only shapes mapped to ignore: nothing to learn
                         continue
@@ -199,7 +231,62 @@ def import_export(
         if created:
             shutil.rmtree(store.root, ignore_errors=True)
         raise
-    return ImportSummary(len(frames), written, skipped)
+    return ImportSummary(len(frames), written, skipped, left_out)
+
+
+def _others(export: ToolExport, index: FrameIndex) -> list[str]:
+    """The images of ``export`` not in the data set while others are: left out, with a warning.
+
+    When some images are named by their whole path in the data set (``JPEGImages/480p/goat/00000.jpg``),
+    one whose folders name nothing there and whose file name alone matches
+    (``JPEGImages/480p/horsejump-high/00000.jpg`` on a root holding goat alone) is a frame of a clip the
+    data set does not hold. Files whose names all carry folders of their own (CVAT's subsets) are
+    matched by their tails as before.
+    """
+    matches = [(frame, index.match(frame.key)) for frame in export.frames if isinstance(frame.key, str)]
+    if not any(match == "whole" for _, match in matches):
+        return []
+    others = [frame.element for frame, match in matches if match == "part"]
+    if others:
+        listed = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+        logger.warning("%s: %s left out: no frame of the data set is named so (their clip is not in it)",
+                       export.path, listed)  # fmt: skip
+    return others
+
+
+#: The kinds whose uncovered pixels are the data set's background class unless ``--background`` is given.
+BACKGROUND_KINDS = (LabelKind.FINE, LabelKind.PSEUDO)
+
+
+def background_class(background: str | None, mapping: ClassMapping, path: Path) -> int | None:
+    """The train id of the pixels no dense shape covers, or None (255, ignore).
+
+    ``background`` names a class (by name or train id) or ``ignore``; None takes the data set's class
+    named ``background`` when it has one.
+    """
+    if background is None:
+        lower = [name.lower() for name in mapping.classes]
+        return lower.index("background") if "background" in lower else None
+    if background.strip().lower() == "ignore":
+        return None
+    if background.strip().isdigit() and int(background) < len(mapping.classes):
+        return int(background)
+    return mapping.train_id(background, path, "--background")
+
+
+def _filled_kinds(
+    frame: Frame, train_ids: Sequence[int], dense_kind: LabelKind, background: int | None, explicit: bool
+) -> tuple[LabelKind, ...]:
+    """The dense kinds of ``frame`` whose uncovered pixels take the ``background`` class (module docstring).
+
+    An ``explicit`` background fills every dense kind; the data set's own fills ``fine`` and ``pseudo``
+    labels whose shapes do not draw that class.
+    """
+    if background is None or explicit:
+        return DENSE_KINDS
+    shapes = zip(frame.shapes, train_ids, strict=True)
+    drawn = {shape_kind(shape, dense_kind) for shape, train_id in shapes if train_id == background}
+    return tuple(kind for kind in BACKGROUND_KINDS if kind not in drawn)
 
 
 def _place(
@@ -314,6 +401,11 @@ class StoredFrame:
         name: its path relative to the data set folder (what a tool file names it by).
         size: (H, W).
         objects: (kind, class name, instance id or None, mask) of every region of every label kind.
+        clicks: the clicks of its ``clicks`` label with their class names, when they are all of that
+            label (every labelled pixel a click): writers write them as the tool's points instead of
+            the label's masks (`tool_objects`).
+        boxes: the boxes of its ``boxes`` label with their class names: writers write them as the
+            tool's boxes beside the label's masks.
     """
 
     clip: Clip
@@ -321,6 +413,27 @@ class StoredFrame:
     name: str
     size: tuple[int, int]
     objects: list[ExportObject]
+    clicks: list[tuple[str, Click]] = field(default_factory=list)
+    boxes: list[tuple[str, Box]] = field(default_factory=list)
+
+    def tool_objects(self) -> list[ExportObject]:
+        """The objects a writer writes as masks: all but a ``clicks`` label's when `clicks` holds them."""
+        return [o for o in self.objects if not (self.clicks and o[0] is LabelKind.CLICKS)]
+
+    def marks(self) -> list[Mark]:
+        """The frame's clicks, then its boxes, each under the name `name_of` gives it."""
+        drawn: list[tuple[str, Click | Box]] = [*self.clicks, *self.boxes]
+        return [(self.name_of(mark.instance_id, name), mark) for name, mark in drawn]
+
+    def name_of(self, instance: int | None, class_name: str) -> str:
+        """What a tool calls ``instance``: the name of the frame's object of that id, else ``class_name``.
+
+        A store's objects are named by class; the annotation page names them as the person did, and a
+        click or box of an object goes under the object's name.
+        """
+        if instance is None:
+            return class_name
+        return next((name for _, name, i, _ in self.objects if i == instance), class_name)
 
 
 def stored_frames(store: LabelStore, fmt: Format) -> list[StoredFrame]:
@@ -353,7 +466,29 @@ def stored_frames(store: LabelStore, fmt: Format) -> list[StoredFrame]:
             frames[key] = StoredFrame(clip, key[2], name, (label.shape[0], label.shape[1]), [])
         kind = LabelKind(record["kind"])
         frames[key].objects += frame_objects(label, instances, fmt.class_names, kind)
+        if kind is LabelKind.CLICKS:
+            frames[key].clicks = _given_clicks(path, label, fmt.class_names)
+        elif kind is LabelKind.BOXES and boxes_json_path(path).is_file():
+            boxes = read_boxes_json(boxes_json_path(path), (label.shape[0], label.shape[1]))
+            frames[key].boxes = [(fmt.class_names[box.train_id], box) for box in boxes]
     return list(frames.values())
+
+
+def _given_clicks(path: Path, label: np.ndarray, classes: Sequence[str]) -> list[tuple[str, Click]]:
+    """The clicks of a stored ``clicks`` label with their class names, when they are all its labelled pixels.
+
+    A label drawn otherwise (scribbles, clicks with a radius, masks imported as clicks) is none.
+    """
+    side = clicks_json_path(path)
+    if not side.is_file() or read_json_object(side, "a clicks JSON object").get("scribbles"):
+        return []
+    clicks = read_clicks_json(side, (label.shape[0], label.shape[1]))
+    drawn = np.full(label.shape, IGNORE_INDEX, np.uint8)
+    for click in clicks:
+        drawn[click.y, click.x] = click.train_id
+    if not clicks or not np.array_equal(drawn, label):
+        return []
+    return [(classes[click.train_id], click) for click in clicks]
 
 
 def _read_instances(path: Path, shape: tuple[int, ...]) -> np.ndarray:

@@ -430,7 +430,7 @@ def test_each_label_is_exported_as_the_kind_it_is(
     assert [(b["x0"], b["y0"], b["x1"], b["y1"], b["instance_id"]) for b in boxes] == [(190, 90, 510, 310, 1)]
     label = cv2.imread(str(boxes_png), cv2.IMREAD_UNCHANGED)
     assert (label == 1).sum() == 200 * 300 and (label == 255).sum() == label.size - 200 * 300
-    # the tool files hold each kind: the positive clicks, the box's mask, every object's mask
+    # the tool files hold each kind: each click a keypoint, the box's mask and the box, every object's mask
     coco = json.loads((Path(f"{store}-tools") / "coco.json").read_text())
     images = {i["id"]: i["file_name"] for i in coco["images"]}
     kinds = {
@@ -441,7 +441,7 @@ def test_each_label_is_exported_as_the_kind_it_is(
     assert {(name.split("/")[-2], kind) for name, kind, _ in kinds} == {
         ("blackswan", "clicks"), ("blackswan", "pseudo"), ("car-shadow", "boxes"), ("car-shadow", "pseudo"),
     }  # fmt: skip
-    assert {area for name, kind, area in kinds if kind in ("clicks", "boxes")} == {2, 200 * 300}
+    assert {area for name, kind, area in kinds if kind in ("clicks", "boxes")} == {0, 200 * 300, 320 * 220}
 
 
 def test_annotate_add_names_objects(
