@@ -100,20 +100,24 @@ def encode_rle(ids: np.ndarray) -> list[int]:
     return runs
 
 
-def decode_rle(runs: Any, shape: tuple[int, int]) -> np.ndarray:
-    """The H×W uint8 ids of ``runs`` (`encode_rle`); `RequestError` 400 when they do not fill ``shape``."""
+def decode_rle(runs: Any, shape: tuple[int, int], what: str = "mask") -> np.ndarray:
+    """The H×W uint8 ids of ``runs`` (`encode_rle`); 400 naming ``what`` unless they fill ``shape``.
+
+    The values, counts and their sum are checked as Python ints, before numpy: a number past int64
+    can neither overflow a conversion nor wrap a sum.
+    """
     if not isinstance(runs, list) or len(runs) % 2 or len(runs) > 2 * shape[0] * shape[1]:
-        raise RequestError(400, "mask: expected a list of [value, count, …] runs")
+        raise RequestError(400, f"{what}: expected a list of [value, count, …] runs")
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in runs):
-        raise RequestError(400, "mask: runs must be whole numbers")
-    values, counts = np.array(runs[0::2], np.int64), np.array(runs[1::2], np.int64)
-    if values.size and (values.min() < 0 or values.max() > 255 or counts.min() < 1):
-        raise RequestError(400, "mask: values must be 0…255 and counts ≥ 1")
-    if int(counts.sum()) != shape[0] * shape[1]:
-        raise RequestError(
-            400, f"mask: runs cover {int(counts.sum())} pixels, the frame {shape[1]}×{shape[0]}"
-        )
-    return np.repeat(values, counts).astype(np.uint8).reshape(shape)
+        raise RequestError(400, f"{what}: runs must be whole numbers")
+    values, counts = runs[0::2], runs[1::2]
+    if values and (min(values) < 0 or max(values) > 255 or min(counts) < 1):
+        raise RequestError(400, f"{what}: values must be 0…255 and counts ≥ 1")
+    covered = sum(counts)
+    if covered != shape[0] * shape[1]:
+        shown = covered if covered < 10**12 else "more than 10^12"  # a huge int is not printed whole
+        raise RequestError(400, f"{what}: runs cover {shown} pixels, the frame {shape[1]}×{shape[0]}")
+    return np.repeat(np.array(values, np.uint8), np.array(counts, np.int64)).reshape(shape)
 
 
 class AnnotationApp:
@@ -209,7 +213,7 @@ class AnnotationApp:
     async def _json(self, request: Request) -> dict[str, Any]:
         try:
             data = json.loads(await self._body(request))
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        except (UnicodeDecodeError, ValueError) as err:  # ValueError: bad JSON, or an int of over 4300 digits
             raise RequestError(400, f"not valid JSON ({err})") from err
         except RecursionError as err:
             raise RequestError(400, "JSON nested too deeply") from err
@@ -318,7 +322,8 @@ class AnnotationApp:
 
         def run() -> np.ndarray:
             current = self._current(name, frame)
-            base = decode_rle(data["base"], current.shape) if data.get("base") is not None else current
+            given = data.get("base")
+            base = current if given is None else decode_rle(given, current.shape, "base")
             return self.session.preview(name, frame, clicks, base)
 
         ids = await run_in_threadpool(run)
