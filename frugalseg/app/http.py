@@ -80,7 +80,7 @@ class JSONRoutes:
     async def _json(self, request: Request) -> dict[str, Any]:
         try:
             data = json.loads(await self._body(request))
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        except (UnicodeDecodeError, ValueError) as err:  # ValueError: bad JSON, or an int of over 4300 digits
             raise RequestError(400, f"not valid JSON ({err})") from err
         except RecursionError as err:
             raise RequestError(400, "JSON nested too deeply") from err

@@ -19,8 +19,10 @@ person can go on while the rest of the clip fills in.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
+import os
 import queue
 import shutil
 import threading
@@ -394,7 +396,8 @@ class SessionService:
 
         An unchanged session is exported to the store of its last export (the same labels, the tool
         files written again); a changed one to a new store (``store-001``, ``store-002`` …). A new
-        export that fails leaves no store behind.
+        export that fails leaves no store behind; the empty store of one that was killed (no
+        ``run.json``, only its lock and temporary files) is cleared and used again.
 
         The tool files hold each object under its own id and the class name the person gave it
         (``object`` when none), no background.
@@ -410,7 +413,11 @@ class SessionService:
             stores = sorted(p for p in folder.glob("store-[0-9][0-9][0-9]") if p.is_dir())
             config = json.loads(json.dumps(self.session.export_config(), sort_keys=True))
             last = stores[-1] if stores else None
-            if last is not None and _run_config(last) == config:
+            if last is not None and _left_empty(last):
+                shutil.rmtree(last)
+                shutil.rmtree(f"{last}-tools", ignore_errors=True)
+                out, new = last, True
+            elif last is not None and _run_config(last) == config:
                 out, new = last, False
             else:
                 number = int(last.name[len("store-") :]) + 1 if last is not None else 1
@@ -459,6 +466,31 @@ def _named_objects(frame: StoredFrame, state: VideoState, t: int) -> StoredFrame
             boxed[y0:y1, x0:x1] = ids[y0:y1, x0:x1] == a.object
             objects.append((LabelKind.BOXES, name, a.object, boxed))
     return replace(frame, objects=objects)
+
+
+def _left_empty(store: Path) -> bool:
+    """Whether ``store`` is a folder a killed export left before its ``run.json``.
+
+    It is when it holds nothing but the lock and temporary files, and no live run holds the lock.
+    """
+    from frugalseg.autolabel.store import LOCK_FILE, RUN_FILE
+
+    if (store / RUN_FILE).exists():
+        return False
+    files = [p for p in store.rglob("*") if not p.is_dir()]
+    if any(p.name != LOCK_FILE and not (p.name.startswith(".") and p.name.endswith(".tmp")) for p in files):
+        return False
+    lock = store / LOCK_FILE
+    if not lock.is_file():
+        return True
+    fd = os.open(lock, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False  # a run of another process is starting in it
+    finally:
+        os.close(fd)
+    return True
 
 
 def _run_config(store: Path) -> Any:

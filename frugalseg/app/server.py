@@ -5,10 +5,13 @@ never by file name, so no request reads or writes outside the state folder and t
 travel as run-length codes of object ids (``[value, count, value, count, …]`` over the rows),
 exact and small; the image work (click previews, propagation, thumbnails) is the package's.
 
-Routes (all but ``/`` under ``/api``; with a token, every request must carry it as the ``token``
-query parameter or the ``X-Token`` header, else 401)::
+Every response carries `SECURITY_HEADERS`: the page runs only its own script, so a name from the data
+that slipped into its HTML would still run nothing. Routes (all but ``/`` and ``/static`` under ``/api``;
+with a token, every request but ``/static``'s must carry it as the ``token`` query parameter or the
+``X-Token`` header, else 401)::
 
     GET  /                                         the page
+    GET  /static/page.js, /static/page.css         its script and style (no token: package files, no data)
     GET  /api/session                              videos with their progress, palette, settings
     GET  /api/videos/{video}                       frames, annotated frames, objects, unreliability
     GET  /api/videos/{video}/{frame}/image.jpg     the frame
@@ -41,9 +44,12 @@ from typing import Any
 import numpy as np
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from frugalseg.active.objects.annotation_types import GivenClick
 from frugalseg.active.objects.given import (
@@ -66,6 +72,16 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: The most anchor points of one scissors contour and points of one superpixel-brush stroke.
 MAX_ANCHORS = 500
 MAX_STROKE = 20_000
+#: The page's own files beside ``index.html`` and their media types (inline script and style are not allowed).
+STATIC = {"page.js": "text/javascript; charset=utf-8", "page.css": "text/css; charset=utf-8"}
+#: Headers on every response: script, style and requests from the app alone (no inline script, handler or
+#: style), images from it and the icon's data URL; no plugins, frames or forms; no token leaked in a Referer.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
+    "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 
 
 def encode_rle(ids: np.ndarray) -> list[int]:
@@ -79,20 +95,24 @@ def encode_rle(ids: np.ndarray) -> list[int]:
     return runs
 
 
-def decode_rle(runs: Any, shape: tuple[int, int]) -> np.ndarray:
-    """The H×W uint8 ids of ``runs`` (`encode_rle`); `RequestError` 400 when they do not fill ``shape``."""
+def decode_rle(runs: Any, shape: tuple[int, int], what: str = "mask") -> np.ndarray:
+    """The H×W uint8 ids of ``runs`` (`encode_rle`); 400 naming ``what`` unless they fill ``shape``.
+
+    The values, counts and their sum are checked as Python ints, before numpy: a number past int64
+    can neither overflow a conversion nor wrap a sum.
+    """
     if not isinstance(runs, list) or len(runs) % 2 or len(runs) > 2 * shape[0] * shape[1]:
-        raise RequestError(400, "mask: expected a list of [value, count, …] runs")
+        raise RequestError(400, f"{what}: expected a list of [value, count, …] runs")
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in runs):
-        raise RequestError(400, "mask: runs must be whole numbers")
-    values, counts = np.array(runs[0::2], np.int64), np.array(runs[1::2], np.int64)
-    if values.size and (values.min() < 0 or values.max() > 255 or counts.min() < 1):
-        raise RequestError(400, "mask: values must be 0…255 and counts ≥ 1")
-    if int(counts.sum()) != shape[0] * shape[1]:
-        raise RequestError(
-            400, f"mask: runs cover {int(counts.sum())} pixels, the frame {shape[1]}×{shape[0]}"
-        )
-    return np.repeat(values, counts).astype(np.uint8).reshape(shape)
+        raise RequestError(400, f"{what}: runs must be whole numbers")
+    values, counts = runs[0::2], runs[1::2]
+    if values and (min(values) < 0 or max(values) > 255 or min(counts) < 1):
+        raise RequestError(400, f"{what}: values must be 0…255 and counts ≥ 1")
+    covered = sum(counts)
+    if covered != shape[0] * shape[1]:
+        shown = covered if covered < 10**12 else "more than 10^12"  # a huge int is not printed whole
+        raise RequestError(400, f"{what}: runs cover {shown} pixels, the frame {shape[1]}×{shape[0]}")
+    return np.repeat(np.array(values, np.uint8), np.array(counts, np.int64)).reshape(shape)
 
 
 class AnnotationApp(JSONRoutes):
@@ -136,7 +156,8 @@ class AnnotationApp(JSONRoutes):
             ("/api/proposal", self.proposal, "GET"),
             ("/api/export", self.export, "POST"),
         ]
-        return [Route(path, self._guarded(endpoint), methods=[method]) for path, endpoint, method in table]
+        guarded = [Route(path, self._guarded(endpoint), methods=[method]) for path, endpoint, method in table]
+        return [Route("/static/{name}", self.static, methods=["GET"]), *guarded]
 
     def _video(self, request: Request) -> str:
         name = str(request.path_params["video"])
@@ -154,6 +175,14 @@ class AnnotationApp(JSONRoutes):
     async def page(self, request: Request) -> Response:
         """The page."""
         return HTMLResponse(resources.files("frugalseg.app").joinpath("static/index.html").read_text())
+
+    async def static(self, request: Request) -> Response:
+        """The page's script or style (`STATIC`), served without the token: package files, no data."""
+        name = str(request.path_params["name"])
+        if name not in STATIC:
+            return JSONResponse({"error": f"no static file {name[:64]!r}"}, 404)
+        text = resources.files("frugalseg.app").joinpath(f"static/{name}").read_text()
+        return Response(text, media_type=STATIC[name], headers={"Cache-Control": "no-cache"})
 
     async def overview(self, request: Request) -> Response:
         """The videos with their progress, the object palette and the session's settings."""
@@ -237,7 +266,8 @@ class AnnotationApp(JSONRoutes):
 
         def run() -> np.ndarray:
             current = self.service.current_mask(name, frame)
-            base = decode_rle(data["base"], current.shape) if data.get("base") is not None else current
+            sent = data.get("base")
+            base = current if sent is None else decode_rle(sent, current.shape, "base")
             given = GivenAnnotation(Path("the clicks"), base.shape, clicks=tuple(clicks))
             return self.session.preview(name, frame, given, base)
 
@@ -488,4 +518,30 @@ def create_app(
 ) -> Starlette:
     """The Starlette app of the annotation page over ``service`` (see `AnnotationApp`)."""
     app = AnnotationApp(service, token=token, exports=exports, max_upload=max_upload)
-    return Starlette(routes=app.routes())
+    return Starlette(routes=app.routes(), middleware=[Middleware(SecurityHeaders)])
+
+
+class SecurityHeaders:
+    """ASGI middleware that puts `SECURITY_HEADERS` on every HTTP response of ``app``.
+
+    Args:
+        app: the ASGI app it wraps.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run ``app``, adding the headers to each response's start."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for key, value in SECURITY_HEADERS.items():
+                    headers[key] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -22,7 +22,7 @@ import numpy as np
 from frugalseg.autolabel.flow_options import FlowOptions
 from frugalseg.autolabel.propagate import LabelReady, PropagationEngine, check_propagation_inputs
 from frugalseg.data.clips import IGNORE_INDEX
-from frugalseg.errors import DataError
+from frugalseg.errors import ConfigError, DataError
 from frugalseg.flow import DISFlow, backward_warp_np, forward_backward_mask_np, photometric_mask_np
 from frugalseg.flow.ahead import FlowsAhead, opencv_threads, usable_cores
 from frugalseg.flow.motion import moved_masks
@@ -88,6 +88,11 @@ def label_confidence(label: np.ndarray, evidence: Evidence) -> np.ndarray:
     np.copyto(confidence, np.float32(0.0), where=label == IGNORE_INDEX)
     result: np.ndarray = np.clip(confidence, 0.0, 1.0, out=confidence)
     return result
+
+
+#: The least side (px) of frames shrunk by a downscale option: DIS needs it, and the snap's GrabCut,
+#: whose colour models are learnt on boxes of the shrunk frame, has next to nothing to learn from below it.
+MIN_SHRUNK_SIDE = DISFlow.MIN_SIDE
 
 
 class FlowPropagator(PropagationEngine):
@@ -226,17 +231,57 @@ class FlowPropagator(PropagationEngine):
         self._workers_given = speed.workers is not None
 
     def check_anchor(self, anchor_label: np.ndarray, instance_ids: np.ndarray | None, path: Path) -> None:
-        """Raise `DataError` naming the anchor's label when its frames are too small for a DIS flow."""
-        least = max(
-            (DISFlow.MIN_SIDE * f.downscale for f in self._flow_engines.values() if isinstance(f, DISFlow)),
-            default=1,
-        )
+        """Refuse frames too small for a DIS flow, or that a downscale option shrinks below a least size.
+
+        Raises:
+            DataError: naming the anchor's label, when the frames themselves are too small.
+            ConfigError: naming the option (flat name) whose factor shrinks them too far, and the
+                largest factor these frames allow.
+        """
         height, width = anchor_label.shape
-        if min(height, width) < least:
+        side = min(height, width)
+        dis = isinstance(self.flow, DISFlow)
+        if dis and side < DISFlow.MIN_SIDE:
             raise DataError(
                 path,
-                f"frames of {width}×{height} are too small for DIS optical flow: it needs {least} px a side",
+                f"frames of {width}×{height} are too small for DIS optical flow: it needs {DISFlow.MIN_SIDE} "
+                "px a side",
             )
+        for option, factors, what in self._shrinking_options(dis):
+            factor = int(np.prod(list(factors.values())))
+            if side // factor >= MIN_SHRUNK_SIDE:
+                continue
+            others = int(np.prod([v for k, v in factors.items() if k != option]))
+            given = " × ".join(f"{k} {v}" for k, v in factors.items() if v > 1)
+            shrunk = f"{width // factor}×{height // factor}"
+            verb = "shrink" if len(given.split(" × ")) > 1 else "shrinks"
+            raise ConfigError(
+                option,
+                f"{given} {verb} the frames of {width}×{height} ({path}) to {shrunk} px, too small for "
+                f"{what}, which needs {MIN_SHRUNK_SIDE} px a side: at most {option} "
+                f"{max(1, side // (MIN_SHRUNK_SIDE * others))} for these frames",
+            )
+
+    def _shrinking_options(self, dis: bool) -> list[tuple[str, dict[str, int], str]]:
+        """What shrinks frames, each as (the option to name, the factors by option, what for)."""
+        speed, snap = self.options.speed, self.options.snap
+        chain = {"downscale": speed.downscale}
+        check, direct = (
+            {"check_downscale": speed.check_downscale},
+            {"direct_downscale": speed.direct_downscale},
+        )
+        shrinks = []
+        if dis:
+            flows = "DIS optical flow"
+            shrinks += [
+                ("downscale", chain, flows),
+                ("check_downscale", {**chain, **check}, flows),
+                ("direct_downscale", {**chain, **direct}, flows),
+                ("direct_downscale", {**chain, **direct, **check}, flows),
+            ]
+        if snap.enabled and self.options.occlusion.mode == "label":
+            shrinks.append(("snap_downscale", {"snap_downscale": snap.downscale}, "snapping (GrabCut)"))
+        return shrinks
 
     @property
     def settings(self) -> dict[str, Any]:

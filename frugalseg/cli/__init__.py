@@ -8,17 +8,22 @@ group named on the command line is imported, so ``frugalseg label --help`` stays
 
 Every command ends the same way: the package's errors (`frugalseg.errors`) and file-system errors
 print one line naming the file or option (exit code 2, bad input), Ctrl-C prints one line (exit
-code 130), and ``--debug`` shows the traceback instead.
+code 130), and ``--debug`` shows the traceback instead. A SIGTERM (``kill``, a CI timeout) stops
+``fit``, ``validate``, ``test``, ``predict`` and ``vos`` at once with one line and exit code 143, as
+a shell reports a process it ended: Lightning's own handler would only stop at the end of a batch
+and exit 0, as if the run had succeeded.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
+import signal
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from frugalseg import __version__
 from frugalseg.errors import FrugalsegError
@@ -51,6 +56,34 @@ VOS = {"vos": "video object segmentation (STM): vos fit|validate|test --config â
 
 BAD_INPUT = 2
 INTERRUPTED = 130
+TERMINATED = 128 + signal.SIGTERM  # 143
+
+
+class Terminated(BaseException):
+    """A SIGTERM during a Lightning command, raised in the main thread as Ctrl-C raises KeyboardInterrupt."""
+
+
+@contextlib.contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """Turn a SIGTERM into `Terminated` while the block runs.
+
+    The Trainer's signal connector keeps a handler it finds and calls it after its own (which tells
+    its loops to stop after the batch and then exit 0), so the run stops at once and fails. Off the
+    main thread, where no handler can be set, it changes nothing.
+    """
+
+    def terminate(signum: int, frame: object) -> None:
+        raise Terminated
+
+    try:
+        previous = signal.signal(signal.SIGTERM, terminate)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def overview() -> str:
@@ -124,10 +157,11 @@ def _dispatch(words: list[str]) -> int:
 
     words = with_shipped_configs(words)
 
-    if words[0] == "vos":
-        lightning.run_vos_cli(words[1:])
-    else:
-        lightning.run_lightning_cli(words)
+    with sigterm_raises():
+        if words[0] == "vos":
+            lightning.run_vos_cli(words[1:])
+        else:
+            lightning.run_lightning_cli(words)
     return 0
 
 
@@ -156,6 +190,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print("frugalseg: interrupted", file=sys.stderr)
         return INTERRUPTED
+    except Terminated:
+        if debug:
+            raise
+        print("frugalseg: terminated (SIGTERM); the run did not finish", file=sys.stderr)
+        return TERMINATED
     except Exception as err:
         cause = _bad_input(err)
         if debug or cause is None:

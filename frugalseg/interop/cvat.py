@@ -27,6 +27,7 @@ holds none, so nothing is filled in between.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from functools import partial
@@ -54,6 +55,9 @@ KIND_ATTRIBUTE = "frugalseg_kind"
 INSTANCE_ATTRIBUTE = "instance_id"
 #: The most frames a CVAT task may claim (a hostile ``<size>`` would otherwise list billions).
 MAX_FRAMES = 10**6
+#: What XML 1.0 cannot hold, even escaped: C0 controls but tab, line feed and carriage return, lone
+#: surrogates, U+FFFE and U+FFFF. `xml_text` writes U+FFFD in their place.
+NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _SHAPES = ("box", "polygon", "polyline", "points", "mask")
 _SKIPPED = ("tag", "ellipse", "cuboid", "skeleton")
 
@@ -284,6 +288,15 @@ def read_cvat_images(path: str | Path) -> ToolExport:
     )
 
 
+def xml_text(text: str) -> str:
+    """``text`` with each character XML 1.0 cannot hold (`NOT_XML`) replaced by U+FFFD, so the file parses.
+
+    The entries refuse such names; this keeps any that reach a writer (an older session, a store
+    written by a script) from making a file no tool can open.
+    """
+    return NOT_XML.sub("\ufffd", text)
+
+
 def write_cvat_video(
     path: str | Path,
     frames: list[tuple[int, list[tuple[LabelKind, str, int | None, np.ndarray]]]],
@@ -300,26 +313,27 @@ def write_cvat_video(
     track has a keyframe mask on every frame that holds its object and an ``outside`` shape on the
     next frame of the video when the object is not there, so the track shows nowhere else. ``marks``
     holds, per video frame number, its clicks and boxes (module docstring); their names join ``labels``.
+    Names and labels are written with `xml_text`.
     """
     labels = list(dict.fromkeys([*labels, *(label for _, drawn in marks for label, _ in drawn)]))
     root = Element("annotations")
     SubElement(root, "version").text = "1.1"
     task = SubElement(SubElement(root, "meta"), "task")
-    meta = {"name": name, "size": frame_count, "mode": "interpolation", "start_frame": 0}
+    meta = {"name": xml_text(name), "size": frame_count, "mode": "interpolation", "start_frame": 0}
     for key, value in {**meta, "stop_frame": frame_count - 1, "frame_filter": ""}.items():
         SubElement(task, key).text = str(value)
     label_list = SubElement(task, "labels")
-    for label in labels:
+    for label in dict.fromkeys(map(xml_text, labels)):
         SubElement(SubElement(label_list, "label"), "name").text = label
     original = SubElement(task, "original_size")
     SubElement(original, "width").text = str(size[1])
     SubElement(original, "height").text = str(size[0])
     tracks = _tracks(frames)
     for track_id, ((kind, label, instance), shapes) in enumerate(tracks.items()):
-        track = SubElement(root, "track", id=str(track_id), label=label)
+        track = SubElement(root, "track", id=str(track_id), label=xml_text(label))
         _write_track(track, kind, instance, shapes, frame_count)
     for track_id, ((kind, label, instance, _), drawn) in enumerate(_mark_tracks(marks).items(), len(tracks)):
-        track = SubElement(root, "track", id=str(track_id), label=label)
+        track = SubElement(root, "track", id=str(track_id), label=xml_text(label))
         _write_mark_track(track, kind, instance, drawn, frame_count)
     indent(root)
     write_bytes_atomic(path, tostring(root, "utf-8", xml_declaration=True) + b"\n")

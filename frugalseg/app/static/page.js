@@ -1,0 +1,370 @@
+// The annotation page's script (a file of its own: the page's Content-Security-Policy allows no inline script).
+// Every string from the data, the session or a request is written as text (textContent), never as HTML.
+"use strict";
+const token = new URLSearchParams(location.search).get("token");
+const $ = (id) => document.getElementById(id);
+const S = { palette: [], video: null, info: null, frame: null, opening: 0, known: [], added: {}, work: null, clicks: [],
+  base: null, edited: false, undo: [], polygon: [], painting: false, busy: false, proposalTimer: null,
+  box: null, drag: null, boxClicks: [], toolBase: null, toolMode: "replace", anchors: [], contour: [], stroke: [],
+  // how this frame's edit was made, for the ledger: object → corrective clicks of each box, and any freehand edit
+  boxed: {}, freehand: false };
+
+function url(path) { return token ? path + (path.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(token) : path; }
+async function api(path, options) {
+  const response = await fetch(url(path), options);
+  const data = await response.json().catch(() => ({ error: response.statusText }));
+  if (!response.ok) { throw new Error(data.error || response.statusText); }
+  return data;
+}
+// An element with its class and children; strings become text nodes, never HTML.
+function el(tag, className, ...children) {
+  const node = document.createElement(tag);
+  if (className) { node.className = className; }
+  node.append(...children.map((c) => (c instanceof Node ? c : String(c))));
+  return node;
+}
+function say(text) { $("status").textContent = text || ""; }
+function decode(rle, size) {
+  const out = new Uint8Array(size); let at = 0;
+  for (let i = 0; i < rle.length; i += 2) { out.fill(rle[i], at, at + rle[i + 1]); at += rle[i + 1]; }
+  return out;
+}
+function encode(ids) {
+  const runs = []; let value = ids[0], count = 0;
+  for (let i = 0; i < ids.length; i++) {
+    if (ids[i] === value) { count++; } else { runs.push(value, count); value = ids[i]; count = 1; }
+  }
+  runs.push(value, count); return runs;
+}
+function frameUrl(frame, kind) { return `/api/videos/${encodeURIComponent(S.video)}/${frame}/${kind}`; }
+
+async function loadSession() {
+  const data = await api("/api/session");
+  S.palette = data.palette;
+  $("settings").textContent = `state ${data.state} · engine ${data.engine} · clicks ${data.click_model}`;
+  $("videos").replaceChildren();
+  for (const v of data.videos) {
+    const row = document.createElement("tr");
+    row.className = "video" + (v.name === S.video ? " chosen" : ""); row.dataset.video = v.name;
+    const unreliable = v.unreliable === null ? "–" : v.unreliable.toFixed(3);
+    row.append(el("td", "", v.name), el("td", "", `${v.annotated}/${v.frames}`), el("td", "", v.hours.toFixed(3)), el("td", "", unreliable));
+    row.onclick = () => openVideo(v.name, null);
+    $("videos").appendChild(row);
+  }
+  return data;
+}
+async function loadProposal() {
+  clearTimeout(S.proposalTimer);
+  const data = await api("/api/proposal");
+  const box = $("proposal");
+  if (data.done) { box.textContent = "every frame is annotated"; return null; }
+  const p = data.proposal;
+  // made while a clip propagates: asked again every 2 s until the clips are done (the box is redrawn
+  // only when the proposal changes, so the Open button stays put)
+  if (p.provisional) { S.proposalTimer = setTimeout(() => loadProposal().catch((err) => say(err.message)), 2000); }
+  const shown = JSON.stringify([p.video, p.frame, p.kind, p.provisional, p.reason]);
+  if (box.dataset.shown === shown) { return p; }
+  box.dataset.shown = shown; box.dataset.provisional = String(p.provisional);
+  const openButton = el("button", "", "Open"); openButton.id = "openproposal";
+  box.replaceChildren(
+    el("b", "", "Next:"), ` ${p.video} frame ${p.frame} (${p.kind}${p.objects.length ? " of " + p.objects.join(", ") : ", every object"})`,
+    ...(p.provisional ? [" ", el("i", "", "provisional")] : []), el("br"), el("small", "", p.reason), " ", openButton);
+  $("openproposal").onclick = () => openVideo(p.video, p.frame);
+  return p;
+}
+async function openVideo(name, frame) {
+  const ticket = ++S.opening;
+  S.video = name; S.info = await api(`/api/videos/${encodeURIComponent(name)}`);
+  S.known = S.info.objects.map((o) => o.id);
+  for (const row of document.querySelectorAll("tr.video")) { row.classList.toggle("chosen", row.dataset.video === name); }
+  fillObjects(); drawFilmstrip();
+  if (ticket === S.opening) { await openFrame(frame === null ? S.info.frames[0] : frame); }
+}
+function fillObjects() {
+  const select = $("object"); const chosen = select.value; select.replaceChildren();
+  const all = S.info.objects.concat(Object.entries(S.added).map(([id, name]) => ({ id: +id, name })));
+  if (!all.length) { all.push({ id: 1, name: "object 1" }); }
+  for (const o of all) { const opt = document.createElement("option"); opt.value = o.id; opt.textContent = `${o.id}: ${o.name}`; select.appendChild(opt); }
+  if (chosen && all.some((o) => String(o.id) === chosen)) { select.value = chosen; }
+}
+function drawFilmstrip() {
+  // updated in place while a propagation fills the clip in (a rebuilt strip would lose the person's click)
+  const strip = $("filmstrip"); const rebuild = strip.children.length !== S.info.frames.length;
+  if (rebuild) { strip.replaceChildren(); }
+  const u = S.info.unreliable; const known = u.filter((v) => v !== null);
+  const low = Math.min(...known); const high = Math.max(...known);
+  $("legend").replaceChildren(...(known.length ? [`unreliability of this clip's frames: ${low.toFixed(3)} `, el("i"), ` ${high.toFixed(3)}`] : []));
+  S.info.frames.forEach((frame, t) => {
+    const div = rebuild ? document.createElement("div") : strip.children[t];
+    div.className = "thumb" + (S.info.annotated.includes(frame) ? " annotated" : "") + (frame === S.frame ? " open" : "");
+    div.dataset.frame = frame;
+    const value = u.length ? u[t] : null;
+    const share = value !== null && high > low ? (value - low) / (high - low) : 0;
+    const colour = value === null ? "#555" : `rgb(${Math.round(255 * share)},${Math.round(200 * (1 - share))},60)`;
+    const src = url(frameUrl(frame, "thumb.jpg") + "?v=" + (S.info.versions[t] || "none"));
+    if (rebuild) { div.append(el("img"), el("div", "bar"), el("span", "", frame)); div.onclick = () => openFrame(frame); strip.appendChild(div); }
+    const img = div.querySelector("img"); if (img.getAttribute("src") !== src) { img.setAttribute("src", src); }
+    div.querySelector(".bar").style.background = colour;
+    div.title = `frame ${frame}` + (value === null ? (S.info.pending ? ", not propagated yet" : "") : `, unreliable ${value.toFixed(3)}`);
+  });
+}
+async function openFrame(frame) {
+  // the last frame asked for wins: a click while an earlier frame still loads (after a job, say) opens the clicked one
+  const ticket = ++S.opening;
+  S.frame = frame; S.clicks = []; S.undo = []; S.polygon = []; S.edited = false; S.boxed = {}; S.freehand = false; endTool();
+  for (const d of document.querySelectorAll(".thumb")) {
+    d.classList.toggle("open", +d.dataset.frame === frame);
+    if (+d.dataset.frame === frame) { d.scrollIntoView({ block: "nearest", inline: "center" }); }
+  }
+  const src = url(frameUrl(frame, "image.jpg"));
+  const loaded = new Promise((resolve) => { const image = new Image(); image.onload = image.onerror = resolve; image.src = src; });
+  const [mask] = await Promise.all([api(frameUrl(frame, "mask")), loaded]);
+  if (ticket !== S.opening) { return; }
+  $("frame").src = src;
+  const canvas = $("overlay"); canvas.width = S.info.width; canvas.height = S.info.height;
+  S.base = decode(mask.rle, mask.width * mask.height); S.work = S.base.slice();
+  $("frameinfo").textContent = `${S.video} frame ${frame}` + (S.info.annotated.includes(frame) ? " (annotated)" : "");
+  draw(); document.body.dataset.frame = `${S.video}/${frame}`;
+}
+function draw() {
+  const canvas = $("overlay"); const ctx = canvas.getContext("2d");
+  const image = ctx.createImageData(canvas.width, canvas.height); const px = image.data;
+  const w = canvas.width; const n = S.work.length;
+  for (let i = 0; i < n; i++) {
+    const id = S.work[i];
+    const edge = ((i + 1) % w !== 0 && S.work[i + 1] !== id) || (i + w < n && S.work[i + w] !== id);
+    if (edge) { px[4 * i] = px[4 * i + 1] = px[4 * i + 2] = px[4 * i + 3] = 255; continue; }
+    if (!id) { continue; }
+    const c = S.palette[id]; px[4 * i] = c[0]; px[4 * i + 1] = c[1]; px[4 * i + 2] = c[2]; px[4 * i + 3] = 140;
+  }
+  ctx.putImageData(image, 0, 0);
+  for (const c of S.clicks) {
+    ctx.beginPath(); ctx.arc(c.x, c.y, 6, 0, 2 * Math.PI); ctx.fillStyle = c.positive ? "#2e2" : "#e22"; ctx.fill();
+    ctx.strokeStyle = "#fff"; ctx.stroke();
+  }
+  for (const c of S.boxClicks) {
+    ctx.beginPath(); ctx.arc(c.x, c.y, 6, 0, 2 * Math.PI); ctx.fillStyle = c.positive ? "#2e2" : "#e22"; ctx.fill();
+  }
+  const rect = S.drag || S.box;
+  if (rect) { ctx.setLineDash([6, 4]); ctx.strokeStyle = "#ff0"; ctx.lineWidth = 2; ctx.strokeRect(rect[0], rect[1], rect[2] - rect[0], rect[3] - rect[1]); ctx.setLineDash([]); }
+  for (const line of [S.polygon, S.contour, S.stroke]) {
+    if (!line.length) { continue; }
+    ctx.beginPath(); ctx.moveTo(line[0][0], line[0][1]);
+    for (const [x, y] of line) { ctx.lineTo(x, y); } ctx.strokeStyle = "#ff0"; ctx.lineWidth = 2; ctx.stroke();
+  }
+  for (const [x, y] of S.anchors) { ctx.fillStyle = "#ff0"; ctx.fillRect(x - 3, y - 3, 7, 7); }
+}
+// A shape's mask for the chosen object put into `base`: replace (the object's pixels elsewhere
+// cleared first), add, or subtract; Shift adds and Alt subtracts whatever the menu says.
+function shapeMode(event) { return event && event.shiftKey ? "add" : event && event.altKey ? "subtract" : $("mode").value; }
+function apply(base, bits, mode) {
+  const out = base.slice(); const obj = object();
+  for (let i = 0; i < out.length; i++) {
+    if (mode === "replace" && out[i] === obj) { out[i] = 0; }
+    if (!bits[i]) { continue; }
+    if (mode !== "subtract") { out[i] = obj; } else if (out[i] === obj) { out[i] = 0; }
+  }
+  return out;
+}
+function endTool() { S.box = null; S.drag = null; S.boxClicks = []; S.anchors = []; S.contour = []; S.stroke = []; }
+async function post(kind, body) {
+  return api(frameUrl(S.frame, kind), { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+}
+// The shape's mask from the server put into the work as its mode says; the tools' answers are 0/1 masks.
+function shaped(data, mode) {
+  S.work = apply(S.toolBase, decode(data.rle, S.work.length), mode); S.edited = true; S.clicks = []; draw(); say("");
+}
+async function boxPreview() {
+  const sent = S.boxClicks.length; const started = performance.now();
+  try {
+    const data = await post("box", { box: S.box, clicks: S.boxClicks });
+    if (sent !== S.boxClicks.length) { return; }
+    shaped(data, S.toolMode); S.boxed[object()] = { box: S.box.slice(), clicks: sent }; $("frameinfo").dataset.box = `${S.box.join(",")}:${sent}`;
+    $("frameinfo").textContent = `${S.video} frame ${S.frame}: box and ${sent} click(s) in ${Math.round(performance.now() - started)} ms`;
+  } catch (err) { if (sent) { S.boxClicks.pop(); } draw(); say(err.message); }
+}
+function boxDown(x, y, event) {
+  if (event.button === 0) { S.drag = [x, y, x, y]; S.dragMode = shapeMode(event); return; }
+  if (!S.box) { return; }
+  remember(); S.boxClicks.push({ object: object(), x, y, positive: false }); draw(); boxPreview();
+}
+function boxUp() {
+  const [ax, ay, bx, by] = S.drag; S.drag = null;
+  const clamp = (v, n) => Math.max(0, Math.min(n - 1, v));
+  if (Math.abs(bx - ax) < 4 || Math.abs(by - ay) < 4) {  // a click, not a drag: positive on the box's mask
+    if (S.box) { remember(); S.boxClicks.push({ object: object(), x: clamp(ax, S.info.width), y: clamp(ay, S.info.height), positive: true }); draw(); boxPreview(); }
+    return;
+  }
+  remember(); S.toolBase = S.work.slice(); S.toolMode = S.dragMode; S.boxClicks = [];
+  S.box = [clamp(Math.min(ax, bx), S.info.width), clamp(Math.min(ay, by), S.info.height), clamp(Math.max(ax, bx), S.info.width), clamp(Math.max(ay, by), S.info.height)];
+  draw(); boxPreview();
+}
+async function scissorsAnchor(x, y) {
+  if (!S.anchors.length) { remember(); S.toolBase = S.work.slice(); }
+  S.anchors.push([x, y]); draw();
+  const sent = S.anchors.length;
+  try {
+    const data = await post("scissors", { points: S.anchors });
+    if (sent === S.anchors.length) { S.contour = data.contour; draw(); }
+  } catch (err) { S.anchors.pop(); draw(); say(err.message); }
+}
+async function closeScissors(mode) {
+  try {
+    const data = await post("scissors", { points: S.anchors, closed: true });
+    S.anchors = []; S.contour = []; shaped(data, mode); S.freehand = true; $("frameinfo").dataset.scissors = String(S.undo.length);
+  } catch (err) { say(err.message); }
+}
+async function paintSuperpixels(mode) {
+  const stroke = S.stroke; S.stroke = []; S.toolBase = S.work.slice();
+  try { shaped(await post("superpixels", { points: stroke }), mode); S.freehand = true; $("frameinfo").dataset.superpixels = String(S.undo.length); }
+  catch (err) { draw(); say(err.message); }
+}
+function remember() {
+  S.undo.push({ work: S.work.slice(), clicks: S.clicks.slice(), edited: S.edited, base: S.base, box: S.box, boxed: { ...S.boxed }, freehand: S.freehand,
+    boxClicks: S.boxClicks.slice(), toolBase: S.toolBase, toolMode: S.toolMode, anchors: S.anchors.slice(), contour: S.contour });
+}
+function tool() { return document.querySelector("input[name=tool]:checked").value; }
+function object() { return +$("object").value; }
+function point(event) {
+  const rect = $("overlay").getBoundingClientRect();
+  return [Math.round((event.clientX - rect.left) * S.info.width / rect.width), Math.round((event.clientY - rect.top) * S.info.height / rect.height)];
+}
+function paint(x, y) {
+  const r = +$("size").value; const obj = object(); const w = S.info.width; const h = S.info.height;
+  for (let yy = Math.max(0, y - r); yy <= Math.min(h - 1, y + r); yy++) {
+    for (let xx = Math.max(0, x - r); xx <= Math.min(w - 1, x + r); xx++) {
+      if ((xx - x) ** 2 + (yy - y) ** 2 > r * r) { continue; }
+      const i = yy * w + xx;
+      if (tool() === "brush") { S.work[i] = obj; } else if (S.work[i] === obj) { S.work[i] = 0; }
+    }
+  }
+}
+async function click(x, y, positive) {
+  if (!S.clicks.length && S.edited) { S.base = S.work.slice(); }
+  S.clicks.push({ object: object(), x, y, positive }); draw();
+  const body = { clicks: S.clicks };
+  if (S.edited) { body.base = encode(S.base); }
+  const started = performance.now();
+  try {
+    const preview = await api(frameUrl(S.frame, "preview"), { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    S.work = decode(preview.rle, S.work.length); draw();
+    say(""); $("frameinfo").dataset.preview = String(S.clicks.length);
+    $("frameinfo").textContent = `${S.video} frame ${S.frame}: preview of ${S.clicks.length} click(s) in ${Math.round(performance.now() - started)} ms`;
+  } catch (err) { S.clicks.pop(); draw(); say(err.message); }
+}
+function closePolygon(mode) {
+  if (S.polygon.length < 3) { S.polygon = []; draw(); return; }
+  const off = document.createElement("canvas"); off.width = S.info.width; off.height = S.info.height;
+  const ctx = off.getContext("2d"); ctx.beginPath(); ctx.moveTo(S.polygon[0][0], S.polygon[0][1]);
+  for (const [x, y] of S.polygon) { ctx.lineTo(x, y); } ctx.closePath(); ctx.fillStyle = "#fff"; ctx.fill();
+  const alpha = ctx.getImageData(0, 0, off.width, off.height).data;
+  const bits = new Uint8Array(S.work.length); for (let i = 0; i < bits.length; i++) { bits[i] = alpha[4 * i + 3] > 127 ? 1 : 0; }
+  S.work = apply(S.work, bits, mode || $("mode").value); S.polygon = []; S.edited = true; S.freehand = true; S.clicks = []; draw();
+}
+function wire() {
+  const canvas = $("overlay");
+  canvas.addEventListener("contextmenu", (e) => e.preventDefault());
+  canvas.addEventListener("mousedown", (e) => {
+    if (!S.work) { return; }
+    const [x, y] = point(e);
+    if (tool() === "clicks") { remember(); click(x, y, e.button === 0); return; }
+    if (tool() === "box") { boxDown(x, y, e); return; }
+    if (tool() === "scissors") {
+      const [fx, fy] = S.anchors.length ? S.anchors[0] : [-99, -99];
+      if (S.anchors.length >= 3 && Math.hypot(x - fx, y - fy) <= 8) { closeScissors(shapeMode(e)); } else { scissorsAnchor(x, y); }
+      return;
+    }
+    if (tool() === "polygon") { if (!S.polygon.length) { remember(); } S.polygon.push([x, y]); draw(); return; }
+    remember();
+    if (tool() === "superpixels") { S.stroke = [[x, y]]; S.strokeMode = e.altKey || $("mode").value === "subtract" ? "subtract" : "add"; draw(); return; }
+    S.painting = true; S.edited = true; S.freehand = true; S.clicks = []; paint(x, y); draw();
+  });
+  canvas.addEventListener("mousemove", (e) => {
+    const [x, y] = point(e);
+    if (S.painting) { paint(x, y); draw(); }
+    if (S.drag) { S.drag[2] = x; S.drag[3] = y; draw(); }
+    if (S.stroke.length) { S.stroke.push([x, y]); draw(); }
+  });
+  window.addEventListener("mouseup", () => {
+    S.painting = false;
+    if (S.drag) { boxUp(); }
+    if (S.stroke.length) { paintSuperpixels(S.strokeMode); }
+  });
+  canvas.addEventListener("dblclick", (e) => {
+    if (tool() === "polygon") { S.polygon.pop(); closePolygon(shapeMode(e)); }
+    if (tool() === "scissors" && S.anchors.length >= 4) { S.anchors.pop(); closeScissors(shapeMode(e)); }
+  });
+  for (const radio of document.querySelectorAll("input[name=tool]")) { radio.onchange = () => { endTool(); S.polygon = []; draw(); }; }
+  $("undo").onclick = () => { const last = S.undo.pop(); if (last) { Object.assign(S, last); S.polygon = []; S.stroke = []; draw(); } };
+  $("newobject").onclick = () => {
+    const name = $("newname").value.trim(); if (!name) { say("give the new object a class name"); return; }
+    const ids = S.known.concat(Object.keys(S.added).map(Number)); const id = ids.length ? Math.max(...ids) + 1 : 1;
+    S.added[id] = name; fillObjects(); $("object").value = id; $("newname").value = "";
+  };
+  $("upload").onchange = async () => {
+    const file = $("upload").files[0]; if (!file) { return; }
+    try {
+      const data = await api(frameUrl(S.frame, "upload"), { method: "POST", headers: { "Content-Type": "image/png" }, body: file });
+      remember(); S.work = decode(data.rle, S.work.length); S.edited = true; S.freehand = true; S.clicks = []; draw(); say("");
+    } catch (err) { say(err.message); }
+    $("upload").value = "";
+  };
+  $("submit").onclick = submit;
+  $("export").onclick = async () => {
+    try { const data = await api("/api/export", { method: "POST" }); $("exported").textContent = `${data.written} labels written to ${data.store}; for your tool: ${data.tools.join(", ")}`; }
+    catch (err) { say(err.message); }
+  };
+}
+async function submit() {
+  const body = (!S.edited && S.clicks.length) ? { clicks: S.clicks } : { mask: encode(S.work) };
+  // a mask made with the box tool alone is booked (and exported) as boxes and their clicks, not as a drawn mask
+  if (body.mask && !S.freehand && Object.keys(S.boxed).length) { body.boxes = S.boxed; }
+  const present = new Set(S.work); const fresh = [...present].filter((id) => id && !S.known.includes(id));
+  body.new_objects = fresh.length > 0 && S.known.length > 0;
+  body.names = {}; for (const id of fresh) { if (S.added[id]) { body.names[id] = S.added[id]; } }
+  try {
+    $("submit").disabled = true;
+    const data = await api(frameUrl(S.frame, "submit"), { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    say(""); S.added = {};
+    // what was submitted is the frame's mask now: later drawing is a new edit
+    S.base = S.work.slice(); S.edited = false; S.clicks = []; S.undo = []; S.polygon = []; S.boxed = {}; S.freehand = false; endTool();
+    loadProposal().catch((err) => say(err.message));
+    // the next frame can be annotated and submitted at once: a submit while the clip propagates supersedes it
+    follow(data.job.id).catch((err) => say(err.message));
+  } catch (err) { say(err.message); }
+  $("submit").disabled = false;
+}
+async function follow(id) {
+  let shown = -1;
+  for (;;) {
+    const job = (await api("/api/jobs")).jobs.find((j) => j.id === id);
+    $("progress").value = job.progress;
+    $("jobinfo").textContent = `${job.video}: ${job.status} ${job.done}/${job.frames} frames ${job.elapsed.toFixed(1)} s`;
+    if (job.video === S.video && job.done !== shown && job.status === "propagating") {  // the filmstrip fills in
+      shown = job.done; S.info = await api(`/api/videos/${encodeURIComponent(S.video)}`); drawFilmstrip();
+    }
+    if (job.status === "failed") { say(job.error); return; }
+    if (job.status === "superseded") { return; }  // a later submit's job is followed instead
+    if (job.status === "done") { break; }
+    await new Promise((resolve) => setTimeout(resolve, 300));
+  }
+  $("jobinfo").dataset.done = String(id); say("");
+  await loadSession();
+  S.info = await api(`/api/videos/${encodeURIComponent(S.video)}`); S.known = S.info.objects.map((o) => o.id);
+  fillObjects(); drawFilmstrip();
+  // the open frame shows its new mask, unless the person went on drawing on it while the clip propagated;
+  // S.frame is read now, so a frame they opened meanwhile stays open
+  const editing = S.edited || S.clicks.length || S.polygon.length || S.anchors.length || S.box;
+  if (!editing) { await openFrame(S.frame); }
+  await loadProposal();
+}
+async function start() {
+  wire();
+  try {
+    const data = await loadSession();
+    const p = await loadProposal();
+    await openVideo(p ? p.video : data.videos[0].name, p ? p.frame : null);
+    document.body.dataset.ready = "1";
+  } catch (err) { say(err.message); }
+}
+start();
