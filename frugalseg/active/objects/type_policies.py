@@ -43,6 +43,12 @@ from frugalseg.active.objects.annotation_types import (
     CLICKS_PER_OBJECT,
     AnnotationResult,
 )
+from frugalseg.active.objects.frame_selectors import (
+    FITTED_ERROR,
+    TYPE_RESIDUALS,
+    anchored_errors,
+    measured_shares,
+)
 from frugalseg.active.objects.state import VideoState
 from frugalseg.active.propagation import unreliability
 from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts
@@ -330,6 +336,61 @@ class LearnedTypePolicy(TypePolicy):
         return best_type(self.gains(view.context, view.frame), seconds)
 
 
+#: The error a person leaves on a frame they accept: a mask at IoU 0.9, the field's NoC@90 mark.
+ACCEPTED_ERROR = 0.1
+
+
+class AutoTypePolicy(TypePolicy):
+    """The cheapest type expected to leave the frame within what a person accepts (weight-free).
+
+    The frame's expected ``1 − J&F`` comes from what a session knows without ground truth: the
+    fitted error model over the video's unreliability, every annotated frame counted with the error
+    its type leaves (`anchored_errors`). Each type leaves a share of it (`TYPE_RESIDUALS`, measured
+    on fold a with the weight-free tools); the cheapest type (`type_seconds`) expected to end within
+    `ACCEPTED_ERROR` is chosen, a mask when neither clicks nor a box will.
+
+    Args:
+        seed: unused (the policy is deterministic); kept for the policies' common signature.
+        residuals: type → the share of a frame's error it leaves (default `TYPE_RESIDUALS`).
+        accepted: the expected error a frame may be left with (default `ACCEPTED_ERROR`).
+        costs: the annotation costs the types are ranked by.
+    """
+
+    name = "auto"
+
+    def __init__(
+        self,
+        seed: int = 0,
+        residuals: Mapping[str, float] | None = None,
+        accepted: float = ACCEPTED_ERROR,
+        costs: AnnotationCosts = DEFAULT_COSTS,
+    ) -> None:
+        super().__init__(seed)
+        self.residuals = TYPE_RESIDUALS if residuals is None else residuals
+        self.accepted = accepted
+        self.costs = costs
+
+    def expected_errors(self, context: TypeContext, frame: int) -> dict[str, float]:
+        """The ``1 − J&F`` each type is expected to leave on ``frame`` (the video's anchors counted)."""
+        if not context.unreliability:
+            raise ConfigError(
+                "types", "the 'auto' type policy needs the video's unreliability, which is missing"
+            )
+        kinds = dict(context.kinds)
+        measured = measured_shares(context.unreliability, kinds)
+        before = float(anchored_errors(measured, kinds, FITTED_ERROR, self.residuals)[frame])
+        return {kind: before * self.residuals[kind] for kind in ANNOTATION_TYPES}
+
+    def choose(self, view: TypeView) -> str:
+        """The cheapest type expected to leave at most `accepted` of error, else a mask."""
+        if view.context is None:
+            raise ConfigError("types", "the 'auto' type policy needs the frame's context, which is missing")
+        left = self.expected_errors(view.context, view.frame)
+        seconds = type_seconds(len(view.context.objects), self.costs)
+        fitting = [kind for kind in ANNOTATION_TYPES if left[kind] <= self.accepted] or ["mask"]
+        return min(fitting, key=lambda kind: (seconds[kind], kind))
+
+
 #: The type policies by name: a new policy is its class and its line here (the CLI lists these).
 POLICIES: dict[str, type[TypePolicy]] = {
     cls.name: cls
@@ -341,6 +402,7 @@ POLICIES: dict[str, type[TypePolicy]] = {
         OracleTypePolicy,
         LookaheadTypePolicy,
         LearnedTypePolicy,
+        AutoTypePolicy,
     )
 }
 POLICY_NAMES = tuple(POLICIES)

@@ -17,7 +17,9 @@ from frugalseg.active.objects.proposals import ProposalOptions
 from frugalseg.active.objects.session import AnnotationSession
 from frugalseg.active.objects.state import Annotation, IterationRecord, VideoState
 from frugalseg.active.objects.type_policies import (
+    ACCEPTED_ERROR,
     FEATURES,
+    AutoTypePolicy,
     LearnedTypePolicy,
     TypeContext,
     TypeView,
@@ -58,6 +60,39 @@ def view(ctx: TypeContext, frame: int = 4) -> TypeView:
         raise AssertionError("a learned policy must not try an annotation")
 
     return TypeView("clip", 3, frame, never, context=ctx)
+
+
+def typed_context(unreliability: list[float], kinds: dict[int, str]) -> TypeContext:
+    """A 20-frame video whose frames ``kinds`` are annotated, with the given unreliability per frame."""
+    ctx = context()
+    return dataclasses.replace(
+        ctx, annotated=frozenset(kinds), unreliability=tuple(unreliability), kinds=kinds
+    )
+
+
+def test_auto_takes_the_cheapest_type_expected_to_leave_what_a_person_accepts() -> None:
+    """Frame 1 beside a drawn frame: its small expected error, once clicked, is within 0.1: clicks.
+    Frame 10, far from both anchors: only a mask leaves it within; with tools that leave a tenth of
+    the error a box is enough, and with clicks as good, clicks (cheaper) win again."""
+    doubt = [0.0] + [0.02] * 18 + [0.0]
+    ctx = typed_context(doubt, {0: "mask", 19: "mask"})
+    policy = AutoTypePolicy(residuals={"mask": 0.0, "clicks": 0.5, "box": 0.5})
+    near, far = policy.expected_errors(ctx, 1), policy.expected_errors(ctx, 10)
+    assert near["mask"] == far["mask"] == 0.0
+    assert near["clicks"] == pytest.approx(near["box"]) and near["clicks"] <= ACCEPTED_ERROR < far["clicks"]
+    assert policy.choose(view(ctx, 1)) == "clicks"
+    assert policy.choose(view(ctx, 10)) == "mask"
+    before = far["clicks"] / 0.5
+    box_only = AutoTypePolicy(residuals={"mask": 0.0, "clicks": 0.9, "box": ACCEPTED_ERROR / before})
+    assert box_only.choose(view(ctx, 10)) == "box"
+    both = AutoTypePolicy(residuals={"mask": 0.0, "clicks": ACCEPTED_ERROR / before, "box": 0.0})
+    assert both.choose(view(ctx, 10)) == "clicks"
+
+
+def test_auto_needs_what_a_session_knows_of_the_video() -> None:
+    with pytest.raises(ConfigError, match="needs the video's unreliability"):
+        AutoTypePolicy().choose(view(context()))
+    assert make_policy("auto").name == "auto" and not make_policy("auto").needs_ground_truth
 
 
 def test_features_of_a_hand_made_frame() -> None:
