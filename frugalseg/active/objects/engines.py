@@ -32,7 +32,7 @@ one video; the loop makes one per video and shares it between the strategies run
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -221,7 +221,59 @@ def _finish(
     return label, object_share(~sure, (label != 0) | ~sure)
 
 
-class SAM2LoopEngine(LoopEngine):
+class NetworkLoopEngine(LoopEngine):
+    """A network that tracks every object from all annotated frames at once: SAM 2's and STM's scaffold.
+
+    `propagate` starts every frame from its annotated mask (empty elsewhere), takes each other
+    frame's object ids and sure pixels from `track`, removes objects before their first frame,
+    reports each frame as it comes and the rest at the end; a subclass writes `track` alone.
+    """
+
+    loads_weights = True
+
+    @abstractmethod
+    def track(
+        self,
+        frames: Sequence[np.ndarray],
+        annotated: Mapping[int, np.ndarray],
+        objects: Sequence[int],
+        cache: Any,
+    ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        """Each frame not annotated as ``(t, object ids H×W uint8, sure pixels H×W bool)``, as it is made.
+
+        Args:
+            frames: the video, H×W×3 uint8 RGB.
+            annotated: frame → its annotated object-id mask.
+            objects: the video's object ids (at least one).
+            cache: what `new_cache` made for this video, or None.
+        """
+
+    def propagate(
+        self,
+        frames: Sequence[np.ndarray],
+        annotated: Mapping[int, np.ndarray],
+        *,
+        first_frames: Mapping[int, int] | None = None,
+        cache: Any = None,
+        on_frame: FrameReady | None = None,
+    ) -> Propagated:
+        """Every frame's mask from `track`, each reported to ``on_frame`` as soon as it is made."""
+        check_annotated(frames, annotated)
+        objects = _objects(annotated, first_frames)
+        n = len(frames)
+        masks = _start(frames, annotated)
+        unsure = [0.0] * n
+        reported: set[int] = set()
+        if objects:
+            for t, label, sure in self.track(frames, annotated, objects, cache):
+                masks[t], unsure[t] = _finish(label, sure, t, first_frames)
+                if on_frame is not None:
+                    on_frame(t, masks[t], 0.0, unsure[t])
+                    reported.add(t)
+        return _report_rest(Propagated(masks, [0.0] * n, unsure), on_frame, reported)
+
+
+class SAM2LoopEngine(NetworkLoopEngine):
     """SAM 2 with every annotated mask a conditioning frame of one inference state.
 
     Args:
@@ -232,7 +284,6 @@ class SAM2LoopEngine(LoopEngine):
     name = "sam2"
     Options = SAM2Options
     AnchorEngine = SAM2Propagator
-    loads_weights = True
 
     def __init__(self, options: SAM2Options | None = None, *, tracker: SAM2Propagator | None = None) -> None:
         self.tracker = SAM2Propagator(options) if tracker is None else tracker
@@ -252,39 +303,25 @@ class SAM2LoopEngine(LoopEngine):
         self.tracker.to(device)
         return self
 
-    def propagate(
+    def track(
         self,
         frames: Sequence[np.ndarray],
         annotated: Mapping[int, np.ndarray],
-        *,
-        first_frames: Mapping[int, int] | None = None,
-        cache: Any = None,
-        on_frame: FrameReady | None = None,
-    ) -> Propagated:
+        objects: Sequence[int],
+        cache: Any,
+    ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
         """Track every object from all annotated frames at once (`SAM2Propagator.track_annotated`)."""
         from frugalseg.autolabel.objects import merge_objects
 
-        check_annotated(frames, annotated)
-        objects = _objects(annotated, first_frames)
-        n = len(frames)
-        masks = _start(frames, annotated)
-        unsure = [0.0] * n
-        reported: set[int] = set()
-        if objects:
-            conditioning = {t: [mask == obj for obj in objects] for t, mask in annotated.items()}
-            shape = frames[0].shape[:2]
-            for t, logits in self.tracker.track_annotated(frames, conditioning):
-                if t in annotated:
-                    continue
-                label = merge_objects(logits, objects, shape)
-                label[label == IGNORE_INDEX] = 0
-                top = torch.sigmoid(torch.as_tensor(logits).float().amax(0)[0])  # the likeliest object
-                sure = _upsampled((top >= SURE) | (top <= 1 - SURE), shape)
-                masks[t], unsure[t] = _finish(label, sure, t, first_frames)
-                if on_frame is not None:
-                    on_frame(t, masks[t], 0.0, unsure[t])
-                    reported.add(t)
-        return _report_rest(Propagated(masks, [0.0] * n, unsure), on_frame, reported)
+        conditioning = {t: [mask == obj for obj in objects] for t, mask in annotated.items()}
+        shape = frames[0].shape[:2]
+        for t, logits in self.tracker.track_annotated(frames, conditioning):
+            if t in annotated:
+                continue
+            label = merge_objects(logits, objects, shape)
+            label[label == IGNORE_INDEX] = 0
+            top = torch.sigmoid(torch.as_tensor(logits).float().amax(0)[0])  # the likeliest object
+            yield t, label, _upsampled((top >= SURE) | (top <= 1 - SURE), shape)
 
 
 def _report_rest(result: Propagated, on_frame: FrameReady | None, reported: set[int]) -> Propagated:
@@ -304,7 +341,7 @@ def _upsampled(flags: torch.Tensor, shape: tuple[int, ...]) -> np.ndarray:
     return resized[0, 0].bool().cpu().numpy()
 
 
-class STMLoopEngine(LoopEngine):
+class STMLoopEngine(NetworkLoopEngine):
     """STM reading every annotated frame (and the frame before) from its memory.
 
     Frames are segmented in order; a frame that is not annotated reads the memory of every annotated
@@ -323,7 +360,6 @@ class STMLoopEngine(LoopEngine):
 
     name = "stm"
     Options = STMOptions
-    loads_weights = True
 
     def __init__(
         self,
@@ -398,36 +434,27 @@ class STMLoopEngine(LoopEngine):
         return entry
 
     @torch.no_grad()
-    def propagate(
+    def track(
         self,
         frames: Sequence[np.ndarray],
         annotated: Mapping[int, np.ndarray],
-        *,
-        first_frames: Mapping[int, int] | None = None,
-        cache: Any = None,
-        on_frame: FrameReady | None = None,
-    ) -> Propagated:
+        objects: Sequence[int],
+        cache: Any,
+    ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
         """Segment every frame in order from the memory of the annotated frames and the previous one."""
-        check_annotated(frames, annotated)
-        objects = _objects(annotated, first_frames)
         if len(objects) > self.net.max_objects:
             raise ConfigError(
                 "stm_model",
                 f"the video has {len(objects)} objects, the STM only {self.net.max_objects} slots",
             )
-        n = len(frames)
-        masks = _start(frames, annotated)
-        unsure = [0.0] * n
-        if not objects:
-            return _report_rest(Propagated(masks, [0.0] * n, unsure), on_frame, set())
         fixed = [self._memory(frames[t], annotated[t], t, objects, cache) for t in sorted(annotated)]
         valid = torch.ones(1, len(objects), dtype=torch.bool, device=self.device)
         table = torch.as_tensor([0, *objects], dtype=torch.uint8, device=self.device)
         previous: tuple[torch.Tensor, torch.Tensor] | None = None
-        for t in range(n):
+        for t in range(len(frames)):
             image = self._tensor(frames[t])
             if t in annotated:
-                ids = torch.as_tensor(masks[t], device=self.device)
+                ids = torch.as_tensor(np.asarray(annotated[t], np.uint8), device=self.device)
                 previous = (image, torch.stack([(ids == obj).float() for obj in objects])[None])
                 continue
             memory = fixed if previous is None else [*fixed, self.net.encode_memory(*previous)]
@@ -435,12 +462,8 @@ class STMLoopEngine(LoopEngine):
             values = torch.stack([v for _, v in memory], dim=3)
             probs = torch.softmax(self.net.segment(image, keys, values, valid), dim=1)
             top, which = probs[0].max(0)
-            label = table[which].cpu().numpy()
-            masks[t], unsure[t] = _finish(label, (top >= SURE).cpu().numpy(), t, first_frames)
             previous = (image, probs[:, 1:])
-            if on_frame is not None:
-                on_frame(t, masks[t], 0.0, unsure[t])
-        return _report_rest(Propagated(masks, [0.0] * n, unsure), on_frame, set(range(n)) - set(annotated))
+            yield t, table[which].cpu().numpy(), (top >= SURE).cpu().numpy()
 
 
 #: The engines by name: a new engine is its class (with its ``Options``) and its line here.
