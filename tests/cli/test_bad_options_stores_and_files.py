@@ -1,5 +1,5 @@
-"""Bad input, second round (issue 27): options out of range, labels aimed into the data set, damaged
-stores and data files, YAML and URLs, zoo entries — through the real command line.
+"""Bad options, stores and data files: options out of range, labels aimed into the data set, damaged
+stores and data files, YAML and URLs, zoo entries, clicks files — through the real command line.
 
 Each case is run as `tests/cli/test_bad_inputs.py` runs its own: one clear line, the exit code,
 and nothing half-written left behind.

@@ -1,5 +1,5 @@
-"""Bad input, third round (issue 37): the cases the audit left, and the newest features (video files,
-tool files) given hostile input — through the real command line.
+"""Bad videos, tool files and resumed runs: video files and annotation tools' files given hostile
+input, and what killed runs leave behind — through the real command line.
 
 Each case is run as `tests/cli/test_bad_inputs.py` runs its own: one clear line, the exit code,
 and nothing half-written left behind.
