@@ -35,7 +35,7 @@ import cv2
 import numpy as np
 
 from frugalseg.active.objects.given import GivenAnnotation
-from frugalseg.active.objects.proposals import Proposal, ProposalOptions
+from frugalseg.active.objects.proposals import Proposal, ProposalOptions, filmstrip_scores
 from frugalseg.active.objects.session import Addition, AnnotationSession
 from frugalseg.active.objects.state import STATE_FILE, VideoState
 from frugalseg.active.propagation import unreliability as frame_unreliability
@@ -518,3 +518,12 @@ def unreliability(cached: CachedState | None) -> list[float | None]:
     state = cached.state
     shares = frame_unreliability(state.disagreement, state.unsure, state.annotated)
     return [None if t in cached.unknown else round(share, 4) for t, share in enumerate(shares)]
+
+
+def expected_errors(cached: CachedState | None) -> list[float | None]:
+    """Each frame's expected 1 − J&F (`filmstrip_scores`: the filmstrip's colour), None where unknown yet."""
+    if cached is None or not cached.state.masks or len(cached.state.disagreement) != len(cached.state.masks):
+        return []
+    state = cached.state
+    errors = filmstrip_scores(state.disagreement, state.unsure, state.kinds)
+    return [None if t in cached.unknown else error for t, error in enumerate(errors)]

@@ -35,6 +35,16 @@ module holds the routes only, on the small base it shares with the page (`frugal
 Bad input (a task that names no frame of the session, an annotation of another size than its
 frame, a webhook of a project not set up here, an unknown action) is a 4xx whose one-line error
 names the task; nothing is written.
+
+Label Studio keeps what a backend refused and shows none of its reason: its ``ml/api_connector.py``
+turns any error answer into ``422 Client Error: … for url``, which ``ml/models.py`` only logs (an
+interactive request shows that line). So each refusal of a task reaches the person three ways: the
+backend logs it at warning level, ``/health`` lists each refused task with its latest one-line reason
+(until an annotation of it is taken), and the task's prediction carries it. Within a ``/predict``
+batch a task the session cannot predict is answered in place with no region and the model version
+``frugalseg refused: <reason>``, and a task whose annotation a webhook refused gets that refusal
+beside its prediction: Label Studio stores both and shows the reason in the Data Manager's
+*Prediction model versions* column.
 """
 
 from __future__ import annotations
@@ -44,6 +54,8 @@ import binascii
 import hashlib
 import json
 import logging
+import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +73,7 @@ from frugalseg.app.http import Endpoint, JSONRoutes, RequestError
 from frugalseg.app.jobs import SessionService, unreliability
 from frugalseg.data.clips import Clip
 from frugalseg.data.io import read_json, write_json_atomic
-from frugalseg.errors import DataError
+from frugalseg.errors import ConfigError, DataError
 from frugalseg.interop.label_studio import (
     annotation_shapes,
     brush_control,
@@ -87,6 +99,10 @@ OTHER_EVENTS = (
 )  # fmt: skip
 #: The projects set up with the backend, kept in the session's folder once it has one.
 PROJECTS_FILE = "label_studio_projects.json"
+#: The refused tasks `/health` lists (the latest refusal of each, the oldest forgotten first).
+MAX_REFUSED = 100
+#: What a prediction's model version says of a task the backend refused (Label Studio shows it).
+REFUSED = "frugalseg refused: "
 
 
 class MLBackendApp(JSONRoutes):
@@ -104,6 +120,7 @@ class MLBackendApp(JSONRoutes):
         self.service = service
         self.session = service.session
         self.projects: set[str] = set(self._saved_projects())
+        self.refused: OrderedDict[str, dict[str, Any]] = OrderedDict()
         clips = [
             Clip(name, self.session.settings.split, list(self.session.format.numbered_frame_paths(name)), 0)
             for name in self.session.videos()
@@ -132,8 +149,27 @@ class MLBackendApp(JSONRoutes):
         return super().given_token(request)
 
     async def health(self, request: Request) -> Response:
-        """Label Studio's health check."""
-        return JSONResponse({"status": "UP", "model_class": "frugalseg", "model_version": self.version()})
+        """Label Studio's health check, with the tasks refused (each one's latest refusal, oldest first)."""
+        return JSONResponse({
+            "status": "UP", "model_class": "frugalseg", "model_version": self.version(),
+            "refused": list(self.refused.values()),
+        })  # fmt: skip
+
+    def refuse(self, element: str, request: str, err: RequestError) -> RequestError:
+        """Keep ``err`` as the refusal of task ``element`` (listed by `/health`) and log it; return it.
+
+        Label Studio keeps a refused annotation and logs only ``422 Client Error``: the reason reaches
+        the person here, in the backend's log and as a prediction of the task (`REFUSED`).
+        """
+        log.warning("refused %s of %s (%d): %s", request, element, err.status, err.message)
+        self.refused.pop(element, None)
+        self.refused[element] = {
+            "task": element, "request": request, "status": err.status, "error": err.message,
+            "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }  # fmt: skip
+        while len(self.refused) > MAX_REFUSED:
+            self.refused.popitem(last=False)
+        return err
 
     async def setup(self, request: Request) -> Response:
         """Remember the project Label Studio connects (its webhooks are taken), and say the model version."""
@@ -193,14 +229,42 @@ class MLBackendApp(JSONRoutes):
         names = controls(data.get("label_config"))
         params = _object(data.get("params"))
         context = params.get("context") or {}
-        frames = [self._task_frame(task) for task in tasks]
         if context:
             if len(tasks) != 1:
                 raise RequestError(400, "an interactive pre-annotation is of one task")
-            result = await run_in_threadpool(self._interactive, frames[0], context, names, tasks[0])
+            element = task_name(_object(tasks[0]))
+            try:
+                frame = self._task_frame(tasks[0])
+                result = await run_in_threadpool(self._interactive, frame, context, names, tasks[0])
+            except RequestError as err:
+                raise self.refuse(element, "interactive predict", err) from err
+            except (ConfigError, DataError) as err:
+                raise self.refuse(element, "interactive predict", RequestError(422, str(err))) from err
             return JSONResponse({"results": [result]})
-        results = await run_in_threadpool(lambda: [self._prediction(f, names) for f in frames])
+        answers: list[dict[str, Any] | tuple[str, int]] = []
+        for task in tasks:
+            try:
+                answers.append(self._task_frame(task))
+            except RequestError as err:
+                if not isinstance(task, dict):
+                    raise
+                answers.append(_refusal(self.refuse(task_name(task), "predict", err)))
+        results = await run_in_threadpool(
+            lambda: [self._answer(a, t, names) for a, t in zip(answers, tasks, strict=True)]
+        )
         return JSONResponse({"results": results})
+
+    def _answer(
+        self, answer: dict[str, Any] | tuple[str, int], task: Any, names: tuple[str, str]
+    ) -> dict[str, Any] | list[dict[str, Any]]:
+        """A task's prediction; a refused task's refusal; with its annotation refused, both."""
+        if isinstance(answer, dict):
+            return answer
+        prediction = self._prediction(answer, names)
+        refused = self.refused.get(task_name(task))
+        if refused is None or not refused["request"].startswith("webhook"):
+            return prediction
+        return [prediction, _refusal(RequestError(refused["status"], refused["error"]))]
 
     def _prediction(self, frame: tuple[str, int], config: tuple[str, str]) -> dict[str, Any]:
         """The frame's current mask as one brush result per object, and its score."""
@@ -295,16 +359,22 @@ class MLBackendApp(JSONRoutes):
             return JSONResponse({"status": "ignored", "action": action})
         if action not in ANNOTATION_EVENTS:
             raise RequestError(400, f"webhook of {element}: unknown action {action!r}")
-        if str(project.get("id")) not in self.projects:
-            raise RequestError(
-                404, f"webhook of {element}: project {project.get('id')!r} is not set up with this backend "
-                "(connect it in the project's Model settings)",
-            )  # fmt: skip
         annotation = data.get("annotation")
-        if not isinstance(annotation, dict) or not isinstance(annotation.get("result"), list):
-            raise RequestError(400, f"webhook of {element}: holds no annotation with its result")
-        frame = self._task_frame(task)
-        job = await run_in_threadpool(self._add, frame, annotation["result"], element)
+        try:
+            if str(project.get("id")) not in self.projects:
+                raise RequestError(
+                    404, f"webhook of {element}: project {project.get('id')!r} is not set up with this "
+                    "backend (connect it in the project's Model settings)",
+                )  # fmt: skip
+            if not isinstance(annotation, dict) or not isinstance(annotation.get("result"), list):
+                raise RequestError(400, f"webhook of {element}: holds no annotation with its result")
+            frame = self._task_frame(task)
+            job = await run_in_threadpool(self._add, frame, annotation["result"], element)
+        except RequestError as err:
+            raise self.refuse(element, f"webhook {action}", err) from err
+        except (ConfigError, DataError) as err:
+            raise self.refuse(element, f"webhook {action}", RequestError(422, str(err))) from err
+        self.refused.pop(element, None)  # its annotation is the session's now
         return JSONResponse({"status": "ok", "job": job}, 201)
 
     def _add(self, frame: tuple[str, int], results: list[Any], element: str) -> dict[str, Any]:
@@ -366,6 +436,15 @@ def _shapes(results: list[Any], size: tuple[int, int], element: str) -> tuple[Fr
         return annotation_shapes(results, size, element)
     except DataError as err:
         raise RequestError(422, err.problem) from err
+
+
+def _refusal(err: RequestError) -> dict[str, Any]:
+    """A refused task's prediction: no region, its model version the one-line reason (`REFUSED`).
+
+    Label Studio stores it and shows its model version in the Data Manager's *Prediction model
+    versions* column, where an error answer would only be logged as ``422 Client Error``.
+    """
+    return {"result": [], "score": 0.0, "model_version": REFUSED + err.message}
 
 
 def _object(value: Any) -> dict[str, Any]:

@@ -13,7 +13,7 @@ with a token, every request but ``/static``'s must carry it as the ``token`` que
     GET  /                                         the page
     GET  /static/page.js, /static/page.css         its script and style (no token: package files, no data)
     GET  /api/session                              videos with their progress, palette, settings
-    GET  /api/videos/{video}                       frames, annotated frames, objects, unreliability
+    GET  /api/videos/{video}                       frames, annotated frames, objects, unreliability, errors
     GET  /api/videos/{video}/{frame}/image.jpg     the frame
     GET  /api/videos/{video}/{frame}/thumb.jpg     its thumbnail with the current mask (cached)
     GET  /api/videos/{video}/{frame}/mask          its current mask
@@ -60,9 +60,10 @@ from frugalseg.active.objects.given import (
     is_object_id,
     object_name,
 )
+from frugalseg.active.objects.proposals import LOOK_HERE
 from frugalseg.active.objects.tools import IntelligentScissors, SuperpixelBrush
 from frugalseg.app.http import Endpoint, JSONRoutes, RequestError
-from frugalseg.app.jobs import SessionService, jpeg, unreliability
+from frugalseg.app.jobs import SessionService, expected_errors, jpeg, unreliability
 from frugalseg.data.overlays import object_palette
 from frugalseg.errors import ConfigError, DataError
 
@@ -214,7 +215,11 @@ class AnnotationApp(JSONRoutes):
         }
 
     async def video(self, request: Request) -> Response:
-        """A video's frames, annotated frames, objects with their names, and each frame's unreliability."""
+        """A video's frames, annotated frames, objects and their names, each frame's unreliability and error.
+
+        ``expected_error`` (the model's expected 1 − J&F, `filmstrip_scores`) colours the filmstrip, red
+        from ``look_here``.
+        """
         name = self._video(request)
         return JSONResponse(await run_in_threadpool(self._video_info, name))
 
@@ -235,6 +240,8 @@ class AnnotationApp(JSONRoutes):
             "annotated": [frames[t] for t in sorted(state.annotated)] if state else [],
             "objects": [{"id": obj, "name": names.get(str(obj), f"object {obj}")} for obj in objects],
             "unreliable": unreliability(cached),
+            "expected_error": expected_errors(cached),
+            "look_here": LOOK_HERE,
             "versions": [sha[:12] for sha in cached.shas] if cached else [],
             "hours": round(state.seconds / 3600, 4) if state else 0.0,
             "pending": self.service.pending(name),

@@ -119,7 +119,7 @@ def test_annotate_in_the_browser(
     browser.find_element(By.ID, "submit").click()
     wait_for(browser, "return document.getElementById('jobinfo').dataset.done === '1'")
     wait_for(browser, "return document.querySelectorAll('.thumb.annotated').length === 1")
-    assert "unreliability of this clip's frames" in browser.find_element(By.ID, "legend").text
+    assert "expected error (1 − J&F) of each frame" in browser.find_element(By.ID, "legend").text
     # a frame clicked while another still opens (the page reopens the frame after each job) stays open;
     # the job's own reopen may still be in flight when these two settle, so the frame is awaited, then
     # watched for a second

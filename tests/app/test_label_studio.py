@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import httpx
 import numpy as np
@@ -124,15 +125,37 @@ def backend(tmp_path: Path, shared_data: Path) -> Iterator[str]:
 def test_label_studio_project_gets_the_propagated_masks(
     label_studio: httpx.Client, backend: str, tmp_path: Path, shared_data: Path
 ) -> None:
+    """The README's recipe: a Local Files storage of the clip's folder, synced, the backend connected.
+
+    The person sees each frame (its image URL answers through Label Studio) and its prediction; a
+    frame beyond the session's and an annotation of the wrong size are refused, and the reasons are
+    where Label Studio shows them (each task's prediction's model version) and in the backend's
+    ``/health``.
+    """
     davis = shared_data / "davis_dev"
     project = label_studio.post("/api/projects", json={"title": "blackswan", "label_config": CONFIG}).json()
-    frames = [f"JPEGImages/480p/{VIDEO}/{frame:05d}.jpg" for frame in range(10)]
-    tasks = [{"image": f"/data/local-files/?d={path}"} for path in frames]
-    imported = label_studio.post(f"/api/projects/{project['id']}/import", json=tasks)
-    assert imported.status_code == 201, imported.text
-    ids = sorted(
-        t["id"] for t in label_studio.get("/api/tasks", params={"project": project["id"]}).json()["tasks"]
+    storage = label_studio.post(
+        "/api/storages/localfiles",
+        json={
+            "project": project["id"], "title": "frames", "path": str(davis / "JPEGImages" / "480p" / VIDEO),
+            "regex_filter": r"0000[0-9]\.jpg|00010\.jpg", "use_blob_urls": True,
+        },
+    )  # fmt: skip
+    assert storage.status_code == 201, storage.text
+    synced = label_studio.post(f"/api/storages/localfiles/{storage.json()['id']}/sync")
+    assert synced.status_code == 200, synced.text
+    tasks = sorted(
+        label_studio.get("/api/tasks", params={"project": project["id"]}).json()["tasks"],
+        key=lambda t: t["id"],
     )
+    assert len(tasks) == 11  # frames 0…9 of the session, and frame 10 beyond it
+    ids = [t["id"] for t in tasks]
+    for frame, one in enumerate(tasks):
+        [url] = [v for v in one["data"].values() if isinstance(v, str)]
+        assert url.endswith(f"/data/local-files/?d=JPEGImages/480p/{VIDEO}/{frame:05d}.jpg"), url
+        image = label_studio.get(urlparse(url)._replace(scheme="", netloc="").geturl())
+        assert image.status_code == 200, f"frame {frame}: {image.status_code}"
+        assert image.content == (davis / "JPEGImages" / "480p" / VIDEO / f"{frame:05d}.jpg").read_bytes()
     connected = label_studio.post(
         "/api/ml",
         json={"url": backend, "project": project["id"], "title": "frugalseg", "is_interactive": True},
@@ -140,13 +163,10 @@ def test_label_studio_project_gets_the_propagated_masks(
     assert connected.status_code == 201, connected.text
 
     drawn = cv2_truth(davis, 0) == 1
-    result = [{
-        "id": "swan1", "type": "brushlabels", "from_name": "tag", "to_name": "image", "origin": "manual",
-        "original_width": 854, "original_height": 480, "image_rotation": 0,
-        "value": {"format": "rle", "rle": ls_encode(drawn), "brushlabels": ["swan"]},
-    }]  # fmt: skip
-    posted = label_studio.post(f"/api/tasks/{ids[0]}/annotations", json={"result": result})
+    posted = label_studio.post(f"/api/tasks/{ids[0]}/annotations", json={"result": [_brush(drawn)]})
     assert posted.status_code == 201, posted.text
+    half = label_studio.post(f"/api/tasks/{ids[1]}/annotations", json={"result": [_brush(drawn[::2, ::2])]})
+    assert half.status_code == 201, half.text  # Label Studio keeps it; the backend refuses it
 
     session = open_session(tmp_path / "state", davis)
 
@@ -157,19 +177,46 @@ def test_label_studio_project_gets_the_propagated_masks(
     _wait(propagated, "the annotation's propagation", 300)
     state = session.state(VIDEO)
     assert state is not None and np.array_equal(state.annotated[0], drawn.astype(np.uint8))
+    assert 1 not in state.annotated
+    small = f"task {ids[1]} result swan1: drawn on an image of 427×240, the task's image is 854×480"
+    refused = httpx.get(f"{backend}/health").json()["refused"]
+    assert [(r["task"], r["error"]) for r in refused] == [(f"task {ids[1]}", small)]
 
     selected = {"selectedItems": {"all": True, "excluded": []}}
     action = {"id": "retrieve_tasks_predictions", "project": project["id"]}
     retrieved = label_studio.post("/api/dm/actions", params=action, json=selected)
     assert retrieved.status_code == 200, retrieved.text
+    beyond = (
+        f"frugalseg refused: task {ids[10]}: frame 10 of {VIDEO} is not one of this session's (0…9 every 1)"
+    )
     for frame, task_id in enumerate(ids):
-        predictions = label_studio.get("/api/predictions", params={"task": task_id}).json()
-        prediction = max((p for p in predictions if p["task"] == task_id), key=lambda p: p["id"])
+        predictions = [
+            p
+            for p in label_studio.get("/api/predictions", params={"task": task_id}).json()
+            if p["task"] == task_id
+        ]
+        versions = sorted(p["model_version"] for p in predictions)
+        if frame == 10:
+            assert versions == [beyond] and predictions[0]["result"] == []
+            continue
+        if frame == 1:
+            assert f"frugalseg refused: {small}" in versions, versions
+        prediction = max((p for p in predictions if p["result"]), key=lambda p: p["id"])
         [region] = prediction["result"]
         assert region["value"]["brushlabels"] == ["swan"]
         mask = ls_decode(region["value"]["rle"], region["original_height"], region["original_width"])
         current = session.current_mask(VIDEO, frame)
         assert current is not None and np.array_equal(mask, current == 1), f"frame {frame}"
+
+
+def _brush(mask: np.ndarray) -> dict[str, Any]:
+    """A person's brush region of ``mask`` as Label Studio stores it."""
+    height, width = mask.shape
+    return {
+        "id": "swan1", "type": "brushlabels", "from_name": "tag", "to_name": "image", "origin": "manual",
+        "original_width": width, "original_height": height, "image_rotation": 0,
+        "value": {"format": "rle", "rle": ls_encode(mask), "brushlabels": ["swan"]},
+    }  # fmt: skip
 
 
 def cv2_truth(davis: Path, frame: int) -> np.ndarray:

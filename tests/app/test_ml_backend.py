@@ -213,9 +213,11 @@ def test_bad_input_is_refused_naming_the_task_and_writes_nothing(
     )
     upload = {"id": 8, "data": {"image": "/data/upload/3/1a2b3c4d-00003.jpg"}}
     ambiguous = backend.post("/predict", json={"tasks": [upload], "label_config": CONFIG})
-    assert (
-        ambiguous.status_code == 422
-        and "task 8: '00003.jpg' names several frames" in ambiguous.json()["error"]
+    [refusal] = ambiguous.json()[
+        "results"
+    ]  # the reason as the prediction's model version (Label Studio shows it)
+    assert refusal["result"] == [] and refusal["model_version"].startswith(
+        "frugalseg refused: task 8: '00003.jpg' names several frames"
     )
     other = backend.post(
         "/webhook", json={**event(0, [brush(np.ones((480, 854), bool))]), "project": {"id": 4}}
@@ -271,8 +273,50 @@ def test_a_brush_declared_larger_than_the_frame_is_refused_before_it_is_decoded(
 def test_a_long_task_id_is_cut_in_the_error(backend: TestClient) -> None:
     lost = {"id": "7" * 1_000_000, "data": {"image": "/data/upload/3/1a2b3c4d-cat.jpg"}}
     answer = backend.post("/predict", json={"tasks": [lost], "label_config": CONFIG})
-    assert answer.status_code == 422 and len(answer.text) < 300
-    assert answer.json()["error"].startswith(f"task {'7' * 32}…: no frame")
+    assert answer.status_code == 200 and len(answer.text) < 300
+    [refusal] = answer.json()["results"]
+    assert refusal["model_version"].startswith(f"frugalseg refused: task {'7' * 32}…: no frame")
+    [listed] = backend.get("/health").json()["refused"]
+    assert listed["task"] == f"task {'7' * 32}…" and len(json.dumps(listed)) < 400
+
+
+def test_refusals_reach_the_person_in_health_the_log_and_the_tasks_predictions(
+    backend: TestClient, service: SessionService, davis: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Label Studio stores a 427×240 brush on an 854×480 task and only logs ``422 Client Error``."""
+    assert backend.get("/health").json()["refused"] == []
+    small = brush(np.ones((240, 427), bool))
+    with caplog.at_level("WARNING", logger="frugalseg.app.ml_backend"):
+        assert backend.post("/webhook", json=event(2, [small])).status_code == 422
+        # a batch with a frame beyond the session's 10 and one it has: each task its own answer
+        answer = backend.post("/predict", json={"tasks": [task(15), task(3)], "label_config": CONFIG})
+    reason = "task 102 result a1: drawn on an image of 427×240, the task's image is 854×480"
+    beyond = "task 115: frame 15 of blackswan is not one of this session's (0…9 every 1)"
+    assert [r.getMessage() for r in caplog.records] == [
+        f"refused webhook ANNOTATION_CREATED of task 102 (422): {reason}",
+        f"refused predict of task 115 (422): {beyond}",
+    ]
+    refused = backend.get("/health").json()["refused"]
+    assert [(r["task"], r["request"], r["status"], r["error"]) for r in refused] == [
+        ("task 102", "webhook ANNOTATION_CREATED", 422, reason),
+        ("task 115", "predict", 422, beyond),
+    ]
+    [outside, inside] = answer.json()["results"]
+    assert outside == {"result": [], "score": 0.0, "model_version": f"frugalseg refused: {beyond}"}
+    assert inside["result"] == [] and inside["model_version"].startswith("frugalseg-")  # no mask yet
+    # the task whose annotation was refused: its prediction, and the refusal beside it
+    [prediction, refusal] = backend.post(
+        "/predict", json={"tasks": [task(2)], "label_config": CONFIG}
+    ).json()["results"][0]
+    assert prediction["model_version"].startswith("frugalseg-")
+    assert refusal["model_version"] == f"frugalseg refused: {reason}"
+    # corrected (the right size): taken, and no longer listed
+    assert backend.post("/webhook", json=event(2, [brush(truth(service, davis, 0) == 1)])).status_code == 201
+    assert [r["task"] for r in backend.get("/health").json()["refused"]] == ["task 115"]
+    assert (
+        len(backend.post("/predict", json={"tasks": [task(2)], "label_config": CONFIG}).json()["results"])
+        == 1
+    )
 
 
 def test_token_is_labels_studios_basic_auth_password(service: SessionService) -> None:

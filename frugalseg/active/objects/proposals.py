@@ -8,7 +8,7 @@ from what the session knows without ground truth.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,11 +17,15 @@ import numpy as np
 from frugalseg.active.objects.annotation_types import AnnotationResult
 from frugalseg.active.objects.diversity_features import make_diversity_features
 from frugalseg.active.objects.frame_selectors import (
+    FITTED_ERROR,
     PROPOSAL_SELECTOR,
+    TYPE_RESIDUALS,
     FrameSelector,
     SelectionView,
+    anchored_errors,
     expected_jf_gain,
     make_selector,
+    measured_shares,
 )
 from frugalseg.active.objects.state import VideoState
 from frugalseg.active.objects.type_policies import (
@@ -35,6 +39,28 @@ from frugalseg.active.objects.type_policies import (
 from frugalseg.active.propagation import unreliability
 from frugalseg.data.costs import AnnotationCosts
 from frugalseg.errors import ConfigError
+
+#: The expected error (1 − J&F, `filmstrip_scores`) from which the page's filmstrip marks a frame red.
+LOOK_HERE = 0.2
+
+
+def filmstrip_scores(
+    disagreement: Sequence[float], unsure: Sequence[float], kinds: Mapping[int, str]
+) -> list[float]:
+    """Per frame, the fitted error model's expected 1 − J&F (`anchored_errors`; 0 on a frame given a mask).
+
+    What the page's filmstrip colours, on one scale for every clip: red from `LOOK_HERE` up. It ranks
+    a clip's frames by their real error better than `propagation.unreliability` stretched to the clip's
+    own range did, and marks fewer frames (``benchmarks/results/filmstrip.md``).
+
+    Args:
+        disagreement: per frame, the propagation's disagreement.
+        unsure: per frame, its unsure share.
+        kinds: annotated frame → the type of its annotation.
+    """
+    doubt = unreliability(disagreement, unsure, kinds)
+    errors = anchored_errors(measured_shares(doubt, kinds), kinds, FITTED_ERROR, TYPE_RESIDUALS)
+    return [round(float(e), 4) for e in errors]
 
 
 @dataclass(frozen=True)
@@ -158,19 +184,70 @@ def next_annotation(
     seconds = type_seconds(len(context.objects), costs)[kind]
     if isinstance(chooser, LearnedTypePolicy):
         gain = chooser.gain_per_second(context, t)[kind]
-        expected = f"expected J&F gain {gain * seconds:.3f} for about {seconds:.0f} s of work"
+        expected = f"the type policy expects J&F to rise by {gain * seconds:.3f} on this frame"
     else:
         gain = len(state.objects) * expected_jf_gain(doubt, view.annotated, t) / seconds
-        share = context.disagreement + context.unsure
-        expected = (
-            f"{min(share, 1.0):.0%} of the object area left to fix "
-            f"({context.disagreement:.0%} where the two directions disagree, {context.unsure:.0%} "
-            f"where the flow lost track{'; counted as 100 %' if share > 1 else ''}) "
-            f"for about {seconds:.0f} s of work"
-        )
+        expected = expectation(state, t, indices, expected_jf_gain(doubt, view.annotated, t))
     reason = (
         f"{selector.name} among {len(view.candidates)} frames not annotated; {expected}; "
-        f"{per_frame:.1f} s per frame so far"
+        f"{likely_cost(state, kind, len(context.objects), costs)}; {per_frame:.1f} s per frame so far"
     )
     proposal = Proposal(name, indices[t], str(frame_paths[t]), list(context.objects), kind, reason)
     return Candidate(proposal, gain, per_frame)
+
+
+def expectation(state: VideoState, frame: int, indices: list[int], rise: float) -> str:
+    """What the fitted error model expects of ``frame``, and the signs of doubt a person can look at.
+
+    The frame's expected J&F (`filmstrip_scores`) with the annotated frames it is propagated from
+    (what the model reads), the rise of the video's mean J&F were it annotated next (``rise``), then
+    the measured shares of the object's area where the two directions disagree (two sides only) and
+    where the flow was unsure: each a share of its own, never added.
+    """
+    kinds = state.kinds
+    error = filmstrip_scores(state.disagreement, state.unsure, kinds)[frame]
+    keys = sorted(kinds)
+    before = [a for a in keys if a < frame][-1:]
+    after = [a for a in keys if a > frame][:1]
+    sources = " and ".join(str(indices[a]) for a in before + after)
+    alone = "" if before and after else " alone"
+    plural = "s" if before and after else ""
+    text = (
+        f"the error model expects J&F {1 - error:.2f} on this frame (propagated from annotated frame{plural} "
+        f"{sources}{alone}) and the video's mean J&F to rise by {rise:.3f} once it is annotated"
+    )
+    if before and after:
+        text += f"; the two directions disagree on {state.disagreement[frame]:.0%} of the object's area"
+    where = "it" if before and after else "the object's area"
+    return text + f"; the flow was unsure of {state.unsure[frame]:.0%} of {where}"
+
+
+#: How a type is made, in the words of the page's tools.
+TOOL_WORDS = {"mask": "a drawn mask", "clicks": "clicks", "box": "a box and its clicks"}
+
+
+def likely_cost(state: VideoState, kind: str, objects: int, costs: AnnotationCosts) -> str:
+    """The seconds of the tool the person is likely to use: that of their last annotation of the video.
+
+    Its booked seconds per object, times the frame's ``objects``; with none yet (or one that cost
+    nothing: kept as propagated), the cost table's seconds of ``kind`` (`type_seconds`).
+    """
+    if state.annotations:
+        last = max(a.iteration for a in state.annotations)
+        made = [a for a in state.annotations if a.iteration == last]
+        booked = sum(a.seconds for a in made)
+        if booked > 0:
+            tool = next((a.kind for a in made if a.kind != "mask" and not a.kept), "mask")
+            per_object = booked / len({a.object for a in made})
+            return (
+                f"about {_seconds(per_object * max(objects, 1))} s with {TOOL_WORDS.get(tool, tool)}, "
+                f"as your last annotation of this video took {_seconds(per_object)} s per object"
+            )
+    seconds = type_seconds(objects, costs)[kind]
+    count = f"{objects} object{'s' if objects != 1 else ''}"
+    return f"about {_seconds(seconds)} s for {TOOL_WORDS.get(kind, kind)} of {count} (the cost table's)"
+
+
+def _seconds(value: float) -> str:
+    """Seconds as a person reads them: whole from 10 s, one decimal below (2.5 s is not 2 s)."""
+    return f"{value:.0f}" if value >= 10 else f"{value:.1f}"

@@ -13,7 +13,7 @@ function url(path) { return token ? path + (path.includes("?") ? "&" : "?") + "t
 async function api(path, options) {
   const response = await fetch(url(path), options);
   const data = await response.json().catch(() => ({ error: response.statusText }));
-  if (!response.ok) { throw new Error(data.error || response.statusText); }
+  if (!response.ok) { const err = new Error(data.error || response.statusText); err.status = response.status; throw err; }
   return data;
 }
 // An element with its class and children; strings become text nodes, never HTML.
@@ -23,7 +23,25 @@ function el(tag, className, ...children) {
   node.append(...children.map((c) => (c instanceof Node ? c : String(c))));
   return node;
 }
+// The status line: an error stays until the next action that succeeds (`done`), and a 409 (a
+// propagation is running) until no clip propagates any more (`untilIdle`), whoever started it.
 function say(text) { $("status").textContent = text || ""; }
+function done() { say(""); }
+async function untilIdle(text) {
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    if ($("status").textContent !== text) { return; }
+    const jobs = (await api("/api/jobs").catch(() => ({ jobs: [] }))).jobs;
+    if (!jobs.some((j) => j.status === "queued" || j.status === "propagating")) { if ($("status").textContent === text) { done(); } return; }
+  }
+}
+function fail(err) { say(err.message); if (err.status === 409) { untilIdle(err.message); } }
+// The info line says what the open frame holds now: its edit in progress, never an undone one.
+function frameInfo(extra) {
+  const head = `${S.video} frame ${S.frame}`;
+  const edit = S.box ? `: box and ${S.boxClicks.length} click(s)` : S.clicks.length ? `: preview of ${S.clicks.length} click(s)` : "";
+  $("frameinfo").textContent = head + (edit ? edit + (extra || "") : S.info.annotated.includes(S.frame) ? " (annotated)" : "");
+}
 function decode(rle, size) {
   const out = new Uint8Array(size); let at = 0;
   for (let i = 0; i < rle.length; i += 2) { out.fill(rle[i], at, at + rle[i + 1]); at += rle[i + 1]; }
@@ -61,7 +79,7 @@ async function loadProposal() {
   const p = data.proposal;
   // made while a clip propagates: asked again every 2 s until the clips are done (the box is redrawn
   // only when the proposal changes, so the Open button stays put)
-  if (p.provisional) { S.proposalTimer = setTimeout(() => loadProposal().catch((err) => say(err.message)), 2000); }
+  if (p.provisional) { S.proposalTimer = setTimeout(() => loadProposal().catch((err) => fail(err)), 2000); }
   const shown = JSON.stringify([p.video, p.frame, p.kind, p.provisional, p.reason]);
   if (box.dataset.shown === shown) { return p; }
   box.dataset.shown = shown; box.dataset.provisional = String(p.provisional);
@@ -87,25 +105,35 @@ function fillObjects() {
   for (const o of all) { const opt = document.createElement("option"); opt.value = o.id; opt.textContent = `${o.id}: ${o.name}`; select.appendChild(opt); }
   if (chosen && all.some((o) => String(o.id) === chosen)) { select.value = chosen; }
 }
+// Each frame's bar is the fitted error model's expected error 1 − J&F (the server's expected_error),
+// on one scale for every clip: green to yellow below look_here, red from it (look here).
+function barColour(error, look) {
+  if (error === null) { return "#555"; }
+  if (error >= look) { return "rgb(230,40,60)"; }
+  return `rgb(${Math.round(230 * error / look)},200,60)`;
+}
 function drawFilmstrip() {
   // updated in place while a propagation fills the clip in (a rebuilt strip would lose the person's click)
   const strip = $("filmstrip"); const rebuild = strip.children.length !== S.info.frames.length;
   if (rebuild) { strip.replaceChildren(); }
-  const u = S.info.unreliable; const known = u.filter((v) => v !== null);
-  const low = Math.min(...known); const high = Math.max(...known);
-  $("legend").replaceChildren(...(known.length ? [`unreliability of this clip's frames: ${low.toFixed(3)} `, el("i"), ` ${high.toFixed(3)}`] : []));
+  const errors = S.info.expected_error; const look = S.info.look_here; const u = S.info.unreliable;
+  const known = errors.filter((v) => v !== null);
+  const red = known.filter((v) => v >= look).length;
+  $("legend").replaceChildren(...(known.length ? [
+    "expected error (1 − J&F) of each frame: ", el("i"), ` below ${look.toFixed(2)}, `, el("b", "look", ""),
+    ` from ${look.toFixed(2)}: look here (${red} of ${errors.length} frames)`] : []));
   S.info.frames.forEach((frame, t) => {
     const div = rebuild ? document.createElement("div") : strip.children[t];
-    div.className = "thumb" + (S.info.annotated.includes(frame) ? " annotated" : "") + (frame === S.frame ? " open" : "");
+    const error = errors.length ? errors[t] : null;
+    div.className = "thumb" + (S.info.annotated.includes(frame) ? " annotated" : "") + (frame === S.frame ? " open" : "")
+      + (error !== null && error >= look ? " look" : "");
     div.dataset.frame = frame;
-    const value = u.length ? u[t] : null;
-    const share = value !== null && high > low ? (value - low) / (high - low) : 0;
-    const colour = value === null ? "#555" : `rgb(${Math.round(255 * share)},${Math.round(200 * (1 - share))},60)`;
     const src = url(frameUrl(frame, "thumb.jpg") + "?v=" + (S.info.versions[t] || "none"));
     if (rebuild) { div.append(el("img"), el("div", "bar"), el("span", "", frame)); div.onclick = () => openFrame(frame); strip.appendChild(div); }
     const img = div.querySelector("img"); if (img.getAttribute("src") !== src) { img.setAttribute("src", src); }
-    div.querySelector(".bar").style.background = colour;
-    div.title = `frame ${frame}` + (value === null ? (S.info.pending ? ", not propagated yet" : "") : `, unreliable ${value.toFixed(3)}`);
+    div.querySelector(".bar").style.background = barColour(error, look);
+    div.title = `frame ${frame}` + (error === null ? (S.info.pending ? ", not propagated yet" : "")
+      : `, expected J&F ${(1 - error).toFixed(2)}, unreliable ${u[t].toFixed(3)}`);
   });
 }
 async function openFrame(frame) {
@@ -123,8 +151,7 @@ async function openFrame(frame) {
   $("frame").src = src;
   const canvas = $("overlay"); canvas.width = S.info.width; canvas.height = S.info.height;
   S.base = decode(mask.rle, mask.width * mask.height); S.work = S.base.slice();
-  $("frameinfo").textContent = `${S.video} frame ${frame}` + (S.info.annotated.includes(frame) ? " (annotated)" : "");
-  draw(); document.body.dataset.frame = `${S.video}/${frame}`;
+  frameInfo(); draw(); document.body.dataset.frame = `${S.video}/${frame}`;
 }
 function draw() {
   const canvas = $("overlay"); const ctx = canvas.getContext("2d");
@@ -172,7 +199,7 @@ async function post(kind, body) {
 }
 // The shape's mask from the server put into the work as its mode says; the tools' answers are 0/1 masks.
 function shaped(data, mode) {
-  S.work = apply(S.toolBase, decode(data.rle, S.work.length), mode); S.edited = true; S.clicks = []; draw(); say("");
+  S.work = apply(S.toolBase, decode(data.rle, S.work.length), mode); S.edited = true; S.clicks = []; draw(); done();
 }
 async function boxPreview() {
   const sent = S.boxClicks.length; const started = performance.now();
@@ -180,8 +207,8 @@ async function boxPreview() {
     const data = await post("box", { box: S.box, clicks: S.boxClicks });
     if (sent !== S.boxClicks.length) { return; }
     shaped(data, S.toolMode); S.boxed[object()] = { box: S.box.slice(), clicks: sent }; $("frameinfo").dataset.box = `${S.box.join(",")}:${sent}`;
-    $("frameinfo").textContent = `${S.video} frame ${S.frame}: box and ${sent} click(s) in ${Math.round(performance.now() - started)} ms`;
-  } catch (err) { if (sent) { S.boxClicks.pop(); } draw(); say(err.message); }
+    frameInfo(` in ${Math.round(performance.now() - started)} ms`);
+  } catch (err) { if (sent) { S.boxClicks.pop(); } draw(); fail(err); }
 }
 function boxDown(x, y, event) {
   if (event.button === 0) { S.drag = [x, y, x, y]; S.dragMode = shapeMode(event); return; }
@@ -205,19 +232,19 @@ async function scissorsAnchor(x, y) {
   const sent = S.anchors.length;
   try {
     const data = await post("scissors", { points: S.anchors });
-    if (sent === S.anchors.length) { S.contour = data.contour; draw(); }
-  } catch (err) { S.anchors.pop(); draw(); say(err.message); }
+    if (sent === S.anchors.length) { S.contour = data.contour; draw(); done(); }
+  } catch (err) { S.anchors.pop(); draw(); fail(err); }
 }
 async function closeScissors(mode) {
   try {
     const data = await post("scissors", { points: S.anchors, closed: true });
     S.anchors = []; S.contour = []; shaped(data, mode); S.freehand = true; $("frameinfo").dataset.scissors = String(S.undo.length);
-  } catch (err) { say(err.message); }
+  } catch (err) { fail(err); }
 }
 async function paintSuperpixels(mode) {
   const stroke = S.stroke; S.stroke = []; S.toolBase = S.work.slice();
   try { shaped(await post("superpixels", { points: stroke }), mode); S.freehand = true; $("frameinfo").dataset.superpixels = String(S.undo.length); }
-  catch (err) { draw(); say(err.message); }
+  catch (err) { draw(); fail(err); }
 }
 function remember() {
   S.undo.push({ work: S.work.slice(), clicks: S.clicks.slice(), edited: S.edited, base: S.base, box: S.box, boxed: { ...S.boxed }, freehand: S.freehand,
@@ -248,9 +275,9 @@ async function click(x, y, positive) {
   try {
     const preview = await api(frameUrl(S.frame, "preview"), { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
     S.work = decode(preview.rle, S.work.length); draw();
-    say(""); $("frameinfo").dataset.preview = String(S.clicks.length);
-    $("frameinfo").textContent = `${S.video} frame ${S.frame}: preview of ${S.clicks.length} click(s) in ${Math.round(performance.now() - started)} ms`;
-  } catch (err) { S.clicks.pop(); draw(); say(err.message); }
+    done(); $("frameinfo").dataset.preview = String(S.clicks.length);
+    frameInfo(` in ${Math.round(performance.now() - started)} ms`);
+  } catch (err) { S.clicks.pop(); draw(); fail(err); }
 }
 function closePolygon(mode) {
   if (S.polygon.length < 3) { S.polygon = []; draw(); return; }
@@ -259,7 +286,7 @@ function closePolygon(mode) {
   for (const [x, y] of S.polygon) { ctx.lineTo(x, y); } ctx.closePath(); ctx.fillStyle = "#fff"; ctx.fill();
   const alpha = ctx.getImageData(0, 0, off.width, off.height).data;
   const bits = new Uint8Array(S.work.length); for (let i = 0; i < bits.length; i++) { bits[i] = alpha[4 * i + 3] > 127 ? 1 : 0; }
-  S.work = apply(S.work, bits, mode || $("mode").value); S.polygon = []; S.edited = true; S.freehand = true; S.clicks = []; draw();
+  S.work = apply(S.work, bits, mode || $("mode").value); S.polygon = []; S.edited = true; S.freehand = true; S.clicks = []; draw(); done();
 }
 function wire() {
   const canvas = $("overlay");
@@ -277,7 +304,7 @@ function wire() {
     if (tool() === "polygon") { if (!S.polygon.length) { remember(); } S.polygon.push([x, y]); draw(); return; }
     remember();
     if (tool() === "superpixels") { S.stroke = [[x, y]]; S.strokeMode = e.altKey || $("mode").value === "subtract" ? "subtract" : "add"; draw(); return; }
-    S.painting = true; S.edited = true; S.freehand = true; S.clicks = []; paint(x, y); draw();
+    S.painting = true; S.edited = true; S.freehand = true; S.clicks = []; paint(x, y); draw(); done();
   });
   canvas.addEventListener("mousemove", (e) => {
     const [x, y] = point(e);
@@ -295,24 +322,27 @@ function wire() {
     if (tool() === "scissors" && S.anchors.length >= 4) { S.anchors.pop(); closeScissors(shapeMode(e)); }
   });
   for (const radio of document.querySelectorAll("input[name=tool]")) { radio.onchange = () => { endTool(); S.polygon = []; draw(); }; }
-  $("undo").onclick = () => { const last = S.undo.pop(); if (last) { Object.assign(S, last); S.polygon = []; S.stroke = []; draw(); } };
+  $("undo").onclick = () => {
+    const last = S.undo.pop();
+    if (last) { Object.assign(S, last); S.polygon = []; S.stroke = []; draw(); $("frameinfo").dataset.preview = String(S.clicks.length); frameInfo(); done(); }
+  };
   $("newobject").onclick = () => {
     const name = $("newname").value.trim(); if (!name) { say("give the new object a class name"); return; }
     const ids = S.known.concat(Object.keys(S.added).map(Number)); const id = ids.length ? Math.max(...ids) + 1 : 1;
-    S.added[id] = name; fillObjects(); $("object").value = id; $("newname").value = "";
+    S.added[id] = name; fillObjects(); $("object").value = id; $("newname").value = ""; done();
   };
   $("upload").onchange = async () => {
     const file = $("upload").files[0]; if (!file) { return; }
     try {
       const data = await api(frameUrl(S.frame, "upload"), { method: "POST", headers: { "Content-Type": "image/png" }, body: file });
-      remember(); S.work = decode(data.rle, S.work.length); S.edited = true; S.freehand = true; S.clicks = []; draw(); say("");
-    } catch (err) { say(err.message); }
+      remember(); S.work = decode(data.rle, S.work.length); S.edited = true; S.freehand = true; S.clicks = []; draw(); done();
+    } catch (err) { fail(err); }
     $("upload").value = "";
   };
   $("submit").onclick = submit;
   $("export").onclick = async () => {
-    try { const data = await api("/api/export", { method: "POST" }); $("exported").textContent = `${data.written} labels written to ${data.store}; for your tool: ${data.tools.join(", ")}`; }
-    catch (err) { say(err.message); }
+    try { const data = await api("/api/export", { method: "POST" }); $("exported").textContent = `${data.written} labels written to ${data.store}; for your tool: ${data.tools.join(", ")}`; done(); }
+    catch (err) { fail(err); }
   };
 }
 async function submit() {
@@ -325,13 +355,13 @@ async function submit() {
   try {
     $("submit").disabled = true;
     const data = await api(frameUrl(S.frame, "submit"), { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
-    say(""); S.added = {};
+    done(); S.added = {};
     // what was submitted is the frame's mask now: later drawing is a new edit
     S.base = S.work.slice(); S.edited = false; S.clicks = []; S.undo = []; S.polygon = []; S.boxed = {}; S.freehand = false; endTool();
-    loadProposal().catch((err) => say(err.message));
+    loadProposal().catch((err) => fail(err));
     // the next frame can be annotated and submitted at once: a submit while the clip propagates supersedes it
-    follow(data.job.id).catch((err) => say(err.message));
-  } catch (err) { say(err.message); }
+    follow(data.job.id).catch((err) => fail(err));
+  } catch (err) { fail(err); }
   $("submit").disabled = false;
 }
 async function follow(id) {
@@ -348,7 +378,7 @@ async function follow(id) {
     if (job.status === "done") { break; }
     await new Promise((resolve) => setTimeout(resolve, 300));
   }
-  $("jobinfo").dataset.done = String(id); say("");
+  $("jobinfo").dataset.done = String(id);
   await loadSession();
   S.info = await api(`/api/videos/${encodeURIComponent(S.video)}`); S.known = S.info.objects.map((o) => o.id);
   fillObjects(); drawFilmstrip();
@@ -365,6 +395,6 @@ async function start() {
     const p = await loadProposal();
     await openVideo(p ? p.video : data.videos[0].name, p ? p.frame : null);
     document.body.dataset.ready = "1";
-  } catch (err) { say(err.message); }
+  } catch (err) { fail(err); }
 }
 start();

@@ -262,13 +262,15 @@ def test_propose_ranks_videos_by_expected_gain_per_second(session: AnnotationSes
     hand_made(session, "squares-b", 1, [0.0] + [0.1] * 8 + [0.3])
     proposal = session.propose(ProposalOptions(frames="uncertainty"))
     assert (proposal.video, proposal.frame, proposal.kind) == ("squares-b", 9, "mask")
-    assert "; 30% of the object area left to fix (" in proposal.reason
+    assert "; the error model expects J&F 0.70 on this frame (propagated from annotated frame 0 alone)" in (
+        proposal.reason
+    )
     # squares-b drawn on frame 9 too: its frames lie nearer a drawn one, there is less to gain, so
     # squares-a is proposed whatever squares-b's doubted share (0.9 on frame 8); not so by that share
     hand_made(session, "squares-b", 1, [0.0] + [0.1] * 7 + [0.9, 0.0], drawn=(0, 9))
     proposal = session.propose(ProposalOptions(frames="uncertainty"))
     assert (proposal.video, proposal.frame) == ("squares-a", 9)
-    assert "for about 160 s of work" in proposal.reason  # two objects' masks
+    assert "; about 160 s with a drawn mask, as your last annotation" in proposal.reason  # two objects' masks
     # a disagreement near the annotated frame outweighs the distance: 1 − 0.4·5/7 > 1 − 0.9·5/14
     hand_made(session, "squares-b", 1, [0.0, 0.1, 0.6] + [0.1] * 7)
     assert session.propose(ProposalOptions(frames="uncertainty"), video="squares-b").frame == 2

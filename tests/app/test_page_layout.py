@@ -1,0 +1,116 @@
+"""The annotation page's layout and messages in headless Chromium, on a frames-only root of 12 videos.
+
+One page load covers: column headers on one line each, the page's header and the video list's header
+staying in view when their content scrolls, a 415 message gone at the next action that succeeds, a 409
+message gone when the propagation ends, the info line after Undo, and the filmstrip's red.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app.conftest import serve
+from app.test_browser import browser, click_on, wait_for  # noqa: F401 (the fixture)
+from frugalseg.active.objects.frame_selectors import FITTED_ERROR
+
+pytestmark = pytest.mark.slow
+FRAMES = 20
+VIDEOS = [f"clip-{i:02d}" for i in range(1, 13)]
+
+
+@pytest.fixture
+def twelve(tmp_path: Path, shared_data: Path) -> Iterator[str]:
+    """`annotate serve` on 12 videos of blackswan's first 20 frames (linked), no ground truth; its address."""
+    frames = shared_data / "davis_dev" / "JPEGImages" / "480p" / "blackswan"
+    for video in VIDEOS:
+        folder = tmp_path / "root" / "JPEGImages" / "480p" / video
+        folder.mkdir(parents=True)
+        for t in range(FRAMES):
+            (folder / f"{t:05d}.jpg").symlink_to(frames / f"{t:05d}.jpg")
+    server, address = serve(tmp_path / "state", tmp_path / "root", "--max-frames", str(FRAMES))
+    yield address
+    server.terminate()
+    server.wait(30)
+
+
+def status(driver) -> str:
+    return driver.execute_script("return document.getElementById('status').textContent")
+
+
+def test_layout_and_messages_of_the_page(browser, twelve: str, shared_data: Path, tmp_path: Path) -> None:  # noqa: F811
+    from selenium.webdriver.common.by import By
+
+    browser.set_window_size(1500, 600)
+    browser.get(twelve)
+    wait_for(browser, "return document.body.dataset.ready === '1'")
+    # every column header on one line, none cut
+    lines = browser.execute_script(
+        "return Array.from(document.querySelectorAll('th')).map((th) => {"
+        " const r = document.createRange(); r.selectNodeContents(th);"
+        " return [th.textContent, r.getClientRects().length, th.scrollWidth <= th.clientWidth]; })"
+    )
+    assert lines == [[name, 1, True] for name in ("video", "annotated", "hours", "unreliable")]
+    # the video list scrolls under its header; the page scrolls under its header
+    held = browser.execute_script(
+        "const list = document.getElementById('videolist'); list.scrollTop = 1e6; window.scrollTo(0, 1e6);"
+        "return [list.scrollTop > 0, window.scrollY > 0,"
+        " Math.abs(document.querySelector('th').getBoundingClientRect().top"
+        " - list.getBoundingClientRect().top),"
+        " document.querySelector('header').getBoundingClientRect().top]"
+    )
+    assert held == [True, True, 0, 0]
+    assert len(browser.find_elements(By.CSS_SELECTOR, "tr.video")) == 12
+    browser.set_window_size(1500, 1000)  # the frame whole in view for the clicks
+    browser.execute_script("window.scrollTo(0, 0)")
+
+    # a 415 stays through a failed action and goes at the next one that succeeds (a brush stroke)
+    (tmp_path / "not.png").write_text("a text file")
+    browser.find_element(By.ID, "upload").send_keys(str(tmp_path / "not.png"))
+    wait_for(browser, "return document.getElementById('status').textContent !== ''")
+    assert status(browser) == "the upload is not a PNG file"
+    browser.find_element(By.CSS_SELECTOR, "input[value='brush']").click()
+    click_on(browser, 100, 400)
+    assert status(browser) == ""
+    browser.find_element(By.ID, "undo").click()
+
+    # the first mask, submitted; an export while it propagates is a 409, gone when the clip is done
+    truth = shared_data / "davis_dev" / "Annotations" / "480p" / "blackswan" / "00000.png"
+    browser.find_element(By.ID, "upload").send_keys(str(truth))
+    wait_for(browser, "return S.edited && S.work.some((v) => v === 1)")
+    browser.find_element(By.ID, "submit").click()
+    browser.find_element(By.ID, "export").click()
+    wait_for(browser, "return document.getElementById('status').textContent !== ''", 30)
+    assert status(browser) == "a propagation is running; export when it has finished"
+    wait_for(browser, "return document.getElementById('status').textContent === ''")
+    jobs = browser.execute_async_script(
+        "api('/api/jobs').then((d) => arguments[0](d.jobs.map((j) => j.status)))"
+    )
+    assert jobs == ["done"]
+
+    # the filmstrip: red from look_here, the frames the error model expects that wrong (one side, frame 0)
+    wait_for(browser, "return document.querySelectorAll('.thumb.annotated').length === 1")
+    red = [int(e.get_attribute("data-frame")) for e in browser.find_elements(By.CSS_SELECTOR, ".thumb.look")]
+    look = browser.execute_script("return S.info.look_here")
+    assert red == [
+        t for t in range(FRAMES) if FITTED_ERROR.one_scale * t / (t + FITTED_ERROR.one_half) >= look
+    ]
+    assert 0 < len(red) < FRAMES - 1
+    assert f"look here ({len(red)} of {FRAMES} frames)" in browser.find_element(By.ID, "legend").text
+
+    # two clicks on frame 6, then Undo: the info line tells of one click, then of none
+    browser.find_element(By.CSS_SELECTOR, ".thumb[data-frame='6']").click()
+    wait_for(browser, f"return document.body.dataset.frame === '{VIDEOS[0]}/6'")
+    browser.find_element(By.CSS_SELECTOR, "input[value='clicks']").click()
+    click_on(browser, 473, 77)
+    wait_for(browser, "return document.getElementById('frameinfo').dataset.preview === '1'")
+    click_on(browser, 215, 374, right=True)
+    wait_for(browser, "return document.getElementById('frameinfo').dataset.preview === '2'")
+    info = "return document.getElementById('frameinfo').textContent"
+    assert "preview of 2 click(s)" in browser.execute_script(info)
+    browser.find_element(By.ID, "undo").click()
+    assert browser.execute_script(info) == f"{VIDEOS[0]} frame 6: preview of 1 click(s)"
+    browser.find_element(By.ID, "undo").click()
+    assert browser.execute_script(info) == f"{VIDEOS[0]} frame 6"
