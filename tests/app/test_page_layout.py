@@ -81,7 +81,8 @@ def test_layout_and_messages_of_the_page(browser, twelve: str, shared_data: Path
     browser.find_element(By.ID, "upload").send_keys(str(truth))
     wait_for(browser, "return S.edited && S.work.some((v) => v === 1)")
     browser.find_element(By.ID, "submit").click()
-    browser.find_element(By.ID, "export").click()
+    # export once the submit's 202 is back (its propagation queued), not racing the submit itself
+    wait_for(browser, "if (S.edited) { return false; } document.getElementById('export').click(); return true;")
     wait_for(browser, "return document.getElementById('status').textContent !== ''", 30)
     assert status(browser) == "a propagation is running; export when it has finished"
     wait_for(browser, "return document.getElementById('status').textContent === ''")
