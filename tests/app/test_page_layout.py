@@ -82,7 +82,7 @@ def test_layout_and_messages_of_the_page(browser, twelve: str, shared_data: Path
     wait_for(browser, "return S.edited && S.work.some((v) => v === 1)")
     browser.find_element(By.ID, "submit").click()
     # export once the submit's 202 is back (its propagation queued), not racing the submit itself
-    wait_for(browser, "if (S.edited) { return false; } document.getElementById('export').click(); return true;")
+    wait_for(browser, "if (S.edited) { return false; } $('export').click(); return true;")
     wait_for(browser, "return document.getElementById('status').textContent !== ''", 30)
     assert status(browser) == "a propagation is running; export when it has finished"
     wait_for(browser, "return document.getElementById('status').textContent === ''")
