@@ -7,7 +7,8 @@ Each family is one module with its registry beside it, so a new member is one cl
   (descriptor, QNet, a timm encoder);
 * `annotation_types` (mask, clicks) and the simulated annotator's corrective clicks in
   `simulated_annotator`; `type_policies` (``POLICIES``: mask, clicks, random, oracle, learned);
-* `click_models` (``CLICK_MODELS``: GrabCut, SAM 2), the clicks type's click-to-mask model;
+* `click_models` (``CLICK_MODELS``: starcut, GrabCut, SAM 2), the clicks type's click-to-mask model, with
+  the weight-free cut of starcut in `graph_cut`;
 * `engines` (``ENGINES``: flow, SAM 2, STM), every frame's masks from all annotated frames.
 
 The loop itself: `state` (saved after every iteration, resumable), `loop` (one video, its curves),

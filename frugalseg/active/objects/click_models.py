@@ -3,10 +3,13 @@
 Each model (`ClickToMask`) serves the two annotators of the loop: ``simulate`` for the simulated
 one (it places corrective clicks with `simulated_annotator.corrective_click` and may look at
 the truth to choose between candidate masks, as the oracle of paper 002 does) and ``correct`` for
-a person's clicks (no truth: the model chooses alone). Chosen by name (`make_click_model`):
+a person's clicks (no truth: the model chooses alone); ``correct`` and ``box`` take what a session
+knows of the object (``known``, `graph_cut.ObjectPrior`). Chosen by name (`make_click_model`):
 
-* ``grabcut`` (default, weight-free) — `GrabCutClicks`: OpenCV GrabCut initialised with the current
-  mask as probable foreground, the rest as probable background, and a disk of sure foreground
+* ``starcut`` (`DEFAULT_CLICK_MODEL`, weight-free) — `StarCutClicks`: the star-convex graph cut of
+  `graph_cut.segment`, the current mask its prior; a box keeps the mask inside it.
+* ``grabcut`` (the default before ``starcut``) — `GrabCutClicks`: OpenCV GrabCut initialised with the
+  current mask as probable foreground, the rest as probable background, and a disk of sure foreground
   (positive click) or sure background (negative click) around each click, inside a box around the
   mask and the clicks (`grabcut_clicks`). The simulated annotator keeps, after every click, the
   better (IoU with the truth) of the GrabCut mask and the mask with the click disks painted in
@@ -23,6 +26,7 @@ a person's clicks (no truth: the model chooses alone). Chosen by name (`make_cli
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
@@ -31,6 +35,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 import cv2
 import numpy as np
 
+from frugalseg.active.objects import graph_cut
+from frugalseg.active.objects.graph_cut import ImageFeatures, ObjectPrior, Point, image_features, segment
 from frugalseg.active.objects.options import Configurable, build_options
 from frugalseg.active.objects.simulated_annotator import CorrectiveClick, corrective_click
 from frugalseg.autolabel.sam2_loading import SAM2Options, load_sam2
@@ -112,22 +118,38 @@ class ClickToMask(Configurable, ABC):
         """
 
     @abstractmethod
-    def correct(self, image: np.ndarray, current: np.ndarray, clicks: Sequence[Click]) -> np.ndarray:
+    def correct(
+        self,
+        image: np.ndarray,
+        current: np.ndarray,
+        clicks: Sequence[Click],
+        *,
+        known: ObjectPrior | None = None,
+    ) -> np.ndarray:
         """One object's mask (bool H×W) from its current mask and a person's clicks (at least one).
 
         Args:
             image: the frame, H×W×3 uint8 RGB.
             current: the object's current mask (bool H×W).
             clicks: the person's clicks on that object, all at once.
+            known: what the session knows of the object (its other frames, the mask's confidence), or None.
         """
 
-    def box(self, image: np.ndarray, box: Box, clicks: Sequence[Click] = ()) -> np.ndarray:
+    def box(
+        self,
+        image: np.ndarray,
+        box: Box,
+        clicks: Sequence[Click] = (),
+        *,
+        known: ObjectPrior | None = None,
+    ) -> np.ndarray:
         """One object's mask (bool H×W) from a box drawn around it and corrective clicks (`box_clicks`).
 
         Args:
             image: the frame, H×W×3 uint8 RGB.
             box: the object's box, (x0, y0, x1, y1) in pixels, corners included.
             clicks: the person's corrective clicks since the box, in order.
+            known: what the session knows of the object, or None (unused by GrabCut).
         """
         return box_clicks(image, box, clicks)
 
@@ -351,16 +373,137 @@ class GrabCutClicks(ClickToMask):
             found = max(candidates, key=lambda c: region_similarity(c, truth, ignore))
         return found, made
 
-    def correct(self, image: np.ndarray, current: np.ndarray, clicks: Sequence[Click]) -> np.ndarray:
+    def correct(
+        self,
+        image: np.ndarray,
+        current: np.ndarray,
+        clicks: Sequence[Click],
+        *,
+        known: ObjectPrior | None = None,
+    ) -> np.ndarray:
         """`local_grabcut_clicks` within ``GIVEN_CLICK_REACH`` click radii (24 px at 854×480) of the clicks.
 
         Args:
             image: the frame, H×W×3 uint8 RGB.
             current: the object's current mask (bool H×W).
             clicks: the person's clicks on that object, all at once.
+            known: unused (GrabCut learns nothing from other frames).
         """
         radius = click_radius(current.shape)
         return local_grabcut_clicks(image, current, clicks, radius=radius, reach=GIVEN_CLICK_REACH * radius)
+
+
+class StarCutClicks(ClickToMask):
+    """Weight-free clicks and a box to masks by a star-convex graph cut (``starcut``, default; `graph_cut`).
+
+    Keeps the last image's features and the last box's mask, so a person's next click on the same
+    frame costs only the cut; thread-safe.
+    """
+
+    name = "starcut"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._features: tuple[tuple[object, ...], ImageFeatures] | None = None
+        self._box: tuple[tuple[object, ...], Box, np.ndarray] | None = None
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The cut's constants (`graph_cut.SETTINGS`)."""
+        return {name.lower(): getattr(graph_cut, name) for name in graph_cut.SETTINGS}
+
+    def _image(self, image: np.ndarray) -> tuple[tuple[object, ...], ImageFeatures]:
+        """``image``'s key and features, computed unless it is the image seen last."""
+        key = image_key(image)
+        with self._lock:
+            if self._features is None or self._features[0] != key:
+                self._features = (key, image_features(image))
+            return self._features
+
+    def simulate(
+        self,
+        image: np.ndarray,
+        current: np.ndarray,
+        truth: np.ndarray,
+        *,
+        clicks: int,
+        ignore: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, list[CorrectiveClick]]:
+        """Corrective clicks on the mask shown last, each `correct` with all so far; the best mask kept.
+
+        A person undoes a click that made the mask worse: the best (IoU) of the current mask and those shown.
+
+        Args:
+            image: the frame, H×W×3 uint8 RGB.
+            current: the object's current mask (bool H×W).
+            truth: its ground-truth mask (bool H×W).
+            clicks: the most clicks to make; fewer when the mask becomes exact.
+            ignore: pixels that are no error either way (bool H×W, e.g. void), or None.
+        """
+        current = np.asarray(current, bool)
+        shown = best = current
+        best_score = region_similarity(best, truth, ignore)
+        made: list[CorrectiveClick] = []
+        for _ in range(clicks):
+            click = corrective_click(shown, truth, ignore=ignore)
+            if click is None:
+                break
+            made.append(click)
+            shown = self.correct(image, current, made)
+            score = region_similarity(shown, truth, ignore)
+            if score > best_score:
+                best, best_score = shown, score
+        return best, made
+
+    def correct(
+        self,
+        image: np.ndarray,
+        current: np.ndarray,
+        clicks: Sequence[Click],
+        *,
+        known: ObjectPrior | None = None,
+    ) -> np.ndarray:
+        """The cut from the clicks with the current mask as the prior (empty: clicks alone).
+
+        Args:
+            image: the frame, H×W×3 uint8 RGB.
+            current: the object's current mask (bool H×W).
+            clicks: the person's clicks on that object, all at once.
+            known: what the session knows of the object (`ObjectPrior`), or None.
+        """
+        _, features = self._image(image)
+        points = [Point(c.x, c.y, c.positive) for c in clicks]
+        return segment(image, points, features=features, prior=np.asarray(current, bool), known=known)
+
+    def box(
+        self,
+        image: np.ndarray,
+        box: Box,
+        clicks: Sequence[Click] = (),
+        *,
+        known: ObjectPrior | None = None,
+    ) -> np.ndarray:
+        """The cut inside ``box``; clicks then correct the box's own mask, which stays inside the box.
+
+        Args:
+            image: the frame, H×W×3 uint8 RGB.
+            box: the object's box, (x0, y0, x1, y1) in pixels, corners included.
+            clicks: the person's corrective clicks since the box, in order.
+            known: what the session knows of the object (`ObjectPrior`), or None.
+        """
+        key, features = self._image(image)
+        with self._lock:
+            cached = self._box
+        if cached is not None and cached[:2] == (key, box):
+            alone = cached[2]
+        else:
+            alone = segment(image, [], features=features, box=box, known=known)
+            with self._lock:
+                self._box = (key, box, alone)
+        points = [Point(c.x, c.y, c.positive) for c in clicks]
+        if not points:
+            return np.array(alone, bool)
+        return segment(image, points, features=features, prior=alone, box=box, known=known)
 
 
 #: SAM 2's own logits for a given mask (`SAM2Base._use_mask_as_output`): +10 on it, -10 off it.
@@ -530,13 +673,21 @@ class SAMClicks(ClickToMask):
                 best, best_score = shown, scores[pick]
         return best, made
 
-    def box(self, image: np.ndarray, box: Box, clicks: Sequence[Click] = ()) -> np.ndarray:
+    def box(
+        self,
+        image: np.ndarray,
+        box: Box,
+        clicks: Sequence[Click] = (),
+        *,
+        known: ObjectPrior | None = None,
+    ) -> np.ndarray:
         """SAM's best-scored mask for the box prompt and the clicks (three candidates for a box alone).
 
         Args:
             image: the frame, H×W×3 uint8 RGB.
             box: the object's box, (x0, y0, x1, y1) in pixels, corners included.
             clicks: the person's corrective clicks since the box, in order.
+            known: unused (SAM's prompt has no place for other frames).
         """
         self._embed(image)
         candidates, scores, _ = self.predictor.predict(
@@ -548,7 +699,14 @@ class SAMClicks(ClickToMask):
         result: np.ndarray = np.asarray(candidates)[int(np.argmax(scores))] > 0.5
         return result
 
-    def correct(self, image: np.ndarray, current: np.ndarray, clicks: Sequence[Click]) -> np.ndarray:
+    def correct(
+        self,
+        image: np.ndarray,
+        current: np.ndarray,
+        clicks: Sequence[Click],
+        *,
+        known: ObjectPrior | None = None,
+    ) -> np.ndarray:
         """SAM's best-scored mask for every click at once, starting from the current mask.
 
         A prompt of one point asks for three candidates, of several points for one, as SAM's
@@ -559,6 +717,7 @@ class SAMClicks(ClickToMask):
             image: the frame, H×W×3 uint8 RGB.
             current: the object's current mask (bool H×W).
             clicks: the person's clicks on that object, all at once.
+            known: unused (SAM's prompt has no place for other frames).
         """
         self._embed(image)
         logits, prompt, _ = self._begin(current)
@@ -619,13 +778,19 @@ class SAM2Clicks(SAMClicks):
 
 
 #: The click-to-mask models by name: a new model is its class (with its ``Options``) and its line here.
-CLICK_MODELS: dict[str, type[ClickToMask]] = {"grabcut": GrabCutClicks, "sam2": SAM2Clicks}
+CLICK_MODELS: dict[str, type[ClickToMask]] = {
+    "starcut": StarCutClicks,
+    "grabcut": GrabCutClicks,
+    "sam2": SAM2Clicks,
+}
+#: The model of every tool unless one is named: weight-free, and far ahead of GrabCut (issue 44).
+DEFAULT_CLICK_MODEL = "starcut"
 
 
-def make_click_model(name: str = "grabcut", **options: Any) -> ClickToMask:
+def make_click_model(name: str = DEFAULT_CLICK_MODEL, **options: Any) -> ClickToMask:
     """The click-to-mask model called ``name`` (`CLICK_MODELS`) built from the fields of its ``Options``.
 
-    ``grabcut`` takes no options; ``sam2`` takes `SAM2Options` (a checkpoint file is required).
+    ``starcut`` and ``grabcut`` take no options; ``sam2`` takes `SAM2Options` (a checkpoint file is required).
 
     Raises:
         ConfigError: an unknown name or option (the known ones listed), or ``sam2`` without a checkpoint.

@@ -27,6 +27,7 @@ from frugalseg.active.objects.click_models import (
     GrabCutClicks,
     SAM2Clicks,
     SAMClicks,
+    StarCutClicks,
     click_radius,
     grabcut_clicks,
     local_grabcut_clicks,
@@ -347,9 +348,14 @@ def test_sam2_runs_end_to_end_through_the_clicks_type(
 
 def test_click_models_by_name_and_their_refusals(tmp_path: Path) -> None:
     model = make_click_model()
-    assert isinstance(model, GrabCutClicks) and model.name == "grabcut"
-    assert model.settings == {"iterations": 3, "given_click_reach": 3}
-    with pytest.raises(ConfigError, match="unknown click-to-mask model 'ritm'; choose from grabcut, sam2"):
+    assert isinstance(model, StarCutClicks) and model.name == "starcut"
+    assert set(model.settings) >= {"work_pixels", "lambda", "click_reach"}
+    grabcut = make_click_model("grabcut")
+    assert isinstance(grabcut, GrabCutClicks) and grabcut.name == "grabcut"
+    assert grabcut.settings == {"iterations": 3, "given_click_reach": 3}
+    with pytest.raises(
+        ConfigError, match="unknown click-to-mask model 'ritm'; choose from starcut, grabcut, sam2"
+    ):
         make_click_model("ritm")
     with pytest.raises(ConfigError, match="the grabcut click-to-mask model takes no options, got device"):
         make_click_model("grabcut", device="cpu")

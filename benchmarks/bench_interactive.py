@@ -1,0 +1,273 @@
+"""The click models by the field's click protocol: NoC@85/90 from an empty mask or a box, and corrections.
+
+The field's simulated person (`simulated_annotator.corrective_click`) clicks the point deepest inside
+the larger error region: a positive click on missed object, a negative one on spill. After every click
+the model answers with all the clicks so far:
+
+- ``clicks`` starts from an empty mask (`ClickToMask.correct` with an empty current mask);
+- ``box`` starts from the mask's box grown by 5 px (`ClickToMask.box`), then adds clicks.
+
+Images and masks are paired by file stem; a mask is 0 (background) or 255 (object), any other value
+ignored (the GrabCut set's 128 band). Printed per tool: NoC@85 and NoC@90 (``--max-clicks`` when never
+reached), the median IoU after 0, 1, 3 and 5 clicks, seconds per click; the JSON holds every image's
+IoU after each click.
+
+``--davis ROOT`` (one or more DAVIS-layout roots) runs the same protocol on each clip's first frame with
+``--first-frames``; without it, it corrects propagated frames (issue 44, goal 2): each clip's first
+``--max-frames`` frames are propagated from frame 0's truth by the weight-free flow engine (the loop's,
+at half size), every frame whose IoU lies in [0.5, 0.9] gets corrective clicks from its propagated mask
+(`ClickToMask.correct`), once alone and once with frame 0 (image and truth) as the object's example
+(`ObjectPrior`, the video's prior); printed: the share reaching IoU 0.9 within 2 clicks and NoC@90.
+
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_interactive.py \\
+        --images ../shared/data/interactive_dev/images --masks ../shared/data/interactive_dev/masks \\
+        --json /tmp/interactive.json
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_interactive.py --davis ../shared/data/davis_dev \\
+        --davis ../shared/data/davis_hard --first-frames --json /tmp/davis_first.json
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_interactive.py --davis ../shared/data/davis_dev \\
+        --davis ../shared/data/davis_hard --json /tmp/davis_propagated.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+from provenance import provenance, provenance_line  # benchmarks/ is the script's own folder
+
+from frugalseg.active.objects.annotation_types import padded_box
+from frugalseg.active.objects.click_models import (
+    CLICK_MODELS,
+    DEFAULT_CLICK_MODEL,
+    ClickToMask,
+    make_click_model,
+)
+from frugalseg.active.objects.engines import make_loop_engine
+from frugalseg.active.objects.graph_cut import ObjectPrior
+from frugalseg.active.objects.simulated_annotator import CorrectiveClick, corrective_click
+from frugalseg.data.io import read_frame
+
+BOX_PAD = 5
+REPORTED = (0, 1, 3, 5)
+#: Corrections of propagated frames: the frames whose propagated IoU lies in this range, and the goal.
+PROPAGATED_RANGE = (0.5, 0.9)
+GOAL_CLICKS, GOAL_IOU = 2, 0.9
+
+
+def iou(found: np.ndarray, truth: np.ndarray, ignore: np.ndarray) -> float:
+    """IoU of two bool masks outside ``ignore`` (1 when both are empty there)."""
+    union = np.count_nonzero((found | truth) & ~ignore)
+    return 1.0 if union == 0 else np.count_nonzero(found & truth & ~ignore) / union
+
+
+def read_truth(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(object, ignored) bool masks of a 0/255 mask file; other values are ignored."""
+    values = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if values is None:
+        raise SystemExit(f"cannot read the mask {path}")
+    return values == 255, (values != 0) & (values != 255)
+
+
+def paired(images: Path, masks: Path) -> Iterator[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
+    """(stem, image, truth, ignored) of every image with a mask of the same stem."""
+    found = {path.stem: path for path in masks.iterdir() if path.suffix.lower() == ".png"}
+    for path in sorted(images.iterdir()):
+        if path.stem in found:
+            truth, ignored = read_truth(found[path.stem])
+            yield path.stem, read_frame(path), truth, ignored
+
+
+def davis_first_frames(roots: list[Path]) -> Iterator[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
+    """(clip, first frame, truth, ignored) of every clip under the DAVIS roots."""
+    for root in roots:
+        for folder in sorted((root / "Annotations" / "480p").iterdir()):
+            truth, ignored = read_truth(folder / "00000.png")
+            image = read_frame(root / "JPEGImages" / "480p" / folder.name / "00000.jpg")
+            yield folder.name, image, truth, ignored
+
+
+def run_clicks(
+    model: ClickToMask,
+    image: np.ndarray,
+    truth: np.ndarray,
+    ignored: np.ndarray,
+    *,
+    start: np.ndarray | tuple[int, int, int, int],
+    max_clicks: int,
+    known: ObjectPrior | None = None,
+) -> tuple[list[float], list[float]]:
+    """IoU after 0…``max_clicks`` clicks from ``start`` (a mask, or a box) and each answer's seconds.
+
+    Stops early once IoU reaches 0.9 or no error is left; the last IoU then stands for the rest.
+    """
+    if isinstance(start, tuple):
+        began = time.perf_counter()
+        found = model.box(image, start, known=known)
+        seconds = [time.perf_counter() - began]
+    else:
+        found, seconds = start, []
+    scores = [iou(found, truth, ignored)]
+    clicks: list[CorrectiveClick] = []
+    while len(clicks) < max_clicks and scores[-1] < GOAL_IOU:
+        click = corrective_click(found, truth, ignore=ignored)
+        if click is None:
+            break
+        clicks.append(click)
+        began = time.perf_counter()
+        if isinstance(start, tuple):
+            found = model.box(image, start, clicks, known=known)
+        else:
+            found = model.correct(image, start, clicks, known=known)
+        seconds.append(time.perf_counter() - began)
+        scores.append(iou(found, truth, ignored))
+    return scores + [scores[-1]] * (max_clicks + 1 - len(scores)), seconds
+
+
+def noc(scores: list[float], threshold: float, max_clicks: int) -> int:
+    """Clicks needed to reach ``threshold`` (``max_clicks`` when never; a box alone counts as 0 clicks)."""
+    return next((n for n, score in enumerate(scores) if score >= threshold), max_clicks)
+
+
+def summary(per_image: dict[str, list[float]], seconds: list[float], max_clicks: int) -> dict[str, float]:
+    """NoC@85/90, median (and quartiles of) IoU after `REPORTED` clicks, seconds per call."""
+    table = np.array(list(per_image.values()))
+    row = {
+        "images": len(table),
+        "noc85": float(np.mean([noc(s, 0.85, max_clicks) for s in table.tolist()])),
+        "noc90": float(np.mean([noc(s, 0.90, max_clicks) for s in table.tolist()])),
+        "seconds_per_click": float(np.mean(seconds)) if seconds else 0.0,
+        "seconds_per_click_p90": float(np.quantile(seconds, 0.9)) if seconds else 0.0,
+    }
+    for clicks in REPORTED:
+        if clicks <= max_clicks:
+            quartiles = np.quantile(table[:, clicks], [0.25, 0.5, 0.75])
+            row[f"iou@{clicks}"] = float(quartiles[1])
+            row[f"iou@{clicks}_quartiles"] = [float(quartiles[0]), float(quartiles[2])]  # type: ignore[assignment]
+    return row
+
+
+def protocol(
+    model: ClickToMask,
+    samples: Iterator[tuple[str, np.ndarray, np.ndarray, np.ndarray]],
+    tools: list[str],
+    max_clicks: int,
+    every: int,
+) -> dict[str, dict[str, object]]:
+    """Each tool's IoU per image after each click and its summary (module docstring)."""
+    results: dict[str, dict[str, list[float]]] = {tool: {} for tool in tools}
+    seconds: dict[str, list[float]] = {tool: [] for tool in tools}
+    for number, (name, image, truth, ignored) in enumerate(samples):
+        if number % every:
+            continue
+        for tool in tools:
+            start = padded_box(truth, BOX_PAD) if tool == "box" else np.zeros_like(truth)
+            scores, spent = run_clicks(model, image, truth, ignored, start=start, max_clicks=max_clicks)
+            results[tool][name], seconds[tool] = scores, seconds[tool] + spent
+        line = "  ".join(f"{tool} {noc(results[tool][name], 0.9, max_clicks):2d}" for tool in tools)
+        print(f"{name}: NoC@90 {line}", flush=True)
+    return {
+        tool: {"summary": summary(results[tool], seconds[tool], max_clicks), "iou": results[tool]}
+        for tool in tools
+    }
+
+
+def propagated_frames(
+    root: Path, clip: str, max_frames: int
+) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    """A clip's first ``max_frames`` frames, truths and flow-propagated masks from frame 0's truth."""
+    names = sorted((root / "JPEGImages" / "480p" / clip).glob("*.jpg"))[:max_frames]
+    frames = [read_frame(path) for path in names]
+    truths = [read_truth(root / "Annotations" / "480p" / clip / f"{path.stem}.png")[0] for path in names]
+    engine = make_loop_engine("flow", downscale=2)
+    masks = engine.propagate(frames, {0: truths[0].astype(np.uint8)}).masks
+    return frames, truths, [mask == 1 for mask in masks]
+
+
+def corrections(
+    model: ClickToMask, roots: list[Path], max_frames: int, max_clicks: int, every: int
+) -> dict[str, object]:
+    """Goal 2 of issue 44 (module docstring): propagated frames corrected, alone and with frame 0 known."""
+    per_frame: dict[str, dict[str, list[float]]] = {"alone": {}, "with frame 0": {}}
+    seconds: dict[str, list[float]] = {"alone": [], "with frame 0": []}
+    for root in roots:
+        for clip in sorted(path.name for path in (root / "Annotations" / "480p").iterdir()):
+            frames, truths, masks = propagated_frames(root, clip, max_frames)
+            known = ObjectPrior(examples=[(frames[0], truths[0])])
+            low, high = PROPAGATED_RANGE
+            no_void = np.zeros_like(truths[0])
+            chosen = [t for t in range(1, len(frames)) if low <= iou(masks[t], truths[t], no_void) <= high][
+                ::every
+            ]
+            for t in chosen:
+                for variant, prior in (("alone", None), ("with frame 0", known)):
+                    scores, spent = run_clicks(
+                        model,
+                        frames[t],
+                        truths[t],
+                        no_void,
+                        start=masks[t],
+                        max_clicks=max_clicks,
+                        known=prior,
+                    )
+                    per_frame[variant][f"{clip}/{t:05d}"], seconds[variant] = scores, seconds[variant] + spent
+            print(f"{clip}: {len(chosen)} frames in {PROPAGATED_RANGE}", flush=True)
+    out: dict[str, object] = {}
+    for variant, table in per_frame.items():
+        row = summary(table, seconds[variant], max_clicks)
+        reached = [noc(scores, GOAL_IOU, max_clicks) <= GOAL_CLICKS for scores in table.values()]
+        row["share_within_2_clicks"] = float(np.mean(reached)) if reached else 0.0
+        clips = [key.split("/")[0] for key in table]
+        row["per_clip_share"] = {  # type: ignore[assignment]
+            clip: float(np.mean([ok for other, ok in zip(clips, reached, strict=True) if other == clip]))
+            for clip in sorted(set(clips))
+        }
+        out[variant] = {"summary": row, "iou": table}
+    return out
+
+
+def show(results: dict[str, object]) -> None:
+    """Print each tool's (or variant's) summary."""
+    for tool, result in results.items():
+        print(tool, json.dumps(result["summary"], indent=None))  # type: ignore[index]
+
+
+def main() -> None:
+    """Run the protocol the arguments name; print the summaries and write the JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=Path, help="folder of images")
+    parser.add_argument("--masks", type=Path, help="folder of 0/255 masks named as the images")
+    parser.add_argument("--davis", type=Path, action="append", nargs="+", help="DAVIS-layout roots")
+    parser.add_argument("--first-frames", action="store_true", help="with --davis: the clips' first frames")
+    parser.add_argument("--json", type=Path, required=True, help="where to write every IoU")
+    parser.add_argument("--max-clicks", type=int, default=20)
+    parser.add_argument("--tools", default="clicks,box", help="comma-separated: clicks, box")
+    parser.add_argument("--model", default=DEFAULT_CLICK_MODEL, choices=sorted(CLICK_MODELS))
+    parser.add_argument("--max-frames", type=int, default=40, help="--davis: frames propagated per clip")
+    parser.add_argument("--every", type=int, default=1, help="use every n-th image or frame (a quick look)")
+    args = parser.parse_args()
+    model = make_click_model(args.model)
+    tools = [tool for tool in args.tools.split(",") if tool]
+    roots = [root for group in args.davis or [] for root in group]
+    started = time.perf_counter()
+    if roots and not args.first_frames:
+        results = corrections(model, roots, args.max_frames, args.max_clicks, args.every)
+    elif roots:
+        results = protocol(model, davis_first_frames(roots), tools, args.max_clicks, args.every)
+    elif args.images and args.masks:
+        results = protocol(model, paired(args.images, args.masks), tools, args.max_clicks, args.every)
+    else:
+        parser.error("give --images and --masks, or --davis")
+    elapsed = time.perf_counter() - started
+    show(results)
+    print(f"{elapsed:.0f} s; {provenance_line()}")
+    record = {"args": {k: str(v) for k, v in vars(args).items()}, "model": model.settings, "seconds": elapsed}
+    args.json.write_text(json.dumps({**record, "provenance": provenance(), "results": results}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,377 @@
+"""The weight-free core of the click models: one object's mask from clicks, a box and what is known of it.
+
+An s–t graph cut (Boykov & Jolly 2001) on the image shrunk to at most `WORK_PIXELS` pixels, solved by
+scipy's Dinic maximum flow, with:
+
+* colour models as GrabCut's (Rother et al. 2004), here smoothed Lab histograms (`COLOUR_BINS` a
+  channel) re-learnt from the cut `ROUNDS` times; examples of the object from other frames (`ObjectPrior`)
+  join them;
+* contrast-sensitive edges between 8-neighbours, ``LAMBDA`` · exp(−β‖ΔLab‖²) / distance;
+* clicks as hard constraints, and each click's label spread along the image's geodesic distance
+  (a path's summed gradient): the click claims the region it is in, as far as its edges, not a disc;
+* geodesic star convexity (Gulshan et al. 2010): every object pixel's parent on the geodesic
+  shortest-path forest from the positive clicks (and the prior mask) is object too, so one positive
+  click starts a whole, connected object and nothing far away that merely shares its colours;
+* a prior mask (a propagated mask, or the mask before the clicks), weighed by its confidence and
+  released around each click as far as the click's region reaches;
+* a box: every pixel outside it is background (hard), colours outside learn the background.
+
+The mask is brought back to full size bilinearly; the click pixels themselves are set last, so a
+positive click's pixel is always in the mask and a negative click's never.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import scipy.sparse as sparse
+from scipy.ndimage import gaussian_filter
+from scipy.sparse.csgraph import breadth_first_order, maximum_flow
+from skimage.graph import MCP_Geometric
+
+#: The cut runs on the image shrunk to at most this many pixels (speed; 0.3 s a call at 854×480).
+WORK_PIXELS = 40_000
+COLOUR_BINS = 16
+#: The share of a uniform density in each colour model: no colour is ever impossible (at most ~10 nats).
+UNIFORM = 0.01
+#: The weight of the contrast-sensitive edges (in nats of the colour term).
+LAMBDA = 15.0
+#: A geodesic step costs ``FLAT`` plus the local gradient over its image mean.
+FLAT = 0.05
+#: A click's own label weighs ``CLICK_WEIGHT`` nats on pixels geodesically near it, exp(−d / ``CLICK_REACH``).
+CLICK_WEIGHT = 8.0
+CLICK_REACH = 5.0
+#: A prior mask weighs this many nats where its confidence is 1 and no click is near.
+PRIOR_WEIGHT = 2.0
+ROUNDS = 2
+#: A box's background colours are learnt in a ring this share of its longer side wide around it.
+BOX_RING = 0.15
+#: The constants a click model records in its settings.
+SETTINGS = "WORK_PIXELS COLOUR_BINS LAMBDA FLAT CLICK_WEIGHT CLICK_REACH PRIOR_WEIGHT ROUNDS".split()
+#: Integer capacities: nats × this; hard constraints as `_HARD`.
+_SCALE = 64
+_HARD = 1 << 24
+
+
+@dataclass(frozen=True)
+class Point:
+    """A click at pixel column ``x``, row ``y``; ``positive`` on the object."""
+
+    x: int
+    y: int
+    positive: bool
+
+
+@dataclass(frozen=True)
+class ObjectPrior:
+    """What a session already knows of the object, to help its next box or clicks on another frame.
+
+    Attributes:
+        examples: (image H×W×3 uint8 RGB, bool mask H×W) of the object on frames a person annotated
+            (or confidently propagated pixels): their colours join the object's and the background's models.
+        confidence: how sure the prior mask is, per pixel in [0, 1] (H×W float), or None (sure).
+    """
+
+    examples: Sequence[tuple[np.ndarray, np.ndarray]] = ()
+    confidence: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class ImageFeatures:
+    """What a cut needs of one image, computed once per image at the working scale."""
+
+    scale: float
+    shape: tuple[int, int]
+    bins: np.ndarray  # each working pixel's colour bin (H·W int)
+    cost: np.ndarray  # the geodesic step cost (H×W float)
+    edges: tuple[np.ndarray, np.ndarray, np.ndarray]  # the pairwise terms: (from, to, capacity)
+
+
+def colour_bins(image: np.ndarray) -> np.ndarray:
+    """Each pixel's Lab colour bin (`COLOUR_BINS` a channel), flat."""
+    lab = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2LAB).reshape(-1, 3).astype(np.int32)
+    step = 256 // COLOUR_BINS
+    index = lab // step
+    flat: np.ndarray = (index[:, 0] * COLOUR_BINS + index[:, 1]) * COLOUR_BINS + index[:, 2]
+    return flat
+
+
+def image_features(image: np.ndarray) -> ImageFeatures:
+    """The working-scale colour bins, geodesic costs and contrast-sensitive edges of ``image`` (RGB)."""
+    height, width = image.shape[:2]
+    scale = min(1.0, float(np.sqrt(WORK_PIXELS / (height * width))))
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    small = np.ascontiguousarray(image)
+    if scale < 1:
+        small = cv2.resize(small, size, interpolation=cv2.INTER_AREA)
+    lab = cv2.cvtColor(np.ascontiguousarray(small), cv2.COLOR_RGB2LAB).astype(np.float32)
+    smooth = cv2.GaussianBlur(lab, (0, 0), 1.0)
+    gx, gy = cv2.Sobel(smooth, cv2.CV_32F, 1, 0), cv2.Sobel(smooth, cv2.CV_32F, 0, 1)
+    gradient = np.sqrt((gx**2 + gy**2).sum(axis=2))
+    cost = FLAT + gradient / max(float(gradient.mean()), 1e-6)
+    return ImageFeatures(scale, lab.shape[:2], colour_bins(small), cost, _edges(lab))
+
+
+def _edges(lab: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Contrast-sensitive 8-neighbour edges of a Lab image: both directions, integer capacities."""
+    height, width = lab.shape[:2]
+    index = np.arange(height * width).reshape(height, width)
+    pairs = []
+    for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
+        first = (slice(0, height - dy), slice(max(0, -dx), width - max(0, dx)))
+        second = (slice(dy, height), slice(max(0, dx), width + min(0, dx)))
+        diff = lab[second] - lab[first]
+        squared = (diff**2).sum(axis=2).ravel()
+        pairs.append((index[first].ravel(), index[second].ravel(), squared, float(np.hypot(dy, dx))))
+    beta = 1.0 / (2 * max(float(np.mean(np.concatenate([p[2] for p in pairs]))), 1e-6))
+    sources, targets, capacities = [], [], []
+    for a, b, squared, distance in pairs:
+        weight = _SCALE * LAMBDA * np.exp(-beta * squared) / distance
+        capacity = np.maximum(1, np.round(weight)).astype(np.int32)
+        sources += [a, b]
+        targets += [b, a]
+        capacities += [capacity, capacity]
+    return np.concatenate(sources), np.concatenate(targets), np.concatenate(capacities)
+
+
+def _histogram(bins: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """A smoothed colour histogram (density over `COLOUR_BINS`³, flat) of ``bins`` weighed by ``weights``."""
+    counts = np.bincount(bins, weights, minlength=COLOUR_BINS**3).reshape((COLOUR_BINS,) * 3)
+    smooth = gaussian_filter(counts, 1.0, mode="constant").ravel()
+    density: np.ndarray = (1 - UNIFORM) * smooth / max(float(smooth.sum()), 1e-9) + UNIFORM / smooth.size
+    return density
+
+
+def geodesic(features: ImageFeatures, seeds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Geodesic distance from ``seeds`` (bool, working scale) and each pixel's parent (flat; −1 at seeds)."""
+    mcp = MCP_Geometric(features.cost, fully_connected=True)
+    starts = np.argwhere(seeds)
+    distance, trace = mcp.find_costs(starts)
+    offsets = np.asarray(mcp.offsets)
+    height, width = features.shape
+    rows, cols = np.mgrid[:height, :width]
+    step = offsets[np.maximum(trace, 0)]
+    parent = (rows - step[..., 0]) * width + (cols - step[..., 1])
+    parent[trace < 0] = -1
+    return np.asarray(distance), parent.ravel()
+
+
+def _spread(features: ImageFeatures, seeds: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """How near each pixel is to ``seeds`` along the image, exp(−geodesic / `CLICK_REACH`), and its parent.
+
+    Zero and None without seeds.
+    """
+    if not seeds.any():
+        return np.zeros(features.shape, np.float32), None
+    distance, parent = geodesic(features, seeds)
+    near: np.ndarray = np.exp(-distance / CLICK_REACH).astype(np.float32)
+    return near, parent
+
+
+def _min_cut(
+    features: ImageFeatures, object_cost: np.ndarray, background_cost: np.ndarray, parent: np.ndarray | None
+) -> np.ndarray:
+    """The pixels on the object's side of the minimum cut (bool, working scale).
+
+    ``object_cost`` is what labelling a pixel object costs (nats), ``background_cost`` background;
+    ``parent`` (flat, −1 for none) adds star convexity: an object pixel's parent is object.
+    """
+    count = object_cost.size
+    source, sink = count, count + 1
+    margin = np.minimum(object_cost, background_cost)
+    to_object = np.round(_SCALE * (background_cost - margin)).astype(np.int64).ravel()
+    to_background = np.round(_SCALE * (object_cost - margin)).astype(np.int64).ravel()
+    pixels = np.arange(count)
+    edge_from, edge_to, capacity = features.edges
+    parts_from = [edge_from, np.full(count, source), pixels]
+    parts_to = [edge_to, pixels, np.full(count, sink)]
+    parts_cap = [capacity.astype(np.int64), np.minimum(to_object, _HARD), np.minimum(to_background, _HARD)]
+    if parent is not None:
+        child = np.flatnonzero(parent >= 0)
+        parts_from.append(child)
+        parts_to.append(parent[child])
+        parts_cap.append(np.full(child.size, _HARD, np.int64))
+    capacities = np.concatenate(parts_cap)
+    keep = capacities > 0
+    graph = sparse.csr_matrix(
+        (
+            capacities[keep].astype(np.int32),
+            (np.concatenate(parts_from)[keep], np.concatenate(parts_to)[keep]),
+        ),
+        shape=(count + 2, count + 2),
+    )
+    graph.data = np.minimum(graph.data, _HARD).astype(np.int32)
+    flow = maximum_flow(graph, source, sink, method="dinic").flow
+    residual = (graph - flow).tocsr()
+    residual.data = (residual.data > 0).astype(np.int8)
+    residual.eliminate_zeros()
+    reached = breadth_first_order(residual, source, directed=True, return_predecessors=False)
+    side = np.zeros(count + 2, bool)
+    side[reached] = True
+    result: np.ndarray = side[:count].reshape(features.shape)
+    return result
+
+
+def cut(
+    features: ImageFeatures,
+    clicks: Sequence[Point],
+    *,
+    prior: np.ndarray | None = None,
+    confidence: np.ndarray | None = None,
+    inside: np.ndarray | None = None,
+    examples: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
+    """The object's mask at the working scale (bool) from clicks in working pixels and the priors.
+
+    Args:
+        features: the image's `image_features`.
+        clicks: the clicks, in working-scale pixels.
+        prior: the prior mask (float in [0, 1], working scale), or None.
+        confidence: the prior's confidence (float in [0, 1], working scale), or None (sure).
+        inside: the pixels that may be object (bool, working scale; a box), or None (all).
+        examples: colour histograms (object, background) learnt on other frames, or None.
+    """
+    height, width = features.shape
+    object_seed = np.zeros((height, width), bool)
+    background_seed = np.zeros((height, width), bool)
+    for click in clicks:
+        (object_seed if click.positive else background_seed)[click.y, click.x] = True
+    spread_object, parent = _spread(features, object_seed)
+    spread_background, _ = _spread(features, background_seed)
+    release = np.maximum(spread_object, spread_background)
+    if prior is not None and object_seed.any():
+        parent = geodesic(features, object_seed | (prior >= 0.5))[1]
+    allowed = np.ones((height, width), bool) if inside is None else inside
+    belief = _initial_belief(features, object_seed, prior, allowed, spread_object) * (1.0 - spread_background)
+    fixed_object_cost = CLICK_WEIGHT * spread_background
+    fixed_background_cost = CLICK_WEIGHT * spread_object
+    if prior is not None:
+        trust = PRIOR_WEIGHT * (1.0 - release) * (1.0 if confidence is None else confidence)
+        fixed_object_cost = fixed_object_cost + trust * (1.0 - prior)
+        fixed_background_cost = fixed_background_cost + trust * prior
+    fixed_object_cost = np.where(allowed & ~background_seed, fixed_object_cost, _HARD / _SCALE)
+    fixed_background_cost = np.where(object_seed, _HARD / _SCALE, fixed_background_cost)
+    around = _background_samples(allowed).ravel()
+    mask = belief >= 0.5
+    for _ in range(ROUNDS):
+        weights = belief.ravel()
+        object_model = _histogram(features.bins, weights)
+        background_model = _histogram(features.bins, (1.0 - weights) * around + spread_background.ravel())
+        if examples is not None:
+            object_model = 0.5 * (object_model + examples[0])
+            background_model = 0.5 * (background_model + examples[1])
+        object_cost = -np.log(object_model[features.bins]).reshape(height, width)
+        background_cost = -np.log(background_model[features.bins]).reshape(height, width)
+        mask = _min_cut(
+            features, object_cost + fixed_object_cost, background_cost + fixed_background_cost, parent
+        )
+        belief = np.where(mask, 1.0, 0.0).astype(np.float32)
+    return mask
+
+
+def _background_samples(allowed: np.ndarray) -> np.ndarray:
+    """Where the background's colours are learnt (float): everywhere, or with a box, a ring around it.
+
+    The ring is `BOX_RING` of the box's side wide, as GrabCut's margin: far parts of the image may
+    show other objects of the same kind, which would teach the background the object's colours.
+    """
+    if allowed.all():
+        return np.ones(allowed.shape, np.float32)
+    rows, cols = np.nonzero(allowed)
+    side = max(int(rows.max() - rows.min()), int(cols.max() - cols.min())) + 1
+    width = max(3, round(BOX_RING * side))
+    grown = cv2.dilate(allowed.astype(np.uint8), np.ones((2 * width + 1, 2 * width + 1), np.uint8))
+    result: np.ndarray = (grown > 0).astype(np.float32)
+    return result
+
+
+def _initial_belief(
+    features: ImageFeatures,
+    object_seed: np.ndarray,
+    prior: np.ndarray | None,
+    allowed: np.ndarray,
+    spread_object: np.ndarray,
+) -> np.ndarray:
+    """How much each pixel is object before the first cut: the prior, the box, the clicks' regions."""
+    if prior is not None and prior.any():
+        belief = np.maximum(prior.astype(np.float32), spread_object)
+    elif object_seed.any():
+        belief = spread_object
+    else:
+        belief = allowed.astype(np.float32)
+    result: np.ndarray = np.where(allowed, belief, 0.0).astype(np.float32)
+    return result
+
+
+def example_models(examples: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray] | None:
+    """The object's and background's colour histograms over (image, mask) examples, or None for none."""
+    if not examples:
+        return None
+    bins = np.concatenate([colour_bins(image) for image, _ in examples])
+    masks = np.concatenate([np.asarray(mask, bool).ravel() for _, mask in examples]).astype(np.float64)
+    return _histogram(bins, masks), _histogram(bins, 1.0 - masks)
+
+
+def segment(
+    image: np.ndarray,
+    clicks: Sequence[Point],
+    *,
+    features: ImageFeatures | None = None,
+    prior: np.ndarray | None = None,
+    box: tuple[int, int, int, int] | None = None,
+    known: ObjectPrior | None = None,
+) -> np.ndarray:
+    """One object's full-size mask (bool H×W) from clicks, a prior mask and a box (module docstring).
+
+    Args:
+        image: the frame, H×W×3 uint8 RGB.
+        clicks: the clicks on the object, in pixels.
+        features: ``image_features(image)`` if already computed (a cache), or None.
+        prior: the object's current mask (bool H×W), or None (nothing known).
+        box: (x0, y0, x1, y1), corners included: the object lies inside it; or None.
+        known: what the session knows of the object (`ObjectPrior`), or None.
+    """
+    height, width = image.shape[:2]
+    features = image_features(image) if features is None else features
+    work_height, work_width = features.shape
+    size = (work_width, work_height)
+
+    def shrink(mask: np.ndarray) -> np.ndarray:
+        small: np.ndarray = cv2.resize(mask.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+        return small
+
+    def place(x: int, y: int) -> tuple[int, int]:
+        return (
+            min(work_width - 1, int((x + 0.5) * work_width / width)),
+            min(work_height - 1, int((y + 0.5) * work_height / height)),
+        )
+
+    small_clicks = [Point(*place(c.x, c.y), c.positive) for c in clicks]
+    inside_full: np.ndarray | None = None
+    inside: np.ndarray | None = None
+    if box is not None:
+        x0, y0, x1, y1 = box
+        inside_full = np.zeros((height, width), bool)
+        inside_full[max(0, y0) : y1 + 1, max(0, x0) : x1 + 1] = True
+        inside = shrink(inside_full) > 0.5
+        if not inside.any():
+            column, row = place((x0 + x1) // 2, (y0 + y1) // 2)
+            inside[row, column] = True
+    small_prior = None if prior is None or not np.any(prior) else shrink(np.asarray(prior, bool))
+    confidence = None
+    if known is not None and known.confidence is not None and small_prior is not None:
+        confidence = shrink(np.clip(known.confidence, 0.0, 1.0))
+    examples = None if known is None else example_models(known.examples)
+    found = cut(
+        features, small_clicks, prior=small_prior, confidence=confidence, inside=inside, examples=examples
+    )
+    full = cv2.resize(found.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR) >= 0.5
+    if inside_full is not None:
+        full &= inside_full
+    for click in clicks:
+        full[click.y, click.x] = click.positive
+    result: np.ndarray = full
+    return result
