@@ -6,10 +6,10 @@ Types, on one frame, for every object visible in its ground truth:
   (80 s) per object.
 * ``clicks`` — up to 3 corrective clicks per object, each at the centre of the largest error region
   of the current mask (`simulated_annotator.corrective_click`), turned into a mask after every click by
-  a click-to-mask model (`frugalseg.active.objects.click_models`, a setting of the type): weight-free
-  GrabCut by default, which keeps the better (IoU with the truth) of the GrabCut mask and the mask
-  with the click disks painted in, or SAM 2 with the user's checkpoint, which keeps the candidate
-  closest to the truth, as the simulated annotator of EVA-VOS does.
+  a click-to-mask model (`frugalseg.active.objects.click_models`, a setting of the type): the
+  weight-free star-convex graph cut by default (``starcut``; ``grabcut`` before it), or SAM 2 with the
+  user's checkpoint, which keeps the candidate closest to the truth, as the simulated annotator of
+  EVA-VOS does.
   Cost: ``click_seconds`` (1.5 s) per click made plus ``clicked_frame_seconds`` (1 s) once per frame.
 * ``box`` — the page's box drag: a box around each object (its true bounding box grown by `BOX_MARGIN`
   px), the click-to-mask model's mask from the box (`ClickToMask.box`: GrabCut from the rectangle, or
@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from frugalseg.active.objects.click_models import Box, ClickToMask, GrabCutClicks
+from frugalseg.active.objects.click_models import Box, ClickToMask, make_click_model
 from frugalseg.active.objects.simulated_annotator import CorrectiveClick, corrective_click
 from frugalseg.autolabel.boxes import box_of
 from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts
@@ -104,9 +104,9 @@ def annotate_clicks(
         truth: its ground truth (H×W object ids, 255 void).
         costs: annotation costs.
         clicks_per_object: the most clicks on each object (fewer when its mask becomes exact).
-        model: the click-to-mask model (`frugalseg.active.objects.click_models`); None: `GrabCutClicks`.
+        model: the click-to-mask model (`frugalseg.active.objects.click_models`); None: the default model.
     """
-    model = GrabCutClicks() if model is None else model
+    model = make_click_model() if model is None else model
     void = truth == VOID
     objects = sorted(set(visible_objects(truth)) | {int(v) for v in np.unique(current) if v not in (0, VOID)})
     mask = np.where(current == VOID, 0, current).astype(np.uint8)
@@ -136,9 +136,9 @@ def annotate_box(
         truth: its ground truth (H×W object ids, 255 void).
         costs: annotation costs.
         clicks_per_object: the most corrective clicks after each box.
-        model: the click-to-mask model turning a box and clicks into a mask; None: `GrabCutClicks`.
+        model: the click-to-mask model turning a box and clicks into a mask; None: the default model.
     """
-    model = GrabCutClicks() if model is None else model
+    model = make_click_model() if model is None else model
     void = truth == VOID
     mask = np.zeros(truth.shape, np.uint8)
     objects = visible_objects(truth)
@@ -204,7 +204,7 @@ def annotate_frame(
         current: its current mask (H×W object ids; read by ``clicks`` only).
         truth: its ground truth (H×W object ids, 255 void).
         costs: annotation costs.
-        model: the click-to-mask model of ``clicks`` and ``box``; None: `GrabCutClicks`.
+        model: the click-to-mask model of ``clicks`` and ``box``; None: the default model.
     """
     if kind == "mask":
         return annotate_mask(truth, costs)
@@ -236,22 +236,19 @@ def annotate_given_clicks(
 ) -> AnnotationResult:
     """The ``clicks`` type from a person's clicks: each clicked object's mask corrected by ``model``.
 
-    With GrabCut (the default), each clicked object's current mask is corrected by
-    `click_models.local_grabcut_clicks` within ``GIVEN_CLICK_REACH`` click radii (24 px at 854×480) of its
-    clicks; every click's disk is honoured. Not the simulated annotator's `grabcut_clicks`: that one
-    re-segments the whole object and is kept only when it scores better against the truth, a choice
-    a person's clicks come without. Unchecked, it lowered J on the DAVIS clips; the local correction
-    raised it (3 clicks: J 0.851 → 0.867 on 120 frames; ``benchmarks/results/annotation_loop.md``).
-    Objects not clicked keep their current mask (255 becomes 0); the cost is that of `annotate_clicks`.
+    Each clicked object's current mask is corrected by the model's ``correct``, with no truth to
+    choose between candidates (the default ``starcut``: a click claims the region it is in, as far
+    as its edges; ``grabcut`` changes the mask only near the clicks). Objects not clicked keep their
+    current mask (255 becomes 0); the cost is that of `annotate_clicks`.
 
     Args:
         image: the frame, H×W×3 uint8 RGB.
         current: its current mask (H×W object ids).
         clicks: the person's clicks, on any objects.
         costs: annotation costs.
-        model: the click-to-mask model (`frugalseg.active.objects.click_models`); None: `GrabCutClicks`.
+        model: the click-to-mask model (`frugalseg.active.objects.click_models`); None: the default model.
     """
-    model = GrabCutClicks() if model is None else model
+    model = make_click_model() if model is None else model
     mask = np.where(current == VOID, 0, current).astype(np.uint8)
     made: dict[int, int] = {}
     for obj in sorted({c.object for c in clicks}):

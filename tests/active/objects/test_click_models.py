@@ -150,7 +150,7 @@ def test_grabcut_clicks_give_exactly_what_annotate_clicks_gave_before(shift: int
         for clicks in (1, 3):
             cv2.setRNGSeed(t)
             mask, made = annotate_clicks_before_click_models(frames[t], current, target, clicks)
-            for model in (None, GrabCutClicks()):
+            for model in (GrabCutClicks(),):  # the model named; None is the default, starcut
                 cv2.setRNGSeed(t)
                 result = annotate_clicks(frames[t], current, target, clicks_per_object=clicks, model=model)
                 assert np.array_equal(result.mask, mask) and result.clicks == made
@@ -176,7 +176,7 @@ def test_grabcut_correct_is_local_grabcut_within_three_click_radii() -> None:
     expected = local_grabcut_clicks(frames[1], prior, clicks, radius=radius, reach=3 * radius)
     cv2.setRNGSeed(0)
     assert np.array_equal(GrabCutClicks().correct(frames[1], prior, clicks), expected)
-    for model in (None, GrabCutClicks()):
+    for model in (GrabCutClicks(),):  # the model named; None is the default, starcut
         cv2.setRNGSeed(0)
         result = annotate_given_clicks(frames[1], truth[0], clicks, model=model)
         assert np.array_equal(result.mask == 1, expected) and result.seconds == {1: 4.0}
