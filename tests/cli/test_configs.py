@@ -83,12 +83,11 @@ def test_configs_list_shows_each_description_to_the_end_of_its_sentence(capsys, 
     """It cut every description at the end of its first comment line, mid-sentence."""
     monkeypatch.setenv("COLUMNS", "100")
     assert main(["configs", "list"]) == 0
-    entries = " ".join(
-        capsys.readouterr().out.split("\n ")
-    ).splitlines()  # each config's wrapped lines as one
+    out = capsys.readouterr().out
+    assert all(len(line) <= 100 for line in out.splitlines())
+    entries = " ".join(out.split("\n ")).splitlines()  # each config's wrapped lines as one
     text = {entry.split()[0]: " ".join(entry.split()[1:]) for entry in entries}
     assert text["demo.yaml"].endswith(
         "pseudo-labels at ±10) of the synthetic streets set that frugalseg generates into its cache."
     )
     assert "λ·Gated CRF (λ = 0.1, eq. 2)" in text["weclick_teacher.yaml"]  # "eq." ends no sentence
-    assert all(len(line) <= 100 for line in capsys.readouterr().out.splitlines())
