@@ -91,3 +91,18 @@ def test_configs_list_shows_each_description_to_the_end_of_its_sentence(capsys, 
         "pseudo-labels at ±10) of the synthetic streets set that frugalseg generates into its cache."
     )
     assert "λ·Gated CRF (λ = 0.1, eq. 2)" in text["weclick_teacher.yaml"]  # "eq." ends no sentence
+
+
+def test_no_shipped_config_defaults_to_the_development_machines_data():
+    """cityscapes_dev.yaml and stm_davis.yaml read ../shared/data, which users lack: a root is theirs."""
+    import yaml
+
+    def strings(value):
+        if isinstance(value, dict):
+            return [s for v in value.values() for s in strings(v)]
+        if isinstance(value, list):
+            return [s for v in value for s in strings(v)]
+        return [value] if isinstance(value, str) else []
+
+    for name in shipped_configs():
+        assert not [s for s in strings(yaml.safe_load((SHIPPED / name).read_text())) if "shared/" in s], name
