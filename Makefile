@@ -10,6 +10,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/python -m frugalseg.check_install  # torch and torchvision of one build, else the fix
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from fnmatch import fnmatch
 from pathlib import Path
 
 import pytest
@@ -26,11 +27,31 @@ TOOL_FOLDERS = {
 }
 
 
+def ignored_folders(root: Path = REPOSITORY) -> list[str]:
+    """The folder patterns of ``root``'s ``.gitignore``: its lines ending in ``/`` (``runs/``, ``.cache/`` …).
+
+    What git ignores is what a run writes (``make demo`` while ``make test`` runs), not a test.
+    """
+    path = root / ".gitignore"
+    lines = [line.strip() for line in path.read_text().splitlines()] if path.is_file() else []
+    return [line.strip("/") for line in lines if line.endswith("/") and not line.startswith(("#", "!"))]
+
+
 def checkout_files(root: Path = REPOSITORY) -> dict[str, tuple[int, int]]:
-    """(size, modification time) of every file in the checkout ``root``, by its relative path."""
+    """(size, modification time) of every file in the checkout ``root``, by its relative path.
+
+    Tools' folders (`TOOL_FOLDERS`) and the folders ``root``'s ``.gitignore`` ignores are left out.
+    """
     files = {}
+    ignored = ignored_folders(root)
     for folder, subfolders, names in os.walk(root):
-        subfolders[:] = [d for d in subfolders if d not in TOOL_FOLDERS and not d.endswith(".egg-info")]
+        subfolders[:] = [
+            d
+            for d in subfolders
+            if d not in TOOL_FOLDERS
+            and not d.endswith(".egg-info")
+            and not any(fnmatch(d, p) for p in ignored)
+        ]
         for name in names:
             stat = os.stat(os.path.join(folder, name))
             files[os.path.relpath(os.path.join(folder, name), root)] = (stat.st_size, stat.st_mtime_ns)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -177,6 +178,50 @@ def test_the_checkout_check_names_files_added_changed_and_removed(tmp_path):
     ]
 
 
+def test_the_checkout_check_leaves_out_what_gitignore_ignores(tmp_path):
+    """``make demo`` writes ``runs/`` and ``lightning_logs/`` while ``make test`` runs: not a test's files."""
+    from conftest import checkout_changes, checkout_files
+
+    (tmp_path / ".gitignore").write_text("# outputs\nruns/\n/lightning_logs/\n*.egg-info/\nnotes.txt\n")
+    before = checkout_files(tmp_path)
+    for name in ("runs/demo/hparams.yaml", "lightning_logs/version_0/metrics.csv", "src/written.txt"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("")
+    assert checkout_changes(before, checkout_files(tmp_path)) == ["added src/written.txt"]
+
+
+def source_copy(destination: Path, root: Path = REPO) -> Path:
+    """A copy of the checkout's files that git keeps (tracked, or new and not ignored) at ``destination``.
+
+    The wheel is built there: setuptools leaves ``build/`` where it builds and reuses its ``build/lib``
+    in the next build, so a module deleted from the checkout would come back in a later wheel.
+    """
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=root, capture_output=True, check=True,
+    ).stdout.decode()  # fmt: skip
+    for name in filter(None, listed.split("\0")):
+        source = root / name
+        if source.is_file():  # a tracked file deleted in the work tree is left out
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination / name)
+    return destination
+
+
+def test_the_wheel_is_built_from_a_copy_of_the_files_git_keeps(tmp_path):
+    subprocess.run(["git", "init", "-q", str(tmp_path / "repo")], check=True)
+    repo = tmp_path / "repo"
+    (repo / ".gitignore").write_text("build/\n")
+    for name in ("pkg/kept.py", "build/lib/pkg/deleted.py", "pkg/new.py"):
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text("")
+    subprocess.run(["git", "add", ".gitignore", "pkg/kept.py"], cwd=repo, check=True)
+    copy = source_copy(tmp_path / "copy", repo)
+    assert sorted(str(p.relative_to(copy)) for p in copy.rglob("*") if p.is_file()) == [
+        ".gitignore", "pkg/kept.py", "pkg/new.py"
+    ]  # fmt: skip
+
+
 @pytest.mark.slow
 def test_an_installed_wheel_trains_from_its_config_and_loads_published_weights(tmp_path):
     """``pip install`` of the built wheel into a fresh venv, then everything from another folder: the
@@ -191,7 +236,7 @@ def test_an_installed_wheel_trains_from_its_config_and_loads_published_weights(t
     wheels = tmp_path / "wheels"
     isolation = ["--no-build-isolation"] if importlib.util.find_spec("setuptools") else []
     build = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(wheels)]
-    subprocess.run([*build, *isolation, str(REPO)], check=True)
+    subprocess.run([*build, *isolation, str(source_copy(tmp_path / "source"))], check=True)
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -29,6 +30,17 @@ class RequestError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own refusals (no such route: 404, another method: 405) as ``{"error": message}``."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    detail = exc.detail if isinstance(exc, HTTPException) else "internal error"
+    return JSONResponse({"error": f"{detail}: {request.method} {request.url.path[:200]}"}, status)
+
+
+#: The exception handlers of both apps (`Starlette`'s ``exception_handlers``): every error is JSON.
+JSON_ERRORS = {HTTPException: http_error}
 
 
 class JSONRoutes:

@@ -69,7 +69,7 @@ from starlette.routing import Route
 from frugalseg.active.objects.annotation_types import GivenClick
 from frugalseg.active.objects.given import MAX_OBJECTS, OBJECT_IDS, GivenAnnotation, is_object_id
 from frugalseg.active.objects.session_settings import SESSION_FILE
-from frugalseg.app.http import Endpoint, JSONRoutes, RequestError
+from frugalseg.app.http import JSON_ERRORS, Endpoint, JSONRoutes, RequestError
 from frugalseg.app.jobs import SessionService, unreliability
 from frugalseg.data.clips import Clip
 from frugalseg.data.io import read_json, write_json_atomic
@@ -466,4 +466,4 @@ def create_ml_backend(
 ) -> Starlette:
     """The Starlette app of the ML backend over ``service`` (see `MLBackendApp`)."""
     app = MLBackendApp(service, token=token, max_upload=max_upload)
-    return Starlette(routes=app.routes())
+    return Starlette(routes=app.routes(), exception_handlers=JSON_ERRORS)

@@ -62,7 +62,7 @@ from frugalseg.active.objects.given import (
 )
 from frugalseg.active.objects.proposals import LOOK_HERE
 from frugalseg.active.objects.tools import IntelligentScissors, SuperpixelBrush
-from frugalseg.app.http import Endpoint, JSONRoutes, RequestError
+from frugalseg.app.http import JSON_ERRORS, Endpoint, JSONRoutes, RequestError
 from frugalseg.app.jobs import SessionService, expected_errors, jpeg, unreliability
 from frugalseg.data.overlays import object_palette
 from frugalseg.errors import ConfigError, DataError
@@ -485,11 +485,13 @@ def _by_object(given: Any, what: str, form: str, fits: Callable[[Any], bool], ki
         raise RequestError(400, f"{what}: expected an object of id → {form}")
     values = {}
     for key, value in given.items():
-        if not (str(key).isdigit() and is_object_id(int(key))) or not fits(value):
+        text = str(key)  # ASCII digits only: "²" is a digit to str.isdigit, not to int()
+        obj = int(text) if text.isascii() and text.isdigit() and len(text) <= 3 else 0
+        if not is_object_id(obj) or not fits(value):
             raise RequestError(
-                400, f"{what}: {key!r} → {value!r} is not an object id 1…{MAX_OBJECTS} and {kind}"
+                400, f"{what}: {text[:32]!r} → {value!r:.64} is not an object id 1…{MAX_OBJECTS} and {kind}"
             )
-        values[int(key)] = value
+        values[obj] = value
     return values
 
 
@@ -525,7 +527,8 @@ def create_app(
 ) -> Starlette:
     """The Starlette app of the annotation page over ``service`` (see `AnnotationApp`)."""
     app = AnnotationApp(service, token=token, exports=exports, max_upload=max_upload)
-    return Starlette(routes=app.routes(), middleware=[Middleware(SecurityHeaders)])
+    middleware = [Middleware(SecurityHeaders)]
+    return Starlette(routes=app.routes(), middleware=middleware, exception_handlers=JSON_ERRORS)
 
 
 class SecurityHeaders:

@@ -13,14 +13,7 @@ import argparse
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from frugalseg.active.objects.frame_selectors import PROPOSAL_SELECTOR, SELECTORS
-from frugalseg.active.objects.type_policies import POLICIES, POLICY_NAMES
-from frugalseg.cli.annotate_semantic import register_semantic
-from frugalseg.cli.label import add_trainer_options, process_device, trainer_options
-from frugalseg.cli.options import count_option, positive, seed_option
-from frugalseg.interop.formats import WRITERS
+from frugalseg.cli.options import LazyParser, count_option, positive, seed_option
 
 if TYPE_CHECKING:
     from frugalseg.active.objects.engines import LoopEngine
@@ -39,24 +32,33 @@ def _names(text: str) -> list[str]:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``annotate`` group (``simulate``, ``propose``, ``add``) to the tool parser."""
+    """Add the ``annotate`` group (``simulate``, ``propose``, ``add`` …) to the tool parser.
+
+    Each command's options are added when it is the one named (`LazyParser`): they list the registries'
+    names (selectors, policies, engines, click models), whose modules import torch, and
+    ``frugalseg annotate --help`` should not wait for it.
+    """
     group = subparsers.add_parser(
         "annotate", help="the annotation loop: which frame to annotate next, and how"
     )
-    commands = group.add_subparsers(dest="annotate_command", required=True)
-    _register_simulate(commands)
-    _register_session(commands)
-    _register_train_policy(commands)
-    _register_train_qnet(commands)
-    register_semantic(commands)
+    commands = group.add_subparsers(dest="annotate_command", required=True, parser_class=LazyParser)
+    for name, (fill, text) in _COMMANDS.items():
+        commands.add_parser(name, help=text, fill=fill)
 
 
-def _register_simulate(commands: argparse._SubParsersAction) -> None:
-    """Add ``annotate simulate``: the loop with a simulated annotator on data with ground truth."""
-    simulate = commands.add_parser(
-        "simulate",
-        help="run the loop with a simulated annotator on data with ground truth; write J&F-vs-hours curves",
-    )
+def _semantic_options(parser: argparse.ArgumentParser) -> None:
+    """``annotate semantic``'s options (`frugalseg.cli.annotate_semantic`)."""
+    from frugalseg.cli.annotate_semantic import semantic_options
+
+    semantic_options(parser)
+
+
+def _simulate_options(simulate: argparse.ArgumentParser) -> None:
+    """``annotate simulate``: the loop with a simulated annotator on data with ground truth."""
+    from frugalseg.active.objects.frame_selectors import SELECTORS
+    from frugalseg.active.objects.type_policies import POLICY_NAMES
+    from frugalseg.cli.label import add_trainer_options
+
     simulate.add_argument("--format", default="davis", choices=FORMATS, help="data set layout")
     simulate.add_argument("--root", required=True, help="the data set folder")
     simulate.add_argument("--split", default=None, help="split to annotate (default: the only or first one)")
@@ -93,12 +95,10 @@ def _register_simulate(commands: argparse._SubParsersAction) -> None:
     simulate.set_defaults(func=_simulate)
 
 
-def _register_session(commands: argparse._SubParsersAction) -> None:
-    """Add ``annotate propose``, ``add`` and ``export``: the loop of a person, on data without truth."""
-    propose = commands.add_parser(
-        "propose",
-        help="say which frame of which video a person should annotate next, and how (no ground truth)",
-    )
+def _propose_options(propose: argparse.ArgumentParser) -> None:
+    """``annotate propose``: the loop of a person, on data without truth (with ``add`` and ``export``)."""
+    from frugalseg.interop.formats import WRITERS
+
     _session_options(propose)
     propose.add_argument("--video", default=None, help="propose on this video only (default: any)")
     _proposal_options(propose)
@@ -115,9 +115,9 @@ def _register_session(commands: argparse._SubParsersAction) -> None:
     )
     propose.set_defaults(func=_propose)
 
-    add = commands.add_parser(
-        "add", help="add a mask PNG or a clicks JSON a person made, propagate again, save the loop state"
-    )
+
+def _add_options(add: argparse.ArgumentParser) -> None:
+    """``annotate add``: a person's mask or clicks."""
     _session_options(add)
     add.add_argument("--video", required=True, help="the video annotated")
     add.add_argument(
@@ -147,19 +147,21 @@ def _register_session(commands: argparse._SubParsersAction) -> None:
     )
     add.set_defaults(func=_add)
 
-    export = commands.add_parser(
-        "export", help="write a session's current masks as a label store the datamodules train from"
-    )
+
+def _export_options(export: argparse.ArgumentParser) -> None:
+    """``annotate export``: the session's masks as a label store."""
     export.add_argument("--state", required=True, help="the session folder")
     export.add_argument(
         "--out", required=True, help="the label store folder (a new one after more additions)"
     )
     export.set_defaults(func=_export)
-    _register_serve(commands)
 
 
 def _proposal_options(parser: argparse.ArgumentParser) -> None:
     """How a session proposes: the frame selector, the type policy and their options."""
+    from frugalseg.active.objects.frame_selectors import PROPOSAL_SELECTOR, SELECTORS
+    from frugalseg.active.objects.type_policies import POLICIES
+
     parser.add_argument(
         "--frames",
         default=PROPOSAL_SELECTOR,
@@ -179,11 +181,8 @@ def _proposal_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=seed_option, default=0, help="seed of the random selector and policy")
 
 
-def _register_serve(commands: argparse._SubParsersAction) -> None:
-    """Add ``annotate serve``: the annotation page, a local web app over a session."""
-    serve = commands.add_parser(
-        "serve", help="serve the annotation page: annotate in the browser while the loop proposes what next"
-    )
+def _serve_options(serve: argparse.ArgumentParser) -> None:
+    """``annotate serve``: the annotation page, a local web app over a session."""
     _session_options(serve)
     _proposal_options(serve)
     _listen_options(serve, 8765, "secret every request must carry")
@@ -195,10 +194,9 @@ def _register_serve(commands: argparse._SubParsersAction) -> None:
     )
     serve.set_defaults(func=_serve)
 
-    backend = commands.add_parser(
-        "ml-backend",
-        help="serve the session as a Label Studio ML backend: predictions, webhooks, interactive masks",
-    )
+
+def _ml_backend_options(backend: argparse.ArgumentParser) -> None:
+    """``annotate ml-backend``: the session as a Label Studio ML backend."""
     _session_options(backend)
     _proposal_options(backend)
     _listen_options(backend, 9090, "Basic-auth password Label Studio must send")
@@ -216,12 +214,8 @@ def _listen_options(parser: argparse.ArgumentParser, port: int, token: str) -> N
     )
 
 
-def _register_train_policy(commands: argparse._SubParsersAction) -> None:
-    """Add ``annotate train-policy``: the learned type policy on the states of simulated loops."""
-    train = commands.add_parser(
-        "train-policy",
-        help="train the learned annotation-type policy on the loop states of `annotate simulate` runs",
-    )
+def _train_policy_options(train: argparse.ArgumentParser) -> None:
+    """``annotate train-policy``: the learned type policy on the states of simulated loops."""
     train.add_argument(
         "--runs", type=_names, required=True, help="`annotate simulate` output folders, comma-separated"
     )
@@ -241,12 +235,8 @@ def _register_train_policy(commands: argparse._SubParsersAction) -> None:
     train.set_defaults(func=_train_policy)
 
 
-def _register_train_qnet(commands: argparse._SubParsersAction) -> None:
-    """Add ``annotate train-qnet``: QNet on the masks of every iteration of simulated loops."""
-    qnet = commands.add_parser(
-        "train-qnet",
-        help="train QNet (the diversity selector's features, paper 002) on `annotate simulate` loops",
-    )
+def _train_qnet_options(qnet: argparse.ArgumentParser) -> None:
+    """``annotate train-qnet``: QNet on the masks of every iteration of simulated loops."""
     qnet.add_argument(
         "--runs", type=_names, required=True, help="`annotate simulate` output folders, comma-separated"
     )
@@ -290,6 +280,48 @@ def _register_train_qnet(commands: argparse._SubParsersAction) -> None:
     _engine_options(qnet, defaults=True, clicks=False)
     qnet.add_argument("--out", required=True, help="QNet's safetensors file")
     qnet.set_defaults(func=_train_qnet)
+
+
+#: The ``annotate`` commands: name → the function that adds its options, and its help.
+_COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], str]] = {
+    "simulate": (
+        _simulate_options,
+        "run the loop with a simulated annotator on data with ground truth; write J&F-vs-hours curves",
+    ),
+    "propose": (
+        _propose_options,
+        "say which frame of which video a person should annotate next, and how (no ground truth)",
+    ),
+    "add": (
+        _add_options,
+        "add a mask PNG or a clicks JSON a person made, propagate again, save the loop state",
+    ),
+    "export": (
+        _export_options,
+        "write a session's current masks as a label store the datamodules train from",
+    ),
+    "serve": (
+        _serve_options,
+        "serve the annotation page: annotate in the browser while the loop proposes what next",
+    ),
+    "ml-backend": (
+        _ml_backend_options,
+        "serve the session as a Label Studio ML backend: predictions, webhooks, interactive masks",
+    ),
+    "train-policy": (
+        _train_policy_options,
+        "train the learned annotation-type policy on the loop states of `annotate simulate` runs",
+    ),
+    "train-qnet": (
+        _train_qnet_options,
+        "train QNet (the diversity selector's features, paper 002) on `annotate simulate` loops",
+    ),
+    "semantic": (
+        _semantic_options,
+        "the semantic loop of paper 000 (frames / rectangles / superpixels, fine-tuning) with a "
+        "simulated annotator; write mIoU-vs-clicks curves and the generated labels",
+    ),
+}
 
 
 def _diversity_options(parser: argparse.ArgumentParser) -> None:
@@ -348,6 +380,7 @@ def _chosen(
     import dataclasses
 
     from frugalseg.active.objects.options import given_options, options_class
+    from frugalseg.cli.label import process_device
 
     name = getattr(args, option)
     options_type = options_class(registry, name, option=option, noun=option.replace("_", " "))
@@ -377,6 +410,7 @@ def _simulate(args: argparse.Namespace) -> int:
     from frugalseg.active.objects.engines import ENGINES, make_loop_engine
     from frugalseg.active.objects.runs import video_sources
     from frugalseg.active.objects.simulate import SimulationPlan, check_budget, simulate, strategies
+    from frugalseg.cli.label import trainer_options
     from frugalseg.data.formats import get_format
     from frugalseg.data.formats.davis import DavisFormat
     from frugalseg.data.io import removed_on_failure
@@ -602,6 +636,8 @@ def _listen(app: Any, args: argparse.Namespace, address: Callable[[str], str]) -
 
 
 def _train_policy(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from frugalseg.active.objects.annotation_types import ANNOTATION_TYPES
     from frugalseg.active.objects.click_models import CLICK_MODELS, make_click_model
     from frugalseg.active.objects.training_samples import run_samples
@@ -624,6 +660,8 @@ def _train_policy(args: argparse.Namespace) -> int:
 
 def _train_qnet(args: argparse.Namespace) -> int:
     from pathlib import Path
+
+    import numpy as np
 
     from frugalseg.active.objects.training_samples import QualitySamples, run_quality_samples
     from frugalseg.lightning_modules.quality_net import evaluate_quality_net, fit_quality_net

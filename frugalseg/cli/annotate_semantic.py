@@ -84,6 +84,11 @@ def register_semantic(commands: argparse._SubParsersAction) -> None:
         help="the semantic loop of paper 000 (frames / rectangles / superpixels, fine-tuning) with a "
         "simulated annotator; write mIoU-vs-clicks curves and the generated labels",
     )
+    semantic_options(parser)
+
+
+def semantic_options(parser: argparse.ArgumentParser) -> None:
+    """``annotate semantic``'s options (`frugalseg annotate` adds them when the command is named)."""
     parser.add_argument("--config", action=_ConfigFile, help="YAML file of option values (see the docs)")
     parser.add_argument("--format", default="synthetic", help="data set format (ground truth on every frame)")
     parser.add_argument("--root", default=None, help="the data set folder")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shutil
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -52,17 +54,34 @@ def with_shipped_configs(words: Sequence[str]) -> list[str]:
     return words
 
 
+#: Words ending in a full stop that end no sentence (``eq. 2``, ``Hu et al.``).
+ABBREVIATIONS = ("eq.", "al.", "e.g.", "i.e.", "vs.", "cf.", "Fig.", "Tab.", "approx.")
+
+
 def _summary(path: Path) -> str:
-    """The first comment line of a config: what it trains."""
+    """The first sentence of a config's header comment (what it trains), whole, over all its lines."""
+    words: list[str] = []
     for line in path.read_text(encoding="utf-8").splitlines():
-        if line.startswith("#") and line.strip("# "):
-            return line.strip("# ")
-    return ""
+        text = line.strip("# ") if line.startswith("#") else None
+        if not text:  # the header's first paragraph ends at a blank comment line or at the YAML
+            if words or text is None:
+                break
+            continue
+        for word in text.split():
+            words.append(word)
+            if word[-1] in ".!?" and word not in ABBREVIATIONS:
+                return " ".join(words)
+    return " ".join(words).rstrip(":")
 
 
 def _list(args: argparse.Namespace) -> int:
+    width = max(80, shutil.get_terminal_size().columns)
     for name in shipped_configs():
-        print(f"{name:<40} {_summary(SHIPPED / name)}")
+        print(
+            textwrap.fill(
+                _summary(SHIPPED / name), width, initial_indent=f"{name:<40} ", subsequent_indent=" " * 41
+            )
+        )
     return 0
 
 

@@ -8,10 +8,7 @@ from pathlib import Path
 from frugalseg.data.clips import LabelKind
 from frugalseg.data.formats import FORMATS
 from frugalseg.errors import ConfigError
-from frugalseg.interop.formats import READERS, WRITERS
 
-TOOL_FORMATS = tuple(READERS)
-EXPORT_FORMATS = tuple(WRITERS)
 DENSE = ("fine", "coarse", "pseudo", "refined_coarse")
 
 
@@ -24,16 +21,26 @@ def _pair(text: str) -> tuple[str, str]:
 
 
 def register_interop(commands: argparse._SubParsersAction) -> None:
-    """Add ``label import`` and ``label export`` to the ``label`` group."""
-    parser = commands.add_parser(
+    """Add ``label import`` and ``label export`` to the ``label`` group (options added when named)."""
+    commands.add_parser(
         "import",
         help="read what an annotation tool exported (CVAT, COCO, Label Studio, LabelMe) into a label store",
+        fill=_import_options,
     )
+    commands.add_parser(
+        "export", help="write a label store as a file an annotation tool opens", fill=_export_options
+    )
+
+
+def _import_options(parser: argparse.ArgumentParser) -> None:
+    """``label import``'s options (the tools' formats: `frugalseg.interop.formats`, which imports torch)."""
+    from frugalseg.interop.formats import READERS
+
     parser.add_argument(
         "file",
         help="the tool's export: an XML or JSON file (cvat-mask: a zip or folder; labelme, mots: folders)",
     )
-    parser.add_argument("--tool", required=True, choices=TOOL_FORMATS, help="the tool's export format")
+    parser.add_argument("--tool", required=True, choices=tuple(READERS), help="the tool's export format")
     parser.add_argument(
         "--format", required=True, choices=list(FORMATS), help="layout of the data set annotated"
     )
@@ -62,9 +69,14 @@ def register_interop(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--clip", help="clip a video export is of (default: the one named like its video)")
     parser.set_defaults(func=_import)
-    export = commands.add_parser("export", help="write a label store as a file an annotation tool opens")
+
+
+def _export_options(export: argparse.ArgumentParser) -> None:
+    """``label export``'s options."""
+    from frugalseg.interop.formats import WRITERS
+
     export.add_argument("--store", required=True, help="label store folder (any engine, or an import)")
-    export.add_argument("--tool", required=True, choices=EXPORT_FORMATS, help="the tool's file format")
+    export.add_argument("--tool", required=True, choices=tuple(WRITERS), help="the tool's file format")
     export.add_argument("--out", required=True, help="the file to write")
     export.add_argument("--clip", help="export only this clip (cvat-video holds one video)")
     export.set_defaults(func=_export)

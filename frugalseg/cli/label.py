@@ -8,27 +8,12 @@ import re
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from frugalseg.active.objects.engines import ENGINES, anchor_engine_names, make_anchor_engine
-from frugalseg.autolabel.flow_options import (
-    FLOW_METHODS,
-    OCCLUSION_MODES,
-    SPEEDS,
-    FlowEstimator,
-    FlowObjectCut,
-    FlowOcclusion,
-    FlowOptions,
-    FlowSnap,
-    FlowSpeed,
-)
-from frugalseg.autolabel.propagate import propagate_split
-from frugalseg.autolabel.runs import LabellingSummary, TrainerOptions, anchored_clips
-from frugalseg.autolabel.sam2_loading import SAM2Options
-from frugalseg.autolabel.store import LabelStore
 from frugalseg.cli.interop import register_interop
 from frugalseg.cli.options import (
     ACCELERATORS,
+    LazyParser,
     count_option,
     devices_option,
     fraction,
@@ -38,8 +23,11 @@ from frugalseg.cli.options import (
 from frugalseg.data.clips import LabelKind
 from frugalseg.data.formats import FORMATS, Format, SyntheticFormat, generate_synthetic_streets, get_format
 from frugalseg.errors import ConfigError
-from frugalseg.flow.dis import PRESETS as DIS_PRESETS
-from frugalseg.flow.raft import MODELS as RAFT_MODELS
+
+if TYPE_CHECKING:  # the modules of the propagation import torch: each command imports what it runs
+    from frugalseg.autolabel.flow_options import FlowOptions, FlowSpeed
+    from frugalseg.autolabel.runs import LabellingSummary, TrainerOptions
+    from frugalseg.autolabel.store import LabelStore
 
 DEFAULT_K = 10  # issue 3: propagate up to 10 frames each way unless told otherwise
 
@@ -68,10 +56,35 @@ def _offsets(text: str) -> list[int]:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``label`` group (``label propagate``) to the tool parser."""
     group = subparsers.add_parser("label", help="make pseudo-labels into a label store")
-    commands = group.add_subparsers(dest="label_command", required=True)
-    propagate = commands.add_parser(
-        "propagate", help="carry the manual label of each clip's anchor frame to nearby frames"
+    commands = group.add_subparsers(dest="label_command", required=True, parser_class=LazyParser)
+    # Each command's options are added when it is named: they list engines, flow methods and formats,
+    # whose modules import torch, and `frugalseg label --help` should not wait for it (`LazyParser`).
+    commands.add_parser(
+        "propagate",
+        help="carry the manual label of each clip's anchor frame to nearby frames",
+        fill=_propagate_options,
     )
+    _add_refine_coarse(commands)
+    _add_clicks(commands)
+    _add_boxes(commands)
+    _register_report(commands)
+    register_interop(commands)
+
+
+def _propagate_options(propagate: argparse.ArgumentParser) -> None:
+    """``label propagate``'s options, added when it is named (`LazyParser`)."""
+    from frugalseg.active.objects.engines import anchor_engine_names
+    from frugalseg.autolabel.flow_options import (
+        FLOW_METHODS,
+        OCCLUSION_MODES,
+        SPEEDS,
+        FlowEstimator,
+        FlowOcclusion,
+        FlowSnap,
+    )
+    from frugalseg.flow.dis import PRESETS as DIS_PRESETS
+    from frugalseg.flow.raft import MODELS as RAFT_MODELS
+
     _add_dataset_options(propagate)
     which = propagate.add_mutually_exclusive_group()
     which.add_argument(
@@ -162,11 +175,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     # argparse takes "-10,10" for an option name; let it read as a value like "-10" does
     propagate._negative_number_matcher = re.compile(r"^-\d+(,-?\d+)*$")
     propagate.set_defaults(func=_propagate)
-    _add_refine_coarse(commands)
-    _add_clicks(commands)
-    _add_boxes(commands)
-    _register_report(commands)
-    register_interop(commands)
 
 
 def propagation_offsets(args: argparse.Namespace) -> list[int]:
@@ -179,6 +187,8 @@ def propagation_offsets(args: argparse.Namespace) -> list[int]:
 
 def speed_settings(args: argparse.Namespace) -> FlowSpeed:
     """The flow engine's speed settings: those of ``--speed``, then the factors and threads given."""
+    from frugalseg.autolabel.flow_options import SPEEDS
+
     given = {
         "direct_downscale": args.direct_downscale,
         "check_downscale": args.check_downscale,
@@ -189,6 +199,14 @@ def speed_settings(args: argparse.Namespace) -> FlowSpeed:
 
 def flow_options(args: argparse.Namespace) -> FlowOptions:
     """The flow engine's options from the ``label propagate`` options (the rest: `FlowOptions`'s defaults)."""
+    from frugalseg.autolabel.flow_options import (
+        FlowEstimator,
+        FlowObjectCut,
+        FlowOcclusion,
+        FlowOptions,
+        FlowSnap,
+    )
+
     return FlowOptions(
         estimator=FlowEstimator(
             method=args.flow,
@@ -211,6 +229,8 @@ def _flow_arguments(args: argparse.Namespace) -> dict[str, Any]:
 
 def _sam2_arguments(args: argparse.Namespace) -> dict[str, Any]:
     """`SAM2Propagator`'s arguments from the ``label propagate`` options; a checkpoint is needed."""
+    from frugalseg.autolabel.sam2_loading import SAM2Options
+
     if args.sam2_checkpoint is None:
         needs = "--engine sam2 needs a SAM 2 checkpoint (a file or an id: facebook/sam2.1-hiera-tiny)"
         raise ConfigError("--sam2-checkpoint", needs)
@@ -232,6 +252,10 @@ ENGINE_ARGUMENTS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
 
 def _propagate(args: argparse.Namespace) -> int:
     """Run ``label propagate``; prints one summary line and returns the exit code."""
+    from frugalseg.active.objects.engines import ENGINES, make_anchor_engine
+    from frugalseg.autolabel.propagate import propagate_split
+    from frugalseg.autolabel.runs import anchored_clips
+
     arguments = ENGINE_ARGUMENTS[args.engine](args)
     offsets = propagation_offsets(args)
 
@@ -301,6 +325,8 @@ def add_trainer_options(parser: argparse.ArgumentParser) -> None:
 
 def trainer_options(args: argparse.Namespace) -> TrainerOptions | None:
     """How ``--devices/--accelerator/--num-nodes`` share a job out; None (one process) without --devices."""
+    from frugalseg.autolabel.runs import TrainerOptions
+
     if args.devices is None:
         return None
     return TrainerOptions(accelerator=args.accelerator, devices=args.devices, num_nodes=args.num_nodes)
@@ -323,9 +349,15 @@ def process_device(requested: str, args: argparse.Namespace) -> str:
 
 def _register_report(commands: argparse._SubParsersAction) -> None:
     """Add ``label report``: quality against ground truth and annotation cost of a store."""
-    report = commands.add_parser(
-        "report", help="score a label store against ground truth per frame offset, and its annotation cost"
+    commands.add_parser(
+        "report",
+        help="score a label store against ground truth per frame offset, and its annotation cost",
+        fill=_report_options,
     )
+
+
+def _report_options(report: argparse.ArgumentParser) -> None:
+    """``label report``'s options, added when it is named (`LazyParser`)."""
     report.add_argument("store", help="label store folder (holding run.json and manifest.jsonl)")
     report.add_argument("--out", help="where report.json and quality.png go (default: STORE/report)")
     report.add_argument(
@@ -401,11 +433,17 @@ def _image_predictor(args: argparse.Namespace) -> Any:
 
 
 def _add_refine_coarse(commands: argparse._SubParsersAction) -> None:
+    commands.add_parser(
+        "refine-coarse",
+        help="refine the coarse label of each clip's anchor frame with SAM 2 (paper 001)",
+        fill=_refine_coarse_options,
+    )
+
+
+def _refine_coarse_options(parser: argparse.ArgumentParser) -> None:
+    """``label refine-coarse``'s options, added when it is named (`LazyParser`)."""
     from frugalseg.autolabel.refine import REFINE_CLASSES
 
-    parser = commands.add_parser(
-        "refine-coarse", help="refine the coarse label of each clip's anchor frame with SAM 2 (paper 001)"
-    )
     _add_dataset_options(parser)
     add_sam2_model_options(parser, checkpoint_required=True)
     parser.add_argument(
@@ -442,6 +480,7 @@ def _add_refine_coarse(commands: argparse._SubParsersAction) -> None:
 def _refine_coarse(args: argparse.Namespace) -> int:
     """Run ``label refine-coarse``; prints one summary line and returns the exit code."""
     from frugalseg.autolabel.refine import AutoMaskRefiner, PointRefiner, class_ids, refine_split
+    from frugalseg.autolabel.runs import anchored_clips
 
     def label(fmt: Format, store: LabelStore) -> LabellingSummary:
         anchored_clips(fmt, args.split, LabelKind.COARSE)  # before loading SAM 2
@@ -488,9 +527,15 @@ def _refine_coarse(args: argparse.Namespace) -> int:
 
 
 def _add_clicks(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser(
-        "clicks", help="simulate click annotations on each clip's anchor frame (paper 004)"
+    commands.add_parser(
+        "clicks",
+        help="simulate click annotations on each clip's anchor frame (paper 004)",
+        fill=_clicks_options,
     )
+
+
+def _clicks_options(parser: argparse.ArgumentParser) -> None:
+    """``label clicks``'s options, added when it is named (`LazyParser`)."""
     _add_dataset_options(parser)
     parser.add_argument(
         "--radius", type=non_negative, default=0, help="label pixels within this radius of a click"
@@ -523,9 +568,15 @@ def _clicks(args: argparse.Namespace) -> int:
 
 
 def _add_boxes(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser(
-        "boxes", help="turn a box per instance of each clip's anchor frame into a SAM 2 mask (paper 003)"
+    commands.add_parser(
+        "boxes",
+        help="turn a box per instance of each clip's anchor frame into a SAM 2 mask (paper 003)",
+        fill=_boxes_options,
     )
+
+
+def _boxes_options(parser: argparse.ArgumentParser) -> None:
+    """``label boxes``'s options, added when it is named (`LazyParser`)."""
     _add_dataset_options(parser)
     add_sam2_model_options(parser, checkpoint_required=True)
     parser.add_argument(
@@ -542,6 +593,7 @@ def _add_boxes(commands: argparse._SubParsersAction) -> None:
 def _boxes(args: argparse.Namespace) -> int:
     """Run ``label boxes``; prints one summary line and returns the exit code."""
     from frugalseg.autolabel.boxes import box_split
+    from frugalseg.autolabel.runs import anchored_clips
 
     def label(fmt: Format, store: LabelStore) -> LabellingSummary:
         anchored_clips(fmt, args.split, LabelKind.FINE)  # before loading SAM 2
@@ -572,6 +624,8 @@ def _run_labelling(
     that label each clip's anchor frame. Errors go to the command line's one error path. The
     synthetic streets set is generated into ``--root`` when that folder is new or empty.
     """
+    from frugalseg.autolabel.store import LabelStore
+
     out = args.out
     check_store_apart(out, args.root)
     if args.format == "synthetic" and not SyntheticFormat.looks_like(Path(args.root)):

@@ -12,6 +12,8 @@ holds only what differs from them:
   left out when the trainer has no logger.
 * ``print_metrics`` (:class:`~frugalseg.cli.callbacks.PrintMetrics`): the last validation metrics as
   a table when fitting ends.
+* ``epoch_lines`` (:class:`~frugalseg.cli.callbacks.EpochLines`): one plain line per epoch when the
+  output is no terminal (a pipe, a file, CI), where Lightning's bar shows nothing until the end.
 * ``progress_bar`` and ``model_summary`` (:mod:`frugalseg.cli.callbacks`): Lightning's rich ones, with
   ``v_num`` shown as an integer and without the FLOPs that are 0 for modules without an example input;
   left out with ``enable_progress_bar: false`` or ``enable_model_summary: false``.
@@ -44,7 +46,7 @@ from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from frugalseg.cli.callbacks import ModelSummary, PrintMetrics, ProgressBar
+from frugalseg.cli.callbacks import EpochLines, ModelSummary, PrintMetrics, ProgressBar
 from frugalseg.data.io import cache_dir
 from frugalseg.datamodules.datamodule import VideoSegDataModule
 from frugalseg.datamodules.vos import VOSDataModule
@@ -116,6 +118,7 @@ class TaskCLI(LightningCLI):
         parser.add_lightning_class_args(LearningRateMonitor, "lr_monitor")
         parser.add_lightning_class_args(PrintMetrics, "print_metrics")
         parser.add_lightning_class_args(ProgressBar, "progress_bar")
+        parser.add_lightning_class_args(EpochLines, "epoch_lines")
         parser.add_lightning_class_args(ModelSummary, "model_summary")
 
     def task_class(self, config: Any) -> type[LightningModule] | Callable[..., LightningModule]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable, Sequence
+from typing import Any
 
 #: Lightning accelerators a ``--accelerator`` may name.
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
@@ -96,3 +98,49 @@ __all__ = [
     "positive",
     "seed_option",
 ]
+
+
+class LazyParser(argparse.ArgumentParser):
+    """A command's parser whose options are added (``fill``) only when it parses or shows its help.
+
+    A tool group's commands use it as ``parser_class`` (``add_subparsers(parser_class=LazyParser)``,
+    ``add_parser(name, help=…, fill=…)``): ``frugalseg annotate --help`` lists the commands without the
+    imports their options need (registries whose modules import torch), and ``annotate simulate …``
+    adds its options before it reads its words. Options are never abbreviated, as in every tool's parser.
+
+    Args:
+        *args: `argparse.ArgumentParser`'s.
+        fill: adds the command's options to the parser; None: it has them already.
+        **kwargs: `argparse.ArgumentParser`'s.
+    """
+
+    def __init__(
+        self, *args: Any, fill: Callable[[argparse.ArgumentParser], None] | None = None, **kwargs: Any
+    ):
+        kwargs.setdefault("allow_abbrev", False)  # as every tool's parser (`frugalseg.cli.ToolParser`)
+        super().__init__(*args, **kwargs)
+        self._fill = fill
+
+    def filled(self) -> LazyParser:
+        """The parser with its options (added now if they were not)."""
+        fill, self._fill = self._fill, None
+        if fill is not None:
+            fill(self)
+        return self
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        """`argparse.ArgumentParser.parse_known_args`, with the options."""
+        self.filled()
+        return super().parse_known_args(args, namespace)
+
+    def format_usage(self) -> str:
+        """The usage line, with the options."""
+        self.filled()
+        return super().format_usage()
+
+    def format_help(self) -> str:
+        """The help, with the options."""
+        self.filled()
+        return super().format_help()

@@ -11,21 +11,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from frugalseg.cli.options import count_option
-from frugalseg.zoo import (
-    CONVERTERS,
-    HUB_FILES,
-    HUB_PREFIX,
-    INDEX_FILE,
-    TASKS,
-    checkpoints_dir,
-    convert_checkpoint,
-    list_models,
-    model_config,
-    publish_dir,
-    read_index,
-    resolve,
-)
+from frugalseg.cli.options import LazyParser, count_option
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -36,12 +22,35 @@ OUT_HELP = "checkpoints folder (default: $FRUGALSEG_CHECKPOINTS, else ./checkpoi
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``zoo`` group (``publish``, ``list``, ``verify``, ``convert``) to the tool parser."""
     group = subparsers.add_parser("zoo", help="list models and weights; publish, verify and convert weights")
-    commands = group.add_subparsers(dest="zoo_command", required=True)
-    default_out = f"checkpoints folder (default: $FRUGALSEG_CHECKPOINTS, else {checkpoints_dir()})"
-
-    publish = commands.add_parser(
-        "publish", help="write a Lightning checkpoint's student as <name>-<sha8>.safetensors with its card"
+    commands = group.add_subparsers(dest="zoo_command", required=True, parser_class=LazyParser)
+    # Each command's options are added when it is named: the zoo's registries import torch (`LazyParser`).
+    commands.add_parser(
+        "publish",
+        help="write a Lightning checkpoint's student as <name>-<sha8>.safetensors with its card",
+        fill=_publish_options,
     )
+    commands.add_parser(
+        "list",
+        help="print the registered models and the published weights of checkpoints/index.json",
+        fill=_list_options,
+    )
+    commands.add_parser(
+        "verify",
+        help="check the sha256 of published weights (a name, path, URL or hf-hub:ORG/NAME id)",
+        fill=_verify_options,
+    )
+    commands.add_parser(
+        "convert", help="convert an official checkpoint into published weights", fill=_convert_options
+    )
+
+
+def _default_out() -> str:
+    from frugalseg.zoo import checkpoints_dir
+
+    return f"checkpoints folder (default: $FRUGALSEG_CHECKPOINTS, else {checkpoints_dir()})"
+
+
+def _publish_options(publish: argparse.ArgumentParser) -> None:
     publish.add_argument("ckpt", help="Lightning checkpoint of `frugalseg fit` (read with weights_only=True)")
     publish.add_argument("--name", required=True, help="published name, e.g. streets-hrnetv2-w18s")
     publish.add_argument("--out", default=None, help=OUT_HELP)
@@ -71,25 +80,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     publish.set_defaults(func=_publish)
 
-    listing = commands.add_parser(
-        "list", help="print the registered models and the published weights of checkpoints/index.json"
-    )
-    listing.add_argument("--dir", default=None, help=default_out)
+
+def _list_options(listing: argparse.ArgumentParser) -> None:
+    from frugalseg.zoo import TASKS
+
+    listing.add_argument("--dir", default=None, help=_default_out())
     listing.add_argument("--filter", default=None, help="models whose name matches this fnmatch pattern")
     listing.add_argument("--task", default=None, choices=TASKS, help="models of this task only")
     listing.add_argument("--pretrained", action="store_true", help="models with published weights only")
     listing.set_defaults(func=_list)
 
-    verify = commands.add_parser(
-        "verify", help="check the sha256 of published weights (a name, path, URL or hf-hub:ORG/NAME id)"
-    )
+
+def _verify_options(verify: argparse.ArgumentParser) -> None:
     verify.add_argument(
         "weights", nargs="+", help="published names, .safetensors/.ckpt/.pt paths, URLs or hf-hub: ids"
     )
-    verify.add_argument("--dir", default=None, help=default_out)
+    verify.add_argument("--dir", default=None, help=_default_out())
     verify.set_defaults(func=_verify)
 
-    convert = commands.add_parser("convert", help="convert an official checkpoint into published weights")
+
+def _convert_options(convert: argparse.ArgumentParser) -> None:
+    from frugalseg.zoo import CONVERTERS
+
     convert.add_argument("file", help="the official checkpoint")
     convert.add_argument(
         "--from", dest="source", required=True, choices=sorted(CONVERTERS), help="its origin"
@@ -108,6 +120,7 @@ def _publish(args: argparse.Namespace) -> int:
 
     from frugalseg.errors import ConfigError
     from frugalseg.lightning_modules.publish import publish_checkpoint
+    from frugalseg.zoo import HUB_FILES, INDEX_FILE, publish_dir
 
     if args.hub_folder is not None and args.out is not None:
         raise ConfigError("--hub-folder", "writes a Hub repository, not into --out's index; give one of them")
@@ -144,6 +157,7 @@ def _list(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from frugalseg.errors import WeightsError
+    from frugalseg.zoo import INDEX_FILE, checkpoints_dir, list_models, read_index
 
     directory = Path(args.dir or checkpoints_dir())
     models = read_index(directory)["models"]
@@ -192,6 +206,8 @@ def _models_table(names: list[str]) -> Table:
     """The registered models: name, task, frames, video or image, parameters, paper, published weights."""
     from rich.table import Table
 
+    from frugalseg.zoo import model_config
+
     table = Table(title="models (frugalseg.zoo.list_models())")
     for column in ("name", "task", "frames", "input", "params (M)", "paper", "weights"):
         table.add_column(column, justify="right" if column in ("frames", "params (M)") else "left")
@@ -213,6 +229,8 @@ def _weights_table(directory: Path, models: dict[str, Any]) -> Table:
     """The published weights of a checkpoints folder's index."""
     from rich.table import Table
 
+    from frugalseg.zoo import INDEX_FILE
+
     table = Table(title=f"published weights ({directory / INDEX_FILE})")
     for column in ("name", "architecture", "classes", "frames", "MB", "sha256", "metrics"):
         table.add_column(column, justify="right" if column in ("classes", "frames", "MB") else "left")
@@ -233,6 +251,7 @@ def _weights_table(directory: Path, models: dict[str, Any]) -> Table:
 def _verify(args: argparse.Namespace) -> int:
     """Check each weights' sha256 and say against what; exit 1 if any fails."""
     from frugalseg.errors import WeightsError
+    from frugalseg.zoo import HUB_PREFIX, resolve
 
     failed = 0
     for weights in args.weights:
@@ -255,6 +274,8 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _convert(args: argparse.Namespace) -> int:
+    from frugalseg.zoo import convert_checkpoint, publish_dir
+
     out = Path(args.out or publish_dir())
     card, report = convert_checkpoint(
         args.source, args.file, out, name=args.name, architecture=args.arch, num_classes=args.num_classes

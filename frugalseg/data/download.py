@@ -227,18 +227,26 @@ def download(
         log.info("%s is already in %s%s: nothing to do", source.title, folder, how)
         return Downloaded(folder, created=False)
     downloads = root / DOWNLOADS
-    with _disk_errors(root):
-        downloads.mkdir(parents=True, exist_ok=True)
-        digests = {
-            file.name: fetch(file, downloads, source, on_file=on_file, timeout=timeout)
-            for file in source.files
-        }
-        _install(source, root, {file.name: downloads / file.name for file in source.files}, digests)
-        if remove_archives:
-            for file in source.files:
-                (downloads / file.name).unlink(missing_ok=True)
-            if not any(downloads.iterdir()):
-                downloads.rmdir()
+    made = [folder for folder in (root, downloads) if not folder.exists()]
+    try:
+        with _disk_errors(root):
+            downloads.mkdir(parents=True, exist_ok=True)
+            digests = {
+                file.name: fetch(file, downloads, source, on_file=on_file, timeout=timeout)
+                for file in source.files
+            }
+            _install(source, root, {file.name: downloads / file.name for file in source.files}, digests)
+            if remove_archives:
+                for file in source.files:
+                    (downloads / file.name).unlink(missing_ok=True)
+                if not any(downloads.iterdir()):
+                    downloads.rmdir()
+    except DataError as error:
+        if str(error.path).startswith(("http://", "https://")):  # no network: the empty folders made go too
+            for made_folder in reversed(made):  # (files to get by hand go in downloads/: it is kept then)
+                if made_folder.is_dir() and not any(made_folder.iterdir()):
+                    made_folder.rmdir()
+        raise
     log.info("%s is in %s", source.title, folder)
     return Downloaded(folder, created=True, sha256=digests)
 

@@ -3,13 +3,17 @@ frugalseg's modules, and none of Lightning's LeafSpec warning or litlogger tip."
 
 from __future__ import annotations
 
+import io
 import logging
 import warnings
 
+import lightning as L
+import torch
 from lightning.pytorch.callbacks import RichProgressBar
 from lightning.pytorch.utilities.rank_zero import rank_zero_info
+from torch.utils.data import DataLoader, TensorDataset
 
-from frugalseg.cli.callbacks import ModelSummary, ProgressBar
+from frugalseg.cli.callbacks import EpochLines, ModelSummary, ProgressBar
 from frugalseg.cli.lightning import quiet_lightning
 
 
@@ -53,3 +57,59 @@ def test_lightnings_leafspec_warning_and_litlogger_tip_are_kept_quiet(caplog, mo
         rank_zero_info("💡 Tip: For seamless cloud logging and experiment tracking, try installing litlogger")
         rank_zero_info("GPU available: False, used: False")
     assert caplog.messages == ["GPU available: False, used: False"]
+
+
+class _Tiny(L.LightningModule):
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = torch.nn.Linear(2, 1)
+
+    def training_step(self, batch, batch_idx):
+        loss = self.layer(batch[0]).pow(2).mean()
+        self.log("train/loss", loss)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        self.log("val/mIoU", 0.25)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def _fit(callback: EpochLines, tmp_path) -> None:
+    data = DataLoader(TensorDataset(torch.ones(4, 2)), batch_size=2)
+    trainer = L.Trainer(
+        max_epochs=2, callbacks=[callback], enable_progress_bar=False, enable_model_summary=False,
+        logger=False, enable_checkpointing=False, default_root_dir=tmp_path,
+    )  # fmt: skip
+    trainer.fit(_Tiny(), data, data)
+
+
+def test_a_run_to_a_pipe_or_file_prints_a_line_per_epoch(tmp_path, capsys):
+    """``make demo > log`` showed nothing while it trained: Lightning's bar reaches a file only at the end."""
+    _fit(EpochLines(), tmp_path)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")]
+    assert [line.split(" done in ")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"]
+    assert "(step 4): train/loss " in lines[1] and lines[1].endswith(", val/mIoU 0.2500")
+
+
+def test_on_a_terminal_the_bar_shows_the_epochs_and_no_line_is_printed(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(EpochLines, "stream", property(lambda self: _Terminal()))
+    _fit(EpochLines(), tmp_path)
+    assert "epoch 1/2" not in capsys.readouterr().out
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_every_lightning_command_has_the_epoch_lines():
+    from lightning.pytorch.cli import LightningArgumentParser
+
+    from frugalseg.cli.lightning import TaskCLI
+
+    parser = LightningArgumentParser()
+    TaskCLI.add_arguments_to_parser(None, parser)  # type: ignore[arg-type]
+    assert "epoch_lines" in parser.callback_keys
+    assert parser.get_defaults().epoch_lines.always is False

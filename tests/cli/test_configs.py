@@ -58,7 +58,7 @@ def test_fit_reads_the_shipped_demo_config_from_any_folder(tmp_path, monkeypatch
 
 def test_configs_list_and_copy(tmp_path, capsys):
     assert main(["configs", "list"]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    lines = [line for line in capsys.readouterr().out.splitlines() if not line.startswith(" ")]
     assert len(lines) == len(shipped_configs())
     assert lines[shipped_configs().index("demo.yaml")].split()[:3] == ["demo.yaml", "The", "demo:"]
 
@@ -77,3 +77,32 @@ def test_configs_list_and_copy(tmp_path, capsys):
     assert (
         "error: configs copy: no shipped config 'nothing'; choose from ['annotate/" in capsys.readouterr().err
     )
+
+
+def test_configs_list_shows_each_description_to_the_end_of_its_sentence(capsys, monkeypatch):
+    """It cut every description at the end of its first comment line, mid-sentence."""
+    monkeypatch.setenv("COLUMNS", "100")
+    assert main(["configs", "list"]) == 0
+    out = capsys.readouterr().out
+    assert all(len(line) <= 100 for line in out.splitlines())
+    entries = " ".join(out.split("\n ")).splitlines()  # each config's wrapped lines as one
+    text = {entry.split()[0]: " ".join(entry.split()[1:]) for entry in entries}
+    assert text["demo.yaml"].endswith(
+        "pseudo-labels at ±10) of the synthetic streets set that frugalseg generates into its cache."
+    )
+    assert "λ·Gated CRF (λ = 0.1, eq. 2)" in text["weclick_teacher.yaml"]  # "eq." ends no sentence
+
+
+def test_no_shipped_config_defaults_to_the_development_machines_data():
+    """cityscapes_dev.yaml and stm_davis.yaml read ../shared/data, which users lack: a root is theirs."""
+    import yaml
+
+    def strings(value):
+        if isinstance(value, dict):
+            return [s for v in value.values() for s in strings(v)]
+        if isinstance(value, list):
+            return [s for v in value for s in strings(v)]
+        return [value] if isinstance(value, str) else []
+
+    for name in shipped_configs():
+        assert not [s for s in strings(yaml.safe_load((SHIPPED / name).read_text())) if "shared/" in s], name

@@ -30,6 +30,31 @@ def test_label_help_imports_no_lightning_timm_or_smp():
     assert "propagate" in out and "refine-coarse" in out and "HEAVY []" in out
 
 
+@pytest.mark.parametrize("tool", sorted(TOOLS))
+def test_a_tools_help_imports_no_torch(tool):
+    """``frugalseg annotate --help`` took 8.5 s importing torch and torchmetrics to list the names in its
+    commands' options; a group's help lists its commands, whose options are added when one is named."""
+    code = (
+        "import sys\n"
+        "from frugalseg.cli import main\n"
+        f"try:\n    main([{tool!r}, '--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = ['torch', 'torchmetrics', 'torchvision', 'lightning', 'scipy']\n"
+        "print('HEAVY', [m for m in heavy if m in sys.modules])\n"
+    )
+    out = _run(code)
+    assert f"usage: frugalseg {tool}" in out and "HEAVY []" in out
+
+
+def test_a_command_named_gets_its_options_before_it_reads_its_words(capsys):
+    with pytest.raises(SystemExit):
+        main(["annotate", "simulate", "--help"])
+    out = capsys.readouterr().out
+    assert "--budget-hours" in out and "frame selectors, comma-separated: random, uniform" in out
+    with pytest.raises(SystemExit) as exit_info:
+        main(["zoo", "list", "--task", "nope"])
+    assert exit_info.value.code == 2 and "invalid choice: 'nope'" in capsys.readouterr().err
+
+
 def test_help_lists_every_command_and_version_prints():
     overview = _run("from frugalseg.cli import main; main(['--help'])")
     for command in ("fit", "validate", "test", "predict", "vos", "label", "data", "zoo"):

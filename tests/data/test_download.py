@@ -188,10 +188,17 @@ def test_a_second_run_finds_the_data_and_does_nothing(tmp_path: Path, davis_zip:
 def test_a_network_error_names_the_url_and_leaves_nothing(tmp_path: Path, davis_zip: bytes) -> None:
     url = closed_port_url("/" + DAVIS_ZIP)
     with pytest.raises(DataError, match="download failed") as caught:
-        download(_davis(url, davis_zip), tmp_path)
+        download(_davis(url, davis_zip), tmp_path / "data")
     assert str(caught.value).startswith(url)
     assert caught.value.path == url
-    assert not (tmp_path / "davis").exists()
+    assert list(tmp_path.iterdir()) == []  # no data/davis, nor an empty data/downloads/ or data/
+
+
+def test_a_network_error_keeps_the_folders_that_were_there(tmp_path: Path, davis_zip: bytes) -> None:
+    (tmp_path / "downloads").mkdir()
+    with pytest.raises(DataError, match="download failed"):
+        download(_davis(closed_port_url("/" + DAVIS_ZIP), davis_zip), tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["downloads"]
 
 
 def test_an_http_error_and_a_web_page_name_the_url(tmp_path: Path, davis_zip: bytes) -> None:
