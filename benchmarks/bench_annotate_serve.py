@@ -44,8 +44,8 @@ import starlette
 import uvicorn
 
 import frugalseg
-from frugalseg.active.objects.proposals import ProposalOptions
-from frugalseg.active.objects.session import AnnotationSession
+from frugalseg.active.objects.session.proposals import ProposalOptions
+from frugalseg.active.objects.session.session import AnnotationSession
 from frugalseg.app import SessionService, create_app
 
 CLICKS = [

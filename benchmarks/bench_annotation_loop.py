@@ -46,23 +46,33 @@ import cv2
 import numpy as np
 from provenance import provenance_line  # benchmarks/, the script's folder
 
-from frugalseg.active.objects.annotation_types import annotate_clicks, annotate_mask
-from frugalseg.active.objects.click_models import (
+from frugalseg.active.objects.choosing.frame_selectors import SelectionView, make_selector
+from frugalseg.active.objects.choosing.type_policies import FEATURES, make_policy
+from frugalseg.active.objects.engines import make_loop_engine
+from frugalseg.active.objects.simulation.annotation_types import annotate_clicks, annotate_mask
+from frugalseg.active.objects.simulation.loop import TARGET_JF, AnnotationLoop
+from frugalseg.active.objects.simulation.runs import video_sources
+from frugalseg.active.objects.simulation.simulate import (
+    SimulationPlan,
+    Strategy,
+    simulate,
+    strategies,
+    summarise,
+)
+from frugalseg.active.objects.simulation.simulated_annotator import corrective_click
+from frugalseg.active.objects.simulation.training_samples import (
+    QualitySamples,
+    run_quality_samples,
+    run_samples,
+)
+from frugalseg.active.objects.state import VideoState, load_history
+from frugalseg.active.objects.tools.grabcut import (
     GIVEN_CLICK_REACH,
     click_radius,
     grabcut_clicks,
     local_grabcut_clicks,
     paint_clicks,
 )
-from frugalseg.active.objects.engines import make_loop_engine
-from frugalseg.active.objects.frame_selectors import SelectionView, make_selector
-from frugalseg.active.objects.loop import TARGET_JF, AnnotationLoop
-from frugalseg.active.objects.runs import video_sources
-from frugalseg.active.objects.simulate import SimulationPlan, Strategy, simulate, strategies, summarise
-from frugalseg.active.objects.simulated_annotator import corrective_click
-from frugalseg.active.objects.state import VideoState, load_history
-from frugalseg.active.objects.training_samples import QualitySamples, run_quality_samples, run_samples
-from frugalseg.active.objects.type_policies import FEATURES, make_policy
 from frugalseg.active.propagation import PropagationCache, propagate_annotations, unreliability
 from frugalseg.autolabel.flow_propagate import FlowPropagator
 from frugalseg.data.formats.davis import DavisFormat
@@ -291,8 +301,8 @@ def fold_samples(fold: str) -> tuple[np.ndarray, np.ndarray]:
 
 def policy_train() -> None:
     """Train one policy per fold on the other fold's samples; how it does on the held-out samples."""
-    from frugalseg.active.objects.annotation_types import ANNOTATION_TYPES
-    from frugalseg.active.objects.type_policies import type_seconds
+    from frugalseg.active.objects.choosing.type_policies import type_seconds
+    from frugalseg.active.objects.simulation.annotation_types import ANNOTATION_TYPES
     from frugalseg.lightning_modules.type_policy import fit_type_gain
     from frugalseg.zoo import save_type_gain
 

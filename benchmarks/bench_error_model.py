@@ -5,7 +5,7 @@ The data behind the ``gain-fit`` frame selector's error model: on the ``frames``
 J&F, disagreement and unsure share after propagating from the loop's first masks (frame 0 and the
 frames where an object first appears) plus one more ground-truth mask on each frame ``c`` in turn,
 and plus two more on pairs of a grid; then the error model's constants fit on one half of the clips
-(`frugalseg.active.objects.frame_selectors.fit_error_model`).
+(`frugalseg.active.objects.choosing.frame_selectors.fit_error_model`).
 
     FRUGALSEG_BENCH_OUT=... PYTHONPATH=. nice -n 19 python benchmarks/bench_error_model.py collect
     python benchmarks/bench_error_model.py fit --clips blackswan breakdance camel car-shadow
@@ -31,14 +31,7 @@ from dataclasses import replace
 import numpy as np
 from bench_annotation_loop import DOWNSCALE, MAX_FRAMES, OUT, STRIDE, loop_part, merged_root
 
-from frugalseg.active.objects.annotation_types import (
-    ANNOTATION_TYPES,
-    annotate_frame,
-    annotate_mask,
-    frame_quality,
-)
-from frugalseg.active.objects.engines import make_loop_engine
-from frugalseg.active.objects.frame_selectors import (
+from frugalseg.active.objects.choosing.frame_selectors import (
     FITTED_ERROR,
     SELECTORS,
     TYPE_RESIDUALS,
@@ -53,9 +46,22 @@ from frugalseg.active.objects.frame_selectors import (
     make_selector,
     measured_shares,
 )
-from frugalseg.active.objects.loop import AnnotationLoop
-from frugalseg.active.objects.runs import video_sources
-from frugalseg.active.objects.type_policies import POLICIES, TypePolicy, TypeView, make_policy, type_seconds
+from frugalseg.active.objects.choosing.type_policies import (
+    POLICIES,
+    TypePolicy,
+    TypeView,
+    make_policy,
+    type_seconds,
+)
+from frugalseg.active.objects.engines import make_loop_engine
+from frugalseg.active.objects.simulation.annotation_types import (
+    ANNOTATION_TYPES,
+    annotate_frame,
+    annotate_mask,
+    frame_quality,
+)
+from frugalseg.active.objects.simulation.loop import AnnotationLoop
+from frugalseg.active.objects.simulation.runs import video_sources
 from frugalseg.active.propagation import unreliability
 from frugalseg.data.formats.davis import DavisFormat
 
@@ -135,9 +141,11 @@ def residuals(clips: list[str]) -> None:
                     continue
                 record = {"clip": video.name, "annotated": keys, "frame": t}
                 for kind in ("mask", "clicks", "box"):
-                    mask = masks[t] if kind == "mask" else annotate_frame(
-                        kind, video.frames[t], masks[t], truth[t], loop.costs
-                    ).mask
+                    mask = (
+                        masks[t]
+                        if kind == "mask"
+                        else annotate_frame(kind, video.frames[t], masks[t], truth[t], loop.costs).mask
+                    )
                     j, f = frame_quality(mask, truth[t], loop.objects)
                     record["before" if kind == "mask" else kind] = round(1 - (j + f) / 2, 6)
                 records.append(record)

@@ -35,8 +35,8 @@ from provenance import provenance_line  # benchmarks/, the script's folder
 from scipy.stats import spearmanr
 
 from frugalseg.active.objects.engines import make_loop_engine
-from frugalseg.active.objects.proposals import LOOK_HERE, filmstrip_scores
-from frugalseg.active.objects.runs import video_sources
+from frugalseg.active.objects.session.proposals import LOOK_HERE, filmstrip_scores
+from frugalseg.active.objects.simulation.runs import video_sources
 from frugalseg.active.propagation import PropagationCache, unreliability
 from frugalseg.data.formats.davis import DavisFormat
 

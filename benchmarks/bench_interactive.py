@@ -40,16 +40,16 @@ import cv2
 import numpy as np
 from provenance import provenance, provenance_line  # benchmarks/ is the script's own folder
 
-from frugalseg.active.objects.annotation_types import padded_box
-from frugalseg.active.objects.click_models import (
+from frugalseg.active.objects.engines import make_loop_engine
+from frugalseg.active.objects.simulation.annotation_types import padded_box
+from frugalseg.active.objects.simulation.simulated_annotator import CorrectiveClick, corrective_click
+from frugalseg.active.objects.tools.click_models import (
     CLICK_MODELS,
     DEFAULT_CLICK_MODEL,
     ClickToMask,
     make_click_model,
 )
-from frugalseg.active.objects.engines import make_loop_engine
-from frugalseg.active.objects.graph_cut import ObjectPrior
-from frugalseg.active.objects.simulated_annotator import CorrectiveClick, corrective_click
+from frugalseg.active.objects.tools.graph_cut import ObjectPrior
 from frugalseg.data.io import read_frame
 
 BOX_PAD = 5

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 from provenance import provenance_line  # benchmarks/, the script's folder
 
-from frugalseg.active.objects.loop import TARGET_JF, Curve, dataset_curve, mean_curve
+from frugalseg.active.objects.simulation.loop import TARGET_JF, Curve, dataset_curve, mean_curve
 from frugalseg.active.objects.state import IterationRecord, load_history
 
 RANDOM = "random-mask"
@@ -119,11 +119,11 @@ def page_priorities(state_folder: Path, root: Path, stride: int, max_frames: int
     """
     import cv2
 
+    from frugalseg.active.objects.choosing.frame_selectors import expected_jf_gain
+    from frugalseg.active.objects.choosing.type_policies import type_seconds
     from frugalseg.active.objects.engines import make_loop_engine
-    from frugalseg.active.objects.frame_selectors import expected_jf_gain
-    from frugalseg.active.objects.runs import video_sources
+    from frugalseg.active.objects.simulation.runs import video_sources
     from frugalseg.active.objects.state import VideoState
-    from frugalseg.active.objects.type_policies import type_seconds
     from frugalseg.active.propagation import unreliability
     from frugalseg.data.formats.davis import DavisFormat
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from provenance import provenance_line  # benchmarks/, the script's folder
 
-from frugalseg.active.objects.loop import TARGET_JF, dataset_curve, mean_curve
+from frugalseg.active.objects.simulation.loop import TARGET_JF, dataset_curve, mean_curve
 from frugalseg.active.objects.state import IterationRecord, load_history
 
 RANDOM = "random-mask"

@@ -25,8 +25,8 @@ from pathlib import Path
 import httpx
 from bench_annotate_serve import served  # the app on a free port, in a thread
 
-from frugalseg.active.objects.proposals import ProposalOptions
-from frugalseg.active.objects.session import AnnotationSession
+from frugalseg.active.objects.session.proposals import ProposalOptions
+from frugalseg.active.objects.session.session import AnnotationSession
 from frugalseg.app import SessionService
 from frugalseg.app.ml_backend import create_ml_backend
 from frugalseg.data.formats.davis import DavisFormat

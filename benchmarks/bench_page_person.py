@@ -11,7 +11,7 @@ headless Chromium as a person who sees the ground truth:
   preview after each); when it is poorer (an object's first mask on the frame), drags the **box** tool
   around the truth's bounding box (3 px loose), then makes corrective clicks in the box mode (left
   positive, right negative); each click where the error is largest
-  (`frugalseg.active.objects.simulated_annotator.corrective_click`, the simulated annotator's own
+  (`frugalseg.active.objects.simulation.simulated_annotator.corrective_click`, the simulated annotator's own
   rule), at most ``--clicks`` (5), undoing a click that made the mask worse and stopping;
 * if the mask is still below ``--fallback-below`` IoU, uploads the truth PNG (the mask of last
   resort);
@@ -59,7 +59,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from provenance import provenance_line  # noqa: E402
 
-from frugalseg.active.objects.simulated_annotator import corrective_click  # noqa: E402
+from frugalseg.active.objects.simulation.simulated_annotator import corrective_click  # noqa: E402
 from frugalseg.app.server import decode_rle  # noqa: E402
 from frugalseg.autolabel.objects import iou  # noqa: E402
 from frugalseg.data.costs import DEFAULT_COSTS  # noqa: E402

@@ -32,7 +32,7 @@ from provenance import provenance_line  # benchmarks/, the script's folder
 from scipy.stats import spearmanr
 
 from frugalseg.active.objects.engines import make_loop_engine
-from frugalseg.active.objects.runs import video_sources
+from frugalseg.active.objects.simulation.runs import video_sources
 from frugalseg.active.propagation import COVERAGE_FRAMES, PropagationCache, nearest_annotated
 from frugalseg.autolabel.fusion import fuse_labels
 from frugalseg.data.clips import IGNORE_INDEX

@@ -30,10 +30,10 @@ import cv2
 import numpy as np
 from provenance import provenance_line  # benchmarks/ is the script's own folder
 
-from frugalseg.active.objects.annotation_types import padded_box
-from frugalseg.active.objects.click_models import GrabCutClicks
-from frugalseg.active.objects.simulated_annotator import CorrectiveClick, corrective_click
-from frugalseg.active.objects.tools import IntelligentScissors, superpixels
+from frugalseg.active.objects.simulation.annotation_types import padded_box
+from frugalseg.active.objects.simulation.simulated_annotator import CorrectiveClick, corrective_click
+from frugalseg.active.objects.tools.click_models import GrabCutClicks
+from frugalseg.active.objects.tools.tools import IntelligentScissors, superpixels
 from frugalseg.data.io import read_frame
 from frugalseg.metrics.jf import region_similarity
 

@@ -223,7 +223,7 @@ def sam2_clicks():
     """The ``sam2`` click model (sam2.1_hiera_t), random weights: tests of the pipeline, not of quality."""
     import torch
 
-    from frugalseg.active.objects.click_models import SAM2Clicks
+    from frugalseg.active.objects.tools.click_models import SAM2Clicks
     from frugalseg.autolabel.sam2_loading import SAM2Options
 
     torch.manual_seed(0)

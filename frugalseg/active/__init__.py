@@ -7,7 +7,7 @@ on `propagation` (labels of every frame from several annotated frames, fused) an
 through `run_folder` (``run.json``, the curves' plot, the label stores).
 """
 
-from frugalseg.active.objects.simulated_annotator import (
+from frugalseg.active.objects.simulation.simulated_annotator import (
     CorrectiveClick,
     corrective_click,
     simulate_corrective_clicks,

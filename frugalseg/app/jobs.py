@@ -34,9 +34,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from frugalseg.active.objects.given import GivenAnnotation
-from frugalseg.active.objects.proposals import Proposal, ProposalOptions, filmstrip_scores
-from frugalseg.active.objects.session import Addition, AnnotationSession
+from frugalseg.active.objects.session.given import GivenAnnotation
+from frugalseg.active.objects.session.proposals import Proposal, ProposalOptions, filmstrip_scores
+from frugalseg.active.objects.session.session import Addition, AnnotationSession
 from frugalseg.active.objects.state import STATE_FILE, VideoState
 from frugalseg.active.propagation import unreliability as frame_unreliability
 from frugalseg.data.clips import IGNORE_INDEX, LabelKind

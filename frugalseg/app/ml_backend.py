@@ -66,9 +66,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from frugalseg.active.objects.annotation_types import GivenClick
-from frugalseg.active.objects.given import MAX_OBJECTS, OBJECT_IDS, GivenAnnotation, is_object_id
-from frugalseg.active.objects.session_settings import SESSION_FILE
+from frugalseg.active.objects.session.given import MAX_OBJECTS, OBJECT_IDS, GivenAnnotation, is_object_id
+from frugalseg.active.objects.session.session_settings import SESSION_FILE
+from frugalseg.active.objects.simulation.annotation_types import GivenClick
 from frugalseg.app.http import JSON_ERRORS, Endpoint, JSONRoutes, RequestError
 from frugalseg.app.jobs import SessionService, unreliability
 from frugalseg.data.clips import Clip

@@ -51,8 +51,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from frugalseg.active.objects.annotation_types import GivenClick
-from frugalseg.active.objects.given import (
+from frugalseg.active.objects.session.given import (
     MAX_CLICKS,
     MAX_OBJECTS,
     DrawnBox,
@@ -60,8 +59,9 @@ from frugalseg.active.objects.given import (
     is_object_id,
     object_name,
 )
-from frugalseg.active.objects.proposals import LOOK_HERE
-from frugalseg.active.objects.tools import IntelligentScissors, SuperpixelBrush
+from frugalseg.active.objects.session.proposals import LOOK_HERE
+from frugalseg.active.objects.simulation.annotation_types import GivenClick
+from frugalseg.active.objects.tools.tools import IntelligentScissors, SuperpixelBrush
 from frugalseg.app.http import JSON_ERRORS, Endpoint, JSONRoutes, RequestError
 from frugalseg.app.jobs import SessionService, expected_errors, jpeg, unreliability
 from frugalseg.data.overlays import object_palette

@@ -4,7 +4,7 @@ Every SAM 2 network of the package goes through here, so a config name, a checkp
 device are checked in one place and nothing is ever downloaded. The three SAM 2 members (the
 propagation engine `frugalseg.autolabel.sam2_propagate.SAM2Propagator`, the loop engine
 `frugalseg.active.objects.engines.SAM2LoopEngine` and the click model
-`frugalseg.active.objects.click_models.SAM2Clicks`) take one `SAM2Options` and load their model
+`frugalseg.active.objects.tools.click_models.SAM2Clicks`) take one `SAM2Options` and load their model
 with `load_sam2`, which also gives the first keys of their recorded ``settings``.
 
 What the wheel allows, found by trying it (rf-sam-2 1.0.3):

@@ -17,8 +17,8 @@ from frugalseg.cli.options import LazyParser, count_option, positive, seed_optio
 
 if TYPE_CHECKING:
     from frugalseg.active.objects.engines import LoopEngine
-    from frugalseg.active.objects.proposals import ProposalOptions
-    from frugalseg.active.objects.session import AnnotationSession
+    from frugalseg.active.objects.session.proposals import ProposalOptions
+    from frugalseg.active.objects.session.session import AnnotationSession
     from frugalseg.app import SessionService
 
 FORMATS = ("davis", "mose", "video")
@@ -55,8 +55,8 @@ def _semantic_options(parser: argparse.ArgumentParser) -> None:
 
 def _simulate_options(simulate: argparse.ArgumentParser) -> None:
     """``annotate simulate``: the loop with a simulated annotator on data with ground truth."""
-    from frugalseg.active.objects.frame_selectors import SELECTORS
-    from frugalseg.active.objects.type_policies import POLICY_NAMES
+    from frugalseg.active.objects.choosing.frame_selectors import SELECTORS
+    from frugalseg.active.objects.choosing.type_policies import POLICY_NAMES
     from frugalseg.cli.label import add_trainer_options
 
     simulate.add_argument("--format", default="davis", choices=FORMATS, help="data set layout")
@@ -159,8 +159,8 @@ def _export_options(export: argparse.ArgumentParser) -> None:
 
 def _proposal_options(parser: argparse.ArgumentParser) -> None:
     """How a session proposes: the frame selector, the type policy and their options."""
-    from frugalseg.active.objects.frame_selectors import PROPOSAL_SELECTOR, SELECTORS
-    from frugalseg.active.objects.type_policies import POLICIES
+    from frugalseg.active.objects.choosing.frame_selectors import PROPOSAL_SELECTOR, SELECTORS
+    from frugalseg.active.objects.choosing.type_policies import POLICIES
 
     parser.add_argument(
         "--frames",
@@ -344,9 +344,9 @@ def _engine_options(
     ``Options`` (`frugalseg.active.objects.options`). ``defaults``: the names default to ``flow`` and
     ``grabcut`` (else None: a session's own settings apply).
     """
-    from frugalseg.active.objects.click_models import CLICK_MODELS
     from frugalseg.active.objects.engines import ENGINES
     from frugalseg.active.objects.options import add_option_flags
+    from frugalseg.active.objects.tools.click_models import CLICK_MODELS
 
     families = [
         (option, registry, default, noun)
@@ -406,10 +406,15 @@ def _session_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from frugalseg.active.objects.click_models import CLICK_MODELS, make_click_model
     from frugalseg.active.objects.engines import ENGINES, make_loop_engine
-    from frugalseg.active.objects.runs import video_sources
-    from frugalseg.active.objects.simulate import SimulationPlan, check_budget, simulate, strategies
+    from frugalseg.active.objects.simulation.runs import video_sources
+    from frugalseg.active.objects.simulation.simulate import (
+        SimulationPlan,
+        check_budget,
+        simulate,
+        strategies,
+    )
+    from frugalseg.active.objects.tools.click_models import CLICK_MODELS, make_click_model
     from frugalseg.cli.label import trainer_options
     from frugalseg.data.formats import get_format
     from frugalseg.data.formats.davis import DavisFormat
@@ -462,7 +467,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _open(args: argparse.Namespace) -> AnnotationSession:
-    from frugalseg.active.objects.session import AnnotationSession
+    from frugalseg.active.objects.session.session import AnnotationSession
 
     return AnnotationSession.open(
         args.state,
@@ -479,7 +484,7 @@ def _open(args: argparse.Namespace) -> AnnotationSession:
 
 def _chosen_proposal_options(args: argparse.Namespace) -> ProposalOptions:
     """The proposal options of ``propose`` and ``serve``'s flags."""
-    from frugalseg.active.objects.proposals import ProposalOptions
+    from frugalseg.active.objects.session.proposals import ProposalOptions
 
     return ProposalOptions(**{name: getattr(args, name) for name in ProposalOptions.__dataclass_fields__})
 
@@ -494,7 +499,7 @@ def _propose(args: argparse.Namespace) -> int:
         print("nothing to propose: every frame is annotated")
         return 0
     if args.task:
-        from frugalseg.active.objects.tasks import write_task
+        from frugalseg.active.objects.session.tasks import write_task
 
         masks = write_task(session, proposal, args.task, args.task_format)
         print(
@@ -524,7 +529,7 @@ def _propose(args: argparse.Namespace) -> int:
 def _object_name(text: str) -> tuple[int, str]:
     """``ID=NAME`` of ``annotate add --name`` as (object id, name)."""
     number, _, name = text.partition("=")
-    from frugalseg.active.objects.given import MAX_OBJECTS, is_object_id, object_name
+    from frugalseg.active.objects.session.given import MAX_OBJECTS, is_object_id, object_name
     from frugalseg.errors import ConfigError
 
     obj = int(number) if number.strip().isdigit() else None
@@ -566,7 +571,7 @@ def _add(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from frugalseg.active.objects.session import AnnotationSession
+    from frugalseg.active.objects.session.session import AnnotationSession
 
     written = AnnotationSession.open(args.state).export(args.out)
     print(
@@ -638,10 +643,10 @@ def _listen(app: Any, args: argparse.Namespace, address: Callable[[str], str]) -
 def _train_policy(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from frugalseg.active.objects.annotation_types import ANNOTATION_TYPES
-    from frugalseg.active.objects.click_models import CLICK_MODELS, make_click_model
-    from frugalseg.active.objects.training_samples import run_samples
-    from frugalseg.active.objects.type_policies import FEATURES
+    from frugalseg.active.objects.choosing.type_policies import FEATURES
+    from frugalseg.active.objects.simulation.annotation_types import ANNOTATION_TYPES
+    from frugalseg.active.objects.simulation.training_samples import run_samples
+    from frugalseg.active.objects.tools.click_models import CLICK_MODELS, make_click_model
     from frugalseg.lightning_modules.type_policy import fit_type_gain
     from frugalseg.zoo import save_type_gain
 
@@ -663,7 +668,7 @@ def _train_qnet(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from frugalseg.active.objects.training_samples import QualitySamples, run_quality_samples
+    from frugalseg.active.objects.simulation.training_samples import QualitySamples, run_quality_samples
     from frugalseg.lightning_modules.quality_net import evaluate_quality_net, fit_quality_net
     from frugalseg.zoo import save_quality_net
 
@@ -718,7 +723,7 @@ def _train_qnet(args: argparse.Namespace) -> int:
 def _run_engine(args: argparse.Namespace) -> LoopEngine:
     """The engine the options describe, checked to be the one each of ``args.runs`` recorded."""
     from frugalseg.active.objects.engines import ENGINES, make_loop_engine
-    from frugalseg.active.objects.runs import check_run_engine
+    from frugalseg.active.objects.simulation.runs import check_run_engine
 
     engine = make_loop_engine(args.engine, **_chosen(args, "engine", ENGINES))
     check_run_engine(args.runs, engine)

@@ -1,9 +1,9 @@
 """Training EVA-VOS's quality network: `QualityNetModule` classifies a mask's J into quality bins.
 
 The samples are (frame, object mask, J) triples from the masks of simulated annotation loops
-(`frugalseg.active.objects.training_samples.QualitySamples`); the label of a sample is the bin of its J
-(`frugalseg.zoo.quality_net.quality_bins`, 20 bins of width 0.05 in the paper) and the loss is
-cross-entropy over the bins. The paper trains two ImageNet ResNet-18 branches with SGD (lr 1e-5,
+(`frugalseg.active.objects.simulation.training_samples.QualitySamples`); the label of a sample is
+the bin of its J (`frugalseg.zoo.quality_net.quality_bins`, 20 bins of width 0.05 in the paper) and the
+loss is cross-entropy over the bins. The paper trains two ImageNet ResNet-18 branches with SGD (lr 1e-5,
 momentum 0.9, batch 64) for 30 epochs. Besides the loss, training and validation report how often
 the predicted bin is the true one (``bin_accuracy``) and the mean absolute error of the predicted
 quality, the centre of the predicted bin, against the true J (``quality_mae``, the one that picks

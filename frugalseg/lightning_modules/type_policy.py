@@ -1,8 +1,8 @@
 """Training the learned annotation-type policy: `TypeGainModule` regresses each type's J&F gain.
 
 The samples are features of frames of simulated annotation loops and the J&F gain each annotation
-type brought there (`frugalseg.active.objects.type_policies.episode_samples`); the network is the tiny
-`frugalseg.zoo.TypeGainNet`. `fit_type_gain` trains it on the CPU in seconds.
+type brought there (`frugalseg.active.objects.choosing.type_policies.episode_samples`); the network is
+the tiny `frugalseg.zoo.TypeGainNet`. `fit_type_gain` trains it on the CPU in seconds.
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from frugalseg.active.objects.proposals import ProposalOptions
-from frugalseg.active.objects.session import AnnotationSession
+from frugalseg.active.objects.session.proposals import ProposalOptions
+from frugalseg.active.objects.session.session import AnnotationSession
 from frugalseg.app import SessionService, create_app
 
 FRAMES = 10

@@ -13,9 +13,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from app.conftest import SESSION_FLAGS, open_session
-from frugalseg.active.objects.annotation_types import GivenClick, annotate_given_clicks
-from frugalseg.active.objects.click_models import GrabCutClicks
-from frugalseg.active.objects.given import GivenAnnotation
+from frugalseg.active.objects.session.given import GivenAnnotation
+from frugalseg.active.objects.simulation.annotation_types import GivenClick, annotate_given_clicks
+from frugalseg.active.objects.tools.click_models import GrabCutClicks
 from frugalseg.app import SessionService, create_app
 from frugalseg.app.server import decode_rle, encode_rle
 from frugalseg.cli import main

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from starlette.testclient import TestClient
 
-from frugalseg.active.objects.annotation_types import GivenClick
-from frugalseg.active.objects.given import GivenAnnotation
+from frugalseg.active.objects.session.given import GivenAnnotation
+from frugalseg.active.objects.simulation.annotation_types import GivenClick
 from frugalseg.app import SessionService
 from frugalseg.app.ml_backend import create_ml_backend
 from frugalseg.interop.rle import ls_decode, ls_encode, polygon_mask

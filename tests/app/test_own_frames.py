@@ -17,9 +17,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from app.conftest import open_session
-from frugalseg.active.objects.given import GivenAnnotation
-from frugalseg.active.objects.proposals import ProposalOptions
-from frugalseg.active.objects.session import AnnotationSession
+from frugalseg.active.objects.session.given import GivenAnnotation
+from frugalseg.active.objects.session.proposals import ProposalOptions
+from frugalseg.active.objects.session.session import AnnotationSession
 from frugalseg.app import SessionService, create_app
 from frugalseg.app.server import decode_rle, encode_rle
 from frugalseg.autolabel.store import LabelStore

@@ -14,7 +14,7 @@ import pytest
 
 from app.conftest import serve
 from app.test_browser import browser, click_on, wait_for  # noqa: F401 (the fixture)
-from frugalseg.active.objects.frame_selectors import FITTED_ERROR
+from frugalseg.active.objects.choosing.frame_selectors import FITTED_ERROR
 
 pytestmark = pytest.mark.slow
 FRAMES = 20

@@ -7,9 +7,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from app.test_api import VIDEO, mask_of
-from frugalseg.active.objects.annotation_types import GivenClick
-from frugalseg.active.objects.click_models import GrabCutClicks
-from frugalseg.active.objects.tools import IntelligentScissors, SuperpixelBrush
+from frugalseg.active.objects.simulation.annotation_types import GivenClick
+from frugalseg.active.objects.tools.click_models import GrabCutClicks
+from frugalseg.active.objects.tools.tools import IntelligentScissors, SuperpixelBrush
 from frugalseg.app.server import MAX_ANCHORS
 from frugalseg.data.io import read_frame
 

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import torch
 
-from frugalseg.active.objects.click_models import SAM2ClickOptions, SAM2Clicks, make_click_model
 from frugalseg.active.objects.engines import SAM2LoopEngine, make_anchor_engine, make_loop_engine
+from frugalseg.active.objects.tools.click_models import SAM2ClickOptions, SAM2Clicks, make_click_model
 from frugalseg.autolabel.sam2_loading import SAM2Options, load_sam2
 from frugalseg.autolabel.sam2_propagate import SAM2Propagator
 from frugalseg.errors import ConfigError

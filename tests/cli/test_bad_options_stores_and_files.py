@@ -596,7 +596,7 @@ def test_bad_input_gets_one_clear_line_and_writes_nothing(case: Case, data, tmp_
 )
 def test_clicks_with_float_coordinates_are_read_as_the_pixel_they_lie_in(tmp_path, x, y, pixel):
     """Annotation tools write ``"x": 10.0`` (or sub-pixel 10.7): the click is on the pixel it lies in."""
-    from frugalseg.active.objects.given import read_clicks
+    from frugalseg.active.objects.session.given import read_clicks
 
     path = Path(
         _text(tmp_path / "c.json", json.dumps({"clicks": [{"object": 1, "x": x, "y": y, "positive": True}]}))
@@ -612,7 +612,7 @@ def test_clicks_with_float_coordinates_are_read_as_the_pixel_they_lie_in(tmp_pat
      (True, "x and y must be pixel coordinates (numbers), got True"), (float("nan"), "got nan")],
 )  # fmt: skip
 def test_clicks_off_the_frame_or_not_numbers_are_refused(tmp_path, x, phrase):
-    from frugalseg.active.objects.given import read_clicks
+    from frugalseg.active.objects.session.given import read_clicks
     from frugalseg.errors import DataError
 
     path = Path(

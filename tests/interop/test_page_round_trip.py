@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from data.fake_davis import squares, write_moving_squares
 
-from frugalseg.active.objects.annotation_types import GivenClick
-from frugalseg.active.objects.given import DrawnBox, GivenAnnotation
-from frugalseg.active.objects.session import AnnotationSession
+from frugalseg.active.objects.session.given import DrawnBox, GivenAnnotation
+from frugalseg.active.objects.session.session import AnnotationSession
+from frugalseg.active.objects.simulation.annotation_types import GivenClick
 from frugalseg.autolabel.store import LabelStore
 from frugalseg.cli import main
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from data.fake_davis import palette_png, squares, write_moving_squares
 
-from frugalseg.active.objects.session import AnnotationSession
+from frugalseg.active.objects.session.session import AnnotationSession
 from frugalseg.cli import main
 
 

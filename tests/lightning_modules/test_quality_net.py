@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from frugalseg.active.objects.training_samples import QualitySamples
+from frugalseg.active.objects.simulation.training_samples import QualitySamples
 from frugalseg.errors import ConfigError
 from frugalseg.lightning_modules.quality_net import (
     QualityNetModule,

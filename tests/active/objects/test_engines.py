@@ -15,7 +15,8 @@ import pytest
 import torch
 
 from active.synthetic_clips import jaccard, moving_square
-from frugalseg.active.objects.click_models import CLICK_MODELS, SAM2Clicks
+from frugalseg.active.objects.choosing.frame_selectors import make_selector
+from frugalseg.active.objects.choosing.type_policies import make_policy
 from frugalseg.active.objects.engines import (
     ENGINES,
     SURE,
@@ -26,10 +27,9 @@ from frugalseg.active.objects.engines import (
     make_anchor_engine,
     make_loop_engine,
 )
-from frugalseg.active.objects.frame_selectors import make_selector
-from frugalseg.active.objects.loop import AnnotationLoop, Video
 from frugalseg.active.objects.options import given_options
-from frugalseg.active.objects.type_policies import make_policy
+from frugalseg.active.objects.simulation.loop import AnnotationLoop, Video
+from frugalseg.active.objects.tools.click_models import CLICK_MODELS, SAM2Clicks
 from frugalseg.active.propagation import PropagationCache
 from frugalseg.autolabel.flow_options import FlowOptions
 from frugalseg.autolabel.flow_propagate import FlowPropagator

@@ -1,0 +1,1 @@
+"""A person's session: what they give, what it proposes next, its settings and their tools' tasks."""

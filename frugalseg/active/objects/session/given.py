@@ -1,0 +1,390 @@
+"""What a person gives an annotation session, validated once where it enters, and what it books.
+
+A `GivenAnnotation` is built at every entry (``annotate add``'s files, the annotation page's and
+Label Studio's requests) and holds a mask of object ids (or of one object), or clicks, with the
+boxes the page's box tool drew and the objects' names; it is checked when made, so a session
+takes it as it is. `annotation_result` is what it makes of a frame's current mask, with its human
+seconds; `book` enters that in a video's loop state.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from frugalseg.active.objects.simulation.annotation_types import (
+    VOID,
+    AnnotationResult,
+    GivenClick,
+    annotate_given_clicks,
+)
+from frugalseg.active.objects.state import Annotation, IterationRecord, VideoState
+from frugalseg.active.objects.tools.click_models import ClickToMask
+from frugalseg.data.costs import AnnotationCosts
+from frugalseg.data.formats.davis import DavisFormat
+from frugalseg.errors import ConfigError, DataError
+
+#: The ids a person may give objects: 0 is the background and 255 void in every mask.
+OBJECT_IDS = range(1, 255)
+#: The most objects a video holds.
+MAX_OBJECTS = len(OBJECT_IDS)
+#: The longest class name of an object, in characters.
+MAX_NAME_LENGTH = 64
+#: The most clicks of one annotation.
+MAX_CLICKS = 1000
+#: The most corrective clicks a box may be booked with (the page's box tool takes a few).
+MAX_BOX_CLICKS = 100
+CLICKS_FORM = '{"clicks": [{"object": 1, "x": column, "y": row, "positive": true}, …]}'
+
+
+def is_object_id(value: Any) -> bool:
+    """True for a whole number (not a bool) in `OBJECT_IDS`."""
+    return isinstance(value, int) and not isinstance(value, bool) and value in OBJECT_IDS
+
+
+def object_name(obj: int, name: Any) -> str:
+    """Object ``obj``'s class name trimmed; `ConfigError` unless 1…64 printable characters.
+
+    Control characters are refused: every tool file the name is written to (CVAT's XML first) must parse.
+    """
+    if not isinstance(name, str) or not 1 <= len(name.strip()) <= MAX_NAME_LENGTH:
+        raise ConfigError(
+            "name", f"the name of object {obj} must have 1…{MAX_NAME_LENGTH} characters, got {name!r}"
+        )
+    if any(unicodedata.category(char) in ("Cc", "Cs") for char in name):
+        raise ConfigError("name", f"the name of object {obj} holds control characters: {name!r}")
+    return name.strip()
+
+
+@dataclass(frozen=True)
+class DrawnBox:
+    """The box a person dragged around an object and the corrective clicks made after it.
+
+    Corners in pixel edges: ``x1`` and ``y1`` are exclusive, as `frugalseg.autolabel.boxes.Box`'s.
+    """
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+    clicks: int = 0
+
+    @property
+    def corners(self) -> tuple[int, int, int, int]:
+        """(x0, y0, x1, y1)."""
+        return (self.x0, self.y0, self.x1, self.y1)
+
+
+@dataclass(frozen=True)
+class GivenAnnotation:
+    """A person's annotation of one frame, checked when made (`DataError` naming ``source``).
+
+    Give either ``ids`` or ``clicks``.
+
+    Attributes:
+        source: what errors call it (the file, or "the submitted mask").
+        shape: the frame's (height, width).
+        ids: an H×W uint8 map of object ids (0 background, 255 void → 0), or of one object with
+            ``object_id`` (every non-zero pixel).
+        clicks: the person's clicks, on any objects (ids in `OBJECT_IDS`, on the frame).
+        object_id: the object a one-object ``ids`` map shows.
+        boxes: object → its box, for the objects of ``ids`` the page's box tool made: each is booked
+            as a box instead of a drawn mask, and exported with its box.
+        names: object → its class name (1…64 printable characters), for objects it holds.
+        new_objects: the ids not annotated before are objects that first appear on this frame.
+    """
+
+    source: Path
+    shape: tuple[int, int]
+    ids: np.ndarray | None = None
+    clicks: tuple[GivenClick, ...] = ()
+    object_id: int | None = None
+    boxes: Mapping[int, DrawnBox] = field(default_factory=dict)
+    names: Mapping[int, str] = field(default_factory=dict)
+    new_objects: bool = False
+
+    def __post_init__(self) -> None:
+        if (self.ids is None) == (not self.clicks):
+            raise ConfigError("mask", "give either a mask or clicks")
+        if self.object_id is not None and self.ids is None:
+            raise ConfigError("object", "names the object of a one-object mask; clicks name their objects")
+        if self.ids is not None:
+            object.__setattr__(self, "ids", self._checked_ids(self.ids))
+        else:
+            object.__setattr__(self, "clicks", tuple(self._checked_clicks(self.clicks)))
+        self._check_boxes()
+        named = {}
+        for obj, name in self.names.items():
+            if obj not in self.objects:
+                raise ConfigError("name", f"object {obj} is not in this annotation (it holds {self.objects})")
+            named[int(obj)] = object_name(obj, name)
+        object.__setattr__(self, "names", named)
+        object.__setattr__(self, "boxes", dict(self.boxes))
+
+    @classmethod
+    def read(
+        cls,
+        frame_path: Path,
+        shape: tuple[int, int],
+        *,
+        mask: str | Path | None = None,
+        clicks: str | Path | None = None,
+        object_id: int | None = None,
+        names: Mapping[int, str] | None = None,
+        new_objects: bool = False,
+    ) -> GivenAnnotation:
+        """A person's mask PNG or clicks JSON for the frame ``frame_path`` of ``shape`` (``annotate add``)."""
+        if (mask is None) == (clicks is None):
+            raise ConfigError("mask", "give either a mask PNG or a clicks JSON file")
+        if mask is not None:
+            ids = read_mask(Path(mask), shape, frame_path)
+            return cls(Path(mask), shape, ids, (), object_id, names=names or {}, new_objects=new_objects)
+        path = Path(str(clicks))
+        given = tuple(read_clicks(path, shape))
+        return cls(path, shape, None, given, object_id, names=names or {}, new_objects=new_objects)
+
+    @property
+    def objects(self) -> list[int]:
+        """The objects it holds: the mask's ids (or ``object_id``), or the objects clicked."""
+        if self.ids is None:
+            return sorted({c.object for c in self.clicks})
+        if self.object_id is not None:
+            return [self.object_id]
+        return [int(v) for v in np.unique(self.ids) if v != 0]
+
+    def _checked_ids(self, ids: np.ndarray) -> np.ndarray:
+        if ids.dtype != np.uint8 or ids.shape != self.shape:
+            raise DataError(
+                self.source,
+                f"mask is {ids.dtype} of shape {ids.shape} but the frame needs uint8 of shape {self.shape}",
+            )
+        ids = np.where(ids == VOID, 0, ids).astype(np.uint8)
+        if self.object_id is not None:
+            if not is_object_id(self.object_id):
+                raise ConfigError("object", f"object ids are 1…{MAX_OBJECTS}, got {self.object_id}")
+            values = [int(v) for v in np.unique(ids) if v != 0]
+            if len(values) > 1:
+                raise DataError(
+                    self.source,
+                    f"holds several objects ({', '.join(map(str, values))}), not one object's mask for "
+                    f"object {self.object_id}",
+                )
+        return ids
+
+    def _checked_clicks(self, clicks: Sequence[GivenClick]) -> list[GivenClick]:
+        height, width = self.shape
+        if len(clicks) > MAX_CLICKS:
+            raise DataError(self.source, f"{len(clicks)} clicks; one annotation takes at most {MAX_CLICKS}")
+        for number, click in enumerate(clicks):
+            if not is_object_id(click.object):
+                raise DataError(
+                    self.source, f"click {number}: object must be an id 1…{MAX_OBJECTS}, got {click.object!r}"
+                )
+            if not (0 <= click.x < width and 0 <= click.y < height):
+                where = f"click {number} at x {click.x}, y {click.y}"
+                raise DataError(self.source, f"{where} is off the {width}×{height} frame")
+        return list(clicks)
+
+    def _check_boxes(self) -> None:
+        if self.boxes and self.ids is None:
+            raise DataError(self.source, "boxes describe how a mask was made; clicks take none")
+        height, width = self.shape
+        for obj, box in self.boxes.items():
+            if obj not in self.objects:
+                raise DataError(self.source, f"a box names object {obj}; the mask holds {self.objects}")
+            if not 0 <= box.clicks <= MAX_BOX_CLICKS:
+                raise DataError(
+                    self.source, f"the box of object {obj}: {box.clicks} clicks, not 0…{MAX_BOX_CLICKS}"
+                )
+            if not (0 <= box.x0 < box.x1 <= width and 0 <= box.y0 < box.y1 <= height):
+                raise DataError(
+                    self.source,
+                    f"the box of object {obj}, {list(box.corners)}, is empty or off the "
+                    f"{width}×{height} frame",
+                )
+
+
+def annotation_result(
+    given: GivenAnnotation,
+    frame: np.ndarray,
+    current: np.ndarray,
+    costs: AnnotationCosts,
+    click_model: ClickToMask,
+) -> tuple[AnnotationResult, dict[int, str]]:
+    """What ``given`` makes of the frame's ``current`` mask, with its human seconds and each object's type.
+
+    Clicks correct the current masks with the session's click model (`annotate_given_clicks`); a
+    one-object mask replaces that object; a whole mask books each object by how it was made
+    (`_given_mask`).
+    """
+    if given.ids is None:
+        result = annotate_given_clicks(frame, current, given.clicks, costs, model=click_model)
+        return result, dict.fromkeys(given.objects, "clicks")
+    if given.object_id is not None:
+        drawn = np.where(current == VOID, 0, current).astype(np.uint8)
+        drawn[drawn == given.object_id] = 0
+        drawn[given.ids != 0] = given.object_id
+        seconds = {given.object_id: costs.vos_mask_seconds}
+        return AnnotationResult("mask", drawn, seconds, {}), {given.object_id: "mask"}
+    return _given_mask(given, current, costs)
+
+
+def _given_mask(
+    given: GivenAnnotation, current: np.ndarray, costs: AnnotationCosts
+) -> tuple[AnnotationResult, dict[int, str]]:
+    """A mask of every object of a frame, each object booked by how the person made it.
+
+    An object the page's box tool made is a ``box`` (``box_seconds`` and ``click_seconds`` a
+    corrective click, as the loop's box type books it); an object whose mask is the ``current`` one
+    unchanged was looked at and accepted: a ``clicks`` annotation with no click, free but for the
+    frame's look; any other object was drawn: a ``mask``, ``vos_mask_seconds``. A frame with an
+    object not drawn costs its ``clicked_frame_seconds`` once. The frame's type is ``mask`` when an
+    object was drawn, else ``box`` when one was boxed, else ``clicks``.
+    """
+    assert given.ids is not None
+    if not given.objects:
+        return AnnotationResult("mask", given.ids, {0: costs.clicked_frame_seconds}, {}), {}
+    kinds: dict[int, str] = {}
+    seconds: dict[int, float] = {}
+    clicks: dict[int, int] = {}
+    for obj in given.objects:
+        if obj in given.boxes:
+            kinds[obj], clicks[obj] = "box", given.boxes[obj].clicks
+            seconds[obj] = costs.box_seconds + costs.click_seconds * clicks[obj]
+        elif np.array_equal(given.ids == obj, current == obj):
+            kinds[obj], seconds[obj] = "clicks", 0.0
+        else:
+            kinds[obj], seconds[obj] = "mask", costs.vos_mask_seconds
+    if set(kinds.values()) != {"mask"}:
+        seconds[min(given.objects)] += costs.clicked_frame_seconds
+    kind = next(k for k in ("mask", "box", "clicks") if k in kinds.values())
+    return AnnotationResult(kind, given.ids, seconds, clicks), kinds
+
+
+def book(
+    state: VideoState, t: int, result: AnnotationResult, kinds: Mapping[int, str], given: GivenAnnotation
+) -> IterationRecord:
+    """Enter an annotation of loop frame ``t`` in ``state`` (its objects, annotations, annotated mask).
+
+    Each object is booked with its own type (``kinds``; the frame's type where it has none) and what
+    the person gave for it: its clicks and its box.
+
+    Returns:
+        The iteration's record (no quality: a person's session has no ground truth).
+    """
+    for obj in (int(v) for v in np.unique(result.mask) if v != 0):
+        state.objects[obj] = min(t, state.objects.get(obj, t))
+    iteration = state.iteration
+    state.annotations.extend(
+        Annotation(
+            t,
+            obj,
+            kinds.get(obj, result.kind),
+            round(s, 6),
+            result.clicks.get(obj, 0),
+            iteration,
+            points=tuple((c.x, c.y, c.positive) for c in given.clicks if c.object == obj),
+            box=given.boxes[obj].corners if obj in given.boxes else None,
+        )
+        for obj, s in sorted(result.seconds.items())
+    )
+    state.annotated[t] = result.mask
+    state.names.update(given.names)
+    return IterationRecord(
+        iteration=iteration,
+        frame=t,
+        kind=result.kind,
+        seconds=round(result.total_seconds, 6),
+        total_seconds=round(state.seconds, 6),
+        jf=None,
+        j=None,
+        f=None,
+    )
+
+
+def read_mask(path: Path, shape: tuple[int, int], frame_path: Path) -> np.ndarray:
+    """The object ids of a person's mask PNG (void → 0), checked to be of the frame's size."""
+    if not path.is_file():
+        raise DataError(path, "file does not exist")
+    ids = DavisFormat.read_mask(path)
+    if ids.shape != shape:
+        raise DataError(
+            path,
+            f"mask is {ids.shape[1]}×{ids.shape[0]} px but the frame {frame_path.name} is "
+            f"{shape[1]}×{shape[0]}",
+        )
+    return np.where(ids == VOID, 0, ids).astype(np.uint8)
+
+
+def check_objects(path: Path, named: list[int], known: dict[int, int], video: str) -> None:
+    """Refuse the ids of ``named`` that are not in ``known``."""
+    unknown = [obj for obj in named if obj not in known]
+    if unknown:
+        listed = ", ".join(map(str, sorted(known))) or "none"
+        raise DataError(
+            path,
+            f"object {', '.join(map(str, unknown))} unknown in video {video!r} (known: {listed}); "
+            "allow new objects (--new-objects) if they first appear on this frame",
+        )
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _coordinate(value: Any) -> bool:
+    """A finite JSON number (annotation tools write pixel coordinates as floats)."""
+    return _integer(value) or (isinstance(value, float) and math.isfinite(value))
+
+
+def read_clicks(path: str | Path, shape: tuple[int, int]) -> list[GivenClick]:
+    """The clicks of a JSON file ``{"clicks": [{"object": id, "x": column, "y": row, "positive": bool}, …]}``.
+
+    Args:
+        path: the JSON file (other keys of an entry are ignored).
+        shape: the frame's (height, width): every click must lie on it.
+
+    Raises:
+        DataError: naming the file and the first problem: missing, not JSON, no ``clicks`` list, an
+            empty list, or an entry without an object id 1…254 (`OBJECT_IDS`), pixel coordinates on the frame
+            (numbers; a float is the pixel it lies in), or a true/false ``positive``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "file does not exist")
+    try:
+        data = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DataError(path, f"not valid JSON ({err}); expected {CLICKS_FORM}") from err
+    if not isinstance(data, dict) or not isinstance(data.get("clicks"), list):
+        raise DataError(path, f"no list of clicks; expected {CLICKS_FORM}")
+    if not data["clicks"]:
+        raise DataError(path, "the list of clicks is empty")
+    height, width = shape
+    out = []
+    for number, entry in enumerate(data["clicks"]):
+        where = f"click {number}"
+        if not isinstance(entry, dict):
+            raise DataError(path, f"{where} is not an object; expected {CLICKS_FORM}")
+        missing = [key for key in ("object", "x", "y", "positive") if key not in entry]
+        if missing:
+            raise DataError(path, f"{where} lacks {', '.join(missing)}; expected {CLICKS_FORM}")
+        obj, x, y, positive = entry["object"], entry["x"], entry["y"], entry["positive"]
+        if not is_object_id(obj):
+            raise DataError(path, f"{where}: object must be an id 1…{MAX_OBJECTS}, got {obj!r}")
+        if not (_coordinate(x) and _coordinate(y)):
+            raise DataError(path, f"{where}: x and y must be pixel coordinates (numbers), got {x!r}, {y!r}")
+        x, y = math.floor(x), math.floor(y)  # tools write 10.0 or sub-pixel 10.4: the pixel it lies in
+        if not (0 <= x < width and 0 <= y < height):
+            raise DataError(path, f"{where} at x {x}, y {y} is off the {width}×{height} frame")
+        if not isinstance(positive, bool):
+            raise DataError(path, f"{where}: positive must be true or false, got {positive!r}")
+        out.append(GivenClick(obj, x, y, positive))
+    return out

@@ -1,0 +1,253 @@
+"""What a person's session proposes next: the frame of a started video, its objects and type, and why.
+
+`ProposalOptions` holds the knobs a proposal is made with (the frame selector, the type policy and
+what they read), the same for ``annotate propose``, the annotation page and `AnnotationSession.propose`;
+`next_annotation` is one started video's candidate with its expected J&F gain per human second,
+from what the session knows without ground truth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from frugalseg.active.objects.choosing.diversity_features import make_diversity_features
+from frugalseg.active.objects.choosing.frame_selectors import (
+    FITTED_ERROR,
+    PROPOSAL_SELECTOR,
+    TYPE_RESIDUALS,
+    FrameSelector,
+    SelectionView,
+    anchored_errors,
+    expected_jf_gain,
+    make_selector,
+    measured_shares,
+)
+from frugalseg.active.objects.choosing.type_policies import (
+    LearnedTypePolicy,
+    TypePolicy,
+    TypeView,
+    make_policy,
+    type_context,
+    type_seconds,
+)
+from frugalseg.active.objects.simulation.annotation_types import AnnotationResult
+from frugalseg.active.objects.state import VideoState
+from frugalseg.active.propagation import unreliability
+from frugalseg.data.costs import AnnotationCosts
+from frugalseg.errors import ConfigError
+
+#: The expected error (1 − J&F, `filmstrip_scores`) from which the page's filmstrip marks a frame red.
+LOOK_HERE = 0.2
+
+
+def filmstrip_scores(
+    disagreement: Sequence[float], unsure: Sequence[float], kinds: Mapping[int, str]
+) -> list[float]:
+    """Per frame, the fitted error model's expected 1 − J&F (`anchored_errors`; 0 on a frame given a mask).
+
+    What the page's filmstrip colours, on one scale for every clip: red from `LOOK_HERE` up. It ranks
+    a clip's frames by their real error better than `propagation.unreliability` stretched to the clip's
+    own range did, and marks fewer frames (``benchmarks/results/filmstrip.md``).
+
+    Args:
+        disagreement: per frame, the propagation's disagreement.
+        unsure: per frame, its unsure share.
+        kinds: annotated frame → the type of its annotation.
+    """
+    doubt = unreliability(disagreement, unsure, kinds)
+    errors = anchored_errors(measured_shares(doubt, kinds), kinds, FITTED_ERROR, TYPE_RESIDUALS)
+    return [round(float(e), 4) for e in errors]
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """The next annotation to make: a frame of a video, the objects on it, and the type.
+
+    Attributes:
+        video: the video's name.
+        frame: the frame's index in the sequence.
+        frame_path: the frame's file.
+        objects: the known objects that have appeared by this frame (empty on a video's first
+            annotation: draw every object, which declares them).
+        kind: the annotation type, ``mask``, ``clicks`` or ``box``.
+        reason: why this video and frame, in words.
+        provisional: made while a video still propagated, from what was known of it then (the
+            choice the whole clip gives may differ).
+    """
+
+    video: str
+    frame: int
+    frame_path: str
+    objects: list[int]
+    kind: str
+    reason: str
+    provisional: bool = False
+
+
+@dataclass(frozen=True)
+class ProposalOptions:
+    """How proposals are chosen: a frame selector and a type policy that need no ground truth.
+
+    Attributes:
+        frames: the frame selector (`frame_selectors.SELECTORS`); ``oracle`` and ``lookahead`` need
+            ground truth and are refused.
+        types: the annotation type policy (`type_policies.POLICIES`); ``oracle`` is refused.
+        seed: seed of the random selector and policy.
+        policy: the weights file of the ``learned`` type policy.
+        diversity_features: what the ``diversity`` selector compares (`make_diversity_features`).
+        diversity_weights: the QNet or encoder weights file of those features.
+    """
+
+    frames: str = PROPOSAL_SELECTOR
+    types: str = "mask"
+    seed: int = 0
+    policy: str | Path | None = None
+    diversity_features: str = "descriptor"
+    diversity_weights: str | Path | None = None
+
+    def build(self) -> tuple[FrameSelector, TypePolicy]:
+        """The frame selector and type policy, refused when one needs ground truth (a person's data lack it).
+
+        Raises:
+            ConfigError: an unknown selector or policy, or one that needs ground truth.
+            WeightsError: a ``policy`` file that is missing or not a type policy.
+        """
+        features = (
+            make_diversity_features(self.diversity_features, self.diversity_weights)
+            if self.frames == "diversity"
+            else None
+        )
+        selector = make_selector(self.frames, self.seed, features=features)
+        chooser = make_policy(self.types, self.seed, weights=self.policy)
+        for option, chosen in (("frames", selector), ("types", chooser)):
+            if chosen.needs_ground_truth:
+                raise ConfigError(
+                    option, f"{chosen.name!r} needs ground truth, which a real annotator's data lack"
+                )
+        return selector, chooser
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A started video's next annotation, its expected J&F gain per second, and its seconds per frame."""
+
+    proposal: Proposal
+    gain_per_second: float
+    per_frame: float
+
+
+def next_annotation(
+    state: VideoState,
+    frame_paths: list[Path],
+    indices: list[int],
+    selector: FrameSelector,
+    chooser: TypePolicy,
+    costs: AnnotationCosts,
+    load: Callable[[], list[np.ndarray]],
+    read: Callable[[Path], np.ndarray],
+) -> Candidate:
+    """The next annotation of one started video and its expected J&F gain per second.
+
+    Args:
+        state: the video's state (its current masks and their unreliability).
+        frame_paths: the loop's frame files.
+        indices: their indices in the sequence (what a person calls the frames).
+        selector: chooses the frame.
+        chooser: chooses the type.
+        costs: the human seconds of each type.
+        load: the loop's frames (read only by the ``diversity`` selector).
+        read: one frame file as H×W×3 uint8 RGB.
+    """
+    name = state.video
+    doubt = unreliability(state.disagreement, state.unsure, state.annotated)
+    view = SelectionView(
+        key=name,
+        iteration=state.iteration,
+        num_frames=state.num_frames,
+        annotated=set(state.annotated),
+        frames=load() if selector.name == "diversity" else None,
+        masks=state.masks,
+        unreliability=doubt,
+    )
+    t = selector.select(view)
+    context = type_context(state, t, read(frame_paths[t]))
+
+    def refuse(kind: str) -> AnnotationResult:
+        raise ConfigError("types", f"{chooser.name!r} tries a {kind} annotation, which needs ground truth")
+
+    kind = chooser.choose(TypeView(name, state.iteration, t, refuse, context=context))
+    per_frame = state.seconds / state.num_frames
+    seconds = type_seconds(len(context.objects), costs)[kind]
+    if isinstance(chooser, LearnedTypePolicy):
+        gain = chooser.gain_per_second(context, t)[kind]
+        expected = f"the type policy expects J&F to rise by {gain * seconds:.3f} on this frame"
+    else:
+        gain = len(state.objects) * expected_jf_gain(doubt, view.annotated, t) / seconds
+        expected = expectation(state, t, indices, expected_jf_gain(doubt, view.annotated, t))
+    reason = (
+        f"{selector.name} among {len(view.candidates)} frames not annotated; {expected}; "
+        f"{likely_cost(state, kind, len(context.objects), costs)}; {per_frame:.1f} s per frame so far"
+    )
+    proposal = Proposal(name, indices[t], str(frame_paths[t]), list(context.objects), kind, reason)
+    return Candidate(proposal, gain, per_frame)
+
+
+def expectation(state: VideoState, frame: int, indices: list[int], rise: float) -> str:
+    """What the fitted error model expects of ``frame``, and the signs of doubt a person can look at.
+
+    The frame's expected J&F (`filmstrip_scores`) with the annotated frames it is propagated from
+    (what the model reads), the rise of the video's mean J&F were it annotated next (``rise``), then
+    the measured shares of the object's area where the two directions disagree (two sides only) and
+    where the flow was unsure: each a share of its own, never added.
+    """
+    kinds = state.kinds
+    error = filmstrip_scores(state.disagreement, state.unsure, kinds)[frame]
+    keys = sorted(kinds)
+    before = [a for a in keys if a < frame][-1:]
+    after = [a for a in keys if a > frame][:1]
+    sources = " and ".join(str(indices[a]) for a in before + after)
+    alone = "" if before and after else " alone"
+    plural = "s" if before and after else ""
+    text = (
+        f"the error model expects J&F {1 - error:.2f} on this frame (propagated from annotated frame{plural} "
+        f"{sources}{alone}) and the video's mean J&F to rise by {rise:.3f} once it is annotated"
+    )
+    if before and after:
+        text += f"; the two directions disagree on {state.disagreement[frame]:.0%} of the object's area"
+    where = "it" if before and after else "the object's area"
+    return text + f"; the flow was unsure of {state.unsure[frame]:.0%} of {where}"
+
+
+#: How a type is made, in the words of the page's tools.
+TOOL_WORDS = {"mask": "a drawn mask", "clicks": "clicks", "box": "a box and its clicks"}
+
+
+def likely_cost(state: VideoState, kind: str, objects: int, costs: AnnotationCosts) -> str:
+    """The seconds of the tool the person is likely to use: that of their last annotation of the video.
+
+    Its booked seconds per object, times the frame's ``objects``; with none yet (or one that cost
+    nothing: kept as propagated), the cost table's seconds of ``kind`` (`type_seconds`).
+    """
+    if state.annotations:
+        last = max(a.iteration for a in state.annotations)
+        made = [a for a in state.annotations if a.iteration == last]
+        booked = sum(a.seconds for a in made)
+        if booked > 0:
+            tool = next((a.kind for a in made if a.kind != "mask" and not a.kept), "mask")
+            per_object = booked / len({a.object for a in made})
+            return (
+                f"about {_seconds(per_object * max(objects, 1))} s with {TOOL_WORDS.get(tool, tool)}, "
+                f"as your last annotation of this video took {_seconds(per_object)} s per object"
+            )
+    seconds = type_seconds(objects, costs)[kind]
+    count = f"{objects} object{'s' if objects != 1 else ''}"
+    return f"about {_seconds(seconds)} s for {TOOL_WORDS.get(kind, kind)} of {count} (the cost table's)"
+
+
+def _seconds(value: float) -> str:
+    """Seconds as a person reads them: whole from 10 s, one decimal below (2.5 s is not 2 s)."""
+    return f"{value:.0f}" if value >= 10 else f"{value:.1f}"

@@ -1,0 +1,566 @@
+"""The annotation loop for a real person, on videos without ground truth (``annotate propose`` / ``add``).
+
+The person asks what to annotate next (`AnnotationSession.propose`: a video, a frame, the objects on
+it and the annotation type, chosen by a weight-free frame selector and a type policy that need no
+ground truth, `proposals`), annotates it in any tool, and hands the result back
+(`AnnotationSession.add` of a `given.GivenAnnotation`): a mask of object ids (or of one object) or
+clicks, with which the click model corrects the current masks (`annotate_given_clicks`). Each
+addition joins the video's annotated set, every frame's mask is propagated again, and the loop
+state is saved as `annotate simulate` saves it (`state.VideoState`: atomic files, ``state.json``
+written last), so the current masks of every frame are always in ``<video>/masks/``.
+
+Folder of a session::
+
+    session.json    the data set and engine settings; a later call naming other ones is refused
+    <video>/        the loop state of each video annotated so far (state.json, annotated/, masks/)
+
+`AnnotationSession.export` (``annotate export``) writes the current masks of every annotated video
+to a label store that ``VideoSegDataModule`` trains from (``pseudo_labels=`` the store).
+
+The first annotation of a video declares its objects (the ids it holds); later ones may only name
+those, unless ``new_objects`` declares the ids that first appear on their frame (MOSE). An object
+is never propagated before the first frame it was annotated on. Frames are named by their index
+in the sequence, as the person sees them (DAVIS's ``00012.jpg`` is frame 12), whatever the stride.
+
+Everything is checked before anything is written: the video, the frame index, the annotation
+(`GivenAnnotation`, checked when made: a mask of the frame's size, clicks as described in
+`given.read_clicks`) and its objects (known ones); a refused addition leaves every file as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from frugalseg.active.objects.labels import write_video_labels
+from frugalseg.active.objects.session.given import (
+    GivenAnnotation,
+    annotation_result,
+    book,
+    check_objects,
+    read_mask,
+)
+from frugalseg.active.objects.session.proposals import Candidate, Proposal, ProposalOptions, next_annotation
+from frugalseg.active.objects.session.session_settings import (
+    FAMILIES,
+    SESSION_FILE,
+    SessionSettings,
+    new_settings,
+    saved_settings,
+)
+from frugalseg.active.objects.state import STATE_FILE, IterationRecord, VideoState
+from frugalseg.active.propagation import FrameReady
+from frugalseg.data.clips import Clip
+from frugalseg.data.costs import AnnotationCosts
+from frugalseg.data.formats import get_format
+from frugalseg.data.formats.davis import DavisFormat
+from frugalseg.data.io import image_size, read_frame, write_json_atomic
+from frugalseg.errors import ConfigError, DataError
+
+
+@dataclass(frozen=True)
+class Addition:
+    """What `AnnotationSession.add` recorded.
+
+    Attributes:
+        video: the video's name.
+        frame: the frame's index in the sequence.
+        objects: the objects annotated (none when the mask showed none).
+        record: the iteration's record (the human seconds it cost and the ledger's total).
+        annotated_frames: frames of the video annotated so far.
+        num_frames: frames of the video in the loop.
+        masks: the folder of the current mask of every frame.
+    """
+
+    video: str
+    frame: int
+    objects: list[int]
+    record: IterationRecord
+    annotated_frames: int
+    num_frames: int
+    masks: Path
+
+
+@dataclass
+class _Video:
+    """A video of the session: its name, the frame files the loop uses and their sequence indices."""
+
+    name: str
+    frame_paths: list[Path]
+    indices: list[int]
+
+    def loop_index(self, frame: int) -> int:
+        """The loop's index of sequence frame ``frame``; `ConfigError` when the loop does not use it."""
+        if frame in self.indices:
+            return self.indices.index(frame)
+        stride = self.indices[1] - self.indices[0] if len(self.indices) > 1 else 1
+        used = f"{self.indices[0]}…{self.indices[-1]}" + (f" every {stride}" if stride > 1 else "")
+        raise ConfigError(
+            "frame",
+            f"{frame} is out of range: video {self.name!r} ({self.frame_paths[0].parent}) has frames {used} "
+            "in this session",
+        )
+
+    def first_proposal(self) -> Proposal:
+        """The first annotation of the video: its first frame, drawn as a mask."""
+        return Proposal(
+            self.name, self.indices[0], str(self.frame_paths[0]), [], "mask", "first annotation of the video"
+        )
+
+    def load(self) -> list[np.ndarray]:
+        """The frames the loop uses, H×W×3 uint8 RGB."""
+        return [read_frame(path) for path in self.frame_paths]
+
+
+class AnnotationSession:
+    """The annotation loop of a real person over the videos of one split (see the module docstring).
+
+    Args:
+        folder: the session's folder.
+        settings: what it annotates and how.
+    """
+
+    def __init__(self, folder: str | Path, settings: SessionSettings) -> None:
+        self.folder = Path(folder)
+        self.settings = settings
+        self.costs = AnnotationCosts(**settings.costs)
+        fmt = get_format(settings.format, settings.root)
+        if not isinstance(fmt, DavisFormat):
+            raise ConfigError("format", f"the annotation loop reads DAVIS-style videos, not {fmt.name!r}")
+        self.format = fmt
+        self.engine = settings.build_engine()
+        self.click_model = settings.build_click_model()
+        self._caches: dict[str, Any] = {}
+
+    @classmethod
+    def open(
+        cls,
+        folder: str | Path,
+        *,
+        engine: str | None = None,
+        click_model: str | None = None,
+        options: Mapping[str, Any] | None = None,
+        **given: Any,
+    ) -> AnnotationSession:
+        """The session in ``folder``, or a new one (not written until its first addition).
+
+        Args:
+            folder: the session's folder.
+            engine: the propagation engine's name (None: the saved one, or ``flow``).
+            click_model: the click-to-mask model's name (None: the saved one, or ``grabcut``).
+            options: option values by ``<member>_<field>`` (``sam2_checkpoint``, ``flow_preset``: the
+                command line's flags); those of the chosen engine and click model are read.
+            **given: the other `SessionSettings` fields named by the caller (None: not named). A
+                saved session takes the saved values and refuses others; a new one needs ``root``.
+
+        Raises:
+            ConfigError: settings that differ from the saved ones, a new session without ``root``,
+                a folder that holds something else, or a bad stride or frame count.
+            DataError: a damaged ``session.json`` or a data set that cannot be read.
+        """
+        folder = Path(folder)
+        flags = {k: v for k, v in (options or {}).items() if v is not None}
+        given = {k: v for k, v in given.items() if v is not None}
+        unknown = set(given) - (set(SessionSettings.__dataclass_fields__) - set(FAMILIES))
+        if unknown:
+            raise TypeError(f"unknown session settings {sorted(unknown)}")
+        if "root" in given:
+            given["root"] = str(Path(given["root"]).resolve())
+        names = {"engine": engine, "click_model": click_model}
+        if (folder / SESSION_FILE).is_file():
+            return cls(folder, saved_settings(folder, given, names, flags))
+        if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+            raise ConfigError(
+                "state", f"{folder} exists and is not an annotation session; use a new or empty folder"
+            )
+        return cls(folder, new_settings(folder, given, names, flags))
+
+    def videos(self) -> list[str]:
+        """The names of the split's videos, in order."""
+        return self.format.sequences(self.settings.split)
+
+    def _video(self, name: str) -> _Video:
+        names = self.videos()
+        if name not in names:
+            raise ConfigError(
+                "video", f"no video {name!r} in split {self.settings.split!r}; videos: {', '.join(names)}"
+            )
+        paths = self.format.numbered_frame_paths(name)
+        limit = self.settings.max_frames
+        horizon = len(paths) if limit is None else min(len(paths), limit)
+        indices = list(range(0, horizon, self.settings.stride))
+        return _Video(name, [paths[i] for i in indices], indices)
+
+    @property
+    def _config(self) -> dict[str, Any]:
+        """What a video's state records (a state made by another session or loop is refused)."""
+        return {"session": json.loads(json.dumps(asdict(self.settings)))}
+
+    def state(self, name: str) -> VideoState | None:
+        """The saved state of video ``name`` with whole current masks, or None before its first annotation."""
+        saved = self.saved_state(name)
+        if saved is None:
+            return None
+        state, current = saved
+        if not current:  # killed while it wrote the masks, or saved before propagating: recompute (not saved)
+            self._propagate(state, self._video(name).load())
+        return state
+
+    def saved_state(self, name: str) -> tuple[VideoState, bool] | None:
+        """The saved state of video ``name`` and whether its current masks match its annotations.
+
+        They do not when a run was killed while it wrote them, or when an addition was saved before
+        propagating (`add_given` with ``propagate=False``): `finish` recomputes and saves them.
+        None before the video's first annotation.
+        """
+        folder = self.folder / self._video(name).name
+        if not (folder / STATE_FILE).is_file():
+            return None
+        state, whole = VideoState.load(folder)
+        if state.config != self._config:
+            raise ConfigError(
+                "state", f"{folder}: holds a loop of other settings ({state.config}); use another folder"
+            )
+        return state, whole and len(state.masks) == state.num_frames
+
+    def finish(self, name: str, on_frame: FrameReady | None = None) -> VideoState | None:
+        """Propagate and save video ``name`` if its saved masks are out of date; its state (or None).
+
+        ``on_frame`` is called with each loop frame's index, mask, disagreement and unsure share as
+        soon as the engine has it (`LoopEngine.propagate`), nearest the newest annotations first.
+        """
+        with self._writing(name):
+            saved = self.saved_state(name)
+            if saved is None:
+                return None
+            state, current = saved
+            if not current:
+                self._propagate(state, self._video(name).load(), on_frame)
+                state.save(self.folder / name)
+            return state
+
+    @contextlib.contextmanager
+    def _writing(self, video: str) -> Iterator[None]:
+        """Hold video ``video``'s lock while its state is read, changed and saved.
+
+        One writer at a time across processes, so ``annotate add`` and the annotation page take turns
+        on a video (the other waits) while other videos stay free. The lock is the video's folder
+        itself (``flock`` on the directory: no file is added); its first annotation takes the session
+        folder's lock to make that folder, which a refused addition removes again. A session not saved
+        yet has nobody to race with.
+        """
+        if not (self.folder / SESSION_FILE).is_file():
+            yield
+            return
+        folder = self.folder / video
+        first = contextlib.nullcontext() if folder.is_dir() else _folder_lock(self.folder)
+        with first:
+            made = not folder.is_dir()
+            folder.mkdir(exist_ok=True)
+            try:
+                with _folder_lock(folder):
+                    yield
+            finally:
+                if made and not any(folder.iterdir()):
+                    folder.rmdir()
+
+    def current_mask(self, name: str, frame: int) -> np.ndarray | None:
+        """The current object-id mask of sequence frame ``frame`` of video ``name``, or None before any."""
+        state = self.state(name)
+        if state is None or not state.masks:
+            return None
+        return state.masks[self._video(name).loop_index(frame)]
+
+    def _propagate(
+        self, state: VideoState, frames: list[np.ndarray], on_frame: FrameReady | None = None
+    ) -> None:
+        """Propagate ``state``'s annotated set, reusing what this session computed before on the video.
+
+        The engine's cache (`LoopEngine.new_cache`) changes no mask, only the work: a long-lived
+        session (the annotation page) propagates from the new annotation alone.
+        """
+        cache = self._caches.setdefault(state.video, self.engine.new_cache())
+        result = self.engine.propagate(
+            frames, state.annotated, first_frames=state.objects, cache=cache, on_frame=on_frame
+        )
+        state.masks, state.disagreement, state.unsure = result.masks, result.disagreement, result.unsure
+
+    def propose(
+        self,
+        options: ProposalOptions | None = None,
+        *,
+        video: str | None = None,
+        states: Mapping[str, VideoState] | None = None,
+    ) -> Proposal | None:
+        """The next annotation to make, or None when every frame of every video is annotated.
+
+        A video not annotated yet comes first (its first frame, drawn as a mask). Among the others,
+        each video's next frame is the selector's choice and its type the policy's, and the video
+        whose next annotation is expected to gain the most J&F per human second is proposed, so the
+        next hour goes where it helps most: the expected gain is the learned policy's prediction
+        (``types="learned"``) or else the fitted error model's expected rise of the video's mean J&F
+        (`expected_jf_gain`) times the video's objects, its weight in the mean over a data set's
+        objects (ties: the video with the fewest human seconds per frame so far, then the first).
+        Ranking by the chosen frame's doubted share instead made a replay of the development clips'
+        loops no faster than random frames (`benchmarks/results/annotation_loop.md`). A person's
+        annotation is final, clicks and boxes too: a person clicks until the mask looks right, so the
+        session never proposes an annotated frame again, even to a selector that ``replaces`` (a loop
+        of the simulated annotator does; proposing clicked frames again cost a scripted person on the
+        page five more frames, `benchmarks/results/page_person.md`).
+
+        Args:
+            options: the frame selector, type policy and what they read (None: the defaults).
+            video: propose on this video only (None: any).
+            states: video → the state to use instead of the saved one (a video being propagated:
+                what is known of it so far).
+
+        Raises:
+            ConfigError: an unknown video, selector or policy, or one that needs ground truth.
+            WeightsError: a ``policy`` file that is missing or not a type policy.
+        """
+        selector, chooser = (options or ProposalOptions()).build()
+        names = [self._video(video).name] if video is not None else self.videos()
+        candidates: list[Candidate] = []
+        for name in names:
+            state = (states or {}).get(name) or self.state(name)
+            source = self._video(name)
+            if state is None:
+                return source.first_proposal()
+            if not state.done:
+                candidates.append(
+                    next_annotation(
+                        state,
+                        source.frame_paths,
+                        source.indices,
+                        selector,
+                        chooser,
+                        self.costs,
+                        source.load,
+                        read_frame,
+                    )  # fmt: skip
+                )
+        if not candidates:
+            return None
+        best = max(
+            range(len(candidates)),
+            key=lambda i: (candidates[i].gain_per_second, -candidates[i].per_frame, -i),
+        )
+        return candidates[best].proposal
+
+    def export_config(self) -> dict[str, Any]:
+        """The ``run.json`` of an export of the session as it stands (equal configs: equal stores).
+
+        Raises:
+            ConfigError: no video has been annotated yet.
+        """
+        states = self._annotated_states()
+        return {
+            "engine": "annotation-session",
+            "settings": {
+                "session": json.loads(json.dumps(asdict(self.settings))),
+                "annotations": {name: len(state.annotations) for name, state in states.items()},
+            },
+            "split": self.settings.split,
+            **self.format.describe(),
+        }
+
+    def _annotated_states(self) -> dict[str, VideoState]:
+        states = {name: state for name in self.videos() if (state := self.state(name)) is not None}
+        if not states:
+            raise ConfigError("state", f"{self.folder}: no video annotated yet, nothing to export")
+        return states
+
+    def export(self, out: str | Path) -> int:
+        """Write the current masks of every annotated video to the label store ``out``; how many were written.
+
+        Drawn frames are ``fine`` labels, the others ``pseudo``, and a person's clicks and boxes
+        ``clicks`` and ``boxes`` labels beside them (`labels.video_labels`: the format's two classes).
+        The store's run records how many annotations each video had
+        (`export_config`), so a later export after more additions is refused there (labels in a store
+        are never rewritten): export to a new folder. An export into the same folder with nothing
+        added writes nothing. Only the videos' frames are read, never the data set's own masks.
+
+        Raises:
+            ConfigError: no video has been annotated yet.
+            LabelStoreError: ``out`` holds a store of another export or run.
+        """
+        config = self.export_config()
+        written = 0
+        for name, state in self._annotated_states().items():
+            clip = Clip(
+                clip_id=name,
+                split=self.settings.split,
+                frames=list(self.format.numbered_frame_paths(name)),
+                anchor_index=0,
+            )
+            written += write_video_labels(Path(out), clip, self._video(name).indices, state, config)
+        return written
+
+    def frame_shape(self, video: str, frame: int) -> tuple[Path, tuple[int, int]]:
+        """Frame ``frame``'s file and (height, width): what a `GivenAnnotation` of it is checked against.
+
+        Raises:
+            ConfigError: an unknown video or a frame the session does not use.
+        """
+        source = self._video(video)
+        path = source.frame_paths[source.loop_index(frame)]
+        width, height = image_size(path)
+        return path, (height, width)
+
+    def read_given(
+        self,
+        video: str,
+        frame: int,
+        *,
+        mask: str | Path | None = None,
+        clicks: str | Path | None = None,
+        object_id: int | None = None,
+        names: Mapping[int, str] | None = None,
+        new_objects: bool = False,
+    ) -> GivenAnnotation:
+        """A person's mask PNG or clicks JSON for ``frame`` of ``video``, read and checked when made.
+
+        Args:
+            video: the video's name.
+            frame: the frame's index in the sequence.
+            mask: a PNG of object ids (palette or grey; 0 background, 255 void; a 0/255 grey PNG is
+                object 1), or of one object when ``object_id`` is given (every non-zero pixel).
+            clicks: a JSON file of clicks (`given.read_clicks`); give either ``mask`` or ``clicks``.
+            object_id: the object a one-object ``mask`` shows.
+            names: object id → its class name ("horse and rider"), for objects of this annotation.
+            new_objects: accept ids not annotated before: objects that first appear on this frame.
+
+        Raises:
+            ConfigError: an unknown video, a frame the session does not use, not exactly one of
+                ``mask`` and ``clicks``, or a bad name.
+            DataError: naming the file, when it cannot be read, is of another size than the frame
+                or is not of the form described.
+        """
+        path, shape = self.frame_shape(video, frame)
+        return GivenAnnotation.read(
+            path, shape, mask=mask, clicks=clicks, object_id=object_id, names=names, new_objects=new_objects
+        )
+
+    def add(
+        self,
+        video: str,
+        frame: int,
+        given: GivenAnnotation,
+        *,
+        propagate: bool = True,
+        current: np.ndarray | None = None,
+    ) -> Addition:
+        """Add what a person gave on ``frame`` of ``video``, propagate again, and save the state.
+
+        Args:
+            video: the video's name.
+            frame: the frame's index in the sequence.
+            given: the annotation, checked when made (`given`, or built by the page or the ML backend).
+            propagate: propagate and save the masks now; False saves the annotation with masks marked
+                out of date (so nothing is lost if the process dies), and `finish` propagates.
+            current: the mask the clicks correct (None: the frame's saved mask; the page passes the
+                one it shows, which may be newer while the video propagates).
+
+        Raises:
+            ConfigError: an unknown video or a frame the session does not use.
+            DataError: naming the annotation's source, one of another size than the frame, an
+                unknown object or a ``current`` mask of another size.
+        """
+        source = self._video(video)
+        t = source.loop_index(frame)
+        _, shape = self.frame_shape(video, frame)
+        if given.shape != shape:
+            raise DataError(given.source, f"made for a frame of {given.shape}, the frame is {shape}")
+        if current is not None and current.shape != shape:
+            raise DataError(given.source, f"the mask corrected is {current.shape}, the frame {shape}")
+        with self._writing(source.name):
+            if propagate:
+                state = self.state(video)
+            else:  # saved with its masks out of date: `finish` propagates, not this call
+                saved = self.saved_state(video)
+                state = saved[0] if saved is not None else None
+            if state is not None and not given.new_objects:
+                check_objects(given.source, given.objects, state.objects, video)
+            image = read_frame(source.frame_paths[t])
+            if state is None:
+                frames = len(source.frame_paths)
+                state = VideoState(video=video, num_frames=frames, objects={}, config=self._config)
+            if current is None:
+                current = state.masks[t] if state.masks else np.zeros(shape, np.uint8)
+            result, kinds = annotation_result(given, image, current, self.costs, self.click_model)
+            record = book(state, t, result, kinds, given)
+            if propagate:
+                self._propagate(state, source.load())
+            else:
+                state.masks = []
+            state.history.append(record)
+            if not (self.folder / SESSION_FILE).is_file():
+                write_json_atomic(self.folder / SESSION_FILE, asdict(self.settings), indent=2)
+            state.save(self.folder / video)
+            objects = [obj for obj in sorted(result.seconds) if obj]
+            masks = self.folder / video / "masks"
+            return Addition(video, frame, objects, record, len(state.annotated), state.num_frames, masks)
+
+    def preview(
+        self, video: str, frame: int, given: GivenAnnotation, current: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The mask ``given``'s clicks make of the frame's mask (what adding them would do); nothing saved.
+
+        Args:
+            video: the video's name.
+            frame: the frame's index in the sequence.
+            given: the clicks so far.
+            current: the mask they correct (None: the frame's current mask, or none before the
+                video's first annotation).
+
+        Raises:
+            ConfigError: an unknown video or frame.
+            DataError: an annotation or a ``current`` mask of another size than the frame.
+        """
+        source = self._video(video)
+        t = source.loop_index(frame)
+        image = read_frame(source.frame_paths[t])
+        shape = image.shape[:2]
+        if given.shape != shape:
+            raise DataError(given.source, f"made for a frame of {given.shape}, the frame is {shape}")
+        if current is None:
+            state = self.state(video)
+            current = state.masks[t] if state is not None else np.zeros(shape, np.uint8)
+        elif current.shape != shape:
+            raise DataError(given.source, f"the mask corrected is {current.shape}, the frame {shape}")
+        return annotation_result(given, image, current, self.costs, self.click_model)[0].mask
+
+    def frames(self, video: str) -> list[int]:
+        """The sequence indices of the frames of ``video`` the session uses (its loop frames, in order)."""
+        return list(self._video(video).indices)
+
+    def frame_image(self, video: str, frame: int) -> np.ndarray:
+        """Frame ``frame`` (sequence index) of ``video``, H×W×3 uint8 RGB."""
+        source = self._video(video)
+        return read_frame(source.frame_paths[source.loop_index(frame)])
+
+    def read_mask(self, video: str, frame: int, path: str | Path) -> np.ndarray:
+        """The object ids of a mask PNG for a frame (void → 0), checked as `add` checks its ``mask``."""
+        source = self._video(video)
+        t = source.loop_index(frame)
+        width, height = image_size(source.frame_paths[t])
+        return read_mask(Path(path), (height, width), source.frame_paths[t])
+
+
+@contextlib.contextmanager
+def _folder_lock(folder: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on ``folder`` itself, for the block (waits for the holder to finish)."""
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)  # closing releases the lock

@@ -1,0 +1,40 @@
+"""A session's proposal as a task for an annotation tool: the frame with its current object masks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from frugalseg.data.clips import Clip, LabelKind
+from frugalseg.data.formats.davis import DavisFormat
+from frugalseg.data.io import image_size
+from frugalseg.interop import StoredFrame, write_export
+from frugalseg.interop.stores import frame_name, frame_objects
+
+if TYPE_CHECKING:
+    from frugalseg.active.objects.session.proposals import Proposal
+    from frugalseg.active.objects.session.session import AnnotationSession
+
+
+def write_task(session: AnnotationSession, proposal: Proposal, path: str | Path, tool: str) -> int:
+    """Write the proposed frame with its current object masks (none before the first annotation) to ``path``.
+
+    The person corrects them in the tool; `label import` of its export gives the frame's object ids
+    (``*_instanceIds.png``), which ``annotate add --mask`` takes.
+
+    Returns:
+        How many object masks the task holds.
+    """
+    fmt = session.format
+    clip = Clip(proposal.video, session.settings.split, list(fmt.frame_paths(proposal.video)), 0)
+    frame_path = clip.frame_path(proposal.frame)
+    ids = session.current_mask(proposal.video, proposal.frame)
+    width, height = image_size(frame_path)
+    objects = (
+        []
+        if ids is None
+        else frame_objects(DavisFormat.to_label(ids), ids, fmt.class_names, LabelKind.PSEUDO)
+    )
+    frame = StoredFrame(clip, proposal.frame, frame_name(frame_path, fmt.root), (height, width), objects)
+    write_export(tool, Path(path), [frame], list(fmt.class_names))
+    return len(objects)

@@ -1,0 +1,274 @@
+"""Annotation types: what annotating a frame with a mask, clicks or a box makes and costs (paper 002).
+
+Types, on one frame, for every object visible in its ground truth:
+
+* ``mask`` — the annotator draws the object's mask: the ground-truth mask, ``vos_mask_seconds``
+  (80 s) per object.
+* ``clicks`` — up to 3 corrective clicks per object, each at the centre of the largest error region
+  of the current mask (`simulated_annotator.corrective_click`), turned into a mask after every click by
+  a click-to-mask model (`frugalseg.active.objects.tools.click_models`, a setting of the type): the
+  weight-free star-convex graph cut by default (``starcut``; ``grabcut`` before it), or SAM 2 with the
+  user's checkpoint, which keeps the candidate closest to the truth, as the simulated annotator of
+  EVA-VOS does.
+  Cost: ``click_seconds`` (1.5 s) per click made plus ``clicked_frame_seconds`` (1 s) once per frame.
+* ``box`` — the page's box drag: a box around each object (its true bounding box grown by `BOX_MARGIN`
+  px), the click-to-mask model's mask from the box (`ClickToMask.box`: GrabCut from the rectangle, or
+  SAM 2's box prompt), then up to 3 corrective clicks, the best of the masks after each kept (a
+  person undoes a click that made it worse). The box replaces the frame's masks: an object the
+  propagation carried into a frame that no longer shows it is cleared. Cost: ``box_seconds`` (7 s,
+  EVA-VOS's figure) per object, plus its clicks and the frame's overhead as for ``clicks``.
+
+A frame on which no object is visible costs ``clicked_frame_seconds`` (looking, finding nothing)
+and yields an empty mask, whichever the type.
+
+A real annotator's clicks (`GivenClick`, ``annotate add --clicks``) come all at once and with no
+truth to choose between candidates (`annotate_given_clicks`, the same model's ``correct``: GrabCut
+may change the mask only near them, SAM 2 keeps its best-scored mask), at the same cost.
+
+The policies that choose a type are in `type_policies`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from frugalseg.active.objects.simulation.simulated_annotator import CorrectiveClick, corrective_click
+from frugalseg.active.objects.tools.click_models import ClickToMask, make_click_model
+from frugalseg.active.objects.tools.grabcut import Box
+from frugalseg.autolabel.boxes import box_of
+from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts
+from frugalseg.metrics.jf import contour_accuracy, region_similarity
+
+VOID = 255
+CLICKS_PER_OBJECT = 3
+#: Pixels between an object and the box a person drags around it: of 0, 5 and 10 px, 5 gave the best
+#: box + 3 clicks on the development clips' first frames (``benchmarks/results/weightfree_tools.md``).
+BOX_MARGIN = 5
+
+
+@dataclass(frozen=True)
+class GivenClick:
+    """A person's click on object ``object``: pixel column ``x``, row ``y``, ``positive`` on the object."""
+
+    object: int
+    x: int
+    y: int
+    positive: bool
+
+
+@dataclass
+class AnnotationResult:
+    """What annotating one frame produced: the object-id mask, seconds per object, clicks per object."""
+
+    kind: str
+    mask: np.ndarray
+    seconds: dict[int, float]
+    clicks: dict[int, int]
+
+    @property
+    def total_seconds(self) -> float:
+        """Human seconds of the annotation, all of its parts together."""
+        return float(sum(self.seconds.values()))
+
+
+def visible_objects(truth: np.ndarray) -> list[int]:
+    """Object ids with pixels in a ground-truth id map (0 and void left out)."""
+    return [int(v) for v in np.unique(truth) if v not in (0, VOID)]
+
+
+def annotate_mask(truth: np.ndarray, costs: AnnotationCosts = DEFAULT_COSTS) -> AnnotationResult:
+    """The ``mask`` type: the ground-truth ids (void → 0), ``vos_mask_seconds`` per visible object."""
+    mask = np.where(truth == VOID, 0, truth).astype(np.uint8)
+    objects = visible_objects(truth)
+    if not objects:
+        return AnnotationResult("mask", mask, {0: costs.clicked_frame_seconds}, {})
+    return AnnotationResult("mask", mask, {o: costs.vos_mask_seconds for o in objects}, {})
+
+
+def annotate_clicks(
+    image: np.ndarray,
+    current: np.ndarray,
+    truth: np.ndarray,
+    costs: AnnotationCosts = DEFAULT_COSTS,
+    *,
+    clicks_per_object: int = CLICKS_PER_OBJECT,
+    model: ClickToMask | None = None,
+) -> AnnotationResult:
+    """The ``clicks`` type on one frame (module docstring): corrective clicks per object, then masks.
+
+    Args:
+        image: the frame, H×W×3 uint8 RGB.
+        current: its current mask (H×W object ids).
+        truth: its ground truth (H×W object ids, 255 void).
+        costs: annotation costs.
+        clicks_per_object: the most clicks on each object (fewer when its mask becomes exact).
+        model: the click-to-mask model (`click_models`); None: the default model.
+    """
+    model = make_click_model() if model is None else model
+    void = truth == VOID
+    objects = sorted(set(visible_objects(truth)) | {int(v) for v in np.unique(current) if v not in (0, VOID)})
+    mask = np.where(current == VOID, 0, current).astype(np.uint8)
+    made: dict[int, int] = {}
+    for obj in objects:
+        found, clicks = model.simulate(
+            image, current == obj, truth == obj, clicks=clicks_per_object, ignore=void
+        )
+        mask[(mask == obj) & ~found] = 0
+        mask[found] = obj
+        made[obj] = len(clicks)
+    return AnnotationResult("clicks", mask, _click_seconds(made, costs), made)
+
+
+def annotate_box(
+    image: np.ndarray,
+    truth: np.ndarray,
+    costs: AnnotationCosts = DEFAULT_COSTS,
+    *,
+    clicks_per_object: int = CLICKS_PER_OBJECT,
+    model: ClickToMask | None = None,
+) -> AnnotationResult:
+    """The ``box`` type on one frame (module docstring): a box and corrective clicks per visible object.
+
+    Args:
+        image: the frame, H×W×3 uint8 RGB.
+        truth: its ground truth (H×W object ids, 255 void).
+        costs: annotation costs.
+        clicks_per_object: the most corrective clicks after each box.
+        model: the click-to-mask model turning a box and clicks into a mask; None: the default model.
+    """
+    model = make_click_model() if model is None else model
+    void = truth == VOID
+    mask = np.zeros(truth.shape, np.uint8)
+    objects = visible_objects(truth)
+    if not objects:
+        return AnnotationResult("box", mask, {0: costs.clicked_frame_seconds}, {})
+    made: dict[int, int] = {}
+    for obj in objects:
+        found, made[obj] = _box_and_clicks(image, truth == obj, void, model, clicks_per_object)
+        mask[found] = obj
+    seconds = _click_seconds(made, costs)
+    return AnnotationResult("box", mask, {o: s + costs.box_seconds for o, s in seconds.items()}, made)
+
+
+def padded_box(truth: np.ndarray, margin: int = BOX_MARGIN) -> Box:
+    """The tight box of ``truth`` (`box_of`; bool H×W, not empty) grown by ``margin`` px, within the frame.
+
+    Corners are included, as `ClickToMask.box` takes them.
+    """
+    tight = box_of(truth, train_id=1)
+    height, width = truth.shape
+    return (
+        max(tight.x0 - margin, 0),
+        max(tight.y0 - margin, 0),
+        min(tight.x1 - 1 + margin, width - 1),
+        min(tight.y1 - 1 + margin, height - 1),
+    )
+
+
+def _box_and_clicks(
+    image: np.ndarray, truth: np.ndarray, void: np.ndarray, model: ClickToMask, clicks: int
+) -> tuple[np.ndarray, int]:
+    """One object's best mask from its box and up to ``clicks`` corrective clicks, and the clicks made."""
+    box = padded_box(truth)
+    found = model.box(image, box)
+    best, best_j = found, region_similarity(found, truth, void)
+    made: list[CorrectiveClick] = []
+    for _ in range(clicks):
+        click = corrective_click(found, truth, ignore=void)
+        if click is None:
+            break
+        made.append(click)
+        found = model.box(image, box, made)
+        j = region_similarity(found, truth, void)
+        if j > best_j:
+            best, best_j = found, j
+    return best, len(made)
+
+
+def annotate_frame(
+    kind: str,
+    image: np.ndarray,
+    current: np.ndarray,
+    truth: np.ndarray,
+    costs: AnnotationCosts = DEFAULT_COSTS,
+    *,
+    model: ClickToMask | None = None,
+) -> AnnotationResult:
+    """The simulated annotator's annotation of one frame with the type ``kind`` (`ANNOTATION_TYPES`).
+
+    Args:
+        kind: ``mask``, ``clicks`` or ``box``.
+        image: the frame, H×W×3 uint8 RGB.
+        current: its current mask (H×W object ids; read by ``clicks`` only).
+        truth: its ground truth (H×W object ids, 255 void).
+        costs: annotation costs.
+        model: the click-to-mask model of ``clicks`` and ``box``; None: the default model.
+    """
+    if kind == "mask":
+        return annotate_mask(truth, costs)
+    if kind == "clicks":
+        return annotate_clicks(image, current, truth, costs, model=model)
+    if kind == "box":
+        return annotate_box(image, truth, costs, model=model)
+    raise ValueError(f"unknown annotation type {kind!r}; types: {', '.join(ANNOTATION_TYPES)}")
+
+
+def _click_seconds(made: dict[int, int], costs: AnnotationCosts) -> dict[int, float]:
+    """Seconds per object for ``made`` clicks per object.
+
+    The per-frame overhead (finding the objects) is booked on the first object, or on 0 if none.
+    """
+    seconds = {obj: costs.click_seconds * n for obj, n in made.items()}
+    first = min(seconds, default=0)
+    seconds[first] = seconds.get(first, 0.0) + costs.clicked_frame_seconds
+    return seconds
+
+
+def annotate_given_clicks(
+    image: np.ndarray,
+    current: np.ndarray,
+    clicks: Sequence[GivenClick],
+    costs: AnnotationCosts = DEFAULT_COSTS,
+    *,
+    model: ClickToMask | None = None,
+) -> AnnotationResult:
+    """The ``clicks`` type from a person's clicks: each clicked object's mask corrected by ``model``.
+
+    Each clicked object's current mask is corrected by the model's ``correct``, with no truth to
+    choose between candidates (the default ``starcut``: a click claims the region it is in, as far
+    as its edges; ``grabcut`` changes the mask only near the clicks). Objects not clicked keep their
+    current mask (255 becomes 0); the cost is that of `annotate_clicks`.
+
+    Args:
+        image: the frame, H×W×3 uint8 RGB.
+        current: its current mask (H×W object ids).
+        clicks: the person's clicks, on any objects.
+        costs: annotation costs.
+        model: the click-to-mask model (`click_models`); None: the default model.
+    """
+    model = make_click_model() if model is None else model
+    mask = np.where(current == VOID, 0, current).astype(np.uint8)
+    made: dict[int, int] = {}
+    for obj in sorted({c.object for c in clicks}):
+        own = [c for c in clicks if c.object == obj]
+        found = model.correct(image, current == obj, own)
+        mask[(mask == obj) & ~found] = 0
+        mask[found] = obj
+        made[obj] = len(own)
+    return AnnotationResult("clicks", mask, _click_seconds(made, costs), made)
+
+
+def frame_quality(mask: np.ndarray, truth: np.ndarray, objects: Sequence[int]) -> tuple[float, float]:
+    """(J, F) of one frame, each the mean over ``objects`` (void excluded); (1, 1) with no object."""
+    if not objects:
+        return 1.0, 1.0
+    void = truth == VOID
+    j = [region_similarity(mask == o, truth == o, void) for o in objects]
+    f = [contour_accuracy(mask == o, truth == o, void) for o in objects]
+    return float(np.mean(j)), float(np.mean(f))
+
+
+ANNOTATION_TYPES = ("mask", "clicks", "box")

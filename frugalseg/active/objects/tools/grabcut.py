@@ -1,0 +1,221 @@
+"""Clicks and GrabCut: what a click is, and OpenCV GrabCut seeded by clicks, a prior mask or a box.
+
+The vocabulary every click model shares (`Click`, `Box`, `click_radius`, `paint_clicks`, `image_key`)
+and the ``grabcut`` click model's core (`grabcut_clicks`, `local_grabcut_clicks`, `grabcut_box`,
+`box_clicks`); `click_models.GrabCutClicks` wraps it as a `ClickToMask`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from frugalseg.data.files import array_sha1
+
+GRABCUT_ITERATIONS = 3
+GIVEN_CLICK_REACH = 3  # a person's click may change pixels within this many click radii of it
+BOX_ITERATIONS = 5
+BOX_MARGIN = 0.1  # the background GrabCut learns from: this share of the box's longer side around it
+BOX_PIXELS = 80_000  # GrabCut of a box runs on its region shrunk to at most this many pixels (speed)
+BOX_CLICK_REACH = (
+    4  # a click after a box re-decides pixels within this many times its distance to the other side
+)
+#: A box in pixels, (x0, y0, x1, y1) with both corners inside it.
+Box = tuple[int, int, int, int]
+# GrabCut's rectangle, unused when it starts from a mask: what None passes (OpenCV's stubs refuse None).
+_NO_RECT = (0, 0, 0, 0)
+
+
+class Click(Protocol):
+    """What a click-to-mask model reads of a click (`CorrectiveClick`, `annotation.GivenClick`)."""
+
+    @property
+    def x(self) -> int:
+        """The pixel column."""
+
+    @property
+    def y(self) -> int:
+        """The pixel row."""
+
+    @property
+    def positive(self) -> bool:
+        """True on the object (foreground), False off it."""
+
+
+def image_key(image: np.ndarray) -> tuple[object, ...]:
+    """What tells an image from another (shape, type, a hash of its bytes): the key of per-image caches."""
+    data = np.ascontiguousarray(image)
+    return (data.shape, data.dtype.str, array_sha1(data))
+
+
+def click_radius(shape: tuple[int, ...]) -> int:
+    """Radius of a click's disk: 1 % of the image diagonal, at least 2 px (8 px at 854×480)."""
+    return max(2, round(0.01 * float(np.hypot(shape[0], shape[1]))))
+
+
+def paint_clicks(mask: np.ndarray, clicks: Sequence[Click], radius: int) -> np.ndarray:
+    """``mask`` with a disk of foreground at each positive click and of background at each negative one."""
+    out = mask.astype(np.uint8).copy()
+    for click in clicks:
+        cv2.circle(out, (click.x, click.y), radius, 1 if click.positive else 0, thickness=-1)
+    result: np.ndarray = out.astype(bool)
+    return result
+
+
+def grabcut_clicks(
+    image: np.ndarray, prior: np.ndarray, clicks: Sequence[Click], *, radius: int | None = None
+) -> np.ndarray:
+    """Bool mask of the object from GrabCut seeded by ``prior`` (bool) and ``clicks`` (module docstring)."""
+    radius = click_radius(prior.shape) if radius is None else radius
+    height, width = prior.shape
+    ys, xs = np.nonzero(prior)
+    points_x = [*xs.tolist()[:1], *(c.x for c in clicks)]
+    points_y = [*ys.tolist()[:1], *(c.y for c in clicks)]
+    if xs.size:
+        points_x += [int(xs.min()), int(xs.max())]
+        points_y += [int(ys.min()), int(ys.max())]
+    if not any(c.positive for c in clicks) and not prior.any():
+        return np.zeros_like(prior, dtype=bool)
+    margin = max(4 * radius, int(0.1 * max(max(points_x) - min(points_x), max(points_y) - min(points_y))))
+    x0, x1 = max(0, min(points_x) - margin), min(width, max(points_x) + margin + 1)
+    y0, y1 = max(0, min(points_y) - margin), min(height, max(points_y) + margin + 1)
+    seeds = np.where(prior[y0:y1, x0:x1], cv2.GC_PR_FGD, cv2.GC_PR_BGD).astype(np.uint8)
+    for click in clicks:
+        value = cv2.GC_FGD if click.positive else cv2.GC_BGD
+        cv2.circle(seeds, (click.x - x0, click.y - y0), radius, value, thickness=-1)
+    fg = np.isin(seeds, (cv2.GC_FGD, cv2.GC_PR_FGD))
+    out = np.zeros_like(prior, dtype=bool)
+    if not fg.any() or fg.all():
+        out[y0:y1, x0:x1] = fg
+        return out
+    roi = cv2.cvtColor(np.ascontiguousarray(image[y0:y1, x0:x1]), cv2.COLOR_RGB2BGR)
+    background, foreground = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    cv2.setRNGSeed(0)  # GrabCut's k-means start draws from OpenCV's RNG: the same mask every run
+    cv2.grabCut(roi, seeds, _NO_RECT, background, foreground, GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_MASK)
+    out[y0:y1, x0:x1] = np.isin(seeds, (cv2.GC_FGD, cv2.GC_PR_FGD))
+    return out
+
+
+def local_grabcut_clicks(
+    image: np.ndarray, prior: np.ndarray, clicks: Sequence[Click], *, radius: int, reach: int
+) -> np.ndarray:
+    """Bool mask of the object where GrabCut may change ``prior`` only within ``reach`` px of a click.
+
+    Pixels farther from every click are sure object or sure background as ``prior`` says; those
+    near a click are probable object or background as it says, and each click's disk of ``radius``
+    is sure object (positive) or sure background (negative). GrabCut runs on the box around the
+    clicks' reach (grown by 2 ``radius``), so its colour models are local too.
+    """
+    near = np.zeros(prior.shape, np.uint8)
+    for click in clicks:
+        cv2.circle(near, (click.x, click.y), reach, 1, thickness=-1)
+    ys, xs = np.nonzero(near)
+    margin = 2 * radius
+    y0, y1 = max(0, int(ys.min()) - margin), min(prior.shape[0], int(ys.max()) + margin + 1)
+    x0, x1 = max(0, int(xs.min()) - margin), min(prior.shape[1], int(xs.max()) + margin + 1)
+    box, close = prior[y0:y1, x0:x1], near[y0:y1, x0:x1] > 0
+    seeds = np.where(box, cv2.GC_FGD, cv2.GC_BGD).astype(np.uint8)
+    seeds[close] = np.where(box[close], cv2.GC_PR_FGD, cv2.GC_PR_BGD)
+    for click in clicks:
+        value = cv2.GC_FGD if click.positive else cv2.GC_BGD
+        cv2.circle(seeds, (click.x - x0, click.y - y0), radius, value, thickness=-1)
+    out = prior.astype(bool).copy()
+    fg = np.isin(seeds, (cv2.GC_FGD, cv2.GC_PR_FGD))
+    if fg.any() and not fg.all():
+        roi = cv2.cvtColor(np.ascontiguousarray(image[y0:y1, x0:x1]), cv2.COLOR_RGB2BGR)
+        background, foreground = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+        cv2.setRNGSeed(0)
+        cv2.grabCut(roi, seeds, _NO_RECT, background, foreground, GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_MASK)
+        fg = np.isin(seeds, (cv2.GC_FGD, cv2.GC_PR_FGD))
+    out[y0:y1, x0:x1] = fg
+    result: np.ndarray = out
+    return result
+
+
+def _grabcut_window(image: np.ndarray, seeds: np.ndarray, window: tuple[int, int, int, int]) -> np.ndarray:
+    """GrabCut of ``seeds`` (GrabCut's labels, H×W) in ``window`` (left, top, right, bottom): its mask there.
+
+    The window runs shrunk to at most `BOX_PIXELS` pixels and its mask is scaled back smoothly;
+    seeds all of one side are the answer as they are (GrabCut has no colours to tell apart).
+    """
+    left, top, right, bottom = window
+    part = seeds[top:bottom, left:right]
+    scale = min(1.0, float(np.sqrt(BOX_PIXELS / part.size)))
+    size = (max(1, round(part.shape[1] * scale)), max(1, round(part.shape[0] * scale)))
+    small = cv2.resize(part, size, interpolation=cv2.INTER_NEAREST)
+    found = np.isin(small, (cv2.GC_FGD, cv2.GC_PR_FGD))
+    if found.any() and not found.all():
+        roi = cv2.resize(
+            np.ascontiguousarray(image[top:bottom, left:right]), size, interpolation=cv2.INTER_AREA
+        )
+        background, foreground = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+        cv2.setRNGSeed(0)
+        roi = cv2.cvtColor(roi, cv2.COLOR_RGB2BGR)
+        cv2.grabCut(roi, small, _NO_RECT, background, foreground, BOX_ITERATIONS, cv2.GC_INIT_WITH_MASK)
+        found = np.isin(small, (cv2.GC_FGD, cv2.GC_PR_FGD))
+    full = cv2.resize(found.astype(np.float32), part.shape[::-1], interpolation=cv2.INTER_LINEAR)
+    result: np.ndarray = full >= 0.5
+    return result
+
+
+def grabcut_box(image: np.ndarray, box: Box) -> np.ndarray:
+    """Bool mask of the object in ``box`` from GrabCut: inside probable object, outside sure background.
+
+    GrabCut learns the background's colours from a margin of `BOX_MARGIN` around the box.
+    """
+    height, width = image.shape[:2]
+    x0, y0, x1, y1 = box
+    margin = max(8, round(BOX_MARGIN * max(x1 - x0, y1 - y0)))
+    window = (
+        max(0, x0 - margin),
+        max(0, y0 - margin),
+        min(width, x1 + margin + 1),
+        min(height, y1 + margin + 1),
+    )
+    seeds = np.full((height, width), cv2.GC_BGD, np.uint8)
+    seeds[y0 : y1 + 1, x0 : x1 + 1] = cv2.GC_PR_FGD
+    out = np.zeros((height, width), bool)
+    out[window[1] : window[3], window[0] : window[2]] = _grabcut_window(image, seeds, window)
+    return out
+
+
+def box_click(image: np.ndarray, prior: np.ndarray, clicks: Sequence[Click]) -> np.ndarray:
+    """``prior`` corrected by the last of ``clicks`` (the earlier ones stay sure seeds).
+
+    A click sits inside the region it corrects, so its distance to the mask's other side tells the
+    region's size: GrabCut re-decides the pixels within `BOX_CLICK_REACH` times that distance (at
+    least `GIVEN_CLICK_REACH` click radii), learning colours from around them; farther pixels
+    stay as ``prior`` says.
+    """
+    click, radius = clicks[-1], click_radius(prior.shape)
+    height, width = prior.shape
+    other = prior if click.positive else ~prior
+    distance = float(cv2.distanceTransform((~other).astype(np.uint8), cv2.DIST_L2, 5)[click.y, click.x])
+    reach = round(min(np.hypot(height, width), max(GIVEN_CLICK_REACH * radius, BOX_CLICK_REACH * distance)))
+    near = np.zeros((height, width), np.uint8)
+    cv2.circle(near, (click.x, click.y), reach, 1, thickness=-1)
+    seeds = np.where(prior, cv2.GC_FGD, cv2.GC_BGD).astype(np.uint8)
+    seeds[near > 0] = np.where(prior[near > 0], cv2.GC_PR_FGD, cv2.GC_PR_BGD)
+    for each in clicks:
+        cv2.circle(seeds, (each.x, each.y), radius, cv2.GC_FGD if each.positive else cv2.GC_BGD, thickness=-1)
+    side = reach + 2 * radius + reach // 2
+    window = (
+        max(0, click.x - side),
+        max(0, click.y - side),
+        min(width, click.x + side + 1),
+        min(height, click.y + side + 1),
+    )
+    out: np.ndarray = np.array(prior, bool)
+    out[window[1] : window[3], window[0] : window[2]] = _grabcut_window(image, seeds, window)
+    return out
+
+
+def box_clicks(image: np.ndarray, box: Box, clicks: Sequence[Click] = ()) -> np.ndarray:
+    """GrabCut from ``box`` (`grabcut_box`), then each click's correction in turn (`box_click`)."""
+    found = grabcut_box(image, box)
+    for count in range(1, len(clicks) + 1):
+        found = box_click(image, found, clicks[:count])
+    return found

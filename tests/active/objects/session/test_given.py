@@ -1,0 +1,119 @@
+"""`GivenAnnotation`: a person's annotation checked once where it enters, with its named limits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from frugalseg.active.objects.session.given import (
+    MAX_CLICKS,
+    MAX_NAME_LENGTH,
+    MAX_OBJECTS,
+    OBJECT_IDS,
+    DrawnBox,
+    GivenAnnotation,
+    annotation_result,
+    is_object_id,
+    object_name,
+)
+from frugalseg.active.objects.simulation.annotation_types import GivenClick
+from frugalseg.active.objects.tools.click_models import GrabCutClicks
+from frugalseg.data.costs import AnnotationCosts
+from frugalseg.errors import ConfigError, DataError
+
+SHAPE = (6, 8)
+SOURCE = Path("the submitted mask")
+
+
+def _ids() -> np.ndarray:
+    ids = np.zeros(SHAPE, np.uint8)
+    ids[1:3, 1:4] = 1
+    ids[4:6, 5:8] = 2
+    ids[0, 7] = 255  # void becomes background
+    return ids
+
+
+def test_object_ids_are_1_to_254_and_whole_numbers():
+    assert (OBJECT_IDS[0], OBJECT_IDS[-1], MAX_OBJECTS) == (1, 254, 254)
+    assert [is_object_id(v) for v in (0, 1, 254, 255, 10**30, True, 1.0, "1")] == [
+        False, True, True, False, False, False, False, False,
+    ]  # fmt: skip
+
+
+def test_a_mask_knows_its_objects_and_turns_void_into_background():
+    given = GivenAnnotation(SOURCE, SHAPE, _ids(), names={2: "  car "})
+    assert given.objects == [1, 2]
+    assert given.ids is not None and given.ids[0, 7] == 0
+    assert given.names == {2: "car"}
+
+
+def test_one_object_masks_and_clicks_name_their_objects():
+    one = GivenAnnotation(SOURCE, SHAPE, (_ids() == 1).astype(np.uint8), object_id=7)
+    assert one.objects == [7]
+    clicks = (GivenClick(3, 0, 0, True), GivenClick(1, 7, 5, False))
+    assert GivenAnnotation(SOURCE, SHAPE, clicks=clicks).objects == [1, 3]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "words"),
+    [
+        ({}, ConfigError, "either a mask or clicks"),
+        ({"ids": _ids(), "clicks": (GivenClick(1, 0, 0, True),)}, ConfigError, "either a mask or clicks"),
+        ({"clicks": (GivenClick(1, 0, 0, True),), "object_id": 1}, ConfigError, "one-object mask"),
+        ({"ids": np.zeros((5, 8), np.uint8)}, DataError, "shape (6, 8)"),
+        ({"ids": np.zeros(SHAPE, np.int32)}, DataError, "uint8"),
+        ({"ids": _ids(), "object_id": 1}, DataError, "several objects (1, 2)"),
+        ({"ids": _ids() == 1, "object_id": 255}, DataError, "uint8"),
+        ({"ids": (_ids() == 1).astype(np.uint8), "object_id": 255}, ConfigError, "object ids are 1…254"),
+        ({"clicks": (GivenClick(255, 0, 0, True),)}, DataError, "object must be an id 1…254, got 255"),
+        ({"clicks": (GivenClick(10**30, 0, 0, True),)}, DataError, "object must be an id 1…254"),
+        ({"clicks": (GivenClick(1, 8, 0, True),)}, DataError, "click 0 at x 8, y 0 is off the 8×6 frame"),
+        ({"clicks": (GivenClick(1, 0, 0, True),) * (MAX_CLICKS + 1)}, DataError, "at most 1000"),
+        (
+            {"clicks": (GivenClick(1, 0, 0, True),), "boxes": {1: DrawnBox(0, 0, 2, 2)}},
+            DataError,
+            "clicks take",
+        ),
+        ({"ids": _ids(), "boxes": {3: DrawnBox(0, 0, 2, 2)}}, DataError, "names object 3"),
+        ({"ids": _ids(), "boxes": {1: DrawnBox(0, 0, 9, 2)}}, DataError, "off the 8×6 frame"),
+        ({"ids": _ids(), "boxes": {1: DrawnBox(0, 0, 2, 2, 101)}}, DataError, "101 clicks"),
+        ({"ids": _ids(), "names": {3: "car"}}, ConfigError, "object 3 is not in this annotation"),
+        ({"ids": _ids(), "names": {1: "x" * 65}}, ConfigError, "1…64 characters"),
+        ({"ids": _ids(), "names": {1: "   "}}, ConfigError, "1…64 characters"),
+        ({"ids": _ids(), "names": {1: "car\u0000x\u000bname"}}, ConfigError, "control characters"),
+    ],
+)
+def test_what_cannot_be_an_annotation_is_refused_when_made(kwargs, error, words):
+    with pytest.raises(error, match=None) as caught:
+        GivenAnnotation(SOURCE, SHAPE, **kwargs)
+    assert words in str(caught.value)
+    if error is DataError:
+        assert str(SOURCE) in str(caught.value)
+
+
+def test_a_name_of_64_printable_characters_is_kept_and_a_tab_is_refused():
+    assert object_name(1, "é" * MAX_NAME_LENGTH) == "é" * MAX_NAME_LENGTH
+    with pytest.raises(ConfigError, match="control characters"):
+        object_name(1, "tab\there")
+
+
+def test_a_mask_books_drawn_boxed_and_kept_objects_at_their_costs():
+    """Object 1 unchanged from the current mask (kept), object 2 from a box with 2 clicks, object 3 drawn."""
+    costs = AnnotationCosts()
+    current = _ids()
+    current[0, 7] = 0
+    ids = current.copy()
+    ids[0:1, 0:2] = 3
+    given = GivenAnnotation(SOURCE, SHAPE, ids, boxes={2: DrawnBox(5, 4, 8, 6, clicks=2)})
+    image = np.zeros((*SHAPE, 3), np.uint8)
+    result, kinds = annotation_result(given, image, current, costs, GrabCutClicks())
+    assert kinds == {1: "clicks", 2: "box", 3: "mask"}
+    assert result.kind == "mask"
+    assert result.seconds == {
+        1: 0.0 + costs.clicked_frame_seconds,
+        2: costs.box_seconds + 2 * costs.click_seconds,
+        3: costs.vos_mask_seconds,
+    }
+    assert result.clicks == {2: 2}

@@ -1,0 +1,487 @@
+"""`frugalseg annotate propose` / `annotate add` for a real person: known states, known proposals, refusals.
+
+The data are the two moving-squares videos of `data.fake_davis` (10 frames of 64×48; squares-a
+holds objects 1 and 2, squares-b object 1) with their ground truth deleted: a person's data.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from data.fake_davis import grey_png, palette_png, squares, write_moving_squares
+
+from frugalseg.active.objects.options import Choice
+from frugalseg.active.objects.session.proposals import ProposalOptions
+from frugalseg.active.objects.session.session import AnnotationSession
+from frugalseg.active.objects.simulation.annotation_types import GivenClick, annotate_given_clicks
+from frugalseg.active.objects.state import Annotation, IterationRecord, VideoState
+from frugalseg.active.objects.tools.click_models import GrabCutClicks
+from frugalseg.active.objects.tools.grabcut import local_grabcut_clicks
+from frugalseg.cli import main
+from frugalseg.errors import ConfigError, DataError
+
+pytestmark = pytest.mark.usefixtures("one_cv_thread")
+
+
+@pytest.fixture(scope="module")
+def davis(tmp_path_factory) -> Path:
+    root = write_moving_squares(tmp_path_factory.mktemp("davis"))
+    shutil.rmtree(root / "Annotations")
+    return root
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory) -> Path:
+    """What the person made: id masks of frames 0 and 9 of squares-a, object 1 alone on frame 9, …"""
+    folder = tmp_path_factory.mktemp("made")
+    palette_png(folder / "a0.png", squares(0, 0))
+    palette_png(folder / "a9.png", squares(9, 0))
+    grey_png(folder / "a9-object1.png", (squares(9, 0) == 1) * 255)
+    grey_png(folder / "small.png", np.zeros((24, 32)))
+    late = squares(6, 1)
+    late[30:40, 20:30] = 2  # object 2 of squares-b, new on frame 6
+    palette_png(folder / "b6-new.png", late)
+    palette_png(folder / "b0.png", squares(0, 1))
+    palette_png(folder / "a0-object3.png", np.where(squares(0, 0) == 2, 3, squares(0, 0)))
+    return folder
+
+
+def add(state: Path, *options: str, root: Path | None = None) -> int:
+    start = ["--root", str(root), "--split", "val"] if root is not None else []
+    return main(["annotate", "add", "--state", str(state), *start, *options])
+
+
+def propose(state: Path, *options: str) -> int:
+    return main(["annotate", "propose", "--state", str(state), *options])
+
+
+def files(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+
+
+def mask(path: Path) -> np.ndarray:
+    return cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+
+
+@pytest.fixture
+def started(davis: Path, made: Path, tmp_path: Path) -> Path:
+    """A session in which frame 0 of squares-a is drawn."""
+    state = tmp_path / "session"
+    assert add(state, "--video", "squares-a", "--frame", "0", "--mask", str(made / "a0.png"), root=davis) == 0
+    return state
+
+
+def test_the_state_after_each_addition_is_the_expected_one(
+    davis: Path, made: Path, tmp_path: Path, capsys
+) -> None:
+    started = tmp_path / "session"
+    assert (
+        add(started, "--video", "squares-a", "--frame", "0", "--mask", str(made / "a0.png"), root=davis) == 0
+    )
+    out = capsys.readouterr().out
+    assert "squares-a frame 0: mask of objects 1, 2 (160 s); 1 of 10 frames annotated, 0.044 h in all" in out
+    state, whole = VideoState.load(started / "squares-a")
+    assert whole and state.num_frames == 10 and state.objects == {1: 0, 2: 0}
+    assert state.annotations == [Annotation(0, 1, "mask", 80.0), Annotation(0, 2, "mask", 80.0)]
+    assert state.history == [IterationRecord(0, 0, "mask", 160.0, 160.0, None, None, None)]
+    assert list(state.annotated) == [0] and np.array_equal(state.annotated[0], squares(0, 0))
+    assert len(state.masks) == 10 and np.array_equal(state.masks[0], squares(0, 0))
+    assert json.loads((started / "session.json").read_text())["split"] == "val"
+
+    # object 1 alone on frame 9: the frame keeps its propagated object 2, object 1 is the drawn one
+    before = mask(started / "squares-a" / "masks" / "00009.png")
+    assert (
+        add(
+            started,
+            "--video",
+            "squares-a",
+            "--frame",
+            "9",
+            "--mask",
+            str(made / "a9-object1.png"),
+            "--object",
+            "1",
+        )
+        == 0
+    )
+    expected = before.copy()
+    expected[expected == 1] = 0
+    expected[squares(9, 0) == 1] = 1
+    state, _ = VideoState.load(started / "squares-a")
+    assert np.array_equal(state.annotated[9], expected)
+    assert state.annotations[-1] == Annotation(9, 1, "mask", 80.0, 0, 1)
+    assert state.history[-1] == IterationRecord(1, 9, "mask", 80.0, 240.0, None, None, None)
+
+    # one positive click on each object of frame 5: GrabCut keeps each click's disk on its object
+    before = mask(started / "squares-a" / "masks" / "00005.png")
+    clicks = {
+        "clicks": [
+            {"object": 1, "x": 19, "y": 13, "positive": True},
+            {"object": 2, "x": 46, "y": 30, "positive": True},
+        ]
+    }
+    (started.parent / "a5.json").write_text(json.dumps(clicks))
+    assert (
+        add(started, "--video", "squares-a", "--frame", "5", "--clicks", str(started.parent / "a5.json")) == 0
+    )
+    state, _ = VideoState.load(started / "squares-a")
+    assert state.annotations[-2:] == [
+        Annotation(5, 1, "clicks", 2.5, 1, 2, points=((19, 13, True),)),
+        Annotation(5, 2, "clicks", 1.5, 1, 2, points=((46, 30, True),)),
+    ]  # the clicks are kept, and saved: an export hands them on as a clicks label
+    assert state.history[-1] == IterationRecord(2, 5, "clicks", 4.0, 244.0, None, None, None)
+    assert state.annotated[5][13, 19] == 1 and state.annotated[5][30, 46] == 2
+    assert sorted(state.annotated) == [0, 5, 9] and state.seconds == 244.0
+
+
+def test_a_new_object_is_declared_on_the_frame_it_first_appears_on(started: Path, made: Path, capsys) -> None:
+    # the first annotation of a video declares its objects: squares-b shows object 1 only
+    assert add(started, "--video", "squares-b", "--frame", "0", "--mask", str(made / "b0.png")) == 0
+    b6 = str(made / "b6-new.png")
+    assert add(started, "--video", "squares-b", "--frame", "6", "--mask", b6) == 2
+    assert "b6-new.png: object 2 unknown in video 'squares-b' (known: 1)" in capsys.readouterr().err
+    assert add(started, "--video", "squares-b", "--frame", "6", "--mask", b6, "--new-objects") == 0
+    state, _ = VideoState.load(started / "squares-b")
+    assert state.objects == {1: 0, 2: 6}
+    # object 1's mask is the propagated one pixel for pixel: looked at and accepted, not drawn
+    assert state.annotations[-2:] == [
+        Annotation(6, 1, "clicks", 1.0, 0, 1),
+        Annotation(6, 2, "mask", 80.0, 0, 1),
+    ]
+    # never propagated before the frame it first appears on
+    assert not any((state.masks[t] == 2).any() for t in range(6)) and (state.masks[7] == 2).any()
+
+
+def test_proposals_on_known_states(davis: Path, made: Path, started: Path, capsys) -> None:
+    fresh = started.parent / "fresh"
+    assert propose(fresh, "--root", str(davis), "--split", "val") == 0
+    assert "next: squares-a frame 0 " in capsys.readouterr().out
+    assert not fresh.exists()  # proposing writes nothing
+    before = files(started)
+    # squares-b is not started: it comes first, with a mask of every object
+    assert propose(started, "--json") == 0
+    proposal = json.loads(capsys.readouterr().out)
+    assert (proposal["video"], proposal["frame"], proposal["objects"], proposal["kind"]) == (
+        "squares-b",
+        0,
+        [],
+        "mask",
+    )
+    # on squares-a, uniform takes the frame farthest from frame 0; the type is the policy's
+    assert propose(started, "--video", "squares-a", "--frames", "uniform", "--types", "clicks", "--json") == 0
+    proposal = json.loads(capsys.readouterr().out)
+    assert (proposal["video"], proposal["frame"], proposal["objects"], proposal["kind"]) == (
+        "squares-a",
+        9,
+        [1, 2],
+        "clicks",
+    )
+    assert proposal["frame_path"].endswith("squares-a/00009.jpg")
+    # a box is given to `annotate add` as the mask the page's box tool makes, not as clicks
+    assert propose(started, "--video", "squares-a", "--frames", "uniform", "--types", "box") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("next: squares-a frame 9 ") and lines[0].endswith(": box of objects 1, 2")
+    made_by_the_page = "(the mask the box tool of `frugalseg annotate serve` makes)"
+    assert lines[-1].endswith(f"--frame 9 --mask YOUR_MASK.png {made_by_the_page}")
+    session = AnnotationSession.open(started)
+    unreliable = [d + u for d, u in zip(*_reliability(started / "squares-a"), strict=True)]
+    worst = max(range(1, 10), key=lambda t: (unreliable[t], -t))
+    assert session.propose(ProposalOptions(frames="uncertainty"), video="squares-a").frame == worst
+    # by default a session proposes with gain-fit: on 10 frames with frame 0 annotated its fitted error
+    # model's summed fall is largest at frame 7 (0.962 against 0.952 at 6 and 0.815 at 9)
+    default = session.propose(video="squares-a")
+    assert default.frame == 7 and default.reason.startswith("gain-fit among 9 frames not annotated")
+    assert session.propose(ProposalOptions(frames="diversity"), video="squares-a").frame in range(1, 10)
+    with pytest.raises(ConfigError, match="'oracle' needs ground truth"):
+        session.propose(ProposalOptions(frames="oracle"))
+    with pytest.raises(ConfigError, match="'oracle' needs ground truth"):
+        session.propose(ProposalOptions(types="oracle"))
+    with pytest.raises(ConfigError, match="'lookahead' needs ground truth"):
+        session.propose(ProposalOptions(frames="lookahead"))
+    assert files(started) == before
+    # with both videos started, the one whose next annotation is expected to gain more per second
+    # comes first (test_policy.py ranks hand-made states); squares-b's next mask costs 80 s, not 160
+    assert add(started, "--video", "squares-b", "--frame", "0", "--mask", str(made / "b0.png")) == 0
+    assert session.propose(ProposalOptions(frames="uniform")).video == "squares-b"
+
+
+def _reliability(folder: Path) -> tuple[list[float], list[float]]:
+    state, _ = VideoState.load(folder)
+    return state.disagreement, state.unsure
+
+
+def test_session_json_holds_each_choice_with_all_its_options_and_refuses_another_value(
+    started: Path, capsys
+) -> None:
+    saved = json.loads((started / "session.json").read_text())
+    assert saved["engine"] == {"name": "flow", "options": {"preset": "medium", "downscale": 1}}
+    assert saved["click_model"] == {"name": "grabcut", "options": {}}
+    assert propose(started, "--flow-preset", "fast") == 2
+    assert "other settings: flow_preset 'medium' (asked: 'fast')" in capsys.readouterr().err
+    assert (
+        propose(started, "--flow-preset", "medium", "--stm-model", "stm_r18") == 0
+    )  # stm's flags: not its engine
+    assert propose(started, "--engine", "stm") == 2
+    assert "other settings: engine 'flow' (asked: 'stm')" in capsys.readouterr().err
+
+
+def test_an_addition_waits_for_another_process_writing_the_video(started: Path, made: Path) -> None:
+    """The video's folder is its lock (``flock``): ``annotate add`` and the page take turns on a video."""
+    import fcntl
+    import os
+    import threading
+
+    session = AnnotationSession.open(started)
+    before = files(started)
+    held = os.open(started / "squares-a", os.O_RDONLY)  # another process is writing squares-a
+    fcntl.flock(held, fcntl.LOCK_EX)
+    done: list[object] = []
+    adding = threading.Thread(
+        target=lambda: done.append(
+            session.add("squares-a", 9, session.read_given("squares-a", 9, mask=made / "a9.png"))
+        ),
+        daemon=True,
+    )
+    adding.start()
+    adding.join(1.0)
+    assert adding.is_alive() and files(started) == before  # waiting, nothing written
+    other = session.add(
+        "squares-b", 0, session.read_given("squares-b", 0, mask=made / "b0.png")
+    )  # another video is not held up
+    assert other.video == "squares-b"
+    os.close(held)
+    adding.join(60)
+    assert not adding.is_alive() and len(done) == 1
+    assert session.state("squares-a") is not None and len(session.state("squares-a").annotated) == 2
+    assert sorted(p.name for p in started.iterdir()) == ["session.json", "squares-a", "squares-b"]
+
+
+def test_a_missing_frame_file_is_named_never_shifted(tmp_path: Path, made: Path, capsys) -> None:
+    """Frame N is file N: a sequence without 00002.jpg is refused by propose, add and simulate alike."""
+    root = write_moving_squares(tmp_path / "davis")
+    gap = root / "JPEGImages/480p/squares-a/00002.jpg"
+    gap.unlink()
+    state = tmp_path / "session"
+    assert add(state, "--video", "squares-a", "--frame", "0", "--mask", str(made / "a0.png"), root=root) == 2
+    err = capsys.readouterr().err
+    assert f"{gap}: frame 2 of sequence 'squares-a' is missing" in err and "shift every later frame" in err
+    assert not state.exists()
+    out = tmp_path / "run"
+    simulate = ["annotate", "simulate", "--root", str(root), "--budget-hours", "0.01", "--out", str(out)]
+    assert main([*simulate, "--no-progress"]) == 2
+    assert f"{gap}: frame 2 of sequence 'squares-a' is missing" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_session_of_flat_settings_opens_with_its_values_as_objects(started: Path) -> None:
+    """``session.json`` of the version before options were objects: flat keys, one ``device``."""
+    path = started / "session.json"
+    saved = json.loads(path.read_text())
+    flat = {
+        "engine": "flow",
+        "preset": "fast",
+        "flow_downscale": 2,
+        "click_model": "grabcut",
+        "device": "cpu",
+    }
+    path.write_text(json.dumps({**saved, **flat, "sam2_config": "sam2.1_hiera_t", "stm_weights": None}))
+    session = AnnotationSession.open(started)
+    assert session.settings.engine == Choice("flow", {"preset": "fast", "downscale": 2})
+    assert session.settings.click_model == Choice("grabcut", {})
+    assert session.engine.settings["preset"] == "fast"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            ["--frame", "9", "--mask", "small.png"],
+            "small.png: mask is 32×24 px but the frame 00009.jpg is 64×48",
+        ),
+        (
+            ["--frame", "0", "--mask", "a0-object3.png"],
+            "a0-object3.png: object 3 unknown in video 'squares-a' (known: 1, 2)",
+        ),
+        (["--frame", "9", "--mask", "a9-object1.png", "--object", "7"], "a9-object1.png: object 7 unknown"),
+        (["--frame", "9", "--mask", "a9.png", "--object", "1"], "a9.png: holds several objects (1, 2)"),
+        (["--frame", "10", "--mask", "a9.png"], "frame: 10 is out of range: video 'squares-a'"),
+        (["--frame", "-1", "--mask", "a9.png"], "frame: -1 is out of range"),
+        (["--frame", "9", "--mask", "missing.png"], "missing.png: file does not exist"),
+        (["--frame", "9", "--clicks", "{not json"], "clicks.json: not valid JSON"),
+        (["--frame", "9", "--clicks", '{"points": []}'], "clicks.json: no list of clicks"),
+        (["--frame", "9", "--clicks", '{"clicks": []}'], "clicks.json: the list of clicks is empty"),
+        (
+            ["--frame", "9", "--clicks", '{"clicks": [{"object": 1, "x": 3}]}'],
+            "clicks.json: click 0 lacks y, positive",
+        ),
+        (
+            ["--frame", "9", "--clicks", '{"clicks": [{"object": 1, "x": "3", "y": 2, "positive": true}]}'],
+            "x and y must be pixel coordinates (numbers), got '3', 2",
+        ),
+        (
+            ["--frame", "9", "--clicks", '{"clicks": [{"object": 1, "x": 64, "y": 2, "positive": true}]}'],
+            "click 0 at x 64, y 2 is off the 64×48 frame",
+        ),
+        (
+            ["--frame", "9", "--clicks", '{"clicks": [{"object": 1, "x": 3, "y": 2, "positive": "yes"}]}'],
+            "positive must be true or false",
+        ),
+        (
+            ["--frame", "9", "--clicks", '{"clicks": [{"object": 4, "x": 3, "y": 2, "positive": true}]}'],
+            "clicks.json: object 4 unknown",
+        ),
+    ],
+)
+def test_refused_additions_name_the_problem_and_change_nothing(
+    started: Path, made: Path, capsys, options: list[str], message: str
+) -> None:
+    capsys.readouterr()
+    if "--clicks" in options:
+        at = options.index("--clicks") + 1
+        (started.parent / "clicks.json").write_text(options[at])
+        options = [*options[:at], str(started.parent / "clicks.json"), *options[at + 1 :]]
+    elif "--mask" in options:
+        at = options.index("--mask") + 1
+        options = [*options[:at], str(made / options[at]), *options[at + 1 :]]
+    before = files(started)
+    assert add(started, "--video", "squares-a", *options) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert files(started) == before
+
+
+def test_a_refused_first_addition_writes_no_session(davis: Path, made: Path, tmp_path: Path, capsys) -> None:
+    state = tmp_path / "session"
+    assert (
+        add(state, "--video", "squares-a", "--frame", "0", "--mask", str(made / "small.png"), root=davis) == 2
+    )
+    assert not state.exists()
+    assert add(state, "--video", "squares-a", "--frame", "0", "--mask", str(made / "a0.png")) == 2
+    assert "holds no session yet: name the data set (--root)" in capsys.readouterr().err
+    assert add(state, "--video", "squares-c", "--frame", "0", "--mask", str(made / "a0.png"), root=davis) == 2
+    assert "no video 'squares-c' in split 'val'; videos: squares-a, squares-b" in capsys.readouterr().err
+    assert not state.exists()
+
+
+def test_other_settings_and_other_folders_are_refused(
+    davis: Path, started: Path, tmp_path: Path, capsys
+) -> None:
+    before = files(started)
+    assert propose(started, "--split", "train") == 2
+    assert "is a session with other settings: split 'val' (asked: 'train')" in capsys.readouterr().err
+    assert propose(started, "--split", "val", "--root", str(davis)) == 0  # the same settings are fine
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    assert propose(other, "--root", str(davis)) == 2
+    assert "exists and is not an annotation session" in capsys.readouterr().err
+    assert files(started) == before
+
+
+def test_an_addition_killed_while_writing_masks_is_healed_by_the_next(started: Path, made: Path) -> None:
+    whole = files(started)
+    (started / "squares-a" / "masks" / "00004.png").write_bytes(b"half a png")
+    session = AnnotationSession.open(started)
+    state = session.state("squares-a")
+    assert np.array_equal(state.masks[4], mask_of(whole["squares-a/masks/00004.png"]))
+    assert session.propose(ProposalOptions(frames="uniform"), video="squares-a").frame == 9
+    assert (
+        session.add("squares-a", 9, session.read_given("squares-a", 9, mask=made / "a9.png")).record.iteration
+        == 1
+    )
+    assert mask(started / "squares-a" / "masks" / "00004.png") is not None
+
+
+def mask_of(data: bytes) -> np.ndarray:
+    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+
+
+def test_a_persons_click_corrects_the_mask_near_it_only() -> None:
+    rng = np.random.default_rng(0)
+    image = np.clip(rng.normal((60, 140, 60), 12, (120, 160, 3)), 0, 255).astype(np.uint8)
+    image[30:90, 40:100] = np.clip(rng.normal((200, 40, 40), 12, (60, 60, 3)), 0, 255)  # the object
+    truth = np.zeros((120, 160), bool)
+    truth[30:90, 40:100] = True
+    prior = truth.copy()
+    prior[30:90, 40:60] = False  # its left third missed
+    prior[5:15, 140:150] = True  # and a false blob far away
+    click = GivenClick(1, 50, 60, True)
+    found = local_grabcut_clicks(image, prior, [click], radius=4, reach=30)
+    assert found[30:90, 40:60].mean() > 0.9  # the missed part near the click is found …
+    assert found[5:15, 140:150].all()  # … and nothing farther than the reach changes
+    assert found[60, 50] and not found[100:, :].any()
+    current = np.where(prior, 1, 0).astype(np.uint8)
+    result = annotate_given_clicks(image, current, [click], model=GrabCutClicks())
+    assert result.clicks == {1: 1} and result.seconds == {1: 2.5}
+    assert np.array_equal(result.mask == 1, local_grabcut_clicks(image, prior, [click], radius=2, reach=6))
+
+
+def test_a_session_of_the_version_before_the_engines_opens_with_their_defaults(started: Path) -> None:
+    """``session.json`` written before the engine settings existed: flow engine, GrabCut clicks."""
+    path = started / "session.json"
+    saved = json.loads(path.read_text())
+    new = ("engine", "sam2_config", "sam2_checkpoint", "sam2_image_size", "stm_model", "stm_weights")
+    old = {k: v for k, v in saved.items() if k not in (*new, "click_model", "device")}
+    path.write_text(json.dumps(old))
+    session = AnnotationSession.open(started)
+    assert (session.settings.engine.name, session.settings.click_model.name) == ("flow", "grabcut")
+    assert session.engine.name == "flow" and session.click_model.name == "grabcut"
+    assert session.state("squares-a") is not None
+    path.write_text(json.dumps({**old, "colour": "blue"}))
+    with pytest.raises(DataError, match="not an annotation session.s settings"):
+        AnnotationSession.open(started)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--engine", "stm"], "the stm engine needs trained STM weights"),
+        (["--click-model", "sam2", "--sam2-checkpoint", "MISSING"], "SAM 2 checkpoint file does not exist"),
+    ],
+)
+def test_a_session_with_a_network_but_no_weights_is_refused_and_not_written(
+    davis: Path, made: Path, tmp_path: Path, capsys, options: list[str], message: str
+) -> None:
+    state = tmp_path / "session"
+    options = [o.replace("MISSING", str(tmp_path / "none.pt")) for o in options]
+    video = ["--video", "squares-a", "--frame", "0", "--mask", str(made / "a0.png")]
+    assert add(state, *video, *options, root=davis) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert not state.exists()
+
+
+def test_a_person_s_clicks_and_box_are_saved_with_the_state_and_read_back(tmp_path: Path) -> None:
+    clicked = Annotation(3, 1, "clicks", 2.5, 1, 0, points=((19, 13, True), (4, 5, False)))
+    boxed = Annotation(3, 2, "box", 8.5, 1, 0, box=(10, 20, 31, 41))
+    plain = Annotation(4, 1, "mask", 80.0, 0, 1)
+    state = VideoState("v", 5, {1: 3, 2: 3}, annotations=[clicked, boxed, plain])
+    state.save(tmp_path)
+    saved = json.loads((tmp_path / "state.json").read_text())["annotations"]
+    assert saved[0]["points"] == [[19, 13, True], [4, 5, False]] and "box" not in saved[0]
+    assert saved[1]["box"] == [10, 20, 31, 41] and "points" not in saved[1]
+    assert set(saved[2]) == {"frame", "object", "kind", "seconds", "clicks", "iteration"}  # as before
+    assert VideoState.load(tmp_path)[0].annotations == [clicked, boxed, plain]
+
+
+def test_a_propagated_mask_added_back_unchanged_is_booked_as_looked_at(started: Path, capsys) -> None:
+    capsys.readouterr()
+    shown = started / "squares-a" / "masks" / "00005.png"
+    assert add(started, "--video", "squares-a", "--frame", "5", "--mask", str(shown)) == 0
+    printed = capsys.readouterr().out.splitlines()[0]
+    assert printed.startswith("squares-a frame 5: propagated mask, unchanged, of objects 1, 2 (1 s); ")
+    state, _ = VideoState.load(started / "squares-a")
+    assert state.annotations[-2:] == [
+        Annotation(5, 1, "clicks", 1.0, 0, 1),
+        Annotation(5, 2, "clicks", 0.0, 0, 1),
+    ]
+    # kept as the person saw it: exact for the proposals, so gain-fit does not ask for a mask there
+    assert state.kinds[5] == "mask" and state.replaceable == []
+    assert AnnotationSession.open(started).propose(video="squares-a").frame != 5

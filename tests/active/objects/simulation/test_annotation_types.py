@@ -1,0 +1,93 @@
+"""The ``box`` annotation type: a box drag, GrabCut from it, corrective clicks, priced by the cost model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from frugalseg.active.objects.choosing.type_policies import POLICIES, make_policy, type_seconds
+from frugalseg.active.objects.simulation.annotation_types import (
+    ANNOTATION_TYPES,
+    BOX_MARGIN,
+    annotate_box,
+    annotate_frame,
+    padded_box,
+)
+from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts
+from frugalseg.metrics.jf import region_similarity
+
+SIZE = (80, 120)
+
+
+def two_squares() -> tuple[np.ndarray, np.ndarray]:
+    """A grey frame with a red square (object 1) and a blue one (object 2), flat colours: truth known."""
+    image = np.full((*SIZE, 3), 128, np.uint8)
+    truth = np.zeros(SIZE, np.uint8)
+    image[20:40, 15:45] = (220, 30, 30)
+    truth[20:40, 15:45] = 1
+    image[45:70, 70:100] = (30, 30, 220)
+    truth[45:70, 70:100] = 2
+    return image, truth
+
+
+def test_a_padded_box_holds_the_object_with_its_margin_and_stays_in_the_frame() -> None:
+    _, truth = two_squares()
+    assert padded_box(truth == 1) == (15 - BOX_MARGIN, 20 - BOX_MARGIN, 44 + BOX_MARGIN, 39 + BOX_MARGIN)
+    corner = np.zeros(SIZE, bool)
+    corner[0:3, 117:120] = True
+    assert padded_box(corner) == (117 - BOX_MARGIN, 0, 119, 2 + BOX_MARGIN)
+
+
+def test_a_box_around_each_flat_object_gives_its_mask_exactly_for_a_box_each_and_no_click() -> None:
+    """GrabCut from the box separates a flat square from a flat background exactly, so the annotator
+    makes no corrective click: 7 s per box, the frame's 1 s once, on the first object."""
+    image, truth = two_squares()
+    result = annotate_box(image, truth)
+    np.testing.assert_array_equal(result.mask, truth)
+    assert result.kind == "box"
+    assert result.clicks == {1: 0, 2: 0}
+    assert result.seconds == {1: 7.0 + 1.0, 2: 7.0}
+    assert result.total_seconds == 15.0
+
+
+def test_the_box_replaces_the_frame_and_clears_an_object_it_no_longer_shows() -> None:
+    """Object 2 left the frame (only object 1 in the truth) but the propagation still has it there."""
+    image, truth = two_squares()
+    truth[truth == 2] = 0
+    current = np.zeros(SIZE, np.uint8)
+    current[45:70, 70:100] = 2
+    result = annotate_frame("box", image, current, truth)
+    np.testing.assert_array_equal(result.mask, truth)
+    assert set(result.seconds) == {1}
+
+
+def test_a_frame_without_objects_costs_a_look() -> None:
+    image, _ = two_squares()
+    result = annotate_box(image, np.zeros(SIZE, np.uint8))
+    assert not result.mask.any() and result.seconds == {0: DEFAULT_COSTS.clicked_frame_seconds}
+
+
+def test_corrective_clicks_are_charged_and_the_best_mask_is_kept() -> None:
+    """A square whose lower part has the background's colour: the box alone misses it, clicks are made
+    (each 1.5 s), and the mask kept is never worse than the box's."""
+    image, truth = two_squares()
+    image[32:40, 15:45] = 128  # the lower part of object 1 looks like the background
+    truth[truth == 2] = 0
+    costs = AnnotationCosts()
+    result = annotate_box(image, truth, costs)
+    only_box = annotate_box(image, truth, costs, clicks_per_object=0)
+    made = result.clicks[1]
+    assert 1 <= made <= 3
+    assert result.seconds == {1: costs.box_seconds + costs.click_seconds * made + costs.clicked_frame_seconds}
+    kept, box_alone = (region_similarity(r.mask == 1, truth == 1) for r in (result, only_box))
+    assert kept >= box_alone
+
+
+def test_the_box_is_a_type_of_every_policy_and_priced_by_the_cost_model() -> None:
+    assert ANNOTATION_TYPES == ("mask", "clicks", "box")
+    assert type_seconds(2) == {"mask": 160.0, "clicks": 2 * 3 * 1.5 + 1.0, "box": 2 * 7.0 + 2 * 3 * 1.5 + 1.0}
+    assert type_seconds(0) == {"mask": 1.0, "clicks": 1.0, "box": 1.0}
+    assert "box" in POLICIES and make_policy("box").choose(None) == "box"  # type: ignore[arg-type]
+    image, truth = two_squares()
+    with pytest.raises(ValueError, match="unknown annotation type 'scribble'"):
+        annotate_frame("scribble", image, truth, truth)

@@ -1,0 +1,147 @@
+"""The weight-free cut of ``starcut``: known answers on hand-made images, and the hard guarantees.
+
+Two-colour images have one right answer: a click on a disc is the disc, a negative click on one of
+two discs of a prior mask removes that disc and nothing else, a box around a disc is the disc. The
+guarantees (a click's own pixel, a box's inside) are checked on noise, where nothing else holds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from frugalseg.active.objects.simulation.simulated_annotator import CorrectiveClick, corrective_click
+from frugalseg.active.objects.tools.click_models import StarCutClicks, make_click_model
+from frugalseg.active.objects.tools.graph_cut import ObjectPrior, Point, image_features, segment
+
+HEIGHT, WIDTH = 120, 160
+
+
+def discs(*centres: tuple[int, int], radius: int = 22) -> np.ndarray:
+    """Bool mask of discs of ``radius`` at (x, y) ``centres``."""
+    mask = np.zeros((HEIGHT, WIDTH), np.uint8)
+    for centre in centres:
+        cv2.circle(mask, centre, radius, 1, thickness=-1)
+    return mask.astype(bool)
+
+
+def painted(mask: np.ndarray, inside: tuple[int, int, int] = (230, 40, 40)) -> np.ndarray:
+    """An RGB image: ``inside`` colour on ``mask``, dark blue-grey elsewhere."""
+    image = np.empty((HEIGHT, WIDTH, 3), np.uint8)
+    image[:] = (30, 40, 60)
+    image[mask] = inside
+    return image
+
+
+def test_one_positive_click_in_a_disc_is_exactly_the_disc() -> None:
+    disc = discs((60, 50))
+    found = segment(painted(disc), [Point(60, 50, True)])
+    assert np.array_equal(found, disc)
+
+
+def test_a_negative_click_removes_exactly_the_region_it_is_in() -> None:
+    left, right = discs((40, 60)), discs((120, 60))
+    found = segment(painted(left | right), [Point(125, 55, False)], prior=left | right)
+    assert np.array_equal(found, left)
+
+
+def test_a_positive_click_adds_its_region_and_keeps_the_prior() -> None:
+    left, right = discs((40, 60)), discs((120, 60))
+    found = segment(painted(left | right), [Point(118, 62, True)], prior=left)
+    assert np.array_equal(found, left | right)
+
+
+def test_a_box_around_a_disc_is_the_disc_and_its_clicks_keep_inside_it() -> None:
+    disc = discs((70, 60))
+    image = painted(disc)
+    assert np.array_equal(segment(image, [], box=(43, 33, 97, 87)), disc)
+    model = StarCutClicks()
+    box = (50, 40, 90, 80)  # cuts the disc: the mask stays inside however the clicks pull
+    found = model.box(
+        image, box, [CorrectiveClick(70, 60, True, 1, 1.0), CorrectiveClick(89, 79, True, 1, 1.0)]
+    )
+    inside = np.zeros_like(disc)
+    inside[40:81, 50:91] = True
+    assert found.any() and not (found & ~inside).any()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_click_pixels_are_always_honoured_and_box_masks_stay_inside(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    image = rng.integers(0, 256, (HEIGHT, WIDTH, 3), dtype=np.uint8)
+    places = rng.choice(HEIGHT * WIDTH, 8, replace=False)
+    clicks = [Point(int(p % WIDTH), int(p // WIDTH), bool(i % 2 == 0)) for i, p in enumerate(places)]
+    prior = rng.random((HEIGHT, WIDTH)) > 0.5
+    for found in (segment(image, clicks), segment(image, clicks, prior=prior)):
+        assert all(found[c.y, c.x] == c.positive for c in clicks)
+    box = (30, 20, 100, 90)
+    inside_clicks = [c for c in clicks if 30 <= c.x <= 100 and 20 <= c.y <= 90]
+    found = StarCutClicks().box(image, box, inside_clicks)
+    assert (
+        not found[:20].any() and not found[91:].any() and not found[:, :30].any() and not found[:, 101:].any()
+    )
+    assert all(found[c.y, c.x] == c.positive for c in inside_clicks)
+
+
+def test_an_example_from_another_frame_is_accepted_and_keeps_the_answer() -> None:
+    disc = discs((60, 50))
+    image = painted(disc)
+    other = discs((90, 70))
+    known = ObjectPrior(examples=[(painted(other), other)], confidence=np.full((HEIGHT, WIDTH), 0.5))
+    assert np.array_equal(segment(image, [Point(60, 50, True)], known=known), disc)
+    model = make_click_model()
+    assert model.name == "starcut"
+    assert np.array_equal(model.correct(image, np.zeros_like(disc), [Point(60, 50, True)], known=known), disc)
+
+
+def test_features_are_computed_once_per_image() -> None:
+    model = StarCutClicks()
+    image = painted(discs((60, 50)))
+    model.correct(image, np.zeros((HEIGHT, WIDTH), bool), [Point(60, 50, True)])
+    first = model._features
+    model.correct(image.copy(), np.zeros((HEIGHT, WIDTH), bool), [Point(61, 50, True)])
+    assert model._features is first
+    assert image_features(image).shape == (HEIGHT, WIDTH)  # small images are cut at full size
+
+
+def test_simulate_keeps_the_best_mask_and_returns_its_clicks() -> None:
+    disc = discs((60, 50))
+    image = painted(disc)
+    found, made = StarCutClicks().simulate(image, np.zeros_like(disc), disc, clicks=3)
+    assert np.array_equal(found, disc) and len(made) == 1 and made[0].positive
+
+
+class Scripted:
+    """A stand-in click model whose answer after n clicks is the n-th scripted mask."""
+
+    def __init__(self, answers: list[np.ndarray]) -> None:
+        self.answers = answers
+        self.seen: list[list[tuple[int, int, bool]]] = []
+
+    def correct(self, image, current, clicks, *, known=None):  # noqa: ANN001, ANN201, D102
+        self.seen.append([(c.x, c.y, c.positive) for c in clicks])
+        return self.answers[len(clicks) - 1]
+
+
+def test_the_benchmarks_simulator_clicks_deepest_in_the_larger_error_and_counts_clicks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[4] / "benchmarks"))
+    bench = __import__("bench_interactive")
+    truth = np.zeros((40, 60), bool)
+    truth[10:30, 10:50] = True  # 20 × 40: its deepest point is the middle of the long ridge
+    spill = truth.copy()
+    spill[0:40, 50:60] = True  # the object and a 40 × 10 spill
+    model = Scripted([spill, truth])
+    no_void = np.zeros_like(truth)
+    scores, seconds = bench.run_clicks(model, None, truth, no_void, start=np.zeros_like(truth), max_clicks=5)
+    first, second = model.seen[-1]
+    assert first[2] and 10 <= first[1] < 30 and 10 <= first[0] < 50  # positive, inside the object
+    expected = corrective_click(np.zeros_like(truth), truth)
+    assert expected is not None and (first[0], first[1]) == (expected.x, expected.y)
+    assert not second[2] and second[0] >= 50  # negative, in the spill
+    assert scores == [0.0, 800 / 1200, 1.0, 1.0, 1.0, 1.0] and len(seconds) == 2
+    assert bench.noc(scores, 0.85, 5) == 2 and bench.noc([0.0] * 6, 0.85, 5) == 5
