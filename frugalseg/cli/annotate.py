@@ -74,7 +74,7 @@ def _simulate_options(simulate: argparse.ArgumentParser) -> None:
     simulate.add_argument(
         "--types",
         type=_names,
-        default=["mask"],
+        default=["auto"],
         help=f"annotation type policies, comma-separated: {', '.join(POLICY_NAMES)}",
     )
     simulate.add_argument(
@@ -170,7 +170,7 @@ def _proposal_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--types",
-        default="mask",
+        default="auto",
         help="annotation type policy: "
         + ", ".join(n for n, c in POLICIES.items() if not c.needs_ground_truth),
     )

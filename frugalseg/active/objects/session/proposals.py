@@ -103,7 +103,7 @@ class ProposalOptions:
     """
 
     frames: str = PROPOSAL_SELECTOR
-    types: str = "mask"
+    types: str = "auto"
     seed: int = 0
     policy: str | Path | None = None
     diversity_features: str = "descriptor"

@@ -139,7 +139,7 @@ class SimulationPlan:
     split: str
     budget_hours: float
     frames: Sequence[str] = ("uniform",)
-    types: Sequence[str] = ("mask",)
+    types: Sequence[str] = ("auto",)
     seeds: int = 5
     stride: int = 1
     max_frames: int | None = None

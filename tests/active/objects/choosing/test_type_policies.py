@@ -260,7 +260,7 @@ def test_propose_ranks_videos_by_expected_gain_per_second(session: AnnotationSes
     # with fewer seconds per frame so far is proposed (squares-b, 8 s against 16)
     hand_made(session, "squares-a", 0, [0.0] + [0.1] * 8 + [0.3])
     hand_made(session, "squares-b", 1, [0.0] + [0.1] * 8 + [0.3])
-    proposal = session.propose(ProposalOptions(frames="uncertainty"))
+    proposal = session.propose(ProposalOptions(frames="uncertainty", types="mask"))
     assert (proposal.video, proposal.frame, proposal.kind) == ("squares-b", 9, "mask")
     assert "; the error model expects J&F 0.70 on this frame (propagated from annotated frame 0 alone)" in (
         proposal.reason
@@ -268,12 +268,12 @@ def test_propose_ranks_videos_by_expected_gain_per_second(session: AnnotationSes
     # squares-b drawn on frame 9 too: its frames lie nearer a drawn one, there is less to gain, so
     # squares-a is proposed whatever squares-b's doubted share (0.9 on frame 8); not so by that share
     hand_made(session, "squares-b", 1, [0.0] + [0.1] * 7 + [0.9, 0.0], drawn=(0, 9))
-    proposal = session.propose(ProposalOptions(frames="uncertainty"))
+    proposal = session.propose(ProposalOptions(frames="uncertainty", types="mask"))
     assert (proposal.video, proposal.frame) == ("squares-a", 9)
     assert "; about 160 s with a drawn mask, as your last annotation" in proposal.reason  # two objects' masks
     # a disagreement near the annotated frame outweighs the distance: 1 − 0.4·5/7 > 1 − 0.9·5/14
     hand_made(session, "squares-b", 1, [0.0, 0.1, 0.6] + [0.1] * 7)
-    assert session.propose(ProposalOptions(frames="uncertainty"), video="squares-b").frame == 2
+    assert session.propose(ProposalOptions(frames="uncertainty", types="mask"), video="squares-b").frame == 2
     # a learned policy's prediction ranks instead: the same gain everywhere, so the cheaper video
     # (one object) wins and the type is the policy's (0.5 / 80 s against 0.01 / 5.5 s: a mask)
     weights = constant_policy(tmp_path / "policy.safetensors", 0.5, 0.01)
