@@ -36,11 +36,17 @@ import cv2
 import numpy as np
 
 from frugalseg.active.objects import graph_cut
-from frugalseg.active.objects.graph_cut import ImageFeatures, ObjectPrior, Point, image_features, segment
+from frugalseg.active.objects.graph_cut import (
+    ImageFeatures,
+    ObjectPrior,
+    Point,
+    image_features,
+    image_key,
+    segment,
+)
 from frugalseg.active.objects.options import Configurable, build_options
 from frugalseg.active.objects.simulated_annotator import CorrectiveClick, corrective_click
 from frugalseg.autolabel.sam2_loading import SAM2Options, load_sam2
-from frugalseg.data.files import array_sha1
 from frugalseg.errors import ConfigError
 from frugalseg.metrics.jf import region_similarity
 
@@ -152,12 +158,6 @@ class ClickToMask(Configurable, ABC):
             known: what the session knows of the object, or None (unused by GrabCut).
         """
         return box_clicks(image, box, clicks)
-
-
-def image_key(image: np.ndarray) -> tuple[object, ...]:
-    """What tells an image from another (shape, type, a hash of its bytes): the key of per-image caches."""
-    data = np.ascontiguousarray(image)
-    return (data.shape, data.dtype.str, array_sha1(data))
 
 
 def click_radius(shape: tuple[int, ...]) -> int:
@@ -463,7 +463,7 @@ class StarCutClicks(ClickToMask):
         *,
         known: ObjectPrior | None = None,
     ) -> np.ndarray:
-        """The cut from the clicks with the current mask as the prior (empty: clicks alone).
+        """The cut from all the clicks, the current mask its prior (empty: the clicks alone).
 
         Args:
             image: the frame, H×W×3 uint8 RGB.

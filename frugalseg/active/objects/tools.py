@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 from skimage.segmentation import slic
 
-from frugalseg.active.objects.click_models import image_key
+from frugalseg.active.objects.graph_cut import image_key
 
 #: The scissors' edge features, as OpenCV's sample and CVAT set them: Canny thresholds, gradient cap.
 CANNY_THRESHOLDS = (32, 100)
