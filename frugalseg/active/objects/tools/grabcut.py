@@ -1,6 +1,6 @@
 """Clicks and GrabCut: what a click is, and OpenCV GrabCut seeded by clicks, a prior mask or a box.
 
-The vocabulary every click model shares (`Click`, `Box`, `click_radius`, `paint_clicks`, `image_key`)
+The vocabulary every click model shares (`Click`, `Box`, `click_radius`, `paint_clicks`)
 and the ``grabcut`` click model's core (`grabcut_clicks`, `local_grabcut_clicks`, `grabcut_box`,
 `box_clicks`); `click_models.GrabCutClicks` wraps it as a `ClickToMask`.
 """
@@ -12,8 +12,6 @@ from typing import Protocol
 
 import cv2
 import numpy as np
-
-from frugalseg.data.files import array_sha1
 
 GRABCUT_ITERATIONS = 3
 GIVEN_CLICK_REACH = 3  # a person's click may change pixels within this many click radii of it
@@ -43,12 +41,6 @@ class Click(Protocol):
     @property
     def positive(self) -> bool:
         """True on the object (foreground), False off it."""
-
-
-def image_key(image: np.ndarray) -> tuple[object, ...]:
-    """What tells an image from another (shape, type, a hash of its bytes): the key of per-image caches."""
-    data = np.ascontiguousarray(image)
-    return (data.shape, data.dtype.str, array_sha1(data))
 
 
 def click_radius(shape: tuple[int, ...]) -> int:

@@ -16,7 +16,8 @@ scipy's Dinic maximum flow, with:
   released around each click as far as the click's region reaches;
 * a box: every pixel outside it is background (hard), colours outside learn the background.
 
-The mask is brought back to full size bilinearly; the click pixels themselves are set last, so a
+The mask is brought back to full size bilinearly where the cut changed the prior, which keeps its
+full-size pixels elsewhere; the click pixels themselves are set last, so a
 positive click's pixel is always in the mask and a negative click's never.
 """
 
@@ -32,6 +33,8 @@ from scipy.ndimage import gaussian_filter
 from scipy.sparse.csgraph import breadth_first_order, maximum_flow
 from skimage.graph import MCP_Geometric
 
+from frugalseg.data.files import array_sha1
+
 #: The cut runs on the image shrunk to at most this many pixels (speed; 0.3 s a call at 854×480).
 WORK_PIXELS = 40_000
 COLOUR_BINS = 16
@@ -44,13 +47,19 @@ FLAT = 0.05
 #: A click's own label weighs ``CLICK_WEIGHT`` nats on pixels geodesically near it, exp(−d / ``CLICK_REACH``).
 CLICK_WEIGHT = 8.0
 CLICK_REACH = 5.0
+#: A click on a prior mask reaches this far instead: it corrects a region the prior got wrong, often large.
+CORRECTION_REACH = 10.0
 #: A prior mask weighs this many nats where its confidence is 1 and no click is near.
-PRIOR_WEIGHT = 2.0
+PRIOR_WEIGHT = 5.0
 ROUNDS = 2
 #: A box's background colours are learnt in a ring this share of its longer side wide around it.
 BOX_RING = 0.15
 #: The constants a click model records in its settings.
-SETTINGS = "WORK_PIXELS COLOUR_BINS LAMBDA FLAT CLICK_WEIGHT CLICK_REACH PRIOR_WEIGHT ROUNDS".split()
+SETTINGS = "WORK_PIXELS COLOUR_BINS LAMBDA FLAT CLICK_WEIGHT CLICK_REACH CORRECTION_REACH".split() + [
+    "PRIOR_WEIGHT",
+    "ROUNDS",
+    "BOX_RING",
+]
 #: Integer capacities: nats × this; hard constraints as `_HARD`.
 _SCALE = 64
 _HARD = 1 << 24
@@ -88,6 +97,12 @@ class ImageFeatures:
     bins: np.ndarray  # each working pixel's colour bin (H·W int)
     cost: np.ndarray  # the geodesic step cost (H×W float)
     edges: tuple[np.ndarray, np.ndarray, np.ndarray]  # the pairwise terms: (from, to, capacity)
+
+
+def image_key(image: np.ndarray) -> tuple[object, ...]:
+    """What tells an image from another (shape, type, a hash of its bytes): the key of per-image caches."""
+    data = np.ascontiguousarray(image)
+    return (data.shape, data.dtype.str, array_sha1(data))
 
 
 def colour_bins(image: np.ndarray) -> np.ndarray:
@@ -159,15 +174,15 @@ def geodesic(features: ImageFeatures, seeds: np.ndarray) -> tuple[np.ndarray, np
     return np.asarray(distance), parent.ravel()
 
 
-def _spread(features: ImageFeatures, seeds: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """How near each pixel is to ``seeds`` along the image, exp(−geodesic / `CLICK_REACH`), and its parent.
+def _spread(features: ImageFeatures, seeds: np.ndarray, reach: float) -> tuple[np.ndarray, np.ndarray | None]:
+    """How near each pixel is to ``seeds`` along the image, exp(−geodesic / ``reach``), and its parent.
 
     Zero and None without seeds.
     """
     if not seeds.any():
         return np.zeros(features.shape, np.float32), None
     distance, parent = geodesic(features, seeds)
-    near: np.ndarray = np.exp(-distance / CLICK_REACH).astype(np.float32)
+    near: np.ndarray = np.exp(-distance / reach).astype(np.float32)
     return near, parent
 
 
@@ -239,8 +254,9 @@ def cut(
     background_seed = np.zeros((height, width), bool)
     for click in clicks:
         (object_seed if click.positive else background_seed)[click.y, click.x] = True
-    spread_object, parent = _spread(features, object_seed)
-    spread_background, _ = _spread(features, background_seed)
+    reach = CLICK_REACH if prior is None else CORRECTION_REACH
+    spread_object, parent = _spread(features, object_seed, reach)
+    spread_background, _ = _spread(features, background_seed, reach)
     release = np.maximum(spread_object, spread_background)
     if prior is not None and object_seed.any():
         parent = geodesic(features, object_seed | (prior >= 0.5))[1]
@@ -369,6 +385,10 @@ def segment(
         features, small_clicks, prior=small_prior, confidence=confidence, inside=inside, examples=examples
     )
     full = cv2.resize(found.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR) >= 0.5
+    if small_prior is not None and prior is not None:
+        changed = cv2.dilate((found != (small_prior >= 0.5)).astype(np.uint8), np.ones((3, 3), np.uint8))
+        changed_full = cv2.resize(changed, (width, height), interpolation=cv2.INTER_NEAREST) > 0
+        full = np.where(changed_full, full, np.asarray(prior, bool))
     if inside_full is not None:
         full &= inside_full
     for click in clicks:

@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 from skimage.segmentation import slic
 
-from frugalseg.active.objects.tools.grabcut import image_key
+from frugalseg.active.objects.tools.graph_cut import image_key
 from frugalseg.errors import ConfigError
 
 #: The scissors' edge features, as OpenCV's sample and CVAT set them: Canny thresholds, gradient cap.
