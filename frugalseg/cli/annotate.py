@@ -346,13 +346,13 @@ def _engine_options(
     """
     from frugalseg.active.objects.engines import ENGINES
     from frugalseg.active.objects.options import add_option_flags
-    from frugalseg.active.objects.tools.click_models import CLICK_MODELS
+    from frugalseg.active.objects.tools.click_models import CLICK_MODELS, DEFAULT_CLICK_MODEL
 
     families = [
         (option, registry, default, noun)
         for option, registry, default, noun, used in (
             ("engine", ENGINES, "flow", "propagation engine", engine),
-            ("click_model", CLICK_MODELS, "grabcut", "click-to-mask model", clicks),
+            ("click_model", CLICK_MODELS, DEFAULT_CLICK_MODEL, "click-to-mask model", clicks),
         )
         if used
     ]

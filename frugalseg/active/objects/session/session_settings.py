@@ -23,7 +23,12 @@ from frugalseg.active.objects.options import (
     given_options,
     options_class,
 )
-from frugalseg.active.objects.tools.click_models import CLICK_MODELS, ClickToMask, make_click_model
+from frugalseg.active.objects.tools.click_models import (
+    CLICK_MODELS,
+    DEFAULT_CLICK_MODEL,
+    ClickToMask,
+    make_click_model,
+)
 from frugalseg.data.costs import DEFAULT_COSTS
 from frugalseg.data.formats import get_format
 from frugalseg.errors import ConfigError, DataError
@@ -54,7 +59,7 @@ class SessionSettings:
     max_frames: int | None = None
     costs: dict[str, float] = field(default_factory=DEFAULT_COSTS.to_dict)
     engine: Choice = field(default_factory=lambda: _choice("engine", "flow", {}))
-    click_model: Choice = field(default_factory=lambda: _choice("click_model", "grabcut", {}))
+    click_model: Choice = field(default_factory=lambda: _choice("click_model", DEFAULT_CLICK_MODEL, {}))
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SessionSettings:
@@ -111,7 +116,7 @@ def _from_flat(data: dict[str, Any]) -> dict[str, Any]:
     device = data.pop("device", None)
     flags.update(sam2_device=device, stm_device=device)
     flags = {k: v for k, v in flags.items() if v is not None}
-    defaults = {"engine": "flow", "click_model": "grabcut"}
+    defaults = {"engine": "flow", "click_model": "grabcut"}  # what such a session was made with
     return {
         **data,
         **{key: asdict(_choice(key, data.get(key) or name, flags)) for key, name in defaults.items()},
@@ -133,6 +138,8 @@ def _read_settings(path: Path) -> SessionSettings:
         raise DataError(path, f"not an annotation session's settings (keys: {', '.join(sorted(names))})")
     if not isinstance(data.get("engine", {}), dict) or {"device", *_FLAT_KEYS} & set(data):
         data = _from_flat(data)
+    if "click_model" not in data:  # saved before click models were a setting: GrabCut made its masks
+        data["click_model"] = asdict(_choice("click_model", "grabcut", {}))
     if not set(data) <= names:
         raise DataError(path, f"not an annotation session's settings (keys: {', '.join(sorted(names))})")
     try:
@@ -188,5 +195,5 @@ def new_settings(
     return SessionSettings(
         **given,
         engine=_choice("engine", names["engine"] or "flow", flags),
-        click_model=_choice("click_model", names["click_model"] or "grabcut", flags),
+        click_model=_choice("click_model", names["click_model"] or DEFAULT_CLICK_MODEL, flags),
     )

@@ -222,7 +222,7 @@ def test_session_json_holds_each_choice_with_all_its_options_and_refuses_another
 ) -> None:
     saved = json.loads((started / "session.json").read_text())
     assert saved["engine"] == {"name": "flow", "options": {"preset": "medium", "downscale": 1}}
-    assert saved["click_model"] == {"name": "grabcut", "options": {}}
+    assert saved["click_model"] == {"name": "starcut", "options": {}}  # the default, weight-free
     assert propose(started, "--flow-preset", "fast") == 2
     assert "other settings: flow_preset 'medium' (asked: 'fast')" in capsys.readouterr().err
     assert (
@@ -423,8 +423,22 @@ def test_a_persons_click_corrects_the_mask_near_it_only() -> None:
     assert np.array_equal(result.mask == 1, local_grabcut_clicks(image, prior, [click], radius=2, reach=6))
 
 
-def test_a_session_of_the_version_before_the_engines_opens_with_their_defaults(started: Path) -> None:
+def test_a_session_of_the_version_before_the_engines_opens_with_their_defaults(
+    davis: Path, made: Path, tmp_path: Path
+) -> None:
     """``session.json`` written before the engine settings existed: flow engine, GrabCut clicks."""
+    started = tmp_path / "session"  # made as that version made it: GrabCut's masks
+    drawn = (
+        "--video",
+        "squares-a",
+        "--frame",
+        "0",
+        "--mask",
+        str(made / "a0.png"),
+        "--click-model",
+        "grabcut",
+    )
+    assert add(started, *drawn, root=davis) == 0
     path = started / "session.json"
     saved = json.loads(path.read_text())
     new = ("engine", "sam2_config", "sam2_checkpoint", "sam2_image_size", "stm_model", "stm_weights")
