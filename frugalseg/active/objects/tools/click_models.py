@@ -68,7 +68,10 @@ if TYPE_CHECKING:
 
 
 class ClickToMask(Configurable, ABC):
-    """Turns clicks on one object into its mask (see the module docstring)."""
+    """Turns clicks on one object into its mask (see the module docstring).
+
+    Subclasses describe what their methods do; the arguments are the ones documented here.
+    """
 
     #: The model's name on the command line and in a run's settings.
     name: ClassVar[str] = ""
@@ -143,7 +146,7 @@ class ClickToMask(Configurable, ABC):
 
 
 class GrabCutClicks(ClickToMask):
-    """Weight-free clicks to masks with OpenCV GrabCut (``grabcut``, the default; module docstring)."""
+    """Weight-free clicks to masks with OpenCV GrabCut (``grabcut``, the default before ``starcut``)."""
 
     name = "grabcut"
 
@@ -161,15 +164,7 @@ class GrabCutClicks(ClickToMask):
         clicks: int,
         ignore: np.ndarray | None = None,
     ) -> tuple[np.ndarray, list[CorrectiveClick]]:
-        """After each click, the better (IoU with the truth) of the GrabCut mask and the painted clicks.
-
-        Args:
-            image: the frame, H×W×3 uint8 RGB.
-            current: the object's current mask (bool H×W).
-            truth: its ground-truth mask (bool H×W).
-            clicks: the most clicks to make; fewer when the mask becomes exact.
-            ignore: pixels that are no error either way (bool H×W, e.g. void), or None.
-        """
+        """After each click, the better (IoU with the truth) of the GrabCut mask and the painted clicks."""
         radius = click_radius(truth.shape)
         found = np.asarray(current, bool)
         made: list[CorrectiveClick] = []
@@ -193,14 +188,7 @@ class GrabCutClicks(ClickToMask):
         *,
         known: ObjectPrior | None = None,
     ) -> np.ndarray:
-        """`local_grabcut_clicks` within ``GIVEN_CLICK_REACH`` click radii (24 px at 854×480) of the clicks.
-
-        Args:
-            image: the frame, H×W×3 uint8 RGB.
-            current: the object's current mask (bool H×W).
-            clicks: the person's clicks on that object, all at once.
-            known: unused (GrabCut learns nothing from other frames).
-        """
+        """`local_grabcut_clicks` within ``GIVEN_CLICK_REACH`` click radii (24 px at 854×480) of them."""
         radius = click_radius(current.shape)
         return local_grabcut_clicks(image, current, clicks, radius=radius, reach=GIVEN_CLICK_REACH * radius)
 
@@ -244,13 +232,6 @@ class StarCutClicks(ClickToMask):
         """Corrective clicks on the mask shown last, each `correct` with all so far; the best mask kept.
 
         A person undoes a click that made the mask worse: the best (IoU) of the current mask and those shown.
-
-        Args:
-            image: the frame, H×W×3 uint8 RGB.
-            current: the object's current mask (bool H×W).
-            truth: its ground-truth mask (bool H×W).
-            clicks: the most clicks to make; fewer when the mask becomes exact.
-            ignore: pixels that are no error either way (bool H×W, e.g. void), or None.
         """
         current = np.asarray(current, bool)
         shown = best = current
@@ -275,14 +256,7 @@ class StarCutClicks(ClickToMask):
         *,
         known: ObjectPrior | None = None,
     ) -> np.ndarray:
-        """The cut from all the clicks, the current mask its prior (empty: the clicks alone).
-
-        Args:
-            image: the frame, H×W×3 uint8 RGB.
-            current: the object's current mask (bool H×W).
-            clicks: the person's clicks on that object, all at once.
-            known: what the session knows of the object (`ObjectPrior`), or None.
-        """
+        """The cut from all the clicks, the current mask its prior (empty: the clicks alone)."""
         _, features = self._image(image)
         points = [Point(c.x, c.y, c.positive) for c in clicks]
         return segment(image, points, features=features, prior=np.asarray(current, bool), known=known)
@@ -295,14 +269,7 @@ class StarCutClicks(ClickToMask):
         *,
         known: ObjectPrior | None = None,
     ) -> np.ndarray:
-        """GrabCut's box (`grabcut_box`: 0.70 on DAVIS, the cut's own 0.50), then the cut; inside the box.
-
-        Args:
-            image: the frame, H×W×3 uint8 RGB.
-            box: the object's box, (x0, y0, x1, y1) in pixels, corners included.
-            clicks: the person's corrective clicks since the box, in order.
-            known: what the session knows of the object (`ObjectPrior`; for the clicks), or None.
-        """
+        """GrabCut's box (`grabcut_box`: 0.70 on DAVIS, the cut's own 0.50), then the cut; inside the box."""
         key, features = self._image(image)
         with self._lock:
             cached = self._box
@@ -401,13 +368,7 @@ class SAMClicks(ClickToMask):
     def _predict(
         self, clicks: Sequence[Click], logits: np.ndarray | None, *, multimask: bool
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """SAM's candidate masks (bool C×H×W), scores (C) and low-res logits (C×s×s) for the prompt.
-
-        Args:
-            clicks: the points, in pixels of the image set.
-            logits: the ``mask_input`` (1×s×s), or None.
-            multimask: ask for three candidates (else one).
-        """
+        """SAM's candidate masks (bool C×H×W), scores (C) and low-res logits (C×s×s) for the prompt."""
         masks, scores, low_res = self.predictor.predict(
             point_coords=np.array([[c.x, c.y] for c in clicks], np.float32).reshape(-1, 2),
             point_labels=np.array([int(c.positive) for c in clicks], np.int32),
@@ -458,13 +419,6 @@ class SAMClicks(ClickToMask):
         fitted one, before the first); SAM is prompted with every click so far and the previous best
         low-resolution logits. Returned: the mask of the best IoU with the truth among the current
         one and those SAM showed (the current one on ties), and the clicks made.
-
-        Args:
-            image: the frame, H×W×3 uint8 RGB.
-            current: the object's current mask (bool H×W).
-            truth: its ground-truth mask (bool H×W).
-            clicks: the most clicks to make; fewer when the mask becomes exact.
-            ignore: pixels that are no error either way (bool H×W, e.g. void), or None.
         """
         truth = np.asarray(truth, bool)
         best = np.asarray(current, bool)
@@ -493,14 +447,7 @@ class SAMClicks(ClickToMask):
         *,
         known: ObjectPrior | None = None,
     ) -> np.ndarray:
-        """SAM's best-scored mask for the box prompt and the clicks (three candidates for a box alone).
-
-        Args:
-            image: the frame, H×W×3 uint8 RGB.
-            box: the object's box, (x0, y0, x1, y1) in pixels, corners included.
-            clicks: the person's corrective clicks since the box, in order.
-            known: unused (SAM's prompt has no place for other frames).
-        """
+        """SAM's best-scored mask for the box prompt and the clicks (three candidates for a box alone)."""
         self._embed(image)
         candidates, scores, _ = self.predictor.predict(
             point_coords=np.array([[c.x, c.y] for c in clicks], np.float32) if clicks else None,
@@ -524,12 +471,6 @@ class SAMClicks(ClickToMask):
         A prompt of one point asks for three candidates, of several points for one, as SAM's
         documentation advises (several points are not ambiguous); the candidate of the highest
         predicted IoU is kept. With ``start="fit"`` the fit's clicks are in the prompt too.
-
-        Args:
-            image: the frame, H×W×3 uint8 RGB.
-            current: the object's current mask (bool H×W).
-            clicks: the person's clicks on that object, all at once.
-            known: unused (SAM's prompt has no place for other frames).
         """
         self._embed(image)
         logits, prompt, _ = self._begin(current)
