@@ -24,6 +24,7 @@ REPO = PACKAGE.parent
 #: ``flow`` sits just above ``data``, whose atomic writer its cache uses).
 LEVELS = {
     "errors": 0,
+    "options": 1,  # the options mechanism of every family, beside errors
     "data": 1,
     "flow": 2,
     "autolabel": 3,

@@ -341,12 +341,12 @@ def _engine_options(
     """The propagation engine (``engine``), the click-to-mask model (``clicks``) and their options.
 
     The choices and the ``--<member>-<field>`` flags come from the registries and each member's
-    ``Options`` (`frugalseg.active.objects.options`). ``defaults``: the names default to ``flow`` and
+    ``Options`` (`frugalseg.options`). ``defaults``: the names default to ``flow`` and
     ``grabcut`` (else None: a session's own settings apply).
     """
     from frugalseg.active.objects.engines import ENGINES
-    from frugalseg.active.objects.options import add_option_flags
     from frugalseg.active.objects.tools.click_models import CLICK_MODELS, DEFAULT_CLICK_MODEL
+    from frugalseg.options import add_option_flags, registry_options
 
     families = [
         (option, registry, default, noun)
@@ -365,7 +365,7 @@ def _engine_options(
             choices=tuple(registry),
             help=f"the {noun} (default {default}); its options are the --<name>-… flags below",
         )
-    add_option_flags(group, [registry for _, registry, *_ in families])
+    add_option_flags(group, registry_options(registry for _, registry, *_ in families))
     # Unset SAM 2 options stay unset (None): SAM2Options' default, or a saved session's, applies.
     parser.set_defaults(sam2_default_config=None)
 
@@ -379,8 +379,8 @@ def _chosen(
     """
     import dataclasses
 
-    from frugalseg.active.objects.options import given_options, options_class
     from frugalseg.cli.label import process_device
+    from frugalseg.options import given_options, options_class
 
     name = getattr(args, option)
     options_type = options_class(registry, name, option=option, noun=option.replace("_", " "))
