@@ -110,7 +110,7 @@ def davis_jobs(data: Path) -> Iterator[tuple[list[Path], np.ndarray, int, list[i
 def profile(jobs: list[tuple[list[Path], np.ndarray, int, list[int]]]) -> dict[str, float]:
     """Seconds per stage, summed over the jobs (decoding, the engine's stages, writing)."""
     spent: dict[str, float] = defaultdict(float)
-    engine = FlowPropagator(FlowOptions.from_flat(workers=1))
+    engine = FlowPropagator(FlowOptions.from_flat(flow_threads=1))
     with opencv_threads(1), tempfile.TemporaryDirectory() as folder:
         store = LabelStore(folder)
         store.open_run({"engine": engine.name, "settings": engine.settings})

@@ -140,7 +140,7 @@ def runners() -> dict[str, tuple[Callable[..., dict[int, np.ndarray]], int]]:
     found: dict[str, tuple[Callable[..., dict[int, np.ndarray]], int]] = {
         "reference, one core": (chain_dis_medium, 1),
         f"reference, OpenCV threads on {cores} cores": (chain_dis_medium, cores),
-        "default, on one thread": (FlowPropagator(FlowOptions.from_flat(workers=1)).propagate, 1),
+        "default, on one thread": (FlowPropagator(FlowOptions.from_flat(flow_threads=1)).propagate, 1),
         f"default, flows on {cores} threads": (FlowPropagator().propagate, 1),
         f"default with its confidence maps, {cores} threads": (labels_of(FlowPropagator()), 1),
         f"the default's DIS flows alone, {cores} threads (no labels)": (default_flows_alone, 1),

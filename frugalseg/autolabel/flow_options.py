@@ -7,23 +7,20 @@ becomes of the pixels that fail the checks (`FlowOcclusion`), snapping each labe
 work is done on smaller frames or fewer threads (`FlowSpeed`, named settings in `SPEEDS`). Every
 default is the measured one (the engine's docstring; ``benchmarks/results/propagation_quality.md``).
 
-Every field also has a flat name, its ``metadata["flat"]``: its key in the engine's ``settings``
-(what a label store's manifest and ``run.json`` record), the ``label propagate`` option of that
-name, and the keyword the engine took before it had options. `FlowOptions.from_flat` and
-`FlowOptions.flat` go between the two forms, so the ``label propagate`` command, the loop engine's
-`frugalseg.active.objects.engines.FlowEngineOptions` and the
-`frugalseg.autolabel.sources.FlowLabels` source, which each offer some of the options, build the
-engine through one object and take their defaults from it (`flow_option`).
+Every field of a part is one option under its ``flat`` name (`frugalseg.options`): its key in the
+engine's ``settings`` (what a label store's manifest and ``run.json`` record) and its flag
+(``label propagate --snap-band``, ``annotate … --flow-snap-band``), all made from these classes.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any
 
 from frugalseg.errors import ConfigError
+from frugalseg.flow.dis import PRESETS as DIS_PRESETS
+from frugalseg.flow.raft import MODELS as RAFT_MODELS
+from frugalseg.options import flatten, unflatten
 
 #: Optical flow methods: OpenCV DIS (weight-free) or torchvision's RAFT with the user's weights.
 FLOW_METHODS = ("dis", "raft")
@@ -31,9 +28,9 @@ FLOW_METHODS = ("dis", "raft")
 OCCLUSION_MODES = ("ignore", "label")
 
 
-def _flat(default: Any, name: str) -> Any:
-    """A field with ``default`` whose flat name (settings key, ``label propagate`` option) is ``name``."""
-    return field(default=default, metadata={"flat": name})
+def _flat(default: Any, name: str, **metadata: Any) -> Any:
+    """A field with ``default`` whose flat name (settings key, flag) is ``name``; ``metadata``: its flag's."""
+    return field(default=default, metadata={"flat": name, **metadata})
 
 
 def _at_least(least: int, **values: int) -> None:
@@ -49,17 +46,17 @@ class FlowEstimator:
 
     Attributes:
         method: ``dis`` (OpenCV DIS, weight-free; ``preset`` applies) or ``raft`` (torchvision's
-            RAFT, `frugalseg.flow.raft.RAFTFlow`, with ``raft_weights``). Flat name ``flow``.
+            RAFT, `frugalseg.flow.raft.RAFTFlow`, with ``raft_weights``).
         preset: DIS preset (``ultrafast``, ``fast``, ``medium``).
         raft_weights: the RAFT weights file (``raft`` only; never downloaded).
         raft_model: ``large`` or ``small``, the model the weights are of.
         device: where RAFT runs (``auto``: a GPU when there is one).
     """
 
-    method: str = _flat("dis", "flow")
-    preset: str = _flat("medium", "preset")
-    raft_weights: str | None = _flat(None, "raft_weights")
-    raft_model: str = _flat("large", "raft_model")
+    method: str = _flat("dis", "flow", choices=FLOW_METHODS)
+    preset: str = _flat("medium", "preset", choices=DIS_PRESETS)
+    raft_weights: str | None = _flat(None, "raft_weights", path=True)
+    raft_model: str = _flat("large", "raft_model", choices=RAFT_MODELS)
     device: str = _flat("auto", "device")
 
     def __post_init__(self) -> None:
@@ -97,7 +94,7 @@ class FlowOcclusion:
 
     Attributes:
         mode: ``label`` or ``ignore`` (unreliable pixels become 255 and stay so down the chain:
-            precise but sparse on real video). Flat name ``occlusion``.
+            precise but sparse on real video).
         vote_size: side of the majority window (odd; ``label`` only; 1 keeps every sample).
         vote_margin: lead of the majority over the runner-up, as a fraction of the window's
             labelled pixels, below which a disputed unreliable pixel is output as 255 (``label`` only).
@@ -106,7 +103,7 @@ class FlowOcclusion:
             only, the engine before issue 10).
     """
 
-    mode: str = _flat("label", "occlusion")
+    mode: str = _flat("label", "occlusion", choices=OCCLUSION_MODES)
     vote_size: int = _flat(9, "vote_size")
     vote_margin: float = _flat(0.5, "vote_margin")
     direct: bool = _flat(True, "direct")
@@ -130,7 +127,7 @@ class FlowSnap:
     J at +10: 0.749 with snapping against 0.678 without, issue 10).
 
     Attributes:
-        enabled: snap at all. Flat name ``snap``.
+        enabled: snap at all.
         band: width (px) of the boundary band open to the cut wherever the flow was unreliable.
         reach: how far (px) from the boundary an unreliable pixel is still open to the cut.
         iterations: GrabCut iterations.
@@ -160,11 +157,11 @@ class FlowObjectCut:
     ``FlowSnap.max_classes`` classes. DAVIS J at +10: 0.788 with the cut, 0.819 with the motion prior.
 
     Attributes:
-        enabled: cut at all. Flat name ``object_cut``.
+        enabled: cut at all.
         grow: the object is cut over its mask grown by this many px.
         erode: its reliable pixels eroded by this many px are sure object.
         min_distance: the distance to the anchor (frames) from which the cut runs (at 1 the flow is
-            trusted). Flat name ``object_cut_from``.
+            trusted).
         motion_prior: before the cut, open the pixels where each object's previous mask, moved by
             its tracked whole-object motion, disagrees with the flow's label.
     """
@@ -202,13 +199,13 @@ class FlowSpeed:
     downscale: int = _flat(1, "downscale")
     direct_downscale: int = _flat(1, "direct_downscale")
     check_downscale: int = _flat(1, "check_downscale")
-    direct_preset: str | None = _flat(None, "direct_preset")
-    workers: int | None = _flat(None, "workers")
+    direct_preset: str | None = _flat(None, "direct_preset", choices=DIS_PRESETS)
+    workers: int | None = _flat(None, "flow_threads")
 
     def __post_init__(self) -> None:
         _at_least(1, direct_downscale=self.direct_downscale, check_downscale=self.check_downscale)
         if self.workers is not None:
-            _at_least(1, workers=self.workers)
+            _at_least(1, flow_threads=self.workers)
 
 
 SPEEDS: dict[str, FlowSpeed] = {
@@ -257,41 +254,9 @@ class FlowOptions:
         Raises:
             ConfigError: a name that is no option's flat name (they are listed).
         """
-        where = flat_names()
-        unknown = sorted(set(values) - set(where))
-        if unknown:
-            raise ConfigError(unknown[0], f"no option of the flow engine; it takes {', '.join(where)}")
-        parts: dict[str, dict[str, Any]] = {}
-        for name, value in values.items():
-            part, key = where[name]
-            parts.setdefault(part, {})[key] = value
-        default = cls()
-        return cls(
-            **{part: dataclasses.replace(getattr(default, part), **given) for part, given in parts.items()}
-        )
+        options: FlowOptions = unflatten(cls, values)
+        return options
 
     def flat(self) -> dict[str, Any]:
         """Every option by flat name (`from_flat` gives these options back)."""
-        return {name: getattr(getattr(self, part), key) for name, (part, key) in flat_names().items()}
-
-
-@cache
-def flat_names() -> dict[str, tuple[str, str]]:
-    """Each option's flat name → (its part's field in `FlowOptions`, its field in the part)."""
-    default = FlowOptions()
-    return {
-        spec.metadata["flat"]: (part.name, spec.name)
-        for part in dataclasses.fields(FlowOptions)
-        for spec in dataclasses.fields(getattr(default, part.name))
-    }
-
-
-def flow_option(name: str, **metadata: Any) -> Any:
-    """A dataclass field for the option of flat name ``name``, with `FlowOptions`'s default.
-
-    For the options classes that offer a subset of the flow engine's options (their field names
-    are the flat names); ``metadata`` says how a command line shows it (`frugalseg.active.objects.options`).
-    """
-    part, key = flat_names()[name]
-    default = getattr(getattr(FlowOptions(), part), key)
-    return field(default=default, metadata=metadata)
+        return flatten(self)

@@ -200,6 +200,7 @@ class FlowPropagator(PropagationEngine):
 
     streams_labels = True
     makes_confidence = True
+    Options = FlowOptions
 
     name = "flow"
 
@@ -229,6 +230,11 @@ class FlowPropagator(PropagationEngine):
             self.direct_flow = self.check_flow = self.direct_check_flow = self.flow
         self.workers = usable_cores() if speed.workers is None else speed.workers
         self._workers_given = speed.workers is not None
+
+    @classmethod
+    def from_options(cls, options: FlowOptions) -> FlowPropagator:
+        """The engine with these options."""
+        return cls(options)
 
     def check_anchor(self, anchor_label: np.ndarray, instance_ids: np.ndarray | None, path: Path) -> None:
         """Refuse frames too small for a DIS flow, or that a downscale option shrinks below a least size.

@@ -14,7 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
@@ -55,6 +55,15 @@ class PropagationEngine(Protocol):
     streams_labels: bool = False
     #: Threads that decode a clip's frames for the engine (and, for the flow engine, compute its flows).
     workers: int = 1
+    #: Building the engine loads a network's weights (slow): its caller checks the data first.
+    loads_weights: ClassVar[bool] = False
+    #: The dataclass of the engine's options, from which `from_options` builds it (registered engines).
+    Options: ClassVar[type]
+
+    @classmethod
+    def from_options(cls, options: Any) -> PropagationEngine:
+        """The engine built from its ``Options`` (`frugalseg.autolabel.engines.make_propagator`)."""
+        raise TypeError(f"{cls.__name__} is built from its arguments, not from options")
 
     @property
     def settings(self) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,23 @@ from frugalseg.autolabel.objects import STUFF_MODES, LabelObjects, merge_objects
 from frugalseg.autolabel.propagate import PropagationEngine, check_propagation_inputs
 from frugalseg.autolabel.sam2_loading import SAM2Options, load_sam2
 from frugalseg.errors import DataError
+
+
+@dataclass(frozen=True)
+class SAM2PropagationOptions(SAM2Options):
+    """The SAM 2 model's options, and how the engine makes objects and where it keeps its state.
+
+    Attributes:
+        stuff: pixels outside instances: one object per connected component of a class, or per class.
+        offload_state_to_cpu: keep SAM 2's tracking state in CPU memory (less GPU memory, somewhat slower).
+    """
+
+    stuff: str = field(default="components", metadata={"choices": STUFF_MODES})
+    offload_state_to_cpu: bool = False
+
+    def sam2_options(self) -> SAM2Options:
+        """The SAM 2 model's options (all but the engine's own)."""
+        return SAM2Options(**{spec.name: getattr(self, spec.name) for spec in fields(SAM2Options)})
 
 
 class SAM2Propagator(PropagationEngine):
@@ -56,6 +74,8 @@ class SAM2Propagator(PropagationEngine):
 
     name = "sam2"
     uses_instance_ids = True
+    loads_weights = True
+    Options = SAM2PropagationOptions
 
     def __init__(
         self,
@@ -74,6 +94,13 @@ class SAM2Propagator(PropagationEngine):
         self.stuff = stuff
         self.offload_state_to_cpu = offload_state_to_cpu
         self.merge_chunk = merge_chunk
+
+    @classmethod
+    def from_options(cls, options: SAM2PropagationOptions) -> SAM2Propagator:
+        """The engine with these options."""
+        return cls(
+            options.sam2_options(), stuff=options.stuff, offload_state_to_cpu=options.offload_state_to_cpu
+        )
 
     @property
     def settings(self) -> dict[str, Any]:

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from frugalseg.autolabel.clicks import click_split, clicks_json_path, read_clicks_json
-from frugalseg.autolabel.flow_options import FlowEstimator, FlowOcclusion, FlowOptions
-from frugalseg.autolabel.flow_propagate import FlowPropagator
+from frugalseg.autolabel.engines import make_propagator
+from frugalseg.autolabel.flow_options import FlowEstimator, FlowOcclusion
 from frugalseg.autolabel.propagate import propagate_split
 from frugalseg.autolabel.runs import LabellingSummary
 from frugalseg.autolabel.store import LabelStore
@@ -33,7 +33,6 @@ from frugalseg.data.formats import Format
 from frugalseg.data.io import cache_dir, frame_fingerprint
 from frugalseg.data.sources import LabelSource
 from frugalseg.errors import LabelStoreError
-from frugalseg.flow import DISFlow
 
 logger = logging.getLogger(__name__)
 
@@ -135,7 +134,8 @@ class StoredLabels(LabelSource):
 class FlowLabels(LabelSource):
     """Pseudo-labels propagated from each clip's manual label by the flow engine, made when missing.
 
-    The engine takes the two options below and `FlowOptions`'s defaults for the others.
+    The registry's ``flow`` engine (`frugalseg.autolabel.engines`) with the two options below and
+    `FlowOptions`'s defaults for the others.
 
     Args:
         preset: DIS preset of the flow engine (``ultrafast``, ``fast``, ``medium``).
@@ -151,7 +151,8 @@ class FlowLabels(LabelSource):
         store: str | None = None,
         progress: bool = True,
     ) -> None:
-        self.engine = FlowPropagator(FlowOptions.from_flat(preset=preset, occlusion=occlusion))
+        self.preset = preset
+        self.engine = make_propagator("flow", preset=preset, occlusion=occlusion)
         self.store = Path(store) if store is not None else None
         self.progress = progress
 
@@ -162,9 +163,7 @@ class FlowLabels(LabelSource):
 
     def store_for(self, fmt: Format) -> Path:
         """The store this source fills for the data set ``fmt``."""
-        flow = self.engine.flow
-        name = f"flow-{flow.preset}" if isinstance(flow, DISFlow) else f"flow-raft-{flow.model}"
-        return self.store or default_store(fmt.root, name, self.engine.settings)
+        return self.store or default_store(fmt.root, f"flow-{self.preset}", self.engine.settings)
 
     def describe(self) -> dict[str, Any]:
         """`LabelSource.describe` with the engine's settings."""

@@ -6,7 +6,6 @@ import argparse
 import os
 import re
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,11 +24,12 @@ from frugalseg.data.formats import FORMATS, Format, SyntheticFormat, generate_sy
 from frugalseg.errors import ConfigError
 
 if TYPE_CHECKING:  # the modules of the propagation import torch: each command imports what it runs
-    from frugalseg.autolabel.flow_options import FlowOptions, FlowSpeed
     from frugalseg.autolabel.runs import LabellingSummary, TrainerOptions
     from frugalseg.autolabel.store import LabelStore
 
 DEFAULT_K = 10  # issue 3: propagate up to 10 frames each way unless told otherwise
+#: The engine of ``label propagate`` unless ``--engine`` names another; its flags carry no prefix.
+DEFAULT_ENGINE = "flow"
 
 
 #: Help of ``--sam2-checkpoint``, shared with ``frugalseg annotate``.
@@ -72,18 +72,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _propagate_options(propagate: argparse.ArgumentParser) -> None:
-    """``label propagate``'s options, added when it is named (`LazyParser`)."""
-    from frugalseg.active.objects.engines import anchor_engine_names
-    from frugalseg.autolabel.flow_options import (
-        FLOW_METHODS,
-        OCCLUSION_MODES,
-        SPEEDS,
-        FlowEstimator,
-        FlowOcclusion,
-        FlowSnap,
-    )
-    from frugalseg.flow.dis import PRESETS as DIS_PRESETS
-    from frugalseg.flow.raft import MODELS as RAFT_MODELS
+    """``label propagate``'s options, added when it is named (`LazyParser`).
+
+    Each engine's flags are made from its ``Options`` (`frugalseg.options.add_option_flags`): the flow
+    engine's by their flat names (``--snap-band``, the keys its stores record), another engine's with
+    its name in front (``--sam2-checkpoint``).
+    """
+    from frugalseg.autolabel.engines import PROPAGATORS
+    from frugalseg.autolabel.flow_options import SPEEDS
+    from frugalseg.options import add_option_flags
 
     _add_dataset_options(propagate)
     which = propagate.add_mutually_exclusive_group()
@@ -94,87 +91,31 @@ def _propagate_options(propagate: argparse.ArgumentParser) -> None:
         "--k", type=count_option, help=f"every offset ±1…±k (default without --offsets: {DEFAULT_K})"
     )
     propagate.add_argument(
-        "--engine", default="flow", choices=anchor_engine_names(), help="propagation engine"
+        "--engine",
+        default=DEFAULT_ENGINE,
+        choices=tuple(PROPAGATORS),
+        help="propagation engine; its options are the flags of its group below",
     )
-    propagate.add_argument(
-        "--preset",
-        default=FlowEstimator.preset,
-        choices=DIS_PRESETS,
-        help="DIS optical flow preset of the flow engine",
-    )
-    propagate.add_argument(
-        "--occlusion",
-        default=FlowOcclusion.mode,
-        choices=OCCLUSION_MODES,
-        help="flow engine: label unreliable pixels by their reliable neighbours and the direct flow "
-        "to the anchor (default), or leave them unlabelled (ignore: sparser, more precise)",
-    )
-    flow = propagate.add_argument_group("flow engine")
-    flow.add_argument(
-        "--flow",
-        default=FlowEstimator.method,
-        choices=FLOW_METHODS,
-        help="optical flow: OpenCV DIS (weight-free, default) or torchvision's RAFT with --raft-weights",
-    )
-    flow.add_argument(
-        "--raft-weights", help="RAFT weights file (safetensors or state dict; never downloaded)"
-    )
-    flow.add_argument(
-        "--raft-model",
-        default=FlowEstimator.raft_model,
-        choices=RAFT_MODELS,
-        help="the RAFT model the weights are of",
-    )
-    flow.add_argument("--no-snap", action="store_true", help="do not snap each step's label to its frame")
-    flow.add_argument(
-        "--no-chain-direct",
-        action="store_true",
-        help="labels from the direct flow to the anchor do not feed the chain (the engine before snapping)",
-    )
-    flow.add_argument(
-        "--no-object-cut",
-        action="store_true",
-        help="do not re-segment objects with the anchor's colour models (the engine of issue 10, round 1)",
-    )
-    flow.add_argument(
-        "--no-motion-prior",
-        action="store_true",
-        help="do not open the object cut where an object's tracked motion disagrees with the flow",
-    )
-    flow.add_argument(
-        "--speed",
-        default="exact",
-        choices=list(SPEEDS),
-        help="exact (default); fast: the direct flows to the anchor with DIS's fast preset; fastest: every "
-        "flow on half-size frames (their cost in J: benchmarks/results/propagation.md)",
-    )
-    flow.add_argument(
-        "--direct-downscale",
-        type=count_option,
-        help="direct flows to the anchor on frames shrunk by this factor (overrides --speed)",
-    )
-    flow.add_argument(
-        "--check-downscale",
-        type=count_option,
-        help="flows that only serve the forward-backward check on frames shrunk by this factor",
-    )
-    flow.add_argument(
-        "--flow-threads",
-        type=count_option,
-        help="threads computing flows (default: every usable core; with --devices N, each process a "
-        "share); the labels do not depend on it",
-    )
-    flow.add_argument(
-        "--snap-downscale",
-        type=count_option,
-        default=FlowSnap.downscale,
-        help="snap on frames shrunk by this factor (2 with --preset fast: the faster setting)",
-    )
-    _add_sam2_propagate_options(propagate)
+    for name, engine in PROPAGATORS.items():
+        group = propagate.add_argument_group(f"{name} engine")
+        if name == DEFAULT_ENGINE:
+            group.add_argument(
+                "--speed",
+                choices=tuple(SPEEDS),
+                help="exact (default); fast: the direct flows to the anchor with DIS's fast preset; fastest: "
+                "every flow on half-size frames (their cost in J: benchmarks/results/propagation.md); the "
+                "speed options given override it",
+            )
+        add_option_flags(group, [(flag_prefix(name), engine.Options)])
     add_trainer_options(propagate)
     # argparse takes "-10,10" for an option name; let it read as a value like "-10" does
     propagate._negative_number_matcher = re.compile(r"^-\d+(,-?\d+)*$")
     propagate.set_defaults(func=_propagate)
+
+
+def flag_prefix(engine: str) -> str:
+    """What the flags of ``engine``'s options start with: nothing for the default engine, else its name."""
+    return "" if engine == DEFAULT_ENGINE else engine
 
 
 def propagation_offsets(args: argparse.Namespace) -> list[int]:
@@ -185,84 +126,39 @@ def propagation_offsets(args: argparse.Namespace) -> list[int]:
     return [sign * offset for offset in range(1, k + 1) for sign in (-1, 1)]
 
 
-def speed_settings(args: argparse.Namespace) -> FlowSpeed:
-    """The flow engine's speed settings: those of ``--speed``, then the factors and threads given."""
-    from frugalseg.autolabel.flow_options import SPEEDS
+def propagator_options(args: argparse.Namespace) -> Any:
+    """The ``Options`` of the engine ``--engine`` names, from its flags (the rest their defaults).
 
-    given = {
-        "direct_downscale": args.direct_downscale,
-        "check_downscale": args.check_downscale,
-        "workers": args.flow_threads,
-    }
-    return replace(SPEEDS[args.speed], **{key: value for key, value in given.items() if value is not None})
+    ``--speed`` gives the flow engine's speed settings its named ones, under the speed options given;
+    a ``device`` left at ``auto`` is this process's own GPU under ``--devices`` (`process_device`).
+    """
+    from frugalseg.autolabel.engines import PROPAGATORS
+    from frugalseg.autolabel.flow_options import SPEEDS, FlowOptions
+    from frugalseg.options import build_options, given_options, option_fields
 
-
-def flow_options(args: argparse.Namespace) -> FlowOptions:
-    """The flow engine's options from the ``label propagate`` options (the rest: `FlowOptions`'s defaults)."""
-    from frugalseg.autolabel.flow_options import (
-        FlowEstimator,
-        FlowObjectCut,
-        FlowOcclusion,
-        FlowOptions,
-        FlowSnap,
-    )
-
-    return FlowOptions(
-        estimator=FlowEstimator(
-            method=args.flow,
-            preset=args.preset,
-            raft_weights=args.raft_weights,
-            raft_model=args.raft_model,
-            device=args.device,
-        ),
-        occlusion=FlowOcclusion(mode=args.occlusion, chain_direct=not args.no_chain_direct),
-        snap=FlowSnap(enabled=not args.no_snap, downscale=args.snap_downscale),
-        object_cut=FlowObjectCut(enabled=not args.no_object_cut, motion_prior=not args.no_motion_prior),
-        speed=speed_settings(args),
-    )
-
-
-def _flow_arguments(args: argparse.Namespace) -> dict[str, Any]:
-    """`FlowPropagator`'s arguments from the ``label propagate`` options."""
-    return {"options": flow_options(args)}
-
-
-def _sam2_arguments(args: argparse.Namespace) -> dict[str, Any]:
-    """`SAM2Propagator`'s arguments from the ``label propagate`` options; a checkpoint is needed."""
-    from frugalseg.autolabel.sam2_loading import SAM2Options
-
-    if args.sam2_checkpoint is None:
-        needs = "--engine sam2 needs a SAM 2 checkpoint (a file or an id: facebook/sam2.1-hiera-tiny)"
-        raise ConfigError("--sam2-checkpoint", needs)
-    options = SAM2Options(
-        config=args.sam2_config,
-        checkpoint=args.sam2_checkpoint,
-        image_size=args.sam2_image_size,
-        device=sam2_device(args),
-    )
-    return {"options": options, "stuff": args.sam2_stuff, "offload_state_to_cpu": args.offload_state_to_cpu}
-
-
-#: How the ``label propagate`` options give each engine of `anchor_engine_names` its arguments.
-ENGINE_ARGUMENTS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
-    "flow": _flow_arguments,
-    "sam2": _sam2_arguments,
-}
+    fields = option_fields(PROPAGATORS[args.engine].Options)
+    given = given_options(vars(args), flag_prefix(args.engine), PROPAGATORS[args.engine].Options)
+    if "device" in fields:
+        given["device"] = process_device(given.get("device", "auto"), args)
+    if args.engine == DEFAULT_ENGINE and args.speed is not None:
+        named = FlowOptions(speed=SPEEDS[args.speed]).flat()
+        given = {**{k: v for k, v in named.items() if fields[k].part == "speed"}, **given}
+    return build_options(PROPAGATORS, args.engine, given, option="--engine", noun="propagation engine")
 
 
 def _propagate(args: argparse.Namespace) -> int:
     """Run ``label propagate``; prints one summary line and returns the exit code."""
-    from frugalseg.active.objects.engines import ENGINES, make_anchor_engine
+    from frugalseg.autolabel.engines import PROPAGATORS
     from frugalseg.autolabel.propagate import propagate_split
     from frugalseg.autolabel.runs import anchored_clips
 
-    arguments = ENGINE_ARGUMENTS[args.engine](args)
+    options = propagator_options(args)
     offsets = propagation_offsets(args)
 
     def label(fmt: Format, store: LabelStore) -> LabellingSummary:
-        if ENGINES[args.engine].loads_weights:
+        if PROPAGATORS[args.engine].loads_weights:
             anchored_clips(fmt, args.split, LabelKind.FINE)  # before loading the network
-        engine = make_anchor_engine(args.engine, **arguments)
+        engine = PROPAGATORS[args.engine].from_options(options)
         if args.devices is None:
             return propagate_split(fmt, args.split, store, offsets, engine, progress=not args.no_progress)
         from frugalseg.autolabel.lightning_runner import propagate_with_trainer
@@ -280,30 +176,6 @@ def _propagate(args: argparse.Namespace) -> int:
         )
 
     return _run_labelling("propagate", "clips", args, label)
-
-
-def _add_sam2_propagate_options(parser: argparse.ArgumentParser) -> None:
-    """Options of the SAM 2 propagation engine (the model, how objects are made, where state is kept)."""
-    from frugalseg.autolabel.objects import STUFF_MODES
-
-    sam2 = parser.add_argument_group("sam2 engine")
-    add_sam2_model_options(sam2, checkpoint_required=False)
-    sam2.add_argument(
-        "--sam2-image-size",
-        type=count_option,
-        help="SAM 2 input size, a multiple of 64 (default: the config's, 1024)",
-    )
-    sam2.add_argument(
-        "--sam2-stuff",
-        default="components",
-        choices=STUFF_MODES,
-        help="pixels outside instances: one object per connected component of a class, or per class",
-    )
-    sam2.add_argument(
-        "--offload-state-to-cpu",
-        action="store_true",
-        help="keep SAM 2's tracking state in CPU memory (less GPU memory, somewhat slower)",
-    )
 
 
 def add_trainer_options(parser: argparse.ArgumentParser) -> None:

@@ -23,7 +23,7 @@ DEFAULT_SAM2_CONFIG = "sam2.1_hiera_t"
 SAM2_ID_FORM = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w.-]+)?(#sha256=\w+)?")
 WEIGHTS_SUFFIXES = (".pt", ".pth", ".ckpt", ".safetensors", ".bin")
 #: Options read as plain weights files: a Hub id among them becomes its cached file.
-FILE_OPTIONS = ("raft_weights", "policy", "diversity_weights", "encoder_weights")
+FILE_OPTIONS = ("raft_weights", "flow_raft_weights", "policy", "diversity_weights", "encoder_weights")
 #: Options of a student's weights, read with their card by the zoo: a Hub id is fetched and verified
 #: here, and kept (the zoo reads it again from the cache).
 STUDENT_OPTIONS = ("stm_weights", "init_weights")

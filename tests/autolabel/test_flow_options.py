@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from frugalseg.active.objects.engines import AnchorFusionEngine, FlowEngineOptions, make_loop_engine
+from frugalseg.active.objects.engines import AnchorFusionEngine, make_loop_engine
 from frugalseg.autolabel import FlowOptions, FlowPropagator
 from frugalseg.autolabel.flow_options import (
     FlowChecks,
@@ -21,11 +21,10 @@ from frugalseg.autolabel.flow_options import (
     FlowOcclusion,
     FlowSnap,
     FlowSpeed,
-    flat_names,
-    flow_option,
 )
 from frugalseg.autolabel.sources import FlowLabels
 from frugalseg.errors import ConfigError
+from frugalseg.options import option_fields
 
 DEFAULT = {
     "preset": "medium", "downscale": 1, "fb_alpha": 0.01, "fb_beta": 0.5, "photo_tol": 16.0,
@@ -35,7 +34,8 @@ DEFAULT = {
     "object_cut_from": 2, "motion_prior": True,
 }  # fmt: skip
 
-#: (the flat arguments of the engine before, the same options by part, the settings recorded before)
+#: (the flat arguments of the engine before (its ``workers``: ``flow_threads`` now), the same options by
+#: part, the settings recorded before)
 RECORDED = [
     ({}, FlowOptions(), DEFAULT),
     (
@@ -82,7 +82,7 @@ RECORDED = [
     (
         {"fb_alpha": 0.02, "fb_beta": 0.25, "vote_size": 5, "vote_margin": 0.25, "snap_band": 4,
          "snap_reach": 10, "snap_iterations": 1, "snap_max_classes": 3, "snap_downscale": 2,
-         "object_cut_grow": 9, "object_cut_erode": 0, "object_cut_from": 3, "workers": 2},
+         "object_cut_grow": 9, "object_cut_erode": 0, "object_cut_from": 3, "flow_threads": 2},
         FlowOptions(
             checks=FlowChecks(fb_alpha=0.02, fb_beta=0.25),
             occlusion=FlowOcclusion(vote_size=5, vote_margin=0.25),
@@ -133,8 +133,8 @@ def test_the_settings_are_those_the_engine_of_flat_arguments_recorded(
 def test_every_argument_of_before_has_one_flat_name_and_goes_back_and_forth() -> None:
     """29 options, each in one part; `flat` and `from_flat` are inverse; `settings` read back as
     options give the same settings (what a store's ``run.json`` records rebuilds its engine)."""
-    names = flat_names()
-    assert len(names) == 29 and len(set(names.values())) == 29
+    names = option_fields(FlowOptions)
+    assert len(names) == 29 and len({(option.part, option.spec.name) for option in names.values()}) == 29
     assert list(FlowOptions().flat()) == list(names)
     for _, options, recorded in RECORDED:
         assert FlowOptions.from_flat(**options.flat()) == options
@@ -145,7 +145,7 @@ def test_every_argument_of_before_has_one_flat_name_and_goes_back_and_forth() ->
 
 def test_a_name_that_is_no_option_is_refused_naming_them() -> None:
     with pytest.raises(
-        ConfigError, match=r"snap_bandwidth: no option of the flow engine; it takes flow, preset"
+        ConfigError, match=r"snap_bandwidth: no option of FlowOptions; it takes flow, preset"
     ):
         FlowOptions.from_flat(snap_bandwidth=5)
 
@@ -158,7 +158,7 @@ def test_a_name_that_is_no_option_is_refused_naming_them() -> None:
         (lambda: FlowObjectCut(min_distance=0), "object_cut_from: must be >= 1"),
         (lambda: FlowObjectCut(erode=-1), "object_cut_erode: must be >= 0"),
         (lambda: FlowOcclusion(vote_size=4), "vote_size: must be an odd number"),
-        (lambda: FlowSpeed(workers=0), "workers: must be >= 1"),
+        (lambda: FlowSpeed(workers=0), "flow_threads: must be >= 1"),
         (lambda: FlowEstimator(method="raft"), "raft_weights: the RAFT flow needs a weights file"),
         (
             lambda: FlowOptions(
@@ -175,10 +175,9 @@ def test_a_part_checks_its_values_by_their_flat_names(make, match: str) -> None:
 
 
 def test_the_loop_engine_and_the_label_source_build_the_engine_from_flow_options() -> None:
-    """`FlowEngineOptions` and `FlowLabels` offer a few options by flat name, with `FlowOptions`'s
-    defaults; the rest of their engine's options are the defaults."""
-    assert FlowEngineOptions().flow_options() == FlowOptions()
-    assert dataclasses.asdict(FlowEngineOptions()) == {"preset": "medium", "downscale": 1}
+    """The loop's ``flow`` engine takes every option by flat name (its ``Options`` is `FlowOptions` one
+    level deep) and `FlowLabels` two; the rest of their engine's options are `FlowOptions`'s defaults."""
+    assert dataclasses.asdict(AnchorFusionEngine.Options()) == FlowOptions().flat()
     engine = make_loop_engine("flow", preset="fast", downscale=2)
     assert isinstance(engine, AnchorFusionEngine) and isinstance(engine.anchor_engine, FlowPropagator)
     assert engine.anchor_engine.options == FlowOptions(
@@ -187,13 +186,3 @@ def test_the_loop_engine_and_the_label_source_build_the_engine_from_flow_options
     assert FlowLabels().engine.options == FlowOptions()
     labels = FlowLabels(preset="ultrafast", occlusion="ignore")
     assert labels.engine.options == FlowOptions.from_flat(preset="ultrafast", occlusion="ignore")
-
-
-def test_a_subset_of_the_options_takes_its_defaults_from_flow_options() -> None:
-    @dataclasses.dataclass(frozen=True)
-    class Subset:
-        preset: str = flow_option("preset", help="DIS preset")
-        snap_band: int = flow_option("snap_band")
-
-    assert dataclasses.asdict(Subset()) == {"preset": "medium", "snap_band": 3}
-    assert dataclasses.fields(Subset)[0].metadata["help"] == "DIS preset"

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from data.fake_davis import write_davis
 
-from frugalseg.active.objects.engines import ENGINES, anchor_engine_names
 from frugalseg.autolabel import FlowOptions, FlowPropagator, LabelStore, propagate_split
+from frugalseg.autolabel.engines import PROPAGATORS
 from frugalseg.autolabel.flow_options import FlowObjectCut, FlowOcclusion, FlowSpeed
 from frugalseg.autolabel.propagate import PropagationEngine, _made_in_order
 from frugalseg.autolabel.report import score_frame
@@ -393,7 +393,7 @@ def test_flows_on_a_thread_pool_give_the_labels_of_one_thread(clip: str) -> None
     assert (
         "workers" not in FlowPropagator(FlowOptions(speed=FlowSpeed(workers=2))).settings
     )  # labels do not depend on it
-    with pytest.raises(ValueError, match="workers"):
+    with pytest.raises(ValueError, match="flow_threads"):
         FlowPropagator(FlowOptions(speed=FlowSpeed(workers=0)))
 
 
@@ -434,9 +434,11 @@ def test_cli_speed_settings_reach_the_engine_and_the_store(tmp_path: Path, capsy
     """``--speed fast`` gives the direct flows DIS's fast preset; a factor given on its own is added
     to the preset's settings; the store's run.json records what was used."""
     argv = ["label", "propagate", "--format", "davis", "--root", "r", "--out", "o"]
-    assert commands.speed_settings(parser().parse_args(argv)) == FlowSpeed()
+    assert commands.propagator_options(parser().parse_args(argv)).speed == FlowSpeed()
     given = parser().parse_args([*argv, "--speed", "fastest", "--check-downscale", "2"])
-    assert commands.speed_settings(given) == FlowSpeed(downscale=2, check_downscale=2)
+    assert commands.propagator_options(given).speed == FlowSpeed(downscale=2, check_downscale=2)
+    given = parser().parse_args([*argv, "--speed", "fastest", "--downscale", "1"])
+    assert commands.propagator_options(given).speed == FlowSpeed()
     mask = np.zeros((24, 32), np.uint8)
     mask[8:16, 10:20] = 1
     frames = {"a": [np.random.default_rng(0).integers(0, 255, (24, 32, 3), dtype=np.uint8)] * 3}
@@ -451,31 +453,35 @@ def test_cli_speed_settings_reach_the_engine_and_the_store(tmp_path: Path, capsy
     assert settings["direct_preset"] == "fast" and "check_downscale" not in settings
 
 
-def test_cli_flow_options_default_to_the_engines_and_reach_it_by_part() -> None:
+def test_cli_flow_options_default_to_the_engines_and_reach_it_by_part(capsys: pytest.CaptureFixture) -> None:
     """``label propagate`` builds one `FlowOptions`: with no flow flags it is the engine's default,
-    and each flag sets its part."""
+    each flag (made from the options' flat names) sets its part, and every option has its flag."""
     argv = ["label", "propagate", "--format", "davis", "--root", "r", "--out", "o"]
-    assert commands.flow_options(parser().parse_args(argv)) == FlowOptions()
+    assert commands.propagator_options(parser().parse_args(argv)) == FlowOptions()
     given = parser().parse_args(
         [*argv, "--preset", "fast", "--occlusion", "ignore", "--no-snap", "--no-motion-prior"]
-        + ["--snap-downscale", "2", "--speed", "fast", "--flow-threads", "3"]
+        + ["--snap-downscale", "2", "--speed", "fast", "--flow-threads", "3", "--snap-band", "5"]
     )
     expected = FlowOptions.from_flat(
-        preset="fast", occlusion="ignore", snap=False, motion_prior=False, snap_downscale=2
+        preset="fast", occlusion="ignore", snap=False, motion_prior=False, snap_downscale=2, snap_band=5
     )
     expected = dataclasses.replace(expected, speed=FlowSpeed(direct_preset="fast", workers=3))
-    assert commands.flow_options(given) == expected
-    assert commands.ENGINE_ARGUMENTS["flow"](given) == {"options": expected}
+    assert commands.propagator_options(given) == expected
+    with pytest.raises(SystemExit):
+        parser().parse_args([*argv, "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    flags = [f"--{name.replace('_', '-')}" for name in FlowOptions().flat()]
+    assert [flag for flag in flags if f"[{flag} " not in help_text and f"[{flag} |" not in help_text] == []
+    assert "[--snap | --no-snap]" in help_text and "[--flow-threads FLOW_THREADS]" in help_text
 
 
 def test_cli_engines_are_the_registrys_and_an_unknown_one_is_refused_naming_them(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    """``--engine`` chooses among the loop registry's engines with a single-anchor form; each has its
-    arguments from the options; another name (STM has no single-anchor form) is exit 2 naming them."""
+    """``--engine`` chooses among autolabel's registry of engines, each with its options from its flags;
+    another name (the loop's STM is no propagation engine) is exit 2 naming them."""
     argv = ["label", "propagate", "--format", "davis", "--root", "r", "--out", str(tmp_path / "o")]
-    assert anchor_engine_names() == tuple(n for n, e in ENGINES.items() if e.AnchorEngine is not None)
-    assert set(commands.ENGINE_ARGUMENTS) == set(anchor_engine_names()) == {"flow", "sam2"}
+    assert tuple(PROPAGATORS) == ("flow", "sam2")
     assert parser().parse_args(argv).engine == "flow"
     for name in ("stm", "xmem"):
         with pytest.raises(SystemExit) as exit_info:
@@ -485,9 +491,13 @@ def test_cli_engines_are_the_registrys_and_an_unknown_one_is_refused_naming_them
         assert f"argument --engine: invalid choice: {name!r}" in err
         choices = re.search(r"\(choose from (.*)\)", err)
         assert choices is not None, err
-        assert tuple(c.strip("'") for c in choices.group(1).split(", ")) == anchor_engine_names()
-    assert main([*argv, "--engine", "sam2"]) == 2  # its arguments are checked before anything runs
-    assert "--sam2-checkpoint: --engine sam2 needs a SAM 2 checkpoint" in capsys.readouterr().err
+        assert tuple(c.strip("'") for c in choices.group(1).split(", ")) == tuple(PROPAGATORS)
+    mask = np.zeros((24, 32), np.uint8)
+    mask[8:16, 10:20] = 1
+    argv[argv.index("r")] = str(write_davis(tmp_path / "d", {"a": [mask] * 3}))
+    assert main([*argv, "--split", "all", "--engine", "sam2"]) == 2  # before a store is made
+    needs = "sam2_checkpoint: the sam2 engine needs a SAM 2 checkpoint file (--sam2-checkpoint FILE)"
+    assert needs in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
 
 

@@ -18,11 +18,13 @@ from typing import Any
 import pytest
 import torch
 
-from frugalseg.active.objects.engines import SAM2LoopEngine, make_anchor_engine, make_loop_engine
+from frugalseg.active.objects.engines import SAM2LoopEngine, make_loop_engine
 from frugalseg.active.objects.tools.click_models import SAM2ClickOptions, SAM2Clicks, make_click_model
+from frugalseg.autolabel.engines import make_propagator
 from frugalseg.autolabel.sam2_loading import SAM2Options, load_sam2
-from frugalseg.autolabel.sam2_propagate import SAM2Propagator
+from frugalseg.autolabel.sam2_propagate import SAM2PropagationOptions, SAM2Propagator
 from frugalseg.errors import ConfigError
+from frugalseg.options import flatten
 
 RANDOM = {"random_weights": True, "device": "cpu"}
 
@@ -81,7 +83,7 @@ def test_a_checkpoints_settings_are_those_the_members_of_flat_arguments_recorded
     options = SAM2Options(checkpoint=str(checkpoint), image_size=64, device="cpu")
     recorded = _engine("sam2.1_hiera_t", "tiny_random.pt", "SHA", 64, "components")
     _same(SAM2Propagator(options).settings, recorded, sha)
-    anchor = make_anchor_engine("sam2", options=options, stuff="class")
+    anchor = make_propagator("sam2", **flatten(options), stuff="class")
     _same(anchor.settings, {**recorded, "stuff": "class"}, sha)
     flat = {"checkpoint": str(checkpoint), "image_size": 64, "device": "cpu"}
     _same(make_loop_engine("sam2", **flat).settings, recorded, sha)
@@ -90,11 +92,14 @@ def test_a_checkpoints_settings_are_those_the_members_of_flat_arguments_recorded
 
 
 def test_the_registries_build_the_members_from_one_options_object() -> None:
-    """The click model's options are SAM 2's and ``start``; the loop engine's SAM 2's alone."""
+    """The click model's options are SAM 2's and ``start``, the propagation engine's SAM 2's, ``stuff`` and
+    ``offload_state_to_cpu``; the loop engine's SAM 2's alone."""
     given = SAM2ClickOptions(config="sam2.1_hiera_s", image_size=128, start="fit", **RANDOM)
     assert given.sam2_options() == SAM2Options(config="sam2.1_hiera_s", image_size=128, **RANDOM)
     clicks = SAM2Clicks.from_options(given)
     assert clicks.start == "fit" and clicks.model.config == "sam2.1_hiera_s"
+    engine = SAM2Propagator.from_options(SAM2PropagationOptions(image_size=64, stuff="class", **RANDOM))
+    assert engine.options == SAM2Options(image_size=64, **RANDOM) and engine.stuff == "class"
     loop = SAM2LoopEngine.from_options(SAM2Options(image_size=64, **RANDOM))
     assert loop.tracker.options == SAM2Options(image_size=64, **RANDOM)
 

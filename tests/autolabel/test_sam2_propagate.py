@@ -182,7 +182,7 @@ def test_an_anchor_label_with_no_objects_fails_before_anything_is_written(
 def test_cli_with_a_checkpoint_file(streets: Path, sam2_checkpoint: Path, tmp_path: Path, capsys) -> None:
     def run(*extra: str) -> int:
         argv = ["label", "propagate", "--format", "synthetic", "--root", str(streets), "--offsets", "-1"]
-        return main([*argv, "--engine", "sam2", "--no-progress", "--device", "cpu", *extra])
+        return main([*argv, "--engine", "sam2", "--no-progress", "--sam2-device", "cpu", *extra])
 
     out = tmp_path / "store"
     sized = ("--sam2-image-size", str(IMAGE_SIZE))
@@ -208,7 +208,15 @@ def test_cli_with_a_sam2_id_reads_the_model_from_the_hub_cache(
 
     def run(*extra: str) -> int:
         argv = ["label", "propagate", "--format", "synthetic", "--root", str(streets), "--offsets", "-1"]
-        argv += ["--engine", "sam2", "--no-progress", "--device", "cpu", "--sam2-image-size", str(IMAGE_SIZE)]
+        argv += [
+            "--engine",
+            "sam2",
+            "--no-progress",
+            "--sam2-device",
+            "cpu",
+            "--sam2-image-size",
+            str(IMAGE_SIZE),
+        ]
         return main([*argv, *extra])
 
     hub_cache.add("facebook/sam2.1-hiera-tiny", {"sam2.1_hiera_tiny.pt": sam2_checkpoint.read_bytes()})

@@ -48,7 +48,7 @@ def _pseudo_paths(cli: object) -> set[Path]:
 def test_a_store_written_by_the_sam2_engine_trains_a_student(tiny_streets, sam2_checkpoint, tmp_path):
     store = tmp_path / "sam2_store"
     sam2 = ["--engine", "sam2", "--sam2-checkpoint", str(sam2_checkpoint), "--sam2-image-size", "64"]
-    _propagate(tiny_streets, store, *sam2, "--device", "cpu", offsets="-1,1")  # SAM 2 tracks one frame
+    _propagate(tiny_streets, store, *sam2, "--sam2-device", "cpu", offsets="-1,1")  # SAM 2 tracks one frame
     assert {record["engine"] for record in LabelStore(store).records()} == {"sam2"}
     cli = _fit(tiny_streets, tmp_path / "run", recipe="B3s", pseudo_labels=store)
     used = _pseudo_paths(cli)

@@ -5,19 +5,16 @@ engine does that for one video: ``propagate(frames, annotated, first_frames=…,
 the current masks (`Propagated`: object ids per frame, and how unreliable each frame is, which the
 ``uncertainty`` selector reads). Three engines, chosen by name (`make_loop_engine`):
 
-* ``flow`` (default, weight-free) — `AnchorFusionEngine` over `FlowPropagator`: each frame takes
-  the nearest annotated frame on each side, the single-anchor engine carries both masks to it, and
-  the two are fused by their reliability (`frugalseg.active.propagation.propagate_annotations`).
-  Any single-anchor engine (``propagate(frames, anchor_index, anchor_label, targets)``) can be
-  wrapped the same way.
+* ``flow`` (default, weight-free) — `AnchorFusionEngine` over the ``flow`` engine of
+  `frugalseg.autolabel.engines.PROPAGATORS` (`FlowPropagator`, with every option of `FlowOptions`):
+  each frame takes the nearest annotated frame on each side, the single-anchor engine carries both
+  masks to it, and the two are fused by their reliability
+  (`frugalseg.active.propagation.propagate_annotations`). Any single-anchor engine
+  (``propagate(frames, anchor_index, anchor_label, targets)``) can be wrapped the same way.
 * ``sam2`` — `SAM2LoopEngine`: every annotated mask is a conditioning frame of one SAM 2 inference
-  state (`SAM2Propagator.track_annotated`), with the user's checkpoint.
+  state of the registry's ``sam2`` engine (`SAM2Propagator.track_annotated`), with the user's checkpoint.
 * ``stm`` — `STMLoopEngine`: STM keeps every annotated frame in its memory (and the previous
   frame, as STM does), with the user's weights.
-
-The registry is also ``label propagate``'s: an engine made of a single-anchor engine names it in
-``AnchorEngine`` (`FlowPropagator`, `SAM2Propagator`), the engine that writes label stores from each
-clip's one annotated frame (`anchor_engine_names`, `make_anchor_engine`); STM has none.
 
 An object is never output before the frame it first appears in (``first_frames``). The network
 engines' unreliability is the share of a frame's object area where the winning object (or the
@@ -32,7 +29,7 @@ one video; the loop makes one per video and shares it between the strategies run
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -40,7 +37,6 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from frugalseg.active.objects.options import Configurable, build_options
 from frugalseg.active.propagation import (
     FrameReady,
     Propagated,
@@ -48,15 +44,14 @@ from frugalseg.active.propagation import (
     object_share,
     propagate_annotations,
 )
-from frugalseg.autolabel.flow_options import FlowOptions, flow_option
-from frugalseg.autolabel.flow_propagate import FlowPropagator
+from frugalseg.autolabel.engines import PROPAGATORS, make_propagator
 from frugalseg.autolabel.propagate import PropagationEngine
 from frugalseg.autolabel.sam2_loading import SAM2Options
 from frugalseg.autolabel.sam2_propagate import SAM2Propagator
 from frugalseg.data.clips import IGNORE_INDEX
 from frugalseg.data.files import array_sha1
 from frugalseg.errors import ConfigError
-from frugalseg.flow.dis import PRESETS as DIS_PRESETS
+from frugalseg.options import Configurable, build_options, flat_form
 
 #: A pixel is sure when its winning object (or the background) has at least this probability.
 SURE = 0.75
@@ -67,12 +62,6 @@ class LoopEngine(Configurable, ABC):
 
     #: The engine's name on the command line and in a run's settings.
     name: ClassVar[str] = ""
-    #: The single-anchor engine it is made of (one annotated frame's label carried to nearby frames),
-    #: called with that engine's own arguments: what ``label propagate`` writes label stores with.
-    #: None: the engine has no single-anchor form.
-    AnchorEngine: ClassVar[Callable[..., PropagationEngine] | None] = None
-    #: Whether building the engine loads a network's weights (slow): its caller checks the data first.
-    loads_weights: ClassVar[bool] = False
 
     @property
     @abstractmethod
@@ -121,25 +110,6 @@ def check_annotated(frames: Sequence[np.ndarray], annotated: Mapping[int, np.nda
 
 
 @dataclass(frozen=True)
-class FlowEngineOptions:
-    """The options of the ``flow`` engine: the part of `FlowOptions` it offers, by flat name.
-
-    The defaults are `FlowOptions`'s; `flow_options` gives the engine's whole options.
-
-    Attributes:
-        preset: DIS preset, ``ultrafast``, ``fast`` or ``medium``.
-        downscale: the flow is computed on frames shrunk this many times.
-    """
-
-    preset: str = flow_option("preset", choices=DIS_PRESETS, help="DIS preset")
-    downscale: int = flow_option("downscale", type=int, help="compute the flow on frames shrunk n times")
-
-    def flow_options(self) -> FlowOptions:
-        """`FlowPropagator`'s options with these values."""
-        return FlowOptions.from_flat(**asdict(self))
-
-
-@dataclass(frozen=True)
 class STMOptions:
     """The options of the ``stm`` engine (see `STMLoopEngine`)."""
 
@@ -154,22 +124,23 @@ class STMOptions:
 class AnchorFusionEngine(LoopEngine):
     """The two nearest annotated frames of each frame, carried to it by a single-anchor engine and fused.
 
+    Its options are those of the registry's ``flow`` engine (`FlowOptions`), one level (by flat name).
+
     Args:
         anchor_engine: a single-anchor engine (`FlowPropagator`), its confidence maps used where it
             ``makes_confidence``.
     """
 
     name = "flow"
-    Options = FlowEngineOptions
-    AnchorEngine = FlowPropagator
+    Options = flat_form(PROPAGATORS["flow"].Options)
 
     def __init__(self, anchor_engine: PropagationEngine) -> None:
         self.anchor_engine = anchor_engine
 
     @classmethod
-    def from_options(cls, options: FlowEngineOptions) -> AnchorFusionEngine:
-        """The two-anchor fusion over `FlowPropagator` with these options."""
-        return cls(FlowPropagator(options.flow_options()))
+    def from_options(cls, options: Any) -> AnchorFusionEngine:
+        """The two-anchor fusion over the registry's ``flow`` engine with these options."""
+        return cls(make_propagator("flow", **asdict(options)))
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -229,8 +200,6 @@ class NetworkLoopEngine(LoopEngine):
     reports each frame as it comes and the rest at the end; a subclass writes `track` alone.
     """
 
-    loads_weights = True
-
     @abstractmethod
     def track(
         self,
@@ -283,7 +252,6 @@ class SAM2LoopEngine(NetworkLoopEngine):
 
     name = "sam2"
     Options = SAM2Options
-    AnchorEngine = SAM2Propagator
 
     def __init__(self, options: SAM2Options | None = None, *, tracker: SAM2Propagator | None = None) -> None:
         self.tracker = SAM2Propagator(options) if tracker is None else tracker
@@ -485,21 +453,3 @@ def make_loop_engine(name: str = "flow", **options: Any) -> LoopEngine:
     """
     built = build_options(ENGINES, name, options, option="engine", noun="propagation engine")
     return ENGINES[name].from_options(built)
-
-
-def anchor_engine_names() -> tuple[str, ...]:
-    """The engines of `ENGINES` with a single-anchor form (``AnchorEngine``), ``label propagate``'s."""
-    return tuple(name for name, engine in ENGINES.items() if engine.AnchorEngine is not None)
-
-
-def make_anchor_engine(name: str, **arguments: Any) -> PropagationEngine:
-    """The single-anchor engine of engine ``name`` (its ``AnchorEngine``), built with ``arguments``.
-
-    Raises:
-        ConfigError: a name that is none of `anchor_engine_names` (they are listed).
-    """
-    make = ENGINES[name].AnchorEngine if name in ENGINES else None
-    if make is None:
-        choices = ", ".join(anchor_engine_names())
-        raise ConfigError("engine", f"no single-anchor propagation engine {name!r}; choose from {choices}")
-    return make(**arguments)

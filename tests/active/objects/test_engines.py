@@ -7,6 +7,7 @@ back, what is cached), not mask quality; the known answers come from stand-ins f
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from pathlib import Path
 
@@ -23,19 +24,18 @@ from frugalseg.active.objects.engines import (
     AnchorFusionEngine,
     SAM2LoopEngine,
     STMLoopEngine,
-    anchor_engine_names,
-    make_anchor_engine,
     make_loop_engine,
 )
-from frugalseg.active.objects.options import given_options
 from frugalseg.active.objects.simulation.loop import AnnotationLoop, Video
 from frugalseg.active.objects.tools.click_models import CLICK_MODELS, SAM2Clicks
 from frugalseg.active.propagation import PropagationCache
+from frugalseg.autolabel.engines import PROPAGATORS
 from frugalseg.autolabel.flow_options import FlowOptions
 from frugalseg.autolabel.flow_propagate import FlowPropagator
 from frugalseg.autolabel.sam2_loading import SAM2Options
 from frugalseg.autolabel.sam2_propagate import SAM2Propagator
 from frugalseg.errors import ConfigError, DataError
+from frugalseg.options import given_options
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +92,7 @@ def test_engines_by_name_and_their_refusals(tmp_path: Path) -> None:
         make_loop_engine("stm")
     with pytest.raises(ConfigError, match="is not a video object segmentation model"):
         make_loop_engine("stm", model="hrnetv2_w18_small", random_weights=True)
-    with pytest.raises(ConfigError, match="the flow propagation engine takes preset, downscale, got weights"):
+    with pytest.raises(ConfigError, match="the flow propagation engine takes flow, preset, .*, got weights"):
         make_loop_engine("flow", weights="x")
 
 
@@ -249,24 +249,14 @@ def test_the_loop_wants_a_loop_engine(tmp_path: Path) -> None:
         )
 
 
-def test_the_registry_builds_the_single_anchor_engine_each_engine_is_made_of() -> None:
-    """`make_anchor_engine`: the flow engine's `FlowPropagator`, SAM 2's `SAM2Propagator` (with its own
-    arguments, which ``label propagate`` gives); an engine without one (STM) is refused naming the others."""
-    assert anchor_engine_names() == ("flow", "sam2")
-    assert (AnchorFusionEngine.AnchorEngine, SAM2LoopEngine.AnchorEngine) == (FlowPropagator, SAM2Propagator)
-    assert (AnchorFusionEngine.loads_weights, SAM2LoopEngine.loads_weights, STMLoopEngine.loads_weights) == (
-        False,
-        True,
-        True,
+def test_the_loop_builds_its_engines_on_autolabels_registry() -> None:
+    """The ``flow`` loop engine fuses the registry's ``flow`` engine and takes every `FlowOptions` option by
+    flat name (its ``Options`` is their one-level form); ``sam2`` tracks with the registry's ``sam2``."""
+    fusion = make_loop_engine("flow", preset="fast", occlusion="ignore", snap_band=5)
+    assert isinstance(fusion, AnchorFusionEngine) and type(fusion.anchor_engine) is PROPAGATORS["flow"]
+    assert fusion.anchor_engine.options == FlowOptions.from_flat(
+        preset="fast", occlusion="ignore", snap_band=5
     )
-    options = FlowOptions.from_flat(preset="fast", occlusion="ignore")
-    flow = make_anchor_engine("flow", options=options)
-    assert isinstance(flow, FlowPropagator)
-    assert flow.settings == FlowPropagator(options).settings
-    assert make_loop_engine("flow", preset="fast").settings["preset"] == "fast"
-    sam2 = make_anchor_engine("sam2", options=SAM2Options(device="cpu", image_size=64, random_weights=True))
-    assert isinstance(sam2, SAM2Propagator) and sam2.stuff == "components"
-    for name in ("stm", "xmem"):
-        with pytest.raises(ConfigError, match=f"engine: no single-anchor propagation engine '{name}'; "
-                           "choose from flow, sam2"):  # fmt: skip
-            make_anchor_engine(name)
+    assert dataclasses.asdict(AnchorFusionEngine.Options()) == FlowOptions().flat()
+    sam2 = make_loop_engine("sam2", device="cpu", image_size=64, random_weights=True)
+    assert isinstance(sam2, SAM2LoopEngine) and type(sam2.tracker) is PROPAGATORS["sam2"]

@@ -22,6 +22,7 @@ from frugalseg.active.objects.simulation.annotation_types import GivenClick, ann
 from frugalseg.active.objects.state import Annotation, IterationRecord, VideoState
 from frugalseg.active.objects.tools.click_models import GrabCutClicks
 from frugalseg.active.objects.tools.grabcut import local_grabcut_clicks
+from frugalseg.autolabel.flow_options import FlowOptions
 from frugalseg.cli import main
 from frugalseg.errors import ConfigError, DataError
 
@@ -221,7 +222,7 @@ def test_session_json_holds_each_choice_with_all_its_options_and_refuses_another
     started: Path, capsys
 ) -> None:
     saved = json.loads((started / "session.json").read_text())
-    assert saved["engine"] == {"name": "flow", "options": {"preset": "medium", "downscale": 1}}
+    assert saved["engine"] == {"name": "flow", "options": FlowOptions().flat()}  # every flow option
     assert saved["click_model"] == {"name": "starcut", "options": {}}  # the default, weight-free
     assert propose(started, "--flow-preset", "fast") == 2
     assert "other settings: flow_preset 'medium' (asked: 'fast')" in capsys.readouterr().err
@@ -293,7 +294,7 @@ def test_a_session_of_flat_settings_opens_with_its_values_as_objects(started: Pa
     }
     path.write_text(json.dumps({**saved, **flat, "sam2_config": "sam2.1_hiera_t", "stm_weights": None}))
     session = AnnotationSession.open(started)
-    assert session.settings.engine == Choice("flow", {"preset": "fast", "downscale": 2})
+    assert session.settings.engine == Choice("flow", FlowOptions.from_flat(preset="fast", downscale=2).flat())
     assert session.settings.click_model == Choice("grabcut", {})
     assert session.engine.settings["preset"] == "fast"
 
