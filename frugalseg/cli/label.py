@@ -25,19 +25,12 @@ from frugalseg.errors import ConfigError
 
 if TYPE_CHECKING:  # the modules of the propagation import torch: each command imports what it runs
     from frugalseg.autolabel.runs import LabellingSummary, TrainerOptions
+    from frugalseg.autolabel.sam2_loading import SAM2Options
     from frugalseg.autolabel.store import LabelStore
 
 DEFAULT_K = 10  # issue 3: propagate up to 10 frames each way unless told otherwise
 #: The engine of ``label propagate`` unless ``--engine`` names another; its flags carry no prefix.
 DEFAULT_ENGINE = "flow"
-
-
-#: Help of ``--sam2-checkpoint``, shared with ``frugalseg annotate``.
-SAM2_CHECKPOINT_HELP = (
-    "SAM 2 checkpoint: a local file of --sam2-config, or SAM 2's id (facebook/sam2.1-hiera-tiny, "
-    "…-small, …-base-plus, …-large; @REVISION allowed), fetched into the Hugging Face cache, which "
-    "also sets the config"
-)
 
 
 def _offsets(text: str) -> list[int]:
@@ -204,11 +197,6 @@ def trainer_options(args: argparse.Namespace) -> TrainerOptions | None:
     return TrainerOptions(accelerator=args.accelerator, devices=args.devices, num_nodes=args.num_nodes)
 
 
-def sam2_device(args: argparse.Namespace) -> str:
-    """The device SAM 2 is built on (`process_device` of ``--device``)."""
-    return process_device(args.device, args)
-
-
 def process_device(requested: str, args: argparse.Namespace) -> str:
     """``requested``; ``auto`` with --devices on GPUs is this process's own GPU (LOCAL_RANK)."""
     from frugalseg.autolabel.sam2_loading import resolve_device
@@ -277,31 +265,36 @@ def _add_dataset_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
-def add_sam2_model_options(parser: argparse._ActionsContainer, *, checkpoint_required: bool) -> None:
-    """The SAM 2 model: a checkpoint (a local file or SAM 2's id), its config and a device."""
-    from frugalseg.autolabel.sam2_loading import SAM2_CONFIGS
+def _add_sam2_model_options(parser: argparse.ArgumentParser) -> None:
+    """The SAM 2 model's flags, made from `SAM2Options` (``--sam2-checkpoint``, ``--sam2-device``, …)."""
+    from frugalseg.autolabel.sam2_loading import SAM2Options
+    from frugalseg.options import add_option_flags
 
-    parser.add_argument(
-        "--sam2-config",
-        default=None,
-        choices=SAM2_CONFIGS,
-        help="SAM 2 model config (default: the one a SAM 2 id names, else sam2.1_hiera_t)",
-    )
-    parser.add_argument("--sam2-checkpoint", required=checkpoint_required, help=SAM2_CHECKPOINT_HELP)
-    parser.add_argument(
-        "--device", default="auto", help="torch device for SAM 2 or RAFT (default: cuda if available)"
-    )
+    add_option_flags(parser.add_argument_group("SAM 2 model"), [("sam2", SAM2Options)])
 
 
-def _image_predictor(args: argparse.Namespace) -> Any:
-    """The SAM 2 image predictor that the ``--sam2-*`` and ``--device`` options describe.
+def sam2_model_options(args: argparse.Namespace, command: str) -> SAM2Options:
+    """The SAM 2 model the ``--sam2-*`` flags describe; ``label <command>`` needs its checkpoint."""
+    from frugalseg.autolabel.sam2_loading import SAM2Options
+    from frugalseg.options import given_options
+
+    given = given_options(vars(args), "sam2", SAM2Options)
+    if "checkpoint" not in given:
+        needs = f"label {command} needs a SAM 2 checkpoint (a file or an id: facebook/sam2.1-hiera-tiny)"
+        raise ConfigError("--sam2-checkpoint", needs)
+    return SAM2Options(**given)
+
+
+def _image_predictor(options: SAM2Options, args: argparse.Namespace) -> Any:
+    """The SAM 2 image predictor of ``options``, on this process's own GPU under ``--devices``.
 
     A ``SAM2ImagePredictor`` (untyped, as all of ``sam2``).
     """
     from frugalseg.autolabel.sam2_loading import build_sam2_image_predictor, resolve_device
 
-    device = resolve_device(sam2_device(args))  # with --devices on GPUs: this process's own GPU
-    return build_sam2_image_predictor(args.sam2_config, args.sam2_checkpoint, device)
+    device = resolve_device(process_device(options.device, args))
+    sizes: dict[str, Any] = {} if options.image_size is None else {"image_size": options.image_size}
+    return build_sam2_image_predictor(options.config, options.checkpoint, device, **sizes)
 
 
 def _add_refine_coarse(commands: argparse._SubParsersAction) -> None:
@@ -317,7 +310,7 @@ def _refine_coarse_options(parser: argparse.ArgumentParser) -> None:
     from frugalseg.autolabel.refine import REFINE_CLASSES
 
     _add_dataset_options(parser)
-    add_sam2_model_options(parser, checkpoint_required=True)
+    _add_sam2_model_options(parser)
     parser.add_argument(
         "--method",
         default="points",
@@ -354,6 +347,8 @@ def _refine_coarse(args: argparse.Namespace) -> int:
     from frugalseg.autolabel.refine import AutoMaskRefiner, PointRefiner, class_ids, refine_split
     from frugalseg.autolabel.runs import anchored_clips
 
+    sam2 = sam2_model_options(args, "refine-coarse")
+
     def label(fmt: Format, store: LabelStore) -> LabellingSummary:
         anchored_clips(fmt, args.split, LabelKind.COARSE)  # before loading SAM 2
         names = (
@@ -363,8 +358,8 @@ def _refine_coarse(args: argparse.Namespace) -> int:
             train_ids = class_ids(names, fmt.class_names)
         except ConfigError as err:
             raise ConfigError("--classes", err.problem) from err
-        predictor = _image_predictor(args)
-        model = {"config": args.sam2_config, "checkpoint": args.sam2_checkpoint}
+        predictor = _image_predictor(sam2, args)
+        model = {"config": sam2.config, "checkpoint": sam2.checkpoint}
         refiner: PointRefiner | AutoMaskRefiner
         if args.method == "points":
             refiner = PointRefiner(
@@ -450,7 +445,7 @@ def _add_boxes(commands: argparse._SubParsersAction) -> None:
 def _boxes_options(parser: argparse.ArgumentParser) -> None:
     """``label boxes``'s options, added when it is named (`LazyParser`)."""
     _add_dataset_options(parser)
-    add_sam2_model_options(parser, checkpoint_required=True)
+    _add_sam2_model_options(parser)
     parser.add_argument(
         "--filter-iou",
         type=fraction,
@@ -467,15 +462,17 @@ def _boxes(args: argparse.Namespace) -> int:
     from frugalseg.autolabel.boxes import box_split
     from frugalseg.autolabel.runs import anchored_clips
 
+    sam2 = sam2_model_options(args, "boxes")
+
     def label(fmt: Format, store: LabelStore) -> LabellingSummary:
         anchored_clips(fmt, args.split, LabelKind.FINE)  # before loading SAM 2
         return box_split(
             fmt,
             args.split,
             store,
-            _image_predictor(args),
+            _image_predictor(sam2, args),
             min_iou=args.filter_iou,
-            model={"config": args.sam2_config, "checkpoint": args.sam2_checkpoint},
+            model={"config": sam2.config, "checkpoint": sam2.checkpoint},
             progress=not args.no_progress,
             trainer=trainer_options(args),
         )

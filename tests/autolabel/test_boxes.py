@@ -175,7 +175,7 @@ def test_cli_boxes(tiny_streets: Path, tmp_path: Path, monkeypatch, capsys) -> N
         "s.pt",
         "--no-progress",
     ]
-    assert run_tool([*argv, "--filter-iou", "0.5", "--device", "cpu"]) == 0
+    assert run_tool([*argv, "--filter-iou", "0.5", "--sam2-device", "cpu"]) == 0
     assert built == [("sam2.1_hiera_s", "s.pt", "cpu")]
     assert "label boxes: 3 images, 3 labels written" in capsys.readouterr().out
     settings = json.loads((out / "run.json").read_text())["settings"]

@@ -144,9 +144,7 @@ def test_every_argument_of_before_has_one_flat_name_and_goes_back_and_forth() ->
 
 
 def test_a_name_that_is_no_option_is_refused_naming_them() -> None:
-    with pytest.raises(
-        ConfigError, match=r"snap_bandwidth: no option of FlowOptions; it takes flow, preset"
-    ):
+    with pytest.raises(ConfigError, match=r"snap_bandwidth: no option of FlowOptions; it takes flow, preset"):
         FlowOptions.from_flat(snap_bandwidth=5)
 
 
