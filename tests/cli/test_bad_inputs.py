@@ -412,6 +412,21 @@ CASES = [  # fmt: skip
         "--classes: unknown class name(s) 'lamp post'; valid names: road, sidewalk",
     ),
     Case(
+        "boxes without a sam2 checkpoint",
+        lambda t, d: [
+            "label",
+            "boxes",
+            "--format",
+            "synthetic",
+            "--root",
+            str(d["streets"]),
+            "--out",
+            str(t / "o"),
+        ],
+        2,
+        "--sam2-checkpoint: label boxes needs a SAM 2 checkpoint (a file or an id",
+    ),
+    Case(
         "refine-coarse with a sam2 checkpoint that does not exist",
         lambda t, d: [
             "label",
