@@ -196,6 +196,11 @@ def _dest(prefix: str, name: str) -> str:
     return name if not prefix or name == prefix or name.startswith(f"{prefix}_") else f"{prefix}_{name}"
 
 
+def option_flag(prefix: str, name: str) -> str:
+    """The flag `add_option_flags` gives option ``name`` under ``prefix`` (``--snap-band``)."""
+    return f"--{_dest(prefix, name).replace('_', '-')}"
+
+
 def add_option_flags(group: Any, members: Iterable[tuple[str, type]]) -> None:
     """Add a flag for every option of each (prefix, options class): ``--<prefix>-<option>`` (default None).
 

@@ -16,6 +16,7 @@ from frugalseg.options import (
     flatten,
     given_options,
     option_fields,
+    option_flag,
     unflatten,
 )
 
@@ -121,6 +122,15 @@ def test_flags_are_made_from_the_options_with_or_without_a_prefix() -> None:
     assert "--m-preset {fast,slow} m: which preset, fast or slow. (default slow)" in help_text
     with pytest.raises(SystemExit):
         parser.parse_args(["--snap-band", "wide"])
+    assert [
+        option_flag("", "snap_band"),
+        option_flag("m", "snap_band"),
+        option_flag("snap", "snap_band"),
+    ] == [
+        "--snap-band",
+        "--m-snap-band",
+        "--snap-band",
+    ]
     named = argparse.ArgumentParser()
     add_option_flags(named, [("snap", Engine)])  # options that start with the prefix keep their names
     assert vars(named.parse_args(["--snap-preset", "fast", "--no-snap", "--snap-band", "4"])) == {

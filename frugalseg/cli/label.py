@@ -99,14 +99,14 @@ def _propagate_options(propagate: argparse.ArgumentParser) -> None:
                 "every flow on half-size frames (their cost in J: benchmarks/results/propagation.md); the "
                 "speed options given override it",
             )
-        add_option_flags(group, [(flag_prefix(name), engine.Options)])
+        add_option_flags(group, [(_flag_prefix(name), engine.Options)])
     add_trainer_options(propagate)
     # argparse takes "-10,10" for an option name; let it read as a value like "-10" does
     propagate._negative_number_matcher = re.compile(r"^-\d+(,-?\d+)*$")
     propagate.set_defaults(func=_propagate)
 
 
-def flag_prefix(engine: str) -> str:
+def _flag_prefix(engine: str) -> str:
     """What the flags of ``engine``'s options start with: nothing for the default engine, else its name."""
     return "" if engine == DEFAULT_ENGINE else engine
 
@@ -127,16 +127,21 @@ def propagator_options(args: argparse.Namespace) -> Any:
     """
     from frugalseg.autolabel.engines import PROPAGATORS
     from frugalseg.autolabel.flow_options import SPEEDS, FlowOptions
-    from frugalseg.options import build_options, given_options, option_fields
+    from frugalseg.options import build_options, given_options, option_fields, option_flag
 
     fields = option_fields(PROPAGATORS[args.engine].Options)
-    given = given_options(vars(args), flag_prefix(args.engine), PROPAGATORS[args.engine].Options)
+    given = given_options(vars(args), _flag_prefix(args.engine), PROPAGATORS[args.engine].Options)
     if "device" in fields:
         given["device"] = process_device(given.get("device", "auto"), args)
     if args.engine == DEFAULT_ENGINE and args.speed is not None:
         named = FlowOptions(speed=SPEEDS[args.speed]).flat()
         given = {**{k: v for k, v in named.items() if fields[k].part == "speed"}, **given}
-    return build_options(PROPAGATORS, args.engine, given, option="--engine", noun="propagation engine")
+    try:
+        return build_options(PROPAGATORS, args.engine, given, option="--engine", noun="propagation engine")
+    except ConfigError as err:  # named by the option's flag, as argparse names its own errors
+        if err.option not in fields:
+            raise
+        raise ConfigError(option_flag(_flag_prefix(args.engine), err.option), err.problem) from err
 
 
 def _propagate(args: argparse.Namespace) -> int:
@@ -273,7 +278,7 @@ def _add_sam2_model_options(parser: argparse.ArgumentParser) -> None:
     add_option_flags(parser.add_argument_group("SAM 2 model"), [("sam2", SAM2Options)])
 
 
-def sam2_model_options(args: argparse.Namespace, command: str) -> SAM2Options:
+def _sam2_model_options(args: argparse.Namespace, command: str) -> SAM2Options:
     """The SAM 2 model the ``--sam2-*`` flags describe; ``label <command>`` needs its checkpoint."""
     from frugalseg.autolabel.sam2_loading import SAM2Options
     from frugalseg.options import given_options
@@ -347,7 +352,7 @@ def _refine_coarse(args: argparse.Namespace) -> int:
     from frugalseg.autolabel.refine import AutoMaskRefiner, PointRefiner, class_ids, refine_split
     from frugalseg.autolabel.runs import anchored_clips
 
-    sam2 = sam2_model_options(args, "refine-coarse")
+    sam2 = _sam2_model_options(args, "refine-coarse")
 
     def label(fmt: Format, store: LabelStore) -> LabellingSummary:
         anchored_clips(fmt, args.split, LabelKind.COARSE)  # before loading SAM 2
@@ -462,7 +467,7 @@ def _boxes(args: argparse.Namespace) -> int:
     from frugalseg.autolabel.boxes import box_split
     from frugalseg.autolabel.runs import anchored_clips
 
-    sam2 = sam2_model_options(args, "boxes")
+    sam2 = _sam2_model_options(args, "boxes")
 
     def label(fmt: Format, store: LabelStore) -> LabellingSummary:
         anchored_clips(fmt, args.split, LabelKind.FINE)  # before loading SAM 2

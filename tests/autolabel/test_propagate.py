@@ -455,7 +455,8 @@ def test_cli_speed_settings_reach_the_engine_and_the_store(tmp_path: Path, capsy
 
 def test_cli_flow_options_default_to_the_engines_and_reach_it_by_part(capsys: pytest.CaptureFixture) -> None:
     """``label propagate`` builds one `FlowOptions`: with no flow flags it is the engine's default,
-    each flag (made from the options' flat names) sets its part, and every option has its flag."""
+    each flag (made from the options' flat names) sets its part, every option has its flag, and a
+    value that cannot work is refused naming the flag."""
     argv = ["label", "propagate", "--format", "davis", "--root", "r", "--out", "o"]
     assert commands.propagator_options(parser().parse_args(argv)) == FlowOptions()
     given = parser().parse_args(
@@ -473,6 +474,12 @@ def test_cli_flow_options_default_to_the_engines_and_reach_it_by_part(capsys: py
     flags = [f"--{name.replace('_', '-')}" for name in FlowOptions().flat()]
     assert [flag for flag in flags if f"[{flag} " not in help_text and f"[{flag} |" not in help_text] == []
     assert "[--snap | --no-snap]" in help_text and "[--flow-threads FLOW_THREADS]" in help_text
+    for flags, error in [
+        (["--direct-downscale", "0"], "--direct-downscale: must be >= 1, got 0"),
+        (["--flow", "raft"], "--raft-weights: the RAFT flow needs a weights file (--raft-weights FILE)"),
+    ]:
+        assert main([*argv, *flags]) == 2  # named by its flag, before the data set is read
+        assert capsys.readouterr().err == f"error: {error}\n"
 
 
 def test_cli_engines_are_the_registrys_and_an_unknown_one_is_refused_naming_them(
