@@ -3,7 +3,7 @@
 A registry member (a propagation engine of `frugalseg.autolabel.engines.PROPAGATORS`, a loop engine, a
 click model) names its options class in ``Options``; the fields of that class are the member's settings
 everywhere: the command line (``--<prefix>-<option>``, made by `add_option_flags`), ``session.json`` (a
-`Choice`: the name and the options given) and the Python API (``make_propagator("sam2", checkpoint=...)``).
+`Choice`: the name and the options given) and the Python API (``get_propagator("sam2", checkpoint=...)``).
 Members that run the same network share the class (`frugalseg.autolabel.sam2_loading.SAM2Options`), so
 one set of flags sets them all.
 

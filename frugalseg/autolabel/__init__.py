@@ -1,6 +1,6 @@
 """The pseudo-label factory: propagation engines and the label store (usable without Lightning)."""
 
-from frugalseg.autolabel.engines import PROPAGATORS, make_propagator
+from frugalseg.autolabel.engines import PROPAGATORS, get_propagator
 from frugalseg.autolabel.flow_options import FlowOptions
 from frugalseg.autolabel.flow_propagate import FlowPropagator
 from frugalseg.autolabel.propagate import propagate_split
@@ -15,6 +15,6 @@ __all__ = [
     "LabelStore",
     "LabelStoreError",
     "LabellingSummary",
-    "make_propagator",
+    "get_propagator",
     "propagate_split",
 ]

@@ -22,7 +22,7 @@ PROPAGATORS: dict[str, type[PropagationEngine]] = {
 }
 
 
-def make_propagator(name: str = "flow", **options: Any) -> PropagationEngine:
+def get_propagator(name: str = "flow", **options: Any) -> PropagationEngine:
     """The engine called ``name`` (`PROPAGATORS`) with the ``options`` of its ``Options`` given by name.
 
     The options of a class with parts (`FlowOptions`) are given by their flat names (``snap_band=5``).

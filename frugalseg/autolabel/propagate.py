@@ -62,7 +62,7 @@ class PropagationEngine(Protocol):
 
     @classmethod
     def from_options(cls, options: Any) -> PropagationEngine:
-        """The engine built from its ``Options`` (`frugalseg.autolabel.engines.make_propagator`)."""
+        """The engine built from its ``Options`` (`frugalseg.autolabel.engines.get_propagator`)."""
         raise TypeError(f"{cls.__name__} is built from its arguments, not from options")
 
     @property

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from frugalseg.autolabel.clicks import click_split, clicks_json_path, read_clicks_json
-from frugalseg.autolabel.engines import make_propagator
+from frugalseg.autolabel.engines import get_propagator
 from frugalseg.autolabel.flow_options import FlowEstimator, FlowOcclusion
 from frugalseg.autolabel.propagate import propagate_split
 from frugalseg.autolabel.runs import LabellingSummary
@@ -152,7 +152,7 @@ class FlowLabels(LabelSource):
         progress: bool = True,
     ) -> None:
         self.preset = preset
-        self.engine = make_propagator("flow", preset=preset, occlusion=occlusion)
+        self.engine = get_propagator("flow", preset=preset, occlusion=occlusion)
         self.store = Path(store) if store is not None else None
         self.progress = progress
 

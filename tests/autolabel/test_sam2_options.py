@@ -20,7 +20,7 @@ import torch
 
 from frugalseg.active.objects.engines import SAM2LoopEngine, make_loop_engine
 from frugalseg.active.objects.tools.click_models import SAM2ClickOptions, SAM2Clicks, make_click_model
-from frugalseg.autolabel.engines import make_propagator
+from frugalseg.autolabel.engines import get_propagator
 from frugalseg.autolabel.sam2_loading import SAM2Options, load_sam2
 from frugalseg.autolabel.sam2_propagate import SAM2PropagationOptions, SAM2Propagator
 from frugalseg.errors import ConfigError
@@ -83,7 +83,7 @@ def test_a_checkpoints_settings_are_those_the_members_of_flat_arguments_recorded
     options = SAM2Options(checkpoint=str(checkpoint), image_size=64, device="cpu")
     recorded = _engine("sam2.1_hiera_t", "tiny_random.pt", "SHA", 64, "components")
     _same(SAM2Propagator(options).settings, recorded, sha)
-    anchor = make_propagator("sam2", **flatten(options), stuff="class")
+    anchor = get_propagator("sam2", **flatten(options), stuff="class")
     _same(anchor.settings, {**recorded, "stuff": "class"}, sha)
     flat = {"checkpoint": str(checkpoint), "image_size": 64, "device": "cpu"}
     _same(make_loop_engine("sam2", **flat).settings, recorded, sha)

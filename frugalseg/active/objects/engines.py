@@ -44,7 +44,7 @@ from frugalseg.active.propagation import (
     object_share,
     propagate_annotations,
 )
-from frugalseg.autolabel.engines import PROPAGATORS, make_propagator
+from frugalseg.autolabel.engines import PROPAGATORS, get_propagator
 from frugalseg.autolabel.propagate import PropagationEngine
 from frugalseg.autolabel.sam2_loading import SAM2Options
 from frugalseg.autolabel.sam2_propagate import SAM2Propagator
@@ -140,7 +140,7 @@ class AnchorFusionEngine(LoopEngine):
     @classmethod
     def from_options(cls, options: Any) -> AnchorFusionEngine:
         """The two-anchor fusion over the registry's ``flow`` engine with these options."""
-        return cls(make_propagator("flow", **asdict(options)))
+        return cls(get_propagator("flow", **asdict(options)))
 
     @property
     def settings(self) -> dict[str, Any]:
