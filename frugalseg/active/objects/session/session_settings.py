@@ -16,13 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from frugalseg.active.objects.engines import ENGINES, LoopEngine, make_loop_engine
-from frugalseg.active.objects.options import (
-    Choice,
-    absolute_paths,
-    build_options,
-    given_options,
-    options_class,
-)
 from frugalseg.active.objects.tools.click_models import (
     CLICK_MODELS,
     DEFAULT_CLICK_MODEL,
@@ -32,6 +25,13 @@ from frugalseg.active.objects.tools.click_models import (
 from frugalseg.data.costs import DEFAULT_COSTS
 from frugalseg.data.formats import get_format
 from frugalseg.errors import ConfigError, DataError
+from frugalseg.options import (
+    Choice,
+    absolute_paths,
+    build_options,
+    given_options,
+    options_class,
+)
 
 SESSION_FILE = "session.json"
 

@@ -34,7 +34,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from frugalseg.active.objects.options import Configurable, build_options
 from frugalseg.active.objects.simulation.simulated_annotator import CorrectiveClick, corrective_click
 from frugalseg.active.objects.tools import graph_cut
 from frugalseg.active.objects.tools.grabcut import (
@@ -60,6 +59,7 @@ from frugalseg.active.objects.tools.graph_cut import (
 from frugalseg.autolabel.sam2_loading import SAM2Options, load_sam2
 from frugalseg.errors import ConfigError
 from frugalseg.metrics.jf import region_similarity
+from frugalseg.options import Configurable, build_options
 
 if TYPE_CHECKING:
     import torch

@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 from data.fake_davis import grey_png, palette_png, squares, write_moving_squares
 
-from frugalseg.active.objects.options import Choice
 from frugalseg.active.objects.session.proposals import ProposalOptions
 from frugalseg.active.objects.session.session import AnnotationSession
 from frugalseg.active.objects.simulation.annotation_types import GivenClick, annotate_given_clicks
@@ -25,6 +24,7 @@ from frugalseg.active.objects.tools.grabcut import local_grabcut_clicks
 from frugalseg.autolabel.flow_options import FlowOptions
 from frugalseg.cli import main
 from frugalseg.errors import ConfigError, DataError
+from frugalseg.options import Choice
 
 pytestmark = pytest.mark.usefixtures("one_cv_thread")
 

@@ -16,7 +16,6 @@ import pytest
 import torch
 
 from active.synthetic_clips import jaccard, moving_square
-from frugalseg.active.objects.options import given_options
 from frugalseg.active.objects.simulation.annotation_types import (
     GivenClick,
     annotate_clicks,
@@ -41,6 +40,7 @@ from frugalseg.active.objects.tools.grabcut import (
 )
 from frugalseg.errors import ConfigError, DataError
 from frugalseg.metrics.jf import region_similarity
+from frugalseg.options import given_options
 
 SIZE = 64  # the stand-ins' image_size: their low-resolution masks are 16×16
 BLACK = np.zeros((20, 20, 3), np.uint8)
