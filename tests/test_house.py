@@ -288,7 +288,7 @@ def test_an_installed_wheel_trains_from_its_config_and_loads_published_weights(t
             str(tmp_path / "runs"),
             "--trainer.logger.init_args.save_dir",
             str(tmp_path / "runs"),
-            "--data.num_workers",
+            "--data.loader.num_workers",
             "0",
             "--data.synthetic_clips",
             '{"train": 2, "val": 1}',
