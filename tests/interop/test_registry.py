@@ -77,3 +77,17 @@ def test_unknown_formats_are_refused_naming_the_choices(tmp_path):
         str(unwritten.value)
         == "--format: cannot write tool format 'mots'; written: coco, cvat-video, label-studio"
     )
+
+
+def test_the_command_line_names_each_format_with_its_version(capsys):
+    from frugalseg.cli import main
+
+    for command in ("import", "export"):
+        with pytest.raises(SystemExit):
+            main(["label", command, "--help"])
+    printed = " ".join(capsys.readouterr().out.split())
+    assert (
+        "(versions read: coco 1.0, coco-panoptic 1.0, cvat-video 1.1, cvat-images 1.1, cvat-mask 1.1, "
+        "label-studio 1.x, labelme 3.0, mots 1.0)" in printed
+    )
+    assert "(versions written: coco 1.0, cvat-video 1.1, label-studio 1.x)" in printed
