@@ -375,14 +375,19 @@ def command_words(args: Any) -> list[str]:
     return list(args) if isinstance(args, list | tuple) else []
 
 
+def option_values(words: Sequence[str], option: str) -> list[str]:
+    """The values ``words`` give ``option`` (``--config a.yaml``, ``--config=a.yaml``)."""
+    values = [words[i + 1] for i, word in enumerate(words[:-1]) if word == option]
+    return values + [word.split("=", 1)[1] for word in words if word.startswith(f"{option}=")]
+
+
 def config_paths(words: Sequence[str]) -> list[str]:
-    """The ``--config`` files named in ``words``."""
-    paths = [words[i + 1] for i, word in enumerate(words[:-1]) if word in ("--config", "-c")]
-    return paths + [word.split("=", 1)[1] for word in words if word.startswith("--config=")]
+    """The ``--config`` (``-c``) files named in ``words``."""
+    return option_values(words, "--config") + option_values(words, "-c")
 
 
 def refuse_moved_options(words: Sequence[str], moved: Mapping[str, str]) -> None:
-    """Refuse a ``data`` option that moved into a group, in a config file or on the command line.
+    """Refuse a ``data`` option that moved into a group (config file, ``--data`` file or mapping, flag).
 
     ``moved`` maps the old key to the new one (``batch_size`` → ``loader.batch_size``); jsonargparse
     would only say that the old key is not expected. An old key that is now a group's name (``recipe``)
@@ -390,30 +395,38 @@ def refuse_moved_options(words: Sequence[str], moved: Mapping[str, str]) -> None
     `check_config_files`.
     """
     for path in config_paths(words):
-        if not Path(path).is_file():
-            continue
-        content = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        data = content.get("data")
-        if isinstance(data, dict):
-            old = [key for key, value in data.items() if key in moved and not isinstance(value, dict)]
-            if old:
-                raise ConfigError("--config", f"{path}: {_moved_message(old, moved)}")
+        if Path(path).is_file():
+            content = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+            _refuse_flat_block(content.get("data"), moved, "--config", f"{path}: ")
+    for value in option_values(words, "--data"):
+        if Path(value).is_file():
+            _refuse_flat_block(_yaml(Path(value).read_text(encoding="utf-8")), moved, "--data", f"{value}: ")
+        else:
+            _refuse_flat_block(_yaml(value), moved, "--data", "")
     for index, word in enumerate(words):
         key, equals, value = word.partition("=")
         key = key.removeprefix("--data.")
         if not word.startswith("--data.") or key not in moved:
             continue
         value = value if equals else (words[index + 1] if index + 1 < len(words) else "")
-        if not Path(value).is_file() and not _is_mapping(value):
+        if not Path(value).is_file() and not isinstance(_yaml(value), dict):
             raise ConfigError(f"--data.{key}", _moved_message([key], moved))
 
 
-def _is_mapping(text: str) -> bool:
-    """Whether ``text`` is a YAML mapping (``{name: B3}``)."""
+def _refuse_flat_block(data: Any, moved: Mapping[str, str], option: str, where: str) -> None:
+    """Refuse a ``data`` mapping that names old keys with plain values."""
+    if isinstance(data, dict):
+        old = [key for key, value in data.items() if key in moved and not isinstance(value, dict)]
+        if old:
+            raise ConfigError(option, f"{where}{_moved_message(old, moved)}")
+
+
+def _yaml(text: str) -> Any:
+    """``text`` read as YAML (``{name: B3}``); None when it is not YAML."""
     try:
-        return isinstance(yaml.safe_load(text), dict)
+        return yaml.safe_load(text)
     except yaml.YAMLError:
-        return False
+        return None
 
 
 def _moved_message(old: Sequence[str], moved: Mapping[str, str]) -> str:

@@ -46,6 +46,20 @@ def test_a_flat_config_names_every_moved_key_and_its_group(tmp_path, capsys):
     )
 
 
+def test_a_flat_data_file_or_mapping_names_its_moved_keys(tmp_path, capsys):
+    data = tmp_path / "data.yaml"
+    data.write_text(yaml.safe_dump({"root": None, "num_workers": 0}))
+    code, message = _run(["fit", "--config", DEMO, "--data", str(data), "--print_config"], capsys)
+    assert code == 2
+    assert (
+        message.strip()
+        == f"error: --data: {data}: data.num_workers is now data.loader.num_workers {GROUPED_HINT}"
+    )
+    code, message = _run(["fit", "--config", DEMO, "--data={seed: 3}", "--print_config"], capsys)
+    assert code == 2
+    assert message.strip() == f"error: --data: data.seed is now data.recipe.seed {GROUPED_HINT}"
+
+
 @pytest.mark.parametrize(
     ("words", "key", "new"),
     [
