@@ -114,6 +114,7 @@ class VideoSegDataModule(L.LightningDataModule):
         self.recipe = get_recipe(recipe.name)
         self.recipe_options = recipe
         self.splits = splits
+        self.augment = augment
         self.loader = loader
         self.temporal = temporal
         self.prediction = predict
@@ -131,7 +132,6 @@ class VideoSegDataModule(L.LightningDataModule):
         self.num_frames = num_frames
         self.batch_size = loader.batch_size
         self.val_batch_size = loader.val_batch_size or loader.batch_size
-        self.num_workers = loader.num_workers
         given = {kind: getattr(labels, option) for kind, option in SOURCE_OPTIONS.items()}
         self.sources = {kind: _source(value, kind) for kind, value in given.items() if value is not None}
         described = {SOURCE_OPTIONS[kind]: source.describe() for kind, source in self.sources.items()}
@@ -146,7 +146,6 @@ class VideoSegDataModule(L.LightningDataModule):
         self.normalize = Normalize()
         red, green, blue = IMAGENET_MEAN
         mean_colour = (255.0 * red, 255.0 * green, 255.0 * blue)
-        self.augment = augment
         self.geometry = (
             ClipGeometry(
                 augment.crop_size,
@@ -378,7 +377,7 @@ class VideoSegDataModule(L.LightningDataModule):
             sampler = UnrepeatedDistributedSampler(
                 dataset, num_replicas=self.trainer.world_size, rank=self.trainer.global_rank, shuffle=False
             )
-        if self.num_workers > 0:
+        if self.loader.num_workers > 0:
             # Workers are the parallelism: each decodes and computes flows with one OpenCV thread.
             # This is set here, before the workers fork: a forked worker that resizes the OpenCV
             # thread pool it inherited deadlocks destroying the pool's locks.
@@ -389,8 +388,8 @@ class VideoSegDataModule(L.LightningDataModule):
             shuffle=shuffle,
             sampler=sampler,
             drop_last=shuffle and len(self.datasets[split]) > batch_size,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
+            num_workers=self.loader.num_workers,
+            persistent_workers=self.loader.num_workers > 0,
             pin_memory=torch.cuda.is_available(),
         )
 
