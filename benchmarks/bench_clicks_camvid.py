@@ -36,6 +36,13 @@ from frugalseg.autolabel.clicks import clicks_per_class_path
 from frugalseg.autolabel.sources import SimulatedClicks
 from frugalseg.autolabel.store import LabelStore
 from frugalseg.datamodules.datamodule import VideoSegDataModule
+from frugalseg.datamodules.options import (
+    AugmentOptions,
+    LabelOptions,
+    LoaderOptions,
+    RecipeOptions,
+    TemporalOptions,
+)
 from frugalseg.lightning_modules import VideoSegmentationModule
 from frugalseg.metrics.segmentation import ConfusionMatrix, iou_from_confmat
 
@@ -125,18 +132,18 @@ def camvid_datamodule(
     return VideoSegDataModule(
         root=args.root,
         format="camvid",
-        recipe=recipe,
-        seed=seed,
         num_frames=1,
-        crop_size=tuple(args.crop),
-        scale_range=(1.0, 1.0),
-        load_scale=args.load_scale,
-        batch_size=args.batch_size,
-        val_batch_size=4,
-        num_workers=args.workers,
-        click_labels=clicks,
-        temporal_consistency=False,
-        check_memory=False,
+        recipe=RecipeOptions(recipe, seed=seed),
+        augment=AugmentOptions(crop_size=tuple(args.crop), scale_range=(1.0, 1.0)),
+        loader=LoaderOptions(
+            batch_size=args.batch_size,
+            val_batch_size=4,
+            num_workers=args.workers,
+            load_scale=args.load_scale,
+            check_memory=False,
+        ),
+        labels=LabelOptions(clicks=clicks),
+        temporal=TemporalOptions(consistency=False),
     )
 
 

@@ -12,14 +12,14 @@ frame), in a private cache (``--work``/cache, so nothing outside ``--work`` is t
    wrong@low10 / wrong@high10 per offset);
 4. picks the thresholds: ``qN`` is the confidence below which N % of the pseudo-labelled pixels of the
    training recipe's samples fall (read from their confidence maps; quantised to the map's 1/255
-   steps, ``data.min_confidence = b/255`` ignores the pixels whose 8-bit confidence is < b), a plain
+   steps, ``data.labels.min_confidence = b/255`` ignores the pixels whose 8-bit confidence is < b), a plain
    number is used as it is;
 5. for each threshold, counts through the datamodule itself (``VideoSegDataModule`` with that
    ``min_confidence``, the training samples' labels as the loader returns them, before the random
    crop) how many pseudo-labelled pixels became ignore and how many of the ignored and of the kept
    ones were right against the ground truth (``SyntheticFormat.ground_truth``);
 6. trains the same student with ``frugalseg fit --config configs/demo.yaml`` (recipe ``--recipe``, the
-   demo's CE on pseudo-labels) once per threshold and seed with ``--data.min_confidence 0`` (kept)
+   demo's CE on pseudo-labels) once per threshold and seed with ``--data.labels.min_confidence 0`` (kept)
    or the threshold, and reports the last validation metrics the module logs (mIoU, mAcc, bIoU, TC
    on the ``--val-clips`` anchor frames of the val split), plus per-class IoU of the final weights
    on the same frames (computed here from ``last.ckpt``).
@@ -66,18 +66,16 @@ def run(command: list[str], env: dict[str, str]) -> str:
 def datamodule(args: argparse.Namespace, store: Path, min_confidence: float) -> Any:
     """The benchmark's datamodule, set up for fitting (samples drawn, labels attached, no trainer)."""
     from frugalseg.datamodules.datamodule import VideoSegDataModule
+    from frugalseg.datamodules.options import LabelOptions, LoaderOptions, RecipeOptions, TemporalOptions
 
     dm = VideoSegDataModule(
         root=None,
-        recipe=args.recipe,
-        budget=args.budget,
         num_frames=args.num_frames,
-        pseudo_labels=str(store),
-        min_confidence=min_confidence,
         synthetic_clips=clip_counts(args),
-        temporal_consistency=False,
-        check_memory=False,
-        num_workers=0,
+        recipe=RecipeOptions(args.recipe, budget=args.budget),
+        loader=LoaderOptions(num_workers=0, check_memory=False),
+        labels=LabelOptions(pseudo=str(store), min_confidence=min_confidence),
+        temporal=TemporalOptions(consistency=False),
     )
     dm.setup("fit")
     return dm
@@ -167,6 +165,7 @@ def per_class_iou(checkpoint: Path, args: argparse.Namespace, num_classes: int) 
 
     from frugalseg.data.clips import IGNORE_INDEX
     from frugalseg.datamodules.datamodule import VideoSegDataModule
+    from frugalseg.datamodules.options import LoaderOptions, TemporalOptions
     from frugalseg.zoo import get_model, load_weights_into
 
     student = get_model(args.student, num_classes=num_classes, num_frames=args.num_frames)
@@ -176,8 +175,8 @@ def per_class_iou(checkpoint: Path, args: argparse.Namespace, num_classes: int) 
         root=None,
         num_frames=args.num_frames,
         synthetic_clips=clip_counts(args),
-        temporal_consistency=False,
-        num_workers=0,
+        loader=LoaderOptions(num_workers=0),
+        temporal=TemporalOptions(consistency=False),
     )
     dm.setup("validate")
     confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
@@ -206,12 +205,12 @@ def fit(args: argparse.Namespace, store: Path, seed: int, min_confidence: float,
         "--seed_everything", str(seed),
         "--model.student", args.student,
         "--data.num_frames", str(args.num_frames),
-        "--data.recipe", args.recipe,
-        "--data.budget", str(args.budget),
+        "--data.recipe.name", args.recipe,
+        "--data.recipe.budget", str(args.budget),
         "--data.synthetic_clips", f"{{train: {args.train_clips}, val: {args.val_clips}}}",
-        "--data.pseudo_labels", str(store),
-        "--data.min_confidence", repr(min_confidence),
-        "--data.num_workers", str(args.num_workers),
+        "--data.labels.pseudo", str(store),
+        "--data.labels.min_confidence", repr(min_confidence),
+        "--data.loader.num_workers", str(args.num_workers),
         "--trainer.max_epochs", str(args.epochs),
         "--trainer.default_root_dir", str(runs),
         "--trainer.logger", "lightning.pytorch.loggers.CSVLogger",

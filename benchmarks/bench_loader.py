@@ -46,6 +46,7 @@ from frugalseg.data.clips import LabelKind
 from frugalseg.data.formats import get_format
 from frugalseg.datamodules.datamodule import VideoSegDataModule
 from frugalseg.datamodules.dataset import ClipSampleDataset
+from frugalseg.datamodules.options import LoaderOptions, TemporalOptions
 from frugalseg.datamodules.recipes import Sample
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -141,21 +142,20 @@ def grid_settings() -> list[Setting]:
 def config_setting(name: str) -> tuple[Setting, int]:
     """The loading setting and batch size of ``configs/<name>.yaml`` (datamodule defaults where silent)."""
     data = yaml.safe_load((ROOT / "configs" / f"{name}.yaml").read_text())["data"]
-    defaults = {
-        key: parameter.default
-        for key, parameter in inspect.signature(VideoSegDataModule.__init__).parameters.items()
-        if parameter.default is not inspect.Parameter.empty
-    }
-    value = {**defaults, **data}
+    num_frames = data.get(
+        "num_frames", inspect.signature(VideoSegDataModule).parameters["num_frames"].default
+    )
+    loader = LoaderOptions(**data.get("loader", {}))
+    temporal = TemporalOptions(**data.get("temporal", {}))
     setting = Setting(
         name,
-        int(value["num_frames"]),
-        float(value["load_scale"]),
-        temporal_pair=bool(value["train_temporal_pair"]),
-        neighbours=int(value["neighbours"]),
-        neighbour_window=int(value["neighbour_window"]),
+        int(num_frames),
+        loader.load_scale,
+        temporal_pair=temporal.train_pair,
+        neighbours=temporal.neighbours,
+        neighbour_window=temporal.neighbour_window,
     )
-    return setting, int(value["batch_size"])
+    return setting, loader.batch_size
 
 
 def _ms(values: list[float]) -> float:

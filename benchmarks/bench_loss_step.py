@@ -27,7 +27,7 @@ from provenance import provenance_line  # benchmarks/, the script's folder
 
 from frugalseg.datamodules.transforms import Normalize
 from frugalseg.flow import backward_warp, forward_backward_mask
-from frugalseg.losses import build_loss, kd_loss, mfd_loss, temporal_consistency_loss
+from frugalseg.losses import get_loss, kd_loss, mfd_loss, temporal_consistency_loss
 from frugalseg.zoo import get_model
 
 CLASSES, BATCH, NEIGHBOURS = 19, 2, 2
@@ -48,9 +48,9 @@ def make_steps(height: int, width: int) -> dict[str, Callable[[], float]]:
     flow = torch.zeros(BATCH, 2, height, width)
     flow[:, 0] = -2.0  # every frame moved right by 2 px since the one before
     batch = {"frames": target}
-    ce, phuber = build_loss("ce"), build_loss("phuber_ce")
-    partial, gated = build_loss("partial_ce"), build_loss("gated_crf")
-    gated_full = build_loss("gated_crf", stride=1)
+    ce, phuber = get_loss("ce"), get_loss("phuber_ce")
+    partial, gated = get_loss("partial_ce"), get_loss("gated_crf")
+    gated_full = get_loss("gated_crf", stride=1)
 
     def run(loss_of: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[], float]:
         def step() -> float:

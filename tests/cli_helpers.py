@@ -6,14 +6,30 @@ import sys
 from pathlib import Path
 
 
-def lightning_args(config: str | Path, root: str | Path, out: str | Path, **data: object) -> list[str]:
+def lightning_args(
+    config: str | Path,
+    root: str | Path,
+    out: str | Path,
+    *,
+    workers: str = "loader.num_workers",
+    **data: object,
+) -> list[str]:
     """``--config``, the data set ``root``, ``--data.KEY VALUE`` for each of ``data`` and no loader
-    workers, with every file the trainer and logger write under ``out`` and no progress bar.
+    workers (the option ``workers``), with every file the trainer and logger write under ``out`` and
+    no progress bar.
 
-    Booleans become ``true``/``false`` as the CLI reads them; other values are passed as ``str``.
+    A group's options come as a dict (``loader={"batch_size": 2}`` gives ``--data.loader.batch_size 2``);
+    booleans become ``true``/``false`` as the CLI reads them; other values are passed as ``str``.
     """
+    options = {
+        f"{key}.{name}": v
+        for key, value in data.items()
+        if isinstance(value, dict)
+        for name, v in value.items()
+    }
+    options.update({key: value for key, value in data.items() if not isinstance(value, dict)})
     args = ["--config", str(config), "--data.root", str(root)]
-    for key, value in {**data, "num_workers": 0}.items():
+    for key, value in {**options, workers: 0}.items():
         args += [f"--data.{key}", str(value).lower() if isinstance(value, bool) else str(value)]
     return [
         *args,

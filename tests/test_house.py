@@ -158,6 +158,36 @@ def test_no_module_is_over_800_lines():
     assert not long, f"modules over {MAX_MODULE_LINES} lines: {long}"
 
 
+#: Factories still named with another verb than ``get_``, each waiting on work in its room (issue 47):
+#: the selectors, policies and features are called from the annotation session, the click models live
+#: in the interactive tools, the engines and their options are being moved into ``autolabel``, and the
+#: SAM 2 builders (named like sam2's own) and the two Starlette apps are in rooms another change edits.
+OTHER_VERB_FACTORIES = {
+    "build_options",
+    "build_sam2_image_predictor",
+    "build_sam2_video_predictor",
+    "create_app",
+    "create_ml_backend",
+    "make_anchor_engine",
+    "make_click_model",
+    "make_diversity_features",
+    "make_loop_engine",
+    "make_policy",
+    "make_selector",
+}
+
+
+def test_factories_are_named_get():
+    """One verb for a function that makes a family member by name: ``get_`` as `frugalseg.zoo.get_model`,
+    torchvision's and torchgeo's ``get_model`` (``get_loss``, ``get_recipe``, ``get_format``)."""
+    factories = set()
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.FunctionDef) and node.name.startswith(("make_", "build_", "create_")):
+                factories.add(node.name)
+    assert factories == OTHER_VERB_FACTORIES
+
+
 def test_the_checkout_check_names_files_added_changed_and_removed(tmp_path):
     from conftest import checkout_changes, checkout_files
 
@@ -289,7 +319,7 @@ def test_an_installed_wheel_trains_from_its_config_and_loads_published_weights(t
             str(tmp_path / "runs"),
             "--trainer.logger.init_args.save_dir",
             str(tmp_path / "runs"),
-            "--data.num_workers",
+            "--data.loader.num_workers",
             "0",
             "--data.synthetic_clips",
             '{"train": 2, "val": 1}',

@@ -2,12 +2,13 @@
 
 A label store of any engine, flow propagation made on demand, and simulated clicks made on demand.
 
-A datamodule names them in its config, e.g. ``data.pseudo_labels: /path/to/store`` (any store that
+A datamodule names them in its config, e.g. ``data.labels.pseudo: /path/to/store`` (any store that
 ``frugalseg label propagate`` wrote, with the flow or SAM 2 engine and any settings), or::
 
-    pseudo_labels:
-      class_path: frugalseg.autolabel.sources.FlowLabels
-      init_args: {preset: fast}
+    labels:
+      pseudo:
+        class_path: frugalseg.autolabel.sources.FlowLabels
+        init_args: {preset: fast}
 
 Made-on-demand labels go to a store in the cache whose folder name holds the settings, so a change
 of settings makes a new store instead of clashing with the old one.

@@ -575,8 +575,8 @@ def _export(args: argparse.Namespace) -> int:
 
     written = AnnotationSession.open(args.state).export(args.out)
     print(
-        f"{written} labels written to {args.out} (train from it: data.manual_labels, data.pseudo_labels and, "
-        f"for a person's clicks, data.click_labels={args.out}; each reads its own kind)"
+        f"{written} labels written to {args.out} (train from it: data.labels.manual, data.labels.pseudo and, "
+        f"for a person's clicks, data.labels.clicks={args.out}; each reads its own kind)"
     )
     return 0
 

@@ -40,7 +40,13 @@ def _import_options(parser: argparse.ArgumentParser) -> None:
         "file",
         help="the tool's export: an XML or JSON file (cvat-mask: a zip or folder; labelme, mots: folders)",
     )
-    parser.add_argument("--tool", required=True, choices=tuple(READERS), help="the tool's export format")
+    versions = ", ".join(f"{name} {reader.format.version}" for name, reader in READERS.items())
+    parser.add_argument(
+        "--tool",
+        required=True,
+        choices=tuple(READERS),
+        help=f"the tool's export format (versions read: {versions})",
+    )
     parser.add_argument(
         "--format", required=True, choices=list(FORMATS), help="layout of the data set annotated"
     )
@@ -76,7 +82,13 @@ def _export_options(export: argparse.ArgumentParser) -> None:
     from frugalseg.interop.formats import WRITERS
 
     export.add_argument("--store", required=True, help="label store folder (any engine, or an import)")
-    export.add_argument("--tool", required=True, choices=tuple(WRITERS), help="the tool's file format")
+    versions = ", ".join(f"{name} {writer.format.version}" for name, writer in WRITERS.items())
+    export.add_argument(
+        "--tool",
+        required=True,
+        choices=tuple(WRITERS),
+        help=f"the tool's file format (versions written: {versions})",
+    )
     export.add_argument("--out", required=True, help="the file to write")
     export.add_argument("--clip", help="export only this clip (cvat-video holds one video)")
     export.set_defaults(func=_export)

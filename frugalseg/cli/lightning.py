@@ -38,10 +38,11 @@ import sys
 import urllib.error
 import urllib.parse
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml  # type: ignore[import-untyped]
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
@@ -49,6 +50,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from frugalseg.cli.callbacks import EpochLines, ModelSummary, PrintMetrics, ProgressBar
 from frugalseg.data.io import cache_dir
 from frugalseg.datamodules.datamodule import VideoSegDataModule
+from frugalseg.datamodules.options import MOVED_OPTIONS
 from frugalseg.datamodules.vos import VOSDataModule
 from frugalseg.errors import ConfigError, WeightsError
 from frugalseg.lightning_modules import VideoSegmentationModule, VOSModule
@@ -90,6 +92,9 @@ class TaskCLI(LightningCLI):
     Only the parser of the subcommand the command line names is built (all of them when it names
     none, for ``--help``): building one is most of a command's start-up (0.2 s each).
     """
+
+    #: Old ``data`` keys → where they moved (`refuse_moved_options`); none by default.
+    moved_data_options: Mapping[str, str] = {}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         """As ``LightningCLI``; the first word of ``args`` (``sys.argv`` by default) picks the subcommand."""
@@ -147,9 +152,13 @@ class TaskCLI(LightningCLI):
         """Parse, then check a local ``--ckpt_path`` with frugalseg's weights-only reader.
 
         LightningCLI reads the checkpoint's hyper-parameters right after parsing, and would end in a
-        traceback. A ``--config`` file is read first (`check_config_files`).
+        traceback. A ``--config`` file is read first (`check_config_files`), and data options that
+        moved are refused (`refuse_moved_options`).
         """
-        check_config_files(sys.argv[1:] if args is None else args if isinstance(args, list | tuple) else [])
+        words = command_words(args)
+        check_config_files(words)
+        if self.moved_data_options:
+            refuse_moved_options(words, self.moved_data_options)
         super().parse_arguments(parser, args)
         subcommand = self.config.get("subcommand")
         if not subcommand:
@@ -313,6 +322,8 @@ class FrugalsegCLI(TaskCLI):
     ``model:`` entries are the arguments of VideoSegmentationModule itself.
     """
 
+    moved_data_options = MOVED_OPTIONS
+
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         """Add the prediction writer and link the data options the model repeats."""
         super().add_arguments_to_parser(parser)
@@ -357,16 +368,82 @@ def _reason(error: OSError) -> str:
     return text[0].lower() + text[1:] if text else type(error).__name__
 
 
+def command_words(args: Any) -> list[str]:
+    """The command line LightningCLI parses: ``args`` when given as words, else ``sys.argv``."""
+    if args is None:
+        return sys.argv[1:]
+    return list(args) if isinstance(args, list | tuple) else []
+
+
+def option_values(words: Sequence[str], option: str) -> list[str]:
+    """The values ``words`` give ``option`` (``--config a.yaml``, ``--config=a.yaml``)."""
+    values = [words[i + 1] for i, word in enumerate(words[:-1]) if word == option]
+    return values + [word.split("=", 1)[1] for word in words if word.startswith(f"{option}=")]
+
+
+def config_paths(words: Sequence[str]) -> list[str]:
+    """The ``--config`` (``-c``) files named in ``words``."""
+    return option_values(words, "--config") + option_values(words, "-c")
+
+
+def refuse_moved_options(words: Sequence[str], moved: Mapping[str, str]) -> None:
+    """Refuse a ``data`` option that moved into a group (config file, ``--data`` file or mapping, flag).
+
+    ``moved`` maps the old key to the new one (``batch_size`` → ``loader.batch_size``); jsonargparse
+    would only say that the old key is not expected. An old key that is now a group's name (``recipe``)
+    is old only with a plain value: the group takes a mapping or a file. Config files are read after
+    `check_config_files`.
+    """
+    for path in config_paths(words):
+        if Path(path).is_file():
+            content = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+            _refuse_flat_block(content.get("data"), moved, "--config", f"{path}: ")
+    for value in option_values(words, "--data"):
+        if Path(value).is_file():
+            _refuse_flat_block(_yaml(Path(value).read_text(encoding="utf-8")), moved, "--data", f"{value}: ")
+        else:
+            _refuse_flat_block(_yaml(value), moved, "--data", "")
+    for index, word in enumerate(words):
+        key, equals, value = word.partition("=")
+        key = key.removeprefix("--data.")
+        if not word.startswith("--data.") or key not in moved:
+            continue
+        value = value if equals else (words[index + 1] if index + 1 < len(words) else "")
+        if not Path(value).is_file() and not isinstance(_yaml(value), dict):
+            raise ConfigError(f"--data.{key}", _moved_message([key], moved))
+
+
+def _refuse_flat_block(data: Any, moved: Mapping[str, str], option: str, where: str) -> None:
+    """Refuse a ``data`` mapping that names old keys with plain values."""
+    if isinstance(data, dict):
+        old = [key for key, value in data.items() if key in moved and not isinstance(value, dict)]
+        if old:
+            raise ConfigError(option, f"{where}{_moved_message(old, moved)}")
+
+
+def _yaml(text: str) -> Any:
+    """``text`` read as YAML (``{name: B3}``); None when it is not YAML."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+
+
+def _moved_message(old: Sequence[str], moved: Mapping[str, str]) -> str:
+    """``data.batch_size is now data.loader.batch_size, …`` and how to nest them in a config."""
+    places = ", ".join(f"data.{key} is now data.{moved[key]}" for key in old)
+    return (
+        f"{places} (the data options are grouped now: nest them in the config, e.g. "
+        "`loader: {batch_size: 8}` under `data:`, or give --data.loader.batch_size 8)"
+    )
+
+
 def check_config_files(words: Sequence[str]) -> None:
     """Refuse a ``--config`` file that is missing, not YAML, or not a mapping, naming the file and why.
 
     jsonargparse reports these without the file's name (``<unicode string>``, ``Unexpected config``).
     """
-    import yaml  # type: ignore[import-untyped]
-
-    paths = [words[i + 1] for i, word in enumerate(words[:-1]) if word in ("--config", "-c")]
-    paths += [word.split("=", 1)[1] for word in words if word.startswith("--config=")]
-    for path in paths:
+    for path in config_paths(words):
         file = Path(path)
         if not file.is_file() and ":" in path:  # jsonargparse also takes the YAML text itself
             continue

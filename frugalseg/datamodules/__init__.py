@@ -2,6 +2,26 @@
 
 from frugalseg.datamodules.datamodule import VideoSegDataModule
 from frugalseg.datamodules.one_video import OneVideoDataModule
+from frugalseg.datamodules.options import (
+    AugmentOptions,
+    LabelOptions,
+    LoaderOptions,
+    PredictOptions,
+    RecipeOptions,
+    SplitOptions,
+    TemporalOptions,
+)
 from frugalseg.datamodules.vos import VOSDataModule
 
-__all__ = ["OneVideoDataModule", "VOSDataModule", "VideoSegDataModule"]
+__all__ = [
+    "AugmentOptions",
+    "LabelOptions",
+    "LoaderOptions",
+    "OneVideoDataModule",
+    "PredictOptions",
+    "RecipeOptions",
+    "SplitOptions",
+    "TemporalOptions",
+    "VOSDataModule",
+    "VideoSegDataModule",
+]

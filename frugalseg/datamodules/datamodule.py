@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict, is_dataclass
 from pathlib import Path
 
 import cv2
@@ -21,7 +22,16 @@ from frugalseg.data.io import cache_dir, image_size
 from frugalseg.data.normalization import IMAGENET_MEAN
 from frugalseg.data.sources import LabelSource
 from frugalseg.datamodules.dataset import ClipSampleDataset
-from frugalseg.datamodules.options import NonNegativeInt, PositiveFloat, PositiveInt, Probability
+from frugalseg.datamodules.options import (
+    AugmentOptions,
+    LabelOptions,
+    LoaderOptions,
+    PositiveInt,
+    PredictOptions,
+    RecipeOptions,
+    SplitOptions,
+    TemporalOptions,
+)
 from frugalseg.datamodules.predict import PredictDataset, folder_items, split_items
 from frugalseg.datamodules.recipes import (
     Sample,
@@ -38,12 +48,12 @@ logger = logging.getLogger(__name__)
 
 #: Batch entries that hold flow fields (…×2×H×W, in pixels): geometry moves and rescales them.
 FLOW_KEYS = ("neighbour_flows", "flow_to_prev", "flow_from_prev")
-#: The datamodule option that gives each kind of label a recipe may ask for.
+#: The option of ``data.labels`` that gives each kind of label a recipe may ask for.
 SOURCE_OPTIONS = {
-    LabelKind.FINE: "manual_labels",
-    LabelKind.PSEUDO: "pseudo_labels",
-    LabelKind.CLICKS: "click_labels",
-    LabelKind.REFINED_COARSE: "refined_labels",
+    LabelKind.FINE: "manual",
+    LabelKind.PSEUDO: "pseudo",
+    LabelKind.CLICKS: "clicks",
+    LabelKind.REFINED_COARSE: "refined",
 }
 
 
@@ -54,11 +64,14 @@ class VideoSegDataModule(L.LightningDataModule):
 
     Batches are dicts: ``frames`` B×T×3×H×W (float, normalised, past frames first), ``label``
     B×H×W (long, 255 = ignore), ``kind`` B (index of the :class:`LabelKind` of each label), ``meta``
-    (clip id, offset, label kind, label file) and, for validation with ``temporal_consistency`` (and
-    training with ``train_temporal_pair``), one more past frame plus ``flow_to_prev``/``flow_from_prev``
-    B×2×H×W. With ``neighbours`` K, training batches also carry ``neighbours`` B×K×3×H×W,
+    (clip id, offset, label kind, label file) and, for validation with ``temporal.consistency`` (and
+    training with ``temporal.train_pair``), one more past frame plus ``flow_to_prev``/``flow_from_prev``
+    B×2×H×W. With ``temporal.neighbours`` K, training batches also carry ``neighbours`` B×K×3×H×W,
     ``neighbour_offsets`` B×K and ``neighbour_flows`` B×K×2×H×W (see :class:`ClipSampleDataset`).
     Augmented training batches carry ``valid`` B×H×W, the pixels inside the scaled frame.
+
+    The options come in groups (`frugalseg.datamodules.options`), which the command line nests:
+    ``--data.recipe.name B3``, ``--data.loader.batch_size 8``.
 
     Args:
         root: the data set folder. ``None`` generates the synthetic streets set into the cache
@@ -67,53 +80,15 @@ class VideoSegDataModule(L.LightningDataModule):
             detects it from the folder.
         masks: format ``video`` only: the folder of mask PNGs named by frame index (for several
             videos, one sub-folder per video); None looks in ``Annotations/<clip>/`` beside them.
-        recipe: frame-mix or coarse-mix recipe name (``N1``, ``B3``, ``C30``, ``clicks``, …).
-        budget: total training samples the recipe keeps (default: one per manually labelled clip).
-        seed: seed of the recipe's draw.
         num_frames: frames the student reads (linked to the model).
-        train_split: split the recipe draws its samples from.
-        val_split: split validation reads (its manual labels).
-        test_split: split testing reads (default: ``val_split``).
-        crop_size: training crop (height, width) after a random scale in ``scale_range``;
-            ``None`` trains on whole frames without geometric augmentation.
-        scale_range: range of the random scale applied before the crop.
-        flip_prob: probability of a horizontal flip of a training sample.
-        load_scale: resize factor applied on load to every split (0.25 turns 2048×1024 into 512×256).
-        batch_size: training samples per batch (per device).
-        val_batch_size: validation and test samples per batch (default: ``batch_size``).
-        num_workers: data-loader processes per device.
-        pseudo_labels: where the recipe's ``pseudo`` labels come from: a label store folder that any
-            ``frugalseg label propagate`` run wrote (flow or SAM 2, any settings), or a source such as
-            ``frugalseg.autolabel.sources.FlowLabels`` (default: flow labels made into the cache).
-        click_labels: where the ``clicks`` labels of the ``clicks`` recipe come from: a store of
-            ``frugalseg label clicks`` or a source (default: ``SimulatedClicks`` made into the cache).
-        min_confidence: training pixels of a stored label whose confidence map (written by the flow
-            engine beside each label) is below this value (0…1) are ignored; 0 keeps them all.
-        refined_labels: where the ``refined_coarse`` labels of an ``RC{X}`` recipe come from: a store
-            of ``frugalseg label refine-coarse`` (no default: refining needs SAM 2 weights).
-        manual_labels: a label store whose ``fine`` labels replace the data set's manual labels of the
-            training split (``label import`` of a tool's export, ``annotate export`` of a session);
-            None: the data set's own. Validation and test keep the data set's.
-        temporal_consistency: compute TC on validation/test (one more frame and two flows per sample).
         synthetic_clips: clips per split of the generated set (only with ``root=None``).
-        train_temporal_pair: the same frame pair and flows for training samples (temporal
-            consistency fine-tuning, paper 000).
-        train_same_frame: training windows repeat the labelled frame (TDNet's first stage).
-        neighbours: unlabelled earlier frames per training sample, with flows (WeClick's MFD: 2).
-        neighbour_window: the neighbours are drawn among this many frames before the sample's (4).
-        predict_split: split whose anchor frames ``frugalseg predict`` segments (default ``val_split``);
-            no labels are needed.
-        predict_frames: a folder of frames to segment instead (each sub-folder one video).
-        predict_stream: segment ``predict_frames`` frame by frame with the student's ``step()``,
-            which keeps its memory (one frame's work per frame, on one device; whole frames, no
-            sliding window).
-        cache_frames: keep frames resized to ``load_scale`` < 1 in ``$FRUGALSEG_CACHE/frames`` after
-            their first decoding, so a frame is decoded in full once, not every epoch; frames of video
-            files are kept at any ``load_scale`` (reading one at random decodes from a keyframe).
-        cache_flows: keep the DIS flows of temporal pairs and neighbours in ``$FRUGALSEG_CACHE/flows``
-            after they are first computed, so no epoch after the first computes a flow.
-        check_memory: before training, refuse a batch (``batch_size`` × frames × crop) that could not
-            fit in the device's free memory by a rough lower bound, instead of being killed.
+        recipe: which training samples are drawn (name, budget, seed).
+        splits: the split of each stage (train, val, test).
+        augment: the random geometry of training samples (crop, scale, flip).
+        loader: how frames are read and batched (batch sizes, workers, load scale, caches).
+        labels: where pseudo, click, refined and replacement manual labels come from.
+        temporal: temporal consistency, frame pairs and neighbours a sample carries.
+        predict: what ``frugalseg predict`` segments.
     """
 
     def __init__(
@@ -121,41 +96,29 @@ class VideoSegDataModule(L.LightningDataModule):
         root: str | None = None,
         format: str | None = None,
         masks: str | None = None,
-        recipe: str = "B3",
-        budget: PositiveInt | None = None,
-        seed: NonNegativeInt = 0,
         num_frames: PositiveInt = 3,
-        train_split: str = "train",
-        val_split: str = "val",
-        test_split: str | None = None,
-        crop_size: tuple[PositiveInt, PositiveInt] | None = None,
-        scale_range: tuple[PositiveFloat, PositiveFloat] = (0.5, 2.0),
-        flip_prob: Probability = 0.5,
-        load_scale: PositiveFloat = 1.0,
-        batch_size: PositiveInt = 4,
-        val_batch_size: PositiveInt | None = None,
-        num_workers: NonNegativeInt = 2,
-        pseudo_labels: LabelSource | str | None = None,
-        click_labels: LabelSource | str | None = None,
-        refined_labels: LabelSource | str | None = None,
-        manual_labels: LabelSource | str | None = None,
-        min_confidence: Probability = 0.0,
-        temporal_consistency: bool = True,
         synthetic_clips: dict[str, int] | None = None,
-        train_temporal_pair: bool = False,
-        train_same_frame: bool = False,
-        neighbours: NonNegativeInt = 0,
-        neighbour_window: NonNegativeInt = 4,
-        predict_split: str | None = None,
-        predict_frames: str | None = None,
-        predict_stream: bool = False,
-        cache_frames: bool = True,
-        cache_flows: bool = True,
-        check_memory: bool = True,
+        recipe: RecipeOptions = RecipeOptions(),
+        splits: SplitOptions = SplitOptions(),
+        augment: AugmentOptions = AugmentOptions(),
+        loader: LoaderOptions = LoaderOptions(),
+        labels: LabelOptions = LabelOptions(),
+        temporal: TemporalOptions = TemporalOptions(),
+        predict: PredictOptions = PredictOptions(),
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=list(SOURCE_OPTIONS.values()))
-        self.recipe = get_recipe(recipe)
+        self.save_hyperparameters(ignore=["labels"])
+        for name, group in self.hparams.items():
+            if is_dataclass(group):  # plain values, so that a checkpoint loads with weights_only
+                self.hparams[name] = asdict(group)  # type: ignore[arg-type]
+        self.recipe = get_recipe(recipe.name)
+        self.recipe_options = recipe
+        self.splits = splits
+        self.augment = augment
+        self.loader = loader
+        self.temporal = temporal
+        self.prediction = predict
+        self.min_confidence = labels.min_confidence
         self.synthetic_clips = synthetic_clips or {"train": 24, "val": 6}
         self.root = Path(root) if root is not None else default_synthetic_root(self.synthetic_clips)
         if root is None:
@@ -167,35 +130,31 @@ class VideoSegDataModule(L.LightningDataModule):
         self.format_name = format
         self.hparams["format"] = format
         self.num_frames = num_frames
-        self.batch_size = batch_size
-        self.val_batch_size = val_batch_size or batch_size
-        self.num_workers = num_workers
-        given = {
-            LabelKind.FINE: manual_labels,
-            LabelKind.PSEUDO: pseudo_labels,
-            LabelKind.CLICKS: click_labels,
-            LabelKind.REFINED_COARSE: refined_labels,
-        }
+        self.batch_size = loader.batch_size
+        self.val_batch_size = loader.val_batch_size or loader.batch_size
+        given = {kind: getattr(labels, option) for kind, option in SOURCE_OPTIONS.items()}
         self.sources = {kind: _source(value, kind) for kind, value in given.items() if value is not None}
-        self.hparams["label_sources"] = {SOURCE_OPTIONS[k]: v.describe() for k, v in self.sources.items()}
-        if not 0.0 <= min_confidence <= 1.0:
-            raise ConfigError("data.min_confidence", f"must lie in 0…1, got {min_confidence}")
-        if not 0 <= neighbours <= neighbour_window:
+        described = {SOURCE_OPTIONS[kind]: source.describe() for kind, source in self.sources.items()}
+        self.hparams["labels"] = {**described, "min_confidence": labels.min_confidence}
+        if not 0.0 <= labels.min_confidence <= 1.0:
+            raise ConfigError("data.labels.min_confidence", f"must lie in 0…1, got {labels.min_confidence}")
+        if not 0 <= temporal.neighbours <= temporal.neighbour_window:
             raise ConfigError(
-                "data.neighbours", f"must lie in 0…neighbour_window ({neighbour_window}), got {neighbours}"
+                "data.temporal.neighbours",
+                f"must lie in 0…neighbour_window ({temporal.neighbour_window}), got {temporal.neighbours}",
             )
         self.normalize = Normalize()
         red, green, blue = IMAGENET_MEAN
         mean_colour = (255.0 * red, 255.0 * green, 255.0 * blue)
         self.geometry = (
             ClipGeometry(
-                crop_size,
-                scale_range,
-                flip_prob,
+                augment.crop_size,
+                augment.scale_range,
+                augment.flip_prob,
                 fill=mean_colour,
                 sparse_kind=LabelKind.CLICKS.index if self.recipe.anchor_kind is LabelKind.CLICKS else None,
             )
-            if crop_size
+            if augment.crop_size
             else None
         )
         self.samples: list[Sample] = []
@@ -259,54 +218,53 @@ class VideoSegDataModule(L.LightningDataModule):
             return
         fmt = self.format_reader()
         for kind, offsets in self.needed_labels().items():
-            line = self.source(kind).prepare(fmt, self.hparams["train_split"], offsets)
+            line = self.source(kind).prepare(fmt, self.splits.train, offsets)
             if line:
                 rank_zero_info(line)
 
     def setup(self, stage: str) -> None:
         """Read the splits a stage needs; for fitting, attach the recipe's labels and draw its samples."""
         fmt = self.format_reader()
-        temporal = self.hparams["temporal_consistency"]
+        temporal = self.temporal.consistency
         if stage == "fit":
-            clips = fmt.clips(self.hparams["train_split"])
+            clips = fmt.clips(self.splits.train)
             if LabelKind.FINE in self.sources:
                 for clip in clips:
                     clip.drop_labels(LabelKind.FINE)
-                self.sources[LabelKind.FINE].attach(fmt, self.hparams["train_split"], clips)
+                self.sources[LabelKind.FINE].attach(fmt, self.splits.train, clips)
             check_served(self.recipe, clips)
             self._check_crop(clips)
             for kind in self.needed_labels():
-                self.source(kind).attach(fmt, self.hparams["train_split"], clips)
-            self.samples = draw_samples(self.recipe, clips, self.hparams["budget"], self.hparams["seed"])
+                self.source(kind).attach(fmt, self.splits.train, clips)
+            drawn = self.recipe_options
+            self.samples = draw_samples(self.recipe, clips, drawn.budget, drawn.seed)
             train = self._dataset(
                 fmt,
                 clips,
                 self.samples,
-                temporal=self.hparams["train_temporal_pair"],
-                neighbours=self.hparams["neighbours"],
-                same_frame=self.hparams["train_same_frame"],
+                temporal=self.temporal.train_pair,
+                neighbours=self.temporal.neighbours,
+                same_frame=self.temporal.train_same_frame,
             )
             self.datasets["train"] = train
             self._train_clips = {clip.clip_id: clip for clip in clips}
-            if self.hparams["check_memory"]:
+            if self.loader.check_memory:
                 self._check_memory(train)
             self._write_samples()
         if stage in ("fit", "validate"):
-            self.datasets["val"] = self._manual_dataset(fmt, self.hparams["val_split"], temporal)
+            self.datasets["val"] = self._manual_dataset(fmt, self.splits.val, temporal)
         if stage == "test":
-            self.datasets["test"] = self._manual_dataset(
-                fmt, self.hparams["test_split"] or self.hparams["val_split"], temporal
-            )
+            self.datasets["test"] = self._manual_dataset(fmt, self.splits.test or self.splits.val, temporal)
         if stage == "predict":
-            if self.hparams["predict_stream"]:
+            frames = self.prediction.frames
+            if self.prediction.stream:
                 self._check_streaming()
-                items = folder_items(self.hparams["predict_frames"], self.num_frames, stream=True)
-            elif self.hparams["predict_frames"]:
-                items = folder_items(self.hparams["predict_frames"], self.num_frames)
+            if frames:
+                items = folder_items(frames, self.num_frames, stream=self.prediction.stream)
             else:
-                split = self.hparams["predict_split"] or self.hparams["val_split"]
+                split = self.prediction.split or self.splits.val
                 items = split_items(fmt.clips(split), self.num_frames)
-            self.datasets["predict"] = PredictDataset(items, scale=self.hparams["load_scale"])
+            self.datasets["predict"] = PredictDataset(items, scale=self.loader.load_scale)
 
     def _dataset(
         self,
@@ -322,21 +280,21 @@ class VideoSegDataModule(L.LightningDataModule):
             clips,
             samples,
             self.num_frames,
-            scale=self.hparams["load_scale"],
+            scale=self.loader.load_scale,
             temporal_pair=temporal,
             neighbours=neighbours,
-            neighbour_window=self.hparams["neighbour_window"],
+            neighbour_window=self.temporal.neighbour_window,
             same_frame=same_frame,
-            frame_cache=cache_dir() / "frames" if self.hparams["cache_frames"] else None,
-            flow_cache=cache_dir() / "flows" if self.hparams["cache_flows"] else None,
-            min_confidence=self.hparams["min_confidence"],
+            frame_cache=cache_dir() / "frames" if self.loader.cache_frames else None,
+            flow_cache=cache_dir() / "flows" if self.loader.cache_flows else None,
+            min_confidence=self.min_confidence,
         )
 
     def _manual_dataset(self, fmt: Format, split: str, temporal: bool) -> ClipSampleDataset:
         clips = [clip for clip in fmt.clips(split) if clip.label(0, LabelKind.FINE) is not None]
         if not clips:
             raise ConfigError(
-                "data.val_split" if split == self.hparams["val_split"] else "data.test_split",
+                "data.splits.val" if split == self.splits.val else "data.splits.test",
                 f"split {split!r} of {self.root} has no manually labelled frame to evaluate on",
             )
         samples = [Sample(clip.clip_id, 0, LabelKind.FINE) for clip in clips]
@@ -348,36 +306,37 @@ class VideoSegDataModule(L.LightningDataModule):
 
         The frames' size is read from the first clip's anchor frame header (``load_scale`` applied).
         """
-        crop = self.hparams["crop_size"]
+        crop = self.augment.crop_size
         if not crop or not clips:
             return
         path = clips[0].frame_path(0)
         width, height = image_size(path)
-        largest = self.hparams["load_scale"] * max(self.hparams["scale_range"])
+        largest = self.loader.load_scale * max(self.augment.scale_range)
         if crop[0] > round(height * largest) or crop[1] > round(width * largest):
             raise ConfigError(
-                "data.crop_size",
+                "data.augment.crop_size",
                 f"a crop of {crop[0]}×{crop[1]} (height×width) is larger than the training frames, "
                 f"{round(height * largest)}×{round(width * largest)} at their largest (frames "
-                f"{height}×{width} as {path.name}, load_scale {self.hparams['load_scale']:g}, "
-                f"scale_range up to {max(self.hparams['scale_range']):g}): lower data.crop_size",
+                f"{height}×{width} as {path.name}, load_scale {self.loader.load_scale:g}, "
+                f"scale_range up to {max(self.augment.scale_range):g}): lower data.augment.crop_size",
             )
 
     def _check_memory(self, dataset: ClipSampleDataset) -> None:
         """Refuse a training batch that cannot fit in the device's free memory (`batch_bytes`)."""
         if not len(dataset):
             return
-        height, width = self.hparams["crop_size"] or dataset[0]["frames"].shape[-2:]
-        frames = self.num_frames + int(self.hparams["train_temporal_pair"]) + self.hparams["neighbours"]
+        height, width = self.augment.crop_size or dataset[0]["frames"].shape[-2:]
+        frames = self.num_frames + int(self.temporal.train_pair) + self.temporal.neighbours
         need = batch_bytes(self.batch_size, frames, height, width)
         device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
         free = free_memory(device)
         if free is not None and need > free:
             raise ConfigError(
-                "data.crop_size",
+                "data.augment.crop_size",
                 f"a training batch of {self.batch_size} × {frames} frames of {height}×{width} needs at least "
                 f"about {need / 2**30:.1f} GiB while training, and {device} has {free / 2**30:.1f} GiB free: "
-                "lower data.crop_size, data.batch_size or data.load_scale (or set data.check_memory: false)",
+                "lower data.augment.crop_size, data.loader.batch_size or data.loader.load_scale "
+                "(or set data.loader.check_memory: false)",
             )
 
     def _write_samples(self) -> None:
@@ -395,8 +354,8 @@ class VideoSegDataModule(L.LightningDataModule):
         if not trainer.is_global_zero:
             return
         path = Path(log_dir) / "samples.json"
-        hp = self.hparams
-        write_samples(self.samples, path, self.recipe, cost, seed=hp["seed"], budget=hp["budget"])
+        drawn = self.recipe_options
+        write_samples(self.samples, path, self.recipe, cost, seed=drawn.seed, budget=drawn.budget)
 
     def _click_counts(self) -> dict[Sample, int]:
         """Number of clicks behind each ``clicks`` sample, as its source knows it."""
@@ -418,7 +377,7 @@ class VideoSegDataModule(L.LightningDataModule):
             sampler = UnrepeatedDistributedSampler(
                 dataset, num_replicas=self.trainer.world_size, rank=self.trainer.global_rank, shuffle=False
             )
-        if self.num_workers > 0:
+        if self.loader.num_workers > 0:
             # Workers are the parallelism: each decodes and computes flows with one OpenCV thread.
             # This is set here, before the workers fork: a forked worker that resizes the OpenCV
             # thread pool it inherited deadlocks destroying the pool's locks.
@@ -429,8 +388,8 @@ class VideoSegDataModule(L.LightningDataModule):
             shuffle=shuffle,
             sampler=sampler,
             drop_last=shuffle and len(self.datasets[split]) > batch_size,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
+            num_workers=self.loader.num_workers,
+            persistent_workers=self.loader.num_workers > 0,
             pin_memory=torch.cuda.is_available(),
         )
 
@@ -449,16 +408,16 @@ class VideoSegDataModule(L.LightningDataModule):
     def predict_dataloader(self) -> DataLoader:
         """Batches to segment (one frame at a time when streaming)."""
         # streaming feeds the frames of a video one at a time, in order
-        batch_size = 1 if self.hparams["predict_stream"] else self.val_batch_size
+        batch_size = 1 if self.prediction.stream else self.val_batch_size
         return self._loader("predict", shuffle=False, batch_size=batch_size)
 
     def _check_streaming(self) -> None:
         """Streaming needs a folder of videos and one process (each keeps one video's memory)."""
-        if not self.hparams["predict_frames"]:
-            raise ValueError("data.predict_stream needs data.predict_frames (a folder of videos to stream)")
+        if not self.prediction.frames:
+            raise ValueError("data.predict.stream needs data.predict.frames (a folder of videos to stream)")
         if self.trainer is not None and self.trainer.world_size > 1:
             raise ValueError(
-                f"data.predict_stream runs on one device, got {self.trainer.world_size} processes; "
+                f"data.predict.stream runs on one device, got {self.trainer.world_size} processes; "
                 "stream each video folder in its own run instead"
             )
 
@@ -590,7 +549,7 @@ def _source(value: LabelSource | str, kind: LabelKind) -> LabelSource:
     """The source an option gives: a `LabelSource`, or a label store folder read as ``kind`` labels."""
     from frugalseg.autolabel.sources import as_source
 
-    return as_source(value, kind, f"data.{SOURCE_OPTIONS[kind]}")
+    return as_source(value, kind, f"data.labels.{SOURCE_OPTIONS[kind]}")
 
 
 def _default_source(kind: LabelKind, recipe: str) -> LabelSource:
@@ -602,7 +561,7 @@ def _default_source(kind: LabelKind, recipe: str) -> LabelSource:
     if kind is LabelKind.CLICKS:
         return SimulatedClicks()
     raise ConfigError(
-        f"data.{SOURCE_OPTIONS[kind]}",
+        f"data.labels.{SOURCE_OPTIONS[kind]}",
         f"recipe {recipe} trains on {kind.value} labels: make them with `frugalseg label refine-coarse` "
         "and name the store here",
     )

@@ -30,12 +30,17 @@ from frugalseg.autolabel.clicks import Click
 from frugalseg.data.clips import LabelKind
 from frugalseg.data.io import image_size, read_frame, write_json_atomic
 from frugalseg.errors import DataError
+from frugalseg.interop.registry import ToolFormat, register_reader, register_writer
 from frugalseg.interop.rle import coco_decode, coco_encode
 from frugalseg.interop.shapes import Frame, Shape, ToolExport
 from frugalseg.interop.tool_files import read_tool_json
 
 if TYPE_CHECKING:
     from frugalseg.interop.stores import Mark, StoredFrame
+
+#: COCO 1.0 instances (polygons, RLE, boxes, keypoints) and COCO 1.0 panoptic segmentation.
+COCO = ToolFormat("coco", ".json", "1.0")
+COCO_PANOPTIC = ToolFormat("coco-panoptic", ".json", "1.0")
 
 KIND_KEY = "frugalseg_kind"
 
@@ -85,6 +90,7 @@ def _kind(attributes: dict[str, Any], path: Path, element: str) -> LabelKind | N
         raise DataError(path, f"{element}: {KIND_KEY} {value!r} is not a label kind") from err
 
 
+@register_reader(COCO)
 def read_coco(path: str | Path) -> ToolExport:
     """Read a COCO instances file (polygons, RLE, boxes, keypoints) into frames keyed by ``file_name``."""
     path = Path(path)
@@ -183,6 +189,7 @@ def _check_rle(segmentation: dict[str, Any], size: tuple[int, int], path: Path, 
         raise DataError(path, f"{element}: RLE counts are neither a list nor a compressed string")
 
 
+@register_reader(COCO_PANOPTIC)
 def read_coco_panoptic(path: str | Path, masks: str | Path | None = None) -> ToolExport:
     """Read a COCO panoptic file; its PNGs are in ``masks`` (default: the folder named like the file)."""
     path = Path(path)
@@ -281,6 +288,7 @@ def _mark_annotation(mark: Click | Box) -> dict[str, Any]:
     }  # fmt: skip
 
 
+@register_writer(COCO)
 def write_coco_frames(path: Path, frames: list[StoredFrame], classes: list[str]) -> None:
     """Write a label store's ``frames`` as one COCO instances file (`write_coco`), clicks and boxes too."""
     objects = [(f.name, f.size, f.tool_objects()) for f in frames]

@@ -42,12 +42,17 @@ from frugalseg.autolabel.clicks import Click
 from frugalseg.data.clips import LabelKind
 from frugalseg.data.io import write_bytes_atomic
 from frugalseg.errors import ConfigError, DataError
+from frugalseg.interop.registry import ToolFormat, register_reader, register_writer
 from frugalseg.interop.rle import cvat_decode, cvat_encode
 from frugalseg.interop.shapes import Frame, Shape, ToolExport, parse_points
 from frugalseg.interop.tool_files import parse_xml
 
 if TYPE_CHECKING:
     from frugalseg.interop.stores import Mark, StoredFrame
+
+#: CVAT for video 1.1 and CVAT for images 1.1, the XML inside the zip CVAT exports.
+CVAT_VIDEO = ToolFormat("cvat-video", ".xml", "1.1")
+CVAT_IMAGES = ToolFormat("cvat-images", ".xml", "1.1")
 
 logger = logging.getLogger(__name__)
 
@@ -165,6 +170,7 @@ def task_frames(root: Any, path: Path) -> tuple[list[int], tuple[int, int] | Non
     return frames, size
 
 
+@register_reader(CVAT_VIDEO)
 def read_cvat_video(path: str | Path) -> ToolExport:
     """Read a CVAT for video 1.1 XML file (tracks, and any ``<image>`` shapes) into frames of shapes."""
     path = Path(path)
@@ -266,6 +272,7 @@ def _image_shapes(image: Any, path: Path, element: str, size: tuple[int, int] | 
     return shapes
 
 
+@register_reader(CVAT_IMAGES)
 def read_cvat_images(path: str | Path) -> ToolExport:
     """Read a CVAT for images 1.1 XML file: one frame per ``<image>``, keyed by its name."""
     path = Path(path)
@@ -339,6 +346,7 @@ def write_cvat_video(
     write_bytes_atomic(path, tostring(root, "utf-8", xml_declaration=True) + b"\n")
 
 
+@register_writer(CVAT_VIDEO, per_clip=True)
 def write_cvat_video_frames(path: Path, frames: list[StoredFrame], classes: list[str]) -> None:
     """Write a label store's ``frames`` of one clip as CVAT for video XML (`write_cvat_video`).
 

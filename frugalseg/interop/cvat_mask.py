@@ -19,8 +19,12 @@ import cv2
 import numpy as np
 
 from frugalseg.errors import DataError
+from frugalseg.interop.registry import ToolFormat, register_reader
 from frugalseg.interop.shapes import Frame, Shape, ToolExport
 from frugalseg.interop.tool_files import AnyPath, png_files, read_png
+
+#: CVAT's Segmentation mask 1.1: the zip CVAT exports, or its folder.
+CVAT_MASK = ToolFormat("cvat-mask", ".zip", "1.1")
 
 
 def read_labelmap(path: AnyPath) -> dict[tuple[int, int, int], str]:
@@ -60,6 +64,7 @@ def _region(png: AnyPath, objects_png: AnyPath, key: int) -> np.ndarray:
     return np.asarray(_region_keys(png, objects_png) == key)
 
 
+@register_reader(CVAT_MASK)
 def read_cvat_mask(path: str | Path) -> ToolExport:
     """Read a CVAT Segmentation mask 1.1 export, its zip or its folder (module docstring)."""
     path = Path(path)

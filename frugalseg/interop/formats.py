@@ -1,58 +1,32 @@
 """The tool formats frugalseg reads and writes, by name: one reader or writer per format, one registry each.
 
-``READERS`` turn a tool's export into a `ToolExport`; ``WRITERS`` (`ToolWriter`) turn a label store's frames
-(`frugalseg.interop.stores.stored_frames`) into a file the tool opens. ``frugalseg label import`` and
-``label export`` take their ``--tool`` choices from these.
+Each format's file registers its reader and writer where it defines them
+(`frugalseg.interop.registry`); this module imports every module of `frugalseg.interop`, so
+``READERS`` and ``WRITERS`` hold them all. ``READERS`` turn a tool's export into a `ToolExport`;
+``WRITERS`` (`ToolWriter`) turn a label store's frames (`frugalseg.interop.stores.stored_frames`) into
+a file the tool opens. ``frugalseg label import`` and ``label export`` take their ``--tool`` choices
+from these.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import importlib
+import pkgutil
 from pathlib import Path
 
 from frugalseg.errors import ConfigError, DataError, FrugalsegError
-from frugalseg.interop.coco import read_coco, read_coco_panoptic, write_coco_frames
-from frugalseg.interop.cvat import read_cvat_images, read_cvat_video, write_cvat_video_frames
-from frugalseg.interop.cvat_mask import read_cvat_mask
-from frugalseg.interop.label_studio import read_label_studio, write_label_studio_frames
-from frugalseg.interop.labelme import read_labelme
-from frugalseg.interop.mots import read_mots
+from frugalseg.interop.registry import READERS, WRITERS, ToolWriter
 from frugalseg.interop.shapes import ToolExport
 from frugalseg.interop.stores import StoredFrame
 
-READERS: dict[str, Callable[[Path], ToolExport]] = {
-    "cvat-video": read_cvat_video,
-    "cvat-images": read_cvat_images,
-    "cvat-mask": read_cvat_mask,
-    "coco": read_coco,
-    "coco-panoptic": read_coco_panoptic,
-    "label-studio": read_label_studio,
-    "labelme": read_labelme,
-    "mots": read_mots,
-}
+
+def _import_format_files() -> None:
+    """Import every module of `frugalseg.interop`, so that each format's file registers itself."""
+    for module in pkgutil.iter_modules([str(Path(__file__).parent)]):
+        importlib.import_module(f"{__package__}.{module.name}")
 
 
-@dataclass(frozen=True)
-class ToolWriter:
-    """A tool format's writer of a label store's frames, and how `write_tool_files` names its files.
-
-    Attributes:
-        write: writes ``(path, frames, classes)``.
-        suffix: the file's suffix (``.json``).
-        per_clip: the format holds one video: one file per clip.
-    """
-
-    write: Callable[[Path, list[StoredFrame], list[str]], None]
-    suffix: str
-    per_clip: bool = False
-
-
-WRITERS: dict[str, ToolWriter] = {
-    "coco": ToolWriter(write_coco_frames, ".json"),
-    "cvat-video": ToolWriter(write_cvat_video_frames, ".xml", per_clip=True),
-    "label-studio": ToolWriter(write_label_studio_frames, ".json"),
-}
+_import_format_files()
 
 
 def read_export(tool: str, path: str | Path) -> ToolExport:
@@ -60,7 +34,7 @@ def read_export(tool: str, path: str | Path) -> ToolExport:
     if tool not in READERS:
         raise ConfigError("--format", f"unknown tool format {tool!r}; known: {', '.join(READERS)}")
     try:
-        return READERS[tool](Path(path))
+        return READERS[tool].read(Path(path))
     except FrugalsegError:
         raise
     except (AttributeError, IndexError, KeyError, OverflowError, TypeError, ValueError) as err:
@@ -94,7 +68,17 @@ def write_tool_files(frames: list[StoredFrame], classes: list[str], folder: str 
             else {"": frames}
         )
         for name, part in parts.items():
-            path = folder / f"{tool}{name}{writer.suffix}"
+            path = folder / f"{tool}{name}{writer.format.suffix}"
             write_export(tool, path, part, classes)
             written.append(path)
     return written
+
+
+__all__ = [
+    "READERS",
+    "WRITERS",
+    "ToolWriter",
+    "read_export",
+    "write_export",
+    "write_tool_files",
+]

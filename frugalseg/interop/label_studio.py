@@ -56,12 +56,16 @@ from frugalseg.data.clips import LabelKind
 from frugalseg.data.io import MAX_IMAGE_PIXELS, write_json_atomic
 from frugalseg.errors import DataError
 from frugalseg.interop.raster import box_edges, check_shape, rasterize
+from frugalseg.interop.registry import ToolFormat, register_reader, register_writer
 from frugalseg.interop.rle import ls_decode, ls_encode
 from frugalseg.interop.shapes import Frame, Shape, ToolExport
 from frugalseg.interop.tool_files import read_tool_json
 
 if TYPE_CHECKING:
     from frugalseg.interop.stores import Mark, StoredFrame
+
+#: Label Studio 1.x's JSON export (the format has no version of its own): tasks with their results.
+LABEL_STUDIO = ToolFormat("label-studio", ".json", "1.x")
 
 _UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-")
 _LABEL_KEYS = {"polygonlabels": "polygon", "rectanglelabels": "box", "keypointlabels": "points",
@@ -85,6 +89,7 @@ def image_name(url: str) -> str:
     return path.lstrip("/")
 
 
+@register_reader(LABEL_STUDIO)
 def read_label_studio(path: str | Path) -> ToolExport:
     """Read a Label Studio JSON export (a list of tasks) into one frame per task."""
     path = Path(path)
@@ -308,6 +313,7 @@ def mark_kind(mark: Click | Box) -> LabelKind:
     return LabelKind.CLICKS if isinstance(mark, Click) else LabelKind.BOXES
 
 
+@register_writer(LABEL_STUDIO)
 def write_label_studio_frames(path: Path, frames: list[StoredFrame], classes: list[str]) -> None:
     """Write a label store's ``frames`` as one file of Label Studio tasks (`write_label_studio`)."""
     objects = [(f.name, f.size, f.tool_objects()) for f in frames]

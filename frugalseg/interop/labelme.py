@@ -29,8 +29,12 @@ import numpy as np
 from frugalseg.data.io import image_size
 from frugalseg.errors import DataError
 from frugalseg.interop.cvat import place_box
+from frugalseg.interop.registry import ToolFormat, register_reader
 from frugalseg.interop.shapes import Frame, Shape, ToolExport
 from frugalseg.interop.tool_files import parse_xml, read_tool_json
+
+#: The labelme program's JSON, and MIT LabelMe's XML (CVAT's LabelMe 3.0).
+LABELME = ToolFormat("labelme", ".json", "3.0")
 
 _JSON_TYPES = {"polygon": "polygon", "rectangle": "box", "point": "points", "line": "polyline",
                "linestrip": "polyline", "circle": "mask", "mask": "mask"}  # fmt: skip
@@ -47,6 +51,7 @@ def _files(path: Path, suffix: str) -> list[Path]:
     return [path]
 
 
+@register_reader(LABELME)
 def read_labelme(path: str | Path) -> ToolExport:
     """Read labelme JSON files, or MIT LabelMe XML files (a file, or a folder of either)."""
     path = Path(path)

@@ -15,12 +15,17 @@ from pathlib import Path
 import numpy as np
 
 from frugalseg.errors import DataError
+from frugalseg.interop.registry import ToolFormat, register_reader
 from frugalseg.interop.shapes import Frame, Shape, ToolExport
 from frugalseg.interop.tool_files import AnyPath, png_files, read_png
+
+#: MOTS PNG 1.0 (CVAT's name): a folder of 16-bit instance PNGs and labels.txt.
+MOTS = ToolFormat("mots", "", "1.0")
 
 MOTS_IGNORE = 10000
 
 
+@register_reader(MOTS)
 def read_mots(path: str | Path) -> ToolExport:
     """Read a MOTS PNG folder (``labels.txt`` and 16-bit instance PNGs, or one holding ``instances/``)."""
     path = Path(path)

@@ -79,7 +79,7 @@ class DistillationModule(VideoSegmentationModule):
         teacher_frames: frames the teacher reads (default: its zoo default; 1 for image models).
         kd_weight: γ of paper 004 eq. 5, the weight of KD (1 there; α is ``label_weight``).
         mfd_weight: β of paper 004 eq. 5, the weight of memory-flow distillation (1 there); MFD
-            needs neighbour frames in the training batches (``data.neighbours``, 2 in WeClick).
+            needs neighbour frames in the training batches (``data.temporal.neighbours``, 2 in WeClick).
         kd_temperature: softmax temperature of KD (1 in paper 004 and TDNet).
         kd_terms: which outputs KD pairs (default: ``out`` with ``out``, weight 1).
         mfd_detach_warped: stop gradients through the warped neighbour predictions.
@@ -143,13 +143,13 @@ class DistillationModule(VideoSegmentationModule):
     def check_data_options(self, options: Any) -> None:
         """Also raise when MFD is on and the datamodule gives no neighbour frames."""
         super().check_data_options(options)
-        if self.hparams["mfd_weight"] and options.get("neighbours", 1) == 0:
-            raise ConfigError("data.neighbours", self._missing_neighbours_message())
+        if self.hparams["mfd_weight"] and options.get("temporal", {}).get("neighbours", 1) == 0:
+            raise ConfigError("data.temporal.neighbours", self._missing_neighbours_message())
 
     def _missing_neighbours_message(self) -> str:
         return (
             f"model.mfd_weight is {self.hparams['mfd_weight']} but the training batches carry no neighbour "
-            "frames: set data.neighbours (2 in WeClick), or model.mfd_weight: 0"
+            "frames: set data.temporal.neighbours (2 in WeClick), or model.mfd_weight: 0"
         )
 
     def train(self, mode: bool = True) -> DistillationModule:

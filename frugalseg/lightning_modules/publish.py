@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from frugalseg.datamodules.options import MOVED_OPTIONS
 from frugalseg.errors import ConfigError, DataError, WeightsError
 from frugalseg.zoo import (
     check_name,
@@ -76,11 +77,11 @@ def _training_record(ckpt: Path, checkpoint: dict[str, Any], run_dir: Path | Non
     record: dict[str, Any] = {
         "data": data.get("root") or "synthetic streets (generated)",
         "format": data.get("format") or ("synthetic" if not data.get("root") else None),
-        "recipe": data.get("recipe"),
-        "budget": data.get("budget"),
-        "seed": data.get("seed"),
-        "crop_size": data.get("crop_size"),
-        "load_scale": data.get("load_scale"),
+        "recipe": _data_option(data, "recipe.name"),
+        "budget": _data_option(data, "recipe.budget"),
+        "seed": _data_option(data, "recipe.seed"),
+        "crop_size": _data_option(data, "augment.crop_size"),
+        "load_scale": _data_option(data, "loader.load_scale"),
         "epochs": int(checkpoint.get("epoch", -1)) + 1,
         "steps": int(checkpoint.get("global_step", 0)),
     }
@@ -100,6 +101,15 @@ def _training_record(ckpt: Path, checkpoint: dict[str, Any], run_dir: Path | Non
         record["config"] = config.read_text(encoding="utf-8")
         record["command"] = f"frugalseg fit --config {_display_path(config)}"
     return record
+
+
+def _data_option(data: dict[str, Any], key: str) -> Any:
+    """A checkpoint's datamodule option ``key`` (``recipe.budget``); earlier releases held it flat."""
+    group, _, name = key.partition(".")
+    if isinstance(data.get(group), dict):
+        return data[group].get(name)
+    flat = {new: old for old, new in MOVED_OPTIONS.items()}
+    return data.get(flat[key])
 
 
 def _read_samples(path: Path) -> dict[str, Any]:

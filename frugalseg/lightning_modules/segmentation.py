@@ -61,7 +61,7 @@ class VideoSegmentationModule(BaseTask):
             URL (as ``zoo.get_model(weights=…)`` reads them).
         label_weight: weight of the routed label loss (0: train without labels).
         temporal_weight: λ of the temporal-consistency loss (paper 000) on training batches that
-            carry a frame pair with its flows (``data.train_temporal_pair``, required when λ > 0:
+            carry a frame pair with its flows (``data.temporal.train_pair``, required when λ > 0:
             fitting stops with an error otherwise); 0 switches it off.
         channels_last: keep the models' 4-D weights in channels-last memory format (faster
             convolutions on recent GPUs, with ``trainer.precision: bf16-mixed`` especially).
@@ -149,13 +149,13 @@ class VideoSegmentationModule(BaseTask):
 
     def check_data_options(self, options: Any) -> None:
         """Raise if a configured loss needs batch entries that the datamodule ``options`` leave out."""
-        if self.hparams["temporal_weight"] and not options.get("train_temporal_pair", True):
-            raise ConfigError("data.train_temporal_pair", self._missing_pair_message())
+        if self.hparams["temporal_weight"] and not options.get("temporal", {}).get("train_pair", True):
+            raise ConfigError("data.temporal.train_pair", self._missing_pair_message())
 
     def _missing_pair_message(self) -> str:
         return (
             f"model.temporal_weight is {self.hparams['temporal_weight']} but the training batches carry no "
-            "frame pair with flows: set data.train_temporal_pair: true (or model.temporal_weight: 0)"
+            "frame pair with flows: set data.temporal.train_pair: true (or model.temporal_weight: 0)"
         )
 
     # --------------------------------------------------------------------------------- training
@@ -277,13 +277,13 @@ class VideoSegmentationModule(BaseTask):
     def predict_step(self, batch: dict, batch_idx: int) -> dict:
         """Class map of the last frame of each clip (or of each streamed frame), at its size on disk.
 
-        Frames larger than the training crop (``data.crop_size``) are segmented in overlapping
+        Frames larger than the training crop (``data.augment.crop_size``) are segmented in overlapping
         windows of the crop's size whose logits are averaged (``zoo.inference.sliding_window``);
-        after a ``data.load_scale`` the logits are resized back to the original frame size.
+        after a ``data.loader.load_scale`` the logits are resized back to the original frame size.
         """
         frames, meta = batch["frames"], batch["meta"]
         datamodule = getattr(self._trainer, "datamodule", None)
-        crop = getattr(getattr(datamodule, "hparams", None), "crop_size", None)
+        crop = getattr(datamodule, "hparams", {}).get("augment", {}).get("crop_size")
         if "first" in meta:
             logits = self._stream(frames[:, -1], bool(meta["first"][0]))
         elif crop is not None and (frames.shape[-2] > crop[0] or frames.shape[-1] > crop[1]):

@@ -13,7 +13,7 @@ from frugalseg.data.clips import IGNORE_INDEX
 from frugalseg.datamodules.options import NonNegativeFloat, PositiveFloat, PositiveInt
 from frugalseg.errors import ConfigError
 from frugalseg.lightning_modules.base import BaseTask
-from frugalseg.losses import build_loss
+from frugalseg.losses import get_loss
 from frugalseg.metrics import JF
 from frugalseg.zoo import STM, get_model, masks_from_ids
 
@@ -76,7 +76,7 @@ class VOSModule(BaseTask):
 
     def configure_losses(self) -> None:
         """The loss of every frame after the first (``ignore_index`` = void)."""
-        self.loss = build_loss(
+        self.loss = get_loss(
             self.hparams["loss"], ignore_index=IGNORE_INDEX, **(self.hparams["loss_args"] or {})
         )
 

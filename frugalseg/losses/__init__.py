@@ -10,7 +10,7 @@ from frugalseg.losses.cross_entropy import CrossEntropy
 from frugalseg.losses.distillation import consistency_weight, kd_loss, mfd_loss
 from frugalseg.losses.gated_crf import GatedCRFLoss, PartialCrossEntropy, gated_crf_loss
 from frugalseg.losses.phuber import PHuberCrossEntropy, confidence_filter, iou_filter, phuber_cross_entropy
-from frugalseg.losses.registry import LOSSES, build_loss
+from frugalseg.losses.registry import LOSSES, get_loss
 from frugalseg.losses.routing import DEFAULT_LOSSES, RoutedLoss
 from frugalseg.losses.temporal import temporal_consistency_loss
 
@@ -22,10 +22,10 @@ __all__ = [
     "PHuberCrossEntropy",
     "PartialCrossEntropy",
     "RoutedLoss",
-    "build_loss",
     "confidence_filter",
     "consistency_weight",
     "gated_crf_loss",
+    "get_loss",
     "iou_filter",
     "kd_loss",
     "mfd_loss",

@@ -1,4 +1,4 @@
-"""The loss registry: a configuration names a loss (``ce``, ``phuber_ce``, …), this builds it."""
+"""The loss registry: a configuration names a loss (``ce``, ``phuber_ce``, …), `get_loss` makes it."""
 
 from __future__ import annotations
 
@@ -28,8 +28,8 @@ LOSSES: dict[str, Callable[..., nn.Module]] = {
 }
 
 
-def build_loss(name: str, **kwargs: Any) -> nn.Module:
-    """Build the loss registered as ``name`` with ``kwargs``."""
+def get_loss(name: str, **kwargs: Any) -> nn.Module:
+    """A new loss registered as ``name``, made with ``kwargs``."""
     if name not in LOSSES:
         raise ConfigError("losses", f"unknown loss {name!r}; known: {', '.join(sorted(LOSSES))}")
     return LOSSES[name](**kwargs)

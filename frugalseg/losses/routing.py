@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from frugalseg.data.clips import IGNORE_INDEX, LabelKind
 from frugalseg.errors import ConfigError
-from frugalseg.losses.registry import LOSSES, build_loss
+from frugalseg.losses.registry import LOSSES, get_loss
 
 #: One label kind's losses: a loss name (weight 1) or loss name → weight.
 LossSpec = str | dict[str, float]
@@ -57,14 +57,14 @@ def split_loss_args(kind: str, names: list[str], args: Mapping[str, Any] | None)
     return {name: args for name in names}
 
 
-def _build(name: str, ignore_index: int, kwargs: dict[str, Any]) -> nn.Module:
-    """``build_loss`` with ``ignore_index`` passed to the losses that take one."""
+def _get_loss(name: str, ignore_index: int, kwargs: dict[str, Any]) -> nn.Module:
+    """``get_loss`` with ``ignore_index`` passed to the losses that take one."""
     factory = LOSSES.get(name)
     if factory is not None and "ignore_index" not in kwargs:
         params = inspect.signature(factory).parameters.values()
         if any(p.name == "ignore_index" or p.kind is p.VAR_KEYWORD for p in params):
             kwargs = {**kwargs, "ignore_index": ignore_index}
-    return build_loss(name, **kwargs)
+    return get_loss(name, **kwargs)
 
 
 class RoutedLoss(nn.Module):
@@ -101,7 +101,7 @@ class RoutedLoss(nn.Module):
         for kind, weights in self.weights.items():
             kwargs = split_loss_args(kind, list(weights), loss_args.get(kind))
             self.losses[kind] = nn.ModuleDict(
-                {name: _build(name, ignore_index, kwargs[name]) for name in weights}
+                {name: _get_loss(name, ignore_index, kwargs[name]) for name in weights}
             )
 
     def forward(

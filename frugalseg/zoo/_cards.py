@@ -34,7 +34,7 @@ def check_name(name: str) -> str:
     return name
 
 
-def build_facts(card: Mapping[str, Any]) -> dict[str, Any]:
+def model_facts(card: Mapping[str, Any]) -> dict[str, Any]:
     """The part of a card needed to rebuild the model, also stored in the safetensors header."""
     keys = ("name", "architecture", "architecture_args", "num_classes", "num_frames", "class_names")
     return {key: card[key] for key in keys}

@@ -27,11 +27,11 @@ from frugalseg.data.io import write_bytes_atomic, write_json_atomic
 from frugalseg.errors import WeightsError
 from frugalseg.zoo._cards import (
     CARD_FORMAT,
-    build_facts,
     check_name,
     frugalseg_version,
     hub_readme,
     model_card_markdown,
+    model_facts,
 )
 from frugalseg.zoo._hub import CONFIG_FILE as HUB_CONFIG_FILE
 from frugalseg.zoo._hub import HUB_FILES
@@ -148,7 +148,7 @@ def write_weights(
 ) -> dict[str, Any]:
     """Write ``<name>-<sha8>.safetensors`` and its card (JSON + Markdown); update the folder's index.
 
-    ``card`` must hold at least ``name`` and the build facts (:func:`build_facts`); the file name,
+    ``card`` must hold at least ``name`` and the model facts (:func:`model_facts`); the file name,
     size, dtype, sha256 and frugalseg version are added here. ``dtype`` casts floating tensors
     (e.g. ``torch.float16`` halves the file). Returns the completed card.
     """
@@ -205,7 +205,7 @@ def _weights_and_card(
         if dtype is not None and value.is_floating_point():
             value = value.to(dtype)
         tensors[key] = value.contiguous()
-    data = save_safetensors(tensors, metadata={METADATA_KEY: json.dumps(build_facts(card), sort_keys=True)})
+    data = save_safetensors(tensors, metadata={METADATA_KEY: json.dumps(model_facts(card), sort_keys=True)})
     floating = sorted(
         {str(v.dtype).removeprefix("torch.") for v in tensors.values() if v.is_floating_point()}
     )

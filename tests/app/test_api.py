@@ -266,12 +266,13 @@ def test_the_clicks_recipe_trains_on_a_person_s_clicks_from_an_export(
     """The clicks of the page, exported as a ``clicks`` label, are what the ``clicks`` recipe trains on:
     the two clicked pixels, the positive one the object (1), the negative one background (0)."""
     from app.training import first_batch
+    from frugalseg.datamodules.options import LabelOptions, RecipeOptions
 
     assert client.post(f"/api/videos/{VIDEO}/0/submit", json={"clicks": CLICKS}).status_code == 202
     service.wait()
     store = Path(client.post("/api/export").json()["store"])
-    options = {"recipe": "clicks", "budget": 1, "click_labels": str(store), "batch_size": 1}
-    batch = first_batch(davis, service.session.folder, tmp_path / "view", **options)
+    recipe, labels = RecipeOptions("clicks", budget=1), LabelOptions(clicks=str(store))
+    batch = first_batch(davis, service.session.folder, tmp_path / "view", recipe, labels, batch_size=1)
     label = batch["label"][0].numpy()
     assert batch["meta"]["kind"] == ["clicks"]
     assert np.argwhere(label != 255).tolist() == [[100, 700], [230, 420]] and label[

@@ -10,6 +10,13 @@ import numpy as np
 import torch
 
 from frugalseg.datamodules.datamodule import VideoSegDataModule
+from frugalseg.datamodules.options import (
+    LabelOptions,
+    LoaderOptions,
+    RecipeOptions,
+    SplitOptions,
+    TemporalOptions,
+)
 
 
 def annotated_view(root: Path, state: Path, out: Path) -> Path:
@@ -22,20 +29,20 @@ def annotated_view(root: Path, state: Path, out: Path) -> Path:
     return out
 
 
-def first_batch(root: Path, state: Path, view: Path, **options: Any) -> dict[str, Any]:
-    """The first training batch of the DAVIS datamodule with ``options`` (recipe, budget, label stores …)
-    on the videos of ``root`` the session in ``state`` annotated (linked under ``view``), one frame a
-    sample, whole frames."""
+def first_batch(
+    root: Path, state: Path, view: Path, recipe: RecipeOptions, labels: LabelOptions, batch_size: int
+) -> dict[str, Any]:
+    """The first training batch of the DAVIS datamodule with ``recipe`` and ``labels`` on the videos of
+    ``root`` the session in ``state`` annotated (linked under ``view``), one frame a sample, whole frames."""
     data = VideoSegDataModule(
         root=str(annotated_view(root, state, view)),
         format="davis",
-        train_split="all",
-        val_split="all",
-        num_workers=0,
         num_frames=1,
-        temporal_consistency=False,
-        crop_size=None,
-        **options,
+        recipe=recipe,
+        splits=SplitOptions(train="all", val="all"),
+        loader=LoaderOptions(batch_size=batch_size, num_workers=0),
+        labels=labels,
+        temporal=TemporalOptions(consistency=False),
     )
     data.prepare_data()
     data.setup("fit")
@@ -46,7 +53,7 @@ def train_one_step(root: Path, store: Path, state: Path) -> float:
     """Recipe F2s (frame 0 fine, frame 1 pseudo) from ``store`` on the annotated videos of ``root``; the
     labels checked against ``state``'s masks, then one SGD step of a 1×1 convolution; its loss."""
     view = store.parent / "annotated-view"
-    batch = first_batch(root, state, view, recipe="F2s", budget=4, pseudo_labels=str(store), batch_size=4)
+    batch = first_batch(root, state, view, RecipeOptions("F2s", budget=4), LabelOptions(pseudo=str(store)), 4)
     for i, kind in enumerate(batch["meta"]["kind"]):
         if kind == "pseudo":
             clip, offset = batch["meta"]["clip_id"][i], int(batch["meta"]["offset"][i])

@@ -1,7 +1,7 @@
 """Label sources: a store of any engine trains a student; partial snippets label and train; bad stores.
 
 The stores are made with the real ``frugalseg label propagate`` command (the SAM 2 engine with random
-weights: the pipeline, not the quality), then handed to ``frugalseg fit`` as ``data.pseudo_labels``.
+weights: the pipeline, not the quality), then handed to ``frugalseg fit`` as ``data.labels.pseudo``.
 """
 
 from __future__ import annotations
@@ -31,7 +31,9 @@ def _propagate(root: Path, out: Path, *options: str, offsets: str = "-10,10") ->
 
 
 def _fit(root: Path, out: Path, recipe: str = "B3", **data: object) -> object:
-    args = lightning_args(CONFIG, root, out, recipe=recipe, budget=6, crop_size="null", **data)
+    args = lightning_args(
+        CONFIG, root, out, recipe={"name": recipe, "budget": 6}, augment={"crop_size": "null"}, **data
+    )
     return run_lightning_cli(["fit", *args, *SMALL])
 
 
@@ -50,7 +52,7 @@ def test_a_store_written_by_the_sam2_engine_trains_a_student(tiny_streets, sam2_
     sam2 = ["--engine", "sam2", "--sam2-checkpoint", str(sam2_checkpoint), "--sam2-image-size", "64"]
     _propagate(tiny_streets, store, *sam2, "--sam2-device", "cpu", offsets="-1,1")  # SAM 2 tracks one frame
     assert {record["engine"] for record in LabelStore(store).records()} == {"sam2"}
-    cli = _fit(tiny_streets, tmp_path / "run", recipe="B3s", pseudo_labels=store)
+    cli = _fit(tiny_streets, tmp_path / "run", recipe="B3s", labels={"pseudo": store})
     used = _pseudo_paths(cli)
     assert used and all(path.is_relative_to(store) for path in used)  # the SAM 2 labels, not flow's
     assert cli.trainer.state.finished and "train/loss_pseudo" in cli.trainer.callback_metrics
@@ -60,9 +62,9 @@ def test_a_store_written_by_the_sam2_engine_trains_a_student(tiny_streets, sam2_
 def test_a_store_made_with_other_flow_settings_trains_a_student(tiny_streets, tmp_path):
     store = tmp_path / "fast_store"
     _propagate(tiny_streets, store, "--preset", "fast")
-    cli = _fit(tiny_streets, tmp_path / "run", pseudo_labels=store)
+    cli = _fit(tiny_streets, tmp_path / "run", labels={"pseudo": store})
     assert all(path.is_relative_to(store) for path in _pseudo_paths(cli))
-    assert cli.datamodule.hparams["label_sources"]["pseudo_labels"]["store"] == str(store)
+    assert cli.datamodule.hparams["labels"]["pseudo"]["store"] == str(store)
 
 
 def test_a_store_of_another_data_set_or_split_is_refused_by_name(tiny_streets, tmp_path, shared_data):
@@ -120,15 +122,18 @@ def test_a_store_records_each_frame_and_refuses_a_data_set_whose_frames_differ(t
 def test_a_source_of_the_wrong_kind_is_a_config_error(tiny_streets):
     from frugalseg.autolabel.sources import SimulatedClicks
     from frugalseg.datamodules.datamodule import VideoSegDataModule
+    from frugalseg.datamodules.options import LabelOptions, RecipeOptions
 
     with pytest.raises(
-        ConfigError, match="data.pseudo_labels: expects pseudo labels, but SimulatedClicks gives"
+        ConfigError, match="data.labels.pseudo: expects pseudo labels, but SimulatedClicks gives"
     ):
-        VideoSegDataModule(root=str(tiny_streets), pseudo_labels=SimulatedClicks())
-    with pytest.raises(ConfigError, match="data.refined_labels: recipe RC30 trains on refined_coarse labels"):
-        VideoSegDataModule(root=str(tiny_streets), recipe="RC30").source(LabelKind.REFINED_COARSE)
-    flow = VideoSegDataModule(root=str(tiny_streets), pseudo_labels=FlowLabels(preset="fast"))
-    assert flow.hparams["label_sources"]["pseudo_labels"]["settings"]["preset"] == "fast"
+        VideoSegDataModule(root=str(tiny_streets), labels=LabelOptions(pseudo=SimulatedClicks()))
+    with pytest.raises(ConfigError, match="data.labels.refined: recipe RC30 trains on refined_coarse labels"):
+        VideoSegDataModule(root=str(tiny_streets), recipe=RecipeOptions("RC30")).source(
+            LabelKind.REFINED_COARSE
+        )
+    flow = VideoSegDataModule(root=str(tiny_streets), labels=LabelOptions(pseudo=FlowLabels(preset="fast")))
+    assert flow.hparams["labels"]["pseudo"]["settings"]["preset"] == "fast"
 
 
 @pytest.mark.slow
@@ -142,7 +147,9 @@ def test_a_partial_snippet_checks_labels_and_trains(tmp_path, capsys, caplog):
     assert {(r["clip_id"], r["offset"]) for r in LabelStore(store).records()} == {
         (f"c_00000{seq}_000019", offset) for seq in (1, 2) for offset in (-1, 1)
     }
-    cli = _fit(root, tmp_path / "run", format="cityscapes", val_split="train", temporal_consistency=False)
+    cli = _fit(
+        root, tmp_path / "run", format="cityscapes", splits={"val": "train"}, temporal={"consistency": False}
+    )
     assert "recipe B3: 2 sample(s) left out" in caplog.text and "c_000002_000019-10" in caplog.text
     samples = {(s.clip_id, s.offset) for s in cli.datamodule.samples}
     assert samples == {("c_000001_000019", o) for o in (-10, 0, 10)} | {("c_000002_000019", 0)}

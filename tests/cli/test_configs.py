@@ -53,7 +53,7 @@ def test_fit_reads_the_shipped_demo_config_from_any_folder(tmp_path, monkeypatch
         main(["fit", "--config", "demo.yaml", "--print_config"])
     assert exit_info.value.code == 0
     printed = capsys.readouterr().out
-    assert "student: tmanet_r18" in printed and "recipe: B3" in printed
+    assert "student: tmanet_r18" in printed and "recipe:\n    name: B3" in printed
 
 
 def test_configs_list_and_copy(tmp_path, capsys):

@@ -45,7 +45,11 @@ def test_sigterm_during_a_lightning_command_exits_143(monkeypatch, capsys) -> No
 @pytest.mark.slow
 def test_a_killed_fit_exits_143(tiny_streets: Path, tmp_path: Path) -> None:
     args = lightning_args(
-        REPO / "configs" / "demo.yaml", tiny_streets, tmp_path, crop_size="[64,128]", budget=6
+        REPO / "configs" / "demo.yaml",
+        tiny_streets,
+        tmp_path,
+        augment={"crop_size": "[64,128]"},
+        recipe={"budget": 6},
     )
     command = [sys.executable, "-m", "frugalseg", "fit", *args, "--trainer.max_epochs", "1000"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)

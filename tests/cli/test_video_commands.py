@@ -83,7 +83,7 @@ def test_predict_on_a_video_equals_predict_on_its_frames(squares_video, tiny_str
             str(CONFIG),
             "--data.root",
             str(tiny_streets),
-            "--data.num_workers",
+            "--data.loader.num_workers",
             "0",
         ]
         argv += [
@@ -92,7 +92,7 @@ def test_predict_on_a_video_equals_predict_on_its_frames(squares_video, tiny_str
             "--model.student_args",
             '{"weights": "streets-hrnetv2-w18s"}',
         ]
-        argv += ["--data.num_frames", "1", "--data.predict_frames", str(source)]
+        argv += ["--data.num_frames", "1", "--data.predict.frames", str(source)]
         argv += [
             "--trainer.default_root_dir",
             str(tmp_path / "runs"),
@@ -118,21 +118,21 @@ def test_fit_trains_on_a_video_with_its_masks(squares_video, tmp_path):
         str(CONFIG),
         "--data.root",
         str(squares_video["video"]),
-        "--data.num_workers",
+        "--data.loader.num_workers",
         "0",
     ]
     argv += [
-        "--data.recipe",
+        "--data.recipe.name",
         "F2s",
-        "--data.budget",
+        "--data.recipe.budget",
         "2",
-        "--data.train_split",
+        "--data.splits.train",
         "all",
-        "--data.val_split",
+        "--data.splits.val",
         "all",
     ]
     argv += [
-        "--data.crop_size",
+        "--data.augment.crop_size",
         "null",
         "--trainer.max_epochs",
         "1",

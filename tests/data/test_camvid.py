@@ -208,13 +208,20 @@ def test_weclick_camvid_config_trains_a_step_on_a_fake_camvid_tree(
         '{"class_path": "frugalseg.autolabel.sources.SimulatedClicks", "init_args": {"min_stuff_area": 16}}'
     )
     args = ["fit", "--config", str(CONFIGS / name), "--data.root", str(segnet), "--data.format", "camvid"]
-    args += ["--data.crop_size", "[32,48]", "--data.batch_size", "2", "--data.num_workers", "0"]
+    args += [
+        "--data.augment.crop_size",
+        "[32,48]",
+        "--data.loader.batch_size",
+        "2",
+        "--data.loader.num_workers",
+        "0",
+    ]
     args += ["--trainer.accelerator", "cpu", "--trainer.fast_dev_run", "true"]
     args += ["--trainer.default_root_dir", str(out), "--trainer.logger.init_args.save_dir", str(out)]
     args += ["--checkpoint.dirpath", str(out / "checkpoints"), "--trainer.enable_progress_bar", "false"]
     args += ["--model.student_args", "{encoder_weights: null}"]  # offline: random encoders
     if "clicks" in name:  # the 32×48 stills have no 512 px region: a smaller minimum for the test
-        args += ["--data.click_labels", clicks]
+        args += ["--data.labels.clicks", clicks]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cli = run_lightning_cli(args)

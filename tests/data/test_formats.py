@@ -78,11 +78,11 @@ def test_fit_fast_dev_run_trains_on_each_tree(layout: str, tmp_path: Path) -> No
         root,
         tmp_path / "run",
         format=name,
-        recipe="N1",
-        crop_size="null",
-        batch_size=2,
-        val_split="val",
-        temporal_consistency=False,
+        recipe={"name": "N1"},
+        augment={"crop_size": "null"},
+        loader={"batch_size": 2},
+        splits={"val": "val"},
+        temporal={"consistency": False},
     )
     cli = run_lightning_cli(["fit", *args, *SMALL])
     assert cli.trainer.state.finished

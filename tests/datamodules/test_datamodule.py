@@ -14,13 +14,23 @@ import torch
 from frugalseg.data.clips import LabelKind
 from frugalseg.data.io import read_frame, read_label
 from frugalseg.datamodules.datamodule import VideoSegDataModule
+from frugalseg.datamodules.options import (
+    AugmentOptions,
+    LoaderOptions,
+    RecipeOptions,
+    SplitOptions,
+    TemporalOptions,
+)
 from frugalseg.errors import DataError
 
 
-def _module(root, **overrides) -> VideoSegDataModule:
-    args = dict(root=str(root), recipe="B3", budget=6, num_frames=3, batch_size=2, num_workers=0)
-    args.update(overrides)
-    return VideoSegDataModule(**args)
+def _module(
+    root, recipe=RecipeOptions("B3", budget=6), num_frames=3, temporal=TemporalOptions()
+) -> VideoSegDataModule:
+    loader = LoaderOptions(batch_size=2, num_workers=0)
+    return VideoSegDataModule(
+        root=str(root), num_frames=num_frames, recipe=recipe, loader=loader, temporal=temporal
+    )
 
 
 def test_training_batch_holds_past_frames_label_and_kind(tiny_streets):
@@ -45,7 +55,7 @@ def test_training_batch_holds_past_frames_label_and_kind(tiny_streets):
 
 
 def test_first_frames_of_a_clip_repeat_when_the_past_is_missing(tiny_streets):
-    data = _module(tiny_streets, recipe="P11", budget=None, num_frames=4)
+    data = _module(tiny_streets, RecipeOptions("P11"), num_frames=4)
     data.prepare_data()
     data.setup("fit")
     dataset = data.datasets["train"]
@@ -78,8 +88,30 @@ def test_samples_and_cost_are_written_next_to_the_logs(tiny_streets, tmp_path):
     data.setup("fit")
     written = json.loads((tmp_path / "samples.json").read_text())
     assert written["recipe"] == "B3" and len(written["samples"]) == 6
-    assert written["seed"] == data.hparams.seed  # the draw can be repeated from the file alone
+    assert written["seed"] == data.hparams.recipe["seed"]  # the draw can be repeated from the file alone
     assert written["cost"]["manual_frames"] == 2 and written["cost"]["total_hours"] == pytest.approx(3.0)
+
+
+def test_hyper_parameters_hold_each_group_as_plain_values_a_checkpoint_loads(tiny_streets, tmp_path):
+    data = _module(tiny_streets, temporal=TemporalOptions(neighbours=2))
+    assert data.hparams["recipe"] == {"name": "B3", "budget": 6, "seed": 0}
+    assert data.hparams["loader"] == {
+        "batch_size": 2,
+        "val_batch_size": None,
+        "num_workers": 0,
+        "load_scale": 1.0,
+        "cache_frames": True,
+        "cache_flows": True,
+        "check_memory": True,
+    }
+    assert data.hparams["temporal"]["neighbours"] == 2 and data.hparams["labels"] == {"min_confidence": 0.0}
+    torch.save({"datamodule_hyper_parameters": dict(data.hparams)}, tmp_path / "run.ckpt")
+    loaded = torch.load(tmp_path / "run.ckpt", weights_only=True)["datamodule_hyper_parameters"]
+    assert loaded["recipe"]["budget"] == 6 and loaded["splits"] == {
+        "train": "train",
+        "val": "val",
+        "test": None,
+    }
 
 
 def test_label_of_the_wrong_size_names_both_files(tiny_streets, tmp_path):
@@ -87,7 +119,7 @@ def test_label_of_the_wrong_size_names_both_files(tiny_streets, tmp_path):
     shutil.copytree(tiny_streets, root)
     label = next((root / "gtFine" / "val").rglob("*_gtFine_labelTrainIds.png"))
     cv2.imwrite(str(label), np.zeros((32, 64), np.uint8))
-    data = _module(root, temporal_consistency=False)
+    data = _module(root, temporal=TemporalOptions(consistency=False))
     data.setup("validate")
     index = next(i for i, s in enumerate(data.datasets["val"].samples) if label.name.startswith(s.clip_id))
     with pytest.raises(
@@ -99,7 +131,9 @@ def test_label_of_the_wrong_size_names_both_files(tiny_streets, tmp_path):
 
 def test_recipe_offset_outside_a_clip_fails_before_training(shared_data):
     data = VideoSegDataModule(
-        root=str(shared_data / "cityscapes_tiny"), recipe="B3", train_split="val", num_workers=0
+        root=str(shared_data / "cityscapes_tiny"),
+        splits=SplitOptions(train="val"),
+        loader=LoaderOptions(num_workers=0),
     )
     with pytest.raises(
         ValueError, match=r"recipe B3: no clip has a frame at offset -10 \(clips span offsets \+0…\+0\)"
@@ -109,7 +143,7 @@ def test_recipe_offset_outside_a_clip_fails_before_training(shared_data):
 
 def test_unknown_recipe_is_refused_at_construction(tiny_streets):
     with pytest.raises(ValueError, match="B4"):
-        _module(tiny_streets, recipe="B4")
+        _module(tiny_streets, RecipeOptions("B4"))
 
 
 @pytest.mark.timeout(180)
@@ -117,8 +151,9 @@ def test_a_loader_worker_starts_after_the_parent_used_opencv_threads(tiny_street
     """A forked worker must not resize the OpenCV thread pool it inherits (that deadlocked)."""
     cv2.setNumThreads(2)
     cv2.resize(np.zeros((1024, 2048, 3), np.uint8), (512, 256))  # the parent's pool is running
+    loader = LoaderOptions(batch_size=1, num_workers=1)
     module = VideoSegDataModule(
-        root=str(tiny_streets), format="synthetic", recipe="N1", num_workers=1, batch_size=1
+        root=str(tiny_streets), format="synthetic", recipe=RecipeOptions("N1"), loader=loader
     )
     module.setup("fit")
     batch = next(iter(module.train_dataloader()))
@@ -129,7 +164,10 @@ def test_a_loader_worker_starts_after_the_parent_used_opencv_threads(tiny_street
 def test_only_a_click_recipe_moves_labels_point_by_point(tiny_streets):
     def geometry(recipe):
         root = str(tiny_streets)
-        return VideoSegDataModule(root=root, format="synthetic", recipe=recipe, crop_size=(32, 64))
+        augment = AugmentOptions(crop_size=(32, 64))
+        return VideoSegDataModule(
+            root=root, format="synthetic", recipe=RecipeOptions(recipe), augment=augment
+        )
 
     assert geometry("clicks").geometry.sparse_kind == LabelKind.CLICKS.index
     assert geometry("B3").geometry.sparse_kind is None

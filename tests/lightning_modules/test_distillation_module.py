@@ -10,6 +10,7 @@ import torch
 from safetensors.torch import save_file
 
 from frugalseg.datamodules.datamodule import ClipGeometry, VideoSegDataModule, transform_flow
+from frugalseg.datamodules.options import TemporalOptions
 from frugalseg.errors import WeightsError
 from frugalseg.flow import backward_warp
 from frugalseg.lightning_modules import DistillationModule, KDTerm
@@ -263,7 +264,8 @@ def test_mfd_needs_an_image_student():
 
 
 MISSING_NEIGHBOURS = (
-    r"model.mfd_weight is 1.0 but the training batches carry no neighbour frames: set data.neighbours"
+    r"model.mfd_weight is 1.0 but the training batches carry no neighbour frames: "
+    r"set data.temporal.neighbours"
 )
 
 
@@ -279,13 +281,15 @@ def test_mfd_without_neighbour_frames_is_an_error_not_a_silent_skip(monkeypatch)
 
 
 def test_fitting_checks_the_datamodule_options_before_the_first_batch():
-    """setup("fit") reads the real datamodule's options: data.neighbours 0 with MFD on stops at once."""
+    """setup("fit") reads the real datamodule's options: no neighbours with MFD on stops at once."""
     module = _module()
-    module._trainer = SimpleNamespace(datamodule=VideoSegDataModule(neighbours=0, num_frames=1))
+    module._trainer = SimpleNamespace(datamodule=VideoSegDataModule(num_frames=1))
     with pytest.raises(ValueError, match=MISSING_NEIGHBOURS):
         module.setup("fit")
     module.setup("validate")  # validation reads no neighbours
-    module._trainer = SimpleNamespace(datamodule=VideoSegDataModule(neighbours=2, num_frames=1))
+    module._trainer = SimpleNamespace(
+        datamodule=VideoSegDataModule(num_frames=1, temporal=TemporalOptions(neighbours=2))
+    )
     module.setup("fit")
     with pytest.raises(ValueError, match="does not train the temporal-consistency loss"):
         _module(temporal_weight=1.0)

@@ -22,13 +22,22 @@ DEMO = str(REPO / "configs" / "demo.yaml")
 
 def _small(root: Path, out: Path) -> list[str]:
     """Overrides that shrink the demo to the tiny synthetic set and keep every file under ``out``."""
-    return lightning_args(DEMO, root, out, crop_size="[64,128]", budget=6, batch_size=2)
+    return lightning_args(
+        DEMO, root, out, augment={"crop_size": "[64,128]"}, recipe={"budget": 6}, loader={"batch_size": 2}
+    )
 
 
 #: A small image student where the model does not matter (DDP's processes, resuming, the recipe), one
 #: sample per batch so that each of two processes has 2 batches of its 3 samples, as one process has
 #: of 6 (HRNet has no image-level pooling, which needs two samples to train its BatchNorm).
-SMALL_STUDENT = ["--model.student", "hrnetv2_w18_small", "--data.num_frames", "1", "--data.batch_size", "1"]
+SMALL_STUDENT = [
+    "--model.student",
+    "hrnetv2_w18_small",
+    "--data.num_frames",
+    "1",
+    "--data.loader.batch_size",
+    "1",
+]
 
 
 def _last_val_metrics(out: Path) -> dict[str, float]:

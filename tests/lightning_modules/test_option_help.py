@@ -78,6 +78,8 @@ def test_the_classes_a_config_names_are_found():
         "KDTerm",
         "VideoSegDataModule",
         "VOSDataModule",
+        "RecipeOptions",
+        "LabelOptions",
         "SegmentationPredictionWriter",
         "FlowLabels",
         "StoredLabels",

@@ -116,7 +116,14 @@ def test_folder_items_repeat_the_first_frame_of_each_video(tmp_path):
 
 
 def _common(root: Path, out: Path) -> list[str]:
-    return lightning_args(DEMO, root, out, recipe="N1", budget=2, batch_size=2, temporal_consistency=False)
+    return lightning_args(
+        DEMO,
+        root,
+        out,
+        recipe={"name": "N1", "budget": 2},
+        loader={"batch_size": 2},
+        temporal={"consistency": False},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +133,7 @@ def trained(tiny_streets, tmp_path_factory) -> tuple[Path, Path]:
     fit = [
         "fit",
         *_common(tiny_streets, out),
-        "--data.crop_size",
+        "--data.augment.crop_size",
         "[64,128]",
         "--trainer.max_epochs",
         "1",
@@ -212,9 +219,9 @@ def test_predict_folder_with_a_published_model_and_frames_larger_than_the_crop(t
             '{"weights": "streets-hrnetv2-w18s"}',
             "--data.num_frames",
             "1",
-            "--data.crop_size",
+            "--data.augment.crop_size",
             "[32,64]",
-            "--data.predict_frames",
+            "--data.predict.frames",
             str(tmp_path / "frames"),
             "--predict_writer.output_dir",
             str(out),
@@ -256,7 +263,7 @@ def test_publish_a_real_fit_checkpoint_and_load_it_by_name(trained, tmp_path, mo
 
 @pytest.mark.slow
 def test_streamed_predict_equals_clip_predict_for_a_video_student(trained, tiny_streets, tmp_path):
-    """`data.predict_stream`: TMANet's `step()` frame by frame gives the clip forward's maps, with the
+    """`data.predict.stream`: TMANet's `step()` frame by frame gives the clip forward's maps, with the
     memory reset at each video (the first frames repeat, as the clip items do)."""
     ckpt, run = trained
     fmt = get_format("cityscapes", tiny_streets)
@@ -274,11 +281,11 @@ def test_streamed_predict_equals_clip_predict_for_a_video_student(trained, tiny_
                 *_common(tiny_streets, run),
                 "--ckpt_path",
                 str(ckpt),
-                "--data.crop_size",
+                "--data.augment.crop_size",
                 "[64,128]",
-                "--data.predict_frames",
+                "--data.predict.frames",
                 str(tmp_path / "frames"),
-                "--data.predict_stream",
+                "--data.predict.stream",
                 str(mode == "stream").lower(),
                 "--predict_writer.output_dir",
                 str(out),
@@ -294,7 +301,8 @@ def test_streamed_predict_equals_clip_predict_for_a_video_student(trained, tiny_
 
 def test_streaming_needs_a_folder_of_videos(tiny_streets):
     from frugalseg.datamodules.datamodule import VideoSegDataModule
+    from frugalseg.datamodules.options import PredictOptions
 
-    datamodule = VideoSegDataModule(root=str(tiny_streets), predict_stream=True)
-    with pytest.raises(ValueError, match="predict_stream needs data.predict_frames"):
+    datamodule = VideoSegDataModule(root=str(tiny_streets), predict=PredictOptions(stream=True))
+    with pytest.raises(ValueError, match="data.predict.stream needs data.predict.frames"):
         datamodule.setup("predict")

@@ -10,6 +10,7 @@ import torch
 from frugalseg.data.clips import LabelKind
 from frugalseg.data.normalization import IMAGENET_MEAN, IMAGENET_STD
 from frugalseg.datamodules.datamodule import VideoSegDataModule
+from frugalseg.datamodules.options import TemporalOptions
 from frugalseg.lightning_modules import VideoSegmentationModule, poly_schedule
 from frugalseg.lightning_modules.segmentation import overlay_grid
 from frugalseg.losses import temporal_consistency_loss
@@ -29,7 +30,7 @@ def _ce_by_hand(logits: torch.Tensor, target: torch.Tensor) -> float:
 
 TEMPORAL_MISSING = (
     r"model.temporal_weight is 2.0 but the training batches carry no frame pair with flows: "
-    r"set data.train_temporal_pair: true"
+    r"set data.temporal.train_pair: true"
 )
 
 
@@ -51,7 +52,9 @@ def test_temporal_weight_without_a_frame_pair_is_an_error_not_a_silent_skip():
     with pytest.raises(ValueError, match=TEMPORAL_MISSING):
         module.setup("fit")
     module.setup("validate")
-    module._trainer = SimpleNamespace(datamodule=VideoSegDataModule(num_frames=1, train_temporal_pair=True))
+    module._trainer = SimpleNamespace(
+        datamodule=VideoSegDataModule(num_frames=1, temporal=TemporalOptions(train_pair=True))
+    )
     module.setup("fit")
 
 

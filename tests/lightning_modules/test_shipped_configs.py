@@ -140,11 +140,12 @@ def shrunk_command(config: Path, out: Path, streets: Path, davis: Path) -> tuple
     args += ["--trainer.default_root_dir", str(out), "--checkpoint.dirpath", str(out / "checkpoints")]
     if "logger" in merged.get("trainer", {}):
         args += ["--trainer.logger.init_args.save_dir", str(out)]
-    data = {"num_workers": 0, "load_scale": 1.0}
     if vos:
-        data |= {"root": davis, "train_split": "train", "val_split": "val", "crop_size": "[32,32]"}
+        data = {"num_workers": 0, "load_scale": 1.0, "root": davis, "crop_size": "[32,32]"}
+        data |= {"train_split": "train", "val_split": "val"}
     else:
-        data |= {"root": streets, "crop_size": "[64,128]", "batch_size": 2}
+        data = {"loader.num_workers": 0, "loader.load_scale": 1.0, "root": streets}
+        data |= {"augment.crop_size": "[64,128]", "loader.batch_size": 2}
     for key, value in data.items():
         args += [f"--data.{key}", str(value)]
     return vos, args

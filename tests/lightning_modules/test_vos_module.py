@@ -126,6 +126,7 @@ def _overrides(root: Path, out: Path) -> list[str]:
         load_scale=1.0,
         crop_size="[32,32]",
         max_objects=3,
+        workers="num_workers",
     )
 
 

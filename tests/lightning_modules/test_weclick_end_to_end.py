@@ -45,7 +45,10 @@ def _shrunk(name: str, root: Path, out: Path) -> Path:
         "init_args": {"save_dir": str(out), "name": "run"},
     }
     config["checkpoint"] = {**config.get("checkpoint", {}), "dirpath": str(out / "checkpoints")}
-    config["data"].update(root=str(root), crop_size=[64, 128], batch_size=2, num_workers=0)
+    data = config["data"]
+    data["root"] = str(root)
+    data["augment"] = {**data.get("augment", {}), "crop_size": [64, 128]}
+    data["loader"] = {**data.get("loader", {}), "batch_size": 2, "num_workers": 0}
     path = out / name
     out.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(config))
@@ -105,7 +108,7 @@ def test_teacher_on_clicks_then_student_with_kd_and_mfd(tiny_streets, tmp_path):
         assert math.isfinite(float(metrics[name])), name
     assert float(metrics["train/loss_kd"]) > 0 and float(metrics["train/loss_mfd"]) >= 0
     hparams = student_run.datamodule.hparams
-    assert hparams.neighbours == 2 and hparams.neighbour_window == 4
+    assert hparams.temporal["neighbours"] == 2 and hparams.temporal["neighbour_window"] == 4
     # The student's checkpoint holds the student only; the teacher is rebuilt from its file.
     state = torch.load(tmp_path / "student" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     assert state and not any(k.startswith("teacher.") for k in state)

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from frugalseg.losses import CrossEntropy, build_loss
+from frugalseg.losses import CrossEntropy, get_loss
 
 
 def _two_class_logits(probs: list[float]) -> torch.Tensor:
@@ -83,9 +83,9 @@ def test_class_weights_give_weighted_mean() -> None:
         CrossEntropy(class_weights=[1.0, 1.0, 1.0])(logits, target)
 
 
-def test_build_loss_registry() -> None:
-    assert build_loss("ce").ohem_threshold is None
-    assert build_loss("ohem_ce").ohem_threshold == 0.7
-    assert build_loss("ohem_ce", ohem_threshold=0.5, ohem_min_kept=7).ohem_min_kept == 7
+def test_get_loss_reads_the_registry() -> None:
+    assert get_loss("ce").ohem_threshold is None
+    assert get_loss("ohem_ce").ohem_threshold == 0.7
+    assert get_loss("ohem_ce", ohem_threshold=0.5, ohem_min_kept=7).ohem_min_kept == 7
     with pytest.raises(ValueError, match=r"unknown loss .focal.; known: ce, .*ohem_ce"):
-        build_loss("focal")
+        get_loss("focal")

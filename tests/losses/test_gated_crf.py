@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from frugalseg.datamodules.transforms import Normalize
-from frugalseg.losses import GatedCRFLoss, PartialCrossEntropy, build_loss, gated_crf_loss
+from frugalseg.losses import GatedCRFLoss, PartialCrossEntropy, gated_crf_loss, get_loss
 
 
 def naive_gated_crf(
@@ -248,7 +248,7 @@ def test_module_applies_sigma_rgb_to_the_standardised_frame_and_its_weight() -> 
     uint8_frames = torch.randint(0, 256, (2, 3, 16, 16), generator=generator, dtype=torch.uint8)
     logits = torch.randn(2, 5, 8, 8, generator=generator)
     image = Normalize()(uint8_frames)
-    module = build_loss("gated_crf", ignore_index=255, stride=1)
+    module = get_loss("gated_crf", ignore_index=255, stride=1)
     assert isinstance(module, GatedCRFLoss)
     loss = module(logits, torch.full((2, 32, 32), 255), image=image)
     expected = gated_crf_loss(logits.softmax(1), image.double(), normalize="neighbourhood")
@@ -256,7 +256,7 @@ def test_module_applies_sigma_rgb_to_the_standardised_frame_and_its_weight() -> 
     # [0, 1] colours: a less selective kernel, i.e. more kernel mass in the (un-normalised) sum
     on_unit_colours = gated_crf_loss(logits.softmax(1), uint8_frames.double() / 255)
     assert on_unit_colours.item() > 1.5 * gated_crf_loss(logits.softmax(1), image.double()).item()
-    weighted = build_loss("gated_crf", weight=0.1, stride=1)(logits, None, image=image)
+    weighted = get_loss("gated_crf", weight=0.1, stride=1)(logits, None, image=image)
     assert weighted.item() == pytest.approx(0.1 * expected.item(), rel=1e-5)
 
 
@@ -303,10 +303,10 @@ def test_default_stride_is_the_reference_decoder_stride() -> None:
     frames = torch.randn(1, 1, 3, 16, 16, generator=generator)
     logits = torch.randn(1, 3, 16, 16, generator=generator)
     image = frames[:, -1]
-    assert build_loss("gated_crf").stride == 4
-    pooled = build_loss("gated_crf")(logits, None, image=image)
-    assert pooled.item() == build_loss("gated_crf", stride=4)(logits, None, image=image).item()
-    assert pooled.item() != build_loss("gated_crf", stride=1)(logits, None, image=image).item()
+    assert get_loss("gated_crf").stride == 4
+    pooled = get_loss("gated_crf")(logits, None, image=image)
+    assert pooled.item() == get_loss("gated_crf", stride=4)(logits, None, image=image).item()
+    assert pooled.item() != get_loss("gated_crf", stride=1)(logits, None, image=image).item()
 
 
 def test_module_reads_the_valid_mask_and_rejects_an_image_of_another_batch() -> None:
@@ -341,7 +341,7 @@ def test_partial_ce_averages_over_clicked_pixels_only() -> None:
     clicks[0, 0, 0] = 0
     clicks[0, 1, 1] = 1
     expected = (-(2 - math.log(math.exp(2) + 2)) - (0 - math.log(2 + math.e))) / 2
-    loss = build_loss("partial_ce", ignore_index=255)
+    loss = get_loss("partial_ce", ignore_index=255)
     assert isinstance(loss, PartialCrossEntropy)
     assert loss(logits, clicks).item() == pytest.approx(expected, rel=1e-12)
 

@@ -9,8 +9,8 @@ import torch
 
 from frugalseg.losses import (
     PHuberCrossEntropy,
-    build_loss,
     confidence_filter,
+    get_loss,
     iou_filter,
     phuber_cross_entropy,
 )
@@ -34,7 +34,7 @@ def test_branches_match_eq_2_with_an_ignored_pixel() -> None:
         -tau * 0.2 + math.log(tau) + 1,
         -tau * 0.1 + math.log(tau) + 1,
     ]
-    loss = build_loss("phuber_ce", ignore_index=IGNORE)(logits, target)
+    loss = get_loss("phuber_ce", ignore_index=IGNORE)(logits, target)
     assert loss.item() == pytest.approx(sum(expected) / 4, rel=1e-12)
 
 
@@ -69,7 +69,7 @@ def test_tau_not_above_one_is_rejected() -> None:
         with pytest.raises(ValueError, match="tau > 1"):
             PHuberCrossEntropy(tau=tau)
         with pytest.raises(ValueError, match="tau > 1"):
-            build_loss("phuber_ce", tau=tau)
+            get_loss("phuber_ce", tau=tau)
         with pytest.raises(ValueError, match="tau > 1"):
             phuber_cross_entropy(torch.zeros(1, 2, 1, 1), torch.zeros(1, 1, 1, dtype=torch.long), tau=tau)
 

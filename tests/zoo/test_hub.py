@@ -325,7 +325,12 @@ def test_a_shipped_config_names_its_encoder_and_fails_offline_before_writing(
     command = [sys.executable, "-m", "frugalseg", "fit", "--config", str(config)]
     command += ["--data.root", str(tiny_streets)]
     command += ["--trainer.accelerator", "cpu", "--trainer.default_root_dir", str(tmp_path / "run")]
-    command += ["--trainer.logger.init_args.save_dir", str(tmp_path / "run"), "--data.num_workers", "0"]
+    command += [
+        "--trainer.logger.init_args.save_dir",
+        str(tmp_path / "run"),
+        "--data.loader.num_workers",
+        "0",
+    ]
     env = os.environ.copy()
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
     assert result.returncode == 2, result.stderr

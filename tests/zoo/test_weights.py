@@ -12,7 +12,7 @@ import torch
 
 from frugalseg.cli import main
 from frugalseg.errors import WeightsError
-from frugalseg.lightning_modules.publish import publish_checkpoint
+from frugalseg.lightning_modules.publish import _training_record, publish_checkpoint
 from frugalseg.zoo import INDEX_FILE, get_model, load_pretrained, read_index, resolve, url_cache_path
 
 ARCH = "hrnetv2_w18_small"
@@ -48,7 +48,7 @@ def _fake_run(tmp_path: Path, model: torch.nn.Module) -> Path:
             "class_names": CLASSES,
             "ignore_index": 255,
         },
-        "datamodule_hyper_parameters": {"root": None, "recipe": "B3", "budget": 6, "seed": 0},
+        "datamodule_hyper_parameters": {"root": None, "recipe": {"name": "B3", "budget": 6, "seed": 0}},
         "callbacks": {
             "ModelCheckpoint{'monitor': 'val/mIoU'}": {
                 "monitor": "val/mIoU",
@@ -113,7 +113,11 @@ def test_publish_writes_named_file_card_and_index(published, zoo_dir):
     # Cityscapes colours by class name: road (128, 64, 128), car (0, 0, 142).
     assert card["palette"][0] == [128, 64, 128] and card["palette"][3] == [0, 0, 142]
     assert card["normalization"]["mean"] == pytest.approx([0.485, 0.456, 0.406])
-    assert card["training"]["recipe"] == "B3"
+    assert (
+        card["training"]["recipe"] == "B3"
+        and card["training"]["budget"] == 6
+        and card["training"]["seed"] == 0
+    )
     assert card["training"]["label_sources"] == {"fine": 2, "pseudo": 2}
     assert card["training"]["annotation_cost"]["total_hours"] == 3.0
     assert card["metrics"] == {
@@ -126,6 +130,25 @@ def test_publish_writes_named_file_card_and_index(published, zoo_dir):
     assert index["models"]["tiny-streets"]["file"] == card["file"]
     markdown = (zoo_dir / card["card"].replace(".json", ".md")).read_text()
     assert sha in markdown and "| pseudo | 2 |" in markdown and "frugalseg validate …" in markdown
+
+
+def test_the_training_record_reads_the_data_options_grouped_and_as_earlier_releases_saved_them(tmp_path):
+    grouped = {
+        "root": "data/x",
+        "format": "cityscapes",
+        "recipe": {"name": "B3", "budget": 6, "seed": 1},
+        "augment": {"crop_size": [64, 128], "scale_range": [0.5, 2.0], "flip_prob": 0.5},
+        "loader": {"load_scale": 0.5, "batch_size": 2},
+    }
+    flat = {"root": "data/x", "format": "cityscapes", "recipe": "B3", "budget": 6, "seed": 1}
+    flat |= {"crop_size": [64, 128], "load_scale": 0.5, "batch_size": 2}
+    records = [
+        _training_record(tmp_path / "last.ckpt", {"datamodule_hyper_parameters": data}, tmp_path)
+        for data in (grouped, flat)
+    ]
+    expected = {"recipe": "B3", "budget": 6, "seed": 1, "crop_size": [64, 128], "load_scale": 0.5}
+    assert records[0] == records[1]
+    assert {key: records[0][key] for key in expected} == expected
 
 
 def test_load_by_name_round_trip_gives_equal_outputs(published):

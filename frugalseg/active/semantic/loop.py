@@ -55,7 +55,7 @@ from frugalseg.active.semantic.samples import (
     SampleSelector,
     SampleView,
     SimulatedSemanticAnnotator,
-    make_sample_selector,
+    get_sample_selector,
 )
 from frugalseg.data.clips import IGNORE_INDEX, Clip
 from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts
@@ -202,7 +202,7 @@ class SemanticLoopConfig:
             )
         if self.iterations < 1:
             raise ConfigError("iterations", f"must be ≥ 1, got {self.iterations}")
-        make_sample_selector(self.selector)
+        get_sample_selector(self.selector)
         if self.selector == "uniform" and self.granularity.name != "frame":
             raise ConfigError(
                 "selector",
@@ -391,7 +391,7 @@ class SemanticLoop:
         self.learner = learner
         self.costs = costs
         self.flow_cache = Path(flow_cache) if flow_cache is not None else self.folder / "flows"
-        self.selector: SampleSelector = make_sample_selector(config.selector, config.seed)
+        self.selector: SampleSelector = get_sample_selector(config.selector, config.seed)
         self.pool = SamplePool(video.frames, config.granularity)
         self.truth = [np.asarray(t, np.uint8) for t in video.ground_truth if t is not None]
         self.annotator = SimulatedSemanticAnnotator(self.truth, video.name)

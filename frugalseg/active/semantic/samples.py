@@ -360,7 +360,7 @@ SAMPLE_SELECTORS: dict[str, type[SampleSelector]] = {
 }
 
 
-def make_sample_selector(name: str, seed: int = 0) -> SampleSelector:
+def get_sample_selector(name: str, seed: int = 0) -> SampleSelector:
     """The sample selector called ``name``; an unknown name raises `ConfigError` listing the known ones."""
     if name not in SAMPLE_SELECTORS:
         raise ConfigError(

@@ -1,7 +1,7 @@
 """The annotation loop's final masks are a label store that `VideoSegDataModule` trains from.
 
 Both writers: ``annotate simulate`` (``labels/<strategy>-seed<k>/``) and ``annotate export`` of a
-person's session, whose drawn masks ``manual_labels`` makes the manual labels trained on. The data
+person's session, whose drawn masks ``labels.manual`` makes the manual labels trained on. The data
 are the two moving-squares videos (squares-a holds two objects, whose ids would lie outside DAVIS's
 two classes if the store kept them).
 """
@@ -18,6 +18,13 @@ from data.fake_davis import palette_png, squares, write_moving_squares
 from frugalseg.autolabel.store import LabelStore
 from frugalseg.cli import main
 from frugalseg.datamodules.datamodule import VideoSegDataModule
+from frugalseg.datamodules.options import (
+    LabelOptions,
+    LoaderOptions,
+    RecipeOptions,
+    SplitOptions,
+    TemporalOptions,
+)
 
 pytestmark = pytest.mark.usefixtures("one_cv_thread")
 
@@ -27,16 +34,12 @@ def batches(root: Path, store: Path, manual: Path | None = None) -> list[dict]:
     data = VideoSegDataModule(
         root=str(root),
         format="davis",
-        recipe="F2s",
-        budget=4,
-        pseudo_labels=str(store),
-        manual_labels=None if manual is None else str(manual),
-        train_split="val",
-        val_split="val",
-        num_workers=0,
-        batch_size=4,
         num_frames=1,
-        temporal_consistency=False,
+        recipe=RecipeOptions("F2s", budget=4),
+        splits=SplitOptions(train="val", val="val"),
+        loader=LoaderOptions(batch_size=4, num_workers=0),
+        labels=LabelOptions(pseudo=str(store), manual=None if manual is None else str(manual)),
+        temporal=TemporalOptions(consistency=False),
     )
     data.prepare_data()
     data.setup("fit")
@@ -110,7 +113,7 @@ def test_a_sessions_export_is_a_store_the_datamodule_trains_from(tmp_path: Path,
 
 
 def test_manual_labels_from_a_store_replace_the_data_sets(tmp_path: Path) -> None:
-    """``manual_labels``: the fine labels a person made (here a session's export) are the ones trained on."""
+    """``labels.manual``: the fine labels a person made (here a session's export) are the ones trained on."""
     root = write_moving_squares(tmp_path / "davis")
     for path in (root / "Annotations").rglob("*.png"):  # the data set holds only empty first masks
         if path.stem == "00000":

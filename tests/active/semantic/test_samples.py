@@ -11,7 +11,7 @@ from frugalseg.active.semantic.samples import (
     SamplePool,
     SampleView,
     SimulatedSemanticAnnotator,
-    make_sample_selector,
+    get_sample_selector,
 )
 from frugalseg.errors import ConfigError, DataError
 
@@ -101,7 +101,7 @@ def _view(labelled: set[int], **kwargs) -> SampleView:
 
 def test_diversity_picks_the_farthest_sample_from_the_labelled_ones_then_farthest_first():
     features = np.array([[0.0, 0.0], [1.0, 0.0], [5.0, 0.0], [0.0, 3.0], [4.0, 1.0]])
-    selector = make_sample_selector("diversity")
+    selector = get_sample_selector("diversity")
     assert selector.select(_view({0}, features=features), 1) == [2]
     # after 2 (distance 5), 3 is 3 from 0 while 4 is only √2 from 2
     assert selector.select(_view({0}, features=features), 2) == [2, 3]
@@ -116,20 +116,20 @@ def test_uncertainty_picks_the_samples_of_the_highest_mean_entropy():
     half = sure.copy()
     half[:, :4] = 1 / 3
     probabilities = [sure, unsure, half, sure, sure]
-    selector = make_sample_selector("uncertainty")
+    selector = get_sample_selector("uncertainty")
     assert selector.select(_view(set(), probabilities=probabilities), 2) == [1, 2]
     assert selector.select(_view({1}, probabilities=probabilities), 1) == [2]
 
 
 def test_random_is_seeded_and_picks_unlabelled_samples_only():
     view = _view({0, 2})
-    first = make_sample_selector("random", seed=3).select(view, 2)
-    assert first == make_sample_selector("random", seed=3).select(view, 2)
+    first = get_sample_selector("random", seed=3).select(view, 2)
+    assert first == get_sample_selector("random", seed=3).select(view, 2)
     assert len(set(first)) == 2 and not set(first) & {0, 2}
 
 
 def test_uniform_spreads_frames_then_fills_the_widest_gap():
-    selector = make_sample_selector("uniform")
+    selector = get_sample_selector("uniform")
     assert selector.select(_view(set()), 2) == [1, 3]
     assert selector.select(_view({1, 3}), 1) == [0]  # 0 and 4 are 1 from a labelled frame; earlier wins
     pool = SamplePool(_frames(2, 8, 8), Granularity("rectangle", size=4))
@@ -139,13 +139,13 @@ def test_uniform_spreads_frames_then_fills_the_widest_gap():
 
 def test_an_unknown_selector_or_missing_inputs_are_clear_errors():
     with pytest.raises(ConfigError, match="unknown sample selector 'oracle'; choose from random, uniform"):
-        make_sample_selector("oracle")
+        get_sample_selector("oracle")
     with pytest.raises(ConfigError, match="'diversity' selector needs a feature vector per sample"):
-        make_sample_selector("diversity").select(_view(set()), 1)
+        get_sample_selector("diversity").select(_view(set()), 1)
     with pytest.raises(ConfigError, match="'uncertainty' selector needs the current softmax"):
-        make_sample_selector("uncertainty").select(_view(set()), 1)
+        get_sample_selector("uncertainty").select(_view(set()), 1)
     with pytest.raises(ConfigError, match="budget: each iteration must label ≥ 1 sample"):
-        make_sample_selector("random").select(_view(set()), 0)
+        get_sample_selector("random").select(_view(set()), 0)
 
 
 def test_pool_equals_the_mean_of_the_nearest_upsampled_map_over_each_superpixel():
