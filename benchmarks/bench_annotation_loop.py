@@ -46,9 +46,9 @@ import cv2
 import numpy as np
 from provenance import provenance_line  # benchmarks/, the script's folder
 
-from frugalseg.active.objects.choosing.frame_selectors import SelectionView, make_selector
-from frugalseg.active.objects.choosing.type_policies import FEATURES, make_policy
-from frugalseg.active.objects.engines import make_loop_engine
+from frugalseg.active.objects.choosing.frame_selectors import SelectionView, get_selector
+from frugalseg.active.objects.choosing.type_policies import FEATURES, get_policy
+from frugalseg.active.objects.engines import get_loop_engine
 from frugalseg.active.objects.simulation.annotation_types import annotate_clicks, annotate_mask
 from frugalseg.active.objects.simulation.loop import TARGET_JF, AnnotationLoop
 from frugalseg.active.objects.simulation.runs import video_sources
@@ -165,7 +165,7 @@ def loop_part(
     start = time.perf_counter()
     plan = SimulationPlan("all", budget, frames, types, seeds=5, stride=STRIDE, max_frames=MAX_FRAMES)
     curves = simulate(
-        fmt, OUT / name, plan, engine=make_loop_engine("flow", downscale=DOWNSCALE), progress=False
+        fmt, OUT / name, plan, engine=get_loop_engine("flow", downscale=DOWNSCALE), progress=False
     )
     print(f"{name}: {time.perf_counter() - start:.0f} s; curves in {OUT / name}/curves.json\n")
     report(curves, baseline)
@@ -176,9 +176,9 @@ def iteration() -> None:
     fmt = DavisFormat(merged_root())
     source = [s for s in video_sources(fmt, "all") if s.name == "blackswan"][0]
     video = source.load()
-    engine = make_loop_engine("flow")
+    engine = get_loop_engine("flow")
     with tempfile.TemporaryDirectory() as folder:
-        loop = AnnotationLoop(video, make_selector("uniform"), make_policy("mask"), engine, folder)
+        loop = AnnotationLoop(video, get_selector("uniform"), get_policy("mask"), engine, folder)
         stages: dict[str, float] = {}
         t0 = time.perf_counter()
         loop.step()  # frame 0: propagation to all 49 other frames
@@ -199,7 +199,7 @@ def iteration() -> None:
         )
         for selector in ("random", "uniform", "oracle", "uncertainty", "diversity"):
             t0 = time.perf_counter()
-            frame = make_selector(selector).select(view)
+            frame = get_selector(selector).select(view)
             stages[f"selection: {selector}"] = time.perf_counter() - t0
         frame = 25
         t0 = time.perf_counter()
@@ -349,7 +349,7 @@ def policy_loop(fold: str, types: list[str]) -> None:
         max_frames=POLICY_MAX_FRAMES,
         policy=POLICY / f"policy-{fold}.safetensors" if "learned" in types else None,
     )
-    engine = make_loop_engine("flow", downscale=DOWNSCALE)
+    engine = get_loop_engine("flow", downscale=DOWNSCALE)
     curves = simulate(
         DavisFormat(merged_root(FOLDS[fold], f"davis-fold-{fold}")), out, plan, engine=engine, progress=False
     )
@@ -388,8 +388,8 @@ def engines(frames_used: int) -> None:
     video = source.load()
     annotated = {0: video.truth[0], frames_used - 1: video.truth[frames_used - 1]}
     built = {
-        "flow (DIS medium, full size)": lambda: make_loop_engine("flow"),
-        "flow (DIS medium, half size: the benchmark's)": lambda: make_loop_engine("flow", downscale=2),
+        "flow (DIS medium, full size)": lambda: get_loop_engine("flow"),
+        "flow (DIS medium, half size: the benchmark's)": lambda: get_loop_engine("flow", downscale=2),
         "sam2 (hiera_t, 1024)": lambda: SAM2LoopEngine(SAM2Options(random_weights=True, device="cpu")),
         "sam2 (hiera_t, 512)": lambda: SAM2LoopEngine(
             SAM2Options(random_weights=True, image_size=512, device="cpu")
@@ -417,7 +417,7 @@ def qnet_samples(size: int) -> QualitySamples:
     path = QNET / f"samples_{size}.npz"
     if not path.is_file():
         start = time.perf_counter()
-        engine = make_loop_engine("flow", downscale=DOWNSCALE)
+        engine = get_loop_engine("flow", downscale=DOWNSCALE)
         run_quality_samples(OUT / "frames", engine=engine, input_size=size).save(path)
         print(f"samples: {time.perf_counter() - start:.0f} s")
     return QualitySamples.load(path)
@@ -473,7 +473,7 @@ def qnet_loops() -> None:
             diversity_features="qnet",
             diversity_weights=QNET / f"qnet-{fold}.safetensors",
         )
-        engine = make_loop_engine("flow", downscale=DOWNSCALE)
+        engine = get_loop_engine("flow", downscale=DOWNSCALE)
         simulate(
             DavisFormat(merged_root(clips, f"davis-fold-{fold}")), out, plan, engine=engine, progress=False
         )

@@ -43,17 +43,17 @@ from frugalseg.active.objects.choosing.frame_selectors import (
     expected_gains,
     fit_error_model,
     fitted_gains,
-    make_selector,
+    get_selector,
     measured_shares,
 )
 from frugalseg.active.objects.choosing.type_policies import (
     POLICIES,
     TypePolicy,
     TypeView,
-    make_policy,
+    get_policy,
     type_seconds,
 )
-from frugalseg.active.objects.engines import make_loop_engine
+from frugalseg.active.objects.engines import get_loop_engine
 from frugalseg.active.objects.simulation.annotation_types import (
     ANNOTATION_TYPES,
     annotate_frame,
@@ -76,13 +76,13 @@ RESIDUAL_SETS = ((), (15,))
 def collect() -> None:
     """Every clip's per-frame quality and signs for the annotated sets (see the module docstring)."""
     fmt = DavisFormat(merged_root())
-    engine = make_loop_engine("flow", downscale=DOWNSCALE)
+    engine = get_loop_engine("flow", downscale=DOWNSCALE)
     records = []
     start = time.perf_counter()
     for source in video_sources(fmt, "all", stride=STRIDE, max_frames=MAX_FRAMES):
         video = source.load()
         with tempfile.TemporaryDirectory() as folder:
-            loop = AnnotationLoop(video, make_selector("uniform"), make_policy("mask"), engine, folder)
+            loop = AnnotationLoop(video, get_selector("uniform"), get_policy("mask"), engine, folder)
         truth = video.require_truth()
         n = len(video.frames)
         base = loop.initial
@@ -120,7 +120,7 @@ def residuals(clips: list[str]) -> None:
     """
     out = RESIDUALS / f"residuals-{'-'.join(clips)}.json"
     fmt = DavisFormat(merged_root())
-    engine = make_loop_engine("flow", downscale=DOWNSCALE)
+    engine = get_loop_engine("flow", downscale=DOWNSCALE)
     records = []
     start = time.perf_counter()
     for source in video_sources(fmt, "all", stride=STRIDE, max_frames=MAX_FRAMES):
@@ -128,7 +128,7 @@ def residuals(clips: list[str]) -> None:
             continue
         video = source.load()
         with tempfile.TemporaryDirectory() as folder:
-            loop = AnnotationLoop(video, make_selector("uniform"), make_policy("mask"), engine, folder)
+            loop = AnnotationLoop(video, get_selector("uniform"), get_policy("mask"), engine, folder)
         truth = video.require_truth()
         for more in RESIDUAL_SETS:
             keys = sorted({*loop.initial, *(c for c in more if c < len(video.frames))})

@@ -34,7 +34,7 @@ import numpy as np
 from provenance import provenance_line  # benchmarks/, the script's folder
 from scipy.stats import spearmanr
 
-from frugalseg.active.objects.engines import make_loop_engine
+from frugalseg.active.objects.engines import get_loop_engine
 from frugalseg.active.objects.session.proposals import LOOK_HERE, filmstrip_scores
 from frugalseg.active.objects.simulation.runs import video_sources
 from frugalseg.active.propagation import PropagationCache, unreliability
@@ -62,7 +62,7 @@ def jaccard(mask: np.ndarray, truth: np.ndarray) -> float:
 
 def collect() -> list[dict]:
     """One group (clip, annotated set, per frame d, u and 1 − J) per clip × annotated set."""
-    engine = make_loop_engine("flow", downscale=DOWNSCALE)
+    engine = get_loop_engine("flow", downscale=DOWNSCALE)
     groups = []
     for root in ROOTS:
         for source in video_sources(DavisFormat(root), "all", stride=STRIDE, max_frames=MAX_FRAMES):

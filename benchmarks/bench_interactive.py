@@ -40,14 +40,14 @@ import cv2
 import numpy as np
 from provenance import provenance, provenance_line  # benchmarks/ is the script's own folder
 
-from frugalseg.active.objects.engines import make_loop_engine
+from frugalseg.active.objects.engines import get_loop_engine
 from frugalseg.active.objects.simulation.annotation_types import padded_box
 from frugalseg.active.objects.simulation.simulated_annotator import CorrectiveClick, corrective_click
 from frugalseg.active.objects.tools.click_models import (
     CLICK_MODELS,
     DEFAULT_CLICK_MODEL,
     ClickToMask,
-    make_click_model,
+    get_click_model,
 )
 from frugalseg.active.objects.tools.graph_cut import ObjectPrior
 from frugalseg.data.io import read_frame
@@ -183,7 +183,7 @@ def propagated_frames(
     names = sorted((root / "JPEGImages" / "480p" / clip).glob("*.jpg"))[:max_frames]
     frames = [read_frame(path) for path in names]
     truths = [read_truth(root / "Annotations" / "480p" / clip / f"{path.stem}.png")[0] for path in names]
-    engine = make_loop_engine("flow", downscale=2)
+    engine = get_loop_engine("flow", downscale=2)
     masks = engine.propagate(frames, {0: truths[0].astype(np.uint8)}).masks
     return frames, truths, [mask == 1 for mask in masks]
 
@@ -250,7 +250,7 @@ def main() -> None:
     parser.add_argument("--max-frames", type=int, default=40, help="--davis: frames propagated per clip")
     parser.add_argument("--every", type=int, default=1, help="use every n-th image or frame (a quick look)")
     args = parser.parse_args()
-    model = make_click_model(args.model)
+    model = get_click_model(args.model)
     tools = [tool for tool in args.tools.split(",") if tool]
     roots = [root for group in args.davis or [] for root in group]
     started = time.perf_counter()

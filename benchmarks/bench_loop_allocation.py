@@ -121,7 +121,7 @@ def page_priorities(state_folder: Path, root: Path, stride: int, max_frames: int
 
     from frugalseg.active.objects.choosing.frame_selectors import expected_jf_gain
     from frugalseg.active.objects.choosing.type_policies import type_seconds
-    from frugalseg.active.objects.engines import make_loop_engine
+    from frugalseg.active.objects.engines import get_loop_engine
     from frugalseg.active.objects.simulation.runs import video_sources
     from frugalseg.active.objects.state import VideoState
     from frugalseg.active.propagation import unreliability
@@ -134,7 +134,7 @@ def page_priorities(state_folder: Path, root: Path, stride: int, max_frames: int
         if s.name == state.video
     )
     frames = [cv2.cvtColor(cv2.imread(str(source.frame_paths[i])), cv2.COLOR_BGR2RGB) for i in source.indices]
-    engine = make_loop_engine("flow", downscale=2)
+    engine = get_loop_engine("flow", downscale=2)
     cache = engine.new_cache()
     priorities: dict[str, list[float]] = {rule: [0.0] for rule in RULES}
     for k in range(1, len(state.history)):

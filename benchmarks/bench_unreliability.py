@@ -31,7 +31,7 @@ import numpy as np
 from provenance import provenance_line  # benchmarks/, the script's folder
 from scipy.stats import spearmanr
 
-from frugalseg.active.objects.engines import make_loop_engine
+from frugalseg.active.objects.engines import get_loop_engine
 from frugalseg.active.objects.simulation.runs import video_sources
 from frugalseg.active.propagation import COVERAGE_FRAMES, PropagationCache, nearest_annotated
 from frugalseg.autolabel.fusion import fuse_labels
@@ -96,7 +96,7 @@ def frame_record(sides: list, mask: np.ndarray, truth: np.ndarray, n: int) -> Re
 
 def collect() -> list[dict]:
     """One group (clip, annotated set, its frames' records) per clip × annotated set."""
-    engine = make_loop_engine("flow", downscale=DOWNSCALE)
+    engine = get_loop_engine("flow", downscale=DOWNSCALE)
     groups = []
     for root in ROOTS:
         for source in video_sources(DavisFormat(root), "all", stride=STRIDE, max_frames=MAX_FRAMES):

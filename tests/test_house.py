@@ -158,22 +158,15 @@ def test_no_module_is_over_800_lines():
     assert not long, f"modules over {MAX_MODULE_LINES} lines: {long}"
 
 
-#: Factories still named with another verb than ``get_``, each waiting on work in its room (issue 47):
-#: the selectors, policies and features are called from the annotation session, the click models live
-#: in the interactive tools, the engines and their options are being moved into ``autolabel``, and the
-#: SAM 2 builders (named like sam2's own) and the two Starlette apps are in rooms another change edits.
+#: Functions named with another verb than ``get_``, each for a reason: the SAM 2 builders are named like
+#: sam2's own, the two Starlette apps like Starlette's app factories, and ``build_options`` makes no
+#: family member: it fills an options class from given values.
 OTHER_VERB_FACTORIES = {
     "build_options",
     "build_sam2_image_predictor",
     "build_sam2_video_predictor",
     "create_app",
     "create_ml_backend",
-    "make_anchor_engine",
-    "make_click_model",
-    "make_diversity_features",
-    "make_loop_engine",
-    "make_policy",
-    "make_selector",
 }
 
 

@@ -406,7 +406,7 @@ def _session_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from frugalseg.active.objects.engines import ENGINES, make_loop_engine
+    from frugalseg.active.objects.engines import ENGINES, get_loop_engine
     from frugalseg.active.objects.simulation.runs import video_sources
     from frugalseg.active.objects.simulation.simulate import (
         SimulationPlan,
@@ -414,7 +414,7 @@ def _simulate(args: argparse.Namespace) -> int:
         simulate,
         strategies,
     )
-    from frugalseg.active.objects.tools.click_models import CLICK_MODELS, make_click_model
+    from frugalseg.active.objects.tools.click_models import CLICK_MODELS, get_click_model
     from frugalseg.cli.label import trainer_options
     from frugalseg.data.formats import get_format
     from frugalseg.data.formats.davis import DavisFormat
@@ -439,10 +439,8 @@ def _simulate(args: argparse.Namespace) -> int:
         diversity_weights=args.diversity_weights,
     )
     video_sources(fmt, plan.split, stride=args.stride, max_frames=args.max_frames)  # before loading networks
-    engine = make_loop_engine(args.engine, **_chosen(args, "engine", ENGINES, per_process=True))
-    clicks = make_click_model(
-        args.click_model, **_chosen(args, "click_model", CLICK_MODELS, per_process=True)
-    )
+    engine = get_loop_engine(args.engine, **_chosen(args, "engine", ENGINES, per_process=True))
+    clicks = get_click_model(args.click_model, **_chosen(args, "click_model", CLICK_MODELS, per_process=True))
     with removed_on_failure(args.out):
         curves = simulate(
             fmt,
@@ -646,11 +644,11 @@ def _train_policy(args: argparse.Namespace) -> int:
     from frugalseg.active.objects.choosing.type_policies import FEATURES
     from frugalseg.active.objects.simulation.annotation_types import ANNOTATION_TYPES
     from frugalseg.active.objects.simulation.training_samples import run_samples
-    from frugalseg.active.objects.tools.click_models import CLICK_MODELS, make_click_model
+    from frugalseg.active.objects.tools.click_models import CLICK_MODELS, get_click_model
     from frugalseg.lightning_modules.type_policy import fit_type_gain
     from frugalseg.zoo import save_type_gain
 
-    clicks = make_click_model(args.click_model, **_chosen(args, "click_model", CLICK_MODELS))
+    clicks = get_click_model(args.click_model, **_chosen(args, "click_model", CLICK_MODELS))
     parts = [run_samples(run, args.videos, loops=args.loops, click_model=clicks) for run in args.runs]
     features = np.concatenate([p[0] for p in parts])
     gains = np.concatenate([p[1] for p in parts])
@@ -722,9 +720,9 @@ def _train_qnet(args: argparse.Namespace) -> int:
 
 def _run_engine(args: argparse.Namespace) -> LoopEngine:
     """The engine the options describe, checked to be the one each of ``args.runs`` recorded."""
-    from frugalseg.active.objects.engines import ENGINES, make_loop_engine
+    from frugalseg.active.objects.engines import ENGINES, get_loop_engine
     from frugalseg.active.objects.simulation.runs import check_run_engine
 
-    engine = make_loop_engine(args.engine, **_chosen(args, "engine", ENGINES))
+    engine = get_loop_engine(args.engine, **_chosen(args, "engine", ENGINES))
     check_run_engine(args.runs, engine)
     return engine

@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 from app.conftest import SESSION_FLAGS, open_session
 from frugalseg.active.objects.session.given import GivenAnnotation
 from frugalseg.active.objects.simulation.annotation_types import GivenClick, annotate_given_clicks
-from frugalseg.active.objects.tools.click_models import make_click_model
+from frugalseg.active.objects.tools.click_models import get_click_model
 from frugalseg.app import SessionService, create_app
 from frugalseg.app.server import decode_rle, encode_rle
 from frugalseg.cli import main
@@ -62,7 +62,7 @@ def test_preview_is_the_click_models_mask(client: TestClient, service: SessionSe
     assert preview.status_code == 200, preview.text
     image = read_frame(davis / "JPEGImages" / "480p" / VIDEO / "00006.jpg")
     clicks = [GivenClick(**c) for c in CLICKS]
-    expected = annotate_given_clicks(image, current, clicks, DEFAULT_COSTS, model=make_click_model()).mask
+    expected = annotate_given_clicks(image, current, clicks, DEFAULT_COSTS, model=get_click_model()).mask
     assert np.array_equal(mask_of(preview), expected)
     assert (mask_of(preview) != current).any()  # the clicks changed the mask
     # nothing was saved

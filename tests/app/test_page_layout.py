@@ -93,11 +93,13 @@ def test_layout_and_messages_of_the_page(browser, twelve: str, shared_data: Path
 
     # the filmstrip: red from look_here, the frames the error model expects that wrong (one side, frame 0)
     wait_for(browser, "return document.querySelectorAll('.thumb.annotated').length === 1")
-    red = [int(e.get_attribute("data-frame")) for e in browser.find_elements(By.CSS_SELECTOR, ".thumb.look")]
     look = browser.execute_script("return S.info.look_here")
-    assert red == [
-        t for t in range(FRAMES) if FITTED_ERROR.one_scale * t / (t + FITTED_ERROR.one_half) >= look
-    ]
+    expected = [t for t in range(FRAMES) if FITTED_ERROR.one_scale * t / (t + FITTED_ERROR.one_half) >= look]
+    # the filmstrip repaints its frames one by one after the propagation: wait for the last of them
+    shown = "[...document.querySelectorAll('.thumb.look')].map((e) => +e.dataset.frame).join()"
+    wait_for(browser, f"return {shown} === '{','.join(map(str, expected))}'", 30)
+    red = [int(e.get_attribute("data-frame")) for e in browser.find_elements(By.CSS_SELECTOR, ".thumb.look")]
+    assert red == expected
     assert 0 < len(red) < FRAMES - 1
     assert f"look here ({len(red)} of {FRAMES} frames)" in browser.find_element(By.ID, "legend").text
 

@@ -8,7 +8,7 @@ from starlette.testclient import TestClient
 
 from app.test_api import VIDEO, mask_of
 from frugalseg.active.objects.simulation.annotation_types import GivenClick
-from frugalseg.active.objects.tools.click_models import make_click_model
+from frugalseg.active.objects.tools.click_models import get_click_model
 from frugalseg.active.objects.tools.tools import IntelligentScissors, SuperpixelBrush
 from frugalseg.app.server import MAX_ANCHORS
 from frugalseg.data.io import read_frame
@@ -26,10 +26,10 @@ def test_box_and_its_clicks_are_the_click_models(client: TestClient, image: np.n
     clicks = [{"object": 1, "x": 470, "y": 80, "positive": True}]
     answer = client.post(FRAME + "/box", json={"box": BOX, "clicks": clicks})
     assert answer.status_code == 200, answer.text
-    expected = make_click_model().box(image, tuple(BOX), [GivenClick(**clicks[0])])
+    expected = get_click_model().box(image, tuple(BOX), [GivenClick(**clicks[0])])
     assert np.array_equal(mask_of(answer), expected) and expected.any()
     alone = client.post(FRAME + "/box", json={"box": BOX})
-    assert np.array_equal(mask_of(alone), make_click_model().box(image, tuple(BOX)))
+    assert np.array_equal(mask_of(alone), get_click_model().box(image, tuple(BOX)))
 
 
 def test_scissors_and_superpixels_are_the_tools(client: TestClient, image: np.ndarray) -> None:

@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from frugalseg.active.objects.engines import AnchorFusionEngine, make_loop_engine
+from frugalseg.active.objects.engines import AnchorFusionEngine, get_loop_engine
 from frugalseg.autolabel import FlowOptions, FlowPropagator
 from frugalseg.autolabel.flow_options import (
     FlowChecks,
@@ -176,7 +176,7 @@ def test_the_loop_engine_and_the_label_source_build_the_engine_from_flow_options
     """The loop's ``flow`` engine takes every option by flat name (its ``Options`` is `FlowOptions` one
     level deep) and `FlowLabels` two; the rest of their engine's options are `FlowOptions`'s defaults."""
     assert dataclasses.asdict(AnchorFusionEngine.Options()) == FlowOptions().flat()
-    engine = make_loop_engine("flow", preset="fast", downscale=2)
+    engine = get_loop_engine("flow", preset="fast", downscale=2)
     assert isinstance(engine, AnchorFusionEngine) and isinstance(engine.anchor_engine, FlowPropagator)
     assert engine.anchor_engine.options == FlowOptions(
         estimator=FlowEstimator(preset="fast"), speed=FlowSpeed(downscale=2)

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import torch
 
-from frugalseg.active.objects.engines import SAM2LoopEngine, make_loop_engine
-from frugalseg.active.objects.tools.click_models import SAM2ClickOptions, SAM2Clicks, make_click_model
+from frugalseg.active.objects.engines import SAM2LoopEngine, get_loop_engine
+from frugalseg.active.objects.tools.click_models import SAM2ClickOptions, SAM2Clicks, get_click_model
 from frugalseg.autolabel.engines import get_propagator
 from frugalseg.autolabel.sam2_loading import SAM2Options, load_sam2
 from frugalseg.autolabel.sam2_propagate import SAM2PropagationOptions, SAM2Propagator
@@ -62,9 +62,9 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_the_default_settings_are_those_the_members_of_flat_arguments_recorded() -> None:
     options = SAM2Options(**RANDOM)
     _same(SAM2Propagator(options).settings, DEFAULT_ENGINE)
-    _same(make_loop_engine("sam2", **RANDOM).settings, DEFAULT_ENGINE)
+    _same(get_loop_engine("sam2", **RANDOM).settings, DEFAULT_ENGINE)
     _same(SAM2Clicks(options).settings, DEFAULT_CLICKS)
-    _same(make_click_model("sam2", **RANDOM).settings, DEFAULT_CLICKS)
+    _same(get_click_model("sam2", **RANDOM).settings, DEFAULT_CLICKS)
 
 
 def test_other_settings_are_those_the_members_of_flat_arguments_recorded() -> None:
@@ -72,9 +72,9 @@ def test_other_settings_are_those_the_members_of_flat_arguments_recorded() -> No
     engine = SAM2Propagator(options, stuff="class", offload_state_to_cpu=True, merge_chunk=4)
     _same(engine.settings, _engine("sam2.1_hiera_s", None, None, 128, "class"))
     assert (engine.offload_state_to_cpu, engine.merge_chunk) == (True, 4)
-    loop = make_loop_engine("sam2", config="sam2.1_hiera_s", image_size=128, **RANDOM)
+    loop = get_loop_engine("sam2", config="sam2.1_hiera_s", image_size=128, **RANDOM)
     _same(loop.settings, _engine("sam2.1_hiera_s", None, None, 128, "components"))
-    clicks = make_click_model("sam2", config="sam2.1_hiera_s", image_size=128, start="fit", **RANDOM)
+    clicks = get_click_model("sam2", config="sam2.1_hiera_s", image_size=128, start="fit", **RANDOM)
     _same(clicks.settings, _clicks("sam2.1_hiera_s", None, None, 128, "fit"))
 
 
@@ -86,8 +86,8 @@ def test_a_checkpoints_settings_are_those_the_members_of_flat_arguments_recorded
     anchor = get_propagator("sam2", **flatten(options), stuff="class")
     _same(anchor.settings, {**recorded, "stuff": "class"}, sha)
     flat = {"checkpoint": str(checkpoint), "image_size": 64, "device": "cpu"}
-    _same(make_loop_engine("sam2", **flat).settings, recorded, sha)
-    clicks = make_click_model("sam2", **flat, start="fit")
+    _same(get_loop_engine("sam2", **flat).settings, recorded, sha)
+    clicks = get_click_model("sam2", **flat, start="fit")
     _same(clicks.settings, _clicks("sam2.1_hiera_t", "tiny_random.pt", "SHA", 64, "fit"), sha)
 
 

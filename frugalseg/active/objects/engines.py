@@ -3,7 +3,7 @@
 Paper 002 predicts every frame's mask from the whole annotated set K at each iteration. A loop
 engine does that for one video: ``propagate(frames, annotated, first_frames=…, cache=…)`` returns
 the current masks (`Propagated`: object ids per frame, and how unreliable each frame is, which the
-``uncertainty`` selector reads). Three engines, chosen by name (`make_loop_engine`):
+``uncertainty`` selector reads). Three engines, chosen by name (`get_loop_engine`):
 
 * ``flow`` (default, weight-free) — `AnchorFusionEngine` over the ``flow`` engine of
   `frugalseg.autolabel.engines.PROPAGATORS` (`FlowPropagator`, with every option of `FlowOptions`):
@@ -442,7 +442,7 @@ ENGINES: dict[str, type[LoopEngine]] = {
 }
 
 
-def make_loop_engine(name: str = "flow", **options: Any) -> LoopEngine:
+def get_loop_engine(name: str = "flow", **options: Any) -> LoopEngine:
     """The loop engine called ``name`` (`ENGINES`) built from the fields of its ``Options``.
 
     Raises:

@@ -16,15 +16,15 @@ import pytest
 import torch
 
 from active.synthetic_clips import jaccard, moving_square
-from frugalseg.active.objects.choosing.frame_selectors import make_selector
-from frugalseg.active.objects.choosing.type_policies import make_policy
+from frugalseg.active.objects.choosing.frame_selectors import get_selector
+from frugalseg.active.objects.choosing.type_policies import get_policy
 from frugalseg.active.objects.engines import (
     ENGINES,
     SURE,
     AnchorFusionEngine,
     SAM2LoopEngine,
     STMLoopEngine,
-    make_loop_engine,
+    get_loop_engine,
 )
 from frugalseg.active.objects.simulation.loop import AnnotationLoop, Video
 from frugalseg.active.objects.tools.click_models import CLICK_MODELS, SAM2Clicks
@@ -65,7 +65,7 @@ def test_the_three_sam2_constructors_take_one_sam2_options() -> None:
 
 def test_the_flow_engine_fuses_the_two_nearest_annotated_frames_and_caches_per_video() -> None:
     frames, truth = moving_square(21)
-    engine = make_loop_engine("flow", preset="fast")
+    engine = get_loop_engine("flow", preset="fast")
     assert isinstance(engine, AnchorFusionEngine) and isinstance(engine.anchor_engine, FlowPropagator)
     assert engine.settings["anchor_engine"] == "flow" and engine.settings["preset"] == "fast"
     cache = engine.new_cache()
@@ -81,19 +81,19 @@ def test_the_flow_engine_fuses_the_two_nearest_annotated_frames_and_caches_per_v
 
 def test_engines_by_name_and_their_refusals(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unknown propagation engine 'xmem'; choose from flow, sam2, stm"):
-        make_loop_engine("xmem")
+        get_loop_engine("xmem")
     with pytest.raises(ConfigError, match="needs a SAM 2 checkpoint file"):
-        make_loop_engine("sam2")
+        get_loop_engine("sam2")
     missing = tmp_path / "nothing.pt"
     with pytest.raises(DataError, match="SAM 2 checkpoint file does not exist") as caught:
-        make_loop_engine("sam2", checkpoint=missing)
+        get_loop_engine("sam2", checkpoint=missing)
     assert caught.value.path == missing
     with pytest.raises(ConfigError, match="needs trained STM weights"):
-        make_loop_engine("stm")
+        get_loop_engine("stm")
     with pytest.raises(ConfigError, match="is not a video object segmentation model"):
-        make_loop_engine("stm", model="hrnetv2_w18_small", random_weights=True)
+        get_loop_engine("stm", model="hrnetv2_w18_small", random_weights=True)
     with pytest.raises(ConfigError, match="the flow propagation engine takes flow, preset, .*, got weights"):
-        make_loop_engine("flow", weights="x")
+        get_loop_engine("flow", weights="x")
 
 
 def test_each_engine_reads_its_own_flags_and_the_sam2_flags_serve_the_click_model_too() -> None:
@@ -121,7 +121,7 @@ def test_a_sam2_checkpoint_of_another_size_is_refused(
     path = tmp_path / "tiny.pt"
     torch.save({"model": sam2_loop_engine.tracker.predictor.state_dict()}, path)
     with pytest.raises(DataError, match="is a SAM 2 model of config sam2.1_hiera_t, not sam2.1_hiera_s"):
-        make_loop_engine("sam2", config="sam2.1_hiera_s", checkpoint=path, image_size=64, device="cpu")
+        get_loop_engine("sam2", config="sam2.1_hiera_s", checkpoint=path, image_size=64, device="cpu")
 
 
 def test_sam2_puts_every_annotated_mask_in_one_state(
@@ -224,9 +224,7 @@ def test_a_loop_runs_on_sam2_and_resumes(sam2_loop_engine: SAM2LoopEngine, tmp_p
     video = Video("square", frames, truth, list(range(6)))
 
     def loop() -> AnnotationLoop:
-        return AnnotationLoop(
-            video, make_selector("uniform"), make_policy("mask"), sam2_loop_engine, tmp_path
-        )
+        return AnnotationLoop(video, get_selector("uniform"), get_policy("mask"), sam2_loop_engine, tmp_path)
 
     first = loop()
     first.run(10_000, steps=2)
@@ -242,8 +240,8 @@ def test_the_loop_wants_a_loop_engine(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="wrap a single-anchor engine in AnchorFusionEngine"):
         AnnotationLoop(
             Video("v", frames, truth, [0, 1, 2]),
-            make_selector("uniform"),
-            make_policy("mask"),
+            get_selector("uniform"),
+            get_policy("mask"),
             FlowPropagator(),
             tmp_path,
         )
@@ -252,11 +250,11 @@ def test_the_loop_wants_a_loop_engine(tmp_path: Path) -> None:
 def test_the_loop_builds_its_engines_on_autolabels_registry() -> None:
     """The ``flow`` loop engine fuses the registry's ``flow`` engine and takes every `FlowOptions` option by
     flat name (its ``Options`` is their one-level form); ``sam2`` tracks with the registry's ``sam2``."""
-    fusion = make_loop_engine("flow", preset="fast", occlusion="ignore", snap_band=5)
+    fusion = get_loop_engine("flow", preset="fast", occlusion="ignore", snap_band=5)
     assert isinstance(fusion, AnchorFusionEngine) and type(fusion.anchor_engine) is PROPAGATORS["flow"]
     assert fusion.anchor_engine.options == FlowOptions.from_flat(
         preset="fast", occlusion="ignore", snap_band=5
     )
     assert dataclasses.asdict(AnchorFusionEngine.Options()) == FlowOptions().flat()
-    sam2 = make_loop_engine("sam2", device="cpu", image_size=64, random_weights=True)
+    sam2 = get_loop_engine("sam2", device="cpu", image_size=64, random_weights=True)
     assert isinstance(sam2, SAM2LoopEngine) and type(sam2.tracker) is PROPAGATORS["sam2"]

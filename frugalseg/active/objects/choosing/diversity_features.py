@@ -126,7 +126,7 @@ def encoder_features(
 DIVERSITY_FEATURES = ("descriptor", "qnet", "timm:<model>")
 
 
-def make_diversity_features(
+def get_diversity_features(
     features: str = "descriptor", weights: str | Path | None = None
 ) -> Callable[[SelectionView], np.ndarray]:
     """The features of the diversity selector: ``descriptor``, ``qnet`` or ``timm:<model>``.

@@ -638,7 +638,7 @@ SELECTORS: dict[str, type[FrameSelector]] = {
 PROPOSAL_SELECTOR = FittedGainSelector.name
 
 
-def make_selector(
+def get_selector(
     name: str, seed: int = 0, *, features: Callable[[SelectionView], np.ndarray] | None = None
 ) -> FrameSelector:
     """The frame selector called ``name``.

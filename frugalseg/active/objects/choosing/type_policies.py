@@ -408,7 +408,7 @@ POLICIES: dict[str, type[TypePolicy]] = {
 POLICY_NAMES = tuple(POLICIES)
 
 
-def make_policy(name: str, seed: int = 0, *, weights: str | Path | None = None) -> TypePolicy:
+def get_policy(name: str, seed: int = 0, *, weights: str | Path | None = None) -> TypePolicy:
     """The type policy called ``name``; one that ``needs_weights`` (``learned``) reads them from ``weights``.
 
     Raises:

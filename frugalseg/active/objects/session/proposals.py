@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from frugalseg.active.objects.choosing.diversity_features import make_diversity_features
+from frugalseg.active.objects.choosing.diversity_features import get_diversity_features
 from frugalseg.active.objects.choosing.frame_selectors import (
     FITTED_ERROR,
     PROPOSAL_SELECTOR,
@@ -23,14 +23,14 @@ from frugalseg.active.objects.choosing.frame_selectors import (
     SelectionView,
     anchored_errors,
     expected_jf_gain,
-    make_selector,
+    get_selector,
     measured_shares,
 )
 from frugalseg.active.objects.choosing.type_policies import (
     LearnedTypePolicy,
     TypePolicy,
     TypeView,
-    make_policy,
+    get_policy,
     type_context,
     type_seconds,
 )
@@ -98,7 +98,7 @@ class ProposalOptions:
         types: the annotation type policy (`type_policies.POLICIES`); ``oracle`` is refused.
         seed: seed of the random selector and policy.
         policy: the weights file of the ``learned`` type policy.
-        diversity_features: what the ``diversity`` selector compares (`make_diversity_features`).
+        diversity_features: what the ``diversity`` selector compares (`get_diversity_features`).
         diversity_weights: the QNet or encoder weights file of those features.
     """
 
@@ -117,12 +117,12 @@ class ProposalOptions:
             WeightsError: a ``policy`` file that is missing or not a type policy.
         """
         features = (
-            make_diversity_features(self.diversity_features, self.diversity_weights)
+            get_diversity_features(self.diversity_features, self.diversity_weights)
             if self.frames == "diversity"
             else None
         )
-        selector = make_selector(self.frames, self.seed, features=features)
-        chooser = make_policy(self.types, self.seed, weights=self.policy)
+        selector = get_selector(self.frames, self.seed, features=features)
+        chooser = get_policy(self.types, self.seed, weights=self.policy)
         for option, chosen in (("frames", selector), ("types", chooser)):
             if chosen.needs_ground_truth:
                 raise ConfigError(

@@ -15,7 +15,7 @@ Folder of a session::
     <video>/        the loop state of each video annotated so far (state.json, annotated/, masks/)
 
 `AnnotationSession.export` (``annotate export``) writes the current masks of every annotated video
-to a label store that ``VideoSegDataModule`` trains from (``pseudo_labels=`` the store).
+to a label store that ``VideoSegDataModule`` trains from (``labels.pseudo:`` the store).
 
 The first annotation of a video declares its objects (the ids it holds); later ones may only name
 those, unless ``new_objects`` declares the ids that first appear on their frame (MOSE). An object

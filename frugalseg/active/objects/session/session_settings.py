@@ -15,12 +15,12 @@ from dataclasses import MISSING, asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from frugalseg.active.objects.engines import ENGINES, LoopEngine, make_loop_engine
+from frugalseg.active.objects.engines import ENGINES, LoopEngine, get_loop_engine
 from frugalseg.active.objects.tools.click_models import (
     CLICK_MODELS,
     DEFAULT_CLICK_MODEL,
     ClickToMask,
-    make_click_model,
+    get_click_model,
 )
 from frugalseg.data.costs import DEFAULT_COSTS
 from frugalseg.data.formats import get_format
@@ -70,11 +70,11 @@ class SessionSettings:
 
     def build_engine(self) -> LoopEngine:
         """The propagation engine these settings name (its weights checked)."""
-        return make_loop_engine(self.engine.name, **self.engine.options)
+        return get_loop_engine(self.engine.name, **self.engine.options)
 
     def build_click_model(self) -> ClickToMask:
         """The click-to-mask model these settings name (its weights checked)."""
-        return make_click_model(self.click_model.name, **self.click_model.options)
+        return get_click_model(self.click_model.name, **self.click_model.options)
 
 
 #: The two families a session chooses from: their registries and how errors name them.

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from frugalseg.active.objects.simulation.simulated_annotator import CorrectiveClick, corrective_click
-from frugalseg.active.objects.tools.click_models import ClickToMask, make_click_model
+from frugalseg.active.objects.tools.click_models import ClickToMask, get_click_model
 from frugalseg.active.objects.tools.grabcut import Box
 from frugalseg.autolabel.boxes import box_of
 from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts
@@ -107,7 +107,7 @@ def annotate_clicks(
         clicks_per_object: the most clicks on each object (fewer when its mask becomes exact).
         model: the click-to-mask model (`click_models`); None: the default model.
     """
-    model = make_click_model() if model is None else model
+    model = get_click_model() if model is None else model
     void = truth == VOID
     objects = sorted(set(visible_objects(truth)) | {int(v) for v in np.unique(current) if v not in (0, VOID)})
     mask = np.where(current == VOID, 0, current).astype(np.uint8)
@@ -139,7 +139,7 @@ def annotate_box(
         clicks_per_object: the most corrective clicks after each box.
         model: the click-to-mask model turning a box and clicks into a mask; None: the default model.
     """
-    model = make_click_model() if model is None else model
+    model = get_click_model() if model is None else model
     void = truth == VOID
     mask = np.zeros(truth.shape, np.uint8)
     objects = visible_objects(truth)
@@ -249,7 +249,7 @@ def annotate_given_clicks(
         costs: annotation costs.
         model: the click-to-mask model (`click_models`); None: the default model.
     """
-    model = make_click_model() if model is None else model
+    model = get_click_model() if model is None else model
     mask = np.where(current == VOID, 0, current).astype(np.uint8)
     made: dict[int, int] = {}
     for obj in sorted({c.object for c in clicks}):

@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from frugalseg.active.objects.choosing.diversity_features import make_diversity_features
-from frugalseg.active.objects.choosing.frame_selectors import SELECTORS, SelectionView, make_selector
-from frugalseg.active.objects.choosing.type_policies import POLICIES, make_policy
+from frugalseg.active.objects.choosing.diversity_features import get_diversity_features
+from frugalseg.active.objects.choosing.frame_selectors import SELECTORS, SelectionView, get_selector
+from frugalseg.active.objects.choosing.type_policies import POLICIES, get_policy
 from frugalseg.active.objects.engines import LoopEngine
 from frugalseg.active.objects.labels import write_video_labels
 from frugalseg.active.objects.simulation.loop import (
@@ -128,7 +128,7 @@ class SimulationPlan:
         max_frames: the loop uses the first ``max_frames`` frames of a video (None: all).
         costs: annotation costs.
         policy: the weights file of the ``learned`` type policy.
-        diversity_features: what the ``diversity`` selector compares (`make_diversity_features`:
+        diversity_features: what the ``diversity`` selector compares (`get_diversity_features`:
             ``descriptor``, ``qnet``, ``timm:<model>``).
         diversity_weights: the QNet or encoder weights file of those features.
 
@@ -213,10 +213,10 @@ def simulate(
         WeightsError: a ``policy`` file that is missing or not a type policy.
     """
     if "learned" in plan.types:
-        make_policy("learned", weights=plan.policy)  # a bad file is refused before anything is written
+        get_policy("learned", weights=plan.policy)  # a bad file is refused before anything is written
     features = None
     if "diversity" in plan.frames:
-        features = make_diversity_features(plan.diversity_features, plan.diversity_weights)
+        features = get_diversity_features(plan.diversity_features, plan.diversity_weights)
     sources = video_sources(fmt, plan.split, stride=plan.stride, max_frames=plan.max_frames)
     out = Path(out)
     open_run(out, asdict(plan.settings(fmt, engine, click_model)))
@@ -279,12 +279,12 @@ class _VideoJob:
             config = {"frames": strategy.frames, "types": strategy.types, "seed": strategy.seed}
             loop = AnnotationLoop(
                 video,
-                make_selector(
+                get_selector(
                     strategy.frames,
                     strategy.seed,
                     features=self.features if strategy.frames == "diversity" else None,
                 ),
-                make_policy(strategy.types, strategy.seed, weights=plan.policy),
+                get_policy(strategy.types, strategy.seed, weights=plan.policy),
                 self.engine,
                 self.folder(strategy, source),
                 costs=plan.costs,

@@ -4,7 +4,7 @@ Each model (`ClickToMask`) serves the two annotators of the loop: ``simulate`` f
 one (it places corrective clicks with `simulated_annotator.corrective_click` and may look at
 the truth to choose between candidate masks, as the oracle of paper 002 does) and ``correct`` for
 a person's clicks (no truth: the model chooses alone); ``correct`` and ``box`` take what a session
-knows of the object (``known``, `graph_cut.ObjectPrior`). Chosen by name (`make_click_model`):
+knows of the object (``known``, `graph_cut.ObjectPrior`). Chosen by name (`get_click_model`):
 
 * ``starcut`` (`DEFAULT_CLICK_MODEL`, weight-free) — `StarCutClicks`: the star-convex graph cut of
   `graph_cut.segment`, the current mask its prior; a box keeps the mask inside it.
@@ -540,7 +540,7 @@ CLICK_MODELS: dict[str, type[ClickToMask]] = {
 DEFAULT_CLICK_MODEL = "starcut"
 
 
-def make_click_model(name: str = DEFAULT_CLICK_MODEL, **options: Any) -> ClickToMask:
+def get_click_model(name: str = DEFAULT_CLICK_MODEL, **options: Any) -> ClickToMask:
     """The click-to-mask model called ``name`` (`CLICK_MODELS`) built from the fields of its ``Options``.
 
     ``starcut`` and ``grabcut`` take no options; ``sam2`` takes `SAM2Options` (a checkpoint file is required).

@@ -24,7 +24,7 @@ from frugalseg.active.objects.choosing.frame_selectors import (
     expected_gains,
     fit_error_model,
     fitted_gains,
-    make_selector,
+    get_selector,
     typed_gains,
 )
 from frugalseg.active.propagation import unreliability
@@ -94,7 +94,7 @@ def test_gain_takes_the_frame_that_removes_the_most_unreliability_over_the_video
     assert GainSelector().select(view(11, {0, 10}, unreliability=spike)) == 1
     # nothing annotated yet: every frame counts as 6 frames from one, so the middle (ties → earlier)
     assert GainSelector().select(view(6, set(), unreliability=unreliability([0.0] * 6, [0.0] * 6, ()))) == 2
-    assert make_selector("gain").name == "gain"
+    assert get_selector("gain").name == "gain"
     with pytest.raises(ConfigError, match="needs unreliability"):
         GainSelector().select(view(5, {0}))
 
@@ -120,7 +120,7 @@ def test_gain_decay_counts_one_sided_frames_as_farther_and_mends_the_neighbours(
     assert decay_gains(uneven, {0, 4})[2] == pytest.approx(middle, abs=1e-5)
     assert GainSelector().select(view(5, {0, 4}, unreliability=uneven)) == 1
     assert DecayGainSelector().select(view(5, {0, 4}, unreliability=uneven)) == 2
-    assert make_selector("gain-decay").name == "gain-decay"
+    assert get_selector("gain-decay").name == "gain-decay"
     with pytest.raises(ConfigError, match="needs unreliability"):
         DecayGainSelector().select(view(5, {0}))
 
@@ -154,7 +154,7 @@ def test_gain_fit_weighs_one_sided_frames_by_the_fitted_error_model() -> None:
         1 / 2 + 2 / 3 + 2 / 3 + 0.9 - (1 / 2 + 2 / 3 + 1 / 2)
     )
     assert FittedGainSelector(model=signs).select(view(6, {0, 5}, unreliability=uneven)) == 4
-    assert make_selector("gain-fit").name == "gain-fit"
+    assert get_selector("gain-fit").name == "gain-fit"
     with pytest.raises(ConfigError, match="needs unreliability"):
         FittedGainSelector().select(view(5, {0}))
 
@@ -225,7 +225,7 @@ def test_lookahead_takes_the_frame_whose_annotation_gives_the_best_video_and_nee
     assert LookaheadSelector().select(view(5, {0}, lookahead=lookahead)) == 2  # tie with 3 → earlier
     assert asked == [1, 2, 3, 4]  # every candidate, never an annotated frame
     assert LookaheadSelector().select(view(5, {0, 2}, lookahead=after.__getitem__)) == 3
-    assert make_selector("lookahead").name == "lookahead" and LookaheadSelector.needs_ground_truth
+    assert get_selector("lookahead").name == "lookahead" and LookaheadSelector.needs_ground_truth
     with pytest.raises(ConfigError, match="needs lookahead"):
         LookaheadSelector().select(view(5, {0}, quality=[0.5] * 5))
 
@@ -241,28 +241,28 @@ def test_random_is_seeded_per_video_and_iteration_and_skips_annotated_frames() -
 
 def test_unknown_selector_names_the_known_ones() -> None:
     with pytest.raises(ConfigError, match="unknown frame selector 'best'; choose from random, uniform"):
-        make_selector("best")
+        get_selector("best")
 
 
 def test_diversity_features_by_name_and_their_refusals(tmp_path) -> None:
-    from frugalseg.active.objects.choosing.diversity_features import make_diversity_features
+    from frugalseg.active.objects.choosing.diversity_features import get_diversity_features
     from frugalseg.active.objects.choosing.frame_selectors import descriptors
     from frugalseg.errors import WeightsError
 
-    assert make_diversity_features("descriptor") is descriptors
+    assert get_diversity_features("descriptor") is descriptors
     with pytest.raises(ConfigError, match="reads no weights file"):
-        make_diversity_features("descriptor", tmp_path / "w.safetensors")
+        get_diversity_features("descriptor", tmp_path / "w.safetensors")
     with pytest.raises(
         ConfigError, match="unknown features 'clip'; choose from descriptor, qnet, timm:<model>"
     ):
-        make_diversity_features("clip", tmp_path / "w.safetensors")
+        get_diversity_features("clip", tmp_path / "w.safetensors")
     with pytest.raises(ConfigError, match="the 'qnet' features need a weights file"):
-        make_diversity_features("qnet")
+        get_diversity_features("qnet")
     with pytest.raises(WeightsError, match="does not exist") as caught:
-        make_diversity_features("qnet", tmp_path / "none.safetensors")
+        get_diversity_features("qnet", tmp_path / "none.safetensors")
     assert caught.value.path == tmp_path / "none.safetensors"
     with pytest.raises(ConfigError, match="reads no features"):
-        make_selector("uniform", features=descriptors)
+        get_selector("uniform", features=descriptors)
 
 
 def test_a_timm_encoder_with_the_users_weights_embeds_each_frame(tmp_path) -> None:
@@ -271,7 +271,7 @@ def test_a_timm_encoder_with_the_users_weights_embeds_each_frame(tmp_path) -> No
     import torch
     from safetensors.torch import save_file
 
-    from frugalseg.active.objects.choosing.diversity_features import make_diversity_features
+    from frugalseg.active.objects.choosing.diversity_features import get_diversity_features
     from frugalseg.zoo.quality_net import batch_inputs, resize_frame
 
     torch.manual_seed(0)
@@ -282,13 +282,11 @@ def test_a_timm_encoder_with_the_users_weights_embeds_each_frame(tmp_path) -> No
     frames = [rng.integers(0, 255, (40, 60, 3), dtype=np.uint8) for _ in range(4)]
     frames[3] = np.zeros((40, 60, 3), np.uint8)  # a black frame: far from the noise frames
     view = SelectionView("v", 0, 4, {0}, frames=frames, masks=[np.zeros((40, 60), np.uint8)] * 4)
-    features = make_diversity_features("timm:mobilenetv3_small_050", path)(view)
+    features = get_diversity_features("timm:mobilenetv3_small_050", path)(view)
     small = np.stack([resize_frame(f, 224) for f in frames])
     with torch.no_grad():
         expected = reference(batch_inputs(small, np.zeros(small.shape[:3], np.uint8))[0]).numpy()
     np.testing.assert_allclose(features, expected, rtol=1e-5, atol=1e-6)
     distances = np.linalg.norm(expected[1:] - expected[0], axis=1)
-    selector = make_selector(
-        "diversity", features=make_diversity_features("timm:mobilenetv3_small_050", path)
-    )
+    selector = get_selector("diversity", features=get_diversity_features("timm:mobilenetv3_small_050", path))
     assert selector.select(view) == 1 + int(np.argmax(distances))

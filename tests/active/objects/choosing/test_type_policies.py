@@ -22,7 +22,7 @@ from frugalseg.active.objects.choosing.type_policies import (
     TypeView,
     best_type,
     frame_features,
-    make_policy,
+    get_policy,
     type_seconds,
 )
 from frugalseg.active.objects.session.proposals import ProposalOptions
@@ -92,7 +92,7 @@ def test_auto_takes_the_cheapest_type_expected_to_leave_what_a_person_accepts() 
 def test_auto_needs_what_a_session_knows_of_the_video() -> None:
     with pytest.raises(ConfigError, match="needs the video's unreliability"):
         AutoTypePolicy().choose(view(context()))
-    assert make_policy("auto").name == "auto" and not make_policy("auto").needs_ground_truth
+    assert get_policy("auto").name == "auto" and not get_policy("auto").needs_ground_truth
 
 
 def test_features_of_a_hand_made_frame() -> None:
@@ -113,14 +113,14 @@ def test_the_policy_picks_the_type_of_higher_predicted_gain_per_second(tmp_path:
     assert seconds == {"mask": 80.0, "clicks": 5.5, "box": 12.5}
     # 0.5 / 80 s > 0.02 / 5.5 s: a mask; 0.5 / 80 s < 0.05 / 5.5 s: clicks
     assert (
-        make_policy("learned", weights=constant_policy(tmp_path / "a", 0.5, 0.02)).choose(view(context()))
+        get_policy("learned", weights=constant_policy(tmp_path / "a", 0.5, 0.02)).choose(view(context()))
         == "mask"
     )
-    policy = make_policy("learned", weights=constant_policy(tmp_path / "b", 0.5, 0.05))
+    policy = get_policy("learned", weights=constant_policy(tmp_path / "b", 0.5, 0.05))
     assert policy.choose(view(context())) == "clicks"
     # with 3 objects the mask costs 240 s and clicks 14.5 s: 0.5 / 240 > 0.003 / 14.5
     assert (
-        make_policy("learned", weights=constant_policy(tmp_path / "c", 0.5, 0.003)).choose(
+        get_policy("learned", weights=constant_policy(tmp_path / "c", 0.5, 0.003)).choose(
             view(context((1, 2, 3)))
         )
         == "mask"
@@ -130,7 +130,7 @@ def test_the_policy_picks_the_type_of_higher_predicted_gain_per_second(tmp_path:
         == "clicks"
     )  # tie: cheaper
     # 0.3 / 12.5 s > 0.5 / 80 s and > 0.05 / 5.5 s: the box
-    policy = make_policy("learned", weights=constant_policy(tmp_path / "d", 0.5, 0.05, 0.3))
+    policy = get_policy("learned", weights=constant_policy(tmp_path / "d", 0.5, 0.05, 0.3))
     assert policy.choose(view(context())) == "box"
 
 
@@ -153,7 +153,7 @@ def test_bad_policy_files_are_clear_errors_naming_the_file(tmp_path: Path) -> No
     with pytest.raises(
         WeightsError, match=r"nowhere\.safetensors: annotation-type policy file does not exist"
     ):
-        make_policy("learned", weights=tmp_path / "nowhere.safetensors")
+        get_policy("learned", weights=tmp_path / "nowhere.safetensors")
     (tmp_path / "junk.safetensors").write_bytes(b"not safetensors")
     with pytest.raises(WeightsError, match=r"junk\.safetensors: not a readable safetensors file"):
         LearnedTypePolicy(tmp_path / "junk.safetensors")
@@ -168,9 +168,9 @@ def test_bad_policy_files_are_clear_errors_naming_the_file(tmp_path: Path) -> No
     with pytest.raises(WeightsError, match=old):
         LearnedTypePolicy(tmp_path / "old.safetensors")
     with pytest.raises(ConfigError, match="needs its weights file"):
-        make_policy("learned")
+        get_policy("learned")
     with pytest.raises(ConfigError, match="unknown annotation type policy 'ppo'.*learned"):
-        make_policy("ppo")
+        get_policy("ppo")
 
 
 def test_training_through_lightning_learns_a_known_relation() -> None:

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from frugalseg.active.objects.choosing.frame_selectors import make_selector
-from frugalseg.active.objects.choosing.type_policies import make_policy
+from frugalseg.active.objects.choosing.frame_selectors import get_selector
+from frugalseg.active.objects.choosing.type_policies import get_policy
 from frugalseg.active.objects.session.proposals import LOOK_HERE, filmstrip_scores, next_annotation
 from frugalseg.active.objects.state import Annotation, VideoState
 from frugalseg.data.costs import AnnotationCosts
@@ -38,7 +38,7 @@ def state_of(
 def reason(state: VideoState, frames: str = "uncertainty") -> tuple[int, str]:
     paths = [Path(f"{t:05d}.jpg") for t in range(N)]
     candidate = next_annotation(
-        state, paths, [2 * t for t in range(N)], make_selector(frames, 0), make_policy("mask", 0),
+        state, paths, [2 * t for t in range(N)], get_selector(frames, 0), get_policy("mask", 0),
         AnnotationCosts(), lambda: [], lambda path: np.zeros((40, 60, 3), np.uint8),
     )  # fmt: skip
     return candidate.proposal.frame, candidate.proposal.reason

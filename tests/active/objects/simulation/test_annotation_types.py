@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from frugalseg.active.objects.choosing.type_policies import POLICIES, make_policy, type_seconds
+from frugalseg.active.objects.choosing.type_policies import POLICIES, get_policy, type_seconds
 from frugalseg.active.objects.simulation.annotation_types import (
     ANNOTATION_TYPES,
     BOX_MARGIN,
@@ -87,7 +87,7 @@ def test_the_box_is_a_type_of_every_policy_and_priced_by_the_cost_model() -> Non
     assert ANNOTATION_TYPES == ("mask", "clicks", "box")
     assert type_seconds(2) == {"mask": 160.0, "clicks": 2 * 3 * 1.5 + 1.0, "box": 2 * 7.0 + 2 * 3 * 1.5 + 1.0}
     assert type_seconds(0) == {"mask": 1.0, "clicks": 1.0, "box": 1.0}
-    assert "box" in POLICIES and make_policy("box").choose(None) == "box"  # type: ignore[arg-type]
+    assert "box" in POLICIES and get_policy("box").choose(None) == "box"  # type: ignore[arg-type]
     image, truth = two_squares()
     with pytest.raises(ValueError, match="unknown annotation type 'scribble'"):
         annotate_frame("scribble", image, truth, truth)

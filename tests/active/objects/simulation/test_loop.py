@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from active.synthetic_clips import jaccard, moving_square
-from frugalseg.active.objects.choosing.frame_selectors import FrameSelector, LookaheadSelector, make_selector
-from frugalseg.active.objects.choosing.type_policies import LookaheadTypePolicy, TypePolicy, make_policy
-from frugalseg.active.objects.engines import make_loop_engine
+from frugalseg.active.objects.choosing.frame_selectors import FrameSelector, LookaheadSelector, get_selector
+from frugalseg.active.objects.choosing.type_policies import LookaheadTypePolicy, TypePolicy, get_policy
+from frugalseg.active.objects.engines import get_loop_engine
 from frugalseg.active.objects.labels import video_labels
 from frugalseg.active.objects.simulation.annotation_types import ANNOTATION_TYPES as TYPES
 from frugalseg.active.objects.simulation.annotation_types import annotate_clicks
@@ -52,7 +52,7 @@ def files(folder: Path) -> dict[str, bytes]:
 def test_the_cost_ledger_of_a_scripted_loop_equals_the_hand_sum(tmp_path: Path) -> None:
     clip = video(10, late=4)
     script = Scripted([8, 2], ["mask", "clicks"])
-    loop = AnnotationLoop(clip, script, script, make_loop_engine("flow"), tmp_path)
+    loop = AnnotationLoop(clip, script, script, get_loop_engine("flow"), tmp_path)
     state = loop.run(1e6, steps=4)
     # frame 0 (object 1), frame 4 where object 2 first appears (both), then the script
     assert [(r.frame, r.kind) for r in state.history] == [
@@ -74,7 +74,7 @@ def test_the_cost_ledger_of_a_scripted_loop_equals_the_hand_sum(tmp_path: Path) 
 def test_annotating_every_frame_with_masks_ends_at_j_1(tmp_path: Path) -> None:
     clip = video(8)
     loop = AnnotationLoop(
-        clip, make_selector("uniform"), make_policy("mask"), make_loop_engine("flow"), tmp_path
+        clip, get_selector("uniform"), get_policy("mask"), get_loop_engine("flow"), tmp_path
     )
     state = loop.run(1e6)
     assert state.done and len(state.history) == 8
@@ -86,11 +86,11 @@ def test_annotating_every_frame_with_masks_ends_at_j_1(tmp_path: Path) -> None:
 
 def test_a_killed_loop_resumes_and_ends_byte_equal(tmp_path: Path) -> None:
     clip = video(12, late=5)
-    engine = make_loop_engine("flow")
+    engine = get_loop_engine("flow")
 
     def loop(folder: Path) -> AnnotationLoop:
         return AnnotationLoop(
-            clip, make_selector("uncertainty"), make_policy("oracle"), engine, folder, config={"s": "u-o"}
+            clip, get_selector("uncertainty"), get_policy("oracle"), engine, folder, config={"s": "u-o"}
         )
 
     budget = 700.0
@@ -107,14 +107,14 @@ def test_a_killed_loop_resumes_and_ends_byte_equal(tmp_path: Path) -> None:
     # a folder of another loop is refused
     with pytest.raises(ValueError, match="holds a loop of video"):
         AnnotationLoop(
-            clip, make_selector("random"), make_policy("mask"), engine, tmp_path / "whole", config={}
+            clip, get_selector("random"), get_policy("mask"), engine, tmp_path / "whole", config={}
         )
 
 
 def test_a_mask_replaces_a_clicked_frame_chosen_again(tmp_path: Path) -> None:
     clip = video(3)
     script = Scripted([1, 2, 1], ["clicks", "clicks"])  # the third choice asks no type: a mask
-    loop = AnnotationLoop(clip, script, script, make_loop_engine("flow"), tmp_path)
+    loop = AnnotationLoop(clip, script, script, get_loop_engine("flow"), tmp_path)
     state = loop.run(1e6)
     assert state.iteration == 3 and loop.finished  # every frame annotated: none left to choose
     script.replaces = True
@@ -206,9 +206,9 @@ def test_the_lookahead_oracle_foresees_exactly_the_j_and_f_its_choice_then_reach
             return super().select(view)
 
     clip = video(10, late=4)
-    engine = make_loop_engine("flow")
+    engine = get_loop_engine("flow")
     selector = Recording()
-    loop = AnnotationLoop(clip, selector, make_policy("mask"), engine, tmp_path)
+    loop = AnnotationLoop(clip, selector, get_policy("mask"), engine, tmp_path)
     loop.run(1e6, steps=2)  # frames 0 and 4 (where object 2 appears)
     for _ in range(2):
         record = loop.step()
@@ -216,7 +216,7 @@ def test_the_lookahead_oracle_foresees_exactly_the_j_and_f_its_choice_then_reach
         assert record.jf == round(selector.foreseen[record.frame], 6)
         assert record.jf >= max(round(v, 6) for v in selector.foreseen.values())
     # the same frames as a fresh loop without a shared cache would choose
-    again = AnnotationLoop(clip, LookaheadSelector(), make_policy("mask"), engine, tmp_path / "again")
+    again = AnnotationLoop(clip, LookaheadSelector(), get_policy("mask"), engine, tmp_path / "again")
     assert [r.frame for r in again.run(1e6, steps=4).history] == [r.frame for r in loop.state.history]
 
 
@@ -231,7 +231,7 @@ def test_the_type_lookahead_takes_the_largest_video_gain_per_second_its_choice_t
 
     clip = video(10, late=4)
     policy = Recording()
-    loop = AnnotationLoop(clip, make_selector("uniform"), policy, make_loop_engine("flow"), tmp_path)
+    loop = AnnotationLoop(clip, get_selector("uniform"), policy, get_loop_engine("flow"), tmp_path)
     loop.run(1e6, steps=2)  # frames 0 and 4 (where object 2 appears), masks
     for _ in range(2):
         before = loop.state.history[-1].jf
@@ -248,9 +248,9 @@ def test_a_video_without_objects_scores_one_without_a_nan(tmp_path: Path) -> Non
     empty = [np.zeros(f.shape[:2], np.uint8) for f in frames]
     loop = AnnotationLoop(
         Video("nothing", frames, empty, list(range(4))),
-        make_selector("uniform"),
-        make_policy("mask"),
-        make_loop_engine("flow"),
+        get_selector("uniform"),
+        get_policy("mask"),
+        get_loop_engine("flow"),
         tmp_path,
     )
     with warnings.catch_warnings():

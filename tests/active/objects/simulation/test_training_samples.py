@@ -14,7 +14,7 @@ from data.fake_davis import squares, write_moving_squares
 from active.synthetic_clips import moving_square
 from frugalseg.active.objects.choosing.diversity_features import qnet_features
 from frugalseg.active.objects.choosing.frame_selectors import DiversitySelector, SelectionView
-from frugalseg.active.objects.engines import AnchorFusionEngine, make_loop_engine
+from frugalseg.active.objects.engines import AnchorFusionEngine, get_loop_engine
 from frugalseg.active.objects.simulation.loop import Video
 from frugalseg.active.objects.simulation.training_samples import (
     QualitySamples,
@@ -284,7 +284,7 @@ def test_simulated_run_to_trained_qnet_to_selected_frame(tmp_path: Path) -> None
     simulate = ["annotate", "simulate", "--root", str(root), "--split", "val", "--budget-hours", "0.2"]
     simulate += ["--frames", "uniform", "--types", "mask", "--no-progress"]
     assert main([*simulate, "--out", str(run)]) == 0
-    engine = make_loop_engine("flow")  # the CLI's default engine
+    engine = get_loop_engine("flow")  # the CLI's default engine
     samples = run_quality_samples(run, engine=engine, input_size=SIZE)
     for name in ("squares-a", "squares-b"):
         state, whole = VideoState.load(run / "runs" / "uniform-mask" / "seed0" / name)

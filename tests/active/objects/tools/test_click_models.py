@@ -29,7 +29,7 @@ from frugalseg.active.objects.tools.click_models import (
     SAM2Clicks,
     SAMClicks,
     StarCutClicks,
-    make_click_model,
+    get_click_model,
     mask_logits,
 )
 from frugalseg.active.objects.tools.grabcut import (
@@ -349,33 +349,33 @@ def test_sam2_runs_end_to_end_through_the_clicks_type(
 
 
 def test_click_models_by_name_and_their_refusals(tmp_path: Path) -> None:
-    model = make_click_model()
+    model = get_click_model()
     assert isinstance(model, StarCutClicks) and model.name == "starcut"
     assert set(model.settings) >= {"work_pixels", "lambda", "click_reach"}
-    grabcut = make_click_model("grabcut")
+    grabcut = get_click_model("grabcut")
     assert isinstance(grabcut, GrabCutClicks) and grabcut.name == "grabcut"
     assert grabcut.settings == {"iterations": 3, "given_click_reach": 3}
     with pytest.raises(
         ConfigError, match="unknown click-to-mask model 'ritm'; choose from starcut, grabcut, sam2"
     ):
-        make_click_model("ritm")
+        get_click_model("ritm")
     with pytest.raises(ConfigError, match="the grabcut click-to-mask model takes no options, got device"):
-        make_click_model("grabcut", device="cpu")
+        get_click_model("grabcut", device="cpu")
     with pytest.raises(
         ConfigError, match=r"sam2_checkpoint: .*needs a SAM 2 checkpoint file \(--sam2-checkpoint"
     ):
-        make_click_model("sam2")
+        get_click_model("sam2")
     with pytest.raises(ConfigError, match="unknown SAM 2 config 'sam2_hiera_t'"):
-        make_click_model("sam2", config="sam2_hiera_t", random_weights=True)
+        get_click_model("sam2", config="sam2_hiera_t", random_weights=True)
     with pytest.raises(ConfigError, match="sam2_image_size: must be a positive multiple of 64, got 100"):
-        make_click_model("sam2", image_size=100, random_weights=True)
+        get_click_model("sam2", image_size=100, random_weights=True)
     with pytest.raises(
         ConfigError, match="unknown start 'guess' of the SAM click model; choose from mask, fit"
     ):
-        make_click_model("sam2", start="guess", random_weights=True)
+        get_click_model("sam2", start="guess", random_weights=True)
     missing = tmp_path / "nothing.pt"
     with pytest.raises(DataError, match="nothing.pt: SAM 2 checkpoint file does not exist") as caught:
-        make_click_model("sam2", checkpoint=missing)
+        get_click_model("sam2", checkpoint=missing)
     assert caught.value.path == missing
     flags = {
         "sam2_config": "sam2.1_hiera_s",
@@ -392,12 +392,12 @@ def test_click_models_by_name_and_their_refusals(tmp_path: Path) -> None:
     with pytest.raises(
         ConfigError, match="the sam2 click-to-mask model takes config, .*, start, got weights"
     ):
-        make_click_model("sam2", weights="x")
+        get_click_model("sam2", weights="x")
 
 
 def test_sam2_click_model_loads_and_records_its_checkpoint(sam2_clicks_checkpoint: Path) -> None:
     path = sam2_clicks_checkpoint
-    model = make_click_model("sam2", checkpoint=str(path), image_size=64, device="cpu")
+    model = get_click_model("sam2", checkpoint=str(path), image_size=64, device="cpu")
     assert isinstance(model, SAM2Clicks) and model.name == "sam2"
     assert model.settings == {
         "config": "sam2.1_hiera_t",
@@ -415,7 +415,7 @@ def test_a_sam2_checkpoint_of_another_size_is_refused(sam2_clicks_checkpoint: Pa
     with pytest.raises(
         DataError, match="is a SAM 2 model of config sam2.1_hiera_t, not sam2.1_hiera_s"
     ) as caught:
-        make_click_model("sam2", config="sam2.1_hiera_s", checkpoint=sam2_clicks_checkpoint, image_size=64)
+        get_click_model("sam2", config="sam2.1_hiera_s", checkpoint=sam2_clicks_checkpoint, image_size=64)
     assert caught.value.path == sam2_clicks_checkpoint
 
 
