@@ -16,8 +16,10 @@ scipy's Dinic maximum flow, with:
   released around each click as far as the click's region reaches;
 * a box: every pixel outside it is background (hard), colours outside learn the background.
 
-The mask is brought back to full size bilinearly where the cut changed the prior, which keeps its
-full-size pixels elsewhere; the click pixels themselves are set last, so a
+Coarse to fine: the mask is brought back to full size bilinearly where the cut changed the prior (the
+prior keeps its full-size pixels elsewhere), then its boundary there is cut again at full size within
+`FINE_BAND` pixels of it, with the coarse cut's colour models and full-size contrast-sensitive edges
+(NoC@90 on 40 COCO instances 10.18 → 9.57). The click pixels themselves are set last, so a
 positive click's pixel is always in the mask and a negative click's never.
 """
 
@@ -54,11 +56,16 @@ PRIOR_WEIGHT = 5.0
 ROUNDS = 2
 #: A box's background colours are learnt in a ring this share of its longer side wide around it.
 BOX_RING = 0.15
+#: The full-size pass redraws the coarse boundary within this many pixels of it, its edges weighing this.
+FINE_BAND = 4
+FINE_LAMBDA = 30.0
 #: The constants a click model records in its settings.
 SETTINGS = "WORK_PIXELS COLOUR_BINS LAMBDA FLAT CLICK_WEIGHT CLICK_REACH CORRECTION_REACH".split() + [
     "PRIOR_WEIGHT",
     "ROUNDS",
     "BOX_RING",
+    "FINE_BAND",
+    "FINE_LAMBDA",
 ]
 #: Integer capacities: nats × this; hard constraints as `_HARD`.
 _SCALE = 64
@@ -130,18 +137,26 @@ def image_features(image: np.ndarray) -> ImageFeatures:
     return ImageFeatures(scale, lab.shape[:2], colour_bins(small), cost, _edges(lab))
 
 
-def _edges(lab: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Contrast-sensitive 8-neighbour edges of a Lab image: both directions, integer capacities."""
+def _neighbour_pairs(lab: np.ndarray) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray, float]], float]:
+    """Each 8-neighbour pair of a Lab image once (first, second flat index, ‖ΔLab‖², distance), and β.
+
+    β = 1 / (2 · mean ‖ΔLab‖²), the contrast of the edges' exp(−β‖ΔLab‖²) (Rother et al. 2004).
+    """
     height, width = lab.shape[:2]
     index = np.arange(height * width).reshape(height, width)
     pairs = []
     for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
         first = (slice(0, height - dy), slice(max(0, -dx), width - max(0, dx)))
         second = (slice(dy, height), slice(max(0, dx), width + min(0, dx)))
-        diff = lab[second] - lab[first]
-        squared = (diff**2).sum(axis=2).ravel()
+        squared = ((lab[second] - lab[first]) ** 2).sum(axis=2).ravel()
         pairs.append((index[first].ravel(), index[second].ravel(), squared, float(np.hypot(dy, dx))))
     beta = 1.0 / (2 * max(float(np.mean(np.concatenate([p[2] for p in pairs]))), 1e-6))
+    return pairs, beta
+
+
+def _edges(lab: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Contrast-sensitive 8-neighbour edges of a Lab image: both directions, integer capacities."""
+    pairs, beta = _neighbour_pairs(lab)
     sources, targets, capacities = [], [], []
     for a, b, squared, distance in pairs:
         weight = _SCALE * LAMBDA * np.exp(-beta * squared) / distance
@@ -194,29 +209,43 @@ def _min_cut(
     ``object_cost`` is what labelling a pixel object costs (nats), ``background_cost`` background;
     ``parent`` (flat, −1 for none) adds star convexity: an object pixel's parent is object.
     """
-    count = object_cost.size
-    source, sink = count, count + 1
     margin = np.minimum(object_cost, background_cost)
-    to_object = np.round(_SCALE * (background_cost - margin)).astype(np.int64).ravel()
-    to_background = np.round(_SCALE * (object_cost - margin)).astype(np.int64).ravel()
-    pixels = np.arange(count)
     edge_from, edge_to, capacity = features.edges
-    parts_from = [edge_from, np.full(count, source), pixels]
-    parts_to = [edge_to, pixels, np.full(count, sink)]
-    parts_cap = [capacity.astype(np.int64), np.minimum(to_object, _HARD), np.minimum(to_background, _HARD)]
+    parts = [(edge_from, edge_to, capacity.astype(np.int64))]
     if parent is not None:
         child = np.flatnonzero(parent >= 0)
-        parts_from.append(child)
-        parts_to.append(parent[child])
-        parts_cap.append(np.full(child.size, _HARD, np.int64))
-    capacities = np.concatenate(parts_cap)
+        parts.append((child, parent[child], np.full(child.size, _HARD, np.int64)))
+    side = _solve(
+        object_cost.size,
+        parts,
+        np.round(_SCALE * (background_cost - margin)).ravel(),
+        np.round(_SCALE * (object_cost - margin)).ravel(),
+    )
+    result: np.ndarray = side.reshape(features.shape)
+    return result
+
+
+def _solve(
+    count: int,
+    edges: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    to_object: np.ndarray,
+    to_background: np.ndarray,
+) -> np.ndarray:
+    """The source (object) side of the minimum s–t cut of ``count`` nodes (bool, flat).
+
+    ``edges``: (from, to, capacity) between nodes; ``to_object`` the capacity from the source to each node
+    (what labelling it background costs), ``to_background`` to the sink; integer-valued, capped at `_HARD`.
+    """
+    source, sink = count, count + 1
+    nodes = np.arange(count)
+    sources = np.concatenate([e[0] for e in edges] + [np.full(count, source), nodes])
+    targets = np.concatenate([e[1] for e in edges] + [nodes, np.full(count, sink)])
+    capacities = np.minimum(
+        np.concatenate([e[2] for e in edges] + [to_object, to_background]).astype(np.int64), _HARD
+    )
     keep = capacities > 0
     graph = sparse.csr_matrix(
-        (
-            capacities[keep].astype(np.int32),
-            (np.concatenate(parts_from)[keep], np.concatenate(parts_to)[keep]),
-        ),
-        shape=(count + 2, count + 2),
+        (capacities[keep].astype(np.int32), (sources[keep], targets[keep])), shape=(count + 2, count + 2)
     )
     graph.data = np.minimum(graph.data, _HARD).astype(np.int32)
     flow = maximum_flow(graph, source, sink, method="dinic").flow
@@ -226,7 +255,7 @@ def _min_cut(
     reached = breadth_first_order(residual, source, directed=True, return_predecessors=False)
     side = np.zeros(count + 2, bool)
     side[reached] = True
-    result: np.ndarray = side[:count].reshape(features.shape)
+    result: np.ndarray = side[:count]
     return result
 
 
@@ -238,8 +267,10 @@ def cut(
     confidence: np.ndarray | None = None,
     inside: np.ndarray | None = None,
     examples: tuple[np.ndarray, np.ndarray] | None = None,
-) -> np.ndarray:
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """The object's mask at the working scale (bool) from clicks in working pixels and the priors.
+
+    Returns the mask and the colour models (object, background) learnt from it.
 
     Args:
         features: the image's `image_features`.
@@ -271,21 +302,24 @@ def cut(
     fixed_object_cost = np.where(allowed & ~background_seed, fixed_object_cost, _HARD / _SCALE)
     fixed_background_cost = np.where(object_seed, _HARD / _SCALE, fixed_background_cost)
     around = _background_samples(allowed).ravel()
-    mask = belief >= 0.5
-    for _ in range(ROUNDS):
+
+    def models(belief: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         weights = belief.ravel()
         object_model = _histogram(features.bins, weights)
         background_model = _histogram(features.bins, (1.0 - weights) * around + spread_background.ravel())
-        if examples is not None:
-            object_model = 0.5 * (object_model + examples[0])
-            background_model = 0.5 * (background_model + examples[1])
+        if examples is None:
+            return object_model, background_model
+        return 0.5 * (object_model + examples[0]), 0.5 * (background_model + examples[1])
+
+    for _ in range(ROUNDS):
+        object_model, background_model = models(belief)
         object_cost = -np.log(object_model[features.bins]).reshape(height, width)
         background_cost = -np.log(background_model[features.bins]).reshape(height, width)
         mask = _min_cut(
             features, object_cost + fixed_object_cost, background_cost + fixed_background_cost, parent
         )
         belief = np.where(mask, 1.0, 0.0).astype(np.float32)
-    return mask
+    return mask, models(belief)
 
 
 def _background_samples(allowed: np.ndarray) -> np.ndarray:
@@ -381,17 +415,92 @@ def segment(
     if known is not None and known.confidence is not None and small_prior is not None:
         confidence = shrink(np.clip(known.confidence, 0.0, 1.0))
     examples = None if known is None else example_models(known.examples)
-    found = cut(
+    found, models = cut(
         features, small_clicks, prior=small_prior, confidence=confidence, inside=inside, examples=examples
     )
     full = cv2.resize(found.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR) >= 0.5
+    region: np.ndarray | None = None
     if small_prior is not None and prior is not None:
         changed = cv2.dilate((found != (small_prior >= 0.5)).astype(np.uint8), np.ones((3, 3), np.uint8))
-        changed_full = cv2.resize(changed, (width, height), interpolation=cv2.INTER_NEAREST) > 0
-        full = np.where(changed_full, full, np.asarray(prior, bool))
+        region = cv2.resize(changed, (width, height), interpolation=cv2.INTER_NEAREST) > 0
+        full = np.where(region, full, np.asarray(prior, bool))
     if inside_full is not None:
         full &= inside_full
+    full = refine(image, full, clicks, models, region=region, inside=inside_full)
     for click in clicks:
         full[click.y, click.x] = click.positive
-    result: np.ndarray = full
+    return full
+
+
+def refine(
+    image: np.ndarray,
+    mask: np.ndarray,
+    clicks: Sequence[Point],
+    models: tuple[np.ndarray, np.ndarray],
+    *,
+    region: np.ndarray | None = None,
+    inside: np.ndarray | None = None,
+) -> np.ndarray:
+    """``mask`` (bool H×W) with its boundary cut again at full size: the fine pass of coarse to fine.
+
+    The pixels within `FINE_BAND` of the boundary (and in ``region`` and ``inside``, where given) are
+    free; the rest keep their label and bound the cut. Colours cost as in ``models`` (object,
+    background), edges as `_edges` with `FINE_LAMBDA`; a click holds the pixels around it.
+    """
+    if not mask.any() or mask.all():
+        return mask
+    as_bytes = mask.astype(np.uint8)
+    depth = np.where(
+        mask,
+        cv2.distanceTransform(as_bytes, cv2.DIST_L2, 3),
+        cv2.distanceTransform(1 - as_bytes, cv2.DIST_L2, 3),
+    )
+    free = depth <= FINE_BAND
+    for limit in (region, inside):
+        if limit is not None:
+            free &= limit
+    if not free.any():
+        return mask
+    rows, cols = np.nonzero(free)
+    top, left = max(int(rows.min()) - 1, 0), max(int(cols.min()) - 1, 0)
+    bottom, right = min(int(rows.max()) + 2, mask.shape[0]), min(int(cols.max()) + 2, mask.shape[1])
+    window = (slice(top, bottom), slice(left, right))
+    crop = np.ascontiguousarray(image[window])
+    labels, band = mask[window].ravel(), free[window].ravel()
+    node = np.full(band.size, -1, np.int64)
+    pixels = np.flatnonzero(band)
+    node[pixels] = np.arange(pixels.size)
+    bins = colour_bins(crop)[pixels]
+    object_cost, background_cost = -np.log(models[0][bins]), -np.log(models[1][bins])
+    if inside is not None:
+        object_cost = np.where(inside[window].ravel()[pixels], object_cost, _HARD / _SCALE)
+    held = np.zeros(crop.shape[:2], np.int8)
+    for click in clicks:
+        y, x = click.y - top, click.x - left
+        held[max(0, y - 2) : y + 3, max(0, x - 2) : x + 3] = 1 if click.positive else -1
+    held_here = held.ravel()[pixels]
+    background_cost = np.where(held_here > 0, _HARD / _SCALE, background_cost)
+    object_cost = np.where(held_here < 0, _HARD / _SCALE, object_cost)
+    margin = np.minimum(object_cost, background_cost)
+    to_object, to_background = _SCALE * (background_cost - margin), _SCALE * (object_cost - margin)
+    pairs, beta = _neighbour_pairs(cv2.cvtColor(crop, cv2.COLOR_RGB2LAB).astype(np.float32))
+    edges = []
+    for a, b, squared, distance in pairs:
+        weight = _SCALE * FINE_LAMBDA * np.exp(-beta * squared) / distance
+        node_a, node_b = node[a], node[b]
+        both = (node_a >= 0) & (node_b >= 0)
+        edges.append((node_a[both], node_b[both], np.round(weight[both])))
+        edges.append((node_b[both], node_a[both], np.round(weight[both])))
+        for inner, outer in ((node_a, b), (node_b, a)):
+            bound = (inner >= 0) & (node[outer] < 0)
+            towards_object = bound & labels[outer]
+            to_object += np.bincount(inner[towards_object], weight[towards_object], pixels.size)
+            to_background += np.bincount(
+                inner[bound & ~towards_object], weight[bound & ~towards_object], pixels.size
+            )
+    side = _solve(pixels.size, edges, np.round(to_object), np.round(to_background))
+    refined = labels.copy()
+    refined[pixels] = side
+    result: np.ndarray = mask.copy()
+    result[window] = refined.reshape(crop.shape[:2])
     return result

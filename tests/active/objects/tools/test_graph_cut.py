@@ -14,8 +14,16 @@ import numpy as np
 import pytest
 
 from frugalseg.active.objects.simulation.simulated_annotator import CorrectiveClick, corrective_click
-from frugalseg.active.objects.tools.click_models import StarCutClicks, make_click_model
-from frugalseg.active.objects.tools.graph_cut import ObjectPrior, Point, image_features, segment
+from frugalseg.active.objects.tools.click_models import StarCutClicks, get_click_model
+from frugalseg.active.objects.tools.graph_cut import (
+    FINE_BAND,
+    ObjectPrior,
+    Point,
+    example_models,
+    image_features,
+    refine,
+    segment,
+)
 
 HEIGHT, WIDTH = 120, 160
 
@@ -92,9 +100,33 @@ def test_an_example_from_another_frame_is_accepted_and_keeps_the_answer() -> Non
     other = discs((90, 70))
     known = ObjectPrior(examples=[(painted(other), other)], confidence=np.full((HEIGHT, WIDTH), 0.5))
     assert np.array_equal(segment(image, [Point(60, 50, True)], known=known), disc)
-    model = make_click_model()
+    model = get_click_model()
     assert model.name == "starcut"
     assert np.array_equal(model.correct(image, np.zeros_like(disc), [Point(60, 50, True)], known=known), disc)
+
+
+def test_the_fine_pass_moves_a_shifted_boundary_onto_the_image_edge() -> None:
+    disc = discs((70, 60))
+    image = painted(disc)
+    shifted = np.roll(disc, 2, axis=1)  # the coarse mask, 2 px off: within the band everywhere
+    assert FINE_BAND >= 2
+    assert np.array_equal(refine(image, shifted, [], example_models([(image, disc)])), disc)
+
+
+def test_the_fine_pass_changes_only_the_region_it_is_given_and_holds_clicks() -> None:
+    disc = discs((70, 60))
+    image = painted(disc)
+    shifted = np.roll(disc, 2, axis=1)
+    left = np.zeros_like(disc)
+    left[:, :70] = True
+    models = example_models([(image, disc)])
+    found = refine(image, shifted, [], models, region=left)
+    assert np.array_equal(found[:, :70], disc[:, :70])
+    assert np.array_equal(found[:, 70:], shifted[:, 70:])
+    # a negative click on the disc's edge holds the 5×5 pixels around it as background
+    held = refine(image, shifted, [Point(49, 60, False)], models)
+    assert not held[58:63, 47:52].any()
+    assert np.array_equal(held[:, 60:], disc[:, 60:])
 
 
 def test_features_are_computed_once_per_image() -> None:
