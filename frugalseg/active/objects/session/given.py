@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from frugalseg.active.objects.simulation.annotation_types import (
 )
 from frugalseg.active.objects.state import Annotation, IterationRecord, VideoState
 from frugalseg.active.objects.tools.click_models import ClickToMask
+from frugalseg.active.objects.tools.graph_cut import ObjectPrior
 from frugalseg.data.costs import AnnotationCosts
 from frugalseg.data.formats.davis import DavisFormat
 from frugalseg.errors import ConfigError, DataError
@@ -217,15 +218,17 @@ def annotation_result(
     current: np.ndarray,
     costs: AnnotationCosts,
     click_model: ClickToMask,
+    known: Mapping[int, ObjectPrior] | None = None,
 ) -> tuple[AnnotationResult, dict[int, str]]:
     """What ``given`` makes of the frame's ``current`` mask, with its human seconds and each object's type.
 
-    Clicks correct the current masks with the session's click model (`annotate_given_clicks`); a
+    Clicks correct the current masks with the session's click model (`annotate_given_clicks`, with
+    ``known``: object id → what the video knows of it, `video_priors`); a
     one-object mask replaces that object; a whole mask books each object by how it was made
     (`_given_mask`).
     """
     if given.ids is None:
-        result = annotate_given_clicks(frame, current, given.clicks, costs, model=click_model)
+        result = annotate_given_clicks(frame, current, given.clicks, costs, model=click_model, known=known)
         return result, dict.fromkeys(given.objects, "clicks")
     if given.object_id is not None:
         drawn = np.where(current == VOID, 0, current).astype(np.uint8)
@@ -266,6 +269,33 @@ def _given_mask(
         seconds[min(given.objects)] += costs.clicked_frame_seconds
     kind = next(k for k in ("mask", "box", "clicks") if k in kinds.values())
     return AnnotationResult(kind, given.ids, seconds, clicks), kinds
+
+
+def video_priors(
+    state: VideoState | None,
+    t: int,
+    current: np.ndarray,
+    objects: Sequence[int],
+    image: Callable[[int], np.ndarray],
+) -> dict[int, ObjectPrior]:
+    """What the video knows of each of ``objects`` that frame ``t``'s ``current`` mask does not show yet.
+
+    A person starting an object on a frame has drawn it on another: its mask on the nearest annotated
+    frame, with that frame's image (``image(k)``, loop index ``k``), teaches the click model its colours
+    and its surroundings' (`graph_cut.ObjectPrior`). An object the frame already shows has its own colours
+    there, and none without an annotated frame that shows it.
+    """
+    priors: dict[int, ObjectPrior] = {}
+    if state is None:
+        return priors
+    for obj in objects:
+        if (current == obj).any():
+            continue
+        shown = [k for k, mask in state.annotated.items() if k != t and (mask == obj).any()]
+        if shown:
+            nearest = min(shown, key=lambda k: (abs(k - t), k))
+            priors[obj] = ObjectPrior(examples=[(image(nearest), state.annotated[nearest] == obj)])
+    return priors
 
 
 def book(

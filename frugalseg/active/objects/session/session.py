@@ -47,6 +47,7 @@ from frugalseg.active.objects.session.given import (
     book,
     check_objects,
     read_mask,
+    video_priors,
 )
 from frugalseg.active.objects.session.proposals import Candidate, Proposal, ProposalOptions, next_annotation
 from frugalseg.active.objects.session.session_settings import (
@@ -57,6 +58,7 @@ from frugalseg.active.objects.session.session_settings import (
     saved_settings,
 )
 from frugalseg.active.objects.state import STATE_FILE, IterationRecord, VideoState
+from frugalseg.active.objects.tools.graph_cut import ObjectPrior
 from frugalseg.active.propagation import FrameReady
 from frugalseg.data.clips import Clip
 from frugalseg.data.costs import AnnotationCosts
@@ -495,7 +497,8 @@ class AnnotationSession:
                 state = VideoState(video=video, num_frames=frames, objects={}, config=self._config)
             if current is None:
                 current = state.masks[t] if state.masks else np.zeros(shape, np.uint8)
-            result, kinds = annotation_result(given, image, current, self.costs, self.click_model)
+            known = self._video_priors(state, t, current, given)
+            result, kinds = annotation_result(given, image, current, self.costs, self.click_model, known)
             record = book(state, t, result, kinds, given)
             if propagate:
                 self._propagate(state, source.load())
@@ -531,12 +534,23 @@ class AnnotationSession:
         shape = image.shape[:2]
         if given.shape != shape:
             raise DataError(given.source, f"made for a frame of {given.shape}, the frame is {shape}")
+        state = self.state(video)
         if current is None:
-            state = self.state(video)
             current = state.masks[t] if state is not None else np.zeros(shape, np.uint8)
         elif current.shape != shape:
             raise DataError(given.source, f"the mask corrected is {current.shape}, the frame {shape}")
-        return annotation_result(given, image, current, self.costs, self.click_model)[0].mask
+        known = self._video_priors(state, t, current, given)
+        return annotation_result(given, image, current, self.costs, self.click_model, known)[0].mask
+
+    def _video_priors(
+        self, state: VideoState | None, t: int, current: np.ndarray, given: GivenAnnotation
+    ) -> dict[int, ObjectPrior]:
+        """`video_priors` of the objects ``given`` clicks on (loop frame ``t`` of ``state``'s video)."""
+        if given.ids is not None or state is None:
+            return {}
+        paths = self._video(state.video).frame_paths
+        objects = sorted({click.object for click in given.clicks})
+        return video_priors(state, t, current, objects, lambda k: read_frame(paths[k]))
 
     def frames(self, video: str) -> list[int]:
         """The sequence indices of the frames of ``video`` the session uses (its loop frames, in order)."""

@@ -30,7 +30,7 @@ The policies that choose a type are in `type_policies`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +38,7 @@ import numpy as np
 from frugalseg.active.objects.simulation.simulated_annotator import CorrectiveClick, corrective_click
 from frugalseg.active.objects.tools.click_models import ClickToMask, get_click_model
 from frugalseg.active.objects.tools.grabcut import Box
+from frugalseg.active.objects.tools.graph_cut import ObjectPrior
 from frugalseg.autolabel.boxes import box_of
 from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts
 from frugalseg.metrics.jf import contour_accuracy, region_similarity
@@ -234,6 +235,7 @@ def annotate_given_clicks(
     costs: AnnotationCosts = DEFAULT_COSTS,
     *,
     model: ClickToMask | None = None,
+    known: Mapping[int, ObjectPrior] | None = None,
 ) -> AnnotationResult:
     """The ``clicks`` type from a person's clicks: each clicked object's mask corrected by ``model``.
 
@@ -248,13 +250,15 @@ def annotate_given_clicks(
         clicks: the person's clicks, on any objects.
         costs: annotation costs.
         model: the click-to-mask model (`click_models`); None: the default model.
+        known: object id → what the video knows of it (`session.given.video_priors`), for the model.
     """
     model = get_click_model() if model is None else model
+    known = {} if known is None else known
     mask = np.where(current == VOID, 0, current).astype(np.uint8)
     made: dict[int, int] = {}
     for obj in sorted({c.object for c in clicks}):
         own = [c for c in clicks if c.object == obj]
-        found = model.correct(image, current == obj, own)
+        found = model.correct(image, current == obj, own, known=known.get(obj))
         mask[(mask == obj) & ~found] = 0
         mask[found] = obj
         made[obj] = len(own)

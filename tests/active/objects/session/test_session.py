@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from data.fake_davis import grey_png, palette_png, squares, write_moving_squares
 
+from frugalseg.active.objects.session.given import GivenAnnotation
 from frugalseg.active.objects.session.proposals import ProposalOptions
 from frugalseg.active.objects.session.session import AnnotationSession
 from frugalseg.active.objects.simulation.annotation_types import GivenClick, annotate_given_clicks
@@ -500,3 +501,28 @@ def test_a_propagated_mask_added_back_unchanged_is_booked_as_looked_at(started: 
     # kept as the person saw it: exact for the proposals, so gain-fit does not ask for a mask there
     assert state.kinds[5] == "mask" and state.replaceable == []
     assert AnnotationSession.open(started).propose(video="squares-a").frame != 5
+
+
+class _RecordingClicks(GrabCutClicks):
+    """GrabCut's clicks that record what the session told them of the object."""
+
+    def __init__(self) -> None:
+        self.known: list[object] = []
+
+    def correct(self, image, current, clicks, *, known=None):  # type: ignore[no-untyped-def]
+        self.known.append(known)
+        return np.asarray(current, bool)
+
+
+def test_clicks_starting_an_object_learn_it_from_its_nearest_annotated_frame(started: Path) -> None:
+    session = AnnotationSession.open(started)
+    session.click_model = recording = _RecordingClicks()
+    shape = squares(0, 0).shape
+    clicks = GivenAnnotation(Path("clicks"), shape, clicks=(GivenClick(1, 12, 14, True),))
+    session.preview("squares-a", 5, clicks, np.zeros(shape, np.uint8))  # object 1 not on frame 5 yet
+    (prior,) = recording.known
+    (image, mask), *others = prior.examples
+    assert not others and np.array_equal(mask, squares(0, 0) == 1)
+    assert np.array_equal(image, session.frame_image("squares-a", 0))
+    session.preview("squares-a", 5, clicks, squares(5, 0))  # the frame shows it: its own colours are there
+    assert recording.known[1] is None
