@@ -215,6 +215,9 @@ VIDEO_CASES = [
 CASES = LEFT_CASES + TOOL_FILE_CASES + VIDEO_CASES
 
 
+# The pickle case hands torch.load(weights_only=True) a pickle on purpose: torch warns of its protocol,
+# then refuses it.
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol 4 in the checkpoint:UserWarning")
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.name.replace(" ", "-"))
 def test_bad_input_gets_one_clear_line_and_writes_nothing(case: Case, data, tmp_path, capsys):  # noqa: F811
     check_case(case, data, tmp_path, capsys)
