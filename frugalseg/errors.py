@@ -52,4 +52,18 @@ class ConfigError(FrugalsegError):
         return type(self), (self.option, self.problem)
 
 
-__all__ = ["ConfigError", "DataError", "FrugalsegError", "LabelStoreError", "WeightsError"]
+class MissingPackageError(FrugalsegError, ImportError):
+    """An optional package that a chosen feature needs is not installed; the message says what to install.
+
+    Also an `ImportError`, so code that imports optionally keeps catching it as one.
+    """
+
+
+__all__ = [
+    "ConfigError",
+    "DataError",
+    "FrugalsegError",
+    "LabelStoreError",
+    "MissingPackageError",
+    "WeightsError",
+]

@@ -31,7 +31,7 @@ from types import ModuleType
 from typing import Any, Literal
 
 from frugalseg.data.files import sha256_file
-from frugalseg.errors import ConfigError, DataError
+from frugalseg.errors import ConfigError, DataError, MissingPackageError
 
 SAM2_CONFIGS: tuple[str, ...] = ("sam2.1_hiera_t", "sam2.1_hiera_s", "sam2.1_hiera_b+", "sam2.1_hiera_l")
 INSTALL_HINT = "pip install 'frugalseg[sam2]'"
@@ -126,12 +126,12 @@ def load_sam2(options: SAM2Options, kind: Literal["video", "image"], *, needed_b
 
 
 def import_sam2() -> ModuleType:
-    """The ``sam2`` package (with its builders loaded); a clear ImportError when it is missing."""
+    """The ``sam2`` package (with its builders loaded); a `MissingPackageError` when it is missing."""
     try:
         import sam2
         import sam2.build_sam  # noqa: F401  (registers the builders used below)
     except ImportError as err:
-        raise ImportError(
+        raise MissingPackageError(
             f"the SAM 2 engines need the SAM 2 package (rf-sam-2 wheel, imported as `sam2`), which is not "
             f"installed: {INSTALL_HINT}"
         ) from err

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from frugalseg.cli import main
 
@@ -58,3 +59,22 @@ def test_annotate_with_a_sam2_id_without_the_package_is_one_line(no_sam2, tmp_pa
     assert capsys.readouterr().err == (
         f"error: --sam2-checkpoint: facebook/sam2.1-hiera-tiny is no file here, and {HINT}\n"
     )
+
+
+def test_a_sam2_checkpoint_file_without_the_package_is_one_line(
+    no_sam2, tiny_streets: Path, tmp_path: Path, capsys
+) -> None:
+    checkpoint = tmp_path / "sam2.1_hiera_tiny.pt"
+    parts = [
+        "image_encoder.trunk.patch_embed.proj.weight",
+        "memory_attention.",
+        "memory_encoder.",
+        "sam_mask_decoder.",
+    ]
+    torch.save({"model": {name: torch.zeros(1) for name in parts}}, checkpoint)  # a SAM 2 model's keys
+    assert main(propagate(tiny_streets, tmp_path / "out", str(checkpoint))) == 2
+    assert capsys.readouterr().err == (
+        "error: the SAM 2 engines need the SAM 2 package (rf-sam-2 wheel, imported as `sam2`), which is not "
+        "installed: pip install 'frugalseg[sam2]'\n"
+    )
+    assert not (tmp_path / "out").exists()
