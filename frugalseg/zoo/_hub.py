@@ -27,7 +27,7 @@ from typing import Any
 
 from torch import nn
 
-from frugalseg.errors import WeightsError
+from frugalseg.errors import MissingPackageError, WeightsError
 from frugalseg.zoo._cards import frugalseg_version
 from frugalseg.zoo._loading import (
     LoadedWeights,
@@ -260,11 +260,12 @@ def sam2_hub_checkpoint(name: str) -> tuple[str, Path] | None:
 
     Raises:
         WeightsError: an ``hf-hub:`` id of no SAM 2 2.1 model, or a file that cannot be had or checked.
+        MissingPackageError: the SAM 2 package is not installed.
     """
     try:
         from sam2.build_sam import HF_MODEL_ID_TO_FILENAMES
     except ImportError as err:
-        raise ImportError(
+        raise MissingPackageError(
             "SAM 2 ids need the SAM 2 package (rf-sam-2 wheel): pip install 'frugalseg[sam2]'"
         ) from err
     known = {k: v for k, v in HF_MODEL_ID_TO_FILENAMES.items() if v[0].startswith(_SAM2_FOLDER)}
