@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from frugalseg.active.objects.simulation.simulated_annotator import CorrectiveClick, corrective_click
+from frugalseg.active.objects.simulation.simulated_annotator import CorrectiveClick, best_of_corrections
 from frugalseg.active.objects.tools.click_models import ClickToMask, get_click_model
 from frugalseg.active.objects.tools.grabcut import Box
 from frugalseg.active.objects.tools.graph_cut import ObjectPrior
@@ -174,18 +174,11 @@ def _box_and_clicks(
 ) -> tuple[np.ndarray, int]:
     """One object's best mask from its box and up to ``clicks`` corrective clicks, and the clicks made."""
     box = padded_box(truth)
-    found = model.box(image, box)
-    best, best_j = found, region_similarity(found, truth, void)
-    made: list[CorrectiveClick] = []
-    for _ in range(clicks):
-        click = corrective_click(found, truth, ignore=void)
-        if click is None:
-            break
-        made.append(click)
-        found = model.box(image, box, made)
-        j = region_similarity(found, truth, void)
-        if j > best_j:
-            best, best_j = found, j
+
+    def answer(made: list[CorrectiveClick]) -> np.ndarray:
+        return model.box(image, box, made)
+
+    best, made = best_of_corrections(model.box(image, box), truth, answer, clicks=clicks, ignore=void)
     return best, len(made)
 
 

@@ -17,6 +17,7 @@ truth is kept.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,7 @@ import cv2
 import numpy as np
 
 from frugalseg.autolabel.objects import iou
+from frugalseg.metrics.jf import region_similarity
 
 if TYPE_CHECKING:
     from frugalseg.autolabel.refine import ImagePredictor
@@ -82,6 +84,33 @@ def corrective_click(
         return None
     x, y, depth = region_centre(best[3])
     return CorrectiveClick(x, y, positive=best[1] == 0, region_area=-best[0], depth=depth)
+
+
+def best_of_corrections(
+    shown: np.ndarray,
+    truth: np.ndarray,
+    answer: Callable[[list[CorrectiveClick]], np.ndarray],
+    *,
+    clicks: int,
+    ignore: np.ndarray | None = None,
+) -> tuple[np.ndarray, list[CorrectiveClick]]:
+    """Up to ``clicks`` corrective clicks, each on the mask shown last, answered by ``answer(clicks so far)``.
+
+    A person undoes a click that made the mask worse: returned is the best (J with ``truth``) of ``shown``
+    and the answers, with the clicks made (fewer when no error is left).
+    """
+    best, best_score = shown, region_similarity(shown, truth, ignore)
+    made: list[CorrectiveClick] = []
+    for _ in range(clicks):
+        click = corrective_click(shown, truth, ignore=ignore)
+        if click is None:
+            break
+        made.append(click)
+        shown = answer(list(made))
+        score = region_similarity(shown, truth, ignore)
+        if score > best_score:
+            best, best_score = shown, score
+    return best, made
 
 
 def simulate_corrective_clicks(

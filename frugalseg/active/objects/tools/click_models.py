@@ -34,7 +34,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from frugalseg.active.objects.simulation.simulated_annotator import CorrectiveClick, corrective_click
+from frugalseg.active.objects.simulation.simulated_annotator import (
+    CorrectiveClick,
+    best_of_corrections,
+    corrective_click,
+)
 from frugalseg.active.objects.tools import graph_cut
 from frugalseg.active.objects.tools.grabcut import (
     GIVEN_CLICK_REACH,
@@ -234,19 +238,11 @@ class StarCutClicks(ClickToMask):
         A person undoes a click that made the mask worse: the best (IoU) of the current mask and those shown.
         """
         current = np.asarray(current, bool)
-        shown = best = current
-        best_score = region_similarity(best, truth, ignore)
-        made: list[CorrectiveClick] = []
-        for _ in range(clicks):
-            click = corrective_click(shown, truth, ignore=ignore)
-            if click is None:
-                break
-            made.append(click)
-            shown = self.correct(image, current, made)
-            score = region_similarity(shown, truth, ignore)
-            if score > best_score:
-                best, best_score = shown, score
-        return best, made
+
+        def answer(made: list[CorrectiveClick]) -> np.ndarray:
+            return self.correct(image, current, made)
+
+        return best_of_corrections(current, truth, answer, clicks=clicks, ignore=ignore)
 
     def correct(
         self,

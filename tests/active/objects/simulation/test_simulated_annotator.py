@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from frugalseg.active import CorrectiveClick, corrective_click, simulate_corrective_clicks
-from frugalseg.active.objects.simulation.simulated_annotator import region_centre
+from frugalseg.active.objects.simulation.simulated_annotator import best_of_corrections, region_centre
 
 
 def square(shape: tuple[int, int], top: int, left: int, size: int) -> np.ndarray:
@@ -122,3 +122,25 @@ def test_click_loop_starts_from_an_initial_mask_with_a_negative_click() -> None:
     # SAM found nothing under no positive click: of (nothing, everything, nothing) the oracle keeps
     # the candidate with the best IoU with the truth, everything (16/400)
     assert np.array_equal(mask, np.ones_like(truth))
+
+
+def test_best_of_corrections_keeps_the_best_answer_and_clicks_on_the_one_shown_last() -> None:
+    truth = np.zeros((20, 20), bool)
+    truth[5:15, 5:15] = True
+    start = np.zeros_like(truth)
+    worse = np.ones_like(truth)  # the first answer spills over everything: J 0.25
+    better = truth.copy()
+    better[5:15, 5:7] = False  # the second misses two columns: J 0.8
+    answers = [worse, better, better]
+    seen: list[list[CorrectiveClick]] = []
+
+    def answer(made: list[CorrectiveClick]) -> np.ndarray:
+        seen.append(made)
+        return answers[len(made) - 1]
+
+    best, made = best_of_corrections(start, truth, answer, clicks=3)
+    assert best is better and len(made) == 3
+    assert made[0].positive and not made[1].positive  # the 2nd click is on the spill of the answer shown
+    assert [len(m) for m in seen] == [1, 2, 3]
+    exact, none = best_of_corrections(truth, truth, answer, clicks=3)  # nothing to correct: no click
+    assert exact is truth and none == []
