@@ -281,9 +281,16 @@ def video_priors(
     """What the video knows of each of ``objects`` that frame ``t``'s ``current`` mask does not show yet.
 
     A person starting an object on a frame has drawn it on another: its mask on the nearest annotated
-    frame, with that frame's image (``image(k)``, loop index ``k``), teaches the click model its colours
-    and its surroundings' (`graph_cut.ObjectPrior`). An object the frame already shows has its own colours
-    there, and none without an annotated frame that shows it.
+    frame, with that frame's image, teaches the click model its colours and its surroundings'
+    (`graph_cut.ObjectPrior`). An object the frame already shows has its own colours there, and none
+    without an annotated frame that shows it.
+
+    Args:
+        state: the video's loop state (None: nothing annotated yet, no prior).
+        t: the frame's loop index.
+        current: the frame's current mask (H×W object ids).
+        objects: the object ids the person clicks on.
+        image: loop index → that frame's image (H×W×3 uint8 RGB), read only for the frames used.
     """
     priors: dict[int, ObjectPrior] = {}
     if state is None:

@@ -98,6 +98,13 @@ def best_of_corrections(
 
     A person undoes a click that made the mask worse: returned is the best (J with ``truth``) of ``shown``
     and the answers, with the clicks made (fewer when no error is left).
+
+    Args:
+        shown: the mask before the first click (bool H×W).
+        truth: the object's ground truth (bool H×W).
+        answer: the tool: all the clicks so far → the mask it shows.
+        clicks: the most clicks to make.
+        ignore: pixels that are no error either way (bool H×W), or None.
     """
     best, best_score = shown, region_similarity(shown, truth, ignore)
     made: list[CorrectiveClick] = []

@@ -444,8 +444,16 @@ def refine(
     """``mask`` (bool H×W) with its boundary cut again at full size: the fine pass of coarse to fine.
 
     The pixels within `FINE_BAND` of the boundary (and in ``region`` and ``inside``, where given) are
-    free; the rest keep their label and bound the cut. Colours cost as in ``models`` (object,
-    background), edges as `_edges` with `FINE_LAMBDA`; a click holds the pixels around it.
+    free; the rest keep their label and bound the cut. Colours cost as in ``models``, edges as
+    `_edges` with `FINE_LAMBDA`; a click holds the 5×5 pixels around it.
+
+    Args:
+        image: the frame, H×W×3 uint8 RGB.
+        mask: the coarse cut brought to full size (bool H×W).
+        clicks: the clicks, in full-size pixels.
+        models: the colour histograms (object, background) of the coarse cut (`cut`).
+        region: where the boundary may move (bool H×W), or None (everywhere).
+        inside: the pixels that may be object (a box, bool H×W), or None (all).
     """
     if not mask.any() or mask.all():
         return mask
