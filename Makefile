@@ -34,6 +34,7 @@ bench: $(STAMP)
 ## Lint (ruff, with the Google docstring rules) and type checks (mypy, configured in pyproject.toml).
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy frugalseg
 
 clean:

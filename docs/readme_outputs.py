@@ -78,9 +78,14 @@ RECORDINGS: dict[str, Recording] = {
             Step(
                 shown=(".venv/bin/frugalseg fit --config configs/demo.yaml",),
                 argv=(
-                    "{frugalseg}", "fit", "--config", "configs/demo.yaml",
-                    "--trainer.default_root_dir", "{tmp}/runs/demo",
-                    "--trainer.logger.init_args.save_dir", "{tmp}/runs/demo",
+                    "{frugalseg}",
+                    "fit",
+                    "--config",
+                    "configs/demo.yaml",
+                    "--trainer.default_root_dir",
+                    "{tmp}/runs/demo",
+                    "--trainer.logger.init_args.save_dir",
+                    "{tmp}/runs/demo",
                 ),
             ),
         ),
@@ -92,11 +97,12 @@ RECORDINGS: dict[str, Recording] = {
         steps=(
             Step(
                 shown=(
-                    "$ python -c \"from frugalseg.data.formats import generate_synthetic_streets as g; "
+                    '$ python -c "from frugalseg.data.formats import generate_synthetic_streets as g; '
                     "g('/tmp/streets', {'val': 1}, size=(48, 96), num_frames=20, seed=7)\"",
                 ),
                 argv=(
-                    "{python}", "-c",
+                    "{python}",
+                    "-c",
                     "from frugalseg.data.formats import generate_synthetic_streets as g; "
                     "g('{tmp}/streets', {'val': 1}, size=(48, 96), num_frames=20, seed=7)",
                 ),
@@ -110,10 +116,29 @@ RECORDINGS: dict[str, Recording] = {
                     "    --selectors diversity,random --budget-clicks-percent 25 --out /tmp/hvsa",
                 ),
                 argv=(
-                    "{frugalseg}", "annotate", "semantic", "--root", "{tmp}/streets", "--max-frames", "12",
-                    "--student", "hrnetv2_w18_small", "--init-weights", "streets-hrnetv2-w18s",
-                    "--epochs", "2", "--granularities", "frame,superpixel", "--segments", "24",
-                    "--selectors", "diversity,random", "--budget-clicks-percent", "25", "--out", "{tmp}/hvsa",
+                    "{frugalseg}",
+                    "annotate",
+                    "semantic",
+                    "--root",
+                    "{tmp}/streets",
+                    "--max-frames",
+                    "12",
+                    "--student",
+                    "hrnetv2_w18_small",
+                    "--init-weights",
+                    "streets-hrnetv2-w18s",
+                    "--epochs",
+                    "2",
+                    "--granularities",
+                    "frame,superpixel",
+                    "--segments",
+                    "24",
+                    "--selectors",
+                    "diversity,random",
+                    "--budget-clicks-percent",
+                    "25",
+                    "--out",
+                    "{tmp}/hvsa",
                 ),
             ),
         ),
@@ -172,8 +197,12 @@ def record(name: str, outputs: Path = REPO / OUTPUTS) -> Path:
         start = time.monotonic()
         for step in recording.steps:
             result = subprocess.run(
-                [fill(arg) for arg in step.argv], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT, text=True,
+                [fill(arg) for arg in step.argv],
+                cwd=REPO,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
             )
             print(result.stdout, end="")
             if result.returncode != 0:
@@ -213,7 +242,7 @@ def marked_blocks(readme: Path) -> list[tuple[int, str, list[str]]]:
     for number, line in enumerate(lines):
         if not line.startswith(MARKER):
             continue
-        target = line[len(MARKER):].removesuffix("-->").strip()
+        target = line[len(MARKER) :].removesuffix("-->").strip()
         fence = number + 1
         if fence >= len(lines) or not lines[fence].startswith("```"):
             blocks.append((number + 1, target, []))  # reported as a marker without its block
