@@ -15,7 +15,9 @@ from starlette.testclient import TestClient
 from frugalseg.active.objects.session.given import GivenAnnotation
 from frugalseg.active.objects.simulation.annotation_types import GivenClick
 from frugalseg.app import SessionService
-from frugalseg.app.ml_backend import create_ml_backend
+from frugalseg.app.http import JSONRoutes
+from frugalseg.app.ml_backend import MLBackendApp, create_ml_backend
+from frugalseg.app.server import AnnotationApp
 from frugalseg.interop.rle import ls_decode, ls_encode, polygon_mask
 
 VIDEO = "blackswan"
@@ -70,6 +72,13 @@ def predict(client: TestClient, frames: list[int], context: Any = None) -> list[
 
 def decoded(result: dict[str, Any]) -> np.ndarray:
     return ls_decode(result["value"]["rle"], result["original_height"], result["original_width"])
+
+
+def test_the_backend_shares_only_the_small_http_base_with_the_page() -> None:
+    """The ML backend is its own server beside the page's (issue 47.4): both on JSONRoutes alone."""
+    assert MLBackendApp.__bases__ == (JSONRoutes,)
+    assert AnnotationApp.__bases__ == (JSONRoutes,)
+    assert not issubclass(MLBackendApp, AnnotationApp)
 
 
 def test_health_and_setup(backend: TestClient) -> None:
