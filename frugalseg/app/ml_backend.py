@@ -314,8 +314,7 @@ class MLBackendApp(JSONRoutes):
         checked = GivenAnnotation(source, current.shape, clicks=clicks).clicks if clicks else ()
         boxes = [rectangle_box(shape) for shape in drawn.shapes if shape.type == "box"]
         if boxes:
-            image = self.session.frame_image(video, index)
-            found = self.session.click_model.box(image, boxes[-1], checked)
+            found = self.session.box_preview(video, index, boxes[-1], checked, obj)
         else:
             given = GivenAnnotation(source, current.shape, clicks=checked)
             found = self.session.preview(video, index, given, current) == obj

@@ -284,17 +284,23 @@ class AnnotationApp(JSONRoutes):
     # The weight-free tools: each answers one object's mask (0/1), which the page puts in its frame.
 
     async def box(self, request: Request) -> Response:
-        """The click model's mask of a box and the corrective clicks since it (`ClickToMask.box`)."""
+        """The click model's mask of a box and the corrective clicks since it, for ``object`` if named.
+
+        `AnnotationSession.box_preview`: the object's mask on the nearest annotated frame is its prior.
+        """
         name, frame = self._frame(request)
         data = await self._json(request)
         image = await run_in_threadpool(self.session.frame_image, name, frame)
         box = _box(data.get("box"), image.shape[:2])
+        obj = data.get("object")
+        if obj is not None and not is_object_id(obj):
+            raise RequestError(400, f"object must be an id 1…{MAX_OBJECTS}")
         clicks: tuple[GivenClick, ...] = ()
         if data.get("clicks"):
             clicks = GivenAnnotation(
                 Path("the clicks"), image.shape[:2], clicks=tuple(_clicks(data["clicks"]))
             ).clicks
-        found = await run_in_threadpool(self.session.click_model.box, image, box, clicks)
+        found = await run_in_threadpool(self.session.box_preview, name, frame, box, clicks, obj)
         return JSONResponse(_object_mask(found))
 
     async def scissors(self, request: Request) -> Response:

@@ -30,6 +30,8 @@ def test_box_and_its_clicks_are_the_click_models(client: TestClient, image: np.n
     assert np.array_equal(mask_of(answer), expected) and expected.any()
     alone = client.post(FRAME + "/box", json={"box": BOX})
     assert np.array_equal(mask_of(alone), get_click_model().box(image, tuple(BOX)))
+    named = client.post(FRAME + "/box", json={"box": BOX, "clicks": clicks, "object": 1})
+    assert np.array_equal(mask_of(named), expected)  # nothing annotated yet: no prior to learn from
 
 
 def test_scissors_and_superpixels_are_the_tools(client: TestClient, image: np.ndarray) -> None:
@@ -62,6 +64,8 @@ def test_scissors_and_superpixels_are_the_tools(client: TestClient, image: np.nd
             {"box": BOX, "clicks": [{"object": 10**30, "x": 5, "y": 9, "positive": True}]},
             "click 0: object must be an id 1…254",
         ),
+        ("box", {"box": BOX, "object": 10**30}, "object must be an id 1…254"),
+        ("box", {"box": BOX, "object": True}, "object must be an id 1…254"),
         (
             "scissors",
             {"points": [[1, 1]] * (MAX_ANCHORS + 1)},

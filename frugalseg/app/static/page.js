@@ -204,7 +204,7 @@ function shaped(data, mode) {
 async function boxPreview() {
   const sent = S.boxClicks.length; const started = performance.now();
   try {
-    const data = await post("box", { box: S.box, clicks: S.boxClicks });
+    const data = await post("box", { box: S.box, clicks: S.boxClicks, object: object() });
     if (sent !== S.boxClicks.length) { return; }
     shaped(data, S.toolMode); S.boxed[object()] = { box: S.box.slice(), clicks: sent }; $("frameinfo").dataset.box = `${S.box.join(",")}:${sent}`;
     frameInfo(` in ${Math.round(performance.now() - started)} ms`);

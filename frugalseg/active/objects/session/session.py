@@ -33,7 +33,7 @@ import contextlib
 import fcntl
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,7 @@ from frugalseg.active.objects.session.session_settings import (
     saved_settings,
 )
 from frugalseg.active.objects.state import STATE_FILE, IterationRecord, VideoState
+from frugalseg.active.objects.tools.grabcut import Box, Click
 from frugalseg.active.objects.tools.graph_cut import ObjectPrior
 from frugalseg.active.propagation import FrameReady
 from frugalseg.data.clips import Clip
@@ -541,6 +542,28 @@ class AnnotationSession:
             raise DataError(given.source, f"the mask corrected is {current.shape}, the frame {shape}")
         known = self._video_priors(state, t, current, given)
         return annotation_result(given, image, current, self.costs, self.click_model, known)[0].mask
+
+    def box_preview(
+        self, video: str, frame: int, box: Box, clicks: Sequence[Click] = (), obj: int | None = None
+    ) -> np.ndarray:
+        """The click model's mask (bool) of one object from a box and the clicks since it; nothing saved.
+
+        A box draws its object from nothing, so object ``obj`` learns its colours from its mask on the
+        nearest annotated frame (`video_priors`), as clicks that start an object do.
+
+        Raises:
+            ConfigError: an unknown video or frame.
+        """
+        source = self._video(video)
+        t = source.loop_index(frame)
+        image = read_frame(source.frame_paths[t])
+        known = None
+        saved = self.saved_state(video)  # its annotations: no need to wait for current masks
+        if obj is not None and saved is not None:
+            nothing = np.zeros(image.shape[:2], np.uint8)
+            priors = video_priors(saved[0], t, nothing, [obj], lambda k: read_frame(source.frame_paths[k]))
+            known = priors.get(obj)
+        return self.click_model.box(image, box, clicks, known=known)
 
     def _video_priors(
         self, state: VideoState | None, t: int, current: np.ndarray, given: GivenAnnotation

@@ -513,6 +513,10 @@ class _RecordingClicks(GrabCutClicks):
         self.known.append(known)
         return np.asarray(current, bool)
 
+    def box(self, image, box, clicks=(), *, known=None):  # type: ignore[no-untyped-def]
+        self.known.append(known)
+        return super().box(image, box, clicks)
+
 
 def test_clicks_starting_an_object_learn_it_from_its_nearest_annotated_frame(started: Path) -> None:
     session = AnnotationSession.open(started)
@@ -526,3 +530,18 @@ def test_clicks_starting_an_object_learn_it_from_its_nearest_annotated_frame(sta
     assert np.array_equal(image, session.frame_image("squares-a", 0))
     session.preview("squares-a", 5, clicks, squares(5, 0))  # the frame shows it: its own colours are there
     assert recording.known[1] is None
+
+
+def test_a_box_learns_its_object_from_its_nearest_annotated_frame_as_clicks_do(started: Path) -> None:
+    session = AnnotationSession.open(started)
+    session.click_model = recording = _RecordingClicks()
+    click = GivenClick(1, 12, 14, True)
+    found = session.box_preview("squares-a", 5, (4, 4, 30, 30), (click,), 1)
+    (prior,) = recording.known
+    ((image, mask),) = prior.examples
+    assert np.array_equal(mask, squares(0, 0) == 1)
+    assert np.array_equal(image, session.frame_image("squares-a", 0))
+    assert found[14, 12] and not found[:, 31:].any() and not found[31:].any()  # its click in, inside the box
+    session.box_preview("squares-a", 5, (4, 4, 30, 30), (click,))  # no object named: nothing to learn from
+    session.box_preview("squares-a", 5, (4, 4, 30, 30), (click,), 7)  # an object no frame shows yet
+    assert recording.known[1:] == [None, None]
