@@ -19,6 +19,7 @@ person can go on while the rest of the clip fills in.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import logging
@@ -27,6 +28,7 @@ import queue
 import shutil
 import threading
 import time
+from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -250,16 +252,35 @@ class SessionService:
         returns when it has (the video's state is free for the addition then).
         """
         with self.lock:
-            for job in self.jobs:
-                if job.video == video and job.status in ("queued", "propagating"):
-                    job.stop = True
-                    if job.status == "queued":
-                        job.status, job.ended = "superseded", time.monotonic()
-            end = time.monotonic() + timeout
-            while any(j.video == video and j.status == "propagating" for j in self.jobs):
-                if time.monotonic() > end:
-                    raise TimeoutError(f"the propagation of {video!r} did not stop in {timeout:.0f} s")
-                time.sleep(0.01)
+            self._stop([video], timeout)
+
+    def close(self, timeout: float = 60.0) -> None:
+        """Stop every queued or running propagation: the server is shutting down.
+
+        The annotations are saved already; the masks they owe are made when the session is served
+        again (a state whose masks are out of date is queued on start).
+        """
+        with self.lock:
+            self._stop({job.video for job in self.jobs}, timeout)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: object) -> AsyncIterator[None]:
+        """The lifespan of a Starlette app over this service: its propagations stop with the server."""
+        yield
+        self.close()
+
+    def _stop(self, videos: Collection[str], timeout: float) -> None:
+        """Drop the queued jobs of ``videos`` and wait for their running one to stop (call under the lock)."""
+        for job in self.jobs:
+            if job.video in videos and job.status in ("queued", "propagating"):
+                job.stop = True
+                if job.status == "queued":
+                    job.status, job.ended = "superseded", time.monotonic()
+        end = time.monotonic() + timeout
+        while running := [j.video for j in self.jobs if j.video in videos and j.status == "propagating"]:
+            if time.monotonic() > end:
+                raise TimeoutError(f"the propagation of {running[0]!r} did not stop in {timeout:.0f} s")
+            time.sleep(0.01)
 
     def resume(self, video: str) -> None:
         """Queue ``video``'s propagation if its saved masks are out of date and none is queued."""

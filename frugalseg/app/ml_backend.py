@@ -465,4 +465,4 @@ def create_ml_backend(
 ) -> Starlette:
     """The Starlette app of the ML backend over ``service`` (see `MLBackendApp`)."""
     app = MLBackendApp(service, token=token, max_upload=max_upload)
-    return Starlette(routes=app.routes(), exception_handlers=JSON_ERRORS)
+    return Starlette(routes=app.routes(), exception_handlers=JSON_ERRORS, lifespan=service.lifespan)

@@ -534,7 +534,9 @@ def create_app(
     """The Starlette app of the annotation page over ``service`` (see `AnnotationApp`)."""
     app = AnnotationApp(service, token=token, exports=exports, max_upload=max_upload)
     middleware = [Middleware(SecurityHeaders)]
-    return Starlette(routes=app.routes(), middleware=middleware, exception_handlers=JSON_ERRORS)
+    return Starlette(
+        routes=app.routes(), middleware=middleware, exception_handlers=JSON_ERRORS, lifespan=service.lifespan
+    )
 
 
 class SecurityHeaders:

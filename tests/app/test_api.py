@@ -311,3 +311,16 @@ def test_new_objects_with_a_class_name(client: TestClient, service: SessionServi
     assert sorted(p.name for p in service.session.folder.iterdir()) == [VIDEO, "session.json"]
     assert state.objects == {1: 0, 2: 3}  # object 2 is never propagated before frame 3
     assert not (state.masks[2] == 2).any() and (state.masks[3] == 2).sum() == 40 * 60
+
+
+def test_a_server_that_stops_stops_its_propagation_and_the_next_one_makes_its_masks(
+    service: SessionService, davis: Path, tmp_path: Path
+) -> None:
+    with TestClient(create_app(service, exports=tmp_path / "exports")) as client:
+        first_mask(client, davis)
+        assert service.pending(VIDEO)
+    assert not service.pending()  # the lifespan's end stopped it: no thread left running at exit
+    assert [job.status for job in service.jobs] in (["superseded"], ["done"])
+    again = SessionService(service.session)
+    again.wait()
+    assert not again.pending() and again.session.saved_state(VIDEO)[1]  # the masks owed are made
