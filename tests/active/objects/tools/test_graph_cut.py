@@ -62,6 +62,14 @@ def test_a_positive_click_adds_its_region_and_keeps_the_prior() -> None:
     assert np.array_equal(found, left | right)
 
 
+def test_a_negative_click_far_up_and_left_of_the_object_changes_nothing() -> None:
+    """The fine pass holds 5×5 pixels around each click in its window, none for a click outside it."""
+    disc = discs((110, 75))
+    for far in ((20, 20), (100, 10), (10, 80)):
+        found = segment(painted(disc), [Point(110, 75, True), Point(*far, False)])
+        assert np.array_equal(found, disc), far
+
+
 def test_a_box_around_a_disc_is_the_disc_and_its_clicks_keep_inside_it() -> None:
     disc = discs((70, 60))
     image = painted(disc)
@@ -74,6 +82,10 @@ def test_a_box_around_a_disc_is_the_disc_and_its_clicks_keep_inside_it() -> None
     inside = np.zeros_like(disc)
     inside[40:81, 50:91] = True
     assert found.any() and not (found & ~inside).any()
+    outside = model.box(
+        image, box, [CorrectiveClick(70, 60, True, 1, 1.0), CorrectiveClick(5, 5, True, 1, 1.0)]
+    )
+    assert not (outside & ~inside).any()  # a positive click outside the box does not leave its pixel
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
