@@ -35,6 +35,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from starlette.concurrency import run_in_threadpool
 
 from frugalseg.active.objects.session.given import GivenAnnotation
 from frugalseg.active.objects.session.proposals import Proposal, ProposalOptions, filmstrip_scores
@@ -266,8 +267,13 @@ class SessionService:
     @contextlib.asynccontextmanager
     async def lifespan(self, app: object) -> AsyncIterator[None]:
         """The lifespan of a Starlette app over this service: its propagations stop with the server."""
-        yield
-        self.close()
+        try:
+            yield
+        finally:
+            try:
+                await run_in_threadpool(self.close)
+            except TimeoutError as err:  # the annotations are saved; the next server makes the masks
+                log.warning("shutting down: %s", err)
 
     def _stop(self, videos: Collection[str], timeout: float) -> None:
         """Drop the queued jobs of ``videos`` and wait for their running one to stop (call under the lock)."""

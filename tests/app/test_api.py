@@ -324,3 +324,15 @@ def test_a_server_that_stops_stops_its_propagation_and_the_next_one_makes_its_ma
     again = SessionService(service.session)
     again.wait()
     assert not again.pending() and again.session.saved_state(VIDEO)[1]  # the masks owed are made
+
+
+def test_a_propagation_that_will_not_stop_in_time_is_logged_at_shutdown_not_raised(
+    service: SessionService, tmp_path: Path, monkeypatch, caplog
+) -> None:
+    def stuck(timeout: float = 60.0) -> None:
+        raise TimeoutError("the propagation of 'blackswan' did not stop in 60 s")
+
+    monkeypatch.setattr(service, "close", stuck)
+    with TestClient(create_app(service, exports=tmp_path / "exports")) as client:
+        assert client.get("/api/session").status_code in (200, 401)
+    assert "did not stop in 60 s" in caplog.text

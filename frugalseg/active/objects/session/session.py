@@ -535,11 +535,14 @@ class AnnotationSession:
         shape = image.shape[:2]
         if given.shape != shape:
             raise DataError(given.source, f"made for a frame of {given.shape}, the frame is {shape}")
-        state = self.state(video)
         if current is None:
+            state = self.state(video)
             current = state.masks[t] if state is not None else np.zeros(shape, np.uint8)
-        elif current.shape != shape:
-            raise DataError(given.source, f"the mask corrected is {current.shape}, the frame {shape}")
+        else:
+            if current.shape != shape:
+                raise DataError(given.source, f"the mask corrected is {current.shape}, the frame {shape}")
+            saved = self.saved_state(video)  # its annotations: no propagation while one runs elsewhere
+            state = saved[0] if saved is not None else None
         known = self._video_priors(state, t, current, given)
         return annotation_result(given, image, current, self.costs, self.click_model, known)[0].mask
 
@@ -548,8 +551,9 @@ class AnnotationSession:
     ) -> np.ndarray:
         """The click model's mask (bool) of one object from a box and the clicks since it; nothing saved.
 
-        A box draws its object from nothing, so object ``obj`` learns its colours from its mask on the
-        nearest annotated frame (`video_priors`), as clicks that start an object do.
+        A box alone is the click model's box mask; its corrective clicks draw the object from nothing,
+        so object ``obj`` learns its colours from its mask on the nearest annotated frame
+        (`video_priors`), as clicks that start an object do.
 
         Raises:
             ConfigError: an unknown video or frame.
@@ -559,7 +563,7 @@ class AnnotationSession:
         image = read_frame(source.frame_paths[t])
         known = None
         saved = self.saved_state(video)  # its annotations: no need to wait for current masks
-        if obj is not None and saved is not None:
+        if clicks and obj is not None and saved is not None:
             nothing = np.zeros(image.shape[:2], np.uint8)
             priors = video_priors(saved[0], t, nothing, [obj], lambda k: read_frame(source.frame_paths[k]))
             known = priors.get(obj)

@@ -545,3 +545,24 @@ def test_a_box_learns_its_object_from_its_nearest_annotated_frame_as_clicks_do(s
     session.box_preview("squares-a", 5, (4, 4, 30, 30), (click,))  # no object named: nothing to learn from
     session.box_preview("squares-a", 5, (4, 4, 30, 30), (click,), 7)  # an object no frame shows yet
     assert recording.known[1:] == [None, None]
+
+
+def test_previews_while_a_video_waits_for_its_propagation_propagate_nothing(started: Path) -> None:
+    """The page's worker propagates after a submit; a preview of a mask it is given only reads annotations."""
+    session = AnnotationSession.open(started)
+    shape = squares(0, 0).shape
+    drawn = GivenAnnotation(Path("drawn"), shape, ids=squares(9, 0))
+    session.add("squares-a", 9, drawn, propagate=False)  # saved; its masks owed, as while the worker runs
+    assert not session.saved_state("squares-a")[1]
+
+    def no_propagation(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("a preview propagated the video")
+
+    session._propagate = no_propagation  # type: ignore[method-assign]
+    session.click_model = recording = _RecordingClicks()
+    clicks = GivenAnnotation(Path("clicks"), shape, clicks=(GivenClick(1, 12, 14, True),))
+    session.preview("squares-a", 5, clicks, np.zeros(shape, np.uint8))
+    ((image, mask),) = recording.known[0].examples  # frame 9, annotated but not yet propagated, is nearest
+    assert np.array_equal(mask, squares(9, 0) == 1)
+    session.box_preview("squares-a", 5, (4, 4, 30, 30), (), 1)  # a box alone: GrabCut's mask, no prior read
+    assert recording.known[1] is None
