@@ -460,12 +460,12 @@ def _whole(values: Any, count: int | None = None) -> bool:
 
 
 def _box(given: Any, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
-    """A request's box ``[x0, y0, x1, y1]`` (corners included, x0 < x1, y0 < y1) inside the frame."""
+    """A request's box ``[x0, y0, x1, y1]`` (corners included, x0 ≤ x1, y0 ≤ y1) inside the frame."""
     if not _whole(given, 4):
         raise RequestError(400, "box: expected [x0, y0, x1, y1] in whole pixels")
     x0, y0, x1, y1 = given
-    if x0 >= x1 or y0 >= y1:
-        raise RequestError(400, f"box: {given} is empty (x0 < x1 and y0 < y1 needed)")
+    if x0 > x1 or y0 > y1:
+        raise RequestError(400, f"box: {given} is empty (x0 ≤ x1 and y0 ≤ y1 needed)")
     if x0 < 0 or y0 < 0 or x1 >= shape[1] or y1 >= shape[0]:
         raise RequestError(400, f"box: {given} is off the {shape[1]}×{shape[0]} frame")
     return x0, y0, x1, y1

@@ -32,6 +32,8 @@ def test_box_and_its_clicks_are_the_click_models(client: TestClient, image: np.n
     assert np.array_equal(mask_of(alone), get_click_model().box(image, tuple(BOX)))
     named = client.post(FRAME + "/box", json={"box": BOX, "clicks": clicks, "object": 1})
     assert np.array_equal(mask_of(named), expected)  # nothing annotated yet: no prior to learn from
+    column = client.post(FRAME + "/box", json={"box": [300, 50, 300, 320]})  # corners included: 1 px wide
+    assert column.status_code == 200 and not mask_of(column)[:, np.r_[:300, 301:854]].any()
 
 
 def test_scissors_and_superpixels_are_the_tools(client: TestClient, image: np.ndarray) -> None:
