@@ -231,9 +231,18 @@ def corrections(
 
 
 def show(results: dict[str, object]) -> None:
-    """Print each tool's (or variant's) summary."""
+    """Print each tool's (or variant's) summary: NoC, median IoU after `REPORTED` clicks, seconds."""
     for tool, result in results.items():
-        print(tool, json.dumps(result["summary"], indent=None))  # type: ignore[index]
+        row = result["summary"]  # type: ignore[index]
+        ious = " / ".join(f"{row[f'iou@{n}']:.3f}" for n in REPORTED if f"iou@{n}" in row)
+        reached = row.get("share_within_2_clicks")
+        share = "" if reached is None else f"; IoU 0.9 within 2 clicks: {reached:.3f}"
+        print(
+            f"{tool}: {row['images']} {'frames' if share else 'images'}; NoC@85 {row['noc85']:.2f}, "
+            f"NoC@90 {row['noc90']:.2f}{share}; median IoU after {', '.join(map(str, REPORTED))} clicks: "
+            f"{ious}; {row['seconds_per_click']:.2f} s per answer (90th percentile "
+            f"{row['seconds_per_click_p90']:.2f})"
+        )
 
 
 def main() -> None:
