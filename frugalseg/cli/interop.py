@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from frugalseg.data.clips import LabelKind
 from frugalseg.data.formats import FORMATS
@@ -40,13 +42,7 @@ def _import_options(parser: argparse.ArgumentParser) -> None:
         "file",
         help="the tool's export: an XML or JSON file (cvat-mask: a zip or folder; labelme, mots: folders)",
     )
-    versions = ", ".join(f"{name} {reader.format.version}" for name, reader in READERS.items())
-    parser.add_argument(
-        "--tool",
-        required=True,
-        choices=tuple(READERS),
-        help=f"the tool's export format (versions read: {versions})",
-    )
+    _tool_option(parser, READERS, "the tool's export format (versions read: {})")
     parser.add_argument(
         "--format", required=True, choices=list(FORMATS), help="layout of the data set annotated"
     )
@@ -77,18 +73,18 @@ def _import_options(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(func=_import)
 
 
+def _tool_option(parser: argparse.ArgumentParser, registry: Mapping[str, Any], help: str) -> None:
+    """``--tool``, one of ``registry``'s formats, each listed in ``help`` with its version."""
+    versions = ", ".join(f"{name} {entry.format.version}" for name, entry in registry.items())
+    parser.add_argument("--tool", required=True, choices=tuple(registry), help=help.format(versions))
+
+
 def _export_options(export: argparse.ArgumentParser) -> None:
     """``label export``'s options."""
     from frugalseg.interop.formats import WRITERS
 
     export.add_argument("--store", required=True, help="label store folder (any engine, or an import)")
-    versions = ", ".join(f"{name} {writer.format.version}" for name, writer in WRITERS.items())
-    export.add_argument(
-        "--tool",
-        required=True,
-        choices=tuple(WRITERS),
-        help=f"the tool's file format (versions written: {versions})",
-    )
+    _tool_option(export, WRITERS, "the tool's file format (versions written: {})")
     export.add_argument("--out", required=True, help="the file to write")
     export.add_argument("--clip", help="export only this clip (cvat-video holds one video)")
     export.set_defaults(func=_export)
