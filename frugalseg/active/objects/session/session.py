@@ -217,6 +217,11 @@ class AnnotationSession:
             self._propagate(state, self._video(name).load())
         return state
 
+    def annotated_state(self, name: str) -> VideoState | None:
+        """The saved state of video ``name`` for its annotations (its masks may be out of date), or None."""
+        saved = self.saved_state(name)
+        return saved[0] if saved is not None else None
+
     def saved_state(self, name: str) -> tuple[VideoState, bool] | None:
         """The saved state of video ``name`` and whether its current masks match its annotations.
 
@@ -488,8 +493,7 @@ class AnnotationSession:
             if propagate:
                 state = self.state(video)
             else:  # saved with its masks out of date: `finish` propagates, not this call
-                saved = self.saved_state(video)
-                state = saved[0] if saved is not None else None
+                state = self.annotated_state(video)
             if state is not None and not given.new_objects:
                 check_objects(given.source, given.objects, state.objects, video)
             image = read_frame(source.frame_paths[t])
@@ -541,8 +545,7 @@ class AnnotationSession:
         else:
             if current.shape != shape:
                 raise DataError(given.source, f"the mask corrected is {current.shape}, the frame {shape}")
-            saved = self.saved_state(video)  # its annotations: no propagation while one runs elsewhere
-            state = saved[0] if saved is not None else None
+            state = self.annotated_state(video)  # no propagation while one runs elsewhere
         known = self._video_priors(state, t, current, given)
         return annotation_result(given, image, current, self.costs, self.click_model, known)[0].mask
 
@@ -562,10 +565,10 @@ class AnnotationSession:
         t = source.loop_index(frame)
         image = read_frame(source.frame_paths[t])
         known = None
-        saved = self.saved_state(video)  # its annotations: no need to wait for current masks
-        if clicks and obj is not None and saved is not None:
+        state = self.annotated_state(video)  # no need to wait for current masks
+        if clicks and obj is not None and state is not None:
             nothing = np.zeros(image.shape[:2], np.uint8)
-            priors = video_priors(saved[0], t, nothing, [obj], lambda k: read_frame(source.frame_paths[k]))
+            priors = video_priors(state, t, nothing, [obj], lambda k: read_frame(source.frame_paths[k]))
             known = priors.get(obj)
         return self.click_model.box(image, box, clicks, known=known)
 
