@@ -260,6 +260,12 @@ class SessionService:
 
         The annotations are saved already; the masks they owe are made when the session is served
         again (a state whose masks are out of date is queued on start).
+
+        Args:
+            timeout: the seconds to wait for a running propagation to stop at its next frame.
+
+        Raises:
+            TimeoutError: one did not stop in time.
         """
         with self.lock:
             self._stop({job.video for job in self.jobs}, timeout)

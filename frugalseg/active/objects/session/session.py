@@ -558,6 +558,13 @@ class AnnotationSession:
         so object ``obj`` learns its colours from its mask on the nearest annotated frame
         (`video_priors`), as clicks that start an object do.
 
+        Args:
+            video: the video's name.
+            frame: the frame's index in the sequence.
+            box: (x0, y0, x1, y1), corners included.
+            clicks: the corrective clicks since the box, in pixels.
+            obj: the object's id (None: no prior).
+
         Raises:
             ConfigError: an unknown video or frame.
         """
