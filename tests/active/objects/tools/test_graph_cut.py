@@ -62,6 +62,14 @@ def test_a_positive_click_adds_its_region_and_keeps_the_prior() -> None:
     assert np.array_equal(found, left | right)
 
 
+def test_a_correction_changes_only_the_region_clicked_and_the_prior_stands_elsewhere() -> None:
+    """The left disc's prior lies 6 px off its painted edge; a click on the right disc leaves it so."""
+    left, right = discs((40, 60)), discs((120, 60))
+    shifted = discs((46, 60))
+    found = segment(painted(left | right), [Point(118, 62, True)], prior=shifted)
+    assert np.array_equal(found, shifted | right)
+
+
 def test_a_negative_click_far_up_and_left_of_the_object_changes_nothing() -> None:
     """The fine pass holds 5×5 pixels around each click in its window, none for a click outside it."""
     disc = discs((110, 75))
