@@ -59,6 +59,7 @@ from frugalseg.active.objects.simulation.annotation_types import (
     annotate_frame,
     annotate_mask,
     frame_quality,
+    neighbouring_frame,
 )
 from frugalseg.active.objects.simulation.loop import AnnotationLoop
 from frugalseg.active.objects.simulation.runs import video_sources
@@ -144,7 +145,14 @@ def residuals(clips: list[str]) -> None:
                     mask = (
                         masks[t]
                         if kind == "mask"
-                        else annotate_frame(kind, video.frames[t], masks[t], truth[t], loop.costs).mask
+                        else annotate_frame(
+                            kind,
+                            video.frames[t],
+                            masks[t],
+                            truth[t],
+                            loop.costs,
+                            neighbour=neighbouring_frame(t, len(video.frames), video.frames.__getitem__),
+                        ).mask
                     )
                     j, f = frame_quality(mask, truth[t], loop.objects)
                     record["before" if kind == "mask" else kind] = round(1 - (j + f) / 2, 6)

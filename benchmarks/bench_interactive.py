@@ -13,11 +13,12 @@ reached), the median IoU after 0, 1, 3 and 5 clicks, seconds per click; the JSON
 IoU after each click.
 
 ``--davis ROOT`` (one or more DAVIS-layout roots) runs the same protocol on each clip's first frame with
-``--first-frames``; without it, it corrects propagated frames (issue 44, goal 2): each clip's first
+``--first-frames``, the model seeing how it moves towards frame 1 (`ObjectPrior.neighbour`, as a session
+gives it); without it, it corrects propagated frames (issue 44, goal 2): each clip's first
 ``--max-frames`` frames are propagated from frame 0's truth by the weight-free flow engine (the loop's,
 at half size), every frame whose IoU lies in [0.5, 0.9] gets corrective clicks from its propagated mask
-(`ClickToMask.correct`), once alone and once with frame 0 (image and truth) as the object's example
-(`ObjectPrior`, the video's prior); printed: the share reaching IoU 0.9 within 2 clicks and NoC@90.
+(`ClickToMask.correct`), once alone and once with the previous frame as its neighbour (what a session
+gives); printed: the share reaching IoU 0.9 within 2 clicks and NoC@90.
 
     PYTHONPATH=. .venv/bin/python benchmarks/bench_interactive.py \\
         --images ../shared/data/interactive_dev/images --masks ../shared/data/interactive_dev/masks \\
@@ -73,22 +74,27 @@ def read_truth(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return values == 255, (values != 0) & (values != 255)
 
 
-def paired(images: Path, masks: Path) -> Iterator[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
-    """(stem, image, truth, ignored) of every image with a mask of the same stem."""
+#: (name, image, truth, ignored, what the model knows of the object or None) of one image.
+Sample = tuple[str, np.ndarray, np.ndarray, np.ndarray, ObjectPrior | None]
+
+
+def paired(images: Path, masks: Path) -> Iterator[Sample]:
+    """Every image with a mask of the same stem; single images: nothing known."""
     found = {path.stem: path for path in masks.iterdir() if path.suffix.lower() == ".png"}
     for path in sorted(images.iterdir()):
         if path.stem in found:
             truth, ignored = read_truth(found[path.stem])
-            yield path.stem, read_frame(path), truth, ignored
+            yield path.stem, read_frame(path), truth, ignored, None
 
 
-def davis_first_frames(roots: list[Path]) -> Iterator[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
-    """(clip, first frame, truth, ignored) of every clip under the DAVIS roots."""
+def davis_first_frames(roots: list[Path]) -> Iterator[Sample]:
+    """Every clip's first frame under the DAVIS roots, with frame 1 as its neighbour."""
     for root in roots:
         for folder in sorted((root / "Annotations" / "480p").iterdir()):
             truth, ignored = read_truth(folder / "00000.png")
-            image = read_frame(root / "JPEGImages" / "480p" / folder.name / "00000.jpg")
-            yield folder.name, image, truth, ignored
+            frames = root / "JPEGImages" / "480p" / folder.name
+            known = ObjectPrior(neighbour=read_frame(frames / "00001.jpg"))
+            yield folder.name, read_frame(frames / "00000.jpg"), truth, ignored, known
 
 
 def run_clicks(
@@ -153,7 +159,7 @@ def summary(per_image: dict[str, list[float]], seconds: list[float], max_clicks:
 
 def protocol(
     model: ClickToMask,
-    samples: Iterator[tuple[str, np.ndarray, np.ndarray, np.ndarray]],
+    samples: Iterator[Sample],
     tools: list[str],
     max_clicks: int,
     every: int,
@@ -161,12 +167,14 @@ def protocol(
     """Each tool's IoU per image after each click and its summary (module docstring)."""
     results: dict[str, dict[str, list[float]]] = {tool: {} for tool in tools}
     seconds: dict[str, list[float]] = {tool: [] for tool in tools}
-    for number, (name, image, truth, ignored) in enumerate(samples):
+    for number, (name, image, truth, ignored, known) in enumerate(samples):
         if number % every:
             continue
         for tool in tools:
             start = padded_box(truth, BOX_PAD) if tool == "box" else np.zeros_like(truth)
-            scores, spent = run_clicks(model, image, truth, ignored, start=start, max_clicks=max_clicks)
+            scores, spent = run_clicks(
+                model, image, truth, ignored, start=start, max_clicks=max_clicks, known=known
+            )
             results[tool][name], seconds[tool] = scores, seconds[tool] + spent
         line = "  ".join(f"{tool} {noc(results[tool][name], 0.9, max_clicks):2d}" for tool in tools)
         print(f"{name}: NoC@90 {line}", flush=True)
@@ -191,20 +199,20 @@ def propagated_frames(
 def corrections(
     model: ClickToMask, roots: list[Path], max_frames: int, max_clicks: int, every: int
 ) -> dict[str, object]:
-    """Goal 2 of issue 44 (module docstring): propagated frames corrected, alone and with frame 0 known."""
-    per_frame: dict[str, dict[str, list[float]]] = {"alone": {}, "with frame 0": {}}
-    seconds: dict[str, list[float]] = {"alone": [], "with frame 0": []}
+    """Goal 2 of issue 44 (module docstring): propagated frames corrected, alone and with their neighbour."""
+    per_frame: dict[str, dict[str, list[float]]] = {"alone": {}, "with the previous frame": {}}
+    seconds: dict[str, list[float]] = {"alone": [], "with the previous frame": []}
     for root in roots:
         for clip in sorted(path.name for path in (root / "Annotations" / "480p").iterdir()):
             frames, truths, masks = propagated_frames(root, clip, max_frames)
-            known = ObjectPrior(examples=[(frames[0], truths[0])])
             low, high = PROPAGATED_RANGE
             no_void = np.zeros_like(truths[0])
             chosen = [t for t in range(1, len(frames)) if low <= iou(masks[t], truths[t], no_void) <= high][
                 ::every
             ]
             for t in chosen:
-                for variant, prior in (("alone", None), ("with frame 0", known)):
+                moving = ObjectPrior(neighbour=frames[t - 1])
+                for variant, prior in (("alone", None), ("with the previous frame", moving)):
                     scores, spent = run_clicks(
                         model,
                         frames[t],

@@ -16,6 +16,7 @@ from app.conftest import SESSION_FLAGS, open_session
 from frugalseg.active.objects.session.given import GivenAnnotation
 from frugalseg.active.objects.simulation.annotation_types import GivenClick, annotate_given_clicks
 from frugalseg.active.objects.tools.click_models import get_click_model
+from frugalseg.active.objects.tools.graph_cut import ObjectPrior
 from frugalseg.app import SessionService, create_app
 from frugalseg.app.server import decode_rle, encode_rle
 from frugalseg.cli import main
@@ -62,7 +63,11 @@ def test_preview_is_the_click_models_mask(client: TestClient, service: SessionSe
     assert preview.status_code == 200, preview.text
     image = read_frame(davis / "JPEGImages" / "480p" / VIDEO / "00006.jpg")
     clicks = [GivenClick(**c) for c in CLICKS]
-    expected = annotate_given_clicks(image, current, clicks, DEFAULT_COSTS, model=get_click_model()).mask
+    frames = service.session.frames(VIDEO)
+    moving = ObjectPrior(neighbour=service.session.frame_image(VIDEO, frames[frames.index(6) - 1]))
+    known = {click.object: moving for click in clicks}  # how the frame moves; object 1 shown: no colours
+    model = get_click_model()
+    expected = annotate_given_clicks(image, current, clicks, DEFAULT_COSTS, model=model, known=known).mask
     assert np.array_equal(mask_of(preview), expected)
     assert (mask_of(preview) != current).any()  # the clicks changed the mask
     # nothing was saved

@@ -9,7 +9,9 @@ from starlette.testclient import TestClient
 from app.test_api import VIDEO, mask_of
 from frugalseg.active.objects.simulation.annotation_types import GivenClick
 from frugalseg.active.objects.tools.click_models import get_click_model
+from frugalseg.active.objects.tools.graph_cut import ObjectPrior
 from frugalseg.active.objects.tools.tools import IntelligentScissors, SuperpixelBrush
+from frugalseg.app import SessionService
 from frugalseg.app.server import MAX_ANCHORS
 from frugalseg.data.io import read_frame
 
@@ -22,11 +24,14 @@ def image(davis) -> np.ndarray:
     return read_frame(davis / "JPEGImages" / "480p" / VIDEO / "00000.jpg")
 
 
-def test_box_and_its_clicks_are_the_click_models(client: TestClient, image: np.ndarray) -> None:
+def test_box_and_its_clicks_are_the_click_models(
+    client: TestClient, service: SessionService, image: np.ndarray
+) -> None:
     clicks = [{"object": 1, "x": 470, "y": 80, "positive": True}]
     answer = client.post(FRAME + "/box", json={"box": BOX, "clicks": clicks})
     assert answer.status_code == 200, answer.text
-    expected = get_click_model().box(image, tuple(BOX), [GivenClick(**clicks[0])])
+    moving = ObjectPrior(neighbour=service.session.frame_image(VIDEO, service.session.frames(VIDEO)[1]))
+    expected = get_click_model().box(image, tuple(BOX), [GivenClick(**clicks[0])], known=moving)
     assert np.array_equal(mask_of(answer), expected) and expected.any()
     alone = client.post(FRAME + "/box", json={"box": BOX})
     assert np.array_equal(mask_of(alone), get_click_model().box(image, tuple(BOX)))

@@ -277,31 +277,34 @@ def video_priors(
     current: np.ndarray,
     objects: Sequence[int],
     image: Callable[[int], np.ndarray],
+    neighbour: np.ndarray | None = None,
 ) -> dict[int, ObjectPrior]:
-    """What the video knows of each of ``objects`` that frame ``t``'s ``current`` mask does not show yet.
+    """What the video knows of each of ``objects`` on frame ``t`` (`graph_cut.ObjectPrior`).
 
-    A person starting an object on a frame has drawn it on another: its mask on the nearest annotated
-    frame, with that frame's image, teaches the click model its colours and its surroundings'
-    (`graph_cut.ObjectPrior`). An object the frame already shows has its own colours there, and none
-    without an annotated frame that shows it.
+    How each pixel moves towards a neighbouring frame tells an object from a background of its colours
+    (``neighbour``, every object's). A person starting an object on a frame has drawn it on another:
+    its mask on the nearest annotated frame, with that frame's image, teaches the click model its
+    colours and its surroundings'. An object the frame already shows has its own colours there, and
+    none without an annotated frame that shows it.
 
     Args:
-        state: the video's loop state (None: nothing annotated yet, no prior).
+        state: the video's loop state (None: nothing annotated yet, no colours).
         t: the frame's loop index.
         current: the frame's current mask (H×W object ids).
         objects: the object ids the person clicks on.
         image: loop index → that frame's image (H×W×3 uint8 RGB), read only for the frames used.
+        neighbour: the frame next to ``t`` (`annotation_types.neighbouring_frame`), or None.
     """
     priors: dict[int, ObjectPrior] = {}
-    if state is None:
-        return priors
     for obj in objects:
-        if (current == obj).any():
-            continue
-        shown = [k for k, mask in state.annotated.items() if k != t and (mask == obj).any()]
-        if shown:
-            nearest = min(shown, key=lambda k: (abs(k - t), k))
-            priors[obj] = ObjectPrior(examples=[(image(nearest), state.annotated[nearest] == obj)])
+        examples: list[tuple[np.ndarray, np.ndarray]] = []
+        if state is not None and not (current == obj).any():
+            shown = [k for k, mask in state.annotated.items() if k != t and (mask == obj).any()]
+            if shown:
+                nearest = min(shown, key=lambda k: (abs(k - t), k))
+                examples.append((image(nearest), state.annotated[nearest] == obj))
+        if examples or neighbour is not None:
+            priors[obj] = ObjectPrior(examples=examples, neighbour=neighbour)
     return priors
 
 

@@ -57,6 +57,7 @@ from frugalseg.active.objects.session.session_settings import (
     new_settings,
     saved_settings,
 )
+from frugalseg.active.objects.simulation.annotation_types import neighbouring_frame
 from frugalseg.active.objects.state import STATE_FILE, IterationRecord, VideoState
 from frugalseg.active.objects.tools.grabcut import Box, Click
 from frugalseg.active.objects.tools.graph_cut import ObjectPrior
@@ -121,6 +122,17 @@ class _Video:
     def load(self) -> list[np.ndarray]:
         """The frames the loop uses, H×W×3 uint8 RGB."""
         return [read_frame(path) for path in self.frame_paths]
+
+    def frame(self, t: int) -> np.ndarray:
+        """Loop frame ``t``, H×W×3 uint8 RGB."""
+        return read_frame(self.frame_paths[t])
+
+    def priors(
+        self, state: VideoState | None, t: int, current: np.ndarray, objects: Sequence[int]
+    ) -> dict[int, ObjectPrior]:
+        """`video_priors` of ``objects`` on loop frame ``t``, with the neighbouring frame's motion."""
+        neighbour = neighbouring_frame(t, len(self.frame_paths), self.frame)
+        return video_priors(state, t, current, objects, self.frame, neighbour)
 
 
 class AnnotationSession:
@@ -502,7 +514,7 @@ class AnnotationSession:
                 state = VideoState(video=video, num_frames=frames, objects={}, config=self._config)
             if current is None:
                 current = state.masks[t] if state.masks else np.zeros(shape, np.uint8)
-            known = self._video_priors(state, t, current, given)
+            known = self._video_priors(source, state, t, current, given)
             result, kinds = annotation_result(given, image, current, self.costs, self.click_model, known)
             record = book(state, t, result, kinds, given)
             if propagate:
@@ -546,7 +558,7 @@ class AnnotationSession:
             if current.shape != shape:
                 raise DataError(given.source, f"the mask corrected is {current.shape}, the frame {shape}")
             state = self.annotated_state(video)  # no propagation while one runs elsewhere
-        known = self._video_priors(state, t, current, given)
+        known = self._video_priors(source, state, t, current, given)
         return annotation_result(given, image, current, self.costs, self.click_model, known)[0].mask
 
     def box_preview(
@@ -556,7 +568,7 @@ class AnnotationSession:
 
         A box alone is the click model's box mask; its corrective clicks draw the object from nothing,
         so object ``obj`` learns its colours from its mask on the nearest annotated frame
-        (`video_priors`), as clicks that start an object do.
+        (`video_priors`), as clicks that start an object do, and every click sees how the frame moves.
 
         Args:
             video: the video's name.
@@ -572,22 +584,21 @@ class AnnotationSession:
         t = source.loop_index(frame)
         image = read_frame(source.frame_paths[t])
         known = None
-        state = self.annotated_state(video)  # no need to wait for current masks
-        if clicks and obj is not None and state is not None:
+        if clicks:  # no need to wait for current masks; an object not named has no colours yet
+            state = None if obj is None else self.annotated_state(video)
+            target = 0 if obj is None else obj
             nothing = np.zeros(image.shape[:2], np.uint8)
-            priors = video_priors(state, t, nothing, [obj], lambda k: read_frame(source.frame_paths[k]))
-            known = priors.get(obj)
+            known = source.priors(state, t, nothing, [target]).get(target)
         return self.click_model.box(image, box, clicks, known=known)
 
+    @staticmethod
     def _video_priors(
-        self, state: VideoState | None, t: int, current: np.ndarray, given: GivenAnnotation
+        source: _Video, state: VideoState | None, t: int, current: np.ndarray, given: GivenAnnotation
     ) -> dict[int, ObjectPrior]:
-        """`video_priors` of the objects ``given`` clicks on (loop frame ``t`` of ``state``'s video)."""
-        if given.ids is not None or state is None:
+        """`video_priors` of the objects ``given`` clicks on (loop frame ``t`` of ``source``)."""
+        if given.ids is not None:
             return {}
-        paths = self._video(state.video).frame_paths
-        objects = sorted({click.object for click in given.clicks})
-        return video_priors(state, t, current, objects, lambda k: read_frame(paths[k]))
+        return source.priors(state, t, current, sorted({click.object for click in given.clicks}))
 
     def frames(self, video: str) -> list[int]:
         """The sequence indices of the frames of ``video`` the session uses (its loop frames, in order)."""

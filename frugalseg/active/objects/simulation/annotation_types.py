@@ -30,7 +30,7 @@ The policies that choose a type are in `type_policies`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -97,6 +97,7 @@ def annotate_clicks(
     *,
     clicks_per_object: int = CLICKS_PER_OBJECT,
     model: ClickToMask | None = None,
+    neighbour: np.ndarray | None = None,
 ) -> AnnotationResult:
     """The ``clicks`` type on one frame (module docstring): corrective clicks per object, then masks.
 
@@ -107,15 +108,17 @@ def annotate_clicks(
         costs: annotation costs.
         clicks_per_object: the most clicks on each object (fewer when its mask becomes exact).
         model: the click-to-mask model (`click_models`); None: the default model.
+        neighbour: the frame next to this one (`neighbouring_frame`), or None: how pixels move.
     """
     model = get_click_model() if model is None else model
+    known = None if neighbour is None else ObjectPrior(neighbour=neighbour)
     void = truth == VOID
     objects = sorted(set(visible_objects(truth)) | {int(v) for v in np.unique(current) if v not in (0, VOID)})
     mask = np.where(current == VOID, 0, current).astype(np.uint8)
     made: dict[int, int] = {}
     for obj in objects:
         found, clicks = model.simulate(
-            image, current == obj, truth == obj, clicks=clicks_per_object, ignore=void
+            image, current == obj, truth == obj, clicks=clicks_per_object, ignore=void, known=known
         )
         mask[(mask == obj) & ~found] = 0
         mask[found] = obj
@@ -130,6 +133,7 @@ def annotate_box(
     *,
     clicks_per_object: int = CLICKS_PER_OBJECT,
     model: ClickToMask | None = None,
+    neighbour: np.ndarray | None = None,
 ) -> AnnotationResult:
     """The ``box`` type on one frame (module docstring): a box and corrective clicks per visible object.
 
@@ -139,8 +143,10 @@ def annotate_box(
         costs: annotation costs.
         clicks_per_object: the most corrective clicks after each box.
         model: the click-to-mask model turning a box and clicks into a mask; None: the default model.
+        neighbour: the frame next to this one (`neighbouring_frame`), or None: how pixels move.
     """
     model = get_click_model() if model is None else model
+    known = None if neighbour is None else ObjectPrior(neighbour=neighbour)
     void = truth == VOID
     mask = np.zeros(truth.shape, np.uint8)
     objects = visible_objects(truth)
@@ -148,7 +154,7 @@ def annotate_box(
         return AnnotationResult("box", mask, {0: costs.clicked_frame_seconds}, {})
     made: dict[int, int] = {}
     for obj in objects:
-        found, made[obj] = _box_and_clicks(image, truth == obj, void, model, clicks_per_object)
+        found, made[obj] = _box_and_clicks(image, truth == obj, void, model, clicks_per_object, known)
         mask[found] = obj
     seconds = _click_seconds(made, costs)
     return AnnotationResult("box", mask, {o: s + costs.box_seconds for o, s in seconds.items()}, made)
@@ -170,15 +176,20 @@ def padded_box(truth: np.ndarray, margin: int = BOX_MARGIN) -> Box:
 
 
 def _box_and_clicks(
-    image: np.ndarray, truth: np.ndarray, void: np.ndarray, model: ClickToMask, clicks: int
+    image: np.ndarray,
+    truth: np.ndarray,
+    void: np.ndarray,
+    model: ClickToMask,
+    clicks: int,
+    known: ObjectPrior | None,
 ) -> tuple[np.ndarray, int]:
     """One object's best mask from its box and up to ``clicks`` corrective clicks, and the clicks made."""
     box = padded_box(truth)
 
     def answer(made: list[CorrectiveClick]) -> np.ndarray:
-        return model.box(image, box, made)
+        return model.box(image, box, made, known=known)
 
-    best, made = best_of_corrections(model.box(image, box), truth, answer, clicks=clicks, ignore=void)
+    best, made = best_of_corrections(answer([]), truth, answer, clicks=clicks, ignore=void)
     return best, len(made)
 
 
@@ -190,6 +201,7 @@ def annotate_frame(
     costs: AnnotationCosts = DEFAULT_COSTS,
     *,
     model: ClickToMask | None = None,
+    neighbour: np.ndarray | None = None,
 ) -> AnnotationResult:
     """The simulated annotator's annotation of one frame with the type ``kind`` (`ANNOTATION_TYPES`).
 
@@ -200,14 +212,25 @@ def annotate_frame(
         truth: its ground truth (H×W object ids, 255 void).
         costs: annotation costs.
         model: the click-to-mask model of ``clicks`` and ``box``; None: the default model.
+        neighbour: the frame next to this one (`neighbouring_frame`), or None: as a session gives it.
     """
     if kind == "mask":
         return annotate_mask(truth, costs)
     if kind == "clicks":
-        return annotate_clicks(image, current, truth, costs, model=model)
+        return annotate_clicks(image, current, truth, costs, model=model, neighbour=neighbour)
     if kind == "box":
-        return annotate_box(image, truth, costs, model=model)
+        return annotate_box(image, truth, costs, model=model, neighbour=neighbour)
     raise ValueError(f"unknown annotation type {kind!r}; types: {', '.join(ANNOTATION_TYPES)}")
+
+
+def neighbouring_frame(t: int, frames: int, image: Callable[[int], np.ndarray]) -> np.ndarray | None:
+    """The frame before ``t`` (after it, for the first) of a video of ``frames``: where pixels move.
+
+    ``image`` reads a frame by its index; None for a video of one frame.
+    """
+    if frames < 2:
+        return None
+    return image(t - 1 if t > 0 else 1)
 
 
 def _click_seconds(made: dict[int, int], costs: AnnotationCosts) -> dict[int, float]:

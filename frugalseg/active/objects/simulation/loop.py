@@ -33,6 +33,7 @@ from frugalseg.active.objects.simulation.annotation_types import (
     annotate_frame,
     annotate_mask,
     frame_quality,
+    neighbouring_frame,
 )
 from frugalseg.active.objects.state import STATE_FILE, Annotation, IterationRecord, VideoState
 from frugalseg.active.propagation import unreliability
@@ -205,8 +206,10 @@ class AnnotationLoop:
     def _attempt(self, frame: int, kind: str) -> AnnotationResult:
         truth = self.video.require_truth()[frame]
         current = self.state.masks[frame] if self.state.masks else np.zeros_like(truth)
+        frames = self.video.frames
+        neighbour = neighbouring_frame(frame, len(frames), frames.__getitem__)
         return annotate_frame(
-            kind, self.video.frames[frame], current, truth, self.costs, model=self.click_model
+            kind, frames[frame], current, truth, self.costs, model=self.click_model, neighbour=neighbour
         )
 
     def _gain(self, frame: int, result: AnnotationResult) -> float:

@@ -42,6 +42,7 @@ from frugalseg.active.objects.simulation.annotation_types import (
     ANNOTATION_TYPES,
     annotate_frame,
     frame_quality,
+    neighbouring_frame,
 )
 from frugalseg.active.objects.simulation.loop import Video
 from frugalseg.active.objects.simulation.runs import run_loop_folders
@@ -436,8 +437,11 @@ def episode_samples(
             continue
         current = state.masks[t]
         before = sum(frame_quality(current, truth[t], objects)) / 2
+        neighbour = neighbouring_frame(t, len(video.frames), video.frames.__getitem__)
         results = {
-            kind: annotate_frame(kind, video.frames[t], current, truth[t], costs, model=click_model)
+            kind: annotate_frame(
+                kind, video.frames[t], current, truth[t], costs, model=click_model, neighbour=neighbour
+            )
             for kind in ANNOTATION_TYPES
         }
         after = {k: sum(frame_quality(r.mask, truth[t], objects)) / 2 for k, r in results.items()}

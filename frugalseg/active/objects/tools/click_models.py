@@ -98,6 +98,7 @@ class ClickToMask(Configurable, ABC):
         *,
         clicks: int,
         ignore: np.ndarray | None = None,
+        known: ObjectPrior | None = None,
     ) -> tuple[np.ndarray, list[CorrectiveClick]]:
         """The simulated annotator's mask of one object after up to ``clicks`` corrective clicks.
 
@@ -107,6 +108,7 @@ class ClickToMask(Configurable, ABC):
             truth: its ground-truth mask (bool H×W).
             clicks: the most clicks to make; fewer when the mask becomes exact.
             ignore: pixels that are no error either way (bool H×W, e.g. void), or None.
+            known: what the video knows of the object (`ObjectPrior`), or None; as `correct` takes it.
 
         Returns:
             The new mask (bool H×W) and the clicks made, in order.
@@ -167,6 +169,7 @@ class GrabCutClicks(ClickToMask):
         *,
         clicks: int,
         ignore: np.ndarray | None = None,
+        known: ObjectPrior | None = None,
     ) -> tuple[np.ndarray, list[CorrectiveClick]]:
         """After each click, the better (IoU with the truth) of the GrabCut mask and the painted clicks."""
         radius = click_radius(truth.shape)
@@ -232,6 +235,7 @@ class StarCutClicks(ClickToMask):
         *,
         clicks: int,
         ignore: np.ndarray | None = None,
+        known: ObjectPrior | None = None,
     ) -> tuple[np.ndarray, list[CorrectiveClick]]:
         """Corrective clicks on the mask shown last, each `correct` with all so far; the best mask kept.
 
@@ -240,7 +244,7 @@ class StarCutClicks(ClickToMask):
         current = np.asarray(current, bool)
 
         def answer(made: list[CorrectiveClick]) -> np.ndarray:
-            return self.correct(image, current, made)
+            return self.correct(image, current, made, known=known)
 
         return best_of_corrections(current, truth, answer, clicks=clicks, ignore=ignore)
 
@@ -408,6 +412,7 @@ class SAMClicks(ClickToMask):
         *,
         clicks: int,
         ignore: np.ndarray | None = None,
+        known: ObjectPrior | None = None,
     ) -> tuple[np.ndarray, list[CorrectiveClick]]:
         """Corrective clicks one by one, each time SAM's candidate closest to the truth kept (EVA-VOS).
 

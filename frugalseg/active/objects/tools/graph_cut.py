@@ -38,6 +38,7 @@ from scipy.sparse.csgraph import breadth_first_order, maximum_flow
 from skimage.graph import MCP_Geometric
 
 from frugalseg.data.files import array_sha1
+from frugalseg.flow.dis import DISFlow
 
 #: The cut runs on the image shrunk to at most this many pixels (speed; 0.3 s a call at 854×480).
 WORK_PIXELS = 40_000
@@ -56,6 +57,10 @@ CORRECTION_REACH = 10.0
 #: A prior mask weighs this many nats where its confidence is 1 and no click is near.
 PRIOR_WEIGHT = 5.0
 ROUNDS = 2
+#: Motion (a neighbouring frame given): each working pixel's optical flow in `MOTION_BINS`² bins of its
+#: range; object and background histograms learnt as the colours', weighing `MOTION_WEIGHT` against them.
+MOTION_BINS = 8
+MOTION_WEIGHT = 1.0
 #: A box's background colours are learnt in a ring this share of its longer side wide around it.
 BOX_RING = 0.15
 #: The full-size pass redraws the coarse boundary within this many pixels of it, its edges weighing this.
@@ -68,7 +73,10 @@ SETTINGS = "WORK_PIXELS COLOUR_BINS LAMBDA FLAT CLICK_WEIGHT CLICK_REACH CORRECT
     "BOX_RING",
     "FINE_BAND",
     "FINE_LAMBDA",
+    "MOTION_BINS",
+    "MOTION_WEIGHT",
 ]
+_FLOW = DISFlow("medium")
 #: Integer capacities: nats × this; hard constraints as `_HARD`.
 _SCALE = 64
 _HARD = 1 << 24
@@ -91,10 +99,13 @@ class ObjectPrior:
         examples: (image H×W×3 uint8 RGB, bool mask H×W) of the object on frames a person annotated
             (or confidently propagated pixels): their colours join the object's and the background's models.
         confidence: how sure the prior mask is, per pixel in [0, 1] (H×W float), or None (sure).
+        neighbour: the frame next to this one in the video (H×W×3 uint8 RGB), or None: how each pixel
+            moves towards it (`motion_bins`) tells the object from a background of its colours.
     """
 
     examples: Sequence[tuple[np.ndarray, np.ndarray]] = ()
     confidence: np.ndarray | None = None
+    neighbour: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -169,12 +180,58 @@ def _edges(lab: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.concatenate(sources), np.concatenate(targets), np.concatenate(capacities)
 
 
-def _histogram(bins: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """A smoothed colour histogram (density over `COLOUR_BINS`³, flat) of ``bins`` weighed by ``weights``."""
-    counts = np.bincount(bins, weights, minlength=COLOUR_BINS**3).reshape((COLOUR_BINS,) * 3)
-    smooth = gaussian_filter(counts, 1.0, mode="constant").ravel()
-    density: np.ndarray = (1 - UNIFORM) * smooth / max(float(smooth.sum()), 1e-9) + UNIFORM / smooth.size
+def motion_bins(features: ImageFeatures, image: np.ndarray, neighbour: np.ndarray) -> np.ndarray | None:
+    """Each working pixel's motion bin (flat): its optical flow from ``image`` to ``neighbour`` (both RGB).
+
+    DIS flow (`DISFlow`, medium) at the working scale; each axis is cut into `MOTION_BINS` between its
+    1st and 99th percentile over the frame, so the bins follow this pair's own range of motion. None
+    where the working scale is too small for a flow.
+
+    Raises:
+        ValueError: if the two frames differ in size.
+    """
+    if neighbour.shape[:2] != image.shape[:2]:
+        raise ValueError(f"the neighbouring frame is {neighbour.shape[:2]}, the frame {image.shape[:2]}")
+    height, width = features.shape
+    if min(height, width) < DISFlow.MIN_SIDE:
+        return None
+    small = [
+        cv2.resize(np.ascontiguousarray(frame), (width, height), interpolation=cv2.INTER_AREA)
+        for frame in (image, neighbour)
+    ]
+    flow = _FLOW(*small)
+    low, high = np.percentile(flow.reshape(-1, 2), [1, 99], axis=0)
+    scaled = (flow - low) / np.maximum(high - low, 1e-3) * MOTION_BINS
+    index = np.clip(scaled.astype(np.int64), 0, MOTION_BINS - 1)
+    flat: np.ndarray = (index[..., 0] * MOTION_BINS + index[..., 1]).ravel()
+    return flat
+
+
+def _histogram(
+    bins: np.ndarray,
+    weights: np.ndarray,
+    shape: tuple[int, ...] = (COLOUR_BINS,) * 3,
+    *,
+    sigma: float = 1.0,
+    uniform: float = UNIFORM,
+) -> np.ndarray:
+    """A smoothed histogram (density over ``shape``, flat; Lab colours by default) of ``bins`` by ``weights``.
+
+    ``sigma`` smooths it (in bins), ``uniform`` is the share of a uniform density mixed in.
+    """
+    counts = np.bincount(bins, weights, minlength=int(np.prod(shape))).reshape(shape)
+    smooth = gaussian_filter(counts, sigma, mode="constant").ravel()
+    density: np.ndarray = (1 - uniform) * smooth / max(float(smooth.sum()), 1e-9) + uniform / smooth.size
     return density
+
+
+def _motion_costs(motion: np.ndarray, belief: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """What each pixel's motion costs as object and as background (nats, flat), learnt from ``belief``."""
+    shape = (MOTION_BINS, MOTION_BINS)
+    weights = belief.ravel()
+    object_model = _histogram(motion, weights, shape, sigma=0.7, uniform=0.05)
+    background_model = _histogram(motion, 1.0 - weights, shape, sigma=0.7, uniform=0.05)
+    return -np.log(object_model[motion]), -np.log(background_model[motion])
 
 
 def geodesic(features: ImageFeatures, seeds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -269,6 +326,7 @@ def cut(
     confidence: np.ndarray | None = None,
     inside: np.ndarray | None = None,
     examples: tuple[np.ndarray, np.ndarray] | None = None,
+    motion: np.ndarray | None = None,
 ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """The object's mask at the working scale (bool) from clicks in working pixels and the priors.
 
@@ -281,6 +339,7 @@ def cut(
         confidence: the prior's confidence (float in [0, 1], working scale), or None (sure).
         inside: the pixels that may be object (bool, working scale; a box), or None (all).
         examples: colour histograms (object, background) learnt on other frames, or None.
+        motion: each working pixel's motion bin (`motion_bins`, flat), or None: learnt as the colours.
     """
     height, width = features.shape
     object_seed = np.zeros((height, width), bool)
@@ -317,6 +376,10 @@ def cut(
         object_model, background_model = models(belief)
         object_cost = -np.log(object_model[features.bins]).reshape(height, width)
         background_cost = -np.log(background_model[features.bins]).reshape(height, width)
+        if motion is not None:
+            moving_object, moving_background = _motion_costs(motion, belief)
+            object_cost = object_cost + MOTION_WEIGHT * moving_object.reshape(height, width)
+            background_cost = background_cost + MOTION_WEIGHT * moving_background.reshape(height, width)
         mask = _min_cut(
             features, object_cost + fixed_object_cost, background_cost + fixed_background_cost, parent
         )
@@ -417,8 +480,17 @@ def segment(
     if known is not None and known.confidence is not None and small_prior is not None:
         confidence = shrink(np.clip(known.confidence, 0.0, 1.0))
     examples = None if known is None else example_models(known.examples)
+    motion = None
+    if known is not None and known.neighbour is not None:
+        motion = motion_bins(features, image, known.neighbour)
     found, models = cut(
-        features, small_clicks, prior=small_prior, confidence=confidence, inside=inside, examples=examples
+        features,
+        small_clicks,
+        prior=small_prior,
+        confidence=confidence,
+        inside=inside,
+        examples=examples,
+        motion=motion,
     )
     full = cv2.resize(found.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR) >= 0.5
     region: np.ndarray | None = None

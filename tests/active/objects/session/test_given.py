@@ -17,8 +17,10 @@ from frugalseg.active.objects.session.given import (
     annotation_result,
     is_object_id,
     object_name,
+    video_priors,
 )
-from frugalseg.active.objects.simulation.annotation_types import GivenClick
+from frugalseg.active.objects.simulation.annotation_types import GivenClick, neighbouring_frame
+from frugalseg.active.objects.state import VideoState
 from frugalseg.active.objects.tools.click_models import GrabCutClicks
 from frugalseg.data.costs import AnnotationCosts
 from frugalseg.errors import ConfigError, DataError
@@ -117,3 +119,26 @@ def test_a_mask_books_drawn_boxed_and_kept_objects_at_their_costs():
         3: costs.vos_mask_seconds,
     }
     assert result.clicks == {2: 2}
+
+
+def test_every_clicked_object_sees_the_neighbouring_frame_and_a_new_one_its_nearest_annotation():
+    frames = [np.full((*SHAPE, 3), 10 * t, np.uint8) for t in range(5)]
+    read: list[int] = []
+
+    def image(t: int) -> np.ndarray:
+        read.append(t)
+        return frames[t]
+
+    assert [neighbouring_frame(t, 5, image)[0, 0, 0] for t in (0, 1, 4)] == [10, 0, 30]
+    assert neighbouring_frame(0, 1, image) is None
+    state = VideoState(video="v", num_frames=5, objects={1: 0, 2: 3})
+    state.annotated = {0: _ids(), 3: np.where(_ids() == 2, 2, 0).astype(np.uint8)}
+    current = np.where(_ids() == 1, 1, 0).astype(np.uint8)  # frame 2 shows object 1, not object 2
+    read.clear()
+    priors = video_priors(state, 2, current, [1, 2], image, frames[1])
+    assert priors[1].neighbour is frames[1] and not priors[1].examples
+    assert priors[2].neighbour is frames[1]
+    [(example, mask)] = priors[2].examples
+    assert example is frames[3] and np.array_equal(mask, _ids() == 2)  # frame 3 is nearer than frame 0
+    assert read == [3]
+    assert video_priors(None, 2, current, [1, 2], image, None) == {}

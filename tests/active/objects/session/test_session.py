@@ -518,6 +518,12 @@ class _RecordingClicks(GrabCutClicks):
         return super().box(image, box, clicks)
 
 
+def _previous_frame(session: AnnotationSession, video: str, frame: int) -> np.ndarray:
+    """The loop frame before sequence frame ``frame``: the neighbour a session gives the click model."""
+    frames = session.frames(video)
+    return session.frame_image(video, frames[frames.index(frame) - 1])
+
+
 def test_clicks_starting_an_object_learn_it_from_its_nearest_annotated_frame(started: Path) -> None:
     session = AnnotationSession.open(started)
     session.click_model = recording = _RecordingClicks()
@@ -529,7 +535,9 @@ def test_clicks_starting_an_object_learn_it_from_its_nearest_annotated_frame(sta
     assert not others and np.array_equal(mask, squares(0, 0) == 1)
     assert np.array_equal(image, session.frame_image("squares-a", 0))
     session.preview("squares-a", 5, clicks, squares(5, 0))  # the frame shows it: its own colours are there
-    assert recording.known[1] is None
+    assert not recording.known[1].examples
+    for prior in recording.known:  # how each pixel moves: every answer on a video frame sees it
+        assert np.array_equal(prior.neighbour, _previous_frame(session, "squares-a", 5))
 
 
 def test_a_box_learns_its_object_from_its_nearest_annotated_frame_as_clicks_do(started: Path) -> None:
@@ -544,7 +552,9 @@ def test_a_box_learns_its_object_from_its_nearest_annotated_frame_as_clicks_do(s
     assert found[14, 12] and not found[:, 31:].any() and not found[31:].any()  # its click in, inside the box
     session.box_preview("squares-a", 5, (4, 4, 30, 30), (click,))  # no object named: nothing to learn from
     session.box_preview("squares-a", 5, (4, 4, 30, 30), (click,), 7)  # an object no frame shows yet
-    assert recording.known[1:] == [None, None]
+    assert [prior.examples for prior in recording.known[1:]] == [[], []]
+    for prior in recording.known:
+        assert np.array_equal(prior.neighbour, _previous_frame(session, "squares-a", 5))
 
 
 def test_previews_while_a_video_waits_for_its_propagation_propagate_nothing(started: Path) -> None:

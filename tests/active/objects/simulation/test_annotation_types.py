@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -10,9 +11,13 @@ from frugalseg.active.objects.simulation.annotation_types import (
     ANNOTATION_TYPES,
     BOX_MARGIN,
     annotate_box,
+    annotate_clicks,
     annotate_frame,
+    neighbouring_frame,
     padded_box,
 )
+from frugalseg.active.objects.tools.click_models import StarCutClicks
+from frugalseg.active.objects.tools.graph_cut import ObjectPrior
 from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts
 from frugalseg.metrics.jf import region_similarity
 
@@ -91,3 +96,41 @@ def test_the_box_is_a_type_of_every_policy_and_priced_by_the_cost_model() -> Non
     image, truth = two_squares()
     with pytest.raises(ValueError, match="unknown annotation type 'scribble'"):
         annotate_frame("scribble", image, truth, truth)
+
+
+class _RecordingBox(StarCutClicks):
+    """The default click model, recording what each box call was told of the object."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.known: list[ObjectPrior | None] = []
+
+    def box(self, image, box, clicks=(), *, known=None):  # type: ignore[no-untyped-def]
+        self.known.append(known)
+        return super().box(image, box, clicks, known=known)
+
+
+def test_the_simulated_annotator_sees_the_neighbouring_frame_as_a_session_gives_it() -> None:
+    """An object of the background's own texture moves 6 px right: only its motion tells it apart."""
+    rng = np.random.default_rng(0)
+    fields = [cv2.GaussianBlur(rng.uniform(0, 255, (*SIZE, 3)).astype(np.float32), (0, 0), 2.0) for _ in "ab"]
+    background, texture = (np.clip(f * 3 - 255, 0, 255).astype(np.uint8) for f in fields)
+    truth, moved = np.zeros(SIZE, np.uint8), np.zeros(SIZE, np.uint8)
+    cv2.circle(truth, (60, 40), 20, 1, thickness=-1)
+    cv2.circle(moved, (66, 40), 20, 1, thickness=-1)
+    image = np.where(truth[..., None] == 1, texture, background)
+    frames = [image, np.where(moved[..., None] == 1, np.roll(texture, 6, axis=1), background)]
+    neighbour = neighbouring_frame(0, 2, frames.__getitem__)
+    assert neighbour is frames[1] and neighbouring_frame(1, 2, frames.__getitem__) is frames[0]
+    assert neighbouring_frame(0, 1, frames.__getitem__) is None
+    empty = np.zeros(SIZE, np.uint8)
+    seen, alone = (
+        annotate_clicks(image, empty, truth, clicks_per_object=1, neighbour=frame).mask == 1
+        for frame in (neighbour, None)
+    )
+    assert region_similarity(seen, truth == 1) > 0.95 and region_similarity(alone, truth == 1) < 0.2
+    recording = _RecordingBox()
+    annotate_frame("box", image, empty, truth, model=recording, neighbour=neighbour)
+    assert recording.known and all(
+        known is not None and known.neighbour is neighbour for known in recording.known
+    )

@@ -17,10 +17,12 @@ from frugalseg.active.objects.simulation.simulated_annotator import CorrectiveCl
 from frugalseg.active.objects.tools.click_models import StarCutClicks, get_click_model
 from frugalseg.active.objects.tools.graph_cut import (
     FINE_BAND,
+    MOTION_BINS,
     ObjectPrior,
     Point,
     example_models,
     image_features,
+    motion_bins,
     refine,
     segment,
 )
@@ -123,6 +125,34 @@ def test_an_example_from_another_frame_is_accepted_and_keeps_the_answer() -> Non
     model = get_click_model()
     assert model.name == "starcut"
     assert np.array_equal(model.correct(image, np.zeros_like(disc), [Point(60, 50, True)], known=known), disc)
+
+
+def textured(seed: int) -> np.ndarray:
+    """Blurred colour noise (RGB): two seeds give fields of the same colours and no edges between them."""
+    noise = np.random.default_rng(seed).uniform(0, 255, (HEIGHT, WIDTH, 3)).astype(np.float32)
+    return np.clip(cv2.GaussianBlur(noise, (0, 0), 2.0) * 3 - 255, 0, 255).astype(np.uint8)
+
+
+def test_motion_towards_the_neighbouring_frame_tells_an_object_of_the_background_s_colours() -> None:
+    """A disc of the background's own texture moves 6 px right; the background stands still."""
+    background, texture = textured(0), textured(1)
+    disc, moved = discs((70, 60), radius=24), discs((76, 60), radius=24)
+    image = np.where(disc[..., None], texture, background)
+    neighbour = np.where(moved[..., None], np.roll(texture, 6, axis=1), background)
+    click = [Point(70, 60, True)]
+    alone = segment(image, click)
+    with_motion = segment(image, click, known=ObjectPrior(neighbour=neighbour))
+    assert (alone & disc).sum() / (alone | disc).sum() < 0.2  # the colours alone: the whole frame
+    assert (with_motion & disc).sum() / (with_motion | disc).sum() > 0.97
+    bins = motion_bins(image_features(image), image, neighbour)
+    assert bins is not None
+    columns = bins // MOTION_BINS  # the bin of the flow's x, 6 px at most: the disc's last, the rest's first
+    square = np.ones((9, 9), np.uint8)
+    core, far = cv2.erode(disc.astype(np.uint8), square) > 0, cv2.dilate(disc.astype(np.uint8), square) == 0
+    assert np.mean(columns[core.ravel()] == MOTION_BINS - 1) > 0.9
+    assert np.mean(columns[far.ravel()] == 0) > 0.9
+    with pytest.raises(ValueError, match="neighbouring frame"):
+        segment(image, click, known=ObjectPrior(neighbour=neighbour[:, :100]))
 
 
 def test_the_fine_pass_moves_a_shifted_boundary_onto_the_image_edge() -> None:
