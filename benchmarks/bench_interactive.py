@@ -13,12 +13,13 @@ reached), the median IoU after 0, 1, 3 and 5 clicks, seconds per click; the JSON
 IoU after each click.
 
 ``--davis ROOT`` (one or more DAVIS-layout roots) runs the same protocol on each clip's first frame with
-``--first-frames``, the model seeing how it moves towards frame 1 (`ObjectPrior.neighbour`, as a session
-gives it); without it, it corrects propagated frames (issue 44, goal 2): each clip's first
-``--max-frames`` frames are propagated from frame 0's truth by the weight-free flow engine (the loop's,
-at half size), every frame whose IoU lies in [0.5, 0.9] gets corrective clicks from its propagated mask
-(`ClickToMask.correct`), once alone and once with the previous frame as its neighbour (what a session
-gives); printed: the share reaching IoU 0.9 within 2 clicks and NoC@90.
+``--first-frames`` (or on the frames ``--frames`` names), the model seeing how the frame moves towards
+its neighbour (`ObjectPrior.neighbour`: the previous frame, the next for frame 0, as a session gives it;
+``--still``: single images); without it, it corrects propagated frames (issue 44, goal 2): each clip's
+first ``--max-frames`` frames are propagated from frame 0's truth by the weight-free flow engine (the
+loop's, at half size), every frame whose IoU lies in [0.5, 0.9] gets corrective clicks from its
+propagated mask (`ClickToMask.correct`), once alone and once with the previous frame as its neighbour
+(what a session gives); printed: the share reaching IoU 0.9 within 2 clicks and NoC@90.
 
     PYTHONPATH=. .venv/bin/python benchmarks/bench_interactive.py \\
         --images ../shared/data/interactive_dev/images --masks ../shared/data/interactive_dev/masks \\
@@ -87,14 +88,20 @@ def paired(images: Path, masks: Path) -> Iterator[Sample]:
             yield path.stem, read_frame(path), truth, ignored, None
 
 
-def davis_first_frames(roots: list[Path]) -> Iterator[Sample]:
-    """Every clip's first frame under the DAVIS roots, with frame 1 as its neighbour."""
+def davis_frames(roots: list[Path], indices: list[int], *, still: bool) -> Iterator[Sample]:
+    """Frames ``indices`` of every clip under the DAVIS roots, each with its neighbour unless ``still``.
+
+    The neighbour is the previous frame (the next, for frame 0), as a session gives it.
+    """
     for root in roots:
         for folder in sorted((root / "Annotations" / "480p").iterdir()):
-            truth, ignored = read_truth(folder / "00000.png")
             frames = root / "JPEGImages" / "480p" / folder.name
-            known = ObjectPrior(neighbour=read_frame(frames / "00001.jpg"))
-            yield folder.name, read_frame(frames / "00000.jpg"), truth, ignored, known
+            for index in indices:
+                truth, ignored = read_truth(folder / f"{index:05d}.png")
+                neighbour = None if still else read_frame(frames / f"{index - 1 if index else 1:05d}.jpg")
+                name = folder.name if indices == [0] else f"{folder.name}/{index:05d}"
+                known = None if neighbour is None else ObjectPrior(neighbour=neighbour)
+                yield name, read_frame(frames / f"{index:05d}.jpg"), truth, ignored, known
 
 
 def run_clicks(
@@ -260,6 +267,10 @@ def main() -> None:
     parser.add_argument("--masks", type=Path, help="folder of 0/255 masks named as the images")
     parser.add_argument("--davis", type=Path, action="append", nargs="+", help="DAVIS-layout roots")
     parser.add_argument("--first-frames", action="store_true", help="with --davis: the clips' first frames")
+    parser.add_argument(
+        "--frames", default="0", help="with --first-frames: these frames of each clip instead"
+    )
+    parser.add_argument("--still", action="store_true", help="with --first-frames: no neighbouring frame")
     parser.add_argument("--json", type=Path, required=True, help="where to write every IoU")
     parser.add_argument("--max-clicks", type=int, default=20)
     parser.add_argument("--tools", default="clicks,box", help="comma-separated: clicks, box")
@@ -274,7 +285,9 @@ def main() -> None:
     if roots and not args.first_frames:
         results = corrections(model, roots, args.max_frames, args.max_clicks, args.every)
     elif roots:
-        results = protocol(model, davis_first_frames(roots), tools, args.max_clicks, args.every)
+        indices = [int(index) for index in args.frames.split(",")]
+        samples = davis_frames(roots, indices, still=args.still)
+        results = protocol(model, samples, tools, args.max_clicks, args.every)
     elif args.images and args.masks:
         results = protocol(model, paired(args.images, args.masks), tools, args.max_clicks, args.every)
     else:

@@ -508,7 +508,7 @@ class AnnotationSession:
                 state = self.annotated_state(video)
             if state is not None and not given.new_objects:
                 check_objects(given.source, given.objects, state.objects, video)
-            image = read_frame(source.frame_paths[t])
+            image = source.frame(t)
             if state is None:
                 frames = len(source.frame_paths)
                 state = VideoState(video=video, num_frames=frames, objects={}, config=self._config)
@@ -547,7 +547,7 @@ class AnnotationSession:
         """
         source = self._video(video)
         t = source.loop_index(frame)
-        image = read_frame(source.frame_paths[t])
+        image = source.frame(t)
         shape = image.shape[:2]
         if given.shape != shape:
             raise DataError(given.source, f"made for a frame of {given.shape}, the frame is {shape}")
@@ -582,7 +582,7 @@ class AnnotationSession:
         """
         source = self._video(video)
         t = source.loop_index(frame)
-        image = read_frame(source.frame_paths[t])
+        image = source.frame(t)
         known = None
         if clicks:  # no need to wait for current masks; an object not named has no colours yet
             state = None if obj is None else self.annotated_state(video)
@@ -607,7 +607,7 @@ class AnnotationSession:
     def frame_image(self, video: str, frame: int) -> np.ndarray:
         """Frame ``frame`` (sequence index) of ``video``, H×W×3 uint8 RGB."""
         source = self._video(video)
-        return read_frame(source.frame_paths[source.loop_index(frame)])
+        return source.frame(source.loop_index(frame))
 
     def read_mask(self, video: str, frame: int, path: str | Path) -> np.ndarray:
         """The object ids of a mask PNG for a frame (void → 0), checked as `add` checks its ``mask``."""
