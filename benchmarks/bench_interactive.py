@@ -13,7 +13,7 @@ reached), the median IoU after 0, 1, 3 and 5 clicks, seconds per click; the JSON
 IoU after each click.
 
 ``--davis ROOT`` (one or more DAVIS-layout roots) runs the same protocol on each clip's first frame with
-``--first-frames`` (or on the frames ``--frames`` names), the model seeing how the frame moves towards
+``--first-frames`` (or on the frames ``--frame-indices`` names), the model seeing how the frame moves towards
 its neighbour (`ObjectPrior.neighbour`: the previous frame, the next for frame 0, as a session gives it;
 ``--still``: single images); without it, it corrects propagated frames (issue 44, goal 2): each clip's
 first ``--max-frames`` frames are propagated from frame 0's truth by the weight-free flow engine (the
@@ -35,7 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
@@ -43,7 +43,7 @@ import numpy as np
 from provenance import provenance, provenance_line  # benchmarks/ is the script's own folder
 
 from frugalseg.active.objects.engines import get_loop_engine
-from frugalseg.active.objects.simulation.annotation_types import padded_box
+from frugalseg.active.objects.simulation.annotation_types import neighbouring_frame, padded_box
 from frugalseg.active.objects.simulation.simulated_annotator import CorrectiveClick, corrective_click
 from frugalseg.active.objects.tools.click_models import (
     CLICK_MODELS,
@@ -88,6 +88,11 @@ def paired(images: Path, masks: Path) -> Iterator[Sample]:
             yield path.stem, read_frame(path), truth, ignored, None
 
 
+def read_frames(paths: list[Path]) -> Callable[[int], np.ndarray]:
+    """Index → the frame at ``paths[index]`` (RGB)."""
+    return lambda index: read_frame(paths[index])
+
+
 def davis_frames(roots: list[Path], indices: list[int], *, still: bool) -> Iterator[Sample]:
     """Frames ``indices`` of every clip under the DAVIS roots, each with its neighbour unless ``still``.
 
@@ -96,12 +101,13 @@ def davis_frames(roots: list[Path], indices: list[int], *, still: bool) -> Itera
     for root in roots:
         for folder in sorted((root / "Annotations" / "480p").iterdir()):
             frames = root / "JPEGImages" / "480p" / folder.name
+            paths = sorted(frames.glob("*.jpg"))
             for index in indices:
-                truth, ignored = read_truth(folder / f"{index:05d}.png")
-                neighbour = None if still else read_frame(frames / f"{index - 1 if index else 1:05d}.jpg")
-                name = folder.name if indices == [0] else f"{folder.name}/{index:05d}"
+                truth, ignored = read_truth(folder / f"{paths[index].stem}.png")
+                neighbour = None if still else neighbouring_frame(index, len(paths), read_frames(paths))
+                name = folder.name if indices == [0] else f"{folder.name}/{paths[index].stem}"
                 known = None if neighbour is None else ObjectPrior(neighbour=neighbour)
-                yield name, read_frame(frames / f"{index:05d}.jpg"), truth, ignored, known
+                yield name, read_frame(paths[index]), truth, ignored, known
 
 
 def run_clicks(
@@ -268,7 +274,7 @@ def main() -> None:
     parser.add_argument("--davis", type=Path, action="append", nargs="+", help="DAVIS-layout roots")
     parser.add_argument("--first-frames", action="store_true", help="with --davis: the clips' first frames")
     parser.add_argument(
-        "--frames", default="0", help="with --first-frames: these frames of each clip instead"
+        "--frame-indices", default="0", help="with --first-frames: these frames of each clip instead"
     )
     parser.add_argument("--still", action="store_true", help="with --first-frames: no neighbouring frame")
     parser.add_argument("--json", type=Path, required=True, help="where to write every IoU")
@@ -281,11 +287,13 @@ def main() -> None:
     model = get_click_model(args.model)
     tools = [tool for tool in args.tools.split(",") if tool]
     roots = [root for group in args.davis or [] for root in group]
+    if not args.first_frames and (args.still or args.frame_indices != "0"):
+        parser.error("--frame-indices and --still go with --davis … --first-frames")
     started = time.perf_counter()
     if roots and not args.first_frames:
         results = corrections(model, roots, args.max_frames, args.max_clicks, args.every)
     elif roots:
-        indices = [int(index) for index in args.frames.split(",")]
+        indices = [int(index) for index in args.frame_indices.split(",")]
         samples = davis_frames(roots, indices, still=args.still)
         results = protocol(model, samples, tools, args.max_clicks, args.every)
     elif args.images and args.masks:

@@ -286,7 +286,8 @@ class AnnotationApp(JSONRoutes):
     async def box(self, request: Request) -> Response:
         """The click model's mask of a box and the corrective clicks since it, for ``object`` if named.
 
-        `AnnotationSession.box_preview`: the object's mask on the nearest annotated frame is its prior.
+        `AnnotationSession.box_preview`: its clicks see the frame's motion and the object's mask on the
+        nearest annotated frame.
         """
         name, frame = self._frame(request)
         data = await self._json(request)

@@ -281,8 +281,8 @@ def video_priors(
 ) -> dict[int, ObjectPrior]:
     """What the video knows of each of ``objects`` on frame ``t`` (`graph_cut.ObjectPrior`).
 
-    How each pixel moves towards a neighbouring frame tells an object from a background of its colours
-    (``neighbour``, every object's). A person starting an object on a frame has drawn it on another:
+    Every object gets the neighbouring frame: how each pixel moves towards it tells an object from a
+    background of its colours. A person starting an object on a frame has drawn it on another:
     its mask on the nearest annotated frame, with that frame's image, teaches the click model its
     colours and its surroundings'. An object the frame already shows has its own colours there, and
     none without an annotated frame that shows it.
@@ -293,7 +293,7 @@ def video_priors(
         current: the frame's current mask (H×W object ids).
         objects: the object ids the person clicks on.
         image: loop index → that frame's image (H×W×3 uint8 RGB), read only for the frames used.
-        neighbour: the frame next to ``t`` (`annotation_types.neighbouring_frame`), or None.
+        neighbour: the frame next to ``t`` (`annotation_types.neighbouring_frame`); or None.
     """
     priors: dict[int, ObjectPrior] = {}
     for obj in objects:

@@ -95,11 +95,12 @@ class Addition:
 
 @dataclass
 class _Video:
-    """A video of the session: its name, the frame files the loop uses and their sequence indices."""
+    """A video of the session: its name, the loop's frame files, their sequence indices, all its frames."""
 
     name: str
     frame_paths: list[Path]
     indices: list[int]
+    sequence_paths: list[Path]
 
     def loop_index(self, frame: int) -> int:
         """The loop's index of sequence frame ``frame``; `ConfigError` when the loop does not use it."""
@@ -127,12 +128,16 @@ class _Video:
         """Loop frame ``t``, H×W×3 uint8 RGB."""
         return read_frame(self.frame_paths[t])
 
+    def neighbour(self, t: int) -> np.ndarray | None:
+        """The sequence frame next to loop frame ``t`` (`neighbouring_frame`), adjacent with a stride too."""
+        sequence = self.sequence_paths
+        return neighbouring_frame(self.indices[t], len(sequence), lambda index: read_frame(sequence[index]))
+
     def priors(
         self, state: VideoState | None, t: int, current: np.ndarray, objects: Sequence[int]
     ) -> dict[int, ObjectPrior]:
-        """`video_priors` of ``objects`` on loop frame ``t``, with the neighbouring frame's motion."""
-        neighbour = neighbouring_frame(t, len(self.frame_paths), self.frame)
-        return video_priors(state, t, current, objects, self.frame, neighbour)
+        """`video_priors` of ``objects`` on loop frame ``t``, with its neighbour's motion."""
+        return video_priors(state, t, current, objects, self.frame, self.neighbour(t))
 
 
 class AnnotationSession:
@@ -212,7 +217,7 @@ class AnnotationSession:
         limit = self.settings.max_frames
         horizon = len(paths) if limit is None else min(len(paths), limit)
         indices = list(range(0, horizon, self.settings.stride))
-        return _Video(name, [paths[i] for i in indices], indices)
+        return _Video(name, [paths[i] for i in indices], indices, paths)
 
     @property
     def _config(self) -> dict[str, Any]:
@@ -575,7 +580,7 @@ class AnnotationSession:
             frame: the frame's index in the sequence.
             box: (x0, y0, x1, y1), corners included.
             clicks: the corrective clicks since the box, in pixels.
-            obj: the object's id (None: no prior).
+            obj: the object's id (None: no colours from other frames).
 
         Raises:
             ConfigError: an unknown video or frame.
@@ -584,11 +589,12 @@ class AnnotationSession:
         t = source.loop_index(frame)
         image = source.frame(t)
         known = None
-        if clicks:  # no need to wait for current masks; an object not named has no colours yet
-            state = None if obj is None else self.annotated_state(video)
-            target = 0 if obj is None else obj
+        if clicks and obj is None:  # an object not named: no colours of it yet, the frame's motion
+            neighbour = source.neighbour(t)
+            known = None if neighbour is None else ObjectPrior(neighbour=neighbour)
+        elif clicks and obj is not None:  # no need to wait for current masks
             nothing = np.zeros(image.shape[:2], np.uint8)
-            known = source.priors(state, t, nothing, [target]).get(target)
+            known = source.priors(self.annotated_state(video), t, nothing, [obj]).get(obj)
         return self.click_model.box(image, box, clicks, known=known)
 
     @staticmethod

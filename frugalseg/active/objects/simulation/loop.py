@@ -89,7 +89,7 @@ class AnnotationLoop:
         config: recorded in the state; a resumed loop must have the same.
         cache: the engine's cache of this video (``engine.new_cache()``), shared with other loops
             on the same video; None: a fresh one.
-        click_model: the click-to-mask model of the ``clicks`` type (None: GrabCut).
+        click_model: the click-to-mask model of the ``clicks`` type (None: the default, ``starcut``).
     """
 
     def __init__(

@@ -3,8 +3,9 @@
 Each model (`ClickToMask`) serves the two annotators of the loop: ``simulate`` for the simulated
 one (it places corrective clicks with `simulated_annotator.corrective_click` and may look at
 the truth to choose between candidate masks, as the oracle of paper 002 does) and ``correct`` for
-a person's clicks (no truth: the model chooses alone); ``correct`` and ``box`` take what a session
-knows of the object (``known``, `graph_cut.ObjectPrior`). Chosen by name (`get_click_model`):
+a person's clicks (no truth: the model chooses alone); all three take what the video knows of the
+object (``known``, `graph_cut.ObjectPrior`: its neighbouring frame, its colours on another frame).
+Chosen by name (`get_click_model`):
 
 * ``starcut`` (`DEFAULT_CLICK_MODEL`, weight-free) — `StarCutClicks`: the star-convex graph cut of
   `graph_cut.segment`, the current mask its prior; a box keeps the mask inside it.
@@ -129,7 +130,8 @@ class ClickToMask(Configurable, ABC):
             image: the frame, H×W×3 uint8 RGB.
             current: the object's current mask (bool H×W).
             clicks: the person's clicks on that object, all at once.
-            known: what the session knows of the object (its other frames, the mask's confidence), or None.
+            known: what the video knows of the object (its neighbouring frame, its other frames, the
+                mask's confidence), or None.
         """
 
     def box(

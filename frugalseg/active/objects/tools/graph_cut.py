@@ -18,10 +18,8 @@ scipy's Dinic maximum flow, with:
   frames of the DAVIS clips: finished within 2 clicks 0.153 → 0.187, NoC@90 11.27 → 11.02);
 * a box: every pixel outside it is background (hard), colours outside learn the background;
 * motion, where the session gives the neighbouring frame (`ObjectPrior.neighbour`): each pixel's optical
-  flow towards it, binned, in object and background histograms learnt as the colours' (an object of
-  its background's colours that moves otherwise; the 203 propagated DAVIS frames, four quarters:
-  NoC@90 within 10 clicks 7.00 → 6.72). At weight 1 as much, but a flow smoothed over an object's
-  edge then made a halo of water object on kite-surf (median IoU after 1 click 0.66 → 0.49; at 0.5: 0.65).
+  flow towards it, binned, in object and background histograms learnt from the cut as the colours are
+  (an object of its background's colours that moves otherwise); `benchmarks/results/interactive.md`.
 
 Coarse to fine: the mask is brought back to full size bilinearly where the cut changed the prior (the
 prior keeps its full-size pixels elsewhere), then its boundary there is cut again at full size within
@@ -63,9 +61,12 @@ CORRECTION_REACH = 10.0
 PRIOR_WEIGHT = 5.0
 ROUNDS = 2
 #: Motion (a neighbouring frame given): each working pixel's optical flow in `MOTION_BINS`² bins of its
-#: range; object and background histograms learnt as the colours', weighing `MOTION_WEIGHT` against them
-#: (module docstring: 0.5, not 1).
+#: range; object and background histograms smoothed by `MOTION_SMOOTHING` bins with `MOTION_UNIFORM` of a
+#: uniform density, weighing `MOTION_WEIGHT` against the colours (at 1, a flow smoothed over an object's
+#: edge made a halo of its background object: `benchmarks/results/interactive.md`).
 MOTION_BINS = 8
+MOTION_SMOOTHING = 0.7
+MOTION_UNIFORM = 0.05
 MOTION_WEIGHT = 0.5
 #: A box's background colours are learnt in a ring this share of its longer side wide around it.
 BOX_RING = 0.15
@@ -80,6 +81,8 @@ SETTINGS = "WORK_PIXELS COLOUR_BINS LAMBDA FLAT CLICK_WEIGHT CLICK_REACH CORRECT
     "FINE_BAND",
     "FINE_LAMBDA",
     "MOTION_BINS",
+    "MOTION_SMOOTHING",
+    "MOTION_UNIFORM",
     "MOTION_WEIGHT",
 ]
 _FLOW = DISFlow("medium")
@@ -105,8 +108,8 @@ class ObjectPrior:
         examples: (image H×W×3 uint8 RGB, bool mask H×W) of the object on frames a person annotated
             (or confidently propagated pixels): their colours join the object's and the background's models.
         confidence: how sure the prior mask is, per pixel in [0, 1] (H×W float), or None (sure).
-        neighbour: the frame next to this one in the video (H×W×3 uint8 RGB), or None: how each pixel
-            moves towards it (`motion_bins`) tells the object from a background of its colours.
+        neighbour: the neighbouring frame of the video (H×W×3 uint8 RGB), whose motion the cut sees
+            (`motion_bins`: it tells the object from a background of its colours); or None.
     """
 
     examples: Sequence[tuple[np.ndarray, np.ndarray]] = ()
@@ -232,11 +235,17 @@ def _histogram(
 
 
 def _motion_costs(motion: np.ndarray, belief: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """What each pixel's motion costs as object and as background (nats, flat), learnt from ``belief``."""
+    """What each pixel's motion costs as object and as background (nats, flat), learnt from ``belief``.
+
+    The background's motion is learnt over the whole frame (the colours': in a box's ring, and from
+    negative clicks' regions), as measured.
+    """
     shape = (MOTION_BINS, MOTION_BINS)
     weights = belief.ravel()
-    object_model = _histogram(motion, weights, shape, sigma=0.7, uniform=0.05)
-    background_model = _histogram(motion, 1.0 - weights, shape, sigma=0.7, uniform=0.05)
+    object_model = _histogram(motion, weights, shape, sigma=MOTION_SMOOTHING, uniform=MOTION_UNIFORM)
+    background_model = _histogram(
+        motion, 1.0 - weights, shape, sigma=MOTION_SMOOTHING, uniform=MOTION_UNIFORM
+    )
     return -np.log(object_model[motion]), -np.log(background_model[motion])
 
 
@@ -345,7 +354,8 @@ def cut(
         confidence: the prior's confidence (float in [0, 1], working scale), or None (sure).
         inside: the pixels that may be object (bool, working scale; a box), or None (all).
         examples: colour histograms (object, background) learnt on other frames, or None.
-        motion: each working pixel's motion bin (`motion_bins`, flat), or None: learnt as the colours.
+        motion: each working pixel's motion bin (`motion_bins`, flat), whose histograms join the
+            colours' costs; or None.
     """
     height, width = features.shape
     object_seed = np.zeros((height, width), bool)
@@ -517,10 +527,11 @@ def segment(
 
 
 def _clicked_parts(changed: np.ndarray, clicks: Sequence[Point]) -> np.ndarray:
-    """The connected parts of ``changed`` (uint8, working scale; touching diagonally) that hold a click.
+    """The parts of ``changed`` (uint8, working scale) that hold a click (or lie within a pixel of one).
 
-    A click changes the region it is in: where the cut differs from the prior away from every click
-    (the coarse scale's own view of the prior's boundary), the prior stands.
+    Parts within a pixel of each other are one. A click changes the region it is in: where the cut
+    differs from the prior away from every click (the coarse scale's own view of the prior's
+    boundary), the prior stands.
     """
     _, parts = cv2.connectedComponents(cv2.dilate(changed, np.ones((3, 3), np.uint8)), connectivity=8)
     clicked = {int(parts[click.y, click.x]) for click in clicks} - {0}

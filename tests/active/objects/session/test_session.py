@@ -24,6 +24,7 @@ from frugalseg.active.objects.tools.click_models import GrabCutClicks
 from frugalseg.active.objects.tools.grabcut import local_grabcut_clicks
 from frugalseg.autolabel.flow_options import FlowOptions
 from frugalseg.cli import main
+from frugalseg.data.io import read_frame
 from frugalseg.errors import ConfigError, DataError
 from frugalseg.options import Choice
 
@@ -540,6 +541,26 @@ def test_clicks_starting_an_object_learn_it_from_its_nearest_annotated_frame(sta
         assert np.array_equal(prior.neighbour, _previous_frame(session, "squares-a", 5))
 
 
+def test_with_a_stride_the_click_model_sees_the_sequence_frame_next_to_the_clicked_one(
+    davis: Path, made: Path, tmp_path: Path
+) -> None:
+    """Loop frames 0, 2, 4 …: motion towards frame 3 for a click on frame 4, not towards loop frame 2."""
+    state = tmp_path / "strided"
+    drawn = ("--video", "squares-a", "--frame", "0", "--mask", str(made / "a0.png"), "--stride", "2")
+    assert add(state, *drawn, root=davis) == 0
+    session = AnnotationSession.open(state)
+    session.click_model = recording = _RecordingClicks()
+    shape = squares(0, 0).shape
+    clicks = GivenAnnotation(Path("clicks"), shape, clicks=(GivenClick(1, 12, 14, True),))
+    session.preview("squares-a", 4, clicks, squares(4, 0))
+    session.box_preview("squares-a", 0, (4, 4, 30, 30), (GivenClick(1, 12, 14, True),))
+    sequence = session.format.numbered_frame_paths("squares-a")
+    assert session.frames("squares-a")[:3] == [0, 2, 4]
+    before, after = (read_frame(sequence[index]) for index in (3, 1))
+    assert np.array_equal(recording.known[0].neighbour, before)
+    assert np.array_equal(recording.known[1].neighbour, after)  # frame 0's neighbour is the next one
+
+
 def test_a_box_learns_its_object_from_its_nearest_annotated_frame_as_clicks_do(started: Path) -> None:
     session = AnnotationSession.open(started)
     session.click_model = recording = _RecordingClicks()
@@ -552,7 +573,7 @@ def test_a_box_learns_its_object_from_its_nearest_annotated_frame_as_clicks_do(s
     assert found[14, 12] and not found[:, 31:].any() and not found[31:].any()  # its click in, inside the box
     session.box_preview("squares-a", 5, (4, 4, 30, 30), (click,))  # no object named: nothing to learn from
     session.box_preview("squares-a", 5, (4, 4, 30, 30), (click,), 7)  # an object no frame shows yet
-    assert [prior.examples for prior in recording.known[1:]] == [[], []]
+    assert [len(prior.examples) for prior in recording.known[1:]] == [0, 0]
     for prior in recording.known:
         assert np.array_equal(prior.neighbour, _previous_frame(session, "squares-a", 5))
 

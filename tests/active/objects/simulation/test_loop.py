@@ -19,6 +19,7 @@ from frugalseg.active.objects.simulation.annotation_types import annotate_clicks
 from frugalseg.active.objects.simulation.loop import AnnotationLoop, Curve, Video, dataset_curve, mean_curve
 from frugalseg.active.objects.simulation.simulated_annotator import CorrectiveClick
 from frugalseg.active.objects.state import Annotation, VideoState
+from frugalseg.active.objects.tools.click_models import StarCutClicks
 from frugalseg.active.objects.tools.grabcut import grabcut_clicks
 from frugalseg.data.costs import DEFAULT_COSTS
 
@@ -263,3 +264,29 @@ def test_a_video_without_objects_scores_one_without_a_nan(tmp_path: Path) -> Non
         curve = dataset_curve([state.history, state.history], weights=[0, 0])  # no video has an object
     assert curve.jf == [1.0, 1.0]
     assert curve.hours == [round(2 * r.total_seconds / 3600, 6) for r in state.history]
+
+
+def test_the_loop_s_simulated_annotator_sees_each_frame_s_neighbour(tmp_path: Path) -> None:
+    """The ``clicks`` and ``box`` types' click model gets the loop frame before (after, for frame 0)."""
+
+    class Recording(StarCutClicks):
+        def __init__(self) -> None:
+            super().__init__()
+            self.neighbours: list[object] = []
+
+        def simulate(self, image, current, truth, *, clicks, ignore=None, known=None):  # type: ignore[no-untyped-def]
+            self.neighbours.append(None if known is None else known.neighbour)
+            return super().simulate(image, current, truth, clicks=clicks, ignore=ignore, known=known)
+
+    clip = video(6)
+    recording = Recording()
+    engine = get_loop_engine("flow")
+    loop = AnnotationLoop(
+        clip, get_selector("uniform"), get_policy("clicks"), engine, tmp_path, click_model=recording
+    )
+    loop.run(1e6, steps=1)
+    for frame in (0, 3):
+        recording.neighbours.clear()
+        loop._attempt(frame, "clicks")
+        expected = clip.frames[1 if frame == 0 else frame - 1]
+        assert recording.neighbours and all(n is expected for n in recording.neighbours)
