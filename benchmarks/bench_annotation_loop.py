@@ -49,7 +49,11 @@ from provenance import provenance_line  # benchmarks/, the script's folder
 from frugalseg.active.objects.choosing.frame_selectors import SelectionView, get_selector
 from frugalseg.active.objects.choosing.type_policies import FEATURES, get_policy
 from frugalseg.active.objects.engines import get_loop_engine
-from frugalseg.active.objects.simulation.annotation_types import annotate_clicks, annotate_mask
+from frugalseg.active.objects.simulation.annotation_types import (
+    annotate_clicks,
+    annotate_mask,
+    neighbouring_frame,
+)
 from frugalseg.active.objects.simulation.loop import TARGET_JF, AnnotationLoop
 from frugalseg.active.objects.simulation.runs import video_sources
 from frugalseg.active.objects.simulation.simulate import (
@@ -206,8 +210,11 @@ def iteration() -> None:
         annotate_mask(video.truth[frame])
         stages["annotation: mask (simulated)"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        result = annotate_clicks(video.frames[frame], state.masks[frame], video.truth[frame])
-        stages[f"annotation: clicks ({sum(result.clicks.values())} clicks → GrabCut)"] = (
+        neighbour = neighbouring_frame(frame, len(video.frames), video.frames.__getitem__)
+        result = annotate_clicks(
+            video.frames[frame], state.masks[frame], video.truth[frame], neighbour=neighbour
+        )
+        stages[f"annotation: clicks ({sum(result.clicks.values())} clicks → starcut, the loop's)"] = (
             time.perf_counter() - t0
         )
         annotated = {**state.annotated, frame: result.mask}
