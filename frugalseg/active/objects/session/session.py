@@ -128,16 +128,29 @@ class _Video:
         """Loop frame ``t``, H×W×3 uint8 RGB."""
         return read_frame(self.frame_paths[t])
 
-    def neighbour(self, t: int) -> np.ndarray | None:
-        """The sequence frame next to loop frame ``t`` (`neighbouring_frame`), adjacent with a stride too."""
+    def neighbour(self, t: int, shape: tuple[int, ...]) -> np.ndarray | None:
+        """The sequence frame next to loop frame ``t`` (`neighbouring_frame`), adjacent with a stride too.
+
+        Raises:
+            DataError: if it is not of ``shape`` (H, W), the size of frame ``t``.
+        """
         sequence = self.sequence_paths
-        return neighbouring_frame(self.indices[t], len(sequence), lambda index: read_frame(sequence[index]))
+        index = self.indices[t]
+        neighbour = neighbouring_frame(index, len(sequence), lambda other: read_frame(sequence[other]))
+        if neighbour is not None and neighbour.shape[:2] != shape:
+            path = sequence[index - 1 if index else 1]
+            size = "×".join(map(str, neighbour.shape[:2]))
+            raise DataError(
+                path, f"is {size}, the frame next to it ({self.frame_paths[t].name}) {shape[0]}×{shape[1]}"
+            )
+        return neighbour
 
     def priors(
         self, state: VideoState | None, t: int, current: np.ndarray, objects: Sequence[int]
     ) -> dict[int, ObjectPrior]:
         """`video_priors` of ``objects`` on loop frame ``t``, with its neighbour's motion."""
-        return video_priors(state, t, current, objects, self.frame, self.neighbour(t))
+        neighbour = self.neighbour(t, current.shape[:2])
+        return video_priors(state, t, current, objects, self.frame, neighbour)
 
 
 class AnnotationSession:
@@ -590,7 +603,7 @@ class AnnotationSession:
         image = source.frame(t)
         known = None
         if clicks and obj is None:  # an object not named: no colours of it yet, the frame's motion
-            neighbour = source.neighbour(t)
+            neighbour = source.neighbour(t, image.shape[:2])
             known = None if neighbour is None else ObjectPrior(neighbour=neighbour)
         elif clicks and obj is not None:  # no need to wait for current masks
             nothing = np.zeros(image.shape[:2], np.uint8)

@@ -561,6 +561,22 @@ def test_with_a_stride_the_click_model_sees_the_sequence_frame_next_to_the_click
     assert np.array_equal(recording.known[1].neighbour, after)  # frame 0's neighbour is the next one
 
 
+def test_a_neighbouring_frame_of_another_size_is_refused_with_its_file(
+    davis: Path, made: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "davis"
+    shutil.copytree(davis, root)
+    state = tmp_path / "session"
+    assert add(state, "--video", "squares-a", "--frame", "0", "--mask", str(made / "a0.png"), root=root) == 0
+    session = AnnotationSession.open(state)
+    third = session.format.numbered_frame_paths("squares-a")[3]
+    cv2.imwrite(str(third), np.zeros((10, 12, 3), np.uint8))
+    shape = squares(0, 0).shape
+    clicks = GivenAnnotation(Path("clicks"), shape, clicks=(GivenClick(1, 12, 14, True),))
+    with pytest.raises(DataError, match=r"00003.* is 10×12, the frame next to it \(00004"):
+        session.preview("squares-a", 4, clicks, squares(4, 0))
+
+
 def test_a_box_learns_its_object_from_its_nearest_annotated_frame_as_clicks_do(started: Path) -> None:
     session = AnnotationSession.open(started)
     session.click_model = recording = _RecordingClicks()
