@@ -85,6 +85,7 @@ SETTINGS = "WORK_PIXELS COLOUR_BINS LAMBDA FLAT CLICK_WEIGHT CLICK_REACH CORRECT
     "MOTION_UNIFORM",
     "MOTION_WEIGHT",
 ]
+#: The optical flow of `motion_bins` (OpenCV's DIS; one OpenCV object per thread).
 _FLOW = DISFlow("medium")
 #: Integer capacities: nats × this; hard constraints as `_HARD`.
 _SCALE = 64
