@@ -77,6 +77,7 @@ from frugalseg.active.objects.tools.grabcut import (
     local_grabcut_clicks,
     paint_clicks,
 )
+from frugalseg.active.objects.tools.graph_cut import ObjectPrior
 from frugalseg.active.propagation import PropagationCache, propagate_annotations, unreliability
 from frugalseg.autolabel.flow_propagate import FlowPropagator
 from frugalseg.data.formats.davis import DavisFormat
@@ -210,10 +211,8 @@ def iteration() -> None:
         annotate_mask(video.truth[frame])
         stages["annotation: mask (simulated)"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        neighbour = neighbouring_frame(frame, len(video.frames), video.frames.__getitem__)
-        result = annotate_clicks(
-            video.frames[frame], state.masks[frame], video.truth[frame], neighbour=neighbour
-        )
+        known = ObjectPrior(neighbour=neighbouring_frame(video.frames, frame))
+        result = annotate_clicks(video.frames[frame], state.masks[frame], video.truth[frame], known=known)
         stages[f"annotation: clicks ({sum(result.clicks.values())} clicks → starcut, the loop's)"] = (
             time.perf_counter() - t0
         )

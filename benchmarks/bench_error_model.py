@@ -151,7 +151,7 @@ def residuals(clips: list[str]) -> None:
                             masks[t],
                             truth[t],
                             loop.costs,
-                            neighbour=neighbouring_frame(t, len(video.frames), video.frames.__getitem__),
+                            neighbour=neighbouring_frame(video.frames, t),
                         ).mask
                     )
                     j, f = frame_quality(mask, truth[t], loop.objects)

@@ -35,7 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -43,7 +43,7 @@ import numpy as np
 from provenance import provenance, provenance_line  # benchmarks/ is the script's own folder
 
 from frugalseg.active.objects.engines import get_loop_engine
-from frugalseg.active.objects.simulation.annotation_types import neighbouring_frame, padded_box
+from frugalseg.active.objects.simulation.annotation_types import neighbour_index, padded_box
 from frugalseg.active.objects.simulation.simulated_annotator import CorrectiveClick, corrective_click
 from frugalseg.active.objects.tools.click_models import (
     CLICK_MODELS,
@@ -88,11 +88,6 @@ def paired(images: Path, masks: Path) -> Iterator[Sample]:
             yield path.stem, read_frame(path), truth, ignored, None
 
 
-def read_frames(paths: list[Path]) -> Callable[[int], np.ndarray]:
-    """Index → the frame at ``paths[index]`` (RGB)."""
-    return lambda index: read_frame(paths[index])
-
-
 def davis_frames(roots: list[Path], indices: list[int], *, still: bool) -> Iterator[Sample]:
     """Frames ``indices`` of every clip under the DAVIS roots, each with its neighbour unless ``still``.
 
@@ -104,7 +99,8 @@ def davis_frames(roots: list[Path], indices: list[int], *, still: bool) -> Itera
             paths = sorted(frames.glob("*.jpg"))
             for index in indices:
                 truth, ignored = read_truth(folder / f"{paths[index].stem}.png")
-                neighbour = None if still else neighbouring_frame(index, len(paths), read_frames(paths))
+                nearest = neighbour_index(index, len(paths))
+                neighbour = None if still or nearest is None else read_frame(paths[nearest])
                 name = folder.name if indices == [0] else f"{folder.name}/{paths[index].stem}"
                 known = None if neighbour is None else ObjectPrior(neighbour=neighbour)
                 yield name, read_frame(paths[index]), truth, ignored, known

@@ -221,7 +221,7 @@ class SessionService:
         if saved is None:
             raise ValueError(f"video {video!r} has no saved state to propagate")
         shown = self._states.get(video)
-        height, width = self.session.frame_image(video, self.session.frames(video)[0]).shape[:2]
+        height, width = self.session.frame_shape(video, self.session.frames(video)[0])[1]
         masks = shown.state.masks if shown is not None else []
         job = Job(len(self.jobs) + 1, video, frame, frames=saved[0].num_frames)
         self._partial[video] = _Partial.before(job.id, saved[0], masks, (height, width))
@@ -342,8 +342,7 @@ class SessionService:
         cached = self.state(video)
         if cached is not None and cached.state.masks:
             return cached.state.masks[self.session.frames(video).index(frame)]
-        height, width = self.session.frame_image(video, frame).shape[:2]
-        return np.zeros((height, width), np.uint8)
+        return np.zeros(self.session.frame_shape(video, frame)[1], np.uint8)
 
     def names(self) -> dict[str, dict[str, str]]:
         """Video → object id → the class name the person gave it (the session's state)."""

@@ -225,7 +225,7 @@ class AnnotationApp(JSONRoutes):
 
     def _video_info(self, name: str) -> dict[str, Any]:
         frames = self.session.frames(name)
-        height, width = self.session.frame_image(name, frames[0]).shape[:2]
+        height, width = self.session.frame_shape(name, frames[0])[1]
         cached = self.service.state(name)
         state = cached.state if cached else None
         names = self.service.names().get(name, {})
@@ -291,16 +291,14 @@ class AnnotationApp(JSONRoutes):
         """
         name, frame = self._frame(request)
         data = await self._json(request)
-        image = await run_in_threadpool(self.session.frame_image, name, frame)
-        box = _box(data.get("box"), image.shape[:2])
+        _, shape = await run_in_threadpool(self.session.frame_shape, name, frame)
+        box = _box(data.get("box"), shape)
         obj = data.get("object")
         if obj is not None and not is_object_id(obj):
             raise RequestError(400, f"object must be an id 1…{MAX_OBJECTS}")
         clicks: tuple[GivenClick, ...] = ()
         if data.get("clicks"):
-            clicks = GivenAnnotation(
-                Path("the clicks"), image.shape[:2], clicks=tuple(_clicks(data["clicks"]))
-            ).clicks
+            clicks = GivenAnnotation(Path("the clicks"), shape, clicks=tuple(_clicks(data["clicks"]))).clicks
         found = await run_in_threadpool(self.session.box_preview, name, frame, box, clicks, obj)
         return JSONResponse(_object_mask(found))
 
@@ -336,7 +334,7 @@ class AnnotationApp(JSONRoutes):
         if not body.startswith(PNG_SIGNATURE) or body[12:16] != b"IHDR":
             raise RequestError(415, "the upload is not a PNG file")
         size = (int.from_bytes(body[16:20], "big"), int.from_bytes(body[20:24], "big"))
-        height, width = (await run_in_threadpool(self.session.frame_image, name, frame)).shape[:2]
+        _, (height, width) = await run_in_threadpool(self.session.frame_shape, name, frame)
         if size != (width, height):  # refused before decoding: a small file may hold a huge image
             raise RequestError(
                 400, f"the uploaded PNG is {size[0]}×{size[1]} px but the frame is {width}×{height}"

@@ -293,7 +293,7 @@ def video_priors(
         current: the frame's current mask (H×W object ids).
         objects: the object ids the person clicks on.
         image: loop index → that frame's image (H×W×3 uint8 RGB), read only for the frames used.
-        neighbour: the frame next to ``t`` (`annotation_types.neighbouring_frame`); or None.
+        neighbour: the frame next to ``t`` (`annotation_types.neighbour_index`); or None.
     """
     priors: dict[int, ObjectPrior] = {}
     for obj in objects:

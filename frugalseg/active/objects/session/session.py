@@ -57,7 +57,7 @@ from frugalseg.active.objects.session.session_settings import (
     new_settings,
     saved_settings,
 )
-from frugalseg.active.objects.simulation.annotation_types import neighbouring_frame
+from frugalseg.active.objects.simulation.annotation_types import neighbour_index
 from frugalseg.active.objects.state import STATE_FILE, IterationRecord, VideoState
 from frugalseg.active.objects.tools.grabcut import Box, Click
 from frugalseg.active.objects.tools.graph_cut import ObjectPrior
@@ -129,16 +129,17 @@ class _Video:
         return read_frame(self.frame_paths[t])
 
     def neighbour(self, t: int, shape: tuple[int, ...]) -> np.ndarray | None:
-        """The sequence frame next to loop frame ``t`` (`neighbouring_frame`), adjacent with a stride too.
+        """The sequence frame next to loop frame ``t`` (`neighbour_index`), adjacent with a stride too.
 
         Raises:
             DataError: if it is not of ``shape`` (H, W), the size of frame ``t``.
         """
-        sequence = self.sequence_paths
-        index = self.indices[t]
-        neighbour = neighbouring_frame(index, len(sequence), lambda other: read_frame(sequence[other]))
-        if neighbour is not None and neighbour.shape[:2] != shape:
-            path = sequence[index - 1 if index else 1]
+        index = neighbour_index(self.indices[t], len(self.sequence_paths))
+        if index is None:
+            return None
+        path = self.sequence_paths[index]
+        neighbour = read_frame(path)
+        if neighbour.shape[:2] != shape:
             size = "×".join(map(str, neighbour.shape[:2]))
             raise DataError(
                 path, f"is {size}, the frame next to it ({self.frame_paths[t].name}) {shape[0]}×{shape[1]}"

@@ -31,7 +31,7 @@ The policies that choose a type are in `type_policies`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -98,7 +98,7 @@ def annotate_clicks(
     *,
     clicks_per_object: int = CLICKS_PER_OBJECT,
     model: ClickToMask | None = None,
-    neighbour: np.ndarray | None = None,
+    known: ObjectPrior | None = None,
 ) -> AnnotationResult:
     """The ``clicks`` type on one frame (module docstring): corrective clicks per object, then masks.
 
@@ -109,10 +109,9 @@ def annotate_clicks(
         costs: annotation costs.
         clicks_per_object: the most clicks on each object (fewer when its mask becomes exact).
         model: the click-to-mask model (`click_models`); None: the default model.
-        neighbour: the neighbouring frame, whose motion the model sees (`neighbouring_frame`); or None.
+        known: what the video tells the model of every object (`ObjectPrior`: its neighbour), or None.
     """
     model = get_click_model() if model is None else model
-    known = None if neighbour is None else ObjectPrior(neighbour=neighbour)
     void = truth == VOID
     objects = sorted(set(visible_objects(truth)) | {int(v) for v in np.unique(current) if v not in (0, VOID)})
     mask = np.where(current == VOID, 0, current).astype(np.uint8)
@@ -134,7 +133,7 @@ def annotate_box(
     *,
     clicks_per_object: int = CLICKS_PER_OBJECT,
     model: ClickToMask | None = None,
-    neighbour: np.ndarray | None = None,
+    known: ObjectPrior | None = None,
 ) -> AnnotationResult:
     """The ``box`` type on one frame (module docstring): a box and corrective clicks per visible object.
 
@@ -144,10 +143,9 @@ def annotate_box(
         costs: annotation costs.
         clicks_per_object: the most corrective clicks after each box.
         model: the click-to-mask model turning a box and clicks into a mask; None: the default model.
-        neighbour: the neighbouring frame, whose motion the model sees (`neighbouring_frame`); or None.
+        known: what the video tells the model of every object (`ObjectPrior`: its neighbour), or None.
     """
     model = get_click_model() if model is None else model
-    known = None if neighbour is None else ObjectPrior(neighbour=neighbour)
     void = truth == VOID
     mask = np.zeros(truth.shape, np.uint8)
     objects = visible_objects(truth)
@@ -217,31 +215,37 @@ def annotate_frame(
     """
     if kind == "mask":
         return annotate_mask(truth, costs)
+    known = None if neighbour is None else ObjectPrior(neighbour=neighbour)
     if kind == "clicks":
-        return annotate_clicks(image, current, truth, costs, model=model, neighbour=neighbour)
+        return annotate_clicks(image, current, truth, costs, model=model, known=known)
     if kind == "box":
-        return annotate_box(image, truth, costs, model=model, neighbour=neighbour)
+        return annotate_box(image, truth, costs, model=model, known=known)
     raise ValueError(f"unknown annotation type {kind!r}; types: {', '.join(ANNOTATION_TYPES)}")
 
 
-def neighbouring_frame(t: int, num_frames: int, image: Callable[[int], np.ndarray]) -> np.ndarray | None:
-    """Frame ``t``'s neighbour, whose motion the click models see: the frame before it (after it, for 0).
+def neighbour_index(t: int, num_frames: int) -> int | None:
+    """The index of frame ``t``'s neighbour, whose motion the click models see: the one before (after, for 0).
 
-    The loop's simulated annotator passes its loop frames (with a stride, ``stride`` frames apart:
-    at 2 the propagated DAVIS frames' NoC@90 still falls, 6.99 → 6.75 on two quarters, against 6.70
-    at 1); a session passes every frame of the sequence.
+    The loop's simulated annotator counts its loop frames (with a stride, ``stride`` frames apart: at 2
+    the propagated DAVIS frames' NoC@90 still falls, 6.99 → 6.75 on two quarters, against 6.70 at 1); a
+    session counts every frame of the sequence.
 
     Args:
         t: the frame's index.
         num_frames: how many frames the video has.
-        image: index → that frame (H×W×3 uint8 RGB), read only for the neighbour.
 
     Returns:
-        The neighbour, or None for a video of one frame.
+        The neighbour's index, or None for a video of one frame.
     """
     if num_frames < 2:
         return None
-    return image(t - 1 if t > 0 else 1)
+    return t - 1 if t > 0 else 1
+
+
+def neighbouring_frame(frames: Sequence[np.ndarray], t: int) -> np.ndarray | None:
+    """Frame ``t``'s neighbour among ``frames`` (`neighbour_index`), or None for a single frame."""
+    index = neighbour_index(t, len(frames))
+    return None if index is None else frames[index]
 
 
 def _click_seconds(made: dict[int, int], costs: AnnotationCosts) -> dict[int, float]:

@@ -207,7 +207,7 @@ class AnnotationLoop:
         truth = self.video.require_truth()[frame]
         current = self.state.masks[frame] if self.state.masks else np.zeros_like(truth)
         frames = self.video.frames
-        neighbour = neighbouring_frame(frame, len(frames), frames.__getitem__)
+        neighbour = neighbouring_frame(frames, frame)
         return annotate_frame(
             kind, frames[frame], current, truth, self.costs, model=self.click_model, neighbour=neighbour
         )

@@ -437,7 +437,7 @@ def episode_samples(
             continue
         current = state.masks[t]
         before = sum(frame_quality(current, truth[t], objects)) / 2
-        neighbour = neighbouring_frame(t, len(video.frames), video.frames.__getitem__)
+        neighbour = neighbouring_frame(video.frames, t)
         results = {
             kind: annotate_frame(
                 kind, video.frames[t], current, truth[t], costs, model=click_model, neighbour=neighbour

@@ -129,8 +129,8 @@ def test_every_clicked_object_sees_the_neighbouring_frame_and_a_new_one_its_near
         read.append(t)
         return frames[t]
 
-    assert [neighbouring_frame(t, 5, image)[0, 0, 0] for t in (0, 1, 4)] == [10, 0, 30]
-    assert neighbouring_frame(0, 1, image) is None
+    assert [neighbouring_frame(frames, t)[0, 0, 0] for t in (0, 1, 4)] == [10, 0, 30]
+    assert neighbouring_frame(frames[:1], 0) is None
     state = VideoState(video="v", num_frames=5, objects={1: 0, 2: 3})
     state.annotated = {0: _ids(), 3: np.where(_ids() == 2, 2, 0).astype(np.uint8)}
     current = np.where(_ids() == 1, 1, 0).astype(np.uint8)  # frame 2 shows object 1, not object 2

@@ -120,13 +120,13 @@ def test_the_simulated_annotator_sees_the_neighbouring_frame_as_a_session_gives_
     cv2.circle(moved, (66, 40), 20, 1, thickness=-1)
     image = np.where(truth[..., None] == 1, texture, background)
     frames = [image, np.where(moved[..., None] == 1, np.roll(texture, 6, axis=1), background)]
-    neighbour = neighbouring_frame(0, 2, frames.__getitem__)
-    assert neighbour is frames[1] and neighbouring_frame(1, 2, frames.__getitem__) is frames[0]
-    assert neighbouring_frame(0, 1, frames.__getitem__) is None
+    neighbour = neighbouring_frame(frames, 0)
+    assert neighbour is frames[1] and neighbouring_frame(frames, 1) is frames[0]
+    assert neighbouring_frame(frames[:1], 0) is None
     empty = np.zeros(SIZE, np.uint8)
     seen, alone = (
-        annotate_clicks(image, empty, truth, clicks_per_object=1, neighbour=frame).mask == 1
-        for frame in (neighbour, None)
+        annotate_clicks(image, empty, truth, clicks_per_object=1, known=known).mask == 1
+        for known in (ObjectPrior(neighbour=neighbour), None)
     )
     assert region_similarity(seen, truth == 1) > 0.95 and region_similarity(alone, truth == 1) < 0.2
     recording = _RecordingBox()
