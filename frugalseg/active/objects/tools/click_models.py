@@ -8,7 +8,8 @@ object (``known``, `graph_cut.ObjectPrior`: its neighbouring frame, its colours 
 Chosen by name (`get_click_model`):
 
 * ``starcut`` (`DEFAULT_CLICK_MODEL`, weight-free) — `StarCutClicks`: the star-convex graph cut of
-  `graph_cut.segment`, the current mask its prior; a box keeps the mask inside it.
+  `graph_cut.segment`, the current mask its prior; from an empty mask each click's answer is checked
+  against the answer before it; a box keeps the mask inside it.
 * ``grabcut`` (the default before ``starcut``) — `GrabCutClicks`: OpenCV GrabCut initialised with the
   current mask as probable foreground, the rest as probable background, and a disk of sure foreground
   (positive click) or sure background (negative click) around each click, inside a box around the
@@ -29,7 +30,8 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -202,19 +204,30 @@ class GrabCutClicks(ClickToMask):
         return local_grabcut_clicks(image, current, clicks, radius=radius, reach=GIVEN_CLICK_REACH * radius)
 
 
+def _known_key(known: ObjectPrior | None) -> Hashable:
+    """What tells one `ObjectPrior` of clicks from an empty mask from another: its frames' and masks' keys."""
+    if known is None:
+        return None
+    neighbour = None if known.neighbour is None else image_key(known.neighbour)
+    return neighbour, tuple((image_key(image), image_key(mask)) for image, mask in known.examples)
+
+
 class StarCutClicks(ClickToMask):
     """Weight-free clicks and a box to masks by a star-convex graph cut (``starcut``, default; `graph_cut`).
 
-    Keeps the last image's features and the last box's mask, so a person's next click on the same
-    frame costs only the cut; thread-safe.
+    Keeps the last image's features, the last box's mask and the last `ANSWERS_KEPT` answers to clicks
+    from an empty mask, so a person's next click on the same frame costs only the cut; thread-safe.
     """
 
     name = "starcut"
+    #: How many answers to clicks from an empty mask are kept: each is the next click's ``previous``.
+    ANSWERS_KEPT = 16
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._features: tuple[tuple[object, ...], ImageFeatures] | None = None
         self._box: tuple[tuple[object, ...], Box, np.ndarray] | None = None
+        self._answers: OrderedDict[Hashable, np.ndarray] = OrderedDict()
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -258,10 +271,30 @@ class StarCutClicks(ClickToMask):
         *,
         known: ObjectPrior | None = None,
     ) -> np.ndarray:
-        """The cut from all the clicks, the current mask its prior (empty: the clicks alone)."""
-        _, features = self._image(image)
+        """The cut from all the clicks, the current mask its prior.
+
+        From an empty mask, the clicks alone, each click's answer given the answer to the clicks before
+        it (`graph_cut.segment`'s ``previous``): the answers kept are reused, the others computed in turn.
+        """
+        key, features = self._image(image)
         points = [Point(c.x, c.y, c.positive) for c in clicks]
-        return segment(image, points, features=features, prior=np.asarray(current, bool), known=known)
+        current = np.asarray(current, bool)
+        if current.any() or not points:
+            return segment(image, points, features=features, prior=current, known=known)
+        keys = [(key, _known_key(known), tuple(points[:count])) for count in range(1, len(points) + 1)]
+        with self._lock:
+            done = next((n for n in range(len(keys), 0, -1) if keys[n - 1] in self._answers), 0)
+            previous = self._answers[keys[done - 1]] if done else None
+            if done:
+                self._answers.move_to_end(keys[done - 1])
+        for count in range(done + 1, len(points) + 1):
+            previous = segment(image, points[:count], features=features, known=known, previous=previous)
+            with self._lock:
+                self._answers[keys[count - 1]] = previous
+                while len(self._answers) > self.ANSWERS_KEPT:
+                    self._answers.popitem(last=False)
+        answer: np.ndarray = np.array(previous, bool)  # a copy: the kept answer stays as it was
+        return answer
 
     def box(
         self,

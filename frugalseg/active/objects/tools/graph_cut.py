@@ -73,6 +73,13 @@ BOX_RING = 0.15
 #: The full-size pass redraws the coarse boundary within this many pixels of it, its edges weighing this.
 FINE_BAND = 4
 FINE_LAMBDA = 30.0
+#: Clicks from an empty mask: an answer that adds more than `POSITIVE_GROWTH` of the previous answer's area
+#: or loses more than `POSITIVE_LOSS` of it after a positive click, or adds more than `NEGATIVE_GROWTH` after
+#: a negative one, is cut again with its colour models learnt first from the previous answer (a click on a
+#: patch of the background's colours had taught the object them: a mask at IoU 0.89 spilt over the frame).
+POSITIVE_GROWTH = 0.5
+POSITIVE_LOSS = 0.3
+NEGATIVE_GROWTH = 0.3
 #: The constants a click model records in its settings.
 SETTINGS = "WORK_PIXELS COLOUR_BINS LAMBDA FLAT CLICK_WEIGHT CLICK_REACH CORRECTION_REACH".split() + [
     "PRIOR_WEIGHT",
@@ -84,6 +91,9 @@ SETTINGS = "WORK_PIXELS COLOUR_BINS LAMBDA FLAT CLICK_WEIGHT CLICK_REACH CORRECT
     "MOTION_SMOOTHING",
     "MOTION_UNIFORM",
     "MOTION_WEIGHT",
+    "POSITIVE_GROWTH",
+    "POSITIVE_LOSS",
+    "NEGATIVE_GROWTH",
 ]
 #: The optical flow of `motion_bins` (OpenCV's DIS; one OpenCV object per thread).
 _FLOW = DISFlow("medium")
@@ -343,6 +353,7 @@ def cut(
     inside: np.ndarray | None = None,
     examples: tuple[np.ndarray, np.ndarray] | None = None,
     motion: np.ndarray | None = None,
+    start: np.ndarray | None = None,
 ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """The object's mask at the working scale (bool) from clicks in working pixels and the priors.
 
@@ -357,6 +368,8 @@ def cut(
         examples: colour histograms (object, background) learnt on other frames, or None.
         motion: each working pixel's motion bin (`motion_bins`, flat), whose histograms join the
             colours' costs; or None.
+        start: without a prior, a mask (float in [0, 1], working scale) the colour models are first
+            learnt from beside the positive clicks' regions (the previous answer); or None.
     """
     height, width = features.shape
     object_seed = np.zeros((height, width), bool)
@@ -370,7 +383,8 @@ def cut(
     if prior is not None and object_seed.any():
         parent = geodesic(features, object_seed | (prior >= 0.5))[1]
     allowed = np.ones((height, width), bool) if inside is None else inside
-    belief = _initial_belief(features, object_seed, prior, allowed, spread_object) * (1.0 - spread_background)
+    first = prior if prior is not None else start
+    belief = _initial_belief(features, object_seed, first, allowed, spread_object) * (1.0 - spread_background)
     fixed_object_cost = CLICK_WEIGHT * spread_background
     fixed_background_cost = CLICK_WEIGHT * spread_object
     if prior is not None:
@@ -427,7 +441,7 @@ def _initial_belief(
     allowed: np.ndarray,
     spread_object: np.ndarray,
 ) -> np.ndarray:
-    """How much each pixel is object before the first cut: the prior, the box, the clicks' regions."""
+    """How much each pixel is object before the first cut: the prior (or start), box, clicks' regions."""
     if prior is not None and prior.any():
         belief = np.maximum(prior.astype(np.float32), spread_object)
     elif object_seed.any():
@@ -455,6 +469,7 @@ def segment(
     prior: np.ndarray | None = None,
     box: tuple[int, int, int, int] | None = None,
     known: ObjectPrior | None = None,
+    previous: np.ndarray | None = None,
 ) -> np.ndarray:
     """One object's full-size mask (bool H×W) from clicks, a prior mask and a box (module docstring).
 
@@ -465,6 +480,8 @@ def segment(
         prior: the object's current mask (bool H×W), or None (nothing known).
         box: (x0, y0, x1, y1), corners included: the object lies inside it; or None.
         known: what the session knows of the object (`ObjectPrior`), or None.
+        previous: without a prior or box, the answer to all the clicks but the last (bool H×W): an answer
+            that strays from it further than the last click explains (`_strays`) is cut again from it.
     """
     height, width = image.shape[:2]
     features = image_features(image) if features is None else features
@@ -509,6 +526,11 @@ def segment(
         examples=examples,
         motion=motion,
     )
+    from_empty = small_prior is None and inside is None
+    if from_empty and previous is not None and np.any(previous) and len(clicks) > 1:
+        start = shrink(np.asarray(previous, bool))
+        if _strays(found, start >= 0.5, positive=clicks[-1].positive):
+            found, models = cut(features, small_clicks, examples=examples, motion=motion, start=start)
     full = cv2.resize(found.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR) >= 0.5
     region: np.ndarray | None = None
     if small_prior is not None and prior is not None:
@@ -525,6 +547,20 @@ def segment(
         if inside_full is None or inside_full[click.y, click.x]:
             full[click.y, click.x] = click.positive
     return full
+
+
+def _strays(found: np.ndarray, before: np.ndarray, *, positive: bool) -> bool:
+    """Whether ``found`` strays from ``before`` (bool masks) further than the last click explains.
+
+    It does when it adds more than `POSITIVE_GROWTH` (a negative click: `NEGATIVE_GROWTH`) of the
+    area of ``before`` or, after a positive click, loses more than `POSITIVE_LOSS` of it.
+    """
+    area = max(int(before.sum()), 1)
+    kept = int((found & before).sum())
+    added, lost = (int(found.sum()) - kept) / area, (area - kept) / area
+    if positive:
+        return added > POSITIVE_GROWTH or lost > POSITIVE_LOSS
+    return added > NEGATIVE_GROWTH
 
 
 def _clicked_parts(changed: np.ndarray, clicks: Sequence[Point]) -> np.ndarray:

@@ -20,12 +20,14 @@ from frugalseg.active.objects.tools.graph_cut import (
     MOTION_BINS,
     ObjectPrior,
     Point,
+    _strays,
     example_models,
     image_features,
     motion_bins,
     refine,
     segment,
 )
+from frugalseg.metrics.jf import region_similarity
 
 HEIGHT, WIDTH = 120, 160
 
@@ -187,6 +189,49 @@ def test_features_are_computed_once_per_image() -> None:
     model.correct(image.copy(), np.zeros((HEIGHT, WIDTH), bool), [Point(61, 50, True)])
     assert model._features is first
     assert image_features(image).shape == (HEIGHT, WIDTH)  # small images are cut at full size
+
+
+@pytest.mark.parametrize(
+    ("positive", "added", "lost", "strays"),
+    [
+        (True, 50, 0, False),
+        (True, 51, 0, True),
+        (True, 0, 31, True),
+        (False, 30, 0, False),
+        (False, 31, 0, True),
+    ],
+)
+def test_an_answer_strays_when_it_grows_or_loses_more_than_its_click_explains(
+    positive: bool, added: int, lost: int, strays: bool
+) -> None:
+    before = np.zeros(400, bool)
+    before[:100] = True
+    found = before.copy()
+    found[100 : 100 + added] = True
+    found[:lost] = False
+    assert _strays(found, before, positive=positive) is strays
+
+
+def test_a_second_positive_click_on_a_real_pizza_no_longer_collapses_the_mask(shared_data: Path) -> None:
+    # interactive_dev's pizza01: the field's first two clicks. Cut alone, the second click's patch of the
+    # table's colours taught the object them and the mask fell from IoU 0.82 to 0.001; it is now cut again
+    # from the first answer. A cold model (no kept answers) gives the very same masks.
+    name = "pizza01_000000142092"
+    image = cv2.cvtColor(
+        cv2.imread(str(shared_data / "interactive_dev" / "images" / f"{name}.jpg")), cv2.COLOR_BGR2RGB
+    )
+    truth = (
+        cv2.imread(str(shared_data / "interactive_dev" / "masks" / f"{name}.png"), cv2.IMREAD_GRAYSCALE)
+        == 255
+    )
+    clicks = [Point(342, 227, True), Point(182, 291, True)]
+    empty = np.zeros_like(truth)
+    model = StarCutClicks()
+    first, second = model.correct(image, empty, clicks[:1]), model.correct(image, empty, clicks)
+    assert region_similarity(first, truth) > 0.8
+    assert region_similarity(segment(image, clicks), truth) < 0.01  # without the answer before it
+    assert region_similarity(second, truth) > 0.65
+    assert np.array_equal(StarCutClicks().correct(image, empty, clicks), second)
 
 
 def test_simulate_keeps_the_best_mask_and_returns_its_clicks() -> None:
