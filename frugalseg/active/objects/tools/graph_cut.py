@@ -19,7 +19,12 @@ scipy's Dinic maximum flow, with:
 * a box: every pixel outside it is background (hard), colours outside learn the background;
 * motion, where the session gives the neighbouring frame (`ObjectPrior.neighbour`): each pixel's optical
   flow towards it, binned, in object and background histograms learnt from the cut as the colours are
-  (an object of its background's colours that moves otherwise); `benchmarks/results/interactive.md`.
+  (an object of its background's colours that moves otherwise); `benchmarks/results/interactive.md`;
+* clicks from an empty mask, each answer checked against the answer to the clicks before it: one that
+  strays further than the last click explains (`_strays`: a clicked patch of the background's colours
+  taught the object them, and the mask spilt over the frame or collapsed) is cut again with its colour
+  models learnt first from that answer (`interactive_dev` clicks: NoC@90 10.04 → 9.74, drops of IoU > 0.1
+  299 → 221).
 
 Coarse to fine: the mask is brought back to full size bilinearly where the cut changed the prior (the
 prior keeps its full-size pixels elsewhere), then its boundary there is cut again at full size within
