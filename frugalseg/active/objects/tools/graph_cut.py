@@ -362,7 +362,7 @@ def cut(
     inside: np.ndarray | None = None,
     examples: tuple[np.ndarray, np.ndarray] | None = None,
     motion: np.ndarray | None = None,
-    start: np.ndarray | None = None,
+    previous: np.ndarray | None = None,
 ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """The object's mask at the working scale (bool) from clicks in working pixels and the priors.
 
@@ -377,9 +377,9 @@ def cut(
         examples: colour histograms (object, background) learnt on other frames, or None.
         motion: each working pixel's motion bin (`motion_bins`, flat), whose histograms join the
             colours' costs; or None.
-        start: without a prior, a mask (float in [0, 1], working scale) the colour models are first
-            learnt from beside the positive clicks' regions (the previous answer; `RESTART_ROUNDS`
-            rounds then); or None.
+        previous: without a prior, the answer to all the clicks but the last (float in [0, 1], working
+            scale): a cut that strays from it (`_strays`) learns its colour models again, first from it
+            beside the positive clicks' regions, for `RESTART_ROUNDS` rounds; or None.
     """
     height, width = features.shape
     object_seed = np.zeros((height, width), bool)
@@ -393,8 +393,6 @@ def cut(
     if prior is not None and object_seed.any():
         parent = geodesic(features, object_seed | (prior >= 0.5))[1]
     allowed = np.ones((height, width), bool) if inside is None else inside
-    first = prior if prior is not None else start
-    belief = _initial_belief(features, object_seed, first, allowed, spread_object) * (1.0 - spread_background)
     fixed_object_cost = CLICK_WEIGHT * spread_background
     fixed_background_cost = CLICK_WEIGHT * spread_object
     if prior is not None:
@@ -413,7 +411,16 @@ def cut(
             return object_model, background_model
         return 0.5 * (object_model + examples[0]), 0.5 * (background_model + examples[1])
 
-    for _ in range(ROUNDS if start is None else RESTART_ROUNDS):
+    def initial(first: np.ndarray | None) -> np.ndarray:
+        return _initial_belief(object_seed, first, allowed, spread_object) * (1.0 - spread_background)
+
+    def rounds(belief: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+        for _ in range(count):
+            mask = cut_once(belief)
+            belief = np.where(mask, 1.0, 0.0).astype(np.float32)
+        return mask, belief
+
+    def cut_once(belief: np.ndarray) -> np.ndarray:
         object_model, background_model = models(belief)
         object_cost = -np.log(object_model[features.bins]).reshape(height, width)
         background_cost = -np.log(background_model[features.bins]).reshape(height, width)
@@ -421,10 +428,14 @@ def cut(
             moving_object, moving_background = _motion_costs(motion, belief)
             object_cost = object_cost + MOTION_WEIGHT * moving_object.reshape(height, width)
             background_cost = background_cost + MOTION_WEIGHT * moving_background.reshape(height, width)
-        mask = _min_cut(
+        return _min_cut(
             features, object_cost + fixed_object_cost, background_cost + fixed_background_cost, parent
         )
-        belief = np.where(mask, 1.0, 0.0).astype(np.float32)
+
+    mask, belief = rounds(initial(prior), ROUNDS)
+    if prior is None and previous is not None and clicks:
+        if _strays(mask, previous >= 0.5, positive=clicks[-1].positive):
+            mask, belief = rounds(initial(previous), RESTART_ROUNDS)
     return mask, models(belief)
 
 
@@ -445,13 +456,12 @@ def _background_samples(allowed: np.ndarray) -> np.ndarray:
 
 
 def _initial_belief(
-    features: ImageFeatures,
     object_seed: np.ndarray,
     prior: np.ndarray | None,
     allowed: np.ndarray,
     spread_object: np.ndarray,
 ) -> np.ndarray:
-    """How much each pixel is object before the first cut: the prior (or start), box, clicks' regions."""
+    """How much each pixel is object before the first cut: the prior (or previous answer), box, clicks."""
     if prior is not None and prior.any():
         belief = np.maximum(prior.astype(np.float32), spread_object)
     elif object_seed.any():
@@ -491,7 +501,8 @@ def segment(
         box: (x0, y0, x1, y1), corners included: the object lies inside it; or None.
         known: what the session knows of the object (`ObjectPrior`), or None.
         previous: without a prior or box, the answer to all the clicks but the last (bool H×W): an answer
-            that strays from it further than the last click explains (`_strays`) is cut again from it.
+            that strays from it further than the last click explains (`_strays`) is cut again from it
+            (`cut`'s ``previous``).
     """
     height, width = image.shape[:2]
     features = image_features(image) if features is None else features
@@ -527,6 +538,9 @@ def segment(
     motion = None
     if known is not None and known.neighbour is not None:
         motion = motion_bins(features, image, known.neighbour)
+    before = None  # clicks from an empty mask: the answer to all but the last click
+    if small_prior is None and inside is None and previous is not None and len(clicks) > 1:
+        before = shrink(np.asarray(previous, bool)) if np.any(previous) else None
     found, models = cut(
         features,
         small_clicks,
@@ -535,12 +549,8 @@ def segment(
         inside=inside,
         examples=examples,
         motion=motion,
+        previous=before,
     )
-    from_empty = small_prior is None and inside is None
-    if from_empty and previous is not None and np.any(previous) and len(clicks) > 1:
-        start = shrink(np.asarray(previous, bool))
-        if _strays(found, start >= 0.5, positive=clicks[-1].positive):
-            found, models = cut(features, small_clicks, examples=examples, motion=motion, start=start)
     full = cv2.resize(found.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR) >= 0.5
     region: np.ndarray | None = None
     if small_prior is not None and prior is not None:
