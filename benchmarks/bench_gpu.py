@@ -1,4 +1,4 @@
-"""GPU throughput: training steps of five students, SAM 2 propagation, Boundary IoU on the device.
+"""GPU throughput: training steps of five students, SAM 2 propagation and clicks, Boundary IoU on the device.
 
 Ready for a GPU machine; ``--smoke`` runs every part on the CPU at tiny sizes so the script can be
 checked where there is no GPU (its figures mean nothing). All weights are random.
@@ -21,11 +21,18 @@ checked where there is no GPU (its figures mean nothing). All weights are random
 - **SAM 2**: ``SAM2Propagator(SAM2Options(random_weights=True, image_size=1024))`` (``sam2.1_hiera_t``, bf16
   autocast on CUDA) carrying an anchor label of 8 objects over random 1024×2048 frames;
   frames/s = propagated frames / seconds, after a warm-up propagation.
+- **SAM 2 clicks**: the ``sam2`` click model of the interactive tools,
+  ``SAM2Clicks(SAM2Options(random_weights=True))`` (``sam2.1_hiera_t``, fp32 as the tool runs it) built
+  on the CPU and moved with ``.to(device)``, answering on a blocky 854×480 image: one positive click
+  from an empty mask on a new image (the answer includes the image embedding), then, on the embedding
+  already made, a correction of 3 clicks to a current mask (one block of the image) and a box. Median ms
+  per answer over 5 answers after a warm-up one, and whether it is within the interactive tools' 0.3 s
+  budget.
 - **Boundary IoU**: ``BoundaryIoU(19, backend="torch")`` on the device against
   ``backend="opencv"`` on the CPU, on a batch of blocky 1024×2048 label maps and a shifted,
   partly relabelled prediction; ms per image (median) and whether the counts are identical.
 
-A failure of a check (non-finite loss, unequal Boundary IoU counts, a missing SAM 2 label) exits
+A failure of a check (non-finite loss, unequal Boundary IoU counts, a missing SAM 2 label or mask) exits
 non-zero; a model that runs out of memory is reported as OOM. Without a CUDA device (and without
 ``--smoke``) the script says so and exits 0, so that ``make bench`` passes on a CPU machine.
 
@@ -237,6 +244,72 @@ def sam2_row(plan: Plan) -> list[str]:
     ]
 
 
+#: The interactive tools' goal for one answer to a click (seconds).
+CLICK_BUDGET = 0.3
+
+
+def click_rows(plan: Plan, repeats: int) -> list[list[str]]:
+    """SAM 2 click model answers on one image: ms per answer (median) and whether within `CLICK_BUDGET`."""
+    from frugalseg.active.objects.simulation.annotation_types import GivenClick
+    from frugalseg.active.objects.tools.click_models import SAM2Clicks
+    from frugalseg.autolabel.sam2_loading import SAM2Options
+
+    torch.manual_seed(0)
+    model = SAM2Clicks(SAM2Options(random_weights=True, image_size=plan.sam2_image_size, device="cpu"))
+    model.to(plan.device)
+    height, width = (480, 854) if plan.device.type == "cuda" else plan.frame_size
+    palette = np.random.default_rng(2).integers(0, 256, (NUM_CLASSES, 3), dtype=np.uint8)
+    label = _blocks((height, width), 12, seed=3)
+    base = palette[label]
+    # A new image for every first click (shifted by a pixel), so each of them embeds its image again.
+    images = [np.roll(base, index, axis=1) for index in range(repeats + 1)]
+    x, y = width // 2, height // 2
+    clicks = [
+        GivenClick(0, x, y, True),
+        GivenClick(0, x + width // 8, y, True),
+        GivenClick(0, x, y + height // 8, False),
+    ]
+    box = (width // 4, height // 4, width * 3 // 4, height * 3 // 4)
+    empty = np.zeros((height, width), dtype=bool)
+
+    def timed(answer: Callable[[int], np.ndarray]) -> float:
+        samples = []
+        for index in range(repeats + 1):  # the first call warms up
+            _sync(plan.device)
+            start = time.perf_counter()
+            mask = answer(index)
+            _sync(plan.device)
+            samples.append(time.perf_counter() - start)
+            if mask.shape != (height, width) or mask.dtype != bool:
+                raise SystemExit(
+                    f"SAM 2 clicks: a {mask.dtype} mask of {mask.shape}, expected bool {height, width}"
+                )
+        return statistics.median(samples[1:])
+
+    first = timed(lambda index: model.correct(images[index], empty, clicks[:1]))
+    current = label == label[y, x]  # the block under the first click, as the mask to correct
+    answers = {
+        "first click, empty mask (embeds the image)": ("1 positive click", first),
+        "correction (embedding cached)": (
+            "3 clicks on a current mask",
+            timed(lambda _: model.correct(images[-1], current, clicks)),
+        ),
+        "box (embedding cached)": ("box", timed(lambda _: model.box(images[-1], box))),
+    }
+    label = f"sam2.1_hiera_t {plan.sam2_image_size}, fp32"
+    return [
+        [
+            label,
+            name,
+            f"{width}×{height}",
+            prompt,
+            f"{seconds * 1000:.1f}",
+            "yes" if seconds <= CLICK_BUDGET else "no",
+        ]
+        for name, (prompt, seconds) in answers.items()
+    ]
+
+
 def boundary_rows(plan: Plan, repeats: int) -> list[list[str]]:
     """Boundary IoU update, torch backend on the device against OpenCV on the CPU: ms per image."""
     size = plan.frame_size
@@ -324,6 +397,10 @@ def main() -> None:
             attention_rows(plan.device, args.smoke),
         ),
         _table(["SAM 2 propagation", "image size", "frames", "objects", "frames/s"], [sam2_row(plan)]),
+        _table(
+            ["SAM 2 clicks", "answer", "image", "prompt", "ms per answer", f"within {CLICK_BUDGET} s"],
+            click_rows(plan, repeats=1 if args.smoke else 5),
+        ),
         _table(
             ["Boundary IoU backend", "device", "ms per image", "speed vs opencv", "counts identical"],
             boundary_rows(plan, repeats=1 if args.smoke else 5),
