@@ -9,8 +9,9 @@ the model answers with all the clicks so far:
 
 Images and masks are paired by file stem; a mask is 0 (background) or 255 (object), any other value
 ignored (the GrabCut set's 128 band). Printed per tool: NoC@85 and NoC@90 (``--max-clicks`` when never
-reached), the median IoU after 0, 1, 3 and 5 clicks, seconds per click; the JSON holds every image's
-IoU after each click.
+reached), the median IoU after 0, 1, 3 and 5 clicks, seconds per click, and NoC@85/90 by the object's share
+of the image (`SIZE_BANDS`: small objects are where weight-free clicks fail); the JSON holds every image's
+IoU after each click and its object's share.
 
 ``--davis ROOT`` (one or more DAVIS-layout roots) runs the same protocol on each clip's first frame with
 ``--first-frames`` (or on the frames ``--frame-indices`` names), the model seeing how the frame moves towards
@@ -33,6 +34,7 @@ propagated mask (`ClickToMask.correct`), once alone and once with the previous f
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import time
 from collections.abc import Iterator
@@ -59,6 +61,8 @@ REPORTED = (0, 1, 3, 5)
 #: Corrections of propagated frames: the frames whose propagated IoU lies in this range, and the goal.
 PROPAGATED_RANGE = (0.5, 0.9)
 GOAL_CLICKS, GOAL_IOU = 2, 0.9
+#: Upper edges of the object-size bands NoC is also given by (the object's share of the image's pixels).
+SIZE_BANDS = (0.01, 0.03, 0.1, 0.3)
 
 
 def iou(found: np.ndarray, truth: np.ndarray, ignore: np.ndarray) -> float:
@@ -148,6 +152,33 @@ def noc(scores: list[float], threshold: float, max_clicks: int) -> int:
     return next((n for n, score in enumerate(scores) if score >= threshold), max_clicks)
 
 
+def size_band(share: float) -> str:
+    """The `SIZE_BANDS` band of an object covering ``share`` of its image: "< 1%", "1%–3%", …, "≥ 30%"."""
+    index = bisect.bisect_right(SIZE_BANDS, share)
+    if index == 0:
+        return f"< {SIZE_BANDS[0]:.0%}"
+    if index == len(SIZE_BANDS):
+        return f"≥ {SIZE_BANDS[-1]:.0%}"
+    return f"{SIZE_BANDS[index - 1]:.0%}–{SIZE_BANDS[index]:.0%}"
+
+
+def by_size(
+    per_image: dict[str, list[float]], shares: dict[str, float], max_clicks: int
+) -> dict[str, dict[str, float]]:
+    """NoC@85/90 of the images in each `size_band`, smallest first; empty bands left out."""
+    bands: dict[str, list[list[float]]] = {}
+    for name, scores in sorted(per_image.items(), key=lambda item: shares[item[0]]):
+        bands.setdefault(size_band(shares[name]), []).append(scores)
+    return {
+        band: {
+            "images": len(rows),
+            "noc85": float(np.mean([noc(s, 0.85, max_clicks) for s in rows])),
+            "noc90": float(np.mean([noc(s, 0.90, max_clicks) for s in rows])),
+        }
+        for band, rows in bands.items()
+    }
+
+
 def summary(per_image: dict[str, list[float]], seconds: list[float], max_clicks: int) -> dict[str, float]:
     """NoC@85/90, median (and quartiles of) IoU after `REPORTED` clicks, seconds per call."""
     table = np.array(list(per_image.values()))
@@ -176,9 +207,11 @@ def protocol(
     """Each tool's IoU per image after each click and its summary (module docstring)."""
     results: dict[str, dict[str, list[float]]] = {tool: {} for tool in tools}
     seconds: dict[str, list[float]] = {tool: [] for tool in tools}
+    shares: dict[str, float] = {}
     for number, (name, image, truth, ignored, known) in enumerate(samples):
         if number % every:
             continue
+        shares[name] = float(np.count_nonzero(truth)) / truth.size
         for tool in tools:
             start = padded_box(truth, BOX_PAD) if tool == "box" else np.zeros_like(truth)
             scores, spent = run_clicks(
@@ -188,7 +221,14 @@ def protocol(
         line = "  ".join(f"{tool} {noc(results[tool][name], 0.9, max_clicks):2d}" for tool in tools)
         print(f"{name}: NoC@90 {line}", flush=True)
     return {
-        tool: {"summary": summary(results[tool], seconds[tool], max_clicks), "iou": results[tool]}
+        tool: {
+            "summary": {
+                **summary(results[tool], seconds[tool], max_clicks),
+                "by_size": by_size(results[tool], shares, max_clicks),
+            },
+            "iou": results[tool],
+            "object_share": shares,
+        }
         for tool in tools
     }
 
@@ -260,6 +300,12 @@ def show(results: dict[str, object]) -> None:
             f"{ious}; {row['seconds_per_click']:.2f} s per answer (90th percentile "
             f"{row['seconds_per_click_p90']:.2f})"
         )
+        if "by_size" in row:
+            bands = "; ".join(
+                f"{band}: {cell['images']}, {cell['noc85']:.2f} / {cell['noc90']:.2f}"
+                for band, cell in row["by_size"].items()
+            )
+            print(f"  by the object's share of the image (images, NoC@85 / NoC@90): {bands}")
 
 
 def main() -> None:

@@ -272,3 +272,20 @@ def test_the_benchmarks_simulator_clicks_deepest_in_the_larger_error_and_counts_
     assert not second[2] and second[0] >= 50  # negative, in the spill
     assert scores == [0.0, 800 / 1200, 1.0, 1.0, 1.0, 1.0] and len(seconds) == 2
     assert bench.noc(scores, 0.85, 5) == 2 and bench.noc([0.0] * 6, 0.85, 5) == 5
+
+
+def test_the_benchmark_gives_noc_by_the_objects_share_of_the_image(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[4] / "benchmarks"))
+    bench = __import__("bench_interactive")
+    assert [bench.size_band(s) for s in (0.0, 0.0099, 0.01, 0.05, 0.1, 0.2999, 0.3, 1.0)] == [
+        "< 1%", "< 1%", "1%–3%", "3%–10%", "10%–30%", "10%–30%", "≥ 30%", "≥ 30%"
+    ]  # fmt: skip
+    at_two, never, mixed = [0.0, 0.5, 0.95], [0.0, 0.1, 0.2], [0.0, 0.88, 0.91]  # 3 clicks at most
+    scores = {"tiny": at_two, "speck": never, "large": mixed}
+    shares = {"tiny": 0.004, "speck": 0.0001, "large": 0.6}
+    bands = bench.by_size(scores, shares, 3)
+    assert list(bands) == ["< 1%", "≥ 30%"]  # smallest first
+    assert bands == {
+        "< 1%": {"images": 2, "noc85": (2 + 3) / 2, "noc90": (2 + 3) / 2},
+        "≥ 30%": {"images": 1, "noc85": 1.0, "noc90": 2.0},
+    }
