@@ -27,7 +27,8 @@ scipy's Dinic maximum flow, with:
   299 → 221);
 * clicks from an empty mask with a negative click among them, a soft geodesic Voronoi of the clicks: a
   pixel geodesically nearer a negative click than every positive one costs more as object
-  (`NEARER_NEGATIVE_COST`), so a spill of the object's colours beyond a negative click stays out.
+  (`NEARER_NEGATIVE_COST`), so a spill of the object's colours beyond a negative click stays out
+  (`interactive_dev` clicks: NoC@85 7.12 → 6.89, NoC@90 9.74 → 9.61).
 
 Coarse to fine: the mask is brought back to full size bilinearly where the cut changed the prior (the
 prior keeps its full-size pixels elsewhere), then its boundary there is cut again at full size within
