@@ -296,10 +296,10 @@ def click_rows(plan: Plan, repeats: int) -> list[list[str]]:
         ),
         "box (embedding cached)": ("box", timed(lambda _: model.box(images[-1], box))),
     }
-    label = f"sam2.1_hiera_t {plan.sam2_image_size}, fp32"
+    model_name = f"sam2.1_hiera_t {plan.sam2_image_size}, fp32"
     return [
         [
-            label,
+            model_name,
             name,
             f"{width}×{height}",
             prompt,

@@ -89,15 +89,15 @@ FINE_LAMBDA = 30.0
 POSITIVE_GROWTH = 0.5
 POSITIVE_LOSS = 0.3
 NEGATIVE_GROWTH = 0.3
+#: Such a cut learns its colour models this many times (the previous answer is already a cut: one round
+#: is as good as two on `interactive_dev`, at half the cost).
+RESTART_ROUNDS = 1
 #: Clicks from an empty mask with a negative click: a pixel geodesically nearer a negative click than every
 #: positive one costs up to `NEARER_NEGATIVE_COST` nats more as object, the full cost once the negative click
 #: is `NEARER_NEGATIVE_SPAN` nearer (the person's clicks split the image as a soft geodesic Voronoi: a spill
 #: of the object's colours beyond a negative click stays out).
 NEARER_NEGATIVE_COST = 2.0
 NEARER_NEGATIVE_SPAN = 10.0
-#: Such a cut learns its colour models this many times (the previous answer is already a cut: one round
-#: is as good as two on `interactive_dev`, at half the cost).
-RESTART_ROUNDS = 1
 #: The constants a click model records in its settings.
 SETTINGS = "WORK_PIXELS COLOUR_BINS LAMBDA FLAT CLICK_WEIGHT CLICK_REACH CORRECTION_REACH".split() + [
     "PRIOR_WEIGHT",
@@ -401,20 +401,21 @@ def cut(
     for click in clicks:
         (object_seed if click.positive else background_seed)[click.y, click.x] = True
     reach = CLICK_REACH if prior is None else CORRECTION_REACH
-    spread_object, to_object_click, parent = _spread(features, object_seed, reach)
-    spread_background, to_background_click, _ = _spread(features, background_seed, reach)
+    spread_object, positive_distance, parent = _spread(features, object_seed, reach)
+    spread_background, negative_distance, _ = _spread(features, background_seed, reach)
     release = np.maximum(spread_object, spread_background)
     if prior is not None and object_seed.any():
         parent = geodesic(features, object_seed | (prior >= 0.5))[1]
     allowed = np.ones((height, width), bool) if inside is None else inside
+    from_empty = prior is None and inside is None  # clicks alone bound the object
     fixed_object_cost = CLICK_WEIGHT * spread_background
     fixed_background_cost = CLICK_WEIGHT * spread_object
     if prior is not None:
         trust = PRIOR_WEIGHT * (1.0 - release) * (1.0 if confidence is None else confidence)
         fixed_object_cost = fixed_object_cost + trust * (1.0 - prior)
         fixed_background_cost = fixed_background_cost + trust * prior
-    if prior is None and inside is None and object_seed.any() and background_seed.any():
-        nearer = np.clip((to_object_click - to_background_click) / NEARER_NEGATIVE_SPAN, 0.0, 1.0)
+    if from_empty and object_seed.any() and background_seed.any():
+        nearer = np.clip((positive_distance - negative_distance) / NEARER_NEGATIVE_SPAN, 0.0, 1.0)
         fixed_object_cost = fixed_object_cost + NEARER_NEGATIVE_COST * nearer
     fixed_object_cost = np.where(allowed & ~background_seed, fixed_object_cost, _HARD / _SCALE)
     fixed_background_cost = np.where(object_seed, _HARD / _SCALE, fixed_background_cost)
@@ -450,7 +451,7 @@ def cut(
         )
 
     mask, belief = rounds(initial(prior), ROUNDS)
-    if prior is None and previous is not None and clicks:
+    if from_empty and previous is not None and clicks:
         if _strays(mask, previous >= 0.5, positive=clicks[-1].positive):
             mask, belief = rounds(initial(previous), RESTART_ROUNDS)
     return mask, models(belief)

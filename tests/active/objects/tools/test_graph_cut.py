@@ -192,6 +192,13 @@ def test_features_are_computed_once_per_image() -> None:
     assert image_features(image).shape == (HEIGHT, WIDTH)  # small images are cut at full size
 
 
+def interactive_dev(shared_data: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """One `interactive_dev` instance: its RGB image and its object's mask (bool)."""
+    folder = shared_data / "interactive_dev"
+    image = cv2.cvtColor(cv2.imread(str(folder / "images" / f"{name}.jpg")), cv2.COLOR_BGR2RGB)
+    return image, cv2.imread(str(folder / "masks" / f"{name}.png"), cv2.IMREAD_GRAYSCALE) == 255
+
+
 @pytest.mark.parametrize(
     ("positive", "added", "lost", "strays"),
     [
@@ -217,14 +224,7 @@ def test_a_second_positive_click_on_a_real_pizza_no_longer_collapses_the_mask(sh
     # interactive_dev's pizza01: the field's first two clicks. Cut alone, the second click's patch of the
     # table's colours taught the object them and the mask fell from IoU 0.82 to 0.001; it is now cut again
     # from the first answer. A cold model (no kept answers) gives the very same masks.
-    name = "pizza01_000000142092"
-    image = cv2.cvtColor(
-        cv2.imread(str(shared_data / "interactive_dev" / "images" / f"{name}.jpg")), cv2.COLOR_BGR2RGB
-    )
-    truth = (
-        cv2.imread(str(shared_data / "interactive_dev" / "masks" / f"{name}.png"), cv2.IMREAD_GRAYSCALE)
-        == 255
-    )
+    image, truth = interactive_dev(shared_data, "pizza01_000000142092")
     clicks = [Point(342, 227, True), Point(182, 291, True)]
     empty = np.zeros_like(truth)
     model = StarCutClicks()
@@ -242,14 +242,7 @@ def test_a_negative_click_on_a_real_donut_s_spill_keeps_out_what_lies_nearer_it(
     # donut's area, and its second click is negative, far out in the spill. Every pixel geodesically nearer
     # that click than the positive one now costs more as object: the spill goes (IoU 0.83, 1.1 times the
     # donut's area), where without that cost 8.3 times the area and IoU 0.12 stayed.
-    name = "donut00_000000066926"
-    image = cv2.cvtColor(
-        cv2.imread(str(shared_data / "interactive_dev" / "images" / f"{name}.jpg")), cv2.COLOR_BGR2RGB
-    )
-    truth = (
-        cv2.imread(str(shared_data / "interactive_dev" / "masks" / f"{name}.png"), cv2.IMREAD_GRAYSCALE)
-        == 255
-    )
+    image, truth = interactive_dev(shared_data, "donut00_000000066926")
     clicks = [Point(35, 164, True), Point(202, 266, False)]
     empty = np.zeros_like(truth)
     first = StarCutClicks().correct(image, empty, clicks[:1])
