@@ -9,7 +9,7 @@ Chosen by name (`get_click_model`):
 
 * ``starcut`` (`DEFAULT_CLICK_MODEL`, weight-free) — `StarCutClicks`: the star-convex graph cut of
   `graph_cut.segment`, the current mask its prior; from an empty mask each click's answer is checked
-  against the answer before it; a box keeps the mask inside it.
+  against the answer before it.
 * ``grabcut`` (the default before ``starcut``) — `GrabCutClicks`: OpenCV GrabCut initialised with the
   current mask as probable foreground, the rest as probable background, and a disk of sure foreground
   (positive click) or sure background (negative click) around each click, inside a box around the
@@ -24,6 +24,10 @@ Chosen by name (`get_click_model`):
   uncharged clicks, ``start="fit"``), then the clicks one by one, each call with every click so
   far and the previous best low-resolution logits, three candidates per call, the one closest to
   the truth kept. The simulated annotator never returns a mask worse than the current one.
+
+Whatever the model, its mask holds what the gestures say (`honour_prompt`): a positive click's own pixel
+is in it, a negative click's is not, and a box's mask stays inside the box (SAM's masks may cross a
+box's edge or miss a click's pixel; GrabCut's corrections of a box may grow past it).
 """
 
 from __future__ import annotations
@@ -77,7 +81,9 @@ if TYPE_CHECKING:
 class ClickToMask(Configurable, ABC):
     """Turns clicks on one object into its mask (see the module docstring).
 
-    Subclasses describe what their methods do; the arguments are the ones documented here.
+    Subclasses answer in `_correct` and `_box` (and `simulate`); `correct` and `box` hold every model's
+    answer to what the person's gestures say (`honour_prompt`). Subclasses describe what their methods
+    do; the arguments are the ones documented here.
     """
 
     #: The model's name on the command line and in a run's settings.
@@ -117,7 +123,6 @@ class ClickToMask(Configurable, ABC):
             The new mask (bool H×W) and the clicks made, in order.
         """
 
-    @abstractmethod
     def correct(
         self,
         image: np.ndarray,
@@ -128,6 +133,8 @@ class ClickToMask(Configurable, ABC):
     ) -> np.ndarray:
         """One object's mask (bool H×W) from its current mask and a person's clicks (at least one).
 
+        The model's answer (`_correct`) with each click's own pixel as the click says (`honour_prompt`).
+
         Args:
             image: the frame, H×W×3 uint8 RGB.
             current: the object's current mask (bool H×W).
@@ -135,6 +142,7 @@ class ClickToMask(Configurable, ABC):
             known: what the video knows of the object (its neighbouring frame, its other frames, the
                 mask's confidence), or None.
         """
+        return honour_prompt(self._correct(image, current, clicks, known=known), clicks)
 
     def box(
         self,
@@ -144,15 +152,59 @@ class ClickToMask(Configurable, ABC):
         *,
         known: ObjectPrior | None = None,
     ) -> np.ndarray:
-        """One object's mask (bool H×W) from a box drawn around it and corrective clicks (`box_clicks`).
+        """One object's mask (bool H×W) from a box drawn around it and corrective clicks.
+
+        The model's answer (`_box`) kept inside the box, each click inside it as the click says
+        (`honour_prompt`).
 
         Args:
             image: the frame, H×W×3 uint8 RGB.
             box: the object's box, (x0, y0, x1, y1) in pixels, corners included.
             clicks: the person's corrective clicks since the box, in order.
-            known: what the session knows of the object, or None (unused by GrabCut).
+            known: what the session knows of the object, or None.
         """
+        return honour_prompt(self._box(image, box, clicks, known=known), clicks, box)
+
+    @abstractmethod
+    def _correct(
+        self,
+        image: np.ndarray,
+        current: np.ndarray,
+        clicks: Sequence[Click],
+        *,
+        known: ObjectPrior | None = None,
+    ) -> np.ndarray:
+        """The model's own answer to `correct` (same arguments)."""
+
+    def _box(
+        self,
+        image: np.ndarray,
+        box: Box,
+        clicks: Sequence[Click] = (),
+        *,
+        known: ObjectPrior | None = None,
+    ) -> np.ndarray:
+        """The model's own answer to `box` (same arguments): GrabCut's (`box_clicks`), ``known`` unused."""
         return box_clicks(image, box, clicks)
+
+
+def honour_prompt(mask: np.ndarray, clicks: Sequence[Click], box: Box | None = None) -> np.ndarray:
+    """``mask`` (bool H×W) as a person's gestures require: inside ``box``, each click's pixel as it says.
+
+    A positive click's pixel is in the mask, a negative click's is not; a click outside the box is
+    overruled by the box (the mask stays inside it).
+    """
+    result = np.array(mask, bool)
+    inside = None
+    if box is not None:
+        x0, y0, x1, y1 = box
+        inside = np.zeros(result.shape, bool)
+        inside[max(0, y0) : y1 + 1, max(0, x0) : x1 + 1] = True
+        result &= inside
+    for click in clicks:
+        if inside is None or inside[click.y, click.x]:
+            result[click.y, click.x] = click.positive
+    return result
 
 
 class GrabCutClicks(ClickToMask):
@@ -191,7 +243,7 @@ class GrabCutClicks(ClickToMask):
             found = max(candidates, key=lambda c: region_similarity(c, truth, ignore))
         return found, made
 
-    def correct(
+    def _correct(
         self,
         image: np.ndarray,
         current: np.ndarray,
@@ -226,7 +278,7 @@ class StarCutClicks(ClickToMask):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._features: tuple[tuple[object, ...], ImageFeatures] | None = None
-        self._box: tuple[tuple[object, ...], Box, np.ndarray] | None = None
+        self._last_box: tuple[tuple[object, ...], Box, np.ndarray] | None = None
         self._answers: OrderedDict[Hashable, np.ndarray] = OrderedDict()
 
     @property
@@ -263,7 +315,7 @@ class StarCutClicks(ClickToMask):
 
         return best_of_corrections(current, truth, answer, clicks=clicks, ignore=ignore)
 
-    def correct(
+    def _correct(
         self,
         image: np.ndarray,
         current: np.ndarray,
@@ -296,7 +348,7 @@ class StarCutClicks(ClickToMask):
         answer: np.ndarray = np.array(previous, bool)  # a copy: the kept answer stays as it was
         return answer
 
-    def box(
+    def _box(
         self,
         image: np.ndarray,
         box: Box,
@@ -307,13 +359,13 @@ class StarCutClicks(ClickToMask):
         """GrabCut's box (`grabcut_box`: 0.70 on DAVIS, the cut's own 0.50), then the cut; inside the box."""
         key, features = self._image(image)
         with self._lock:
-            cached = self._box
+            cached = self._last_box
         if cached is None or cached[:2] != (key, box):
             x0, y0, x1, y1 = box
             cached = (key, box, np.zeros(image.shape[:2], bool))
             cached[2][y0 : y1 + 1, x0 : x1 + 1] = grabcut_box(image, box)[y0 : y1 + 1, x0 : x1 + 1]
             with self._lock:
-                self._box = cached
+                self._last_box = cached
         alone, points = cached[2], [Point(c.x, c.y, c.positive) for c in clicks]
         if not points:
             return np.array(alone, bool)
@@ -468,6 +520,7 @@ class SAMClicks(ClickToMask):
                 break
             made.append(click)
             candidates, _, low_res = self._predict([*prompt, *made], logits, multimask=True)
+            candidates = np.stack([honour_prompt(c, [*prompt, *made]) for c in candidates])
             scores = [region_similarity(c, truth, ignore) for c in candidates]
             pick = int(np.argmax(scores))
             shown, logits = candidates[pick], low_res[pick][None]
@@ -475,7 +528,7 @@ class SAMClicks(ClickToMask):
                 best, best_score = shown, scores[pick]
         return best, made
 
-    def box(
+    def _box(
         self,
         image: np.ndarray,
         box: Box,
@@ -494,7 +547,7 @@ class SAMClicks(ClickToMask):
         result: np.ndarray = np.asarray(candidates)[int(np.argmax(scores))] > 0.5
         return result
 
-    def correct(
+    def _correct(
         self,
         image: np.ndarray,
         current: np.ndarray,

@@ -237,9 +237,9 @@ def test_sam_never_returns_a_mask_worse_than_the_current_one() -> None:
     sam = ScriptedSAM([([NOTHING, EVERYTHING, far], [0.9, 0.5, 0.1])] * 3)
     found, clicks = SAMClicks(sam, SIZE).simulate(BLACK, current, TRUTH, clicks=3)
     assert np.array_equal(found, current)
-    # clicks go to the errors of what SAM showed (everything: a negative click off the object), and
-    # every click made is charged even when none of SAM's masks is kept
-    assert clicked(clicks) == [(15, 5, True), (9, 14, False), (9, 14, False)]
+    # clicks go to the errors of what SAM showed (everything but the clicked pixel: negative clicks off
+    # the object), and every click made is charged even when none of SAM's masks is kept
+    assert clicked(clicks) == [(15, 5, True), (9, 14, False), (14, 14, False)]
     again = SAMClicks(ScriptedSAM([([NOTHING, EVERYTHING, far], [0.9, 0.5, 0.1])] * 3), SIZE)
     result = annotate_clicks(BLACK, current.astype(np.uint8), TRUTH.astype(np.uint8), model=again)
     assert np.array_equal(result.mask, current.astype(np.uint8)) and result.seconds == {1: 3 * 1.5 + 1}
@@ -315,6 +315,41 @@ def test_sam_correct_keeps_the_best_scored_candidate_one_or_three_as_sams_docs_a
     for call in sam.calls:  # no truth, no previous logits: the current mask's own
         assert np.array_equal(call["mask_input"], mask_logits(CURRENT, SIZE))
     assert len(sam.images) == 1
+
+
+# --- what every model's mask holds: the clicks' own pixels, the box -----------------------------------
+
+
+def test_sams_mask_holds_each_clicks_own_pixel_and_stays_inside_a_box() -> None:
+    """SAM may miss a positive click's pixel, keep a negative one's, cross the box: the mask shown may not."""
+    positive, negative = GivenClick(1, 12, 5, True), GivenClick(1, 3, 4, False)
+    spilt = box((0, 19), (0, 9))  # misses (12, 5), holds (3, 4), crosses the box below
+    sam = ScriptedSAM([([spilt], [0.9]), ([spilt], [0.9]), ([NOTHING] * 3, [0.9, 0.5, 0.1])])
+    model = SAMClicks(sam, SIZE)
+    expected = spilt.copy()
+    expected[5, 12], expected[4, 3] = True, False
+    assert np.array_equal(model.correct(BLACK, CURRENT, [positive, negative]), expected)
+    outside = GivenClick(1, 5, 17, True)  # below the box: the box overrules it
+    boxed = model.box(BLACK, (2, 2, 15, 8), [positive, outside])
+    expected = box((2, 8), (2, 9))
+    expected[5, 12] = True
+    assert np.array_equal(boxed, expected)
+    simulated, made = model.simulate(BLACK, NOTHING, TRUTH, clicks=1)  # SAM shows nothing: the click's pixel
+    assert clicked(made) == [(8, 5, True)] and np.array_equal(np.argwhere(simulated), [[5, 8]])
+
+
+def test_grabcuts_box_and_click_stay_inside_the_box_where_its_correction_grows_past_it() -> None:
+    """GrabCut re-decides a disk around a click after a box, which reaches past the box's edge."""
+    image = np.zeros((60, 60, 3), np.uint8)
+    image[10:50, 10:50] = (200, 60, 60)  # a red square larger than the box drawn on it
+    drawn = (10, 10, 29, 49)  # its left half
+    clicks = [GivenClick(1, 27, 30, True)]
+    model = GrabCutClicks()
+    own = model._box(image, drawn, clicks)
+    assert own[:, 30:].any()  # the model's own answer crosses the box: the check below can fail
+    boxed = model.box(image, drawn, clicks)
+    assert not boxed[:, 30:].any() and not boxed[:10].any()
+    assert np.array_equal(boxed, own & box((10, 49), (10, 29), (60, 60)))
 
 
 # --- SAM 2 (random weights) end to end ---------------------------------------------------------------
