@@ -56,6 +56,7 @@ from frugalseg.active.objects.tools.grabcut import (
     click_radius,
     grabcut_box,
     grabcut_clicks,
+    honour_prompt,
     local_grabcut_clicks,
     paint_clicks,
 )
@@ -186,25 +187,6 @@ class ClickToMask(Configurable, ABC):
     ) -> np.ndarray:
         """The model's own answer to `box` (same arguments): GrabCut's (`box_clicks`), ``known`` unused."""
         return box_clicks(image, box, clicks)
-
-
-def honour_prompt(mask: np.ndarray, clicks: Sequence[Click], box: Box | None = None) -> np.ndarray:
-    """``mask`` (bool H×W) as a person's gestures require: inside ``box``, each click's pixel as it says.
-
-    A positive click's pixel is in the mask, a negative click's is not; a click outside the box is
-    overruled by the box (the mask stays inside it).
-    """
-    result = np.array(mask, bool)
-    inside = None
-    if box is not None:
-        x0, y0, x1, y1 = box
-        inside = np.zeros(result.shape, bool)
-        inside[max(0, y0) : y1 + 1, max(0, x0) : x1 + 1] = True
-        result &= inside
-    for click in clicks:
-        if inside is None or inside[click.y, click.x]:
-            result[click.y, click.x] = click.positive
-    return result
 
 
 class GrabCutClicks(ClickToMask):

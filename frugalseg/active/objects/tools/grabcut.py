@@ -1,6 +1,6 @@
 """Clicks and GrabCut: what a click is, and OpenCV GrabCut seeded by clicks, a prior mask or a box.
 
-The vocabulary every click model shares (`Click`, `Box`, `click_radius`, `paint_clicks`)
+The vocabulary every click model shares (`Click`, `Box`, `click_radius`, `honour_prompt`, `paint_clicks`)
 and the ``grabcut`` click model's core (`grabcut_clicks`, `local_grabcut_clicks`, `grabcut_box`,
 `box_clicks`); `click_models.GrabCutClicks` wraps it as a `ClickToMask`.
 """
@@ -46,6 +46,30 @@ class Click(Protocol):
 def click_radius(shape: tuple[int, ...]) -> int:
     """Radius of a click's disk: 1 % of the image diagonal, at least 2 px (8 px at 854×480)."""
     return max(2, round(0.01 * float(np.hypot(shape[0], shape[1]))))
+
+
+def honour_prompt(mask: np.ndarray, clicks: Sequence[Click], box: Box | None = None) -> np.ndarray:
+    """``mask`` as a person's gestures require: inside ``box``, each click's own pixel as the click says.
+
+    A positive click's pixel is in the mask, a negative click's is not; a click outside the box is
+    overruled by the box (the mask stays inside it).
+
+    Args:
+        mask: a click model's answer (bool H×W).
+        clicks: the clicks it answered.
+        box: the box it answered, (x0, y0, x1, y1) with corners included, or None.
+    """
+    result = np.array(mask, bool)
+    inside = None
+    if box is not None:
+        x0, y0, x1, y1 = box
+        inside = np.zeros(result.shape, bool)
+        inside[max(0, y0) : y1 + 1, max(0, x0) : x1 + 1] = True
+        result &= inside
+    for click in clicks:
+        if inside is None or inside[click.y, click.x]:
+            result[click.y, click.x] = click.positive
+    return result
 
 
 def paint_clicks(mask: np.ndarray, clicks: Sequence[Click], radius: int) -> np.ndarray:
