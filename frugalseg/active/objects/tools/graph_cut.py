@@ -3,9 +3,9 @@
 An s–t graph cut (Boykov & Jolly 2001) on the image shrunk to at most `WORK_PIXELS` pixels, solved by
 scipy's Dinic maximum flow, with:
 
-* colour models as GrabCut's (Rother et al. 2004), here smoothed Lab histograms (`COLOUR_BINS` a
-  channel) re-learnt from the cut `ROUNDS` times; examples of the object from other frames (`ObjectPrior`)
-  join them;
+* colour models as GrabCut's (Rother et al. 2004), here smoothed Lab histograms (`colour_bins`: the
+  chroma in bins `CHROMA_STEP` wide around grey) re-learnt from the cut `ROUNDS` times; examples of the
+  object from other frames (`ObjectPrior`) join them;
 * contrast-sensitive edges between 8-neighbours, ``LAMBDA`` · exp(−β‖ΔLab‖²) / distance;
 * clicks as hard constraints, and each click's label spread along the image's geodesic distance
   (a path's summed gradient): the click claims the region it is in, as far as its edges, not a disc;
@@ -55,7 +55,14 @@ from frugalseg.flow.dis import DISFlow
 
 #: The cut runs on the image shrunk to at most this many pixels (speed; 0.3 s a call at 854×480).
 WORK_PIXELS = 40_000
-COLOUR_BINS = 16
+#: The colour histograms' bins: lightness (L*) in `LIGHTNESS_BINS` over its whole range; each chroma channel
+#: (a*, b*) in `CHROMA_BINS` of `CHROMA_STEP` units of OpenCV's 8-bit Lab, centred on grey, the outermost bins
+#: holding the rest. Natural colours lie near grey (on `interactive_dev` and the DAVIS clips, 90 % of pixels
+#: within 25 units of it): bins 16 units wide held most of a frame in 2 bins of a* (donut00's donut and table
+#: in one; `benchmarks/results/interactive.md`, stop 56).
+LIGHTNESS_BINS = 16
+CHROMA_BINS = 32
+CHROMA_STEP = 3
 #: The share of a uniform density in each colour model: no colour is ever impossible (at most ~13 nats).
 UNIFORM = 0.01
 #: The weight of the contrast-sensitive edges (in nats of the colour term).
@@ -100,23 +107,12 @@ RESTART_ROUNDS = 1
 NEARER_NEGATIVE_COST = 2.0
 NEARER_NEGATIVE_SPAN = 10.0
 #: The constants a click model records in its settings.
-SETTINGS = "WORK_PIXELS COLOUR_BINS LAMBDA FLAT CLICK_WEIGHT CLICK_REACH CORRECTION_REACH".split() + [
-    "PRIOR_WEIGHT",
-    "ROUNDS",
-    "BOX_RING",
-    "FINE_BAND",
-    "FINE_LAMBDA",
-    "MOTION_BINS",
-    "MOTION_SMOOTHING",
-    "MOTION_UNIFORM",
-    "MOTION_WEIGHT",
-    "POSITIVE_GROWTH",
-    "POSITIVE_LOSS",
-    "NEGATIVE_GROWTH",
-    "RESTART_ROUNDS",
-    "NEARER_NEGATIVE_COST",
-    "NEARER_NEGATIVE_SPAN",
-]
+SETTINGS = (
+    "WORK_PIXELS LIGHTNESS_BINS CHROMA_BINS CHROMA_STEP LAMBDA FLAT CLICK_WEIGHT CLICK_REACH "
+    "CORRECTION_REACH PRIOR_WEIGHT ROUNDS BOX_RING FINE_BAND FINE_LAMBDA MOTION_BINS MOTION_SMOOTHING "
+    "MOTION_UNIFORM MOTION_WEIGHT POSITIVE_GROWTH POSITIVE_LOSS NEGATIVE_GROWTH RESTART_ROUNDS "
+    "NEARER_NEGATIVE_COST NEARER_NEGATIVE_SPAN"
+).split()
 #: The optical flow of `motion_bins` (OpenCV's DIS; one OpenCV object per thread).
 _FLOW = DISFlow("medium")
 #: Integer capacities: nats × this; hard constraints as `_HARD`.
@@ -168,11 +164,15 @@ def image_key(image: np.ndarray) -> tuple[object, ...]:
 
 
 def colour_bins(image: np.ndarray) -> np.ndarray:
-    """Each pixel's Lab colour bin (`COLOUR_BINS` a channel), flat."""
+    """Each pixel's Lab colour bin, flat.
+
+    Lightness in `LIGHTNESS_BINS` over its whole range, each chroma channel in `CHROMA_BINS` of
+    `CHROMA_STEP` around grey, the outermost bins holding the rest.
+    """
     lab = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2LAB).reshape(-1, 3).astype(np.int32)
-    step = 256 // COLOUR_BINS
-    index = lab // step
-    flat: np.ndarray = (index[:, 0] * COLOUR_BINS + index[:, 1]) * COLOUR_BINS + index[:, 2]
+    lightness = lab[:, 0] * LIGHTNESS_BINS // 256
+    chroma = np.clip((lab[:, 1:] - 128) // CHROMA_STEP + CHROMA_BINS // 2, 0, CHROMA_BINS - 1)
+    flat: np.ndarray = (lightness * CHROMA_BINS + chroma[:, 0]) * CHROMA_BINS + chroma[:, 1]
     return flat
 
 
@@ -252,7 +252,7 @@ def motion_bins(features: ImageFeatures, image: np.ndarray, neighbour: np.ndarra
 def _histogram(
     bins: np.ndarray,
     weights: np.ndarray,
-    shape: tuple[int, ...] = (COLOUR_BINS,) * 3,
+    shape: tuple[int, ...] | None = None,
     *,
     sigma: float = 1.0,
     uniform: float = UNIFORM,
@@ -261,6 +261,7 @@ def _histogram(
 
     ``sigma`` smooths it (in bins), ``uniform`` is the share of a uniform density mixed in.
     """
+    shape = (LIGHTNESS_BINS, CHROMA_BINS, CHROMA_BINS) if shape is None else shape
     counts = np.bincount(bins, weights, minlength=int(np.prod(shape))).reshape(shape)
     smooth = gaussian_filter(counts, sigma, mode="constant").ravel()
     density: np.ndarray = (1 - uniform) * smooth / max(float(smooth.sum()), 1e-9) + uniform / smooth.size

@@ -113,8 +113,8 @@ class _RecordingBox(StarCutClicks):
 def test_the_simulated_annotator_sees_the_neighbouring_frame_as_a_session_gives_it() -> None:
     """An object of the background's own texture moves 6 px right: only its motion tells it apart."""
     rng = np.random.default_rng(0)
-    fields = [cv2.GaussianBlur(rng.uniform(0, 255, (*SIZE, 3)).astype(np.float32), (0, 0), 2.0) for _ in "ab"]
-    background, texture = (np.clip(f * 3 - 255, 0, 255).astype(np.uint8) for f in fields)
+    fields = [cv2.GaussianBlur(rng.uniform(0, 255, (*SIZE, 3)).astype(np.float32), (0, 0), 1.2) for _ in "ab"]
+    background, texture = (np.clip((f - 127.5) * 2 + 127.5, 0, 255).astype(np.uint8) for f in fields)
     truth, moved = np.zeros(SIZE, np.uint8), np.zeros(SIZE, np.uint8)
     cv2.circle(truth, (60, 40), 20, 1, thickness=-1)
     cv2.circle(moved, (66, 40), 20, 1, thickness=-1)
