@@ -59,12 +59,12 @@ WORK_PIXELS = 40_000
 #: The colour histograms' bins: lightness (L*) in `LIGHTNESS_BINS` over its whole range; each chroma channel
 #: (a*, b*) in `CHROMA_BINS` of `CHROMA_STEP` units of OpenCV's 8-bit Lab, centred on grey, the outermost bins
 #: holding the rest. Natural colours lie near grey (on `interactive_dev` and the DAVIS clips, 90 % of pixels
-#: within 25 units of it): bins 16 units wide held most of a frame in 2 bins of a* (donut00's donut and table
-#: in one; `benchmarks/results/interactive.md`, stop 56).
+#: have a* within −12…+21 of it, b* within −15…+35): bins 16 units wide held most of a frame in 2 bins of a*
+#: (donut00's donut and table in one; `benchmarks/results/interactive.md`, stop 56).
 LIGHTNESS_BINS = 16
 CHROMA_BINS = 32
 CHROMA_STEP = 3
-#: The share of a uniform density in each colour model: no colour is ever impossible (at most ~13 nats).
+#: The share of a uniform density in each colour model: no colour is ever impossible (at most ~14 nats).
 UNIFORM = 0.01
 #: The weight of the contrast-sensitive edges (in nats of the colour term).
 LAMBDA = 15.0
