@@ -5,6 +5,7 @@ with their checkpoint files; and a check that the suite leaves the checkout as i
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from fnmatch import fnmatch
 from pathlib import Path
@@ -74,8 +75,22 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Hypothesis keeps its example database and constants out of the checkout (its default folder)."""
-    os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", tempfile.mkdtemp(prefix="frugalseg-hypothesis-"))
+    """Hypothesis keeps its example database and constants out of the checkout (its default folder).
+
+    The process that makes the folder (the xdist controller, whose workers inherit it) removes it at the end.
+    """
+    if "HYPOTHESIS_STORAGE_DIRECTORY" not in os.environ:
+        folder = tempfile.mkdtemp(prefix="frugalseg-hypothesis-")
+        os.environ["HYPOTHESIS_STORAGE_DIRECTORY"] = folder
+        config.stash[_HYPOTHESIS_FOLDER] = folder
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove the Hypothesis folder this process made (`pytest_configure`), and unset it."""
+    folder = config.stash.get(_HYPOTHESIS_FOLDER, None)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
+        del os.environ["HYPOTHESIS_STORAGE_DIRECTORY"]
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -94,6 +109,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 _CHECKOUT = pytest.StashKey[dict[str, tuple[int, int]]]()
+_HYPOTHESIS_FOLDER = pytest.StashKey[str]()
 
 
 @pytest.hookimpl(tryfirst=True)  # before ``-m`` selects: ``-m "not realdata"`` leaves them out
