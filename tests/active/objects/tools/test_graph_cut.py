@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
+from frugalseg.active.objects.engines import get_loop_engine
 from frugalseg.active.objects.simulation.simulated_annotator import CorrectiveClick, corrective_click
 from frugalseg.active.objects.tools import graph_cut
 from frugalseg.active.objects.tools.click_models import StarCutClicks, get_click_model
@@ -22,6 +23,7 @@ from frugalseg.active.objects.tools.graph_cut import (
     ObjectPrior,
     Point,
     _strays,
+    bounded_change,
     example_models,
     image_features,
     motion_bins,
@@ -278,6 +280,56 @@ def test_chroma_bins_near_grey_find_a_real_donut_with_one_click(
         graph_cut.colour_bins(image), (lightness * 16 + lab[:, 1] // 16) * 16 + lab[:, 2] // 16
     )
     assert StarCutClicks().correct(image, empty, click).sum() > 30 * truth.sum()
+
+
+def test_a_change_larger_than_its_clicks_depth_explains_keeps_to_a_band_along_the_prior(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The prior: a square, columns and rows 30–69. A positive click 3 px right of it has depth 3: the part of
+    # the change it is in may hold 50 · 9 = 450 pixels; beyond, it keeps within 1 · 3 px of the boundary.
+    monkeypatch.setattr(graph_cut, "CHANGE_PER_DEPTH", 50.0)
+    monkeypatch.setattr(graph_cut, "BAND_PER_DEPTH", 1.0)
+    prior = np.zeros((120, 160), bool)
+    prior[30:70, 30:70] = True
+    click = Point(72, 50, True)
+    region = np.ones_like(prior)
+    small = prior.copy()
+    small[45:56, 70:73] = True  # 33 pixels beside the prior
+    assert np.array_equal(bounded_change(region, small, prior, [click]), region)
+    blob = prior.copy()
+    blob[:, 70:] = True  # 10,800 pixels, one part with the click
+    blob[:10, :20] = True  # a part without a click: left as it is
+    kept = bounded_change(region, blob, prior, [click])
+    assert kept[50, 70:73].all() and not kept[50, 73:].any() and not kept[:, 110:].any()
+    assert kept[:10, :20].all() and kept[prior].all()
+    deep = Point(150, 50, True)  # 81 px from the prior: 50 · (9 + 6,561) pixels may change
+    assert np.array_equal(bounded_change(region, blob, prior, [click, deep]), region)
+    assert np.array_equal(bounded_change(region, blob, prior, [Point(50, 50, True)]), region)  # not in it
+
+
+def test_a_click_beside_a_real_kite_s_thin_lines_does_not_grow_a_blob_of_water(
+    shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # DAVIS kite-surf, frame 2 flow-propagated from frame 0's truth (IoU 0.71; the kite's lines are 2-3 px):
+    # the field's first click is positive, 1.4 px beside the prior. Unbounded, its cut grew 12,000 pixels
+    # of water (IoU 0.37); bounded, it moves the boundary there and the mask stays (IoU 0.69).
+    root = shared_data / "davis_hard"
+    names = sorted((root / "JPEGImages" / "480p" / "kite-surf").glob("*.jpg"))[:3]
+    frames = [cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB) for path in names]
+    annotations = root / "Annotations" / "480p" / "kite-surf"
+    truths = [cv2.imread(str(annotations / f"{path.stem}.png"), cv2.IMREAD_GRAYSCALE) > 0 for path in names]
+    prior = (
+        get_loop_engine("flow", downscale=2).propagate(frames, {0: truths[0].astype(np.uint8)}).masks[2] == 1
+    )
+    assert 0.69 < region_similarity(prior, truths[2]) < 0.72
+    click = corrective_click(prior, truths[2])
+    assert click is not None and click.positive
+    known = ObjectPrior(neighbour=frames[1])
+    bounded = StarCutClicks().correct(frames[2], prior, [click], known=known)
+    assert region_similarity(bounded, truths[2]) > 0.68 and (bounded != prior).sum() < 1500
+    monkeypatch.setattr(graph_cut, "CHANGE_PER_DEPTH", np.inf)
+    unbounded = StarCutClicks().correct(frames[2], prior, [click], known=known)
+    assert region_similarity(unbounded, truths[2]) < 0.45 and (unbounded != prior).sum() > 10_000
 
 
 def test_simulate_keeps_the_best_mask_and_returns_its_clicks() -> None:
