@@ -28,6 +28,8 @@ scipy's Dinic maximum flow, with:
   taught the object them, and the mask spilt over the frame or collapsed) is cut again with its colour
   models learnt first from that answer (`interactive_dev` clicks: NoC@90 10.04 → 9.74, drops of IoU > 0.1
   299 → 221);
+* clicks from an empty mask, the answer to the last click bounded against the answer before it as a
+  correction's is against its prior (`bounded_change`, `NEXT_CLICK_PER_DEPTH`);
 * clicks from an empty mask with a negative click among them, a soft geodesic Voronoi of the clicks: a
   pixel geodesically nearer a negative click than every positive one costs more as object
   (`NEARER_NEGATIVE_COST`), so a spill of the object's colours beyond a negative click stays out
@@ -116,13 +118,17 @@ NEARER_NEGATIVE_SPAN = 10.0
 #: 0.37); of the first clicks on 203 propagated DAVIS frames, the 27 that changed more than 50 d² made the
 #: mask worse (24) or left it level (3), none better (`benchmarks/results/interactive.md`).
 CHANGE_PER_DEPTH = 20.0
+#: Clicks from an empty mask: the answer to a click changes the answer before it as a correction does, with
+#: `NEXT_CLICK_PER_DEPTH` · d² pixels for the click's part (spoon01's second click, 2.2 px beside the first
+#: answer, had grown it to 5 times the spoon; `benchmarks/results/interactive.md`, stop 57).
+NEXT_CLICK_PER_DEPTH = 50.0
 BAND_PER_DEPTH = 1.0
 #: The constants a click model records in its settings.
 SETTINGS = (
     "WORK_PIXELS LIGHTNESS_BINS CHROMA_BINS CHROMA_STEP LAMBDA FLAT CLICK_WEIGHT CLICK_REACH "
     "CORRECTION_REACH PRIOR_WEIGHT ROUNDS BOX_RING FINE_BAND FINE_LAMBDA MOTION_BINS MOTION_SMOOTHING "
     "MOTION_UNIFORM MOTION_WEIGHT POSITIVE_GROWTH POSITIVE_LOSS NEGATIVE_GROWTH RESTART_ROUNDS "
-    "NEARER_NEGATIVE_COST NEARER_NEGATIVE_SPAN CHANGE_PER_DEPTH BAND_PER_DEPTH"
+    "NEARER_NEGATIVE_COST NEARER_NEGATIVE_SPAN CHANGE_PER_DEPTH BAND_PER_DEPTH NEXT_CLICK_PER_DEPTH"
 ).split()
 #: The optical flow of `motion_bins` (OpenCV's DIS; one OpenCV object per thread).
 _FLOW = DISFlow("medium")
@@ -593,6 +599,11 @@ def segment(
         if box is None:
             region = bounded_change(region, full, np.asarray(prior, bool), clicks)
         full = np.where(region, full, np.asarray(prior, bool))
+    if before is not None and previous is not None:  # the last click changes the answer before it
+        last = np.asarray(previous, bool)
+        kept = bounded_change(np.ones_like(full), full, last, clicks[-1:], per_depth=NEXT_CLICK_PER_DEPTH)
+        full = np.where(kept, full, last)
+        region = kept
     if inside_full is not None:
         full &= inside_full
     return honour_prompt(refine(image, full, clicks, models, region=region, inside=inside_full), clicks, box)
@@ -613,16 +624,22 @@ def _strays(found: np.ndarray, before: np.ndarray, *, positive: bool) -> bool:
 
 
 def bounded_change(
-    region: np.ndarray, found: np.ndarray, prior: np.ndarray, clicks: Sequence[Point]
+    region: np.ndarray,
+    found: np.ndarray,
+    prior: np.ndarray,
+    clicks: Sequence[Point],
+    *,
+    per_depth: float | None = None,
 ) -> np.ndarray:
     """Where a correction may change ``prior`` (bool H×W): ``region``, as far as its clicks' depths explain.
 
     A click's depth d is its distance to the prior's other label (a positive click's to the prior's object, a
     negative click's to its background). Each connected part of the change (``found`` against ``prior`` in
-    ``region``) that holds clicks and is larger than `CHANGE_PER_DEPTH` · Σ d² of them is kept only within
-    `BAND_PER_DEPTH` · max d of the prior's boundary: a click beside the boundary moves the boundary, it does
-    not grow a blob. Parts without a click are left as they are.
+    ``region``) that holds clicks and is larger than ``per_depth`` (default `CHANGE_PER_DEPTH`) · Σ d² of
+    them is kept only within `BAND_PER_DEPTH` · max d of the prior's boundary: a click beside the boundary
+    moves the boundary, it does not grow a blob. Parts without a click are left as they are.
     """
+    per_depth = CHANGE_PER_DEPTH if per_depth is None else per_depth
     as_bytes = prior.astype(np.uint8)
     inside = cv2.distanceTransform(as_bytes, cv2.DIST_L2, 5)
     outside = cv2.distanceTransform(1 - as_bytes, cv2.DIST_L2, 5)
@@ -632,7 +649,7 @@ def bounded_change(
     for click in clicks:
         part = int(parts[click.y, click.x])
         depth = float((outside if click.positive else inside)[click.y, click.x])
-        budget[part] += CHANGE_PER_DEPTH * depth * depth
+        budget[part] += per_depth * depth * depth
         deepest[part] = max(deepest[part], depth)
     area = np.bincount(parts.ravel(), minlength=count)
     held = np.zeros(count, bool)

@@ -332,6 +332,26 @@ def test_a_click_beside_a_real_kite_s_thin_lines_does_not_grow_a_blob_of_water(
     assert region_similarity(unbounded, truths[2]) < 0.45 and (unbounded != prior).sum() > 10_000
 
 
+def test_a_real_spoon_s_second_click_beside_its_mask_no_longer_spills_over_the_table(
+    shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # interactive_dev's spoon01, the field's first two clicks from an empty mask: the second is positive,
+    # 2.2 px from the first answer (IoU 0.87), on a 248-px strip it missed. Its answer now changes the first
+    # as far as that depth explains (IoU 0.88); unbounded, the cut grew to 5 times the spoon (IoU 0.20).
+    image, truth = interactive_dev(shared_data, "spoon01_000000066841")
+    empty = np.zeros_like(truth)
+    first = StarCutClicks().correct(image, empty, [Point(289, 200, True)])
+    assert region_similarity(first, truth) > 0.85
+    click = corrective_click(first, truth)
+    assert click == CorrectiveClick(307, 215, True, 248, pytest.approx(2.24, abs=0.01))
+    clicks = [Point(289, 200, True), Point(307, 215, True)]
+    second = StarCutClicks().correct(image, empty, clicks)
+    assert region_similarity(second, truth) > 0.85 and second.sum() < 1.1 * truth.sum()
+    monkeypatch.setattr(graph_cut, "NEXT_CLICK_PER_DEPTH", np.inf)
+    unbounded = StarCutClicks().correct(image, empty, clicks)
+    assert region_similarity(unbounded, truth) < 0.25 and unbounded.sum() > 4 * truth.sum()
+
+
 def test_simulate_keeps_the_best_mask_and_returns_its_clicks() -> None:
     disc = discs((60, 50))
     image = painted(disc)
