@@ -118,11 +118,11 @@ NEARER_NEGATIVE_SPAN = 10.0
 #: 0.37); of the first clicks on 203 propagated DAVIS frames, the 27 that changed more than 50 d² made the
 #: mask worse (24) or left it level (3), none better (`benchmarks/results/interactive.md`).
 CHANGE_PER_DEPTH = 20.0
+BAND_PER_DEPTH = 1.0
 #: Clicks from an empty mask: the answer to a click changes the answer before it as a correction does, with
 #: `NEXT_CLICK_PER_DEPTH` · d² pixels for the click's part (spoon01's second click, 2.2 px beside the first
 #: answer, had grown it to 5 times the spoon; `benchmarks/results/interactive.md`, stop 57).
 NEXT_CLICK_PER_DEPTH = 50.0
-BAND_PER_DEPTH = 1.0
 #: The constants a click model records in its settings.
 SETTINGS = (
     "WORK_PIXELS LIGHTNESS_BINS CHROMA_BINS CHROMA_STEP LAMBDA FLAT CLICK_WEIGHT CLICK_REACH "
@@ -597,7 +597,7 @@ def segment(
         changed = cv2.dilate(changed, np.ones((3, 3), np.uint8))
         region = cv2.resize(changed, (width, height), interpolation=cv2.INTER_NEAREST) > 0
         if box is None:
-            region = bounded_change(region, full, np.asarray(prior, bool), clicks)
+            region = bounded_change(region, full, np.asarray(prior, bool), clicks, per_depth=CHANGE_PER_DEPTH)
         full = np.where(region, full, np.asarray(prior, bool))
     if before is not None and previous is not None:  # the last click changes the answer before it
         last = np.asarray(previous, bool)
@@ -624,38 +624,35 @@ def _strays(found: np.ndarray, before: np.ndarray, *, positive: bool) -> bool:
 
 
 def bounded_change(
-    region: np.ndarray,
-    found: np.ndarray,
-    prior: np.ndarray,
-    clicks: Sequence[Point],
-    *,
-    per_depth: float | None = None,
+    region: np.ndarray, found: np.ndarray, prior: np.ndarray, clicks: Sequence[Point], *, per_depth: float
 ) -> np.ndarray:
-    """Where a correction may change ``prior`` (bool H×W): ``region``, as far as its clicks' depths explain.
+    """Where ``found`` may change ``prior``: ``region``, as far as the clicks' depths explain.
 
     A click's depth d is its distance to the prior's other label (a positive click's to the prior's object, a
     negative click's to its background). Each connected part of the change (``found`` against ``prior`` in
-    ``region``) that holds clicks and is larger than ``per_depth`` (default `CHANGE_PER_DEPTH`) · Σ d² of
-    them is kept only within `BAND_PER_DEPTH` · max d of the prior's boundary: a click beside the boundary
-    moves the boundary, it does not grow a blob. Parts without a click are left as they are.
+    ``region``) that holds clicks and is larger than ``per_depth`` · Σ d² of them is kept only within
+    `BAND_PER_DEPTH` · max d of the prior's boundary: a click beside the boundary moves the boundary, it does
+    not grow a blob. Parts without a click are left as they are.
+
+    Args:
+        region: where the change may land (bool H×W).
+        found: the new mask (bool H×W).
+        prior: the mask it changes (bool H×W): a correction's prior, or the answer to the clicks before.
+        clicks: the clicks that made the change, in full-size pixels.
+        per_depth: the pixels a part may change per squared pixel of its clicks' depth.
     """
-    per_depth = CHANGE_PER_DEPTH if per_depth is None else per_depth
     as_bytes = prior.astype(np.uint8)
     inside = cv2.distanceTransform(as_bytes, cv2.DIST_L2, 5)
     outside = cv2.distanceTransform(1 - as_bytes, cv2.DIST_L2, 5)
-    changed = region & (found != prior)
-    count, parts = cv2.connectedComponents(changed.astype(np.uint8), connectivity=8)
-    budget, deepest = np.zeros(count), np.zeros(count)
+    count, parts = cv2.connectedComponents((region & (found != prior)).astype(np.uint8), connectivity=8)
+    budget, deepest, held = np.zeros(count), np.zeros(count), np.zeros(count, bool)
     for click in clicks:
         part = int(parts[click.y, click.x])
         depth = float((outside if click.positive else inside)[click.y, click.x])
         budget[part] += per_depth * depth * depth
         deepest[part] = max(deepest[part], depth)
-    area = np.bincount(parts.ravel(), minlength=count)
-    held = np.zeros(count, bool)
-    held[[int(parts[click.y, click.x]) for click in clicks]] = True
-    bounded = held & (area > budget)
-    bounded[0] = False
+        held[part] = part > 0
+    bounded = held & (np.bincount(parts.ravel(), minlength=count) > budget)
     far = np.maximum(inside, outside) > BAND_PER_DEPTH * deepest[parts]
     result: np.ndarray = region & ~(bounded[parts] & far)
     return result

@@ -287,7 +287,6 @@ def test_a_change_larger_than_its_clicks_depth_explains_keeps_to_a_band_along_th
 ) -> None:
     # The prior: a square, columns and rows 30–69. A positive click 3 px right of it has depth 3: the part of
     # the change it is in may hold 50 · 9 = 450 pixels; beyond, it keeps within 1 · 3 px of the boundary.
-    monkeypatch.setattr(graph_cut, "CHANGE_PER_DEPTH", 50.0)
     monkeypatch.setattr(graph_cut, "BAND_PER_DEPTH", 1.0)
     prior = np.zeros((120, 160), bool)
     prior[30:70, 30:70] = True
@@ -295,16 +294,18 @@ def test_a_change_larger_than_its_clicks_depth_explains_keeps_to_a_band_along_th
     region = np.ones_like(prior)
     small = prior.copy()
     small[45:56, 70:73] = True  # 33 pixels beside the prior
-    assert np.array_equal(bounded_change(region, small, prior, [click]), region)
+    assert np.array_equal(bounded_change(region, small, prior, [click], per_depth=50.0), region)
     blob = prior.copy()
     blob[:, 70:] = True  # 10,800 pixels, one part with the click
     blob[:10, :20] = True  # a part without a click: left as it is
-    kept = bounded_change(region, blob, prior, [click])
+    kept = bounded_change(region, blob, prior, [click], per_depth=50.0)
     assert kept[50, 70:73].all() and not kept[50, 73:].any() and not kept[:, 110:].any()
     assert kept[:10, :20].all() and kept[prior].all()
     deep = Point(150, 50, True)  # 81 px from the prior: 50 · (9 + 6,561) pixels may change
-    assert np.array_equal(bounded_change(region, blob, prior, [click, deep]), region)
-    assert np.array_equal(bounded_change(region, blob, prior, [Point(50, 50, True)]), region)  # not in it
+    assert np.array_equal(bounded_change(region, blob, prior, [click, deep], per_depth=50.0), region)
+    assert np.array_equal(
+        bounded_change(region, blob, prior, [Point(50, 50, True)], per_depth=50.0), region
+    )  # not in it
 
 
 def test_a_click_beside_a_real_kite_s_thin_lines_does_not_grow_a_blob_of_water(
