@@ -19,7 +19,10 @@ scipy's Dinic maximum flow, with:
   frames of the DAVIS clips: finished within 2 clicks 0.153 → 0.187, NoC@90 11.27 → 11.02), and a part of
   the change larger than its clicks' distances to the prior's boundary explain keeps to a band along that
   boundary (`bounded_change`: a click beside a thin part no longer grows a blob);
-* a box: every pixel outside it is background (hard), colours outside learn the background;
+* a box: every pixel outside it is background (hard), colours outside learn the background; a negative
+  click on the box's first guess reaches as far as its depth in the guess (`NEGATIVE_REACH_PER_DEPTH`), so a
+  click deep in a wrong part of the guess takes the part, unless the cut then loses most of the guess
+  (`BOX_KEEP`: the reach crossed a weak edge into the object) and is made again at the usual reach;
 * motion, where the session gives the neighbouring frame (`ObjectPrior.neighbour`): each pixel's optical
   flow towards it, binned, in object and background histograms learnt from the cut as the colours are
   (an object of its background's colours that moves otherwise); `benchmarks/results/interactive.md`;
@@ -46,6 +49,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import cv2
 import numpy as np
@@ -123,12 +127,20 @@ BAND_PER_DEPTH = 1.0
 #: `NEXT_CLICK_PER_DEPTH` · d² pixels for the click's part (spoon01's second click, 2.2 px beside the first
 #: answer, had grown it to 5 times the spoon; `benchmarks/results/interactive.md`, stop 57).
 NEXT_CLICK_PER_DEPTH = 50.0
+#: A box: a negative click reaches `NEGATIVE_REACH_PER_DEPTH` times its depth in the box's first guess (its
+#: distance to the guess's background, working pixels), at least `CORRECTION_REACH`: at the usual reach, a
+#: click deep in the stone and water that blackswan's box had filled changed nothing (IoU 0.51 → 0.51). A cut
+#: keeping less than `BOX_KEEP` of the guess is made again at the usual reach (a click in the stone beside a
+#: bus took the bus: 0.65 → 0.16; `benchmarks/results/interactive.md`, stop 58).
+NEGATIVE_REACH_PER_DEPTH = 1.0
+BOX_KEEP = 0.4
 #: The constants a click model records in its settings.
 SETTINGS = (
     "WORK_PIXELS LIGHTNESS_BINS CHROMA_BINS CHROMA_STEP LAMBDA FLAT CLICK_WEIGHT CLICK_REACH "
     "CORRECTION_REACH PRIOR_WEIGHT ROUNDS BOX_RING FINE_BAND FINE_LAMBDA MOTION_BINS MOTION_SMOOTHING "
     "MOTION_UNIFORM MOTION_WEIGHT POSITIVE_GROWTH POSITIVE_LOSS NEGATIVE_GROWTH RESTART_ROUNDS "
-    "NEARER_NEGATIVE_COST NEARER_NEGATIVE_SPAN CHANGE_PER_DEPTH BAND_PER_DEPTH NEXT_CLICK_PER_DEPTH"
+    "NEARER_NEGATIVE_COST NEARER_NEGATIVE_SPAN CHANGE_PER_DEPTH BAND_PER_DEPTH NEXT_CLICK_PER_DEPTH "
+    "NEGATIVE_REACH_PER_DEPTH BOX_KEEP"
 ).split()
 #: The optical flow of `motion_bins` (OpenCV's DIS; one OpenCV object per thread).
 _FLOW = DISFlow("medium")
@@ -328,6 +340,28 @@ def _spread(
     return near, distance, parent
 
 
+def _deep_spread(
+    features: ImageFeatures, clicks: Sequence[Point], guess: np.ndarray, reach: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """`_spread` of the negative clicks, each reaching `NEGATIVE_REACH_PER_DEPTH` × its depth in ``guess``.
+
+    ``guess`` is a box's first guess (float, working scale); each reach is at least ``reach``.
+    """
+    depth = cv2.distanceTransform((guess >= 0.5).astype(np.uint8), cv2.DIST_L2, 5)
+    near = np.zeros(features.shape, np.float32)
+    distance = np.full(features.shape, np.inf)
+    for click in clicks:
+        if click.positive:
+            continue
+        seed = np.zeros(features.shape, bool)
+        seed[click.y, click.x] = True
+        from_click = geodesic(features, seed)[0]
+        own_reach = max(reach, NEGATIVE_REACH_PER_DEPTH * float(depth[click.y, click.x]))
+        near = np.maximum(near, np.exp(-from_click / own_reach).astype(np.float32))
+        distance = np.minimum(distance, from_click)
+    return near, distance
+
+
 def _min_cut(
     features: ImageFeatures, object_cost: np.ndarray, background_cost: np.ndarray, parent: np.ndarray | None
 ) -> np.ndarray:
@@ -396,6 +430,7 @@ def cut(
     examples: tuple[np.ndarray, np.ndarray] | None = None,
     motion: np.ndarray | None = None,
     previous: np.ndarray | None = None,
+    deep_negatives: bool = False,
 ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """The object's mask at the working scale (bool) from clicks in working pixels and the priors.
 
@@ -413,6 +448,8 @@ def cut(
         previous: without a prior, the answer to all the clicks but the last (float in [0, 1], working
             scale): a cut that strays from it (`_strays`) learns its colour models again, first from it
             beside the positive clicks' regions, for `RESTART_ROUNDS` rounds; or None.
+        deep_negatives: a negative click reaches as far as its depth in ``prior`` (`_deep_spread`), as on a
+            box's first guess.
     """
     height, width = features.shape
     object_seed = np.zeros((height, width), bool)
@@ -421,7 +458,10 @@ def cut(
         (object_seed if click.positive else background_seed)[click.y, click.x] = True
     reach = CLICK_REACH if prior is None else CORRECTION_REACH
     spread_object, positive_distance, parent = _spread(features, object_seed, reach)
-    spread_background, negative_distance, _ = _spread(features, background_seed, reach)
+    if deep_negatives and prior is not None:
+        spread_background, negative_distance = _deep_spread(features, clicks, prior, reach)
+    else:
+        spread_background, negative_distance, _ = _spread(features, background_seed, reach)
     release = np.maximum(spread_object, spread_background)
     if prior is not None and object_seed.any():
         parent = geodesic(features, object_seed | (prior >= 0.5))[1]
@@ -578,7 +618,8 @@ def segment(
     before = None  # clicks from an empty mask: the answer to all but the last click
     if small_prior is None and inside is None and previous is not None and len(clicks) > 1:
         before = shrink(np.asarray(previous, bool)) if np.any(previous) else None
-    found, models = cut(
+    run = partial(
+        cut,
         features,
         small_clicks,
         prior=small_prior,
@@ -588,6 +629,12 @@ def segment(
         motion=motion,
         previous=before,
     )
+    deep = inside is not None and small_prior is not None and not all(c.positive for c in clicks)
+    found, models = run(deep_negatives=deep)
+    if deep and small_prior is not None:  # the reach crossed into the object: the usual reach
+        guess = small_prior >= 0.5
+        if (found & guess).sum() < BOX_KEEP * guess.sum():
+            found, models = run()
     full = cv2.resize(found.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR) >= 0.5
     region: np.ndarray | None = None
     if small_prior is not None and prior is not None:
