@@ -15,10 +15,8 @@ scipy's Dinic maximum flow, with:
   click starts a whole, connected object and nothing far away that merely shares its colours;
 * a prior mask (a propagated mask, or the mask before the clicks), weighed by its confidence and
   released around each click as far as the click's region reaches; a correction changes only the
-  connected parts of the change that hold a click, the prior stands elsewhere (the 203 propagated
-  frames of the DAVIS clips: finished within 2 clicks 0.153 → 0.187, NoC@90 11.27 → 11.02), and a part of
-  the change larger than its clicks' distances to the prior's boundary explain keeps to a band along that
-  boundary (`bounded_change`: a click beside a thin part no longer grows a blob);
+  connected parts of the change that hold a click, and a part larger than its clicks' distances to the
+  prior's boundary explain keeps to a band along it (`bounded_change`: no blob beside a thin part);
 * a box: every pixel outside it is background (hard), colours outside learn the background; a negative
   click on the box's first guess reaches as far as its depth in the guess (`NEGATIVE_REACH_PER_DEPTH`), so a
   click deep in a wrong part of the guess takes the part, unless the cut then loses most of the guess
@@ -28,11 +26,11 @@ scipy's Dinic maximum flow, with:
   (an object of its background's colours that moves otherwise); `benchmarks/results/interactive.md`;
 * clicks from an empty mask, each answer checked against the answer to the clicks before it: one that
   strays further than the last click explains (`_strays`: a clicked patch of the background's colours
-  taught the object them, and the mask spilt over the frame or collapsed) is cut again with its colour
-  models learnt first from that answer (`interactive_dev` clicks: NoC@90 10.04 → 9.74, drops of IoU > 0.1
-  299 → 221);
+  taught the object them) is cut again with its colour models learnt first from that answer;
 * clicks from an empty mask, the answer to the last click bounded against the answer before it as a
-  correction's is against its prior (`bounded_change`, `NEXT_CLICK_PER_DEPTH`);
+  correction's is against its prior (`bounded_change`, `NEXT_CLICK_PER_DEPTH`), and only adding to it (a
+  positive click) or only removing from it (a negative one): on parkour a negative click had added twice the
+  mask's area elsewhere (`interactive_dev` clicks: NoC@90 8.68 → 8.45);
 * clicks from an empty mask with a negative click among them, a soft geodesic Voronoi of the clicks: a
   pixel geodesically nearer a negative click than every positive one costs more as object
   (`NEARER_NEGATIVE_COST`), so a spill of the object's colours beyond a negative click stays out
@@ -579,7 +577,7 @@ def segment(
         known: what the session knows of the object (`ObjectPrior`), or None.
         previous: without a prior or box, the answer to all the clicks but the last (bool H×W): an answer
             that strays from it further than the last click explains (`_strays`) is cut again from it
-            (`cut`'s ``previous``).
+            (`cut`'s ``previous``); a positive last click only adds to it, a negative one only removes.
     """
     height, width = image.shape[:2]
     features = image_features(image) if features is None else features
@@ -646,14 +644,17 @@ def segment(
         if box is None:
             region = bounded_change(region, full, np.asarray(prior, bool), clicks, per_depth=CHANGE_PER_DEPTH)
         full = np.where(region, full, np.asarray(prior, bool))
-    if before is not None and previous is not None:  # the last click changes the answer before it
-        last = np.asarray(previous, bool)
+    last = None if before is None or previous is None else np.asarray(previous, bool)
+    if last is not None:  # the last click changes the answer before it
         kept = bounded_change(np.ones_like(full), full, last, clicks[-1:], per_depth=NEXT_CLICK_PER_DEPTH)
         full = np.where(kept, full, last)
         region = kept
     if inside_full is not None:
         full &= inside_full
-    return honour_prompt(refine(image, full, clicks, models, region=region, inside=inside_full), clicks, box)
+    full = refine(image, full, clicks, models, region=region, inside=inside_full)
+    if last is not None:  # a positive click only adds to the answer before it, a negative one only removes
+        full = full | last if clicks[-1].positive else full & last
+    return honour_prompt(full, clicks, box)
 
 
 def _strays(found: np.ndarray, before: np.ndarray, *, positive: bool) -> bool:

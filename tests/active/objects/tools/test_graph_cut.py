@@ -353,6 +353,29 @@ def test_a_real_spoon_s_second_click_beside_its_mask_no_longer_spills_over_the_t
     assert region_similarity(unbounded, truth) < 0.25 and unbounded.sum() > 4 * truth.sum()
 
 
+def test_each_real_click_from_an_empty_mask_only_adds_or_only_removes(shared_data: Path) -> None:
+    # DAVIS parkour, frame 0, the field's clicks from an empty mask with the next frame's motion: the
+    # 12th click is negative, and its answer had added twice the mask's area of wall elsewhere (IoU 0.86
+    # -> 0.27). Now a positive click's answer holds the one before it and a negative click's lies inside it.
+    root = shared_data / "davis_hard"
+    frames = [
+        cv2.cvtColor(cv2.imread(str(root / f"JPEGImages/480p/parkour/0000{index}.jpg")), cv2.COLOR_BGR2RGB)
+        for index in (0, 1)
+    ]
+    truth = cv2.imread(str(root / "Annotations/480p/parkour/00000.png"), cv2.IMREAD_GRAYSCALE) > 0
+    model, known, empty = StarCutClicks(), ObjectPrior(neighbour=frames[1]), np.zeros_like(truth)
+    found, clicks = empty, []
+    for _ in range(12):
+        click = corrective_click(found, truth)
+        assert click is not None
+        clicks.append(click)
+        answer = model.correct(frames[0], empty, clicks, known=known)
+        before = found if len(clicks) > 1 else empty
+        assert (answer >= before).all() if click.positive else (answer <= before).all()
+        found = answer
+    assert not clicks[-1].positive and region_similarity(found, truth) > 0.8
+
+
 def loose_box(truth: np.ndarray, margin: int = 5) -> tuple[int, int, int, int]:
     """The benchmark's box: the object's bounding box grown by ``margin`` pixels, inside the image."""
     rows, columns = np.nonzero(truth)
