@@ -18,9 +18,8 @@ scipy's Dinic maximum flow, with:
   connected parts of the change that hold a click, and a part larger than its clicks' distances to the
   prior's boundary explain keeps to a band along it (`bounded_change`: no blob beside a thin part);
 * a box: every pixel outside it is background (hard), colours outside learn the background; a negative
-  click on the box's first guess reaches as far as its depth in the guess (`NEGATIVE_REACH_PER_DEPTH`), so a
-  click deep in a wrong part of the guess takes the part, unless the cut then loses most of the guess
-  (`BOX_KEEP`: the reach crossed a weak edge into the object) and is made again at the usual reach;
+  click reaches as far as its depth in the box's first guess (`NEGATIVE_REACH_PER_DEPTH`): it takes the
+  wrong part it is in, unless the cut then loses most of the guess (`BOX_KEEP`; cut again at the usual reach);
 * motion, where the session gives the neighbouring frame (`ObjectPrior.neighbour`): each pixel's optical
   flow towards it, binned, in object and background histograms learnt from the cut as the colours are
   (an object of its background's colours that moves otherwise); `benchmarks/results/interactive.md`;
@@ -346,17 +345,19 @@ def _deep_spread(
     ``guess`` is a box's first guess (float, working scale); each reach is at least ``reach``.
     """
     depth = cv2.distanceTransform((guess >= 0.5).astype(np.uint8), cv2.DIST_L2, 5)
-    near = np.zeros(features.shape, np.float32)
-    distance = np.full(features.shape, np.inf)
-    for click in clicks:
-        if click.positive:
-            continue
-        seed = np.zeros(features.shape, bool)
-        seed[click.y, click.x] = True
-        from_click = geodesic(features, seed)[0]
-        own_reach = max(reach, NEGATIVE_REACH_PER_DEPTH * float(depth[click.y, click.x]))
-        near = np.maximum(near, np.exp(-from_click / own_reach).astype(np.float32))
-        distance = np.minimum(distance, from_click)
+    negatives = [click for click in clicks if not click.positive]
+    reaches = [max(reach, NEGATIVE_REACH_PER_DEPTH * float(depth[click.y, click.x])) for click in negatives]
+    shallow = np.zeros(features.shape, bool)
+    for click, own_reach in zip(negatives, reaches, strict=True):
+        shallow[click.y, click.x] |= own_reach == reach
+    near, distance, _ = _spread(features, shallow, reach)  # the usual reach: one pass for all
+    for click, own_reach in zip(negatives, reaches, strict=True):
+        if own_reach > reach:
+            seed = np.zeros(features.shape, bool)
+            seed[click.y, click.x] = True
+            from_click = geodesic(features, seed)[0]
+            near = np.maximum(near, np.exp(-from_click / own_reach).astype(np.float32))
+            distance = np.minimum(distance, from_click)
     return near, distance
 
 
