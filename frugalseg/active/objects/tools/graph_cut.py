@@ -5,8 +5,7 @@ scipy's Dinic maximum flow, with:
 
 * colour models as GrabCut's (Rother et al. 2004), here smoothed Lab histograms re-learnt from the cut
   `ROUNDS` times; examples of the object from other frames (`ObjectPrior`) join them. Their chroma bins are
-  `CHROMA_STEP` wide around grey, where natural colours lie (`colour_bins`; `interactive_dev` clicks:
-  NoC@85 6.89 → 6.34, NoC@90 9.61 → 8.95, against 16-unit bins over the whole range);
+  `CHROMA_STEP` wide around grey, where natural colours lie (`colour_bins`);
 * contrast-sensitive edges between 8-neighbours, ``LAMBDA`` · exp(−β‖ΔLab‖²) / distance;
 * clicks as hard constraints, and each click's label spread along the image's geodesic distance
   (a path's summed gradient): the click claims the region it is in, as far as its edges, not a disc;
@@ -21,31 +20,28 @@ scipy's Dinic maximum flow, with:
   click reaches as far as its depth in the box's first guess (`NEGATIVE_REACH_PER_DEPTH`): it takes the
   wrong part it is in, unless the cut then loses most of the guess (`BOX_KEEP`; cut again at the usual reach);
 * motion, where the session gives the neighbouring frame (`ObjectPrior.neighbour`): each pixel's optical
-  flow towards it, binned, in object and background histograms learnt from the cut as the colours are
-  (an object of its background's colours that moves otherwise); `benchmarks/results/interactive.md`;
+  flow towards it, binned, in histograms learnt from the cut as the colours are (`MOTION_BINS`);
 * clicks from an empty mask, each answer checked against the answer to the clicks before it: one that
-  strays further than the last click explains (`_strays`: a clicked patch of the background's colours
-  taught the object them) is cut again with its colour models learnt first from that answer;
+  strays further than the last click explains (`_strays`) is cut again, its colours learnt from that answer;
 * clicks from an empty mask, the answer to the last click bounded against the answer before it as a
   correction's is against its prior (`bounded_change`, `NEXT_CLICK_PER_DEPTH`), and only adding to it (a
   positive click) or only removing from it (a negative one): on parkour a negative click had added twice the
   mask's area elsewhere (`interactive_dev` clicks: NoC@90 8.68 → 8.45);
 * clicks from an empty mask with a negative click among them, a soft geodesic Voronoi of the clicks: a
   pixel geodesically nearer a negative click than every positive one costs more as object
-  (`NEARER_NEGATIVE_COST`), so a spill of the object's colours beyond a negative click stays out
-  (`interactive_dev` clicks: NoC@85 7.12 → 6.89, NoC@90 9.74 → 9.61).
+  (`NEARER_NEGATIVE_COST`), so a spill of the object's colours beyond a negative click stays out.
 
 Coarse to fine: the mask is brought back to full size bilinearly where the cut changed the prior (the
 prior keeps its full-size pixels elsewhere), then its boundary there is cut again at full size within
-`FINE_BAND` pixels of it, with the coarse cut's colour models and full-size contrast-sensitive edges
-(NoC@90 on 40 COCO instances 10.18 → 9.57). The click pixels themselves are set last (`honour_prompt`),
-so a positive click's pixel is always in the mask (inside the box, with one) and a negative click's never.
+`FINE_BAND` pixels of it, with the coarse cut's colour models and full-size contrast-sensitive edges.
+The click pixels themselves are set last (`honour_prompt`), so a positive click's pixel is always in the
+mask (inside the box, with one) and a negative click's never.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 import cv2
@@ -181,6 +177,8 @@ class ImageFeatures:
     bins: np.ndarray  # each working pixel's colour bin (H·W int)
     cost: np.ndarray  # the geodesic step cost (H×W float)
     edges: tuple[np.ndarray, np.ndarray, np.ndarray]  # the pairwise terms: (from, to, capacity)
+    #: Geodesic distances from the deep negative clicks asked for so far (`_deep_spread`), by (row, column).
+    from_click: dict[tuple[int, int], np.ndarray] = field(default_factory=dict, compare=False, repr=False)
 
 
 def image_key(image: np.ndarray) -> tuple[object, ...]:
@@ -353,9 +351,11 @@ def _deep_spread(
     near, distance, _ = _spread(features, shallow, reach)  # the usual reach: one pass for all
     for click, own_reach in zip(negatives, reaches, strict=True):
         if own_reach > reach:
-            seed = np.zeros(features.shape, bool)
-            seed[click.y, click.x] = True
-            from_click = geodesic(features, seed)[0]
+            from_click = features.from_click.get((click.y, click.x))
+            if from_click is None:  # the person's next click on the image asks for the same clicks again
+                seed = np.zeros(features.shape, bool)
+                seed[click.y, click.x] = True
+                from_click = features.from_click[click.y, click.x] = geodesic(features, seed)[0]
             near = np.maximum(near, np.exp(-from_click / own_reach).astype(np.float32))
             distance = np.minimum(distance, from_click)
     return near, distance

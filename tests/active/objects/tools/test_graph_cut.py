@@ -22,6 +22,7 @@ from frugalseg.active.objects.tools.graph_cut import (
     MOTION_BINS,
     ObjectPrior,
     Point,
+    _deep_spread,
     _strays,
     bounded_change,
     example_models,
@@ -406,6 +407,29 @@ def test_a_negative_click_deep_in_a_real_swan_s_box_takes_the_part_it_is_in(
     assert region_similarity(taken, truth) > 0.9
     monkeypatch.setattr(graph_cut, "NEGATIVE_REACH_PER_DEPTH", 0.0)
     assert region_similarity(StarCutClicks().box(image, box, [click]), truth) < 0.52
+
+
+def test_a_deep_negative_click_s_geodesic_is_computed_once_per_image(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A 60-px square guess; a negative click at its centre is 30 working px deep (reach 30 > 10), one at its
+    # corner is shallow. The person's next click asks for both again: only the shallow pass is recomputed.
+    features = image_features(painted(discs((80, 60), radius=30)))
+    guess = np.zeros(features.shape, np.float32)
+    guess[30:91, 50:111] = 1.0
+    clicks = [Point(80, 60, False), Point(50, 30, False)]
+    computed: list[int] = []
+    original = graph_cut.geodesic
+
+    def counted(features: graph_cut.ImageFeatures, seeds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        computed.append(int(seeds.sum()))
+        return original(features, seeds)
+
+    monkeypatch.setattr(graph_cut, "geodesic", counted)
+    first = _deep_spread(features, clicks, guess, 10.0)
+    assert computed == [1, 1] and list(features.from_click) == [(60, 80)]
+    second = _deep_spread(features, clicks, guess, 10.0)
+    assert computed == [1, 1, 1]  # the shallow click's pass alone
+    assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
+    assert first[0][60, 80] == 1.0 and first[0][30, 50] == 1.0
 
 
 def test_a_negative_click_beside_a_real_bus_does_not_take_the_bus(
