@@ -46,7 +46,7 @@ from frugalseg.active.objects.simulation.simulated_annotator import (
     best_of_corrections,
     corrective_click,
 )
-from frugalseg.active.objects.tools import graph_cut
+from frugalseg.active.objects.tools import change_bounds, graph_cut
 from frugalseg.active.objects.tools.grabcut import (
     GIVEN_CLICK_REACH,
     GRABCUT_ITERATIONS,
@@ -265,8 +265,12 @@ class StarCutClicks(ClickToMask):
 
     @property
     def settings(self) -> dict[str, Any]:
-        """The cut's constants (`graph_cut.SETTINGS`)."""
-        return {name.lower(): getattr(graph_cut, name) for name in graph_cut.SETTINGS}
+        """The cut's constants (`graph_cut.SETTINGS`, `change_bounds.SETTINGS`)."""
+        return {
+            name.lower(): getattr(module, name)
+            for module in (graph_cut, change_bounds)
+            for name in module.SETTINGS
+        }
 
     def _image(self, image: np.ndarray) -> tuple[tuple[object, ...], ImageFeatures]:
         """``image``'s key and features, computed unless it is the image seen last."""

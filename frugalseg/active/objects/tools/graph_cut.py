@@ -22,7 +22,7 @@ scipy's Dinic maximum flow, with:
 * motion, where the session gives the neighbouring frame (`ObjectPrior.neighbour`): each pixel's optical
   flow towards it, binned, in histograms learnt from the cut as the colours are (`MOTION_BINS`);
 * clicks from an empty mask, each answer checked against the answer to the clicks before it: one that
-  strays further than the last click explains (`_strays`) is cut again, its colours learnt from that answer;
+  strays further than the last click explains (`strays`) is cut again, its colours learnt from that answer;
 * clicks from an empty mask, the answer to the last click bounded against the answer before it as a
   correction's is against its prior (`bounded_change`, `NEXT_CLICK_PER_DEPTH`), and only adding to it (a
   positive click) or only removing from it (a negative one): on parkour a negative click had added twice the
@@ -51,6 +51,7 @@ from scipy.ndimage import gaussian_filter
 from scipy.sparse.csgraph import breadth_first_order, maximum_flow
 from skimage.graph import MCP_Geometric
 
+from frugalseg.active.objects.tools.change_bounds import bounded_change, clicked_parts, strays
 from frugalseg.active.objects.tools.grabcut import honour_prompt
 from frugalseg.data.files import array_sha1
 from frugalseg.flow.dis import DISFlow
@@ -92,13 +93,6 @@ BOX_RING = 0.15
 #: The full-size pass redraws the coarse boundary within this many pixels of it, its edges weighing this.
 FINE_BAND = 4
 FINE_LAMBDA = 30.0
-#: Clicks from an empty mask: an answer that adds more than `POSITIVE_GROWTH` of the previous answer's area
-#: or loses more than `POSITIVE_LOSS` of it after a positive click, or adds more than `NEGATIVE_GROWTH` after
-#: a negative one, is cut again with its colour models learnt first from the previous answer (a click on a
-#: patch of the background's colours had taught the object them: a mask at IoU 0.89 spilt over the frame).
-POSITIVE_GROWTH = 0.5
-POSITIVE_LOSS = 0.3
-NEGATIVE_GROWTH = 0.3
 #: Such a cut learns its colour models this many times (the previous answer is already a cut: one round
 #: is as good as two on `interactive_dev`, at half the cost).
 RESTART_ROUNDS = 1
@@ -110,12 +104,11 @@ NEARER_NEGATIVE_COST = 2.0
 NEARER_NEGATIVE_SPAN = 10.0
 #: A correction's change holds at most `CHANGE_PER_DEPTH` · Σ d² pixels in each connected part, d the
 #: distance from each click in it to the prior's other label (its depth); a larger part is kept only within
-#: `BAND_PER_DEPTH` · d of the prior's boundary (`bounded_change`). A click beside the boundary moves it: on
-#: kite-surf's 2-px lines a positive click 1.4 px from the prior grew 12,000 pixels of water (IoU 0.71 to
-#: 0.37); of the first clicks on 203 propagated DAVIS frames, the 27 that changed more than 50 d² made the
-#: mask worse (24) or left it level (3), none better (`benchmarks/results/interactive.md`).
+#: `change_bounds.BAND_PER_DEPTH` · d of the prior's boundary (`bounded_change`). A click beside the boundary
+#: moves it: on kite-surf's 2-px lines a positive click 1.4 px from the prior grew 12,000 pixels of water
+#: (IoU 0.71 to 0.37); of the first clicks on 203 propagated DAVIS frames, the 27 that changed more than 50 d²
+#: made the mask worse (24) or left it level (3), none better (`benchmarks/results/interactive.md`).
 CHANGE_PER_DEPTH = 20.0
-BAND_PER_DEPTH = 1.0
 #: Clicks from an empty mask: the answer to a click changes the answer before it as a correction does, with
 #: `NEXT_CLICK_PER_DEPTH` · d² pixels for the click's part (spoon01's second click, 2.2 px beside the first
 #: answer, had grown it to 5 times the spoon; `benchmarks/results/interactive.md`, stop 57).
@@ -127,12 +120,12 @@ NEXT_CLICK_PER_DEPTH = 50.0
 #: bus took the bus: 0.65 → 0.16; `benchmarks/results/interactive.md`, stop 58).
 NEGATIVE_REACH_PER_DEPTH = 1.0
 BOX_KEEP = 0.4
-#: The constants a click model records in its settings.
+#: The constants a click model records in its settings (with `change_bounds.SETTINGS`).
 SETTINGS = (
     "WORK_PIXELS LIGHTNESS_BINS CHROMA_BINS CHROMA_STEP LAMBDA FLAT CLICK_WEIGHT CLICK_REACH "
     "CORRECTION_REACH PRIOR_WEIGHT ROUNDS BOX_RING FINE_BAND FINE_LAMBDA MOTION_BINS MOTION_SMOOTHING "
-    "MOTION_UNIFORM MOTION_WEIGHT POSITIVE_GROWTH POSITIVE_LOSS NEGATIVE_GROWTH RESTART_ROUNDS "
-    "NEARER_NEGATIVE_COST NEARER_NEGATIVE_SPAN CHANGE_PER_DEPTH BAND_PER_DEPTH NEXT_CLICK_PER_DEPTH "
+    "MOTION_UNIFORM MOTION_WEIGHT RESTART_ROUNDS "
+    "NEARER_NEGATIVE_COST NEARER_NEGATIVE_SPAN CHANGE_PER_DEPTH NEXT_CLICK_PER_DEPTH "
     "NEGATIVE_REACH_PER_DEPTH BOX_KEEP"
 ).split()
 #: The optical flow of `motion_bins` (OpenCV's DIS; one OpenCV object per thread).
@@ -445,7 +438,7 @@ def cut(
         motion: each working pixel's motion bin (`motion_bins`, flat), whose histograms join the
             colours' costs; or None.
         previous: without a prior, the answer to all the clicks but the last (float in [0, 1], working
-            scale): a cut that strays from it (`_strays`) learns its colour models again, first from it
+            scale): a cut that strays from it (`strays`) learns its colour models again, first from it
             beside the positive clicks' regions, for `RESTART_ROUNDS` rounds; or None.
         deep_negatives: a negative click reaches as far as its depth in ``prior`` (`_deep_spread`), as on a
             box's first guess.
@@ -510,7 +503,7 @@ def cut(
 
     mask, belief = rounds(initial(prior), ROUNDS)
     if from_empty and previous is not None and clicks:
-        if _strays(mask, previous >= 0.5, positive=clicks[-1].positive):
+        if strays(mask, previous >= 0.5, positive=clicks[-1].positive):
             mask, belief = rounds(initial(previous), RESTART_ROUNDS)
     return mask, models(belief)
 
@@ -577,7 +570,7 @@ def segment(
         box: (x0, y0, x1, y1), corners included: the object lies inside it; or None.
         known: what the session knows of the object (`ObjectPrior`), or None.
         previous: without a prior or box, the answer to all the clicks but the last (bool H×W): an answer
-            that strays from it further than the last click explains (`_strays`) is cut again from it
+            that strays from it further than the last click explains (`strays`) is cut again from it
             (`cut`'s ``previous``); a positive last click only adds to it, a negative one only removes.
     """
     height, width = image.shape[:2]
@@ -639,7 +632,7 @@ def segment(
     if small_prior is not None and prior is not None:
         changed = (found != (small_prior >= 0.5)).astype(np.uint8)
         if box is None:  # a correction of a given mask; a box's own first guess may be redrawn anywhere
-            changed = _clicked_parts(changed, small_clicks)
+            changed = clicked_parts(changed, small_clicks)
         changed = cv2.dilate(changed, np.ones((3, 3), np.uint8))
         region = cv2.resize(changed, (width, height), interpolation=cv2.INTER_NEAREST) > 0
         if box is None:
@@ -656,68 +649,6 @@ def segment(
     if last is not None:  # a positive click only adds to the answer before it, a negative one only removes
         full = full | last if clicks[-1].positive else full & last
     return honour_prompt(full, clicks, box)
-
-
-def _strays(found: np.ndarray, before: np.ndarray, *, positive: bool) -> bool:
-    """Whether ``found`` strays from ``before`` (bool masks) further than the last click explains.
-
-    It does when it adds more than `POSITIVE_GROWTH` (a negative click: `NEGATIVE_GROWTH`) of the
-    area of ``before`` or, after a positive click, loses more than `POSITIVE_LOSS` of it.
-    """
-    area = max(int(before.sum()), 1)
-    kept = int((found & before).sum())
-    added, lost = (int(found.sum()) - kept) / area, (area - kept) / area
-    if positive:
-        return added > POSITIVE_GROWTH or lost > POSITIVE_LOSS
-    return added > NEGATIVE_GROWTH
-
-
-def bounded_change(
-    region: np.ndarray, found: np.ndarray, prior: np.ndarray, clicks: Sequence[Point], *, per_depth: float
-) -> np.ndarray:
-    """Where ``found`` may change ``prior``: ``region``, as far as the clicks' depths explain.
-
-    A click's depth d is its distance to the prior's other label (a positive click's to the prior's object, a
-    negative click's to its background). Each connected part of the change (``found`` against ``prior`` in
-    ``region``) that holds clicks and is larger than ``per_depth`` · Σ d² of them is kept only within
-    `BAND_PER_DEPTH` · max d of the prior's boundary: a click beside the boundary moves the boundary, it does
-    not grow a blob. Parts without a click are left as they are.
-
-    Args:
-        region: where the change may land (bool H×W).
-        found: the new mask (bool H×W).
-        prior: the mask it changes (bool H×W): a correction's prior, or the answer to the clicks before.
-        clicks: the clicks that made the change, in full-size pixels.
-        per_depth: the pixels a part may change per squared pixel of its clicks' depth.
-    """
-    as_bytes = prior.astype(np.uint8)
-    inside = cv2.distanceTransform(as_bytes, cv2.DIST_L2, 5)
-    outside = cv2.distanceTransform(1 - as_bytes, cv2.DIST_L2, 5)
-    count, parts = cv2.connectedComponents((region & (found != prior)).astype(np.uint8), connectivity=8)
-    budget, deepest, held = np.zeros(count), np.zeros(count), np.zeros(count, bool)
-    for click in clicks:
-        part = int(parts[click.y, click.x])
-        depth = float((outside if click.positive else inside)[click.y, click.x])
-        budget[part] += per_depth * depth * depth
-        deepest[part] = max(deepest[part], depth)
-        held[part] = part > 0
-    bounded = held & (np.bincount(parts.ravel(), minlength=count) > budget)
-    far = np.maximum(inside, outside) > BAND_PER_DEPTH * deepest[parts]
-    result: np.ndarray = region & ~(bounded[parts] & far)
-    return result
-
-
-def _clicked_parts(changed: np.ndarray, clicks: Sequence[Point]) -> np.ndarray:
-    """The parts of ``changed`` (uint8, working scale) that hold a click (or lie within a pixel of one).
-
-    Parts within a pixel of each other are one. A click changes the region it is in: where the cut
-    differs from the prior away from every click (the coarse scale's own view of the prior's
-    boundary), the prior stands.
-    """
-    _, parts = cv2.connectedComponents(cv2.dilate(changed, np.ones((3, 3), np.uint8)), connectivity=8)
-    clicked = {int(parts[click.y, click.x]) for click in clicks} - {0}
-    result: np.ndarray = (changed > 0) & np.isin(parts, sorted(clicked))
-    return result.astype(np.uint8)
 
 
 def refine(

@@ -15,7 +15,8 @@ import pytest
 
 from frugalseg.active.objects.engines import get_loop_engine
 from frugalseg.active.objects.simulation.simulated_annotator import CorrectiveClick, corrective_click
-from frugalseg.active.objects.tools import graph_cut
+from frugalseg.active.objects.tools import change_bounds, graph_cut
+from frugalseg.active.objects.tools.change_bounds import bounded_change, strays
 from frugalseg.active.objects.tools.click_models import StarCutClicks, get_click_model
 from frugalseg.active.objects.tools.graph_cut import (
     FINE_BAND,
@@ -23,8 +24,6 @@ from frugalseg.active.objects.tools.graph_cut import (
     ObjectPrior,
     Point,
     _deep_spread,
-    _strays,
-    bounded_change,
     example_models,
     image_features,
     motion_bins,
@@ -204,7 +203,7 @@ def interactive_dev(shared_data: Path, name: str) -> tuple[np.ndarray, np.ndarra
 
 
 @pytest.mark.parametrize(
-    ("positive", "added", "lost", "strays"),
+    ("positive", "added", "lost", "expected"),
     [
         (True, 50, 0, False),
         (True, 51, 0, True),
@@ -214,14 +213,14 @@ def interactive_dev(shared_data: Path, name: str) -> tuple[np.ndarray, np.ndarra
     ],
 )
 def test_an_answer_strays_when_it_grows_or_loses_more_than_its_click_explains(
-    positive: bool, added: int, lost: int, strays: bool
+    positive: bool, added: int, lost: int, expected: bool
 ) -> None:
     before = np.zeros(400, bool)
     before[:100] = True
     found = before.copy()
     found[100 : 100 + added] = True
     found[:lost] = False
-    assert _strays(found, before, positive=positive) is strays
+    assert strays(found, before, positive=positive) is expected
 
 
 def test_a_second_positive_click_on_a_real_pizza_no_longer_collapses_the_mask(shared_data: Path) -> None:
@@ -288,7 +287,7 @@ def test_a_change_larger_than_its_clicks_depth_explains_keeps_to_a_band_along_th
 ) -> None:
     # The prior: a square, columns and rows 30–69. A positive click 3 px right of it has depth 3: the part of
     # the change it is in may hold 50 · 9 = 450 pixels; beyond, it keeps within 1 · 3 px of the boundary.
-    monkeypatch.setattr(graph_cut, "BAND_PER_DEPTH", 1.0)
+    monkeypatch.setattr(change_bounds, "BAND_PER_DEPTH", 1.0)
     prior = np.zeros((120, 160), bool)
     prior[30:70, 30:70] = True
     click = Point(72, 50, True)

@@ -1,0 +1,94 @@
+"""How far an answer of the cut (`graph_cut`) may move from the mask it changes, as far as its clicks explain.
+
+* `strays`: from an empty mask, an answer that grows or loses more of the answer before it than its last
+  click explains is cut again (`graph_cut.cut`'s ``previous``);
+* `bounded_change`: a part of a change larger than its clicks' depths explain keeps to a band along the
+  mask's boundary (a click beside a thin part moves the boundary, it does not grow a blob);
+* `clicked_parts`: a correction changes only the parts of the change that hold a click.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+
+if TYPE_CHECKING:
+    from frugalseg.active.objects.tools.graph_cut import Point
+
+#: Clicks from an empty mask: an answer that adds more than `POSITIVE_GROWTH` of the previous answer's area
+#: or loses more than `POSITIVE_LOSS` of it after a positive click, or adds more than `NEGATIVE_GROWTH` after
+#: a negative one, is cut again with its colour models learnt first from the previous answer (a click on a
+#: patch of the background's colours had taught the object them: a mask at IoU 0.89 spilt over the frame).
+POSITIVE_GROWTH = 0.5
+POSITIVE_LOSS = 0.3
+NEGATIVE_GROWTH = 0.3
+#: A part of a change larger than its budget is kept only within `BAND_PER_DEPTH` · d of the prior's boundary,
+#: d its clicks' deepest distance to the prior's other label (`graph_cut.CHANGE_PER_DEPTH` gives the budget).
+BAND_PER_DEPTH = 1.0
+#: The constants a click model records in its settings (with `graph_cut.SETTINGS`).
+SETTINGS = ("POSITIVE_GROWTH", "POSITIVE_LOSS", "NEGATIVE_GROWTH", "BAND_PER_DEPTH")
+
+
+def strays(found: np.ndarray, before: np.ndarray, *, positive: bool) -> bool:
+    """Whether ``found`` strays from ``before`` (bool masks) further than the last click explains.
+
+    It does when it adds more than `POSITIVE_GROWTH` (a negative click: `NEGATIVE_GROWTH`) of the
+    area of ``before`` or, after a positive click, loses more than `POSITIVE_LOSS` of it.
+    """
+    area = max(int(before.sum()), 1)
+    kept = int((found & before).sum())
+    added, lost = (int(found.sum()) - kept) / area, (area - kept) / area
+    if positive:
+        return added > POSITIVE_GROWTH or lost > POSITIVE_LOSS
+    return added > NEGATIVE_GROWTH
+
+
+def bounded_change(
+    region: np.ndarray, found: np.ndarray, prior: np.ndarray, clicks: Sequence[Point], *, per_depth: float
+) -> np.ndarray:
+    """Where ``found`` may change ``prior``: ``region``, as far as the clicks' depths explain.
+
+    A click's depth d is its distance to the prior's other label (a positive click's to the prior's object, a
+    negative click's to its background). Each connected part of the change (``found`` against ``prior`` in
+    ``region``) that holds clicks and is larger than ``per_depth`` · Σ d² of them is kept only within
+    `BAND_PER_DEPTH` · max d of the prior's boundary: a click beside the boundary moves the boundary, it does
+    not grow a blob. Parts without a click are left as they are.
+
+    Args:
+        region: where the change may land (bool H×W).
+        found: the new mask (bool H×W).
+        prior: the mask it changes (bool H×W): a correction's prior, or the answer to the clicks before.
+        clicks: the clicks that made the change, in full-size pixels.
+        per_depth: the pixels a part may change per squared pixel of its clicks' depth.
+    """
+    as_bytes = prior.astype(np.uint8)
+    inside = cv2.distanceTransform(as_bytes, cv2.DIST_L2, 5)
+    outside = cv2.distanceTransform(1 - as_bytes, cv2.DIST_L2, 5)
+    count, parts = cv2.connectedComponents((region & (found != prior)).astype(np.uint8), connectivity=8)
+    budget, deepest, held = np.zeros(count), np.zeros(count), np.zeros(count, bool)
+    for click in clicks:
+        part = int(parts[click.y, click.x])
+        depth = float((outside if click.positive else inside)[click.y, click.x])
+        budget[part] += per_depth * depth * depth
+        deepest[part] = max(deepest[part], depth)
+        held[part] = part > 0
+    bounded = held & (np.bincount(parts.ravel(), minlength=count) > budget)
+    far = np.maximum(inside, outside) > BAND_PER_DEPTH * deepest[parts]
+    result: np.ndarray = region & ~(bounded[parts] & far)
+    return result
+
+
+def clicked_parts(changed: np.ndarray, clicks: Sequence[Point]) -> np.ndarray:
+    """The parts of ``changed`` (uint8, working scale) that hold a click (or lie within a pixel of one).
+
+    Parts within a pixel of each other are one. A click changes the region it is in: where the cut
+    differs from the prior away from every click (the coarse scale's own view of the prior's
+    boundary), the prior stands.
+    """
+    _, parts = cv2.connectedComponents(cv2.dilate(changed, np.ones((3, 3), np.uint8)), connectivity=8)
+    clicked = {int(parts[click.y, click.x]) for click in clicks} - {0}
+    result: np.ndarray = (changed > 0) & np.isin(parts, sorted(clicked))
+    return result.astype(np.uint8)
