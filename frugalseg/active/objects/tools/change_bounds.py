@@ -37,6 +37,11 @@ def strays(found: np.ndarray, before: np.ndarray, *, positive: bool) -> bool:
 
     It does when it adds more than `POSITIVE_GROWTH` (a negative click: `NEGATIVE_GROWTH`) of the
     area of ``before`` or, after a positive click, loses more than `POSITIVE_LOSS` of it.
+
+    Args:
+        found: the answer to all the clicks.
+        before: the answer to all the clicks but the last.
+        positive: whether the last click is positive.
     """
     area = max(int(before.sum()), 1)
     kept = int((found & before).sum())
@@ -87,6 +92,10 @@ def clicked_parts(changed: np.ndarray, clicks: Sequence[Point]) -> np.ndarray:
     Parts within a pixel of each other are one. A click changes the region it is in: where the cut
     differs from the prior away from every click (the coarse scale's own view of the prior's
     boundary), the prior stands.
+
+    Args:
+        changed: where the cut differs from the prior (uint8 0/1, working scale).
+        clicks: the clicks, in working-scale pixels.
     """
     _, parts = cv2.connectedComponents(cv2.dilate(changed, np.ones((3, 3), np.uint8)), connectivity=8)
     clicked = {int(parts[click.y, click.x]) for click in clicks} - {0}
