@@ -48,6 +48,8 @@ from frugalseg.active.objects.simulation.simulated_annotator import (
 )
 from frugalseg.active.objects.tools import change_bounds, graph_cut
 from frugalseg.active.objects.tools.grabcut import (
+    BOX_ITERATIONS,
+    BOX_PIXELS,
     GIVEN_CLICK_REACH,
     GRABCUT_ITERATIONS,
     Box,
@@ -196,8 +198,13 @@ class GrabCutClicks(ClickToMask):
 
     @property
     def settings(self) -> dict[str, Any]:
-        """GrabCut's iterations and how far a person's click reaches (in click radii)."""
-        return {"iterations": GRABCUT_ITERATIONS, "given_click_reach": GIVEN_CLICK_REACH}
+        """GrabCut's iterations, how far a person's click reaches (in click radii) and a box's GrabCut."""
+        return {
+            "iterations": GRABCUT_ITERATIONS,
+            "given_click_reach": GIVEN_CLICK_REACH,
+            "box_iterations": BOX_ITERATIONS,
+            "box_pixels": BOX_PIXELS,
+        }
 
     def simulate(
         self,
@@ -265,11 +272,15 @@ class StarCutClicks(ClickToMask):
 
     @property
     def settings(self) -> dict[str, Any]:
-        """The cut's constants (`graph_cut.SETTINGS`, `change_bounds.SETTINGS`)."""
+        """The cut's constants (`graph_cut.SETTINGS`, `change_bounds.SETTINGS`) and its box's GrabCut's."""
         return {
-            name.lower(): getattr(module, name)
-            for module in (graph_cut, change_bounds)
-            for name in module.SETTINGS
+            **{
+                name.lower(): getattr(module, name)
+                for module in (graph_cut, change_bounds)
+                for name in module.SETTINGS
+            },
+            "box_iterations": BOX_ITERATIONS,
+            "box_pixels": BOX_PIXELS,
         }
 
     def _image(self, image: np.ndarray) -> tuple[tuple[object, ...], ImageFeatures]:

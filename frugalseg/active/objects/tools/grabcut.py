@@ -15,9 +15,13 @@ import numpy as np
 
 GRABCUT_ITERATIONS = 3
 GIVEN_CLICK_REACH = 3  # a person's click may change pixels within this many click radii of it
-BOX_ITERATIONS = 5
+#: GrabCut of a box runs `BOX_ITERATIONS` times on its window shrunk to at most `BOX_PIXELS` pixels. At 5 and
+#: 80,000 a box's first answer took 0.39 s on 32 DAVIS frames at 854×480 (1.25 s on the largest box, against
+#: the tools' 0.3 s); at 3 and 40,000 it takes 0.13 s (0.33 s) with the same IoU (0.603 → 0.609; 0.691 → 0.690
+#: on `interactive_dev`; `benchmarks/results/interactive.md`, stop 59).
+BOX_ITERATIONS = 3
 BOX_MARGIN = 0.1  # the background GrabCut learns from: this share of the box's longer side around it
-BOX_PIXELS = 80_000  # GrabCut of a box runs on its region shrunk to at most this many pixels (speed)
+BOX_PIXELS = 40_000
 BOX_CLICK_REACH = (
     4  # a click after a box re-decides pixels within this many times its distance to the other side
 )

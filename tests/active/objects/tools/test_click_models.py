@@ -23,6 +23,7 @@ from frugalseg.active.objects.simulation.annotation_types import (
     visible_objects,
 )
 from frugalseg.active.objects.simulation.simulated_annotator import CorrectiveClick, corrective_click
+from frugalseg.active.objects.tools import grabcut
 from frugalseg.active.objects.tools.click_models import (
     FIT_ROUNDS,
     GrabCutClicks,
@@ -33,7 +34,10 @@ from frugalseg.active.objects.tools.click_models import (
     mask_logits,
 )
 from frugalseg.active.objects.tools.grabcut import (
+    BOX_ITERATIONS,
+    BOX_PIXELS,
     click_radius,
+    grabcut_box,
     grabcut_clicks,
     local_grabcut_clicks,
     paint_clicks,
@@ -352,6 +356,27 @@ def test_grabcuts_box_and_click_stay_inside_the_box_where_its_correction_grows_p
     assert np.array_equal(boxed, own & box((10, 49), (10, 29), (60, 60)))
 
 
+def test_a_box_s_grabcut_runs_shrunk_to_box_pixels_and_its_mask_comes_back_at_full_size(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A box over most of an 854×480 frame: GrabCut on at most `BOX_PIXELS` pixels, `BOX_ITERATIONS` times."""
+    image = np.full((480, 854, 3), (40, 90, 160), np.uint8)
+    cv2.ellipse(image, (427, 240), (300, 160), 0, 0, 360, (220, 190, 60), thickness=-1)
+    truth = np.all(image == (220, 190, 60), axis=2)
+    seen: list[tuple[tuple[int, int], int]] = []
+    run = cv2.grabCut
+
+    def spy(roi: np.ndarray, *args: object) -> object:
+        seen.append((roi.shape[:2], int(args[-2])))  # type: ignore[call-overload]
+        return run(roi, *args)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(grabcut.cv2, "grabCut", spy)
+    found = grabcut_box(image, (117, 70, 737, 410))
+    (((height, width), iterations),) = seen
+    assert height * width <= BOX_PIXELS < 2 * height * width and iterations == BOX_ITERATIONS
+    assert found.shape == truth.shape and jaccard(found, truth) > 0.97
+
+
 # --- SAM 2 (random weights) end to end ---------------------------------------------------------------
 
 
@@ -386,10 +411,15 @@ def test_sam2_runs_end_to_end_through_the_clicks_type(
 def test_click_models_by_name_and_their_refusals(tmp_path: Path) -> None:
     model = get_click_model()
     assert isinstance(model, StarCutClicks) and model.name == "starcut"
-    assert set(model.settings) >= {"work_pixels", "lambda", "click_reach"}
+    assert set(model.settings) >= {"work_pixels", "lambda", "click_reach", "box_iterations", "box_pixels"}
     grabcut = get_click_model("grabcut")
     assert isinstance(grabcut, GrabCutClicks) and grabcut.name == "grabcut"
-    assert grabcut.settings == {"iterations": 3, "given_click_reach": 3}
+    assert grabcut.settings == {
+        "iterations": 3,
+        "given_click_reach": 3,
+        "box_iterations": 3,
+        "box_pixels": 40_000,
+    }
     with pytest.raises(
         ConfigError, match="unknown click-to-mask model 'ritm'; choose from starcut, grabcut, sam2"
     ):
