@@ -15,7 +15,9 @@ scipy's Dinic maximum flow, with:
 * a prior mask (a propagated mask, or the mask before the clicks), weighed by its confidence and
   released around each click as far as the click's region reaches; a correction changes only the
   connected parts of the change that hold a click, and a part larger than its clicks' distances to the
-  prior's boundary explain keeps to a band along it (`bounded_change`: no blob beside a thin part);
+  prior's boundary explain keeps to a band along it (`bounded_change`: no blob beside a thin part), and
+  a part whose positive click's own colour is not among its colours is dropped (`parts_unlike_their_clicks`:
+  a click on a line thinner than a working pixel does not take the sky around it);
 * a box: every pixel outside it is background (hard), colours outside learn the background; a negative
   click reaches as far as its depth in the box's first guess (`NEGATIVE_REACH_PER_DEPTH`): it takes the
   wrong part it is in, unless the cut then loses most of the guess (`BOX_KEEP`; cut again at the usual reach);
@@ -51,7 +53,12 @@ from scipy.ndimage import gaussian_filter
 from scipy.sparse.csgraph import breadth_first_order, maximum_flow
 from skimage.graph import MCP_Geometric
 
-from frugalseg.active.objects.tools.change_bounds import bounded_change, clicked_parts, strays
+from frugalseg.active.objects.tools.change_bounds import (
+    bounded_change,
+    clicked_parts,
+    parts_unlike_their_clicks,
+    strays,
+)
 from frugalseg.active.objects.tools.grabcut import honour_prompt
 from frugalseg.data.files import array_sha1
 from frugalseg.flow.dis import DISFlow
@@ -636,7 +643,9 @@ def segment(
         changed = cv2.dilate(changed, np.ones((3, 3), np.uint8))
         region = cv2.resize(changed, (width, height), interpolation=cv2.INTER_NEAREST) > 0
         if box is None:
-            region = bounded_change(region, full, np.asarray(prior, bool), clicks, per_depth=CHANGE_PER_DEPTH)
+            before = np.asarray(prior, bool)
+            region = bounded_change(region, full, before, clicks, per_depth=CHANGE_PER_DEPTH)
+            region = parts_unlike_their_clicks(image, region, full, before, clicks)
         full = np.where(region, full, np.asarray(prior, bool))
     last = None if before is None or previous is None else np.asarray(previous, bool)
     if last is not None:  # the last click changes the answer before it

@@ -16,7 +16,7 @@ import pytest
 from frugalseg.active.objects.engines import get_loop_engine
 from frugalseg.active.objects.simulation.simulated_annotator import CorrectiveClick, corrective_click
 from frugalseg.active.objects.tools import change_bounds, graph_cut
-from frugalseg.active.objects.tools.change_bounds import bounded_change, strays
+from frugalseg.active.objects.tools.change_bounds import bounded_change, parts_unlike_their_clicks, strays
 from frugalseg.active.objects.tools.click_models import StarCutClicks, get_click_model
 from frugalseg.active.objects.tools.graph_cut import (
     FINE_BAND,
@@ -313,7 +313,8 @@ def test_a_click_beside_a_real_kite_s_thin_lines_does_not_grow_a_blob_of_water(
 ) -> None:
     # DAVIS kite-surf, frame 2 flow-propagated from frame 0's truth (IoU 0.71; the kite's lines are 2-3 px):
     # the field's first click is positive, 1.4 px beside the prior. Unbounded, its cut grew 12,000 pixels
-    # of water (IoU 0.37); bounded, it moves the boundary there and the mask stays (IoU 0.69).
+    # of water (IoU 0.37); bounded, it moves the boundary there and the mask stays (IoU 0.69). (The click's
+    # colour is not among the water's either: `parts_unlike_their_clicks` alone keeps it at 0.67.)
     root = shared_data / "davis_hard"
     names = sorted((root / "JPEGImages" / "480p" / "kite-surf").glob("*.jpg"))[:3]
     frames = [cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB) for path in names]
@@ -329,8 +330,58 @@ def test_a_click_beside_a_real_kite_s_thin_lines_does_not_grow_a_blob_of_water(
     bounded = StarCutClicks().correct(frames[2], prior, [click], known=known)
     assert region_similarity(bounded, truths[2]) > 0.68 and (bounded != prior).sum() < 1500
     monkeypatch.setattr(graph_cut, "CHANGE_PER_DEPTH", np.inf)
+    monkeypatch.setattr(change_bounds, "CLICK_COLOUR_SPREAD", np.inf)
     unbounded = StarCutClicks().correct(frames[2], prior, [click], known=known)
     assert region_similarity(unbounded, truths[2]) < 0.45 and (unbounded != prior).sum() > 10_000
+
+
+def test_a_part_is_dropped_when_its_positive_clicks_colours_are_not_among_its_own() -> None:
+    # A 21×21 grey block with a white 1-px line down its middle, all new: a positive click on the line is not
+    # in the grey region the cut took (the line is 1 of 21 columns), so the part goes, even beside a click on
+    # the grey; one on the grey alone keeps it; a negative click is no reason to drop a part.
+    image = np.full((40, 40, 3), 120, np.uint8)
+    image[:, 20] = 255
+    found = np.zeros((40, 40), bool)
+    found[0:21, 10:31] = True
+    empty, everywhere = np.zeros_like(found), np.ones_like(found)
+    on_line, on_grey = Point(20, 5, True), Point(12, 5, True)
+    assert not parts_unlike_their_clicks(image, everywhere, found, empty, [on_line])[found].any()
+    assert parts_unlike_their_clicks(image, everywhere, found, empty, [on_grey]).all()
+    assert not parts_unlike_their_clicks(image, everywhere, found, empty, [on_grey, on_line])[found].any()
+    assert parts_unlike_their_clicks(image, everywhere, found, empty, [Point(20, 5, False)]).all()
+    elsewhere = found.copy()
+    elsewhere[30:35, 0:5] = True  # a second part, without a click: left as it is
+    kept = parts_unlike_their_clicks(image, everywhere, elsewhere, empty, [on_line])
+    assert kept[30:35, 0:5].all() and not kept[found].any()
+
+
+def test_a_click_on_a_real_kite_line_over_the_water_does_not_take_the_water(
+    shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # DAVIS kite-surf, frame 12 flow-propagated from frame 0's truth (IoU 0.73). The field's 5th click is
+    # positive on a 2-px kite line over the water: the coarse cut cannot see the line and took 7,394 px of
+    # water around it (IoU 0.46). The click's colour is not among that part's colours, so the part is dropped
+    # (IoU 0.72, 91 px added by all 5 clicks).
+    root = shared_data / "davis_hard"
+    names = sorted((root / "JPEGImages" / "480p" / "kite-surf").glob("*.jpg"))[:13]
+    frames = [cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB) for path in names]
+    annotations = root / "Annotations" / "480p" / "kite-surf"
+    truth = cv2.imread(str(annotations / f"{names[12].stem}.png"), cv2.IMREAD_GRAYSCALE) > 0
+    first = cv2.imread(str(annotations / f"{names[0].stem}.png"), cv2.IMREAD_GRAYSCALE) > 0
+    prior = get_loop_engine("flow", downscale=2).propagate(frames, {0: first.astype(np.uint8)}).masks[12] == 1
+    assert 0.72 < region_similarity(prior, truth) < 0.74
+    model, known = StarCutClicks(), ObjectPrior(neighbour=frames[11])
+    found, clicks = prior, []
+    for _ in range(5):
+        click = corrective_click(found, truth)
+        assert click is not None
+        clicks.append(click)
+        found = model.correct(frames[12], prior, clicks, known=known)
+    assert (clicks[-1].x, clicks[-1].y, clicks[-1].positive) == (530, 128, True)
+    assert region_similarity(found, truth) > 0.72 and (found & ~prior).sum() < 500
+    monkeypatch.setattr(change_bounds, "CLICK_COLOUR_SPREAD", np.inf)
+    taken = StarCutClicks().correct(frames[12], prior, clicks, known=known)
+    assert region_similarity(taken, truth) < 0.5 and (taken & ~prior).sum() > 5_000
 
 
 def test_a_real_spoon_s_second_click_beside_its_mask_no_longer_spills_over_the_table(
