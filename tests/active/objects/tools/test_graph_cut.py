@@ -308,6 +308,23 @@ def test_a_change_larger_than_its_clicks_depth_explains_keeps_to_a_band_along_th
     )  # not in it
 
 
+def propagated_kite_surf(shared_data: Path, index: int) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """DAVIS kite-surf's frames 0…``index`` (RGB), and frame ``index``'s truth and propagated mask (bool).
+
+    Propagated from frame 0's truth by the loop's weight-free flow engine at half size, as the interactive
+    benchmark does.
+    """
+    root = shared_data / "davis_hard"
+    names = sorted((root / "JPEGImages" / "480p" / "kite-surf").glob("*.jpg"))[: index + 1]
+    frames = [cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB) for path in names]
+    annotations = root / "Annotations" / "480p" / "kite-surf"
+    first, truth = (
+        cv2.imread(str(annotations / f"{names[at].stem}.png"), cv2.IMREAD_GRAYSCALE) > 0 for at in (0, index)
+    )
+    masks = get_loop_engine("flow", downscale=2).propagate(frames, {0: first.astype(np.uint8)}).masks
+    return frames, truth, masks[index] == 1
+
+
 def test_a_click_beside_a_real_kite_s_thin_lines_does_not_grow_a_blob_of_water(
     shared_data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -315,24 +332,17 @@ def test_a_click_beside_a_real_kite_s_thin_lines_does_not_grow_a_blob_of_water(
     # the field's first click is positive, 1.4 px beside the prior. Unbounded, its cut grew 12,000 pixels
     # of water (IoU 0.37); bounded, it moves the boundary there and the mask stays (IoU 0.69). (The click's
     # colour is not among the water's either: `parts_unlike_their_clicks` alone keeps it at 0.67.)
-    root = shared_data / "davis_hard"
-    names = sorted((root / "JPEGImages" / "480p" / "kite-surf").glob("*.jpg"))[:3]
-    frames = [cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB) for path in names]
-    annotations = root / "Annotations" / "480p" / "kite-surf"
-    truths = [cv2.imread(str(annotations / f"{path.stem}.png"), cv2.IMREAD_GRAYSCALE) > 0 for path in names]
-    prior = (
-        get_loop_engine("flow", downscale=2).propagate(frames, {0: truths[0].astype(np.uint8)}).masks[2] == 1
-    )
-    assert 0.69 < region_similarity(prior, truths[2]) < 0.72
-    click = corrective_click(prior, truths[2])
+    frames, truth, prior = propagated_kite_surf(shared_data, 2)
+    assert 0.69 < region_similarity(prior, truth) < 0.72
+    click = corrective_click(prior, truth)
     assert click is not None and click.positive
     known = ObjectPrior(neighbour=frames[1])
     bounded = StarCutClicks().correct(frames[2], prior, [click], known=known)
-    assert region_similarity(bounded, truths[2]) > 0.68 and (bounded != prior).sum() < 1500
+    assert region_similarity(bounded, truth) > 0.68 and (bounded != prior).sum() < 1500
     monkeypatch.setattr(graph_cut, "CHANGE_PER_DEPTH", np.inf)
     monkeypatch.setattr(change_bounds, "CLICK_COLOUR_SPREAD", np.inf)
     unbounded = StarCutClicks().correct(frames[2], prior, [click], known=known)
-    assert region_similarity(unbounded, truths[2]) < 0.45 and (unbounded != prior).sum() > 10_000
+    assert region_similarity(unbounded, truth) < 0.45 and (unbounded != prior).sum() > 10_000
 
 
 def test_a_part_is_dropped_when_its_positive_clicks_colours_are_not_among_its_own() -> None:
@@ -362,13 +372,7 @@ def test_a_click_on_a_real_kite_line_over_the_water_does_not_take_the_water(
     # positive on a 2-px kite line over the water: the coarse cut cannot see the line and took 7,394 px of
     # water around it (IoU 0.46). The click's colour is not among that part's colours, so the part is dropped
     # (IoU 0.72, 91 px added by all 5 clicks).
-    root = shared_data / "davis_hard"
-    names = sorted((root / "JPEGImages" / "480p" / "kite-surf").glob("*.jpg"))[:13]
-    frames = [cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB) for path in names]
-    annotations = root / "Annotations" / "480p" / "kite-surf"
-    truth = cv2.imread(str(annotations / f"{names[12].stem}.png"), cv2.IMREAD_GRAYSCALE) > 0
-    first = cv2.imread(str(annotations / f"{names[0].stem}.png"), cv2.IMREAD_GRAYSCALE) > 0
-    prior = get_loop_engine("flow", downscale=2).propagate(frames, {0: first.astype(np.uint8)}).masks[12] == 1
+    frames, truth, prior = propagated_kite_surf(shared_data, 12)
     assert 0.72 < region_similarity(prior, truth) < 0.74
     model, known = StarCutClicks(), ObjectPrior(neighbour=frames[11])
     found, clicks = prior, []
