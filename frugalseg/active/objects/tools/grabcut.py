@@ -16,7 +16,7 @@ import numpy as np
 GRABCUT_ITERATIONS = 3
 GIVEN_CLICK_REACH = 3  # a person's click may change pixels within this many click radii of it
 #: GrabCut of a box runs `BOX_ITERATIONS` times on its window shrunk to at most `BOX_PIXELS` pixels. At 5 and
-#: 80,000 a box's first answer took 0.39 s on 32 DAVIS frames at 854×480 (1.25 s on the largest box, against
+#: 80,000 a box's first answer took 0.38 s on 32 DAVIS frames at 854×480 (1.19 s on the largest box, against
 #: the tools' 0.3 s); at 3 and 40,000 it takes 0.13 s (0.33 s) with the same IoU (0.603 → 0.609; 0.691 → 0.690
 #: on `interactive_dev`; `benchmarks/results/interactive.md`, stop 59).
 BOX_ITERATIONS = 3
