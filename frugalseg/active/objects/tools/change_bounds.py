@@ -38,6 +38,10 @@ BAND_PER_DEPTH = 1.0
 #: than 0.05 went 41 → 19, the other clips level (`benchmarks/results/interactive.md`, stop 59).
 CLICK_COLOUR_SPREAD = 1.5
 PART_COLOUR_SHARE = 0.9
+#: That distance is at least `PART_COLOUR_FLOOR` Lab units: a part of one flat colour (a drawing, a rendered
+#: frame) keeps a click on a pixel a few units off it, as JPEG's noise puts it (on the 203 DAVIS frames it
+#: changes one answer, parkour frame 12's 5th click: 0.818 → 0.837).
+PART_COLOUR_FLOOR = 8.0
 #: The constants a click model records in its settings (with `graph_cut.SETTINGS`).
 SETTINGS = (
     "POSITIVE_GROWTH",
@@ -46,6 +50,7 @@ SETTINGS = (
     "BAND_PER_DEPTH",
     "CLICK_COLOUR_SPREAD",
     "PART_COLOUR_SHARE",
+    "PART_COLOUR_FLOOR",
 )
 
 
@@ -127,7 +132,8 @@ def parts_unlike_their_clicks(
 
     A part (8-connected, of ``found`` against ``prior`` in ``region``) is dropped when a positive click in it
     has a Lab colour further from the part's median colour than `CLICK_COLOUR_SPREAD` × the distance within
-    which `PART_COLOUR_SHARE` of its pixels' colours lie: the cut took a region the click is not in.
+    which `PART_COLOUR_SHARE` of its pixels' colours lie (at least `PART_COLOUR_FLOOR`): the cut took a region
+    the click is not in.
 
     Args:
         image: the frame, H×W×3 uint8 RGB.
@@ -146,7 +152,9 @@ def parts_unlike_their_clicks(
     for click, part in clicked:
         colours = lab[parts == part]
         centre = np.median(colours, axis=0)
-        spread = float(np.quantile(np.linalg.norm(colours - centre, axis=1), PART_COLOUR_SHARE))
+        spread = max(
+            PART_COLOUR_FLOOR, float(np.quantile(np.linalg.norm(colours - centre, axis=1), PART_COLOUR_SHARE))
+        )
         unlike[part] |= float(np.linalg.norm(lab[click.y, click.x] - centre)) > CLICK_COLOUR_SPREAD * spread
     result: np.ndarray = region & ~unlike[parts]
     return result
