@@ -143,8 +143,11 @@ def parts_unlike_their_clicks(
         clicks: the clicks, in full-size pixels.
     """
     count, parts = cv2.connectedComponents((region & (found != prior)).astype(np.uint8), connectivity=8)
-    clicked = [(click, int(parts[click.y, click.x])) for click in clicks if click.positive]
-    clicked = [(click, part) for click, part in clicked if part > 0]
+    clicked = [
+        (click, int(parts[click.y, click.x]))
+        for click in clicks
+        if click.positive and parts[click.y, click.x]
+    ]
     if not clicked:
         return region
     lab = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2LAB).astype(np.float32)

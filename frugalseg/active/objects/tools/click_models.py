@@ -48,13 +48,12 @@ from frugalseg.active.objects.simulation.simulated_annotator import (
 )
 from frugalseg.active.objects.tools import change_bounds, graph_cut
 from frugalseg.active.objects.tools.grabcut import (
-    BOX_ITERATIONS,
-    BOX_PIXELS,
     GIVEN_CLICK_REACH,
     GRABCUT_ITERATIONS,
     Box,
     Click,
     box_clicks,
+    box_settings,
     click_radius,
     grabcut_box,
     grabcut_clicks,
@@ -202,8 +201,7 @@ class GrabCutClicks(ClickToMask):
         return {
             "iterations": GRABCUT_ITERATIONS,
             "given_click_reach": GIVEN_CLICK_REACH,
-            "box_iterations": BOX_ITERATIONS,
-            "box_pixels": BOX_PIXELS,
+            **box_settings(),
         }
 
     def simulate(
@@ -279,8 +277,7 @@ class StarCutClicks(ClickToMask):
                 for module in (graph_cut, change_bounds)
                 for name in module.SETTINGS
             },
-            "box_iterations": BOX_ITERATIONS,
-            "box_pixels": BOX_PIXELS,
+            **box_settings(),
         }
 
     def _image(self, image: np.ndarray) -> tuple[tuple[object, ...], ImageFeatures]:

@@ -181,6 +181,11 @@ def _grabcut_window(image: np.ndarray, seeds: np.ndarray, window: tuple[int, int
     return result
 
 
+def box_settings() -> dict[str, int]:
+    """A box's GrabCut as a click model records it in its settings: `BOX_ITERATIONS`, `BOX_PIXELS`."""
+    return {"box_iterations": BOX_ITERATIONS, "box_pixels": BOX_PIXELS}
+
+
 def grabcut_box(image: np.ndarray, box: Box) -> np.ndarray:
     """Bool mask of the object in ``box`` from GrabCut: inside probable object, outside sure background.
 

@@ -642,11 +642,11 @@ def segment(
             changed = clicked_parts(changed, small_clicks)
         changed = cv2.dilate(changed, np.ones((3, 3), np.uint8))
         region = cv2.resize(changed, (width, height), interpolation=cv2.INTER_NEAREST) > 0
+        given = np.asarray(prior, bool)
         if box is None:
-            before = np.asarray(prior, bool)
-            region = bounded_change(region, full, before, clicks, per_depth=CHANGE_PER_DEPTH)
-            region = parts_unlike_their_clicks(image, region, full, before, clicks)
-        full = np.where(region, full, np.asarray(prior, bool))
+            region = bounded_change(region, full, given, clicks, per_depth=CHANGE_PER_DEPTH)
+            region = parts_unlike_their_clicks(image, region, full, given, clicks)
+        full = np.where(region, full, given)
     last = None if before is None or previous is None else np.asarray(previous, bool)
     if last is not None:  # the last click changes the answer before it
         kept = bounded_change(np.ones_like(full), full, last, clicks[-1:], per_depth=NEXT_CLICK_PER_DEPTH)

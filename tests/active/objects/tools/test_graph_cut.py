@@ -7,6 +7,7 @@ guarantees (a click's own pixel, a box's inside) are checked on noise, where not
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -16,7 +17,6 @@ import pytest
 from frugalseg.active.objects.engines import get_loop_engine
 from frugalseg.active.objects.simulation.simulated_annotator import CorrectiveClick, corrective_click
 from frugalseg.active.objects.tools import change_bounds, graph_cut
-from frugalseg.active.objects.tools.change_bounds import bounded_change, parts_unlike_their_clicks, strays
 from frugalseg.active.objects.tools.click_models import StarCutClicks, get_click_model
 from frugalseg.active.objects.tools.graph_cut import (
     FINE_BAND,
@@ -202,27 +202,6 @@ def interactive_dev(shared_data: Path, name: str) -> tuple[np.ndarray, np.ndarra
     return image, cv2.imread(str(folder / "masks" / f"{name}.png"), cv2.IMREAD_GRAYSCALE) == 255
 
 
-@pytest.mark.parametrize(
-    ("positive", "added", "lost", "expected"),
-    [
-        (True, 50, 0, False),
-        (True, 51, 0, True),
-        (True, 0, 31, True),
-        (False, 30, 0, False),
-        (False, 31, 0, True),
-    ],
-)
-def test_an_answer_strays_when_it_grows_or_loses_more_than_its_click_explains(
-    positive: bool, added: int, lost: int, expected: bool
-) -> None:
-    before = np.zeros(400, bool)
-    before[:100] = True
-    found = before.copy()
-    found[100 : 100 + added] = True
-    found[:lost] = False
-    assert strays(found, before, positive=positive) is expected
-
-
 def test_a_second_positive_click_on_a_real_pizza_no_longer_collapses_the_mask(shared_data: Path) -> None:
     # interactive_dev's pizza01: the field's first two clicks. Cut alone, the second click's patch of the
     # table's colours taught the object them and the mask fell from IoU 0.83 to 0.07; it is now cut again
@@ -282,30 +261,26 @@ def test_chroma_bins_near_grey_find_a_real_donut_with_one_click(
     assert StarCutClicks().correct(image, empty, click).sum() > 30 * truth.sum()
 
 
-def test_a_change_larger_than_its_clicks_depth_explains_keeps_to_a_band_along_the_prior(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # The prior: a square, columns and rows 30–69. A positive click 3 px right of it has depth 3: the part of
-    # the change it is in may hold 50 · 9 = 450 pixels; beyond, it keeps within 1 · 3 px of the boundary.
-    monkeypatch.setattr(change_bounds, "BAND_PER_DEPTH", 1.0)
-    prior = np.zeros((120, 160), bool)
-    prior[30:70, 30:70] = True
-    click = Point(72, 50, True)
-    region = np.ones_like(prior)
-    small = prior.copy()
-    small[45:56, 70:73] = True  # 33 pixels beside the prior
-    assert np.array_equal(bounded_change(region, small, prior, [click], per_depth=50.0), region)
-    blob = prior.copy()
-    blob[:, 70:] = True  # 10,800 pixels, one part with the click
-    blob[:10, :20] = True  # a part without a click: left as it is
-    kept = bounded_change(region, blob, prior, [click], per_depth=50.0)
-    assert kept[50, 70:73].all() and not kept[50, 73:].any() and not kept[:, 110:].any()
-    assert kept[:10, :20].all() and kept[prior].all()
-    deep = Point(150, 50, True)  # 81 px from the prior: 50 · (9 + 6,561) pixels may change
-    assert np.array_equal(bounded_change(region, blob, prior, [click, deep], per_depth=50.0), region)
-    assert np.array_equal(
-        bounded_change(region, blob, prior, [Point(50, 50, True)], per_depth=50.0), region
-    )  # not in it
+def field_clicks(
+    model: StarCutClicks,
+    image: np.ndarray,
+    start: np.ndarray,
+    truth: np.ndarray,
+    count: int,
+    known: ObjectPrior,
+) -> Iterator[tuple[CorrectiveClick, np.ndarray]]:
+    """The field's ``count`` clicks on ``image`` from the mask ``start``, each with the answer to all so far.
+
+    Each click is the simulator's on the answer before it (`corrective_click`); the answers correct ``start``.
+    """
+    found: np.ndarray = start
+    clicks: list[CorrectiveClick] = []
+    for _ in range(count):
+        click = corrective_click(found, truth)
+        assert click is not None
+        clicks.append(click)
+        found = model.correct(image, start, clicks, known=known)
+        yield click, found
 
 
 def propagated_kite_surf(shared_data: Path, index: int) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
@@ -345,30 +320,6 @@ def test_a_click_beside_a_real_kite_s_thin_lines_does_not_grow_a_blob_of_water(
     assert region_similarity(unbounded, truth) < 0.45 and (unbounded != prior).sum() > 10_000
 
 
-def test_a_part_is_dropped_when_its_positive_clicks_colours_are_not_among_its_own() -> None:
-    # A 21×21 grey block with a white 1-px line down its middle, all new: a positive click on the line is not
-    # in the grey region the cut took (the line is 1 of 21 columns), so the part goes, even beside a click on
-    # the grey; one on the grey alone keeps it; a negative click is no reason to drop a part.
-    image = np.full((40, 40, 3), 120, np.uint8)
-    image[:, 20] = 255
-    found = np.zeros((40, 40), bool)
-    found[0:21, 10:31] = True
-    empty, everywhere = np.zeros_like(found), np.ones_like(found)
-    on_line, on_grey = Point(20, 5, True), Point(12, 5, True)
-    assert not parts_unlike_their_clicks(image, everywhere, found, empty, [on_line])[found].any()
-    assert parts_unlike_their_clicks(image, everywhere, found, empty, [on_grey]).all()
-    assert not parts_unlike_their_clicks(image, everywhere, found, empty, [on_grey, on_line])[found].any()
-    assert parts_unlike_their_clicks(image, everywhere, found, empty, [Point(20, 5, False)]).all()
-    image[5, 12] = (
-        124  # 4 units off a part of one flat grey: as JPEG's noise puts it, still the part's colour
-    )
-    assert parts_unlike_their_clicks(image, everywhere, found, empty, [on_grey]).all()
-    elsewhere = found.copy()
-    elsewhere[30:35, 0:5] = True  # a second part, without a click: left as it is
-    kept = parts_unlike_their_clicks(image, everywhere, elsewhere, empty, [on_line])
-    assert kept[30:35, 0:5].all() and not kept[found].any()
-
-
 def test_a_click_on_a_real_kite_line_over_the_water_does_not_take_the_water(
     shared_data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -378,13 +329,9 @@ def test_a_click_on_a_real_kite_line_over_the_water_does_not_take_the_water(
     # (IoU 0.72, 91 px added by all 5 clicks).
     frames, truth, prior = propagated_kite_surf(shared_data, 12)
     assert 0.72 < region_similarity(prior, truth) < 0.74
-    model, known = StarCutClicks(), ObjectPrior(neighbour=frames[11])
-    found, clicks = prior, []
-    for _ in range(5):
-        click = corrective_click(found, truth)
-        assert click is not None
-        clicks.append(click)
-        found = model.correct(frames[12], prior, clicks, known=known)
+    known = ObjectPrior(neighbour=frames[11])
+    steps = list(field_clicks(StarCutClicks(), frames[12], prior, truth, 5, known))
+    clicks, found = [click for click, _ in steps], steps[-1][1]
     assert (clicks[-1].x, clicks[-1].y, clicks[-1].positive) == (530, 128, True)
     assert region_similarity(found, truth) > 0.72 and (found & ~prior).sum() < 500
     monkeypatch.setattr(change_bounds, "CLICK_COLOUR_SPREAD", np.inf)
@@ -422,17 +369,14 @@ def test_each_real_click_from_an_empty_mask_only_adds_or_only_removes(shared_dat
         for index in (0, 1)
     ]
     truth = cv2.imread(str(root / "Annotations/480p/parkour/00000.png"), cv2.IMREAD_GRAYSCALE) > 0
-    model, known, empty = StarCutClicks(), ObjectPrior(neighbour=frames[1]), np.zeros_like(truth)
-    found, clicks = empty, []
-    for _ in range(12):
-        click = corrective_click(found, truth)
-        assert click is not None
-        clicks.append(click)
-        answer = model.correct(frames[0], empty, clicks, known=known)
-        before = found if len(clicks) > 1 else empty
-        assert (answer >= before).all() if click.positive else (answer <= before).all()
+    empty = np.zeros_like(truth)
+    found = empty
+    for click, answer in field_clicks(
+        StarCutClicks(), frames[0], empty, truth, 12, ObjectPrior(neighbour=frames[1])
+    ):
+        assert (answer >= found).all() if click.positive else (answer <= found).all()
         found = answer
-    assert not clicks[-1].positive and region_similarity(found, truth) > 0.8
+    assert not click.positive and region_similarity(found, truth) > 0.8
 
 
 def loose_box(truth: np.ndarray, margin: int = 5) -> tuple[int, int, int, int]:

@@ -1,0 +1,81 @@
+"""How far an answer of the cut may move from the mask it changes: known answers on hand-made masks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from frugalseg.active.objects.tools import change_bounds
+from frugalseg.active.objects.tools.change_bounds import bounded_change, parts_unlike_their_clicks, strays
+from frugalseg.active.objects.tools.graph_cut import Point
+
+
+@pytest.mark.parametrize(
+    ("positive", "added", "lost", "expected"),
+    [
+        (True, 50, 0, False),
+        (True, 51, 0, True),
+        (True, 0, 31, True),
+        (False, 30, 0, False),
+        (False, 31, 0, True),
+    ],
+)
+def test_an_answer_strays_when_it_grows_or_loses_more_than_its_click_explains(
+    positive: bool, added: int, lost: int, expected: bool
+) -> None:
+    before = np.zeros(400, bool)
+    before[:100] = True
+    found = before.copy()
+    found[100 : 100 + added] = True
+    found[:lost] = False
+    assert strays(found, before, positive=positive) is expected
+
+
+def test_a_change_larger_than_its_clicks_depth_explains_keeps_to_a_band_along_the_prior(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The prior: a square, columns and rows 30–69. A positive click 3 px right of it has depth 3: the part of
+    # the change it is in may hold 50 · 9 = 450 pixels; beyond, it keeps within 1 · 3 px of the boundary.
+    monkeypatch.setattr(change_bounds, "BAND_PER_DEPTH", 1.0)
+    prior = np.zeros((120, 160), bool)
+    prior[30:70, 30:70] = True
+    click = Point(72, 50, True)
+    region = np.ones_like(prior)
+    small = prior.copy()
+    small[45:56, 70:73] = True  # 33 pixels beside the prior
+    assert np.array_equal(bounded_change(region, small, prior, [click], per_depth=50.0), region)
+    blob = prior.copy()
+    blob[:, 70:] = True  # 10,800 pixels, one part with the click
+    blob[:10, :20] = True  # a part without a click: left as it is
+    kept = bounded_change(region, blob, prior, [click], per_depth=50.0)
+    assert kept[50, 70:73].all() and not kept[50, 73:].any() and not kept[:, 110:].any()
+    assert kept[:10, :20].all() and kept[prior].all()
+    deep = Point(150, 50, True)  # 81 px from the prior: 50 · (9 + 6,561) pixels may change
+    assert np.array_equal(bounded_change(region, blob, prior, [click, deep], per_depth=50.0), region)
+    assert np.array_equal(
+        bounded_change(region, blob, prior, [Point(50, 50, True)], per_depth=50.0), region
+    )  # not in it
+
+
+def test_a_part_is_dropped_when_its_positive_clicks_colours_are_not_among_its_own() -> None:
+    # A 21×21 grey block with a white 1-px line down its middle, all new: a positive click on the line is not
+    # in the grey region the cut took (the line is 1 of 21 columns), so the part goes, even beside a click on
+    # the grey; one on the grey alone keeps it; a negative click is no reason to drop a part.
+    image = np.full((40, 40, 3), 120, np.uint8)
+    image[:, 20] = 255
+    found = np.zeros((40, 40), bool)
+    found[0:21, 10:31] = True
+    empty, everywhere = np.zeros_like(found), np.ones_like(found)
+    on_line, on_grey = Point(20, 5, True), Point(12, 5, True)
+    assert not parts_unlike_their_clicks(image, everywhere, found, empty, [on_line])[found].any()
+    assert parts_unlike_their_clicks(image, everywhere, found, empty, [on_grey]).all()
+    assert not parts_unlike_their_clicks(image, everywhere, found, empty, [on_grey, on_line])[found].any()
+    assert parts_unlike_their_clicks(image, everywhere, found, empty, [Point(20, 5, False)]).all()
+    image[5, 12] = (
+        124  # 4 units off a part of one flat grey: as JPEG's noise puts it, still the part's colour
+    )
+    assert parts_unlike_their_clicks(image, everywhere, found, empty, [on_grey]).all()
+    elsewhere = found.copy()
+    elsewhere[30:35, 0:5] = True  # a second part, without a click: left as it is
+    kept = parts_unlike_their_clicks(image, everywhere, elsewhere, empty, [on_line])
+    assert kept[30:35, 0:5].all() and not kept[found].any()
