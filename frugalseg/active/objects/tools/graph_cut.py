@@ -22,7 +22,9 @@ scipy's Dinic maximum flow, with:
   click reaches as far as its depth in the box's first guess (`NEGATIVE_REACH_PER_DEPTH`): it takes the
   wrong part it is in, unless the cut then loses most of the guess (`BOX_KEEP`; cut again at the usual reach);
 * motion, where the session gives the neighbouring frame (`ObjectPrior.neighbour`): each pixel's optical
-  flow towards it, binned, in histograms learnt from the cut as the colours are (`MOTION_BINS`);
+  flow towards it, binned, in histograms learnt from the cut as the colours are (`MOTION_BINS`); and on a
+  correction, a negative click's part of the prior that moves with the background is released
+  (`dragged_parts`: background the propagation dragged along);
 * clicks from an empty mask, each answer checked against the answer to the clicks before it: one that
   strays further than the last click explains (`strays`) is cut again, its colours learnt from that answer;
 * clicks from an empty mask, the answer to the last click bounded against the answer before it as a
@@ -59,6 +61,7 @@ from frugalseg.active.objects.tools.change_bounds import (
     parts_unlike_their_clicks,
     strays,
 )
+from frugalseg.active.objects.tools.dragged_parts import release_dragged
 from frugalseg.active.objects.tools.grabcut import honour_prompt
 from frugalseg.data.files import array_sha1
 from frugalseg.flow.dis import DISFlow
@@ -135,7 +138,7 @@ SETTINGS = (
     "NEARER_NEGATIVE_COST NEARER_NEGATIVE_SPAN CHANGE_PER_DEPTH NEXT_CLICK_PER_DEPTH "
     "NEGATIVE_REACH_PER_DEPTH BOX_KEEP"
 ).split()
-#: The optical flow of `motion_bins` (OpenCV's DIS; one OpenCV object per thread).
+#: The optical flow of `work_flow` (OpenCV's DIS; one OpenCV object per thread).
 _FLOW = DISFlow("medium")
 #: Integer capacities: nats × this; hard constraints as `_HARD`.
 _SCALE = 64
@@ -246,12 +249,10 @@ def _edges(lab: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.concatenate(sources), np.concatenate(targets), np.concatenate(capacities)
 
 
-def motion_bins(features: ImageFeatures, image: np.ndarray, neighbour: np.ndarray) -> np.ndarray | None:
-    """Each working pixel's motion bin (flat): its optical flow from ``image`` to ``neighbour`` (both RGB).
+def work_flow(features: ImageFeatures, image: np.ndarray, neighbour: np.ndarray) -> np.ndarray | None:
+    """Each working pixel's optical flow from ``image`` to ``neighbour`` (both RGB; H×W×2 working pixels).
 
-    DIS flow (`DISFlow`, medium) at the working scale; each axis is cut into `MOTION_BINS` between its
-    1st and 99th percentile over the frame, so the bins follow this pair's own range of motion. None
-    where the working scale is too small for a flow.
+    DIS flow (`DISFlow`, medium) at the working scale; None where that scale is too small for a flow.
 
     Raises:
         ValueError: if the two frames differ in size.
@@ -265,7 +266,16 @@ def motion_bins(features: ImageFeatures, image: np.ndarray, neighbour: np.ndarra
         cv2.resize(np.ascontiguousarray(frame), (width, height), interpolation=cv2.INTER_AREA)
         for frame in (image, neighbour)
     ]
-    flow = _FLOW(*small)
+    flow: np.ndarray = _FLOW(*small)
+    return flow
+
+
+def motion_bins(flow: np.ndarray) -> np.ndarray:
+    """Each pixel's motion bin (flat) from its optical flow (`work_flow`).
+
+    Each axis is cut into `MOTION_BINS` between its 1st and 99th percentile over the frame, so the bins
+    follow this pair's own range of motion.
+    """
     low, high = np.percentile(flow.reshape(-1, 2), [1, 99], axis=0)
     scaled = (flow - low) / np.maximum(high - low, 1e-3) * MOTION_BINS
     index = np.clip(scaled.astype(np.int64), 0, MOTION_BINS - 1)
@@ -611,9 +621,11 @@ def segment(
     if known is not None and known.confidence is not None and small_prior is not None:
         confidence = shrink(np.clip(known.confidence, 0.0, 1.0))
     examples = None if known is None else example_models(known.examples)
-    motion = None
-    if known is not None and known.neighbour is not None:
-        motion = motion_bins(features, image, known.neighbour)
+    flow = None if known is None or known.neighbour is None else work_flow(features, image, known.neighbour)
+    motion = None if flow is None else motion_bins(flow)
+    cut_prior = small_prior
+    if flow is not None and small_prior is not None and box is None:  # a correction: dragged background
+        cut_prior, confidence = release_dragged(flow, small_prior, confidence, small_clicks)
     before = None  # clicks from an empty mask: the answer to all but the last click
     if small_prior is None and inside is None and previous is not None and len(clicks) > 1:
         before = shrink(np.asarray(previous, bool)) if np.any(previous) else None
@@ -621,7 +633,7 @@ def segment(
         cut,
         features,
         small_clicks,
-        prior=small_prior,
+        prior=cut_prior,
         confidence=confidence,
         inside=inside,
         examples=examples,

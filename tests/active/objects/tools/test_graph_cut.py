@@ -29,6 +29,7 @@ from frugalseg.active.objects.tools.graph_cut import (
     motion_bins,
     refine,
     segment,
+    work_flow,
 )
 from frugalseg.metrics.jf import region_similarity
 
@@ -150,8 +151,9 @@ def test_motion_towards_the_neighbouring_frame_tells_an_object_of_the_background
     with_motion = segment(image, click, known=ObjectPrior(neighbour=neighbour))
     assert (alone & disc).sum() / (alone | disc).sum() < 0.2  # the colours alone do not find it
     assert (with_motion & disc).sum() / (with_motion | disc).sum() > 0.97
-    bins = motion_bins(image_features(image), image, neighbour)
-    assert bins is not None
+    flow = work_flow(image_features(image), image, neighbour)
+    assert flow is not None
+    bins = motion_bins(flow)
     columns = bins // MOTION_BINS  # the bin of the flow's x, 6 px at most: the disc's last, the rest's first
     square = np.ones((9, 9), np.uint8)
     core, far = cv2.erode(disc.astype(np.uint8), square) > 0, cv2.dilate(disc.astype(np.uint8), square) == 0
