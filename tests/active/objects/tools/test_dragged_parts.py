@@ -1,4 +1,4 @@
-"""A negative click's part of a propagated mask that moves with the background: known answers on hand-made flows."""
+"""The part of a propagated mask that moves with the background around a negative click: hand-made flows."""
 
 from __future__ import annotations
 
