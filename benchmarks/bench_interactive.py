@@ -20,7 +20,8 @@ its neighbour (`ObjectPrior.neighbour`: the previous frame, the next for frame 0
 first ``--max-frames`` frames are propagated from frame 0's truth by the weight-free flow engine (the
 loop's, at half size), every frame whose IoU lies in [0.5, 0.9] gets corrective clicks from its
 propagated mask (`ClickToMask.correct`), once alone and once with the previous frame as its neighbour
-(what a session gives); printed: the share reaching IoU 0.9 within 2 clicks and NoC@90.
+(what a session gives); printed: the share reaching IoU 0.9 within 2 clicks and NoC@90, and by clip
+(`by_clip`: NoC@85/90, that share and the mean IoU after 1 and 5 clicks).
 
     PYTHONPATH=. .venv/bin/python benchmarks/bench_interactive.py \\
         --images ../shared/data/interactive_dev/images --masks ../shared/data/interactive_dev/masks \\
@@ -197,6 +198,27 @@ def summary(per_image: dict[str, list[float]], seconds: list[float], max_clicks:
     return row
 
 
+def by_clip(per_frame: dict[str, list[float]], max_clicks: int) -> dict[str, dict[str, float]]:
+    """Per clip (a frame is named ``clip/index``): frames, NoC@85/90, the share at IoU 0.9 within 2 clicks,
+    and the mean IoU after 1 and 5 clicks (where reached)."""
+    clips: dict[str, list[list[float]]] = {}
+    for name, scores in sorted(per_frame.items()):
+        clips.setdefault(name.split("/")[0], []).append(scores)
+    table: dict[str, dict[str, float]] = {}
+    for clip, rows in clips.items():
+        cell = {
+            "frames": len(rows),
+            "noc85": float(np.mean([noc(s, 0.85, max_clicks) for s in rows])),
+            "noc90": float(np.mean([noc(s, 0.90, max_clicks) for s in rows])),
+            "within_2_clicks": float(np.mean([noc(s, GOAL_IOU, max_clicks) <= GOAL_CLICKS for s in rows])),
+        }
+        for clicks in (1, 5):
+            if clicks <= max_clicks:
+                cell[f"mean_iou@{clicks}"] = float(np.mean([s[clicks] for s in rows]))
+        table[clip] = cell
+    return table
+
+
 def protocol(
     model: ClickToMask,
     samples: Iterator[Sample],
@@ -278,11 +300,7 @@ def corrections(
         row = summary(table, seconds[variant], max_clicks)
         reached = [noc(scores, GOAL_IOU, max_clicks) <= GOAL_CLICKS for scores in table.values()]
         row["share_within_2_clicks"] = float(np.mean(reached)) if reached else 0.0
-        clips = [key.split("/")[0] for key in table]
-        row["per_clip_share"] = {  # type: ignore[assignment]
-            clip: float(np.mean([ok for other, ok in zip(clips, reached, strict=True) if other == clip]))
-            for clip in sorted(set(clips))
-        }
+        row["by_clip"] = by_clip(table, max_clicks)  # type: ignore[assignment]
         out[variant] = {"summary": row, "iou": table}
     return out
 
@@ -306,6 +324,14 @@ def show(results: dict[str, object]) -> None:
                 for band, cell in row["by_size"].items()
             )
             print(f"  by the object's share of the image (images, NoC@85 / NoC@90): {bands}")
+        if "by_clip" in row:
+            print("  by clip (frames; NoC@85 / NoC@90; IoU 0.9 within 2 clicks; mean IoU after 1 / 5 clicks)")
+            for clip, cell in row["by_clip"].items():
+                after = " / ".join(f"{cell[key]:.3f}" for key in ("mean_iou@1", "mean_iou@5") if key in cell)
+                print(
+                    f"    {clip}: {cell['frames']}; {cell['noc85']:.2f} / {cell['noc90']:.2f}; "
+                    f"{cell['within_2_clicks']:.3f}; {after}"
+                )
 
 
 def main() -> None:

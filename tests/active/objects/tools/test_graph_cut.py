@@ -507,3 +507,25 @@ def test_the_benchmark_gives_noc_by_the_objects_share_of_the_image(monkeypatch: 
         "< 1%": {"images": 2, "noc85": (2 + 3) / 2, "noc90": (2 + 3) / 2},
         "≥ 30%": {"images": 1, "noc85": 1.0, "noc90": 2.0},
     }
+
+
+def test_the_benchmark_gives_each_clip_s_noc_and_share(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[4] / "benchmarks"))
+    bench = __import__("bench_interactive")
+    scores = {  # 5 clicks at most; IoU after 0…5 clicks
+        "dog/00001": [0.6, 0.8, 0.91, 0.92, 0.92, 0.92],  # 0.85 at 2 clicks, 0.9 at 2
+        "dog/00002": [0.7, 0.86, 0.88, 0.89, 0.95, 0.95],  # 0.85 at 1, 0.9 at 4
+        "kite-surf/00003": [0.6, 0.6, 0.6, 0.6, 0.6, 0.6],  # never
+    }
+    table = bench.by_clip(scores, 5)
+    assert list(table) == ["dog", "kite-surf"]
+    assert table["dog"] == {
+        "frames": 2,
+        "noc85": 1.5,
+        "noc90": 3.0,
+        "within_2_clicks": 0.5,
+        "mean_iou@1": pytest.approx(0.83),
+        "mean_iou@5": pytest.approx(0.935),
+    }
+    assert table["kite-surf"]["noc90"] == 5.0 and table["kite-surf"]["within_2_clicks"] == 0.0
+    assert "mean_iou@5" not in bench.by_clip(scores, 3)["dog"]
