@@ -153,6 +153,14 @@ def noc(scores: list[float], threshold: float, max_clicks: int) -> int:
     return next((n for n, score in enumerate(scores) if score >= threshold), max_clicks)
 
 
+def noc_means(rows: list[list[float]], max_clicks: int) -> dict[str, float]:
+    """The mean NoC@85 and NoC@90 (``noc85``, ``noc90``) of images' IoU after each click."""
+    return {
+        "noc85": float(np.mean([noc(s, 0.85, max_clicks) for s in rows])),
+        "noc90": float(np.mean([noc(s, 0.90, max_clicks) for s in rows])),
+    }
+
+
 def size_band(share: float) -> str:
     """The `SIZE_BANDS` band of an object covering ``share`` of its image: "< 1%", "1%–3%", …, "≥ 30%"."""
     index = bisect.bisect_right(SIZE_BANDS, share)
@@ -170,14 +178,7 @@ def by_size(
     bands: dict[str, list[list[float]]] = {}
     for name, scores in sorted(per_image.items(), key=lambda item: shares[item[0]]):
         bands.setdefault(size_band(shares[name]), []).append(scores)
-    return {
-        band: {
-            "images": len(rows),
-            "noc85": float(np.mean([noc(s, 0.85, max_clicks) for s in rows])),
-            "noc90": float(np.mean([noc(s, 0.90, max_clicks) for s in rows])),
-        }
-        for band, rows in bands.items()
-    }
+    return {band: {"images": len(rows), **noc_means(rows, max_clicks)} for band, rows in bands.items()}
 
 
 def summary(per_image: dict[str, list[float]], seconds: list[float], max_clicks: int) -> dict[str, float]:
@@ -185,8 +186,7 @@ def summary(per_image: dict[str, list[float]], seconds: list[float], max_clicks:
     table = np.array(list(per_image.values()))
     row = {
         "images": len(table),
-        "noc85": float(np.mean([noc(s, 0.85, max_clicks) for s in table.tolist()])),
-        "noc90": float(np.mean([noc(s, 0.90, max_clicks) for s in table.tolist()])),
+        **noc_means(table.tolist(), max_clicks),
         "seconds_per_click": float(np.mean(seconds)) if seconds else 0.0,
         "seconds_per_click_p90": float(np.quantile(seconds, 0.9)) if seconds else 0.0,
     }
@@ -208,8 +208,7 @@ def by_clip(per_frame: dict[str, list[float]], max_clicks: int) -> dict[str, dic
     for clip, rows in clips.items():
         cell = {
             "frames": len(rows),
-            "noc85": float(np.mean([noc(s, 0.85, max_clicks) for s in rows])),
-            "noc90": float(np.mean([noc(s, 0.90, max_clicks) for s in rows])),
+            **noc_means(rows, max_clicks),
             "within_2_clicks": float(np.mean([noc(s, GOAL_IOU, max_clicks) <= GOAL_CLICKS for s in rows])),
         }
         for clicks in (1, 5):

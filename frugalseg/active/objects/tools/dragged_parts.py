@@ -101,6 +101,12 @@ def release_dragged(
 
     There the prior is 0.5 and its confidence 0: it weighs nothing, and the colour models learn the part
     as neither object nor background at first. Unchanged (the same arrays) where no part is found.
+
+    Args:
+        flow: each working pixel's optical flow towards the neighbouring frame (`graph_cut.work_flow`).
+        prior: the correction's prior mask (float in [0, 1], working scale).
+        confidence: the prior's confidence (float, working scale), or None (sure).
+        clicks: the clicks, in working-scale pixels.
     """
     inside = prior >= 0.5
     released = np.zeros(prior.shape, bool)

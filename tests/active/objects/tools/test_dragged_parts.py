@@ -7,8 +7,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from tool_frames import propagated_davis, textured
 
-from frugalseg.active.objects.engines import get_loop_engine
 from frugalseg.active.objects.simulation.simulated_annotator import corrective_click
 from frugalseg.active.objects.tools import dragged_parts
 from frugalseg.active.objects.tools.click_models import StarCutClicks
@@ -71,17 +71,11 @@ def test_release_leaves_the_prior_silent_on_the_part_only_and_only_for_negative_
         assert same is prior and sure is None
 
 
-def textured(seed: int) -> np.ndarray:
-    """Colour noise blurred over a pixel (RGB): two seeds give fields of the same colours."""
-    noise = np.random.default_rng(seed).uniform(0, 255, (HEIGHT, WIDTH, 3)).astype(np.float32)
-    return np.clip((cv2.GaussianBlur(noise, (0, 0), 1.0) - 127.5) * 2 + 127.5, 0, 255).astype(np.uint8)
-
-
 def test_a_negative_click_in_dragged_background_removes_it_up_to_the_object(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The camera pans 8 px a frame after a still object of the background's colours; the prior holds both."""
-    background, texture = textured(0), textured(1)
+    background, texture = textured(0, (HEIGHT, WIDTH)), textured(1, (HEIGHT, WIDTH))
     image = np.where(OBJECT[..., None], texture, background)
     neighbour = np.where(OBJECT[..., None], texture, np.roll(background, 8, axis=1))
     known, click = ObjectPrior(neighbour=neighbour), [Point(*CLICK, False)]
@@ -99,14 +93,7 @@ def test_a_real_negative_click_in_road_dragged_along_by_a_panning_camera_removes
     # scooter, and the mask has dragged 23,000 px of road and wall along behind it. The field's first click is
     # negative, 49 px deep in that spill; the prior held it (IoU 0.57). Released, the cut takes it away up to
     # the scooter (IoU 0.75).
-    root = shared_data / "davis_hard"
-    names = sorted((root / "JPEGImages" / "480p" / "scooter-black").glob("*.jpg"))[:29]
-    frames = [cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB) for path in names]
-    annotations = root / "Annotations" / "480p" / "scooter-black"
-    first, truth = (
-        cv2.imread(str(annotations / f"{names[at].stem}.png"), cv2.IMREAD_GRAYSCALE) > 0 for at in (0, 28)
-    )
-    prior = get_loop_engine("flow", downscale=2).propagate(frames, {0: first.astype(np.uint8)}).masks[28] == 1
+    frames, truth, prior = propagated_davis(shared_data / "davis_hard", "scooter-black", 28)
     assert 0.56 < region_similarity(prior, truth) < 0.58
     click = corrective_click(prior, truth)
     assert click is not None and not click.positive and click.depth > 45

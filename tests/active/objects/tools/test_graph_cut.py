@@ -13,8 +13,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from tool_frames import propagated_davis, textured
 
-from frugalseg.active.objects.engines import get_loop_engine
 from frugalseg.active.objects.simulation.simulated_annotator import CorrectiveClick, corrective_click
 from frugalseg.active.objects.tools import change_bounds, graph_cut
 from frugalseg.active.objects.tools.click_models import StarCutClicks, get_click_model
@@ -133,16 +133,9 @@ def test_an_example_from_another_frame_is_accepted_and_keeps_the_answer() -> Non
     assert np.array_equal(model.correct(image, np.zeros_like(disc), [Point(60, 50, True)], known=known), disc)
 
 
-def textured(seed: int) -> np.ndarray:
-    """Colour noise blurred over a pixel (RGB): two seeds give fields of the same colours, no region of either
-    telling it from the other."""
-    noise = np.random.default_rng(seed).uniform(0, 255, (HEIGHT, WIDTH, 3)).astype(np.float32)
-    return np.clip((cv2.GaussianBlur(noise, (0, 0), 1.0) - 127.5) * 2 + 127.5, 0, 255).astype(np.uint8)
-
-
 def test_motion_towards_the_neighbouring_frame_tells_an_object_of_the_background_s_colours() -> None:
     """A disc of the background's own texture moves 6 px right; the background stands still."""
-    background, texture = textured(0), textured(1)
+    background, texture = textured(0, (HEIGHT, WIDTH)), textured(1, (HEIGHT, WIDTH))
     disc, moved = discs((70, 60), radius=24), discs((76, 60), radius=24)
     image = np.where(disc[..., None], texture, background)
     neighbour = np.where(moved[..., None], np.roll(texture, 6, axis=1), background)
@@ -285,23 +278,6 @@ def field_clicks(
         yield click, found
 
 
-def propagated_kite_surf(shared_data: Path, index: int) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    """DAVIS kite-surf's frames 0…``index`` (RGB), and frame ``index``'s truth and propagated mask (bool).
-
-    Propagated from frame 0's truth by the loop's weight-free flow engine at half size, as the interactive
-    benchmark does.
-    """
-    root = shared_data / "davis_hard"
-    names = sorted((root / "JPEGImages" / "480p" / "kite-surf").glob("*.jpg"))[: index + 1]
-    frames = [cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB) for path in names]
-    annotations = root / "Annotations" / "480p" / "kite-surf"
-    first, truth = (
-        cv2.imread(str(annotations / f"{names[at].stem}.png"), cv2.IMREAD_GRAYSCALE) > 0 for at in (0, index)
-    )
-    masks = get_loop_engine("flow", downscale=2).propagate(frames, {0: first.astype(np.uint8)}).masks
-    return frames, truth, masks[index] == 1
-
-
 def test_a_click_beside_a_real_kite_s_thin_lines_does_not_grow_a_blob_of_water(
     shared_data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -309,7 +285,7 @@ def test_a_click_beside_a_real_kite_s_thin_lines_does_not_grow_a_blob_of_water(
     # the field's first click is positive, 1.4 px beside the prior. Unbounded, its cut grew 12,000 pixels
     # of water (IoU 0.37); bounded, it moves the boundary there and the mask stays (IoU 0.69). (The click's
     # colour is not among the water's either: `parts_unlike_their_clicks` alone keeps it at 0.67.)
-    frames, truth, prior = propagated_kite_surf(shared_data, 2)
+    frames, truth, prior = propagated_davis(shared_data / "davis_hard", "kite-surf", 2)
     assert 0.69 < region_similarity(prior, truth) < 0.72
     click = corrective_click(prior, truth)
     assert click is not None and click.positive
@@ -329,7 +305,7 @@ def test_a_click_on_a_real_kite_line_over_the_water_does_not_take_the_water(
     # positive on a 2-px kite line over the water: the coarse cut cannot see the line and took 7,394 px of
     # water around it (IoU 0.46). The click's colour is not among that part's colours, so the part is dropped
     # (IoU 0.72, 91 px added by all 5 clicks).
-    frames, truth, prior = propagated_kite_surf(shared_data, 12)
+    frames, truth, prior = propagated_davis(shared_data / "davis_hard", "kite-surf", 12)
     assert 0.72 < region_similarity(prior, truth) < 0.74
     known = ObjectPrior(neighbour=frames[11])
     steps = list(field_clicks(StarCutClicks(), frames[12], prior, truth, 5, known))
