@@ -3,7 +3,8 @@
 * `strays`: from an empty mask, an answer that grows or loses more of the answer before it than its last
   click explains is cut again (`graph_cut.cut`'s ``previous``);
 * `bounded_change`: a part of a change larger than its clicks' depths explain keeps to a band along the
-  mask's boundary (a click beside a thin part moves the boundary, it does not grow a blob);
+  mask's boundary (a click beside a thin part moves the boundary, it does not grow a blob), and for a box's
+  click to the stretch of it beside the click;
 * `clicked_parts`: a correction changes only the parts of the change that hold a click;
 * `parts_unlike_their_clicks`: a correction's part that holds a positive click whose own colour is not among
   the part's is not the region the click is in (a click on a line thinner than a working pixel).
@@ -74,7 +75,13 @@ def strays(found: np.ndarray, before: np.ndarray, *, positive: bool) -> bool:
 
 
 def bounded_change(
-    region: np.ndarray, found: np.ndarray, prior: np.ndarray, clicks: Sequence[Point], *, per_depth: float
+    region: np.ndarray,
+    found: np.ndarray,
+    prior: np.ndarray,
+    clicks: Sequence[Point],
+    *,
+    per_depth: float,
+    near_per_depth: float | None = None,
 ) -> np.ndarray:
     """Where ``found`` may change ``prior``: ``region``, as far as the clicks' depths explain.
 
@@ -82,7 +89,8 @@ def bounded_change(
     negative click's to its background). Each connected part of the change (``found`` against ``prior`` in
     ``region``) that holds clicks and is larger than ``per_depth`` · Σ d² of them is kept only within
     `BAND_PER_DEPTH` · max d of the prior's boundary: a click beside the boundary moves the boundary, it does
-    not grow a blob. Parts without a click are left as they are.
+    not grow a blob; with ``near_per_depth``, only within ``near_per_depth`` · max d of a click too (it moves
+    the boundary beside it, not all around the object). Parts without a click are left as they are.
 
     Args:
         region: where the change may land (bool H×W).
@@ -90,6 +98,8 @@ def bounded_change(
         prior: the mask it changes (bool H×W): a correction's prior, or the answer to the clicks before.
         clicks: the clicks that made the change, in full-size pixels.
         per_depth: the pixels a part may change per squared pixel of its clicks' depth.
+        near_per_depth: how far from a click, in its part's max d, a bounded part may change; or None
+            (as far as the band goes).
     """
     as_bytes = prior.astype(np.uint8)
     inside = cv2.distanceTransform(as_bytes, cv2.DIST_L2, 5)
@@ -104,6 +114,11 @@ def bounded_change(
         held[part] = part > 0
     bounded = held & (np.bincount(parts.ravel(), minlength=count) > budget)
     far = np.maximum(inside, outside) > BAND_PER_DEPTH * deepest[parts]
+    if near_per_depth is not None and clicks:
+        away = np.ones(prior.shape, np.uint8)
+        for click in clicks:
+            away[click.y, click.x] = 0
+        far |= cv2.distanceTransform(away, cv2.DIST_L2, 5) > near_per_depth * np.maximum(deepest[parts], 1.0)
     result: np.ndarray = region & ~(bounded[parts] & far)
     return result
 

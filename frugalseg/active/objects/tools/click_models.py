@@ -8,8 +8,8 @@ object (``known``, `graph_cut.ObjectPrior`: its neighbouring frame, its colours 
 Chosen by name (`get_click_model`):
 
 * ``starcut`` (`DEFAULT_CLICK_MODEL`, weight-free) — `StarCutClicks`: the star-convex graph cut of
-  `graph_cut.segment`, the current mask its prior; from an empty mask each click's answer is checked
-  against the answer before it.
+  `graph_cut.segment`, the current mask its prior; from an empty mask or a box each click's answer is
+  checked against the answer before it.
 * ``grabcut`` (the default before ``starcut``) — `GrabCutClicks`: OpenCV GrabCut initialised with the
   current mask as probable foreground, the rest as probable background, and a disk of sure foreground
   (positive click) or sure background (negative click) around each click, inside a box around the
@@ -35,7 +35,7 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -255,11 +255,11 @@ class StarCutClicks(ClickToMask):
     """Weight-free clicks and a box to masks by a star-convex graph cut (``starcut``, default; `graph_cut`).
 
     Keeps the last image's features, the last box's mask and the last `ANSWERS_KEPT` answers to clicks
-    from an empty mask, so a person's next click on the same frame costs only the cut; thread-safe.
+    from an empty mask or a box, so a person's next click on the same frame costs only the cut; thread-safe.
     """
 
     name = "starcut"
-    #: How many answers to clicks from an empty mask are kept: each is the next click's ``previous``.
+    #: How many answers to clicks from an empty mask or a box are kept: each is the next click's ``previous``.
     ANSWERS_KEPT = 16
 
     def __init__(self) -> None:
@@ -327,20 +327,38 @@ class StarCutClicks(ClickToMask):
         current = np.asarray(current, bool)
         if current.any() or not points:
             return segment(image, points, features=features, prior=current, known=known)
-        keys = [(key, _known_key(known), tuple(points[:count])) for count in range(1, len(points) + 1)]
+
+        def answer(count: int, previous: np.ndarray | None) -> np.ndarray:
+            return segment(image, points[:count], features=features, known=known, previous=previous)
+
+        return self._chained((key, _known_key(known)), points, None, answer)
+
+    def _chained(
+        self,
+        key: Hashable,
+        points: list[Point],
+        start: np.ndarray | None,
+        answer: Callable[[int, np.ndarray | None], np.ndarray],
+    ) -> np.ndarray:
+        """The answer to all ``points``, each click's ``answer(count, previous)`` given the one before it.
+
+        ``start`` is the answer to no click; the answers kept (under ``key`` and the clicks so far) are
+        reused, the others computed in turn.
+        """
+        keys = [(key, tuple(points[:count])) for count in range(1, len(points) + 1)]
         with self._lock:
             done = next((n for n in range(len(keys), 0, -1) if keys[n - 1] in self._answers), 0)
-            previous = self._answers[keys[done - 1]] if done else None
+            previous = self._answers[keys[done - 1]] if done else start
             if done:
                 self._answers.move_to_end(keys[done - 1])
         for count in range(done + 1, len(points) + 1):
-            previous = segment(image, points[:count], features=features, known=known, previous=previous)
+            previous = answer(count, previous)
             with self._lock:
                 self._answers[keys[count - 1]] = previous
                 while len(self._answers) > self.ANSWERS_KEPT:
                     self._answers.popitem(last=False)
-        answer: np.ndarray = np.array(previous, bool)  # a copy: the kept answer stays as it was
-        return answer
+        result: np.ndarray = np.array(previous, bool)  # a copy: the kept answer stays as it was
+        return result
 
     def _box(
         self,
@@ -350,7 +368,10 @@ class StarCutClicks(ClickToMask):
         *,
         known: ObjectPrior | None = None,
     ) -> np.ndarray:
-        """GrabCut's box (`grabcut_box`: 0.70 on DAVIS, the cut's own 0.50), then the cut; inside the box."""
+        """GrabCut's box (`grabcut_box`: 0.70 on DAVIS, the cut's own 0.50), then the cut; inside the box.
+
+        Each click's cut changes the answer to the clicks before it (`graph_cut.segment`'s ``previous``).
+        """
         key, features = self._image(image)
         with self._lock:
             cached = self._last_box
@@ -363,7 +384,13 @@ class StarCutClicks(ClickToMask):
         alone, points = cached[2], [Point(c.x, c.y, c.positive) for c in clicks]
         if not points:
             return np.array(alone, bool)
-        return segment(image, points, features=features, prior=alone, box=box, known=known)
+
+        def answer(count: int, previous: np.ndarray | None) -> np.ndarray:
+            return segment(
+                image, points[:count], features=features, prior=alone, box=box, known=known, previous=previous
+            )
+
+        return self._chained((key, box, _known_key(known)), points, alone, answer)
 
 
 #: SAM 2's own logits for a given mask (`SAM2Base._use_mask_as_output`): +10 on it, -10 off it.

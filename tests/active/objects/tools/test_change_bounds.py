@@ -57,6 +57,23 @@ def test_a_change_larger_than_its_clicks_depth_explains_keeps_to_a_band_along_th
     )  # not in it
 
 
+def test_a_box_s_click_near_the_boundary_changes_the_band_beside_it_not_all_around() -> None:
+    # The prior: a square, columns and rows 30–69; the answer empties it. A negative click 3 px inside its top
+    # edge has depth 3: 450 pixels may change, so the band 3 px deep along the boundary is the most. Within
+    # 3 · 3 px of the click only, the band stops beside the click.
+    prior = np.zeros((100, 100), bool)
+    prior[30:70, 30:70] = True
+    click = Point(50, 32, False)
+    region, empty = np.ones_like(prior), np.zeros_like(prior)
+    band = bounded_change(region, empty, prior, [click], per_depth=50.0)
+    assert band[30:33, 50].all() and not band[33:67, 50].any() and band[50, 30:33].all()
+    near = bounded_change(region, empty, prior, [click], per_depth=50.0, near_per_depth=3.0)
+    assert near[30:33, 50].all() and near[30, 42:59].all() and not near[30, 40].any()
+    rows, columns = np.nonzero(near & prior)
+    assert np.hypot(rows - 32, columns - 50).max() <= 9.0 and not near[50, 30:33].any()
+    assert near[~prior].all()  # outside the part the change may land anywhere
+
+
 def test_a_part_is_dropped_when_its_positive_clicks_colours_are_not_among_its_own() -> None:
     # A 21×21 grey block with a white 1-px line down its middle, all new: a positive click on the line is not
     # in the grey region the cut took (the line is 1 of 21 columns), so the part goes, even beside a click on
