@@ -21,6 +21,7 @@ scipy's Dinic maximum flow, with:
 * a box: every pixel outside it is background (hard), colours outside learn the background; a negative
   click reaches as far as its depth in the box's first guess (`NEGATIVE_REACH_PER_DEPTH`): it takes the
   wrong part it is in, unless the cut then loses most of the guess (`BOX_KEEP`; cut again at the usual reach);
+  a positive click reaches as far as its depth in what the guess left out (`POSITIVE_REACH_PER_DEPTH`);
   each click changes the box's answer to the clicks before it, beside itself (`BOX_CLICK_NEAR_PER_DEPTH`);
 * motion, where the session gives the neighbouring frame (`ObjectPrior.neighbour`): each pixel's optical
   flow towards it, binned, in histograms learnt from the cut as the colours are (`MOTION_BINS`); and on a
@@ -131,6 +132,12 @@ NEXT_CLICK_PER_DEPTH = 50.0
 #: bus took the bus: 0.65 → 0.16; `benchmarks/results/interactive.md`, stop 58).
 NEGATIVE_REACH_PER_DEPTH = 1.0
 BOX_KEEP = 0.4
+#: A box: a positive click reaches `POSITIVE_REACH_PER_DEPTH` times its depth in the part of the box the first
+#: guess left out, at least `CORRECTION_REACH`: at the usual reach, a click 83 px deep in the 74,399 px of
+#: truck01 that GrabCut had left out took 353 of them (their colours learnt as background inside the box).
+#: `interactive_dev` box NoC@85 / NoC@90 3.66 / 6.13 → 3.49 / 5.99, the DAVIS boxes unchanged; at 2, 3.41 /
+#: 5.82 but the DAVIS boxes lose (`benchmarks/results/interactive.md`, stop 61).
+POSITIVE_REACH_PER_DEPTH = 1.0
 #: A box's click changes the answer to the box and the clicks before it (as a click from an empty mask does,
 #: `NEXT_CLICK_PER_DEPTH`), a part larger than its budget only within `BOX_CLICK_NEAR_PER_DEPTH` · d of the
 #: click: each answer from the box's guess and all the clicks at once had let a click 5 px inside a mask at
@@ -143,7 +150,7 @@ SETTINGS = (
     "CORRECTION_REACH PRIOR_WEIGHT ROUNDS BOX_RING FINE_BAND FINE_LAMBDA MOTION_BINS MOTION_SMOOTHING "
     "MOTION_UNIFORM MOTION_WEIGHT RESTART_ROUNDS "
     "NEARER_NEGATIVE_COST NEARER_NEGATIVE_SPAN CHANGE_PER_DEPTH NEXT_CLICK_PER_DEPTH "
-    "NEGATIVE_REACH_PER_DEPTH BOX_KEEP BOX_CLICK_NEAR_PER_DEPTH"
+    "NEGATIVE_REACH_PER_DEPTH BOX_KEEP POSITIVE_REACH_PER_DEPTH BOX_CLICK_NEAR_PER_DEPTH"
 ).split()
 #: The optical flow of `work_flow` (OpenCV's DIS; one OpenCV object per thread).
 _FLOW = DISFlow("medium")
@@ -187,7 +194,7 @@ class ImageFeatures:
     bins: np.ndarray  # each working pixel's colour bin (H·W int)
     cost: np.ndarray  # the geodesic step cost (H×W float)
     edges: tuple[np.ndarray, np.ndarray, np.ndarray]  # the pairwise terms: (from, to, capacity)
-    #: Geodesic distances from the deep negative clicks asked for so far (`_deep_spread`), by (row, column).
+    #: Geodesic distances from the deep clicks asked for so far (`_deep_spread`), by (row, column).
     from_click: dict[tuple[int, int], np.ndarray] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -353,20 +360,20 @@ def _spread(
 
 
 def _deep_spread(
-    features: ImageFeatures, clicks: Sequence[Point], guess: np.ndarray, reach: float
+    features: ImageFeatures, clicks: Sequence[Point], part: np.ndarray, reach: float, per_depth: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """`_spread` of the negative clicks, each reaching `NEGATIVE_REACH_PER_DEPTH` × its depth in ``guess``.
+    """`_spread` of ``clicks`` (one sign), each reaching ``per_depth`` × its depth in ``part``, ≥ ``reach``.
 
-    ``guess`` is a box's first guess (float, working scale); each reach is at least ``reach``.
+    ``part`` is where a box's first guess is wrong if the clicks are right (bool, working scale): its object
+    for negative clicks, what it leaves out of the box for positive ones.
     """
-    depth = cv2.distanceTransform((guess >= 0.5).astype(np.uint8), cv2.DIST_L2, 5)
-    negatives = [click for click in clicks if not click.positive]
-    reaches = [max(reach, NEGATIVE_REACH_PER_DEPTH * float(depth[click.y, click.x])) for click in negatives]
+    depth = cv2.distanceTransform(part.astype(np.uint8), cv2.DIST_L2, 5)
+    reaches = [max(reach, per_depth * float(depth[click.y, click.x])) for click in clicks]
     shallow = np.zeros(features.shape, bool)
-    for click, own_reach in zip(negatives, reaches, strict=True):
+    for click, own_reach in zip(clicks, reaches, strict=True):
         shallow[click.y, click.x] |= own_reach == reach
     near, distance, _ = _spread(features, shallow, reach)  # the usual reach: one pass for all
-    for click, own_reach in zip(negatives, reaches, strict=True):
+    for click, own_reach in zip(clicks, reaches, strict=True):
         if own_reach > reach:
             from_click = features.from_click.get((click.y, click.x))
             if from_click is None:  # the person's next click on the image asks for the same clicks again
@@ -446,7 +453,7 @@ def cut(
     examples: tuple[np.ndarray, np.ndarray] | None = None,
     motion: np.ndarray | None = None,
     previous: np.ndarray | None = None,
-    deep_negatives: bool = False,
+    deep_clicks: bool = False,
 ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """The object's mask at the working scale (bool) from clicks in working pixels and the priors.
 
@@ -464,8 +471,8 @@ def cut(
         previous: without a prior, the answer to all the clicks but the last (float in [0, 1], working
             scale): a cut that strays from it (`strays`) learns its colour models again, first from it
             beside the positive clicks' regions, for `RESTART_ROUNDS` rounds; or None.
-        deep_negatives: a negative click reaches as far as its depth in ``prior`` (`_deep_spread`), as on a
-            box's first guess.
+        deep_clicks: a negative click reaches as far as its depth in ``prior``, a positive one as far as its
+            depth in what ``prior`` leaves out (inside the box), as on a box's first guess (`_deep_spread`).
     """
     height, width = features.shape
     object_seed = np.zeros((height, width), bool)
@@ -473,10 +480,18 @@ def cut(
     for click in clicks:
         (object_seed if click.positive else background_seed)[click.y, click.x] = True
     reach = CLICK_REACH if prior is None else CORRECTION_REACH
-    spread_object, positive_distance, parent = _spread(features, object_seed, reach)
-    if deep_negatives and prior is not None:
-        spread_background, negative_distance = _deep_spread(features, clicks, prior, reach)
+    if deep_clicks and prior is not None:  # the parents come from the prior and the clicks below
+        left_out = (prior < 0.5) if inside is None else (prior < 0.5) & inside
+        positives, negatives = ([c for c in clicks if c.positive == sign] for sign in (True, False))
+        spread_object, positive_distance = _deep_spread(
+            features, positives, left_out, reach, POSITIVE_REACH_PER_DEPTH
+        )
+        spread_background, negative_distance = _deep_spread(
+            features, negatives, prior >= 0.5, reach, NEGATIVE_REACH_PER_DEPTH
+        )
+        parent = None
     else:
+        spread_object, positive_distance, parent = _spread(features, object_seed, reach)
         spread_background, negative_distance, _ = _spread(features, background_seed, reach)
     release = np.maximum(spread_object, spread_background)
     if prior is not None and object_seed.any():
@@ -651,8 +666,8 @@ def segment(
         motion=motion,
         previous=before,
     )
-    deep = inside is not None and small_prior is not None and not all(c.positive for c in clicks)
-    found, models = run(deep_negatives=deep)
+    deep = inside is not None and small_prior is not None
+    found, models = run(deep_clicks=deep)
     if deep and small_prior is not None:  # the reach crossed into the object: the usual reach
         guess = small_prior >= 0.5
         if (found & guess).sum() < BOX_KEEP * guess.sum():

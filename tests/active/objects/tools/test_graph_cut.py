@@ -389,6 +389,25 @@ def test_a_negative_click_deep_in_a_real_swan_s_box_takes_the_part_it_is_in(
     assert region_similarity(StarCutClicks().box(image, box, [click]), truth) < 0.52
 
 
+def test_a_positive_click_deep_in_the_part_of_a_real_truck_its_box_left_out_takes_it(
+    shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # interactive_dev's truck01: the box's first guess (IoU 0.46) leaves out 74,399 px of the truck, and the
+    # field's first click is positive, 83 px deep in them. Reaching as far as its depth, it takes 50,798 of
+    # them (IoU 0.80); at the usual reach, the colours learnt as background inside the box keep all but 353.
+    image, truth = interactive_dev(shared_data, "truck01_000000081394")
+    box = loose_box(truth)
+    guess = StarCutClicks().box(image, box)
+    click = corrective_click(guess, truth)
+    assert click is not None and click.positive and click.depth == pytest.approx(83.0, abs=0.1)
+    assert (truth & ~guess).sum() == 74399 and 0.45 < region_similarity(guess, truth) < 0.46
+    taken = StarCutClicks().box(image, box, [click])
+    assert (taken & truth & ~guess).sum() > 50000 and region_similarity(taken, truth) > 0.79
+    monkeypatch.setattr(graph_cut, "POSITIVE_REACH_PER_DEPTH", 0.0)
+    usual = StarCutClicks().box(image, box, [click])
+    assert (usual & truth & ~guess).sum() < 400 and region_similarity(usual, truth) < 0.47
+
+
 def test_a_deep_negative_click_s_geodesic_is_computed_once_per_image(monkeypatch: pytest.MonkeyPatch) -> None:
     # A 60-px square guess; a negative click at its centre is 30 working px deep (reach 30 > 10), one at its
     # corner is shallow. The person's next click asks for both again: only the shallow pass is recomputed.
@@ -404,9 +423,9 @@ def test_a_deep_negative_click_s_geodesic_is_computed_once_per_image(monkeypatch
         return original(features, seeds)
 
     monkeypatch.setattr(graph_cut, "geodesic", counted)
-    first = _deep_spread(features, clicks, guess, 10.0)
+    first = _deep_spread(features, clicks, guess >= 0.5, 10.0, 1.0)
     assert computed == [1, 1] and list(features.from_click) == [(60, 80)]
-    second = _deep_spread(features, clicks, guess, 10.0)
+    second = _deep_spread(features, clicks, guess >= 0.5, 10.0, 1.0)
     assert computed == [1, 1, 1]  # the shallow click's pass alone
     assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
     assert first[0][60, 80] == 1.0 and first[0][30, 50] == 1.0
