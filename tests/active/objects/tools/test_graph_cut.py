@@ -369,6 +369,17 @@ def loose_box(truth: np.ndarray, margin: int = 5) -> tuple[int, int, int, int]:
     )
 
 
+def box_guess_and_click(
+    image: np.ndarray, truth: np.ndarray
+) -> tuple[tuple[int, int, int, int], np.ndarray, CorrectiveClick]:
+    """The benchmark's box around ``truth``, its first guess (`StarCutClicks.box`), the first click."""
+    box = loose_box(truth)
+    guess = StarCutClicks().box(image, box)
+    click = corrective_click(guess, truth)
+    assert click is not None
+    return box, guess, click
+
+
 def test_a_negative_click_deep_in_a_real_swan_s_box_takes_the_part_it_is_in(
     shared_data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -378,10 +389,8 @@ def test_a_negative_click_deep_in_a_real_swan_s_box_takes_the_part_it_is_in(
     root = shared_data / "davis_dev"
     image = cv2.cvtColor(cv2.imread(str(root / "JPEGImages/480p/blackswan/00000.jpg")), cv2.COLOR_BGR2RGB)
     truth = cv2.imread(str(root / "Annotations/480p/blackswan/00000.png"), cv2.IMREAD_GRAYSCALE) > 0
-    box = loose_box(truth)
-    guess = StarCutClicks().box(image, box)
+    box, guess, click = box_guess_and_click(image, truth)
     assert 0.5 < region_similarity(guess, truth) < 0.52
-    click = corrective_click(guess, truth)
     assert click == CorrectiveClick(346, 186, False, 36167, pytest.approx(81.6, abs=0.1))
     taken = StarCutClicks().box(image, box, [click])
     assert region_similarity(taken, truth) > 0.9
@@ -396,10 +405,8 @@ def test_a_positive_click_deep_in_the_part_of_a_real_truck_its_box_left_out_take
     # field's first click is positive, 83 px deep in them. Reaching as far as its depth, it takes 50,798 of
     # them (IoU 0.80); at the usual reach, the colours learnt as background inside the box keep all but 353.
     image, truth = interactive_dev(shared_data, "truck01_000000081394")
-    box = loose_box(truth)
-    guess = StarCutClicks().box(image, box)
-    click = corrective_click(guess, truth)
-    assert click is not None and click.positive and click.depth == pytest.approx(83.0, abs=0.1)
+    box, guess, click = box_guess_and_click(image, truth)
+    assert click.positive and click.depth == pytest.approx(83.0, abs=0.1)
     assert (truth & ~guess).sum() == 74399 and 0.45 < region_similarity(guess, truth) < 0.46
     taken = StarCutClicks().box(image, box, [click])
     assert (taken & truth & ~guess).sum() > 50000 and region_similarity(taken, truth) > 0.79
@@ -438,10 +445,8 @@ def test_a_negative_click_beside_a_real_bus_does_not_take_the_bus(
     # field's click is negative, 74 px deep in it. At the click's deep reach the cut loses the bus as well
     # (IoU 0.19); it keeps less than BOX_KEEP of the guess, so it is made again at the usual reach (0.97).
     image, truth = interactive_dev(shared_data, "bus00_000000274272")
-    box = loose_box(truth)
-    guess = StarCutClicks().box(image, box)
-    click = corrective_click(guess, truth)
-    assert click is not None and not click.positive and 0.74 < region_similarity(guess, truth) < 0.76
+    box, guess, click = box_guess_and_click(image, truth)
+    assert not click.positive and 0.74 < region_similarity(guess, truth) < 0.76
     assert region_similarity(StarCutClicks().box(image, box, [click]), truth) > 0.95
     monkeypatch.setattr(graph_cut, "BOX_KEEP", 0.0)
     assert region_similarity(StarCutClicks().box(image, box, [click]), truth) < 0.2
@@ -455,14 +460,11 @@ def test_a_negative_click_on_a_real_handbag_s_box_trims_the_edge_beside_it_not_t
     # As a change of the guess beside the click, it trims 393 pixels of it there and adds none (0.890); the
     # change kept to the band along the whole boundary (no nearness) takes a ring all round the bag (0.63).
     image, truth = interactive_dev(shared_data, "handbag00_000000172595")
-    box = loose_box(truth)
-    model = StarCutClicks()
-    guess = model.box(image, box)
-    click = corrective_click(guess, truth)
-    assert click is not None and not click.positive and 0.85 < region_similarity(guess, truth) < 0.86
+    box, guess, click = box_guess_and_click(image, truth)
+    assert not click.positive and 0.85 < region_similarity(guess, truth) < 0.86
     point = Point(click.x, click.y, click.positive)
     assert not segment(image, [point], prior=guess, box=box).any()
-    trimmed = model.box(image, box, [click])
+    trimmed = StarCutClicks().box(image, box, [click])
     assert region_similarity(trimmed, truth) > 0.885
     assert not (trimmed & ~guess).any() and (guess & ~trimmed).sum() < 500
     monkeypatch.setattr(graph_cut, "BOX_CLICK_NEAR_PER_DEPTH", 1e9)
