@@ -141,8 +141,8 @@ POSITIVE_REACH_PER_DEPTH = 1.0
 #: A box's click changes the answer to the box and the clicks before it (as a click from an empty mask does,
 #: `NEXT_CLICK_PER_DEPTH`), a part larger than its budget only within `BOX_CLICK_NEAR_PER_DEPTH` · d of the
 #: click: each answer from the box's guess and all the clicks at once had let a click 5 px inside a mask at
-#: IoU 0.86–0.89 empty it (41 of 6,400 `interactive_dev` box clicks lost more than 0.3 IoU, 20 after; NoC@90 on
-#: all 320 6.36 → 6.13, `benchmarks/results/interactive.md`, stop 61).
+#: IoU 0.86–0.89 empty it (41 of 6,400 `interactive_dev` box clicks lost more than 0.3 IoU, 20 after;
+#: NoC@90 on all 320 6.36 → 6.13, `benchmarks/results/interactive.md`, stop 61).
 BOX_CLICK_NEAR_PER_DEPTH = 3.0
 #: The constants a click model records in its settings (with `change_bounds.SETTINGS`).
 SETTINGS = (
