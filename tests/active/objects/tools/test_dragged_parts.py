@@ -93,14 +93,13 @@ def test_a_real_negative_click_in_road_dragged_along_by_a_panning_camera_removes
     # scooter, and the mask has dragged 23,000 px of road and wall along behind it. The field's first click is
     # negative, 49 px deep in that spill; the prior held it (IoU 0.57). Released, the cut takes it away up to
     # the scooter (IoU 0.75).
-    frames, truth, prior = propagated_davis(shared_data / "davis_hard", "scooter-black", 28)
+    frame, truth, prior, known = propagated_davis(shared_data / "davis_hard", "scooter-black", 28)
     assert 0.56 < region_similarity(prior, truth) < 0.58
     click = corrective_click(prior, truth)
     assert click is not None and not click.positive and click.depth > 45
-    known = ObjectPrior(neighbour=frames[27])
-    found = StarCutClicks().correct(frames[28], prior, [click], known=known)
+    found = StarCutClicks().correct(frame, prior, [click], known=known)
     assert region_similarity(found, truth) > 0.73 and (prior & ~found).sum() > 15_000
     assert not (found & ~prior).any()
     monkeypatch.setattr(dragged_parts, "MOTION_APART", np.inf)
-    held = StarCutClicks().correct(frames[28], prior, [click], known=known)
+    held = StarCutClicks().correct(frame, prior, [click], known=known)
     assert region_similarity(held, truth) < 0.6

@@ -7,8 +7,9 @@ guarantees (a click's own pixel, a box's inside) are checked on noise, where not
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -285,16 +286,15 @@ def test_a_click_beside_a_real_kite_s_thin_lines_does_not_grow_a_blob_of_water(
     # the field's first click is positive, 1.4 px beside the prior. Unbounded, its cut grew 12,000 pixels
     # of water (IoU 0.37); bounded, it moves the boundary there and the mask stays (IoU 0.69). (The click's
     # colour is not among the water's either: `parts_unlike_their_clicks` alone keeps it at 0.67.)
-    frames, truth, prior = propagated_davis(shared_data / "davis_hard", "kite-surf", 2)
+    frame, truth, prior, known = propagated_davis(shared_data / "davis_hard", "kite-surf", 2)
     assert 0.69 < region_similarity(prior, truth) < 0.72
     click = corrective_click(prior, truth)
     assert click is not None and click.positive
-    known = ObjectPrior(neighbour=frames[1])
-    bounded = StarCutClicks().correct(frames[2], prior, [click], known=known)
+    bounded = StarCutClicks().correct(frame, prior, [click], known=known)
     assert region_similarity(bounded, truth) > 0.68 and (bounded != prior).sum() < 1500
     monkeypatch.setattr(graph_cut, "CHANGE_PER_DEPTH", np.inf)
     monkeypatch.setattr(change_bounds, "CLICK_COLOUR_SPREAD", np.inf)
-    unbounded = StarCutClicks().correct(frames[2], prior, [click], known=known)
+    unbounded = StarCutClicks().correct(frame, prior, [click], known=known)
     assert region_similarity(unbounded, truth) < 0.45 and (unbounded != prior).sum() > 10_000
 
 
@@ -305,15 +305,14 @@ def test_a_click_on_a_real_kite_line_over_the_water_does_not_take_the_water(
     # positive on a 2-px kite line over the water: the coarse cut cannot see the line and took 7,394 px of
     # water around it (IoU 0.46). The click's colour is not among that part's colours, so the part is dropped
     # (IoU 0.72, 91 px added by all 5 clicks).
-    frames, truth, prior = propagated_davis(shared_data / "davis_hard", "kite-surf", 12)
+    frame, truth, prior, known = propagated_davis(shared_data / "davis_hard", "kite-surf", 12)
     assert 0.72 < region_similarity(prior, truth) < 0.74
-    known = ObjectPrior(neighbour=frames[11])
-    steps = list(field_clicks(StarCutClicks(), frames[12], prior, truth, 5, known))
+    steps = list(field_clicks(StarCutClicks(), frame, prior, truth, 5, known))
     clicks, found = [click for click, _ in steps], steps[-1][1]
     assert (clicks[-1].x, clicks[-1].y, clicks[-1].positive) == (530, 128, True)
     assert region_similarity(found, truth) > 0.72 and (found & ~prior).sum() < 500
     monkeypatch.setattr(change_bounds, "CLICK_COLOUR_SPREAD", np.inf)
-    taken = StarCutClicks().correct(frames[12], prior, clicks, known=known)
+    taken = StarCutClicks().correct(frame, prior, clicks, known=known)
     assert region_similarity(taken, truth) < 0.5 and (taken & ~prior).sum() > 5_000
 
 
@@ -479,10 +478,10 @@ def test_a_box_s_next_click_cuts_once_from_the_answer_before_it(monkeypatch: pyt
     calls: list[tuple[int, bool]] = []
     original = click_models.segment
 
-    def counted(*args: object, **kwargs: object) -> np.ndarray:
-        clicks, previous = args[1], kwargs["previous"]
-        calls.append((len(clicks), isinstance(previous, np.ndarray) and previous.any()))  # type: ignore[arg-type]
-        return original(*args, **kwargs)  # type: ignore[arg-type]
+    def counted(image: np.ndarray, clicks: Sequence[Point], **kwargs: Any) -> np.ndarray:
+        previous = kwargs["previous"]
+        calls.append((len(clicks), previous is not None and bool(previous.any())))
+        return original(image, clicks, **kwargs)
 
     monkeypatch.setattr(click_models, "segment", counted)
     first, second = Point(80, 60, True), Point(45, 25, False)
