@@ -46,7 +46,7 @@ from frugalseg.active.objects.simulation.simulated_annotator import (
     best_of_corrections,
     corrective_click,
 )
-from frugalseg.active.objects.tools import change_bounds, dragged_parts, graph_cut
+from frugalseg.active.objects.tools import appearance, change_bounds, dragged_parts, graph_cut
 from frugalseg.active.objects.tools.grabcut import (
     GIVEN_CLICK_REACH,
     GRABCUT_ITERATIONS,
@@ -270,11 +270,11 @@ class StarCutClicks(ClickToMask):
 
     @property
     def settings(self) -> dict[str, Any]:
-        """The ``SETTINGS`` of `graph_cut`, `change_bounds` and `dragged_parts`, and the box's GrabCut's."""
+        """The ``SETTINGS`` of the cut's modules (`graph_cut`, `appearance`, …) and the box's GrabCut's."""
         return {
             **{
                 name.lower(): getattr(module, name)
-                for module in (graph_cut, change_bounds, dragged_parts)
+                for module in (graph_cut, appearance, change_bounds, dragged_parts)
                 for name in module.SETTINGS
             },
             **box_settings(),

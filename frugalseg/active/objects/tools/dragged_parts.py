@@ -103,7 +103,7 @@ def release_dragged(
     as neither object nor background at first. Unchanged (the same arrays) where no part is found.
 
     Args:
-        flow: each working pixel's optical flow towards the neighbouring frame (`graph_cut.work_flow`).
+        flow: each working pixel's optical flow towards the neighbouring frame (`appearance.work_flow`).
         prior: the correction's prior mask (float in [0, 1], working scale).
         confidence: the prior's confidence (float, working scale), or None (sure).
         clicks: the clicks, in working-scale pixels.

@@ -3,9 +3,8 @@
 An s–t graph cut (Boykov & Jolly 2001) on the image shrunk to at most `WORK_PIXELS` pixels, solved by
 scipy's Dinic maximum flow, with:
 
-* colour models as GrabCut's (Rother et al. 2004), here smoothed Lab histograms re-learnt from the cut
-  `ROUNDS` times; examples of the object from other frames (`ObjectPrior`) join them. Their chroma bins are
-  `CHROMA_STEP` wide around grey, where natural colours lie (`colour_bins`);
+* colour models as GrabCut's (Rother et al. 2004), here smoothed Lab histograms (`appearance`) re-learnt
+  from the cut `ROUNDS` times; examples of the object from other frames (`ObjectPrior`) join them;
 * contrast-sensitive edges between 8-neighbours, ``LAMBDA`` · exp(−β‖ΔLab‖²) / distance;
 * clicks as hard constraints, and each click's label spread along the image's geodesic distance
   (a path's summed gradient): the click claims the region it is in, as far as its edges, not a disc;
@@ -24,7 +23,7 @@ scipy's Dinic maximum flow, with:
   a positive click reaches as far as its depth in what the guess left out (`POSITIVE_REACH_PER_DEPTH`);
   each click changes the box's answer to the clicks before it, beside itself (`BOX_CLICK_NEAR_PER_DEPTH`);
 * motion, where the session gives the neighbouring frame (`ObjectPrior.neighbour`): each pixel's optical
-  flow towards it, binned, in histograms learnt from the cut as the colours are (`MOTION_BINS`); and on a
+  flow towards it, binned, in histograms learnt from the cut as the colours are (`appearance`); and on a
   correction, a negative click's part of the prior that moves with the background is released
   (`dragged_parts`: background the propagation dragged along);
 * clicks from an empty mask, each answer checked against the answer to the clicks before it: one that
@@ -53,10 +52,17 @@ from functools import partial
 import cv2
 import numpy as np
 import scipy.sparse as sparse
-from scipy.ndimage import gaussian_filter
 from scipy.sparse.csgraph import breadth_first_order, maximum_flow
 from skimage.graph import MCP_Geometric
 
+from frugalseg.active.objects.tools.appearance import (
+    colour_bins,
+    example_models,
+    histogram,
+    motion_bins,
+    motion_costs,
+    work_flow,
+)
 from frugalseg.active.objects.tools.change_bounds import (
     bounded_change,
     clicked_parts,
@@ -66,20 +72,12 @@ from frugalseg.active.objects.tools.change_bounds import (
 from frugalseg.active.objects.tools.dragged_parts import release_dragged
 from frugalseg.active.objects.tools.grabcut import honour_prompt
 from frugalseg.data.files import array_sha1
-from frugalseg.flow.dis import DISFlow
 
 #: The cut runs on the image shrunk to at most this many pixels (speed; 0.3 s a call at 854×480).
 WORK_PIXELS = 40_000
-#: The colour histograms' bins: lightness (L*) in `LIGHTNESS_BINS` over its whole range; each chroma channel
-#: (a*, b*) in `CHROMA_BINS` of `CHROMA_STEP` units of OpenCV's 8-bit Lab, centred on grey, the outermost bins
-#: holding the rest. Natural colours lie near grey (on `interactive_dev` and the DAVIS clips, 90 % of pixels
-#: have a* within −12…+21 of it, b* within −15…+35): bins 16 units wide held most of a frame in 2 bins of a*
-#: (donut00's donut and table in one; `benchmarks/results/interactive.md`, stop 56).
-LIGHTNESS_BINS = 16
-CHROMA_BINS = 32
-CHROMA_STEP = 3
-#: The share of a uniform density in each colour model: no colour is ever impossible (at most ~14 nats).
-UNIFORM = 0.01
+#: Motion's costs (`appearance.motion_costs`) weigh this against the colours' (at 1, a flow smoothed over an
+#: object's edge made a halo of its background object: `benchmarks/results/interactive.md`).
+MOTION_WEIGHT = 0.5
 #: The weight of the contrast-sensitive edges (in nats of the colour term).
 LAMBDA = 15.0
 #: A geodesic step costs ``FLAT`` plus the local gradient over its image mean.
@@ -92,14 +90,6 @@ CORRECTION_REACH = 10.0
 #: A prior mask weighs this many nats where its confidence is 1 and no click is near.
 PRIOR_WEIGHT = 5.0
 ROUNDS = 2
-#: Motion (a neighbouring frame given): each working pixel's optical flow in `MOTION_BINS`² bins of its
-#: range; object and background histograms smoothed by `MOTION_SMOOTHING` bins with `MOTION_UNIFORM` of a
-#: uniform density, weighing `MOTION_WEIGHT` against the colours (at 1, a flow smoothed over an object's
-#: edge made a halo of its background object: `benchmarks/results/interactive.md`).
-MOTION_BINS = 8
-MOTION_SMOOTHING = 0.7
-MOTION_UNIFORM = 0.05
-MOTION_WEIGHT = 0.5
 #: A box's background colours are learnt in a ring this share of its longer side wide around it.
 BOX_RING = 0.15
 #: The full-size pass redraws the coarse boundary within this many pixels of it, its edges weighing this.
@@ -144,16 +134,13 @@ POSITIVE_REACH_PER_DEPTH = 1.0
 #: IoU 0.86–0.89 empty it (41 of 6,400 `interactive_dev` box clicks lost more than 0.3 IoU, 20 after;
 #: NoC@90 on all 320 6.36 → 6.13, `benchmarks/results/interactive.md`, stop 61).
 BOX_CLICK_NEAR_PER_DEPTH = 3.0
-#: The constants a click model records in its settings (with `change_bounds.SETTINGS`).
+#: The constants a click model records in its settings (with `appearance.SETTINGS`, `change_bounds.SETTINGS`).
 SETTINGS = (
-    "WORK_PIXELS LIGHTNESS_BINS CHROMA_BINS CHROMA_STEP LAMBDA FLAT CLICK_WEIGHT CLICK_REACH "
-    "CORRECTION_REACH PRIOR_WEIGHT ROUNDS BOX_RING FINE_BAND FINE_LAMBDA MOTION_BINS MOTION_SMOOTHING "
-    "MOTION_UNIFORM MOTION_WEIGHT RESTART_ROUNDS "
+    "WORK_PIXELS LAMBDA FLAT CLICK_WEIGHT CLICK_REACH "
+    "CORRECTION_REACH PRIOR_WEIGHT ROUNDS BOX_RING FINE_BAND FINE_LAMBDA MOTION_WEIGHT RESTART_ROUNDS "
     "NEARER_NEGATIVE_COST NEARER_NEGATIVE_SPAN CHANGE_PER_DEPTH NEXT_CLICK_PER_DEPTH "
     "NEGATIVE_REACH_PER_DEPTH BOX_KEEP POSITIVE_REACH_PER_DEPTH BOX_CLICK_NEAR_PER_DEPTH"
 ).split()
-#: The optical flow of `work_flow` (OpenCV's DIS; one OpenCV object per thread).
-_FLOW = DISFlow("medium")
 #: Integer capacities: nats × this; hard constraints as `_HARD`.
 _SCALE = 64
 _HARD = 1 << 24
@@ -204,19 +191,6 @@ def image_key(image: np.ndarray) -> tuple[object, ...]:
     return (data.shape, data.dtype.str, array_sha1(data))
 
 
-def colour_bins(image: np.ndarray) -> np.ndarray:
-    """Each pixel's Lab colour bin, flat.
-
-    Lightness in `LIGHTNESS_BINS` over its whole range, each chroma channel in `CHROMA_BINS` of
-    `CHROMA_STEP` around grey, the outermost bins holding the rest.
-    """
-    lab = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2LAB).reshape(-1, 3).astype(np.int32)
-    lightness = lab[:, 0] * LIGHTNESS_BINS // 256
-    chroma = np.clip((lab[:, 1:] - 128) // CHROMA_STEP + CHROMA_BINS // 2, 0, CHROMA_BINS - 1)
-    flat: np.ndarray = (lightness * CHROMA_BINS + chroma[:, 0]) * CHROMA_BINS + chroma[:, 1]
-    return flat
-
-
 def image_features(image: np.ndarray) -> ImageFeatures:
     """The working-scale colour bins, geodesic costs and contrast-sensitive edges of ``image`` (RGB)."""
     height, width = image.shape[:2]
@@ -261,74 +235,6 @@ def _edges(lab: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         targets += [b, a]
         capacities += [capacity, capacity]
     return np.concatenate(sources), np.concatenate(targets), np.concatenate(capacities)
-
-
-def work_flow(features: ImageFeatures, image: np.ndarray, neighbour: np.ndarray) -> np.ndarray | None:
-    """Each working pixel's optical flow from ``image`` to ``neighbour`` (both RGB; H×W×2 working pixels).
-
-    DIS flow (`DISFlow`, medium) at the working scale; None where that scale is too small for a flow.
-
-    Raises:
-        ValueError: if the two frames differ in size.
-    """
-    if neighbour.shape[:2] != image.shape[:2]:
-        raise ValueError(f"the neighbouring frame is {neighbour.shape[:2]}, the frame {image.shape[:2]}")
-    height, width = features.shape
-    if min(height, width) < DISFlow.MIN_SIDE:
-        return None
-    small = [
-        cv2.resize(np.ascontiguousarray(frame), (width, height), interpolation=cv2.INTER_AREA)
-        for frame in (image, neighbour)
-    ]
-    flow: np.ndarray = _FLOW(*small)
-    return flow
-
-
-def motion_bins(flow: np.ndarray) -> np.ndarray:
-    """Each pixel's motion bin (flat) from its optical flow (`work_flow`).
-
-    Each axis is cut into `MOTION_BINS` between its 1st and 99th percentile over the frame, so the bins
-    follow this pair's own range of motion.
-    """
-    low, high = np.percentile(flow.reshape(-1, 2), [1, 99], axis=0)
-    scaled = (flow - low) / np.maximum(high - low, 1e-3) * MOTION_BINS
-    index = np.clip(scaled.astype(np.int64), 0, MOTION_BINS - 1)
-    flat: np.ndarray = (index[..., 0] * MOTION_BINS + index[..., 1]).ravel()
-    return flat
-
-
-def _histogram(
-    bins: np.ndarray,
-    weights: np.ndarray,
-    shape: tuple[int, ...] | None = None,
-    *,
-    sigma: float = 1.0,
-    uniform: float = UNIFORM,
-) -> np.ndarray:
-    """A smoothed histogram (density over ``shape``, flat; Lab colours by default) of ``bins`` by ``weights``.
-
-    ``sigma`` smooths it (in bins), ``uniform`` is the share of a uniform density mixed in.
-    """
-    shape = (LIGHTNESS_BINS, CHROMA_BINS, CHROMA_BINS) if shape is None else shape
-    counts = np.bincount(bins, weights, minlength=int(np.prod(shape))).reshape(shape)
-    smooth = gaussian_filter(counts, sigma, mode="constant").ravel()
-    density: np.ndarray = (1 - uniform) * smooth / max(float(smooth.sum()), 1e-9) + uniform / smooth.size
-    return density
-
-
-def _motion_costs(motion: np.ndarray, belief: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """What each pixel's motion costs as object and as background (nats, flat), learnt from ``belief``.
-
-    The background's motion is learnt over the whole frame (the colours': in a box's ring, and from
-    negative clicks' regions), as measured.
-    """
-    shape = (MOTION_BINS, MOTION_BINS)
-    weights = belief.ravel()
-    object_model = _histogram(motion, weights, shape, sigma=MOTION_SMOOTHING, uniform=MOTION_UNIFORM)
-    background_model = _histogram(
-        motion, 1.0 - weights, shape, sigma=MOTION_SMOOTHING, uniform=MOTION_UNIFORM
-    )
-    return -np.log(object_model[motion]), -np.log(background_model[motion])
 
 
 def geodesic(features: ImageFeatures, seeds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -513,8 +419,8 @@ def cut(
 
     def models(belief: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         weights = belief.ravel()
-        object_model = _histogram(features.bins, weights)
-        background_model = _histogram(features.bins, (1.0 - weights) * around + spread_background.ravel())
+        object_model = histogram(features.bins, weights)
+        background_model = histogram(features.bins, (1.0 - weights) * around + spread_background.ravel())
         if examples is None:
             return object_model, background_model
         return 0.5 * (object_model + examples[0]), 0.5 * (background_model + examples[1])
@@ -533,7 +439,7 @@ def cut(
         object_cost = -np.log(object_model[features.bins]).reshape(height, width)
         background_cost = -np.log(background_model[features.bins]).reshape(height, width)
         if motion is not None:
-            moving_object, moving_background = _motion_costs(motion, belief)
+            moving_object, moving_background = motion_costs(motion, belief)
             object_cost = object_cost + MOTION_WEIGHT * moving_object.reshape(height, width)
             background_cost = background_cost + MOTION_WEIGHT * moving_background.reshape(height, width)
         return _min_cut(
@@ -578,15 +484,6 @@ def _initial_belief(
         belief = allowed.astype(np.float32)
     result: np.ndarray = np.where(allowed, belief, 0.0).astype(np.float32)
     return result
-
-
-def example_models(examples: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray] | None:
-    """The object's and background's colour histograms over (image, mask) examples, or None for none."""
-    if not examples:
-        return None
-    bins = np.concatenate([colour_bins(image) for image, _ in examples])
-    masks = np.concatenate([np.asarray(mask, bool).ravel() for _, mask in examples]).astype(np.float64)
-    return _histogram(bins, masks), _histogram(bins, 1.0 - masks)
 
 
 def segment(
@@ -645,7 +542,8 @@ def segment(
     if known is not None and known.confidence is not None and small_prior is not None:
         confidence = shrink(np.clip(known.confidence, 0.0, 1.0))
     examples = None if known is None else example_models(known.examples)
-    flow = None if known is None or known.neighbour is None else work_flow(features, image, known.neighbour)
+    neighbour = None if known is None else known.neighbour
+    flow = None if neighbour is None else work_flow(features.shape, image, neighbour)
     motion = None if flow is None else motion_bins(flow)
     cut_prior = small_prior
     if flow is not None and small_prior is not None and box is None:  # a correction: dragged background

@@ -17,20 +17,17 @@ import pytest
 from tool_frames import propagated_davis, textured
 
 from frugalseg.active.objects.simulation.simulated_annotator import CorrectiveClick, corrective_click
-from frugalseg.active.objects.tools import change_bounds, click_models, graph_cut
+from frugalseg.active.objects.tools import appearance, change_bounds, click_models, graph_cut
+from frugalseg.active.objects.tools.appearance import MOTION_BINS, example_models, motion_bins, work_flow
 from frugalseg.active.objects.tools.click_models import StarCutClicks, get_click_model
 from frugalseg.active.objects.tools.graph_cut import (
     FINE_BAND,
-    MOTION_BINS,
     ObjectPrior,
     Point,
     _deep_spread,
-    example_models,
     image_features,
-    motion_bins,
     refine,
     segment,
-    work_flow,
 )
 from frugalseg.metrics.jf import region_similarity
 
@@ -145,7 +142,7 @@ def test_motion_towards_the_neighbouring_frame_tells_an_object_of_the_background
     with_motion = segment(image, click, known=ObjectPrior(neighbour=neighbour))
     assert (alone & disc).sum() / (alone | disc).sum() < 0.2  # the colours alone do not find it
     assert (with_motion & disc).sum() / (with_motion | disc).sum() > 0.97
-    flow = work_flow(image_features(image), image, neighbour)
+    flow = work_flow(image_features(image).shape, image, neighbour)
     assert flow is not None
     bins = motion_bins(flow)
     columns = bins // MOTION_BINS  # the bin of the flow's x, 6 px at most: the disc's last, the rest's first
@@ -220,8 +217,8 @@ def test_a_negative_click_on_a_real_donut_s_spill_keeps_out_what_lies_nearer_it(
     # spills over 32 times the donut's area, and its second click is negative, far out in the spill. Every
     # pixel geodesically nearer that click than the positive one now costs more as object: the spill goes
     # (IoU 0.83, 1.1 times the donut's area), where without that cost 8.3 times the area and IoU 0.12 stayed.
-    monkeypatch.setattr(graph_cut, "CHROMA_BINS", 16)
-    monkeypatch.setattr(graph_cut, "CHROMA_STEP", 16)
+    monkeypatch.setattr(appearance, "CHROMA_BINS", 16)
+    monkeypatch.setattr(appearance, "CHROMA_STEP", 16)
     image, truth = interactive_dev(shared_data, "donut00_000000066926")
     clicks = [Point(35, 164, True), Point(202, 266, False)]
     empty = np.zeros_like(truth)
@@ -248,11 +245,11 @@ def test_chroma_bins_near_grey_find_a_real_donut_with_one_click(
     assert region_similarity(found, truth) > 0.8 and found.sum() < 1.2 * truth.sum()
     lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB).reshape(-1, 3).astype(np.int64)
     lightness, (a, b) = lab[:, 0] // 16, np.clip((lab[:, 1:].T - 128) // 3 + 16, 0, 31)
-    assert np.array_equal(graph_cut.colour_bins(image), (lightness * 32 + a) * 32 + b)
-    monkeypatch.setattr(graph_cut, "CHROMA_BINS", 16)
-    monkeypatch.setattr(graph_cut, "CHROMA_STEP", 16)
+    assert np.array_equal(appearance.colour_bins(image), (lightness * 32 + a) * 32 + b)
+    monkeypatch.setattr(appearance, "CHROMA_BINS", 16)
+    monkeypatch.setattr(appearance, "CHROMA_STEP", 16)
     assert np.array_equal(
-        graph_cut.colour_bins(image), (lightness * 16 + lab[:, 1] // 16) * 16 + lab[:, 2] // 16
+        appearance.colour_bins(image), (lightness * 16 + lab[:, 1] // 16) * 16 + lab[:, 2] // 16
     )
     assert StarCutClicks().correct(image, empty, click).sum() > 30 * truth.sum()
 

@@ -1,0 +1,126 @@
+"""What the cut knows of how an object and its background look and move: colour and motion models.
+
+* Colours: each pixel's Lab bin (`colour_bins`), smoothed histograms of the object's and the background's
+  bins (`histogram`), learnt from a cut, or from the object's masks on other frames (`example_models`).
+* Motion: each working pixel's optical flow towards the neighbouring frame (`work_flow`), binned over
+  that pair's own range of motion (`motion_bins`), in histograms learnt from a cut (`motion_costs`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+from scipy.ndimage import gaussian_filter
+
+from frugalseg.flow.dis import DISFlow
+
+#: The colour histograms' bins: lightness (L*) in `LIGHTNESS_BINS` over its whole range; each chroma channel
+#: (a*, b*) in `CHROMA_BINS` of `CHROMA_STEP` units of OpenCV's 8-bit Lab, centred on grey, the outermost bins
+#: holding the rest. Natural colours lie near grey (on `interactive_dev` and the DAVIS clips, 90 % of pixels
+#: have a* within −12…+21 of it, b* within −15…+35): bins 16 units wide held most of a frame in 2 bins of a*
+#: (donut00's donut and table in one; `benchmarks/results/interactive.md`, stop 56).
+LIGHTNESS_BINS = 16
+CHROMA_BINS = 32
+CHROMA_STEP = 3
+#: The share of a uniform density in each colour model: no colour is ever impossible (at most ~14 nats).
+UNIFORM = 0.01
+#: Motion (a neighbouring frame given): each working pixel's optical flow in `MOTION_BINS`² bins of its
+#: range; object and background histograms smoothed by `MOTION_SMOOTHING` bins with `MOTION_UNIFORM` of a
+#: uniform density.
+MOTION_BINS = 8
+MOTION_SMOOTHING = 0.7
+MOTION_UNIFORM = 0.05
+#: The constants a click model records in its settings (with `graph_cut.SETTINGS`).
+SETTINGS = "LIGHTNESS_BINS CHROMA_BINS CHROMA_STEP MOTION_BINS MOTION_SMOOTHING MOTION_UNIFORM".split()
+#: The optical flow of `work_flow` (OpenCV's DIS; one OpenCV object per thread).
+_FLOW = DISFlow("medium")
+
+
+def colour_bins(image: np.ndarray) -> np.ndarray:
+    """Each pixel's Lab colour bin, flat.
+
+    Lightness in `LIGHTNESS_BINS` over its whole range, each chroma channel in `CHROMA_BINS` of
+    `CHROMA_STEP` around grey, the outermost bins holding the rest.
+    """
+    lab = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2LAB).reshape(-1, 3).astype(np.int32)
+    lightness = lab[:, 0] * LIGHTNESS_BINS // 256
+    chroma = np.clip((lab[:, 1:] - 128) // CHROMA_STEP + CHROMA_BINS // 2, 0, CHROMA_BINS - 1)
+    flat: np.ndarray = (lightness * CHROMA_BINS + chroma[:, 0]) * CHROMA_BINS + chroma[:, 1]
+    return flat
+
+
+def work_flow(shape: tuple[int, int], image: np.ndarray, neighbour: np.ndarray) -> np.ndarray | None:
+    """Each working pixel's optical flow from ``image`` to ``neighbour`` (both RGB; H×W×2 working pixels).
+
+    DIS flow (`DISFlow`, medium) at the working scale; None where that scale is too small for a flow.
+
+    Raises:
+        ValueError: if the two frames differ in size.
+    """
+    if neighbour.shape[:2] != image.shape[:2]:
+        raise ValueError(f"the neighbouring frame is {neighbour.shape[:2]}, the frame {image.shape[:2]}")
+    height, width = shape
+    if min(height, width) < DISFlow.MIN_SIDE:
+        return None
+    small = [
+        cv2.resize(np.ascontiguousarray(frame), (width, height), interpolation=cv2.INTER_AREA)
+        for frame in (image, neighbour)
+    ]
+    flow: np.ndarray = _FLOW(*small)
+    return flow
+
+
+def motion_bins(flow: np.ndarray) -> np.ndarray:
+    """Each pixel's motion bin (flat) from its optical flow (`work_flow`).
+
+    Each axis is cut into `MOTION_BINS` between its 1st and 99th percentile over the frame, so the bins
+    follow this pair's own range of motion.
+    """
+    low, high = np.percentile(flow.reshape(-1, 2), [1, 99], axis=0)
+    scaled = (flow - low) / np.maximum(high - low, 1e-3) * MOTION_BINS
+    index = np.clip(scaled.astype(np.int64), 0, MOTION_BINS - 1)
+    flat: np.ndarray = (index[..., 0] * MOTION_BINS + index[..., 1]).ravel()
+    return flat
+
+
+def histogram(
+    bins: np.ndarray,
+    weights: np.ndarray,
+    shape: tuple[int, ...] | None = None,
+    *,
+    sigma: float = 1.0,
+    uniform: float = UNIFORM,
+) -> np.ndarray:
+    """A smoothed histogram (density over ``shape``, flat; Lab colours by default) of ``bins`` by ``weights``.
+
+    ``sigma`` smooths it (in bins), ``uniform`` is the share of a uniform density mixed in.
+    """
+    shape = (LIGHTNESS_BINS, CHROMA_BINS, CHROMA_BINS) if shape is None else shape
+    counts = np.bincount(bins, weights, minlength=int(np.prod(shape))).reshape(shape)
+    smooth = gaussian_filter(counts, sigma, mode="constant").ravel()
+    density: np.ndarray = (1 - uniform) * smooth / max(float(smooth.sum()), 1e-9) + uniform / smooth.size
+    return density
+
+
+def motion_costs(motion: np.ndarray, belief: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """What each pixel's motion costs as object and as background (nats, flat), learnt from ``belief``.
+
+    The background's motion is learnt over the whole frame (the colours': in a box's ring, and from
+    negative clicks' regions), as measured.
+    """
+    shape = (MOTION_BINS, MOTION_BINS)
+    weights = belief.ravel()
+    object_model = histogram(motion, weights, shape, sigma=MOTION_SMOOTHING, uniform=MOTION_UNIFORM)
+    background_model = histogram(motion, 1.0 - weights, shape, sigma=MOTION_SMOOTHING, uniform=MOTION_UNIFORM)
+    return -np.log(object_model[motion]), -np.log(background_model[motion])
+
+
+def example_models(examples: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray] | None:
+    """The object's and background's colour histograms over (image, mask) examples, or None for none."""
+    if not examples:
+        return None
+    bins = np.concatenate([colour_bins(image) for image, _ in examples])
+    masks = np.concatenate([np.asarray(mask, bool).ravel() for _, mask in examples]).astype(np.float64)
+    return histogram(bins, masks), histogram(bins, 1.0 - masks)
