@@ -286,8 +286,8 @@ class AnnotationApp(JSONRoutes):
     async def box(self, request: Request) -> Response:
         """The click model's mask of a box and the corrective clicks since it, for ``object`` if named.
 
-        `AnnotationSession.box_preview`: its clicks see the frame's motion and the object's mask on the
-        nearest annotated frame.
+        `AnnotationSession.box_preview`: the box and its clicks see the object's mask on the nearest
+        annotated frame, the clicks the frame's motion.
         """
         name, frame = self._frame(request)
         data = await self._json(request)

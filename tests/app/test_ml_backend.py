@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 
 from frugalseg.active.objects.session.given import GivenAnnotation
 from frugalseg.active.objects.simulation.annotation_types import GivenClick
+from frugalseg.active.objects.tools.graph_cut import ObjectPrior
 from frugalseg.app import SessionService
 from frugalseg.app.http import JSONRoutes
 from frugalseg.app.ml_backend import MLBackendApp, create_ml_backend
@@ -174,7 +175,10 @@ def test_interactive_keypoints_are_the_click_models_mask(
 def test_an_interactive_rectangle_is_the_box_tools_mask_with_its_keypoints(
     backend: TestClient, service: SessionService, davis: Path
 ) -> None:
-    """A rectangle goes to the click model's box tool (once the box's own pixels), inside the box."""
+    """A rectangle goes to the click model's box tool (once the box's own pixels), inside the box.
+
+    The swan annotated on frame 0 lends the box its colours there (`AnnotationSession.box_preview`).
+    """
     assert backend.post("/webhook", json=event(0, [brush(truth(service, davis, 0) == 1)])).status_code == 201
     service.wait()
     ys, xs = np.nonzero(truth(service, davis, 6) == 1)
@@ -188,7 +192,10 @@ def test_an_interactive_rectangle_is_the_box_tools_mask_with_its_keypoints(
     [prediction] = predict(backend, [6], {"result": [rectangle]})
     [result] = prediction["result"]
     image = service.session.frame_image(VIDEO, 6)
-    expected = service.session.click_model.box(image, (x0, y0, x1, y1), ())
+    box = (x0, y0, x1, y1)
+    swan = ObjectPrior(examples=[(service.session.frame_image(VIDEO, 0), truth(service, davis, 0) == 1)])
+    expected = service.session.click_model.box(image, box, (), known=swan)  # its colours on frame 0
+    assert not np.array_equal(expected, service.session.click_model.box(image, box, ()))
     found = decoded(result)
     assert np.array_equal(found, expected)
     inside = np.zeros_like(found)

@@ -585,9 +585,10 @@ class AnnotationSession:
     ) -> np.ndarray:
         """The click model's mask (bool) of one object from a box and the clicks since it; nothing saved.
 
-        A box alone is the click model's box mask; its corrective clicks draw the object from nothing,
-        so object ``obj`` learns its colours from its mask on the nearest annotated frame
-        (`video_priors`), as clicks that start an object do, and every click sees how the frame moves.
+        The box and its corrective clicks draw the object from nothing, so object ``obj`` brings its
+        colours from its mask on the nearest annotated frame (`video_priors`), as clicks that start an
+        object do: the box's first guess starts from the pixels that look like it. Every click sees how
+        the frame moves.
 
         Args:
             video: the video's name.
@@ -603,12 +604,12 @@ class AnnotationSession:
         t = source.loop_index(frame)
         image = source.frame(t)
         known = None
-        if clicks and obj is None:  # an object not named: no colours of it yet, the frame's motion
-            neighbour = source.neighbour(t, image.shape[:2])
-            known = None if neighbour is None else ObjectPrior(neighbour=neighbour)
-        elif clicks and obj is not None:  # no need to wait for current masks
+        if obj is not None:  # no need to wait for current masks
             nothing = np.zeros(image.shape[:2], np.uint8)
             known = source.priors(self.annotated_state(video), t, nothing, [obj]).get(obj)
+        elif clicks:  # an object not named: no colours of it yet, the frame's motion
+            neighbour = source.neighbour(t, image.shape[:2])
+            known = None if neighbour is None else ObjectPrior(neighbour=neighbour)
         return self.click_model.box(image, box, clicks, known=known)
 
     @staticmethod

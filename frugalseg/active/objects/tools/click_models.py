@@ -8,7 +8,8 @@ object (``known``, `graph_cut.ObjectPrior`: its neighbouring frame, its colours 
 Chosen by name (`get_click_model`):
 
 * ``starcut`` (`DEFAULT_CLICK_MODEL`, weight-free) — `StarCutClicks`: the star-convex graph cut of
-  `graph_cut.segment`, the current mask its prior; from an empty mask or a box each click's answer is
+  `graph_cut.segment`, the current mask its prior (a box's first guess GrabCut's, from the object's colours
+  on other frames where the session knows them); from an empty mask or a box each click's answer is
   checked against the answer before it.
 * ``grabcut`` (the default before ``starcut``) — `GrabCutClicks`: OpenCV GrabCut initialised with the
   current mask as probable foreground, the rest as probable background, and a disk of sure foreground
@@ -47,7 +48,9 @@ from frugalseg.active.objects.simulation.simulated_annotator import (
     corrective_click,
 )
 from frugalseg.active.objects.tools import appearance, change_bounds, dragged_parts, graph_cut
+from frugalseg.active.objects.tools.appearance import object_like
 from frugalseg.active.objects.tools.grabcut import (
+    BOX_LIKELY_SHARE,
     GIVEN_CLICK_REACH,
     GRABCUT_ITERATIONS,
     Box,
@@ -265,7 +268,7 @@ class StarCutClicks(ClickToMask):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._features: tuple[tuple[object, ...], ImageFeatures] | None = None
-        self._last_box: tuple[tuple[object, ...], Box, np.ndarray] | None = None
+        self._last_box: tuple[Hashable, np.ndarray] | None = None
         self._answers: OrderedDict[Hashable, np.ndarray] = OrderedDict()
 
     @property
@@ -278,6 +281,7 @@ class StarCutClicks(ClickToMask):
                 for name in module.SETTINGS
             },
             **box_settings(),
+            "box_likely_share": BOX_LIKELY_SHARE,
         }
 
     def _image(self, image: np.ndarray) -> tuple[tuple[object, ...], ImageFeatures]:
@@ -370,18 +374,23 @@ class StarCutClicks(ClickToMask):
     ) -> np.ndarray:
         """GrabCut's box (`grabcut_box`: 0.70 on DAVIS, the cut's own 0.50), then the cut; inside the box.
 
-        Each click's cut changes the answer to the clicks before it (`graph_cut.segment`'s ``previous``).
+        Where ``known`` has the object on other frames, GrabCut starts from the pixels that look like it
+        (`appearance.object_like`). Each click's cut changes the answer to the clicks before it
+        (`graph_cut.segment`'s ``previous``).
         """
         key, features = self._image(image)
+        examples = () if known is None else tuple(known.examples)
+        box_key = (key, box, tuple((image_key(frame), image_key(mask)) for frame, mask in examples))
         with self._lock:
             cached = self._last_box
-        if cached is None or cached[:2] != (key, box):
+        if cached is None or cached[0] != box_key:
             x0, y0, x1, y1 = box
-            cached = (key, box, np.zeros(image.shape[:2], bool))
-            cached[2][y0 : y1 + 1, x0 : x1 + 1] = grabcut_box(image, box)[y0 : y1 + 1, x0 : x1 + 1]
+            cached = (box_key, np.zeros(image.shape[:2], bool))
+            guess = grabcut_box(image, box, object_like(image, examples))
+            cached[1][y0 : y1 + 1, x0 : x1 + 1] = guess[y0 : y1 + 1, x0 : x1 + 1]
             with self._lock:
                 self._last_box = cached
-        alone, points = cached[2], [Point(c.x, c.y, c.positive) for c in clicks]
+        alone, points = cached[1], [Point(c.x, c.y, c.positive) for c in clicks]
         if not points:
             return np.array(alone, bool)
 

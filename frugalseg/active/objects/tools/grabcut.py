@@ -22,6 +22,9 @@ GIVEN_CLICK_REACH = 3  # a person's click may change pixels within this many cli
 BOX_ITERATIONS = 3
 BOX_MARGIN = 0.1  # the background GrabCut learns from: this share of the box's longer side around it
 BOX_PIXELS = 40_000
+#: A box's pixels that look like the object (`grabcut_box`'s ``likely``) are used only where they are at least
+#: this share of the box.
+BOX_LIKELY_SHARE = 0.05
 BOX_CLICK_REACH = (
     4  # a click after a box re-decides pixels within this many times its distance to the other side
 )
@@ -186,10 +189,13 @@ def box_settings() -> dict[str, int]:
     return {"box_iterations": BOX_ITERATIONS, "box_pixels": BOX_PIXELS}
 
 
-def grabcut_box(image: np.ndarray, box: Box) -> np.ndarray:
+def grabcut_box(image: np.ndarray, box: Box, likely: np.ndarray | None = None) -> np.ndarray:
     """Bool mask of the object in ``box`` from GrabCut: inside probable object, outside sure background.
 
-    GrabCut learns the background's colours from a margin of `BOX_MARGIN` around the box.
+    GrabCut learns the background's colours from a margin of `BOX_MARGIN` around the box. ``likely``
+    (bool H×W, or None) marks the pixels that look like the object (its colours on another frame,
+    `appearance.object_like`): inside the box only those start as probable object, the rest as probable
+    background, unless they are less than `BOX_LIKELY_SHARE` of the box (the colours do not find it here).
     """
     height, width = image.shape[:2]
     x0, y0, x1, y1 = box
@@ -202,6 +208,10 @@ def grabcut_box(image: np.ndarray, box: Box) -> np.ndarray:
     )
     seeds = np.full((height, width), cv2.GC_BGD, np.uint8)
     seeds[y0 : y1 + 1, x0 : x1 + 1] = cv2.GC_PR_FGD
+    if likely is not None:
+        inside = likely[y0 : y1 + 1, x0 : x1 + 1]
+        if inside.mean() >= BOX_LIKELY_SHARE:
+            seeds[y0 : y1 + 1, x0 : x1 + 1] = np.where(inside, cv2.GC_PR_FGD, cv2.GC_PR_BGD)
     out = np.zeros((height, width), bool)
     out[window[1] : window[3], window[0] : window[2]] = _grabcut_window(image, seeds, window)
     return out

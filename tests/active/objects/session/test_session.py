@@ -611,5 +611,6 @@ def test_previews_while_a_video_waits_for_its_propagation_propagate_nothing(star
     session.preview("squares-a", 5, clicks, np.zeros(shape, np.uint8))
     ((image, mask),) = recording.known[0].examples  # frame 9, annotated but not yet propagated, is nearest
     assert np.array_equal(mask, squares(9, 0) == 1)
-    session.box_preview("squares-a", 5, (4, 4, 30, 30), (), 1)  # a box alone: GrabCut's mask, no prior read
-    assert recording.known[1] is None
+    session.box_preview("squares-a", 5, (4, 4, 30, 30), (), 1)  # a box alone starts from the object's colours
+    ((image, mask),) = recording.known[1].examples
+    assert np.array_equal(mask, squares(9, 0) == 1)
