@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import unicodedata
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -269,43 +269,6 @@ def _given_mask(
         seconds[min(given.objects)] += costs.clicked_frame_seconds
     kind = next(k for k in ("mask", "box", "clicks") if k in kinds.values())
     return AnnotationResult(kind, given.ids, seconds, clicks), kinds
-
-
-def video_priors(
-    state: VideoState | None,
-    t: int,
-    current: np.ndarray,
-    objects: Sequence[int],
-    image: Callable[[int], np.ndarray],
-    neighbour: np.ndarray | None = None,
-) -> dict[int, ObjectPrior]:
-    """What the video knows of each of ``objects`` on frame ``t`` (`graph_cut.ObjectPrior`).
-
-    Every object gets the neighbouring frame: how each pixel moves towards it tells an object from a
-    background of its colours. A person starting an object on a frame has drawn it on another:
-    its mask on the nearest annotated frame, with that frame's image, teaches the click model its
-    colours and its surroundings'. An object the frame already shows has its own colours there, and
-    none without an annotated frame that shows it.
-
-    Args:
-        state: the video's loop state (None: nothing annotated yet, no colours).
-        t: the frame's loop index.
-        current: the frame's current mask (H×W object ids).
-        objects: the object ids the person clicks on.
-        image: loop index → that frame's image (H×W×3 uint8 RGB), read only for the frames used.
-        neighbour: the frame next to ``t`` (`annotation_types.neighbour_index`); or None.
-    """
-    priors: dict[int, ObjectPrior] = {}
-    for obj in objects:
-        examples: list[tuple[np.ndarray, np.ndarray]] = []
-        if state is not None and not (current == obj).any():
-            shown = [k for k, mask in state.annotated.items() if k != t and (mask == obj).any()]
-            if shown:
-                nearest = min(shown, key=lambda k: (abs(k - t), k))
-                examples.append((image(nearest), state.annotated[nearest] == obj))
-        if examples or neighbour is not None:
-            priors[obj] = ObjectPrior(examples=examples, neighbour=neighbour)
-    return priors
 
 
 def book(

@@ -47,7 +47,6 @@ from frugalseg.active.objects.session.given import (
     book,
     check_objects,
     read_mask,
-    video_priors,
 )
 from frugalseg.active.objects.session.proposals import Candidate, Proposal, ProposalOptions, next_annotation
 from frugalseg.active.objects.session.session_settings import (
@@ -57,7 +56,7 @@ from frugalseg.active.objects.session.session_settings import (
     new_settings,
     saved_settings,
 )
-from frugalseg.active.objects.simulation.annotation_types import neighbour_index
+from frugalseg.active.objects.simulation.annotation_types import neighbour_index, video_priors
 from frugalseg.active.objects.state import STATE_FILE, IterationRecord, VideoState
 from frugalseg.active.objects.tools.grabcut import Box, Click
 from frugalseg.active.objects.tools.graph_cut import ObjectPrior

@@ -31,8 +31,9 @@ The policies that choose a type are in `type_policies`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -43,6 +44,9 @@ from frugalseg.active.objects.tools.graph_cut import ObjectPrior
 from frugalseg.autolabel.boxes import box_of
 from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts
 from frugalseg.metrics.jf import contour_accuracy, region_similarity
+
+if TYPE_CHECKING:
+    from frugalseg.active.objects.state import VideoState
 
 VOID = 255
 CLICKS_PER_OBJECT = 3
@@ -248,6 +252,43 @@ def neighbouring_frame(frames: Sequence[np.ndarray], t: int) -> np.ndarray | Non
     return None if index is None else frames[index]
 
 
+def video_priors(
+    state: VideoState | None,
+    t: int,
+    current: np.ndarray,
+    objects: Sequence[int],
+    image: Callable[[int], np.ndarray],
+    neighbour: np.ndarray | None = None,
+) -> dict[int, ObjectPrior]:
+    """What the video knows of each of ``objects`` on frame ``t`` (`graph_cut.ObjectPrior`).
+
+    Every object gets the neighbouring frame: how each pixel moves towards it tells an object from a
+    background of its colours. A person starting an object on a frame has drawn it on another:
+    its mask on the nearest annotated frame, with that frame's image, teaches the click model its
+    colours and its surroundings'. An object the frame already shows has its own colours there, and
+    none without an annotated frame that shows it.
+
+    Args:
+        state: the video's loop state (None: nothing annotated yet, no colours).
+        t: the frame's loop index.
+        current: the frame's current mask (H×W object ids).
+        objects: the object ids the person clicks on.
+        image: loop index → that frame's image (H×W×3 uint8 RGB), read only for the frames used.
+        neighbour: the frame next to ``t`` (`annotation_types.neighbour_index`); or None.
+    """
+    priors: dict[int, ObjectPrior] = {}
+    for obj in objects:
+        examples: list[tuple[np.ndarray, np.ndarray]] = []
+        if state is not None and not (current == obj).any():
+            shown = [k for k, mask in state.annotated.items() if k != t and (mask == obj).any()]
+            if shown:
+                nearest = min(shown, key=lambda k: (abs(k - t), k))
+                examples.append((image(nearest), state.annotated[nearest] == obj))
+        if examples or neighbour is not None:
+            priors[obj] = ObjectPrior(examples=examples, neighbour=neighbour)
+    return priors
+
+
 def _click_seconds(made: dict[int, int], costs: AnnotationCosts) -> dict[int, float]:
     """Seconds per object for ``made`` clicks per object.
 
@@ -281,7 +322,7 @@ def annotate_given_clicks(
         clicks: the person's clicks, on any objects.
         costs: annotation costs.
         model: the click-to-mask model (`click_models`); None: the default model.
-        known: object id → what the video knows of it (`session.given.video_priors`), for the model.
+        known: object id → what the video knows of it (`video_priors`), for the model.
     """
     model = get_click_model() if model is None else model
     known = {} if known is None else known

@@ -17,9 +17,8 @@ from frugalseg.active.objects.session.given import (
     annotation_result,
     is_object_id,
     object_name,
-    video_priors,
 )
-from frugalseg.active.objects.simulation.annotation_types import GivenClick, neighbouring_frame
+from frugalseg.active.objects.simulation.annotation_types import GivenClick, neighbouring_frame, video_priors
 from frugalseg.active.objects.state import VideoState
 from frugalseg.active.objects.tools.click_models import GrabCutClicks
 from frugalseg.data.costs import AnnotationCosts
