@@ -52,7 +52,7 @@ from frugalseg.active.objects.engines import get_loop_engine
 from frugalseg.active.objects.simulation.annotation_types import (
     annotate_clicks,
     annotate_mask,
-    neighbouring_frame,
+    annotation_priors,
 )
 from frugalseg.active.objects.simulation.loop import TARGET_JF, AnnotationLoop
 from frugalseg.active.objects.simulation.runs import video_sources
@@ -77,7 +77,6 @@ from frugalseg.active.objects.tools.grabcut import (
     local_grabcut_clicks,
     paint_clicks,
 )
-from frugalseg.active.objects.tools.graph_cut import ObjectPrior
 from frugalseg.active.propagation import PropagationCache, propagate_annotations, unreliability
 from frugalseg.autolabel.flow_propagate import FlowPropagator
 from frugalseg.data.formats.davis import DavisFormat
@@ -211,8 +210,9 @@ def iteration() -> None:
         annotate_mask(video.truth[frame])
         stages["annotation: mask (simulated)"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        known = ObjectPrior(neighbour=neighbouring_frame(video.frames, frame))
-        result = annotate_clicks(video.frames[frame], state.masks[frame], video.truth[frame], known=known)
+        current, truth = state.masks[frame], video.truth[frame]
+        known = annotation_priors("clicks", state, frame, video.frames, current, truth)
+        result = annotate_clicks(video.frames[frame], current, truth, known=known)
         stages[f"annotation: clicks ({sum(result.clicks.values())} clicks → starcut, the loop's)"] = (
             time.perf_counter() - t0
         )

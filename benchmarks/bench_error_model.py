@@ -58,8 +58,8 @@ from frugalseg.active.objects.simulation.annotation_types import (
     ANNOTATION_TYPES,
     annotate_frame,
     annotate_mask,
+    annotation_priors,
     frame_quality,
-    neighbouring_frame,
 )
 from frugalseg.active.objects.simulation.loop import AnnotationLoop
 from frugalseg.active.objects.simulation.runs import video_sources
@@ -151,7 +151,7 @@ def residuals(clips: list[str]) -> None:
                             masks[t],
                             truth[t],
                             loop.costs,
-                            neighbour=neighbouring_frame(video.frames, t),
+                            known=annotation_priors(kind, None, t, video.frames, masks[t], truth[t]),
                         ).mask
                     )
                     j, f = frame_quality(mask, truth[t], loop.objects)

@@ -19,8 +19,9 @@ Types, on one frame, for every object visible in its ground truth:
   EVA-VOS's figure) per object, plus its clicks and the frame's overhead as for ``clicks``.
 
 A frame on which no object is visible costs ``clicked_frame_seconds`` (looking, finding nothing)
-and yields an empty mask, whichever the type. The model of ``clicks`` and ``box`` sees how the frame
-moves towards its neighbour (`neighbouring_frame`), as a session's model does.
+and yields an empty mask, whichever the type. The model of ``clicks`` and ``box`` is told what a
+session tells it (`annotation_priors`): how the frame moves towards its neighbour (`neighbouring_frame`),
+and an object's mask on the nearest annotated frame where it is drawn from nothing (`video_priors`).
 
 A real annotator's clicks (`GivenClick`, ``annotate add --clicks``) come all at once and with no
 truth to choose between candidates (`annotate_given_clicks`, the same model's ``correct``: GrabCut
@@ -102,7 +103,7 @@ def annotate_clicks(
     *,
     clicks_per_object: int = CLICKS_PER_OBJECT,
     model: ClickToMask | None = None,
-    known: ObjectPrior | None = None,
+    known: Mapping[int, ObjectPrior] | None = None,
 ) -> AnnotationResult:
     """The ``clicks`` type on one frame (module docstring): corrective clicks per object, then masks.
 
@@ -113,16 +114,17 @@ def annotate_clicks(
         costs: annotation costs.
         clicks_per_object: the most clicks on each object (fewer when its mask becomes exact).
         model: the click-to-mask model (`click_models`); None: the default model.
-        known: what the video tells the model of every object (`ObjectPrior`: its neighbour), or None.
+        known: object id → what the video tells the model of it (`annotation_priors`), or None.
     """
     model = get_click_model() if model is None else model
+    known = {} if known is None else known
     void = truth == VOID
     objects = sorted(set(visible_objects(truth)) | {int(v) for v in np.unique(current) if v not in (0, VOID)})
     mask = np.where(current == VOID, 0, current).astype(np.uint8)
     made: dict[int, int] = {}
     for obj in objects:
         found, clicks = model.simulate(
-            image, current == obj, truth == obj, clicks=clicks_per_object, ignore=void, known=known
+            image, current == obj, truth == obj, clicks=clicks_per_object, ignore=void, known=known.get(obj)
         )
         mask[(mask == obj) & ~found] = 0
         mask[found] = obj
@@ -137,7 +139,7 @@ def annotate_box(
     *,
     clicks_per_object: int = CLICKS_PER_OBJECT,
     model: ClickToMask | None = None,
-    known: ObjectPrior | None = None,
+    known: Mapping[int, ObjectPrior] | None = None,
 ) -> AnnotationResult:
     """The ``box`` type on one frame (module docstring): a box and corrective clicks per visible object.
 
@@ -147,9 +149,10 @@ def annotate_box(
         costs: annotation costs.
         clicks_per_object: the most corrective clicks after each box.
         model: the click-to-mask model turning a box and clicks into a mask; None: the default model.
-        known: what the video tells the model of every object (`ObjectPrior`: its neighbour), or None.
+        known: object id → what the video tells the model of it (`annotation_priors`), or None.
     """
     model = get_click_model() if model is None else model
+    known = {} if known is None else known
     void = truth == VOID
     mask = np.zeros(truth.shape, np.uint8)
     objects = visible_objects(truth)
@@ -157,7 +160,9 @@ def annotate_box(
         return AnnotationResult("box", mask, {0: costs.clicked_frame_seconds}, {})
     made: dict[int, int] = {}
     for obj in objects:
-        found, made[obj] = _box_and_clicks(image, truth == obj, void, model, clicks_per_object, known)
+        found, made[obj] = _box_and_clicks(
+            image, truth == obj, void, model, clicks_per_object, known.get(obj)
+        )
         mask[found] = obj
     seconds = _click_seconds(made, costs)
     return AnnotationResult("box", mask, {o: s + costs.box_seconds for o, s in seconds.items()}, made)
@@ -204,7 +209,7 @@ def annotate_frame(
     costs: AnnotationCosts = DEFAULT_COSTS,
     *,
     model: ClickToMask | None = None,
-    neighbour: np.ndarray | None = None,
+    known: Mapping[int, ObjectPrior] | None = None,
 ) -> AnnotationResult:
     """The simulated annotator's annotation of one frame with the type ``kind`` (`ANNOTATION_TYPES`).
 
@@ -215,16 +220,44 @@ def annotate_frame(
         truth: its ground truth (H×W object ids, 255 void).
         costs: annotation costs.
         model: the click-to-mask model of ``clicks`` and ``box``; None: the default model.
-        neighbour: the neighbouring frame, whose motion the model sees (`neighbouring_frame`); or None.
+        known: object id → what the video tells the model of it (`annotation_priors`), or None.
     """
     if kind == "mask":
         return annotate_mask(truth, costs)
-    known = None if neighbour is None else ObjectPrior(neighbour=neighbour)
     if kind == "clicks":
         return annotate_clicks(image, current, truth, costs, model=model, known=known)
     if kind == "box":
         return annotate_box(image, truth, costs, model=model, known=known)
     raise ValueError(f"unknown annotation type {kind!r}; types: {', '.join(ANNOTATION_TYPES)}")
+
+
+def annotation_priors(
+    kind: str,
+    state: VideoState | None,
+    t: int,
+    frames: Sequence[np.ndarray],
+    current: np.ndarray,
+    truth: np.ndarray,
+) -> dict[int, ObjectPrior]:
+    """What the video tells the model of each object when the simulated annotator gives frame ``t`` ``kind``.
+
+    As a session tells it (`video_priors`): every object the frame's neighbour (its motion), and its mask
+    on the nearest annotated frame where the person starts it from nothing. A box draws every object
+    from nothing (as the page's box does); clicks correct ``current``, so only an object it does not show.
+
+    Args:
+        kind: the annotation type (``mask`` needs nothing).
+        state: the video's loop state (its annotated masks), or None (the motion only).
+        t: the frame's index in ``frames``.
+        frames: the video's frames (RGB), read only for the frames used.
+        current: frame ``t``'s current mask (H×W object ids).
+        truth: its ground truth (H×W object ids, 255 void).
+    """
+    if kind == "mask":
+        return {}
+    shown = current if kind == "clicks" else np.zeros_like(current)
+    objects = sorted(set(visible_objects(truth)) | {int(v) for v in np.unique(shown) if v not in (0, VOID)})
+    return video_priors(state, t, shown, objects, frames.__getitem__, neighbouring_frame(frames, t))
 
 
 def neighbour_index(t: int, num_frames: int) -> int | None:

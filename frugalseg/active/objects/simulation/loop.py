@@ -32,8 +32,8 @@ from frugalseg.active.objects.simulation.annotation_types import (
     AnnotationResult,
     annotate_frame,
     annotate_mask,
+    annotation_priors,
     frame_quality,
-    neighbouring_frame,
 )
 from frugalseg.active.objects.state import STATE_FILE, Annotation, IterationRecord, VideoState
 from frugalseg.active.propagation import unreliability
@@ -207,9 +207,9 @@ class AnnotationLoop:
         truth = self.video.require_truth()[frame]
         current = self.state.masks[frame] if self.state.masks else np.zeros_like(truth)
         frames = self.video.frames
-        neighbour = neighbouring_frame(frames, frame)
+        known = annotation_priors(kind, self.state, frame, frames, current, truth)
         return annotate_frame(
-            kind, frames[frame], current, truth, self.costs, model=self.click_model, neighbour=neighbour
+            kind, frames[frame], current, truth, self.costs, model=self.click_model, known=known
         )
 
     def _gain(self, frame: int, result: AnnotationResult) -> float:

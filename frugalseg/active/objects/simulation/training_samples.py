@@ -41,8 +41,8 @@ from frugalseg.active.objects.engines import LoopEngine
 from frugalseg.active.objects.simulation.annotation_types import (
     ANNOTATION_TYPES,
     annotate_frame,
+    annotation_priors,
     frame_quality,
-    neighbouring_frame,
 )
 from frugalseg.active.objects.simulation.loop import Video
 from frugalseg.active.objects.simulation.runs import run_loop_folders
@@ -437,10 +437,15 @@ def episode_samples(
             continue
         current = state.masks[t]
         before = sum(frame_quality(current, truth[t], objects)) / 2
-        neighbour = neighbouring_frame(video.frames, t)
         results = {
             kind: annotate_frame(
-                kind, video.frames[t], current, truth[t], costs, model=click_model, neighbour=neighbour
+                kind,
+                video.frames[t],
+                current,
+                truth[t],
+                costs,
+                model=click_model,
+                known=annotation_priors(kind, state, t, video.frames, current, truth[t]),
             )
             for kind in ANNOTATION_TYPES
         }

@@ -13,9 +13,11 @@ from frugalseg.active.objects.simulation.annotation_types import (
     annotate_box,
     annotate_clicks,
     annotate_frame,
+    annotation_priors,
     neighbouring_frame,
     padded_box,
 )
+from frugalseg.active.objects.state import VideoState
 from frugalseg.active.objects.tools.click_models import StarCutClicks
 from frugalseg.active.objects.tools.graph_cut import ObjectPrior
 from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts
@@ -126,11 +128,38 @@ def test_the_simulated_annotator_sees_the_neighbouring_frame_as_a_session_gives_
     empty = np.zeros(SIZE, np.uint8)
     seen, alone = (
         annotate_clicks(image, empty, truth, clicks_per_object=1, known=known).mask == 1
-        for known in (ObjectPrior(neighbour=neighbour), None)
+        for known in ({1: ObjectPrior(neighbour=neighbour)}, None)
     )
     assert region_similarity(seen, truth == 1) > 0.95 and region_similarity(alone, truth == 1) < 0.2
     recording = _RecordingBox()
-    annotate_frame("box", image, empty, truth, model=recording, neighbour=neighbour)
+    known = annotation_priors("box", None, 0, frames, empty, truth)
+    annotate_frame("box", image, empty, truth, model=recording, known=known)
     assert recording.known and all(
         known is not None and known.neighbour is neighbour for known in recording.known
     )
+
+
+def test_the_simulated_box_brings_every_object_s_nearest_annotation_and_clicks_only_an_unshown_one_s() -> (
+    None
+):
+    """What the loop's annotator tells the model is what a session tells it: the page's box draws every
+    object from nothing, `annotate add --clicks` corrects the masks the frame shows."""
+    image, truth = two_squares()
+    frames = [np.full_like(image, 10 * t) for t in range(4)]
+    state = VideoState(video="v", num_frames=4, objects={1: 0, 2: 0})
+    state.annotated = {0: truth, 3: np.where(truth == 1, 1, 0).astype(np.uint8)}
+    current = np.where(truth == 1, 1, 0).astype(np.uint8)  # frame 2 shows object 1, not object 2
+    boxed = annotation_priors("box", state, 2, frames, current, truth)
+    clicked = annotation_priors("clicks", state, 2, frames, current, truth)
+    assert annotation_priors("mask", state, 2, frames, current, truth) == {}
+    assert sorted(boxed) == sorted(clicked) == [1, 2]
+    assert all(prior.neighbour is frames[1] for prior in (*boxed.values(), *clicked.values()))
+    [(example, mask)] = boxed[1].examples
+    assert example is frames[3] and np.array_equal(mask, truth == 1)  # frame 3 is nearer than frame 0
+    [(example, mask)] = boxed[2].examples
+    assert example is frames[0] and np.array_equal(mask, truth == 2)  # frame 3 does not show object 2
+    [(example, mask)] = clicked[2].examples
+    assert not clicked[1].examples and example is frames[0] and np.array_equal(mask, truth == 2)
+    recording = _RecordingBox()
+    annotate_frame("box", image, current, truth, model=recording, known=boxed)
+    assert [id(known) for known in recording.known] == [id(boxed[1]), id(boxed[2])]
