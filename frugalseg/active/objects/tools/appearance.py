@@ -34,8 +34,9 @@ MOTION_SMOOTHING = 0.7
 MOTION_UNIFORM = 0.05
 #: A pixel looks like the object (`object_like`) where its colour is at most this many nats less likely the
 #: object's than the background's on the frames the person annotated it on. A box's first guess starts from
-#: those pixels on a later frame (DAVIS, 48 boxes 10 frames after the example: its IoU 0.611 → 0.672 on
-#: average; at 0 nats 0.663, at 2 nats 0.669; `benchmarks/results/interactive.md`, stop 62).
+#: those pixels on a later frame (48 DAVIS boxes 10 frames after the example: the box alone 0.611 → 0.672 mean
+#: IoU; 56 boxes with frame 0's example, NoC@85 4.36 at 0 nats, 4.09 at 1, 4.32 at 2, 4.41 at 4;
+#: `benchmarks/results/interactive.md`, stop 62).
 OBJECT_LIKE_NATS = 1.0
 #: The constants a click model records in its settings (with `graph_cut.SETTINGS`).
 SETTINGS = (
@@ -61,7 +62,8 @@ def colour_bins(image: np.ndarray) -> np.ndarray:
 def work_flow(shape: tuple[int, int], image: np.ndarray, neighbour: np.ndarray) -> np.ndarray | None:
     """Each working pixel's optical flow from ``image`` to ``neighbour`` (both RGB; H×W×2 working pixels).
 
-    DIS flow (`DISFlow`, medium) at the working scale; None where that scale is too small for a flow.
+    DIS flow (`DISFlow`, medium) at the working scale ``shape`` (rows, columns; `ImageFeatures.shape`);
+    None where that scale is too small for a flow.
 
     Raises:
         ValueError: if the two frames differ in size.
