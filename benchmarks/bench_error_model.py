@@ -63,6 +63,7 @@ from frugalseg.active.objects.simulation.annotation_types import (
 )
 from frugalseg.active.objects.simulation.loop import AnnotationLoop
 from frugalseg.active.objects.simulation.runs import video_sources
+from frugalseg.active.objects.state import VideoState
 from frugalseg.active.propagation import unreliability
 from frugalseg.data.formats.davis import DavisFormat
 
@@ -134,6 +135,8 @@ def residuals(clips: list[str]) -> None:
         for more in RESIDUAL_SETS:
             keys = sorted({*loop.initial, *(c for c in more if c < len(video.frames))})
             annotated = {t: annotate_mask(truth[t], loop.costs).mask for t in keys}
+            state = VideoState(video=video.name, num_frames=len(video.frames), objects={})
+            state.annotated = annotated  # what the loop's annotator is told (`annotation_priors`)
             masks = engine.propagate(
                 video.frames, annotated, first_frames=loop.first_frames, cache=loop.cache
             ).masks
@@ -151,7 +154,7 @@ def residuals(clips: list[str]) -> None:
                             masks[t],
                             truth[t],
                             loop.costs,
-                            known=annotation_priors(kind, None, t, video.frames, masks[t], truth[t]),
+                            known=annotation_priors(kind, state, t, video.frames, masks[t], truth[t]),
                         ).mask
                     )
                     j, f = frame_quality(mask, truth[t], loop.objects)
