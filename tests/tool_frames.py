@@ -1,4 +1,4 @@
-"""Frames for the interactive tools' tests: textured hand-made images, and real DAVIS frames propagated."""
+"""Frames for the interactive tools' tests: textured hand-made images, real DAVIS frames (propagated too)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,13 @@ def textured(seed: int, shape: tuple[int, int]) -> np.ndarray:
     return np.clip((cv2.GaussianBlur(noise, (0, 0), 1.0) - 127.5) * 2 + 127.5, 0, 255).astype(np.uint8)
 
 
+def davis_frame(root: Path, clip: str, index: int) -> tuple[np.ndarray, np.ndarray]:
+    """A DAVIS clip's frame ``index`` (RGB) and its truth (bool: any object), from a DAVIS-layout root."""
+    name = sorted((root / "JPEGImages" / "480p" / clip).glob("*.jpg"))[index]
+    truth = cv2.imread(str(root / "Annotations" / "480p" / clip / f"{name.stem}.png"), cv2.IMREAD_GRAYSCALE)
+    return cv2.cvtColor(cv2.imread(str(name)), cv2.COLOR_BGR2RGB), truth > 0
+
+
 def propagated_davis(
     root: Path, clip: str, index: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, ObjectPrior]:
@@ -31,11 +38,7 @@ def propagated_davis(
         clip: the clip's name.
         index: the frame whose mask is propagated (at least 1).
     """
-    names = sorted((root / "JPEGImages" / "480p" / clip).glob("*.jpg"))[: index + 1]
-    frames = [cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB) for path in names]
-    annotations = root / "Annotations" / "480p" / clip
-    first, truth = (
-        cv2.imread(str(annotations / f"{names[at].stem}.png"), cv2.IMREAD_GRAYSCALE) > 0 for at in (0, index)
-    )
-    masks = get_loop_engine("flow", downscale=2).propagate(frames, {0: first.astype(np.uint8)}).masks
+    read = [davis_frame(root, clip, at) for at in range(index + 1)]
+    frames, truth = [frame for frame, _ in read], read[index][1]
+    masks = get_loop_engine("flow", downscale=2).propagate(frames, {0: read[0][1].astype(np.uint8)}).masks
     return frames[index], truth, masks[index] == 1, ObjectPrior(neighbour=frames[index - 1])

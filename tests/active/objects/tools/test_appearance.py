@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
+from tool_frames import davis_frame
 
+from frugalseg.active.objects.simulation.annotation_types import BOX_MARGIN, padded_box
 from frugalseg.active.objects.tools import grabcut
 from frugalseg.active.objects.tools.appearance import object_like
 from frugalseg.active.objects.tools.click_models import StarCutClicks
@@ -53,18 +54,10 @@ def test_a_real_swan_s_box_starts_from_its_colours_ten_frames_before(shared_data
     # DAVIS blackswan, frame 30: GrabCut's guess from the box alone holds the water and stone around the swan
     # (IoU 0.41). With the swan's mask on frame 20 as what the session knows, GrabCut starts from the pixels
     # of the swan's colours there (`object_like`), and the guess is the swan (0.89).
-    root = shared_data / "davis_dev"
-
-    def read(index: int) -> tuple[np.ndarray, np.ndarray]:
-        image = cv2.imread(str(root / f"JPEGImages/480p/blackswan/{index:05d}.jpg"))
-        truth = cv2.imread(str(root / f"Annotations/480p/blackswan/{index:05d}.png"), cv2.IMREAD_GRAYSCALE)
-        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB), truth > 0
-
-    image, truth = read(30)
-    rows, columns = np.nonzero(truth)
-    box = (int(columns.min()) - 5, int(rows.min()) - 5, int(columns.max()) + 5, int(rows.max()) + 5)
+    image, truth = davis_frame(shared_data / "davis_dev", "blackswan", 30)
+    box = padded_box(truth, BOX_MARGIN)
     assert region_similarity(StarCutClicks().box(image, box), truth) == pytest.approx(0.41, abs=0.01)
-    known = ObjectPrior(examples=[read(20)])
+    known = ObjectPrior(examples=[davis_frame(shared_data / "davis_dev", "blackswan", 20)])
     likely = object_like(image, known.examples)
     assert likely is not None and likely[truth].mean() > 0.95
     assert region_similarity(StarCutClicks().box(image, box, known=known), truth) > 0.85

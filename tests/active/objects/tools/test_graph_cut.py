@@ -14,8 +14,9 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-from tool_frames import propagated_davis, textured
+from tool_frames import davis_frame, propagated_davis, textured
 
+from frugalseg.active.objects.simulation.annotation_types import BOX_MARGIN, padded_box
 from frugalseg.active.objects.simulation.simulated_annotator import CorrectiveClick, corrective_click
 from frugalseg.active.objects.tools import appearance, change_bounds, click_models, graph_cut
 from frugalseg.active.objects.tools.appearance import MOTION_BINS, example_models, motion_bins, work_flow
@@ -337,39 +338,22 @@ def test_each_real_click_from_an_empty_mask_only_adds_or_only_removes(shared_dat
     # DAVIS parkour, frame 0, the field's clicks from an empty mask with the next frame's motion: the
     # 12th click is negative, and its answer had added twice the mask's area of wall elsewhere (IoU 0.86
     # -> 0.27). Now a positive click's answer holds the one before it and a negative click's lies inside it.
-    root = shared_data / "davis_hard"
-    frames = [
-        cv2.cvtColor(cv2.imread(str(root / f"JPEGImages/480p/parkour/0000{index}.jpg")), cv2.COLOR_BGR2RGB)
-        for index in (0, 1)
-    ]
-    truth = cv2.imread(str(root / "Annotations/480p/parkour/00000.png"), cv2.IMREAD_GRAYSCALE) > 0
+    (image, truth), (neighbour, _) = (davis_frame(shared_data / "davis_hard", "parkour", at) for at in (0, 1))
     empty = np.zeros_like(truth)
     found = empty
     for click, answer in field_clicks(
-        StarCutClicks(), frames[0], empty, truth, 12, ObjectPrior(neighbour=frames[1])
+        StarCutClicks(), image, empty, truth, 12, ObjectPrior(neighbour=neighbour)
     ):
         assert (answer >= found).all() if click.positive else (answer <= found).all()
         found = answer
     assert not click.positive and region_similarity(found, truth) > 0.8
 
 
-def loose_box(truth: np.ndarray, margin: int = 5) -> tuple[int, int, int, int]:
-    """The benchmark's box: the object's bounding box grown by ``margin`` pixels, inside the image."""
-    rows, columns = np.nonzero(truth)
-    height, width = truth.shape
-    return (
-        max(int(columns.min()) - margin, 0),
-        max(int(rows.min()) - margin, 0),
-        min(int(columns.max()) + margin, width - 1),
-        min(int(rows.max()) + margin, height - 1),
-    )
-
-
 def box_guess_and_click(
     image: np.ndarray, truth: np.ndarray
 ) -> tuple[tuple[int, int, int, int], np.ndarray, CorrectiveClick]:
     """The benchmark's box around ``truth``, its first guess (`StarCutClicks.box`), the first click."""
-    box = loose_box(truth)
+    box = padded_box(truth, BOX_MARGIN)
     guess = StarCutClicks().box(image, box)
     click = corrective_click(guess, truth)
     assert click is not None
@@ -382,9 +366,7 @@ def test_a_negative_click_deep_in_a_real_swan_s_box_takes_the_part_it_is_in(
     # DAVIS blackswan, frame 0: the box's first guess fills the stone and water between the neck and the
     # back (IoU 0.51). The field's first click is negative, 82 px deep in that 36,167-px part: it now takes
     # the part (IoU 0.93); at the usual reach it changed nothing.
-    root = shared_data / "davis_dev"
-    image = cv2.cvtColor(cv2.imread(str(root / "JPEGImages/480p/blackswan/00000.jpg")), cv2.COLOR_BGR2RGB)
-    truth = cv2.imread(str(root / "Annotations/480p/blackswan/00000.png"), cv2.IMREAD_GRAYSCALE) > 0
+    image, truth = davis_frame(shared_data / "davis_dev", "blackswan", 0)
     box, guess, click = box_guess_and_click(image, truth)
     assert 0.5 < region_similarity(guess, truth) < 0.52
     assert click == CorrectiveClick(346, 186, False, 36167, pytest.approx(81.6, abs=0.1))
