@@ -86,6 +86,11 @@ def visible_objects(truth: np.ndarray) -> list[int]:
     return [int(v) for v in np.unique(truth) if v not in (0, VOID)]
 
 
+def clicked_objects(truth: np.ndarray, current: np.ndarray) -> list[int]:
+    """The objects the ``clicks`` type corrects: those ``truth`` shows and those ``current`` holds (ids)."""
+    return sorted(set(visible_objects(truth)) | set(visible_objects(current)))
+
+
 def annotate_mask(truth: np.ndarray, costs: AnnotationCosts = DEFAULT_COSTS) -> AnnotationResult:
     """The ``mask`` type: the ground-truth ids (void → 0), ``vos_mask_seconds`` per visible object."""
     mask = np.where(truth == VOID, 0, truth).astype(np.uint8)
@@ -119,7 +124,7 @@ def annotate_clicks(
     model = get_click_model() if model is None else model
     known = {} if known is None else known
     void = truth == VOID
-    objects = sorted(set(visible_objects(truth)) | {int(v) for v in np.unique(current) if v not in (0, VOID)})
+    objects = clicked_objects(truth, current)
     mask = np.where(current == VOID, 0, current).astype(np.uint8)
     made: dict[int, int] = {}
     for obj in objects:
@@ -255,8 +260,10 @@ def annotation_priors(
     """
     if kind == "mask":
         return {}
-    shown = current if kind == "clicks" else np.zeros_like(current)
-    objects = sorted(set(visible_objects(truth)) | {int(v) for v in np.unique(shown) if v not in (0, VOID)})
+    if kind == "clicks":
+        shown, objects = current, clicked_objects(truth, current)
+    else:
+        shown, objects = np.zeros_like(current), visible_objects(truth)
     return video_priors(state, t, shown, objects, frames.__getitem__, neighbouring_frame(frames, t))
 
 

@@ -246,8 +246,8 @@ class GrabCutClicks(ClickToMask):
         return local_grabcut_clicks(image, current, clicks, radius=radius, reach=GIVEN_CLICK_REACH * radius)
 
 
-def _known_key(known: ObjectPrior | None) -> Hashable:
-    """What tells one `ObjectPrior` of clicks from an empty mask from another: its frames' and masks' keys."""
+def _known_key(known: ObjectPrior | None) -> tuple[Hashable, tuple[Hashable, ...]] | None:
+    """What tells one `ObjectPrior` from another: its neighbour's key and its examples' (frame, mask) keys."""
     if known is None:
         return None
     neighbour = None if known.neighbour is None else image_key(known.neighbour)
@@ -379,8 +379,9 @@ class StarCutClicks(ClickToMask):
         (`graph_cut.segment`'s ``previous``).
         """
         key, features = self._image(image)
-        examples = () if known is None else tuple(known.examples)
-        box_key = (key, box, tuple((image_key(frame), image_key(mask)) for frame, mask in examples))
+        known_key = _known_key(known)
+        examples = () if known is None else known.examples
+        box_key = (key, box, () if known_key is None else known_key[1])  # the guess sees the examples alone
         with self._lock:
             cached = self._last_box
         if cached is None or cached[0] != box_key:
@@ -399,7 +400,7 @@ class StarCutClicks(ClickToMask):
                 image, points[:count], features=features, prior=alone, box=box, known=known, previous=previous
             )
 
-        return self._chained((key, box, _known_key(known)), points, alone, answer)
+        return self._chained((key, box, known_key), points, alone, answer)
 
 
 #: SAM 2's own logits for a given mask (`SAM2Base._use_mask_as_output`): +10 on it, -10 off it.
