@@ -4,9 +4,9 @@ In a session a person who boxes an object has often annotated it on another fram
 guess then starts from the pixels of its colours there (`appearance.object_like`), and its clicks
 learn those colours too. Each DAVIS clip's frames ``--frames`` get the interactive benchmark's box
 (the truth's box + 5 px) and the field's corrective clicks (`run_clicks`, up to ``--max-clicks``),
-given the previous frame's motion, once with the truth of the frame ``--gap`` frames before as the
-object's example and once without; both in the same process, each first on every other box, so the
-seconds compare on one core.
+given the previous frame's motion, once with the truth of the frame ``--gap`` frames before (frame 0
+when fewer frames precede it) as the object's example and once without; both in the same process,
+each first on every other box, so the seconds compare on one core.
 Printed per side: NoC@85 / NoC@90, mean and median IoU after 0, 1, 3 and 5 clicks, and the box's
 first answer's seconds; ``--json`` holds every box's IoU after each click.
 
@@ -42,20 +42,21 @@ def main() -> None:
     """Box each clip's frames with and without the earlier frame's mask; print and save the scores."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--davis", type=Path, nargs="+", required=True, help="DAVIS-layout roots")
-    parser.add_argument("--frames", default="10,15,20,25,30,35", help="the frames boxed in each clip")
-    parser.add_argument("--gap", type=int, default=10, help="the example is this many frames before (≥ 1)")
+    parser.add_argument("--frames", default="10,15,20,25,30,35", help="the frames boxed (each ≥ 1)")
+    parser.add_argument("--gap", type=int, default=10, help="frames from the example back (or frame 0)")
     parser.add_argument("--max-clicks", type=int, default=10)
     parser.add_argument("--json", type=Path, help="write every box's IoU after each click here")
     args = parser.parse_args()
-    if args.gap < 1:
-        parser.error("--gap must be at least 1")
+    indices = [int(frame) for frame in args.frames.split(",")]
+    if args.gap < 1 or min(indices) < 1:
+        parser.error("--gap and each frame of --frames must be at least 1 (the example comes first)")
     began = time.perf_counter()
     scores: dict[str, dict[str, list[float]]] = {side: {} for side in SIDES}
     seconds: dict[str, list[float]] = {side: [] for side in SIDES}
     for root in args.davis:
         for folder in sorted((root / "Annotations" / "480p").iterdir()):
             paths = sorted((root / "JPEGImages" / "480p" / folder.name).glob("*.jpg"))
-            for index in (int(frame) for frame in args.frames.split(",")):
+            for index in indices:
                 if index >= len(paths):
                     continue
                 image = read_frame(paths[index])
