@@ -140,6 +140,10 @@ def object_like(image: np.ndarray, examples: Sequence[tuple[np.ndarray, np.ndarr
 
     A pixel does where its colour is at most `OBJECT_LIKE_NATS` less likely the object's than the background's
     in the examples' colour models (`example_models`).
+
+    Args:
+        image: the frame, H×W×3 uint8 RGB.
+        examples: (image, bool mask) of the object on other frames, as `ObjectPrior.examples`.
     """
     models = example_models(examples)
     if models is None:
