@@ -2,7 +2,8 @@
 
 One page load covers: column headers on one line each, the page's header and the video list's header
 staying in view when their content scrolls, a 415 message gone at the next action that succeeds, a 409
-message gone when the propagation ends, the info line after Undo, and the filmstrip's red.
+message gone when the propagation ends, the info line after Undo, what a click changed and a click that
+changed nothing, and the filmstrip's red.
 """
 
 from __future__ import annotations
@@ -117,3 +118,27 @@ def test_layout_and_messages_of_the_page(browser, twelve: str, shared_data: Path
     assert browser.execute_script(info) == f"{VIDEOS[0]} frame 6: preview of 1 click(s)"
     browser.find_element(By.ID, "undo").click()
     assert browser.execute_script(info) == f"{VIDEOS[0]} frame 6"
+    # the first click's preview counted what it changed; a positive click 64 px deep inside the swan's
+    # propagated mask changes nothing (a correction changes only the parts holding a click), and the page
+    # tells the person to draw that part instead
+    browser.execute_script("window.shown = S.work.slice()")
+    click_on(browser, 473, 77)
+    wait_for(browser, "return document.getElementById('frameinfo').dataset.preview === '1'")
+    counted = browser.execute_script("return document.getElementById('frameinfo').dataset.changed")
+    added, removed = browser.execute_script(
+        "let a = 0, r = 0;"
+        " S.work.forEach((v, i) => { a += v === 1 && shown[i] !== 1; r += v !== 1 && shown[i] === 1; });"
+        " return [a, r]"
+    )
+    assert counted == f"{added}:{removed}" and added > 100
+    assert browser.execute_script(info).endswith(f": +{added} / −{removed} px")
+    assert status(browser) == ""
+    browser.find_element(By.ID, "undo").click()
+    click_on(browser, 291, 312)
+    wait_for(browser, "return document.getElementById('frameinfo').dataset.preview === '1'")
+    assert browser.execute_script("return document.getElementById('frameinfo').dataset.changed") == "0:0"
+    assert browser.execute_script("return S.work.every((v, i) => v === shown[i])")
+    assert browser.execute_script(info).endswith(": +0 / −0 px")
+    unchanged = "the click changed nothing around it: draw this part with the brush or the scissors"
+    assert status(browser) == unchanged
+    browser.find_element(By.ID, "undo").click()

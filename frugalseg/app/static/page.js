@@ -268,16 +268,30 @@ function paint(x, y) {
 }
 async function click(x, y, positive) {
   if (!S.clicks.length && S.edited) { S.base = S.work.slice(); }
-  S.clicks.push({ object: object(), x, y, positive }); draw();
+  const obj = object();
+  S.clicks.push({ object: obj, x, y, positive }); draw();
   const body = { clicks: S.clicks };
   if (S.edited) { body.base = encode(S.base); }
   const started = performance.now();
   try {
     const preview = await api(frameUrl(S.frame, "preview"), { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
-    S.work = decode(preview.rle, S.work.length); draw();
-    done(); $("frameinfo").dataset.preview = String(S.clicks.length);
-    frameInfo(` in ${Math.round(performance.now() - started)} ms`);
+    const shown = S.work; S.work = decode(preview.rle, S.work.length); draw();
+    const [added, removed] = changed(shown, S.work, obj);
+    done(); $("frameinfo").dataset.preview = String(S.clicks.length); $("frameinfo").dataset.changed = `${added}:${removed}`;
+    frameInfo(` in ${Math.round(performance.now() - started)} ms: +${added} / −${removed} px`);
+    if (added + removed <= 1) { say(UNCHANGED); }
   } catch (err) { S.clicks.pop(); draw(); fail(err); }
+}
+// A click whose answer changes no pixel but its own: the click model cannot tell the part from what is around it.
+const UNCHANGED = "the click changed nothing around it: draw this part with the brush or the scissors";
+// How many pixels of object ``obj`` a preview added and removed against the mask shown before it.
+function changed(before, after, obj) {
+  let added = 0, removed = 0;
+  for (let i = 0; i < after.length; i++) {
+    const was = before[i] === obj, now = after[i] === obj;
+    if (now && !was) { added++; } else if (was && !now) { removed++; }
+  }
+  return [added, removed];
 }
 function closePolygon(mode) {
   if (S.polygon.length < 3) { S.polygon = []; draw(); return; }
