@@ -34,7 +34,7 @@ import fcntl
 import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +81,8 @@ class Addition:
         annotated_frames: frames of the video annotated so far.
         num_frames: frames of the video in the loop.
         masks: the folder of the current mask of every frame.
+        changed: for clicks, each clicked object's pixels gained and lost against the mask they corrected
+            (a click the model could not act on changes none but its own); empty for a mask.
     """
 
     video: str
@@ -90,6 +92,7 @@ class Addition:
     annotated_frames: int
     num_frames: int
     masks: Path
+    changed: dict[int, tuple[int, int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -545,7 +548,16 @@ class AnnotationSession:
             state.save(self.folder / video)
             objects = [obj for obj in sorted(result.seconds) if obj]
             masks = self.folder / video / "masks"
-            return Addition(video, frame, objects, record, len(state.annotated), state.num_frames, masks)
+            changed = {
+                obj: (
+                    int(np.count_nonzero((result.mask == obj) & (current != obj))),
+                    int(np.count_nonzero((current == obj) & (result.mask != obj))),
+                )
+                for obj in sorted({click.object for click in given.clicks})
+            }
+            return Addition(
+                video, frame, objects, record, len(state.annotated), state.num_frames, masks, changed
+            )
 
     def preview(
         self, video: str, frame: int, given: GivenAnnotation, current: np.ndarray | None = None

@@ -122,7 +122,7 @@ def test_the_state_after_each_addition_is_the_expected_one(
     assert state.annotations[-1] == Annotation(9, 1, "mask", 80.0, 0, 1)
     assert state.history[-1] == IterationRecord(1, 9, "mask", 80.0, 240.0, None, None, None)
 
-    # one positive click on each object of frame 5: GrabCut keeps each click's disk on its object
+    # one positive click on each object of frame 5, whose propagated squares are right already
     before = mask(started / "squares-a" / "masks" / "00005.png")
     clicks = {
         "clicks": [
@@ -142,6 +142,31 @@ def test_the_state_after_each_addition_is_the_expected_one(
     assert state.history[-1] == IterationRecord(2, 5, "clicks", 4.0, 244.0, None, None, None)
     assert state.annotated[5][13, 19] == 1 and state.annotated[5][30, 46] == 2
     assert sorted(state.annotated) == [0, 5, 9] and state.seconds == 244.0
+    # the propagated squares were right: the clicks changed nothing around them, and the person is told
+    assert np.array_equal(state.annotated[5], before)
+    out = capsys.readouterr().out
+    for obj in (1, 2):
+        assert (
+            f"  object {obj}: +0 / -0 px against the mask the clicks corrected; the clicks changed nothing"
+            " around them: draw that part (--mask)\n" in out
+        )
+    # a negative click deep inside object 2 takes a few pixels around itself (the square's flat colour and the
+    # propagated mask hold the rest): the count is what it removed, without the note
+    inside = cv2.distanceTransform((before == 2).astype(np.uint8), cv2.DIST_L2, 5)
+    y, x = np.unravel_index(int(inside.argmax()), inside.shape)
+    (started.parent / "a5-out.json").write_text(
+        json.dumps({"clicks": [{"object": 2, "x": int(x), "y": int(y), "positive": False}]})
+    )
+    out_click = str(started.parent / "a5-out.json")
+    assert add(started, "--video", "squares-a", "--frame", "5", "--clicks", out_click) == 0
+    state, _ = VideoState.load(started / "squares-a")
+    after = state.annotated[5]
+    gained = np.count_nonzero((after == 2) & (before != 2))
+    lost = np.count_nonzero((before == 2) & (after != 2))
+    assert gained == 0 and 1 < lost < np.count_nonzero(before == 2)
+    told = capsys.readouterr().out
+    assert f"  object 2: +{gained} / -{lost} px against the mask the clicks corrected\n" in told
+    assert "changed nothing" not in told
 
 
 def test_a_new_object_is_declared_on_the_frame_it_first_appears_on(started: Path, made: Path, capsys) -> None:
