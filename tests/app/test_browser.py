@@ -166,6 +166,11 @@ def test_annotate_in_the_browser(
     assert boxed > 10000 and browser.execute_script(inside) == boxed
     click_on(browser, 362, 175, right=True)  # a negative click where the box's mask is most wrong
     wait_for(browser, "return document.getElementById('frameinfo').dataset.box.endsWith(':1')")
+    # the info line counts what the click changed of the swan, as the clicks tool's does
+    removed = boxed - browser.execute_script(count)
+    changed = browser.execute_script("return document.getElementById('frameinfo').dataset.changed")
+    assert changed == f"0:{removed}" and removed > 1
+    assert browser.execute_script("return document.getElementById('status').textContent") == ""
     assert browser.execute_script("return S.boxClicks.map((c) => c.positive)") == [False]
     # the ledger's account of the edit: a box and its click for object 1, nothing freehand (undone)
     assert browser.execute_script("return [S.boxed, S.freehand]") == [

@@ -202,12 +202,15 @@ function shaped(data, mode) {
   S.work = apply(S.toolBase, decode(data.rle, S.work.length), mode); S.edited = true; S.clicks = []; draw(); done();
 }
 async function boxPreview() {
-  const sent = S.boxClicks.length; const started = performance.now();
+  const sent = S.boxClicks.length; const started = performance.now(); const obj = object();
   try {
-    const data = await post("box", { box: S.box, clicks: S.boxClicks, object: object() });
+    const data = await post("box", { box: S.box, clicks: S.boxClicks, object: obj });
     if (sent !== S.boxClicks.length) { return; }
-    shaped(data, S.toolMode); S.boxed[object()] = { box: S.box.slice(), clicks: sent }; $("frameinfo").dataset.box = `${S.box.join(",")}:${sent}`;
-    frameInfo(` in ${Math.round(performance.now() - started)} ms`);
+    const shown = S.work; shaped(data, S.toolMode);
+    S.boxed[obj] = { box: S.box.slice(), clicks: sent }; $("frameinfo").dataset.box = `${S.box.join(",")}:${sent}`;
+    const [added, removed] = changed(shown, S.work, obj); $("frameinfo").dataset.changed = `${added}:${removed}`;
+    frameInfo(` in ${Math.round(performance.now() - started)} ms: +${added} / −${removed} px`);
+    if (sent && added + removed <= 1) { say(UNCHANGED); }
   } catch (err) { if (sent) { S.boxClicks.pop(); } draw(); fail(err); }
 }
 function boxDown(x, y, event) {
