@@ -208,9 +208,7 @@ async function boxPreview() {
     if (sent !== S.boxClicks.length) { return; }
     const shown = S.work; shaped(data, S.toolMode);
     S.boxed[obj] = { box: S.box.slice(), clicks: sent }; $("frameinfo").dataset.box = `${S.box.join(",")}:${sent}`;
-    const [added, removed] = changed(shown, S.work, obj); $("frameinfo").dataset.changed = `${added}:${removed}`;
-    frameInfo(` in ${Math.round(performance.now() - started)} ms: +${added} / −${removed} px`);
-    if (sent && added + removed <= 1) { say(UNCHANGED); }
+    tellChange(shown, obj, started, sent > 0);
   } catch (err) { if (sent) { S.boxClicks.pop(); } draw(); fail(err); }
 }
 function boxDown(x, y, event) {
@@ -279,22 +277,22 @@ async function click(x, y, positive) {
   try {
     const preview = await api(frameUrl(S.frame, "preview"), { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
     const shown = S.work; S.work = decode(preview.rle, S.work.length); draw();
-    const [added, removed] = changed(shown, S.work, obj);
-    done(); $("frameinfo").dataset.preview = String(S.clicks.length); $("frameinfo").dataset.changed = `${added}:${removed}`;
-    frameInfo(` in ${Math.round(performance.now() - started)} ms: +${added} / −${removed} px`);
-    if (added + removed <= 1) { say(UNCHANGED); }
+    done(); $("frameinfo").dataset.preview = String(S.clicks.length);
+    tellChange(shown, obj, started, true);
   } catch (err) { S.clicks.pop(); draw(); fail(err); }
 }
-// A click whose answer changes no pixel but its own: the click model cannot tell the part from what is around it.
-const UNCHANGED = "the click changed nothing around it: draw this part with the brush or the scissors";
-// How many pixels of object ``obj`` a preview added and removed against the mask shown before it.
-function changed(before, after, obj) {
+// The info line tells how many pixels of object ``obj`` an answer added and removed against the mask
+// ``shown`` before it; a click (``clicked``) whose answer changes no pixel but its own is one the click
+// model cannot tell from what is around it, and the status line says what to do instead.
+function tellChange(shown, obj, started, clicked) {
   let added = 0, removed = 0;
-  for (let i = 0; i < after.length; i++) {
-    const was = before[i] === obj, now = after[i] === obj;
+  for (let i = 0; i < S.work.length; i++) {
+    const was = shown[i] === obj, now = S.work[i] === obj;
     if (now && !was) { added++; } else if (was && !now) { removed++; }
   }
-  return [added, removed];
+  $("frameinfo").dataset.changed = `${added}:${removed}`;
+  frameInfo(` in ${Math.round(performance.now() - started)} ms: +${added} / −${removed} px`);
+  if (clicked && added + removed <= 1) { say("the click changed nothing around it: draw this part with the brush or the scissors"); }
 }
 function closePolygon(mode) {
   if (S.polygon.length < 3) { S.polygon = []; draw(); return; }
