@@ -6,6 +6,8 @@
   mask's boundary (a click beside a thin part moves the boundary, it does not grow a blob), and for a box's
   click to the stretch of it beside the click;
 * `clicked_parts`: a correction changes only the parts of the change that hold a click;
+* `the_clicks_part`: the answer to a next click changes the answer before it in the part at the click, and
+  elsewhere only in parts its depth explains;
 * `parts_unlike_their_clicks`: a correction's part that holds a positive click whose own colour is not among
   the part's is not the region the click is in (a click on a line thinner than a working pixel).
 """
@@ -43,6 +45,9 @@ PART_COLOUR_SHARE = 0.9
 #: frame) keeps a click on a pixel a few units off it, as JPEG's noise puts it (on the 203 DAVIS frames it
 #: changes one answer, parkour frame 12's 5th click: 0.818 → 0.837).
 PART_COLOUR_FLOOR = 8.0
+#: A part of a next click's change is the click's own when it comes within `CLICK_PART_REACH` px of the click
+#: (the coarse cut brought to full size may leave the click's own pixel unchanged).
+CLICK_PART_REACH = 3
 #: The constants a click model records in its settings (with `graph_cut.SETTINGS`).
 SETTINGS = (
     "POSITIVE_GROWTH",
@@ -52,6 +57,7 @@ SETTINGS = (
     "CLICK_COLOUR_SPREAD",
     "PART_COLOUR_SHARE",
     "PART_COLOUR_FLOOR",
+    "CLICK_PART_REACH",
 )
 
 
@@ -120,6 +126,34 @@ def bounded_change(
             away[click.y, click.x] = 0
         far |= cv2.distanceTransform(away, cv2.DIST_L2, 5) > near_per_depth * np.maximum(deepest[parts], 1.0)
     result: np.ndarray = region & ~(bounded[parts] & far)
+    return result
+
+
+def the_clicks_part(found: np.ndarray, before: np.ndarray, click: Point, *, per_depth: float) -> np.ndarray:
+    """Where ``found`` may change ``before`` (bool masks) after ``click``: its part, small parts elsewhere.
+
+    The change's 8-connected parts (within a pixel of each other: one) that come within
+    `CLICK_PART_REACH` of the click may land; any other only if it holds at most ``per_depth`` · d²
+    pixels, d the click's depth (its distance to ``before``'s other label): a click on a missed arm had
+    grown the grass under the feet, which touched the mask, not the arm.
+
+    Args:
+        found: the answer to all the clicks.
+        before: the answer to all the clicks but ``click``.
+        click: the last click, in full-size pixels.
+        per_depth: the pixels a part away from the click may change per squared pixel of its depth.
+    """
+    changed = (found != before).astype(np.uint8)
+    count, parts = cv2.connectedComponents(cv2.dilate(changed, np.ones((3, 3), np.uint8)), connectivity=8)
+    reach = CLICK_PART_REACH
+    near = parts[max(0, click.y - reach) : click.y + reach + 1, max(0, click.x - reach) : click.x + reach + 1]
+    own = np.zeros(count, bool)
+    own[np.unique(near)] = True
+    own[0] = False
+    side = before.astype(np.uint8) if not click.positive else 1 - before.astype(np.uint8)
+    depth = float(cv2.distanceTransform(side, cv2.DIST_L2, 5)[click.y, click.x])
+    small = np.bincount(parts[changed > 0], minlength=count) <= per_depth * depth * depth
+    result: np.ndarray = (changed == 0) | own[parts] | small[parts]
     return result
 
 

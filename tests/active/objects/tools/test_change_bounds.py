@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from frugalseg.active.objects.tools import change_bounds
-from frugalseg.active.objects.tools.change_bounds import bounded_change, parts_unlike_their_clicks, strays
+from frugalseg.active.objects.tools.change_bounds import (
+    bounded_change,
+    parts_unlike_their_clicks,
+    strays,
+    the_clicks_part,
+)
 from frugalseg.active.objects.tools.graph_cut import Point
 
 
@@ -96,3 +101,27 @@ def test_a_part_is_dropped_when_its_positive_clicks_colours_are_not_among_its_ow
     elsewhere[30:35, 0:5] = True  # a second part, without a click: left as it is
     kept = parts_unlike_their_clicks(image, everywhere, elsewhere, empty, [on_line])
     assert kept[30:35, 0:5].all() and not kept[found].any()
+
+
+def test_a_next_click_changes_its_own_part_and_elsewhere_only_parts_its_depth_explains() -> None:
+    # The answer before: a square, columns and rows 30–69. A positive click 3 px right of it has depth 3, so a
+    # part of the change away from it may hold 20 · 9 = 180 pixels: its own strip stays whatever its size, a
+    # 150-px part elsewhere stays, a 400-px part (the grass under the feet) goes.
+    before = np.zeros((120, 160), bool)
+    before[30:70, 30:70] = True
+    found = before.copy()
+    found[20:80, 70:100] = True  # 1,800 pixels at the click
+    found[100:110, 0:15] = True  # 150 pixels away from it
+    found[100:120, 130:150] = True  # 400 pixels away from it
+    kept = the_clicks_part(found, before, Point(72, 50, True), per_depth=20.0)
+    assert kept[20:80, 70:100].all() and kept[100:110, 0:15].all() and not kept[100:120, 130:150].any()
+    assert kept[~(found ^ before)].all()  # where nothing changed, nothing to keep out
+    # A negative click 5 px inside the bottom edge (depth 5: 500 pixels) removes its own part; a 400-px part
+    # removed elsewhere stays removed, a 600-px one is kept out.
+    found = before.copy()
+    found[60:70, 30:70] = False  # the click's part
+    found[30:40, 30:70] = False  # 400 pixels along the top edge, away from the click
+    assert the_clicks_part(found, before, Point(50, 65, False), per_depth=20.0).all()
+    found[30:45, 30:70] = False  # 600 pixels
+    kept = the_clicks_part(found, before, Point(50, 65, False), per_depth=20.0)
+    assert kept[60:70, 30:70].all() and not kept[30:45, 30:70].any()
