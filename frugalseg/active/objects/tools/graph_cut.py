@@ -21,7 +21,8 @@ scipy's Dinic maximum flow, with:
   click reaches as far as its depth in the box's first guess (`NEGATIVE_REACH_PER_DEPTH`): it takes the
   wrong part it is in, unless the cut then loses most of the guess (`BOX_KEEP`; cut again at the usual reach);
   a positive click reaches as far as its depth in what the guess left out (`POSITIVE_REACH_PER_DEPTH`);
-  each click changes the box's answer to the clicks before it, beside itself (`BOX_CLICK_NEAR_PER_DEPTH`);
+  each click changes the box's answer to the clicks before it, beside itself (`BOX_CLICK_NEAR_PER_DEPTH`),
+  and away from itself only in parts as large as a correction's budget (`the_clicks_part`);
 * motion, where the session gives the neighbouring frame (`ObjectPrior.neighbour`): each pixel's optical
   flow towards it, binned, in histograms learnt from the cut as the colours are (`appearance`); and on a
   correction, a negative click's part of the prior that moves with the background is released
@@ -591,8 +592,7 @@ def segment(
         kept = bounded_change(
             np.ones_like(full), full, last, clicks[-1:], per_depth=NEXT_CLICK_PER_DEPTH, near_per_depth=near
         )
-        if box is None:
-            kept &= the_clicks_part(np.where(kept, full, last), last, clicks[-1], per_depth=CHANGE_PER_DEPTH)
+        kept &= the_clicks_part(np.where(kept, full, last), last, clicks[-1], per_depth=CHANGE_PER_DEPTH)
         full = np.where(kept, full, last)
         region = kept if region is None else region & kept
     if inside_full is not None:
