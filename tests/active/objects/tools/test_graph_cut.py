@@ -29,6 +29,7 @@ from frugalseg.active.objects.tools.graph_cut import (
     image_features,
     refine,
     segment,
+    zoom_window,
 )
 from frugalseg.metrics.jf import region_similarity
 
@@ -330,6 +331,7 @@ def test_a_real_spoon_s_second_click_beside_its_mask_no_longer_spills_over_the_t
     second = StarCutClicks().correct(image, empty, clicks)
     assert region_similarity(second, truth) > 0.85 and second.sum() < 1.1 * truth.sum()
     monkeypatch.setattr(graph_cut, "NEXT_CLICK_PER_DEPTH", np.inf)
+    monkeypatch.setattr(graph_cut, "ZOOM_SHARE", 0.0)  # on the whole frame, as it was cut then
     unbounded = StarCutClicks().correct(image, empty, clicks)
     assert region_similarity(unbounded, truth) < 0.25 and unbounded.sum() > 4 * truth.sum()
 
@@ -347,6 +349,38 @@ def test_each_real_click_from_an_empty_mask_only_adds_or_only_removes(shared_dat
         assert (answer >= found).all() if click.positive else (answer <= found).all()
         found = answer
     assert not click.positive and region_similarity(found, truth) > 0.8
+
+
+def test_the_zoom_window_holds_the_answer_and_the_clicks_with_a_margin_while_small() -> None:
+    # An answer at rows 100–119 and columns 200–249 of a 480×640 frame and a click at (260, 110): their box
+    # is 61 wide and 20 tall, grown by 0.4 of each side but at least 40 px.
+    answer = np.zeros((480, 640), bool)
+    answer[100:120, 200:250] = True
+    clicks = [Point(260, 110, True)]
+    assert zoom_window(answer, clicks) == (slice(60, 160), slice(160, 301))
+    assert zoom_window(answer, [Point(10, 470, False)]) is None  # 345 × 480 px: over a quarter of the frame
+    edge = np.zeros((480, 640), bool)
+    edge[0:10, 600:640] = True  # the crop stops at the frame's edges
+    assert zoom_window(edge, [Point(620, 5, True)]) == (slice(0, 50), slice(560, 640))
+
+
+def test_a_real_parking_meter_s_second_click_is_cut_in_a_zoomed_crop(
+    shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # interactive_dev's parking-meter00 (2.8 % of the image), the field's first two clicks from an empty mask:
+    # the second is cut in a crop around the first answer, at 2.4 times the working scale (IoU 0.91); on the
+    # whole frame it gave 0.63. Nothing outside the crop is object.
+    image, truth = interactive_dev(shared_data, "parking-meter00_000000496722")
+    empty = np.zeros_like(truth)
+    (click, first), (again, second) = field_clicks(StarCutClicks(), image, empty, truth, 2, ObjectPrior())
+    window = zoom_window(first, [click, again])
+    assert window is not None
+    outside = np.ones_like(truth)
+    outside[window] = False
+    assert not second[outside].any() and region_similarity(second, truth) > 0.88
+    monkeypatch.setattr(graph_cut, "ZOOM_SHARE", 0.0)
+    (_, unzoomed_first), (_, whole) = field_clicks(StarCutClicks(), image, empty, truth, 2, ObjectPrior())
+    assert np.array_equal(unzoomed_first, first) and region_similarity(whole, truth) < 0.7
 
 
 def box_guess_and_click(
