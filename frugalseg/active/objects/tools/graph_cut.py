@@ -144,8 +144,9 @@ POSITIVE_REACH_PER_DEPTH = 1.0
 BOX_CLICK_NEAR_PER_DEPTH = 3.0
 #: Zoom-in: the crop holds the answer before and the clicks with `ZOOM_MARGIN` of its sides (at least
 #: `ZOOM_PAD` px) around them, and is used while it is at most `ZOOM_SHARE` of the frame (`interactive_dev`
-#: clicks, all 320: NoC@85 / NoC@90 6.02 / 8.13 → 5.82 / 7.97; on objects under 3 % of the image 8.33 / 11.22 →
-#: 7.70 / 10.72; crops of up to half the frame lost on objects of 3–10 %; `benchmarks/results/interactive.md`).
+#: clicks, all 320: NoC@85 / NoC@90 6.02 / 8.13 → 5.82 / 7.97; on objects under 3 % of the image
+#: 8.33 / 11.22 → 7.70 / 10.72; crops of up to half the frame lost on objects of 3–10 %;
+#: `benchmarks/results/interactive.md`).
 ZOOM_SHARE = 0.25
 ZOOM_MARGIN = 0.4
 ZOOM_PAD = 40
