@@ -39,9 +39,10 @@ scipy's Dinic maximum flow, with:
   pixel geodesically nearer a negative click than every positive one costs more as object
   (`NEARER_NEGATIVE_COST`), so a spill of the object's colours beyond a negative click stays out.
 
-Zoom-in (as RITM's): from an empty mask, each click after the first is cut in a crop around the answer before
-it and the clicks (`zoom_window`), at the finer working scale the smaller image allows, while that crop is at
-most `ZOOM_SHARE` of the frame: small objects get more working pixels.
+Zoom-in (as RITM's): a correction is cut in a crop around the mask it corrects and the clicks, and from an
+empty mask each click after the first in a crop around the answer before it and the clicks (`zoom_window`), at
+the finer working scale the smaller image allows, while that crop is at most `ZOOM_SHARE` of the frame: small
+objects get more working pixels.
 
 Coarse to fine: the mask is brought back to full size bilinearly where the cut changed the prior (the
 prior keeps its full-size pixels elsewhere), then its boundary there is cut again at full size within
@@ -527,16 +528,30 @@ def _zoomed(
     clicks: Sequence[Point],
     window: tuple[slice, slice],
     known: ObjectPrior | None,
-    previous: np.ndarray,
+    *,
+    prior: np.ndarray | None = None,
+    previous: np.ndarray | None = None,
 ) -> np.ndarray:
-    """`segment` from an empty mask cut in ``window`` (`zoom_window`); background outside it."""
+    """`segment` cut in ``window`` (`zoom_window`); outside it, ``prior`` (or background) stands."""
     rows, cols = window
-    if known is not None and known.neighbour is not None:
-        known = replace(known, neighbour=np.ascontiguousarray(known.neighbour[window]))
+    if known is not None:
+        neighbour, confidence = known.neighbour, known.confidence
+        known = replace(
+            known,
+            neighbour=None if neighbour is None else np.ascontiguousarray(neighbour[window]),
+            confidence=None if confidence is None else confidence[window],
+        )
     inner = [Point(c.x - cols.start, c.y - rows.start, c.positive) for c in clicks]
     crop = np.ascontiguousarray(image[window])
-    result = np.zeros(image.shape[:2], bool)
-    result[window] = segment(crop, inner, known=known, previous=previous[window], zoom=False)
+    result = np.zeros(image.shape[:2], bool) if prior is None else prior.copy()
+    result[window] = segment(
+        crop,
+        inner,
+        prior=None if prior is None else prior[window],
+        known=known,
+        previous=None if previous is None else np.asarray(previous, bool)[window],
+        zoom=False,
+    )
     return result
 
 
@@ -565,14 +580,18 @@ def segment(
             positive one only adding to it, a negative one only removing. Without a prior or box, an answer
             that strays from it further than the last click explains (`strays`) is cut again from it
             (`cut`'s ``previous``).
-        zoom: from an empty mask with ``previous``, cut in a crop around it and the clicks where that is
-            small (`zoom_window`).
+        zoom: without a box, cut in a crop around ``prior`` (or, from an empty mask, ``previous``) and the
+            clicks where that is small (`zoom_window`).
     """
-    from_nothing = box is None and (prior is None or not np.any(prior))
-    if zoom and previous is not None and from_nothing and len(clicks) > 1:
-        window = zoom_window(np.asarray(previous, bool), clicks)
+    if zoom and box is None and clicks:
+        given, window = None, None
+        if prior is not None and np.any(prior):  # a correction: around the mask it corrects
+            given = np.asarray(prior, bool)
+            window = zoom_window(given, clicks)
+        elif previous is not None and len(clicks) > 1:  # a next click from an empty mask
+            window = zoom_window(np.asarray(previous, bool), clicks)
         if window is not None:
-            return _zoomed(image, clicks, window, known, np.asarray(previous, bool))
+            return _zoomed(image, clicks, window, known, prior=given, previous=previous)
     height, width = image.shape[:2]
     features = image_features(image) if features is None else features
     work_height, work_width = features.shape
