@@ -143,7 +143,7 @@ POSITIVE_REACH_PER_DEPTH = 1.0
 #: IoU 0.86–0.89 empty it (41 of 6,400 `interactive_dev` box clicks lost more than 0.3 IoU, 20 after;
 #: NoC@90 on all 320 6.36 → 6.13, `benchmarks/results/interactive.md`, stop 61).
 BOX_CLICK_NEAR_PER_DEPTH = 3.0
-#: Zoom-in: the crop holds the answer before and the clicks with `ZOOM_MARGIN` of its sides (at least
+#: Zoom-in: the crop holds the mask the clicks change and the clicks with `ZOOM_MARGIN` of its sides (at least
 #: `ZOOM_PAD` px) around them, and is used while it is at most `ZOOM_SHARE` of the frame (`interactive_dev`
 #: clicks, all 320: NoC@85 / NoC@90 6.02 / 8.13 → 5.82 / 7.97; on objects under 3 % of the image
 #: 8.33 / 11.22 → 7.70 / 10.72; crops of up to half the frame lost on objects of 3–10 %;
@@ -504,14 +504,15 @@ def _initial_belief(
     return result
 
 
-def zoom_window(previous: np.ndarray, clicks: Sequence[Point]) -> tuple[slice, slice] | None:
-    """The crop (rows, columns) a next click from an empty mask is cut in, or None (the whole frame).
+def zoom_window(mask: np.ndarray, clicks: Sequence[Point]) -> tuple[slice, slice] | None:
+    """The crop (rows, columns) the clicks on ``mask`` are cut in, or None (the whole frame).
 
-    The box of ``previous`` (the answer before, bool H×W) and the clicks, grown by `ZOOM_MARGIN` of its
-    sides (at least `ZOOM_PAD` px); None when that is over `ZOOM_SHARE` of the frame.
+    ``mask`` (bool H×W) is the mask a correction changes, or the answer before a next click from an empty
+    mask. The crop is the box of it and the clicks, grown by `ZOOM_MARGIN` of its sides (at least `ZOOM_PAD`
+    px); None when that is over `ZOOM_SHARE` of the frame.
     """
-    height, width = previous.shape
-    rows, cols = np.nonzero(previous)
+    height, width = mask.shape
+    rows, cols = np.nonzero(mask)
     xs = [c.x for c in clicks] + ([int(cols.min()), int(cols.max())] if cols.size else [])
     ys = [c.y for c in clicks] + ([int(rows.min()), int(rows.max())] if rows.size else [])
     pad_x = max(ZOOM_PAD, ZOOM_MARGIN * (max(xs) - min(xs)))
