@@ -565,9 +565,9 @@ def _add(args: argparse.Namespace) -> int:
         f"{record.total_seconds / 3600:.3f} h in all"
     )
     for obj, (gained, lost) in added.changed.items():
-        unchanged = "; the clicks changed nothing around them: draw that part (--mask)"
-        unchanged = unchanged if gained + lost <= 1 else ""
-        print(f"  object {obj}: +{gained} / -{lost} px against the mask the clicks corrected{unchanged}")
+        nothing = gained + lost <= 1
+        note = "; the clicks changed nothing around them: draw that part (--mask)" if nothing else ""
+        print(f"  object {obj}: +{gained} / -{lost} px against the mask the clicks corrected{note}")
     print(f"current masks of every frame: {added.masks}/")
     return 0
 

@@ -507,9 +507,12 @@ def _initial_belief(
 def zoom_window(mask: np.ndarray, clicks: Sequence[Point]) -> tuple[slice, slice] | None:
     """The crop (rows, columns) the clicks on ``mask`` are cut in, or None (the whole frame).
 
-    ``mask`` (bool H×W) is the mask a correction changes, or the answer before a next click from an empty
-    mask. The crop is the box of it and the clicks, grown by `ZOOM_MARGIN` of its sides (at least `ZOOM_PAD`
-    px); None when that is over `ZOOM_SHARE` of the frame.
+    The box of ``mask`` and the clicks, grown by `ZOOM_MARGIN` of its sides (at least `ZOOM_PAD` px); None
+    when that is over `ZOOM_SHARE` of the frame.
+
+    Args:
+        mask: the mask a correction changes, or the answer before a next click from an empty mask (bool H×W).
+        clicks: the clicks, in full-size pixels.
     """
     height, width = mask.shape
     rows, cols = np.nonzero(mask)
@@ -572,7 +575,8 @@ def segment(
     Args:
         image: the frame, H×W×3 uint8 RGB.
         clicks: the clicks on the object, in pixels.
-        features: ``image_features(image)`` if already computed (a cache), or None.
+        features: ``image_features(image)`` if already computed (a cache), or None; a cut that zooms in
+            computes its crop's own.
         prior: the object's current mask (bool H×W), or None (nothing known).
         box: (x0, y0, x1, y1), corners included: the object lies inside it; or None.
         known: what the session knows of the object (`ObjectPrior`), or None.
