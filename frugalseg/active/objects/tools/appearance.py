@@ -1,7 +1,9 @@
-"""What the cut knows of how an object and its background look and move: colour and motion models.
+"""What the cut knows of how an object and its background look and move: colour, texture, motion models.
 
 * Colours: each pixel's Lab bin (`colour_bins`), smoothed histograms of the object's and the background's
   bins (`histogram`), learnt from a cut, or from the object's masks on other frames (`example_models`).
+* Texture: each working pixel's local contrast and the direction of its gradients, binned over the frame's
+  own range (`texture_bins`), in histograms learnt from a cut (`texture_costs`): fur and sand of one colour.
 * Motion: each working pixel's optical flow towards the neighbouring frame (`work_flow`), binned over
   that pair's own range of motion (`motion_bins`), in histograms learnt from a cut (`motion_costs`).
 """
@@ -32,6 +34,11 @@ UNIFORM = 0.01
 MOTION_BINS = 8
 MOTION_SMOOTHING = 0.7
 MOTION_UNIFORM = 0.05
+#: Texture: each working pixel's lightness contrast (its standard deviation) and the balance of its
+#: horizontal and vertical gradients, over a `TEXTURE_WINDOW`² window, each in `TEXTURE_BINS` of equal share
+#: of the frame; histograms smoothed and mixed as motion's.
+TEXTURE_BINS = 8
+TEXTURE_WINDOW = 5
 #: A pixel looks like the object (`object_like`) where its colour is at most this many nats less likely the
 #: object's than the background's on the frames the person annotated it on. A box's first guess starts from
 #: those pixels on a later frame (48 DAVIS boxes 10 frames after the example: the box alone 0.611 → 0.672 mean
@@ -40,7 +47,8 @@ MOTION_UNIFORM = 0.05
 OBJECT_LIKE_NATS = 1.0
 #: The constants a click model records in its settings (with `graph_cut.SETTINGS`).
 SETTINGS = (
-    "LIGHTNESS_BINS CHROMA_BINS CHROMA_STEP MOTION_BINS MOTION_SMOOTHING MOTION_UNIFORM OBJECT_LIKE_NATS"
+    "LIGHTNESS_BINS CHROMA_BINS CHROMA_STEP TEXTURE_BINS TEXTURE_WINDOW MOTION_BINS MOTION_SMOOTHING "
+    "MOTION_UNIFORM OBJECT_LIKE_NATS"
 ).split()
 #: The optical flow of `work_flow` (OpenCV's DIS; one OpenCV object per thread).
 _FLOW = DISFlow("medium")
@@ -57,6 +65,29 @@ def colour_bins(image: np.ndarray) -> np.ndarray:
     chroma = np.clip((lab[:, 1:] - 128) // CHROMA_STEP + CHROMA_BINS // 2, 0, CHROMA_BINS - 1)
     flat: np.ndarray = (lightness * CHROMA_BINS + chroma[:, 0]) * CHROMA_BINS + chroma[:, 1]
     return flat
+
+
+def texture_bins(small: np.ndarray) -> np.ndarray:
+    """Each pixel's texture bin (flat) of a working-scale RGB image.
+
+    Lightness contrast (standard deviation) and gradient balance ((|∂x| − |∂y|) / (|∂x| + |∂y|): stripes
+    across or along the rows) over `TEXTURE_WINDOW`² pixels, each in `TEXTURE_BINS` equal shares of the image.
+    """
+    lightness = cv2.cvtColor(np.ascontiguousarray(small), cv2.COLOR_RGB2LAB)[..., 0].astype(np.float32)
+    window = (TEXTURE_WINDOW, TEXTURE_WINDOW)
+    mean = cv2.blur(lightness, window)
+    contrast = np.sqrt(np.maximum(cv2.blur(lightness * lightness, window) - mean * mean, 0.0))
+    across = np.abs(cv2.Sobel(lightness, cv2.CV_32F, 1, 0))
+    along = np.abs(cv2.Sobel(lightness, cv2.CV_32F, 0, 1))
+    balance = cv2.blur(across - along, window) / (cv2.blur(across + along, window) + 1e-3)
+
+    def equal_shares(values: np.ndarray) -> np.ndarray:
+        cuts = np.quantile(values, np.linspace(0.0, 1.0, TEXTURE_BINS + 1)[1:-1])
+        index: np.ndarray = np.searchsorted(cuts, values)
+        return index
+
+    flat: np.ndarray = (equal_shares(contrast) * TEXTURE_BINS + equal_shares(balance)).ravel()
+    return flat.astype(np.int64)
 
 
 def work_flow(shape: tuple[int, int], image: np.ndarray, neighbour: np.ndarray) -> np.ndarray | None:
@@ -119,11 +150,22 @@ def motion_costs(motion: np.ndarray, belief: np.ndarray) -> tuple[np.ndarray, np
     The background's motion is learnt over the whole frame (the colours': in a box's ring, and from
     negative clicks' regions), as measured.
     """
-    shape = (MOTION_BINS, MOTION_BINS)
+    return _binned_costs(motion, belief, (MOTION_BINS, MOTION_BINS))
+
+
+def texture_costs(texture: np.ndarray, belief: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """What each pixel's texture (`texture_bins`) costs as object and as background (nats, flat)."""
+    return _binned_costs(texture, belief, (TEXTURE_BINS, TEXTURE_BINS))
+
+
+def _binned_costs(
+    bins: np.ndarray, belief: np.ndarray, shape: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Object and background costs (nats, flat) of ``bins`` in ``shape``, learnt from ``belief``."""
     weights = belief.ravel()
-    object_model = histogram(motion, weights, shape, sigma=MOTION_SMOOTHING, uniform=MOTION_UNIFORM)
-    background_model = histogram(motion, 1.0 - weights, shape, sigma=MOTION_SMOOTHING, uniform=MOTION_UNIFORM)
-    return -np.log(object_model[motion]), -np.log(background_model[motion])
+    object_model = histogram(bins, weights, shape, sigma=MOTION_SMOOTHING, uniform=MOTION_UNIFORM)
+    background_model = histogram(bins, 1.0 - weights, shape, sigma=MOTION_SMOOTHING, uniform=MOTION_UNIFORM)
+    return -np.log(object_model[bins]), -np.log(background_model[bins])
 
 
 def example_models(examples: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray] | None:

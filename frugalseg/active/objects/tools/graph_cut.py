@@ -4,7 +4,8 @@ An s–t graph cut (Boykov & Jolly 2001) on the image shrunk to at most `WORK_PI
 scipy's Dinic maximum flow, with:
 
 * colour models as GrabCut's (Rother et al. 2004), here smoothed Lab histograms (`appearance`) re-learnt
-  from the cut `ROUNDS` times; examples of the object from other frames (`ObjectPrior`) join them;
+  from the cut `ROUNDS` times; examples of the object from other frames (`ObjectPrior`) join them; from an
+  empty mask, texture histograms too (local contrast and gradient direction, `TEXTURE_WEIGHT`);
 * contrast-sensitive edges between 8-neighbours, ``LAMBDA`` · exp(−β‖ΔLab‖²) / distance;
 * clicks as hard constraints, and each click's label spread along the image's geodesic distance
   (a path's summed gradient): the click claims the region it is in, as far as its edges, not a disc;
@@ -69,6 +70,8 @@ from frugalseg.active.objects.tools.appearance import (
     histogram,
     motion_bins,
     motion_costs,
+    texture_bins,
+    texture_costs,
     work_flow,
 )
 from frugalseg.active.objects.tools.change_bounds import (
@@ -87,6 +90,10 @@ WORK_PIXELS = 40_000
 #: Motion's costs (`appearance.motion_costs`) weigh this against the colours' (at 1, a flow smoothed over an
 #: object's edge made a halo of its background object: `benchmarks/results/interactive.md`).
 MOTION_WEIGHT = 0.5
+#: Clicks from an empty mask: texture's costs (`appearance.texture_costs`) weigh this against the colours'
+#: (`interactive_dev` NoC@90 7.97 → 7.88, lower on each quarter; the DAVIS frames 0/10/20/30 12.72 → 12.25; at
+#: 1.5 or 2 worse; on corrections 0.5 lost frames: `benchmarks/results/interactive.md`, stop 65).
+TEXTURE_WEIGHT = 1.0
 #: The weight of the contrast-sensitive edges (in nats of the colour term).
 LAMBDA = 15.0
 #: A geodesic step costs ``FLAT`` plus the local gradient over its image mean.
@@ -154,7 +161,8 @@ ZOOM_PAD = 40
 #: The constants a click model records in its settings (with `appearance.SETTINGS`, `change_bounds.SETTINGS`).
 SETTINGS = (
     "WORK_PIXELS LAMBDA FLAT CLICK_WEIGHT CLICK_REACH "
-    "CORRECTION_REACH PRIOR_WEIGHT ROUNDS BOX_RING FINE_BAND FINE_LAMBDA MOTION_WEIGHT RESTART_ROUNDS "
+    "CORRECTION_REACH PRIOR_WEIGHT ROUNDS BOX_RING FINE_BAND FINE_LAMBDA MOTION_WEIGHT TEXTURE_WEIGHT "
+    "RESTART_ROUNDS "
     "NEARER_NEGATIVE_COST NEARER_NEGATIVE_SPAN CHANGE_PER_DEPTH NEXT_CLICK_PER_DEPTH "
     "NEGATIVE_REACH_PER_DEPTH BOX_KEEP POSITIVE_REACH_PER_DEPTH BOX_CLICK_NEAR_PER_DEPTH "
     "ZOOM_SHARE ZOOM_MARGIN ZOOM_PAD"
@@ -197,6 +205,7 @@ class ImageFeatures:
     scale: float
     shape: tuple[int, int]
     bins: np.ndarray  # each working pixel's colour bin (H·W int)
+    texture: np.ndarray  # each working pixel's texture bin (H·W int)
     cost: np.ndarray  # the geodesic step cost (H×W float)
     edges: tuple[np.ndarray, np.ndarray, np.ndarray]  # the pairwise terms: (from, to, capacity)
     #: Geodesic distances from the deep clicks asked for so far (`_deep_spread`), by (row, column).
@@ -222,7 +231,7 @@ def image_features(image: np.ndarray) -> ImageFeatures:
     gx, gy = cv2.Sobel(smooth, cv2.CV_32F, 1, 0), cv2.Sobel(smooth, cv2.CV_32F, 0, 1)
     gradient = np.sqrt((gx**2 + gy**2).sum(axis=2))
     cost = FLAT + gradient / max(float(gradient.mean()), 1e-6)
-    return ImageFeatures(scale, lab.shape[:2], colour_bins(small), cost, _edges(lab))
+    return ImageFeatures(scale, lab.shape[:2], colour_bins(small), texture_bins(small), cost, _edges(lab))
 
 
 def _neighbour_pairs(lab: np.ndarray) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray, float]], float]:
@@ -378,6 +387,7 @@ def cut(
     motion: np.ndarray | None = None,
     previous: np.ndarray | None = None,
     deep_clicks: bool = False,
+    texture: bool = False,
 ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """The object's mask at the working scale (bool) from clicks in working pixels and the priors.
 
@@ -397,6 +407,7 @@ def cut(
             beside the positive clicks' regions, for `RESTART_ROUNDS` rounds; or None.
         deep_clicks: a negative click reaches as far as its depth in ``prior``, a positive one as far as its
             depth in what ``prior`` leaves out (inside the box), as on a box's first guess (`_deep_spread`).
+        texture: whether texture histograms (`ImageFeatures.texture`) join the colours' costs.
     """
     height, width = features.shape
     object_seed = np.zeros((height, width), bool)
@@ -456,6 +467,10 @@ def cut(
         object_model, background_model = models(belief)
         object_cost = -np.log(object_model[features.bins]).reshape(height, width)
         background_cost = -np.log(background_model[features.bins]).reshape(height, width)
+        if texture:
+            textured_object, textured_background = texture_costs(features.texture, belief)
+            object_cost = object_cost + TEXTURE_WEIGHT * textured_object.reshape(height, width)
+            background_cost = background_cost + TEXTURE_WEIGHT * textured_background.reshape(height, width)
         if motion is not None:
             moving_object, moving_background = motion_costs(motion, belief)
             object_cost = object_cost + MOTION_WEIGHT * moving_object.reshape(height, width)
@@ -649,6 +664,7 @@ def segment(
         examples=examples,
         motion=motion,
         previous=before,
+        texture=from_empty,
     )
     deep = inside is not None and small_prior is not None
     found, models = run(deep_clicks=deep)

@@ -1,18 +1,19 @@
-"""The object's looks from other frames: which pixels look like it; a box's first guess starts from them."""
+"""The object's looks: which pixels look like it on other frames (a box starts from them), its texture."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from tool_frames import davis_frame
 
 from frugalseg.active.objects.simulation.annotation_types import BOX_MARGIN, padded_box
-from frugalseg.active.objects.tools import grabcut
-from frugalseg.active.objects.tools.appearance import object_like
+from frugalseg.active.objects.tools import grabcut, graph_cut
+from frugalseg.active.objects.tools.appearance import TEXTURE_BINS, object_like, texture_bins
 from frugalseg.active.objects.tools.click_models import StarCutClicks
-from frugalseg.active.objects.tools.graph_cut import ObjectPrior
+from frugalseg.active.objects.tools.graph_cut import ObjectPrior, Point, segment
 from frugalseg.metrics.jf import region_similarity
 
 RED, GREEN, GREY, BLUE = (200, 30, 30), (40, 160, 40), (128, 128, 128), (30, 30, 200)
@@ -61,3 +62,33 @@ def test_a_real_swan_s_box_starts_from_its_colours_ten_frames_before(shared_data
     likely = object_like(image, known.examples)
     assert likely is not None and likely[truth].mean() > 0.95
     assert region_similarity(StarCutClicks().box(image, box, known=known), truth) > 0.85
+
+
+def striped_disc() -> tuple[np.ndarray, np.ndarray]:
+    """A 160×160 image: a disc of stripes along the rows on stripes across them, of the same two colours."""
+    rows, columns = np.mgrid[:160, :160]
+    disc = (rows - 80) ** 2 + (columns - 80) ** 2 <= 40**2
+    first = np.where(disc, (rows // 2) % 2 == 0, (columns // 2) % 2 == 0)
+    return np.where(first[..., None], np.uint8(RED), np.uint8(BLUE)).astype(np.uint8), disc
+
+
+def test_texture_bins_tell_stripes_along_the_rows_from_stripes_across_them() -> None:
+    image, disc = striped_disc()
+    bins = texture_bins(image).reshape(disc.shape)
+    balance = bins % TEXTURE_BINS
+    square = np.ones((7, 7), np.uint8)
+    core, far = cv2.erode(disc.astype(np.uint8), square) > 0, cv2.dilate(disc.astype(np.uint8), square) == 0
+    assert balance[core].max() < balance[far].min()  # the disc's gradients run down columns, the rest's along
+    assert texture_bins(np.full((20, 30, 3), 90, np.uint8)).tolist() == [0] * 600  # no texture: one bin
+
+
+def test_one_click_from_an_empty_mask_finds_a_disc_of_the_background_s_colours_by_its_texture(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The disc and the background hold the same two colours in equal shares: the colours alone spill over
+    # the frame (IoU 0.20); their texture keeps the disc (0.85).
+    image, disc = striped_disc()
+    found = segment(image, [Point(80, 80, True)])
+    assert region_similarity(found, disc) > 0.8
+    monkeypatch.setattr(graph_cut, "TEXTURE_WEIGHT", 0.0)
+    assert region_similarity(segment(image, [Point(80, 80, True)]), disc) < 0.25

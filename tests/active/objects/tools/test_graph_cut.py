@@ -221,6 +221,7 @@ def test_a_negative_click_on_a_real_donut_s_spill_keeps_out_what_lies_nearer_it(
     # (IoU 0.83, 1.1 times the donut's area), where without that cost 8.3 times the area and IoU 0.12 stayed.
     monkeypatch.setattr(appearance, "CHROMA_BINS", 16)
     monkeypatch.setattr(appearance, "CHROMA_STEP", 16)
+    monkeypatch.setattr(graph_cut, "TEXTURE_WEIGHT", 0.0)  # the colours alone, as the rule was measured
     image, truth = interactive_dev(shared_data, "donut00_000000066926")
     clicks = [Point(35, 164, True), Point(202, 266, False)]
     empty = np.zeros_like(truth)
@@ -250,6 +251,7 @@ def test_chroma_bins_near_grey_find_a_real_donut_with_one_click(
     assert np.array_equal(appearance.colour_bins(image), (lightness * 32 + a) * 32 + b)
     monkeypatch.setattr(appearance, "CHROMA_BINS", 16)
     monkeypatch.setattr(appearance, "CHROMA_STEP", 16)
+    monkeypatch.setattr(graph_cut, "TEXTURE_WEIGHT", 0.0)  # the colours alone, as the bins were measured
     assert np.array_equal(
         appearance.colour_bins(image), (lightness * 16 + lab[:, 1] // 16) * 16 + lab[:, 2] // 16
     )
@@ -337,18 +339,18 @@ def test_a_real_spoon_s_second_click_beside_its_mask_no_longer_spills_over_the_t
 
 
 def test_each_real_click_from_an_empty_mask_only_adds_or_only_removes(shared_data: Path) -> None:
-    # DAVIS parkour, frame 0, the field's clicks from an empty mask with the next frame's motion: the
-    # 12th click is negative, and its answer had added twice the mask's area of wall elsewhere (IoU 0.86
-    # -> 0.27). Now a positive click's answer holds the one before it and a negative click's lies inside it.
+    # DAVIS parkour, frame 0, the field's first 12 clicks from an empty mask with the next frame's motion (6
+    # of them negative). A negative click's answer had added twice the mask's area of wall elsewhere (IoU
+    # 0.86 -> 0.27). Now a positive click's answer holds the one before it, a negative click's lies inside it.
     (image, truth), (neighbour, _) = (davis_frame(shared_data / "davis_hard", "parkour", at) for at in (0, 1))
     empty = np.zeros_like(truth)
-    found = empty
+    found, negatives = empty, 0
     for click, answer in field_clicks(
         StarCutClicks(), image, empty, truth, 12, ObjectPrior(neighbour=neighbour)
     ):
         assert (answer >= found).all() if click.positive else (answer <= found).all()
-        found = answer
-    assert not click.positive and region_similarity(found, truth) > 0.8
+        found, negatives = answer, negatives + (not click.positive)
+    assert negatives >= 5 and region_similarity(found, truth) > 0.85
 
 
 def test_the_zoom_window_holds_the_answer_and_the_clicks_with_a_margin_while_small() -> None:
