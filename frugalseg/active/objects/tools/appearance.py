@@ -150,21 +150,27 @@ def motion_costs(motion: np.ndarray, belief: np.ndarray) -> tuple[np.ndarray, np
     The background's motion is learnt over the whole frame (the colours': in a box's ring, and from
     negative clicks' regions), as measured.
     """
-    return _binned_costs(motion, belief, (MOTION_BINS, MOTION_BINS))
+    weights = belief.ravel()
+    return _binned_costs(motion, weights, 1.0 - weights, (MOTION_BINS, MOTION_BINS))
 
 
-def texture_costs(texture: np.ndarray, belief: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """What each pixel's texture (`texture_bins`) costs as object and as background (nats, flat)."""
-    return _binned_costs(texture, belief, (TEXTURE_BINS, TEXTURE_BINS))
+def texture_costs(
+    texture: np.ndarray, object_weights: np.ndarray, background_weights: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """What each pixel's texture (`texture_bins`) costs as object and as background (nats, flat).
+
+    Learnt from the colours' weights (flat): with a box, its background in a ring around it.
+    """
+    return _binned_costs(texture, object_weights, background_weights, (TEXTURE_BINS, TEXTURE_BINS))
 
 
 def _binned_costs(
-    bins: np.ndarray, belief: np.ndarray, shape: tuple[int, int]
+    bins: np.ndarray, object_weights: np.ndarray, background_weights: np.ndarray, shape: tuple[int, int]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Object and background costs (nats, flat) of ``bins`` in ``shape``, learnt from ``belief``."""
-    weights = belief.ravel()
-    object_model = histogram(bins, weights, shape, sigma=MOTION_SMOOTHING, uniform=MOTION_UNIFORM)
-    background_model = histogram(bins, 1.0 - weights, shape, sigma=MOTION_SMOOTHING, uniform=MOTION_UNIFORM)
+    """Object and background costs (nats, flat) of ``bins`` in ``shape``, learnt from the weights given."""
+    smoothing = {"sigma": MOTION_SMOOTHING, "uniform": MOTION_UNIFORM}
+    object_model = histogram(bins, object_weights, shape, **smoothing)
+    background_model = histogram(bins, background_weights, shape, **smoothing)
     return -np.log(object_model[bins]), -np.log(background_model[bins])
 
 

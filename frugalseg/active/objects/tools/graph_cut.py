@@ -5,7 +5,7 @@ scipy's Dinic maximum flow, with:
 
 * colour models as GrabCut's (Rother et al. 2004), here smoothed Lab histograms (`appearance`) re-learnt
   from the cut `ROUNDS` times; examples of the object from other frames (`ObjectPrior`) join them; from an
-  empty mask, texture histograms too (local contrast and gradient direction, `TEXTURE_WEIGHT`);
+  empty mask and in a box, texture histograms too (local contrast and gradient direction, `TEXTURE_WEIGHT`);
 * contrast-sensitive edges between 8-neighbours, ``LAMBDA`` · exp(−β‖ΔLab‖²) / distance;
 * clicks as hard constraints, and each click's label spread along the image's geodesic distance
   (a path's summed gradient): the click claims the region it is in, as far as its edges, not a disc;
@@ -90,9 +90,10 @@ WORK_PIXELS = 40_000
 #: Motion's costs (`appearance.motion_costs`) weigh this against the colours' (at 1, a flow smoothed over an
 #: object's edge made a halo of its background object: `benchmarks/results/interactive.md`).
 MOTION_WEIGHT = 0.5
-#: Clicks from an empty mask: texture's costs (`appearance.texture_costs`) weigh this against the colours'
-#: (`interactive_dev` NoC@90 7.97 → 7.88, lower on each quarter; the DAVIS frames 0/10/20/30 12.72 → 12.25; at
-#: 1.5 or 2 worse; on corrections 0.5 lost frames: `benchmarks/results/interactive.md`, stop 65).
+#: Clicks from an empty mask and a box's: texture's costs (`appearance.texture_costs`) weigh this against the
+#: colours' (`interactive_dev` clicks NoC@90 7.97 → 7.88 and a box's 5.90 → 5.79, lower on each quarter; the
+#: DAVIS frames 0/10/20/30 12.72 → 12.25; at 1.5 or 2 worse; on corrections 0.5 lost frames:
+#: `benchmarks/results/interactive.md`, stop 65).
 TEXTURE_WEIGHT = 1.0
 #: The weight of the contrast-sensitive edges (in nats of the colour term).
 LAMBDA = 15.0
@@ -407,7 +408,7 @@ def cut(
             beside the positive clicks' regions, for `RESTART_ROUNDS` rounds; or None.
         deep_clicks: a negative click reaches as far as its depth in ``prior``, a positive one as far as its
             depth in what ``prior`` leaves out (inside the box), as on a box's first guess (`_deep_spread`).
-        texture: whether texture histograms (`ImageFeatures.texture`) join the colours' costs.
+        texture: whether texture histograms (`ImageFeatures.texture`), learnt as the colours', join them.
     """
     height, width = features.shape
     object_seed = np.zeros((height, width), bool)
@@ -468,7 +469,10 @@ def cut(
         object_cost = -np.log(object_model[features.bins]).reshape(height, width)
         background_cost = -np.log(background_model[features.bins]).reshape(height, width)
         if texture:
-            textured_object, textured_background = texture_costs(features.texture, belief)
+            weights = belief.ravel()
+            textured_object, textured_background = texture_costs(
+                features.texture, weights, (1.0 - weights) * around + spread_background.ravel()
+            )
             object_cost = object_cost + TEXTURE_WEIGHT * textured_object.reshape(height, width)
             background_cost = background_cost + TEXTURE_WEIGHT * textured_background.reshape(height, width)
         if motion is not None:
@@ -664,7 +668,7 @@ def segment(
         examples=examples,
         motion=motion,
         previous=before,
-        texture=from_empty,
+        texture=box is not None or small_prior is None,  # every cut but a correction's
     )
     deep = inside is not None and small_prior is not None
     found, models = run(deep_clicks=deep)

@@ -92,3 +92,16 @@ def test_one_click_from_an_empty_mask_finds_a_disc_of_the_background_s_colours_b
     assert region_similarity(found, disc) > 0.8
     monkeypatch.setattr(graph_cut, "TEXTURE_WEIGHT", 0.0)
     assert region_similarity(segment(image, [Point(80, 80, True)]), disc) < 0.25
+
+
+def test_a_box_s_click_finds_a_disc_of_the_background_s_colours_by_its_texture(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GrabCut's guess in a box 5 px around the disc holds none of it (colours alone); the field's click at its
+    # centre then takes the disc by its texture (IoU 0.81; the colours alone 0.01).
+    image, disc = striped_disc()
+    box, centre = (35, 35, 125, 125), [Point(80, 80, True)]
+    assert region_similarity(StarCutClicks().box(image, box), disc) == 0.0
+    assert region_similarity(StarCutClicks().box(image, box, centre), disc) > 0.8
+    monkeypatch.setattr(graph_cut, "TEXTURE_WEIGHT", 0.0)
+    assert region_similarity(StarCutClicks().box(image, box, centre), disc) < 0.05
