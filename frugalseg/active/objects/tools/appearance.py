@@ -68,10 +68,13 @@ def colour_bins(image: np.ndarray) -> np.ndarray:
 
 
 def texture_bins(small: np.ndarray) -> np.ndarray:
-    """Each pixel's texture bin (flat) of a working-scale RGB image.
+    """Each pixel's texture bin (flat): its contrast's bin × `TEXTURE_BINS` + its gradient balance's.
 
     Lightness contrast (standard deviation) and gradient balance ((|∂x| − |∂y|) / (|∂x| + |∂y|): stripes
     across or along the rows) over `TEXTURE_WINDOW`² pixels, each in `TEXTURE_BINS` equal shares of the image.
+
+    Args:
+        small: the image at the cut's working scale, H×W×3 uint8 RGB.
     """
     lightness = cv2.cvtColor(np.ascontiguousarray(small), cv2.COLOR_RGB2LAB)[..., 0].astype(np.float32)
     window = (TEXTURE_WINDOW, TEXTURE_WINDOW)
@@ -159,7 +162,10 @@ def texture_costs(
 ) -> tuple[np.ndarray, np.ndarray]:
     """What each pixel's texture (`texture_bins`) costs as object and as background (nats, flat).
 
-    Learnt from the colours' weights (flat): with a box, its background in a ring around it.
+    Args:
+        texture: each pixel's texture bin (flat).
+        object_weights: each pixel's weight in the object's histogram (flat; the colours' weights).
+        background_weights: the same for the background (with a box, a ring around it, as its colours').
     """
     return _binned_costs(texture, object_weights, background_weights, (TEXTURE_BINS, TEXTURE_BINS))
 

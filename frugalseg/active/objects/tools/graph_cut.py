@@ -447,10 +447,15 @@ def cut(
     fixed_background_cost = np.where(object_seed, _HARD / _SCALE, fixed_background_cost)
     around = _background_samples(allowed).ravel()
 
-    def models(belief: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def weighted(belief: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each pixel's weight (flat) in the object's models and in the background's."""
         weights = belief.ravel()
-        object_model = histogram(features.bins, weights)
-        background_model = histogram(features.bins, (1.0 - weights) * around + spread_background.ravel())
+        return weights, (1.0 - weights) * around + spread_background.ravel()
+
+    def models(belief: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        object_weights, background_weights = weighted(belief)
+        object_model = histogram(features.bins, object_weights)
+        background_model = histogram(features.bins, background_weights)
         if examples is None:
             return object_model, background_model
         return 0.5 * (object_model + examples[0]), 0.5 * (background_model + examples[1])
@@ -469,10 +474,7 @@ def cut(
         object_cost = -np.log(object_model[features.bins]).reshape(height, width)
         background_cost = -np.log(background_model[features.bins]).reshape(height, width)
         if texture:
-            weights = belief.ravel()
-            textured_object, textured_background = texture_costs(
-                features.texture, weights, (1.0 - weights) * around + spread_background.ravel()
-            )
+            textured_object, textured_background = texture_costs(features.texture, *weighted(belief))
             object_cost = object_cost + TEXTURE_WEIGHT * textured_object.reshape(height, width)
             background_cost = background_cost + TEXTURE_WEIGHT * textured_background.reshape(height, width)
         if motion is not None:
