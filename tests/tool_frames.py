@@ -1,13 +1,17 @@
-"""Frames for the interactive tools' tests: textured hand-made images, real DAVIS frames (propagated too)."""
+"""Frames for the interactive tools' tests: textured hand-made images, real DAVIS frames (propagated too),
+`interactive_dev` instances, and the field's clicks on them."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from frugalseg.active.objects.engines import get_loop_engine
+from frugalseg.active.objects.simulation.simulated_annotator import CorrectiveClick, corrective_click
+from frugalseg.active.objects.tools.click_models import StarCutClicks
 from frugalseg.active.objects.tools.graph_cut import ObjectPrior
 
 
@@ -42,3 +46,32 @@ def propagated_davis(
     frames, truth = [frame for frame, _ in read], read[index][1]
     masks = get_loop_engine("flow", downscale=2).propagate(frames, {0: read[0][1].astype(np.uint8)}).masks
     return frames[index], truth, masks[index] == 1, ObjectPrior(neighbour=frames[index - 1])
+
+
+def interactive_dev(shared_data: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """One `interactive_dev` instance: its RGB image and its object's mask (bool)."""
+    folder = shared_data / "interactive_dev"
+    image = cv2.cvtColor(cv2.imread(str(folder / "images" / f"{name}.jpg")), cv2.COLOR_BGR2RGB)
+    return image, cv2.imread(str(folder / "masks" / f"{name}.png"), cv2.IMREAD_GRAYSCALE) == 255
+
+
+def field_clicks(
+    model: StarCutClicks,
+    image: np.ndarray,
+    start: np.ndarray,
+    truth: np.ndarray,
+    count: int,
+    known: ObjectPrior,
+) -> Iterator[tuple[CorrectiveClick, np.ndarray]]:
+    """The field's ``count`` clicks on ``image`` from the mask ``start``, each with the answer to all so far.
+
+    Each click is the simulator's on the answer before it (`corrective_click`); the answers correct ``start``.
+    """
+    found: np.ndarray = start
+    clicks: list[CorrectiveClick] = []
+    for _ in range(count):
+        click = corrective_click(found, truth)
+        assert click is not None
+        clicks.append(click)
+        found = model.correct(image, start, clicks, known=known)
+        yield click, found

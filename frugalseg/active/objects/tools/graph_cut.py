@@ -40,10 +40,9 @@ scipy's Dinic maximum flow, with:
   pixel geodesically nearer a negative click than every positive one costs more as object
   (`NEARER_NEGATIVE_COST`), so a spill of the object's colours beyond a negative click stays out.
 
-Zoom-in (as RITM's): a correction is cut in a crop around the mask it corrects and the clicks, and from an
-empty mask each click after the first in a crop around the answer before it and the clicks (`zoom_window`), at
-the finer working scale the smaller image allows, while that crop is at most `ZOOM_SHARE` of the frame: small
-objects get more working pixels.
+Zoom-in (as RITM's; `zoom`): a correction is cut in a crop around the mask it corrects and the clicks, and
+from an empty mask each click after the first in a crop around the answer before it and the clicks, at the
+finer working scale the smaller image allows, while that crop is small: small objects get more working pixels.
 
 Coarse to fine: the mask is brought back to full size bilinearly where the cut changed the prior (the
 prior keeps its full-size pixels elsewhere), then its boundary there is cut again at full size within
@@ -55,7 +54,7 @@ mask (inside the box, with one) and a negative click's never.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import partial
 
 import cv2
@@ -83,6 +82,7 @@ from frugalseg.active.objects.tools.change_bounds import (
 )
 from frugalseg.active.objects.tools.dragged_parts import release_dragged
 from frugalseg.active.objects.tools.grabcut import honour_prompt
+from frugalseg.active.objects.tools.zoom import zoom_window, zoomed
 from frugalseg.data.files import array_sha1
 
 #: The cut runs on the image shrunk to at most this many pixels (speed; 0.3 s a call at 854×480).
@@ -151,22 +151,13 @@ POSITIVE_REACH_PER_DEPTH = 1.0
 #: IoU 0.86–0.89 empty it (41 of 6,400 `interactive_dev` box clicks lost more than 0.3 IoU, 20 after;
 #: NoC@90 on all 320 6.36 → 6.13, `benchmarks/results/interactive.md`, stop 61).
 BOX_CLICK_NEAR_PER_DEPTH = 3.0
-#: Zoom-in: the crop holds the mask the clicks change and the clicks with `ZOOM_MARGIN` of its sides (at least
-#: `ZOOM_PAD` px) around them, and is used while it is at most `ZOOM_SHARE` of the frame (`interactive_dev`
-#: clicks, all 320: NoC@85 / NoC@90 6.02 / 8.13 → 5.82 / 7.97; on objects under 3 % of the image
-#: 8.33 / 11.22 → 7.70 / 10.72; crops of up to half the frame lost on objects of 3–10 %;
-#: `benchmarks/results/interactive.md`).
-ZOOM_SHARE = 0.25
-ZOOM_MARGIN = 0.4
-ZOOM_PAD = 40
-#: The constants a click model records in its settings (with `appearance.SETTINGS`, `change_bounds.SETTINGS`).
+#: The constants a click model records in its settings (with the other tool modules' `SETTINGS`).
 SETTINGS = (
     "WORK_PIXELS LAMBDA FLAT CLICK_WEIGHT CLICK_REACH "
     "CORRECTION_REACH PRIOR_WEIGHT ROUNDS BOX_RING FINE_BAND FINE_LAMBDA MOTION_WEIGHT TEXTURE_WEIGHT "
     "RESTART_ROUNDS "
     "NEARER_NEGATIVE_COST NEARER_NEGATIVE_SPAN CHANGE_PER_DEPTH NEXT_CLICK_PER_DEPTH "
-    "NEGATIVE_REACH_PER_DEPTH BOX_KEEP POSITIVE_REACH_PER_DEPTH BOX_CLICK_NEAR_PER_DEPTH "
-    "ZOOM_SHARE ZOOM_MARGIN ZOOM_PAD"
+    "NEGATIVE_REACH_PER_DEPTH BOX_KEEP POSITIVE_REACH_PER_DEPTH BOX_CLICK_NEAR_PER_DEPTH"
 ).split()
 #: Integer capacities: nats × this; hard constraints as `_HARD`.
 _SCALE = 64
@@ -525,61 +516,6 @@ def _initial_belief(
     return result
 
 
-def zoom_window(mask: np.ndarray, clicks: Sequence[Point]) -> tuple[slice, slice] | None:
-    """The crop (rows, columns) the clicks on ``mask`` are cut in, or None (the whole frame).
-
-    The box of ``mask`` and the clicks, grown by `ZOOM_MARGIN` of its sides (at least `ZOOM_PAD` px); None
-    when that is over `ZOOM_SHARE` of the frame.
-
-    Args:
-        mask: the mask a correction changes, or the answer before a next click from an empty mask (bool H×W).
-        clicks: the clicks, in full-size pixels.
-    """
-    height, width = mask.shape
-    rows, cols = np.nonzero(mask)
-    xs = [c.x for c in clicks] + ([int(cols.min()), int(cols.max())] if cols.size else [])
-    ys = [c.y for c in clicks] + ([int(rows.min()), int(rows.max())] if rows.size else [])
-    pad_x = max(ZOOM_PAD, ZOOM_MARGIN * (max(xs) - min(xs)))
-    pad_y = max(ZOOM_PAD, ZOOM_MARGIN * (max(ys) - min(ys)))
-    left, right = int(max(0, min(xs) - pad_x)), int(min(width, max(xs) + pad_x + 1))
-    top, bottom = int(max(0, min(ys) - pad_y)), int(min(height, max(ys) + pad_y + 1))
-    if (right - left) * (bottom - top) > ZOOM_SHARE * height * width:
-        return None
-    return slice(top, bottom), slice(left, right)
-
-
-def _zoomed(
-    image: np.ndarray,
-    clicks: Sequence[Point],
-    window: tuple[slice, slice],
-    known: ObjectPrior | None,
-    *,
-    prior: np.ndarray | None = None,
-    previous: np.ndarray | None = None,
-) -> np.ndarray:
-    """`segment` cut in ``window`` (`zoom_window`); outside it, ``prior`` (or background) stands."""
-    rows, cols = window
-    if known is not None:
-        neighbour, confidence = known.neighbour, known.confidence
-        known = replace(
-            known,
-            neighbour=None if neighbour is None else np.ascontiguousarray(neighbour[window]),
-            confidence=None if confidence is None else confidence[window],
-        )
-    inner = [Point(c.x - cols.start, c.y - rows.start, c.positive) for c in clicks]
-    crop = np.ascontiguousarray(image[window])
-    result = np.zeros(image.shape[:2], bool) if prior is None else prior.copy()
-    result[window] = segment(
-        crop,
-        inner,
-        prior=None if prior is None else prior[window],
-        known=known,
-        previous=None if previous is None else np.asarray(previous, bool)[window],
-        zoom=False,
-    )
-    return result
-
-
 def segment(
     image: np.ndarray,
     clicks: Sequence[Point],
@@ -617,7 +553,8 @@ def segment(
         elif previous is not None and len(clicks) > 1:  # a next click from an empty mask
             window = zoom_window(np.asarray(previous, bool), clicks)
         if window is not None:
-            return _zoomed(image, clicks, window, known, prior=given, previous=previous)
+            crop_cut = partial(segment, zoom=False)
+            return zoomed(crop_cut, image, clicks, window, known, prior=given, previous=previous)
     height, width = image.shape[:2]
     features = image_features(image) if features is None else features
     work_height, work_width = features.shape

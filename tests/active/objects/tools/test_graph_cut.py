@@ -7,18 +7,18 @@ guarantees (a click's own pixel, a box's inside) are checked on noise, where not
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 import pytest
-from tool_frames import davis_frame, propagated_davis, textured
+from tool_frames import davis_frame, field_clicks, interactive_dev, propagated_davis, textured
 
 from frugalseg.active.objects.simulation.annotation_types import BOX_MARGIN, padded_box
 from frugalseg.active.objects.simulation.simulated_annotator import CorrectiveClick, corrective_click
-from frugalseg.active.objects.tools import appearance, change_bounds, click_models, graph_cut
+from frugalseg.active.objects.tools import appearance, change_bounds, click_models, graph_cut, zoom
 from frugalseg.active.objects.tools.appearance import MOTION_BINS, example_models, motion_bins, work_flow
 from frugalseg.active.objects.tools.click_models import StarCutClicks, get_click_model
 from frugalseg.active.objects.tools.graph_cut import (
@@ -29,7 +29,6 @@ from frugalseg.active.objects.tools.graph_cut import (
     image_features,
     refine,
     segment,
-    zoom_window,
 )
 from frugalseg.metrics.jf import region_similarity
 
@@ -190,13 +189,6 @@ def test_features_are_computed_once_per_image() -> None:
     assert image_features(image).shape == (HEIGHT, WIDTH)  # small images are cut at full size
 
 
-def interactive_dev(shared_data: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """One `interactive_dev` instance: its RGB image and its object's mask (bool)."""
-    folder = shared_data / "interactive_dev"
-    image = cv2.cvtColor(cv2.imread(str(folder / "images" / f"{name}.jpg")), cv2.COLOR_BGR2RGB)
-    return image, cv2.imread(str(folder / "masks" / f"{name}.png"), cv2.IMREAD_GRAYSCALE) == 255
-
-
 def test_a_second_positive_click_on_a_real_pizza_no_longer_collapses_the_mask(shared_data: Path) -> None:
     # interactive_dev's pizza01: the field's first two clicks. Cut alone, the second click's patch of the
     # table's colours taught the object them and the mask fell from IoU 0.83 to 0.07; it is now cut again
@@ -258,28 +250,6 @@ def test_chroma_bins_near_grey_find_a_real_donut_with_one_click(
     assert StarCutClicks().correct(image, empty, click).sum() > 30 * truth.sum()
 
 
-def field_clicks(
-    model: StarCutClicks,
-    image: np.ndarray,
-    start: np.ndarray,
-    truth: np.ndarray,
-    count: int,
-    known: ObjectPrior,
-) -> Iterator[tuple[CorrectiveClick, np.ndarray]]:
-    """The field's ``count`` clicks on ``image`` from the mask ``start``, each with the answer to all so far.
-
-    Each click is the simulator's on the answer before it (`corrective_click`); the answers correct ``start``.
-    """
-    found: np.ndarray = start
-    clicks: list[CorrectiveClick] = []
-    for _ in range(count):
-        click = corrective_click(found, truth)
-        assert click is not None
-        clicks.append(click)
-        found = model.correct(image, start, clicks, known=known)
-        yield click, found
-
-
 def test_a_click_beside_a_real_kite_s_thin_lines_does_not_grow_a_blob_of_water(
     shared_data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -333,7 +303,7 @@ def test_a_real_spoon_s_second_click_beside_its_mask_no_longer_spills_over_the_t
     second = StarCutClicks().correct(image, empty, clicks)
     assert region_similarity(second, truth) > 0.85 and second.sum() < 1.1 * truth.sum()
     monkeypatch.setattr(graph_cut, "NEXT_CLICK_PER_DEPTH", np.inf)
-    monkeypatch.setattr(graph_cut, "ZOOM_SHARE", 0.0)  # on the whole frame, as it was cut then
+    monkeypatch.setattr(zoom, "ZOOM_SHARE", 0.0)  # on the whole frame, as it was cut then
     unbounded = StarCutClicks().correct(image, empty, clicks)
     assert region_similarity(unbounded, truth) < 0.25 and unbounded.sum() > 4 * truth.sum()
 
@@ -351,56 +321,6 @@ def test_each_real_click_from_an_empty_mask_only_adds_or_only_removes(shared_dat
         assert (answer >= found).all() if click.positive else (answer <= found).all()
         found, negatives = answer, negatives + (not click.positive)
     assert negatives >= 5 and region_similarity(found, truth) > 0.85
-
-
-def test_the_zoom_window_holds_the_answer_and_the_clicks_with_a_margin_while_small() -> None:
-    # An answer at rows 100–119 and columns 200–249 of a 480×640 frame and a click at (260, 110): their box
-    # is 61 wide and 20 tall, grown by 0.4 of each side but at least 40 px.
-    answer = np.zeros((480, 640), bool)
-    answer[100:120, 200:250] = True
-    clicks = [Point(260, 110, True)]
-    assert zoom_window(answer, clicks) == (slice(60, 160), slice(160, 301))
-    assert zoom_window(answer, [Point(10, 470, False)]) is None  # 345 × 480 px: over a quarter of the frame
-    edge = np.zeros((480, 640), bool)
-    edge[0:10, 600:640] = True  # the crop stops at the frame's edges
-    assert zoom_window(edge, [Point(620, 5, True)]) == (slice(0, 50), slice(560, 640))
-
-
-def test_a_real_parking_meter_s_second_click_is_cut_in_a_zoomed_crop(
-    shared_data: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # interactive_dev's parking-meter00 (2.8 % of the image), the field's first two clicks from an empty mask:
-    # the second is cut in a crop around the first answer, at 2.4 times the working scale (IoU 0.91); on the
-    # whole frame it gave 0.63. Nothing outside the crop is object.
-    image, truth = interactive_dev(shared_data, "parking-meter00_000000496722")
-    empty = np.zeros_like(truth)
-    (click, first), (again, second) = field_clicks(StarCutClicks(), image, empty, truth, 2, ObjectPrior())
-    window = zoom_window(first, [click, again])
-    assert window is not None
-    outside = np.ones_like(truth)
-    outside[window] = False
-    assert not second[outside].any() and region_similarity(second, truth) > 0.88
-    monkeypatch.setattr(graph_cut, "ZOOM_SHARE", 0.0)
-    (_, unzoomed_first), (_, whole) = field_clicks(StarCutClicks(), image, empty, truth, 2, ObjectPrior())
-    assert np.array_equal(unzoomed_first, first) and region_similarity(whole, truth) < 0.7
-
-
-def test_a_correction_on_a_small_real_scooter_is_cut_in_a_zoomed_crop(
-    shared_data: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # DAVIS scooter-black's propagated frame 4 (the object 2.3 % of the frame, IoU 0.72): the field's first
-    # correction is cut in a crop around the propagated mask (IoU 0.86); on the whole frame it gave 0.77.
-    image, truth, propagated, known = propagated_davis(shared_data / "davis_hard", "scooter-black", 4)
-    [(click, corrected)] = field_clicks(StarCutClicks(), image, propagated, truth, 1, known)
-    window = zoom_window(propagated, [click])
-    assert window is not None
-    outside = np.ones_like(truth)
-    outside[window] = False
-    assert np.array_equal(corrected[outside], propagated[outside])
-    assert region_similarity(corrected, truth) > 0.84
-    monkeypatch.setattr(graph_cut, "ZOOM_SHARE", 0.0)
-    [(_, whole)] = field_clicks(StarCutClicks(), image, propagated, truth, 1, known)
-    assert region_similarity(whole, truth) < 0.8
 
 
 def box_guess_and_click(
