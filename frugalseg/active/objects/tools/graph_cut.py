@@ -516,6 +516,62 @@ def _initial_belief(
     return result
 
 
+def _prior_changes(
+    image: np.ndarray,
+    found: np.ndarray,
+    small_prior: np.ndarray,
+    full: np.ndarray,
+    prior: np.ndarray,
+    clicks: Sequence[Point],
+    small_clicks: Sequence[Point],
+    box: tuple[int, int, int, int] | None,
+) -> np.ndarray:
+    """Where the cut may change the prior (bool H×W): where it did, beside its changed pixels.
+
+    A box's own first guess may be redrawn anywhere. A correction of a given mask changes only the parts of
+    the change that hold a click (`clicked_parts`), within what the clicks' depths explain
+    (`bounded_change`), and not a part whose positive click's colour is not among its own
+    (`parts_unlike_their_clicks`).
+
+    Args:
+        image: the frame, H×W×3 uint8 RGB.
+        found: the cut (bool, working scale).
+        small_prior: the prior at the working scale (bool).
+        full: the cut brought to full size (bool H×W).
+        prior: the prior (bool H×W).
+        clicks: the clicks, in full-size pixels.
+        small_clicks: the clicks at the working scale.
+        box: the box, or None.
+    """
+    height, width = full.shape
+    changed = (found != small_prior).astype(np.uint8)
+    if box is None:
+        changed = clicked_parts(changed, small_clicks)
+    changed = cv2.dilate(changed, np.ones((3, 3), np.uint8))
+    region: np.ndarray = cv2.resize(changed, (width, height), interpolation=cv2.INTER_NEAREST) > 0
+    if box is None:
+        region = bounded_change(region, full, prior, clicks, per_depth=CHANGE_PER_DEPTH)
+        region = parts_unlike_their_clicks(image, region, full, prior, clicks)
+    return region
+
+
+def _last_click_changes(
+    full: np.ndarray, last: np.ndarray, click: Point, box: tuple[int, int, int, int] | None
+) -> np.ndarray:
+    """Where the last ``click`` may change ``last``, the answer to the clicks before it (bool H×W).
+
+    As far as its depth explains (`bounded_change`, `NEXT_CLICK_PER_DEPTH`; a box's click also beside
+    itself, `BOX_CLICK_NEAR_PER_DEPTH`), and away from its own part only in parts as large as a
+    correction's budget (`the_clicks_part`).
+    """
+    near = None if box is None else BOX_CLICK_NEAR_PER_DEPTH
+    kept = bounded_change(
+        np.ones_like(full), full, last, [click], per_depth=NEXT_CLICK_PER_DEPTH, near_per_depth=near
+    )
+    kept &= the_clicks_part(np.where(kept, full, last), last, click, per_depth=CHANGE_PER_DEPTH)
+    return kept
+
+
 def segment(
     image: np.ndarray,
     clicks: Sequence[Point],
@@ -618,22 +674,11 @@ def segment(
     full = cv2.resize(found.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR) >= 0.5
     region: np.ndarray | None = None
     if small_prior is not None and prior is not None:
-        changed = (found != (small_prior >= 0.5)).astype(np.uint8)
-        if box is None:  # a correction of a given mask; a box's own first guess may be redrawn anywhere
-            changed = clicked_parts(changed, small_clicks)
-        changed = cv2.dilate(changed, np.ones((3, 3), np.uint8))
-        region = cv2.resize(changed, (width, height), interpolation=cv2.INTER_NEAREST) > 0
         given = np.asarray(prior, bool)
-        if box is None:
-            region = bounded_change(region, full, given, clicks, per_depth=CHANGE_PER_DEPTH)
-            region = parts_unlike_their_clicks(image, region, full, given, clicks)
+        region = _prior_changes(image, found, small_prior >= 0.5, full, given, clicks, small_clicks, box)
         full = np.where(region, full, given)
     if last is not None and clicks:  # the last click changes the answer before it
-        near = None if box is None else BOX_CLICK_NEAR_PER_DEPTH
-        kept = bounded_change(
-            np.ones_like(full), full, last, clicks[-1:], per_depth=NEXT_CLICK_PER_DEPTH, near_per_depth=near
-        )
-        kept &= the_clicks_part(np.where(kept, full, last), last, clicks[-1], per_depth=CHANGE_PER_DEPTH)
+        kept = _last_click_changes(full, last, clicks[-1], box)
         full = np.where(kept, full, last)
         region = kept if region is None else region & kept
     if inside_full is not None:
