@@ -30,6 +30,8 @@ scipy's Dinic maximum flow, with:
   (`dragged_parts`: background the propagation dragged along);
 * clicks from an empty mask, each answer checked against the answer to the clicks before it: one that
   strays further than the last click explains (`strays`) is cut again, its colours learnt from that answer;
+  a positive next click reaches as far as its depth in what that answer left out allows
+  (`NEXT_POSITIVE_REACH_PER_DEPTH`): on a large object the rest of it had taught the background its colours;
 * clicks from an empty mask, the answer to the last click bounded against the answer before it as a
   correction's is against its prior (`bounded_change`, `NEXT_CLICK_PER_DEPTH`), and only adding to it (a
   positive click) or only removing from it (a negative one): on parkour a negative click had added twice the
@@ -132,6 +134,13 @@ CHANGE_PER_DEPTH = 20.0
 #: `NEXT_CLICK_PER_DEPTH` · d² pixels for the click's part (spoon01's second click, 2.2 px beside the first
 #: answer, had grown it to 5 times the spoon; `benchmarks/results/interactive.md`, stop 57).
 NEXT_CLICK_PER_DEPTH = 50.0
+#: Clicks from an empty mask: a next positive click reaches `NEXT_POSITIVE_REACH_PER_DEPTH` times its
+#: depth in what the answer before it left out (its distance to that answer, working pixels), at least
+#: `CLICK_REACH`: on a large object of many colours the rest of it had taught the background its colours,
+#: and a click 105 px from truck01's first answer took 8,328 of its 137,480 px (`interactive_dev` NoC@85 /
+#: NoC@90 5.73 / 7.84 → 5.65 / 7.72; on objects over 30 % of the image 5.42 / 6.96 → 4.75 / 6.37; at
+#: 0.4–0.5 the DAVIS frames lost; `benchmarks/results/interactive.md`, stop 66).
+NEXT_POSITIVE_REACH_PER_DEPTH = 0.3
 #: A box: a negative click reaches `NEGATIVE_REACH_PER_DEPTH` times its depth in the box's first guess (its
 #: distance to the guess's background, working pixels), at least `CORRECTION_REACH`: at the usual reach, a
 #: click deep in the stone and water that blackswan's box had filled changed nothing (IoU 0.51 → 0.51). A cut
@@ -157,6 +166,7 @@ SETTINGS = (
     "CORRECTION_REACH PRIOR_WEIGHT ROUNDS BOX_RING FINE_BAND FINE_LAMBDA MOTION_WEIGHT TEXTURE_WEIGHT "
     "RESTART_ROUNDS "
     "NEARER_NEGATIVE_COST NEARER_NEGATIVE_SPAN CHANGE_PER_DEPTH NEXT_CLICK_PER_DEPTH "
+    "NEXT_POSITIVE_REACH_PER_DEPTH "
     "NEGATIVE_REACH_PER_DEPTH BOX_KEEP POSITIVE_REACH_PER_DEPTH BOX_CLICK_NEAR_PER_DEPTH"
 ).split()
 #: Integer capacities: nats × this; hard constraints as `_HARD`.
@@ -300,14 +310,20 @@ def _deep_spread(
     near, distance, _ = _spread(features, shallow, reach)  # the usual reach: one pass for all
     for click, own_reach in zip(clicks, reaches, strict=True):
         if own_reach > reach:
-            from_click = features.from_click.get((click.y, click.x))
-            if from_click is None:  # the person's next click on the image asks for the same clicks again
-                seed = np.zeros(features.shape, bool)
-                seed[click.y, click.x] = True
-                from_click = features.from_click[click.y, click.x] = geodesic(features, seed)[0]
+            from_click = _from_click(features, click)
             near = np.maximum(near, np.exp(-from_click / own_reach).astype(np.float32))
             distance = np.minimum(distance, from_click)
     return near, distance
+
+
+def _from_click(features: ImageFeatures, click: Point) -> np.ndarray:
+    """The geodesic distance from one click (working scale), kept in ``features`` for the clicks to come."""
+    from_click = features.from_click.get((click.y, click.x))
+    if from_click is None:  # the person's next click on the image asks for the same clicks again
+        seed = np.zeros(features.shape, bool)
+        seed[click.y, click.x] = True
+        from_click = features.from_click[click.y, click.x] = geodesic(features, seed)[0]
+    return from_click
 
 
 def _min_cut(
@@ -395,7 +411,8 @@ def cut(
         motion: each working pixel's motion bin (`motion_bins`, flat), whose histograms join the
             colours' costs; or None.
         previous: without a prior, the answer to all the clicks but the last (float in [0, 1], working
-            scale): a cut that strays from it (`strays`) learns its colour models again, first from it
+            scale): a positive click outside it reaches `NEXT_POSITIVE_REACH_PER_DEPTH` of its distance to
+            it, and a cut that strays from it (`strays`) learns its colour models again, first from it
             beside the positive clicks' regions, for `RESTART_ROUNDS` rounds; or None.
         deep_clicks: a negative click reaches as far as its depth in ``prior``, a positive one as far as its
             depth in what ``prior`` leaves out (inside the box), as on a box's first guess (`_deep_spread`).
@@ -420,11 +437,18 @@ def cut(
     else:
         spread_object, positive_distance, parent = _spread(features, object_seed, reach)
         spread_background, negative_distance, _ = _spread(features, background_seed, reach)
+    from_empty = prior is None and inside is None  # clicks alone bound the object
+    if from_empty and previous is not None:  # a next positive click reaches its depth in what was left out
+        left_out = cv2.distanceTransform((previous < 0.5).astype(np.uint8), cv2.DIST_L2, 5)
+        for click in clicks:
+            own_reach = NEXT_POSITIVE_REACH_PER_DEPTH * float(left_out[click.y, click.x])
+            if click.positive and own_reach > reach:
+                near = np.exp(-_from_click(features, click) / own_reach).astype(np.float32)
+                spread_object = np.maximum(spread_object, near)
     release = np.maximum(spread_object, spread_background)
     if prior is not None and object_seed.any():
         parent = geodesic(features, object_seed | (prior >= 0.5))[1]
     allowed = np.ones((height, width), bool) if inside is None else inside
-    from_empty = prior is None and inside is None  # clicks alone bound the object
     fixed_object_cost = CLICK_WEIGHT * spread_background
     fixed_background_cost = CLICK_WEIGHT * spread_object
     if prior is not None:

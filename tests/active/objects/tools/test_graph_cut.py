@@ -308,6 +308,24 @@ def test_a_real_spoon_s_second_click_beside_its_mask_no_longer_spills_over_the_t
     assert region_similarity(unbounded, truth) < 0.25 and unbounded.sum() > 4 * truth.sum()
 
 
+def test_a_real_truck_s_second_click_far_from_the_first_answer_takes_its_part(
+    shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # interactive_dev's truck01 (45 % of the image, many colours), the field's first two clicks from an
+    # empty mask: the first takes the panel it is on (15,347 px), the second is 105 px from that answer. At
+    # the usual reach the rest of the truck taught the background its colours and the click took 8,328 px;
+    # reaching 0.3 of its depth in what the answer left out, it takes over 40,000, every one of them truck.
+    image, truth = interactive_dev(shared_data, "truck01_000000081394")
+    empty = np.zeros_like(truth)
+    (_, first), (click, second) = field_clicks(StarCutClicks(), image, empty, truth, 2, ObjectPrior())
+    assert click.positive and click.depth > 100
+    gained = second & ~first
+    assert gained.sum() > 40_000 and not (gained & ~truth).any()
+    monkeypatch.setattr(graph_cut, "NEXT_POSITIVE_REACH_PER_DEPTH", 0.0)
+    (_, usual_first), (_, usual) = field_clicks(StarCutClicks(), image, empty, truth, 2, ObjectPrior())
+    assert np.array_equal(usual_first, first) and (usual & ~first).sum() < 10_000
+
+
 def test_each_real_click_from_an_empty_mask_only_adds_or_only_removes(shared_data: Path) -> None:
     # DAVIS parkour, frame 0, the field's first 12 clicks from an empty mask with the next frame's motion (6
     # of them negative). A negative click's answer had added twice the mask's area of wall elsewhere (IoU
