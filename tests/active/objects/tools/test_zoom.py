@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from tool_frames import field_clicks, interactive_dev, propagated_davis
 from frugalseg.active.objects.tools import zoom
 from frugalseg.active.objects.tools.click_models import StarCutClicks
 from frugalseg.active.objects.tools.graph_cut import ObjectPrior, Point
-from frugalseg.active.objects.tools.zoom import zoom_window
+from frugalseg.active.objects.tools.zoom import zoom_window, zoomed
 from frugalseg.metrics.jf import region_similarity
 
 
@@ -26,6 +27,38 @@ def test_the_zoom_window_holds_the_answer_and_the_clicks_with_a_margin_while_sma
     edge = np.zeros((480, 640), bool)
     edge[0:10, 600:640] = True  # the crop stops at the frame's edges
     assert zoom_window(edge, [Point(620, 5, True)]) == (slice(0, 50), slice(560, 640))
+
+
+def test_the_crop_is_cut_with_the_clicks_and_what_is_known_moved_into_it() -> None:
+    # A crop of rows 100–159 and columns 200–299: the click at (250, 130) is (50, 30) in it, the image, the
+    # neighbouring frame, the confidence, the prior and the answer before it are cut to it, and the crop's
+    # answer is placed back; outside the crop the prior stands.
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (480, 640, 3), np.uint8)
+    neighbour = rng.integers(0, 256, (480, 640, 3), np.uint8)
+    confidence = rng.random((480, 640)).astype(np.float32)
+    prior, previous = np.zeros((480, 640), bool), np.zeros((480, 640), bool)
+    prior[0:10, 0:10] = prior[120:125, 210:215] = True
+    previous[140:150, 250:260] = True
+    window = (slice(100, 160), slice(200, 300))
+    seen: dict[str, Any] = {}
+
+    def cut_crop(crop: np.ndarray, clicks: list[Point], **given: Any) -> np.ndarray:
+        seen.update(given, crop=crop, clicks=clicks)
+        answer = np.zeros(crop.shape[:2], bool)
+        answer[10:20, 30:40] = True
+        return answer
+
+    known = ObjectPrior(neighbour=neighbour, confidence=confidence)
+    found = zoomed(cut_crop, image, [Point(250, 130, True)], window, known, prior=prior, previous=previous)
+    assert seen["clicks"] == [Point(50, 30, True)]
+    assert np.array_equal(seen["crop"], image[window]) and seen["crop"].flags.c_contiguous
+    assert np.array_equal(seen["known"].neighbour, neighbour[window])
+    assert np.array_equal(seen["known"].confidence, confidence[window])
+    assert np.array_equal(seen["prior"], prior[window]) and np.array_equal(seen["previous"], previous[window])
+    expected = np.zeros((480, 640), bool)
+    expected[0:10, 0:10] = expected[110:120, 230:240] = True
+    assert np.array_equal(found, expected)
 
 
 def test_a_real_parking_meter_s_second_click_is_cut_in_a_zoomed_crop(
