@@ -75,3 +75,10 @@ def field_clicks(
         clicks.append(click)
         found = model.correct(image, start, clicks, known=known)
         yield click, found
+
+
+def clicks_from_empty(
+    image: np.ndarray, truth: np.ndarray, count: int
+) -> list[tuple[CorrectiveClick, np.ndarray]]:
+    """The field's first ``count`` clicks from an empty mask on a single image, each with its answer."""
+    return list(field_clicks(StarCutClicks(), image, np.zeros_like(truth), truth, count, ObjectPrior()))

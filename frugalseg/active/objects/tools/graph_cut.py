@@ -1,7 +1,7 @@
 """The weight-free core of the click models: one object's mask from clicks, a box and what is known of it.
 
 An s–t graph cut (Boykov & Jolly 2001) on the image shrunk to at most `WORK_PIXELS` pixels, solved by
-scipy's Dinic maximum flow, with:
+scipy's Dinic maximum flow (`max_flow`), with:
 
 * colour models as GrabCut's (Rother et al. 2004), here smoothed Lab histograms (`appearance`) re-learnt
   from the cut `ROUNDS` times; examples of the object from other frames (`ObjectPrior`) join them; from an
@@ -61,8 +61,6 @@ from functools import partial
 
 import cv2
 import numpy as np
-import scipy.sparse as sparse
-from scipy.sparse.csgraph import breadth_first_order, maximum_flow
 from skimage.graph import MCP_Geometric
 
 from frugalseg.active.objects.tools.appearance import (
@@ -84,6 +82,7 @@ from frugalseg.active.objects.tools.change_bounds import (
 )
 from frugalseg.active.objects.tools.dragged_parts import release_dragged
 from frugalseg.active.objects.tools.grabcut import honour_prompt
+from frugalseg.active.objects.tools.max_flow import HARD, SCALE, neighbour_pairs, source_side
 from frugalseg.active.objects.tools.zoom import zoom_window, zoomed
 from frugalseg.data.files import array_sha1
 
@@ -169,9 +168,6 @@ SETTINGS = (
     "NEXT_POSITIVE_REACH_PER_DEPTH "
     "NEGATIVE_REACH_PER_DEPTH BOX_KEEP POSITIVE_REACH_PER_DEPTH BOX_CLICK_NEAR_PER_DEPTH"
 ).split()
-#: Integer capacities: nats × this; hard constraints as `_HARD`.
-_SCALE = 64
-_HARD = 1 << 24
 
 
 @dataclass(frozen=True)
@@ -236,29 +232,12 @@ def image_features(image: np.ndarray) -> ImageFeatures:
     return ImageFeatures(scale, lab.shape[:2], colour_bins(small), texture_bins(small), cost, _edges(lab))
 
 
-def _neighbour_pairs(lab: np.ndarray) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray, float]], float]:
-    """Each 8-neighbour pair of a Lab image once (first, second flat index, ‖ΔLab‖², distance), and β.
-
-    β = 1 / (2 · mean ‖ΔLab‖²), the contrast of the edges' exp(−β‖ΔLab‖²) (Rother et al. 2004).
-    """
-    height, width = lab.shape[:2]
-    index = np.arange(height * width).reshape(height, width)
-    pairs = []
-    for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
-        first = (slice(0, height - dy), slice(max(0, -dx), width - max(0, dx)))
-        second = (slice(dy, height), slice(max(0, dx), width + min(0, dx)))
-        squared = ((lab[second] - lab[first]) ** 2).sum(axis=2).ravel()
-        pairs.append((index[first].ravel(), index[second].ravel(), squared, float(np.hypot(dy, dx))))
-    beta = 1.0 / (2 * max(float(np.mean(np.concatenate([p[2] for p in pairs]))), 1e-6))
-    return pairs, beta
-
-
 def _edges(lab: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Contrast-sensitive 8-neighbour edges of a Lab image: both directions, integer capacities."""
-    pairs, beta = _neighbour_pairs(lab)
+    pairs, beta = neighbour_pairs(lab)
     sources, targets, capacities = [], [], []
     for a, b, squared, distance in pairs:
-        weight = _SCALE * LAMBDA * np.exp(-beta * squared) / distance
+        weight = SCALE * LAMBDA * np.exp(-beta * squared) / distance
         capacity = np.maximum(1, np.round(weight)).astype(np.int32)
         sources += [a, b]
         targets += [b, a]
@@ -302,8 +281,7 @@ def _deep_spread(
     ``part`` is where a box's first guess is wrong if the clicks are right (bool, working scale): its object
     for negative clicks, what it leaves out of the box for positive ones.
     """
-    depth = cv2.distanceTransform(part.astype(np.uint8), cv2.DIST_L2, 5)
-    reaches = [max(reach, per_depth * float(depth[click.y, click.x])) for click in clicks]
+    reaches = _deep_reaches(clicks, part, reach, per_depth)
     shallow = np.zeros(features.shape, bool)
     for click, own_reach in zip(clicks, reaches, strict=True):
         shallow[click.y, click.x] |= own_reach == reach
@@ -314,6 +292,12 @@ def _deep_spread(
             near = np.maximum(near, np.exp(-from_click / own_reach).astype(np.float32))
             distance = np.minimum(distance, from_click)
     return near, distance
+
+
+def _deep_reaches(clicks: Sequence[Point], part: np.ndarray, reach: float, per_depth: float) -> list[float]:
+    """Each click's reach: ``per_depth`` × its depth in ``part`` (bool, working scale), at least ``reach``."""
+    depth = cv2.distanceTransform(part.astype(np.uint8), cv2.DIST_L2, 5)
+    return [max(reach, per_depth * float(depth[click.y, click.x])) for click in clicks]
 
 
 def _from_click(features: ImageFeatures, click: Point) -> np.ndarray:
@@ -339,48 +323,14 @@ def _min_cut(
     parts = [(edge_from, edge_to, capacity.astype(np.int64))]
     if parent is not None:
         child = np.flatnonzero(parent >= 0)
-        parts.append((child, parent[child], np.full(child.size, _HARD, np.int64)))
-    side = _solve(
+        parts.append((child, parent[child], np.full(child.size, HARD, np.int64)))
+    side = source_side(
         object_cost.size,
         parts,
-        np.round(_SCALE * (background_cost - margin)).ravel(),
-        np.round(_SCALE * (object_cost - margin)).ravel(),
+        np.round(SCALE * (background_cost - margin)).ravel(),
+        np.round(SCALE * (object_cost - margin)).ravel(),
     )
     result: np.ndarray = side.reshape(features.shape)
-    return result
-
-
-def _solve(
-    count: int,
-    edges: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
-    to_object: np.ndarray,
-    to_background: np.ndarray,
-) -> np.ndarray:
-    """The source (object) side of the minimum s–t cut of ``count`` nodes (bool, flat).
-
-    ``edges``: (from, to, capacity) between nodes; ``to_object`` the capacity from the source to each node
-    (what labelling it background costs), ``to_background`` to the sink; integer-valued, capped at `_HARD`.
-    """
-    source, sink = count, count + 1
-    nodes = np.arange(count)
-    sources = np.concatenate([e[0] for e in edges] + [np.full(count, source), nodes])
-    targets = np.concatenate([e[1] for e in edges] + [nodes, np.full(count, sink)])
-    capacities = np.minimum(
-        np.concatenate([e[2] for e in edges] + [to_object, to_background]).astype(np.int64), _HARD
-    )
-    keep = capacities > 0
-    graph = sparse.csr_matrix(
-        (capacities[keep].astype(np.int32), (sources[keep], targets[keep])), shape=(count + 2, count + 2)
-    )
-    graph.data = np.minimum(graph.data, _HARD).astype(np.int32)
-    flow = maximum_flow(graph, source, sink, method="dinic").flow
-    residual = (graph - flow).tocsr()
-    residual.data = (residual.data > 0).astype(np.int8)
-    residual.eliminate_zeros()
-    reached = breadth_first_order(residual, source, directed=True, return_predecessors=False)
-    side = np.zeros(count + 2, bool)
-    side[reached] = True
-    result: np.ndarray = side[:count]
     return result
 
 
@@ -439,10 +389,12 @@ def cut(
         spread_background, negative_distance, _ = _spread(features, background_seed, reach)
     from_empty = prior is None and inside is None  # clicks alone bound the object
     if from_empty and previous is not None:  # a next positive click reaches its depth in what was left out
-        left_out = cv2.distanceTransform((previous < 0.5).astype(np.uint8), cv2.DIST_L2, 5)
-        for click in clicks:
-            own_reach = NEXT_POSITIVE_REACH_PER_DEPTH * float(left_out[click.y, click.x])
-            if click.positive and own_reach > reach:
+        positives = [c for c in clicks if c.positive]
+        left_out = previous < 0.5
+        for click, own_reach in zip(
+            positives, _deep_reaches(positives, left_out, reach, NEXT_POSITIVE_REACH_PER_DEPTH), strict=True
+        ):
+            if own_reach > reach:
                 near = np.exp(-_from_click(features, click) / own_reach).astype(np.float32)
                 spread_object = np.maximum(spread_object, near)
     release = np.maximum(spread_object, spread_background)
@@ -458,8 +410,8 @@ def cut(
     if from_empty and object_seed.any() and background_seed.any():
         nearer = np.clip((positive_distance - negative_distance) / NEARER_NEGATIVE_SPAN, 0.0, 1.0)
         fixed_object_cost = fixed_object_cost + NEARER_NEGATIVE_COST * nearer
-    fixed_object_cost = np.where(allowed & ~background_seed, fixed_object_cost, _HARD / _SCALE)
-    fixed_background_cost = np.where(object_seed, _HARD / _SCALE, fixed_background_cost)
+    fixed_object_cost = np.where(allowed & ~background_seed, fixed_object_cost, HARD / SCALE)
+    fixed_background_cost = np.where(object_seed, HARD / SCALE, fixed_background_cost)
     around = _background_samples(allowed).ravel()
 
     def weighted(belief: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -467,8 +419,9 @@ def cut(
         weights = belief.ravel()
         return weights, (1.0 - weights) * around + spread_background.ravel()
 
-    def models(belief: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        object_weights, background_weights = weighted(belief)
+    def models(weights: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """The colour histograms (object, background) from `weighted`'s weights, with the examples'."""
+        object_weights, background_weights = weights
         object_model = histogram(features.bins, object_weights)
         background_model = histogram(features.bins, background_weights)
         if examples is None:
@@ -485,11 +438,12 @@ def cut(
         return mask, belief
 
     def cut_once(belief: np.ndarray) -> np.ndarray:
-        object_model, background_model = models(belief)
+        weights = weighted(belief)
+        object_model, background_model = models(weights)
         object_cost = -np.log(object_model[features.bins]).reshape(height, width)
         background_cost = -np.log(background_model[features.bins]).reshape(height, width)
         if texture:
-            textured_object, textured_background = texture_costs(features.texture, *weighted(belief))
+            textured_object, textured_background = texture_costs(features.texture, *weights)
             object_cost = object_cost + TEXTURE_WEIGHT * textured_object.reshape(height, width)
             background_cost = background_cost + TEXTURE_WEIGHT * textured_background.reshape(height, width)
         if motion is not None:
@@ -504,7 +458,7 @@ def cut(
     if from_empty and previous is not None and clicks:
         if strays(mask, previous >= 0.5, positive=clicks[-1].positive):
             mask, belief = rounds(initial(previous), RESTART_ROUNDS)
-    return mask, models(belief)
+    return mask, models(weighted(belief))
 
 
 def _background_samples(allowed: np.ndarray) -> np.ndarray:
@@ -766,14 +720,14 @@ def refine(
         y, x = click.y - top, click.x - left  # may lie outside the window: clip both ends
         held[max(0, y - 2) : max(0, y + 3), max(0, x - 2) : max(0, x + 3)] = 1 if click.positive else -1
     held_here = held.ravel()[pixels]
-    background_cost = np.where(held_here > 0, _HARD / _SCALE, background_cost)
-    object_cost = np.where(held_here < 0, _HARD / _SCALE, object_cost)
+    background_cost = np.where(held_here > 0, HARD / SCALE, background_cost)
+    object_cost = np.where(held_here < 0, HARD / SCALE, object_cost)
     margin = np.minimum(object_cost, background_cost)
-    to_object, to_background = _SCALE * (background_cost - margin), _SCALE * (object_cost - margin)
-    pairs, beta = _neighbour_pairs(cv2.cvtColor(crop, cv2.COLOR_RGB2LAB).astype(np.float32))
+    to_object, to_background = SCALE * (background_cost - margin), SCALE * (object_cost - margin)
+    pairs, beta = neighbour_pairs(cv2.cvtColor(crop, cv2.COLOR_RGB2LAB).astype(np.float32))
     edges = []
     for a, b, squared, distance in pairs:
-        weight = _SCALE * FINE_LAMBDA * np.exp(-beta * squared) / distance
+        weight = SCALE * FINE_LAMBDA * np.exp(-beta * squared) / distance
         node_a, node_b = node[a], node[b]
         both = (node_a >= 0) & (node_b >= 0)
         edges.append((node_a[both], node_b[both], np.round(weight[both])))
@@ -785,7 +739,7 @@ def refine(
             to_background += np.bincount(
                 inner[bound & ~towards_object], weight[bound & ~towards_object], pixels.size
             )
-    side = _solve(pixels.size, edges, np.round(to_object), np.round(to_background))
+    side = source_side(pixels.size, edges, np.round(to_object), np.round(to_background))
     refined = labels.copy()
     refined[pixels] = side
     result: np.ndarray = mask.copy()

@@ -14,7 +14,14 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-from tool_frames import davis_frame, field_clicks, interactive_dev, propagated_davis, textured
+from tool_frames import (
+    clicks_from_empty,
+    davis_frame,
+    field_clicks,
+    interactive_dev,
+    propagated_davis,
+    textured,
+)
 
 from frugalseg.active.objects.simulation.annotation_types import BOX_MARGIN, padded_box
 from frugalseg.active.objects.simulation.simulated_annotator import CorrectiveClick, corrective_click
@@ -316,13 +323,12 @@ def test_a_real_truck_s_second_click_far_from_the_first_answer_takes_its_part(
     # the usual reach the rest of the truck taught the background its colours and the click took 8,328 px;
     # reaching 0.3 of its depth in what the answer left out, it takes over 40,000, every one of them truck.
     image, truth = interactive_dev(shared_data, "truck01_000000081394")
-    empty = np.zeros_like(truth)
-    (_, first), (click, second) = field_clicks(StarCutClicks(), image, empty, truth, 2, ObjectPrior())
+    (_, first), (click, second) = clicks_from_empty(image, truth, 2)
     assert click.positive and click.depth > 100
     gained = second & ~first
     assert gained.sum() > 40_000 and not (gained & ~truth).any()
     monkeypatch.setattr(graph_cut, "NEXT_POSITIVE_REACH_PER_DEPTH", 0.0)
-    (_, usual_first), (_, usual) = field_clicks(StarCutClicks(), image, empty, truth, 2, ObjectPrior())
+    (_, usual_first), (_, usual) = clicks_from_empty(image, truth, 2)
     assert np.array_equal(usual_first, first) and (usual & ~first).sum() < 10_000
 
 

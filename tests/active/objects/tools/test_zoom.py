@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from tool_frames import field_clicks, interactive_dev, propagated_davis
+from tool_frames import clicks_from_empty, field_clicks, interactive_dev, propagated_davis
 
 from frugalseg.active.objects.tools import zoom
 from frugalseg.active.objects.tools.click_models import StarCutClicks
@@ -68,15 +68,14 @@ def test_a_real_parking_meter_s_second_click_is_cut_in_a_zoomed_crop(
     # the second is cut in a crop around the first answer, at 2.4 times the working scale (IoU 0.91); on the
     # whole frame it gave 0.63. Nothing outside the crop is object.
     image, truth = interactive_dev(shared_data, "parking-meter00_000000496722")
-    empty = np.zeros_like(truth)
-    (click, first), (again, second) = field_clicks(StarCutClicks(), image, empty, truth, 2, ObjectPrior())
+    (click, first), (again, second) = clicks_from_empty(image, truth, 2)
     window = zoom_window(first, [click, again])
     assert window is not None
     outside = np.ones_like(truth)
     outside[window] = False
     assert not second[outside].any() and region_similarity(second, truth) > 0.88
     monkeypatch.setattr(zoom, "ZOOM_SHARE", 0.0)
-    (_, unzoomed_first), (_, whole) = field_clicks(StarCutClicks(), image, empty, truth, 2, ObjectPrior())
+    (_, unzoomed_first), (_, whole) = clicks_from_empty(image, truth, 2)
     assert np.array_equal(unzoomed_first, first) and region_similarity(whole, truth) < 0.7
 
 
