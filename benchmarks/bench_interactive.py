@@ -9,7 +9,8 @@ the model answers with all the clicks so far:
 
 Images and masks are paired by file stem; a mask is 0 (background) or 255 (object), any other value
 ignored (the GrabCut set's 128 band). Printed per tool: NoC@85 and NoC@90 (``--max-clicks`` when never
-reached), the median IoU after 0, 1, 3 and 5 clicks, seconds per click, and NoC@85/90 by the object's share
+reached), the median IoU after 0, 1, 3 and 5 clicks, seconds per click (and the share of answers over
+`ANSWER_BUDGET`), and NoC@85/90 by the object's share
 of the image (`SIZE_BANDS`: small objects are where weight-free clicks fail); the JSON holds every image's
 IoU after each click and its object's share.
 
@@ -62,6 +63,8 @@ REPORTED = (0, 1, 3, 5)
 #: Corrections of propagated frames: the frames whose propagated IoU lies in this range, and the goal.
 PROPAGATED_RANGE = (0.5, 0.9)
 GOAL_CLICKS, GOAL_IOU = 2, 0.9
+#: The seconds an answer may take (issue 44's goal 4); the share of answers over it is printed.
+ANSWER_BUDGET = 0.3
 #: Upper edges of the object-size bands NoC is also given by (the object's share of the image's pixels).
 SIZE_BANDS = (0.01, 0.03, 0.1, 0.3)
 
@@ -189,6 +192,7 @@ def summary(per_image: dict[str, list[float]], seconds: list[float], max_clicks:
         **noc_means(table.tolist(), max_clicks),
         "seconds_per_click": float(np.mean(seconds)) if seconds else 0.0,
         "seconds_per_click_p90": float(np.quantile(seconds, 0.9)) if seconds else 0.0,
+        "share_over_answer_budget": float(np.mean(np.array(seconds) > ANSWER_BUDGET)) if seconds else 0.0,
     }
     for clicks in REPORTED:
         if clicks <= max_clicks:
@@ -315,7 +319,8 @@ def show(results: dict[str, object]) -> None:
             f"{tool}: {row['images']} {'frames' if share else 'images'}; NoC@85 {row['noc85']:.2f}, "
             f"NoC@90 {row['noc90']:.2f}{share}; median IoU after {', '.join(map(str, REPORTED))} clicks: "
             f"{ious}; {row['seconds_per_click']:.2f} s per answer (90th percentile "
-            f"{row['seconds_per_click_p90']:.2f})"
+            f"{row['seconds_per_click_p90']:.2f}; {row['share_over_answer_budget']:.1%} over "
+            f"{ANSWER_BUDGET} s)"
         )
         if "by_size" in row:
             bands = "; ".join(

@@ -1,0 +1,1 @@
+"""Tests of the benchmarks' own logic: their protocols and summaries, not their figures."""

@@ -1,0 +1,138 @@
+"""The interactive benchmark's protocol (`benchmarks/bench_interactive.py`): its simulated person, NoC, the
+summaries it prints; and `benchmarks/camvid_objects.py`'s objects."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from frugalseg.active.objects.simulation.simulated_annotator import corrective_click
+
+BENCHMARKS = Path(__file__).parents[2] / "benchmarks"
+
+
+@pytest.fixture(autouse=True)
+def _benchmarks_importable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+
+
+class Scripted:
+    """A stand-in click model whose answer after n clicks is the n-th scripted mask."""
+
+    def __init__(self, answers: list[np.ndarray]) -> None:
+        self.answers = answers
+        self.seen: list[list[tuple[int, int, bool]]] = []
+
+    def correct(self, image, current, clicks, *, known=None):  # noqa: ANN001, ANN201, D102
+        self.seen.append([(c.x, c.y, c.positive) for c in clicks])
+        return self.answers[len(clicks) - 1]
+
+
+def test_the_benchmarks_simulator_clicks_deepest_in_the_larger_error_and_counts_clicks() -> None:
+    bench = __import__("bench_interactive")
+    truth = np.zeros((40, 60), bool)
+    truth[10:30, 10:50] = True  # 20 × 40: its deepest point is the middle of the long ridge
+    spill = truth.copy()
+    spill[0:40, 50:60] = True  # the object and a 40 × 10 spill
+    model = Scripted([spill, truth])
+    no_void = np.zeros_like(truth)
+    scores, seconds = bench.run_clicks(model, None, truth, no_void, start=np.zeros_like(truth), max_clicks=5)
+    first, second = model.seen[-1]
+    assert first[2] and 10 <= first[1] < 30 and 10 <= first[0] < 50  # positive, inside the object
+    expected = corrective_click(np.zeros_like(truth), truth)
+    assert expected is not None and (first[0], first[1]) == (expected.x, expected.y)
+    assert not second[2] and second[0] >= 50  # negative, in the spill
+    assert scores == [0.0, 800 / 1200, 1.0, 1.0, 1.0, 1.0] and len(seconds) == 2
+    assert bench.noc(scores, 0.85, 5) == 2 and bench.noc([0.0] * 6, 0.85, 5) == 5
+
+
+def test_the_benchmark_gives_noc_by_the_objects_share_of_the_image() -> None:
+    bench = __import__("bench_interactive")
+    assert [bench.size_band(s) for s in (0.0, 0.0099, 0.01, 0.05, 0.1, 0.2999, 0.3, 1.0)] == [
+        "< 1%", "< 1%", "1%–3%", "3%–10%", "10%–30%", "10%–30%", "≥ 30%", "≥ 30%"
+    ]  # fmt: skip
+    at_two, never, mixed = [0.0, 0.5, 0.95], [0.0, 0.1, 0.2], [0.0, 0.88, 0.91]  # 3 clicks at most
+    scores = {"tiny": at_two, "speck": never, "large": mixed}
+    shares = {"tiny": 0.004, "speck": 0.0001, "large": 0.6}
+    bands = bench.by_size(scores, shares, 3)
+    assert list(bands) == ["< 1%", "≥ 30%"]  # smallest first
+    assert bands == {
+        "< 1%": {"images": 2, "noc85": (2 + 3) / 2, "noc90": (2 + 3) / 2},
+        "≥ 30%": {"images": 1, "noc85": 1.0, "noc90": 2.0},
+    }
+
+
+def test_the_benchmark_gives_each_clip_s_noc_and_share() -> None:
+    bench = __import__("bench_interactive")
+    scores = {  # 5 clicks at most; IoU after 0…5 clicks
+        "dog/00001": [0.6, 0.8, 0.91, 0.92, 0.92, 0.92],  # 0.85 at 2 clicks, 0.9 at 2
+        "dog/00002": [0.7, 0.86, 0.88, 0.89, 0.95, 0.95],  # 0.85 at 1, 0.9 at 4
+        "kite-surf/00003": [0.6, 0.6, 0.6, 0.6, 0.6, 0.6],  # never
+    }
+    table = bench.by_clip(scores, 5)
+    assert list(table) == ["dog", "kite-surf"]
+    assert table["dog"] == {
+        "frames": 2,
+        "noc85": 1.5,
+        "noc90": 3.0,
+        "within_2_clicks": 0.5,
+        "mean_iou@1": pytest.approx(0.83),
+        "mean_iou@5": pytest.approx(0.935),
+    }
+    assert table["kite-surf"]["noc90"] == 5.0 and table["kite-surf"]["within_2_clicks"] == 0.0
+    assert "mean_iou@5" not in bench.by_clip(scores, 3)["dog"]
+
+
+def test_the_summary_gives_the_share_of_answers_over_the_answer_budget() -> None:
+    bench = __import__("bench_interactive")
+    scores = {"a": [0.0, 0.9], "b": [0.0, 0.5]}
+    row = bench.summary(scores, [0.1, 0.2, 0.31, 0.5], 1)
+    assert bench.ANSWER_BUDGET == 0.3 and row["share_over_answer_budget"] == 0.5
+    assert row["seconds_per_click"] == pytest.approx(0.2775)
+    assert bench.summary(scores, [], 1)["share_over_answer_budget"] == 0.0
+
+
+def _camvid(root: Path, label: np.ndarray, *, image: bool = True) -> None:
+    """A one-frame CamVid (SegNet layout) split 'train' with ``label`` as its label map."""
+    (root / "train").mkdir(parents=True)
+    (root / "trainannot").mkdir()
+    if image:
+        cv2.imwrite(str(root / "train" / "f001.jpg"), np.full((*label.shape, 3), 90, np.uint8))
+    cv2.imwrite(str(root / "trainannot" / "f001.png"), label)
+
+
+def test_camvid_objects_writes_each_large_region_with_void_as_ignored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    objects = __import__("camvid_objects")
+    label = np.zeros((30, 40), np.uint8)  # 0: sky
+    label[2:8, 2:8] = 8  # a car of 36 px
+    label[20:22, 30:32] = 8  # a car of 4 px: under the least area
+    label[10:30, 20:22] = 2  # a pole of 40 px
+    label[0:2, 30:40] = objects.VOID
+    _camvid(tmp_path / "camvid", label)
+    out = tmp_path / "out"
+    argv = ["camvid_objects.py", "--root", str(tmp_path / "camvid"), "--out", str(out), "--splits", "train"]
+    monkeypatch.setattr(sys, "argv", [*argv, "--min-area", "10"])
+    objects.main()
+    assert sorted(p.name for p in (out / "masks").iterdir()) == ["car00_f001.png", "pole00_f001.png"]
+    car = cv2.imread(str(out / "masks" / "car00_f001.png"), cv2.IMREAD_GRAYSCALE)
+    expected = np.where(label == objects.VOID, 128, 0)
+    expected[2:8, 2:8] = 255
+    assert np.array_equal(car, expected)
+    copied = (out / "images" / "car00_f001.jpg").read_bytes()
+    assert copied == (tmp_path / "camvid" / "train" / "f001.jpg").read_bytes()
+
+
+def test_camvid_objects_names_a_label_without_its_image(tmp_path: Path) -> None:
+    objects = __import__("camvid_objects")
+    label = np.zeros((10, 10), np.uint8)
+    _camvid(tmp_path, label, image=False)
+    with pytest.raises(FileNotFoundError, match=r"f001\.jpg: the image of label .*f001\.png is missing"):
+        objects.regions(tmp_path, ["train"], 8, 10)
+    with pytest.raises(FileNotFoundError, match=r"valannot: no CamVid label folder"):
+        objects.regions(tmp_path, ["val"], 8, 10)
