@@ -1,8 +1,8 @@
 """Clicks and GrabCut: what a click is, and OpenCV GrabCut seeded by clicks, a prior mask or a box.
 
 The vocabulary every click model shares (`Click`, `Box`, `click_radius`, `honour_prompt`, `paint_clicks`)
-and the ``grabcut`` click model's core (`grabcut_clicks`, `local_grabcut_clicks`, `grabcut_box`,
-`box_clicks`); `click_models.GrabCutClicks` wraps it as a `ClickToMask`.
+and the ``grabcut`` click model's core (`grabcut_clicks`, `local_grabcut_clicks`, `grabcut_box` with the
+box's tightness prior, `box_clicks`); `click_models.GrabCutClicks` wraps it as a `ClickToMask`.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from typing import Protocol
 
 import cv2
 import numpy as np
+
+from frugalseg.active.objects.tools.appearance import colour_bins, histogram
 
 GRABCUT_ITERATIONS = 3
 GIVEN_CLICK_REACH = 3  # a person's click may change pixels within this many click radii of it
@@ -25,6 +27,22 @@ BOX_PIXELS = 40_000
 #: A box's pixels that look like the object (`grabcut_box`'s ``likely``) are used only where they are at least
 #: this share of the box.
 BOX_LIKELY_SHARE = 0.05
+#: A box's tightness prior (Lempitsky et al. 2009, "pinpointing"): the object meets every row and column of
+#: its box but those within `TIGHT_SIDE` of the box's height or width (at least `TIGHT_SLACK` px, the slack a
+#: person leaves: the loop's simulated box and the benchmark's add 5 px) of its sides. Where GrabCut's answer
+#: leaves over `TIGHT_GAP` of those rows or of those columns empty, each run of empty rows (columns) gets a
+#: sure object seed where its middle row (column) looks most like the answer against the margin's colours,
+#: and GrabCut runs again from the box with the seeds for `TIGHT_ITERATIONS`, at most `TIGHT_ROUNDS` times.
+#: A box's first answer, median (mean) IoU: CamVid's street objects 0.192 (0.302) → 0.703 (0.648), every 4th
+#: `interactive_dev` instance 0.855 (0.684) → 0.861 (0.788), DAVIS frames 0/10/20/30 0.668 (0.609) → 0.668
+#: (0.602) (`benchmarks/results/interactive.md`, stop 67).
+TIGHT_SIDE = 0.1
+TIGHT_SLACK = 8
+TIGHT_GAP = 0.1
+TIGHT_ROUNDS = 2
+TIGHT_ITERATIONS = 1
+#: Below this many pixels an answer is too small to learn the object's colours from: the box's are used.
+TIGHT_LEAST_PIXELS = 20
 BOX_CLICK_REACH = (
     4  # a click after a box re-decides pixels within this many times its distance to the other side
 )
@@ -158,7 +176,12 @@ def local_grabcut_clicks(
     return result
 
 
-def _grabcut_window(image: np.ndarray, seeds: np.ndarray, window: tuple[int, int, int, int]) -> np.ndarray:
+def _grabcut_window(
+    image: np.ndarray,
+    seeds: np.ndarray,
+    window: tuple[int, int, int, int],
+    iterations: int = BOX_ITERATIONS,
+) -> np.ndarray:
     """GrabCut of ``seeds`` (GrabCut's labels, H×W) in ``window`` (left, top, right, bottom): its mask there.
 
     The window runs shrunk to at most `BOX_PIXELS` pixels and its mask is scaled back smoothly;
@@ -177,16 +200,24 @@ def _grabcut_window(image: np.ndarray, seeds: np.ndarray, window: tuple[int, int
         background, foreground = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
         cv2.setRNGSeed(0)
         roi = cv2.cvtColor(roi, cv2.COLOR_RGB2BGR)
-        cv2.grabCut(roi, small, _NO_RECT, background, foreground, BOX_ITERATIONS, cv2.GC_INIT_WITH_MASK)
+        cv2.grabCut(roi, small, _NO_RECT, background, foreground, iterations, cv2.GC_INIT_WITH_MASK)
         found = np.isin(small, (cv2.GC_FGD, cv2.GC_PR_FGD))
     full = cv2.resize(found.astype(np.float32), part.shape[::-1], interpolation=cv2.INTER_LINEAR)
     result: np.ndarray = full >= 0.5
     return result
 
 
-def box_settings() -> dict[str, int]:
-    """A box's GrabCut as a click model records it in its settings: `BOX_ITERATIONS`, `BOX_PIXELS`."""
-    return {"box_iterations": BOX_ITERATIONS, "box_pixels": BOX_PIXELS}
+def box_settings() -> dict[str, float]:
+    """A box's GrabCut as a click model records it: `BOX_ITERATIONS`, `BOX_PIXELS` and the `TIGHT_…` prior."""
+    return {
+        "box_iterations": BOX_ITERATIONS,
+        "box_pixels": BOX_PIXELS,
+        "tight_side": TIGHT_SIDE,
+        "tight_slack": TIGHT_SLACK,
+        "tight_gap": TIGHT_GAP,
+        "tight_rounds": TIGHT_ROUNDS,
+        "tight_iterations": TIGHT_ITERATIONS,
+    }
 
 
 def grabcut_box(image: np.ndarray, box: Box, likely: np.ndarray | None = None) -> np.ndarray:
@@ -196,6 +227,7 @@ def grabcut_box(image: np.ndarray, box: Box, likely: np.ndarray | None = None) -
     (bool H×W, or None) marks the pixels that look like the object (its colours on another frame,
     `appearance.object_like`): inside the box only those start as probable object, the rest as probable
     background, unless they are less than `BOX_LIKELY_SHARE` of the box (the colours do not find it here).
+    An answer that leaves the box's rows or columns empty is cut again with seeds on them (`TIGHT_SIDE`).
     """
     height, width = image.shape[:2]
     x0, y0, x1, y1 = box
@@ -214,7 +246,61 @@ def grabcut_box(image: np.ndarray, box: Box, likely: np.ndarray | None = None) -
             seeds[y0 : y1 + 1, x0 : x1 + 1] = np.where(inside, cv2.GC_PR_FGD, cv2.GC_PR_BGD)
     out = np.zeros((height, width), bool)
     out[window[1] : window[3], window[0] : window[2]] = _grabcut_window(image, seeds, window)
+    pinned: list[tuple[int, int]] = []
+    for _ in range(TIGHT_ROUNDS):
+        inside_box = np.zeros((height, width), bool)
+        inside_box[y0 : y1 + 1, x0 : x1 + 1] = True
+        missed = _untouched_lines(out & inside_box, box, image, window)
+        if not missed:
+            break
+        pinned += missed
+        again = seeds.copy()
+        for x, y in pinned:
+            cv2.circle(again, (x, y), click_radius(image.shape), cv2.GC_FGD, thickness=-1)
+        again[~inside_box] = cv2.GC_BGD
+        redone = _grabcut_window(image, again, window, TIGHT_ITERATIONS)
+        out[window[1] : window[3], window[0] : window[2]] = redone
     return out
+
+
+def _untouched_lines(
+    found: np.ndarray, box: Box, image: np.ndarray, window: tuple[int, int, int, int]
+) -> list[tuple[int, int]]:
+    """Seeds (x, y) on the box's rows and columns ``found`` leaves empty, or none (`TIGHT_SIDE`, `TIGHT_GAP`).
+
+    One seed per run of empty rows (columns), at the pixel of its middle row (column) whose colour is
+    likeliest the object's against the margin's: the object's colours learnt from ``found`` (from the
+    whole box where it is nearly empty), the margin's from ``window`` outside the box.
+    """
+    x0, y0, x1, y1 = box
+    skip_rows = max(TIGHT_SLACK, round(TIGHT_SIDE * (y1 - y0 + 1)))
+    skip_cols = max(TIGHT_SLACK, round(TIGHT_SIDE * (x1 - x0 + 1)))
+    rows, cols = np.arange(y0 + skip_rows, y1 - skip_rows + 1), np.arange(x0 + skip_cols, x1 - skip_cols + 1)
+    if rows.size == 0 or cols.size == 0:
+        return []
+    row_empty = ~found[rows, x0 : x1 + 1].any(axis=1)
+    col_empty = ~found[y0 : y1 + 1, cols].any(axis=0)
+    if row_empty.mean() <= TIGHT_GAP and col_empty.mean() <= TIGHT_GAP:
+        return []
+    left, top, right, bottom = window
+    bins = colour_bins(image[top:bottom, left:right]).reshape(bottom - top, right - left)
+    inside = np.zeros(bins.shape, bool)
+    inside[y0 - top : y1 - top + 1, x0 - left : x1 - left + 1] = True
+    ours = found[top:bottom, left:right]
+    ours = ours if ours.sum() >= TIGHT_LEAST_PIXELS else inside
+    ratio = np.log(histogram(bins[ours], np.ones(int(ours.sum())))) - np.log(
+        histogram(bins[~inside], np.ones(int((~inside).sum())))
+    )
+    likeness = ratio[bins]
+    seeds = []
+    for empty, lines, along_rows in ((row_empty, rows, True), (col_empty, cols, False)):
+        missing = lines[empty]
+        for run in np.split(missing, np.flatnonzero(np.diff(missing) > 1) + 1) if missing.size else []:
+            middle = int(run[run.size // 2])
+            line = likeness[middle - top, cols - left] if along_rows else likeness[rows - top, middle - left]
+            best = int(np.argmax(line))
+            seeds.append((int(cols[best]), middle) if along_rows else (middle, int(rows[best])))
+    return seeds
 
 
 def box_click(image: np.ndarray, prior: np.ndarray, clicks: Sequence[Click]) -> np.ndarray:

@@ -34,7 +34,9 @@ def test_pixels_look_like_the_object_unless_its_examples_show_their_colour_as_ba
     assert object_like(image, []) is None
 
 
-def test_a_box_starts_from_what_looks_like_the_object_unless_too_little_of_the_box_does() -> None:
+def test_a_box_starts_from_what_looks_like_the_object_unless_too_little_of_the_box_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     image = np.zeros((60, 80, 3), np.uint8)
     image[:] = GREY
     image[20:40, 10:30], image[20:40, 50:70] = RED, BLUE  # two objects in one box: the person's is red
@@ -43,6 +45,8 @@ def test_a_box_starts_from_what_looks_like_the_object_unless_too_little_of_the_b
     likely[20:40, 10:30] = True
     red = np.zeros((60, 80), bool)
     red[20:40, 10:30] = True
+    # the box is not drawn around the red object alone: its tightness prior is off here
+    monkeypatch.setattr(grabcut, "TIGHT_ROUNDS", 0)
     assert region_similarity(grabcut.grabcut_box(image, box, likely), red) == 1.0
     alone = grabcut.grabcut_box(image, box)
     assert alone[20:40, 50:70].all()  # without the object's looks, GrabCut takes both
@@ -97,11 +101,12 @@ def test_one_click_from_an_empty_mask_finds_a_disc_of_the_background_s_colours_b
 def test_a_box_s_click_finds_a_disc_of_the_background_s_colours_by_its_texture(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # GrabCut's guess in a box 5 px around the disc holds none of it (colours alone); the field's click at its
-    # centre then takes the disc by its texture (IoU 0.81; the colours alone 0.01).
+    # GrabCut's guess in a box 5 px around the disc holds next to none of it (colours alone: IoU 0.012, the
+    # tightness prior's seeds); the field's click at its centre then takes the disc by its texture (IoU 0.81;
+    # the colours alone 0.01).
     image, disc = striped_disc()
     box, centre = (35, 35, 125, 125), [Point(80, 80, True)]
-    assert region_similarity(StarCutClicks().box(image, box), disc) == 0.0
+    assert region_similarity(StarCutClicks().box(image, box), disc) < 0.02
     assert region_similarity(StarCutClicks().box(image, box, centre), disc) > 0.8
     monkeypatch.setattr(graph_cut, "TEXTURE_WEIGHT", 0.0)
     assert region_similarity(StarCutClicks().box(image, box, centre), disc) < 0.05

@@ -342,8 +342,11 @@ def test_sams_mask_holds_each_clicks_own_pixel_and_stays_inside_a_box() -> None:
     assert clicked(made) == [(8, 5, True)] and np.array_equal(np.argwhere(simulated), [[5, 8]])
 
 
-def test_grabcuts_box_and_click_stay_inside_the_box_where_its_correction_grows_past_it() -> None:
+def test_grabcuts_box_and_click_stay_inside_the_box_where_its_correction_grows_past_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """GrabCut re-decides a disk around a click after a box, which reaches past the box's edge."""
+    monkeypatch.setattr(grabcut, "TIGHT_ROUNDS", 0)  # the box's guess empty (red all round): the click rules
     image = np.zeros((60, 60, 3), np.uint8)
     image[10:50, 10:50] = (200, 60, 60)  # a red square larger than the box drawn on it
     drawn = (10, 10, 29, 49)  # its left half
@@ -419,6 +422,11 @@ def test_click_models_by_name_and_their_refusals(tmp_path: Path) -> None:
         "given_click_reach": 3,
         "box_iterations": 3,
         "box_pixels": 40_000,
+        "tight_side": 0.1,
+        "tight_slack": 8,
+        "tight_gap": 0.1,
+        "tight_rounds": 2,
+        "tight_iterations": 1,
     }
     with pytest.raises(
         ConfigError, match="unknown click-to-mask model 'ritm'; choose from starcut, grabcut, sam2"
