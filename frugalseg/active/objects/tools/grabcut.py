@@ -33,8 +33,8 @@ BOX_LIKELY_SHARE = 0.05
 #: leaves over `TIGHT_GAP` of those rows or of those columns empty, each run of empty rows (columns) gets a
 #: sure object seed where its middle row (column) looks most like the answer against the margin's colours,
 #: and GrabCut runs again from the box with the seeds for `TIGHT_ITERATIONS`, at most `TIGHT_ROUNDS` times.
-#: A box's first answer, median (mean) IoU: CamVid's street objects 0.192 (0.302) → 0.703 (0.648), every 4th
-#: `interactive_dev` instance 0.855 (0.684) → 0.861 (0.788), DAVIS frames 0/10/20/30 0.668 (0.609) → 0.668
+#: A box's first answer, median (mean) IoU: CamVid's street objects 0.192 (0.302) → 0.729 (0.656), every 4th
+#: `interactive_dev` instance 0.855 (0.684) → 0.861 (0.795), DAVIS frames 0/10/20/30 0.668 (0.609) → 0.668
 #: (0.602) (`benchmarks/results/interactive.md`, stop 67).
 TIGHT_SIDE = 0.1
 TIGHT_SLACK = 8
