@@ -228,9 +228,13 @@ def grabcut_box(image: np.ndarray, box: Box, likely: np.ndarray | None = None) -
     `appearance.object_like`): inside the box only those start as probable object, the rest as probable
     background, unless they are less than `BOX_LIKELY_SHARE` of the box (the colours do not find it here).
     An answer that leaves the box's rows or columns empty is cut again with seeds on them (`TIGHT_SIDE`).
+    A box that reaches past the frame is its part on the frame.
     """
     height, width = image.shape[:2]
-    x0, y0, x1, y1 = box
+    x0, y0, x1, y1 = max(0, box[0]), max(0, box[1]), min(width - 1, box[2]), min(height - 1, box[3])
+    if x0 > x1 or y0 > y1:
+        return np.zeros((height, width), bool)
+    box = (x0, y0, x1, y1)
     margin = max(8, round(BOX_MARGIN * max(x1 - x0, y1 - y0)))
     window = (
         max(0, x0 - margin),
@@ -247,9 +251,9 @@ def grabcut_box(image: np.ndarray, box: Box, likely: np.ndarray | None = None) -
     out = np.zeros((height, width), bool)
     out[window[1] : window[3], window[0] : window[2]] = _grabcut_window(image, seeds, window)
     pinned: list[tuple[int, int]] = []
+    inside_box = np.zeros((height, width), bool)
+    inside_box[y0 : y1 + 1, x0 : x1 + 1] = True
     for _ in range(TIGHT_ROUNDS):
-        inside_box = np.zeros((height, width), bool)
-        inside_box[y0 : y1 + 1, x0 : x1 + 1] = True
         missed = _untouched_lines(out & inside_box, box, image, window)
         if not missed:
             break

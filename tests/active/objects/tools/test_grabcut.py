@@ -57,3 +57,13 @@ def test_a_box_s_rows_left_empty_by_grabcut_are_cut_again(
     inside = np.zeros_like(found)
     inside[160:247, 205:237] = True
     assert not (found & ~inside).any()
+
+
+def test_a_box_past_the_frame_is_its_part_on_the_frame() -> None:
+    image = np.zeros((60, 80, 3), np.uint8)
+    image[:] = BLUE
+    image[30:60, 50:80] = RED  # a red square in the frame's corner
+    on_frame = grabcut_box(image, (45, 25, 79, 59))
+    assert np.array_equal(grabcut_box(image, (45, 25, 90, 70)), on_frame)
+    assert on_frame[30:60, 50:80].all() and not on_frame[:, :45].any()
+    assert not grabcut_box(image, (85, 65, 95, 70)).any()  # wholly off the frame: nothing
