@@ -427,6 +427,7 @@ def test_click_models_by_name_and_their_refusals(tmp_path: Path) -> None:
         "tight_gap": 0.1,
         "tight_rounds": 2,
         "tight_iterations": 1,
+        "tight_pixels": 20_000,
     }
     with pytest.raises(
         ConfigError, match="unknown click-to-mask model 'ritm'; choose from starcut, grabcut, sam2"
