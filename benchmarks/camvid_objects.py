@@ -7,7 +7,7 @@ frames of the splits, are written as ``OUT/images/<class>NN_<frame>.jpg`` (the f
 ``OUT/masks/<class>NN_<frame>.png``: 255 the object, 0 the rest, 128 CamVid's void pixels (label 11), which
 `bench_interactive.py` ignores as it ignores the GrabCut set's band.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/camvid_objects.py --root ../shared/data/camvid_dev \
+    PYTHONPATH=. .venv/bin/python benchmarks/camvid_objects.py --root ../shared/data/camvid_dev \\
         --out /tmp/camvid_objects
     PYTHONPATH=. .venv/bin/python benchmarks/bench_interactive.py --images /tmp/camvid_objects/images \\
         --masks /tmp/camvid_objects/masks --json /tmp/camvid_objects.json
