@@ -30,6 +30,12 @@ VOID = 11
 def regions(root: Path, splits: list[str], class_id: int, min_area: int) -> list[tuple[Path, Path, int]]:
     """Every (image, label, region index) of ``class_id`` with at least ``min_area`` pixels, in file order.
 
+    Args:
+        root: CamVid in SegNet's layout (``<split>/*.jpg``, ``<split>annot/*.png``).
+        splits: the splits to read, e.g. ``["train", "val"]``.
+        class_id: the label id of the class.
+        min_area: an object's least pixels.
+
     Raises:
         FileNotFoundError: if a split has no label folder or a label has no image.
     """

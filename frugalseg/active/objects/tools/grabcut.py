@@ -281,6 +281,12 @@ def _untouched_lines(
     One seed per run of empty rows (columns), at the pixel of its middle row (column) whose colour is
     likeliest the object's against the margin's: the object's colours learnt from ``found`` (from the
     whole box where it is nearly empty), the margin's from ``window`` outside the box.
+
+    Args:
+        found: the answer (bool H×W), inside the box.
+        box: (x0, y0, x1, y1), corners included, on the frame.
+        image: the frame, H×W×3 uint8 RGB.
+        window: the box and its margin, (left, top, right, bottom).
     """
     x0, y0, x1, y1 = box
     skip_rows = max(TIGHT_SLACK, round(TIGHT_SIDE * (y1 - y0 + 1)))

@@ -82,7 +82,7 @@ from frugalseg.active.objects.tools.change_bounds import (
 )
 from frugalseg.active.objects.tools.dragged_parts import release_dragged
 from frugalseg.active.objects.tools.grabcut import honour_prompt
-from frugalseg.active.objects.tools.max_flow import HARD, SCALE, neighbour_pairs, source_side
+from frugalseg.active.objects.tools.max_flow import HARD, SCALE, contrast_weights, source_side
 from frugalseg.active.objects.tools.zoom import zoom_window, zoomed
 from frugalseg.data.files import array_sha1
 
@@ -234,10 +234,8 @@ def image_features(image: np.ndarray) -> ImageFeatures:
 
 def _edges(lab: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Contrast-sensitive 8-neighbour edges of a Lab image: both directions, integer capacities."""
-    pairs, beta = neighbour_pairs(lab)
     sources, targets, capacities = [], [], []
-    for a, b, squared, distance in pairs:
-        weight = SCALE * LAMBDA * np.exp(-beta * squared) / distance
+    for a, b, weight in contrast_weights(lab, LAMBDA):
         capacity = np.maximum(1, np.round(weight)).astype(np.int32)
         sources += [a, b]
         targets += [b, a]
@@ -724,10 +722,9 @@ def refine(
     object_cost = np.where(held_here < 0, HARD / SCALE, object_cost)
     margin = np.minimum(object_cost, background_cost)
     to_object, to_background = SCALE * (background_cost - margin), SCALE * (object_cost - margin)
-    pairs, beta = neighbour_pairs(cv2.cvtColor(crop, cv2.COLOR_RGB2LAB).astype(np.float32))
     edges = []
-    for a, b, squared, distance in pairs:
-        weight = SCALE * FINE_LAMBDA * np.exp(-beta * squared) / distance
+    lab = cv2.cvtColor(crop, cv2.COLOR_RGB2LAB).astype(np.float32)
+    for a, b, weight in contrast_weights(lab, FINE_LAMBDA):
         node_a, node_b = node[a], node[b]
         both = (node_a >= 0) & (node_b >= 0)
         edges.append((node_a[both], node_b[both], np.round(weight[both])))

@@ -1,7 +1,8 @@
 """The minimum s–t cut of a pixel graph, by scipy's Dinic maximum flow: the solver of `graph_cut`'s cuts.
 
 Costs in nats become integer capacities (× `SCALE`); a hard constraint is `HARD`. The pairwise terms join
-8-neighbours (`neighbour_pairs`), and the object is the side of the cut the source reaches (`source_side`).
+8-neighbours (`neighbour_pairs`), weighted by their contrast (`contrast_weights`), and the object is the side
+of the cut the source reaches (`source_side`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,16 @@ def neighbour_pairs(lab: np.ndarray) -> tuple[list[tuple[np.ndarray, np.ndarray,
         pairs.append((index[first].ravel(), index[second].ravel(), squared, float(np.hypot(dy, dx))))
     beta = 1.0 / (2 * max(float(np.mean(np.concatenate([p[2] for p in pairs]))), 1e-6))
     return pairs, beta
+
+
+def contrast_weights(lab: np.ndarray, weight: float) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Each 8-neighbour pair of a Lab image once (first, second flat index) and its edge's capacity (float).
+
+    ``weight`` nats (× `SCALE`) times exp(−β‖ΔLab‖²) over the pair's distance (`neighbour_pairs`): an edge
+    across a strong contrast is cheap to cut.
+    """
+    pairs, beta = neighbour_pairs(lab)
+    return [(a, b, SCALE * weight * np.exp(-beta * squared) / distance) for a, b, squared, distance in pairs]
 
 
 def source_side(

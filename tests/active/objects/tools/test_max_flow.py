@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from frugalseg.active.objects.tools.max_flow import HARD, neighbour_pairs, source_side
+from frugalseg.active.objects.tools.max_flow import (
+    HARD,
+    SCALE,
+    contrast_weights,
+    neighbour_pairs,
+    source_side,
+)
 
 
 def test_each_node_alone_takes_its_cheaper_side() -> None:
@@ -43,3 +49,19 @@ def test_the_neighbour_pairs_of_a_two_by_two_image_and_their_contrast() -> None:
         (2, 3, 100.0, 1.0),
     ]
     assert beta == pytest.approx(1.0 / (2 * 400 / 6))
+
+
+def test_an_edge_across_contrast_is_cheaper_and_a_diagonal_one_longer() -> None:
+    # The image above: a vertical pair (no contrast) costs `SCALE` · weight, a horizontal one across the step
+    # exp(−β · 100) of that, a diagonal one across it that over √2.
+    lab = np.zeros((2, 2, 3), np.float32)
+    lab[:, 1, 0] = 10
+    beta = 1.0 / (2 * 400 / 6)
+    found = {
+        (int(a), int(b)): float(w)
+        for first, second, weights in contrast_weights(lab, 2.0)
+        for a, b, w in zip(first, second, weights, strict=True)
+    }
+    assert found[(0, 2)] == pytest.approx(SCALE * 2.0)
+    assert found[(0, 1)] == pytest.approx(SCALE * 2.0 * np.exp(-beta * 100))
+    assert found[(0, 3)] == pytest.approx(SCALE * 2.0 * np.exp(-beta * 100) / np.sqrt(2))
