@@ -107,14 +107,18 @@ CLICK_REACH = 5.0
 CORRECTION_REACH = 10.0
 #: A prior mask weighs this many nats where its confidence is 1 and no click is near.
 PRIOR_WEIGHT = 5.0
+#: The cut learns its colour models from its own answer this many times (GrabCut's iterations).
 ROUNDS = 2
 #: A box's background colours are learnt in a ring this share of its longer side wide around it.
 BOX_RING = 0.15
 #: The full-size pass redraws the coarse boundary within this many pixels of it, its edges weighing this.
 FINE_BAND = 4
 FINE_LAMBDA = 30.0
-#: Such a cut learns its colour models this many times (the previous answer is already a cut: one round
-#: is as good as two on `interactive_dev`, at half the cost).
+#: A next click's round that strays from the answer before it (`strays`) is not refined: the cut starts
+#: again from that answer and learns its colour models this many times (it is already a cut: one round is
+#: as good as two on `interactive_dev`, at half the cost). Checked after each round, not after the last:
+#: a straying cut costs the most (camel's, 0.13 s against 0.04), and the DAVIS first frames' answers over
+#: 0.3 s went 16.8 % → 1.0 % with NoC@90 level (`benchmarks/results/interactive.md`, stop 68).
 RESTART_ROUNDS = 1
 #: Clicks from an empty mask with a negative click: a pixel geodesically nearer a negative click than every
 #: positive one costs up to `NEARER_NEGATIVE_COST` nats more as object, the full cost once the negative click
@@ -360,8 +364,9 @@ def cut(
             colours' costs; or None.
         previous: without a prior, the answer to all the clicks but the last (float in [0, 1], working
             scale): a positive click outside it reaches `NEXT_POSITIVE_REACH_PER_DEPTH` of its distance to
-            it, and a cut that strays from it (`strays`) learns its colour models again, first from it
-            beside the positive clicks' regions, for `RESTART_ROUNDS` rounds; or None.
+            it, and a round whose cut strays from it (`strays`; checked after each round, so a straying
+            first round is not refined) is replaced by `RESTART_ROUNDS` rounds that learn the colour models
+            again, first from it beside the positive clicks' regions; or None.
         deep_clicks: a negative click reaches as far as its depth in ``prior``, a positive one as far as its
             depth in what ``prior`` leaves out (inside the box), as on a box's first guess (`_deep_spread`).
         texture: whether texture histograms (`ImageFeatures.texture`), learnt as the colours', join them.
@@ -452,10 +457,15 @@ def cut(
             features, object_cost + fixed_object_cost, background_cost + fixed_background_cost, parent
         )
 
-    mask, belief = rounds(initial(prior), ROUNDS)
-    if from_empty and previous is not None and clicks:
+    if not (from_empty and previous is not None and clicks):
+        mask, belief = rounds(initial(prior), ROUNDS)
+        return mask, models(weighted(belief))
+    belief = initial(prior)
+    for _ in range(ROUNDS):  # a round that strays is not refined: the cut starts again from ``previous``
+        mask, belief = rounds(belief, 1)
         if strays(mask, previous >= 0.5, positive=clicks[-1].positive):
             mask, belief = rounds(initial(previous), RESTART_ROUNDS)
+            break
     return mask, models(weighted(belief))
 
 

@@ -469,6 +469,31 @@ def test_a_box_s_next_click_cuts_once_from_the_answer_before_it(monkeypatch: pyt
     assert not both[25, 45] and both[60, 80]
 
 
+def test_a_next_click_s_straying_round_is_not_refined_but_cut_again_from_the_answer_before(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Two red discs; the answer to the first click is the left one. A second click on the right disc adds
+    # all of its area: the first round strays (`strays`), so the cut starts again from the answer before it
+    # at once (1 + RESTART_ROUNDS cuts, not ROUNDS + RESTART_ROUNDS). A second click on the left disc does
+    # not stray and is cut ROUNDS times. Both answers are exact.
+    both, left = discs((40, 60), (120, 60)), discs((40, 60))
+    features = image_features(painted(both))
+    cuts: list[int] = []
+    original = graph_cut.source_side
+
+    def counted(*args: Any) -> np.ndarray:
+        cuts.append(1)
+        return original(*args)
+
+    monkeypatch.setattr(graph_cut, "source_side", counted)
+    before = left.astype(np.float32)
+    grown, _ = graph_cut.cut(features, [Point(40, 60, True), Point(120, 60, True)], previous=before)
+    assert np.array_equal(grown, both) and len(cuts) == 1 + graph_cut.RESTART_ROUNDS == 2
+    cuts.clear()
+    kept, _ = graph_cut.cut(features, [Point(40, 60, True), Point(45, 62, True)], previous=before)
+    assert np.array_equal(kept, left) and len(cuts) == graph_cut.ROUNDS == 2
+
+
 def test_simulate_keeps_the_best_mask_and_returns_its_clicks() -> None:
     disc = discs((60, 50))
     image = painted(disc)
