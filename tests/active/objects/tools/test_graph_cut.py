@@ -14,6 +14,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from skimage.graph import MCP_Geometric
 from tool_frames import (
     clicks_from_empty,
     davis_frame,
@@ -184,6 +185,25 @@ def test_the_fine_pass_changes_only_the_region_it_is_given_and_holds_clicks() ->
     held = refine(image, shifted, [Point(49, 60, False)], models)
     assert not held[58:63, 47:52].any()
     assert np.array_equal(held[:, 60:], disc[:, 60:])
+
+
+def test_the_geodesic_from_the_seeds_edge_is_the_geodesic_from_all_of_them() -> None:
+    # The search starts from the seeds' edge only; distances and parents are those of a search from every
+    # seed (textured costs, a disc and a lone pixel on the frame's corner), and all seeds give zeros.
+    features = image_features(textured(4, (HEIGHT, WIDTH)))
+    seeds = discs((80, 60), radius=30)
+    seeds[0, 0] = True
+    distance, parent = graph_cut.geodesic(features, seeds)
+    mcp = MCP_Geometric(features.cost, fully_connected=True)
+    everywhere, trace = mcp.find_costs(np.argwhere(seeds))
+    assert np.array_equal(distance, everywhere) and (distance[seeds] == 0).all()
+    assert np.array_equal(parent < 0, (trace < 0).ravel()) and (parent[seeds.ravel()] == -1).all()
+    step = np.asarray(mcp.offsets)[np.maximum(trace, 0)]
+    rows, cols = np.mgrid[:HEIGHT, :WIDTH]
+    expected = ((rows - step[..., 0]) * WIDTH + cols - step[..., 1]).ravel()
+    assert np.array_equal(parent[~seeds.ravel()], expected[~seeds.ravel()])
+    distance, parent = graph_cut.geodesic(features, np.ones((HEIGHT, WIDTH), bool))
+    assert not distance.any() and (parent == -1).all()
 
 
 def test_features_are_computed_once_per_image() -> None:
