@@ -136,3 +136,16 @@ def test_camvid_objects_names_a_label_without_its_image(tmp_path: Path) -> None:
         objects.regions(tmp_path, ["train"], 8, 10)
     with pytest.raises(FileNotFoundError, match=r"valannot: no CamVid label folder"):
         objects.regions(tmp_path, ["val"], 8, 10)
+
+
+def test_the_geodesic_benchmark_checks_both_searches_agree_and_times_them(
+    shared_data: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bench = __import__("bench_geodesic")
+    root = shared_data / "interactive_dev"
+    argv = ["bench_geodesic.py", "--images", str(root / "images"), "--masks", str(root / "masks")]
+    monkeypatch.setattr(sys, "argv", [*argv, "--every", "160", "--clicks", "2"])
+    bench.main()
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith("2 images;") and printed[3] == "answers that differ: 0 of 4"
+    assert printed[1].startswith("from every seed: search") and printed[2].startswith("from the seeds' edge")
