@@ -2,8 +2,9 @@
 
 Three figures, each over real HTTP to the app served by uvicorn in this process (a thread):
 
-* click → preview: ``POST …/preview`` with 1, 2 and 3 clicks on blackswan frame 25 (GrabCut), after
-  the first mask was added; the request's wall time (JSON, the click model, the run-length code).
+* click → preview: ``POST …/preview`` with 1, 2 and 3 clicks on blackswan frame 25 (the session's click
+  model, the default `starcut`), after the first mask was added; the request's wall time (JSON, the click
+  model, the run-length code).
 * submit → next proposal: ``POST …/submit`` on ``--clip`` (blackswan: 50 frames; parkour: 100; the
   flow engine with its default options: DIS ``medium`` at full size) until ``GET
   /api/proposal?video=…`` answers with the next proposal, for the first mask on frame 0 and then the
@@ -141,7 +142,7 @@ def bench_preview_and_submit(
                 times.append(time.perf_counter() - start)
                 assert answer.status_code == 200, answer.text
             print(
-                f"click → preview, {count} click(s) at 854×480 (GrabCut): "
+                f"click → preview, {count} click(s) at 854×480 ({service.session.click_model.name}): "
                 f"median {statistics.median(times):.3f} s, max {max(times):.3f} s over {repeats}"
             )
         _, proposal = next_proposal(http, clip, time.perf_counter())

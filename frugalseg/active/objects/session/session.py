@@ -191,7 +191,7 @@ class AnnotationSession:
         Args:
             folder: the session's folder.
             engine: the propagation engine's name (None: the saved one, or ``flow``).
-            click_model: the click-to-mask model's name (None: the saved one, or ``grabcut``).
+            click_model: the click-to-mask model's name (None: the saved one, or `DEFAULT_CLICK_MODEL`).
             options: option values by ``<member>_<field>`` (``sam2_checkpoint``, ``flow_preset``: the
                 command line's flags); those of the chosen engine and click model are read.
             **given: the other `SessionSettings` fields named by the caller (None: not named). A
