@@ -256,8 +256,10 @@ class VideoState:
         write_json_atomic(folder / STATE_FILE, data, indent=1)
 
     @classmethod
-    def load(cls, folder: str | Path) -> tuple[VideoState, bool]:
+    def load(cls, folder: str | Path, *, masks: bool = True) -> tuple[VideoState, bool]:
         """The state saved in ``folder`` and whether its current masks are whole (else recompute them).
+
+        ``masks=False`` reads the annotations alone: ``masks`` stays empty, and not whole.
 
         Raises:
             DataError: ``state.json`` or an annotated mask is missing, damaged or of another version.
@@ -277,7 +279,9 @@ class VideoState:
             history=[IterationRecord(**r) for r in data["history"]],
             names={int(k): str(v) for k, v in data.get("names", {}).items()},
         )
-        masks = []
+        if not masks:
+            return state, False
+        current = []
         whole = True
         for t, sha in enumerate(data["mask_sha1"]):
             mask_path = folder / "masks" / f"{t:05d}.png"
@@ -285,6 +289,6 @@ class VideoState:
             if mask is None or array_sha1(mask) != sha:
                 whole = False
                 break
-            masks.append(mask)
-        state.masks = masks if whole else []
+            current.append(mask)
+        state.masks = current if whole else []
         return state, whole
