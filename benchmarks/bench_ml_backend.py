@@ -4,11 +4,15 @@ Over real HTTP to the app served by uvicorn in this process (a thread), with the
 Studio sends (its ``label_studio/ml/api_connector.py``):
 
 * annotation → predictions of the whole clip: ``POST /webhook`` (``ANNOTATION_CREATED``, frame 0's
-  drawn mask as a brush) until ``POST /predict`` answers with the new model version (polled on one
-  frame), i.e. with the propagated masks, and then for all 50 frames (854×480); the webhook's own
-  reply time apart (Label Studio waits ``WEBHOOK_TIMEOUT``, 1 s by default, for it).
+  drawn mask as a brush) until ``POST /predict`` answers with a mask for the clip's last frame (polled
+  on that frame; the model version changes as soon as the annotation is saved), and then for all 50
+  frames (854×480); the webhook's own reply time apart (Label Studio waits ``WEBHOOK_TIMEOUT``, 1 s by
+  default, for it).
 * predictions served per second: ``POST /predict`` of the 50 tasks at once (one request, as
   "Retrieve predictions" sends them) and of one task at a time (as opening a task does).
+* interactive mode (issue 44's goal 4: an answer within 0.3 s): ``POST /predict`` of frame 25 with a
+  context of 1, 2 and 3 smart keypoints (they correct its propagated mask), and of the swan's rectangle + 5 px
+  (the box tool), as Label Studio sends them while a person clicks; the request's wall time.
 
     python benchmarks/bench_ml_backend.py [--data ../shared/data] [--repeats 5] [--flow-downscale 1]
 """
@@ -27,24 +31,76 @@ from bench_annotate_serve import served  # the app on a free port, in a thread
 
 from frugalseg.active.objects.session.proposals import ProposalOptions
 from frugalseg.active.objects.session.session import AnnotationSession
+from frugalseg.active.objects.simulation.annotation_types import padded_box
 from frugalseg.app import SessionService
 from frugalseg.app.ml_backend import create_ml_backend
 from frugalseg.data.formats.davis import DavisFormat
 from frugalseg.interop.rle import ls_encode
 
 VIDEO = "blackswan"
-CONFIG = '<View><Image name="image" value="$image"/><BrushLabels name="tag" toName="image"/></View>'
+CONFIG = (
+    '<View><Image name="image" value="$image"/>'
+    '<BrushLabels name="tag" toName="image"><Label value="swan"/></BrushLabels>'
+    '<KeyPointLabels name="kp" toName="image" smart="true"><Label value="swan"/></KeyPointLabels>'
+    '<RectangleLabels name="box" toName="image" smart="true"><Label value="swan"/></RectangleLabels></View>'
+)
+#: The interactive part's frame and keypoints (x, y, positive), as `bench_annotate_serve.CLICKS`.
+INTERACTIVE_FRAME = 25
+KEYPOINTS = [(430, 240, True), (640, 120, False), (520, 300, True)]
 
 
 def task(frame: int) -> dict:
     return {"id": frame + 1, "data": {"image": f"/data/local-files/?d={VIDEO}/{frame:05d}.jpg"}}
 
 
-def predict(http: httpx.Client, frames: list[int]) -> list[dict]:
-    body = {"tasks": [task(f) for f in frames], "label_config": CONFIG, "project": "1.1", "params": {}}
+def predict(http: httpx.Client, frames: list[int], context: dict | None = None) -> list[dict]:
+    body = {
+        "tasks": [task(f) for f in frames],
+        "label_config": CONFIG,
+        "project": "1.1",
+        "params": {} if context is None else {"context": context},
+    }
     response = http.post("/predict", json=body)
     response.raise_for_status()
     return response.json()["results"]
+
+
+def keypoint(x: int, y: int, positive: bool) -> dict:
+    """A smart keypoint at pixel (x, y) of an 854×480 frame, as Label Studio sends it (percent)."""
+    value = {"x": (x + 0.5) / 8.54, "y": (y + 0.5) / 4.8, "width": 0.5, "keypointlabels": ["swan"]}
+    return {
+        "id": f"k{x}-{y}", "type": "keypointlabels", "from_name": "kp", "to_name": "image",
+        "is_positive": positive, "original_width": 854, "original_height": 480, "value": value,
+    }  # fmt: skip
+
+
+def rectangle(box: tuple[int, int, int, int]) -> dict:
+    """A smart rectangle over pixels x0…x1, y0…y1 of an 854×480 frame (percent of the frame)."""
+    x0, y0, x1, y1 = box
+    value = {
+        "x": x0 / 8.54, "y": y0 / 4.8, "width": (x1 + 1 - x0) / 8.54, "height": (y1 + 1 - y0) / 4.8,
+        "rotation": 0, "rectanglelabels": ["swan"],
+    }  # fmt: skip
+    return {
+        "id": "r1", "type": "rectanglelabels", "from_name": "box", "to_name": "image",
+        "original_width": 854, "original_height": 480, "value": value,
+    }  # fmt: skip
+
+
+def interactive(http: httpx.Client, box: tuple[int, int, int, int], repeats: int) -> None:
+    """Time the interactive mode's answers on `INTERACTIVE_FRAME`: keypoints, then a rectangle."""
+    contexts = [(f"{count} keypoint(s)", [keypoint(*k) for k in KEYPOINTS[:count]]) for count in (1, 2, 3)]
+    for what, results in [*contexts, ("a rectangle", [rectangle(box)])]:
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            [answer] = predict(http, [INTERACTIVE_FRAME], {"result": results})
+            times.append(time.perf_counter() - start)
+            assert answer["result"], answer
+        print(
+            f"interactive, {what} on frame {INTERACTIVE_FRAME} (854×480): "
+            f"median {statistics.median(times):.3f} s, max {max(times):.3f} s over {repeats}"
+        )
 
 
 def main() -> None:
@@ -77,17 +133,18 @@ def main() -> None:
             httpx.Client(base_url=address, timeout=600) as http,
         ):
             http.post("/setup", json={"project": "1.1", "schema": CONFIG}).raise_for_status()
-            before = predict(http, [0])[0]["model_version"]
             start = time.perf_counter()
             http.post("/webhook", json=event).raise_for_status()
             replied = time.perf_counter() - start
-            while predict(http, [0])[0]["model_version"] == before:  # one frame: light polling
+            while not predict(http, [frames[-1]])[0]["result"]:  # the farthest frame: light polling
                 time.sleep(0.1)
             results = predict(http, frames)
+            while not all(r["result"] for r in results):
+                time.sleep(0.1)
+                results = predict(http, frames)
             whole = time.perf_counter() - start
             seconds = f"{whole:.2f} s (webhook reply {replied:.2f} s)"
             print(f"annotation → predictions of {len(frames)} frames: {seconds}")
-            assert all(r["result"] for r in results)
             batch, single = [], []
             for _ in range(args.repeats):
                 start = time.perf_counter()
@@ -101,6 +158,9 @@ def main() -> None:
                 f"predictions per second: {statistics.median(batch):.1f} in one request of {len(frames)}, "
                 f"{statistics.median(single):.1f} one task per request (median of {args.repeats})"
             )
+            masks = root / "Annotations" / "480p" / VIDEO
+            swan = DavisFormat.read_mask(masks / f"{INTERACTIVE_FRAME:05d}.png") == 1
+            interactive(http, padded_box(swan, 5), args.repeats)
 
 
 if __name__ == "__main__":
