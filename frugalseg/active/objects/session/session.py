@@ -530,7 +530,7 @@ class AnnotationSession:
             if propagate:
                 state = self.state(video)
             else:  # saved with its masks out of date: `finish` propagates, not this call
-                state = self.annotated_state(video)
+                state = self.annotated_state(video, masks=current is None)
             if state is not None and not given.new_objects:
                 check_objects(given.source, given.objects, state.objects, video)
             image = source.frame(t)
