@@ -118,7 +118,7 @@ FINE_LAMBDA = 30.0
 #: again from that answer and learns its colour models this many times (it is already a cut: one round is
 #: as good as two on `interactive_dev`, at half the cost). Checked after each round, not after the last:
 #: a straying cut costs the most (camel's, 0.13 s against 0.04), and the DAVIS first frames' answers over
-#: 0.3 s went 16.8 % → 1.0 % with NoC@90 level (`benchmarks/results/interactive.md`, stop 68).
+#: 0.3 s went 17 % → 1 % with NoC@90 level (`benchmarks/results/interactive.md`, stop 68).
 RESTART_ROUNDS = 1
 #: Clicks from an empty mask with a negative click: a pixel geodesically nearer a negative click than every
 #: positive one costs up to `NEARER_NEGATIVE_COST` nats more as object, the full cost once the negative click
