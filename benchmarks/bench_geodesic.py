@@ -38,12 +38,7 @@ def from_every_seed(features: graph_cut.ImageFeatures, seeds: np.ndarray) -> tup
     """The geodesic search started from every seed: `graph_cut.geodesic`'s answer, the slow way."""
     mcp = MCP_Geometric(features.cost, fully_connected=True)
     distance, trace = mcp.find_costs(np.argwhere(seeds))
-    height, width = features.shape
-    rows, cols = np.mgrid[:height, :width]
-    step = np.asarray(mcp.offsets)[np.maximum(trace, 0)]
-    parent = (rows - step[..., 0]) * width + (cols - step[..., 1])
-    parent[trace < 0] = -1
-    return np.asarray(distance), parent.ravel()
+    return np.asarray(distance), graph_cut.parents(trace, np.asarray(mcp.offsets))
 
 
 def timed_answers(

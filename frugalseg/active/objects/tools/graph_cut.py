@@ -261,14 +261,23 @@ def geodesic(features: ImageFeatures, seeds: np.ndarray) -> tuple[np.ndarray, np
         return np.zeros(seeds.shape), np.full(seeds.size, -1)
     mcp = MCP_Geometric(features.cost, fully_connected=True)
     distance, trace = mcp.find_costs(starts)
-    distance, trace = np.where(seeds, 0.0, distance), np.where(seeds, -1, trace)
-    offsets = np.asarray(mcp.offsets)
-    height, width = features.shape
+    return np.where(seeds, 0.0, distance), parents(np.where(seeds, -1, trace), np.asarray(mcp.offsets))
+
+
+def parents(trace: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Each pixel's parent (flat index; −1 where ``trace`` is −1) from `MCP_Geometric`'s traceback.
+
+    Args:
+        trace: `find_costs`' traceback (H×W): the index in ``offsets`` of each pixel's step from its parent.
+        offsets: the search's steps (`MCP.offsets`, K×2 rows and columns).
+    """
+    height, width = trace.shape
     rows, cols = np.mgrid[:height, :width]
     step = offsets[np.maximum(trace, 0)]
     parent = (rows - step[..., 0]) * width + (cols - step[..., 1])
     parent[trace < 0] = -1
-    return distance, parent.ravel()
+    result: np.ndarray = parent.ravel()
+    return result
 
 
 def _spread(
@@ -467,14 +476,12 @@ def cut(
             features, object_cost + fixed_object_cost, background_cost + fixed_background_cost, parent
         )
 
-    if not (from_empty and previous is not None and clicks):
-        mask, belief = rounds(initial(prior), ROUNDS)
-        return mask, models(weighted(belief))
+    before = previous if from_empty and clicks else None  # the answer a round may stray from
     belief = initial(prior)
-    for _ in range(ROUNDS):  # a round that strays is not refined: the cut starts again from ``previous``
+    for _ in range(ROUNDS):
         mask, belief = rounds(belief, 1)
-        if strays(mask, previous >= 0.5, positive=clicks[-1].positive):
-            mask, belief = rounds(initial(previous), RESTART_ROUNDS)
+        if before is not None and strays(mask, before >= 0.5, positive=clicks[-1].positive):
+            mask, belief = rounds(initial(before), RESTART_ROUNDS)  # not refined: cut again from ``before``
             break
     return mask, models(weighted(belief))
 

@@ -187,6 +187,13 @@ def test_the_fine_pass_changes_only_the_region_it_is_given_and_holds_clicks() ->
     assert np.array_equal(held[:, 60:], disc[:, 60:])
 
 
+def test_each_pixel_s_parent_is_one_step_of_the_search_back() -> None:
+    # A 2×3 traceback: offsets (row, column) steps; pixel (1, 2) came by step (1, 1) from (0, 1), flat 1.
+    offsets = np.array([[0, 1], [1, 0], [1, 1]])
+    trace = np.array([[-1, 0, 0], [1, 1, 2]])
+    assert graph_cut.parents(trace, offsets).tolist() == [-1, 0, 1, 0, 1, 1]
+
+
 def test_the_geodesic_from_the_seeds_edge_is_the_geodesic_from_all_of_them() -> None:
     # The search starts from the seeds' edge only; distances and parents are those of a search from every
     # seed (textured costs, a disc and a lone pixel on the frame's corner), and all seeds give zeros.
@@ -198,9 +205,7 @@ def test_the_geodesic_from_the_seeds_edge_is_the_geodesic_from_all_of_them() -> 
     everywhere, trace = mcp.find_costs(np.argwhere(seeds))
     assert np.array_equal(distance, everywhere) and (distance[seeds] == 0).all()
     assert np.array_equal(parent < 0, (trace < 0).ravel()) and (parent[seeds.ravel()] == -1).all()
-    step = np.asarray(mcp.offsets)[np.maximum(trace, 0)]
-    rows, cols = np.mgrid[:HEIGHT, :WIDTH]
-    expected = ((rows - step[..., 0]) * WIDTH + cols - step[..., 1]).ravel()
+    expected = graph_cut.parents(trace, np.asarray(mcp.offsets))
     assert np.array_equal(parent[~seeds.ravel()], expected[~seeds.ravel()])
     distance, parent = graph_cut.geodesic(features, np.ones((HEIGHT, WIDTH), bool))
     assert not distance.any() and (parent == -1).all()
