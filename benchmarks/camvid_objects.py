@@ -22,9 +22,21 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-#: CamVid's (SegNet layout) label ids of the thing classes, and its void id.
-THINGS = {"pole": 2, "sign": 6, "car": 8, "pedestrian": 9, "bicyclist": 10}
-VOID = 11
+from frugalseg.data.clips import IGNORE_INDEX
+from frugalseg.data.formats.camvid import CAMVID, SEGNET_VOID, read_segnet_label
+
+#: The thing classes' ids in CamVid's SegNet-layout labels (`CAMVID`'s names), by the names the files take.
+THINGS = {
+    name: CAMVID.names.index(table_name)
+    for name, table_name in (
+        ("pole", "Pole"),
+        ("sign", "SignSymbol"),
+        ("car", "Car"),
+        ("pedestrian", "Pedestrian"),
+        ("bicyclist", "Bicyclist"),
+    )
+}
+VOID = SEGNET_VOID
 
 
 def regions(root: Path, splits: list[str], class_id: int, min_area: int) -> list[tuple[Path, Path, int]]:
@@ -38,6 +50,7 @@ def regions(root: Path, splits: list[str], class_id: int, min_area: int) -> list
 
     Raises:
         FileNotFoundError: if a split has no label folder or a label has no image.
+        DataError: a label that is not a SegNet-layout label (`read_segnet_label`), naming it.
     """
     found = []
     for split in splits:
@@ -48,10 +61,7 @@ def regions(root: Path, splits: list[str], class_id: int, min_area: int) -> list
             image_path = root / split / f"{label_path.stem}.jpg"
             if not image_path.is_file():
                 raise FileNotFoundError(f"{image_path}: the image of label {label_path} is missing")
-            label = cv2.imread(str(label_path), cv2.IMREAD_GRAYSCALE)
-            if label is None:
-                raise ValueError(f"{label_path}: not a readable label image")
-            ours = (label == class_id).astype(np.uint8)
+            ours = (read_segnet_label(label_path) == class_id).astype(np.uint8)
             count, _, stats, _ = cv2.connectedComponentsWithStats(ours, connectivity=8)
             areas = stats[:, cv2.CC_STAT_AREA]
             found += [(image_path, label_path, i) for i in range(1, count) if areas[i] >= min_area]
@@ -60,9 +70,9 @@ def regions(root: Path, splits: list[str], class_id: int, min_area: int) -> list
 
 def object_mask(label_path: Path, class_id: int, index: int) -> np.ndarray:
     """The region's mask (uint8): 255 the region, 128 void, 0 the rest."""
-    label = cv2.imread(str(label_path), cv2.IMREAD_GRAYSCALE)
+    label = read_segnet_label(label_path)  # void read as `IGNORE_INDEX`
     _, parts = cv2.connectedComponents((label == class_id).astype(np.uint8), connectivity=8)
-    mask = np.where(label == VOID, 128, 0).astype(np.uint8)
+    mask = np.where(label == IGNORE_INDEX, 128, 0).astype(np.uint8)
     mask[parts == index] = 255
     return mask
 
