@@ -35,6 +35,7 @@ from frugalseg.active.objects.simulation.annotation_types import padded_box
 from frugalseg.app import SessionService
 from frugalseg.app.ml_backend import create_ml_backend
 from frugalseg.data.formats.davis import DavisFormat
+from frugalseg.interop.label_studio import percent
 from frugalseg.interop.rle import ls_encode
 
 VIDEO = "blackswan"
@@ -67,7 +68,7 @@ def predict(http: httpx.Client, frames: list[int], context: dict | None = None) 
 
 def keypoint(x: int, y: int, positive: bool) -> dict:
     """A smart keypoint at pixel (x, y) of an 854×480 frame, as Label Studio sends it (percent)."""
-    value = {"x": (x + 0.5) / 8.54, "y": (y + 0.5) / 4.8, "width": 0.5, "keypointlabels": ["swan"]}
+    value = {"x": percent(x + 0.5, 854), "y": percent(y + 0.5, 480), "width": 0.5, "keypointlabels": ["swan"]}
     return {
         "id": f"k{x}-{y}", "type": "keypointlabels", "from_name": "kp", "to_name": "image",
         "is_positive": positive, "original_width": 854, "original_height": 480, "value": value,
@@ -78,7 +79,8 @@ def rectangle(box: tuple[int, int, int, int]) -> dict:
     """A smart rectangle over pixels x0…x1, y0…y1 of an 854×480 frame (percent of the frame)."""
     x0, y0, x1, y1 = box
     value = {
-        "x": x0 / 8.54, "y": y0 / 4.8, "width": (x1 + 1 - x0) / 8.54, "height": (y1 + 1 - y0) / 4.8,
+        "x": percent(x0, 854), "y": percent(y0, 480),
+        "width": percent(x1 + 1 - x0, 854), "height": percent(y1 + 1 - y0, 480),
         "rotation": 0, "rectanglelabels": ["swan"],
     }  # fmt: skip
     return {
