@@ -20,8 +20,7 @@ scipy's Dinic maximum flow (`max_flow`), with:
   a click on a line thinner than a working pixel does not take the sky around it);
 * a box: every pixel outside it is background (hard), colours outside learn the background; a negative
   click reaches as far as its depth in the box's first guess (`NEGATIVE_REACH_PER_DEPTH`): it takes the
-  wrong part it is in, unless the usual reach already clears the pixels around it (`NEGATIVE_CLEARED`) or
-  the cut then loses most of the guess (`BOX_KEEP`; cut again at the usual reach);
+  wrong part it is in, unless the cut then loses most of the guess (`BOX_KEEP`; cut again at the usual reach);
   a positive click reaches as far as its depth in what the guess left out (`POSITIVE_REACH_PER_DEPTH`);
   each click changes the box's answer to the clicks before it, beside itself (`BOX_CLICK_NEAR_PER_DEPTH`),
   and away from itself only in parts as large as a correction's budget (`the_clicks_part`);
@@ -164,15 +163,6 @@ POSITIVE_REACH_PER_DEPTH = 1.0
 #: IoU 0.86–0.89 empty it (41 of 6,400 `interactive_dev` box clicks lost more than 0.3 IoU, 20 after;
 #: NoC@90 on all 320 6.36 → 6.13, `benchmarks/results/interactive.md`, stop 61).
 BOX_CLICK_NEAR_PER_DEPTH = 3.0
-#: A box's negative click is cut first with itself at the usual reach (the clicks before it at their depth),
-#: and that answer is kept when it takes out at least `NEGATIVE_CLEARED` of the disc of `NEGATIVE_NEAR_DEPTH`
-#: times the click's depth in the answer before it; only then does the click reach its depth. On
-#: breakdance's frame 0 a click on the wall between the legs lay 55 px deep in an answer whose legs ringed
-#: it, and its depth took the grey jeans with the wall (IoU 0.72 → 0.51; 0.76 now); `interactive_dev`'s
-#: every 4th box and the DAVIS frames 0/10/20/30 NoC@90 1 and 2 better, 1 worse (`benchmarks/results/
-#: interactive.md`, stop 69).
-NEGATIVE_NEAR_DEPTH = 0.5
-NEGATIVE_CLEARED = 0.5
 #: The constants a click model records in its settings (with the other tool modules' `SETTINGS`).
 SETTINGS = (
     "WORK_PIXELS LAMBDA FLAT CLICK_WEIGHT CLICK_REACH "
@@ -180,8 +170,7 @@ SETTINGS = (
     "RESTART_ROUNDS "
     "NEARER_NEGATIVE_COST NEARER_NEGATIVE_SPAN CHANGE_PER_DEPTH NEXT_CLICK_PER_DEPTH "
     "NEXT_POSITIVE_REACH_PER_DEPTH "
-    "NEGATIVE_REACH_PER_DEPTH BOX_KEEP POSITIVE_REACH_PER_DEPTH BOX_CLICK_NEAR_PER_DEPTH "
-    "NEGATIVE_NEAR_DEPTH NEGATIVE_CLEARED"
+    "NEGATIVE_REACH_PER_DEPTH BOX_KEEP POSITIVE_REACH_PER_DEPTH BOX_CLICK_NEAR_PER_DEPTH"
 ).split()
 
 
@@ -306,23 +295,14 @@ def _spread(
 
 
 def _deep_spread(
-    features: ImageFeatures,
-    clicks: Sequence[Point],
-    part: np.ndarray,
-    reach: float,
-    per_depth: float,
-    *,
-    last_shallow: bool = False,
+    features: ImageFeatures, clicks: Sequence[Point], part: np.ndarray, reach: float, per_depth: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """`_spread` of ``clicks`` (one sign), each reaching ``per_depth`` × its depth in ``part``, ≥ ``reach``.
 
     ``part`` is where a box's first guess is wrong if the clicks are right (bool, working scale): its object
-    for negative clicks, what it leaves out of the box for positive ones. With ``last_shallow``, the last
-    click reaches ``reach`` only.
+    for negative clicks, what it leaves out of the box for positive ones.
     """
     reaches = _deep_reaches(clicks, part, reach, per_depth)
-    if last_shallow and reaches:
-        reaches[-1] = reach
     shallow = np.zeros(features.shape, bool)
     for click, own_reach in zip(clicks, reaches, strict=True):
         shallow[click.y, click.x] |= own_reach == reach
@@ -386,7 +366,6 @@ def cut(
     motion: np.ndarray | None = None,
     previous: np.ndarray | None = None,
     deep_clicks: bool = False,
-    negative_shallow: bool = False,
     texture: bool = False,
 ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """The object's mask at the working scale (bool) from clicks in working pixels and the priors.
@@ -409,7 +388,6 @@ def cut(
             again, first from it beside the positive clicks' regions; or None.
         deep_clicks: a negative click reaches as far as its depth in ``prior``, a positive one as far as its
             depth in what ``prior`` leaves out (inside the box), as on a box's first guess (`_deep_spread`).
-        negative_shallow: with ``deep_clicks``, the last negative click reaches `CORRECTION_REACH` only.
         texture: whether texture histograms (`ImageFeatures.texture`), learnt as the colours', join them.
     """
     height, width = features.shape
@@ -425,7 +403,7 @@ def cut(
             features, positives, left_out, reach, POSITIVE_REACH_PER_DEPTH
         )
         spread_background, negative_distance = _deep_spread(
-            features, negatives, prior >= 0.5, reach, NEGATIVE_REACH_PER_DEPTH, last_shallow=negative_shallow
+            features, negatives, prior >= 0.5, reach, NEGATIVE_REACH_PER_DEPTH
         )
         parent = None
     else:
@@ -580,18 +558,6 @@ def _prior_changes(
     return region
 
 
-def _clears_around(found: np.ndarray, before: np.ndarray, click: Point) -> bool:
-    """Whether ``found`` takes out `NEGATIVE_CLEARED` of ``before`` (bool masks) near a negative ``click``.
-
-    Near: within `NEGATIVE_NEAR_DEPTH` times the click's depth in ``before`` (at least a pixel).
-    """
-    depth = cv2.distanceTransform(before.astype(np.uint8), cv2.DIST_L2, 5)[click.y, click.x]
-    disc = np.zeros(before.shape, np.uint8)
-    cv2.circle(disc, (click.x, click.y), max(1, round(NEGATIVE_NEAR_DEPTH * float(depth))), 1, -1)
-    near = (disc > 0) & before
-    return bool((near & ~found).sum() >= NEGATIVE_CLEARED * max(1, int(near.sum())))
-
-
 def _last_click_changes(
     full: np.ndarray, last: np.ndarray, click: Point, box: tuple[int, int, int, int] | None
 ) -> np.ndarray:
@@ -703,12 +669,7 @@ def segment(
         texture=box is not None or small_prior is None,  # every cut but a correction's
     )
     deep = inside is not None and small_prior is not None
-    cleared = None  # a box's negative click: first its own region, at the usual reach
-    if deep and last is not None and not clicks[-1].positive:
-        cleared = run(deep_clicks=True, negative_shallow=True)
-        if not _clears_around(cleared[0], shrink(last) >= 0.5, small_clicks[-1]):
-            cleared = None
-    found, models = run(deep_clicks=deep) if cleared is None else cleared
+    found, models = run(deep_clicks=deep)
     if deep and small_prior is not None:  # the reach crossed into the object: the usual reach
         guess = small_prior >= 0.5
         if (found & guess).sum() < BOX_KEEP * guess.sum():
