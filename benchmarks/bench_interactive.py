@@ -65,6 +65,8 @@ PROPAGATED_RANGE = (0.5, 0.9)
 GOAL_CLICKS, GOAL_IOU = 2, 0.9
 #: The seconds an answer may take (issue 44's goal 4); the share of answers over it is printed.
 ANSWER_BUDGET = 0.3
+#: A click whose answer lowers IoU by more than this is counted (a person would undo it).
+WORSE_BY = 0.1
 #: Upper edges of the object-size bands NoC is also given by (the object's share of the image's pixels).
 SIZE_BANDS = (0.01, 0.03, 0.1, 0.3)
 
@@ -185,7 +187,8 @@ def by_size(
 
 
 def summary(per_image: dict[str, list[float]], seconds: list[float], max_clicks: int) -> dict[str, float]:
-    """NoC@85/90, median (and quartiles of) IoU after `REPORTED` clicks, seconds per call."""
+    """NoC@85/90, median (and quartiles of) IoU after `REPORTED` clicks, seconds per call, and the clicks
+    whose answer lowered IoU by more than `WORSE_BY` (``answers_worse``)."""
     table = np.array(list(per_image.values()))
     row = {
         "images": len(table),
@@ -193,6 +196,7 @@ def summary(per_image: dict[str, list[float]], seconds: list[float], max_clicks:
         "seconds_per_click": float(np.mean(seconds)) if seconds else 0.0,
         "seconds_per_click_p90": float(np.quantile(seconds, 0.9)) if seconds else 0.0,
         "share_over_answer_budget": float(np.mean(np.array(seconds) > ANSWER_BUDGET)) if seconds else 0.0,
+        "answers_worse": int((np.diff(table, axis=1) < -WORSE_BY).sum()),
     }
     for clicks in REPORTED:
         if clicks <= max_clicks:
@@ -320,7 +324,7 @@ def show(results: dict[str, object]) -> None:
             f"NoC@90 {row['noc90']:.2f}{share}; median IoU after {', '.join(map(str, REPORTED))} clicks: "
             f"{ious}; {row['seconds_per_click']:.2f} s per answer (90th percentile "
             f"{row['seconds_per_click_p90']:.2f}; {row['share_over_answer_budget']:.1%} over "
-            f"{ANSWER_BUDGET} s)"
+            f"{ANSWER_BUDGET} s); {row['answers_worse']} answers lowered IoU by over {WORSE_BY}"
         )
         if "by_size" in row:
             bands = "; ".join(

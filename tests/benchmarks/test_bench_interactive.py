@@ -96,6 +96,16 @@ def test_the_summary_gives_the_share_of_answers_over_the_answer_budget() -> None
     assert bench.summary(scores, [], 1)["share_over_answer_budget"] == 0.0
 
 
+def test_the_summary_counts_the_answers_that_lowered_iou_by_over_a_tenth() -> None:
+    bench = __import__("bench_interactive")
+    scores = {
+        "a": [0.0, 0.8, 0.65, 0.7, 0.7],  # 0.15 lower
+        "b": [0.6, 0.55, 0.3, 0.9, 0.9],  # 0.05, then 0.25 lower
+        "c": [0.5, 0.45, 0.5, 0.5, 0.5],
+    }
+    assert bench.WORSE_BY == 0.1 and bench.summary(scores, [0.1], 4)["answers_worse"] == 2
+
+
 def _camvid(root: Path, label: np.ndarray, *, image: bool = True) -> None:
     """A one-frame CamVid (SegNet layout) split 'train' with ``label`` as its label map."""
     (root / "train").mkdir(parents=True)
