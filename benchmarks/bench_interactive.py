@@ -324,7 +324,8 @@ def show(results: dict[str, object]) -> None:
             f"NoC@90 {row['noc90']:.2f}{share}; median IoU after {', '.join(map(str, REPORTED))} clicks: "
             f"{ious}; {row['seconds_per_click']:.2f} s per answer (90th percentile "
             f"{row['seconds_per_click_p90']:.2f}; {row['share_over_answer_budget']:.1%} over "
-            f"{ANSWER_BUDGET} s); {row['answers_worse']} answers lowered IoU by over {WORSE_BY}"
+            f"{ANSWER_BUDGET} s); {row['answers_worse']} answer{'' if row['answers_worse'] == 1 else 's'} "
+            f"lowered IoU by over {WORSE_BY}"
         )
         if "by_size" in row:
             bands = "; ".join(
