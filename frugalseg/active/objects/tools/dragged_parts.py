@@ -63,8 +63,10 @@ def dragged_part(flow: np.ndarray, inside: np.ndarray, x: int, y: int) -> np.nda
 
     Returns:
         The part (bool H×W), connected to the click; or None where the motion does not tell one
-        (module docstring).
+        (module docstring), as where the mask leaves no background to compare with.
     """
+    if inside.all():
+        return None
     depth = cv2.distanceTransform(inside.astype(np.uint8), cv2.DIST_L2, 5)[y, x]
     rows, cols = np.nonzero(inside)
     far = np.hypot(rows - y, cols - x) > FAR_PER_DEPTH * depth

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import cv2
@@ -48,6 +49,14 @@ def test_the_part_that_moves_with_the_background_is_exactly_the_dragged_block() 
 )
 def test_no_part_where_the_motion_does_not_tell_one(motions: tuple[float, float, float], why: str) -> None:
     assert dragged_part(flow_field(*motions), PRIOR, *CLICK) is None, why
+
+
+def test_no_part_and_no_warning_when_the_mask_fills_the_frame() -> None:
+    # No background to compare the click's motion with; the click's depth in a full mask is OpenCV's float
+    # maximum, whose multiple had overflowed with a RuntimeWarning.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert dragged_part(flow_field(0.0, 8.0, 8.0), np.ones_like(PRIOR), *CLICK) is None
 
 
 def test_no_part_larger_than_the_share_of_the_mask_it_may_be() -> None:
