@@ -7,6 +7,7 @@ guarantees (a click's own pixel, a box's inside) are checked on noise, where not
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -127,6 +128,58 @@ def test_click_pixels_are_always_honoured_and_box_masks_stay_inside(seed: int) -
         not found[:20].any() and not found[91:].any() and not found[:, :30].any() and not found[:, 101:].any()
     )
     assert all(found[c.y, c.x] == c.positive for c in inside_clicks)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_any_frame_size_gestures_and_priors_get_an_answer_without_a_warning(seed: int) -> None:
+    # Frames from 1×1 to 60×80 (noise, one flat colour, two halves), 1–5 clicks anywhere, an empty, random or
+    # full current mask, a box of any extent, and a neighbouring frame, examples and confidence or none: no
+    # error and no warning (a full mask's depth had overflowed in `dragged_part`), each clicked pixel as its
+    # last click says and a box's mask inside it.
+    rng = np.random.default_rng(seed)
+    for _ in range(40):
+        height, width = int(rng.integers(1, 61)), int(rng.integers(1, 81))
+        image = [
+            rng.integers(0, 256, (height, width, 3), dtype=np.uint8),
+            np.full((height, width, 3), int(rng.integers(0, 256)), np.uint8),
+            np.repeat([[(200, 30, 30)], [(30, 30, 200)]], [height // 2, height - height // 2], axis=0)
+            .repeat(width, axis=1)
+            .astype(np.uint8),
+        ][int(rng.integers(0, 3))]
+        clicks = [
+            Point(int(rng.integers(0, width)), int(rng.integers(0, height)), bool(rng.integers(0, 2)))
+            for _ in range(int(rng.integers(1, 6)))
+        ]
+        known = None
+        if rng.integers(0, 2):
+            known = ObjectPrior(
+                neighbour=rng.integers(0, 256, (height, width, 3), dtype=np.uint8),
+                examples=((image, rng.random((height, width)) > 0.5),),
+                confidence=rng.random((height, width)).astype(np.float32),
+            )
+        empty, full = np.zeros((height, width), bool), np.ones((height, width), bool)
+        current = [empty, rng.random((height, width)) > 0.5, full]
+        x0, x1 = sorted(int(v) for v in rng.integers(0, width, 2))
+        y0, y1 = sorted(int(v) for v in rng.integers(0, height, 2))
+        inside = [c for c in clicks if x0 <= c.x <= x1 and y0 <= c.y <= y1]
+        model = StarCutClicks()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            for count in range(1, len(clicks) + 1):
+                found = model.correct(image, current[int(rng.integers(0, 3))], clicks[:count], known=known)
+                assert found.shape == (height, width) and found.dtype == bool
+                assert all(found[at] == sign for at, sign in _last_click_on_each_pixel(clicks[:count]))
+            for count in range(len(inside) + 1):
+                found = model.box(image, (x0, y0, x1, y1), inside[:count], known=known)
+                outside = np.ones((height, width), bool)
+                outside[y0 : y1 + 1, x0 : x1 + 1] = False
+                assert not (found & outside).any()
+                assert all(found[at] == sign for at, sign in _last_click_on_each_pixel(inside[:count]))
+
+
+def _last_click_on_each_pixel(clicks: Sequence[Point]) -> list[tuple[tuple[int, int], bool]]:
+    """Each clicked pixel (row, column) and the sign of the last click on it, which the answer holds."""
+    return list({(c.y, c.x): c.positive for c in clicks}.items())
 
 
 def test_an_example_from_another_frame_is_accepted_and_keeps_the_answer() -> None:
