@@ -73,6 +73,10 @@ class DISFlow:
         dis = getattr(self._per_thread, "dis", None)
         if dis is None:
             dis = self._per_thread.dis = cv2.DISOpticalFlow.create(_PRESETS[self.preset])
+            self._per_thread.finest = dis.getFinestScale()
+        # OpenCV lowers the finest scale for a frame too small for it (under about 32 px a side) and keeps
+        # it lowered: every later flow of the thread would then be computed at another scale.
+        dis.setFinestScale(self._per_thread.finest)
         # None, not a buffer: calc takes a flow array handed in as its initial flow, and the object
         # keeps doing so on later calls, so flows would depend on the thread's history. (OpenCV's
         # stubs refuse the None.)

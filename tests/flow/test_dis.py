@@ -74,3 +74,15 @@ def test_a_flow_does_not_depend_on_the_flows_computed_before_it() -> None:
     dis(frames[2], frames[0])
     dis(frames[1], frames[2])
     np.testing.assert_array_equal(dis(frames[0], frames[1]), first)
+
+
+def test_a_flow_does_not_depend_on_a_small_frame_s_flow_before_it() -> None:
+    """OpenCV's DIS lowers its finest scale for a frame under about 32 px a side and keeps it lowered: a
+    16×20 pair in the same thread changed every later flow (a kite-surf pair at the click tools' working
+    scale by up to 7.5 px; the tools compute flows on crops of any size). The engine now sets the preset's
+    finest scale for every flow."""
+    first, second = _pair(3, -2)
+    dis = DISFlow("medium")
+    before = dis(first, second)
+    dis(first[:16, :20], second[:16, :20])
+    np.testing.assert_array_equal(dis(first, second), before)
