@@ -79,8 +79,8 @@ def test_a_flow_does_not_depend_on_the_flows_computed_before_it() -> None:
 def test_a_flow_does_not_depend_on_a_small_frame_s_flow_before_it() -> None:
     """OpenCV's DIS lowers its finest scale for a frame under about 32 px a side and keeps it lowered: a
     16×20 pair in the same thread changed every later flow (a kite-surf pair at the click tools' working
-    scale by up to 7.5 px; the tools compute flows on crops of any size). The engine now sets the preset's
-    finest scale for every flow."""
+    scale by up to 7.5 px), so a process's flows depended on the frames it had seen. The engine now sets
+    the preset's finest scale for every flow."""
     first, second = _pair(3, -2)
     dis = DISFlow("medium")
     before = dis(first, second)
