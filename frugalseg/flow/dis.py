@@ -23,7 +23,8 @@ class DISFlow:
 
     Frames need `MIN_SIDE` pixels a side: OpenCV raises (or crashes, on thin frames) below that.
     Safe to call from several threads at once (each thread keeps its own OpenCV object); OpenCV
-    releases the GIL while it computes, so flows on a thread pool use several cores.
+    releases the GIL while it computes, so flows on a thread pool use several cores. A flow does not
+    depend on the frames the thread saw before (no initial flow, the preset's finest scale each time).
 
     Args:
         preset: ``ultrafast``, ``fast`` or ``medium`` (the accuracy/speed trade-off of OpenCV).
