@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import httpx
-from bench_annotate_serve import served  # the app on a free port, in a thread
+from bench_annotate_serve import CLICKS, served  # the app on a free port, in a thread; the page's clicks
 
 from frugalseg.active.objects.session.proposals import ProposalOptions
 from frugalseg.active.objects.session.session import AnnotationSession
@@ -45,9 +45,10 @@ CONFIG = (
     '<KeyPointLabels name="kp" toName="image" smart="true"><Label value="swan"/></KeyPointLabels>'
     '<RectangleLabels name="box" toName="image" smart="true"><Label value="swan"/></RectangleLabels></View>'
 )
-#: The interactive part's frame and keypoints (x, y, positive), as `bench_annotate_serve.CLICKS`.
+#: The interactive part's frame; its keypoints are the page's clicks (`bench_annotate_serve.CLICKS`).
 INTERACTIVE_FRAME = 25
-KEYPOINTS = [(430, 240, True), (640, 120, False), (520, 300, True)]
+#: The clip's frame size (DAVIS 480p).
+WIDTH, HEIGHT = 854, 480
 
 
 def task(frame: int) -> dict:
@@ -68,10 +69,12 @@ def predict(http: httpx.Client, frames: list[int], context: dict | None = None) 
 
 def keypoint(x: int, y: int, positive: bool) -> dict:
     """A smart keypoint at pixel (x, y) of an 854×480 frame, as Label Studio sends it (percent)."""
-    value = {"x": percent(x + 0.5, 854), "y": percent(y + 0.5, 480), "width": 0.5, "keypointlabels": ["swan"]}
+    value = {
+        "x": percent(x + 0.5, WIDTH), "y": percent(y + 0.5, HEIGHT), "width": 0.5, "keypointlabels": ["swan"],
+    }  # fmt: skip
     return {
         "id": f"k{x}-{y}", "type": "keypointlabels", "from_name": "kp", "to_name": "image",
-        "is_positive": positive, "original_width": 854, "original_height": 480, "value": value,
+        "is_positive": positive, "original_width": WIDTH, "original_height": HEIGHT, "value": value,
     }  # fmt: skip
 
 
@@ -79,19 +82,22 @@ def rectangle(box: tuple[int, int, int, int]) -> dict:
     """A smart rectangle over pixels x0…x1, y0…y1 of an 854×480 frame (percent of the frame)."""
     x0, y0, x1, y1 = box
     value = {
-        "x": percent(x0, 854), "y": percent(y0, 480),
-        "width": percent(x1 + 1 - x0, 854), "height": percent(y1 + 1 - y0, 480),
+        "x": percent(x0, WIDTH), "y": percent(y0, HEIGHT),
+        "width": percent(x1 + 1 - x0, WIDTH), "height": percent(y1 + 1 - y0, HEIGHT),
         "rotation": 0, "rectanglelabels": ["swan"],
     }  # fmt: skip
     return {
         "id": "r1", "type": "rectanglelabels", "from_name": "box", "to_name": "image",
-        "original_width": 854, "original_height": 480, "value": value,
+        "original_width": WIDTH, "original_height": HEIGHT, "value": value,
     }  # fmt: skip
 
 
 def interactive(http: httpx.Client, box: tuple[int, int, int, int], repeats: int) -> None:
     """Time the interactive mode's answers on `INTERACTIVE_FRAME`: keypoints, then a rectangle."""
-    contexts = [(f"{count} keypoint(s)", [keypoint(*k) for k in KEYPOINTS[:count]]) for count in (1, 2, 3)]
+    contexts = [
+        (f"{count} keypoint(s)", [keypoint(c["x"], c["y"], c["positive"]) for c in CLICKS[:count]])
+        for count in (1, 2, 3)
+    ]
     for what, results in [*contexts, ("a rectangle", [rectangle(box)])]:
         times = []
         for _ in range(repeats):
@@ -115,7 +121,7 @@ def main() -> None:
     drawn = DavisFormat.read_mask(root / "Annotations" / "480p" / VIDEO / "00000.png") == 1
     result = [{
         "id": "a1", "type": "brushlabels", "from_name": "tag", "to_name": "image",
-        "original_width": 854, "original_height": 480,
+        "original_width": WIDTH, "original_height": HEIGHT,
         "value": {"format": "rle", "rle": ls_encode(drawn), "brushlabels": ["swan"]},
     }]  # fmt: skip
     event = {

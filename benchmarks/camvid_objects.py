@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from frugalseg.data.clips import IGNORE_INDEX
-from frugalseg.data.formats.camvid import CAMVID, SEGNET_VOID, read_segnet_label
+from frugalseg.data.formats.camvid import CAMVID, read_segnet_label
 
 #: The thing classes' ids in CamVid's SegNet-layout labels (`CAMVID`'s names), by the names the files take.
 THINGS = {
@@ -36,7 +36,6 @@ THINGS = {
         ("bicyclist", "Bicyclist"),
     )
 }
-VOID = SEGNET_VOID
 
 
 def regions(root: Path, splits: list[str], class_id: int, min_area: int) -> list[tuple[Path, Path, int]]:

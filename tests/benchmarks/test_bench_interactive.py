@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from frugalseg.active.objects.simulation.simulated_annotator import corrective_click
+from frugalseg.data.formats.camvid import SEGNET_VOID
 
 BENCHMARKS = Path(__file__).parents[2] / "benchmarks"
 
@@ -123,7 +124,7 @@ def test_camvid_objects_writes_each_large_region_with_void_as_ignored(
     label[2:8, 2:8] = 8  # a car of 36 px
     label[20:22, 30:32] = 8  # a car of 4 px: under the least area
     label[10:30, 20:22] = 2  # a pole of 40 px
-    label[0:2, 30:40] = objects.VOID
+    label[0:2, 30:40] = SEGNET_VOID
     _camvid(tmp_path / "camvid", label)
     out = tmp_path / "out"
     argv = ["camvid_objects.py", "--root", str(tmp_path / "camvid"), "--out", str(out), "--splits", "train"]
@@ -131,7 +132,7 @@ def test_camvid_objects_writes_each_large_region_with_void_as_ignored(
     objects.main()
     assert sorted(p.name for p in (out / "masks").iterdir()) == ["car00_f001.png", "pole00_f001.png"]
     car = cv2.imread(str(out / "masks" / "car00_f001.png"), cv2.IMREAD_GRAYSCALE)
-    expected = np.where(label == objects.VOID, 128, 0)
+    expected = np.where(label == SEGNET_VOID, 128, 0)
     expected[2:8, 2:8] = 255
     assert np.array_equal(car, expected)
     copied = (out / "images" / "car00_f001.jpg").read_bytes()
