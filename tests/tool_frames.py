@@ -1,5 +1,5 @@
 """Frames for the interactive tools' tests: textured hand-made images, real DAVIS frames (propagated too),
-`interactive_dev` instances, and the field's clicks on them."""
+`interactive_dev` and Cityscapes instances, and the field's clicks on them."""
 
 from __future__ import annotations
 
@@ -53,6 +53,18 @@ def interactive_dev(shared_data: Path, name: str) -> tuple[np.ndarray, np.ndarra
     folder = shared_data / "interactive_dev"
     image = cv2.cvtColor(cv2.imread(str(folder / "images" / f"{name}.jpg")), cv2.COLOR_BGR2RGB)
     return image, cv2.imread(str(folder / "masks" / f"{name}.png"), cv2.IMREAD_GRAYSCALE) == 255
+
+
+def cityscapes_instance(shared_data: Path, instance: int) -> tuple[np.ndarray, np.ndarray]:
+    """`cityscapes_dev`'s gtFine frame (aachen_000000_000019, 2048×1024 RGB) and one instance's mask (bool).
+
+    ``instance`` is the instanceIds value: the label id × 1000 + the instance's number (26005: a car).
+    """
+    folder, name = shared_data / "cityscapes_dev", "train/aachen/aachen_000000_000019"
+    image = cv2.imread(str(folder / "leftImg8bit" / f"{name}_leftImg8bit.png"))
+    image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    instances = cv2.imread(str(folder / "gtFine" / f"{name}_gtFine_instanceIds.png"), cv2.IMREAD_UNCHANGED)
+    return image, instances == instance
 
 
 def field_clicks(

@@ -42,9 +42,10 @@ scipy's Dinic maximum flow (`max_flow`), with:
   pixel geodesically nearer a negative click than every positive one costs more as object
   (`NEARER_NEGATIVE_COST`), so a spill of the object's colours beyond a negative click stays out.
 
-Zoom-in (as RITM's; `zoom`): a correction is cut in a crop around the mask it corrects and the clicks, and
-from an empty mask each click after the first in a crop around the answer before it and the clicks, at the
-finer working scale the smaller image allows, while that crop is small: small objects get more working pixels.
+Zoom-in (as RITM's; `zoom`): a correction is cut in a crop around the mask it corrects and the clicks, a box's
+clicks in a crop around the box, and from an empty mask each click after the first in a crop around the answer
+before it and the clicks, at the finer working scale the smaller image allows, while that crop is small: small
+objects get more working pixels (a 6,000-px car of a 2048×1024 Cityscapes frame is 116 working pixels whole).
 
 Coarse to fine: the mask is brought back to full size bilinearly where the cut changed the prior (the
 prior keeps its full-size pixels elsewhere), then its boundary there is cut again at full size within
@@ -601,19 +602,19 @@ def segment(
             positive one only adding to it, a negative one only removing. Without a prior or box, an answer
             that strays from it further than the last click explains (`strays`) is cut again from it
             (`cut`'s ``previous``).
-        zoom: without a box, cut in a crop around ``prior`` (or, from an empty mask, ``previous``) and the
-            clicks where that is small (`zoom_window`).
+        zoom: cut in a crop around ``prior`` (with a box, around it too; from an empty mask, around
+            ``previous``) and the clicks where that is small (`zoom_window`).
     """
-    if zoom and box is None and clicks:
-        given, window = None, None
-        if prior is not None and np.any(prior):  # a correction: around the mask it corrects
-            given = np.asarray(prior, bool)
-            window = zoom_window(given, clicks)
+    if zoom and clicks:
+        given = None if prior is None or not np.any(prior) else np.asarray(prior, bool)
+        window = None
+        if given is not None or box is not None:  # a correction, or a box's clicks: around what they change
+            window = zoom_window(np.zeros(image.shape[:2], bool) if given is None else given, clicks, box=box)
         elif previous is not None and len(clicks) > 1:  # a next click from an empty mask
             window = zoom_window(np.asarray(previous, bool), clicks)
         if window is not None:
             crop_cut = partial(segment, zoom=False)
-            return zoomed(crop_cut, image, clicks, window, known, prior=given, previous=previous)
+            return zoomed(crop_cut, image, clicks, window, known, prior=given, previous=previous, box=box)
     height, width = image.shape[:2]
     features = image_features(image) if features is None else features
     work_height, work_width = features.shape

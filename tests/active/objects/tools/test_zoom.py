@@ -7,8 +7,15 @@ from typing import Any
 
 import numpy as np
 import pytest
-from tool_frames import clicks_from_empty, field_clicks, interactive_dev, propagated_davis
+from tool_frames import (
+    cityscapes_instance,
+    clicks_from_empty,
+    field_clicks,
+    interactive_dev,
+    propagated_davis,
+)
 
+from frugalseg.active.objects.simulation.simulated_annotator import corrective_click
 from frugalseg.active.objects.tools import zoom
 from frugalseg.active.objects.tools.click_models import StarCutClicks
 from frugalseg.active.objects.tools.graph_cut import ObjectPrior, Point
@@ -27,6 +34,17 @@ def test_the_zoom_window_holds_the_answer_and_the_clicks_with_a_margin_while_sma
     edge = np.zeros((480, 640), bool)
     edge[0:10, 600:640] = True  # the crop stops at the frame's edges
     assert zoom_window(edge, [Point(620, 5, True)]) == (slice(0, 50), slice(560, 640))
+
+
+def test_a_box_s_zoom_window_holds_the_box_on_the_frame() -> None:
+    # A box's answer at rows 100–119, columns 200–249 in a box from (190, 90) to (700, 130), past the frame's
+    # right edge at 639: the crop holds the box's part on the frame, columns 190–639 grown by 0.4 × 449 px
+    # (rows 90–130 by 40 px); a box within the frame, from (190, 90) to (260, 130), grows by 40 px.
+    answer = np.zeros((480, 640), bool)
+    answer[100:120, 200:250] = True
+    click = Point(210, 110, False)
+    assert zoom_window(answer, [click], box=(190, 90, 700, 130)) == (slice(50, 171), slice(10, 640))
+    assert zoom_window(answer, [click], box=(190, 90, 260, 130)) == (slice(50, 171), slice(150, 301))
 
 
 def test_the_crop_is_cut_with_the_clicks_and_what_is_known_moved_into_it() -> None:
@@ -51,7 +69,7 @@ def test_the_crop_is_cut_with_the_clicks_and_what_is_known_moved_into_it() -> No
 
     known = ObjectPrior(neighbour=neighbour, confidence=confidence)
     found = zoomed(cut_crop, image, [Point(250, 130, True)], window, known, prior=prior, previous=previous)
-    assert seen["clicks"] == [Point(50, 30, True)]
+    assert seen["clicks"] == [Point(50, 30, True)] and "box" not in seen
     assert np.array_equal(seen["crop"], image[window]) and seen["crop"].flags.c_contiguous
     assert np.array_equal(seen["known"].neighbour, neighbour[window])
     assert np.array_equal(seen["known"].confidence, confidence[window])
@@ -59,6 +77,38 @@ def test_the_crop_is_cut_with_the_clicks_and_what_is_known_moved_into_it() -> No
     expected = np.zeros((480, 640), bool)
     expected[0:10, 0:10] = expected[110:120, 230:240] = True
     assert np.array_equal(found, expected)
+
+
+def test_a_box_moves_into_the_crop_with_the_clicks() -> None:
+    seen: dict[str, Any] = {}
+
+    def cut_crop(crop: np.ndarray, clicks: list[Point], **given: Any) -> np.ndarray:
+        seen.update(given, clicks=clicks)
+        return np.zeros(crop.shape[:2], bool)
+
+    image = np.zeros((480, 640, 3), np.uint8)
+    window = (slice(100, 160), slice(200, 300))
+    zoomed(cut_crop, image, [Point(250, 130, False)], window, None, box=(210, 105, 280, 150))
+    assert seen["clicks"] == [Point(50, 30, False)] and seen["box"] == (10, 5, 80, 50)
+
+
+@pytest.mark.parametrize(("instance", "zoomed_iou"), [(26005, 0.55), (33000, 0.45)])
+def test_a_box_s_click_on_a_small_cityscapes_object_is_cut_in_a_zoomed_crop(
+    shared_data: Path, monkeypatch: pytest.MonkeyPatch, instance: int, zoomed_iou: float
+) -> None:
+    # A car (6,072 px) and a bicycle (830 px) of a 2048×1024 Cityscapes frame, each in its box + 5 px, and the
+    # field's first click (negative, on the spill). On the whole frame the boxes are 23 × 9 and 6 × 7 working
+    # pixels, and the click took the whole mask (IoU 0.50 and 0.35 → 0); in a crop around the box it gives
+    # 0.58 and 0.47.
+    image, truth = cityscapes_instance(shared_data, instance)
+    rows, cols = np.nonzero(truth)
+    box = (int(cols.min()) - 5, int(rows.min()) - 5, int(cols.max()) + 5, int(rows.max()) + 5)
+    alone = StarCutClicks().box(image, box)
+    click = corrective_click(alone, truth)
+    assert click is not None and not click.positive
+    assert region_similarity(StarCutClicks().box(image, box, [click]), truth) > zoomed_iou
+    monkeypatch.setattr(zoom, "ZOOM_SHARE", 0.0)
+    assert region_similarity(StarCutClicks().box(image, box, [click]), truth) < 0.05
 
 
 def test_a_real_parking_meter_s_second_click_is_cut_in_a_zoomed_crop(
