@@ -1,5 +1,5 @@
 """The interactive benchmark's protocol (`benchmarks/bench_interactive.py`): its simulated person, NoC, the
-summaries it prints; and `benchmarks/camvid_objects.py`'s objects."""
+summaries it prints; and the objects `benchmarks/camvid_objects.py` and `cityscapes_objects.py` write."""
 
 from __future__ import annotations
 
@@ -147,6 +147,40 @@ def test_camvid_objects_names_a_label_without_its_image(tmp_path: Path) -> None:
         objects.regions(tmp_path, ["train"], 8, 10)
     with pytest.raises(FileNotFoundError, match=r"valannot: no CamVid label folder"):
         objects.regions(tmp_path, ["val"], 8, 10)
+
+
+def test_cityscapes_objects_writes_each_gtfine_instance_with_unlabeled_as_ignored(
+    shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # cityscapes_dev's gtFine frame has 13 instances; 12 hold at least 500 px. car02 is instance 26005: 6,072
+    # px, and 9 unlabeled px of the frame are ignored.
+    objects = __import__("cityscapes_objects")
+    root, out = shared_data / "cityscapes_dev", tmp_path / "out"
+    monkeypatch.setattr(sys, "argv", ["cityscapes_objects.py", "--root", str(root), "--out", str(out)])
+    objects.main()
+    stems = sorted(p.stem.split("_")[0] for p in (out / "masks").iterdir())
+    cars = [f"car{n:02d}" for n in range(7)]
+    assert stems == ["bicycle00", "bicycle01", *cars, "person00", "person01", "rider00"]
+    frame = "aachen_000000_000019"
+    car = cv2.imread(str(out / "masks" / f"car02_{frame}.png"), cv2.IMREAD_GRAYSCALE)
+    instances = cv2.imread(
+        str(root / f"gtFine/train/aachen/{frame}_gtFine_instanceIds.png"), cv2.IMREAD_UNCHANGED
+    )
+    assert np.array_equal(car == 255, instances == 26005) and (car == 255).sum() == 6072
+    assert (car == 128).sum() == 9 and set(np.unique(car)) == {0, 128, 255}
+    copied = (out / "images" / f"car02_{frame}.png").read_bytes()
+    assert copied == (root / f"leftImg8bit/train/aachen/{frame}_leftImg8bit.png").read_bytes()
+
+
+def test_cityscapes_objects_names_an_instance_map_without_its_frame(tmp_path: Path) -> None:
+    objects = __import__("cityscapes_objects")
+    with pytest.raises(FileNotFoundError, match=r"gtFine: no gtFine instance maps"):
+        objects.objects(tmp_path, 500)
+    maps = tmp_path / "gtFine" / "val" / "lindau"
+    maps.mkdir(parents=True)
+    cv2.imwrite(str(maps / "lindau_000001_000019_gtFine_instanceIds.png"), np.zeros((4, 8), np.uint16))
+    with pytest.raises(FileNotFoundError, match=r"lindau_000001_000019_leftImg8bit\.png: missing beside"):
+        objects.objects(tmp_path, 500)
 
 
 def test_the_geodesic_benchmark_checks_both_searches_agree_and_times_them(
