@@ -47,7 +47,14 @@ from frugalseg.active.objects.simulation.simulated_annotator import (
     best_of_corrections,
     corrective_click,
 )
-from frugalseg.active.objects.tools import appearance, change_bounds, dragged_parts, graph_cut, zoom
+from frugalseg.active.objects.tools import (
+    appearance,
+    change_bounds,
+    dragged_parts,
+    graph_cut,
+    large_frames,
+    zoom,
+)
 from frugalseg.active.objects.tools.appearance import object_like
 from frugalseg.active.objects.tools.grabcut import (
     BOX_LIKELY_SHARE,
@@ -277,7 +284,7 @@ class StarCutClicks(ClickToMask):
         return {
             **{
                 name.lower(): getattr(module, name)
-                for module in (graph_cut, appearance, change_bounds, dragged_parts, zoom)
+                for module in (graph_cut, appearance, change_bounds, dragged_parts, zoom, large_frames)
                 for name in module.SETTINGS
             },
             **box_settings(),

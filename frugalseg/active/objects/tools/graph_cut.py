@@ -47,6 +47,10 @@ clicks in a crop around the box, and from an empty mask each click after the fir
 before it and the clicks, at the finer working scale the smaller image allows, while that crop is small: small
 objects get more working pixels (a 6,000-px car of a 2048×1024 Cityscapes frame is 116 working pixels whole).
 
+Large frames (`large_frames`): a frame over `large_frames.FULL_PIXELS` (2048×1080's) is cut shrunk to that
+many pixels and the answer brought back where it changed the mask it changes: at 3840×2160 the full-size
+passes below had made an answer take up to 1 s.
+
 Coarse to fine: the mask is brought back to full size bilinearly where the cut changed the prior (the
 prior keeps its full-size pixels elsewhere), then its boundary there is cut again at full size within
 `FINE_BAND` pixels of it, with the coarse cut's colour models and full-size contrast-sensitive edges.
@@ -83,6 +87,7 @@ from frugalseg.active.objects.tools.change_bounds import (
 )
 from frugalseg.active.objects.tools.dragged_parts import release_dragged
 from frugalseg.active.objects.tools.grabcut import honour_prompt
+from frugalseg.active.objects.tools.large_frames import shrunk, shrunk_size
 from frugalseg.active.objects.tools.max_flow import HARD, SCALE, contrast_weights, source_side
 from frugalseg.active.objects.tools.zoom import zoom_window, zoomed
 from frugalseg.data.files import array_sha1
@@ -605,6 +610,10 @@ def segment(
         zoom: cut in a crop around ``prior`` (with a box, around it too; from an empty mask, around
             ``previous``) and the clicks where that is small (`zoom_window`).
     """
+    size = shrunk_size(*image.shape[:2])
+    if size is not None:  # a frame over `large_frames.FULL_PIXELS`: cut shrunk
+        small_cut = partial(segment, zoom=zoom)
+        return shrunk(small_cut, image, clicks, known, size=size, prior=prior, previous=previous, box=box)
     if zoom and clicks:
         given = None if prior is None or not np.any(prior) else np.asarray(prior, bool)
         window = None
