@@ -2,11 +2,12 @@
 
 The cut works on at most `graph_cut.WORK_PIXELS` pixels, but its fine pass and the bounds of a click's change
 work on the frame's own pixels (`graph_cut.refine`, `change_bounds`), so their cost grows with the frame:
-at 3840×2160 an answer to clicks from an empty mask took 0.70 s on average (90th percentile 1.24), against
-0.22 s at 1920×1080 (`benchmarks/bench_frame_sizes.py`). Above `FULL_PIXELS` the frame, the masks, the
-clicks, the box and the neighbouring frame and confidence are shrunk by one factor and cut there (`shrunk`);
-the answer is brought back bilinearly where it changed the mask it changes (the answer before the last click,
-or the prior), that mask keeps its own pixels elsewhere, and the gestures are honoured at full size.
+at 3840×2160 an answer to clicks from an empty mask took 0.61 s on average (90th percentile 1.00), against
+0.23 s at 1920×1080 (`benchmarks/bench_frame_sizes.py`; shrunk, 0.31 s at the same IoU). Above
+`FULL_PIXELS` the frame, the masks, the clicks, the box and the neighbouring frame and confidence are shrunk
+by one factor and cut there (`shrunk`); the answer is brought back bilinearly where it changed the mask it
+changes (the answer before the last click, or the prior), that mask keeps its own pixels elsewhere, and the
+gestures are honoured at full size.
 """
 
 from __future__ import annotations
