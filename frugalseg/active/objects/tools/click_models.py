@@ -274,7 +274,7 @@ class StarCutClicks(ClickToMask):
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._features: tuple[tuple[object, ...], ImageFeatures] | None = None
+        self._features: tuple[tuple[object, ...], ImageFeatures | None] | None = None
         self._last_box: tuple[Hashable, np.ndarray] | None = None
         self._answers: OrderedDict[Hashable, np.ndarray] = OrderedDict()
 
@@ -291,12 +291,16 @@ class StarCutClicks(ClickToMask):
             "box_likely_share": BOX_LIKELY_SHARE,
         }
 
-    def _image(self, image: np.ndarray) -> tuple[tuple[object, ...], ImageFeatures]:
-        """``image``'s key and features, computed unless it is the image seen last."""
+    def _image(self, image: np.ndarray) -> tuple[tuple[object, ...], ImageFeatures | None]:
+        """``image``'s key and features, computed unless it is the image seen last.
+
+        None for a frame over `large_frames.FULL_PIXELS`: it is cut shrunk, with the shrunk frame's own.
+        """
         key = image_key(image)
         with self._lock:
             if self._features is None or self._features[0] != key:
-                self._features = (key, image_features(image))
+                large = large_frames.shrunk_size(*image.shape[:2]) is not None
+                self._features = (key, None if large else image_features(image))
             return self._features
 
     def simulate(

@@ -11,7 +11,7 @@ import pytest
 from tool_frames import davis_frame
 
 from frugalseg.active.objects.simulation.simulated_annotator import corrective_click
-from frugalseg.active.objects.tools import graph_cut, large_frames
+from frugalseg.active.objects.tools import click_models, graph_cut, large_frames
 from frugalseg.active.objects.tools.click_models import StarCutClicks
 from frugalseg.active.objects.tools.graph_cut import ObjectPrior, Point
 from frugalseg.active.objects.tools.large_frames import FULL_PIXELS, shrunk, shrunk_size
@@ -99,3 +99,21 @@ def test_a_correction_on_a_4k_frame_is_cut_at_2k_as_well_as_at_its_own_size(
     monkeypatch.setattr(large_frames, "FULL_PIXELS", 1 << 40)
     whole_iou = region_similarity(StarCutClicks().correct(image, prior, [click]), big)
     assert 0.71 < shrunk_iou < 0.72 and abs(shrunk_iou - whole_iou) < 0.002
+
+
+def test_the_click_model_computes_no_features_of_a_frame_it_cuts_shrunk(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    computed: list[tuple[int, ...]] = []
+    original = click_models.image_features
+
+    def counted(image: np.ndarray) -> Any:
+        computed.append(image.shape)
+        return original(image)
+
+    monkeypatch.setattr(click_models, "image_features", counted)
+    for shape in ((1100, 2100, 3), (480, 854, 3)):  # 2.31 and 0.41 million pixels
+        image = np.random.default_rng(0).integers(0, 256, shape, np.uint8)
+        found = StarCutClicks().correct(image, np.zeros(shape[:2], bool), [Point(400, 300, True)])
+        assert found.shape == shape[:2] and found[300, 400]
+    assert computed == [(480, 854, 3)]
