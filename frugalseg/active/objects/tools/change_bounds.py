@@ -9,7 +9,9 @@
 * `the_clicks_part`: the answer to a next click changes the answer before it in the part at the click, and
   elsewhere only in parts its depth explains;
 * `parts_unlike_their_clicks`: a correction's part that holds a positive click whose own colour is not among
-  the part's is not the region the click is in (a click on a line thinner than a working pixel).
+  the part's is not the region the click is in (a click on a line thinner than a working pixel);
+* `answer_before`, `one_way`: which answer the last click changes, and that it only adds to it (a positive
+  click) or only removes from it (a negative one).
 """
 
 from __future__ import annotations
@@ -209,4 +211,36 @@ def parts_unlike_their_clicks(
         )
         unlike[part] |= float(np.linalg.norm(lab[click.y, click.x] - centre)) > CLICK_COLOUR_SPREAD * spread
     result: np.ndarray = region & ~unlike[parts]
+    return result
+
+
+def answer_before(
+    prior: np.ndarray | None,
+    previous: np.ndarray | None,
+    *,
+    box: tuple[int, int, int, int] | None,
+    clicks: Sequence[Point],
+) -> np.ndarray | None:
+    """The answer the last click changes (bool H×W): ``previous`` with a box or from an empty mask; or None.
+
+    From an empty mask (no ``prior`` and no box) only from the second click on; a correction of a prior
+    changes the prior instead, and an empty ``previous`` is nothing to change.
+
+    Args:
+        prior: the object's current mask (bool H×W), or None.
+        previous: the answer to all the clicks but the last (bool H×W), or None.
+        box: the box the object lies in, or None.
+        clicks: the clicks.
+    """
+    if previous is None or not np.any(previous):
+        return None
+    from_empty = (prior is None or not np.any(prior)) and box is None
+    if box is None and not (from_empty and len(clicks) > 1):
+        return None
+    return np.asarray(previous, bool)
+
+
+def one_way(found: np.ndarray, before: np.ndarray, *, positive: bool) -> np.ndarray:
+    """``found`` only adding to ``before`` (the last click positive) or only removing from it (negative)."""
+    result: np.ndarray = found | before if positive else found & before
     return result

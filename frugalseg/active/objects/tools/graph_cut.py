@@ -79,8 +79,10 @@ from frugalseg.active.objects.tools.appearance import (
     work_flow,
 )
 from frugalseg.active.objects.tools.change_bounds import (
+    answer_before,
     bounded_change,
     clicked_parts,
+    one_way,
     parts_unlike_their_clicks,
     strays,
     the_clicks_part,
@@ -662,9 +664,7 @@ def segment(
     if flow is not None and small_prior is not None and box is None:  # a correction: dragged background
         cut_prior, confidence = release_dragged(flow, small_prior, confidence, small_clicks)
     from_empty = small_prior is None and inside is None
-    last = None  # the answer to all the clicks but the last: the last click changes it
-    if previous is not None and np.any(previous) and (box is not None or (from_empty and len(clicks) > 1)):
-        last = np.asarray(previous, bool)
+    last = answer_before(prior, previous, box=box, clicks=clicks)  # the answer the last click changes
     before = shrink(last) if from_empty and last is not None else None
     run = partial(
         cut,
@@ -697,8 +697,8 @@ def segment(
     if inside_full is not None:
         full &= inside_full
     full = refine(image, full, clicks, models, region=region, inside=inside_full)
-    if last is not None:  # a positive click only adds to the answer before it, a negative one only removes
-        full = full | last if clicks[-1].positive else full & last
+    if last is not None:
+        full = one_way(full, last, positive=clicks[-1].positive)
     return honour_prompt(full, clicks, box)
 
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from frugalseg.active.objects.tools.change_bounds import answer_before, one_way
 from frugalseg.active.objects.tools.grabcut import honour_prompt
 
 if TYPE_CHECKING:
@@ -108,29 +109,25 @@ def shrunk(
     for click in clicks:
         x, y = small_point(click.x, click.y)
         small_clicks.append(replace(click, x=x, y=y))
+    small_prior = None if prior is None else small_mask(np.asarray(prior, bool))
+    small_previous = None if previous is None else small_mask(np.asarray(previous, bool))
     answer = cut_small(
         cv2.resize(image, size, interpolation=cv2.INTER_AREA),
         small_clicks,
-        prior=None if prior is None else small_mask(np.asarray(prior, bool)),
-        previous=None if previous is None else small_mask(np.asarray(previous, bool)),
+        prior=small_prior,
+        previous=small_previous,
         box=small_box,
         known=known,
     )
     full: np.ndarray = (
         cv2.resize(answer.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR) >= 0.5
     )
-    has_prior = prior is not None and bool(np.any(prior))
-    last = (
-        previous is not None
-        and bool(np.any(previous))
-        and (box is not None or (not has_prior and len(clicks) > 1))
-    )
-    changes = np.asarray(previous, bool) if last else np.asarray(prior, bool) if has_prior else None
-    if changes is not None:
-        changed = (answer != small_mask(changes)).astype(np.uint8)
-        changed = cv2.dilate(changed, np.ones((3, 3), np.uint8))
+    last = answer_before(prior, previous, box=box, clicks=clicks)
+    changes, small_changes = (last, small_previous) if last is not None else (prior, small_prior)
+    if changes is not None and small_changes is not None and np.any(changes):
+        changed = cv2.dilate((answer != small_changes).astype(np.uint8), np.ones((3, 3), np.uint8))
         changed = cv2.resize(changed, (width, height), interpolation=cv2.INTER_NEAREST)
-        full = np.where(changed > 0, full, changes)
-    if last and previous is not None:
-        full = full | previous if clicks[-1].positive else full & previous
+        full = np.where(changed > 0, full, np.asarray(changes, bool))
+    if last is not None:
+        full = one_way(full, last, positive=clicks[-1].positive)
     return honour_prompt(full, clicks, box)

@@ -7,7 +7,9 @@ import pytest
 
 from frugalseg.active.objects.tools import change_bounds
 from frugalseg.active.objects.tools.change_bounds import (
+    answer_before,
     bounded_change,
+    one_way,
     parts_unlike_their_clicks,
     strays,
     the_clicks_part,
@@ -125,3 +127,20 @@ def test_a_next_click_changes_its_own_part_and_elsewhere_only_parts_its_depth_ex
     found[30:45, 30:70] = False  # 600 pixels
     kept = the_clicks_part(found, before, Point(50, 65, False), per_depth=20.0)
     assert kept[60:70, 30:70].all() and not kept[30:45, 30:70].any()
+
+
+def test_the_last_click_changes_the_answer_before_it_with_a_box_or_from_an_empty_mask() -> None:
+    before, prior = np.zeros((4, 4), bool), np.zeros((4, 4), bool)
+    before[1, 1] = prior[2, 2] = True
+    one, two = [Point(1, 1, True)], [Point(1, 1, True), Point(3, 3, False)]
+    assert np.array_equal(answer_before(None, before, box=None, clicks=two), before)  # a next click
+    assert answer_before(None, before, box=None, clicks=one) is None  # the first click has nothing before it
+    assert answer_before(prior, before, box=None, clicks=two) is None  # a correction changes its prior
+    assert np.array_equal(answer_before(prior, before, box=(0, 0, 3, 3), clicks=one), before)  # a box's click
+    assert answer_before(None, np.zeros((4, 4), bool), box=(0, 0, 3, 3), clicks=two) is None
+
+
+def test_a_positive_click_only_adds_and_a_negative_one_only_removes() -> None:
+    found, before = np.array([True, True, False, False]), np.array([True, False, True, False])
+    assert one_way(found, before, positive=True).tolist() == [True, True, True, False]
+    assert one_way(found, before, positive=False).tolist() == [True, False, False, False]
