@@ -37,9 +37,8 @@ def resized(
     frame: np.ndarray, truth: np.ndarray, known: ObjectPrior | None, size: tuple[int, int]
 ) -> tuple[np.ndarray, np.ndarray, ObjectPrior]:
     """The frame, its truth and what is known of it (the neighbouring frame) at ``size`` (width, height)."""
-    neighbour = None if known is None or known.neighbour is None else known.neighbour
-    if neighbour is not None:
-        neighbour = cv2.resize(neighbour, size, interpolation=cv2.INTER_CUBIC)
+    neighbour = None if known is None else known.neighbour
+    neighbour = None if neighbour is None else cv2.resize(neighbour, size, interpolation=cv2.INTER_CUBIC)
     big = cv2.resize(truth.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
     return cv2.resize(frame, size, interpolation=cv2.INTER_CUBIC), big, ObjectPrior(neighbour=neighbour)
 

@@ -24,6 +24,7 @@ import numpy as np
 
 from frugalseg.data.classes import CITYSCAPES
 from frugalseg.data.formats.cityscapes import INSTANCE_ID_BASE, read_instance_ids
+from frugalseg.errors import DataError
 
 #: gtFine's label id of the pixels no polygon covers.
 UNLABELED = 0
@@ -38,8 +39,8 @@ def class_name(instance: int) -> str:
     return CITYSCAPES.names[train_id] if train_id < CITYSCAPES.num_classes else f"label{label_id}"
 
 
-def objects(root: Path, min_area: int) -> list[tuple[Path, Path, int]]:
-    """Every (image, instance map, instance id) of at least ``min_area`` pixels under ``root``'s gtFine.
+def objects(root: Path, min_area: int) -> list[tuple[Path, Path, list[int]]]:
+    """Each gtFine frame under ``root``: its image, its instance map and its instances of ≥ ``min_area`` px.
 
     Raises:
         FileNotFoundError: if ``root`` has no gtFine instance maps, or a map has no frame or label map.
@@ -51,23 +52,39 @@ def objects(root: Path, min_area: int) -> list[tuple[Path, Path, int]]:
     found = []
     for path in maps:
         split, city = path.parent.parent.name, path.parent.name
-        frame = path.name[: -len(INSTANCE_SUFFIX)]
-        image = root / "leftImg8bit" / split / city / f"{frame}_leftImg8bit.png"
-        for needed in (image, path.with_name(f"{frame}{LABEL_SUFFIX}")):
+        image = root / "leftImg8bit" / split / city / f"{frame_name(path)}_leftImg8bit.png"
+        for needed in (image, labels_path(path)):
             if not needed.is_file():
                 raise FileNotFoundError(f"{needed}: missing beside the instance map {path}")
         ids, areas = np.unique(read_instance_ids(path), return_counts=True)
-        found += [(image, path, int(i)) for i, area in zip(ids, areas, strict=True) if i and area >= min_area]
+        found.append(
+            (image, path, [int(i) for i, area in zip(ids, areas, strict=True) if i and area >= min_area])
+        )
     return found
 
 
-def object_mask(instance_map: Path, instance: int) -> np.ndarray:
-    """The instance's mask (uint8): 255 the instance, 128 unlabeled, 0 the rest."""
-    frame = instance_map.name[: -len(INSTANCE_SUFFIX)]
-    labels = cv2.imread(str(instance_map.with_name(f"{frame}{LABEL_SUFFIX}")), cv2.IMREAD_GRAYSCALE)
-    mask = np.where(labels == UNLABELED, 128, 0).astype(np.uint8)
-    mask[read_instance_ids(instance_map) == instance] = 255
-    return mask
+def frame_name(instance_map: Path) -> str:
+    """The frame an instance map belongs to (``aachen_000000_000019``)."""
+    return instance_map.name[: -len(INSTANCE_SUFFIX)]
+
+
+def labels_path(instance_map: Path) -> Path:
+    """The gtFine label-id map beside an instance map."""
+    return instance_map.with_name(f"{frame_name(instance_map)}{LABEL_SUFFIX}")
+
+
+def object_masks(instance_map: Path, instances: list[int]) -> list[np.ndarray]:
+    """Each instance's mask (uint8): 255 the instance, 128 unlabeled, 0 the rest; each map read once.
+
+    Raises:
+        DataError: a label-id map that cannot be decoded, naming it.
+    """
+    labels = cv2.imread(str(labels_path(instance_map)), cv2.IMREAD_GRAYSCALE)
+    if labels is None:
+        raise DataError(labels_path(instance_map), "cannot decode image (corrupt or not an image)")
+    ids = read_instance_ids(instance_map, labels.shape)
+    unlabeled = np.where(labels == UNLABELED, 128, 0).astype(np.uint8)
+    return [np.where(ids == instance, 255, unlabeled).astype(np.uint8) for instance in instances]
 
 
 def main() -> None:
@@ -80,13 +97,14 @@ def main() -> None:
     for folder in ("images", "masks"):
         (args.out / folder).mkdir(parents=True, exist_ok=True)
     numbers: dict[str, int] = {}
-    for image, instance_map, instance in found:
-        name = class_name(instance)
-        number = numbers[name] = numbers.get(name, -1) + 1
-        stem = f"{name}{number:02d}_{instance_map.name[: -len(INSTANCE_SUFFIX)]}"
-        shutil.copyfile(image, args.out / "images" / f"{stem}.png")
-        cv2.imwrite(str(args.out / "masks" / f"{stem}.png"), object_mask(instance_map, instance))
-    print(f"{len(found)} objects of ≥ {args.min_area} px in {args.out}")
+    for image, instance_map, instances in found:
+        for instance, mask in zip(instances, object_masks(instance_map, instances), strict=True):
+            name = class_name(instance)
+            number = numbers[name] = numbers.get(name, -1) + 1
+            stem = f"{name}{number:02d}_{frame_name(instance_map)}"
+            shutil.copyfile(image, args.out / "images" / f"{stem}.png")
+            cv2.imwrite(str(args.out / "masks" / f"{stem}.png"), mask)
+    print(f"{sum(len(instances) for *_, instances in found)} objects of ≥ {args.min_area} px in {args.out}")
 
 
 if __name__ == "__main__":

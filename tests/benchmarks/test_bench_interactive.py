@@ -12,6 +12,7 @@ import pytest
 
 from frugalseg.active.objects.simulation.simulated_annotator import corrective_click
 from frugalseg.data.formats.camvid import SEGNET_VOID
+from frugalseg.errors import DataError
 
 BENCHMARKS = Path(__file__).parents[2] / "benchmarks"
 
@@ -181,6 +182,10 @@ def test_cityscapes_objects_names_an_instance_map_without_its_frame(tmp_path: Pa
     cv2.imwrite(str(maps / "lindau_000001_000019_gtFine_instanceIds.png"), np.zeros((4, 8), np.uint16))
     with pytest.raises(FileNotFoundError, match=r"lindau_000001_000019_leftImg8bit\.png: missing beside"):
         objects.objects(tmp_path, 500)
+    labels = maps / "lindau_000001_000019_gtFine_labelIds.png"
+    labels.write_bytes(b"not a png")
+    with pytest.raises(DataError, match=r"labelIds\.png.*cannot decode"):
+        objects.object_masks(maps / "lindau_000001_000019_gtFine_instanceIds.png", [26001])
 
 
 def test_the_geodesic_benchmark_checks_both_searches_agree_and_times_them(
