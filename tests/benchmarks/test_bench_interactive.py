@@ -9,8 +9,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from tool_frames import cityscapes_instance
 
 from frugalseg.active.objects.simulation.simulated_annotator import corrective_click
+from frugalseg.active.objects.tools import zoom
 from frugalseg.data.formats.camvid import SEGNET_VOID
 from frugalseg.errors import DataError
 
@@ -199,3 +201,24 @@ def test_the_geodesic_benchmark_checks_both_searches_agree_and_times_them(
     printed = capsys.readouterr().out.splitlines()
     assert printed[0].startswith("2 images;") and printed[3] == "answers that differ: 0 of 4"
     assert printed[1].startswith("from every seed: search") and printed[2].startswith("from the seeds' edge")
+
+
+def test_the_first_click_benchmark_answers_with_and_without_the_crops(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Cityscapes' 665-px pedestrian: the whole frame alone floods (IoU 0.00), the crops fit it (0.49); the
+    # model's crops are as built afterwards.
+    image, truth = cityscapes_instance(shared_data, 24000)
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    cv2.imwrite(str(tmp_path / "images" / "person00.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(tmp_path / "masks" / "person00.png"), truth.astype(np.uint8) * 255)
+    bench = __import__("bench_first_click")
+    argv = ["bench_first_click.py", "--images", str(tmp_path / "images"), "--masks", str(tmp_path / "masks")]
+    monkeypatch.setattr(sys, "argv", argv)
+    bench.main()
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == "1 images; IoU better by > 0.1 with the crops: 1, worse: 0"
+    assert printed[1].startswith("crops: IoU after the first click median 0.4")
+    assert printed[2].startswith("whole frame alone: IoU after the first click median 0.00")
+    assert zoom.FIRST_CLICK_CROPS == (0.5, 0.25, 0.125)

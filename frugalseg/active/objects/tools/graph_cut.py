@@ -46,6 +46,8 @@ Zoom-in (as RITM's; `zoom`): a correction is cut in a crop around the mask it co
 clicks in a crop around the box, and from an empty mask each click after the first in a crop around the answer
 before it and the clicks, at the finer working scale the smaller image allows, while that crop is small: small
 objects get more working pixels (a 6,000-px car of a 2048×1024 Cityscapes frame is 116 working pixels whole).
+A first click, whose object's size nothing tells, is also cut in smaller and smaller crops around it while it
+lies near the edge of the answer kept (`zoom.first_click`: a flood from a small object).
 
 Large frames (`large_frames`): a frame over `large_frames.FULL_PIXELS` (2048×1080's) is cut shrunk to that
 many pixels and the answer brought back where it changed the mask it changes: at 3840×2160 the full-size
@@ -91,7 +93,7 @@ from frugalseg.active.objects.tools.dragged_parts import release_dragged
 from frugalseg.active.objects.tools.grabcut import honour_prompt
 from frugalseg.active.objects.tools.large_frames import shrunk, shrunk_size
 from frugalseg.active.objects.tools.max_flow import HARD, SCALE, contrast_weights, source_side
-from frugalseg.active.objects.tools.zoom import zoom_window, zoomed
+from frugalseg.active.objects.tools.zoom import first_click, zoom_window, zoomed
 from frugalseg.data.files import array_sha1
 
 #: The cut runs on the image shrunk to at most this many pixels (speed; 0.3 s a call at 854×480).
@@ -610,7 +612,8 @@ def segment(
             that strays from it further than the last click explains (`strays`) is cut again from it
             (`cut`'s ``previous``).
         zoom: cut in a crop around ``prior`` (with a box, around it too; from an empty mask, around
-            ``previous``) and the clicks where that is small (`zoom_window`).
+            ``previous``) and the clicks where that is small (`zoom_window`); a first positive click from an
+            empty mask also in crops around it (`first_click`).
     """
     size = shrunk_size(*image.shape[:2])
     if size is not None:  # a frame over `large_frames.FULL_PIXELS`: cut shrunk
@@ -623,6 +626,9 @@ def segment(
             window = zoom_window(np.zeros(image.shape[:2], bool) if given is None else given, clicks, box=box)
         elif previous is not None and len(clicks) > 1:  # a next click from an empty mask
             window = zoom_window(np.asarray(previous, bool), clicks)
+        elif previous is None and len(clicks) == 1 and clicks[0].positive:  # a first click: its scale
+            whole = partial(segment, image, clicks, features=features, known=known, zoom=False)
+            return first_click(whole, partial(segment, zoom=False), image, clicks[0], known)
         if window is not None:
             crop_cut = partial(segment, zoom=False)
             return zoomed(crop_cut, image, clicks, window, known, prior=given, previous=previous, box=box)

@@ -411,9 +411,10 @@ def test_a_real_truck_s_second_click_far_from_the_first_answer_takes_its_part(
 
 
 def test_each_real_click_from_an_empty_mask_only_adds_or_only_removes(shared_data: Path) -> None:
-    # DAVIS parkour, frame 0, the field's first 12 clicks from an empty mask with the next frame's motion (6
-    # of them negative). A negative click's answer had added twice the mask's area of wall elsewhere (IoU
-    # 0.86 -> 0.27). Now a positive click's answer holds the one before it, a negative click's lies inside it.
+    # DAVIS parkour, frame 0, the field's first 12 clicks from an empty mask with the next frame's motion (2
+    # of them negative; 6 when the first click was cut on the whole frame alone). A negative click's answer
+    # had added twice the mask's area of wall elsewhere (IoU 0.86 -> 0.27). Now a positive click's answer
+    # holds the one before it, a negative click's lies inside it.
     (image, truth), (neighbour, _) = (davis_frame(shared_data / "davis_hard", "parkour", at) for at in (0, 1))
     empty = np.zeros_like(truth)
     found, negatives = empty, 0
@@ -422,7 +423,7 @@ def test_each_real_click_from_an_empty_mask_only_adds_or_only_removes(shared_dat
     ):
         assert (answer >= found).all() if click.positive else (answer <= found).all()
         found, negatives = answer, negatives + (not click.positive)
-    assert negatives >= 5 and region_similarity(found, truth) > 0.85
+    assert negatives >= 2 and region_similarity(found, truth) > 0.85
 
 
 def box_guess_and_click(

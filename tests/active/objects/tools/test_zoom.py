@@ -114,9 +114,10 @@ def test_a_box_s_click_on_a_small_cityscapes_object_is_cut_in_a_zoomed_crop(
 def test_a_real_parking_meter_s_second_click_is_cut_in_a_zoomed_crop(
     shared_data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # interactive_dev's parking-meter00 (2.8 % of the image), the field's first two clicks from an empty mask:
-    # the second is cut in a crop around the first answer, at 2.4 times the working scale (IoU 0.91); on the
-    # whole frame it gave 0.63. Nothing outside the crop is object.
+    # interactive_dev's parking-meter00 (2.8 % of the image), the field's first two clicks from an empty mask,
+    # the first cut on the whole frame alone: the second is cut in a crop around the first answer, at 2.4
+    # times the working scale (IoU 0.91); on the whole frame it gave 0.63. Nothing outside the crop is object.
+    monkeypatch.setattr(zoom, "FIRST_CLICK_CROPS", ())
     image, truth = interactive_dev(shared_data, "parking-meter00_000000496722")
     (click, first), (again, second) = clicks_from_empty(image, truth, 2)
     window = zoom_window(first, [click, again])
@@ -145,3 +146,77 @@ def test_a_correction_on_a_small_real_scooter_is_cut_in_a_zoomed_crop(
     monkeypatch.setattr(zoom, "ZOOM_SHARE", 0.0)
     [(_, whole)] = field_clicks(StarCutClicks(), image, propagated, truth, 1, known)
     assert region_similarity(whole, truth) < 0.8
+
+
+def test_a_click_s_depth_share_is_its_squared_distance_to_the_edge_over_the_area() -> None:
+    # A 21 × 21 square: its middle pixel lies 11 px from the nearest pixel outside it, 121 / 441; the frame's
+    # border is an edge as well (the same square in the frame's corner); a click outside the mask gives 0.
+    mask = np.zeros((100, 120), bool)
+    mask[40:61, 50:71] = True
+    assert zoom.click_depth_share(mask, Point(60, 50, True)) == pytest.approx(121 / 441)
+    assert zoom.click_depth_share(mask, Point(5, 5, True)) == 0.0
+    corner = np.zeros((100, 120), bool)
+    corner[0:21, 0:21] = True
+    assert zoom.click_depth_share(corner, Point(10, 10, True)) == pytest.approx(121 / 441)
+
+
+def test_a_first_click_is_cut_in_smaller_crops_while_it_lies_near_the_edge_of_the_answer_kept() -> None:
+    # The whole frame's answer floods 200 × 300 px from a click 10 px inside its edge (d² / area 0.002). Each
+    # crop's answer is a 31 × 31 square with the click in its row 5 (d = 6, 0.037): kept from the first crop
+    # on, it is still shallow, so every crop is cut; a square with the click in its middle (d = 16, 0.27) is
+    # deep enough: the crops stop there.
+    image = np.zeros((480, 640, 3), np.uint8)
+    click = Point(320, 240, True)
+    flood = np.zeros((480, 640), bool)
+    flood[230:430, 310:610] = True
+    crops: list[tuple[int, int]] = []
+
+    def square_with_the_click_in_row(row: int) -> Any:
+        def cut_crop(crop: np.ndarray, clicks: list[Point], **given: Any) -> np.ndarray:
+            crops.append(crop.shape[:2])
+            (inner,) = clicks
+            answer = np.zeros(crop.shape[:2], bool)
+            answer[inner.y - row : inner.y - row + 31, inner.x - 15 : inner.x + 16] = True
+            return answer
+
+        return cut_crop
+
+    found = zoom.first_click(lambda: flood, square_with_the_click_in_row(5), image, click, None)
+    # Sides 0.5, 0.25 and 0.125 of √(480 × 640) ≈ 554 px, each way from the click (the last at least 40 px).
+    assert crops == [(279, 279), (139, 139), (81, 81)]
+    expected = np.zeros((480, 640), bool)
+    expected[235:266, 305:336] = True
+    assert np.array_equal(found, expected)
+    crops.clear()
+    found = zoom.first_click(lambda: flood, square_with_the_click_in_row(15), image, click, None)
+    assert crops == [(279, 279)]
+    assert np.array_equal(found, np.roll(expected, -10, axis=0))
+
+
+def test_a_first_click_s_crop_answer_that_reaches_the_crop_s_side_is_not_kept() -> None:
+    # Every crop's answer is the whole crop (its object goes on past it): the whole frame's answer stays,
+    # though the click lies deeper in a crop's answer.
+    image = np.zeros((480, 640, 3), np.uint8)
+    click = Point(320, 240, True)
+    whole = np.zeros((480, 640), bool)
+    whole[100:400, 200:460] = True
+
+    def cut_crop(crop: np.ndarray, clicks: list[Point], **given: Any) -> np.ndarray:
+        return np.ones(crop.shape[:2], bool)
+
+    assert np.array_equal(zoom.first_click(lambda: whole, cut_crop, image, click, None), whole)
+
+
+@pytest.mark.parametrize(("instance", "least_iou"), [(24000, 0.45), (26007, 0.55)])
+def test_a_first_click_on_a_small_cityscapes_object_does_not_flood_the_frame(
+    shared_data: Path, monkeypatch: pytest.MonkeyPatch, instance: int, least_iou: float
+) -> None:
+    # A pedestrian (665 px) and a car (1,293 px) of a 2048×1024 Cityscapes frame, the field's first click from
+    # an empty mask: cut on the whole frame alone it took road and facade (IoU 0.00 and 0.00); a crop's answer
+    # that fits it is kept (0.49 and 0.61).
+    image, truth = cityscapes_instance(shared_data, instance)
+    [(_, found)] = clicks_from_empty(image, truth, 1)
+    assert region_similarity(found, truth) > least_iou
+    monkeypatch.setattr(zoom, "FIRST_CLICK_CROPS", ())
+    [(_, whole)] = clicks_from_empty(image, truth, 1)
+    assert region_similarity(whole, truth) < 0.05 and whole.sum() > 20 * truth.sum()
