@@ -46,14 +46,20 @@ class CorrectiveClick:
     depth: float
 
 
+def inner_distance(region: np.ndarray) -> np.ndarray:
+    """Each pixel's distance (float H×W) to the nearest pixel outside a bool region (the border is out)."""
+    padded = np.pad(region.astype(np.uint8), 1)
+    distance: np.ndarray = cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
+    return distance
+
+
 def region_centre(region: np.ndarray) -> tuple[int, int, float]:
-    """(x, y, distance) of the pixel of a bool region farthest from its boundary.
+    """(x, y, distance) of the pixel of a bool region farthest from its boundary (`inner_distance`).
 
     Where several pixels are equally far (the ridge of an elongated region), the one nearest to
     their mean position is taken, the first in raster order on a further tie.
     """
-    padded = np.pad(region.astype(np.uint8), 1)  # the image border counts as boundary
-    distance = cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
+    distance = inner_distance(region)
     rows, cols = np.nonzero(distance >= distance.max() - 1e-4)
     spread = (rows - rows.mean()) ** 2 + (cols - cols.mean()) ** 2
     pick = int(np.argmin(spread))

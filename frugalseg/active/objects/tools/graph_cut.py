@@ -62,8 +62,8 @@ mask (inside the box, with one) and a negative click's never.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from functools import partial
 
 import cv2
@@ -208,6 +208,15 @@ class ObjectPrior:
     examples: Sequence[tuple[np.ndarray, np.ndarray]] = ()
     confidence: np.ndarray | None = None
     neighbour: np.ndarray | None = None
+
+    def reframed(self, frame: Callable[[np.ndarray], np.ndarray]) -> ObjectPrior:
+        """This prior for a crop or resize of its frame: ``frame`` applied to the neighbour and confidence."""
+        neighbour, confidence = self.neighbour, self.confidence
+        return replace(
+            self,
+            neighbour=None if neighbour is None else frame(neighbour),
+            confidence=None if confidence is None else frame(confidence),
+        )
 
 
 @dataclass(frozen=True)

@@ -85,17 +85,14 @@ def shrunk(
     def small_point(x: int, y: int) -> tuple[int, int]:
         return min(small_width - 1, int((x + 0.5) * across)), min(small_height - 1, int((y + 0.5) * down))
 
-    if known is not None:
-        neighbour, confidence = known.neighbour, known.confidence
-        known = replace(
-            known,
-            neighbour=None
-            if neighbour is None
-            else cv2.resize(neighbour, size, interpolation=cv2.INTER_AREA),
-            confidence=None
-            if confidence is None
-            else cv2.resize(confidence.astype(np.float32), size, interpolation=cv2.INTER_AREA),
-        )
+    if known is not None:  # the neighbouring frame (uint8) and the confidence (float) shrunk alike
+
+        def small_frame(frame: np.ndarray) -> np.ndarray:
+            frame = frame if frame.dtype == np.uint8 else frame.astype(np.float32)
+            result: np.ndarray = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+            return result
+
+        known = known.reframed(small_frame)
     small_box = None
     if box is not None:  # every pixel the box holds lies in the shrunk box
         x0, y0, x1, y1 = box

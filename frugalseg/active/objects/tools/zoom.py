@@ -17,8 +17,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
+
+from frugalseg.active.objects.simulation.simulated_annotator import inner_distance
 
 if TYPE_CHECKING:
     from frugalseg.active.objects.tools.grabcut import Box
@@ -105,12 +106,7 @@ def zoomed(
     """
     rows, cols = window
     if known is not None:
-        neighbour, confidence = known.neighbour, known.confidence
-        known = replace(
-            known,
-            neighbour=None if neighbour is None else np.ascontiguousarray(neighbour[window]),
-            confidence=None if confidence is None else confidence[window],
-        )
+        known = known.reframed(lambda frame: np.ascontiguousarray(frame[window]))
     inner = [replace(click, x=click.x - cols.start, y=click.y - rows.start) for click in clicks]
     boxed = {}
     if box is not None:  # the box moves with the clicks
@@ -175,6 +171,4 @@ def click_depth_share(mask: np.ndarray, click: Point) -> float:
     area = int(np.count_nonzero(mask))
     if not area or not mask[click.y, click.x]:
         return 0.0
-    padded = np.pad(mask.astype(np.uint8), 1)
-    inside = cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
-    return float(inside[click.y, click.x]) ** 2 / area
+    return float(inner_distance(mask)[click.y, click.x]) ** 2 / area
