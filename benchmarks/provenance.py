@@ -15,7 +15,16 @@ from pathlib import Path
 
 import torch
 
-LIBRARIES = ("torch", "lightning", "numpy", "opencv-python-headless", "segmentation-models-pytorch", "pillow")
+LIBRARIES = (
+    "torch",
+    "lightning",
+    "numpy",
+    "scipy",
+    "numba",
+    "opencv-python-headless",
+    "segmentation-models-pytorch",
+    "pillow",
+)
 
 
 def git_commit(root: Path | None = None) -> str:

@@ -1,7 +1,7 @@
 """The weight-free core of the click models: one object's mask from clicks, a box and what is known of it.
 
 An s–t graph cut (Boykov & Jolly 2001) on the image shrunk to at most `WORK_PIXELS` pixels, solved by
-scipy's Dinic maximum flow (`max_flow`), with:
+Boykov & Kolmogorov's maximum flow (`max_flow`), with:
 
 * colour models as GrabCut's (Rother et al. 2004), here smoothed Lab histograms (`appearance`) re-learnt
   from the cut `ROUNDS` times; examples of the object from other frames (`ObjectPrior`) join them; from an
@@ -228,7 +228,7 @@ class ImageFeatures:
     bins: np.ndarray  # each working pixel's colour bin (H·W int)
     texture: np.ndarray  # each working pixel's texture bin (H·W int)
     cost: np.ndarray  # the geodesic step cost (H×W float)
-    edges: tuple[np.ndarray, np.ndarray, np.ndarray]  # the pairwise terms: (from, to, capacity)
+    edges: tuple[np.ndarray, np.ndarray]  # the pairwise terms: each 8-neighbour pair and its capacity
     #: Geodesic distances from the deep clicks asked for so far (`_deep_spread`), by (row, column).
     from_click: dict[tuple[int, int], np.ndarray] = field(default_factory=dict, compare=False, repr=False)
 
@@ -255,15 +255,12 @@ def image_features(image: np.ndarray) -> ImageFeatures:
     return ImageFeatures(scale, lab.shape[:2], colour_bins(small), texture_bins(small), cost, _edges(lab))
 
 
-def _edges(lab: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Contrast-sensitive 8-neighbour edges of a Lab image: both directions, integer capacities."""
-    sources, targets, capacities = [], [], []
-    for a, b, weight in contrast_weights(lab, LAMBDA):
-        capacity = np.maximum(1, np.round(weight)).astype(np.int32)
-        sources += [a, b]
-        targets += [b, a]
-        capacities += [capacity, capacity]
-    return np.concatenate(sources), np.concatenate(targets), np.concatenate(capacities)
+def _edges(lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Contrast-sensitive 8-neighbour edges of a Lab image: each pair (2×N flat indices), integer capacity."""
+    weights = contrast_weights(lab, LAMBDA)
+    pairs = np.stack([np.concatenate([a for a, _, _ in weights]), np.concatenate([b for _, b, _ in weights])])
+    capacity = np.maximum(1, np.round(np.concatenate([w for _, _, w in weights]))).astype(np.int64)
+    return pairs, capacity
 
 
 def geodesic(features: ImageFeatures, seeds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -359,11 +356,13 @@ def _min_cut(
     ``parent`` (flat, −1 for none) adds star convexity: an object pixel's parent is object.
     """
     margin = np.minimum(object_cost, background_cost)
-    edge_from, edge_to, capacity = features.edges
-    parts = [(edge_from, edge_to, capacity.astype(np.int64))]
-    if parent is not None:
+    pairs, capacity = features.edges
+    parts = [(pairs[0], pairs[1], capacity, capacity)]
+    if parent is not None:  # an object child's parent is object: an uncuttable arc one way
         child = np.flatnonzero(parent >= 0)
-        parts.append((child, parent[child], np.full(child.size, HARD, np.int64)))
+        parts.append(
+            (child, parent[child], np.full(child.size, HARD, np.int64), np.zeros(child.size, np.int64))
+        )
     side = source_side(
         object_cost.size,
         parts,
@@ -779,8 +778,7 @@ def refine(
     for a, b, weight in contrast_weights(lab, FINE_LAMBDA):
         node_a, node_b = node[a], node[b]
         both = (node_a >= 0) & (node_b >= 0)
-        edges.append((node_a[both], node_b[both], np.round(weight[both])))
-        edges.append((node_b[both], node_a[both], np.round(weight[both])))
+        edges.append((node_a[both], node_b[both], np.round(weight[both]), np.round(weight[both])))
         for inner, outer in ((node_a, b), (node_b, a)):
             bound = (inner >= 0) & (node[outer] < 0)
             towards_object = bound & labels[outer]

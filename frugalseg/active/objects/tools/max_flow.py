@@ -1,8 +1,12 @@
-"""The minimum s–t cut of a pixel graph, by scipy's Dinic maximum flow: the solver of `graph_cut`'s cuts.
+"""The minimum s–t cut of a pixel graph: the solver of `graph_cut`'s cuts.
 
 Costs in nats become integer capacities (× `SCALE`); a hard constraint is `HARD`. The pairwise terms join
 8-neighbours (`neighbour_pairs`), weighted by their contrast (`contrast_weights`), and the object is the side
-of the cut the source reaches (`source_side`).
+of the cut the source reaches (`source_side`). The maximum flow is Boykov & Kolmogorov's (2004): two search
+trees grown from the terminals, an augmenting path wherever they meet, and the trees repaired by adopting
+their orphans, which reuses the trees from path to path where Dinic's algorithm searches the graph again for
+each phase: on the cuts of clicks and boxes on the DAVIS frames it is 2.7 times as fast as scipy's Dinic
+(`benchmarks/bench_max_flow.py`). numba compiles it once per installation (cached beside this file).
 """
 
 from __future__ import annotations
@@ -10,8 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import scipy.sparse as sparse
-from scipy.sparse.csgraph import breadth_first_order, maximum_flow
+from numba import njit
 
 #: Integer capacities: nats × this; hard constraints as `HARD`.
 SCALE = 64
@@ -47,33 +50,207 @@ def contrast_weights(lab: np.ndarray, weight: float) -> list[tuple[np.ndarray, n
 
 def source_side(
     count: int,
-    edges: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    edges: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
     to_object: np.ndarray,
     to_background: np.ndarray,
 ) -> np.ndarray:
     """The source (object) side of the minimum s–t cut of ``count`` nodes (bool, flat).
 
-    ``edges``: (from, to, capacity) between nodes; ``to_object`` the capacity from the source to each node
-    (what labelling it background costs), ``to_background`` to the sink; integer-valued, capped at `HARD`.
+    ``edges``: (first, second, capacity from first to second, from second to first) between nodes;
+    ``to_object`` the capacity from the source to each node (what labelling it background costs),
+    ``to_background`` to the sink; integer-valued, capped at `HARD`. The side is the nodes the source
+    reaches in the residual graph of a maximum flow: the smallest source side of a minimum cut.
     """
-    source, sink = count, count + 1
-    nodes = np.arange(count)
-    sources = np.concatenate([e[0] for e in edges] + [np.full(count, source), nodes])
-    targets = np.concatenate([e[1] for e in edges] + [nodes, np.full(count, sink)])
-    capacities = np.minimum(
-        np.concatenate([e[2] for e in edges] + [to_object, to_background]).astype(np.int64), HARD
-    )
-    keep = capacities > 0
-    graph = sparse.csr_matrix(
-        (capacities[keep].astype(np.int32), (sources[keep], targets[keep])), shape=(count + 2, count + 2)
-    )
-    graph.data = np.minimum(graph.data, HARD).astype(np.int32)
-    flow = maximum_flow(graph, source, sink, method="dinic").flow
-    residual = (graph - flow).tocsr()
-    residual.data = (residual.data > 0).astype(np.int8)
-    residual.eliminate_zeros()
-    reached = breadth_first_order(residual, source, directed=True, return_predecessors=False)
-    side = np.zeros(count + 2, bool)
-    side[reached] = True
-    result: np.ndarray = side[:count]
+    if edges:
+        first, second, forward, backward = (np.concatenate([e[i] for e in edges]) for i in range(4))
+    else:
+        first = second = forward = backward = np.zeros(0, np.int64)
+    capped = [np.minimum(np.asarray(c, np.float64), HARD).astype(np.int64) for c in (forward, backward)]
+    start, head, residual, sister = _arcs(count, first.astype(np.int64), second.astype(np.int64), *capped)
+    terminal = capped_terminal(to_object) - capped_terminal(to_background)
+    side: np.ndarray = _boykov_kolmogorov(start, head, residual, sister, terminal)
+    return side
+
+
+def capped_terminal(capacity: np.ndarray) -> np.ndarray:
+    """Terminal capacities as int64, capped at `HARD`."""
+    result: np.ndarray = np.minimum(np.asarray(capacity, np.float64), HARD).astype(np.int64)
+    return result
+
+
+@njit(cache=True)
+def _arcs(
+    count: int, first: np.ndarray, second: np.ndarray, forward: np.ndarray, backward: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each node's arcs (CSR: ``start``, ``head``, ``residual`` capacity) and each arc's ``sister``.
+
+    Edge i gives the arc first→second with ``forward[i]`` and its sister second→first with ``backward[i]``.
+    """
+    start = np.zeros(count + 1, np.int64)
+    for i in range(first.size):
+        start[first[i] + 1] += 1
+        start[second[i] + 1] += 1
+    for node in range(count):
+        start[node + 1] += start[node]
+    fill = start[:-1].copy()
+    head = np.empty(2 * first.size, np.int64)
+    residual = np.empty(2 * first.size, np.int64)
+    sister = np.empty(2 * first.size, np.int64)
+    for i in range(first.size):
+        there = fill[first[i]]
+        fill[first[i]] += 1
+        back = fill[second[i]]  # after the increment: a loop's two arcs take two slots
+        fill[second[i]] += 1
+        head[there], residual[there], sister[there] = second[i], forward[i], back
+        head[back], residual[back], sister[back] = first[i], backward[i], there
+    return start, head, residual, sister
+
+
+_FREE, _SOURCE_TREE, _SINK_TREE = 0, 1, 2
+_NO_PARENT, _TERMINAL = -1, -2
+
+
+@njit(cache=True)
+def _boykov_kolmogorov(
+    start: np.ndarray, head: np.ndarray, residual: np.ndarray, sister: np.ndarray, terminal: np.ndarray
+) -> np.ndarray:
+    """The nodes on the source's side after a maximum flow (bool); ``residual`` and ``terminal`` are spent.
+
+    ``terminal[v]`` > 0 is the capacity from the source to v, < 0 that from v to the sink. Each node of a
+    tree keeps the arc to its parent (`_TERMINAL` at a root); a node's stamp and distance to its root
+    (valid at that stamp) let an orphan choose a parent near its terminal without walking far.
+    """
+    count = terminal.size
+    tree = np.zeros(count, np.int8)
+    parent = np.full(count, _NO_PARENT, np.int64)
+    stamp = np.zeros(count, np.int64)
+    distance = np.zeros(count, np.int64)
+    active = np.zeros(count, np.bool_)
+    queue = np.empty(count + 1, np.int64)  # a ring of active nodes: each at most once
+    first_in, next_free = 0, 0
+    orphans = np.empty(count, np.int64)
+    orphan_count = 0
+    tail = np.empty(head.size, np.int64)
+    for node in range(count):
+        tail[start[node] : start[node + 1]] = node
+        if terminal[node] != 0:
+            tree[node] = _SOURCE_TREE if terminal[node] > 0 else _SINK_TREE
+            parent[node], distance[node], active[node] = _TERMINAL, 1, True
+            queue[next_free] = node
+            next_free += 1
+    time = 0
+    while True:
+        joint = -1  # growth: an arc from the source's tree to the sink's
+        while first_in != next_free:
+            node = queue[first_in]
+            if tree[node] == _FREE:
+                active[node] = False
+                first_in = (first_in + 1) % (count + 1)
+                continue
+            own = tree[node]
+            for arc in range(start[node], start[node + 1]):
+                outward = arc if own == _SOURCE_TREE else sister[arc]  # the arc the tree would grow along
+                if residual[outward] <= 0:
+                    continue
+                other = head[arc]
+                if tree[other] == _FREE:
+                    tree[other], parent[other] = own, sister[arc]
+                    stamp[other], distance[other] = stamp[node], distance[node] + 1
+                    if not active[other]:
+                        active[other] = True
+                        queue[next_free] = other
+                        next_free = (next_free + 1) % (count + 1)
+                elif tree[other] != own:
+                    joint = outward
+                    break
+                elif stamp[other] <= stamp[node] and distance[other] > distance[node]:
+                    parent[other] = sister[arc]
+                    stamp[other], distance[other] = stamp[node], distance[node] + 1
+            if joint >= 0:
+                break
+            active[node] = False
+            first_in = (first_in + 1) % (count + 1)
+        if joint < 0:
+            break
+        time += 1
+        # augmentation along the source's root → tail[joint] → head[joint] → the sink's root
+        bottleneck = residual[joint]
+        for end, towards_root in ((tail[joint], False), (head[joint], True)):
+            node = end
+            while parent[node] != _TERMINAL:
+                along = parent[node] if towards_root else sister[parent[node]]
+                bottleneck = min(bottleneck, residual[along])
+                node = head[parent[node]]
+            bottleneck = min(bottleneck, -terminal[node] if towards_root else terminal[node])
+        residual[joint] -= bottleneck
+        residual[sister[joint]] += bottleneck
+        for end, towards_root in ((tail[joint], False), (head[joint], True)):
+            node = end
+            while parent[node] != _TERMINAL:
+                along = parent[node] if towards_root else sister[parent[node]]
+                residual[along] -= bottleneck
+                residual[sister[along]] += bottleneck
+                above = head[parent[node]]
+                if residual[along] == 0:
+                    parent[node] = _NO_PARENT
+                    orphans[orphan_count] = node
+                    orphan_count += 1
+                node = above
+            terminal[node] += bottleneck if towards_root else -bottleneck
+            if terminal[node] == 0:
+                parent[node] = _NO_PARENT
+                orphans[orphan_count] = node
+                orphan_count += 1
+        # adoption: each orphan takes the neighbour nearest its terminal as parent, or leaves its tree
+        while orphan_count > 0:
+            orphan_count -= 1
+            node = orphans[orphan_count]
+            own = tree[node]
+            best, best_distance = _NO_PARENT, np.int64(1) << 60
+            for arc in range(start[node], start[node + 1]):
+                other = head[arc]
+                inward = sister[arc] if own == _SOURCE_TREE else arc  # the arc the tree would hold it by
+                if tree[other] != own or residual[inward] <= 0:
+                    continue
+                steps, walker, rooted = 0, other, False
+                while True:
+                    if stamp[walker] == time:
+                        steps += distance[walker]
+                        rooted = True
+                        break
+                    steps += 1
+                    if parent[walker] == _TERMINAL:
+                        stamp[walker], distance[walker] = time, 1
+                        rooted = True
+                        break
+                    if parent[walker] == _NO_PARENT:
+                        break
+                    walker = head[parent[walker]]
+                if not rooted:
+                    continue
+                if steps < best_distance:
+                    best, best_distance = arc, steps
+                walker, left = other, steps
+                while stamp[walker] != time:
+                    stamp[walker], distance[walker] = time, left
+                    left -= 1
+                    walker = head[parent[walker]]
+            if best != _NO_PARENT:
+                parent[node], stamp[node], distance[node] = best, time, best_distance + 1
+                continue
+            for arc in range(start[node], start[node + 1]):
+                other = head[arc]
+                if tree[other] != own:
+                    continue
+                inward = sister[arc] if own == _SOURCE_TREE else arc
+                if residual[inward] > 0 and not active[other]:
+                    active[other] = True
+                    queue[next_free] = other
+                    next_free = (next_free + 1) % (count + 1)
+                if parent[other] >= 0 and head[parent[other]] == node:
+                    parent[other] = _NO_PARENT
+                    orphans[orphan_count] = other
+                    orphan_count += 1
+            tree[node] = _FREE
+    result: np.ndarray = tree == _SOURCE_TREE
     return result

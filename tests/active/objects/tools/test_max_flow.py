@@ -25,7 +25,7 @@ def test_a_strong_edge_pulls_a_node_to_its_neighbour_s_side_and_a_weak_one_does_
     # the cut also pays the edge to node 0: at 5 it joins node 0 (3 < 2 + 5); without the edge it stays.
     to_object, to_background = np.array([HARD, 2]), np.array([0, 3])
     for capacity, joined in ((5, True), (0, False)):
-        edges = [(np.array([0, 1]), np.array([1, 0]), np.array([capacity, capacity]))]
+        edges = [(np.array([0]), np.array([1]), np.array([capacity]), np.array([capacity]))]
         assert source_side(2, edges, to_object, to_background).tolist() == [True, joined]
 
 
@@ -65,3 +65,40 @@ def test_an_edge_across_contrast_is_cheaper_and_a_diagonal_one_longer() -> None:
     assert found[(0, 2)] == pytest.approx(SCALE * 2.0)
     assert found[(0, 1)] == pytest.approx(SCALE * 2.0 * np.exp(-beta * 100))
     assert found[(0, 3)] == pytest.approx(SCALE * 2.0 * np.exp(-beta * 100) / np.sqrt(2))
+
+
+def _cut_values(
+    sides: np.ndarray, edges: list, to_object: np.ndarray, to_background: np.ndarray
+) -> np.ndarray:
+    """What each labelling in ``sides`` (L×N, True = source side) costs: cut terminal arcs and edges."""
+    values = (to_object * ~sides).sum(1) + (to_background * sides).sum(1)
+    for first, second, forward, backward in edges:
+        leaving, entering = sides[:, first] & ~sides[:, second], sides[:, second] & ~sides[:, first]
+        values += (forward * leaving).sum(1) + (backward * entering).sum(1)
+    return values
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_graphs_cut_as_every_labelling_says(seed: int) -> None:
+    # A 3 × 5 8-neighbour grid of random capacities, one-way hard arcs (as star convexity's, loops among
+    # them) and random terminals, some hard, against all 2^15 labellings: the side found costs the least,
+    # and it is the intersection of every least-costing side (the nodes the source reaches after a flow).
+    rng = np.random.default_rng(seed)
+    index = np.arange(15).reshape(3, 5)
+    edges = []
+    for first, second in (
+        (index[:, :-1], index[:, 1:]),
+        (index[:-1], index[1:]),
+        (index[:-1, :-1], index[1:, 1:]),
+    ):
+        capacity = rng.integers(0, 40, first.size)
+        edges.append((first.ravel(), second.ravel(), capacity, capacity))
+    edges.append((rng.integers(0, 15, 4), rng.integers(0, 15, 4), np.full(4, HARD), np.zeros(4, np.int64)))
+    hard_object, hard_background = rng.random(15) < 0.1, rng.random(15) < 0.1
+    to_object = np.where(hard_object, HARD, rng.integers(0, 60, 15) * (rng.random(15) < 0.5))
+    to_background = np.where(hard_background, HARD, rng.integers(0, 60, 15) * (rng.random(15) < 0.5))
+    side = source_side(15, edges, to_object, to_background)
+    every = ((np.arange(1 << 15)[:, None] >> np.arange(15)) & 1).astype(bool)
+    values = _cut_values(every, edges, to_object, to_background)
+    assert _cut_values(side[None], edges, to_object, to_background)[0] == values.min()
+    assert side.tolist() == every[values == values.min()].all(axis=0).tolist()
