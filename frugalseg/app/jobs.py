@@ -41,6 +41,7 @@ from frugalseg.active.objects.session.given import GivenAnnotation
 from frugalseg.active.objects.session.proposals import Proposal, ProposalOptions, filmstrip_scores
 from frugalseg.active.objects.session.session import Addition, AnnotationSession
 from frugalseg.active.objects.state import STATE_FILE, VideoState
+from frugalseg.active.objects.tools.max_flow import prepare as prepare_cuts
 from frugalseg.active.propagation import unreliability as frame_unreliability
 from frugalseg.data.clips import IGNORE_INDEX, LabelKind
 from frugalseg.data.io import array_sha1
@@ -272,7 +273,11 @@ class SessionService:
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: object) -> AsyncIterator[None]:
-        """The lifespan of a Starlette app over this service: its propagations stop with the server."""
+        """The lifespan of a Starlette app over this service: its propagations stop with the server.
+
+        As it starts, the click models' solver is compiled in the background (`max_flow.prepare`).
+        """
+        threading.Thread(target=prepare_cuts, name="frugalseg-compile", daemon=True).start()
         try:
             yield
         finally:

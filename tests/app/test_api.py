@@ -17,7 +17,7 @@ from frugalseg.active.objects.session.given import GivenAnnotation
 from frugalseg.active.objects.simulation.annotation_types import GivenClick, annotate_given_clicks
 from frugalseg.active.objects.tools.click_models import get_click_model
 from frugalseg.active.objects.tools.graph_cut import ObjectPrior
-from frugalseg.app import SessionService, create_app
+from frugalseg.app import SessionService, create_app, jobs
 from frugalseg.app.server import decode_rle, encode_rle
 from frugalseg.cli import main
 from frugalseg.data.costs import DEFAULT_COSTS
@@ -316,6 +316,15 @@ def test_new_objects_with_a_class_name(client: TestClient, service: SessionServi
     assert sorted(p.name for p in service.session.folder.iterdir()) == [VIDEO, "session.json"]
     assert state.objects == {1: 0, 2: 3}  # object 2 is never propagated before frame 3
     assert not (state.masks[2] == 2).any() and (state.masks[3] == 2).sum() == 40 * 60
+
+
+def test_a_starting_server_compiles_the_click_models_solver_in_the_background(
+    service: SessionService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prepared = threading.Event()
+    monkeypatch.setattr(jobs, "prepare_cuts", prepared.set)
+    with TestClient(create_app(service, exports=tmp_path / "exports")):
+        assert prepared.wait(5), "the server started without preparing the solver"
 
 
 def test_a_server_that_stops_stops_its_propagation_and_the_next_one_makes_its_masks(

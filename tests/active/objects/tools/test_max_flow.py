@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from frugalseg.active.objects.tools import max_flow
 from frugalseg.active.objects.tools.max_flow import (
     HARD,
     SCALE,
@@ -102,3 +103,8 @@ def test_random_graphs_cut_as_every_labelling_says(seed: int) -> None:
     values = _cut_values(every, edges, to_object, to_background)
     assert _cut_values(side[None], edges, to_object, to_background)[0] == values.min()
     assert side.tolist() == every[values == values.min()].all(axis=0).tolist()
+
+
+def test_prepare_compiles_the_solver_before_a_first_cut() -> None:
+    max_flow.prepare()
+    assert max_flow._boykov_kolmogorov.signatures and max_flow._arcs.signatures
