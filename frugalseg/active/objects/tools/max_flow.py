@@ -58,17 +58,20 @@ def source_side(
 
     ``edges``: (first, second, capacity from first to second, from second to first) between nodes;
     ``to_object`` the capacity from the source to each node (what labelling it background costs),
-    ``to_background`` to the sink; integer-valued, capped at `HARD`. The side is the nodes the source
-    reaches in the residual graph of a maximum flow: the smallest source side of a minimum cut.
+    ``to_background`` to the sink; integer-valued, at least 0, capped at `HARD`. The side is the nodes the
+    source reaches in the residual graph of a maximum flow: the smallest source side of a minimum cut.
     """
     if edges:
         first, second, forward, backward = (np.concatenate([e[i] for e in edges]) for i in range(4))
     else:
         first = second = forward = backward = np.zeros(0, np.int64)
-    capped = [np.minimum(np.asarray(c, np.float64), HARD).astype(np.int64) for c in (forward, backward)]
-    start, head, residual, sister = _arcs(count, first.astype(np.int64), second.astype(np.int64), *capped)
-    terminal = capped_terminal(to_object) - capped_terminal(to_background)
-    side: np.ndarray = _boykov_kolmogorov(start, head, residual, sister, terminal)
+    ends = np.concatenate([first, second])
+    outside = ends.size > 0 and not 0 <= ends.min() <= ends.max() < count
+    if outside or len(to_object) != count or len(to_background) != count:  # the compiled code reads unchecked
+        raise ValueError(f"a graph of {count} nodes: its edges or terminal capacities name other nodes")
+    arcs = _arcs(count, first.astype(np.int64), second.astype(np.int64), _capped(forward), _capped(backward))
+    terminal = _capped(to_object) - _capped(to_background)
+    side: np.ndarray = _boykov_kolmogorov(*arcs, terminal)
     return side
 
 
@@ -80,8 +83,8 @@ def prepare() -> None:
     source_side(2, [], np.array([1, 0]), np.array([0, 1]))
 
 
-def capped_terminal(capacity: np.ndarray) -> np.ndarray:
-    """Terminal capacities as int64, capped at `HARD`."""
+def _capped(capacity: np.ndarray) -> np.ndarray:
+    """Capacities as int64, capped at `HARD`."""
     result: np.ndarray = np.minimum(np.asarray(capacity, np.float64), HARD).astype(np.int64)
     return result
 

@@ -108,3 +108,11 @@ def test_random_graphs_cut_as_every_labelling_says(seed: int) -> None:
 def test_prepare_compiles_the_solver_before_a_first_cut() -> None:
     max_flow.prepare()
     assert max_flow._boykov_kolmogorov.signatures and max_flow._arcs.signatures
+
+
+def test_an_edge_to_a_node_outside_the_graph_is_refused_before_the_compiled_solver_sees_it() -> None:
+    edges = [(np.array([0]), np.array([2]), np.array([1]), np.array([1]))]
+    with pytest.raises(ValueError, match="a graph of 2 nodes"):
+        source_side(2, edges, np.array([1, 0]), np.array([0, 1]))
+    with pytest.raises(ValueError, match="a graph of 2 nodes"):
+        source_side(2, [], np.array([1, 0, 0]), np.array([0, 1, 0]))
