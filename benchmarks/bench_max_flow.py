@@ -1,10 +1,13 @@
-"""The click models' maximum flow (`max_flow.source_side`, Boykov–Kolmogorov) against scipy's Dinic.
+"""The click models' maximum flow (`max_flow`, Boykov–Kolmogorov) against scipy's Dinic.
 
 The graphs are the tools' own: the field's clicks from an empty mask (``--clicks`` of them) and a box with
 ``--clicks`` clicks on DAVIS frames 0, 10, 20 and 30 of each clip, every cut the default click model makes
-recorded (its rounds, crops and fine passes). Each graph is then solved by both in turn in one process, so the
-seconds compare on the same core, and the two source sides must be equal (the source side of a maximum flow's
-residual graph is unique). Printed: graphs, nodes, seconds by each (total, median per cut) and the ratio.
+recorded (its rounds, crops and fine passes): a cut's rounds are one graph cut again with new terminal
+capacities. Each graph's cuts are solved three ways in turn in one process, so the seconds compare on the
+same core: by scipy's Dinic, by Boykov–Kolmogorov from scratch (`max_flow.source_side`) and by
+Boykov–Kolmogorov from the flow and trees of the round before (`max_flow.MinCuts`, as the tools cut); the
+source sides must be equal (the source side of a maximum flow's residual graph is unique). Printed: graphs,
+cuts, nodes, seconds by each way and the ratios.
 
     PYTHONPATH=. .venv/bin/python benchmarks/bench_max_flow.py --davis ../shared/data/davis_dev \\
         --davis ../shared/data/davis_hard
@@ -27,8 +30,10 @@ from frugalseg.active.objects.simulation.simulated_annotator import corrective_c
 from frugalseg.active.objects.tools import graph_cut, max_flow
 from frugalseg.active.objects.tools.click_models import StarCutClicks
 
-#: (count, edges, to_object, to_background): one cut's graph as `max_flow.source_side` takes it.
-Graph = tuple[int, list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]], np.ndarray, np.ndarray]
+#: (count, edges, [(to_object, to_background) of each cut in turn]): one graph's cuts, as `max_flow` cuts.
+Graph = tuple[int, list, list[tuple[np.ndarray, np.ndarray]]]
+#: The three ways of `compare`.
+WAYS = ("scipy Dinic", "Boykov–Kolmogorov", "Boykov–Kolmogorov, rounds from the round before")
 
 
 def dinic_source_side(
@@ -56,15 +61,27 @@ def dinic_source_side(
 
 
 def recorded_graphs(roots: list[Path], clicks: int, every: int) -> list[Graph]:
-    """Every graph the default click model cuts while answering the field's clicks and boxes."""
+    """Every graph the default click model cuts, with each cut's terminals, answering the clicks and boxes."""
     graphs: list[Graph] = []
-    solve = graph_cut.source_side
+    solve, made = graph_cut.source_side, graph_cut.MinCuts
+
+    class Recorded(max_flow.MinCuts):
+        """`MinCuts` that records its graph and each cut's terminal capacities."""
+
+        def __init__(self, count: int, edges: list) -> None:
+            super().__init__(count, edges)
+            self.cuts: list[tuple[np.ndarray, np.ndarray]] = []
+            graphs.append((count, list(edges), self.cuts))
+
+        def source_side(self, to_object: np.ndarray, to_background: np.ndarray) -> np.ndarray:
+            self.cuts.append((to_object, to_background))
+            return super().source_side(to_object, to_background)
 
     def record(count: int, edges: list, to_object: np.ndarray, to_background: np.ndarray) -> np.ndarray:
-        graphs.append((count, list(edges), to_object, to_background))
+        graphs.append((count, list(edges), [(to_object, to_background)]))
         return solve(count, edges, to_object, to_background)
 
-    graph_cut.source_side = record
+    graph_cut.source_side, graph_cut.MinCuts = record, Recorded
     try:
         frames = list(davis_frames(roots, [0, 10, 20, 30], still=False))
         for _, image, truth, ignored, known in frames[::every]:
@@ -82,22 +99,29 @@ def recorded_graphs(roots: list[Path], clicks: int, every: int) -> list[Graph]:
                     else:
                         found = model.box(image, box, given, known=known)
     finally:
-        graph_cut.source_side = solve
-    return graphs
+        graph_cut.source_side, graph_cut.MinCuts = solve, made
+    return [graph for graph in graphs if graph[2]]
 
 
-def compare(graphs: list[Graph]) -> dict[str, list[float]]:
-    """Seconds per graph by each solver, in turn on the same graph; raises if their sides differ."""
+def compare(graphs: list[Graph]) -> dict[str, float]:
+    """Seconds over all the cuts by each of `WAYS`, in turn on each graph; raises if their sides differ."""
     max_flow.prepare()  # compiled (or loaded) before timing
-    seconds: dict[str, list[float]] = {"Boykov–Kolmogorov": [], "scipy Dinic": []}
-    for number, (count, edges, to_object, to_background) in enumerate(graphs):
-        sides = []
-        for name, solve in (("Boykov–Kolmogorov", max_flow.source_side), ("scipy Dinic", dinic_source_side)):
-            began = time.perf_counter()
-            sides.append(solve(count, edges, to_object, to_background))
-            seconds[name].append(time.perf_counter() - began)
-        if not np.array_equal(*sides):
-            raise AssertionError(f"graph {number}: the solvers' source sides differ")
+    seconds = dict.fromkeys(WAYS, 0.0)
+    for number, (count, edges, cuts) in enumerate(graphs):
+        sides: dict[str, list[np.ndarray]] = {}
+        began = time.perf_counter()
+        sides[WAYS[0]] = [dinic_source_side(count, edges, *terminals) for terminals in cuts]
+        seconds[WAYS[0]] += time.perf_counter() - began
+        began = time.perf_counter()
+        sides[WAYS[1]] = [max_flow.source_side(count, edges, *terminals) for terminals in cuts]
+        seconds[WAYS[1]] += time.perf_counter() - began
+        began = time.perf_counter()
+        reused = max_flow.MinCuts(count, edges)
+        sides[WAYS[2]] = [reused.source_side(*terminals) for terminals in cuts]
+        seconds[WAYS[2]] += time.perf_counter() - began
+        for way in WAYS[1:]:
+            if not all(np.array_equal(a, b) for a, b in zip(sides[WAYS[0]], sides[way], strict=True)):
+                raise AssertionError(f"graph {number}: {way} and {WAYS[0]} cut differently")
     return seconds
 
 
@@ -110,13 +134,14 @@ def main() -> None:
     graphs = recorded_graphs(args.davis, args.clicks, args.every)
     seconds = compare(graphs)
     nodes = [count for count, *_ in graphs]
+    cuts = sum(len(graph[2]) for graph in graphs)
     print(
-        f"{len(graphs)} graphs, {int(np.median(nodes)):,} nodes (median), {max(nodes):,} at most; equal sides"
+        f"{len(graphs)} graphs, {cuts} cuts, {int(np.median(nodes)):,} nodes (median), {max(nodes):,} at most"
     )
-    for name, spent in seconds.items():
-        print(f"{name}: {sum(spent):.2f} s in all, {1000 * np.median(spent):.1f} ms per cut (median)")
-    ratio = sum(seconds["scipy Dinic"]) / sum(seconds["Boykov–Kolmogorov"])
-    print(f"Boykov–Kolmogorov {ratio:.2f} times as fast")
+    for way, spent in seconds.items():
+        print(
+            f"{way}: {spent:.2f} s, {1000 * spent / cuts:.1f} ms a cut, {seconds[WAYS[0]] / spent:.2f}× Dinic"
+        )
     print(provenance_line())
 
 

@@ -92,7 +92,7 @@ from frugalseg.active.objects.tools.change_bounds import (
 from frugalseg.active.objects.tools.dragged_parts import release_dragged
 from frugalseg.active.objects.tools.grabcut import honour_prompt
 from frugalseg.active.objects.tools.large_frames import shrunk, shrunk_size
-from frugalseg.active.objects.tools.max_flow import HARD, SCALE, contrast_weights, source_side
+from frugalseg.active.objects.tools.max_flow import HARD, SCALE, MinCuts, contrast_weights, source_side
 from frugalseg.active.objects.tools.zoom import first_click, zoom_window, zoomed
 from frugalseg.data.files import array_sha1
 
@@ -347,29 +347,28 @@ def _from_click(features: ImageFeatures, click: Point) -> np.ndarray:
     return from_click
 
 
-def _min_cut(
-    features: ImageFeatures, object_cost: np.ndarray, background_cost: np.ndarray, parent: np.ndarray | None
-) -> np.ndarray:
-    """The pixels on the object's side of the minimum cut (bool, working scale).
-
-    ``object_cost`` is what labelling a pixel object costs (nats), ``background_cost`` background;
-    ``parent`` (flat, −1 for none) adds star convexity: an object pixel's parent is object.
-    """
-    margin = np.minimum(object_cost, background_cost)
+def _min_cuts(features: ImageFeatures, parent: np.ndarray | None) -> MinCuts:
+    """The graph of one `cut`'s rounds: contrast edges, and star convexity by ``parent`` (flat, −1: none)."""
     pairs, capacity = features.edges
     parts = [(pairs[0], pairs[1], capacity, capacity)]
-    if parent is not None:  # an object child's parent is object: an uncuttable arc one way
+    if parent is not None:  # an uncuttable arc from each child to its parent
         child = np.flatnonzero(parent >= 0)
         parts.append(
             (child, parent[child], np.full(child.size, HARD, np.int64), np.zeros(child.size, np.int64))
         )
-    side = source_side(
-        object_cost.size,
-        parts,
-        np.round(SCALE * (background_cost - margin)).ravel(),
-        np.round(SCALE * (object_cost - margin)).ravel(),
+    return MinCuts(features.shape[0] * features.shape[1], parts)
+
+
+def _min_cut(cuts: MinCuts, object_cost: np.ndarray, background_cost: np.ndarray) -> np.ndarray:
+    """The pixels on the object's side of the minimum cut of ``cuts``' graph (bool, working scale).
+
+    ``object_cost`` is what labelling a pixel object costs (nats), ``background_cost`` background.
+    """
+    margin = np.minimum(object_cost, background_cost)
+    side = cuts.source_side(
+        np.round(SCALE * (background_cost - margin)).ravel(), np.round(SCALE * (object_cost - margin)).ravel()
     )
-    result: np.ndarray = side.reshape(features.shape)
+    result: np.ndarray = side.reshape(object_cost.shape)
     return result
 
 
@@ -490,10 +489,9 @@ def cut(
             moving_object, moving_background = motion_costs(motion, belief)
             object_cost = object_cost + MOTION_WEIGHT * moving_object.reshape(height, width)
             background_cost = background_cost + MOTION_WEIGHT * moving_background.reshape(height, width)
-        return _min_cut(
-            features, object_cost + fixed_object_cost, background_cost + fixed_background_cost, parent
-        )
+        return _min_cut(cuts, object_cost + fixed_object_cost, background_cost + fixed_background_cost)
 
+    cuts = _min_cuts(features, parent)  # each round's cut starts from the flow of the one before
     before = previous if from_empty and clicks else None  # the answer a round may stray from
     belief = initial(prior)
     for _ in range(ROUNDS):

@@ -61,18 +61,53 @@ def source_side(
     ``to_background`` to the sink; integer-valued, at least 0, capped at `HARD`. The side is the nodes the
     source reaches in the residual graph of a maximum flow: the smallest source side of a minimum cut.
     """
-    if edges:
-        first, second, forward, backward = (np.concatenate([e[i] for e in edges]) for i in range(4))
-    else:
-        first = second = forward = backward = np.zeros(0, np.int64)
-    ends = np.concatenate([first, second])
-    outside = ends.size > 0 and not 0 <= ends.min() <= ends.max() < count
-    if outside or len(to_object) != count or len(to_background) != count:  # the compiled code reads unchecked
-        raise ValueError(f"a graph of {count} nodes: its edges or terminal capacities name other nodes")
-    arcs = _arcs(count, first.astype(np.int64), second.astype(np.int64), _capped(forward), _capped(backward))
-    terminal = _capped(to_object) - _capped(to_background)
-    side: np.ndarray = _boykov_kolmogorov(*arcs, terminal)
-    return side
+    return MinCuts(count, edges).source_side(to_object, to_background)
+
+
+class MinCuts:
+    """Minimum cuts of one graph whose terminal capacities change from cut to cut (a cut's colour rounds).
+
+    Each cut starts from the flow and the search trees the one before left, its terminal capacities
+    reparametrised (Kohli & Torr 2005: what changed is added to each node's residual terminal capacity)
+    and the trees repaired at the nodes whose capacities changed; the first cut starts from none.
+    """
+
+    def __init__(self, count: int, edges: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]):
+        """``edges`` as `source_side`'s."""
+        if edges:
+            first, second, forward, backward = (np.concatenate([e[i] for e in edges]) for i in range(4))
+        else:
+            first = second = forward = backward = np.zeros(0, np.int64)
+        ends = np.concatenate([first, second])
+        if ends.size and not 0 <= ends.min() <= ends.max() < count:  # the compiled code reads unchecked
+            raise ValueError(f"a graph of {count} nodes: its edges name other nodes")
+        self.count = count
+        self.arcs = _arcs(
+            count, first.astype(np.int64), second.astype(np.int64), _capped(forward), _capped(backward)
+        )
+        self.given = np.zeros(
+            count, np.int64
+        )  # the terminal capacities cut last (to the source − to the sink)
+        self.terminal = np.zeros(count, np.int64)  # what the flow left of them
+        self.tree = np.zeros(count, np.int8)
+        self.parent = np.full(count, _NO_PARENT, np.int64)
+        self.stamp = np.zeros(count, np.int64)
+        self.distance = np.zeros(count, np.int64)
+        self.time = 0
+
+    def source_side(self, to_object: np.ndarray, to_background: np.ndarray) -> np.ndarray:
+        """The source side of the minimum cut with these terminal capacities (`source_side`'s)."""
+        if len(to_object) != self.count or len(to_background) != self.count:
+            raise ValueError(f"a graph of {self.count} nodes: terminal capacities for {len(to_object)} nodes")
+        wanted = _capped(to_object) - _capped(to_background)
+        changed = np.flatnonzero(wanted != self.given)
+        self.terminal += wanted - self.given
+        self.given = wanted
+        side, self.time = _boykov_kolmogorov(
+            *self.arcs, self.terminal, self.tree, self.parent, self.stamp, self.distance, changed, self.time
+        )
+        result: np.ndarray = side
+        return result
 
 
 def prepare() -> None:
@@ -123,19 +158,28 @@ _NO_PARENT, _TERMINAL = -1, -2
 
 @njit(cache=True)
 def _boykov_kolmogorov(
-    start: np.ndarray, head: np.ndarray, residual: np.ndarray, sister: np.ndarray, terminal: np.ndarray
-) -> np.ndarray:
-    """The nodes on the source's side after a maximum flow (bool); ``residual`` and ``terminal`` are spent.
+    start: np.ndarray,
+    head: np.ndarray,
+    residual: np.ndarray,
+    sister: np.ndarray,
+    terminal: np.ndarray,
+    tree: np.ndarray,
+    parent: np.ndarray,
+    stamp: np.ndarray,
+    distance: np.ndarray,
+    changed: np.ndarray,
+    time: int,
+) -> tuple[np.ndarray, int]:
+    """The nodes on the source's side after a maximum flow (bool), and the last stamp; the state is updated.
 
-    ``terminal[v]`` > 0 is the capacity from the source to v, < 0 that from v to the sink. Each node of a
-    tree keeps the arc to its parent (`_TERMINAL` at a root); a node's stamp and distance to its root
-    (valid at that stamp) let an orphan choose a parent near its terminal without walking far.
+    ``terminal[v]`` > 0 is the residual capacity from the source to v, < 0 that from v to the sink. Each node
+    of a tree (``tree``: free, the source's or the sink's) keeps the arc to its parent (`_TERMINAL` at a
+    root); a node's stamp and distance to its root (valid at that stamp) let an orphan choose a parent near
+    its terminal without walking far. The nodes ``changed`` (their terminal capacity) become roots of the
+    tree their capacity points to, or orphans where it is now 0; a node that changes trees orphans its
+    children. A fresh state (every node free) with every node changed is a cut from scratch.
     """
     count = terminal.size
-    tree = np.zeros(count, np.int8)
-    parent = np.full(count, _NO_PARENT, np.int64)
-    stamp = np.zeros(count, np.int64)
-    distance = np.zeros(count, np.int64)
     active = np.zeros(count, np.bool_)
     queue = np.empty(count + 1, np.int64)  # a ring of active nodes: each at most once
     first_in, next_free = 0, 0
@@ -144,13 +188,86 @@ def _boykov_kolmogorov(
     tail = np.empty(head.size, np.int64)
     for node in range(count):
         tail[start[node] : start[node + 1]] = node
-        if terminal[node] != 0:
-            tree[node] = _SOURCE_TREE if terminal[node] > 0 else _SINK_TREE
-            parent[node], distance[node], active[node] = _TERMINAL, 1, True
+    time += 1  # the stamps of the cut before are no longer trusted
+    for node in changed:  # the trees repaired where the terminal capacities changed
+        own = _FREE if terminal[node] == 0 else _SOURCE_TREE if terminal[node] > 0 else _SINK_TREE
+        moves = tree[node] != _FREE and own != _FREE and own != tree[node]
+        for arc in range(start[node], start[node + 1]):
+            other = head[arc]
+            if moves and tree[other] == tree[node] and parent[other] >= 0 and head[parent[other]] == node:
+                parent[other] = _NO_PARENT  # it changes trees: its children lose their parent
+                orphans[orphan_count] = other
+                orphan_count += 1
+        if own == _FREE:  # a root loses its terminal: an orphan; a node held by its parent stays
+            if parent[node] == _TERMINAL:
+                parent[node] = _NO_PARENT
+                orphans[orphan_count] = node
+                orphan_count += 1
+            continue
+        tree[node], parent[node], stamp[node], distance[node] = own, _TERMINAL, time, 1
+        if not active[node]:
+            active[node] = True
             queue[next_free] = node
-            next_free += 1
-    time = 0
+            next_free = (next_free + 1) % (count + 1)
+    for node in range(count):  # every tree node scans its arcs again: what it meets may have changed
+        if tree[node] != _FREE and not active[node]:
+            active[node] = True
+            queue[next_free] = node
+            next_free = (next_free + 1) % (count + 1)
     while True:
+        # adoption: each orphan takes the neighbour nearest its terminal as parent, or leaves its tree
+        while orphan_count > 0:
+            orphan_count -= 1
+            node = orphans[orphan_count]
+            if parent[node] != _NO_PARENT:  # a root again since it was orphaned
+                continue
+            own = tree[node]
+            best, best_distance = _NO_PARENT, np.int64(1) << 60
+            for arc in range(start[node], start[node + 1]):
+                other = head[arc]
+                inward = sister[arc] if own == _SOURCE_TREE else arc  # the arc the tree would hold it by
+                if tree[other] != own or residual[inward] <= 0:
+                    continue
+                steps, walker, rooted = 0, other, False
+                while True:
+                    if stamp[walker] == time:
+                        steps += distance[walker]
+                        rooted = True
+                        break
+                    steps += 1
+                    if parent[walker] == _TERMINAL:
+                        stamp[walker], distance[walker] = time, 1
+                        rooted = True
+                        break
+                    if parent[walker] == _NO_PARENT:
+                        break
+                    walker = head[parent[walker]]
+                if not rooted:
+                    continue
+                if steps < best_distance:
+                    best, best_distance = arc, steps
+                walker, left = other, steps
+                while stamp[walker] != time:
+                    stamp[walker], distance[walker] = time, left
+                    left -= 1
+                    walker = head[parent[walker]]
+            if best != _NO_PARENT:
+                parent[node], stamp[node], distance[node] = best, time, best_distance + 1
+                continue
+            for arc in range(start[node], start[node + 1]):
+                other = head[arc]
+                if tree[other] != own:
+                    continue
+                inward = sister[arc] if own == _SOURCE_TREE else arc
+                if residual[inward] > 0 and not active[other]:
+                    active[other] = True
+                    queue[next_free] = other
+                    next_free = (next_free + 1) % (count + 1)
+                if parent[other] >= 0 and head[parent[other]] == node:
+                    parent[other] = _NO_PARENT
+                    orphans[orphan_count] = other
+                    orphan_count += 1
+            tree[node] = _FREE
         joint = -1  # growth: an arc from the source's tree to the sink's
         while first_in != next_free:
             node = queue[first_in]
@@ -212,56 +329,4 @@ def _boykov_kolmogorov(
                 parent[node] = _NO_PARENT
                 orphans[orphan_count] = node
                 orphan_count += 1
-        # adoption: each orphan takes the neighbour nearest its terminal as parent, or leaves its tree
-        while orphan_count > 0:
-            orphan_count -= 1
-            node = orphans[orphan_count]
-            own = tree[node]
-            best, best_distance = _NO_PARENT, np.int64(1) << 60
-            for arc in range(start[node], start[node + 1]):
-                other = head[arc]
-                inward = sister[arc] if own == _SOURCE_TREE else arc  # the arc the tree would hold it by
-                if tree[other] != own or residual[inward] <= 0:
-                    continue
-                steps, walker, rooted = 0, other, False
-                while True:
-                    if stamp[walker] == time:
-                        steps += distance[walker]
-                        rooted = True
-                        break
-                    steps += 1
-                    if parent[walker] == _TERMINAL:
-                        stamp[walker], distance[walker] = time, 1
-                        rooted = True
-                        break
-                    if parent[walker] == _NO_PARENT:
-                        break
-                    walker = head[parent[walker]]
-                if not rooted:
-                    continue
-                if steps < best_distance:
-                    best, best_distance = arc, steps
-                walker, left = other, steps
-                while stamp[walker] != time:
-                    stamp[walker], distance[walker] = time, left
-                    left -= 1
-                    walker = head[parent[walker]]
-            if best != _NO_PARENT:
-                parent[node], stamp[node], distance[node] = best, time, best_distance + 1
-                continue
-            for arc in range(start[node], start[node + 1]):
-                other = head[arc]
-                if tree[other] != own:
-                    continue
-                inward = sister[arc] if own == _SOURCE_TREE else arc
-                if residual[inward] > 0 and not active[other]:
-                    active[other] = True
-                    queue[next_free] = other
-                    next_free = (next_free + 1) % (count + 1)
-                if parent[other] >= 0 and head[parent[other]] == node:
-                    parent[other] = _NO_PARENT
-                    orphans[orphan_count] = other
-                    orphan_count += 1
-            tree[node] = _FREE
-    result: np.ndarray = tree == _SOURCE_TREE
-    return result
+    return tree == _SOURCE_TREE, time

@@ -561,13 +561,13 @@ def test_a_next_click_s_straying_round_is_not_refined_but_cut_again_from_the_ans
     both, left = discs((40, 60), (120, 60)), discs((40, 60))
     features = image_features(painted(both))
     cuts: list[int] = []
-    original = graph_cut.source_side
+    original = graph_cut.MinCuts.source_side
 
     def counted(*args: Any) -> np.ndarray:
         cuts.append(1)
         return original(*args)
 
-    monkeypatch.setattr(graph_cut, "source_side", counted)
+    monkeypatch.setattr(graph_cut.MinCuts, "source_side", counted)
     before = left.astype(np.float32)
     grown, _ = graph_cut.cut(features, [Point(40, 60, True), Point(120, 60, True)], previous=before)
     assert np.array_equal(grown, both) and len(cuts) == 1 + graph_cut.RESTART_ROUNDS == 2

@@ -79,12 +79,9 @@ def _cut_values(
     return values
 
 
-@pytest.mark.parametrize("seed", range(8))
-def test_random_graphs_cut_as_every_labelling_says(seed: int) -> None:
-    # A 3 × 5 8-neighbour grid of random capacities, one-way hard arcs (as star convexity's, loops among
-    # them) and random terminals, some hard, against all 2^15 labellings: the side found costs the least,
-    # and it is the intersection of every least-costing side (the nodes the source reaches after a flow).
-    rng = np.random.default_rng(seed)
+def _random_grid(rng: np.random.Generator) -> list:
+    """A 3 × 5 8-neighbour grid of random capacities and four one-way hard arcs (as star convexity's; loops
+    may be among them)."""
     index = np.arange(15).reshape(3, 5)
     edges = []
     for first, second in (
@@ -95,14 +92,52 @@ def test_random_graphs_cut_as_every_labelling_says(seed: int) -> None:
         capacity = rng.integers(0, 40, first.size)
         edges.append((first.ravel(), second.ravel(), capacity, capacity))
     edges.append((rng.integers(0, 15, 4), rng.integers(0, 15, 4), np.full(4, HARD), np.zeros(4, np.int64)))
+    return edges
+
+
+def _random_terminals(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Random terminal capacities of 15 nodes, about half of them 0 and a tenth hard."""
     hard_object, hard_background = rng.random(15) < 0.1, rng.random(15) < 0.1
     to_object = np.where(hard_object, HARD, rng.integers(0, 60, 15) * (rng.random(15) < 0.5))
     to_background = np.where(hard_background, HARD, rng.integers(0, 60, 15) * (rng.random(15) < 0.5))
-    side = source_side(15, edges, to_object, to_background)
+    return to_object, to_background
+
+
+def _assert_least_costing(
+    side: np.ndarray, edges: list, to_object: np.ndarray, to_background: np.ndarray
+) -> None:
+    """``side`` costs the least of all 2^15 labellings and is the intersection of every least-costing side
+    (the nodes the source reaches after a maximum flow)."""
     every = ((np.arange(1 << 15)[:, None] >> np.arange(15)) & 1).astype(bool)
     values = _cut_values(every, edges, to_object, to_background)
     assert _cut_values(side[None], edges, to_object, to_background)[0] == values.min()
     assert side.tolist() == every[values == values.min()].all(axis=0).tolist()
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_graphs_cut_as_every_labelling_says(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    edges = _random_grid(rng)
+    to_object, to_background = _random_terminals(rng)
+    _assert_least_costing(source_side(15, edges, to_object, to_background), edges, to_object, to_background)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_graph_cut_again_with_new_terminal_capacities_cuts_as_every_labelling_says(seed: int) -> None:
+    # One graph cut six times in turn, each from the flow and trees the cut before left, with new terminal
+    # capacities: some nodes keep theirs, some turn to the other terminal or to none (nodes change trees).
+    rng = np.random.default_rng(100 + seed)
+    edges = _random_grid(rng)
+    cuts = max_flow.MinCuts(15, edges)
+    to_object, to_background = _random_terminals(rng)
+    for _ in range(6):
+        _assert_least_costing(cuts.source_side(to_object, to_background), edges, to_object, to_background)
+        new_object, new_background = _random_terminals(rng)
+        keep = rng.random(15) < 0.5
+        to_object, to_background = (
+            np.where(keep, to_object, new_object),
+            np.where(keep, to_background, new_background),
+        )
 
 
 def test_prepare_compiles_the_solver_before_a_first_cut() -> None:
