@@ -24,7 +24,7 @@ from bench_interactive import ANSWER_BUDGET, Sample, davis_frames, iou, paired  
 from provenance import provenance_line
 
 from frugalseg.active.objects.simulation.simulated_annotator import corrective_click
-from frugalseg.active.objects.tools import zoom
+from frugalseg.active.objects.tools import max_flow, zoom
 from frugalseg.active.objects.tools.click_models import StarCutClicks
 
 #: The DAVIS frames used with ``--davis``: each clip's frames 0, 10, 20 and 30, with the neighbouring frame.
@@ -52,6 +52,7 @@ def main() -> None:
     parser.add_argument("--davis", type=Path, action="append", help="DAVIS-layout roots")
     parser.add_argument("--every", type=int, default=1, help="use every n-th image")
     args = parser.parse_args()
+    max_flow.prepare()  # numba's compiler before the first answer is timed
     if args.davis:
         samples = list(davis_frames(args.davis, DAVIS_FRAMES, still=False))
     elif args.images and args.masks:

@@ -50,6 +50,7 @@ from provenance import provenance, provenance_line  # benchmarks/ is the script'
 from frugalseg.active.objects.engines import get_loop_engine
 from frugalseg.active.objects.simulation.annotation_types import neighbour_index, padded_box
 from frugalseg.active.objects.simulation.simulated_annotator import CorrectiveClick, corrective_click
+from frugalseg.active.objects.tools import max_flow
 from frugalseg.active.objects.tools.click_models import (
     CLICK_MODELS,
     DEFAULT_CLICK_MODEL,
@@ -362,6 +363,7 @@ def main() -> None:
     parser.add_argument("--max-frames", type=int, default=40, help="--davis: frames propagated per clip")
     parser.add_argument("--every", type=int, default=1, help="use every n-th image or frame (a quick look)")
     args = parser.parse_args()
+    max_flow.prepare()  # numba's compiler before the first answer is timed
     model = get_click_model(args.model)
     tools = [tool for tool in args.tools.split(",") if tool]
     roots = [root for group in args.davis or [] for root in group]
