@@ -86,10 +86,9 @@ class MinCuts:
         self.arcs = _arcs(
             count, first.astype(np.int64), second.astype(np.int64), _capped(forward), _capped(backward)
         )
-        self.given = np.zeros(
-            count, np.int64
-        )  # the terminal capacities cut last (to the source − to the sink)
-        self.terminal = np.zeros(count, np.int64)  # what the flow left of them
+        # the terminal capacities cut last (to the source − to the sink), and what the flow left of them
+        self.given = np.zeros(count, np.int64)
+        self.terminal = np.zeros(count, np.int64)
         self.tree = np.zeros(count, np.int8)
         self.parent = np.full(count, _NO_PARENT, np.int64)
         self.stamp = np.zeros(count, np.int64)
