@@ -79,12 +79,17 @@ class MinCuts:
             first, second, forward, backward = (np.concatenate([e[i] for e in edges]) for i in range(4))
         else:
             first = second = forward = backward = np.zeros(0, np.int64)
-        ends = np.concatenate([first, second])
-        if ends.size and not 0 <= ends.min() <= ends.max() < count:  # the compiled code reads unchecked
-            raise ValueError(f"a graph of {count} nodes: its edges name other nodes")
+        if first.size and not 0 <= min(first.min(), second.min()) <= max(first.max(), second.max()) < count:
+            raise ValueError(
+                f"a graph of {count} nodes: its edges name other nodes"
+            )  # the compiled code trusts it
         self.count = count
         self.arcs = _arcs(
-            count, first.astype(np.int64), second.astype(np.int64), _capped(forward), _capped(backward)
+            count,
+            first.astype(np.int64, copy=False),
+            second.astype(np.int64, copy=False),
+            _capped(forward),
+            _capped(backward),
         )
         # the terminal capacities cut last (to the source − to the sink), and what the flow left of them
         self.given = np.zeros(count, np.int64)
@@ -119,8 +124,11 @@ def prepare() -> None:
 
 
 def _capped(capacity: np.ndarray) -> np.ndarray:
-    """Capacities as int64, capped at `HARD`."""
-    result: np.ndarray = np.minimum(np.asarray(capacity, np.float64), HARD).astype(np.int64)
+    """Capacities as int64, capped at `HARD` (rounded ones may come as floats)."""
+    capacity = np.asarray(capacity)
+    if capacity.dtype.kind != "i":
+        capacity = np.minimum(capacity.astype(np.float64), HARD)
+    result: np.ndarray = np.minimum(capacity, HARD).astype(np.int64, copy=False)
     return result
 
 
