@@ -1,13 +1,13 @@
 """The click models' maximum flow (`max_flow`, Boykov–Kolmogorov) against scipy's Dinic.
 
-The graphs are the tools' own: the field's clicks from an empty mask (``--clicks`` of them) and a box with
-``--clicks`` clicks on DAVIS frames 0, 10, 20 and 30 of each clip, every cut the default click model makes
-recorded (its rounds, crops and fine passes): a cut's rounds are one graph cut again with new terminal
-capacities. Each graph's cuts are solved three ways in turn in one process, so the seconds compare on the
-same core: by scipy's Dinic, by Boykov–Kolmogorov from scratch (`max_flow.source_side`) and by
-Boykov–Kolmogorov from the flow and trees of the round before (`max_flow.MinCuts`, as the tools cut); the
-source sides must be equal (the source side of a maximum flow's residual graph is unique). Printed: graphs,
-cuts, nodes, seconds by each way and the ratios.
+The graphs are the tools' own: the field's clicks from an empty mask (``--clicks`` of them, fewer once IoU
+reaches 0.9) and a box with as many, on DAVIS frames 0, 10, 20 and 30 of each clip (`bench_interactive`'s
+`run_clicks`), every cut the default click model makes recorded (its rounds, crops and fine passes): a cut's
+rounds are one graph cut again with new terminal capacities. Each graph's cuts are solved three ways in turn
+in one process, so the seconds compare on the same core: by scipy's Dinic, by Boykov–Kolmogorov from scratch
+(`max_flow.source_side`) and by Boykov–Kolmogorov from the flow and trees of the round before
+(`max_flow.MinCuts`, as the tools cut); the source sides must be equal (the source side of a maximum flow's
+residual graph is unique). Printed: graphs, cuts, nodes, seconds by each way and the ratios.
 
     PYTHONPATH=. .venv/bin/python benchmarks/bench_max_flow.py --davis ../shared/data/davis_dev \\
         --davis ../shared/data/davis_hard
@@ -22,11 +22,10 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sparse
-from bench_interactive import BOX_PAD, davis_frames, padded_box  # the script's own folder
+from bench_interactive import BOX_PAD, davis_frames, padded_box, run_clicks  # the script's own folder
 from provenance import provenance_line
 from scipy.sparse.csgraph import breadth_first_order, maximum_flow
 
-from frugalseg.active.objects.simulation.simulated_annotator import corrective_click
 from frugalseg.active.objects.tools import graph_cut, max_flow
 from frugalseg.active.objects.tools.click_models import StarCutClicks
 
@@ -85,19 +84,10 @@ def recorded_graphs(roots: list[Path], clicks: int, every: int) -> list[Graph]:
     try:
         frames = list(davis_frames(roots, [0, 10, 20, 30], still=False))
         for _, image, truth, ignored, known in frames[::every]:
-            for box in (None, padded_box(truth, BOX_PAD)):
-                model, found, given = StarCutClicks(), np.zeros_like(truth), []
-                if box is not None:
-                    found = model.box(image, box, known=known)
-                for _ in range(clicks):
-                    click = corrective_click(found, truth, ignore=ignored)
-                    if click is None:
-                        break
-                    given.append(click)
-                    if box is None:
-                        found = model.correct(image, np.zeros_like(truth), given, known=known)
-                    else:
-                        found = model.box(image, box, given, known=known)
+            for start in (np.zeros_like(truth), padded_box(truth, BOX_PAD)):
+                run_clicks(
+                    StarCutClicks(), image, truth, ignored, start=start, max_clicks=clicks, known=known
+                )
     finally:
         graph_cut.source_side, graph_cut.MinCuts = solve, made
     return [graph for graph in graphs if graph[2]]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -141,8 +144,15 @@ def test_a_graph_cut_again_with_new_terminal_capacities_cuts_as_every_labelling_
 
 
 def test_prepare_compiles_the_solver_before_a_first_cut() -> None:
-    max_flow.prepare()
-    assert max_flow._boykov_kolmogorov.signatures and max_flow._arcs.signatures
+    # In a fresh process (this one's tests have compiled it already): nothing compiled on import, both after.
+    check = (
+        "from frugalseg.active.objects.tools import max_flow as m\n"
+        "before = [len(f.signatures) for f in (m._arcs, m._boykov_kolmogorov)]\n"
+        "m.prepare()\n"
+        "print(before, [len(f.signatures) for f in (m._arcs, m._boykov_kolmogorov)])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True)
+    assert done.stdout.split("\n")[-2] == "[0, 0] [1, 1]"
 
 
 def test_an_edge_to_a_node_outside_the_graph_is_refused_before_the_compiled_solver_sees_it() -> None:
