@@ -20,6 +20,8 @@ from numba import njit
 #: Integer capacities: nats × this; hard constraints as `HARD`.
 SCALE = 64
 HARD = 1 << 24
+#: The most nodes, and arcs (two an edge), of a graph: the solver holds them as int32.
+MOST_NODES = np.iinfo(np.int32).max
 
 
 def neighbour_pairs(lab: np.ndarray) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray, float]], float]:
@@ -79,10 +81,13 @@ class MinCuts:
             first, second, forward, backward = (np.concatenate([e[i] for e in edges]) for i in range(4))
         else:
             first = second = forward = backward = np.zeros(0, np.int64)
+        # the compiled code trusts them
         if first.size and not 0 <= min(first.min(), second.min()) <= max(first.max(), second.max()) < count:
+            raise ValueError(f"a graph of {count} nodes: its edges name other nodes")
+        if max(count, 2 * first.size) > MOST_NODES:
             raise ValueError(
-                f"a graph of {count} nodes: its edges name other nodes"
-            )  # the compiled code trusts it
+                f"a graph of {count} nodes and {first.size} edges: over {MOST_NODES} nodes or arcs"
+            )
         self.count = count
         self.arcs = _arcs(
             count,
@@ -95,9 +100,9 @@ class MinCuts:
         self.given = np.zeros(count, np.int64)
         self.terminal = np.zeros(count, np.int64)
         self.tree = np.zeros(count, np.int8)
-        self.parent = np.full(count, _NO_PARENT, np.int64)
+        self.parent = np.full(count, _NO_PARENT, np.int32)
         self.stamp = np.zeros(count, np.int64)
-        self.distance = np.zeros(count, np.int64)
+        self.distance = np.zeros(count, np.int32)
         self.time = 0
 
     def source_side(self, to_object: np.ndarray, to_background: np.ndarray) -> np.ndarray:
@@ -132,7 +137,7 @@ def _capped(capacity: np.ndarray) -> np.ndarray:
     return result
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _arcs(
     count: int, first: np.ndarray, second: np.ndarray, forward: np.ndarray, backward: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -140,16 +145,16 @@ def _arcs(
 
     Edge i gives the arc first→second with ``forward[i]`` and its sister second→first with ``backward[i]``.
     """
-    start = np.zeros(count + 1, np.int64)
+    start = np.zeros(count + 1, np.int32)
     for i in range(first.size):
         start[first[i] + 1] += 1
         start[second[i] + 1] += 1
     for node in range(count):
         start[node + 1] += start[node]
     fill = start[:-1].copy()
-    head = np.empty(2 * first.size, np.int64)
-    residual = np.empty(2 * first.size, np.int64)
-    sister = np.empty(2 * first.size, np.int64)
+    head = np.empty(2 * first.size, np.int32)
+    residual = np.empty(2 * first.size, np.int32)  # at most twice `HARD`
+    sister = np.empty(2 * first.size, np.int32)
     for i in range(first.size):
         there = fill[first[i]]
         fill[first[i]] += 1
@@ -164,7 +169,7 @@ _FREE, _SOURCE_TREE, _SINK_TREE = 0, 1, 2
 _NO_PARENT, _TERMINAL = -1, -2
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _boykov_kolmogorov(
     start: np.ndarray,
     head: np.ndarray,
@@ -189,11 +194,11 @@ def _boykov_kolmogorov(
     """
     count = terminal.size
     active = np.zeros(count, np.bool_)
-    queue = np.empty(count + 1, np.int64)  # a ring of active nodes: each at most once
+    queue = np.empty(count + 1, np.int32)  # a ring of active nodes: each at most once
     first_in, next_free = 0, 0
-    orphans = np.empty(count, np.int64)
+    orphans = np.empty(count, np.int32)
     orphan_count = 0
-    tail = np.empty(head.size, np.int64)
+    tail = np.empty(head.size, np.int32)
     for node in range(count):
         tail[start[node] : start[node + 1]] = node
     time += 1  # the stamps of the cut before are no longer trusted

@@ -161,3 +161,9 @@ def test_an_edge_to_a_node_outside_the_graph_is_refused_before_the_compiled_solv
         source_side(2, edges, np.array([1, 0]), np.array([0, 1]))
     with pytest.raises(ValueError, match="a graph of 2 nodes"):
         source_side(2, [], np.array([1, 0, 0]), np.array([0, 1, 0]))
+
+
+def test_a_graph_over_the_solver_s_int32_nodes_is_refused() -> None:
+    # Nodes and arcs are int32 in the compiled solver: one node more is refused before anything is allocated.
+    with pytest.raises(ValueError, match=f"a graph of {max_flow.MOST_NODES + 1} nodes and 0 edges"):
+        max_flow.MinCuts(max_flow.MOST_NODES + 1, [])
