@@ -1,11 +1,13 @@
 """A first click from an empty mask cut in crops around it (`zoom.first_click`) against the whole frame alone.
 
 On each image the field's first click (`corrective_click` on an empty mask) is answered by the default click
-model twice in turn in one process, with `zoom.FIRST_CLICK_CROPS` as built and with none (the whole frame's
-cut alone), so the seconds compare on the same core; each answer is timed on a fresh model, the frame's
-features computed within it (as `bench_interactive` times a first click). Printed per way: the
-IoU after the click (median, mean, and images changed by more than 0.1 either way) and seconds per answer
-(mean, 90th percentile, share over the tools' 0.3 s).
+model three times in turn in one process: with `zoom.FIRST_CLICK_CROPS` as built, their cuts
+`zoom.FIRST_CLICK_THREADS` at once as built and one at a time, and with no crop (the whole frame's cut
+alone), so the seconds compare on the same cores; each answer is timed on a fresh model, the frame's
+features computed within it (as `bench_interactive` times a first click). Printed: the answers that differ
+between the crops' two ways (none should), and per way the IoU after the click (median, mean, and images the
+crops change by more than 0.1 either way) and seconds per answer (mean, 90th percentile, share over the
+tools' 0.3 s).
 
     PYTHONPATH=. .venv/bin/python benchmarks/bench_first_click.py --images /tmp/cityscapes_objects/images \\
         --masks /tmp/cityscapes_objects/masks
@@ -31,18 +33,19 @@ from frugalseg.active.objects.tools.click_models import StarCutClicks
 DAVIS_FRAMES = [0, 10, 20, 30]
 
 
-def answer(sample: Sample, crops: tuple[float, ...]) -> tuple[float, float]:
-    """(IoU, seconds) of the default model's answer to the field's first click, with ``crops``."""
+def answer(sample: Sample, crops: tuple[float, ...], threads: int) -> tuple[np.ndarray, float, float]:
+    """(mask, IoU, seconds) of the default model's answer to the first click (``crops``, ``threads``)."""
     _, image, truth, ignored, known = sample
     click = corrective_click(np.zeros_like(truth), truth, ignore=ignored)
     assert click is not None and click.positive
-    built, zoom.FIRST_CLICK_CROPS = zoom.FIRST_CLICK_CROPS, crops
+    built = zoom.FIRST_CLICK_CROPS, zoom.FIRST_CLICK_THREADS
+    zoom.FIRST_CLICK_CROPS, zoom.FIRST_CLICK_THREADS = crops, threads
     try:
         began = time.perf_counter()
         found = StarCutClicks().correct(image, np.zeros_like(truth), [click], known=known)
-        return iou(found, truth, ignored), time.perf_counter() - began
+        return found, iou(found, truth, ignored), time.perf_counter() - began
     finally:
-        zoom.FIRST_CLICK_CROPS = built
+        zoom.FIRST_CLICK_CROPS, zoom.FIRST_CLICK_THREADS = built
 
 
 def main() -> None:
@@ -59,18 +62,28 @@ def main() -> None:
         samples = list(paired(args.images, args.masks))
     else:
         parser.error("give --images and --masks, or --davis")
-    ways = {"crops": zoom.FIRST_CLICK_CROPS, "whole frame alone": ()}
+    threads = zoom.FIRST_CLICK_THREADS
+    ways = {
+        f"crops, {threads} cuts at once": (zoom.FIRST_CLICK_CROPS, threads),
+        "crops, one cut at a time": (zoom.FIRST_CLICK_CROPS, 1),
+        "whole frame alone": ((), 1),
+    }
+    crops_ways = list(ways)[:2]
     scores: dict[str, list[float]] = {way: [] for way in ways}
     seconds: dict[str, list[float]] = {way: [] for way in ways}
+    differ = 0
     for sample in samples[:: args.every]:
-        for way, crops in ways.items():
-            score, spent = answer(sample, crops)
+        masks = []
+        for way, (crops, at_once) in ways.items():
+            found, score, spent = answer(sample, crops, at_once)
+            masks.append(found)
             scores[way].append(score)
             seconds[way].append(spent)
-    change = np.array(scores["crops"]) - np.array(scores["whole frame alone"])
+        differ += not np.array_equal(masks[0], masks[1])
+    change = np.array(scores[crops_ways[0]]) - np.array(scores["whole frame alone"])
     print(
         f"{len(change)} images; IoU better by > 0.1 with the crops: {int((change > 0.1).sum())}, worse: "
-        f"{int((change < -0.1).sum())}"
+        f"{int((change < -0.1).sum())}; answers that differ between the crops' two ways: {differ}"
     )
     for way in ways:
         spent = np.array(seconds[way])

@@ -206,8 +206,8 @@ def test_the_geodesic_benchmark_checks_both_searches_agree_and_times_them(
 def test_the_first_click_benchmark_answers_with_and_without_the_crops(
     shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Cityscapes' 665-px pedestrian: the whole frame alone floods (IoU 0.00), the crops fit it (0.49); the
-    # model's crops are as built afterwards.
+    # Cityscapes' 665-px pedestrian: the whole frame alone floods (IoU 0.00), the crops fit it (0.49), their
+    # cuts two at once as one at a time; the model's crops are as built afterwards.
     image, truth = cityscapes_instance(shared_data, 24000)
     (tmp_path / "images").mkdir()
     (tmp_path / "masks").mkdir()
@@ -218,7 +218,11 @@ def test_the_first_click_benchmark_answers_with_and_without_the_crops(
     monkeypatch.setattr(sys, "argv", argv)
     bench.main()
     printed = capsys.readouterr().out.splitlines()
-    assert printed[0] == "1 images; IoU better by > 0.1 with the crops: 1, worse: 0"
-    assert printed[1].startswith("crops: IoU after the first click median 0.4")
-    assert printed[2].startswith("whole frame alone: IoU after the first click median 0.00")
-    assert zoom.FIRST_CLICK_CROPS == (0.5, 0.25, 0.125)
+    assert printed[0] == (
+        "1 images; IoU better by > 0.1 with the crops: 1, worse: 0; "
+        "answers that differ between the crops' two ways: 0"
+    )
+    assert printed[1].startswith("crops, 2 cuts at once: IoU after the first click median 0.4")
+    assert printed[2].startswith("crops, one cut at a time: IoU after the first click median 0.4")
+    assert printed[3].startswith("whole frame alone: IoU after the first click median 0.00")
+    assert zoom.FIRST_CLICK_CROPS == (0.5, 0.25, 0.125) and zoom.FIRST_CLICK_THREADS == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -160,11 +161,17 @@ def test_a_click_s_depth_share_is_its_squared_distance_to_the_edge_over_the_area
     assert zoom.click_depth_share(corner, Point(10, 10, True)) == pytest.approx(121 / 441)
 
 
-def test_a_first_click_is_cut_in_smaller_crops_while_it_lies_near_the_edge_of_the_answer_kept() -> None:
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_first_click_is_cut_in_smaller_crops_while_it_lies_near_the_edge_of_the_answer_kept(
+    monkeypatch: pytest.MonkeyPatch, threads: int
+) -> None:
     # The whole frame's answer floods 200 × 300 px from a click 10 px inside its edge (d² / area 0.002). Each
     # crop's answer is a 31 × 31 square with the click in its row 5 (d = 6, 0.037): kept from the first crop
     # on, it is still shallow, so every crop is cut; a square with the click in its middle (d = 16, 0.27) is
-    # deep enough: the crops stop there.
+    # deep enough: the crops stop there. Two cuts at once give the same answers; the crop after the deep one
+    # was started while it ran.
+    monkeypatch.setattr(zoom, "FIRST_CLICK_THREADS", threads)
+    monkeypatch.setattr(zoom, "_usable_cores", lambda: 2)
     image = np.zeros((480, 640, 3), np.uint8)
     click = Point(320, 240, True)
     flood = np.zeros((480, 640), bool)
@@ -183,14 +190,34 @@ def test_a_first_click_is_cut_in_smaller_crops_while_it_lies_near_the_edge_of_th
 
     found = zoom.first_click(lambda: flood, square_with_the_click_in_row(5), image, click, None)
     # Sides 0.5, 0.25 and 0.125 of √(480 × 640) ≈ 554 px, each way from the click (the last at least 40 px).
-    assert crops == [(279, 279), (139, 139), (81, 81)]
+    assert sorted(crops, reverse=True) == [(279, 279), (139, 139), (81, 81)]
     expected = np.zeros((480, 640), bool)
     expected[235:266, 305:336] = True
     assert np.array_equal(found, expected)
     crops.clear()
     found = zoom.first_click(lambda: flood, square_with_the_click_in_row(15), image, click, None)
-    assert crops == [(279, 279)]
+    assert sorted(crops, reverse=True) == [(279, 279), (139, 139)][:threads]
     assert np.array_equal(found, np.roll(expected, -10, axis=0))
+
+
+def test_a_first_click_s_crops_are_cut_two_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each crop's cut waits at a barrier of two: one cut at a time would break it (a timeout), two at once
+    # pass it together, the third crop after them.
+    monkeypatch.setattr(zoom, "_usable_cores", lambda: 2)
+    image = np.zeros((480, 640, 3), np.uint8)
+    click = Point(320, 240, True)
+    flood = np.zeros((480, 640), bool)
+    flood[230:430, 310:610] = True
+    both = threading.Barrier(2, timeout=10)
+    met: list[int] = []
+
+    def cut_crop(crop: np.ndarray, clicks: list[Point], **given: Any) -> np.ndarray:
+        if crop.shape[0] > 100:  # the two larger crops
+            met.append(both.wait())
+        return np.zeros(crop.shape[:2], bool)
+
+    assert np.array_equal(zoom.first_click(lambda: flood, cut_crop, image, click, None), flood)
+    assert sorted(met) == [0, 1]
 
 
 def test_a_first_click_s_crop_answer_that_reaches_the_crop_s_side_is_not_kept() -> None:
