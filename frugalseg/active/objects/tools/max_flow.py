@@ -6,7 +6,7 @@ of the cut the source reaches (`source_side`). The maximum flow is Boykov & Kolm
 trees grown from the terminals, an augmenting path wherever they meet, and the trees repaired by adopting
 their orphans, which reuses the trees from path to path where Dinic's algorithm searches the graph again for
 each phase; a cut's colour rounds start from the flow and trees of the round before (`MinCuts`). On the cuts
-of clicks and boxes on the DAVIS frames that is 3.2 times as fast as scipy's Dinic, 2.6 times from scratch
+of clicks and boxes on the DAVIS frames that is 3.3 times as fast as scipy's Dinic, 2.8 times from scratch
 (`benchmarks/bench_max_flow.py`). numba compiles it once per installation (cached beside this file).
 """
 
