@@ -10,7 +10,8 @@ the model answers with all the clicks so far:
 Images and masks are paired by file stem; a mask is 0 (background) or 255 (object), any other value
 ignored (the GrabCut set's 128 band). Printed per tool: NoC@85 and NoC@90 (``--max-clicks`` when never
 reached), the median IoU after 0, 1, 3 and 5 clicks, seconds per click (and the share of answers over
-`ANSWER_BUDGET`), the answers that lowered IoU by more than `WORSE_BY` (a person would undo them), and
+`ANSWER_BUDGET`; of each image's first answer alone too, the slowest: a first click's crops), the answers
+that lowered IoU by more than `WORSE_BY` (a person would undo them), and
 NoC@85/90 by the object's share
 of the image (`SIZE_BANDS`: small objects are where weight-free clicks fail); the JSON holds every image's
 IoU after each click and its object's share.
@@ -188,9 +189,12 @@ def by_size(
     return {band: {"images": len(rows), **noc_means(rows, max_clicks)} for band, rows in bands.items()}
 
 
-def summary(per_image: dict[str, list[float]], seconds: list[float], max_clicks: int) -> dict[str, float]:
+def summary(
+    per_image: dict[str, list[float]], seconds: list[float], max_clicks: int, first: list[float] | None = None
+) -> dict[str, float]:
     """NoC@85/90, median (and quartiles of) IoU after `REPORTED` clicks, seconds per call, and the clicks
-    whose answer lowered IoU by more than `WORSE_BY` (``answers_worse``)."""
+    whose answer lowered IoU by more than `WORSE_BY` (``answers_worse``); with ``first`` (each image's first
+    answer's seconds, among ``seconds``), their mean and share over `ANSWER_BUDGET` too."""
     table = np.array(list(per_image.values()))
     row = {
         "images": len(table),
@@ -200,6 +204,9 @@ def summary(per_image: dict[str, list[float]], seconds: list[float], max_clicks:
         "share_over_answer_budget": float(np.mean(np.array(seconds) > ANSWER_BUDGET)) if seconds else 0.0,
         "answers_worse": int((np.diff(table, axis=1) < -WORSE_BY).sum()),
     }
+    if first:
+        row["first_answer_seconds"] = float(np.mean(first))
+        row["first_answer_share_over_budget"] = float(np.mean(np.array(first) > ANSWER_BUDGET))
     for clicks in REPORTED:
         if clicks <= max_clicks:
             quartiles = np.quantile(table[:, clicks], [0.25, 0.5, 0.75])
@@ -238,6 +245,7 @@ def protocol(
     """Each tool's IoU per image after each click and its summary (module docstring)."""
     results: dict[str, dict[str, list[float]]] = {tool: {} for tool in tools}
     seconds: dict[str, list[float]] = {tool: [] for tool in tools}
+    first: dict[str, list[float]] = {tool: [] for tool in tools}  # each image's first answer
     shares: dict[str, float] = {}
     for number, (name, image, truth, ignored, known) in enumerate(samples):
         if number % every:
@@ -249,12 +257,13 @@ def protocol(
                 model, image, truth, ignored, start=start, max_clicks=max_clicks, known=known
             )
             results[tool][name], seconds[tool] = scores, seconds[tool] + spent
+            first[tool] += spent[:1]
         line = "  ".join(f"{tool} {noc(results[tool][name], 0.9, max_clicks):2d}" for tool in tools)
         print(f"{name}: NoC@90 {line}", flush=True)
     return {
         tool: {
             "summary": {
-                **summary(results[tool], seconds[tool], max_clicks),
+                **summary(results[tool], seconds[tool], max_clicks, first[tool]),
                 "by_size": by_size(results[tool], shares, max_clicks),
             },
             "iou": results[tool],
@@ -282,6 +291,7 @@ def corrections(
     """Goal 2 of issue 44 (module docstring): propagated frames corrected, alone and with their neighbour."""
     per_frame: dict[str, dict[str, list[float]]] = {"alone": {}, "with the previous frame": {}}
     seconds: dict[str, list[float]] = {"alone": [], "with the previous frame": []}
+    first: dict[str, list[float]] = {"alone": [], "with the previous frame": []}  # each frame's first answer
     for root in roots:
         for clip in sorted(path.name for path in (root / "Annotations" / "480p").iterdir()):
             frames, truths, masks = propagated_frames(root, clip, max_frames)
@@ -303,10 +313,11 @@ def corrections(
                         known=prior,
                     )
                     per_frame[variant][f"{clip}/{t:05d}"], seconds[variant] = scores, seconds[variant] + spent
+                    first[variant] += spent[:1]
             print(f"{clip}: {len(chosen)} frames in {PROPAGATED_RANGE}", flush=True)
     out: dict[str, object] = {}
     for variant, table in per_frame.items():
-        row = summary(table, seconds[variant], max_clicks)
+        row = summary(table, seconds[variant], max_clicks, first[variant])
         reached = [noc(scores, GOAL_IOU, max_clicks) <= GOAL_CLICKS for scores in table.values()]
         row["share_within_2_clicks"] = float(np.mean(reached)) if reached else 0.0
         row["by_clip"] = by_clip(table, max_clicks)  # type: ignore[assignment]
@@ -321,13 +332,19 @@ def show(results: dict[str, object]) -> None:
         ious = " / ".join(f"{row[f'iou@{n}']:.3f}" for n in REPORTED if f"iou@{n}" in row)
         reached = row.get("share_within_2_clicks")
         share = "" if reached is None else f"; IoU 0.9 within 2 clicks: {reached:.3f}"
+        first = ""
+        if "first_answer_seconds" in row:
+            first = (
+                f"; an image's first {row['first_answer_seconds']:.2f} s, "
+                f"{row['first_answer_share_over_budget']:.1%} over"
+            )
         print(
             f"{tool}: {row['images']} {'frames' if share else 'images'}; NoC@85 {row['noc85']:.2f}, "
             f"NoC@90 {row['noc90']:.2f}{share}; median IoU after {', '.join(map(str, REPORTED))} clicks: "
             f"{ious}; {row['seconds_per_click']:.2f} s per answer (90th percentile "
             f"{row['seconds_per_click_p90']:.2f}; {row['share_over_answer_budget']:.1%} over "
-            f"{ANSWER_BUDGET} s); {row['answers_worse']} answer{'' if row['answers_worse'] == 1 else 's'} "
-            f"lowered IoU by over {WORSE_BY}"
+            f"{ANSWER_BUDGET} s{first}); {row['answers_worse']} "
+            f"answer{'' if row['answers_worse'] == 1 else 's'} lowered IoU by over {WORSE_BY}"
         )
         if "by_size" in row:
             bands = "; ".join(

@@ -98,6 +98,11 @@ def test_the_summary_gives_the_share_of_answers_over_the_answer_budget() -> None
     assert bench.ANSWER_BUDGET == 0.3 and row["share_over_answer_budget"] == 0.5
     assert row["seconds_per_click"] == pytest.approx(0.2775)
     assert bench.summary(scores, [], 1)["share_over_answer_budget"] == 0.0
+    # each image's first answer (0.31 s for a, 0.1 s for b) on its own: one of two over the budget
+    first = bench.summary(scores, [0.31, 0.2, 0.1, 0.5], 1, first=[0.31, 0.1])
+    assert first["first_answer_seconds"] == pytest.approx(0.205)
+    assert first["first_answer_share_over_budget"] == 0.5
+    assert "first_answer_seconds" not in row
 
 
 def test_the_summary_counts_the_answers_that_lowered_iou_by_over_a_tenth() -> None:
