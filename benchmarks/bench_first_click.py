@@ -28,6 +28,7 @@ from provenance import provenance_line
 from frugalseg.active.objects.simulation.simulated_annotator import corrective_click
 from frugalseg.active.objects.tools import max_flow, zoom
 from frugalseg.active.objects.tools.click_models import StarCutClicks
+from frugalseg.flow.ahead import usable_cores
 
 #: The DAVIS frames used with ``--davis``: each clip's frames 0, 10, 20 and 30, with the neighbouring frame.
 DAVIS_FRAMES = [0, 10, 20, 30]
@@ -62,7 +63,7 @@ def main() -> None:
         samples = list(paired(args.images, args.masks))
     else:
         parser.error("give --images and --masks, or --davis")
-    threads = zoom.FIRST_CLICK_THREADS
+    threads = max(1, min(zoom.FIRST_CLICK_THREADS, usable_cores()))  # as `first_click` runs them
     ways = {
         f"crops, {threads} cuts at once": (zoom.FIRST_CLICK_CROPS, threads),
         "crops, one cut at a time": (zoom.FIRST_CLICK_CROPS, 1),

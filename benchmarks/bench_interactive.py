@@ -10,7 +10,8 @@ the model answers with all the clicks so far:
 Images and masks are paired by file stem; a mask is 0 (background) or 255 (object), any other value
 ignored (the GrabCut set's 128 band). Printed per tool: NoC@85 and NoC@90 (``--max-clicks`` when never
 reached), the median IoU after 0, 1, 3 and 5 clicks, seconds per click (and the share of answers over
-`ANSWER_BUDGET`; of each image's first answer alone too, the slowest: a first click's crops), the answers
+`ANSWER_BUDGET`; of each image's first answer alone too: from an empty mask a first click's crops make it the
+slowest), the answers
 that lowered IoU by more than `WORSE_BY` (a person would undo them), and
 NoC@85/90 by the object's share
 of the image (`SIZE_BANDS`: small objects are where weight-free clicks fail); the JSON holds every image's

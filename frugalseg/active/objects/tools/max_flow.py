@@ -81,7 +81,7 @@ class MinCuts:
             first, second, forward, backward = (np.concatenate([e[i] for e in edges]) for i in range(4))
         else:
             first = second = forward = backward = np.zeros(0, np.int64)
-        # the compiled code trusts them
+        # the compiled code trusts them, and holds nodes, arcs and capacities (capped below) as int32
         if first.size and not 0 <= min(first.min(), second.min()) <= max(first.max(), second.max()) < count:
             raise ValueError(f"a graph of {count} nodes: its edges name other nodes")
         if max(count, 2 * first.size) > MOST_NODES:

@@ -14,7 +14,6 @@ The crops are cut two at once, each started before the one before it has told wh
 
 from __future__ import annotations
 
-import os
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from frugalseg.active.objects.simulation.simulated_annotator import inner_distance
+from frugalseg.flow.ahead import usable_cores
 
 if TYPE_CHECKING:
     from frugalseg.active.objects.tools.grabcut import Box
@@ -52,7 +52,7 @@ FIRST_CLICK_LEAST_FILL = 0.01
 #: How many of a first click's crops are cut at once (threads: the maximum flow, OpenCV and numpy release the
 #: GIL), at most the cores this process may use; the next crop starts while the one before is still cut. The
 #: answer is the same; on the DAVIS frames 0/10/20/30 a first answer took 0.256 s one crop at a time, 0.213 s
-#: two at once (over 0.3 s: 37.5 % → 25.0 %; `benchmarks/bench_first_click.py`, the two in turn).
+#: two at once on a 2-core CPU (over 0.3 s: 37.5 % → 25.0 %; `benchmarks/bench_first_click.py`, in turn).
 FIRST_CLICK_THREADS = 2
 #: The constants a click model records in its settings (with `graph_cut.SETTINGS`).
 SETTINGS = "ZOOM_SHARE ZOOM_MARGIN ZOOM_PAD FIRST_CLICK_CROPS FIRST_CLICK_DEEP FIRST_CLICK_LEAST_FILL".split()
@@ -163,7 +163,7 @@ def first_click(
     if best_depth >= FIRST_CLICK_DEEP or not windows:
         return best
     crops = [partial(zoomed, cut_crop, image, [click], window, known) for window in windows]
-    threads = min(FIRST_CLICK_THREADS, _usable_cores())
+    threads = max(1, min(FIRST_CLICK_THREADS, usable_cores()))
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="first-click") as pool:
         answers = _in_order(pool, crops, threads)
         for rows, cols in windows:
@@ -194,13 +194,6 @@ def _in_order(
         call = next(following, None)  # asked for the next: the one after it starts
         if call is not None:
             running.append(pool.submit(call))
-
-
-def _usable_cores() -> int:
-    """The cores this process may run on."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 def click_depth_share(mask: np.ndarray, click: Point) -> float:

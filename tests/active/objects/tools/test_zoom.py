@@ -171,7 +171,7 @@ def test_a_first_click_is_cut_in_smaller_crops_while_it_lies_near_the_edge_of_th
     # deep enough: the crops stop there. Two cuts at once give the same answers; the crop after the deep one
     # was started while it ran.
     monkeypatch.setattr(zoom, "FIRST_CLICK_THREADS", threads)
-    monkeypatch.setattr(zoom, "_usable_cores", lambda: 2)
+    monkeypatch.setattr(zoom, "usable_cores", lambda: 2)
     image = np.zeros((480, 640, 3), np.uint8)
     click = Point(320, 240, True)
     flood = np.zeros((480, 640), bool)
@@ -203,7 +203,7 @@ def test_a_first_click_is_cut_in_smaller_crops_while_it_lies_near_the_edge_of_th
 def test_a_first_click_s_crops_are_cut_two_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     # Each crop's cut waits at a barrier of two: one cut at a time would break it (a timeout), two at once
     # pass it together, the third crop after them.
-    monkeypatch.setattr(zoom, "_usable_cores", lambda: 2)
+    monkeypatch.setattr(zoom, "usable_cores", lambda: 2)
     image = np.zeros((480, 640, 3), np.uint8)
     click = Point(320, 240, True)
     flood = np.zeros((480, 640), bool)
