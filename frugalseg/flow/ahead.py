@@ -1,5 +1,7 @@
 """Flows computed ahead of use on a pool of threads, so that a propagation keeps every core busy.
 
+`FlowsAhead` serves any work whose order is known ahead: a first click's crops too (`zoom.first_click`).
+
 The flows a label propagation needs do not depend on the labels, only on the frames: all of them
 are known before the first label is warped. `FlowsAhead` computes them on ``workers`` threads in
 the order they will be asked for (OpenCV releases the GIL while DIS runs) while the caller works

@@ -14,9 +14,8 @@ The crops are cut two at once, each started before the one before it has told wh
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Hashable, Sequence
+from contextlib import nullcontext
 from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING
@@ -24,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from frugalseg.active.objects.simulation.simulated_annotator import inner_distance
-from frugalseg.flow.ahead import usable_cores
+from frugalseg.flow.ahead import FlowsAhead, opencv_threads, usable_cores
 
 if TYPE_CHECKING:
     from frugalseg.active.objects.tools.grabcut import Box
@@ -50,7 +49,8 @@ FIRST_CLICK_CROPS = (0.5, 0.25, 0.125)
 FIRST_CLICK_DEEP = 0.1
 FIRST_CLICK_LEAST_FILL = 0.01
 #: How many of a first click's crops are cut at once (threads: the maximum flow, OpenCV and numpy release the
-#: GIL), at most the cores this process may use; the next crop starts while the one before is still cut. The
+#: GIL), at most the cores this process may use; the next crop starts while the one before is still cut
+#: (`flow.ahead.FlowsAhead`, OpenCV's own threads at one meanwhile, as a propagation's flows). The
 #: answer is the same; on the DAVIS frames 0/10/20/30 a first answer took 0.256 s one crop at a time, 0.213 s
 #: two at once on a 2-core CPU (over 0.3 s: 37.5 % → 25.0 %; `benchmarks/bench_first_click.py`, in turn).
 FIRST_CLICK_THREADS = 2
@@ -162,14 +162,18 @@ def first_click(
     best_depth = click_depth_share(best, click)
     if best_depth >= FIRST_CLICK_DEEP or not windows:
         return best
-    crops = [partial(zoomed, cut_crop, image, [click], window, known) for window in windows]
+    crops: dict[Hashable, Callable[[], np.ndarray]] = {
+        index: partial(zoomed, cut_crop, image, [click], window, known)
+        for index, window in enumerate(windows)
+    }
     threads = max(1, min(FIRST_CLICK_THREADS, usable_cores()))
-    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="first-click") as pool:
-        answers = _in_order(pool, crops, threads)
-        for rows, cols in windows:
+    # each crop asked for in turn starts the next (`FlowsAhead` serves any work known ahead, not flows alone)
+    ahead = FlowsAhead(lambda index: crops[index](), list(crops), threads, ahead=max(1, threads - 1))
+    with opencv_threads(1) if threads > 1 else nullcontext(), ahead:
+        for index, (rows, cols) in enumerate(windows):
             if best_depth >= FIRST_CLICK_DEEP:
                 break
-            answer = next(answers)
+            answer = ahead(index)
             inside = answer[rows, cols]
             reaches = (
                 (rows.start > 0 and inside[0].any())
@@ -181,19 +185,6 @@ def first_click(
             if not reaches and inside.mean() >= FIRST_CLICK_LEAST_FILL and depth > best_depth:
                 best, best_depth = answer, depth
     return best
-
-
-def _in_order(
-    pool: ThreadPoolExecutor, calls: Sequence[Callable[[], np.ndarray]], ahead: int
-) -> Iterator[np.ndarray]:
-    """Each call's result in turn, ``ahead`` of them running: one more starts as each is asked for."""
-    running: deque[Future[np.ndarray]] = deque(pool.submit(call) for call in calls[:ahead])
-    following = iter(calls[ahead:])
-    while running:
-        yield running.popleft().result()
-        call = next(following, None)  # asked for the next: the one after it starts
-        if call is not None:
-            running.append(pool.submit(call))
 
 
 def click_depth_share(mask: np.ndarray, click: Point) -> float:

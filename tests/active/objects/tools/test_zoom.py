@@ -168,8 +168,7 @@ def test_a_first_click_is_cut_in_smaller_crops_while_it_lies_near_the_edge_of_th
     # The whole frame's answer floods 200 × 300 px from a click 10 px inside its edge (d² / area 0.002). Each
     # crop's answer is a 31 × 31 square with the click in its row 5 (d = 6, 0.037): kept from the first crop
     # on, it is still shallow, so every crop is cut; a square with the click in its middle (d = 16, 0.27) is
-    # deep enough: the crops stop there. Two cuts at once give the same answers; the crop after the deep one
-    # was started while it ran.
+    # deep enough: the crops stop there. Two cuts at once give the same answers.
     monkeypatch.setattr(zoom, "FIRST_CLICK_THREADS", threads)
     monkeypatch.setattr(zoom, "usable_cores", lambda: 2)
     image = np.zeros((480, 640, 3), np.uint8)
@@ -196,7 +195,8 @@ def test_a_first_click_is_cut_in_smaller_crops_while_it_lies_near_the_edge_of_th
     assert np.array_equal(found, expected)
     crops.clear()
     found = zoom.first_click(lambda: flood, square_with_the_click_in_row(15), image, click, None)
-    assert sorted(crops, reverse=True) == [(279, 279), (139, 139)][:threads]
+    # with two threads the next crop may have started (it is cancelled if it had not)
+    assert sorted(crops, reverse=True) in ([(279, 279)], [(279, 279), (139, 139)][:threads])
     assert np.array_equal(found, np.roll(expected, -10, axis=0))
 
 
