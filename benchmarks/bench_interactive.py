@@ -7,15 +7,14 @@ the model answers with all the clicks so far:
 - ``clicks`` starts from an empty mask (`ClickToMask.correct` with an empty current mask);
 - ``box`` starts from the mask's box grown by 5 px (`ClickToMask.box`), then adds clicks.
 
-Images and masks are paired by file stem; a mask is 0 (background) or 255 (object), any other value
-ignored (the GrabCut set's 128 band). Printed per tool: NoC@85 and NoC@90 (``--max-clicks`` when never
-reached), the median IoU after 0, 1, 3 and 5 clicks, seconds per click (and the share of answers over
-`ANSWER_BUDGET`; of each image's first answer alone too: from an empty mask a first click's crops make it the
-slowest), the answers
-that lowered IoU by more than `WORSE_BY` (a person would undo them), and
-NoC@85/90 by the object's share
-of the image (`SIZE_BANDS`: small objects are where weight-free clicks fail); the JSON holds every image's
-IoU after each click and its object's share.
+Images and masks are paired by file stem (`paired`: a mask ``<image>_<n>`` is one of several objects of an
+image, and BMP files are read, as RITM packages the classic GrabCut and Berkeley sets); a mask is 0
+(background) or 255 (object), any other value ignored (the GrabCut set's 128 band). Printed per tool: NoC@85
+and NoC@90 (``--max-clicks`` when never reached), the median IoU after 0, 1, 3 and 5 clicks, seconds per click
+(and the share of answers over `ANSWER_BUDGET`; of each image's first answer alone too: from an empty mask a
+first click's crops make it the slowest), the answers that lowered IoU by more than `WORSE_BY` (a person would
+undo them), and NoC@85/90 by the object's share of the image (`SIZE_BANDS`: small objects are where
+weight-free clicks fail); the JSON holds every image's IoU after each click and its object's share.
 
 ``--davis ROOT`` (one or more DAVIS-layout roots) runs the same protocol on each clip's first frame with
 ``--first-frames`` (or on the frames ``--frame-indices`` names), the model seeing how the frame moves towards
@@ -73,6 +72,8 @@ ANSWER_BUDGET = 0.3
 WORSE_BY = 0.1
 #: Upper edges of the object-size bands NoC is also given by (the object's share of the image's pixels).
 SIZE_BANDS = (0.01, 0.03, 0.1, 0.3)
+#: The files ``--images`` and ``--masks`` pair (the classic GrabCut set has BMP images and masks).
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 
 
 def iou(found: np.ndarray, truth: np.ndarray, ignore: np.ndarray) -> float:
@@ -93,13 +94,51 @@ def read_truth(path: Path) -> tuple[np.ndarray, np.ndarray]:
 Sample = tuple[str, np.ndarray, np.ndarray, np.ndarray, ObjectPrior | None]
 
 
+def _by_stem(folder: Path) -> dict[str, Path]:
+    """The image files in ``folder`` (`IMAGE_SUFFIXES`) by stem; two files of one stem are an error."""
+    if not folder.is_dir():
+        raise SystemExit(f"{folder}: no such folder")
+    files: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() not in IMAGE_SUFFIXES:
+            continue
+        if path.stem in files:
+            raise SystemExit(f"{path}: {files[path.stem].name} has the same name; which one is meant?")
+        files[path.stem] = path
+    return files
+
+
+def _image_of(mask: str, images: dict[str, Path]) -> str | None:
+    """The stem of the image a mask's stem belongs to: the same stem, or the stem and ``_<number>``."""
+    if mask in images:
+        return mask
+    stem, _, number = mask.rpartition("_")
+    return stem if number.isdigit() and stem in images else None
+
+
 def paired(images: Path, masks: Path) -> Iterator[Sample]:
-    """Every image with a mask of the same stem; single images: nothing known."""
-    found = {path.stem: path for path in masks.iterdir() if path.suffix.lower() == ".png"}
-    for path in sorted(images.iterdir()):
-        if path.stem in found:
-            truth, ignored = read_truth(found[path.stem])
-            yield path.stem, read_frame(path), truth, ignored, None
+    """Each mask with its image, in name order; single images: nothing known.
+
+    A mask belongs to the image of its stem or, for an image of several objects, of its stem less an
+    ``_<number>`` ending (``124084_1.png``, ``124084_2.png``; RITM's layout of the classic sets): each mask
+    is one sample, named by its own stem. Images and masks may be any of `IMAGE_SUFFIXES` (the GrabCut
+    set's masks are BMP files). Images without a mask are skipped; a mask without its image, a mask of
+    another size than its image, or no mask at all is an error naming the file or the folders.
+    """
+    image_files, mask_files = _by_stem(images), _by_stem(masks)
+    if not mask_files:
+        raise SystemExit(f"{masks}: no masks ({' '.join(IMAGE_SUFFIXES)}) for the images in {images}")
+    owners = {stem: _image_of(stem, image_files) for stem in mask_files}
+    orphans = [stem for stem, owner in owners.items() if owner is None]
+    if orphans:
+        raise SystemExit(f"{mask_files[orphans[0]]}: no image of it in {images} ({len(orphans)} such masks)")
+    for stem, path in mask_files.items():
+        image = read_frame(image_files[owners[stem] or stem])
+        truth, ignored = read_truth(path)
+        if truth.shape != image.shape[:2]:
+            size = f"a mask of {truth.shape[::-1]} for an image of {image.shape[1::-1]} (width, height)"
+            raise SystemExit(f"{path}: {size}")
+        yield stem, image, truth, ignored, None
 
 
 def davis_frames(roots: list[Path], indices: list[int], *, still: bool) -> Iterator[Sample]:

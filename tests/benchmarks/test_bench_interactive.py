@@ -3,6 +3,7 @@ summaries it prints; and the objects `benchmarks/camvid_objects.py` and `citysca
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -113,6 +114,75 @@ def test_the_summary_counts_the_answers_that_lowered_iou_by_over_a_tenth() -> No
         "c": [0.5, 0.45, 0.5, 0.5, 0.5],
     }
     assert bench.WORSE_BY == 0.1 and bench.summary(scores, [0.1], 4)["answers_worse"] == 2
+
+
+def _grabcut_set(root: Path) -> tuple[np.ndarray, np.ndarray]:
+    """RITM's layout of the classic sets: a BMP image with a BMP mask banded 128, a JPEG of two objects."""
+    (root / "data_GT").mkdir(parents=True)
+    (root / "boundary_GT").mkdir()
+    flower = np.zeros((30, 40, 3), np.uint8)
+    flower[5:25, 10:30] = 200
+    cv2.imwrite(str(root / "data_GT" / "flower.bmp"), flower)
+    banded = np.zeros((30, 40), np.uint8)
+    banded[4:26, 9:31] = 128  # GrabCut's band around the object, ignored
+    banded[6:24, 11:29] = 255
+    cv2.imwrite(str(root / "boundary_GT" / "flower.bmp"), banded)
+    cv2.imwrite(str(root / "data_GT" / "pair.jpg"), np.full((20, 20, 3), 90, np.uint8))
+    first, second = np.zeros((20, 20), np.uint8), np.zeros((20, 20), np.uint8)
+    first[0:5, 0:5], second[10:20, 10:20] = 255, 255
+    cv2.imwrite(str(root / "boundary_GT" / "pair_1.png"), first)
+    cv2.imwrite(str(root / "boundary_GT" / "pair_2.bmp"), second)
+    (root / "boundary_GT" / "Thumbs.db").write_bytes(b"not an image")  # not a mask: skipped
+    return banded, second
+
+
+def test_the_benchmark_pairs_bmp_masks_and_an_images_several_objects(tmp_path: Path) -> None:
+    bench = __import__("bench_interactive")
+    banded, second = _grabcut_set(tmp_path)
+    samples = list(bench.paired(tmp_path / "data_GT", tmp_path / "boundary_GT"))
+    assert [name for name, *_ in samples] == ["flower", "pair_1", "pair_2"]
+    _, image, truth, ignored, known = samples[0]
+    assert image.shape == (30, 40, 3) and image[10, 20].tolist() == [200, 200, 200] and known is None
+    assert np.array_equal(truth, banded == 255) and np.array_equal(ignored, banded == 128)
+    assert ignored.sum() == 22 * 22 - 18 * 18 and truth.sum() == 18 * 18
+    assert np.array_equal(samples[2][2], second == 255) and not samples[2][3].any()
+
+
+def test_the_benchmark_runs_on_the_classic_sets_layout(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bench = __import__("bench_interactive")
+    _grabcut_set(tmp_path)
+    out = tmp_path / "out.json"
+    folders = ["--images", str(tmp_path / "data_GT"), "--masks", str(tmp_path / "boundary_GT")]
+    argv = ["bench_interactive.py", *folders, "--json", str(out), "--max-clicks", "2", "--tools", "box"]
+    monkeypatch.setattr(sys, "argv", argv)
+    bench.main()
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == "flower: NoC@90 box  0"  # the box alone: its band ignored
+    assert printed[3].startswith("box: 3 images; NoC@85")
+    assert sorted(json.loads(out.read_text())["results"]["box"]["iou"]) == ["flower", "pair_1", "pair_2"]
+
+
+def test_the_benchmark_names_a_mask_without_its_image_or_of_another_size(tmp_path: Path) -> None:
+    bench = __import__("bench_interactive")
+    images, masks = tmp_path / "images", tmp_path / "masks"
+    images.mkdir()
+    masks.mkdir()
+    with pytest.raises(SystemExit, match=r"masks: no masks \(\.jpg .*\.bmp"):
+        list(bench.paired(images, masks))
+    cv2.imwrite(str(images / "cat.jpg"), np.zeros((20, 30, 3), np.uint8))
+    cv2.imwrite(str(masks / "cat.png"), np.zeros((10, 30), np.uint8))
+    with pytest.raises(SystemExit, match=r"cat\.png: a mask of \(30, 10\) for an image of \(30, 20\)"):
+        list(bench.paired(images, masks))
+    cv2.imwrite(str(masks / "dog_1.png"), np.zeros((20, 30), np.uint8))
+    with pytest.raises(SystemExit, match=r"dog_1\.png: no image of it in .*images \(1 such masks\)"):
+        list(bench.paired(images, masks))
+    cv2.imwrite(str(masks / "cat.bmp"), np.zeros((20, 30), np.uint8))
+    with pytest.raises(SystemExit, match=r"cat\.png: cat\.bmp has the same name"):
+        list(bench.paired(images, masks))
+    with pytest.raises(SystemExit, match=r"nowhere: no such folder"):
+        list(bench.paired(tmp_path / "nowhere", masks))
 
 
 def _camvid(root: Path, label: np.ndarray, *, image: bool = True) -> None:
