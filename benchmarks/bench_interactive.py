@@ -87,6 +87,10 @@ def read_truth(path: Path) -> tuple[np.ndarray, np.ndarray]:
     values = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     if values is None:
         raise SystemExit(f"cannot read the mask {path}")
+    found = np.unique(values)
+    if 255 not in found and not np.isin(found, (0, 128)).all():  # object ids, or 0/1: not what is read
+        shown = ", ".join(str(value) for value in found[:8]) + (" …" if len(found) > 8 else "")
+        raise SystemExit(f"{path}: no object (255) in a mask of values {shown}; masks are 0 and 255")
     return values == 255, (values != 0) & (values != 255)
 
 

@@ -183,6 +183,11 @@ def test_the_benchmark_names_a_mask_without_its_image_or_of_another_size(tmp_pat
         list(bench.paired(images, masks))
     with pytest.raises(SystemExit, match=r"nowhere: no such folder"):
         list(bench.paired(tmp_path / "nowhere", masks))
+    (masks / "cat.bmp").unlink()
+    (masks / "dog_1.png").unlink()
+    cv2.imwrite(str(masks / "cat.png"), np.eye(20, 30, dtype=np.uint8))  # 0/1: an object nobody could see
+    with pytest.raises(SystemExit, match=r"cat\.png: no object \(255\) in a mask of values 0, 1; masks are"):
+        list(bench.paired(images, masks))
 
 
 def _camvid(root: Path, label: np.ndarray, *, image: bool = True) -> None:
