@@ -16,15 +16,16 @@ first click's crops make it the slowest), the answers that lowered IoU by more t
 undo them), and NoC@85/90 by the object's share of the image (`SIZE_BANDS`: small objects are where
 weight-free clicks fail); the JSON holds every image's IoU after each click and its object's share.
 
-``--davis ROOT`` (one or more DAVIS-layout roots) runs the same protocol on each clip's first frame with
-``--first-frames`` (or on the frames ``--frame-indices`` names), the model seeing how the frame moves towards
-its neighbour (`ObjectPrior.neighbour`: the previous frame, the next for frame 0, as a session gives it;
-``--still``: single images); without it, it corrects propagated frames (issue 44, goal 2): each clip's
-first ``--max-frames`` frames are propagated from frame 0's truth by the weight-free flow engine (the
-loop's, at half size), every frame whose IoU lies in [0.5, 0.9] gets corrective clicks from its
-propagated mask (`ClickToMask.correct`), once alone and once with the previous frame as its neighbour
-(what a session gives); printed: the share reaching IoU 0.9 within 2 clicks and NoC@90, and by clip
-(`by_clip`: NoC@85/90, that share and the mean IoU after 1 and 5 clicks).
+``--davis ROOT`` (one or more DAVIS-layout roots: DAVIS 2016's 0/255 masks, or DAVIS 2017's and MOSE's palette
+masks, each object of them one sample named ``<clip>:<id>``) runs the same protocol on each clip's first frame
+with ``--first-frames`` (or on the frames ``--frame-indices`` names), the model seeing how the frame moves
+towards its neighbour (`ObjectPrior.neighbour`: the previous frame, the next for frame 0, as a session gives
+it; ``--still``: single images); without it, it corrects propagated frames (issue 44, goal 2): each clip's
+first ``--max-frames`` frames are propagated from frame 0's truth by the weight-free flow engine (the loop's,
+at half size), every frame whose IoU lies in [0.5, 0.9] gets corrective clicks from its propagated mask
+(`ClickToMask.correct`), once alone and once with the previous frame as its neighbour (what a session gives);
+printed: the share reaching IoU 0.9 within 2 clicks and NoC@90, and by clip (`by_clip`: NoC@85/90, that share
+and the mean IoU after 1 and 5 clicks).
 
     PYTHONPATH=. .venv/bin/python benchmarks/bench_interactive.py \\
         --images ../shared/data/interactive_dev/images --masks ../shared/data/interactive_dev/masks \\
@@ -59,7 +60,10 @@ from frugalseg.active.objects.tools.click_models import (
     get_click_model,
 )
 from frugalseg.active.objects.tools.graph_cut import ObjectPrior
+from frugalseg.data.clips import IGNORE_INDEX
+from frugalseg.data.formats.davis import DavisFormat
 from frugalseg.data.io import read_frame
+from frugalseg.errors import DataError
 
 BOX_PAD = 5
 REPORTED = (0, 1, 3, 5)
@@ -145,22 +149,50 @@ def paired(images: Path, masks: Path) -> Iterator[Sample]:
         yield stem, image, truth, ignored, None
 
 
-def davis_frames(roots: list[Path], indices: list[int], *, still: bool) -> Iterator[Sample]:
-    """Frames ``indices`` of every clip under the DAVIS roots, each with its neighbour unless ``still``.
+def davis_clips(root: Path) -> tuple[DavisFormat, list[str]]:
+    """A DAVIS-layout root (DAVIS 2016 or 2017, MOSE: `DavisFormat`) and the clips it annotates, by name."""
+    try:
+        data = DavisFormat(root)
+    except DataError as err:
+        raise SystemExit(str(err)) from err
+    if not data.mask_dir.is_dir():
+        raise SystemExit(f"{data.mask_dir}: no such folder (the clips' masks)")
+    return data, sorted(path.name for path in data.mask_dir.iterdir() if path.is_dir())
 
-    The neighbour is the previous frame (the next, for frame 0), as a session gives it.
+
+def objects_of(ids: np.ndarray) -> list[int]:
+    """The object ids of a `DavisFormat.read_mask` map (0 is background, `IGNORE_INDEX` void)."""
+    return [int(obj) for obj in np.unique(ids) if obj not in (0, IGNORE_INDEX)]
+
+
+def object_name(name: str, obj: int, objects: list[int]) -> str:
+    """A sample's name: the frame's, with ``:<object>`` where its clip's masks hold several objects."""
+    return name if objects == [1] else f"{name}:{obj}"
+
+
+def davis_frames(roots: list[Path], indices: list[int], *, still: bool) -> Iterator[Sample]:
+    """Each object on frames ``indices`` of the DAVIS roots' clips, with its neighbour unless ``still``.
+
+    The neighbour is the previous frame (the next, for frame 0), as a session gives it. A frame past a
+    clip's end or without a mask is skipped, and said so.
     """
     for root in roots:
-        for folder in sorted((root / "Annotations" / "480p").iterdir()):
-            frames = root / "JPEGImages" / "480p" / folder.name
-            paths = sorted(frames.glob("*.jpg"))
+        data, clips = davis_clips(root)
+        for clip in clips:
+            paths, masks = data.frame_paths(clip), data.mask_paths(clip)
             for index in indices:
-                truth, ignored = read_truth(folder / f"{paths[index].stem}.png")
+                mask = masks[index] if index < len(paths) else None
+                if mask is None:
+                    print(f"{clip}: no frame {index} with a mask ({len(paths)} frames)", flush=True)
+                    continue
+                ids = DavisFormat.read_mask(mask)
                 nearest = neighbour_index(index, len(paths))
                 neighbour = None if still or nearest is None else read_frame(paths[nearest])
-                name = folder.name if indices == [0] else f"{folder.name}/{paths[index].stem}"
                 known = None if neighbour is None else ObjectPrior(neighbour=neighbour)
-                yield name, read_frame(paths[index]), truth, ignored, known
+                image, objects = read_frame(paths[index]), objects_of(ids)
+                name = clip if indices == [0] else f"{clip}/{paths[index].stem}"
+                for obj in objects:
+                    yield object_name(name, obj, objects), image, ids == obj, ids == IGNORE_INDEX, known
 
 
 def run_clicks(
@@ -318,15 +350,18 @@ def protocol(
 
 
 def propagated_frames(
-    root: Path, clip: str, max_frames: int
+    data: DavisFormat, clip: str, max_frames: int
 ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
-    """A clip's first ``max_frames`` frames, truths and flow-propagated masks from frame 0's truth."""
-    names = sorted((root / "JPEGImages" / "480p" / clip).glob("*.jpg"))[:max_frames]
-    frames = [read_frame(path) for path in names]
-    truths = [read_truth(root / "Annotations" / "480p" / clip / f"{path.stem}.png")[0] for path in names]
+    """A clip's first ``max_frames`` frames, object-id truths and masks flow-propagated from frame 0's."""
+    paths, masks = data.frame_paths(clip)[:max_frames], data.mask_paths(clip)[:max_frames]
+    missing = next((path for path, mask in zip(paths, masks, strict=True) if mask is None), None)
+    if missing is not None:
+        raise SystemExit(f"{missing}: no mask of this frame; corrections need every frame's truth")
+    frames = [read_frame(path) for path in paths]
+    truths = [DavisFormat.read_mask(mask) for mask in masks if mask is not None]
+    first = np.where(truths[0] == IGNORE_INDEX, 0, truths[0])
     engine = get_loop_engine("flow", downscale=2)
-    masks = engine.propagate(frames, {0: truths[0].astype(np.uint8)}).masks
-    return frames, truths, [mask == 1 for mask in masks]
+    return frames, truths, engine.propagate(frames, {0: first}).masks
 
 
 def corrections(
@@ -337,26 +372,31 @@ def corrections(
     seconds: dict[str, list[float]] = {"alone": [], "with the previous frame": []}
     first: dict[str, list[float]] = {"alone": [], "with the previous frame": []}  # each frame's first answer
     for root in roots:
-        for clip in sorted(path.name for path in (root / "Annotations" / "480p").iterdir()):
-            frames, truths, masks = propagated_frames(root, clip, max_frames)
+        data, clips = davis_clips(root)
+        for clip in clips:
+            frames, truths, masks = propagated_frames(data, clip, max_frames)
             low, high = PROPAGATED_RANGE
-            no_void = np.zeros_like(truths[0])
-            chosen = [t for t in range(1, len(frames)) if low <= iou(masks[t], truths[t], no_void) <= high][
-                ::every
-            ]
-            for t in chosen:
+            objects = objects_of(truths[0])
+            chosen = [
+                (t, obj)
+                for t in range(1, len(frames))
+                for obj in objects
+                if low <= iou(masks[t] == obj, truths[t] == obj, truths[t] == IGNORE_INDEX) <= high
+            ][::every]
+            for t, obj in chosen:
                 moving = ObjectPrior(neighbour=frames[t - 1])
                 for variant, prior in (("alone", None), ("with the previous frame", moving)):
                     scores, spent = run_clicks(
                         model,
                         frames[t],
-                        truths[t],
-                        no_void,
-                        start=masks[t],
+                        truths[t] == obj,
+                        truths[t] == IGNORE_INDEX,
+                        start=masks[t] == obj,
                         max_clicks=max_clicks,
                         known=prior,
                     )
-                    per_frame[variant][f"{clip}/{t:05d}"], seconds[variant] = scores, seconds[variant] + spent
+                    name = object_name(f"{clip}/{t:05d}", obj, objects)
+                    per_frame[variant][name], seconds[variant] = scores, seconds[variant] + spent
                     first[variant] += spent[:1]
             print(f"{clip}: {len(chosen)} frames in {PROPAGATED_RANGE}", flush=True)
     out: dict[str, object] = {}

@@ -10,6 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 from tool_frames import cityscapes_instance
 
 from frugalseg.active.objects.simulation.simulated_annotator import corrective_click
@@ -188,6 +189,55 @@ def test_the_benchmark_names_a_mask_without_its_image_or_of_another_size(tmp_pat
     cv2.imwrite(str(masks / "cat.png"), np.eye(20, 30, dtype=np.uint8))  # 0/1: an object nobody could see
     with pytest.raises(SystemExit, match=r"cat\.png: no object \(255\) in a mask of values 0, 1; masks are"):
         list(bench.paired(images, masks))
+
+
+def _davis_2017(root: Path) -> np.ndarray:
+    """A DAVIS 2017-style root: clip 'two' (3 still frames, a palette mask of objects 1 and 2 on frame 0 and
+    1, none on 2), clip 'one' (DAVIS 2016's 0/255 masks); frame 0's object ids returned."""
+    ids = np.zeros((30, 40), np.uint8)
+    ids[2:12, 2:14], ids[15:28, 20:38] = 1, 2
+    frame = np.full((30, 40, 3), 30, np.uint8)
+    frame[ids == 1], frame[ids == 2] = (220, 40, 40), (40, 220, 40)
+    for clip in ("one", "two"):
+        (root / "JPEGImages" / "480p" / clip).mkdir(parents=True)
+        (root / "Annotations" / "480p" / clip).mkdir(parents=True)
+        for t in range(3):
+            cv2.imwrite(str(root / "JPEGImages" / "480p" / clip / f"{t:05d}.jpg"), frame[..., ::-1])
+    for t in range(2):
+        palette = Image.fromarray(ids, mode="P")
+        palette.putpalette([0, 0, 0, 128, 0, 0, 0, 128, 0] + [0] * 759)
+        palette.save(root / "Annotations" / "480p" / "two" / f"{t:05d}.png")
+        binary = (ids == 1).astype(np.uint8) * 255
+        cv2.imwrite(str(root / "Annotations" / "480p" / "one" / f"{t:05d}.png"), binary)
+    return ids
+
+
+def test_the_davis_benchmark_takes_each_object_of_a_davis_2017_mask(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bench = __import__("bench_interactive")
+    ids = _davis_2017(tmp_path)
+    samples = list(bench.davis_frames([tmp_path], [0], still=False))
+    assert [name for name, *_ in samples] == ["one", "two:1", "two:2"]  # DAVIS 2016's clip named as before
+    for (_, image, truth, ignored, known), obj in zip(samples, (1, 1, 2), strict=True):
+        assert np.array_equal(truth, ids == obj) and not ignored.any() and image.shape == (30, 40, 3)
+        assert known is not None and known.neighbour is not None  # frame 1, as a session gives it
+    assert [name for name, *_ in bench.davis_frames([tmp_path], [2, 5], still=True)] == []
+    assert capsys.readouterr().out.splitlines() == [
+        "one: no frame 2 with a mask (3 frames)",
+        "one: no frame 5 with a mask (3 frames)",
+        "two: no frame 2 with a mask (3 frames)",
+        "two: no frame 5 with a mask (3 frames)",
+    ]
+    data, clips = bench.davis_clips(tmp_path)
+    frames, truths, masks = bench.propagated_frames(data, "two", 2)
+    assert clips == ["one", "two"] and len(frames) == 2 and np.array_equal(truths[1], ids)
+    assert np.array_equal(masks[1], ids)  # a still clip: both objects kept where they are
+    with pytest.raises(SystemExit, match=r"00002\.jpg: no mask of this frame; corrections need"):
+        bench.propagated_frames(data, "two", 3)
+    (tmp_path / "images").mkdir()
+    with pytest.raises(SystemExit, match=r"images/JPEGImages: folder does not exist: not a DAVIS-style"):
+        bench.davis_clips(tmp_path / "images")
 
 
 def _camvid(root: Path, label: np.ndarray, *, image: bool = True) -> None:
