@@ -51,7 +51,11 @@ from provenance import provenance, provenance_line  # benchmarks/ is the script'
 
 from frugalseg.active.objects.engines import get_loop_engine
 from frugalseg.active.objects.simulation.annotation_types import neighbour_index, padded_box
-from frugalseg.active.objects.simulation.simulated_annotator import CorrectiveClick, corrective_click
+from frugalseg.active.objects.simulation.simulated_annotator import (
+    CorrectiveClick,
+    corrective_click,
+    deepest_error_click,
+)
 from frugalseg.active.objects.tools import max_flow
 from frugalseg.active.objects.tools.click_models import (
     CLICK_MODELS,
@@ -76,6 +80,11 @@ ANSWER_BUDGET = 0.3
 WORSE_BY = 0.1
 #: Upper edges of the object-size bands NoC is also given by (the object's share of the image's pixels).
 SIZE_BANDS = (0.01, 0.03, 0.1, 0.3)
+#: The simulated person's clickers (``--clicker``): the deepest point of the larger 8-connected error region
+#: by area (`corrective_click`, the loop's annotator), or of all the missed object or all the spill, whichever
+#: reaches deeper (`deepest_error_click`, as RITM's evaluation code clicks).
+CLICKERS = ("largest-region", "deepest")
+DEFAULT_CLICKER = "largest-region"
 #: The files ``--images`` and ``--masks`` pair (the classic GrabCut set has BMP images and masks).
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 
@@ -195,6 +204,15 @@ def davis_frames(roots: list[Path], indices: list[int], *, still: bool) -> Itera
                     yield object_name(name, obj, objects), image, ids == obj, ids == IGNORE_INDEX, known
 
 
+def next_click(
+    clicker: str, found: np.ndarray, truth: np.ndarray, ignored: np.ndarray, clicks: list[CorrectiveClick]
+) -> CorrectiveClick | None:
+    """The simulated person's next click on ``found`` by the clicker named (`CLICKERS`), or None."""
+    if clicker == "largest-region":
+        return corrective_click(found, truth, ignore=ignored)
+    return deepest_error_click(found, truth, ignore=ignored, clicked=[(c.x, c.y) for c in clicks])
+
+
 def run_clicks(
     model: ClickToMask,
     image: np.ndarray,
@@ -204,10 +222,12 @@ def run_clicks(
     start: np.ndarray | tuple[int, int, int, int],
     max_clicks: int,
     known: ObjectPrior | None = None,
+    clicker: str = DEFAULT_CLICKER,
 ) -> tuple[list[float], list[float]]:
     """IoU after 0…``max_clicks`` clicks from ``start`` (a mask, or a box) and each answer's seconds.
 
-    Stops early once IoU reaches 0.9 or no error is left; the last IoU then stands for the rest.
+    Each click is the ``clicker``'s (`CLICKERS`). Stops early once IoU reaches 0.9 or no error is left; the
+    last IoU then stands for the rest.
     """
     if isinstance(start, tuple):
         began = time.perf_counter()
@@ -218,7 +238,7 @@ def run_clicks(
     scores = [iou(found, truth, ignored)]
     clicks: list[CorrectiveClick] = []
     while len(clicks) < max_clicks and scores[-1] < GOAL_IOU:
-        click = corrective_click(found, truth, ignore=ignored)
+        click = next_click(clicker, found, truth, ignored, clicks)
         if click is None:
             break
         clicks.append(click)
@@ -317,6 +337,7 @@ def protocol(
     tools: list[str],
     max_clicks: int,
     every: int,
+    clicker: str = DEFAULT_CLICKER,
 ) -> dict[str, dict[str, object]]:
     """Each tool's IoU per image after each click and its summary (module docstring)."""
     results: dict[str, dict[str, list[float]]] = {tool: {} for tool in tools}
@@ -330,7 +351,7 @@ def protocol(
         for tool in tools:
             start = padded_box(truth, BOX_PAD) if tool == "box" else np.zeros_like(truth)
             scores, spent = run_clicks(
-                model, image, truth, ignored, start=start, max_clicks=max_clicks, known=known
+                model, image, truth, ignored, start=start, max_clicks=max_clicks, known=known, clicker=clicker
             )
             results[tool][name], seconds[tool] = scores, seconds[tool] + spent
             first[tool] += spent[:1]
@@ -365,7 +386,12 @@ def propagated_frames(
 
 
 def corrections(
-    model: ClickToMask, roots: list[Path], max_frames: int, max_clicks: int, every: int
+    model: ClickToMask,
+    roots: list[Path],
+    max_frames: int,
+    max_clicks: int,
+    every: int,
+    clicker: str = DEFAULT_CLICKER,
 ) -> dict[str, object]:
     """Goal 2 of issue 44 (module docstring): propagated frames corrected, alone and with their neighbour."""
     per_frame: dict[str, dict[str, list[float]]] = {"alone": {}, "with the previous frame": {}}
@@ -394,6 +420,7 @@ def corrections(
                         start=masks[t] == obj,
                         max_clicks=max_clicks,
                         known=prior,
+                        clicker=clicker,
                     )
                     name = object_name(f"{clip}/{t:05d}", obj, objects)
                     per_frame[variant][name], seconds[variant] = scores, seconds[variant] + spent
@@ -463,6 +490,12 @@ def main() -> None:
     parser.add_argument("--model", default=DEFAULT_CLICK_MODEL, choices=sorted(CLICK_MODELS))
     parser.add_argument("--max-frames", type=int, default=40, help="--davis: frames propagated per clip")
     parser.add_argument("--every", type=int, default=1, help="use every n-th image or frame (a quick look)")
+    parser.add_argument(
+        "--clicker",
+        default=DEFAULT_CLICKER,
+        choices=CLICKERS,
+        help="the simulated person: the larger error region's deepest point, or RITM's (`CLICKERS`)",
+    )
     args = parser.parse_args()
     max_flow.prepare()  # numba's compiler before the first answer is timed
     model = get_click_model(args.model)
@@ -472,13 +505,14 @@ def main() -> None:
         parser.error("--frame-indices and --still go with --davis … --first-frames")
     started = time.perf_counter()
     if roots and not args.first_frames:
-        results = corrections(model, roots, args.max_frames, args.max_clicks, args.every)
+        results = corrections(model, roots, args.max_frames, args.max_clicks, args.every, args.clicker)
     elif roots:
         indices = [int(index) for index in args.frame_indices.split(",")]
         samples = davis_frames(roots, indices, still=args.still)
-        results = protocol(model, samples, tools, args.max_clicks, args.every)
+        results = protocol(model, samples, tools, args.max_clicks, args.every, args.clicker)
     elif args.images and args.masks:
-        results = protocol(model, paired(args.images, args.masks), tools, args.max_clicks, args.every)
+        samples = paired(args.images, args.masks)
+        results = protocol(model, samples, tools, args.max_clicks, args.every, args.clicker)
     else:
         parser.error("give --images and --masks, or --davis")
     elapsed = time.perf_counter() - started

@@ -56,6 +56,20 @@ def test_the_benchmarks_simulator_clicks_deepest_in_the_larger_error_and_counts_
     assert bench.noc(scores, 0.85, 5) == 2 and bench.noc([0.0] * 6, 0.85, 5) == 5
 
 
+def test_the_benchmark_clicks_as_ritm_does_when_asked() -> None:
+    bench = __import__("bench_interactive")
+    truth = np.zeros((40, 60), bool)
+    truth[20:30, 20:30] = True  # missed: 100 px, 5 deep
+    band = np.zeros_like(truth)
+    band[0:2, :] = True  # spill: 120 px, 1 deep
+    no_void = np.zeros_like(truth)
+    for clicker, first in (("largest-region", (29, 0, False)), ("deepest", (24, 24, True))):
+        model = Scripted([band, truth])
+        scores, _ = bench.run_clicks(model, None, truth, no_void, start=band, max_clicks=3, clicker=clicker)
+        assert model.seen[0] == [first] and scores[0] == 0.0
+    assert bench.CLICKERS == ("largest-region", "deepest") and bench.DEFAULT_CLICKER == "largest-region"
+
+
 def test_the_benchmark_gives_noc_by_the_objects_share_of_the_image() -> None:
     bench = __import__("bench_interactive")
     assert [bench.size_band(s) for s in (0.0, 0.0099, 0.01, 0.05, 0.1, 0.2999, 0.3, 1.0)] == [

@@ -17,7 +17,7 @@ truth is kept.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -90,6 +90,42 @@ def corrective_click(
         return None
     x, y, depth = region_centre(best[3])
     return CorrectiveClick(x, y, positive=best[1] == 0, region_area=-best[0], depth=depth)
+
+
+def deepest_error_click(
+    prediction: np.ndarray,
+    truth: np.ndarray,
+    *,
+    ignore: np.ndarray | None = None,
+    clicked: Sequence[tuple[int, int]] = (),
+) -> CorrectiveClick | None:
+    """The next click as RITM's evaluation clicker makes it, or None if no error is left.
+
+    All the missed object is one error and all the spill the other, each pixel's depth its distance to the
+    error's edge (`inner_distance`: the frame's border is an edge). The click is positive where the missed
+    object reaches deeper than the spill (a tie is negative), at the first pixel in raster order of the
+    greatest depth; pixels clicked before (``clicked``, (x, y)) are not clicked again. `corrective_click`
+    instead picks the larger connected error region by area. ``region_area`` is the area of the connected
+    error region clicked (8-neighbours).
+    """
+    prediction, truth = np.asarray(prediction, bool), np.asarray(truth, bool)
+    if prediction.shape != truth.shape:
+        raise ValueError(f"prediction {prediction.shape} and truth {truth.shape} differ in size")
+    valid = np.ones(truth.shape, bool) if ignore is None else ~np.asarray(ignore, bool)
+    missed, spill = truth & ~prediction & valid, prediction & ~truth & valid
+    depths = [inner_distance(missed), inner_distance(spill)]
+    for column, row in clicked:
+        for depth in depths:
+            depth[row, column] = 0.0
+    deepest = [float(depth.max()) for depth in depths]
+    if max(deepest) <= 0.0:
+        return None
+    positive = deepest[0] > deepest[1]
+    depth = depths[0] if positive else depths[1]
+    y, x = divmod(int(np.argmax(depth)), depth.shape[1])  # the first of the greatest, in raster order
+    _, labels = cv2.connectedComponents((missed if positive else spill).astype(np.uint8), connectivity=8)
+    area = int(np.count_nonzero(labels == labels[y, x]))
+    return CorrectiveClick(x, y, positive=positive, region_area=area, depth=float(depth[y, x]))
 
 
 def best_of_corrections(

@@ -7,7 +7,11 @@ import numpy as np
 import pytest
 
 from frugalseg.active import CorrectiveClick, corrective_click, simulate_corrective_clicks
-from frugalseg.active.objects.simulation.simulated_annotator import best_of_corrections, region_centre
+from frugalseg.active.objects.simulation.simulated_annotator import (
+    best_of_corrections,
+    deepest_error_click,
+    region_centre,
+)
 
 
 def square(shape: tuple[int, int], top: int, left: int, size: int) -> np.ndarray:
@@ -96,6 +100,27 @@ class ComponentSAM:
         masks = np.stack([found, np.ones_like(found), np.zeros_like(found)]).astype(np.float32)
         n = len(self.calls)
         return masks, np.array([0.5, 0.9, 0.1]), np.full((3, 256, 256), float(n), np.float32)
+
+
+def test_ritms_clicker_clicks_the_deeper_error_not_the_larger_region() -> None:
+    truth = square((60, 200), 5, 5, 10)  # missed whole: 100 px, 5 px deep at rows and columns 9–10
+    prediction = np.zeros((60, 200), bool)
+    prediction[40:42, :] = True  # a spill of 400 px, 1 px deep
+    larger = corrective_click(prediction, truth)
+    assert larger is not None and not larger.positive and larger.region_area == 400
+    assert deepest_error_click(prediction, truth) == CorrectiveClick(9, 9, True, region_area=100, depth=5.0)
+    # a pixel clicked before is not clicked again: the next of the greatest depth in raster order
+    assert deepest_error_click(prediction, truth, clicked=[(9, 9)]) == CorrectiveClick(10, 9, True, 100, 5.0)
+    assert deepest_error_click(truth, truth) is None
+
+
+def test_ritms_clicker_ties_go_negative_and_ignored_pixels_are_no_error() -> None:
+    truth = square((30, 30), 2, 2, 6)
+    spill = square((30, 30), 20, 20, 6)  # as deep as the miss
+    click = deepest_error_click(spill, truth)
+    assert click == CorrectiveClick(22, 22, False, region_area=36, depth=3.0)
+    assert deepest_error_click(spill, truth, ignore=spill) == CorrectiveClick(4, 4, True, 36, 3.0)
+    assert deepest_error_click(spill, truth, ignore=spill | truth) is None
 
 
 def test_click_loop_accumulates_clicks_feeds_back_logits_and_stops_when_exact() -> None:
