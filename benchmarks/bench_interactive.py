@@ -1,8 +1,9 @@
 """The click models by the field's click protocol: NoC@85/90 from an empty mask or a box, and corrections.
 
 The field's simulated person (`simulated_annotator.corrective_click`) clicks the point deepest inside
-the larger error region: a positive click on missed object, a negative one on spill. After every click
-the model answers with all the clicks so far:
+the larger error region: a positive click on missed object, a negative one on spill (``--clicker deepest``:
+as RITM's evaluation code clicks, `simulated_annotator.deepest_error_click`). After every click the model
+answers with all the clicks so far:
 
 - ``clicks`` starts from an empty mask (`ClickToMask.correct` with an empty current mask);
 - ``box`` starts from the mask's box grown by 5 px (`ClickToMask.box`), then adds clicks.
@@ -146,11 +147,12 @@ def paired(images: Path, masks: Path) -> Iterator[Sample]:
     if not mask_files:
         raise SystemExit(f"{masks}: no masks ({' '.join(IMAGE_SUFFIXES)}) for the images in {images}")
     owners = {stem: _image_of(stem, image_files) for stem in mask_files}
-    orphans = [stem for stem, owner in owners.items() if owner is None]
+    pairs = {stem: (image_files[owner], mask_files[stem]) for stem, owner in owners.items() if owner}
+    orphans = [mask_files[stem] for stem in mask_files if stem not in pairs]
     if orphans:
-        raise SystemExit(f"{mask_files[orphans[0]]}: no image of it in {images} ({len(orphans)} such masks)")
-    for stem, path in mask_files.items():
-        image = read_frame(image_files[owners[stem] or stem])
+        raise SystemExit(f"{orphans[0]}: no image of it in {images} ({len(orphans)} such masks)")
+    for stem, (image_path, path) in pairs.items():
+        image = read_frame(image_path)
         truth, ignored = read_truth(path)
         if truth.shape != image.shape[:2]:
             size = f"a mask of {truth.shape[::-1]} for an image of {image.shape[1::-1]} (width, height)"
