@@ -177,7 +177,7 @@ def objects_of(ids: np.ndarray) -> list[int]:
 
 
 def object_name(name: str, obj: int, objects: list[int]) -> str:
-    """A sample's name: the frame's, with ``:<object>`` where its clip's masks hold several objects."""
+    """A sample's name: the frame's, with ``:<object>`` unless its clip's first mask holds object 1 alone."""
     return name if objects == [1] else f"{name}:{obj}"
 
 
@@ -185,25 +185,31 @@ def davis_frames(roots: list[Path], indices: list[int], *, still: bool) -> Itera
     """Each object on frames ``indices`` of the DAVIS roots' clips, with its neighbour unless ``still``.
 
     The neighbour is the previous frame (the next, for frame 0), as a session gives it. A frame past a
-    clip's end or without a mask is skipped, and said so.
+    clip's end, without a mask, or with no object in its mask is skipped, and said so.
     """
     for root in roots:
         data, clips = davis_clips(root)
         for clip in clips:
             paths, masks = data.frame_paths(clip), data.mask_paths(clip)
+            first = next((mask for mask in masks if mask is not None), None)
+            named = [] if first is None else objects_of(DavisFormat.read_mask(first))  # the clip's objects
             for index in indices:
                 mask = masks[index] if index < len(paths) else None
                 if mask is None:
                     print(f"{clip}: no frame {index} with a mask ({len(paths)} frames)", flush=True)
                     continue
                 ids = DavisFormat.read_mask(mask)
+                objects = objects_of(ids)
+                if not objects:
+                    print(f"{clip}: no object on frame {index}", flush=True)
+                    continue
                 nearest = neighbour_index(index, len(paths))
                 neighbour = None if still or nearest is None else read_frame(paths[nearest])
                 known = None if neighbour is None else ObjectPrior(neighbour=neighbour)
-                image, objects = read_frame(paths[index]), objects_of(ids)
+                image = read_frame(paths[index])
                 name = clip if indices == [0] else f"{clip}/{paths[index].stem}"
                 for obj in objects:
-                    yield object_name(name, obj, objects), image, ids == obj, ids == IGNORE_INDEX, known
+                    yield object_name(name, obj, named), image, ids == obj, ids == IGNORE_INDEX, known
 
 
 def next_click(

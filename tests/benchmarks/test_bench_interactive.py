@@ -206,8 +206,11 @@ def test_the_benchmark_names_a_mask_without_its_image_or_of_another_size(tmp_pat
 
 
 def _davis_2017(root: Path) -> np.ndarray:
-    """A DAVIS 2017-style root: clip 'two' (3 still frames, a palette mask of objects 1 and 2 on frame 0 and
-    1, none on 2), clip 'one' (DAVIS 2016's 0/255 masks); frame 0's object ids returned."""
+    """A DAVIS 2017-style root of 3 still frames; frame 0's object ids returned.
+
+    Clip 'two': palette masks, objects 1 and 2 on frame 0, object 2 alone on frame 1, none on frame 2; clip
+    'one': DAVIS 2016's 0/255 masks, object 1 on frame 0, nothing on frame 1.
+    """
     ids = np.zeros((30, 40), np.uint8)
     ids[2:12, 2:14], ids[15:28, 20:38] = 1, 2
     frame = np.full((30, 40, 3), 30, np.uint8)
@@ -218,10 +221,10 @@ def _davis_2017(root: Path) -> np.ndarray:
         for t in range(3):
             cv2.imwrite(str(root / "JPEGImages" / "480p" / clip / f"{t:05d}.jpg"), frame[..., ::-1])
     for t in range(2):
-        palette = Image.fromarray(ids, mode="P")
+        palette = Image.fromarray(ids if t == 0 else np.where(ids == 2, 2, 0).astype(np.uint8), mode="P")
         palette.putpalette([0, 0, 0, 128, 0, 0, 0, 128, 0] + [0] * 759)
         palette.save(root / "Annotations" / "480p" / "two" / f"{t:05d}.png")
-        binary = (ids == 1).astype(np.uint8) * 255
+        binary = (ids == 1).astype(np.uint8) * 255 * (t == 0)
         cv2.imwrite(str(root / "Annotations" / "480p" / "one" / f"{t:05d}.png"), binary)
     return ids
 
@@ -236,8 +239,11 @@ def test_the_davis_benchmark_takes_each_object_of_a_davis_2017_mask(
     for (_, image, truth, ignored, known), obj in zip(samples, (1, 1, 2), strict=True):
         assert np.array_equal(truth, ids == obj) and not ignored.any() and image.shape == (30, 40, 3)
         assert known is not None and known.neighbour is not None  # frame 1, as a session gives it
+    # frame 1 of 'two' holds object 2 alone: still named as one of several; 'one' has an empty frame 1
+    assert [name for name, *_ in bench.davis_frames([tmp_path], [1], still=True)] == ["two/00001:2"]
     assert [name for name, *_ in bench.davis_frames([tmp_path], [2, 5], still=True)] == []
     assert capsys.readouterr().out.splitlines() == [
+        "one: no object on frame 1",
         "one: no frame 2 with a mask (3 frames)",
         "one: no frame 5 with a mask (3 frames)",
         "two: no frame 2 with a mask (3 frames)",
@@ -245,7 +251,8 @@ def test_the_davis_benchmark_takes_each_object_of_a_davis_2017_mask(
     ]
     data, clips = bench.davis_clips(tmp_path)
     frames, truths, masks = bench.propagated_frames(data, "two", 2)
-    assert clips == ["one", "two"] and len(frames) == 2 and np.array_equal(truths[1], ids)
+    assert clips == ["one", "two"] and len(frames) == 2
+    assert np.array_equal(truths[1], np.where(ids == 2, 2, 0))
     assert np.array_equal(masks[1], ids)  # a still clip: both objects kept where they are
     with pytest.raises(SystemExit, match=r"00002\.jpg: no mask of this frame; corrections need"):
         bench.propagated_frames(data, "two", 3)
