@@ -67,6 +67,17 @@ def region_centre(region: np.ndarray) -> tuple[int, int, float]:
     return x, y, float(distance[y, x])
 
 
+def errors_of(
+    prediction: np.ndarray, truth: np.ndarray, ignore: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(missed object, spill) of ``prediction`` against ``truth``; ``ignore``'s pixels in neither."""
+    prediction, truth = np.asarray(prediction, bool), np.asarray(truth, bool)
+    if prediction.shape != truth.shape:
+        raise ValueError(f"prediction {prediction.shape} and truth {truth.shape} differ in size")
+    valid = np.ones(truth.shape, bool) if ignore is None else ~np.asarray(ignore, bool)
+    return truth & ~prediction & valid, prediction & ~truth & valid
+
+
 def corrective_click(
     prediction: np.ndarray, truth: np.ndarray, *, ignore: np.ndarray | None = None
 ) -> CorrectiveClick | None:
@@ -74,12 +85,8 @@ def corrective_click(
 
     Pixels set in ``ignore`` (e.g. unlabelled ground truth) are not counted as errors.
     """
-    prediction, truth = np.asarray(prediction, bool), np.asarray(truth, bool)
-    if prediction.shape != truth.shape:
-        raise ValueError(f"prediction {prediction.shape} and truth {truth.shape} differ in size")
-    valid = np.ones(truth.shape, bool) if ignore is None else ~np.asarray(ignore, bool)
     best: tuple[int, int, int, np.ndarray] | None = None  # (-area, kind, first pixel, region)
-    for kind, errors in ((0, truth & ~prediction & valid), (1, prediction & ~truth & valid)):
+    for kind, errors in enumerate(errors_of(prediction, truth, ignore)):
         count, labels, stats, _ = cv2.connectedComponentsWithStats(errors.astype(np.uint8), connectivity=8)
         for index in range(1, count):
             region = labels == index
@@ -107,12 +114,14 @@ def deepest_error_click(
     greatest depth; pixels clicked before (``clicked``, (x, y)) are not clicked again. `corrective_click`
     instead picks the larger connected error region by area. ``region_area`` is the area of the connected
     error region clicked (8-neighbours).
+
+    Args:
+        prediction: the mask shown (bool H×W).
+        truth: the object's ground truth (bool H×W).
+        ignore: pixels that are no error either way (bool H×W), or None.
+        clicked: the pixels clicked before, as (x, y).
     """
-    prediction, truth = np.asarray(prediction, bool), np.asarray(truth, bool)
-    if prediction.shape != truth.shape:
-        raise ValueError(f"prediction {prediction.shape} and truth {truth.shape} differ in size")
-    valid = np.ones(truth.shape, bool) if ignore is None else ~np.asarray(ignore, bool)
-    missed, spill = truth & ~prediction & valid, prediction & ~truth & valid
+    missed, spill = errors_of(prediction, truth, ignore)
     depths = [inner_distance(missed), inner_distance(spill)]
     for column, row in clicked:
         for depth in depths:
