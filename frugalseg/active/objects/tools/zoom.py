@@ -9,7 +9,8 @@ crop the mask corrected (or the background) stands (`zoomed`).
 Nothing tells a first click's object's size. It is cut on the whole frame, and while the click lies near the
 edge of the answer kept (a flood from a small object), in smaller and smaller square crops around it
 (`FIRST_CLICK_CROPS`); the answer kept is the one the click lies deepest in for its area (`first_click`).
-The crops are cut two at once, each started before the one before it has told whether it is needed.
+The whole frame and the crops are cut two at once, each started before the cut before it has told whether it
+is needed: the first crop beside the whole frame.
 """
 
 from __future__ import annotations
@@ -48,12 +49,17 @@ ZOOM_PAD = 40
 FIRST_CLICK_CROPS = (0.5, 0.25, 0.125)
 FIRST_CLICK_DEEP = 0.1
 FIRST_CLICK_LEAST_FILL = 0.01
-#: How many of a first click's crops are cut at once (threads: the maximum flow, OpenCV and numpy release the
-#: GIL), at most the cores this process may use; the next crop starts while the one before is still cut
-#: (`flow.ahead.FlowsAhead`, OpenCV's own threads at one meanwhile, as a propagation's flows). The
-#: answer is the same; on the DAVIS frames 0/10/20/30 a first answer took 0.256 s one crop at a time, 0.213 s
-#: two at once on a 2-core CPU (over 0.3 s: 37.5 % → 25.0 %; `benchmarks/bench_first_click.py`, in turn).
+#: How many of a first click's cuts run at once (threads: the maximum flow, OpenCV and numpy release the
+#: GIL), at most the cores this process may use: the first crop beside the whole frame, each next crop while
+#: the one before is still cut (`flow.ahead.FlowsAhead`, OpenCV's own threads at one meanwhile, as a
+#: propagation's flows). The answer is the same. Two at once on a 2-core CPU: a first answer over 0.3 s on
+#: 30.0 % → 11.2 % of every 2nd `interactive_dev` image, 31.2 % → 21.9 % of the DAVIS frames 0/10/20/30;
+#: the whole frame cut alone first, then the crops two at once, had left 28.7 % and 20.0 % over on two
+#: quarters of `interactive_dev` where this leaves 15.0 % and 10.0 %, the DAVIS frames level
+#: (`benchmarks/bench_first_click.py`; `benchmarks/results/interactive.md`, stop 75).
 FIRST_CLICK_THREADS = 2
+#: The key of the whole frame's cut among a first click's cuts (the crops' are their indices).
+WHOLE = "whole"
 #: The constants a click model records in its settings (with `graph_cut.SETTINGS`).
 SETTINGS = "ZOOM_SHARE ZOOM_MARGIN ZOOM_PAD FIRST_CLICK_CROPS FIRST_CLICK_DEEP FIRST_CLICK_LEAST_FILL".split()
 
@@ -158,18 +164,18 @@ def first_click(
         bottom, right = min(height, click.y + half + 1), min(width, click.x + half + 1)
         if (top, left, bottom, right) != (0, 0, height, width):
             windows.append((slice(top, bottom), slice(left, right)))
-    best = cut_whole()
-    best_depth = click_depth_share(best, click)
-    if best_depth >= FIRST_CLICK_DEEP or not windows:
-        return best
-    crops: dict[Hashable, Callable[[], np.ndarray]] = {
+    if not windows:
+        return cut_whole()
+    cuts: dict[Hashable, Callable[[], np.ndarray]] = {WHOLE: cut_whole} | {
         index: partial(zoomed, cut_crop, image, [click], window, known)
         for index, window in enumerate(windows)
     }
     threads = max(1, min(FIRST_CLICK_THREADS, usable_cores()))
-    # each crop asked for in turn starts the next (`FlowsAhead` serves any work known ahead, not flows alone)
-    ahead = FlowsAhead(lambda index: crops[index](), list(crops), threads, ahead=max(1, threads - 1))
+    # each cut asked for in turn starts the next (`FlowsAhead` serves any work known ahead, not flows alone)
+    ahead = FlowsAhead(lambda key: cuts[key](), list(cuts), threads, ahead=max(1, threads - 1))
     with opencv_threads(1) if threads > 1 else nullcontext(), ahead:
+        best = ahead(WHOLE)
+        best_depth = click_depth_share(best, click)
         for index, (rows, cols) in enumerate(windows):
             if best_depth >= FIRST_CLICK_DEEP:
                 break

@@ -200,24 +200,32 @@ def test_a_first_click_is_cut_in_smaller_crops_while_it_lies_near_the_edge_of_th
     assert np.array_equal(found, np.roll(expected, -10, axis=0))
 
 
-def test_a_first_click_s_crops_are_cut_two_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Each crop's cut waits at a barrier of two: one cut at a time would break it (a timeout), two at once
-    # pass it together, the third crop after them.
+def test_a_first_click_s_whole_frame_is_cut_beside_its_first_crop_then_the_two_smaller_crops_together(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The whole frame's cut and the first crop's wait at one barrier of two, the two smaller crops at another:
+    # one cut at a time would break them (a timeout), two at once pass each pair together. Every crop's answer
+    # is empty, so the whole frame's flood stays and all three crops are asked for.
     monkeypatch.setattr(zoom, "usable_cores", lambda: 2)
     image = np.zeros((480, 640, 3), np.uint8)
     click = Point(320, 240, True)
     flood = np.zeros((480, 640), bool)
     flood[230:430, 310:610] = True
-    both = threading.Barrier(2, timeout=10)
-    met: list[int] = []
+    larger, smaller = threading.Barrier(2, timeout=10), threading.Barrier(2, timeout=10)
+    met: list[tuple[str, int]] = []
+
+    def cut_whole() -> np.ndarray:
+        met.append(("whole", larger.wait()))
+        return flood
 
     def cut_crop(crop: np.ndarray, clicks: list[Point], **given: Any) -> np.ndarray:
-        if crop.shape[0] > 100:  # the two larger crops
-            met.append(both.wait())
+        side = crop.shape[0]
+        met.append((str(side), (larger if side > 200 else smaller).wait()))
         return np.zeros(crop.shape[:2], bool)
 
-    assert np.array_equal(zoom.first_click(lambda: flood, cut_crop, image, click, None), flood)
-    assert sorted(met) == [0, 1]
+    assert np.array_equal(zoom.first_click(cut_whole, cut_crop, image, click, None), flood)
+    assert sorted(name for name, _ in met) == ["139", "279", "81", "whole"]
+    assert sorted(order for name, order in met if name in ("whole", "279")) == [0, 1]
 
 
 def test_a_first_click_s_crop_answer_that_reaches_the_crop_s_side_is_not_kept() -> None:
