@@ -13,6 +13,7 @@ from frugalseg.active.objects.engines import get_loop_engine
 from frugalseg.active.objects.simulation.simulated_annotator import CorrectiveClick, corrective_click
 from frugalseg.active.objects.tools.click_models import StarCutClicks
 from frugalseg.active.objects.tools.graph_cut import ObjectPrior
+from frugalseg.active.objects.tools.max_flow import HARD, MinCuts, contrast_weights
 
 
 def textured(seed: int, shape: tuple[int, int]) -> np.ndarray:
@@ -20,6 +21,17 @@ def textured(seed: int, shape: tuple[int, int]) -> np.ndarray:
     colours, no region of either telling it from the other."""
     noise = np.random.default_rng(seed).uniform(0, 255, (*shape, 3)).astype(np.float32)
     return np.clip((cv2.GaussianBlur(noise, (0, 0), 1.0) - 127.5) * 2 + 127.5, 0, 255).astype(np.uint8)
+
+
+def slow_cut(side: int) -> tuple[MinCuts, np.ndarray, np.ndarray]:
+    """A graph, its capacities to the source and to the sink: a flat side × side image whose left column is
+    held to the source and right column to the sink; every unit of its flow runs the image's width (a cut of
+    about 2 s at 500 px)."""
+    flat = np.zeros((side, side, 3))
+    edges = [(a, b, np.round(w), np.round(w)) for a, b, w in contrast_weights(flat, 15.0)]
+    to_object, to_background = np.zeros((side, side), np.int64), np.zeros((side, side), np.int64)
+    to_object[:, 0], to_background[:, -1] = HARD, HARD
+    return MinCuts(side * side, edges), to_object.ravel(), to_background.ravel()
 
 
 def davis_frame(root: Path, clip: str, index: int) -> tuple[np.ndarray, np.ndarray]:

@@ -10,7 +10,8 @@ Nothing tells a first click's object's size. It is cut on the whole frame, and w
 edge of the answer kept (a flood from a small object), in smaller and smaller square crops around it
 (`FIRST_CLICK_CROPS`); the answer kept is the one the click lies deepest in for its area (`first_click`).
 The whole frame and the crops are cut two at once, each started before the cut before it has told whether it
-is needed: the first crop beside the whole frame.
+is needed: the first crop beside the whole frame; once the answer is kept, the cuts still running give up
+(`max_flow.stopped_by`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from frugalseg.active.objects.simulation.simulated_annotator import inner_distance
+from frugalseg.active.objects.tools.max_flow import stopped_by
 from frugalseg.flow.ahead import FlowsAhead, opencv_threads, usable_cores
 
 if TYPE_CHECKING:
@@ -171,25 +173,34 @@ def first_click(
         for index, window in enumerate(windows)
     }
     threads = max(1, min(FIRST_CLICK_THREADS, usable_cores()))
+    unwanted = np.zeros(1, np.bool_)  # set once the answer is kept: the cuts still running give up
+
+    def run(key: Hashable) -> np.ndarray:
+        with stopped_by(unwanted):
+            return cuts[key]()
+
     # each cut asked for in turn starts the next (`FlowsAhead` serves any work known ahead, not flows alone)
-    ahead = FlowsAhead(lambda key: cuts[key](), list(cuts), threads, ahead=max(1, threads - 1))
+    ahead = FlowsAhead(run, list(cuts), threads, ahead=max(1, threads - 1))
     with opencv_threads(1) if threads > 1 else nullcontext(), ahead:
-        best = ahead(WHOLE)
-        best_depth = click_depth_share(best, click)
-        for index, (rows, cols) in enumerate(windows):
-            if best_depth >= FIRST_CLICK_DEEP:
-                break
-            answer = ahead(index)
-            inside = answer[rows, cols]
-            reaches = (
-                (rows.start > 0 and inside[0].any())
-                or (rows.stop < height and inside[-1].any())
-                or (cols.start > 0 and inside[:, 0].any())
-                or (cols.stop < width and inside[:, -1].any())
-            )
-            depth = click_depth_share(answer, click)
-            if not reaches and inside.mean() >= FIRST_CLICK_LEAST_FILL and depth > best_depth:
-                best, best_depth = answer, depth
+        try:
+            best = ahead(WHOLE)
+            best_depth = click_depth_share(best, click)
+            for index, (rows, cols) in enumerate(windows):
+                if best_depth >= FIRST_CLICK_DEEP:
+                    break
+                answer = ahead(index)
+                inside = answer[rows, cols]
+                reaches = (
+                    (rows.start > 0 and inside[0].any())
+                    or (rows.stop < height and inside[-1].any())
+                    or (cols.start > 0 and inside[:, 0].any())
+                    or (cols.stop < width and inside[:, -1].any())
+                )
+                depth = click_depth_share(answer, click)
+                if not reaches and inside.mean() >= FIRST_CLICK_LEAST_FILL and depth > best_depth:
+                    best, best_depth = answer, depth
+        finally:
+            unwanted[0] = True
     return best
 
 

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+import time
 
 import numpy as np
 import pytest
+from tool_frames import slow_cut
 
 from frugalseg.active.objects.tools import max_flow
 from frugalseg.active.objects.tools.max_flow import (
     HARD,
     SCALE,
+    CutStopped,
     contrast_weights,
     neighbour_pairs,
     source_side,
+    stopped_by,
 )
 
 
@@ -167,3 +172,30 @@ def test_a_graph_over_the_solver_s_int32_nodes_is_refused() -> None:
     # Nodes and arcs are int32 in the compiled solver: one node more is refused before anything is allocated.
     with pytest.raises(ValueError, match=f"a graph of {max_flow.MOST_NODES + 1} nodes and 0 edges"):
         max_flow.MinCuts(max_flow.MOST_NODES + 1, [])
+
+
+def test_a_cut_whose_flag_is_set_before_it_begins_is_stopped_and_others_are_not() -> None:
+    cuts, to_object, to_background = slow_cut(8)
+    flag = np.ones(1, np.bool_)
+    with pytest.raises(CutStopped, match="before it began"), stopped_by(flag):
+        cuts.source_side(to_object, to_background)
+    with stopped_by(np.zeros(1, np.bool_)):  # a set flag within an unset one; then the unset one; then none
+        with stopped_by(flag), pytest.raises(CutStopped):
+            cuts.source_side(to_object, to_background)
+        assert cuts.source_side(to_object, to_background).reshape(8, 8)[:, 0].all()
+    side = cuts.source_side(to_object, to_background).reshape(8, 8)
+    assert side[:, 0].all() and not side[:, -1].any()
+
+
+def test_a_running_cut_gives_up_when_another_thread_sets_its_flag() -> None:
+    # The flag is set 0.2 s into a cut of about 1.8 s alone: the solver sees it between two augmenting paths
+    # (a solver that ignored it would also raise after it, but only once the whole flow ran).
+    cuts, to_object, to_background = slow_cut(500)
+    flag = np.zeros(1, np.bool_)
+    timer = threading.Timer(0.2, flag.__setitem__, (0, True))
+    began = time.perf_counter()
+    timer.start()
+    with pytest.raises(CutStopped, match="while it ran"), stopped_by(flag):
+        cuts.source_side(to_object, to_background)
+    assert time.perf_counter() - began < 1.2
+    timer.join()

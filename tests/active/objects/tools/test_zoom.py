@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +15,14 @@ from tool_frames import (
     field_clicks,
     interactive_dev,
     propagated_davis,
+    slow_cut,
 )
 
 from frugalseg.active.objects.simulation.simulated_annotator import corrective_click
 from frugalseg.active.objects.tools import zoom
 from frugalseg.active.objects.tools.click_models import StarCutClicks
 from frugalseg.active.objects.tools.graph_cut import ObjectPrior, Point
+from frugalseg.active.objects.tools.max_flow import CutStopped
 from frugalseg.active.objects.tools.zoom import zoom_window, zoomed
 from frugalseg.metrics.jf import region_similarity
 
@@ -226,6 +229,41 @@ def test_a_first_click_s_whole_frame_is_cut_beside_its_first_crop_then_the_two_s
     assert np.array_equal(zoom.first_click(cut_whole, cut_crop, image, click, None), flood)
     assert sorted(name for name, _ in met) == ["139", "279", "81", "whole"]
     assert sorted(order for name, order in met if name in ("whole", "279")) == [0, 1]
+
+
+def test_a_first_click_s_crop_still_running_gives_up_once_the_whole_frame_s_answer_is_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The whole frame's answer holds the click deep (a 101-px square around it), so no crop is wanted; the
+    # first crop, started beside it, is a cut of about 2 s (`slow_cut`).
+    # It gives up as the answer is kept: `first_click` returns the square well before that cut would end.
+    monkeypatch.setattr(zoom, "usable_cores", lambda: 2)
+    image = np.zeros((480, 640, 3), np.uint8)
+    click = Point(320, 240, True)
+    square = np.zeros((480, 640), bool)
+    square[190:291, 270:371] = True
+    cuts, to_object, to_background = slow_cut(500)
+    started = threading.Event()
+    ended: list[str] = []
+
+    def cut_whole() -> np.ndarray:
+        assert started.wait(10)
+        return square
+
+    def cut_crop(crop: np.ndarray, clicks: list[Point], **given: Any) -> np.ndarray:
+        started.set()
+        try:
+            cuts.source_side(to_object, to_background)
+        except CutStopped:
+            ended.append("stopped")
+            raise
+        ended.append("cut")
+        return np.zeros(crop.shape[:2], bool)
+
+    began = time.perf_counter()
+    assert np.array_equal(zoom.first_click(cut_whole, cut_crop, image, click, None), square)
+    assert ended == ["stopped"]
+    assert time.perf_counter() - began < 1.2
 
 
 def test_a_first_click_s_crop_answer_that_reaches_the_crop_s_side_is_not_kept() -> None:
