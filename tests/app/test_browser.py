@@ -231,3 +231,50 @@ def test_annotate_in_the_browser(
     train_one_step(davis, store, state)
     assert not [e for e in browser.get_log("browser") if "favicon" in e["message"]]  # the page's own icon
     shutil.rmtree(tmp_path / "chromium", ignore_errors=True)
+
+
+#: The page's own fetch, wrapped: a preview asked for while ``window.holdBack`` is its number (counted from 1
+#: as asked) comes back 2 s late; ``window.answered`` counts the previews come back.
+HOLD_BACK_A_PREVIEW = """
+const fetched = window.fetch; window.asked = 0; window.answered = 0; window.holdBack = 1;
+window.fetch = async (...args) => {
+  const preview = String(args[0]).includes('/preview'); const number = preview ? ++window.asked : 0;
+  const response = await fetched(...args);
+  if (number === window.holdBack) { await new Promise((resolve) => setTimeout(resolve, 2000)); }
+  if (preview) { window.answered++; }
+  return response;
+};"""
+
+
+def test_a_click_s_preview_that_comes_back_late_is_not_shown(browser, served: tuple[str, Path]) -> None:
+    # A new session's frame 0 of blackswan, the field's first two clicks (the swan's middle, then the spill
+    # under it). The first click's answer comes back after the second's: the page shows the second's (both
+    # clicks), not the first's. A third click's answer comes back after the person opened frame 3: frame 3
+    # stays as it was.
+    from selenium.webdriver.common.by import By
+
+    address, _ = served
+    browser.get(address)
+    wait_for(browser, "return document.body.dataset.ready === '1'")
+    wait_for(browser, f"return document.body.dataset.frame === '{VIDEO}/0'")
+    browser.find_element(By.CSS_SELECTOR, "input[value='clicks']").click()
+    browser.execute_script(HOLD_BACK_A_PREVIEW)
+    click_on(browser, 272, 319)
+    click_on(browser, 260, 425, right=True)
+    wait_for(browser, "return window.answered === 2")
+    answer_to = (
+        "const done = arguments[arguments.length - 1];"
+        "api(frameUrl(S.frame, 'preview'), { method: 'POST', headers: { 'Content-Type': 'application/json' },"
+        " body: JSON.stringify({ clicks: S.clicks.slice(0, arguments[0]) }) })"
+        ".then((p) => done(Array.from(decode(p.rle, S.work.length)).filter((v) => v === 1).length))"
+    )
+    shown = browser.execute_script("return Array.from(S.work).filter((v) => v === 1).length")
+    one, both = browser.execute_async_script(answer_to, 1), browser.execute_async_script(answer_to, 2)
+    assert one != both and shown == both
+    assert browser.execute_script("return document.getElementById('frameinfo').dataset.preview") == "2"
+    browser.execute_script("window.holdBack = window.asked + 1")
+    click_on(browser, 272, 300)
+    browser.execute_async_script("openFrame(3).then(arguments[arguments.length - 1])")
+    wait_for(browser, "return window.answered === window.holdBack")
+    assert browser.execute_script("return document.body.dataset.frame") == f"{VIDEO}/3"
+    assert browser.execute_script("return S.work.every((v) => v === 0) && S.clicks.length === 0")

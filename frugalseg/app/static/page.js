@@ -201,15 +201,24 @@ async function post(kind, body) {
 function shaped(data, mode) {
   S.work = apply(S.toolBase, decode(data.rle, S.work.length), mode); S.edited = true; S.clicks = []; draw(); done();
 }
+// Whether an answer still answers what is on screen: the same frame, the same list of clicks (a new box,
+// an undo or another frame makes a new one) and no click added to it since (its answer is on its way).
+function stillAsked(video, frame, clicks, sent) {
+  return S.video === video && S.frame === frame && clicks.length === sent && (clicks === S.clicks || clicks === S.boxClicks);
+}
 async function boxPreview() {
-  const sent = S.boxClicks.length; const started = performance.now(); const obj = object();
+  const clicks = S.boxClicks, sent = clicks.length, box = S.box, video = S.video, frame = S.frame;
+  const started = performance.now(); const obj = object();
   try {
-    const data = await post("box", { box: S.box, clicks: S.boxClicks, object: obj });
-    if (sent !== S.boxClicks.length) { return; }
+    const data = await post("box", { box, clicks, object: obj });
+    if (!stillAsked(video, frame, clicks, sent) || S.box !== box) { return; }
     const shown = S.work; shaped(data, S.toolMode);
     S.boxed[obj] = { box: S.box.slice(), clicks: sent }; $("frameinfo").dataset.box = `${S.box.join(",")}:${sent}`;
     tellChange(shown, obj, started, sent > 0);
-  } catch (err) { if (sent) { S.boxClicks.pop(); } draw(); fail(err); }
+  } catch (err) {
+    if (!stillAsked(video, frame, clicks, sent) || S.box !== box) { return; }
+    if (sent) { S.boxClicks.pop(); } draw(); fail(err);
+  }
 }
 function boxDown(x, y, event) {
   if (event.button === 0) { S.drag = [x, y, x, y]; S.dragMode = shapeMode(event); return; }
@@ -271,15 +280,20 @@ async function click(x, y, positive) {
   if (!S.clicks.length && S.edited) { S.base = S.work.slice(); }
   const obj = object();
   S.clicks.push({ object: obj, x, y, positive }); draw();
-  const body = { clicks: S.clicks };
+  const clicks = S.clicks, sent = clicks.length, video = S.video, frame = S.frame;
+  const body = { clicks };
   if (S.edited) { body.base = encode(S.base); }
   const started = performance.now();
   try {
-    const preview = await api(frameUrl(S.frame, "preview"), { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    const preview = await api(frameUrl(frame, "preview"), { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    if (!stillAsked(video, frame, clicks, sent)) { return; }  // a later click's answer holds this one's
     const shown = S.work; S.work = decode(preview.rle, S.work.length); draw();
-    done(); $("frameinfo").dataset.preview = String(S.clicks.length);
+    done(); $("frameinfo").dataset.preview = String(sent);
     tellChange(shown, obj, started, true);
-  } catch (err) { S.clicks.pop(); draw(); fail(err); }
+  } catch (err) {
+    if (!stillAsked(video, frame, clicks, sent)) { return; }
+    S.clicks.pop(); draw(); fail(err);
+  }
 }
 // The info line tells how many pixels of object ``obj`` an answer added and removed against the mask
 // ``shown`` before it; a click (``clicked``) whose answer changes no pixel but its own is one the click
