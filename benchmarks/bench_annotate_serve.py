@@ -15,6 +15,11 @@ Three figures, each over real HTTP to the app served by uvicorn in this process 
 * rush (issue 34): a person who does not wait for the clip: the first mask, then clicks on each
   proposed frame as soon as it is proposed, while the clip still propagates (each submit supersedes
   the running propagation): the submit's answer, the next proposal, and the whole clip after the last.
+* quick clicks: a person who clicks again `QUICK_GAP` s after a first click from an empty mask, before its
+  preview came back (a new session's frames 0, 5, …, 35 of blackswan and car-shadow; the field's first two
+  clicks, `corrective_click` against the truth): the second preview's wall time with the app as built (the
+  frame's later preview stops the first, `LatestWins`) and with every preview run to its end, two apps on
+  sessions of their own served at once, the frames taken in turn.
 * page load with a 100-frame filmstrip (parkour of davis_hard, its frame 0 annotated): what the page
   fetches when opened (the page, the session, the proposal, the video, the frame, its mask and the 100
   thumbnails), one request after another, cold (thumbnails made) then warm (cached); and, where
@@ -22,7 +27,7 @@ Three figures, each over real HTTP to the app served by uvicorn in this process 
   thumbnail has loaded.
 
     python benchmarks/bench_annotate_serve.py [--data ../shared/data] [--repeats 5] [--flow-downscale 1]
-        [--parts clicks,rush,page] [--clip blackswan] [--submits 2]
+        [--parts clicks,rush,quick,page] [--clip blackswan] [--submits 2]
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import cv2
 import httpx
@@ -47,13 +53,30 @@ import uvicorn
 import frugalseg
 from frugalseg.active.objects.session.proposals import ProposalOptions
 from frugalseg.active.objects.session.session import AnnotationSession
-from frugalseg.app import SessionService, create_app
+from frugalseg.active.objects.simulation.simulated_annotator import corrective_click
+from frugalseg.active.objects.tools.click_models import StarCutClicks
+from frugalseg.app import SessionService, create_app, server
+from frugalseg.app.http import LatestWins
+from frugalseg.data.io import read_frame
 
 CLICKS = [
     {"object": 1, "x": 430, "y": 240, "positive": True},
     {"object": 1, "x": 640, "y": 120, "positive": False},
     {"object": 1, "x": 520, "y": 300, "positive": True},
 ]
+
+#: The quick clicks' second click comes this many seconds after the first (before its preview came back).
+QUICK_GAP = 0.1
+QUICK_CLIPS, QUICK_FRAMES = ("blackswan", "car-shadow"), range(0, 40, 5)
+
+
+class EveryPreviewRuns:
+    """The app's `LatestWins` that stops nothing: each preview runs to its end (the app before stop 75)."""
+
+    @contextmanager
+    def latest(self, key: Any, what: str) -> Iterator[None]:
+        """Run the block."""
+        yield
 
 
 @contextmanager
@@ -192,6 +215,74 @@ def bench_rush(data: Path, work: Path, downscale: int, clip: str, submits: int) 
         print(f"rush: the whole clip propagated {whole:.2f} s after the last submit")
 
 
+def field_clicks(root: Path, clip: str, frame: int) -> list[dict]:
+    """The field's first two clicks on a frame: against its truth, the second on the model's first answer."""
+    image = read_frame(root / "JPEGImages" / "480p" / clip / f"{frame:05d}.jpg")
+    truth = (
+        cv2.imread(str(root / "Annotations" / "480p" / clip / f"{frame:05d}.png"), cv2.IMREAD_GRAYSCALE) > 0
+    )
+    first = corrective_click(truth & False, truth)
+    assert first is not None
+    second = corrective_click(StarCutClicks().correct(image, truth & False, [first]), truth)
+    assert second is not None
+    return [{"object": 1, "x": c.x, "y": c.y, "positive": c.positive} for c in (first, second)]
+
+
+def quick_pair(http: httpx.Client, path: str, clicks: list[dict]) -> tuple[float, int]:
+    """Two clicks' previews `QUICK_GAP` s apart: the second's seconds, and the first's status."""
+    statuses: list[int] = []
+
+    def ask_first() -> None:
+        statuses.append(http.post(path, json={"clicks": clicks[:1]}).status_code)
+
+    first = threading.Thread(target=ask_first)
+    first.start()
+    time.sleep(QUICK_GAP)
+    start = time.perf_counter()
+    answer = http.post(path, json={"clicks": clicks})
+    spent = time.perf_counter() - start
+    first.join()
+    assert answer.status_code == 200, answer.text
+    return spent, statuses[0]
+
+
+def bench_quick_clicks(data: Path, work: Path, downscale: int) -> None:
+    """The second of two quick clicks' preview: the first stopped by it (as built), and run to its end."""
+    built, unstopped = "the first stopped (built)", "every preview run"
+    seconds: dict[str, list[float]] = {built: [], unstopped: []}
+    stopped = 0
+    for clip in QUICK_CLIPS:
+        apps = {}
+        for way in seconds:
+            root, service = clip_service(data, work / f"quick-{clip}-{len(apps)}", clip, downscale)
+            with patch.object(server, "LatestWins", EveryPreviewRuns if way == unstopped else LatestWins):
+                apps[way] = create_app(service, exports=work / "exports-quick")
+        with (
+            served(apps[built]) as built_address,
+            served(apps[unstopped]) as unstopped_address,
+            httpx.Client(base_url=built_address, timeout=600) as built_http,
+            httpx.Client(base_url=unstopped_address, timeout=600) as unstopped_http,
+        ):
+            https = {built: built_http, unstopped: unstopped_http}
+            for number, frame in enumerate(QUICK_FRAMES):
+                clicks = field_clicks(root, clip, frame)
+                for way in list(seconds)[:: 1 if number % 2 else -1]:
+                    https[way].get(f"/api/videos/{clip}/{frame}/mask")  # the frame opened
+                    spent, status = quick_pair(https[way], f"/api/videos/{clip}/{frame}/preview", clicks)
+                    seconds[way].append(spent)
+                    stopped += way == built and status == 409
+    for way, spent in seconds.items():
+        over = sum(s > 0.3 for s in spent) / len(spent)
+        clips = " and ".join(QUICK_CLIPS)
+        median, mean = statistics.median(spent), statistics.mean(spent)
+        print(
+            f"quick clicks ({QUICK_GAP} s apart, {len(spent)} frames of {clips}), {way}: the second's "
+            f"preview median {median:.3f} s, mean {mean:.3f} s, max {max(spent):.3f} s, "
+            f"{100 * over:.0f}% over 0.3 s"
+        )
+    print(f"quick clicks: {stopped} first previews stopped (409) by the second")
+
+
 def page_load(http: httpx.Client, video: str, frames: int) -> float:
     start = time.perf_counter()
     for path in ("/", "/api/session", "/api/proposal", f"/api/videos/{video}"):
@@ -266,7 +357,8 @@ def main() -> None:
     parser.add_argument(
         "--parts",
         default="clicks,page",
-        help="clicks (preview, submit), rush (submit while propagating), page",
+        help="clicks (preview, submit), rush (submit while propagating), quick (a click before the last's "
+        "preview came back), page",
     )
     parser.add_argument("--clip", default="blackswan", help="a DAVIS clip of davis_dev or davis_hard")
     parser.add_argument("--submits", type=int, default=2, help="click submits after the first mask")
@@ -287,6 +379,8 @@ def main() -> None:
             )
         if "rush" in args.parts:
             bench_rush(args.data, Path(folder), args.flow_downscale, args.clip, args.submits)
+        if "quick" in args.parts:
+            bench_quick_clicks(args.data, Path(folder), args.flow_downscale)
         if "page" in args.parts:
             bench_page_load(args.data, Path(folder))
 

@@ -1,5 +1,7 @@
 """What the page's app and the ML backend share: a token on every request, a bounded body, JSON errors.
 
+`LatestWins` runs work of which only the latest is wanted (a frame's previews).
+
 `JSONRoutes` is that small base (as Label Studio's SDK keeps its server apart from the model): its
 subclasses hold routes only, over a `frugalseg.app.jobs.SessionService`.
 """
@@ -9,13 +11,16 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from collections.abc import Awaitable, Callable
+import threading
+from collections.abc import Awaitable, Callable, Hashable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from frugalseg.active.objects.tools.max_flow import CutStopped, StopFlag, stopped_by
 from frugalseg.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -30,6 +35,41 @@ class RequestError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+class LatestWins:
+    """Work of which only the latest of each key is wanted: a newer one stops the cuts of the one before.
+
+    A person who clicks again before a preview comes back wants the answer to all the clicks; the page
+    drops the older answer, and the older work stops (`max_flow.stopped_by`) instead of taking the cores
+    from the newer.
+    """
+
+    def __init__(self) -> None:
+        self._flags: dict[Hashable, StopFlag] = {}
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def latest(self, key: Hashable, what: str) -> Iterator[None]:
+        """Run the block (in the thread doing the work) as ``key``'s latest; stopped by a newer one.
+
+        Raises:
+            RequestError: 409, when a newer work of ``key`` stopped this one (``what`` names it).
+        """
+        flag = StopFlag()
+        with self._lock:
+            before, self._flags[key] = self._flags.get(key), flag
+        if before is not None:
+            before.set()
+        try:
+            with stopped_by(flag):
+                yield
+        except CutStopped as err:
+            raise RequestError(409, f"a later {what} replaced this one") from err
+        finally:
+            with self._lock:
+                if self._flags.get(key) is flag:
+                    del self._flags[key]
 
 
 async def http_error(request: Request, exc: Exception) -> Response:

@@ -29,6 +29,9 @@ with a token, every request but ``/static``'s must carry it as the ``token`` que
     GET  /api/jobs                                 the propagations and their progress
     GET  /api/proposal[?video=…]                   the next proposal (provisional while a video propagates)
     POST /api/export                               a new label store of the masks, and its tool files
+
+A frame's click or box preview that a later one of the same frame replaced while it ran stops and answers
+409 (`LatestWins`): the page shows the latest answer only, and the older work leaves it the cores.
 """
 
 from __future__ import annotations
@@ -62,7 +65,7 @@ from frugalseg.active.objects.session.given import (
 from frugalseg.active.objects.session.proposals import LOOK_HERE
 from frugalseg.active.objects.simulation.annotation_types import GivenClick
 from frugalseg.active.objects.tools.tools import IntelligentScissors, SuperpixelBrush
-from frugalseg.app.http import JSON_ERRORS, Endpoint, JSONRoutes, RequestError
+from frugalseg.app.http import JSON_ERRORS, Endpoint, JSONRoutes, LatestWins, RequestError
 from frugalseg.app.jobs import SessionService, expected_errors, jpeg, unreliability
 from frugalseg.data.overlays import object_palette
 from frugalseg.errors import ConfigError, DataError
@@ -135,6 +138,7 @@ class AnnotationApp(JSONRoutes):
         self.exports = exports
         self.scissors_tool = IntelligentScissors()
         self.brush = SuperpixelBrush()
+        self.previews = LatestWins()  # a frame's click or box preview stops the one before it
 
     def routes(self) -> list[Route]:
         """The app's routes, each wrapped in the token check and the error handling."""
@@ -276,7 +280,8 @@ class AnnotationApp(JSONRoutes):
             sent = data.get("base")
             base = current if sent is None else decode_rle(sent, current.shape, "base")
             given = GivenAnnotation(Path("the clicks"), base.shape, clicks=tuple(clicks))
-            return self.session.preview(name, frame, given, base)
+            with self.previews.latest((name, frame), "preview of this frame"):
+                return self.session.preview(name, frame, given, base)
 
         ids = await run_in_threadpool(run)
         return JSONResponse({"width": ids.shape[1], "height": ids.shape[0], "rle": encode_rle(ids)})
@@ -299,7 +304,12 @@ class AnnotationApp(JSONRoutes):
         clicks: tuple[GivenClick, ...] = ()
         if data.get("clicks"):
             clicks = GivenAnnotation(Path("the clicks"), shape, clicks=tuple(_clicks(data["clicks"]))).clicks
-        found = await run_in_threadpool(self.session.box_preview, name, frame, box, clicks, obj)
+
+        def run() -> np.ndarray:
+            with self.previews.latest((name, frame), "preview of this frame"):
+                return self.session.box_preview(name, frame, box, clicks, obj)
+
+        found = await run_in_threadpool(run)
         return JSONResponse(_object_mask(found))
 
     async def scissors(self, request: Request) -> Response:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 from starlette.testclient import TestClient
+from tool_frames import slow_cut
 
 from app.conftest import SESSION_FLAGS, open_session
 from frugalseg.active.objects.session.given import GivenAnnotation
@@ -350,3 +352,52 @@ def test_a_propagation_that_will_not_stop_in_time_is_logged_at_shutdown_not_rais
     with TestClient(create_app(service, exports=tmp_path / "exports")) as client:
         assert client.get("/api/session").status_code == 200
     assert "did not stop in 60 s" in caplog.text
+
+
+def test_a_preview_a_later_one_of_its_frame_replaced_while_it_ran_is_stopped(
+    client: TestClient, service: SessionService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first preview of frame 3 runs a cut of about 2 s (`slow_cut`); a second one of frame 3 comes while
+    # it runs: it answers, and the first stops (409) well before its cut would have ended. A box preview of
+    # frame 3 is the frame's latest too; a preview of frame 5 meanwhile stops nothing of frame 3's.
+    graphs = iter([slow_cut(500), slow_cut(500)])
+    running = threading.Event()
+    slow_frames = {3}
+
+    def previewed(video: str, frame: int, *given: object) -> np.ndarray:
+        if frame in slow_frames:
+            slow_frames.discard(frame)
+            cuts, to_object, to_background = next(graphs)
+            running.set()
+            cuts.source_side(to_object, to_background)
+        return np.zeros((480, 854), np.uint8)
+
+    monkeypatch.setattr(service.session, "preview", previewed)
+    monkeypatch.setattr(service.session, "box_preview", lambda *given: np.zeros((480, 854), bool))
+    answers: dict[str, tuple[int, str, float]] = {}
+    one_click = {"clicks": CLICKS[:1]}
+
+    def ask(name: str, path: str, body: dict) -> None:
+        began = time.perf_counter()
+        answer = client.post(path, json=body)
+        answers[name] = (answer.status_code, answer.json().get("error", ""), time.perf_counter() - began)
+
+    first = threading.Thread(target=ask, args=("first", f"/api/videos/{VIDEO}/3/preview", one_click))
+    first.start()
+    assert running.wait(30)
+    ask("other frame", f"/api/videos/{VIDEO}/5/preview", one_click)
+    assert first.is_alive()  # frame 5's preview did not stop frame 3's
+    ask("second", f"/api/videos/{VIDEO}/3/preview", {"clicks": CLICKS})
+    first.join()
+    assert answers["other frame"][0] == answers["second"][0] == 200
+    assert answers["first"][:2] == (409, "a later preview of this frame replaced this one")
+    assert answers["first"][2] < 1.5
+    # a box preview stops a click preview of its frame the same way
+    running.clear()
+    slow_frames.add(3)
+    first = threading.Thread(target=ask, args=("first", f"/api/videos/{VIDEO}/3/preview", one_click))
+    first.start()
+    assert running.wait(30)
+    ask("box", f"/api/videos/{VIDEO}/3/box", {"box": [100, 50, 400, 300]})
+    first.join()
+    assert answers["box"][0] == 200 and answers["first"][0] == 409

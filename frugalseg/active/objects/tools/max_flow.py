@@ -31,18 +31,55 @@ class CutStopped(Exception):
     """A cut given up because its flag was set while it ran (`stopped_by`)."""
 
 
+class StopFlag:
+    """Stops the cuts run under it (`stopped_by`) once set, from any thread.
+
+    The flags made under it (`below`) are set with it: the work a cut's caller hands to other threads stops
+    with the caller's.
+    """
+
+    def __init__(self) -> None:
+        self.array = np.zeros(1, np.bool_)  # what the solver reads between two augmenting paths
+        self._below: list[StopFlag] = []
+        self._lock = threading.Lock()
+
+    def set(self) -> None:
+        """Stop the cuts run under this flag and under the flags made below it."""
+        with self._lock:
+            self.array[0] = True
+            below, self._below = self._below, []
+        for flag in below:
+            flag.set()
+
+    def below(self) -> StopFlag:
+        """A new flag, set when this one is (at once if it already is)."""
+        flag = StopFlag()
+        with self._lock:
+            if self.array[0]:
+                flag.array[0] = True
+            else:
+                self._below.append(flag)
+        return flag
+
+
 _stopping = threading.local()  # this thread's flag (`stopped_by`)
-_NEVER = np.zeros(1, np.bool_)  # the flag of a cut outside `stopped_by`: never set
+_NEVER = np.zeros(1, np.bool_)  # what a cut outside `stopped_by` reads: never set
+
+
+def stop_flag() -> StopFlag:
+    """A new flag for work this thread hands to others: set with this thread's own (`stopped_by`), if any."""
+    outer: StopFlag | None = getattr(_stopping, "flag", None)
+    return StopFlag() if outer is None else outer.below()
 
 
 @contextmanager
-def stopped_by(flag: np.ndarray) -> Iterator[None]:
-    """Within the block, this thread's cuts raise `CutStopped` once ``flag[0]`` is set (by any thread).
+def stopped_by(flag: StopFlag) -> Iterator[None]:
+    """Within the block, this thread's cuts raise `CutStopped` once ``flag`` is set (by any thread).
 
-    ``flag``: a bool array of one element. The solver reads it between two augmenting paths, so a cut gives
-    up within one path of the flag being set: the answers a first click's crops race for and no longer need.
+    The solver reads it between two augmenting paths, so a cut gives up within one path of the flag being
+    set: the answers a first click's crops race for and no longer need, a preview a later one replaced.
     """
-    outer = getattr(_stopping, "flag", _NEVER)
+    outer = getattr(_stopping, "flag", None)
     _stopping.flag = flag
     try:
         yield
@@ -136,7 +173,8 @@ class MinCuts:
         if len(to_object) != self.count or len(to_background) != self.count:
             raise ValueError(f"a graph of {self.count} nodes: terminal capacities for {len(to_object)} nodes")
         wanted = _capped(to_object) - _capped(to_background)
-        stop = getattr(_stopping, "flag", _NEVER)
+        flag: StopFlag | None = getattr(_stopping, "flag", None)
+        stop = _NEVER if flag is None else flag.array
         if stop[0]:
             raise CutStopped("the cut was stopped before it began")
         changed = np.flatnonzero(wanted != self.given)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from frugalseg.active.objects.simulation.simulated_annotator import inner_distance
-from frugalseg.active.objects.tools.max_flow import stopped_by
+from frugalseg.active.objects.tools.max_flow import stop_flag, stopped_by
 from frugalseg.flow.ahead import FlowsAhead, opencv_threads, usable_cores
 
 if TYPE_CHECKING:
@@ -173,7 +173,7 @@ def first_click(
         for index, window in enumerate(windows)
     }
     threads = max(1, min(FIRST_CLICK_THREADS, usable_cores()))
-    unwanted = np.zeros(1, np.bool_)  # set once the answer is kept: the cuts still running give up
+    unwanted = stop_flag()  # set once the answer is kept, or with the caller's: the cuts running give up
 
     def run(key: Hashable) -> np.ndarray:
         with stopped_by(unwanted):
@@ -200,7 +200,7 @@ def first_click(
                 if not reaches and inside.mean() >= FIRST_CLICK_LEAST_FILL and depth > best_depth:
                     best, best_depth = answer, depth
         finally:
-            unwanted[0] = True
+            unwanted.set()
     return best
 
 

@@ -16,9 +16,11 @@ from frugalseg.active.objects.tools.max_flow import (
     HARD,
     SCALE,
     CutStopped,
+    StopFlag,
     contrast_weights,
     neighbour_pairs,
     source_side,
+    stop_flag,
     stopped_by,
 )
 
@@ -176,10 +178,11 @@ def test_a_graph_over_the_solver_s_int32_nodes_is_refused() -> None:
 
 def test_a_cut_whose_flag_is_set_before_it_begins_is_stopped_and_others_are_not() -> None:
     cuts, to_object, to_background = slow_cut(8)
-    flag = np.ones(1, np.bool_)
+    flag = StopFlag()
+    flag.set()
     with pytest.raises(CutStopped, match="before it began"), stopped_by(flag):
         cuts.source_side(to_object, to_background)
-    with stopped_by(np.zeros(1, np.bool_)):  # a set flag within an unset one; then the unset one; then none
+    with stopped_by(StopFlag()):  # a set flag within an unset one; then the unset one; then none
         with stopped_by(flag), pytest.raises(CutStopped):
             cuts.source_side(to_object, to_background)
         assert cuts.source_side(to_object, to_background).reshape(8, 8)[:, 0].all()
@@ -187,15 +190,26 @@ def test_a_cut_whose_flag_is_set_before_it_begins_is_stopped_and_others_are_not(
     assert side[:, 0].all() and not side[:, -1].any()
 
 
+def test_a_flag_sets_the_flags_made_below_it_and_a_thread_s_new_flag_is_below_its_own() -> None:
+    outer = StopFlag()
+    with stopped_by(outer):
+        handed = stop_flag()  # work this thread hands to another
+    alone = stop_flag()  # outside any flag: set by nothing but itself
+    deeper = handed.below()
+    outer.set()
+    assert handed.array[0] and deeper.array[0] and not alone.array[0]
+    assert outer.below().array[0]  # made below a set flag: set at once
+
+
 def test_a_running_cut_gives_up_when_another_thread_sets_its_flag() -> None:
-    # The flag is set 0.2 s into a cut of about 1.8 s alone: the solver sees it between two augmenting paths
-    # (a solver that ignored it would also raise after it, but only once the whole flow ran).
+    # The flag above the cut's is set 0.2 s into a cut of about 2 s alone: the solver sees it between two
+    # augmenting paths (a solver that ignored it would also raise after it, but only once the whole flow ran).
     cuts, to_object, to_background = slow_cut(500)
-    flag = np.zeros(1, np.bool_)
-    timer = threading.Timer(0.2, flag.__setitem__, (0, True))
+    outer = StopFlag()
+    timer = threading.Timer(0.2, outer.set)
     began = time.perf_counter()
     timer.start()
-    with pytest.raises(CutStopped, match="while it ran"), stopped_by(flag):
+    with pytest.raises(CutStopped, match="while it ran"), stopped_by(outer.below()):
         cuts.source_side(to_object, to_background)
     assert time.perf_counter() - began < 1.2
     timer.join()
