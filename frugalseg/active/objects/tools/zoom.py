@@ -54,11 +54,11 @@ FIRST_CLICK_LEAST_FILL = 0.01
 #: How many of a first click's cuts run at once (threads: the maximum flow, OpenCV and numpy release the
 #: GIL), at most the cores this process may use: the first crop beside the whole frame, each next crop while
 #: the one before is still cut (`flow.ahead.FlowsAhead`, OpenCV's own threads at one meanwhile, as a
-#: propagation's flows). The answer is the same. Two at once on a 2-core CPU: a first answer over 0.3 s on
-#: 30.0 % → 11.2 % of every 2nd `interactive_dev` image, 31.2 % → 21.9 % of the DAVIS frames 0/10/20/30;
-#: the whole frame cut alone first, then the crops two at once, had left 28.7 % and 20.0 % over on two
-#: quarters of `interactive_dev` where this leaves 15.0 % and 10.0 %, the DAVIS frames level
-#: (`benchmarks/bench_first_click.py`; `benchmarks/results/interactive.md`, stop 75).
+#: propagation's flows); the cuts no longer wanted stop. The answer is the same. On a 2-core CPU a first
+#: answer over 0.3 s: one cut at a time 26.9 % → two at once 7.5 % of every 2nd `interactive_dev` image,
+#: 28.1 % → 15.6 % of the DAVIS frames 0/10/20/30 (`benchmarks/bench_first_click.py`); the whole frame cut
+#: alone first, then the crops two at once, had left 28.7 % and 25.0 % where this leaves 13.8 % and 15.6 %
+#: (every 4th `interactive_dev` image; `benchmarks/results/interactive.md`, stop 75).
 FIRST_CLICK_THREADS = 2
 #: The key of the whole frame's cut among a first click's cuts (the crops' are their indices).
 WHOLE = "whole"
