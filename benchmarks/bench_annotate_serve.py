@@ -18,8 +18,9 @@ Three figures, each over real HTTP to the app served by uvicorn in this process 
 * quick clicks: a person who clicks again `QUICK_GAP` s after a first click from an empty mask, before its
   preview came back (a new session's frames 0, 5, …, 35 of blackswan and car-shadow; the field's first two
   clicks, `corrective_click` against the truth): the second preview's wall time with the app as built (the
-  frame's later preview stops the first, `LatestWins`) and with every preview run to its end, two apps on
-  sessions of their own served at once, the frames taken in turn.
+  frame's later preview, which only adds a click, waits for the first and goes on from its answer;
+  `LatestWins`) and with every preview run to its end on its own, two apps on sessions of their own served
+  at once, the frames taken in turn.
 * page load with a 100-frame filmstrip (parkour of davis_hard, its frame 0 annotated): what the page
   fetches when opened (the page, the session, the proposal, the video, the frame, its mask and the 100
   thumbnails), one request after another, cold (thumbnails made) then warm (cached); and, where
@@ -71,10 +72,10 @@ QUICK_CLIPS, QUICK_FRAMES = ("blackswan", "car-shadow"), range(0, 40, 5)
 
 
 class EveryPreviewRuns:
-    """The app's `LatestWins` that stops nothing: each preview runs to its end (the app before stop 75)."""
+    """The app's `LatestWins` that neither stops nor waits: each preview runs on its own (before stop 75)."""
 
     @contextmanager
-    def latest(self, key: Any, what: str) -> Iterator[None]:
+    def latest(self, key: Any, what: str, start: Any, steps: tuple) -> Iterator[None]:
         """Run the block."""
         yield
 
@@ -247,8 +248,8 @@ def quick_pair(http: httpx.Client, path: str, clicks: list[dict]) -> tuple[float
 
 
 def bench_quick_clicks(data: Path, work: Path, downscale: int) -> None:
-    """The second of two quick clicks' preview: the first stopped by it (as built), and run to its end."""
-    built, unstopped = "the first stopped (built)", "every preview run"
+    """The second of two quick clicks' preview: as built (it waits for the first), and each run on its own."""
+    built, unstopped = "built", "every preview on its own"
     seconds: dict[str, list[float]] = {built: [], unstopped: []}
     stopped = 0
     for clip in QUICK_CLIPS:
@@ -280,7 +281,7 @@ def bench_quick_clicks(data: Path, work: Path, downscale: int) -> None:
             f"preview median {median:.3f} s, mean {mean:.3f} s, max {max(spent):.3f} s, "
             f"{100 * over:.0f}% over 0.3 s"
         )
-    print(f"quick clicks: {stopped} first previews stopped (409) by the second")
+    print(f"quick clicks: {stopped} first previews stopped (409) by the second (it only adds a click)")
 
 
 def page_load(http: httpx.Client, video: str, frames: int) -> float:

@@ -14,6 +14,7 @@ import logging
 import threading
 from collections.abc import Awaitable, Callable, Hashable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -37,39 +38,62 @@ class RequestError(Exception):
         self.message = message
 
 
+@dataclass(frozen=True)
+class _Running:
+    """One work under way in `LatestWins`: what stops it, what it does, and whether it has ended."""
+
+    flag: StopFlag
+    start: Hashable
+    steps: tuple[Hashable, ...]
+    ended: threading.Event = field(default_factory=threading.Event)
+
+
 class LatestWins:
-    """Work of which only the latest of each key is wanted: a newer one stops the cuts of the one before.
+    """Work of which only the latest of each key is wanted: a newer one stops the one before, or waits for it.
 
     A person who clicks again before a preview comes back wants the answer to all the clicks; the page
-    drops the older answer, and the older work stops (`max_flow.stopped_by`) instead of taking the cores
-    from the newer.
+    drops the older answer. A newer work whose steps go on from the older's (the same start, the older's
+    clicks and more) waits for it: the click model keeps each click's answer, so the older's are the
+    newer's first steps. Any other stops (`max_flow.stopped_by`) instead of taking the cores from the newer.
     """
 
     def __init__(self) -> None:
-        self._flags: dict[Hashable, StopFlag] = {}
+        self._running: dict[Hashable, _Running] = {}
         self._lock = threading.Lock()
 
     @contextmanager
-    def latest(self, key: Hashable, what: str) -> Iterator[None]:
+    def latest(
+        self, key: Hashable, what: str, start: Hashable, steps: tuple[Hashable, ...]
+    ) -> Iterator[None]:
         """Run the block (in the thread doing the work) as ``key``'s latest; stopped by a newer one.
 
+        Args:
+            key: what the works are latest of (a frame).
+            what: what the work is called in the error.
+            start: what the work starts from (the mask the clicks correct, a box).
+            steps: its steps in order (the clicks).
+
         Raises:
-            RequestError: 409, when a newer work of ``key`` stopped this one (``what`` names it).
+            RequestError: 409, when a newer work of ``key`` stopped this one.
         """
-        flag = StopFlag()
+        mine = _Running(StopFlag(), start, steps)
         with self._lock:
-            before, self._flags[key] = self._flags.get(key), flag
+            before, self._running[key] = self._running.get(key), mine
         if before is not None:
-            before.set()
+            if before.start == start and steps[: len(before.steps)] == before.steps:
+                before.ended.wait()  # its answers are this one's first steps
+            else:
+                before.flag.set()
         try:
-            with stopped_by(flag):
+            with stopped_by(mine.flag):
                 yield
         except CutStopped as err:
             raise RequestError(409, f"a later {what} replaced this one") from err
         finally:
+            mine.ended.set()
             with self._lock:
-                if self._flags.get(key) is flag:
-                    del self._flags[key]
+                if self._running.get(key) is mine:
+                    del self._running[key]
 
 
 async def http_error(request: Request, exc: Exception) -> Response:

@@ -31,7 +31,8 @@ with a token, every request but ``/static``'s must carry it as the ``token`` que
     POST /api/export                               a new label store of the masks, and its tool files
 
 A frame's click or box preview that a later one of the same frame replaced while it ran stops and answers
-409 (`LatestWins`): the page shows the latest answer only, and the older work leaves it the cores.
+409, unless the later one only adds clicks to it: that one waits for it and goes on from its answer
+(`LatestWins`). The page shows the latest answer only.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ from frugalseg.active.objects.simulation.annotation_types import GivenClick
 from frugalseg.active.objects.tools.tools import IntelligentScissors, SuperpixelBrush
 from frugalseg.app.http import JSON_ERRORS, Endpoint, JSONRoutes, LatestWins, RequestError
 from frugalseg.app.jobs import SessionService, expected_errors, jpeg, unreliability
+from frugalseg.data.files import array_sha1
 from frugalseg.data.overlays import object_palette
 from frugalseg.errors import ConfigError, DataError
 
@@ -280,7 +282,7 @@ class AnnotationApp(JSONRoutes):
             sent = data.get("base")
             base = current if sent is None else decode_rle(sent, current.shape, "base")
             given = GivenAnnotation(Path("the clicks"), base.shape, clicks=tuple(clicks))
-            with self.previews.latest((name, frame), "preview of this frame"):
+            with self.previews.latest((name, frame), "preview of this frame", array_sha1(base), given.clicks):
                 return self.session.preview(name, frame, given, base)
 
         ids = await run_in_threadpool(run)
@@ -306,7 +308,7 @@ class AnnotationApp(JSONRoutes):
             clicks = GivenAnnotation(Path("the clicks"), shape, clicks=tuple(_clicks(data["clicks"]))).clicks
 
         def run() -> np.ndarray:
-            with self.previews.latest((name, frame), "preview of this frame"):
+            with self.previews.latest((name, frame), "preview of this frame", (box, obj), clicks):
                 return self.session.box_preview(name, frame, box, clicks, obj)
 
         found = await run_in_threadpool(run)

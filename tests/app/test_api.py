@@ -357,9 +357,10 @@ def test_a_propagation_that_will_not_stop_in_time_is_logged_at_shutdown_not_rais
 def test_a_preview_a_later_one_of_its_frame_replaced_while_it_ran_is_stopped(
     client: TestClient, service: SessionService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The first preview of frame 3 runs a cut of about 2 s (`slow_cut`); a second one of frame 3 comes while
-    # it runs: it answers, and the first stops (409) well before its cut would have ended. A box preview of
-    # frame 3 is the frame's latest too; a preview of frame 5 meanwhile stops nothing of frame 3's.
+    # The first preview of frame 3 runs a cut of about 2 s (`slow_cut`); a second one of frame 3, of another
+    # click, comes while it runs: it answers, and the first stops (409) well before its cut would have ended.
+    # A box preview of frame 3 replaces a click preview the same way; a preview of frame 5 meanwhile stops
+    # nothing of frame 3's.
     graphs = iter([slow_cut(500), slow_cut(500)])
     running = threading.Event()
     slow_frames = {3}
@@ -375,29 +376,60 @@ def test_a_preview_a_later_one_of_its_frame_replaced_while_it_ran_is_stopped(
     monkeypatch.setattr(service.session, "preview", previewed)
     monkeypatch.setattr(service.session, "box_preview", lambda *given: np.zeros((480, 854), bool))
     answers: dict[str, tuple[int, str, float]] = {}
-    one_click = {"clicks": CLICKS[:1]}
+    first_click = {"clicks": CLICKS[:1]}
 
     def ask(name: str, path: str, body: dict) -> None:
         began = time.perf_counter()
         answer = client.post(path, json=body)
         answers[name] = (answer.status_code, answer.json().get("error", ""), time.perf_counter() - began)
 
-    first = threading.Thread(target=ask, args=("first", f"/api/videos/{VIDEO}/3/preview", one_click))
+    first = threading.Thread(target=ask, args=("first", f"/api/videos/{VIDEO}/3/preview", first_click))
     first.start()
     assert running.wait(30)
-    ask("other frame", f"/api/videos/{VIDEO}/5/preview", one_click)
+    ask("other frame", f"/api/videos/{VIDEO}/5/preview", first_click)
     assert first.is_alive()  # frame 5's preview did not stop frame 3's
-    ask("second", f"/api/videos/{VIDEO}/3/preview", {"clicks": CLICKS})
+    ask("second", f"/api/videos/{VIDEO}/3/preview", {"clicks": CLICKS[1:]})
     first.join()
     assert answers["other frame"][0] == answers["second"][0] == 200
     assert answers["first"][:2] == (409, "a later preview of this frame replaced this one")
     assert answers["first"][2] < 1.5
-    # a box preview stops a click preview of its frame the same way
     running.clear()
     slow_frames.add(3)
-    first = threading.Thread(target=ask, args=("first", f"/api/videos/{VIDEO}/3/preview", one_click))
+    first = threading.Thread(target=ask, args=("first", f"/api/videos/{VIDEO}/3/preview", first_click))
     first.start()
     assert running.wait(30)
     ask("box", f"/api/videos/{VIDEO}/3/box", {"box": [100, 50, 400, 300]})
     first.join()
     assert answers["box"][0] == 200 and answers["first"][0] == 409
+
+
+def test_a_preview_that_only_adds_clicks_to_one_under_way_waits_for_it_and_goes_on_from_it(
+    client: TestClient, service: SessionService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first preview (one click) runs a cut of about 0.3 s; the second (that click and one more) comes
+    # while it runs. Neither is stopped: the second's preview begins once the first's has ended (the click
+    # model keeps the first click's answer for it).
+    cuts, to_object, to_background = slow_cut(300)
+    running = threading.Event()
+    events: list[str] = []
+
+    def previewed(video: str, frame: int, given: GivenAnnotation, *rest: object) -> np.ndarray:
+        events.append(f"begin {len(given.clicks)}")
+        if len(given.clicks) == 1:
+            running.set()
+            cuts.source_side(to_object, to_background)
+        events.append(f"end {len(given.clicks)}")
+        return np.zeros((480, 854), np.uint8)
+
+    monkeypatch.setattr(service.session, "preview", previewed)
+    statuses: list[int] = []
+    path = f"/api/videos/{VIDEO}/3/preview"
+    first = threading.Thread(
+        target=lambda: statuses.append(client.post(path, json={"clicks": CLICKS[:1]}).status_code)
+    )
+    first.start()
+    assert running.wait(30)
+    statuses.append(client.post(path, json={"clicks": CLICKS}).status_code)
+    first.join()
+    assert statuses == [200, 200]
+    assert events == ["begin 1", "end 1", "begin 2", "end 2"]
