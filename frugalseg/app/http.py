@@ -38,14 +38,19 @@ class RequestError(Exception):
         self.message = message
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Running:
-    """One work under way in `LatestWins`: what stops it, what it does, and whether it has ended."""
+    """One work under way in `LatestWins`: what stops it, what it does, what it waits for, and its end."""
 
     flag: StopFlag
     start: Hashable
     steps: tuple[Hashable, ...]
+    awaited: _Running | None = None
     ended: threading.Event = field(default_factory=threading.Event)
+
+    def leads_to(self, start: Hashable, steps: tuple[Hashable, ...]) -> bool:
+        """Whether work of ``start`` and ``steps`` goes on from this one (its start, its steps first)."""
+        return self.start == start and steps[: len(self.steps)] == self.steps
 
 
 class LatestWins:
@@ -54,7 +59,8 @@ class LatestWins:
     A person who clicks again before a preview comes back wants the answer to all the clicks; the page
     drops the older answer. A newer work whose steps go on from the older's (the same start, the older's
     clicks and more) waits for it: the click model keeps each click's answer, so the older's are the
-    newer's first steps. Any other stops (`max_flow.stopped_by`) instead of taking the cores from the newer.
+    newer's first steps. Any other stops (`max_flow.stopped_by`) instead of taking the cores from the newer,
+    and so does what it was waiting for, unless the newer goes on from that.
     """
 
     def __init__(self) -> None:
@@ -79,11 +85,12 @@ class LatestWins:
         mine = _Running(StopFlag(), start, steps)
         with self._lock:
             before, self._running[key] = self._running.get(key), mine
-        if before is not None:
-            if before.start == start and steps[: len(before.steps)] == before.steps:
-                before.ended.wait()  # its answers are this one's first steps
-            else:
+            while before is not None and not before.leads_to(start, steps):
                 before.flag.set()
+                before = before.awaited
+            mine.awaited = before
+        if before is not None:
+            before.ended.wait()  # its answers are this one's first steps
         try:
             with stopped_by(mine.flag):
                 yield
@@ -92,6 +99,7 @@ class LatestWins:
         finally:
             mine.ended.set()
             with self._lock:
+                mine.awaited = None
                 if self._running.get(key) is mine:
                     del self._running[key]
 
