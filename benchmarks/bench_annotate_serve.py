@@ -48,6 +48,7 @@ from unittest.mock import patch
 
 import cv2
 import httpx
+import numpy as np
 import starlette
 import uvicorn
 
@@ -222,9 +223,10 @@ def field_clicks(root: Path, clip: str, frame: int) -> list[dict]:
     truth = (
         cv2.imread(str(root / "Annotations" / "480p" / clip / f"{frame:05d}.png"), cv2.IMREAD_GRAYSCALE) > 0
     )
-    first = corrective_click(truth & False, truth)
+    empty = np.zeros_like(truth)
+    first = corrective_click(empty, truth)
     assert first is not None
-    second = corrective_click(StarCutClicks().correct(image, truth & False, [first]), truth)
+    second = corrective_click(StarCutClicks().correct(image, empty, [first]), truth)
     assert second is not None
     return [{"object": 1, "x": c.x, "y": c.y, "positive": c.positive} for c in (first, second)]
 
