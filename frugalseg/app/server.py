@@ -16,7 +16,7 @@ with a token, every request but ``/static``'s must carry it as the ``token`` que
     GET  /api/videos/{video}                       frames, annotated frames, objects, unreliability, errors
     GET  /api/videos/{video}/{frame}/image.jpg     the frame
     GET  /api/videos/{video}/{frame}/thumb.jpg     its thumbnail with the current mask (cached)
-    GET  /api/videos/{video}/{frame}/mask          its current mask
+    GET  /api/videos/{video}/{frame}/mask          its current mask (then the click model readies the frame)
     POST /api/videos/{video}/{frame}/preview       {"clicks": […], "base": rle?} → the click model's mask
     POST /api/videos/{video}/{frame}/box           {"box": [x0, y0, x1, y1], "clicks": […]?} → the object's
                                                    mask (the click model's, `ClickToMask.box`)
@@ -47,6 +47,7 @@ from typing import Any
 
 import numpy as np
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.middleware import Middleware
@@ -266,10 +267,16 @@ class AnnotationApp(JSONRoutes):
         return Response(data, media_type="image/jpeg")
 
     async def mask(self, request: Request) -> Response:
-        """The frame's current mask (zeros before the video's first annotation)."""
+        """The frame's current mask (zeros before the video's first annotation).
+
+        The page asks for it as it opens the frame: once it is sent, the click model readies the frame
+        (`AnnotationSession.prepare_frame`), so a first click does not wait for the frame's features.
+        """
         name, frame = self._frame(request)
         ids = await run_in_threadpool(self.service.current_mask, name, frame)
-        return JSONResponse({"width": ids.shape[1], "height": ids.shape[0], "rle": encode_rle(ids)})
+        ready = BackgroundTask(self.session.prepare_frame, name, frame)
+        answer = {"width": ids.shape[1], "height": ids.shape[0], "rle": encode_rle(ids)}
+        return JSONResponse(answer, background=ready)
 
     async def preview(self, request: Request) -> Response:
         """The click model's mask of the clicks so far on ``base`` (default: the current mask)."""

@@ -433,3 +433,14 @@ def test_a_preview_that_only_adds_clicks_to_one_under_way_waits_for_it_and_goes_
     first.join()
     assert statuses == [200, 200]
     assert events == ["begin 1", "end 1", "begin 2", "end 2"]
+
+
+def test_opening_a_frame_readies_the_click_model_for_it(
+    client: TestClient, service: SessionService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The page asks for a frame's mask as it opens it; the click model is then given that frame to prepare.
+    prepared: list[np.ndarray] = []
+    monkeypatch.setattr(service.session.click_model, "prepare", prepared.append)
+    answer = client.get(f"/api/videos/{VIDEO}/4/mask")
+    assert answer.status_code == 200 and not mask_of(answer).any()
+    assert len(prepared) == 1 and np.array_equal(prepared[0], service.session.frame_image(VIDEO, 4))

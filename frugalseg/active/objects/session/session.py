@@ -645,6 +645,10 @@ class AnnotationSession:
         source = self._video(video)
         return source.frame(source.loop_index(frame))
 
+    def prepare_frame(self, video: str, frame: int) -> None:
+        """Ready the click model for frame ``frame`` of ``video`` (`ClickToMask.prepare`): it was opened."""
+        self.click_model.prepare(self.frame_image(video, frame))
+
     def read_mask(self, video: str, frame: int, path: str | Path) -> np.ndarray:
         """The object ids of a mask PNG for a frame (void → 0), checked as `add` checks its ``mask``."""
         source = self._video(video)

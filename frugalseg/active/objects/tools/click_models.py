@@ -110,6 +110,9 @@ class ClickToMask(Configurable, ABC):
         """Move the model's network to ``device`` (a process of a multi-device run); weight-free: no-op."""
         return self
 
+    def prepare(self, image: np.ndarray) -> None:
+        """Ready what answers on ``image`` need before a click comes (a page opened it); default: nothing."""
+
     @abstractmethod
     def simulate(
         self,
@@ -290,6 +293,10 @@ class StarCutClicks(ClickToMask):
             **box_settings(),
             "box_likely_share": BOX_LIKELY_SHARE,
         }
+
+    def prepare(self, image: np.ndarray) -> None:
+        """Compute ``image``'s features now (0.02 s at 854×480), so its first click's cuts start at once."""
+        self._image(image)
 
     def _image(self, image: np.ndarray) -> tuple[tuple[object, ...], ImageFeatures | None]:
         """``image``'s key and features, computed unless it is the image seen last.

@@ -23,7 +23,7 @@ from frugalseg.active.objects.simulation.annotation_types import (
     visible_objects,
 )
 from frugalseg.active.objects.simulation.simulated_annotator import CorrectiveClick, corrective_click
-from frugalseg.active.objects.tools import grabcut
+from frugalseg.active.objects.tools import click_models, grabcut
 from frugalseg.active.objects.tools.click_models import (
     FIT_ROUNDS,
     GrabCutClicks,
@@ -503,3 +503,23 @@ def test_grabcut_masks_do_not_depend_on_opencvs_global_random_state() -> None:
         cv2.setRNGSeed(seed)
         made.append(GrabCutClicks().simulate(frames[1], current, truth[1] == 1, clicks=3)[0])
     assert all(np.array_equal(made[0], other) for other in made[1:])
+
+
+def test_a_prepared_frame_s_click_cuts_with_its_prepared_features(monkeypatch: pytest.MonkeyPatch) -> None:
+    # `prepare` computes the frame's features: its click then needs none computed (the features are then
+    # unavailable), while another frame's prepare does compute them. A model without features does nothing.
+    image = np.full((60, 80, 3), 40, np.uint8)
+    image[20:40, 30:50] = 220
+    other = image + 1
+    model = StarCutClicks()
+    model.prepare(image)
+
+    def unavailable(frame: np.ndarray) -> None:
+        raise AssertionError("features computed again")
+
+    monkeypatch.setattr(click_models, "image_features", unavailable)
+    found = model.correct(image, np.zeros((60, 80), bool), [CorrectiveClick(40, 30, True, 400, 10.0)])
+    assert found[20:40, 30:50].all() and found.sum() == 400
+    with pytest.raises(AssertionError, match="features computed again"):
+        model.prepare(other)
+    GrabCutClicks().prepare(image)
