@@ -488,11 +488,23 @@ class SAMClicks(ClickToMask):
         self.predictor = predictor
         self.image_size = image_size
         self._image_key: tuple[Any, ...] | None = None
+        self._lock = threading.Lock()  # one embedding and prompt at a time: the predictor holds one image
+        self._wanted = 0  # how many frames `prepare` was asked for: a later one makes an earlier one moot
+        self._wanted_lock = threading.Lock()
 
     @property
     def settings(self) -> dict[str, Any]:
         """The input size and how the current mask enters SAM."""
         return {"image_size": self.image_size, "start": self.start}
+
+    def prepare(self, image: np.ndarray) -> None:
+        """Embed ``image`` now (seconds on a CPU) unless a later frame was asked for while it waited."""
+        with self._wanted_lock:
+            self._wanted += 1
+            ticket = self._wanted
+        with self._lock:
+            if ticket == self._wanted:
+                self._embed(image)
 
     def _embed(self, image: np.ndarray) -> None:
         """Embed ``image`` unless it is the image embedded last (same shape and bytes)."""
@@ -557,25 +569,26 @@ class SAMClicks(ClickToMask):
         low-resolution logits. Returned: the mask of the best IoU with the truth among the current
         one and those SAM showed (the current one on ties), and the clicks made.
         """
-        truth = np.asarray(truth, bool)
-        best = np.asarray(current, bool)
-        best_score = region_similarity(best, truth, ignore)
-        self._embed(image)
-        logits, prompt, shown = self._begin(best)
-        made: list[CorrectiveClick] = []
-        for _ in range(clicks):
-            click = corrective_click(shown, truth, ignore=ignore)
-            if click is None:
-                break
-            made.append(click)
-            candidates, _, low_res = self._predict([*prompt, *made], logits, multimask=True)
-            candidates = np.stack([honour_prompt(c, [*prompt, *made]) for c in candidates])
-            scores = [region_similarity(c, truth, ignore) for c in candidates]
-            pick = int(np.argmax(scores))
-            shown, logits = candidates[pick], low_res[pick][None]
-            if scores[pick] > best_score:
-                best, best_score = shown, scores[pick]
-        return best, made
+        with self._lock:
+            truth = np.asarray(truth, bool)
+            best = np.asarray(current, bool)
+            best_score = region_similarity(best, truth, ignore)
+            self._embed(image)
+            logits, prompt, shown = self._begin(best)
+            made: list[CorrectiveClick] = []
+            for _ in range(clicks):
+                click = corrective_click(shown, truth, ignore=ignore)
+                if click is None:
+                    break
+                made.append(click)
+                candidates, _, low_res = self._predict([*prompt, *made], logits, multimask=True)
+                candidates = np.stack([honour_prompt(c, [*prompt, *made]) for c in candidates])
+                scores = [region_similarity(c, truth, ignore) for c in candidates]
+                pick = int(np.argmax(scores))
+                shown, logits = candidates[pick], low_res[pick][None]
+                if scores[pick] > best_score:
+                    best, best_score = shown, scores[pick]
+            return best, made
 
     def _box(
         self,
@@ -586,15 +599,16 @@ class SAMClicks(ClickToMask):
         known: ObjectPrior | None = None,
     ) -> np.ndarray:
         """SAM's best-scored mask for the box prompt and the clicks (three candidates for a box alone)."""
-        self._embed(image)
-        candidates, scores, _ = self.predictor.predict(
-            point_coords=np.array([[c.x, c.y] for c in clicks], np.float32) if clicks else None,
-            point_labels=np.array([int(c.positive) for c in clicks], np.int32) if clicks else None,
-            box=np.array(box, np.float32),
-            multimask_output=not clicks,
-        )
-        result: np.ndarray = np.asarray(candidates)[int(np.argmax(scores))] > 0.5
-        return result
+        with self._lock:
+            self._embed(image)
+            candidates, scores, _ = self.predictor.predict(
+                point_coords=np.array([[c.x, c.y] for c in clicks], np.float32) if clicks else None,
+                point_labels=np.array([int(c.positive) for c in clicks], np.int32) if clicks else None,
+                box=np.array(box, np.float32),
+                multimask_output=not clicks,
+            )
+            result: np.ndarray = np.asarray(candidates)[int(np.argmax(scores))] > 0.5
+            return result
 
     def _correct(
         self,
@@ -610,12 +624,13 @@ class SAMClicks(ClickToMask):
         documentation advises (several points are not ambiguous); the candidate of the highest
         predicted IoU is kept. With ``start="fit"`` the fit's clicks are in the prompt too.
         """
-        self._embed(image)
-        logits, prompt, _ = self._begin(current)
-        points = [*prompt, *clicks]
-        candidates, scores, _ = self._predict(points, logits, multimask=len(points) == 1)
-        result: np.ndarray = candidates[int(np.argmax(scores))]
-        return result
+        with self._lock:
+            self._embed(image)
+            logits, prompt, _ = self._begin(current)
+            points = [*prompt, *clicks]
+            candidates, scores, _ = self._predict(points, logits, multimask=len(points) == 1)
+            result: np.ndarray = candidates[int(np.argmax(scores))]
+            return result
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,11 @@ weights, which checks the pipeline (a valid object-id mask, the cost ledger), no
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -523,3 +527,66 @@ def test_a_prepared_frame_s_click_cuts_with_its_prepared_features(monkeypatch: p
     with pytest.raises(AssertionError, match="features computed again"):
         model.prepare(other)
     GrabCutClicks().prepare(image)
+
+
+class SlowSAM:
+    """Stand-in image predictor that embeds in 0.2 s and answers with the embedded image's bright pixels
+    (three candidates); it counts the calls under way at once."""
+
+    def __init__(self) -> None:
+        self.images: list[np.ndarray] = []
+        self.under_way = self.most_at_once = 0
+        self._count = threading.Lock()
+
+    def _call(self, work: Callable[[], Any]) -> Any:
+        with self._count:
+            self.under_way += 1
+            self.most_at_once = max(self.most_at_once, self.under_way)
+        try:
+            return work()
+        finally:
+            with self._count:
+                self.under_way -= 1
+
+    def set_image(self, image: np.ndarray) -> None:
+        self._call(lambda: (time.sleep(0.2), self.images.append(np.array(image))))
+
+    def predict(self, point_coords=None, point_labels=None, box=None, mask_input=None, multimask_output=True):
+        found = self._call(lambda: (time.sleep(0.05), self.images[-1][..., 0] > 128)[1])
+        masks = np.stack([found, found, found]).astype(np.float32)
+        return masks, np.array([0.9, 0.5, 0.1], np.float32), np.zeros((3, SIZE // 4, SIZE // 4), np.float32)
+
+
+def test_sam_answers_one_prompt_at_a_time_and_embeds_the_last_frame_it_was_asked_to_prepare() -> None:
+    # Two previews at once, on two frames: each answer is its own frame's (one embedding or prompt at a time:
+    # the predictor holds one image). Frames opened while one is being embedded: the last one only is next.
+    frames = [np.zeros((20, 20, 3), np.uint8) for _ in range(4)]
+    for number, frame in enumerate(frames):
+        frame[number : number + 5, 2:7] = 255
+    predictor = SlowSAM()
+    model = SAMClicks(predictor, SIZE)
+    answers: dict[int, np.ndarray] = {}
+
+    def preview(number: int) -> None:
+        click = CorrectiveClick(4, number + 2, True, 25, 2.0)
+        answers[number] = model.correct(frames[number], NOTHING, [click])
+
+    threads = [threading.Thread(target=preview, args=(number,)) for number in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert predictor.most_at_once == 1
+    for number in (0, 1):
+        assert np.array_equal(answers[number], frames[number][..., 0] > 128)
+    predictor.images.clear()
+    first = threading.Thread(target=model.prepare, args=(frames[2],))
+    first.start()
+    time.sleep(0.05)  # frame 2 is being embedded; frames 3 and 0 are opened meanwhile
+    later = [threading.Thread(target=model.prepare, args=(frames[n],)) for n in (3, 0)]
+    for thread in later:
+        thread.start()
+        time.sleep(0.01)
+    for thread in [first, *later]:
+        thread.join()
+    assert [int(np.argmax(image[:, 3, 0])) for image in predictor.images] == [2, 0]
