@@ -141,7 +141,7 @@ class AnnotationApp(JSONRoutes):
         self.exports = exports
         self.scissors_tool = IntelligentScissors()
         self.brush = SuperpixelBrush()
-        self.previews = LatestWins()  # a frame's click or box preview stops the one before it
+        self.previews = LatestWins()  # a frame's later click or box preview waits for or stops the one before
 
     def routes(self) -> list[Route]:
         """The app's routes, each wrapped in the token check and the error handling."""

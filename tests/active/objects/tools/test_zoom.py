@@ -164,6 +164,18 @@ def test_a_click_s_depth_share_is_its_squared_distance_to_the_edge_over_the_area
     assert zoom.click_depth_share(corner, Point(10, 10, True)) == pytest.approx(121 / 441)
 
 
+#: The first-click tests' frame (its pixels unused: the cuts are stand-ins) and the click in its middle.
+FRAME = np.zeros((480, 640, 3), np.uint8)
+CLICK = Point(320, 240, True)
+
+
+def flood_from_the_click() -> np.ndarray:
+    """A whole-frame answer of 200 × 300 px with `CLICK` 10 px inside its edge (d² / area 0.002: shallow)."""
+    flood = np.zeros((480, 640), bool)
+    flood[230:430, 310:610] = True
+    return flood
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 def test_a_first_click_is_cut_in_smaller_crops_while_it_lies_near_the_edge_of_the_answer_kept(
     monkeypatch: pytest.MonkeyPatch, threads: int
@@ -174,10 +186,7 @@ def test_a_first_click_is_cut_in_smaller_crops_while_it_lies_near_the_edge_of_th
     # deep enough: the crops stop there. Two cuts at once give the same answers.
     monkeypatch.setattr(zoom, "FIRST_CLICK_THREADS", threads)
     monkeypatch.setattr(zoom, "usable_cores", lambda: 2)
-    image = np.zeros((480, 640, 3), np.uint8)
-    click = Point(320, 240, True)
-    flood = np.zeros((480, 640), bool)
-    flood[230:430, 310:610] = True
+    image, click, flood = FRAME, CLICK, flood_from_the_click()
     crops: list[tuple[int, int]] = []
 
     def square_with_the_click_in_row(row: int) -> Any:
@@ -210,10 +219,7 @@ def test_a_first_click_s_whole_frame_is_cut_beside_its_first_crop_then_the_two_s
     # one cut at a time would break them (a timeout), two at once pass each pair together. Every crop's answer
     # is empty, so the whole frame's flood stays and all three crops are asked for.
     monkeypatch.setattr(zoom, "usable_cores", lambda: 2)
-    image = np.zeros((480, 640, 3), np.uint8)
-    click = Point(320, 240, True)
-    flood = np.zeros((480, 640), bool)
-    flood[230:430, 310:610] = True
+    image, click, flood = FRAME, CLICK, flood_from_the_click()
     larger, smaller = threading.Barrier(2, timeout=10), threading.Barrier(2, timeout=10)
     met: list[tuple[str, int]] = []
 
@@ -238,8 +244,7 @@ def test_a_first_click_s_crop_still_running_gives_up_once_the_whole_frame_s_answ
     # first crop, started beside it, is a cut of about 2 s (`slow_cut`).
     # It gives up as the answer is kept: `first_click` returns the square well before that cut would end.
     monkeypatch.setattr(zoom, "usable_cores", lambda: 2)
-    image = np.zeros((480, 640, 3), np.uint8)
-    click = Point(320, 240, True)
+    image, click = FRAME, CLICK
     square = np.zeros((480, 640), bool)
     square[190:291, 270:371] = True
     cuts, to_object, to_background = slow_cut(500)
@@ -269,8 +274,7 @@ def test_a_first_click_s_crop_still_running_gives_up_once_the_whole_frame_s_answ
 def test_a_first_click_s_crop_answer_that_reaches_the_crop_s_side_is_not_kept() -> None:
     # Every crop's answer is the whole crop (its object goes on past it): the whole frame's answer stays,
     # though the click lies deeper in a crop's answer.
-    image = np.zeros((480, 640, 3), np.uint8)
-    click = Point(320, 240, True)
+    image, click = FRAME, CLICK
     whole = np.zeros((480, 640), bool)
     whole[100:400, 200:460] = True
 

@@ -1,4 +1,4 @@
-"""`LatestWins`: a frame's newer preview stops the one before it, or waits for it when it goes on from it."""
+"""`frugalseg.app.http`: `LatestWins`, a frame's newer preview stops the one before it, or waits for it."""
 
 from __future__ import annotations
 
