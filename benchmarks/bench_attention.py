@@ -101,7 +101,7 @@ def unpadded_tmanet_read(query_key: Tensor, memory_key: Tensor, memory_value: Te
 
 def _current_rss() -> int:
     """Resident set size of this process now, in bytes (Linux)."""
-    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    pages = int(Path("/proc/self/statm").read_text(encoding="utf-8").split()[1])
     return pages * resource.getpagesize()
 
 
@@ -185,7 +185,7 @@ def _child(workload: str, variant: str, repeats: int, out: Path) -> None:
         times.append(time.perf_counter() - start)
     torch.save(result, out.with_suffix(".pt"))
     figures = {"peak": peak, "first": first, "times": times or [first], "weights": weights_bytes}
-    out.write_text(json.dumps(figures | {"threads": torch.get_num_threads()}))
+    out.write_text(json.dumps(figures | {"threads": torch.get_num_threads()}), encoding="utf-8")
 
 
 def _max_difference(new: dict[str, Tensor], old: dict[str, Tensor]) -> float:
@@ -225,7 +225,7 @@ def main() -> None:
                 command = [sys.executable, __file__, "--child", workload, variant, "--out", str(out)]
                 command += ["--threads", str(args.threads), "--repeats", str(args.repeats)]
                 subprocess.run(command, check=True)
-                figures[variant] = json.loads(out.read_text()) | {
+                figures[variant] = json.loads(out.read_text(encoding="utf-8")) | {
                     "result": torch.load(out.with_suffix(".pt"))
                 }
             old, new = (figures[v] for v in VARIANTS)

@@ -100,7 +100,7 @@ def main() -> None:
             "seconds": elapsed,
             "provenance": provenance(),
         }
-        args.json.write_text(json.dumps({**record, "iou": scores}, indent=1))
+        args.json.write_text(json.dumps({**record, "iou": scores}, indent=1), encoding="utf-8")
 
 
 if __name__ == "__main__":

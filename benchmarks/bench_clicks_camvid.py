@@ -230,18 +230,18 @@ def main() -> None:
             result = run(name, settings, seed, args, clicks) | {"provenance": environment}
             if settings["recipe"] == "clicks":
                 result["clicks_per_class"] = json.loads(
-                    clicks_per_class_path(LabelStore(args.store), "train").read_text()
+                    clicks_per_class_path(LabelStore(args.store), "train").read_text(encoding="utf-8")
                 )
             results.append(result)
             line = json.dumps(result)
             print(line, flush=True)
             if args.json:
-                with Path(args.json).open("a") as out:
+                with Path(args.json).open("a", encoding="utf-8") as out:
                     out.write(line + "\n")
     table = summarise(results)
     print(table)
     if args.summary:
-        Path(args.summary).write_text(provenance_line(environment) + "\n\n" + table)
+        Path(args.summary).write_text(provenance_line(environment) + "\n\n" + table, encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -151,7 +151,7 @@ def label_accounting(kept: list, ignored: list, classes: Any) -> dict[str, Any]:
 def last_metrics(csv_path: Path) -> dict[str, float]:
     """The last logged value of each validation metric in a CSVLogger's metrics.csv."""
     found: dict[str, float] = {}
-    with csv_path.open() as handle:
+    with csv_path.open(encoding="utf-8") as handle:
         for row in csv.DictReader(handle):
             for name in METRICS:
                 if row.get(name):

@@ -108,7 +108,9 @@ def collect() -> None:
             )
         print(f"{video.name}: {len(extra) + 1} sets, {time.perf_counter() - start:.0f} s", flush=True)
         SAMPLES.parent.mkdir(parents=True, exist_ok=True)
-        SAMPLES.write_text(json.dumps(records))  # after every clip, to fit on the first ones early
+        SAMPLES.write_text(
+            json.dumps(records), encoding="utf-8"
+        )  # after every clip, to fit on the first ones early
     print(f"{len(records)} records in {SAMPLES}")
 
 
@@ -162,7 +164,7 @@ def residuals(clips: list[str]) -> None:
                 records.append(record)
         print(f"{video.name}: {time.perf_counter() - start:.0f} s", flush=True)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(records))
+        out.write_text(json.dumps(records), encoding="utf-8")
     print(f"{len(records)} frames in {out}")
 
 
@@ -172,7 +174,11 @@ def fit_residuals(clips: list[str]) -> None:
     A frame's error after a type is taken as a share of its error before, with multiplicative noise
     (errors range over two orders of magnitude): the share is the geometric mean of after / before.
     """
-    records = [r for path in sorted(RESIDUALS.glob("residuals-*.json")) for r in json.loads(path.read_text())]
+    records = [
+        r
+        for path in sorted(RESIDUALS.glob("residuals-*.json"))
+        for r in json.loads(path.read_text(encoding="utf-8"))
+    ]
     print("| clip | frames | 1 − J&F before | after clicks | after a box |\n|---|---|---|---|---|")
     for clip in sorted({r["clip"] for r in records}):
         mine = [r for r in records if r["clip"] == clip]
@@ -197,7 +203,7 @@ def fit(clips: list[str]) -> None:
     """The error model fit on ``clips``; its rank correlation with the real error on the others."""
     from scipy.stats import spearmanr
 
-    records = json.loads(SAMPLES.read_text())
+    records = json.loads(SAMPLES.read_text(encoding="utf-8"))
     train = [r for r in records if r["clip"] in clips]
     test = [r for r in records if r["clip"] not in clips]
     model = fit_error_model(train)
@@ -261,7 +267,9 @@ def loop(clips: list[str], name: str) -> None:
     For the other half of a two-fold split: the package's ``gain-fit`` is fit on fold a, so its loops
     on fold a are not held out; this runs the selector with constants fit on fold b instead.
     """
-    model = fit_error_model([r for r in json.loads(SAMPLES.read_text()) if r["clip"] in clips])
+    model = fit_error_model(
+        [r for r in json.loads(SAMPLES.read_text(encoding="utf-8")) if r["clip"] in clips]
+    )
     print(f"fit on {sorted(clips)}: {model}", flush=True)
 
     class Other(FittedGainSelector):

@@ -46,7 +46,7 @@ VARIANTS = ("full-window (unfold)", "offset by offset")
 
 def _current_rss() -> int:
     """Resident set size of this process now, in bytes (Linux)."""
-    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    pages = int(Path("/proc/self/statm").read_text(encoding="utf-8").split()[1])
     return pages * resource.getpagesize()
 
 
@@ -78,7 +78,7 @@ def _child(variant: str, batch: int, classes: int, height: int, width: int, repe
         times.append(time.perf_counter() - start)
     torch.save({"loss": loss, "grad": logits.grad}, out.with_suffix(".pt"))
     figures = {"peak": peak, "first": first, "times": times, "threads": torch.get_num_threads()}
-    out.write_text(json.dumps(figures))
+    out.write_text(json.dumps(figures), encoding="utf-8")
 
 
 def _measure(args: argparse.Namespace, tmp: Path, name: str, threads: int | None, passive: bool) -> dict:
@@ -97,7 +97,9 @@ def _measure(args: argparse.Namespace, tmp: Path, name: str, threads: int | None
             if threads is not None:
                 command += ["--threads", str(threads)]
             subprocess.run(command, check=True, env=env)
-            results[variant].append(json.loads(out.read_text()) | {"result": out.with_suffix(".pt")})
+            results[variant].append(
+                json.loads(out.read_text(encoding="utf-8")) | {"result": out.with_suffix(".pt")}
+            )
     return results
 
 

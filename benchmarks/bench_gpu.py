@@ -409,7 +409,7 @@ def main() -> None:
     text = "\n\n".join(sections) + "\n"
     print(text, end="")
     if args.out is not None:
-        args.out.write_text(text)
+        args.out.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -527,7 +527,9 @@ def main() -> None:
     show(results)
     print(f"{elapsed:.0f} s; {provenance_line()}")
     record = {"args": {k: str(v) for k, v in vars(args).items()}, "model": model.settings, "seconds": elapsed}
-    args.json.write_text(json.dumps({**record, "provenance": provenance(), "results": results}))
+    args.json.write_text(
+        json.dumps({**record, "provenance": provenance(), "results": results}), encoding="utf-8"
+    )
 
 
 if __name__ == "__main__":

@@ -141,7 +141,7 @@ def grid_settings() -> list[Setting]:
 
 def config_setting(name: str) -> tuple[Setting, int]:
     """The loading setting and batch size of ``configs/<name>.yaml`` (datamodule defaults where silent)."""
-    data = yaml.safe_load((ROOT / "configs" / f"{name}.yaml").read_text())["data"]
+    data = yaml.safe_load((ROOT / "configs" / f"{name}.yaml").read_text(encoding="utf-8"))["data"]
     num_frames = data.get(
         "num_frames", inspect.signature(VideoSegDataModule).parameters["num_frames"].default
     )

@@ -55,7 +55,7 @@ def loops(runs: list[Path]) -> dict[str, dict[str, list[Loop]]]:
                 raise SystemExit(f"{strategy} {seed} {clip}: in several runs; give each strategy once")
             seen.add((strategy, seed, clip))
             records, objects = load_history(state.parent)
-            first = json.loads(state.read_text())["objects"]
+            first = json.loads(state.read_text(encoding="utf-8"))["objects"]
             initial = len({0, *first.values()})
             found.setdefault(strategy, {}).setdefault(seed, []).append((records, objects, initial))
     return found
@@ -156,7 +156,7 @@ def page(strategy: str, found: dict[str, dict[str, list[Loop]]], runs: list[Path
     that many clips too (mean ± standard deviation, min–max, over the subsets where both reach it)."""
     seed, clips = sorted(found[strategy].items())[0]
     folders = sorted(folder for run in runs for folder in (run / "runs" / strategy / seed).glob("*"))
-    settings = json.loads((folders[0].parents[3] / "run.json").read_text())
+    settings = json.loads((folders[0].parents[3] / "run.json").read_text(encoding="utf-8"))
     priorities = [
         page_priorities(f, Path(settings["root"]), settings["stride"], settings["max_frames"])
         for f in folders

@@ -171,7 +171,7 @@ def serve(state: Path, root: Path, args: argparse.Namespace, log: Path) -> tuple
         "0",
     ]
     server = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=log.open("w"), text=True, env={**os.environ}
+        command, stdout=subprocess.PIPE, stderr=log.open("w", encoding="utf-8"), text=True, env={**os.environ}
     )
     line = server.stdout.readline()  # type: ignore[union-attr]
     if not line.startswith("annotation page: http://"):
@@ -527,7 +527,9 @@ def main() -> None:
                 f"{spread([r.wait_ready_s for r in group])} |"
             )
     if args.json:
-        args.json.write_text(json.dumps([{**asdict(r), "human_s": r.human_s} for r in runs], indent=1))
+        args.json.write_text(
+            json.dumps([{**asdict(r), "human_s": r.human_s} for r in runs], indent=1), encoding="utf-8"
+        )
 
 
 if __name__ == "__main__":

@@ -35,7 +35,8 @@ def _write(path: Path, megabytes: float) -> int:
     annotations = [{"id": i, "image_id": 1, "category_id": 1, "segmentation": [ring]} for i in range(count)]
     image = {"id": 1, "file_name": "a.jpg", "width": 640, "height": 480}
     path.write_text(
-        json.dumps({"images": [image], "annotations": annotations, "categories": [{"id": 1, "name": "a"}]})
+        json.dumps({"images": [image], "annotations": annotations, "categories": [{"id": 1, "name": "a"}]}),
+        encoding="utf-8",
     )
     return count
 

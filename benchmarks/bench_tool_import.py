@@ -43,18 +43,18 @@ KEY_EVERY = 25
 
 
 def _rss() -> int:
-    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    pages = int(Path("/proc/self/statm").read_text(encoding="utf-8").split()[1])
     return pages * resource.getpagesize()
 
 
 def _reset_peak() -> None:
     """Set this process's peak resident size (VmHWM) to its current size (Linux ``clear_refs`` 5)."""
-    Path("/proc/self/clear_refs").write_text("5")
+    Path("/proc/self/clear_refs").write_text("5", encoding="utf-8")
 
 
 def _peak() -> int:
     """This process's peak resident size since `_reset_peak`, in bytes (VmHWM)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
+    for line in Path("/proc/self/status").read_text(encoding="utf-8").splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) * 1024
     raise RuntimeError("no VmHWM in /proc/self/status")
@@ -94,9 +94,11 @@ def make_data(root: Path, frames: int, per_frame: int) -> tuple[Path, Path, Path
                                 "segmentation": segmentation, "iscrowd": k % 2})  # fmt: skip
     coco = root / "coco.json"
     categories = [{"id": 1, "name": "object"}]
-    coco.write_text(json.dumps({"images": images, "annotations": annotations, "categories": categories}))
+    coco.write_text(
+        json.dumps({"images": images, "annotations": annotations, "categories": categories}), encoding="utf-8"
+    )
     cvat = root / "cvat.xml"
-    cvat.write_text(_cvat_xml(rng, frames, per_frame))
+    cvat.write_text(_cvat_xml(rng, frames, per_frame), encoding="utf-8")
     return davis, coco, cvat
 
 
@@ -148,7 +150,7 @@ def _child(tool: str, file: str, davis: str, what: str, traced: bool, out: str) 
     result = {"seconds": seconds, "rss_mib": peak / 2**20, "frames": len(export.frames),
               "shapes": export.shape_count(), "labels": labels,
               "traced_mib": None if peak_traced is None else peak_traced / 2**20}  # fmt: skip
-    Path(out).write_text(json.dumps(result))
+    Path(out).write_text(json.dumps(result), encoding="utf-8")
 
 
 def _measure(tool: str, file: Path, davis: Path, what: str, traced: bool, tmp: Path) -> dict[str, float]:
@@ -165,7 +167,7 @@ def _measure(tool: str, file: Path, davis: Path, what: str, traced: bool, tmp: P
         str(out),
     ]
     subprocess.run(command, check=True)
-    return json.loads(out.read_text())
+    return json.loads(out.read_text(encoding="utf-8"))
 
 
 def main() -> None:

@@ -242,8 +242,8 @@ def main(argv: list[str]) -> None:
     start = time.perf_counter()
     if args.fresh or not RECORDS.is_file():
         RECORDS.parent.mkdir(parents=True, exist_ok=True)
-        RECORDS.write_text(json.dumps(collect()))
-    report(json.loads(RECORDS.read_text()))
+        RECORDS.write_text(json.dumps(collect()), encoding="utf-8")
+    report(json.loads(RECORDS.read_text(encoding="utf-8")))
     command = " ".join(["python benchmarks/bench_unreliability.py", *argv])
     print(f"\n`{command}`: {time.perf_counter() - start:.0f} s")
 

@@ -133,7 +133,7 @@ def main() -> None:
     if args.out is not None:
         command = " ".join(["PYTHONPATH=. .venv/bin/python", *sys.argv])
         header = f"# Weight-free tools on the development clips' first frames\n\n`{command}`\n\n"
-        args.out.write_text(header + text + "\n\n" + provenance_line() + "\n")
+        args.out.write_text(header + text + "\n\n" + provenance_line() + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

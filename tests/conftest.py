@@ -34,7 +34,7 @@ def ignored_folders(root: Path = REPOSITORY) -> list[str]:
     What git ignores is what a run writes (``make demo`` while ``make test`` runs), not a test.
     """
     path = root / ".gitignore"
-    lines = [line.strip() for line in path.read_text().splitlines()] if path.is_file() else []
+    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()] if path.is_file() else []
     return [line.strip("/") for line in lines if line.endswith("/") and not line.startswith(("#", "!"))]
 
 

@@ -32,6 +32,6 @@ def test_a_mismatched_pair_is_named_with_the_command_that_fixes_it(monkeypatch, 
 
 
 def test_the_pair_is_the_newest_the_project_allows():
-    pyproject = (Path(check_install.__file__).parents[1] / "pyproject.toml").read_text()
+    pyproject = (Path(check_install.__file__).parents[1] / "pyproject.toml").read_text(encoding="utf-8")
     assert f'"torch>=2.4,<={check_install.PAIR[0]}"' in pyproject
     assert f'"torchvision>=0.19,<={check_install.PAIR[1]}"' in pyproject

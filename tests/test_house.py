@@ -69,7 +69,7 @@ def _type_checking_only(tree: ast.AST) -> set[int]:
 
 def _module_level_imports(path: Path) -> set[str]:
     """The frugalseg modules ``path`` imports at module level (not in functions or TYPE_CHECKING)."""
-    tree = ast.parse(path.read_text(), filename=str(path))
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     hidden = _type_checking_only(tree)
     top = [node for node in tree.body if not isinstance(node, ast.FunctionDef | ast.ClassDef)]
     return _imported([child for node in top for child in ast.walk(node) if id(child) not in hidden])
@@ -101,7 +101,7 @@ def test_rooms_import_only_downwards():
 
 def _every_import(path: Path) -> set[str]:
     """The frugalseg modules ``path`` imports anywhere (in functions too), but under TYPE_CHECKING."""
-    tree = ast.parse(path.read_text(), filename=str(path))
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     hidden = _type_checking_only(tree)
     return _imported([node for node in ast.walk(tree) if id(node) not in hidden])
 
@@ -153,7 +153,7 @@ def test_no_module_is_over_800_lines():
     long = {
         str(path.relative_to(REPO)): lines
         for path in sorted(PACKAGE.rglob("*.py"))
-        if (lines := len(path.read_text().splitlines())) > MAX_MODULE_LINES
+        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
     }
     assert not long, f"modules over {MAX_MODULE_LINES} lines: {long}"
 
@@ -175,7 +175,7 @@ def test_factories_are_named_get():
     torchvision's and torchgeo's ``get_model`` (``get_loss``, ``get_recipe``, ``get_format``)."""
     factories = set()
     for path in sorted(PACKAGE.rglob("*.py")):
-        for node in ast.parse(path.read_text()).body:
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
             if isinstance(node, ast.FunctionDef) and node.name.startswith(("make_", "build_", "create_")):
                 factories.add(node.name)
     assert factories == OTHER_VERB_FACTORIES
@@ -184,17 +184,17 @@ def test_factories_are_named_get():
 def test_the_checkout_check_names_files_added_changed_and_removed(tmp_path):
     from conftest import checkout_changes, checkout_files
 
-    (tmp_path / "kept.txt").write_text("a")
-    (tmp_path / "edited.txt").write_text("a")
-    (tmp_path / "gone.txt").write_text("a")
+    (tmp_path / "kept.txt").write_text("a", encoding="utf-8")
+    (tmp_path / "edited.txt").write_text("a", encoding="utf-8")
+    (tmp_path / "gone.txt").write_text("a", encoding="utf-8")
     (tmp_path / "__pycache__").mkdir()
     before = checkout_files(tmp_path)
     assert sorted(before) == ["edited.txt", "gone.txt", "kept.txt"]
-    (tmp_path / "edited.txt").write_text("ab")
+    (tmp_path / "edited.txt").write_text("ab", encoding="utf-8")
     (tmp_path / "gone.txt").unlink()
     (tmp_path / "runs" / "demo").mkdir(parents=True)
-    (tmp_path / "runs" / "demo" / "hparams.yaml").write_text("")
-    (tmp_path / "__pycache__" / "x.pyc").write_text("")  # a tool's, not a test's
+    (tmp_path / "runs" / "demo" / "hparams.yaml").write_text("", encoding="utf-8")
+    (tmp_path / "__pycache__" / "x.pyc").write_text("", encoding="utf-8")  # a tool's, not a test's
     assert checkout_changes(before, checkout_files(tmp_path)) == [
         "added runs/demo/hparams.yaml",
         "changed edited.txt",
@@ -206,11 +206,13 @@ def test_the_checkout_check_leaves_out_what_gitignore_ignores(tmp_path):
     """``make demo`` writes ``runs/`` and ``lightning_logs/`` while ``make test`` runs: not a test's files."""
     from conftest import checkout_changes, checkout_files
 
-    (tmp_path / ".gitignore").write_text("# outputs\nruns/\n/lightning_logs/\n*.egg-info/\nnotes.txt\n")
+    (tmp_path / ".gitignore").write_text(
+        "# outputs\nruns/\n/lightning_logs/\n*.egg-info/\nnotes.txt\n", encoding="utf-8"
+    )
     before = checkout_files(tmp_path)
     for name in ("runs/demo/hparams.yaml", "lightning_logs/version_0/metrics.csv", "src/written.txt"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text("")
+        (tmp_path / name).write_text("", encoding="utf-8")
     assert checkout_changes(before, checkout_files(tmp_path)) == ["added src/written.txt"]
 
 
@@ -235,10 +237,10 @@ def source_copy(destination: Path, root: Path = REPO) -> Path:
 def test_the_wheel_is_built_from_a_copy_of_the_files_git_keeps(tmp_path):
     subprocess.run(["git", "init", "-q", str(tmp_path / "repo")], check=True)
     repo = tmp_path / "repo"
-    (repo / ".gitignore").write_text("build/\n")
+    (repo / ".gitignore").write_text("build/\n", encoding="utf-8")
     for name in ("pkg/kept.py", "build/lib/pkg/deleted.py", "pkg/new.py"):
         (repo / name).parent.mkdir(parents=True, exist_ok=True)
-        (repo / name).write_text("")
+        (repo / name).write_text("", encoding="utf-8")
     subprocess.run(["git", "add", ".gitignore", "pkg/kept.py"], cwd=repo, check=True)
     copy = source_copy(tmp_path / "copy", repo)
     assert sorted(str(p.relative_to(copy)) for p in copy.rglob("*") if p.is_file()) == [
@@ -269,7 +271,7 @@ def test_an_installed_wheel_trains_from_its_config_and_loads_published_weights(t
         capture_output=True,
         text=True,
     ).stdout.strip()
-    Path(site, "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    Path(site, "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n", encoding="utf-8")
     (wheel,) = wheels.glob("frugalseg-*.whl")
     # --ignore-installed: the frugalseg seen through the dependencies (an editable install) is not the wheel
     install = [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--quiet"]

@@ -48,9 +48,9 @@ def test_a_block_is_its_recorded_output_with_elisions():
 def _readme(tmp_path: Path, block: str, header: str) -> Path:
     (tmp_path / "docs" / "outputs").mkdir(parents=True)
     recorded = tmp_path / "docs" / "outputs" / "demo.txt"
-    recorded.write_text(header + "\n\n.venv/bin/frugalseg fit\nval 0.71\n")
+    recorded.write_text(header + "\n\n.venv/bin/frugalseg fit\nval 0.71\n", encoding="utf-8")
     readme = tmp_path / "README.md"
-    readme.write_text(f"# x\n\n<!-- output: docs/outputs/demo.txt -->\n```\n{block}\n```\n")
+    readme.write_text(f"# x\n\n<!-- output: docs/outputs/demo.txt -->\n```\n{block}\n```\n", encoding="utf-8")
     return readme
 
 

@@ -533,7 +533,7 @@ def _left_empty(store: Path) -> bool:
 def _run_config(store: Path) -> Any:
     """The ``run.json`` of a label store folder (None when it has none or it is damaged)."""
     try:
-        return json.loads((store / "run.json").read_text())
+        return json.loads((store / "run.json").read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return None
 

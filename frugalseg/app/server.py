@@ -182,14 +182,16 @@ class AnnotationApp(JSONRoutes):
 
     async def page(self, request: Request) -> Response:
         """The page."""
-        return HTMLResponse(resources.files("frugalseg.app").joinpath("static/index.html").read_text())
+        return HTMLResponse(
+            resources.files("frugalseg.app").joinpath("static/index.html").read_text(encoding="utf-8")
+        )
 
     async def static(self, request: Request) -> Response:
         """The page's script or style (`STATIC`), served without the token: package files, no data."""
         name = str(request.path_params["name"])
         if name not in STATIC:
             return JSONResponse({"error": f"no static file {name[:64]!r}"}, 404)
-        text = resources.files("frugalseg.app").joinpath(f"static/{name}").read_text()
+        text = resources.files("frugalseg.app").joinpath(f"static/{name}").read_text(encoding="utf-8")
         return Response(text, media_type=STATIC[name], headers={"Cache-Control": "no-cache"})
 
     async def overview(self, request: Request) -> Response:

@@ -207,7 +207,7 @@ def _listed(path: Path, key: str) -> int | None:
     if not path.is_file():
         return None
     try:
-        return len(json.loads(path.read_text())[key])
+        return len(json.loads(path.read_text(encoding="utf-8"))[key])
     except (json.JSONDecodeError, KeyError, TypeError) as err:
         raise DataError(path, f"expected a JSON object with a {key!r} list ({err!r})") from err
 
@@ -408,7 +408,7 @@ def evaluate_store(
     if not store.run_path.is_file():
         raise LabelStoreError(store.run_path, f"not found; {store.root} is not a label store")
     try:
-        run = json.loads(store.run_path.read_text())
+        run = json.loads(store.run_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise LabelStoreError(store.run_path, f"not valid JSON ({err})") from err
     format_name, fmt = open_store_format(run, store.run_path)

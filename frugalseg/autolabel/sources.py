@@ -274,7 +274,7 @@ def read_run(store: LabelStore) -> dict[str, Any]:
     if not store.run_path.is_file():
         raise LabelStoreError(store.run_path, f"not found: {store.root} is not a label store")
     try:
-        run = json.loads(store.run_path.read_text())
+        run = json.loads(store.run_path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise LabelStoreError(store.run_path, f"not valid JSON ({err})") from err
     if not isinstance(run, dict):

@@ -103,7 +103,7 @@ def read_json_list(path: str | Path, key: str, parse: Callable[[Any], T], form: 
     if not path.is_file():
         raise DataError(path, "file does not exist")
     try:
-        return [parse(item) for item in json.loads(path.read_text())[key]]
+        return [parse(item) for item in json.loads(path.read_text(encoding="utf-8"))[key]]
     except json.JSONDecodeError as err:
         raise DataError(path, f"not valid JSON ({err})") from err
     except (KeyError, TypeError, ValueError) as err:
@@ -183,7 +183,7 @@ class LabelStore:
 
     def _compare_run(self, wanted: dict[str, Any]) -> None:
         try:
-            found = json.loads(self.run_path.read_text())
+            found = json.loads(self.run_path.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as err:
             raise LabelStoreError(self.run_path, f"not valid JSON ({err})") from err
         if not isinstance(found, dict):

@@ -17,8 +17,10 @@ and exit 0, as if the run had succeeded.
 from __future__ import annotations
 
 import argparse
+import codecs
 import contextlib
 import importlib
+import io
 import logging
 import signal
 import sys
@@ -165,8 +167,16 @@ def _dispatch(words: list[str]) -> int:
     return 0
 
 
+def printable_on_any_terminal() -> None:
+    """Print a character the terminal's encoding lacks (an ASCII or Latin-1 locale) as '?', not raise."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and codecs.lookup(stream.encoding).name != "utf-8":
+            stream.reconfigure(errors="replace")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``frugalseg`` console script; returns the exit code."""
+    printable_on_any_terminal()
     words = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in words
     words = [word for word in words if word != "--debug"]

@@ -60,7 +60,7 @@ class _ConfigFile(argparse.Action):
         path = Path(str(values))
         path = path if path.is_file() else shipped_config(str(values)) or path
         try:
-            data = yaml.safe_load(path.read_text())
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
         except (OSError, yaml.YAMLError) as err:
             parser.error(f"--config {path}: cannot read it ({err})")
         if not isinstance(data, dict):

@@ -291,7 +291,7 @@ def video_index(video: str | Path) -> VideoIndex:
     cached = cache_dir() / "videos" / key / "index.json"
     index: VideoIndex | None = None
     try:
-        data = json.loads(cached.read_text())
+        data = json.loads(cached.read_text(encoding="utf-8"))
         if data.pop("identity") == identity and data.pop("version") == _INDEX_VERSION:
             index = VideoIndex.from_json(data)
     except (OSError, ValueError, KeyError, TypeError):

@@ -43,7 +43,7 @@ def read_metrics(path: str | Path) -> dict[str, float]:
             raise WeightsError(path, "expected a JSON object of metric name → number")
         return {str(k): float(v) for k, v in values.items()}
     metrics: dict[str, float] = {}
-    with path.open(newline="") as handle:
+    with path.open(newline="", encoding="utf-8") as handle:
         for row in csv.DictReader(handle):
             for key, value in row.items():
                 if key and key.startswith(("val/", "test/")) and value not in ("", None):

@@ -43,11 +43,16 @@ def client(service: SessionService, tmp_path: Path) -> Iterator[TestClient]:
         yield client
 
 
-def serve(state: Path, root: Path, *flags: str) -> tuple[subprocess.Popen, str]:
-    """`frugalseg annotate serve` on ``state`` as a user starts it, on any free port; it and its address."""
+def serve(
+    state: Path, root: Path, *flags: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen, str]:
+    """`frugalseg annotate serve` on ``state`` as a user starts it, on any free port; it and its address.
+
+    ``env`` adds to the environment the server inherits.
+    """
     command = [sys.executable, "-m", "frugalseg", "annotate", "serve", "--state", str(state)]
     command += ["--root", str(root), *SESSION_FLAGS, "--port", "0", *flags]
-    server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env={**os.environ})
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
     line = server.stdout.readline()
     if not line.startswith("annotation page: http://"):
         server.kill()

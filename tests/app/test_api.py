@@ -73,7 +73,14 @@ def test_preview_is_the_click_models_mask(client: TestClient, service: SessionSe
     assert np.array_equal(mask_of(preview), expected)
     assert (mask_of(preview) != current).any()  # the clicks changed the mask
     # nothing was saved
-    assert len(json.loads((service.session.folder / VIDEO / "state.json").read_text())["annotations"]) == 1
+    assert (
+        len(
+            json.loads((service.session.folder / VIDEO / "state.json").read_text(encoding="utf-8"))[
+                "annotations"
+            ]
+        )
+        == 1
+    )
 
 
 def test_submits_store_what_annotate_add_stores(
@@ -89,12 +96,14 @@ def test_submits_store_what_annotate_add_stores(
     assert [j["status"] for j in client.get("/api/jobs").json()["jobs"]] == ["done", "done"]
 
     cli = tmp_path / "cli"
-    (tmp_path / "clicks.json").write_text(json.dumps({"clicks": CLICKS}))
+    (tmp_path / "clicks.json").write_text(json.dumps({"clicks": CLICKS}), encoding="utf-8")
     add = ["annotate", "add", "--state", str(cli), "--root", str(davis), *SESSION_FLAGS, "--video", VIDEO]
     assert main([*add, "--frame", "0", "--mask", str(truth_png(davis, 0))]) == 0
     assert main([*add, "--frame", "6", "--clicks", str(tmp_path / "clicks.json")]) == 0
     page = service.session.folder / VIDEO
-    assert (page / "state.json").read_text() == (cli / VIDEO / "state.json").read_text()
+    assert (page / "state.json").read_text(encoding="utf-8") == (cli / VIDEO / "state.json").read_text(
+        encoding="utf-8"
+    )
     files = sorted(p.relative_to(page) for p in page.rglob("*.png"))
     assert files == sorted(p.relative_to(cli / VIDEO) for p in (cli / VIDEO).rglob("*.png"))
     assert all((page / f).read_bytes() == (cli / VIDEO / f).read_bytes() for f in files)
@@ -239,7 +248,9 @@ def test_a_restart_finishes_what_a_killed_server_left(
     cli = tmp_path / "cli"
     add = ["annotate", "add", "--state", str(cli), "--root", str(davis), *SESSION_FLAGS, "--video", VIDEO]
     assert main([*add, "--frame", "0", "--mask", str(truth_png(davis, 0))]) == 0
-    assert (session.folder / VIDEO / "state.json").read_text() == (cli / VIDEO / "state.json").read_text()
+    assert (session.folder / VIDEO / "state.json").read_text(encoding="utf-8") == (
+        cli / VIDEO / "state.json"
+    ).read_text(encoding="utf-8")
 
 
 def test_export_then_train_on_it(

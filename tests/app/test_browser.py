@@ -213,11 +213,13 @@ def test_annotate_in_the_browser(
 
     # the same two additions with `annotate add` give the same state, byte for byte
     cli = tmp_path / "cli"
-    (tmp_path / "clicks.json").write_text(json.dumps({"clicks": clicks}))
+    (tmp_path / "clicks.json").write_text(json.dumps({"clicks": clicks}), encoding="utf-8")
     add = ["annotate", "add", "--state", str(cli), "--root", str(davis), *SESSION_FLAGS, "--video", VIDEO]
     assert main([*add, "--frame", "0", "--mask", str(truth)]) == 0
     assert main([*add, "--frame", "6", "--clicks", str(tmp_path / "clicks.json")]) == 0
-    assert (state / VIDEO / "state.json").read_text() == (cli / VIDEO / "state.json").read_text()
+    assert (state / VIDEO / "state.json").read_text(encoding="utf-8") == (
+        cli / VIDEO / "state.json"
+    ).read_text(encoding="utf-8")
     for mask in sorted((cli / VIDEO / "masks").glob("*.png")):
         assert (state / VIDEO / "masks" / mask.name).read_bytes() == mask.read_bytes(), mask.name
 

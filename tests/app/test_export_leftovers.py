@@ -22,9 +22,11 @@ def test_an_empty_store_a_killed_export_left_is_used_again(
     exports = tmp_path / "exports"
     (exports / "store-001").mkdir(parents=True)
     (exports / "store-001" / ".lock").touch()
-    (exports / "store-001" / ".manifest.jsonl.1234.tmp").write_text("{")  # a temporary file cut short
+    (exports / "store-001" / ".manifest.jsonl.1234.tmp").write_text(
+        "{", encoding="utf-8"
+    )  # a temporary file cut short
     (exports / "store-001-tools").mkdir()
-    (exports / "store-001-tools" / "coco.json").write_text("{")
+    (exports / "store-001-tools" / "coco.json").write_text("{", encoding="utf-8")
     exported = client.post("/api/export")
     assert exported.status_code == 200, exported.text
     assert exported.json()["store"] == str(exports / "store-001")
@@ -32,7 +34,10 @@ def test_an_empty_store_a_killed_export_left_is_used_again(
     assert sorted(p.name for p in exports.iterdir()) == ["store-001", "store-001-tools"]
     assert (exports / "store-001" / "run.json").is_file()
     assert not list((exports / "store-001").glob(".*.tmp"))
-    assert len(json.loads((exports / "store-001-tools" / "coco.json").read_text())["images"]) == 10
+    assert (
+        len(json.loads((exports / "store-001-tools" / "coco.json").read_text(encoding="utf-8"))["images"])
+        == 10
+    )
 
 
 def test_a_store_in_use_or_holding_files_is_not_taken(

@@ -77,7 +77,7 @@ def label_studio(tmp_path: Path, shared_data: Path) -> Iterator[httpx.Client]:
         "frugalseg-test",
     ]
     command += ["--user-token", TOKEN]
-    log = (tmp_path / "label-studio.log").open("w")
+    log = (tmp_path / "label-studio.log").open("w", encoding="utf-8")
     server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
         with httpx.Client(
@@ -85,7 +85,9 @@ def label_studio(tmp_path: Path, shared_data: Path) -> Iterator[httpx.Client]:
         ) as client:
 
             def up() -> bool | None:
-                assert server.poll() is None, (tmp_path / "label-studio.log").read_text()[-3000:]
+                assert server.poll() is None, (tmp_path / "label-studio.log").read_text(encoding="utf-8")[
+                    -3000:
+                ]
                 try:
                     return client.get("/api/projects").status_code == 200 or None
                 except httpx.TransportError:

@@ -120,7 +120,7 @@ def test_export_needs_no_ground_truth_and_an_unchanged_session_exports_to_the_sa
     # the CLI's export of the same store needs no ground truth either
     out = tmp_path / "coco-again.json"
     assert main(["label", "export", "--store", str(store), "--tool", "coco", "--out", str(out)]) == 0
-    assert len(json.loads(out.read_text())["images"]) == 20
+    assert len(json.loads(out.read_text(encoding="utf-8"))["images"]) == 20
     # a later addition makes a new store
     assert (
         own_client.post("/api/videos/blackswan/5/submit", json={"mask": box_mask(120, 220)}).status_code
@@ -365,16 +365,16 @@ def test_exports_carry_the_names_a_person_gave_and_no_background(
     assert own_client.post("/api/videos/blackswan/0/submit", json=body).status_code == 202
     own_service.wait()
     tools = own_client.post("/api/export").json()["tools"]
-    coco = json.loads(Path(tools[0]).read_text())
+    coco = json.loads(Path(tools[0]).read_text(encoding="utf-8"))
     assert [c["name"] for c in coco["categories"]] == ["horse and rider", "object"]
     first = next(i["id"] for i in coco["images"] if i["file_name"].endswith("blackswan/00000.jpg"))
     on_first = [a for a in coco["annotations"] if a["image_id"] == first]
     named = {coco["categories"][a["category_id"] - 1]["name"]: a for a in on_first}
     assert sorted(named) == ["horse and rider", "object"]  # one annotation per object, no background
     assert named["horse and rider"]["area"] == 200 * 300 and named["object"]["area"] == 70 * 100
-    cvat = Path(tools[2]).read_text()
+    cvat = Path(tools[2]).read_text(encoding="utf-8")
     assert "<name>horse and rider</name>" in cvat and "<name>background</name>" not in cvat
-    label_studio = json.loads(Path(tools[1]).read_text())
+    label_studio = json.loads(Path(tools[1]).read_text(encoding="utf-8"))
     labels = {r["value"]["brushlabels"][0] for task in label_studio for r in task["predictions"][0]["result"]}
     assert labels == {"horse and rider", "object"}
 
@@ -419,19 +419,19 @@ def test_each_label_is_exported_as_the_kind_it_is(
         ("car-shadow", 0, "boxes"), ("car-shadow", 0, "pseudo"), ("car-shadow", 8, "fine"),
     }  # fmt: skip
     clicks_png = store / records[("blackswan", 0, "clicks")]["path"]
-    points = json.loads(clicks_png.with_name("00000_clicks.json").read_text())["clicks"]
+    points = json.loads(clicks_png.with_name("00000_clicks.json").read_text(encoding="utf-8"))["clicks"]
     assert [(c["x"], c["y"], c["train_id"], c["instance_id"]) for c in points] == [
         (400, 200, 1, 1), (420, 230, 1, 1), (20, 20, 0, None),
     ]  # fmt: skip
     label = cv2.imread(str(clicks_png), cv2.IMREAD_UNCHANGED)
     assert (label != 255).sum() == 3 and label[200, 400] == 1 and label[20, 20] == 0
     boxes_png = store / records[("car-shadow", 0, "boxes")]["path"]
-    boxes = json.loads(boxes_png.with_name("00000_boxes.json").read_text())["boxes"]
+    boxes = json.loads(boxes_png.with_name("00000_boxes.json").read_text(encoding="utf-8"))["boxes"]
     assert [(b["x0"], b["y0"], b["x1"], b["y1"], b["instance_id"]) for b in boxes] == [(190, 90, 510, 310, 1)]
     label = cv2.imread(str(boxes_png), cv2.IMREAD_UNCHANGED)
     assert (label == 1).sum() == 200 * 300 and (label == 255).sum() == label.size - 200 * 300
     # the tool files hold each kind: each click a keypoint, the box's mask and the box, every object's mask
-    coco = json.loads((Path(f"{store}-tools") / "coco.json").read_text())
+    coco = json.loads((Path(f"{store}-tools") / "coco.json").read_text(encoding="utf-8"))
     images = {i["id"]: i["file_name"] for i in coco["images"]}
     kinds = {
         (images[a["image_id"]], a["attributes"]["frugalseg_kind"], a["area"])
@@ -460,7 +460,9 @@ def test_annotate_add_names_objects(
     assert "object 2 is not in this annotation" in capsys.readouterr().err
     assert not (state / "blackswan").exists()
     assert main([*add, "--name", "1=horse and rider"]) == 0
-    assert json.loads((state / "blackswan" / "state.json").read_text())["names"] == {"1": "horse and rider"}
+    assert json.loads((state / "blackswan" / "state.json").read_text(encoding="utf-8"))["names"] == {
+        "1": "horse and rider"
+    }
 
 
 def test_a_folder_of_videos_is_labelled_and_exported_without_ground_truth(
@@ -501,5 +503,5 @@ def test_a_folder_of_videos_is_labelled_and_exported_without_ground_truth(
         "cvat-video-squares-b.xml",
         "label-studio.json",
     ]
-    coco = json.loads((Path(exported["store"] + "-tools") / "coco.json").read_text())
+    coco = json.loads((Path(exported["store"] + "-tools") / "coco.json").read_text(encoding="utf-8"))
     assert len({image["file_name"] for image in coco["images"]}) == 12  # each clip's frames named apart

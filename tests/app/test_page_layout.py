@@ -68,7 +68,7 @@ def test_layout_and_messages_of_the_page(browser, twelve: str, shared_data: Path
     browser.execute_script("window.scrollTo(0, 0)")
 
     # a 415 stays through a failed action and goes at the next one that succeeds (a brush stroke)
-    (tmp_path / "not.png").write_text("a text file")
+    (tmp_path / "not.png").write_text("a text file", encoding="utf-8")
     browser.find_element(By.ID, "upload").send_keys(str(tmp_path / "not.png"))
     wait_for(browser, "return document.getElementById('status').textContent !== ''")
     assert status(browser) == "the upload is not a PNG file"

@@ -52,15 +52,15 @@ def test_every_response_carries_the_policy(service: SessionService, tmp_path: Pa
         assert response.headers["x-content-type-options"] == "nosniff", what
         assert response.headers["referrer-policy"] == "no-referrer", what  # the token is in the page's URL
     assert responses["script"].headers["content-type"].startswith("text/javascript")
-    assert responses["script"].text == (STATIC / "page.js").read_text()
+    assert responses["script"].text == (STATIC / "page.js").read_text(encoding="utf-8")
     assert responses["page"].headers["content-security-policy"] == SECURITY_HEADERS["Content-Security-Policy"]
 
 
 def test_the_page_has_no_inline_script_handler_or_style() -> None:
-    page = (STATIC / "index.html").read_text()
+    page = (STATIC / "index.html").read_text(encoding="utf-8")
     assert re.findall(r"<script[^>]*>", page) == ['<script src="/static/page.js">']
     assert not re.search(r"\son[a-z]+\s*=|\sstyle\s*=|<style", page)
-    script = (STATIC / "page.js").read_text()
+    script = (STATIC / "page.js").read_text(encoding="utf-8")
     assert not re.search(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write", script)
 
 

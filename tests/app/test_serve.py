@@ -9,9 +9,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cli.test_dispatch import ASCII_LOCALE
 
+import frugalseg.app
 from app.conftest import SESSION_FLAGS, open_session, serve
 from frugalseg.cli import main
+
+STATIC = Path(frugalseg.app.__file__).parent / "static"
 
 pytestmark = pytest.mark.slow
 VIDEO = "car-shadow"
@@ -49,7 +53,9 @@ def test_killed_during_propagation_then_restarted(tmp_path: Path, shared_data: P
     cli = tmp_path / "cli"
     add = ["annotate", "add", "--state", str(cli), "--root", str(davis), *SESSION_FLAGS, "--video", VIDEO]
     assert main([*add, "--frame", "0", "--mask", str(truth)]) == 0
-    assert (state / VIDEO / "state.json").read_text() == (cli / VIDEO / "state.json").read_text()
+    assert (state / VIDEO / "state.json").read_text(encoding="utf-8") == (
+        cli / VIDEO / "state.json"
+    ).read_text(encoding="utf-8")
 
 
 def test_another_address_needs_the_printed_token(tmp_path: Path, shared_data: Path) -> None:
@@ -67,3 +73,18 @@ def test_another_address_needs_the_printed_token(tmp_path: Path, shared_data: Pa
         server.terminate()
         server.wait(30)
     assert not (tmp_path / "state").exists()  # nothing was written
+
+
+def test_the_page_is_served_whole_under_a_locale_that_is_not_utf_8(tmp_path: Path, shared_data: Path) -> None:
+    """The page's files are UTF-8 (its "…" and "→"), whatever the locale the server runs in."""
+    server, address = serve(tmp_path / "state", shared_data / "davis_dev", env=ASCII_LOCALE)
+    try:
+        with httpx.Client(base_url=address, timeout=60) as http:
+            for path, shipped in (("/", "index.html"), ("/static/page.js", "page.js")):
+                answer = http.get(path)
+                assert answer.status_code == 200, path
+                expected = (STATIC / shipped).read_text(encoding="utf-8")
+                assert not expected.isascii() and answer.text == expected, path
+    finally:
+        server.terminate()
+        server.wait(30)

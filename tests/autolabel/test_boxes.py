@@ -116,13 +116,15 @@ def test_bad_masks_become_ignore_over_their_box() -> None:
 
 def test_given_boxes_are_checked(tmp_path: Path) -> None:
     path = tmp_path / "boxes.json"
-    path.write_text(json.dumps({"boxes": [{"x0": 1, "y0": 2, "x1": 4, "y1": 6, "train_id": 13}]}))
+    path.write_text(
+        json.dumps({"boxes": [{"x0": 1, "y0": 2, "x1": 4, "y1": 6, "train_id": 13}]}), encoding="utf-8"
+    )
     assert read_boxes_json(path, (8, 10)) == [Box(1, 2, 4, 6, CAR)]
     with pytest.raises(
         DataError, match=r"boxes\.json: box 1: box \(1, 2, 4, 6\) is empty or leaves the 10×5"
     ):
         read_boxes_json(path, (5, 10))
-    path.write_text(json.dumps({"boxes": [{"x0": 1}]}))
+    path.write_text(json.dumps({"boxes": [{"x0": 1}]}), encoding="utf-8")
     with pytest.raises(DataError, match=r"boxes\.json: expected"):
         read_boxes_json(path, (8, 10))
 
@@ -135,7 +137,7 @@ def test_box_split_fills_boxes_and_filters_against_the_instances(tiny_streets: P
     filtered = 0
     for clip in fmt.clips("train"):
         path = store.label_path(clip, 0, LabelKind.BOXES)
-        record = json.loads(boxes_json_path(path).read_text())
+        record = json.loads(boxes_json_path(path).read_text(encoding="utf-8"))
         assert boxes_json_path(path) == path.with_name(f"{clip.clip_id}_boxes.json")
         fine = read_label(clip.label(0, LabelKind.FINE).path)
         ids = read_instance_ids(instance_ids_path(clip.label(0, LabelKind.FINE).path))
@@ -153,7 +155,11 @@ def test_box_split_fills_boxes_and_filters_against_the_instances(tiny_streets: P
                 filtered += 1
         assert np.array_equal(read_label(path), expected)
     assert (
-        0 < filtered < sum(len(json.loads(p.read_text())["boxes"]) for p in store.root.rglob("*_boxes.json"))
+        0
+        < filtered
+        < sum(
+            len(json.loads(p.read_text(encoding="utf-8"))["boxes"]) for p in store.root.rglob("*_boxes.json")
+        )
     )
 
 
@@ -178,7 +184,7 @@ def test_cli_boxes(tiny_streets: Path, tmp_path: Path, monkeypatch, capsys) -> N
     assert run_tool([*argv, "--filter-iou", "0.5", "--sam2-device", "cpu"]) == 0
     assert built == [("sam2.1_hiera_s", "s.pt", "cpu")]
     assert "label boxes: 3 images, 3 labels written" in capsys.readouterr().out
-    settings = json.loads((out / "run.json").read_text())["settings"]
+    settings = json.loads((out / "run.json").read_text(encoding="utf-8"))["settings"]
     assert settings["min_iou"] == 0.5 and settings["model"] == {
         "config": "sam2.1_hiera_s",
         "checkpoint": "s.pt",

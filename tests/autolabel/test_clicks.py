@@ -159,17 +159,18 @@ def test_render_radius_stays_in_the_image_and_the_clicked_class() -> None:
 def test_given_points_json_outside_the_image_or_malformed_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "points.json"
     path.write_text(
-        json.dumps({"clicks": [{"x": 3, "y": 2, "train_id": 13}, {"x": 3, "y": 64, "train_id": 0}]})
+        json.dumps({"clicks": [{"x": 3, "y": 2, "train_id": 13}, {"x": 3, "y": 64, "train_id": 0}]}),
+        encoding="utf-8",
     )
     assert read_clicks_json(path)[0] == Click(3, 2, CAR)
     with pytest.raises(
         DataError, match=r"points\.json: click 2 at \(x=3, y=64\) lies outside the 128×64 image"
     ):
         read_clicks_json(path, (64, 128))
-    path.write_text(json.dumps({"clicks": [{"x": 3, "train_id": 13}]}))
+    path.write_text(json.dumps({"clicks": [{"x": 3, "train_id": 13}]}), encoding="utf-8")
     with pytest.raises(DataError, match=r"points\.json: expected"):
         read_clicks_json(path)
-    path.write_text("{")
+    path.write_text("{", encoding="utf-8")
     with pytest.raises(DataError, match=r"points\.json: not valid JSON"):
         read_clicks_json(path)
     with pytest.raises(DataError, match=r"missing\.json: file does not exist"):
@@ -196,7 +197,7 @@ def test_click_split_writes_sparse_labels_and_points_and_resumes(tiny_streets: P
         )
         assert all(fine[c.y, c.x] == c.train_id == sparse[c.y, c.x] for c in clicks)
         assert (sparse != IGNORE_INDEX).sum() == len(clicks)
-    per_class = json.loads(clicks_per_class_path(store, "train").read_text())
+    per_class = json.loads(clicks_per_class_path(store, "train").read_text(encoding="utf-8"))
     assert per_class["split"] == "train" and per_class["images"] == 4
     assert per_class["classes"] == list(fmt.classes.names)
     everything = [
@@ -220,7 +221,7 @@ def test_cli_clicks_with_radius(tiny_streets: Path, tmp_path: Path, capsys) -> N
     record = LabelStore(out).records()[0]
     assert record["kind"] == "clicks" and record["settings"]["radius"] == 2
     sparse = read_label(out / record["path"])
-    points = json.loads(clicks_json_path(out / record["path"]).read_text())
+    points = json.loads(clicks_json_path(out / record["path"]).read_text(encoding="utf-8"))
     assert points["radius"] == 2 and points["image_size"] == [64, 128]
     assert len(points["clicks"]) < (sparse != IGNORE_INDEX).sum() <= 13 * len(points["clicks"])
 

@@ -32,7 +32,9 @@ def store_pngs(root: Path, pattern: str = "*.png") -> dict[str, bytes]:
 
 
 def manifest_keys(root: Path) -> list[tuple]:
-    records = [json.loads(line) for line in (root / "manifest.jsonl").read_text().splitlines()]
+    records = [
+        json.loads(line) for line in (root / "manifest.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
     return [(r["split"], r["clip_id"], r["offset"], r["kind"]) for r in records]
 
 
@@ -149,10 +151,10 @@ def test_two_processes_asked_for_one_clip_left_run_one(
     one process labels it, instead of the second process failing in Lightning's sampler."""
     out = tmp_path / "store"
     shutil.copytree(reference_store, out)
-    records = (out / "manifest.jsonl").read_text().splitlines()
+    records = (out / "manifest.jsonl").read_text(encoding="utf-8").splitlines()
     last_clip = json.loads(records[-1])["clip_id"]
     kept = [line for line in records if json.loads(line)["clip_id"] != last_clip]
-    (out / "manifest.jsonl").write_text("".join(line + "\n" for line in kept))
+    (out / "manifest.jsonl").write_text("".join(line + "\n" for line in kept), encoding="utf-8")
     offsets = ",".join(map(str, OFFSETS))
     devices = ("--devices", "2", "--accelerator", "cpu")
     command = label_propagate_command(tiny_streets, out, "--offsets", offsets, *devices)

@@ -281,7 +281,7 @@ def test_cli_propagates_davis_into_a_store(tmp_path, capsys):
     args = parser().parse_args([*argv, "--out", str(tmp_path / "store"), "--offsets", "1,2", "--no-progress"])
     assert args.func(args) == 0
     assert "2 clips, 4 labels written" in capsys.readouterr().out
-    run = json.loads((tmp_path / "store" / "run.json").read_text())
+    run = json.loads((tmp_path / "store" / "run.json").read_text(encoding="utf-8"))
     assert run["format"] == "davis" and run["settings"]["occlusion"] == "label"
     assert sorted(p.name for p in (tmp_path / "store" / "all" / "a").iterdir()) == [
         "00001_pseudo_confidence.png",
@@ -449,7 +449,7 @@ def test_cli_speed_settings_reach_the_engine_and_the_store(tmp_path: Path, capsy
     )
     assert args.func(args) == 0
     assert "1 clips, 2 labels written" in capsys.readouterr().out
-    settings = json.loads((tmp_path / "store" / "run.json").read_text())["settings"]
+    settings = json.loads((tmp_path / "store" / "run.json").read_text(encoding="utf-8"))["settings"]
     assert settings["direct_preset"] == "fast" and "check_downscale" not in settings
 
 

@@ -238,7 +238,7 @@ def test_refine_split_resumes_a_killed_run_without_redoing_or_corrupting(
         assert (root / path).stat().st_mtime_ns == mtime and (root / path).read_bytes() == data
     store = LabelStore(root)
     assert sorted(r["clip_id"] for r in store.records()) == sorted(c.clip_id for c in fmt.clips("train"))
-    assert json.loads(store.run_path.read_text())["engine"] == "sam_points"
+    assert json.loads(store.run_path.read_text(encoding="utf-8"))["engine"] == "sam_points"
 
     fresh = tmp_path / "fresh"
     refine_split(

@@ -186,7 +186,7 @@ def test_clicks_and_boxes_cost(tiny_streets: Path, tmp_path: Path) -> None:
     store.write(clips[0], 0, "clicks", sparse, engine="sim", settings={}, source_offset=0, seconds=0)
     listed = store.write(clips[1], 0, "clicks", sparse, engine="sim", settings={}, source_offset=0, seconds=0)
     listed.with_name(listed.name.replace("_clicks_labelTrainIds.png", "_clicks.json")).write_text(
-        json.dumps({"clicks": [{"x": 1, "y": 1}] * 3})
+        json.dumps({"clicks": [{"x": 1, "y": 1}] * 3}), encoding="utf-8"
     )
     boxed = store.write(clips[2], 0, "boxes", sparse, engine="sim", settings={}, source_offset=0, seconds=0)
     report = evaluate_store(store.root, progress=False)
@@ -195,11 +195,13 @@ def test_clicks_and_boxes_cost(tiny_streets: Path, tmp_path: Path) -> None:
     assert cost["seconds"] == {"clicks": pytest.approx((2 * 1.5 + 1) + (3 * 1.5 + 1))}
     assert cost["uncosted_labels"] == {"boxes": 1}
     boxed.with_name(boxed.name.replace("_boxes_labelTrainIds.png", "_boxes.json")).write_text(
-        json.dumps({"boxes": [{}, {}]})
+        json.dumps({"boxes": [{}, {}]}), encoding="utf-8"
     )
     cost = evaluate_store(store.root, progress=False)["cost"]
     assert cost["seconds"]["boxes"] == 14.0 and cost["uncosted_labels"] == {}
-    boxed.with_name(boxed.name.replace("_boxes_labelTrainIds.png", "_boxes.json")).write_text("{oops")
+    boxed.with_name(boxed.name.replace("_boxes_labelTrainIds.png", "_boxes.json")).write_text(
+        "{oops", encoding="utf-8"
+    )
     with pytest.raises(DataError, match=r"_boxes\.json: expected a JSON object with a 'boxes' list"):
         evaluate_store(store.root, progress=False)
 
@@ -207,14 +209,16 @@ def test_clicks_and_boxes_cost(tiny_streets: Path, tmp_path: Path) -> None:
 def test_bad_stores_are_named(davis_store: Path, tmp_path: Path) -> None:
     with pytest.raises(LabelStoreError, match=r"run\.json: not found"):
         evaluate_store(tmp_path / "nowhere", progress=False)
-    records = [json.loads(line) for line in (davis_store / "manifest.jsonl").read_text().splitlines()]
+    records = [
+        json.loads(line) for line in (davis_store / "manifest.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
     label = davis_store / records[0]["path"]
     cv2.imwrite(str(label), np.zeros((H + 1, W), np.uint8))
     with pytest.raises(
         DataError, match=rf"{label.name}: label size \(5, 5\) differs from its ground truth's"
     ):
         evaluate_store(davis_store, progress=False)
-    run = json.loads((davis_store / "run.json").read_text())
+    run = json.loads((davis_store / "run.json").read_text(encoding="utf-8"))
     shutil.rmtree(run["root"])
     with pytest.raises(DataError, match="data set folder named by .*run.json does not exist"):
         evaluate_store(davis_store, progress=False)
@@ -241,7 +245,7 @@ def test_cli_writes_json_plot_and_table(
     assert args.func(args) == 0
     printed = capsys.readouterr().out
     assert "pseudo" in printed and "0.833" in printed and "annotation cost: 0.05 h" in printed
-    report = json.loads((out / "report.json").read_text())
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert report["cost"]["constants"]["vos_mask_seconds"] == 60.0
     plot = cv2.imread(str(out / "quality.png"))
     assert plot is not None and plot.shape[0] > 100

@@ -257,7 +257,7 @@ def test_loading_checks_the_checkpoint(sam2_checkpoint: Path, tmp_path: Path) ->
         build_sam2_image_predictor("sam2.1_hiera_t", other)
     assert caught.value.path == other
     junk = tmp_path / "junk.pt"
-    junk.write_text("not a checkpoint")
+    junk.write_text("not a checkpoint", encoding="utf-8")
     with pytest.raises(DataError, match="junk.pt: cannot read as a PyTorch checkpoint"):
         build_sam2_image_predictor("sam2.1_hiera_t", junk)
     predictor = build_sam2_image_predictor("sam2.1_hiera_t", sam2_checkpoint, image_size=IMAGE_SIZE)

@@ -88,9 +88,9 @@ def test_a_store_whose_labels_are_named_after_other_frames_is_refused(tiny_stree
     store = tmp_path / "store"
     _propagate(tiny_streets, store, offsets="-1,1")
     manifest = store / "manifest.jsonl"
-    records = [json.loads(line) for line in manifest.read_text().splitlines()]
+    records = [json.loads(line) for line in manifest.read_text(encoding="utf-8").splitlines()]
     records[0]["path"] = records[1]["path"]
-    manifest.write_text("".join(json.dumps(record) + "\n" for record in records))
+    manifest.write_text("".join(json.dumps(record) + "\n" for record in records), encoding="utf-8")
     fmt = get_format("synthetic", tiny_streets)
     with pytest.raises(LabelStoreError, match="is not named after its frame"):
         StoredLabels(store).attach(fmt, "train", fmt.clips("train"))

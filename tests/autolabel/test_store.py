@@ -103,7 +103,7 @@ def test_write_names_file_after_frame_and_records_it(tmp_path: Path) -> None:
     assert path == tmp_path / "store" / "train" / "aachen" / "aachen_000001_000003_pseudo_labelTrainIds.png"
     assert np.array_equal(read_label(path), label)
     assert sorted(p.name for p in path.parent.iterdir()) == [path.name]  # no temporary file left behind
-    (record,) = [json.loads(line) for line in store.manifest_path.read_text().splitlines()]
+    (record,) = [json.loads(line) for line in store.manifest_path.read_text(encoding="utf-8").splitlines()]
     assert record["clip_id"] == "aachen_000001" and record["split"] == "train" and record["offset"] == 1
     assert (
         record["kind"] == "pseudo"
@@ -155,7 +155,7 @@ def test_killed_run_resumes_without_touching_finished_labels(tmp_path: Path) -> 
     assert engine.calls == 2  # only the two unfinished clips were propagated
     for path, (mtime, data) in before.items():
         assert (store_root / path).stat().st_mtime_ns == mtime and (store_root / path).read_bytes() == data
-    lines = store_root.joinpath("manifest.jsonl").read_text().splitlines()
+    lines = store_root.joinpath("manifest.jsonl").read_text(encoding="utf-8").splitlines()
     keys = [(r["clip_id"], r["offset"]) for r in map(json.loads, lines)]
     assert len(keys) == len(set(keys)) == 16
     # the stub's label for target index i (anchor at index 2 of the window) is anchor value + i
@@ -179,7 +179,7 @@ def test_truncated_last_manifest_line_is_ignored_and_redone(tmp_path: Path) -> N
     assert [r["offset"] for r in resumed.records()] == [-1, 1]
     assert not resumed.has(clip.clip_id, 2, "pseudo")
     write(resumed, clip, 2)
-    lines = manifest.read_text().splitlines()
+    lines = manifest.read_text(encoding="utf-8").splitlines()
     assert [json.loads(line)["offset"] for line in lines] == [-1, 1, 2]
 
 
@@ -197,7 +197,9 @@ def test_corrupt_middle_line_names_manifest(tmp_path: Path) -> None:
     clip = make_clip(tmp_path / "data", "aachen", 1)
     store = LabelStore(tmp_path / "store")
     write(store, clip, 1)
-    store.manifest_path.write_text("{broken\n" + store.manifest_path.read_text())
+    store.manifest_path.write_text(
+        "{broken\n" + store.manifest_path.read_text(encoding="utf-8"), encoding="utf-8"
+    )
     with pytest.raises(LabelStoreError, match=r"manifest\.jsonl: line 1"):
         LabelStore(store.root).records()
 
@@ -206,7 +208,7 @@ def test_run_json_mismatch_names_file_and_keys(tmp_path: Path) -> None:
     store = LabelStore(tmp_path / "store")
     config = {"engine": "flow", "settings": {"preset": "medium", "fb_alpha": 0.01}, "split": "train"}
     store.open_run(config)
-    assert json.loads(store.run_path.read_text()) == config
+    assert json.loads(store.run_path.read_text(encoding="utf-8")) == config
     LabelStore(store.root).open_run(dict(config))  # same config: accepted
     with pytest.raises(LabelStoreError, match=r"run\.json.*settings") as err:
         LabelStore(store.root).open_run({**config, "settings": {"preset": "fast", "fb_alpha": 0.01}})
@@ -232,9 +234,9 @@ def test_a_manifest_path_outside_the_store_is_refused(tmp_path: Path) -> None:
     clip = make_clip(tmp_path / "data", "aachen", 1)
     store = LabelStore(tmp_path / "store")
     write(store, clip, 1)
-    record = json.loads(store.manifest_path.read_text())
+    record = json.loads(store.manifest_path.read_text(encoding="utf-8"))
     for outside in ("../x.png", "/etc/passwd", "train/../../x.png"):
-        store.manifest_path.write_text(json.dumps({**record, "path": outside}) + "\n")
+        store.manifest_path.write_text(json.dumps({**record, "path": outside}) + "\n", encoding="utf-8")
         with pytest.raises(
             LabelStoreError, match=rf"manifest.jsonl: line 1: label path '{outside}' is not a path"
         ):
@@ -285,7 +287,7 @@ def test_two_runs_into_one_store_end_with_one_consistent_store(tiny_streets: Pat
     runs = [_propagate_process(tiny_streets, out, "fast") for _ in range(2)]
     results = [run.communicate(timeout=300) for run in runs]
     assert [run.returncode for run in runs] == [0, 0], [err[-500:] for _, err in results]
-    lines = (out / "manifest.jsonl").read_text().splitlines()
+    lines = (out / "manifest.jsonl").read_text(encoding="utf-8").splitlines()
     keys = [(r["clip_id"], r["offset"]) for r in map(json.loads, lines)]
     assert len(keys) == len(set(keys)) == 4 * 6  # every label recorded once
     assert all(whole_image(out / json.loads(line)["path"]) for line in lines)
@@ -296,9 +298,10 @@ def test_two_runs_into_one_store_end_with_one_consistent_store(tiny_streets: Pat
     assert sorted(codes) == [0, 2]  # one run wins the store, the other is refused with a clear error
     loser = runs[codes.index(2)]
     assert "this store was written by a run with a different config" in loser.stderr.read()
-    preset = json.loads((other / "run.json").read_text())["settings"]["preset"]
+    preset = json.loads((other / "run.json").read_text(encoding="utf-8"))["settings"]["preset"]
     settings = {
-        json.loads(line)["settings"]["preset"] for line in (other / "manifest.jsonl").read_text().splitlines()
+        json.loads(line)["settings"]["preset"]
+        for line in (other / "manifest.jsonl").read_text(encoding="utf-8").splitlines()
     }
     assert settings == {preset}
 

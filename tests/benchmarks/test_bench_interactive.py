@@ -176,7 +176,11 @@ def test_the_benchmark_runs_on_the_classic_sets_layout(
     printed = capsys.readouterr().out.splitlines()
     assert printed[0] == "flower: NoC@90 box  0"  # the box alone: its band ignored
     assert printed[3].startswith("box: 3 images; NoC@85")
-    assert sorted(json.loads(out.read_text())["results"]["box"]["iou"]) == ["flower", "pair_1", "pair_2"]
+    assert sorted(json.loads(out.read_text(encoding="utf-8"))["results"]["box"]["iou"]) == [
+        "flower",
+        "pair_1",
+        "pair_2",
+    ]
 
 
 def test_the_benchmark_names_a_mask_without_its_image_or_of_another_size(tmp_path: Path) -> None:

@@ -106,9 +106,9 @@ def _store(tmp: Path, data: dict, *, run: object = None, manifest: str | None = 
     store = tmp / "store"
     shutil.copytree(data["store"], store)
     if run is not None:
-        (store / "run.json").write_text(run if isinstance(run, str) else json.dumps(run))
+        (store / "run.json").write_text(run if isinstance(run, str) else json.dumps(run), encoding="utf-8")
     if manifest is not None:
-        (store / "manifest.jsonl").write_text(manifest)
+        (store / "manifest.jsonl").write_text(manifest, encoding="utf-8")
     return str(store)
 
 
@@ -130,7 +130,7 @@ def _first_frame(root: Path, number: str = "000020") -> Path:
 def _index(tmp: Path, entry: dict) -> str:
     folder = tmp / "zoo"
     folder.mkdir()
-    (folder / "index.json").write_text(json.dumps({"format": 1, "models": {"x": entry}}))
+    (folder / "index.json").write_text(json.dumps({"format": 1, "models": {"x": entry}}), encoding="utf-8")
     return str(folder)
 
 
@@ -138,13 +138,13 @@ def _published(tmp: Path, data: dict, sha: object) -> str:
     """A copy of the shipped checkpoints folder whose card and index record ``sha``."""
     folder = tmp / "zoo"
     shutil.copytree(data["shipped"], folder)
-    index = json.loads((folder / "index.json").read_text())
+    index = json.loads((folder / "index.json").read_text(encoding="utf-8"))
     entry = index["models"]["streets-hrnetv2-w18s"]
     entry["sha256"] = sha
-    (folder / "index.json").write_text(json.dumps(index))
-    card = json.loads((folder / entry["card"]).read_text())
+    (folder / "index.json").write_text(json.dumps(index), encoding="utf-8")
+    card = json.loads((folder / entry["card"]).read_text(encoding="utf-8"))
     card["sha256"] = sha
-    (folder / entry["card"]).write_text(json.dumps(card))
+    (folder / entry["card"]).write_text(json.dumps(card), encoding="utf-8")
     return str(folder)
 
 
@@ -746,7 +746,7 @@ CASES = [  # fmt: skip
         lambda t, d: _fit(
             t,
             "--data.root",
-            _copy(t, d, lambda r: (r / "synthetic.json").write_text("{oops")),
+            _copy(t, d, lambda r: (r / "synthetic.json").write_text("{oops", encoding="utf-8")),
             "--trainer.fast_dev_run",
             "true",
         ),

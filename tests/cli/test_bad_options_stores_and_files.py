@@ -436,7 +436,9 @@ GOOD_ENTRY = {
 def _zoo_list(tmp: Path, entry: object) -> list[str]:
     folder = tmp / "zoo"
     folder.mkdir()
-    (folder / "index.json").write_text(json.dumps({"format": 1, "models": {"good": GOOD_ENTRY, "x": entry}}))
+    (folder / "index.json").write_text(
+        json.dumps({"format": 1, "models": {"good": GOOD_ENTRY, "x": entry}}), encoding="utf-8"
+    )
     return ["zoo", "list", "--dir", str(folder)]
 
 
@@ -502,7 +504,7 @@ ZOO_CASES = [
     Case(
         "zoo publish of a run whose samples.json is not JSON",
         lambda t, d: _publish(
-            t, "--name", "x", change=lambda run: (run / "samples.json").write_text("{oops")
+            t, "--name", "x", change=lambda run: (run / "samples.json").write_text("{oops", encoding="utf-8")
         ),
         2,
         "samples.json: not valid JSON",
@@ -510,7 +512,9 @@ ZOO_CASES = [
     ),
     Case(
         "zoo publish of a run whose samples.json is a list",
-        lambda t, d: _publish(t, "--name", "x", change=lambda run: (run / "samples.json").write_text("[]")),
+        lambda t, d: _publish(
+            t, "--name", "x", change=lambda run: (run / "samples.json").write_text("[]", encoding="utf-8")
+        ),
         2,
         "samples.json: not a run's samples.json (an object with recipe, cost and samples)",
         lambda t: [t / "out"],

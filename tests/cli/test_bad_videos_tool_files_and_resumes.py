@@ -244,12 +244,12 @@ def test_a_resumed_propagation_replaces_the_record_of_a_truncated_label(data, tm
     """A label cut short on disk is made again, and its new record replaces the old: one per key."""
     store = tmp_path / "store"
     shutil.copytree(data["store"], store)
-    before = (store / "manifest.jsonl").read_text().splitlines()
+    before = (store / "manifest.jsonl").read_text(encoding="utf-8").splitlines()
     label = store / json.loads(before[0])["path"]
     whole = label.read_bytes()
     label.write_bytes(whole[: len(whole) // 2])
     assert main(_propagate(str(data["streets"]), "--offsets=1", "--out", str(store))) == 0
-    after = [json.loads(line) for line in (store / "manifest.jsonl").read_text().splitlines()]
+    after = [json.loads(line) for line in (store / "manifest.jsonl").read_text(encoding="utf-8").splitlines()]
     keys = [(r["split"], r["clip_id"], r["offset"], r["kind"]) for r in after]
     assert len(after) == len(before) == len(set(keys))
     assert label.read_bytes() == whole

@@ -22,7 +22,9 @@ def test_the_shipped_configs_are_the_repository_configs():
 
 def test_a_config_named_but_not_here_reads_the_shipped_one(tmp_path, monkeypatch, caplog):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "stm_davis.yaml").write_text("seed_everything: 1\n")  # a file of the user's own wins
+    (tmp_path / "stm_davis.yaml").write_text(
+        "seed_everything: 1\n", encoding="utf-8"
+    )  # a file of the user's own wins
     words = ["fit", "--config", "configs/demo.yaml", "--config=published/streets_hrnetv2_w18s", "-c", "demo"]
     words += ["--config", "stm_davis.yaml", "--config", "mine.yaml", "--data.root", "demo.yaml"]
     with caplog.at_level(logging.INFO, logger="frugalseg.cli.configs"):
@@ -65,12 +67,12 @@ def test_configs_list_and_copy(tmp_path, capsys):
     assert main(["configs", "copy", "demo", str(tmp_path)]) == 0
     assert capsys.readouterr().out.strip() == str(tmp_path / "demo.yaml")
     assert (tmp_path / "demo.yaml").read_bytes() == (SHIPPED / "demo.yaml").read_bytes()
-    (tmp_path / "demo.yaml").write_text("mine")
+    (tmp_path / "demo.yaml").write_text("mine", encoding="utf-8")
     assert main(["configs", "copy", "demo.yaml", str(tmp_path / "demo.yaml")]) == 2
     assert capsys.readouterr().err.strip() == (
         f"error: configs copy: {tmp_path / 'demo.yaml'}: already exists (--force overwrites it)"
     )
-    assert (tmp_path / "demo.yaml").read_text() == "mine"
+    assert (tmp_path / "demo.yaml").read_text(encoding="utf-8") == "mine"
     assert main(["configs", "copy", "configs/demo.yaml", str(tmp_path / "demo.yaml"), "--force"]) == 0
     assert (tmp_path / "demo.yaml").read_bytes() == (SHIPPED / "demo.yaml").read_bytes()
     assert main(["configs", "copy", "nothing", str(tmp_path)]) == 2
@@ -88,9 +90,9 @@ def test_configs_list_shows_each_description_to_the_end_of_its_sentence(capsys, 
     entries = " ".join(out.split("\n ")).splitlines()  # each config's wrapped lines as one
     text = {entry.split()[0]: " ".join(entry.split()[1:]) for entry in entries}
     assert text["demo.yaml"].endswith(
-        "pseudo-labels at ±10) of the synthetic streets set that frugalseg generates into its cache."
+        "pseudo-labels at +/-10) of the synthetic streets set that frugalseg generates into its cache."
     )
-    assert "λ·Gated CRF (λ = 0.1, eq. 2)" in text["weclick_teacher.yaml"]  # "eq." ends no sentence
+    assert "lambda*Gated CRF (lambda = 0.1, eq. 2)" in text["weclick_teacher.yaml"]  # "eq." ends no sentence
 
 
 def test_no_shipped_config_defaults_to_the_development_machines_data():
@@ -105,4 +107,6 @@ def test_no_shipped_config_defaults_to_the_development_machines_data():
         return [value] if isinstance(value, str) else []
 
     for name in shipped_configs():
-        assert not [s for s in strings(yaml.safe_load((SHIPPED / name).read_text())) if "shared/" in s], name
+        assert not [
+            s for s in strings(yaml.safe_load((SHIPPED / name).read_text(encoding="utf-8"))) if "shared/" in s
+        ], name

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import subprocess
 import sys
 
@@ -12,6 +13,9 @@ import pytest
 
 import frugalseg
 from frugalseg.cli import TOOLS, main
+
+#: A locale whose encoding is ASCII: the C locale, with Python's UTF-8 mode and locale coercion off.
+ASCII_LOCALE = {"LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
 
 
 def _run(code: str) -> str:
@@ -63,6 +67,15 @@ def test_help_lists_every_command_and_version_prints():
         _run("from frugalseg.cli import main; main(['--version'])").strip()
         == f"frugalseg {frugalseg.__version__}"
     )
+
+
+def test_a_terminal_whose_encoding_lacks_a_character_gets_a_question_mark_not_an_error():
+    """Under an ASCII locale, '…' in the overview printed as '?' (it raised UnicodeEncodeError)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "frugalseg", "--help"], capture_output=True, env={**os.environ, **ASCII_LOCALE}
+    )
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    assert b"usage: frugalseg COMMAND ? (frugalseg" in done.stdout and done.stdout.isascii()
 
 
 def _commands(parser: argparse.ArgumentParser, words: tuple[str, ...] = ()):

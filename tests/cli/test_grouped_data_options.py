@@ -36,7 +36,7 @@ def _run(argv: list[str], capsys) -> tuple[int, str]:
 
 def test_a_flat_config_names_every_moved_key_and_its_group(tmp_path, capsys):
     config = tmp_path / "flat.yaml"
-    config.write_text(yaml.safe_dump({"data": FLAT_DEMO}, sort_keys=False))
+    config.write_text(yaml.safe_dump({"data": FLAT_DEMO}, sort_keys=False), encoding="utf-8")
     code, message = _run(["fit", "--config", str(config), "--print_config"], capsys)
     assert code == 2
     assert message.strip() == (
@@ -48,7 +48,7 @@ def test_a_flat_config_names_every_moved_key_and_its_group(tmp_path, capsys):
 
 def test_a_flat_data_file_or_mapping_names_its_moved_keys(tmp_path, capsys):
     data = tmp_path / "data.yaml"
-    data.write_text(yaml.safe_dump({"root": None, "num_workers": 0}))
+    data.write_text(yaml.safe_dump({"root": None, "num_workers": 0}), encoding="utf-8")
     code, message = _run(["fit", "--config", DEMO, "--data", str(data), "--print_config"], capsys)
     assert code == 2
     assert (

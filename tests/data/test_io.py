@@ -44,7 +44,7 @@ def test_json_files_are_written_whole_or_not_at_all(tmp_path: Path) -> None:
     write_json_atomic(path, {"clicks": []})
     with pytest.raises(TypeError):
         write_json_atomic(path, {"clicks": [object()]})
-    assert json.loads(path.read_text()) == {"clicks": []}  # the old file is untouched
+    assert json.loads(path.read_text(encoding="utf-8")) == {"clicks": []}  # the old file is untouched
     assert [p.name for p in tmp_path.iterdir()] == ["a_clicks.json"]  # no temporary file left
 
 

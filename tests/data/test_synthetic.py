@@ -69,7 +69,9 @@ def test_car_moves_by_its_known_motion(synth: Path) -> None:
     moved = 0
     for number in range(3):
         name = f"synthtown_{number:06d}"
-        motion = json.loads((synth / f"motion/train/synthtown/{name}_000019_motion.json").read_text())
+        motion = json.loads(
+            (synth / f"motion/train/synthtown/{name}_000019_motion.json").read_text(encoding="utf-8")
+        )
         instances = cv2.imread(
             str(synth / f"gtFine/train/synthtown/{name}_000019_gtFine_instanceIds.png"), -1
         )
@@ -112,7 +114,7 @@ def test_cache_returns_at_once_and_refuses_other_params(synth: Path) -> None:
 
 def test_refuses_a_folder_that_is_not_synthetic(tmp_path: Path) -> None:
     (tmp_path / "mine").mkdir()
-    (tmp_path / "mine" / "keep.txt").write_text("x")
+    (tmp_path / "mine" / "keep.txt").write_text("x", encoding="utf-8")
     with pytest.raises(DataError, match="holds no synthetic.json"):
         generate_synthetic_streets(tmp_path / "mine", **PARAMS)
 

@@ -84,8 +84,12 @@ def test_frame_paths_inside_a_video_read_through_read_frame(vfr_video):
 def test_the_index_is_kept_in_the_cache_and_made_anew_for_a_replaced_file(tmp_path, isolated_cache):
     video = write_video(tmp_path / "clip.mkv", [numbered_frame(i) for i in range(6)], bframes=0)
     assert len(video_index(video)) == 6
-    (cached,) = [p for p in (isolated_cache / "videos").rglob("index.json") if str(video) in p.read_text()]
-    assert json.loads(cached.read_text())["pts"] == [0, 40, 80, 120, 160, 200]
+    (cached,) = [
+        p
+        for p in (isolated_cache / "videos").rglob("index.json")
+        if str(video) in p.read_text(encoding="utf-8")
+    ]
+    assert json.loads(cached.read_text(encoding="utf-8"))["pts"] == [0, 40, 80, 120, 160, 200]
     write_video(video, [numbered_frame(i) for i in range(9)], bframes=0)
     assert len(video_index(video)) == 9
 
@@ -211,7 +215,7 @@ def test_car_shadow_frames_come_out_in_order_and_match_the_jpeg_frames(shared_da
 
 
 def _mean_j(report: Path) -> dict[int, float]:
-    rows = json.loads(report.read_text())["rows"]
+    rows = json.loads(report.read_text(encoding="utf-8"))["rows"]
     return {row["offset"]: row["j"] for row in rows}
 
 

@@ -86,7 +86,7 @@ def test_samples_and_cost_are_written_next_to_the_logs(tiny_streets, tmp_path):
     data.prepare_data()  # no trainer yet: counts as fitting, so the pseudo-labels are made
     data.trainer = L.Trainer(default_root_dir=tmp_path, logger=False, accelerator="cpu")
     data.setup("fit")
-    written = json.loads((tmp_path / "samples.json").read_text())
+    written = json.loads((tmp_path / "samples.json").read_text(encoding="utf-8"))
     assert written["recipe"] == "B3" and len(written["samples"]) == 6
     assert written["seed"] == data.hparams.recipe["seed"]  # the draw can be repeated from the file alone
     assert written["cost"]["manual_frames"] == 2 and written["cost"]["total_hours"] == pytest.approx(3.0)

@@ -197,7 +197,7 @@ def test_write_samples_round_trip(tmp_path: Path) -> None:
     samples = draw_samples(recipe, make_clips(6), budget=6, seed=2)
     cost = annotation_cost(samples)
     path = write_samples(samples, tmp_path / "run" / "logs" / "samples.json", recipe, cost, seed=2, budget=6)
-    record = json.loads(path.read_text())
+    record = json.loads(path.read_text(encoding="utf-8"))
     assert record["recipe"] == "B3" and record["offsets"] == [-10, 0, 10]
     assert (record["seed"], record["budget"]) == (2, 6)
     assert record["cost"] == {

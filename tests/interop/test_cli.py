@@ -31,7 +31,7 @@ def _coco(path: Path) -> Path:
                                 "segmentation": coco_encode(ids == obj), "iscrowd": 1})  # fmt: skip
     annotations.append({"id": 99, "image_id": 2, "category_id": 7, "segmentation": [], "bbox": [1, 2, 3, 4]})
     data = {"images": images, "annotations": annotations, "categories": [{"id": 7, "name": "vehicle"}]}
-    path.write_text(json.dumps(data))
+    path.write_text(json.dumps(data), encoding="utf-8")
     return path
 
 
@@ -50,10 +50,10 @@ def test_import_then_export_then_import_again(davis, tmp_path, capsys):
     boxes = cv2.imread(str(store / "train/squares-a/00004_boxes_labelTrainIds.png"), cv2.IMREAD_UNCHANGED)
     assert np.argwhere(boxes != IGNORE_INDEX).min(0).tolist() == [2, 1]  # bbox [1, 2, 3, 4]: rows 2…5
     assert np.argwhere(boxes != IGNORE_INDEX).max(0).tolist() == [5, 3]
-    side = json.loads((store / "train/squares-a/00004_boxes.json").read_text())
+    side = json.loads((store / "train/squares-a/00004_boxes.json").read_text(encoding="utf-8"))
     assert side["boxes"][0] | {"iou": None} == {"x0": 1, "y0": 2, "x1": 4, "y1": 6, "train_id": 1,
                                                 "instance_id": 3, "iou": None, "filtered": False}  # fmt: skip
-    run = json.loads((store / "run.json").read_text())
+    run = json.loads((store / "run.json").read_text(encoding="utf-8"))
     assert (run["engine"], run["format"], run["split"], run["settings"]["tool"]) == (
         "import",
         "davis",

@@ -30,9 +30,9 @@ def test_every_writer_s_file_parses(tmp_path: Path) -> None:
     frames = [StoredFrame(clip, 0, "clip/00000.jpg", (8, 8), objects)]
     files = write_tool_files(frames, [HOSTILE, "tab\tand\nline"], tmp_path / "tools")
     assert [f.name for f in files] == ["coco.json", "label-studio.json", "cvat-video-clip.xml"]
-    coco = json.loads(files[0].read_text())
+    coco = json.loads(files[0].read_text(encoding="utf-8"))
     assert HOSTILE in [c["name"] for c in coco["categories"]]  # JSON keeps the name as it was
-    json.loads(files[1].read_text())
+    json.loads(files[1].read_text(encoding="utf-8"))
     ElementTree.parse(files[2])  # today: "not well-formed (invalid token)"
     cvat = read_export("cvat-video", files[2])
     assert cvat.labels == (SHOWN, "tab\tand\nline")

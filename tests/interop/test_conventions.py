@@ -44,7 +44,10 @@ def _cvat_coco(path: Path, file_name: str, size: tuple[int, int], track_ids: lis
     ]  # fmt: skip
     image = {"id": 1, "file_name": file_name, "width": size[1], "height": size[0]}
     categories = [{"id": 1, "name": "object", "supercategory": ""}]
-    path.write_text(json.dumps({"images": [image], "annotations": annotations, "categories": categories}))
+    path.write_text(
+        json.dumps({"images": [image], "annotations": annotations, "categories": categories}),
+        encoding="utf-8",
+    )
     return path
 
 
@@ -100,17 +103,17 @@ def test_coco_track_ids_count_from_0_and_other_ids_stay(tmp_path):
     coco = _cvat_coco(tmp_path / "coco.json", "a.jpg", (48, 64), [0, 5, None])
     shapes = read_export("coco", coco).frames[0].shapes
     assert [shape.instance_id for shape in shapes] == [1, 6, None]
-    data = json.loads(coco.read_text())
+    data = json.loads(coco.read_text(encoding="utf-8"))
     for annotation in data["annotations"]:
         del annotation["attributes"]["track_id"]
-    coco.write_text(json.dumps(data))
+    coco.write_text(json.dumps(data), encoding="utf-8")
     assert [shape.instance_id for shape in read_export("coco", coco).frames[0].shapes] == [
         1,
         2,
         3,
     ]  # positions
     data["annotations"][0]["attributes"]["track_id"] = -1
-    coco.write_text(json.dumps(data))
+    coco.write_text(json.dumps(data), encoding="utf-8")
     with pytest.raises(DataError, match=r"coco.json: annotation 1 \(image 1\): track_id -1 is negative"):
         read_export("coco", coco)
 
@@ -156,7 +159,7 @@ def videos(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_label_studio_video_task_gives_the_boxes_its_editor_draws(videos, tmp_path):
     tasks = tmp_path / "tasks.json"
-    tasks.write_text(json.dumps([_video_task("/data/upload/3/1a2b3c4d-bike.mp4", TRACKS)]))
+    tasks.write_text(json.dumps([_video_task("/data/upload/3/1a2b3c4d-bike.mp4", TRACKS)]), encoding="utf-8")
     fmt = get_format("video", videos)
     store = LabelStore(tmp_path / "store")
     summary = import_export(
@@ -173,13 +176,15 @@ def test_label_studio_video_task_gives_the_boxes_its_editor_draws(videos, tmp_pa
             expected_ids[y0:y1, x0:x1] = instance
         np.testing.assert_array_equal(ids, expected_ids)
         np.testing.assert_array_equal(label, np.where(expected_ids > 0, 1, 255))
-        written = json.loads(boxes_json_path(store.root / record["path"]).read_text())["boxes"]
+        written = json.loads(boxes_json_path(store.root / record["path"]).read_text(encoding="utf-8"))[
+            "boxes"
+        ]
         assert {b["instance_id"]: (b["x0"], b["y0"], b["x1"], b["y1"]) for b in written} == boxes
 
 
 def test_label_studio_video_task_that_names_no_clip_says_what_it_must_hold(videos, tmp_path):
     tasks = tmp_path / "tasks.json"
-    tasks.write_text(json.dumps([_video_task("/data/upload/3/1a2b3c4d-clip.mp4", TRACKS)]))
+    tasks.write_text(json.dumps([_video_task("/data/upload/3/1a2b3c4d-clip.mp4", TRACKS)]), encoding="utf-8")
     fmt = get_format("video", videos)
     with pytest.raises(
         DataError,
@@ -189,7 +194,7 @@ def test_label_studio_video_task_that_names_no_clip_says_what_it_must_hold(video
         import_export(read_export("label-studio", tasks), fmt, "all", LabelStore(tmp_path / "s"),
                       ClassMapping(fmt.class_names))  # fmt: skip
     assert not (tmp_path / "s").exists()
-    tasks.write_text(json.dumps([{"id": 3, "data": {}, "annotations": []}]))
+    tasks.write_text(json.dumps([{"id": 3, "data": {}, "annotations": []}]), encoding="utf-8")
     with pytest.raises(
         DataError, match=r"task 3: its data names no image or video \(a task holds data.image or"
     ):
@@ -201,7 +206,9 @@ def test_label_studio_video_task_of_a_real_clip(shared_data, tmp_path):
     track = [{"frame": 1, "enabled": True, "x": 10, "y": 20, "width": 30, "height": 40},
              {"frame": 11, "enabled": False, "x": 20, "y": 30, "width": 30, "height": 40}]  # fmt: skip
     tasks = tmp_path / "tasks.json"
-    tasks.write_text(json.dumps([_video_task("/data/upload/1/0123abcd-car-shadow.mp4", [track], 40)]))
+    tasks.write_text(
+        json.dumps([_video_task("/data/upload/1/0123abcd-car-shadow.mp4", [track], 40)]), encoding="utf-8"
+    )
     fmt = get_format("video", shared_data / "video_dev/car-shadow.mp4")
     store = LabelStore(tmp_path / "store")
     import_export(read_export("label-studio", tasks), fmt, "all", store, ClassMapping(fmt.class_names))
@@ -226,23 +233,29 @@ def _polygon_files(folder: Path) -> dict[str, Path]:
              "label-studio": folder / "ls.json", "labelme": folder / "labelme.json"}  # fmt: skip
     files["cvat-images"].write_text(
         f'<annotations><image id="0" name="a.jpg" width="10" height="8">'
-        f'<polygon label="object" points="{points}" z_order="0"/></image></annotations>'
+        f'<polygon label="object" points="{points}" z_order="0"/></image></annotations>',
+        encoding="utf-8",
     )
     flat = [float(v) for point in TRIANGLE for v in point]
     image = {"id": 1, "file_name": "a.jpg", "width": 10, "height": 8}
     annotation = {"id": 1, "image_id": 1, "category_id": 1, "segmentation": [flat], "iscrowd": 0}
     categories = [{"id": 1, "name": "object"}]
     files["coco"].write_text(
-        json.dumps({"images": [image], "annotations": [annotation], "categories": categories})
+        json.dumps({"images": [image], "annotations": [annotation], "categories": categories}),
+        encoding="utf-8",
     )
     percent = [[x * 10.0, y * 12.5] for x, y in TRIANGLE]
     result = {"type": "polygonlabels", "original_width": 10, "original_height": 8,
               "value": {"points": percent, "polygonlabels": ["object"]}}  # fmt: skip
-    files["label-studio"].write_text(json.dumps([{"id": 1, "data": {"image": "/data/upload/1/0123abcd-a.jpg"},
-                                                  "annotations": [{"result": [result]}]}]))  # fmt: skip
+    task = {
+        "id": 1,
+        "data": {"image": "/data/upload/1/0123abcd-a.jpg"},
+        "annotations": [{"result": [result]}],
+    }
+    files["label-studio"].write_text(json.dumps([task]), encoding="utf-8")
     shape = {"label": "object", "points": TRIANGLE, "shape_type": "polygon", "group_id": None}
     files["labelme"].write_text(json.dumps({"imagePath": "a.jpg", "imageHeight": 8, "imageWidth": 10,
-                                            "shapes": [shape]}))  # fmt: skip
+                                            "shapes": [shape]}), encoding="utf-8")  # fmt: skip
     return files
 
 

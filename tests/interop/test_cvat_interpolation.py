@@ -17,7 +17,7 @@ HEAD = """<?xml version="1.0" encoding="utf-8"?>
 
 def _read(tmp_path, tracks: str):
     path = tmp_path / "annotations.xml"
-    path.write_text(HEAD + tracks + "</annotations>\n")
+    path.write_text(HEAD + tracks + "</annotations>\n", encoding="utf-8")
     return read_export("cvat-video", path)
 
 
@@ -100,7 +100,8 @@ def test_a_cvat_2_job_export_gives_its_frames_in_meta_job(tmp_path):
         HEAD.replace("<task>", "<job>").replace("</task>", "</job>")
         + '<track id="0" label="car">'
         + '<box frame="4" outside="0" keyframe="1" xtl="1" ytl="1" xbr="3" ybr="3"/>'
-        + '<box frame="6" outside="1" keyframe="1" xtl="1" ytl="1" xbr="3" ybr="3"/></track></annotations>'
+        + '<box frame="6" outside="1" keyframe="1" xtl="1" ytl="1" xbr="3" ybr="3"/></track></annotations>',
+        encoding="utf-8",
     )
     export = read_export("cvat-video", path)
     assert [frame.key for frame in export.frames] == [4] and export.frames[0].size == (48, 64)

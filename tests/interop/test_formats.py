@@ -79,7 +79,7 @@ def test_label_studio_export(tmp_path):
          "predictions": [{"result": result[3:4]}]},
     ]  # fmt: skip
     path = tmp_path / "export.json"
-    path.write_text(json.dumps(tasks))
+    path.write_text(json.dumps(tasks), encoding="utf-8")
     export = read_export("label-studio", path)
     first, second = export.frames
     assert (first.key, first.size, second.key) == (
@@ -102,7 +102,8 @@ def test_label_studio_brush_of_another_size_names_the_result(tmp_path):
     result = {"id": "x", "type": "brushlabels", "original_width": 5, "original_height": 4, "value": value}
     path = tmp_path / "export.json"
     path.write_text(
-        json.dumps([{"id": 2, "data": {"image": "a.jpg"}, "annotations": [{"result": [result]}]}])
+        json.dumps([{"id": 2, "data": {"image": "a.jpg"}, "annotations": [{"result": [result]}]}]),
+        encoding="utf-8",
     )
     with pytest.raises(
         DataError, match=r"task 2 result x: brush rle does not fit the 5×4 image \(it holds 36 values"
@@ -128,7 +129,7 @@ def test_labelme_json(tmp_path):
         {"label": "sign", "points": [[6, 0], [9, 2]], "shape_type": "mask", "mask": _png64(box_mask)},
     ]
     data = {"imagePath": "../images/f1.jpg", "imageHeight": 10, "imageWidth": 12, "shapes": shapes}
-    (tmp_path / "f1.json").write_text(json.dumps(data))
+    (tmp_path / "f1.json").write_text(json.dumps(data), encoding="utf-8")
     export = read_export("labelme", tmp_path)
     (frame,) = export.frames
     assert (frame.key, frame.size) == ("images/f1.jpg", (10, 12))
@@ -145,7 +146,7 @@ def test_labelme_json(tmp_path):
 
 def test_cvat_segmentation_mask_export(tmp_path):
     (tmp_path / "labelmap.txt").write_text(
-        "# label:color_rgb:parts:actions\nbackground:0,0,0::\ncar:250,50,83::\n"
+        "# label:color_rgb:parts:actions\nbackground:0,0,0::\ncar:250,50,83::\n", encoding="utf-8"
     )
     classes = np.zeros((4, 6, 3), np.uint8)
     classes[1:3, 1:3] = (250, 50, 83)
@@ -180,8 +181,8 @@ def test_mask_exports_of_frames_in_folders_are_keyed_by_their_paths(tmp_path):
     cvat, mots = tmp_path / "cvat", tmp_path / "mots"
     cvat.mkdir()
     mots.mkdir()
-    (cvat / "labelmap.txt").write_text("background:0,0,0::\ncar:250,50,83::\n")
-    (mots / "labels.txt").write_text("car\n")
+    (cvat / "labelmap.txt").write_text("background:0,0,0::\ncar:250,50,83::\n", encoding="utf-8")
+    (mots / "labels.txt").write_text("car\n", encoding="utf-8")
     for clip, width in (("squares-a", 2), ("squares-b", 3)):
         classes = np.zeros((4, 6, 3), np.uint8)
         classes[1, :width] = (83, 50, 250)  # BGR of the car's colour

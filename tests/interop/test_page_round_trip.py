@@ -80,7 +80,7 @@ def _read(path: Path) -> np.ndarray:
 def _side(path: Path, kind: str) -> list[dict]:
     """The clicks or boxes beside a stored label (its ``_clicks.json`` / ``_boxes.json``)."""
     side = path.with_name(path.name.replace(f"_{kind}_labelTrainIds.png", f"_{kind}.json"))
-    return json.loads(side.read_text())[kind]
+    return json.loads(side.read_text(encoding="utf-8"))[kind]
 
 
 def _import(tool: str, files: list[Path], root: Path, out: Path, fmt: str = "davis") -> list[LabelStore]:
@@ -141,7 +141,7 @@ def test_each_tool_file_of_the_page_imports_back_as_the_export(tool, layout_expo
 def test_the_tool_files_carry_the_drawn_box_and_the_clicks(page_export):
     """COCO: box annotations and keypoints; Label Studio: rectangles and keypoints; CVAT: box and points."""
     _, _, files = page_export
-    coco = json.loads(files[0].read_text())
+    coco = json.loads(files[0].read_text(encoding="utf-8"))
     drawn = [a for a in coco["annotations"] if not a["segmentation"]]
     assert [(a["bbox"], a.get("keypoints"), a["attributes"]) for a in drawn] == [
         ([8, 12, 1, 1], [8.5, 12.5, 2], {"frugalseg_kind": "clicks", "track_id": 0}),
@@ -151,7 +151,7 @@ def test_the_tool_files_carry_the_drawn_box_and_the_clicks(page_export):
     ]
     names = {c["id"]: c["name"] for c in coco["categories"]}
     assert [names[a["category_id"]] for a in drawn] == ["object", "background", "object", "object"]
-    tasks = json.loads(files[1].read_text())
+    tasks = json.loads(files[1].read_text(encoding="utf-8"))
     results = [r for t in tasks for r in t["predictions"][0]["result"] if r["type"] != "brushlabels"]
     assert [(r["type"], r["from_name"]) for r in results] == [("keypointlabels", "click")] * 3 + [
         ("rectanglelabels", "box")
@@ -160,7 +160,7 @@ def test_the_tool_files_carry_the_drawn_box_and_the_clicks(page_export):
         "x": 2 * 100 / 64, "y": 6 * 100 / 48, "width": 16 * 100 / 64, "height": 16 * 100 / 48,
         "rotation": 0, "rectanglelabels": ["object"],
     }  # fmt: skip
-    cvat_a, cvat_b = (f.read_text() for f in files[2:])
+    cvat_a, cvat_b = (f.read_text(encoding="utf-8") for f in files[2:])
     assert '<points frame="3" points="8.5,12.5" outside="0"' in cvat_a
     assert '<points frame="4" points="8.5,12.5" outside="1"' in cvat_a
     assert '<box frame="0" xtl="2" ytl="6" xbr="18" ybr="22" outside="0"' in cvat_b

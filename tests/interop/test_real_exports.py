@@ -194,7 +194,8 @@ def test_masks_of_a_real_video_go_to_cvat_and_back(shared_data, tmp_path):
     ]
     coco = tmp_path / "masks.json"
     coco.write_text(
-        json.dumps({"images": images, "annotations": annotations, "categories": [{"id": 1, "name": "car"}]})
+        json.dumps({"images": images, "annotations": annotations, "categories": [{"id": 1, "name": "car"}]}),
+        encoding="utf-8",
     )
     mapping = ClassMapping(video.class_names, {"car": "object"})
     first = LabelStore(tmp_path / "first")

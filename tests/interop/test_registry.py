@@ -41,10 +41,10 @@ def test_a_registered_reader_is_read_by_its_name(tmp_path):
 
     @register_reader(toy)
     def read_toy(path: Path) -> ToolExport:
-        return ToolExport(path, "toy", [], (path.read_text(),))
+        return ToolExport(path, "toy", [], (path.read_text(encoding="utf-8"),))
 
     try:
-        (tmp_path / "export.txt").write_text("road")
+        (tmp_path / "export.txt").write_text("road", encoding="utf-8")
         assert read_export("toy", tmp_path / "export.txt").labels == ("road",)
         assert READERS["toy"].format == toy
     finally:

@@ -36,8 +36,8 @@ def test_mapping_by_name_case_file_and_ignore(tmp_path):
         mapping.train_id("tree", path, "e", ["tree"])
     with pytest.raises(ConfigError, match="--map: 'a' maps to 'b', not a class"):
         ClassMapping(["background"], {"a": "b"})
-    (tmp_path / "m.json").write_text(json.dumps({"Car": "object"}))
-    (tmp_path / "m.txt").write_text("# tool = class\nparked car = object\n\nsky=ignore\n")
+    (tmp_path / "m.json").write_text(json.dumps({"Car": "object"}), encoding="utf-8")
+    (tmp_path / "m.txt").write_text("# tool = class\nparked car = object\n\nsky=ignore\n", encoding="utf-8")
     assert read_mapping(tmp_path / "m.json") == {"Car": "object"}
     assert read_mapping(tmp_path / "m.txt") == {"parked car": "object", "sky": "ignore"}
 

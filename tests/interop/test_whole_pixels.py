@@ -67,8 +67,12 @@ def test_a_video_rectangle_on_whole_pixels_comes_back_whole(tmp_path):
     track = {"framesCount": 3, "duration": 3 / 24, "labels": ["object"], "sequence": sequence}
     result = {"id": "t1", "type": "videorectangle", "from_name": "box", "to_name": "video", "value": track}
     tasks = tmp_path / "tasks.json"
-    tasks.write_text(json.dumps([{"id": 1, "data": {"video": "/data/upload/1/0123abcd-clip.mp4"},
-                                  "annotations": [{"id": 1, "result": [result]}]}]))  # fmt: skip
+    task = {
+        "id": 1,
+        "data": {"video": "/data/upload/1/0123abcd-clip.mp4"},
+        "annotations": [{"id": 1, "result": [result]}],
+    }
+    tasks.write_text(json.dumps([task]), encoding="utf-8")
     fmt = get_format("video", clip)
     store = LabelStore(tmp_path / "store")
     import_export(read_export("label-studio", tasks), fmt, "all", store, ClassMapping(fmt.class_names))
@@ -83,7 +87,9 @@ def test_a_video_rectangle_on_whole_pixels_comes_back_whole(tmp_path):
         180,
     )
     assert (label == 1).sum() == 100 * 80
-    boxes = json.loads(next((store.root / "all" / "clip").glob("*_boxes.json")).read_text())["boxes"]
+    boxes = json.loads(next((store.root / "all" / "clip").glob("*_boxes.json")).read_text(encoding="utf-8"))[
+        "boxes"
+    ]
     assert [(b["x0"], b["y0"], b["x1"], b["y1"]) for b in boxes] == [(250, 100, 350, 180)]
 
 
@@ -93,7 +99,7 @@ def _coco(path: Path, polygon: list[float]) -> Path:
         "images": [{"id": 1, "file_name": "squares-a/00000.jpg", "width": 64, "height": 48}],
         "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "segmentation": [polygon], "iscrowd": 0}],
         "categories": [{"id": 1, "name": "object"}],
-    }))  # fmt: skip
+    }), encoding="utf-8")  # fmt: skip
     return path
 
 

@@ -169,7 +169,7 @@ def test_bad_teacher_weights_are_clear_errors_when_fitting(tmp_path):
     mismatch = r"r18\.pt: weights do not fit SmpStudent .missing 312.*unexpected 120"
     with pytest.raises(WeightsError, match=mismatch):
         _fit_setup(tmp_path / "r18.pt")
-    (tmp_path / "junk.ckpt").write_text("not a checkpoint")
+    (tmp_path / "junk.ckpt").write_text("not a checkpoint", encoding="utf-8")
     with pytest.raises(WeightsError, match=r"junk\.ckpt: cannot be read with torch.load\(weights_only"):
         _fit_setup(tmp_path / "junk.ckpt")
     hparams = {"student": "deeplabv3plus_r18", "student_args": SMALL, "num_classes": 3, "num_frames": 1}

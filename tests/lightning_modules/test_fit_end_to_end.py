@@ -43,7 +43,7 @@ SMALL_STUDENT = [
 def _last_val_metrics(out: Path) -> dict[str, float]:
     """The validation metrics of the last row that has them in the CSV log under ``out``."""
     (metrics_file,) = out.glob("**/metrics.csv")
-    with metrics_file.open() as handle:
+    with metrics_file.open(encoding="utf-8") as handle:
         rows = [row for row in csv.DictReader(handle) if row.get("val/mIoU")]
     return {k: float(v) for k, v in rows[-1].items() if k.startswith("val/") and v}
 
@@ -64,7 +64,7 @@ def test_ddp_fit_validates_as_one_process_and_a_run_resumes_from_its_checkpoint(
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=REPO)
     assert result.returncode == 0, result.stderr[-3000:]
     (samples_file,) = tmp_path.glob("**/samples.json")
-    samples = json.loads(samples_file.read_text())
+    samples = json.loads(samples_file.read_text(encoding="utf-8"))
     assert samples["recipe"] == "B3" and len(samples["samples"]) == 6
     (last,) = tmp_path.glob("**/checkpoints/last.ckpt")
     assert torch.load(last, weights_only=True)["global_step"] == 2  # each process trained 2 steps
@@ -105,6 +105,6 @@ def test_ddp_fit_validates_as_one_process_and_a_run_resumes_from_its_checkpoint(
     assert kinds == ["fine", "fine", "pseudo", "pseudo", "pseudo", "pseudo"]
     source = resumed.datamodule.source(LabelKind.PSEUDO)
     manifest = source.store_for(resumed.datamodule.format_reader()) / "manifest.jsonl"
-    records = [json.loads(line) for line in manifest.read_text().splitlines()]
+    records = [json.loads(line) for line in manifest.read_text(encoding="utf-8").splitlines()]
     made = {(r["clip_id"], r["offset"]) for r in records if r["offset"] in (-10, 10)}
     assert len(made) == 4 * 2  # every train clip at −10 and +10 (other tests may add other offsets)

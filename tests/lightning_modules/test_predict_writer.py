@@ -249,7 +249,7 @@ def test_publish_a_real_fit_checkpoint_and_load_it_by_name(trained, tmp_path, mo
     ckpt, _ = trained
     monkeypatch.setenv("FRUGALSEG_CHECKPOINTS", str(tmp_path))
     assert main(["zoo", "publish", str(ckpt), "--name", "tiny-tmanet"]) == 0
-    card = json.loads(next(tmp_path.glob("tiny-tmanet-*.json")).read_text())
+    card = json.loads(next(tmp_path.glob("tiny-tmanet-*.json")).read_text(encoding="utf-8"))
     assert card["architecture"] == "tmanet_r18" and card["num_frames"] == 3
     assert card["training"]["recipe"] == "N1" and card["training"]["label_sources"] == {"fine": 2}
     assert card["training"]["annotation_cost"]["manual_frames"] == 2

@@ -55,7 +55,9 @@ def _name(config: Path) -> str:
 
 def header_command(config: Path) -> tuple[bool, list[Path]]:
     """(whether it is a ``vos`` command, the config files in order) of the command in the header."""
-    header = "\n".join(line for line in config.read_text().splitlines() if line.startswith("#"))
+    header = "\n".join(
+        line for line in config.read_text(encoding="utf-8").splitlines() if line.startswith("#")
+    )
     for match in COMMAND.finditer(" ".join(header.replace("#", " ").split())):
         files = [REPO / word for word in match.group(2).split()[1::2]]
         if config in [file.resolve() for file in files] or config in files:
@@ -77,7 +79,7 @@ def _merged(files: list[Path]) -> dict[str, Any]:
 
     merged: dict[str, Any] = {}
     for file in files:
-        merged = merge(merged, yaml.safe_load(file.read_text()) or {})
+        merged = merge(merged, yaml.safe_load(file.read_text(encoding="utf-8")) or {})
     return merged
 
 
@@ -163,12 +165,22 @@ def test_configs_are_found():
     )
 
 
+def test_configs_are_ascii_for_a_locale_that_is_not_utf_8():
+    """jsonargparse reads ``--config`` files in the locale's encoding: a shipped config reads under any."""
+    for config in sorted((REPO / "configs").rglob("*.yaml")):
+        text = config.read_bytes().decode("utf-8")
+        odd = sorted({char for char in text if not char.isascii()})
+        assert not odd, f"{_name(config)} has characters beyond ASCII: {''.join(odd)}"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("config", CONFIGS, ids=_name)
 def test_config_trains_one_step_on_tiny_data(config, tiny_streets, davis, tmp_path, monkeypatch, hub_cache):
     """The header's command parses and trains one step; the shared callbacks come from the command
     line, not from the config."""
-    assert "callbacks" not in yaml.safe_load(config.read_text()).get("trainer", {}), "the CLI adds them"
+    assert "callbacks" not in yaml.safe_load(config.read_text(encoding="utf-8")).get("trainer", {}), (
+        "the CLI adds them"
+    )
     monkeypatch.chdir(tmp_path)  # relative paths of a config (runs/…) land here
     vos, args = shrunk_command(config, tmp_path / "run", tiny_streets, davis)
     cache_encoder_weights(hub_cache, header_command(config)[1])

@@ -29,7 +29,7 @@ CONFIGS = REPO / "configs"
 
 def _shrunk(name: str, root: Path, out: Path) -> Path:
     """The config ``name`` on the tiny set, CPU, two steps, everything written under ``out``."""
-    config = yaml.safe_load((CONFIGS / name).read_text())
+    config = yaml.safe_load((CONFIGS / name).read_text(encoding="utf-8"))
     trainer = config["trainer"]
     trainer.update(
         accelerator="cpu",
@@ -51,7 +51,7 @@ def _shrunk(name: str, root: Path, out: Path) -> Path:
     data["loader"] = {**data.get("loader", {}), "batch_size": 2, "num_workers": 0}
     path = out / name
     out.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(config))
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
     return path
 
 
@@ -75,7 +75,7 @@ def test_teacher_on_clicks_then_student_with_kd_and_mfd(tiny_streets, tmp_path):
     assert (
         teacher_run.model.label_loss.losses["clicks"]["gated_crf"].stride == 4
     )  # the reference's decoder stride
-    samples = json.loads((Path(teacher_run.trainer.log_dir) / "samples.json").read_text())
+    samples = json.loads((Path(teacher_run.trainer.log_dir) / "samples.json").read_text(encoding="utf-8"))
     assert samples["recipe"] == "clicks" and samples["cost"]["minutes"]["clicks"] > 0
     teacher_ckpt = tmp_path / "teacher" / "checkpoints" / "last.ckpt"
     assert teacher_ckpt.is_file()
@@ -112,7 +112,9 @@ def test_teacher_on_clicks_then_student_with_kd_and_mfd(tiny_streets, tmp_path):
     # The student's checkpoint holds the student only; the teacher is rebuilt from its file.
     state = torch.load(tmp_path / "student" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     assert state and not any(k.startswith("teacher.") for k in state)
-    assert _args(yaml.safe_load(student_config.read_text())["model"])["teacher_weights"].endswith("last.ckpt")
+    assert _args(yaml.safe_load(student_config.read_text(encoding="utf-8"))["model"])[
+        "teacher_weights"
+    ].endswith("last.ckpt")
     assert module.label_loss.losses["clicks"]["gated_crf"].stride == 4
 
     # Validating the trained student needs no teacher file: the teacher is read only to fit.

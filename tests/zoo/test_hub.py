@@ -43,7 +43,7 @@ def _hub_folder(tmp_path: Path, model: torch.nn.Module, capsys: pytest.CaptureFi
     """``frugalseg zoo publish --hub-folder`` of ``model``'s fake run, with metrics and their command."""
     ckpt = _fake_run(tmp_path, model)
     metrics = tmp_path / "metrics.json"
-    metrics.write_text(json.dumps({"val/mIoU": 0.25, "val/mAcc": 0.5}))
+    metrics.write_text(json.dumps({"val/mIoU": 0.25, "val/mAcc": 0.5}), encoding="utf-8")
     folder = tmp_path / "hub_folder"
     code = main(
         [
@@ -84,7 +84,7 @@ def published_on_hub(tmp_path, hub_cache, capsys) -> tuple[torch.nn.Module, Path
 def test_hub_folder_holds_exactly_a_hub_repository(published_on_hub):
     _, folder, _ = published_on_hub
     assert sorted(p.name for p in folder.iterdir()) == ["README.md", "config.json", "model.safetensors"]
-    config = json.loads((folder / "config.json").read_text())
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     assert config["library"] == "frugalseg" and config["architecture"] == ARCH
     assert config["class_names"] == CLASSES and config["num_classes"] == 4 and config["num_frames"] == 1
     assert config["palette"][0] == [128, 64, 128] and config["palette"][3] == [0, 0, 142]
@@ -109,7 +109,7 @@ def test_hub_folder_holds_exactly_a_hub_repository(published_on_hub):
 def test_the_cache_has_the_layout_huggingface_hub_writes(published_on_hub, hub_cache):
     _, folder, commit = published_on_hub
     repo = hub_cache.cache / "models--frugalseg-tests--tiny-streets"
-    assert (repo / "refs" / "main").read_text() == commit
+    assert (repo / "refs" / "main").read_text(encoding="utf-8") == commit
     weights = repo / "snapshots" / commit / "model.safetensors"
     assert weights.is_symlink()
     assert weights.resolve() == repo / "blobs" / hashlib.sha256(weights.read_bytes()).hexdigest()
@@ -122,7 +122,7 @@ def test_a_published_repository_loads_by_its_hub_id_with_identical_outputs(publi
     by_weights = get_model(ARCH, weights=f"hf-hub:{REPO}")
     assert torch.equal(_output(by_weights), _output(model))
     loaded = resolve(f"hf-hub:{REPO}")
-    assert loaded.verified == json.loads((folder / "config.json").read_text())["sha256"]
+    assert loaded.verified == json.loads((folder / "config.json").read_text(encoding="utf-8"))["sha256"]
     assert loaded.card["class_names"] == CLASSES
     from_folder = get_model(ARCH, weights=str(folder))  # the folder itself, as `hf download --local-dir`
     assert torch.equal(_output(from_folder), _output(model))
@@ -150,15 +150,15 @@ def test_another_process_finds_the_repository_through_hf_home_offline(published_
     command = [sys.executable, "-m", "frugalseg", "zoo", "verify", f"hf-hub:{REPO}"]
     result = subprocess.run(command, capture_output=True, text=True, env=os.environ.copy(), timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
-    sha = json.loads((folder / "config.json").read_text())["sha256"]
+    sha = json.loads((folder / "config.json").read_text(encoding="utf-8"))["sha256"]
     assert f"sha256 {sha} matches the Hub's record and its card" in result.stdout
 
 
 def test_a_card_whose_sha256_differs_from_the_weights_is_refused(tmp_path, hub_cache, capsys):
     folder = _hub_folder(tmp_path, _student(), capsys)
-    config = json.loads((folder / "config.json").read_text())
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     config["sha256"] = "0" * 64
-    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
     hub_cache.add(REPO, _files(folder))
     with pytest.raises(WeightsError, match=f"hf-hub:{REPO}'s config.json records {'0' * 64}"):
         get_model(f"hf-hub:{REPO}")
@@ -359,7 +359,7 @@ def test_publish_hub_folder_refuses_a_folder_with_other_files_and_writes_nothing
     ckpt = _fake_run(tmp_path, _student())
     folder = tmp_path / "busy"
     folder.mkdir()
-    (folder / "notes.txt").write_text("mine")
+    (folder / "notes.txt").write_text("mine", encoding="utf-8")
     argv = ["zoo", "publish", str(ckpt), "--name", "tiny", "--hub-folder", str(folder)]
     assert main(argv) == 2
     assert "--hub-folder must be a new or empty folder; it holds notes.txt" in capsys.readouterr().err

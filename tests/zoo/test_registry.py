@@ -167,7 +167,7 @@ def test_published_weights_in_configs_are_the_shipped_files() -> None:
         for weights_name, entry in weights.items():
             assert (index[weights_name]["file"], index[weights_name]["sha256"]) == (entry.file, entry.sha256)
             assert sha256_file(folder / entry.file) == entry.sha256
-            card = json.loads((folder / index[weights_name]["card"]).read_text())
+            card = json.loads((folder / index[weights_name]["card"]).read_text(encoding="utf-8"))
             assert card["architecture"] == name
             assert tuple(card["normalization"]["mean"]) == config.mean
             assert tuple(card["normalization"]["std"]) == config.std

@@ -78,7 +78,7 @@ def test_two_urls_that_end_in_one_file_name_are_two_files(serve, tmp_path):
     assert download(f"{base}/b/model.ckpt", folder) == second  # cached: not fetched again
     assert requests == ["/a/model.ckpt", "/b/model.ckpt"]
     digest = hashlib.sha256(second.read_bytes()).hexdigest()
-    assert second.with_name("model.ckpt.sha256").read_text() == digest
+    assert second.with_name("model.ckpt.sha256").read_text(encoding="utf-8") == digest
     key = hashlib.sha256(f"{base}/b/model.ckpt".encode()).hexdigest()[:32]
     assert second == folder / key / "model.ckpt" == url_cache_path(f"{base}/b/model.ckpt", folder)
 
@@ -98,7 +98,9 @@ def test_zoo_verify_of_a_tampered_b_after_a_good_a_fails(serve, published, zoo_d
     for folder in ("a", "b"):
         (root / folder).mkdir()
         shutil.copy(zoo_dir / card["file"], root / folder / "model.safetensors")
-        (root / folder / "model.json").write_text(json.dumps(card))  # the same card, the same sha256
+        (root / folder / "model.json").write_text(
+            json.dumps(card), encoding="utf-8"
+        )  # the same card, the same sha256
     tampered = bytearray((root / "b" / "model.safetensors").read_bytes())
     tampered[-1] ^= 0xFF
     (root / "b" / "model.safetensors").write_bytes(bytes(tampered))

@@ -65,9 +65,10 @@ def _fake_run(tmp_path: Path, model: torch.nn.Module) -> Path:
                 "cost": {"minutes": {"fine": 180.0, "pseudo": 0.0}, "total_hours": 3.0, "manual_frames": 2},
                 "samples": [{"clip_id": c, "offset": o, "kind": k} for c, o, k in samples],
             }
-        )
+        ),
+        encoding="utf-8",
     )
-    (run / "config.yaml").write_text("model:\n  student: hrnetv2_w18_small\n")
+    (run / "config.yaml").write_text("model:\n  student: hrnetv2_w18_small\n", encoding="utf-8")
     return run / "checkpoints" / "last.ckpt"
 
 
@@ -83,7 +84,7 @@ def published(tmp_path, zoo_dir) -> tuple[torch.nn.Module, dict]:
     model = _student()
     ckpt = _fake_run(tmp_path, model)
     metrics = tmp_path / "metrics.csv"
-    metrics.write_text("epoch,step,val/mIoU,val/mAcc\n0,0,0.25,0.5\n")
+    metrics.write_text("epoch,step,val/mIoU,val/mAcc\n0,0,0.25,0.5\n", encoding="utf-8")
     card = publish_checkpoint(
         ckpt, "tiny-streets", metrics_file=metrics, metrics_command="frugalseg validate …"
     )
@@ -106,7 +107,7 @@ def test_publish_writes_named_file_card_and_index(published, zoo_dir):
     sha = hashlib.sha256(data).hexdigest()
     assert card["file"] == f"tiny-streets-{sha[:8]}.safetensors" and card["sha256"] == sha
     assert card["size_bytes"] == len(data)
-    on_disk = json.loads((zoo_dir / card["card"]).read_text())
+    on_disk = json.loads((zoo_dir / card["card"]).read_text(encoding="utf-8"))
     assert on_disk == card
     assert card["architecture"] == ARCH and card["num_classes"] == 4 and card["num_frames"] == 1
     assert card["class_names"] == CLASSES
@@ -128,7 +129,7 @@ def test_publish_writes_named_file_card_and_index(published, zoo_dir):
     index = read_index(zoo_dir)
     assert index["models"]["tiny-streets"]["sha256"] == sha
     assert index["models"]["tiny-streets"]["file"] == card["file"]
-    markdown = (zoo_dir / card["card"].replace(".json", ".md")).read_text()
+    markdown = (zoo_dir / card["card"].replace(".json", ".md")).read_text(encoding="utf-8")
     assert sha in markdown and "| pseudo | 2 |" in markdown and "frugalseg validate …" in markdown
 
 
@@ -206,9 +207,9 @@ def test_tampered_file_is_refused_by_name_path_and_short_name(published, zoo_dir
 def test_card_that_disagrees_with_index_is_refused(published, zoo_dir):
     _, card = published
     card_path = zoo_dir / card["card"]
-    changed = json.loads(card_path.read_text())
+    changed = json.loads(card_path.read_text(encoding="utf-8"))
     changed["sha256"] = "0" * 64
-    card_path.write_text(json.dumps(changed))
+    card_path.write_text(json.dumps(changed), encoding="utf-8")
     with pytest.raises(WeightsError, match="differs from the index"):
         get_model(ARCH, weights="tiny-streets")
 
@@ -300,7 +301,7 @@ def test_index_json_is_valid_after_each_publish(tmp_path, zoo_dir):
     ckpt = _fake_run(tmp_path, _student())
     for name in ("one", "two"):
         publish_checkpoint(ckpt, name)
-    index = json.loads((zoo_dir / INDEX_FILE).read_text())
+    index = json.loads((zoo_dir / INDEX_FILE).read_text(encoding="utf-8"))
     assert sorted(index["models"]) == ["one", "two"]
     assert not list(zoo_dir.glob(".*.tmp"))
 

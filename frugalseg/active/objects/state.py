@@ -108,7 +108,7 @@ def _read_state_json(folder: Path) -> dict[str, Any]:
     """The saved ``state.json`` of ``folder``, checked to be a loop state of this version."""
     path = folder / STATE_FILE
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as err:
         raise DataError(path, "no saved loop state") from err
     except (UnicodeDecodeError, json.JSONDecodeError) as err:

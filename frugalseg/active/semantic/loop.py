@@ -566,7 +566,7 @@ class SemanticLoop:
         if not path.is_file():
             return
         try:
-            data = json.loads(path.read_text())
+            data = json.loads(path.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as err:
             raise DataError(path, f"not valid JSON ({err})") from err
         if not isinstance(data, dict) or data.get("version") != VERSION:

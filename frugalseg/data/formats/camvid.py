@@ -235,7 +235,7 @@ def read_segnet_label(path: Path) -> np.ndarray:
 def _parse_colours(path: Path) -> dict[str, tuple[int, int, int]]:
     """``label_colors.txt``: ``R G B<whitespace>Name`` per line; a malformed line raises naming it."""
     colours: dict[str, tuple[int, int, int]] = {}
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         words = line.split()
         if not words:
             continue
@@ -392,7 +392,7 @@ class CamvidFormat(Format):
             return frames, labels
         listing = self.root / f"{split}.txt"
         wanted: list[str] = []
-        for number, line in enumerate(listing.read_text().splitlines(), start=1):
+        for number, line in enumerate(listing.read_text(encoding="utf-8").splitlines(), start=1):
             words = line.split()
             if not words:
                 continue

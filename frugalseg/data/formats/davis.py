@@ -124,7 +124,7 @@ class DavisFormat(Format):
             return sorted(d.name for d in self.image_dir.iterdir() if d.is_dir())
         listing = self.split_dir / f"{split}.txt"
         names: set[str] = set()
-        for number, line in enumerate(listing.read_text().splitlines(), start=1):
+        for number, line in enumerate(listing.read_text(encoding="utf-8").splitlines(), start=1):
             words = line.split()
             if not words:
                 continue

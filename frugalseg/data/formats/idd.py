@@ -421,7 +421,7 @@ class IddFormat(Format):
     def _read_cache(self) -> dict[str, Any]:
         """The anchors found by earlier scans of this root (folder → entry); {} when none or unreadable."""
         try:
-            cached = json.loads(self._cache_file.read_text())
+            cached = json.loads(self._cache_file.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}
         return cached if isinstance(cached, dict) else {}

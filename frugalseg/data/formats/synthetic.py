@@ -116,7 +116,7 @@ def generate_synthetic_streets(
         for split, count in params["clips_per_split"].items():
             for number in range(count):
                 _write_clip(work, split, number, params)
-        (work / PARAMS_FILE).write_text(json.dumps(params, indent=2, sort_keys=True) + "\n")
+        (work / PARAMS_FILE).write_text(json.dumps(params, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         try:
             os.rename(work, root)
         except OSError:
@@ -150,7 +150,7 @@ def read_params(root: str | Path) -> dict[str, Any]:
     """The generator parameters recorded in ``root/synthetic.json``; `DataError` naming it if unreadable."""
     record = Path(root) / PARAMS_FILE
     try:
-        params = json.loads(record.read_text())
+        params = json.loads(record.read_text(encoding="utf-8"))
     except FileNotFoundError as err:
         raise DataError(record, "does not exist: not a generated synthetic data set") from err
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
@@ -390,4 +390,4 @@ def _write_clip(work: Path, split: str, number: int, params: dict[str, Any]) -> 
     }
     motion_path = work / "motion" / split / CITY / f"{CITY}_{seq}_{ANCHOR_FRAME:06d}_motion.json"
     motion_path.parent.mkdir(parents=True, exist_ok=True)
-    motion_path.write_text(json.dumps(motion, indent=2) + "\n")
+    motion_path.write_text(json.dumps(motion, indent=2) + "\n", encoding="utf-8")

@@ -41,7 +41,7 @@ def test_simulate_writes_curves_a_plot_and_label_stores(davis: Path, tmp_path: P
         davis, out, "--budget-hours", "0.1", "--frames", "random,uniform", "--types", "mask", "--seeds", "2"
     )
     assert code == 0
-    curves = json.loads((out / "curves.json").read_text())
+    curves = json.loads((out / "curves.json").read_text(encoding="utf-8"))
     assert set(curves["strategies"]) == {"random-mask", "uniform-mask"}
     random = curves["strategies"]["random-mask"]
     assert [r["seed"] for r in random["runs"]] == [0, 1]
@@ -209,7 +209,7 @@ def test_train_qnet_then_select_frames_with_it(davis: Path, tmp_path: Path, caps
         simulate(davis, chosen, *options, "--diversity-features", "qnet", "--diversity-weights", str(qnet))
         == 0
     )
-    recorded = json.loads((chosen / "run.json").read_text())["diversity"]
+    recorded = json.loads((chosen / "run.json").read_text(encoding="utf-8"))["diversity"]
     assert recorded["features"] == "qnet" and recorded["weights"] == "qnet.safetensors"
     assert len(recorded["weights_sha256"]) == 64
 
@@ -224,7 +224,7 @@ def test_simulate_with_the_box_type_books_boxes_and_their_clicks(davis: Path, tm
     assert len(states) == 2
     boxed = 0
     for path in states:
-        state = json.loads(path.read_text())
+        state = json.loads(path.read_text(encoding="utf-8"))
         first, *rest = state["history"]
         assert first["kind"] == "mask" and rest and all(r["kind"] == "box" for r in rest)
         for record in rest:

@@ -37,7 +37,9 @@ def root(tmp_path_factory):
 @pytest.mark.slow
 def test_annotate_semantic_writes_curves_stores_and_contact_sheets(student, root, tmp_path, capsys):
     config = tmp_path / "small.yaml"
-    config.write_text(f"student: {student}\nepochs: 1\nlr: 0.05\nbudget_clicks_percent: [40]\n")
+    config.write_text(
+        f"student: {student}\nepochs: 1\nlr: 0.05\nbudget_clicks_percent: [40]\n", encoding="utf-8"
+    )
     out = tmp_path / "out"
     argv = ["annotate", "semantic", "--config", str(config), "--root", str(root), "--max-frames", "3"]
     argv += ["--granularities", "frame,rectangle", "--rect-size", "16", "--selectors", "random"]
@@ -45,7 +47,7 @@ def test_annotate_semantic_writes_curves_stores_and_contact_sheets(student, root
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "frame-random b40 synthtown_000000_000019: mIoU" in printed and "flow propagation mIoU" in printed
-    curves = json.loads((out / "curves.json").read_text())
+    curves = json.loads((out / "curves.json").read_text(encoding="utf-8"))
     assert sorted(curves["strategies"]) == ["frame-random", "rectangle-random"]
     frame = curves["strategies"]["frame-random"]["points"]
     assert [p["iteration"] for p in frame] == [0, 1] and all(p["baseline"] is not None for p in frame)
@@ -54,7 +56,8 @@ def test_annotate_semantic_writes_curves_stores_and_contact_sheets(student, root
     assert (out / "curves.png").read_bytes().startswith(b"\x89PNG")
     for name in ("frame-random-b40", "rectangle-random-b40"):
         records = [
-            json.loads(line) for line in (out / "labels" / name / "manifest.jsonl").read_text().splitlines()
+            json.loads(line)
+            for line in (out / "labels" / name / "manifest.jsonl").read_text(encoding="utf-8").splitlines()
         ]
         assert [r["offset"] for r in records] == [-19, -18, -17]
         assert all(r["kind"] == "pseudo" and r["engine"] == "hvsa" for r in records)
@@ -93,7 +96,7 @@ def test_bad_input_is_one_line_and_writes_nothing(student, root, tmp_path, capsy
 
 def test_a_wrong_name_in_a_config_file_is_refused_naming_the_choices(student, root, tmp_path, capsys):
     config = tmp_path / "bad.yaml"
-    config.write_text("selectors: [diversity, smart]\n")
+    config.write_text("selectors: [diversity, smart]\n", encoding="utf-8")
     out = tmp_path / "out"
     argv = ["annotate", "semantic", "--config", str(config), "--root", str(root), "--out", str(out)]
     assert main(argv + ["--student", student]) == 2
@@ -125,9 +128,11 @@ def test_shipped_loop_configs_set_known_options_and_show_their_command(config):
     parser = argparse.ArgumentParser(prog="frugalseg")
     annotate = parser.add_subparsers(dest="group").add_parser("annotate").add_subparsers(dest="command")
     register_semantic(annotate)
-    values = yaml.safe_load(config.read_text())
+    values = yaml.safe_load(config.read_text(encoding="utf-8"))
     args = parser.parse_args(["annotate", "semantic", "--config", str(config)])
     for key, value in values.items():
         expected = [float(v) for v in value] if key == "budget_clicks_percent" else value
         assert getattr(args, key) == expected, key
-    assert f"frugalseg annotate semantic --config configs/annotate/{config.name}" in config.read_text()
+    assert f"frugalseg annotate semantic --config configs/annotate/{config.name}" in config.read_text(
+        encoding="utf-8"
+    )

@@ -87,7 +87,7 @@ def test_a_killed_loop_resumes_and_ends_as_an_uninterrupted_one(student, video, 
     with pytest.raises(_Killed):
         SemanticLoop(video, tmp_path / "killed", CONFIG, dying, flow_cache=tmp_path / "flows").run()
     assert dying.fitted == [0, 1, 2]
-    saved = json.loads((tmp_path / "killed" / STATE_FILE).read_text())
+    saved = json.loads((tmp_path / "killed" / STATE_FILE).read_text(encoding="utf-8"))
     assert len(saved["history"]) == 2
 
     again = _killable(student, at=-1)

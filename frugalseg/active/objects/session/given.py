@@ -363,7 +363,7 @@ def read_clicks(path: str | Path, shape: tuple[int, int]) -> list[GivenClick]:
     if not path.is_file():
         raise DataError(path, "file does not exist")
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise DataError(path, f"not valid JSON ({err}); expected {CLICKS_FORM}") from err
     if not isinstance(data, dict) or not isinstance(data.get("clicks"), list):

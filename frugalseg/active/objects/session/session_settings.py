@@ -125,7 +125,7 @@ def _from_flat(data: dict[str, Any]) -> dict[str, Any]:
 
 def _read_settings(path: Path) -> SessionSettings:
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise DataError(path, f"not valid JSON ({err})") from err
     names = set(SessionSettings.__dataclass_fields__)

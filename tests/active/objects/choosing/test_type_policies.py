@@ -239,7 +239,7 @@ def session(davis: Path, tmp_path: Path) -> AnnotationSession:
     folder = tmp_path / "session"
     folder.mkdir()
     opened = AnnotationSession.open(folder, root=str(davis), split="val")
-    (folder / "session.json").write_text(json.dumps(dataclasses.asdict(opened.settings)))
+    (folder / "session.json").write_text(json.dumps(dataclasses.asdict(opened.settings)), encoding="utf-8")
     return opened
 
 
@@ -328,4 +328,6 @@ def test_train_policy_on_a_simulated_run_then_simulate_with_it(tmp_path: Path, c
     assert not (tmp_path / "b").exists()
     assert main([*learned, "--policy", str(weights), "--out", str(tmp_path / "b")]) == 0
     assert "uniform-learned: J&F" in capsys.readouterr().out
-    assert json.loads((tmp_path / "b" / "run.json").read_text())["policy"] == str(weights.resolve())
+    assert json.loads((tmp_path / "b" / "run.json").read_text(encoding="utf-8"))["policy"] == str(
+        weights.resolve()
+    )

@@ -96,7 +96,7 @@ def test_the_state_after_each_addition_is_the_expected_one(
     assert state.history == [IterationRecord(0, 0, "mask", 160.0, 160.0, None, None, None)]
     assert list(state.annotated) == [0] and np.array_equal(state.annotated[0], squares(0, 0))
     assert len(state.masks) == 10 and np.array_equal(state.masks[0], squares(0, 0))
-    assert json.loads((started / "session.json").read_text())["split"] == "val"
+    assert json.loads((started / "session.json").read_text(encoding="utf-8"))["split"] == "val"
 
     # object 1 alone on frame 9: the frame keeps its propagated object 2, object 1 is the drawn one
     before = mask(started / "squares-a" / "masks" / "00009.png")
@@ -130,7 +130,7 @@ def test_the_state_after_each_addition_is_the_expected_one(
             {"object": 2, "x": 46, "y": 30, "positive": True},
         ]
     }
-    (started.parent / "a5.json").write_text(json.dumps(clicks))
+    (started.parent / "a5.json").write_text(json.dumps(clicks), encoding="utf-8")
     assert (
         add(started, "--video", "squares-a", "--frame", "5", "--clicks", str(started.parent / "a5.json")) == 0
     )
@@ -155,7 +155,7 @@ def test_the_state_after_each_addition_is_the_expected_one(
     inside = cv2.distanceTransform((before == 2).astype(np.uint8), cv2.DIST_L2, 5)
     y, x = np.unravel_index(int(inside.argmax()), inside.shape)
     (started.parent / "a5-out.json").write_text(
-        json.dumps({"clicks": [{"object": 2, "x": int(x), "y": int(y), "positive": False}]})
+        json.dumps({"clicks": [{"object": 2, "x": int(x), "y": int(y), "positive": False}]}), encoding="utf-8"
     )
     out_click = str(started.parent / "a5-out.json")
     assert add(started, "--video", "squares-a", "--frame", "5", "--clicks", out_click) == 0
@@ -248,7 +248,7 @@ def _reliability(folder: Path) -> tuple[list[float], list[float]]:
 def test_session_json_holds_each_choice_with_all_its_options_and_refuses_another_value(
     started: Path, capsys
 ) -> None:
-    saved = json.loads((started / "session.json").read_text())
+    saved = json.loads((started / "session.json").read_text(encoding="utf-8"))
     assert saved["engine"] == {"name": "flow", "options": FlowOptions().flat()}  # every flow option
     assert saved["click_model"] == {"name": "starcut", "options": {}}  # the default, weight-free
     assert propose(started, "--flow-preset", "fast") == 2
@@ -311,7 +311,7 @@ def test_a_missing_frame_file_is_named_never_shifted(tmp_path: Path, made: Path,
 def test_a_session_of_flat_settings_opens_with_its_values_as_objects(started: Path) -> None:
     """``session.json`` of the version before options were objects: flat keys, one ``device``."""
     path = started / "session.json"
-    saved = json.loads(path.read_text())
+    saved = json.loads(path.read_text(encoding="utf-8"))
     flat = {
         "engine": "flow",
         "preset": "fast",
@@ -319,7 +319,9 @@ def test_a_session_of_flat_settings_opens_with_its_values_as_objects(started: Pa
         "click_model": "grabcut",
         "device": "cpu",
     }
-    path.write_text(json.dumps({**saved, **flat, "sam2_config": "sam2.1_hiera_t", "stm_weights": None}))
+    path.write_text(
+        json.dumps({**saved, **flat, "sam2_config": "sam2.1_hiera_t", "stm_weights": None}), encoding="utf-8"
+    )
     session = AnnotationSession.open(started)
     assert session.settings.engine == Choice("flow", FlowOptions.from_flat(preset="fast", downscale=2).flat())
     assert session.settings.click_model == Choice("grabcut", {})
@@ -373,7 +375,7 @@ def test_refused_additions_name_the_problem_and_change_nothing(
     capsys.readouterr()
     if "--clicks" in options:
         at = options.index("--clicks") + 1
-        (started.parent / "clicks.json").write_text(options[at])
+        (started.parent / "clicks.json").write_text(options[at], encoding="utf-8")
         options = [*options[:at], str(started.parent / "clicks.json"), *options[at + 1 :]]
     elif "--mask" in options:
         at = options.index("--mask") + 1
@@ -407,7 +409,7 @@ def test_other_settings_and_other_folders_are_refused(
     assert propose(started, "--split", "val", "--root", str(davis)) == 0  # the same settings are fine
     other = tmp_path / "other"
     other.mkdir()
-    (other / "notes.txt").write_text("mine")
+    (other / "notes.txt").write_text("mine", encoding="utf-8")
     assert propose(other, "--root", str(davis)) == 2
     assert "exists and is not an annotation session" in capsys.readouterr().err
     assert files(started) == before
@@ -468,15 +470,15 @@ def test_a_session_of_the_version_before_the_engines_opens_with_their_defaults(
     )
     assert add(started, *drawn, root=davis) == 0
     path = started / "session.json"
-    saved = json.loads(path.read_text())
+    saved = json.loads(path.read_text(encoding="utf-8"))
     new = ("engine", "sam2_config", "sam2_checkpoint", "sam2_image_size", "stm_model", "stm_weights")
     old = {k: v for k, v in saved.items() if k not in (*new, "click_model", "device")}
-    path.write_text(json.dumps(old))
+    path.write_text(json.dumps(old), encoding="utf-8")
     session = AnnotationSession.open(started)
     assert (session.settings.engine.name, session.settings.click_model.name) == ("flow", "grabcut")
     assert session.engine.name == "flow" and session.click_model.name == "grabcut"
     assert session.state("squares-a") is not None
-    path.write_text(json.dumps({**old, "colour": "blue"}))
+    path.write_text(json.dumps({**old, "colour": "blue"}), encoding="utf-8")
     with pytest.raises(DataError, match="not an annotation session.s settings"):
         AnnotationSession.open(started)
 
@@ -506,7 +508,7 @@ def test_a_person_s_clicks_and_box_are_saved_with_the_state_and_read_back(tmp_pa
     plain = Annotation(4, 1, "mask", 80.0, 0, 1)
     state = VideoState("v", 5, {1: 3, 2: 3}, annotations=[clicked, boxed, plain])
     state.save(tmp_path)
-    saved = json.loads((tmp_path / "state.json").read_text())["annotations"]
+    saved = json.loads((tmp_path / "state.json").read_text(encoding="utf-8"))["annotations"]
     assert saved[0]["points"] == [[19, 13, True], [4, 5, False]] and "box" not in saved[0]
     assert saved[1]["box"] == [10, 20, 31, 41] and "points" not in saved[1]
     assert set(saved[2]) == {"frame", "object", "kind", "seconds", "clicks", "iteration"}  # as before

@@ -161,7 +161,7 @@ def write_run(tmp_path: Path) -> Path:
     run = tmp_path / "run"
     settings = {"format": "davis", "root": str(root), "split": "val", "stride": 1, "max_frames": None}
     run.mkdir()
-    (run / "run.json").write_text(json.dumps(settings))
+    (run / "run.json").write_text(json.dumps(settings), encoding="utf-8")
     loops = {"uniform-mask/seed0": (0, 9), "random-mask/seed1": (0, 4)}
     for loop, frames in loops.items():
         for seq, name in enumerate(["squares-a", "squares-b"]):
@@ -204,7 +204,7 @@ def _video_of(run: Path, name: str) -> tuple[list[np.ndarray], list[np.ndarray],
     from frugalseg.active.objects.simulation.runs import video_sources
     from frugalseg.data.formats import get_format
 
-    settings = json.loads((run / "run.json").read_text())
+    settings = json.loads((run / "run.json").read_text(encoding="utf-8"))
     fmt = get_format("davis", settings["root"])
     source = next(s for s in video_sources(fmt, "val") if s.name == name)
     loaded = source.load()
