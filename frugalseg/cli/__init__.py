@@ -22,6 +22,7 @@ import contextlib
 import importlib
 import io
 import logging
+import os
 import signal
 import sys
 import warnings
@@ -59,6 +60,7 @@ VOS = {"vos": "video object segmentation (STM): vos fit|validate|test --config â
 BAD_INPUT = 2
 INTERRUPTED = 130
 TERMINATED = 128 + signal.SIGTERM  # 143
+PIPE_CLOSED = 128 + signal.SIGPIPE  # 141, as a shell reports a reader that went away
 
 
 class Terminated(BaseException):
@@ -205,6 +207,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print("frugalseg: terminated (SIGTERM); the run did not finish", file=sys.stderr)
         return TERMINATED
+    except BrokenPipeError:
+        # The output's reader went away (`frugalseg configs list | head -1`): stop quietly, as `cat` does.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return PIPE_CLOSED
     except Exception as err:
         cause = _bad_input(err)
         if debug or cause is None:

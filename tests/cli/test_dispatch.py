@@ -78,6 +78,16 @@ def test_a_terminal_whose_encoding_lacks_a_character_gets_a_question_mark_not_an
     assert b"usage: frugalseg COMMAND ? (frugalseg" in done.stdout and done.stdout.isascii()
 
 
+def test_a_reader_that_goes_away_stops_the_output_quietly():
+    """`frugalseg configs list | head -1`: exit 141 as a shell reports it, no 'error: Broken pipe'."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "frugalseg", "configs", "list"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    process.stdout.close()  # before the command has printed a line: its first write meets a closed pipe
+    assert process.wait(120) == 141
+    assert process.stderr.read() == b""
+
+
 def _commands(parser: argparse.ArgumentParser, words: tuple[str, ...] = ()):
     """Every (words, parser) of a tool's command tree, the tool's own parser first."""
     yield words, parser
