@@ -30,8 +30,10 @@ error that says where it looked.
 
 from __future__ import annotations
 
+import codecs
 import importlib
 import inspect
+import locale
 import logging
 import shutil
 import sys
@@ -449,8 +451,9 @@ def check_config_files(words: Sequence[str]) -> None:
             continue
         if not file.is_file():
             raise ConfigError("--config", f"{path}: config file does not exist")
+        data = file.read_bytes()
         try:
-            content = yaml.safe_load(file.read_text(encoding="utf-8"))
+            content = yaml.safe_load(data.decode("utf-8"))
         except UnicodeDecodeError as err:
             raise ConfigError("--config", f"{path}: not a text file ({err.reason})") from err
         except yaml.YAMLError as err:
@@ -464,6 +467,21 @@ def check_config_files(words: Sequence[str]) -> None:
                 f"{path}: holds a YAML {type(content).__name__}, not a mapping of options "
                 "(trainer:, model:, data: …)",
             )
+        _check_readable_in_the_locale(path, data)
+
+
+def _check_readable_in_the_locale(path: str, data: bytes) -> None:
+    """Refuse a config the locale's encoding cannot read: jsonargparse opens ``--config`` files in it."""
+    encoding = codecs.lookup(locale.getpreferredencoding(False)).name
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise ConfigError(
+            "--config",
+            f"{path}: line {line} holds a character this locale's encoding ({encoding}) cannot read, and "
+            "jsonargparse reads config files in it: run with PYTHONUTF8=1 or a UTF-8 locale (LANG=C.UTF-8)",
+        ) from err
 
 
 #: Lightning's log lines that tell a frugalseg user nothing: the litlogger advertisement, and the note that

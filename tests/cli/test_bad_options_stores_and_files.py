@@ -8,9 +8,12 @@ and nothing half-written left behind.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import socket
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +25,7 @@ from data.test_check import bomb_png
 from zoo.test_weights import _fake_run, _student
 
 from cli.test_bad_inputs import CONFIG, Case, _copy, _fit, _folder, _propagate, _serve, check_case, data  # noqa: F401  (data: the fixture)
+from cli.test_dispatch import ASCII_LOCALE
 from frugalseg.data.formats import generate_synthetic_streets
 
 
@@ -624,3 +628,19 @@ def test_clicks_off_the_frame_or_not_numbers_are_refused(tmp_path, x, phrase):
     )
     with pytest.raises(DataError, match=re.escape(phrase)):
         read_clicks(path, (6, 12))
+
+
+@pytest.mark.slow
+def test_a_config_the_locale_cannot_read_is_refused_with_its_line(tmp_path):
+    """Under an ASCII locale jsonargparse failed with a bare UnicodeDecodeError on a comment's 'λ'."""
+    config = tmp_path / "c.yaml"
+    config.write_text("trainer:\n  # lambda (λ) = 1\n  max_epochs: 1\n", encoding="utf-8")
+    command = [sys.executable, "-m", "frugalseg", "fit", "--config", str(config)]
+    env = {**os.environ, **ASCII_LOCALE}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"error: --config: {config}: line 2 holds a character this locale's encoding (ascii) cannot read, "
+        "and jsonargparse reads config files in it: run with PYTHONUTF8=1 or a UTF-8 locale (LANG=C.UTF-8)"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml"]  # nothing written
