@@ -13,7 +13,7 @@ from frugalseg.active.objects.engines import get_loop_engine
 from frugalseg.active.objects.simulation.simulated_annotator import CorrectiveClick, corrective_click
 from frugalseg.active.objects.tools.click_models import StarCutClicks
 from frugalseg.active.objects.tools.graph_cut import ObjectPrior
-from frugalseg.active.objects.tools.max_flow import HARD, MinCuts, contrast_weights
+from frugalseg.active.objects.tools.max_flow import HARD, MinCuts, contrast_weights, prepare
 
 
 def textured(seed: int, shape: tuple[int, int]) -> np.ndarray:
@@ -26,7 +26,8 @@ def textured(seed: int, shape: tuple[int, int]) -> np.ndarray:
 def slow_cut(side: int) -> tuple[MinCuts, np.ndarray, np.ndarray]:
     """A graph, its capacities to the source and to the sink: a flat side × side image whose left column is
     held to the source and right column to the sink; every unit of its flow runs the image's width (a cut of
-    about 2 s at 500 px)."""
+    about 2 s at 500 px). The solver is compiled first, so a test that times the cut times no compiler."""
+    prepare()
     flat = np.zeros((side, side, 3))
     edges = [(a, b, np.round(w), np.round(w)) for a, b, w in contrast_weights(flat, 15.0)]
     to_object, to_background = np.zeros((side, side), np.int64), np.zeros((side, side), np.int64)
