@@ -144,10 +144,11 @@ def best_of_corrections(
     *,
     clicks: int,
     ignore: np.ndarray | None = None,
+    kept: np.ndarray | None = None,
 ) -> tuple[np.ndarray, list[CorrectiveClick]]:
     """Up to ``clicks`` corrective clicks, each on the mask shown last, answered by ``answer(clicks so far)``.
 
-    A person undoes a click that made the mask worse: returned is the best (J with ``truth``) of ``shown``
+    A person undoes a click that made the mask worse: returned is the best (J with ``truth``) of ``kept``
     and the answers, with the clicks made (fewer when no error is left).
 
     Args:
@@ -156,8 +157,11 @@ def best_of_corrections(
         answer: the tool: all the clicks so far → the mask it shows.
         clicks: the most clicks to make.
         ignore: pixels that are no error either way (bool H×W), or None.
+        kept: the mask the person has before the first click, kept on ties (None: ``shown``); a tool may
+            show another (SAM its own fit of it).
     """
-    best, best_score = shown, region_similarity(shown, truth, ignore)
+    best = shown if kept is None else kept
+    best_score = region_similarity(best, truth, ignore)
     made: list[CorrectiveClick] = []
     for _ in range(clicks):
         click = corrective_click(shown, truth, ignore=ignore)

@@ -570,25 +570,19 @@ class SAMClicks(ClickToMask):
         one and those SAM showed (the current one on ties), and the clicks made.
         """
         with self._lock:
-            truth = np.asarray(truth, bool)
-            best = np.asarray(current, bool)
-            best_score = region_similarity(best, truth, ignore)
+            truth, current = np.asarray(truth, bool), np.asarray(current, bool)
             self._embed(image)
-            logits, prompt, shown = self._begin(best)
-            made: list[CorrectiveClick] = []
-            for _ in range(clicks):
-                click = corrective_click(shown, truth, ignore=ignore)
-                if click is None:
-                    break
-                made.append(click)
+            logits, prompt, shown = self._begin(current)
+
+            def answer(made: list[CorrectiveClick]) -> np.ndarray:
+                nonlocal logits
                 candidates, _, low_res = self._predict([*prompt, *made], logits, multimask=True)
                 candidates = np.stack([honour_prompt(c, [*prompt, *made]) for c in candidates])
-                scores = [region_similarity(c, truth, ignore) for c in candidates]
-                pick = int(np.argmax(scores))
-                shown, logits = candidates[pick], low_res[pick][None]
-                if scores[pick] > best_score:
-                    best, best_score = shown, scores[pick]
-            return best, made
+                pick = int(np.argmax([region_similarity(c, truth, ignore) for c in candidates]))
+                logits = low_res[pick][None]  # the next prompt goes on from the candidate shown
+                return np.asarray(candidates[pick], bool)
+
+            return best_of_corrections(shown, truth, answer, clicks=clicks, ignore=ignore, kept=current)
 
     def _box(
         self,
