@@ -169,3 +169,17 @@ def test_best_of_corrections_keeps_the_best_answer_and_clicks_on_the_one_shown_l
     assert [len(m) for m in seen] == [1, 2, 3]
     exact, none = best_of_corrections(truth, truth, answer, clicks=3)  # nothing to correct: no click
     assert exact is truth and none == []
+
+
+def test_best_of_corrections_clicks_on_what_the_tool_shows_and_keeps_the_person_s_mask_on_ties() -> None:
+    truth = np.zeros((20, 20), bool)
+    truth[5:15, 5:15] = True
+    mine = truth.copy()
+    mine[5:15, 5:10] = False  # the person's mask: the left half missed, J 0.5
+    shown = np.zeros_like(truth)  # what the tool shows of it (SAM's fit): nothing
+    also_half = truth.copy()
+    also_half[5:15, 10:15] = False  # the answer: the right half missed, J 0.5 too
+
+    best, made = best_of_corrections(shown, truth, lambda made: also_half, clicks=1, kept=mine)
+    assert best is mine  # a tie: the person keeps their own mask
+    assert made[0].positive and made[0].x >= 9  # in the middle of the empty mask shown, not of mine's miss
