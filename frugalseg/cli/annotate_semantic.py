@@ -61,7 +61,7 @@ class _ConfigFile(argparse.Action):
         path = path if path.is_file() else shipped_config(str(values)) or path
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as err:
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
             parser.error(f"--config {path}: cannot read it ({err})")
         if not isinstance(data, dict):
             parser.error(f"--config {path}: expected a mapping of option names to values")

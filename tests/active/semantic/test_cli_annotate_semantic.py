@@ -108,6 +108,18 @@ def test_a_wrong_name_in_a_config_file_is_refused_naming_the_choices(student, ro
     assert not out.exists()
 
 
+def test_a_config_file_that_is_not_text_is_one_line_naming_it(root, tmp_path, capsys):
+    config = tmp_path / "picture.yaml"
+    config.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")  # it had ended in a UnicodeDecodeError traceback
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exited:
+        main(["annotate", "semantic", "--config", str(config), "--root", str(root), "--out", str(out)])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert f"--config {config}: cannot read it ('utf-8' codec can't decode byte 0x89" in err
+    assert not out.exists()
+
+
 def test_the_cli_choices_are_the_library_names():
     """The command offers (and its help lists) exactly the granularities and selectors the library knows."""
     assert annotate_semantic.GRANULARITIES is samples.GRANULARITIES
