@@ -228,6 +228,16 @@ def check_label_values(label: np.ndarray, num_classes: int, path: str | Path) ->
         raise DataError(path, f"label values {bad.tolist()} outside 0..{num_classes - 1} and {IGNORE_INDEX}")
 
 
+def read_text(path: str | Path) -> str:
+    """A text file read as UTF-8 whatever the locale; `DataError` naming it when missing or not UTF-8."""
+    path = Path(path)
+    _check_exists(path)
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise DataError(path, f"not a UTF-8 text file ({err.reason} at byte {err.start})") from err
+
+
 def read_json(path: str | Path, expected: str = "") -> Any:
     """The value of a JSON file; `DataError` naming the file when missing, not JSON or nested too deeply.
 

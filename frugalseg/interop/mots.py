@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from frugalseg.data.io import read_text
 from frugalseg.errors import DataError
 from frugalseg.interop.registry import ToolFormat, register_reader
 from frugalseg.interop.shapes import Frame, Shape, ToolExport
@@ -33,7 +34,7 @@ def read_mots(path: str | Path) -> ToolExport:
     labels_file = folder / "labels.txt"
     if not labels_file.is_file():
         raise DataError(labels_file, "file does not exist: a MOTS export lists its classes in labels.txt")
-    labels = [line.strip() for line in labels_file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    labels = [line.strip() for line in read_text(labels_file).splitlines() if line.strip()]
     frames = []
     for name, png in png_files(folder):
         ids = read_png(png)

@@ -27,7 +27,7 @@ import numpy as np
 from frugalseg.autolabel.boxes import Box
 from frugalseg.autolabel.clicks import Click
 from frugalseg.data.clips import IGNORE_INDEX, LabelKind
-from frugalseg.data.io import read_json_object
+from frugalseg.data.io import read_json_object, read_text
 from frugalseg.errors import ConfigError, DataError
 from frugalseg.interop.rle import polygon_mask
 from frugalseg.interop.shapes import SHAPE_TYPES, Frame, Shape, check_inside, check_mask_size
@@ -89,7 +89,7 @@ def read_mapping(path: str | Path) -> dict[str, str]:
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "mapping file does not exist")
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path)
     if text.lstrip().startswith("{"):
         data = read_json_object(path, "a JSON object of tool label name → class name")
         if not all(isinstance(v, str) for v in data.values()):

@@ -7,6 +7,7 @@ them) and index entry.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from pathlib import Path
@@ -43,11 +44,17 @@ def read_metrics(path: str | Path) -> dict[str, float]:
             raise WeightsError(path, "expected a JSON object of metric name → number")
         return {str(k): float(v) for k, v in values.items()}
     metrics: dict[str, float] = {}
-    with path.open(newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            for key, value in row.items():
-                if key and key.startswith(("val/", "test/")) and value not in ("", None):
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise WeightsError(path, f"not a UTF-8 CSV file ({err.reason} at byte {err.start})") from err
+    for line, row in enumerate(csv.DictReader(io.StringIO(text, newline="")), start=2):
+        for key, value in row.items():
+            if key and key.startswith(("val/", "test/")) and value not in ("", None):
+                try:
                     metrics[key] = float(value)
+                except (TypeError, ValueError) as err:
+                    raise WeightsError(path, f"line {line}: {key} is {value!r}, not a number") from err
     if not metrics:
         raise WeightsError(path, "no val/ or test/ metric found")
     return dict(sorted(metrics.items()))

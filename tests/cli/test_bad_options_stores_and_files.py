@@ -538,6 +538,29 @@ ZOO_CASES = [
         "m.json: expected a JSON object of metric name → number",
         lambda t: [t / "out"],
     ),
+    *(
+        Case(
+            f"zoo publish with a metrics CSV {what}",
+            lambda t, d, text=text: _publish(
+                t, "--name", "x", "--metrics", _text(t / "m.csv", text), "--metrics-command", "c"
+            ),
+            2,
+            phrase,
+            lambda t: [t / "out"],
+        )
+        for what, text, phrase in [
+            (
+                "holding text for a metric",
+                "epoch,val/mIoU\n1,high\n",
+                "m.csv: line 2: val/mIoU is 'high', not a number",
+            ),
+            (
+                "that is not UTF-8",
+                b"epoch,val/mIoU\n1,\xff\n",
+                "m.csv: not a UTF-8 CSV file (invalid start byte at byte 17)",
+            ),
+        ]
+    ),
 ]
 
 

@@ -129,6 +129,19 @@ TOOL_FILE_CASES = [
         for tool in ("coco", "label-studio", "labelme")
     ),
     Case(
+        "label import with a --mapping file that is not UTF-8 text",
+        lambda t, d: _tool_import(
+            t,
+            "label-studio",
+            "ls.json",
+            _brush(ls_encode(_SQUARE)),
+            "--mapping",
+            str(_file(t / "map.txt", b"a = \xff")),
+        ),
+        2,
+        "map.txt: not a UTF-8 text file (invalid start byte at byte 4)",
+    ),
+    Case(
         "label import of a Label Studio brush RLE whose runs end early",
         lambda t, d: _tool_import(t, "label-studio", "ls.json", _brush(ls_encode(_SQUARE)[:12])),
         2,

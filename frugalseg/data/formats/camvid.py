@@ -53,6 +53,7 @@ import numpy as np
 from frugalseg.data.classes import ClassTable
 from frugalseg.data.clips import IGNORE_INDEX, Clip, LabelKind, LabelRef
 from frugalseg.data.formats.base import Format, Problem
+from frugalseg.data.io import read_text
 from frugalseg.errors import DataError
 
 FRAME_EXTENSIONS = (".png", ".jpg", ".jpeg")
@@ -235,7 +236,7 @@ def read_segnet_label(path: Path) -> np.ndarray:
 def _parse_colours(path: Path) -> dict[str, tuple[int, int, int]]:
     """``label_colors.txt``: ``R G B<whitespace>Name`` per line; a malformed line raises naming it."""
     colours: dict[str, tuple[int, int, int]] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(read_text(path).splitlines(), start=1):
         words = line.split()
         if not words:
             continue
@@ -392,7 +393,7 @@ class CamvidFormat(Format):
             return frames, labels
         listing = self.root / f"{split}.txt"
         wanted: list[str] = []
-        for number, line in enumerate(listing.read_text(encoding="utf-8").splitlines(), start=1):
+        for number, line in enumerate(read_text(listing).splitlines(), start=1):
             words = line.split()
             if not words:
                 continue

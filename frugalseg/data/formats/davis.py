@@ -30,7 +30,7 @@ from PIL import Image, UnidentifiedImageError
 from frugalseg.data.classes import ClassTable
 from frugalseg.data.clips import IGNORE_INDEX, Clip, LabelKind, LabelRef
 from frugalseg.data.formats.base import Format, Problem, size_problems
-from frugalseg.data.io import image_size
+from frugalseg.data.io import image_size, read_text
 from frugalseg.errors import DataError
 
 ALL_SPLIT = "all"
@@ -124,7 +124,7 @@ class DavisFormat(Format):
             return sorted(d.name for d in self.image_dir.iterdir() if d.is_dir())
         listing = self.split_dir / f"{split}.txt"
         names: set[str] = set()
-        for number, line in enumerate(listing.read_text(encoding="utf-8").splitlines(), start=1):
+        for number, line in enumerate(read_text(listing).splitlines(), start=1):
             words = line.split()
             if not words:
                 continue
