@@ -208,7 +208,7 @@ def _listed(path: Path, key: str) -> int | None:
         return None
     try:
         return len(json.loads(path.read_text(encoding="utf-8"))[key])
-    except (json.JSONDecodeError, KeyError, TypeError) as err:
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as err:
         raise DataError(path, f"expected a JSON object with a {key!r} list ({err!r})") from err
 
 
@@ -409,7 +409,7 @@ def evaluate_store(
         raise LabelStoreError(store.run_path, f"not found; {store.root} is not a label store")
     try:
         run = json.loads(store.run_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise LabelStoreError(store.run_path, f"not valid JSON ({err})") from err
     format_name, fmt = open_store_format(run, store.run_path)
     records = store.records()

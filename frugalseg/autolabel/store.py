@@ -104,7 +104,7 @@ def read_json_list(path: str | Path, key: str, parse: Callable[[Any], T], form: 
         raise DataError(path, "file does not exist")
     try:
         return [parse(item) for item in json.loads(path.read_text(encoding="utf-8"))[key]]
-    except json.JSONDecodeError as err:
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise DataError(path, f"not valid JSON ({err})") from err
     except (KeyError, TypeError, ValueError) as err:
         raise DataError(path, f"expected {form} ({err!r})") from err

@@ -173,6 +173,9 @@ def test_given_points_json_outside_the_image_or_malformed_is_a_clear_error(tmp_p
     path.write_text("{", encoding="utf-8")
     with pytest.raises(DataError, match=r"points\.json: not valid JSON"):
         read_clicks_json(path)
+    path.write_bytes(b'{"clicks": "\xff"}')  # not UTF-8
+    with pytest.raises(DataError, match=r"points\.json: not valid JSON \('utf-8' codec can't decode"):
+        read_clicks_json(path)
     with pytest.raises(DataError, match=r"missing\.json: file does not exist"):
         read_clicks_json(tmp_path / "missing.json")
 

@@ -451,6 +451,13 @@ CASES = [  # fmt: skip
         lambda t: [t / "empty" / "report"],
     ),
     Case(
+        "report of a store whose run.json is not UTF-8",
+        lambda t, d: ["label", "report", str(_file(t / "s" / "run.json", b"\xff").parent), "--no-progress"],
+        2,
+        "run.json: not valid JSON ('utf-8' codec can't decode byte 0xff",
+        lambda t: [t / "s" / "report"],
+    ),
+    Case(
         "report with --out on a file",
         lambda t, d: [
             "label",
