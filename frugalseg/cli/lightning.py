@@ -398,11 +398,11 @@ def refuse_moved_options(words: Sequence[str], moved: Mapping[str, str]) -> None
     """
     for path in config_paths(words):
         if Path(path).is_file():
-            content = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+            content = yaml.safe_load(config_text("--config", path)) or {}
             _refuse_flat_block(content.get("data"), moved, "--config", f"{path}: ")
     for value in option_values(words, "--data"):
         if Path(value).is_file():
-            _refuse_flat_block(_yaml(Path(value).read_text(encoding="utf-8")), moved, "--data", f"{value}: ")
+            _refuse_flat_block(_yaml(config_text("--data", value)), moved, "--data", f"{value}: ")
         else:
             _refuse_flat_block(_yaml(value), moved, "--data", "")
     for index, word in enumerate(words):
@@ -451,11 +451,9 @@ def check_config_files(words: Sequence[str]) -> None:
             continue
         if not file.is_file():
             raise ConfigError("--config", f"{path}: config file does not exist")
-        data = file.read_bytes()
+        text = config_text("--config", path)
         try:
-            content = yaml.safe_load(data.decode("utf-8"))
-        except UnicodeDecodeError as err:
-            raise ConfigError("--config", f"{path}: not a text file ({err.reason})") from err
+            content = yaml.safe_load(text)
         except yaml.YAMLError as err:
             where = getattr(err, "problem_mark", None)
             at = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""
@@ -467,21 +465,30 @@ def check_config_files(words: Sequence[str]) -> None:
                 f"{path}: holds a YAML {type(content).__name__}, not a mapping of options "
                 "(trainer:, model:, data: …)",
             )
-        _check_readable_in_the_locale(path, data)
 
 
-def _check_readable_in_the_locale(path: str, data: bytes) -> None:
-    """Refuse a config the locale's encoding cannot read: jsonargparse opens ``--config`` files in it."""
+def config_text(option: str, path: str) -> str:
+    """The text of the file ``option`` names, as jsonargparse reads it; `ConfigError` naming it if not text.
+
+    jsonargparse opens config files in the locale's encoding: a UTF-8 file that encoding cannot read is
+    refused with its line rather than left to fail there.
+    """
+    data = Path(path).read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(option, f"{path}: not a text file ({err.reason})") from err
     encoding = codecs.lookup(locale.getpreferredencoding(False)).name
     try:
         data.decode(encoding)
     except UnicodeDecodeError as err:
         line = data[: err.start].count(b"\n") + 1
         raise ConfigError(
-            "--config",
+            option,
             f"{path}: line {line} holds a character this locale's encoding ({encoding}) cannot read, and "
             "jsonargparse reads config files in it: run with PYTHONUTF8=1 or a UTF-8 locale (LANG=C.UTF-8)",
         ) from err
+    return text
 
 
 #: Lightning's log lines that tell a frugalseg user nothing: the litlogger advertisement, and the note that

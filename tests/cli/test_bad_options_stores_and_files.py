@@ -392,6 +392,21 @@ CONFIG_AND_URL_CASES = [
         ]
     ),
     Case(
+        "fit with a --data file that is not text",
+        lambda t, d: [
+            "fit",
+            "--config",
+            str(CONFIG),
+            "--data",
+            _text(t / "d.yaml", b"\x89PNG\r\n\x1a\n\xff\xfe"),
+            "--trainer.default_root_dir",
+            str(t / "runs"),
+        ],  # fmt: skip
+        2,
+        "d.yaml: not a text file (invalid start byte)",
+        lambda t: [t / "runs"],
+    ),
+    Case(
         "fit with a --config that does not exist",
         lambda t, d: ["fit", f"--config={t / 'none.yaml'}"],
         2,
