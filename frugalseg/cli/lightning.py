@@ -440,11 +440,20 @@ def _moved_message(old: Sequence[str], moved: Mapping[str, str]) -> str:
     )
 
 
+#: The option groups a YAML file may fill (``--trainer trainer.yaml``), as jsonargparse reads it.
+GROUP_FILE_OPTIONS = ("--trainer", "--model", "--data", "--optimizer", "--lr_scheduler")
+
+
 def check_config_files(words: Sequence[str]) -> None:
     """Refuse a ``--config`` file that is missing, not YAML, or not a mapping, naming the file and why.
 
-    jsonargparse reports these without the file's name (``<unicode string>``, ``Unexpected config``).
+    jsonargparse reports these without the file's name (``<unicode string>``, ``Unexpected config``). A
+    group's file (`GROUP_FILE_OPTIONS`) is refused when it is not text (`config_text`).
     """
+    for option in GROUP_FILE_OPTIONS:
+        for value in option_values(words, option):
+            if Path(value).is_file():
+                config_text(option, value)
     for path in config_paths(words):
         file = Path(path)
         if not file.is_file() and ":" in path:  # jsonargparse also takes the YAML text itself

@@ -391,20 +391,23 @@ CONFIG_AND_URL_CASES = [
             ),
         ]
     ),
-    Case(
-        "fit with a --data file that is not text",
-        lambda t, d: [
-            "fit",
-            "--config",
-            str(CONFIG),
-            "--data",
-            _text(t / "d.yaml", b"\x89PNG\r\n\x1a\n\xff\xfe"),
-            "--trainer.default_root_dir",
-            str(t / "runs"),
-        ],  # fmt: skip
-        2,
-        "d.yaml: not a text file (invalid start byte)",
-        lambda t: [t / "runs"],
+    *(
+        Case(
+            f"fit with a {option} file that is not text",
+            lambda t, d, option=option: [
+                "fit",
+                "--config",
+                str(CONFIG),
+                option,
+                _text(t / "g.yaml", b"\x89PNG\r\n\x1a\n\xff\xfe"),
+                "--trainer.default_root_dir",
+                str(t / "runs"),
+            ],
+            2,
+            "g.yaml: not a text file (invalid start byte)",
+            lambda t: [t / "runs"],
+        )
+        for option in ("--data", "--trainer")
     ),
     Case(
         "fit with a --config that does not exist",
