@@ -179,6 +179,19 @@ def printable_on_any_terminal() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``frugalseg`` console script; returns the exit code."""
     printable_on_any_terminal()
+    try:
+        try:
+            return _main(argv)
+        finally:
+            sys.stdout.flush()  # a reader gone away shows here, not as Python's complaint at exit
+    except BrokenPipeError:
+        # The output's reader went away (`frugalseg configs list | head -1`): stop quietly, as `cat` does.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return PIPE_CLOSED
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    """`main` once the terminal is set up: the overview, the version, or the command's run."""
     words = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in words
     words = [word for word in words if word != "--debug"]
@@ -208,9 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("frugalseg: terminated (SIGTERM); the run did not finish", file=sys.stderr)
         return TERMINATED
     except BrokenPipeError:
-        # The output's reader went away (`frugalseg configs list | head -1`): stop quietly, as `cat` does.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return PIPE_CLOSED
+        raise  # `main` ends quietly
     except Exception as err:
         cause = _bad_input(err)
         if debug or cause is None:
