@@ -229,11 +229,14 @@ def check_label_values(label: np.ndarray, num_classes: int, path: str | Path) ->
 
 
 def read_text(path: str | Path) -> str:
-    """A text file read as UTF-8 whatever the locale; `DataError` naming it when missing or not UTF-8."""
+    """A text file read as UTF-8 whatever the locale; `DataError` naming it when missing or not UTF-8.
+
+    A byte-order mark (Windows Notepad's UTF-8) is dropped: it is no part of the first line.
+    """
     path = Path(path)
     _check_exists(path)
     try:
-        return path.read_bytes().decode("utf-8")
+        return path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as err:
         raise DataError(path, f"not a UTF-8 text file ({err.reason} at byte {err.start})") from err
 

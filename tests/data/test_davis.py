@@ -123,6 +123,8 @@ def test_image_sets_define_splits(tmp_path):
     (root / "ImageSets/2017/val.txt").write_text("b\nzebra\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"val\.txt: line 2: sequence 'zebra' has no frame folder"):
         fmt.sequences("val")
+    (root / "ImageSets/2017/val.txt").write_bytes("\ufeffb\r\n".encode())  # Notepad's: a BOM, CRLF
+    assert fmt.sequences("val") == ["b"]
     (root / "ImageSets/2017/val.txt").write_bytes(b"b\n\xff\n")  # not UTF-8: one line naming it
     with pytest.raises(DataError, match=r"val\.txt: not a UTF-8 text file \(invalid start byte at byte 2\)"):
         fmt.sequences("val")
