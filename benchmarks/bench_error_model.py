@@ -108,9 +108,8 @@ def collect() -> None:
             )
         print(f"{video.name}: {len(extra) + 1} sets, {time.perf_counter() - start:.0f} s", flush=True)
         SAMPLES.parent.mkdir(parents=True, exist_ok=True)
-        SAMPLES.write_text(
-            json.dumps(records), encoding="utf-8"
-        )  # after every clip, to fit on the first ones early
+        # after every clip, to fit on the first ones early
+        SAMPLES.write_text(json.dumps(records), encoding="utf-8")
     print(f"{len(records)} records in {SAMPLES}")
 
 

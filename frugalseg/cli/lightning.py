@@ -481,6 +481,10 @@ def config_text(option: str, path: str) -> str:
 
     jsonargparse opens config files in the locale's encoding: a UTF-8 file that encoding cannot read is
     refused with its line rather than left to fail there.
+
+    Args:
+        option: the option that names the file (``--config``, ``--data``…), for the message.
+        path: the file.
     """
     data = Path(path).read_bytes()
     try:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from frugalseg.data.io import read_frame, read_label, write_json_atomic, write_png_atomic
+from frugalseg.data.io import read_frame, read_label, read_text, write_json_atomic, write_png_atomic
 from frugalseg.errors import DataError
 
 
@@ -93,3 +93,16 @@ def test_keyed_rng_draws_depend_only_on_seed_key_and_numbers() -> None:
     assert keyed_rng(7, "clip", 3, 2).integers(1000, size=4).tolist() == [318, 509, 225, 213]
     assert keyed_rng(7, "other", 3).integers(1000, size=4).tolist() == [225, 65, 943, 64]
     assert image_rng(7, "clip", 3).integers(1000, size=4).tolist() == [639, 725, 643, 347]  # offset + 2**16
+
+
+def test_read_text_is_utf_8_without_a_byte_order_mark_and_names_a_file_that_is_not(tmp_path: Path) -> None:
+    path = tmp_path / "list.txt"
+    path.write_bytes("\ufeffbéar\r\nb\n".encode())  # Notepad's UTF-8: a BOM and CRLF
+    assert read_text(path).splitlines() == ["béar", "b"]
+    path.write_bytes(b"bear\n\xe9\n")  # Latin-1's é
+    with pytest.raises(
+        DataError, match=r"list\.txt: not a UTF-8 text file \(invalid continuation byte at byte 5\)"
+    ):
+        read_text(path)
+    with pytest.raises(DataError, match=r"gone\.txt: file does not exist"):
+        read_text(tmp_path / "gone.txt")
