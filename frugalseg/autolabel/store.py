@@ -39,6 +39,7 @@ from frugalseg.data.clips import Clip, LabelKind, LabelRef
 from frugalseg.data.io import (
     encode_png,
     frame_fingerprint,
+    read_json,
     remove_temporaries,
     whole_image,
     write_bytes_atomic,
@@ -99,13 +100,9 @@ def read_json_list(path: str | Path, key: str, parse: Callable[[Any], T], form: 
         DataError: the file is missing, not valid JSON, or not of the ``form`` described (``parse``
             raising `KeyError`, `TypeError` or `ValueError` on an entry).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "file does not exist")
+    data = read_json(path)
     try:
-        return [parse(item) for item in json.loads(path.read_text(encoding="utf-8"))[key]]
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise DataError(path, f"not valid JSON ({err})") from err
+        return [parse(item) for item in data[key]]
     except (KeyError, TypeError, ValueError) as err:
         raise DataError(path, f"expected {form} ({err!r})") from err
 

@@ -245,6 +245,8 @@ def read_json(path: str | Path, expected: str = "") -> Any:
     """The value of a JSON file; `DataError` naming the file when missing, not JSON or nested too deeply.
 
     JSON nested deeper than Python's recursion limit (1000 levels) is refused, not a `RecursionError`.
+    A UTF-8 byte-order mark (Windows Notepad's UTF-8) is dropped, as `read_text` does: `json.loads`
+    does so for bytes (it refuses one in a `str`), so a reader of a person's JSON file calls this one.
     ``expected`` (what the file should hold) ends the message of a malformed file.
     """
     path = Path(path)

@@ -37,7 +37,7 @@ def read_metrics(path: str | Path) -> dict[str, float]:
         raise WeightsError(path, "metrics file does not exist")
     if path.suffix == ".json":
         try:
-            values = json.loads(path.read_text(encoding="utf-8"))
+            values = json.loads(path.read_bytes().decode("utf-8-sig"))
         except (UnicodeDecodeError, json.JSONDecodeError) as err:
             raise WeightsError(path, f"not valid JSON ({err})") from err
         if not isinstance(values, dict) or not all(_is_number(v) for v in values.values()):
@@ -45,7 +45,7 @@ def read_metrics(path: str | Path) -> dict[str, float]:
         return {str(k): float(v) for k, v in values.items()}
     metrics: dict[str, float] = {}
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as err:
         raise WeightsError(path, f"not a UTF-8 CSV file ({err.reason} at byte {err.start})") from err
     for line, row in enumerate(csv.DictReader(io.StringIO(text, newline="")), start=2):

@@ -10,8 +10,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from frugalseg.data.io import read_frame, read_label, read_text, write_json_atomic, write_png_atomic
+from frugalseg.autolabel.store import read_json_list
+from frugalseg.data.io import (
+    read_frame,
+    read_json,
+    read_json_object,
+    read_label,
+    read_text,
+    write_json_atomic,
+    write_png_atomic,
+)
 from frugalseg.errors import DataError
+from frugalseg.lightning_modules.publish import read_metrics
 
 
 def test_read_frame_is_rgb(tmp_path: Path) -> None:
@@ -106,3 +116,20 @@ def test_read_text_is_utf_8_without_a_byte_order_mark_and_names_a_file_that_is_n
         read_text(path)
     with pytest.raises(DataError, match=r"gone\.txt: file does not exist"):
         read_text(tmp_path / "gone.txt")
+
+
+def test_json_files_a_person_saves_with_a_byte_order_mark_are_read(tmp_path: Path) -> None:
+    path = tmp_path / "clicks.json"
+    path.write_bytes(b"\xef\xbb\xbf" + '{"clicks": [{"x": 3, "y": 4, "label": "é"}]}'.encode())  # Notepad
+    assert read_json(path) == {"clicks": [{"x": 3, "y": 4, "label": "é"}]}
+    assert read_json_object(path) == {"clicks": [{"x": 3, "y": 4, "label": "é"}]}
+    assert read_json_list(path, "clicks", lambda item: (item["x"], item["y"]), "clicks") == [(3, 4)]
+    metrics = tmp_path / "metrics.json"
+    metrics.write_bytes(b'\xef\xbb\xbf{"val/miou": 0.5}')
+    assert read_metrics(metrics) == {"val/miou": 0.5}
+    logged = tmp_path / "metrics.csv"
+    logged.write_bytes(b"\xef\xbb\xbfval/miou,step\r\n0.25,1\r\n")
+    assert read_metrics(logged) == {"val/miou": 0.25}
+    path.write_bytes(b"\xef\xbb\xbf\xef\xbb\xbf{}")  # only one mark is dropped: a second is no JSON
+    with pytest.raises(DataError, match=r"clicks\.json: not valid JSON \(Expecting value: line 1 column 1"):
+        read_json(path)
