@@ -93,9 +93,11 @@ def _export_options(export: argparse.ArgumentParser) -> None:
 def _import(args: argparse.Namespace) -> int:
     """Run ``label import``; prints one summary line."""
     from frugalseg.autolabel.store import LabelStore
+    from frugalseg.cli.label import check_store_apart
     from frugalseg.data.formats import get_format
     from frugalseg.interop import ClassMapping, import_export, read_export, read_mapping
 
+    check_store_apart(args.out, args.root)
     fmt = get_format(args.format, args.root, **({"masks": args.masks} if args.masks else {}))
     names = read_mapping(args.mapping) if args.mapping else {}
     names.update(dict(args.map))

@@ -58,6 +58,11 @@ def read_labelme(path: str | Path) -> ToolExport:
     xml = path.suffix == ".xml" or (path.is_dir() and not any(path.rglob("*.json")))
     files = _files(path, ".xml" if xml else ".json")
     frames = [(_read_xml(f) if xml else _read_json(f)) for f in files]
+    if path.is_dir():  # errors found when importing name the folder: each frame and shape names its file
+        for file, frame in zip(files, frames, strict=True):
+            frame.element = file.relative_to(path).as_posix()
+            for shape in frame.shapes:
+                shape.element = f"{frame.element}: {shape.element}"
     labels = dict.fromkeys(shape.label for frame in frames for shape in frame.shapes)
     return ToolExport(path, "labelme", [f for f in frames if f.shapes], tuple(labels))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import cv2
@@ -101,6 +102,60 @@ def test_import_calls_the_layout_format_and_the_tool_file_tool(davis, tmp_path, 
     assert capsys.readouterr().err.splitlines()[-1].endswith("unrecognized arguments: --data davis")
     assert not out.exists()
     assert main([*start, "--tool", "coco", "--format", "davis", "--map", "vehicle=object"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("out", "where"),
+    [("squares-a/imported", "is inside"), (".", "is"), ("..", "holds")],
+)
+def test_import_refuses_a_store_in_the_data_set_and_writes_nothing(davis, tmp_path, capsys, out, where):
+    """Labels never go into a data set: ``--out`` inside ``--root`` (or it, or above it) is refused first."""
+    data = tmp_path / "data"
+    shutil.copytree(davis, data)
+    args = ["label", "import", str(_coco(tmp_path / "coco.json")), "--tool", "coco", "--format", "davis"]
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    store = data / out
+    code = main([*args, "--root", str(data), "--out", str(store), "--map", "vehicle=object"])
+    assert code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: --out: {store} {where} the data set folder {data}: labels never go into a data set; "
+        "give a label store folder outside it"
+    ]
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def _labelme(folder: Path, frame: int, label: str, points: list[list[float]], size=(48, 64)) -> None:
+    """A labelme JSON of frame ``frame`` of squares-a holding one polygon, in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shapes = [{"label": "vehicle", "points": [[1, 1], [5, 1], [1, 5]], "shape_type": "polygon"},
+              {"label": label, "points": points, "shape_type": "polygon"}]  # fmt: skip
+    data = {"imagePath": f"squares-a/{frame:05d}.jpg", "imageHeight": size[0], "imageWidth": size[1],
+            "shapes": shapes}  # fmt: skip
+    (folder / f"{frame:05d}.json").write_text(json.dumps(data), encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("label", "points", "size", "problem"),
+    [
+        ("swan", [[1, 1], [5, 1], [1, 5]], (48, 64),
+         "sub/00004.json: shape 2: label 'swan' maps to no class"),
+        ("vehicle", [[1, 1], [70, 1], [1, 5]], (48, 64),
+         "sub/00004.json: shape 2: point (70, 1) lies outside the 64×48 frame"),
+        ("vehicle", [[1, 1], [5, 1]], (48, 64), "sub/00004.json: shape 2: a polygon needs 3 points, got 2"),
+        ("vehicle", [[1, 1], [5, 1], [1, 5]], (40, 64), "sub/00004.json: the file says 64×40, the frame"),
+    ],
+)  # fmt: skip
+def test_a_folder_import_names_the_file_of_each_error(davis, tmp_path, capsys, label, points, size, problem):
+    """Each error of a folder of labelme files names the file in the folder, not only the folder."""
+    folder = tmp_path / "lm"
+    _labelme(folder, 0, "vehicle", [[1, 1], [5, 1], [1, 5]])
+    _labelme(folder / "sub", 4, label, points, size)
+    store = tmp_path / "store"
+    args = ["label", "import", str(folder), "--tool", "labelme", "--format", "davis", "--root", str(davis)]
+    assert main([*args, "--out", str(store), "--map", "vehicle=object"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"error: {folder}: {problem}"), line
+    assert not store.exists()
 
 
 def test_export_calls_the_tool_file_tool_as_import_does(davis, tmp_path, capsys):
