@@ -23,7 +23,8 @@ longest tail that names a frame: ``/data/local-files/?d=…/blackswan/00003.jpg`
   (`frugalseg.interop.label_studio.regions_mask`), or clicks when it holds keypoints only; then the video's
   propagation is queued (`SessionService.add`), and later predictions carry it. A region keeps its
   object by its id (a prediction's ``frugalseg-<id>``), else by its label when one object of the
-  video has that name, else it declares a new object. Other events are logged and ignored.
+  video has that name (an object without one is shown, so named, ``object``), else it declares a
+  new object. Other events are logged and ignored.
 
 The model version (``/setup``, every prediction) is the engine and a digest of the masks served, so
 it changes when a propagation ends and Label Studio's *Retrieve predictions* asks again. The projects
@@ -101,6 +102,8 @@ OTHER_EVENTS = (
 PROJECTS_FILE = "label_studio_projects.json"
 #: The refused tasks `/health` lists (the latest refusal of each, the oldest forgotten first).
 MAX_REFUSED = 100
+#: The label a prediction gives an object without a name; a region with it is that object's (`_objects`).
+UNNAMED = "object"
 #: What a prediction's model version says of a task the backend refused (Label Studio shows it).
 REFUSED = "frugalseg refused: "
 
@@ -272,7 +275,7 @@ class MLBackendApp(JSONRoutes):
         ids = self.service.current_mask(video, index)
         names = self.service.names().get(video, {})
         result = [
-            brush_result(ids == obj, names.get(str(obj), "object"), obj, config)
+            brush_result(ids == obj, names.get(str(obj), UNNAMED), obj, config)
             for obj in (int(v) for v in np.unique(ids))
             if obj not in (0, 255)
         ]
@@ -318,19 +321,23 @@ class MLBackendApp(JSONRoutes):
         else:
             given = GivenAnnotation(source, current.shape, clicks=checked)
             found = self.session.preview(video, index, given, current) == obj
-        result = brush_result(found, label or "object", obj, config)
+        result = brush_result(found, label or UNNAMED, obj, config)
         return {"result": [result], "score": 1.0, "model_version": self.version()}
 
     def _objects(self, video: str, regions: list[tuple[str, str]], given: dict[str, int]) -> list[int]:
-        """Each (result id, label) region's object: by id, else by a name one object has, else a new one."""
+        """Each (result id, label) region's object: by id, else by a name one object has, else a new one.
+
+        An object without a name is shown as ``object`` (`_prediction`): that label is its name here.
+        """
         cached = self.service.state(video)
         known = set(cached.state.objects) if cached is not None else set()
         names = self.service.names().get(video, {})
+        shown = {obj: names.get(str(obj), UNNAMED) for obj in known | {int(k) for k in names}}
         taken = known | set(given.values())
         objects = []
         for result_id, label in regions:
             by_id = result_object({"id": result_id})
-            named = [int(k) for k, v in names.items() if v == label]
+            named = [obj for obj, name in shown.items() if name == label]
             if by_id is not None and is_object_id(by_id):
                 obj = by_id
             elif label in given:

@@ -149,6 +149,34 @@ def test_edited_prediction_keeps_its_object_and_polygons_fill_as_pycocotools(
     assert names == {"frugalseg-1": ["bird"], "frugalseg-2": ["rock"]}
 
 
+def test_a_region_labelled_object_is_the_unnamed_object_the_backend_shows_so(
+    backend: TestClient, service: SessionService, davis: Path
+) -> None:
+    """/predict shows an object without a name as ``object``; a region with that label is that object."""
+    swan = truth(service, davis, 0)
+    service.add(VIDEO, 0, GivenAnnotation(Path("a person's mask"), swan.shape, swan))  # no name given
+    service.wait()
+    [shown] = predict(backend, [0])[0]["result"]
+    assert (shown["id"], shown["value"]["brushlabels"]) == ("frugalseg-1", ["object"])
+    box = {
+        "id": "r9", "type": "rectanglelabels", "from_name": "box", "to_name": "image",
+        "original_width": 854, "original_height": 480,
+        "value": {"x": 10.0, "y": 10.0, "width": 5.0, "height": 10.0, "rotation": 0,
+                  "rectanglelabels": ["object"]},
+    }  # fmt: skip
+    sent = backend.post("/webhook", json=event(6, [box]))
+    assert sent.status_code == 201, sent.text
+    service.wait()
+    expected = np.zeros((480, 854), np.uint8)
+    expected[48:96, 85:129] = 1  # the box's pixels, as object 1
+    state = service.session.state(VIDEO)
+    assert state is not None and np.array_equal(state.annotated[6], expected)
+    assert sorted(state.objects) == [1]
+    assert service.names()[VIDEO] == {"1": "object"}
+    for frame in (7, 9):  # object 1 carries on past the new annotation
+        assert np.unique(service.session.current_mask(VIDEO, frame)).tolist() == [0, 1]
+
+
 def test_interactive_keypoints_are_the_click_models_mask(
     backend: TestClient, service: SessionService, davis: Path
 ) -> None:
