@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from frugalseg.autolabel.store import LabelStore, side_json_path
+from frugalseg.autolabel.store import LabelStore, instances_path, side_json_path
 from frugalseg.data.clips import Clip, LabelKind
-from frugalseg.data.io import read_json_object, remove_temporaries, write_json_atomic
+from frugalseg.data.io import read_json_object, remove_temporaries, write_json_atomic, write_png_atomic
 from frugalseg.errors import ConfigError
 
 RUN_FILE = "run.json"
@@ -68,6 +68,8 @@ class LoopLabel:
     """One frame's final label of a loop: where it goes, its kind, the frame it came from, human seconds.
 
     ``side``: the JSON a ``clicks`` or ``boxes`` label has beside it (`side_json_path`), else None.
+    ``instances``: the object ids of the label's pixels (0: none), written beside it as its
+    ``_instanceIds.png`` (`instances_path`), else None.
     """
 
     offset: int
@@ -76,6 +78,7 @@ class LoopLabel:
     source_offset: int
     seconds: float
     side: dict[str, Any] | None = None
+    instances: np.ndarray | None = None
 
 
 def write_loop_labels(
@@ -89,7 +92,7 @@ def write_loop_labels(
 ) -> int:
     """Write a loop's labels of ``clip`` to the label store ``folder``; labels already there are kept.
 
-    A label's side JSON is written before the label, so a recorded label always has it.
+    A label's side JSON and object ids are written before the label, so a recorded label always has them.
 
     Returns:
         How many labels were written.
@@ -103,6 +106,9 @@ def write_loop_labels(
             if item.side is not None:
                 path = store.label_path(clip, item.offset, item.kind)
                 write_json_atomic(side_json_path(path, item.kind.value), item.side)
+            if item.instances is not None:
+                path = store.label_path(clip, item.offset, item.kind)
+                write_png_atomic(instances_path(path), item.instances)
             store.write(
                 clip,
                 item.offset,

@@ -37,16 +37,15 @@ import cv2
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 
+from frugalseg.active.objects.session.exports import export_with_tools, tools_folder
 from frugalseg.active.objects.session.given import GivenAnnotation
 from frugalseg.active.objects.session.proposals import Proposal, ProposalOptions, filmstrip_scores
 from frugalseg.active.objects.session.session import Addition, AnnotationSession
 from frugalseg.active.objects.state import STATE_FILE, VideoState
 from frugalseg.active.objects.tools.max_flow import prepare as prepare_cuts
 from frugalseg.active.propagation import unreliability as frame_unreliability
-from frugalseg.data.clips import IGNORE_INDEX, LabelKind
 from frugalseg.data.io import array_sha1
 from frugalseg.data.overlays import thumbnail
-from frugalseg.interop.stores import ExportObject, StoredFrame
 
 log = logging.getLogger(__name__)
 
@@ -417,17 +416,6 @@ class SessionService:
         )
         return replace(proposal, provisional=True, reason=reason)
 
-    def _named(self, frames: list[StoredFrame]) -> list[StoredFrame]:
-        """The frames of the session's store with the session's objects and names (`_named_objects`)."""
-        named = []
-        for frame in frames:
-            cached = self.state(frame.clip.clip_id)
-            if cached is None:
-                raise ValueError(f"video {frame.clip.clip_id!r} has no state to export")
-            t = self.session.frames(frame.clip.clip_id).index(frame.clip.anchor_index + frame.offset)
-            named.append(_named_objects(frame, cached.state, t))
-        return named
-
     def export(self, folder: Path) -> tuple[Path, int, list[Path]]:
         """Export the session to a label store under ``folder``, and the store to the tool formats.
 
@@ -437,72 +425,28 @@ class SessionService:
         ``run.json``, only its lock and temporary files) is cleared and used again.
 
         The tool files hold each object under its own id and the class name the person gave it
-        (``object`` when none), no background.
+        (``object`` when none), no background (`export_with_tools`, which ``annotate export`` shares).
 
         Returns:
             The store's path, the labels in it, and the tool files (COCO, Label Studio, one CVAT for
             video file per video) in ``<store>-tools/``, which the person opens in their tool.
         """
-        from frugalseg.autolabel.store import LabelStore
-        from frugalseg.interop import stored_frames, write_tool_files
-
         with self.lock:
             stores = sorted(p for p in folder.glob("store-[0-9][0-9][0-9]") if p.is_dir())
             config = json.loads(json.dumps(self.session.export_config(), sort_keys=True))
             last = stores[-1] if stores else None
             if last is not None and _left_empty(last):
                 shutil.rmtree(last)
-                shutil.rmtree(f"{last}-tools", ignore_errors=True)
+                shutil.rmtree(tools_folder(last), ignore_errors=True)
                 out, new = last, True
             elif last is not None and _run_config(last) == config:
                 out, new = last, False
             else:
                 number = int(last.name[len("store-") :]) + 1 if last is not None else 1
                 out, new = folder / f"store-{number:03d}", True
-            tools = Path(f"{out}-tools")
-            try:
-                self.session.export(out)
-                fmt = self.session.format
-                frames = self._named(stored_frames(LabelStore(out), fmt))
-                classes = sorted({name for frame in frames for _, name, _, _ in frame.objects}) or ["object"]
-                files = write_tool_files(frames, classes, tools)
-            except BaseException:
-                if new:
-                    shutil.rmtree(out, ignore_errors=True)
-                    shutil.rmtree(tools, ignore_errors=True)
-                raise
-            return out, len(frames), files
-
-
-def _named_objects(frame: StoredFrame, state: VideoState, t: int) -> StoredFrame:
-    """``frame`` (of a session's store) with loop frame ``t``'s objects of ``state``, each under its name.
-
-    Every object's mask is of the frame's dense kind (``fine`` or ``pseudo``); where the store holds
-    the person's clicks or boxes of the frame, each object's positive clicks (its clicked pixels) and
-    its box (its mask inside the box) are objects of those kinds too. Negative clicks say what an
-    object is not, which a tool's object cannot hold: they stay in the store alone.
-    """
-    kinds = {kind for kind, _, _, _ in frame.objects}
-    dense = next((k for k in kinds if k not in (LabelKind.CLICKS, LabelKind.BOXES)), LabelKind.PSEUDO)
-    ids = state.masks[t]
-    objects: list[ExportObject] = [
-        (dense, state.names.get(obj, "object"), obj, ids == obj)
-        for obj in np.unique(ids).tolist()
-        if obj not in (0, IGNORE_INDEX)
-    ]
-    for a in (a for a in state.annotations if a.frame == t):
-        name = state.names.get(a.object, "object")
-        clicked = np.zeros(ids.shape, bool)
-        for x, y, positive in a.points:
-            clicked[y, x] |= positive
-        if LabelKind.CLICKS in kinds and clicked.any():
-            objects.append((LabelKind.CLICKS, name, a.object, clicked))
-        if LabelKind.BOXES in kinds and a.box is not None:
-            x0, y0, x1, y1 = a.box
-            boxed = np.zeros(ids.shape, bool)
-            boxed[y0:y1, x0:x1] = ids[y0:y1, x0:x1] == a.object
-            objects.append((LabelKind.BOXES, name, a.object, boxed))
-    return replace(frame, objects=objects)
+            states = {name: cached.state for name in self.session.videos() if (cached := self.state(name))}
+            _, frames, files = export_with_tools(self.session, out, new=new, states=states)
+            return out, frames, files
 
 
 def _left_empty(store: Path) -> bool:

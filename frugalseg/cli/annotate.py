@@ -497,12 +497,16 @@ def _propose(args: argparse.Namespace) -> int:
         print("nothing to propose: every frame is annotated")
         return 0
     if args.task:
-        from frugalseg.active.objects.session.tasks import write_task
+        import shlex
+
+        from frugalseg.active.objects.session.tasks import task_names, write_task
 
         masks = write_task(session, proposal, args.task, args.task_format)
+        names = task_names(session, proposal.video)
+        maps = " ".join(f"--map {shlex.quote(name + '=object')}" for name in names)
         print(
             f"task: {args.task} ({args.task_format}) holds frame {proposal.frame} of {proposal.video} "
-            f"with {masks} masks"
+            f"with {masks} masks" + (f" (`label import` of it: {maps})" if names else "")
         )
     if args.json:
         print(json.dumps(asdict(proposal)))
@@ -573,12 +577,23 @@ def _add(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    """The store and tool files the page's Export writes (`export_with_tools`), to ``--out``."""
+    from pathlib import Path
+
+    from frugalseg.active.objects.session.exports import export_with_tools, tools_folder
     from frugalseg.active.objects.session.session import AnnotationSession
 
-    written = AnnotationSession.open(args.state).export(args.out)
+    session = AnnotationSession.open(args.state)
+    out = Path(args.out)
+    new = not out.exists() or not any(out.iterdir())
+    written, frames, files = export_with_tools(session, out, new=new)
     print(
         f"{written} labels written to {args.out} (train from it: data.labels.manual, data.labels.pseudo and, "
         f"for a person's clicks, data.labels.clicks={args.out}; each reads its own kind)"
+    )
+    print(
+        f"tool files of {frames} frames, each object under its id and name, in {tools_folder(out)}/: "
+        + ", ".join(path.name for path in files)
     )
     return 0
 

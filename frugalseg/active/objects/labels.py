@@ -16,14 +16,18 @@ from frugalseg.data.clips import IGNORE_INDEX, Clip, LabelKind
 from frugalseg.data.formats.davis import DavisFormat
 
 
-def video_labels(clip: Clip, indices: Sequence[int], state: VideoState) -> Iterator[LoopLabel]:
+def video_labels(
+    clip: Clip, indices: Sequence[int], state: VideoState, *, object_ids: bool = False
+) -> Iterator[LoopLabel]:
     """The final mask of every frame of one video, and a person's clicks and boxes, as store labels.
 
     ``clip`` is the video's sequence as the data set's reader sees it (every frame, anchored at
     frame 0) and ``indices`` the sequence index of each loop frame, so each label lands on its own
     frame's offset. The labels are the format's two classes (`DavisFormat.to_label`: 0 background,
     1 any object), the label maps ``VideoSegDataModule`` trains DAVIS/MOSE from (a store of object
-    ids would hold values beyond its classes); the object ids stay in the loop state's ``masks/``.
+    ids would hold values beyond its classes); the object ids stay in the loop state's ``masks/``
+    and, with ``object_ids`` (a person's session), beside each label as its ``_instanceIds.png``
+    (`object_ids_of`), so `label export` of the store keeps the objects apart.
 
     Each label is of the kind it is. A frame's mask is ``fine`` when the annotation that made it
     (`VideoState.made_by`: a later mask replaces clicks, a look that kept the mask changes nothing)
@@ -42,17 +46,25 @@ def video_labels(clip: Clip, indices: Sequence[int], state: VideoState) -> Itera
         own = by_frame.get(t, [])
         label = DavisFormat.to_label(mask)
         seconds = sum(a.seconds for a in own)
+        ids = state.annotated.get(t, mask)
         for kind, (annotation_type, make) in _SPARSE.items():
-            given = make(state.annotated.get(t, mask), own)
+            given = make(ids, own)
             if given is not None:
                 sparse, side = given
                 spent = sum(a.seconds for a in own if a.kind == annotation_type)
                 seconds -= spent
-                yield LoopLabel(offset, kind, sparse, offset, spent, side)
+                instances = object_ids_of(sparse, ids) if object_ids else None
+                yield LoopLabel(offset, kind, sparse, offset, spent, side, instances)
         made = state.made_by(t)
         drawn = bool(made) and all(a.kind == "mask" for a in made)
         kind = LabelKind.FINE if drawn else LabelKind.PSEUDO
-        yield LoopLabel(offset, kind, label, offset, seconds)
+        instances = object_ids_of(label, mask) if object_ids else None
+        yield LoopLabel(offset, kind, label, offset, seconds, None, instances)
+
+
+def object_ids_of(label: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """The object ids of a label's object pixels (class 1) in the mask ``ids``; 0 elsewhere (uint8)."""
+    return np.where(label == 1, ids, 0).astype(np.uint8)
 
 
 def clicks_label(
@@ -100,10 +112,20 @@ _SPARSE = {LabelKind.CLICKS: ("clicks", clicks_label), LabelKind.BOXES: ("box", 
 
 
 def write_video_labels(
-    folder: Path, clip: Clip, indices: Sequence[int], state: VideoState, config: dict[str, Any]
+    folder: Path,
+    clip: Clip,
+    indices: Sequence[int],
+    state: VideoState,
+    config: dict[str, Any],
+    *,
+    object_ids: bool = False,
 ) -> int:
-    """Write `video_labels` to the label store ``folder``; how many were written."""
-    labels = video_labels(clip, indices, state)
+    """Write `video_labels` (with ``object_ids``: their object ids too) to the label store ``folder``.
+
+    Returns:
+        How many labels were written.
+    """
+    labels = video_labels(clip, indices, state, object_ids=object_ids)
     return write_loop_labels(
         folder, clip, config, labels, engine=config["engine"], settings=config["settings"]
     )

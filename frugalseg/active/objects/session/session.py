@@ -427,11 +427,13 @@ class AnnotationSession:
         """Write the current masks of every annotated video to the label store ``out``; how many were written.
 
         Drawn frames are ``fine`` labels, the others ``pseudo``, and a person's clicks and boxes
-        ``clicks`` and ``boxes`` labels beside them (`labels.video_labels`: the format's two classes).
+        ``clicks`` and ``boxes`` labels beside them (`labels.video_labels`: the format's two classes,
+        each label's object ids beside it as its ``_instanceIds.png``).
         The store's run records how many annotations each video had
         (`export_config`), so a later export after more additions is refused there (labels in a store
         are never rewritten): export to a new folder. An export into the same folder with nothing
         added writes nothing. Only the videos' frames are read, never the data set's own masks.
+        `exports.export_with_tools` (the page's Export, ``annotate export``) adds the tool files.
 
         Raises:
             ConfigError: no video has been annotated yet.
@@ -446,7 +448,8 @@ class AnnotationSession:
                 frames=list(self.format.numbered_frame_paths(name)),
                 anchor_index=0,
             )
-            written += write_video_labels(Path(out), clip, self._video(name).indices, state, config)
+            indices = self._video(name).indices
+            written += write_video_labels(Path(out), clip, indices, state, config, object_ids=True)
         return written
 
     def frame_shape(self, video: str, frame: int) -> tuple[Path, tuple[int, int]]:

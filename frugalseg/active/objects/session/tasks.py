@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from frugalseg.active.objects.session.exports import object_name
 from frugalseg.data.clips import Clip, LabelKind
 from frugalseg.data.formats.davis import DavisFormat
 from frugalseg.data.io import image_size
@@ -20,7 +21,9 @@ def write_task(session: AnnotationSession, proposal: Proposal, path: str | Path,
     """Write the proposed frame with its current object masks (none before the first annotation) to ``path``.
 
     The person corrects them in the tool; `label import` of its export gives the frame's object ids
-    (``*_instanceIds.png``), which ``annotate add --mask`` takes.
+    (``*_instanceIds.png``), which ``annotate add --mask`` takes. Each object is under the class name
+    the person gave it (`object_name`, as the page's export names it), so importing a task of named
+    objects maps the names to the data set's class (``--map NAME=object``).
 
     Returns:
         How many object masks the task holds.
@@ -28,13 +31,26 @@ def write_task(session: AnnotationSession, proposal: Proposal, path: str | Path,
     fmt = session.format
     clip = Clip(proposal.video, session.settings.split, list(fmt.frame_paths(proposal.video)), 0)
     frame_path = clip.frame_path(proposal.frame)
+    state = session.state(proposal.video)
     ids = session.current_mask(proposal.video, proposal.frame)
     width, height = image_size(frame_path)
     objects = (
         []
-        if ids is None
-        else frame_objects(DavisFormat.to_label(ids), ids, fmt.class_names, LabelKind.PSEUDO)
+        if ids is None or state is None
+        else [
+            (kind, name if obj is None else object_name(state, obj), obj, mask)
+            for kind, name, obj, mask in frame_objects(
+                DavisFormat.to_label(ids), ids, fmt.class_names, LabelKind.PSEUDO
+            )
+        ]
     )
     frame = StoredFrame(clip, proposal.frame, frame_name(frame_path, fmt.root), (height, width), objects)
-    write_export(tool, Path(path), [frame], list(fmt.class_names))
+    classes = list(dict.fromkeys([*fmt.class_names, *(name for _, name, _, _ in objects)]))
+    write_export(tool, Path(path), [frame], classes)
     return len(objects)
+
+
+def task_names(session: AnnotationSession, video: str) -> list[str]:
+    """The class names the person gave the objects of ``video`` (sorted; none before any annotation)."""
+    state = session.annotated_state(video, masks=False)
+    return sorted(set(state.names.values())) if state is not None else []

@@ -1,0 +1,130 @@
+"""A session's export as a person takes it: a label store, and tool files of each object under its name.
+
+`export_with_tools` is what the annotation page's Export button (`frugalseg.app.SessionService.export`)
+and ``annotate export`` both do: `AnnotationSession.export` writes the store (the format's two classes,
+each label's object ids beside it), then every tool writer's file of the store's frames
+(`frugalseg.interop.write_tool_files`) goes to ``<store>-tools/``, each object under its own id and the
+class name the person gave it (`UNNAMED` when none, `named_objects`), no background. `object_name` is
+the one rule of an object's name, which ``annotate propose --task`` files follow too.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from frugalseg.active.objects.state import VideoState
+from frugalseg.data.clips import IGNORE_INDEX, LabelKind
+from frugalseg.interop.stores import ExportObject, StoredFrame
+
+if TYPE_CHECKING:
+    from frugalseg.active.objects.session.session import AnnotationSession
+
+#: The tool files' name of an object the person named not.
+UNNAMED = "object"
+
+
+def object_name(state: VideoState, obj: int) -> str:
+    """The class name the person gave object ``obj`` of ``state``'s video (`UNNAMED` when none)."""
+    return state.names.get(obj, UNNAMED)
+
+
+def tools_folder(store: str | Path) -> Path:
+    """The folder of a store's tool files: ``<store>-tools`` beside it."""
+    return Path(f"{store}-tools")
+
+
+def export_with_tools(
+    session: AnnotationSession,
+    out: str | Path,
+    *,
+    new: bool,
+    states: Mapping[str, VideoState] | None = None,
+) -> tuple[int, int, list[Path]]:
+    """Export ``session`` to the label store ``out`` and its objects to tool files in `tools_folder`.
+
+    Args:
+        session: the session.
+        out: the label store's folder.
+        new: ``out`` is made by this export: a failure removes it and its tool files (nothing is left
+            half-written); an existing store is kept as it was.
+        states: video → its state as the caller holds it (the page's cache); None: the saved ones.
+
+    Returns:
+        The labels written to the store, the frames of the tool files, and the tool files' paths.
+
+    Raises:
+        ConfigError: no video has been annotated yet.
+        LabelStoreError: ``out`` holds a store of another export or run.
+    """
+    from frugalseg.autolabel.store import LabelStore
+    from frugalseg.interop import stored_frames, write_tool_files
+
+    out = Path(out)
+    tools = tools_folder(out)
+    try:
+        written = session.export(out)
+        frames = named_frames(session, stored_frames(LabelStore(out), session.format), states)
+        classes = sorted({name for frame in frames for _, name, _, _ in frame.objects}) or [UNNAMED]
+        files = write_tool_files(frames, classes, tools)
+    except BaseException:
+        if new:
+            shutil.rmtree(out, ignore_errors=True)
+            shutil.rmtree(tools, ignore_errors=True)
+        raise
+    return written, len(frames), files
+
+
+def named_frames(
+    session: AnnotationSession, frames: list[StoredFrame], states: Mapping[str, VideoState] | None = None
+) -> list[StoredFrame]:
+    """The frames of ``session``'s store with the session's objects and names (`named_objects`).
+
+    Raises:
+        ValueError: a frame of a video without a state.
+    """
+    named = []
+    for frame in frames:
+        video = frame.clip.clip_id
+        state = states.get(video) if states is not None else session.state(video)
+        if state is None:
+            raise ValueError(f"video {video!r} has no state to export")
+        t = session.frames(video).index(frame.clip.anchor_index + frame.offset)
+        named.append(named_objects(frame, state, t))
+    return named
+
+
+def named_objects(frame: StoredFrame, state: VideoState, t: int) -> StoredFrame:
+    """``frame`` (of a session's store) with loop frame ``t``'s objects of ``state``, each under its name.
+
+    Every object's mask is of the frame's dense kind (``fine`` or ``pseudo``); where the store holds
+    the person's clicks or boxes of the frame, each object's positive clicks (its clicked pixels) and
+    its box (its mask inside the box) are objects of those kinds too. Negative clicks say what an
+    object is not, which a tool's object cannot hold: they stay in the store alone.
+    """
+    kinds = {kind for kind, _, _, _ in frame.objects}
+    dense = next((k for k in kinds if k not in (LabelKind.CLICKS, LabelKind.BOXES)), LabelKind.PSEUDO)
+    ids = state.masks[t]
+    objects: list[ExportObject] = [
+        (dense, object_name(state, obj), obj, ids == obj)
+        for obj in np.unique(ids).tolist()
+        if obj not in (0, IGNORE_INDEX)
+    ]
+    for a in (a for a in state.annotations if a.frame == t):
+        name = object_name(state, a.object)
+        clicked = np.zeros(ids.shape, bool)
+        for x, y, positive in a.points:
+            clicked[y, x] |= positive
+        if LabelKind.CLICKS in kinds and clicked.any():
+            objects.append((LabelKind.CLICKS, name, a.object, clicked))
+        if LabelKind.BOXES in kinds and a.box is not None:
+            x0, y0, x1, y1 = a.box
+            boxed = np.zeros(ids.shape, bool)
+            boxed[y0:y1, x0:x1] = ids[y0:y1, x0:x1] == a.object
+            objects.append((LabelKind.BOXES, name, a.object, boxed))
+    return replace(frame, objects=objects)

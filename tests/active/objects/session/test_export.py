@@ -1,0 +1,110 @@
+"""`frugalseg annotate export` and ``annotate propose --task`` keep each object apart and under its name.
+
+The data are squares-a of `data.fake_davis` (10 frames of 64×48 holding objects 1 and 2) as a person's
+folder of frames (format ``video``); the person names object 1 ``car`` and object 2 ``road patch``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from data.fake_davis import palette_png, squares, write_moving_squares
+
+from frugalseg.active.objects.session.session import AnnotationSession
+from frugalseg.cli import main
+
+pytestmark = pytest.mark.usefixtures("one_cv_thread")
+
+NAMES = ["--name", "1=car", "--name", "2=road patch"]
+
+
+@pytest.fixture(scope="module")
+def frames(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder of squares-a's frames, without masks; its first frame's object ids beside it (a0.png)."""
+    tmp = tmp_path_factory.mktemp("own")
+    davis = write_moving_squares(tmp / "davis")
+    shutil.rmtree(davis / "Annotations")
+    palette_png(tmp / "a0.png", squares(0, 0))
+    return davis / "JPEGImages" / "480p" / "squares-a"
+
+
+@pytest.fixture(scope="module")
+def named(frames: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A session whose frame 0 is drawn with objects 1 (car) and 2 (road patch)."""
+    state = tmp_path_factory.mktemp("session") / "two"
+    start = ["--format", "video", "--root", str(frames), "--flow-downscale", "2"]
+    first = ["--video", "squares-a", "--frame", "0", "--mask", str(frames.parents[3] / "a0.png")]
+    assert main(["annotate", "add", "--state", str(state), *start, *first, *NAMES]) == 0
+    return state
+
+
+def test_export_keeps_object_ids_in_the_store_and_names_in_its_tool_files(
+    named: Path, tmp_path: Path, capsys
+) -> None:
+    capsys.readouterr()
+    out = tmp_path / "two-labels"
+    assert main(["annotate", "export", "--state", str(named), "--out", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1] == (
+        f"tool files of 10 frames, each object under its id and name, in {out}-tools/: "
+        "coco.json, label-studio.json, cvat-video-squares-a.xml"
+    )
+    masks = AnnotationSession.open(named).state("squares-a").masks
+    for t in range(10):
+        kind = "fine" if t == 0 else "pseudo"
+        ids = cv2.imread(
+            str(out / "all" / "squares-a" / f"{t:05d}_{kind}_instanceIds.png"), cv2.IMREAD_UNCHANGED
+        )
+        np.testing.assert_array_equal(ids, masks[t], err_msg=f"frame {t}")
+    assert set(np.unique(masks[0]).tolist()) == {0, 1, 2}
+
+    coco = json.loads((Path(f"{out}-tools") / "coco.json").read_text(encoding="utf-8"))
+    assert coco["categories"] == [
+        {"id": 1, "name": "car", "supercategory": ""},
+        {"id": 2, "name": "road patch", "supercategory": ""},
+    ]
+    first = [a for a in coco["annotations"] if a["image_id"] == coco["images"][0]["id"]]
+    assert sorted((a["category_id"], a["area"]) for a in first) == [
+        (1, int((squares(0, 0) == 1).sum())),
+        (2, int((squares(0, 0) == 2).sum())),
+    ]
+
+    # `label export` of the store: two objects on the first frame, not one merged one
+    store_coco = tmp_path / "two.coco.json"
+    assert main(["label", "export", "--store", str(out), "--tool", "coco", "--out", str(store_coco)]) == 0
+    exported = json.loads(store_coco.read_text(encoding="utf-8"))
+    objects = next(c["id"] for c in exported["categories"] if c["name"] == "object")
+    image = exported["images"][0]["id"]
+    areas = sorted(
+        a["area"] for a in exported["annotations"] if a["image_id"] == image and a["category_id"] == objects
+    )
+    assert areas == sorted(int((squares(0, 0) == obj).sum()) for obj in (1, 2))
+
+
+def test_a_task_names_its_objects_and_imports_back_with_the_maps_it_prints(
+    named: Path, frames: Path, tmp_path: Path, capsys
+) -> None:
+    capsys.readouterr()
+    task = tmp_path / "task.json"
+    propose = ["annotate", "propose", "--state", str(named), "--frames", "uniform", "--json"]
+    assert main([*propose, "--task", str(task), "--task-format", "label-studio"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == (
+        f"task: {task} (label-studio) holds frame 9 of squares-a with 3 masks "
+        "(`label import` of it: --map car=object --map 'road patch=object')"
+    )
+    (record,) = json.loads(task.read_text(encoding="utf-8"))
+    labels = [r["value"]["brushlabels"] for r in record["predictions"][0]["result"]]
+    assert labels == [["background"], ["car"], ["road patch"]]
+
+    store = tmp_path / "store"
+    maps = ["--map", "car=object", "--map", "road patch=object"]
+    imported = ["label", "import", str(task), "--tool", "label-studio", "--format", "video"]
+    assert main([*imported, "--root", str(frames), *maps, "--out", str(store)]) == 0
+    ids = cv2.imread(str(store / "all" / "squares-a" / "00009_pseudo_instanceIds.png"), cv2.IMREAD_UNCHANGED)
+    np.testing.assert_array_equal(ids, AnnotationSession.open(named).current_mask("squares-a", 9))
