@@ -521,11 +521,43 @@ def _propose(args: argparse.Namespace) -> int:
     print(f"why: {proposal.reason}")
     made = "--clicks YOUR_CLICKS.json" if proposal.kind == "clicks" else "--mask YOUR_MASK.png"
     print(
-        f"then: frugalseg annotate add --state {args.state} --video {proposal.video} "
+        f"then: frugalseg annotate add --state {args.state}{_start_words(args)} --video {proposal.video} "
         f"--frame {proposal.frame} {made}"
         + (" (the mask the box tool of `frugalseg annotate serve` makes)" if proposal.kind == "box" else "")
     )
     return 0
+
+
+def _start_words(args: argparse.Namespace) -> str:
+    """The options that start ``args.state``'s session as named, while none is saved there ("" after).
+
+    The first ``annotate add`` starts the session, so the ``then:`` line of a ``propose`` before it
+    repeats the data set, its frames, the engine and click model and their options given.
+    """
+    import shlex
+    from pathlib import Path
+
+    from frugalseg.active.objects.session.session_settings import FAMILIES, SESSION_FILE
+    from frugalseg.active.objects.tools.click_models import DEFAULT_CLICK_MODEL
+    from frugalseg.options import given_options, option_flag, options_class
+
+    if (Path(args.state) / SESSION_FILE).is_file():
+        return ""
+    words = []
+    for name in ("format", "root", "split", "stride", "max_frames", "engine", "click_model"):
+        if getattr(args, name) is not None:
+            words += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
+    defaults = {"engine": "flow", "click_model": DEFAULT_CLICK_MODEL}  # what `new_settings` takes
+    for option, (registry, noun) in FAMILIES.items():
+        member = getattr(args, option) or defaults[option]
+        options_type = options_class(registry, member, option=option, noun=noun)
+        for field, value in given_options(vars(args), member, options_type).items():
+            flag = option_flag(member, field)
+            if isinstance(value, bool):
+                words.append(flag if value else flag.replace("--", "--no-", 1))
+            else:
+                words += [flag, str(value)]
+    return "".join(f" {shlex.quote(word)}" for word in words)
 
 
 def _object_name(text: str) -> tuple[int, str]:

@@ -1,0 +1,64 @@
+"""What ``annotate propose`` and ``annotate export`` tell a new user: runnable hints, one-line refusals.
+
+The data are squares-a of `data.fake_davis` (10 frames of 64×48 holding objects 1 and 2) as a person's
+folder of frames (format ``video``).
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+from pathlib import Path
+
+import pytest
+from data.fake_davis import palette_png, squares, write_moving_squares
+
+from frugalseg.active.objects.session.session import AnnotationSession
+from frugalseg.cli import main
+
+pytestmark = pytest.mark.usefixtures("one_cv_thread")
+
+
+@pytest.fixture(scope="module")
+def frames(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder of squares-a's frames, without masks; its first frame's object ids beside it (a0.png)."""
+    tmp = tmp_path_factory.mktemp("own")
+    davis = write_moving_squares(tmp / "davis")
+    shutil.rmtree(davis / "Annotations")
+    palette_png(tmp / "a0.png", squares(0, 0))
+    return davis / "JPEGImages" / "480p" / "squares-a"
+
+
+def test_the_first_proposal_s_then_line_starts_the_session_as_named_and_runs(
+    frames: Path, tmp_path: Path, capsys
+) -> None:
+    state = tmp_path / "s"
+    start = ["--format", "video", "--root", str(frames), "--flow-downscale", "2", "--max-frames", "6"]
+    assert main(["annotate", "propose", "--state", str(state), *start]) == 0
+    then = capsys.readouterr().out.splitlines()[-1]
+    assert then == (
+        f"then: frugalseg annotate add --state {state} --format video --root {frames} --max-frames 6 "
+        "--flow-downscale 2 --video squares-a --frame 0 --mask YOUR_MASK.png"
+    )
+    words = shlex.split(then.removeprefix("then: frugalseg "))
+    words[words.index("YOUR_MASK.png")] = str(frames.parents[3] / "a0.png")
+    assert main(words) == 0
+    assert "1 of 6 frames annotated" in capsys.readouterr().out
+    assert AnnotationSession.open(state).settings.engine.options["downscale"] == 2
+    # once the session is saved, its settings are its own: the line names none
+    assert main(["annotate", "propose", "--state", str(state), "--frames", "uniform"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"then: frugalseg annotate add --state {state} --video squares-a --frame 5 --mask YOUR_MASK.png"
+    )
+
+
+def test_the_engine_and_its_options_given_to_the_first_proposal_are_repeated(
+    frames: Path, tmp_path: Path, capsys
+) -> None:
+    state = tmp_path / "s"
+    start = ["--root", str(frames), "--format", "video", "--engine", "flow", "--flow-downscale", "2"]
+    assert main(["annotate", "propose", "--state", str(state), *start]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"then: frugalseg annotate add --state {state} --format video --root {frames} --engine flow "
+        "--flow-downscale 2 --video squares-a --frame 0 --mask YOUR_MASK.png"
+    )
