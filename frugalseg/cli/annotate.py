@@ -614,11 +614,28 @@ def _export(args: argparse.Namespace) -> int:
 
     from frugalseg.active.objects.session.exports import export_with_tools, tools_folder
     from frugalseg.active.objects.session.session import AnnotationSession
+    from frugalseg.active.objects.session.session_settings import SESSION_FILE
+    from frugalseg.errors import ConfigError
 
-    session = AnnotationSession.open(args.state)
+    if not (Path(args.state) / SESSION_FILE).is_file():
+        raise ConfigError(
+            "--state",
+            f"{args.state}: no annotation session there (`annotate add` starts one); nothing to export",
+        )
     out = Path(args.out)
+    for folder in (out, tools_folder(out)):
+        there = next(path for path in (folder, *folder.parents) if path.exists())
+        if not there.is_dir():
+            where = f"{there} is a file" if there == folder else f"{folder}: {there} is a file, not a folder"
+            raise ConfigError("--out", f"{where}: name a new folder for the label store")
+    session = AnnotationSession.open(args.state)
     new = not out.exists() or not any(out.iterdir())
-    written, frames, files = export_with_tools(session, out, new=new)
+    try:
+        written, frames, files = export_with_tools(session, out, new=new)
+    except ConfigError as err:
+        if err.option != "out":
+            raise
+        raise ConfigError("--out", err.problem) from err
     print(
         f"{written} labels written to {args.out} (train from it: data.labels.manual, data.labels.pseudo and, "
         f"for a person's clicks, data.labels.clicks={args.out}; each reads its own kind)"

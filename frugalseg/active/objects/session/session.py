@@ -65,7 +65,7 @@ from frugalseg.data.clips import Clip
 from frugalseg.data.costs import AnnotationCosts
 from frugalseg.data.formats import get_format
 from frugalseg.data.formats.davis import DavisFormat
-from frugalseg.data.io import image_size, read_frame, write_json_atomic
+from frugalseg.data.io import image_size, read_frame, read_json_object, write_json_atomic
 from frugalseg.errors import ConfigError, DataError
 
 
@@ -436,10 +436,12 @@ class AnnotationSession:
         `exports.export_with_tools` (the page's Export, ``annotate export``) adds the tool files.
 
         Raises:
-            ConfigError: no video has been annotated yet.
-            LabelStoreError: ``out`` holds a store of another export or run.
+            ConfigError: no video has been annotated yet, or ``out`` holds an export of another
+                session or of this one before other additions (the settings that differ named).
+            LabelStoreError: ``out`` holds a store of another run.
         """
         config = self.export_config()
+        self._check_store(Path(out), config)
         written = 0
         for name, state in self._annotated_states().items():
             clip = Clip(
@@ -451,6 +453,28 @@ class AnnotationSession:
             indices = self._video(name).indices
             written += write_video_labels(Path(out), clip, indices, state, config, object_ids=True)
         return written
+
+    @staticmethod
+    def _check_store(out: Path, config: dict[str, Any]) -> None:
+        """`ConfigError` when ``out`` holds another export of a session (the settings that differ named)."""
+        from frugalseg.autolabel.store import RUN_FILE
+
+        path = out / RUN_FILE
+        if not path.is_file():
+            return
+        held = read_json_object(path, "a label store's run record")
+        if held.get("engine") != config["engine"]:
+            return  # another engine's store: `LabelStore.run` names it
+        differing = _differing(held, json.loads(json.dumps(config)))
+        if differing:
+            listed = ", ".join(differing[:4]) + (
+                f" and {len(differing) - 4} more" if len(differing) > 4 else ""
+            )
+            raise ConfigError(
+                "out",
+                f"{out} holds an export of another session or of this one before other additions "
+                f"({listed} {'differs' if len(differing) == 1 else 'differ'}); export to a new folder",
+            )
 
     def frame_shape(self, video: str, frame: int) -> tuple[Path, tuple[int, int]]:
         """Frame ``frame``'s file and (height, width): what a `GivenAnnotation` of it is checked against.
@@ -658,6 +682,18 @@ class AnnotationSession:
         t = source.loop_index(frame)
         width, height = image_size(source.frame_paths[t])
         return read_mask(Path(path), (height, width), source.frame_paths[t])
+
+
+def _differing(held: Any, wanted: Any, prefix: str = "") -> list[str]:
+    """The dotted keys whose values differ between two JSON objects (nested objects compared key by key)."""
+    if not (isinstance(held, dict) and isinstance(wanted, dict)):
+        return [] if held == wanted else [prefix or "the whole record"]
+    keys = sorted(set(held) | set(wanted))
+    return [
+        d
+        for k in keys
+        for d in _differing(held.get(k), wanted.get(k), f"{prefix}{k}" if not prefix else f"{prefix}.{k}")
+    ]
 
 
 @contextlib.contextmanager

@@ -62,3 +62,61 @@ def test_the_engine_and_its_options_given_to_the_first_proposal_are_repeated(
         f"then: frugalseg annotate add --state {state} --format video --root {frames} --engine flow "
         "--flow-downscale 2 --video squares-a --frame 0 --mask YOUR_MASK.png"
     )
+
+
+def session(frames: Path, state: Path, *options: str) -> Path:
+    """A session at ``state`` whose frame 0 is drawn (objects 1 and 2), on the first 4 frames."""
+    start = ["--format", "video", "--root", str(frames), "--max-frames", "4", "--flow-downscale", "2"]
+    first = ["--video", "squares-a", "--frame", "0", "--mask", str(frames.parents[3] / "a0.png")]
+    assert main(["annotate", "add", "--state", str(state), *start, *options, *first]) == 0
+    return state
+
+
+def export(state: Path, out: Path) -> int:
+    return main(["annotate", "export", "--state", str(state), "--out", str(out)])
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+
+
+def test_export_refusals_name_the_option_and_the_problem_in_one_short_line(
+    frames: Path, tmp_path: Path, capsys
+) -> None:
+    missing, out = tmp_path / "nothing", tmp_path / "labels"
+    assert export(missing, out) == 2
+    assert capsys.readouterr().err == (
+        f"error: --state: {missing}: no annotation session there (`annotate add` starts one); "
+        "nothing to export\n"
+    )
+    assert not missing.exists() and not out.exists()
+
+    one = session(frames, tmp_path / "one")
+    a_file = tmp_path / "a-file"
+    a_file.write_text("mine\n", encoding="utf-8")
+    capsys.readouterr()
+    assert export(one, a_file) == 2
+    assert (
+        capsys.readouterr().err
+        == f"error: --out: {a_file} is a file: name a new folder for the label store\n"
+    )
+    assert export(one, a_file / "labels") == 2
+    assert capsys.readouterr().err == (
+        f"error: --out: {a_file}/labels: {a_file} is a file, not a folder: "
+        "name a new folder for the label store\n"
+    )
+    assert a_file.read_text(encoding="utf-8") == "mine\n" and sorted(tmp_path.iterdir()) == [a_file, one]
+
+    # another session's store: the settings that differ, briefly, and the store as it was
+    assert export(one, out) == 0
+    other = session(frames, tmp_path / "other", "--stride", "2")
+    before = tree(out)
+    capsys.readouterr()
+    assert export(other, out) == 2
+    assert capsys.readouterr().err == (
+        f"error: --out: {out} holds an export of another session or of this one before other additions "
+        "(settings.session.stride differs); export to a new folder\n"
+    )
+    assert tree(out) == before
