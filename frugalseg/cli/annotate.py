@@ -615,6 +615,7 @@ def _export(args: argparse.Namespace) -> int:
     from frugalseg.active.objects.session.exports import export_with_tools, tools_folder
     from frugalseg.active.objects.session.session import AnnotationSession
     from frugalseg.active.objects.session.session_settings import SESSION_FILE
+    from frugalseg.cli.label import check_store_apart
     from frugalseg.errors import ConfigError
 
     if not (Path(args.state) / SESSION_FILE).is_file():
@@ -629,6 +630,9 @@ def _export(args: argparse.Namespace) -> int:
             where = f"{there} is a file" if there == folder else f"{folder}: {there} is a file, not a folder"
             raise ConfigError("--out", f"{where}: name a new folder for the label store")
     session = AnnotationSession.open(args.state)
+    # labels never go into the data set, as `label propagate` and `label import` refuse it
+    for store in (args.out, str(tools_folder(out))):
+        check_store_apart(store, session.settings.root)
     new = not out.exists() or not any(out.iterdir())
     try:
         written, frames, files = export_with_tools(session, out, new=new)

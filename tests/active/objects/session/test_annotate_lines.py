@@ -120,3 +120,22 @@ def test_export_refusals_name_the_option_and_the_problem_in_one_short_line(
         "(settings.session.stride differs); export to a new folder\n"
     )
     assert tree(out) == before
+
+
+def test_an_export_into_the_data_set_folder_is_refused_as_label_commands_refuse_it(
+    frames: Path, tmp_path: Path, capsys
+) -> None:
+    one = session(frames, tmp_path / "one")
+    before = sorted(p.name for p in frames.iterdir())
+    capsys.readouterr()
+    assert export(one, frames / "labels") == 2
+    assert capsys.readouterr().err == (
+        f"error: --out: {frames}/labels is inside the data set folder {frames}: labels never go into a "
+        "data set; give a label store folder outside it\n"
+    )
+    assert sorted(p.name for p in frames.iterdir()) == before
+    assert export(one, frames.parent) == 2
+    assert capsys.readouterr().err == (
+        f"error: --out: {frames.parent} holds the data set folder {frames}: labels never go into a "
+        "data set; give a label store folder outside it\n"
+    )
