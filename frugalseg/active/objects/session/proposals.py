@@ -227,25 +227,26 @@ TOOL_WORDS = {"mask": "a drawn mask", "clicks": "clicks", "box": "a box and its 
 
 
 def likely_cost(state: VideoState, kind: str, objects: int, costs: AnnotationCosts) -> str:
-    """The seconds of the tool the person is likely to use: that of their last annotation of the video.
+    """The seconds of the type proposed, ``kind``, on a frame of ``objects`` objects.
 
-    Its booked seconds per object, times the frame's ``objects``; with none yet (or one that cost
-    nothing: kept as propagated), the cost table's seconds of ``kind`` (`type_seconds`).
+    The person's own seconds per object of their last annotation of that type in the video (an
+    object looked at and kept as propagated is no annotation of a type), times ``objects``; with none
+    yet, the cost table's seconds of ``kind`` (`type_seconds`). Never another type's: a proposal of
+    clicks priced as the mask drawn before had told the person two things at once.
     """
-    if state.annotations:
-        last = max(a.iteration for a in state.annotations)
-        made = [a for a in state.annotations if a.iteration == last]
-        booked = sum(a.seconds for a in made)
-        if booked > 0:
-            tool = next((a.kind for a in made if a.kind != "mask" and not a.kept), "mask")
-            per_object = booked / len({a.object for a in made})
-            return (
-                f"about {_seconds(per_object * max(objects, 1))} s with {TOOL_WORDS.get(tool, tool)}, "
-                f"as your last annotation of this video took {_seconds(per_object)} s per object"
-            )
+    own = [a for a in state.annotations if a.kind == kind and not a.kept and a.seconds > 0]
+    words = TOOL_WORDS.get(kind, kind)
+    if own:
+        last = max(a.iteration for a in own)
+        made = [a for a in own if a.iteration == last]
+        per_object = sum(a.seconds for a in made) / len({a.object for a in made})
+        return (
+            f"about {_seconds(per_object * max(objects, 1))} s with {words}, as your last annotation of "
+            f"this video with {words} took {_seconds(per_object)} s per object"
+        )
     seconds = type_seconds(objects, costs)[kind]
     count = f"{objects} object{'s' if objects != 1 else ''}"
-    return f"about {_seconds(seconds)} s for {TOOL_WORDS.get(kind, kind)} of {count} (the cost table's)"
+    return f"about {_seconds(seconds)} s for {words} of {count} (the cost table's)"
 
 
 def _seconds(value: float) -> str:

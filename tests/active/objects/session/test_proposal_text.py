@@ -35,10 +35,10 @@ def state_of(
     return state
 
 
-def reason(state: VideoState, frames: str = "uncertainty") -> tuple[int, str]:
+def reason(state: VideoState, frames: str = "uncertainty", types: str = "mask") -> tuple[int, str]:
     paths = [Path(f"{t:05d}.jpg") for t in range(N)]
     candidate = next_annotation(
-        state, paths, [2 * t for t in range(N)], get_selector(frames, 0), get_policy("mask", 0),
+        state, paths, [2 * t for t in range(N)], get_selector(frames, 0), get_policy(types, 0),
         AnnotationCosts(), lambda: [], lambda path: np.zeros((40, 60, 3), np.uint8),
     )  # fmt: skip
     return candidate.proposal.frame, candidate.proposal.reason
@@ -56,7 +56,7 @@ def test_a_frame_the_flow_was_unsure_of_is_not_called_99_percent_left_to_fix() -
         "uncertainty among 9 frames not annotated; the error model expects J&F 0.70 on this frame "
         "(propagated from annotated frame 0 alone) and the video's mean J&F to rise by 0.081 once it is "
         "annotated; the flow was unsure of 99% of the object's area; about 80 s with a drawn mask, as "
-        "your last annotation of this video took 80 s per object; 8.0 s per frame so far"
+        "your last annotation of this video with a drawn mask took 80 s per object; 8.0 s per frame so far"
     )
     assert "left to fix" not in text
 
@@ -76,23 +76,38 @@ def test_shares_are_quoted_each_on_its_own_never_summed_past_100_percent() -> No
     assert "counted as" not in text and "100%" not in text
 
 
-def test_the_cost_quoted_is_that_of_the_tool_the_person_used_last() -> None:
-    # the last annotation was 1 click (2.5 s for the one object, not rounded to 2): quoted as clicks,
-    # not as an 80 s mask
+def test_the_cost_quoted_is_that_of_the_type_proposed() -> None:
+    def cost(made: list[Annotation], types: str, objects: int = 1) -> str:
+        text = reason(state_of([0.0] * N, [0.0] * N, made, objects=objects), types=types)[1]
+        return text.split("; ")[-2]
+
+    # a mask drawn, then 1 click (2.5 s for the one object, not rounded to 2): each type at the person's
+    # own seconds of it, never the other's (a proposed mask had been quoted as 2.5 s with clicks)
     made = [Annotation(0, 1, "mask", 80.0, 0, 0), Annotation(4, 1, "clicks", 2.5, 1, 1)]
-    _, text = reason(state_of([0.0] * N, [0.0] * N, made))
-    assert "; about 2.5 s with clicks, as your last annotation of this video took 2.5 s per object; " in text
-    # a box and 2 clicks on each of two objects (10 s each): 20 s for the frame's two objects
-    made = [Annotation(0, o, "box", 10.0, 2, 0) for o in (1, 2)]
-    _, text = reason(state_of([0.0] * N, [0.0] * N, made, objects=2))
-    assert (
-        "; about 20 s with a box and its clicks, as your last annotation of this video took 10 s per object; "
-        in text
+    assert cost(made, "mask") == (
+        "about 80 s with a drawn mask, as your last annotation of this video with a drawn mask "
+        "took 80 s per object"
     )
-    # kept as propagated (it cost nothing): the cost table's mask of both objects
-    made = [Annotation(0, o, "clicks", 0.0, 0, 0) for o in (1, 2)]
-    _, text = reason(state_of([0.0] * N, [0.0] * N, made, objects=2))
-    assert "; about 160 s for a drawn mask of 2 objects (the cost table's); " in text
+    assert cost(made, "clicks") == (
+        "about 2.5 s with clicks, as your last annotation of this video with clicks took 2.5 s per object"
+    )
+    # the walkthrough's: two objects drawn (160 s), clicks proposed: the cost table's clicks of both
+    # objects, 1.5 s × 3 clicks × 2 + 1 s for the frame, not "160 s with a drawn mask"
+    drawn = [Annotation(0, o, "mask", 80.0, 0, 0) for o in (1, 2)]
+    assert cost(drawn, "clicks", objects=2) == "about 10 s for clicks of 2 objects (the cost table's)"
+    assert (
+        cost(drawn, "box", objects=2) == "about 24 s for a box and its clicks of 2 objects (the cost table's)"
+    )
+    # a box and 2 clicks on each of two objects (10 s each): 20 s for the frame's two objects
+    boxed = [Annotation(0, o, "box", 10.0, 2, 0) for o in (1, 2)]
+    assert cost(boxed, "box", objects=2) == (
+        "about 20 s with a box and its clicks, as your last annotation of this video with a box and its "
+        "clicks took 10 s per object"
+    )
+    # kept as propagated (a look, no annotation of a type): the cost table's, whatever is proposed
+    kept = [Annotation(0, o, "clicks", 1.0, 0, 0) for o in (1, 2)]
+    assert cost(kept, "mask", objects=2) == "about 160 s for a drawn mask of 2 objects (the cost table's)"
+    assert cost(kept, "clicks", objects=2) == "about 10 s for clicks of 2 objects (the cost table's)"
 
 
 def test_filmstrip_scores_are_the_model_s_expected_error_and_red_means_look_here() -> None:
