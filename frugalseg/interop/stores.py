@@ -129,13 +129,15 @@ class FrameIndex:
     def clip(self, clip_id: str | None, video: str | None, path: Path, element: str | None = None) -> Clip:
         """The clip a video export is of: ``clip_id``, else the clip named like ``video``, else the only clip.
 
-        A ``video`` that names no clip is a `DataError` naming ``element`` (a task of a file holding
-        several videos) when given, else a `ConfigError` of ``--clip``.
+        The only clip is taken for a file that names no video: one that names another (an export of
+        blackswan on car-shadow's frames) is refused unless ``clip_id`` names it. A ``video`` that
+        names no clip is a `DataError` naming ``element`` (a task of a file holding several videos)
+        when given, else a `ConfigError` of ``--clip``.
         """
         ids = [clip.clip_id for clip in self.clips]
         wanted = clip_id or (Path(video).stem if video else None)
         for clip in self.clips:
-            if clip.clip_id in (wanted, clip_id or video) or (clip_id is None and len(self.clips) == 1):
+            if clip.clip_id in (wanted, clip_id or video) or (wanted is None and len(self.clips) == 1):
                 return clip
         listed = ", ".join(ids[:10]) + (" …" if len(ids) > 10 else "")
         if element is not None and clip_id is None:
@@ -143,6 +145,12 @@ class FrameIndex:
                 path,
                 f"{element}: its video {video!r} is no clip of the split ({listed}): a video task must "
                 "name a clip's video file (car-shadow.mp4 for clip car-shadow), or --clip must name the clip",
+            )
+        if clip_id is None and len(self.clips) == 1:  # the only clip, not the one the file names
+            raise ConfigError(
+                "--clip",
+                f"{path} is of video {video!r}, not of clip {ids[0]}, the only clip of the data set: "
+                f"import it where {wanted} is, or give --clip {ids[0]} if it is of {ids[0]}",
             )
         asked = f"asked {wanted!r}" if wanted else "the file names no video"
         raise ConfigError(

@@ -12,7 +12,8 @@ import pytest
 from data.fake_davis import squares, write_moving_squares
 
 from frugalseg.cli import main
-from frugalseg.data.clips import IGNORE_INDEX
+from frugalseg.data.clips import IGNORE_INDEX, LabelKind
+from frugalseg.interop.cvat import write_cvat_video
 from frugalseg.interop.rle import coco_encode
 
 
@@ -156,6 +157,28 @@ def test_a_folder_import_names_the_file_of_each_error(davis, tmp_path, capsys, l
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith(f"error: {folder}: {problem}"), line
     assert not store.exists()
+
+
+def test_a_video_export_of_another_clip_is_refused_naming_both(davis, tmp_path, capsys):
+    """A CVAT video task of squares-a imported on squares-b's frames alone: refused unless --clip says so."""
+    xml = tmp_path / "squares-a.xml"
+    write_cvat_video(xml, [(2, [(LabelKind.FINE, "object", 1, squares(2, 0) == 1)])], size=(48, 64),
+                     labels=["object"], name="squares-a", frame_count=10)  # fmt: skip
+    frames = davis / "JPEGImages" / "480p"
+    store = tmp_path / "store"
+    args = ["label", "import", str(xml), "--tool", "cvat-video", "--format", "video", "--out", str(store)]
+    assert main([*args, "--root", str(frames / "squares-b")]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: --clip: {xml} is of video 'squares-a', not of clip squares-b, the only clip of the "
+        "data set: import it where squares-a is, or give --clip squares-b if it is of squares-b"
+    ]
+    assert not store.exists()
+    assert main([*args, "--root", str(frames / "squares-a")]) == 0
+    label = cv2.imread(str(store / "all/squares-a/00002_fine_labelTrainIds.png"), cv2.IMREAD_UNCHANGED)
+    np.testing.assert_array_equal(label == 1, squares(2, 0) == 1)
+    other = tmp_path / "other"
+    assert main([*args[:-1], str(other), "--root", str(frames / "squares-b"), "--clip", "squares-b"]) == 0
+    assert (other / "all/squares-b/00002_fine_labelTrainIds.png").is_file()
 
 
 def test_export_calls_the_tool_file_tool_as_import_does(davis, tmp_path, capsys):
