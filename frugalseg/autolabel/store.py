@@ -45,7 +45,7 @@ from frugalseg.data.io import (
     write_bytes_atomic,
     write_json_atomic,
 )
-from frugalseg.errors import DataError, LabelStoreError
+from frugalseg.errors import ConfigError, DataError, LabelStoreError
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +105,24 @@ def read_json_list(path: str | Path, key: str, parse: Callable[[Any], T], form: 
         return [parse(item) for item in data[key]]
     except (KeyError, TypeError, ValueError) as err:
         raise DataError(path, f"expected {form} ({err!r})") from err
+
+
+def check_store_apart(out: str, root: str) -> None:
+    """Refuse a label store (``--out``) that is empty, the data set folder, inside it, or holds it.
+
+    Labels never go into a data set: a store inside it would be read as part of the data by the
+    next scan, and the data set's own files could be overwritten.
+    """
+    if not out.strip():
+        raise ConfigError("--out", "is empty: name the label store folder (outside the data set)")
+    store, data = Path(out).resolve(), Path(root).resolve()
+    if store == data or data in store.parents or store in data.parents:
+        where = "is" if store == data else "is inside" if data in store.parents else "holds"
+        raise ConfigError(
+            "--out",
+            f"{out} {where} the data set folder {root}: labels never go into a data set; "
+            "give a label store folder outside it",
+        )
 
 
 def _normalised(config: dict[str, Any]) -> dict[str, Any]:

@@ -615,7 +615,7 @@ def _export(args: argparse.Namespace) -> int:
     from frugalseg.active.objects.session.exports import export_with_tools, tools_folder
     from frugalseg.active.objects.session.session import AnnotationSession
     from frugalseg.active.objects.session.session_settings import SESSION_FILE
-    from frugalseg.cli.label import check_store_apart
+    from frugalseg.autolabel.store import check_store_apart
     from frugalseg.errors import ConfigError
 
     if not (Path(args.state) / SESSION_FILE).is_file():

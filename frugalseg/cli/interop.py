@@ -92,8 +92,7 @@ def _export_options(export: argparse.ArgumentParser) -> None:
 
 def _import(args: argparse.Namespace) -> int:
     """Run ``label import``; prints one summary line."""
-    from frugalseg.autolabel.store import LabelStore
-    from frugalseg.cli.label import check_store_apart
+    from frugalseg.autolabel.store import LabelStore, check_store_apart
     from frugalseg.data.formats import get_format
     from frugalseg.interop import ClassMapping, import_export, read_export, read_mapping
 

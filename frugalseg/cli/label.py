@@ -498,7 +498,7 @@ def _run_labelling(
     that label each clip's anchor frame. Errors go to the command line's one error path. The
     synthetic streets set is generated into ``--root`` when that folder is new or empty.
     """
-    from frugalseg.autolabel.store import LabelStore
+    from frugalseg.autolabel.store import LabelStore, check_store_apart
 
     out = args.out
     check_store_apart(out, args.root)
@@ -513,24 +513,6 @@ def _run_labelling(
         f"{summary.skipped} skipped (already in {out}), {summary.seconds:.1f} s"
     )
     return 0
-
-
-def check_store_apart(out: str, root: str) -> None:
-    """Refuse a label store (``--out``) that is empty, the data set folder, inside it, or holds it.
-
-    Labels never go into a data set: a store inside it would be read as part of the data by the
-    next scan, and the data set's own files could be overwritten.
-    """
-    if not out.strip():
-        raise ConfigError("--out", "is empty: name the label store folder (outside the data set)")
-    store, data = Path(out).resolve(), Path(root).resolve()
-    if store == data or data in store.parents or store in data.parents:
-        where = "is" if store == data else "is inside" if data in store.parents else "holds"
-        raise ConfigError(
-            "--out",
-            f"{out} {where} the data set folder {root}: labels never go into a data set; "
-            "give a label store folder outside it",
-        )
 
 
 def _fmt(value: float | None) -> str:
