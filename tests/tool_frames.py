@@ -48,7 +48,9 @@ def propagated_davis(
     """A DAVIS clip's frame ``index`` (RGB), its truth, its propagated mask (bool) and what a session knows.
 
     Propagated from frame 0's truth by the loop's weight-free flow engine at half size, as the interactive
-    benchmark does; the session knows the frame before it (``ObjectPrior.neighbour``), as a correction has it.
+    benchmark does, with the dragged background kept (``drop_dragged=False``: the masks these tests pin were
+    made so, and the spill they correct is what the engine now drops itself); the session knows the frame
+    before it (``ObjectPrior.neighbour``), as a correction has it.
 
     Args:
         root: a DAVIS-layout root (``JPEGImages/480p``, ``Annotations/480p``).
@@ -57,7 +59,8 @@ def propagated_davis(
     """
     read = [davis_frame(root, clip, at) for at in range(index + 1)]
     frames, truth = [frame for frame, _ in read], read[index][1]
-    masks = get_loop_engine("flow", downscale=2).propagate(frames, {0: read[0][1].astype(np.uint8)}).masks
+    engine = get_loop_engine("flow", downscale=2, drop_dragged=False)
+    masks = engine.propagate(frames, {0: read[0][1].astype(np.uint8)}).masks
     return frames[index], truth, masks[index] == 1, ObjectPrior(neighbour=frames[index - 1])
 
 

@@ -164,6 +164,8 @@ class FlowObjectCut:
             trusted).
         motion_prior: before the cut, open the pixels where each object's previous mask, moved by
             its tracked whole-object motion, disagrees with the flow's label.
+        drop_dragged: in each label output, each object's pixels that move as the background does are
+            background (`frugalseg.flow.dragged.drop_dragged`; the label carried on keeps them).
     """
 
     enabled: bool = _flat(True, "object_cut")
@@ -171,6 +173,7 @@ class FlowObjectCut:
     erode: int = _flat(1, "object_cut_erode")
     min_distance: int = _flat(2, "object_cut_from")
     motion_prior: bool = _flat(True, "motion_prior")
+    drop_dragged: bool = _flat(True, "drop_dragged")
 
     def __post_init__(self) -> None:
         _at_least(1, object_cut_grow=self.grow, object_cut_from=self.min_distance)

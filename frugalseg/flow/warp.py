@@ -22,6 +22,12 @@ def sample_points(flow: np.ndarray) -> np.ndarray:
     return points
 
 
+def points_flow(points: np.ndarray) -> np.ndarray:
+    """The flow (H×W×2 float32) whose `sample_points` these are: each point less its own pixel."""
+    flow: np.ndarray = np.subtract(points, _pixel_grid(*points.shape[:2]), dtype=np.float32)
+    return flow
+
+
 @functools.lru_cache(maxsize=4)
 def _pixel_grid(height: int, width: int) -> np.ndarray:
     """Read-only H×W×2 float32 (x, y) coordinates of every pixel, kept once per size."""

@@ -1,8 +1,9 @@
 """`FlowOptions`: the flow engine's options by part, and the settings they record.
 
 The settings below were written by the engine of flat arguments before `FlowOptions` (commit
-e4c4439, ``FlowPropagator(**flat).settings``): stores and loop states record them in ``run.json``
-and compare them to resume, so they stay key for key and in the same order.
+e4c4439, ``FlowPropagator(**flat).settings``), with ``drop_dragged`` after ``motion_prior`` since issue
+44 (stop 77): stores and loop states record them in ``run.json`` and compare them to resume, so they stay
+key for key and in the same order.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ DEFAULT = {
     "occlusion": "label", "vote_size": 9, "vote_margin": 0.5, "direct": True, "chain_direct": True,
     "snap": True, "snap_band": 3, "snap_reach": 20, "snap_iterations": 2, "snap_max_classes": 4,
     "snap_downscale": 1, "object_cut": True, "object_cut_grow": 15, "object_cut_erode": 1,
-    "object_cut_from": 2, "motion_prior": True,
+    "object_cut_from": 2, "motion_prior": True, "drop_dragged": True,
 }  # fmt: skip
 
 #: (the flat arguments of the engine before (its ``workers``: ``flow_threads`` now), the same options by
@@ -66,6 +67,11 @@ RECORDED = [
          "motion_prior": False},
     ),
     (
+        {"drop_dragged": False},
+        FlowOptions(object_cut=FlowObjectCut(drop_dragged=False)),
+        {**DEFAULT, "drop_dragged": False},
+    ),
+    (
         {"preset": "fast", "downscale": 2, "direct_downscale": 2, "check_downscale": 3,
          "direct_preset": "ultrafast"},
         FlowOptions(
@@ -77,7 +83,7 @@ RECORDED = [
          "chain_direct": True, "direct_downscale": 2, "direct_preset": "ultrafast", "snap": True,
          "snap_band": 3, "snap_reach": 20, "snap_iterations": 2, "snap_max_classes": 4, "snap_downscale": 1,
          "object_cut": True, "object_cut_grow": 15, "object_cut_erode": 1, "object_cut_from": 2,
-         "motion_prior": True},
+         "motion_prior": True, "drop_dragged": True},
     ),
     (
         {"fb_alpha": 0.02, "fb_beta": 0.25, "vote_size": 5, "vote_margin": 0.25, "snap_band": 4,
@@ -94,7 +100,7 @@ RECORDED = [
          "occlusion": "label", "vote_size": 5, "vote_margin": 0.25, "direct": True, "chain_direct": True,
          "snap": True, "snap_band": 4, "snap_reach": 10, "snap_iterations": 1, "snap_max_classes": 3,
          "snap_downscale": 2, "object_cut": True, "object_cut_grow": 9, "object_cut_erode": 0,
-         "object_cut_from": 3, "motion_prior": True},
+         "object_cut_from": 3, "motion_prior": True, "drop_dragged": True},
     ),
     (
         {"snap": False, "direct_downscale": 2, "direct_preset": "fast", "object_cut_from": 1},
@@ -106,7 +112,8 @@ RECORDED = [
         {"preset": "medium", "downscale": 1, "fb_alpha": 0.01, "fb_beta": 0.5, "photo_tol": 16.0,
          "occlusion": "label", "vote_size": 9, "vote_margin": 0.5, "direct": True, "chain_direct": True,
          "direct_downscale": 2, "direct_preset": "fast", "snap": False, "object_cut": True,
-         "object_cut_grow": 15, "object_cut_erode": 1, "object_cut_from": 1, "motion_prior": True},
+         "object_cut_grow": 15, "object_cut_erode": 1, "object_cut_from": 1, "motion_prior": True,
+         "drop_dragged": True},
     ),
     (
         {"occlusion": "ignore", "snap": False, "direct": False, "check_downscale": 2, "direct_downscale": 2},
@@ -131,10 +138,10 @@ def test_the_settings_are_those_the_engine_of_flat_arguments_recorded(
 
 
 def test_every_argument_of_before_has_one_flat_name_and_goes_back_and_forth() -> None:
-    """29 options, each in one part; `flat` and `from_flat` are inverse; `settings` read back as
+    """30 options, each in one part; `flat` and `from_flat` are inverse; `settings` read back as
     options give the same settings (what a store's ``run.json`` records rebuilds its engine)."""
     names = option_fields(FlowOptions)
-    assert len(names) == 29 and len({(option.part, option.spec.name) for option in names.values()}) == 29
+    assert len(names) == 30 and len({(option.part, option.spec.name) for option in names.values()}) == 30
     assert list(FlowOptions().flat()) == list(names)
     for _, options, recorded in RECORDED:
         assert FlowOptions.from_flat(**options.flat()) == options
