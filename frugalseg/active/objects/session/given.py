@@ -9,7 +9,6 @@ seconds; `book` enters that in a video's loop state.
 
 from __future__ import annotations
 
-import json
 import math
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -30,6 +29,7 @@ from frugalseg.active.objects.tools.click_models import ClickToMask
 from frugalseg.active.objects.tools.graph_cut import ObjectPrior
 from frugalseg.data.costs import AnnotationCosts
 from frugalseg.data.formats.davis import DavisFormat
+from frugalseg.data.io import read_json
 from frugalseg.errors import ConfigError, DataError
 
 #: The ids a person may give objects: 0 is the background and 255 void in every mask.
@@ -362,10 +362,7 @@ def read_clicks(path: str | Path, shape: tuple[int, int]) -> list[GivenClick]:
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "file does not exist")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise DataError(path, f"not valid JSON ({err}); expected {CLICKS_FORM}") from err
+    data = read_json(path, CLICKS_FORM)  # a byte-order mark (Notepad's UTF-8) is dropped
     if not isinstance(data, dict) or not isinstance(data.get("clicks"), list):
         raise DataError(path, f"no list of clicks; expected {CLICKS_FORM}")
     if not data["clicks"]:

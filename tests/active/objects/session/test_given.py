@@ -17,6 +17,7 @@ from frugalseg.active.objects.session.given import (
     annotation_result,
     is_object_id,
     object_name,
+    read_clicks,
 )
 from frugalseg.active.objects.simulation.annotation_types import GivenClick, neighbouring_frame, video_priors
 from frugalseg.active.objects.state import VideoState
@@ -141,3 +142,13 @@ def test_every_clicked_object_sees_the_neighbouring_frame_and_a_new_one_its_near
     assert example is frames[3] and np.array_equal(mask, _ids() == 2)  # frame 3 is nearer than frame 0
     assert read == [3]
     assert video_priors(None, 2, current, [1, 2], image, None) == {}
+
+
+def test_a_clicks_file_saved_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    """Notepad's UTF-8 starts with a byte-order mark; the clicks are read as without it."""
+    path = tmp_path / "clicks.json"
+    path.write_bytes(b'\xef\xbb\xbf{"clicks": [{"object": 1, "x": 3, "y": 2, "positive": true}]}')
+    assert read_clicks(path, SHAPE) == [GivenClick(1, 3, 2, True)]
+    path.write_bytes(b'\xef\xbb\xbf{"clicks": [')
+    with pytest.raises(DataError, match="clicks.json: not valid JSON"):
+        read_clicks(path, SHAPE)
