@@ -123,12 +123,16 @@ class _Video:
         )
 
     def load(self) -> list[np.ndarray]:
-        """The frames the loop uses, H×W×3 uint8 RGB."""
-        return [read_frame(path) for path in self.frame_paths]
+        """The frames the loop uses, H×W×3 uint8 RGB.
+
+        A person's own frames are decoded strictly (`read_frame`): a JPEG with a damaged stretch is refused
+        naming it, not propagated over the pixels a decoder makes up.
+        """
+        return [read_frame(path, strict=True) for path in self.frame_paths]
 
     def frame(self, t: int) -> np.ndarray:
-        """Loop frame ``t``, H×W×3 uint8 RGB."""
-        return read_frame(self.frame_paths[t])
+        """Loop frame ``t``, H×W×3 uint8 RGB (decoded strictly, as `load`)."""
+        return read_frame(self.frame_paths[t], strict=True)
 
     def neighbour(self, t: int, shape: tuple[int, ...]) -> np.ndarray | None:
         """The sequence frame next to loop frame ``t`` (`neighbour_index`), adjacent with a stride too.
@@ -140,7 +144,7 @@ class _Video:
         if index is None:
             return None
         path = self.sequence_paths[index]
-        neighbour = read_frame(path)
+        neighbour = read_frame(path, strict=True)
         if neighbour.shape[:2] != shape:
             size = "×".join(map(str, neighbour.shape[:2]))
             raise DataError(

@@ -139,3 +139,21 @@ def test_an_export_into_the_data_set_folder_is_refused_as_label_commands_refuse_
         f"error: --out: {frames.parent} holds the data set folder {frames}: labels never go into a "
         "data set; give a label store folder outside it\n"
     )
+
+
+def test_a_frame_whose_middle_is_zeroed_is_refused_naming_it(frames: Path, tmp_path: Path, capsys) -> None:
+    """Its end marker is kept, so OpenCV decodes it with made-up pixels; the session decodes strictly."""
+    own = tmp_path / "frames"
+    shutil.copytree(frames, own)
+    damaged = own / "00002.jpg"
+    data = bytearray(damaged.read_bytes())
+    third = len(data) // 3
+    data[third : 2 * third] = bytes(third)
+    damaged.write_bytes(bytes(data))
+    state = tmp_path / "s"
+    start = ["--format", "video", "--root", str(own), "--max-frames", "4", "--flow-downscale", "2"]
+    first = ["--video", "frames", "--frame", "0", "--mask", str(frames.parents[3] / "a0.png")]
+    assert main(["annotate", "add", "--state", str(state), *start, *first]) == 2
+    err = capsys.readouterr().err
+    assert f"{damaged}: corrupt JPEG data (" in err and "Traceback" not in err
+    assert not state.exists()
