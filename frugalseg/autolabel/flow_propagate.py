@@ -545,7 +545,7 @@ class FlowPropagator(PropagationEngine):
             else:
                 evidence.lost = lost.copy()
             if snap.enabled and options.occlusion.mode == "label":
-                label, snapped = snap_labels(
+                label, evidence.snapped = snap_labels(
                     label,
                     reliable,
                     frames[far],
@@ -555,7 +555,6 @@ class FlowPropagator(PropagationEngine):
                     max_classes=snap.max_classes,
                     downscale=snap.downscale,
                 )
-                evidence.snapped = snapped if evidence.snapped is None else evidence.snapped | snapped
             if models and abs(far - anchor_index) >= cut.min_distance:
                 proposal, trusted = label, reliable
                 if cut.motion_prior:
