@@ -11,22 +11,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from data.fake_davis import palette_png, squares, write_moving_squares
 
 from frugalseg.active.objects.session.session import AnnotationSession
 from frugalseg.cli import main
 
 pytestmark = pytest.mark.usefixtures("one_cv_thread")
-
-
-@pytest.fixture(scope="module")
-def frames(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The folder of squares-a's frames, without masks; its first frame's object ids beside it (a0.png)."""
-    tmp = tmp_path_factory.mktemp("own")
-    davis = write_moving_squares(tmp / "davis")
-    shutil.rmtree(davis / "Annotations")
-    palette_png(tmp / "a0.png", squares(0, 0))
-    return davis / "JPEGImages" / "480p" / "squares-a"
 
 
 def test_the_first_proposal_s_then_line_starts_the_session_as_named_and_runs(

@@ -7,13 +7,12 @@ folder of frames (format ``video``); the person names object 1 ``car`` and objec
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from data.fake_davis import palette_png, squares, write_moving_squares
+from data.fake_davis import squares
 
 from frugalseg.active.objects.session.session import AnnotationSession
 from frugalseg.cli import main
@@ -21,16 +20,6 @@ from frugalseg.cli import main
 pytestmark = pytest.mark.usefixtures("one_cv_thread")
 
 NAMES = ["--name", "1=car", "--name", "2=road patch"]
-
-
-@pytest.fixture(scope="module")
-def frames(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The folder of squares-a's frames, without masks; its first frame's object ids beside it (a0.png)."""
-    tmp = tmp_path_factory.mktemp("own")
-    davis = write_moving_squares(tmp / "davis")
-    shutil.rmtree(davis / "Annotations")
-    palette_png(tmp / "a0.png", squares(0, 0))
-    return davis / "JPEGImages" / "480p" / "squares-a"
 
 
 @pytest.fixture(scope="module")
