@@ -67,6 +67,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from frugalseg.active.objects.session.exports import UNNAMED  # an unnamed object's label, as exports give it
 from frugalseg.active.objects.session.given import MAX_OBJECTS, OBJECT_IDS, GivenAnnotation, is_object_id
 from frugalseg.active.objects.session.session_settings import SESSION_FILE
 from frugalseg.active.objects.simulation.annotation_types import GivenClick
@@ -102,8 +103,6 @@ OTHER_EVENTS = (
 PROJECTS_FILE = "label_studio_projects.json"
 #: The refused tasks `/health` lists (the latest refusal of each, the oldest forgotten first).
 MAX_REFUSED = 100
-#: The label a prediction gives an object without a name; a region with it is that object's (`_objects`).
-UNNAMED = "object"
 #: What a prediction's model version says of a task the backend refused (Label Studio shows it).
 REFUSED = "frugalseg refused: "
 
