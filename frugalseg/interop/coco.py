@@ -9,7 +9,8 @@ Instance ids: an annotation's ``attributes.track_id`` + 1 (CVAT's COCO exports o
 tracks from 0, and id 0 is the background of an instance map; the CVAT XML reader adds 1 to track
 ids alike, and frugalseg writes ``track_id`` = instance id − 1), else its position among its
 image's annotations (a panoptic segment's likewise).
-An ``attributes.frugalseg_kind`` (frugalseg's exports) sets an annotation's label kind.
+An ``attributes.frugalseg_kind`` (frugalseg's exports) sets an annotation's label kind, and an
+``attributes.frugalseg_seconds`` the annotation seconds of its label (the store's cost ledger).
 
 frugalseg writes a store's labels as RLE annotations, and what a person drew beside them: each box
 of a ``boxes`` label as a box annotation (``bbox``, no segmentation), each click of a ``clicks`` label
@@ -32,7 +33,7 @@ from frugalseg.data.io import image_size, read_frame, write_json_atomic
 from frugalseg.errors import DataError
 from frugalseg.interop.registry import ToolFormat, register_reader, register_writer
 from frugalseg.interop.rle import coco_decode, coco_encode
-from frugalseg.interop.shapes import Frame, Shape, ToolExport
+from frugalseg.interop.shapes import SECONDS_KEY, Frame, Shape, ToolExport, parse_seconds
 from frugalseg.interop.tool_files import read_tool_json
 
 if TYPE_CHECKING:
@@ -121,6 +122,7 @@ def _annotation_shapes(
         raise DataError(path, f"{element}: category_id {annotation.get('category_id')!r} is not a category")
     attributes = annotation.get("attributes") or {}
     instance, kind = _instance(attributes, position, path, element), _kind(attributes, path, element)
+    seconds = parse_seconds(attributes.get(SECONDS_KEY), path, element)
     segmentation = annotation.get("segmentation")
     assert frame.size is not None
     shapes = []
@@ -144,6 +146,8 @@ def _annotation_shapes(
             shapes.append(
                 Shape("points", label, f"{element} keypoints", visible, instance_id=instance, kind=kind)
             )
+    for shape in shapes:
+        shape.seconds = seconds
     return shapes
 
 
@@ -232,6 +236,7 @@ def write_coco(
     frames: list[tuple[str, tuple[int, int], list[tuple[LabelKind, str, int | None, np.ndarray]]]],
     classes: list[str],
     marks: list[list[Mark]] | None = None,
+    seconds: list[dict[LabelKind, float]] | None = None,
 ) -> None:
     """Write COCO instances JSON: one compressed-RLE annotation per (kind, class, instance) of each image.
 
@@ -239,15 +244,19 @@ def write_coco(
     categories are the data set's classes (id = train id + 1), then any other name a mark has. Each
     annotation records its label kind and instance (``track_id``, counted from 0 as CVAT does) in
     ``attributes`` so that reading the file back gives the same labels. ``marks`` holds each image's
-    clicks and boxes (module docstring).
+    clicks and boxes (module docstring), ``seconds`` the annotation seconds of each image's labels by
+    kind, recorded in the ``attributes`` of each annotation of that kind.
     """
     from pycocotools import mask as coco_mask
 
     marks = marks or [[] for _ in frames]
+    seconds = seconds or [{} for _ in frames]
     names = list(dict.fromkeys([*classes, *(name for drawn in marks for name, _ in drawn)]))
     images: list[dict[str, Any]] = []
     annotations: list[dict[str, Any]] = []
-    for image_id, ((name, (height, width), objects), drawn) in enumerate(zip(frames, marks, strict=True), 1):
+    for image_id, ((name, (height, width), objects), drawn, cost) in enumerate(
+        zip(frames, marks, seconds, strict=True), 1
+    ):
         images.append({"id": image_id, "file_name": name, "width": width, "height": height})
         for kind, label, instance, mask in objects:
             rle = coco_encode(mask)
@@ -255,12 +264,12 @@ def write_coco(
             annotations.append({
                 "id": len(annotations) + 1, "image_id": image_id, "category_id": names.index(label) + 1,
                 "segmentation": rle, "area": int(mask.sum()), "bbox": [x, y, w, h], "iscrowd": 1,
-                "attributes": _attributes(kind, instance),
+                "attributes": _attributes(kind, instance, cost),
             })  # fmt: skip
         for label, mark in drawn:
             annotations.append(
                 {"id": len(annotations) + 1, "image_id": image_id, "category_id": names.index(label) + 1,
-                 **_mark_annotation(mark)}
+                 **_mark_annotation(mark, cost)}
             )  # fmt: skip
     categories = [{"id": i + 1, "name": name, "supercategory": ""} for i, name in enumerate(names)]
     write_json_atomic(
@@ -268,23 +277,27 @@ def write_coco(
     )
 
 
-def _attributes(kind: LabelKind, instance: int | None) -> dict[str, Any]:
-    """An annotation's ``attributes``: its label kind and ``track_id`` (instance − 1, or null)."""
-    return {KIND_KEY: kind.value, "track_id": None if instance is None else instance - 1}
+def _attributes(kind: LabelKind, instance: int | None, seconds: dict[LabelKind, float]) -> dict[str, Any]:
+    """An annotation's ``attributes``: kind, ``track_id`` (instance − 1, or null), its label's seconds.
+
+    The seconds are left out where ``seconds`` lacks the kind.
+    """
+    attributes = {KIND_KEY: kind.value, "track_id": None if instance is None else instance - 1}
+    return attributes | ({SECONDS_KEY: seconds[kind]} if kind in seconds else {})
 
 
-def _mark_annotation(mark: Click | Box) -> dict[str, Any]:
+def _mark_annotation(mark: Click | Box, seconds: dict[LabelKind, float]) -> dict[str, Any]:
     """The fields of a click's keypoint annotation or a box's box annotation (module docstring)."""
     if isinstance(mark, Click):
         return {
             "segmentation": [], "area": 0, "bbox": [mark.x, mark.y, 1, 1], "iscrowd": 0,
             "keypoints": [mark.x + 0.5, mark.y + 0.5, 2], "num_keypoints": 1,
-            "attributes": _attributes(LabelKind.CLICKS, mark.instance_id),
+            "attributes": _attributes(LabelKind.CLICKS, mark.instance_id, seconds),
         }  # fmt: skip
     width, height = mark.x1 - mark.x0, mark.y1 - mark.y0
     return {
         "segmentation": [], "area": width * height, "bbox": [mark.x0, mark.y0, width, height], "iscrowd": 0,
-        "attributes": _attributes(LabelKind.BOXES, mark.instance_id),
+        "attributes": _attributes(LabelKind.BOXES, mark.instance_id, seconds),
     }  # fmt: skip
 
 
@@ -292,4 +305,4 @@ def _mark_annotation(mark: Click | Box) -> dict[str, Any]:
 def write_coco_frames(path: Path, frames: list[StoredFrame], classes: list[str]) -> None:
     """Write a label store's ``frames`` as one COCO instances file (`write_coco`), clicks and boxes too."""
     objects = [(f.name, f.size, f.tool_objects()) for f in frames]
-    write_coco(path, objects, classes, [f.marks() for f in frames])
+    write_coco(path, objects, classes, [f.marks() for f in frames], [f.seconds for f in frames])

@@ -14,14 +14,16 @@ task's frames are filled.
 Masks are ``<mask rle left top width height>``: CVAT's row-major runs over the mask's box
 (`frugalseg.interop.rle.cvat_decode`). CVAT for images lists ``<image id name width height>`` with
 their shapes. A shape's ``<attribute name="frugalseg_kind">`` (frugalseg's own exports) sets its
-label kind; a track's id + 1 is its instance id, an image shape's is its attribute ``instance_id``
-or its position in the image.
+label kind, and ``<attribute name="frugalseg_seconds">`` the annotation seconds of its label (the
+store's cost ledger; shapes filled in between say nothing); a track's id + 1 is its instance id, an
+image shape's is its attribute ``instance_id`` or its position in the image.
 
 frugalseg writes a store's labels of one clip as tracks of masks, and what a person drew beside
 them: a track of ``<box>`` shapes per object's boxes of a ``boxes`` label and a track of ``<points>``
 shapes per object's clicks of a ``clicks`` label (each at its pixel's centre), of the kind they are.
 Each shape of these tracks, like each mask, is followed by an ``outside`` one where the next frame
-holds none, so nothing is filled in between.
+holds none, so nothing is filled in between. Each shape that is not ``outside`` records its label's
+seconds.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from frugalseg.data.io import write_bytes_atomic
 from frugalseg.errors import ConfigError, DataError
 from frugalseg.interop.registry import ToolFormat, register_reader, register_writer
 from frugalseg.interop.rle import cvat_decode, cvat_encode
-from frugalseg.interop.shapes import Frame, Shape, ToolExport, parse_points
+from frugalseg.interop.shapes import SECONDS_KEY, Frame, Shape, ToolExport, parse_points, parse_seconds
 from frugalseg.interop.tool_files import parse_xml
 
 if TYPE_CHECKING:
@@ -96,6 +98,7 @@ def read_shape(el: Any, label: str, path: Path, element: str, size: tuple[int, i
     attributes = _attributes(el)
     z_order = int(_number(el, "z_order", path, element)) if el.get("z_order") else 0
     shape = Shape(el.tag, label, element, z_order=z_order, kind=_kind(attributes, path, element))
+    shape.seconds = parse_seconds(attributes.get(SECONDS_KEY), path, element)
     if el.tag == "box":
         corners = [_number(el, key, path, element) for key in ("xtl", "ytl", "xbr", "ybr")]
         shape.points = np.asarray(corners, np.float64).reshape(2, 2)
@@ -238,7 +241,7 @@ def _track_shapes(
 def _between(shape: Shape, following: tuple[int, bool, Shape] | None, start: int, frame: int) -> Shape:
     """The shape of a track at ``frame``, after its listed ``shape`` at ``start`` (CVAT's interpolation)."""
     element = f"{shape.element.split(' (')[0]} (frame {frame}, interpolated)"
-    moved = replace(shape, element=element)
+    moved = replace(shape, element=element, seconds=None)  # its label's seconds are its keyframe's
     if following is None or following[1] or shape.points is None:
         return moved
     end, _, target = following
@@ -313,6 +316,7 @@ def write_cvat_video(
     name: str,
     frame_count: int,
     marks: list[tuple[int, list[Mark]]] = (),  # type: ignore[assignment]
+    seconds: dict[tuple[int, LabelKind], float] | None = None,
 ) -> None:
     """Write CVAT for video 1.1 XML: one track of masks per (kind, class, instance) over ``frames``.
 
@@ -320,8 +324,10 @@ def write_cvat_video(
     track has a keyframe mask on every frame that holds its object and an ``outside`` shape on the
     next frame of the video when the object is not there, so the track shows nowhere else. ``marks``
     holds, per video frame number, its clicks and boxes (module docstring); their names join ``labels``.
-    Names and labels are written with `xml_text`.
+    ``seconds`` holds the annotation seconds of the label of each (frame number, kind), recorded on its
+    shapes. Names and labels are written with `xml_text`.
     """
+    seconds = seconds or {}
     labels = list(dict.fromkeys([*labels, *(label for _, drawn in marks for label, _ in drawn)]))
     root = Element("annotations")
     SubElement(root, "version").text = "1.1"
@@ -338,10 +344,10 @@ def write_cvat_video(
     tracks = _tracks(frames)
     for track_id, ((kind, label, instance), shapes) in enumerate(tracks.items()):
         track = SubElement(root, "track", id=str(track_id), label=xml_text(label))
-        _write_track(track, kind, instance, shapes, frame_count)
+        _write_track(track, kind, instance, shapes, frame_count, seconds)
     for track_id, ((kind, label, instance, _), drawn) in enumerate(_mark_tracks(marks).items(), len(tracks)):
         track = SubElement(root, "track", id=str(track_id), label=xml_text(label))
-        _write_mark_track(track, kind, instance, drawn, frame_count)
+        _write_mark_track(track, kind, instance, drawn, frame_count, seconds)
     indent(root)
     write_bytes_atomic(path, tostring(root, "utf-8", xml_declaration=True) + b"\n")
 
@@ -362,8 +368,9 @@ def write_cvat_video_frames(path: Path, frames: list[StoredFrame], classes: list
     clip = frames[0].clip
     numbers = [(f.clip.anchor_index + f.offset, f.tool_objects()) for f in frames]
     marks = [(f.clip.anchor_index + f.offset, f.marks()) for f in frames]
+    seconds = {(f.clip.anchor_index + f.offset, kind): s for f in frames for kind, s in f.seconds.items()}
     write_cvat_video(path, numbers, size=frames[0].size, labels=classes, name=clip.clip_id,
-                     frame_count=len(clip.frames), marks=marks)  # fmt: skip
+                     frame_count=len(clip.frames), marks=marks, seconds=seconds)  # fmt: skip
 
 
 def _mark_tracks(
@@ -392,6 +399,7 @@ def _write_mark_track(
     instance: int | None,
     drawn: dict[int, list[Click | Box]],
     frame_count: int,
+    seconds: dict[tuple[int, LabelKind], float],
 ) -> None:
     """One track of `_mark_tracks`: ``<points>`` (a frame's clicks) or ``<box>`` shapes.
 
@@ -412,6 +420,13 @@ def _write_mark_track(
             SubElement(el, "attribute", name=KIND_ATTRIBUTE).text = kind.value
             identity = "" if instance is None else str(instance)
             SubElement(el, "attribute", name=INSTANCE_ATTRIBUTE).text = identity
+            _seconds_attribute(el, None if outside else seconds.get((number, kind)))
+
+
+def _seconds_attribute(el: Element, seconds: float | None) -> None:
+    """A shape's ``frugalseg_seconds`` attribute: its label's annotation seconds, where known."""
+    if seconds is not None:
+        SubElement(el, "attribute", name=SECONDS_KEY).text = repr(float(seconds))
 
 
 def _mark_coordinates(marks: list[Click | Box]) -> dict[str, str]:
@@ -434,7 +449,12 @@ def _tracks(
 
 
 def _write_track(
-    track: Element, kind: LabelKind, instance: int | None, shapes: dict[int, np.ndarray], frame_count: int
+    track: Element,
+    kind: LabelKind,
+    instance: int | None,
+    shapes: dict[int, np.ndarray],
+    frame_count: int,
+    seconds: dict[tuple[int, LabelKind], float],
 ) -> None:
     """The keyframe masks of one track, each followed by an ``outside`` shape where the object is gone.
 
@@ -444,9 +464,9 @@ def _write_track(
         rows, cols = np.nonzero(shapes[number])
         top, left = int(rows.min()), int(cols.min())
         box = shapes[number][top : int(rows.max()) + 1, left : int(cols.max()) + 1]
-        _mask_element(track, number, False, box, top, left, kind, instance)
+        _mask_element(track, number, False, box, top, left, kind, instance, seconds.get((number, kind)))
         if number + 1 not in shapes and number + 1 < frame_count:
-            _mask_element(track, number + 1, True, np.ones((1, 1), bool), top, left, kind, instance)
+            _mask_element(track, number + 1, True, np.ones((1, 1), bool), top, left, kind, instance, None)
 
 
 def _mask_element(
@@ -458,6 +478,7 @@ def _mask_element(
     left: int,
     kind: LabelKind,
     instance: int | None,
+    seconds: float | None,
 ) -> None:
     """One ``<mask>`` of a track: the runs of ``box`` at (``top``, ``left``), and frugalseg's attributes."""
     el = SubElement(
@@ -467,3 +488,4 @@ def _mask_element(
     )  # fmt: skip
     SubElement(el, "attribute", name=KIND_ATTRIBUTE).text = kind.value
     SubElement(el, "attribute", name=INSTANCE_ATTRIBUTE).text = "" if instance is None else str(instance)
+    _seconds_attribute(el, seconds)

@@ -6,6 +6,8 @@ prediction when no one annotated it. Results hold coordinates in percent of the 
 (``original_width``/``original_height`` give the pixels): ``polygonlabels`` (closed polygons),
 ``rectanglelabels`` (boxes; rotated ones are refused), ``keypointlabels`` (points) and
 ``brushlabels`` with ``format: rle`` (Label Studio's brush RLE, `frugalseg.interop.rle.ls_decode`).
+A kept annotation's ``lead_time`` (the seconds the person took) is the annotation seconds of the
+label its results make, when they make one kind (`frugalseg.interop.stores.label_seconds`).
 The image is found by its path: an uploaded file's ``/data/upload/<project>/<8 hex>-<name>`` by
 ``<name>``, a local file's ``/data/local-files/?d=<path>`` by ``<path>``.
 
@@ -26,8 +28,9 @@ context's results as checked shapes of a frame (`annotation_shapes`), keypoints 
 id names (`result_object`).
 
 Pre-annotations (``label export --tool label-studio``) are tasks whose ``predictions`` hold one
-brush RLE per (kind, class, instance), with ``meta`` recording the label kind and instance so that
-importing them gives the store back; the image is ``/data/local-files/?d=<path in the data set>``
+brush RLE per (kind, class, instance), with ``meta`` recording the label kind, instance and the label's
+annotation seconds (``frugalseg_seconds``, the store's cost ledger) so that importing them gives the
+store back; the image is ``/data/local-files/?d=<path in the data set>``
 (serve the data set folder as Label Studio's local files root), and the results name the
 ``BrushLabels`` control ``label`` on the ``Image`` ``image``, as the project's labeling config must.
 What a person drew goes beside them: each box of a ``boxes`` label as a ``rectanglelabels`` result
@@ -58,7 +61,7 @@ from frugalseg.errors import DataError
 from frugalseg.interop.raster import box_edges, check_shape, rasterize
 from frugalseg.interop.registry import ToolFormat, register_reader, register_writer
 from frugalseg.interop.rle import ls_decode, ls_encode
-from frugalseg.interop.shapes import Frame, Shape, ToolExport
+from frugalseg.interop.shapes import SECONDS_KEY, Frame, Shape, ToolExport, parse_seconds
 from frugalseg.interop.tool_files import read_tool_json
 
 if TYPE_CHECKING:
@@ -114,7 +117,7 @@ def read_label_studio(path: str | Path) -> ToolExport:
             labels.update(dict.fromkeys(shape.label for frame in drawn for shape in frame.shapes))
             frames += drawn
             continue
-        frame = Frame(image_name(urls[0]), None, element=element)
+        frame = Frame(image_name(urls[0]), None, element=element, lead_time=_lead_time(task, path, element))
         for position, result in enumerate(results, start=1):
             where = f"{element} result {result.get('id', position)}"
             shape = result_shape(result, frame, position, path, where)
@@ -123,6 +126,15 @@ def read_label_studio(path: str | Path) -> ToolExport:
                 labels[shape.label] = None
         frames.append(frame)
     return ToolExport(path, "label-studio", [f for f in frames if f.shapes], tuple(labels))
+
+
+def _lead_time(task: dict[str, Any], path: Path, element: str) -> float | None:
+    """The ``lead_time`` of the task's last kept annotation (None without one, or for a prediction)."""
+    kept = [a for a in task.get("annotations") or [] if not a.get("was_cancelled")]
+    if not kept:
+        return None
+    return parse_seconds(kept[-1].get("lead_time"), path, f"{element} annotation {kept[-1].get('id')}",
+                         "lead_time")  # fmt: skip
 
 
 def _results(task: dict[str, Any]) -> list[dict[str, Any]]:
@@ -178,6 +190,7 @@ def _result_shape(
     shape = Shape(_LABEL_KEYS[key], str(names[0]) if names else "", element, instance_id=instance)
     if meta.get("frugalseg_kind"):
         shape.kind = LabelKind(meta["frugalseg_kind"])
+    shape.seconds = parse_seconds(meta.get(SECONDS_KEY), path, element)
     size = np.array([width, height], np.float64)  # percent · size / 100, as the video boxes are scaled
     if key == "brushlabels":
         try:
@@ -258,26 +271,31 @@ def write_label_studio(
     path: str | Path,
     frames: list[tuple[str, tuple[int, int], list[tuple[LabelKind, str, int | None, np.ndarray]]]],
     marks: list[list[Mark]] | None = None,
+    seconds: list[dict[LabelKind, float]] | None = None,
 ) -> None:
     """Write Label Studio tasks, each predicting a brush RLE per object of its frame (module docstring).
 
-    ``marks`` holds each frame's clicks and boxes, written as keypoint and rectangle results.
+    ``marks`` holds each frame's clicks and boxes, written as keypoint and rectangle results;
+    ``seconds`` the annotation seconds of each frame's labels by kind, in the ``meta`` of their results.
     """
     tasks = []
     marks = marks or [[] for _ in frames]
-    for task_id, ((name, (height, width), objects), drawn) in enumerate(zip(frames, marks, strict=True), 1):
+    seconds = seconds or [{} for _ in frames]
+    for task_id, ((name, (height, width), objects), drawn, cost) in enumerate(
+        zip(frames, marks, seconds, strict=True), 1
+    ):
         result = [
             {
                 "id": f"r{task_id}-{k}", "type": "brushlabels", "from_name": FROM_NAME, "to_name": TO_NAME,
                 "original_width": width, "original_height": height, "image_rotation": 0,
                 "value": {"format": "rle", "rle": ls_encode(mask), "brushlabels": [label]},
-                "meta": {"frugalseg_kind": kind.value, "instance_id": instance},
+                "meta": _meta(kind, instance, cost),
             }
             for k, (kind, label, instance, mask) in enumerate(objects, start=1)
         ]  # fmt: skip
         result += [
             {"id": f"r{task_id}-{k}", "to_name": TO_NAME, "original_width": width, "original_height": height,
-             "image_rotation": 0, **_mark_result(label, mark, (height, width))}
+             "image_rotation": 0, **_mark_result(label, mark, (height, width), cost)}
             for k, (label, mark) in enumerate(drawn, start=len(objects) + 1)
         ]  # fmt: skip
         tasks.append({
@@ -292,10 +310,18 @@ def percent(pixels: float, size: int) -> float:
     return pixels * 100 / size
 
 
-def _mark_result(label: str, mark: Click | Box, size: tuple[int, int]) -> dict[str, Any]:
+def _meta(kind: LabelKind, instance: int | None, seconds: dict[LabelKind, float]) -> dict[str, Any]:
+    """A result's ``meta``: its label kind, instance and its label's seconds (where ``seconds`` has them)."""
+    meta = {"frugalseg_kind": kind.value, "instance_id": instance}
+    return meta | ({SECONDS_KEY: seconds[kind]} if kind in seconds else {})
+
+
+def _mark_result(
+    label: str, mark: Click | Box, size: tuple[int, int], seconds: dict[LabelKind, float]
+) -> dict[str, Any]:
     """The typed part of a click's keypoint result or a box's rectangle result (module docstring)."""
     height, width = size
-    meta = {"meta": {"frugalseg_kind": mark_kind(mark).value, "instance_id": mark.instance_id}}
+    meta = {"meta": _meta(mark_kind(mark), mark.instance_id, seconds)}
     if isinstance(mark, Click):
         x, y = percent(mark.x + 0.5, width), percent(mark.y + 0.5, height)
         value = {"x": x, "y": y, "width": percent(1, width), "keypointlabels": [label]}
@@ -317,7 +343,7 @@ def mark_kind(mark: Click | Box) -> LabelKind:
 def write_label_studio_frames(path: Path, frames: list[StoredFrame], classes: list[str]) -> None:
     """Write a label store's ``frames`` as one file of Label Studio tasks (`write_label_studio`)."""
     objects = [(f.name, f.size, f.tool_objects()) for f in frames]
-    write_label_studio(path, objects, [f.marks() for f in frames])
+    write_label_studio(path, objects, [f.marks() for f in frames], [f.seconds for f in frames])
 
 
 def brush_control(config: str) -> tuple[str, str] | None:

@@ -9,6 +9,7 @@ convention of CVAT, COCO, Label Studio and LabelMe alike); masks are H×W bool a
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,9 @@ from frugalseg.errors import DataError
 
 #: The shape types a reader may give.
 SHAPE_TYPES = ("mask", "polygon", "polyline", "box", "points")
+#: The key (COCO attribute, Label Studio result meta, CVAT attribute) under which frugalseg's exports
+#: record the annotation seconds of each shape's label, so that an import keeps the store's cost ledger.
+SECONDS_KEY = "frugalseg_seconds"
 
 
 @dataclass(eq=False)
@@ -40,6 +44,8 @@ class Shape:
         z_order: drawing order; higher is drawn later (on top).
         kind: the label kind the file records for it (frugalseg's own exports), else None: the kind
             follows the shape type.
+        seconds: the annotation seconds the file records for the label of its kind on its frame
+            (frugalseg's own exports: the store's ledger, `SECONDS_KEY`), else None.
     """
 
     type: str
@@ -52,6 +58,7 @@ class Shape:
     kind: LabelKind | None = None
     decode: Callable[[], np.ndarray] | None = None
     mask_size: tuple[int, int] | None = None
+    seconds: float | None = None
 
     def get_mask(self) -> np.ndarray:
         """The H×W bool mask of a ``mask`` shape, decoded now when the reader kept it compact."""
@@ -83,6 +90,8 @@ class Frame:
             pixels once the frame is found (Label Studio video results do not give the frame's size).
         held: the frame only holds boxes that tracks keep after their last keyframe (Label Studio
             draws them to the video's end): left out, not refused, past the clip's end.
+        lead_time: the seconds a person took to draw the frame's shapes, all kinds together (a Label
+            Studio annotation's ``lead_time``), else None.
     """
 
     key: int | str
@@ -92,6 +101,7 @@ class Frame:
     video: str | None = None
     percent: bool = False
     held: bool = False
+    lead_time: float | None = None
 
 
 @dataclass
@@ -115,6 +125,21 @@ class ToolExport:
     def shape_count(self) -> int:
         """How many shapes all frames hold."""
         return sum(len(frame.shapes) for frame in self.frames)
+
+
+def parse_seconds(value: object, path: Path, element: str, name: str = SECONDS_KEY) -> float | None:
+    """A recorded ``name`` value as seconds (None or empty: none); `DataError` unless a number ≥ 0."""
+    if value is None or value == "":
+        return None
+    seconds = math.nan
+    if not isinstance(value, bool):
+        try:
+            seconds = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError, OverflowError):
+            pass
+    if not math.isfinite(seconds) or seconds < 0:
+        raise DataError(path, f"{element}: {name} {value!r:.40} is not a number of seconds ≥ 0")
+    return seconds
 
 
 def parse_points(text: str, path: Path, element: str) -> np.ndarray:

@@ -11,7 +11,8 @@ video) and the frame's shapes of that kind do not draw it themselves (a file tha
 background says where it is; the rest is unlabelled); elsewhere 255 (ignore), unless
 ``background`` names the class (or ``ignore``). Every frame and shape is checked first (frame inside the clip,
 size, shapes inside the frame, every label mapped to a class), so bad input writes nothing; then
-each frame's label of each kind is written to the store (`LabelStore.write`, engine ``import``),
+each frame's label of each kind is written to the store (`LabelStore.write`, engine ``import``,
+with the annotation seconds the file records for it, `label_seconds`; 0 where it records none),
 with its side files: ``{stem}_{kind}_instanceIds.png`` (instance ids, where shapes have
 them), ``{stem}_clicks.json`` (clicks and scribbles) and ``{stem}_boxes.json`` (boxes), in the
 forms `frugalseg.autolabel.clicks` and `frugalseg.autolabel.boxes` read.
@@ -20,7 +21,9 @@ Export: every label of a store becomes one object per (kind, class, instance) pr
 a mask; the tool writers turn them into their own records. What a person drew goes with them: the
 boxes of a ``boxes`` label (its ``_boxes.json``) and the clicks of a ``clicks`` label whose every
 labelled pixel is a click (its ``_clicks.json``), which the writers write as the tool's boxes and
-points and the readers give back as the ``boxes`` and ``clicks`` labels they were.
+points and the readers give back as the ``boxes`` and ``clicks`` labels they were. So does each
+label's annotation seconds (the store's cost ledger): COCO, Label Studio and CVAT for video record
+them with every object and mark of the label (`frugalseg.interop.shapes.SECONDS_KEY`).
 """
 
 from __future__ import annotations
@@ -227,13 +230,14 @@ def import_export(
                 kinds = _filled_kinds(frame, train_ids, dense_kind, background_id, background is not None)
                 labels = rasterize(frame, size, train_ids, dense_kind=dense_kind, background=background_id,
                                    background_kinds=kinds)  # fmt: skip
+                # a label of only shapes mapped to ignore has nothing to learn
+                labels = {k: made for k, made in labels.items() if not (made.label == IGNORE_INDEX).all()}
+                seconds = label_seconds(frame, tuple(labels), dense_kind)
                 for kind, made in labels.items():
-                    if (made.label == IGNORE_INDEX).all():  # only shapes mapped to ignore: nothing to learn
-                        continue
                     if store.has(target.clip_id, offset, kind, split=target.split):
                         skipped += 1
                         continue
-                    _write(store, target, offset, kind, made, settings)
+                    _write(store, target, offset, kind, made, settings, seconds.get(kind, 0.0))
                     written[kind.value] = written.get(kind.value, 0) + 1
     except BaseException:
         if created:
@@ -297,6 +301,23 @@ def _filled_kinds(
     return tuple(kind for kind in BACKGROUND_KINDS if kind not in drawn)
 
 
+def label_seconds(frame: Frame, kinds: Sequence[LabelKind], dense_kind: LabelKind) -> dict[LabelKind, float]:
+    """The annotation seconds of each of ``kinds`` (the labels ``frame`` makes) that the file records.
+
+    A kind's seconds are those its shapes record (`Shape.seconds`, frugalseg's exports); a frame
+    whose shapes record none and that makes one label takes the person's time drawing it
+    (`Frame.lead_time`). Kinds the file says nothing of are left out (0 s in the store).
+    """
+    seconds: dict[LabelKind, float] = {}
+    for shape in frame.shapes:
+        kind = shape_kind(shape, dense_kind)
+        if shape.seconds is not None and kind in kinds:
+            seconds.setdefault(kind, shape.seconds)
+    if not seconds and frame.lead_time is not None and len(kinds) == 1:
+        seconds[kinds[0]] = frame.lead_time
+    return seconds
+
+
 def _place(
     frame: Frame, export: ToolExport, index: FrameIndex, mapping: ClassMapping, clip: str | None
 ) -> tuple[Clip, int, tuple[int, int], list[int]] | None:
@@ -347,7 +368,13 @@ def _check_unique(
 
 
 def _write(
-    store: LabelStore, clip: Clip, offset: int, kind: LabelKind, made: FrameLabel, settings: dict[str, Any]
+    store: LabelStore,
+    clip: Clip,
+    offset: int,
+    kind: LabelKind,
+    made: FrameLabel,
+    settings: dict[str, Any],
+    seconds: float,
 ) -> None:
     """Write one label's side files, then the label (so a recorded label always has them)."""
     path = store.label_path(clip, offset, kind)
@@ -366,7 +393,14 @@ def _write(
             boxes_json_path(path), boxes_json([BoxResult(b, None, False) for b in boxes], shape, None)
         )
     store.write(
-        clip, offset, kind, made.label, engine=ENGINE, settings=settings, source_offset=offset, seconds=0
+        clip,
+        offset,
+        kind,
+        made.label,
+        engine=ENGINE,
+        settings=settings,
+        source_offset=offset,
+        seconds=seconds,
     )
 
 
@@ -414,6 +448,8 @@ class StoredFrame:
             the label's masks (`tool_objects`).
         boxes: the boxes of its ``boxes`` label with their class names: writers write them as the
             tool's boxes beside the label's masks.
+        seconds: the annotation seconds of each of its labels (the store's ledger): writers record
+            them with each object and mark of that kind (`SECONDS_KEY`) where the tool's file can.
     """
 
     clip: Clip
@@ -423,6 +459,7 @@ class StoredFrame:
     objects: list[ExportObject]
     clicks: list[tuple[str, Click]] = field(default_factory=list)
     boxes: list[tuple[str, Box]] = field(default_factory=list)
+    seconds: dict[LabelKind, float] = field(default_factory=dict)
 
     def tool_objects(self) -> list[ExportObject]:
         """The objects a writer writes as masks: all but a ``clicks`` label's when `clicks` holds them."""
@@ -473,6 +510,7 @@ def stored_frames(store: LabelStore, fmt: Format) -> list[StoredFrame]:
             name = frame_name(frame_path, fmt.root)
             frames[key] = StoredFrame(clip, key[2], name, (label.shape[0], label.shape[1]), [])
         kind = LabelKind(record["kind"])
+        frames[key].seconds[kind] = float(record.get("seconds") or 0)
         frames[key].objects += frame_objects(label, instances, fmt.class_names, kind)
         if kind is LabelKind.CLICKS:
             frames[key].clicks = _given_clicks(path, label, fmt.class_names)

@@ -109,6 +109,8 @@ def test_each_tool_file_of_the_page_imports_back_as_the_export(tool, layout_expo
         key=lambda item: key(item[1]),
     )
     assert [key(r) for _, r in imported] == [key(r) for r in original]
+    assert [r["seconds"] for _, r in imported] == [r["seconds"] for r in original]  # the cost ledger
+    assert sum(r["seconds"] for r in original) > 0
     for a, (back, b) in zip(original, imported, strict=True):
         label, again = _read(store / a["path"]), _read(back.root / b["path"])
         np.testing.assert_array_equal(again, label, err_msg=str(key(a)))
@@ -143,12 +145,13 @@ def test_the_tool_files_carry_the_drawn_box_and_the_clicks(page_export):
     _, _, files = page_export
     coco = json.loads(files[0].read_text(encoding="utf-8"))
     drawn = [a for a in coco["annotations"] if not a["segmentation"]]
+    clicks, box = {"frugalseg_kind": "clicks", "frugalseg_seconds": 5.5}, {"frugalseg_kind": "boxes"}
     assert [(a["bbox"], a.get("keypoints"), a["attributes"]) for a in drawn] == [
-        ([8, 12, 1, 1], [8.5, 12.5, 2], {"frugalseg_kind": "clicks", "track_id": 0}),
-        ([30, 5, 1, 1], [30.5, 5.5, 2], {"frugalseg_kind": "clicks", "track_id": None}),
-        ([45, 25, 1, 1], [45.5, 25.5, 2], {"frugalseg_kind": "clicks", "track_id": 1}),
-        ([2, 6, 16, 16], None, {"frugalseg_kind": "boxes", "track_id": 0}),
-    ]
+        ([8, 12, 1, 1], [8.5, 12.5, 2], {**clicks, "track_id": 0}),
+        ([30, 5, 1, 1], [30.5, 5.5, 2], {**clicks, "track_id": None}),
+        ([45, 25, 1, 1], [45.5, 25.5, 2], {**clicks, "track_id": 1}),
+        ([2, 6, 16, 16], None, {**box, "frugalseg_seconds": 8.0, "track_id": 0}),
+    ]  # each with its label's seconds
     names = {c["id"]: c["name"] for c in coco["categories"]}
     assert [names[a["category_id"]] for a in drawn] == ["object", "background", "object", "object"]
     tasks = json.loads(files[1].read_text(encoding="utf-8"))

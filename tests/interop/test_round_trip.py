@@ -45,16 +45,19 @@ def davis(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_moving_squares(tmp_path_factory.mktemp("davis"))
 
 
-def write_store(root: Path, davis: Path) -> LabelStore:
+def write_store(root: Path, davis: Path, seconds: dict[LabelKind, float] | None = None) -> LabelStore:
+    """A store of `_labels`, each label costing ``seconds[kind]`` (default 0)."""
     fmt = get_format("davis", davis)
     clip = next(c for c in fmt.clips("train") if c.clip_id == "squares-a")
     store = LabelStore(root)
+    seconds = seconds or {}
     with store.run(run_config(fmt, "train", "test", {})):
         for (offset, kind), (label, instances) in _labels().items():
             if instances is not None:
                 path = instances_path(store.label_path(clip, offset, kind))
                 write_bytes_atomic(path, encode_png(instances, path))
-            store.write(clip, offset, kind, label, engine="test", settings={}, source_offset=0, seconds=0)
+            store.write(clip, offset, kind, label, engine="test", settings={}, source_offset=0,
+                        seconds=seconds.get(kind, 0))  # fmt: skip
     return store
 
 
@@ -85,6 +88,72 @@ def test_import_of_export_is_the_store(tool, davis, tmp_path):
             assert ids.dtype == np.uint8  # object ids 1 and 2: a DAVIS-style object mask
             np.testing.assert_array_equal(ids, _read(instances_path(store.root / a["path"])))
             np.testing.assert_array_equal(DavisFormat.read_mask(instances_path(back.root / b["path"])), ids)
+
+
+#: What each label of `_labels` cost to make (the pseudo label none: a propagation's).
+SECONDS = {LabelKind.FINE: 6.5, LabelKind.CLICKS: 2.25, LabelKind.BOXES: 3.0, LabelKind.COARSE: 11.125}
+
+
+@pytest.mark.parametrize("tool", list(WRITERS))
+def test_import_of_export_keeps_each_labels_seconds(tool, davis, tmp_path):
+    """The annotation seconds of the store's manifest (its cost ledger) come back, not 0.0."""
+    fmt = get_format("davis", davis)
+    store = write_store(tmp_path / "store", davis, SECONDS)
+    out = tmp_path / "export"
+    write_export(tool, out, stored_frames(store, fmt), list(fmt.class_names))
+    back = LabelStore(tmp_path / "back")
+    import_export(read_export(tool, out), fmt, "train", back, ClassMapping(fmt.class_names))
+    assert {r["kind"]: r["seconds"] for r in back.records()} == {
+        "fine": 6.5, "pseudo": 0.0, "clicks": 2.25, "boxes": 3.0, "coarse": 11.125
+    }  # fmt: skip
+
+
+def test_a_label_studio_annotations_lead_time_is_its_labels_seconds(davis, tmp_path):
+    """A person's annotation in Label Studio records the seconds it took: the label it makes costs them."""
+    import json
+
+    fmt = get_format("davis", davis)
+    out = tmp_path / "ls.json"
+    write_export("label-studio", out, stored_frames(write_store(tmp_path / "store", davis), fmt),
+                 list(fmt.class_names))  # fmt: skip
+    tasks = json.loads(out.read_text(encoding="utf-8"))
+    for task in tasks:  # a person's annotations of the predictions, without frugalseg's meta
+        results = [{**r, "meta": {}} for r in task["predictions"][0]["result"]]
+        results = [r for r in results if r["type"] == "brushlabels"][:1]
+        task["annotations"] = [{"id": 7, "lead_time": 41.5, "result": results}]
+    tasks[0]["annotations"].append({"id": 8, "lead_time": 99.0, "was_cancelled": True, "result": []})
+    out.write_text(json.dumps(tasks), encoding="utf-8")
+    back = LabelStore(tmp_path / "back")
+    import_export(read_export("label-studio", out), fmt, "train", back, ClassMapping(fmt.class_names))
+    assert sorted((r["offset"], r["kind"], r["seconds"]) for r in back.records()) == [
+        (0, "fine", 41.5), (3, "fine", 41.5), (5, "fine", 41.5), (9, "fine", 41.5)
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("tool", "value"), [("coco", "-1"), ("coco", True), ("label-studio", "soon"), ("cvat-video", "nan")]
+)
+def test_recorded_seconds_that_are_not_seconds_name_the_element(tool, value, davis, tmp_path):
+    import json
+    import re
+
+    from frugalseg.errors import DataError
+
+    fmt = get_format("davis", davis)
+    out = tmp_path / "export"
+    write_export(tool, out, stored_frames(write_store(tmp_path / "store", davis, SECONDS), fmt),
+                 list(fmt.class_names))  # fmt: skip
+    text = out.read_text(encoding="utf-8")
+    if tool == "cvat-video":
+        text = text.replace('"frugalseg_seconds">6.5<', f'"frugalseg_seconds">{value}<', 1)
+    else:
+        recorded = f'"frugalseg_seconds": {json.dumps(value)}'
+        text = re.sub(r'"frugalseg_seconds": ?6\.5', recorded, text, count=1)
+    out.write_text(text, encoding="utf-8")
+    element = r"(annotation 1 \(image 1\)|task 1 result r1-1|track 0 \(frame 0\))"
+    problem = f"frugalseg_seconds {re.escape(repr(value))} is not a number of seconds ≥ 0"
+    with pytest.raises(DataError, match=rf"{element}: {problem}"):
+        read_export(tool, out)
 
 
 @pytest.fixture(scope="module")
