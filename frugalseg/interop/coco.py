@@ -29,7 +29,7 @@ import numpy as np
 from frugalseg.autolabel.boxes import Box
 from frugalseg.autolabel.clicks import Click
 from frugalseg.data.clips import LabelKind
-from frugalseg.data.io import image_size, read_frame, write_json_atomic
+from frugalseg.data.io import MAX_IMAGE_PIXELS, image_size, read_frame, write_json_atomic
 from frugalseg.errors import DataError
 from frugalseg.interop.registry import ToolFormat, register_reader, register_writer
 from frugalseg.interop.rle import coco_decode, coco_encode
@@ -131,9 +131,10 @@ def _annotation_shapes(
             points = _numbers(ring, path, element).reshape(-1, 2)
             shapes.append(Shape("polygon", label, element, points, instance_id=instance, kind=kind))
     elif isinstance(segmentation, dict):
-        _check_rle(segmentation, frame.size, path, element)
-        shape = Shape("mask", label, element, instance_id=instance, kind=kind, mask_size=frame.size)
-        shape.decode = partial(coco_decode, segmentation, *frame.size)
+        # of its own size: the image's size is checked against its frame first, then the mask's
+        size = _check_rle(segmentation, path, element)
+        shape = Shape("mask", label, element, instance_id=instance, kind=kind, mask_size=size)
+        shape.decode = partial(coco_decode, segmentation, *size)
         shapes.append(shape)
     elif annotation.get("bbox") and not (kind is LabelKind.CLICKS and annotation.get("keypoints")):
         x, y, w, h = _numbers(annotation["bbox"], path, element)[:4]
@@ -175,14 +176,19 @@ def _instance(attributes: dict[str, Any], position: int, path: Path, element: st
     return track + 1
 
 
-def _check_rle(segmentation: dict[str, Any], size: tuple[int, int], path: Path, element: str) -> None:
-    """Raise `DataError` naming ``element`` when an RLE is not of the image's size or not an RLE."""
-    height, width = size
+def _check_rle(segmentation: dict[str, Any], path: Path, element: str) -> tuple[int, int]:
+    """The (H, W) an RLE gives itself; `DataError` naming ``element`` when it is no RLE of that size.
+
+    Its size against the image's is checked where the image is found (`frugalseg.interop.stores`):
+    first the size the file gives the image against the frame's, then the mask's against the frame's.
+    """
     rle_size, counts = segmentation.get("size"), segmentation.get("counts")
-    if not isinstance(rle_size, list) or [int(v) for v in rle_size] != [height, width]:
-        raise DataError(
-            path, f"{element}: RLE of size {rle_size} (H, W) does not fit the {width}×{height} image"
-        )
+    try:
+        height, width = (int(v) for v in rle_size)  # type: ignore[union-attr]
+    except (TypeError, ValueError) as err:
+        raise DataError(path, f"{element}: RLE size {str(rle_size)[:40]} is not [height, width]") from err
+    if not (0 < height and 0 < width and height * width <= MAX_IMAGE_PIXELS):
+        raise DataError(path, f"{element}: RLE size {[height, width]} (H, W) is no image frugalseg reads")
     if isinstance(counts, list):
         runs = np.asarray(counts, np.int64)
         if (runs < 0).any() or int(runs.sum()) != height * width:
@@ -191,6 +197,7 @@ def _check_rle(segmentation: dict[str, Any], size: tuple[int, int], path: Path, 
             )
     elif not isinstance(counts, str):
         raise DataError(path, f"{element}: RLE counts are neither a list nor a compressed string")
+    return height, width
 
 
 @register_reader(COCO_PANOPTIC)

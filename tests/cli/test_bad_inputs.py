@@ -528,7 +528,21 @@ CASES = [  # fmt: skip
         "a COCO RLE of another size than its image",
         lambda t, d: _tool_import(t, "coco", "a.json", _coco({"size": [10, 10], "counts": [0, 100]})),
         2,
-        "annotation 12 (image 1): RLE of size [10, 10] (H, W) does not fit the 64×48 image",
+        "annotation 12 (image 1): mask of 10×10 does not fit the 64×48 frame",
+    ),
+    Case(  # the RLE is the frame's size: the image's declared width is what is wrong, not the RLE
+        "a COCO image whose declared size is not its frame's, with an RLE of the frame's size",
+        lambda t, d: _tool_import(
+            t, "coco", "a.json", _coco({"size": [48, 64], "counts": [0, 48 * 64]}, width=32)
+        ),
+        2,
+        "a.json: image 1 (squares-a/00000.jpg): the file says 32×48, the frame ",
+    ),
+    Case(
+        "a COCO RLE whose size is no size",
+        lambda t, d: _tool_import(t, "coco", "a.json", _coco({"size": [48], "counts": [0, 48]})),
+        2,
+        "annotation 12 (image 1): RLE size [48] is not [height, width]",
     ),
     Case(
         "a CVAT mask whose runs do not fill its box",
@@ -923,8 +937,8 @@ def _cvat(shape: str, label: str = "object", size: int = 10) -> str:
     return _CVAT.format(shape=shape, label=label, size=size, stop=size - 1)
 
 
-def _coco(segmentation: object, name: str = "squares-a/00000.jpg") -> str:
-    image = {"id": 1, "file_name": name, "width": 64, "height": 48}
+def _coco(segmentation: object, name: str = "squares-a/00000.jpg", width: int = 64) -> str:
+    image = {"id": 1, "file_name": name, "width": width, "height": 48}
     annotation = {"id": 12, "image_id": 1, "category_id": 1, "segmentation": segmentation}
     return json.dumps(
         {"images": [image], "annotations": [annotation], "categories": [{"id": 1, "name": "object"}]}
