@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
+from frugalseg.autolabel.store import LabelStore
 from frugalseg.cli import main
 from frugalseg.data.clips import LabelKind
 from frugalseg.data.formats import detect_format, get_format
@@ -152,6 +153,62 @@ def test_a_plain_folder_of_frames_in_natural_order(tmp_path):
     assert [read_number(read_frame(p)) for p in clip.frames] == [1, 2, 10, 33]
     assert list(fmt.ground_truth(clip)) == [1] and not clip.labels  # frame 0 has no mask
     assert sorted(["f10", "f9", "F1"], key=natural_key) == ["F1", "f9", "f10"]
+
+
+def _clip_folders(root: Path, names: tuple[str, ...] = ("b", "a10", "a2")) -> Path:
+    """A folder of clip folders, each holding three frames, and a notes file beside them."""
+    for name in names:
+        (root / name).mkdir(parents=True)
+        for i in range(3):
+            frame = cv2.cvtColor(numbered_frame(i), cv2.COLOR_RGB2BGR)
+            cv2.imwrite(str(root / name / f"{i:05d}.jpg"), frame)
+    (root / "notes.txt").write_text("my clips", encoding="utf-8")
+    return root
+
+
+def test_a_folder_of_clip_folders_says_how_to_read_them(tmp_path, capsys):
+    """Format video reads one folder of frames; for a folder of such folders it says what does read them."""
+    root = _clip_folders(tmp_path / "my clips")  # a space: the link command quotes it
+    with pytest.raises(DataError) as caught:
+        VideoFormat(root)
+    assert str(caught.value) == (
+        f"{root}: holds no video files (.mp4, .mov, .mkv, .avi, .webm) and no frame images "
+        "(.jpg, .jpeg, .png); its sub-folders a2, a10, b hold frames, which looks like one clip per folder: "
+        f"give --root one clip folder ({root / 'a2'}) to take that clip, or read them all DAVIS-style with "
+        "--format davis and --root a new folder whose JPEGImages is this one "
+        f"(mkdir R && ln -s '{root}' R/JPEGImages)"
+    )
+    coco = {"images": [{"id": 1, "file_name": "a10/00001.jpg", "width": SIZE[1], "height": SIZE[0]}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [2, 3, 10, 8]}],
+            "categories": [{"id": 1, "name": "object"}]}  # fmt: skip
+    (tmp_path / "a.json").write_text(json.dumps(coco), encoding="utf-8")
+    argv = ["label", "import", str(tmp_path / "a.json"), "--tool", "coco", "--out", str(tmp_path / "out")]
+    assert main([*argv, "--format", "video", "--root", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "a10, b hold frames, which looks like one clip per folder" in err
+    assert not (tmp_path / "out").exists()
+    # the advice holds: one clip folder is a clip, and the linked layout reads every clip and takes the import
+    assert [c.clip_id for c in VideoFormat(root / "a2").clips("all")] == ["a2"]
+    linked = tmp_path / "R"
+    linked.mkdir()
+    (linked / "JPEGImages").symlink_to(root)
+    clips = get_format("davis", linked).clips("all", labelled=False)
+    assert [(c.clip_id, [p.name for p in c.frames]) for c in clips] == [
+        (name, ["00000.jpg", "00001.jpg", "00002.jpg"]) for name in ("a10", "a2", "b")
+    ]
+    assert main([*argv, "--format", "davis", "--root", str(linked)]) == 0
+    records = LabelStore(tmp_path / "out").records()
+    assert [(r["clip_id"], r["offset"], r["kind"]) for r in records] == [("a10", 1, "boxes")]
+
+
+def test_a_folder_of_neither_frames_nor_clip_folders_gets_no_hint(tmp_path):
+    (tmp_path / "empty" / "sub").mkdir(parents=True)
+    with pytest.raises(DataError, match=r"no frame images \(\.jpg, \.jpeg, \.png\)$"):
+        VideoFormat(tmp_path / "empty")
+    (tmp_path / "empty" / "JPEGImages").mkdir()
+    davis = r"\.png\); it holds JPEGImages/, a DAVIS-style data set: use --format davis \(or mose\)$"
+    with pytest.raises(DataError, match=davis):
+        VideoFormat(tmp_path / "empty")
 
 
 def test_masks_past_the_end_or_of_another_size_are_problems(tmp_path):

@@ -21,6 +21,7 @@ need not. The classes are DAVIS's two (background, object), the object ids kept 
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 
 from frugalseg.data.clips import Clip, LabelKind, LabelRef
@@ -49,6 +50,27 @@ def _frame_number(mask: Path) -> int | None:
     """The frame index a mask file names: the last number in its stem (None without one)."""
     numbers = re.findall(r"\d+", mask.stem)
     return int(numbers[-1]) if numbers else None
+
+
+def _clip_folders_hint(root: Path) -> str:
+    """What to do with a folder whose sub-folders hold the frames (one clip per folder), else "".
+
+    Format video reads one folder of frames as one clip; DAVIS's layout reads every sub-folder of
+    ``JPEGImages/`` as a clip, with or without a resolution folder and masks.
+    """
+    if (root / "JPEGImages").is_dir():
+        return "; it holds JPEGImages/, a DAVIS-style data set: use --format davis (or mose)"
+    folders = (d for d in root.iterdir() if d.is_dir() and _images(d))
+    clips = sorted(folders, key=lambda d: natural_key(d.name))
+    if not clips:
+        return ""
+    names = ", ".join(d.name for d in clips[:3]) + (f" and {len(clips) - 3} more" if len(clips) > 3 else "")
+    link = f"mkdir R && ln -s {shlex.quote(str(root.resolve()))} R/JPEGImages"
+    return (
+        f"; its sub-folders {names} hold frames, which looks like one clip per folder: give --root one "
+        f"clip folder ({clips[0]}) to take that clip, or read them all DAVIS-style with --format davis and "
+        f"--root a new folder whose JPEGImages is this one ({link})"
+    )
 
 
 class VideoFormat(DavisFormat):
@@ -94,7 +116,7 @@ class VideoFormat(DavisFormat):
                 raise DataError(
                     self.root,
                     f"holds no video files ({', '.join(VIDEO_EXTENSIONS)}) and no frame images "
-                    f"({', '.join(FRAME_EXTENSIONS)})",
+                    f"({', '.join(FRAME_EXTENSIONS)})" + _clip_folders_hint(self.root),
                 )
             return {self.root.name: self.root}
         sources: dict[str, Path] = {}
