@@ -122,16 +122,23 @@ def _export(args: argparse.Namespace) -> int:
     from frugalseg.autolabel.report import open_store_format
     from frugalseg.autolabel.sources import read_run
     from frugalseg.autolabel.store import LabelStore
-    from frugalseg.interop import stored_frames, write_export
+    from frugalseg.errors import LabelStoreError
+    from frugalseg.interop import stored_frames, with_object_names, write_export
 
     store = LabelStore(args.store)
-    _, fmt = open_store_format(read_run(store), store.run_path)
-    frames = stored_frames(store, fmt)
+    run = read_run(store)
+    _, fmt = open_store_format(run, store.run_path)
+    names = run.get("object_names") or {}  # an annotation session's export: the names the person gave
+    named = isinstance(names, dict) and all(isinstance(own, dict) for own in names.values())
+    if not named or not all(isinstance(name, str) for own in names.values() for name in own.values()):
+        raise LabelStoreError(store.run_path, "object_names is not {clip: {object id: name}}")
+    frames = with_object_names(stored_frames(store, fmt), names)
     if args.clip is not None:
         frames = [f for f in frames if f.clip.clip_id == args.clip]
         if not frames:
             raise ConfigError("--clip", f"{args.store} holds no labels of clip {args.clip!r}")
-    write_export(args.tool, Path(args.out), frames, list(fmt.class_names))
+    given = sorted({name for own in names.values() for name in own.values()} - set(fmt.class_names))
+    write_export(args.tool, Path(args.out), frames, [*fmt.class_names, *given])
     objects = sum(len(f.objects) for f in frames)
     print(f"label export: {len(frames)} frames, {objects} objects of {args.store} → {args.out} ({args.tool})")
     return 0

@@ -8,7 +8,14 @@ send a store back to a tool. Usable without Lightning.
 from frugalseg.interop.formats import READERS, WRITERS, read_export, write_export, write_tool_files
 from frugalseg.interop.raster import ClassMapping, read_mapping
 from frugalseg.interop.shapes import Frame, Shape, ToolExport
-from frugalseg.interop.stores import FrameIndex, ImportSummary, StoredFrame, import_export, stored_frames
+from frugalseg.interop.stores import (
+    FrameIndex,
+    ImportSummary,
+    StoredFrame,
+    import_export,
+    stored_frames,
+    with_object_names,
+)
 
 __all__ = [
     "READERS",
@@ -24,6 +31,7 @@ __all__ = [
     "read_export",
     "read_mapping",
     "stored_frames",
+    "with_object_names",
     "write_export",
     "write_tool_files",
 ]

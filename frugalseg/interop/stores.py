@@ -33,7 +33,7 @@ import os
 import re
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -479,6 +479,24 @@ class StoredFrame:
         if instance is None:
             return class_name
         return next((name for _, name, i, _ in self.objects if i == instance), class_name)
+
+
+def with_object_names(frames: list[StoredFrame], names: dict[str, dict[str, str]]) -> list[StoredFrame]:
+    """``frames`` with each object under the name ``names`` give it: clip → object id → name.
+
+    A store names its objects by class; an annotation session's export also records the names the person
+    gave (``object_names`` of its ``run.json``), so a tool file made from the store shows them as the
+    page's own Export does.
+    """
+    named = []
+    for frame in frames:
+        own = names.get(frame.clip.clip_id, {})
+        objects = [
+            (kind, own.get(str(instance), name) if instance is not None else name, instance, mask)
+            for kind, name, instance, mask in frame.objects
+        ]
+        named.append(replace(frame, objects=objects))
+    return named
 
 
 def stored_frames(store: LabelStore, fmt: Format) -> list[StoredFrame]:

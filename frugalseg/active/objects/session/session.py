@@ -418,6 +418,12 @@ class AnnotationSession:
                 "annotations": {name: len(state.annotations) for name, state in states.items()},
             },
             "split": self.settings.split,
+            # what `label export --store` names each object by (`interop.stores.with_object_names`)
+            "object_names": {
+                name: {str(obj): text for obj, text in sorted(state.names.items())}
+                for name, state in states.items()
+                if state.names
+            },
             **self.format.describe(),
         }
 

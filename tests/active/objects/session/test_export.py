@@ -63,16 +63,23 @@ def test_export_keeps_object_ids_in_the_store_and_names_in_its_tool_files(
         (2, int((squares(0, 0) == 2).sum())),
     ]
 
-    # `label export` of the store: two objects on the first frame, not one merged one
+    # `label export` of the store: two objects on the first frame, each under its name (the store's run
+    # records them), not one merged "object"
     store_coco = tmp_path / "two.coco.json"
     assert main(["label", "export", "--store", str(out), "--tool", "coco", "--out", str(store_coco)]) == 0
     exported = json.loads(store_coco.read_text(encoding="utf-8"))
-    objects = next(c["id"] for c in exported["categories"] if c["name"] == "object")
+    category = {c["id"]: c["name"] for c in exported["categories"]}
+    assert sorted(category.values()) == ["background", "car", "object", "road patch"]
     image = exported["images"][0]["id"]
-    areas = sorted(
-        a["area"] for a in exported["annotations"] if a["image_id"] == image and a["category_id"] == objects
+    named = sorted(
+        (category[a["category_id"]], a["area"])
+        for a in exported["annotations"]
+        if a["image_id"] == image and category[a["category_id"]] != "background"
     )
-    assert areas == sorted(int((squares(0, 0) == obj).sum()) for obj in (1, 2))
+    assert named == [
+        ("car", int((squares(0, 0) == 1).sum())),
+        ("road patch", int((squares(0, 0) == 2).sum())),
+    ]
 
 
 def test_a_task_names_its_objects_and_imports_back_with_the_maps_it_prints(
@@ -97,3 +104,20 @@ def test_a_task_names_its_objects_and_imports_back_with_the_maps_it_prints(
     assert main([*imported, "--root", str(frames), *maps, "--out", str(store)]) == 0
     ids = cv2.imread(str(store / "all" / "squares-a" / "00009_pseudo_instanceIds.png"), cv2.IMREAD_UNCHANGED)
     np.testing.assert_array_equal(ids, AnnotationSession.open(named).current_mask("squares-a", 9))
+
+
+def test_a_store_whose_object_names_are_not_names_is_refused_naming_its_run(
+    named: Path, tmp_path: Path, capsys
+) -> None:
+    out = tmp_path / "labels"
+    assert main(["annotate", "export", "--state", str(named), "--out", str(out)]) == 0
+    run = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    assert run["object_names"] == {"squares-a": {"1": "car", "2": "road patch"}}
+    run["object_names"] = ["car"]
+    (out / "run.json").write_text(json.dumps(run), encoding="utf-8")
+    capsys.readouterr()
+    coco = tmp_path / "x.json"
+    assert main(["label", "export", "--store", str(out), "--tool", "coco", "--out", str(coco)]) == 2
+    err = capsys.readouterr().err
+    assert f"{out / 'run.json'}: object_names is not {{clip: {{object id: name}}}}" in err
+    assert "Traceback" not in err and not coco.exists()
