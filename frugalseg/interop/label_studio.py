@@ -133,8 +133,8 @@ def _lead_time(task: dict[str, Any], path: Path, element: str) -> float | None:
     kept = [a for a in task.get("annotations") or [] if not a.get("was_cancelled")]
     if not kept:
         return None
-    return parse_seconds(kept[-1].get("lead_time"), path, f"{element} annotation {kept[-1].get('id')}",
-                         "lead_time")  # fmt: skip
+    last = kept[-1]
+    return parse_seconds(last.get("lead_time"), path, f"{element} annotation {last.get('id')}", "lead_time")
 
 
 def _results(task: dict[str, Any]) -> list[dict[str, Any]]:

@@ -45,6 +45,16 @@ def brush(mask: np.ndarray, label: str = "swan", result_id: str = "a1") -> dict[
     }  # fmt: skip
 
 
+def rectangle(label: str, result_id: str) -> dict[str, Any]:
+    """A rectangle result of ``label`` at x 10–15 %, y 10–20 % of a 854×480 frame (pixels 85–128, 48–95)."""
+    return {
+        "id": result_id, "type": "rectanglelabels", "from_name": "box", "to_name": "image",
+        "original_width": 854, "original_height": 480,
+        "value": {"x": 10.0, "y": 10.0, "width": 5.0, "height": 10.0, "rotation": 0,
+                  "rectanglelabels": [label]},
+    }  # fmt: skip
+
+
 def event(frame: int, result: list[dict[str, Any]], action: str = "ANNOTATION_CREATED") -> dict[str, Any]:
     annotation = {"id": 9, "task": 100 + frame, "result": result, "was_cancelled": False}
     return {"action": action, "project": PROJECT, "task": task(frame), "annotation": annotation}
@@ -130,12 +140,7 @@ def test_edited_prediction_keeps_its_object_and_polygons_fill_as_pycocotools(
         "original_width": 854, "original_height": 480,
         "value": {"points": points, "polygonlabels": ["bird"]},
     }  # fmt: skip
-    box = {
-        "id": "b7", "type": "rectanglelabels", "from_name": "box", "to_name": "image",
-        "original_width": 854, "original_height": 480,
-        "value": {"x": 10.0, "y": 10.0, "width": 5.0, "height": 10.0, "rotation": 0,
-                  "rectanglelabels": ["rock"]},
-    }  # fmt: skip
+    box = rectangle("rock", "b7")
     sent = backend.post("/webhook", json=event(6, [polygon, box], "ANNOTATION_UPDATED"))
     assert sent.status_code == 201, sent.text
     service.wait()
@@ -158,12 +163,7 @@ def test_a_region_labelled_object_is_the_unnamed_object_the_backend_shows_so(
     service.wait()
     [shown] = predict(backend, [0])[0]["result"]
     assert (shown["id"], shown["value"]["brushlabels"]) == ("frugalseg-1", ["object"])
-    box = {
-        "id": "r9", "type": "rectanglelabels", "from_name": "box", "to_name": "image",
-        "original_width": 854, "original_height": 480,
-        "value": {"x": 10.0, "y": 10.0, "width": 5.0, "height": 10.0, "rotation": 0,
-                  "rectanglelabels": ["object"]},
-    }  # fmt: skip
+    box = rectangle("object", "r9")
     sent = backend.post("/webhook", json=event(6, [box]))
     assert sent.status_code == 201, sent.text
     service.wait()

@@ -20,6 +20,7 @@ import pytest
 import torch
 
 from frugalseg.flow import backward_warp, backward_warp_np, sample_points
+from frugalseg.flow.warp import points_flow
 
 H, W = 24, 32
 
@@ -94,6 +95,7 @@ def test_sample_points_are_each_pixel_plus_its_flow_and_warp_as_the_flow_does() 
     assert points.shape == (H, W, 2) and points.dtype == np.float32
     np.testing.assert_array_equal(points[..., 0], xs + flow[..., 0])
     np.testing.assert_array_equal(points[..., 1], ys + flow[..., 1])
+    np.testing.assert_allclose(points_flow(points), flow, atol=1e-5)  # its inverse: each point less its pixel
     label = (np.arange(H * W) % 7).reshape(H, W).astype(np.uint8)
     np.testing.assert_array_equal(
         backward_warp_np(label, None, fill=255, points=points), backward_warp_np(label, flow, fill=255)
