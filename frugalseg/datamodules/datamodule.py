@@ -152,7 +152,7 @@ class VideoSegDataModule(L.LightningDataModule):
                 augment.scale_range,
                 augment.flip_prob,
                 fill=mean_colour,
-                sparse_kind=LabelKind.CLICKS.index if self.recipe.anchor_kind is LabelKind.CLICKS else None,
+                sparse_kind=LabelKind.CLICKS.code if self.recipe.anchor_kind is LabelKind.CLICKS else None,
             )
             if augment.crop_size
             else None
@@ -431,7 +431,7 @@ class VideoSegDataModule(L.LightningDataModule):
         if self.geometry is not None and self.trainer is not None and self.trainer.training:
             for key in keys:
                 batch[key] = batch[key].float()
-            batch = self.geometry.apply(batch)
+            batch = self.geometry.transform_batch(batch)
         normalize = self.normalize.to(batch["frames"].device)
         for key in keys:
             batch[key] = normalize(batch[key])
@@ -463,7 +463,7 @@ class ClipGeometry(ClipRandomGeometry):
             flip_prob: as `ClipRandomGeometry`.
             ignore_index: as `ClipRandomGeometry`.
             fill: as `ClipRandomGeometry`.
-            sparse_kind: the `LabelKind` index of sparse labels (clicks), moved point by point; None
+            sparse_kind: the `LabelKind` code of sparse labels (clicks), moved point by point; None
                 when the data hold none.
         """
         super().__init__(crop_size, scale_range, flip_prob, ignore_index, fill)
@@ -474,9 +474,7 @@ class ClipGeometry(ClipRandomGeometry):
         self.last_matrices = super().sample_matrices(batch, height, width, device)
         return self.last_matrices
 
-    # TODO(lead): this `apply` overrides nn.Module.apply(fn) with another meaning; tests call it, so a
-    # rename (e.g. `transform`) needs them changed too.
-    def apply(self, batch: dict) -> dict:  # type: ignore[override]
+    def transform_batch(self, batch: dict) -> dict:
         """Transform ``frames``, ``label``, ``neighbours`` and the flows of ``FLOW_KEYS``; add ``valid``."""
         frames, neighbours = batch["frames"], batch.get("neighbours")
         count = 0 if neighbours is None else neighbours.shape[1]

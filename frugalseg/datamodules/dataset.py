@@ -148,7 +148,7 @@ class ClipSampleDataset(Dataset):
         item = {
             "frames": torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).contiguous(),
             "label": torch.from_numpy(label).long(),
-            "kind": sample.kind.index,
+            "kind": sample.kind.code,
             "meta": {
                 "clip_id": clip.clip_id,
                 "offset": sample.offset,

@@ -49,7 +49,7 @@ def test_training_batch_holds_past_frames_label_and_kind(tiny_streets):
     assert item["frames"].dtype == torch.uint8 and item["frames"].shape == (3, 3, 64, 128)
     assert np.array_equal(item["frames"].permute(0, 2, 3, 1).numpy(), np.stack(expected))
     assert np.array_equal(item["label"].numpy(), read_label(clip.label(0, LabelKind.FINE).path))
-    assert item["kind"] == LabelKind.FINE.index
+    assert item["kind"] == LabelKind.FINE.code
     batch = next(iter(data.train_dataloader()))
     assert batch["frames"].shape == (2, 3, 3, 64, 128) and batch["label"].dtype == torch.long
 
@@ -169,5 +169,5 @@ def test_only_a_click_recipe_moves_labels_point_by_point(tiny_streets):
             root=root, format="synthetic", recipe=RecipeOptions(recipe), augment=augment
         )
 
-    assert geometry("clicks").geometry.sparse_kind == LabelKind.CLICKS.index
+    assert geometry("clicks").geometry.sparse_kind == LabelKind.CLICKS.code
     assert geometry("B3").geometry.sparse_kind is None

@@ -15,7 +15,7 @@ from frugalseg.lightning_modules import BaseTask, DistillationModule, VideoSegme
 from frugalseg.metrics import BoundaryIoU, DatasetMeanAccuracy, DatasetMeanIoU, TemporalConsistency
 from frugalseg.zoo import model_config
 
-FINE = LabelKind("fine").index
+FINE = LabelKind("fine").code
 SMALL = {"decoder_channels": 16, "decoder_aspp_dropout": 0.0}
 
 

@@ -9,6 +9,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from frugalseg.data.clips import LabelKind
 from frugalseg.datamodules.datamodule import ClipGeometry, VideoSegDataModule, transform_flow
 from frugalseg.datamodules.options import TemporalOptions
 from frugalseg.errors import WeightsError
@@ -20,7 +21,7 @@ from frugalseg.metrics import DatasetMeanIoU
 from frugalseg.zoo import get_model
 
 SMALL = {"decoder_channels": 16, "decoder_aspp_dropout": 0.0}
-CLICKS = 4  # LabelKind.CLICKS.index
+CLICKS = LabelKind.CLICKS.code
 
 
 def _module(monkeypatch=None, **kwargs) -> DistillationModule:
@@ -312,7 +313,7 @@ def test_geometry_moves_flows_with_their_frames():
         "label": torch.zeros(2, height, width, dtype=torch.long),
     }
     geometry = ClipGeometry((32, 40), scale_range=(1.25, 1.25), flip_prob=0.5)
-    out = geometry.apply(batch)
+    out = geometry.transform_batch(batch)
     matrices = geometry.last_matrices
     flipped = matrices[:, 0, 0] < 0
     for i in range(2):
@@ -327,7 +328,7 @@ def test_geometry_moves_flows_with_their_frames():
 
 def test_geometry_valid_mask_marks_the_frame_inside_the_crop():
     batch = {"frames": torch.zeros(1, 1, 3, 16, 20), "label": torch.zeros(1, 16, 20, dtype=torch.long)}
-    out = ClipGeometry((24, 30), scale_range=(1.0, 1.0), flip_prob=0.0).apply(batch)
+    out = ClipGeometry((24, 30), scale_range=(1.0, 1.0), flip_prob=0.0).transform_batch(batch)
     assert torch.equal(out["valid"], out["label"] != 255)
     assert int(out["valid"].sum()) == 16 * 20
 

@@ -15,7 +15,7 @@ from frugalseg.lightning_modules import VideoSegmentationModule, poly_schedule
 from frugalseg.lightning_modules.segmentation import overlay_grid
 from frugalseg.losses import temporal_consistency_loss
 
-FINE = LabelKind("fine").index
+FINE = LabelKind("fine").code
 
 
 def _ce_by_hand(logits: torch.Tensor, target: torch.Tensor) -> float:

@@ -13,7 +13,7 @@ from frugalseg.losses import LOSSES, RoutedLoss
 from frugalseg.losses.gated_crf import GatedCRFLoss, PartialCrossEntropy
 from frugalseg.losses.routing import parse_loss_spec, split_loss_args
 
-FINE, PSEUDO, CLICKS = (LabelKind(k).index for k in ("fine", "pseudo", "clicks"))
+FINE, PSEUDO, CLICKS = (LabelKind(k).code for k in ("fine", "pseudo", "clicks"))
 
 
 class _Recorder(nn.Module):
