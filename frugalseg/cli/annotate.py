@@ -1,34 +1,35 @@
 """`frugalseg annotate …`: the annotation loop of paper 002.
 
 ``annotate simulate`` runs it with a simulated annotator on data with ground truth; ``annotate
-propose`` and ``annotate add`` serve a real person on data without: what to annotate next, and
-taking in what they made; ``annotate export`` writes a session's masks as a label store, ``annotate
-serve`` serves the annotation page and ``annotate ml-backend`` the same session as a Label Studio ML
-backend; ``annotate train-policy`` trains the learned type policy on simulated loops.
+train-policy`` and ``train-qnet`` train the learned type policy and QNet on simulated loops. A person's
+commands on data without truth (``propose``, ``add``, ``export``, ``serve``, ``ml-backend``) are in
+`frugalseg.cli.annotate_person`, ``annotate semantic`` in `frugalseg.cli.annotate_semantic`.
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from frugalseg.cli.annotate_options import (
+    FORMATS,
+    chosen_options,
+    comma_names,
+    diversity_options,
+    engine_options,
+)
+from frugalseg.cli.annotate_person import (
+    add_options,
+    export_options,
+    ml_backend_options,
+    propose_options,
+    serve_options,
+)
 from frugalseg.cli.options import LazyParser, count_option, positive, seed_option
 
 if TYPE_CHECKING:
     from frugalseg.active.objects.engines import LoopEngine
-    from frugalseg.active.objects.session.proposals import ProposalOptions
-    from frugalseg.active.objects.session.session import AnnotationSession
-    from frugalseg.app import SessionService
-
-FORMATS = ("davis", "mose", "video")
-
-
-def _names(text: str) -> list[str]:
-    names = [part.strip() for part in text.split(",") if part.strip()]
-    if not names:
-        raise argparse.ArgumentTypeError(f"expected comma-separated names, got {text!r}")
-    return names
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -67,20 +68,20 @@ def _simulate_options(simulate: argparse.ArgumentParser) -> None:
     )
     simulate.add_argument(
         "--frames",
-        type=_names,
+        type=comma_names,
         default=["uniform"],
         help=f"frame selectors, comma-separated: {', '.join(SELECTORS)}",
     )
     simulate.add_argument(
         "--types",
-        type=_names,
+        type=comma_names,
         default=["auto"],
         help=f"annotation type policies, comma-separated: {', '.join(POLICY_NAMES)}",
     )
     simulate.add_argument(
         "--policy", default=None, help="weights of the 'learned' type policy (from `annotate train-policy`)"
     )
-    _diversity_options(simulate)
+    diversity_options(simulate)
     simulate.add_argument(
         "--seeds", type=count_option, default=5, help="runs of a random strategy (their mean is plotted)"
     )
@@ -88,148 +89,29 @@ def _simulate_options(simulate: argparse.ArgumentParser) -> None:
     simulate.add_argument(
         "--max-frames", type=count_option, default=None, help="use only the first n frames of each video"
     )
-    _engine_options(simulate, defaults=True)
+    engine_options(simulate, defaults=True)
     add_trainer_options(simulate)
     simulate.add_argument("--out", required=True, help="output folder (a rerun resumes it)")
     simulate.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     simulate.set_defaults(func=_simulate)
 
 
-def _propose_options(propose: argparse.ArgumentParser) -> None:
-    """``annotate propose``: the loop of a person, on data without truth (with ``add`` and ``export``)."""
-    from frugalseg.interop.formats import WRITERS
-
-    _session_options(propose)
-    propose.add_argument("--video", default=None, help="propose on this video only (default: any)")
-    _proposal_options(propose)
-    propose.add_argument("--json", action="store_true", help="print the proposal as one JSON object")
-    propose.add_argument(
-        "--task",
-        help="also write the proposed frame with its current masks as a file an annotation tool opens",
-    )
-    propose.add_argument(
-        "--task-format",
-        default="cvat-video",
-        choices=WRITERS,
-        help="the tool format of --task (default cvat-video)",
-    )
-    propose.set_defaults(func=_propose)
-
-
-def _add_options(add: argparse.ArgumentParser) -> None:
-    """``annotate add``: a person's mask or clicks."""
-    _session_options(add)
-    add.add_argument("--video", required=True, help="the video annotated")
-    add.add_argument(
-        "--frame", type=int, required=True, help="the frame annotated (its number in the sequence)"
-    )
-    made = add.add_mutually_exclusive_group(required=True)
-    made.add_argument("--mask", help="PNG of object ids (palette or grey, 0 background), of the frame's size")
-    made.add_argument(
-        "--clicks", help='JSON {"clicks": [{"object": 1, "x": 10, "y": 20, "positive": true}, …]}'
-    )
-    add.add_argument(
-        "--object",
-        type=count_option,
-        default=None,
-        help="the --mask shows this one object (every non-zero pixel)",
-    )
-    add.add_argument(
-        "--new-objects", action="store_true", help="accept object ids not annotated before (they appear here)"
-    )
-    add.add_argument(
-        "--name",
-        action="append",
-        type=_object_name,
-        default=[],
-        metavar="ID=NAME",
-        help='the class name of an object of this annotation, e.g. 1="horse and rider" (repeatable)',
-    )
-    add.set_defaults(func=_add)
-
-
-def _export_options(export: argparse.ArgumentParser) -> None:
-    """``annotate export``: the session's masks as a label store."""
-    export.add_argument("--state", required=True, help="the session folder")
-    export.add_argument(
-        "--out", required=True, help="the label store folder (a new one after more additions)"
-    )
-    export.set_defaults(func=_export)
-
-
-def _proposal_options(parser: argparse.ArgumentParser) -> None:
-    """How a session proposes: the frame selector, the type policy and their options."""
-    from frugalseg.active.objects.choosing.frame_selectors import PROPOSAL_SELECTOR, SELECTORS
-    from frugalseg.active.objects.choosing.type_policies import POLICIES
-
-    parser.add_argument(
-        "--frames",
-        default=PROPOSAL_SELECTOR,
-        help="frame selector (default %(default)s): "
-        + ", ".join(n for n, c in SELECTORS.items() if not c.needs_ground_truth),
-    )
-    parser.add_argument(
-        "--types",
-        default="auto",
-        help="annotation type policy: "
-        + ", ".join(n for n, c in POLICIES.items() if not c.needs_ground_truth),
-    )
-    parser.add_argument(
-        "--policy", default=None, help="weights of the 'learned' type policy (from `annotate train-policy`)"
-    )
-    _diversity_options(parser)
-    parser.add_argument("--seed", type=seed_option, default=0, help="seed of the random selector and policy")
-
-
-def _serve_options(serve: argparse.ArgumentParser) -> None:
-    """``annotate serve``: the annotation page, a local web app over a session."""
-    _session_options(serve)
-    _proposal_options(serve)
-    _listen_options(serve, 8765, "secret every request must carry")
-    serve.add_argument(
-        "--exports", default=None, help="folder of the label stores Export writes (default: <state>/exports)"
-    )
-    serve.add_argument(
-        "--max-upload-mb", type=float, default=8.0, help="largest upload or request body in MB (default 8)"
-    )
-    serve.set_defaults(func=_serve)
-
-
-def _ml_backend_options(backend: argparse.ArgumentParser) -> None:
-    """``annotate ml-backend``: the session as a Label Studio ML backend."""
-    _session_options(backend)
-    _proposal_options(backend)
-    _listen_options(backend, 9090, "Basic-auth password Label Studio must send")
-    backend.set_defaults(func=_ml_backend)
-
-
-def _listen_options(parser: argparse.ArgumentParser, port: int, token: str) -> None:
-    """``--host``, ``--port`` (default ``port``) and ``--token`` (what ``token`` is) of a served app."""
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=port, help=f"port (default {port}; 0: any free one)")
-    parser.add_argument(
-        "--token",
-        default=None,
-        help=f"{token} (generated and printed for a --host other than 127.0.0.1 when not given)",
-    )
-
-
 def _train_policy_options(train: argparse.ArgumentParser) -> None:
     """``annotate train-policy``: the learned type policy on the states of simulated loops."""
     train.add_argument(
-        "--runs", type=_names, required=True, help="`annotate simulate` output folders, comma-separated"
+        "--runs", type=comma_names, required=True, help="`annotate simulate` output folders, comma-separated"
     )
     train.add_argument(
-        "--videos", type=_names, default=None, help="train on these videos only (default: all)"
+        "--videos", type=comma_names, default=None, help="train on these videos only (default: all)"
     )
     train.add_argument(
         "--loops",
-        type=_names,
+        type=comma_names,
         default=None,
         help="use only these loops, <frames>-<types>/seed<k>, comma-separated (default: all)",
     )
     train.add_argument("--epochs", type=count_option, default=200, help="passes over the samples")
-    _engine_options(train, defaults=True, engine=False)
+    engine_options(train, defaults=True, engine=False)
     train.add_argument("--seed", type=seed_option, default=0, help="seed of the initial weights")
     train.add_argument("--out", required=True, help="the policy's safetensors file")
     train.set_defaults(func=_train_policy)
@@ -238,18 +120,20 @@ def _train_policy_options(train: argparse.ArgumentParser) -> None:
 def _train_qnet_options(qnet: argparse.ArgumentParser) -> None:
     """``annotate train-qnet``: QNet on the masks of every iteration of simulated loops."""
     qnet.add_argument(
-        "--runs", type=_names, required=True, help="`annotate simulate` output folders, comma-separated"
+        "--runs", type=comma_names, required=True, help="`annotate simulate` output folders, comma-separated"
     )
-    qnet.add_argument("--videos", type=_names, default=None, help="train on these videos only (default: all)")
+    qnet.add_argument(
+        "--videos", type=comma_names, default=None, help="train on these videos only (default: all)"
+    )
     qnet.add_argument(
         "--val-videos",
-        type=_names,
+        type=comma_names,
         default=None,
         help="hold these videos out and report QNet's quality on them",
     )
     qnet.add_argument(
         "--loops",
-        type=_names,
+        type=comma_names,
         default=None,
         help="use only these loops, <frames>-<types>/seed<k> (default: all)",
     )
@@ -277,7 +161,7 @@ def _train_qnet_options(qnet: argparse.ArgumentParser) -> None:
     qnet.add_argument(
         "--seed", type=seed_option, default=0, help="seed of the initial weights and the shuffling"
     )
-    _engine_options(qnet, defaults=True, clicks=False)
+    engine_options(qnet, defaults=True, clicks=False)
     qnet.add_argument("--out", required=True, help="QNet's safetensors file")
     qnet.set_defaults(func=_train_qnet)
 
@@ -289,23 +173,23 @@ _COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], str]] = {
         "run the loop with a simulated annotator on data with ground truth; write J&F-vs-hours curves",
     ),
     "propose": (
-        _propose_options,
+        propose_options,
         "say which frame of which video a person should annotate next, and how (no ground truth)",
     ),
     "add": (
-        _add_options,
+        add_options,
         "add a mask PNG or a clicks JSON a person made, propagate again, save the loop state",
     ),
     "export": (
-        _export_options,
+        export_options,
         "write a session's current masks as a label store the datamodules train from",
     ),
     "serve": (
-        _serve_options,
+        serve_options,
         "serve the annotation page: annotate in the browser while the loop proposes what next",
     ),
     "ml-backend": (
-        _ml_backend_options,
+        ml_backend_options,
         "serve the session as a Label Studio ML backend: predictions, webhooks, interactive masks",
     ),
     "train-policy": (
@@ -322,87 +206,6 @@ _COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], str]] = {
         "simulated annotator; write mIoU-vs-clicks curves and the generated labels",
     ),
 }
-
-
-def _diversity_options(parser: argparse.ArgumentParser) -> None:
-    """What the ``diversity`` frame selector compares."""
-    parser.add_argument(
-        "--diversity-features",
-        default="descriptor",
-        help="features of the diversity selector: descriptor (weight-free, default), qnet (from `annotate "
-        "train-qnet`) or timm:<model> (a pretrained image encoder), the last two with --diversity-weights",
-    )
-    parser.add_argument("--diversity-weights", default=None, help="the QNet or encoder weights file")
-
-
-def _engine_options(
-    parser: argparse.ArgumentParser, *, defaults: bool, engine: bool = True, clicks: bool = True
-) -> None:
-    """The propagation engine (``engine``), the click-to-mask model (``clicks``) and their options.
-
-    The choices and the ``--<member>-<field>`` flags come from the registries and each member's
-    ``Options`` (`frugalseg.options`). ``defaults``: the names default to ``flow`` and
-    ``grabcut`` (else None: a session's own settings apply).
-    """
-    from frugalseg.active.objects.engines import ENGINES
-    from frugalseg.active.objects.tools.click_models import CLICK_MODELS, DEFAULT_CLICK_MODEL
-    from frugalseg.options import add_option_flags, registry_options
-
-    families = [
-        (option, registry, default, noun)
-        for option, registry, default, noun, used in (
-            ("engine", ENGINES, "flow", "propagation engine", engine),
-            ("click_model", CLICK_MODELS, DEFAULT_CLICK_MODEL, "click-to-mask model", clicks),
-        )
-        if used
-    ]
-    nouns = " and ".join(noun for *_, noun in families)
-    group = parser.add_argument_group(nouns + ("" if defaults else " (to start a session)"))
-    for option, registry, default, noun in families:
-        group.add_argument(
-            f"--{option.replace('_', '-')}",
-            default=default if defaults else None,
-            choices=tuple(registry),
-            help=f"the {noun} (default {default}); its options are the --<name>-… flags below",
-        )
-    add_option_flags(group, registry_options(registry for _, registry, *_ in families))
-    # Unset SAM 2 options stay unset (None): SAM2Options' default, or a saved session's, applies.
-    parser.set_defaults(sam2_default_config=None)
-
-
-def _chosen(
-    args: argparse.Namespace, option: str, registry: Any, *, per_process: bool = False
-) -> dict[str, Any]:
-    """The options the command line gives the member ``--engine`` / ``--click-model`` names.
-
-    ``per_process``: a ``device`` left at ``auto`` is this process's own GPU (`process_device`).
-    """
-    import dataclasses
-
-    from frugalseg.cli.label import process_device
-    from frugalseg.options import given_options, options_class
-
-    name = getattr(args, option)
-    options_type = options_class(registry, name, option=option, noun=option.replace("_", " "))
-    options = given_options(vars(args), name, options_type)
-    if per_process and "device" in {f.name for f in dataclasses.fields(options_type)}:
-        options["device"] = process_device(options.get("device", "auto"), args)
-    return options
-
-
-def _session_options(parser: argparse.ArgumentParser) -> None:
-    """Options of a session's folder and, to start one, of its data set and engine."""
-    parser.add_argument("--state", required=True, help="the session folder (made by the first `add`)")
-    parser.add_argument(
-        "--format", default=None, choices=FORMATS, help="data set layout (to start a session; default davis)"
-    )
-    parser.add_argument("--root", default=None, help="the data set folder (to start a session)")
-    parser.add_argument("--split", default=None, help="split to annotate (default: the only or first one)")
-    parser.add_argument(
-        "--stride", type=count_option, default=None, help="use every n-th frame of each video"
-    )
-    parser.add_argument("--max-frames", type=count_option, default=None, help="use only the first n frames")
-    _engine_options(parser, defaults=False)
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -439,8 +242,10 @@ def _simulate(args: argparse.Namespace) -> int:
         diversity_weights=args.diversity_weights,
     )
     video_sources(fmt, plan.split, stride=args.stride, max_frames=args.max_frames)  # before loading networks
-    engine = get_loop_engine(args.engine, **_chosen(args, "engine", ENGINES, per_process=True))
-    clicks = get_click_model(args.click_model, **_chosen(args, "click_model", CLICK_MODELS, per_process=True))
+    engine = get_loop_engine(args.engine, **chosen_options(args, "engine", ENGINES, per_process=True))
+    clicks = get_click_model(
+        args.click_model, **chosen_options(args, "click_model", CLICK_MODELS, per_process=True)
+    )
     with removed_on_failure(args.out):
         curves = simulate(
             fmt,
@@ -464,252 +269,6 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _open(args: argparse.Namespace) -> AnnotationSession:
-    from frugalseg.active.objects.session.session import AnnotationSession
-
-    return AnnotationSession.open(
-        args.state,
-        format=args.format,
-        root=args.root,
-        split=args.split,
-        stride=args.stride,
-        max_frames=args.max_frames,
-        engine=args.engine,
-        click_model=args.click_model,
-        options=vars(args),
-    )
-
-
-def _chosen_proposal_options(args: argparse.Namespace) -> ProposalOptions:
-    """The proposal options of ``propose`` and ``serve``'s flags."""
-    from frugalseg.active.objects.session.proposals import ProposalOptions
-
-    return ProposalOptions(**{name: getattr(args, name) for name in ProposalOptions.__dataclass_fields__})
-
-
-def _propose(args: argparse.Namespace) -> int:
-    import json
-    from dataclasses import asdict
-
-    session = _open(args)
-    proposal = session.propose(_chosen_proposal_options(args), video=args.video)
-    if proposal is None:
-        print("nothing to propose: every frame is annotated")
-        return 0
-    if args.task:
-        import shlex
-
-        from frugalseg.active.objects.session.tasks import task_names, write_task
-
-        masks = write_task(session, proposal, args.task, args.task_format)
-        names = task_names(session, proposal.video)
-        maps = " ".join(f"--map {shlex.quote(name + '=object')}" for name in names)
-        print(
-            f"task: {args.task} ({args.task_format}) holds frame {proposal.frame} of {proposal.video} "
-            f"with {masks} masks" + (f" (`label import` of it: {maps})" if names else "")
-        )
-    if args.json:
-        print(json.dumps(asdict(proposal)))
-        return 0
-    count = len(proposal.objects)
-    what = (
-        f"object{'s' if count > 1 else ''} {', '.join(map(str, proposal.objects))}"
-        if count
-        else "every object on it (this declares the video's objects)"
-    )
-    print(f"next: {proposal.video} frame {proposal.frame} ({proposal.frame_path}): {proposal.kind} of {what}")
-    print(f"why: {proposal.reason}")
-    made = "--clicks YOUR_CLICKS.json" if proposal.kind == "clicks" else "--mask YOUR_MASK.png"
-    print(
-        f"then: frugalseg annotate add --state {args.state}{_start_words(args)} --video {proposal.video} "
-        f"--frame {proposal.frame} {made}"
-        + (" (the mask the box tool of `frugalseg annotate serve` makes)" if proposal.kind == "box" else "")
-    )
-    return 0
-
-
-def _start_words(args: argparse.Namespace) -> str:
-    """The options that start ``args.state``'s session as named, while none is saved there ("" after).
-
-    The first ``annotate add`` starts the session, so the ``then:`` line of a ``propose`` before it
-    repeats the data set, its frames, the engine and click model and their options given.
-    """
-    import shlex
-    from pathlib import Path
-
-    from frugalseg.active.objects.session.session_settings import FAMILIES, SESSION_FILE
-    from frugalseg.active.objects.tools.click_models import DEFAULT_CLICK_MODEL
-    from frugalseg.options import given_options, option_flag, options_class
-
-    if (Path(args.state) / SESSION_FILE).is_file():
-        return ""
-    words = []
-    for name in ("format", "root", "split", "stride", "max_frames", "engine", "click_model"):
-        if getattr(args, name) is not None:
-            words += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
-    defaults = {"engine": "flow", "click_model": DEFAULT_CLICK_MODEL}  # what `new_settings` takes
-    for option, (registry, noun) in FAMILIES.items():
-        member = getattr(args, option) or defaults[option]
-        options_type = options_class(registry, member, option=option, noun=noun)
-        for field, value in given_options(vars(args), member, options_type).items():
-            flag = option_flag(member, field)
-            if isinstance(value, bool):
-                words.append(flag if value else flag.replace("--", "--no-", 1))
-            else:
-                words += [flag, str(value)]
-    return "".join(f" {shlex.quote(word)}" for word in words)
-
-
-def _object_name(text: str) -> tuple[int, str]:
-    """``ID=NAME`` of ``annotate add --name`` as (object id, name)."""
-    number, _, name = text.partition("=")
-    from frugalseg.active.objects.session.given import MAX_OBJECTS, is_object_id, object_name
-    from frugalseg.errors import ConfigError
-
-    obj = int(number) if number.strip().isdigit() else None
-    if not is_object_id(obj):
-        raise argparse.ArgumentTypeError(f"expected ID=NAME with an object id 1…{MAX_OBJECTS}, got {text!r}")
-    assert obj is not None
-    try:
-        return obj, object_name(obj, name)
-    except ConfigError as err:
-        raise argparse.ArgumentTypeError(err.problem) from err
-
-
-def _add(args: argparse.Namespace) -> int:
-    session = _open(args)
-    given = session.read_given(
-        args.video,
-        args.frame,
-        mask=args.mask,
-        clicks=args.clicks,
-        object_id=args.object,
-        new_objects=args.new_objects,
-        names=dict(args.name),
-    )
-    added = session.add(args.video, args.frame, given)
-    record = added.record
-    objects = ", ".join(map(str, added.objects))
-    what = (
-        f"object{'s' if len(added.objects) > 1 else ''} {objects}" if objects else "no object (none visible)"
-    )
-    # a mask booked as clicks without a click is the propagated mask taken back unchanged (`_given_mask`)
-    kind = "propagated mask, unchanged," if args.mask is not None and record.kind == "clicks" else record.kind
-    print(
-        f"{added.video} frame {added.frame}: {kind} of {what} ({record.seconds:g} s); "
-        f"{added.annotated_frames} of {added.num_frames} frames annotated, "
-        f"{record.total_seconds / 3600:.3f} h in all"
-    )
-    for obj, (gained, lost) in added.changed.items():
-        nothing = gained + lost <= 1
-        note = "; the clicks changed nothing around them: draw that part (--mask)" if nothing else ""
-        print(f"  object {obj}: +{gained} / -{lost} px against the mask the clicks corrected{note}")
-    print(f"current masks of every frame: {added.masks}/")
-    return 0
-
-
-def _export(args: argparse.Namespace) -> int:
-    """The store and tool files the page's Export writes (`export_with_tools`), to ``--out``."""
-    from pathlib import Path
-
-    from frugalseg.active.objects.session.exports import export_with_tools, tools_folder
-    from frugalseg.active.objects.session.session import AnnotationSession
-    from frugalseg.active.objects.session.session_settings import SESSION_FILE
-    from frugalseg.autolabel.store import check_store_apart
-    from frugalseg.errors import ConfigError
-
-    if not (Path(args.state) / SESSION_FILE).is_file():
-        raise ConfigError(
-            "--state",
-            f"{args.state}: no annotation session there (`annotate add` starts one); nothing to export",
-        )
-    out = Path(args.out)
-    for folder in (out, tools_folder(out)):
-        there = next(path for path in (folder, *folder.parents) if path.exists())
-        if not there.is_dir():
-            where = f"{there} is a file" if there == folder else f"{folder}: {there} is a file, not a folder"
-            raise ConfigError("--out", f"{where}: name a new folder for the label store")
-    session = AnnotationSession.open(args.state)
-    # labels never go into the data set, as `label propagate` and `label import` refuse it
-    for store in (args.out, str(tools_folder(out))):
-        check_store_apart(store, session.settings.root)
-    new = not out.exists() or not any(out.iterdir())
-    try:
-        written, frames, files = export_with_tools(session, out, new=new)
-    except ConfigError as err:
-        if err.option != "out":
-            raise
-        raise ConfigError("--out", err.problem) from err
-    print(
-        f"{written} labels written to {args.out} (train from it: data.labels.manual, data.labels.pseudo and, "
-        f"for a person's clicks, data.labels.clicks={args.out}; each reads its own kind)"
-    )
-    print(
-        f"tool files of {frames} frames, each object under its id and name, in {tools_folder(out)}/: "
-        + ", ".join(path.name for path in files)
-    )
-    return 0
-
-
-def _serve(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from frugalseg.app import create_app
-
-    token, service = _service(args)
-    exports = Path(args.exports) if args.exports else Path(args.state) / "exports"
-    app = create_app(service, token=token, exports=exports, max_upload=int(args.max_upload_mb * 2**20))
-    _listen(
-        app,
-        args,
-        lambda base: f"annotation page: {base}/" + (f"?token={token}" if token else ""),
-    )
-    return 0
-
-
-def _ml_backend(args: argparse.Namespace) -> int:
-    from frugalseg.app.ml_backend import create_ml_backend
-
-    token, service = _service(args)
-    app = create_ml_backend(service, token=token)
-    auth = f" (Basic auth: any user, password {token})" if token else ""
-    _listen(app, args, lambda base: f"Label Studio ML backend: {base}{auth}")
-    return 0
-
-
-def _service(args: argparse.Namespace) -> tuple[str | None, SessionService]:
-    """The token (generated off the loopback when not given) and the session's service of ``serve``."""
-    import secrets
-
-    from frugalseg.app import SessionService
-
-    token = args.token
-    if token is None and args.host not in ("127.0.0.1", "localhost", "::1"):
-        token = secrets.token_urlsafe(18)
-    return token, SessionService(_open(args), _chosen_proposal_options(args))
-
-
-def _listen(app: Any, args: argparse.Namespace, address: Callable[[str], str]) -> None:
-    """Serve ``app`` on ``--host``/``--port``, printing ``address(base URL)`` once it listens."""
-    import socket
-
-    import uvicorn
-
-    from frugalseg.errors import ConfigError
-
-    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
-    try:  # bound here, so that a busy port is a clear error and the printed address is already served
-        listener = socket.create_server((args.host, args.port), family=family)
-    except OSError as err:
-        raise ConfigError("port", f"cannot listen on {args.host} port {args.port}: {err.strerror}") from err
-    port = listener.getsockname()[1]
-    # every interface (0.0.0.0, ::) is no address a browser opens: the machine's name is
-    shown = socket.gethostname() if args.host in ("0.0.0.0", "::") else args.host
-    shown = f"[{shown}]" if ":" in shown else shown
-    print(address(f"http://{shown}:{port}"), flush=True)
-    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[listener])
-
-
 def _train_policy(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -720,7 +279,7 @@ def _train_policy(args: argparse.Namespace) -> int:
     from frugalseg.lightning_modules.type_policy import fit_type_gain
     from frugalseg.zoo import save_type_gain
 
-    clicks = get_click_model(args.click_model, **_chosen(args, "click_model", CLICK_MODELS))
+    clicks = get_click_model(args.click_model, **chosen_options(args, "click_model", CLICK_MODELS))
     parts = [run_samples(run, args.videos, loops=args.loops, click_model=clicks) for run in args.runs]
     features = np.concatenate([p[0] for p in parts])
     gains = np.concatenate([p[1] for p in parts])
@@ -795,6 +354,6 @@ def _run_engine(args: argparse.Namespace) -> LoopEngine:
     from frugalseg.active.objects.engines import ENGINES, get_loop_engine
     from frugalseg.active.objects.simulation.runs import check_run_engine
 
-    engine = get_loop_engine(args.engine, **_chosen(args, "engine", ENGINES))
+    engine = get_loop_engine(args.engine, **chosen_options(args, "engine", ENGINES))
     check_run_engine(args.runs, engine)
     return engine
