@@ -55,7 +55,7 @@ from frugalseg.autolabel.store import LabelStore, confidence_path, instances_pat
 from frugalseg.data.clips import IGNORE_INDEX, Clip, LabelKind, LabelRef
 from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts
 from frugalseg.data.formats import FORMATS, Format, SyntheticFormat, get_format
-from frugalseg.data.io import read_label, write_json_atomic
+from frugalseg.data.io import imread, read_label, write_json_atomic
 from frugalseg.errors import DataError, LabelStoreError
 
 REPORT_FILE = "report.json"
@@ -270,7 +270,7 @@ class _CostLedger:
         if self.fmt.object_classes:
             ids = self.fmt.instance_ids(clip) if offset == 0 else None
             if ids is None and instances_path(path).is_file():
-                ids = cv2.imread(str(instances_path(path)), cv2.IMREAD_UNCHANGED)
+                ids = imread(instances_path(path), cv2.IMREAD_UNCHANGED)
             if ids is None:
                 ids = cv2.connectedComponents(np.isin(label, self.fmt.object_classes).astype(np.uint8))[1]
             objects = int(np.count_nonzero(np.unique(ids)))
@@ -295,7 +295,7 @@ def read_confidence(label_path: Path, shape: tuple[int, ...]) -> np.ndarray | No
     path = confidence_path(label_path)
     if not path.is_file():
         return None
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    image = imread(path, cv2.IMREAD_UNCHANGED)
     if image is None or image.ndim != 2 or image.dtype != np.uint8:
         raise DataError(path, "not an 8-bit single-channel PNG confidence map")
     if image.shape != shape:

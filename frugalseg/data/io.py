@@ -153,6 +153,19 @@ def _pil_size(handle: BinaryIO, path: Path) -> tuple[int, int]:
         raise DataError(path, f"cannot decode image (corrupt or not an image: {err})") from err
 
 
+def imread(path: str | Path, flags: int) -> np.ndarray | None:
+    """An image file decoded by OpenCV (``flags``: ``cv2.IMREAD_…``); None when it cannot be read or decoded.
+
+    Python reads the bytes: OpenCV's own ``imread`` crashes the process on a file name the locale
+    cannot encode (a non-ASCII name under the C locale), which Python opens as any other.
+    """
+    try:
+        data = np.fromfile(path, np.uint8)
+    except OSError:
+        return None
+    return cv2.imdecode(data, flags) if data.size else None
+
+
 def read_frame(path: str | Path, *, strict: bool = False) -> np.ndarray:
     """Read a video frame as an H×W×3 uint8 RGB array (OpenCV decodes faster than PIL).
 
@@ -178,7 +191,7 @@ def read_frame(path: str | Path, *, strict: bool = False) -> np.ndarray:
     data = path.read_bytes() if strict else b""
     if data.startswith(_JPEG_HEAD):
         return _decode_jpeg_strictly(data, path)
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    image = imread(path, cv2.IMREAD_COLOR)
     if image is None:
         raise DataError(path, "cannot decode image (corrupt or not an image)")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
@@ -206,7 +219,7 @@ def read_label(
     """
     path = Path(path)
     image_size(path)
-    label = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    label = imread(path, cv2.IMREAD_UNCHANGED)
     if label is None:
         raise DataError(path, "cannot decode image (corrupt or not an image)")
     if label.ndim != 2:

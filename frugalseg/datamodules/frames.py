@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from frugalseg.data.clips import IGNORE_INDEX
-from frugalseg.data.io import read_frame, whole_image, write_png_atomic
+from frugalseg.data.io import imread, read_frame, whole_image, write_png_atomic
 from frugalseg.data.videos import VideoFrame, file_identity, split_frame_path
 
 
@@ -73,7 +73,7 @@ class FrameReader:
             return resize_by(read_frame(path), self.scale)
         cached = self._cached_path(path, video_frame)
         if cached is not None and whole_image(cached):
-            image = cv2.imread(str(cached), cv2.IMREAD_COLOR)
+            image = imread(cached, cv2.IMREAD_COLOR)
             if image is not None:
                 return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
         frame = resize_by(read_frame(path), self.scale)

@@ -26,7 +26,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from frugalseg.data.io import image_size
+from frugalseg.data.io import image_size, imread
 from frugalseg.errors import DataError
 from frugalseg.interop.cvat import place_box
 from frugalseg.interop.registry import ToolFormat, register_reader
@@ -171,7 +171,7 @@ def _xml_mask(
 
 def _read_nonzero(path: Path) -> np.ndarray:
     """Where any channel of the image ``path`` is non-zero."""
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    image = imread(path, cv2.IMREAD_UNCHANGED)
     if image is None:
         raise DataError(path, "cannot decode image (corrupt or not an image)")
     return _nonzero(image)

@@ -49,6 +49,7 @@ from frugalseg.data.formats import Format
 from frugalseg.data.io import (
     encode_png,
     image_size,
+    imread,
     read_json_object,
     read_label,
     write_bytes_atomic,
@@ -557,7 +558,7 @@ def _given_clicks(path: Path, label: np.ndarray, classes: Sequence[str]) -> list
 
 def _read_instances(path: Path, shape: tuple[int, ...]) -> np.ndarray:
     """The instance ids beside a stored label; `DataError` when not a single-channel map of its size."""
-    ids = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    ids = imread(path, cv2.IMREAD_UNCHANGED)
     if ids is None or ids.shape != shape:
         raise DataError(path, f"instance ids must be a single-channel PNG of the label's size {shape}")
     return ids

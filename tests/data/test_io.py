@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +31,25 @@ def test_read_frame_is_rgb(tmp_path: Path) -> None:
     rgb[0, 0] = (10, 20, 30)
     Image.fromarray(rgb).save(tmp_path / "f.png")
     np.testing.assert_array_equal(read_frame(tmp_path / "f.png"), rgb)
+
+
+def test_frames_and_labels_whose_names_the_locale_cannot_encode_are_read(tmp_path: Path) -> None:
+    """Under the C locale a non-ASCII name reaches Python surrogate-escaped; OpenCV's imread crashed on it."""
+    folder = tmp_path / "vidéo"
+    folder.mkdir()
+    rgb = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3) * 10
+    label = np.array([[0, 1, 255], [2, 0, 1]], np.uint8)
+    Image.fromarray(rgb).save(folder / "frame é.png")
+    Image.fromarray(label).save(folder / "label é.png")
+    script = (
+        "import sys; from frugalseg.data.io import read_frame, read_label; "
+        "print(read_frame(sys.argv[1]).tolist(), read_label(sys.argv[2]).tolist())"
+    )
+    env = {**os.environ, "LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
+    names = [os.fsencode(folder / "frame é.png"), os.fsencode(folder / "label é.png")]
+    done = subprocess.run([sys.executable, "-c", script, *names], env=env, capture_output=True, check=False)
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    assert done.stdout.decode() == f"{rgb.tolist()} {label.tolist()}\n"
 
 
 def test_write_png_atomic_round_trip_and_no_temp_left(tmp_path: Path) -> None:

@@ -28,7 +28,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from frugalseg.data.io import array_sha1, write_bytes_atomic, write_json_atomic
+from frugalseg.data.io import array_sha1, imread, write_bytes_atomic, write_json_atomic
 from frugalseg.errors import DataError
 
 STATE_FILE = "state.json"
@@ -98,7 +98,7 @@ def _png(array: np.ndarray, path: Path) -> bytes:
 
 
 def _read_png(path: Path) -> np.ndarray:
-    mask = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    mask = imread(path, cv2.IMREAD_UNCHANGED)
     if mask is None:
         raise DataError(path, "cannot read the mask (missing or damaged)")
     return mask
@@ -285,7 +285,7 @@ class VideoState:
         whole = True
         for t, sha in enumerate(data["mask_sha1"]):
             mask_path = folder / "masks" / f"{t:05d}.png"
-            mask = cv2.imread(str(mask_path), cv2.IMREAD_UNCHANGED) if mask_path.is_file() else None
+            mask = imread(mask_path, cv2.IMREAD_UNCHANGED) if mask_path.is_file() else None
             if mask is None or array_sha1(mask) != sha:
                 whole = False
                 break

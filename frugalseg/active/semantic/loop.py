@@ -60,7 +60,14 @@ from frugalseg.active.semantic.samples import (
 from frugalseg.data.clips import IGNORE_INDEX, Clip
 from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts
 from frugalseg.data.formats.base import Format
-from frugalseg.data.io import array_sha1, encode_png, read_frame, write_bytes_atomic, write_json_atomic
+from frugalseg.data.io import (
+    array_sha1,
+    encode_png,
+    imread,
+    read_frame,
+    write_bytes_atomic,
+    write_json_atomic,
+)
 from frugalseg.errors import ConfigError, DataError
 from frugalseg.flow import DISFlow, FlowCache
 from frugalseg.metrics import BoundaryIoU, DatasetMeanIoU, TemporalConsistency
@@ -588,7 +595,7 @@ class SemanticLoop:
         self.learner.load(self.folder / data["weights"])
         labels = []
         for t, sha in enumerate(data["label_sha1"]):
-            label = cv2.imread(str(self.folder / "labels" / f"{t:05d}.png"), cv2.IMREAD_UNCHANGED)
+            label = imread(self.folder / "labels" / f"{t:05d}.png", cv2.IMREAD_UNCHANGED)
             if label is None or array_sha1(label) != sha:
                 labels = self._generated(self._student_outputs(), self.sparse_labels())
                 break

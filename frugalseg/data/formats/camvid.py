@@ -53,7 +53,7 @@ import numpy as np
 from frugalseg.data.classes import ClassTable
 from frugalseg.data.clips import IGNORE_INDEX, Clip, LabelKind, LabelRef
 from frugalseg.data.formats.base import Format, Problem
-from frugalseg.data.io import read_text
+from frugalseg.data.io import imread, read_text
 from frugalseg.errors import DataError
 
 FRAME_EXTENSIONS = (".png", ".jpg", ".jpeg")
@@ -195,7 +195,7 @@ def decode_colours(path: Path, colour_to_train_id: dict[int, int], what: str = "
     """An RGB label PNG as H×W uint8 train ids through a packed-colour table; unknown colours raise."""
     if not path.is_file():
         raise DataError(path, "file does not exist")
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    image = imread(path, cv2.IMREAD_UNCHANGED)
     if image is None:
         raise DataError(path, "cannot decode image (corrupt or not an image)")
     if image.ndim != 3 or image.shape[2] not in (3, 4) or image.dtype != np.uint8:
@@ -217,7 +217,7 @@ def read_segnet_label(path: Path) -> np.ndarray:
     """A SegNet-layout label (ids 0–10, 11 void) as train ids with 255 ignore; other values raise."""
     if not path.is_file():
         raise DataError(path, "file does not exist")
-    label = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    label = imread(path, cv2.IMREAD_UNCHANGED)
     if label is None:
         raise DataError(path, "cannot decode image (corrupt or not an image)")
     if label.ndim != 2 or label.dtype != np.uint8:

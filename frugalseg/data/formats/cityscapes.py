@@ -21,7 +21,7 @@ import numpy as np
 from frugalseg.data.classes import CITYSCAPES
 from frugalseg.data.clips import TRAIN_IDS, Clip, LabelKind, LabelRef
 from frugalseg.data.formats.base import Format, Problem
-from frugalseg.data.io import read_label
+from frugalseg.data.io import imread, read_label
 from frugalseg.errors import DataError
 
 FRAME_SUFFIX = "_leftImg8bit.png"
@@ -67,7 +67,7 @@ def read_instance_ids(path: str | Path, shape: tuple[int, int] | None = None) ->
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "instance-id map does not exist")
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    image = imread(path, cv2.IMREAD_UNCHANGED)
     if image is None:
         raise DataError(path, "cannot decode image (corrupt or not an image)")
     if image.ndim != 2 or image.dtype not in (np.uint8, np.uint16):

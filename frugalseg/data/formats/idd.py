@@ -61,7 +61,7 @@ from frugalseg.data.formats.base import Format, Problem
 from frugalseg.data.formats.cityscapes import _NAME as CITYSCAPES_NAME
 from frugalseg.data.formats.cityscapes import read_instance_ids
 from frugalseg.data.formats.veis import fill_gaps
-from frugalseg.data.io import cache_dir, write_json_atomic
+from frugalseg.data.io import cache_dir, imread, write_json_atomic
 from frugalseg.errors import DataError
 
 FRAME_SUFFIX = "_leftImg8bit"
@@ -150,7 +150,7 @@ def _same_drive(a: str, b: str) -> bool:
 
 def _grey_small(path: Path) -> np.ndarray | None:
     """The image at ``path`` in grey at 1/4 size (JPEG decodes at that size), or None if unreadable."""
-    image = cv2.imread(str(path), cv2.IMREAD_REDUCED_GRAYSCALE_4)
+    image = imread(path, cv2.IMREAD_REDUCED_GRAYSCALE_4)
     return None if image is None else image.astype(np.float32)
 
 

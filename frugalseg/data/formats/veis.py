@@ -44,6 +44,7 @@ from frugalseg.data.classes import CITYSCAPES, ClassTable
 from frugalseg.data.clips import IGNORE_INDEX, Clip, LabelKind, LabelRef
 from frugalseg.data.formats.base import Format, Problem
 from frugalseg.data.formats.camvid import decode_colours
+from frugalseg.data.io import imread
 from frugalseg.errors import DataError
 
 FRAMES_DIR = "images"
@@ -87,7 +88,7 @@ def read_instance_image(path: Path) -> np.ndarray:
     """
     if not path.is_file():
         raise DataError(path, "file does not exist")
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    image = imread(path, cv2.IMREAD_UNCHANGED)
     if image is None:
         raise DataError(path, "cannot decode image (corrupt or not an image)")
     if image.ndim == 2:
