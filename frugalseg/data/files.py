@@ -70,9 +70,13 @@ def symlink_loop(path: str | Path) -> bool:
 
 
 def write_json_atomic(path: str | Path, data: Any, *, indent: int = 1, sort_keys: bool = True) -> None:
-    """Write ``data`` as JSON (a final newline) with `write_bytes_atomic`."""
+    """Write ``data`` as JSON (a final newline) with `write_bytes_atomic`.
+
+    Text is written as UTF-8; a lone surrogate (a file name the C locale could not decode, as Python
+    hands it over) is written as its JSON escape, so that reading the file back gives the same name.
+    """
     text = json.dumps(data, indent=indent, sort_keys=sort_keys, ensure_ascii=False) + "\n"
-    write_bytes_atomic(path, text.encode("utf-8"))
+    write_bytes_atomic(path, text.encode("utf-8", "backslashreplace"))
 
 
 def sha256_file(path: str | Path) -> str:

@@ -52,6 +52,15 @@ def test_frames_and_labels_whose_names_the_locale_cannot_encode_are_read(tmp_pat
     assert done.stdout.decode() == f"{rgb.tolist()} {label.tolist()}\n"
 
 
+def test_json_records_a_name_the_locale_could_not_decode_and_reads_it_back(tmp_path: Path) -> None:
+    """``vidé`` as Python hands it over under the C locale: each byte it cannot decode a lone surrogate."""
+    name = "vid\udcc3\udca9"
+    write_json_atomic(tmp_path / "run.json", {"root": name, "object": "é"})
+    written = b'{\n "object": "\xc3\xa9",\n "root": "vid\\udcc3\\udca9"\n}\n'  # UTF-8, and the escapes
+    assert (tmp_path / "run.json").read_bytes() == written
+    assert read_json(tmp_path / "run.json") == {"root": name, "object": "é"}
+
+
 def test_write_png_atomic_round_trip_and_no_temp_left(tmp_path: Path) -> None:
     rgb = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
     target = tmp_path / "new" / "dir" / "x.png"

@@ -26,7 +26,7 @@ from frugalseg.data.classes import CITYSCAPES
 from frugalseg.data.clips import IGNORE_INDEX, Clip, LabelKind, LabelRef
 from frugalseg.data.files import keyed_rng
 from frugalseg.data.formats.cityscapes import FRAME_SUFFIX, CityscapesFormat
-from frugalseg.data.io import cache_dir
+from frugalseg.data.io import cache_dir, encode_png
 from frugalseg.errors import DataError
 
 CITY = "synthtown"
@@ -337,9 +337,7 @@ def _coarse(fine: np.ndarray) -> np.ndarray:
 def _imwrite(path: Path, array: np.ndarray) -> None:
     """Write a PNG (RGB when 3 channels) into the private work folder; fail loudly."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    image = cv2.cvtColor(array, cv2.COLOR_RGB2BGR) if array.ndim == 3 else array
-    if not cv2.imwrite(str(path), image):
-        raise DataError(path, "cannot write PNG")
+    path.write_bytes(encode_png(array, path))  # not cv2.imwrite: it crashes on names the locale cannot encode
 
 
 def _write_clip(work: Path, split: str, number: int, params: dict[str, Any]) -> None:
