@@ -275,7 +275,8 @@ class TaskCLI(LightningCLI):
         """The newest ``last.ckpt`` of this run's checkpoint folders.
 
         The folders are the checkpoint callback's ``dirpath`` when set, else every
-        ``version_*/checkpoints`` of the run's logger folder.
+        ``version_*/checkpoints`` of the run's logger folder; without a logger, Lightning's
+        ``<default_root_dir>/checkpoints`` too.
         """
         folders: list[Path] = []
         checkpoint = self.trainer.checkpoint_callback
@@ -286,6 +287,7 @@ class TaskCLI(LightningCLI):
             base = Path(logger.save_dir) / (logger.name or "")
         else:
             base = Path(self.trainer.default_root_dir) / "lightning_logs"
+            folders.append(Path(self.trainer.default_root_dir) / "checkpoints")
         folders += sorted(base.glob("version_*/checkpoints"))
         found = [path for folder in folders for path in folder.glob("last*.ckpt")]
         if not found:
@@ -298,13 +300,17 @@ class TaskCLI(LightningCLI):
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         """The trainer with the shared callbacks, less those its options rule out.
 
-        No logger: no learning-rate monitor; ``enable_checkpointing: false``: no checkpoint callback;
-        ``enable_progress_bar`` and ``enable_model_summary`` false: no progress bar, no model summary.
+        No logger: no learning-rate monitor; ``enable_checkpointing: false`` or ``fast_dev_run``: no
+        checkpoint callback (Lightning's own saves ``last.ckpt`` at a fast_dev_run's end, which it says
+        it does not); ``enable_progress_bar`` and ``enable_model_summary`` false: no progress bar, no
+        model summary.
         """
         options = {**self._get(self.config_init, "trainer", default={}), **kwargs}
         skipped = set()
         if options.get("logger") is False:
             skipped.add("lr_monitor")
+        if options.get("fast_dev_run"):
+            options["enable_checkpointing"] = False
         if options.get("enable_checkpointing") is False:
             skipped.add("checkpoint")
         if options.get("enable_progress_bar") is False:

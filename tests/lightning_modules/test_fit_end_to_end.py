@@ -108,3 +108,23 @@ def test_ddp_fit_validates_as_one_process_and_a_run_resumes_from_its_checkpoint(
     records = [json.loads(line) for line in manifest.read_text(encoding="utf-8").splitlines()]
     made = {(r["clip_id"], r["offset"]) for r in records if r["offset"] in (-10, 10)}
     assert len(made) == 4 * 2  # every train clip at −10 and +10 (other tests may add other offsets)
+
+
+def test_a_run_without_a_logger_resumes_from_its_last_checkpoint(tiny_streets, tmp_path):
+    """Without a logger Lightning saves to ``<default_root_dir>/checkpoints``: ``--ckpt_path last`` looks."""
+    common = [*_small(tiny_streets, tmp_path), *SMALL_STUDENT, "--trainer.logger", "false"]
+    common += ["--trainer.limit_val_batches", "0"]
+    run_lightning_cli(["fit", *common, "--trainer.max_steps", "1"])
+    assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 1
+    resumed = run_lightning_cli(["fit", *common, "--trainer.max_steps", "2", "--ckpt_path", "last"])
+    assert resumed.trainer.global_step == 2
+
+
+def test_a_fast_dev_run_writes_no_checkpoint(tiny_streets, tmp_path):
+    """Lightning says a fast_dev_run saves nothing; its ModelCheckpoint wrote last.ckpt at the end."""
+    run = run_lightning_cli(
+        ["fit", *_small(tiny_streets, tmp_path), *SMALL_STUDENT, "--trainer.fast_dev_run", "true"]
+    )
+    assert run.trainer.global_step == 1
+    assert run.trainer.checkpoint_callback is None
+    assert not list(tmp_path.glob("**/*.ckpt"))
