@@ -4,7 +4,8 @@ Instances (``annotations`` with ``segmentation``): polygons and RLE (plain ``cou
 compressed strings) are decoded by pycocotools into masks (COCO's own rasterisation); an annotation
 with an empty segmentation is its ``bbox`` (``[x, y, width, height]``), a ``boxes`` label; one with
 ``keypoints`` (``[x, y, v, …]``) gives its visible points (v > 0) as clicks. Panoptic: each
-annotation's PNG holds segment ids as R + 256·G + 256²·B; every segment of ``segments_info`` is a mask.
+annotation's PNG holds segment ids as R + 256·G + 256²·B; every segment of ``segments_info`` is a mask,
+and one no pixel holds is refused.
 Instance ids: an annotation's ``attributes.track_id`` + 1 (CVAT's COCO exports of videos number
 tracks from 0, and id 0 is the background of an instance map; the CVAT XML reader adds 1 to track
 ids alike, and frugalseg writes ``track_id`` = instance id − 1), else its position among its
@@ -32,7 +33,7 @@ from frugalseg.data.clips import LabelKind
 from frugalseg.data.io import MAX_IMAGE_PIXELS, image_size, read_frame, write_json_atomic
 from frugalseg.errors import DataError
 from frugalseg.interop.registry import ToolFormat, register_reader, register_writer
-from frugalseg.interop.rle import coco_decode, coco_encode
+from frugalseg.interop.rle import coco_counts, coco_decode, coco_encode
 from frugalseg.interop.shapes import SECONDS_KEY, Frame, Shape, ToolExport, parse_seconds
 from frugalseg.interop.tool_files import read_tool_json
 
@@ -127,8 +128,15 @@ def _annotation_shapes(
     assert frame.size is not None
     shapes = []
     if isinstance(segmentation, list) and segmentation:
-        for ring in segmentation:
-            points = _numbers(ring, path, element).reshape(-1, 2)
+        for number, ring in enumerate(segmentation, start=1):
+            values = _numbers(ring, path, element)
+            if values.size % 2:
+                raise DataError(
+                    path,
+                    f"{element}: polygon {number} holds {values.size} coordinates, an odd number: "
+                    "not (x, y) pairs",
+                )
+            points = values.reshape(-1, 2)
             shapes.append(Shape("polygon", label, element, points, instance_id=instance, kind=kind))
     elif isinstance(segmentation, dict):
         # of its own size: the image's size is checked against its frame first, then the mask's
@@ -137,7 +145,16 @@ def _annotation_shapes(
         shape.decode = partial(coco_decode, segmentation, *size)
         shapes.append(shape)
     elif annotation.get("bbox") and not (kind is LabelKind.CLICKS and annotation.get("keypoints")):
-        x, y, w, h = _numbers(annotation["bbox"], path, element)[:4]
+        bbox = _numbers(annotation["bbox"], path, element)
+        if bbox.size < 4:
+            raise DataError(
+                path, f"{element}: bbox {str(annotation['bbox'])[:60]} is not [x, y, width, height]"
+            )
+        x, y, w, h = bbox[:4]
+        if w < 0 or h < 0:
+            raise DataError(
+                path, f"{element}: bbox [{', '.join(f'{v:g}' for v in bbox)}] has a negative width or height"
+            )
         corners = np.array([[x, y], [x + w, y + h]])
         shapes.append(Shape("box", label, element, corners, instance_id=instance, kind=kind))
     if annotation.get("keypoints"):
@@ -189,14 +206,21 @@ def _check_rle(segmentation: dict[str, Any], path: Path, element: str) -> tuple[
         raise DataError(path, f"{element}: RLE size {str(rle_size)[:40]} is not [height, width]") from err
     if not (0 < height and 0 < width and height * width <= MAX_IMAGE_PIXELS):
         raise DataError(path, f"{element}: RLE size {[height, width]} (H, W) is no image frugalseg reads")
-    if isinstance(counts, list):
-        runs = np.asarray(counts, np.int64)
-        if (runs < 0).any() or int(runs.sum()) != height * width:
+    if isinstance(counts, str):
+        # pycocotools raises on some damaged strings and decodes others into memory it never wrote
+        try:
+            counts = coco_counts(counts)
+        except ValueError as err:
             raise DataError(
-                path, f"{element}: RLE counts add up to {int(runs.sum())} pixels, not {height}×{width}"
-            )
-    elif not isinstance(counts, str):
+                path, f"{element}: RLE counts {counts!r:.40} are not COCO's compressed RLE ({err})"
+            ) from err
+    elif not isinstance(counts, list):
         raise DataError(path, f"{element}: RLE counts are neither a list nor a compressed string")
+    runs = np.asarray(counts, np.int64)
+    if (runs < 0).any() or int(runs.sum()) != height * width:
+        raise DataError(
+            path, f"{element}: RLE counts add up to {int(runs.sum())} pixels, not {height}×{width}"
+        )
     return height, width
 
 
@@ -220,10 +244,18 @@ def read_coco_panoptic(path: str | Path, masks: str | Path | None = None) -> Too
                 f"{element}: panoptic PNG of {width}×{height} does not fit the image's "
                 f"{frame.size[1]}×{frame.size[0]} (in {path.name})",
             )
-        for position, segment in enumerate(annotation.get("segments_info", []), start=1):
+        segments = annotation.get("segments_info", [])
+        present = set(np.unique(_segment_ids(png)).tolist()) if segments else set()
+        for position, segment in enumerate(segments, start=1):
             label = categories.get(segment.get("category_id"))
             if label is None:
                 raise DataError(path, f"{element} segment {segment.get('id')}: unknown category_id")
+            if int(segment["id"]) not in present:  # an object said to be there, with no pixel
+                raise DataError(
+                    png,
+                    f"{element} segment {segment['id']}: no pixel of the PNG holds id {segment['id']} "
+                    f"(listed in {path.name})",
+                )
             shape = Shape("mask", label, f"{element} segment {segment['id']}", instance_id=position)
             shape.decode, shape.mask_size = partial(_segment, png, int(segment["id"])), frame.size
             frame.shapes.append(shape)
@@ -232,10 +264,15 @@ def read_coco_panoptic(path: str | Path, masks: str | Path | None = None) -> Too
     )
 
 
-def _segment(png: Path, segment_id: int) -> np.ndarray:
-    """The mask of one segment of a panoptic PNG (ids R + 256·G + 256²·B)."""
+def _segment_ids(png: Path) -> np.ndarray:
+    """The segment id of each pixel of a panoptic PNG (R + 256·G + 256²·B)."""
     rgb = read_frame(png).astype(np.int64)
-    return np.asarray(rgb[..., 0] + 256 * rgb[..., 1] + 65536 * rgb[..., 2] == segment_id)
+    return np.asarray(rgb[..., 0] + 256 * rgb[..., 1] + 65536 * rgb[..., 2])
+
+
+def _segment(png: Path, segment_id: int) -> np.ndarray:
+    """The mask of one segment of a panoptic PNG."""
+    return np.asarray(_segment_ids(png) == segment_id)
 
 
 def write_coco(

@@ -100,17 +100,28 @@ def read_shape(el: Any, label: str, path: Path, element: str, size: tuple[int, i
     shape = Shape(el.tag, label, element, z_order=z_order, kind=_kind(attributes, path, element))
     shape.seconds = parse_seconds(attributes.get(SECONDS_KEY), path, element)
     if el.tag == "box":
-        corners = [_number(el, key, path, element) for key in ("xtl", "ytl", "xbr", "ybr")]
-        shape.points = np.asarray(corners, np.float64).reshape(2, 2)
+        xtl, ytl, xbr, ybr = (_number(el, key, path, element) for key in ("xtl", "ytl", "xbr", "ybr"))
+        if xbr < xtl or ybr < ytl:  # CVAT writes its top-left corner first, whichever way a box is drawn
+            problem = (
+                f"xbr={xbr:g} is left of xtl={xtl:g}" if xbr < xtl else f"ybr={ybr:g} is above ytl={ytl:g}"
+            )
+            raise DataError(path, f"{element}: {problem}")
+        shape.points = np.asarray([xtl, ytl, xbr, ybr], np.float64).reshape(2, 2)
     elif el.tag == "mask":
-        shape.decode, shape.mask_size = _read_mask(el, path, element, size), size
+        shape.decode, shape.window = _read_mask(el, path, element, size)
+        shape.mask_size = size
     else:
         shape.points = parse_points(el.get("points", ""), path, element)
     return shape
 
 
-def _read_mask(el: Any, path: Path, element: str, size: tuple[int, int] | None) -> Callable[[], np.ndarray]:
-    """What makes a ``<mask>``'s frame-sized mask: its runs, decoded and checked now, placed in the frame."""
+def _read_mask(
+    el: Any, path: Path, element: str, size: tuple[int, int] | None
+) -> tuple[Callable[[], np.ndarray], tuple[int, int, int, int]]:
+    """What makes a ``<mask>``'s frame-sized mask: its runs, decoded and checked now, placed in the frame.
+
+    And its box (left, top, width, height), checked inside the frame with the frame's size (`Shape.window`).
+    """
     left, top, width, height = (
         _number(el, k, path, element, int) for k in ("left", "top", "width", "height")
     )
@@ -121,12 +132,7 @@ def _read_mask(el: Any, path: Path, element: str, size: tuple[int, int] | None) 
         raise DataError(path, f"{element}: mask rle: {err}") from err
     if size is None:
         raise DataError(path, f"{element}: a mask needs the frame's size, which the file does not give")
-    if left < 0 or top < 0 or left + width > size[1] or top + height > size[0]:
-        raise DataError(
-            path,
-            f"{element}: mask box ({left}, {top}) {width}×{height} leaves the {size[1]}×{size[0]} frame",
-        )
-    return partial(place_box, box, top, left, size)
+    return partial(place_box, box, top, left, size), (left, top, width, height)
 
 
 def place_box(box: np.ndarray, top: int, left: int, size: tuple[int, int]) -> np.ndarray:

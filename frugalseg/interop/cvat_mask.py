@@ -12,6 +12,7 @@ naming the image and the pixel.
 from __future__ import annotations
 
 import zipfile
+import zlib
 from functools import partial
 from pathlib import Path
 
@@ -32,7 +33,11 @@ def read_labelmap(path: AnyPath) -> dict[tuple[int, int, int], str]:
     if not path.is_file():
         raise DataError(str(path), "file does not exist: a CVAT Segmentation mask export holds labelmap.txt")
     colours: dict[tuple[int, int, int], str] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+        raise DataError(str(path), f"cannot read ({err})") from err
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip() or line.startswith("#"):
             continue
         name, _, rest = line.partition(":")
@@ -64,11 +69,25 @@ def _region(png: AnyPath, objects_png: AnyPath, key: int) -> np.ndarray:
     return np.asarray(_region_keys(png, objects_png) == key)
 
 
+def _root(path: Path) -> AnyPath:
+    """The export's folder, or its zip's root; `DataError` naming a file that is no zip or a damaged one."""
+    if path.is_dir():
+        return path
+    if not path.is_file():
+        raise DataError(path, "does not exist: a cvat-mask export is CVAT's zip or its folder")
+    try:
+        return zipfile.Path(zipfile.ZipFile(path))
+    except (zipfile.BadZipFile, OSError) as err:
+        raise DataError(
+            path, f"not a zip file, or a damaged one ({err}): a cvat-mask export is CVAT's zip or its folder"
+        ) from err
+
+
 @register_reader(CVAT_MASK)
 def read_cvat_mask(path: str | Path) -> ToolExport:
     """Read a CVAT Segmentation mask 1.1 export, its zip or its folder (module docstring)."""
     path = Path(path)
-    root: AnyPath = zipfile.Path(path) if zipfile.is_zipfile(path) else path
+    root = _root(path)
     colours = read_labelmap(root / "labelmap.txt")
     codes = {(r << 16) | (g << 8) | b: name for (r, g, b), name in colours.items()}
     folder = root / "SegmentationClass"

@@ -209,8 +209,22 @@ def _result_shape(
         if value.get("rotation"):
             raise DataError(path, f"{element}: a rotated rectangle ({value['rotation']}°) is not a box")
         corner = np.array([value["x"], value["y"]], np.float64)
-        shape.points = np.stack([corner, corner + [value["width"], value["height"]]]) * size / 100
+        extent = _extent(value["width"], value["height"], path, element)
+        shape.points = np.stack([corner, corner + extent]) * size / 100
     return shape
+
+
+def _extent(width: Any, height: Any, path: Path, element: str) -> np.ndarray:
+    """A rectangle's [width, height] in percent; `DataError` when negative (Label Studio's never are).
+
+    Label Studio keeps them positive whichever way a box is drawn, and turns a box by its ``rotation``.
+    """
+    extent = np.array([width, height], np.float64)
+    if (extent < 0).any():
+        raise DataError(
+            path, f"{element}: a rectangle of negative size ({extent[0]:g}% × {extent[1]:g}% of the image)"
+        )
+    return extent
 
 
 def _video_frames(tracks: list[dict[str, Any]], video: str, path: Path, element: str) -> list[Frame]:
@@ -241,9 +255,12 @@ def _track_boxes(value: dict[str, Any], path: Path, element: str) -> list[tuple[
         for item in value["sequence"]:
             if item.get("rotation"):
                 raise DataError(path, f"{element}: a rotated rectangle ({item['rotation']}°) is not a box")
-            box = np.array([item["x"], item["y"], item["width"], item["height"]], np.float64)
+            extent = _extent(item["width"], item["height"], path, element)
+            box = np.array([item["x"], item["y"], *extent], np.float64)
             keyframes.setdefault(int(item["frame"]), (box, bool(item.get("enabled", True))))
         end = int(value.get("framesCount") or 0)
+    except DataError:
+        raise
     except (KeyError, TypeError, ValueError) as err:
         raise DataError(
             path, f"{element}: a videorectangle holds a sequence of frame, x, y, width, height ({err!r})"

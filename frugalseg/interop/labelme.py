@@ -88,6 +88,10 @@ def _read_json(path: Path) -> Frame:
         points = np.asarray(entry.get("points") or [], np.float64).reshape(-1, 2)
         shape = Shape(kind, str(entry.get("label", "")), element, points=points, instance_id=instance)
         if entry.get("shape_type") == "circle":
+            if len(points) != 2:
+                raise DataError(
+                    path, f"{element}: a circle needs 2 points (its centre and one on it), got {len(points)}"
+                )
             shape.points, shape.decode, shape.mask_size = None, partial(_disc, points, size), size
         elif kind == "mask":
             shape.decode = _placed_mask(entry.get("mask"), points, size, path, element)

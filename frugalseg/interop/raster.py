@@ -63,7 +63,10 @@ class ClassMapping:
                 )
 
     def train_id(self, name: str, path: Path, element: str, known: Sequence[str] = ()) -> int:
-        """The train id of tool label ``name``; `DataError` naming ``element`` when it maps to none."""
+        """The train id of tool label ``name``; `DataError` naming ``element`` when it maps to none.
+
+        ``known``: the labels the file's shapes use, listed in the error.
+        """
         target = self.names.get(name, name)
         if name in self.names and target.lower() == IGNORE:
             return IGNORE_INDEX
@@ -72,7 +75,13 @@ class ClassMapping:
         for i, class_name in enumerate(self.classes):
             if class_name.lower() == target.lower():
                 return i
-        tool_names = ", ".join(repr(n) for n in dict.fromkeys([*known, *self.names])) or "none"
+        if not name:
+            raise DataError(
+                path,
+                f"{element}: the shape has no label: label it in the tool, or map shapes without one with "
+                "--map '=CLASS'",
+            )
+        tool_names = ", ".join(repr(n) for n in dict.fromkeys(known)) or "none"
         raise DataError(
             path,
             f"{element}: label {name!r} maps to no class; the classes are {', '.join(self.classes)}; "
@@ -166,8 +175,28 @@ def check_shape(shape: Shape, size: tuple[int, int], path: Path) -> None:
         )
     if shape.type == "polygon" and len(shape.points) < 3:
         raise DataError(path, f"{shape.element}: a polygon needs 3 points, got {len(shape.points)}")
+    if shape.type == "polygon" and on_one_line(shape.points):
+        raise DataError(
+            path, f"{shape.element}: a polygon of no area (its {len(shape.points)} points lie on one line)"
+        )
+    if shape.type == "polyline" and len(shape.points) < 2:
+        raise DataError(path, f"{shape.element}: a polyline needs 2 points, got {len(shape.points)}")
     if shape.type == "box" and (np.array(box_edges(shape.points)[:2]) >= box_edges(shape.points)[2:]).any():
         raise DataError(path, f"{shape.element}: the box {shape.points.reshape(-1).tolist()} is empty")
+
+
+def on_one_line(points: np.ndarray) -> bool:
+    """Whether the N×2 ``points`` lie on one straight line, to `EDGE_TOLERANCE`: a polygon of no area.
+
+    Not a zero signed area: a bow tie's two halves cancel, and it covers pixels.
+    """
+    offsets = points - points[0]
+    lengths = np.hypot(offsets[:, 0], offsets[:, 1])
+    far = int(np.argmax(lengths))
+    if lengths[far] <= EDGE_TOLERANCE:
+        return True
+    (dx, dy), length = offsets[far], lengths[far]
+    return bool((np.abs(offsets[:, 0] * dy - offsets[:, 1] * dx) <= EDGE_TOLERANCE * length).all())
 
 
 def box_edges(points: np.ndarray) -> tuple[int, int, int, int]:

@@ -40,6 +40,41 @@ def coco_decode(segmentation: Any, height: int, width: int) -> np.ndarray:
         return np.asarray(coco_mask.decode(rle), bool).reshape(height, width)
 
 
+def coco_counts(text: str) -> np.ndarray:
+    """The runs of COCO's compressed RLE string, decoded as pycocotools' ``rleFrString`` does.
+
+    Each count is 5-bit groups, least significant first, written as characters ``0``…``o`` (48 +
+    group); a group's 6th bit says another follows, the last one's 5th bit is the count's sign. From
+    the fourth count on, each is the difference from the count two before it.
+
+    Raises:
+        ValueError: a character outside ``0``…``o``, a count of more than 12 characters, or the string
+            ends within a count.
+    """
+    codes = np.frombuffer(text.encode("ascii", "replace"), np.uint8).astype(np.int64) - 48
+    bad = (codes < 0) | (codes >= 64)
+    if bad.any() or not text.isascii():
+        position = next(k for k, c in enumerate(text) if not 0 <= ord(c) - 48 < 64)
+        raise ValueError(f"character {text[position]!r} at {position} is none of its characters")
+    last = (codes & 0x20) == 0
+    if not codes.size:
+        return np.zeros(0, np.int64)
+    if not last[-1]:
+        raise ValueError("it ends within a count")
+    ends = np.flatnonzero(last)
+    starts = np.concatenate([[0], ends[:-1] + 1]).astype(np.int64)
+    index = np.arange(codes.size) - np.repeat(starts, ends - starts + 1)
+    if index.size and index.max() >= 12:
+        raise ValueError("a count of more than 12 characters")
+    values = np.zeros(ends.size, np.int64)
+    np.add.at(values, np.repeat(np.arange(ends.size), ends - starts + 1), (codes & 0x1F) << (5 * index))
+    negative = (codes[ends] & 0x10) != 0
+    values[negative] -= np.int64(1) << (5 * (index[ends[negative]] + 1))
+    values[1::2] = np.cumsum(values[1::2])
+    values[2::2] = np.cumsum(values[2::2])
+    return values
+
+
 def coco_encode(mask: np.ndarray) -> dict[str, Any]:
     """A bool mask as COCO's compressed RLE (``{"size": [H, W], "counts": "…"}``, JSON-ready)."""
     rle = coco_mask.encode(np.asfortranarray(mask.astype(np.uint8)))

@@ -40,6 +40,9 @@ class Shape:
         decode: makes the mask when it is drawn, so that a reader keeps masks compact (an RLE, a
             file name) and an import holds one frame's masks at a time.
         mask_size: (H, W) of a mask that ``decode`` makes, known without decoding it.
+        window: (left, top, width, height) of the box a mask is given in (CVAT's ``<mask>``), checked
+            inside the frame after the size the file gives the frame is (`check_mask_size`), so that a
+            wrong size is named as such, not as a mask leaving the frame.
         instance_id: the object it belongs to, the same on every frame (a CVAT track, a DAVIS object).
         z_order: drawing order; higher is drawn later (on top).
         kind: the label kind the file records for it (frugalseg's own exports), else None: the kind
@@ -59,6 +62,7 @@ class Shape:
     decode: Callable[[], np.ndarray] | None = None
     mask_size: tuple[int, int] | None = None
     seconds: float | None = None
+    window: tuple[int, int, int, int] | None = None
 
     def get_mask(self) -> np.ndarray:
         """The H×W bool mask of a ``mask`` shape, decoded now when the reader kept it compact."""
@@ -168,9 +172,17 @@ def check_inside(points: np.ndarray, size: tuple[int, int], path: Path, element:
 
 
 def check_mask_size(shape: Shape, size: tuple[int, int] | None, path: Path) -> None:
-    """Raise `DataError` naming the shape when its mask's size differs from its frame's."""
+    """Raise `DataError` naming the shape when its mask is not of its frame's size, or its box leaves it."""
     height, width = shape.size_of_mask()
     if size is not None and (height, width) != tuple(size):
         raise DataError(
             path, f"{shape.element}: mask of {width}×{height} does not fit the {size[1]}×{size[0]} frame"
         )
+    if shape.window is not None:
+        left, top, box_width, box_height = shape.window
+        if left < 0 or top < 0 or left + box_width > width or top + box_height > height:
+            raise DataError(
+                path,
+                f"{shape.element}: mask box ({left}, {top}) {box_width}×{box_height} leaves the "
+                f"{width}×{height} frame",
+            )

@@ -207,16 +207,17 @@ def import_export(
 
     Raises:
         DataError: an export without shapes, or a frame, shape or label name of it that cannot be placed
-            (nothing is written).
+            (nothing is written); shapes that make no label (all mapped to ignore): no empty store.
         ConfigError: a video export whose clip cannot be told.
     """
     if not export.frames:
         raise DataError(export.path, f"holds no shapes to import (read as {export.tool})")
     index = FrameIndex(fmt.clips(split, labelled=False))
-    background_id = background_class(background, mapping, export.path)
+    used = tuple(dict.fromkeys(shape.label for frame in export.frames for shape in frame.shapes))
+    background_id = background_class(background, mapping, export.path, used)
     left_out = _others(export, index)
     kept = [frame for frame in export.frames if frame.element not in left_out]
-    found = [(frame, _place(frame, export, index, mapping, clip)) for frame in kept]
+    found = [(frame, _place(frame, export, index, mapping, clip, used)) for frame in kept]
     frames = [frame for frame, place in found if place is not None]
     placed = [place for _, place in found if place is not None]
     _check_unique(frames, placed, export)
@@ -240,11 +241,23 @@ def import_export(
                         continue
                     _write(store, target, offset, kind, made, settings, seconds.get(kind, 0.0))
                     written[kind.value] = written.get(kind.value, 0) + 1
+            if not written and not skipped:  # not an empty store
+                raise DataError(export.path, f"no labels to import: {_why_none(frames, placed)}")
     except BaseException:
         if created:
             shutil.rmtree(store.root, ignore_errors=True)
         raise
     return ImportSummary(len(frames), written, skipped, left_out)
+
+
+def _why_none(frames: list[Frame], placed: list[tuple[Clip, int, tuple[int, int], list[int]]]) -> str:
+    """Why the shapes of ``frames`` make no label."""
+    if not frames:
+        return "every frame is left out"
+    shapes = sum(len(frame.shapes) for frame in frames)
+    if all(train_id == IGNORE_INDEX for *_, train_ids in placed for train_id in train_ids):
+        return f"its {shapes} shapes make none (every label maps to ignore)"
+    return f"its {shapes} shapes make none (those not mapped to ignore cover no pixel)"
 
 
 def _others(export: ToolExport, index: FrameIndex) -> list[str]:
@@ -271,11 +284,13 @@ def _others(export: ToolExport, index: FrameIndex) -> list[str]:
 BACKGROUND_KINDS = (LabelKind.FINE, LabelKind.PSEUDO)
 
 
-def background_class(background: str | None, mapping: ClassMapping, path: Path) -> int | None:
+def background_class(
+    background: str | None, mapping: ClassMapping, path: Path, used: Sequence[str] = ()
+) -> int | None:
     """The train id of the pixels no dense shape covers, or None (255, ignore).
 
     ``background`` names a class (by name or train id) or ``ignore``; None takes the data set's class
-    named ``background`` when it has one.
+    named ``background`` when it has one. ``used``: the labels the file's shapes use, for the error.
     """
     if background is None:
         lower = [name.lower() for name in mapping.classes]
@@ -284,7 +299,7 @@ def background_class(background: str | None, mapping: ClassMapping, path: Path) 
         return None
     if background.strip().isdigit() and int(background) < len(mapping.classes):
         return int(background)
-    return mapping.train_id(background, path, "--background")
+    return mapping.train_id(background, path, "--background", used)
 
 
 def _filled_kinds(
@@ -320,12 +335,17 @@ def label_seconds(frame: Frame, kinds: Sequence[LabelKind], dense_kind: LabelKin
 
 
 def _place(
-    frame: Frame, export: ToolExport, index: FrameIndex, mapping: ClassMapping, clip: str | None
+    frame: Frame,
+    export: ToolExport,
+    index: FrameIndex,
+    mapping: ClassMapping,
+    clip: str | None,
+    used: Sequence[str],
 ) -> tuple[Clip, int, tuple[int, int], list[int]] | None:
     """The clip, offset and size of an exported frame and the class of each shape, all checked.
 
     None for a `Frame.held` frame past its clip's end; a `Frame.percent` frame's shapes are scaled
-    to its pixels here.
+    to its pixels here. ``used``: the labels the file's shapes use, listed when one maps to no class.
     """
     path = export.path
     if isinstance(frame.key, int):
@@ -350,7 +370,7 @@ def _place(
     train_ids = []
     for shape in frame.shapes:
         check_shape(shape, (height, width), path)
-        train_ids.append(mapping.train_id(shape.label, path, shape.element, export.labels))
+        train_ids.append(mapping.train_id(shape.label, path, shape.element, used))
     return target, offset, (height, width), train_ids
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -72,17 +73,30 @@ def parse_xml(path: Path) -> Any:
         raise DataError(path, f"refused XML ({type(err).__name__}: {err})") from err
 
 
+_PNG_HEAD, _PNG_TAIL = b"\x89PNG\r\n\x1a\n", b"IEND\xaeB`\x82"
+
 #: A file in a folder or inside a zip.
 AnyPath = Path | zipfile.Path
 
 
 def read_png(path: AnyPath, flags: int = cv2.IMREAD_UNCHANGED) -> np.ndarray:
-    """The image of a PNG in a folder or a zip, decoded with ``flags``; `DataError` naming it otherwise."""
+    """The image of a PNG in a folder or a zip, decoded with ``flags``; `DataError` naming it otherwise.
+
+    A PNG cut short (no closing ``IEND`` chunk) is refused before it is decoded, and OpenCV's warnings
+    on damaged data are kept off the terminal: the error says it, in one line.
+    """
     try:
         data = path.read_bytes()
-    except (OSError, KeyError) as err:
+    except (OSError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as err:
         raise DataError(str(path), f"cannot read ({err})") from err
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    if data.startswith(_PNG_HEAD) and not data.endswith(_PNG_TAIL):
+        raise DataError(str(path), "the PNG ends early (truncated): its decoded pixels would be wrong")
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    try:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    finally:
+        cv2.utils.logging.setLogLevel(level)
     if image is None:
         raise DataError(str(path), "cannot decode image (corrupt or not an image)")
     return image

@@ -30,10 +30,10 @@ def test_mapping_by_name_case_file_and_ignore(tmp_path):
     mapping = ClassMapping(["background", "object"], {"Car": "object", "sky": "ignore"})
     path = Path("x.json")
     assert [mapping.train_id(n, path, "e") for n in ("Car", "OBJECT", "background", "sky")] == [1, 1, 0, 255]
-    with pytest.raises(
-        DataError, match=r"x.json: e: label 'tree' maps to no class; .* labels are 'tree', 'Car', 'sky'"
+    with pytest.raises(  # the file's labels, not the --map names it lacks
+        DataError, match=r"x.json: e: label 'tree' maps to no class; .* labels are 'tree', 'Car': map"
     ):
-        mapping.train_id("tree", path, "e", ["tree"])
+        mapping.train_id("tree", path, "e", ["tree", "Car"])
     with pytest.raises(ConfigError, match="--map: 'a' maps to 'b', not a class"):
         ClassMapping(["background"], {"a": "b"})
     (tmp_path / "m.json").write_text(json.dumps({"Car": "object"}), encoding="utf-8")

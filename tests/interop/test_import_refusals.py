@@ -1,0 +1,265 @@
+"""`frugalseg label import` of malformed tool files: one line naming the file and element, exit 2, no store.
+
+Each file is a tiny hand-made export of frame 0 (or 2) of the fake DAVIS ``squares-a`` (64×48).
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from data.fake_davis import squares, write_moving_squares
+
+from frugalseg.cli import main
+from frugalseg.data.clips import LabelKind
+from frugalseg.interop.cvat import write_cvat_video
+
+
+@pytest.fixture(scope="module")
+def davis(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_moving_squares(tmp_path_factory.mktemp("davis"))
+
+
+def _import(file: Path, tool: str, root: Path, store: Path, *extra: str, fmt: str = "davis") -> int:
+    args = ["label", "import", str(file), "--tool", tool, "--format", fmt, "--root", str(root)]
+    return main([*args, "--out", str(store), *extra])
+
+
+def _refused(file: Path, tool: str, root: Path, tmp_path: Path, capsys, problem: str, *extra: str,
+             fmt: str = "davis", named: Path | None = None) -> None:  # fmt: skip
+    """The import of ``file`` fails with the one line ``error: <named or file>: <problem>`` and no store."""
+    store = tmp_path / "store"
+    code = _import(file, tool, root, store, "--map", "vehicle=object", *extra, fmt=fmt)
+    assert capsys.readouterr().err.splitlines() == [f"error: {named or file}: {problem}"]
+    assert code == 2
+    assert not store.exists()
+
+
+def _coco(tmp_path: Path, annotation: dict) -> Path:
+    """A COCO file of frame 0 of squares-a holding ``annotation`` (id 1, category 'vehicle')."""
+    data = {"images": [{"id": 1, "file_name": "squares-a/00000.jpg", "width": 64, "height": 48}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 7, **annotation}],
+            "categories": [{"id": 7, "name": "vehicle"}]}  # fmt: skip
+    path = tmp_path / "coco.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def _labelme(tmp_path: Path, *shapes: dict) -> Path:
+    """A labelme JSON of frame 0 of squares-a holding ``shapes``."""
+    data = {"imagePath": "squares-a/00000.jpg", "imageHeight": 48, "imageWidth": 64, "shapes": list(shapes)}
+    path = tmp_path / "00000.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def _cvat_images(tmp_path: Path, shapes: str, meta: str = "") -> Path:
+    """A CVAT for images XML of frame 0 of squares-a holding the XML ``shapes``."""
+    path = tmp_path / "cvat.xml"
+    path.write_text(
+        f'<annotations><version>1.1</version><meta>{meta}</meta><image id="0" name="squares-a/00000.jpg" '
+        f'width="64" height="48">{shapes}</image></annotations>',
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("counts", "problem"),
+    [
+        ("!!!garbage", "RLE counts '!!!garbage' are not COCO's compressed RLE "
+                       "(character '!' at 0 is none of its characters)"),
+        ("0", "RLE counts add up to 0 pixels, not 48×64"),
+        ("0R", "RLE counts '0R' are not COCO's compressed RLE (it ends within a count)"),
+    ],
+)  # fmt: skip
+def test_a_damaged_compressed_rle_is_refused(davis, tmp_path, capsys, counts, problem):
+    """pycocotools raises on some damaged counts, decodes others from memory it never wrote: checked first."""
+    coco = _coco(tmp_path, {"segmentation": {"size": [48, 64], "counts": counts}, "iscrowd": 1})
+    _refused(coco, "coco", davis, tmp_path, capsys, f"annotation 1 (image 1): {problem}")
+
+
+@pytest.mark.parametrize(
+    ("points", "problem"),
+    [([[10, 10]], "got 1"), ([], "got 0"), ([[10, 10], [12, 10], [14, 10]], "got 3")],
+)
+def test_a_labelme_circle_without_its_two_points_is_refused(davis, tmp_path, capsys, points, problem):
+    labelme = _labelme(tmp_path, {"label": "vehicle", "points": points, "shape_type": "circle"})
+    expected = f"shape 1: a circle needs 2 points (its centre and one on it), {problem}"
+    _refused(labelme, "labelme", davis, tmp_path, capsys, expected)
+
+
+def test_a_coco_bbox_of_negative_size_is_refused(davis, tmp_path, capsys):
+    coco = _coco(tmp_path, {"segmentation": [], "bbox": [20, 10, -5, 8]})
+    expected = "annotation 1 (image 1): bbox [20, 10, -5, 8] has a negative width or height"
+    _refused(coco, "coco", davis, tmp_path, capsys, expected)
+
+
+@pytest.mark.parametrize(("width", "height"), [(-10, 20), (10, -20)])
+def test_a_label_studio_rectangle_of_negative_size_is_refused(davis, tmp_path, capsys, width, height):
+    """Label Studio keeps width and height positive (a box turns by its rotation): negative is refused."""
+    value = {"x": 50, "y": 10, "width": width, "height": height, "rectanglelabels": ["vehicle"]}
+    result = {"id": "r1", "type": "rectanglelabels", "original_width": 64, "original_height": 48,
+              "value": value}  # fmt: skip
+    task = {"id": 1, "data": {"image": "/data/local-files/?d=squares-a/00000.jpg"},
+            "annotations": [{"result": [result]}]}  # fmt: skip
+    path = tmp_path / "tasks.json"
+    path.write_text(json.dumps([task]), encoding="utf-8")
+    expected = f"task 1 result r1: a rectangle of negative size ({width:g}% × {height:g}% of the image)"
+    _refused(path, "label-studio", davis, tmp_path, capsys, expected)
+
+
+def test_a_label_studio_video_rectangle_of_negative_size_is_refused(davis, tmp_path, capsys):
+    item = {"frame": 1, "x": 10, "y": 10, "width": -5, "height": 10, "enabled": False}
+    result = {"id": "t1", "type": "videorectangle", "value": {"sequence": [item], "labels": ["vehicle"]}}
+    task = {"id": 1, "data": {"video": "/data/upload/1/squares-a.mp4"}, "annotations": [{"result": [result]}]}
+    path = tmp_path / "tasks.json"
+    path.write_text(json.dumps([task]), encoding="utf-8")
+    expected = "task 1 result t1: a rectangle of negative size (-5% × 10% of the image)"
+    _refused(path, "label-studio", davis, tmp_path, capsys, expected)
+
+
+@pytest.mark.parametrize(
+    ("corners", "problem"),
+    [('xtl="30" ytl="5" xbr="10" ybr="20"', "xbr=10 is left of xtl=30"),
+     ('xtl="10" ytl="20" xbr="30" ybr="5"', "ybr=5 is above ytl=20")],
+)  # fmt: skip
+def test_an_inverted_cvat_box_is_refused(davis, tmp_path, capsys, corners, problem):
+    xml = _cvat_images(tmp_path, f'<box label="vehicle" {corners} />')
+    _refused(xml, "cvat-images", davis, tmp_path, capsys, f"image 0 (squares-a/00000.jpg) box 1: {problem}")
+
+
+def test_a_panoptic_segment_without_pixels_is_refused(davis, tmp_path, capsys):
+    """A segment of segments_info whose id no pixel of the PNG holds: an object said there, not drawn."""
+    folder = tmp_path / "panoptic"
+    folder.mkdir()
+    rgb = np.zeros((48, 64, 3), np.uint8)
+    rgb[squares(0, 0) == 1] = (3, 0, 0)  # segment 3
+    cv2.imwrite(str(folder / "00000.png"), rgb[..., ::-1])
+    segments = [{"id": 3, "category_id": 7}, {"id": 5, "category_id": 7}]
+    data = {"images": [{"id": 1, "file_name": "squares-a/00000.jpg", "width": 64, "height": 48}],
+            "annotations": [{"image_id": 1, "file_name": "00000.png", "segments_info": segments}],
+            "categories": [{"id": 7, "name": "vehicle"}]}  # fmt: skip
+    path = tmp_path / "panoptic.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    expected = "image 1 (00000.png) segment 5: no pixel of the PNG holds id 5 (listed in panoptic.json)"
+    _refused(path, "coco-panoptic", davis, tmp_path, capsys, expected, named=folder / "00000.png")
+
+
+@pytest.mark.parametrize(
+    "ring", [[10, 10, 10, 10, 10, 10], [10, 10, 20, 20, 30, 30, 15, 15]], ids=["a point", "a line"]
+)
+def test_a_coco_polygon_of_no_area_is_refused(davis, tmp_path, capsys, ring):
+    coco = _coco(tmp_path, {"segmentation": [ring]})
+    points = len(ring) // 2
+    expected = f"annotation 1 (image 1): a polygon of no area (its {points} points lie on one line)"
+    _refused(coco, "coco", davis, tmp_path, capsys, expected)
+
+
+def test_a_bow_tie_polygon_is_not_of_no_area(davis, tmp_path, capsys):
+    """Its signed area is 0, but it covers pixels: only polygons whose points lie on one line are refused."""
+    coco = _coco(tmp_path, {"segmentation": [[10, 10, 30, 30, 30, 10, 10, 30]]})
+    assert _import(coco, "coco", davis, tmp_path / "store", "--map", "vehicle=object") == 0
+
+
+def test_a_coco_polygon_of_an_odd_number_of_values_is_refused(davis, tmp_path, capsys):
+    coco = _coco(tmp_path, {"segmentation": [[10, 10, 20, 10, 20]]})
+    expected = "annotation 1 (image 1): polygon 1 holds 5 coordinates, an odd number: not (x, y) pairs"
+    _refused(coco, "coco", davis, tmp_path, capsys, expected)
+
+
+def test_a_labelme_line_of_one_point_is_refused(davis, tmp_path, capsys):
+    labelme = _labelme(tmp_path, {"label": "vehicle", "points": [[10, 10]], "shape_type": "linestrip"})
+    _refused(labelme, "labelme", davis, tmp_path, capsys, "shape 1: a polyline needs 2 points, got 1")
+
+
+def test_an_import_that_makes_no_label_is_refused(davis, tmp_path, capsys):
+    """Clicks all mapped to ignore make no label: an error, not an empty store."""
+    labelme = _labelme(tmp_path, {"label": "vehicle", "points": [[3, 3]], "shape_type": "point"})
+    store = tmp_path / "store"
+    assert _import(labelme, "labelme", davis, store, "--map", "vehicle=ignore") == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: {labelme}: no labels to import: its 1 shapes make none (every label maps to ignore)"
+    ]
+    assert not store.exists()
+
+
+def test_an_import_whose_labels_are_all_there_already_is_no_error(davis, tmp_path, capsys):
+    labelme = _labelme(tmp_path, {"label": "vehicle", "points": [[1, 1], [5, 1], [1, 5]]})
+    store = tmp_path / "store"
+    assert _import(labelme, "labelme", davis, store, "--map", "vehicle=object") == 0
+    assert _import(labelme, "labelme", davis, store, "--map", "vehicle=object") == 0
+    assert "→ 0 labels (none) in" in capsys.readouterr().out
+
+
+def test_a_wrong_original_size_is_named_before_the_masks_it_cuts(davis, tmp_path, capsys):
+    """A task of 32×24 on 64×48 frames: the sizes differ, not 'the mask leaves the frame'."""
+    xml = tmp_path / "squares-a.xml"
+    write_cvat_video(xml, [(2, [(LabelKind.FINE, "object", 2, squares(2, 0) == 2)])], size=(24, 32),
+                     labels=["object"], name="squares-a", frame_count=10)  # fmt: skip
+    root = davis / "JPEGImages" / "480p" / "squares-a"
+    expected = f"frame 2: the file says 32×24, the frame {root / '00002.jpg'} is 64×48"
+    _refused(xml, "cvat-video", root, tmp_path, capsys, expected, "--split", "all", fmt="video")
+
+
+def test_a_shape_without_a_label_is_named_so(davis, tmp_path, capsys):
+    labelme = _labelme(tmp_path, {"label": "", "points": [[1, 1], [5, 1], [1, 5]]})
+    expected = (
+        "shape 1: the shape has no label: label it in the tool, or map shapes without one with --map '=CLASS'"
+    )
+    _refused(labelme, "labelme", davis, tmp_path, capsys, expected)
+
+
+def test_an_unknown_label_lists_the_labels_the_shapes_use(davis, tmp_path, capsys):
+    """Not the --map keys the file lacks, nor the labels CVAT's <meta> declares but no shape uses."""
+    meta = "<task><labels><label><name>car</name></label><label><name>tree</name></label></labels></task>"
+    shapes = ('<box label="swan" xtl="1" ytl="1" xbr="5" ybr="5" />'
+              '<box label="goose" xtl="1" ytl="1" xbr="5" ybr="5" />')  # fmt: skip
+    xml = _cvat_images(tmp_path, shapes, meta)
+    expected = (
+        "image 0 (squares-a/00000.jpg) box 1: label 'swan' maps to no class; the classes are background, "
+        "object; the file's labels are 'swan', 'goose': map it with --map 'swan=CLASS' or a --mapping file"
+    )
+    _refused(xml, "cvat-images", davis, tmp_path, capsys, expected)
+
+
+def _mask_zip(tmp_path: Path, png: bytes) -> Path:
+    path = tmp_path / "masks.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        labelmap = "# label:color_rgb:parts:actions\nbackground:0,0,0::\nvehicle:250,50,83::\n"
+        archive.writestr("labelmap.txt", labelmap)
+        archive.writestr("SegmentationClass/squares-a/00000.png", png)
+    return path
+
+
+def _png(rgb: np.ndarray) -> bytes:
+    return cv2.imencode(".png", rgb[..., ::-1])[1].tobytes()
+
+
+def test_a_truncated_mask_zip_is_named_a_damaged_zip(davis, tmp_path, capsys):
+    rgb = np.zeros((48, 64, 3), np.uint8)
+    rgb[squares(0, 0) == 1] = (250, 50, 83)
+    path = _mask_zip(tmp_path, _png(rgb))
+    path.write_bytes(path.read_bytes()[:-40])
+    expected = (
+        "not a zip file, or a damaged one (File is not a zip file): "
+        "a cvat-mask export is CVAT's zip or its folder"
+    )
+    _refused(path, "cvat-mask", davis, tmp_path, capsys, expected)
+
+
+def test_a_truncated_png_in_a_mask_zip_is_refused_without_opencv_warnings(davis, tmp_path, capfd):
+    rgb = np.random.default_rng(0).integers(0, 255, (48, 64, 3), np.uint8)
+    png = _png(rgb)
+    path = _mask_zip(tmp_path, png[: len(png) // 2])
+    store = tmp_path / "store"
+    assert _import(path, "cvat-mask", davis, store, "--map", "vehicle=object") == 2
+    assert capfd.readouterr().err.splitlines() == [
+        f"error: {path}/SegmentationClass/squares-a/00000.png: the PNG ends early (truncated): "
+        "its decoded pixels would be wrong"
+    ]
+    assert not store.exists()
