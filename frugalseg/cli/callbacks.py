@@ -13,8 +13,9 @@ from lightning.pytorch.utilities.model_summary.model_summary import (
     get_formatted_model_size,
     get_human_readable_count,
 )
-from rich.console import Console
 from rich.table import Table
+
+from frugalseg.cli.terminal import PipedConsole
 
 
 class PrintMetrics(L.Callback):
@@ -34,7 +35,7 @@ class PrintMetrics(L.Callback):
         table.add_column("value", justify="right")
         for name, value in sorted(metrics.items()):
             table.add_row(name, f"{value:.4f}")
-        Console().print(table)
+        PipedConsole().print(table)
 
 
 class EpochLines(L.Callback):
@@ -148,6 +149,6 @@ class ModelSummary(RichModelSummary):
         grid = Table.grid()
         for name, value in totals.items():
             grid.add_row(f"[bold]{name}[/]: {value}")
-        console = Console()
+        console = PipedConsole()
         console.print(table)
         console.print(grid)

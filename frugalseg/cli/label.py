@@ -525,7 +525,9 @@ def print_report(report: dict[str, Any], console: Any = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = console or Console(width=max(Console().width, 140))
+    from frugalseg.cli.terminal import PipedConsole
+
+    console = console or PipedConsole(width=max(Console().width, 140))
     table = Table(
         title=f"label quality — {report['store']} ({report['format']}, {report['split']})", box=box.SIMPLE
     )

@@ -154,8 +154,7 @@ def _publish(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
+    from frugalseg.cli.terminal import PipedConsole
     from frugalseg.errors import WeightsError
     from frugalseg.zoo import INDEX_FILE, checkpoints_dir, list_models, read_index
 
@@ -165,7 +164,7 @@ def _list(args: argparse.Namespace) -> int:
         problem = _entry_problem(entry)
         if problem is not None:
             raise WeightsError(directory / INDEX_FILE, f"entry {name!r}: {problem}")
-    console = Console(width=200)
+    console = PipedConsole(width=200)
     console.print(_models_table(list_models(args.filter, task=args.task, pretrained=args.pretrained)))
     if not models:
         print(f"no published weights in {directory / INDEX_FILE}")

@@ -78,10 +78,10 @@ def test_a_terminal_whose_encoding_lacks_a_character_gets_a_question_mark_not_an
     assert b"usage: frugalseg COMMAND ? (frugalseg" in done.stdout and done.stdout.isascii()
 
 
-@pytest.mark.parametrize("words", [["configs", "list"], ["--help"]], ids=" ".join)
+@pytest.mark.parametrize("words", [["configs", "list"], ["zoo", "list"], ["--help"]], ids=" ".join)
 def test_a_reader_that_goes_away_stops_the_output_quietly(words):
     """`frugalseg configs list | head -1`: exit 141 as a shell reports it, no 'error: Broken pipe' (nor, for
-    the overview, a BrokenPipeError traceback)."""
+    the overview, a BrokenPipeError traceback; nor, for `zoo list`'s tables, rich's exit 1)."""
     process = subprocess.Popen(
         [sys.executable, "-m", "frugalseg", *words], stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
