@@ -69,7 +69,7 @@ def _summary(path: Path) -> str:
             continue
         for word in text.split():
             words.append(word)
-            if word[-1] in ".!?" and word not in ABBREVIATIONS:
+            if word[-1] in ".!?" and word.lstrip("([") not in ABBREVIATIONS:
                 return " ".join(words)
     return " ".join(words).rstrip(":")
 

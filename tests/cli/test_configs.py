@@ -93,6 +93,7 @@ def test_configs_list_shows_each_description_to_the_end_of_its_sentence(capsys, 
         "pseudo-labels at +/-10) of the synthetic streets set that frugalseg generates into its cache."
     )
     assert "lambda*Gated CRF (lambda = 0.1, eq. 2)" in text["weclick_teacher.yaml"]  # "eq." ends no sentence
+    assert text["weclick_camvid_clicks_gcrf.yaml"].endswith("with partial CE + lambda*Gated CRF.")  # "(eq."
 
 
 def test_no_shipped_config_defaults_to_the_development_machines_data():
