@@ -43,7 +43,7 @@ _LEGACY_FORMATS = {"CityscapesFormat": "cityscapes", "DavisFormat": "davis"}
 
 def default_store(root: Path, name: str, settings: dict[str, Any]) -> Path:
     """A cache folder for labels made from the data set at ``root`` with ``settings`` (never inside it)."""
-    key = hashlib.sha256(str(Path(root).resolve()).encode()).hexdigest()[:10]
+    key = hashlib.sha256(str(Path(root).resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:10]
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
     return cache_dir() / "labels" / f"{Path(root).name}-{key}" / f"{name}-{digest}"
 

@@ -287,7 +287,7 @@ def video_index(video: str | Path) -> VideoIndex:
     identity = file_identity(video)
     if identity in _indexes:
         return _indexes[identity]
-    key = hashlib.blake2b(identity.encode(), digest_size=16).hexdigest()
+    key = hashlib.blake2b(identity.encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
     cached = cache_dir() / "videos" / key / "index.json"
     index: VideoIndex | None = None
     try:

@@ -92,5 +92,5 @@ class FrameReader:
         except OSError:
             return None  # read_frame names the missing file
         identity = f"{identity}|{self.scale!r}"
-        key = hashlib.blake2b(identity.encode(), digest_size=16).hexdigest()
+        key = hashlib.blake2b(identity.encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
         return self.cache / key[:2] / f"{key}.png"

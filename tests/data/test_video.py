@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -93,6 +95,21 @@ def test_the_index_is_kept_in_the_cache_and_made_anew_for_a_replaced_file(tmp_pa
     assert json.loads(cached.read_text(encoding="utf-8"))["pts"] == [0, 40, 80, 120, 160, 200]
     write_video(video, [numbered_frame(i) for i in range(9)], bframes=0)
     assert len(video_index(video)) == 9
+
+
+def test_a_video_whose_name_the_locale_cannot_encode_is_indexed_and_read(tmp_path):
+    """Under the C locale a non-ASCII name reaches Python surrogate-escaped: its cache key raised."""
+    video = write_video(tmp_path / "vidéo été.mkv", [numbered_frame(i) for i in range(6)], bframes=0)
+    script = (
+        "import sys\nfrom frugalseg.data.io import read_frame\n"
+        "from frugalseg.data.videos import video_index\n"
+        "frame = read_frame(sys.argv[1] + '/00003'); print(len(video_index(sys.argv[1])), frame.shape)"
+    )
+    env = {**os.environ, "LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
+    env["FRUGALSEG_CACHE"] = str(tmp_path / "cache")
+    done = subprocess.run([sys.executable, "-c", script, os.fsencode(video)], env=env, capture_output=True)
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    assert done.stdout.decode() == f"6 {(*SIZE, 3)}\n"
 
 
 def test_a_header_that_claims_more_frames_than_the_file_holds_is_not_trusted(tmp_path):
