@@ -8,11 +8,12 @@ serves the annotation page over the same session, and ``ml-backend`` serves it t
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from frugalseg.cli.annotate_options import FORMATS, diversity_options, engine_options
-from frugalseg.cli.options import count_option, seed_option
+from frugalseg.cli.options import count_option, seed_option, typed_text
 
 if TYPE_CHECKING:
     from frugalseg.active.objects.session.proposals import ProposalOptions
@@ -179,24 +180,24 @@ def _chosen_proposal_options(args: argparse.Namespace) -> ProposalOptions:
 
 def _propose(args: argparse.Namespace) -> int:
     import json
+    import shlex
     from dataclasses import asdict
 
     session = _open(args)
     proposal = session.propose(_chosen_proposal_options(args), video=args.video)
     if proposal is None:
-        print("nothing to propose: every frame is annotated")
+        print("null" if args.json else "nothing to propose: every frame is annotated")
         return 0
     if args.task:
-        import shlex
-
         from frugalseg.active.objects.session.tasks import task_names, write_task
 
         masks = write_task(session, proposal, args.task, args.task_format)
         names = task_names(session, proposal.video)
         maps = " ".join(f"--map {shlex.quote(name + '=object')}" for name in names)
-        print(
+        print(  # beside --json's one JSON object, on stderr
             f"task: {args.task} ({args.task_format}) holds frame {proposal.frame} of {proposal.video} "
-            f"with {masks} masks" + (f" (`label import` of it: {maps})" if names else "")
+            f"with {masks} masks" + (f" (`label import` of it: {maps})" if names else ""),
+            file=sys.stderr if args.json else sys.stdout,
         )
     if args.json:
         print(json.dumps(asdict(proposal)))
@@ -211,8 +212,8 @@ def _propose(args: argparse.Namespace) -> int:
     print(f"why: {proposal.reason}")
     made = "--clicks YOUR_CLICKS.json" if proposal.kind == "clicks" else "--mask YOUR_MASK.png"
     print(
-        f"then: frugalseg annotate add --state {args.state}{_start_words(args)} --video {proposal.video} "
-        f"--frame {proposal.frame} {made}"
+        f"then: frugalseg annotate add --state {shlex.quote(args.state)}{_start_words(args)} "
+        f"--video {shlex.quote(proposal.video)} --frame {proposal.frame} {made}"
         + (" (the mask the box tool of `frugalseg annotate serve` makes)" if proposal.kind == "box" else "")
     )
     return 0
@@ -252,7 +253,7 @@ def _start_words(args: argparse.Namespace) -> str:
 
 def _object_name(text: str) -> tuple[int, str]:
     """``ID=NAME`` of ``annotate add --name`` as (object id, name)."""
-    number, _, name = text.partition("=")
+    number, _, name = typed_text(text).partition("=")
     from frugalseg.active.objects.session.given import MAX_OBJECTS, is_object_id, object_name
     from frugalseg.errors import ConfigError
 

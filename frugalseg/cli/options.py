@@ -16,6 +16,15 @@ from typing import Any
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 
 
+def typed_text(text: str) -> str:
+    """A name as the person typed it on the command line (an object's, a tool label's).
+
+    Under the C locale Python hands a word's non-ASCII bytes over as lone surrogates; a name is UTF-8
+    text, so they are decoded as such (``1=voiture é`` names ``voiture é`` in any locale).
+    """
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def _number(text: str) -> float:
     """A finite number."""
     try:

@@ -37,11 +37,9 @@ def test_propose_a_task_import_it_and_add_it(tool, tmp_path, capsys):
     task = tmp_path / ("task.json" if tool == "label-studio" else "task.xml")
     propose = ["annotate", "propose", "--state", str(state), "--video", "squares-a", "--frames", "uniform"]
     assert main([*propose, "--json", "--task", str(task), "--task-format", tool]) == 0
-    out = capsys.readouterr().out.splitlines()
-    frame = json.loads(out[-1])["frame"]
-    assert (
-        out[0] == f"task: {task} ({tool}) holds frame {frame} of squares-a with 3 masks"
-    )  # background, 1, 2
+    printed = capsys.readouterr()
+    frame = json.loads(printed.out)["frame"]  # stdout holds the one JSON object
+    assert printed.err == f"task: {task} ({tool}) holds frame {frame} of squares-a with 3 masks\n"  # bg, 1, 2
     current = AnnotationSession.open(state).current_mask("squares-a", frame)
     assert current is not None and set(np.unique(current).tolist()) == {0, 1, 2}
 

@@ -53,6 +53,25 @@ def test_the_engine_and_its_options_given_to_the_first_proposal_are_repeated(
     )
 
 
+def test_the_then_line_quotes_a_session_folder_and_a_video_named_with_spaces(
+    frames: Path, tmp_path: Path, capsys
+) -> None:
+    clip, state, drawn = tmp_path / "my clip", tmp_path / "my session", str(frames.parents[3] / "a0.png")
+    shutil.copytree(frames, clip)
+    start = ["--format", "video", "--root", str(clip), "--max-frames", "4", "--flow-downscale", "2"]
+    first = ["--video", "my clip", "--frame", "0", "--mask", drawn]
+    assert main(["annotate", "add", "--state", str(state), *start, *first]) == 0
+    capsys.readouterr()
+    assert main(["annotate", "propose", "--state", str(state), "--frames", "uniform", "--types", "mask"]) == 0
+    then = capsys.readouterr().out.splitlines()[-1]
+    named = f"--state '{state}' --video 'my clip'"
+    assert then == f"then: frugalseg annotate add {named} --frame 3 --mask YOUR_MASK.png"
+    words = shlex.split(then.removeprefix("then: frugalseg "))
+    words[words.index("YOUR_MASK.png")] = drawn
+    assert main(words) == 0
+    assert "2 of 4 frames annotated" in capsys.readouterr().out
+
+
 def session(frames: Path, state: Path, *options: str) -> Path:
     """A session at ``state`` whose frame 0 is drawn (objects 1 and 2), on the first 4 frames."""
     start = ["--format", "video", "--root", str(frames), "--max-frames", "4", "--flow-downscale", "2"]
