@@ -210,7 +210,16 @@ def read_cvat_video(path: str | Path) -> ToolExport:
         [f for f in by_frame.values() if f.shapes],
         _label_names(task),
         video=source or (task.findtext("name") if task is not None else None),
+        numbers=_numbers(frames),
     )
+
+
+def _numbers(frames: list[int]) -> range | None:
+    """The task's frame numbers (`task_frames`, ``start_frame + k · step``) as a range; None for no frame."""
+    if not frames:
+        return None
+    step = frames[1] - frames[0] if len(frames) > 1 else 1
+    return range(frames[0], frames[-1] + 1, max(step, 1))
 
 
 def _label_names(task: Any) -> tuple[str, ...]:

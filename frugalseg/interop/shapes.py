@@ -118,6 +118,7 @@ class ToolExport:
         frames: the annotated frames.
         labels: the label names the file declares (its label set), in file order.
         video: the name of the video a CVAT for video task was made from, if the file gives one.
+        numbers: the frame numbers of a CVAT for video task (``start_frame + k · step``), else None.
     """
 
     path: Path
@@ -125,6 +126,7 @@ class ToolExport:
     frames: list[Frame]
     labels: tuple[str, ...] = ()
     video: str | None = None
+    numbers: range | None = None
 
     def shape_count(self) -> int:
         """How many shapes all frames hold."""

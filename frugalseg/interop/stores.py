@@ -117,18 +117,31 @@ class FrameIndex:
         return "part" if any(parts[-d:] in self._tails for d in range(1, len(parts))) else "none"
 
     def by_number(
-        self, frame: Frame, clip_id: str | None, video: str | None, path: Path
+        self, frame: Frame, clip_id: str | None, video: str | None, path: Path, numbers: range | None = None
     ) -> tuple[Clip, int] | None:
         """Frame ``frame.key`` of the clip `clip` finds for ``frame.video``, else for ``video``.
 
         A frame past the clip's end is an error naming the tracks (or images) drawn on it; None
-        for a `Frame.held` one.
+        for a `Frame.held` one. A CVAT video task's frame N (its frame ``numbers``) is the clip's
+        frame named ``frame_N`` when the clip's frames are named so, each a frame of the task (CVAT's
+        export of the task with its images: `named_numbers`); else the clip's N-th frame.
         """
         clip = self.clip(clip_id, frame.video or video, path, frame.element if frame.video else None)
         if frame.held and int(frame.key) >= len(clip.frames):
             return None
         owners = ", ".join(dict.fromkeys(shape.element.split(" (")[0] for shape in frame.shapes))
-        return _in_clip(int(frame.key), clip, path, f"frame {frame.key} ({owners})")
+        element = f"frame {frame.key} ({owners})"
+        named = named_numbers(clip, numbers)
+        if named is not None:
+            if int(frame.key) not in named:
+                first, last = min(named), max(named)
+                raise DataError(
+                    path,
+                    f"{element}: clip {clip.clip_id} holds no frame_{int(frame.key):06d} "
+                    f"(its {len(named)} frames are named frame_{first:06d}…frame_{last:06d})",
+                )
+            return _in_clip(named[int(frame.key)], clip, path, element)
+        return _in_clip(int(frame.key), clip, path, element)
 
     def clip(self, clip_id: str | None, video: str | None, path: Path, element: str | None = None) -> Clip:
         """The clip a video export is of: ``clip_id``, else the clip named like ``video``, else the only clip.
@@ -160,6 +173,25 @@ class FrameIndex:
         raise ConfigError(
             "--clip", f"{path}: the video's clip is not known ({asked}); the split's clips: {listed}"
         )
+
+
+def named_numbers(clip: Clip, numbers: range | None) -> dict[int, int] | None:
+    """Frame number → the clip's frame index, for a clip whose frames are CVAT's of a video task.
+
+    That is, every frame is named ``frame_N`` (`CVAT_FRAME`) with N one of the task's ``numbers``,
+    and the names are not the frames' own indices (where numbering by name or place is the same);
+    else None. frugalseg's own CVAT files number a clip's frames by place from 0, which such names
+    never all are.
+    """
+    if numbers is None:
+        return None
+    named: dict[int, int] = {}
+    for index, frame in enumerate(clip.frames):
+        match = CVAT_FRAME.fullmatch(PurePosixPath(frame.name).stem)
+        if match is None or int(match[1]) not in numbers:
+            return None
+        named[int(match[1])] = index
+    return None if all(number == index for number, index in named.items()) else named
 
 
 def _in_clip(number: int, clip: Clip, path: Path, element: str) -> tuple[Clip, int]:
@@ -349,7 +381,7 @@ def _place(
     """
     path = export.path
     if isinstance(frame.key, int):
-        found = index.by_number(frame, clip, export.video, path)
+        found = index.by_number(frame, clip, export.video, path, export.numbers)
         if found is None:
             return None
         target, offset = found
