@@ -326,14 +326,24 @@ def read_mask(path: Path, shape: tuple[int, int], frame_path: Path) -> np.ndarra
     return np.where(ids == VOID, 0, ids).astype(np.uint8)
 
 
-def check_objects(path: Path, named: list[int], known: dict[int, int], video: str) -> None:
-    """Refuse the ids of ``named`` that are not in ``known``."""
+def check_objects(path: Path, named: list[int], known: dict[int, int], video: str, *, mask: bool) -> None:
+    """Refuse the ids of ``named`` that are not in ``known``.
+
+    ``mask``: ``named`` are the ids of a mask (not given as one object's), where a tool that redraws an
+    object numbers it anew; for a mask of one such id the message says how to name the known object.
+    """
     unknown = [obj for obj in named if obj not in known]
     if unknown:
         listed = ", ".join(map(str, sorted(known))) or "none"
+        which = str(next(iter(known))) if len(known) == 1 else "ID"
+        renamed = (
+            f"if it is a known object numbered anew by the tool that drew it, name it with --object {which}; "
+            if mask and named == unknown and len(unknown) == 1 and known
+            else ""
+        )
         raise DataError(
             path,
-            f"object {', '.join(map(str, unknown))} unknown in video {video!r} (known: {listed}); "
+            f"object {', '.join(map(str, unknown))} unknown in video {video!r} (known: {listed}); {renamed}"
             "allow new objects (--new-objects) if they first appear on this frame",
         )
 

@@ -569,7 +569,8 @@ class AnnotationSession:
             else:  # saved with its masks out of date: `finish` propagates, not this call
                 state = self.annotated_state(video, masks=current is None)
             if state is not None and not given.new_objects:
-                check_objects(given.source, given.objects, state.objects, video)
+                one_mask = given.ids is not None and given.object_id is None
+                check_objects(given.source, given.objects, state.objects, video, mask=one_mask)
             image = source.frame(t)
             if state is None:
                 frames = len(source.frame_paths)

@@ -169,6 +169,25 @@ def test_the_state_after_each_addition_is_the_expected_one(
     assert "changed nothing" not in told
 
 
+def test_a_known_object_a_tool_numbered_anew_is_named_with_object(
+    started: Path, made: Path, tmp_path: Path, capsys
+) -> None:
+    """A tool that redraws squares-b's object 1 numbers it 3: the refusal says how to name it, which works."""
+    assert add(started, "--video", "squares-b", "--frame", "0", "--mask", str(made / "b0.png")) == 0
+    renamed = tmp_path / "b6-renamed.png"
+    palette_png(renamed, np.where(squares(6, 1) == 1, 3, 0))
+    capsys.readouterr()
+    assert add(started, "--video", "squares-b", "--frame", "6", "--mask", str(renamed)) == 2
+    assert capsys.readouterr().err == (
+        f"error: {renamed}: object 3 unknown in video 'squares-b' (known: 1); if it is a known object "
+        "numbered anew by the tool that drew it, name it with --object 1; allow new objects (--new-objects) "
+        "if they first appear on this frame\n"
+    )
+    assert add(started, "--video", "squares-b", "--frame", "6", "--mask", str(renamed), "--object", "1") == 0
+    state, _ = VideoState.load(started / "squares-b")
+    assert state.objects == {1: 0}
+
+
 def test_a_new_object_is_declared_on_the_frame_it_first_appears_on(started: Path, made: Path, capsys) -> None:
     # the first annotation of a video declares its objects: squares-b shows object 1 only
     assert add(started, "--video", "squares-b", "--frame", "0", "--mask", str(made / "b0.png")) == 0
