@@ -12,7 +12,7 @@ import torch
 from kornia.geometry.transform import warp_affine
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from lightning.pytorch.utilities import rank_zero_info
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, SequentialSampler
 
 from frugalseg.data.classes import ClassTable
 from frugalseg.data.clips import IGNORE_INDEX, Clip, LabelKind
@@ -32,7 +32,7 @@ from frugalseg.datamodules.options import (
     SplitOptions,
     TemporalOptions,
 )
-from frugalseg.datamodules.predict import PredictDataset, folder_items, split_items
+from frugalseg.datamodules.predict import PredictDataset, SameSizeBatchSampler, folder_items, split_items
 from frugalseg.datamodules.recipes import (
     Sample,
     annotation_cost,
@@ -382,11 +382,19 @@ class VideoSegDataModule(L.LightningDataModule):
             # This is set here, before the workers fork: a forked worker that resizes the OpenCV
             # thread pool it inherited deadlocks destroying the pool's locks.
             cv2.setNumThreads(1)
+        batches = None
+        if isinstance(dataset, PredictDataset) and batch_size > 1:
+            sizes = dataset.sizes()
+            if len(set(sizes)) > 1:  # frames of several sizes: each batch holds frames of one size
+                # (with several processes Lightning swaps in its own unrepeated sampler, which splits as ours)
+                order = sampler if sampler is not None else SequentialSampler(dataset)
+                batches = SameSizeBatchSampler(order, batch_size, drop_last=False, sizes=sizes)
         return DataLoader(
             dataset,
-            batch_size=batch_size,
+            batch_size=batch_size if batches is None else 1,
             shuffle=shuffle,
-            sampler=sampler,
+            sampler=sampler if batches is None else None,
+            batch_sampler=batches,
             drop_last=shuffle and len(self.datasets[split]) > batch_size,
             num_workers=self.loader.num_workers,
             persistent_workers=self.loader.num_workers > 0,

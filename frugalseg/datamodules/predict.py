@@ -4,21 +4,22 @@ Each item is the ``num_frames`` frames ending at the frame to segment (earlier f
 first frame of the clip or folder, as for training) with its name, path and original size, so the
 prediction writer can name its files and restore the size after a ``load_scale``. For streaming
 (`folder_items` with ``stream=True``) an item is one frame, marked when it starts a video, and the
-student keeps its memory between items.
+student keeps its memory between items. Frames of different sizes never share a batch
+(`SameSizeBatchSampler`): each is segmented at its own size.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import BatchSampler, Dataset, Sampler
 
 from frugalseg.data.clips import Clip
-from frugalseg.data.io import read_frame
+from frugalseg.data.io import image_size, read_frame
 from frugalseg.data.videos import VIDEO_EXTENSIONS, is_video, video_frames
 from frugalseg.datamodules.frames import resize_by
 from frugalseg.errors import DataError
@@ -75,11 +76,19 @@ def folder_items(folder: str | Path, num_frames: int, *, stream: bool = False) -
     """
     folder = Path(folder)
     items = []
+    named: dict[str, Path] = {}
     for video, frames in _videos_under(folder).items():
         base = folder.parent if video == folder else folder
         for i, path in enumerate(frames):
             source = video.with_suffix("") / path.name if video.is_file() else path.with_suffix("")
             name = source.relative_to(base).as_posix()
+            if name in named:  # a.jpg and a.png, or clip.mp4 and clip/00000.png: one output file
+                raise DataError(
+                    path,
+                    f"its prediction would have the same name {name!r} as {named[name]}'s and overwrite it; "
+                    "rename one of them or move it to another folder",
+                )
+            named[name] = path
             if stream:
                 items.append(PredictItem(name, (path,), first=i == 0))
             else:
@@ -98,6 +107,10 @@ class PredictDataset(Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
+    def sizes(self) -> list[tuple[int, int]]:
+        """(width, height) of the frame each item segments, from the file headers."""
+        return [image_size(item.frames[-1]) for item in self.items]
+
     def __getitem__(self, index: int) -> dict:
         item = self.items[index]
         frames = [read_frame(path) for path in item.frames]
@@ -112,3 +125,40 @@ class PredictDataset(Dataset):
         if item.first is not None:
             meta["first"] = item.first
         return {"frames": torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).contiguous(), "meta": meta}
+
+
+class SameSizeBatchSampler(BatchSampler):
+    """Batches of consecutive items whose frames have one size: a frame of another size starts a batch.
+
+    The default collation stacks a batch's frames, and the prediction of a batch is resized to one
+    size, so a folder of frames of several sizes is batched this way (in order; at most ``batch_size``).
+
+    Args:
+        sampler: the items' indices, in the order they are segmented.
+        batch_size: the most items in a batch.
+        drop_last: drop the last batch when it holds fewer than ``batch_size`` items.
+        sizes: the size of each item's frames, by item index (`PredictDataset.sizes`).
+    """
+
+    def __init__(
+        self,
+        sampler: Sampler[int] | Iterable[int],
+        batch_size: int,
+        drop_last: bool,
+        sizes: Sequence[tuple[int, int]],
+    ) -> None:
+        super().__init__(sampler, batch_size, drop_last)
+        self.sizes = list(sizes)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        batch: list[int] = []
+        for index in self.sampler:
+            if batch and (len(batch) == self.batch_size or self.sizes[index] != self.sizes[batch[0]]):
+                yield batch
+                batch = []
+            batch.append(index)
+        if batch and not (self.drop_last and len(batch) < self.batch_size):
+            yield batch
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
