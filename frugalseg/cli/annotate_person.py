@@ -306,7 +306,7 @@ def _export(args: argparse.Namespace) -> int:
     from frugalseg.active.objects.session.exports import export_with_tools, tools_folder
     from frugalseg.active.objects.session.session import AnnotationSession
     from frugalseg.active.objects.session.session_settings import SESSION_FILE
-    from frugalseg.autolabel.store import check_store_apart
+    from frugalseg.autolabel.store import RUN_FILE, check_store_apart
     from frugalseg.errors import ConfigError
 
     if not (Path(args.state) / SESSION_FILE).is_file():
@@ -325,6 +325,8 @@ def _export(args: argparse.Namespace) -> int:
     for store in (args.out, str(tools_folder(out))):
         check_store_apart(store, session.settings.root)
     new = not out.exists() or not any(out.iterdir())
+    if not new and not (out / RUN_FILE).is_file():
+        raise ConfigError("--out", f"{out} holds files but no label store: name a new folder for the store")
     try:
         written, frames, files = export_with_tools(session, out, new=new)
     except ConfigError as err:

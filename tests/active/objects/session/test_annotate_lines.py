@@ -117,6 +117,17 @@ def test_export_refusals_name_the_option_and_the_problem_in_one_short_line(
     )
     assert a_file.read_text(encoding="utf-8") == "mine\n" and sorted(tmp_path.iterdir()) == [a_file, one]
 
+    # a folder of the person's own files is no store to add to
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "todo.txt").write_text("mine\n", encoding="utf-8")
+    assert export(one, notes) == 2
+    assert capsys.readouterr().err == (
+        f"error: --out: {notes} holds files but no label store: name a new folder for the store\n"
+    )
+    assert tree(notes) == {"todo.txt": b"mine\n"}
+    shutil.rmtree(notes)
+
     # another session's store: the settings that differ, briefly, and the store as it was
     assert export(one, out) == 0
     other = session(frames, tmp_path / "other", "--stride", "2")

@@ -89,10 +89,11 @@ def test_a_task_names_its_objects_and_imports_back_with_the_maps_it_prints(
     task = tmp_path / "task.json"
     propose = ["annotate", "propose", "--state", str(named), "--frames", "uniform", "--json"]
     assert main([*propose, "--task", str(task), "--task-format", "label-studio"]) == 0
-    out = capsys.readouterr().out.splitlines()
-    assert out[0] == (
+    printed = capsys.readouterr()
+    assert json.loads(printed.out)["frame"] == 9  # stdout holds the proposal, the task line goes to stderr
+    assert printed.err == (
         f"task: {task} (label-studio) holds frame 9 of squares-a with 3 masks "
-        "(`label import` of it: --map car=object --map 'road patch=object')"
+        "(`label import` of it: --map car=object --map 'road patch=object')\n"
     )
     (record,) = json.loads(task.read_text(encoding="utf-8"))
     labels = [r["value"]["brushlabels"] for r in record["predictions"][0]["result"]]
