@@ -28,6 +28,8 @@ them with every object and mark of the label (`frugalseg.interop.shapes.SECONDS_
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import re
@@ -253,8 +255,10 @@ def import_export(
     frames = [frame for frame, place in found if place is not None]
     placed = [place for _, place in found if place is not None]
     _check_unique(frames, placed, export)
-    settings = {"tool": export.tool, "file": str(export.path.resolve()), "mapping": mapping.describe(),
+    settings = {"tool": export.tool, "file": str(export.path.resolve()),
+                "sha256": tool_file_sha256(export.path), "mapping": mapping.describe(),
                 "dense_kind": dense_kind.value, "background": background, "clip": clip}  # fmt: skip
+    _check_same_content(store, settings, export.path)
     created = not store.root.exists() or not any(store.root.iterdir())
     written: dict[str, int] = {}
     skipped = 0
@@ -280,6 +284,51 @@ def import_export(
             shutil.rmtree(store.root, ignore_errors=True)
         raise
     return ImportSummary(len(frames), written, skipped, left_out)
+
+
+def tool_file_sha256(path: Path) -> str | None:
+    """The sha256 of a tool file's bytes; of a folder (mask, labelme exports), of its files' paths and bytes.
+
+    None for a path that is neither (an export made in memory).
+    """
+    digest = hashlib.sha256()
+    if path.is_file():
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
+    if not path.is_dir():
+        return None
+    for item in sorted(p for p in path.rglob("*") if p.is_file()):
+        name = item.relative_to(path).as_posix().encode("utf-8", "surrogateescape")
+        digest.update(b"%d:%s%d:" % (len(name), name, item.stat().st_size))
+        digest.update(item.read_bytes())
+    return digest.hexdigest()
+
+
+def _check_same_content(store: LabelStore, settings: dict[str, Any], path: Path) -> None:
+    """Refuse a tool file that changed since it was imported into ``store`` (`DataError` naming both).
+
+    A store resumes an import: it skips the labels it holds. A file edited since (an object redrawn)
+    would keep its old labels there, so the store records the file's `tool_file_sha256` and the same
+    file of other content is refused, never mixed with what it held then. Other differences of the
+    settings are the store's own refusal (`LabelStore.open_run`).
+    """
+    try:
+        stored = json.loads(store.run_path.read_text(encoding="utf-8")).get("settings")
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+        return  # no store yet, or one the store's own check refuses
+    if not isinstance(stored, dict) or stored.get("file") != settings["file"]:
+        return
+    then, now = stored.get("sha256"), settings["sha256"]
+    if then == now:
+        return
+    what = f"sha256 {str(then)[:12]}… then, {str(now)[:12]}… now" if then else "its content not recorded then"
+    raise DataError(
+        path,
+        f"changed since it was imported into {store.root} ({what}); that store keeps what the file held "
+        "then: give a new --out to import the file as it is now",
+    )
 
 
 def _why_none(frames: list[Frame], placed: list[tuple[Clip, int, tuple[int, int], list[int]]]) -> str:

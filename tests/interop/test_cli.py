@@ -195,3 +195,34 @@ def test_export_calls_the_tool_file_tool_as_import_does(davis, tmp_path, capsys)
     assert not out.exists()
     assert main(["label", "export", "--store", str(store), "--tool", "coco", "--out", str(out)]) == 0
     assert f"→ {out} (coco)" in capsys.readouterr().out
+
+
+def test_an_edited_tool_file_is_refused_by_the_store_it_was_imported_into(davis, tmp_path, capsys):
+    import hashlib
+
+    coco = _coco(tmp_path / "coco.json")
+    store = tmp_path / "store"
+    args = ["label", "import", str(coco), "--tool", "coco", "--format", "davis", "--root", str(davis),
+            "--out", str(store), "--map", "vehicle=object", "--background", "background"]  # fmt: skip
+    assert main(args) == 0
+    capsys.readouterr()
+    then = hashlib.sha256(coco.read_bytes()).hexdigest()
+    assert json.loads((store / "run.json").read_text(encoding="utf-8"))["settings"]["sha256"] == then
+    assert main(args) == 0  # unchanged: the import resumes, skipping what is there
+    assert f"→ 0 labels (none) in {store}, 3 already there" in capsys.readouterr().out
+    label = store / "train/squares-a/00004_fine_labelTrainIds.png"
+    before = label.read_bytes()
+    data = json.loads(coco.read_text(encoding="utf-8"))
+    data["annotations"][2]["segmentation"] = coco_encode(squares(3, 0) == 1)  # object 1 redrawn on frame 4
+    coco.write_text(json.dumps(data), encoding="utf-8")
+    now = hashlib.sha256(coco.read_bytes()).hexdigest()
+    assert main(args) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: {coco}: changed since it was imported into {store} (sha256 {then[:12]}… then, {now[:12]}… "
+        "now); that store keeps what the file held then: give a new --out to import the file as it is now"
+    ]
+    assert label.read_bytes() == before and len((store / "manifest.jsonl").read_bytes().splitlines()) == 3
+    again = tmp_path / "again"
+    assert main([*args[:-5], str(again), *args[-4:]]) == 0
+    ids = cv2.imread(str(again / "train/squares-a/00004_fine_instanceIds.png"), cv2.IMREAD_UNCHANGED)
+    np.testing.assert_array_equal(ids == 1, squares(3, 0) == 1)
