@@ -251,7 +251,7 @@ class GrabCutClicks(ClickToMask):
         *,
         known: ObjectPrior | None = None,
     ) -> np.ndarray:
-        """`local_grabcut_clicks` within ``GIVEN_CLICK_REACH`` click radii (24 px at 854×480) of them."""
+        """`local_grabcut_clicks` within ``GIVEN_CLICK_REACH`` click radii (30 px at 854×480) of them."""
         radius = click_radius(current.shape)
         return local_grabcut_clicks(image, current, clicks, radius=radius, reach=GIVEN_CLICK_REACH * radius)
 

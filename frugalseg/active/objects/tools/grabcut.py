@@ -73,7 +73,7 @@ class Click(Protocol):
 
 
 def click_radius(shape: tuple[int, ...]) -> int:
-    """Radius of a click's disk: 1 % of the image diagonal, at least 2 px (8 px at 854×480)."""
+    """Radius of a click's disk: 1 % of the image diagonal, at least 2 px (10 px at 854×480)."""
     return max(2, round(0.01 * float(np.hypot(shape[0], shape[1]))))
 
 
