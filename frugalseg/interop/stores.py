@@ -57,6 +57,7 @@ from frugalseg.data.io import (
     write_bytes_atomic,
     write_json_atomic,
 )
+from frugalseg.data.videos import VIDEO_EXTENSIONS
 from frugalseg.errors import ConfigError, DataError
 from frugalseg.interop.raster import DENSE_KINDS, ClassMapping, FrameLabel, check_shape, rasterize, shape_kind
 from frugalseg.interop.shapes import Frame, ToolExport
@@ -103,6 +104,8 @@ class FrameIndex:
                 raise DataError(path, f"{element}: no frame of the data set is named {name!r}")
             return _in_clip(int(number[1]), self.clip(clip_id, None, path), path, element)
         found = self._tails[parts[-depth:]]
+        if depth == 1 and len(parts) > 1:
+            found = self._in_folder(found, parts[-2], parts[:-2], name, path, element)
         anchors = [(clip, offset) for clip, offset in found if offset == 0]
         candidates = anchors if len(found) > 1 and len(anchors) == 1 else found
         if len(candidates) > 1:
@@ -110,6 +113,39 @@ class FrameIndex:
             problem = "names several frames" if depth == len(parts) else "is no frame; its file name matches"
             raise DataError(path, f"{element}: {name!r} {problem} {where}: name it with its folder")
         return candidates[0]
+
+    def _in_folder(
+        self,
+        found: list[tuple[Clip, int]],
+        folder: str,
+        above: tuple[str, ...],
+        name: str,
+        path: Path,
+        element: str,
+    ) -> list[tuple[Clip, int]]:
+        """The frames ``found`` by a file name alone whose clip its ``folder`` may be; refused when none.
+
+        A tool may keep a frame in a folder of its own (a subset, ``images/``), so a folder that names
+        nothing is no clip. One that does is: a clip of the split (``car-shadow/00009.jpg`` on
+        ``car-shadow.mp4``'s frames is its frame 9), a video file (``blackswan.mp4/00009``, frugalseg's
+        name of a video's frame), or a sequence of a DAVIS-style tree (``JPEGImages/480p/blackswan/…``):
+        a frame of another clip than those ``found`` is a `DataError` naming its path and that clip,
+        never taken for ours. Uploads are named by their file name alone (`label_studio.image_name`).
+        """
+        video = Path(folder).suffix.lower() in VIDEO_EXTENSIONS
+        stem = Path(folder).stem if video else folder
+        ours = [(clip, offset) for clip, offset in found if clip.clip_id == stem]
+        if ours:
+            return ours
+        known = {clip.clip_id for clip in self.clips}
+        if stem not in known and not video and "JPEGImages" not in above:
+            return found
+        clips = " or ".join(dict.fromkeys(clip.clip_id for clip, _ in found))
+        raise DataError(
+            path,
+            f"{element}: {name!r} is a frame of {stem}, not of clip {clips} (only its file name matches "
+            f"{found[0][0].frame_path(found[0][1])})",
+        )
 
     def match(self, name: str) -> str:
         """How ``name`` names frames: ``whole`` (by its whole path), ``part`` (a shorter tail), ``none``."""

@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 from starlette.testclient import TestClient
 
+from app.conftest import open_session
 from frugalseg.active.objects.session.given import GivenAnnotation
+from frugalseg.active.objects.session.proposals import ProposalOptions
 from frugalseg.active.objects.simulation.annotation_types import GivenClick
 from frugalseg.active.objects.tools.graph_cut import ObjectPrior
 from frugalseg.app import SessionService
@@ -272,6 +274,33 @@ def test_bad_input_is_refused_naming_the_task_and_writes_nothing(
     ignored = backend.post("/webhook", json={**event(0, []), "action": "TASKS_CREATED"})
     assert ignored.status_code == 200 and ignored.json()["status"] == "ignored"
     assert not folder.exists()
+    assert service.jobs == []
+
+
+def test_a_task_of_another_clips_frame_is_refused_not_taken_for_ours(
+    tmp_path: Path, davis: Path, one_cv_thread: None
+) -> None:
+    """On a session of blackswan alone, car-shadow's frame 3 is not blackswan's (a file name in common)."""
+    root = tmp_path / "davis"
+    for top in ("JPEGImages", "Annotations"):
+        (root / top / "480p").mkdir(parents=True)
+        (root / top / "480p" / VIDEO).symlink_to(davis / top / "480p" / VIDEO)
+    session = open_session(tmp_path / "state", root)
+    service = SessionService(session, ProposalOptions(frames="uncertainty", types="mask"))
+    with TestClient(create_ml_backend(service), raise_server_exceptions=False) as client:
+        assert client.post("/setup", json={"project": "3.1700000000", "schema": CONFIG}).status_code == 200
+        problem = (
+            "task 103: 'JPEGImages/480p/car-shadow/00003.jpg' is a frame of car-shadow, not of clip "
+            f"blackswan (only its file name matches {root}/JPEGImages/480p/blackswan/00003.jpg)"
+        )
+        body = {"tasks": [task(3, "car-shadow"), task(4)], "label_config": CONFIG}
+        refusal, served = client.post("/predict", json=body).json()["results"]
+        assert refusal == {"result": [], "score": 0.0, "model_version": f"frugalseg refused: {problem}"}
+        assert served["model_version"].startswith("frugalseg-")
+        annotation = {**event(3, [brush(np.ones((480, 854), bool))]), "task": task(3, "car-shadow")}
+        response = client.post("/webhook", json=annotation)
+        assert response.status_code == 422 and response.json()["error"] == problem
+    assert not session.folder.exists()
     assert service.jobs == []
 
 

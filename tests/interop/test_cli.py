@@ -226,3 +226,34 @@ def test_an_edited_tool_file_is_refused_by_the_store_it_was_imported_into(davis,
     assert main([*args[:-5], str(again), *args[-4:]]) == 0
     ids = cv2.imread(str(again / "train/squares-a/00004_fine_instanceIds.png"), cv2.IMREAD_UNCHANGED)
     np.testing.assert_array_equal(ids == 1, squares(3, 0) == 1)
+
+
+@pytest.mark.parametrize(
+    ("file_name", "other"),
+    [
+        ("JPEGImages/480p/blackswan/00003.jpg", "blackswan"),  # a DAVIS tree's sequence
+        ("blackswan.mp4/00003", "blackswan"),  # frugalseg's name of another video's frame
+        ("00003.jpg", None),  # a file name alone (an upload)
+        ("default/00003.jpg", None),  # a folder of the tool's own
+        ("squares-b/00003.jpg", None),
+    ],
+)
+def test_a_frame_named_in_another_clips_folder_is_refused(davis, tmp_path, capsys, file_name, other):
+    clip = davis / "JPEGImages/480p/squares-b"  # a folder of frames as the video's clip
+    coco = tmp_path / "coco.json"
+    image = {"id": 1, "file_name": file_name, "width": 64, "height": 48}
+    annotation = {"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 2, 3, 4]}
+    data = {"images": [image], "annotations": [annotation], "categories": [{"id": 1, "name": "object"}]}
+    coco.write_text(json.dumps(data), encoding="utf-8")
+    store = tmp_path / "store"
+    args = ["label", "import", str(coco), "--tool", "coco", "--format", "video", "--root", str(clip)]
+    if other is None:
+        assert main([*args, "--out", str(store)]) == 0
+        assert (store / "all/squares-b/00003_boxes_labelTrainIds.png").is_file()
+        return
+    assert main([*args, "--out", str(store)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: {coco}: image 1 ({file_name}): {file_name!r} is a frame of {other}, not of clip squares-b "
+        f"(only its file name matches {clip}/00003.jpg)"
+    ]
+    assert not store.exists()
