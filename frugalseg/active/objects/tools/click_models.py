@@ -170,14 +170,22 @@ class ClickToMask(Configurable, ABC):
         """One object's mask (bool H×W) from a box drawn around it and corrective clicks.
 
         The model's answer (`_box`) kept inside the box, each click inside it as the click says
-        (`honour_prompt`).
+        (`honour_prompt`). A box reaching past the frame is its part on the frame.
 
         Args:
             image: the frame, H×W×3 uint8 RGB.
             box: the object's box, (x0, y0, x1, y1) in pixels, corners included.
             clicks: the person's corrective clicks since the box, in order.
             known: what the session knows of the object, or None.
+
+        Raises:
+            ValueError: the box holds no pixel of the frame.
         """
+        height, width = image.shape[:2]
+        x0, y0, x1, y1 = box
+        box = (max(x0, 0), max(y0, 0), min(x1, width - 1), min(y1, height - 1))
+        if box[0] > box[2] or box[1] > box[3]:
+            raise ValueError(f"box {(x0, y0, x1, y1)} holds no pixel of the {width}×{height} frame")
         return honour_prompt(self._box(image, box, clicks, known=known), clicks, box)
 
     @abstractmethod

@@ -363,6 +363,19 @@ def test_grabcuts_box_and_click_stay_inside_the_box_where_its_correction_grows_p
     assert np.array_equal(boxed, own & box((10, 49), (10, 29), (60, 60)))
 
 
+@pytest.mark.parametrize("model", [GrabCutClicks(), StarCutClicks()], ids=lambda m: m.name)
+def test_a_box_reaching_past_the_frame_is_its_part_on_the_frame(model) -> None:
+    """StarCut's box past the left edge gave an empty mask: its slice from a negative corner held nothing."""
+    image = np.full((60, 80, 3), (40, 90, 40), np.uint8)
+    image[15:45, 0:30] = (220, 40, 40)  # a red object at the frame's left edge
+    on_frame = model.box(image, (0, 10, 40, 50))
+    assert 800 < int(on_frame.sum()) < 1100  # about the object's 900 px: the check below can fail
+    np.testing.assert_array_equal(model.box(image, (-5, 10, 40, 50)), on_frame)
+    np.testing.assert_array_equal(model.box(image, (-5, 10, 40, 70)), model.box(image, (0, 10, 40, 59)))
+    with pytest.raises(ValueError, match=r"box \(-10, 0, -3, 3\) holds no pixel of the 80×60 frame"):
+        model.box(image, (-10, 0, -3, 3))
+
+
 def test_a_box_s_grabcut_runs_shrunk_to_box_pixels_and_its_mask_comes_back_at_full_size(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
