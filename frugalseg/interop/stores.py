@@ -287,7 +287,7 @@ def import_export(
     background_id = background_class(background, mapping, export.path, used)
     left_out = _others(export, index)
     kept = [frame for frame in export.frames if frame.element not in left_out]
-    found = [(frame, _place(frame, export, index, mapping, clip, used)) for frame in kept]
+    found = [(frame, _place(frame, export, index, mapping, clip, used, dense_kind)) for frame in kept]
     frames = [frame for frame, place in found if place is not None]
     placed = [place for _, place in found if place is not None]
     _check_unique(frames, placed, export)
@@ -458,6 +458,7 @@ def _place(
     mapping: ClassMapping,
     clip: str | None,
     used: Sequence[str],
+    dense_kind: LabelKind,
 ) -> tuple[Clip, int, tuple[int, int], list[int]] | None:
     """The clip, offset and size of an exported frame and the class of each shape, all checked.
 
@@ -488,7 +489,31 @@ def _place(
     for shape in frame.shapes:
         check_shape(shape, (height, width), path)
         train_ids.append(mapping.train_id(shape.label, path, shape.element, used))
+    _check_objects(frame, path, dense_kind)
     return target, offset, (height, width), train_ids
+
+
+def _check_objects(frame: Frame, path: Path, dense_kind: LabelKind) -> None:
+    """Refuse two annotations, tracks or regions of a frame drawing one object (`DataError` naming it).
+
+    A tool's object is one element per frame: one COCO annotation (its several polygons in its one
+    ``segmentation``), one CVAT track, one Label Studio region; frugalseg's exports write one per
+    (kind, class, object). Two elements of the same object id, class and dense kind would merge into
+    one object (a stray square in object 1), so they are refused. Clicks and boxes may be many.
+    """
+    seen: dict[tuple[LabelKind, str, int], str] = {}
+    for shape in frame.shapes:
+        kind = shape_kind(shape, dense_kind)
+        if shape.instance_id is None or kind not in DENSE_KINDS:
+            continue
+        first = seen.setdefault((kind, shape.label, shape.instance_id), shape.element)
+        if first != shape.element:
+            raise DataError(
+                path,
+                f"{frame.element}: {first} and {shape.element} are both object {shape.instance_id} of "
+                f"{shape.label!r}; an object is one annotation, track or region per frame: give one of them "
+                "its own id",
+            )
 
 
 def _check_unique(

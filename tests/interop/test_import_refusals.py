@@ -263,3 +263,68 @@ def test_a_truncated_png_in_a_mask_zip_is_refused_without_opencv_warnings(davis,
         "its decoded pixels would be wrong"
     ]
     assert not store.exists()
+
+
+def _stray() -> np.ndarray:
+    """A 6×6 square away from both objects of squares-a's frame 0 (a stray region drawn by mistake)."""
+    mask = np.zeros((48, 64), bool)
+    mask[40:46, 56:62] = True
+    return mask
+
+
+def test_two_coco_annotations_of_one_track_are_refused(davis, tmp_path, capsys):
+    object_1 = {"segmentation": [[4, 8, 16, 8, 16, 20, 4, 20]], "attributes": {"track_id": 0}}
+    coco = _coco(tmp_path, object_1)
+    data = json.loads(coco.read_text(encoding="utf-8"))
+    stray = {"id": 2, "image_id": 1, "category_id": 7, "segmentation": [[56, 40, 62, 40, 62, 46, 56, 46]],
+             "attributes": {"track_id": 0}}  # fmt: skip
+    data["annotations"].append(stray)
+    coco.write_text(json.dumps(data), encoding="utf-8")
+    expected = (
+        "image 1 (squares-a/00000.jpg): annotation 1 (image 1) and annotation 2 (image 1) are both object 1 "
+        "of 'vehicle'; an object is one annotation, track or region per frame: give one of them its own id"
+    )
+    _refused(coco, "coco", davis, tmp_path, capsys, expected)
+    # one annotation's several polygons are one object, as COCO splits an instance
+    rings = [object_1["segmentation"][0], stray["segmentation"][0]]
+    data["annotations"] = [{**object_1, "id": 1, "image_id": 1, "category_id": 7, "segmentation": rings}]
+    coco.write_text(json.dumps(data), encoding="utf-8")
+    store = tmp_path / "one"
+    assert _import(coco, "coco", davis, store, "--map", "vehicle=object") == 0
+    ids = cv2.imread(str(store / "train/squares-a/00000_fine_instanceIds.png"), cv2.IMREAD_UNCHANGED)
+    assert (ids == 1).sum() == 12 * 12 + 6 * 6 and set(np.unique(ids).tolist()) == {0, 1}
+
+
+def test_two_cvat_tracks_of_one_instance_id_are_refused(davis, tmp_path, capsys):
+    xml = tmp_path / "squares-a.xml"
+    objects = [(LabelKind.FINE, "object", 1, squares(0, 0) == 1), (LabelKind.FINE, "object", 2, _stray())]
+    write_cvat_video(xml, [(0, objects)], size=(48, 64), labels=["object"], name="squares-a", frame_count=10)
+    text = xml.read_text(encoding="utf-8")
+    assert text.count('<attribute name="instance_id">2</attribute>') == 2  # its frame and the outside one
+    xml.write_text(text.replace('"instance_id">2<', '"instance_id">1<'), encoding="utf-8")
+    expected = (
+        "frame 0: track 0 (frame 0) and track 1 (frame 0) are both object 1 of 'object'; "
+        "an object is one annotation, track or region per frame: give one of them its own id"
+    )
+    root = davis / "JPEGImages" / "480p" / "squares-a"
+    _refused(xml, "cvat-video", root, tmp_path, capsys, expected, "--split", "all", fmt="video")
+
+
+def test_two_label_studio_regions_of_one_object_are_refused(davis, tmp_path, capsys):
+    from frugalseg.interop.rle import ls_encode
+
+    def region(result_id: str, mask: np.ndarray) -> dict:
+        return {"id": result_id, "type": "brushlabels", "from_name": "tag", "to_name": "image",
+                "original_width": 64, "original_height": 48, "meta": {"instance_id": 1},
+                "value": {"format": "rle", "rle": ls_encode(mask), "brushlabels": ["vehicle"]}}  # fmt: skip
+
+    result = [region("a", squares(0, 0) == 1), region("b", _stray())]
+    task = {"id": 5, "data": {"image": "/data/local-files/?d=squares-a/00000.jpg"},
+            "annotations": [{"id": 1, "result": result}]}  # fmt: skip
+    tasks = tmp_path / "tasks.json"
+    tasks.write_text(json.dumps([task]), encoding="utf-8")
+    expected = (
+        "task 5: task 5 result a and task 5 result b are both object 1 of 'vehicle'; an object is one "
+        "annotation, track or region per frame: give one of them its own id"
+    )
+    _refused(tasks, "label-studio", davis, tmp_path, capsys, expected)
