@@ -244,9 +244,9 @@ class GrabCutClicks(ClickToMask):
             if click is None:
                 break
             made.append(click)
-            candidates = [  # a later click's disk may cover an earlier click's pixel: each holds its own
-                honour_prompt(grabcut_clicks(image, found, made, radius=radius), made),
-                honour_prompt(paint_clicks(found, made, radius), made),
+            candidates = [
+                grabcut_clicks(image, found, made, radius=radius),
+                paint_clicks(found, made, radius),
             ]
             found = max(candidates, key=lambda c: region_similarity(c, truth, ignore))
         return found, made

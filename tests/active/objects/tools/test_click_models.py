@@ -177,17 +177,6 @@ def test_grabcut_simulate_returns_the_clicks_it_made() -> None:
     assert region_similarity(found, truth[1] == 1) > region_similarity(truth[0] == 1, truth[1] == 1)
 
 
-def test_grabcut_simulate_keeps_each_click_s_own_pixel(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A negative click a radius (2 px) from a positive one painted its disk over the positive one's pixel."""
-    scripted = iter([CorrectiveClick(30, 30, True, 1, 1.0), CorrectiveClick(32, 30, False, 1, 1.0)])
-    monkeypatch.setattr(click_models, "corrective_click", lambda *args, **kwargs: next(scripted))
-    image = np.zeros((60, 60, 3), np.uint8)
-    truth = box((20, 40), (20, 40), (60, 60))
-    found, made = GrabCutClicks().simulate(image, np.zeros((60, 60), bool), truth, clicks=2)
-    assert click_radius((60, 60)) == 2 and clicked(made) == [(30, 30, True), (32, 30, False)]
-    assert found[30, 30] and not found[30, 32]
-
-
 def test_grabcut_correct_is_local_grabcut_within_three_click_radii() -> None:
     frames, truth = moving_square(2)
     prior = truth[0] == 1
