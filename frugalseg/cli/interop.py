@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from frugalseg.cli.options import typed_text
 from frugalseg.data.clips import LabelKind
 from frugalseg.data.formats import FORMATS
 from frugalseg.errors import ConfigError
@@ -15,7 +16,8 @@ DENSE = ("fine", "coarse", "pseudo", "refined_coarse")
 
 
 def _pair(text: str) -> tuple[str, str]:
-    """``tool name=class name``."""
+    """``tool name=class name``, as typed (`typed_text`: a tool's label ``objét`` under the C locale too)."""
+    text = typed_text(text)
     if "=" not in text:
         raise argparse.ArgumentTypeError(f"expected 'tool label=class', got {text!r}")
     tool_name, class_name = text.rsplit("=", 1)

@@ -17,6 +17,7 @@ and the drawn box beside them): it is recorded with the label, not drawn.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,7 +86,8 @@ class ClassMapping:
         raise DataError(
             path,
             f"{element}: label {name!r} maps to no class; the classes are {', '.join(self.classes)}; "
-            f"the file's labels are {tool_names}: map it with --map '{name}=CLASS' or a --mapping file",
+            f"the file's labels are {tool_names}: map it with --map {_word(name + '=CLASS')} or a "
+            "--mapping file",
         )
 
     def describe(self) -> dict[str, str]:
@@ -293,3 +295,8 @@ def _polygon_within_its_box(points: np.ndarray, size: tuple[int, int]) -> tuple[
     right, bottom = np.ceil(points.max(0)).astype(int) + 2
     box_width, box_height = min(int(right), width) - left, min(int(bottom), height) - top
     return polygon_mask(points - (left, top), box_height, box_width), (int(top), int(left))
+
+
+def _word(text: str) -> str:
+    """``text`` as one word of a command line: in single quotes, escaped (`shlex.quote`) if it holds one."""
+    return shlex.quote(text) if "'" in text else f"'{text}'"

@@ -33,6 +33,7 @@ import json
 import logging
 import os
 import re
+import shlex
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -205,7 +206,7 @@ class FrameIndex:
             raise ConfigError(
                 "--clip",
                 f"{path} is of video {video!r}, not of clip {ids[0]}, the only clip of the data set: "
-                f"import it where {wanted} is, or give --clip {ids[0]} if it is of {ids[0]}",
+                f"import it where {wanted} is, or give --clip {shlex.quote(ids[0])} if it is of {ids[0]}",
             )
         asked = f"asked {wanted!r}" if wanted else "the file names no video"
         raise ConfigError(

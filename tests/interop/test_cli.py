@@ -257,3 +257,37 @@ def test_a_frame_named_in_another_clips_folder_is_refused(davis, tmp_path, capsy
         f"(only its file name matches {clip}/00003.jpg)"
     ]
     assert not store.exists()
+
+
+def test_a_map_typed_under_the_c_locale_names_the_files_label(davis, tmp_path, capsys):
+    coco = _coco(tmp_path / "coco.json")
+    data = json.loads(coco.read_text(encoding="utf-8"))
+    data["categories"] = [{"id": 7, "name": "objét"}]
+    coco.write_text(json.dumps(data), encoding="utf-8")
+    store = tmp_path / "store"
+    args = ["label", "import", str(coco), "--tool", "coco", "--format", "davis", "--root", str(davis)]
+    # what Python hands over for --map 'objét=object' when LC_ALL=C PYTHONUTF8=0
+    assert main([*args, "--out", str(store), "--map", "obj\udcc3\udca9t=object"]) == 0
+    assert f"→ 3 labels (1 boxes, 2 fine) in {store}, 0 already there" in capsys.readouterr().out
+
+
+def test_printed_hints_quote_clip_and_label_names_as_one_word(davis, tmp_path, capsys):
+    import shlex
+
+    xml = tmp_path / "squares-a.xml"
+    write_cvat_video(xml, [(2, [(LabelKind.FINE, "it's", 1, squares(2, 0) == 1)])], size=(48, 64),
+                     labels=["it's"], name="squares-a", frame_count=10)  # fmt: skip
+    clip = tmp_path / "voiture ombre"
+    clip.symlink_to(davis / "JPEGImages/480p/squares-b")
+    store = tmp_path / "store"
+    args = ["label", "import", str(xml), "--tool", "cvat-video", "--format", "video", "--out", str(store)]
+    assert main([*args, "--root", str(clip)]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.endswith(
+        "import it where squares-a is, or give --clip 'voiture ombre' if it is of voiture ombre"
+    ), line
+    assert main([*args, "--root", str(clip), "--clip", "voiture ombre"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    hint = "map it with --map 'it'\"'\"'s=CLASS' or a --mapping file"
+    assert line.endswith(hint) and shlex.split(hint)[4] == "it's=CLASS", line
+    assert not store.exists()
