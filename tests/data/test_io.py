@@ -35,18 +35,21 @@ def test_read_frame_is_rgb(tmp_path: Path) -> None:
 
 def test_frames_and_labels_whose_names_the_locale_cannot_encode_are_read(tmp_path: Path) -> None:
     """Under the C locale a non-ASCII name reaches Python surrogate-escaped; OpenCV's imread crashed on it."""
-    folder = tmp_path / "vidéo"
-    folder.mkdir()
     rgb = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3) * 10
     label = np.array([[0, 1, 255], [2, 0, 1]], np.uint8)
-    Image.fromarray(rgb).save(folder / "frame é.png")
-    Image.fromarray(label).save(folder / "label é.png")
+    Image.fromarray(rgb).save(tmp_path / "frame.png")
+    Image.fromarray(label).save(tmp_path / "label.png")
+    # names made as bytes: this process may run under the C locale too (CI does)
+    folder = os.path.join(os.fsencode(tmp_path), b"vid\xc3\xa9o")
+    os.mkdir(folder)
+    names = [os.path.join(folder, b"frame \xc3\xa9.png"), os.path.join(folder, b"label \xc3\xa9.png")]
+    os.rename(os.fsencode(tmp_path / "frame.png"), names[0])
+    os.rename(os.fsencode(tmp_path / "label.png"), names[1])
     script = (
         "import sys; from frugalseg.data.io import read_frame, read_label; "
         "print(read_frame(sys.argv[1]).tolist(), read_label(sys.argv[2]).tolist())"
     )
     env = {**os.environ, "LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
-    names = [os.fsencode(folder / "frame é.png"), os.fsencode(folder / "label é.png")]
     done = subprocess.run([sys.executable, "-c", script, *names], env=env, capture_output=True, check=False)
     assert done.returncode == 0, done.stderr.decode(errors="replace")
     assert done.stdout.decode() == f"{rgb.tolist()} {label.tolist()}\n"
