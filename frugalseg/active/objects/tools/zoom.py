@@ -164,8 +164,10 @@ def first_click(
         half = max(ZOOM_PAD, round(share * np.sqrt(height * width) / 2))
         top, left = max(0, click.y - half), max(0, click.x - half)
         bottom, right = min(height, click.y + half + 1), min(width, click.x + half + 1)
-        if (top, left, bottom, right) != (0, 0, height, width):
-            windows.append((slice(top, bottom), slice(left, right)))
+        window = (slice(top, bottom), slice(left, right))
+        # on a small frame two shares may come to the same ZOOM_PAD: that crop is cut once
+        if (top, left, bottom, right) != (0, 0, height, width) and window not in windows:
+            windows.append(window)
     if not windows:
         return cut_whole()
     cuts: dict[Hashable, Callable[[], np.ndarray]] = {WHOLE: cut_whole} | {

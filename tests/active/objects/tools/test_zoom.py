@@ -212,6 +212,22 @@ def test_a_first_click_is_cut_in_smaller_crops_while_it_lies_near_the_edge_of_th
     assert np.array_equal(found, np.roll(expected, -10, axis=0))
 
 
+def test_a_first_click_on_a_small_frame_cuts_a_crop_two_shares_share_once() -> None:
+    """At 240 × 320 the shares 0.25 and 0.125 both come to ZOOM_PAD each way: that crop was cut twice."""
+    image = np.zeros((240, 320, 3), np.uint8)
+    click = Point(160, 120, True)
+    flood = np.zeros((240, 320), bool)
+    flood[:, :200] = True  # the whole frame's answer, the click 40 px from its edge: every crop is asked for
+    crops: list[tuple[int, int]] = []
+
+    def cut_crop(crop: np.ndarray, clicks: list[Point], **given: Any) -> np.ndarray:
+        crops.append(crop.shape[:2])
+        return np.zeros(crop.shape[:2], bool)
+
+    assert np.array_equal(zoom.first_click(lambda: flood, cut_crop, image, click, None), flood)
+    assert sorted(crops, reverse=True) == [(139, 139), (81, 81)]
+
+
 def test_a_first_click_s_whole_frame_is_cut_beside_its_first_crop_then_the_two_smaller_crops_together(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
