@@ -27,6 +27,7 @@ from frugalseg.active.objects.simulation.annotation_types import (
 from frugalseg.active.objects.state import Annotation, IterationRecord, VideoState
 from frugalseg.active.objects.tools.click_models import ClickToMask
 from frugalseg.active.objects.tools.graph_cut import ObjectPrior
+from frugalseg.data.clips import LabelKind
 from frugalseg.data.costs import AnnotationCosts
 from frugalseg.data.formats.davis import DavisFormat
 from frugalseg.data.io import read_json
@@ -313,9 +314,20 @@ def book(
 
 
 def read_mask(path: Path, shape: tuple[int, int], frame_path: Path) -> np.ndarray:
-    """The object ids of a person's mask PNG (void → 0), checked to be of the frame's size."""
+    """The object ids of a person's mask PNG (void → 0), checked to be of the frame's size.
+
+    A label store's clicks or boxes label (``*_clicks_instanceIds.png``, as `label import` writes a tool's
+    points) holds the marked pixels only, not the objects: it is refused.
+    """
     if not path.is_file():
         raise DataError(path, "file does not exist")
+    sparse = [kind.value for kind in (LabelKind.CLICKS, LabelKind.BOXES)]
+    if any(path.name.endswith(f"_{kind}_instanceIds.png") for kind in sparse):
+        raise DataError(
+            path,
+            "a label store's clicks or boxes label (the marked pixels only), not a mask of the objects: "
+            "give the mask the tool drew, or the clicks as --clicks",
+        )
     ids = DavisFormat.read_mask(path)
     if ids.shape != shape:
         raise DataError(

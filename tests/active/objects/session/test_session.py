@@ -188,6 +188,20 @@ def test_a_known_object_a_tool_numbered_anew_is_named_with_object(
     assert state.objects == {1: 0}
 
 
+def test_a_stores_clicks_label_is_no_mask(started: Path, made: Path, tmp_path: Path, capsys) -> None:
+    """`label import` of a tool's points writes ``*_clicks_instanceIds.png``: as a mask it erased objects."""
+    clicks_label = tmp_path / "00009_clicks_instanceIds.png"
+    shutil.copy(made / "a9.png", clicks_label)
+    before = files(started)
+    capsys.readouterr()
+    assert add(started, "--video", "squares-a", "--frame", "9", "--mask", str(clicks_label)) == 2
+    assert capsys.readouterr().err == (
+        f"error: {clicks_label}: a label store's clicks or boxes label (the marked pixels only), not a mask "
+        "of the objects: give the mask the tool drew, or the clicks as --clicks\n"
+    )
+    assert files(started) == before
+
+
 def test_a_new_object_is_declared_on_the_frame_it_first_appears_on(started: Path, made: Path, capsys) -> None:
     # the first annotation of a video declares its objects: squares-b shows object 1 only
     assert add(started, "--video", "squares-b", "--frame", "0", "--mask", str(made / "b0.png")) == 0
