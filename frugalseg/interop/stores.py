@@ -55,6 +55,7 @@ from frugalseg.data.io import (
     imread,
     read_json_object,
     read_label,
+    sha256_file,
     write_bytes_atomic,
     write_json_atomic,
 )
@@ -328,14 +329,11 @@ def tool_file_sha256(path: Path) -> str | None:
 
     None for a path that is neither (an export made in memory).
     """
-    digest = hashlib.sha256()
     if path.is_file():
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        return digest.hexdigest()
+        return sha256_file(path)
     if not path.is_dir():
         return None
+    digest = hashlib.sha256()
     for item in sorted(p for p in path.rglob("*") if p.is_file()):
         name = item.relative_to(path).as_posix().encode("utf-8", "surrogateescape")
         digest.update(b"%d:%s%d:" % (len(name), name, item.stat().st_size))
