@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from frugalseg.cli.annotate_options import FORMATS, diversity_options, engine_options
@@ -38,6 +39,12 @@ def propose_options(propose: argparse.ArgumentParser) -> None:
         default="cvat-video",
         choices=WRITERS,
         help="the tool format of --task (default cvat-video)",
+    )
+    propose.add_argument(
+        "--frames-out",
+        type=Path,
+        help="with --task: also write its frame here as an image file and name it so in the task (a frame "
+        "inside a video file as a PNG): the folder to serve as Label Studio's local files root",
     )
     propose.set_defaults(func=_propose)
 
@@ -183,6 +190,10 @@ def _propose(args: argparse.Namespace) -> int:
     import shlex
     from dataclasses import asdict
 
+    from frugalseg.errors import ConfigError
+
+    if args.frames_out is not None and not args.task:
+        raise ConfigError("--frames-out", "writes the frame of a --task: give --task too")
     session = _open(args)
     proposal = session.propose(_chosen_proposal_options(args), video=args.video)
     if proposal is None:
@@ -191,7 +202,7 @@ def _propose(args: argparse.Namespace) -> int:
     if args.task:
         from frugalseg.active.objects.session.tasks import task_names, write_task
 
-        masks = write_task(session, proposal, args.task, args.task_format)
+        masks = write_task(session, proposal, args.task, args.task_format, frames_out=args.frames_out)
         names = task_names(session, proposal.video)
         maps = " ".join(f"--map {shlex.quote(name + '=object')}" for name in names)
         print(  # beside --json's one JSON object, on stderr

@@ -89,6 +89,12 @@ def _export_options(export: argparse.ArgumentParser) -> None:
     _tool_option(export, WRITERS, "the tool's file format (versions written: {})")
     export.add_argument("--out", required=True, help="the file to write")
     export.add_argument("--clip", help="export only this clip (cvat-video holds one video)")
+    export.add_argument(
+        "--frames-out",
+        type=Path,
+        help="also write the exported frames here as image files and name them so in the file (a frame "
+        "inside a video file as a PNG): the folder to serve as Label Studio's local files root",
+    )
     export.set_defaults(func=_export)
 
 
@@ -125,7 +131,7 @@ def _export(args: argparse.Namespace) -> int:
     from frugalseg.autolabel.sources import read_run
     from frugalseg.autolabel.store import LabelStore
     from frugalseg.errors import LabelStoreError
-    from frugalseg.interop import stored_frames, with_object_names, write_export
+    from frugalseg.interop import stored_frames, with_frame_files, with_object_names, write_export
 
     store = LabelStore(args.store)
     run = read_run(store)
@@ -140,7 +146,13 @@ def _export(args: argparse.Namespace) -> int:
         if not frames:
             raise ConfigError("--clip", f"{args.store} holds no labels of clip {args.clip!r}")
     given = sorted({name for own in names.values() for name in own.values()} - set(fmt.class_names))
+    if args.frames_out is not None:
+        frames = with_frame_files(frames, args.frames_out)
     write_export(args.tool, Path(args.out), frames, [*fmt.class_names, *given])
     objects = sum(len(f.objects) for f in frames)
-    print(f"label export: {len(frames)} frames, {objects} objects of {args.store} → {args.out} ({args.tool})")
+    shown = f"; the frames as image files in {args.frames_out}" if args.frames_out is not None else ""
+    print(
+        f"label export: {len(frames)} frames, {objects} objects of {args.store} → {args.out} ({args.tool})"
+        + shown
+    )
     return 0

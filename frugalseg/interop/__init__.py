@@ -5,7 +5,14 @@ labels of frugalseg's kinds into a label store of a data set; `stored_frames` an
 send a store back to a tool. Usable without Lightning.
 """
 
-from frugalseg.interop.formats import READERS, WRITERS, read_export, write_export, write_tool_files
+from frugalseg.interop.formats import (
+    READERS,
+    WRITERS,
+    read_export,
+    with_frame_files,
+    write_export,
+    write_tool_files,
+)
 from frugalseg.interop.raster import ClassMapping, read_mapping
 from frugalseg.interop.shapes import Frame, Shape, ToolExport
 from frugalseg.interop.stores import (
@@ -31,6 +38,7 @@ __all__ = [
     "read_export",
     "read_mapping",
     "stored_frames",
+    "with_frame_files",
     "with_object_names",
     "write_export",
     "write_tool_files",

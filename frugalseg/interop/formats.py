@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from pathlib import Path
+from dataclasses import replace
+from pathlib import Path, PurePosixPath
 
+from frugalseg.data.files import write_bytes_atomic
+from frugalseg.data.io import read_frame, write_png_atomic
+from frugalseg.data.videos import split_frame_path
 from frugalseg.errors import ConfigError, DataError, FrugalsegError
 from frugalseg.interop.registry import READERS, WRITERS, ToolWriter
 from frugalseg.interop.shapes import ToolExport
@@ -52,6 +56,33 @@ def write_export(tool: str, path: str | Path, frames: list[StoredFrame], classes
     WRITERS[tool].write(Path(path), frames, classes)
 
 
+def with_frame_files(frames: list[StoredFrame], folder: str | Path) -> list[StoredFrame]:
+    """``frames`` named by image files written under ``folder``, for a tool that shows only image files.
+
+    A frame inside a video file (``car-shadow.mp4/00005``), which Label Studio and CVAT cannot show, is
+    decoded and written as a lossless PNG under its own name (``car-shadow.mp4/00005.png``); an image
+    file is copied as it is. The tool file then names them so (serve ``folder`` as Label Studio's local
+    files root, or give CVAT its files), and `label import` of it finds the same frames: a name is
+    matched without its extension. A file already holding the same bytes is left as it is.
+    """
+    folder = Path(folder)
+    named = []
+    for frame in frames:
+        source = frame.clip.frame_path(frame.offset)
+        if split_frame_path(source) is not None:
+            name = f"{frame.name}.png"
+            write_png_atomic(folder / name, read_frame(source))
+        else:
+            name = frame.name
+            target = folder / name
+            if not (target.is_file() and target.samefile(source)):
+                data = source.read_bytes()
+                if not (target.is_file() and target.read_bytes() == data):
+                    write_bytes_atomic(target, data)
+        named.append(replace(frame, name=PurePosixPath(name).as_posix()))
+    return named
+
+
 def write_tool_files(frames: list[StoredFrame], classes: list[str], folder: str | Path) -> list[Path]:
     """Every writer's file of ``frames`` in ``folder``; the paths written.
 
@@ -79,6 +110,7 @@ __all__ = [
     "WRITERS",
     "ToolWriter",
     "read_export",
+    "with_frame_files",
     "write_export",
     "write_tool_files",
 ]

@@ -7,6 +7,8 @@ skips with the reason. Label Studio starts on the loopback with SQLite in a temp
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -53,6 +55,13 @@ def _wait(check: Any, what: str, seconds: float) -> Any:
 @pytest.fixture
 def label_studio(tmp_path: Path, shared_data: Path) -> Iterator[httpx.Client]:
     """Label Studio on a free loopback port, a user with a known API token, local files from DAVIS."""
+    with _started(tmp_path, shared_data / "davis_dev") as client:
+        yield client
+
+
+@contextlib.contextmanager
+def _started(tmp_path: Path, documents: Path) -> Iterator[httpx.Client]:
+    """Label Studio on a free loopback port, a user with a known API token, local files from ``documents``."""
     if not LABEL_STUDIO.is_file():
         pytest.skip(f"label-studio is not installed at {LABEL_STUDIO} (.ci/run installs it there)")
     port, data = _free_port(), tmp_path / "label-studio"
@@ -61,7 +70,7 @@ def label_studio(tmp_path: Path, shared_data: Path) -> Iterator[httpx.Client]:
         "LABEL_STUDIO_BASE_DATA_DIR": str(data),
         "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
         "LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED": "true",
-        "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT": str(shared_data / "davis_dev"),
+        "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT": str(documents),
         "DJANGO_DB": "sqlite",
         "WEBHOOK_TIMEOUT": "30",
         "SSRF_PROTECTION_ENABLED": "false",  # the backend is on the loopback, which Label Studio blocks
@@ -225,3 +234,68 @@ def cv2_truth(davis: Path, frame: int) -> np.ndarray:
     from frugalseg.data.formats.davis import DavisFormat
 
     return DavisFormat.read_mask(davis / "Annotations" / "480p" / VIDEO / f"{frame:05d}.png")
+
+
+def test_a_video_users_exported_tasks_show_their_frames_and_come_back(
+    tmp_path: Path, shared_data: Path
+) -> None:
+    """A person with only a video: `label export --frames-out` writes the frames Label Studio serves (a task
+    of ``car-shadow.mp4/00005`` answered 404); Label Studio's own export of the tasks imports back as the
+    store."""
+    from frugalseg.autolabel.store import LabelStore
+    from frugalseg.cli import main
+    from frugalseg.data.io import imread, read_frame
+
+    video, masks = (
+        shared_data / "video_dev" / "car-shadow.mp4",
+        shared_data / "davis_dev" / "Annotations" / "480p",
+    )
+    on_video = ["--format", "video", "--root", str(video), "--split", "all"]
+    store, tasks, frames = tmp_path / "store", tmp_path / "tasks.json", tmp_path / "frames"
+    made = ["label", "propagate", *on_video, "--masks", str(masks / "car-shadow"), "--offsets", "5,10"]
+    assert main([*made, "--out", str(store), "--no-progress"]) == 0
+    exported = ["label", "export", "--store", str(store), "--tool", "label-studio", "--out", str(tasks)]
+    assert main([*exported, "--frames-out", str(frames)]) == 0
+    config = (
+        '<View><Image name="image" value="$image"/><BrushLabels name="label" toName="image">'
+        '<Label value="background"/><Label value="object"/></BrushLabels></View>'
+    )
+    with _started(tmp_path, frames) as client:
+        project = client.post("/api/projects", json={"title": "car-shadow", "label_config": config}).json()
+        storage = client.post(
+            "/api/storages/localfiles",
+            json={"project": project["id"], "title": "frames", "path": str(frames / "car-shadow.mp4")},
+        )
+        assert storage.status_code == 201, storage.text
+        imported = client.post(
+            f"/api/projects/{project['id']}/import", json=json.loads(tasks.read_text(encoding="utf-8"))
+        )
+        assert imported.status_code == 201, imported.text
+        shown = client.get("/api/tasks", params={"project": project["id"]}).json()["tasks"]
+        for task in sorted(shown, key=lambda t: t["id"]):
+            image = client.get(task["data"]["image"])
+            assert image.status_code == 200, task["data"]["image"]
+            name = task["data"]["image"].split("?d=")[1]
+            assert (frames / name).read_bytes() == image.content
+            np.testing.assert_array_equal(read_frame(frames / name), read_frame(video / Path(name).stem))
+            [prediction] = client.get("/api/predictions", params={"task": task["id"]}).json()
+            accepted = client.post(
+                f"/api/tasks/{task['id']}/annotations", json={"result": prediction["result"]}
+            )
+            assert accepted.status_code == 201, accepted.text  # the person submits the frame as predicted
+        back_file = tmp_path / "from-label-studio.json"
+        back_file.write_bytes(
+            client.get(f"/api/projects/{project['id']}/export", params={"exportType": "JSON"}).content
+        )
+    back = tmp_path / "back"
+    assert (
+        main(["label", "import", str(back_file), "--tool", "label-studio", *on_video, "--out", str(back)])
+        == 0
+    )
+    key = lambda r: (r["clip_id"], r["offset"], r["kind"])  # noqa: E731
+    original = {key(r): r for r in LabelStore(store).records()}
+    records = LabelStore(back).records()
+    assert sorted(key(r) for r in records) == sorted(original) and len(records) == 2
+    for record in records:
+        got, want = back / record["path"], store / original[key(record)]["path"]
+        np.testing.assert_array_equal(imread(got, -1), imread(want, -1))

@@ -192,3 +192,31 @@ def test_a_file_of_two_clips_imports_on_a_folder_of_one(tool, page_export, tmp_p
     for record in back.records():
         exported = _read(store / original[key(record)]["path"])
         np.testing.assert_array_equal(_read(back.root / record["path"]), exported)
+
+
+def test_a_video_users_label_studio_tasks_name_frames_it_can_serve(tmp_path, capsys):
+    """`label export --frames-out`: a task of a frame inside a video names a PNG of it written in that folder
+    (Label Studio cannot serve ``squares-a.mp4/00003``), and importing the tasks gives the store back."""
+    from frugalseg.data.io import read_frame
+
+    _, root, store, _ = _page_export("video", tmp_path)
+    tasks, frames = tmp_path / "tasks.json", tmp_path / "frames"
+    argv = ["label", "export", "--store", str(store), "--tool", "label-studio", "--out", str(tasks)]
+    assert main([*argv, "--frames-out", str(frames)]) == 0
+    assert capsys.readouterr().out.endswith(f"(label-studio); the frames as image files in {frames}\n")
+    images = [task["data"]["image"] for task in json.loads(tasks.read_text(encoding="utf-8"))]
+    assert images == [
+        "/data/local-files/?d=squares-a.mp4/00000.png", *(f"/data/local-files/?d=squares-a.mp4/0000{t}.png"
+        for t in range(1, 6)), *(f"/data/local-files/?d=squares-b.mp4/0000{t}.png" for t in range(6))
+    ]  # fmt: skip
+    for image in images:
+        name = image.split("?d=")[1]
+        video, frame = name.removesuffix(".png").split("/")
+        np.testing.assert_array_equal(read_frame(frames / name), read_frame(root / video / frame))
+    (back,) = _import("label-studio", [tasks], root, tmp_path, "video")
+    key = lambda r: (r["clip_id"], r["offset"], r["kind"])  # noqa: E731
+    original = {key(r): r for r in LabelStore(store).records()}
+    assert sorted(key(r) for r in back.records()) == sorted(original)
+    for record in back.records():
+        exported = _read(store / original[key(record)]["path"])
+        np.testing.assert_array_equal(_read(back.root / record["path"]), exported)

@@ -264,3 +264,45 @@ def test_tool_files_of_several_clips_import_back(several_clips, tmp_path):
             assert instances_path(back.root / b["path"]).is_file() == ids.is_file()
             if ids.is_file():
                 np.testing.assert_array_equal(_read(instances_path(back.root / b["path"])), _read(ids))
+
+
+@pytest.mark.parametrize("tool", list(WRITERS))
+def test_frames_written_as_files_are_the_frames_and_import_back(several_clips, tool, tmp_path):
+    """`with_frame_files`: a video's frame becomes a lossless PNG of it, an image file a copy of it, and the
+    tool file naming them imports back to the same labels of the same frames."""
+    from frugalseg.data.io import image_size, read_frame
+    from frugalseg.interop import with_frame_files
+
+    name, root, split = several_clips
+    fmt = get_format(name, root)
+    store = LabelStore(tmp_path / "store")
+    with store.run(run_config(fmt, split, "test", {})):
+        for n, clip in enumerate(fmt.clips(split)):
+            width, height = image_size(clip.frame_path(0))
+            for (offset, kind), (label, _) in _clip_labels(n, (height, width)).items():
+                store.write(clip, offset, kind, label, engine="test", settings={}, source_offset=0, seconds=0)
+    frames = stored_frames(store, fmt)
+    named = with_frame_files(frames, tmp_path / "frames")
+    for before, after in zip(frames, named, strict=True):
+        source, written = before.clip.frame_path(before.offset), tmp_path / "frames" / after.name
+        if name == "video":
+            assert after.name == f"{before.name}.png" and before.name.startswith("squares-")
+            np.testing.assert_array_equal(read_frame(written), read_frame(source))
+        else:
+            assert after.name == before.name and written.read_bytes() == source.read_bytes()
+    with_frame_files(frames, tmp_path / "frames")  # again: the same files, nothing left beside them
+    assert sorted(p.name for p in (tmp_path / "frames").rglob("*") if p.is_file()) == sorted(
+        Path(f.name).name for f in named
+    )
+    path = tmp_path / f"export{WRITERS[tool].format.suffix}"
+    write_export(tool, path, [f for f in named if f.clip.clip_id == "squares-a"], list(fmt.class_names))
+    back = LabelStore(tmp_path / "back")
+    import_export(read_export(tool, path), fmt, split, back, ClassMapping(fmt.class_names), clip="squares-a")
+    records = sorted(back.records(), key=lambda r: (r["offset"], r["kind"]))
+    assert [(r["clip_id"], r["offset"], r["kind"]) for r in records] == [
+        ("squares-a", 0, "fine"), ("squares-a", 2, "pseudo")
+    ]  # fmt: skip
+    original = {(r["offset"], r["kind"]): r for r in store.records() if r["clip_id"] == "squares-a"}
+    for record in records:
+        expected = store.root / original[record["offset"], record["kind"]]["path"]
+        np.testing.assert_array_equal(_read(back.root / record["path"]), _read(expected))

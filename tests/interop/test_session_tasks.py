@@ -63,3 +63,32 @@ def test_propose_a_task_import_it_and_add_it(tool, tmp_path, capsys):
     made = ["--video", "squares-a", "--frame", str(frame), "--mask", str(ids_path)]
     assert main(["annotate", "add", "--state", str(state), *made]) == 0
     assert frame in AnnotationSession.open(state).state("squares-a").annotated
+
+
+def test_a_task_of_a_videos_frame_names_the_frame_written_beside_it(tmp_path, capsys):
+    """`propose --task --frames-out`: Label Studio cannot serve ``x.mp4/00005``: a PNG of it is named."""
+    from data.fake_davis import COLOURS
+    from data.fake_video import write_video
+
+    from frugalseg.data.io import read_frame
+
+    videos = tmp_path / "videos"
+    write_video(videos / "squares-a.mp4", [COLOURS[squares(t, 0)] for t in range(6)])
+    palette_png(tmp_path / "a0.png", squares(0, 0))
+    state, task, frames = tmp_path / "session", tmp_path / "task.json", tmp_path / "frames"
+    start = ["--state", str(state), "--format", "video", "--root", str(videos), "--split", "all"]
+    first = ["--video", "squares-a", "--frame", "0", "--mask", str(tmp_path / "a0.png")]
+    assert main(["annotate", "add", *start, *first]) == 0
+    capsys.readouterr()
+    propose = ["annotate", "propose", "--state", str(state), "--frames", "uniform", "--json"]
+    assert (
+        main([*propose, "--task", str(task), "--task-format", "label-studio", "--frames-out", str(frames)])
+        == 0
+    )
+    frame = json.loads(capsys.readouterr().out)["frame"]
+    (written,) = json.loads(task.read_text(encoding="utf-8"))
+    assert written["data"]["image"] == f"/data/local-files/?d=squares-a.mp4/{frame:05d}.png"
+    shown = read_frame(frames / "squares-a.mp4" / f"{frame:05d}.png")
+    np.testing.assert_array_equal(shown, read_frame(videos / "squares-a.mp4" / f"{frame:05d}"))
+    assert main([*propose, "--frames-out", str(frames)]) == 2
+    assert "--frames-out: writes the frame of a --task: give --task too" in capsys.readouterr().err

@@ -9,7 +9,7 @@ from frugalseg.active.objects.session.exports import object_name
 from frugalseg.data.clips import Clip, LabelKind
 from frugalseg.data.formats.davis import DavisFormat
 from frugalseg.data.io import image_size
-from frugalseg.interop import StoredFrame, write_export
+from frugalseg.interop import StoredFrame, with_frame_files, write_export
 from frugalseg.interop.stores import frame_name, frame_objects
 
 if TYPE_CHECKING:
@@ -17,13 +17,21 @@ if TYPE_CHECKING:
     from frugalseg.active.objects.session.session import AnnotationSession
 
 
-def write_task(session: AnnotationSession, proposal: Proposal, path: str | Path, tool: str) -> int:
+def write_task(
+    session: AnnotationSession,
+    proposal: Proposal,
+    path: str | Path,
+    tool: str,
+    *,
+    frames_out: str | Path | None = None,
+) -> int:
     """Write the proposed frame with its current object masks (none before the first annotation) to ``path``.
 
     The person corrects them in the tool; `label import` of its export gives the frame's object ids
     (``*_instanceIds.png``), which ``annotate add --mask`` takes. Each object is under the class name
     the person gave it (`object_name`, as the page's export names it), so importing a task of named
-    objects maps the names to the data set's class (``--map NAME=object``).
+    objects maps the names to the data set's class (``--map NAME=object``). With ``frames_out`` the
+    frame is also written there as an image file, and the task names that file (`with_frame_files`).
 
     Returns:
         How many object masks the task holds.
@@ -46,7 +54,8 @@ def write_task(session: AnnotationSession, proposal: Proposal, path: str | Path,
     )
     frame = StoredFrame(clip, proposal.frame, frame_name(frame_path, fmt.root), (height, width), objects)
     classes = list(dict.fromkeys([*fmt.class_names, *(name for _, name, _, _ in objects)]))
-    write_export(tool, Path(path), [frame], classes)
+    frames = [frame] if frames_out is None else with_frame_files([frame], frames_out)
+    write_export(tool, Path(path), frames, classes)
     return len(objects)
 
 
