@@ -151,8 +151,21 @@ class VOSModule(BaseTask):
     def train(self, mode: bool = True) -> VOSModule:
         """Switch train/eval mode; with ``freeze_bn`` the BatchNorm layers always stay in eval mode."""
         super().train(mode)
-        if mode and self.hparams["freeze_bn"]:
+        if mode:
+            self._freeze_batch_norm()
+        return self
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        """With ``freeze_bn``, put the BatchNorm layers back in eval mode before every training step.
+
+        Lightning never calls `train` during fit: it starts in the module's own mode and, after each
+        validation, sets every submodule's ``training`` flag back to the one it captured.
+        """
+        self._freeze_batch_norm()
+
+    def _freeze_batch_norm(self) -> None:
+        """Put the student's BatchNorm layers in eval mode when ``freeze_bn`` is set."""
+        if self.hparams["freeze_bn"]:
             for module in self.student.modules():
                 if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
                     module.eval()
-        return self

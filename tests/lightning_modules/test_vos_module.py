@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import lightning as L
 import numpy as np
 import pytest
 import torch
@@ -151,3 +152,38 @@ def test_vos_word_dispatches_to_the_vos_cli(capsys) -> None:
     assert exit_info.value.code == 0
     printed = capsys.readouterr().out
     assert "student: stm_r18" in printed and "clip_length: 3" in printed and "max_objects: 10" in printed
+
+
+@pytest.mark.filterwarnings("ignore:You are trying to `self.log\\(\\)`")
+@pytest.mark.filterwarnings("ignore:data.max_skip grows per epoch")
+def test_freeze_bn_holds_through_fit_and_after_validation(davis: Path) -> None:
+    # Lightning's fit never calls `train()`: it restores each submodule's ``training`` flag after validation.
+    torch.manual_seed(0)
+    dm = _datamodule(davis, crop_size=(32, 32), scale_range=(1.0, 1.0), clips_per_sequence=1)
+    module = VOSModule(student="stm_r18", max_objects=3, freeze_bn=True)
+    norms = {n: m for n, m in module.student.named_modules() if isinstance(m, torch.nn.BatchNorm2d)}
+    before = {n: (m.running_mean.clone(), m.running_var.clone()) for n, m in norms.items()}
+    modes: list[tuple[bool, bool]] = []
+
+    class Spy(L.Callback):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+            modes.append((any(m.training for m in norms.values()), pl_module.student.decoder.training))
+
+    trainer = L.Trainer(
+        accelerator="cpu",
+        max_steps=2,  # one step per epoch (2 clips, batch 2), a validation after each
+        limit_val_batches=1,
+        num_sanity_val_steps=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[Spy()],
+    )
+    trainer.fit(module, datamodule=dm)
+    assert trainer.global_step == 2 and trainer.current_epoch == 2
+    assert modes == [(False, True), (False, True)]  # BatchNorm in eval, the rest training, both steps
+    for name, norm in norms.items():
+        assert int(norm.num_batches_tracked) == 0, name
+        assert torch.equal(norm.running_mean, before[name][0]), name
+        assert torch.equal(norm.running_var, before[name][1]), name
