@@ -65,7 +65,8 @@ def add_options(add: argparse.ArgumentParser) -> None:
         "--object",
         type=count_option,
         default=None,
-        help="the --mask shows this one object (every non-zero pixel)",
+        help="the --mask shows this one object (every non-zero pixel), or the object of a label store's "
+        "--clicks (`label import` of a tool's points) that name none",
     )
     add.add_argument(
         "--new-objects", action="store_true", help="accept object ids not annotated before (they appear here)"

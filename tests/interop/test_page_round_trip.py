@@ -220,3 +220,23 @@ def test_a_video_users_label_studio_tasks_name_frames_it_can_serve(tmp_path, cap
     for record in back.records():
         exported = _read(store / original[key(record)]["path"])
         np.testing.assert_array_equal(_read(back.root / record["path"]), exported)
+
+
+def test_the_clicks_a_tool_file_brings_back_are_added_as_the_persons_clicks(tmp_path, capsys):
+    """`label import` writes a tool's points as a store's ``_clicks.json`` (class, track); `annotate add
+    --clicks` takes it (it had said 'click 0 lacks object, positive'), a negative click beside two objects'
+    clicks being the object ``--object`` names."""
+    from frugalseg.active.objects.state import VideoState
+
+    _, root, store, files = _page_export("davis", tmp_path)
+    (back,) = _import("coco", files[:1], root, tmp_path)
+    clicks = back.root / "all" / "squares-a" / "00003_clicks.json"
+    add = ["annotate", "add", "--state", str(tmp_path / "state"), "--video", "squares-a", "--frame", "3"]
+    assert main([*add, "--clicks", str(clicks)]) == 2
+    assert "click 1 (negative) names no object (instance_id): give --object ID" in capsys.readouterr().err
+    assert main([*add, "--clicks", str(clicks), "--object", "1"]) == 0
+    state, _ = VideoState.load(tmp_path / "state" / "squares-a", masks=False)
+    added = [a for a in state.annotations if a.frame == 3][-2:]
+    assert [(a.object, a.points) for a in added] == [
+        (1, ((8, 12, True), (30, 5, False))), (2, ((45, 25, True),))
+    ]  # fmt: skip

@@ -149,8 +149,8 @@ class GivenAnnotation:
             ids = read_mask(Path(mask), shape, frame_path)
             return cls(Path(mask), shape, ids, (), object_id, names=names or {}, new_objects=new_objects)
         path = Path(str(clicks))
-        given = tuple(read_clicks(path, shape))
-        return cls(path, shape, None, given, object_id, names=names or {}, new_objects=new_objects)
+        given = tuple(read_clicks(path, shape, object_id))
+        return cls(path, shape, None, given, names=names or {}, new_objects=new_objects)
 
     @property
     def objects(self) -> list[int]:
@@ -369,12 +369,16 @@ def _coordinate(value: Any) -> bool:
     return _integer(value) or (isinstance(value, float) and math.isfinite(value))
 
 
-def read_clicks(path: str | Path, shape: tuple[int, int]) -> list[GivenClick]:
+def read_clicks(path: str | Path, shape: tuple[int, int], object_id: int | None = None) -> list[GivenClick]:
     """The clicks of a JSON file ``{"clicks": [{"object": id, "x": column, "y": row, "positive": bool}, …]}``.
+
+    A label store's clicks file (``*_clicks.json``, what `label import` makes of a tool's points:
+    ``{"x", "y", "train_id", "instance_id"}``) is read too (`_store_clicks`).
 
     Args:
         path: the JSON file (other keys of an entry are ignored).
         shape: the frame's (height, width): every click must lie on it.
+        object_id: the object of a store's clicks that name none (``annotate add --object``), or None.
 
     Raises:
         DataError: naming the file and the first problem: missing, not JSON, no ``clicks`` list, an
@@ -391,7 +395,14 @@ def read_clicks(path: str | Path, shape: tuple[int, int]) -> list[GivenClick]:
         raise DataError(path, "the list of clicks is empty")
     height, width = shape
     out = []
-    for number, entry in enumerate(data["clicks"]):
+    entries = data["clicks"]
+    if any(isinstance(e, dict) and "train_id" in e and "object" not in e for e in entries):
+        entries = _store_clicks(entries, path, object_id)
+    elif object_id is not None:
+        raise ConfigError(
+            "object", f"{path}'s clicks name their objects; --object goes with a one-object mask"
+        )
+    for number, entry in enumerate(entries):
         where = f"click {number}"
         if not isinstance(entry, dict):
             raise DataError(path, f"{where} is not an object; expected {CLICKS_FORM}")
@@ -410,3 +421,39 @@ def read_clicks(path: str | Path, shape: tuple[int, int]) -> list[GivenClick]:
             raise DataError(path, f"{where}: positive must be true or false, got {positive!r}")
         out.append(GivenClick(obj, x, y, positive))
     return out
+
+
+def _store_clicks(entries: list[Any], path: Path, object_id: int | None) -> list[dict[str, Any]]:
+    """A label store's clicks (``train_id``, ``instance_id``) as a person's object clicks.
+
+    A click of the background class (train id 0) is negative, of any other class positive. Its object is
+    its ``instance_id`` (a tool's track), else ``object_id``, else for a negative click the only object
+    the file's positive clicks name.
+
+    Raises:
+        DataError: naming the click: one not of that form, or one whose object is not known.
+    """
+    form = '{"clicks": [{"x": column, "y": row, "train_id": class, "instance_id": object}, …]}'
+    for number, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not (
+            entry.get("instance_id") is None or is_object_id(entry["instance_id"])
+        ):
+            raise DataError(path, f"click {number}: not a store's click {form}")
+        train_id = entry.get("train_id")
+        if not isinstance(train_id, int) or isinstance(train_id, bool):
+            raise DataError(path, f"click {number}: train_id must be a class number, got {train_id!r}")
+    named = {e["instance_id"] for e in entries if e["train_id"] != 0 and e.get("instance_id") is not None}
+    clicks = []
+    for number, entry in enumerate(entries):
+        positive = entry["train_id"] != 0
+        obj = entry.get("instance_id") or object_id
+        if obj is None and not positive and len(named) == 1:
+            obj = next(iter(named))
+        if obj is None:
+            raise DataError(
+                path,
+                f"click {number} ({'positive' if positive else 'negative'}) names no object (instance_id): "
+                "give --object ID",
+            )
+        clicks.append({**entry, "object": obj, "positive": positive})
+    return clicks

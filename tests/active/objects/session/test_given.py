@@ -152,3 +152,33 @@ def test_a_clicks_file_saved_with_a_byte_order_mark_is_read(tmp_path: Path) -> N
     path.write_bytes(b'\xef\xbb\xbf{"clicks": [')
     with pytest.raises(DataError, match="clicks.json: not valid JSON"):
         read_clicks(path, SHAPE)
+
+
+def test_a_label_stores_clicks_file_is_read_as_object_clicks(tmp_path: Path) -> None:
+    """`label import` of a tool's points writes ``*_clicks.json`` (class, track): background is negative."""
+    from frugalseg.autolabel.clicks import Click, write_clicks_json
+
+    path = tmp_path / "00003_clicks.json"
+    write_clicks_json(path, [Click(1, 2, 1, 1), Click(7, 5, 0, None)], SHAPE, 3.0)
+    assert read_clicks(path, SHAPE) == [GivenClick(1, 1, 2, True), GivenClick(1, 7, 5, False)]
+    write_clicks_json(path, [Click(1, 2, 1, 1), Click(7, 5, 0, None), Click(4, 4, 1, 2)], SHAPE, 3.0)
+    with pytest.raises(
+        DataError, match=r"click 1 \(negative\) names no object \(instance_id\): give --object"
+    ):
+        read_clicks(path, SHAPE)  # beside the clicks of objects 1 and 2
+    assert read_clicks(path, SHAPE, 2) == [
+        GivenClick(1, 1, 2, True), GivenClick(2, 7, 5, False), GivenClick(2, 4, 4, True)
+    ]  # fmt: skip
+    write_clicks_json(path, [Click(3, 3, 1, None)], SHAPE, 3.0)  # a point drawn on no track
+    with pytest.raises(DataError, match=r"click 0 \(positive\) names no object"):
+        read_clicks(path, SHAPE)
+    assert read_clicks(path, SHAPE, 4) == [GivenClick(4, 3, 3, True)]
+    write_clicks_json(path, [Click(8, 3, 1, 1)], SHAPE, 3.0)
+    with pytest.raises(DataError, match="click 0 at x 8, y 3 is off the 8×6 frame"):
+        read_clicks(path, SHAPE)
+    path.write_text('{"clicks": [{"x": 1, "y": 2, "train_id": true}]}', encoding="utf-8")
+    with pytest.raises(DataError, match="click 0: train_id must be a class number, got True"):
+        read_clicks(path, SHAPE)
+    path.write_text('{"clicks": [{"object": 1, "x": 1, "y": 2, "positive": true}]}', encoding="utf-8")
+    with pytest.raises(ConfigError, match="clicks name their objects; --object goes with a one-object mask"):
+        read_clicks(path, SHAPE, 1)
