@@ -144,6 +144,8 @@ class VideoState:
         history: one record per finished iteration.
         config: what made this state (strategy, seed, costs …); a resumed loop must match it.
         names: object id → the class name a person gave it (an object without one is ``object``).
+        numbers: each loop frame's number in the video (a person's session with a stride: ``masks/`` names
+            frame 6 ``00006.png`` as the person sees it, not by its loop index 3); empty: the loop index.
     """
 
     video: str
@@ -158,6 +160,11 @@ class VideoState:
     quality: list[float] | None = None
     history: list[IterationRecord] = field(default_factory=list)
     names: dict[int, str] = field(default_factory=dict)
+    numbers: list[int] = field(default_factory=list)
+
+    def _mask_path(self, folder: Path, t: int) -> Path:
+        """Where loop frame ``t``'s current mask is saved: under its number in the video (`numbers`)."""
+        return folder / "masks" / f"{self.numbers[t] if self.numbers else t:05d}.png"
 
     @property
     def iteration(self) -> int:
@@ -234,7 +241,7 @@ class VideoState:
         mask_shas = []
         for t, mask in enumerate(self.masks):
             sha = array_sha1(mask)
-            path = folder / "masks" / f"{t:05d}.png"
+            path = self._mask_path(folder, t)
             write_bytes_atomic(path, _png(mask, path))
             mask_shas.append(sha)
         data = {
@@ -253,6 +260,8 @@ class VideoState:
         }
         if self.names:  # only a person's session names objects: a simulated loop's state is unchanged
             data["names"] = {str(k): v for k, v in sorted(self.names.items())}
+        if self.numbers:
+            data["numbers"] = self.numbers
         write_json_atomic(folder / STATE_FILE, data, indent=1)
 
     @classmethod
@@ -278,13 +287,16 @@ class VideoState:
             quality=data["quality"],
             history=[IterationRecord(**r) for r in data["history"]],
             names={int(k): str(v) for k, v in data.get("names", {}).items()},
+            numbers=[int(n) for n in data.get("numbers", [])],
         )
+        if state.numbers and len(state.numbers) != state.num_frames:
+            raise DataError(folder / STATE_FILE, f"numbers {len(state.numbers)} frames of {state.num_frames}")
         if not masks:
             return state, False
         current = []
         whole = True
         for t, sha in enumerate(data["mask_sha1"]):
-            mask_path = folder / "masks" / f"{t:05d}.png"
+            mask_path = state._mask_path(folder, t)
             mask = imread(mask_path, cv2.IMREAD_UNCHANGED) if mask_path.is_file() else None
             if mask is None or array_sha1(mask) != sha:
                 whole = False

@@ -574,7 +574,8 @@ class AnnotationSession:
             image = source.frame(t)
             if state is None:
                 frames = len(source.frame_paths)
-                state = VideoState(video=video, num_frames=frames, objects={}, config=self._config)
+                numbers = source.indices if self.settings.stride > 1 else []
+                state = VideoState(video, frames, {}, config=self._config, numbers=numbers)
             if current is None:
                 current = state.masks[t] if state.masks else np.zeros(shape, np.uint8)
             known = self._video_priors(source, state, t, current, given)

@@ -704,3 +704,23 @@ def test_previews_while_a_video_waits_for_its_propagation_propagate_nothing(star
     session.box_preview("squares-a", 5, (4, 4, 30, 30), (), 1)  # a box alone starts from the object's colours
     ((image, mask),) = recording.known[1].examples
     assert np.array_equal(mask, squares(9, 0) == 1)
+
+
+def test_with_a_stride_the_current_masks_are_named_by_the_frames_numbers(
+    davis: Path, made: Path, tmp_path: Path
+) -> None:
+    """``masks/00004.png`` is frame 4, as the person sees it (it had been loop frame 4: frame 8)."""
+    state = tmp_path / "strided"
+    drawn = ("--video", "squares-a", "--frame", "0", "--mask", str(made / "a0.png"), "--stride", "2")
+    assert add(state, *drawn, root=davis) == 0
+    session = AnnotationSession.open(state)
+    numbers = session.frames("squares-a")
+    assert numbers[:3] == [0, 2, 4]
+    saved = sorted(path.name for path in (state / "squares-a" / "masks").iterdir())
+    assert saved == [f"{n:05d}.png" for n in numbers]
+    current = session.state("squares-a")
+    assert current is not None and current.numbers == numbers and len(current.masks) == len(numbers)
+    for t, n in enumerate(numbers):
+        assert np.array_equal(mask(state / "squares-a" / "masks" / f"{n:05d}.png"), current.masks[t])
+    reloaded, whole = VideoState.load(state / "squares-a")
+    assert whole and reloaded.numbers == numbers  # read back from the files it named so
