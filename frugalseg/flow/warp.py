@@ -82,19 +82,23 @@ def backward_warp(
     """Batched torch warp: ``source`` B×C×H×W sampled at ``p + flow(p)`` with ``flow`` B×2×H×W.
 
     Returns the warped tensor and a B×H×W bool mask of pixels whose sample point lies inside the
-    source (outside pixels are zero in the warped tensor). The pixel grid is kept once per size and
-    device; an integer flow samples pixel centres exactly.
+    source (outside pixels are zero in the warped tensor), in the source's dtype. The pixel grid is
+    kept once per size and device; the warp runs in float32 at least (half precision cannot hold the
+    pixel coordinates of a wide frame), so an integer flow samples pixel centres up to float32
+    round-off (under 1e-4 px).
     """
     if source.dim() != 4 or flow.dim() != 4 or flow.shape[1] != 2 or source.shape[-2:] != flow.shape[-2:]:
         raise ValueError(
             f"flow of shape {tuple(flow.shape)} does not fit a source of shape {tuple(source.shape)}"
         )
     height, width = flow.shape[-2:]
-    points = _pixels(height, width, flow.device, flow.dtype) + flow.permute(0, 2, 3, 1)  # B×H×W×(x, y)
-    size = torch.tensor([width, height], device=flow.device, dtype=flow.dtype)
+    dtype = torch.promote_types(flow.dtype, torch.float32)
+    flow = flow.to(dtype)
+    points = _pixels(height, width, flow.device, dtype) + flow.permute(0, 2, 3, 1)  # B×H×W×(x, y)
+    size = torch.tensor([width, height], device=flow.device, dtype=dtype)
     inside = ((points >= -0.5) & (points <= size - 0.5)).all(-1)
     grid = 2 * (points + 0.5) / size - 1  # grid_sample's normalised coordinates (align_corners=False)
-    warped = F.grid_sample(source.to(flow.dtype), grid, mode=mode, padding_mode="zeros", align_corners=False)
+    warped = F.grid_sample(source.to(dtype), grid, mode=mode, padding_mode="zeros", align_corners=False)
     return warped.to(source.dtype), inside
 
 

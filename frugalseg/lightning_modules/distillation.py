@@ -240,7 +240,7 @@ class DistillationModule(VideoSegmentationModule):
                 f"neighbour flows of shape {tuple(flows.shape)} do not fit predictions of shape "
                 f"{tuple(student_target.shape)}"
             )
-        flat = flows.flatten(0, 1).to(student_neighbours.dtype)
+        flat = flows.flatten(0, 1).float()  # not the logits' half precision: it cannot hold wide pixel grids
         warped, inside = backward_warp(student_neighbours, flat)
         if valid is not None:
             # Trust a pixel when it and the point it reads in the neighbour both lie in the crop.

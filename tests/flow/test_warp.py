@@ -112,3 +112,26 @@ def test_a_flow_that_does_not_fit_the_source_names_both_shapes() -> None:
         backward_warp_np(np.zeros((H, W), np.float32), np.zeros((H, W - 1, 2), np.float32))
     with pytest.raises(ValueError, match=r"flow of shape \(1, 2, 24, 31\) does not fit a source of shape"):
         backward_warp(torch.zeros(1, 3, H, W), torch.zeros(1, 2, H, W - 1))
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_a_half_precision_flow_samples_a_wide_frame_at_float32_points(dtype: torch.dtype) -> None:
+    """Half precision cannot hold x up to 767 (bf16 steps by 2 above 256): the grid is built in float32.
+
+    grid_sample's normalised coordinates leave float32 round-off (under 1e-4 px at 768 px wide).
+    """
+    width = 768
+    xs = torch.arange(width, dtype=torch.float32).expand(1, 1, 4, width)  # each pixel holds its x
+    flow = torch.zeros(1, 2, 4, width, dtype=dtype)
+    flow[:, 0] = -3  # read 3 px to the left
+    warped, inside = backward_warp(xs, flow)
+    assert warped.dtype == torch.float32
+    assert inside[0].sum(0).tolist() == [0] * 3 + [4] * (width - 3)
+    torch.testing.assert_close(warped[..., 3:], xs[..., :-3], rtol=0, atol=1e-4)
+    # A half-precision source is warped in float32, then rounded back to its dtype.
+    source = torch.randn(2, 3, 4, width, generator=torch.Generator().manual_seed(0)).to(dtype)
+    flow = torch.zeros(2, 2, 4, width, dtype=dtype)
+    warped, inside = backward_warp(source, flow)
+    assert warped.dtype == dtype and bool(inside.all())
+    assert torch.equal(warped, backward_warp(source.float(), flow.float())[0].to(dtype))
+    assert float((warped.float() - source.float()).abs().max()) < 1e-3

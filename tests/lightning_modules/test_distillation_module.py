@@ -345,3 +345,13 @@ def test_neighbour_flow_of_the_wrong_size_is_a_clear_error():
     logits = torch.zeros(1, 3, 8, 8)
     with pytest.raises(ValueError, match=r"neighbour flows of shape \(1, 1, 2, 4, 4\) do not fit"):
         module._mfd(logits, logits, logits, torch.zeros(1, 1, 2, 4, 4), None)
+
+
+def test_mfd_of_an_unmoved_neighbour_is_zero_under_bf16_autocast():
+    # bf16 logits of a 768-px-wide crop: the warp's pixel grid is not built in their dtype (2-4 px off).
+    module = _module(kd_weight=0.0)
+    target = (torch.randn(1, 3, 4, 768, generator=torch.Generator().manual_seed(1)) * 50).bfloat16()
+    flow = torch.zeros(1, 2, 2, 4, 768)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mfd = module._mfd(target, target.repeat(2, 1, 1, 1), target, flow, torch.ones(1, 4, 768).bool())
+    assert float(mfd) < 1e-12  # sampling round-off (0.23 with the grid in bf16)
