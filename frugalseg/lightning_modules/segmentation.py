@@ -28,6 +28,25 @@ from frugalseg.zoo import (
     sliding_window,
 )
 
+#: Student factory arguments that only load starting weights (as the zoo's checkpoint reader drops them).
+INIT_ONLY_STUDENT_ARGS = ("weights", "encoder_weights", "backbone_weights")
+
+
+def drop_starting_weights(checkpoint: dict[str, Any]) -> None:
+    """Blank the starting weights in a checkpoint's hyper-parameters: its state dict replaces them.
+
+    ``init_weights`` becomes None and `INIT_ONLY_STUDENT_ARGS` leave ``student_args``, so that a restore
+    (``load_from_checkpoint``, ``--ckpt_path``) never reads a moved file nor downloads.
+    """
+    hparams = checkpoint.get("hyper_parameters")
+    if not isinstance(hparams, dict):
+        return
+    if "init_weights" in hparams:
+        hparams["init_weights"] = None
+    args = hparams.get("student_args")
+    if isinstance(args, dict):  # a copy: the module's own hyper-parameters keep them
+        hparams["student_args"] = {k: v for k, v in args.items() if k not in INIT_ONLY_STUDENT_ARGS}
+
 
 class VideoSegmentationModule(BaseTask):
     """Trains a student on batches whose labels come from several sources.
@@ -112,6 +131,10 @@ class VideoSegmentationModule(BaseTask):
         )
         if hp["init_weights"] is not None:
             load_weights_into(self.student, hp["init_weights"], hp["student"])
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Save no starting weights to read on restore (`drop_starting_weights`)."""
+        drop_starting_weights(checkpoint)
 
     def configure_losses(self) -> None:
         """The routed label loss (`RoutedLoss`: each label kind its losses)."""

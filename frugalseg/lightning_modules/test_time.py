@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from frugalseg.data.clips import IGNORE_INDEX
 from frugalseg.datamodules.one_video import OneVideoDataModule
 from frugalseg.lightning_modules.base import BaseTask
-from frugalseg.lightning_modules.segmentation import VideoSegmentationModule
+from frugalseg.lightning_modules.segmentation import VideoSegmentationModule, drop_starting_weights
 from frugalseg.losses import CrossEntropy, temporal_consistency_loss
 from frugalseg.zoo import Student
 
@@ -72,6 +72,10 @@ class VideoFineTuningModule(BaseTask):
 
     # the student from the zoo, with ``init_weights`` loaded into it: the segmentation task's own hook
     configure_models = VideoSegmentationModule.configure_models
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Save no starting weights to read on restore (`drop_starting_weights`)."""
+        drop_starting_weights(checkpoint)
 
     def configure_losses(self) -> None:
         """Cross-entropy over the labelled pixels (0 for a batch without any)."""

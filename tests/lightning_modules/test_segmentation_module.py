@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import lightning as L
 import pytest
+import segmentation_models_pytorch as smp
 import torch
+from safetensors.torch import save_file
+from torch.utils.data import DataLoader
 
 from frugalseg.data.clips import LabelKind
 from frugalseg.data.normalization import IMAGENET_MEAN, IMAGENET_STD
@@ -133,3 +137,45 @@ def test_overlay_grid_rows_are_frame_label_prediction_in_the_palette():
     assert torch.equal(tiles[1][:, 0, 0], red) and torch.equal(tiles[1][:, 0, 1], blue)
     assert torch.equal(tiles[1][:, 0, 2], black)  # the ignore index
     assert torch.equal(tiles[2][:, 0, 0], blue) and torch.equal(tiles[2][:, 1, 2], red)
+
+
+def test_a_restored_checkpoint_reads_none_of_the_starting_weights_files(tmp_path):
+    """``init_weights`` and the encoder's weights file are gone: the checkpoint's state dict is enough."""
+    torch.manual_seed(0)
+    small = {"decoder_channels": 16, "decoder_aspp_dropout": 0.0}
+    args = dict(student="deeplabv3plus_mbv2", num_classes=3, num_frames=1, losses={"fine": "ce"}, lr=0.5)
+    stage1, encoder = tmp_path / "stage1.safetensors", tmp_path / "encoder.safetensors"
+    stage1_state = VideoSegmentationModule(student_args=small, **args).student.state_dict()
+    save_file({k: v.contiguous() for k, v in stage1_state.items()}, str(stage1))
+    smp_encoder = smp.DeepLabV3Plus("mobilenet_v2", encoder_weights=None, classes=3).encoder
+    save_file({k: v.contiguous() for k, v in smp_encoder.state_dict().items()}, str(encoder))
+    module = VideoSegmentationModule(
+        init_weights=str(stage1), student_args={**small, "encoder_weights": str(encoder)}, **args
+    )
+    label = torch.full((32, 32), 255)
+    label[4:9, 4:9], label[20:25, 10:15] = 1, 2
+    sample = {"frames": torch.randn(1, 3, 32, 32), "label": label, "meta": {"kind": "fine"}}
+    trainer = L.Trainer(
+        accelerator="cpu",
+        max_steps=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.fit(module, DataLoader([sample, sample], batch_size=2))
+    trainer.save_checkpoint(tmp_path / "run.ckpt")
+    stage1.unlink()
+    encoder.unlink()
+    assert module.hparams["init_weights"] == str(stage1)  # the run itself keeps what it started from
+    assert module.hparams["student_args"]["encoder_weights"] == str(encoder)
+    restored = VideoSegmentationModule.load_from_checkpoint(tmp_path / "run.ckpt", weights_only=True)
+    assert restored.hparams["init_weights"] is None and restored.hparams["student_args"] == small
+    module.eval()
+    restored.eval()
+    frames = torch.randn(2, 1, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        assert torch.equal(restored(frames), module(frames))
+    trained = module.student.state_dict()
+    assert any(not torch.equal(trained[k], v) for k, v in stage1_state.items())  # the step moved it
+    assert all(torch.equal(restored.student.state_dict()[k], v) for k, v in trained.items())

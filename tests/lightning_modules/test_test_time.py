@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import lightning as L
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import save_file
 from torch import nn
 
 from frugalseg.datamodules.one_video import OneVideoDataModule
@@ -164,3 +166,20 @@ def test_a_video_shorter_than_two_frames_or_mismatched_labels_are_refused():
         OneVideoDataModule(_video(2), [None, np.zeros((8, 8), np.uint8)])
     with pytest.raises(ConfigError, match="frames: frame 1 is uint8 of shape"):
         OneVideoDataModule([_video(1)[0], np.zeros((16, 16, 3), np.uint8)])
+
+
+def test_a_restored_checkpoint_does_not_read_init_weights(tiny_student, tmp_path):
+    torch.manual_seed(0)
+    start = tmp_path / "start.safetensors"
+    save_file({k: v.contiguous() for k, v in pixel_student(3).state_dict().items()}, str(start))
+    module = VideoFineTuningModule(student=tiny_student, num_classes=3, init_weights=str(start))
+    with torch.no_grad():
+        module.student.head.weight.add_(1.0)  # as a run's steps would
+    trainer = L.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False, max_epochs=0)
+    trainer.strategy.connect(module)
+    trainer.save_checkpoint(tmp_path / "run.ckpt")
+    start.unlink()
+    restored = VideoFineTuningModule.load_from_checkpoint(tmp_path / "run.ckpt", weights_only=True)
+    assert restored.hparams["init_weights"] is None and module.hparams["init_weights"] == str(start)
+    frames = torch.randn(2, 1, 3, 4, 5)
+    assert torch.equal(restored(frames), module(frames))
