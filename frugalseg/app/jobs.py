@@ -428,9 +428,11 @@ class SessionService:
         (``object`` when none), no background (`export_with_tools`, which ``annotate export`` shares).
 
         Returns:
-            The store's path, the labels in it, and the tool files (COCO, Label Studio, one CVAT for
-            video file per video) in ``<store>-tools/``, which the person opens in their tool.
+            The store's path, the labels in it (of every kind), and the tool files (COCO, Label Studio,
+            one CVAT for video file per video) in ``<store>-tools/``, which the person opens in their tool.
         """
+        from frugalseg.autolabel.store import LabelStore
+
         with self.lock:
             stores = sorted(p for p in folder.glob("store-[0-9][0-9][0-9]") if p.is_dir())
             config = json.loads(json.dumps(self.session.export_config(), sort_keys=True))
@@ -445,8 +447,10 @@ class SessionService:
                 number = int(last.name[len("store-") :]) + 1 if last is not None else 1
                 out, new = folder / f"store-{number:03d}", True
             states = {name: cached.state for name in self.session.videos() if (cached := self.state(name))}
-            _, frames, files = export_with_tools(self.session, out, new=new, states=states)
-            return out, frames, files
+            _, _, files = export_with_tools(self.session, out, new=new, states=states)
+            # every label of the store (masks, clicks and boxes; an unchanged session's, written by its
+            # last export), not the frames of the tool files
+            return out, len(LabelStore(out).records()), files
 
 
 def _left_empty(store: Path) -> bool:
