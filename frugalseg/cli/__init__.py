@@ -8,10 +8,10 @@ group named on the command line is imported, so ``frugalseg label --help`` stays
 
 Every command ends the same way: the package's errors (`frugalseg.errors`) and file-system errors
 print one line naming the file or option (exit code 2, bad input), Ctrl-C prints one line (exit
-code 130), and ``--debug`` shows the traceback instead. A SIGTERM (``kill``, a CI timeout) stops
-``fit``, ``validate``, ``test``, ``predict`` and ``vos`` at once with one line and exit code 143, as
-a shell reports a process it ended: Lightning's own handler would only stop at the end of a batch
-and exit 0, as if the run had succeeded.
+code 130, also where the Trainer caught it and would exit 1), and ``--debug`` shows the traceback
+instead. A SIGTERM (``kill``, a CI timeout) stops ``fit``, ``validate``, ``test``, ``predict`` and
+``vos`` at once with one line and exit code 143, as a shell reports a process it ended: Lightning's
+own handler would only stop at the end of a batch and exit 0, as if the run had succeeded.
 """
 
 from __future__ import annotations
@@ -90,6 +90,45 @@ def sigterm_raises() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+class _LightningInterruptLine(logging.Filter):
+    """Drop the line Lightning logs when it catches a KeyboardInterrupt; frugalseg prints its own."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Detected KeyboardInterrupt" not in str(record.msg)
+
+
+@contextlib.contextmanager
+def sigint_noted() -> Iterator[list[int]]:
+    """Note each SIGINT (Ctrl-C) while the block runs, then raise KeyboardInterrupt as Python's default does.
+
+    The Trainer catches the KeyboardInterrupt, logs its own line and ends with ``sys.exit(1)``; the
+    list the block gets (one entry per SIGINT) tells that exit from others. Lightning's line is kept
+    off the terminal. A process that ignores SIGINT, or set its own handler, keeps it.
+    """
+    noted: list[int] = []
+
+    def interrupt(signum: int, frame: object) -> None:
+        noted.append(signum)
+        raise KeyboardInterrupt
+
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield noted
+        return
+    try:
+        previous = signal.signal(signal.SIGINT, interrupt)
+    except ValueError:  # not the main thread
+        yield noted
+        return
+    line = _LightningInterruptLine()
+    logger = logging.getLogger("lightning.pytorch.utilities.rank_zero")  # where rank_zero_info logs
+    logger.addFilter(line)
+    try:
+        yield noted
+    finally:
+        logger.removeFilter(line)
+        signal.signal(signal.SIGINT, previous)  # the Trainer ignores SIGINT while it shuts down
+
+
 def overview() -> str:
     """``frugalseg --help``: every command with one line of help."""
     lines = [f"usage: frugalseg COMMAND … (frugalseg {__version__})", "", "commands:"]
@@ -161,11 +200,16 @@ def _dispatch(words: list[str]) -> int:
 
     words = with_shipped_configs(words)
 
-    with sigterm_raises():
-        if words[0] == "vos":
-            lightning.run_vos_cli(words[1:])
-        else:
-            lightning.run_lightning_cli(words)
+    with sigterm_raises(), sigint_noted() as interrupts:
+        try:
+            if words[0] == "vos":
+                lightning.run_vos_cli(words[1:])
+            else:
+                lightning.run_lightning_cli(words)
+        except SystemExit as exit:
+            if interrupts and exit.code == 1:  # the Trainer's exit after a Ctrl-C it caught
+                raise KeyboardInterrupt from exit
+            raise
     return 0
 
 

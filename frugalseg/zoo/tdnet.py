@@ -46,6 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from frugalseg.errors import ConfigError
 from frugalseg.zoo._attention import attention
 from frugalseg.zoo._base import Student, feature_info, resize_to
 from frugalseg.zoo._convert import Converter, Target, register_converter, shape_of
@@ -581,8 +582,10 @@ def tdnet_td4_psp18_small(num_classes: int, num_frames: int = 4, **kwargs: Any) 
 
 
 def _require_frames(name: str, num_frames: int, expected: int) -> None:
+    """Raise a ConfigError naming ``--data.num_frames`` unless ``num_frames == expected``."""
     if num_frames != expected:
-        raise ValueError(
+        raise ConfigError(
+            "num_frames",
             f"{name!r} has {expected} sub-networks and takes num_frames={expected}, "
-            f"got num_frames={num_frames}"
+            f"got num_frames={num_frames} (on the command line: --data.num_frames {expected})",
         )

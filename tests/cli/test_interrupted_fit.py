@@ -1,0 +1,93 @@
+"""Ctrl-C ends `frugalseg fit` with one line and exit code 130, though the Trainer catches it and exits 1."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from cli_helpers import lightning_args
+
+from frugalseg.cli import INTERRUPTED, main
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_the_trainers_exit_after_a_ctrl_c_is_an_interrupt(monkeypatch, capsys) -> None:
+    from frugalseg.cli import lightning
+
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # an xdist worker ignores SIGINT
+    shown = []
+
+    def fit(words: list[str]) -> None:
+        # as Lightning's _call_and_handle_interrupt does: log a line, ignore SIGINT, exit 1
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(100):
+                time.sleep(0.01)
+            raise AssertionError("the run went on after SIGINT")
+        except KeyboardInterrupt:
+            record = logging.LogRecord(
+                "x", logging.INFO, "", 0, "\nDetected KeyboardInterrupt, …", None, None
+            )
+            shown.append(logging.getLogger("lightning.pytorch.utilities.rank_zero").filter(record))
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            sys.exit(1)
+
+    monkeypatch.setattr(lightning, "run_lightning_cli", fit)
+    try:
+        assert main(["fit"]) == INTERRUPTED == 130
+        assert capsys.readouterr().err.strip() == "frugalseg: interrupted"
+        assert shown == [False]  # Lightning's line is not shown
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def test_an_exit_1_without_a_ctrl_c_stays_an_exit_1(monkeypatch) -> None:
+    from frugalseg.cli import lightning
+
+    monkeypatch.setattr(lightning, "run_lightning_cli", lambda words: sys.exit(1))
+    with pytest.raises(SystemExit) as exit:
+        main(["fit"])
+    assert exit.value.code == 1
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_fit_exits_130_with_one_line(tiny_streets: Path, tmp_path: Path) -> None:
+    args = lightning_args(
+        REPO / "configs" / "demo.yaml",
+        tiny_streets,
+        tmp_path,
+        augment={"crop_size": "[64,128]"},
+        recipe={"budget": 6},
+    )
+    command = [sys.executable, "-m", "frugalseg", "fit", *args, "--trainer.max_epochs", "1000"]
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        # pytest-xdist workers ignore SIGINT and a child inherits that; a terminal's Ctrl-C reaches a
+        # process that has the default disposition, which Python turns into KeyboardInterrupt.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    deadline = time.monotonic() + 300
+    while (
+        not list(tmp_path.glob("**/samples.json")) and process.poll() is None and time.monotonic() < deadline
+    ):
+        time.sleep(0.1)
+    time.sleep(2)  # into the first epochs
+    assert process.poll() is None, process.communicate()[1][-3000:]
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == INTERRUPTED, err[-3000:]
+    assert err.strip().splitlines()[-1] == "frugalseg: interrupted"
+    assert "KeyboardInterrupt" not in out + err
+    assert "Traceback" not in err
