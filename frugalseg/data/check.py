@@ -83,9 +83,10 @@ def check_dataset(
     """Every problem in the data set at ``root``, without stopping at the first.
 
     Missing snippet frames (warnings), files that cannot be decoded, labels whose size differs from
-    their frame, and label values outside the format's classes and 255. ``format_name`` None detects
-    the layout; a folder that matches none is one problem listing the formats tried. ``on_clips``
-    is told the number of clips and returns a function called after each (a progress bar).
+    their frame, label values outside the format's classes and 255, and a split without clips.
+    ``format_name`` None detects the layout; a folder that matches none is one problem listing the
+    formats tried. ``on_clips`` is told the number of clips and returns a function called after
+    each (a progress bar).
     """
     try:
         fmt = open_dataset(root, format_name)
@@ -93,10 +94,15 @@ def check_dataset(
         return [Problem.from_error(error)]
     problems = unreadable_folders(Path(root))
     clips: list[Clip] = []
+    empty: list[str] = []
     for split in fmt.splits():
         split_clips, found = fmt.scan(split)
         clips.extend(split_clips)
         problems.extend(found)
+        if not split_clips and not found:
+            empty.append(split)
+    if clips:  # a set without any clip is one problem, below
+        problems.extend(Problem(split_folder(fmt, split), f"split {split!r} has no clips") for split in empty)
     if not clips and not problems:
         others = [name for name, cls in FORMATS.items() if name != fmt.name and cls.looks_like(Path(root))]
         hint = f"; it looks like: {', '.join(others)} (--format)" if others else ""
@@ -108,6 +114,20 @@ def check_dataset(
         if advance is not None:
             advance()
     return list(dict.fromkeys(problems))  # a frame shared by clips is reported once
+
+
+def split_folder(fmt: Format, split: str) -> Path:
+    """The folder named ``split`` in the data set or one level down (``leftImg8bit/train``), else its root."""
+    below = [child / split for child in sorted(fmt.root.iterdir()) if _is_dir(child)]
+    return next((folder for folder in [fmt.root / split, *below] if _is_dir(folder)), fmt.root)
+
+
+def _is_dir(path: Path) -> bool:
+    """Whether ``path`` is a folder; False where it cannot be looked at (`unreadable_folders` says so)."""
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
 
 
 def unreadable_folders(root: Path) -> list[Problem]:

@@ -154,8 +154,18 @@ def _has_label(clip: Clip, kind: LabelKind) -> bool:
     return clip.label(0, kind) is not None
 
 
-def check_served(recipe: Recipe, pool: Sequence[Clip]) -> None:
-    """Raise naming a recipe offset that no clip of ``pool`` has a frame for."""
+def check_served(recipe: Recipe, pool: Sequence[Clip], split: str | None = None) -> None:
+    """Raise naming a recipe offset that no clip of ``pool`` (the training ``split``) has a frame for.
+
+    An empty ``pool`` is an error of its own: the split has no clips.
+    """
+    if not pool:
+        named = f"split {split!r}" if split is not None else "the training split"
+        raise ConfigError(
+            "data.splits.train",
+            f"{named} has no clips, so recipe {recipe.name} has nothing to draw from; "
+            "`frugalseg data check DATA_ROOT` lists what is wrong with the data set",
+        )
     for offset in recipe.offsets:
         if not any(clip.has_frame(offset) for clip in pool):
             spans = sorted({(clip.offsets[0], clip.offsets[-1]) for clip in pool})

@@ -41,7 +41,7 @@ def get_format(name: str, root: str | Path, **options: Any) -> Format:
 
     ``options`` are the reader's own arguments (e.g. ``resolution`` for ``davis``, ``masks`` for
     ``video``). Raises `ConfigError` for an unknown name (listing the known ones) or an option the
-    reader does not take, and `DataError` for a missing folder.
+    reader does not take, and `DataError` for a missing folder or a file.
     """
     if name not in FORMATS:
         raise ConfigError("format", f"unknown data format {name!r}; known formats: {', '.join(FORMATS)}")
@@ -52,6 +52,8 @@ def get_format(name: str, root: str | Path, **options: Any) -> Format:
                 option,
                 f"format {name} takes no such option; it takes: {', '.join(sorted(accepted)) or 'none'}",
             )
+    if name != VideoFormat.name and Path(root).is_file():  # a video file is the one data set that is a file
+        raise DataError(root, f"is a file, not a data set folder (format {name})")
     return FORMATS[name](root, **options)
 
 
@@ -63,6 +65,8 @@ def detect_format(root: str | Path) -> str:
     root = Path(root)
     if root.is_file() and VideoFormat.looks_like(root):
         return VideoFormat.name
+    if root.is_file():
+        raise DataError(root, "is a file, not a data set folder or a video")
     if not root.is_dir():
         raise DataError(root, "data set folder does not exist")
     for name, cls in FORMATS.items():

@@ -1,0 +1,73 @@
+"""`data check` names an empty split's folder, and says a file given for a data set folder is a file."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+import pytest
+
+from frugalseg.cli.data import register
+from frugalseg.data.check import check_dataset
+from frugalseg.data.formats import Problem, detect_format, get_format
+from frugalseg.errors import DataError
+
+from .fake_camvid import write_segnet
+
+
+def _check_cli(root: Path, capsys: pytest.CaptureFixture, *options: str) -> tuple[int, list[str]]:
+    parser = argparse.ArgumentParser(prog="frugalseg")
+    register(parser.add_subparsers(dest="group", required=True))
+    args = parser.parse_args(["data", "check", str(root), "--no-progress", *options])
+    code = args.func(args)
+    return code, capsys.readouterr().out.strip().splitlines()
+
+
+def empty_train_split(root: Path) -> Path:
+    """A SegNet CamVid tree whose ``train/`` and ``trainannot/`` folders are empty."""
+    write_segnet(root)
+    for folder in ("train", "trainannot"):
+        shutil.rmtree(root / folder)
+        (root / folder).mkdir()
+    return root
+
+
+def test_an_empty_split_is_a_problem_naming_its_folder(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    root = empty_train_split(tmp_path / "camvid")
+    assert check_dataset(root) == [Problem(root / "train", "split 'train' has no clips")]
+    code, lines = _check_cli(root, capsys)
+    assert code == 1
+    assert lines == [
+        f"{root / 'train'}: split 'train' has no clips",
+        f"1 problem(s) and 0 warning(s) found in {root}",
+    ]
+
+
+def test_a_set_without_any_clip_stays_one_problem(tmp_path: Path) -> None:
+    root = empty_train_split(tmp_path / "camvid")
+    for folder in ("val", "valannot"):
+        shutil.rmtree(root / folder)
+        (root / folder).mkdir()
+    assert check_dataset(root) == [Problem(root, "no clips found in the camvid layout")]
+
+
+def test_a_file_is_not_a_data_set_folder(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text("# not data\n", encoding="utf-8")
+    with pytest.raises(DataError) as error:
+        detect_format(readme)
+    assert str(error.value) == f"{readme}: is a file, not a data set folder or a video"
+    with pytest.raises(DataError) as error:
+        get_format("camvid", readme)
+    assert str(error.value) == f"{readme}: is a file, not a data set folder (format camvid)"
+    code, lines = _check_cli(readme, capsys)
+    assert code == 1
+    assert lines == [
+        f"{readme}: is a file, not a data set folder or a video",
+        f"1 problem(s) and 0 warning(s) found in {readme}",
+    ]
+    code, lines = _check_cli(readme, capsys, "--format", "camvid")
+    assert (code, lines[0]) == (1, f"{readme}: is a file, not a data set folder (format camvid)")
+    code, lines = _check_cli(tmp_path / "absent", capsys)  # a missing folder keeps its message
+    assert (code, lines[0]) == (1, f"{tmp_path / 'absent'}: data set folder does not exist")
