@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
@@ -28,6 +29,8 @@ import numpy as np
 import torch
 from lightning.pytorch.utilities.types import OptimizerLRSchedulerConfig
 from torch import Tensor, nn
+
+from frugalseg.errors import ConfigError
 
 
 def poly_schedule(
@@ -145,12 +148,30 @@ class BaseTask(L.LightningModule, ABC):
         """The optimiser of ``params`` at the initial rate ``hparams.lr``."""
 
     def configure_optimizers(self) -> OptimizerLRSchedulerConfig:
-        """:meth:`build_optimizer`, its rate decayed per step by ``poly_power`` down to ``min_lr``."""
+        """:meth:`build_optimizer`, its rate decayed per step by ``poly_power`` down to ``min_lr``.
+
+        Raises `ConfigError` when ``min_lr`` is above ``lr`` (the rate would rise), or when the run has
+        no end (``max_epochs`` and ``max_steps`` -1): the decay is spread over the run's steps.
+        """
         hp = self.hparams
+        lr, min_lr = hp["lr"], hp.get("min_lr", 0.0)
+        if min_lr > lr:
+            raise ConfigError(
+                "model.min_lr",
+                f"{min_lr:g} is above model.lr {lr:g}: the rate would rise from lr to min_lr over the run; "
+                "set model.min_lr at most model.lr (e.g. 0) or a larger model.lr",
+            )
+        total = self.trainer.estimated_stepping_batches
+        if math.isinf(total):
+            raise ConfigError(
+                "trainer.max_steps",
+                "the run has no end (trainer.max_epochs -1 and trainer.max_steps -1), and the rate "
+                "decays from model.lr to model.min_lr over the run's steps: set trainer.max_steps or "
+                "trainer.max_epochs",
+            )
         optimizer = self.build_optimizer(self.trainable_parameters())
-        total = int(self.trainer.estimated_stepping_batches)
-        floor = hp.get("min_lr", 0.0) / hp["lr"] if hp["lr"] else 0.0
-        return poly_schedule(optimizer, total, hp.get("poly_power", 0.9), floor=floor)
+        floor = min_lr / lr if lr else 0.0
+        return poly_schedule(optimizer, int(total), hp.get("poly_power", 0.9), floor=floor)
 
     def log_image(self, tag: str, image: Tensor) -> bool:
         """Show a 3×H×W image in [0, 1] on every logger that can; False if none could.

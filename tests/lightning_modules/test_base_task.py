@@ -11,6 +11,7 @@ from torch import nn
 from torchmetrics import MetricCollection
 
 from frugalseg.data.clips import LabelKind
+from frugalseg.errors import ConfigError
 from frugalseg.lightning_modules import BaseTask, DistillationModule, VideoSegmentationModule, VOSModule
 from frugalseg.metrics import BoundaryIoU, DatasetMeanAccuracy, DatasetMeanIoU, TemporalConsistency
 from frugalseg.zoo import model_config
@@ -308,7 +309,7 @@ def _fit(module: L.LightningModule, tmp_path, steps: int = 3, **trainer_args) ->
         enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
         callbacks=[losses], default_root_dir=tmp_path, **trainer_args,
     )  # fmt: skip
-    trainer.fit(module, torch.utils.data.DataLoader(_train_batches() * steps, batch_size=2))
+    trainer.fit(module, torch.utils.data.DataLoader(_train_batches() * max(steps, 1), batch_size=2))
     return losses.losses
 
 
@@ -351,3 +352,34 @@ def test_compile_true_compiles_the_student_with_the_torch_defaults(monkeypatch):
     assert calls == [(task.student, {})]
     ScaleTask(compile=False)
     assert len(calls) == 1
+
+
+# ---------------------------------------------------------------------------- the learning rate
+
+
+def test_a_min_lr_above_lr_is_refused_before_the_first_step(tmp_path):
+    """The default min_lr (1e-4) with lr 1e-5 made the rate rise 10× over the run."""
+    module = _image_module(lr=1e-5)
+    with pytest.raises(ConfigError) as error:
+        _fit(module, tmp_path)
+    assert str(error.value) == (
+        "model.min_lr: 0.0001 is above model.lr 1e-05: the rate would rise from lr to min_lr over the "
+        "run; set model.min_lr at most model.lr (e.g. 0) or a larger model.lr"
+    )
+    assert module.global_step == 0
+    equal = _image_module(lr=1e-4)  # min_lr == lr: the rate stays
+    assert len(_fit(equal, tmp_path)) == 3
+    assert equal.trainer.optimizers[0].param_groups[0]["lr"] == 1e-4
+
+
+def test_a_run_without_an_end_is_refused_as_the_rate_decays_over_the_run(tmp_path):
+    """max_epochs and max_steps -1 made ``estimated_stepping_batches`` inf, and int(inf) an OverflowError."""
+    module = _image_module(lr=0.01)
+    with pytest.raises(ConfigError) as error:
+        _fit(module, tmp_path, steps=-1, max_epochs=-1)
+    assert str(error.value) == (
+        "trainer.max_steps: the run has no end (trainer.max_epochs -1 and trainer.max_steps -1), and the "
+        "rate decays from model.lr to model.min_lr over the run's steps: set trainer.max_steps or "
+        "trainer.max_epochs"
+    )
+    assert module.global_step == 0
