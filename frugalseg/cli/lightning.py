@@ -3,11 +3,12 @@
 Both command lines add the callbacks every run shares, each with its own options, so that a config
 holds only what differs from them:
 
-* ``checkpoint`` (``--checkpoint.*``, a ``ModelCheckpoint``): keeps the best and the last
-  checkpoint. Its ``monitor`` and ``mode`` default to the task's (``val/mIoU`` and ``max`` for the
-  semantic modules, ``val/JF`` and ``max`` for VOS; :class:`~frugalseg.lightning_modules.BaseTask`)
-  and its ``filename`` to ``epoch{epoch}-step{step}-<metric>{<monitor>:.3f}``; a config that
-  monitors another metric names it (``checkpoint: {monitor: val/TC}``).
+* ``checkpoint`` (``--checkpoint.*``, a `BestAndLastCheckpoint`): keeps the best checkpoint and
+  ``last.ckpt``, the latest state (saved at every validation, best or not). Its ``monitor`` and
+  ``mode`` default to the task's (``val/mIoU`` and ``max`` for the semantic modules, ``val/JF`` and
+  ``max`` for VOS; :class:`~frugalseg.lightning_modules.BaseTask`) and its ``filename`` to
+  ``epoch{epoch}-step{step}-<metric>{<monitor>:.3f}``; a config that monitors another metric names
+  it (``checkpoint: {monitor: val/TC}``).
 * ``lr_monitor`` (``--lr_monitor.*``, a ``LearningRateMonitor``): the learning rate on the logger;
   left out when the trainer has no logger.
 * ``print_metrics`` (:class:`~frugalseg.cli.callbacks.PrintMetrics`): the last validation metrics as
@@ -82,6 +83,40 @@ CHECKPOINT_HELP = {
 }
 
 
+class BestAndLastCheckpoint(ModelCheckpoint):
+    """ModelCheckpoint whose ``last.ckpt`` is the latest state: saved at every validation, best or not.
+
+    Since Lightning 2.6 ``save_last`` saves only alongside a top-k checkpoint, so ``last.ckpt`` was
+    the best epoch's. Its state keeps ModelCheckpoint's key, with the monitored score of the step
+    saved (``zoo publish`` reads it); without validation it is saved at every epoch's end.
+    """
+
+    @property
+    def state_key(self) -> str:
+        """ModelCheckpoint's key: checkpoints of either class restore and publish alike."""
+        return "ModelCheckpoint" + super().state_key.removeprefix(type(self).__qualname__)
+
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """As ModelCheckpoint, then save ``last.ckpt`` if this epoch's end was not saved."""
+        super().on_train_epoch_end(trainer, pl_module)
+        if self._should_save_on_train_epoch_end(trainer):
+            self._save_latest(trainer)
+
+    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """As ModelCheckpoint, then save ``last.ckpt`` if this validation's step was not saved."""
+        super().on_validation_end(trainer, pl_module)
+        if not self._should_save_on_train_epoch_end(trainer):
+            self._save_latest(trainer)
+
+    def _save_latest(self, trainer: Trainer) -> None:
+        if self.save_last is not True or self._should_skip_saving_checkpoint(trainer):
+            return
+        candidates = self._monitor_candidates(trainer)
+        if self.monitor in candidates:
+            self.current_score = candidates[self.monitor]
+        self._save_last_checkpoint(trainer, candidates)
+
+
 def checkpoint_filename(monitor: str) -> str:
     """``epoch{epoch}-step{step}-miou{val/mIoU:.3f}`` for the monitor ``val/mIoU``."""
     short = monitor.rsplit("/", 1)[-1].lower()
@@ -118,7 +153,7 @@ class TaskCLI(LightningCLI):
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         """Add the checkpoint, learning-rate monitor and metric table callbacks as options."""
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(BestAndLastCheckpoint, "checkpoint")
         parser.set_defaults(CHECKPOINT_DEFAULTS)
         for action in parser._actions:
             action.help = CHECKPOINT_HELP.get(action.dest, action.help)
@@ -208,19 +243,33 @@ class TaskCLI(LightningCLI):
             )
 
     def _run_subcommand(self, subcommand: str) -> None:
-        """Run the subcommand; if it fails before its first training step, remove the run folder it made.
+        """Run the subcommand; if it fails before its first batch, remove the run folder it made.
 
         The logger's folder (``version_N`` with its event file, ``config.yaml``, ``samples.json``) is
         made as the run starts, before the data is read; a command refused for bad input leaves none.
-        A run that failed after training steps keeps its folder (its checkpoints are worth keeping).
+        A run that failed later keeps its folder: fit's after a training step (its checkpoints), the
+        others' after a batch (predict writes each batch's PNGs into it).
         """
         run_folder = self._new_run_folder()
         try:
             super()._run_subcommand(subcommand)
         except BaseException:
-            if run_folder is not None and run_folder.is_dir() and self.trainer.global_step == 0:
+            if run_folder is not None and run_folder.is_dir() and not self._batches_run(subcommand):
                 shutil.rmtree(run_folder, ignore_errors=True)
             raise
+
+    def _batches_run(self, subcommand: str) -> int:
+        """The training steps of ``fit``, else the batches the subcommand's loop ran its step on."""
+        trainer = self.trainer
+        if subcommand == "fit":
+            return trainer.global_step
+        loops = {
+            "validate": trainer.validate_loop,
+            "test": trainer.test_loop,
+            "predict": trainer.predict_loop,
+        }
+        loop: Any = loops.get(subcommand)  # each loop's batch_progress.total is a _ProcessedTracker
+        return loop.batch_progress.total.processed if loop is not None else 0
 
     def _new_run_folder(self) -> Path | None:
         """The outermost folder this run's logger will make (None when its folder exists, or no logger)."""

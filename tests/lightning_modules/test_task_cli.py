@@ -12,7 +12,7 @@ import torch
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 
 from frugalseg.cli.callbacks import PrintMetrics
-from frugalseg.cli.lightning import VOSCLI, FrugalsegCLI, checkpoint_filename
+from frugalseg.cli.lightning import VOSCLI, BestAndLastCheckpoint, FrugalsegCLI, checkpoint_filename
 from frugalseg.datamodules.datamodule import VideoSegDataModule
 from frugalseg.datamodules.vos import VOSDataModule
 from frugalseg.lightning_modules import DistillationModule, VideoSegmentationModule, VOSModule
@@ -47,12 +47,13 @@ def _callbacks(cli, kind: type) -> list:
 
 def test_every_run_gets_a_checkpoint_of_the_tasks_metric_a_rate_monitor_and_the_table():
     cli = _cli(DEMO)
-    (checkpoint,) = _callbacks(cli, ModelCheckpoint)
+    (checkpoint,) = _callbacks(cli, BestAndLastCheckpoint)
     assert (checkpoint.monitor, checkpoint.mode, checkpoint.save_last) == ("val/mIoU", "max", True)
     assert checkpoint.filename == "epoch{epoch}-step{step}-miou{val/mIoU:.3f}"
     assert not checkpoint.auto_insert_metric_name
     assert len(_callbacks(cli, LearningRateMonitor)) == 1 and len(_callbacks(cli, PrintMetrics)) == 1
     assert cli.trainer.checkpoint_callback is checkpoint
+    assert [c for c in cli.trainer.callbacks if isinstance(c, ModelCheckpoint)] == [checkpoint]
 
 
 def test_the_monitor_follows_the_class_the_config_names(monkeypatch):
@@ -68,7 +69,7 @@ def test_the_monitor_follows_the_class_the_config_names(monkeypatch):
             "--model.init_args.student_args", small,
         ]
     )  # fmt: skip
-    (checkpoint,) = _callbacks(cli, ModelCheckpoint)
+    (checkpoint,) = _callbacks(cli, BestAndLastCheckpoint)
     assert (checkpoint.monitor, checkpoint.mode) == ("val/bIoU", "min")
     assert checkpoint.filename == "epoch{epoch}-step{step}-biou{val/bIoU:.3f}"
 
@@ -83,21 +84,22 @@ def test_a_config_that_monitors_another_metric_keeps_it_and_the_vos_command_moni
             "--data.root", "null",
         ]
     )  # fmt: skip
-    (checkpoint,) = _callbacks(finetune, ModelCheckpoint)
+    (checkpoint,) = _callbacks(finetune, BestAndLastCheckpoint)
     assert (checkpoint.monitor, checkpoint.mode) == ("val/TC", "max")
     assert checkpoint.filename == checkpoint_filename("val/TC") == "epoch{epoch}-step{step}-tc{val/TC:.3f}"
     vos = _cli(["--config", str(CONFIGS / "stm_davis.yaml"), "--data.root", str(tmp_path)], vos=True)
-    (checkpoint,) = _callbacks(vos, ModelCheckpoint)
+    (checkpoint,) = _callbacks(vos, BestAndLastCheckpoint)
     assert (checkpoint.monitor, checkpoint.mode) == ("val/JF", "max")
     assert len(_callbacks(vos, PrintMetrics)) == 1
 
 
 def test_options_of_the_shared_callbacks_and_runs_that_rule_them_out():
     cli = _cli([*DEMO, "--checkpoint.monitor", "val/TC", "--checkpoint.save_top_k", "3"])
-    (checkpoint,) = _callbacks(cli, ModelCheckpoint)
+    (checkpoint,) = _callbacks(cli, BestAndLastCheckpoint)
     assert (checkpoint.monitor, checkpoint.mode, checkpoint.save_top_k) == ("val/TC", "max", 3)
     quiet = _cli([*DEMO, "--trainer.logger", "false", "--trainer.enable_checkpointing", "false"])
-    assert not _callbacks(quiet, ModelCheckpoint) and not _callbacks(quiet, LearningRateMonitor)
+    assert not any(isinstance(callback, ModelCheckpoint) for callback in quiet.trainer.callbacks)
+    assert not _callbacks(quiet, LearningRateMonitor)
     assert len(_callbacks(quiet, PrintMetrics)) == 1
 
 

@@ -1,0 +1,104 @@
+"""What a `frugalseg` run leaves behind: ``last.ckpt`` is its latest state whatever the monitored
+metric did, and a run that failed keeps the folder it wrote into (a predict's PNGs)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from cli_helpers import lightning_args
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+from frugalseg.cli.lightning import run_lightning_cli
+from frugalseg.data.formats import get_format
+from frugalseg.errors import DataError
+from frugalseg.lightning_modules import VideoSegmentationModule
+from frugalseg.lightning_modules.publish import _checkpoint_metrics
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO = str(REPO / "configs" / "demo.yaml")
+#: An image student of DeepLabV3+-MobileNetV2 with a narrow decoder, one frame a sample.
+SMALL = ["--model.student", "deeplabv3plus_mbv2", "--model.student_args", "{decoder_channels: 16}"]
+SMALL += ["--data.num_frames", "1"]
+TRUNCATED = "the image file ends early (truncated): its decoded pixels would be wrong"
+
+
+def _common(root: Path, out: Path, batch_size: int = 2) -> list[str]:
+    loader = {"batch_size": batch_size}
+    options = {"augment": {"crop_size": "[64,128]"}, "recipe": {"budget": 6}, "loader": loader}
+    return [*lightning_args(DEMO, root, out, **options), *SMALL]
+
+
+def test_last_ckpt_is_the_final_state_when_the_metric_gets_worse_and_last_resumes_from_it(
+    tiny_streets, tmp_path, monkeypatch
+):
+    """Lightning 2.6 saves ``last.ckpt`` only with a best checkpoint: it held epoch 0 (the best), and
+    ``--ckpt_path last`` trained epoch 1 again. The monitored val/mIoU is 0.9, then 0.1."""
+    scores = {0: 0.9, 1: 0.1, 2: 0.2}
+    candidates = ModelCheckpoint._monitor_candidates
+
+    def worse_later(self, trainer):
+        found = candidates(self, trainer)
+        if "val/mIoU" in found:
+            found["val/mIoU"] = torch.tensor(scores[trainer.current_epoch])
+        return found
+
+    monkeypatch.setattr(ModelCheckpoint, "_monitor_candidates", worse_later)
+    starts: list[int] = []
+    monkeypatch.setattr(
+        VideoSegmentationModule, "on_train_start", lambda self: starts.append(self.global_step), raising=False
+    )
+    common = [*_common(tiny_streets, tmp_path), "--trainer.limit_train_batches", "1"]
+    common += ["--trainer.limit_val_batches", "1"]
+    run = run_lightning_cli(["fit", *common, "--trainer.max_epochs", "2"])
+    folder = Path(run.trainer.checkpoint_callback.dirpath)
+    assert sorted(path.name for path in folder.iterdir()) == ["epoch0-step1-miou0.900.ckpt", "last.ckpt"]
+    best = torch.load(folder / "epoch0-step1-miou0.900.ckpt", weights_only=True)
+    last = torch.load(folder / "last.ckpt", weights_only=True)
+    assert (best["epoch"], best["global_step"]) == (0, 1)
+    assert (last["epoch"], last["global_step"]) == (1, 2)
+    assert _checkpoint_metrics(best) == {"val/mIoU": 0.9} and _checkpoint_metrics(last) == {"val/mIoU": 0.1}
+    final = run.model.state_dict()
+    assert all(torch.equal(last["state_dict"][key], value) for key, value in final.items())
+    resumed = run_lightning_cli(["fit", *common, "--trainer.max_epochs", "3", "--ckpt_path", "last"])
+    assert starts == [0, 2]
+    assert (resumed.trainer.current_epoch, resumed.trainer.global_step) == (3, 3)
+    assert resumed.config_init.fit.ckpt_path == str(folder / "last.ckpt")
+
+
+def _frames(tiny_streets: Path, folder: Path, truncated: int) -> Path:
+    """Six frames of a validation clip as ``folder/video/00i.png``, frame ``truncated`` cut short."""
+    clip = get_format("cityscapes", tiny_streets).clips("val")[0]
+    (folder / "video").mkdir(parents=True)
+    for i in range(6):
+        shutil.copy(clip.frame_path(i - 5), folder / "video" / f"00{i}.png")
+    cut = folder / "video" / f"00{truncated}.png"
+    cut.write_bytes(cut.read_bytes()[:300])
+    return cut
+
+
+def _predict(tiny_streets: Path, frames: Path, out: Path) -> list[str]:
+    return ["predict", *_common(tiny_streets, out, batch_size=1), "--data.predict.frames", str(frames)]
+
+
+def test_a_predict_that_fails_on_a_truncated_frame_keeps_the_predictions_it_wrote(tiny_streets, tmp_path):
+    """The run folder was removed on any failure outside fit, with the PNGs written into it."""
+    cut = _frames(tiny_streets, tmp_path / "frames", truncated=5)
+    out = tmp_path / "runs"
+    with pytest.raises(DataError) as error:
+        run_lightning_cli(_predict(tiny_streets, tmp_path / "frames", out))
+    assert str(error.value) == f"{cut}: {TRUNCATED}"
+    (predictions,) = out.glob("*/version_0/predictions")
+    written = sorted(str(path.relative_to(predictions)) for path in predictions.rglob("*.png"))
+    kinds = ("color", "labelIds", "trainIds")
+    assert written == [f"{kind}/video/00{i}.png" for kind in kinds for i in range(5)]
+
+
+def test_a_predict_that_fails_before_its_first_batch_leaves_no_run_folder(tiny_streets, tmp_path):
+    cut = _frames(tiny_streets, tmp_path / "frames", truncated=0)
+    with pytest.raises(DataError) as error:
+        run_lightning_cli(_predict(tiny_streets, tmp_path / "frames", tmp_path / "runs"))
+    assert str(error.value) == f"{cut}: {TRUNCATED}"
+    assert not (tmp_path / "runs").exists()
