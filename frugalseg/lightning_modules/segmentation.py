@@ -218,6 +218,7 @@ class VideoSegmentationModule(BaseTask):
             image=batch["frames"][:, -1],
             valid=batch.get("valid"),
             aux_weights=self.student.aux_weights,
+            step=None if self._trainer is None else self.global_step,  # bare calls: the losses count them
         )
         for name, (value, count) in terms.items():
             self.log(f"{prefix}/loss_{name}", value, batch_size=count)

@@ -277,13 +277,15 @@ class GatedCRFLoss(nn.Module):
             is not shown to help: on CamVid (benchmarks/results/clicks_camvid.md, three seeds of
             160 steps from random initialisation) partial CE + 0.1 × this term gave 17.66 ± 0.11
             mIoU against 18.17 ± 0.36 for partial CE alone.
-        ramp_steps: with n > 0 the loss is multiplied by min(1, k / n) at its k-th training call
-            (k = 0, 1, …; calls in training mode with gradients enabled, counted in a buffer that
-            checkpoints keep), a linear warm-up; 0 applies it in full from the first step.
+        ramp_steps: with n > 0 the loss is multiplied by min(1, k / n) at training step k
+            (k = 0, 1, …), a linear warm-up; 0 applies it in full from the first step. k is the
+            ``step`` a caller gives (`RoutedLoss` gives the trainer's, the same to the main and the
+            auxiliary heads), else the count of training calls (in training mode with gradients
+            enabled), kept in a buffer that checkpoints keep.
         ignore_index: accepted for the loss registry; unused.
     """
 
-    calls: torch.Tensor  # the warm-up's call count: a buffer, registered only with ramp_steps
+    calls: torch.Tensor  # the warm-up's training steps done: a buffer, registered only with ramp_steps
 
     def __init__(
         self,
@@ -329,8 +331,12 @@ class GatedCRFLoss(nn.Module):
         *,
         image: torch.Tensor | None = None,
         valid: torch.Tensor | None = None,
+        step: int | None = None,
     ) -> torch.Tensor:
-        """Scalar ``weight · ramp · L_GCRF`` of ``logits`` B×C×h×w pooled by ``stride``, on ``image``."""
+        """Scalar ``weight · ramp · L_GCRF`` of ``logits`` B×C×h×w pooled by ``stride``, on ``image``.
+
+        ``step`` is the training step of the warm-up (``ramp_steps``); None counts this call.
+        """
         if image is None:
             raise ValueError("the Gated CRF loss needs the target frame: pass image= (B×3×H×W, standardised)")
         if image.dim() != 4 or image.shape[0] != logits.shape[0]:
@@ -350,13 +356,17 @@ class GatedCRFLoss(nn.Module):
             valid_mask=valid,
             normalize=self.normalize,
         )
-        return self.weight * self.ramp() * loss
+        return self.weight * self.ramp(step) * loss
 
-    def ramp(self) -> float:
-        """The warm-up factor min(1, k / ramp_steps) of this call; counts a training call."""
+    def ramp(self, step: int | None = None) -> float:
+        """The warm-up factor min(1, k / ramp_steps) at step k = ``step``, else at the training calls so far.
+
+        A training call (training mode, gradients enabled) leaves k + 1 steps done in ``calls``.
+        """
         if not self.ramp_steps:
             return 1.0
-        calls = int(self.calls)
+        if step is None:
+            step = int(self.calls)
         if self.training and torch.is_grad_enabled():
-            self.calls += 1
-        return min(1.0, calls / self.ramp_steps)
+            self.calls.fill_(step + 1)
+        return min(1.0, step / self.ramp_steps)

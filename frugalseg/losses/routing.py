@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from frugalseg.data.clips import IGNORE_INDEX, LabelKind
 from frugalseg.errors import ConfigError
+from frugalseg.losses.gated_crf import GatedCRFLoss
 from frugalseg.losses.registry import LOSSES, get_loss
 
 #: One label kind's losses: a loss name (weight 1) or loss name → weight.
@@ -113,6 +114,7 @@ class RoutedLoss(nn.Module):
         image: Tensor | None = None,
         valid: Tensor | None = None,
         aux_weights: Mapping[str, float] | None = None,
+        step: int | None = None,
     ) -> tuple[Tensor, dict[str, tuple[Tensor, int]]]:
         """The routed loss and its terms.
 
@@ -123,6 +125,9 @@ class RoutedLoss(nn.Module):
             image: B×3×H×W target frames as the student sees them (for losses that read colour).
             valid: B×H×W pixels inside the (augmented) frame.
             aux_weights: weight of each auxiliary output in ``outputs``.
+            step: the training step (the trainer's ``global_step``) of the losses with a warm-up
+                (`GatedCRFLoss` ``ramp_steps``); None counts this call as one step. The main and the
+                auxiliary outputs get the same.
 
         Returns:
             The scalar loss, and for logging ``{"{kind}": (loss, samples), "{kind}_{name}": …}``.
@@ -148,14 +153,23 @@ class RoutedLoss(nn.Module):
             kind_loss = total.new_zeros(())
             for name, weight in self.weights[kind].items():
                 loss_fn = cast(nn.ModuleDict, self.losses[kind])[name]
-                term = loss_fn(picked["out"], label, image=kind_image, valid=kind_valid)
+                extra = _step_argument(loss_fn, step)
+                term = loss_fn(picked["out"], label, image=kind_image, valid=kind_valid, **extra)
                 for aux, aux_weight in (aux_weights or {}).items():
-                    term = term + aux_weight * loss_fn(picked[aux], label, image=kind_image, valid=kind_valid)
+                    aux_term = loss_fn(picked[aux], label, image=kind_image, valid=kind_valid, **extra)
+                    term = term + aux_weight * aux_term
                 terms[f"{kind}_{name}"] = (term, count)
                 kind_loss = kind_loss + weight * term
             terms[kind] = (kind_loss, count)
             total = total + kind_loss * (count / len(names))
         return total, terms
+
+
+def _step_argument(loss_fn: nn.Module, step: int | None) -> dict[str, int]:
+    """``{"step": k}`` for a loss with a warm-up (k: ``step``, else its steps so far), else ``{}``."""
+    if not isinstance(loss_fn, GatedCRFLoss) or not loss_fn.ramp_steps:
+        return {}
+    return {"step": int(loss_fn.calls) if step is None else step}
 
 
 def _picker(indices: list[int], size: int, device: torch.device) -> Callable[[Tensor | None], Tensor | None]:

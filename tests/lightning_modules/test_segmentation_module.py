@@ -179,3 +179,35 @@ def test_a_restored_checkpoint_reads_none_of_the_starting_weights_files(tmp_path
     trained = module.student.state_dict()
     assert any(not torch.equal(trained[k], v) for k, v in stage1_state.items())  # the step moved it
     assert all(torch.equal(restored.student.state_dict()[k], v) for k, v in trained.items())
+
+
+def test_the_gated_crf_warm_up_follows_the_optimizer_steps_with_an_aux_head():
+    torch.manual_seed(0)
+    module = VideoSegmentationModule(
+        student="pspnet_r18_os8_small",  # an auxiliary head: the loss is called twice a batch
+        num_classes=3,
+        num_frames=1,
+        losses={"clicks": {"partial_ce": 1.0, "gated_crf": 0.1}},
+        loss_args={"clicks": {"gated_crf": {"radius": 1, "ramp_steps": 10}}},
+    )
+    assert module.student.aux_weights == {"aux": 0.4}
+    label = torch.full((32, 32), 255)
+    label[4, 4], label[20, 10] = 1, 2
+    sample = {"frames": torch.randn(1, 3, 32, 32), "label": label, "meta": {"kind": "clicks"}}
+    trainer = L.Trainer(
+        accelerator="cpu",
+        max_steps=3,
+        accumulate_grad_batches=2,  # 6 batches, 3 optimizer steps
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    gated = module.label_loss.losses["clicks"]["gated_crf"]
+    factors: list[float] = []
+    ramp = gated.ramp
+    gated.ramp = lambda *step: factors.append(ramp(*step)) or factors[-1]
+    trainer.fit(module, DataLoader([sample] * 12, batch_size=2))
+    assert trainer.global_step == 3 and int(gated.calls) == 3
+    # min(1, k / 10) at optimizer step k, for both heads of both accumulated batches
+    assert factors == [0.0] * 4 + [0.1] * 4 + [0.2] * 4

@@ -191,3 +191,29 @@ def test_pseudo_labels_default_to_partially_huberised_ce():
     assert pseudo != pytest.approx(_ce_by_hand(outputs["out"][[1]], batch["label"][[1]]), rel=1e-3)
     assert terms["pseudo_phuber_ce"] == pytest.approx(pseudo, rel=1e-6)
     assert total == pytest.approx(fine * 2 / 3 + pseudo / 3, rel=1e-6)
+
+
+def test_the_gated_crf_warm_up_counts_steps_not_the_calls_of_each_head():
+    loss = RoutedLoss({"clicks": "gated_crf"}, {"clicks": {"radius": 1, "stride": 1, "ramp_steps": 4}})
+    generator = torch.Generator().manual_seed(2)
+    outputs = {key: torch.randn(2, 3, 6, 6, generator=generator) for key in ("out", "aux")}
+    image = torch.randn(2, 3, 6, 6, generator=generator)
+    label = torch.full((2, 6, 6), 255)
+    full = GatedCRFLoss(radius=1, stride=1)
+    expected = float(full(outputs["out"], None, image=image) + 0.4 * full(outputs["aux"], None, image=image))
+
+    def term(**kwargs) -> float:
+        _, terms = loss(outputs, label, ["clicks"] * 2, image=image, aux_weights={"aux": 0.4}, **kwargs)
+        return float(terms["clicks_gated_crf"][0])
+
+    # Counted: the k-th call (k = 0, 1, …) is step k for the main and the auxiliary head alike.
+    assert [term() for _ in range(3)] == pytest.approx([0.0, 0.25 * expected, 0.5 * expected], rel=1e-6)
+    assert int(loss.losses["clicks"]["gated_crf"].calls) == 3
+    # Told: the trainer's step, whatever the calls so far (gradient accumulation calls twice a step).
+    assert term(step=1) == pytest.approx(0.25 * expected, rel=1e-6)
+    assert term(step=1) == pytest.approx(0.25 * expected, rel=1e-6)
+    assert int(loss.losses["clicks"]["gated_crf"].calls) == 2
+    assert term(step=6) == pytest.approx(expected, rel=1e-6)
+    loss.eval()
+    assert term() == pytest.approx(expected, rel=1e-6)  # 7 steps done: full, evaluation counts none
+    assert int(loss.losses["clicks"]["gated_crf"].calls) == 7
