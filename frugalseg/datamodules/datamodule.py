@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sized
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 
@@ -374,9 +375,7 @@ class VideoSegDataModule(L.LightningDataModule):
         if not shuffle and self.trainer is not None and self.trainer.world_size > 1:
             # Lightning's default sampler pads evaluation sets with repeated samples, which would
             # count them twice in the metrics; this one splits the set without repeats.
-            sampler = UnrepeatedDistributedSampler(
-                dataset, num_replicas=self.trainer.world_size, rank=self.trainer.global_rank, shuffle=False
-            )
+            sampler = unrepeated_sampler(dataset, split, self.trainer.world_size, self.trainer.global_rank)
         if self.loader.num_workers > 0:
             # Workers are the parallelism: each decodes and computes flows with one OpenCV thread.
             # This is set here, before the workers fork: a forked worker that resizes the OpenCV
@@ -530,6 +529,25 @@ def transform_flow(flow: torch.Tensor, matrices: torch.Tensor, size: tuple[int, 
 #: A lower bound of the bytes a training step holds per input pixel of every frame (fp32 activations
 #: and their gradients of a small student, about 2 KiB; paper-sized students hold several times more).
 BYTES_PER_PIXEL = 2048
+
+
+def unrepeated_sampler(
+    dataset: Sized, split: str, world_size: int, rank: int, unit: str = "samples"
+) -> UnrepeatedDistributedSampler:
+    """Lightning's sampler that splits an evaluation set over the processes without repeats.
+
+    Raises `ConfigError` when the set holds fewer ``unit`` than there are processes: every process
+    must run a batch, or the others wait for it.
+    """
+    count = len(dataset)
+    if 0 < count < world_size:
+        raise ConfigError(
+            "trainer.devices",
+            f"the {split} split holds {count} {unit} for {world_size} processes, and every process needs "
+            f"one: run at most {count} processes (trainer.devices × trainer.num_nodes) or give the "
+            f"{split} split more {unit}",
+        )
+    return UnrepeatedDistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=False)
 
 
 def batch_bytes(batch_size: int, frames: int, height: int, width: int) -> int:

@@ -19,7 +19,6 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch.utils.data import DataLoader, Dataset
 
@@ -27,6 +26,7 @@ from frugalseg.data.clips import IGNORE_INDEX
 from frugalseg.data.formats.davis import DavisFormat, MoseFormat
 from frugalseg.data.io import read_frame
 from frugalseg.data.normalization import IMAGENET_MEAN
+from frugalseg.datamodules.datamodule import unrepeated_sampler
 from frugalseg.datamodules.frames import resize_by
 from frugalseg.datamodules.options import NonNegativeInt, PositiveFloat, PositiveInt, Probability
 from frugalseg.datamodules.transforms import Normalize
@@ -355,9 +355,8 @@ class VOSDataModule(L.LightningDataModule):
         sampler = None
         if self.trainer is not None and self.trainer.world_size > 1:
             # Split the sequences over processes without the repeats that would count twice in J&F.
-            sampler = UnrepeatedDistributedSampler(
-                dataset, num_replicas=self.trainer.world_size, rank=self.trainer.global_rank, shuffle=False
-            )
+            world_size, rank = self.trainer.world_size, self.trainer.global_rank
+            sampler = unrepeated_sampler(dataset, split, world_size, rank, unit="sequences")
         return DataLoader(dataset, batch_size=1, sampler=sampler, num_workers=self.num_workers)
 
     def val_dataloader(self) -> DataLoader:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from types import SimpleNamespace
 
 import cv2
 import lightning as L
@@ -21,7 +22,7 @@ from frugalseg.datamodules.options import (
     SplitOptions,
     TemporalOptions,
 )
-from frugalseg.errors import DataError
+from frugalseg.errors import ConfigError, DataError
 
 
 def _module(
@@ -171,3 +172,18 @@ def test_only_a_click_recipe_moves_labels_point_by_point(tiny_streets):
 
     assert geometry("clicks").geometry.sparse_kind == LabelKind.CLICKS.code
     assert geometry("B3").geometry.sparse_kind is None
+
+
+def test_an_evaluation_split_smaller_than_the_process_count_is_a_config_error(tiny_streets):
+    data = _module(tiny_streets)
+    data.setup("validate")  # 3 validation samples
+    data.trainer = SimpleNamespace(world_size=3, global_rank=2)  # the processes of DDP, none spawned
+    assert list(data.val_dataloader().sampler) == [2]  # one sample each, none repeated
+    expected = (
+        r"^trainer.devices: the val split holds 3 samples for 4 processes, and every process needs one: "
+        r"run at most 3 processes \(trainer.devices × trainer.num_nodes\) or give the val split more samples$"
+    )
+    for rank in range(4):  # every process stops, not only the one left without a sample
+        data.trainer = SimpleNamespace(world_size=4, global_rank=rank)
+        with pytest.raises(ConfigError, match=expected):
+            data.val_dataloader()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import lightning as L
 import numpy as np
@@ -18,7 +19,7 @@ from data.fake_davis import write_moving_squares as make_davis
 from frugalseg.cli import main
 from frugalseg.cli.lightning import run_vos_cli
 from frugalseg.datamodules.vos import VOSDataModule
-from frugalseg.errors import DataError
+from frugalseg.errors import ConfigError, DataError
 from frugalseg.lightning_modules import VOSModule
 from frugalseg.zoo import masks_from_ids
 
@@ -187,3 +188,17 @@ def test_freeze_bn_holds_through_fit_and_after_validation(davis: Path) -> None:
         assert int(norm.num_batches_tracked) == 0, name
         assert torch.equal(norm.running_mean, before[name][0]), name
         assert torch.equal(norm.running_var, before[name][1]), name
+
+
+def test_fewer_validation_sequences_than_processes_is_a_config_error(davis: Path) -> None:
+    dm = _datamodule(davis)  # 2 validation sequences
+    dm.setup("validate")
+    dm.trainer = SimpleNamespace(world_size=2, global_rank=1)  # the processes of DDP, none spawned
+    assert list(dm.val_dataloader().sampler) == [1]
+    expected = (
+        r"^trainer.devices: the val split holds 2 sequences for 3 processes, and every process needs one"
+    )
+    for rank in range(3):  # every process stops, not only the one left without a sequence
+        dm.trainer = SimpleNamespace(world_size=3, global_rank=rank)
+        with pytest.raises(ConfigError, match=expected):
+            dm.val_dataloader()
