@@ -164,11 +164,15 @@ def _refusal(err: Exception) -> str:
     file; frugalseg never does, so that advice is replaced by what to do instead.
     """
     needed = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
+    foreign = "cannot be read with torch.load(weights_only=True): not a PyTorch checkpoint or weights file"
     if needed is None and "Unsupported operand" in str(err):
-        return "cannot be read with torch.load(weights_only=True): not a torch file, or a damaged one"
+        return f"{foreign}, or a damaged one"
     if needed is None and not isinstance(err, pickle.UnpicklingError):
         first = str(err).splitlines()[0] if str(err) else ""
-        return f"cannot be read with torch.load(weights_only=True) ({type(err).__name__}: {first})"
+        detail = f"{type(err).__name__}: {first}" if first else type(err).__name__
+        if isinstance(err, OSError):  # the file, not its content (permissions, a device error)
+            return f"cannot be read with torch.load(weights_only=True) ({detail})"
+        return f"{foreign}, or a damaged one ({detail})"
     holds = f" (it needs {needed.group(1)})" if needed else ""
     return (
         "cannot be read with torch.load(weights_only=True): it holds Python objects other than "
