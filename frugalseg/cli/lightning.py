@@ -318,7 +318,28 @@ class TaskCLI(LightningCLI):
             raise ConfigError("--ckpt_path", f"{path}: checkpoint file does not exist")
         from frugalseg.zoo import torch_load
 
-        check_lightning_checkpoint(config["ckpt_path"], torch_load(config["ckpt_path"]))
+        checkpoint = torch_load(config["ckpt_path"])
+        check_lightning_checkpoint(config["ckpt_path"], checkpoint)
+        self._refuse_other_shape(config["ckpt_path"], checkpoint)
+
+    def _refuse_other_shape(self, path: str, checkpoint: dict[str, Any]) -> None:
+        """Refuse a checkpoint of another class count or clip length than this run's data gives the model.
+
+        The data set links its class count and clip length into the model, over the checkpoint's: a 11-class
+        CamVid checkpoint on a 19-class set ended in a ``size mismatch`` traceback of the state dict.
+        """
+        stored = checkpoint.get("hyper_parameters") or {}
+        asked = getattr(self.model, "hparams", {})
+        for name, what, option in (
+            ("num_classes", "classes", "the data set's classes"),
+            ("num_frames", "frames a clip", "--data.num_frames"),
+        ):
+            if name in stored and name in asked and stored[name] != asked[name]:
+                raise ConfigError(
+                    "--ckpt_path",
+                    f"{path} was trained with {stored[name]} {what}, but this run gives the model "
+                    f"{asked[name]} ({option}): give the data it was trained on, or another checkpoint",
+                )
 
     def last_checkpoint(self) -> Path:
         """The newest ``last.ckpt`` of this run's checkpoint folders.

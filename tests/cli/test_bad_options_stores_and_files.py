@@ -36,6 +36,14 @@ def _checkpoint_of(tmp: Path, student: str) -> str:
     return str(path)
 
 
+def _lightning_checkpoint_of(tmp: Path, **hyper_parameters: object) -> str:
+    """A Lightning checkpoint of a ``tmanet_r18`` student with these hyper-parameters (no weights)."""
+    path = tmp / "other.ckpt"
+    stored = {"student": "tmanet_r18", **hyper_parameters}
+    torch.save({"pytorch-lightning_version": "2.6.6", "hyper_parameters": stored, "state_dict": {}}, path)
+    return str(path)
+
+
 def _clicks(root: Path | str, out: Path, *options: str) -> list[str]:
     return ["label", "clicks", "--format", "synthetic", "--root", str(root), "--out", str(out), *options]
 
@@ -193,6 +201,39 @@ MODEL_CASES = [
         2,
         "holds a 'tmanet_r50' student: give --model.student tmanet_r50 to use it",
         lambda t: [t / "runs"],
+    ),
+    *(
+        Case(
+            f"validate with a checkpoint of {what}",
+            lambda t, d, stored=stored: [
+                "validate",
+                "--config",
+                str(CONFIG),
+                "--data.root",
+                str(d["streets"]),
+                "--trainer.default_root_dir",
+                str(t / "runs"),
+                "--ckpt_path",
+                _lightning_checkpoint_of(t, **stored),
+            ],  # fmt: skip
+            2,
+            message,
+            lambda t: [t / "runs"],
+        )
+        for what, stored, message in [
+            (
+                "11 classes on a set of 19",
+                {"num_classes": 11},
+                "other.ckpt was trained with 11 classes, but this run gives the model 19 (the data set's "
+                "classes): give the data it was trained on, or another checkpoint",
+            ),
+            (
+                "clips of 2 frames where the config asks 3",
+                {"num_frames": 2},
+                "other.ckpt was trained with 2 frames a clip, but this run gives the model 3 "
+                "(--data.num_frames)",
+            ),
+        ]
     ),
 ]
 
