@@ -100,7 +100,7 @@ async function openVideo(name, frame) {
 }
 function fillObjects() {
   const select = $("object"); const chosen = select.value; select.replaceChildren();
-  const all = S.info.objects.concat(Object.entries(S.added).map(([id, name]) => ({ id: +id, name })));
+  const all = S.info.objects.concat(Object.entries(S.added).map(([id, name]) => ({ id: +id, name: name || `object ${id}` })));
   if (!all.length) { all.push({ id: 1, name: "object 1" }); }
   for (const o of all) { const opt = document.createElement("option"); opt.value = o.id; opt.textContent = `${o.id}: ${o.name}`; select.appendChild(opt); }
   if (chosen && all.some((o) => String(o.id) === chosen)) { select.value = chosen; }
@@ -308,6 +308,50 @@ function tellChange(shown, obj, started, clicked) {
   frameInfo(` in ${Math.round(performance.now() - started)} ms: +${added} / −${removed} px`);
   if (clicked && added + removed <= 1) { say("the click changed nothing around it: draw this part with the brush or the scissors"); }
 }
+// An uploaded mask (`ids`, holding `objects`) put into the frame, the status line saying what it did.
+// A mask of one object (one id, or a black and white mask) replaces the chosen object on this frame, as
+// `annotate add --object` does: the other objects are kept. A mask of several objects is the frame's
+// mask; ids the video does not know are refused, unless the person ticks "new objects" (they first
+// appear on this frame), never taken in silently.
+function putUpload(ids, objects) {
+  const obj = object(); const shown = S.work; const where = `frame ${S.frame}`;
+  if (objects.length <= 1) {
+    const work = apply(shown, ids, "replace");
+    let added = 0, removed = 0, taken = 0;
+    for (let i = 0; i < work.length; i++) {
+      if (work[i] === obj && shown[i] !== obj) { added++; if (shown[i]) { taken++; } } else if (shown[i] === obj && work[i] !== obj) { removed++; }
+    }
+    takeUpload(work);
+    if (!objects.length) { say(`upload: the file holds no object: ${objectLabel(obj)} removed from ${where} (−${removed} px), the other objects kept`); return; }
+    say(`upload: ${objectLabel(obj)} replaced on ${where} (+${added} / −${removed} px), the other objects kept`
+      + (objects[0] !== obj ? `; the file's id ${objects[0]} read as object ${obj}, the chosen object` : "")
+      + (taken ? `; ${taken} px taken from other objects` : ""));
+    return;
+  }
+  const known = S.known.concat(Object.keys(S.added).map(Number));
+  const fresh = objects.filter((id) => !known.includes(id));
+  if (fresh.length && S.known.length && !$("newobjects").checked) {
+    const many = fresh.length > 1;
+    say(`upload refused: object${many ? "s" : ""} ${fresh.join(", ")} unknown in ${S.video} (known: ${known.join(", ")}); `
+      + `tick "new objects" if ${many ? "they first appear" : "it first appears"} on this frame, or upload one object's mask `
+      + "(it replaces the chosen object)");
+    return;
+  }
+  const dropped = [...new Set(shown)].filter((id) => id && !objects.includes(id)).sort((a, b) => a - b);
+  for (const id of fresh) { S.added[id] = null; }
+  takeUpload(ids); fillObjects(); $("newobjects").checked = false;
+  say(`upload: the mask of ${where} replaced by objects ${objects.join(", ")}`
+    + (fresh.length ? `; new: object${fresh.length > 1 ? "s" : ""} ${fresh.join(", ")}` : "")
+    + (dropped.length ? `; not in it, so removed from this frame: object${dropped.length > 1 ? "s" : ""} ${dropped.join(", ")}` : ""));
+}
+function takeUpload(work) {
+  remember(); endTool(); S.polygon = []; S.work = work; S.edited = true; S.freehand = true; S.clicks = []; draw(); frameInfo();
+}
+// "object 3", or "object 3 "dog"" when the person named it.
+function objectLabel(id) {
+  const o = S.info.objects.find((x) => x.id === id); const name = o ? o.name : S.added[id];
+  return name && name !== `object ${id}` ? `object ${id} "${name}"` : `object ${id}`;
+}
 function closePolygon(mode) {
   if (S.polygon.length < 3) { S.polygon = []; draw(); return; }
   const off = document.createElement("canvas"); off.width = S.info.width; off.height = S.info.height;
@@ -364,7 +408,7 @@ function wire() {
     const file = $("upload").files[0]; if (!file) { return; }
     try {
       const data = await api(frameUrl(S.frame, "upload"), { method: "POST", headers: { "Content-Type": "image/png" }, body: file });
-      remember(); S.work = decode(data.rle, S.work.length); S.edited = true; S.freehand = true; S.clicks = []; draw(); done();
+      putUpload(decode(data.rle, S.work.length), data.objects);
     } catch (err) { fail(err); }
     $("upload").value = "";
   };
@@ -379,7 +423,9 @@ async function submit() {
   // a mask made with the box tool alone is booked (and exported) as boxes and their clicks, not as a drawn mask
   if (body.mask && !S.freehand && Object.keys(S.boxed).length) { body.boxes = S.boxed; }
   const present = new Set(S.work); const fresh = [...present].filter((id) => id && !S.known.includes(id));
-  body.new_objects = fresh.length > 0 && S.known.length > 0;
+  // only objects the person declared (New object, or an upload's ids with "new objects" ticked) are sent as
+  // new: any other id the video does not know is refused by the server, as `annotate add` refuses it
+  body.new_objects = fresh.length > 0 && S.known.length > 0 && fresh.every((id) => id in S.added);
   body.names = {}; for (const id of fresh) { if (S.added[id]) { body.names[id] = S.added[id]; } }
   try {
     $("submit").disabled = true;
