@@ -228,7 +228,11 @@ def test_annotate_in_the_browser(
     store = state / "exports" / "store-001"
     names = ("coco.json", "label-studio.json", f"cvat-video-{VIDEO}.xml")
     tools = [f"{store}-tools/{name}" for name in names]
-    shown = f"10 labels written to {store}; for your tool: {', '.join(tools)}"
+    # every label of the store: the 10 frames' masks and the clicks of frame 6 (the tool files hold 10 frames)
+    from frugalseg.autolabel.store import LabelStore
+
+    assert sorted(r["kind"] for r in LabelStore(store).records()) == ["clicks", "fine"] + ["pseudo"] * 9
+    shown = f"11 labels written to {store}; for your tool: {', '.join(tools)}"
     assert browser.find_element(By.ID, "exported").text == shown
     train_one_step(davis, store, state)
     assert not [e for e in browser.get_log("browser") if "favicon" in e["message"]]  # the page's own icon
