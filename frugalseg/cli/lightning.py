@@ -32,10 +32,12 @@ error that says where it looked.
 from __future__ import annotations
 
 import codecs
+import difflib
 import importlib
 import inspect
 import locale
 import logging
+import re
 import shutil
 import sys
 import urllib.error
@@ -43,7 +45,7 @@ import urllib.parse
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, NoReturn
 
 import yaml  # type: ignore[import-untyped]
 from lightning.pytorch import LightningModule, Trainer
@@ -123,6 +125,58 @@ def checkpoint_filename(monitor: str) -> str:
     return f"epoch{{epoch}}-step{{step}}-{short}{{{monitor}:.3f}}"
 
 
+class ShortErrorParser(LightningArgumentParser):
+    """LightningCLI's parser whose error is the tip and one line, not the 120-line usage before them.
+
+    An option a ``--config`` file holds that no parser accepts is named with that file, and with the
+    accepted option nearest its spelling (``data.loader.batchsize`` → ``data.loader.batch_size``).
+    """
+
+    #: The ``--config`` files of the command line, set as it is parsed (`TaskCLI.parse_arguments`).
+    config_files: ClassVar[list[str]] = []
+
+    def print_usage(self, file: Any = None) -> None:
+        """Nothing: ``--help`` lists the options, and the tip after it says so."""
+
+    def error(self, message: str, ex: Exception | None = None) -> NoReturn:
+        """The parser's error; an unaccepted option named with its config file and the nearest one."""
+        unknown = re.search(r"does not accept option '([^']+)'|unrecognized arguments: --([^\s=]+)", message)
+        if unknown:
+            parser = getattr(ex, "subcommand_parser", None) or self
+            message += _unaccepted_option_hint(unknown[1] or unknown[2], parser, self.config_files)
+        super().error(message, ex)
+
+
+def _unaccepted_option_hint(key: str, parser: Any, config_files: Sequence[str]) -> str:
+    """`` (in FILE; did you mean 'NEAREST'?)`` for an unaccepted option ``key``, as much as is known."""
+    held = []
+    for path in config_files:
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError, yaml.YAMLError):
+            continue
+        keys = _dotted_keys(data)
+        if key in keys:
+            held.append(path)
+    accepted = [action.dest for action in parser._actions if isinstance(action.dest, str)]
+    nearest = difflib.get_close_matches(key, accepted, n=1, cutoff=0.8)
+    parts = ([f"in {', '.join(held)}"] if held else []) + (
+        [f"did you mean {nearest[0]!r}?"] if nearest else []
+    )
+    return f" ({'; '.join(parts)})" if parts else ""
+
+
+def _dotted_keys(data: Any, prefix: str = "") -> set[str]:
+    """Every key of a nested mapping, dotted (``data.loader.batch_size``), the mappings' own too."""
+    if not isinstance(data, dict):
+        return set()
+    keys = set()
+    for name, value in data.items():
+        dotted = f"{prefix}{name}"
+        keys |= {dotted, *_dotted_keys(value, f"{dotted}.")}
+    return keys
+
+
 class TaskCLI(LightningCLI):
     """LightningCLI with the callbacks every run shares (see the module docstring).
 
@@ -194,6 +248,7 @@ class TaskCLI(LightningCLI):
         """
         words = command_words(args)
         check_config_files(words)
+        ShortErrorParser.config_files = config_paths(words)
         if self.moved_data_options:
             refuse_moved_options(words, self.moved_data_options)
         super().parse_arguments(parser, args)
@@ -617,6 +672,7 @@ def run_lightning_cli(argv: Sequence[str]) -> FrugalsegCLI:
             VideoSegDataModule,
             subclass_mode_model=True,
             args=list(argv),
+            parser_class=ShortErrorParser,
             parser_kwargs={"prog": "frugalseg"},
             seed_everything_default=0,
             save_config_kwargs={"overwrite": True},
@@ -646,6 +702,7 @@ def run_vos_cli(argv: Sequence[str]) -> VOSCLI:
             VOSModule,
             VOSDataModule,
             args=list(argv),
+            parser_class=ShortErrorParser,
             parser_kwargs={"prog": "frugalseg vos"},
             seed_everything_default=0,
             save_config_kwargs={"overwrite": True},
