@@ -312,10 +312,17 @@ def _add(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    """The store and tool files the page's Export writes (`export_with_tools`), to ``--out``."""
+    """The store and tool files the page's Export writes (`export_with_tools`), to ``--out``.
+
+    A video whose masks cannot be propagated is exported as far as it was annotated, with a warning
+    (`AnnotationSession.export_states`). The last line is the ``label import`` of an edited tool file,
+    each class name the person gave mapped to the format's object class (``--map NAME=object``), as
+    ``propose --task`` names them.
+    """
+    import shlex
     from pathlib import Path
 
-    from frugalseg.active.objects.session.exports import export_with_tools, tools_folder
+    from frugalseg.active.objects.session.exports import UNNAMED, export_with_tools, tools_folder
     from frugalseg.active.objects.session.session import AnnotationSession
     from frugalseg.active.objects.session.session_settings import SESSION_FILE
     from frugalseg.autolabel.store import RUN_FILE, check_store_apart
@@ -339,12 +346,20 @@ def _export(args: argparse.Namespace) -> int:
     new = not out.exists() or not any(out.iterdir())
     if not new and not (out / RUN_FILE).is_file():
         raise ConfigError("--out", f"{out} holds files but no label store: name a new folder for the store")
+    states = session.export_states()
     try:
-        written, frames, files = export_with_tools(session, out, new=new)
+        written, frames, files = export_with_tools(session, out, new=new, states=states)
     except ConfigError as err:
         if err.option != "out":
             raise
         raise ConfigError("--out", err.problem) from err
+    for video, why in sorted(session.unpropagated.items()):
+        annotated = len(states[video].annotated)
+        print(
+            f"warning: {video}: its masks could not be propagated ({why}); only its {annotated} annotated "
+            f"frame{'s' if annotated != 1 else ''} exported",
+            file=sys.stderr,
+        )
     print(
         f"{written} labels written to {args.out} (train from it: data.labels.manual, data.labels.pseudo and, "
         f"for a person's clicks, data.labels.clicks={args.out}; each reads its own kind)"
@@ -352,6 +367,18 @@ def _export(args: argparse.Namespace) -> int:
     print(
         f"tool files of {frames} frames, each object under its id and name, in {tools_folder(out)}/: "
         + ", ".join(path.name for path in files)
+    )
+    names = sorted({name for state in states.values() for name in state.names.values()} - {UNNAMED})
+    settings = session.settings
+    words = ["frugalseg", "label", "import", str(tools_folder(out) / "coco.json"), "--tool", "coco"]
+    words += ["--format", settings.format, "--root", settings.root, "--split", settings.split]
+    fmt = session.format
+    object_class = fmt.classes.names[fmt.object_classes[0]]  # DAVIS-style: the one object class
+    words += [word for name in names for word in ("--map", f"{name}={object_class}")]
+    print(
+        "once edited in a tool, back to a label store (another tool file: its --tool): "
+        + " ".join(map(shlex.quote, words))
+        + " --out NEW_STORE"
     )
     return 0
 
@@ -383,7 +410,10 @@ def _ml_backend(args: argparse.Namespace) -> int:
 
 
 def _service(args: argparse.Namespace) -> tuple[str | None, SessionService]:
-    """The token (generated off the loopback when not given) and the session's service of ``serve``."""
+    """The token (generated off the loopback when not given) and the session's service of ``serve``.
+
+    Every video's frames are checked first (`AnnotationSession.check_frames`).
+    """
     import secrets
 
     from frugalseg.app import SessionService
@@ -391,7 +421,9 @@ def _service(args: argparse.Namespace) -> tuple[str | None, SessionService]:
     token = args.token
     if token is None and args.host not in ("127.0.0.1", "localhost", "::1"):
         token = secrets.token_urlsafe(18)
-    return token, SessionService(_open(args), _chosen_proposal_options(args))
+    session = _open(args)
+    session.check_frames()  # a truncated frame or one of another size: refused before the page serves
+    return token, SessionService(session, _chosen_proposal_options(args))
 
 
 def _listen(app: Any, args: argparse.Namespace, address: Callable[[str], str]) -> None:

@@ -9,7 +9,7 @@ from what the session knows without ground truth.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -152,6 +152,9 @@ def next_annotation(
 ) -> Candidate:
     """The next annotation of one started video and its expected J&F gain per second.
 
+    A state without current masks (its propagation failed, or has not run) is proposed from what is
+    known of it (`from_annotations`), and the reason says so.
+
     Args:
         state: the video's state (its current masks and their unreliability).
         frame_paths: the loop's frame files.
@@ -163,6 +166,10 @@ def next_annotation(
         read: one frame file as H×W×3 uint8 RGB.
     """
     name = state.video
+    propagated = len(state.masks) == len(state.disagreement) == len(state.unsure) == state.num_frames
+    if not propagated:
+        shape = next((m.shape for m in state.annotated.values()), None) or read(frame_paths[0]).shape[:2]
+        state = from_annotations(state, shape)
     doubt = unreliability(state.disagreement, state.unsure, state.annotated)
     view = SelectionView(
         key=name,
@@ -192,8 +199,21 @@ def next_annotation(
         f"{selector.name} among {len(view.candidates)} frames not annotated; {expected}; "
         f"{likely_cost(state, kind, len(context.objects), costs)}; {per_frame:.1f} s per frame so far"
     )
+    if not propagated:
+        reason += "; the video's masks are not propagated: known from its annotated frames alone"
     proposal = Proposal(name, indices[t], str(frame_paths[t]), list(context.objects), kind, reason)
     return Candidate(proposal, gain, per_frame)
+
+
+def from_annotations(state: VideoState, shape: tuple[int, ...]) -> VideoState:
+    """``state`` as far as its annotations tell: their masks, empty ones elsewhere, no doubt measured.
+
+    Frames never propagated count by their distance alone (disagreement and unsure share 0), as
+    the page counts a video while it propagates.
+    """
+    n = state.num_frames
+    masks = [state.annotated[t] if t in state.annotated else np.zeros(shape[:2], np.uint8) for t in range(n)]
+    return replace(state, masks=masks, disagreement=[0.0] * n, unsure=[0.0] * n)
 
 
 def expectation(state: VideoState, frame: int, indices: list[int], rise: float) -> str:

@@ -22,7 +22,8 @@ those, unless ``new_objects`` declares the ids that first appear on their frame 
 is never propagated before the first frame it was annotated on. Frames are named by their index
 in the sequence, as the person sees them (DAVIS's ``00012.jpg`` is frame 12), whatever the stride.
 
-Everything is checked before anything is written: the video, the frame index, the annotation
+Everything is checked before anything is written: the video and its frames (each whole and of the
+first frame's size, `AnnotationSession.check_frames`), the frame index, the annotation
 (`GivenAnnotation`, checked when made: a mask of the frame's size, clicks as described in
 `given.read_clicks`) and its objects (known ones); a refused addition leaves every file as it was.
 """
@@ -40,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from frugalseg.active.objects.labels import write_video_labels
+from frugalseg.active.objects.labels import video_labels
 from frugalseg.active.objects.session.given import (
     GivenAnnotation,
     annotation_result,
@@ -61,11 +62,12 @@ from frugalseg.active.objects.state import STATE_FILE, IterationRecord, VideoSta
 from frugalseg.active.objects.tools.grabcut import Box, Click
 from frugalseg.active.objects.tools.graph_cut import ObjectPrior
 from frugalseg.active.propagation import FrameReady
+from frugalseg.active.run_folder import write_loop_labels
 from frugalseg.data.clips import Clip
 from frugalseg.data.costs import AnnotationCosts
 from frugalseg.data.formats import get_format
 from frugalseg.data.formats.davis import DavisFormat
-from frugalseg.data.io import image_size, read_frame, read_json_object, write_json_atomic
+from frugalseg.data.io import image_size, read_frame, read_json_object, whole_image, write_json_atomic
 from frugalseg.errors import ConfigError, DataError
 
 
@@ -122,13 +124,42 @@ class _Video:
             self.name, self.indices[0], str(self.frame_paths[0]), [], "mask", "first annotation of the video"
         )
 
+    def check(self) -> None:
+        """Refuse the video unless every frame it reads is whole and of its first frame's size.
+
+        Cheap, before anything is written: each file's header size (`image_size`) and end (`whole_image`,
+        a truncated file), for the loop's frames and their neighbours; `load` decodes them all strictly.
+
+        Raises:
+            DataError: naming the first frame that cannot be read, is truncated or is of another size.
+        """
+        used = self.sequence_paths[: max(self.indices[-1], 1) + 1]
+        first = image_size(used[0])
+        for path in used:
+            size = image_size(path)
+            if size != first:
+                raise DataError(
+                    path, f"is {size[0]}×{size[1]}, the video's first frame {first[0]}×{first[1]}"
+                )
+            if not whole_image(path):
+                raise DataError(
+                    path, "the image file ends early (truncated): its decoded pixels would be wrong"
+                )
+
     def load(self) -> list[np.ndarray]:
         """The frames the loop uses, H×W×3 uint8 RGB.
 
         A person's own frames are decoded strictly (`read_frame`): a JPEG with a damaged stretch is refused
-        naming it, not propagated over the pixels a decoder makes up.
+        naming it, not propagated over the pixels a decoder makes up; so is a frame of another size
+        than the first (no engine can carry a mask across it).
         """
-        return [read_frame(path, strict=True) for path in self.frame_paths]
+        frames = [read_frame(path, strict=True) for path in self.frame_paths]
+        height, width = frames[0].shape[:2]
+        for path, frame in zip(self.frame_paths, frames, strict=True):
+            if frame.shape[:2] != (height, width):
+                size = f"{frame.shape[1]}×{frame.shape[0]}"
+                raise DataError(path, f"is {size}, the video's first frame {width}×{height}")
+        return frames
 
     def frame(self, t: int) -> np.ndarray:
         """Loop frame ``t``, H×W×3 uint8 RGB (decoded strictly, as `load`)."""
@@ -179,6 +210,9 @@ class AnnotationSession:
         self.engine = settings.build_engine()
         self.click_model = settings.build_click_model()
         self._caches: dict[str, Any] = {}
+        self._checked: set[str] = set()
+        #: Video → why its masks could not be propagated for the last export (`export_states`).
+        self.unpropagated: dict[str, str] = {}
 
     @classmethod
     def open(
@@ -226,6 +260,21 @@ class AnnotationSession:
     def videos(self) -> list[str]:
         """The names of the split's videos, in order."""
         return self.format.sequences(self.settings.split)
+
+    def check_frames(self, video: str | None = None) -> None:
+        """Refuse a video whose frames are not all whole and of one size (`_Video.check`), once per session.
+
+        Args:
+            video: the video to check (None: every video of the split, as ``annotate serve`` does first).
+
+        Raises:
+            ConfigError: an unknown video.
+            DataError: naming the first frame that is truncated, unreadable or of another size.
+        """
+        for name in [video] if video is not None else self.videos():
+            if name not in self._checked:
+                self._video(name).check()
+                self._checked.add(name)
 
     def _video(self, name: str) -> _Video:
         names = self.videos()
@@ -374,14 +423,21 @@ class AnnotationSession:
         Raises:
             ConfigError: an unknown video, selector or policy, or one that needs ground truth.
             WeightsError: a ``policy`` file that is missing or not a type policy.
+            DataError: a split without videos, or a video's frame that is truncated, unreadable or of
+                another size than its first (`check_frames`, or decoded to propagate).
         """
         selector, chooser = (options or ProposalOptions()).build()
         names = [self._video(video).name] if video is not None else self.videos()
+        if not names:
+            raise DataError(
+                self.format.image_dir, f"holds no videos (split {self.settings.split!r}): nothing to annotate"
+            )
         candidates: list[Candidate] = []
         for name in names:
             state = (states or {}).get(name) or self.state(name)
             source = self._video(name)
             if state is None:
+                self.check_frames(name)
                 return source.first_proposal()
             if not state.done:
                 candidates.append(
@@ -404,18 +460,23 @@ class AnnotationSession:
         )
         return candidates[best].proposal
 
-    def export_config(self) -> dict[str, Any]:
+    def export_config(self, states: Mapping[str, VideoState] | None = None) -> dict[str, Any]:
         """The ``run.json`` of an export of the session as it stands (equal configs: equal stores).
+
+        ``states``: those of `export_states` (None: read them). The videos exported unpropagated are
+        named (``settings.unpropagated``), so a later export of their propagated masks is another store.
 
         Raises:
             ConfigError: no video has been annotated yet.
         """
-        states = self._annotated_states()
+        states = self.export_states() if states is None else states
+        unpropagated = sorted(name for name in states if name in self.unpropagated)
         return {
             "engine": "annotation-session",
             "settings": {
                 "session": json.loads(json.dumps(asdict(self.settings))),
                 "annotations": {name: len(state.annotations) for name, state in states.items()},
+                **({"unpropagated": unpropagated} if unpropagated else {}),
             },
             "split": self.settings.split,
             # what `label export --store` names each object by (`interop.stores.with_object_names`)
@@ -427,8 +488,35 @@ class AnnotationSession:
             **self.format.describe(),
         }
 
-    def _annotated_states(self) -> dict[str, VideoState]:
-        states = {name: state for name in self.videos() if (state := self.state(name)) is not None}
+    def export_states(self) -> dict[str, VideoState]:
+        """The state of every annotated video as an export takes it.
+
+        A video whose out-of-date masks cannot be propagated (a frame that cannot be read, an engine that
+        fails) keeps what was annotated: its annotated frames' masks (zeros elsewhere, never exported,
+        `export`), and `unpropagated` says why.
+
+        Raises:
+            ConfigError: no video has been annotated yet.
+        """
+        states: dict[str, VideoState] = {}
+        for name in self.videos():
+            self.unpropagated.pop(name, None)
+            try:
+                state = self.state(name)
+            except Exception as err:  # what was annotated is saved and stays exportable
+                saved = self.saved_state(name, masks=False)
+                if saved is None:
+                    raise
+                state = saved[0]
+                shape = next(iter(state.annotated.values())).shape
+                state.masks = [
+                    state.annotated.get(t, np.zeros(shape, np.uint8)) for t in range(state.num_frames)
+                ]
+                self.unpropagated[name] = (
+                    str(err) if isinstance(err, DataError) else f"{type(err).__name__}: {err}"
+                )
+            if state is not None:
+                states[name] = state
         if not states:
             raise ConfigError("state", f"{self.folder}: no video annotated yet, nothing to export")
         return states
@@ -438,7 +526,8 @@ class AnnotationSession:
 
         Drawn frames are ``fine`` labels, the others ``pseudo``, and a person's clicks and boxes
         ``clicks`` and ``boxes`` labels beside them (`labels.video_labels`: the format's two classes,
-        each label's object ids beside it as its ``_instanceIds.png``).
+        each label's object ids beside it as its ``_instanceIds.png``). A video whose masks cannot be
+        propagated (`unpropagated`) is exported as far as it was annotated: its annotated frames alone.
         The store's run records how many annotations each video had
         (`export_config`), so a later export after more additions is refused there (labels in a store
         are never rewritten): export to a new folder. An export into the same folder with nothing
@@ -450,10 +539,11 @@ class AnnotationSession:
                 session or of this one before other additions (the settings that differ named).
             LabelStoreError: ``out`` holds a store of another run.
         """
-        config = self.export_config()
+        states = self.export_states()
+        config = self.export_config(states)
         self._check_store(Path(out), config)
         written = 0
-        for name, state in self._annotated_states().items():
+        for name, state in states.items():
             clip = Clip(
                 clip_id=name,
                 split=self.settings.split,
@@ -461,7 +551,13 @@ class AnnotationSession:
                 anchor_index=0,
             )
             indices = self._video(name).indices
-            written += write_video_labels(Path(out), clip, indices, state, config, object_ids=True)
+            labels = video_labels(clip, indices, state, object_ids=True)
+            if name in self.unpropagated:
+                annotated = {indices[t] for t in state.annotated}
+                labels = (label for label in labels if label.offset in annotated)
+            written += write_loop_labels(
+                Path(out), clip, config, labels, engine=config["engine"], settings=config["settings"]
+            )
         return written
 
     @staticmethod
@@ -554,10 +650,12 @@ class AnnotationSession:
         Raises:
             ConfigError: an unknown video or a frame the session does not use.
             DataError: naming the annotation's source, one of another size than the frame, an
-                unknown object or a ``current`` mask of another size.
+                unknown object or a ``current`` mask of another size; or naming a frame of the video
+                that is truncated, unreadable or of another size than its first (`check_frames`).
         """
         source = self._video(video)
         t = source.loop_index(frame)
+        self.check_frames(source.name)
         _, shape = self.frame_shape(video, frame)
         if given.shape != shape:
             raise DataError(given.source, f"made for a frame of {given.shape}, the frame is {shape}")

@@ -1,0 +1,107 @@
+"""The page over a clip with a bad frame: serve refuses it first; a propagation that fails breaks nothing.
+
+A frame damaged inside (header and end whole) passes the cheap check and fails only where the
+propagation decodes it: the saved annotation stays, proposals go on from it, and opening that frame
+logs that the click model could not ready it instead of an unhandled exception.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from data.fake_davis import jpeg, squares, write_moving_squares
+from starlette.testclient import TestClient
+
+from frugalseg.active.objects.session.proposals import ProposalOptions
+from frugalseg.active.objects.session.session import AnnotationSession
+from frugalseg.app import SessionService, create_app
+from frugalseg.app.server import encode_rle
+from frugalseg.cli import main
+
+pytestmark = pytest.mark.usefixtures("one_cv_thread")
+
+
+@pytest.fixture
+def davis(tmp_path: Path) -> Path:
+    root = write_moving_squares(tmp_path / "davis")
+    shutil.rmtree(root / "Annotations")
+    return root
+
+
+def frame(root: Path, t: int) -> Path:
+    return root / "JPEGImages" / "480p" / "squares-a" / f"{t:05d}.jpg"
+
+
+@pytest.fixture
+def service(davis: Path, tmp_path: Path) -> SessionService:
+    """The page over squares-a and squares-b, frame 4 of squares-a damaged inside (a zeroed stretch)."""
+    path = frame(davis, 4)
+    data = bytearray(path.read_bytes())
+    data[-200:-150] = bytes(50)
+    path.write_bytes(bytes(data))
+    session = AnnotationSession.open(tmp_path / "state", root=davis, split="val")
+    return SessionService(session, ProposalOptions(types="mask"))
+
+
+@pytest.fixture
+def client(service: SessionService, tmp_path: Path) -> Iterator[TestClient]:
+    app = create_app(service, exports=tmp_path / "exports", max_upload=1 << 20)
+    with TestClient(app, raise_server_exceptions=True) as client:
+        yield client
+
+
+def test_a_failed_propagation_leaves_proposals_and_frames_working(
+    client: TestClient, service: SessionService, davis: Path, tmp_path: Path, caplog
+) -> None:
+    sent = client.post("/api/videos/squares-a/0/submit", json={"mask": encode_rle(squares(0, 0))})
+    assert sent.status_code == 202, sent.text
+    service.wait()
+    jobs = client.get("/api/jobs").json()["jobs"]
+    assert jobs[-1]["status"] == "failed"
+    assert jobs[-1]["error"] == (
+        f"DataError: {frame(davis, 4)}: corrupt JPEG data (Corrupt JPEG data: premature end of data "
+        "segment): decoders fill it with made-up pixels"
+    )
+    assert (tmp_path / "state" / "squares-a" / "annotated").is_dir()  # the annotation is saved
+
+    answer = client.get("/api/proposal?video=squares-a")
+    assert answer.status_code == 200, answer.text
+    proposal = answer.json()["proposal"]
+    assert (proposal["video"], proposal["frame"], proposal["kind"]) == ("squares-a", 7, "mask")
+    assert proposal["reason"].endswith(
+        "the video's masks are not propagated: known from its annotated frames alone"
+    )
+
+    with caplog.at_level(logging.WARNING, logger="frugalseg.app.server"):
+        opened = client.get("/api/videos/squares-a/4/mask")  # its background task readies the frame
+    assert opened.status_code == 200, opened.text
+    assert [r.getMessage() for r in caplog.records if r.name == "frugalseg.app.server"] == [
+        f"frame 4 of squares-a not readied for clicks: {frame(davis, 4)}: corrupt JPEG data (Corrupt JPEG "
+        "data: premature end of data segment): decoders fill it with made-up pixels"
+    ]
+
+
+def test_serve_refuses_a_clip_of_two_frame_sizes(davis: Path, tmp_path: Path, capsys) -> None:
+    """Every video is checked before the page serves: a frame of another size is named, exit 2."""
+    jpeg(frame(davis, 5), np.full((24, 32, 3), 90, np.uint8))
+    state = tmp_path / "state"
+    command = [
+        "annotate",
+        "serve",
+        "--state",
+        str(state),
+        "--root",
+        str(davis),
+        "--split",
+        "val",
+        "--port",
+        "0",
+    ]
+    assert main(command) == 2
+    assert capsys.readouterr().err == f"error: {frame(davis, 5)}: is 32×24, the video's first frame 64×48\n"
+    assert not state.exists()
