@@ -54,6 +54,35 @@ def _holds_folders_of_folders(folder: Path) -> bool:
     return first is not None and _holds_folders(first)
 
 
+def _layout_hint(root: Path) -> str:
+    """What to do with a ``root`` without ``JPEGImages/`` that holds frames or videos, else "".
+
+    A folder of clip folders (one sub-folder of frames per clip) becomes DAVIS's layout as its
+    ``JPEGImages``; one clip's folder of frames, or video files, are format video's.
+    """
+    import shlex
+
+    from frugalseg.data.videos import is_video, natural_key
+
+    def frames(folder: Path) -> bool:
+        return any(p.suffix.lower() in FRAME_EXTENSIONS for p in folder.iterdir() if p.is_file())
+
+    if not root.is_dir():
+        return ""
+    if frames(root) or any(is_video(p) for p in root.iterdir()):
+        return f"; {root} holds frames or videos of its own: read it with --format video"
+    clips = sorted((d for d in root.iterdir() if d.is_dir() and frames(d)), key=lambda d: natural_key(d.name))
+    if not clips:
+        return ""
+    names = ", ".join(d.name for d in clips[:3]) + (f" and {len(clips) - 3} more" if len(clips) > 3 else "")
+    link = f"mkdir R && ln -s {shlex.quote(str(root.resolve()))} R/JPEGImages"
+    return (
+        f"; its sub-folders {names} hold frames, one clip per folder: read them all with --root a new "
+        f"folder whose JPEGImages is this one ({link}; then --root R), or one clip with --format video "
+        f"--root {clips[0]}"
+    )
+
+
 class DavisFormat(Format):
     """Reads a DAVIS-style folder (DAVIS, MOSE) into one clip per sequence, anchored at frame 0.
 
@@ -74,7 +103,9 @@ class DavisFormat(Format):
         self.resolution = resolution
         images = self.root / "JPEGImages"
         if not images.is_dir():
-            raise DataError(images, "folder does not exist: not a DAVIS-style data set")
+            raise DataError(
+                images, "folder does not exist: not a DAVIS-style data set" + _layout_hint(self.root)
+            )
         self.image_dir = images / resolution if (images / resolution).is_dir() else images
         if self.image_dir == images:
             nested = sorted(d.name for d in images.iterdir() if d.is_dir() and _holds_folders(d))
