@@ -117,6 +117,12 @@ class VideoSegmentationModule(BaseTask):
         compile: bool | dict[str, Any] = False,
     ) -> None:
         super().__init__()
+        if model_config(student).task == "vos":  # refused before the data is read, not at its first step
+            raise ConfigError(
+                "model.student",
+                f"{student!r} is a video object segmentation model (object masks, not classes): train it "
+                "with `frugalseg vos fit --config stm_davis`",
+            )
 
     # ------------------------------------------------------------------------------ the hooks
 

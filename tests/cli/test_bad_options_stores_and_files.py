@@ -169,6 +169,14 @@ OPTION_CASES = [
 
 MODEL_CASES = [
     Case(
+        "fit with the video object segmentation model STM",
+        lambda t, d: _fit(t, "--data.root", str(d["streets"]), "--model.student", "stm_r18"),
+        2,
+        "error: model.student: 'stm_r18' is a video object segmentation model (object masks, not classes): "
+        "train it with `frugalseg vos fit --config stm_davis`",
+        lambda t: [t / "runs"],
+    ),
+    Case(
         "fit with another student than the checkpoint's",
         lambda t, d: _fit(
             t,
