@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import logging
-from collections.abc import Sized
+from collections.abc import Collection, Iterable, Sized
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 
@@ -211,34 +212,63 @@ class VideoSegDataModule(L.LightningDataModule):
         return self.sources[kind]
 
     def prepare_data(self) -> None:
-        """Generate the synthetic set if it is the data; make missing labels of the recipe (rank 0)."""
+        """Generate the synthetic set if it is the data; make missing labels of the recipe (rank 0).
+
+        Anchor labels (clicks) are made for the whole training split, since the draw chooses among
+        the clips that have them; pseudo-labels only for the clips the recipe draws.
+        """
         if self.hparams["root"] is None:
             generate_synthetic_streets(self.root, self.synthetic_clips)
         fitting = self.trainer is None or self.trainer.state.fn == "fit"
         if not fitting:
             return
         fmt = self.format_reader()
-        for kind, offsets in self.needed_labels().items():
-            line = self.source(kind).prepare(fmt, self.splits.train, offsets)
-            if line:
-                rank_zero_info(line)
+        needed = self.needed_labels()
+        pseudo = needed.pop(LabelKind.PSEUDO, None)
+        for kind, offsets in needed.items():
+            self._prepare(kind, fmt, offsets)
+        if pseudo is None:
+            return
+        clips = self._training_clips(fmt, needed)
+        drawn = sorted({sample.clip_id for sample in self._draw(clips)})
+        rank_zero_info(
+            f"recipe {self.recipe.name} draws {len(drawn)} of the {len(clips)} clips of split "
+            f"{self.splits.train!r}: pseudo-labels are made for those"
+        )
+        if drawn:
+            self._prepare(LabelKind.PSEUDO, clips_of(fmt, drawn), pseudo)
+
+    def _prepare(self, kind: LabelKind, fmt: Format, offsets: tuple[int, ...]) -> None:
+        """Make the missing ``kind`` labels at ``offsets`` of the clips ``fmt`` shows; log what was made."""
+        line = self.source(kind).prepare(fmt, self.splits.train, offsets)
+        if line:
+            rank_zero_info(line)
+
+    def _training_clips(self, fmt: Format, kinds: Iterable[LabelKind]) -> list[Clip]:
+        """The training split's clips, checked, with ``kinds`` labels (and the manual ones given) attached."""
+        clips = fmt.clips(self.splits.train)
+        if LabelKind.FINE in self.sources:
+            for clip in clips:
+                clip.drop_labels(LabelKind.FINE)
+            self.sources[LabelKind.FINE].attach(fmt, self.splits.train, clips)
+        check_served(self.recipe, clips, self.splits.train)
+        self._check_crop(clips)
+        for kind in kinds:
+            self.source(kind).attach(fmt, self.splits.train, clips)
+        return clips
+
+    def _draw(self, clips: list[Clip]) -> list[Sample]:
+        """The recipe's samples from ``clips`` (the same in `prepare_data` and `setup`)."""
+        drawn = self.recipe_options
+        return draw_samples(self.recipe, clips, drawn.budget, drawn.seed)
 
     def setup(self, stage: str) -> None:
         """Read the splits a stage needs; for fitting, attach the recipe's labels and draw its samples."""
         fmt = self.format_reader()
         temporal = self.temporal.consistency
         if stage == "fit":
-            clips = fmt.clips(self.splits.train)
-            if LabelKind.FINE in self.sources:
-                for clip in clips:
-                    clip.drop_labels(LabelKind.FINE)
-                self.sources[LabelKind.FINE].attach(fmt, self.splits.train, clips)
-            check_served(self.recipe, clips)
-            self._check_crop(clips)
-            for kind in self.needed_labels():
-                self.source(kind).attach(fmt, self.splits.train, clips)
-            drawn = self.recipe_options
-            self.samples = draw_samples(self.recipe, clips, drawn.budget, drawn.seed)
+            clips = self._training_clips(fmt, self.needed_labels())
+            self.samples = self._draw(clips)
             train = self._dataset(
                 fmt,
                 clips,
@@ -567,6 +597,21 @@ def free_memory(device: torch.device) -> int | None:
     except OSError:
         return None
     return None
+
+
+def clips_of(fmt: Format, clip_ids: Collection[str]) -> Format:
+    """A copy of ``fmt`` whose splits hold only the clips named ``clip_ids``.
+
+    Given to a `LabelSource`'s ``prepare``, it makes the labels of those clips alone.
+    """
+    view = copy.copy(fmt)
+    wanted = frozenset(clip_ids)
+
+    def clips(split: str, *, labelled: bool = True) -> list[Clip]:
+        return [clip for clip in fmt.clips(split, labelled=labelled) if clip.clip_id in wanted]
+
+    vars(view)["clips"] = clips
+    return view
 
 
 def _source(value: LabelSource | str, kind: LabelKind) -> LabelSource:
