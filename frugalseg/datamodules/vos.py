@@ -218,7 +218,7 @@ class VOSDataModule(L.LightningDataModule):
         resolution: resolution folder of DAVIS (``480p``).
         train_split: split that training clips are drawn from (``all`` when the folder has no ImageSets).
         val_split: split whose whole sequences validation segments (``all`` without ImageSets).
-        test_split: split whose whole sequences testing segments (default: ``val_split``).
+        test_split: split whose whole sequences testing segments (``test`` needs it: no default).
         clip_length: frames per training clip (3 in STM).
         max_skip: (start, end) of the largest gap between clip frames; it grows by one every
             ``skip_every_epochs`` epochs (needs ``trainer.reload_dataloaders_every_n_epochs=1``).
@@ -304,7 +304,11 @@ class VOSDataModule(L.LightningDataModule):
             self.sequences["val"] = read_sequences(fmt, self.hparams["val_split"], need_all_masks=True)
         if stage == "test":
             if self.hparams["test_split"] is None:
-                raise ValueError("`test` needs data.test_split (a split whose frames all have masks)")
+                raise ConfigError(
+                    "data.test_split",
+                    "`test` needs a split whose frames all have masks: give --data.test_split "
+                    "(`all` for a folder without ImageSets)",
+                )
             self.sequences["test"] = read_sequences(fmt, self.hparams["test_split"], need_all_masks=True)
 
     def train_dataset(self, epoch: int) -> VOSClipDataset:
