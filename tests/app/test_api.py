@@ -158,11 +158,14 @@ def test_bad_requests_get_a_4xx_with_a_message(
     bomb = bytearray(cv2.imencode(".png", np.zeros((480, 854), np.uint8))[1].tobytes())
     bomb[16:24] = (60000).to_bytes(4, "big") * 2  # claims 60000×60000 px in 3 kB
     assert client.post(frame + "/upload", content=bytes(bomb)).status_code == 400
-    rgb = cv2.imencode(".png", np.zeros((480, 854, 3), np.uint8))[1].tobytes()
+    coloured = np.zeros((480, 854, 3), np.uint8)
+    coloured[5, 7] = (0, 0, 200)
+    rgb = cv2.imencode(".png", coloured)[1].tobytes()
     not_ids = client.post(frame + "/upload", content=rgb)
     assert not_ids.status_code == 400
     assert not_ids.json()["error"] == (
-        "the uploaded PNG: mask must be a palette or grey-level PNG of object ids, got PIL mode 'RGB'"
+        "the uploaded PNG: mask must be a palette or grey-level PNG of object ids, got PIL mode 'RGB' "
+        "with colours: save it as a palette PNG, or black background and white object"
     )
     assert client.post(frame + "/submit", content=b"{oops").status_code == 400
     off = client.post(

@@ -207,10 +207,27 @@ def test_a_davis_mask_saved_as_rgb_is_named(tmp_path: Path, capsys: pytest.Captu
     """Not the first frame's mask (the clip's label) but a later one, which the loop scores against."""
     root = write_davis(tmp_path / "davis", {"seq": [np.zeros((48, 64), np.uint8)] * 4})
     mask = root / "Annotations/480p/seq/00002.png"
-    write_png_atomic(mask, np.zeros((48, 64, 3), np.uint8))
+    coloured = np.zeros((48, 64, 3), np.uint8)
+    coloured[3, 4] = (200, 0, 0)
+    write_png_atomic(mask, coloured)
     code, message = _check_cli(root, capsys)
     assert code == 1
-    assert f"{mask}: mask must be a palette or grey-level PNG of object ids, got PIL mode 'RGB'" in message
+    assert f"{mask}: mask must be a palette or grey-level PNG of object ids, got PIL mode 'RGB' with" in (
+        message
+    )
+
+
+def test_a_black_and_white_mask_saved_as_rgb_is_read_as_grey(tmp_path: Path) -> None:
+    """A paint program saves a black-and-white mask as RGB(A): the same object as its grey-level PNG."""
+    from PIL import Image
+
+    from frugalseg.data.formats.davis import DavisFormat
+
+    drawn = np.zeros((6, 8), np.uint8)
+    drawn[2:4, 3:6] = 255
+    for mode in ("RGB", "RGBA"):
+        Image.fromarray(drawn).convert(mode).save(tmp_path / f"{mode}.png")
+        np.testing.assert_array_equal(DavisFormat.read_mask(tmp_path / f"{mode}.png"), drawn // 255)
 
 
 def test_an_unreadable_file_is_a_permission_problem(

@@ -162,7 +162,7 @@ def test_bad_files_are_named(tmp_path):
 
 def test_unsupported_mask_mode_and_missing_root(tmp_path):
     rgb = tmp_path / "rgb.png"
-    Image.new("RGB", (W, H)).save(rgb)
+    Image.new("RGB", (W, H), (200, 0, 0)).save(rgb)
     with pytest.raises(DataError, match="rgb.png: mask must be a palette or grey-level PNG"):
         DavisFormat.read_mask(rgb)
     with pytest.raises(DataError, match="data set folder does not exist"):

@@ -214,19 +214,31 @@ class DavisFormat(Format):
         """An H×W uint8 map of object ids (0 background) from a palette or binary mask PNG.
 
         Palette PNGs give their indices as they are. Grey-level PNGs holding only 0 and 255 are
-        binary masks (255 → object 1); other grey-level PNGs are taken to hold object ids directly.
+        binary masks (255 → object 1); other grey-level PNGs are taken to hold object ids directly. An
+        RGB(A) PNG whose three channels are equal everywhere (a paint program's black-and-white mask) is
+        read as the grey-level one.
         """
         path = Path(path)
         image_size(path)  # exists, readable, not larger than frugalseg decodes
         try:
             with Image.open(path) as image:
                 mode = image.mode
-                if mode not in ("P", "L", "1"):
+                if mode in ("RGB", "RGBA"):
+                    colours = np.array(image.convert("RGB"), dtype=np.uint8)
+                    if not (colours == colours[..., :1]).all():
+                        raise DataError(
+                            path,
+                            f"mask must be a palette or grey-level PNG of object ids, got PIL mode {mode!r} "
+                            "with colours: save it as a palette PNG, or black background and white object",
+                        )
+                    mode, mask = "L", colours[..., 0].copy()
+                elif mode not in ("P", "L", "1"):
                     raise DataError(
                         path,
                         f"mask must be a palette or grey-level PNG of object ids, got PIL mode {mode!r}",
                     )
-                mask = np.array(image.convert("L") if mode == "1" else image, dtype=np.uint8)
+                else:
+                    mask = np.array(image.convert("L") if mode == "1" else image, dtype=np.uint8)
         except FileNotFoundError as err:
             raise DataError(path, "file does not exist") from err
         except (UnidentifiedImageError, OSError) as err:
