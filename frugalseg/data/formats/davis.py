@@ -220,6 +220,7 @@ class DavisFormat(Format):
         """
         path = Path(path)
         image_size(path)  # exists, readable, not larger than frugalseg decodes
+        mask: np.ndarray
         try:
             with Image.open(path) as image:
                 mode = image.mode
