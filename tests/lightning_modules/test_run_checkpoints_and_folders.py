@@ -102,3 +102,21 @@ def test_a_predict_that_fails_before_its_first_batch_leaves_no_run_folder(tiny_s
         run_lightning_cli(_predict(tiny_streets, tmp_path / "frames", tmp_path / "runs"))
     assert str(error.value) == f"{cut}: {TRUNCATED}"
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_stage_run_again_overwrites_the_last_ckpt_the_next_stage_reads(tiny_streets, tmp_path):
+    """The chained configs' fixed ``checkpoint.dirpath``: a second run had written ``last-v1.ckpt`` beside the
+    first run's ``last.ckpt``, which the next stage (``init_weights``, ``teacher_weights``) kept reading."""
+    import yaml
+
+    for config in ("tdnet_stage1.yaml", "weclick_teacher.yaml"):
+        shipped = yaml.safe_load((REPO / "configs" / config).read_text(encoding="utf-8"))
+        assert shipped["checkpoint"]["enable_version_counter"] is False, config
+    common = [*_common(tiny_streets, tmp_path), "--trainer.limit_val_batches", "1"]
+    common += ["--checkpoint.dirpath", str(tmp_path / "stage1")]
+    common += ["--checkpoint.enable_version_counter", "false"]
+    run_lightning_cli(["fit", *common, "--trainer.max_steps", "2"])
+    run_lightning_cli(["fit", *common, "--trainer.max_steps", "1"])
+    names = sorted(path.name for path in (tmp_path / "stage1").iterdir())
+    assert "last.ckpt" in names and not [name for name in names if name.startswith("last-")]
+    assert torch.load(tmp_path / "stage1" / "last.ckpt", weights_only=True)["global_step"] == 1
