@@ -356,6 +356,12 @@ class TaskCLI(LightningCLI):
         if "weights_only" in config:
             config["weights_only"] = True
         path = config.get("ckpt_path")
+        if path is None and self.subcommand != "fit" and not _starting_weights(self.model):
+            logging.getLogger("frugalseg").warning(
+                "%s scores the model as built, untrained: give --ckpt_path (a checkpoint of `frugalseg fit`) "
+                "or --model.init_args.init_weights",
+                self.subcommand,
+            )
         if path is None or path == "best":
             return
         if path == "last":
@@ -476,6 +482,13 @@ class FrugalsegCLI(TaskCLI):
         config = self.config_init[self.subcommand]
         if config.get("return_predictions") is None:
             config["return_predictions"] = False
+
+
+def _starting_weights(model: Any) -> bool:
+    """Whether the model was given weights to start from (``init_weights`` or ``weights``, its student's)."""
+    hparams = getattr(model, "hparams", {})
+    student = hparams.get("student_args") or {}
+    return any(hparams.get(name) for name in ("init_weights", "weights")) or bool(student.get("weights"))
 
 
 def check_lightning_checkpoint(path: str | Path, checkpoint: Any) -> None:

@@ -120,3 +120,22 @@ def test_a_stage_run_again_overwrites_the_last_ckpt_the_next_stage_reads(tiny_st
     names = sorted(path.name for path in (tmp_path / "stage1").iterdir())
     assert "last.ckpt" in names and not [name for name in names if name.startswith("last-")]
     assert torch.load(tmp_path / "stage1" / "last.ckpt", weights_only=True)["global_step"] == 1
+
+
+def test_validate_without_a_checkpoint_says_it_scores_an_untrained_model(tiny_streets, tmp_path, caplog):
+    common = [*_common(tiny_streets, tmp_path), "--trainer.limit_val_batches", "1"]
+    untrained = (
+        "validate scores the model as built, untrained: give --ckpt_path (a checkpoint of `frugalseg fit`)"
+    )
+    with caplog.at_level("WARNING", logger="frugalseg"):
+        run_lightning_cli(["validate", *common])
+    assert [r.getMessage() for r in caplog.records if r.name == "frugalseg"] == [
+        f"{untrained} or --model.init_args.init_weights"
+    ]
+    caplog.clear()
+    run = run_lightning_cli(["fit", *common, "--trainer.max_steps", "1"])
+    with caplog.at_level("WARNING", logger="frugalseg"):
+        run_lightning_cli(
+            ["validate", *common, "--ckpt_path", run.trainer.checkpoint_callback.last_model_path]
+        )
+    assert not [r for r in caplog.records if r.name == "frugalseg" and "untrained" in r.getMessage()]
