@@ -61,6 +61,16 @@ def add_options(add: argparse.ArgumentParser) -> None:
     made.add_argument(
         "--clicks", help='JSON {"clicks": [{"object": 1, "x": 10, "y": 20, "positive": true}, …]}'
     )
+    made.add_argument(
+        "--box",
+        type=_box,
+        metavar="X0,Y0,X1,Y1",
+        help="the box object --object lies in (pixels, corners included): the click model draws its mask, "
+        "as the page's box tool does; the frame's other objects are kept",
+    )
+    add.add_argument(
+        "--box-clicks", help="with --box: a clicks JSON of the corrective clicks made since the box"
+    )
     add.add_argument(
         "--object",
         type=count_option,
@@ -222,11 +232,11 @@ def _propose(args: argparse.Namespace) -> int:
     )
     print(f"next: {proposal.video} frame {proposal.frame} ({proposal.frame_path}): {proposal.kind} of {what}")
     print(f"why: {proposal.reason}")
-    made = "--clicks YOUR_CLICKS.json" if proposal.kind == "clicks" else "--mask YOUR_MASK.png"
+    made = {"clicks": "--clicks YOUR_CLICKS.json", "box": "--box X0,Y0,X1,Y1 --object ID"}
     print(
         f"then: frugalseg annotate add --state {shlex.quote(args.state)}{_start_words(args)} "
-        f"--video {shlex.quote(proposal.video)} --frame {proposal.frame} {made}"
-        + (" (the mask the box tool of `frugalseg annotate serve` makes)" if proposal.kind == "box" else "")
+        f"--video {shlex.quote(proposal.video)} --frame {proposal.frame} "
+        + made.get(proposal.kind, "--mask YOUR_MASK.png")
     )
     return 0
 
@@ -279,17 +289,78 @@ def _object_name(text: str) -> tuple[int, str]:
         raise argparse.ArgumentTypeError(err.problem) from err
 
 
+def _box(text: str) -> tuple[int, int, int, int]:
+    """``X0,Y0,X1,Y1`` as four whole numbers (pixels, corners included, the first corner top left)."""
+    parts = text.split(",")
+    if len(parts) != 4 or not all(part.strip().lstrip("-").isdigit() for part in parts):
+        raise argparse.ArgumentTypeError(f"expected X0,Y0,X1,Y1 in whole pixels, got {text!r}")
+    x0, y0, x1, y1 = (int(part) for part in parts)
+    if x1 < x0 or y1 < y0:
+        raise argparse.ArgumentTypeError(f"the box {text} ends before it starts (X1 ≥ X0 and Y1 ≥ Y0)")
+    return x0, y0, x1, y1
+
+
+def _boxed(session: AnnotationSession, args: argparse.Namespace) -> Any:
+    """The frame's mask with object ``--object`` drawn by the click model from ``--box`` (and its clicks).
+
+    As the page's box tool submits it: every other object of the frame's current mask kept, the box (in
+    pixel edges) and its click count booked with the object.
+    """
+    import numpy as np
+
+    from frugalseg.active.objects.session.given import DrawnBox, GivenAnnotation, read_clicks
+    from frugalseg.data.clips import IGNORE_INDEX
+    from frugalseg.errors import ConfigError
+
+    obj = args.object
+    if obj is None:
+        raise ConfigError("--object", "names the object the --box draws (its id; 1 for a video's first)")
+    path, (height, width) = session.frame_shape(args.video, args.frame)
+    x0, y0, x1, y1 = args.box
+    box = (max(x0, 0), max(y0, 0), min(x1, width - 1), min(y1, height - 1))
+    if box[0] > box[2] or box[1] > box[3]:
+        raise ConfigError("--box", f"{args.box} holds no pixel of the {width}×{height} frame {path.name}")
+    clicks = read_clicks(args.box_clicks, (height, width)) if args.box_clicks else []
+    others = sorted({click.object for click in clicks} - {obj})
+    if others:
+        raise ConfigError(
+            "--box-clicks", f"clicks of object {others[0]}: a box's clicks are its object's ({obj})"
+        )
+    drawn = session.box_preview(args.video, args.frame, box, clicks, obj)
+    current = session.current_mask(args.video, args.frame)
+    ids = (
+        np.zeros((height, width), np.uint8)
+        if current is None
+        else np.where(current == IGNORE_INDEX, 0, current)
+    )
+    ids = np.where(ids == obj, 0, ids).astype(np.uint8)
+    ids[drawn] = obj
+    edges = DrawnBox(box[0], box[1], box[2] + 1, box[3] + 1, len(clicks))
+    source = Path(f"the box {','.join(map(str, args.box))}")
+    names = dict(args.name)
+    return GivenAnnotation(
+        source, (height, width), ids=ids, boxes={obj: edges}, names=names, new_objects=args.new_objects
+    )
+
+
 def _add(args: argparse.Namespace) -> int:
     session = _open(args)
-    given = session.read_given(
-        args.video,
-        args.frame,
-        mask=args.mask,
-        clicks=args.clicks,
-        object_id=args.object,
-        new_objects=args.new_objects,
-        names=dict(args.name),
-    )
+    if args.box_clicks is not None and args.box is None:
+        from frugalseg.errors import ConfigError
+
+        raise ConfigError("--box-clicks", "are the clicks made since a --box: give --box too")
+    if args.box is not None:
+        given = _boxed(session, args)
+    else:
+        given = session.read_given(
+            args.video,
+            args.frame,
+            mask=args.mask,
+            clicks=args.clicks,
+            object_id=args.object,
+            new_objects=args.new_objects,
+            names=dict(args.name),
+        )
     added = session.add(args.video, args.frame, given)
     record = added.record
     objects = ", ".join(map(str, added.objects))

@@ -245,12 +245,11 @@ def test_proposals_on_known_states(davis: Path, made: Path, started: Path, capsy
         "clicks",
     )
     assert proposal["frame_path"].endswith("squares-a/00009.jpg")
-    # a box is given to `annotate add` as the mask the page's box tool makes, not as clicks
+    # a box is given to `annotate add` as a box, which the click model draws as the page's box tool does
     assert propose(started, "--video", "squares-a", "--frames", "uniform", "--types", "box") == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("next: squares-a frame 9 ") and lines[0].endswith(": box of objects 1, 2")
-    made_by_the_page = "(the mask the box tool of `frugalseg annotate serve` makes)"
-    assert lines[-1].endswith(f"--frame 9 --mask YOUR_MASK.png {made_by_the_page}")
+    assert lines[-1].endswith("--frame 9 --box X0,Y0,X1,Y1 --object ID")
     session = AnnotationSession.open(started)
     unreliable = [d + u for d, u in zip(*_reliability(started / "squares-a"), strict=True)]
     worst = max(range(1, 10), key=lambda t: (unreliable[t], -t))
@@ -724,3 +723,31 @@ def test_with_a_stride_the_current_masks_are_named_by_the_frames_numbers(
         assert np.array_equal(mask(state / "squares-a" / "masks" / f"{n:05d}.png"), current.masks[t])
     reloaded, whole = VideoState.load(state / "squares-a")
     assert whole and reloaded.numbers == numbers  # read back from the files it named so
+
+
+def test_add_a_box_draws_its_object_as_the_page_s_box_tool_and_keeps_the_others(
+    started: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    session = AnnotationSession.open(started)
+    rows, columns = np.nonzero(squares(5, 0) == 1)
+    box = (int(columns.min()) - 2, int(rows.min()) - 2, int(columns.max()) + 2, int(rows.max()) + 2)
+    current = session.current_mask("squares-a", 5)
+    drawn = session.box_preview("squares-a", 5, box, (), 1)
+    capsys.readouterr()
+    boxed = ("--video", "squares-a", "--frame", "5", "--box", ",".join(map(str, box)), "--object", "1")
+    assert add(started, *boxed) == 0
+    # object 2, kept as it was, is booked as looked at (free); the frame's look once (1 s) and the box 7 s
+    assert capsys.readouterr().out.startswith("squares-a frame 5: box of objects 1, 2 (8 s); 2 of 10 frames")
+    state, _ = VideoState.load(started / "squares-a")
+    expected = np.where(current == 1, 0, current)
+    expected[drawn] = 1
+    assert np.array_equal(state.annotated[5], expected)  # object 2 as it was, object 1 the box tool's
+    made = {a.object: a for a in state.annotations if a.frame == 5}
+    assert (made[1].kind, made[1].box) == ("box", (box[0], box[1], box[2] + 1, box[3] + 1))
+    assert made[2].kept
+    clicks = tmp_path / "clicks.json"
+    clicks.write_text('{"clicks": [{"object": 2, "x": 3, "y": 3, "positive": false}]}', encoding="utf-8")
+    assert add(started, *boxed, "--box-clicks", str(clicks)) == 2
+    assert "--box-clicks: clicks of object 2: a box's clicks are its object's (1)" in capsys.readouterr().err
+    assert add(started, "--video", "squares-a", "--frame", "5", "--box", "1,1,5,5") == 2
+    assert "--object: names the object the --box draws" in capsys.readouterr().err
