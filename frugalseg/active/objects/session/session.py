@@ -57,7 +57,7 @@ from frugalseg.active.objects.session.session_settings import (
     new_settings,
     saved_settings,
 )
-from frugalseg.active.objects.simulation.annotation_types import neighbour_index, video_priors
+from frugalseg.active.objects.session.videos import SessionVideo
 from frugalseg.active.objects.state import STATE_FILE, IterationRecord, VideoState
 from frugalseg.active.objects.tools.grabcut import Box, Click
 from frugalseg.active.objects.tools.graph_cut import ObjectPrior
@@ -67,7 +67,7 @@ from frugalseg.data.clips import Clip
 from frugalseg.data.costs import AnnotationCosts
 from frugalseg.data.formats import get_format
 from frugalseg.data.formats.davis import DavisFormat
-from frugalseg.data.io import image_size, read_frame, read_json_object, whole_image, write_json_atomic
+from frugalseg.data.io import image_size, read_frame, read_json_object, write_json_atomic
 from frugalseg.errors import ConfigError, DataError
 
 
@@ -95,100 +95,6 @@ class Addition:
     num_frames: int
     masks: Path
     changed: dict[int, tuple[int, int]] = field(default_factory=dict)
-
-
-@dataclass
-class _Video:
-    """A video of the session: its name, the loop's frame files, their sequence indices, all its frames."""
-
-    name: str
-    frame_paths: list[Path]
-    indices: list[int]
-    sequence_paths: list[Path]
-
-    def loop_index(self, frame: int) -> int:
-        """The loop's index of sequence frame ``frame``; `ConfigError` when the loop does not use it."""
-        if frame in self.indices:
-            return self.indices.index(frame)
-        stride = self.indices[1] - self.indices[0] if len(self.indices) > 1 else 1
-        used = f"{self.indices[0]}…{self.indices[-1]}" + (f" every {stride}" if stride > 1 else "")
-        raise ConfigError(
-            "frame",
-            f"{frame} is out of range: video {self.name!r} ({self.frame_paths[0].parent}) has frames {used} "
-            "in this session",
-        )
-
-    def first_proposal(self) -> Proposal:
-        """The first annotation of the video: its first frame, drawn as a mask."""
-        return Proposal(
-            self.name, self.indices[0], str(self.frame_paths[0]), [], "mask", "first annotation of the video"
-        )
-
-    def check(self) -> None:
-        """Refuse the video unless every frame it reads is whole and of its first frame's size.
-
-        Cheap, before anything is written: each file's header size (`image_size`) and end (`whole_image`,
-        a truncated file), for the loop's frames and their neighbours; `load` decodes them all strictly.
-
-        Raises:
-            DataError: naming the first frame that cannot be read, is truncated or is of another size.
-        """
-        used = self.sequence_paths[: max(self.indices[-1], 1) + 1]
-        first = image_size(used[0])
-        for path in used:
-            size = image_size(path)
-            if size != first:
-                raise DataError(
-                    path, f"is {size[0]}×{size[1]}, the video's first frame {first[0]}×{first[1]}"
-                )
-            if not whole_image(path):
-                raise DataError(
-                    path, "the image file ends early (truncated): its decoded pixels would be wrong"
-                )
-
-    def load(self) -> list[np.ndarray]:
-        """The frames the loop uses, H×W×3 uint8 RGB.
-
-        A person's own frames are decoded strictly (`read_frame`): a JPEG with a damaged stretch is refused
-        naming it, not propagated over the pixels a decoder makes up; so is a frame of another size
-        than the first (no engine can carry a mask across it).
-        """
-        frames = [read_frame(path, strict=True) for path in self.frame_paths]
-        height, width = frames[0].shape[:2]
-        for path, frame in zip(self.frame_paths, frames, strict=True):
-            if frame.shape[:2] != (height, width):
-                size = f"{frame.shape[1]}×{frame.shape[0]}"
-                raise DataError(path, f"is {size}, the video's first frame {width}×{height}")
-        return frames
-
-    def frame(self, t: int) -> np.ndarray:
-        """Loop frame ``t``, H×W×3 uint8 RGB (decoded strictly, as `load`)."""
-        return read_frame(self.frame_paths[t], strict=True)
-
-    def neighbour(self, t: int, shape: tuple[int, ...]) -> np.ndarray | None:
-        """The sequence frame next to loop frame ``t`` (`neighbour_index`), adjacent with a stride too.
-
-        Raises:
-            DataError: if it is not of ``shape`` (H, W), the size of frame ``t``.
-        """
-        index = neighbour_index(self.indices[t], len(self.sequence_paths))
-        if index is None:
-            return None
-        path = self.sequence_paths[index]
-        neighbour = read_frame(path, strict=True)
-        if neighbour.shape[:2] != shape:
-            size = "×".join(map(str, neighbour.shape[:2]))
-            raise DataError(
-                path, f"is {size}, the frame next to it ({self.frame_paths[t].name}) {shape[0]}×{shape[1]}"
-            )
-        return neighbour
-
-    def priors(
-        self, state: VideoState | None, t: int, current: np.ndarray, objects: Sequence[int]
-    ) -> dict[int, ObjectPrior]:
-        """`video_priors` of ``objects`` on loop frame ``t``, with its neighbour's motion."""
-        neighbour = self.neighbour(t, current.shape[:2])
-        return video_priors(state, t, current, objects, self.frame, neighbour)
 
 
 class AnnotationSession:
@@ -262,7 +168,7 @@ class AnnotationSession:
         return self.format.sequences(self.settings.split)
 
     def check_frames(self, video: str | None = None) -> None:
-        """Refuse a video whose frames are not all whole and of one size (`_Video.check`), once per session.
+        """Refuse a video whose frames are not all whole and of one size (`SessionVideo.check`), once.
 
         Args:
             video: the video to check (None: every video of the split, as ``annotate serve`` does first).
@@ -276,7 +182,7 @@ class AnnotationSession:
                 self._video(name).check()
                 self._checked.add(name)
 
-    def _video(self, name: str) -> _Video:
+    def _video(self, name: str) -> SessionVideo:
         names = self.videos()
         if name not in names:
             raise ConfigError(
@@ -286,7 +192,7 @@ class AnnotationSession:
         limit = self.settings.max_frames
         horizon = len(paths) if limit is None else min(len(paths), limit)
         indices = list(range(0, horizon, self.settings.stride))
-        return _Video(name, [paths[i] for i in indices], indices, paths)
+        return SessionVideo(name, [paths[i] for i in indices], indices, paths)
 
     @property
     def _config(self) -> dict[str, Any]:
@@ -766,7 +672,7 @@ class AnnotationSession:
 
     @staticmethod
     def _video_priors(
-        source: _Video, state: VideoState | None, t: int, current: np.ndarray, given: GivenAnnotation
+        source: SessionVideo, state: VideoState | None, t: int, current: np.ndarray, given: GivenAnnotation
     ) -> dict[int, ObjectPrior]:
         """`video_priors` of the objects ``given`` clicks on (loop frame ``t`` of ``source``)."""
         if given.ids is not None:
