@@ -50,9 +50,8 @@ def test_last_ckpt_is_the_final_state_when_the_metric_gets_worse_and_last_resume
     monkeypatch.setattr(
         VideoSegmentationModule, "on_train_start", lambda self: starts.append(self.global_step), raising=False
     )
-    common = [*_common(tiny_streets, tmp_path), "--trainer.limit_train_batches", "1"]
-    common += ["--trainer.limit_val_batches", "1"]
-    run = run_lightning_cli(["fit", *common, "--trainer.max_epochs", "2"])
+    common = [*_common(tiny_streets, tmp_path, batch_size=6), "--trainer.limit_val_batches", "1"]
+    run = run_lightning_cli(["fit", *common, "--trainer.max_epochs", "2"])  # one batch of 6 samples an epoch
     folder = Path(run.trainer.checkpoint_callback.dirpath)
     assert sorted(path.name for path in folder.iterdir()) == ["epoch0-step1-miou0.900.ckpt", "last.ckpt"]
     best = torch.load(folder / "epoch0-step1-miou0.900.ckpt", weights_only=True)
