@@ -18,13 +18,17 @@ def open_dataset(root: str | Path, format_name: str | None = None) -> Format:
 
 
 def check_clip(
-    fmt: Format, clip: Clip, decoded: dict[Path, tuple[int, int] | DataError] | None = None
+    fmt: Format,
+    clip: Clip,
+    decoded: dict[Path, tuple[int, int] | DataError] | None = None,
+    reported: frozenset[Path] = frozenset(),
 ) -> list[Problem]:
     """Decode every frame and label of ``clip`` (its labels and the format's ground truth); compare sizes.
 
     Frames are decoded strictly (`read_frame`: damaged JPEG data is an error). ``decoded`` keeps each
     file's size (or error) across calls, for formats whose clips share frames and labels (CamVid,
-    VEIS: every clip holds its whole sequence), so that a file is decoded once.
+    VEIS: every clip holds its whole sequence), so that a file is decoded once. Files in ``reported``
+    (already named by the format's `scan`, e.g. a DAVIS mask of the wrong size) get no size problem here.
     """
     problems: list[Problem] = []
     frame_shapes: dict[int, tuple[int, int]] = {}
@@ -45,7 +49,7 @@ def check_clip(
     if len(sizes) > 1:
         anchor = frame_shapes.get(0, next(iter(sizes)))
         for offset, shape in frame_shapes.items():
-            if shape != anchor:
+            if shape != anchor and clip.frame_path(offset) not in reported:
                 problems.append(
                     Problem(
                         clip.frame_path(offset),
@@ -64,7 +68,7 @@ def check_clip(
             problems.append(Problem.from_error(error))
             continue
         frame_shape = frame_shapes.get(offset)
-        if frame_shape is not None and label.shape != frame_shape:
+        if frame_shape is not None and label.shape != frame_shape and ref.path not in reported:
             problems.append(
                 Problem(
                     ref.path,
@@ -109,8 +113,9 @@ def check_dataset(
         problems.append(Problem(Path(root), f"no clips found in the {fmt.name} layout{hint}"))
     advance = on_clips(len(clips)) if on_clips is not None else None
     decoded: dict[Path, tuple[int, int] | DataError] = {}
+    reported = frozenset(problem.path for problem in problems)
     for clip in clips:
-        problems.extend(check_clip(fmt, clip, decoded))
+        problems.extend(check_clip(fmt, clip, decoded, reported))
         if advance is not None:
             advance()
     return list(dict.fromkeys(problems))  # a frame shared by clips is reported once

@@ -260,8 +260,10 @@ class DavisFormat(Format):
 
         Checks from the file headers that every frame and mask has the size of the sequence's
         first frame, that every mask has its frame, and that numbered frames have no gap (a gap is a
-        warning: the frames that exist are used). A sequence without frames yields no clip; one
-        whose first mask is missing yields a clip without a label.
+        warning: the frames that exist are used); a frame without a mask between two masked frames
+        is a warning too (evaluation needs every mask; a first mask alone is the semi-supervised
+        layout). A sequence without frames yields no clip; one whose first mask is missing yields a
+        clip without a label.
         """
         clips: list[Clip] = []
         problems: list[Problem] = []
@@ -337,13 +339,21 @@ class DavisFormat(Format):
             for mask_file in sorted(mask_folder.glob(f"*{MASK_EXTENSION}")):
                 if mask_file.stem not in known:
                     problems.append(Problem(mask_file, f"mask has no frame in {self.image_dir / seq}"))
+        masks = self.mask_paths(seq)
+        masked = [index for index, mask in enumerate(masks) if mask is not None]
+        if len(masked) > 1:
+            for index in range(masked[0] + 1, masked[-1]):
+                if masks[index] is None:
+                    path = self._mask_path(seq, frames[index])
+                    absent = f"missing mask of sequence {seq!r}, between masked frames"
+                    problems.append(Problem(path, absent, warning=True))
         try:
             size = image_size(frames[0])
         except DataError as error:
             return gaps, [*problems, Problem.from_error(error)]
         files = [
             (path, what)
-            for frame, mask in zip(frames, self.mask_paths(seq), strict=True)
+            for frame, mask in zip(frames, masks, strict=True)
             for path, what in ((frame, "frame"), (mask, "mask"))
             if path is not None
         ]
