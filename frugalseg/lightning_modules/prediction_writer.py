@@ -82,7 +82,7 @@ class SegmentationPredictionWriter(BasePredictionWriter):
         self.contact_sheet = contact_sheet
         self.tile_width = tile_width
         self.overlay_alpha = overlay_alpha
-        self._tiles: list[tuple[np.ndarray, np.ndarray]] = []
+        self._tiles: list[tuple[str, tuple[np.ndarray, np.ndarray]]] = []
         self._written = 0
         self._palette = np.zeros((0, 3), dtype=np.uint8)
         self._label_ids: np.ndarray | None = None
@@ -123,7 +123,7 @@ class SegmentationPredictionWriter(BasePredictionWriter):
             if "labelIds" in self.formats and self._label_ids is not None:
                 write_png_atomic(self._root / "labelIds" / f"{name}.png", self._label_ids[train_ids])
             if len(self._tiles) < self.contact_sheet:
-                self._tiles.append(self._tile_pair(batch["frames"][i, -1], color, name))
+                self._tiles.append((name, self._tile_pair(batch["frames"][i, -1], color, name)))
             self._written += 1
 
     def _tile_pair(self, frame: torch.Tensor, color: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -140,14 +140,43 @@ class SegmentationPredictionWriter(BasePredictionWriter):
         return rgb, overlay
 
     def on_predict_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """Write the contact sheet (rank 0: its own frames) and say where everything is."""
-        if self._tiles and trainer.is_global_zero:
-            write_png_atomic(self._root / "contact_sheet.png", contact_sheet(self._tiles))
+        """Write the contact sheet and say where everything is, counting the frames of every rank.
+
+        Under DDP each rank saves its tiles next to the predictions; after a barrier rank 0 draws the
+        sheet from all ranks' tiles (the first ``contact_sheet`` frames by name) and removes them.
+        """
+        strategy = trainer.strategy
+        written = int(strategy.reduce(torch.tensor(self._written, device=pl_module.device), reduce_op="sum"))
+        tiles = self._tiles
+        if trainer.world_size > 1:
+            tiles = self._gather_tiles(trainer)
         formats = [f for f in self.formats if f != "labelIds" or self._label_ids is not None]
+        if tiles and trainer.is_global_zero:
+            write_png_atomic(self._root / "contact_sheet.png", contact_sheet([pair for _, pair in tiles]))
         rank_zero_info(
-            f"predict: {self._written} frames written to {self._root} ({', '.join(formats)})"
-            + (f"; contact sheet {self._root / 'contact_sheet.png'}" if self._tiles else "")
+            f"predict: {written} frames written to {self._root} ({', '.join(formats)})"
+            + (f"; contact sheet {self._root / 'contact_sheet.png'}" if tiles else "")
         )
+
+    def _gather_tiles(self, trainer: L.Trainer) -> list[tuple[str, tuple[np.ndarray, np.ndarray]]]:
+        """On rank 0, the first ``contact_sheet`` tiles of all ranks by frame name; elsewhere []."""
+        own = self._root / f".contact_sheet_tiles.{trainer.global_rank}.npz"
+        own.parent.mkdir(parents=True, exist_ok=True)
+        names = np.array([name for name, _ in self._tiles], dtype=str)
+        np.savez(own, names, *(image for _, pair in self._tiles for image in pair))  # arr_0 names, then pairs
+        trainer.strategy.barrier("contact_sheet_tiles")
+        if not trainer.is_global_zero:
+            return []
+        tiles = []
+        for rank in range(trainer.world_size):
+            path = self._root / f".contact_sheet_tiles.{rank}.npz"
+            with np.load(path) as saved:
+                pairs = [
+                    (saved[f"arr_{2 * i + 1}"], saved[f"arr_{2 * i + 2}"]) for i in range(len(saved["arr_0"]))
+                ]
+                tiles += [(str(name), pair) for name, pair in zip(saved["arr_0"], pairs, strict=True)]
+            path.unlink()
+        return sorted(tiles, key=lambda tile: tile[0])[: self.contact_sheet]
 
 
 def contact_sheet(
