@@ -429,7 +429,8 @@ def anchored_errors(
     """Per frame, the expected ``1 − J&F`` with the frames of ``kinds`` annotated, each with its type.
 
     A mask is exact. A frame annotated with another type keeps the share ``residuals[type]`` of the
-    error the model gives it from the exact (mask) anchors alone, and passes that error on: a frame's
+    error the model gives it from the exact (mask) anchors alone (without any, `FROM_SCRATCH_ERROR`:
+    the page's box may start a video), and passes that error on: a frame's
     error is ``1 − (1 − E)(1 − ρ)``, ``E`` the model's for its distance and sides (`ErrorModel`) and
     ``ρ`` the residual error of its nearest annotated frame (the earlier on a tie).
 
@@ -445,11 +446,15 @@ def anchored_errors(
     inexact = {a: residuals[k] for a, k in kinds.items() if residuals[k] > 0}
     if not inexact:
         return errors
-    exact_gap, exact_sides = error_features(n, [a for a in kinds if a not in inexact])
-    own = model.error(exact_gap, exact_sides, measured)
+    exact = [a for a in kinds if a not in inexact]
     residual = np.zeros(n)
-    for a, share in inexact.items():
-        residual[a] = min(share * own[a], 1.0)
+    if exact:
+        own = model.error(*error_features(n, exact), measured)
+        for a, share in inexact.items():
+            residual[a] = min(share * own[a], 1.0)
+    else:  # no mask to have a share of: what the type leaves starting from nothing
+        for a in inexact:
+            residual[a] = FROM_SCRATCH_ERROR[kinds[a]]
     keys = np.asarray(sorted(kinds))
     nearest = keys[np.abs(np.arange(n)[:, None] - keys[None, :]).argmin(1)]
     carried: np.ndarray = 1 - (1 - errors) * (1 - residual[nearest])
@@ -514,6 +519,12 @@ FITTED_ERROR = ErrorModel(one_scale=0.5600, one_half=8.0, two_scale=0.2560, two_
 #: fold a (blackswan and camel, whose propagation is near exact). Were 0.79 and 2.3 before issue 44's
 #: later rounds (`benchmarks/results/annotation_loop.md`).
 TYPE_RESIDUALS: Mapping[str, float] = MappingProxyType({"mask": 0.0, "clicks": 0.64, "box": 1.6})
+#: The error (1 − IoU) clicks and a box leave on a video none of whose frames has a mask: the median after 3
+#: clicks from an empty frame, and of a box and 3 clicks, on the 8 development clips' first frames (0.805 and
+#: 0.861, `bench_interactive.py --first-frames`, `benchmarks/results/interactive.md` stop 79). The share of
+#: `TYPE_RESIDUALS` had taken the no-anchor error for it: a page whose first annotation was a box at IoU 0.89
+#: showed that frame at 0.64 expected error, and every other frame worse.
+FROM_SCRATCH_ERROR: Mapping[str, float] = MappingProxyType({"clicks": 0.195, "box": 0.139})
 
 
 def expected_jf_gain(

@@ -177,6 +177,19 @@ def test_a_clicked_frame_keeps_a_share_of_its_error_and_passes_it_to_its_nearest
     )
 
 
+def test_a_video_started_with_a_box_keeps_what_a_box_leaves_from_nothing() -> None:
+    """No mask to take a share of: the box's frame had had 1.6 × the no-anchor error, capped at 1."""
+    from frugalseg.active.objects.choosing.frame_selectors import FROM_SCRATCH_ERROR, TYPE_RESIDUALS
+
+    flat = ErrorModel(1.0, 1.0, 1.0, 1.0, 0.0)  # every frame's error g / (g + 1)
+    errors = anchored_errors(np.zeros(4), {0: "box"}, flat, TYPE_RESIDUALS)
+    box = FROM_SCRATCH_ERROR["box"]
+    assert box == 0.139
+    assert errors == pytest.approx([box] + [1 - (1 - g / (g + 1)) * (1 - box) for g in (1, 2, 3)])
+    both = anchored_errors(np.zeros(4), {0: "box", 3: "clicks"}, flat, TYPE_RESIDUALS)
+    assert both[[0, 3]] == pytest.approx([box, FROM_SCRATCH_ERROR["clicks"]])
+
+
 def test_gain_fit_replaces_a_clicked_frame_with_a_mask_where_that_gains_most() -> None:
     # two-sided errors half the one-sided ones; clicks that mend nothing (share 1)
     model = ErrorModel(1.0, 1.0, 0.5, 1.0, 0.0)
