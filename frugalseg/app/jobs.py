@@ -447,6 +447,11 @@ class SessionService:
                 number = int(last.name[len("store-") :]) + 1 if last is not None else 1
                 out, new = folder / f"store-{number:03d}", True
             states = {name: cached.state for name in self.session.videos() if (cached := self.state(name))}
+            if any(len(state.masks) != state.num_frames for state in states.values()):  # a failed propagation
+                saved = self.session.export_states()  # such a video as far as it was annotated
+                states = {
+                    name: s if len(s.masks) == s.num_frames else saved[name] for name, s in states.items()
+                }
             _, _, files = export_with_tools(self.session, out, new=new, states=states)
             # every label of the store (masks, clicks and boxes; an unchanged session's, written by its
             # last export), not the frames of the tool files

@@ -21,6 +21,7 @@ from frugalseg.active.objects.session.proposals import ProposalOptions
 from frugalseg.active.objects.session.session import AnnotationSession
 from frugalseg.app import SessionService, create_app
 from frugalseg.app.server import encode_rle
+from frugalseg.autolabel.store import LabelStore
 from frugalseg.cli import main
 
 pytestmark = pytest.mark.usefixtures("one_cv_thread")
@@ -76,6 +77,11 @@ def test_a_failed_propagation_leaves_proposals_and_frames_working(
     assert proposal["reason"].endswith(
         "the video's masks are not propagated: known from its annotated frames alone"
     )
+
+    exported = client.post("/api/export")  # what was annotated, as `annotate export` exports it
+    assert exported.status_code == 200, exported.text
+    records = LabelStore(exported.json()["store"]).records()
+    assert [(r["clip_id"], r["offset"], r["kind"]) for r in records] == [("squares-a", 0, "fine")]
 
     with caplog.at_level(logging.WARNING, logger="frugalseg.app.server"):
         opened = client.get("/api/videos/squares-a/4/mask")  # its background task readies the frame
