@@ -227,14 +227,11 @@ def several_clips(request, davis: Path, tmp_path_factory: pytest.TempPathFactory
     return "video", _videos(out), "all"
 
 
-def test_tool_files_of_several_clips_import_back(several_clips, tmp_path):
-    """Every writer's files of a store over two clips (frames ``00000.jpg`` in both) give the store back."""
+def _two_clip_store(fmt, split: str, folder: Path) -> LabelStore:
+    """A store of `_clip_labels` of each clip of ``split``, the fine labels' instance ids beside them."""
     from frugalseg.data.io import image_size
-    from frugalseg.interop import write_tool_files
 
-    name, root, split = several_clips
-    fmt = get_format(name, root)
-    store = LabelStore(tmp_path / "store")
+    store = LabelStore(folder)
     with store.run(run_config(fmt, split, "test", {})):
         for n, clip in enumerate(fmt.clips(split)):
             width, height = image_size(clip.frame_path(0))
@@ -243,6 +240,16 @@ def test_tool_files_of_several_clips_import_back(several_clips, tmp_path):
                     path = instances_path(store.label_path(clip, offset, kind))
                     write_bytes_atomic(path, encode_png(ids.astype(np.uint8), path))
                 store.write(clip, offset, kind, label, engine="test", settings={}, source_offset=0, seconds=0)
+    return store
+
+
+def test_tool_files_of_several_clips_import_back(several_clips, tmp_path):
+    """Every writer's files of a store over two clips (frames ``00000.jpg`` in both) give the store back."""
+    from frugalseg.interop import write_tool_files
+
+    name, root, split = several_clips
+    fmt = get_format(name, root)
+    store = _two_clip_store(fmt, split, tmp_path / "store")
     frames = stored_frames(store, fmt)
     assert len({f.name for f in frames}) == len(frames) == 4
     files = write_tool_files(frames, list(fmt.class_names), tmp_path / "tools")
@@ -270,17 +277,12 @@ def test_tool_files_of_several_clips_import_back(several_clips, tmp_path):
 def test_frames_written_as_files_are_the_frames_and_import_back(several_clips, tool, tmp_path):
     """`with_frame_files`: a video's frame becomes a lossless PNG of it, an image file a copy of it, and the
     tool file naming them imports back to the same labels of the same frames."""
-    from frugalseg.data.io import image_size, read_frame
+    from frugalseg.data.io import read_frame
     from frugalseg.interop import with_frame_files
 
     name, root, split = several_clips
     fmt = get_format(name, root)
-    store = LabelStore(tmp_path / "store")
-    with store.run(run_config(fmt, split, "test", {})):
-        for n, clip in enumerate(fmt.clips(split)):
-            width, height = image_size(clip.frame_path(0))
-            for (offset, kind), (label, _) in _clip_labels(n, (height, width)).items():
-                store.write(clip, offset, kind, label, engine="test", settings={}, source_offset=0, seconds=0)
+    store = _two_clip_store(fmt, split, tmp_path / "store")
     frames = stored_frames(store, fmt)
     named = with_frame_files(frames, tmp_path / "frames")
     for before, after in zip(frames, named, strict=True):
