@@ -1,9 +1,12 @@
-"""Command lines for tests: LightningCLI arguments and a `frugalseg label propagate` process."""
+"""Command lines for tests: LightningCLI arguments, and `frugalseg fit` and `label propagate` processes."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 
 def lightning_args(
@@ -60,3 +63,25 @@ def label_propagate_command(root: str | Path, out: str | Path, *options: str) ->
         "--no-progress",
         *options,
     ]
+
+
+def training_fit(streets: Path, out: Path, **popen: Any) -> subprocess.Popen[str]:
+    """A `frugalseg fit` process of the demo config on the tiny ``streets``, returned once it trains.
+
+    Its run writes under ``out``; it trains for up to 1000 epochs, to be stopped by a signal; ``popen``
+    goes to `subprocess.Popen` (``preexec_fn``).
+    """
+    repo = Path(__file__).resolve().parents[1]
+    args = lightning_args(
+        repo / "configs" / "demo.yaml", streets, out, augment={"crop_size": "[64,128]"}, recipe={"budget": 6}
+    )
+    command = [sys.executable, "-m", "frugalseg", "fit", *args, "--trainer.max_epochs", "1000"]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=repo, **popen
+    )
+    deadline = time.monotonic() + 300
+    while not list(out.glob("**/samples.json")) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(2)  # into the first epochs
+    assert process.poll() is None, process.communicate()[1][-3000:]
+    return process

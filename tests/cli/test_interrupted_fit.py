@@ -5,17 +5,14 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from cli_helpers import lightning_args
+from cli_helpers import training_fit
 
 from frugalseg.cli import INTERRUPTED, main
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def test_the_trainers_exit_after_a_ctrl_c_is_an_interrupt(monkeypatch, capsys) -> None:
@@ -60,31 +57,11 @@ def test_an_exit_1_without_a_ctrl_c_stays_an_exit_1(monkeypatch) -> None:
 
 @pytest.mark.slow
 def test_ctrl_c_during_fit_exits_130_with_one_line(tiny_streets: Path, tmp_path: Path) -> None:
-    args = lightning_args(
-        REPO / "configs" / "demo.yaml",
-        tiny_streets,
-        tmp_path,
-        augment={"crop_size": "[64,128]"},
-        recipe={"budget": 6},
+    # pytest-xdist workers ignore SIGINT and a child inherits that; a terminal's Ctrl-C reaches a
+    # process that has the default disposition, which Python turns into KeyboardInterrupt.
+    process = training_fit(
+        tiny_streets, tmp_path, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)
     )
-    command = [sys.executable, "-m", "frugalseg", "fit", *args, "--trainer.max_epochs", "1000"]
-    process = subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
-        # pytest-xdist workers ignore SIGINT and a child inherits that; a terminal's Ctrl-C reaches a
-        # process that has the default disposition, which Python turns into KeyboardInterrupt.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-    deadline = time.monotonic() + 300
-    while (
-        not list(tmp_path.glob("**/samples.json")) and process.poll() is None and time.monotonic() < deadline
-    ):
-        time.sleep(0.1)
-    time.sleep(2)  # into the first epochs
-    assert process.poll() is None, process.communicate()[1][-3000:]
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=120)
     assert process.returncode == INTERRUPTED, err[-3000:]

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from cli_helpers import lightning_args
+from cli_helpers import training_fit
 
 from frugalseg.cli import TERMINATED, main
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def test_sigterm_during_a_lightning_command_exits_143(monkeypatch, capsys) -> None:
@@ -44,22 +40,7 @@ def test_sigterm_during_a_lightning_command_exits_143(monkeypatch, capsys) -> No
 
 @pytest.mark.slow
 def test_a_killed_fit_exits_143(tiny_streets: Path, tmp_path: Path) -> None:
-    args = lightning_args(
-        REPO / "configs" / "demo.yaml",
-        tiny_streets,
-        tmp_path,
-        augment={"crop_size": "[64,128]"},
-        recipe={"budget": 6},
-    )
-    command = [sys.executable, "-m", "frugalseg", "fit", *args, "--trainer.max_epochs", "1000"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
-    deadline = time.monotonic() + 300
-    while (
-        not list(tmp_path.glob("**/samples.json")) and process.poll() is None and time.monotonic() < deadline
-    ):
-        time.sleep(0.1)
-    time.sleep(2)  # into the first epochs
-    assert process.poll() is None, process.communicate()[1][-3000:]
+    process = training_fit(tiny_streets, tmp_path)
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=120)
     assert process.returncode == TERMINATED, err[-3000:]
