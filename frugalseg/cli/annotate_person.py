@@ -301,19 +301,11 @@ def _box(text: str) -> tuple[int, int, int, int]:
 
 
 def _boxed(session: AnnotationSession, args: argparse.Namespace) -> Any:
-    """The frame's mask with object ``--object`` drawn by the click model from ``--box`` (and its clicks).
-
-    As the page's box tool submits it: every other object of the frame's current mask kept, the box (in
-    pixel edges) and its click count booked with the object.
-    """
-    import numpy as np
-
-    from frugalseg.active.objects.session.given import DrawnBox, GivenAnnotation, read_clicks
-    from frugalseg.data.clips import IGNORE_INDEX
+    """The annotation of object ``--object`` drawn from ``--box`` (clipped to the frame) and its clicks."""
+    from frugalseg.active.objects.session.given import read_clicks
     from frugalseg.errors import ConfigError
 
-    obj = args.object
-    if obj is None:
+    if args.object is None:
         raise ConfigError("--object", "names the object the --box draws (its id; 1 for a video's first)")
     path, (height, width) = session.frame_shape(args.video, args.frame)
     x0, y0, x1, y1 = args.box
@@ -321,25 +313,8 @@ def _boxed(session: AnnotationSession, args: argparse.Namespace) -> Any:
     if box[0] > box[2] or box[1] > box[3]:
         raise ConfigError("--box", f"{args.box} holds no pixel of the {width}×{height} frame {path.name}")
     clicks = read_clicks(args.box_clicks, (height, width)) if args.box_clicks else []
-    others = sorted({click.object for click in clicks} - {obj})
-    if others:
-        raise ConfigError(
-            "--box-clicks", f"clicks of object {others[0]}: a box's clicks are its object's ({obj})"
-        )
-    drawn = session.box_preview(args.video, args.frame, box, clicks, obj)
-    current = session.current_mask(args.video, args.frame)
-    ids = (
-        np.zeros((height, width), np.uint8)
-        if current is None
-        else np.where(current == IGNORE_INDEX, 0, current)
-    )
-    ids = np.where(ids == obj, 0, ids).astype(np.uint8)
-    ids[drawn] = obj
-    edges = DrawnBox(box[0], box[1], box[2] + 1, box[3] + 1, len(clicks))
-    source = Path(f"the box {','.join(map(str, args.box))}")
-    names = dict(args.name)
-    return GivenAnnotation(
-        source, (height, width), ids=ids, boxes={obj: edges}, names=names, new_objects=args.new_objects
+    return session.box_given(
+        args.video, args.frame, box, args.object, clicks, names=dict(args.name), new_objects=args.new_objects
     )
 
 

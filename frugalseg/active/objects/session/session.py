@@ -43,6 +43,7 @@ import numpy as np
 
 from frugalseg.active.objects.labels import video_labels
 from frugalseg.active.objects.session.given import (
+    DrawnBox,
     GivenAnnotation,
     annotation_result,
     book,
@@ -58,12 +59,13 @@ from frugalseg.active.objects.session.session_settings import (
     saved_settings,
 )
 from frugalseg.active.objects.session.videos import SessionVideo
+from frugalseg.active.objects.simulation.annotation_types import GivenClick
 from frugalseg.active.objects.state import STATE_FILE, IterationRecord, VideoState
 from frugalseg.active.objects.tools.grabcut import Box, Click
 from frugalseg.active.objects.tools.graph_cut import ObjectPrior
 from frugalseg.active.propagation import FrameReady
 from frugalseg.active.run_folder import write_loop_labels
-from frugalseg.data.clips import Clip
+from frugalseg.data.clips import IGNORE_INDEX, Clip
 from frugalseg.data.costs import AnnotationCosts
 from frugalseg.data.formats import get_format
 from frugalseg.data.formats.davis import DavisFormat
@@ -669,6 +671,58 @@ class AnnotationSession:
             neighbour = source.neighbour(t, image.shape[:2])
             known = None if neighbour is None else ObjectPrior(neighbour=neighbour)
         return self.click_model.box(image, box, clicks, known=known)
+
+    def box_given(
+        self,
+        video: str,
+        frame: int,
+        box: Box,
+        obj: int,
+        clicks: Sequence[GivenClick] = (),
+        *,
+        names: Mapping[int, str] | None = None,
+        new_objects: bool = False,
+    ) -> GivenAnnotation:
+        """The frame's annotation with object ``obj`` drawn from a box and the clicks since it.
+
+        What the page's box tool submits: the click model's mask of the object (`box_preview`) in place
+        of the object on the frame's current mask, every other object kept, and the box (in pixel edges)
+        and its click count booked with it.
+
+        Args:
+            video: the video's name.
+            frame: the frame's index in the sequence.
+            box: (x0, y0, x1, y1) inside the frame, corners included.
+            obj: the object's id.
+            clicks: the corrective clicks since the box, all of object ``obj``.
+            names: object id → its class name, for objects of this annotation.
+            new_objects: accept ids not annotated before: objects that first appear on this frame.
+
+        Raises:
+            ConfigError: an unknown video or frame, or clicks of another object.
+        """
+        path, (height, width) = self.frame_shape(video, frame)
+        others = sorted({click.object for click in clicks} - {obj})
+        if others:
+            raise ConfigError(
+                "clicks", f"clicks of object {others[0]}: a box's clicks are its object's ({obj})"
+            )
+        drawn = self.box_preview(video, frame, box, clicks, obj)
+        current = self.current_mask(video, frame)
+        ids = np.zeros((height, width), np.uint8)
+        if current is not None:
+            ids = np.where((current == IGNORE_INDEX) | (current == obj), 0, current).astype(np.uint8)
+        ids[drawn] = obj
+        edges = DrawnBox(box[0], box[1], box[2] + 1, box[3] + 1, len(clicks))
+        source = Path(f"the box {','.join(map(str, box))} on {path.name}")
+        return GivenAnnotation(
+            source,
+            (height, width),
+            ids=ids,
+            boxes={obj: edges},
+            names=dict(names or {}),
+            new_objects=new_objects,
+        )
 
     @staticmethod
     def _video_priors(

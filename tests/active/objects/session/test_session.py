@@ -748,6 +748,6 @@ def test_add_a_box_draws_its_object_as_the_page_s_box_tool_and_keeps_the_others(
     clicks = tmp_path / "clicks.json"
     clicks.write_text('{"clicks": [{"object": 2, "x": 3, "y": 3, "positive": false}]}', encoding="utf-8")
     assert add(started, *boxed, "--box-clicks", str(clicks)) == 2
-    assert "--box-clicks: clicks of object 2: a box's clicks are its object's (1)" in capsys.readouterr().err
+    assert "clicks: clicks of object 2: a box's clicks are its object's (1)" in capsys.readouterr().err
     assert add(started, "--video", "squares-a", "--frame", "5", "--box", "1,1,5,5") == 2
     assert "--object: names the object the --box draws" in capsys.readouterr().err
