@@ -45,7 +45,7 @@ import urllib.parse
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, NoReturn
+from typing import Any, NoReturn
 
 import yaml  # type: ignore[import-untyped]
 from lightning.pytorch import LightningModule, Trainer
@@ -133,7 +133,7 @@ class ShortErrorParser(LightningArgumentParser):
     """
 
     #: The ``--config`` files of the command line, set as it is parsed (`TaskCLI.parse_arguments`).
-    config_files: ClassVar[list[str]] = []
+    config_files: Sequence[str] = ()
 
     def print_usage(self, file: Any = None) -> None:
         """Nothing: ``--help`` lists the options, and the tip after it says so."""
@@ -248,7 +248,8 @@ class TaskCLI(LightningCLI):
         """
         words = command_words(args)
         check_config_files(words)
-        ShortErrorParser.config_files = config_paths(words)
+        if isinstance(parser, ShortErrorParser):  # as `run_cli` builds it
+            parser.config_files = config_paths(words)
         if self.moved_data_options:
             refuse_moved_options(words, self.moved_data_options)
         super().parse_arguments(parser, args)
