@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
-from collections.abc import Collection, Iterable, Sized
+from collections.abc import Collection, Iterable, Iterator, Sized
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from frugalseg.data.formats.synthetic import default_synthetic_root, generate_sy
 from frugalseg.data.io import cache_dir, image_size
 from frugalseg.data.normalization import IMAGENET_MEAN
 from frugalseg.data.sources import LabelSource
+from frugalseg.datamodules import recipes
 from frugalseg.datamodules.dataset import ClipSampleDataset
 from frugalseg.datamodules.options import (
     AugmentOptions,
@@ -230,7 +232,7 @@ class VideoSegDataModule(L.LightningDataModule):
         if pseudo is None:
             return
         clips = self._training_clips(fmt, needed)
-        drawn = sorted({sample.clip_id for sample in self._draw(clips)})
+        drawn = sorted({sample.clip_id for sample in self._draw(clips, quiet=True)})
         rank_zero_info(
             f"recipe {self.recipe.name} draws {len(drawn)} of the {len(clips)} clips of split "
             f"{self.splits.train!r}: pseudo-labels are made for those"
@@ -257,10 +259,14 @@ class VideoSegDataModule(L.LightningDataModule):
             self.source(kind).attach(fmt, self.splits.train, clips)
         return clips
 
-    def _draw(self, clips: list[Clip]) -> list[Sample]:
-        """The recipe's samples from ``clips`` (the same in `prepare_data` and `setup`)."""
+    def _draw(self, clips: list[Clip], *, quiet: bool = False) -> list[Sample]:
+        """The recipe's samples from ``clips`` (the same in `prepare_data` and `setup`).
+
+        ``quiet``: without the draw's warnings (clips capped, samples left out), which `setup` gives.
+        """
         drawn = self.recipe_options
-        return draw_samples(self.recipe, clips, drawn.budget, drawn.seed)
+        with _muted(recipes.logger) if quiet else contextlib.nullcontext():
+            return draw_samples(self.recipe, clips, drawn.budget, drawn.seed)
 
     def setup(self, stage: str) -> None:
         """Read the splits a stage needs; for fitting, attach the recipe's labels and draw its samples."""
@@ -634,3 +640,13 @@ def _default_source(kind: LabelKind, recipe: str) -> LabelSource:
         f"recipe {recipe} trains on {kind.value} labels: make them with `frugalseg label refine-coarse` "
         "and name the store here",
     )
+
+
+@contextlib.contextmanager
+def _muted(logger: logging.Logger) -> Iterator[None]:
+    """``logger`` says nothing within the block."""
+    disabled, logger.disabled = logger.disabled, True
+    try:
+        yield
+    finally:
+        logger.disabled = disabled

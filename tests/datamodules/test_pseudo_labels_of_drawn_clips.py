@@ -112,3 +112,14 @@ def test_prepare_and_setup_draw_the_same_clips(tiny_streets, tmp_path, budget):
     drawn = {s.clip_id for s in data.samples}
     assert len(drawn) == -(-budget // 3)
     assert {clip for clip, _ in _stored(store, LabelKind.PSEUDO)} == drawn
+
+
+def test_a_draw_s_warning_is_given_once_though_prepare_and_setup_both_draw(tiny_streets, tmp_path, caplog):
+    data = _module(tiny_streets, tmp_path / "pseudo", RecipeOptions("B3", budget=15))  # 5 clips of 4
+    data.prepare_data()
+    data.setup("fit")
+    capped = [
+        r for r in caplog.records if "asked for 5 clips with a fine label, only 4 exist" in r.getMessage()
+    ]
+    assert len(capped) == 1
+    assert len({s.clip_id for s in data.samples}) == TRAIN_CLIPS
