@@ -75,11 +75,12 @@ class BoundaryIoU(Metric):
     """Per-class Boundary IoU accumulated over a dataset (summed intersection and union per class).
 
     ``update(preds, target)``: preds B×H×W class indices or B×C×H×W logits, target B×H×W with
-    ``ignore_index`` for unlabelled pixels. Ignored pixels act as "not class c" when the bands
-    are drawn and are left out of both counts. ``compute`` is the mean over classes whose
-    boundary union is non-empty; :meth:`per_class` gives each class (NaN where the union is 0).
-    ``backend="auto"`` uses OpenCV for CPU tensors (fewer than 255 classes) and ``max_pool2d``
-    otherwise.
+    ``ignore_index`` for unlabelled pixels. Ignored pixels act as "not class c" in both maps when
+    the bands are drawn (where the target is unknown, so is the prediction's boundary: a prediction
+    equal to the target wherever it is labelled scores 1) and are left out of both counts.
+    ``compute`` is the mean over classes whose boundary union is non-empty; :meth:`per_class` gives
+    each class (NaN where the union is 0). ``backend="auto"`` uses OpenCV for CPU tensors (fewer
+    than 255 classes) and ``max_pool2d`` otherwise.
 
     Args:
         num_classes: number of classes C.
@@ -174,6 +175,8 @@ class BoundaryIoU(Metric):
                 raise self._target_error(low if low < 0 else high)
         else:
             pred_all, gt_all = pred_np.astype(np.uint8, copy=False), target_np.astype(np.uint8, copy=False)
+        if ignore is not None:  # the prediction's bands as the target's: cut where it is unknown
+            pred_all = np.where(gt_all == ignore, np.uint8(ignore), pred_all)
         inter, gt_count, pred_count = (np.zeros(n, np.int64) for _ in range(3))
         band_gt, band_pred, state = (np.empty(gt_all.shape[1:], np.uint8) for _ in range(3))
         diag = np.arange(n)
@@ -210,7 +213,7 @@ class BoundaryIoU(Metric):
             bad = target[valid & ((target < 0) | (target >= n))]
             if bad.numel():
                 raise self._target_error(int(bad[0]))
-        target = target.masked_fill(~valid, n)
+        target, preds = target.masked_fill(~valid, n), preds.masked_fill(~valid, n)
         bands = boundary_band_torch(torch.cat((target, preds)), self.width)
         band_gt, band_pred = bands[: len(target)] & valid, bands[len(target) :] & valid
         both = band_gt & band_pred & (target == preds)

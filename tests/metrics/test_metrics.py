@@ -19,7 +19,10 @@ AACHEN = "cityscapes_dev/gtFine/train/aachen/aachen_000000_000019_gtFine_labelTr
 def reference_boundary_counts(
     pred: np.ndarray, gt: np.ndarray, num_classes: int, width: int, ignore: int = 255
 ) -> tuple[np.ndarray, np.ndarray]:
-    """boundary-iou-api's mask_to_boundary per class: pad 1 px of zeros, d × 3×3 erosions, crop."""
+    """boundary-iou-api's mask_to_boundary per class (pad 1 px of zeros, d × 3×3 erosions, crop).
+
+    Both masks are cut where the target is ignored before their bands are drawn.
+    """
     valid = gt != ignore
 
     def band(mask: np.ndarray) -> np.ndarray:
@@ -29,7 +32,7 @@ def reference_boundary_counts(
 
     inter, union = np.zeros(num_classes, np.int64), np.zeros(num_classes, np.int64)
     for c in range(num_classes):
-        b_gt, b_pred = band(gt == c) & valid, band(pred == c) & valid
+        b_gt, b_pred = band(gt == c) & valid, band((pred == c) & valid) & valid
         inter[c], union[c] = (b_gt & b_pred).sum(), (b_gt | b_pred).sum()
     return inter, union
 
@@ -124,18 +127,32 @@ def test_boundary_iou_hand_made_bands() -> None:
     assert reference_boundary_counts(pred, gt, 2, 2)[0].tolist() == [36, 32]
 
 
-def test_boundary_iou_ignore_row_cuts_regions_and_is_not_counted() -> None:
-    # Bottom row of gt is ignored: gt regions shrink to rows 0-6 (interior rows 2-4) and
-    # pred's band pixels in row 7 are not counted.
+@pytest.mark.parametrize("backend", ["opencv", "torch"])
+def test_boundary_iou_ignore_row_cuts_both_maps_and_is_not_counted(backend: str) -> None:
+    # Bottom row of gt is ignored: the regions of both maps shrink to rows 0-6 (interior rows 2-4)
+    # and nothing in row 7 is counted.
     gt, pred = halves(6), halves(7)
     gt[7] = 255
-    metric = BoundaryIoU(num_classes=2, width=2)
+    metric = BoundaryIoU(num_classes=2, width=2, backend=backend)
     metric.update(t([pred]), t([gt]))
-    # class 0: |B_gt| 42-6 = 36, |B_pred| 49-12 = 37, I 42-12 = 30 -> U 43;
-    # class 1: |B_gt| 36, |B_pred| 35-4 = 31, I 35-7 = 28 -> U 39.
-    assert metric.intersection.tolist() == [30, 28]
+    # class 0: |B_gt| 42-6 = 36, |B_pred| 49-9 = 40, I 36-3 = 33 (gt's col 4, rows 2-4, is pred's
+    # interior) -> U 43; class 1: |B_gt| 36, |B_pred| 35-3 = 32, I 32-3 = 29 -> U 39.
+    assert metric.intersection.tolist() == [33, 29]
     assert metric.union.tolist() == [43, 39]
-    assert metric.per_class().tolist() == [30 / 43, 28 / 39]
+    assert metric.per_class().tolist() == [33 / 43, 29 / 39]
+    assert reference_boundary_counts(pred, gt, 2, 2)[0].tolist() == [33, 29]
+
+
+@pytest.mark.parametrize("backend", ["opencv", "torch"])
+def test_boundary_iou_of_a_prediction_equal_to_the_target_where_labelled_is_one(backend: str) -> None:
+    # the right half is void: a prediction that goes on with class 0 there draws no boundary at it
+    gt = np.zeros((40, 40), np.int64)
+    gt[:, 20:] = 255
+    gt[10:20, 5:12] = 1
+    pred = np.where(gt == 255, 0, gt)
+    metric = BoundaryIoU(num_classes=2, width=2, backend=backend)
+    metric.update(t([pred]), t([gt]))
+    assert metric.per_class().tolist() == [1.0, 1.0]
 
 
 def test_boundary_iou_uniform_map_is_border_band_and_absent_class_nan() -> None:
