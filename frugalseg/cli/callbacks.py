@@ -18,6 +18,11 @@ from rich.table import Table
 from frugalseg.cli.terminal import PipedConsole
 
 
+def metric_text(value: float) -> str:
+    """A logged value to 4 decimals, or to 3 significant digits below 0.001 (5.36e-05, not 0.0001)."""
+    return f"{value:.3g}" if 0 < abs(value) < 1e-3 else f"{value:.4f}"
+
+
 class PrintMetrics(L.Callback):
     """At the end of fit, print the last validation metrics as a table (mIoU, mAcc, bIoU, TC; J, F, J&F).
 
@@ -34,7 +39,7 @@ class PrintMetrics(L.Callback):
         table.add_column("metric")
         table.add_column("value", justify="right")
         for name, value in sorted(metrics.items()):
-            table.add_row(name, f"{value:.4f}")
+            table.add_row(name, metric_text(value))
         PipedConsole().print(table)
 
 
@@ -69,7 +74,7 @@ class EpochLines(L.Callback):
         if trainer.sanity_checking or not (self.always or not self.stream.isatty()):
             return
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
-        shown = ", ".join(f"{name} {value:.4f}" for name, value in sorted(metrics.items()))
+        shown = ", ".join(f"{name} {metric_text(value)}" for name, value in sorted(metrics.items()))
         total = f"/{trainer.max_epochs}" if trainer.max_epochs not in (None, -1) else ""
         seconds = time.monotonic() - self._started
         line = (

@@ -67,6 +67,7 @@ class _Tiny(L.LightningModule):
     def training_step(self, batch, batch_idx):
         loss = self.layer(batch[0]).pow(2).mean()
         self.log("train/loss", loss)
+        self.log("lr-SGD", 5.36e-05)  # a small rate keeps its digits
         return loss
 
     def validation_step(self, batch, batch_idx):
@@ -90,7 +91,7 @@ def test_a_run_to_a_pipe_or_file_prints_a_line_per_epoch(tmp_path, capsys):
     _fit(EpochLines(), tmp_path)
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")]
     assert [line.split(" done in ")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"]
-    assert "(step 4): train/loss " in lines[1] and lines[1].endswith(", val/mIoU 0.2500")
+    assert "(step 4): lr-SGD 5.36e-05, train/loss " in lines[1] and lines[1].endswith(", val/mIoU 0.2500")
 
 
 def test_on_a_terminal_the_bar_shows_the_epochs_and_no_line_is_printed(tmp_path, capsys, monkeypatch):
