@@ -291,7 +291,12 @@ class VideoSegDataModule(L.LightningDataModule):
         if stage in ("fit", "validate"):
             self.datasets["val"] = self._manual_dataset(fmt, self.splits.val, temporal)
         if stage == "test":
-            self.datasets["test"] = self._manual_dataset(fmt, self.splits.test or self.splits.val, temporal)
+            split = self.splits.test or self.splits.val
+            if self.splits.test is None:
+                rank_zero_info(
+                    f"testing on split {split!r}, the validation split (data.splits.test is not set)"
+                )
+            self.datasets["test"] = self._manual_dataset(fmt, split, temporal)
         if stage == "predict":
             frames = self.prediction.frames
             if self.prediction.stream:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from types import SimpleNamespace
 
@@ -70,6 +71,14 @@ def test_first_frames_of_a_clip_repeat_when_the_past_is_missing(tiny_streets):
     clip.add_label(-19, clip.label(0, LabelKind.FINE))
     early = dataset[index]["frames"]
     assert all(torch.equal(early[0], early[t]) for t in range(4))
+
+
+def test_testing_without_a_test_split_says_it_reads_the_validation_split(tiny_streets, caplog):
+    caplog.set_level(logging.INFO)
+    data = _module(tiny_streets)
+    data.setup("test")
+    assert len(data.datasets["test"]) == 3
+    assert "testing on split 'val', the validation split (data.splits.test is not set)" in caplog.text
 
 
 def test_validation_uses_manual_labels_with_a_temporal_pair(tiny_streets):
