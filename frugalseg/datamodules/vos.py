@@ -66,6 +66,10 @@ class Sequence:
         return len(self.frames)
 
 
+#: The fewest frames of a sequence J&F can score (its first and last are left out).
+MIN_EVALUATED_FRAMES = 3
+
+
 def read_sequences(fmt: DavisFormat, split: str, need_all_masks: bool) -> list[Sequence]:
     """The sequences of ``split`` with their annotated frames.
 
@@ -81,6 +85,12 @@ def read_sequences(fmt: DavisFormat, split: str, need_all_masks: bool) -> list[S
                 raise DataError(
                     fmt.mask_dir / name / (missing[0].stem + ".png"),
                     f"evaluation needs a mask on every frame; {len(missing)} of sequence {name!r} have none",
+                )
+            if len(frames) < MIN_EVALUATED_FRAMES:
+                raise DataError(
+                    fmt.image_dir / name,
+                    f"{len(frames)} frame(s): J&F leaves out a sequence's first and last frame, as DAVIS "
+                    f"does, so a sequence to evaluate needs at least {MIN_EVALUATED_FRAMES}",
                 )
         kept = [(f, m) for f, m in zip(frames, masks, strict=True) if m is not None]
         sequences.append(Sequence(name, [f for f, _ in kept], [m for _, m in kept]))
@@ -106,7 +116,12 @@ class VOSClipDataset(Dataset):
     ):
         self.sequences = [s for s in sequences if len(s) >= clip_length]
         if not self.sequences:
-            raise ValueError(f"no training sequence has {clip_length} annotated frames")
+            longest = max((len(s) for s in sequences), default=0)
+            raise ConfigError(
+                "data.clip_length",
+                f"{clip_length} frames, and no training sequence has as many annotated frames (the most "
+                f"is {longest}): a shorter clip or sequences with more masks",
+            )
         self.clip_length, self.max_skip, self.train_objects = clip_length, max_skip, train_objects
         self.crop_size, self.scale_range, self.load_scale = crop_size, scale_range, load_scale
         self.flip_prob, self.clips_per_sequence = flip_prob, clips_per_sequence

@@ -1,4 +1,5 @@
-"""`vos test` without a test split is a ConfigError naming --data.test_split, one line on the command line."""
+"""`vos test` without a test split, a sequence too short to evaluate or a clip longer than every training
+sequence: an error naming the option or the folder, one line on the command line."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ from pathlib import Path
 import lightning  # noqa: F401  (imported before capsys captures stderr: its log handler keeps the stream)
 import pytest
 from cli_helpers import lightning_args
-from data.fake_davis import write_moving_squares
+from data.fake_davis import squares, write_davis, write_moving_squares
 
 from frugalseg.cli import BAD_INPUT, main
 from frugalseg.datamodules.vos import VOSDataModule
-from frugalseg.errors import ConfigError
+from frugalseg.errors import ConfigError, DataError
 
 REPO = Path(__file__).resolve().parents[2]
 MESSAGE = (
@@ -36,3 +37,24 @@ def test_vos_test_without_a_test_split_prints_one_line(tmp_path: Path, capsys: p
     assert code == BAD_INPUT == 2
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1] == f"error: {MESSAGE}"
+
+
+def test_a_sequence_of_two_frames_to_evaluate_is_named(tmp_path: Path) -> None:
+    root = write_davis(
+        tmp_path / "davis", {"long": [squares(t, 0) for t in range(4)], "short": [squares(0, 1)] * 2}
+    )
+    data = VOSDataModule(str(root), val_split="all", num_workers=0)
+    with pytest.raises(DataError) as error:
+        data.setup("validate")
+    assert error.value.path == root / "JPEGImages" / "480p" / "short"
+    assert error.value.problem.startswith("2 frame(s): J&F leaves out a sequence's first and last frame")
+
+
+def test_a_clip_longer_than_every_training_sequence_names_data_clip_length(tmp_path: Path) -> None:
+    root = write_davis(tmp_path / "davis", {"short": [squares(t, 0) for t in range(4)]})
+    data = VOSDataModule(str(root), train_split="all", val_split="all", clip_length=5, num_workers=0)
+    data.setup("fit")
+    with pytest.raises(ConfigError) as error:
+        data.train_dataset(0)
+    assert error.value.option == "data.clip_length"
+    assert "the most is 4" in error.value.problem
