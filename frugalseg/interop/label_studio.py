@@ -2,10 +2,12 @@
 
 An export is a list of tasks (``{"id", "data": {"image": …}, "annotations": […], "predictions": […]}``);
 a task's shapes are the results of its last annotation that was not cancelled, or of its last
-prediction when no one annotated it. Results hold coordinates in percent of the image
-(``original_width``/``original_height`` give the pixels): ``polygonlabels`` (closed polygons),
-``rectanglelabels`` (boxes; rotated ones are refused), ``keypointlabels`` (points) and
-``brushlabels`` with ``format: rle`` (Label Studio's brush RLE, `frugalseg.interop.rle.ls_decode`).
+prediction when no one annotated it (Label Studio 1.23's export lists a task's predictions by their
+ids: none is read then; its JSON-MIN export, data without its ``data``, is refused). Results hold
+coordinates in percent of the image (``original_width``/``original_height`` give the pixels):
+``polygonlabels`` (closed polygons), ``rectanglelabels`` (boxes; rotated ones are refused),
+``keypointlabels`` (points) and ``brushlabels`` with ``format: rle`` (Label Studio's brush RLE,
+`frugalseg.interop.rle.ls_decode`).
 A kept annotation's ``lead_time`` (the seconds the person took) is the annotation seconds of the
 label its results make, when they make one kind (`frugalseg.interop.stores.label_seconds`).
 The image is found by its path: an uploaded file's ``/data/upload/<project>/<8 hex>-<name>`` by
@@ -107,8 +109,12 @@ def read_label_studio(path: str | Path) -> ToolExport:
         data = task.get("data") or {}
         urls = [v for v in data.values() if isinstance(v, str)]
         if not urls:
+            minimal = not {"data", "annotations", "predictions"} & task.keys()  # JSON-MIN: data on top
+            hint = "; this looks like Label Studio's JSON-MIN export: export the project as JSON"
             raise DataError(
-                path, f"{element}: its data names no image or video (a task holds data.image or data.video)"
+                path,
+                f"{element}: its data names no image or video (a task holds data.image or data.video)"
+                + (hint if minimal else ""),
             )
         tracks = [r for r in results if str(r.get("type", "")).lower() == "videorectangle"]
         if tracks:
@@ -130,17 +136,26 @@ def read_label_studio(path: str | Path) -> ToolExport:
 
 def _lead_time(task: dict[str, Any], path: Path, element: str) -> float | None:
     """The ``lead_time`` of the task's last kept annotation (None without one, or for a prediction)."""
-    kept = [a for a in task.get("annotations") or [] if not a.get("was_cancelled")]
+    kept = _kept(task.get("annotations"))
     if not kept:
         return None
     last = kept[-1]
     return parse_seconds(last.get("lead_time"), path, f"{element} annotation {last.get('id')}", "lead_time")
 
 
+def _kept(items: Any) -> list[dict[str, Any]]:
+    """A task's annotations or predictions that are objects and were not cancelled.
+
+    Label Studio 1.23's JSON export lists a task's ``predictions`` by their ids alone (ints): nothing
+    to read there.
+    """
+    items = items if isinstance(items, list) else []
+    return [a for a in items if isinstance(a, dict) and not a.get("was_cancelled")]
+
+
 def _results(task: dict[str, Any]) -> list[dict[str, Any]]:
     """The results of the task's last kept annotation, else of its last prediction."""
-    kept = [a for a in task.get("annotations") or [] if not a.get("was_cancelled")]
-    source = kept or task.get("predictions") or []
+    source = _kept(task.get("annotations")) or _kept(task.get("predictions"))
     return list(source[-1].get("result") or []) if source else []
 
 

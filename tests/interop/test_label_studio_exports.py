@@ -1,0 +1,69 @@
+"""Label Studio 1.23.2's own JSON exports (``/api/projects/N/export``), as the server writes them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from frugalseg.errors import DataError
+from frugalseg.interop.label_studio import read_label_studio
+
+RECTANGLE = {
+    "original_width": 854, "original_height": 480, "image_rotation": 0, "id": "rect5", "from_name": "box",
+    "to_name": "image", "type": "rectanglelabels", "origin": "manual",
+    "value": {"x": 25.0, "y": 20.625, "width": 37.5, "height": 37.5, "rotation": 0,
+              "rectanglelabels": ["car"]},
+}  # fmt: skip
+
+
+def _task(task_id: int, frame: int, annotations: list[dict[str, Any]]) -> dict[str, Any]:
+    """A task of ``exportType=JSON&download_all_tasks=true``: its predictions are listed by id."""
+    return {
+        "id": task_id, "drafts": [], "predictions": [task_id + 1, task_id + 21, task_id + 81],
+        "data": {"image": f"/data/local-files/?d=car-shadow.mp4/{frame:05d}.png"}, "meta": {},
+        "annotations": annotations, "total_annotations": len(annotations), "total_predictions": 3,
+        "project": 2,
+    }  # fmt: skip
+
+
+def test_a_json_export_lists_predictions_by_id_and_they_are_left_out(tmp_path: Path) -> None:
+    annotation = {
+        "id": 3, "completed_by": 1, "result": [RECTANGLE], "was_cancelled": False, "lead_time": 7.0,
+        "prediction": {"id": 8, "result": []},
+    }  # fmt: skip
+    path = tmp_path / "project-2.json"
+    path.write_text(json.dumps([_task(2, 0, []), _task(7, 5, [annotation]), _task(8, 6, [])]))
+    export = read_label_studio(path)
+    [frame] = export.frames  # the tasks without annotation have nothing to read
+    assert (frame.key, frame.size, frame.element, frame.lead_time) == ("car-shadow.mp4/00005.png", (480, 854),
+                                                                       "task 7", 7.0)  # fmt: skip
+    [box] = frame.shapes
+    assert (box.type, box.label) == ("box", "car")
+    np.testing.assert_allclose(box.points, [[213.5, 99.0], [533.75, 279.0]])
+    assert export.labels == ("car",)
+
+
+def test_a_json_min_export_is_refused_saying_to_export_json(tmp_path: Path) -> None:
+    minimal = {
+        "image": "/data/local-files/?d=car-shadow.mp4/00005.png", "id": 7, "box": [RECTANGLE["value"]],
+        "annotator": 1, "annotation_id": 3, "lead_time": 7.0,
+    }  # fmt: skip
+    path = tmp_path / "project-2-min.json"
+    path.write_text(json.dumps([minimal]))
+    with pytest.raises(DataError) as caught:
+        read_label_studio(path)
+    assert caught.value.problem == (
+        "task 7: its data names no image or video (a task holds data.image or data.video); this looks "
+        "like Label Studio's JSON-MIN export: export the project as JSON"
+    )
+    path.write_text(json.dumps([{"id": 7, "data": {}, "annotations": []}]))
+    with pytest.raises(DataError) as caught:
+        read_label_studio(path)
+    assert (
+        caught.value.problem
+        == "task 7: its data names no image or video (a task holds data.image or data.video)"
+    )
