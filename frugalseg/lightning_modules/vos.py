@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any, cast
 
 import torch
+from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 from torchmetrics import MetricCollection
 
 from frugalseg.data.clips import IGNORE_INDEX
+from frugalseg.data.files import write_bytes_atomic
 from frugalseg.datamodules.options import NonNegativeFloat, PositiveFloat, PositiveInt
 from frugalseg.errors import ConfigError
 from frugalseg.lightning_modules.base import BaseTask
@@ -141,12 +144,46 @@ class VOSModule(BaseTask):
         self.sequence_scores = {}
 
     def on_validation_epoch_end(self) -> None:
-        """Log the validation J&F."""
+        """Log the validation J&F; write each sequence's (`write_sequence_scores`)."""
         self.log_epoch(self.val_metrics)
+        self.write_sequence_scores("val")
 
     def on_test_epoch_end(self) -> None:
-        """Log the test J&F."""
+        """Log the test J&F; write each sequence's (`write_sequence_scores`)."""
         self.log_epoch(self.test_metrics)
+        self.write_sequence_scores("test")
+
+    def write_sequence_scores(self, stage: str) -> None:
+        """Write every process's sequences' J, F and J&F to ``{stage}_sequences.csv`` beside the logs.
+
+        As the DAVIS toolkit's per-sequence table: one row per sequence, by name; rewritten by each
+        validation (the latest); not during Lightning's sanity check, nor without a logger or under
+        ``fast_dev_run``, which write no logs.
+        """
+        trainer = self._trainer
+        # `fast_dev_run` is set on the Trainer by its debugging flags, not declared by its class
+        if trainer is None or not trainer.loggers or trainer.sanity_checking:
+            return
+        if getattr(trainer, "fast_dev_run", False):
+            return
+        log_dir = trainer.log_dir  # every rank asks: rank 0 broadcasts it
+        if log_dir is None:
+            return
+        scores = dict(self.sequence_scores)
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            parts: list[Any] = [None] * torch.distributed.get_world_size()
+            torch.distributed.all_gather_object(parts, scores)
+            for part in parts:
+                scores.update(part)
+        if not trainer.is_global_zero or not scores:
+            return
+        rows = ["sequence,J,F,JF"] + [
+            f"{name},{s['J']:.4f},{s['F']:.4f},{s['JF']:.4f}" for name, s in sorted(scores.items())
+        ]
+        path = Path(log_dir) / f"{stage}_sequences.csv"
+        write_bytes_atomic(path, ("\n".join(rows) + "\n").encode("utf-8"))
+        if stage == "test" or trainer.state.fn == "validate":
+            rank_zero_info(f"J, F and J&F of each of the {len(scores)} sequences: {path}")
 
     def train(self, mode: bool = True) -> VOSModule:
         """Switch train/eval mode; with ``freeze_bn`` the BatchNorm layers always stay in eval mode."""

@@ -145,6 +145,19 @@ def test_vos_fit_fast_dev_run_trains_and_logs_j_and_f(davis: Path, tmp_path: Pat
     scores = cli.model.sequence_scores
     assert list(scores) == ["squares-a"]  # fast_dev_run validates one sequence
     assert scores["squares-a"]["JF"] == pytest.approx(float(metrics["val/JF"]))
+    assert not list(tmp_path.rglob("*.csv"))  # fast_dev_run writes nothing
+
+
+@pytest.mark.slow
+def test_vos_validate_writes_each_sequence_s_j_and_f(davis: Path, tmp_path: Path) -> None:
+    cli = run_vos_cli(["validate", *_overrides(davis, tmp_path)])
+    scores = cli.model.sequence_scores
+    assert sorted(scores) == ["squares-a", "squares-b"]
+    rows = ["sequence,J,F,JF"] + [
+        f"{n},{s['J']:.4f},{s['F']:.4f},{s['JF']:.4f}" for n, s in sorted(scores.items())
+    ]
+    (written,) = tmp_path.rglob("val_sequences.csv")
+    assert written.read_text(encoding="utf-8") == "\n".join(rows) + "\n"
 
 
 def test_vos_word_dispatches_to_the_vos_cli(capsys) -> None:
