@@ -27,8 +27,10 @@ import signal
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
+from typing import NoReturn
 
 from frugalseg import __version__
+from frugalseg.cli.options import short_error
 from frugalseg.errors import FrugalsegError
 
 #: Tool groups: the word on the command line → the module that registers its commands, and its help.
@@ -154,6 +156,10 @@ class ToolParser(argparse.ArgumentParser):
     def __init__(self, *args: object, **kwargs: object) -> None:
         kwargs["allow_abbrev"] = False
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+    def error(self, message: str) -> NoReturn:
+        """The tip and one line, not the usage before them (`short_error`)."""
+        short_error(self, message)
 
 
 def run_tool(argv: Sequence[str]) -> int:

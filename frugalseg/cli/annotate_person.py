@@ -301,17 +301,20 @@ def _box(text: str) -> tuple[int, int, int, int]:
 
 
 def _boxed(session: AnnotationSession, args: argparse.Namespace) -> Any:
-    """The annotation of object ``--object`` drawn from ``--box`` (clipped to the frame) and its clicks."""
+    """The annotation of object ``--object`` drawn from ``--box`` and its clicks."""
     from frugalseg.active.objects.session.given import read_clicks
     from frugalseg.errors import ConfigError
 
     if args.object is None:
         raise ConfigError("--object", "names the object the --box draws (its id; 1 for a video's first)")
     path, (height, width) = session.frame_shape(args.video, args.frame)
-    x0, y0, x1, y1 = args.box
-    box = (max(x0, 0), max(y0, 0), min(x1, width - 1), min(y1, height - 1))
-    if box[0] > box[2] or box[1] > box[3]:
-        raise ConfigError("--box", f"{args.box} holds no pixel of the {width}×{height} frame {path.name}")
+    x0, y0, x1, y1 = box = args.box
+    if x0 < 0 or y0 < 0 or x1 >= width or y1 >= height:  # as the page's box tool: inside the frame
+        raise ConfigError(
+            "--box",
+            f"{','.join(map(str, box))} reaches past the {width}×{height} frame {path.name} "
+            f"(x 0…{width - 1}, y 0…{height - 1}, corners included)",
+        )
     clicks = read_clicks(args.box_clicks, (height, width)) if args.box_clicks else []
     return session.box_given(
         args.video, args.frame, box, args.object, clicks, names=dict(args.name), new_objects=args.new_objects

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 #: Lightning accelerators a ``--accelerator`` may name.
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
@@ -109,6 +109,11 @@ __all__ = [
 ]
 
 
+def short_error(parser: argparse.ArgumentParser, message: str) -> NoReturn:
+    """Exit 2 with a tip and the error's line, as the training commands do: not the usage before them."""
+    parser.exit(2, f"tip: for the accepted options run: {parser.prog} --help\nerror: {message}\n")
+
+
 class LazyParser(argparse.ArgumentParser):
     """A command's parser whose options are added (``fill``) only when it parses or shows its help.
 
@@ -143,6 +148,10 @@ class LazyParser(argparse.ArgumentParser):
         """`argparse.ArgumentParser.parse_known_args`, with the options."""
         self.filled()
         return super().parse_known_args(args, namespace)
+
+    def error(self, message: str) -> NoReturn:
+        """The tip and one line (`short_error`)."""
+        short_error(self, message)
 
     def format_usage(self) -> str:
         """The usage line, with the options."""

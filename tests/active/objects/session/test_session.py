@@ -751,3 +751,19 @@ def test_add_a_box_draws_its_object_as_the_page_s_box_tool_and_keeps_the_others(
     assert "clicks: clicks of object 2: a box's clicks are its object's (1)" in capsys.readouterr().err
     assert add(started, "--video", "squares-a", "--frame", "5", "--box", "1,1,5,5") == 2
     assert "--object: names the object the --box draws" in capsys.readouterr().err
+    before = (started / "squares-a" / "state.json").read_bytes()
+    assert add(started, "--video", "squares-a", "--frame", "5", "--box", "0,0,64,10", "--object", "1") == 2
+    _, (height, width) = session.frame_shape("squares-a", 5)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == (
+        f"error: --box: 0,0,64,10 reaches past the {width}×{height} frame 00005.jpg "
+        f"(x 0…{width - 1}, y 0…{height - 1}, corners included)"
+    )
+    assert (started / "squares-a" / "state.json").read_bytes() == before  # nothing booked
+    with pytest.raises(SystemExit) as bad:  # argparse's own errors: the tip and one line, no usage
+        add(started, "--video", "squares-a", "--frame", "5", "--box", "1,2,3")
+    assert bad.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "tip: for the accepted options run: frugalseg annotate add --help",
+        "error: argument --box: expected X0,Y0,X1,Y1 in whole pixels, got '1,2,3'",
+    ]
