@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from frugalseg.active.objects.simulation.annotation_types import (
     VOID,
@@ -41,6 +42,9 @@ MAX_OBJECTS = len(OBJECT_IDS)
 MAX_NAME_LENGTH = 64
 #: The most clicks of one annotation.
 MAX_CLICKS = 1000
+#: The most grey levels a person's grey-level mask may hold: more are an anti-aliased edge, not objects.
+MAX_GREY_OBJECTS = 32
+
 #: The most corrective clicks a box may be booked with (the page's box tool takes a few).
 MAX_BOX_CLICKS = 100
 CLICKS_FORM = '{"clicks": [{"object": 1, "x": column, "y": row, "positive": true}, …]}'
@@ -335,7 +339,29 @@ def read_mask(path: Path, shape: tuple[int, int], frame_path: Path) -> np.ndarra
             f"mask is {ids.shape[1]}×{ids.shape[0]} px but the frame {frame_path.name} is "
             f"{shape[1]}×{shape[0]}",
         )
+    _refuse_soft_edges(path, ids)
     return np.where(ids == VOID, 0, ids).astype(np.uint8)
+
+
+def _refuse_soft_edges(path: Path, ids: np.ndarray) -> None:
+    """Refuse a mask whose edges were blurred into other ids: saved as a JPEG, or anti-aliased.
+
+    A paint program's soft brush or a JPEG save turns one object's edge into a ramp of grey levels,
+    each of which would be an object of its own.
+    """
+    with Image.open(path) as image:
+        kind, mode = image.format, image.mode
+    if kind == "JPEG":
+        raise DataError(
+            path, "a JPEG mask: its compression blurs the edges into other ids; save the mask as a PNG"
+        )
+    levels = np.count_nonzero(np.bincount(ids.ravel(), minlength=256)[1:VOID])
+    if mode != "P" and levels > MAX_GREY_OBJECTS:
+        raise DataError(
+            path,
+            f"{levels} grey levels: a soft-edged (anti-aliased) mask, not object ids; save it with hard "
+            "edges (0 background, one grey level per object; for one object, every pixel over 127 white)",
+        )
 
 
 def check_objects(path: Path, named: list[int], known: dict[int, int], video: str, *, mask: bool) -> None:

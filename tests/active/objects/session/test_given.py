@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -18,6 +19,7 @@ from frugalseg.active.objects.session.given import (
     is_object_id,
     object_name,
     read_clicks,
+    read_mask,
 )
 from frugalseg.active.objects.simulation.annotation_types import GivenClick, neighbouring_frame, video_priors
 from frugalseg.active.objects.state import VideoState
@@ -182,3 +184,23 @@ def test_a_label_stores_clicks_file_is_read_as_object_clicks(tmp_path: Path) -> 
     path.write_text('{"clicks": [{"object": 1, "x": 1, "y": 2, "positive": true}]}', encoding="utf-8")
     with pytest.raises(ConfigError, match="clicks name their objects; --object goes with a one-object mask"):
         read_clicks(path, SHAPE, 1)
+
+
+def test_a_soft_edged_or_jpeg_mask_is_refused_not_read_as_hundreds_of_objects(tmp_path: Path) -> None:
+    square = np.zeros((60, 80), np.uint8)
+    square[10:50, 20:60] = 255
+    blurred = cv2.GaussianBlur(square, (9, 9), 3)  # a soft brush's edge: a ramp of grey levels
+    assert np.unique(blurred).size > 40
+    soft, lossy, hard = tmp_path / "soft.png", tmp_path / "mask.jpg", tmp_path / "hard.png"
+    cv2.imwrite(str(soft), blurred)
+    cv2.imwrite(str(lossy), square)
+    cv2.imwrite(str(hard), np.where(blurred > 127, 255, 0).astype(np.uint8))
+    frame = tmp_path / "00000.jpg"
+    with pytest.raises(DataError, match=r"grey levels: a soft-edged \(anti-aliased\) mask") as error:
+        read_mask(soft, (60, 80), frame)
+    assert error.value.path == soft
+    with pytest.raises(DataError, match="a JPEG mask") as error:
+        read_mask(lossy, (60, 80), frame)
+    assert error.value.path == lossy
+    ids = read_mask(hard, (60, 80), frame)  # thresholded as the message says: one object
+    assert np.unique(ids).tolist() == [0, 1] and ids.sum() == np.count_nonzero(blurred > 127)
