@@ -218,7 +218,8 @@ def _propose(args: argparse.Namespace) -> int:
         maps = " ".join(f"--map {shlex.quote(name + '=object')}" for name in names)
         print(  # beside --json's one JSON object, on stderr
             f"task: {args.task} ({args.task_format}) holds frame {proposal.frame} of {proposal.video} "
-            f"with {masks} masks" + (f" (`label import` of it: {maps})" if names else ""),
+            f"with {masks} object mask{'s' if masks != 1 else ''}"
+            + (f" (`label import` of it: {maps})" if names else ""),
             file=sys.stderr if args.json else sys.stdout,
         )
     if args.json:

@@ -34,7 +34,7 @@ def write_task(
     frame is also written there as an image file, and the task names that file (`with_frame_files`).
 
     Returns:
-        How many object masks the task holds.
+        How many objects' masks the task holds (its background region not counted).
     """
     fmt = session.format
     clip = Clip(proposal.video, session.settings.split, list(fmt.frame_paths(proposal.video)), 0)
@@ -56,7 +56,7 @@ def write_task(
     classes = list(dict.fromkeys([*fmt.class_names, *(name for _, name, _, _ in objects)]))
     frames = [frame] if frames_out is None else with_frame_files([frame], frames_out)
     write_export(tool, Path(path), frames, classes)
-    return len(objects)
+    return sum(obj is not None for _, _, obj, _ in objects)
 
 
 def task_names(session: AnnotationSession, video: str) -> list[str]:

@@ -92,7 +92,7 @@ def test_a_task_names_its_objects_and_imports_back_with_the_maps_it_prints(
     printed = capsys.readouterr()
     assert json.loads(printed.out)["frame"] == 9  # stdout holds the proposal, the task line goes to stderr
     assert printed.err == (
-        f"task: {task} (label-studio) holds frame 9 of squares-a with 3 masks "
+        f"task: {task} (label-studio) holds frame 9 of squares-a with 2 object masks "
         "(`label import` of it: --map car=object --map 'road patch=object')\n"
     )
     (record,) = json.loads(task.read_text(encoding="utf-8"))
