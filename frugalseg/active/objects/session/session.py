@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -71,6 +72,8 @@ from frugalseg.data.formats import get_format
 from frugalseg.data.formats.davis import DavisFormat
 from frugalseg.data.io import image_size, read_frame, read_json_object, write_json_atomic
 from frugalseg.errors import ConfigError, DataError
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -768,10 +771,14 @@ def _differing(held: Any, wanted: Any, prefix: str = "") -> list[str]:
 
 @contextlib.contextmanager
 def _folder_lock(folder: Path) -> Iterator[None]:
-    """An exclusive ``flock`` on ``folder`` itself, for the block (waits for the holder to finish)."""
+    """An exclusive ``flock`` on ``folder`` itself, for the block (waits for the holder, saying so)."""
     handle = os.open(folder, os.O_RDONLY)
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            logger.info("waiting for another command or the page to finish changing %s …", folder)
+            fcntl.flock(handle, fcntl.LOCK_EX)
         yield
     finally:
         os.close(handle)  # closing releases the lock

@@ -292,12 +292,16 @@ def test_session_json_holds_each_choice_with_all_its_options_and_refuses_another
     assert "other settings: engine 'flow' (asked: 'stm')" in capsys.readouterr().err
 
 
-def test_an_addition_waits_for_another_process_writing_the_video(started: Path, made: Path) -> None:
+def test_an_addition_waits_for_another_process_writing_the_video(
+    started: Path, made: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """The video's folder is its lock (``flock``): ``annotate add`` and the page take turns on a video."""
     import fcntl
+    import logging
     import os
     import threading
 
+    caplog.set_level(logging.INFO, "frugalseg")
     session = AnnotationSession.open(started)
     before = files(started)
     held = os.open(started / "squares-a", os.O_RDONLY)  # another process is writing squares-a
@@ -312,6 +316,8 @@ def test_an_addition_waits_for_another_process_writing_the_video(started: Path, 
     adding.start()
     adding.join(1.0)
     assert adding.is_alive() and files(started) == before  # waiting, nothing written
+    waiting = f"waiting for another command or the page to finish changing {started / 'squares-a'} …"
+    assert [r.getMessage() for r in caplog.records] == [waiting]  # said once, not silent
     other = session.add(
         "squares-b", 0, session.read_given("squares-b", 0, mask=made / "b0.png")
     )  # another video is not held up
