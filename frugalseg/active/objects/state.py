@@ -9,7 +9,8 @@ Folder of a saved state::
 
     state.json                 the commit point: everything above but the masks, written last
     annotated/00012_<sha>.png  the mask each annotation produced (content-addressed, never rewritten)
-    masks/00012.png            the current mask of frame 12 (object ids, 0 background)
+    masks/00012.png            the current mask of frame 12 (object ids, 0 background); a person's own
+                               frames name their masks (masks/frame_0013.png beside frame_0013.jpg)
 
 Every file is written atomically (temporary file + rename). ``state.json`` names the SHA-1 of each
 current mask; a loop killed while it wrote the masks leaves ``state.json`` of the previous
@@ -146,6 +147,8 @@ class VideoState:
         names: object id → the class name a person gave it (an object without one is ``object``).
         numbers: each loop frame's number in the video (a person's session with a stride: ``masks/`` names
             frame 6 ``00006.png`` as the person sees it, not by its loop index 3); empty: the loop index.
+        frame_names: each loop frame's file name less its suffix, which names its mask when the frames
+            are not numbered as DAVIS's (``frame_0013.jpg`` → ``masks/frame_0013.png``); empty: the number.
     """
 
     video: str
@@ -161,9 +164,12 @@ class VideoState:
     history: list[IterationRecord] = field(default_factory=list)
     names: dict[int, str] = field(default_factory=dict)
     numbers: list[int] = field(default_factory=list)
+    frame_names: list[str] = field(default_factory=list)
 
     def _mask_path(self, folder: Path, t: int) -> Path:
-        """Where loop frame ``t``'s current mask is saved: under its number in the video (`numbers`)."""
+        """Where loop frame ``t``'s current mask is saved: under its frame's name, else its number."""
+        if self.frame_names:
+            return folder / "masks" / f"{self.frame_names[t]}.png"
         return folder / "masks" / f"{self.numbers[t] if self.numbers else t:05d}.png"
 
     @property
@@ -262,6 +268,8 @@ class VideoState:
             data["names"] = {str(k): v for k, v in sorted(self.names.items())}
         if self.numbers:
             data["numbers"] = self.numbers
+        if self.frame_names:
+            data["frame_names"] = self.frame_names
         write_json_atomic(folder / STATE_FILE, data, indent=1)
 
     @classmethod
@@ -288,9 +296,12 @@ class VideoState:
             history=[IterationRecord(**r) for r in data["history"]],
             names={int(k): str(v) for k, v in data.get("names", {}).items()},
             numbers=[int(n) for n in data.get("numbers", [])],
+            frame_names=[str(n) for n in data.get("frame_names", [])],
         )
-        if state.numbers and len(state.numbers) != state.num_frames:
-            raise DataError(folder / STATE_FILE, f"numbers {len(state.numbers)} frames of {state.num_frames}")
+        for key in ("numbers", "frame_names"):
+            held = getattr(state, key)
+            if held and len(held) != state.num_frames:
+                raise DataError(folder / STATE_FILE, f"{key} {len(held)} frames of {state.num_frames}")
         if not masks:
             return state, False
         current = []

@@ -584,7 +584,9 @@ class AnnotationSession:
             if state is None:
                 frames = len(source.frame_paths)
                 numbers = source.indices if self.settings.stride > 1 else []
-                state = VideoState(video, frames, {}, config=self._config, numbers=numbers)
+                state = VideoState(
+                    video, frames, {}, config=self._config, numbers=numbers, frame_names=source.frame_names()
+                )
             if current is None:
                 current = state.masks[t] if state.masks else np.zeros(shape, np.uint8)
             known = self._video_priors(source, state, t, current, given)

@@ -37,6 +37,16 @@ class SessionVideo:
             "in this session",
         )
 
+    def frame_names(self) -> list[str]:
+        """The loop frames' file names less their suffix where they name the masks (`VideoState.frame_names`).
+
+        None where the frames are numbered as DAVIS's (``00012.jpg``, a video's frame 12) or two share a name.
+        """
+        names = [path.stem for path in self.frame_paths]
+        if names == [f"{n:05d}" for n in self.indices] or len(set(names)) < len(names):
+            return []
+        return names
+
     def first_proposal(self) -> Proposal:
         """The first annotation of the video: its first frame, drawn as a mask."""
         return Proposal(

@@ -731,6 +731,24 @@ def test_with_a_stride_the_current_masks_are_named_by_the_frames_numbers(
     assert whole and reloaded.numbers == numbers  # read back from the files it named so
 
 
+def test_a_person_s_own_frames_name_their_current_masks(davis: Path, made: Path, tmp_path: Path) -> None:
+    """``masks/frame_0001.png`` is the mask of ``frame_0001.jpg`` (frame 0); it had been ``00000.png``."""
+    frames = tmp_path / "myvideo"
+    frames.mkdir()
+    for n, path in enumerate(sorted((davis / "JPEGImages" / "480p" / "squares-a").glob("*.jpg"))):
+        shutil.copy(path, frames / f"frame_{n + 1:04d}.jpg")
+    state = tmp_path / "own"
+    start = ["--state", str(state), "--format", "video", "--root", str(frames), "--video", "myvideo"]
+    assert main(["annotate", "add", *start, "--frame", "0", "--mask", str(made / "a0.png")]) == 0
+    names = [f"frame_{n:04d}" for n in range(1, len(list(frames.iterdir())) + 1)]
+    assert sorted(p.name for p in (state / "myvideo" / "masks").iterdir()) == [f"{n}.png" for n in names]
+    current = AnnotationSession.open(state).state("myvideo")
+    assert current is not None
+    assert np.array_equal(mask(state / "myvideo" / "masks" / "frame_0001.png"), squares(0, 0))
+    reloaded, whole = VideoState.load(state / "myvideo")
+    assert whole and reloaded.frame_names == names and np.array_equal(reloaded.masks[3], current.masks[3])
+
+
 def test_add_a_box_draws_its_object_as_the_page_s_box_tool_and_keeps_the_others(
     started: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
