@@ -94,6 +94,12 @@ class ProgressBar(RichProgressBar):
     def __init__(self, refresh_rate: int = 1, leave: bool = False) -> None:
         super().__init__(refresh_rate=refresh_rate, leave=leave)
 
+    def _get_train_description(self, current_epoch: int) -> str:
+        """Lightning's ``Epoch 3/7``; ``Epoch 3`` for a run bounded by steps alone (not ``Epoch 3/-2``)."""
+        if self.trainer.max_epochs not in (None, -1):
+            return super()._get_train_description(current_epoch)
+        return f"{f'Epoch {current_epoch}':{len(self.validation_description)}}"
+
     def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
         """Lightning's items, ``v_num`` as text so that the bar's float format leaves it alone."""
         items = super().get_metrics(trainer, pl_module)

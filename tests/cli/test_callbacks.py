@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import logging
 import warnings
+from types import SimpleNamespace
 
 import lightning as L
 import torch
@@ -22,6 +23,14 @@ def test_the_progress_bar_shows_the_version_as_an_integer(monkeypatch):
         RichProgressBar, "get_metrics", lambda self, trainer, module: {"v_num": 2, "loss": 0.5}
     )
     assert ProgressBar().get_metrics(None, None) == {"v_num": "2", "loss": 0.5}  # type: ignore[arg-type]
+
+
+def test_a_run_bounded_by_steps_alone_shows_its_epoch_without_a_negative_total():
+    bar = ProgressBar()
+    bar._trainer = SimpleNamespace(max_epochs=-1)  # --trainer.max_epochs null --trainer.max_steps N
+    assert bar._get_train_description(3).rstrip() == "Epoch 3"
+    bar._trainer = SimpleNamespace(max_epochs=8)
+    assert bar._get_train_description(3).rstrip() == "Epoch 3/7"  # Lightning's own
 
 
 def test_the_model_summary_leaves_out_flops_that_were_not_counted(capsys):
