@@ -50,11 +50,10 @@ def video_labels(
         for kind, (annotation_type, make) in _SPARSE.items():
             given = make(ids, own)
             if given is not None:
-                sparse, side = given
+                sparse, side, sparse_ids = given
                 spent = sum(a.seconds for a in own if a.kind == annotation_type)
                 seconds -= spent
-                instances = object_ids_of(sparse, ids) if object_ids else None
-                yield LoopLabel(offset, kind, sparse, offset, spent, side, instances)
+                yield LoopLabel(offset, kind, sparse, offset, spent, side, sparse_ids if object_ids else None)
         made = state.made_by(t)
         drawn = bool(made) and all(a.kind == "mask" for a in made)
         kind = LabelKind.FINE if drawn else LabelKind.PSEUDO
@@ -69,30 +68,37 @@ def object_ids_of(label: np.ndarray, ids: np.ndarray) -> np.ndarray:
 
 def clicks_label(
     ids: np.ndarray, annotations: Sequence[Annotation]
-) -> tuple[np.ndarray, dict[str, Any]] | None:
-    """The ``clicks`` label of a frame's annotations and its side JSON (None when none has points).
+) -> tuple[np.ndarray, dict[str, Any], np.ndarray] | None:
+    """The ``clicks`` label of a frame's annotations, its side JSON and its object ids (None without points).
 
-    Each clicked pixel holds the class of the frame's annotated mask ``ids`` there (a positive
-    click its object, a negative one what the pixel is instead), every other pixel 255 (ignore).
+    Each clicked pixel holds the click's own class (`DavisFormat.to_label` of what the person said
+    the pixel is: a positive click its object's, a negative one background), whatever the frame's
+    final mask ``ids`` holds there (a later annotation may have changed it), every other pixel 255
+    (ignore). The object ids are the positive clicks' objects at their pixels, 0 elsewhere; a later
+    click on the same pixel wins, as in the label.
     """
     points = [(a.object, x, y, positive) for a in annotations for x, y, positive in a.points]
     if not points:
         return None
-    classes = DavisFormat.to_label(ids)
     label = np.full(ids.shape, IGNORE_INDEX, np.uint8)
+    instances = np.zeros(ids.shape, np.uint8)
     clicks = []
     for obj, x, y, positive in points:
-        label[y, x] = classes[y, x]
-        clicks.append(Click(x, y, int(classes[y, x]), obj if positive else None, "given"))
-    return label, clicks_json(clicks, ids.shape, 0)
+        instance = obj if positive else 0
+        train_id = int(DavisFormat.to_label(np.array([instance], np.uint8))[0])
+        label[y, x] = train_id
+        instances[y, x] = instance
+        clicks.append(Click(x, y, train_id, instance or None, "given"))
+    return label, clicks_json(clicks, ids.shape, 0), instances
 
 
 def boxes_label(
     ids: np.ndarray, annotations: Sequence[Annotation]
-) -> tuple[np.ndarray, dict[str, Any]] | None:
-    """The ``boxes`` label of a frame's annotations and its side JSON (None when none has a box).
+) -> tuple[np.ndarray, dict[str, Any], np.ndarray] | None:
+    """The ``boxes`` label of a frame's annotations, its side JSON and its object ids (None without a box).
 
-    Each boxed object's mask in ``ids`` inside its box, 255 (ignore) elsewhere (`boxes_to_label`).
+    Each boxed object's mask in ``ids`` inside its box, 255 (ignore) elsewhere (`boxes_to_label`);
+    the object ids are those of ``ids`` at its object pixels (`object_ids_of`).
     """
     boxes = [Box(*a.box, train_id=1, instance_id=a.object) for a in annotations if a.box is not None]
     if not boxes:
@@ -103,7 +109,7 @@ def boxes_label(
         inside[box.window()] = True
         masks.append(inside & (ids == box.instance_id))
     label, results = boxes_to_label(ids.shape[:2], boxes, masks)
-    return label, boxes_json(results, ids.shape, None)
+    return label, boxes_json(results, ids.shape, None), object_ids_of(label, ids)
 
 
 #: The sparse label kinds of a person's annotations: the annotation type whose seconds each carries
