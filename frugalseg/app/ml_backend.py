@@ -11,10 +11,12 @@ longest tail that names a frame: ``/data/local-files/?d=…/blackswan/00003.jpg`
 ``label export --tool label-studio``).
 
 - ``/predict``: each frame's current mask as one ``brushlabels`` result per object (Label Studio's
-  brush RLE, `frugalseg.interop.label_studio.brush_result`; the object's name on the annotation
-  page, else ``object``; result id ``frugalseg-<object id>``), scored so that sorting by prediction
-  score puts the loop's proposed frame first (1.0) and the others by unreliability ``u``
-  (``u / (1 + u)``, below 1). With ``context`` (interactive pre-annotation), the session's click
+  brush RLE, `frugalseg.interop.label_studio.brush_result`; result id ``frugalseg-<object id>``),
+  labelled with the object's name on the annotation page (else ``object``) when the labeling
+  config's ``BrushLabels`` has it, else with that control's label when it has one alone, else with
+  the name and a warning once per object and config (`MLBackendApp._label`), scored so that sorting
+  by prediction score puts the loop's proposed frame first (1.0) and the others by unreliability
+  ``u`` (``u / (1 + u)``, below 1). With ``context`` (interactive pre-annotation), the session's click
   model answers for the object its label names: a rectangle goes to its box tool
   (`ClickToMask.box`, the keypoints its corrective clicks), keypoints alone correct the object's
   current mask (`AnnotationSession.preview`); the one object comes back.
@@ -23,8 +25,11 @@ longest tail that names a frame: ``/data/local-files/?d=…/blackswan/00003.jpg`
   (`frugalseg.interop.label_studio.regions_mask`), or clicks when it holds keypoints only; then the video's
   propagation is queued (`SessionService.add`), and later predictions carry it. A region keeps its
   object by its id (a prediction's ``frugalseg-<id>``), else by its label when one object of the
-  video has that name (an object without one is shown, so named, ``object``), else it declares a
-  new object. Other events are logged and ignored.
+  video has that name (an object without one is shown, so named, ``object``), else when a prediction
+  labels one object so in its name's stead (the config's one label; the object keeps its name), else
+  it is the video's one object when it has no label, else it declares a new object (the config: the
+  webhook project's ``label_config``, else the one its ``/setup`` sent). Other events are logged and
+  ignored.
 
 The model version (``/setup``, every prediction) is the engine and a digest of the masks served, so
 it changes when a propagation ends and Label Studio's *Retrieve predictions* asks again. The projects
@@ -58,7 +63,7 @@ import logging
 import time
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from starlette.applications import Starlette
@@ -79,6 +84,7 @@ from frugalseg.errors import ConfigError, DataError
 from frugalseg.interop.label_studio import (
     annotation_shapes,
     brush_control,
+    brush_labels,
     brush_result,
     image_name,
     keypoint_clicks,
@@ -107,6 +113,15 @@ MAX_REFUSED = 100
 REFUSED = "frugalseg refused: "
 
 
+class LabelConfig(NamedTuple):
+    """A project's labeling config as the backend reads it."""
+
+    #: The ``BrushLabels`` control's name and the image it labels (`brush_control`).
+    control: tuple[str, str]
+    #: That control's ``<Label value=…>`` values (`brush_labels`).
+    labels: tuple[str, ...]
+
+
 class MLBackendApp(JSONRoutes):
     """The ML backend's routes over a `SessionService` (see the module docstring).
 
@@ -123,6 +138,10 @@ class MLBackendApp(JSONRoutes):
         self.session = service.session
         self.projects: set[str] = set(self._saved_projects())
         self.refused: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        #: Each project's brush labels, as its ``/setup`` gave them (a webhook's project gives its own).
+        self.labels: dict[str, tuple[str, ...]] = {}
+        #: The (video, object, labels) whose name a labeling config lacks, warned of once.
+        self.warned: set[tuple[str, int, tuple[str, ...]]] = set()
         clips = [
             Clip(name, self.session.settings.split, list(self.session.format.numbered_frame_paths(name)), 0)
             for name in self.session.videos()
@@ -177,7 +196,7 @@ class MLBackendApp(JSONRoutes):
         """Remember the project Label Studio connects (its webhooks are taken), and say the model version."""
         data = await self._json(request)
         project = _project_id(data.get("project"))
-        controls(data.get("schema"))
+        self.labels[project] = controls(data.get("schema")).labels
         await run_in_threadpool(self._remember, project)
         return JSONResponse({"model_version": await run_in_threadpool(self.version)})
 
@@ -257,7 +276,7 @@ class MLBackendApp(JSONRoutes):
         return JSONResponse({"results": results})
 
     def _answer(
-        self, answer: dict[str, Any] | tuple[str, int], task: Any, names: tuple[str, str]
+        self, answer: dict[str, Any] | tuple[str, int], task: Any, names: LabelConfig
     ) -> dict[str, Any] | list[dict[str, Any]]:
         """A task's prediction; a refused task's refusal; with its annotation refused, both."""
         if isinstance(answer, dict):
@@ -268,13 +287,18 @@ class MLBackendApp(JSONRoutes):
             return prediction
         return [prediction, _refusal(RequestError(refused["status"], refused["error"]))]
 
-    def _prediction(self, frame: tuple[str, int], config: tuple[str, str]) -> dict[str, Any]:
-        """The frame's current mask as one brush result per object, and its score."""
+    def _prediction(self, frame: tuple[str, int], config: LabelConfig) -> dict[str, Any]:
+        """The frame's current mask as one brush result per object (`_label`), and its score."""
         video, index = frame
         ids = self.service.current_mask(video, index)
         names = self.service.names().get(video, {})
         result = [
-            brush_result(ids == obj, names.get(str(obj), UNNAMED), obj, config)
+            brush_result(
+                ids == obj,
+                self._label(video, obj, names.get(str(obj), UNNAMED), config.labels),
+                obj,
+                config.control,
+            )
             for obj in (int(v) for v in np.unique(ids))
             if obj not in (0, 255)
         ]
@@ -292,8 +316,28 @@ class MLBackendApp(JSONRoutes):
         u = unreliable[self.session.frames(video).index(frame)] if unreliable else None
         return 0.0 if u is None else round(u / (1 + u), 6)
 
+    def _label(self, video: str, obj: int, name: str, labels: tuple[str, ...], *, warn: bool = True) -> str:
+        """What a prediction labels object ``obj`` of ``video``, named ``name``, under a config's ``labels``.
+
+        Its name when the config's ``BrushLabels`` has it; else that control's label when it has one
+        alone; else its name, and (with ``warn``) a warning once per object and labels: Label Studio
+        shows a label its config lacks, but a person cannot choose it.
+        """
+        if name in labels:
+            return name
+        if len(labels) == 1:
+            return labels[0]
+        if warn and (video, obj, labels) not in self.warned:
+            self.warned.add((video, obj, labels))
+            log.warning(
+                "predictions label object %d of %s %r, which the labeling config's BrushLabels (%s) lacks: "
+                'add <Label value="%s"/> to it',
+                obj, video, name, ", ".join(map(repr, labels)) or "no label", name,
+            )  # fmt: skip
+        return name
+
     def _interactive(
-        self, frame: tuple[str, int], context: Any, config: tuple[str, str], task: dict[str, Any]
+        self, frame: tuple[str, int], context: Any, config: LabelConfig, task: dict[str, Any]
     ) -> dict[str, Any]:
         """The click model's mask of the object the context's rectangle and keypoints draw."""
         video, index = frame
@@ -306,7 +350,7 @@ class MLBackendApp(JSONRoutes):
         if any(shape.type not in ("points", "box") for shape in drawn.shapes):
             raise RequestError(400, f"{element}: context holds keypoints and rectangles only")
         label = drawn.shapes[0].label
-        obj = self._objects(video, [("", label)], {})[0]
+        obj = self._objects(video, [("", label)], {}, config.labels)[0]
         clicks = tuple(
             GivenClick(obj, x, y, positive)
             for shape, result in zip(drawn.shapes, read, strict=True)
@@ -320,13 +364,19 @@ class MLBackendApp(JSONRoutes):
         else:
             given = GivenAnnotation(source, current.shape, clicks=checked)
             found = self.session.preview(video, index, given, current) == obj
-        result = brush_result(found, label or UNNAMED, obj, config)
+        name = self.service.names().get(video, {}).get(str(obj), label or UNNAMED)
+        result = brush_result(found, self._label(video, obj, name, config.labels), obj, config.control)
         return {"result": [result], "score": 1.0, "model_version": self.version()}
 
-    def _objects(self, video: str, regions: list[tuple[str, str]], given: dict[str, int]) -> list[int]:
-        """Each (result id, label) region's object: by id, else by a name one object has, else a new one.
+    def _objects(
+        self, video: str, regions: list[tuple[str, str]], given: dict[str, int], labels: tuple[str, ...]
+    ) -> list[int]:
+        """Each (result id, label) region's object (a new one's label kept in ``given``).
 
-        An object without a name is shown as ``object`` (`_prediction`): that label is its name here.
+        By the result's id; else by a name one object has (an object without a name is shown, so named,
+        ``object``); else, when no object has that name, the object whose predictions the config's
+        ``labels`` label so (`_label`); a region without a label on a video of one object is that
+        object; else a new one.
         """
         cached = self.service.state(video)
         known = set(cached.state.objects) if cached is not None else set()
@@ -337,12 +387,21 @@ class MLBackendApp(JSONRoutes):
         for result_id, label in regions:
             by_id = result_object({"id": result_id})
             named = [obj for obj, name in shown.items() if name == label]
+            stood = [
+                obj
+                for obj, name in shown.items()
+                if self._label(video, obj, name, labels, warn=False) == label
+            ]
             if by_id is not None and is_object_id(by_id):
                 obj = by_id
             elif label in given:
                 obj = given[label]
             elif len(named) == 1:
                 obj = named[0]
+            elif not named and len(stood) == 1:
+                obj = stood[0]
+            elif not label and len(shown) == 1:
+                [obj] = shown
             else:
                 free = [i for i in OBJECT_IDS if i not in taken]
                 if not free:
@@ -374,7 +433,8 @@ class MLBackendApp(JSONRoutes):
             if not isinstance(annotation, dict) or not isinstance(annotation.get("result"), list):
                 raise RequestError(400, f"webhook of {element}: holds no annotation with its result")
             frame = self._task_frame(task)
-            job = await run_in_threadpool(self._add, frame, annotation["result"], element)
+            labels = self._project_labels(project)
+            job = await run_in_threadpool(self._add, frame, annotation["result"], element, labels)
         except RequestError as err:
             raise self.refuse(element, f"webhook {action}", err) from err
         except (ConfigError, DataError) as err:
@@ -382,18 +442,39 @@ class MLBackendApp(JSONRoutes):
         self.refused.pop(element, None)  # its annotation is the session's now
         return JSONResponse({"status": "ok", "job": job}, 201)
 
-    def _add(self, frame: tuple[str, int], results: list[Any], element: str) -> dict[str, Any]:
-        """Book the annotation's regions on the frame and queue its propagation (`SessionService.add`)."""
+    def _project_labels(self, project: dict[str, Any]) -> tuple[str, ...]:
+        """The brush labels of a webhook's project: its own config's, else those its ``/setup`` gave."""
+        config = project.get("label_config")
+        if isinstance(config, str):
+            try:
+                return controls(config).labels
+            except RequestError:
+                pass
+        return self.labels.get(str(project.get("id")), ())
+
+    def _add(
+        self, frame: tuple[str, int], results: list[Any], element: str, labels: tuple[str, ...] = ()
+    ) -> dict[str, Any]:
+        """Book the annotation's regions on the frame and queue its propagation (`SessionService.add`).
+
+        A region's label names its object unless it is the label the config's ``labels`` stood in
+        for the object's name (`_label`).
+        """
         video, index = frame
         with self.service.lock:
             shown = self.service.current_mask(video, index)
             size = (shown.shape[0], shown.shape[1])
             drawn, read = _shapes(results, size, element)
             objects = self._objects(
-                video, [(str(r.get("id", "")), s.label) for r, s in zip(read, drawn.shapes, strict=True)], {}
+                video,
+                [(str(r.get("id", "")), s.label) for r, s in zip(read, drawn.shapes, strict=True)],
+                {},
+                labels,
             )
+            names = self.service.names().get(video, {})
             known = self.service.state(video)
             new_objects = known is not None and any(obj not in known.state.objects for obj in objects)
+            before = {int(k) for k in names} | (set(known.state.objects) if known is not None else set())
             points = [shape.type == "points" for shape in drawn.shapes]
             if any(points) and not all(points):
                 raise RequestError(422, f"{element}: keypoints (clicks) cannot be mixed with drawn regions")
@@ -404,18 +485,29 @@ class MLBackendApp(JSONRoutes):
             )
             ids = None if all(points) else regions_mask(drawn, size, objects)
             held = {c.object for c in clicks} if ids is None else set(np.unique(ids).tolist())
-            labels = {
-                obj: s.label for obj, s in zip(objects, drawn.shapes, strict=True) if s.label and obj in held
+            named = {
+                obj: s.label
+                for obj, s in zip(objects, drawn.shapes, strict=True)
+                if s.label
+                and obj in held
+                and not (obj in before and self._stands_in(video, obj, s.label, names, labels))
             }
             source = Path(f"the annotation of {element}")
-            given = GivenAnnotation(source, size, ids, clicks, names=labels, new_objects=new_objects)
+            given = GivenAnnotation(source, size, ids, clicks, names=named, new_objects=new_objects)
             _, job = self.service.add(video, index, given, current=shown if ids is None else None)
             self._remember()
         return job.report()
 
+    def _stands_in(
+        self, video: str, obj: int, label: str, names: dict[str, str], labels: tuple[str, ...]
+    ) -> bool:
+        """Whether ``label`` is the config's stand-in for object ``obj``'s name (`_label`), not a new name."""
+        name = names.get(str(obj), UNNAMED)
+        return label != name and self._label(video, obj, name, labels, warn=False) == label
 
-def controls(config: Any) -> tuple[str, str]:
-    """The ``BrushLabels`` control's name and the image it labels in a labeling config (XML)."""
+
+def controls(config: Any) -> LabelConfig:
+    """The ``BrushLabels`` control of a labeling config (XML): its name, the image it labels, its labels."""
     if not isinstance(config, str):
         raise RequestError(400, "the labeling config is missing")
     try:
@@ -426,7 +518,7 @@ def controls(config: Any) -> tuple[str, str]:
         raise RequestError(
             422, "the labeling config has no <BrushLabels name=… toName=…> on the image: add one to get masks"
         )
-    return control
+    return LabelConfig(control, brush_labels(config))
 
 
 def task_name(task: dict[str, Any]) -> str:

@@ -24,10 +24,10 @@ are left out). A disabled keyframe ends the object's lifespan after its own fram
 keyframe. Label Studio's frame f is frame f − 1 of the clip, as its own ML backends count.
 
 An ML backend's side (`frugalseg.app.ml_backend`) is here too: a labeling config's brush control
-(`brush_control`), a mask as a brush result (`brush_result`), an annotation's or an interactive
-context's results as checked shapes of a frame (`annotation_shapes`), keypoints as clicks
-(`keypoint_clicks`), drawn regions as a mask of object ids (`regions_mask`) and the object a result
-id names (`result_object`).
+(`brush_control`) and its labels (`brush_labels`), a mask as a brush result (`brush_result`), an
+annotation's or an interactive context's results as checked shapes of a frame (`annotation_shapes`),
+keypoints as clicks (`keypoint_clicks`), drawn regions as a mask of object ids (`regions_mask`) and
+the object a result id names (`result_object`).
 
 Pre-annotations (``label export --tool label-studio``) are tasks whose ``predictions`` hold one
 brush RLE per (kind, class, instance), with ``meta`` recording the label kind, instance and the label's
@@ -384,14 +384,30 @@ def brush_control(config: str) -> tuple[str, str] | None:
     Raises:
         DataError: the config is not XML.
     """
+    brush = _brush_node(config)
+    return None if brush is None else (str(brush.get("name")), str(brush.get("toName")))
+
+
+def brush_labels(config: str) -> tuple[str, ...]:
+    """The ``<Label value=…>`` values of the config's ``BrushLabels`` control (`brush_control`'s), in order.
+
+    Raises:
+        DataError: the config is not XML.
+    """
+    brush = _brush_node(config)
+    values = () if brush is None else (label.get("value") for label in brush.iter("Label"))
+    return tuple(dict.fromkeys(str(value) for value in values if value is not None))
+
+
+def _brush_node(config: str) -> Any:
+    """The first ``BrushLabels`` element of a labeling config with a name and a ``toName``, else None."""
     try:
         root = SafeET.fromstring(config)
     except SafeET.ParseError as err:
         raise DataError(Path("labeling config"), f"not XML ({err})") from err
     except Exception as err:  # defusedxml's refusals (entities, DTDs) are not ParseErrors
         raise DataError(Path("labeling config"), f"refused XML ({type(err).__name__}: {err})") from err
-    brush = next((node for node in root.iter("BrushLabels") if node.get("name") and node.get("toName")), None)
-    return None if brush is None else (str(brush.get("name")), str(brush.get("toName")))
+    return next((node for node in root.iter("BrushLabels") if node.get("name") and node.get("toName")), None)
 
 
 def brush_result(mask: np.ndarray, label: str, obj: int, control: tuple[str, str]) -> dict[str, Any]:

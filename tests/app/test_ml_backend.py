@@ -32,6 +32,16 @@ CONFIG = (
 PROJECT = {"id": 3, "label_config": CONFIG}
 
 
+def labelled(*labels: str, brush: str = "tag", image: str = "image") -> str:
+    """A labeling config whose BrushLabels ``brush`` (and keypoints ``kp``) on ``image`` hold ``labels``."""
+    values = "".join(f'<Label value="{label}"/>' for label in labels)
+    return (
+        f'<View><Image name="{image}" value="$image"/><BrushLabels name="{brush}" toName="{image}">'
+        f'{values}</BrushLabels><KeyPointLabels name="kp" toName="{image}" smart="true">{values}'
+        "</KeyPointLabels></View>"
+    )
+
+
 def task(frame: int, video: str = VIDEO, task_id: int | None = None) -> dict[str, Any]:
     """A task of a project made from the data set's frames, served as Label Studio's local files."""
     path = f"JPEGImages/480p/{video}/{frame:05d}.jpg"
@@ -75,8 +85,10 @@ def truth(service: SessionService, davis: Path, frame: int) -> np.ndarray:
     return service.session.read_mask(VIDEO, frame, png)
 
 
-def predict(client: TestClient, frames: list[int], context: Any = None) -> list[dict[str, Any]]:
-    body = {"tasks": [task(f) for f in frames], "label_config": CONFIG, "project": "3.1700000000"}
+def predict(
+    client: TestClient, frames: list[int], context: Any = None, config: str = CONFIG
+) -> list[dict[str, Any]]:
+    body = {"tasks": [task(f) for f in frames], "label_config": config, "project": "3.1700000000"}
     body["params"] = {"login": None, "password": None, "context": context}
     response = client.post("/predict", json=body)
     assert response.status_code == 200, response.text
@@ -152,7 +164,10 @@ def test_edited_prediction_keeps_its_object_and_polygons_fill_as_pycocotools(
     state = service.session.state(VIDEO)
     assert state is not None and np.array_equal(state.annotated[6], expected)
     assert sorted(state.objects) == [1, 2]
-    names = {r["id"]: r["value"]["brushlabels"] for r in predict(backend, [6])[0]["result"]}
+    names = {
+        r["id"]: r["value"]["brushlabels"]
+        for r in predict(backend, [6], config=labelled("bird", "rock"))[0]["result"]
+    }
     assert names == {"frugalseg-1": ["bird"], "frugalseg-2": ["rock"]}
 
 
@@ -163,7 +178,7 @@ def test_a_region_labelled_object_is_the_unnamed_object_the_backend_shows_so(
     swan = truth(service, davis, 0)
     service.add(VIDEO, 0, GivenAnnotation(Path("a person's mask"), swan.shape, swan))  # no name given
     service.wait()
-    [shown] = predict(backend, [0])[0]["result"]
+    [shown] = predict(backend, [0], config=labelled("swan", "object"))[0]["result"]
     assert (shown["id"], shown["value"]["brushlabels"]) == ("frugalseg-1", ["object"])
     box = rectangle("object", "r9")
     sent = backend.post("/webhook", json=event(6, [box]))

@@ -1,0 +1,91 @@
+"""The ML backend's labels against the project's labeling config (its BrushLabels' values)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from starlette.testclient import TestClient
+
+from app.test_ml_backend import VIDEO, backend, brush, decoded, event, labelled, predict, rectangle, truth
+from frugalseg.active.objects.session.given import GivenAnnotation
+from frugalseg.active.objects.simulation.annotation_types import GivenClick
+from frugalseg.app import SessionService
+
+__all__ = ["backend"]  # the fixture, shared with the backend's other tests
+
+#: A person's own config (the tester's): one brush label, ``car``, on an image named ``img``.
+CAR = labelled("car", brush="seg", image="img")
+
+
+def annotated_unnamed(service: SessionService, davis: Path) -> None:
+    """The swan of frame 0 given as object 1 without a name (shown ``object``), propagated."""
+    swan = truth(service, davis, 0)
+    service.add(VIDEO, 0, GivenAnnotation(Path("a person's mask"), swan.shape, swan))
+    service.wait()
+
+
+def of_project(sent: dict[str, Any], config: str, project: int = 5) -> dict[str, Any]:
+    """A webhook's event of project ``project`` with its labeling config (Label Studio sends it)."""
+    return {**sent, "project": {"id": project, "label_config": config}}
+
+
+def keypoint(x: int, y: int, labels: list[str]) -> dict[str, Any]:
+    """A positive smart keypoint at pixel (x, y) as Label Studio 1.23.2 serializes it."""
+    value = {"x": (x + 0.5) * 100 / 854, "y": (y + 0.5) * 100 / 480, "width": 0.6}
+    return {"id": "K1", "type": "keypointlabels", "from_name": "kp", "to_name": "img", "is_positive": True,
+            "original_width": 854, "original_height": 480, "image_rotation": 0, "origin": "manual",
+            "value": {**value, "keypointlabels": labels, "labels": labels}}  # fmt: skip
+
+
+def test_the_configs_one_label_stands_for_the_object_and_comes_back_to_it(
+    backend: TestClient, service: SessionService, davis: Path
+) -> None:
+    """Config ``car`` alone, one unnamed object: predicted ``car``; a ``car`` region corrects it."""
+    annotated_unnamed(service, davis)
+    assert backend.post("/setup", json={"project": "5.1700000001", "schema": CAR}).status_code == 200
+    [shown] = predict(backend, [0], config=CAR)[0]["result"]
+    assert (shown["id"], shown["from_name"], shown["to_name"]) == ("frugalseg-1", "seg", "img")
+    assert shown["value"]["brushlabels"] == ["car"]
+    # interactive keypoints labelled car, or with no label, correct object 1
+    clicks = (GivenClick(1, 420, 230, True),)
+    expected = (
+        service.session.preview(VIDEO, 6, GivenAnnotation(Path("clicks"), (480, 854), clicks=clicks)) == 1
+    )
+    for labels in (["car"], []):
+        [prediction] = predict(backend, [6], {"result": [keypoint(420, 230, labels)]}, config=CAR)
+        [result] = prediction["result"]
+        assert (result["id"], result["value"]["brushlabels"]) == ("frugalseg-1", ["car"])
+        assert np.array_equal(decoded(result), expected)
+    # a submitted brush labelled car (Label Studio's own result id) is object 1's mask of frame 6
+    drawn = truth(service, davis, 6)
+    sent = backend.post("/webhook", json=of_project(event(6, [brush(drawn == 1, "car", "abc123")]), CAR))
+    assert sent.status_code == 201, sent.text
+    service.wait()
+    state = service.session.state(VIDEO)
+    assert state is not None and np.array_equal(state.annotated[6], drawn)
+    assert sorted(state.objects) == [1]
+    assert service.names()[VIDEO] == {}  # car stood in for its name: it stays unnamed
+
+
+def test_a_config_of_other_labels_keeps_the_name_warns_once_and_its_labels_are_new_objects(
+    backend: TestClient, service: SessionService, davis: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    annotated_unnamed(service, davis)
+    config = labelled("car", "truck")
+    with caplog.at_level("WARNING", logger="frugalseg.app.ml_backend"):
+        first = predict(backend, [0, 3], config=config)
+        second = predict(backend, [0], config=config)
+    assert [r["value"]["brushlabels"] for p in first + second for r in p["result"]] == [["object"]] * 3
+    assert [r.getMessage() for r in caplog.records] == [
+        "predictions label object 1 of blackswan 'object', which the labeling config's BrushLabels "
+        "('car', 'truck') lacks: add <Label value=\"object\"/> to it"
+    ]
+    sent = backend.post("/webhook", json=of_project(event(6, [rectangle("car", "r1")]), config, project=3))
+    assert sent.status_code == 201, sent.text
+    service.wait()
+    state = service.session.state(VIDEO)
+    assert state is not None and sorted(state.objects) == [1, 2]
+    assert service.names()[VIDEO] == {"2": "car"}
