@@ -58,6 +58,7 @@ class EpochLines(L.Callback):
     def __init__(self, always: bool = False) -> None:
         self.always = always
         self._started = time.monotonic()
+        self._batches = 0
 
     @property
     def stream(self) -> TextIO:
@@ -67,18 +68,31 @@ class EpochLines(L.Callback):
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Note when the epoch started."""
         self._started = time.monotonic()
+        self._batches = 0
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        """Count the epoch's batches."""
+        self._batches += 1
 
     @rank_zero_only
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Print the epoch's line: its number, time, step and logged metrics."""
         if trainer.sanity_checking or not (self.always or not self.stream.isatty()):
             return
+        if not self._batches:  # a resumed run with nothing left to train
+            return
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
         shown = ", ".join(f"{name} {metric_text(value)}" for name, value in sorted(metrics.items()))
         total = f"/{trainer.max_epochs}" if trainer.max_epochs not in (None, -1) else ""
         seconds = time.monotonic() - self._started
+        planned = trainer.num_training_batches
+        done = (
+            "done"
+            if not isinstance(planned, int) or self._batches >= planned
+            else f"stopped after {self._batches} of {planned} batches"
+        )
         line = (
-            f"epoch {trainer.current_epoch + 1}{total} done in {seconds:.0f} s (step {trainer.global_step})"
+            f"epoch {trainer.current_epoch + 1}{total} {done} in {seconds:.0f} s (step {trainer.global_step})"
         )
         print(f"{line}: {shown}" if shown else line, file=self.stream, flush=True)
 

@@ -86,13 +86,14 @@ class _Tiny(L.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.1)
 
 
-def _fit(callback: EpochLines, tmp_path) -> None:
+def _fit(callback: EpochLines, tmp_path, max_steps: int = -1, ckpt_path: str | None = None) -> L.Trainer:
     data = DataLoader(TensorDataset(torch.ones(4, 2)), batch_size=2)
     trainer = L.Trainer(
-        max_epochs=2, callbacks=[callback], enable_progress_bar=False, enable_model_summary=False,
-        logger=False, enable_checkpointing=False, default_root_dir=tmp_path,
+        max_epochs=2, max_steps=max_steps, callbacks=[callback], enable_progress_bar=False,
+        enable_model_summary=False, logger=False, enable_checkpointing=False, default_root_dir=tmp_path,
     )  # fmt: skip
-    trainer.fit(_Tiny(), data, data)
+    trainer.fit(_Tiny(), data, data, ckpt_path=ckpt_path)
+    return trainer
 
 
 def test_a_run_to_a_pipe_or_file_prints_a_line_per_epoch(tmp_path, capsys):
@@ -101,6 +102,18 @@ def test_a_run_to_a_pipe_or_file_prints_a_line_per_epoch(tmp_path, capsys):
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")]
     assert [line.split(" done in ")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"]
     assert "(step 4): lr-SGD 5.36e-05, train/loss " in lines[1] and lines[1].endswith(", val/mIoU 0.2500")
+
+
+def test_an_epoch_cut_short_says_so_and_a_resume_with_nothing_left_prints_no_line(tmp_path, capsys):
+    trainer = _fit(EpochLines(), tmp_path, max_steps=3)  # 2 batches an epoch
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")]
+    assert [line.split(" in ")[0] for line in lines] == [
+        "epoch 1/2 done",
+        "epoch 2/2 stopped after 1 of 2 batches",
+    ]
+    trainer.save_checkpoint(tmp_path / "last.ckpt")
+    _fit(EpochLines(), tmp_path, max_steps=3, ckpt_path=str(tmp_path / "last.ckpt"))
+    assert "epoch " not in capsys.readouterr().out  # it had printed "epoch 2/2 done … (step 3)"
 
 
 def test_on_a_terminal_the_bar_shows_the_epochs_and_no_line_is_printed(tmp_path, capsys, monkeypatch):
