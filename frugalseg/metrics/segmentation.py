@@ -228,8 +228,11 @@ class DatasetMeanIoU(ConfusionMatrix):
     """
 
     def per_class(self) -> Tensor:
-        """Per-class IoU (float64, NaN where the class never occurred)."""
-        return iou_from_confmat(self.confmat)
+        """Per-class IoU (float64, NaN where the class never occurred, and for an ``ignore_index`` class)."""
+        iou = iou_from_confmat(self.confmat)
+        if self.ignore_index is not None and 0 <= self.ignore_index < self.num_classes:
+            iou[self.ignore_index] = float("nan")  # never a target: predicting it is an error of the others
+        return iou
 
     def compute(self) -> Tensor:
         """Mean IoU over the classes that occur (NaN if no pixel was counted)."""

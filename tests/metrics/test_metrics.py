@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from torchmetrics.classification import MulticlassAccuracy
+from torchmetrics.classification import MulticlassAccuracy, MulticlassJaccardIndex
 
 from frugalseg.metrics import BoundaryIoU, DatasetMeanAccuracy, DatasetMeanIoU, TemporalConsistency
 
@@ -111,6 +111,15 @@ def halves(split_col: int, height: int = 8, width: int = 12) -> np.ndarray:
     labels = np.zeros((height, width), np.int64)
     labels[:, split_col:] = 1
     return labels
+
+
+def test_miou_with_an_ignore_index_among_the_classes_leaves_that_class_out() -> None:
+    metric = DatasetMeanIoU(num_classes=3, ignore_index=0)
+    metric.update(t([[0, 1, 2, 2]]), t([[1, 1, 2, 2]]))  # the first pixel: class 1 predicted as class 0
+    assert metric.per_class()[1:].tolist() == [0.5, 1.0] and metric.per_class()[0].isnan()
+    assert metric.compute().item() == 0.75  # torchmetrics' MulticlassJaccardIndex(ignore_index=0) agrees
+    reference = MulticlassJaccardIndex(num_classes=3, ignore_index=0, average="macro")
+    assert reference(t([[0, 1, 2, 2]]), t([[1, 1, 2, 2]])).item() == 0.75
 
 
 def test_boundary_iou_hand_made_bands() -> None:
