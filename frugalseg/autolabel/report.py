@@ -2,7 +2,9 @@
 
 Every label in the store is compared with the ground truth of its frame where the data set has
 one: every frame of the synthetic streets set (``gtFine_sequence``) and of DAVIS-style data, only
-the annotated frame (offset 0) of real Cityscapes. Scores are grouped by label kind and frame offset:
+the annotated frame (offset 0) of real Cityscapes. Scores are grouped by label kind and frame offset
+(for a store an annotation session or loop wrote, `LEDGER_ENGINES`, the offset from the annotated frame
+each label came from, its record's ``source_offset``; elsewhere from the clip's anchor):
 
 * **mIoU** — per class, intersection and union summed over all frames at that offset, then the
   mean over classes that occur;
@@ -32,6 +34,10 @@ from (a fine frame, or one mask per object on object-mask data), a refined coars
 label, a clicks label its clicks (listed in the ``*_clicks.json`` beside it, else counted as the
 connected groups of labelled pixels of its sparse map) plus the per-frame overhead, a boxes label
 its boxes (listed in the ``*_boxes.json`` beside it; without that file it is listed as uncosted).
+A store an annotation session or loop wrote (`LEDGER_ENGINES`) books the human seconds spent on each
+label in its record's ``seconds`` (the session's ledger: 0 for a propagated frame), so its cost is
+their sum, per label kind, and its units (object masks of its ``fine`` labels, clicks, clicked
+frames, boxes) are counted as above; its records hold no machine time (``machine_seconds`` None).
 """
 
 from __future__ import annotations
@@ -61,6 +67,9 @@ from frugalseg.errors import DataError, LabelStoreError
 REPORT_FILE = "report.json"
 PLOT_FILE = "quality.png"
 THRESHOLDS = (0.5, 0.7)
+#: The engines of stores whose records' ``seconds`` are the human seconds booked on each label (a
+#: person's ``annotate export``, ``annotate simulate``: `frugalseg.active.objects.labels.video_labels`).
+LEDGER_ENGINES = ("annotation-session", "annotation-loop")
 
 
 def open_store_format(run: dict[str, Any], run_path: Path) -> tuple[str, Format]:
@@ -220,11 +229,16 @@ def _count_clicks(label: np.ndarray) -> int:
 
 
 class _CostLedger:
-    """Human seconds behind a store, each source label counted once."""
+    """Human seconds behind a store, each source label counted once.
 
-    def __init__(self, fmt: Format, costs: AnnotationCosts) -> None:
+    ``booked``: the records' ``seconds`` are the human seconds of each label (`LEDGER_ENGINES`): their
+    sum is the cost, the units are counted from the labels alone.
+    """
+
+    def __init__(self, fmt: Format, costs: AnnotationCosts, *, booked: bool = False) -> None:
         self.fmt = fmt
         self.costs = costs
+        self.booked = booked
         self.seconds: dict[str, float] = defaultdict(float)
         self.units: dict[str, int] = defaultdict(int)
         self.uncosted: dict[str, int] = defaultdict(int)
@@ -233,7 +247,9 @@ class _CostLedger:
     def add(self, record: dict[str, Any], clip: Clip, path: Path, label: np.ndarray) -> None:
         """Count the human work behind one stored label (``path``, already read as ``label``)."""
         kind = LabelKind(record["kind"])
-        if kind in (LabelKind.PSEUDO, LabelKind.FINE):
+        if self.booked:
+            self._add_booked(kind, float(record.get("seconds") or 0.0), clip, record["offset"], path, label)
+        elif kind in (LabelKind.PSEUDO, LabelKind.FINE):
             source = record["source_offset"] if kind == LabelKind.PSEUDO else record["offset"]
             if self._first(clip, source, "fine"):
                 self._add_manual(clip, source, path, label)
@@ -242,17 +258,35 @@ class _CostLedger:
                 self.seconds["coarse"] += 60 * self.costs.coarse_frame_minutes
                 self.units["coarse frames"] += 1
         elif kind == LabelKind.CLICKS:
-            clicks = _listed(clicks_json_path(path), "clicks")
-            if clicks is None:
-                clicks = _count_clicks(label)
+            clicks = self._add_clicks(path, label)
             self.seconds["clicks"] += self.costs.clicks_seconds(clicks)
-            self.units["clicks"] += clicks
-            self.units["clicked frames"] += clicks > 0
         elif kind == LabelKind.BOXES and (boxes := _listed(boxes_json_path(path), "boxes")) is not None:
             self.seconds["boxes"] += self.costs.boxes_seconds(boxes)
             self.units["boxes"] += boxes
         else:
             self.uncosted[kind.value] += 1
+
+    def _add_booked(
+        self, kind: LabelKind, seconds: float, clip: Clip, offset: int, path: Path, label: np.ndarray
+    ) -> None:
+        """A label of a store that books its human ``seconds``: those, and the units the label shows."""
+        self.seconds[kind.value] += seconds
+        if kind == LabelKind.FINE:
+            what, count = self._manual_units(clip, offset, path, label)
+            self.units[what] += count
+        elif kind == LabelKind.CLICKS:
+            self._add_clicks(path, label)
+        elif kind == LabelKind.BOXES:
+            self.units["boxes"] += _listed(boxes_json_path(path), "boxes") or 0
+
+    def _add_clicks(self, path: Path, label: np.ndarray) -> int:
+        """Count the clicks of a clicks label (its ``*_clicks.json``, else its sparse map) and its frame."""
+        clicks = _listed(clicks_json_path(path), "clicks")
+        if clicks is None:
+            clicks = _count_clicks(label)
+        self.units["clicks"] += clicks
+        self.units["clicked frames"] += clicks > 0
+        return clicks
 
     def _first(self, clip: Clip, offset: int, what: str) -> bool:
         key = (clip.split, clip.clip_id, offset, what)
@@ -262,23 +296,33 @@ class _CostLedger:
         return True
 
     def _add_manual(self, clip: Clip, offset: int, path: Path, label: np.ndarray) -> None:
-        """A manual label: one mask per object on object-mask data, else a dense fine frame.
-
-        The objects are the data set's at the anchor; elsewhere (labels drawn in an annotation tool
-        and imported) those of the stored label's instance map, else its connected object regions.
-        """
-        if self.fmt.object_classes:
-            ids = self.fmt.instance_ids(clip) if offset == 0 else None
-            if ids is None and instances_path(path).is_file():
-                ids = imread(instances_path(path), cv2.IMREAD_UNCHANGED)
-            if ids is None:
-                ids = cv2.connectedComponents(np.isin(label, self.fmt.object_classes).astype(np.uint8))[1]
-            objects = int(np.count_nonzero(np.unique(ids)))
-            self.seconds["masks"] += self.costs.masks_seconds(objects)
-            self.units["object masks"] += objects
+        """A manual label: one mask per object on object-mask data, else a dense fine frame."""
+        what, count = self._manual_units(clip, offset, path, label)
+        if what == "object masks":
+            self.seconds["masks"] += self.costs.masks_seconds(count)
         else:
             self.seconds["fine"] += 60 * self.costs.fine_frame_minutes
-            self.units["fine frames"] += 1
+        self.units[what] += count
+
+    def _manual_units(self, clip: Clip, offset: int, path: Path, label: np.ndarray) -> tuple[str, int]:
+        """A manual label's work: (``object masks``, one per object) on object-mask data, else a fine frame.
+
+        The objects are the data set's at the anchor; elsewhere (labels drawn in an annotation tool
+        and imported) those of the stored label's instance map, else its connected object regions. A
+        store that books its seconds counts the objects of its label's instance map first: those the
+        person drew.
+        """
+        if not self.fmt.object_classes:
+            return "fine frames", 1
+        own = instances_path(path)
+        ids = imread(own, cv2.IMREAD_UNCHANGED) if self.booked and own.is_file() else None
+        if ids is None and offset == 0:
+            ids = self.fmt.instance_ids(clip)
+        if ids is None and own.is_file():
+            ids = imread(own, cv2.IMREAD_UNCHANGED)
+        if ids is None:
+            ids = cv2.connectedComponents(np.isin(label, self.fmt.object_classes).astype(np.uint8))[1]
+        return "object masks", int(np.count_nonzero(np.unique(ids)))
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -286,6 +330,7 @@ class _CostLedger:
             "seconds": dict(self.seconds),
             "units": dict(self.units),
             "uncosted_labels": dict(self.uncosted),
+            "booked": self.booked,
             "constants": self.costs.to_dict(),
         }
 
@@ -347,9 +392,11 @@ class _Tally:
     Attributes:
         num_classes: classes of the data set.
         object_classes: the object classes of object-mask data, None for semantic data.
-        ledger: the human cost of the labels added.
+        ledger: the human cost of the labels added; when it is ``booked`` (the records' seconds are
+            human seconds) the labels are grouped by their offset from their source label, and no
+            machine time is summed.
         groups: running sums per (kind, offset).
-        per_clip: one row per label (clip, kind, offset, coverage, J, mean confidence).
+        per_clip: one row per label (clip, kind, offset, source offset, coverage, J, mean confidence).
         machine_seconds: the engine's time behind the labels added, from their records.
     """
 
@@ -373,7 +420,8 @@ class _Tally:
             truth: the ground truth of its frame, or None.
         """
         score = None if truth is None else score_frame(label, truth, self.num_classes, self.object_classes)
-        group = self.groups.setdefault((record["kind"], record["offset"]), _Group(self.num_classes))
+        offset = record["offset"] - record["source_offset"] if self.ledger.booked else record["offset"]
+        group = self.groups.setdefault((record["kind"], offset), _Group(self.num_classes))
         group.add(label, score)
         confidence = read_confidence(path, label.shape)
         if confidence is not None:
@@ -384,6 +432,7 @@ class _Tally:
                 "split": record["split"],
                 "kind": record["kind"],
                 "offset": record["offset"],
+                "source_offset": record.get("source_offset"),
                 "coverage": float((label != IGNORE_INDEX).mean()),
                 "j": float(np.mean(score.object_ious)) if score and score.object_ious else None,
                 "confidence": float(confidence.mean()) if confidence is not None else None,
@@ -417,7 +466,8 @@ def evaluate_store(
         raise LabelStoreError(store.manifest_path, "the store holds no labels")
     clips = _clips_of(fmt, records)
     truths: dict[tuple[str, str], dict[int, LabelRef]] = {}
-    tally = _Tally(fmt.num_classes, fmt.object_classes or None, _CostLedger(fmt, costs))
+    ledger = _CostLedger(fmt, costs, booked=run.get("engine") in LEDGER_ENGINES)
+    tally = _Tally(fmt.num_classes, fmt.object_classes or None, ledger)
     columns = (TextColumn("scoring labels"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, disable=not progress) as bar:
         for record in bar.track(records):
@@ -443,7 +493,10 @@ def evaluate_store(
         "num_classes": tally.num_classes,
         "rows": tally.rows(),
         "per_clip": sorted(tally.per_clip, key=lambda r: (r["kind"], r["clip_id"], r["offset"])),
-        "cost": {**tally.ledger.summary(), "machine_seconds": tally.machine_seconds},
+        "cost": {
+            **tally.ledger.summary(),
+            "machine_seconds": None if tally.ledger.booked else tally.machine_seconds,
+        },
     }
 
 

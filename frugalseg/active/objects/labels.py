@@ -37,12 +37,19 @@ def video_labels(
     `frugalseg.autolabel.boxes` write, so a recipe can train from what the person gave. The frame's
     human seconds go to the label of the kind they were spent on (the mask's, when no clicks or box
     label holds them).
+
+    Each label's source offset is the store's (`frugalseg.autolabel.store`): the frame it was made
+    from. A person's annotations on a frame (its clicks and boxes labels, and its mask) come from that
+    frame itself; a frame nobody annotated was propagated from the annotated frames, and its source is
+    the nearest of them (`source_frame`), so `frugalseg.autolabel.report` charges nothing for it.
     """
     by_frame: dict[int, list[Annotation]] = {}
     for a in state.annotations:
         by_frame.setdefault(a.frame, []).append(a)
+    annotated = sorted(state.annotated)
     for t, mask in enumerate(state.masks):
         offset = indices[t] - clip.anchor_index
+        source = indices[source_frame(annotated, t)] - clip.anchor_index
         own = by_frame.get(t, [])
         label = DavisFormat.to_label(mask)
         seconds = sum(a.seconds for a in own)
@@ -58,7 +65,17 @@ def video_labels(
         drawn = bool(made) and all(a.kind == "mask" for a in made)
         kind = LabelKind.FINE if drawn else LabelKind.PSEUDO
         instances = object_ids_of(label, mask) if object_ids else None
-        yield LoopLabel(offset, kind, label, offset, seconds, None, instances)
+        yield LoopLabel(offset, kind, label, source, seconds, None, instances)
+
+
+def source_frame(annotated: Sequence[int], t: int) -> int:
+    """The frame loop frame ``t``'s mask came from: ``t`` when annotated, else the nearest annotated frame.
+
+    ``annotated`` is sorted; of two annotated frames equally near, the earlier; ``t`` itself when none is.
+    """
+    if not annotated or t in annotated:
+        return t
+    return min(annotated, key=lambda f: (abs(f - t), f))
 
 
 def object_ids_of(label: np.ndarray, ids: np.ndarray) -> np.ndarray:
