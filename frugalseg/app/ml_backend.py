@@ -13,11 +13,12 @@ longest tail that names a frame: ``/data/local-files/?d=…/blackswan/00003.jpg`
 - ``/predict``: each frame's current mask as one ``brushlabels`` result per object (Label Studio's
   brush RLE, `frugalseg.interop.label_studio.brush_result`; result id ``frugalseg-<object id>``),
   labelled with the object's name on the annotation page (else ``object``) when the labeling
-  config's ``BrushLabels`` has it, else with that control's label when it has one alone, else with
-  the name and a warning once per object and config (`MLBackendApp._label`), scored so that sorting
-  by prediction score puts the loop's proposed frame first (1.0) and the others by unreliability
-  ``u`` (``u / (1 + u)``, below 1). With ``context`` (interactive pre-annotation), the session's click
-  model answers for the object its label names: a rectangle goes to its box tool
+  config's ``BrushLabels`` has it, else with that control's label when it has one alone (the data
+  set's background class aside: never predicted), else with the name and a warning once per object
+  and config (`MLBackendApp._label`), scored so that sorting by prediction score puts the loop's
+  proposed frame first (1.0) and the others by unreliability ``u`` (``u / (1 + u)``, below 1). With
+  ``context`` (interactive pre-annotation), the session's click model answers for the object its
+  label names: a rectangle goes to its box tool
   (`ClickToMask.box`, the keypoints its corrective clicks), keypoints alone correct the object's
   current mask (`AnnotationSession.preview`); the one object comes back.
 - ``/webhook`` ``ANNOTATION_CREATED`` / ``ANNOTATION_UPDATED`` of a project set up with this backend:
@@ -29,7 +30,8 @@ longest tail that names a frame: ``/data/local-files/?d=…/blackswan/00003.jpg`
   labels one object so in its name's stead (the config's one label; the object keeps its name), else
   it is the video's one object when it has no label, else it declares a new object (the config: the
   webhook project's ``label_config``, else the one its ``/setup`` sent). Other events are logged and
-  ignored.
+  ignored. A region labelled with the data set's background class (``label export`` writes one in
+  each task's predictions, which a person may accept) is no object: left out.
 
 The model version (``/setup``, every prediction) is the engine and a digest of the masks served, so
 it changes when a propagation ends and Label Studio's *Retrieve predictions* asks again. The projects
@@ -142,6 +144,8 @@ class MLBackendApp(JSONRoutes):
         self.labels: dict[str, tuple[str, ...]] = {}
         #: The (video, object, labels) whose name a labeling config lacks, warned of once.
         self.warned: set[tuple[str, int, tuple[str, ...]]] = set()
+        #: The data set's background class (train id 0): a region of that label is no object.
+        self.background = self.session.format.class_names[0]
         clips = [
             Clip(name, self.session.settings.split, list(self.session.format.numbered_frame_paths(name)), 0)
             for name in self.session.videos()
@@ -320,13 +324,14 @@ class MLBackendApp(JSONRoutes):
         """What a prediction labels object ``obj`` of ``video``, named ``name``, under a config's ``labels``.
 
         Its name when the config's ``BrushLabels`` has it; else that control's label when it has one
-        alone; else its name, and (with ``warn``) a warning once per object and labels: Label Studio
-        shows a label its config lacks, but a person cannot choose it.
+        alone besides the background class's; else its name, and (with ``warn``) a warning once per
+        object and labels: Label Studio shows a label its config lacks, but a person cannot choose it.
         """
-        if name in labels:
+        if name in labels and name != self.background:
             return name
-        if len(labels) == 1:
-            return labels[0]
+        objects = [label for label in labels if label != self.background]  # never a background region
+        if len(objects) == 1:
+            return objects[0]
         if warn and (video, obj, labels) not in self.warned:
             self.warned.add((video, obj, labels))
             log.warning(
@@ -346,7 +351,7 @@ class MLBackendApp(JSONRoutes):
         if not isinstance(results, list) or not results:
             raise RequestError(400, f"{element}: context holds no result (keypoints or a rectangle)")
         current = self.service.current_mask(video, index)
-        drawn, read = _shapes(results, current.shape, element)
+        drawn, read = self._objects_drawn(results, current.shape, element)
         if any(shape.type not in ("points", "box") for shape in drawn.shapes):
             raise RequestError(400, f"{element}: context holds keypoints and rectangles only")
         label = drawn.shapes[0].label
@@ -464,7 +469,7 @@ class MLBackendApp(JSONRoutes):
         with self.service.lock:
             shown = self.service.current_mask(video, index)
             size = (shown.shape[0], shown.shape[1])
-            drawn, read = _shapes(results, size, element)
+            drawn, read = self._objects_drawn(results, size, element)
             objects = self._objects(
                 video,
                 [(str(r.get("id", "")), s.label) for r, s in zip(read, drawn.shapes, strict=True)],
@@ -497,6 +502,20 @@ class MLBackendApp(JSONRoutes):
             _, job = self.service.add(video, index, given, current=shown if ids is None else None)
             self._remember()
         return job.report()
+
+    def _objects_drawn(
+        self, results: list[Any], size: tuple[int, int], element: str
+    ) -> tuple[Frame, list[dict[str, Any]]]:
+        """`_shapes` without the regions of the background class (`label export` writes one): no object."""
+        drawn, read = _shapes(results, size, element)
+        kept = [k for k, shape in enumerate(drawn.shapes) if shape.label != self.background]
+        if not kept:
+            raise RequestError(
+                422,
+                f"{element}: its regions are all {self.background!r}, which is no object: nothing to take",
+            )
+        drawn.shapes = [drawn.shapes[k] for k in kept]
+        return drawn, [read[k] for k in kept]
 
     def _stands_in(
         self, video: str, obj: int, label: str, names: dict[str, str], labels: tuple[str, ...]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,8 @@ from app.test_ml_backend import VIDEO, backend, brush, decoded, event, labelled,
 from frugalseg.active.objects.session.given import GivenAnnotation
 from frugalseg.active.objects.simulation.annotation_types import GivenClick
 from frugalseg.app import SessionService
+from frugalseg.data.clips import LabelKind
+from frugalseg.interop.label_studio import write_label_studio
 
 __all__ = ["backend"]  # the fixture, shared with the backend's other tests
 
@@ -89,3 +92,33 @@ def test_a_config_of_other_labels_keeps_the_name_warns_once_and_its_labels_are_n
     state = service.session.state(VIDEO)
     assert state is not None and sorted(state.objects) == [1, 2]
     assert service.names()[VIDEO] == {"2": "car"}
+
+
+def test_a_background_region_is_no_object_and_never_predicted(
+    backend: TestClient, service: SessionService, davis: Path, tmp_path: Path
+) -> None:
+    """A person accepts a ``label export --tool label-studio`` prediction: its background is left out."""
+    annotated_unnamed(service, davis)
+    [shown] = predict(backend, [0], config=labelled("background", "car"))[0]["result"]
+    assert shown["value"]["brushlabels"] == ["car"]  # the one label besides the background
+    swan = truth(service, davis, 6) == 1
+    objects = [(LabelKind.PSEUDO, "background", None, ~swan), (LabelKind.PSEUDO, "object", 1, swan)]
+    write_label_studio(
+        tmp_path / "tasks.json", [("JPEGImages/480p/blackswan/00006.jpg", (480, 854), objects)]
+    )
+    [exported] = json.loads((tmp_path / "tasks.json").read_text())
+    accepted = exported["predictions"][0]["result"]
+    assert [r["value"]["brushlabels"] for r in accepted] == [["background"], ["object"]]
+    config = labelled("background", "object")
+    sent = backend.post("/webhook", json=of_project(event(6, accepted), config, project=3))
+    assert sent.status_code == 201, sent.text
+    service.wait()
+    state = service.session.state(VIDEO)
+    assert state is not None and np.array_equal(state.annotated[6], swan.astype(np.uint8))
+    assert sorted(state.objects) == [1]
+    refused = backend.post("/webhook", json=of_project(event(7, accepted[:1]), config, project=3))
+    assert refused.status_code == 422
+    assert (
+        refused.json()["error"]
+        == "task 107: its regions are all 'background', which is no object: nothing to take"
+    )
