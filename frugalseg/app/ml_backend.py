@@ -23,7 +23,9 @@ longest tail that names a frame: ``/data/local-files/?d=…/blackswan/00003.jpg`
   current mask (`AnnotationSession.preview`); the one object comes back.
 - ``/webhook`` ``ANNOTATION_CREATED`` / ``ANNOTATION_UPDATED`` of a project set up with this backend:
   the annotation becomes the session's annotation of its frame, a mask of every object drawn
-  (`frugalseg.interop.label_studio.regions_mask`), or clicks when it holds keypoints only; then the video's
+  (`frugalseg.interop.label_studio.regions_mask`), or clicks when it holds keypoints only, or, when it
+  holds one rectangle and keypoints of its object, the box tool's mask booked as a box with its
+  corrective clicks, as the page's (`AnnotationSession.box_given`); then the video's
   propagation is queued (`SessionService.add`), and later predictions carry it. A region keeps its
   object by its id (a prediction's ``frugalseg-<id>``), else by its label when one object of the
   video has that name (an object without one is shown, so named, ``object``), else when a prediction
@@ -463,7 +465,9 @@ class MLBackendApp(JSONRoutes):
         """Book the annotation's regions on the frame and queue its propagation (`SessionService.add`).
 
         A region's label names its object unless it is the label the config's ``labels`` stood in
-        for the object's name (`_label`).
+        for the object's name (`_label`). A rectangle alone, with keypoints of its object (its
+        corrective clicks), goes to the box tool and is booked as a box, as the page's
+        (`AnnotationSession.box_given`); among drawn regions, a rectangle is its pixels.
         """
         video, index = frame
         with self.service.lock:
@@ -476,20 +480,33 @@ class MLBackendApp(JSONRoutes):
                 {},
                 labels,
             )
+            types = [shape.type for shape in drawn.shapes]
+            # one rectangle and keypoints: the box tool's, as the page's; keypoints without a label are its
+            box = (
+                objects[types.index("box")]
+                if types.count("box") == 1 and set(types) <= {"box", "points"}
+                else None
+            )
+            if box is not None:
+                objects = [
+                    box if s.type == "points" and not s.label else o
+                    for o, s in zip(objects, drawn.shapes, strict=True)
+                ]
             names = self.service.names().get(video, {})
             known = self.service.state(video)
             new_objects = known is not None and any(obj not in known.state.objects for obj in objects)
             before = {int(k) for k in names} | (set(known.state.objects) if known is not None else set())
-            points = [shape.type == "points" for shape in drawn.shapes]
-            if any(points) and not all(points):
+            if "points" in types and box is None and set(types) != {"points"}:
                 raise RequestError(422, f"{element}: keypoints (clicks) cannot be mixed with drawn regions")
             clicks = tuple(
                 GivenClick(obj, x, y, positive)
                 for obj, shape, result in zip(objects, drawn.shapes, read, strict=True)
                 for x, y, positive in keypoint_clicks(shape, result)
             )
-            ids = None if all(points) else regions_mask(drawn, size, objects)
+            source = Path(f"the annotation of {element}")
+            ids = None if box is not None or set(types) == {"points"} else regions_mask(drawn, size, objects)
             held = {c.object for c in clicks} if ids is None else set(np.unique(ids).tolist())
+            held |= set() if box is None else {box}
             named = {
                 obj: s.label
                 for obj, s in zip(objects, drawn.shapes, strict=True)
@@ -497,9 +514,16 @@ class MLBackendApp(JSONRoutes):
                 and obj in held
                 and not (obj in before and self._stands_in(video, obj, s.label, names, labels))
             }
-            source = Path(f"the annotation of {element}")
-            given = GivenAnnotation(source, size, ids, clicks, names=named, new_objects=new_objects)
-            _, job = self.service.add(video, index, given, current=shown if ids is None else None)
+            if box is not None:
+                corners = rectangle_box(drawn.shapes[types.index("box")])
+                checked = GivenAnnotation(source, size, clicks=clicks).clicks if clicks else ()
+                given = self.session.box_given(
+                    video, index, corners, box, checked, names=named, new_objects=new_objects
+                )
+                _, job = self.service.add(video, index, given)
+            else:
+                given = GivenAnnotation(source, size, ids, clicks, names=named, new_objects=new_objects)
+                _, job = self.service.add(video, index, given, current=shown if ids is None else None)
             self._remember()
         return job.report()
 

@@ -181,11 +181,11 @@ def test_a_region_labelled_object_is_the_unnamed_object_the_backend_shows_so(
     [shown] = predict(backend, [0], config=labelled("swan", "object"))[0]["result"]
     assert (shown["id"], shown["value"]["brushlabels"]) == ("frugalseg-1", ["object"])
     box = rectangle("object", "r9")
+    # the box tool's mask of object 1 in the box's pixels (x 85…128, y 48…95), as the page's box
+    expected = service.session.box_preview(VIDEO, 6, (85, 48, 128, 95), (), 1).astype(np.uint8)
     sent = backend.post("/webhook", json=event(6, [box]))
     assert sent.status_code == 201, sent.text
     service.wait()
-    expected = np.zeros((480, 854), np.uint8)
-    expected[48:96, 85:129] = 1  # the box's pixels, as object 1
     state = service.session.state(VIDEO)
     assert state is not None and np.array_equal(state.annotated[6], expected)
     assert sorted(state.objects) == [1]
@@ -246,6 +246,37 @@ def test_an_interactive_rectangle_is_the_box_tools_mask_with_its_keypoints(
     inside = np.zeros_like(found)
     inside[y0 : y1 + 1, x0 : x1 + 1] = True
     assert found.any() and not (found & ~inside).any() and not found[inside].all()  # not the box's pixels
+
+
+def test_a_submitted_rectangle_and_its_keypoints_are_the_box_tools_booked_as_a_box(
+    backend: TestClient, service: SessionService, davis: Path
+) -> None:
+    """As the page's box tool: the click model's mask in the box, the keypoints its corrective clicks."""
+    assert backend.post("/webhook", json=event(0, [brush(truth(service, davis, 0) == 1)])).status_code == 201
+    service.wait()
+    ys, xs = np.nonzero(truth(service, davis, 6) == 1)
+    x0, y0, x1, y1 = int(xs.min()) - 5, int(ys.min()) - 5, int(xs.max()) + 5, int(ys.max()) + 5
+    drawn = {
+        "id": "Rk1", "type": "rectanglelabels", "from_name": "box", "to_name": "image", "origin": "manual",
+        "original_width": 854, "original_height": 480, "image_rotation": 0,
+        "value": {"x": x0 * 100 / 854, "y": y0 * 100 / 480, "width": (x1 + 1 - x0) * 100 / 854,
+                  "height": (y1 + 1 - y0) * 100 / 480, "rotation": 0, "rectanglelabels": ["swan"]},
+    }  # fmt: skip
+    click = _keypoint(value={"x": 420.5 * 100 / 854, "y": 230.5 * 100 / 480}, is_positive=True)
+    clicks = (GivenClick(1, 420, 230, True),)
+    expected = service.session.box_given(VIDEO, 6, (x0, y0, x1, y1), 1, clicks).ids
+    assert expected is not None
+    sent = backend.post("/webhook", json=event(6, [drawn, click]))
+    assert sent.status_code == 201, sent.text
+    service.wait()
+    state = service.session.state(VIDEO)
+    assert state is not None and np.array_equal(state.annotated[6], expected)
+    last = state.annotations[-1]
+    assert (last.frame, last.object, last.kind, last.clicks) == (6, 1, "box", 1)
+    assert last.box == (x0, y0, x1 + 1, y1 + 1)  # pixel edges
+    filled = np.zeros((480, 854), bool)
+    filled[y0 : y1 + 1, x0 : x1 + 1] = True
+    assert not np.array_equal(expected == 1, filled)  # not the box's pixels
 
 
 def test_a_webhook_with_more_objects_than_a_video_holds_is_a_422(backend: TestClient) -> None:
