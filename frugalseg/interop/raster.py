@@ -5,7 +5,10 @@ the user asks for: ``coarse``, ``pseudo``), boxes ``boxes`` (the box's pixels ta
 boxes themselves go beside the label), points ``clicks`` (one labelled pixel per point) and
 polylines ``clicks`` too (the line's pixels: a scribble). Pixels no shape covers are 255 (ignore),
 or the ``background`` class of the dense labels of the kinds asked. Shapes are drawn in ``z_order``,
-then file order, so a later shape covers an earlier one. Instance ids go into a map of their own.
+then file order, so a later shape covers an earlier one. Instance ids go into a map of their own;
+a shape of the ``background`` class is no object: its pixels have instance id 0, as the background
+pixels no shape covers do, whatever id the file gives it (a COCO panoptic segment's position, a
+CVAT track's).
 
 A box covers the pixels it touches; an edge within `EDGE_TOLERANCE` of a pixel edge is that edge,
 so a box drawn on whole pixels comes back whole whatever a tool's percent arithmetic left of it
@@ -227,7 +230,8 @@ def rasterize(
 
     ``train_ids`` holds each shape's class (`ClassMapping.train_id` of its label); the shapes must have
     passed `check_shape`. Pixels no shape covers are ``background`` in the labels of
-    ``background_kinds`` (dense kinds only), 255 elsewhere.
+    ``background_kinds`` (dense kinds only), 255 elsewhere; shapes of the ``background`` class have
+    instance id 0 (module docstring).
     """
     out: dict[LabelKind, FrameLabel] = {}
     kinds = [shape_kind(shape, dense_kind) for shape in frame.shapes]
@@ -241,19 +245,27 @@ def rasterize(
         if kind not in out:
             filled = background is not None and kind in DENSE_KINDS and kind in background_kinds
             out[kind] = FrameLabel(np.full(size, background if filled else IGNORE_INDEX, np.uint8))
-        _draw(out[kind], shape, train_id, size, drawn=not (shape.kind in boxed and shape.type == "box"))
+        drawn = not (shape.kind in boxed and shape.type == "box")
+        _draw(out[kind], shape, train_id, size, drawn=drawn, no_object=train_id == background)
     return out
 
 
 def _draw(
-    target: FrameLabel, shape: Shape, train_id: int, size: tuple[int, int], *, drawn: bool = True
+    target: FrameLabel,
+    shape: Shape,
+    train_id: int,
+    size: tuple[int, int],
+    *,
+    drawn: bool = True,
+    no_object: bool = False,
 ) -> None:
     """Draw one shape into ``target`` and record its points or box (not for shapes mapped to ignore).
 
-    A box not ``drawn`` is only recorded (the box that made the frame's ``boxes`` masks).
+    A box not ``drawn`` is only recorded (the box that made the frame's ``boxes`` masks); a shape that
+    is ``no_object`` (of the background class) has no instance id.
     """
     kept = train_id != IGNORE_INDEX
-    instance = shape.instance_id if kept else None
+    instance = shape.instance_id if kept and not no_object else None
     if shape.type == "mask":
         target.paint(shape.get_mask(), train_id, instance)
         return
