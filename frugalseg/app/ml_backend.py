@@ -199,10 +199,19 @@ class MLBackendApp(JSONRoutes):
         return err
 
     async def setup(self, request: Request) -> Response:
-        """Remember the project Label Studio connects (its webhooks are taken), and say the model version."""
+        """Remember the project Label Studio connects (its webhooks are taken), and say the model version.
+
+        A refusal (a config without ``BrushLabels``) is logged: Label Studio shows only its status.
+        """
         data = await self._json(request)
-        project = _project_id(data.get("project"))
-        self.labels[project] = controls(data.get("schema")).labels
+        try:
+            project = _project_id(data.get("project"))
+            self.labels[project] = controls(data.get("schema")).labels
+        except RequestError as err:  # Label Studio shows "422 … check the ML backend server console logs"
+            log.warning(
+                "refused setup of project %s (%d): %s", str(data.get("project"))[:32], err.status, err.message
+            )
+            raise
         await run_in_threadpool(self._remember, project)
         return JSONResponse({"model_version": await run_in_threadpool(self.version)})
 

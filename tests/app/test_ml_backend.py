@@ -117,6 +117,22 @@ def test_health_and_setup(backend: TestClient) -> None:
     assert no_brush.status_code == 422 and "BrushLabels" in no_brush.json()["error"]
 
 
+def test_a_refused_setup_is_logged_on_the_backends_console(
+    backend: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Label Studio says only "422 … check the ML backend server console logs": the reason is there."""
+    schema = '<View><Image name="image" value="$image"/><RectangleLabels name="box" toName="image"/></View>'
+    with caplog.at_level("WARNING", logger="frugalseg.app.ml_backend"):
+        assert backend.post("/setup", json={"project": "99.123", "schema": schema}).status_code == 422
+        assert backend.post("/setup", json={"project": "99.123", "schema": "<View><Image"}).status_code == 400
+    assert [r.getMessage() for r in caplog.records] == [
+        "refused setup of project 99.123 (422): the labeling config has no <BrushLabels name=… toName=…> "
+        "on the image: add one to get masks",
+        "refused setup of project 99.123 (400): the labeling config is not XML (unclosed token: line 1, "
+        "column 6)",
+    ]
+
+
 def test_brush_annotation_becomes_the_sessions_and_predictions_carry_it(
     backend: TestClient, service: SessionService, davis: Path
 ) -> None:
