@@ -3,7 +3,12 @@
 Instances (``annotations`` with ``segmentation``): polygons and RLE (plain ``counts`` lists or
 compressed strings) are decoded by pycocotools into masks (COCO's own rasterisation); an annotation
 with an empty segmentation is its ``bbox`` (``[x, y, width, height]``), a ``boxes`` label; one with
-``keypoints`` (``[x, y, v, …]``) gives its visible points (v > 0) as clicks. Panoptic: each
+``keypoints`` (``[x, y, v, …]``) gives its visible points (v > 0) as clicks. A crowd annotation
+(``iscrowd`` 1: a group of objects, which COCO's evaluation ignores and whose members a file may also
+annotate one by one) is drawn beneath every other annotation of its image, so that it never hides an
+object of its own; its pixels keep its class, not void, as ``iscrowd`` 1 is also how tools mark an
+annotation whose segmentation is an RLE mask (frugalseg's and CVAT's exports write every mask so).
+Panoptic: each
 annotation's PNG holds segment ids as R + 256·G + 256²·B; every segment of ``segments_info`` is a mask,
 and one no pixel holds is refused.
 Instance ids: an annotation's ``attributes.track_id`` + 1 (CVAT's COCO exports of videos number
@@ -45,6 +50,8 @@ COCO = ToolFormat("coco", ".json", "1.0")
 COCO_PANOPTIC = ToolFormat("coco-panoptic", ".json", "1.0")
 
 KIND_KEY = "frugalseg_kind"
+#: The drawing order of a crowd annotation's shapes: beneath the others (module docstring).
+CROWD_Z_ORDER = -1
 
 
 def _coco_tables(data: Any, path: Path) -> tuple[dict[int, str], dict[int, dict[str, Any]]]:
@@ -166,6 +173,7 @@ def _annotation_shapes(
             )
     for shape in shapes:
         shape.seconds = seconds
+        shape.z_order = CROWD_Z_ORDER if annotation.get("iscrowd") == 1 else 0
     return shapes
 
 

@@ -52,3 +52,30 @@ def test_label_import_of_the_panoptic_export_writes_background_as_instance_0(coc
     expected = np.full((10, 5), IGNORE_INDEX, np.uint8)  # the file draws the background: column 4 is none
     expected[:, :2], expected[:, 2:4] = 1, 0
     np.testing.assert_array_equal(label, expected)
+
+
+def test_a_crowd_annotation_is_drawn_beneath_the_polygon_it_covers(coco):
+    """Annotation 2 (crowd RLE of 'b', columns 0–1) covers polygon 1 ('a', x 0…1, y 0…2) whole."""
+    (frame,) = read_export("coco", coco / "coco_instances/annotations/instances_val.json").frames
+    polygon, crowd = frame.shapes
+    assert (polygon.z_order, crowd.z_order) == (0, -1)
+    made = rasterize(frame, (10, 5), [1, 2])[LabelKind.FINE]  # a → 1, b → 2
+    expected = np.full((10, 5), IGNORE_INDEX, np.uint8)
+    expected[:, :2] = 2
+    expected[0:2, 0] = 1  # the polygon's pixels as pycocotools fills them: column 0, rows 0 and 1
+    np.testing.assert_array_equal(made.label, expected)
+    assert made.instances is not None
+    np.testing.assert_array_equal(made.instances, np.where(expected == 1, 1, np.where(expected == 2, 2, 0)))
+
+
+def test_label_import_of_the_instances_export_keeps_both_objects(coco, tmp_path, capsys):
+    instances = coco / "coco_instances"
+    store = tmp_path / "store"
+    args = ["label", "import", str(instances / "annotations/instances_val.json"), "--tool", "coco",
+            "--format", "video", "--root", str(instances / "images/val"), "--out", str(store),
+            "--map", "a=object", "--map", "b=object"]  # fmt: skip
+    assert main(args) == 0, capsys.readouterr()
+    ids = _png(store / "all/val/b_fine_instanceIds.png")
+    values, counts = np.unique(ids, return_counts=True)
+    assert (values.tolist(), counts.tolist()) == ([0, 1, 2], [30, 2, 18])  # polygon 1: 2 pixels, crowd 2: 18
+    assert ids[0, 0] == ids[1, 0] == 1
