@@ -24,7 +24,6 @@ from frugalseg.data.formats.synthetic import default_synthetic_root, generate_sy
 from frugalseg.data.io import cache_dir, image_size
 from frugalseg.data.normalization import IMAGENET_MEAN
 from frugalseg.data.sources import LabelSource
-from frugalseg.datamodules import recipes
 from frugalseg.datamodules.dataset import ClipSampleDataset
 from frugalseg.datamodules.options import (
     AugmentOptions,
@@ -45,6 +44,7 @@ from frugalseg.datamodules.recipes import (
     get_recipe,
     write_samples,
 )
+from frugalseg.datamodules.recipes import logger as draw_logger
 from frugalseg.datamodules.transforms import ClipRandomGeometry, Normalize
 from frugalseg.errors import ConfigError
 
@@ -265,7 +265,7 @@ class VideoSegDataModule(L.LightningDataModule):
         ``quiet``: without the draw's warnings (clips capped, samples left out), which `setup` gives.
         """
         drawn = self.recipe_options
-        with _muted(recipes.logger) if quiet else contextlib.nullcontext():
+        with _muted(draw_logger) if quiet else contextlib.nullcontext():
             return draw_samples(self.recipe, clips, drawn.budget, drawn.seed)
 
     def setup(self, stage: str) -> None:
