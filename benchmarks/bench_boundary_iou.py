@@ -32,14 +32,17 @@ NUM_CLASSES = 19
 def reference_counts(
     pred: np.ndarray, gt: np.ndarray, width: int, ignore: int = 255
 ) -> tuple[np.ndarray, np.ndarray]:
-    """boundary-iou-api mask_to_boundary for every class (pad, d × 3×3 erosions, crop), then counts."""
+    """boundary-iou-api mask_to_boundary for every class (pad, d × 3×3 erosions, crop), then counts.
+
+    Both maps' regions are cut where the target is ignored, as the metric defines them.
+    """
     valid = gt != ignore
     kernel = np.ones((3, 3), np.uint8)
     inter, union = np.zeros(NUM_CLASSES, np.int64), np.zeros(NUM_CLASSES, np.int64)
     for c in range(NUM_CLASSES):
         bands = []
         for labels in (gt, pred):
-            mask = (labels == c).astype(np.uint8)
+            mask = ((labels == c) & valid).astype(np.uint8)
             padded = cv2.copyMakeBorder(mask, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
             eroded = cv2.erode(padded, kernel, iterations=width)[1:-1, 1:-1]
             bands.append((mask - eroded).astype(bool) & valid)

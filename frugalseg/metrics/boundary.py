@@ -71,6 +71,18 @@ def boundary_band_torch(labels: Tensor, width: int) -> Tensor:
     return band
 
 
+def _cut_where_unknown(pred: np.ndarray, target: np.ndarray, ignore: int) -> np.ndarray:
+    """A copy of uint8 ``pred`` holding ``ignore`` wherever ``target`` does (no full-size temporaries)."""
+    unknown: np.ndarray = cv2.inRange(target, ignore, ignore)  # 255 where ignored, else 0
+    cut: np.ndarray
+    if ignore == 255:
+        cut = cv2.max(pred, unknown)
+    else:
+        cut = pred.copy()
+        cut[unknown > 0] = ignore
+    return cut
+
+
 class BoundaryIoU(Metric):
     """Per-class Boundary IoU accumulated over a dataset (summed intersection and union per class).
 
@@ -175,12 +187,12 @@ class BoundaryIoU(Metric):
                 raise self._target_error(low if low < 0 else high)
         else:
             pred_all, gt_all = pred_np.astype(np.uint8, copy=False), target_np.astype(np.uint8, copy=False)
-        if ignore is not None:  # the prediction's bands as the target's: cut where it is unknown
-            pred_all = np.where(gt_all == ignore, np.uint8(ignore), pred_all)
         inter, gt_count, pred_count = (np.zeros(n, np.int64) for _ in range(3))
         band_gt, band_pred, state = (np.empty(gt_all.shape[1:], np.uint8) for _ in range(3))
         diag = np.arange(n)
         for g, p in zip(gt_all, pred_all, strict=True):
+            if ignore is not None:  # the prediction's bands as the target's: cut where it is unknown
+                p = _cut_where_unknown(p, g, ignore)
             boundary_band_np(g, self.width, 64, band_gt)
             boundary_band_np(p, self.width, 128, band_pred)
             cv2.bitwise_or(band_gt, band_pred, dst=state)
