@@ -544,8 +544,8 @@ def _write(
     if made.instances is not None:
         ids = made.instances.astype(np.uint8) if made.instances.max() < 255 else made.instances
         write_bytes_atomic(instances_path(path), encode_png(ids, path))
-    if kind is LabelKind.CLICKS:
-        clicks = made.clicks or _component_clicks(made.label)
+    if kind is LabelKind.CLICKS:  # scribbles are their own record: no click made of their pixels
+        clicks = made.clicks or ([] if made.scribbles else _component_clicks(made.label))
         write_json_atomic(
             clicks_json_path(path), {**clicks_json(clicks, shape, 0), "scribbles": made.scribbles}
         )

@@ -5,6 +5,7 @@ The expected pixels are read off the files by hand (their JSON and PNGs are 10×
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import cv2
@@ -79,3 +80,22 @@ def test_label_import_of_the_instances_export_keeps_both_objects(coco, tmp_path,
     values, counts = np.unique(ids, return_counts=True)
     assert (values.tolist(), counts.tolist()) == ([0, 1, 2], [30, 2, 18])  # polygon 1: 2 pixels, crowd 2: 18
     assert ids[0, 0] == ids[1, 0] == 1
+
+
+def test_a_cvat_video_frame_of_one_polyline_is_a_scribble_and_no_click(shared_data, tmp_path, capsys):
+    """Frame 13 holds track 2's polyline alone: its clicks JSON lists the scribble and no click."""
+    video = shared_data / "tool_exports/cvat_dataset/for_video"
+    store = tmp_path / "store"
+    args = ["label", "import", str(video / "annotations.xml"), "--tool", "cvat-video", "--format", "video",
+            "--root", str(video / "images"), "--clip", "images", "--out", str(store),
+            "--map", "II=object", "--map", "klhg=object"]  # fmt: skip
+    assert main(args) == 0, capsys.readouterr()
+    side = json.loads((store / "all/images/frame_000013_clicks.json").read_text(encoding="utf-8"))
+    assert side["clicks"] == []
+    assert side["scribbles"] == [{"points": [[7.85, 13.88], [3.5, 6.67], [15.9, 2.0], [13.31, 7.21]],
+                                  "train_id": 1, "instance_id": 3}]  # fmt: skip
+    label = _png(store / "all/images/frame_000013_clicks_labelTrainIds.png")
+    assert np.count_nonzero(label != IGNORE_INDEX) == np.count_nonzero(label == 1) > 0
+    frame_10 = json.loads((store / "all/images/frame_000010_clicks.json").read_text(encoding="utf-8"))
+    clicks = [(c["x"], c["y"], c["instance_id"]) for c in frame_10["clicks"]]
+    assert clicks == [(21, 8, 2), (2, 15, 2), (2, 3, 2)]  # track 1's points, as drawn
