@@ -192,9 +192,11 @@ class TemporalConsistency(DatasetMeanIoU):
                 return
         warped, inside = backward_warp(pred_prev[:, None].float(), flow_cur_to_prev, mode="nearest")
         warped = warped[:, 0].round().to(torch.int32)
-        reliable = inside & reliable & (pred_cur != self.ignore_index)
+        unlabelled = pred_cur == self.ignore_index
+        reliable = inside & reliable & ~unlabelled
         # unreliable pixels become the ignore index of the target, which the confusion matrix skips
-        super().update(pred_cur.to(torch.int32), warped.masked_fill_(~reliable, self.ignore_index))
+        counted = pred_cur.masked_fill(unlabelled, 0).to(torch.int32)  # an ignored class is not checked
+        super().update(counted, warped.masked_fill_(~reliable, self.ignore_index))
 
     def _pair_counts_opencv(
         self, pred_prev: Tensor, pred_cur: Tensor, flow_cur_to_prev: Tensor, reliable: Tensor
@@ -223,7 +225,7 @@ class TemporalConsistency(DatasetMeanIoU):
         warped, mask = warp_nearest_np(prev_u8, flow, arithmetic)
         mask &= reliable.detach().cpu().numpy().astype(bool, copy=False)
         if self.validate_args:  # the torch path's check: warped target where counted, every prediction
-            counted = mask & (cur_np != self.ignore_index)
-            self.check_np(np.where(counted, warped, self.ignore_index), cur_np)
+            labelled = cur_np != self.ignore_index
+            self.check_np(np.where(mask & labelled, warped, self.ignore_index), cur_np[labelled])
         n = self.num_classes
         return torch.from_numpy(joint_histogram(warped, cur_u8, n, n, mask.view(np.uint8)))

@@ -198,12 +198,14 @@ def test_tc_paths_reject_invalid_predictions_with_the_same_message(bad: str) -> 
     assert messages[0] == messages[1]
 
 
-def test_tc_without_checks_counts_like_the_torch_path_on_the_ignore_index() -> None:
+@pytest.mark.parametrize("checked", [False, True])
+def test_tc_paths_leave_out_the_ignore_index_in_either_prediction(checked: bool) -> None:
+    """An unlabelled (ignore-index) pixel of a prediction is left out; with checks on it was refused."""
     prev, cur = (t([m]) for m in square_frames())
     prev[0, :2], cur[0, 5:] = 255, 255
     zero = torch.zeros(1, 2, 8, 8)
-    fast = TemporalConsistency(2, validate_args=False)
-    slow = TemporalConsistency(2, validate_args=False, backend="torch")
+    fast = TemporalConsistency(2, validate_args=checked)
+    slow = TemporalConsistency(2, validate_args=checked, backend="torch")
     for metric in (fast, slow):
         metric.update(prev, cur, zero, zero)
     assert fast.confmat.sum() == 8 * 3  # rows 2-4: the rest holds the ignore index in one of the maps

@@ -327,6 +327,9 @@ def score_labels(
 ) -> Quality:
     """mIoU, pixel accuracy and boundary IoU (d = 2) against the ground truth, and TC of consecutive labels.
 
+    A label's ``ignore_index`` pixels (none: a propagation leaves them unlabelled) are scored as wrong where
+    the ground truth has a class: an extra class that no truth holds, left out of the means.
+
     Args:
         labels: every frame's label (H×W class ids).
         ground_truth: every frame's ground truth, None where a frame has none (left out).
@@ -334,15 +337,16 @@ def score_labels(
         flows: `video_flows` of the video.
         ignore_index: the label value left out.
     """
-    miou = DatasetMeanIoU(num_classes, ignore_index=ignore_index)
-    boundary = BoundaryIoU(num_classes, ignore_index=ignore_index, width=BOUNDARY_WIDTH)
+    miou = DatasetMeanIoU(num_classes + 1, ignore_index=ignore_index)
+    boundary = BoundaryIoU(num_classes + 1, ignore_index=ignore_index, width=BOUNDARY_WIDTH)
     tc = TemporalConsistency(num_classes, ignore_index=ignore_index)
     tensors = [torch.from_numpy(np.asarray(label, np.int64))[None] for label in labels]
     for label, truth in zip(tensors, ground_truth, strict=True):
         if truth is not None:
             target = torch.from_numpy(np.asarray(truth, np.int64))[None]
-            miou.update(label, target)
-            boundary.update(label, target)
+            unlabelled = label.masked_fill(label == ignore_index, num_classes)  # the extra class: wrong
+            miou.update(unlabelled, target)
+            boundary.update(unlabelled, target)
     for t, (to_prev, to_cur) in enumerate(flows, start=1):
         tc.update(
             tensors[t - 1],
@@ -353,9 +357,9 @@ def score_labels(
     confmat = miou.confmat.double()
     total = float(confmat.sum())
     return Quality(
-        miou=round(float(miou.compute()), 6),
+        miou=round(float(miou.per_class()[:num_classes].nanmean()), 6),
         pixel_accuracy=round(float(confmat.trace()) / total, 6) if total else float("nan"),
-        boundary_iou=round(float(boundary.compute()), 6),
+        boundary_iou=round(float(boundary.per_class()[:num_classes].nanmean()), 6),
         tc=round(float(tc.compute()), 6) if flows else float("nan"),
     )
 

@@ -17,6 +17,7 @@ from frugalseg.active.semantic.loop import (
     SemanticLoopConfig,
     SemanticVideo,
     read_video,
+    score_labels,
 )
 from frugalseg.active.semantic.samples import Granularity, SamplePool
 from frugalseg.data.costs import DEFAULT_COSTS
@@ -167,3 +168,15 @@ def test_a_state_made_with_other_settings_is_refused(student, video, tmp_path):
     with pytest.raises(ConfigError, match="was made with other settings \\(loop\\)"):
         SemanticLoop(video, tmp_path / "run", other, _learner(student), flow_cache=tmp_path / "flows").run()
     assert (tmp_path / "run" / STATE_FILE).read_bytes() == before
+
+
+def test_a_label_s_unlabelled_pixels_score_as_wrong_not_as_a_crash() -> None:
+    """A propagation leaves void (255) where it cannot tell; CamVid's flow baseline crashed on it."""
+    truth = np.array([[0, 0, 1, 1]])
+    label = np.array([[0, 255, 1, 1]])  # the second pixel unlabelled
+    flow = np.zeros((1, 4, 2), np.float32)
+    quality = score_labels([label, label], [truth, None], 2, [(flow, flow)])
+    # class 0: 1 of target 2 and prediction 1 → 1/2; class 1: 2/2 → mIoU 0.75; 3 of 4 pixels right.
+    # Bands (a 1×4 frame is all border): class 0 gt {0, 1}, label {0} → 1/2; class 1 {2, 3} both → 1.
+    assert (quality.miou, quality.pixel_accuracy, quality.boundary_iou) == (0.75, 0.75, 0.75)
+    assert quality.tc == 1.0  # the same label twice, its void left out
