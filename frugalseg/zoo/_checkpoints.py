@@ -55,13 +55,18 @@ def packaged_checkpoints() -> Path:
 def checkpoints_dirs(directory: str | Path | None = None) -> list[Path]:
     """Folders searched for a published name.
 
-    ``directory`` alone when given, else ``$FRUGALSEG_CHECKPOINTS`` (if set) and then the packaged
-    folder.
+    ``directory`` alone when given, else where publishing writes without ``--out`` (`publish_dir`:
+    ``$FRUGALSEG_CHECKPOINTS``, or ``checkpoints/`` of the working folder when it holds an index) and
+    then the packaged folder.
     """
     if directory is not None:
         return [Path(directory)]
-    env = os.environ.get("FRUGALSEG_CHECKPOINTS")
-    return [*([Path(env)] if env else []), packaged_checkpoints()]
+    published = publish_dir()
+    searched = (
+        [published] if os.environ.get("FRUGALSEG_CHECKPOINTS") or (published / INDEX_FILE).is_file() else []
+    )
+    packaged = packaged_checkpoints()
+    return [*(d for d in searched if d.resolve() != packaged.resolve()), packaged]
 
 
 def publish_dir() -> Path:

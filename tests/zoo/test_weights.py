@@ -14,6 +14,7 @@ from frugalseg.cli import main
 from frugalseg.errors import WeightsError
 from frugalseg.lightning_modules.publish import _training_record, publish_checkpoint
 from frugalseg.zoo import INDEX_FILE, get_model, load_pretrained, read_index, resolve, url_cache_path
+from frugalseg.zoo._checkpoints import checkpoints_dirs, packaged_checkpoints
 
 ARCH = "hrnetv2_w18_small"
 CLASSES = ["road", "sidewalk", "building", "car"]
@@ -349,3 +350,19 @@ def test_torch_files_a_bare_state_dict_loads_and_a_foreign_checkpoint_is_named(t
     torch.save({"state_dict": {"w": "not a tensor"}}, tmp_path / "odd.ckpt")
     with pytest.raises(WeightsError, match=r"odd\.ckpt: state dict entries that are not tensors: w"):
         resolve(tmp_path / "odd.ckpt")
+
+
+def test_a_name_published_without_out_is_found_from_the_same_folder(tmp_path, monkeypatch):
+    """``zoo publish`` writes ``./checkpoints`` by default: ``get_model(weights=NAME)`` reads it there."""
+    monkeypatch.delenv("FRUGALSEG_CHECKPOINTS", raising=False)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    model = _student()
+    card = publish_checkpoint(_fake_run(tmp_path, model), "mine")
+    assert (work / "checkpoints" / card["file"]).is_file()
+    assert checkpoints_dirs() == [Path("checkpoints"), packaged_checkpoints()]
+    assert torch.equal(_output(get_model(ARCH, weights="mine")), _output(model))
+    assert main(["zoo", "verify", "mine"]) == 0
+    monkeypatch.chdir(tmp_path)  # elsewhere, only the shipped names
+    assert checkpoints_dirs() == [packaged_checkpoints()]
