@@ -141,15 +141,17 @@ def _not_cached(hub: HubId, filename: str) -> WeightsError:
     """The error for a file that is not in the cache and cannot be downloaded now."""
     from huggingface_hub import constants
 
-    why = "HF_HUB_OFFLINE is set" if constants.HF_HUB_OFFLINE else "the Hub cannot be reached"
+    offline = constants.HF_HUB_OFFLINE
+    why = "HF_HUB_OFFLINE is set" if offline else "the Hub cannot be reached"
     what = "" if filename in (WEIGHTS_FILE, TORCH_WEIGHTS_FILE, CONFIG_FILE) else f" {filename}"
     revision = f" --revision {hub.revision}" if hub.revision else ""
+    unset = " (or unset HF_HUB_OFFLINE)" if offline else ""
     return WeightsError(
         str(hub),
         f"{filename} (revision {hub.revision or 'main'}) is not in the Hugging Face cache "
         f"{constants.HF_HUB_CACHE} and cannot be downloaded ({why}); fetch it where there is a network "
-        f"with `hf download {hub.repo_id}{what}{revision}` into the same HF_HOME (or unset "
-        "HF_HUB_OFFLINE), or give a local file instead",
+        f"with `hf download {hub.repo_id}{what}{revision}` into the same HF_HOME{unset}, or give a local "
+        "file instead",
     )
 
 

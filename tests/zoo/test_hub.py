@@ -192,6 +192,20 @@ def test_a_revision_or_a_repository_not_in_the_cache_is_named_with_how_to_get_it
     assert message.startswith(f"hf-hub:{REPO}@v9: ")
     assert "(revision v9) is not in the Hugging Face cache" in message and "HF_HUB_OFFLINE is set" in message
     assert f"`hf download {REPO} --revision v9`" in message
+    assert "into the same HF_HOME (or unset HF_HUB_OFFLINE), or give" in message
+
+
+def test_without_hf_hub_offline_the_error_does_not_tell_to_unset_it(monkeypatch):
+    from huggingface_hub import constants
+
+    from frugalseg.zoo._hub import _not_cached, parse_hub_id
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    hub = parse_hub_id(f"hf-hub:{REPO}")
+    assert hub is not None
+    message = str(_not_cached(hub, "model.safetensors"))
+    assert "cannot be downloaded (the Hub cannot be reached)" in message
+    assert "HF_HUB_OFFLINE" not in message
     with pytest.raises(WeightsError, match=r"hf-hub:nobody/nothing: .* is not in the Hugging Face cache"):
         resolve("hf-hub:nobody/nothing")
     with pytest.raises(WeightsError, match="not a Hub id"):
