@@ -10,6 +10,7 @@ module's ``default_cfgs``. Tests, benchmarks and the CLI then ask the registry
 from __future__ import annotations
 
 import fnmatch
+import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -247,10 +248,28 @@ def get_model(
         raise ConfigError(
             "num_frames", f"{name!r} is an image model and takes num_frames=1, got num_frames={num_frames}"
         )
-    model = entry.entrypoint(num_classes=num_classes, num_frames=num_frames, **kwargs)
+    try:
+        model = entry.entrypoint(num_classes=num_classes, num_frames=num_frames, **kwargs)
+    except TypeError as err:
+        unexpected = re.search(r"unexpected keyword argument '(\w+)'", str(err))
+        if unexpected is None:
+            raise
+        raise ConfigError(unexpected[1], _unknown_argument(name, unexpected[1])) from err
     if loaded is not None:
         loaded.load_into(model)
     return model
+
+
+def _unknown_argument(name: str, key: str) -> str:
+    """Why ``key`` is no argument of model ``name``, and what to give instead."""
+    text = f"is no argument of {name!r}"
+    if key == "pretrained":
+        text += (
+            " (timm's pretrained=True): frugalseg's students take weights=NAME for a whole trained model "
+            "(list_models(pretrained=True) and `frugalseg zoo list` name them) and, where a timm backbone "
+            "is used, backbone_weights for its pretrained backbone"
+        )
+    return text
 
 
 def load_pretrained(weights: str | Path, checkpoints: str | Path | None = None, **kwargs: Any) -> Student:

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 import frugalseg.zoo
 from frugalseg.cli import main
+from frugalseg.errors import ConfigError
 from frugalseg.zoo import (
     ImageStudent,
     ModelConfig,
@@ -269,3 +270,13 @@ def test_zoo_list_shows_the_architectures(capsys) -> None:
     models_table = capsys.readouterr().out.split("published weights")[0]
     assert "hrnetv2_w18_small" in models_table and "streets-hrnetv2-w18s" in models_table
     assert "hrnetv2_w48" not in models_table
+
+
+def test_an_argument_the_model_does_not_take_is_named_and_timm_s_pretrained_explained() -> None:
+    with pytest.raises(ConfigError) as error:
+        get_model("tmanet_r18", num_classes=3, pretrained=True)
+    assert error.value.option == "pretrained"
+    assert error.value.problem.startswith("is no argument of 'tmanet_r18' (timm's pretrained=True): ")
+    assert "weights=NAME" in error.value.problem and "backbone_weights" in error.value.problem
+    with pytest.raises(ConfigError, match=r"^backbone_weight: is no argument of 'tmanet_r18'$"):
+        get_model("tmanet_r18", num_classes=3, backbone_weight="x")
