@@ -389,7 +389,8 @@ class VideoSegDataModule(L.LightningDataModule):
             f"{cost.total_hours:.1f} h of annotation"
         )
         trainer = self.trainer
-        if trainer is None:
+        # `fast_dev_run` (set on the Trainer by its debugging flags, not declared by its class) writes nothing
+        if trainer is None or getattr(trainer, "fast_dev_run", False):
             return
         # every rank asks: `log_dir` is broadcast from rank 0, so asking on rank 0 alone deadlocks DDP
         log_dir = trainer.log_dir or trainer.default_root_dir

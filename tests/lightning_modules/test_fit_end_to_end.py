@@ -122,10 +122,11 @@ def test_a_run_without_a_logger_resumes_from_its_last_checkpoint(tiny_streets, t
 
 
 def test_a_fast_dev_run_writes_no_checkpoint(tiny_streets, tmp_path):
-    """Lightning says a fast_dev_run saves nothing; its ModelCheckpoint wrote last.ckpt at the end."""
+    """Lightning says a fast_dev_run saves nothing; its ModelCheckpoint wrote last.ckpt at the end (and the
+    datamodule samples.json in the working folder)."""
     run = run_lightning_cli(
         ["fit", *_small(tiny_streets, tmp_path), *SMALL_STUDENT, "--trainer.fast_dev_run", "true"]
     )
     assert run.trainer.global_step == 1
     assert run.trainer.checkpoint_callback is None
-    assert not list(tmp_path.glob("**/*.ckpt"))
+    assert not list(tmp_path.glob("**/*.ckpt")) and not list(tmp_path.glob("**/samples.json"))
