@@ -90,7 +90,12 @@ def register_semantic(commands: argparse._SubParsersAction) -> None:
 def semantic_options(parser: argparse.ArgumentParser) -> None:
     """``annotate semantic``'s options (`frugalseg annotate` adds them when the command is named)."""
     parser.add_argument("--config", action=_ConfigFile, help="YAML file of option values (see the docs)")
-    parser.add_argument("--format", default="synthetic", help="data set format (ground truth on every frame)")
+    parser.add_argument(
+        "--format",
+        default=None,
+        help="data set format, ground truth on every frame (default: the layout --root has; without "
+        "--root the synthetic set)",
+    )
     parser.add_argument("--root", default=None, help="the data set folder")
     parser.add_argument("--split", default=None, help="split to annotate (default: the first)")
     parser.add_argument("--clips", type=_words, default=None, help="clip ids, comma-separated (default: all)")
@@ -177,7 +182,7 @@ def _report(loop: Any) -> None:
 def _semantic(args: argparse.Namespace) -> int:
     from frugalseg.active.semantic.samples import Granularity
     from frugalseg.active.semantic.simulate import configs, simulate_semantic
-    from frugalseg.data.formats import get_format
+    from frugalseg.data.formats import detect_format, get_format
     from frugalseg.lightning_modules.semantic_learner import FineTuningLearner
 
     for option in ("root", "out"):
@@ -196,7 +201,8 @@ def _semantic(args: argparse.Namespace) -> int:
         seed=args.seed,
         baseline=not args.no_baseline,
     )
-    fmt = get_format(args.format, args.root)
+    name = args.format or (detect_format(args.root) if args.root is not None else "synthetic")
+    fmt = get_format(name, args.root)
     clips = _chosen_clips(fmt, args.split or fmt.splits()[0], args.clips, args.max_clips)
     learner = FineTuningLearner(
         student=args.student,

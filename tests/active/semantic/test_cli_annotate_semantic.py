@@ -148,3 +148,14 @@ def test_shipped_loop_configs_set_known_options_and_show_their_command(config):
     assert f"frugalseg annotate semantic --config configs/annotate/{config.name}" in config.read_text(
         encoding="utf-8"
     )
+
+
+def test_the_format_is_the_layout_the_root_has(student, tmp_path, capsys, shared_data):
+    """Without --format the root's layout is read, as the other commands do (it was always synthetic)."""
+    out = tmp_path / "out"
+    argv = ["annotate", "semantic", "--student", student, "--out", str(out), "--max-clips", "1"]
+    assert main([*argv, "--root", str(shared_data / "cityscapes_dev")]) == 2
+    # read as Cityscapes: its one manual frame is not ground truth on every frame (not "synthetic.json")
+    err = capsys.readouterr().err
+    assert "no ground truth" in err and "synthetic.json" not in err
+    assert not out.exists()
