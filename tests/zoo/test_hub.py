@@ -196,14 +196,18 @@ def test_a_revision_or_a_repository_not_in_the_cache_is_named_with_how_to_get_it
 
 
 def test_without_hf_hub_offline_the_error_does_not_tell_to_unset_it(monkeypatch):
+    import huggingface_hub
     from huggingface_hub import constants
+    from huggingface_hub.errors import LocalEntryNotFoundError
 
-    from frugalseg.zoo._hub import _not_cached, parse_hub_id
+    def unreachable(*args, **kwargs):  # what the library raises when the Hub cannot be reached
+        raise LocalEntryNotFoundError("no connection")
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    hub = parse_hub_id(f"hf-hub:{REPO}")
-    assert hub is not None
-    message = str(_not_cached(hub, "model.safetensors"))
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", unreachable)
+    with pytest.raises(WeightsError) as caught:
+        resolve("hf-hub:nobody/nothing")
+    message = str(caught.value)
     assert "cannot be downloaded (the Hub cannot be reached)" in message
     assert "HF_HUB_OFFLINE" not in message
     with pytest.raises(WeightsError, match=r"hf-hub:nobody/nothing: .* is not in the Hugging Face cache"):

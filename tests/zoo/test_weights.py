@@ -13,8 +13,16 @@ import torch
 from frugalseg.cli import main
 from frugalseg.errors import WeightsError
 from frugalseg.lightning_modules.publish import _training_record, publish_checkpoint
-from frugalseg.zoo import INDEX_FILE, get_model, load_pretrained, read_index, resolve, url_cache_path
-from frugalseg.zoo._checkpoints import checkpoints_dirs, packaged_checkpoints
+from frugalseg.zoo import (
+    INDEX_FILE,
+    checkpoints_dirs,
+    get_model,
+    load_pretrained,
+    packaged_checkpoints,
+    read_index,
+    resolve,
+    url_cache_path,
+)
 
 ARCH = "hrnetv2_w18_small"
 CLASSES = ["road", "sidewalk", "building", "car"]
