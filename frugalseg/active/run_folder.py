@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,6 +79,16 @@ class LoopLabel:
     seconds: float
     side: dict[str, Any] | None = None
     instances: np.ndarray | None = None
+
+
+def source_frame(annotated: Sequence[int], t: int) -> int:
+    """The frame loop frame ``t``'s label came from: ``t`` when annotated, else the nearest annotated frame.
+
+    ``annotated`` is sorted; of two annotated frames equally near, the earlier; ``t`` itself when none is.
+    """
+    if not annotated or t in annotated:
+        return t
+    return min(annotated, key=lambda f: (abs(f - t), f))
 
 
 def write_loop_labels(

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from frugalseg.active.objects.state import Annotation, VideoState
-from frugalseg.active.run_folder import LoopLabel, write_loop_labels
+from frugalseg.active.run_folder import LoopLabel, source_frame, write_loop_labels
 from frugalseg.autolabel.boxes import Box, boxes_json, boxes_to_label
 from frugalseg.autolabel.clicks import Click, clicks_json
 from frugalseg.data.clips import IGNORE_INDEX, Clip, LabelKind
@@ -66,16 +66,6 @@ def video_labels(
         kind = LabelKind.FINE if drawn else LabelKind.PSEUDO
         instances = object_ids_of(label, mask) if object_ids else None
         yield LoopLabel(offset, kind, label, source, seconds, None, instances)
-
-
-def source_frame(annotated: Sequence[int], t: int) -> int:
-    """The frame loop frame ``t``'s mask came from: ``t`` when annotated, else the nearest annotated frame.
-
-    ``annotated`` is sorted; of two annotated frames equally near, the earlier; ``t`` itself when none is.
-    """
-    if not annotated or t in annotated:
-        return t
-    return min(annotated, key=lambda f: (abs(f - t), f))
 
 
 def object_ids_of(label: np.ndarray, ids: np.ndarray) -> np.ndarray:

@@ -28,7 +28,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from frugalseg.active.run_folder import LoopLabel, figure_png, open_run, write_loop_labels
+from frugalseg.active.run_folder import LoopLabel, figure_png, open_run, source_frame, write_loop_labels
 from frugalseg.active.semantic.loop import (
     Learner,
     Quality,
@@ -287,5 +287,5 @@ def _loop_labels(clip: Clip, loop: SemanticLoop, costs: AnnotationCosts) -> Iter
         seconds = sum(s.clicks for s in on_frame) * costs.click_seconds + costs.clicked_frame_seconds * len(
             {s.iteration for s in on_frame}
         )
-        source = min(clicked, key=lambda f: (abs(f - t), f))
+        source = source_frame(clicked, t)
         yield LoopLabel(offset, LabelKind.PSEUDO, full, offsets[source], seconds)
