@@ -169,12 +169,19 @@ def _check_choices(option: str, what: str, names: Sequence[str], choices: Sequen
 
 
 def _report(loop: Any) -> None:
-    """One line per finished loop: its strategy, budget, video, mIoU and clicks (and the flow baseline)."""
+    """One line per finished loop: its strategy, budget, video, mIoU and clicks (and the flow baseline).
+
+    Clicks over the budget are said: every iteration labels one sample at least.
+    """
     last = loop.history[-1]
+    budget = loop.config.budget_percent
+    over = ""
+    if last.clicks_percent > budget:
+        over = f" (over the {budget:g} %: a sample per iteration at least)"
     base = "" if last.baseline is None else f"; flow propagation mIoU {last.baseline.miou:.3f}"
     print(
-        f"{loop.config.name} b{loop.config.budget_percent:g} {loop.video.name}: "
-        f"mIoU {last.quality.miou:.3f} at {last.clicks_percent:.2f} % clicks{base}",
+        f"{loop.config.name} b{budget:g} {loop.video.name}: "
+        f"mIoU {last.quality.miou:.3f} at {last.clicks_percent:.2f} % clicks{over}{base}",
         flush=True,
     )
 

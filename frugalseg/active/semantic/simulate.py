@@ -227,7 +227,7 @@ def simulate_semantic(
         loop.run()
         if report is not None:
             report(loop)
-    data = _write_outputs(out, f"{fmt.name}: {len(clips)} video(s)", [c for c, _ in videos], loops, costs)
+    data = _write_outputs(out, fmt, [c for c, _ in videos], loops, costs)
     return data, loops
 
 
@@ -247,30 +247,33 @@ def _run_settings(
 
 
 def _write_outputs(
-    out: Path, title: str, clips: Sequence[Clip], loops: Sequence[SemanticLoop], costs: AnnotationCosts
+    out: Path, fmt: Format, clips: Sequence[Clip], loops: Sequence[SemanticLoop], costs: AnnotationCosts
 ) -> dict[str, Any]:
     """Write the finished loops' curves (``curves.json``, ``curves.png``) and label stores; the curves."""
     data = curves(loops)
     write_bytes_atomic(out / "curves.json", (json.dumps(data, indent=1, sort_keys=True) + "\n").encode())
-    write_bytes_atomic(out / "curves.png", plot(data, title=title))
+    write_bytes_atomic(out / "curves.png", plot(data, title=f"{fmt.name}: {len(clips)} video(s)"))
     clip_of = {clip.clip_id: clip for clip in clips}
     for loop in loops:
-        write_semantic_labels(out / "labels" / store_name(loop.config), clip_of[loop.video.name], loop, costs)
+        store = out / "labels" / store_name(loop.config)
+        write_semantic_labels(store, fmt, clip_of[loop.video.name], loop, costs)
     return data
 
 
-def write_semantic_labels(root: Path, clip: Clip, loop: SemanticLoop, costs: AnnotationCosts) -> int:
+def write_semantic_labels(
+    root: Path, fmt: Format, clip: Clip, loop: SemanticLoop, costs: AnnotationCosts
+) -> int:
     """The loop's generated labels as ``pseudo`` labels of a label store, at the clip's frame size.
 
     Each record's source is the nearest frame a person labelled samples on, and its seconds the
     human time spent on the frame itself (its clicks and, per iteration that clicked it, the time
-    to find its objects). Returns how many labels were written.
+    to find its objects). The store's ``run.json`` names the data set and split, so that ``label
+    report`` finds the ground truth. Returns how many labels were written.
     """
     settings = {"loop": loop.config.to_json(), "learner": loop.learner.settings}
+    config = {"engine": ENGINE, "settings": settings, "split": clip.split, **fmt.describe()}
     labels = _loop_labels(clip, loop, costs)
-    return write_loop_labels(
-        root, clip, {"engine": ENGINE, **settings}, labels, engine=ENGINE, settings=settings
-    )
+    return write_loop_labels(root, clip, config, labels, engine=ENGINE, settings=settings)
 
 
 def _loop_labels(clip: Clip, loop: SemanticLoop, costs: AnnotationCosts) -> Iterator[LoopLabel]:

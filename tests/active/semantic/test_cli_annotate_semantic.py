@@ -47,6 +47,8 @@ def test_annotate_semantic_writes_curves_stores_and_contact_sheets(student, root
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "frame-random b40 synthtown_000000_000019: mIoU" in printed and "flow propagation mIoU" in printed
+    # each of the 3 frames is about a third of the clicks: 2 iterations label 2 frames, over the 40 % budget
+    assert "at 67.00 % clicks (over the 40 %: a sample per iteration at least); flow" in printed
     curves = json.loads((out / "curves.json").read_text(encoding="utf-8"))
     assert sorted(curves["strategies"]) == ["frame-random", "rectangle-random"]
     frame = curves["strategies"]["frame-random"]["points"]
@@ -65,6 +67,17 @@ def test_annotate_semantic_writes_curves_stores_and_contact_sheets(student, root
     # a rerun resumes every finished loop and prints the same figures
     assert main(argv) == 0
     assert capsys.readouterr().out == printed
+    # `label report` finds the ground truth from the store's run.json: a frame the person labelled is exact
+    store = out / "labels" / "frame-random-b40"
+    assert main(["label", "report", str(store), "--no-progress"]) == 0
+    report = json.loads((store / "report" / "report.json").read_text(encoding="utf-8"))
+    assert (report["format"], report["split"], report["settings"]["loop"]["budget_percent"]) == (
+        "synthetic",
+        "val",
+        40,
+    )
+    labelled = [f for f in report["per_clip"] if f["source_offset"] == f["offset"]]
+    assert labelled and all(f["j"] == 1.0 for f in labelled)
 
 
 @pytest.mark.parametrize(
