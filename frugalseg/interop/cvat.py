@@ -18,12 +18,15 @@ label kind, and ``<attribute name="frugalseg_seconds">`` the annotation seconds 
 store's cost ledger; shapes filled in between say nothing); a track's id + 1 is its instance id, an
 image shape's is its attribute ``instance_id`` or its position in the image.
 
-frugalseg writes a store's labels of one clip as tracks of masks, and what a person drew beside
-them: a track of ``<box>`` shapes per object's boxes of a ``boxes`` label and a track of ``<points>``
-shapes per object's clicks of a ``clicks`` label (each at its pixel's centre), of the kind they are.
-Each shape of these tracks, like each mask, is followed by an ``outside`` one where the next frame
-holds none, so nothing is filled in between. Each shape that is not ``outside`` records its label's
-seconds.
+frugalseg writes a store's labels of one clip as masks, and what a person drew beside them: a
+track of ``<box>`` shapes per object's boxes of a ``boxes`` label and a track of ``<points>`` shapes
+per object's clicks of a ``clicks`` label (each at its pixel's centre), of the kind they are. CVAT
+has no tracks of masks (its importer keeps a mask track's first shape only), so each mask is a
+track of its own, as CVAT writes a mask shape: the mask as a keyframe on its frame and an
+``outside`` copy on the next frame, left out past the task's last frame; the object's id is its
+``instance_id`` attribute. Each box or points shape is followed by an ``outside`` one where the next
+frame holds none, so nothing is filled in between. Each shape that is not ``outside`` records its
+label's seconds.
 """
 
 from __future__ import annotations
@@ -333,11 +336,11 @@ def write_cvat_video(
     marks: list[tuple[int, list[Mark]]] = (),  # type: ignore[assignment]
     seconds: dict[tuple[int, LabelKind], float] | None = None,
 ) -> None:
-    """Write CVAT for video 1.1 XML: one track of masks per (kind, class, instance) over ``frames``.
+    """Write CVAT for video 1.1 XML: one track per mask of ``frames``, as CVAT writes a mask shape.
 
     ``frames`` holds, per video frame number, its (kind, class name, instance id, mask) objects; each
-    track has a keyframe mask on every frame that holds its object and an ``outside`` shape on the
-    next frame of the video when the object is not there, so the track shows nowhere else. ``marks``
+    mask is a track of its own (CVAT keeps a mask track's first shape only): a keyframe on its frame
+    and an ``outside`` copy on the next frame of the video, so the track shows nowhere else. ``marks``
     holds, per video frame number, its clicks and boxes (module docstring); their names join ``labels``.
     ``seconds`` holds the annotation seconds of the label of each (frame number, kind), recorded on its
     shapes. Names and labels are written with `xml_text`.
@@ -356,11 +359,11 @@ def write_cvat_video(
     original = SubElement(task, "original_size")
     SubElement(original, "width").text = str(size[1])
     SubElement(original, "height").text = str(size[0])
-    tracks = _tracks(frames)
-    for track_id, ((kind, label, instance), shapes) in enumerate(tracks.items()):
+    masks = _mask_shapes(frames)
+    for track_id, (number, kind, label, instance, mask) in enumerate(masks):
         track = SubElement(root, "track", id=str(track_id), label=xml_text(label))
-        _write_track(track, kind, instance, shapes, frame_count, seconds)
-    for track_id, ((kind, label, instance, _), drawn) in enumerate(_mark_tracks(marks).items(), len(tracks)):
+        _write_mask_track(track, number, kind, instance, mask, frame_count, seconds.get((number, kind)))
+    for track_id, ((kind, label, instance, _), drawn) in enumerate(_mark_tracks(marks).items(), len(masks)):
         track = SubElement(root, "track", id=str(track_id), label=xml_text(label))
         _write_mark_track(track, kind, instance, drawn, frame_count, seconds)
     indent(root)
@@ -453,35 +456,32 @@ def _mark_coordinates(marks: list[Click | Box]) -> dict[str, str]:
     return {"xtl": str(box.x0), "ytl": str(box.y0), "xbr": str(box.x1), "ybr": str(box.y1)}
 
 
-def _tracks(
+def _mask_shapes(
     frames: list[tuple[int, list[tuple[LabelKind, str, int | None, np.ndarray]]]],
-) -> dict[tuple[LabelKind, str, int | None], dict[int, np.ndarray]]:
-    tracks: dict[tuple[LabelKind, str, int | None], dict[int, np.ndarray]] = {}
-    for number, objects in frames:
-        for kind, label, instance, mask in objects:
-            tracks.setdefault((kind, label, instance), {})[number] = mask
-    return tracks
+) -> list[tuple[int, LabelKind, str, int | None, np.ndarray]]:
+    """Every (frame number, kind, label, instance, mask) of ``frames``, by frame, in each frame's order."""
+    return [(number, *obj) for number, objects in sorted(frames, key=lambda item: item[0]) for obj in objects]
 
 
-def _write_track(
+def _write_mask_track(
     track: Element,
+    number: int,
     kind: LabelKind,
     instance: int | None,
-    shapes: dict[int, np.ndarray],
+    mask: np.ndarray,
     frame_count: int,
-    seconds: dict[tuple[int, LabelKind], float],
+    seconds: float | None,
 ) -> None:
-    """The keyframe masks of one track, each followed by an ``outside`` shape where the object is gone.
+    """One mask as CVAT dumps a mask shape: a keyframe on its frame, an ``outside`` copy on the next.
 
-    An ``outside`` shape only ends the track: it holds one pixel at the mask's corner.
+    The copy is left out when it would pass the task's last frame (``frame_count`` − 1).
     """
-    for number in sorted(shapes):
-        rows, cols = np.nonzero(shapes[number])
-        top, left = int(rows.min()), int(cols.min())
-        box = shapes[number][top : int(rows.max()) + 1, left : int(cols.max()) + 1]
-        _mask_element(track, number, False, box, top, left, kind, instance, seconds.get((number, kind)))
-        if number + 1 not in shapes and number + 1 < frame_count:
-            _mask_element(track, number + 1, True, np.ones((1, 1), bool), top, left, kind, instance, None)
+    rows, cols = np.nonzero(mask)
+    top, left = int(rows.min()), int(cols.min())
+    box = mask[top : int(rows.max()) + 1, left : int(cols.max()) + 1]
+    _mask_element(track, number, False, box, top, left, kind, instance, seconds)
+    if number + 1 < frame_count:
+        _mask_element(track, number + 1, True, box, top, left, kind, instance, None)
 
 
 def _mask_element(

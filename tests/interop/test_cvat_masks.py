@@ -1,0 +1,109 @@
+"""CVAT for video masks: written as CVAT writes mask shapes (its importer keeps a mask track's first
+shape only), and read on the frames CVAT gives them, checked by hand."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from xml.etree.ElementTree import parse
+
+import numpy as np
+
+from frugalseg.data.clips import LabelKind
+from frugalseg.interop import read_export
+from frugalseg.interop.cvat import write_cvat_video
+
+SIZE = (6, 8)
+
+
+def _mask(*pixels: tuple[int, int]) -> np.ndarray:
+    mask = np.zeros(SIZE, bool)
+    for row, col in pixels:
+        mask[row, col] = True
+    return mask
+
+
+A3, A4, A9 = _mask((1, 2), (1, 3), (2, 2)), _mask((2, 3), (3, 3)), _mask((5, 7))
+B4 = _mask((0, 0), (0, 1), (1, 0))
+
+
+def _tracks(path: Path) -> list[list[tuple[str, int, str, str]]]:
+    """Per track: (tag, frame, outside, instance_id attribute) of each shape."""
+    root = parse(path).getroot()
+    return [
+        [
+            (
+                el.tag,
+                int(el.get("frame", -1)),
+                el.get("outside", ""),
+                el.findtext("attribute[@name='instance_id']"),
+            )
+            for el in track
+        ]
+        for track in root.iter("track")
+    ]
+
+
+def _shown(export) -> dict[tuple[int, int | None], list[list[int]]]:
+    """(frame, object) → the pixels of its mask, of every frame the file gives a shape."""
+    return {
+        (int(frame.key), shape.instance_id): np.argwhere(shape.get_mask()).tolist()
+        for frame in export.frames
+        for shape in frame.shapes
+    }
+
+
+HEAD = """<?xml version="1.0" encoding="utf-8"?>
+<annotations><version>1.1</version><meta><task><name>clip</name><size>10</size><start_frame>0</start_frame>
+<stop_frame>9</stop_frame><frame_filter></frame_filter><labels><label><name>car</name></label></labels>
+<original_size><width>8</width><height>6</height></original_size></task></meta>
+"""
+
+
+def test_each_mask_is_a_track_of_its_own_so_cvat_keeps_every_frame_and_both_layouts_read(tmp_path):
+    path = tmp_path / "clip.xml"
+    a, b = (LabelKind.FINE, "car", 1), (LabelKind.FINE, "car", 2)
+    frames = [(3, [(*a, A3)]), (4, [(*a, A4), (*b, B4)]), (9, [(*a, A9)])]
+    write_cvat_video(path, frames, size=SIZE, labels=["car"], name="clip", frame_count=10)
+    # a keyframe on its frame, an outside copy on the next; none past the last frame, 9
+    assert _tracks(path) == [
+        [("mask", 3, "0", "1"), ("mask", 4, "1", "1")],
+        [("mask", 4, "0", "1"), ("mask", 5, "1", "1")],
+        [("mask", 4, "0", "2"), ("mask", 5, "1", "2")],
+        [("mask", 9, "0", "1")],
+    ]
+    root = parse(path).getroot()
+    outside = root.find("track[3]/mask[2]")
+    kept = root.find("track[3]/mask[1]")
+    assert outside is not None and kept is not None
+    assert (
+        [outside.get(k) for k in ("rle", "left", "top", "width", "height")]
+        == [kept.get(k) for k in ("rle", "left", "top", "width", "height")]
+        == ["0, 3, 1", "0", "0", "2", "2"]
+    )  # the copy is the mask itself, as CVAT writes it
+    # what CVAT's importer keeps: the first shape of each mask track
+    first = {(track[0][1], track[0][3]) for track in _tracks(path)}
+    assert first == {(3, "1"), (4, "1"), (4, "2"), (9, "1")}
+    assert _shown(read_export("cvat-video", path)) == {
+        (3, 1): [[1, 2], [1, 3], [2, 2]],
+        (4, 1): [[2, 3], [3, 3]],
+        (4, 2): [[0, 0], [0, 1], [1, 0]],
+        (9, 1): [[5, 7]],
+    }
+    # frugalseg's exports before, one track per object (a keyframe mask on each labelled frame,
+    # ``outside`` after a gap), read as they were
+    path = tmp_path / "old.xml"
+    path.write_text(
+        HEAD
+        + """<track id="0" label="car">
+      <mask frame="3" outside="0" keyframe="1" rle="0, 3, 1" left="2" top="1" width="2" height="2"/>
+      <mask frame="4" outside="0" keyframe="1" rle="0, 2" left="3" top="2" width="1" height="2"/>
+      <mask frame="5" outside="1" keyframe="1" rle="0, 1" left="3" top="2" width="1" height="1"/>
+      <mask frame="9" outside="0" keyframe="1" rle="0, 1" left="7" top="5" width="1" height="1"/>
+    </track></annotations>""",
+        encoding="utf-8",
+    )
+    assert _shown(read_export("cvat-video", path)) == {
+        (3, 1): [[1, 2], [1, 3], [2, 2]],
+        (4, 1): [[2, 3], [3, 3]],
+        (9, 1): [[5, 7]],
+    }
