@@ -6,10 +6,13 @@ video (``start_frame + k · step`` with ``frame_filter step=N``), each shape mar
 (written by hand or by another tool) is filled in as CVAT does: a shape lasts until the track's
 next shape, boxes move linearly between two shapes (CVAT's ``simple_interpolation``), polygons,
 polylines and points of the same number of vertices move vertex by vertex (CVAT matches vertices
-along the contour, which gives the same for shapes that keep their vertices), and masks, and
-shapes whose vertex count changes, stay as they were; nothing is drawn on the frames after an
-``outside`` shape, and a track whose last shape is inside lasts to the task's last frame. Only the
-task's frames are filled.
+along the contour, which gives the same for shapes that keep their vertices), and shapes whose
+vertex count changes stay as they were; nothing is drawn on the frames after an ``outside`` shape,
+and a track whose last shape is inside lasts to the task's last frame. Only the task's frames are
+filled. Masks are not: CVAT has no tracks of masks (it writes a mask shape as a track of its mask and
+an ``outside`` copy, the copy left out on the task's last two frames, and keeps a mask track's first
+shape only), so a mask is read on its own frame alone, each mask of a track (frugalseg's exports
+before CVAT's layout wrote an object's masks as one track).
 
 Masks are ``<mask rle left top width height>``: CVAT's row-major runs over the mask's box
 (`frugalseg.interop.rle.cvat_decode`). CVAT for images lists ``<image id name width height>`` with
@@ -234,7 +237,10 @@ def _label_names(task: Any) -> tuple[str, ...]:
 def _track_shapes(
     track: Any, track_id: int, frames: list[int], size: tuple[int, int] | None, path: Path
 ) -> Iterable[tuple[int, Shape]]:
-    """Every (frame, shape) of a track on the task's ``frames``, filled in between its listed shapes."""
+    """Every (frame, shape) of a track on the task's ``frames``, filled in between its listed shapes.
+
+    A mask is given on its own frame only (module docstring).
+    """
     label = track.get("label", "")
     listed: list[tuple[int, bool, Shape]] = []
     for el in track:
@@ -250,6 +256,8 @@ def _track_shapes(
         if outside:
             continue
         yield number, shape
+        if shape.type == "mask":  # on its frame alone (module docstring)
+            continue
         following = listed[k + 1] if k + 1 < len(listed) else None
         end = following[0] if following else frames[-1] + 1
         for between in (f for f in frames if number < f < end):

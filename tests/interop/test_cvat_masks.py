@@ -44,11 +44,12 @@ def _tracks(path: Path) -> list[list[tuple[str, int, str, str]]]:
 
 
 def _shown(export) -> dict[tuple[int, int | None], list[list[int]]]:
-    """(frame, object) → the pixels of its mask, of every frame the file gives a shape."""
+    """(frame, object) → the pixels of its mask, of every frame the file gives a mask."""
     return {
         (int(frame.key), shape.instance_id): np.argwhere(shape.get_mask()).tolist()
         for frame in export.frames
         for shape in frame.shapes
+        if shape.type == "mask"
     }
 
 
@@ -107,3 +108,37 @@ def test_each_mask_is_a_track_of_its_own_so_cvat_keeps_every_frame_and_both_layo
         (4, 1): [[2, 3], [3, 3]],
         (9, 1): [[5, 7]],
     }
+
+
+STEP_HEAD = """<?xml version="1.0" encoding="utf-8"?>
+<annotations><version>1.1</version><meta><task><name>clip</name><size>13</size><start_frame>2</start_frame>
+<stop_frame>38</stop_frame><frame_filter>step=3</frame_filter><labels><label><name>car</name></label></labels>
+<original_size><width>8</width><height>6</height></original_size></task></meta>
+"""
+
+
+def test_a_mask_is_read_on_its_own_frame_alone_as_cvat_keeps_it(tmp_path):
+    """A mask on the second-to-last task frame has no outside copy (CVAT writes none): not carried on.
+
+    Task frames 2, 5 … 35, 38. A box left inside lasts to the task's end, as in CVAT; a mask does not,
+    nor does a track of two masks fill the frames between them.
+    """
+    path = tmp_path / "task.xml"
+    path.write_text(
+        STEP_HEAD
+        + """<track id="0" label="car">
+    <mask frame="35" keyframe="1" outside="0" occluded="0" rle="0, 1" left="7" top="5" width="1" height="1"/>
+    </track>
+    <track id="1" label="car">
+    <mask frame="5" keyframe="1" outside="0" occluded="0" rle="0, 2" left="3" top="2" width="1" height="2"/>
+    <mask frame="14" keyframe="1" outside="0" occluded="0" rle="0, 1" left="0" top="0" width="1" height="1"/>
+    </track>
+    <track id="2" label="car">
+      <box frame="35" keyframe="1" outside="0" occluded="0" xtl="1" ytl="1" xbr="3" ybr="4"/>
+    </track></annotations>""",
+        encoding="utf-8",
+    )
+    export = read_export("cvat-video", path)
+    shown = {(int(f.key), s.instance_id, s.type) for f in export.frames for s in f.shapes}
+    assert shown == {(35, 1, "mask"), (5, 2, "mask"), (14, 2, "mask"), (35, 3, "box"), (38, 3, "box")}
+    assert _shown(export) == {(35, 1): [[5, 7]], (5, 2): [[2, 3], [3, 3]], (14, 2): [[0, 0]]}
