@@ -209,15 +209,19 @@ def read_cvat_video(path: str | Path) -> ToolExport:
         frame = by_frame.setdefault(number, Frame(number, size, element=f"frame {number}"))
         frame.shapes += _image_shapes(image, path, f"image {number}", size)
     task = _task(root)
-    source = root.findtext("meta/source")
     return ToolExport(
         path,
         "cvat-video",
         [f for f in by_frame.values() if f.shapes],
         _label_names(task),
-        video=source or (task.findtext("name") if task is not None else None),
+        video=_video(root, task),
         numbers=_numbers(frames),
     )
+
+
+def _video(root: Any, task: Any) -> str | None:
+    """The video a task is of: ``<meta><source>``, or the task's ``<source>`` (CVAT 2), else its name."""
+    return root.findtext("meta/source") or task.findtext("source") or task.findtext("name") or None
 
 
 def _numbers(frames: list[int]) -> range | None:

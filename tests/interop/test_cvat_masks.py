@@ -7,9 +7,12 @@ from pathlib import Path
 from xml.etree.ElementTree import parse
 
 import numpy as np
+from data.fake_davis import write_moving_squares
 
+from frugalseg.autolabel.store import LabelStore
 from frugalseg.data.clips import LabelKind
-from frugalseg.interop import read_export
+from frugalseg.data.formats import get_format
+from frugalseg.interop import ClassMapping, import_export, read_export
 from frugalseg.interop.cvat import write_cvat_video
 
 SIZE = (6, 8)
@@ -142,3 +145,26 @@ def test_a_mask_is_read_on_its_own_frame_alone_as_cvat_keeps_it(tmp_path):
     shown = {(int(f.key), s.instance_id, s.type) for f in export.frames for s in f.shapes}
     assert shown == {(35, 1, "mask"), (5, 2, "mask"), (14, 2, "mask"), (35, 3, "box"), (38, 3, "box")}
     assert _shown(export) == {(35, 1): [[5, 7]], (5, 2): [[2, 3], [3, 3]], (14, 2): [[0, 0]]}
+
+
+def test_a_cvat_2_task_s_own_source_names_its_clip(tmp_path):
+    """CVAT 2 writes ``<source>`` in ``<task>``: task "street run 7" of squares-b.mp4 is clip squares-b."""
+    davis = write_moving_squares(tmp_path / "davis")
+    path = tmp_path / "annotations.xml"
+    path.write_text(
+        HEAD.replace("<name>clip</name>", "<name>street run 7</name>")
+        .replace("<name>car</name>", "<name>object</name>")
+        .replace("</original_size>", "</original_size><source>squares-b.mp4</source>")
+        .replace("<width>8</width><height>6</height>", "<width>64</width><height>48</height>")
+        + """<track id="0" label="object">
+      <box frame="2" keyframe="1" outside="0" occluded="0" xtl="4" ytl="8" xbr="16" ybr="20"/>
+      <box frame="3" keyframe="1" outside="1" occluded="0" xtl="4" ytl="8" xbr="16" ybr="20"/>
+    </track></annotations>""",
+        encoding="utf-8",
+    )
+    export = read_export("cvat-video", path)
+    assert export.video == "squares-b.mp4"
+    fmt = get_format("davis", davis)
+    store = LabelStore(tmp_path / "store")
+    import_export(export, fmt, "train", store, ClassMapping(fmt.class_names))
+    assert [(r["clip_id"], r["offset"], r["kind"]) for r in store.records()] == [("squares-b", 2, "boxes")]
