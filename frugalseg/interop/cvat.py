@@ -161,7 +161,10 @@ def _task(root: Any) -> Any:
 
 
 def task_frames(root: Any, path: Path) -> tuple[list[int], tuple[int, int] | None]:
-    """The absolute frame numbers of a CVAT video task, and its frame size (H, W) if the file gives it."""
+    """The absolute frame numbers of a CVAT video task, and its frame size (H, W) if the file gives it.
+
+    The size is the task's ``<original_size>``, or the one in ``<meta>`` (a job export's).
+    """
     task = _task(root)
     if task is None:
         raise DataError(path, "no <meta><task> element: not a CVAT for video 1.1 file")
@@ -180,8 +183,9 @@ def task_frames(root: Any, path: Path) -> tuple[list[int], tuple[int, int] | Non
         frames = list(range(start, int(stop_text) + 1, step))
     else:
         raise DataError(path, "the task gives neither <size> nor <stop_frame>: its frames are unknown")
-    width, height = task.findtext("original_size/width"), task.findtext("original_size/height")
-    size = (int(height), int(width)) if width and height else None
+    width = task.findtext("original_size/width") or root.findtext("meta/original_size/width")
+    height = task.findtext("original_size/height") or root.findtext("meta/original_size/height")
+    size = (int(height), int(width)) if width and height else None  # a job export's is in <meta>
     return frames, size
 
 

@@ -168,3 +168,20 @@ def test_a_cvat_2_task_s_own_source_names_its_clip(tmp_path):
     store = LabelStore(tmp_path / "store")
     import_export(export, fmt, "train", store, ClassMapping(fmt.class_names))
     assert [(r["clip_id"], r["offset"], r["kind"]) for r in store.records()] == [("squares-b", 2, "boxes")]
+
+
+def test_a_job_export_gives_the_frame_size_in_meta(tmp_path):
+    """CVAT 2's job export: ``<meta><job>…</job><original_size>…</original_size></meta>``."""
+    path = tmp_path / "job.xml"
+    job = HEAD.replace("<task>", "<job>").replace("</task>", "</job>")
+    job = job.replace("<original_size><width>8</width><height>6</height></original_size></job>", "</job>")
+    path.write_text(
+        job.replace("</meta>", "<original_size><width>8</width><height>6</height></original_size></meta>")
+        + """<track id="0" label="car">
+    <mask frame="4" keyframe="1" outside="0" rle="0, 3, 1" left="0" top="0" width="2" height="2"/>
+    </track></annotations>""",
+        encoding="utf-8",
+    )
+    export = read_export("cvat-video", path)
+    assert [(f.key, f.size) for f in export.frames] == [(4, (6, 8))]
+    assert _shown(export) == {(4, 1): [[0, 0], [0, 1], [1, 0]]}
