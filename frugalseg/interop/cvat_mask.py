@@ -4,9 +4,11 @@ CVAT Segmentation mask 1.1 (the zip CVAT gives, or its folder unzipped): ``label
 (``# label:color_rgb:parts:actions`` then ``name:r,g,b::`` lines), ``SegmentationClass/<image>.png``
 with each pixel in its label's colour, and optionally ``SegmentationObject/<image>.png`` with each
 object in a colour of its own.
-Each (label, object) region is a mask; objects are numbered per image in the order of their colours
-(sorted RGB), so instance ids are stable. A colour that ``labelmap.txt`` does not list is an error
-naming the image and the pixel.
+Each (label, object) region is a mask. CVAT paints object k in colour k of the Pascal VOC palette
+(`voc_colour`: 1 is (128, 0, 0), 2 is (0, 128, 0), 3 is (128, 128, 0) …), so an object's instance id
+is the palette index of its colour, the same on every image it is on. Colours outside the palette
+(not CVAT's) take the ids no palette colour of the image takes, 1, 2 …, in the order of the colours
+(sorted RGB). A colour that ``labelmap.txt`` does not list is an error naming the image and the pixel.
 """
 
 from __future__ import annotations
@@ -47,6 +49,26 @@ def read_labelmap(path: AnyPath) -> dict[tuple[int, int, int], str]:
             raise DataError(str(path), f"line {number}: expected 'name:r,g,b::', got {line!r}") from err
         colours[(r, g, b)] = name
     return colours
+
+
+def voc_colour(index: int) -> tuple[int, int, int]:
+    """Colour ``index`` (0…255) of the Pascal VOC palette: its bits 3j, 3j+1, 3j+2 are bit 7−j of R, G, B."""
+    rgb = [0, 0, 0]
+    for j in range(8):
+        for channel in range(3):
+            rgb[channel] |= (index >> (3 * j + channel) & 1) << (7 - j)
+    return rgb[0], rgb[1], rgb[2]
+
+
+#: Packed RGB (`_colour_ids`) of each VOC palette colour → its index, the object ids CVAT paints.
+VOC_INDEX = {(r << 16) | (g << 8) | b: k for k in range(256) for r, g, b in [voc_colour(k)]}
+
+
+def _object_numbers(codes: set[int]) -> dict[int, int]:
+    """Object colour (packed RGB) → instance id: its VOC palette index; others free ids 1, 2 … in order."""
+    numbers = {code: VOC_INDEX[code] for code in codes if code in VOC_INDEX}
+    free = (k for k in range(1, len(codes) + 1) if k not in numbers.values())
+    return numbers | {code: next(free) for code in sorted(codes - set(numbers))}
 
 
 def _colour_ids(rgb: np.ndarray) -> np.ndarray:
@@ -111,9 +133,7 @@ def read_cvat_mask(path: str | Path) -> ToolExport:
         size = (keys.shape[0], keys.shape[1])
         frame = Frame(name, size, element=f"mask {name}")
         present = np.unique(keys).tolist()
-        numbers = {
-            code: k for k, code in enumerate(sorted({key & 0xFFFFFF for key in present} - {0}), start=1)
-        }
+        numbers = _object_numbers({key & 0xFFFFFF for key in present} - {0})
         for key in present:
             label = codes[key >> 24]
             shape = Shape(
