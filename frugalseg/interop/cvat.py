@@ -36,6 +36,8 @@ from __future__ import annotations
 
 import logging
 import re
+import zipfile
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from functools import partial
@@ -43,6 +45,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from xml.etree.ElementTree import Element, SubElement, indent, tostring
 
+import defusedxml.ElementTree as SafeET
 import numpy as np
 
 from frugalseg.autolabel.boxes import Box
@@ -53,7 +56,7 @@ from frugalseg.errors import ConfigError, DataError
 from frugalseg.interop.registry import ToolFormat, register_reader, register_writer
 from frugalseg.interop.rle import cvat_decode, cvat_encode
 from frugalseg.interop.shapes import SECONDS_KEY, Frame, Shape, ToolExport, parse_points, parse_seconds
-from frugalseg.interop.tool_files import parse_xml
+from frugalseg.interop.tool_files import LIMIT_VARIABLE, check_tool_file, parse_xml, tool_file_limit
 
 if TYPE_CHECKING:
     from frugalseg.interop.stores import Mark, StoredFrame
@@ -64,6 +67,8 @@ CVAT_IMAGES = ToolFormat("cvat-images", ".xml", "1.1")
 
 logger = logging.getLogger(__name__)
 
+#: The file of a CVAT export zip that holds its annotations (either XML format).
+ZIP_MEMBER = "annotations.xml"
 KIND_ATTRIBUTE = "frugalseg_kind"
 INSTANCE_ATTRIBUTE = "instance_id"
 #: The most frames a CVAT task may claim (a hostile ``<size>`` would otherwise list billions).
@@ -73,6 +78,40 @@ MAX_FRAMES = 10**6
 NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _SHAPES = ("box", "polygon", "polyline", "points", "mask")
 _SKIPPED = ("tag", "ellipse", "cuboid", "skeleton")
+
+
+def parse_cvat(path: Path) -> Any:
+    """The root element of a CVAT XML file, or of the `ZIP_MEMBER` of the zip CVAT exports, parsed safely.
+
+    The member is held to the tool file size limit (`frugalseg.interop.tool_files`) as a file is.
+    """
+    if not zipfile.is_zipfile(path):
+        return parse_xml(path)
+    check_tool_file(path)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            if ZIP_MEMBER not in names:
+                held = ", ".join(names[:5]) + (" …" if len(names) > 5 else "") if names else "nothing"
+                raise DataError(
+                    path, f"a CVAT export zip holds {ZIP_MEMBER} at its top; this one holds {held}"
+                )
+            size, limit = archive.getinfo(ZIP_MEMBER).file_size, tool_file_limit()
+            if size > limit * 1e6:
+                raise DataError(
+                    path,
+                    f"{ZIP_MEMBER}: {size / 1e6:.3g} MB is over the {limit:g} MB limit on tool files; raise "
+                    f"it with {LIMIT_VARIABLE}={-(-size // 10**6)} or split the task",
+                )
+            data = archive.read(ZIP_MEMBER)
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as err:
+        raise DataError(path, f"a damaged zip ({err})") from err
+    try:
+        return SafeET.fromstring(data)
+    except SafeET.ParseError as err:
+        raise DataError(path, f"{ZIP_MEMBER}: not valid XML ({err})") from err
+    except Exception as err:  # defusedxml's refusals (entities, DTDs) are not ParseErrors
+        raise DataError(path, f"{ZIP_MEMBER}: refused XML ({type(err).__name__}: {err})") from err
 
 
 def _number(el: Any, name: str, path: Path, element: str, kind: type = float) -> Any:
@@ -191,9 +230,9 @@ def task_frames(root: Any, path: Path) -> tuple[list[int], tuple[int, int] | Non
 
 @register_reader(CVAT_VIDEO)
 def read_cvat_video(path: str | Path) -> ToolExport:
-    """Read a CVAT for video 1.1 XML file (tracks, and any ``<image>`` shapes) into frames of shapes."""
+    """Read a CVAT for video 1.1 XML file or CVAT's zip of it (tracks, any ``<image>`` shapes) into frames."""
     path = Path(path)
-    root = parse_xml(path)
+    root = parse_cvat(path)
     if root.tag != "annotations":
         raise DataError(path, f"root element <{root.tag}>, expected <annotations>: not a CVAT XML file")
     frames, size = task_frames(root, path)
@@ -311,9 +350,9 @@ def _image_shapes(image: Any, path: Path, element: str, size: tuple[int, int] | 
 
 @register_reader(CVAT_IMAGES)
 def read_cvat_images(path: str | Path) -> ToolExport:
-    """Read a CVAT for images 1.1 XML file: one frame per ``<image>``, keyed by its name."""
+    """Read a CVAT for images 1.1 XML file or CVAT's zip of it: a frame per ``<image>``, keyed by its name."""
     path = Path(path)
-    root = parse_xml(path)
+    root = parse_cvat(path)
     if root.tag != "annotations":
         raise DataError(path, f"root element <{root.tag}>, expected <annotations>: not a CVAT XML file")
     frames = []
