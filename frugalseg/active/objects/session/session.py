@@ -17,8 +17,9 @@ Folder of a session::
 `AnnotationSession.export` (``annotate export``) writes the current masks of every annotated video
 to a label store that ``VideoSegDataModule`` trains from (``labels.pseudo:`` the store).
 
-The first annotation of a video declares its objects (the ids it holds); later ones may only name
-those, unless ``new_objects`` declares the ids that first appear on their frame (MOSE). An object
+The first annotation of a video that holds objects declares them (the ids it holds; an empty one
+before it declares none); later ones may only name those, unless ``new_objects`` declares the ids
+that first appear on their frame (MOSE). An object
 is never propagated before the first frame it was annotated on. Frames are named by their index
 in the sequence, as the person sees them (DAVIS's ``00012.jpg`` is frame 12), whatever the stride.
 
@@ -577,7 +578,7 @@ class AnnotationSession:
                 state = self.state(video)
             else:  # saved with its masks out of date: `finish` propagates, not this call
                 state = self.annotated_state(video, masks=current is None)
-            if state is not None and not given.new_objects:
+            if state is not None and state.objects and not given.new_objects:
                 one_mask = given.ids is not None and given.object_id is None
                 check_objects(given.source, given.objects, state.objects, video, mask=one_mask)
             image = source.frame(t)

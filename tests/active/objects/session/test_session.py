@@ -220,6 +220,19 @@ def test_a_new_object_is_declared_on_the_frame_it_first_appears_on(started: Path
     assert not any((state.masks[t] == 2).any() for t in range(6)) and (state.masks[7] == 2).any()
 
 
+def test_an_empty_first_annotation_declares_no_object_and_the_next_one_declares_them(
+    started: Path, made: Path, tmp_path: Path
+) -> None:
+    """Objects may enter late: frame 0 of squares-b submitted empty, then frame 6 declares its objects."""
+    empty = tmp_path / "empty.png"
+    palette_png(empty, np.zeros_like(squares(0, 1)))
+    assert add(started, "--video", "squares-b", "--frame", "0", "--mask", str(empty)) == 0
+    assert add(started, "--video", "squares-b", "--frame", "6", "--mask", str(made / "b6-new.png")) == 0
+    state, _ = VideoState.load(started / "squares-b")
+    assert state.objects == {1: 6, 2: 6}
+    assert sorted(state.annotated) == [0, 6] and not state.annotated[0].any()
+
+
 def test_proposals_on_known_states(davis: Path, made: Path, started: Path, capsys) -> None:
     fresh = started.parent / "fresh"
     assert propose(fresh, "--root", str(davis), "--split", "val") == 0
