@@ -250,9 +250,10 @@ def _given_mask(
     """A mask of every object of a frame, each object booked by how the person made it.
 
     An object the page's box tool made is a ``box`` (``box_seconds`` and ``click_seconds`` a
-    corrective click, as the loop's box type books it); an object whose mask is the ``current`` one
-    unchanged was looked at and accepted: a ``clicks`` annotation with no click, free but for the
-    frame's look; any other object was drawn: a ``mask``, ``vos_mask_seconds``. A frame with an
+    corrective click, as the loop's box type books it); an object whose mask is the ``current`` one,
+    but for pixels another object of the frame took (`_accepted`), was looked at and accepted: a
+    ``clicks`` annotation with no click, free but for the frame's look; any other object was drawn: a
+    ``mask``, ``vos_mask_seconds``. A frame with an
     object not drawn costs its ``clicked_frame_seconds`` once. The frame's type is ``mask`` when an
     object was drawn, else ``box`` when one was boxed, else ``clicks``.
     """
@@ -266,7 +267,7 @@ def _given_mask(
         if obj in given.boxes:
             kinds[obj], clicks[obj] = "box", given.boxes[obj].clicks
             seconds[obj] = costs.box_seconds + costs.click_seconds * clicks[obj]
-        elif np.array_equal(given.ids == obj, current == obj):
+        elif _accepted(given.ids, current, obj):
             kinds[obj], seconds[obj] = "clicks", 0.0
         else:
             kinds[obj], seconds[obj] = "mask", costs.vos_mask_seconds
@@ -274,6 +275,16 @@ def _given_mask(
         seconds[min(given.objects)] += costs.clicked_frame_seconds
     kind = next(k for k in ("mask", "box", "clicks") if k in kinds.values())
     return AnnotationResult(kind, given.ids, seconds, clicks), kinds
+
+
+def _accepted(ids: np.ndarray, current: np.ndarray, obj: int) -> bool:
+    """True when object ``obj`` of ``ids`` is its ``current`` mask, less pixels that another object took.
+
+    A box or mask drawn for one object over another's edge takes those pixels; the other object was
+    not drawn for that.
+    """
+    given, held = ids == obj, current == obj
+    return not np.any(given & ~held) and not np.any(held & ~given & (ids == 0))
 
 
 def book(

@@ -204,3 +204,22 @@ def test_a_soft_edged_or_jpeg_mask_is_refused_not_read_as_hundreds_of_objects(tm
     assert error.value.path == lossy
     ids = read_mask(hard, (60, 80), frame)  # thresholded as the message says: one object
     assert np.unique(ids).tolist() == [0, 1] and ids.sum() == np.count_nonzero(blurred > 127)
+
+
+def test_an_object_that_only_lost_pixels_to_another_objects_box_was_not_drawn():
+    """A box for object 2 over object 1's edge takes 2 of its pixels: object 1 is kept, not an 80 s mask."""
+    costs = AnnotationCosts()
+    current = np.zeros(SHAPE, np.uint8)
+    current[1:4, 1:4] = 1
+    ids = current.copy()
+    ids[3:6, 3:7] = 2  # object 2's box mask takes (3, 3) from object 1
+    given = GivenAnnotation(SOURCE, SHAPE, ids, boxes={2: DrawnBox(3, 3, 7, 6)})
+    image = np.zeros((*SHAPE, 3), np.uint8)
+    result, kinds = annotation_result(given, image, current, costs, GrabCutClicks())
+    assert kinds == {1: "clicks", 2: "box"}
+    assert result.seconds == {1: costs.clicked_frame_seconds, 2: costs.box_seconds}
+    # object 1 shrunk to background is a change the person made: drawn
+    erased = ids.copy()
+    erased[1, 1] = 0
+    given = GivenAnnotation(SOURCE, SHAPE, erased, boxes={2: DrawnBox(3, 3, 7, 6)})
+    assert annotation_result(given, image, current, costs, GrabCutClicks())[1] == {1: "mask", 2: "box"}
