@@ -38,7 +38,7 @@ import logging
 import re
 import zipfile
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -139,7 +139,7 @@ def _kind(attributes: dict[str, str], path: Path, element: str) -> LabelKind | N
 
 
 def read_shape(el: Any, label: str, path: Path, element: str, size: tuple[int, int] | None) -> Shape:
-    """One ``<box|polygon|polyline|points|mask>`` element as a `Shape` (masks need the frame ``size``)."""
+    """One ``<box|polygon|polyline|points|mask>`` element as a `Shape`; a mask placed if ``size`` is given."""
     attributes = _attributes(el)
     z_order = int(_number(el, "z_order", path, element)) if el.get("z_order") else 0
     shape = Shape(el.tag, label, element, z_order=z_order, kind=_kind(attributes, path, element))
@@ -153,19 +153,21 @@ def read_shape(el: Any, label: str, path: Path, element: str, size: tuple[int, i
             raise DataError(path, f"{element}: {problem}")
         shape.points = np.asarray([xtl, ytl, xbr, ybr], np.float64).reshape(2, 2)
     elif el.tag == "mask":
-        shape.decode, shape.window = _read_mask(el, path, element, size)
-        shape.mask_size = size
+        box, shape.window = _read_mask(el, path, element)
+        shape.place = partial(place_box, box, shape.window[1], shape.window[0])
+        if size is not None:
+            shape.fit_frame(size)
     else:
         shape.points = parse_points(el.get("points", ""), path, element)
     return shape
 
 
-def _read_mask(
-    el: Any, path: Path, element: str, size: tuple[int, int] | None
-) -> tuple[Callable[[], np.ndarray], tuple[int, int, int, int]]:
-    """What makes a ``<mask>``'s frame-sized mask: its runs, decoded and checked now, placed in the frame.
+def _read_mask(el: Any, path: Path, element: str) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """A ``<mask>``'s box of pixels, its runs decoded and checked now, and the box (left, top, width, height).
 
-    And its box (left, top, width, height), checked inside the frame with the frame's size (`Shape.window`).
+    The box is placed in the frame (`place_box`) once the frame's size is known: the file's, else the
+    size of the frame found on disk (`Shape.fit_frame`); it is checked inside the frame then
+    (`Shape.window`).
     """
     left, top, width, height = (
         _number(el, k, path, element, int) for k in ("left", "top", "width", "height")
@@ -175,9 +177,7 @@ def _read_mask(
         box = cvat_decode(counts, width, height)
     except ValueError as err:
         raise DataError(path, f"{element}: mask rle: {err}") from err
-    if size is None:
-        raise DataError(path, f"{element}: a mask needs the frame's size, which the file does not give")
-    return partial(place_box, box, top, left, size), (left, top, width, height)
+    return box, (left, top, width, height)
 
 
 def place_box(box: np.ndarray, top: int, left: int, size: tuple[int, int]) -> np.ndarray:

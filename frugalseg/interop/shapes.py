@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,9 @@ class Shape:
         window: (left, top, width, height) of the box a mask is given in (CVAT's ``<mask>``), checked
             inside the frame after the size the file gives the frame is (`check_mask_size`), so that a
             wrong size is named as such, not as a mask leaving the frame.
+        place: makes the frame-sized mask of a mask given in its ``window`` for a frame of a size
+            (H, W); `fit_frame` uses it for a file that does not give the frame's size (CVAT's job
+            exports, and its image tasks exported as video), with the size of the frame found on disk.
         instance_id: the object it belongs to, the same on every frame (a CVAT track, a DAVIS object).
         z_order: drawing order; higher is drawn later (on top).
         kind: the label kind the file records for it (frugalseg's own exports), else None: the kind
@@ -63,6 +67,7 @@ class Shape:
     mask_size: tuple[int, int] | None = None
     seconds: float | None = None
     window: tuple[int, int, int, int] | None = None
+    place: Callable[[tuple[int, int]], np.ndarray] | None = None
 
     def get_mask(self) -> np.ndarray:
         """The H×W bool mask of a ``mask`` shape, decoded now when the reader kept it compact."""
@@ -70,6 +75,11 @@ class Shape:
             return self.mask
         assert self.decode is not None, f"{self.element}: a mask shape without a mask"
         return self.decode()
+
+    def fit_frame(self, size: tuple[int, int]) -> None:
+        """Make a mask the file gives without its frame's size (``place``, no ``mask_size``) of ``size``."""
+        if self.type == "mask" and self.mask is None and self.mask_size is None and self.place is not None:
+            self.decode, self.mask_size = partial(self.place, size), size
 
     def size_of_mask(self) -> tuple[int, int]:
         """(H, W) of a ``mask`` shape's mask, without decoding it."""

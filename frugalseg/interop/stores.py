@@ -486,6 +486,7 @@ def _place(
         )
     train_ids = []
     for shape in frame.shapes:
+        shape.fit_frame((height, width))  # a mask of a file that does not give the frame's size
         check_shape(shape, (height, width), path)
         train_ids.append(mapping.train_id(shape.label, path, shape.element, used))
     _check_objects(frame, path, dense_kind)
