@@ -31,12 +31,12 @@ def video_labels(
 
     Each label is of the kind it is. A frame's mask is ``fine`` when the annotation that made it
     (`VideoState.made_by`: a later mask replaces clicks, a look that kept the mask changes nothing)
-    drew every object (``mask``), else ``pseudo`` (propagated, or made from clicks or a box by a
-    click model). A person's clicks on a frame are also a ``clicks`` label (`clicks_label`) and their boxes
-    a ``boxes`` label (`boxes_label`), in the forms `frugalseg.autolabel.clicks` and
-    `frugalseg.autolabel.boxes` write, so a recipe can train from what the person gave. The frame's
-    human seconds go to the label of the kind they were spent on (the mask's, when no clicks or box
-    label holds them).
+    drew every object on the frame (``mask``), else ``pseudo`` (propagated, made from clicks or a box
+    by a click model, or with objects propagated beside one drawn). A person's clicks on a frame are
+    also a ``clicks`` label (`clicks_label`) and their boxes a ``boxes`` label (`boxes_label`), in the
+    forms `frugalseg.autolabel.clicks` and `frugalseg.autolabel.boxes` write, so a recipe can train
+    from what the person gave. The frame's human seconds go to the label of the kind they were spent
+    on (the mask's, when no clicks or box label holds them).
 
     Each label's source offset is the store's (`frugalseg.autolabel.store`): the frame it was made
     from. A person's annotations on a frame (its clicks and boxes labels, and its mask) come from that
@@ -62,7 +62,8 @@ def video_labels(
                 seconds -= spent
                 yield LoopLabel(offset, kind, sparse, offset, spent, side, sparse_ids if object_ids else None)
         made = state.made_by(t)
-        drawn = bool(made) and all(a.kind == "mask" for a in made)
+        on_frame = {int(v) for v in np.unique(mask) if v != 0}
+        drawn = bool(made) and all(a.kind == "mask" for a in made) and on_frame <= {a.object for a in made}
         kind = LabelKind.FINE if drawn else LabelKind.PSEUDO
         instances = object_ids_of(label, mask) if object_ids else None
         yield LoopLabel(offset, kind, label, source, seconds, None, instances)

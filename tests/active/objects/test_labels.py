@@ -104,3 +104,20 @@ def test_label_export_and_import_give_the_clicks_back_bit_for_bit(tmp_path: Path
     ]
     assert sides[1]["clicks"] == sides[0]["clicks"]
     assert (sides[0]["clicks"][0]["train_id"], sides[0]["clicks"][0]["instance_id"]) == (1, 1)
+
+
+def test_a_frame_with_one_object_drawn_and_another_propagated_is_pseudo_not_fine() -> None:
+    """Object 1 drawn alone on frame 1 (`--mask … --object 1`); object 2 there is propagated."""
+    state = _state((4, 5))
+    clip = Clip(clip_id="v", split="all", frames=[Path("0.jpg"), Path("1.jpg")], anchor_index=0)
+    state.annotations[2:] = [Annotation(1, 1, "mask", 80.0, 0, 1)]
+    assert [(x.offset, x.kind.value) for x in video_labels(clip, range(2), state)] == [
+        (0, "fine"),
+        (1, "pseudo"),
+    ]
+    # drawn with both objects: fine
+    state.annotations.append(Annotation(1, 2, "mask", 80.0, 0, 1))
+    assert [(x.offset, x.kind.value) for x in video_labels(clip, range(2), state)] == [
+        (0, "fine"),
+        (1, "fine"),
+    ]
