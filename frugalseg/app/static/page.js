@@ -136,13 +136,19 @@ function drawFilmstrip() {
       : `, expected J&F ${(1 - error).toFixed(2)}, unreliable ${u[t].toFixed(3)}`);
   });
 }
+// The open frame's thumbnail centred in the filmstrip, which scrolls sideways alone: the page itself
+// never scrolls (scrollIntoView would scroll it too, hiding the frame's top under the sticky header).
+function centreThumb(thumb) {
+  const strip = $("filmstrip"); const t = thumb.getBoundingClientRect(); const s = strip.getBoundingClientRect();
+  strip.scrollLeft += t.left + t.width / 2 - (s.left + s.width / 2);
+}
 async function openFrame(frame) {
   // the last frame asked for wins: a click while an earlier frame still loads (after a job, say) opens the clicked one
   const ticket = ++S.opening;
   S.frame = frame; S.clicks = []; S.undo = []; S.polygon = []; S.edited = false; S.boxed = {}; S.freehand = false; endTool();
   for (const d of document.querySelectorAll(".thumb")) {
     d.classList.toggle("open", +d.dataset.frame === frame);
-    if (+d.dataset.frame === frame) { d.scrollIntoView({ block: "nearest", inline: "center" }); }
+    if (+d.dataset.frame === frame) { centreThumb(d); }
   }
   const src = url(frameUrl(frame, "image.jpg"));
   const loaded = new Promise((resolve) => { const image = new Image(); image.onload = image.onerror = resolve; image.src = src; });
