@@ -2,7 +2,8 @@
 
 Training reads the same frame pairs every epoch (validation TC, temporal pairs, distillation
 neighbours), and a DIS flow at 2048×1024 costs about 170 ms on one core. `FlowCache` computes each
-flow once and keeps it as float16 (half the bytes; a flow's error is far above float16's step) in a
+flow once and keeps it as float16 (half the bytes; a flow's error is far above float16's step), which
+it returns from the first call too (a run's figures are the same with a cold cache or a warm one), in a
 folder of its own, under a key made from the frames' pixels, their size and the engine's settings:
 a frame that changes gets new flows, whatever its file's time stamps say, and a flow is reused
 across epochs, runs and processes (files are written atomically, so workers can share the folder).
@@ -70,9 +71,10 @@ class FlowCache:
             return cached
         except (FileNotFoundError, ValueError, OSError):
             pass  # not there yet (or left damaged): compute it
-        flow = self.engine(first, second)
+        kept = self.engine(first, second).astype(np.float16)
         self.computed += 1
         buffer = io.BytesIO()
-        np.save(buffer, flow.astype(np.float16), allow_pickle=False)
+        np.save(buffer, kept, allow_pickle=False)
         write_bytes_atomic(path, buffer.getvalue())
+        flow: np.ndarray = kept.astype(np.float32)  # what a later read gives: a run is the same cold or warm
         return flow
