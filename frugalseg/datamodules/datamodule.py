@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
+import math
 from collections.abc import Collection, Iterable, Iterator, Sized
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
@@ -436,11 +437,20 @@ class VideoSegDataModule(L.LightningDataModule):
             shuffle=shuffle,
             sampler=sampler if batches is None else None,
             batch_sampler=batches,
-            drop_last=shuffle and len(self.datasets[split]) > batch_size,
+            drop_last=shuffle and self._share(dataset) > batch_size,
             num_workers=self.loader.num_workers,
             persistent_workers=self.loader.num_workers > 0,
             pin_memory=torch.cuda.is_available(),
         )
+
+    def _share(self, dataset: ClipSampleDataset | PredictDataset) -> int:
+        """The samples of ``dataset`` each process sees (Lightning's distributed sampler pads the shares).
+
+        A last short batch is dropped only when a process has more than a batch: with a batch larger than
+        its share, dropping it would leave a process no batch at all.
+        """
+        processes = self.trainer.world_size if self.trainer is not None else 1
+        return math.ceil(len(dataset) / processes)
 
     def train_dataloader(self) -> DataLoader:
         """Shuffled training batches of the recipe's samples."""

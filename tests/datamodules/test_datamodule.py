@@ -196,3 +196,20 @@ def test_an_evaluation_split_smaller_than_the_process_count_is_a_config_error(ti
         data.trainer = SimpleNamespace(world_size=4, global_rank=rank)
         with pytest.raises(ConfigError, match=expected):
             data.val_dataloader()
+
+
+def test_a_batch_larger_than_a_processs_share_of_the_training_samples_is_kept(tiny_streets):
+    """6 samples over 2 processes are 3 each: a batch of 4 keeps its short last batch (else no batch)."""
+    data = VideoSegDataModule(
+        root=str(tiny_streets),
+        num_frames=1,
+        recipe=RecipeOptions("B3", budget=6),
+        loader=LoaderOptions(batch_size=4, num_workers=0),
+    )
+    data.prepare_data()
+    data.setup("fit")
+    assert len(data.datasets["train"]) == 6
+    data.trainer = SimpleNamespace(world_size=2, global_rank=0)
+    assert data.train_dataloader().drop_last is False
+    data.trainer = SimpleNamespace(world_size=1, global_rank=0)  # one process: 6 samples, a batch of 4
+    assert data.train_dataloader().drop_last is True
