@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from frugalseg.errors import ConfigError
 from frugalseg.losses import CrossEntropy, get_loss
 
 
@@ -89,3 +90,16 @@ def test_get_loss_reads_the_registry() -> None:
     assert get_loss("ohem_ce", ohem_threshold=0.5, ohem_min_kept=7).ohem_min_kept == 7
     with pytest.raises(ValueError, match=r"unknown loss .focal.; known: ce, .*ohem_ce"):
         get_loss("focal")
+    assert get_loss("ohem_ce", ohem_threshold=0.5).ohem_threshold == 0.5
+
+
+def test_an_argument_a_loss_does_not_take_is_a_config_error_naming_the_nearest() -> None:
+    expected = "loss_args: loss 'phuber_ce' takes no argument 'taus' (it takes tau, ignore_index)"
+    expected += "; did you mean 'tau'?"
+    with pytest.raises(ConfigError) as raised:
+        get_loss("phuber_ce", taus=3)
+    assert str(raised.value) == expected
+    with pytest.raises(
+        ConfigError, match=r"^loss_args: loss 'ohem_ce' takes no argument 'radius' \(it takes "
+    ):
+        get_loss("ohem_ce", radius=2)
