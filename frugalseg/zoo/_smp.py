@@ -13,6 +13,7 @@ parameters that never get a gradient (wasted memory, and DDP would need
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -83,8 +84,14 @@ def smp_student(
             from smp's Hub repository into the Hugging Face cache), an ``hf-hub:ORG/NAME`` id, or a
             local ``.safetensors`` / torch file of the encoder's state dict; None keeps the random
             initialisation. In a config: ``model.student_args: {encoder_weights: imagenet}``.
-        **kwargs: further arguments of the smp class (``encoder_depth``, ``decoder_channels`` …).
+        **kwargs: further arguments of the smp class (``encoder_depth``, ``decoder_channels`` …); a name
+            it does not take is a TypeError (smp would drop it silently but for a ``tu-`` timm encoder).
     """
+    if not encoder.startswith("tu-"):  # smp hands further arguments to timm's encoders only, drops them here
+        named = inspect.signature(architecture).parameters
+        for key in kwargs:
+            if key not in named:
+                raise TypeError(f"{architecture.__name__}() got an unexpected keyword argument '{key}'")
     net = architecture(encoder_name=encoder, encoder_weights=None, classes=num_classes, **kwargs)
     smp_encoder = net.encoder
     if not isinstance(smp_encoder, nn.Module):

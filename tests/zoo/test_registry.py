@@ -280,3 +280,7 @@ def test_an_argument_the_model_does_not_take_is_named_and_timm_s_pretrained_expl
     assert "weights=NAME" in error.value.problem and "backbone_weights" in error.value.problem
     with pytest.raises(ConfigError, match=r"^backbone_weight: is no argument of 'tmanet_r18'$"):
         get_model("tmanet_r18", num_classes=3, backbone_weight="x")
+    # smp's classes drop a name they do not take (but for timm's `tu-` encoders): refused here
+    with pytest.raises(ConfigError, match=r"^encoder_weigths: is no argument of 'deeplabv3plus_r18'$"):
+        get_model("deeplabv3plus_r18", num_classes=3, encoder_weigths="imagenet")
+    assert get_model("pspnet_r18", num_classes=3, psp_dropout=0.1) is not None  # smp's own argument
