@@ -1,7 +1,9 @@
 """The annotation page as a person with frames only uses it, in headless Chromium on a laptop-sized window.
 
 Two clips of blackswan's first 20 frames (linked), no ground truth: opening a frame from the filmstrip
-scrolls the filmstrip alone, never the page.
+scrolls the filmstrip alone, never the page; unsubmitted work is never dropped without a word (a
+confirm before another frame or video, the browser's own question before a reload or a closed tab),
+and an object declared with "New object" belongs to its video alone.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from app.conftest import serve
-from app.test_browser import browser, wait_for  # noqa: F401 (the fixture)
+from app.test_browser import browser, click_on, wait_for  # noqa: F401 (the fixture)
 
 pytestmark = pytest.mark.slow
 FRAMES = 20
@@ -59,3 +61,91 @@ def test_a_thumbnail_scrolls_the_filmstrip_alone(browser, two_clips: str) -> Non
         " document.getElementById('filmstrip').scrollLeft > 0]"
     )
     assert centre[0] == 0 and abs(centre[1]) <= 1 and centre[2]
+
+
+def frame(driver) -> str:
+    return driver.execute_script("return document.body.dataset.frame")
+
+
+def options(driver) -> list[str]:
+    return driver.execute_script(
+        "return Array.from(document.getElementById('object').options).map((o) => o.text)"
+    )
+
+
+def dialog(driver) -> str:
+    """The text of the dialog the page opened (waited for)."""
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, 10).until(expected_conditions.alert_is_present()).text
+
+
+#: Whether the page asks the browser to ask before it leaves (a reload, a closed tab): the page's own
+#: ``beforeunload`` handlers answer a ``beforeunload`` event (headless Chromium shows no such question).
+ASKS_TO_LEAVE = (
+    "const e = new Event('beforeunload', { cancelable: true }); window.dispatchEvent(e);"
+    "return e.defaultPrevented"
+)
+
+
+def test_unsubmitted_work_is_not_dropped_silently(browser, two_clips: str) -> None:  # noqa: F811
+    from selenium.webdriver.common.by import By
+
+    opened(browser, two_clips)
+    first = frame(browser)
+    video, at = first.split("/")
+    other = "3" if at != "3" else "4"
+    thumb = f".thumb[data-frame='{other}']"
+    # nothing drawn: another frame opens at once, and a reload is not held back
+    assert browser.execute_script(ASKS_TO_LEAVE) is False
+    browser.find_element(By.CSS_SELECTOR, thumb).click()
+    wait_for(browser, f"return document.body.dataset.frame === '{video}/{other}'")
+    browser.find_element(By.CSS_SELECTOR, f".thumb[data-frame='{at}']").click()
+    wait_for(browser, f"return document.body.dataset.frame === '{first}'")
+    # a brush stroke, then another frame: the page asks; "Cancel" keeps the frame and its stroke
+    browser.find_element(By.CSS_SELECTOR, "input[value='brush']").click()
+    click_on(browser, 100, 400)
+    drawn = "return Array.from(S.work).filter((v) => v === 1).length"
+    stroke = browser.execute_script(drawn)
+    assert stroke > 0
+    browser.find_element(By.CSS_SELECTOR, thumb).click()
+    assert dialog(browser) == f"Discard the unsubmitted edit of {video} frame {at}?"
+    browser.switch_to.alert.dismiss()
+    assert frame(browser) == first and browser.execute_script(drawn) == stroke
+    # the same for another video and for the proposal's Open
+    browser.find_element(By.CSS_SELECTOR, f"tr.video[data-video='{VIDEOS[1]}']").click()
+    dialog(browser)
+    browser.switch_to.alert.dismiss()
+    browser.find_element(By.ID, "openproposal").click()
+    dialog(browser)
+    browser.switch_to.alert.dismiss()
+    assert frame(browser) == first and browser.execute_script(drawn) == stroke
+    # a reload: the browser asks before it leaves
+    assert browser.execute_script(ASKS_TO_LEAVE) is True
+    # "OK" discards the stroke and opens the frame
+    browser.find_element(By.CSS_SELECTOR, thumb).click()
+    dialog(browser)
+    browser.switch_to.alert.accept()
+    wait_for(browser, f"return document.body.dataset.frame === '{video}/{other}'")
+    assert browser.execute_script("return S.edited") is False
+    assert browser.execute_script(ASKS_TO_LEAVE) is False
+
+    # an object declared on one video is that video's alone, and kept when another video opens
+    assert options(browser) == ["1: object 1"]
+    browser.find_element(By.ID, "newname").send_keys("bicycle")
+    browser.find_element(By.ID, "newobject").click()
+    assert options(browser) == ["1: bicycle"]
+    there = VIDEOS[1] if video == VIDEOS[0] else VIDEOS[0]
+    # nothing drawn: another video opens without a question
+    browser.find_element(By.CSS_SELECTOR, f"tr.video[data-video='{there}']").click()
+    wait_for(browser, f"return document.body.dataset.frame.startsWith('{there}/')")
+    assert options(browser) == ["1: object 1"]
+    browser.find_element(By.CSS_SELECTOR, f"tr.video[data-video='{video}']").click()
+    wait_for(browser, f"return document.body.dataset.frame.startsWith('{video}/')")
+    assert options(browser) == ["1: bicycle"]
+    # a declared object is unsubmitted work too (a reload would lose it), on whichever video is open
+    assert browser.execute_script(ASKS_TO_LEAVE) is True
+    browser.find_element(By.CSS_SELECTOR, f"tr.video[data-video='{there}']").click()
+    wait_for(browser, f"return document.body.dataset.frame.startsWith('{there}/')")
+    assert browser.execute_script(ASKS_TO_LEAVE) is True

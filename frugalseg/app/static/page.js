@@ -3,7 +3,9 @@
 "use strict";
 const token = new URLSearchParams(location.search).get("token");
 const $ = (id) => document.getElementById(id);
-const S = { palette: [], video: null, info: null, frame: null, opening: 0, known: [], added: {}, work: null, clicks: [],
+// added: the objects declared with "New object" (or an upload's new ids) in the open video and not submitted
+// yet, id → name; addedOf holds each video's
+const S = { palette: [], video: null, info: null, frame: null, opening: 0, known: [], added: {}, addedOf: {}, work: null, clicks: [],
   base: null, edited: false, undo: [], polygon: [], painting: false, busy: false, proposalTimer: null,
   box: null, drag: null, boxClicks: [], toolBase: null, toolMode: "replace", anchors: [], contour: [], stroke: [],
   // how this frame's edit was made, for the ledger: object → corrective clicks of each box, and any freehand edit
@@ -66,7 +68,7 @@ async function loadSession() {
     row.className = "video" + (v.name === S.video ? " chosen" : ""); row.dataset.video = v.name;
     const unreliable = v.unreliable === null ? "–" : v.unreliable.toFixed(3);
     row.append(el("td", "", v.name), el("td", "", `${v.annotated}/${v.frames}`), el("td", "", v.hours.toFixed(3)), el("td", "", unreliable));
-    row.onclick = () => openVideo(v.name, null);
+    row.onclick = () => { if (leave()) { openVideo(v.name, null); } };
     $("videos").appendChild(row);
   }
   return data;
@@ -87,12 +89,12 @@ async function loadProposal() {
   box.replaceChildren(
     el("b", "", "Next:"), ` ${p.video} frame ${p.frame} (${p.kind}${p.objects.length ? " of " + p.objects.join(", ") : ", every object"})`,
     ...(p.provisional ? [" ", el("i", "", "provisional")] : []), el("br"), el("small", "", p.reason), " ", openButton);
-  $("openproposal").onclick = () => openVideo(p.video, p.frame);
+  $("openproposal").onclick = () => { if (leave()) { openVideo(p.video, p.frame); } };
   return p;
 }
 async function openVideo(name, frame) {
   const ticket = ++S.opening;
-  S.video = name; S.info = await api(`/api/videos/${encodeURIComponent(name)}`);
+  S.video = name; S.added = S.addedOf[name] = S.addedOf[name] || {}; S.info = await api(`/api/videos/${encodeURIComponent(name)}`);
   S.known = S.info.objects.map((o) => o.id);
   for (const row of document.querySelectorAll("tr.video")) { row.classList.toggle("chosen", row.dataset.video === name); }
   fillObjects(); drawFilmstrip();
@@ -129,7 +131,7 @@ function drawFilmstrip() {
       + (error !== null && error >= look ? " look" : "");
     div.dataset.frame = frame;
     const src = url(frameUrl(frame, "thumb.jpg") + "?v=" + (S.info.versions[t] || "none"));
-    if (rebuild) { div.append(el("img"), el("div", "bar"), el("span", "", frame)); div.onclick = () => openFrame(frame); strip.appendChild(div); }
+    if (rebuild) { div.append(el("img"), el("div", "bar"), el("span", "", frame)); div.onclick = () => { if (leave()) { openFrame(frame); } }; strip.appendChild(div); }
     const img = div.querySelector("img"); if (img.getAttribute("src") !== src) { img.setAttribute("src", src); }
     div.querySelector(".bar").style.background = barColour(error, look);
     div.title = `frame ${frame}` + (error === null ? (S.info.pending ? ", not propagated yet" : "")
@@ -262,6 +264,12 @@ async function paintSuperpixels(mode) {
   try { shaped(await post("superpixels", { points: stroke }), mode); S.freehand = true; $("frameinfo").dataset.superpixels = String(S.undo.length); }
   catch (err) { draw(); fail(err); }
 }
+// Whether the open frame holds an edit not submitted yet, and whether the page holds any unsubmitted work
+// (that edit, or objects declared in any video): a reload or another frame would lose it.
+function editing() { return Boolean(S.edited || S.clicks.length || S.polygon.length || S.anchors.length || S.box); }
+function unsubmitted() { return editing() || Object.values(S.addedOf).some((added) => Object.keys(added).length); }
+// Whether the person lets the open frame go: asked only when its edit would be lost.
+function leave() { return !editing() || confirm(`Discard the unsubmitted edit of ${S.video} frame ${S.frame}?`); }
 function remember() {
   S.undo.push({ work: S.work.slice(), clicks: S.clicks.slice(), edited: S.edited, base: S.base, box: S.box, boxed: { ...S.boxed }, freehand: S.freehand,
     boxClicks: S.boxClicks.slice(), toolBase: S.toolBase, toolMode: S.toolMode, anchors: S.anchors.slice(), contour: S.contour });
@@ -369,6 +377,7 @@ function closePolygon(mode) {
 }
 function wire() {
   const canvas = $("overlay");
+  window.addEventListener("beforeunload", (e) => { if (unsubmitted()) { e.preventDefault(); e.returnValue = ""; } });
   canvas.addEventListener("contextmenu", (e) => e.preventDefault());
   canvas.addEventListener("mousedown", (e) => {
     if (!S.work) { return; }
@@ -433,10 +442,11 @@ async function submit() {
   // new: any other id the video does not know is refused by the server, as `annotate add` refuses it
   body.new_objects = fresh.length > 0 && S.known.length > 0 && fresh.every((id) => id in S.added);
   body.names = {}; for (const id of fresh) { if (S.added[id]) { body.names[id] = S.added[id]; } }
+  const added = S.added;
   try {
     $("submit").disabled = true;
     const data = await api(frameUrl(S.frame, "submit"), { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
-    done(); S.added = {};
+    done(); for (const id of fresh) { delete added[id]; }  // declared objects not in the mask stay declared
     // what was submitted is the frame's mask now: later drawing is a new edit
     S.base = S.work.slice(); S.edited = false; S.clicks = []; S.undo = []; S.polygon = []; S.boxed = {}; S.freehand = false; endTool();
     loadProposal().catch((err) => fail(err));
@@ -465,8 +475,7 @@ async function follow(id) {
   fillObjects(); drawFilmstrip();
   // the open frame shows its new mask, unless the person went on drawing on it while the clip propagated;
   // S.frame is read now, so a frame they opened meanwhile stays open
-  const editing = S.edited || S.clicks.length || S.polygon.length || S.anchors.length || S.box;
-  if (!editing) { await openFrame(S.frame); }
+  if (!editing()) { await openFrame(S.frame); }
   await loadProposal();
 }
 async function start() {
