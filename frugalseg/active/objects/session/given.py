@@ -105,6 +105,8 @@ class GivenAnnotation:
             as a box instead of a drawn mask, and exported with its box.
         names: object → its class name (1…64 printable characters), for objects it holds.
         new_objects: the ids not annotated before are objects that first appear on this frame.
+        white_on_black: the mask came as a black-and-white image with no ``object_id`` (object 1 by
+            DAVIS's reading): in a video of several objects, which one it shows is not known.
     """
 
     source: Path
@@ -115,6 +117,7 @@ class GivenAnnotation:
     boxes: Mapping[int, DrawnBox] = field(default_factory=dict)
     names: Mapping[int, str] = field(default_factory=dict)
     new_objects: bool = False
+    white_on_black: bool = False
 
     def __post_init__(self) -> None:
         if (self.ids is None) == (not self.clicks):
@@ -151,7 +154,17 @@ class GivenAnnotation:
             raise ConfigError("mask", "give either a mask PNG or a clicks JSON file")
         if mask is not None:
             ids = read_mask(Path(mask), shape, frame_path)
-            return cls(Path(mask), shape, ids, (), object_id, names=names or {}, new_objects=new_objects)
+            white = object_id is None and _white_on_black(Path(mask))
+            return cls(
+                Path(mask),
+                shape,
+                ids,
+                (),
+                object_id,
+                names=names or {},
+                new_objects=new_objects,
+                white_on_black=white,
+            )
         path = Path(str(clicks))
         given = tuple(read_clicks(path, shape, object_id))
         return cls(path, shape, None, given, names=names or {}, new_objects=new_objects)
@@ -352,6 +365,15 @@ def read_mask(path: Path, shape: tuple[int, int], frame_path: Path) -> np.ndarra
         )
     _refuse_soft_edges(path, ids)
     return np.where(ids == VOID, 0, ids).astype(np.uint8)
+
+
+def _white_on_black(path: Path) -> bool:
+    """True for a mask image of black and white alone (0 and 255 in every channel), not a palette PNG."""
+    with Image.open(path) as image:
+        if image.mode == "P":
+            return False
+        values = np.unique(np.asarray(image.convert("L")))
+    return bool(set(values.tolist()) == {0, 255})
 
 
 def _refuse_soft_edges(path: Path, ids: np.ndarray) -> None:

@@ -578,6 +578,13 @@ class AnnotationSession:
                 state = self.state(video)
             else:  # saved with its masks out of date: `finish` propagates, not this call
                 state = self.annotated_state(video, masks=current is None)
+            if state is not None and given.white_on_black and len(state.objects) > 1:
+                listed = ", ".join(map(str, sorted(state.objects)))
+                raise DataError(
+                    given.source,
+                    f"a black-and-white mask of one object, and video {video!r} has objects {listed}: "
+                    "name the object it shows with --object ID",
+                )
             if state is not None and state.objects and not given.new_objects:
                 one_mask = given.ids is not None and given.object_id is None
                 check_objects(given.source, given.objects, state.objects, video, mask=one_mask)

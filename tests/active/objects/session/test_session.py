@@ -233,6 +233,19 @@ def test_an_empty_first_annotation_declares_no_object_and_the_next_one_declares_
     assert sorted(state.annotated) == [0, 6] and not state.annotated[0].any()
 
 
+def test_a_black_and_white_mask_without_its_object_is_refused_in_a_video_of_several_objects(
+    started: Path, made: Path, capsys
+) -> None:
+    """Read as object 1, it would replace the frame with object 1 alone (object 2 dropped)."""
+    before = files(started)
+    one = str(made / "a9-object1.png")  # object 1 of frame 9, white on black; squares-a has objects 1, 2
+    assert add(started, "--video", "squares-a", "--frame", "9", "--mask", one) == 2
+    expected = "a black-and-white mask of one object, and video 'squares-a' has objects 1, 2: name the object"
+    assert expected in capsys.readouterr().err
+    assert files(started) == before
+    assert add(started, "--video", "squares-a", "--frame", "9", "--mask", one, "--object", "1") == 0
+
+
 def test_proposals_on_known_states(davis: Path, made: Path, started: Path, capsys) -> None:
     fresh = started.parent / "fresh"
     assert propose(fresh, "--root", str(davis), "--split", "val") == 0
