@@ -3,7 +3,8 @@
 Two clips of blackswan's first 20 frames (linked), no ground truth: opening a frame from the filmstrip
 scrolls the filmstrip alone, never the page; unsubmitted work is never dropped without a word (a
 confirm before another frame or video, the browser's own question before a reload or a closed tab),
-and an object declared with "New object" belongs to its video alone.
+and an object declared with "New object" belongs to its video alone. On a tiny clip of the fake moving
+squares: "Rename" names the chosen object with the next submit of a frame that holds it.
 """
 
 from __future__ import annotations
@@ -12,9 +13,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from data.fake_davis import palette_png, squares
 
 from app.conftest import serve
 from app.test_browser import browser, click_on, wait_for  # noqa: F401 (the fixture)
+from app.test_page_upload import VIDEO as CLIP
+from app.test_page_upload import choose, submitted, tiny, upload  # noqa: F401 (the fixture)
+from app.test_page_upload import options as page_options
+from app.test_page_upload import status as page_status
 
 pytestmark = pytest.mark.slow
 FRAMES = 20
@@ -149,3 +155,54 @@ def test_unsubmitted_work_is_not_dropped_silently(browser, two_clips: str) -> No
     browser.find_element(By.CSS_SELECTOR, f"tr.video[data-video='{there}']").click()
     wait_for(browser, f"return document.body.dataset.frame.startsWith('{there}/')")
     assert browser.execute_script(ASKS_TO_LEAVE) is True
+
+
+#: The page's submits, as sent: ``window.sent`` lists their bodies.
+RECORD_SUBMITS = """
+const fetched = window.fetch; window.sent = [];
+window.fetch = (...args) => {
+  if (String(args[0]).includes('/submit')) { window.sent.push(JSON.parse(args[1].body)); }
+  return fetched(...args);
+};"""
+
+
+def test_an_object_is_renamed_with_the_next_submit_that_holds_it(
+    browser,  # noqa: F811
+    tiny: tuple[str, Path],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    address, state = tiny
+    palette_png(tmp_path / "first.png", squares(0, 0))
+    browser.get(address)
+    wait_for(browser, "return document.body.dataset.ready === '1'")
+    wait_for(browser, f"return document.body.dataset.frame === '{CLIP}/0'")
+    upload(browser, tmp_path / "first.png")
+    submitted(browser, 1, state)
+    browser.execute_script(RECORD_SUBMITS)
+    # object 2 renamed "dog": the menu and the status line say when the name is saved
+    choose(browser, 2)
+    browser.find_element(By.ID, "newname").send_keys("dog")
+    browser.find_element(By.ID, "rename").click()
+    pending = "2: dog (was object 2; saved with your next submit of it)"
+    assert page_options(browser) == ["1: object 1", pending]
+    assert page_status(browser) == (
+        'object 2 renamed "dog": the name is saved with your next submit of a frame that holds object 2'
+    )
+    # a submit of frame 3 without object 2 does not send the name (the server names only objects it holds)
+    browser.find_element(By.CSS_SELECTOR, ".thumb[data-frame='3']").click()
+    wait_for(browser, f"return document.body.dataset.frame === '{CLIP}/3'")
+    browser.execute_script("S.work = S.work.map((v) => (v === 2 ? 0 : v)); S.edited = S.freehand = true;")
+    saved = submitted(browser, 2, state)
+    assert browser.execute_script("return window.sent.map((b) => b.names)") == [{}]
+    assert "2" not in saved.get("names", {}) and page_options(browser) == ["1: object 1", pending]
+    # the next submit that holds object 2 (frame 0's) sends it; the menu shows it saved
+    browser.find_element(By.CSS_SELECTOR, ".thumb[data-frame='0']").click()
+    wait_for(browser, f"return document.body.dataset.frame === '{CLIP}/0'")
+    assert browser.execute_script("return S.work.includes(2)")
+    saved = submitted(browser, 3, state)
+    assert browser.execute_script("return window.sent.map((b) => b.names)") == [{}, {"2": "dog"}]
+    assert saved["names"]["2"] == "dog"
+    wait_for(browser, "return document.getElementById('object').options[1].text === '2: dog'")
+    assert page_options(browser) == ["1: object 1", "2: dog"]

@@ -4,8 +4,10 @@
 const token = new URLSearchParams(location.search).get("token");
 const $ = (id) => document.getElementById(id);
 // added: the objects declared with "New object" (or an upload's new ids) in the open video and not submitted
-// yet, id → name; addedOf holds each video's
-const S = { palette: [], video: null, info: null, frame: null, opening: 0, known: [], added: {}, addedOf: {}, work: null, clicks: [],
+// yet, id → name; addedOf holds each video's. renamed: the open video's objects renamed with "Rename", id → name,
+// sent with the next submit that holds the object (renamedOf: each video's)
+const S = { palette: [], video: null, info: null, frame: null, opening: 0, known: [], added: {}, addedOf: {}, renamed: {}, renamedOf: {},
+  work: null, clicks: [],
   base: null, edited: false, undo: [], polygon: [], painting: false, busy: false, proposalTimer: null,
   box: null, drag: null, boxClicks: [], toolBase: null, toolMode: "replace", anchors: [], contour: [], stroke: [],
   // how this frame's edit was made, for the ledger: object → corrective clicks of each box, and any freehand edit
@@ -94,7 +96,8 @@ async function loadProposal() {
 }
 async function openVideo(name, frame) {
   const ticket = ++S.opening;
-  S.video = name; S.added = S.addedOf[name] = S.addedOf[name] || {}; S.info = await api(`/api/videos/${encodeURIComponent(name)}`);
+  S.video = name; S.added = S.addedOf[name] = S.addedOf[name] || {}; S.renamed = S.renamedOf[name] = S.renamedOf[name] || {};
+  S.info = await api(`/api/videos/${encodeURIComponent(name)}`);
   S.known = S.info.objects.map((o) => o.id);
   for (const row of document.querySelectorAll("tr.video")) { row.classList.toggle("chosen", row.dataset.video === name); }
   fillObjects(); drawFilmstrip();
@@ -104,7 +107,10 @@ function fillObjects() {
   const select = $("object"); const chosen = select.value; select.replaceChildren();
   const all = S.info.objects.concat(Object.entries(S.added).map(([id, name]) => ({ id: +id, name: name || `object ${id}` })));
   if (!all.length) { all.push({ id: 1, name: "object 1" }); }
-  for (const o of all) { const opt = document.createElement("option"); opt.value = o.id; opt.textContent = `${o.id}: ${o.name}`; select.appendChild(opt); }
+  for (const o of all) {
+    const renamed = S.renamed[o.id]; const opt = document.createElement("option"); opt.value = o.id;
+    opt.textContent = renamed ? `${o.id}: ${renamed} (was ${o.name}; saved with your next submit of it)` : `${o.id}: ${o.name}`; select.appendChild(opt);
+  }
   if (chosen && all.some((o) => String(o.id) === chosen)) { select.value = chosen; }
 }
 // Each frame's bar is the fitted error model's expected error 1 − J&F (the server's expected_error),
@@ -267,7 +273,9 @@ async function paintSuperpixels(mode) {
 // Whether the open frame holds an edit not submitted yet, and whether the page holds any unsubmitted work
 // (that edit, or objects declared in any video): a reload or another frame would lose it.
 function editing() { return Boolean(S.edited || S.clicks.length || S.polygon.length || S.anchors.length || S.box); }
-function unsubmitted() { return editing() || Object.values(S.addedOf).some((added) => Object.keys(added).length); }
+function unsubmitted() {
+  return editing() || [...Object.values(S.addedOf), ...Object.values(S.renamedOf)].some((names) => Object.keys(names).length);
+}
 // Whether the person lets the open frame go: asked only when its edit would be lost.
 function leave() { return !editing() || confirm(`Discard the unsubmitted edit of ${S.video} frame ${S.frame}?`); }
 function remember() {
@@ -363,7 +371,7 @@ function takeUpload(work) {
 }
 // "object 3", or "object 3 "dog"" when the person named it.
 function objectLabel(id) {
-  const o = S.info.objects.find((x) => x.id === id); const name = o ? o.name : S.added[id];
+  const o = S.info.objects.find((x) => x.id === id); const name = S.renamed[id] || (o ? o.name : S.added[id]);
   return name && name !== `object ${id}` ? `object ${id} "${name}"` : `object ${id}`;
 }
 function closePolygon(mode) {
@@ -419,6 +427,14 @@ function wire() {
     const ids = S.known.concat(Object.keys(S.added).map(Number)); const id = ids.length ? Math.max(...ids) + 1 : 1;
     S.added[id] = name; fillObjects(); $("object").value = id; $("newname").value = ""; done();
   };
+  // the chosen object's new name, kept until a submit of a frame that holds it (the server names only those)
+  $("rename").onclick = () => {
+    const name = $("newname").value.trim(); const id = object();
+    if (!name) { say("type the chosen object's new class name, then Rename"); return; }
+    if (S.known.includes(id)) { S.renamed[id] = name; } else { S.added[id] = name; }
+    fillObjects(); $("object").value = id; $("newname").value = "";
+    say(`object ${id} renamed "${name}": the name is saved with your next submit of a frame that holds object ${id}`);
+  };
   $("upload").onchange = async () => {
     const file = $("upload").files[0]; if (!file) { return; }
     try {
@@ -442,11 +458,16 @@ async function submit() {
   // new: any other id the video does not know is refused by the server, as `annotate add` refuses it
   body.new_objects = fresh.length > 0 && S.known.length > 0 && fresh.every((id) => id in S.added);
   body.names = {}; for (const id of fresh) { if (S.added[id]) { body.names[id] = S.added[id]; } }
+  // a rename goes with a submit that holds the object (its clicks, or its pixels in the mask)
+  const holds = body.clicks ? new Set(body.clicks.map((c) => c.object)) : present;
+  const renamed = S.renamed; const named = Object.keys(renamed).filter((id) => holds.has(+id));
+  for (const id of named) { body.names[id] = renamed[id]; }
   const added = S.added;
   try {
     $("submit").disabled = true;
     const data = await api(frameUrl(S.frame, "submit"), { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
     done(); for (const id of fresh) { delete added[id]; }  // declared objects not in the mask stay declared
+    for (const id of named) { delete renamed[id]; }
     // what was submitted is the frame's mask now: later drawing is a new edit
     S.base = S.work.slice(); S.edited = false; S.clicks = []; S.undo = []; S.polygon = []; S.boxed = {}; S.freehand = false; endTool();
     loadProposal().catch((err) => fail(err));
