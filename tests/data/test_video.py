@@ -243,6 +243,35 @@ def test_masks_past_the_end_or_of_another_size_are_problems(tmp_path):
     ]
 
 
+def test_a_mask_saved_among_jpeg_frames_is_a_problem_not_a_frame(tmp_path):
+    """Read as a frame, ``00000_mask.png`` would be frame 1 and shift every frame after it."""
+    frames = _clip_folders(tmp_path / "clips", ("mine",)) / "mine"
+    palette_png(frames / "00000_mask.png", np.ones(SIZE, np.uint8))
+    (frames / "00003.jpeg").write_bytes((frames / "00002.jpg").read_bytes())  # .jpeg is a .jpg
+    _, problems = get_format("video", frames).scan("all")
+    assert [str(p) for p in problems] == [
+        f"{frames}/00000_mask.png: a .png among the folder's frames (4 .jpg and 1 .png): is it a frame? "
+        "a mask or other image kept there is read as one and shifts every frame after it; move it out of the "
+        "folder"
+    ]
+    assert (
+        main(
+            [
+                "annotate",
+                "propose",
+                "--state",
+                str(tmp_path / "s"),
+                "--format",
+                "video",
+                "--root",
+                str(frames),
+            ]
+        )
+        == 2
+    )
+    assert not (tmp_path / "s").exists()
+
+
 def test_a_truncated_video_names_the_file_and_the_frame_cut_off(tmp_path):
     video = write_video(tmp_path / "whole.mp4", [numbered_frame(i) for i in range(20)])
     cut = cut_video(video, tmp_path / "cut.mp4")

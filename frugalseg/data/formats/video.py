@@ -41,6 +41,32 @@ def _images(folder: Path) -> list[Path]:
     return sorted(found, key=lambda p: natural_key(p.name))
 
 
+def mixed_frame_kinds(frames: list[Path]) -> list[Problem]:
+    """The frames of a frame folder whose file kind (``.jpg``, ``.png``) is not the folder's most common one.
+
+    A mask or another image saved among the frames would be a frame, and shift every frame after it.
+    """
+    kinds: dict[str, list[Path]] = {}
+    for frame in frames:
+        kinds.setdefault(".jpg" if frame.suffix.lower() == ".jpeg" else frame.suffix.lower(), []).append(
+            frame
+        )
+    if len(kinds) < 2:
+        return []
+    common = max(kinds, key=lambda kind: len(kinds[kind]))
+    counts = " and ".join(f"{len(paths)} {kind}" for kind, paths in kinds.items())
+    return [
+        Problem(
+            path,
+            f"a {kind} among the folder's frames ({counts}): is it a frame? a mask or other image kept "
+            "there is read as one and shifts every frame after it; move it out of the folder",
+        )
+        for kind, paths in kinds.items()
+        if kind != common
+        for path in paths
+    ]
+
+
 def _videos(folder: Path) -> list[Path]:
     """The video files directly in ``folder``, in natural order."""
     return sorted((p for p in folder.iterdir() if is_video(p)), key=lambda p: natural_key(p.name))
@@ -205,7 +231,8 @@ class VideoFormat(DavisFormat):
 
         Problems: a symbolic link in the folder that loops, a video that cannot be indexed (truncated,
         not a video), a mask past the video's end or naming no frame, frames or masks whose size
-        differs from the clip's first frame.
+        differs from the clip's first frame, frames of a kind (``.png`` among ``.jpg``) other than
+        most of the folder's.
         """
         clips: list[Clip] = []
         problems = [
@@ -217,7 +244,7 @@ class VideoFormat(DavisFormat):
             try:
                 frames = self.frame_paths(seq)
                 found, mask_problems = self._masks(seq)
-                problems += mask_problems + self._check_sizes(frames, found)
+                problems += mask_problems + self._check_sizes(frames, found) + mixed_frame_kinds(frames)
             except DataError as error:
                 problems.append(Problem.from_error(error))
                 continue

@@ -12,6 +12,7 @@ from frugalseg.active.objects.session.proposals import Proposal
 from frugalseg.active.objects.simulation.annotation_types import neighbour_index, video_priors
 from frugalseg.active.objects.state import VideoState
 from frugalseg.active.objects.tools.graph_cut import ObjectPrior
+from frugalseg.data.formats.video import mixed_frame_kinds
 from frugalseg.data.io import image_size, read_frame, whole_image
 from frugalseg.errors import ConfigError, DataError
 
@@ -60,9 +61,12 @@ class SessionVideo:
         a truncated file), for the loop's frames and their neighbours; `load` decodes them all strictly.
 
         Raises:
-            DataError: naming the first frame that cannot be read, is truncated or is of another size.
+            DataError: naming the first frame that cannot be read, is truncated or is of another size,
+                or a frame of another kind than most of the folder's (`mixed_frame_kinds`).
         """
         used = self.sequence_paths[: max(self.indices[-1], 1) + 1]
+        for problem in mixed_frame_kinds(self.sequence_paths)[:1]:
+            raise problem.error()
         first = image_size(used[0])
         for path in used:
             size = image_size(path)
