@@ -181,6 +181,22 @@ class VideoSegmentationModule(BaseTask):
         if self.hparams["temporal_weight"] and not options.get("temporal", {}).get("train_pair", True):
             raise ConfigError("data.temporal.train_pair", self._missing_pair_message())
 
+    def on_fit_start(self) -> None:
+        """Refuse, before the first step, a recipe whose samples hold label kinds no loss is given for.
+
+        Else the first batch holding such a sample stops the run, which may come many steps in.
+        """
+        samples = getattr(getattr(self.trainer, "datamodule", None), "samples", None)
+        if not samples or not self.hparams["label_weight"]:
+            return
+        missing = sorted({sample.kind.value for sample in samples} - set(self.label_loss.losses))
+        if missing:
+            raise ConfigError(
+                "model.losses",
+                f"the recipe's samples hold {', '.join(missing)} labels, which no loss is given for "
+                f"(model.losses names {', '.join(self.label_loss.losses)}); add one, e.g. {missing[0]}: ce",
+            )
+
     def _missing_pair_message(self) -> str:
         return (
             f"model.temporal_weight is {self.hparams['temporal_weight']} but the training batches carry no "

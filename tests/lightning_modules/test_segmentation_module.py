@@ -15,6 +15,7 @@ from frugalseg.data.clips import LabelKind
 from frugalseg.data.normalization import IMAGENET_MEAN, IMAGENET_STD
 from frugalseg.datamodules.datamodule import VideoSegDataModule
 from frugalseg.datamodules.options import TemporalOptions
+from frugalseg.errors import ConfigError
 from frugalseg.lightning_modules import VideoSegmentationModule, poly_schedule
 from frugalseg.lightning_modules.segmentation import overlay_grid
 from frugalseg.losses import temporal_consistency_loss
@@ -60,6 +61,26 @@ def test_temporal_weight_without_a_frame_pair_is_an_error_not_a_silent_skip():
         datamodule=VideoSegDataModule(num_frames=1, temporal=TemporalOptions(train_pair=True))
     )
     module.setup("fit")
+
+
+def test_a_recipe_with_a_label_kind_no_loss_takes_is_refused_before_the_first_step():
+    module = VideoSegmentationModule(
+        student="deeplabv3plus_mbv2",
+        num_classes=3,
+        num_frames=1,
+        losses={"fine": "ce", "pseudo": "phuber_ce"},
+    )
+    kinds = [LabelKind.FINE, LabelKind.COARSE, LabelKind.PSEUDO]
+    data = SimpleNamespace(samples=[SimpleNamespace(kind=kind) for kind in kinds])
+    module._trainer = SimpleNamespace(datamodule=data)
+    expected = (
+        r"^model.losses: the recipe's samples hold coarse labels, which no loss is given for \(model.losses "
+        r"names fine, pseudo\); add one, e.g. coarse: ce$"
+    )
+    with pytest.raises(ConfigError, match=expected):
+        module.on_fit_start()
+    data.samples = data.samples[::2]  # fine and pseudo only
+    module.on_fit_start()
 
 
 def test_temporal_pair_adds_lambda_times_consistency_and_label_weight_scales_the_labels(
