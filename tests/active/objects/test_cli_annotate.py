@@ -59,6 +59,11 @@ def test_simulate_writes_curves_a_plot_and_label_stores(davis: Path, tmp_path: P
 
     label = cv2.imread(str(store.root / frame0["path"]), cv2.IMREAD_UNCHANGED)
     assert np.array_equal(label, (squares(0, 0) > 0).astype(np.uint8))  # DAVIS's two classes
+    # the objects beside it, as a session's export keeps them (`label export` tells them apart)
+    ids = cv2.imread(
+        str(store.root / frame0["path"].replace("_labelTrainIds", "_instanceIds")), cv2.IMREAD_UNCHANGED
+    )
+    assert np.array_equal(ids, squares(0, 0))
     assert "uniform-mask: J&F" in capsys.readouterr().out
     # a rerun resumes: nothing changes
     before = (out / "curves.json").read_bytes()

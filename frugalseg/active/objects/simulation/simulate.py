@@ -300,7 +300,7 @@ class _VideoJob:
                 **self.fmt.describe(),
             }
             store = self.out / "labels" / f"{strategy.name}-seed{strategy.seed}"
-            written += write_video_labels(store, clip, source.indices, state, store_config)
+            written += write_video_labels(store, clip, source.indices, state, store_config, object_ids=True)
         return written
 
     def write_curves(self, sources: Sequence[VideoSource]) -> dict[str, Any]:
