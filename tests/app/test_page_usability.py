@@ -206,3 +206,27 @@ def test_an_object_is_renamed_with_the_next_submit_that_holds_it(
     assert saved["names"]["2"] == "dog"
     wait_for(browser, "return document.getElementById('object').options[1].text === '2: dog'")
     assert page_options(browser) == ["1: object 1", "2: dog"]
+
+
+def test_ctrl_z_undoes_as_the_undo_button_does(browser, two_clips: str) -> None:  # noqa: F811
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    opened(browser, two_clips)
+    assert "Ctrl+Z (⌘Z): Undo." in browser.find_element(By.TAG_NAME, "aside").text
+    drawn = "return Array.from(S.work).filter((v) => v === 1).length"
+    browser.find_element(By.CSS_SELECTOR, "input[value='brush']").click()
+    click_on(browser, 100, 400)
+    click_on(browser, 300, 400)
+    strokes = [browser.execute_script(drawn)]
+    # in the name field Ctrl+Z undoes the typing, never the frame's edit
+    browser.find_element(By.ID, "newname").send_keys("dog")
+    ActionChains(browser).key_down(Keys.CONTROL).send_keys("z").key_up(Keys.CONTROL).perform()
+    assert browser.execute_script(drawn) == strokes[0]
+    browser.find_element(By.CSS_SELECTOR, "input[value='brush']").click()  # the focus off the field
+    for modifier in (Keys.CONTROL, Keys.COMMAND):  # Ctrl+Z, then ⌘Z, each one step back
+        ActionChains(browser).key_down(modifier).send_keys("z").key_up(modifier).perform()
+        strokes.append(browser.execute_script(drawn))
+    assert strokes[0] > strokes[1] > strokes[2] == 0
+    assert browser.execute_script("return S.edited") is False

@@ -418,6 +418,13 @@ function wire() {
     if (tool() === "scissors" && S.anchors.length >= 4) { S.anchors.pop(); closeScissors(shapeMode(e)); }
   });
   for (const radio of document.querySelectorAll("input[name=tool]")) { radio.onchange = () => { endTool(); S.polygon = []; draw(); }; }
+  // Ctrl+Z (⌘Z on a Mac) is the Undo button, except in a field one types in (which undoes its own typing)
+  window.addEventListener("keydown", (e) => {
+    const typing = e.target.matches("input:not([type]), input[type=text], input[type=number]");
+    if ((e.ctrlKey || e.metaKey) && !e.shiftKey && !e.altKey && e.key.toLowerCase() === "z" && !typing) {
+      e.preventDefault(); $("undo").click();
+    }
+  });
   $("undo").onclick = () => {
     const last = S.undo.pop();
     if (last) { Object.assign(S, last); S.polygon = []; S.stroke = []; draw(); $("frameinfo").dataset.preview = String(S.clicks.length); frameInfo(); done(); }
