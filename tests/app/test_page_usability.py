@@ -230,3 +230,28 @@ def test_ctrl_z_undoes_as_the_undo_button_does(browser, two_clips: str) -> None:
         strokes.append(browser.execute_script(drawn))
     assert strokes[0] > strokes[1] > strokes[2] == 0
     assert browser.execute_script("return S.edited") is False
+
+
+def test_a_stopped_server_is_named(browser, tmp_path: Path, shared_data: Path) -> None:  # noqa: F811
+    from urllib.parse import urlsplit
+
+    from selenium.webdriver.common.by import By
+
+    frames = shared_data / "davis_dev" / "JPEGImages" / "480p" / "blackswan"
+    folder = tmp_path / "root" / "JPEGImages" / "480p" / "clip"
+    folder.mkdir(parents=True)
+    for t in range(3):
+        (folder / f"{t:05d}.jpg").symlink_to(frames / f"{t:05d}.jpg")
+    server, address = serve(tmp_path / "state", tmp_path / "root", "--max-frames", "3")
+    try:
+        browser.get(address)
+        wait_for(browser, "return document.body.dataset.ready === '1'")
+    finally:
+        server.terminate()
+        server.wait(30)
+    browser.find_element(By.ID, "export").click()
+    wait_for(browser, "return document.getElementById('status').textContent !== ''")
+    origin = "{0.scheme}://{0.netloc}".format(urlsplit(address))
+    assert browser.find_element(By.ID, "status").text == (
+        f"the server at {origin} does not answer (is `frugalseg annotate serve` still running?)"
+    )

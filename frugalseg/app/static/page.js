@@ -15,7 +15,10 @@ const S = { palette: [], video: null, info: null, frame: null, opening: 0, known
 
 function url(path) { return token ? path + (path.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(token) : path; }
 async function api(path, options) {
-  const response = await fetch(url(path), options);
+  // a fetch that gets no answer at all (the server stopped) says so, not the browser's "Failed to fetch"
+  const response = await fetch(url(path), options).catch(() => {
+    throw new Error(`the server at ${location.origin} does not answer (is \`frugalseg annotate serve\` still running?)`);
+  });
   const data = await response.json().catch(() => ({ error: response.statusText }));
   if (!response.ok) { const err = new Error(data.error || response.statusText); err.status = response.status; throw err; }
   return data;
