@@ -255,3 +255,33 @@ def test_a_stopped_server_is_named(browser, tmp_path: Path, shared_data: Path) -
     assert browser.find_element(By.ID, "status").text == (
         f"the server at {origin} does not answer (is `frugalseg annotate serve` still running?)"
     )
+
+
+def test_a_click_that_takes_pixels_from_another_object_says_so(
+    browser,  # noqa: F811
+    two_clips: str,
+    shared_data: Path,
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    opened(browser, two_clips)
+    browser.execute_async_script("openVideo('clip-a', 0).then(arguments[arguments.length - 1])")
+    # the swan drawn as object 1 (the upload), then a click for a new object 2 on the swan's middle
+    truth = shared_data / "davis_dev" / "Annotations" / "480p" / "blackswan" / "00000.png"
+    for name in ("swan", "head"):
+        browser.find_element(By.ID, "newname").send_keys(name)
+        browser.find_element(By.ID, "newobject").click()
+        if name == "swan":
+            browser.find_element(By.ID, "upload").send_keys(str(truth))
+            wait_for(browser, "return document.getElementById('upload').value === ''")
+    assert browser.execute_script("return [object(), S.work.includes(1)]") == [2, True]
+    before = browser.execute_script("return Array.from(S.work)")
+    click_on(browser, 272, 319)
+    wait_for(browser, "return document.getElementById('frameinfo').dataset.preview === '1'")
+    after = browser.execute_script("return Array.from(S.work)")
+    taken = sum(1 for b, a in zip(before, after, strict=True) if b == 1 and a == 2)
+    added = sum(1 for b, a in zip(before, after, strict=True) if b != 2 and a == 2)
+    assert taken > 0
+    info = browser.find_element(By.ID, "frameinfo").text
+    assert info.startswith("clip-a frame 0: preview of 1 click(s) in ")
+    assert info.endswith(f" ms: +{added} / −0 px, {taken} px taken from object 1")

@@ -323,14 +323,16 @@ async function click(x, y, positive) {
 // The info line tells how many pixels of object ``obj`` an answer added and removed against the mask
 // ``shown`` before it; a click (``clicked``) whose answer changes no pixel but its own is one the click
 // model cannot tell from what is around it, and the status line says what to do instead.
+// The pixels it took from other objects are told too, object by object.
 function tellChange(shown, obj, started, clicked) {
-  let added = 0, removed = 0;
+  let added = 0, removed = 0; const taken = {};
   for (let i = 0; i < S.work.length; i++) {
     const was = shown[i] === obj, now = S.work[i] === obj;
-    if (now && !was) { added++; } else if (was && !now) { removed++; }
+    if (now && !was) { added++; if (shown[i]) { taken[shown[i]] = (taken[shown[i]] || 0) + 1; } } else if (was && !now) { removed++; }
   }
   $("frameinfo").dataset.changed = `${added}:${removed}`;
-  frameInfo(` in ${Math.round(performance.now() - started)} ms: +${added} / −${removed} px`);
+  const from = Object.entries(taken).map(([id, n]) => `, ${n} px taken from object ${id}`).join("");
+  frameInfo(` in ${Math.round(performance.now() - started)} ms: +${added} / −${removed} px${from}`);
   if (clicked && added + removed <= 1) { say("the click changed nothing around it: draw this part with the brush or the scissors"); }
 }
 // An uploaded mask (`ids`, holding `objects`) put into the frame, the status line saying what it did.
