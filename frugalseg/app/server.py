@@ -226,6 +226,8 @@ class AnnotationApp(JSONRoutes):
     async def video(self, request: Request) -> Response:
         """A video's frames, annotated frames, objects and their names, each frame's unreliability and error.
 
+        ``files`` names each frame's file (its base name, as the person knows the frame; no folder).
+
         ``expected_error`` (the model's expected 1 − J&F, `filmstrip_scores`) colours the filmstrip, red
         from ``look_here``.
         """
@@ -234,6 +236,7 @@ class AnnotationApp(JSONRoutes):
 
     def _video_info(self, name: str) -> dict[str, Any]:
         frames = self.session.frames(name)
+        paths = self.session.format.numbered_frame_paths(name)
         height, width = self.session.frame_shape(name, frames[0])[1]
         cached = self.service.state(name)
         state = cached.state if cached else None
@@ -244,6 +247,7 @@ class AnnotationApp(JSONRoutes):
         return {
             "name": name,
             "frames": frames,
+            "files": [paths[frame].name for frame in frames],
             "width": width,
             "height": height,
             "annotated": [frames[t] for t in sorted(state.annotated)] if state else [],

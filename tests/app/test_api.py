@@ -112,6 +112,8 @@ def test_submits_store_what_annotate_add_stores(
     assert proposal["proposal"]["video"] == "car-shadow"  # a video not started comes first
     info = client.get(f"/api/videos/{VIDEO}").json()
     assert info["annotated"] == [0, 6] and info["objects"] == [{"id": 1, "name": "object 1"}]
+    # the file of each frame, as the person knows it: the page shows it beside the frame's index
+    assert info["files"] == [f"{frame:05d}.jpg" for frame in info["frames"]]
 
 
 def test_a_token_is_required_when_set(service: SessionService, tmp_path: Path) -> None:

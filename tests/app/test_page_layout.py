@@ -115,9 +115,9 @@ def test_layout_and_messages_of_the_page(browser, twelve: str, shared_data: Path
     info = "return document.getElementById('frameinfo').textContent"
     assert "preview of 2 click(s)" in browser.execute_script(info)
     browser.find_element(By.ID, "undo").click()
-    assert browser.execute_script(info) == f"{VIDEOS[0]} frame 6: preview of 1 click(s)"
+    assert browser.execute_script(info) == f"{VIDEOS[0]} frame 6 (00006.jpg): preview of 1 click(s)"
     browser.find_element(By.ID, "undo").click()
-    assert browser.execute_script(info) == f"{VIDEOS[0]} frame 6"
+    assert browser.execute_script(info) == f"{VIDEOS[0]} frame 6 (00006.jpg)"
     # the first click's preview counted what it changed; a positive click 64 px deep inside the swan's
     # propagated mask changes nothing (a correction changes only the parts holding a click), and the page
     # tells the person to draw that part instead

@@ -283,5 +283,5 @@ def test_a_click_that_takes_pixels_from_another_object_says_so(
     added = sum(1 for b, a in zip(before, after, strict=True) if b != 2 and a == 2)
     assert taken > 0
     info = browser.find_element(By.ID, "frameinfo").text
-    assert info.startswith("clip-a frame 0: preview of 1 click(s) in ")
+    assert info.startswith("clip-a frame 0 (00000.jpg): preview of 1 click(s) in ")
     assert info.endswith(f" ms: +{added} / −0 px, {taken} px taken from object 1")

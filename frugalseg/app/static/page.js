@@ -43,9 +43,14 @@ async function untilIdle(text) {
   }
 }
 function fail(err) { say(err.message); if (err.status === 409) { untilIdle(err.message); } }
+// "frame 11 (00011.jpg)": the index the page uses and the file the person knows (the server's `files`).
+function frameName(frame) {
+  const file = S.info.files ? S.info.files[S.info.frames.indexOf(frame)] : null;
+  return file ? `frame ${frame} (${file})` : `frame ${frame}`;
+}
 // The info line says what the open frame holds now: its edit in progress, never an undone one.
 function frameInfo(extra) {
-  const head = `${S.video} frame ${S.frame}`;
+  const head = `${S.video} ${frameName(S.frame)}`;
   const edit = S.box ? `: box and ${S.boxClicks.length} click(s)` : S.clicks.length ? `: preview of ${S.clicks.length} click(s)` : "";
   $("frameinfo").textContent = head + (edit ? edit + (extra || "") : S.info.annotated.includes(S.frame) ? " (annotated)" : "");
 }
@@ -143,7 +148,7 @@ function drawFilmstrip() {
     if (rebuild) { div.append(el("img"), el("div", "bar"), el("span", "", frame)); div.onclick = () => { if (leave()) { openFrame(frame); } }; strip.appendChild(div); }
     const img = div.querySelector("img"); if (img.getAttribute("src") !== src) { img.setAttribute("src", src); }
     div.querySelector(".bar").style.background = barColour(error, look);
-    div.title = `frame ${frame}` + (error === null ? (S.info.pending ? ", not propagated yet" : "")
+    div.title = frameName(frame) + (error === null ? (S.info.pending ? ", not propagated yet" : "")
       : `, expected J&F ${(1 - error).toFixed(2)}, unreliable ${u[t].toFixed(3)}`);
   });
 }
