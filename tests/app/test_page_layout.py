@@ -22,11 +22,10 @@ FRAMES = 20
 VIDEOS = [f"clip-{i:02d}" for i in range(1, 13)]
 
 
-@pytest.fixture
-def twelve(tmp_path: Path, shared_data: Path) -> Iterator[str]:
-    """`annotate serve` on 12 videos of blackswan's first 20 frames (linked), no ground truth; its address."""
+def serve_blackswan(tmp_path: Path, shared_data: Path, videos: list[str]) -> Iterator[str]:
+    """`annotate serve` on ``videos``, each blackswan's first 20 frames (linked), no truth; its address."""
     frames = shared_data / "davis_dev" / "JPEGImages" / "480p" / "blackswan"
-    for video in VIDEOS:
+    for video in videos:
         folder = tmp_path / "root" / "JPEGImages" / "480p" / video
         folder.mkdir(parents=True)
         for t in range(FRAMES):
@@ -35,6 +34,12 @@ def twelve(tmp_path: Path, shared_data: Path) -> Iterator[str]:
     yield address
     server.terminate()
     server.wait(30)
+
+
+@pytest.fixture
+def twelve(tmp_path: Path, shared_data: Path) -> Iterator[str]:
+    """The page on 12 videos (`serve_blackswan`); its address."""
+    yield from serve_blackswan(tmp_path, shared_data, VIDEOS)
 
 
 def status(driver) -> str:

@@ -17,29 +17,20 @@ from data.fake_davis import palette_png, squares
 
 from app.conftest import serve
 from app.test_browser import browser, click_on, wait_for  # noqa: F401 (the fixture)
+from app.test_page_layout import serve_blackswan
 from app.test_page_upload import VIDEO as CLIP
 from app.test_page_upload import choose, submitted, tiny, upload  # noqa: F401 (the fixture)
 from app.test_page_upload import options as page_options
 from app.test_page_upload import status as page_status
 
 pytestmark = pytest.mark.slow
-FRAMES = 20
 VIDEOS = ["clip-a", "clip-b"]
 
 
 @pytest.fixture
 def two_clips(tmp_path: Path, shared_data: Path) -> Iterator[str]:
-    """`annotate serve` on two clips of blackswan's first 20 frames (linked), no ground truth; its address."""
-    frames = shared_data / "davis_dev" / "JPEGImages" / "480p" / "blackswan"
-    for video in VIDEOS:
-        folder = tmp_path / "root" / "JPEGImages" / "480p" / video
-        folder.mkdir(parents=True)
-        for t in range(FRAMES):
-            (folder / f"{t:05d}.jpg").symlink_to(frames / f"{t:05d}.jpg")
-    server, address = serve(tmp_path / "state", tmp_path / "root", "--max-frames", str(FRAMES))
-    yield address
-    server.terminate()
-    server.wait(30)
+    """The page on two clips (`serve_blackswan`); its address."""
+    yield from serve_blackswan(tmp_path, shared_data, VIDEOS)
 
 
 def opened(driver, address: str) -> None:
