@@ -248,6 +248,13 @@ def test_a_stopped_server_is_named(browser, tmp_path: Path, shared_data: Path) -
     )
 
 
+def frame_0_of_clip_a(driver, address: str, shared_data: Path) -> Path:
+    """The page opened on frame 0 of clip-a (blackswan's); the true mask of that frame, to upload."""
+    opened(driver, address)
+    driver.execute_async_script("openVideo('clip-a', 0).then(arguments[arguments.length - 1])")
+    return shared_data / "davis_dev" / "Annotations" / "480p" / "blackswan" / "00000.png"
+
+
 def test_a_click_that_takes_pixels_from_another_object_says_so(
     browser,  # noqa: F811
     two_clips: str,
@@ -255,10 +262,8 @@ def test_a_click_that_takes_pixels_from_another_object_says_so(
 ) -> None:
     from selenium.webdriver.common.by import By
 
-    opened(browser, two_clips)
-    browser.execute_async_script("openVideo('clip-a', 0).then(arguments[arguments.length - 1])")
+    truth = frame_0_of_clip_a(browser, two_clips, shared_data)
     # the swan drawn as object 1 (the upload), then a click for a new object 2 on the swan's middle
-    truth = shared_data / "davis_dev" / "Annotations" / "480p" / "blackswan" / "00000.png"
     for name in ("swan", "head"):
         browser.find_element(By.ID, "newname").send_keys(name)
         browser.find_element(By.ID, "newobject").click()
@@ -276,3 +281,20 @@ def test_a_click_that_takes_pixels_from_another_object_says_so(
     info = browser.find_element(By.ID, "frameinfo").text
     assert info.startswith("clip-a frame 0 (00000.jpg): preview of 1 click(s) in ")
     assert info.endswith(f" ms: +{added} / −0 px, {taken} px taken from object 1")
+
+
+def test_a_new_object_after_an_upload_on_a_video_of_no_object_gets_the_next_id(
+    browser,  # noqa: F811
+    two_clips: str,
+    shared_data: Path,
+) -> None:
+    """The upload is object 1 (the chosen one); "New object" then is object 2, not a second object 1."""
+    from selenium.webdriver.common.by import By
+
+    truth = frame_0_of_clip_a(browser, two_clips, shared_data)
+    browser.find_element(By.ID, "upload").send_keys(str(truth))
+    wait_for(browser, "return document.getElementById('upload').value === ''")
+    assert browser.execute_script("return S.work.includes(1)")
+    browser.find_element(By.ID, "newname").send_keys("dog")
+    browser.find_element(By.ID, "newobject").click()
+    assert browser.execute_script("return [object(), S.added[2]]") == [2, "dog"]

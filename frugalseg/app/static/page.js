@@ -441,7 +441,9 @@ function wire() {
   };
   $("newobject").onclick = () => {
     const name = $("newname").value.trim(); if (!name) { say("give the new object a class name"); return; }
-    const ids = S.known.concat(Object.keys(S.added).map(Number)); const id = ids.length ? Math.max(...ids) + 1 : 1;
+    // ids known, declared, or drawn on the open frame (an upload for the chosen object before any was declared)
+    const drawn = S.work ? [...new Set(S.work)].filter((v) => v > 0 && v < 255) : [];
+    const ids = S.known.concat(Object.keys(S.added).map(Number), drawn); const id = ids.length ? Math.max(...ids) + 1 : 1;
     S.added[id] = name; fillObjects(); $("object").value = id; $("newname").value = ""; done();
   };
   // the chosen object's new name, kept until a submit of a frame that holds it (the server names only those)
