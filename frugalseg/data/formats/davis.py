@@ -211,7 +211,12 @@ class DavisFormat(Format):
 
     @staticmethod
     def read_mask(path: str | Path) -> np.ndarray:
-        """An H×W uint8 map of object ids (0 background) from a palette or binary mask PNG.
+        """An H×W uint8 map of object ids (0 background) from a palette or binary mask PNG (`decode_mask`)."""
+        return DavisFormat.decode_mask(path)[0]
+
+    @staticmethod
+    def decode_mask(path: str | Path) -> tuple[np.ndarray, bool]:
+        """The object ids of a palette or binary mask PNG, and whether it was black and white (0/255).
 
         Palette PNGs give their indices as they are. Grey-level PNGs holding only 0 and 255 are
         binary masks (255 → object 1); other grey-level PNGs are taken to hold object ids directly. An
@@ -244,9 +249,10 @@ class DavisFormat(Format):
             raise DataError(path, "file does not exist") from err
         except (UnidentifiedImageError, OSError) as err:
             raise DataError(path, f"cannot decode mask ({err})") from err
-        if mode != "P" and mask.max(initial=0) == 255 and not np.isin(mask, (0, 255), invert=True).any():
+        binary = mode != "P" and mask.max(initial=0) == 255 and not np.isin(mask, (0, 255), invert=True).any()
+        if binary:
             mask = (mask == 255).astype(np.uint8)
-        return mask
+        return mask, binary
 
     @staticmethod
     def to_label(mask: np.ndarray) -> np.ndarray:

@@ -153,8 +153,8 @@ class GivenAnnotation:
         if (mask is None) == (clicks is None):
             raise ConfigError("mask", "give either a mask PNG or a clicks JSON file")
         if mask is not None:
-            ids = read_mask(Path(mask), shape, frame_path)
-            white = object_id is None and _white_on_black(Path(mask))
+            ids, binary = _read_mask(Path(mask), shape, frame_path)
+            white = object_id is None and binary
             return cls(
                 Path(mask),
                 shape,
@@ -347,6 +347,11 @@ def read_mask(path: Path, shape: tuple[int, int], frame_path: Path) -> np.ndarra
     A label store's clicks or boxes label (``*_clicks_instanceIds.png``, as `label import` writes a tool's
     points) holds the marked pixels only, not the objects: it is refused.
     """
+    return _read_mask(path, shape, frame_path)[0]
+
+
+def _read_mask(path: Path, shape: tuple[int, int], frame_path: Path) -> tuple[np.ndarray, bool]:
+    """`read_mask`'s ids, and whether the file was a black-and-white (0/255) image."""
     if not path.is_file():
         raise DataError(path, "file does not exist")
     sparse = [kind.value for kind in (LabelKind.CLICKS, LabelKind.BOXES)]
@@ -356,7 +361,7 @@ def read_mask(path: Path, shape: tuple[int, int], frame_path: Path) -> np.ndarra
             "a label store's clicks or boxes label (the marked pixels only), not a mask of the objects: "
             "give the mask the tool drew, or the clicks as --clicks",
         )
-    ids = DavisFormat.read_mask(path)
+    ids, binary = DavisFormat.decode_mask(path)
     if ids.shape != shape:
         raise DataError(
             path,
@@ -364,16 +369,7 @@ def read_mask(path: Path, shape: tuple[int, int], frame_path: Path) -> np.ndarra
             f"{shape[1]}×{shape[0]}",
         )
     _refuse_soft_edges(path, ids)
-    return np.where(ids == VOID, 0, ids).astype(np.uint8)
-
-
-def _white_on_black(path: Path) -> bool:
-    """True for a mask image of black and white alone (0 and 255 in every channel), not a palette PNG."""
-    with Image.open(path) as image:
-        if image.mode == "P":
-            return False
-        values = np.unique(np.asarray(image.convert("L")))
-    return bool(set(values.tolist()) == {0, 255})
+    return np.where(ids == VOID, 0, ids).astype(np.uint8), binary
 
 
 def _refuse_soft_edges(path: Path, ids: np.ndarray) -> None:
