@@ -25,7 +25,8 @@ in every run (`frugalseg.cli.quiet_warnings`, for every command), and its tip to
 
 A checkpoint given with ``--ckpt_path`` is never unpickled: it is read with ``weights_only=True``
 (``--weights_only false`` is refused), a URL is downloaded into the cache first (Lightning would
-unpickle it), and ``last`` means the newest ``last.ckpt`` of this run's checkpoint folders, or an
+unpickle it), ``last`` means the newest ``last.ckpt`` of this run's checkpoint folders and ``best`` the
+best-scored checkpoint those files name (Lightning's ``best`` needs a fit in the same process), or an
 error that says where it looked.
 """
 
@@ -363,12 +364,16 @@ class TaskCLI(LightningCLI):
                 "or --model.init_args.init_weights",
                 self.subcommand,
             )
-        if path is None or path == "best":
+        if path is None:
             return
         if path == "last":
             config["ckpt_path"] = str(self.last_checkpoint())
+        elif path == "best":
+            config["ckpt_path"] = str(self.best_checkpoint())
         elif path in ("hpc", "registry"):
-            raise ConfigError("--ckpt_path", f"{path!r} is not supported; give a checkpoint file or 'last'")
+            raise ConfigError(
+                "--ckpt_path", f"{path!r} is not supported; give a checkpoint file, 'last' or 'best'"
+            )
         elif urllib.parse.urlparse(str(path)).scheme in ("http", "https", "file"):
             from frugalseg.zoo import download
 
@@ -403,8 +408,40 @@ class TaskCLI(LightningCLI):
                     f"{asked[name]} ({option}): give the data it was trained on, or another checkpoint",
                 )
 
+    def best_checkpoint(self) -> Path:
+        """The best checkpoint the run's ``last.ckpt`` files name, over all its versions.
+
+        Lightning's ``"best"`` is the best of a fit in this process, so a ``validate`` of its own had none.
+        Each ``last.ckpt`` keeps its checkpoint callback's best path and score; a resume starts a new
+        ``version_N`` whose callback forgets the earlier bests, so the best score of them all (by the
+        callback's ``mode``) wins among the files that still exist.
+        """
+        from frugalseg.zoo import torch_load
+
+        callback = self.trainer.checkpoint_callback
+        sign = -1.0 if isinstance(callback, ModelCheckpoint) and callback.mode == "min" else 1.0
+        named: list[tuple[float, Path]] = []
+        lasts = self._last_checkpoints("'best' asked for (the run's last.ckpt files name it)")
+        for last in lasts:
+            for key, state in (torch_load(last).get("callbacks") or {}).items():
+                path, score = state.get("best_model_path"), state.get("best_model_score")
+                if key.startswith("ModelCheckpoint") and path and score is not None and Path(path).is_file():
+                    named.append((sign * float(score), Path(path)))
+        if not named:
+            raise ConfigError(
+                "--ckpt_path",
+                f"'best' asked for, but no last.ckpt names a best checkpoint that exists "
+                f"({', '.join(map(str, lasts))}): validation never ran, or its checkpoints were removed",
+            )
+        return max(named, key=lambda scored: scored[0])[1]
+
     def last_checkpoint(self) -> Path:
-        """The newest ``last.ckpt`` of this run's checkpoint folders.
+        """The newest ``last.ckpt`` of this run's checkpoint folders (`_last_checkpoints`)."""
+        found = self._last_checkpoints("'last' asked to resume")
+        return max(found, key=lambda path: path.stat().st_mtime_ns)
+
+    def _last_checkpoints(self, asked: str) -> list[Path]:
+        """Every ``last.ckpt`` of this run's checkpoint folders; ``asked`` opens the error when there is none.
 
         The folders are the checkpoint callback's ``dirpath`` when set, else every
         ``version_*/checkpoints`` of the run's logger folder; without a logger, Lightning's
@@ -424,10 +461,8 @@ class TaskCLI(LightningCLI):
         found = [path for folder in folders for path in folder.glob("last*.ckpt")]
         if not found:
             looked = ", ".join(str(folder) for folder in folders) or f"{base}/version_*/checkpoints"
-            raise ConfigError(
-                "--ckpt_path", f"'last' asked to resume, but no last.ckpt was found (looked in {looked})"
-            )
-        return max(found, key=lambda path: path.stat().st_mtime_ns)
+            raise ConfigError("--ckpt_path", f"{asked}, but no last.ckpt was found (looked in {looked})")
+        return found
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         """The trainer with the shared callbacks, less those its options rule out.

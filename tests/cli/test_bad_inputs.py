@@ -830,6 +830,13 @@ CASES = [  # fmt: skip
         lambda t: [],
     ),
     Case(
+        "validate of the 'best' checkpoint with no run",
+        lambda t, d: ["validate", *_fit(t, "--data.root", str(d["streets"]), "--ckpt_path", "best")[1:]],
+        2,
+        "'best' asked for (the run's last.ckpt files name it), but no last.ckpt was found (looked in",
+        lambda t: [],
+    ),
+    Case(
         "fit resuming from a file that does not exist",
         lambda t, d: _fit(t, "--data.root", str(d["streets"]), "--ckpt_path", str(t / "gone.ckpt")),
         2,

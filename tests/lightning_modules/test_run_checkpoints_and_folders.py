@@ -31,7 +31,7 @@ def _common(root: Path, out: Path, batch_size: int = 2) -> list[str]:
     return [*lightning_args(DEMO, root, out, **options), *SMALL]
 
 
-def test_last_ckpt_is_the_final_state_when_the_metric_gets_worse_and_last_resumes_from_it(
+def test_last_ckpt_is_the_final_state_when_the_metric_gets_worse_last_resumes_and_best_validates(
     tiny_streets, tmp_path, monkeypatch
 ):
     """Lightning 2.6 saves ``last.ckpt`` only with a best checkpoint: it held epoch 0 (the best), and
@@ -65,6 +65,8 @@ def test_last_ckpt_is_the_final_state_when_the_metric_gets_worse_and_last_resume
     assert starts == [0, 2]
     assert (resumed.trainer.current_epoch, resumed.trainer.global_step) == (3, 3)
     assert resumed.config_init.fit.ckpt_path == str(folder / "last.ckpt")
+    scored = run_lightning_cli(["validate", *common, "--ckpt_path", "best"])  # version_0's, not the resume's
+    assert scored.config_init.validate.ckpt_path == str(folder / "epoch0-step1-miou0.900.ckpt")
 
 
 def _frames(tiny_streets: Path, folder: Path, truncated: int) -> Path:
