@@ -48,10 +48,12 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+import torch
 import yaml  # type: ignore[import-untyped]
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from frugalseg.cli.callbacks import EpochLines, ModelSummary, PrintMetrics, ProgressBar
 from frugalseg.data.io import cache_dir
@@ -486,7 +488,24 @@ class TaskCLI(LightningCLI):
             skipped.add("model_summary")
         keys = self._parser(self.subcommand).callback_keys
         callbacks = [self._get(self.config_init, key) for key in keys if key not in skipped]
-        return self._instantiate_trainer(options, callbacks)
+        try:
+            return self._instantiate_trainer(options, callbacks)
+        except (
+            MisconfigurationException
+        ) as err:  # Lightning's: an accelerator, devices or strategy that cannot run
+            raise ConfigError("--trainer", _misconfiguration(options, err)) from err
+
+
+def _misconfiguration(options: dict[str, Any], err: MisconfigurationException) -> str:
+    """Lightning's refusal of the trainer's options in one line; on a machine without a GPU, what to do."""
+    problem = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    accelerator = str(options.get("accelerator", "auto"))
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        return (
+            f"accelerator {accelerator!r}, but this machine has no CUDA GPU torch can use ({problem}): "
+            "give --trainer.accelerator cpu (or auto)"
+        )
+    return problem
 
 
 class FrugalsegCLI(TaskCLI):

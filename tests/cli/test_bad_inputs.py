@@ -999,3 +999,17 @@ def check_case(case: Case, data, tmp_path, capsys) -> None:
     assert case.phrase in message, message[-2000:]
     for path in case.absent(tmp_path):
         assert not path.exists(), f"{path} was written"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a machine with a GPU runs the GPU trainer")
+def test_a_gpu_trainer_on_a_machine_without_one_is_one_line(data, tmp_path, capsys):
+    """Lightning's MisconfigurationException was a 40-line traceback."""
+    case = Case(
+        "fit on a GPU on a machine without one",
+        lambda t, d: _fit(t, "--data.root", str(d["streets"]), "--trainer.accelerator", "gpu"),
+        2,
+        "--trainer: accelerator 'gpu', but this machine has no CUDA GPU torch can use (No supported gpu "
+        "backend found!): give --trainer.accelerator cpu (or auto)",
+        lambda t: [t / "runs"],
+    )
+    check_case(case, data, tmp_path, capsys)
