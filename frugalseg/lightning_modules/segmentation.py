@@ -231,7 +231,8 @@ class VideoSegmentationModule(BaseTask):
     def routed_loss(self, outputs: dict[str, Tensor], batch: dict, prefix: str = "train") -> Tensor:
         """Label loss of a batch, each sample's kind picking its losses (`RoutedLoss`).
 
-        Logs ``{prefix}/loss_{kind}`` and ``{prefix}/loss_{kind}_{loss}``.
+        Logs ``{prefix}/loss_{kind}`` and ``{prefix}/loss_{kind}_{loss}`` as the epoch's mean over the samples
+        of the kind: a batch without the kind logs nothing, where a step value would repeat the last one.
         """
         total, terms = self.label_loss(
             outputs,
@@ -243,7 +244,7 @@ class VideoSegmentationModule(BaseTask):
             step=None if self._trainer is None else self.global_step,  # bare calls: the losses count them
         )
         for name, (value, count) in terms.items():
-            self.log(f"{prefix}/loss_{name}", value, batch_size=count)
+            self.log(f"{prefix}/loss_{name}", value, batch_size=count, on_step=False, on_epoch=True)
         return total
 
     # ------------------------------------------------------------------------------- evaluation

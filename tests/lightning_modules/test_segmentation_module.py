@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import csv
+from pathlib import Path
 from types import SimpleNamespace
 
 import lightning as L
 import pytest
 import segmentation_models_pytorch as smp
 import torch
+from lightning.pytorch.loggers import CSVLogger
 from safetensors.torch import save_file
 from torch.utils.data import DataLoader
 
@@ -232,3 +235,43 @@ def test_the_gated_crf_warm_up_follows_the_optimizer_steps_with_an_aux_head():
     assert trainer.global_step == 3 and int(gated.calls) == 3
     # min(1, k / 10) at optimizer step k, for both heads of both accumulated batches
     assert factors == [0.0] * 4 + [0.1] * 4 + [0.2] * 4
+
+
+def test_a_kinds_loss_is_logged_as_its_epoch_mean_over_the_batches_that_hold_it(tmp_path):
+    """A step value of a kind missing from a batch repeated the last one (Lightning keeps it): the
+    per-kind losses are epoch means, each batch weighted by its samples of the kind."""
+    torch.manual_seed(0)
+    module = VideoSegmentationModule(
+        student="deeplabv3plus_mbv2",
+        student_args={"decoder_channels": 16},
+        num_classes=3,
+        num_frames=1,
+        losses={"fine": "ce", "pseudo": "ce"},
+        lr=0.0,  # the weights stay put, so each batch's loss can be recomputed
+        min_lr=0.0,
+    )
+    module.eval()
+    kinds = ["fine", "fine", "pseudo", "fine", "pseudo", "pseudo"]  # batches of 2: [f f] [p f] [p p]
+    samples = [
+        {"frames": torch.randn(1, 3, 32, 32), "label": torch.randint(0, 3, (32, 32)), "meta": {"kind": kind}}
+        for kind in kinds
+    ]
+    trainer = L.Trainer(
+        accelerator="cpu",
+        max_epochs=1,
+        logger=CSVLogger(tmp_path),
+        log_every_n_steps=1,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    module.train = lambda mode=True: module  # keep eval mode (BN statistics) through fit
+    trainer.fit(module, DataLoader(samples, batch_size=2))
+    with torch.no_grad():
+        losses = [_ce_by_hand(module.student(s["frames"][None]), s["label"][None]) for s in samples]
+    rows = list(csv.DictReader((Path(trainer.logger.log_dir) / "metrics.csv").open()))
+    for kind in ("fine", "pseudo"):
+        logged = [row[f"train/loss_{kind}"] for row in rows if row[f"train/loss_{kind}"]]
+        mean = sum(loss for loss, k in zip(losses, kinds, strict=True) if k == kind) / 3
+        assert len(logged) == 1 and float(logged[0]) == pytest.approx(mean, rel=1e-4), kind
+    assert [row["step"] for row in rows if row["train/loss"]] == ["0", "1", "2"]
