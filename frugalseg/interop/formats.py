@@ -61,9 +61,11 @@ def with_frame_files(frames: list[StoredFrame], folder: str | Path) -> list[Stor
 
     A frame inside a video file (``car-shadow.mp4/00005``), which Label Studio and CVAT cannot show, is
     decoded and written as a lossless PNG under its own name (``car-shadow.mp4/00005.png``); an image
-    file is copied as it is. The tool file then names them so (serve ``folder`` as Label Studio's local
-    files root, or give CVAT its files), and `label import` of it finds the same frames: a name is
-    matched without its extension. A file already holding the same bytes is left as it is.
+    file is copied as it is, into its clip's folder when its name has none (a data set that is one folder
+    of frames: ``dog/img 001.jpg``), since Label Studio serves files only from a storage folder below its
+    root. The tool file then names them so (serve ``folder`` as Label Studio's local files root, or give
+    CVAT its files), and `label import` of it finds the same frames: a name is matched without its
+    extension. A file already holding the same bytes is left as it is.
     """
     folder = Path(folder)
     named = []
@@ -73,7 +75,8 @@ def with_frame_files(frames: list[StoredFrame], folder: str | Path) -> list[Stor
             name = f"{frame.name}.png"
             write_png_atomic(folder / name, read_frame(source))
         else:
-            name = frame.name
+            bare = PurePosixPath(frame.name).parent == PurePosixPath(".")
+            name = f"{frame.clip.clip_id}/{frame.name}" if bare else frame.name
             target = folder / name
             if not (target.is_file() and target.samefile(source)):
                 data = source.read_bytes()

@@ -308,3 +308,30 @@ def test_frames_written_as_files_are_the_frames_and_import_back(several_clips, t
     for record in records:
         expected = store.root / original[record["offset"], record["kind"]]["path"]
         np.testing.assert_array_equal(_read(back.root / record["path"]), _read(expected))
+
+
+def test_the_frames_of_a_data_set_that_is_one_folder_of_frames_go_into_its_clips_folder(davis, tmp_path):
+    """`with_frame_files` on a root that is one clip's frames (``holiday/img 001.jpg``): the files were
+    written straight into the folder, which Label Studio cannot serve (a storage lies below its root)."""
+    from frugalseg.interop import with_frame_files
+
+    holiday = tmp_path / "holiday"
+    holiday.mkdir()
+    sources = sorted((davis / "JPEGImages" / "480p" / "squares-a").glob("*.jpg"))[:3]
+    for i, source in enumerate(sources, 1):
+        (holiday / f"img 00{i}.jpg").write_bytes(source.read_bytes())
+    fmt = get_format("video", holiday)
+    store = _two_clip_store(fmt, "all", tmp_path / "store")
+    named = with_frame_files(stored_frames(store, fmt), tmp_path / "frames")
+    assert [f.name for f in named] == ["holiday/img 001.jpg", "holiday/img 003.jpg"]
+    assert (tmp_path / "frames" / "holiday" / "img 003.jpg").read_bytes() == sources[2].read_bytes()
+    path = tmp_path / "label-studio.json"
+    write_export("label-studio", path, named, list(fmt.class_names))
+    back = LabelStore(tmp_path / "back")
+    import_export(read_export("label-studio", path), fmt, "all", back, ClassMapping(fmt.class_names))
+    records = sorted(back.records(), key=lambda r: r["offset"])
+    assert [(r["clip_id"], r["offset"], r["kind"]) for r in records] == [
+        ("holiday", 0, "fine"), ("holiday", 2, "pseudo")
+    ]  # fmt: skip
+    for record, original in zip(records, sorted(store.records(), key=lambda r: r["offset"]), strict=True):
+        np.testing.assert_array_equal(_read(back.root / record["path"]), _read(store.root / original["path"]))
