@@ -143,25 +143,58 @@ class ShortErrorParser(LightningArgumentParser):
 
     def error(self, message: str, ex: Exception | None = None) -> NoReturn:
         """The parser's error; an unaccepted option named with its config file and the nearest one."""
-        unknown = re.search(r"does not accept option '([^']+)'|unrecognized arguments: --([^\s=]+)", message)
+        unknown = re.search(
+            r"(?:Group '([^']+)' )?does not accept option '([^']+)'|unrecognized arguments: --([^\s=]+)",
+            message,
+        )
+        nested = re.search(_CLASS_OPTION, message, re.S)
         if unknown:
             parser = getattr(ex, "subcommand_parser", None) or self
-            message += _unaccepted_option_hint(unknown[1] or unknown[2], parser, self.config_files)
+            key = f"{unknown[1]}.{unknown[2]}" if unknown[1] else unknown[2] or unknown[3]
+            message += _unaccepted_option_hint(key, parser, self.config_files)
+        elif nested:
+            message = _unaccepted_init_arg(nested[1], nested[2], nested[3], self.config_files)
         super().error(message, ex)
+
+
+#: jsonargparse's multi-line refusal of a class's argument (``Parser key "model": … Union subtypes …``).
+_CLASS_OPTION = (
+    r'Parser key "([^"]+)":.*?given class_path \'([^\']+)\':\s*Option \'([^\']+)\' is not accepted'
+)
+
+
+def _unaccepted_init_arg(group: str, class_path: str, option: str, config_files: Sequence[str]) -> str:
+    """One line for an argument the class of ``group`` (``model``) does not take, with its nearest one."""
+    module, _, name = class_path.rpartition(".")
+    try:
+        accepted = list(inspect.signature(getattr(importlib.import_module(module), name)).parameters)
+    except (ImportError, AttributeError, TypeError, ValueError):
+        accepted = []
+    held = [
+        path for path in config_files if {f"{group}.{option}", f"{group}.init_args.{option}"} & _keys_of(path)
+    ]
+    nearest = difflib.get_close_matches(option, accepted, n=1, cutoff=0.7)
+    parts = ([f"in {', '.join(held)}"] if held else []) + (
+        [f"did you mean {group}.{nearest[0]}?"] if nearest else []
+    )
+    hint = f" ({'; '.join(parts)})" if parts else ""
+    return f"{group}.{option}: {name} takes no argument {option!r}{hint}"
+
+
+def _keys_of(path: str) -> set[str]:
+    """The dotted keys of a YAML config file (`_dotted_keys`); none for a file that cannot be read."""
+    try:
+        return _dotted_keys(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
+    except (OSError, ValueError, yaml.YAMLError):
+        return set()
 
 
 def _unaccepted_option_hint(key: str, parser: Any, config_files: Sequence[str]) -> str:
     """`` (in FILE; did you mean 'NEAREST'?)`` for an unaccepted option ``key``, as much as is known."""
-    held = []
-    for path in config_files:
-        try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except (OSError, ValueError, yaml.YAMLError):
-            continue
-        keys = _dotted_keys(data)
-        if key in keys:
-            held.append(path)
-    accepted = [action.dest for action in parser._actions if isinstance(action.dest, str)]
+    held = [path for path in config_files if key in _keys_of(path)]
+    subcommands = parser._subcommands_action
+    parsers = [parser, *(subcommands.choices.values() if subcommands is not None else ())]
+    accepted = [action.dest for each in parsers for action in each._actions if isinstance(action.dest, str)]
     nearest = difflib.get_close_matches(key, accepted, n=1, cutoff=0.8)
     parts = ([f"in {', '.join(held)}"] if held else []) + (
         [f"did you mean {nearest[0]!r}?"] if nearest else []
@@ -251,8 +284,10 @@ class TaskCLI(LightningCLI):
         """
         words = command_words(args)
         check_config_files(words)
-        if isinstance(parser, ShortErrorParser):  # as `run_cli` builds it
-            parser.config_files = config_paths(words)
+        subcommands = parser._subcommands_action
+        for each in [parser, *(subcommands.choices.values() if subcommands is not None else ())]:
+            if isinstance(each, ShortErrorParser):  # as `run_cli` builds them; a subcommand's may refuse
+                each.config_files = config_paths(words)
         if self.moved_data_options:
             refuse_moved_options(words, self.moved_data_options)
         super().parse_arguments(parser, args)

@@ -27,6 +27,7 @@ from frugalseg.cli import main
 from frugalseg.data.io import write_png_atomic
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
+TYPO = "model:\n  studnet: tmanet_r18\n"  # a config file's misspelt model.student
 
 
 @dataclass
@@ -917,6 +918,20 @@ CASES = [  # fmt: skip
         ],
         2,
         "data set folder does not exist",
+        lambda t: [],
+    ),
+    Case(
+        "fit with a config file that misspells a model argument",
+        lambda t, d: _fit(t, "--data.root", str(d["streets"]), "--config", str(_file(t / "m.yaml", TYPO))),
+        2,
+        "error: model.studnet: VideoSegmentationModule takes no argument 'studnet' (in ",
+        lambda t: [t / "runs"],
+    ),
+    Case(
+        "vos fit with a config file that misspells a model argument",
+        lambda t, d: ["vos", "fit", "--config", str(_file(t / "m.yaml", TYPO)), "--print_config"],
+        2,
+        "error: Group 'model' does not accept option 'studnet' (in ",
         lambda t: [],
     ),
 ]
