@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import lightning as L
 import torch
@@ -86,6 +86,10 @@ class VideoSegmentationModule(BaseTask):
             convolutions on recent GPUs, with ``trainer.precision: bf16-mixed`` especially).
         compile: ``torch.compile`` the student: ``true``, or the arguments of ``torch.compile``
             (``{mode: max-autotune}``); the first steps are slow while it compiles.
+        inference: how validation, test and predict segment a frame, alike so that the scores describe
+            the maps predict writes: ``whole`` (default) in one forward; ``slide`` in overlapping windows of
+            the training crop (``data.augment.crop_size``) whose logits are averaged, where the frame is
+            larger (the official TMANet protocol, `frugalseg.zoo.sliding_window`): slower by the windows.
     """
 
     monitor = "val/mIoU"
@@ -115,6 +119,7 @@ class VideoSegmentationModule(BaseTask):
         temporal_weight: NonNegativeFloat = 0.0,
         channels_last: bool = False,
         compile: bool | dict[str, Any] = False,
+        inference: Literal["whole", "slide"] = "whole",
     ) -> None:
         super().__init__()
         if model_config(student).task == "vos":  # refused before the data is read, not at its first step
@@ -279,7 +284,7 @@ class VideoSegmentationModule(BaseTask):
             )
             self.log_dict(temporal, batch_size=size)
         else:
-            pred = self.student(frames).argmax(1)
+            pred = self.segment(frames).argmax(1)
         metrics.update(pred, label)
         self.log_dict(metrics, prog_bar=True, batch_size=size)
         return pred
@@ -287,7 +292,8 @@ class VideoSegmentationModule(BaseTask):
     def pair_logits(self, frames: Tensor) -> tuple[Tensor, Tensor]:
         """Logits of the last frame of ``frames[:, 1:]`` and of ``frames[:, :-1]`` (B×(T+1)×3×H×W).
 
-        Each frame is encoded once where that is exact:
+        With ``inference: slide`` on frames larger than the crop, each of the two is segmented in windows
+        (`segment`); else each frame is encoded once where that is exact:
 
         * an image student (T = 1) segments both frames in one batch;
         * a video student whose stream reproduces its clip forward (the zoo's
@@ -295,12 +301,29 @@ class VideoSegmentationModule(BaseTask):
           outputs are the two predictions; any other (TDNet turns its sub-networks with the stream)
           keeps the two clip forwards.
         """
+        if self._window(frames) is not None:
+            return self.segment(frames[:, 1:]), self.segment(frames[:, :-1])
         if frames.shape[1] == 2 and self.student.num_frames == 1:
             current, previous = self.student(torch.cat((frames[:, 1:], frames[:, :1]))).chunk(2)
             return current, previous
         if model_config(self.hparams["student"]).stream_matches_clip:
             return self._streamed_pair(frames)
         return self.student(frames[:, 1:]), self.student(frames[:, :-1])
+
+    def segment(self, frames: Tensor) -> Tensor:
+        """Logits B×C×H×W of the clips ``frames``: one forward, or sliding windows (``inference: slide``)."""
+        window = self._window(frames)
+        return self.student(frames) if window is None else sliding_window(self.student, frames, window)
+
+    def _window(self, frames: Tensor) -> tuple[int, int] | None:
+        """The training crop when ``inference`` is ``slide`` and the frames are larger, else None."""
+        if self.hparams.get("inference", "whole") != "slide":
+            return None
+        datamodule = getattr(self._trainer, "datamodule", None)
+        crop = getattr(datamodule, "hparams", {}).get("augment", {}).get("crop_size")
+        if crop is None or (frames.shape[-2] <= crop[0] and frames.shape[-1] <= crop[1]):
+            return None
+        return int(crop[0]), int(crop[1])
 
     def _streamed_pair(self, frames: Tensor) -> tuple[Tensor, Tensor]:
         """The student's stream over every frame of ``frames``: the last output, and the one before."""
@@ -324,19 +347,14 @@ class VideoSegmentationModule(BaseTask):
     def predict_step(self, batch: dict, batch_idx: int) -> dict:
         """Class map of the last frame of each clip (or of each streamed frame), at its size on disk.
 
-        Frames larger than the training crop (``data.augment.crop_size``) are segmented in overlapping
-        windows of the crop's size whose logits are averaged (``zoo.inference.sliding_window``);
-        after a ``data.loader.load_scale`` the logits are resized back to the original frame size.
+        A clip is segmented as validation segments it (`segment`, ``inference``); after a
+        ``data.loader.load_scale`` the logits are resized back to the original frame size.
         """
         frames, meta = batch["frames"], batch["meta"]
-        datamodule = getattr(self._trainer, "datamodule", None)
-        crop = getattr(datamodule, "hparams", {}).get("augment", {}).get("crop_size")
         if "first" in meta:
             logits = self._stream(frames[:, -1], bool(meta["first"][0]))
-        elif crop is not None and (frames.shape[-2] > crop[0] or frames.shape[-1] > crop[1]):
-            logits = sliding_window(self.student, frames, crop)
         else:
-            logits = self.student(frames)
+            logits = self.segment(frames)
         size = (int(meta["height"][0]), int(meta["width"][0])) if "height" in meta else None
         if size is not None and tuple(logits.shape[-2:]) != size:
             logits = nn.functional.interpolate(logits, size=size, mode="bilinear", align_corners=False)

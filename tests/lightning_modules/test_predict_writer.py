@@ -202,42 +202,46 @@ def test_predict_split_writes_train_ids_colours_label_ids_and_contact_sheet(trai
 @pytest.mark.slow
 def test_predict_folder_with_a_published_model_and_frames_larger_than_the_crop(tiny_streets, tmp_path):
     """`frugalseg predict` on a folder of frames with the zoo's published weights (no Lightning
-    checkpoint); the 64×128 frames exceed the 32×64 crop, so they are segmented in windows."""
+    checkpoint); the 64×128 frames exceed the 32×64 crop: whole by default, in windows with
+    ``--model.inference slide``, as validation segments them."""
     clip = get_format("cityscapes", tiny_streets).clips("val")[0]
     folder = tmp_path / "frames" / "video"
     folder.mkdir(parents=True)
     for offset in (-2, -1, 0):
         shutil.copy(clip.frame_path(offset), folder / f"frame{offset + 2}.png")
-    out = tmp_path / "pred"
-    run_lightning_cli(
-        [
-            "predict",
-            *_common(tiny_streets, tmp_path / "run"),
-            "--model.student",
-            "hrnetv2_w18_small",
-            "--model.student_args",
-            '{"weights": "streets-hrnetv2-w18s"}',
-            "--data.num_frames",
-            "1",
-            "--data.augment.crop_size",
-            "[32,64]",
-            "--data.predict.frames",
-            str(tmp_path / "frames"),
-            "--predict_writer.output_dir",
-            str(out),
-            "--predict_writer.formats",
-            "[trainIds]",
-        ]
-    )
     model = get_model("hrnetv2_w18_small", weights="streets-hrnetv2-w18s").eval()
     dataset = PredictDataset(folder_items(tmp_path / "frames", 1))
     windowed = _expected(model, dataset, batch_size=2, window=(32, 64))
     whole = _expected(model, dataset, batch_size=2)
     assert sorted(windowed) == ["video/frame0", "video/frame1", "video/frame2"]
     assert any((windowed[k] != whole[k]).any() for k in windowed)  # context matters: windows change the map
-    for name, train_ids in windowed.items():
-        np.testing.assert_array_equal(_png(out / "trainIds" / f"{name}.png"), train_ids)
-    assert not (out / "color").exists() and not (out / "labelIds").exists()
+    for inference, expected in (("whole", whole), ("slide", windowed)):
+        out = tmp_path / f"pred-{inference}"
+        run_lightning_cli(
+            [
+                "predict",
+                *_common(tiny_streets, tmp_path / "run"),
+                "--model.student",
+                "hrnetv2_w18_small",
+                "--model.student_args",
+                '{"weights": "streets-hrnetv2-w18s"}',
+                "--model.inference",
+                inference,
+                "--data.num_frames",
+                "1",
+                "--data.augment.crop_size",
+                "[32,64]",
+                "--data.predict.frames",
+                str(tmp_path / "frames"),
+                "--predict_writer.output_dir",
+                str(out),
+                "--predict_writer.formats",
+                "[trainIds]",
+            ]
+        )
+        for name, train_ids in expected.items():
+            np.testing.assert_array_equal(_png(out / "trainIds" / f"{name}.png"), train_ids)
+        assert not (out / "color").exists() and not (out / "labelIds").exists()
 
 
 @pytest.mark.slow

@@ -275,3 +275,41 @@ def test_a_kinds_loss_is_logged_as_its_epoch_mean_over_the_batches_that_hold_it(
         mean = sum(loss for loss, k in zip(losses, kinds, strict=True) if k == kind) / 3
         assert len(logged) == 1 and float(logged[0]) == pytest.approx(mean, rel=1e-4), kind
     assert [row["step"] for row in rows if row["train/loss"]] == ["0", "1", "2"]
+
+
+def test_validation_and_predict_segment_alike_whole_or_in_the_crops_windows():
+    """Validation scored a whole-frame forward while predict wrote sliding windows' maps: both go through
+    `segment`, which slides with ``inference: slide`` on frames larger than the training crop only."""
+    from frugalseg.zoo import sliding_window
+
+    torch.manual_seed(0)
+    module = VideoSegmentationModule(
+        student="deeplabv3plus_mbv2", student_args={"decoder_channels": 16}, num_classes=3, num_frames=1
+    )
+    module.eval()
+    crop = {"augment": {"crop_size": [32, 32]}}
+    module._trainer = SimpleNamespace(datamodule=SimpleNamespace(hparams=crop))
+    frames = torch.randn(2, 2, 3, 32, 64)  # a frame pair, wider than the crop
+    meta = {"name": ["a", "b"]}
+    with torch.no_grad():
+        whole, windows = (
+            module.student(frames[:, 1:]),
+            sliding_window(module.student, frames[:, 1:], (32, 32)),
+        )
+        assert not torch.allclose(whole, windows, atol=1e-3)  # the windows see less context
+        torch.testing.assert_close(module.segment(frames[:, 1:]), whole)
+        torch.testing.assert_close(module.pair_logits(frames)[0], whole)
+        assert torch.equal(
+            module.predict_step({"frames": frames[:, 1:], "meta": meta}, 0)["pred"], whole.argmax(1)
+        )
+        module.hparams.inference = "slide"
+        torch.testing.assert_close(module.segment(frames[:, 1:]), windows)
+        current, previous = module.pair_logits(frames)
+        torch.testing.assert_close(current, windows)
+        torch.testing.assert_close(previous, sliding_window(module.student, frames[:, :1], (32, 32)))
+        assert torch.equal(
+            module.predict_step({"frames": frames[:, 1:], "meta": meta}, 0)["pred"], windows.argmax(1)
+        )
+        torch.testing.assert_close(
+            module.segment(frames[:, 1:, :, :, :32]), module.student(frames[:, 1:, :, :, :32])
+        )
