@@ -169,6 +169,13 @@ def publish_checkpoint(
     loaded = read_torch_weights(ckpt)
     if not loaded.card:
         raise WeightsError(ckpt, "not a checkpoint of `frugalseg fit` (no student hyper-parameters)")
+    if "num_classes" not in loaded.card:
+        raise WeightsError(
+            ckpt,
+            f"a checkpoint of `frugalseg vos fit` ({loaded.card['architecture']}, object masks): "
+            "`zoo publish` publishes semantic students; use the .ckpt as it is (get_model(weights=…), "
+            "--stm-weights)",
+        )
     checkpoint = torch_load(ckpt)
     training = _training_record(ckpt, checkpoint, Path(run_dir) if run_dir else None)
     if train_command:

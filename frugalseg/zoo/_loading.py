@@ -205,10 +205,11 @@ def read_torch_weights(path: str | Path) -> LoadedWeights:
             "name": path.stem,
             "architecture": hparams["student"],
             "architecture_args": dict(hparams.get("student_args") or {}),
-            "num_classes": int(hparams["num_classes"]),
-            "num_frames": int(hparams["num_frames"]),
             "class_names": list(hparams.get("class_names") or []),
         }
+        for count in ("num_classes", "num_frames"):  # a `vos fit` checkpoint has neither
+            if hparams.get(count) is not None:
+                card[count] = int(hparams[count])
         for init_only in ("weights", "encoder_weights", "backbone_weights"):  # the checkpoint replaces them
             card["architecture_args"].pop(init_only, None)
     student = {k[len(STUDENT_PREFIX) :]: v for k, v in state.items() if k.startswith(STUDENT_PREFIX)}

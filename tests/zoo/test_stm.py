@@ -231,3 +231,22 @@ def test_official_checkpoint_keys_map_and_load_strictly() -> None:
 def test_unknown_official_keys_are_named(key: str) -> None:
     with pytest.raises(KeyError, match="not a key of the official STM checkpoint"):
         official_key(key)
+
+
+def test_a_vos_fit_checkpoint_loads_by_path_and_is_refused_by_publish_in_one_line(tmp_path):
+    """A `vos fit` checkpoint's hyper-parameters have no class count nor clip length: reading it ended in
+    ``KeyError: 'num_classes'`` (get_model, --stm-weights, zoo publish)."""
+    from frugalseg.errors import WeightsError
+    from frugalseg.lightning_modules.publish import publish_checkpoint
+
+    torch.manual_seed(0)
+    trained = get_model("stm_r18")
+    ckpt = tmp_path / "last.ckpt"
+    state = {f"student.{key}": value for key, value in trained.state_dict().items()}
+    torch.save({"state_dict": state, "hyper_parameters": {"student": "stm_r18", "max_objects": 3}}, ckpt)
+    loaded = get_model("stm_r18", weights=str(ckpt))
+    for key, value in trained.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value), key
+    with pytest.raises(WeightsError, match=r"last.ckpt: a checkpoint of `frugalseg vos fit` \(stm_r18, "):
+        publish_checkpoint(ckpt, "stm-test", out=tmp_path / "published")
+    assert not (tmp_path / "published").exists()
