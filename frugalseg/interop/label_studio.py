@@ -3,13 +3,26 @@
 An export is a list of tasks (``{"id", "data": {"image": …}, "annotations": […], "predictions": […]}``);
 a task's shapes are the results of its last annotation that was not cancelled, or of its last
 prediction when no one annotated it (Label Studio 1.23's export lists a task's predictions by their
-ids: none is read then; its JSON-MIN export, data without its ``data``, is refused). Results hold
+ids: none is read then; its JSON-MIN export, data without its ``data``, is refused; so is its brush
+PNG export, a zip or folder of PNGs). A prediction is a model's guess that no person reviewed: its
+brushes and polygons are ``pseudo`` labels (`LabelKind.PSEUDO`), kept apart from people's, unless
+its results record their kind (``meta.frugalseg_kind``: frugalseg's own pre-annotations, which
+import as the labels they were); its rectangles and keypoints are ``boxes`` and ``clicks`` as ever.
+An annotation whose person deleted every region (``result: []``, not cancelled) says "nothing here":
+its frame is read without shapes, `Frame.empty`, an all-background label once imported
+(`frugalseg.interop.stores.import_export`). Results hold
 coordinates in percent of the image (``original_width``/``original_height`` give the pixels):
 ``polygonlabels`` (closed polygons), ``rectanglelabels`` (boxes; rotated ones are refused),
 ``keypointlabels`` (points) and ``brushlabels`` with ``format: rle`` (Label Studio's brush RLE,
 `frugalseg.interop.rle.ls_decode`).
 A kept annotation's ``lead_time`` (the seconds the person took) is the annotation seconds of the
 label its results make, when they make one kind (`frugalseg.interop.stores.label_seconds`).
+A result's object (instance id) is the one its ``meta.instance_id`` records, else the one its id
+names (`result_object`: ``frugalseg-<object>-<k>`` as `write_label_studio` writes, ``frugalseg-<object>``
+as the ML backend does; ``frugalseg-class-<k>``, a class region such as the background, names none):
+Label Studio's editor drops a prediction's ``meta`` when a person accepts or edits it, but keeps
+its region ids. A result that names nothing (a region a person drew) is the smallest object id
+that no result of the task names and no earlier such result took.
 The image is found by its path: an uploaded file's ``/data/upload/<project>/<8 hex>-<name>`` by
 ``<name>``, a local file's ``/data/local-files/?d=<path>`` by ``<path>``.
 
@@ -32,8 +45,10 @@ the object a result id names (`result_object`).
 Pre-annotations (``label export --tool label-studio``) are tasks whose ``predictions`` hold one
 brush RLE per (kind, class, instance), with ``meta`` recording the label kind, instance and the label's
 annotation seconds (``frugalseg_seconds``, the store's cost ledger) so that importing them gives the
-store back; the image is ``/data/local-files/?d=<path in the data set>``
-(serve the data set folder as Label Studio's local files root), and the results name the
+store back; each result's id names its object too (``frugalseg-<instance>-<k>``, a class region's
+``frugalseg-class-<k>``), so a person's accepted or edited regions keep their objects; the image
+is ``/data/local-files/?d=<path in the data set>`` (serve the data set folder as Label Studio's local
+files root), and the results name the
 ``BrushLabels`` control ``label`` on the ``Image`` ``image``, as the project's labeling config must.
 What a person drew goes beside them: each box of a ``boxes`` label as a ``rectanglelabels`` result
 of the ``RectangleLabels`` control ``box``, each click of a ``clicks`` label as a ``keypointlabels``
@@ -46,8 +61,10 @@ them back (``percent · size / 100``); a box's whole-pixel edges survive that
 from __future__ import annotations
 
 import re
+import zipfile
 from collections.abc import Sequence
 from functools import partial
+from itertools import count
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlparse
@@ -78,8 +95,11 @@ _LABEL_KEYS = {"polygonlabels": "polygon", "rectanglelabels": "box", "keypointla
 FROM_NAME, TO_NAME = "label", "image"
 #: The controls of the results that hold a person's boxes and clicks.
 BOX_FROM_NAME, CLICK_FROM_NAME = "box", "click"
-#: The id of a result that holds one object's mask: ``frugalseg-<object id>``.
+#: The id of a result that holds one object's mask: ``frugalseg-<object id>`` (the ML backend's).
 RESULT_ID = re.compile(r"frugalseg-(\d{1,3})")
+#: The id of a result `write_label_studio` writes: ``frugalseg-<instance>-<k>`` of an object's,
+#: ``frugalseg-class-<k>`` of a region of a class without an object (the background).
+WRITTEN_ID = re.compile(r"frugalseg-(?:(\d{1,9})|class)-\d{1,9}")
 #: What an ML backend's errors say the results came from.
 ML_BACKEND = Path("label studio")
 
@@ -98,6 +118,7 @@ def image_name(url: str) -> str:
 def read_label_studio(path: str | Path) -> ToolExport:
     """Read a Label Studio JSON export (a list of tasks) into one frame per task."""
     path = Path(path)
+    _refuse_brush_pngs(path)
     tasks = read_tool_json(path)
     if not isinstance(tasks, list) or not all(isinstance(t, dict) for t in tasks):
         raise DataError(path, "expected a JSON list of Label Studio tasks")
@@ -105,7 +126,7 @@ def read_label_studio(path: str | Path) -> ToolExport:
     labels: dict[str, None] = {}
     for task in tasks:
         element = f"task {task.get('id')}"
-        results = _results(task)
+        results, predicted = _results(task)
         data = task.get("data") or {}
         urls = [v for v in data.values() if isinstance(v, str)]
         if not urls:
@@ -124,14 +145,30 @@ def read_label_studio(path: str | Path) -> ToolExport:
             frames += drawn
             continue
         frame = Frame(image_name(urls[0]), None, element=element, lead_time=_lead_time(task, path, element))
-        for position, result in enumerate(results, start=1):
+        for position, (result, fallback) in enumerate(zip(results, _fallbacks(results), strict=True), 1):
             where = f"{element} result {result.get('id', position)}"
-            shape = result_shape(result, frame, position, path, where)
+            shape = result_shape(result, frame, fallback, path, where, predicted=predicted)
             if shape is not None:
                 frame.shapes.append(shape)
                 labels[shape.label] = None
+        frame.empty = not results and bool(_kept(task.get("annotations")))
         frames.append(frame)
-    return ToolExport(path, "label-studio", [f for f in frames if f.shapes], tuple(labels))
+    return ToolExport(path, "label-studio", [f for f in frames if f.shapes or f.empty], tuple(labels))
+
+
+def _refuse_brush_pngs(path: Path) -> None:
+    """Refuse Label Studio's brush PNG export (``BRUSH_TO_PNG``: a zip or folder of PNGs) in one line."""
+    if path.is_dir():
+        what = "a folder"
+    elif path.is_file() and zipfile.is_zipfile(path):
+        what = "a zip"
+    else:
+        return
+    raise DataError(
+        path,
+        f"{what}, not a JSON file: Label Studio's brush PNG export (BRUSH_TO_PNG) is not read (its PNGs "
+        "name no frame or object); export the project as JSON",
+    )
 
 
 def _lead_time(task: dict[str, Any], path: Path, element: str) -> float | None:
@@ -153,21 +190,64 @@ def _kept(items: Any) -> list[dict[str, Any]]:
     return [a for a in items if isinstance(a, dict) and not a.get("was_cancelled")]
 
 
-def _results(task: dict[str, Any]) -> list[dict[str, Any]]:
-    """The results of the task's last kept annotation, else of its last prediction."""
-    source = _kept(task.get("annotations")) or _kept(task.get("predictions"))
-    return list(source[-1].get("result") or []) if source else []
+def _results(task: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
+    """The results of the task's last kept annotation, else of its last prediction; whether predicted."""
+    annotations = _kept(task.get("annotations"))
+    source = annotations or _kept(task.get("predictions"))
+    return (list(source[-1].get("result") or []) if source else []), not annotations
 
 
-def result_shape(result: Any, frame: Frame, position: int, path: Path, element: str) -> Shape | None:
+def _named(result: Any) -> tuple[bool, int | None]:
+    """Whether a result names its object, and which: its ``meta.instance_id``, else its id (None: no object).
+
+    Raises:
+        TypeError, ValueError, OverflowError, AttributeError: a recorded instance that is no integer.
+    """
+    meta = result.get("meta") or {}
+    if "instance_id" in meta:
+        instance = meta["instance_id"]
+        return True, None if instance is None else int(instance)
+    text = str(result.get("id", ""))
+    if (own := RESULT_ID.fullmatch(text)) is not None:
+        return True, int(own[1])
+    if (written := WRITTEN_ID.fullmatch(text)) is not None:
+        return True, int(written[1]) if written[1] else None
+    return False, None
+
+
+def _fallbacks(results: Sequence[Any]) -> list[int]:
+    """The object of each result that names none: the smallest id no result of the task names, in order.
+
+    A region a person drew from scratch is a new object, never one a prediction's region kept (whose
+    ``meta`` Label Studio drops, but not its id); results that name one get 0 (unused).
+    """
+    named: set[int] = set()
+    unnamed: list[bool] = []
+    for result in results:
+        try:
+            names, instance = _named(result)
+        except (AttributeError, TypeError, ValueError, OverflowError):
+            names, instance = True, None  # refused when its shape is read
+        unnamed.append(not names)
+        if instance is not None:
+            named.add(instance)
+    free = (i for i in count(1) if i not in named)
+    return [next(free) if new else 0 for new in unnamed]
+
+
+def result_shape(
+    result: Any, frame: Frame, fallback: int, path: Path, element: str, *, predicted: bool = False
+) -> Shape | None:
     """One result as a `Shape` (None for results of other types: choices, text …); sets ``frame.size``.
 
+    Its object is the one it names (`_named`), else ``fallback`` (`_fallbacks`). A ``predicted``
+    brush or polygon that records no kind is a ``pseudo`` label's (module docstring).
     A result of the wrong structure (a field missing, not a number, one beyond a float, a damaged
     brush RLE) or of another size than ``frame.size`` when that is known is a `DataError` naming
     it, refused before its brush is decoded.
     """
     try:
-        return _result_shape(result, frame, position, path, element)
+        return _result_shape(result, frame, fallback, path, element, predicted)
     except DataError:
         raise
     except (AttributeError, IndexError, KeyError, TypeError, ValueError, OverflowError) as err:
@@ -177,7 +257,7 @@ def result_shape(result: Any, frame: Frame, position: int, path: Path, element: 
 
 
 def _result_shape(
-    result: dict[str, Any], frame: Frame, position: int, path: Path, element: str
+    result: dict[str, Any], frame: Frame, fallback: int, path: Path, element: str, predicted: bool
 ) -> Shape | None:
     value = result.get("value") or {}
     key = next((k for k in _LABEL_KEYS if k in value), None)
@@ -200,11 +280,13 @@ def _result_shape(
         )
     frame.size = (height, width)
     meta = result.get("meta") or {}
-    instance = meta.get("instance_id", position)
-    instance = None if instance is None else int(instance)
+    names_object, instance = _named(result)
+    instance = instance if names_object else fallback
     shape = Shape(_LABEL_KEYS[key], str(names[0]) if names else "", element, instance_id=instance)
     if meta.get("frugalseg_kind"):
         shape.kind = LabelKind(meta["frugalseg_kind"])
+    elif predicted and key in ("brushlabels", "polygonlabels"):
+        shape.kind = LabelKind.PSEUDO  # a model's guess, not a person's
     shape.seconds = parse_seconds(meta.get(SECONDS_KEY), path, element)
     size = np.array([width, height], np.float64)  # percent · size / 100, as the video boxes are scaled
     if key == "brushlabels":
@@ -318,16 +400,17 @@ def write_label_studio(
     ):
         result = [
             {
-                "id": f"r{task_id}-{k}", "type": "brushlabels", "from_name": FROM_NAME, "to_name": TO_NAME,
-                "original_width": width, "original_height": height, "image_rotation": 0,
+                "id": written_id(instance, k), "type": "brushlabels", "from_name": FROM_NAME,
+                "to_name": TO_NAME, "original_width": width, "original_height": height, "image_rotation": 0,
                 "value": {"format": "rle", "rle": ls_encode(mask), "brushlabels": [label]},
                 "meta": _meta(kind, instance, cost),
             }
             for k, (kind, label, instance, mask) in enumerate(objects, start=1)
         ]  # fmt: skip
         result += [
-            {"id": f"r{task_id}-{k}", "to_name": TO_NAME, "original_width": width, "original_height": height,
-             "image_rotation": 0, **_mark_result(label, mark, (height, width), cost)}
+            {"id": written_id(mark.instance_id, k), "to_name": TO_NAME, "original_width": width,
+             "original_height": height, "image_rotation": 0,
+             **_mark_result(label, mark, (height, width), cost)}
             for k, (label, mark) in enumerate(drawn, start=len(objects) + 1)
         ]  # fmt: skip
         tasks.append({
@@ -335,6 +418,11 @@ def write_label_studio(
             "predictions": [{"model_version": "frugalseg", "result": result}],
         })  # fmt: skip
     write_json_atomic(path, tasks, indent=0)
+
+
+def written_id(instance: int | None, k: int) -> str:
+    """The id of a task's ``k``-th result: it names its object (`WRITTEN_ID`), as ``meta`` may not stay."""
+    return f"frugalseg-{instance}-{k}" if instance is not None else f"frugalseg-class-{k}"
 
 
 def percent(pixels: float, size: int) -> float:
@@ -421,9 +509,14 @@ def brush_result(mask: np.ndarray, label: str, obj: int, control: tuple[str, str
 
 
 def result_object(result: dict[str, Any]) -> int | None:
-    """The object id a result's id names (``frugalseg-<id>``, what `brush_result` wrote), else None."""
-    match = RESULT_ID.fullmatch(str(result.get("id", "")))
-    return int(match[1]) if match is not None else None
+    """The object id a result's id names, else None.
+
+    ``frugalseg-<id>`` (what `brush_result` wrote) or ``frugalseg-<id>-<k>`` (`write_label_studio`'s);
+    ``frugalseg-class-<k>``, a class region's, names none.
+    """
+    text = str(result.get("id", ""))
+    match = RESULT_ID.fullmatch(text) or WRITTEN_ID.fullmatch(text)
+    return int(match[1]) if match is not None and match[1] else None
 
 
 def annotation_shapes(
@@ -442,8 +535,9 @@ def annotation_shapes(
     for position, result in enumerate(results, start=1):
         if not isinstance(result, dict):
             raise DataError(ML_BACKEND, f"{element}: result {position} is not an object")
+    for position, (result, fallback) in enumerate(zip(results, _fallbacks(results), strict=True), 1):
         name = f"{element} result {str(result.get('id', position))[:64]}"
-        shape = result_shape(result, frame, position, ML_BACKEND, name)
+        shape = result_shape(result, frame, fallback, ML_BACKEND, name)
         if shape is not None:
             check_shape(shape, size, ML_BACKEND)
             frame.shapes.append(shape)

@@ -106,6 +106,8 @@ class Frame:
             draws them to the video's end): left out, not refused, past the clip's end.
         lead_time: the seconds a person took to draw the frame's shapes, all kinds together (a Label
             Studio annotation's ``lead_time``), else None.
+        empty: a person's annotation of the frame that holds no shape (a Label Studio annotation whose
+            every region was deleted): no object of any class is there, an all-background label.
     """
 
     key: int | str
@@ -116,6 +118,7 @@ class Frame:
     percent: bool = False
     held: bool = False
     lead_time: float | None = None
+    empty: bool = False
 
 
 @dataclass

@@ -11,9 +11,11 @@ video) and the frame's shapes of that kind do not draw it themselves (a file tha
 background says where it is; the rest is unlabelled); elsewhere 255 (ignore), unless
 ``background`` names the class (or ``ignore``). Every frame and shape is checked first (frame inside the clip,
 size, shapes inside the frame, every label mapped to a class), so bad input writes nothing; then
-each frame's label of each kind is written to the store (`LabelStore.write`, engine ``import``,
-with the annotation seconds the file records for it, `label_seconds`; 0 where it records none),
-with its side files: ``{stem}_{kind}_instanceIds.png`` (instance ids, where shapes have
+a frame a person annotated as holding nothing (`Frame.empty`) is a ``fine`` (or ``--kind``) label
+of the background class alone, where the data set has one (or ``background`` names it), else left
+out with a warning; each frame's label of each kind is written to the store (`LabelStore.write`,
+engine ``import``, with the annotation seconds the file records for it, `label_seconds`; 0 where it
+records none), with its side files: ``{stem}_{kind}_instanceIds.png`` (instance ids, where shapes have
 them), ``{stem}_clicks.json`` (clicks and scribbles) and ``{stem}_boxes.json`` (boxes), in the
 forms `frugalseg.autolabel.clicks` and `frugalseg.autolabel.boxes` read.
 
@@ -308,6 +310,11 @@ def import_export(
                                    background_kinds=kinds)  # fmt: skip
                 # a label of only shapes mapped to ignore has nothing to learn
                 labels = {k: made for k, made in labels.items() if not (made.label == IGNORE_INDEX).all()}
+                if frame.empty and background_id is not None:  # "nothing here": all background
+                    labels = {dense_kind: FrameLabel(np.full(size, background_id, np.uint8))}
+                elif frame.empty:
+                    logger.warning("%s: %s left out: its annotation holds no region, and no class is the "
+                                   "background (give --background)", export.path, frame.element)  # fmt: skip
                 seconds = label_seconds(frame, tuple(labels), dense_kind)
                 for kind, made in labels.items():
                     if store.has(target.clip_id, offset, kind, split=target.split):

@@ -150,7 +150,7 @@ def test_recorded_seconds_that_are_not_seconds_name_the_element(tool, value, dav
         recorded = f'"frugalseg_seconds": {json.dumps(value)}'
         text = re.sub(r'"frugalseg_seconds": ?6\.5', recorded, text, count=1)
     out.write_text(text, encoding="utf-8")
-    element = r"(annotation 1 \(image 1\)|task 1 result r1-1|track 0 \(frame 0\))"
+    element = r"(annotation 1 \(image 1\)|task 1 result frugalseg-class-1|track 0 \(frame 0\))"
     problem = f"frugalseg_seconds {re.escape(repr(value))} is not a number of seconds ≥ 0"
     with pytest.raises(DataError, match=rf"{element}: {problem}"):
         read_export(tool, out)
