@@ -8,7 +8,10 @@ Label Studio (its ``label_studio/ml/api_connector.py``) calls a backend with JSO
 session's videos, named as `frugalseg.interop.stores.FrameIndex` finds a tool's images (the path's
 longest tail that names a frame: ``/data/local-files/?d=…/blackswan/00003.jpg``, an upload
 ``/data/upload/3/1a2b3c4d-00003.jpg`` when one video has a frame of that name, the tasks of
-``label export --tool label-studio``).
+``label export --tool label-studio``). A path's file lies in a folder of its own: one whose folder is
+not the frame's (``other/00003.jpg`` on blackswan's ``…/blackswan/00003.jpg``) is another file of the
+same name, refused as ``label import`` refuses a frame of a clip the data set does not hold
+(`_task_frame`); a bare file name (an upload) is matched by that name.
 
 - ``/predict``: each frame's current mask as one ``brushlabels`` result per object (Label Studio's
   brush RLE, `frugalseg.interop.label_studio.brush_result`; result id ``frugalseg-<object id>``),
@@ -66,7 +69,7 @@ import json
 import logging
 import time
 from collections import OrderedDict
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -244,10 +247,18 @@ class MLBackendApp(JSONRoutes):
         urls = [v for v in task["data"].values() if isinstance(v, str)]
         if not urls:
             raise RequestError(422, f"{element}: its data names no image (a task holds data.image)")
+        name = image_name(urls[0])
         try:
-            clip, offset = self.index.by_name(image_name(urls[0]), Path("label studio"), element)
+            clip, offset = self.index.by_name(name, Path("label studio"), element)
         except DataError as err:
             raise RequestError(422, err.problem) from err
+        folders = PurePosixPath(name.replace("\\", "/")).parts[:-1]
+        found = clip.frame_path(offset)
+        if folders and folders[-1] != found.parent.name:  # only its file name matched: another folder's file
+            raise RequestError(
+                422, f"{element}: {name!r} is a file of folder {folders[-1]!r}, not a frame of clip "
+                f"{clip.clip_id} (only its file name matches {found}; their clip is not in this session)",
+            )  # fmt: skip
         frames = self.session.frames(clip.clip_id)
         if offset not in frames:
             raise RequestError(

@@ -366,6 +366,37 @@ def test_a_task_of_another_clips_frame_is_refused_not_taken_for_ours(
     assert service.jobs == []
 
 
+def test_a_task_of_a_file_in_another_folder_is_refused_not_taken_for_ours(
+    tmp_path: Path, davis: Path, one_cv_thread: None
+) -> None:
+    """``other/00003.jpg`` is not blackswan's ``…/blackswan/00003.jpg``; an upload of that name is."""
+    root = tmp_path / "davis"
+    for top in ("JPEGImages", "Annotations"):
+        (root / top / "480p").mkdir(parents=True)
+        (root / top / "480p" / VIDEO).symlink_to(davis / top / "480p" / VIDEO)
+    session = open_session(tmp_path / "state", root)
+    service = SessionService(session, ProposalOptions(frames="uncertainty", types="mask"))
+    elsewhere = {"id": 7, "data": {"image": "/data/local-files/?d=other/00003.jpg"}}
+    upload = {"id": 8, "data": {"image": "/data/upload/3/1a2b3c4d-00003.jpg"}}
+    with TestClient(create_ml_backend(service), raise_server_exceptions=False) as client:
+        assert client.post("/setup", json={"project": "3.1700000000", "schema": CONFIG}).status_code == 200
+        problem = (
+            "task 7: 'other/00003.jpg' is a file of folder 'other', not a frame of clip blackswan (only "
+            f"its file name matches {root}/JPEGImages/480p/blackswan/00003.jpg; their clip is not in this "
+            "session)"
+        )
+        body = {"tasks": [elsewhere, upload], "label_config": CONFIG}
+        refusal, served = client.post("/predict", json=body).json()["results"]
+        assert refusal == {"result": [], "score": 0.0, "model_version": f"frugalseg refused: {problem}"}
+        assert served["model_version"].startswith("frugalseg-")
+        annotation = {**event(3, [brush(np.ones((480, 854), bool))]), "task": elsewhere}
+        response = client.post("/webhook", json=annotation)
+        assert response.status_code == 422 and response.json()["error"] == problem
+        assert client.get("/health").json()["refused"][-1]["error"] == problem
+    assert not session.folder.exists()
+    assert service.jobs == []
+
+
 def _keypoint(**changes: Any) -> dict[str, Any]:
     value = {"x": 50.0, "y": 50.0, "width": 0.5, "keypointlabels": ["swan"], **changes.pop("value", {})}
     return {"id": "k1", "type": "keypointlabels", "from_name": "kp", "to_name": "image",
