@@ -65,17 +65,17 @@ def label_propagate_command(root: str | Path, out: str | Path, *options: str) ->
     ]
 
 
-def training_fit(streets: Path, out: Path, **popen: Any) -> subprocess.Popen[str]:
+def training_fit(streets: Path, out: Path, *options: str, **popen: Any) -> subprocess.Popen[str]:
     """A `frugalseg fit` process of the demo config on the tiny ``streets``, returned once it trains.
 
-    Its run writes under ``out``; it trains for up to 1000 epochs, to be stopped by a signal; ``popen``
-    goes to `subprocess.Popen` (``preexec_fn``).
+    Its run writes under ``out``; it trains for up to 1000 epochs, to be stopped by a signal; ``options``
+    go to the command line, ``popen`` to `subprocess.Popen` (``preexec_fn``).
     """
     repo = Path(__file__).resolve().parents[1]
     args = lightning_args(
         repo / "configs" / "demo.yaml", streets, out, augment={"crop_size": "[64,128]"}, recipe={"budget": 6}
     )
-    command = [sys.executable, "-m", "frugalseg", "fit", *args, "--trainer.max_epochs", "1000"]
+    command = [sys.executable, "-m", "frugalseg", "fit", *args, "--trainer.max_epochs", "1000", *options]
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=repo, **popen
     )

@@ -69,16 +69,25 @@ class Terminated(BaseException):
     """A SIGTERM during a Lightning command, raised in the main thread as Ctrl-C raises KeyboardInterrupt."""
 
 
+#: The SIGTERMs the running Lightning command received (`sigterm_raises`).
+_SIGTERMS: list[int] = []
+
+
 @contextlib.contextmanager
 def sigterm_raises() -> Iterator[None]:
     """Turn a SIGTERM into `Terminated` while the block runs.
 
     The Trainer's signal connector keeps a handler it finds and calls it after its own (which tells
     its loops to stop after the batch and then exit 0), so the run stops at once and fails. Off the
-    main thread, where no handler can be set, it changes nothing.
+    main thread, where no handler can be set, it changes nothing. A SIGTERM sent to the process group
+    (a CI timeout, ``timeout``) kills the DataLoader workers too: torch's SIGCHLD handler would raise
+    its ``DataLoader worker … is killed`` RuntimeError over the `Terminated`, so it is switched off.
     """
+    _SIGTERMS.clear()
 
     def terminate(signum: int, frame: object) -> None:
+        _SIGTERMS.append(signum)
+        signal.signal(signal.SIGCHLD, lambda *_: None)  # not SIG_DFL: one already pending would be reported
         raise Terminated
 
     try:
@@ -273,6 +282,9 @@ def _main(argv: Sequence[str] | None) -> int:
     except BrokenPipeError:
         raise  # `main` ends quietly
     except Exception as err:
+        if _SIGTERMS and not debug:  # a DataLoader worker killed by the same signal failed first
+            print("frugalseg: terminated (SIGTERM); the run did not finish", file=sys.stderr)
+            return TERMINATED
         cause = _bad_input(err)
         if debug or cause is None:
             raise

@@ -45,3 +45,17 @@ def test_a_killed_fit_exits_143(tiny_streets: Path, tmp_path: Path) -> None:
     _, err = process.communicate(timeout=120)
     assert process.returncode == TERMINATED, err[-3000:]
     assert err.strip().splitlines()[-1] == "frugalseg: terminated (SIGTERM); the run did not finish"
+
+
+@pytest.mark.slow
+def test_a_fit_whose_process_group_is_killed_with_its_loader_workers_exits_143(
+    tiny_streets: Path, tmp_path: Path
+) -> None:
+    """``timeout`` or a CI runner signals the whole group: the DataLoader workers die of it too, and
+    torch's ``DataLoader worker … is killed by signal`` RuntimeError ended the run in two tracebacks."""
+    process = training_fit(tiny_streets, tmp_path, "--data.loader.num_workers", "2", start_new_session=True)
+    os.killpg(process.pid, signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == TERMINATED, err[-3000:]
+    assert "Traceback" not in err and "RuntimeError" not in err, err[-3000:]
+    assert err.strip().splitlines()[-1] == "frugalseg: terminated (SIGTERM); the run did not finish"
