@@ -14,6 +14,7 @@ from frugalseg.data.formats import Problem, detect_format, get_format
 from frugalseg.errors import DataError
 
 from .fake_camvid import write_segnet
+from .fake_video import numbered_frame, write_video
 
 
 def _check_cli(root: Path, capsys: pytest.CaptureFixture, *options: str) -> tuple[int, list[str]]:
@@ -69,5 +70,12 @@ def test_a_file_is_not_a_data_set_folder(tmp_path: Path, capsys: pytest.CaptureF
     ]
     code, lines = _check_cli(readme, capsys, "--format", "camvid")
     assert (code, lines[0]) == (1, f"{readme}: is a file, not a data set folder (format camvid)")
+    clip = tmp_path / "holiday clip.mp4"
+    write_video(clip, [numbered_frame(i) for i in range(2)])
+    with pytest.raises(DataError) as error:  # `annotate` reads DAVIS unless told
+        get_format("davis", clip)
+    assert str(error.value) == (
+        f"{clip}: is a file, not a data set folder (format davis); a video file is read with --format video"
+    )
     code, lines = _check_cli(tmp_path / "absent", capsys)  # a missing folder keeps its message
     assert (code, lines[0]) == (1, f"{tmp_path / 'absent'}: data set folder does not exist")

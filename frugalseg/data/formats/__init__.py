@@ -53,7 +53,8 @@ def get_format(name: str, root: str | Path, **options: Any) -> Format:
                 f"format {name} takes no such option; it takes: {', '.join(sorted(accepted)) or 'none'}",
             )
     if name != VideoFormat.name and Path(root).is_file():  # a video file is the one data set that is a file
-        raise DataError(root, f"is a file, not a data set folder (format {name})")
+        hint = "; a video file is read with --format video" if VideoFormat.looks_like(Path(root)) else ""
+        raise DataError(root, f"is a file, not a data set folder (format {name}){hint}")
     return FORMATS[name](root, **options)
 
 
