@@ -298,3 +298,17 @@ def test_a_new_object_after_an_upload_on_a_video_of_no_object_gets_the_next_id(
     browser.find_element(By.ID, "newname").send_keys("dog")
     browser.find_element(By.ID, "newobject").click()
     assert browser.execute_script("return [object(), S.added[2]]") == [2, "dog"]
+
+
+def test_choosing_a_tool_before_a_frame_is_open_raises_no_error(browser, two_clips: str) -> None:  # noqa: F811
+    """A tool picked, or a key pressed, while the first frame loads drew the overlay of no frame:
+    ``Cannot read properties of null (reading 'length')`` in `draw`."""
+    from selenium.webdriver.common.by import By
+
+    opened(browser, two_clips)
+    browser.get_log("browser")  # what the opening logged
+    browser.execute_script("S.work = null")  # as before the first frame's mask has come
+    for tool in ("box", "brush", "clicks"):
+        browser.find_element(By.CSS_SELECTOR, f"input[value='{tool}']").click()
+    errors = [entry["message"] for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    assert errors == []

@@ -176,6 +176,7 @@ async function openFrame(frame) {
   frameInfo(); draw(); document.body.dataset.frame = `${S.video}/${frame}`;
 }
 function draw() {
+  if (!S.work) { return; }  // no frame open yet (a tool chosen, a key pressed while the first frame loads)
   const canvas = $("overlay"); const ctx = canvas.getContext("2d");
   const image = ctx.createImageData(canvas.width, canvas.height); const px = image.data;
   const w = canvas.width; const n = S.work.length;
