@@ -276,6 +276,8 @@ class VideoSegDataModule(L.LightningDataModule):
         if stage == "fit":
             clips = self._training_clips(fmt, self.needed_labels())
             self.samples = self._draw(clips)
+            if not self.samples:
+                raise ConfigError("data.recipe", self._nothing_drawn(clips))
             train = self._dataset(
                 fmt,
                 clips,
@@ -289,7 +291,7 @@ class VideoSegDataModule(L.LightningDataModule):
             if self.loader.check_memory:
                 self._check_memory(train)
             self._write_samples()
-        if stage in ("fit", "validate"):
+        if stage == "validate" or (stage == "fit" and getattr(self.trainer, "limit_val_batches", 1) != 0):
             self.datasets["val"] = self._manual_dataset(fmt, self.splits.val, temporal)
         if stage == "test":
             split = self.splits.test or self.splits.val
@@ -308,6 +310,24 @@ class VideoSegDataModule(L.LightningDataModule):
                 split = self.prediction.split or self.splits.val
                 items = split_items(fmt.clips(split), self.num_frames)
             self.datasets["predict"] = PredictDataset(items, scale=self.loader.load_scale)
+
+    def _nothing_drawn(self, clips: list[Clip]) -> str:
+        """Why the recipe drew no sample from ``clips``, and where the labels it looks for are instead."""
+        kind = self.recipe.anchor_kind
+        if self.recipe_options.budget == 0:
+            return "budget 0 draws no sample to train on: give data.recipe.budget N"
+        elsewhere = [(clip.clip_id, o) for clip in clips for o in clip.labels if o and clip.label(o, kind)]
+        shown = ", ".join(f"{clip} {offset:+d}" for clip, offset in elsewhere[:5])
+        shown += ", …" if len(elsewhere) > 5 else ""
+        where = (
+            f"; the {kind.value} labels given are at other frames ({shown}): a session's frame is a fine "
+            "label where its objects were drawn or uploaded whole"
+        )
+        return (
+            f"recipe {self.recipe.name} drew no sample from split {self.splits.train!r}: it trains on each "
+            f"clip's {kind.value} label at its anchor frame (offset 0: a video's first frame, DAVIS's first, "
+            "Cityscapes' gtFine frame), and no clip has one" + (where if elsewhere else "")
+        )
 
     def _dataset(
         self,

@@ -1,0 +1,78 @@
+"""Training on your own video and the labels of an annotation session: a recipe that finds no label
+says where the labels are, and ``--trainer.limit_val_batches 0`` trains a video that has no masks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import lightning  # noqa: F401  (imported before capsys captures stderr: its log handler keeps the stream)
+import numpy as np
+from data.fake_davis import squares, write_moving_squares
+
+from frugalseg.autolabel.runs import run_config
+from frugalseg.autolabel.store import LabelStore
+from frugalseg.cli import BAD_INPUT, main
+from frugalseg.data.clips import LabelKind
+from frugalseg.data.formats import get_format
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _video_and_store(tmp_path: Path, fine: int) -> tuple[Path, Path]:
+    """A frame folder of 10 moving-squares frames, no masks, and a store of a ``fine`` label at frame
+    ``fine`` and ``pseudo`` labels at every other frame (as `annotate export` writes)."""
+    video = write_moving_squares(tmp_path / "davis") / "JPEGImages" / "480p" / "squares-a"
+    fmt = get_format("video", video)
+    (clip,) = fmt.clips("all")
+    store = LabelStore(tmp_path / "labels")
+    with store.run(run_config(fmt, "all", "annotation-session", {})):
+        for t in range(10):
+            kind = LabelKind.FINE if t == fine else LabelKind.PSEUDO
+            label = (squares(t, 0) > 0).astype(np.uint8)
+            store.write(clip, t, kind, label, engine="annotation-session", settings={}, source_offset=fine,
+                        seconds=0)  # fmt: skip
+    return video, store.root
+
+
+def _fit(video: Path, labels: Path, out: Path, *options: str) -> list[str]:
+    return [
+        "fit", "--config", str(REPO / "configs" / "demo.yaml"), "--data.format", "video",
+        "--data.root", str(video),
+        "--data.splits.train", "all", "--data.splits.val", "all", "--data.recipe.name", "F2s",
+        "--data.recipe.budget", "2", "--data.labels.manual", str(labels), "--data.labels.pseudo", str(labels),
+        "--model.student", "deeplabv3plus_mbv2", "--model.student_args", "{decoder_channels: 16}",
+        "--data.num_frames", "1", "--data.augment.crop_size", "[32,32]", "--data.loader.num_workers", "0",
+        "--data.temporal.consistency", "false", "--trainer.max_steps", "1",
+        "--trainer.default_root_dir", str(out),
+        "--trainer.logger.init_args.save_dir", str(out), *options,
+    ]  # fmt: skip
+
+
+def test_a_recipe_that_finds_no_anchor_label_names_the_frames_the_labels_are_at(tmp_path, capsys) -> None:
+    """The person's whole mask at frame 5, boxes and clicks at frame 0: F2s drew nothing, and the run
+    went on to a validation error about the data set's masks."""
+    video, labels = _video_and_store(tmp_path, fine=5)
+    assert main(_fit(video, labels, tmp_path / "run", "--trainer.limit_val_batches", "0")) == BAD_INPUT
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "error: data.recipe: recipe F2s drew no sample from split 'all': it trains on each clip's fine "
+        "label at its anchor frame (offset 0: a video's first frame, DAVIS's first, Cityscapes' gtFine "
+        "frame), and no clip has one; the fine labels given are at other frames (squares-a +5): a session's "
+        "frame is a fine label where its objects were drawn or uploaded whole"
+    )
+
+
+def test_a_video_without_masks_trains_on_its_session_labels_with_validation_off(tmp_path, capsys) -> None:
+    """Validation reads the data set's own masks; a video has none, and ``limit_val_batches 0`` (Lightning's
+    way to switch validation off) was refused for it."""
+    video, labels = _video_and_store(tmp_path, fine=0)
+    assert main(_fit(video, labels, tmp_path / "run")) == BAD_INPUT
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"error: data.splits.val: split 'all' of {video} has no manually labelled frame to evaluate on"
+    )
+    assert main(_fit(video, labels, tmp_path / "run", "--trainer.limit_val_batches", "0")) == 0
+    (drawn,) = (tmp_path / "run").glob("**/samples.json")
+    samples = json.loads(drawn.read_text(encoding="utf-8"))["samples"]
+    assert [(s["clip_id"], s["offset"], s["kind"]) for s in samples] == [
+        ("squares-a", 0, "fine"), ("squares-a", 1, "pseudo")
+    ]  # fmt: skip
