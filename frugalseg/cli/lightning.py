@@ -220,6 +220,8 @@ class TaskCLI(LightningCLI):
     none, for ``--help``): building one is most of a command's start-up (0.2 s each).
     """
 
+    #: The zoo task of the students this command trains (`frugalseg.zoo.ModelConfig.task`).
+    task = "semantic"
     #: Old ``data`` keys → where they moved (`refuse_moved_options`); none by default.
     moved_data_options: Mapping[str, str] = {}
 
@@ -301,8 +303,30 @@ class TaskCLI(LightningCLI):
             from frugalseg.zoo import torch_load
 
             checkpoint = torch_load(path)  # refuses, in frugalseg's words, a file that would need unpickling
+            self._refuse_other_task(path, checkpoint, subcommand)
             self._refuse_other_student(config, path, checkpoint)
             check_lightning_checkpoint(path, checkpoint)
+
+    def _refuse_other_task(self, path: str, checkpoint: Any, subcommand: str) -> None:
+        """Refuse a checkpoint of the other task's student (STM's for `fit`, a semantic one for `vos`).
+
+        LightningCLI parses its hyper-parameters as this task's model options and ended in its
+        ``does not accept option 'model.dict_kwargs…'`` and ``Parsing of ckpt_path hyperparameters failed``.
+        """
+        from frugalseg.zoo import list_models, model_config
+
+        stored = (checkpoint.get("hyper_parameters") or {}) if isinstance(checkpoint, dict) else {}
+        student = stored.get("student")
+        if not isinstance(student, str) or student not in list_models():
+            return
+        theirs = model_config(student).task
+        if theirs != self.task:
+            command = "frugalseg vos" if theirs == "vos" else "frugalseg"
+            raise ConfigError(
+                "--ckpt_path",
+                f"{path} holds a {theirs} student ({student}), and this command runs {self.task} ones: "
+                f"use it with `{command} {subcommand}`",
+            )
 
     def _refuse_other_student(self, config: Any, path: str, checkpoint: Any) -> None:
         """Refuse a checkpoint of another student than the one the command line chose.
@@ -784,6 +808,8 @@ def run_lightning_cli(argv: Sequence[str]) -> FrugalsegCLI:
 
 class VOSCLI(TaskCLI):
     """`frugalseg vos fit|validate|test`: STM (VOSModule) on DAVIS/MOSE-layout data (VOSDataModule)."""
+
+    task = "vos"
 
     @staticmethod
     def every_subcommand() -> dict[str, set[str]]:

@@ -921,6 +921,22 @@ CASES = [  # fmt: skip
         lambda t: [],
     ),
     Case(
+        "validate of an STM checkpoint with a semantic command",
+        lambda t, d: ["validate", *_fit(t, "--ckpt_path", str(_checkpoint_of(t, "stm_r18")))[1:]],
+        2,
+        "last.ckpt holds a vos student (stm_r18), and this command runs semantic ones: use it with "
+        "`frugalseg vos validate`",
+        lambda t: [t / "runs"],
+    ),
+    Case(
+        "vos validate of a semantic checkpoint",
+        lambda t, d: ["vos", "validate", "--ckpt_path", str(_checkpoint_of(t, "tmanet_r18"))],
+        2,
+        "last.ckpt holds a semantic student (tmanet_r18), and this command runs vos ones: use it with "
+        "`frugalseg validate`",
+        lambda t: [],
+    ),
+    Case(
         "fit with a config file that misspells a model argument",
         lambda t, d: _fit(t, "--data.root", str(d["streets"]), "--config", str(_file(t / "m.yaml", TYPO))),
         2,
@@ -968,6 +984,13 @@ def _coco(segmentation: object, name: str = "squares-a/00000.jpg", width: int = 
 
 
 _BOX = '<box frame="{frame}" outside="0" keyframe="1" xtl="{x0}" ytl="4" xbr="{x1}" ybr="9"/>'
+
+
+def _checkpoint_of(tmp: Path, student: str) -> Path:
+    """A checkpoint whose hyper-parameters name ``student``; it is refused before its tensors are read."""
+    path = tmp / "last.ckpt"
+    torch.save({"state_dict": {}, "hyper_parameters": {"student": student}}, path)
+    return path
 
 
 def _file(path: Path, text: str | bytes = "") -> Path:
