@@ -17,6 +17,9 @@ from typing import Any
 
 import numpy as np
 
+#: What a file of 0 bytes is called: a copy or a download that never wrote its data.
+EMPTY_FILE = "empty file (0 bytes): a copy or download that did not finish"
+
 
 def cache_dir() -> Path:
     """Where frugalseg keeps what it generates (synthetic data, pseudo-labels): ``$FRUGALSEG_CACHE``."""

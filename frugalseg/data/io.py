@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from frugalseg.data.clips import IGNORE_INDEX
+from frugalseg.data.files import EMPTY_FILE
 from frugalseg.data.files import array_sha1 as array_sha1
 from frugalseg.data.files import cache_dir as cache_dir
 from frugalseg.data.files import remove_temporaries as remove_temporaries
@@ -111,6 +112,8 @@ def image_size(path: str | Path) -> tuple[int, int]:
         return video_frame.size()
     path = Path(path)
     _check_exists(path)
+    if path.stat().st_size == 0:
+        raise DataError(path, EMPTY_FILE)
     try:
         with open(path, "rb") as handle:
             width, height = _png_size(handle.read(24)) or _pil_size(handle, path)

@@ -34,7 +34,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from frugalseg.data.files import cache_dir, write_json_atomic
+from frugalseg.data.files import EMPTY_FILE, cache_dir, write_json_atomic
 from frugalseg.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -184,6 +184,8 @@ def _open(video: Path) -> Any:
 
     if not video.is_file():
         raise DataError(video, "video file does not exist")
+    if video.stat().st_size == 0:
+        raise DataError(video, EMPTY_FILE)
     try:
         container = av.open(str(video))
     except av.error.FFmpegError as err:

@@ -166,3 +166,19 @@ def test_json_files_a_person_saves_with_a_byte_order_mark_are_read(tmp_path: Pat
     path.write_bytes(b"\xef\xbb\xbf\xef\xbb\xbf{}")  # only one mark is dropped: a second is no JSON
     with pytest.raises(DataError, match=r"clicks\.json: not valid JSON \(Expecting value: line 1 column 1"):
         read_json(path)
+
+
+def test_an_empty_image_or_video_file_is_called_empty(tmp_path: Path) -> None:
+    """A 0-byte frame or video (a copy that never finished) was 'cannot decode image' or FFmpeg's
+    ``[Errno 1094995529] Invalid data found when processing input``."""
+    from frugalseg.data.io import image_size, read_frame
+    from frugalseg.data.videos import video_index
+
+    frame, video = tmp_path / "00000.jpg", tmp_path / "holiday.mp4"
+    frame.write_bytes(b"")
+    video.write_bytes(b"")
+    expected = "empty file (0 bytes): a copy or download that did not finish"
+    for read, path in ((image_size, frame), (read_frame, frame), (video_index, video)):
+        with pytest.raises(DataError) as error:
+            read(path)
+        assert str(error.value) == f"{path}: {expected}"
