@@ -232,6 +232,13 @@ class VideoSegDataModule(L.LightningDataModule):
             self._prepare(kind, fmt, offsets)
         if pseudo is None:
             return
+        if fmt.offset_step is not None:
+            farthest = max(abs(offset) for offset in pseudo)
+            logger.warning(
+                "recipe %s on %s: an offset of 1 is %s, so its pseudo-labels are propagated to stills up to "
+                "%d away, which hold manual labels of their own",
+                self.recipe.name, fmt.name, fmt.offset_step, farthest,
+            )  # fmt: skip
         clips = self._training_clips(fmt, needed)
         drawn = sorted({sample.clip_id for sample in self._draw(clips, quiet=True)})
         rank_zero_info(

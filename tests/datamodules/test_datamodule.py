@@ -213,3 +213,25 @@ def test_a_batch_larger_than_a_processs_share_of_the_training_samples_is_kept(ti
     assert data.train_dataloader().drop_last is False
     data.trainer = SimpleNamespace(world_size=1, global_rank=0)  # one process: 6 samples, a batch of 4
     assert data.train_dataloader().drop_last is True
+
+
+def test_a_recipe_on_camvid_stills_warns_that_its_offsets_are_stills_apart(tmp_path, caplog, monkeypatch):
+    """CamVid's clips are its labelled stills, 1 s apart: B3's ±10 propagated a label 10 s away, onto
+    stills with manual labels of their own, without a word."""
+    from data.fake_camvid import write_segnet
+
+    from frugalseg.autolabel.sources import FlowLabels
+
+    root = write_segnet(tmp_path / "camvid")
+    monkeypatch.setattr(FlowLabels, "prepare", lambda self, fmt, split, offsets: "")  # what is made: not here
+    data = VideoSegDataModule(
+        root=str(root), format="camvid", num_frames=1, recipe=RecipeOptions("B3s", budget=3),
+        splits=SplitOptions(train="train", val="val"), loader=LoaderOptions(batch_size=1, num_workers=0),
+    )  # fmt: skip
+    with caplog.at_level(logging.WARNING, logger="frugalseg.datamodules.datamodule"):
+        data.prepare_data()
+    assert [r.getMessage() for r in caplog.records if r.name == "frugalseg.datamodules.datamodule"] == [
+        "recipe B3s on camvid: an offset of 1 is the next labelled still (1 s later; 1/15 s in part of "
+        "0016E5): no video frame lies between, so its pseudo-labels are propagated to stills up to 1 away, "
+        "which hold manual labels of their own"
+    ]

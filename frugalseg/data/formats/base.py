@@ -93,6 +93,8 @@ class Format(ABC):
     classes: ClassVar[ClassTable]
     #: Classes scored as objects (J, recall per object) rather than as semantic classes by reports.
     object_classes: ClassVar[tuple[int, ...]] = ()
+    #: What an offset of 1 is when it is not the next video frame (CamVid's clips are its labelled stills).
+    offset_step: ClassVar[str | None] = None
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)

@@ -260,6 +260,7 @@ class CamvidFormat(Format):
     """
 
     name = "camvid"
+    offset_step = "the next labelled still (1 s later; 1/15 s in part of 0016E5): no video frame lies between"
     classes = CAMVID
 
     @classmethod
