@@ -24,6 +24,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=["auto", *FORMATS],
         help="on-disk layout (default: detected from the folder)",
     )
+    check.add_argument(
+        "--masks",
+        help="the folder of a video's (or frame folder's) object masks, as `annotate --masks` and data.masks "
+        "take it (format video; default: Annotations/<clip>/ beside the clips)",
+    )
     check.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     check.set_defaults(func=_check)
     _register_download(commands)
@@ -64,7 +69,11 @@ def _check(args: argparse.Namespace) -> int:
             task = progress.add_task(f"checking {args.root}", total=total)
             return lambda: progress.advance(task)
 
-        problems = check_dataset(args.root, None if args.format == "auto" else args.format, on_clips)
+        options = {} if args.masks is None else {"masks": args.masks}
+        name = None if args.format == "auto" else args.format
+        if args.masks is not None and name is None:
+            name = "video"  # masks of their own folder are the video format's option
+        problems = check_dataset(args.root, name, on_clips, **options)
     for problem in problems:
         print(problem)
     errors = sum(not problem.warning for problem in problems)

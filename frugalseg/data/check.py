@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from frugalseg.data.clips import Clip
 from frugalseg.data.formats import FORMATS, Format, Problem, detect_format, get_format
@@ -12,9 +13,9 @@ from frugalseg.data.io import read_frame
 from frugalseg.errors import DataError
 
 
-def open_dataset(root: str | Path, format_name: str | None = None) -> Format:
-    """The reader of ``root``: of ``format_name``, or of the layout `detect_format` finds."""
-    return get_format(format_name or detect_format(root), root)
+def open_dataset(root: str | Path, format_name: str | None = None, **options: Any) -> Format:
+    """The reader of ``root`` with ``options``: of ``format_name``, else of what `detect_format` finds."""
+    return get_format(format_name or detect_format(root), root, **options)
 
 
 def check_clip(
@@ -83,8 +84,9 @@ def check_dataset(
     root: str | Path,
     format_name: str | None = None,
     on_clips: Callable[[int], Callable[[], None]] | None = None,
+    **options: Any,
 ) -> list[Problem]:
-    """Every problem in the data set at ``root``, without stopping at the first.
+    """Every problem in the data set at ``root`` (read with the format's ``options``), without stopping.
 
     Missing snippet frames (warnings), files that cannot be decoded, labels whose size differs from
     their frame, label values outside the format's classes and 255, and a split without clips.
@@ -93,7 +95,7 @@ def check_dataset(
     each (a progress bar).
     """
     try:
-        fmt = open_dataset(root, format_name)
+        fmt = open_dataset(root, format_name, **options)
     except DataError as error:
         return [Problem.from_error(error)]
     problems = unreadable_folders(Path(root))

@@ -79,3 +79,24 @@ def test_a_file_is_not_a_data_set_folder(tmp_path: Path, capsys: pytest.CaptureF
     )
     code, lines = _check_cli(tmp_path / "absent", capsys)  # a missing folder keeps its message
     assert (code, lines[0]) == (1, f"{tmp_path / 'absent'}: data set folder does not exist")
+
+
+def test_data_check_reads_a_videos_masks_from_their_own_folder(tmp_path: Path, capsys) -> None:
+    """`data check` had no ``--masks``: masks kept apart from the video (as label propagate and data.masks
+    take them) could not be checked."""
+    from PIL import Image
+
+    from frugalseg.data.io import image_size
+
+    video = tmp_path / "holiday clip.mp4"
+    write_video(video, [numbered_frame(i) for i in range(3)])
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    width, height = image_size(video / "00000")
+    Image.new("L", (20, 10)).save(masks / "00001.png")
+    code, lines = _check_cli(video, capsys, "--masks", str(masks))
+    assert (code, lines) == (
+        1,
+        [f"{masks / '00001.png'}: mask size 20×10 differs from the clip's {width}×{height}",
+         f"1 problem(s) and 0 warning(s) found in {video}"],
+    )  # fmt: skip
