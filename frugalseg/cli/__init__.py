@@ -178,11 +178,23 @@ def run_tool(argv: Sequence[str]) -> int:
     parser = ToolParser(prog="frugalseg", description=text)
     groups = parser.add_subparsers(dest="group", required=True)
     importlib.import_module(module).register(groups)
-    args = parser.parse_args(words)
+    args, unknown = parser.parse_known_args(words)
+    if unknown:  # the command's own tip, not the tool's (``frugalseg data check --help``)
+        short_error(_command_parser(parser, args), f"unrecognized arguments: {' '.join(unknown)}")
     from frugalseg.cli.weights import resolve_weight_options
 
     resolve_weight_options(args)  # Hub ids to cached files, before any work starts
     return int(args.func(args) or 0)
+
+
+def _command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The parser of the command ``args`` were parsed for: down the sub-commands they name."""
+    while True:
+        commands = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+        name = getattr(args, commands.dest, None) if commands is not None else None
+        if commands is None or name not in commands.choices:
+            return parser
+        parser = commands.choices[name]
 
 
 def configure_logging(level: int = logging.INFO) -> None:

@@ -116,4 +116,7 @@ def test_an_abbreviated_option_is_an_error_not_another_option(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
     assert exit_info.value.code == 2
-    assert capsys.readouterr().err.splitlines()[-1].endswith("error: unrecognized arguments: --device cpu")
+    assert capsys.readouterr().err.splitlines()[-2:] == [
+        "tip: for the accepted options run: frugalseg annotate simulate --help",  # the command's tip
+        "error: unrecognized arguments: --device cpu",
+    ]
