@@ -339,16 +339,22 @@ def test_bad_input_is_refused_naming_the_task_and_writes_nothing(
     assert service.jobs == []
 
 
-def test_a_task_of_another_clips_frame_is_refused_not_taken_for_ours(
-    tmp_path: Path, davis: Path, one_cv_thread: None
-) -> None:
-    """On a session of blackswan alone, car-shadow's frame 3 is not blackswan's (a file name in common)."""
+def _blackswan_alone(tmp_path: Path, davis: Path) -> tuple[Path, SessionService]:
+    """A data set root of blackswan alone (linked) and a service of its session."""
     root = tmp_path / "davis"
     for top in ("JPEGImages", "Annotations"):
         (root / top / "480p").mkdir(parents=True)
         (root / top / "480p" / VIDEO).symlink_to(davis / top / "480p" / VIDEO)
     session = open_session(tmp_path / "state", root)
-    service = SessionService(session, ProposalOptions(frames="uncertainty", types="mask"))
+    return root, SessionService(session, ProposalOptions(frames="uncertainty", types="mask"))
+
+
+def test_a_task_of_another_clips_frame_is_refused_not_taken_for_ours(
+    tmp_path: Path, davis: Path, one_cv_thread: None
+) -> None:
+    """On a session of blackswan alone, car-shadow's frame 3 is not blackswan's (a file name in common)."""
+    root, service = _blackswan_alone(tmp_path, davis)
+    session = service.session
     with TestClient(create_ml_backend(service), raise_server_exceptions=False) as client:
         assert client.post("/setup", json={"project": "3.1700000000", "schema": CONFIG}).status_code == 200
         problem = (
@@ -370,12 +376,8 @@ def test_a_task_of_a_file_in_another_folder_is_refused_not_taken_for_ours(
     tmp_path: Path, davis: Path, one_cv_thread: None
 ) -> None:
     """``other/00003.jpg`` is not blackswan's ``…/blackswan/00003.jpg``; an upload of that name is."""
-    root = tmp_path / "davis"
-    for top in ("JPEGImages", "Annotations"):
-        (root / top / "480p").mkdir(parents=True)
-        (root / top / "480p" / VIDEO).symlink_to(davis / top / "480p" / VIDEO)
-    session = open_session(tmp_path / "state", root)
-    service = SessionService(session, ProposalOptions(frames="uncertainty", types="mask"))
+    root, service = _blackswan_alone(tmp_path, davis)
+    session = service.session
     elsewhere = {"id": 7, "data": {"image": "/data/local-files/?d=other/00003.jpg"}}
     upload = {"id": 8, "data": {"image": "/data/upload/3/1a2b3c4d-00003.jpg"}}
     with TestClient(create_ml_backend(service), raise_server_exceptions=False) as client:
