@@ -307,19 +307,16 @@ class _CostLedger:
     def _manual_units(self, clip: Clip, offset: int, path: Path, label: np.ndarray) -> tuple[str, int]:
         """A manual label's work: (``object masks``, one per object) on object-mask data, else a fine frame.
 
-        The objects are the data set's at the anchor; elsewhere (labels drawn in an annotation tool
-        and imported) those of the stored label's instance map, else its connected object regions. A
-        store that books its seconds counts the objects of its label's instance map first: those the
-        person drew.
+        The objects are those of the stored label's instance map (what a person drew in an annotation
+        tool and imported, or a session booked), else the data set's at the anchor, else the label's
+        connected object regions. An import at the anchor counted the data set's objects, not its own.
         """
         if not self.fmt.object_classes:
             return "fine frames", 1
         own = instances_path(path)
-        ids = imread(own, cv2.IMREAD_UNCHANGED) if self.booked and own.is_file() else None
+        ids = imread(own, cv2.IMREAD_UNCHANGED) if own.is_file() else None
         if ids is None and offset == 0:
             ids = self.fmt.instance_ids(clip)
-        if ids is None and own.is_file():
-            ids = imread(own, cv2.IMREAD_UNCHANGED)
         if ids is None:
             ids = cv2.connectedComponents(np.isin(label, self.fmt.object_classes).astype(np.uint8))[1]
         return "object masks", int(np.count_nonzero(np.unique(ids)))

@@ -291,3 +291,23 @@ def test_printed_hints_quote_clip_and_label_names_as_one_word(davis, tmp_path, c
     hint = "map it with --map 'it'\"'\"'s=CLASS' or a --mapping file"
     assert line.endswith(hint) and shlex.split(hint)[4] == "it's=CLASS", line
     assert not store.exists()
+
+
+def test_report_prices_an_import_at_the_anchor_by_its_own_objects(davis, tmp_path, capsys):
+    """Frame 0 is the anchor, whose truth holds two squares; the person drew one: one mask's work
+    (the data set's objects were counted)."""
+    ids = squares(0, 0)
+    data = {
+        "images": [{"id": 1, "file_name": "squares-a/00000.jpg", "width": 64, "height": 48}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 7, "segmentation": coco_encode(ids == 1),
+                         "iscrowd": 1}],
+        "categories": [{"id": 7, "name": "vehicle"}],
+    }  # fmt: skip
+    coco = tmp_path / "coco.json"
+    coco.write_text(json.dumps(data), encoding="utf-8")
+    store = tmp_path / "store"
+    args = ["label", "import", str(coco), "--tool", "coco", "--format", "davis", "--root", str(davis)]
+    assert main([*args, "--out", str(store), "--map", "vehicle=object"]) == 0
+    assert len(np.unique(ids[ids > 0])) == 2
+    assert main(["label", "report", str(store), "--no-progress"]) == 0
+    assert "(1 object masks)" in capsys.readouterr().out
