@@ -930,7 +930,14 @@ CASES = [  # fmt: skip
     ),
     Case(
         "vos validate of a semantic checkpoint",
-        lambda t, d: ["vos", "validate", "--ckpt_path", str(_checkpoint_of(t, "tmanet_r18"))],
+        lambda t, d: [
+            "vos",
+            "validate",
+            "--data.root",
+            str(t),
+            "--ckpt_path",
+            str(_checkpoint_of(t, "tmanet_r18")),
+        ],
         2,
         "last.ckpt holds a semantic student (tmanet_r18), and this command runs vos ones: use it with "
         "`frugalseg validate`",
