@@ -122,6 +122,7 @@ class VideoSegmentationModule(BaseTask):
         inference: Literal["whole", "slide"] = "whole",
     ) -> None:
         super().__init__()
+        self._kind_totals: Tensor | None = None  # the epoch's sums of each kind's loss (`routed_loss`)
         if model_config(student).task == "vos":  # refused before the data is read, not at its first step
             raise ConfigError(
                 "model.student",
@@ -233,11 +234,11 @@ class VideoSegmentationModule(BaseTask):
         self.log("train/loss", total, prog_bar=True, batch_size=size)
         return total
 
-    def routed_loss(self, outputs: dict[str, Tensor], batch: dict, prefix: str = "train") -> Tensor:
+    def routed_loss(self, outputs: dict[str, Tensor], batch: dict) -> Tensor:
         """Label loss of a batch, each sample's kind picking its losses (`RoutedLoss`).
 
-        Logs ``{prefix}/loss_{kind}`` and ``{prefix}/loss_{kind}_{loss}`` as the epoch's mean over the samples
-        of the kind: a batch without the kind logs nothing, where a step value would repeat the last one.
+        Each kind's loss and each of its terms is summed over the epoch's samples of the kind, and logged
+        at the epoch's end as ``train/loss_{kind}`` and ``train/loss_{kind}_{loss}`` (`on_train_epoch_end`).
         """
         total, terms = self.label_loss(
             outputs,
@@ -248,9 +249,42 @@ class VideoSegmentationModule(BaseTask):
             aux_weights=self.student.aux_weights,
             step=None if self._trainer is None else self.global_step,  # bare calls: the losses count them
         )
+        sums = self._kind_sums()
         for name, (value, count) in terms.items():
-            self.log(f"{prefix}/loss_{name}", value, batch_size=count, on_step=False, on_epoch=True)
+            index = self._kind_names.index(name)
+            sums[0, index] += value.detach().double() * count
+            sums[1, index] += count
         return total
+
+    def _kind_sums(self) -> Tensor:
+        """The epoch's sums of each kind's loss (row 0) and samples (row 1), one column per `_kind_names`."""
+        if self._kind_totals is None:
+            self._kind_totals = torch.zeros(2, len(self._kind_names), dtype=torch.float64, device=self.device)
+        return self._kind_totals
+
+    @property
+    def _kind_names(self) -> list[str]:
+        """Every kind's loss and its terms, in the order of ``model.losses`` (the same on every process)."""
+        weights = self.label_loss.weights
+        return [name for kind in weights for name in (kind, *(f"{kind}_{loss}" for loss in weights[kind]))]
+
+    def on_train_epoch_start(self) -> None:
+        """Start the epoch's sums of each kind's loss."""
+        self._kind_totals = None
+
+    def on_train_epoch_end(self) -> None:
+        """Log each kind's loss: its mean over the epoch's samples of the kind, summed over the processes.
+
+        A step value of a kind missing from a batch would repeat the last one (Lightning keeps it), and an
+        epoch value logged on one process alone is that process's mean; every process logs the same keys.
+        """
+        if self._kind_totals is None:
+            return
+        sums = self.trainer.strategy.reduce(self._kind_totals, reduce_op="sum")
+        for name, (total, count) in zip(self._kind_names, sums.T.tolist(), strict=True):
+            if count > 0:
+                self.log(f"train/loss_{name}", total / count, sync_dist=True)  # the same value everywhere
+        self._kind_totals = None
 
     # ------------------------------------------------------------------------------- evaluation
 
