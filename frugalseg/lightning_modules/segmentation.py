@@ -272,7 +272,20 @@ class VideoSegmentationModule(BaseTask):
         """Start the epoch's sums of each kind's loss."""
         self._kind_totals = None
 
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        """After the epoch's last batch, log each kind's loss (`_log_kind_losses`).
+
+        Then, not at the epoch's end: the epoch line and the progress bar read the metrics before the
+        module's ``on_train_epoch_end`` runs.
+        """
+        if self.trainer.is_last_batch:
+            self._log_kind_losses()
+
     def on_train_epoch_end(self) -> None:
+        """Log each kind's loss of an epoch stopped before its last batch (``max_steps``)."""
+        self._log_kind_losses()
+
+    def _log_kind_losses(self) -> None:
         """Log each kind's loss: its mean over the epoch's samples of the kind, summed over the processes.
 
         A step value of a kind missing from a batch would repeat the last one (Lightning keeps it), and an
@@ -282,8 +295,15 @@ class VideoSegmentationModule(BaseTask):
             return
         sums = self.trainer.strategy.reduce(self._kind_totals, reduce_op="sum")
         for name, (total, count) in zip(self._kind_names, sums.T.tolist(), strict=True):
-            if count > 0:
-                self.log(f"train/loss_{name}", total / count, sync_dist=True)  # the same value everywhere
+            if count > 0:  # the same value on every process
+                self.log(
+                    f"train/loss_{name}",
+                    total / count,
+                    on_step=False,
+                    on_epoch=True,
+                    sync_dist=True,
+                    batch_size=1,
+                )
         self._kind_totals = None
 
     # ------------------------------------------------------------------------------- evaluation
