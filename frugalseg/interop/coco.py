@@ -8,6 +8,7 @@ with an empty segmentation is its ``bbox`` (``[x, y, width, height]``), a ``boxe
 annotate one by one) is drawn beneath every other annotation of its image, so that it never hides an
 object of its own; its pixels keep its class, not void, as ``iscrowd`` 1 is also how tools mark an
 annotation whose segmentation is an RLE mask (frugalseg's and CVAT's exports write every mask so).
+Two images of one ``id`` are refused: an annotation's ``image_id`` would name either.
 Panoptic: each
 annotation's PNG holds segment ids as R + 256·G + 256²·B; every segment of ``segments_info`` is a mask,
 and one no pixel holds is refused.
@@ -60,12 +61,22 @@ def _coco_tables(data: Any, path: Path) -> tuple[dict[int, str], dict[int, dict[
         raise DataError(path, "expected a COCO object with 'images', 'annotations' and 'categories'")
     try:
         categories = {int(c["id"]): str(c["name"]) for c in data["categories"]}
-        images = {int(i["id"]): i for i in data["images"]}
-        for image in images.values():
+        images: dict[int, dict[str, Any]] = {}
+        shared: tuple[dict[str, Any], dict[str, Any]] | None = None
+        for image in data["images"]:
             image["file_name"], image["width"], image["height"] = (
                 str(image["file_name"]), int(image["width"]), int(image["height"]))  # fmt: skip
+            first = images.setdefault(int(image["id"]), image)
+            shared = shared or ((first, image) if first is not image else None)
     except (KeyError, TypeError, ValueError) as err:
         raise DataError(path, f"a category or image lacks a field or has a wrong one ({err!r})") from err
+    if shared is not None:  # an annotation's image_id would name either: refused, not guessed
+        first, other = shared
+        raise DataError(
+            path,
+            f"image {first['id']} ({first['file_name']}) and image {other['id']} ({other['file_name']}) "
+            "have the same id: give each image its own",
+        )
     return categories, images
 
 

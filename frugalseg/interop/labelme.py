@@ -3,7 +3,12 @@
 labelme JSON (one file per image: ``imagePath``, ``imageHeight``, ``imageWidth``, ``shapes``):
 ``polygon``, ``rectangle`` (two corners), ``point``, ``line`` and ``linestrip`` (polylines),
 ``circle`` (centre and a point on it, drawn as a filled disc mask) and ``mask`` (a base64 PNG of the
-shape's box, placed at its first point). Shapes that share a ``group_id`` are one instance.
+shape's box, placed at its first point). Shapes that share a ``group_id`` are one object, the same in
+every file of the import: object ``group_id`` + 1 (labelme's group ids are whole numbers from 0, and
+id 0 is the background of an instance map), so group 0 is object 1 on every frame. A shape without
+a group is an object of its own: the ungrouped shapes of a file take, in file order, the ids 1, 2 …
+that no group of the import takes (they have no identity across files: each file's first one
+takes the same id). A ``group_id`` that is no whole number from 0 to `MAX_GROUP_ID` is refused.
 
 MIT LabelMe XML (``Annotations/<folder>/<image>.xml``, as LabelMe's web tool saves them):
 ``<object>`` with a ``<polygon>`` of ``<pt><x><y>`` (a box when its ``<type>`` is
@@ -36,6 +41,9 @@ from frugalseg.interop.tool_files import parse_xml, read_tool_json
 #: The labelme program's JSON, and MIT LabelMe's XML (CVAT's LabelMe 3.0).
 LABELME = ToolFormat("labelme", ".json", "3.0")
 
+#: The largest group id: its object id (+ 1) is the largest an instance map (16 bits) holds.
+MAX_GROUP_ID = 65534
+
 _JSON_TYPES = {"polygon": "polygon", "rectangle": "box", "point": "points", "line": "polyline",
                "linestrip": "polyline", "circle": "mask", "mask": "mask"}  # fmt: skip
 
@@ -57,7 +65,12 @@ def read_labelme(path: str | Path) -> ToolExport:
     path = Path(path)
     xml = path.suffix == ".xml" or (path.is_dir() and not any(path.rglob("*.json")))
     files = _files(path, ".xml" if xml else ".json")
-    frames = [(_read_xml(f) if xml else _read_json(f)) for f in files]
+    if xml:
+        frames = [_read_xml(f) for f in files]
+    else:
+        read = [_read_json(f) for f in files]
+        frames = [frame for frame, _ in read]
+        _number_ungrouped([ungrouped for _, ungrouped in read], frames)
     if path.is_dir():  # errors found when importing name the folder: each frame and shape names its file
         for file, frame in zip(files, frames, strict=True):
             frame.element = file.relative_to(path).as_posix()
@@ -67,7 +80,28 @@ def read_labelme(path: str | Path) -> ToolExport:
     return ToolExport(path, "labelme", [f for f in frames if f.shapes], tuple(labels))
 
 
-def _read_json(path: Path) -> Frame:
+def _number_ungrouped(ungrouped: list[list[Shape]], frames: list[Frame]) -> None:
+    """Give each file's ungrouped shapes, in order, the ids 1, 2 … that no group of the import takes."""
+    taken = {s.instance_id for frame in frames for s in frame.shapes if s.instance_id is not None}
+    for shapes in ungrouped:
+        free = (number for number in range(1, len(taken) + len(shapes) + 1) if number not in taken)
+        for shape, number in zip(shapes, free, strict=False):
+            shape.instance_id = number
+
+
+def _group_object(group: Any, path: Path, element: str) -> int | None:
+    """The object id of a shape's ``group_id`` (module docstring): None for none."""
+    if group is None:
+        return None
+    if isinstance(group, bool) or not isinstance(group, int) or not 0 <= group <= MAX_GROUP_ID:
+        raise DataError(
+            path, f"{element}: group_id {group!r:.40} is not a whole number from 0 to {MAX_GROUP_ID}"
+        )
+    return group + 1
+
+
+def _read_json(path: Path) -> tuple[Frame, list[Shape]]:
+    """A labelme file's frame, and its ungrouped shapes, whose ids `_number_ungrouped` gives."""
     data = read_tool_json(path)
     try:
         size = (int(data["imageHeight"]), int(data["imageWidth"]))
@@ -77,14 +111,13 @@ def _read_json(path: Path) -> Frame:
         raise DataError(
             path, f"not a labelme file: lacks imagePath, imageHeight, imageWidth or shapes ({err!r})"
         ) from err
-    groups: dict[Any, int] = {}
+    ungrouped = []
     for position, entry in enumerate(entries, start=1):
         element = f"shape {position}"
         kind = _JSON_TYPES.get(entry.get("shape_type") or "polygon")
         if kind is None:
             raise DataError(path, f"{element}: shape_type {entry.get('shape_type')!r} is not read")
-        group = entry.get("group_id")
-        instance = position if group is None else groups.setdefault(group, len(groups) + 1 + len(entries))
+        instance = _group_object(entry.get("group_id"), path, element)
         points = np.asarray(entry.get("points") or [], np.float64).reshape(-1, 2)
         shape = Shape(kind, str(entry.get("label", "")), element, points=points, instance_id=instance)
         if entry.get("shape_type") == "circle":
@@ -97,7 +130,9 @@ def _read_json(path: Path) -> Frame:
             shape.decode = _placed_mask(entry.get("mask"), points, size, path, element)
             shape.points, shape.mask_size = None, size
         frame.shapes.append(shape)
-    return frame
+        if instance is None:
+            ungrouped.append(shape)
+    return frame, ungrouped
 
 
 def _disc(points: np.ndarray, size: tuple[int, int]) -> np.ndarray:

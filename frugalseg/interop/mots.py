@@ -2,7 +2,9 @@
 
 MOTS PNG (a folder holding ``labels.txt`` and the 16-bit ``<image>.png`` instance maps, or one
 holding ``instances/``): a pixel value ``v`` is object ``v`` of class ``labels[v // 1000 − 1]``
-(KITTI MOTS numbering, one-based class lines); 0 is background, 10000 an ignored region.
+(KITTI MOTS numbering, one-based class lines); 0 is background, 10000 an ignored region: its
+pixels are 255 (ignore) in the imported label and no object in its instance ids, whatever the
+mapping (`Shape.ignored`). A map of no object (background and ignored regions alone) is left out.
 Frames are keyed by the PNG's path in its folder (``car-shadow/00000.png`` where a task's frames lie
 in sub-folders; its stem matches frames of any extension).
 """
@@ -16,6 +18,7 @@ import numpy as np
 
 from frugalseg.data.io import read_text
 from frugalseg.errors import DataError
+from frugalseg.interop.raster import IGNORE
 from frugalseg.interop.registry import ToolFormat, register_reader
 from frugalseg.interop.shapes import Frame, Shape, ToolExport
 from frugalseg.interop.tool_files import AnyPath, png_files, read_png
@@ -50,6 +53,10 @@ def read_mots(path: str | Path) -> ToolExport:
             shape = Shape("mask", labels[class_index], element, instance_id=value, mask_size=frame.size)
             shape.decode = partial(_mots_object, png, value)
             frame.shapes.append(shape)
+        if frame.shapes and (ids == MOTS_IGNORE).any():
+            ignored = Shape("mask", IGNORE, f"instances {name} ignored region {MOTS_IGNORE}", ignored=True)
+            ignored.decode, ignored.mask_size = partial(_mots_object, png, MOTS_IGNORE), frame.size
+            frame.shapes.append(ignored)
         frames.append(frame)
     return ToolExport(path, "mots", [f for f in frames if f.shapes], tuple(labels))
 

@@ -53,6 +53,8 @@ class Shape:
             follows the shape type.
         seconds: the annotation seconds the file records for the label of its kind on its frame
             (frugalseg's own exports: the store's ledger, `SECONDS_KEY`), else None.
+        ignored: a region the file marks as ignored (a MOTS map's 10000): its pixels are 255 (ignore)
+            whatever its label, as a shape mapped to ignore is, and it is no object.
     """
 
     type: str
@@ -68,6 +70,7 @@ class Shape:
     seconds: float | None = None
     window: tuple[int, int, int, int] | None = None
     place: Callable[[tuple[int, int]], np.ndarray] | None = None
+    ignored: bool = False
 
     def get_mask(self) -> np.ndarray:
         """The H×W bool mask of a ``mask`` shape, decoded now when the reader kept it compact."""

@@ -64,7 +64,7 @@ from frugalseg.data.io import (
 from frugalseg.data.videos import VIDEO_EXTENSIONS
 from frugalseg.errors import ConfigError, DataError
 from frugalseg.interop.raster import DENSE_KINDS, ClassMapping, FrameLabel, check_shape, rasterize, shape_kind
-from frugalseg.interop.shapes import Frame, ToolExport
+from frugalseg.interop.shapes import Frame, Shape, ToolExport
 
 logger = logging.getLogger(__name__)
 
@@ -287,11 +287,12 @@ def import_export(
     if not export.frames:
         raise DataError(export.path, f"holds no shapes to import (read as {export.tool})")
     index = FrameIndex(fmt.clips(split, labelled=False))
-    used = tuple(dict.fromkeys(shape.label for frame in export.frames for shape in frame.shapes))
+    used = tuple(dict.fromkeys(s.label for frame in export.frames for s in frame.shapes if not s.ignored))
     background_id = background_class(background, mapping, export.path, used)
     left_out = _others(export, index)
     kept = [frame for frame in export.frames if frame.element not in left_out]
-    found = [(frame, _place(frame, export, index, mapping, clip, used, dense_kind)) for frame in kept]
+    placing = (index, mapping, clip, used, dense_kind, background_id)
+    found = [(frame, _place(frame, export, *placing)) for frame in kept]
     frames = [frame for frame, place in found if place is not None]
     placed = [place for _, place in found if place is not None]
     _check_unique(frames, placed, export)
@@ -465,11 +466,13 @@ def _place(
     clip: str | None,
     used: Sequence[str],
     dense_kind: LabelKind,
+    background: int | None = None,
 ) -> tuple[Clip, int, tuple[int, int], list[int]] | None:
     """The clip, offset and size of an exported frame and the class of each shape, all checked.
 
     None for a `Frame.held` frame past its clip's end; a `Frame.percent` frame's shapes are scaled
-    to its pixels here. ``used``: the labels the file's shapes use, listed when one maps to no class.
+    to its pixels here. ``used``: the labels the file's shapes use, listed when one maps to no class;
+    ``background``: the train id of the pixels no shape covers (`background_class`).
     """
     path = export.path
     if isinstance(frame.key, int):
@@ -495,32 +498,46 @@ def _place(
     for shape in frame.shapes:
         shape.fit_frame((height, width))  # a mask of a file that does not give the frame's size
         check_shape(shape, (height, width), path)
-        train_ids.append(mapping.train_id(shape.label, path, shape.element, used))
-    _check_objects(frame, path, dense_kind)
+        if shape.ignored:  # a region the file marks as ignored: 255 whatever its label
+            train_ids.append(IGNORE_INDEX)
+        else:
+            train_ids.append(mapping.train_id(shape.label, path, shape.element, used))
+    _check_objects(frame, train_ids, path, dense_kind, background)
     return target, offset, (height, width), train_ids
 
 
-def _check_objects(frame: Frame, path: Path, dense_kind: LabelKind) -> None:
-    """Refuse two annotations, tracks or regions of a frame drawing one object (`DataError` naming it).
+def _check_objects(
+    frame: Frame, train_ids: Sequence[int], path: Path, dense_kind: LabelKind, background: int | None = None
+) -> None:
+    """Refuse two annotations, tracks or regions of a frame drawing one object (`DataError` naming both).
 
     A tool's object is one element per frame: one COCO annotation (its several polygons in its one
     ``segmentation``), one CVAT track, one Label Studio region; frugalseg's exports write one per
-    (kind, class, object). Two elements of the same object id, class and dense kind would merge into
-    one object (a stray square in object 1), so they are refused. Clicks and boxes may be many.
+    (kind, class, object). Two elements of the same object id and dense kind would merge into one
+    object (a stray square in object 1), whatever their labels (two tool labels mapped to one class,
+    or an object of two classes), so they are refused. Shapes that make no object (mapped to ignore,
+    or of the ``background`` class: `frugalseg.interop.raster`) are not counted; clicks and boxes may
+    be many.
     """
-    seen: dict[tuple[LabelKind, str, int], str] = {}
-    for shape in frame.shapes:
+    seen: dict[tuple[LabelKind, int], Shape] = {}
+    for shape, train_id in zip(frame.shapes, train_ids, strict=True):
         kind = shape_kind(shape, dense_kind)
-        if shape.instance_id is None or kind not in DENSE_KINDS:
+        if shape.instance_id is None or kind not in DENSE_KINDS or train_id in (IGNORE_INDEX, background):
             continue
-        first = seen.setdefault((kind, shape.label, shape.instance_id), shape.element)
-        if first != shape.element:
-            raise DataError(
-                path,
-                f"{frame.element}: {first} and {shape.element} are both object {shape.instance_id} of "
-                f"{shape.label!r}; an object is one annotation, track or region per frame: give one of them "
-                "its own id",
-            )
+        first = seen.setdefault((kind, shape.instance_id), shape)
+        if first.element == shape.element:
+            continue
+        both = (
+            f"{first.element} and {shape.element} are both object {shape.instance_id} of {shape.label!r}"
+            if first.label == shape.label
+            else f"{first.element} ({first.label!r}) and {shape.element} ({shape.label!r}) are both "
+            f"object {shape.instance_id}"
+        )
+        raise DataError(
+            path,
+            f"{frame.element}: {both}; an object is one annotation, track or region per frame: give one of "
+            "them its own id",
+        )
 
 
 def _check_unique(
