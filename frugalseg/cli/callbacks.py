@@ -26,8 +26,17 @@ def metric_text(value: float) -> str:
 class PrintMetrics(L.Callback):
     """At the end of fit, print the last validation metrics as a table (mIoU, mAcc, bIoU, TC; J, F, J&F).
 
-    ``frugalseg fit`` and ``frugalseg vos fit`` add it to every run (``--print_metrics.help``).
+    ``frugalseg fit`` and ``frugalseg vos fit`` add it to every run (``--print_metrics.help``). The
+    title gives the step of that validation (``check_val_every_n_epoch`` may leave later steps unscored).
     """
+
+    def __init__(self) -> None:
+        self._validated_step: int | None = None
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Note the step this validation scored."""
+        if not trainer.sanity_checking:
+            self._validated_step = trainer.global_step
 
     @rank_zero_only
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -35,7 +44,8 @@ class PrintMetrics(L.Callback):
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
         if not metrics:
             return
-        table = Table(title=f"validation after {trainer.global_step} steps", min_width=40)
+        step = trainer.global_step if self._validated_step is None else self._validated_step
+        table = Table(title=f"validation after {step} steps", min_width=40)
         table.add_column("metric")
         table.add_column("value", justify="right")
         for name, value in sorted(metrics.items()):
@@ -59,6 +69,7 @@ class EpochLines(L.Callback):
         self.always = always
         self._started = time.monotonic()
         self._batches = 0
+        self._validated = False
 
     @property
     def stream(self) -> TextIO:
@@ -69,6 +80,11 @@ class EpochLines(L.Callback):
         """Note when the epoch started."""
         self._started = time.monotonic()
         self._batches = 0
+        self._validated = False
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Note that this epoch was validated: its line shows the validation metrics."""
+        self._validated = self._validated or not trainer.sanity_checking
 
     def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
         """Count the epoch's batches."""
@@ -81,7 +97,11 @@ class EpochLines(L.Callback):
             return
         if not self._batches:  # a resumed run with nothing left to train
             return
-        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+        metrics = {
+            k: float(v)
+            for k, v in trainer.callback_metrics.items()
+            if v.numel() == 1 and (self._validated or not k.startswith("val/"))  # no earlier epoch's scores
+        }
         shown = ", ".join(f"{name} {metric_text(value)}" for name, value in sorted(metrics.items()))
         total = f"/{trainer.max_epochs}" if trainer.max_epochs not in (None, -1) else ""
         seconds = time.monotonic() - self._started

@@ -88,12 +88,17 @@ CHECKPOINT_HELP = {
 
 
 class BestAndLastCheckpoint(ModelCheckpoint):
-    """ModelCheckpoint whose ``last.ckpt`` is the latest state: saved at every validation, best or not.
+    """ModelCheckpoint whose ``last.ckpt`` is the latest state, best or not.
 
-    Since Lightning 2.6 ``save_last`` saves only alongside a top-k checkpoint, so ``last.ckpt`` was
-    the best epoch's. Its state keeps ModelCheckpoint's key, with the monitored score of the step
-    saved (``zoo publish`` reads it); without validation it is saved at every epoch's end.
+    It is saved at every validation, and at every epoch's end not saved yet (no validation, or
+    ``check_val_every_n_epoch`` > 1). Since Lightning 2.6 ``save_last`` saves only alongside a top-k
+    checkpoint, so ``last.ckpt`` was the best epoch's. Its state keeps ModelCheckpoint's key, with the
+    monitored score of the step saved (``zoo publish`` reads it), none for a step that was not validated.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._validated_step: int | None = None
 
     @property
     def state_key(self) -> str:
@@ -101,13 +106,14 @@ class BestAndLastCheckpoint(ModelCheckpoint):
         return "ModelCheckpoint" + super().state_key.removeprefix(type(self).__qualname__)
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        """As ModelCheckpoint, then save ``last.ckpt`` if this epoch's end was not saved."""
+        """As ModelCheckpoint, then save ``last.ckpt`` if this epoch's last step was not saved."""
         super().on_train_epoch_end(trainer, pl_module)
-        if self._should_save_on_train_epoch_end(trainer):
-            self._save_latest(trainer)
+        self._save_latest(trainer)
 
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """As ModelCheckpoint, then save ``last.ckpt`` if this validation's step was not saved."""
+        if not trainer.sanity_checking:
+            self._validated_step = trainer.global_step
         super().on_validation_end(trainer, pl_module)
         if not self._should_save_on_train_epoch_end(trainer):
             self._save_latest(trainer)
@@ -116,8 +122,8 @@ class BestAndLastCheckpoint(ModelCheckpoint):
         if self.save_last is not True or self._should_skip_saving_checkpoint(trainer):
             return
         candidates = self._monitor_candidates(trainer)
-        if self.monitor in candidates:
-            self.current_score = candidates[self.monitor]
+        validated = self._validated_step == trainer.global_step
+        self.current_score = candidates.get(self.monitor) if validated and self.monitor else None
         self._save_last_checkpoint(trainer, candidates)
 
 

@@ -140,3 +140,20 @@ def test_validate_without_a_checkpoint_says_it_scores_an_untrained_model(tiny_st
             ["validate", *common, "--ckpt_path", run.trainer.checkpoint_callback.last_model_path]
         )
     assert not [r for r in caplog.records if r.name == "frugalseg" and "untrained" in r.getMessage()]
+
+
+def test_with_validation_every_second_epoch_last_ckpt_is_still_the_last_step(tiny_streets, tmp_path, capsys):
+    """``check_val_every_n_epoch 2`` over 3 epochs: ``last.ckpt`` held step 2 (the last validated), the
+    third epoch's line repeated the second's val/mIoU and the table called step 2's scores step 3's."""
+    common = [*_common(tiny_streets, tmp_path, batch_size=6), "--trainer.limit_val_batches", "1"]
+    run = run_lightning_cli(
+        ["fit", *common, "--trainer.max_epochs", "3", "--trainer.check_val_every_n_epoch", "2"]
+    )
+    folder = Path(run.trainer.checkpoint_callback.dirpath)
+    last = torch.load(folder / "last.ckpt", weights_only=True)
+    assert (last["epoch"], last["global_step"]) == (2, 3)
+    assert _checkpoint_metrics(last) == {}  # step 3 was not validated: no score to publish
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line.startswith("epoch ")]
+    assert [("val/mIoU" in line) for line in lines] == [False, True, False], lines
+    assert "validation after 2 steps" in out
