@@ -6,9 +6,10 @@ import contextlib
 import copy
 import logging
 import math
-from collections.abc import Collection, Iterable, Iterator, Sized
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sized
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import lightning as L
@@ -112,6 +113,9 @@ class VideoSegDataModule(L.LightningDataModule):
         predict: PredictOptions = PredictOptions(),
     ) -> None:
         super().__init__()
+        groups = {"recipe": recipe, "splits": splits, "augment": augment, "loader": loader, "labels": labels}
+        groups |= {"temporal": temporal, "predict": predict}
+        recipe, splits, augment, loader, labels, temporal, predict = map(_group, groups, groups.values())
         self.save_hyperparameters(ignore=["labels"])
         for name, group in self.hparams.items():
             if is_dataclass(group):  # plain values, so that a checkpoint loads with weights_only
@@ -141,6 +145,7 @@ class VideoSegDataModule(L.LightningDataModule):
         self.sources = {kind: _source(value, kind) for kind, value in given.items() if value is not None}
         described = {SOURCE_OPTIONS[kind]: source.describe() for kind, source in self.sources.items()}
         self.hparams["labels"] = {**described, "min_confidence": labels.min_confidence}
+        self._hparams_initial = copy.deepcopy(self._hparams)  # what loggers write: the plain values too
         if not 0.0 <= labels.min_confidence <= 1.0:
             raise ConfigError("data.labels.min_confidence", f"must lie in 0…1, got {labels.min_confidence}")
         if not 0 <= temporal.neighbours <= temporal.neighbour_window:
@@ -646,6 +651,28 @@ def free_memory(device: torch.device) -> int | None:
     except OSError:
         return None
     return None
+
+
+#: The option groups of `VideoSegDataModule`, by argument name.
+OPTION_GROUPS = {
+    "recipe": RecipeOptions,
+    "splits": SplitOptions,
+    "augment": AugmentOptions,
+    "loader": LoaderOptions,
+    "labels": LabelOptions,
+    "temporal": TemporalOptions,
+    "predict": PredictOptions,
+}
+
+
+def _group(name: str, value: Any) -> Any:
+    """An option group as its dataclass, given so or as a dict (from Python, or a checkpoint's hparams)."""
+    if not isinstance(value, Mapping):
+        return value
+    try:
+        return OPTION_GROUPS[name](**value)
+    except TypeError as err:
+        raise ConfigError(f"data.{name}", f"not options of {OPTION_GROUPS[name].__name__} ({err})") from err
 
 
 def clips_of(fmt: Format, clip_ids: Collection[str]) -> Format:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from pathlib import Path
 from types import SimpleNamespace
 
 import cv2
@@ -235,3 +236,34 @@ def test_a_recipe_on_camvid_stills_warns_that_its_offsets_are_stills_apart(tmp_p
         "0016E5): no video frame lies between, so its pseudo-labels are propagated to stills up to 1 away, "
         "which hold manual labels of their own"
     ]
+
+
+def test_from_python_its_options_may_be_dicts_and_any_logger_writes_its_hparams(tiny_streets, tmp_path):
+    """A plain Trainer's logger failed on the frozen option dataclasses (``A frozen dataclass was passed
+    to apply_to_collection``), dicts were refused (``'dict' object has no attribute 'name'``), and so a
+    checkpoint saved from Python did not load."""
+    from lightning.pytorch.loggers import CSVLogger
+
+    from frugalseg.lightning_modules import VideoSegmentationModule
+
+    data = VideoSegDataModule(
+        root=str(tiny_streets), num_frames=1, recipe={"name": "B3", "budget": 3},
+        augment={"crop_size": (32, 64)}, loader={"batch_size": 3, "num_workers": 0},
+    )  # fmt: skip
+    assert data.recipe_options == RecipeOptions("B3", budget=3) and data.batch_size == 3
+    model = VideoSegmentationModule(
+        student="deeplabv3plus_mbv2", student_args={"decoder_channels": 16}, num_classes=data.num_classes,
+        num_frames=1,
+    )  # fmt: skip
+    trainer = L.Trainer(
+        accelerator="cpu", max_steps=1, limit_val_batches=1, logger=CSVLogger(tmp_path),
+        enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
+    )  # fmt: skip
+    trainer.fit(model, data)
+    hparams = (Path(trainer.logger.log_dir) / "hparams.yaml").read_text(encoding="utf-8")
+    assert "budget: 3" in hparams and "batch_size: 3" in hparams
+    trainer.save_checkpoint(tmp_path / "run.ckpt")
+    loaded = VideoSegDataModule.load_from_checkpoint(tmp_path / "run.ckpt", weights_only=True)
+    assert loaded.recipe_options == data.recipe_options and loaded.augment == data.augment
+    with pytest.raises(ConfigError, match=r"^data.loader: not options of LoaderOptions \("):
+        VideoSegDataModule(root=str(tiny_streets), loader={"batchsize": 3})
