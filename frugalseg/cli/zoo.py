@@ -156,20 +156,22 @@ def _publish(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     from frugalseg.cli.terminal import PipedConsole
     from frugalseg.errors import WeightsError
-    from frugalseg.zoo import INDEX_FILE, checkpoints_dir, list_models, read_index
+    from frugalseg.zoo import INDEX_FILE, checkpoints_dirs, list_models, read_index
 
-    directory = Path(args.dir or checkpoints_dir())
-    models = read_index(directory)["models"]
-    for name, entry in models.items():  # before printing anything
-        problem = _entry_problem(entry)
-        if problem is not None:
-            raise WeightsError(directory / INDEX_FILE, f"entry {name!r}: {problem}")
+    directories = [Path(args.dir)] if args.dir else checkpoints_dirs()  # a local index, then the shipped one
+    indexes = [(directory, read_index(directory)["models"]) for directory in directories]
+    for directory, models in indexes:  # before printing anything
+        for name, entry in models.items():
+            problem = _entry_problem(entry)
+            if problem is not None:
+                raise WeightsError(directory / INDEX_FILE, f"entry {name!r}: {problem}")
     console = PipedConsole(width=200)
     console.print(_models_table(list_models(args.filter, task=args.task, pretrained=args.pretrained)))
-    if not models:
-        print(f"no published weights in {directory / INDEX_FILE}")
-        return 0
-    console.print(_weights_table(directory, models))
+    listed = [(directory, models) for directory, models in indexes if models]
+    if not listed:
+        print(f"no published weights in {directories[0] / INDEX_FILE}")
+    for directory, models in listed:
+        console.print(_weights_table(directory, models))
     return 0
 
 

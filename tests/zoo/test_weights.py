@@ -299,6 +299,7 @@ def test_zoo_list_and_verify_commands(published, zoo_dir, capsys):
     assert main(["zoo", "list"]) == 0
     out = capsys.readouterr().out
     assert "tiny-streets" in out and card["sha256"][:8] in out and ARCH in out
+    assert "streets-hrnetv2-w18s" in out.split(str(zoo_dir / "index.json"))[1]  # the shipped one, listed too
     assert main(["zoo", "verify", "tiny-streets"]) == 0
     assert card["sha256"] in capsys.readouterr().out
     _flip_one_byte(zoo_dir / card["file"])
