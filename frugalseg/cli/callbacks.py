@@ -7,7 +7,8 @@ import time
 from typing import Any, TextIO
 
 import lightning as L
-from lightning.pytorch.callbacks import RichModelSummary, RichProgressBar
+from lightning.pytorch.callbacks import EarlyStopping, RichModelSummary, RichProgressBar
+from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
 from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.model_summary.model_summary import (
     get_formatted_model_size,
@@ -40,7 +41,14 @@ class PrintMetrics(L.Callback):
 
     @rank_zero_only
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """Print the last validation metrics as a table."""
+        """Print why an early stop ended the run, if one did, then the last validation metrics as a table."""
+        for stopper in trainer.callbacks:  # type: ignore[attr-defined]
+            if (
+                isinstance(stopper, EarlyStopping)
+                and stopper.stopping_reason is not EarlyStoppingReason.NOT_STOPPED
+            ):
+                reason = stopper.stopping_reason_message or stopper.stopping_reason.name.lower()
+                print(f"early stop after epoch {stopper.stopped_epoch + 1}: {reason}", flush=True)
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
         if not metrics:
             return

@@ -136,3 +136,22 @@ def test_every_lightning_command_has_the_epoch_lines():
     TaskCLI.add_arguments_to_parser(None, parser)  # type: ignore[arg-type]
     assert "epoch_lines" in parser.callback_keys
     assert parser.get_defaults().epoch_lines.always is False
+
+
+def test_an_early_stop_is_said_before_the_final_table(tmp_path, capsys):
+    """EarlyStopping ended a run after its first epoch of two with no word of why (verbose is off)."""
+    from lightning.pytorch.callbacks import EarlyStopping
+
+    from frugalseg.cli.callbacks import PrintMetrics
+
+    data = DataLoader(TensorDataset(torch.ones(4, 2)), batch_size=2)
+    stop = EarlyStopping(monitor="val/mIoU", mode="max", stopping_threshold=0.2)  # 0.25 reaches it
+    trainer = L.Trainer(
+        max_epochs=2, callbacks=[stop, PrintMetrics()], enable_progress_bar=False, enable_model_summary=False,
+        logger=False, enable_checkpointing=False, default_root_dir=tmp_path,
+    )  # fmt: skip
+    trainer.fit(_Tiny(), data, data)
+    out = capsys.readouterr().out
+    assert trainer.current_epoch == 1 and "validation after 2 steps" in out
+    said = "early stop after epoch 1: Stopping threshold reached: val/mIoU = 0.25 > 0.2. Signaling Trainer"
+    assert f"{said} to stop." in out.splitlines(), out
