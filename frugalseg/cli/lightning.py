@@ -423,6 +423,8 @@ class TaskCLI(LightningCLI):
         self._refuse_unpickling(config)
         if "weights_only" in config:
             config["weights_only"] = True
+        if self.subcommand != "fit":  # its checkpoint callback's state is restored though nothing is saved
+            warnings.filterwarnings("ignore", message="The dirpath has changed from")
         path = config.get("ckpt_path")
         if path is None and self.subcommand != "fit" and not _starting_weights(self.model):
             logging.getLogger("frugalseg").warning(

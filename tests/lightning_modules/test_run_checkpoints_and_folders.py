@@ -4,6 +4,7 @@ metric did, and a run that failed keeps the folder it wrote into (a predict's PN
 from __future__ import annotations
 
 import shutil
+import warnings
 from pathlib import Path
 
 import pytest
@@ -135,11 +136,14 @@ def test_validate_without_a_checkpoint_says_it_scores_an_untrained_model(tiny_st
     ]
     caplog.clear()
     run = run_lightning_cli(["fit", *common, "--trainer.max_steps", "1"])
-    with caplog.at_level("WARNING", logger="frugalseg"):
+    with caplog.at_level("WARNING", logger="frugalseg"), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         run_lightning_cli(
             ["validate", *common, "--ckpt_path", run.trainer.checkpoint_callback.last_model_path]
         )
     assert not [r for r in caplog.records if r.name == "frugalseg" and "untrained" in r.getMessage()]
+    # the fit's checkpoint callback state, restored into a run that saves none, warned of its new folder
+    assert not [w for w in caught if "dirpath has changed" in str(w.message)]
 
 
 def test_with_validation_every_second_epoch_last_ckpt_is_still_the_last_step(tiny_streets, tmp_path, capsys):
