@@ -130,6 +130,8 @@ class VideoSegDataModule(L.LightningDataModule):
         self.min_confidence = labels.min_confidence
         self.synthetic_clips = synthetic_clips or {"train": 24, "val": 6}
         self.root = Path(root) if root is not None else default_synthetic_root(self.synthetic_clips)
+        if root is not None and not self.root.exists():  # before the trainer starts, naming the option
+            raise ConfigError("data.root", f"{root}: data set folder (or video file) does not exist")
         if root is None:
             format = "synthetic"
         elif format is None:

@@ -294,6 +294,8 @@ class VOSDataModule(L.LightningDataModule):
                 f"got {max_skip} and {skip_every_epochs}",
             )
         self.root = Path(root)
+        if not self.root.is_dir():  # before the trainer starts, naming the option
+            raise ConfigError("data.root", f"{root}: data set folder does not exist")
         self.max_objects = max_objects
         self.batch_size = batch_size
         self.num_workers = num_workers

@@ -703,7 +703,7 @@ CASES = [  # fmt: skip
         "fit on a data set root that does not exist",
         lambda t, d: _fit(t, "--data.root", str(t / "none"), "--trainer.fast_dev_run", "true"),
         2,
-        "data set folder does not exist",
+        "error: data.root: ",
         lambda t: [],
     ),
     Case(
@@ -917,7 +917,7 @@ CASES = [  # fmt: skip
             str(t / "runs"),
         ],
         2,
-        "data set folder does not exist",
+        "error: data.root: ",
         lambda t: [],
     ),
     Case(
