@@ -42,7 +42,7 @@ class PrintMetrics(L.Callback):
     @rank_zero_only
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Print why an early stop ended the run, if one did, then the last validation metrics as a table."""
-        for stopper in trainer.callbacks:  # type: ignore[attr-defined]
+        for stopper in getattr(trainer, "callbacks", []):
             if (
                 isinstance(stopper, EarlyStopping)
                 and stopper.stopping_reason is not EarlyStoppingReason.NOT_STOPPED
