@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import random
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
@@ -76,6 +77,36 @@ def quiet_trainers() -> Iterator[None]:
             logger.setLevel(level)
 
 
+#: The checkpoint key of the random generators' states (`BaseTask.on_save_checkpoint`).
+RANDOM_STATES = "frugalseg_random_states"
+
+
+def random_states() -> dict[str, Any]:
+    """The states of Python's, NumPy's and torch's (CPU, CUDA) generators, as plain values and tensors.
+
+    NumPy's state is stored as lists, so that the checkpoint still loads with ``weights_only=True``.
+    """
+    name, keys, position, has_gauss, gauss = np.random.get_state(legacy=True)
+    return {
+        "python": random.getstate(),
+        "numpy": [name, np.asarray(keys).tolist(), int(position), int(has_gauss), float(gauss)],
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def set_random_states(states: dict[str, Any]) -> None:
+    """Set the generators to ``states`` (`random_states`); CUDA's only where the devices match."""
+    version, internal, gauss = states["python"]
+    random.setstate((version, tuple(internal), gauss))
+    name, keys, position, has_gauss, cached = states["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), position, has_gauss, cached))
+    torch.set_rng_state(states["torch"].cpu())
+    cuda = states.get("cuda") or []
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all([state.cpu() for state in cuda])
+
+
 class BaseTask(L.LightningModule, ABC):
     """A LightningModule built by hooks: models, then losses, then metrics.
 
@@ -95,6 +126,7 @@ class BaseTask(L.LightningModule, ABC):
 
     def __init__(self) -> None:
         super().__init__()
+        self._resumed_states: dict[str, Any] | None = None  # `on_load_checkpoint`
         self.save_hyperparameters()
         self.configure_models()
         self.prepare_models()
@@ -172,6 +204,31 @@ class BaseTask(L.LightningModule, ABC):
         optimizer = self.build_optimizer(self.trainable_parameters())
         floor = min_lr / lr if lr else 0.0
         return poly_schedule(optimizer, int(total), hp.get("poly_power", 0.9), floor=floor)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Keep the random generators' states, so that a resume draws what the run would have drawn."""
+        checkpoint[RANDOM_STATES] = random_states()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Put the random generators back where the checkpoint's run left them (`on_save_checkpoint`).
+
+        Without it a resume reseeded them (``seed_everything``): the augmentation, the shuffle and the
+        dropout of the epochs after it differed from those of the run that was not stopped. A sanity
+        check's validation draws its loader's seed: they are put back again at its end.
+        """
+        states = checkpoint.get(RANDOM_STATES)
+        if states is not None and self._trainer is not None and self._trainer.state.fn == "fit":
+            set_random_states(states)
+            self._resumed_states = states
+
+    def on_validation_end(self) -> None:
+        """After a resume's sanity check, put the random generators back once more (`on_load_checkpoint`)."""
+        if self._resumed_states is not None and self.trainer.sanity_checking:
+            set_random_states(self._resumed_states)
+
+    def on_train_start(self) -> None:
+        """Training has begun: a later validation leaves the random generators as they are."""
+        self._resumed_states = None
 
     def log_image(self, tag: str, image: Tensor) -> bool:
         """Show a 3×H×W image in [0, 1] on every logger that can; False if none could.

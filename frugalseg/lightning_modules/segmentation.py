@@ -146,6 +146,7 @@ class VideoSegmentationModule(BaseTask):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Save no starting weights to read on restore (`drop_starting_weights`)."""
+        super().on_save_checkpoint(checkpoint)
         drop_starting_weights(checkpoint)
 
     def configure_losses(self) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from cli_helpers import lightning_args
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import LambdaCallback, ModelCheckpoint
 
 from frugalseg.cli.lightning import run_lightning_cli
 from frugalseg.data.formats import get_format
@@ -161,3 +161,39 @@ def test_with_validation_every_second_epoch_last_ckpt_is_still_the_last_step(tin
     lines = [line for line in out.splitlines() if line.startswith("epoch ")]
     assert [("val/mIoU" in line) for line in lines] == [False, True, False], lines
     assert "validation after 2 steps" in out
+
+
+class _Stopped(Exception):
+    """The run was stopped (as a kill would), after its first epoch's checkpoint."""
+
+
+def test_a_resumed_run_ends_with_the_weights_of_the_run_that_was_not_stopped(
+    tiny_streets, tmp_path, monkeypatch
+):
+    """``--ckpt_path last`` continued the step and the rate, but ``seed_everything`` reseeded the
+    generators: the shuffle and the random crops and flips after the resume were others than the run's."""
+    from frugalseg.cli.lightning import TaskCLI
+
+    straight = [*_common(tiny_streets, tmp_path / "a", batch_size=3), "--trainer.limit_val_batches", "1"]
+    stopped = [*_common(tiny_streets, tmp_path / "b", batch_size=3), "--trainer.limit_val_batches", "1"]
+    whole = run_lightning_cli(["fit", *straight, "--trainer.max_epochs", "3"])
+
+    def stop_at_epoch_1(trainer, pl_module):
+        if trainer.current_epoch == 1:
+            raise _Stopped
+
+    build = TaskCLI.instantiate_trainer
+
+    def with_a_stop(self, **kwargs):
+        trainer = build(self, **kwargs)
+        trainer.callbacks.append(LambdaCallback(on_train_epoch_start=stop_at_epoch_1))
+        return trainer
+
+    monkeypatch.setattr(TaskCLI, "instantiate_trainer", with_a_stop)
+    with pytest.raises(_Stopped):
+        run_lightning_cli(["fit", *stopped, "--trainer.max_epochs", "3"])
+    monkeypatch.setattr(TaskCLI, "instantiate_trainer", build)
+    resumed = run_lightning_cli(["fit", *stopped, "--trainer.max_epochs", "3", "--ckpt_path", "last"])
+    assert resumed.trainer.global_step == whole.trainer.global_step == 6
+    final = whole.model.state_dict()
+    assert all(torch.equal(resumed.model.state_dict()[key], value) for key, value in final.items())
