@@ -61,22 +61,22 @@ def _coco_tables(data: Any, path: Path) -> tuple[dict[int, str], dict[int, dict[
         raise DataError(path, "expected a COCO object with 'images', 'annotations' and 'categories'")
     try:
         categories = {int(c["id"]): str(c["name"]) for c in data["categories"]}
-        images: dict[int, dict[str, Any]] = {}
-        shared: tuple[dict[str, Any], dict[str, Any]] | None = None
+        records = []
         for image in data["images"]:
             image["file_name"], image["width"], image["height"] = (
                 str(image["file_name"]), int(image["width"]), int(image["height"]))  # fmt: skip
-            first = images.setdefault(int(image["id"]), image)
-            shared = shared or ((first, image) if first is not image else None)
+            records.append((int(image["id"]), image))
     except (KeyError, TypeError, ValueError) as err:
         raise DataError(path, f"a category or image lacks a field or has a wrong one ({err!r})") from err
-    if shared is not None:  # an annotation's image_id would name either: refused, not guessed
-        first, other = shared
-        raise DataError(
-            path,
-            f"image {first['id']} ({first['file_name']}) and image {other['id']} ({other['file_name']}) "
-            "have the same id: give each image its own",
-        )
+    images: dict[int, dict[str, Any]] = {}
+    for image_id, image in records:
+        first = images.setdefault(image_id, image)
+        if first is not image:  # an annotation's image_id would name either: refused, not guessed
+            raise DataError(
+                path,
+                f"image {first['id']} ({first['file_name']}) and image {image['id']} ({image['file_name']}) "
+                "have the same id: give each image its own",
+            )
     return categories, images
 
 

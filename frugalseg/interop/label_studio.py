@@ -208,10 +208,8 @@ def _named(result: Any) -> tuple[bool, int | None]:
         instance = meta["instance_id"]
         return True, None if instance is None else int(instance)
     text = str(result.get("id", ""))
-    if (own := RESULT_ID.fullmatch(text)) is not None:
-        return True, int(own[1])
-    if (written := WRITTEN_ID.fullmatch(text)) is not None:
-        return True, int(written[1]) if written[1] else None
+    if RESULT_ID.fullmatch(text) or WRITTEN_ID.fullmatch(text):
+        return True, result_object(result)
     return False, None
 
 
