@@ -81,13 +81,18 @@ def sigterm_raises() -> Iterator[None]:
     its loops to stop after the batch and then exit 0), so the run stops at once and fails. Off the
     main thread, where no handler can be set, it changes nothing. A SIGTERM sent to the process group
     (a CI timeout, ``timeout``) kills the DataLoader workers too: torch's SIGCHLD handler would raise
-    its ``DataLoader worker … is killed`` RuntimeError over the `Terminated`, so it is switched off.
+    its ``DataLoader worker … is killed`` RuntimeError over the `Terminated`, so it is switched off, and
+    again once the block ends: the Trainer's teardown puts back every handler it found, torch's too,
+    and a worker's death reported as the interpreter exits was a traceback after the one line.
     """
     _SIGTERMS.clear()
 
+    def ignore_children() -> None:
+        signal.signal(signal.SIGCHLD, lambda *_: None)  # not SIG_DFL: one already pending would be reported
+
     def terminate(signum: int, frame: object) -> None:
         _SIGTERMS.append(signum)
-        signal.signal(signal.SIGCHLD, lambda *_: None)  # not SIG_DFL: one already pending would be reported
+        ignore_children()
         raise Terminated
 
     try:
@@ -99,6 +104,8 @@ def sigterm_raises() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if _SIGTERMS:
+            ignore_children()
 
 
 class _LightningInterruptLine(logging.Filter):
