@@ -286,6 +286,7 @@ class VideoSegDataModule(L.LightningDataModule):
     def setup(self, stage: str) -> None:
         """Read the splits a stage needs; for fitting, attach the recipe's labels and draw its samples."""
         fmt = self.format_reader()
+        self._check_splits(fmt, stage)
         temporal = self.temporal.consistency
         if stage == "fit":
             clips = self._training_clips(fmt, self.needed_labels())
@@ -305,7 +306,7 @@ class VideoSegDataModule(L.LightningDataModule):
             if self.loader.check_memory:
                 self._check_memory(train)
             self._write_samples()
-        if stage == "validate" or (stage == "fit" and getattr(self.trainer, "limit_val_batches", 1) != 0):
+        if self._validates(stage):
             self.datasets["val"] = self._manual_dataset(fmt, self.splits.val, temporal)
         if stage == "test":
             split = self.splits.test or self.splits.val
@@ -324,6 +325,25 @@ class VideoSegDataModule(L.LightningDataModule):
                 split = self.prediction.split or self.splits.val
                 items = split_items(fmt.clips(split), self.num_frames)
             self.datasets["predict"] = PredictDataset(items, scale=self.loader.load_scale)
+
+    def _validates(self, stage: str) -> bool:
+        """Whether ``stage`` reads the validation split (fitting with ``limit_val_batches 0`` does not)."""
+        return stage == "validate" or (stage == "fit" and getattr(self.trainer, "limit_val_batches", 1) != 0)
+
+    def _check_splits(self, fmt: Format, stage: str) -> None:
+        """Refuse a split ``stage`` reads that the data set lacks, naming the option that gives it."""
+        wanted = [("data.splits.train", self.splits.train)] if stage == "fit" else []
+        wanted += [("data.splits.val", self.splits.val)] if self._validates(stage) else []
+        if stage == "test":
+            wanted.append(("data.splits.test", self.splits.test or self.splits.val))
+        if stage == "predict" and not self.prediction.frames:
+            wanted.append(("data.predict.split", self.prediction.split or self.splits.val))
+        found = fmt.splits()
+        for option, split in wanted:
+            if split not in found:
+                raise ConfigError(
+                    option, f"no split {split!r} in {self.root}; splits found: {', '.join(found) or 'none'}"
+                )
 
     def _nothing_drawn(self, clips: list[Clip]) -> str:
         """Why the recipe drew no sample from ``clips``, and where the labels it looks for are instead."""

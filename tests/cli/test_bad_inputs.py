@@ -838,6 +838,13 @@ CASES = [  # fmt: skip
         lambda t: [],
     ),
     Case(
+        "test of a split the data set lacks",
+        lambda t, d: ["test", *_fit(t, "--data.root", str(d["streets"]), "--data.splits.test", "tset")[1:]],
+        2,
+        "error: data.splits.test: no split 'tset' in ",
+        lambda t: [],
+    ),
+    Case(
         "fit resuming from a file that does not exist",
         lambda t, d: _fit(t, "--data.root", str(d["streets"]), "--ckpt_path", str(t / "gone.ckpt")),
         2,
