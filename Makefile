@@ -28,8 +28,12 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/pytest -q
 
+## Every benchmark that runs without arguments; those that read a data set name their command instead.
 bench: $(STAMP)
-	for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done
+	@for script in benchmarks/bench_*.py; do \
+		if grep -q "required=True" $$script; then echo "$$script needs data set folders: see its docstring"; \
+		else echo "== $$script"; $(BIN)/python $$script || exit 1; fi; \
+	done
 
 ## Lint (ruff, with the Google docstring rules) and type checks (mypy, configured in pyproject.toml).
 lint: $(STAMP)
