@@ -34,8 +34,8 @@ from (a fine frame, or one mask per object on object-mask data), a refined coars
 label, a clicks label its clicks (listed in the ``*_clicks.json`` beside it, else counted as the
 connected groups of labelled pixels of its sparse map) plus the per-frame overhead, a boxes label
 its boxes (listed in the ``*_boxes.json`` beside it; without that file it is listed as uncosted).
-A store an annotation session or loop wrote (`LEDGER_ENGINES`) books the human seconds spent on each
-label in its record's ``seconds`` (the session's ledger: 0 for a propagated frame), so its cost is
+A store an annotation session or loop wrote (`LEDGER_ENGINES`, the semantic loop's too) books the human
+seconds spent on each label in its record's ``seconds`` (0 for a propagated frame), so its cost is
 their sum, per label kind, and its units (object masks of its ``fine`` labels, clicks, clicked
 frames, boxes) are counted as above; its records hold no machine time (``machine_seconds`` None).
 """
@@ -68,8 +68,9 @@ REPORT_FILE = "report.json"
 PLOT_FILE = "quality.png"
 THRESHOLDS = (0.5, 0.7)
 #: The engines of stores whose records' ``seconds`` are the human seconds booked on each label (a
-#: person's ``annotate export``, ``annotate simulate``: `frugalseg.active.objects.labels.video_labels`).
-LEDGER_ENGINES = ("annotation-session", "annotation-loop")
+#: person's ``annotate export``, ``annotate simulate``: `frugalseg.active.objects.labels.video_labels`;
+#: ``annotate semantic``: `frugalseg.active.semantic.simulate.ENGINE`).
+LEDGER_ENGINES = ("annotation-session", "annotation-loop", "hvsa")
 
 
 def open_store_format(run: dict[str, Any], run_path: Path) -> tuple[str, Format]:

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from data.fake_davis import write_davis
 
+from frugalseg.active.semantic.simulate import ENGINE as SEMANTIC_LOOP
 from frugalseg.autolabel.report import evaluate_store, score_frame, write_report
 from frugalseg.autolabel.store import LabelStore, LabelStoreError, confidence_path
 from frugalseg.cli import label as commands
@@ -177,6 +178,31 @@ def _clicks_store(tiny_streets: Path, tmp_path: Path) -> tuple[Path, list]:
         {"engine": "sim", "settings": {}, "split": "val", "format": "synthetic", "root": str(tiny_streets)}
     )
     return store, clips
+
+
+def test_a_semantic_loop_store_costs_the_seconds_it_booked(tiny_streets: Path, tmp_path: Path) -> None:
+    """`annotate semantic`'s labels are all ``pseudo``: their cost is the person's booked seconds, not one
+    fine frame (90 min) per frame they came from."""
+    fmt = get_format("synthetic", tiny_streets)
+    clip = fmt.clips("val")[0]
+    store = LabelStore(tmp_path / "store")
+    store.open_run({"engine": SEMANTIC_LOOP, "settings": {}, "split": "val", **fmt.describe()})
+    truth = fmt.ground_truth(clip)
+    for offset, seconds in ((-1, 101.5), (1, 0.0)):  # the clicked frame, and one propagated from it
+        label = read_label(truth[offset].path)
+        store.write(
+            clip,
+            offset,
+            "pseudo",
+            label,
+            engine=SEMANTIC_LOOP,
+            settings={},
+            source_offset=-1,
+            seconds=seconds,
+        )
+    cost = evaluate_store(store.root, progress=False)["cost"]
+    assert cost["booked"] and cost["seconds"] == {"pseudo": 101.5}
+    assert cost["hours"] == pytest.approx(101.5 / 3600)
 
 
 def test_clicks_and_boxes_cost(tiny_streets: Path, tmp_path: Path) -> None:
