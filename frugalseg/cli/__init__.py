@@ -227,23 +227,26 @@ class _StderrHandler(logging.Handler):
 
 
 def _dispatch(words: list[str]) -> int:
-    if words[0] in TOOLS:
-        return run_tool(words)
-    from frugalseg.cli import lightning
-    from frugalseg.cli.configs import with_shipped_configs
-
-    words = with_shipped_configs(words)
-
-    with sigterm_raises(), sigint_noted() as interrupts:
+    """Run a command; a Ctrl-C is an interrupt also where a Trainer caught it (``annotate semantic``)."""
+    tool = words[0] in TOOLS
+    with contextlib.nullcontext() if tool else sigterm_raises(), sigint_noted() as interrupts:
         try:
-            if words[0] == "vos":
-                lightning.run_vos_cli(words[1:])
-            else:
-                lightning.run_lightning_cli(words)
+            return run_tool(words) if tool else _run_lightning(words)
         except SystemExit as exit:
             if interrupts and exit.code == 1:  # the Trainer's exit after a Ctrl-C it caught
                 raise KeyboardInterrupt from exit
             raise
+
+
+def _run_lightning(words: list[str]) -> int:
+    from frugalseg.cli import lightning
+    from frugalseg.cli.configs import with_shipped_configs
+
+    words = with_shipped_configs(words)
+    if words[0] == "vos":
+        lightning.run_vos_cli(words[1:])
+    else:
+        lightning.run_lightning_cli(words)
     return 0
 
 

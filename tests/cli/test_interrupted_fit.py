@@ -46,6 +46,29 @@ def test_the_trainers_exit_after_a_ctrl_c_is_an_interrupt(monkeypatch, capsys) -
         signal.signal(signal.SIGINT, before)
 
 
+def test_a_ctrl_c_caught_by_a_tool_commands_trainer_is_an_interrupt(monkeypatch, capsys) -> None:
+    """`annotate semantic` fine-tunes with a Trainer: its exit 1 after a Ctrl-C is an interrupt."""
+    import frugalseg.cli as cli
+
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def tool(words: list[str]) -> int:
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(100):
+                time.sleep(0.01)
+            raise AssertionError("the run went on after SIGINT")
+        except KeyboardInterrupt:
+            sys.exit(1)
+
+    monkeypatch.setattr(cli, "run_tool", tool)
+    try:
+        assert main(["annotate", "semantic"]) == INTERRUPTED
+        assert capsys.readouterr().err.strip() == "frugalseg: interrupted"
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
 def test_an_exit_1_without_a_ctrl_c_stays_an_exit_1(monkeypatch) -> None:
     from frugalseg.cli import lightning
 
