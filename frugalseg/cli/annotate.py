@@ -76,7 +76,7 @@ def _simulate_options(simulate: argparse.ArgumentParser) -> None:
         "--types",
         type=comma_names,
         default=["auto"],
-        help=f"annotation type policies, comma-separated: {', '.join(POLICY_NAMES)}",
+        help=f"annotation type policies, comma-separated (default: auto): {', '.join(POLICY_NAMES)}",
     )
     simulate.add_argument(
         "--policy", default=None, help="weights of the 'learned' type policy (from `annotate train-policy`)"
