@@ -189,7 +189,7 @@ class DistillationModule(VideoSegmentationModule):
         frames = batch["frames"]
         if hp["mfd_weight"] and batch.get("neighbours", frames[:, :0]).shape[1] == 0:
             raise ValueError(self._missing_neighbours_message())
-        outputs = self.student.forward_train(frames)
+        outputs = self.train_outputs(frames)
         valid = batch.get("valid")
         total = outputs["out"].new_zeros(())
         if hp["label_weight"]:

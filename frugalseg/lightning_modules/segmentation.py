@@ -220,7 +220,7 @@ class VideoSegmentationModule(BaseTask):
             raise ValueError(self._missing_pair_message())
         if pair:
             batch = {**batch, "frames": frames[:, 1:]}
-        outputs = self.student.forward_train(batch["frames"])
+        outputs = self.train_outputs(batch["frames"])
         size = len(frames)
         total = outputs["out"].new_zeros(())
         if self.hparams["label_weight"]:
@@ -234,6 +234,26 @@ class VideoSegmentationModule(BaseTask):
             total = total + self.hparams["temporal_weight"] * consistency
         self.log("train/loss", total, prog_bar=True, batch_size=size)
         return total
+
+    def train_outputs(self, frames: Tensor) -> dict[str, Tensor]:
+        """The student's training outputs (`forward_train`) of a batch of clips.
+
+        Raises:
+            ConfigError: a batch of one clip reached a student that normalises pooled 1×1 features over
+                the batch (DeepLabV3+'s BatchNorm after global pooling), which cannot train on it.
+        """
+        try:
+            return self.student.forward_train(frames)
+        except ValueError as err:
+            if len(frames) > 1 or "Expected more than 1 value per channel" not in str(err):
+                raise
+            raise ConfigError(
+                "data.loader.batch_size",
+                f"a training batch of 1 clip reached {self.hparams['student']}, whose BatchNorm after "
+                "global pooling needs at least 2 a batch: set data.loader.batch_size 2 or more and give the "
+                "recipe at least 2 samples a process (data.recipe.budget), or use a student without it, "
+                "e.g. hrnetv2_w18_small",
+            ) from err
 
     def routed_loss(self, outputs: dict[str, Tensor], batch: dict) -> Tensor:
         """Label loss of a batch, each sample's kind picking its losses (`RoutedLoss`).

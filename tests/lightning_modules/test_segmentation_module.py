@@ -42,6 +42,17 @@ TEMPORAL_MISSING = (
 )
 
 
+def test_a_training_batch_of_one_clip_for_a_student_that_needs_two_names_the_batch_size() -> None:
+    """DeepLabV3+'s ASPP pools each map to 1×1 and normalises it over the batch: torch's ValueError then
+    was a traceback; a batch of 2 trains."""
+    module = VideoSegmentationModule(student="deeplabv3plus_mbv2", num_classes=3, num_frames=1)
+    module.train()
+    frames = torch.randn(2, 1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    assert module.train_outputs(frames)["out"].shape == (2, 3, 32, 32)
+    with pytest.raises(ConfigError, match=r"^data.loader.batch_size: a training batch of 1 clip reached "):
+        module.train_outputs(frames[:1])
+
+
 def test_temporal_weight_without_a_frame_pair_is_an_error_not_a_silent_skip():
     module = VideoSegmentationModule(
         student="deeplabv3plus_mbv2", num_classes=3, num_frames=1, losses={"fine": "ce"}, temporal_weight=2.0
