@@ -13,6 +13,8 @@ one line naming the file.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +95,21 @@ class ConfigError(FrugalsegError):
         return type(self), (self.option, self.problem)
 
 
+@contextlib.contextmanager
+def option_paths(**paths: str) -> Iterator[None]:
+    """Name the options of `ConfigError`s the block raises by their paths in a config.
+
+    A library function names its own argument (``recipe``); the datamodule or model that calls it
+    knows the option a user set (``data.recipe.name``): ``with option_paths(recipe="data.recipe.name")``.
+    """
+    try:
+        yield
+    except ConfigError as err:
+        if err.option not in paths:
+            raise
+        raise ConfigError(paths[err.option], err.problem) from err
+
+
 class MissingPackageError(FrugalsegError, ImportError):
     """An optional package that a chosen feature needs is not installed; the message says what to install.
 
@@ -107,4 +124,5 @@ __all__ = [
     "LabelStoreError",
     "MissingPackageError",
     "WeightsError",
+    "option_paths",
 ]

@@ -48,7 +48,7 @@ from frugalseg.datamodules.recipes import (
 )
 from frugalseg.datamodules.recipes import logger as draw_logger
 from frugalseg.datamodules.transforms import ClipRandomGeometry, Normalize
-from frugalseg.errors import ConfigError
+from frugalseg.errors import ConfigError, option_paths
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +120,8 @@ class VideoSegDataModule(L.LightningDataModule):
         for name, group in self.hparams.items():
             if is_dataclass(group):  # plain values, so that a checkpoint loads with weights_only
                 self.hparams[name] = asdict(group)  # type: ignore[arg-type]
-        self.recipe = get_recipe(recipe.name)
+        with option_paths(recipe="data.recipe.name"):
+            self.recipe = get_recipe(recipe.name)
         self.recipe_options = recipe
         self.splits = splits
         self.augment = augment

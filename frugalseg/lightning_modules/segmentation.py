@@ -14,7 +14,7 @@ from torchvision.utils import make_grid
 from frugalseg.data.clips import IGNORE_INDEX
 from frugalseg.data.normalization import IMAGENET_MEAN, IMAGENET_STD
 from frugalseg.datamodules.options import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
-from frugalseg.errors import ConfigError
+from frugalseg.errors import ConfigError, option_paths
 from frugalseg.lightning_modules.base import BaseTask
 from frugalseg.losses import RoutedLoss, temporal_consistency_loss
 from frugalseg.metrics import BoundaryIoU, DatasetMeanAccuracy, DatasetMeanIoU, TemporalConsistency
@@ -135,12 +135,13 @@ class VideoSegmentationModule(BaseTask):
     def configure_models(self) -> None:
         """The student from the zoo, with ``init_weights`` loaded into it."""
         hp = self.hparams
-        self.student = get_model(
-            hp["student"],
-            num_classes=hp["num_classes"],
-            num_frames=hp["num_frames"],
-            **(hp["student_args"] or {}),
-        )
+        with option_paths(num_frames="data.num_frames"):
+            self.student = get_model(
+                hp["student"],
+                num_classes=hp["num_classes"],
+                num_frames=hp["num_frames"],
+                **(hp["student_args"] or {}),
+            )
         if hp["init_weights"] is not None:
             load_weights_into(self.student, hp["init_weights"], hp["student"])
 
@@ -152,7 +153,8 @@ class VideoSegmentationModule(BaseTask):
     def configure_losses(self) -> None:
         """The routed label loss (`RoutedLoss`: each label kind its losses)."""
         hp = self.hparams
-        self.label_loss = RoutedLoss(hp["losses"], hp["loss_args"], hp["ignore_index"])
+        with option_paths(losses="model.losses", loss_args="model.loss_args", tau="model.loss_args"):
+            self.label_loss = RoutedLoss(hp["losses"], hp["loss_args"], hp["ignore_index"])
 
     def configure_metrics(self) -> None:
         """mIoU, mAcc and bIoU of each frame, TC of each frame pair; one collection of each per stage.

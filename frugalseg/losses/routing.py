@@ -36,7 +36,7 @@ def parse_loss_spec(kind: str, spec: LossSpec) -> dict[str, float]:
     """``"ce"`` → ``{"ce": 1.0}``; ``{"partial_ce": 1.0, "gated_crf": 0.1}`` is kept (weights as floats)."""
     weights = {spec: 1.0} if isinstance(spec, str) else {str(k): float(v) for k, v in dict(spec).items()}
     if not weights:
-        raise ConfigError("losses", f"model.losses.{kind}: give at least one loss (e.g. `{kind}: ce`)")
+        raise ConfigError("losses", f"{kind} labels have no loss: give at least one (e.g. `{kind}: ce`)")
     return weights
 
 
@@ -52,7 +52,7 @@ def split_loss_args(kind: str, names: list[str], args: Mapping[str, Any] | None)
     if args and len(names) > 1:
         raise ConfigError(
             "loss_args",
-            f"model.loss_args.{kind}: the kind has several losses ({', '.join(names)}); "
+            f"{kind} labels have several losses ({', '.join(names)}); "
             f"key its arguments by loss name, e.g. {{{names[-1]}: {{…}}}}",
         )
     return {name: args for name in names}

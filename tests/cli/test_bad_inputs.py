@@ -710,7 +710,23 @@ CASES = [  # fmt: skip
         "fit with an unknown recipe",
         lambda t, d: _fit(t, "--data.recipe.name", "B4"),
         2,
-        "unknown recipe 'B4'",
+        "error: data.recipe.name: unknown recipe 'B4'",
+        lambda t: [],
+    ),
+    Case(
+        "fit with an unknown loss",
+        lambda t, d: _fit(t, "--model.losses", "{fine: ce, pseudo: phuber}"),
+        2,
+        "error: model.losses: unknown loss 'phuber'",
+        lambda t: [],
+    ),
+    Case(
+        "fit with a tau the robust loss cannot take",
+        lambda t, d: _fit(
+            t, "--model.losses", "{fine: ce, pseudo: phuber_ce}", "--model.loss_args", "{pseudo: {tau: 0.5}}"
+        ),
+        2,
+        "error: model.loss_args: partially Huberised CE needs tau > 1",
         lambda t: [],
     ),
     Case(

@@ -30,7 +30,7 @@ def test_fit_with_tdnet_and_three_frames_names_data_num_frames(
     assert code == BAD_INPUT == 2
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1] == (
-        "error: num_frames: 'tdnet_td2_psp18_small' has 2 sub-networks and takes num_frames=2, "
+        "error: data.num_frames: 'tdnet_td2_psp18_small' has 2 sub-networks and takes num_frames=2, "
         "got num_frames=3 (on the command line: --data.num_frames 2)"
     )
 

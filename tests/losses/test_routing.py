@@ -155,7 +155,7 @@ def test_config_shapes():
         "partial_ce": 1.0,
         "gated_crf": 0.1,
     }
-    with pytest.raises(ValueError, match="model.losses.fine"):
+    with pytest.raises(ValueError, match="fine labels have no loss"):
         parse_loss_spec("fine", {})
     assert split_loss_args("pseudo", ["phuber_ce"], {"tau": 3}) == {"phuber_ce": {"tau": 3}}
     assert split_loss_args("clicks", ["partial_ce", "gated_crf"], {"gated_crf": {"radius": 5}}) == {
