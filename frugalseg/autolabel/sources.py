@@ -145,6 +145,8 @@ class FlowLabels(LabelSource):
         progress: show a progress bar while propagating.
     """
 
+    makes_labels = True
+
     def __init__(
         self,
         preset: str = FlowEstimator.preset,
@@ -193,6 +195,8 @@ class SimulatedClicks(LabelSource):
         store: the label store to fill; default a cache folder named after the data set and settings.
         progress: show a progress bar while clicking.
     """
+
+    makes_labels = True
 
     def __init__(
         self,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from frugalseg.data.clips import Clip, LabelKind, LabelRef
 from frugalseg.data.formats.base import Format
@@ -20,6 +20,9 @@ from frugalseg.data.formats.base import Format
 
 class LabelSource(ABC):
     """Labels of one kind for the clips of a split."""
+
+    #: Whether `prepare` makes labels (flow propagation, simulated clicks); a source that only reads does not.
+    makes_labels: ClassVar[bool] = False
 
     @property
     @abstractmethod

@@ -238,7 +238,7 @@ class VideoSegDataModule(L.LightningDataModule):
         pseudo = needed.pop(LabelKind.PSEUDO, None)
         for kind, offsets in needed.items():
             self._prepare(kind, fmt, offsets)
-        if pseudo is None:
+        if pseudo is None or not self.source(LabelKind.PSEUDO).makes_labels:
             return
         if fmt.offset_step is not None:
             farthest = max(abs(offset) for offset in pseudo)

@@ -15,6 +15,7 @@ from frugalseg.autolabel.store import LabelStore
 from frugalseg.cli import BAD_INPUT, main
 from frugalseg.data.clips import LabelKind
 from frugalseg.data.formats import get_format
+from frugalseg.datamodules import datamodule
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -62,7 +63,9 @@ def test_a_recipe_that_finds_no_anchor_label_names_the_frames_the_labels_are_at(
     )
 
 
-def test_a_video_without_masks_trains_on_its_session_labels_with_validation_off(tmp_path, capsys) -> None:
+def test_a_video_without_masks_trains_on_its_session_labels_with_validation_off(
+    tmp_path, capsys, monkeypatch
+) -> None:
     """Validation reads the data set's own masks; a video has none, and ``limit_val_batches 0`` (Lightning's
     way to switch validation off) was refused for it."""
     video, labels = _video_and_store(tmp_path, fine=0)
@@ -70,7 +73,10 @@ def test_a_video_without_masks_trains_on_its_session_labels_with_validation_off(
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         f"error: data.splits.val: split 'all' of {video} has no manually labelled frame to evaluate on"
     )
+    logged: list[str] = []
+    monkeypatch.setattr(datamodule, "rank_zero_info", logged.append)
     assert main(_fit(video, labels, tmp_path / "run", "--trainer.limit_val_batches", "0")) == 0
+    assert not any("pseudo-labels are made" in line for line in logged)  # a store given is read, not made
     (drawn,) = (tmp_path / "run").glob("**/samples.json")
     samples = json.loads(drawn.read_text(encoding="utf-8"))["samples"]
     assert [(s["clip_id"], s["offset"], s["kind"]) for s in samples] == [
