@@ -24,7 +24,7 @@ from rich.progress import (
 from frugalseg.data.clips import Clip, LabelKind
 from frugalseg.data.files import keyed_rng
 from frugalseg.data.formats import Format
-from frugalseg.data.io import image_size, read_frame, whole_image
+from frugalseg.data.io import TRUNCATED_IMAGE, image_size, read_frame, whole_image
 from frugalseg.errors import DataError
 
 
@@ -151,7 +151,7 @@ def check_clip_files(fmt: Format, clip: Clip, kind: LabelKind, offsets: Sequence
         path = clip.frame_path(offset)
         size = image_size(path)
         if not whole_image(path):
-            raise DataError(path, "the image file ends early (truncated): its decoded pixels would be wrong")
+            raise DataError(path, TRUNCATED_IMAGE)
         if size != (width, height):
             raise DataError(
                 path,

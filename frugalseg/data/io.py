@@ -44,6 +44,10 @@ _PNG_HEAD, _PNG_TAIL = b"\x89PNG\r\n\x1a\n", b"IEND\xaeB`\x82"
 _JPEG_HEAD, _JPEG_END = b"\xff\xd8", b"\xff\xd9"
 
 
+#: What `read_frame` says of an image whose file ends early (`whole_image`).
+TRUNCATED_IMAGE = "the image file ends early (truncated): its decoded pixels would be wrong"
+
+
 def whole_image(path: str | Path) -> bool:
     """Whether a PNG or JPEG file was written to its end (its closing chunk or marker is there).
 
@@ -190,7 +194,7 @@ def read_frame(path: str | Path, *, strict: bool = False) -> np.ndarray:
     path = Path(path)
     image_size(path)
     if not whole_image(path):
-        raise DataError(path, "the image file ends early (truncated): its decoded pixels would be wrong")
+        raise DataError(path, TRUNCATED_IMAGE)
     data = path.read_bytes() if strict else b""
     if data.startswith(_JPEG_HEAD):
         return _decode_jpeg_strictly(data, path)

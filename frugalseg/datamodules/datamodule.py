@@ -325,7 +325,9 @@ class VideoSegDataModule(L.LightningDataModule):
             else:
                 split = self.prediction.split or self.splits.val
                 items = split_items(fmt.clips(split), self.num_frames)
-            self.datasets["predict"] = PredictDataset(items, scale=self.loader.load_scale)
+            predict = PredictDataset(items, scale=self.loader.load_scale)
+            predict.check_frames()
+            self.datasets["predict"] = predict
 
     def _validates(self, stage: str) -> bool:
         """Whether ``stage`` reads the validation split (fitting with ``limit_val_batches 0`` does not)."""

@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import BatchSampler, Dataset, Sampler
 
 from frugalseg.data.clips import Clip
-from frugalseg.data.io import image_size, read_frame
+from frugalseg.data.io import TRUNCATED_IMAGE, image_size, read_frame, whole_image
 from frugalseg.data.videos import VIDEO_EXTENSIONS, is_video, video_frames
 from frugalseg.datamodules.frames import resize_by
 from frugalseg.errors import DataError
@@ -48,9 +48,14 @@ def split_items(clips: Sequence[Clip], num_frames: int) -> list[PredictItem]:
 
 
 def _videos_under(folder: Path) -> dict[Path, list[Path]]:
-    """Each video under ``folder`` (a folder of frames sorted by file name, or a video file) → its frames."""
+    """Each video under ``folder`` (a folder of frames sorted by file name, or a video file) → its frames.
+
+    ``folder`` may be one video file or one image (a video of one frame).
+    """
     if is_video(folder):
         return {folder: video_frames(folder)}
+    if folder.suffix.lower() in FRAME_SUFFIXES and folder.is_file():
+        return {folder: [folder]}
     if not folder.is_dir():
         raise DataError(folder, "folder of frames to predict does not exist")
     videos: dict[Path, list[Path]] = {}
@@ -70,8 +75,10 @@ def _videos_under(folder: Path) -> dict[Path, list[Path]]:
 def folder_items(folder: str | Path, num_frames: int, *, stream: bool = False) -> list[PredictItem]:
     """Every image under ``folder``; each sub-folder is one video whose frames sort by file name.
 
-    ``folder`` may also be, or hold, video files: frame ``i`` of ``clip.mp4`` is named ``clip/00012``.
-    Items are named by their path relative to ``folder`` without the suffix. With ``stream`` each
+    ``folder`` may also be, or hold, video files: frame ``i`` of ``clip.mp4`` is named ``clip/00012``;
+    or be one image. Items are named by their path without the suffix, relative to ``folder``, or to
+    its parent where ``folder`` itself is the video (frames directly in it, a video file, an image),
+    so that the video's name is kept. With ``stream`` each
     item is one frame, in video order, marked ``first`` where a video starts.
     """
     folder = Path(folder)
@@ -80,7 +87,11 @@ def folder_items(folder: str | Path, num_frames: int, *, stream: bool = False) -
     for video, frames in _videos_under(folder).items():
         base = folder.parent if video == folder else folder
         for i, path in enumerate(frames):
-            source = video.with_suffix("") / path.name if video.is_file() else path.with_suffix("")
+            source = (
+                video.with_suffix("") / path.name
+                if video != path and video.is_file()
+                else path.with_suffix("")
+            )
             name = source.relative_to(base).as_posix()
             if name in named:  # a.jpg and a.png, or clip.mp4 and clip/00000.png: one output file
                 raise DataError(
@@ -106,6 +117,17 @@ class PredictDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.items)
+
+    def check_frames(self) -> None:
+        """Refuse, before any map is written, a frame that is missing, unreadable or cut short.
+
+        Raises:
+            DataError: naming the frame (its header and last bytes are read, not its pixels).
+        """
+        for path in dict.fromkeys(path for item in self.items for path in item.frames):
+            image_size(path)
+            if not whole_image(path):
+                raise DataError(path, TRUNCATED_IMAGE)
 
     def sizes(self) -> list[tuple[int, int]]:
         """(width, height) of the frame each item segments, from the file headers."""

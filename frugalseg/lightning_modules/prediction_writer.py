@@ -153,8 +153,9 @@ class SegmentationPredictionWriter(BasePredictionWriter):
         formats = [f for f in self.formats if f != "labelIds" or self._label_ids is not None]
         if tiles and trainer.is_global_zero:
             write_png_atomic(self._root / "contact_sheet.png", contact_sheet([pair for _, pair in tiles]))
+        frames = f"{written} frame" + ("" if written == 1 else "s")
         rank_zero_info(
-            f"predict: {written} frames written to {self._root} ({', '.join(formats)})"
+            f"predict: {frames} written to {self._root} ({', '.join(formats)})"
             + (f"; contact sheet {self._root / 'contact_sheet.png'}" if tiles else "")
         )
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from frugalseg.cli import main
-from frugalseg.datamodules.predict import PredictDataset, SameSizeBatchSampler, folder_items
+from frugalseg.datamodules.predict import PredictDataset, PredictItem, SameSizeBatchSampler, folder_items
 from frugalseg.datamodules.transforms import Normalize
 from frugalseg.errors import DataError
 from frugalseg.zoo import get_model
@@ -98,15 +98,32 @@ def test_predict_refuses_two_frames_with_one_name_in_one_line(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_predict_names_a_truncated_frame_read_by_a_loader_worker_in_one_line(tmp_path, capsys):
+def test_predict_refuses_a_truncated_frame_before_writing_any_map(tmp_path, capsys):
+    """The cut-off frame sorts last, in batches of 1: the maps of the frames before it were written and
+    left behind, a partial output that said nothing of being partial."""
     frames = tmp_path / "frames"
     good = _frame(frames / "good.jpg", SMALL, 0)
-    (frames / "trunc.jpg").write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    (frames / "zz_trunc.jpg").write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     out = tmp_path / "out"
-    assert main(_predict(frames, out, "--data.loader.num_workers", "1")) == 2
+    options = ("--data.loader.num_workers", "1", "--data.loader.val_batch_size", "1")
+    assert main(_predict(frames, out, *options)) == 2
     err = capsys.readouterr().err
-    assert "Traceback" not in err
+    assert "Traceback" not in err and not out.exists()
     assert err.endswith(
-        f"\nerror: {frames / 'trunc.jpg'}: the image file ends early (truncated): "
+        f"\nerror: {frames / 'zz_trunc.jpg'}: the image file ends early (truncated): "
         "its decoded pixels would be wrong\n"
     )
+
+
+def test_one_image_is_a_video_of_one_frame_named_by_its_stem(tmp_path):
+    image = _frame(tmp_path / "demo.png", SMALL, 0)
+    assert folder_items(image, 2) == [PredictItem("demo", (image, image))]
+
+
+@pytest.mark.slow
+def test_predict_segments_one_image(tmp_path, capsys):
+    image = _frame(tmp_path / "demo.png", SMALL, 0)
+    out = tmp_path / "out"
+    assert main(_predict(image, out, "--data.loader.num_workers", "0")) == 0, capsys.readouterr().err[-2000:]
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png"))
+    assert written == ["contact_sheet.png", "trainIds/demo.png"]

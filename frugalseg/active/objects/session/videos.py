@@ -13,7 +13,7 @@ from frugalseg.active.objects.simulation.annotation_types import neighbour_index
 from frugalseg.active.objects.state import VideoState
 from frugalseg.active.objects.tools.graph_cut import ObjectPrior
 from frugalseg.data.formats.video import mixed_frame_kinds
-from frugalseg.data.io import image_size, read_frame, whole_image
+from frugalseg.data.io import TRUNCATED_IMAGE, image_size, read_frame, whole_image
 from frugalseg.errors import ConfigError, DataError
 
 
@@ -75,9 +75,7 @@ class SessionVideo:
                     path, f"is {size[0]}×{size[1]}, the video's first frame {first[0]}×{first[1]}"
                 )
             if not whole_image(path):
-                raise DataError(
-                    path, "the image file ends early (truncated): its decoded pixels would be wrong"
-                )
+                raise DataError(path, TRUNCATED_IMAGE)
 
     def load(self) -> list[np.ndarray]:
         """The frames the loop uses, H×W×3 uint8 RGB.
