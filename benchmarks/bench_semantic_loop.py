@@ -175,7 +175,7 @@ def cityscapes(args: argparse.Namespace) -> None:
         f"\n{len(frames)} frames of {frames[0].shape[1]}x{frames[0].shape[0]}, wall: "
         f"{time.perf_counter() - started:.0f} s\n"
     )
-    _print_results(loops, curves(loops)["table3"])
+    _print_results(loops, curves([loop.result for loop in loops])["table3"])
     print("\nFrame 19 against gtFine (mIoU of the generated label after the last iteration):\n")
     for loop in loops:
         fine = truth[fine_index]

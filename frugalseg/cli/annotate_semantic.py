@@ -5,7 +5,8 @@ in 3 iterations of: choose samples (frames, rectangles or superpixels) by a sele
 from the ground truth, charge their polygon clicks, fine-tune a student on the video, predict every
 frame. Writes the quality of the generated labels against clicks % (``curves.json``,
 ``curves.png``), the Table-3-style summary, the generated labels as label stores and a contact
-sheet of each (`frugalseg.active.semantic.simulate`).
+sheet of each (`frugalseg.active.semantic.simulate`). A rerun into the same ``--out`` resumes; its
+curves hold every strategy finished there, the earlier runs' too (it names those).
 
 ``--config FILE`` reads option values from a YAML mapping whose keys are the options' names with
 underscores (``budget_clicks_percent: [5, 10]``); options after it on the command line override it.
@@ -23,7 +24,7 @@ from typing import Any
 
 from frugalseg.active.semantic.samples import GRANULARITIES, SAMPLE_SELECTORS
 from frugalseg.cli.options import count_option, non_negative, positive, seed_option
-from frugalseg.errors import ConfigError
+from frugalseg.errors import ConfigError, DataError
 
 
 def _words(text: str) -> list[str]:
@@ -98,8 +99,13 @@ def semantic_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--root", default=None, help="the data set folder")
     parser.add_argument("--split", default=None, help="split to annotate (default: the first)")
-    parser.add_argument("--clips", type=_words, default=None, help="clip ids, comma-separated (default: all)")
-    parser.add_argument("--max-clips", type=count_option, default=None, help="use only the first n clips")
+    parser.add_argument(
+        "--clips",
+        type=_words,
+        default=None,
+        help="clip ids, comma-separated, one per video (default: all; clips of the same frames: one video)",
+    )
+    parser.add_argument("--max-clips", type=count_option, default=None, help="use only the first n videos")
     parser.add_argument(
         "--max-frames", type=count_option, default=None, help="use only the first n frames of a clip"
     )
@@ -137,7 +143,11 @@ def semantic_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-baseline", action="store_true", help="skip flow propagation of the labelled frames"
     )
-    parser.add_argument("--student", default="hrnetv2_w48", help="zoo student fine-tuned on each video")
+    parser.add_argument(
+        "--student",
+        default="hrnetv2_w48",
+        help="zoo student fine-tuned on each video (a single-frame semantic one)",
+    )
     parser.add_argument("--init-weights", default=None, help="its initial weights (name, file or URL)")
     parser.add_argument("--epochs", type=count_option, default=15, help="fine-tuning epochs per iteration")
     parser.add_argument("--lr", type=positive, default=0.004, help="initial SGD rate of each iteration")
@@ -149,8 +159,26 @@ def semantic_options(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(func=_semantic)
 
 
-def _chosen_clips(fmt: Any, split: str, names: list[str] | None, most: int | None) -> list[Any]:
-    """The clips of ``split`` to annotate: those ``names`` names (each checked to exist), at most ``most``."""
+def _chosen_split(fmt: Any, split: str | None) -> str:
+    """``split``, or the first split; a root without any split of the layout is refused."""
+    found = fmt.splits()
+    if not found:
+        raise DataError(
+            fmt.root,
+            f"no split of the {fmt.name} layout found, so no frames to annotate (--format {fmt.name})",
+        )
+    return split or found[0]
+
+
+def _chosen_clips(
+    fmt: Any, split: str, names: list[str] | None, most: int | None, max_frames: int | None
+) -> list[Any]:
+    """The clips of ``split`` to annotate, one per video: those ``names`` names (checked), ``most`` at most.
+
+    Clips reading the same frames are one video (`distinct_videos`); naming two of them is refused.
+    """
+    from frugalseg.active.semantic.simulate import distinct_videos
+
     clips = fmt.clips(split)
     if names is not None:
         named = {clip.clip_id: clip for clip in clips}
@@ -158,7 +186,31 @@ def _chosen_clips(fmt: Any, split: str, names: list[str] | None, most: int | Non
         if missing:
             raise ConfigError("clips", f"no clip {missing[0]!r} in split {split!r} of {fmt.root}")
         clips = [named[name] for name in names]
-    return list(clips[:most])
+    videos = distinct_videos(clips, max_frames)
+    if names is not None and len(videos) < len(clips):
+        again = next(clip for clip in clips if clip not in videos)
+        raise ConfigError(
+            "--clips", f"{again.clip_id} reads the same frames as another clip named: name one clip per video"
+        )
+    return videos[:most]
+
+
+def _check_student(name: str) -> None:
+    """Refuse a student the loop cannot fine-tune: unknown, multi-frame (video) or object segmentation."""
+    from frugalseg.zoo import list_models, model_config
+
+    usable = [model for model in list_models(task="semantic") if model_config(model).num_frames == 1]
+    if name in usable:
+        return
+    if name not in list_models():
+        problem = f"unknown model {name!r}"
+    elif model_config(name).task != "semantic":
+        problem = f"{name} is an object-segmentation model"
+    else:
+        problem = f"{name} is a {model_config(name).num_frames}-frame video model"
+    raise ConfigError(
+        "--student", f"{problem}; the loop fine-tunes single-frame semantic students: {', '.join(usable)}"
+    )
 
 
 def _check_choices(option: str, what: str, names: Sequence[str], choices: Sequence[str]) -> None:
@@ -189,12 +241,15 @@ def _report(loop: Any) -> None:
 def _semantic(args: argparse.Namespace) -> int:
     from frugalseg.active.semantic.samples import Granularity
     from frugalseg.active.semantic.simulate import configs, simulate_semantic
+    from frugalseg.autolabel.store import check_store_apart
     from frugalseg.data.formats import detect_format, get_format
     from frugalseg.lightning_modules.semantic_learner import FineTuningLearner
 
     for option in ("root", "out"):
         if getattr(args, option) is None:
             raise ConfigError(option, f"--{option} is required (on the command line or in --config)")
+    check_store_apart(args.out, args.root)  # the label stores never go into the data set
+    _check_student(args.student)
     _check_choices("--granularities", "sample granularity", args.granularities, GRANULARITIES)
     _check_choices("--selectors", "sample selector", args.selectors, tuple(SAMPLE_SELECTORS))
     granularities = [
@@ -208,9 +263,8 @@ def _semantic(args: argparse.Namespace) -> int:
         seed=args.seed,
         baseline=not args.no_baseline,
     )
-    name = args.format or (detect_format(args.root) if args.root is not None else "synthetic")
-    fmt = get_format(name, args.root)
-    clips = _chosen_clips(fmt, args.split or fmt.splits()[0], args.clips, args.max_clips)
+    fmt = get_format(args.format or detect_format(args.root), args.root)
+    clips = _chosen_clips(fmt, _chosen_split(fmt, args.split), args.clips, args.max_clips, args.max_frames)
     learner = FineTuningLearner(
         student=args.student,
         num_classes=fmt.num_classes,
@@ -234,6 +288,7 @@ def _semantic(args: argparse.Namespace) -> int:
         report=_report,
     )
     _contact_sheets(Path(args.out), loops, fmt.palette, args.sheet_frames)
+    _report_earlier(data, loops, args.out)
     for row in data["table3"]:
         best = row["cheapest"]
         reached = (
@@ -244,6 +299,19 @@ def _semantic(args: argparse.Namespace) -> int:
         print(f"mIoU {row['miou']:.2f}: {reached}")
     print(f"curves: {args.out}/curves.json, {args.out}/curves.png; labels: {args.out}/labels/")
     return 0
+
+
+def _report_earlier(data: dict[str, Any], loops: Sequence[Any], out: str) -> None:
+    """Name the strategies and budgets the curves hold that earlier runs into ``out`` finished."""
+    ran = {(loop.config.name, loop.config.budget_percent) for loop in loops}
+    earlier = {
+        f"{name} b{point['budget_percent']:g}"
+        for name, strategy in data["strategies"].items()
+        for point in strategy["points"]
+        if (name, point["budget_percent"]) not in ran
+    }
+    if earlier:
+        print(f"the curves also hold {', '.join(sorted(earlier))}, finished in {out} by an earlier run")
 
 
 def _contact_sheets(out: Path, loops: Sequence[Any], palette: Sequence[Sequence[int]], frames: int) -> None:

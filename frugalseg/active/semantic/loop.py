@@ -63,6 +63,7 @@ from frugalseg.data.formats.base import Format
 from frugalseg.data.io import (
     array_sha1,
     encode_png,
+    image_size,
     imread,
     read_frame,
     write_bytes_atomic,
@@ -76,6 +77,7 @@ STATE_FILE = "state.json"
 VERSION = 1
 DEFAULT_ITERATIONS = 3
 BOUNDARY_WIDTH = 2
+NO_GROUND_TRUTH = "no ground truth: the simulated annotator and the click cost need it on every frame"
 
 
 class StudentOutputs(Protocol):
@@ -226,6 +228,20 @@ class SemanticLoopConfig:
         """The settings as JSON."""
         return {**asdict(self), "granularity": asdict(self.granularity)}
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SemanticLoopConfig:
+        """The settings `to_json` wrote."""
+        return cls(**{**data, "granularity": Granularity(**data["granularity"])})
+
+
+@dataclass(frozen=True)
+class LoopResult:
+    """A finished loop as the curves read it: its settings, its video's name and its iterations."""
+
+    config: SemanticLoopConfig
+    video: str
+    history: list[SemanticIterationRecord]
+
 
 def check_video(video: SemanticVideo) -> None:
     """Raise unless ``video`` can be annotated: ≥ 2 frames of one size, ground truth of that size on each.
@@ -234,11 +250,7 @@ def check_video(video: SemanticVideo) -> None:
         ConfigError: fewer than 2 frames.
         DataError: a frame without ground truth, or ground truth of another size.
     """
-    if len(video.frames) < 2:
-        raise ConfigError(
-            "frames",
-            f"{video.name}: the semantic loop needs a video of at least 2 frames, got {len(video.frames)}",
-        )
+    _check_length(video.name, len(video.frames))
     if len(video.ground_truth) != len(video.frames):
         raise DataError(
             video.name, f"{len(video.ground_truth)} ground-truth maps for {len(video.frames)} frames"
@@ -246,15 +258,53 @@ def check_video(video: SemanticVideo) -> None:
     shape = video.frames[0].shape[:2]
     for t, truth in enumerate(video.ground_truth):
         if truth is None:
-            raise DataError(
-                f"{video.name} frame {t}",
-                "no ground truth: the simulated annotator and the click cost need it on every frame",
-            )
+            raise DataError(f"{video.name} frame {t}", NO_GROUND_TRUTH)
         if truth.shape != shape or video.frames[t].shape[:2] != shape:
             raise DataError(
                 f"{video.name} frame {t}",
                 f"frame {video.frames[t].shape[:2]} or ground truth {truth.shape} is not frame 0's {shape}",
             )
+
+
+def _check_length(video: str, frames: int) -> None:
+    if frames < 2:
+        raise ConfigError(
+            "frames", f"{video}: the semantic loop needs a video of at least 2 frames, got {frames}"
+        )
+
+
+def _check_scale(scale: float) -> None:
+    if not 0 < scale <= 1:
+        raise ConfigError("scale", f"must be 0 < scale ≤ 1, got {scale}")
+
+
+def _scaled_size(width: int, height: int, scale: float) -> tuple[int, int]:
+    """(width, height) of a frame shrunk by ``scale``, a pixel at least."""
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def check_clip(
+    fmt: Format,
+    clip: Clip,
+    granularities: Sequence[Granularity],
+    max_frames: int | None = None,
+    scale: float = 1.0,
+) -> None:
+    """Refuse a clip whose video (`read_video`) the loop cannot annotate, reading file headers only.
+
+    Checks what `check_video` checks but the sizes: ≥ 2 frames and ground truth on each (naming the
+    frame file without it); and each granularity on the first frame's size.
+    """
+    _check_scale(scale)
+    offsets = clip.present_offsets[:max_frames]
+    _check_length(clip.clip_id, len(offsets))
+    truth = fmt.ground_truth(clip)
+    for offset in offsets:
+        if offset not in truth:
+            raise DataError(clip.frame_path(offset), NO_GROUND_TRUTH)
+    width, height = _scaled_size(*image_size(clip.frame_path(offsets[0])), scale)
+    for granularity in granularities:
+        granularity.check_frame_size(width, height)
 
 
 def read_video(fmt: Format, clip: Clip, max_frames: int | None = None, scale: float = 1.0) -> SemanticVideo:
@@ -263,14 +313,13 @@ def read_video(fmt: Format, clip: Clip, max_frames: int | None = None, scale: fl
     Frames are shrunk with area averaging and ground truth by nearest neighbour, so class ids stay
     class ids. A frame without ground truth gets None (`check_video` refuses it).
     """
-    if not 0 < scale <= 1:
-        raise ConfigError("scale", f"must be 0 < scale ≤ 1, got {scale}")
+    _check_scale(scale)
     offsets = clip.present_offsets[:max_frames]
     truth = fmt.ground_truth(clip)
     frames, labels = [], []
     for offset in offsets:
         frame = read_frame(clip.frame_path(offset))
-        size = (max(1, round(frame.shape[1] * scale)), max(1, round(frame.shape[0] * scale)))
+        size = _scaled_size(frame.shape[1], frame.shape[0], scale)
         frames.append(cv2.resize(frame, size, interpolation=cv2.INTER_AREA) if scale != 1 else frame)
         ref = truth.get(offset)
         label = None if ref is None else fmt.read_label(ref)
@@ -429,6 +478,11 @@ class SemanticLoop:
         }
 
     @property
+    def result(self) -> LoopResult:
+        """Its settings, its video's name and the iterations so far, as `simulate.curves` reads them."""
+        return LoopResult(self.config, self.video.name, self.history)
+
+    @property
     def done(self) -> bool:
         """Whether every iteration is finished."""
         return len(self.history) >= self.config.iterations
@@ -453,20 +507,27 @@ class SemanticLoop:
         self._outputs = self.learner.fit(self.video.frames, sparse, iteration, self.flow_cache)
         self.labels = self._generated(self._outputs, sparse)
         total = sum(s.clicks for s in self.labelled)
-        hours = (self.history[-1].hours if self.history else 0.0) + cost.hours
         record = SemanticIterationRecord(
             iteration=iteration,
             samples=len(chosen),
             clicks=cost.clicks,
             total_clicks=total,
             clicks_percent=round(100 * total / self.sample_clicks.full_clicks, 6),
-            hours=round(hours, 6),
+            hours=self.hours(),
             quality=self.score(self.labels),
             baseline=self._baseline(),
         )
         self.history.append(record)
         self.save()
         return record
+
+    def hours(self) -> float:
+        """Human hours of the samples labelled so far, summed exactly (a frame's overhead per iteration)."""
+        clicks: dict[tuple[int, int], int] = {}
+        for sample in self.labelled:
+            key = (sample.iteration, sample.frame)
+            clicks[key] = clicks.get(key, 0) + sample.clicks
+        return sum(self.costs.clicks_seconds(count) for count in clicks.values()) / 3600
 
     def sparse_labels(self) -> list[np.ndarray]:
         """Every frame's human label so far (255 where no one labelled)."""
@@ -576,12 +637,7 @@ class SemanticLoop:
         path = self.folder / STATE_FILE
         if not path.is_file():
             return
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise DataError(path, f"not valid JSON ({err})") from err
-        if not isinstance(data, dict) or data.get("version") != VERSION:
-            raise DataError(path, f"not a semantic loop state of version {VERSION}")
+        data = _read_state(path)
         wanted = json.loads(json.dumps(_finite(self.state_config)))
         if data["config"] != wanted:
             differ = sorted(k for k in wanted if data["config"].get(k) != wanted[k])
@@ -590,12 +646,7 @@ class SemanticLoop:
                 f"{path} was made with other settings ({', '.join(differ)}); use another output folder",
             )
         self.labelled = [LabelledSample(**s) for s in data["labelled"]]
-        self.history = [
-            SemanticIterationRecord(
-                **{**r, "quality": _quality(r["quality"]), "baseline": _quality(r["baseline"])}
-            )
-            for r in data["history"]
-        ]
+        self.history = _records(data)
         self.learner.load(self.folder / data["weights"])
         labels = []
         for t, sha in enumerate(data["label_sha1"]):
@@ -605,6 +656,37 @@ class SemanticLoop:
                 break
             labels.append(label)
         self.labels = labels
+
+
+def _read_state(path: Path) -> dict[str, Any]:
+    """A loop's saved state; `DataError` when it is damaged or of another version."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DataError(path, f"not valid JSON ({err})") from err
+    if not isinstance(data, dict) or data.get("version") != VERSION:
+        raise DataError(path, f"not a semantic loop state of version {VERSION}")
+    return data
+
+
+def _records(state: dict[str, Any]) -> list[SemanticIterationRecord]:
+    """The iteration records of a saved state."""
+    return [
+        SemanticIterationRecord(
+            **{**r, "quality": _quality(r["quality"]), "baseline": _quality(r["baseline"])}
+        )
+        for r in state["history"]
+    ]
+
+
+def finished_loop(folder: Path) -> LoopResult | None:
+    """The loop whose state ``folder`` holds, None unless every iteration of it is finished."""
+    state = _read_state(folder / STATE_FILE)
+    config = SemanticLoopConfig.from_json(state["config"]["loop"])
+    history = _records(state)
+    if len(history) < config.iterations:
+        return None
+    return LoopResult(config, state["config"]["video"], history)
 
 
 def _finite(value: Any) -> Any:

@@ -68,6 +68,15 @@ class Granularity:
         if self.segments < 1:
             raise ConfigError("segments", f"must be ≥ 1 superpixel per frame, got {self.segments}")
 
+    def check_frame_size(self, width: int, height: int) -> None:
+        """Refuse frames of ``width``×``height`` pixels that this granularity cannot cut (`ConfigError`)."""
+        if self.name == "rectangle" and (self.size > height or self.size > width):
+            raise ConfigError(
+                "size",
+                f"rectangles of {self.size}×{self.size} pixels are larger than the {width}×{height} "
+                f"frame; choose a size ≤ {min(height, width)}",
+            )
+
     def regions(self, frame: np.ndarray) -> np.ndarray:
         """The H×W int32 map of the samples of ``frame`` (H×W×3 uint8 RGB), numbered 0…n−1.
 
@@ -75,15 +84,10 @@ class Granularity:
             ConfigError: a rectangle larger than the frame.
         """
         height, width = frame.shape[:2]
+        self.check_frame_size(width, height)
         if self.name == "frame":
             return np.zeros((height, width), np.int32)
         if self.name == "rectangle":
-            if self.size > height or self.size > width:
-                raise ConfigError(
-                    "size",
-                    f"rectangles of {self.size}×{self.size} pixels are larger than the {width}×{height} "
-                    f"frame; choose a size ≤ {min(height, width)}",
-                )
             columns = -(-width // self.size)
             rows, cols = np.indices((height, width)) // self.size
             result: np.ndarray = (rows * columns + cols).astype(np.int32)

@@ -1,18 +1,21 @@
 """`annotate semantic`: the semantic loop (paper 000) over a data set with ground truth on every frame.
 
-Every strategy (granularity × selector) runs at every budget on every video (`SemanticLoop`);
-results are the mean over the videos. Output folder::
+Every strategy (granularity × selector) runs at every budget on every video (`SemanticLoop`), one
+video after the other, each read when its loops run; clips of one video (CamVid's stills, each anchoring
+a clip over its whole sequence) count once (`distinct_videos`). Results are the mean over the videos.
+Output folder::
 
     run.json                                 the run's settings (a rerun with others is refused)
     flows/                                   DIS flows of the videos, shared by every loop
     runs/<granularity>-<selector>/b<budget>/<video>/  each loop's state (resumable)
-    curves.json                              per strategy and budget, every iteration's clicks %, hours
-                                             and mIoU / pixel accuracy / bIoU / TC (+ the flow baseline)
+    curves.json                              per strategy and budget finished in the folder (by this run or
+                                             an earlier one), every iteration's clicks %, hours and
+                                             mIoU / pixel accuracy / bIoU / TC (+ the flow baseline)
     curves.png                               mIoU against clicks %, one line per strategy
     labels/<granularity>-<selector>-b<budget>/  the final generated labels as a label store
 
 Everything is checked before anything is written: the strategies, the budgets, the videos (at
-least 2 frames, ground truth on each) and each granularity on each video's frames.
+least 2 frames, ground truth on each) and each granularity on each video's frame size.
 """
 
 from __future__ import annotations
@@ -30,11 +33,14 @@ import numpy as np
 
 from frugalseg.active.run_folder import LoopLabel, figure_png, open_run, source_frame, write_loop_labels
 from frugalseg.active.semantic.loop import (
+    STATE_FILE,
     Learner,
+    LoopResult,
     Quality,
     SemanticLoop,
     SemanticLoopConfig,
-    SemanticVideo,
+    check_clip,
+    finished_loop,
     read_video,
 )
 from frugalseg.data.clips import Clip, LabelKind
@@ -70,9 +76,9 @@ def _quality(records: Sequence[Quality | None]) -> dict[str, float | None] | Non
     return {key: _mean([getattr(q, key) for q in present]) for key in asdict(present[0])}
 
 
-def curves(loops: Sequence[SemanticLoop]) -> dict[str, Any]:
+def curves(loops: Sequence[LoopResult]) -> dict[str, Any]:
     """Per strategy and budget, each iteration's mean over the videos, and the Table-3 summary."""
-    grouped: dict[str, dict[float, list[SemanticLoop]]] = {}
+    grouped: dict[str, dict[float, list[LoopResult]]] = {}
     for loop in loops:
         grouped.setdefault(loop.config.name, {}).setdefault(loop.config.budget_percent, []).append(loop)
     strategies: dict[str, Any] = {}
@@ -100,7 +106,7 @@ def curves(loops: Sequence[SemanticLoop]) -> dict[str, Any]:
         }
     return {
         "strategies": strategies,
-        "videos": sorted({loop.video.name for loop in loops}),
+        "videos": sorted({loop.video for loop in loops}),
         "table3": table3(strategies),
     }
 
@@ -151,7 +157,7 @@ def plot(data: dict[str, Any], title: str = "") -> bytes:
                 linestyle="--",
                 marker="x",
                 color=line.get_color(),
-                label=f"{strategy['granularity']['name']}: flow propagation",
+                label=f"{name}: flow propagation",
             )
     for target in TARGETS:
         axes.axhline(target, color="grey", linestyle=":", linewidth=1)
@@ -175,6 +181,18 @@ def configs(
     ]
 
 
+def distinct_videos(clips: Sequence[Clip], max_frames: int | None = None) -> list[Clip]:
+    """The first of ``clips`` of each video: clips that read the same frame files are one video.
+
+    CamVid anchors a clip at each labelled still over its whole sequence: the loop reads each
+    sequence once, from its start, as it reads any clip.
+    """
+    videos: dict[tuple[Path, ...], Clip] = {}
+    for clip in clips:
+        videos.setdefault(tuple(map(clip.frame_path, clip.present_offsets[:max_frames])), clip)
+    return list(videos.values())
+
+
 def simulate_semantic(
     fmt: Format,
     clips: Sequence[Clip],
@@ -191,7 +209,7 @@ def simulate_semantic(
 
     Args:
         fmt: the data set.
-        clips: the videos to annotate.
+        clips: the videos to annotate (`distinct_videos` of them).
         out: the output folder (see the module docstring).
         loop_configs: the loops to run on every video (`configs`).
         learner: the student each loop fine-tunes (reset for every loop).
@@ -201,33 +219,34 @@ def simulate_semantic(
         report: called after each finished loop (progress).
 
     Returns:
-        The curves (as written to ``curves.json``) and the finished loops.
+        The curves (as written to ``curves.json``: every strategy and budget finished in ``out``) and
+        this run's loops.
     """
     out = Path(out)
+    clips = distinct_videos(clips, max_frames)
     if not clips:
         raise ConfigError("clips", "no clip to annotate")
-    videos: list[tuple[Clip, SemanticVideo]] = [
-        (clip, read_video(fmt, clip, max_frames=max_frames, scale=scale)) for clip in clips
-    ]
-    loops = [
-        SemanticLoop(
-            video,
-            loop_folder(out, config, video.name),
-            config,
-            learner,
-            costs=costs,
-            flow_cache=out / "flows",
-        )
-        for config in loop_configs
-        for _, video in videos
-    ]
+    for clip in clips:
+        check_clip(fmt, clip, [config.granularity for config in loop_configs], max_frames, scale)
     learner.reset()  # bad initial weights fail here, before run.json is written
     open_run(out, _run_settings(fmt, clips, learner, costs, max_frames=max_frames, scale=scale))
-    for loop in loops:
-        loop.run()
-        if report is not None:
-            report(loop)
-    data = _write_outputs(out, fmt, [c for c, _ in videos], loops, costs)
+    loops = []
+    for clip in clips:
+        video = read_video(fmt, clip, max_frames=max_frames, scale=scale)
+        for config in loop_configs:
+            loop = SemanticLoop(
+                video,
+                loop_folder(out, config, video.name),
+                config,
+                learner,
+                costs=costs,
+                flow_cache=out / "flows",
+            )
+            loop.run()
+            if report is not None:
+                report(loop)
+            loops.append(loop)
+    data = _write_outputs(out, fmt, clips, loops, costs)
     return data, loops
 
 
@@ -249,8 +268,8 @@ def _run_settings(
 def _write_outputs(
     out: Path, fmt: Format, clips: Sequence[Clip], loops: Sequence[SemanticLoop], costs: AnnotationCosts
 ) -> dict[str, Any]:
-    """Write the finished loops' curves (``curves.json``, ``curves.png``) and label stores; the curves."""
-    data = curves(loops)
+    """Write the curves (``curves.json``, ``curves.png``) and the loops' label stores; the curves."""
+    data = curves(finished_loops(out, [clip.clip_id for clip in clips]))
     write_bytes_atomic(out / "curves.json", (json.dumps(data, indent=1, sort_keys=True) + "\n").encode())
     write_bytes_atomic(out / "curves.png", plot(data, title=f"{fmt.name}: {len(clips)} video(s)"))
     clip_of = {clip.clip_id: clip for clip in clips}
@@ -258,6 +277,21 @@ def _write_outputs(
         store = out / "labels" / store_name(loop.config)
         write_semantic_labels(store, fmt, clip_of[loop.video.name], loop, costs)
     return data
+
+
+def finished_loops(out: Path, videos: Sequence[str]) -> list[LoopResult]:
+    """Every strategy and budget in ``out`` finished on each of ``videos``: this run's and earlier runs'."""
+    by_strategy: dict[tuple[str, float], list[LoopResult]] = {}
+    for state in sorted((out / "runs").glob(f"*/*/*/{STATE_FILE}")):
+        loop = finished_loop(state.parent)
+        if loop is not None:
+            by_strategy.setdefault((loop.config.name, loop.config.budget_percent), []).append(loop)
+    return [
+        loop
+        for loops in by_strategy.values()
+        if sorted(loop.video for loop in loops) == sorted(videos)
+        for loop in loops
+    ]
 
 
 def write_semantic_labels(

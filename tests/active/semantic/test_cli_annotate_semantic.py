@@ -7,11 +7,14 @@ import argparse
 import json
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 import yaml
 
 from active.tiny_semantic import tiny_semantic_student
-from frugalseg.active.semantic import samples
+from frugalseg.active.semantic import samples, simulate
+from frugalseg.active.semantic.loop import read_video
 from frugalseg.cli import annotate_semantic, main
 from frugalseg.cli.annotate_semantic import register_semantic
 from frugalseg.data.formats import generate_synthetic_streets
@@ -67,6 +70,13 @@ def test_annotate_semantic_writes_curves_stores_and_contact_sheets(student, root
     # a rerun resumes every finished loop and prints the same figures
     assert main(argv) == 0
     assert capsys.readouterr().out == printed
+    # a rerun of one strategy summarises every strategy finished in the folder, and says so
+    written = (out / "curves.json").read_bytes(), (out / "curves.png").read_bytes()
+    assert main([*argv, "--granularities", "frame"]) == 0
+    assert ((out / "curves.json").read_bytes(), (out / "curves.png").read_bytes()) == written
+    assert f"the curves also hold rectangle-random b40, finished in {out} by an earlier run\n" in (
+        capsys.readouterr().out
+    )
     # `label report` finds the ground truth from the store's run.json: a frame the person labelled is exact
     store = out / "labels" / "frame-random-b40"
     assert main(["label", "report", str(store), "--no-progress"]) == 0
@@ -168,7 +178,111 @@ def test_the_format_is_the_layout_the_root_has(student, tmp_path, capsys, shared
     out = tmp_path / "out"
     argv = ["annotate", "semantic", "--student", student, "--out", str(out), "--max-clips", "1"]
     assert main([*argv, "--root", str(shared_data / "cityscapes_dev")]) == 2
-    # read as Cityscapes: its one manual frame is not ground truth on every frame (not "synthetic.json")
-    err = capsys.readouterr().err
-    assert "no ground truth" in err and "synthetic.json" not in err
+    # read as Cityscapes: its one manual frame is not ground truth on every frame (not "synthetic.json");
+    # the frame without any is named by its file (it was "aachen_000000_000019 frame 0")
+    frames = shared_data / "cityscapes_dev" / "leftImg8bit_sequence" / "train" / "aachen"
+    assert capsys.readouterr().err == (
+        f"error: {frames / 'aachen_000000_000000_leftImg8bit.png'}: no ground truth: "
+        "the simulated annotator and the click cost need it on every frame\n"
+    )
     assert not out.exists()
+
+
+@pytest.fixture(scope="module")
+def camvid_root(tmp_path_factory):
+    """A SegNet-layout CamVid of two sequences of three labelled 48×64 stills each."""
+    root = tmp_path_factory.mktemp("camvid")
+    (root / "train").mkdir()
+    (root / "trainannot").mkdir()
+    rng = np.random.default_rng(0)
+    for sequence in ("seqa", "seqb"):
+        for number in range(3):
+            label = np.zeros((48, 64), np.uint8)
+            label[:, 20 + 4 * number :] = 3  # road, moving right
+            frame = (label[..., None] * 40 + rng.integers(0, 30, (48, 64, 3))).astype(np.uint8)
+            cv2.imwrite(str(root / "train" / f"{sequence}_{number:06d}.png"), frame)
+            cv2.imwrite(str(root / "trainannot" / f"{sequence}_{number:06d}.png"), label)
+    return root
+
+
+@pytest.mark.parametrize(("layout", "data"), [("camvid", "streets"), ("cityscapes", "camvid")])
+def test_a_format_the_root_does_not_have_is_one_line(root, camvid_root, tmp_path, capsys, layout, data):
+    """It was an IndexError traceback (no split of the layout: `fmt.splits()[0]`)."""
+    folder = {"streets": root, "camvid": camvid_root}[data]
+    out = tmp_path / "out"
+    assert main(["annotate", "semantic", "--root", str(folder), "--format", layout, "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {folder}: no split of the {layout} layout found, so no frames to annotate "
+        f"(--format {layout})\n"
+    )
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("tmanet_r18", "tmanet_r18 is a 3-frame video model"),
+        ("tdnet_td2_psp18_small", "tdnet_td2_psp18_small is a 2-frame video model"),
+        ("stm_r18", "stm_r18 is an object-segmentation model"),
+        ("hrnet", "unknown model 'hrnet'"),
+    ],
+)
+def test_a_student_the_loop_cannot_fine_tune_is_refused_first(student, root, tmp_path, capsys, name, problem):
+    """Video and VOS students crashed after run.json and flows/ were written, and the folder was spoilt."""
+    out = tmp_path / "out"
+    argv = ["annotate", "semantic", "--root", str(root), "--student", name, "--max-frames", "2"]
+    assert main([*argv, "--epochs", "1", "--accelerator", "cpu", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --student: {problem}; the loop fine-tunes single-frame semantic students")
+    usable = err.strip().rpartition(": ")[2].split(", ")
+    assert "hrnetv2_w48" in usable and student in usable
+    assert not any(name.startswith(("tmanet", "tdnet", "stm")) for name in usable)
+    assert not out.exists()
+
+
+def test_out_inside_the_data_set_is_refused(student, root, tmp_path, capsys):
+    out = root / "hvsa"
+    assert main(["annotate", "semantic", "--root", str(root), "--student", student, "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: --out: {out} is inside the data set folder {root}: labels never go into a data set; "
+        "give a label store folder outside it\n"
+    )
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_camvid_clips_of_one_sequence_are_one_video_read_when_its_loops_run(
+    student, camvid_root, tmp_path, capsys, monkeypatch
+):
+    """Each CamVid still anchors a clip over its whole sequence: 2 clips were the same 2 stills twice,
+    and every clip's video was read before the first loop ran."""
+    events: list[tuple[str, str]] = []
+
+    def reading(fmt, clip, **sizes):
+        events.append(("read", clip.clip_id))
+        return read_video(fmt, clip, **sizes)
+
+    monkeypatch.setattr(simulate, "read_video", reading)
+    monkeypatch.setattr(annotate_semantic, "_report", lambda loop: events.append(("ran", loop.video.name)))
+    out = tmp_path / "out"
+    argv = ["annotate", "semantic", "--root", str(camvid_root), "--student", student, "--max-frames", "2"]
+    argv += ["--epochs", "1", "--iterations", "1", "--budget-clicks-percent", "40", "--no-baseline"]
+    argv += ["--selectors", "random,uniform", "--accelerator", "cpu", "--out", str(out)]
+    assert main([*argv, "--max-clips", "2"]) == 0
+    assert events == [
+        ("read", "seqa_000000"),
+        ("ran", "seqa_000000"),
+        ("ran", "seqa_000000"),
+        ("read", "seqb_000000"),
+        ("ran", "seqb_000000"),
+        ("ran", "seqb_000000"),
+    ]
+    curves = json.loads((out / "curves.json").read_text(encoding="utf-8"))
+    assert curves["videos"] == ["seqa_000000", "seqb_000000"]
+    capsys.readouterr()
+    # naming two clips of one sequence names one video twice
+    assert main([*argv[:-1], str(tmp_path / "named"), "--clips", "seqb_000000,seqa_000000,seqb_000002"]) == 2
+    assert capsys.readouterr().err == (
+        "error: --clips: seqb_000002 reads the same frames as another clip named: name one clip per video\n"
+    )
+    assert not (tmp_path / "named").exists()

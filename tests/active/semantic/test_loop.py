@@ -20,6 +20,7 @@ from frugalseg.active.semantic.loop import (
     score_labels,
 )
 from frugalseg.active.semantic.samples import Granularity, SamplePool
+from frugalseg.active.semantic.simulate import curves
 from frugalseg.data.costs import DEFAULT_COSTS
 from frugalseg.data.formats import generate_synthetic_streets, get_format
 from frugalseg.errors import ConfigError, DataError
@@ -131,7 +132,10 @@ def test_the_clicks_ledger_is_the_hand_sum_of_the_labelled_samples(student, vide
     seconds = sum(by_hand) * DEFAULT_COSTS.click_seconds + DEFAULT_COSTS.clicked_frame_seconds * sum(
         len(frames) for frames in frames_per_iteration
     )
-    assert history[-1].hours == pytest.approx(seconds / 3600, abs=1e-5)
+    # summed exactly: each record had been the previous one's rounded hours plus the iteration's, rounded
+    assert round(seconds / 3600, 6) != seconds / 3600
+    assert history[-1].hours == pytest.approx(seconds / 3600, rel=1e-12)
+    assert curves([loop.result])["strategies"][config.name]["points"][-1]["hours"] == round(seconds / 3600, 6)
     # each iteration spends about its third of the budget (it takes the largest pick that fits)
     budget = config.budget_percent / 100 * full
     assert all(r.total_clicks <= budget * (r.iteration + 1) / 3 for r in history)
