@@ -338,7 +338,8 @@ class TaskCLI(LightningCLI):
 
         LightningCLI builds the model from the checkpoint's hyper-parameters, so without this
         ``--model.student pspnet_r18 --ckpt_path tmanet.ckpt`` would train TMANet and say nothing.
-        A student left at the task's default is not a choice: the checkpoint's is used.
+        A student left at the task's default is not a choice: the checkpoint's is used, and a warning says so
+        (a config may have named the default).
         """
         stored = (checkpoint.get("hyper_parameters") or {}) if isinstance(checkpoint, dict) else {}
         model = config.get("model")
@@ -348,6 +349,11 @@ class TaskCLI(LightningCLI):
             return
         default = inspect.signature(self.task_class(config)).parameters.get("student")
         if default is not None and chosen == default.default:
+            logging.getLogger("frugalseg").warning(
+                f"the checkpoint {path} holds a {stored['student']!r} student, which is used: the "
+                f"{chosen!r} of the config is the default, taken as no choice (--model.student "
+                f"{stored['student']} says so)"
+            )
             return
         raise ConfigError(
             "--model.student",
