@@ -166,7 +166,10 @@ def _list(args: argparse.Namespace) -> int:
             if problem is not None:
                 raise WeightsError(directory / INDEX_FILE, f"entry {name!r}: {problem}")
     console = PipedConsole(width=200)
-    console.print(_models_table(list_models(args.filter, task=args.task, pretrained=args.pretrained)))
+    weights = _weights_by_model(list_models(args.filter, task=args.task), indexes)
+    if args.pretrained:
+        weights = {name: published for name, published in weights.items() if published}
+    console.print(_models_table(weights))
     listed = [(directory, models) for directory, models in indexes if models]
     if not listed:
         print(f"no published weights in {directories[0] / INDEX_FILE}")
@@ -203,8 +206,21 @@ def _entry_problem(entry: Any) -> str | None:
     return None
 
 
-def _models_table(names: list[str]) -> Table:
-    """The registered models: name, task, frames, video or image, parameters, paper, published weights."""
+def _weights_by_model(names: list[str], indexes: list[tuple[Path, dict[str, Any]]]) -> dict[str, list[str]]:
+    """The published weights of each model: those shipped with it, then those the listed indexes hold."""
+    from frugalseg.zoo import model_config
+
+    weights = {name: list(model_config(name).weights) for name in names}
+    for _, models in indexes:
+        for published, entry in models.items():
+            shown = weights.get(entry["architecture"])
+            if shown is not None and published not in shown:
+                shown.append(published)
+    return weights
+
+
+def _models_table(weights: dict[str, list[str]]) -> Table:
+    """The models ``weights`` lists: name, task, frames, video or image, parameters, paper, their weights."""
     from rich.table import Table
 
     from frugalseg.zoo import model_config
@@ -212,7 +228,7 @@ def _models_table(names: list[str]) -> Table:
     table = Table(title="models (frugalseg.zoo.list_models())")
     for column in ("name", "task", "frames", "input", "params (M)", "paper", "weights"):
         table.add_column(column, justify="right" if column in ("frames", "params (M)") else "left")
-    for name in names:
+    for name, published in weights.items():
         config = model_config(name)
         table.add_row(
             name,
@@ -221,7 +237,7 @@ def _models_table(names: list[str]) -> Table:
             "video" if config.video else "image",
             "–" if config.param_count is None else f"{config.param_count:.1f}",
             config.paper,
-            ", ".join(config.weights) or "–",
+            ", ".join(published) or "–",
         )
     return table
 
@@ -283,5 +299,18 @@ def _convert(args: argparse.Namespace) -> int:
     )
     print(report.summary())
     print(f"wrote {out / card['file']} ({card['size_bytes'] / 1e6:.2f} MB), sha256 {card['sha256']}")
-    print(f"load it with get_model({card['architecture']!r}, weights={card['name']!r})")
+    print(f"load it with {_load_hint(out, card)}")
     return 0
+
+
+def _load_hint(out: Path, card: dict[str, Any]) -> str:
+    """How to load weights written into ``out``: by name where it is searched, else by path."""
+    from frugalseg.zoo import checkpoints_dirs
+
+    architecture = card["architecture"]
+    if out.resolve() in [folder.resolve() for folder in checkpoints_dirs()]:
+        return f"get_model({architecture!r}, weights={card['name']!r})"
+    return (
+        f"get_model({architecture!r}, weights={str(out / card['file'])!r}), or by its name "
+        f"{card['name']!r} with FRUGALSEG_CHECKPOINTS={out} set"
+    )

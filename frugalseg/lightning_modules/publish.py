@@ -9,25 +9,32 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import math
 from pathlib import Path
 from typing import Any
 
 import torch
+import yaml  # type: ignore[import-untyped]
+from torch import Tensor
 
 from frugalseg.datamodules.options import MOVED_OPTIONS
 from frugalseg.errors import ConfigError, DataError, WeightsError
 from frugalseg.zoo import (
+    LoadedWeights,
     check_name,
     imagenet_normalization,
     palette_for,
     publish_dir,
     read_torch_weights,
+    resolve,
     sha256_file,
     torch_load,
     write_hub_folder,
     write_weights,
 )
+
+log = logging.getLogger(__name__)
 
 
 def read_metrics(path: str | Path) -> dict[str, float]:
@@ -77,10 +84,91 @@ def _checkpoint_metrics(checkpoint: dict[str, Any]) -> dict[str, float]:
     return {}
 
 
+def _check_metrics_source(metrics_file: Path, ckpt: Path, run_dir: Path, weights: LoadedWeights) -> None:
+    """Refuse metrics that the logger folder holding them says were measured on other weights.
+
+    A CSVLogger writes ``hparams.yaml`` (the student, its init weights) beside ``metrics.csv``, and
+    LightningCLI ``config.yaml`` (``ckpt_path``). The training run's own metrics (in ``run_dir``) are
+    taken as they are; another run's must have loaded weights equal to ``ckpt``'s student. A source
+    that cannot be read any more (moved, offline) is a warning; no ``hparams.yaml``: nothing to check.
+    """
+    folder = metrics_file.resolve().parent
+    hparams_file = folder / "hparams.yaml"
+    if folder == run_dir.resolve() or not hparams_file.is_file():
+        return
+    hparams = _read_yaml(hparams_file)
+    config_file = folder / "config.yaml"
+    config = _read_yaml(config_file) if config_file.is_file() else {}
+    advice = (
+        f"give the metrics of `frugalseg validate --ckpt_path {ckpt}`, or --run-dir for its training run's"
+    )
+    if hparams.get("student") != weights.card["architecture"]:
+        raise WeightsError(
+            metrics_file,
+            f"measured on a {hparams.get('student')} student ({hparams_file.name} beside it), but {ckpt} "
+            f"holds a {weights.card['architecture']}; {advice}",
+        )
+    loaded = _loaded_weights(hparams, config)
+    if loaded is None:
+        raise WeightsError(
+            metrics_file,
+            "measured on a student with no trained weights loaded (no ckpt_path, init_weights or "
+            f"student_args.weights beside it), not on {ckpt}; {advice}",
+        )
+    source, option = loaded
+    try:
+        measured = resolve(source)
+    except WeightsError as err:
+        log.warning("%s: cannot check that it was measured on %s (%s): %s", metrics_file, ckpt, option, err)
+        return
+    if not _same_tensors(measured.state_dict, weights.state_dict):
+        raise WeightsError(
+            metrics_file, f"measured on {source} ({option}), other weights than {ckpt}'s student; {advice}"
+        )
+
+
+def _loaded_weights(hparams: dict[str, Any], config: dict[str, Any]) -> tuple[str, str] | None:
+    """The weights a run measured, with the option that names them; None when it loaded none.
+
+    ``ckpt_path`` (LightningCLI's ``config.yaml``) replaces ``init_weights``, which replaces
+    ``student_args.weights`` (``hparams.yaml``).
+    """
+    student_args = hparams.get("student_args") or {}
+    options = (
+        (config.get("ckpt_path"), "ckpt_path in config.yaml"),
+        (hparams.get("init_weights"), "init_weights in hparams.yaml"),
+        (student_args.get("weights"), "student_args.weights in hparams.yaml"),
+    )
+    return next(((str(source), option) for source, option in options if source is not None), None)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    """A YAML mapping (a logger's ``hparams.yaml``, LightningCLI's ``config.yaml``), or `WeightsError`."""
+    try:
+        content = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, yaml.YAMLError) as err:
+        raise WeightsError(path, f"not valid YAML ({err})") from err
+    if not isinstance(content, dict):
+        raise WeightsError(path, "not a YAML mapping of options")
+    return content
+
+
+def _same_tensors(measured: dict[str, Tensor], published: dict[str, Tensor]) -> bool:
+    """Equal keys and values, ``published`` cast to the dtypes of ``measured`` (published with --half)."""
+    return measured.keys() == published.keys() and all(
+        torch.equal(published[key].to(value.dtype), value) for key, value in measured.items()
+    )
+
+
+def _run_folder(ckpt: Path, run_dir: Path | None) -> Path:
+    """The run's log folder: ``run_dir``, else the checkpoint's ``../..`` (``version_0/checkpoints/``)."""
+    return run_dir or ckpt.resolve().parent.parent
+
+
 def _training_record(ckpt: Path, checkpoint: dict[str, Any], run_dir: Path | None) -> dict[str, Any]:
     """Recipe, label sources and annotation hours from the run's ``samples.json``, and the fit command."""
     data = dict(checkpoint.get("datamodule_hyper_parameters") or {})
-    run_dir = run_dir or ckpt.resolve().parent.parent
+    run_dir = _run_folder(ckpt, run_dir)
     record: dict[str, Any] = {
         "data": data.get("root") or "synthetic streets (generated)",
         "format": data.get("format") or ("synthetic" if not data.get("root") else None),
@@ -157,7 +245,8 @@ def publish_checkpoint(
     """Publish the student of a Lightning checkpoint: safetensors + card + index entry.
 
     Metrics come from ``metrics_file`` (a CSVLogger ``metrics.csv`` or JSON, measured by
-    ``metrics_command``), else from the score ModelCheckpoint saved with the checkpoint.
+    ``metrics_command``; refused when the logger's files beside it name other weights,
+    `_check_metrics_source`), else from the score ModelCheckpoint saved with the checkpoint.
     ``train_command`` is the command that trained it (default: ``fit`` on the run's saved config,
     whose text the card keeps). With ``hub_folder``, the files of a Hub model repository are written
     there instead (`write_hub_folder`; ``repo_id`` is the ``ORG/NAME`` its README loads it by).
@@ -177,7 +266,8 @@ def publish_checkpoint(
             "--stm-weights)",
         )
     checkpoint = torch_load(ckpt)
-    training = _training_record(ckpt, checkpoint, Path(run_dir) if run_dir else None)
+    run = Path(run_dir) if run_dir else None
+    training = _training_record(ckpt, checkpoint, run)
     if train_command:
         training["command"] = train_command
     if metrics_file is not None:
@@ -186,12 +276,15 @@ def publish_checkpoint(
                 "--metrics-command", "--metrics needs --metrics-command: the command that measured them"
             )
         metrics = {"values": read_metrics(metrics_file), "command": metrics_command}
-    else:
+        _check_metrics_source(Path(metrics_file), ckpt, _run_folder(ckpt, run), loaded)
+    elif scores := _checkpoint_metrics(checkpoint):
         metrics = {
-            "values": _checkpoint_metrics(checkpoint),
+            "values": scores,
             "command": training.get("command", "frugalseg fit"),
             "note": f"validation during training, after epoch {training['epochs']}",
         }
+    else:
+        metrics = {"values": {}, "note": "not measured: the checkpoint holds no validation score"}
     class_names = loaded.card["class_names"] or [f"class_{i}" for i in range(loaded.card["num_classes"])]
     card = {
         **loaded.card,

@@ -88,8 +88,8 @@ def parse_hub_id(text: str, prefix: str = HUB_PREFIX) -> HubId | None:
     """The `HubId` of ``hf-hub:ORG/NAME[@REVISION][#sha256=HEX]``; None for text without ``prefix``."""
     if not text.startswith(prefix):
         return None
-    body, sha256 = split_sha256(text[len(prefix) :])
-    repo_id, at, revision = body.partition("@")
+    body, sha256 = split_sha256(text)  # errors name the whole id, prefix included
+    repo_id, at, revision = body[len(prefix) :].partition("@")
     if not _REPO_ID.fullmatch(repo_id) or (at and not revision):
         raise WeightsError(
             text, f"not a Hub id: write {prefix}ORG/NAME or {prefix}ORG/NAME@REVISION (branch, tag or commit)"

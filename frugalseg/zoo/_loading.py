@@ -100,11 +100,20 @@ def load_state_dict_strictly(model: nn.Module, state: Mapping[str, Tensor], path
 def read_card(path: Path) -> dict[str, Any]:
     """A model card (JSON) with its recorded sha256; `WeightsError` naming the file otherwise."""
     try:
-        card = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        data = path.read_bytes()
+    except OSError as err:
         raise WeightsError(path, f"cannot read the model card ({err})") from err
+    return parse_card(data, path)
+
+
+def parse_card(data: str | bytes, source: str | Path) -> dict[str, Any]:
+    """The model card in ``data`` read from ``source`` (a file or URL, which errors name)."""
+    try:
+        card = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise WeightsError(source, f"cannot read the model card ({err})") from err
     if not isinstance(card, dict) or "sha256" not in card:
-        raise WeightsError(path, "not a frugalseg model card (no sha256)")
+        raise WeightsError(source, "not a frugalseg model card (no sha256)")
     return card
 
 
@@ -133,17 +142,28 @@ def load_safetensors(path: Path, card: dict[str, Any] | None = None, where: str 
     if card is not None:
         verified = verify_sha256(path, card["sha256"], where or "its card")
     else:
-        match = _SHORT_SHA.search(path.stem)
-        if match and not sha256_file(path).startswith(match.group(1)):
-            raise WeightsError(
-                path, f"sha256 does not start with {match.group(1)} as its name says: the file is damaged"
-            )
+        _check_named_sha256(path)
         card = _header_facts(path)
     try:
         state = load_file(str(path))
     except (SafetensorError, OSError) as err:
         raise WeightsError(path, f"not a readable safetensors file ({err})") from err
     return LoadedWeights(state, card, path, verified)
+
+
+def _check_named_sha256(path: Path) -> None:
+    """The 8 hex digits of a published name (``name-1a2b3c4d``), when it has them, must start its sha256."""
+    match = _SHORT_SHA.search(path.stem)
+    if match is None:
+        return
+    named, actual = match.group(1), sha256_file(path)[:8]
+    if actual != named:
+        raise WeightsError(
+            path,
+            f"its name says its sha256 starts with {named}, but its content's starts with {actual}: "
+            f"renamed or damaged (no card {path.with_suffix('.json').name} beside it tells which); "
+            "refusing to load it",
+        )
 
 
 def torch_load(path: str | Path, advice: str = "") -> Any:

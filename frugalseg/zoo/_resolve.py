@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
@@ -22,6 +23,7 @@ from frugalseg.zoo._loading import (
     LoadedWeights,
     check_compatible,
     load_safetensors,
+    parse_card,
     read_card,
     read_weights_file,
     sha256_file,
@@ -53,14 +55,14 @@ def download(url: str, folder: Path | None = None) -> Path:
     """The file at ``url``, downloaded atomically (with a progress bar) into its `url_cache_path`.
 
     A cached copy is reused only while its content has the sha256 recorded when it was fetched
-    (``<name>.sha256`` beside it).
+    (``<name>.sha256`` beside it). A failed download leaves nothing behind, not even its folder.
 
     Raises:
         WeightsError: naming the cached copy, when it changed after it was downloaded.
         OSError: the URL cannot be read.
     """
     destination = url_cache_path(url, folder)
-    record = destination.with_name(destination.name + ".sha256")
+    record = _record(destination)
     if destination.is_file() and record.is_file():
         recorded, actual = record.read_text(encoding="utf-8").strip(), sha256_file(destination)
         if actual != recorded:
@@ -79,8 +81,22 @@ def download(url: str, folder: Path | None = None) -> Path:
         os.replace(tmp, destination)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
+        _discard_download(destination)
         raise
     return destination
+
+
+def _record(path: Path) -> Path:
+    """The file beside a download that records its sha256 when it was fetched."""
+    return path.with_name(path.name + ".sha256")
+
+
+def _discard_download(path: Path) -> None:
+    """Remove a downloaded file, its sha256 record, and its folder once empty, so that it is fetched again."""
+    path.unlink(missing_ok=True)
+    _record(path).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # the folder still holds another download
+        path.parent.rmdir()
 
 
 def _copy_with_progress(response: Any, handle: Any, name: str) -> None:
@@ -97,21 +113,50 @@ def _copy_with_progress(response: Any, handle: Any, name: str) -> None:
 
 
 def _from_url(url: str) -> LoadedWeights:
-    """Download a published file and its card (``<stem>.json`` beside it) into the cache, then verify."""
+    """A published file downloaded into the cache, verified against its card (``<stem>.json`` beside it).
+
+    The card is read from its URL each time (a card published again is seen) and kept in the cache,
+    which serves it when the URL cannot be read (offline). A cached copy the card does not describe
+    is downloaded again; a download that fails the check is deleted, so the next call fetches it again.
+    """
     name = Path(urllib.parse.urlparse(url).path).name
     if not name.endswith(".safetensors"):
         raise WeightsError(url, "a weights URL must name a .safetensors file")
     card_url = url[: -len(".safetensors")] + ".json"
-    try:
-        card_path = download(card_url)
-    except OSError as err:
-        raise WeightsError(card_url, f"cannot download the model card that holds the sha256 ({err})") from err
-    card = read_card(card_path)
+    card = _fresh_card(card_url)
+    cached = url_cache_path(url)
+    record = _record(cached)
+    if record.is_file() and record.read_text(encoding="utf-8").strip() != card["sha256"]:
+        _discard_download(cached)  # fetched before the card was published again, or a bad download
     try:
         path = download(url)
     except OSError as err:
         raise WeightsError(url, f"cannot download ({err})") from err
-    return load_safetensors(path, card, f"the card {card_url}")
+    try:
+        return load_safetensors(path, card, f"the card {card_url}")
+    except WeightsError as err:
+        _discard_download(path)
+        raise WeightsError(
+            url, f"{err.problem}; the download was deleted, so the next try fetches it again"
+        ) from err
+
+
+def _fresh_card(card_url: str) -> dict[str, Any]:
+    """The model card at ``card_url``, read anew and cached; the cached one when the URL cannot be read."""
+    cached = url_cache_path(card_url)
+    try:
+        with urllib.request.urlopen(card_url, timeout=60) as response:
+            data = response.read()
+    except OSError as err:
+        if not cached.is_file():
+            raise WeightsError(
+                card_url, f"cannot download the model card that holds the sha256 ({err})"
+            ) from err
+        return read_card(cached)
+    card = parse_card(data, card_url)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(cached, data)
+    return card
 
 
 def resolve(weights: str | Path, checkpoints: str | Path | None = None) -> LoadedWeights:
@@ -125,8 +170,9 @@ def resolve(weights: str | Path, checkpoints: str | Path | None = None) -> Loade
       its ``model.safetensors`` verified against its ``config.json``;
     * other paths (``*.ckpt``, ``*.pt``): a ``frugalseg fit`` checkpoint's student or a bare state
       dict, read with ``weights_only=True``;
-    * ``http(s)://`` or ``file://`` URL: downloaded (only because it was asked for) with its card into
-      ``$FRUGALSEG_CACHE/weights`` (keyed by the full URL) and verified;
+    * ``http(s)://`` or ``file://`` URL: downloaded (only because it was asked for) into
+      ``$FRUGALSEG_CACHE/weights`` (keyed by the full URL) and verified against its card, read from
+      the URL each time (`_from_url`);
     * ``hf-hub:ORG/NAME[@REVISION][#sha256=HEX]``: a Hub repository through the Hugging Face cache
       (a frugalseg one, as ``frugalseg zoo publish --hub-folder`` writes it, or a state dict), verified
       against its card, the Hub's record and the given sha256 (`load_hub_weights`).
@@ -151,6 +197,10 @@ def resolve(weights: str | Path, checkpoints: str | Path | None = None) -> Loade
         if entry is not None:
             return _published(directory, text, entry)
         published += list(index["models"])
+    if path.is_dir():
+        raise WeightsError(
+            path, f"a folder, not a weights file, and no frugalseg Hub folder (it holds no {HUB_CONFIG_FILE})"
+        )
     if path.suffix in (".safetensors", ".ckpt", ".pt", ".pth") or os.sep in text:
         raise WeightsError(path, "weights file does not exist")
     where = ", ".join(str(folder / INDEX_FILE) for folder in folders)

@@ -152,3 +152,22 @@ def test_the_other_official_layouts_convert_through_the_cli(tmp_path, capsys, so
     (weights,) = tmp_path.glob(f"{source}-*.safetensors")
     model = get_model(expected[0], weights=str(weights))
     assert model.num_frames == expected[1]
+
+
+def test_the_load_hint_works_from_the_folder_it_was_printed_in(tmp_path, monkeypatch, capsys):
+    """By path while ``--out`` is not searched for names; by name once $FRUGALSEG_CHECKPOINTS names it."""
+    torch.save({"state_dict": _hrnet_small()}, tmp_path / "small.pth")
+    monkeypatch.chdir(tmp_path)
+    command = ["zoo", "convert", "--from", "hrnet", "small.pth", "--out", "conv", "--name", "conv-hr"]
+    assert main(command) == 0
+    (weights,) = Path("conv").glob("conv-hr-*.safetensors")
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"load it with get_model('hrnetv2_w18_small', weights='{weights}'), "
+        "or by its name 'conv-hr' with FRUGALSEG_CHECKPOINTS=conv set"
+    )
+    assert get_model("hrnetv2_w18_small", weights=str(weights)).num_classes == 7
+    monkeypatch.setenv("FRUGALSEG_CHECKPOINTS", "conv")
+    assert main(command) == 0
+    hint = "load it with get_model('hrnetv2_w18_small', weights='conv-hr')"
+    assert capsys.readouterr().out.splitlines()[-1] == hint
+    assert get_model("hrnetv2_w18_small", weights="conv-hr").num_classes == 7

@@ -171,8 +171,11 @@ def test_a_sha256_given_with_the_id_is_compared_in_full(published_on_hub):
     wrong = sha[:63] + ("0" if sha[63] != "0" else "1")  # differs in the last digit only
     with pytest.raises(WeightsError, match=r"the hash you gave.*refusing to load it"):
         resolve(f"hf-hub:{REPO}#sha256={wrong}")
-    with pytest.raises(WeightsError, match="64 lower-case hex digits"):
-        resolve(f"hf-hub:{REPO}#sha256={sha[:8]}")
+    with pytest.raises(WeightsError) as err:
+        resolve("hf-hub:me/x@v1#sha256=abc")
+    assert str(err.value) == (
+        "hf-hub:me/x@v1#sha256=abc: #sha256= must be followed by a full sha256 (64 lower-case hex digits)"
+    )
 
 
 def test_a_pinned_revision_loads_its_own_weights(tmp_path, hub_cache, capsys):

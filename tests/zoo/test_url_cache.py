@@ -21,7 +21,7 @@ import torch
 from frugalseg.cli import main
 from frugalseg.data.io import cache_dir
 from frugalseg.errors import WeightsError
-from frugalseg.zoo import download, url_cache_path
+from frugalseg.zoo import download, resolve, url_cache_path
 
 from .test_weights import (
     published,  # noqa: F401 - the fixture, used by name
@@ -109,3 +109,58 @@ def test_zoo_verify_of_a_tampered_b_after_a_good_a_fails(serve, published, zoo_d
     assert main(["zoo", "verify", f"{base}/b/model.safetensors"]) == 1
     out = capsys.readouterr().out
     assert "FAILED " in out and f"but the card {base}/b/model.json records {card['sha256']}" in out
+
+
+@pytest.fixture
+def served_card(serve, published, zoo_dir, tmp_path, monkeypatch):  # noqa: F811
+    """(served folder, URL of the weights, their card, the good file, requests); a cache of the test's own."""
+    root, base, requests = serve
+    _, card = published
+    monkeypatch.setenv("FRUGALSEG_CACHE", str(tmp_path / "cache"))
+    shutil.copy(zoo_dir / card["card"], root / card["card"])
+    return root, f"{base}/{card['file']}", card, zoo_dir / card["file"], requests
+
+
+def test_a_download_that_fails_its_card_is_deleted_and_the_next_try_fetches_it(served_card, capsys):
+    root, url, card, good, requests = served_card
+    damaged = bytearray(good.read_bytes())
+    damaged[-1] ^= 0xFF
+    (root / card["file"]).write_bytes(bytes(damaged))
+    assert main(["zoo", "verify", url]) == 1
+    out = capsys.readouterr().out.strip()  # after the line the progress bar leaves
+    assert out.startswith(f"FAILED {url}: sha256 is {hashlib.sha256(damaged).hexdigest()}, but the card ")
+    assert out.endswith("refusing to load it; the download was deleted, so the next try fetches it again")
+    assert not url_cache_path(url).parent.exists()  # neither the file, its record nor its folder
+    shutil.copy(good, root / card["file"])  # the good file, served now
+    assert main(["zoo", "verify", url]) == 0
+    assert f"sha256 {card['sha256']} matches its card" in capsys.readouterr().out
+    assert requests.count(f"/{card['file']}") == 2
+
+
+def test_the_card_is_read_from_its_url_each_time_and_cached_for_when_it_cannot_be(served_card):
+    root, url, card, good, requests = served_card
+    shutil.copy(good, root / card["file"])
+    assert resolve(url).card["metrics"]["values"] == {"val/mIoU": 0.25, "val/mAcc": 0.5}
+    republished = {**card, "metrics": {"values": {"val/mIoU": 0.75}, "command": "frugalseg validate …"}}
+    (root / card["card"]).write_text(json.dumps(republished), encoding="utf-8")
+    assert resolve(url).card["metrics"]["values"] == {"val/mIoU": 0.75}
+    assert requests.count(f"/{card['card']}") == 2 and requests.count(f"/{card['file']}") == 1
+    (root / card["card"]).unlink()  # the URL no longer answers: the card read last serves
+    assert resolve(url).card["metrics"]["values"] == {"val/mIoU": 0.75}
+    assert requests.count(f"/{card['file']}") == 1
+
+
+def test_a_cached_copy_that_its_card_no_longer_describes_is_downloaded_again(served_card):
+    root, url, card, good, requests = served_card
+    (root / card["file"]).write_bytes(b"the weights of an earlier publication")
+    path = download(url)  # cached as an earlier release did, before checking it against the card
+    shutil.copy(good, root / card["file"])
+    assert resolve(url).verified == card["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert requests.count(f"/{card['file']}") == 2
+
+
+def test_a_failed_download_leaves_no_folder(served_card):
+    _, url, _, _, _ = served_card
+    with pytest.raises(WeightsError, match=r"\.safetensors: cannot download \(HTTP Error 404"):
+        resolve(url)  # the card is served, the weights are not
+    assert not url_cache_path(url).parent.exists()

@@ -5,10 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
+import re
+import shutil
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from frugalseg.cli import main
 from frugalseg.errors import WeightsError
@@ -180,6 +183,85 @@ def test_checkpoint_score_is_the_metric_without_a_metrics_file(tmp_path, zoo_dir
     assert card["metrics"]["command"].startswith("frugalseg fit --config ")
 
 
+def _validate_run(folder: Path, hparams: dict, ckpt_path: str | None) -> Path:
+    """The metrics.csv of a `frugalseg validate` run, with its hparams.yaml and config.yaml beside it."""
+    folder.mkdir(parents=True)
+    (folder / "hparams.yaml").write_text(yaml.safe_dump(hparams), encoding="utf-8")
+    (folder / "config.yaml").write_text(yaml.safe_dump({"ckpt_path": ckpt_path}), encoding="utf-8")
+    (folder / "metrics.csv").write_text("epoch,step,val/mIoU\n0,0,0.6961\n", encoding="utf-8")
+    return folder / "metrics.csv"
+
+
+def test_metrics_measured_on_other_weights_are_refused(tmp_path, zoo_dir):
+    ckpt = _fake_run(tmp_path, _student())
+    other = _fake_run(tmp_path / "other", _student(seed=1))
+    shipped = "streets-hrnetv2-w18s"
+    cases = [
+        (
+            {"student": ARCH, "student_args": {"weights": shipped}, "init_weights": None},
+            None,
+            f"on {shipped} (student_args.weights in hparams.yaml), other weights than {ckpt}'s student",
+        ),
+        (
+            {"student": ARCH, "init_weights": shipped},
+            str(other),  # Lightning loads it last
+            f"on {other} (ckpt_path in config.yaml), other weights than {ckpt}'s student",
+        ),
+        (
+            {"student": ARCH, "init_weights": None},
+            None,
+            "on a student with no trained weights loaded (no ckpt_path, init_weights or "
+            f"student_args.weights beside it), not on {ckpt}",
+        ),
+        (
+            {"student": "pspnet_r18"},
+            str(ckpt),
+            f"on a pspnet_r18 student (hparams.yaml beside it), but {ckpt} holds a {ARCH}",
+        ),
+    ]
+    advice = (
+        f"give the metrics of `frugalseg validate --ckpt_path {ckpt}`, or --run-dir for its training run's"
+    )
+    for number, (hparams, ckpt_path, problem) in enumerate(cases):
+        metrics = _validate_run(tmp_path / f"validate{number}", hparams, ckpt_path)
+        with pytest.raises(WeightsError) as err:
+            publish_checkpoint(ckpt, "mine", metrics_file=metrics, metrics_command="frugalseg validate …")
+        assert str(err.value) == f"{metrics}: measured {problem}; {advice}"
+    assert not zoo_dir.exists()  # nothing published
+
+
+def test_metrics_measured_on_the_same_weights_are_published(tmp_path, zoo_dir, caplog):
+    ckpt = _fake_run(tmp_path, _student())
+    metrics = _validate_run(tmp_path / "validate", {"student": ARCH, "init_weights": None}, str(ckpt))
+    card = publish_checkpoint(ckpt, "mine", metrics_file=metrics, metrics_command="frugalseg validate …")
+    assert card["metrics"] == {"values": {"val/mIoU": 0.6961}, "command": "frugalseg validate …"}
+    # published in float16, validated by its name, published again with the metrics: the same weights
+    publish_checkpoint(ckpt, "half", dtype=torch.float16)
+    metrics = _validate_run(tmp_path / "validate-half", {"student": ARCH, "init_weights": "half"}, None)
+    card = publish_checkpoint(
+        ckpt, "half", metrics_file=metrics, metrics_command="frugalseg validate …", dtype=torch.float16
+    )
+    assert card["metrics"]["values"] == {"val/mIoU": 0.6961}
+    # a source that cannot be read any more is not checked, and said so
+    metrics = _validate_run(tmp_path / "validate-moved", {"student": ARCH}, "moved.ckpt")
+    with caplog.at_level("WARNING", logger="frugalseg.lightning_modules.publish"):
+        publish_checkpoint(ckpt, "mine", metrics_file=metrics, metrics_command="frugalseg validate …")
+    assert caplog.messages == [
+        f"{metrics}: cannot check that it was measured on {ckpt} (ckpt_path in config.yaml): "
+        "moved.ckpt: weights file does not exist"
+    ]
+
+
+def test_a_checkpoint_without_a_validation_score_is_published_as_not_measured(tmp_path, zoo_dir):
+    ckpt = _fake_run(tmp_path, _student())
+    checkpoint = torch.load(ckpt, weights_only=True)
+    del checkpoint["callbacks"]
+    torch.save(checkpoint, ckpt)
+    card = publish_checkpoint(ckpt, "mine")
+    assert card["metrics"] == {"values": {}, "note": "not measured: the checkpoint holds no validation score"}
+    assert read_index(zoo_dir)["models"]["mine"]["metrics"] == {}
+
+
 def test_half_precision_halves_the_file(tmp_path, zoo_dir, published):
     model, card = published
     ckpt = tmp_path / "run" / "version_0" / "checkpoints" / "last.ckpt"
@@ -209,8 +291,25 @@ def test_tampered_file_is_refused_by_name_path_and_short_name(published, zoo_dir
     alone = tmp_path / "copy" / card["file"]
     alone.parent.mkdir()
     alone.write_bytes(path.read_bytes())
-    with pytest.raises(WeightsError, match="does not start with [0-9a-f]{8} as its name says"):
+    with pytest.raises(
+        WeightsError, match="its name says its sha256 starts with [0-9a-f]{8}, but its content"
+    ):
         get_model(ARCH, weights=str(alone))
+
+
+def test_a_file_whose_name_and_content_disagree_is_called_renamed_or_damaged(published, zoo_dir, tmp_path):
+    _, card = published
+    renamed = tmp_path / "my-hr-full-deadbeef.safetensors"
+    renamed.write_bytes((zoo_dir / card["file"]).read_bytes())
+    with pytest.raises(WeightsError) as err:
+        resolve(renamed)
+    assert str(err.value) == (
+        f"{renamed}: its name says its sha256 starts with deadbeef, but its content's starts with "
+        f"{card['sha256'][:8]}: renamed or damaged (no card my-hr-full-deadbeef.json beside it tells which); "
+        "refusing to load it"
+    )
+    shutil.copy(zoo_dir / card["card"], renamed.with_suffix(".json"))  # its card tells: only renamed
+    assert resolve(renamed).verified == card["sha256"]
 
 
 def test_card_that_disagrees_with_index_is_refused(published, zoo_dir):
@@ -247,11 +346,18 @@ def test_tensor_of_the_wrong_shape_is_named(tmp_path):
     assert "last_layer.3.bias (5,) in the file, (4,) in the model" in message
 
 
-def test_unknown_name_lists_what_is_published(published):
+def test_unknown_name_lists_what_is_published(published, tmp_path):
     with pytest.raises(WeightsError, match=r"not a published name .*published: tiny-streets"):
         get_model(ARCH, weights="no-such-model")
     with pytest.raises(WeightsError, match="weights file does not exist"):
         get_model(ARCH, weights="missing/weights.safetensors")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(WeightsError) as err:
+        resolve(tmp_path / "empty")
+    assert str(err.value) == (
+        f"{tmp_path / 'empty'}: a folder, not a weights file, "
+        "and no frugalseg Hub folder (it holds no config.json)"
+    )
 
 
 def test_lightning_checkpoint_path_loads_without_unpickling(tmp_path):
@@ -305,6 +411,18 @@ def test_zoo_list_and_verify_commands(published, zoo_dir, capsys):
     _flip_one_byte(zoo_dir / card["file"])
     assert main(["zoo", "verify", "tiny-streets"]) == 1
     assert "FAILED" in capsys.readouterr().out
+
+
+def test_zoo_list_shows_the_weights_of_a_local_index_beside_the_shipped_ones(published, zoo_dir, capsys):
+    index = json.loads((zoo_dir / INDEX_FILE).read_text(encoding="utf-8"))
+    entry = {**index["models"]["tiny-streets"], "architecture": "pspnet_r18"}  # no weights ship for it
+    index["models"]["tiny-pspnet"] = entry
+    (zoo_dir / INDEX_FILE).write_text(json.dumps(index), encoding="utf-8")
+    assert main(["zoo", "list", "--pretrained"]) == 0
+    models = capsys.readouterr().out.split("published weights")[0]
+    assert re.search(r"\bhrnetv2_w18_small\b.*│ streets-hrnetv2-w18s, tiny-streets +│", models)
+    assert re.search(r"\bpspnet_r18\b.*│ tiny-pspnet +│", models)
+    assert "pspnet_r101" not in models  # neither shipped nor published weights
 
 
 def test_index_json_is_valid_after_each_publish(tmp_path, zoo_dir):
