@@ -44,7 +44,7 @@ from frugalseg.active.objects.session.session import Addition, AnnotationSession
 from frugalseg.active.objects.state import STATE_FILE, VideoState
 from frugalseg.active.objects.tools.max_flow import prepare as prepare_cuts
 from frugalseg.active.propagation import unreliability as frame_unreliability
-from frugalseg.data.io import array_sha1
+from frugalseg.data.io import array_sha1, imread
 from frugalseg.data.overlays import thumbnail
 
 log = logging.getLogger(__name__)
@@ -78,11 +78,13 @@ class Job:
     stop: bool = False
 
     def report(self) -> dict[str, Any]:
-        """What ``GET /api/jobs`` says of the job (``progress``: the share of its frames propagated)."""
+        """What ``GET /api/jobs`` says of the job (``progress``: the share of its frames propagated).
+
+        A job superseded or failed part way keeps the share it had propagated; a job done is whole.
+        """
         now = time.monotonic()
         elapsed = ((self.ended or now) - self.started) if self.started is not None else 0.0
-        ended = self.status in ("done", "failed", "superseded")
-        progress = 1.0 if ended else self.done / max(1, self.frames)
+        progress = 1.0 if self.status == "done" else self.done / max(1, self.frames)
         return {
             "id": self.id,
             "video": self.video,
@@ -206,14 +208,27 @@ class SessionService:
             return None
         state, current = saved
         if not current:
-            if cached is not None and len(cached.state.masks) == state.num_frames:
-                state.masks = cached.state.masks
+            shown = cached.state.masks if cached is not None else []
+            state.masks = shown if len(shown) == state.num_frames else self._masks_before(name, state)
+        cached = CachedState(stamp, state, current, [array_sha1(m) for m in state.masks])
+        self._states[name] = cached
+        if not current:  # queued once cached: its job starts from the masks shown
             with self.lock:  # an addition saves its state and queues its job under the lock
                 if not self.pending(name):
                     self.queue(name, None)
-        cached = CachedState(stamp, state, current, [array_sha1(m) for m in state.masks])
-        self._states[name] = cached
         return cached
+
+    def _masks_before(self, name: str, state: VideoState) -> list[np.ndarray]:
+        """The masks the last propagation of ``name`` saved, outdated by ``state`` ([] if one is missing).
+
+        A server killed after an addition (saved with its masks out of date) left them in ``masks/``: the
+        restarted one shows them until the new propagation replaces them.
+        """
+        folder = self.session.folder / name
+        shape = self.session.frame_shape(name, self.session.frames(name)[0])[1]
+        masks = [imread(state.mask_path(folder, t), cv2.IMREAD_UNCHANGED) for t in range(state.num_frames)]
+        whole = all(mask is not None and mask.shape == shape and mask.dtype == np.uint8 for mask in masks)
+        return [mask for mask in masks if mask is not None] if whole else []
 
     def queue(self, video: str, frame: int | None) -> Job:
         """Queue the propagation of ``video`` (after an addition on ``frame``); reads see it as it goes."""

@@ -28,6 +28,7 @@ with a token, every request but ``/static``'s must carry it as the ``token`` que
                                                    "names" → 202 and the propagation's job
     GET  /api/jobs                                 the propagations and their progress
     GET  /api/proposal[?video=…]                   the next proposal (provisional while a video propagates)
+                                                   and the class names of its objects
     POST /api/export                               a new label store of the masks, and its tool files
 
 A frame's click or box preview that a later one of the same frame replaced while it ran stops and answers
@@ -433,7 +434,10 @@ class AnnotationApp(JSONRoutes):
         if video is not None and video not in self.session.videos():
             raise RequestError(404, f"no video {video!r} in this session")
         proposal = await run_in_threadpool(self.service.proposal, video)
-        return JSONResponse({"done": True} if proposal is None else {"proposal": _public(proposal)})
+        if proposal is None:
+            return JSONResponse({"done": True})
+        names = await run_in_threadpool(lambda: self.service.names().get(proposal.video, {}))
+        return JSONResponse({"proposal": _public(proposal, names)})
 
     async def export(self, request: Request) -> Response:
         """Export the session's current masks to a new label store under the exports folder."""
@@ -449,10 +453,15 @@ def _mean(values: list[float | None]) -> float | None:
     return round(sum(known) / len(known), 4) if known else None
 
 
-def _public(proposal: Any) -> dict[str, Any]:
-    """A proposal without its file path (the page names frames by index)."""
+def _public(proposal: Any, names: dict[str, str]) -> dict[str, Any]:
+    """A proposal without its file path (the page names frames by index), its objects' names beside.
+
+    ``names``: object id → class name of the proposal's video (`SessionService.names`); ``object N`` for
+    an object not named, as the video route says.
+    """
     data = asdict(proposal)
     data.pop("frame_path")
+    data["names"] = {str(obj): names.get(str(obj), f"object {obj}") for obj in proposal.objects}
     return data
 
 

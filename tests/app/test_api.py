@@ -14,8 +14,9 @@ import pytest
 from starlette.testclient import TestClient
 from tool_frames import slow_cut
 
-from app.conftest import SESSION_FLAGS, open_session
+from app.conftest import FRAMES, SESSION_FLAGS, open_session
 from frugalseg.active.objects.session.given import GivenAnnotation
+from frugalseg.active.objects.session.proposals import ProposalOptions
 from frugalseg.active.objects.simulation.annotation_types import GivenClick, annotate_given_clicks
 from frugalseg.active.objects.tools.click_models import get_click_model
 from frugalseg.active.objects.tools.graph_cut import ObjectPrior
@@ -258,6 +259,42 @@ def test_a_restart_finishes_what_a_killed_server_left(
     ).read_text(encoding="utf-8")
 
 
+def test_a_restarted_server_shows_the_masks_of_before_until_its_propagation_replaces_them(
+    service: SessionService, davis: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server killed while it propagated an addition: the next one serves the masks ``masks/`` holds and
+    their unreliability until its own propagation reaches each frame (it served empty masks)."""
+    session = service.session
+    ids = (cv2.imread(str(truth_png(davis, 0)), 0) > 0).astype(np.uint8)
+    session.add(VIDEO, 0, GivenAnnotation(Path("truth"), ids.shape, ids))
+    clicks = (GivenClick(**CLICKS[0]),)
+    session.add(VIDEO, 8, GivenAnnotation(Path("clicks"), ids.shape, clicks=clicks), propagate=False)
+    restarted_session = open_session(session.folder, davis)
+    gate, finish = threading.Event(), restarted_session.finish
+
+    def held(name: str, on_frame=None):
+        gate.wait(60)
+        return finish(name, on_frame=on_frame)
+
+    monkeypatch.setattr(restarted_session, "finish", held)
+    restarted = SessionService(restarted_session, ProposalOptions(frames="uncertainty", types="mask"))
+    with TestClient(create_app(restarted, exports=tmp_path / "exports")) as client:
+        try:
+            assert restarted.pending(VIDEO)
+            saved = cv2.imread(str(session.folder / VIDEO / "masks" / "00006.png"), cv2.IMREAD_UNCHANGED)
+            assert saved.any()
+            assert np.array_equal(mask_of(client.get(f"/api/videos/{VIDEO}/6/mask")), saved)
+            info = client.get(f"/api/videos/{VIDEO}").json()
+            assert len(info["unreliable"]) == FRAMES and None not in info["unreliable"]
+            assert None not in info["expected_error"]
+            reason = client.get(f"/api/proposal?video={VIDEO}").json()["proposal"]["reason"]
+            assert "its unreliability before this annotation" in reason
+        finally:
+            gate.set()  # the propagation goes on, and the server stops it as it closes
+        restarted.wait()
+    assert restarted.session.saved_state(VIDEO)[1]
+
+
 def test_export_then_train_on_it(
     client: TestClient, service: SessionService, davis: Path, tmp_path: Path
 ) -> None:
@@ -329,6 +366,9 @@ def test_new_objects_with_a_class_name(client: TestClient, service: SessionServi
     service.wait()
     objects = client.get(f"/api/videos/{VIDEO}").json()["objects"]
     assert objects == [{"id": 1, "name": "object 1"}, {"id": 2, "name": "duck"}]
+    # the proposal names its objects as the video does (the page showed their ids alone)
+    proposed = client.get(f"/api/proposal?video={VIDEO}").json()["proposal"]
+    assert proposed["objects"] == [1, 2] and proposed["names"] == {"1": "object 1", "2": "duck"}
     state, _ = service.session.saved_state(VIDEO)
     assert state.names == {2: "duck"}  # the session's state holds the name, no side file
     assert sorted(p.name for p in service.session.folder.iterdir()) == [VIDEO, "session.json"]

@@ -197,6 +197,8 @@ def test_annotate_in_the_browser(
     clicks = browser.execute_script("return S.clicks")
     assert [c["positive"] for c in clicks] == [True, False]
     browser.find_element(By.ID, "submit").click()
+    wait_for(browser, "return S.clicks.length === 0")
+    assert "click(s)" not in browser.find_element(By.ID, "frameinfo").text  # submitted: no preview any more
     wait_for(browser, "return document.getElementById('jobinfo').dataset.done === '2'")
     wait_for(browser, "return document.querySelectorAll('.thumb.annotated').length === 2")
     wait_for(browser, "return document.getElementById('proposal').textContent.includes('Next:')")
@@ -207,7 +209,7 @@ def test_annotate_in_the_browser(
     browser.find_element(By.CSS_SELECTOR, "input[value='brush']").click()
     click_on(browser, 100, 400)
     drawn = browser.execute_script(count)
-    browser.execute_async_script("follow(2).then(arguments[0])")  # the end of a propagation, again
+    browser.execute_async_script("refresh().then(arguments[0])")  # the end of a propagation, again
     assert browser.execute_script("return S.edited") is True and browser.execute_script(count) == drawn
     browser.find_element(By.ID, "undo").click()
 

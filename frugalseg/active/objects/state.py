@@ -166,7 +166,7 @@ class VideoState:
     numbers: list[int] = field(default_factory=list)
     frame_names: list[str] = field(default_factory=list)
 
-    def _mask_path(self, folder: Path, t: int) -> Path:
+    def mask_path(self, folder: Path, t: int) -> Path:
         """Where loop frame ``t``'s current mask is saved: under its frame's name, else its number."""
         if self.frame_names:
             return folder / "masks" / f"{self.frame_names[t]}.png"
@@ -247,7 +247,7 @@ class VideoState:
         mask_shas = []
         for t, mask in enumerate(self.masks):
             sha = array_sha1(mask)
-            path = self._mask_path(folder, t)
+            path = self.mask_path(folder, t)
             write_bytes_atomic(path, _png(mask, path))
             mask_shas.append(sha)
         data = {
@@ -307,7 +307,7 @@ class VideoState:
         current = []
         whole = True
         for t, sha in enumerate(data["mask_sha1"]):
-            mask_path = state._mask_path(folder, t)
+            mask_path = state.mask_path(folder, t)
             mask = imread(mask_path, cv2.IMREAD_UNCHANGED) if mask_path.is_file() else None
             if mask is None or array_sha1(mask) != sha:
                 whole = False

@@ -92,12 +92,12 @@ async function loadProposal() {
   // made while a clip propagates: asked again every 2 s until the clips are done (the box is redrawn
   // only when the proposal changes, so the Open button stays put)
   if (p.provisional) { S.proposalTimer = setTimeout(() => loadProposal().catch((err) => fail(err)), 2000); }
-  const shown = JSON.stringify([p.video, p.frame, p.kind, p.provisional, p.reason]);
+  const shown = JSON.stringify([p.video, p.frame, p.kind, p.names, p.provisional, p.reason]);
   if (box.dataset.shown === shown) { return p; }
   box.dataset.shown = shown; box.dataset.provisional = String(p.provisional);
   const openButton = el("button", "", "Open"); openButton.id = "openproposal";
   box.replaceChildren(
-    el("b", "", "Next:"), ` ${p.video} frame ${p.frame} (${p.kind}${p.objects.length ? " of " + p.objects.join(", ") : ", every object"})`,
+    el("b", "", "Next:"), ` ${p.video} frame ${p.frame} (${p.kind}${p.objects.length ? " of " + p.objects.map((id) => `${id}: ${p.names[id]}`).join(", ") : ", every object"})`,
     ...(p.provisional ? [" ", el("i", "", "provisional")] : []), el("br"), el("small", "", p.reason), " ", openButton);
   $("openproposal").onclick = () => { if (leave()) { openVideo(p.video, p.frame); } };
   return p;
@@ -114,7 +114,8 @@ async function openVideo(name, frame) {
 function fillObjects() {
   const select = $("object"); const chosen = select.value; select.replaceChildren();
   const all = S.info.objects.concat(Object.entries(S.added).map(([id, name]) => ({ id: +id, name: name || `object ${id}` })));
-  if (!all.length) { all.push({ id: 1, name: "object 1" }); }
+  // a video of no object yet has object 1, the one drawn before any "New object", beside the declared ones
+  if (!S.known.length && !all.some((o) => o.id === 1)) { all.unshift({ id: 1, name: "object 1" }); }
   for (const o of all) {
     const renamed = S.renamed[o.id]; const opt = document.createElement("option"); opt.value = o.id;
     opt.textContent = renamed ? `${o.id}: ${renamed} (was ${o.name}; saved with your next submit of it)` : `${o.id}: ${o.name}`; select.appendChild(opt);
@@ -217,6 +218,12 @@ function apply(base, bits, mode) {
   return out;
 }
 function endTool() { S.box = null; S.drag = null; S.boxClicks = []; S.anchors = []; S.contour = []; S.stroke = []; }
+// Another object chosen ends the tool in progress: a box and its corrective clicks belong to the object it
+// was drawn for, and the next click on the new object starts afresh.
+function chooseObject(id) {
+  $("object").value = id; endTool();
+  if (S.work) { draw(); frameInfo(); }
+}
 async function post(kind, body) {
   return api(frameUrl(S.frame, kind), { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
 }
@@ -249,16 +256,17 @@ function boxDown(x, y, event) {
   remember(); S.boxClicks.push({ object: object(), x, y, positive: false }); draw(); boxPreview();
 }
 function boxUp() {
-  const [ax, ay, bx, by] = S.drag; S.drag = null;
-  const clamp = (v, n) => Math.max(0, Math.min(n - 1, v));
+  const [ax, ay] = inFrame(S.drag); const [bx, by] = inFrame(S.drag.slice(2)); S.drag = null;
   if (Math.abs(bx - ax) < 4 || Math.abs(by - ay) < 4) {  // a click, not a drag: positive on the box's mask
-    if (S.box) { remember(); S.boxClicks.push({ object: object(), x: clamp(ax, S.info.width), y: clamp(ay, S.info.height), positive: true }); draw(); boxPreview(); }
+    if (S.box) { remember(); S.boxClicks.push({ object: object(), x: ax, y: ay, positive: true }); draw(); boxPreview(); }
     return;
   }
   remember(); S.toolBase = S.work.slice(); S.toolMode = S.dragMode; S.boxClicks = [];
-  S.box = [clamp(Math.min(ax, bx), S.info.width), clamp(Math.min(ay, by), S.info.height), clamp(Math.max(ax, bx), S.info.width), clamp(Math.max(ay, by), S.info.height)];
+  S.box = [Math.min(ax, bx), Math.min(ay, by), Math.max(ax, bx), Math.max(ay, by)];
   draw(); boxPreview();
 }
+// A point [x, y] (first two values) moved onto the frame's nearest pixel.
+function inFrame([x, y]) { return [Math.max(0, Math.min(S.info.width - 1, x)), Math.max(0, Math.min(S.info.height - 1, y))]; }
 async function scissorsAnchor(x, y) {
   if (!S.anchors.length) { remember(); S.toolBase = S.work.slice(); }
   S.anchors.push([x, y]); draw();
@@ -416,9 +424,10 @@ function wire() {
   canvas.addEventListener("mousemove", (e) => {
     const [x, y] = point(e);
     if (S.painting) { paint(x, y); draw(); }
-    if (S.drag) { S.drag[2] = x; S.drag[3] = y; draw(); }
     if (S.stroke.length) { S.stroke.push([x, y]); draw(); }
   });
+  // a box being dragged follows the pointer off the frame too, clipped to the frame
+  document.addEventListener("mousemove", (e) => { if (S.drag) { [S.drag[2], S.drag[3]] = inFrame(point(e)); draw(); } });
   window.addEventListener("mouseup", () => {
     S.painting = false;
     if (S.drag) { boxUp(); }
@@ -445,8 +454,9 @@ function wire() {
     // ids known, declared, or drawn on the open frame (an upload for the chosen object before any was declared)
     const drawn = S.work ? [...new Set(S.work)].filter((v) => v > 0 && v < 255) : [];
     const ids = S.known.concat(Object.keys(S.added).map(Number), drawn); const id = ids.length ? Math.max(...ids) + 1 : 1;
-    S.added[id] = name; fillObjects(); $("object").value = id; $("newname").value = ""; done();
+    S.added[id] = name; fillObjects(); chooseObject(id); $("newname").value = ""; done();
   };
+  $("object").onchange = () => chooseObject(object());
   // the chosen object's new name, kept until a submit of a frame that holds it (the server names only those)
   $("rename").onclick = () => {
     const name = $("newname").value.trim(); const id = object();
@@ -485,47 +495,79 @@ async function submit() {
   const added = S.added;
   try {
     $("submit").disabled = true;
-    const data = await api(frameUrl(S.frame, "submit"), { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    await api(frameUrl(S.frame, "submit"), { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
     done(); for (const id of fresh) { delete added[id]; }  // declared objects not in the mask stay declared
     for (const id of named) { delete renamed[id]; }
     // what was submitted is the frame's mask now: later drawing is a new edit
     S.base = S.work.slice(); S.edited = false; S.clicks = []; S.undo = []; S.polygon = []; S.boxed = {}; S.freehand = false; endTool();
+    frameInfo();
     loadProposal().catch((err) => fail(err));
     // the next frame can be annotated and submitted at once: a submit while the clip propagates supersedes it
-    follow(data.job.id).catch((err) => fail(err));
+    wake();
   } catch (err) { fail(err); }
   $("submit").disabled = false;
 }
-async function follow(id) {
-  let shown = -1;
+// The propagations the page follows: every job of the server, whoever started it (this tab, another one,
+// a restart). `watch` polls them, shows the newest one's progress, fills the open video's filmstrip in as
+// its frames arrive, and refreshes the page when a job ends (done, failed or superseded). A server that
+// stops answering is asked again each second; when it answers, the page is refreshed whole.
+const W = { jobs: null, lost: false, lostText: "", wake: null };
+function wake() { if (W.wake) { W.wake(); } }
+function pause(ms) { return new Promise((resolve) => { W.wake = resolve; setTimeout(resolve, ms); }); }
+async function watch() {
   for (;;) {
-    const job = (await api("/api/jobs")).jobs.find((j) => j.id === id);
-    $("progress").value = job.progress;
-    $("jobinfo").textContent = `${job.video}: ${job.status} ${job.done}/${job.frames} frames ${job.elapsed.toFixed(1)} s`;
-    if (job.video === S.video && job.done !== shown && job.status === "propagating") {  // the filmstrip fills in
-      shown = job.done; S.info = await api(`/api/videos/${encodeURIComponent(S.video)}`); drawFilmstrip();
+    let running = false;
+    try {
+      const jobs = (await api("/api/jobs")).jobs;
+      if (W.lost) { W.lost = false; W.jobs = null; if ($("status").textContent === W.lostText) { done(); } await refresh(); }
+      running = await followJobs(jobs);
+    } catch (err) {
+      if (err.status) { fail(err); } else if (!W.lost) { W.lost = true; W.lostText = err.message; say(err.message); }
     }
-    if (job.status === "failed") { say(job.error); return; }
-    if (job.status === "superseded") { return; }  // a later submit's job is followed instead
-    if (job.status === "done") { break; }
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await pause(running ? 300 : 1000);
   }
-  $("jobinfo").dataset.done = String(id);
+}
+// One poll's jobs: the progress shown, the open video's frames as they arrive, the page refreshed after a job
+// that ended since the last poll (one that came and went between two polls too; the jobs of the first poll
+// after a load or a reconnect are taken as they are); whether one is still queued or propagating.
+async function followJobs(jobs) {
+  const runs = (j) => j.status === "queued" || j.status === "propagating";
+  const running = jobs.filter(runs);  // one job at most per video: a submit supersedes the one before
+  const shown = running.find((j) => j.video === S.video) || running[running.length - 1] || jobs[jobs.length - 1];
+  $("progress").value = shown ? shown.progress : 0;
+  $("jobinfo").textContent = shown ? `${shown.video}: ${shown.status} ${shown.done}/${shown.frames} frames ${shown.elapsed.toFixed(1)} s` : "";
+  const before = W.jobs; W.jobs = Object.fromEntries(jobs.map((j) => [j.id, j]));
+  const ended = before ? jobs.filter((j) => !runs(j) && (!before[j.id] || runs(before[j.id]))) : [];
+  const arrived = (j) => j.video === S.video && j.status === "propagating" && !(before && before[j.id] && before[j.id].done === j.done);
+  if (ended.length) {
+    await refresh(ended.some((j) => j.video === S.video));
+    for (const job of ended) { if (job.status === "failed") { say(job.error); } }
+    for (const job of ended) { if (job.status === "done") { $("jobinfo").dataset.done = String(job.id); } }
+  } else if (jobs.some(arrived)) {  // the open video's filmstrip fills in
+    S.info = await api(`/api/videos/${encodeURIComponent(S.video)}`); drawFilmstrip();
+  }
+  return running.length > 0;
+}
+// The page read again: the videos' table, the open video, the proposal and (``reopen``) the open frame, unless
+// the person is drawing on it; opened as at the start when it never was (the server did not answer then).
+async function refresh(reopen = true) {
+  if (!S.info) { await openFirst(); return; }
   await loadSession();
   S.info = await api(`/api/videos/${encodeURIComponent(S.video)}`); S.known = S.info.objects.map((o) => o.id);
   fillObjects(); drawFilmstrip();
-  // the open frame shows its new mask, unless the person went on drawing on it while the clip propagated;
-  // S.frame is read now, so a frame they opened meanwhile stays open
-  if (!editing()) { await openFrame(S.frame); }
+  // S.frame is read now, so a frame the person opened meanwhile stays open
+  if (reopen && !editing()) { await openFrame(S.frame); }
   await loadProposal();
+}
+async function openFirst() {
+  const data = await loadSession();
+  const p = await loadProposal();
+  await openVideo(p ? p.video : data.videos[0].name, p ? p.frame : null);
+  document.body.dataset.ready = "1";
 }
 async function start() {
   wire();
-  try {
-    const data = await loadSession();
-    const p = await loadProposal();
-    await openVideo(p ? p.video : data.videos[0].name, p ? p.frame : null);
-    document.body.dataset.ready = "1";
-  } catch (err) { fail(err); }
+  try { await openFirst(); } catch (err) { fail(err); }
+  watch();
 }
 start();
