@@ -213,10 +213,16 @@ MODEL_CASES = [
     Case(
         "validate with a checkpoint of an image student where the config names the default video one",
         lambda t, d: [
-            "validate", "--config", str(CONFIG), "--data.root", str(d["streets"]),
-            "--trainer.default_root_dir", str(t / "runs"),
-            "--ckpt_path", _checkpoint_of(t, "hrnetv2_w18_small"),
-        ],  # fmt: skip
+            "validate",
+            "--config",
+            str(CONFIG),
+            "--data.root",
+            str(d["streets"]),
+            "--trainer.default_root_dir",
+            str(t / "runs"),
+            "--ckpt_path",
+            _checkpoint_of(t, "hrnetv2_w18_small"),
+        ],
         2,  # the config's clips of 3 frames then refuse the image student, which the warning explains
         "holds a 'hrnetv2_w18_small' student, which is used: the 'tmanet_r18' of the config is the default",
         lambda t: [t / "runs"],
