@@ -70,15 +70,19 @@ def test_last_ckpt_is_the_final_state_when_the_metric_gets_worse_last_resumes_an
     assert scored.config_init.validate.ckpt_path == str(folder / "epoch0-step1-miou0.900.ckpt")
 
 
-def _frames(tiny_streets: Path, folder: Path, truncated: int) -> Path:
-    """Six frames of a validation clip as ``folder/video/00i.png``, frame ``truncated`` cut short."""
+def _frames(
+    tiny_streets: Path, folder: Path, truncated: int | None = None, damaged: int | None = None
+) -> Path:
+    """Six frames of a validation clip as ``folder/video/00i.png``; frame ``truncated`` cut short, or frame
+    ``damaged`` with its pixel data overwritten (whole by its header and end, undecodable)."""
     clip = get_format("cityscapes", tiny_streets).clips("val")[0]
     (folder / "video").mkdir(parents=True)
     for i in range(6):
         shutil.copy(clip.frame_path(i - 5), folder / "video" / f"00{i}.png")
-    cut = folder / "video" / f"00{truncated}.png"
-    cut.write_bytes(cut.read_bytes()[:300])
-    return cut
+    bad = folder / "video" / f"00{truncated if truncated is not None else damaged}.png"
+    data = bad.read_bytes()
+    bad.write_bytes(data[:300] if truncated is not None else data[:100] + bytes(200) + data[300:])
+    return bad
 
 
 def _predict(tiny_streets: Path, frames: Path, out: Path) -> list[str]:
@@ -87,11 +91,11 @@ def _predict(tiny_streets: Path, frames: Path, out: Path) -> list[str]:
 
 def test_a_predict_that_fails_on_a_truncated_frame_keeps_the_predictions_it_wrote(tiny_streets, tmp_path):
     """The run folder was removed on any failure outside fit, with the PNGs written into it."""
-    cut = _frames(tiny_streets, tmp_path / "frames", truncated=5)
+    damaged = _frames(tiny_streets, tmp_path / "frames", damaged=5)
     out = tmp_path / "runs"
     with pytest.raises(DataError) as error:
         run_lightning_cli(_predict(tiny_streets, tmp_path / "frames", out))
-    assert str(error.value) == f"{cut}: {TRUNCATED}"
+    assert str(error.value) == f"{damaged}: cannot decode image (corrupt or not an image)"
     (predictions,) = out.glob("*/version_0/predictions")
     written = sorted(str(path.relative_to(predictions)) for path in predictions.rglob("*.png"))
     kinds = ("color", "labelIds", "trainIds")
