@@ -24,8 +24,8 @@ with a token, every request but ``/static``'s must carry it as the ``token`` que
                                                    contour through them (and, closed, its mask)
     POST /api/videos/{video}/{frame}/superpixels   {"points": [[x, y], …]} → the superpixels a stroke crosses
     POST /api/videos/{video}/{frame}/upload        a mask PNG (body) → its object ids
-    POST /api/videos/{video}/{frame}/submit        {"clicks": […]} or {"mask": rle, "boxes"?}, "new_objects",
-                                                   "names" → 202 and the propagation's job
+    POST /api/videos/{video}/{frame}/submit        {"clicks": […]} or {"mask": rle, "boxes"?, "clicked"?},
+                                                   "new_objects", "names" → 202 and the propagation's job
     GET  /api/jobs                                 the propagations and their progress
     GET  /api/proposal[?video=…]                   the next proposal (provisional while a video propagates)
                                                    and the class names of its objects
@@ -405,8 +405,9 @@ class AnnotationApp(JSONRoutes):
         new_objects = data.get("new_objects", False)
         if not isinstance(new_objects, bool):
             raise RequestError(400, "new_objects must be true or false")
-        if "boxes" in data and "mask" not in data:
-            raise RequestError(400, 'boxes say how a "mask" was made; clicks take none')
+        if ("boxes" in data or "clicked" in data) and "mask" not in data:
+            raise RequestError(400, 'boxes and clicked say how a "mask" was made; clicks take none')
+        clicked = _by_object(data.get("clicked", {}), "clicked", "n", lambda v: _whole([v]), "a click count")
 
         def add() -> dict[str, Any]:
             shown = self.service.current_mask(name, frame)  # what the person corrected, as the page shows it
@@ -416,6 +417,7 @@ class AnnotationApp(JSONRoutes):
                 ids=decode_rle(data["mask"], shown.shape) if "mask" in data else None,
                 clicks=clicks,
                 boxes=_drawn_boxes(data["boxes"], shown.shape) if "boxes" in data else {},
+                clicked=clicked,
                 names=names,
                 new_objects=new_objects,
             )

@@ -213,6 +213,34 @@ def test_a_mask_the_box_tool_made_is_booked_as_a_box_and_its_clicks(
     ]
 
 
+def test_an_object_made_with_clicks_beside_one_drawn_is_booked_as_its_clicks(
+    client: TestClient, service: SessionService, davis: Path
+) -> None:
+    """A frame whose new object was drawn (a polygon) and whose other object the person clicked: the
+    clicked one costs 1.5 s a click (and the frame's 1 s), not a drawn mask's 80 s."""
+    ids = (cv2.imread(str(truth_png(davis, 0)), 0) > 0).astype(np.uint8)
+    ids[400:440, 20:60] = 2  # a second object, drawn
+    frame = f"/api/videos/{VIDEO}/0/submit"
+    for clicked, problem in (
+        ({"3": 2}, "object 3 made with clicks is not in the mask, which holds [1, 2]"),
+        ({"1": 0}, "object 1 made with 0 clicks, not 1…100"),
+        ({"1": "3"}, "'1' → '3' is not an object id 1…254 and a click count"),
+    ):
+        refused = client.post(frame, json={"mask": encode_rle(ids), "clicked": clicked})
+        assert refused.status_code == 400 and problem in refused.json()["error"], refused.text
+    clicks = client.post(frame, json={"clicks": CLICKS, "clicked": {"1": 1}})
+    assert clicks.status_code == 400 and "clicks take none" in clicks.json()["error"]
+    sent = client.post(frame, json={"mask": encode_rle(ids), "clicked": {"1": 3}})
+    assert sent.status_code == 202, sent.text
+    assert (sent.json()["record"]["kind"], sent.json()["record"]["seconds"]) == ("mask", 3 * 1.5 + 1 + 80)
+    service.wait()
+    state = service.session.state(VIDEO)
+    assert state is not None and [(a.object, a.kind, a.seconds, a.clicks) for a in state.annotations] == [
+        (1, "clicks", 5.5, 3),
+        (2, "mask", 80.0, 0),
+    ]
+
+
 def test_two_tabs_submitting_at_once_leave_a_consistent_session(
     client: TestClient, service: SessionService, davis: Path
 ) -> None:

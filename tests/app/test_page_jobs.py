@@ -116,3 +116,29 @@ def test_a_box_dragged_off_the_frame_is_clipped_to_it(browser, served) -> None: 
     drag(browser, (700, 300), (900, 520))  # past the right and bottom edges of the 854×480 frame
     wait_for(browser, "return S.box !== null")
     assert browser.execute_script("return S.box") == [700, 300, 853, 479]
+
+
+def test_each_object_is_booked_by_the_tools_it_took(browser, served) -> None:  # noqa: F811
+    """The swan boxed, a new object drawn as a polygon beside it: the swan is still booked as its box (the
+    whole frame counted as drawn freehand once any object was, and the box was booked as an 80 s mask)."""
+    import json
+    import time
+
+    from selenium.webdriver.common.by import By
+
+    address, state = served
+    box_on_frame_0(browser, address)
+    browser.find_element(By.ID, "newname").send_keys("bush")
+    browser.find_element(By.ID, "newobject").click()
+    browser.find_element(By.CSS_SELECTOR, "input[value='polygon']").click()
+    for x, y in ((50, 400), (150, 400), (150, 460)):
+        click_on(browser, x, y)
+    browser.execute_script("closePolygon('replace')")
+    browser.find_element(By.ID, "submit").click()
+    saved = state / VIDEO / "state.json"
+    deadline = time.monotonic() + 120
+    while not (saved.is_file() and json.loads(saved.read_text(encoding="utf-8"))["annotations"]):
+        assert time.monotonic() < deadline, "the submit was not saved"
+        time.sleep(0.2)
+    annotations = json.loads(saved.read_text(encoding="utf-8"))["annotations"]
+    assert [(a["object"], a["kind"]) for a in annotations] == [(1, "box"), (2, "mask")]

@@ -10,8 +10,9 @@ const S = { palette: [], video: null, info: null, frame: null, opening: 0, known
   work: null, clicks: [],
   base: null, edited: false, undo: [], polygon: [], painting: false, busy: false, proposalTimer: null,
   box: null, drag: null, boxClicks: [], toolBase: null, toolMode: "replace", anchors: [], contour: [], stroke: [],
-  // how this frame's edit was made, for the ledger: object → corrective clicks of each box, and any freehand edit
-  boxed: {}, freehand: false };
+  // how this frame's edit was made, for the ledger, object by object: its box and the box's corrective clicks,
+  // its clicks, whether it was drawn freehand
+  boxed: {}, clicked: {}, freehand: {} };
 
 function url(path) { return token ? path + (path.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(token) : path; }
 async function api(path, options) {
@@ -162,7 +163,7 @@ function centreThumb(thumb) {
 async function openFrame(frame) {
   // the last frame asked for wins: a click while an earlier frame still loads (after a job, say) opens the clicked one
   const ticket = ++S.opening;
-  S.frame = frame; S.clicks = []; S.undo = []; S.polygon = []; S.edited = false; S.boxed = {}; S.freehand = false; endTool();
+  S.frame = frame; S.clicks = []; S.undo = []; S.polygon = []; S.edited = false; S.boxed = {}; S.clicked = {}; S.freehand = {}; endTool();
   for (const d of document.querySelectorAll(".thumb")) {
     d.classList.toggle("open", +d.dataset.frame === frame);
     if (+d.dataset.frame === frame) { centreThumb(d); }
@@ -279,12 +280,12 @@ async function scissorsAnchor(x, y) {
 async function closeScissors(mode) {
   try {
     const data = await post("scissors", { points: S.anchors, closed: true });
-    S.anchors = []; S.contour = []; shaped(data, mode); S.freehand = true; $("frameinfo").dataset.scissors = String(S.undo.length);
+    S.anchors = []; S.contour = []; shaped(data, mode); S.freehand[object()] = true; $("frameinfo").dataset.scissors = String(S.undo.length);
   } catch (err) { fail(err); }
 }
 async function paintSuperpixels(mode) {
   const stroke = S.stroke; S.stroke = []; S.toolBase = S.work.slice();
-  try { shaped(await post("superpixels", { points: stroke }), mode); S.freehand = true; $("frameinfo").dataset.superpixels = String(S.undo.length); }
+  try { shaped(await post("superpixels", { points: stroke }), mode); S.freehand[object()] = true; $("frameinfo").dataset.superpixels = String(S.undo.length); }
   catch (err) { draw(); fail(err); }
 }
 // Whether the open frame holds an edit not submitted yet, and whether the page holds any unsubmitted work
@@ -296,7 +297,7 @@ function unsubmitted() {
 // Whether the person lets the open frame go: asked only when its edit would be lost.
 function leave() { return !editing() || confirm(`Discard the unsubmitted edit of ${S.video} frame ${S.frame}?`); }
 function remember() {
-  S.undo.push({ work: S.work.slice(), clicks: S.clicks.slice(), edited: S.edited, base: S.base, box: S.box, boxed: { ...S.boxed }, freehand: S.freehand,
+  S.undo.push({ work: S.work.slice(), clicks: S.clicks.slice(), edited: S.edited, base: S.base, box: S.box, boxed: { ...S.boxed }, clicked: { ...S.clicked }, freehand: { ...S.freehand },
     boxClicks: S.boxClicks.slice(), toolBase: S.toolBase, toolMode: S.toolMode, anchors: S.anchors.slice(), contour: S.contour });
 }
 function tool() { return document.querySelector("input[name=tool]:checked").value; }
@@ -318,7 +319,7 @@ function paint(x, y) {
 async function click(x, y, positive) {
   if (!S.clicks.length && S.edited) { S.base = S.work.slice(); }
   const obj = object();
-  S.clicks.push({ object: obj, x, y, positive }); draw();
+  S.clicks.push({ object: obj, x, y, positive }); S.clicked[obj] = (S.clicked[obj] || 0) + 1; draw();
   const clicks = S.clicks, sent = clicks.length, video = S.video, frame = S.frame;
   const body = { clicks };
   if (S.edited) { body.base = encode(S.base); }
@@ -380,13 +381,16 @@ function putUpload(ids, objects) {
   }
   const dropped = [...new Set(shown)].filter((id) => id && !objects.includes(id)).sort((a, b) => a - b);
   for (const id of fresh) { S.added[id] = null; }
-  takeUpload(ids); fillObjects(); $("newobjects").checked = false;
+  takeUpload(ids, objects); fillObjects(); $("newobjects").checked = false;
   say(`upload: the mask of ${where} replaced by objects ${objects.join(", ")}`
     + (fresh.length ? `; new: object${fresh.length > 1 ? "s" : ""} ${fresh.join(", ")}` : "")
     + (dropped.length ? `; not in it, so removed from this frame: object${dropped.length > 1 ? "s" : ""} ${dropped.join(", ")}` : ""));
 }
-function takeUpload(work) {
-  remember(); endTool(); S.polygon = []; S.work = work; S.edited = true; S.freehand = true; S.clicks = []; draw(); frameInfo();
+// An uploaded mask put on the frame: its objects (the chosen one, or every one of a file of several) were drawn.
+function takeUpload(work, objects = [object()]) {
+  remember(); endTool(); S.polygon = []; S.work = work; S.edited = true; S.clicks = [];
+  for (const id of objects) { S.freehand[id] = true; }
+  draw(); frameInfo();
 }
 // "object 3", or "object 3 "dog"" when the person named it.
 function objectLabel(id) {
@@ -400,7 +404,7 @@ function closePolygon(mode) {
   for (const [x, y] of S.polygon) { ctx.lineTo(x, y); } ctx.closePath(); ctx.fillStyle = "#fff"; ctx.fill();
   const alpha = ctx.getImageData(0, 0, off.width, off.height).data;
   const bits = new Uint8Array(S.work.length); for (let i = 0; i < bits.length; i++) { bits[i] = alpha[4 * i + 3] > 127 ? 1 : 0; }
-  S.work = apply(S.work, bits, mode || $("mode").value); S.polygon = []; S.edited = true; S.freehand = true; S.clicks = []; draw(); done();
+  S.work = apply(S.work, bits, mode || $("mode").value); S.polygon = []; S.edited = true; S.freehand[object()] = true; S.clicks = []; draw(); done();
 }
 function wire() {
   const canvas = $("overlay");
@@ -419,7 +423,7 @@ function wire() {
     if (tool() === "polygon") { if (!S.polygon.length) { remember(); } S.polygon.push([x, y]); draw(); return; }
     remember();
     if (tool() === "superpixels") { S.stroke = [[x, y]]; S.strokeMode = e.altKey || $("mode").value === "subtract" ? "subtract" : "add"; draw(); return; }
-    S.painting = true; S.edited = true; S.freehand = true; S.clicks = []; paint(x, y); draw(); done();
+    S.painting = true; S.edited = true; S.freehand[object()] = true; S.clicks = []; paint(x, y); draw(); done();
   });
   canvas.addEventListener("mousemove", (e) => {
     const [x, y] = point(e);
@@ -481,9 +485,15 @@ function wire() {
 }
 async function submit() {
   const body = (!S.edited && S.clicks.length) ? { clicks: S.clicks } : { mask: encode(S.work) };
-  // a mask made with the box tool alone is booked (and exported) as boxes and their clicks, not as a drawn mask
-  if (body.mask && !S.freehand && Object.keys(S.boxed).length) { body.boxes = S.boxed; }
   const present = new Set(S.work); const fresh = [...present].filter((id) => id && !S.known.includes(id));
+  // an object made with the box tool, or with clicks, and not drawn freehand, is booked (and exported) as its
+  // box or its clicks, not as a drawn mask, whatever tools the frame's other objects took
+  if (body.mask) {
+    const made = (table, more = () => true) => Object.fromEntries(Object.entries(table).filter(([id]) => present.has(+id) && !S.freehand[id] && more(id)));
+    const boxes = made(S.boxed); const clicked = made(S.clicked, (id) => !(id in boxes));
+    if (Object.keys(boxes).length) { body.boxes = boxes; }
+    if (Object.keys(clicked).length) { body.clicked = clicked; }
+  }
   // only objects the person declared (New object, or an upload's ids with "new objects" ticked) are sent as
   // new: any other id the video does not know is refused by the server, as `annotate add` refuses it
   body.new_objects = fresh.length > 0 && S.known.length > 0 && fresh.every((id) => id in S.added);
@@ -499,7 +509,7 @@ async function submit() {
     done(); for (const id of fresh) { delete added[id]; }  // declared objects not in the mask stay declared
     for (const id of named) { delete renamed[id]; }
     // what was submitted is the frame's mask now: later drawing is a new edit
-    S.base = S.work.slice(); S.edited = false; S.clicks = []; S.undo = []; S.polygon = []; S.boxed = {}; S.freehand = false; endTool();
+    S.base = S.work.slice(); S.edited = false; S.clicks = []; S.undo = []; S.polygon = []; S.boxed = {}; S.clicked = {}; S.freehand = {}; endTool();
     frameInfo();
     loadProposal().catch((err) => fail(err));
     // the next frame can be annotated and submitted at once: a submit while the clip propagates supersedes it

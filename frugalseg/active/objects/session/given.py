@@ -103,6 +103,8 @@ class GivenAnnotation:
         object_id: the object a one-object ``ids`` map shows.
         boxes: object → its box, for the objects of ``ids`` the page's box tool made: each is booked
             as a box instead of a drawn mask, and exported with its box.
+        clicked: object → the clicks it took, for the objects of ``ids`` the page made with clicks alone
+            while another object of the frame was drawn: each is booked as its clicks, not a drawn mask.
         names: object → its class name (1…64 printable characters), for objects it holds.
         new_objects: the ids not annotated before are objects that first appear on this frame.
         white_on_black: the mask came as a black-and-white image with no ``object_id`` (object 1 by
@@ -115,6 +117,7 @@ class GivenAnnotation:
     clicks: tuple[GivenClick, ...] = ()
     object_id: int | None = None
     boxes: Mapping[int, DrawnBox] = field(default_factory=dict)
+    clicked: Mapping[int, int] = field(default_factory=dict)
     names: Mapping[int, str] = field(default_factory=dict)
     new_objects: bool = False
     white_on_black: bool = False
@@ -136,6 +139,7 @@ class GivenAnnotation:
             named[int(obj)] = object_name(obj, name)
         object.__setattr__(self, "names", named)
         object.__setattr__(self, "boxes", dict(self.boxes))
+        object.__setattr__(self, "clicked", dict(self.clicked))
 
     @classmethod
     def read(
@@ -212,8 +216,16 @@ class GivenAnnotation:
         return list(clicks)
 
     def _check_boxes(self) -> None:
-        if self.boxes and self.ids is None:
+        if (self.boxes or self.clicked) and self.ids is None:
             raise DataError(self.source, "boxes describe how a mask was made; clicks take none")
+        for obj, count in self.clicked.items():
+            if obj not in self.objects or obj in self.boxes:
+                where = (
+                    "a box's object" if obj in self.boxes else f"not in the mask, which holds {self.objects}"
+                )
+                raise DataError(self.source, f"object {obj} made with clicks is {where}")
+            if not 1 <= count <= MAX_BOX_CLICKS:
+                raise DataError(self.source, f"object {obj} made with {count} clicks, not 1…{MAX_BOX_CLICKS}")
         height, width = self.shape
         for obj, box in self.boxes.items():
             if obj not in self.objects:
@@ -263,7 +275,8 @@ def _given_mask(
     """A mask of every object of a frame, each object booked by how the person made it.
 
     An object the page's box tool made is a ``box`` (``box_seconds`` and ``click_seconds`` a
-    corrective click, as the loop's box type books it); an object whose mask is the ``current`` one,
+    corrective click, as the loop's box type books it), one its clicks made is a ``clicks`` annotation
+    (``click_seconds`` a click); an object whose mask is the ``current`` one,
     but for pixels another object of the frame took (`_accepted`), was looked at and accepted: a
     ``clicks`` annotation with no click, free but for the frame's look; any other object was drawn: a
     ``mask``, ``vos_mask_seconds``. A frame with an
@@ -280,6 +293,9 @@ def _given_mask(
         if obj in given.boxes:
             kinds[obj], clicks[obj] = "box", given.boxes[obj].clicks
             seconds[obj] = costs.box_seconds + costs.click_seconds * clicks[obj]
+        elif obj in given.clicked:
+            kinds[obj], clicks[obj] = "clicks", given.clicked[obj]
+            seconds[obj] = costs.click_seconds * clicks[obj]
         elif _accepted(given.ids, current, obj):
             kinds[obj], seconds[obj] = "clicks", 0.0
         else:
