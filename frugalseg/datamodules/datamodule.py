@@ -269,7 +269,8 @@ class VideoSegDataModule(L.LightningDataModule):
             for clip in clips:
                 clip.drop_labels(LabelKind.FINE)
             self.sources[LabelKind.FINE].attach(fmt, self.splits.train, clips)
-        check_served(self.recipe, clips, self.splits.train)
+        with option_paths(recipe="data.recipe.name"):
+            check_served(self.recipe, clips, self.splits.train)
         self._check_crop(clips)
         for kind in kinds:
             self.source(kind).attach(fmt, self.splits.train, clips)

@@ -147,7 +147,8 @@ def test_recipe_offset_outside_a_clip_fails_before_training(shared_data):
         loader=LoaderOptions(num_workers=0),
     )
     with pytest.raises(
-        ValueError, match=r"recipe B3: no clip has a frame at offset -10 \(clips span offsets \+0…\+0\)"
+        ValueError,
+        match=r"^data.recipe.name: recipe B3: no clip has a frame at offset -10 \(clips span offsets \+0…\+0",
     ):
         data.setup("fit")
 
