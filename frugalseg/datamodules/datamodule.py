@@ -274,7 +274,38 @@ class VideoSegDataModule(L.LightningDataModule):
         self._check_crop(clips)
         for kind in kinds:
             self.source(kind).attach(fmt, self.splits.train, clips)
+        if LabelKind.PSEUDO in kinds and not self.source(LabelKind.PSEUDO).makes_labels:
+            clips = self._served_by_store(clips)
         return clips
+
+    def _served_by_store(self, clips: list[Clip]) -> list[Clip]:
+        """The clips a given pseudo-label store holds the recipe's pseudo-labels of: the ones drawn from.
+
+        A store labels some clips (an annotation loop's videos, a session's): the others cannot be
+        trained on at the recipe's offsets, and drawing them failed at their first batch.
+        """
+        offsets = self.recipe.pseudo_offsets
+        served = [
+            clip
+            for clip in clips
+            if all(
+                clip.label(offset, LabelKind.PSEUDO) is not None
+                for offset in offsets
+                if clip.has_frame(offset)
+            )
+        ]
+        if not served:
+            raise ConfigError(
+                "data.labels.pseudo",
+                f"the store holds no clip of split {self.splits.train!r} with pseudo-labels at every offset "
+                f"recipe {self.recipe.name} trains on ({', '.join(f'{o:+d}' for o in offsets)})",
+            )
+        if len(served) < len(clips):
+            rank_zero_info(
+                f"recipe {self.recipe.name} draws among the {len(served)} of the {len(clips)} clips of split "
+                f"{self.splits.train!r} whose pseudo-labels at its offsets the store given holds"
+            )
+        return served
 
     def _draw(self, clips: list[Clip], *, quiet: bool = False) -> list[Sample]:
         """The recipe's samples from ``clips`` (the same in `prepare_data` and `setup`).

@@ -82,3 +82,33 @@ def test_a_video_without_masks_trains_on_its_session_labels_with_validation_off(
     assert [(s["clip_id"], s["offset"], s["kind"]) for s in samples] == [
         ("squares-a", 0, "fine"), ("squares-a", 1, "pseudo")
     ]  # fmt: skip
+
+
+def test_a_store_of_some_clips_is_drawn_from_those_alone(tmp_path, monkeypatch) -> None:
+    """An annotation loop labels some videos of a data set: the recipe drew among every clip and failed at
+    the first batch of one the store does not label ("has no pseudo label at offset +1")."""
+    root = write_moving_squares(tmp_path / "davis")
+    fmt = get_format("davis", root)
+    served = next(clip for clip in fmt.clips("train") if clip.clip_id == "squares-a")
+    store = LabelStore(tmp_path / "labels")
+    with store.run(run_config(fmt, "train", "annotation-loop", {})):
+        label = (squares(1, 0) > 0).astype(np.uint8)
+        store.write(
+            served, 1, "pseudo", label, engine="annotation-loop", settings={}, source_offset=0, seconds=0
+        )
+    logged: list[str] = []
+    monkeypatch.setattr(datamodule, "rank_zero_info", logged.append)
+    argv = _fit(
+        root, store.root, tmp_path / "run", "--data.labels.manual", "null", "--data.recipe.budget", "4"
+    )
+    argv[argv.index("video")] = "davis"
+    argv[argv.index("--data.splits.train") + 1] = argv[argv.index("--data.splits.val") + 1] = "train"
+    assert main(argv) == 0
+    (drawn,) = (tmp_path / "run").glob("**/samples.json")
+    samples = json.loads(drawn.read_text(encoding="utf-8"))["samples"]
+    assert [(s["clip_id"], s["offset"], s["kind"]) for s in samples] == [
+        ("squares-a", 0, "fine"), ("squares-a", 1, "pseudo")
+    ]  # fmt: skip
+    assert "recipe F2s draws among the 1 of the 2 clips of split 'train' whose pseudo-labels" in "\n".join(
+        logged
+    )
