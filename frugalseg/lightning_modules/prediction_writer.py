@@ -84,6 +84,7 @@ class SegmentationPredictionWriter(BasePredictionWriter):
         self.overlay_alpha = overlay_alpha
         self._tiles: list[tuple[str, tuple[np.ndarray, np.ndarray]]] = []
         self._written = 0
+        self._names: set[str] = set()
         self._palette = np.zeros((0, 3), dtype=np.uint8)
         self._label_ids: np.ndarray | None = None
         self._root = Path(".")
@@ -99,6 +100,7 @@ class SegmentationPredictionWriter(BasePredictionWriter):
             rank_zero_info("predict: the classes are not the 19 Cityscapes classes; no labelIds PNGs written")
         self._tiles = []
         self._written = 0
+        self._names = set()
 
     def write_on_batch_end(
         self,
@@ -125,6 +127,7 @@ class SegmentationPredictionWriter(BasePredictionWriter):
             if len(self._tiles) < self.contact_sheet:
                 self._tiles.append((name, self._tile_pair(batch["frames"][i, -1], color, name)))
             self._written += 1
+            self._names.add(name)
 
     def _tile_pair(self, frame: torch.Tensor, color: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
         """The frame (denormalised) and the frame with the prediction blended over it, at tile size."""
@@ -154,9 +157,22 @@ class SegmentationPredictionWriter(BasePredictionWriter):
         if tiles and trainer.is_global_zero:
             write_png_atomic(self._root / "contact_sheet.png", contact_sheet([pair for _, pair in tiles]))
         frames = f"{written} frame" + ("" if written == 1 else "s")
+        earlier = self._earlier_maps(formats[0]) if formats and trainer.world_size == 1 else 0
         rank_zero_info(
             f"predict: {frames} written to {self._root} ({', '.join(formats)})"
             + (f"; contact sheet {self._root / 'contact_sheet.png'}" if tiles else "")
+            + (
+                f"; {earlier} maps in {self._root / formats[0]} are of an earlier run, not this one"
+                if earlier
+                else ""
+            )
+        )
+
+    def _earlier_maps(self, kind: str) -> int:
+        """How many ``kind`` maps in the output folder this run did not write (a run before it did)."""
+        folder = self._root / kind
+        return sum(
+            p.relative_to(folder).with_suffix("").as_posix() not in self._names for p in folder.rglob("*.png")
         )
 
     def _gather_tiles(self, trainer: L.Trainer) -> list[tuple[str, tuple[np.ndarray, np.ndarray]]]:

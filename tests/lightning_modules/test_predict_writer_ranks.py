@@ -75,3 +75,23 @@ def test_ddp_predict_counts_every_rank_and_draws_the_sheet_from_all_ranks(tmp_pa
     sheet = np.asarray(Image.open(tmp_path / "contact_sheet.png").convert("RGB"))
     np.testing.assert_array_equal(sheet, contact_sheet(pairs))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["contact_sheet.png", "trainIds"]  # no tiles left
+
+
+def test_a_run_into_a_folder_used_before_says_how_many_maps_are_not_its_own(tmp_path, monkeypatch) -> None:
+    """The first run wrote a0…a2, the second a0 alone: its line says 2 maps are of the earlier run."""
+    said: list[str] = []
+    monkeypatch.setattr(prediction_writer, "rank_zero_info", said.append)
+    module = SimpleNamespace(device=torch.device("cpu"))
+    trainer = SimpleNamespace(strategy=TwoRanks([0]), world_size=1, global_rank=0, is_global_zero=True)
+    for names in (["a0", "a1", "a2"], ["a0"]):
+        writer = _writer(tmp_path)
+        writer.contact_sheet = 0
+        trainer.strategy.counts = [len(names)]
+        prediction, batch = _batch(names)
+        writer.write_on_batch_end(None, module, prediction, None, batch, 0, 0)  # type: ignore[arg-type]
+        writer.on_predict_end(trainer, module)  # type: ignore[arg-type]
+    assert said == [
+        f"predict: 3 frames written to {tmp_path} (trainIds)",
+        f"predict: 1 frame written to {tmp_path} (trainIds); 2 maps in {tmp_path / 'trainIds'} are of an "
+        "earlier run, not this one",
+    ]
