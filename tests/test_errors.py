@@ -9,7 +9,14 @@ import pytest
 from torch.utils.data import DataLoader, Dataset
 
 from frugalseg.cli import _bad_input
-from frugalseg.errors import ConfigError, DataError, FrugalsegError, MissingPackageError, WeightsError
+from frugalseg.errors import (
+    ConfigError,
+    DataError,
+    FrugalsegError,
+    MissingPackageError,
+    WeightsError,
+    option_paths,
+)
 
 
 class Raising(Dataset):
@@ -70,3 +77,18 @@ def test_a_message_that_only_looks_like_torchs_is_kept():
     text = "Caught DataError in a net, no traceback"
     assert str(DataError(text)) == text and not hasattr(DataError(text), "__notes__")
     assert str(FrugalsegError("x", 2)) == "('x', 2)"
+
+
+def test_option_paths_name_the_option_a_user_set_and_keep_the_rest() -> None:
+    with pytest.raises(ConfigError) as renamed, option_paths(recipe="data.recipe.name"):
+        raise ConfigError("recipe", "unknown recipe 'B4'")
+    assert (renamed.value.option, str(renamed.value)) == (
+        "data.recipe.name",
+        "data.recipe.name: unknown recipe 'B4'",
+    )
+    assert isinstance(renamed.value.__cause__, ConfigError)
+    with pytest.raises(ConfigError) as kept, option_paths(recipe="data.recipe.name"):
+        raise ConfigError("budget", "must be >= 0, got -1")
+    assert str(kept.value) == "budget: must be >= 0, got -1"
+    with pytest.raises(DataError), option_paths(recipe="data.recipe.name"):
+        raise DataError("a.png", "truncated")

@@ -114,6 +114,7 @@ class PredictDataset(Dataset):
     def __init__(self, items: Sequence[PredictItem], scale: float = 1.0) -> None:
         self.items = list(items)
         self.scale = scale
+        self._sizes: dict[Path, tuple[int, int]] = {}  # (width, height) of each frame `check_frames` read
 
     def __len__(self) -> int:
         return len(self.items)
@@ -122,16 +123,17 @@ class PredictDataset(Dataset):
         """Refuse, before any map is written, a frame that is missing, unreadable or cut short.
 
         Raises:
-            DataError: naming the frame (its header and last bytes are read, not its pixels).
+            DataError: naming the frame (its header and last bytes are read, not its pixels; `sizes`
+                reuses the headers).
         """
         for path in dict.fromkeys(path for item in self.items for path in item.frames):
-            image_size(path)
+            self._sizes[path] = image_size(path)
             if not whole_image(path):
                 raise DataError(path, TRUNCATED_IMAGE)
 
     def sizes(self) -> list[tuple[int, int]]:
         """(width, height) of the frame each item segments, from the file headers."""
-        return [image_size(item.frames[-1]) for item in self.items]
+        return [self._sizes.get(item.frames[-1]) or image_size(item.frames[-1]) for item in self.items]
 
     def __getitem__(self, index: int) -> dict:
         item = self.items[index]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any, Literal, cast
 
@@ -274,7 +275,7 @@ class VideoSegmentationModule(BaseTask):
         )
         sums = self._kind_sums()
         for name, (value, count) in terms.items():
-            index = self._kind_names.index(name)
+            index = self._kind_columns[name]
             sums[0, index] += value.detach().double() * count
             sums[1, index] += count
         return total
@@ -285,11 +286,16 @@ class VideoSegmentationModule(BaseTask):
             self._kind_totals = torch.zeros(2, len(self._kind_names), dtype=torch.float64, device=self.device)
         return self._kind_totals
 
-    @property
+    @functools.cached_property
     def _kind_names(self) -> list[str]:
         """Every kind's loss and its terms, in the order of ``model.losses`` (the same on every process)."""
         weights = self.label_loss.weights
         return [name for kind in weights for name in (kind, *(f"{kind}_{loss}" for loss in weights[kind]))]
+
+    @functools.cached_property
+    def _kind_columns(self) -> dict[str, int]:
+        """The column of each of `_kind_names` in the epoch's sums (read at every training step)."""
+        return {name: column for column, name in enumerate(self._kind_names)}
 
     def on_train_epoch_start(self) -> None:
         """Start the epoch's sums of each kind's loss."""

@@ -172,7 +172,7 @@ def resolve(weights: str | Path, checkpoints: str | Path | None = None) -> Loade
       dict, read with ``weights_only=True``;
     * ``http(s)://`` or ``file://`` URL: downloaded (only because it was asked for) into
       ``$FRUGALSEG_CACHE/weights`` (keyed by the full URL) and verified against its card, read from
-      the URL each time (`_from_url`);
+      the URL each time and cached for when it cannot be (`_from_url`);
     * ``hf-hub:ORG/NAME[@REVISION][#sha256=HEX]``: a Hub repository through the Hugging Face cache
       (a frugalseg one, as ``frugalseg zoo publish --hub-folder`` writes it, or a state dict), verified
       against its card, the Hub's record and the given sha256 (`load_hub_weights`).

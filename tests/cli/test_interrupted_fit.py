@@ -15,6 +15,14 @@ from cli_helpers import training_fit
 from frugalseg.cli import INTERRUPTED, main
 
 
+def _ctrl_c() -> None:
+    """Send this process a SIGINT, as a terminal's Ctrl-C does, and wait for its KeyboardInterrupt."""
+    os.kill(os.getpid(), signal.SIGINT)
+    for _ in range(100):  # the signal is delivered between two of these sleeps
+        time.sleep(0.01)
+    raise AssertionError("the run went on after SIGINT")
+
+
 def test_the_trainers_exit_after_a_ctrl_c_is_an_interrupt(monkeypatch, capsys) -> None:
     from frugalseg.cli import lightning
 
@@ -24,10 +32,7 @@ def test_the_trainers_exit_after_a_ctrl_c_is_an_interrupt(monkeypatch, capsys) -
     def fit(words: list[str]) -> None:
         # as Lightning's _call_and_handle_interrupt does: log a line, ignore SIGINT, exit 1
         try:
-            os.kill(os.getpid(), signal.SIGINT)
-            for _ in range(100):
-                time.sleep(0.01)
-            raise AssertionError("the run went on after SIGINT")
+            _ctrl_c()
         except KeyboardInterrupt:
             record = logging.LogRecord(
                 "x", logging.INFO, "", 0, "\nDetected KeyboardInterrupt, …", None, None
@@ -54,10 +59,7 @@ def test_a_ctrl_c_caught_by_a_tool_commands_trainer_is_an_interrupt(monkeypatch,
 
     def tool(words: list[str]) -> int:
         try:
-            os.kill(os.getpid(), signal.SIGINT)
-            for _ in range(100):
-                time.sleep(0.01)
-            raise AssertionError("the run went on after SIGINT")
+            _ctrl_c()
         except KeyboardInterrupt:
             sys.exit(1)
 

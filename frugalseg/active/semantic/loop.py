@@ -294,6 +294,17 @@ def check_clip(
 
     Checks what `check_video` checks but the sizes: ≥ 2 frames and ground truth on each (naming the
     frame file without it); and each granularity on the first frame's size.
+
+    Args:
+        fmt: the data set.
+        clip: the clip whose video `read_video` would read.
+        granularities: the sample granularities its loops cut frames into.
+        max_frames: the first frames of the clip read (None: all).
+        scale: the factor frames are shrunk by (0 < scale ≤ 1).
+
+    Raises:
+        ConfigError: a bad ``scale``, fewer than 2 frames, or a granularity the frame size cannot take.
+        DataError: naming a frame without ground truth.
     """
     _check_scale(scale)
     offsets = clip.present_offsets[:max_frames]
