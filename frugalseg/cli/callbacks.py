@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Mapping
 from typing import Any, TextIO
 
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import EarlyStopping, RichModelSummary, RichProgressBar
 from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
 from lightning.pytorch.utilities import rank_zero_only
@@ -67,16 +69,22 @@ class EpochLines(L.Callback):
     Lightning's bar redraws one line that a pipe or file only receives at the end, so a run written to
     a file shows nothing while it trains; this prints ``epoch 1/3 done in 312 s (step 40): train/loss
     0.8123, val/mIoU 0.4321`` at the end of each training epoch (after its validation), flushed. On a
-    terminal the bar shows the same and it prints nothing.
+    terminal the bar shows the same and it prints nothing. ``train/loss`` there is the epoch's mean of
+    the losses its steps returned, over every process, as the per-kind losses beside it are (the bar
+    shows the last step's).
 
     Args:
         always: print the lines on a terminal too.
     """
 
+    #: The key under which the modules log the loss their training step returns.
+    LOSS = "train/loss"
+
     def __init__(self, always: bool = False) -> None:
         self.always = always
         self._started = time.monotonic()
         self._batches = 0
+        self._loss_sum: torch.Tensor | float = 0.0
         self._validated = False
 
     @property
@@ -88,28 +96,39 @@ class EpochLines(L.Callback):
         """Note when the epoch started."""
         self._started = time.monotonic()
         self._batches = 0
+        self._loss_sum = 0.0
         self._validated = False
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Note that this epoch was validated: its line shows the validation metrics."""
         self._validated = self._validated or not trainer.sanity_checking
 
-    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
-        """Count the epoch's batches."""
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, *args: Any
+    ) -> None:
+        """Count the epoch's batches and add up the losses they returned (kept on their device: no sync)."""
         self._batches += 1
+        loss = outputs.get("loss") if isinstance(outputs, Mapping) else outputs
+        if isinstance(loss, torch.Tensor) and loss.numel() == 1:
+            # Lightning hands on the loss divided by the batches a step accumulates
+            self._loss_sum = self._loss_sum + loss.detach() * trainer.accumulate_grad_batches
 
-    @rank_zero_only
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """Print the epoch's line: its number, time, step and logged metrics."""
-        if trainer.sanity_checking or not (self.always or not self.stream.isatty()):
+        """Print the epoch's line: its number, time, step and logged metrics (on the first process)."""
+        if trainer.sanity_checking or not self._batches:  # not self._batches: a resume with nothing left
             return
-        if not self._batches:  # a resumed run with nothing left to train
+        loss = None
+        if isinstance(self._loss_sum, torch.Tensor):  # every process takes part in the mean
+            loss = float(trainer.strategy.reduce(self._loss_sum / self._batches, reduce_op="mean"))
+        if not trainer.is_global_zero or not (self.always or not self.stream.isatty()):
             return
         metrics = {
             k: float(v)
             for k, v in trainer.callback_metrics.items()
             if v.numel() == 1 and (self._validated or not k.startswith("val/"))  # no earlier epoch's scores
         }
+        if loss is not None and self.LOSS in metrics:
+            metrics[self.LOSS] = loss
         shown = ", ".join(f"{name} {metric_text(value)}" for name, value in sorted(metrics.items()))
         total = f"/{trainer.max_epochs}" if trainer.max_epochs not in (None, -1) else ""
         seconds = time.monotonic() - self._started

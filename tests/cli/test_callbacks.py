@@ -9,6 +9,7 @@ import warnings
 from types import SimpleNamespace
 
 import lightning as L
+import pytest
 import torch
 from lightning.pytorch.callbacks import RichProgressBar
 from lightning.pytorch.utilities.rank_zero import rank_zero_info
@@ -86,14 +87,34 @@ class _Tiny(L.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.1)
 
 
-def _fit(callback: EpochLines, tmp_path, max_steps: int = -1, ckpt_path: str | None = None) -> L.Trainer:
+class _KnownLosses(_Tiny):
+    """Returns 1.0 on an epoch's first batch and 3.0 on its second, logged as ``train/loss``."""
+
+    def training_step(self, batch, batch_idx):
+        loss = self.layer(batch[0]).sum() * 0 + (1.0, 3.0)[batch_idx]
+        self.log("train/loss", loss)
+        return loss
+
+
+def _fit(
+    callback: EpochLines, tmp_path, max_steps: int = -1, ckpt_path: str | None = None, module=None, **trainer
+) -> L.Trainer:
     data = DataLoader(TensorDataset(torch.ones(4, 2)), batch_size=2)
-    trainer = L.Trainer(
+    fitted = L.Trainer(
         max_epochs=2, max_steps=max_steps, callbacks=[callback], enable_progress_bar=False,
         enable_model_summary=False, logger=False, enable_checkpointing=False, default_root_dir=tmp_path,
+        **trainer,
     )  # fmt: skip
-    trainer.fit(_Tiny(), data, data, ckpt_path=ckpt_path)
-    return trainer
+    fitted.fit(module or _Tiny(), data, data, ckpt_path=ckpt_path)
+    return fitted
+
+
+@pytest.mark.parametrize("accumulate", [1, 2])
+def test_the_line_gives_the_epochs_mean_loss_not_its_last_steps(tmp_path, capsys, accumulate):
+    """The per-kind losses beside it are epoch means: the total had been the last step's (3.0 here)."""
+    _fit(EpochLines(), tmp_path, module=_KnownLosses(), accumulate_grad_batches=accumulate)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")]
+    assert len(lines) == 2 and all(": train/loss 2.0000," in line for line in lines)
 
 
 def test_a_run_to_a_pipe_or_file_prints_a_line_per_epoch(tmp_path, capsys):

@@ -64,6 +64,7 @@ def test_ddp_fit_validates_as_one_process_and_a_run_resumes_from_its_checkpoint(
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=REPO)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "sync_dist" not in result.stderr  # each kind's epoch loss is summed over both processes
+    assert result.stdout.count("epoch 1/1 done") == 1  # its loss the mean over both processes, printed once
     (samples_file,) = tmp_path.glob("**/samples.json")
     samples = json.loads(samples_file.read_text(encoding="utf-8"))
     assert samples["recipe"] == "B3" and len(samples["samples"]) == 6
