@@ -29,6 +29,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -219,6 +220,7 @@ def _demux(video: Path) -> tuple[list[tuple[int | None, int | None, bool]], dict
                 )
             packets.append((packet.pts, packet.dts, packet.is_keyframe))
         time_base = stream.time_base or av.time_base
+        _warn_if_short(video, packets, stream.time_base, stream.average_rate, container.duration)
         meta = {
             "width": int(stream.codec_context.width),
             "height": int(stream.codec_context.height),
@@ -233,6 +235,40 @@ def _demux(video: Path) -> tuple[list[tuple[int | None, int | None, bool]], dict
     if not packets:
         raise DataError(video, "the video holds no frames")
     return packets, meta
+
+
+#: A video whose frames end more than this share of its header's duration early (and 2 frames) is reported.
+SHORT_SHARE = 0.1
+
+
+def _warn_if_short(
+    video: Path,
+    packets: list[tuple[int | None, int | None, bool]],
+    time_base: Fraction | None,
+    rate: Fraction | None,
+    duration: int | None,
+) -> None:
+    """Warn when ``video``'s frames end well before the ``duration`` (µs) its header gives.
+
+    A Matroska file cut off ends on a whole cluster, so no packet is corrupt and its header holds no frame
+    count: only its duration tells that frames are missing.
+    """
+    times = [pts if pts is not None else dts for pts, dts, _ in packets]
+    known = [time for time in times if time is not None]
+    if not duration or not rate or not time_base or len(known) < 2:
+        return
+    frame = 1 / float(rate)
+    seconds = float((max(known) - min(known)) * time_base) + frame
+    header = duration / 1_000_000  # libav's AV_TIME_BASE
+    if seconds < header - max(SHORT_SHARE * header, 2 * frame):
+        logger.warning(
+            "%s: the file may end early (truncated): its %d frames run %.2f s of the %.2f s its header "
+            "gives; re-export the video if frames are missing",
+            video,
+            len(packets),
+            seconds,
+            header,
+        )
 
 
 def _count_decoded(video: Path) -> int:

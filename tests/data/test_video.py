@@ -5,6 +5,7 @@ car-shadow video against its JPEG frames."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -371,3 +372,17 @@ def test_more_videos_than_open_decoders_read_on_threads_give_every_frame(tmp_pat
     with ThreadPoolExecutor(8) as pool:
         numbers = list(pool.map(read, reads))
     assert numbers == [20 * v + i for v, i in reads]
+
+
+def test_a_matroska_file_cut_off_is_reported_and_a_whole_one_is_not(tmp_path, caplog):
+    """A cut MKV ends on a whole cluster (no corrupt packet, no frame count): only its duration tells."""
+    whole = write_video(tmp_path / "whole.mkv", [numbered_frame(i) for i in range(20)])
+    cut = cut_video(whole, tmp_path / "cut.mkv", keep=0.5)
+    with caplog.at_level(logging.WARNING, logger="frugalseg.data.videos"):
+        assert len(video_index(whole)) == 20
+        assert not [r for r in caplog.records if r.name == "frugalseg.data.videos"]
+        frames = len(video_index(cut))
+    assert 0 < frames < 20
+    (message,) = [r.getMessage() for r in caplog.records if r.name == "frugalseg.data.videos"]
+    assert message.startswith(f"{cut}: the file may end early (truncated): its {frames} frames run ")
+    assert message.split(" of the ")[1].startswith("0.80 s its header gives")  # 20 frames at 25 fps
