@@ -57,7 +57,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from frugalseg.autolabel.boxes import boxes_json_path
 from frugalseg.autolabel.clicks import clicks_json_path
-from frugalseg.autolabel.store import LabelStore, confidence_path, instances_path
+from frugalseg.autolabel.store import LEDGER_ENGINES, LabelStore, confidence_path, instances_path
 from frugalseg.data.clips import IGNORE_INDEX, Clip, LabelKind, LabelRef
 from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts
 from frugalseg.data.formats import FORMATS, Format, SyntheticFormat, get_format
@@ -67,10 +67,6 @@ from frugalseg.errors import DataError, LabelStoreError
 REPORT_FILE = "report.json"
 PLOT_FILE = "quality.png"
 THRESHOLDS = (0.5, 0.7)
-#: The engines of stores whose records' ``seconds`` are the human seconds booked on each label (a
-#: person's ``annotate export``, ``annotate simulate``: `frugalseg.active.objects.labels.video_labels`;
-#: ``annotate semantic``: `frugalseg.active.semantic.simulate.ENGINE`).
-LEDGER_ENGINES = ("annotation-session", "annotation-loop", "hvsa")
 
 
 def open_store_format(run: dict[str, Any], run_path: Path) -> tuple[str, Format]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from frugalseg.autolabel.engines import get_propagator
 from frugalseg.autolabel.flow_options import FlowEstimator, FlowOcclusion
 from frugalseg.autolabel.propagate import propagate_split
 from frugalseg.autolabel.runs import LabellingSummary
-from frugalseg.autolabel.store import LabelStore
+from frugalseg.autolabel.store import LEDGER_ENGINES, LabelStore
 from frugalseg.data.clips import Clip, LabelKind, LabelRef
 from frugalseg.data.formats import Format
 from frugalseg.data.io import cache_dir, frame_fingerprint
@@ -130,6 +130,22 @@ class StoredLabels(LabelSource):
         if self.kind is not LabelKind.CLICKS:
             return None
         return len(read_clicks_json(clicks_json_path(ref.path)))
+
+    def booked_seconds(self, split: str, clip_ids: Collection[str]) -> float | None:
+        """The seconds the records of ``clip_ids`` book, where a person's session or loop wrote the store.
+
+        Each record books the time spent on its own frame (`LEDGER_ENGINES`), so a clip's labels cost the
+        sum over all of its records, the propagated ones (0 s) and the clicked ones alike.
+        """
+        store = LabelStore(self.store)
+        if read_run(store).get("engine") not in LEDGER_ENGINES:
+            return None
+        wanted = set(clip_ids)
+        return sum(
+            float(record.get("seconds") or 0.0)
+            for record in store.records()
+            if record["kind"] == self.kind.value and record["split"] == split and record["clip_id"] in wanted
+        )
 
 
 class FlowLabels(LabelSource):

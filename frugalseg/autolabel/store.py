@@ -52,6 +52,10 @@ logger = logging.getLogger(__name__)
 RUN_FILE = "run.json"
 MANIFEST_FILE = "manifest.jsonl"
 LOCK_FILE = ".lock"
+#: The engines of stores whose records' ``seconds`` are the human seconds booked on each label (a
+#: person's ``annotate export``, ``annotate simulate``: `frugalseg.active.objects.labels.video_labels`;
+#: ``annotate semantic``: `frugalseg.active.semantic.simulate.ENGINE`).
+LEDGER_ENGINES = ("annotation-session", "annotation-loop", "hvsa")
 
 _FRAME_SUFFIX = "_leftImg8bit"
 _TAIL_BYTES = 1 << 16

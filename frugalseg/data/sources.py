@@ -10,7 +10,7 @@ which engine made a label. The implementations live in `frugalseg.autolabel.sour
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -47,6 +47,14 @@ class LabelSource(ABC):
 
     def clicks(self, ref: LabelRef) -> int | None:
         """How many clicks a ``clicks`` label was made from (its annotation cost), None if unknown."""
+        return None
+
+    def booked_seconds(self, split: str, clip_ids: Collection[str]) -> float | None:
+        """The human seconds a person booked on this source's labels of ``clip_ids`` of ``split``.
+
+        None where the source books none (labels made by an engine, or priced per label by their kind);
+        a store an annotation session or loop wrote books the seconds spent on each frame.
+        """
         return None
 
     def describe(self) -> dict[str, Any]:

@@ -473,10 +473,11 @@ class VideoSegDataModule(L.LightningDataModule):
 
     def _write_samples(self) -> None:
         """Write the drawn (clip, offset, kind) list and its annotation cost next to the run's logs."""
-        cost = annotation_cost(self.samples, clicks=self._click_counts())
+        cost = annotation_cost(self.samples, clicks=self._click_counts(), booked=self._booked_seconds())
         rank_zero_info(
             f"recipe {self.recipe.name}: {len(self.samples)} samples, {cost.manual_frames} manual frames, "
-            f"{cost.total_hours:.1f} h of annotation"
+            + (f"{cost.total_hours:.1f} h" if cost.total_hours >= 0.1 else f"{cost.total_hours * 60:.1f} min")
+            + " of annotation"
         )
         trainer = self.trainer
         # `fast_dev_run` (set on the Trainer by its debugging flags, not declared by its class) writes nothing
@@ -500,6 +501,16 @@ class VideoSegDataModule(L.LightningDataModule):
                 if clicks is not None:
                     counts[sample] = clicks
         return counts
+
+    def _booked_seconds(self) -> dict[LabelKind, float]:
+        """Per kind, the seconds a person booked on the drawn clips' labels, where its source books them."""
+        booked = {}
+        for kind in {sample.kind for sample in self.samples} & set(self.sources):
+            clip_ids = {sample.clip_id for sample in self.samples if sample.kind is kind}
+            seconds = self.sources[kind].booked_seconds(self.splits.train, clip_ids)
+            if seconds is not None:
+                booked[kind] = seconds
+        return booked
 
     def _loader(self, split: str, shuffle: bool, batch_size: int) -> DataLoader:
         dataset = self.datasets[split]

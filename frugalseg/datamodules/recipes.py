@@ -313,14 +313,21 @@ def annotation_cost(
     samples: Iterable[Sample],
     costs: AnnotationCosts = DEFAULT_COSTS,
     clicks: Mapping[Sample, int] | None = None,
+    booked: Mapping[LabelKind, float] | None = None,
 ) -> AnnotationCost:
     """Minutes per label kind, total hours and number of manual labels, from ``costs`` (`costs.py`).
 
-    ``clicks`` gives the number of clicks of each ``clicks`` sample (its cost depends on it).
+    ``clicks`` gives the number of clicks of each ``clicks`` sample (its cost depends on it); ``booked``
+    the seconds a person booked on a kind's labels (`LabelSource.booked_seconds`), which price that kind
+    in place of ``costs``.
     """
     minutes: dict[LabelKind, float] = {}
     manual = 0
     for sample in set(samples):
+        if booked is not None and sample.kind in booked:
+            minutes[sample.kind] = booked[sample.kind] / 60.0  # the kind's total, whichever samples drawn
+            manual += costs.frame_minutes(sample.kind) > 0  # a fine frame a person drew is manual still
+            continue
         if sample.kind is LabelKind.CLICKS and clicks is not None and sample in clicks:
             cost = costs.clicks_seconds(clicks[sample]) / 60.0
         else:

@@ -20,9 +20,10 @@ from frugalseg.datamodules import datamodule
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _video_and_store(tmp_path: Path, fine: int) -> tuple[Path, Path]:
+def _video_and_store(tmp_path: Path, fine: int, seconds: dict[int, float] | None = None) -> tuple[Path, Path]:
     """A frame folder of 10 moving-squares frames, no masks, and a store of a ``fine`` label at frame
-    ``fine`` and ``pseudo`` labels at every other frame (as `annotate export` writes)."""
+    ``fine`` and ``pseudo`` labels at every other frame (as `annotate export` writes), each frame booking
+    its ``seconds`` (0 where not given)."""
     video = write_moving_squares(tmp_path / "davis") / "JPEGImages" / "480p" / "squares-a"
     fmt = get_format("video", video)
     (clip,) = fmt.clips("all")
@@ -32,7 +33,7 @@ def _video_and_store(tmp_path: Path, fine: int) -> tuple[Path, Path]:
             kind = LabelKind.FINE if t == fine else LabelKind.PSEUDO
             label = (squares(t, 0) > 0).astype(np.uint8)
             store.write(clip, t, kind, label, engine="annotation-session", settings={}, source_offset=fine,
-                        seconds=0)  # fmt: skip
+                        seconds=(seconds or {}).get(t, 0))  # fmt: skip
     return video, store.root
 
 
@@ -68,7 +69,7 @@ def test_a_video_without_masks_trains_on_its_session_labels_with_validation_off(
 ) -> None:
     """Validation reads the data set's own masks; a video has none, and ``limit_val_batches 0`` (Lightning's
     way to switch validation off) was refused for it."""
-    video, labels = _video_and_store(tmp_path, fine=0)
+    video, labels = _video_and_store(tmp_path, fine=0, seconds={0: 45.0, 3: 12.0, 7: 3.0})
     assert main(_fit(video, labels, tmp_path / "run")) == BAD_INPUT
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         f"error: data.splits.val: split 'all' of {video} has no manually labelled frame to evaluate on"
@@ -78,10 +79,14 @@ def test_a_video_without_masks_trains_on_its_session_labels_with_validation_off(
     assert main(_fit(video, labels, tmp_path / "run", "--trainer.limit_val_batches", "0")) == 0
     assert not any("pseudo-labels are made" in line for line in logged)  # a store given is read, not made
     (drawn,) = (tmp_path / "run").glob("**/samples.json")
-    samples = json.loads(drawn.read_text(encoding="utf-8"))["samples"]
-    assert [(s["clip_id"], s["offset"], s["kind"]) for s in samples] == [
+    record = json.loads(drawn.read_text(encoding="utf-8"))
+    assert [(s["clip_id"], s["offset"], s["kind"]) for s in record["samples"]] == [
         ("squares-a", 0, "fine"), ("squares-a", 1, "pseudo")
     ]  # fmt: skip
+    # the session's booked seconds, not a fine frame's 90 min and 0 for labels it propagated and corrected
+    cost = {"minutes": {"fine": 0.75, "pseudo": 0.25}, "total_hours": 1 / 60, "manual_frames": 1}
+    assert record["cost"] == cost
+    assert "recipe F2s: 2 samples, 1 manual frames, 1.0 min of annotation" in logged
 
 
 def test_a_store_of_some_clips_is_drawn_from_those_alone(tmp_path, monkeypatch) -> None:
