@@ -69,7 +69,8 @@ def _import_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--background",
         help="class (name or train id) of the pixels no mask or polygon covers, or 'ignore' (default: the "
-        "data set's 'background' class in fine and pseudo labels whose shapes do not draw it, else ignore)",
+        "data set's 'background' class in fine and pseudo labels whose shapes do not draw it, else ignore; "
+        "ignore for COCO panoptic, whose uncovered pixels are void)",
     )
     parser.add_argument("--clip", help="clip a video export is of (default: the one named like its video)")
     parser.set_defaults(func=_import)

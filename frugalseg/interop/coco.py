@@ -7,11 +7,12 @@ with an empty segmentation is its ``bbox`` (``[x, y, width, height]``), a ``boxe
 (``iscrowd`` 1: a group of objects, which COCO's evaluation ignores and whose members a file may also
 annotate one by one) is drawn beneath every other annotation of its image, so that it never hides an
 object of its own; its pixels keep its class, not void, as ``iscrowd`` 1 is also how tools mark an
-annotation whose segmentation is an RLE mask (frugalseg's and CVAT's exports write every mask so).
+annotation whose segmentation is an RLE mask (CVAT's exports write every mask so).
 Two images of one ``id`` are refused: an annotation's ``image_id`` would name either.
 Panoptic: each
 annotation's PNG holds segment ids as R + 256·G + 256²·B; every segment of ``segments_info`` is a mask,
-and one no pixel holds is refused.
+and one no pixel holds is refused; id 0 is void (unlabelled), so the pixels no segment covers stay 255
+unless ``--background`` names a class for them.
 Instance ids: an annotation's ``attributes.track_id`` + 1 (CVAT's COCO exports of videos number
 tracks from 0, and id 0 is the background of an instance map; the CVAT XML reader adds 1 to track
 ids alike, and frugalseg writes ``track_id`` = instance id − 1), else its position among its
@@ -19,10 +20,11 @@ image's annotations (a panoptic segment's likewise).
 An ``attributes.frugalseg_kind`` (frugalseg's exports) sets an annotation's label kind, and an
 ``attributes.frugalseg_seconds`` the annotation seconds of its label (the store's cost ledger).
 
-frugalseg writes a store's labels as RLE annotations, and what a person drew beside them: each box
-of a ``boxes`` label as a box annotation (``bbox``, no segmentation), each click of a ``clicks`` label
-as an annotation of one keypoint at the clicked pixel's centre (its ``bbox`` that pixel, not a drawn
-box), both of the kind they are.
+frugalseg writes a store's labels as RLE annotations of single objects (``iscrowd`` 0: COCO's evaluation
+and detectron2's loader skip crowds; read them with masks as bitmaps), and what a person drew beside
+them: each box of a ``boxes`` label as a box annotation (``bbox``, no segmentation), each click of a
+``clicks`` label as an annotation of one keypoint at the clicked pixel's centre (its ``bbox`` that pixel,
+not a drawn box), both of the kind they are.
 """
 
 from __future__ import annotations
@@ -279,7 +281,11 @@ def read_coco_panoptic(path: str | Path, masks: str | Path | None = None) -> Too
             shape.decode, shape.mask_size = partial(_segment, png, int(segment["id"])), frame.size
             frame.shapes.append(shape)
     return ToolExport(
-        path, "coco-panoptic", [f for f in frames.values() if f.shapes], tuple(categories.values())
+        path,
+        "coco-panoptic",
+        [f for f in frames.values() if f.shapes],
+        tuple(categories.values()),
+        uncovered_void=True,
     )
 
 
@@ -326,7 +332,7 @@ def write_coco(
             x, y, w, h = coco_mask.toBbox({**rle, "counts": rle["counts"].encode()}).tolist()
             annotations.append({
                 "id": len(annotations) + 1, "image_id": image_id, "category_id": names.index(label) + 1,
-                "segmentation": rle, "area": int(mask.sum()), "bbox": [x, y, w, h], "iscrowd": 1,
+                "segmentation": rle, "area": int(mask.sum()), "bbox": [x, y, w, h], "iscrowd": 0,
                 "attributes": _attributes(kind, instance, cost),
             })  # fmt: skip
         for label, mark in drawn:

@@ -135,6 +135,8 @@ class ToolExport:
         labels: the label names the file declares (its label set), in file order.
         video: the name of the video a CVAT for video task was made from, if the file gives one.
         numbers: the frame numbers of a CVAT for video task (``start_frame + k · step``), else None.
+        uncovered_void: the pixels no shape covers are void (unlabelled) in the format itself, as COCO
+            panoptic's segment id 0 is: they stay 255 unless ``--background`` names a class.
     """
 
     path: Path
@@ -143,6 +145,7 @@ class ToolExport:
     labels: tuple[str, ...] = ()
     video: str | None = None
     numbers: range | None = None
+    uncovered_void: bool = False
 
     def shape_count(self) -> int:
         """How many shapes all frames hold."""

@@ -306,7 +306,8 @@ def import_export(
     try:
         with store.run(run_config(fmt, split, ENGINE, settings)):
             for frame, (target, offset, size, train_ids) in zip(frames, placed, strict=True):
-                kinds = _filled_kinds(frame, train_ids, dense_kind, background_id, background is not None)
+                kinds = _filled_kinds(frame, train_ids, dense_kind, background_id, background is not None,
+                                      void=export.uncovered_void)  # fmt: skip
                 labels = rasterize(frame, size, train_ids, dense_kind=dense_kind, background=background_id,
                                    background_kinds=kinds)  # fmt: skip
                 # a label of only shapes mapped to ignore has nothing to learn
@@ -427,15 +428,24 @@ def background_class(
 
 
 def _filled_kinds(
-    frame: Frame, train_ids: Sequence[int], dense_kind: LabelKind, background: int | None, explicit: bool
+    frame: Frame,
+    train_ids: Sequence[int],
+    dense_kind: LabelKind,
+    background: int | None,
+    explicit: bool,
+    *,
+    void: bool = False,
 ) -> tuple[LabelKind, ...]:
     """The dense kinds of ``frame`` whose uncovered pixels take the ``background`` class (module docstring).
 
     An ``explicit`` background fills every dense kind; the data set's own fills ``fine`` and ``pseudo``
-    labels whose shapes do not draw that class.
+    labels whose shapes do not draw that class, and none where the format calls them ``void``
+    (`ToolExport.uncovered_void`: COCO panoptic's id 0).
     """
     if background is None or explicit:
         return DENSE_KINDS
+    if void:
+        return ()
     shapes = zip(frame.shapes, train_ids, strict=True)
     drawn = {shape_kind(shape, dense_kind) for shape, train_id in shapes if train_id == background}
     return tuple(kind for kind in BACKGROUND_KINDS if kind not in drawn)

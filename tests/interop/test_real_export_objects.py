@@ -55,6 +55,22 @@ def test_label_import_of_the_panoptic_export_writes_background_as_instance_0(coc
     np.testing.assert_array_equal(label, expected)
 
 
+@pytest.mark.parametrize("background", [None, "background"])
+def test_the_panoptic_void_stays_unlabelled_unless_background_names_a_class(
+    coco, tmp_path, capsys, background
+):
+    """Column 4 holds segment id 0, COCO panoptic's void: it had been imported as the background class."""
+    panoptic = coco / "coco_panoptic"
+    store = tmp_path / "store"
+    args = ["label", "import", str(panoptic / "annotations/panoptic_val.json"), "--tool", "coco-panoptic",
+            "--format", "video", "--root", str(panoptic / "images/val"), "--out", str(store),
+            "--map", "a=object", "--map", "b=object"]  # fmt: skip
+    assert main(args + (["--background", background] if background else [])) == 0, capsys.readouterr()
+    label = _png(store / "all/val/b_fine_labelTrainIds.png")
+    assert label[:, :4].tolist() == [[1, 1, 1, 1]] * 10
+    assert label[:, 4].tolist() == [IGNORE_INDEX if background is None else 0] * 10
+
+
 def test_a_crowd_annotation_is_drawn_beneath_the_polygon_it_covers(coco):
     """Annotation 2 (crowd RLE of 'b', columns 0–1) covers polygon 1 ('a', x 0…1, y 0…2) whole."""
     (frame,) = read_export("coco", coco / "coco_instances/annotations/instances_val.json").frames

@@ -90,6 +90,20 @@ def test_import_of_export_is_the_store(tool, davis, tmp_path):
             np.testing.assert_array_equal(DavisFormat.read_mask(instances_path(back.root / b["path"])), ids)
 
 
+def test_a_coco_export_holds_objects_not_crowds(davis, tmp_path, capsys):
+    """Every mask had been written ``iscrowd`` 1, which COCO's evaluation and detectron2's loader skip."""
+    from pycocotools.coco import COCO
+
+    fmt = get_format("davis", davis)
+    out = tmp_path / "export.json"
+    frames = stored_frames(write_store(tmp_path / "store", davis), fmt)
+    write_export("coco", out, frames, list(fmt.class_names))
+    coco = COCO(str(out))
+    masks = [a for a in coco.dataset["annotations"] if a["segmentation"]]
+    assert len(masks) >= 3 and {a["id"] for a in masks} <= set(coco.getAnnIds(iscrowd=False))
+    assert all(coco.annToMask(a).sum() == a["area"] > 0 for a in masks)
+
+
 #: What each label of `_labels` cost to make (the pseudo label none: a propagation's).
 SECONDS = {LabelKind.FINE: 6.5, LabelKind.CLICKS: 2.25, LabelKind.BOXES: 3.0, LabelKind.COARSE: 11.125}
 
