@@ -326,7 +326,7 @@ def annotation_cost(
     for sample in set(samples):
         if booked is not None and sample.kind in booked:
             minutes[sample.kind] = booked[sample.kind] / 60.0  # the kind's total, whichever samples drawn
-            manual += costs.frame_minutes(sample.kind) > 0  # a fine frame a person drew is manual still
+            manual += sample.kind is not LabelKind.PSEUDO  # a person drew it (a pseudo label they propagated)
             continue
         if sample.kind is LabelKind.CLICKS and clicks is not None and sample in clicks:
             cost = costs.clicks_seconds(clicks[sample]) / 60.0
