@@ -4,8 +4,9 @@
 and ``annotate export`` both do: `AnnotationSession.export` writes the store (the format's two classes,
 each label's object ids beside it), then every tool writer's file of the store's frames
 (`frugalseg.interop.write_tool_files`) goes to ``<store>-tools/``, each object under its own id and the
-class name the person gave it (`UNNAMED` when none, `named_objects`), no background. `object_name` is
-the one rule of an object's name, which ``annotate propose --task`` files follow too.
+class name the person gave it (`UNNAMED` when none, `named_objects`), no background but on a frame without
+any object, whose background region says so (a frame no shape covers is no frame to a tool's file).
+`object_name` is the one rule of an object's name, which ``annotate propose --task`` files follow too.
 """
 
 from __future__ import annotations
@@ -102,7 +103,8 @@ def named_frames(
 def named_objects(frame: StoredFrame, state: VideoState, t: int) -> StoredFrame:
     """``frame`` (of a session's store) with loop frame ``t``'s objects of ``state``, each under its name.
 
-    Every object's mask is of the frame's dense kind (``fine`` or ``pseudo``); where the store holds
+    Every object's mask is of the frame's dense kind (``fine`` or ``pseudo``), and a frame without any
+    holds its stored background region (the objects left it: it is labelled too); where the store holds
     the person's clicks or boxes of the frame, each object's positive clicks (its clicked pixels) and
     its box (its mask inside the box) are objects of those kinds too. Negative clicks say what an
     object is not, which a tool's object cannot hold: they stay in the store alone.
@@ -115,6 +117,8 @@ def named_objects(frame: StoredFrame, state: VideoState, t: int) -> StoredFrame:
         for obj in np.unique(ids).tolist()
         if obj not in (0, IGNORE_INDEX)
     ]
+    if not objects:
+        objects = [o for o in frame.objects if o[0] is dense and o[2] is None]  # the background region
     for a in (a for a in state.annotations if a.frame == t):
         name = object_name(state, a.object)
         clicked = np.zeros(ids.shape, bool)

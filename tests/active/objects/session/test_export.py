@@ -122,3 +122,33 @@ def test_a_store_whose_object_names_are_not_names_is_refused_naming_its_run(
     err = capsys.readouterr().err
     assert f"{out / 'run.json'}: object_names is not {{clip: {{object id: name}}}}" in err
     assert "Traceback" not in err and not coco.exists()
+
+
+def test_a_frame_without_objects_is_in_the_tool_files_and_imports_back(
+    frames: Path, tmp_path: Path, capsys
+) -> None:
+    """Frames the objects had left held no shape, so their tool files dropped them: 10 labels exported,
+    fewer came back."""
+    state = tmp_path / "gone"
+    start = ["--format", "video", "--root", str(frames), "--flow-downscale", "2", "--video", "squares-a"]
+    cv2.imwrite(str(tmp_path / "none.png"), np.zeros((48, 64), np.uint8))
+    assert main(["annotate", "add", "--state", str(state), *start, "--frame", "0", "--mask",
+                 str(frames.parents[3] / "a0.png")]) == 0  # fmt: skip
+    assert main(["annotate", "add", "--state", str(state), *start, "--frame", "9", "--mask",
+                 str(tmp_path / "none.png")]) == 0  # fmt: skip
+    masks = AnnotationSession.open(state).state("squares-a").masks
+    empty = [t for t, ids in enumerate(masks) if not ids.any()]
+    assert 9 in empty
+    out = tmp_path / "labels"
+    assert main(["annotate", "export", "--state", str(state), "--out", str(out)]) == 0
+    capsys.readouterr()
+    for tool, name in (("coco", "coco.json"), ("cvat-video", "cvat-video-squares-a.xml")):
+        back = tmp_path / f"back-{tool}"
+        imported = ["label", "import", str(Path(f"{out}-tools") / name), "--tool", tool, "--format", "video"]
+        assert main([*imported, "--root", str(frames), "--map", "object=object", "--out", str(back)]) == 0
+        records = [json.loads(line) for line in (back / "manifest.jsonl").read_text().splitlines()]
+        assert sorted(r["offset"] for r in records) == list(range(10)), tool
+        for t in empty:
+            (record,) = [r for r in records if r["offset"] == t]
+            label = cv2.imread(str(back / record["path"]), cv2.IMREAD_UNCHANGED)
+            assert (label == 0).all(), (tool, t)
