@@ -129,6 +129,24 @@ def check_store_apart(out: str, root: str) -> None:
         )
 
 
+def check_store_folder(out: str | Path, *, store: bool = True) -> None:
+    """Refuse ``--out`` that is a file or lies under one; with ``store``, a folder of files but no store.
+
+    A store written into a folder of other files would leave its labels among them; an existing store
+    (its ``run.json``) is resumed, and hidden files (a lock) do not count.
+    """
+    folder = Path(out)
+    there = next(path for path in (folder, *folder.parents) if path.exists())
+    if not there.is_dir():
+        where = f"{there} is a file" if there == folder else f"{folder}: {there} is a file, not a folder"
+        raise ConfigError("--out", f"{where}: name a new folder for the label store")
+    if store and folder.is_dir() and not (folder / RUN_FILE).is_file():
+        if any(not path.name.startswith(".") for path in folder.iterdir()):
+            raise ConfigError(
+                "--out", f"{out} holds files but no label store: name a new folder for the store"
+            )
+
+
 def _normalised(config: dict[str, Any]) -> dict[str, Any]:
     """The config as JSON would give it back (tuples become lists), so that comparisons are fair."""
     result: dict[str, Any] = json.loads(json.dumps(config, sort_keys=True))

@@ -375,7 +375,7 @@ def _export(args: argparse.Namespace) -> int:
     from frugalseg.active.objects.session.exports import UNNAMED, export_with_tools, tools_folder
     from frugalseg.active.objects.session.session import AnnotationSession
     from frugalseg.active.objects.session.session_settings import SESSION_FILE
-    from frugalseg.autolabel.store import RUN_FILE, check_store_apart
+    from frugalseg.autolabel.store import check_store_apart, check_store_folder
     from frugalseg.errors import ConfigError
 
     if not (Path(args.state) / SESSION_FILE).is_file():
@@ -384,18 +384,13 @@ def _export(args: argparse.Namespace) -> int:
             f"{args.state}: no annotation session there (`annotate add` starts one); nothing to export",
         )
     out = Path(args.out)
-    for folder in (out, tools_folder(out)):
-        there = next(path for path in (folder, *folder.parents) if path.exists())
-        if not there.is_dir():
-            where = f"{there} is a file" if there == folder else f"{folder}: {there} is a file, not a folder"
-            raise ConfigError("--out", f"{where}: name a new folder for the label store")
     session = AnnotationSession.open(args.state)
     # labels never go into the data set, as `label propagate` and `label import` refuse it
     for store in (args.out, str(tools_folder(out))):
         check_store_apart(store, session.settings.root)
+    check_store_folder(tools_folder(out), store=False)
+    check_store_folder(out)
     new = not out.exists() or not any(out.iterdir())
-    if not new and not (out / RUN_FILE).is_file():
-        raise ConfigError("--out", f"{out} holds files but no label store: name a new folder for the store")
     states = session.export_states()
     try:
         written, frames, files = export_with_tools(session, out, new=new, states=states)

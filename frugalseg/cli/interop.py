@@ -28,7 +28,8 @@ def register_interop(commands: argparse._SubParsersAction) -> None:
     """Add ``label import`` and ``label export`` to the ``label`` group (options added when named)."""
     commands.add_parser(
         "import",
-        help="read what an annotation tool exported (CVAT, COCO, Label Studio, LabelMe) into a label store",
+        help="read what an annotation tool exported (CVAT, COCO, Label Studio, LabelMe, MOTS) into a label "
+        "store",
         fill=_import_options,
     )
     commands.add_parser(
@@ -42,7 +43,8 @@ def _import_options(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument(
         "file",
-        help="the tool's export: an XML or JSON file (cvat-mask: a zip or folder; labelme, mots: folders)",
+        help="the tool's export: an XML or JSON file, or a CVAT zip (cvat-mask: a zip or folder; labelme: "
+        "a folder; mots: the folder of a subset, holding instances/ and instances/labels.txt)",
     )
     _tool_option(parser, READERS, "the tool's export format (versions read: {})")
     parser.add_argument(
@@ -101,11 +103,12 @@ def _export_options(export: argparse.ArgumentParser) -> None:
 
 def _import(args: argparse.Namespace) -> int:
     """Run ``label import``; prints one summary line."""
-    from frugalseg.autolabel.store import LabelStore, check_store_apart
+    from frugalseg.autolabel.store import LabelStore, check_store_apart, check_store_folder
     from frugalseg.data.formats import get_format
     from frugalseg.interop import ClassMapping, import_export, read_export, read_mapping
 
     check_store_apart(args.out, args.root)
+    check_store_folder(args.out)
     fmt = get_format(args.format, args.root, **({"masks": args.masks} if args.masks else {}))
     names = read_mapping(args.mapping) if args.mapping else {}
     names.update(dict(args.map))
@@ -134,6 +137,8 @@ def _export(args: argparse.Namespace) -> int:
     from frugalseg.errors import LabelStoreError
     from frugalseg.interop import stored_frames, with_frame_files, with_object_names, write_export
 
+    if Path(args.out).is_dir():
+        raise ConfigError("--out", f"{args.out} is a folder: name the file to write")
     store = LabelStore(args.store)
     run = read_run(store)
     _, fmt = open_store_format(run, store.run_path)

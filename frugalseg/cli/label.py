@@ -498,10 +498,11 @@ def _run_labelling(
     that label each clip's anchor frame. Errors go to the command line's one error path. The
     synthetic streets set is generated into ``--root`` when that folder is new or empty.
     """
-    from frugalseg.autolabel.store import LabelStore, check_store_apart
+    from frugalseg.autolabel.store import LabelStore, check_store_apart, check_store_folder
 
     out = args.out
     check_store_apart(out, args.root)
+    check_store_folder(out)
     if args.format == "synthetic" and not SyntheticFormat.looks_like(Path(args.root)):
         generate_synthetic_streets(args.root)
     options = {"masks": args.masks} if args.masks is not None else {}

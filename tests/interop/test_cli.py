@@ -311,3 +311,34 @@ def test_report_prices_an_import_at_the_anchor_by_its_own_objects(davis, tmp_pat
     assert len(np.unique(ids[ids > 0])) == 2
     assert main(["label", "report", str(store), "--no-progress"]) == 0
     assert "(1 object masks)" in capsys.readouterr().out
+
+
+def test_an_out_that_is_a_file_or_a_folder_of_other_files_is_refused(davis, tmp_path, capsys):
+    """``--out`` a file had been '[Errno 20] Not a directory', a folder of other files took the labels beside
+    them, and ``label export --out`` a folder '[Errno 21] Is a directory'."""
+    coco = _coco(tmp_path / "coco.json")
+    start = ["label", "import", str(coco), "--tool", "coco", "--format", "davis", "--root", str(davis)]
+    start += ["--map", "vehicle=object"]
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine", encoding="utf-8")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "photo.jpg").write_bytes(b"mine")
+    for out, problem in (
+        (notes, f"{notes} is a file: name a new folder for the label store"),
+        (
+            notes / "store",
+            f"{notes / 'store'}: {notes} is a file, not a folder: name a new folder for the label store",
+        ),
+        (mine, f"{mine} holds files but no label store: name a new folder for the store"),
+    ):
+        assert main([*start, "--out", str(out)]) == 2
+        assert capsys.readouterr().err.strip().splitlines()[-1] == f"error: --out: {problem}"
+    assert sorted(p.name for p in mine.iterdir()) == ["photo.jpg"]
+    store = tmp_path / "store"
+    assert main([*start, "--out", str(store)]) == 0
+    assert main([*start, "--out", str(store)]) == 0  # a store is resumed
+    capsys.readouterr()
+    assert main(["label", "export", "--store", str(store), "--tool", "coco", "--out", str(mine)]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error == f"error: --out: {mine} is a folder: name the file to write"
