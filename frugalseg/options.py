@@ -79,6 +79,27 @@ class Option(NamedTuple):
     owner: type
 
 
+def plain_values(value: Any) -> Any:
+    """``value`` with every subclass of int, float or str as that builtin, in dicts, lists and tuples too.
+
+    The command line's parser gives restricted numbers (jsonargparse's ``ClosedUnitInterval``,
+    ``PositiveInt`` …: subclasses of int and float); hyper-parameters a checkpoint holds must be plain
+    to load with ``torch.load(weights_only=True)``.
+    """
+    if value is None or isinstance(value, bool):
+        return value
+    for builtin in (int, float, str):
+        if isinstance(value, builtin):
+            return builtin(value)
+    if isinstance(value, Mapping):
+        return {key: plain_values(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plain_values(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(plain_values(item) for item in value)
+    return value
+
+
 def _is_part(spec: dataclasses.Field[Any]) -> bool:
     return dataclasses.is_dataclass(spec.default) and not isinstance(spec.default, type)
 

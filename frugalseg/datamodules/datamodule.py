@@ -49,6 +49,7 @@ from frugalseg.datamodules.recipes import (
 from frugalseg.datamodules.recipes import logger as draw_logger
 from frugalseg.datamodules.transforms import ClipRandomGeometry, Normalize
 from frugalseg.errors import ConfigError, option_paths
+from frugalseg.options import plain_values
 
 logger = logging.getLogger(__name__)
 
@@ -117,9 +118,8 @@ class VideoSegDataModule(L.LightningDataModule):
         groups |= {"temporal": temporal, "predict": predict}
         recipe, splits, augment, loader, labels, temporal, predict = map(_group, groups, groups.values())
         self.save_hyperparameters(ignore=["labels"])
-        for name, group in self.hparams.items():
-            if is_dataclass(group):  # plain values, so that a checkpoint loads with weights_only
-                self.hparams[name] = asdict(group)  # type: ignore[arg-type]
+        for name, value in self.hparams.items():  # plain values, so that a checkpoint loads with weights_only
+            self.hparams[name] = plain_values(asdict(value) if is_dataclass(value) else value)  # type: ignore[arg-type]
         with option_paths(recipe="data.recipe.name"):
             self.recipe = get_recipe(recipe.name)
         self.recipe_options = recipe
@@ -147,7 +147,7 @@ class VideoSegDataModule(L.LightningDataModule):
         given = {kind: getattr(labels, option) for kind, option in SOURCE_OPTIONS.items()}
         self.sources = {kind: _source(value, kind) for kind, value in given.items() if value is not None}
         described = {SOURCE_OPTIONS[kind]: source.describe() for kind, source in self.sources.items()}
-        self.hparams["labels"] = {**described, "min_confidence": labels.min_confidence}
+        self.hparams["labels"] = plain_values({**described, "min_confidence": labels.min_confidence})
         self._hparams_initial = copy.deepcopy(self._hparams)  # what loggers write: the plain values too
         if not 0.0 <= labels.min_confidence <= 1.0:
             raise ConfigError("data.labels.min_confidence", f"must lie in 0…1, got {labels.min_confidence}")

@@ -31,6 +31,7 @@ from frugalseg.datamodules.frames import resize_by
 from frugalseg.datamodules.options import NonNegativeInt, PositiveFloat, PositiveInt, Probability
 from frugalseg.datamodules.transforms import Normalize
 from frugalseg.errors import ConfigError, DataError
+from frugalseg.options import plain_values
 
 PAD_COLOUR = tuple(round(255 * m) for m in IMAGENET_MEAN)  # 0 after normalisation
 
@@ -275,6 +276,8 @@ class VOSDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        for name, value in self.hparams.items():  # plain values, so that a checkpoint loads with weights_only
+            self.hparams[name] = plain_values(value)
         if format not in ("davis", "mose"):
             raise ConfigError("data.format", f"must be 'davis' or 'mose', got {format!r}")
         if clip_length < 2:

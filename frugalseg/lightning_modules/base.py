@@ -32,6 +32,7 @@ from lightning.pytorch.utilities.types import OptimizerLRSchedulerConfig
 from torch import Tensor, nn
 
 from frugalseg.errors import ConfigError
+from frugalseg.options import plain_values
 
 
 def poly_schedule(
@@ -128,6 +129,8 @@ class BaseTask(L.LightningModule, ABC):
         super().__init__()
         self._resumed_states: dict[str, Any] | None = None  # `on_load_checkpoint`
         self.save_hyperparameters()
+        for name, value in self.hparams.items():  # plain values, so that a checkpoint loads with weights_only
+            self.hparams[name] = plain_values(value)
         self.configure_models()
         self.prepare_models()
         self.configure_losses()

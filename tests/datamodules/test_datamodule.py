@@ -19,6 +19,7 @@ from frugalseg.data.io import read_frame, read_label
 from frugalseg.datamodules.datamodule import VideoSegDataModule
 from frugalseg.datamodules.options import (
     AugmentOptions,
+    LabelOptions,
     LoaderOptions,
     RecipeOptions,
     SplitOptions,
@@ -90,6 +91,22 @@ def test_validation_uses_manual_labels_with_a_temporal_pair(tiny_streets):
     item = dataset[0]
     assert item["frames"].shape[0] == 4  # frames −3 … 0: the windows of t−1 and t
     assert item["flow_to_prev"].shape == item["flow_from_prev"].shape == (2, 64, 128)
+
+
+def test_the_parsers_restricted_numbers_are_held_as_plain_ones_a_checkpoint_loads(tiny_streets, tmp_path):
+    """A resumed tdnet run had written ``labels.min_confidence`` as jsonargparse's ClosedUnitInterval, so its
+    checkpoint could not be resumed (torch.load with weights_only refuses the class)."""
+    from jsonargparse.typing import ClosedUnitInterval, PositiveInt
+
+    data = VideoSegDataModule(
+        root=str(tiny_streets), recipe=RecipeOptions("B3", budget=PositiveInt(6)),
+        loader=LoaderOptions(batch_size=PositiveInt(2), num_workers=0),
+        labels=LabelOptions(min_confidence=ClosedUnitInterval(0.25)),
+    )  # fmt: skip
+    torch.save({"datamodule_hyper_parameters": dict(data.hparams)}, tmp_path / "run.ckpt")
+    loaded = torch.load(tmp_path / "run.ckpt", weights_only=True)["datamodule_hyper_parameters"]
+    assert loaded["labels"]["min_confidence"] == 0.25 and type(loaded["labels"]["min_confidence"]) is float
+    assert type(loaded["recipe"]["budget"]) is int and type(loaded["loader"]["batch_size"]) is int
 
 
 def test_samples_and_cost_are_written_next_to_the_logs(tiny_streets, tmp_path):

@@ -121,6 +121,9 @@ def test_a_run_without_a_logger_resumes_from_its_last_checkpoint(tiny_streets, t
     assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 1
     resumed = run_lightning_cli(["fit", *common, "--trainer.max_steps", "2", "--ckpt_path", "last"])
     assert resumed.trainer.global_step == 2
+    # a resumed run's checkpoint resumes too: it had held the parser's ClosedUnitInterval, no plain float
+    again = run_lightning_cli(["fit", *common, "--trainer.max_steps", "3", "--ckpt_path", "last"])
+    assert again.trainer.global_step == 3
 
 
 def test_a_fast_dev_run_writes_no_checkpoint(tiny_streets, tmp_path):
