@@ -952,6 +952,15 @@ CASES = [  # fmt: skip
         lambda t: [t / "runs"],
     ),
     Case(
+        "predict with an STM checkpoint, which needs an object's mask",
+        lambda t, d: ["predict", *_fit(t, "--ckpt_path", str(_checkpoint_of(t, "stm_r18")))[1:]],
+        2,
+        "last.ckpt holds a vos student (stm_r18), which segments a video from an object's mask on one of its "
+        "frames, and `predict` takes frames alone: give that mask to `frugalseg annotate add --mask FILE "
+        "--engine stm --stm-model stm_r18 --stm-weights ",
+        lambda t: [t / "runs"],
+    ),
+    Case(
         "vos validate of a semantic checkpoint",
         lambda t, d: [
             "vos",
