@@ -328,9 +328,10 @@ class TaskCLI(LightningCLI):
         if theirs == "vos" and subcommand == "predict":  # STM needs the object's mask on a frame
             raise ConfigError(
                 "--ckpt_path",
-                f"{path} holds a vos student ({student}), which segments a video from an object's mask on one "
-                "of its frames, and `predict` takes frames alone: give that mask to `frugalseg annotate add "
-                f"--mask FILE --engine stm --stm-model {student} --stm-weights {path}`, then `annotate export`",
+                f"{path} holds a vos student ({student}), which segments a video from an object's mask on "
+                "one of its frames, and `predict` takes frames alone: give that mask to `frugalseg annotate "
+                f"add --mask FILE --engine stm --stm-model {student} --stm-weights {path}`, then `annotate "
+                "export`",
             )
         if theirs != self.task:
             command = "frugalseg vos" if theirs == "vos" else "frugalseg"
