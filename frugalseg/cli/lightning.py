@@ -54,7 +54,13 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from frugalseg.cli.callbacks import EpochLines, ModelSummary, PrintMetrics, ProgressBar
-from frugalseg.cli.command_line import check_config_files, command_words, config_paths, refuse_moved_options
+from frugalseg.cli.command_line import (
+    check_config_files,
+    command_words,
+    config_paths,
+    config_text,
+    refuse_moved_options,
+)
 from frugalseg.data.io import cache_dir
 from frugalseg.datamodules.datamodule import VideoSegDataModule
 from frugalseg.datamodules.options import MOVED_OPTIONS
@@ -291,6 +297,7 @@ class TaskCLI(LightningCLI):
         """
         words = command_words(args)
         check_config_files(words)
+        self._refuse_other_task_config(words)
         subcommands = parser._subcommands_action
         for each in [parser, *(subcommands.choices.values() if subcommands is not None else ())]:
             if isinstance(each, ShortErrorParser):  # as `run_cli` builds them; a subcommand's may refuse
@@ -311,6 +318,30 @@ class TaskCLI(LightningCLI):
             self._refuse_other_task(path, checkpoint, subcommand)
             self._refuse_other_student(config, path, checkpoint)
             check_lightning_checkpoint(path, checkpoint)
+
+    def _refuse_other_task_config(self, words: Sequence[str]) -> None:
+        """Refuse a ``--config`` file whose ``model.student`` is of the other task (``stm_davis`` to `fit`).
+
+        Its data options, the other datamodule's, had been refused as moved ones, or as unknown.
+        """
+        from frugalseg.zoo import list_models, model_config
+
+        for path in config_paths(words):
+            if not Path(path).is_file():
+                continue
+            model = (yaml.safe_load(config_text("--config", path)) or {}).get("model")
+            model = model.get("init_args", model) if isinstance(model, dict) else {}
+            student = model.get("student") if isinstance(model, dict) else None
+            if not isinstance(student, str) or student not in list_models():
+                continue
+            theirs = model_config(student).task
+            if theirs != self.task:
+                command = "frugalseg vos" if theirs == "vos" else "frugalseg"
+                raise ConfigError(
+                    "--config",
+                    f"{path} trains a {theirs} student ({student}), and this command runs {self.task} ones: "
+                    f"run it with `{command} {self._named_subcommand or 'fit'} --config {path}`",
+                )
 
     def _refuse_other_task(self, path: str, checkpoint: Any, subcommand: str) -> None:
         """Refuse a checkpoint of the other task's student (STM's for `fit`, a semantic one for `vos`).

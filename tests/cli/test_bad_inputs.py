@@ -952,6 +952,20 @@ CASES = [  # fmt: skip
         lambda t: [t / "runs"],
     ),
     Case(
+        "fit with the STM config, which `vos fit` runs",
+        lambda t, d: [
+            "fit",
+            "--config",
+            str(CONFIG.parent / "stm_davis.yaml"),
+            "--trainer.fast_dev_run",
+            "true",
+        ],
+        2,
+        "stm_davis.yaml trains a vos student (stm_r18), and this command runs semantic ones: run it with "
+        "`frugalseg vos fit --config ",
+        lambda t: [],
+    ),
+    Case(
         "predict with an STM checkpoint, which needs an object's mask",
         lambda t, d: ["predict", *_fit(t, "--ckpt_path", str(_checkpoint_of(t, "stm_r18")))[1:]],
         2,
