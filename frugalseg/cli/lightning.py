@@ -421,6 +421,16 @@ class TaskCLI(LightningCLI):
         run_folder = self._new_run_folder()
         try:
             super()._run_subcommand(subcommand)
+        except MisconfigurationException as err:  # a checkpoint of a run that ended past max_epochs
+            if run_folder is not None:
+                shutil.rmtree(run_folder, ignore_errors=True)
+            if "restored a checkpoint" not in str(err):
+                raise
+            raise ConfigError(
+                "--trainer.max_epochs",
+                f"{str(err).strip()} The run of --ckpt_path trained that far: give a larger "
+                "--trainer.max_epochs to train on from it",
+            ) from err
         except BaseException:
             if run_folder is not None and run_folder.is_dir() and not self._batches_run(subcommand):
                 shutil.rmtree(run_folder, ignore_errors=True)

@@ -15,6 +15,7 @@ from cli_helpers import lightning_args
 
 from frugalseg.cli.lightning import run_lightning_cli
 from frugalseg.data.clips import LabelKind
+from frugalseg.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = str(REPO / "configs" / "demo.yaml")
@@ -124,6 +125,18 @@ def test_a_run_without_a_logger_resumes_from_its_last_checkpoint(tiny_streets, t
     # a resumed run's checkpoint resumes too: it had held the parser's ClosedUnitInterval, no plain float
     again = run_lightning_cli(["fit", *common, "--trainer.max_steps", "3", "--ckpt_path", "last"])
     assert again.trainer.global_step == 3
+
+
+def test_a_resume_past_max_epochs_is_one_line_naming_the_option(tiny_streets, tmp_path):
+    """Lightning's MisconfigurationException had ended the command in a traceback (exit 1)."""
+    common = [*_small(tiny_streets, tmp_path), *SMALL_STUDENT, "--trainer.logger", "false"]
+    common += ["--trainer.limit_val_batches", "0", "--trainer.limit_train_batches", "1"]
+    run_lightning_cli(["fit", *common, "--trainer.max_epochs", "3"])
+    with pytest.raises(
+        ConfigError, match=r"current_epoch=2, but you have set Trainer\(max_epochs=1\)\. The run"
+    ) as refused:
+        run_lightning_cli(["fit", *common, "--trainer.max_epochs", "1", "--ckpt_path", "last"])
+    assert refused.value.option == "--trainer.max_epochs"
 
 
 def test_a_fast_dev_run_writes_no_checkpoint(tiny_streets, tmp_path):
