@@ -35,6 +35,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
+import json
 import logging
 import re
 import shutil
@@ -68,6 +69,7 @@ from frugalseg.datamodules.vos import VOSDataModule
 from frugalseg.errors import ConfigError, WeightsError
 from frugalseg.lightning_modules import VideoSegmentationModule, VOSModule
 from frugalseg.lightning_modules.prediction_writer import SegmentationPredictionWriter
+from frugalseg.options import plain_values
 
 _CHECKPOINT_KEYS = ("pytorch-lightning_version", "state_dict")
 
@@ -318,6 +320,8 @@ class TaskCLI(LightningCLI):
             self._refuse_other_task(path, checkpoint, subcommand)
             self._refuse_other_student(config, path, checkpoint)
             check_lightning_checkpoint(path, checkpoint)
+            if subcommand == "fit":
+                self._note_replaced_options(config, path, checkpoint)
 
     def _refuse_other_task_config(self, words: Sequence[str]) -> None:
         """Refuse a ``--config`` file whose ``model.student`` is of the other task (``stm_davis`` to `fit`).
@@ -399,6 +403,31 @@ class TaskCLI(LightningCLI):
             f"{chosen!r} was asked for, but the checkpoint {path} holds a {stored['student']!r} student: "
             f"give --model.student {stored['student']} to use it, or another checkpoint",
         )
+
+    @staticmethod
+    def _note_replaced_options(config: Any, path: str, checkpoint: Any) -> None:
+        """Warn of the model options a resumed checkpoint's own replace (LightningCLI's ``_parse_ckpt_path``).
+
+        TDNet's stage 2 given stage 1's checkpoint as ``--ckpt_path`` trained on at stage 1's lr (0.01, not
+        the config's 1e-4), and nothing said so.
+        """
+        stored = (checkpoint.get("hyper_parameters") or {}) if isinstance(checkpoint, dict) else {}
+        model = config.get("model")
+        options = getattr(model, "init_args", model)
+        given = options.as_dict() if hasattr(options, "as_dict") else {}
+        changed = [
+            f"{key} {given[key]!r} → {stored[key]!r}"
+            for key in sorted(set(given) & set(stored) - {"student"})
+            if given[key] is not None  # not chosen: linked from the data (class names) or the default
+            and json.dumps(plain_values(given[key]), sort_keys=True, default=str)
+            != json.dumps(plain_values(stored[key]), sort_keys=True, default=str)
+        ]
+        if changed:
+            logging.getLogger("frugalseg").warning(
+                f"--ckpt_path {path} resumes its run, whose model options replace the config's: "
+                f"{', '.join(changed)}; to start a new run from its weights instead, give it as "
+                "--model.init_weights"
+            )
 
     @staticmethod
     def _refuse_unpickling(config: Any) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import math
 import subprocess
 import sys
@@ -137,6 +138,22 @@ def test_a_resume_past_max_epochs_is_one_line_naming_the_option(tiny_streets, tm
     ) as refused:
         run_lightning_cli(["fit", *common, "--trainer.max_epochs", "1", "--ckpt_path", "last"])
     assert refused.value.option == "--trainer.max_epochs"
+
+
+def test_a_resume_says_which_model_options_its_checkpoint_replaces(tiny_streets, tmp_path, caplog):
+    """LightningCLI builds the model from the checkpoint's options: a next stage's config resumed from the
+    stage before trained at the earlier lr, and nothing said so."""
+    common = [*_small(tiny_streets, tmp_path), *SMALL_STUDENT, "--trainer.logger", "false"]
+    common += ["--trainer.limit_val_batches", "0"]
+    run_lightning_cli(["fit", *common, "--trainer.max_steps", "1", "--model.lr", "0.02"])
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    with caplog.at_level(logging.WARNING, logger="frugalseg"):
+        resumed = run_lightning_cli(
+            ["fit", *common, "--trainer.max_steps", "2", "--model.lr", "0.005", "--ckpt_path", str(last)]
+        )
+    assert resumed.model.hparams["lr"] == 0.02
+    (warning,) = [r.getMessage() for r in caplog.records if "resumes its run" in r.getMessage()]
+    assert "whose model options replace the config's: lr 0.005 → 0.02; to start a new run" in warning
 
 
 def test_a_fast_dev_run_writes_no_checkpoint(tiny_streets, tmp_path):
