@@ -155,7 +155,8 @@ def _export(args: argparse.Namespace) -> int:
     if args.frames_out is not None:
         frames = with_frame_files(frames, args.frames_out)
     write_export(args.tool, Path(args.out), frames, [*fmt.class_names, *given])
-    objects = sum(len(f.objects) for f in frames)
+    background = {name for name in fmt.class_names if name.lower() == "background"}
+    objects = sum(name not in background for f in frames for _, name, _, _ in f.objects)
     shown = f"; the frames as image files in {args.frames_out}" if args.frames_out is not None else ""
     print(
         f"label export: {len(frames)} frames, {objects} objects of {args.store} → {args.out} ({args.tool})"
