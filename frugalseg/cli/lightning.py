@@ -312,6 +312,8 @@ class TaskCLI(LightningCLI):
             return
         config = self.config[subcommand]
         self._refuse_unpickling(config)
+        if subcommand == "fit":
+            self._refuse_missing_weights(config)
         path = config.get("ckpt_path")
         if path and Path(path).is_file():
             from frugalseg.zoo import torch_load
@@ -428,6 +430,25 @@ class TaskCLI(LightningCLI):
                 f"{', '.join(changed)}; to start a new run from its weights instead, give it as "
                 "--model.init_weights"
             )
+
+    @staticmethod
+    def _refuse_missing_weights(config: Any) -> None:
+        """Refuse a local ``init_weights`` or ``teacher_weights`` file that does not exist, naming its option.
+
+        The teacher's had been read after the run made its click labels (18 s on CamVid), and the error
+        named the file alone.
+        """
+        from frugalseg.zoo import missing_weights_file
+
+        model = config.get("model")
+        options = getattr(model, "init_args", model)
+        for name in ("init_weights", "teacher_weights"):
+            value = getattr(options, name, None) if options is not None else None
+            if isinstance(value, str) and missing_weights_file(value):
+                raise ConfigError(
+                    f"model.{name}",
+                    f"{value}: weights file does not exist (train that run first, or give its path)",
+                )
 
     @staticmethod
     def _refuse_unpickling(config: Any) -> None:

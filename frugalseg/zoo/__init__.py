@@ -66,7 +66,7 @@ from frugalseg.zoo._registry import (
     register_model,
     unregister_model,
 )
-from frugalseg.zoo._resolve import download, load_weights_into, resolve, url_cache_path
+from frugalseg.zoo._resolve import download, load_weights_into, missing_weights_file, resolve, url_cache_path
 from frugalseg.zoo.pspnet import paired_group
 from frugalseg.zoo.quality_net import QualityNet, load_quality_net, save_quality_net
 from frugalseg.zoo.stm import STM, masks_from_ids
@@ -107,6 +107,7 @@ __all__ = [
     "load_type_gain",
     "load_weights_into",
     "masks_from_ids",
+    "missing_weights_file",
     "model_config",
     "model_entrypoint",
     "packaged_checkpoints",

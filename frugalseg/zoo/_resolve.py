@@ -211,6 +211,19 @@ def resolve(weights: str | Path, checkpoints: str | Path | None = None) -> Loade
     )
 
 
+def missing_weights_file(weights: str | Path) -> bool:
+    """Whether ``weights`` names a local weights file (by its suffix, or a folder in it) that does not exist.
+
+    `resolve` refuses it when it loads it; a module checks it when it is built, before a run prepares data.
+    """
+    text = str(weights)
+    if parse_hub_id(text) is not None or _is_url(text):
+        return False
+    path = Path(text).expanduser()
+    named = path.suffix in (".safetensors", ".ckpt", ".pt", ".pth") or os.sep in text
+    return named and not path.exists()
+
+
 def _published(directory: Path, name: str, entry: Any) -> LoadedWeights:
     """The weights an index entry names, with its card; both hashes must be full and agree with the file."""
     index_path = directory / INDEX_FILE

@@ -952,6 +952,27 @@ CASES = [  # fmt: skip
         lambda t: [t / "runs"],
     ),
     Case(
+        "fit with a teacher whose weights file is missing",
+        lambda t, d: _fit(
+            t,
+            "--data.root",
+            str(d["streets"]),
+            "--model.class_path",
+            "frugalseg.lightning_modules.DistillationModule",
+            "--model.init_args.mfd_weight",
+            "0",
+            "--data.augment.crop_size",
+            "[32,64]",
+            "--model.init_args.teacher",
+            "deeplabv3plus_mbv2",
+            "--model.init_args.teacher_weights",
+            str(t / "runs/weclick_teacher/checkpoints/last.ckpt"),
+        ),
+        2,
+        "error: model.teacher_weights: ",
+        lambda t: [t / "runs"],
+    ),
+    Case(
         "fit with the STM config, which `vos fit` runs",
         lambda t, d: [
             "fit",
