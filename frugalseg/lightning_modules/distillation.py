@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
 import torch
+from lightning.pytorch.utilities import rank_zero_warn
 
 from frugalseg.datamodules.options import NonNegativeFloat, PositiveFloat, PositiveInt
 from frugalseg.errors import ConfigError
@@ -141,10 +142,16 @@ class DistillationModule(VideoSegmentationModule):
             self.teacher.requires_grad_(False)
 
     def check_data_options(self, options: Any) -> None:
-        """Also raise when MFD is on and the datamodule gives no neighbour frames."""
+        """Also raise when MFD is on and the datamodule gives no neighbour frames; warn on CamVid's stills."""
         super().check_data_options(options)
         if self.hparams["mfd_weight"] and options.get("temporal", {}).get("neighbours", 1) == 0:
             raise ConfigError("data.temporal.neighbours", self._missing_neighbours_message())
+        if self.hparams["mfd_weight"] and options.get("format") == "camvid":
+            rank_zero_warn(
+                "model.mfd_weight is on, but CamVid's frames are labelled stills 1 s apart with no frame "
+                "between them: memory-flow distillation warps predictions across 30 video frames (the "
+                "CamVid configs set model.mfd_weight 0 and data.temporal.neighbours 0)"
+            )
 
     def _missing_neighbours_message(self) -> str:
         return (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from types import SimpleNamespace
 
 import lightning as L
@@ -355,3 +356,14 @@ def test_mfd_of_an_unmoved_neighbour_is_zero_under_bf16_autocast():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         mfd = module._mfd(target, target.repeat(2, 1, 1, 1), target, flow, torch.ones(1, 4, 768).bool())
     assert float(mfd) < 1e-12  # sampling round-off (0.23 with the grid in bf16)
+
+
+def test_mfd_on_camvids_stills_is_warned_of():
+    """CamVid's labelled frames are 1 s apart: the WeClick student config ran MFD on them in silence."""
+    module = _module(mfd_weight=1.0)
+    with pytest.warns(UserWarning, match="CamVid's frames are labelled stills 1 s apart"):
+        module.check_data_options({"format": "camvid", "temporal": {"neighbours": 2}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        module.check_data_options({"format": "cityscapes", "temporal": {"neighbours": 2}})
+        _module(mfd_weight=0.0).check_data_options({"format": "camvid", "temporal": {"neighbours": 0}})
