@@ -319,9 +319,10 @@ class VOSDataModule(L.LightningDataModule):
         """Read the sequences of the splits that ``stage`` needs."""
         fmt = self._format()
         if stage == "fit":
-            self.sequences["train"] = read_sequences(fmt, self.hparams["train_split"], need_all_masks=False)
+            train = self._split(fmt, "train_split")
+            self.sequences["train"] = read_sequences(fmt, train, need_all_masks=False)
         if stage in ("fit", "validate"):
-            self.sequences["val"] = read_sequences(fmt, self.hparams["val_split"], need_all_masks=True)
+            self.sequences["val"] = read_sequences(fmt, self._split(fmt, "val_split"), need_all_masks=True)
         if stage == "test":
             if self.hparams["test_split"] is None:
                 raise ConfigError(
@@ -329,7 +330,17 @@ class VOSDataModule(L.LightningDataModule):
                     "`test` needs a split whose frames all have masks: give --data.test_split "
                     "(`all` for a folder without ImageSets)",
                 )
-            self.sequences["test"] = read_sequences(fmt, self.hparams["test_split"], need_all_masks=True)
+            self.sequences["test"] = read_sequences(fmt, self._split(fmt, "test_split"), need_all_masks=True)
+
+    def _split(self, fmt: DavisFormat, option: str) -> str:
+        """The split ``option`` names; `ConfigError` naming the option and the splits found when none is."""
+        split, found = self.hparams[option], fmt.splits()
+        if split not in found:
+            raise ConfigError(
+                f"data.{option}",
+                f"split {split!r} does not exist in {fmt.root}; splits found: {', '.join(found)}",
+            )
+        return str(split)
 
     def train_dataset(self, epoch: int) -> VOSClipDataset:
         """The training clips of ``epoch`` (the skip curriculum and the draws depend on it)."""

@@ -58,3 +58,16 @@ def test_a_clip_longer_than_every_training_sequence_names_data_clip_length(tmp_p
         data.train_dataset(0)
     assert error.value.option == "data.clip_length"
     assert "the most is 4" in error.value.problem
+
+
+@pytest.mark.parametrize(("stage", "option"), [("validate", "val_split"), ("fit", "train_split")])
+def test_a_split_the_folder_does_not_have_names_its_option(tmp_path: Path, stage: str, option: str) -> None:
+    """``--data.val_split val`` on a folder without ImageSets had said "split 'val' does not exist" alone."""
+    root = write_davis(tmp_path / "davis", {"long": [squares(t, 0) for t in range(4)]})
+    data = VOSDataModule(
+        str(root), **{"train_split": "all", "val_split": "all", option: "val"}, num_workers=0
+    )
+    with pytest.raises(ConfigError) as error:
+        data.setup(stage)
+    assert error.value.option == f"data.{option}"
+    assert error.value.problem == f"split 'val' does not exist in {root}; splits found: all"
