@@ -330,24 +330,29 @@ class TaskCLI(LightningCLI):
 
         Its data options, the other datamodule's, had been refused as moved ones, or as unknown.
         """
-        from frugalseg.zoo import list_models, model_config
-
         for path in config_paths(words):
             if not Path(path).is_file():
                 continue
             model = (yaml.safe_load(config_text("--config", path)) or {}).get("model")
             model = model.get("init_args", model) if isinstance(model, dict) else {}
             student = model.get("student") if isinstance(model, dict) else None
-            if not isinstance(student, str) or student not in list_models():
-                continue
-            theirs = model_config(student).task
-            if theirs != self.task:
-                command = "frugalseg vos" if theirs == "vos" else "frugalseg"
+            other = self._other_task(student)
+            if other is not None:
+                theirs, command = other
                 raise ConfigError(
                     "--config",
                     f"{path} trains a {theirs} student ({student}), and this command runs {self.task} ones: "
                     f"run it with `{command} {self._named_subcommand or 'fit'} --config {path}`",
                 )
+
+    def _other_task(self, student: Any) -> tuple[str, str] | None:
+        """The task and command of a registered ``student`` of another task than this command's, or None."""
+        from frugalseg.zoo import list_models, model_config
+
+        if not isinstance(student, str) or student not in list_models():
+            return None
+        theirs = model_config(student).task
+        return None if theirs == self.task else (theirs, "frugalseg vos" if theirs == "vos" else "frugalseg")
 
     def _refuse_other_task(self, path: str, checkpoint: Any, subcommand: str) -> None:
         """Refuse a checkpoint of the other task's student (STM's for `fit`, a semantic one for `vos`).
@@ -355,13 +360,12 @@ class TaskCLI(LightningCLI):
         LightningCLI parses its hyper-parameters as this task's model options and ended in its
         ``does not accept option 'model.dict_kwargs…'`` and ``Parsing of ckpt_path hyperparameters failed``.
         """
-        from frugalseg.zoo import list_models, model_config
-
         stored = (checkpoint.get("hyper_parameters") or {}) if isinstance(checkpoint, dict) else {}
         student = stored.get("student")
-        if not isinstance(student, str) or student not in list_models():
+        other = self._other_task(student)
+        if other is None:
             return
-        theirs = model_config(student).task
+        theirs, command = other
         if theirs == "vos" and subcommand == "predict":  # STM needs the object's mask on a frame
             raise ConfigError(
                 "--ckpt_path",
@@ -370,13 +374,11 @@ class TaskCLI(LightningCLI):
                 f"add --mask FILE --engine stm --stm-model {student} --stm-weights {path}`, then `annotate "
                 "export`",
             )
-        if theirs != self.task:
-            command = "frugalseg vos" if theirs == "vos" else "frugalseg"
-            raise ConfigError(
-                "--ckpt_path",
-                f"{path} holds a {theirs} student ({student}), and this command runs {self.task} ones: "
-                f"use it with `{command} {subcommand}`",
-            )
+        raise ConfigError(
+            "--ckpt_path",
+            f"{path} holds a {theirs} student ({student}), and this command runs {self.task} ones: "
+            f"use it with `{command} {subcommand}`",
+        )
 
     def _refuse_other_student(self, config: Any, path: str, checkpoint: Any) -> None:
         """Refuse a checkpoint of another student than the one the command line chose.
