@@ -678,7 +678,8 @@ def _refuse_missing_gpu(config: Any) -> None:
     """
     trainer = config.get("trainer")
     accelerator = str(getattr(trainer, "accelerator", "auto") or "auto")
-    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+    apple = accelerator == "gpu" and torch.backends.mps.is_available()  # Lightning's "gpu" is MPS there
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available() and not apple:
         raise ConfigError(
             "--trainer",
             f"accelerator {accelerator!r}, but this machine has no CUDA GPU torch can use: give "
