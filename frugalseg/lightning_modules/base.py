@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.utilities import rank_zero_warn
 from lightning.pytorch.utilities.types import OptimizerLRSchedulerConfig
 from torch import Tensor, nn
 
@@ -80,6 +81,8 @@ def quiet_trainers() -> Iterator[None]:
 
 #: The checkpoint key of the random generators' states (`BaseTask.on_save_checkpoint`).
 RANDOM_STATES = "frugalseg_random_states"
+#: The checkpoint key of the steps the run's learning-rate decay was planned over (`BaseTask.on_train_start`).
+PLANNED_STEPS = "frugalseg_planned_steps"
 
 
 def random_states() -> dict[str, Any]:
@@ -128,6 +131,7 @@ class BaseTask(L.LightningModule, ABC):
     def __init__(self) -> None:
         super().__init__()
         self._resumed_states: dict[str, Any] | None = None  # `on_load_checkpoint`
+        self._planned_before: int | None = None  # the resumed checkpoint's `PLANNED_STEPS`
         self.save_hyperparameters()
         for name, value in self.hparams.items():  # plain values, so that a checkpoint loads with weights_only
             self.hparams[name] = plain_values(value)
@@ -209,8 +213,13 @@ class BaseTask(L.LightningModule, ABC):
         return poly_schedule(optimizer, int(total), hp.get("poly_power", 0.9), floor=floor)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Keep the random generators' states, so that a resume draws what the run would have drawn."""
+        """Keep the random generators' states (a resume draws what the run would have drawn) and the plan.
+
+        The plan: the steps the learning-rate decay is spread over (`on_train_start` compares them).
+        """
         checkpoint[RANDOM_STATES] = random_states()
+        if self._trainer is not None and self._trainer.state.fn == "fit":
+            checkpoint[PLANNED_STEPS] = int(self._trainer.estimated_stepping_batches)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Put the random generators back where the checkpoint's run left them (`on_save_checkpoint`).
@@ -223,6 +232,7 @@ class BaseTask(L.LightningModule, ABC):
         if states is not None and self._trainer is not None and self._trainer.state.fn == "fit":
             set_random_states(states)
             self._resumed_states = states
+            self._planned_before = checkpoint.get(PLANNED_STEPS)
 
     def on_validation_end(self) -> None:
         """After a resume's sanity check, put the random generators back once more (`on_load_checkpoint`)."""
@@ -230,8 +240,21 @@ class BaseTask(L.LightningModule, ABC):
             set_random_states(self._resumed_states)
 
     def on_train_start(self) -> None:
-        """Training has begun: a later validation leaves the random generators as they are."""
+        """Training has begun: a later validation leaves the random generators as they are.
+
+        A resume whose run plans another number of steps than the checkpoint's (a larger max_steps or
+        max_epochs) is warned of: the rate decay is spread over the new total, so the rate jumps back up
+        from where the checkpoint left it, and the run is not the one that was not stopped.
+        """
         self._resumed_states = None
+        before, self._planned_before = self._planned_before, None
+        planned = int(self.trainer.estimated_stepping_batches)
+        if before is not None and before != planned:
+            rank_zero_warn(
+                f"the checkpoint's run planned its learning-rate decay over {before} steps and this one "
+                f"over {planned} (another --trainer.max_steps or max_epochs): the rate goes on from step "
+                f"{self.trainer.global_step} of the new plan, not the run that was not stopped"
+            )
 
     def log_image(self, tag: str, image: Tensor) -> bool:
         """Show a 3×H×W image in [0, 1] on every logger that can; False if none could.

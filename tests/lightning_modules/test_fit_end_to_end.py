@@ -121,7 +121,9 @@ def test_a_run_without_a_logger_resumes_from_its_last_checkpoint(tiny_streets, t
     common += ["--trainer.limit_val_batches", "0"]
     run_lightning_cli(["fit", *common, "--trainer.max_steps", "1"])
     assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 1
-    resumed = run_lightning_cli(["fit", *common, "--trainer.max_steps", "2", "--ckpt_path", "last"])
+    # a resume with a longer plan spreads the rate decay over it: said, as the run is not the unstopped one
+    with pytest.warns(UserWarning, match="planned its learning-rate decay over 1 steps and this one over 2"):
+        resumed = run_lightning_cli(["fit", *common, "--trainer.max_steps", "2", "--ckpt_path", "last"])
     assert resumed.trainer.global_step == 2
     # a resumed run's checkpoint resumes too: it had held the parser's ClosedUnitInterval, no plain float
     again = run_lightning_cli(["fit", *common, "--trainer.max_steps", "3", "--ckpt_path", "last"])
