@@ -35,7 +35,6 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
-import json
 import logging
 import re
 import shutil
@@ -55,12 +54,12 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from frugalseg.cli.callbacks import EpochLines, ModelSummary, PrintMetrics, ProgressBar
-from frugalseg.cli.command_line import (
-    check_config_files,
-    command_words,
-    config_paths,
-    config_text,
-    refuse_moved_options,
+from frugalseg.cli.command_line import check_config_files, command_words, config_paths, refuse_moved_options
+from frugalseg.cli.run_checks import (
+    check_lightning_checkpoint,
+    check_parsed,
+    refuse_other_task_config,
+    refuse_unpickling,
 )
 from frugalseg.data.io import cache_dir
 from frugalseg.datamodules.datamodule import VideoSegDataModule
@@ -69,9 +68,6 @@ from frugalseg.datamodules.vos import VOSDataModule
 from frugalseg.errors import ConfigError, WeightsError
 from frugalseg.lightning_modules import VideoSegmentationModule, VOSModule
 from frugalseg.lightning_modules.prediction_writer import SegmentationPredictionWriter
-from frugalseg.options import plain_values
-
-_CHECKPOINT_KEYS = ("pytorch-lightning_version", "state_dict")
 
 DEFAULT_MODEL = f"{VideoSegmentationModule.__module__}.{VideoSegmentationModule.__qualname__}"
 
@@ -299,7 +295,7 @@ class TaskCLI(LightningCLI):
         """
         words = command_words(args)
         check_config_files(words)
-        self._refuse_other_task_config(words)
+        refuse_other_task_config(words, self.task, self._named_subcommand)
         subcommands = parser._subcommands_action
         for each in [parser, *(subcommands.choices.values() if subcommands is not None else ())]:
             if isinstance(each, ShortErrorParser):  # as `run_cli` builds them; a subcommand's may refuse
@@ -311,157 +307,7 @@ class TaskCLI(LightningCLI):
         if not subcommand:
             return
         config = self.config[subcommand]
-        self._refuse_unpickling(config)
-        _refuse_missing_gpu(config)
-        if subcommand == "fit":
-            self._refuse_missing_weights(config)
-        path = config.get("ckpt_path")
-        if path and Path(path).is_file():
-            from frugalseg.zoo import torch_load
-
-            checkpoint = torch_load(path)  # refuses, in frugalseg's words, a file that would need unpickling
-            self._refuse_other_task(path, checkpoint, subcommand)
-            self._refuse_other_student(config, path, checkpoint)
-            check_lightning_checkpoint(path, checkpoint)
-            if subcommand == "fit":
-                self._note_replaced_options(config, path, checkpoint)
-
-    def _refuse_other_task_config(self, words: Sequence[str]) -> None:
-        """Refuse a ``--config`` file whose ``model.student`` is of the other task (``stm_davis`` to `fit`).
-
-        Its data options, the other datamodule's, had been refused as moved ones, or as unknown.
-        """
-        for path in config_paths(words):
-            if not Path(path).is_file():
-                continue
-            model = (yaml.safe_load(config_text("--config", path)) or {}).get("model")
-            model = model.get("init_args", model) if isinstance(model, dict) else {}
-            student = model.get("student") if isinstance(model, dict) else None
-            other = self._other_task(student)
-            if other is not None:
-                theirs, command = other
-                raise ConfigError(
-                    "--config",
-                    f"{path} trains a {theirs} student ({student}), and this command runs {self.task} ones: "
-                    f"run it with `{command} {self._named_subcommand or 'fit'} --config {path}`",
-                )
-
-    def _other_task(self, student: Any) -> tuple[str, str] | None:
-        """The task and command of a registered ``student`` of another task than this command's, or None."""
-        from frugalseg.zoo import list_models, model_config
-
-        if not isinstance(student, str) or student not in list_models():
-            return None
-        theirs = model_config(student).task
-        return None if theirs == self.task else (theirs, "frugalseg vos" if theirs == "vos" else "frugalseg")
-
-    def _refuse_other_task(self, path: str, checkpoint: Any, subcommand: str) -> None:
-        """Refuse a checkpoint of the other task's student (STM's for `fit`, a semantic one for `vos`).
-
-        LightningCLI parses its hyper-parameters as this task's model options and ended in its
-        ``does not accept option 'model.dict_kwargs…'`` and ``Parsing of ckpt_path hyperparameters failed``.
-        """
-        stored = (checkpoint.get("hyper_parameters") or {}) if isinstance(checkpoint, dict) else {}
-        student = stored.get("student")
-        other = self._other_task(student)
-        if other is None:
-            return
-        theirs, command = other
-        if theirs == "vos" and subcommand == "predict":  # STM needs the object's mask on a frame
-            raise ConfigError(
-                "--ckpt_path",
-                f"{path} holds a vos student ({student}), which segments a video from an object's mask on "
-                "one of its frames, and `predict` takes frames alone: give that mask to `frugalseg annotate "
-                f"add --mask FILE --engine stm --stm-model {student} --stm-weights {path}`, then `annotate "
-                "export`",
-            )
-        raise ConfigError(
-            "--ckpt_path",
-            f"{path} holds a {theirs} student ({student}), and this command runs {self.task} ones: "
-            f"use it with `{command} {subcommand}`",
-        )
-
-    def _refuse_other_student(self, config: Any, path: str, checkpoint: Any) -> None:
-        """Refuse a checkpoint of another student than the one the command line chose.
-
-        LightningCLI builds the model from the checkpoint's hyper-parameters, so without this
-        ``--model.student pspnet_r18 --ckpt_path tmanet.ckpt`` would train TMANet and say nothing.
-        A student left at the task's default is not a choice: the checkpoint's is used, and a warning says so
-        (a config may have named the default).
-        """
-        stored = (checkpoint.get("hyper_parameters") or {}) if isinstance(checkpoint, dict) else {}
-        model = config.get("model")
-        options = getattr(model, "init_args", model)
-        chosen = getattr(options, "student", None) if options is not None else None
-        if "student" not in stored or chosen is None or chosen == stored["student"]:
-            return
-        default = inspect.signature(self.task_class(config)).parameters.get("student")
-        if default is not None and chosen == default.default:
-            logging.getLogger("frugalseg").warning(
-                f"the checkpoint {path} holds a {stored['student']!r} student, which is used: the "
-                f"{chosen!r} of the config is the default, taken as no choice (--model.student "
-                f"{stored['student']} says so)"
-            )
-            return
-        raise ConfigError(
-            "--model.student",
-            f"{chosen!r} was asked for, but the checkpoint {path} holds a {stored['student']!r} student: "
-            f"give --model.student {stored['student']} to use it, or another checkpoint",
-        )
-
-    @staticmethod
-    def _note_replaced_options(config: Any, path: str, checkpoint: Any) -> None:
-        """Warn of the model options a resumed checkpoint's own replace (LightningCLI's ``_parse_ckpt_path``).
-
-        TDNet's stage 2 given stage 1's checkpoint as ``--ckpt_path`` trained on at stage 1's lr (0.01, not
-        the config's 1e-4), and nothing said so.
-        """
-        stored = (checkpoint.get("hyper_parameters") or {}) if isinstance(checkpoint, dict) else {}
-        model = config.get("model")
-        options = getattr(model, "init_args", model)
-        given = options.as_dict() if hasattr(options, "as_dict") else {}
-        changed = [
-            f"{key} {given[key]!r} → {stored[key]!r}"
-            for key in sorted(set(given) & set(stored) - {"student"})
-            if given[key] is not None  # not chosen: linked from the data (class names) or the default
-            and json.dumps(plain_values(given[key]), sort_keys=True, default=str)
-            != json.dumps(plain_values(stored[key]), sort_keys=True, default=str)
-        ]
-        if changed:
-            logging.getLogger("frugalseg").warning(
-                f"--ckpt_path {path} resumes its run, whose model options replace the config's: "
-                f"{', '.join(changed)}; to start a new run from its weights instead, give it as "
-                "--model.init_weights"
-            )
-
-    @staticmethod
-    def _refuse_missing_weights(config: Any) -> None:
-        """Refuse a local ``init_weights`` or ``teacher_weights`` file that does not exist, naming its option.
-
-        The teacher's had been read after the run made its click labels (18 s on CamVid), and the error
-        named the file alone.
-        """
-        from frugalseg.zoo import missing_weights_file
-
-        model = config.get("model")
-        options = getattr(model, "init_args", model)
-        for name in ("init_weights", "teacher_weights"):
-            value = getattr(options, name, None) if options is not None else None
-            if isinstance(value, str) and missing_weights_file(value):
-                raise ConfigError(
-                    f"model.{name}",
-                    f"{value}: weights file does not exist (train that run first, or give its path)",
-                )
-
-    @staticmethod
-    def _refuse_unpickling(config: Any) -> None:
-        if config.get("weights_only") is False:
-            raise ConfigError(
-                "--weights_only",
-                "frugalseg reads checkpoints with weights_only=True only: unpickling a file can run code "
-                "from it. To use a checkpoint you trust that holds other objects, load it yourself with "
-                "torch.load(path, weights_only=False) and save its 'state_dict' alone",
-            )
+        check_parsed(config, subcommand, self.task, self.task_class(config))
 
     def _run_subcommand(self, subcommand: str) -> None:
         """Run the subcommand; if it fails before its first batch, remove the run folder it made.
@@ -528,7 +374,7 @@ class TaskCLI(LightningCLI):
     def check_checkpoint(self) -> None:
         """Make the subcommand read its checkpoint without unpickling (see the module docstring)."""
         config = self.config_init[self.subcommand]
-        self._refuse_unpickling(config)
+        refuse_unpickling(config)
         if "weights_only" in config:
             config["weights_only"] = True
         if self.subcommand != "fit":  # its checkpoint callback's state is restored though nothing is saved
@@ -670,23 +516,6 @@ class TaskCLI(LightningCLI):
             raise ConfigError("--trainer", _misconfiguration(options, err)) from err
 
 
-def _refuse_missing_gpu(config: Any) -> None:
-    """Refuse ``--trainer.accelerator gpu`` on a machine without a CUDA GPU before the model is built.
-
-    Lightning refuses it when the trainer is made, after the model: TDNet's teacher had first looked up
-    its ResNet-50 weights on the Hub for 23 s.
-    """
-    trainer = config.get("trainer")
-    accelerator = str(getattr(trainer, "accelerator", "auto") or "auto")
-    apple = accelerator == "gpu" and torch.backends.mps.is_available()  # Lightning's "gpu" is MPS there
-    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available() and not apple:
-        raise ConfigError(
-            "--trainer",
-            f"accelerator {accelerator!r}, but this machine has no CUDA GPU torch can use: give "
-            "--trainer.accelerator cpu (or auto)",
-        )
-
-
 def _misconfiguration(options: dict[str, Any], err: MisconfigurationException) -> str:
     """Lightning's refusal of the trainer's options in one line; on a machine without a GPU, what to do."""
     problem = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
@@ -735,20 +564,6 @@ def _starting_weights(model: Any) -> bool:
     hparams = getattr(model, "hparams", {})
     student = hparams.get("student_args") or {}
     return any(hparams.get(name) for name in ("init_weights", "weights")) or bool(student.get("weights"))
-
-
-def check_lightning_checkpoint(path: str | Path, checkpoint: Any) -> None:
-    """Raise `WeightsError` when the torch file ``path`` holding ``checkpoint`` is no Lightning checkpoint.
-
-    Lightning would end in ``KeyError: 'pytorch-lightning_version'`` on a bare state dict or a tensor.
-    """
-    lacks = [key for key in _CHECKPOINT_KEYS if not isinstance(checkpoint, dict) or key not in checkpoint]
-    if lacks:
-        raise WeightsError(
-            path,
-            f"a torch file, but not a Lightning checkpoint (it lacks {', '.join(map(repr, lacks))}): "
-            "give a checkpoint that `frugalseg fit` wrote",
-        )
 
 
 def _reason(error: OSError) -> str:
