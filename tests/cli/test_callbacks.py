@@ -96,6 +96,13 @@ class _KnownLosses(_Tiny):
         return loss
 
 
+class _SkippedStep(_KnownLosses):
+    """Skips an epoch's first batch (returns None) and returns 3.0 on its second."""
+
+    def training_step(self, batch, batch_idx):
+        return None if batch_idx == 0 else super().training_step(batch, batch_idx)
+
+
 def _fit(
     callback: EpochLines, tmp_path, max_steps: int = -1, ckpt_path: str | None = None, module=None, **trainer
 ) -> L.Trainer:
@@ -115,6 +122,13 @@ def test_the_line_gives_the_epochs_mean_loss_not_its_last_steps(tmp_path, capsys
     _fit(EpochLines(), tmp_path, module=_KnownLosses(), accumulate_grad_batches=accumulate)
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")]
     assert len(lines) == 2 and all(": train/loss 2.0000," in line for line in lines)
+
+
+def test_a_skipped_step_is_left_out_of_the_mean(tmp_path, capsys):
+    """A step that returns None trains nothing: the mean is over the losses returned (it had halved them)."""
+    _fit(EpochLines(), tmp_path, module=_SkippedStep())
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")]
+    assert len(lines) == 2 and all(": train/loss 3.0000," in line for line in lines)
 
 
 def test_a_run_to_a_pipe_or_file_prints_a_line_per_epoch(tmp_path, capsys):
