@@ -320,19 +320,18 @@ class TaskCLI(LightningCLI):
         run_folder = self._new_run_folder()
         try:
             super()._run_subcommand(subcommand)
-        except MisconfigurationException as err:  # a checkpoint of a run that ended past max_epochs
-            if run_folder is not None:
+        except BaseException as err:
+            # a checkpoint of a run that ended past max_epochs: its restored steps are none of this run's
+            past_the_end = isinstance(err, MisconfigurationException) and "restored a checkpoint" in str(err)
+            unused = past_the_end or not self._batches_run(subcommand)
+            if run_folder is not None and run_folder.is_dir() and unused:
                 shutil.rmtree(run_folder, ignore_errors=True)
-            if "restored a checkpoint" not in str(err):
-                raise
-            raise ConfigError(
-                "--trainer.max_epochs",
-                f"{str(err).strip()} The run of --ckpt_path trained that far: give a larger "
-                "--trainer.max_epochs to train on from it",
-            ) from err
-        except BaseException:
-            if run_folder is not None and run_folder.is_dir() and not self._batches_run(subcommand):
-                shutil.rmtree(run_folder, ignore_errors=True)
+            if past_the_end:
+                raise ConfigError(
+                    "--trainer.max_epochs",
+                    f"{str(err).strip()} The run of --ckpt_path trained that far: give a larger "
+                    "--trainer.max_epochs to train on from it",
+                ) from err
             raise
 
     def _batches_run(self, subcommand: str) -> int:

@@ -41,9 +41,9 @@ def check_parsed(config: Any, subcommand: str, task: str, task_class: Callable[.
 
     refuse_unpickling(config)
     _refuse_missing_gpu(config)
-    if subcommand == "fit":
-        _refuse_missing_weights(config)
     path = config.get("ckpt_path")
+    if subcommand == "fit" and not (path and Path(path).is_file()):  # a resume takes the checkpoint's options
+        _refuse_missing_weights(config)
     if path and Path(path).is_file():
         checkpoint = torch_load(path)  # refuses, in frugalseg's words, a file that would need unpickling
         _refuse_other_task(path, checkpoint, subcommand, task)
@@ -152,10 +152,9 @@ def _note_replaced_options(config: Any, path: str, checkpoint: Any) -> None:
     given = options.as_dict() if hasattr(options, "as_dict") else {}
     changed = [
         f"{key} {given[key]!r} → {stored[key]!r}"
-        for key in sorted(set(given) & set(stored) - {"student"})
+        for key in sorted(set(given) & set(stored) - {"student", "init_weights"})  # a checkpoint keeps none
         if given[key] is not None  # not chosen: linked from the data (class names) or the default
-        and json.dumps(plain_values(given[key]), sort_keys=True, default=str)
-        != json.dumps(plain_values(stored[key]), sort_keys=True, default=str)
+        and _comparable(key, given[key]) != _comparable(key, stored[key])
     ]
     if changed:
         logging.getLogger("frugalseg").warning(
@@ -163,6 +162,15 @@ def _note_replaced_options(config: Any, path: str, checkpoint: Any) -> None:
             f"{', '.join(changed)}; to start a new run from its weights instead, give it as "
             "--model.init_weights"
         )
+
+
+def _comparable(key: str, value: Any) -> str:
+    """An option's value as JSON, ``student_args`` without the starting weights a checkpoint drops."""
+    from frugalseg.lightning_modules.segmentation import INIT_ONLY_STUDENT_ARGS
+
+    if key == "student_args" and isinstance(value, dict):
+        value = {name: item for name, item in value.items() if name not in INIT_ONLY_STUDENT_ARGS}
+    return json.dumps(plain_values(value), sort_keys=True, default=str)
 
 
 def _refuse_missing_weights(config: Any) -> None:

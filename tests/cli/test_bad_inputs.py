@@ -1113,7 +1113,10 @@ def check_case(case: Case, data, tmp_path, capsys) -> None:
         assert not path.exists(), f"{path} was written"
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="a machine with a GPU runs the GPU trainer")
+@pytest.mark.skipif(
+    torch.cuda.is_available() or torch.backends.mps.is_available(),
+    reason="a machine with a GPU runs the GPU trainer",
+)
 def test_a_gpu_trainer_on_a_machine_without_one_is_one_line(data, tmp_path, capsys):
     """Lightning's MisconfigurationException was a 40-line traceback, and came after the model was built (a
     teacher's weights looked up on the Hub for 23 s): refused before it, so a weights file missing too is not

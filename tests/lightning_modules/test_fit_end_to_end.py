@@ -158,6 +158,32 @@ def test_a_resume_says_which_model_options_its_checkpoint_replaces(tiny_streets,
     assert "whose model options replace the config's: lr 0.005 → 0.02; to start a new run" in warning
 
 
+def test_a_next_stage_resumes_when_its_starting_weights_have_moved(tiny_streets, tmp_path, caplog):
+    """A checkpoint keeps no starting weights (`drop_starting_weights`): the config's init_weights, moved
+    since, had been refused on resume, and named as an option the checkpoint replaces. hparams.yaml is plain
+    YAML."""
+    common = [*_small(tiny_streets, tmp_path), *SMALL_STUDENT, "--trainer.limit_val_batches", "0"]
+    run_lightning_cli(["fit", *common, "--trainer.logger", "false", "--trainer.max_steps", "1"])
+    first = tmp_path / "first.ckpt"
+    (tmp_path / "checkpoints" / "last.ckpt").rename(first)
+    csv = [
+        "--trainer.logger",
+        "lightning.pytorch.loggers.CSVLogger",
+        "--trainer.logger.save_dir",
+        str(tmp_path),
+    ]
+    stage = [*common, *csv, "--model.init_weights", str(first)]
+    run_lightning_cli(["fit", *stage, "--trainer.max_steps", "1"])
+    (hparams,) = tmp_path.glob("**/hparams.yaml")
+    assert "!!python" not in hparams.read_text(encoding="utf-8")  # jsonargparse's restricted numbers
+    first.rename(tmp_path / "moved.ckpt")
+    (last,) = tmp_path.glob("**/checkpoints/last.ckpt")
+    with caplog.at_level(logging.WARNING, logger="frugalseg"):
+        resumed = run_lightning_cli(["fit", *stage, "--trainer.max_steps", "1", "--ckpt_path", str(last)])
+    assert resumed.trainer.global_step == 1
+    assert not [r for r in caplog.records if "init_weights" in r.getMessage()]
+
+
 def test_a_fast_dev_run_writes_no_checkpoint(tiny_streets, tmp_path):
     """Lightning says a fast_dev_run saves nothing; its ModelCheckpoint wrote last.ckpt at the end (and the
     datamodule samples.json in the working folder)."""
