@@ -220,7 +220,12 @@ def _demux(video: Path) -> tuple[list[tuple[int | None, int | None, bool]], dict
                 )
             packets.append((packet.pts, packet.dts, packet.is_keyframe))
         time_base = stream.time_base or av.time_base
-        _warn_if_short(video, packets, stream.time_base, stream.average_rate, container.duration)
+        duration = (  # the video stream's own, else the container's (its longest stream's)
+            round(stream.duration * stream.time_base * 1_000_000)
+            if stream.duration and stream.time_base
+            else container.duration
+        )
+        _warn_if_short(video, packets, stream.time_base, stream.average_rate, duration)
         meta = {
             "width": int(stream.codec_context.width),
             "height": int(stream.codec_context.height),

@@ -14,6 +14,7 @@ B×T×H×W (long object ids, 255 = void), ``num_objects`` B, ``meta`` (sequence,
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import lightning as L
@@ -278,6 +279,7 @@ class VOSDataModule(L.LightningDataModule):
         self.save_hyperparameters()
         for name, value in self.hparams.items():  # plain values, so that a checkpoint loads with weights_only
             self.hparams[name] = plain_values(value)
+        self._hparams_initial = copy.deepcopy(self._hparams)  # what loggers write (hparams.yaml) too
         if format not in ("davis", "mose"):
             raise ConfigError("data.format", f"must be 'davis' or 'mose', got {format!r}")
         if clip_length < 2:

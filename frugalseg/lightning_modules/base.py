@@ -17,6 +17,7 @@ models once they are built), SGD/Adam with the polynomial decay of the papers
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import math
 import random
@@ -135,6 +136,7 @@ class BaseTask(L.LightningModule, ABC):
         self.save_hyperparameters()
         for name, value in self.hparams.items():  # plain values, so that a checkpoint loads with weights_only
             self.hparams[name] = plain_values(value)
+        self._hparams_initial = copy.deepcopy(self._hparams)  # what loggers write (hparams.yaml) too
         self.configure_models()
         self.prepare_models()
         self.configure_losses()
