@@ -388,8 +388,8 @@ def _export(args: argparse.Namespace) -> int:
     # labels never go into the data set, as `label propagate` and `label import` refuse it
     for store in (args.out, str(tools_folder(out))):
         check_store_apart(store, session.settings.root)
-    check_store_folder(tools_folder(out), store=False)
     check_store_folder(out)
+    check_store_folder(tools_folder(out), store=False)
     new = not out.exists() or not any(out.iterdir())
     states = session.export_states()
     try:
