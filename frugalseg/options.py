@@ -19,6 +19,7 @@ session records it) and ``cli: False`` (not a flag).
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import typing
 from collections.abc import Iterable, Mapping
@@ -98,6 +99,19 @@ def plain_values(value: Any) -> Any:
     if isinstance(value, tuple):
         return tuple(plain_values(item) for item in value)
     return value
+
+
+def keep_plain_hyperparameters(owner: Any) -> None:
+    """Make the hyper-parameters ``owner`` saved (a LightningModule's or DataModule's) plain values.
+
+    Each dataclass becomes a dict and each value `plain_values`, in ``hparams`` and in the copy its loggers
+    write (``hparams.yaml``), so that a checkpoint loads with ``weights_only=True``.
+    """
+    for name, value in owner.hparams.items():
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            value = dataclasses.asdict(value)
+        owner.hparams[name] = plain_values(value)
+    owner._hparams_initial = copy.deepcopy(owner._hparams)
 
 
 def _is_part(spec: dataclasses.Field[Any]) -> bool:

@@ -7,7 +7,6 @@ import copy
 import logging
 import math
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sized
-from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +48,7 @@ from frugalseg.datamodules.recipes import (
 from frugalseg.datamodules.recipes import logger as draw_logger
 from frugalseg.datamodules.transforms import ClipRandomGeometry, Normalize
 from frugalseg.errors import ConfigError, option_paths
-from frugalseg.options import plain_values
+from frugalseg.options import keep_plain_hyperparameters
 
 logger = logging.getLogger(__name__)
 
@@ -118,8 +117,6 @@ class VideoSegDataModule(L.LightningDataModule):
         groups |= {"temporal": temporal, "predict": predict}
         recipe, splits, augment, loader, labels, temporal, predict = map(_group, groups, groups.values())
         self.save_hyperparameters(ignore=["labels"])
-        for name, value in self.hparams.items():  # plain values, so that a checkpoint loads with weights_only
-            self.hparams[name] = plain_values(asdict(value) if is_dataclass(value) else value)  # type: ignore[arg-type]
         with option_paths(recipe="data.recipe.name"):
             self.recipe = get_recipe(recipe.name)
         self.recipe_options = recipe
@@ -147,8 +144,8 @@ class VideoSegDataModule(L.LightningDataModule):
         given = {kind: getattr(labels, option) for kind, option in SOURCE_OPTIONS.items()}
         self.sources = {kind: _source(value, kind) for kind, value in given.items() if value is not None}
         described = {SOURCE_OPTIONS[kind]: source.describe() for kind, source in self.sources.items()}
-        self.hparams["labels"] = plain_values({**described, "min_confidence": labels.min_confidence})
-        self._hparams_initial = copy.deepcopy(self._hparams)  # what loggers write: the plain values too
+        self.hparams["labels"] = {**described, "min_confidence": labels.min_confidence}
+        keep_plain_hyperparameters(self)  # the groups as dicts of plain values, and what loggers write
         if not 0.0 <= labels.min_confidence <= 1.0:
             raise ConfigError("data.labels.min_confidence", f"must lie in 0…1, got {labels.min_confidence}")
         if not 0 <= temporal.neighbours <= temporal.neighbour_window:

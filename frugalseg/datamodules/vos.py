@@ -14,7 +14,6 @@ B×T×H×W (long object ids, 255 = void), ``num_objects`` B, ``meta`` (sequence,
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import lightning as L
@@ -32,7 +31,7 @@ from frugalseg.datamodules.frames import resize_by
 from frugalseg.datamodules.options import NonNegativeInt, PositiveFloat, PositiveInt, Probability
 from frugalseg.datamodules.transforms import Normalize
 from frugalseg.errors import ConfigError, DataError
-from frugalseg.options import plain_values
+from frugalseg.options import keep_plain_hyperparameters
 
 PAD_COLOUR = tuple(round(255 * m) for m in IMAGENET_MEAN)  # 0 after normalisation
 
@@ -277,9 +276,7 @@ class VOSDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        for name, value in self.hparams.items():  # plain values, so that a checkpoint loads with weights_only
-            self.hparams[name] = plain_values(value)
-        self._hparams_initial = copy.deepcopy(self._hparams)  # what loggers write (hparams.yaml) too
+        keep_plain_hyperparameters(self)
         if format not in ("davis", "mose"):
             raise ConfigError("data.format", f"must be 'davis' or 'mose', got {format!r}")
         if clip_length < 2:

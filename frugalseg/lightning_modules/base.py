@@ -17,7 +17,6 @@ models once they are built), SGD/Adam with the polynomial decay of the papers
 from __future__ import annotations
 
 import contextlib
-import copy
 import logging
 import math
 import random
@@ -34,7 +33,7 @@ from lightning.pytorch.utilities.types import OptimizerLRSchedulerConfig
 from torch import Tensor, nn
 
 from frugalseg.errors import ConfigError
-from frugalseg.options import plain_values
+from frugalseg.options import keep_plain_hyperparameters
 
 
 def poly_schedule(
@@ -134,9 +133,7 @@ class BaseTask(L.LightningModule, ABC):
         self._resumed_states: dict[str, Any] | None = None  # `on_load_checkpoint`
         self._planned_before: int | None = None  # the resumed checkpoint's `PLANNED_STEPS`
         self.save_hyperparameters()
-        for name, value in self.hparams.items():  # plain values, so that a checkpoint loads with weights_only
-            self.hparams[name] = plain_values(value)
-        self._hparams_initial = copy.deepcopy(self._hparams)  # what loggers write (hparams.yaml) too
+        keep_plain_hyperparameters(self)
         self.configure_models()
         self.prepare_models()
         self.configure_losses()
