@@ -84,7 +84,8 @@ class EpochLines(L.Callback):
         self.always = always
         self._started = time.monotonic()
         self._batches = 0
-        self._losses: torch.Tensor | None = None  # the epoch's (sum, count) of the losses its steps returned
+        self._loss_sum: torch.Tensor | None = None  # the epoch's sum of the losses its steps returned
+        self._loss_steps = 0
         self._validated = False
 
     @property
@@ -96,7 +97,8 @@ class EpochLines(L.Callback):
         """Note when the epoch started."""
         self._started = time.monotonic()
         self._batches = 0
-        self._losses = None
+        self._loss_sum = None
+        self._loss_steps = 0
         self._validated = False
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -112,20 +114,17 @@ class EpochLines(L.Callback):
         if isinstance(loss, torch.Tensor) and loss.numel() == 1:
             # Lightning hands on the loss divided by the batches a step accumulates; summed in float32
             # (a bf16 sum of 1000 losses of 0.8 had been 256)
-            step = torch.stack(
-                [
-                    loss.detach().float().reshape(()) * trainer.accumulate_grad_batches,
-                    loss.new_ones((), dtype=torch.float32),
-                ]
-            )
-            self._losses = step if self._losses is None else self._losses + step
+            step = loss.detach().float().reshape(1) * trainer.accumulate_grad_batches
+            self._loss_sum = step if self._loss_sum is None else self._loss_sum + step
+            self._loss_steps += 1
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Print the epoch's line: its number, time, step and logged metrics (on the first process)."""
         if trainer.sanity_checking or not self._batches:  # not self._batches: a resume with nothing left
             return
         # every process takes part, whether its steps returned losses or not (a collective on some hangs)
-        losses = self._losses if self._losses is not None else torch.zeros(2, device=pl_module.device)
+        summed = self._loss_sum if self._loss_sum is not None else torch.zeros(1, device=pl_module.device)
+        losses = torch.cat([summed, summed.new_tensor([self._loss_steps])])
         total, count = trainer.strategy.reduce(losses, reduce_op="sum").tolist()
         loss = total / count if count else None
         if not trainer.is_global_zero or not (self.always or not self.stream.isatty()):
