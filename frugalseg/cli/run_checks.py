@@ -26,6 +26,17 @@ from frugalseg.options import plain_values
 _CHECKPOINT_KEYS = ("pytorch-lightning_version", "state_dict")
 
 
+def _model_options(config: Any) -> Any:
+    """The model's options of a parsed config (its ``init_args`` where it names a class), or None."""
+    model = config.get("model")
+    return getattr(model, "init_args", model)
+
+
+def _stored_options(checkpoint: Any) -> dict[str, Any]:
+    """The model's options a checkpoint holds (its ``hyper_parameters``; none in another file)."""
+    return (checkpoint.get("hyper_parameters") or {}) if isinstance(checkpoint, dict) else {}
+
+
 def check_parsed(config: Any, subcommand: str, task: str, task_class: Callable[..., Any]) -> None:
     """Check the parsed ``config`` of ``subcommand`` before LightningCLI reads its ``--ckpt_path``.
 
@@ -90,7 +101,7 @@ def _refuse_other_task(path: str, checkpoint: Any, subcommand: str, task: str) -
     LightningCLI parses its hyper-parameters as this task's model options and ended in its
     ``does not accept option 'model.dict_kwargs…'`` and ``Parsing of ckpt_path hyperparameters failed``.
     """
-    stored = (checkpoint.get("hyper_parameters") or {}) if isinstance(checkpoint, dict) else {}
+    stored = _stored_options(checkpoint)
     student = stored.get("student")
     other = _other_task(student, task)
     if other is None:
@@ -119,9 +130,7 @@ def _refuse_other_student(config: Any, path: str, checkpoint: Any, task_class: C
     A student left at the task's default is not a choice: the checkpoint's is used, and a warning says so
     (a config may have named the default).
     """
-    stored = (checkpoint.get("hyper_parameters") or {}) if isinstance(checkpoint, dict) else {}
-    model = config.get("model")
-    options = getattr(model, "init_args", model)
+    stored, options = _stored_options(checkpoint), _model_options(config)
     chosen = getattr(options, "student", None) if options is not None else None
     if "student" not in stored or chosen is None or chosen == stored["student"]:
         return
@@ -146,9 +155,7 @@ def _note_replaced_options(config: Any, path: str, checkpoint: Any) -> None:
     TDNet's stage 2 given stage 1's checkpoint as ``--ckpt_path`` trained on at stage 1's lr (0.01, not
     the config's 1e-4), and nothing said so.
     """
-    stored = (checkpoint.get("hyper_parameters") or {}) if isinstance(checkpoint, dict) else {}
-    model = config.get("model")
-    options = getattr(model, "init_args", model)
+    stored, options = _stored_options(checkpoint), _model_options(config)
     given = options.as_dict() if hasattr(options, "as_dict") else {}
     changed = [
         f"{key} {given[key]!r} → {stored[key]!r}"
@@ -181,8 +188,7 @@ def _refuse_missing_weights(config: Any) -> None:
     """
     from frugalseg.zoo import missing_weights_file
 
-    model = config.get("model")
-    options = getattr(model, "init_args", model)
+    options = _model_options(config)
     for name in ("init_weights", "teacher_weights"):
         value = getattr(options, name, None) if options is not None else None
         if isinstance(value, str) and missing_weights_file(value):
