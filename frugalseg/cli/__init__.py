@@ -11,7 +11,8 @@ print one line naming the file or option (exit code 2, bad input), Ctrl-C prints
 code 130, also where the Trainer caught it and would exit 1), and ``--debug`` shows the traceback
 instead. A SIGTERM (``kill``, a CI timeout) stops ``fit``, ``validate``, ``test``, ``predict`` and
 ``vos`` at once with one line and exit code 143, as a shell reports a process it ended: Lightning's
-own handler would only stop at the end of a batch and exit 0, as if the run had succeeded.
+own handler would only stop at the end of a batch and exit 0, as if the run had succeeded
+(`frugalseg.cli.signals`).
 """
 
 from __future__ import annotations
@@ -26,11 +27,12 @@ import os
 import signal
 import sys
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import NoReturn
 
 from frugalseg import __version__
 from frugalseg.cli.options import short_error
+from frugalseg.cli.signals import Terminated, sigint_noted, sigterm_raises, sigterm_received
 from frugalseg.errors import FrugalsegError
 
 #: Tool groups: the word on the command line → the module that registers its commands, and its help.
@@ -63,88 +65,6 @@ BAD_INPUT = 2
 INTERRUPTED = 130
 TERMINATED = 128 + signal.SIGTERM  # 143
 PIPE_CLOSED = 128 + signal.SIGPIPE  # 141, as a shell reports a reader that went away
-
-
-class Terminated(BaseException):
-    """A SIGTERM during a Lightning command, raised in the main thread as Ctrl-C raises KeyboardInterrupt."""
-
-
-#: The SIGTERMs the running Lightning command received (`sigterm_raises`).
-_SIGTERMS: list[int] = []
-
-
-@contextlib.contextmanager
-def sigterm_raises() -> Iterator[None]:
-    """Turn a SIGTERM into `Terminated` while the block runs.
-
-    The Trainer's signal connector keeps a handler it finds and calls it after its own (which tells
-    its loops to stop after the batch and then exit 0), so the run stops at once and fails. Off the
-    main thread, where no handler can be set, it changes nothing. A SIGTERM sent to the process group
-    (a CI timeout, ``timeout``) kills the DataLoader workers too: torch's SIGCHLD handler would raise
-    its ``DataLoader worker … is killed`` RuntimeError over the `Terminated`, so it is switched off, and
-    again once the block ends: the Trainer's teardown puts back every handler it found, torch's too,
-    and a worker's death reported as the interpreter exits was a traceback after the one line.
-    """
-    _SIGTERMS.clear()
-
-    def ignore_children() -> None:
-        signal.signal(signal.SIGCHLD, lambda *_: None)  # not SIG_DFL: one already pending would be reported
-
-    def terminate(signum: int, frame: object) -> None:
-        _SIGTERMS.append(signum)
-        ignore_children()
-        raise Terminated
-
-    try:
-        previous = signal.signal(signal.SIGTERM, terminate)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        if _SIGTERMS:
-            ignore_children()
-
-
-class _LightningInterruptLine(logging.Filter):
-    """Drop the line Lightning logs when it catches a KeyboardInterrupt; frugalseg prints its own."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "Detected KeyboardInterrupt" not in str(record.msg)
-
-
-@contextlib.contextmanager
-def sigint_noted() -> Iterator[list[int]]:
-    """Note each SIGINT (Ctrl-C) while the block runs, then raise KeyboardInterrupt as Python's default does.
-
-    The Trainer catches the KeyboardInterrupt, logs its own line and ends with ``sys.exit(1)``; the
-    list the block gets (one entry per SIGINT) tells that exit from others. Lightning's line is kept
-    off the terminal. A process that ignores SIGINT, or set its own handler, keeps it.
-    """
-    noted: list[int] = []
-
-    def interrupt(signum: int, frame: object) -> None:
-        noted.append(signum)
-        raise KeyboardInterrupt
-
-    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-        yield noted
-        return
-    try:
-        previous = signal.signal(signal.SIGINT, interrupt)
-    except ValueError:  # not the main thread
-        yield noted
-        return
-    line = _LightningInterruptLine()
-    logger = logging.getLogger("lightning.pytorch.utilities.rank_zero")  # where rank_zero_info logs
-    logger.addFilter(line)
-    try:
-        yield noted
-    finally:
-        logger.removeFilter(line)
-        signal.signal(signal.SIGINT, previous)  # the Trainer ignores SIGINT while it shuts down
 
 
 def overview() -> str:
@@ -304,7 +224,7 @@ def _main(argv: Sequence[str] | None) -> int:
     except BrokenPipeError:
         raise  # `main` ends quietly
     except Exception as err:
-        if _SIGTERMS and not debug:  # a DataLoader worker killed by the same signal failed first
+        if sigterm_received() and not debug:  # a DataLoader worker killed by the same signal failed first
             print("frugalseg: terminated (SIGTERM); the run did not finish", file=sys.stderr)
             return TERMINATED
         cause = _bad_input(err)

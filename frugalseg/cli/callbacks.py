@@ -1,10 +1,13 @@
-"""Callbacks of the command line: what a run prints on the terminal (with rich): metrics, progress, model."""
+"""Callbacks of the command line: what a run prints on the terminal (with rich), and how SIGTERM stops it."""
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from types import FrameType
 from typing import Any, TextIO
 
 import lightning as L
@@ -18,6 +21,7 @@ from lightning.pytorch.utilities.model_summary.model_summary import (
 )
 from rich.table import Table
 
+from frugalseg.cli.signals import note_sigterm
 from frugalseg.cli.terminal import PipedConsole
 
 
@@ -231,3 +235,29 @@ class ModelSummary(RichModelSummary):
         console = PipedConsole()
         console.print(table)
         console.print(grid)
+
+
+class SigtermFirst(L.Callback):
+    """Call `~frugalseg.cli.signals.note_sigterm` before the SIGTERM handler the Trainer registered.
+
+    Lightning's handler logs the signal before it calls the one it found (`frugalseg.cli.signals`'), and
+    a DataLoader worker's SIGCHLD that arrived as it logged ended the run in torch's RuntimeError, exit
+    code 1. Every Lightning command's trainer has it; it has no options.
+    """
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        """Wrap the Trainer's SIGTERM handler (registered before this hook) so that workers go quietly."""
+        registered = signal.getsignal(signal.SIGTERM)
+        if callable(registered):
+            with contextlib.suppress(ValueError):  # not the main thread
+                signal.signal(signal.SIGTERM, _quiet_workers_then(registered))
+
+
+def _quiet_workers_then(handler: Callable[[int, FrameType | None], Any]) -> Callable[..., None]:
+    """A SIGTERM handler that calls `note_sigterm` and then ``handler``."""
+
+    def quiet_workers_then_handle(signum: int, frame: FrameType | None) -> None:
+        note_sigterm(signum)
+        handler(signum, frame)
+
+    return quiet_workers_then_handle

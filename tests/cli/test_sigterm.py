@@ -38,6 +38,41 @@ def test_sigterm_during_a_lightning_command_exits_143(monkeypatch, capsys) -> No
     assert signal.getsignal(signal.SIGTERM) == before
 
 
+def test_a_workers_sigchld_inside_lightnings_sigterm_handler_still_exits_143(monkeypatch, capsys) -> None:
+    """The CI failure: the DataLoader workers died of the group's SIGTERM, and torch's SIGCHLD handler
+    raised its RuntimeError inside Lightning's SIGTERM handler, before the handler it found ran: exit 1."""
+    from frugalseg.cli import lightning
+    from frugalseg.cli.callbacks import SigtermFirst
+
+    def torchs_sigchld_handler(signum: int, frame: object) -> None:
+        raise RuntimeError("DataLoader worker (pid 1) is killed by signal: Terminated.")
+
+    def fit(words: list[str]) -> None:
+        signal.signal(signal.SIGCHLD, torchs_sigchld_handler)
+        found = signal.getsignal(signal.SIGTERM)
+        assert callable(found)
+
+        def lightnings(signum: int, frame: object) -> None:  # logs "Received SIGTERM", then calls found
+            os.kill(os.getpid(), signal.SIGCHLD)  # a worker's death, handled as the logging line is written
+            time.sleep(0.01)
+            found(signum, frame)
+
+        signal.signal(signal.SIGTERM, lightnings)
+        SigtermFirst().setup(None, None, "fit")  # type: ignore[arg-type]  # as the Trainer's setup hook
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(100):
+            time.sleep(0.01)
+        raise AssertionError("the run went on after SIGTERM")
+
+    before = signal.getsignal(signal.SIGCHLD)
+    monkeypatch.setattr(lightning, "run_lightning_cli", fit)
+    try:
+        assert main(["fit"]) == TERMINATED
+    finally:
+        signal.signal(signal.SIGCHLD, before)
+    assert capsys.readouterr().err.strip() == "frugalseg: terminated (SIGTERM); the run did not finish"
+
+
 @pytest.mark.slow
 def test_a_killed_fit_exits_143(tiny_streets: Path, tmp_path: Path) -> None:
     process = training_fit(tiny_streets, tmp_path)

@@ -1,0 +1,110 @@
+"""What a Lightning command does with SIGTERM and SIGINT: stop at once, and tell `main` which one it was.
+
+A SIGTERM (``kill``, a CI timeout) raises `Terminated` in the main thread, as Ctrl-C raises
+KeyboardInterrupt; `main` prints one line for either and exits 143 or 130. Lightning's own SIGTERM
+handler would only stop the loops at the end of a batch and exit 0, as if the run had succeeded.
+
+A SIGTERM sent to the process group (``timeout``, a CI runner) kills the DataLoader workers too, and
+torch's SIGCHLD handler raises its ``DataLoader worker … is killed by signal`` RuntimeError wherever
+the main thread is, even inside Lightning's handler as it logs the signal. `note_sigterm` switches
+that handler off; `frugalseg.cli.callbacks.SigtermFirst`, on every Lightning command's trainer, calls it
+before Lightning's handler runs. Nothing here imports Lightning: the tools' commands stay fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+from collections.abc import Iterator
+from types import FrameType
+
+
+class Terminated(BaseException):
+    """A SIGTERM during a Lightning command, raised in the main thread as Ctrl-C raises KeyboardInterrupt."""
+
+
+#: The SIGTERMs the running Lightning command received (`sigterm_raises`).
+_SIGTERMS: list[int] = []
+
+
+def sigterm_received() -> bool:
+    """Whether the running Lightning command received a SIGTERM: a worker's error after it is its echo."""
+    return bool(_SIGTERMS)
+
+
+def note_sigterm(signum: int) -> None:
+    """Note a SIGTERM and stop torch from reporting the DataLoader workers the same signal killed.
+
+    The SIGCHLD handler becomes a no-op, not SIG_DFL: one already pending would still be reported.
+    """
+    _SIGTERMS.append(signum)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+
+
+@contextlib.contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """Turn a SIGTERM into `Terminated` while the block runs.
+
+    The Trainer's signal connector keeps a handler it finds and calls it after its own, so the run
+    stops at once and fails. Off the main thread, where no handler can be set, it changes nothing.
+    Once the block ends after a SIGTERM, torch's SIGCHLD handler is switched off again: the Trainer's
+    teardown puts back every handler it found, torch's too, and a worker's death reported as the
+    interpreter exits was a traceback after the one line.
+    """
+    _SIGTERMS.clear()
+
+    def terminate(signum: int, frame: FrameType | None) -> None:
+        note_sigterm(signum)
+        raise Terminated
+
+    try:
+        previous = signal.signal(signal.SIGTERM, terminate)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if _SIGTERMS:
+            note_sigterm(signal.SIGTERM)
+
+
+class _LightningInterruptLine(logging.Filter):
+    """Drop the line Lightning logs when it catches a KeyboardInterrupt; frugalseg prints its own."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Detected KeyboardInterrupt" not in str(record.msg)
+
+
+@contextlib.contextmanager
+def sigint_noted() -> Iterator[list[int]]:
+    """Note each SIGINT (Ctrl-C) while the block runs, then raise KeyboardInterrupt as Python's default does.
+
+    The Trainer catches the KeyboardInterrupt, logs its own line and ends with ``sys.exit(1)``; the
+    list the block gets (one entry per SIGINT) tells that exit from others. Lightning's line is kept
+    off the terminal. A process that ignores SIGINT, or set its own handler, keeps it.
+    """
+    noted: list[int] = []
+
+    def interrupt(signum: int, frame: object) -> None:
+        noted.append(signum)
+        raise KeyboardInterrupt
+
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield noted
+        return
+    try:
+        previous = signal.signal(signal.SIGINT, interrupt)
+    except ValueError:  # not the main thread
+        yield noted
+        return
+    line = _LightningInterruptLine()
+    logger = logging.getLogger("lightning.pytorch.utilities.rank_zero")  # where rank_zero_info logs
+    logger.addFilter(line)
+    try:
+        yield noted
+    finally:
+        logger.removeFilter(line)
+        signal.signal(signal.SIGINT, previous)  # the Trainer ignores SIGINT while it shuts down
