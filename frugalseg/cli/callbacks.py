@@ -21,7 +21,7 @@ from lightning.pytorch.utilities.model_summary.model_summary import (
 )
 from rich.table import Table
 
-from frugalseg.cli.signals import note_sigterm
+from frugalseg.cli.signals import note_sigterm, raise_if_signalled
 from frugalseg.cli.terminal import PipedConsole
 
 
@@ -237,12 +237,15 @@ class ModelSummary(RichModelSummary):
         console.print(grid)
 
 
-class SigtermFirst(L.Callback):
-    """Call `~frugalseg.cli.signals.note_sigterm` before the SIGTERM handler the Trainer registered.
+class SignalsStopTheRun(L.Callback):
+    """A SIGTERM or Ctrl-C stops the run at once, whatever Lightning or Python does with it first.
 
-    Lightning's handler logs the signal before it calls the one it found (`frugalseg.cli.signals`'), and
-    a DataLoader worker's SIGCHLD that arrived as it logged ended the run in torch's RuntimeError, exit
-    code 1. Every Lightning command's trainer has it; it has no options.
+    Lightning's SIGTERM handler logs the signal before it calls the one it found
+    (`frugalseg.cli.signals`), and a DataLoader worker's SIGCHLD that arrived as it logged ended the run
+    in torch's RuntimeError, exit code 1: `~frugalseg.cli.signals.note_sigterm` now runs first. Python
+    drops an exception raised in a finalizer, and a Ctrl-C that arrived there let the run go on: each
+    batch starts with `~frugalseg.cli.signals.raise_if_signalled`. Every Lightning command's trainer
+    has it; it has no options.
     """
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
@@ -252,9 +255,25 @@ class SigtermFirst(L.Callback):
             with contextlib.suppress(ValueError):  # not the main thread
                 signal.signal(signal.SIGTERM, _quiet_workers_then(registered))
 
+    def on_train_batch_start(self, *args: Any) -> None:
+        """Stop before a training batch if a signal's exception was dropped."""
+        raise_if_signalled()
+
+    def on_validation_batch_start(self, *args: Any) -> None:
+        """Stop before a validation batch if a signal's exception was dropped."""
+        raise_if_signalled()
+
+    def on_test_batch_start(self, *args: Any) -> None:
+        """Stop before a test batch if a signal's exception was dropped."""
+        raise_if_signalled()
+
+    def on_predict_batch_start(self, *args: Any) -> None:
+        """Stop before a prediction batch if a signal's exception was dropped."""
+        raise_if_signalled()
+
 
 def _quiet_workers_then(handler: Callable[[int, FrameType | None], Any]) -> Callable[..., None]:
-    """A SIGTERM handler that calls `note_sigterm` and then ``handler``."""
+    """A SIGTERM handler that calls `~frugalseg.cli.signals.note_sigterm` and then ``handler``."""
 
     def quiet_workers_then_handle(signum: int, frame: FrameType | None) -> None:
         note_sigterm(signum)

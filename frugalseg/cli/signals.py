@@ -7,7 +7,7 @@ handler would only stop the loops at the end of a batch and exit 0, as if the ru
 A SIGTERM sent to the process group (``timeout``, a CI runner) kills the DataLoader workers too, and
 torch's SIGCHLD handler raises its ``DataLoader worker … is killed by signal`` RuntimeError wherever
 the main thread is, even inside Lightning's handler as it logs the signal. `note_sigterm` switches
-that handler off; `frugalseg.cli.callbacks.SigtermFirst`, on every Lightning command's trainer, calls it
+that handler off; `frugalseg.cli.callbacks.SignalsStopTheRun`, on every Lightning command's trainer, calls it
 before Lightning's handler runs. Nothing here imports Lightning: the tools' commands stay fast.
 """
 
@@ -26,11 +26,26 @@ class Terminated(BaseException):
 
 #: The SIGTERMs the running Lightning command received (`sigterm_raises`).
 _SIGTERMS: list[int] = []
+#: The SIGINTs the running command received (`sigint_noted`).
+_SIGINTS: list[int] = []
 
 
 def sigterm_received() -> bool:
     """Whether the running Lightning command received a SIGTERM: a worker's error after it is its echo."""
     return bool(_SIGTERMS)
+
+
+def raise_if_signalled() -> None:
+    """Raise `Terminated` or KeyboardInterrupt again for a signal whose first one Python dropped.
+
+    An exception raised while Python runs a finalizer (``__del__``, a weakref callback) is printed
+    as "Exception ignored in" and dropped, so a Ctrl-C or SIGTERM that arrives then was lost and the
+    run went on; `frugalseg.cli.callbacks.SignalsStopTheRun` calls this before every batch.
+    """
+    if _SIGTERMS:
+        raise Terminated
+    if _SIGINTS:
+        raise KeyboardInterrupt
 
 
 def note_sigterm(signum: int) -> None:
@@ -86,25 +101,25 @@ def sigint_noted() -> Iterator[list[int]]:
     list the block gets (one entry per SIGINT) tells that exit from others. Lightning's line is kept
     off the terminal. A process that ignores SIGINT, or set its own handler, keeps it.
     """
-    noted: list[int] = []
+    _SIGINTS.clear()
 
     def interrupt(signum: int, frame: object) -> None:
-        noted.append(signum)
+        _SIGINTS.append(signum)
         raise KeyboardInterrupt
 
     if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-        yield noted
+        yield _SIGINTS
         return
     try:
         previous = signal.signal(signal.SIGINT, interrupt)
     except ValueError:  # not the main thread
-        yield noted
+        yield _SIGINTS
         return
     line = _LightningInterruptLine()
     logger = logging.getLogger("lightning.pytorch.utilities.rank_zero")  # where rank_zero_info logs
     logger.addFilter(line)
     try:
-        yield noted
+        yield _SIGINTS
     finally:
         logger.removeFilter(line)
         signal.signal(signal.SIGINT, previous)  # the Trainer ignores SIGINT while it shuts down

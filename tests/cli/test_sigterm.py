@@ -42,7 +42,7 @@ def test_a_workers_sigchld_inside_lightnings_sigterm_handler_still_exits_143(mon
     """The CI failure: the DataLoader workers died of the group's SIGTERM, and torch's SIGCHLD handler
     raised its RuntimeError inside Lightning's SIGTERM handler, before the handler it found ran: exit 1."""
     from frugalseg.cli import lightning
-    from frugalseg.cli.callbacks import SigtermFirst
+    from frugalseg.cli.callbacks import SignalsStopTheRun
 
     def torchs_sigchld_handler(signum: int, frame: object) -> None:
         raise RuntimeError("DataLoader worker (pid 1) is killed by signal: Terminated.")
@@ -58,7 +58,7 @@ def test_a_workers_sigchld_inside_lightnings_sigterm_handler_still_exits_143(mon
             found(signum, frame)
 
         signal.signal(signal.SIGTERM, lightnings)
-        SigtermFirst().setup(None, None, "fit")  # type: ignore[arg-type]  # as the Trainer's setup hook
+        SignalsStopTheRun().setup(None, None, "fit")  # type: ignore[arg-type]  # as the Trainer's setup hook
         os.kill(os.getpid(), signal.SIGTERM)
         for _ in range(100):
             time.sleep(0.01)
