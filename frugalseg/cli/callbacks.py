@@ -6,7 +6,7 @@ import contextlib
 import signal
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from types import FrameType
 from typing import Any, TextIO
 
@@ -242,18 +242,32 @@ class SignalsStopTheRun(L.Callback):
 
     Lightning's SIGTERM handler logs the signal before it calls the one it found
     (`frugalseg.cli.signals`), and a DataLoader worker's SIGCHLD that arrived as it logged ended the run
-    in torch's RuntimeError, exit code 1: `~frugalseg.cli.signals.note_sigterm` now runs first. Python
-    drops an exception raised in a finalizer, and a Ctrl-C that arrived there let the run go on: each
-    batch starts with `~frugalseg.cli.signals.raise_if_signalled`. Every Lightning command's trainer
-    has it; it has no options.
+    in torch's RuntimeError, exit code 1: `~frugalseg.cli.signals.note_sigterm` now runs first (the
+    Trainer registers its handler after ``setup``, so the first hook of each stage puts it in front).
+    Python drops an exception raised in a finalizer, and a Ctrl-C that arrived there let the run go on:
+    each batch starts with `~frugalseg.cli.signals.raise_if_signalled`. Every Lightning command's
+    trainer has it; it has no options.
     """
 
-    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        """Wrap the Trainer's SIGTERM handler (registered before this hook) so that workers go quietly."""
-        registered = signal.getsignal(signal.SIGTERM)
-        if callable(registered):
-            with contextlib.suppress(ValueError):  # not the main thread
-                signal.signal(signal.SIGTERM, _quiet_workers_then(registered))
+    def on_sanity_check_start(self, *args: Any) -> None:
+        """Put `~frugalseg.cli.signals.note_sigterm` before the Trainer's SIGTERM handler."""
+        _quiet_workers_first()
+
+    def on_train_start(self, *args: Any) -> None:
+        """Put `~frugalseg.cli.signals.note_sigterm` before the Trainer's SIGTERM handler."""
+        _quiet_workers_first()
+
+    def on_validation_start(self, *args: Any) -> None:
+        """Put `~frugalseg.cli.signals.note_sigterm` before the Trainer's SIGTERM handler."""
+        _quiet_workers_first()
+
+    def on_test_start(self, *args: Any) -> None:
+        """Put `~frugalseg.cli.signals.note_sigterm` before the Trainer's SIGTERM handler."""
+        _quiet_workers_first()
+
+    def on_predict_start(self, *args: Any) -> None:
+        """Put `~frugalseg.cli.signals.note_sigterm` before the Trainer's SIGTERM handler."""
+        _quiet_workers_first()
 
     def on_train_batch_start(self, *args: Any) -> None:
         """Stop before a training batch if a signal's exception was dropped."""
@@ -272,11 +286,16 @@ class SignalsStopTheRun(L.Callback):
         raise_if_signalled()
 
 
-def _quiet_workers_then(handler: Callable[[int, FrameType | None], Any]) -> Callable[..., None]:
-    """A SIGTERM handler that calls `~frugalseg.cli.signals.note_sigterm` and then ``handler``."""
+def _quiet_workers_first() -> None:
+    """Wrap the SIGTERM handler in one that calls `~frugalseg.cli.signals.note_sigterm` first (once)."""
+    registered = signal.getsignal(signal.SIGTERM)
+    if not callable(registered) or getattr(registered, "quiets_workers_first", False):
+        return
 
     def quiet_workers_then_handle(signum: int, frame: FrameType | None) -> None:
         note_sigterm(signum)
-        handler(signum, frame)
+        registered(signum, frame)
 
-    return quiet_workers_then_handle
+    quiet_workers_then_handle.quiets_workers_first = True  # type: ignore[attr-defined]
+    with contextlib.suppress(ValueError):  # not the main thread
+        signal.signal(signal.SIGTERM, quiet_workers_then_handle)

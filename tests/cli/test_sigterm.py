@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import time
 from pathlib import Path
 
+import lightning as L
 import pytest
+import torch
 from cli_helpers import training_fit
+from torch.utils.data import DataLoader
 
 from frugalseg.cli import TERMINATED, main
 
@@ -38,9 +42,36 @@ def test_sigterm_during_a_lightning_command_exits_143(monkeypatch, capsys) -> No
     assert signal.getsignal(signal.SIGTERM) == before
 
 
+class _SigtermInTrainingStep(L.LightningModule):
+    """Sends its process SIGTERM in its first training step, and waits for the run to stop."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = torch.nn.Linear(1, 1)
+
+    def training_step(self, batch: torch.Tensor, index: int) -> torch.Tensor:
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(100):
+            time.sleep(0.01)
+        raise AssertionError("the run went on after SIGTERM")
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+class _WorkerDiesAsLightningLogs(logging.Filter):
+    """A DataLoader worker's SIGCHLD, handled while Lightning logs "Received SIGTERM" (the CI failure)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "SIGTERM" in str(record.msg):
+            os.kill(os.getpid(), signal.SIGCHLD)
+            time.sleep(0.01)
+        return True
+
+
 def test_a_workers_sigchld_inside_lightnings_sigterm_handler_still_exits_143(monkeypatch, capsys) -> None:
-    """The CI failure: the DataLoader workers died of the group's SIGTERM, and torch's SIGCHLD handler
-    raised its RuntimeError inside Lightning's SIGTERM handler, before the handler it found ran: exit 1."""
+    """The DataLoader workers died of the group's SIGTERM, and torch's SIGCHLD handler raised its RuntimeError
+    inside the Trainer's SIGTERM handler as it logged, before the handler it found ran: exit code 1."""
     from frugalseg.cli import lightning
     from frugalseg.cli.callbacks import SignalsStopTheRun
 
@@ -49,27 +80,22 @@ def test_a_workers_sigchld_inside_lightnings_sigterm_handler_still_exits_143(mon
 
     def fit(words: list[str]) -> None:
         signal.signal(signal.SIGCHLD, torchs_sigchld_handler)
-        found = signal.getsignal(signal.SIGTERM)
-        assert callable(found)
+        options = {"logger": False, "enable_checkpointing": False, "enable_progress_bar": False}
+        trainer = L.Trainer(max_steps=1, accelerator="cpu", callbacks=[SignalsStopTheRun()], **options)
+        trainer.fit(_SigtermInTrainingStep(), DataLoader(torch.zeros(4, 1), batch_size=2))
 
-        def lightnings(signum: int, frame: object) -> None:  # logs "Received SIGTERM", then calls found
-            os.kill(os.getpid(), signal.SIGCHLD)  # a worker's death, handled as the logging line is written
-            time.sleep(0.01)
-            found(signum, frame)
-
-        signal.signal(signal.SIGTERM, lightnings)
-        SignalsStopTheRun().setup(None, None, "fit")  # type: ignore[arg-type]  # as the Trainer's setup hook
-        os.kill(os.getpid(), signal.SIGTERM)
-        for _ in range(100):
-            time.sleep(0.01)
-        raise AssertionError("the run went on after SIGTERM")
-
+    logger = logging.getLogger("lightning.pytorch.trainer.connectors.signal_connector")
+    worker_dies, level = _WorkerDiesAsLightningLogs(), logger.level
+    logger.addFilter(worker_dies)
+    logger.setLevel(logging.INFO)
     before = signal.getsignal(signal.SIGCHLD)
     monkeypatch.setattr(lightning, "run_lightning_cli", fit)
     try:
         assert main(["fit"]) == TERMINATED
     finally:
         signal.signal(signal.SIGCHLD, before)
+        logger.removeFilter(worker_dies)
+        logger.setLevel(level)
     assert capsys.readouterr().err.strip() == "frugalseg: terminated (SIGTERM); the run did not finish"
 
 
