@@ -55,7 +55,10 @@ def test_a_newer_work_stops_the_one_it_does_not_go_on_from_and_what_that_one_wai
     a, a_ended = run_in_thread(lambda: preview("A", (1,)))
     assert started.wait(30)
     b, b_ended = run_in_thread(lambda: preview("B", (1, 2)))
-    time.sleep(0.1)
+    deadline = time.monotonic() + 10
+    while latest._running["frame 3"].steps != (1, 2):  # B registered: it is the one C finds under way
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
     assert entered == ["A"]  # B waits for A
     assert preview("C", (3,)) == "200"
     for thread in (a, b):

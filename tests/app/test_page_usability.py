@@ -16,7 +16,7 @@ import pytest
 from data.fake_davis import palette_png, squares
 
 from app.conftest import serve
-from app.test_browser import browser, click_on, wait_for  # noqa: F401 (the fixture)
+from app.test_browser import THUMBS_SHOWN, browser, click_on, wait_for  # noqa: F401 (the fixture)
 from app.test_page_layout import serve_blackswan
 from app.test_page_upload import VIDEO as CLIP
 from app.test_page_upload import choose, submitted, tiny, upload  # noqa: F401 (the fixture)
@@ -38,6 +38,7 @@ def opened(driver, address: str) -> None:
     driver.set_window_size(1366, 768)
     driver.get(address)
     wait_for(driver, "return document.body.dataset.ready === '1'")
+    wait_for(driver, THUMBS_SHOWN)  # the filmstrip's height is its thumbnails'
     driver.execute_script("window.scrollTo(0, 0)")
 
 

@@ -20,7 +20,13 @@ _HOSTILE = st.one_of(
     st.none(), st.booleans(), st.integers(-(2**63), 2**63), st.sampled_from([1e308, -1.0, float("nan")]),
     st.text(max_size=8), st.lists(st.integers(-5, 300), max_size=8),
 )  # fmt: skip
-_FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+_FUZZ = settings(  # derandomized: a failure reproduces, and CI never meets an input no run here met
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 
 def _read(tool: str, content: bytes) -> None:

@@ -542,6 +542,14 @@ def test_a_prepared_frame_s_click_cuts_with_its_prepared_features(monkeypatch: p
     GrabCutClicks().prepare(image)
 
 
+def _until(done: Callable[[], bool]) -> None:
+    """Wait for another thread to reach a state (at most 10 s), not for a time it usually takes."""
+    deadline = time.monotonic() + 10
+    while not done():
+        assert time.monotonic() < deadline, "the other thread never got there"
+        time.sleep(0.001)
+
+
 class SlowSAM:
     """Stand-in image predictor that embeds in 0.2 s and answers with the embedded image's bright pixels
     (three candidates); it counts the calls under way at once."""
@@ -595,11 +603,11 @@ def test_sam_answers_one_prompt_at_a_time_and_embeds_the_last_frame_it_was_asked
     predictor.images.clear()
     first = threading.Thread(target=model.prepare, args=(frames[2],))
     first.start()
-    time.sleep(0.05)  # frame 2 is being embedded; frames 3 and 0 are opened meanwhile
+    _until(lambda: predictor.under_way == 1)  # frame 2 is being embedded; frames 3 and 0 are opened meanwhile
     later = [threading.Thread(target=model.prepare, args=(frames[n],)) for n in (3, 0)]
-    for thread in later:
+    for asked, thread in enumerate(later, start=2):
         thread.start()
-        time.sleep(0.01)
+        _until(lambda: model._wanted == asked)  # noqa: B023 (each waits before the next starts)
     for thread in [first, *later]:
         thread.join()
     assert [int(np.argmax(image[:, 3, 0])) for image in predictor.images] == [2, 0]
