@@ -28,6 +28,9 @@ class Terminated(BaseException):
 _SIGTERMS: list[int] = []
 #: The SIGINTs the running command received (`sigint_noted`).
 _SIGINTS: list[int] = []
+#: Which of the two the running command watches: `raise_if_signalled` acts only inside its blocks (a
+#: Trainer run after a command, by a test or a notebook, is not stopped by the command's signal).
+_WATCHED = {signal.SIGTERM: False, signal.SIGINT: False}
 
 
 def sigterm_received() -> bool:
@@ -42,9 +45,9 @@ def raise_if_signalled() -> None:
     as "Exception ignored in" and dropped, so a Ctrl-C or SIGTERM that arrives then was lost and the
     run went on; `frugalseg.cli.callbacks.SignalsStopTheRun` calls this before every batch.
     """
-    if _SIGTERMS:
+    if _WATCHED[signal.SIGTERM] and _SIGTERMS:
         raise Terminated
-    if _SIGINTS:
+    if _WATCHED[signal.SIGINT] and _SIGINTS:
         raise KeyboardInterrupt
 
 
@@ -78,9 +81,11 @@ def sigterm_raises() -> Iterator[None]:
     except ValueError:  # not the main thread
         yield
         return
+    _WATCHED[signal.SIGTERM] = True
     try:
         yield
     finally:
+        _WATCHED[signal.SIGTERM] = False
         signal.signal(signal.SIGTERM, previous)
         if _SIGTERMS:
             note_sigterm(signal.SIGTERM)
@@ -118,8 +123,10 @@ def sigint_noted() -> Iterator[list[int]]:
     line = _LightningInterruptLine()
     logger = logging.getLogger("lightning.pytorch.utilities.rank_zero")  # where rank_zero_info logs
     logger.addFilter(line)
+    _WATCHED[signal.SIGINT] = True
     try:
         yield _SIGINTS
     finally:
+        _WATCHED[signal.SIGINT] = False
         logger.removeFilter(line)
         signal.signal(signal.SIGINT, previous)  # the Trainer ignores SIGINT while it shuts down

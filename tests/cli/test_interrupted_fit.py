@@ -14,6 +14,7 @@ import pytest
 from cli_helpers import training_fit
 
 from frugalseg.cli import INTERRUPTED, main
+from frugalseg.cli.signals import raise_if_signalled
 
 
 def _ctrl_c() -> None:
@@ -100,6 +101,7 @@ def test_a_ctrl_c_dropped_in_a_finalizer_stops_the_run_before_its_next_batch(mon
         assert main(["fit"]) == INTERRUPTED
         assert capsys.readouterr().err.strip().splitlines()[-1] == "frugalseg: interrupted"
         assert batches == []
+        raise_if_signalled()  # the command's Ctrl-C stops no run after it
     finally:
         signal.signal(signal.SIGINT, before)
 

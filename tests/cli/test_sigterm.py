@@ -15,6 +15,7 @@ from cli_helpers import training_fit
 from torch.utils.data import DataLoader
 
 from frugalseg.cli import TERMINATED, main
+from frugalseg.cli.signals import raise_if_signalled
 
 
 def test_sigterm_during_a_lightning_command_exits_143(monkeypatch, capsys) -> None:
@@ -40,6 +41,7 @@ def test_sigterm_during_a_lightning_command_exits_143(monkeypatch, capsys) -> No
     assert capsys.readouterr().err.strip() == "frugalseg: terminated (SIGTERM); the run did not finish"
     assert steps[0] == "noted" and len(steps) <= 2
     assert signal.getsignal(signal.SIGTERM) == before
+    raise_if_signalled()  # the command's signal stops no run after it (a test's, a notebook's)
 
 
 class _SigtermInTrainingStep(L.LightningModule):
