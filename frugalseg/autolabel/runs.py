@@ -164,11 +164,4 @@ def anchor_instance_ids(
     fmt: Format, clip: Clip, kind: LabelKind, shape: tuple[int, ...]
 ) -> np.ndarray | None:
     """`Format.instance_ids` of the anchor's ``kind`` label, checked to have the label's ``shape``."""
-    ids = fmt.instance_ids(clip, kind)
-    if ids is not None and ids.shape != tuple(shape):
-        raise DataError(
-            clip.require_label(0, kind).path,
-            f"instance ids of size {ids.shape[1]}×{ids.shape[0]} do not fit the label's "
-            f"{shape[1]}×{shape[0]}",
-        )
-    return ids
+    return fmt.instance_ids(clip, kind, shape)

@@ -24,7 +24,7 @@ def check_clip(
     decoded: dict[Path, tuple[int, int] | DataError] | None = None,
     reported: frozenset[Path] = frozenset(),
 ) -> list[Problem]:
-    """Decode every frame and label of ``clip`` (its labels and the format's ground truth); compare sizes.
+    """Decode every frame, label and anchor's instance-id map of ``clip``; compare sizes.
 
     Frames are decoded strictly (`read_frame`: damaged JPEG data is an error). ``decoded`` keeps each
     file's size (or error) across calls, for formats whose clips share frames and labels (CamVid,
@@ -68,6 +68,11 @@ def check_clip(
         except DataError as error:
             problems.append(Problem.from_error(error))
             continue
+        if offset == 0 and ref in clip.labels.get(0, ()):  # the anchor's instance ids (`label clicks`, boxes)
+            try:
+                fmt.instance_ids(clip, ref.kind, label.shape)
+            except DataError as error:
+                problems.append(Problem.from_error(error))
         frame_shape = frame_shapes.get(offset)
         if frame_shape is not None and label.shape != frame_shape and ref.path not in reported:
             problems.append(

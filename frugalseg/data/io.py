@@ -164,13 +164,32 @@ def imread(path: str | Path, flags: int) -> np.ndarray | None:
     """An image file decoded by OpenCV (``flags``: ``cv2.IMREAD_…``); None when it cannot be read or decoded.
 
     Python reads the bytes: OpenCV's own ``imread`` crashes the process on a file name the locale
-    cannot encode (a non-ASCII name under the C locale), which Python opens as any other.
+    cannot encode (a non-ASCII name under the C locale), which Python opens as any other. A PNG or
+    JPEG cut short (`whole_image`) is None too, without the warning OpenCV prints about it.
     """
+    if not whole_image(path):
+        return None
     try:
         data = np.fromfile(path, np.uint8)
     except OSError:
         return None
     return cv2.imdecode(data, flags) if data.size else None
+
+
+def decode_image(path: Path, flags: int) -> np.ndarray:
+    """An image file decoded by OpenCV (``flags``), its header read first (`image_size`).
+
+    Raises:
+        DataError: naming the file when it does not exist, cannot be read, is too large, cut short
+            (`whole_image`) or cannot be decoded.
+    """
+    image_size(path)
+    if not whole_image(path):
+        raise DataError(path, TRUNCATED_IMAGE)
+    image = imread(path, flags)
+    if image is None:
+        raise DataError(path, "cannot decode image (corrupt or not an image)")
+    return image
 
 
 def read_frame(path: str | Path, *, strict: bool = False) -> np.ndarray:
@@ -225,10 +244,7 @@ def read_label(
     0…num_classes−1 and 255 are rejected so that a wrong file cannot silently train the wrong classes.
     """
     path = Path(path)
-    image_size(path)
-    label = imread(path, cv2.IMREAD_UNCHANGED)
-    if label is None:
-        raise DataError(path, "cannot decode image (corrupt or not an image)")
+    label = decode_image(path, cv2.IMREAD_UNCHANGED)
     if label.ndim != 2:
         raise DataError(path, f"label must be a single-channel image, got {label.shape[2]} channels")
     if label.dtype != np.uint8:

@@ -12,7 +12,7 @@ import pytest
 from frugalseg.cli.data import register
 from frugalseg.data.check import Problem, check_dataset
 from frugalseg.data.formats import FORMATS
-from frugalseg.data.io import read_frame, write_png_atomic
+from frugalseg.data.io import TRUNCATED_IMAGE, read_frame, write_png_atomic
 from frugalseg.errors import DataError
 
 from .fake_camvid import write_segnet
@@ -188,6 +188,23 @@ def test_a_camvid_frame_without_its_label_is_named(tmp_path: Path, capsys: pytes
     code, message = _check_cli(root, capsys)
     assert code == 1
     assert f"{root / 'val' / label.name}: frame has no label valannot/{label.name} in split 'val'" in message
+
+
+def test_a_cityscapes_instance_map_of_another_size_or_cut_short_is_named(tmp_path: Path) -> None:
+    """`label clicks` and `label boxes` read the anchor's instance ids: `data check` reads them too."""
+    root = write_snippets(tmp_path / "cs")
+    instances = root / "gtFine/train/c/c_000001_000019_gtFine_instanceIds.png"
+    write_png_atomic(instances, np.full((H, W + 2), 26001, np.uint16))
+    (problem,) = check_dataset(root)
+    assert (problem.path, problem.message) == (
+        instances,
+        f"instance-id map is {W + 2}×{H}, its label {W}×{H}",
+    )
+    instances.write_bytes(instances.read_bytes()[:-12])  # its closing chunk lost
+    (problem,) = check_dataset(root)
+    assert (problem.path, problem.message) == (instances, TRUNCATED_IMAGE)
+    write_png_atomic(instances, np.full((H, W), 26001, np.uint16))
+    assert check_dataset(root) == []
 
 
 def test_cityscapes_label_ids_of_no_class_are_named(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

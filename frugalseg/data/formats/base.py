@@ -181,8 +181,13 @@ class Format(ABC):
             offset: ref for offset, refs in clip.labels.items() for ref in refs if ref.kind is LabelKind.FINE
         }
 
-    def instance_ids(self, clip: Clip, kind: LabelKind = LabelKind.FINE) -> np.ndarray | None:
-        """H×W int32 instance ids of the anchor's ``kind`` label (0: no instance), or None without any."""
+    def instance_ids(
+        self, clip: Clip, kind: LabelKind = LabelKind.FINE, shape: tuple[int, ...] | None = None
+    ) -> np.ndarray | None:
+        """H×W int32 instance ids of the anchor's ``kind`` label (0: no instance), or None without any.
+
+        With ``shape`` (the label's), a map of another size is a `DataError` naming the map's file.
+        """
         return None
 
     def describe(self) -> dict[str, Any]:

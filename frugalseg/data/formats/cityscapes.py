@@ -21,7 +21,7 @@ import numpy as np
 from frugalseg.data.classes import CITYSCAPES
 from frugalseg.data.clips import TRAIN_IDS, Clip, LabelKind, LabelRef
 from frugalseg.data.formats.base import Format, Problem
-from frugalseg.data.io import imread, read_label
+from frugalseg.data.io import decode_image, read_label
 from frugalseg.errors import DataError
 
 FRAME_SUFFIX = "_leftImg8bit.png"
@@ -59,7 +59,7 @@ def instance_ids_path(label_path: str | Path) -> Path | None:
     return None
 
 
-def read_instance_ids(path: str | Path, shape: tuple[int, int] | None = None) -> np.ndarray:
+def read_instance_ids(path: str | Path, shape: tuple[int, ...] | None = None) -> np.ndarray:
     """A Cityscapes instance-id map (16- or 8-bit PNG) as H×W int32: v ≥ 1000 kept, other pixels 0.
 
     With ``shape``, a map of another size is rejected (it would not fit the label it goes with).
@@ -67,9 +67,7 @@ def read_instance_ids(path: str | Path, shape: tuple[int, int] | None = None) ->
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "instance-id map does not exist")
-    image = imread(path, cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise DataError(path, "cannot decode image (corrupt or not an image)")
+    image = decode_image(path, cv2.IMREAD_UNCHANGED)
     if image.ndim != 2 or image.dtype not in (np.uint8, np.uint16):
         raise DataError(
             path,
@@ -189,11 +187,13 @@ class CityscapesFormat(Format):
         train_ids: np.ndarray = self.classes.label_id_to_train_id[label]
         return train_ids
 
-    def instance_ids(self, clip: Clip, kind: LabelKind = LabelKind.FINE) -> np.ndarray | None:
+    def instance_ids(
+        self, clip: Clip, kind: LabelKind = LabelKind.FINE, shape: tuple[int, ...] | None = None
+    ) -> np.ndarray | None:
         """The ``*_instanceIds.png`` beside the anchor's ``kind`` label (values ≥ 1000), or None."""
         ref = clip.label(0, kind)
         path = None if ref is None else instance_ids_path(ref.path)
-        return None if path is None else read_instance_ids(path)
+        return None if path is None else read_instance_ids(path, shape)
 
     def describe(self) -> dict[str, Any]:
         """``run.json`` entry: name, root and the snippet length."""

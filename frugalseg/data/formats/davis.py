@@ -308,8 +308,10 @@ class DavisFormat(Format):
             if (mask := self._mask_path(clip.clip_id, frame)).is_file()
         }
 
-    def instance_ids(self, clip: Clip, kind: LabelKind = LabelKind.FINE) -> np.ndarray | None:
-        """The object ids of the anchor's mask (0 background, 255 void → 0), as int32."""
+    def instance_ids(
+        self, clip: Clip, kind: LabelKind = LabelKind.FINE, shape: tuple[int, ...] | None = None
+    ) -> np.ndarray | None:
+        """The object ids of the anchor's mask (0 background, 255 void → 0), as int32: the label itself."""
         ref = clip.label(0, kind)
         if ref is None or ref.encoding != OBJECT_MASK:
             return None

@@ -273,13 +273,15 @@ class IddFormat(Format):
             )
         return clips, problems
 
-    def instance_ids(self, clip: Clip, kind: LabelKind = LabelKind.FINE) -> np.ndarray | None:
+    def instance_ids(
+        self, clip: Clip, kind: LabelKind = LabelKind.FINE, shape: tuple[int, ...] | None = None
+    ) -> np.ndarray | None:
         """The ``*_gtFine_instancelevel3Ids.png`` beside the anchor's label (values ≥ 1000), or None."""
         ref = clip.label(0, kind)
         if ref is None or not ref.path.name.endswith(LABEL_SUFFIX):
             return None
         path = ref.path.with_name(ref.path.name[: -len(LABEL_SUFFIX)] + INSTANCE_SUFFIX)
-        return read_instance_ids(path) if path.is_file() else None
+        return read_instance_ids(path, shape) if path.is_file() else None
 
     def describe(self) -> dict[str, Any]:
         """``run.json`` entry: name, root and ``temporal_root`` (None: the ``idd_temporal*`` of the root)."""

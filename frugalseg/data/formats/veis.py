@@ -44,7 +44,7 @@ from frugalseg.data.classes import CITYSCAPES, ClassTable
 from frugalseg.data.clips import IGNORE_INDEX, Clip, LabelKind, LabelRef
 from frugalseg.data.formats.base import Format, Problem
 from frugalseg.data.formats.camvid import decode_colours
-from frugalseg.data.io import imread
+from frugalseg.data.io import decode_image
 from frugalseg.errors import DataError
 
 FRAMES_DIR = "images"
@@ -80,17 +80,19 @@ def cityscapes_colour_table() -> dict[int, int]:
     return table
 
 
-def read_instance_image(path: Path) -> np.ndarray:
+def read_instance_image(path: Path, shape: tuple[int, ...] | None = None) -> np.ndarray:
     """An instance image as H×W int32 ids (0 = none): grey values as they are, RGB colours numbered.
 
     In an RGB image every colour but black is one instance, numbered 1… in the order of its packed
-    colour value.
+    colour value. With ``shape``, an image of another size is rejected (it would not fit its label).
     """
     if not path.is_file():
         raise DataError(path, "file does not exist")
-    image = imread(path, cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise DataError(path, "cannot decode image (corrupt or not an image)")
+    image = decode_image(path, cv2.IMREAD_UNCHANGED)
+    if shape is not None and image.shape[:2] != tuple(shape):
+        raise DataError(
+            path, f"instance image is {image.shape[1]}×{image.shape[0]}, its label {shape[1]}×{shape[0]}"
+        )
     if image.ndim == 2:
         return image.astype(np.int32)
     if image.ndim == 3 and image.shape[2] in (3, 4) and image.dtype == np.uint8:
@@ -214,13 +216,15 @@ class VeisFormat(Format):
             if (ref := self._label_ref(clip.frame_path(offset))) is not None
         }
 
-    def instance_ids(self, clip: Clip, kind: LabelKind = LabelKind.FINE) -> np.ndarray | None:
+    def instance_ids(
+        self, clip: Clip, kind: LabelKind = LabelKind.FINE, shape: tuple[int, ...] | None = None
+    ) -> np.ndarray | None:
         """The instance image of the anchor frame (``instances/…``), or None without one."""
         if kind is not LabelKind.FINE:
             return None
         frame = clip.frame_path(0)
         path = self._mirror(INSTANCES_DIR, frame)
-        return read_instance_image(path) if path.is_file() else None
+        return read_instance_image(path, shape) if path.is_file() else None
 
     def _folder(self, top: str, split: str) -> Path:
         return self.root / top / split if self.has_splits else self.root / top
