@@ -100,3 +100,18 @@ def test_data_check_reads_a_videos_masks_from_their_own_folder(tmp_path: Path, c
         [f"{masks / '00001.png'}: mask size 20×10 differs from the clip's {width}×{height}",
          f"1 problem(s) and 0 warning(s) found in {video}"],
     )  # fmt: skip
+
+
+def test_a_camvid_split_whose_frames_folder_is_missing_or_a_file_is_named_once(tmp_path: Path) -> None:
+    """`fit` refused a ``valannot/`` without its ``val/`` (no split 'val'), which `data check` passed."""
+    root = write_segnet(tmp_path / "camvid")
+    shutil.rmtree(root / "val")
+    needs = "split 'val' needs val/ and valannot/"
+    assert check_dataset(root) == [Problem(root / "val", f"folder does not exist: {needs}")]
+    (root / "val").write_bytes(b"")
+    assert check_dataset(root) == [Problem(root / "val", f"is a file, not a folder: {needs}")]
+    shutil.rmtree(root / "valannot")
+    (root / "val").unlink()
+    shutil.copytree(root / "train", root / "val")
+    (root / "valannot").write_bytes(b"")
+    assert check_dataset(root) == [Problem(root / "valannot", f"is a file, not a folder: {needs}")]

@@ -276,17 +276,27 @@ class CamvidFormat(Format):
         return (self.root / LABELS_DIR).is_dir() or (self.root / STILLS_DIR).is_dir()
 
     def splits(self) -> list[str]:
-        """SegNet: folders with an ``…annot`` twin (and train/val/test); original: the lists or ``all``."""
+        """The split names: the lists or ``all`` (original layout), or the SegNet layout's.
+
+        SegNet: folders with an ``…annot`` twin, train/val/test, and the split of an ``…annot`` folder
+        whose frames folder is missing (`scan` names it).
+        """
         if self.original:
             lists = [split for split in LIST_SPLITS if (self.root / f"{split}.txt").is_file()]
             return sorted(lists) or [ALL_SPLIT]
-        return sorted(
+        frames = {
             child.name
             for child in self.root.iterdir()
             if child.is_dir()
             and not child.name.endswith(ANNOT_SUFFIX)
             and ((self.root / f"{child.name}{ANNOT_SUFFIX}").is_dir() or child.name in LIST_SPLITS)
-        )
+        }
+        annotated = {
+            child.name[: -len(ANNOT_SUFFIX)]
+            for child in self.root.iterdir()
+            if child.is_dir() and child.name.endswith(ANNOT_SUFFIX) and len(child.name) > len(ANNOT_SUFFIX)
+        }
+        return sorted(frames | annotated)
 
     @cached_property
     def colour_table(self) -> dict[int, int]:
@@ -325,6 +335,12 @@ class CamvidFormat(Format):
         else:
             frames, labels = self._segnet_files(split)
             encoding = SEGNET_IDS
+            stills, annot = self.root / split, self.root / f"{split}{ANNOT_SUFFIX}"
+            wrong = {stills: "folder does not exist"} if not stills.exists() else {}  # its labels alone
+            wrong |= {f: "is a file, not a folder" for f in (stills, annot) if f.exists() and not f.is_dir()}
+            if wrong:
+                needs = f"split {split!r} needs {stills.name}/ and {annot.name}/"
+                return [], [Problem(folder, f"{problem}: {needs}") for folder, problem in wrong.items()]
             for stem in sorted(set(frames) - set(labels)):  # the SegNet layout labels every still
                 problems.append(
                     Problem(
