@@ -41,7 +41,18 @@ def model_facts(card: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def palette_for(class_names: list[str]) -> list[list[int]]:
-    """RGB colour per class: Cityscapes colours for Cityscapes class names, a seeded colour otherwise."""
+    """RGB colour per class, as `frugalseg predict` colours them.
+
+    A data set's own palette for its class names (CamVid, IDD, DAVIS objects), else Cityscapes colours
+    for Cityscapes class names and a seeded colour for the others.
+    """
+    from frugalseg.data.formats.camvid import CAMVID
+    from frugalseg.data.formats.davis import OBJECTS
+    from frugalseg.data.formats.idd import IDD_LEVEL3
+
+    for table in (CAMVID, IDD_LEVEL3, OBJECTS):
+        if list(table.names) == list(class_names):
+            return [list(colour) for colour in table.palette]
     known = dict(zip(CITYSCAPES.names, CITYSCAPES.palette, strict=True))
     others = seeded_palette(len(class_names))
     return [list(known.get(name, others[i])) for i, name in enumerate(class_names)]

@@ -112,6 +112,18 @@ def _output(model: torch.nn.Module) -> torch.Tensor:
         return model.eval()(_frames())
 
 
+def test_a_cards_palette_is_the_one_predict_colours_with() -> None:
+    """A CamVid model's card had seeded colours (Sky was not CamVid's grey) beside `predict`'s maps."""
+    from frugalseg.data.formats.camvid import CAMVID
+    from frugalseg.data.formats.idd import IDD_LEVEL3
+    from frugalseg.zoo import palette_for
+
+    assert palette_for(list(CAMVID.names))[:2] == [[128, 128, 128], [128, 0, 0]]  # Sky, Building
+    assert palette_for(list(IDD_LEVEL3.names)) == [list(colour) for colour in IDD_LEVEL3.palette]
+    assert palette_for(["background", "object"]) == [[0, 0, 0], [128, 0, 0]]
+    assert palette_for(["car", "road"]) == [[0, 0, 142], [128, 64, 128]]  # Cityscapes' by name
+
+
 def test_publish_writes_named_file_card_and_index(published, zoo_dir):
     _, card = published
     path = zoo_dir / card["file"]
