@@ -14,6 +14,7 @@ from frugalseg.data.formats import Problem, detect_format, get_format
 from frugalseg.errors import DataError
 
 from .fake_camvid import write_segnet
+from .fake_cityscapes import write_snippets
 from .fake_video import numbered_frame, write_video
 
 
@@ -115,3 +116,17 @@ def test_a_camvid_split_whose_frames_folder_is_missing_or_a_file_is_named_once(t
     shutil.copytree(root / "train", root / "val")
     (root / "valannot").write_bytes(b"")
     assert check_dataset(root) == [Problem(root / "valannot", f"is a file, not a folder: {needs}")]
+
+
+def test_a_file_where_a_cityscapes_folder_belongs_is_named(tmp_path: Path) -> None:
+    """`data check` passed a ``gtFine`` (or a city of it) that is a file; `fit` then found no label."""
+    root = write_snippets(tmp_path / "cs")
+    city = root / "gtFine/train/c"
+    shutil.rmtree(city)
+    city.write_bytes(b"")
+    (problem,) = check_dataset(root)
+    assert problem == Problem(city, "is a file, not a city folder: its frames or labels were not read")
+    shutil.rmtree(root / "gtFine")
+    (root / "gtFine").write_bytes(b"")
+    (problem,) = check_dataset(root)
+    assert problem == Problem(root / "gtFine", "is a file, not a folder: its frames or labels were not read")

@@ -35,6 +35,7 @@ _INSTANCE_SUFFIX = "_instanceIds.png"
 _FINE_SUFFIXES = ("_gtFine_labelTrainIds.png", "_gtFine_labelIds.png")
 _COARSE_SUFFIXES = ("_gtCoarse_labelTrainIds.png", "_gtCoarse_labelIds.png")
 _FOLDERS = ("leftImg8bit_sequence", "leftImg8bit", "gtFine", "gtCoarse")
+_NOT_READ = "its frames or labels were not read"
 
 FrameKey = tuple[str, str, int]  # (city, sequence, frame number)
 
@@ -149,7 +150,7 @@ class CityscapesFormat(Format):
         sequence = self._files("leftImg8bit_sequence", split, (FRAME_SUFFIX,)) if self.has_sequences else None
 
         clips: list[Clip] = []
-        problems: list[Problem] = []
+        problems = self._files_for_folders(split)
         for key in keys:
             if sequence is None:
                 frames, anchor_index, missing = [images.get(key) or self._image_path(split, key)], 0, set()
@@ -224,6 +225,25 @@ class CityscapesFormat(Format):
                 )
                 missing.add(number - anchor)
         return frames, self.frames_before, missing
+
+    def _files_for_folders(self, split: str) -> list[Problem]:
+        """Problems naming a file where a folder of ``split`` belongs (``gtFine``, ``gtFine/<split>``, …).
+
+        Its frames or labels were not read, and a recipe then found no label without saying why.
+        """
+        problems = []
+        for top in _FOLDERS:
+            for path in (self.root / top, self.root / top / split):
+                if path.is_file():
+                    problems.append(Problem(path, f"is a file, not a folder: {_NOT_READ}"))
+            cities = self.root / top / split
+            if cities.is_dir():
+                problems += [
+                    Problem(city, f"is a file, not a city folder: {_NOT_READ}")
+                    for city in sorted(cities.iterdir())
+                    if city.is_file() and not city.suffix and not city.name.startswith(".")
+                ]
+        return problems
 
     def _files(self, top: str, split: str, suffixes: tuple[str, ...]) -> dict[FrameKey, Path]:
         """Files under ``top/split/city/`` by frame key, taking the first suffix that exists."""
