@@ -32,7 +32,14 @@ from typing import NoReturn
 
 from frugalseg import __version__
 from frugalseg.cli.options import short_error
-from frugalseg.cli.signals import Terminated, sigint_noted, sigterm_raises, sigterm_received
+from frugalseg.cli.signals import (
+    Terminated,
+    forget_signals,
+    raise_if_signalled,
+    sigint_noted,
+    sigterm_raises,
+    sigterm_received,
+)
 from frugalseg.errors import FrugalsegError
 
 #: Tool groups: the word on the command line → the module that registers its commands, and its help.
@@ -149,9 +156,12 @@ class _StderrHandler(logging.Handler):
 def _dispatch(words: list[str]) -> int:
     """Run a command; a Ctrl-C is an interrupt also where a Trainer caught it (``annotate semantic``)."""
     tool = words[0] in TOOLS
+    forget_signals()  # an earlier command's, in this process (a test, a notebook)
     with contextlib.nullcontext() if tool else sigterm_raises(), sigint_noted() as interrupts:
         try:
-            return run_tool(words) if tool else _run_lightning(words)
+            code = run_tool(words) if tool else _run_lightning(words)
+            raise_if_signalled()  # one Python dropped after the last batch (a finalizer at the run's end)
+            return code
         except SystemExit as exit:
             if interrupts and exit.code == 1:  # the Trainer's exit after a Ctrl-C it caught
                 raise KeyboardInterrupt from exit

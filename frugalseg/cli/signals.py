@@ -51,6 +51,12 @@ def raise_if_signalled() -> None:
         raise KeyboardInterrupt
 
 
+def forget_signals() -> None:
+    """Forget the signals an earlier command in this process received, before the next one runs."""
+    _SIGTERMS.clear()
+    _SIGINTS.clear()
+
+
 def note_sigterm(signum: int) -> None:
     """Note a SIGTERM and stop torch from reporting the DataLoader workers the same signal killed.
 

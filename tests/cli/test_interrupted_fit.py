@@ -106,6 +106,28 @@ def test_a_ctrl_c_dropped_in_a_finalizer_stops_the_run_before_its_next_batch(mon
         signal.signal(signal.SIGINT, before)
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_ctrl_c_dropped_after_the_last_batch_is_still_an_interrupt(monkeypatch, capsys) -> None:
+    """No batch came after it (the last checkpoint, the writer's end): the run had ended with exit code 0."""
+    from frugalseg.cli import lightning
+
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    class Finalized:
+        def __del__(self) -> None:
+            _ctrl_c()
+
+    def fit(words: list[str]) -> None:
+        Finalized()  # collected at once: its KeyboardInterrupt is "Exception ignored in"
+
+    monkeypatch.setattr(lightning, "run_lightning_cli", fit)
+    try:
+        assert main(["fit"]) == INTERRUPTED
+        assert capsys.readouterr().err.strip().splitlines()[-1] == "frugalseg: interrupted"
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
 def test_an_exit_1_without_a_ctrl_c_stays_an_exit_1(monkeypatch) -> None:
     from frugalseg.cli import lightning
 

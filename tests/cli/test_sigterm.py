@@ -18,10 +18,10 @@ from frugalseg.cli import TERMINATED, main
 from frugalseg.cli.signals import raise_if_signalled
 
 
-def test_sigterm_during_a_lightning_command_exits_143(monkeypatch, capsys) -> None:
+def test_sigterm_during_a_lightning_command_exits_143(monkeypatch, capsys, tmp_path: Path) -> None:
     from frugalseg.cli import lightning
 
-    before = signal.getsignal(signal.SIGTERM)
+    before, children = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGCHLD)
     steps = []
 
     def fit(words: list[str]) -> None:
@@ -37,11 +37,18 @@ def test_sigterm_during_a_lightning_command_exits_143(monkeypatch, capsys) -> No
         raise AssertionError("the run went on after SIGTERM")
 
     monkeypatch.setattr(lightning, "run_lightning_cli", fit)
-    assert main(["fit"]) == TERMINATED == 143
+    try:
+        assert main(["fit"]) == TERMINATED == 143
+    finally:
+        signal.signal(signal.SIGCHLD, children)
     assert capsys.readouterr().err.strip() == "frugalseg: terminated (SIGTERM); the run did not finish"
     assert steps[0] == "noted" and len(steps) <= 2
     assert signal.getsignal(signal.SIGTERM) == before
     raise_if_signalled()  # the command's signal stops no run after it (a test's, a notebook's)
+    # nor is a later command's error taken for it
+    nowhere = ["--format", "davis", "--root", str(tmp_path / "nowhere"), "--out", str(tmp_path / "s")]
+    assert main(["label", "propagate", *nowhere, "--offsets", "1"]) == 2
+    assert "data set folder does not exist" in capsys.readouterr().err
 
 
 class _SigtermInTrainingStep(L.LightningModule):
