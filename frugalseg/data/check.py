@@ -59,26 +59,30 @@ def check_clip(
                 )
     labels = [(offset, ref) for offset, refs in clip.labels.items() for ref in refs]
     labels += [(offset, ref) for offset, ref in fmt.ground_truth(clip).items() if (offset, ref) not in labels]
+    anchors = set(clip.labels.get(0, ()))
     for offset, ref in labels:
-        if ref.path in decoded:  # a label shared by clips (CamVid's stills) is read once
-            continue
-        decoded[ref.path] = (0, 0)
-        try:
-            label = fmt.read_label(ref)
-        except DataError as error:
-            problems.append(Problem.from_error(error))
-            continue
-        if offset == 0 and ref in clip.labels.get(0, ()):  # the anchor's instance ids (`label clicks`, boxes)
+        shared = ref.path in decoded  # a label of clips that share frames (CamVid, VEIS) is read once
+        if not shared:
             try:
-                fmt.instance_ids(clip, ref.kind, label.shape)
+                decoded[ref.path] = fmt.read_label(ref).shape[:2]
+            except DataError as error:
+                decoded[ref.path] = error
+                problems.append(Problem.from_error(error))
+        label_shape = decoded[ref.path]
+        if isinstance(label_shape, DataError):
+            continue
+        frame_shape = frame_shapes.get(offset)
+        fits = frame_shape is None or label_shape == frame_shape
+        if offset == 0 and ref in anchors and fits:  # this clip's anchor: its instance ids (`label clicks`)
+            try:
+                fmt.instance_ids(clip, ref.kind, label_shape)
             except DataError as error:
                 problems.append(Problem.from_error(error))
-        frame_shape = frame_shapes.get(offset)
-        if frame_shape is not None and label.shape != frame_shape and ref.path not in reported:
+        if not shared and frame_shape is not None and not fits and ref.path not in reported:
             problems.append(
                 Problem(
                     ref.path,
-                    f"label size {label.shape[1]}×{label.shape[0]} differs from its frame's "
+                    f"label size {label_shape[1]}×{label_shape[0]} differs from its frame's "
                     f"{frame_shape[1]}×{frame_shape[0]} ({clip.frame_path(offset).name})",
                 )
             )

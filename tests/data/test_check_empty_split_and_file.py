@@ -121,6 +121,8 @@ def test_a_camvid_split_whose_frames_folder_is_missing_or_a_file_is_named_once(t
 def test_a_file_where_a_cityscapes_folder_belongs_is_named(tmp_path: Path) -> None:
     """`data check` passed a ``gtFine`` (or a city of it) that is a file; `fit` then found no label."""
     root = write_snippets(tmp_path / "cs")
+    (root / "gtFine/train/README").write_text("a note", encoding="utf-8")  # no city's name: left alone
+    assert check_dataset(root) == []
     city = root / "gtFine/train/c"
     shutil.rmtree(city)
     city.write_bytes(b"")

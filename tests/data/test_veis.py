@@ -62,6 +62,18 @@ def test_veis_is_detected_and_checks_clean(veis_root: Path) -> None:
     assert check_dataset(veis_root) == []
 
 
+def test_veis_check_names_every_instance_image_of_another_size(veis_root: Path) -> None:
+    """A VEIS clip holds its whole sequence: its anchor's label was read as a neighbour of an earlier clip,
+    and its instance image went unchecked (one of four named)."""
+    labels = sorted((veis_root / "labels/train/town01").glob("*.png"))
+    wrong = [veis_root / "instances/train/town01" / label.name for label in labels]
+    for path in wrong:
+        write_png_atomic(path, np.zeros((veis.H, veis.W - 8, 3), np.uint8))
+    found = {(p.path, p.message) for p in check_dataset(veis_root)}
+    message = f"instance image is {veis.W - 8}×{veis.H}, its label {veis.W}×{veis.H}"
+    assert found == {(path, message) for path in wrong} and len(wrong) >= 2
+
+
 def test_veis_check_names_each_planted_fault(veis_root: Path) -> None:
     label = veis.colour_label(0)
     label[3, 3] = (1, 2, 3)

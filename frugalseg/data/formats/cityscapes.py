@@ -229,20 +229,22 @@ class CityscapesFormat(Format):
     def _files_for_folders(self, split: str) -> list[Problem]:
         """Problems naming a file where a folder of ``split`` belongs (``gtFine``, ``gtFine/<split>``, …).
 
-        Its frames or labels were not read, and a recipe then found no label without saying why.
+        A city is a file that another top folder holds as a city folder (``gtFine/val/frankfurt`` beside
+        ``leftImg8bit/val/frankfurt/``); other files there (a README) are left alone. Its frames or
+        labels were not read, and a recipe then found no label without saying why.
         """
         problems = []
         for top in _FOLDERS:
             for path in (self.root / top, self.root / top / split):
                 if path.is_file():
                     problems.append(Problem(path, f"is a file, not a folder: {_NOT_READ}"))
-            cities = self.root / top / split
-            if cities.is_dir():
-                problems += [
-                    Problem(city, f"is a file, not a city folder: {_NOT_READ}")
-                    for city in sorted(cities.iterdir())
-                    if city.is_file() and not city.suffix and not city.name.startswith(".")
-                ]
+        cities = {c.name for top in _FOLDERS for c in _children(self.root / top / split) if c.is_dir()}
+        for top in _FOLDERS:
+            problems += [
+                Problem(city, f"is a file, not a city folder: {_NOT_READ}")
+                for city in _children(self.root / top / split)
+                if city.name in cities and city.is_file()
+            ]
         return problems
 
     def _files(self, top: str, split: str, suffixes: tuple[str, ...]) -> dict[FrameKey, Path]:
@@ -257,3 +259,8 @@ class CityscapesFormat(Format):
                 if match is not None:
                     found[(match["city"], match["seq"], int(match["frame"]))] = path
         return found
+
+
+def _children(folder: Path) -> list[Path]:
+    """The entries of ``folder``, sorted; none when it is not a folder."""
+    return sorted(folder.iterdir()) if folder.is_dir() else []
