@@ -133,15 +133,16 @@ def check_store_folder(out: str | Path, *, store: bool = True) -> None:
     """Refuse ``--out`` that is a file or lies under one; with ``store``, a folder of files but no store.
 
     A store written into a folder of other files would leave its labels among them; an existing store
-    (its ``run.json``) is resumed, and so is one another run is creating (its manifest, under whose lock
-    that run writes ``run.json``); hidden files (a lock) do not count.
+    (its ``run.json``) is resumed, and so is one another run is creating (its lock and manifest, under
+    whose lock that run writes ``run.json``); hidden files (a lock) do not count otherwise.
     """
     folder = Path(out)
     there = next(path for path in (folder, *folder.parents) if path.exists())
     if not there.is_dir():
         where = f"{there} is a file" if there == folder else f"{folder}: {there} is a file, not a folder"
         raise ConfigError("--out", f"{where}: name a new folder for the label store")
-    if store and folder.is_dir() and not any((folder / name).is_file() for name in (RUN_FILE, MANIFEST_FILE)):
+    creating = all((folder / name).is_file() for name in (LOCK_FILE, MANIFEST_FILE))
+    if store and folder.is_dir() and not (folder / RUN_FILE).is_file() and not creating:
         if any(not path.name.startswith(".") for path in folder.iterdir()):
             raise ConfigError(
                 "--out", f"{out} holds files but no label store: name a new folder for the store"

@@ -338,9 +338,11 @@ def test_an_out_that_is_a_file_or_a_folder_of_other_files_is_refused(davis, tmp_
     store = tmp_path / "store"
     assert main([*start, "--out", str(store)]) == 0
     assert main([*start, "--out", str(store)]) == 0  # a store is resumed
-    creating = tmp_path / "creating"  # another run's store: its manifest made, its run.json not yet
+    creating = tmp_path / "creating"  # another run's store: its lock and manifest made, its run.json not yet
     creating.mkdir()
     (creating / "manifest.jsonl").write_bytes(b"")
+    assert main([*start, "--out", str(creating)]) == 2  # a manifest alone is a file of some other tool
+    (creating / ".lock").write_bytes(b"")
     assert main([*start, "--out", str(creating)]) == 0
     capsys.readouterr()
     assert main(["label", "export", "--store", str(store), "--tool", "coco", "--out", str(mine)]) == 2
