@@ -39,6 +39,7 @@ from frugalseg.cli.signals import (
     sigint_noted,
     sigterm_raises,
     sigterm_received,
+    worker_terminated,
 )
 from frugalseg.errors import FrugalsegError
 
@@ -234,7 +235,7 @@ def _main(argv: Sequence[str] | None) -> int:
     except BrokenPipeError:
         raise  # `main` ends quietly
     except Exception as err:
-        if sigterm_received() and not debug:  # a DataLoader worker killed by the same signal failed first
+        if (sigterm_received() or worker_terminated(err)) and not debug:  # a DataLoader worker's echo of it
             print("frugalseg: terminated (SIGTERM); the run did not finish", file=sys.stderr)
             return TERMINATED
         cause = _bad_input(err)

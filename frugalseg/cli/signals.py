@@ -51,6 +51,16 @@ def raise_if_signalled() -> None:
         raise KeyboardInterrupt
 
 
+def worker_terminated(error: BaseException) -> bool:
+    """Whether ``error`` is torch's report of a DataLoader worker that a SIGTERM killed.
+
+    A SIGTERM sent to the process group between the Trainer's start and the first hook of its stage
+    (`~frugalseg.cli.callbacks.SignalsStopTheRun`) reaches Lightning's handler first, and torch's
+    SIGCHLD handler may raise this before the SIGTERM is noted.
+    """
+    return isinstance(error, RuntimeError) and "is killed by signal: Terminated" in str(error)
+
+
 def forget_signals() -> None:
     """Forget the signals an earlier command in this process received, before the next one runs."""
     _SIGTERMS.clear()

@@ -51,6 +51,18 @@ def test_sigterm_during_a_lightning_command_exits_143(monkeypatch, capsys, tmp_p
     assert "data set folder does not exist" in capsys.readouterr().err
 
 
+def test_a_worker_killed_by_sigterm_before_the_run_noted_its_own_exits_143(monkeypatch, capsys) -> None:
+    """A SIGTERM to the group as the Trainer starts: torch's error about a worker came before any note."""
+    from frugalseg.cli import lightning
+
+    def fit(words: list[str]) -> None:
+        raise RuntimeError("DataLoader worker (pid 4242) is killed by signal: Terminated. ")
+
+    monkeypatch.setattr(lightning, "run_lightning_cli", fit)
+    assert main(["fit"]) == TERMINATED
+    assert capsys.readouterr().err.strip() == "frugalseg: terminated (SIGTERM); the run did not finish"
+
+
 class _SigtermInTrainingStep(L.LightningModule):
     """Sends its process SIGTERM in its first training step, and waits for the run to stop."""
 
