@@ -558,6 +558,8 @@ class SlowSAM:
         self.images: list[np.ndarray] = []
         self.under_way = self.most_at_once = 0
         self._count = threading.Lock()
+        self.embedding_may_end = threading.Event()  # cleared: an embedding lasts until a test sets it
+        self.embedding_may_end.set()
 
     def _call(self, work: Callable[[], Any]) -> Any:
         with self._count:
@@ -570,7 +572,9 @@ class SlowSAM:
                 self.under_way -= 1
 
     def set_image(self, image: np.ndarray) -> None:
-        self._call(lambda: (time.sleep(0.2), self.images.append(np.array(image))))
+        self._call(
+            lambda: (self.embedding_may_end.wait(10), time.sleep(0.2), self.images.append(np.array(image)))
+        )
 
     def predict(self, point_coords=None, point_labels=None, box=None, mask_input=None, multimask_output=True):
         found = self._call(lambda: (time.sleep(0.05), self.images[-1][..., 0] > 128)[1])
@@ -601,6 +605,7 @@ def test_sam_answers_one_prompt_at_a_time_and_embeds_the_last_frame_it_was_asked
     for number in (0, 1):
         assert np.array_equal(answers[number], frames[number][..., 0] > 128)
     predictor.images.clear()
+    predictor.embedding_may_end.clear()
     first = threading.Thread(target=model.prepare, args=(frames[2],))
     first.start()
     _until(lambda: predictor.under_way == 1)  # frame 2 is being embedded; frames 3 and 0 are opened meanwhile
@@ -608,6 +613,7 @@ def test_sam_answers_one_prompt_at_a_time_and_embeds_the_last_frame_it_was_asked
     for asked, thread in enumerate(later, start=2):
         thread.start()
         _until(lambda: model._wanted == asked)  # noqa: B023 (each waits before the next starts)
+    predictor.embedding_may_end.set()
     for thread in [first, *later]:
         thread.join()
     assert [int(np.argmax(image[:, 3, 0])) for image in predictor.images] == [2, 0]
