@@ -6,6 +6,7 @@ import argparse
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from frugalseg.cli.data import register
@@ -15,6 +16,7 @@ from frugalseg.errors import DataError
 
 from .fake_camvid import write_segnet
 from .fake_cityscapes import write_snippets
+from .fake_davis import write_davis
 from .fake_video import numbered_frame, write_video
 
 
@@ -132,3 +134,16 @@ def test_a_file_where_a_cityscapes_folder_belongs_is_named(tmp_path: Path) -> No
     (root / "gtFine").write_bytes(b"")
     (problem,) = check_dataset(root)
     assert problem == Problem(root / "gtFine", "is a file, not a folder: its frames or labels were not read")
+
+
+def test_a_davis_sequence_whose_frame_folder_is_a_file_is_named(tmp_path: Path) -> None:
+    """A file among the sequence folders had the tree taken for MOSE's when the file system listed it first
+    ("sequence '480p' has no frames"); with --format davis it went unmentioned."""
+    masks = {seq: [np.zeros((8, 8), np.uint8)] * 2 for seq in ("a", "b")}
+    root = write_davis(tmp_path / "davis", masks)
+    frames = root / "JPEGImages/480p/b"
+    shutil.rmtree(frames)
+    frames.write_bytes(b"")
+    assert detect_format(root) == "davis"
+    message = "is a file, not a folder of frames: sequence 'b' was not read"
+    assert check_dataset(root) == [Problem(frames, message)]

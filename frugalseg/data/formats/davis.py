@@ -42,10 +42,12 @@ OBJECTS = ClassTable(names=("background", "object"), palette=((0, 0, 0), (128, 0
 
 
 def _holds_folders(folder: Path) -> bool:
-    """Whether the first entry of ``folder`` is a folder (a resolution folder, not a sequence)."""
+    """Whether ``folder`` holds a folder (a resolution folder holds sequences; a sequence, frames).
+
+    Any entry, not the first the file system lists: a stray file first had a DAVIS tree taken for MOSE's.
+    """
     with os.scandir(folder) as entries:
-        first = next(entries, None)
-        return first is not None and first.is_dir()
+        return any(entry.is_dir() and not entry.name.startswith(".") for entry in entries)
 
 
 def _holds_folders_of_folders(folder: Path) -> bool:
@@ -272,7 +274,11 @@ class DavisFormat(Format):
         clip without a label.
         """
         clips: list[Clip] = []
-        problems: list[Problem] = []
+        problems = [
+            Problem(entry, f"is a file, not a folder of frames: sequence {entry.name!r} was not read")
+            for entry in (sorted(self.image_dir.iterdir()) if self.split_dir is None else [])
+            if entry.is_file() and (self.mask_dir / entry.name).is_dir()  # its masks' folder says it is one
+        ]
         for seq in self.sequences(split):
             try:
                 frames = self.frame_paths(seq)
