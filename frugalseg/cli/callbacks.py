@@ -31,19 +31,29 @@ def metric_text(value: float) -> str:
 
 
 class PrintMetrics(L.Callback):
-    """At the end of fit, print the last validation metrics as a table (mIoU, mAcc, bIoU, TC; J, F, J&F).
+    """Print the metrics as a table (mIoU, mAcc, bIoU, TC; J, F, J&F), values to 4 decimals.
 
-    ``frugalseg fit`` and ``frugalseg vos fit`` add it to every run (``--print_metrics.help``). The
-    title gives the step of that validation (``check_val_every_n_epoch`` may leave later steps unscored).
+    At the end of fit, the last validation's (the title gives its step: ``check_val_every_n_epoch`` may
+    leave later steps unscored); at the end of ``validate`` and ``test``, theirs, in place of Lightning's
+    own table (the commands turn its ``verbose`` off). ``frugalseg fit|validate|test`` and ``frugalseg
+    vos …`` add it to every run (``--print_metrics.help``).
     """
 
     def __init__(self) -> None:
         self._validated_step: int | None = None
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """Note the step this validation scored."""
-        if not trainer.sanity_checking:
-            self._validated_step = trainer.global_step
+        """Note the step this validation scored; print its table if the command is ``validate``."""
+        if trainer.sanity_checking:
+            return
+        self._validated_step = trainer.global_step
+        if trainer.state.fn == "validate" and trainer.is_global_zero:
+            _print_table(trainer, "val/", "validation")
+
+    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Print the test metrics."""
+        if trainer.is_global_zero:
+            _print_table(trainer, "test/", "test")
 
     @rank_zero_only
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -55,16 +65,21 @@ class PrintMetrics(L.Callback):
             ):
                 reason = stopper.stopping_reason_message or stopper.stopping_reason.name.lower()
                 print(f"early stop after epoch {stopper.stopped_epoch + 1}: {reason}", flush=True)
-        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
-        if not metrics:
-            return
         step = trainer.global_step if self._validated_step is None else self._validated_step
-        table = Table(title=f"validation after {step} steps", min_width=40)
-        table.add_column("metric")
-        table.add_column("value", justify="right")
-        for name, value in sorted(metrics.items()):
-            table.add_row(name, metric_text(value))
-        PipedConsole().print(table)
+        _print_table(trainer, "val/", f"validation after {step} steps")
+
+
+def _print_table(trainer: L.Trainer, prefix: str, title: str) -> None:
+    """The trainer's metrics named ``prefix…`` as a two-column table (none: nothing)."""
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(prefix)}
+    if not metrics:
+        return
+    table = Table(title=title, min_width=40)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in sorted(metrics.items()):
+        table.add_row(name, metric_text(value))
+    PipedConsole().print(table)
 
 
 class EpochLines(L.Callback):

@@ -363,12 +363,14 @@ class TaskCLI(LightningCLI):
         self.check_checkpoint()
 
     def before_validate(self) -> None:
-        """Resolve ``--ckpt_path`` safely before Lightning reads it."""
+        """Resolve ``--ckpt_path`` safely before Lightning reads it; `PrintMetrics` prints the table."""
         self.check_checkpoint()
+        self.config_init[self.subcommand]["verbose"] = False
 
     def before_test(self) -> None:
-        """Resolve ``--ckpt_path`` safely before Lightning reads it."""
+        """Resolve ``--ckpt_path`` safely before Lightning reads it; `PrintMetrics` prints the table."""
         self.check_checkpoint()
+        self.config_init[self.subcommand]["verbose"] = False
 
     def check_checkpoint(self) -> None:
         """Make the subcommand read its checkpoint without unpickling (see the module docstring)."""

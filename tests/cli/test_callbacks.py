@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import warnings
 from types import SimpleNamespace
 
@@ -190,3 +191,30 @@ def test_an_early_stop_is_said_before_the_final_table(tmp_path, capsys):
     assert trainer.current_epoch == 1 and "validation after 2 steps" in out
     said = "early stop after epoch 1: Stopping threshold reached: val/mIoU = 0.25 > 0.2. Signaling Trainer"
     assert f"{said} to stop." in out.splitlines(), out
+
+
+class _Scored(_Tiny):
+    """Validation and test metrics with more digits than a table shows."""
+
+    def validation_step(self, batch, batch_idx):
+        self.log("val/mIoU", 0.123456789)
+
+    def test_step(self, batch, batch_idx):
+        self.log("test/mIoU", 0.987654321)
+
+
+def test_validate_and_test_print_the_metric_table_to_4_decimals(tmp_path, capsys):
+    """`frugalseg validate|test` printed Lightning's table (16 digits) where `fit` prints 4 decimals."""
+    from frugalseg.cli.callbacks import PrintMetrics
+
+    data = DataLoader(TensorDataset(torch.ones(4, 2)), batch_size=2)
+    trainer = L.Trainer(
+        callbacks=[PrintMetrics()], enable_progress_bar=False, enable_model_summary=False, logger=False,
+        default_root_dir=tmp_path,
+    )  # fmt: skip
+    trainer.validate(_Scored(), data, verbose=False)
+    out = capsys.readouterr().out
+    assert out.split()[0] == "validation" and re.search(r"│ val/mIoU +│ +0\.1235 │", out), out
+    trainer.test(_Scored(), data, verbose=False)
+    out = capsys.readouterr().out
+    assert out.split()[0] == "test" and re.search(r"│ test/mIoU +│ +0\.9877 │", out), out
