@@ -12,7 +12,7 @@ holds only what differs from them:
 * ``lr_monitor`` (``--lr_monitor.*``, a ``LearningRateMonitor``): the learning rate on the logger;
   left out when the trainer has no logger.
 * ``print_metrics`` (:class:`~frugalseg.cli.callbacks.PrintMetrics`): the last validation metrics as
-  a table when fitting ends.
+  a table when fitting ends, and the metrics of ``validate`` and ``test`` (Lightning's table is off).
 * ``epoch_lines`` (:class:`~frugalseg.cli.callbacks.EpochLines`): one plain line per epoch when the
   output is no terminal (a pipe, a file, CI), where Lightning's bar shows nothing until the end.
 * ``progress_bar`` and ``model_summary`` (:mod:`frugalseg.cli.callbacks`): Lightning's rich ones, with
