@@ -164,11 +164,9 @@ def imread(path: str | Path, flags: int) -> np.ndarray | None:
     """An image file decoded by OpenCV (``flags``: ``cv2.IMREAD_…``); None when it cannot be read or decoded.
 
     Python reads the bytes: OpenCV's own ``imread`` crashes the process on a file name the locale
-    cannot encode (a non-ASCII name under the C locale), which Python opens as any other. A PNG or
-    JPEG cut short (`whole_image`) is None too, without the warning OpenCV prints about it.
+    cannot encode (a non-ASCII name under the C locale), which Python opens as any other. It reads
+    no more than the file: `decode_image` and `read_frame` check the file first.
     """
-    if not whole_image(path):
-        return None
     try:
         data = np.fromfile(path, np.uint8)
     except OSError:
