@@ -68,11 +68,13 @@ def forget_signals() -> None:
 
 
 def note_sigterm(signum: int) -> None:
-    """Note a SIGTERM and stop torch from reporting the DataLoader workers the same signal killed.
-
-    The SIGCHLD handler becomes a no-op, not SIG_DFL: one already pending would still be reported.
-    """
+    """Note a SIGTERM and stop torch from reporting the DataLoader workers the same signal killed."""
     _SIGTERMS.append(signum)
+    _ignore_children()
+
+
+def _ignore_children() -> None:
+    """Make torch's SIGCHLD handler a no-op (not SIG_DFL: one already pending would still be reported)."""
     signal.signal(signal.SIGCHLD, lambda *_: None)
 
 
@@ -86,7 +88,6 @@ def sigterm_raises() -> Iterator[None]:
     teardown puts back every handler it found, torch's too, and a worker's death reported as the
     interpreter exits was a traceback after the one line.
     """
-    _SIGTERMS.clear()
 
     def terminate(signum: int, frame: FrameType | None) -> None:
         note_sigterm(signum)
@@ -104,7 +105,7 @@ def sigterm_raises() -> Iterator[None]:
         _WATCHED[signal.SIGTERM] = False
         signal.signal(signal.SIGTERM, previous)
         if _SIGTERMS:
-            note_sigterm(signal.SIGTERM)
+            _ignore_children()
 
 
 class _LightningInterruptLine(logging.Filter):
@@ -122,7 +123,6 @@ def sigint_noted() -> Iterator[list[int]]:
     list the block gets (one entry per SIGINT) tells that exit from others. Lightning's line is kept
     off the terminal. A process that ignores SIGINT, or set its own handler, keeps it.
     """
-    _SIGINTS.clear()
 
     def interrupt(signum: int, frame: object) -> None:
         _SIGINTS.append(signum)
