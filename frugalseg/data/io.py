@@ -52,8 +52,9 @@ def whole_image(path: str | Path) -> bool:
     """Whether a PNG or JPEG file was written to its end (its closing chunk or marker is there).
 
     Decoders fill a truncated JPEG with grey and say nothing; this catches it from the file's last
-    bytes. An empty file is not whole; other formats are not checked further (True). A frame inside
-    a video is whole when the video's index has it (indexing refuses a cut-off video).
+    bytes, or, where those are not the end, by walking the file's chunks or segments to it (bytes after
+    the end are allowed). An empty file is not whole; other formats are not checked further (True). A
+    frame inside a video is whole when the video's index has it (indexing refuses a cut-off video).
     """
     video_frame = split_frame_path(path)
     if video_frame is not None:
@@ -69,10 +70,50 @@ def whole_image(path: str | Path) -> bool:
     if size == 0:
         return False
     if head.startswith(_PNG_HEAD):
-        return size > 2 * len(_PNG_HEAD) and tail.endswith(_PNG_TAIL)
+        if size > 2 * len(_PNG_HEAD) and tail.endswith(_PNG_TAIL):
+            return True
+        return _png_ends(Path(path), size)  # bytes after the closing chunk (a tool's appendix) are allowed
     if head.startswith(_JPEG_HEAD):
-        return _JPEG_END in tail  # the end-of-image marker, maybe followed by padding
+        # The end-of-image marker, maybe followed by padding or by an appendix (a motion photo's video).
+        return _JPEG_END in tail or _jpeg_ends(Path(path).read_bytes())
     return True
+
+
+def _png_ends(path: Path, size: int) -> bool:
+    """Whether the PNG file's chunks, walked from its signature, reach a whole closing (IEND) chunk."""
+    offset = len(_PNG_HEAD)
+    with open(path, "rb") as handle:
+        while offset + 12 <= size:
+            handle.seek(offset)
+            header = handle.read(8)
+            length = int.from_bytes(header[:4], "big")
+            if header[4:8] == b"IEND":
+                return True
+            offset += 12 + length  # length, type, data, CRC
+    return False
+
+
+def _jpeg_ends(data: bytes) -> bool:
+    """Whether the JPEG data's segments and scans, walked from its start, reach an end-of-image marker.
+
+    Marker segments are skipped by their length; in a scan's entropy-coded data a 0xFF byte is a
+    marker only when the next byte is neither 0x00 (stuffing) nor a restart marker.
+    """
+    offset, in_scan = 2, False
+    while True:
+        offset = data.find(b"\xff", offset)
+        if offset < 0 or offset + 1 >= len(data):
+            return False
+        marker = data[offset + 1]
+        if marker == 0xFF or (in_scan and (marker == 0x00 or 0xD0 <= marker <= 0xD7)):
+            offset += 1 if marker == 0xFF else 2
+            continue
+        if marker == _JPEG_END[1]:
+            return True
+        if offset + 4 > len(data):
+            return False
+        in_scan = marker == 0xDA  # start of scan: its entropy-coded data follows the header
+        offset += 2 + int.from_bytes(data[offset + 2 : offset + 4], "big")
 
 
 #: Bytes of a frame's start that `frame_fingerprint` hashes (headers and the first rows of pixels).

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -182,3 +183,28 @@ def test_an_empty_image_or_video_file_is_called_empty(tmp_path: Path) -> None:
         with pytest.raises(DataError) as error:
             read(path)
         assert str(error.value) == f"{path}: {expected}"
+
+
+@pytest.mark.parametrize("kind", ["baseline.jpg", "progressive.jpg", "restarts.jpg", "png"])
+def test_bytes_after_an_image_s_end_are_allowed_and_a_cut_image_is_refused(tmp_path: Path, kind: str) -> None:
+    """A phone's motion photo carries a video after its JPEG's end marker, and tools append data after a
+    PNG's IEND chunk: such a file is whole. The same file cut in its pixel data ends early."""
+    from frugalseg.data.io import TRUNCATED_IMAGE
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (48, 64, 3), np.uint8)
+    path = tmp_path / f"frame.{kind.rsplit('.', 1)[-1]}"
+    if kind == "png":
+        write_png_atomic(path, image)
+    elif kind == "restarts.jpg":  # restart markers in the scan
+        path.write_bytes(cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_RST_INTERVAL, 2])[1].tobytes())
+    else:  # an EXIF segment holding end markers of its own (as a thumbnail does)
+        exif = b"Exif\x00\x00" + b"\xff\xd9" * 8
+        Image.fromarray(image).save(path, exif=exif, progressive=kind == "progressive.jpg", quality=100)
+    data = path.read_bytes()
+    expected = read_frame(path)
+    path.write_bytes(data + b"ftypmp42" + bytes(range(256)) * 40)  # an appendix 10 kB long
+    assert np.array_equal(read_frame(path), expected)
+    path.write_bytes(data[: len(data) * 2 // 3])  # cut in the pixel data
+    with pytest.raises(DataError, match=TRUNCATED_IMAGE.replace("(", r"\(").replace(")", r"\)")):
+        read_frame(path)
