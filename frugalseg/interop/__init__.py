@@ -15,14 +15,8 @@ from frugalseg.interop.formats import (
 )
 from frugalseg.interop.raster import ClassMapping, read_mapping
 from frugalseg.interop.shapes import Frame, Shape, ToolExport
-from frugalseg.interop.stores import (
-    FrameIndex,
-    ImportSummary,
-    StoredFrame,
-    import_export,
-    stored_frames,
-    with_object_names,
-)
+from frugalseg.interop.stored_frames import StoredFrame, stored_frames, with_object_names
+from frugalseg.interop.stores import FrameIndex, ImportSummary, import_export
 
 __all__ = [
     "READERS",

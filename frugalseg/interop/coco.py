@@ -46,7 +46,7 @@ from frugalseg.interop.shapes import SECONDS_KEY, Frame, Shape, ToolExport, pars
 from frugalseg.interop.tool_files import read_tool_json
 
 if TYPE_CHECKING:
-    from frugalseg.interop.stores import Mark, StoredFrame
+    from frugalseg.interop.stored_frames import Mark, StoredFrame
 
 #: COCO 1.0 instances (polygons, RLE, boxes, keypoints) and COCO 1.0 panoptic segmentation.
 COCO = ToolFormat("coco", ".json", "1.0")

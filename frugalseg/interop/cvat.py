@@ -59,7 +59,7 @@ from frugalseg.interop.shapes import SECONDS_KEY, Frame, Shape, ToolExport, pars
 from frugalseg.interop.tool_files import LIMIT_VARIABLE, check_tool_file, parse_xml, tool_file_limit
 
 if TYPE_CHECKING:
-    from frugalseg.interop.stores import Mark, StoredFrame
+    from frugalseg.interop.stored_frames import Mark, StoredFrame
 
 #: CVAT for video 1.1 and CVAT for images 1.1, the XML inside the zip CVAT exports.
 CVAT_VIDEO = ToolFormat("cvat-video", ".xml", "1.1")

@@ -3,7 +3,7 @@
 Each format's file registers its reader and writer where it defines them
 (`frugalseg.interop.registry`); this module imports every module of `frugalseg.interop`, so
 ``READERS`` and ``WRITERS`` hold them all. ``READERS`` turn a tool's export into a `ToolExport`;
-``WRITERS`` (`ToolWriter`) turn a label store's frames (`frugalseg.interop.stores.stored_frames`) into
+``WRITERS`` (`ToolWriter`) turn a label store's frames (`frugalseg.interop.stored_frames.stored_frames`) into
 a file the tool opens. ``frugalseg label import`` and ``label export`` take their ``--tool`` choices
 from these.
 """
@@ -21,7 +21,7 @@ from frugalseg.data.videos import split_frame_path
 from frugalseg.errors import ConfigError, DataError, FrugalsegError
 from frugalseg.interop.registry import READERS, WRITERS, ToolWriter
 from frugalseg.interop.shapes import ToolExport
-from frugalseg.interop.stores import StoredFrame
+from frugalseg.interop.stored_frames import StoredFrame
 
 
 def _import_format_files() -> None:

@@ -84,7 +84,7 @@ from frugalseg.interop.shapes import SECONDS_KEY, Frame, Shape, ToolExport, pars
 from frugalseg.interop.tool_files import read_tool_json
 
 if TYPE_CHECKING:
-    from frugalseg.interop.stores import Mark, StoredFrame
+    from frugalseg.interop.stored_frames import Mark, StoredFrame
 
 #: Label Studio 1.x's JSON export (the format has no version of its own): tasks with their results.
 LABEL_STUDIO = ToolFormat("label-studio", ".json", "1.x")

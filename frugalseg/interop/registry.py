@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, TypeVar
 from frugalseg.interop.shapes import ToolExport
 
 if TYPE_CHECKING:
-    from frugalseg.interop.stores import StoredFrame
+    from frugalseg.interop.stored_frames import StoredFrame
 
 Read = TypeVar("Read", bound=Callable[[Path], ToolExport])
 Write = TypeVar("Write", bound="Callable[[Path, list[StoredFrame], list[str]], None]")

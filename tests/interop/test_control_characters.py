@@ -12,7 +12,7 @@ import numpy as np
 from frugalseg.data.clips import Clip, LabelKind
 from frugalseg.interop import read_export, write_tool_files
 from frugalseg.interop.cvat import write_cvat_video
-from frugalseg.interop.stores import StoredFrame
+from frugalseg.interop.stored_frames import StoredFrame
 
 HOSTILE = "car\u0000x\u000bname"
 SHOWN = "car\ufffdx\ufffdname"

@@ -21,7 +21,7 @@ import numpy as np
 
 from frugalseg.active.objects.state import VideoState
 from frugalseg.data.clips import IGNORE_INDEX, LabelKind
-from frugalseg.interop.stores import ExportObject, StoredFrame
+from frugalseg.interop.stored_frames import ExportObject, StoredFrame
 
 if TYPE_CHECKING:
     from frugalseg.active.objects.session.session import AnnotationSession

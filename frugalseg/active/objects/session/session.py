@@ -391,7 +391,7 @@ class AnnotationSession:
                 **({"unpropagated": unpropagated} if unpropagated else {}),
             },
             "split": self.settings.split,
-            # what `label export --store` names each object by (`interop.stores.with_object_names`)
+            # what `label export --store` names each object by (`interop.stored_frames.with_object_names`)
             "object_names": {
                 name: {str(obj): text for obj, text in sorted(state.names.items())}
                 for name, state in states.items()

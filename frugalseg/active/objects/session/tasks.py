@@ -10,7 +10,7 @@ from frugalseg.data.clips import Clip, LabelKind
 from frugalseg.data.formats.davis import DavisFormat
 from frugalseg.data.io import image_size
 from frugalseg.interop import StoredFrame, with_frame_files, write_export
-from frugalseg.interop.stores import frame_name, frame_objects
+from frugalseg.interop.stored_frames import frame_name, frame_objects
 
 if TYPE_CHECKING:
     from frugalseg.active.objects.session.proposals import Proposal
