@@ -22,12 +22,13 @@ store's cost ledger; shapes filled in between say nothing); a track's id + 1 is 
 image shape's is its attribute ``instance_id`` or its position in the image.
 
 frugalseg writes a store's labels of one clip as masks, and what a person drew beside them: a
-track of ``<box>`` shapes per object's boxes of a ``boxes`` label and a track of ``<points>`` shapes
-per object's clicks of a ``clicks`` label (each at its pixel's centre), of the kind they are. CVAT
+track of ``<box>`` shapes per object's boxes of a ``boxes`` label, a track of ``<points>`` shapes
+per object's clicks of a ``clicks`` label (each at its pixel's centre) and one of ``<polyline>`` shapes
+per line drawn on it (a scribble, its vertices as imported), of the kind they are. CVAT
 has no tracks of masks (its importer keeps a mask track's first shape only), so each mask is a
 track of its own, as CVAT writes a mask shape: the mask as a keyframe on its frame and an
 ``outside`` copy on the next frame, left out past the task's last frame; the object's id is its
-``instance_id`` attribute. Each box or points shape is followed by an ``outside`` one where the next
+``instance_id`` attribute. Each box, points or polyline shape is followed by an ``outside`` one where the next
 frame holds none, so nothing is filled in between. Each shape that is not ``outside`` records its
 label's seconds.
 """
@@ -56,10 +57,14 @@ from frugalseg.errors import ConfigError, DataError
 from frugalseg.interop.registry import ToolFormat, register_reader, register_writer
 from frugalseg.interop.rle import cvat_decode, cvat_encode
 from frugalseg.interop.shapes import SECONDS_KEY, Frame, Shape, ToolExport, parse_points, parse_seconds
+from frugalseg.interop.stored_frames import Scribble
 from frugalseg.interop.tool_files import LIMIT_VARIABLE, check_tool_file, parse_xml, tool_file_limit
 
 if TYPE_CHECKING:
-    from frugalseg.interop.stored_frames import Mark, StoredFrame
+    from frugalseg.interop.stored_frames import StoredFrame
+
+    #: A click, box or line (polyline) under its object's or class's name.
+    Drawn = tuple[str, Click | Box | Scribble]
 
 #: CVAT for video 1.1 and CVAT for images 1.1, the XML inside the zip CVAT exports.
 CVAT_VIDEO = ToolFormat("cvat-video", ".xml", "1.1")
@@ -388,7 +393,7 @@ def write_cvat_video(
     labels: list[str],
     name: str,
     frame_count: int,
-    marks: list[tuple[int, list[Mark]]] = (),  # type: ignore[assignment]
+    marks: list[tuple[int, list[Drawn]]] = (),  # type: ignore[assignment]
     seconds: dict[tuple[int, LabelKind], float] | None = None,
 ) -> None:
     """Write CVAT for video 1.1 XML: one track per mask of ``frames``, as CVAT writes a mask shape.
@@ -439,30 +444,35 @@ def write_cvat_video_frames(path: Path, frames: list[StoredFrame], classes: list
             f"CVAT for video holds one video; the store has clips {', '.join(sorted(clips))}: name one",
         )
     clip = frames[0].clip
-    numbers = [(f.clip.anchor_index + f.offset, f.tool_objects()) for f in frames]
-    marks = [(f.clip.anchor_index + f.offset, f.marks()) for f in frames]
+    numbers = [(f.clip.anchor_index + f.offset, f.tool_objects(polylines=True)) for f in frames]
+    marks: list[tuple[int, list[Drawn]]] = [
+        (f.clip.anchor_index + f.offset, [*f.marks(polylines=True), *f.lines()]) for f in frames
+    ]
     seconds = {(f.clip.anchor_index + f.offset, kind): s for f in frames for kind, s in f.seconds.items()}
     write_cvat_video(path, numbers, size=frames[0].size, labels=classes, name=clip.clip_id,
                      frame_count=len(clip.frames), marks=marks, seconds=seconds)  # fmt: skip
 
 
 def _mark_tracks(
-    marks: Iterable[tuple[int, list[Mark]]],
-) -> dict[tuple[LabelKind, str, int | None, int], dict[int, list[Click | Box]]]:
-    """The tracks of clicks and boxes, by frame number: one per (kind, name, instance, k).
+    marks: Iterable[tuple[int, list[Drawn]]],
+) -> dict[tuple[LabelKind, str, int | None, int], dict[int, list[Click | Box | Scribble]]]:
+    """The tracks of clicks, lines and boxes, by frame number: one per (kind, name, instance, k).
 
-    A track holds one shape a frame: all of an object's clicks on it (k = 0), or its k-th box.
+    A track holds one shape a frame: all of an object's clicks on it (k = 0), its k-th line, or its
+    k-th box.
     """
-    tracks: dict[tuple[LabelKind, str, int | None, int], dict[int, list[Click | Box]]] = {}
+    tracks: dict[tuple[LabelKind, str, int | None, int], dict[int, list[Click | Box | Scribble]]] = {}
     for number, drawn in marks:
-        boxes: dict[tuple[str, int | None], int] = {}
+        counts: dict[tuple[LabelKind, str, int | None], int] = {}
         for label, mark in drawn:
-            if isinstance(mark, Click):
-                key = (LabelKind.CLICKS, label, mark.instance_id, 0)
-            else:
-                k = boxes[label, mark.instance_id] = boxes.get((label, mark.instance_id), -1) + 1
-                key = (LabelKind.BOXES, label, mark.instance_id, k)
-            tracks.setdefault(key, {}).setdefault(number, []).append(mark)
+            kind = LabelKind.BOXES if isinstance(mark, Box) else LabelKind.CLICKS
+            k = 0
+            if not isinstance(mark, Click):  # a box or a line: one a track (lines after the clicks' k = 0)
+                k = counts[kind, label, mark.instance_id] = (
+                    counts.get((kind, label, mark.instance_id), -1) + 1
+                )
+                k += kind is LabelKind.CLICKS
+            tracks.setdefault((kind, label, mark.instance_id, k), {}).setdefault(number, []).append(mark)
     return tracks
 
 
@@ -470,21 +480,21 @@ def _write_mark_track(
     track: Element,
     kind: LabelKind,
     instance: int | None,
-    drawn: dict[int, list[Click | Box]],
+    drawn: dict[int, list[Click | Box | Scribble]],
     frame_count: int,
     seconds: dict[tuple[int, LabelKind], float],
 ) -> None:
-    """One track of `_mark_tracks`: ``<points>`` (a frame's clicks) or ``<box>`` shapes.
+    """One track of `_mark_tracks`: ``<points>`` (a frame's clicks), ``<polyline>`` or ``<box>`` shapes.
 
     Each shape is followed by an ``outside`` copy on the next frame when that frame holds none.
     """
     for number in sorted(drawn):
+        first = drawn[number][0]
+        element = "box" if isinstance(first, Box) else "points" if isinstance(first, Click) else "polyline"
         for outside in (False, True):
             if outside and (number + 1 in drawn or number + 1 >= frame_count):
                 continue
-            el = SubElement(
-                track, "box" if kind is LabelKind.BOXES else "points", frame=str(number + outside)
-            )
+            el = SubElement(track, element, frame=str(number + outside))
             for key, value in _mark_coordinates(drawn[number]).items():
                 el.set(key, value)
             flags = {"outside": str(int(outside)), "occluded": "0", "keyframe": "1", "z_order": "0"}
@@ -502,13 +512,16 @@ def _seconds_attribute(el: Element, seconds: float | None) -> None:
         SubElement(el, "attribute", name=SECONDS_KEY).text = repr(float(seconds))
 
 
-def _mark_coordinates(marks: list[Click | Box]) -> dict[str, str]:
-    """The coordinate attributes of a ``<points>`` shape of clicks (pixel centres) or a ``<box>``."""
+def _mark_coordinates(marks: list[Click | Box | Scribble]) -> dict[str, str]:
+    """The coordinates of a ``<points>`` shape of clicks (pixel centres), a ``<polyline>`` or a ``<box>``."""
     clicks = [m for m in marks if isinstance(m, Click)]
     if clicks:
         return {"points": ";".join(f"{c.x + 0.5:g},{c.y + 0.5:g}" for c in clicks)}
-    box = next(m for m in marks if isinstance(m, Box))
-    return {"xtl": str(box.x0), "ytl": str(box.y0), "xbr": str(box.x1), "ybr": str(box.y1)}
+    (mark,) = marks
+    if isinstance(mark, Scribble):
+        return {"points": ";".join(f"{x!r},{y!r}" for x, y in mark.points)}
+    assert isinstance(mark, Box)
+    return {"xtl": str(mark.x0), "ytl": str(mark.y0), "xbr": str(mark.x1), "ybr": str(mark.y1)}
 
 
 def _mask_shapes(

@@ -285,15 +285,25 @@ def _draw(
             target.paint(np.ones((1, 1), bool), train_id, instance, (y, x))
             target.clicks += [Click(x, y, train_id, instance)] if kept else []
     else:  # polyline: the pixels the line crosses
-        vertices = np.floor(shape.points).astype(np.int32).clip(0, [size[1] - 1, size[0] - 1])
-        left, top = vertices.min(0)
-        width, height = vertices.max(0) - (left, top) + 1
-        canvas = np.zeros((height, width), np.uint8)
-        local = (vertices - (left, top)).astype(np.int32).reshape(-1, 1, 2)
-        cv2.polylines(canvas, [local], isClosed=False, color=1, thickness=1)
-        target.paint(canvas.astype(bool), train_id, instance, (int(top), int(left)))
+        line, origin = polyline_pixels(shape.points, size)
+        target.paint(line, train_id, instance, origin)
         scribble = {"points": shape.points.tolist(), "train_id": train_id, "instance_id": instance}
         target.scribbles += [scribble] if kept else []
+
+
+def polyline_pixels(points: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
+    """The pixels a polyline of N×2 (x, y) ``points`` crosses on a frame of ``size`` (H, W), within its box.
+
+    Returns:
+        The line's bool mask over its box, and the box's top-left pixel (row, column).
+    """
+    vertices = np.floor(points).astype(np.int32).clip(0, [size[1] - 1, size[0] - 1])
+    left, top = vertices.min(0)
+    width, height = vertices.max(0) - (left, top) + 1
+    canvas = np.zeros((height, width), np.uint8)
+    local = (vertices - (left, top)).astype(np.int32).reshape(-1, 1, 2)
+    cv2.polylines(canvas, [local], isClosed=False, color=1, thickness=1)
+    return canvas.astype(bool), (int(top), int(left))
 
 
 def _polygon_within_its_box(points: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:

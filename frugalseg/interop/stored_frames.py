@@ -26,11 +26,21 @@ from frugalseg.data.clips import IGNORE_INDEX, Clip, LabelKind
 from frugalseg.data.formats import Format
 from frugalseg.data.io import imread, read_json_object, read_label
 from frugalseg.errors import DataError
+from frugalseg.interop.raster import polyline_pixels
 
 #: One object of an exported label: (kind, class name, instance id or None, H×W bool mask).
 ExportObject = tuple[LabelKind, str, "int | None", np.ndarray]
 #: A click or box a person gave, as a tool file holds it: (its object's or class's name, the click or box).
 Mark = tuple[str, "Click | Box"]
+
+
+@dataclass(frozen=True)
+class Scribble:
+    """A line a person drew on a ``clicks`` label (a tool's polyline): (x, y) vertices, class, object."""
+
+    points: tuple[tuple[float, float], ...]
+    train_id: int
+    instance_id: int | None = None
 
 
 def regions(label: np.ndarray, instances: np.ndarray | None) -> list[tuple[int, int | None, np.ndarray]]:
@@ -54,9 +64,11 @@ class StoredFrame:
         name: its path relative to the data set folder (what a tool file names it by).
         size: (H, W).
         objects: (kind, class name, instance id or None, mask) of every region of every label kind.
-        clicks: the clicks of its ``clicks`` label with their class names, when they are all of that
-            label (every labelled pixel a click): writers write them as the tool's points instead of
-            the label's masks (`tool_objects`).
+        clicks: the clicks of its ``clicks`` label with their class names, when they and `scribbles`
+            draw all of that label (every labelled pixel a click or on a line): writers write them as the
+            tool's points instead of the label's masks (`tool_objects`).
+        scribbles: the lines of that label with their class names, on the same terms: a writer whose tool
+            has polylines writes them as such, others the label's masks.
         boxes: the boxes of its ``boxes`` label with their class names: writers write them as the
             tool's boxes beside the label's masks.
         seconds: the annotation seconds of each of its labels (the store's ledger): writers record
@@ -71,15 +83,30 @@ class StoredFrame:
     clicks: list[tuple[str, Click]] = field(default_factory=list)
     boxes: list[tuple[str, Box]] = field(default_factory=list)
     seconds: dict[LabelKind, float] = field(default_factory=dict)
+    scribbles: list[tuple[str, Scribble]] = field(default_factory=list)
 
-    def tool_objects(self) -> list[ExportObject]:
-        """The objects a writer writes as masks: all but a ``clicks`` label's when `clicks` holds them."""
-        return [o for o in self.objects if not (self.clicks and o[0] is LabelKind.CLICKS)]
+    def _clicks_drawn(self, polylines: bool) -> bool:
+        """Whether a writer draws the ``clicks`` label by its marks (lines only if it writes polylines)."""
+        return bool(self.clicks or self.scribbles) and (polylines or not self.scribbles)
 
-    def marks(self) -> list[Mark]:
-        """The frame's clicks, then its boxes, each under the name `name_of` gives it."""
-        drawn: list[tuple[str, Click | Box]] = [*self.clicks, *self.boxes]
+    def tool_objects(self, *, polylines: bool = False) -> list[ExportObject]:
+        """The objects a writer writes as masks: all but a ``clicks`` label's when its marks draw it.
+
+        Args:
+            polylines: whether the writer writes `scribbles` as the tool's polylines.
+        """
+        drawn = self._clicks_drawn(polylines)
+        return [o for o in self.objects if not (drawn and o[0] is LabelKind.CLICKS)]
+
+    def marks(self, *, polylines: bool = False) -> list[Mark]:
+        """The frame's clicks (where its marks draw the label: `tool_objects`), then its boxes, named."""
+        clicks = self.clicks if self._clicks_drawn(polylines) else []
+        drawn: list[tuple[str, Click | Box]] = [*clicks, *self.boxes]
         return [(self.name_of(mark.instance_id, name), mark) for name, mark in drawn]
+
+    def lines(self) -> list[tuple[str, Scribble]]:
+        """The frame's `scribbles`, each under the name `name_of` gives it (for a writer of polylines)."""
+        return [(self.name_of(line.instance_id, name), line) for name, line in self.scribbles]
 
     def name_of(self, instance: int | None, class_name: str) -> str:
         """What a tool calls ``instance``: the name of the frame's object of that id, else ``class_name``.
@@ -142,28 +169,50 @@ def stored_frames(store: LabelStore, fmt: Format) -> list[StoredFrame]:
         frames[key].seconds[kind] = float(record.get("seconds") or 0)
         frames[key].objects += frame_objects(label, instances, fmt.class_names, kind)
         if kind is LabelKind.CLICKS:
-            frames[key].clicks = _given_clicks(path, label, fmt.class_names)
+            frames[key].clicks, frames[key].scribbles = _given_marks(path, label, fmt.class_names)
         elif kind is LabelKind.BOXES and boxes_json_path(path).is_file():
             boxes = read_boxes_json(boxes_json_path(path), (label.shape[0], label.shape[1]))
             frames[key].boxes = [(fmt.class_names[box.train_id], box) for box in boxes]
     return list(frames.values())
 
 
-def _given_clicks(path: Path, label: np.ndarray, classes: Sequence[str]) -> list[tuple[str, Click]]:
-    """The clicks of a stored ``clicks`` label with their class names, when they are all its labelled pixels.
+def _given_marks(
+    path: Path, label: np.ndarray, classes: Sequence[str]
+) -> tuple[list[tuple[str, Click]], list[tuple[str, Scribble]]]:
+    """The clicks and lines of a stored ``clicks`` label, by class, when they draw all its labelled pixels.
 
-    A label drawn otherwise (scribbles, clicks with a radius, masks imported as clicks) is none.
+    A label drawn otherwise (clicks with a radius, masks imported as clicks) has none.
     """
     side = clicks_json_path(path)
-    if not side.is_file() or read_json_object(side, "a clicks JSON object").get("scribbles"):
-        return []
-    clicks = read_clicks_json(side, (label.shape[0], label.shape[1]))
+    if not side.is_file():
+        return [], []
+    shape = (label.shape[0], label.shape[1])
+    clicks = read_clicks_json(side, shape)
+    lines = [
+        _scribble(item, side) for item in read_json_object(side, "a clicks JSON object").get("scribbles", [])
+    ]
     drawn = np.full(label.shape, IGNORE_INDEX, np.uint8)
+    for line in lines:
+        pixels, (top, left) = polyline_pixels(np.asarray(line.points, np.float64), shape)
+        drawn[top : top + pixels.shape[0], left : left + pixels.shape[1]][pixels] = line.train_id
     for click in clicks:
         drawn[click.y, click.x] = click.train_id
-    if not clicks or not np.array_equal(drawn, label):
-        return []
-    return [(classes[click.train_id], click) for click in clicks]
+    if not (clicks or lines) or not np.array_equal(drawn, label):
+        return [], []
+    return [(classes[c.train_id], c) for c in clicks], [(classes[line.train_id], line) for line in lines]
+
+
+def _scribble(item: object, path: Path) -> Scribble:
+    """One line of a clicks JSON's ``scribbles`` (`DataError` naming ``path`` when it is not one)."""
+    form = '{"points": [[x, y], …], "train_id": int, "instance_id": int | null}'
+    try:
+        if not isinstance(item, dict):
+            raise TypeError(item)
+        points = tuple((float(x), float(y)) for x, y in item["points"])
+        instance = item.get("instance_id")
+        return Scribble(points, int(item["train_id"]), None if instance is None else int(instance))
+    except (KeyError, TypeError, ValueError):
+        raise DataError(path, f"a scribble must be {form}, got {item!r}") from None
 
 
 def _read_instances(path: Path, shape: tuple[int, ...]) -> np.ndarray:

@@ -564,7 +564,7 @@ def _write(
         ids = made.instances.astype(np.uint8) if made.instances.max() < 255 else made.instances
         write_bytes_atomic(instances_path(path), encode_png(ids, path))
     if kind is LabelKind.CLICKS:  # scribbles are their own record: no click made of their pixels
-        clicks = made.clicks or ([] if made.scribbles else _component_clicks(made.label))
+        clicks = made.clicks or ([] if made.scribbles else _component_clicks(made.label, made.instances))
         write_json_atomic(
             clicks_json_path(path), {**clicks_json(clicks, shape, 0), "scribbles": made.scribbles}
         )
@@ -585,14 +585,18 @@ def _write(
     )
 
 
-def _component_clicks(label: np.ndarray) -> list[Click]:
-    """One click per 8-connected labelled region of a sparse label drawn as masks (its first pixel)."""
+def _component_clicks(label: np.ndarray, instances: np.ndarray | None) -> list[Click]:
+    """One click per 8-connected part of each (class, object) region of a sparse label drawn as masks.
+
+    Each click is the part's first pixel and keeps the region's object id (a scribble that came back as
+    a mask from a tool without polylines is still its object's).
+    """
     clicks = []
-    for train_id in np.unique(label[label != IGNORE_INDEX]).tolist():
-        count, components = cv2.connectedComponents((label == train_id).astype(np.uint8), connectivity=8)
+    for train_id, instance, mask in regions(label, instances):
+        count, components = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
         for component in range(1, count):
             rows, cols = np.nonzero(components == component)
-            clicks.append(Click(int(cols[0]), int(rows[0]), int(train_id), source="mask"))
+            clicks.append(Click(int(cols[0]), int(rows[0]), int(train_id), instance, source="mask"))
     return clicks
 
 

@@ -115,3 +115,42 @@ def test_a_cvat_video_frame_of_one_polyline_is_a_scribble_and_no_click(shared_da
     frame_10 = json.loads((store / "all/images/frame_000010_clicks.json").read_text(encoding="utf-8"))
     clicks = [(c["x"], c["y"], c["instance_id"]) for c in frame_10["clicks"]]
     assert clicks == [(21, 8, 2), (2, 15, 2), (2, 3, 2)]  # track 1's points, as drawn
+
+
+@pytest.mark.parametrize("tool", ["cvat-video", "coco", "label-studio"])
+def test_a_scribble_goes_out_to_a_tool_and_comes_back_as_its_object_s(shared_data, tmp_path, capsys, tool):
+    """CVAT has polylines: frame 13's line comes back as the same scribble. COCO and Label Studio have none:
+    the line goes as its mask and comes back as a click of the same object (it had lost its id)."""
+    video = shared_data / "tool_exports/cvat_dataset/for_video"
+    where = ["--format", "video", "--root", str(video / "images")]
+    store, back = tmp_path / "store", tmp_path / "back"
+    args = [
+        "label",
+        "import",
+        str(video / "annotations.xml"),
+        "--tool",
+        "cvat-video",
+        *where,
+        "--clip",
+        "images",
+        "--out",
+        str(store),
+        "--map",
+        "II=object",
+        "--map",
+        "klhg=object",
+    ]
+    assert main(args) == 0, capsys.readouterr()
+    out = tmp_path / ("file.xml" if tool == "cvat-video" else "file.json")
+    assert main(["label", "export", "--store", str(store), "--tool", tool, "--out", str(out)]) == 0
+    args = ["label", "import", str(out), "--tool", tool, *where, "--out", str(back), "--map", "object=object"]
+    assert main(args + (["--clip", "images"] if tool == "cvat-video" else [])) == 0, capsys.readouterr()
+    for name in ("frame_000013_clicks_labelTrainIds.png", "frame_000013_clicks_instanceIds.png"):
+        np.testing.assert_array_equal(_png(back / "all/images" / name), _png(store / "all/images" / name))
+    sent, came = (
+        json.loads((s / "all/images/frame_000013_clicks.json").read_text("utf-8")) for s in (store, back)
+    )
+    if tool == "cvat-video":
+        assert came == sent
+    else:
+        assert came["scribbles"] == [] and [c["instance_id"] for c in came["clicks"]] == [3]
