@@ -60,6 +60,7 @@ them back (``percent · size / 100``); a box's whole-pixel edges survive that
 
 from __future__ import annotations
 
+import logging
 import re
 import zipfile
 from collections.abc import Sequence
@@ -67,7 +68,7 @@ from functools import partial
 from itertools import count
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, unquote, urlparse
+from urllib.parse import parse_qs, quote, unquote, urlparse
 
 import defusedxml.ElementTree as SafeET
 import numpy as np
@@ -85,6 +86,8 @@ from frugalseg.interop.tool_files import read_tool_json
 
 if TYPE_CHECKING:
     from frugalseg.interop.stored_frames import Mark, StoredFrame
+
+logger = logging.getLogger(__name__)
 
 #: Label Studio 1.x's JSON export (the format has no version of its own): tasks with their results.
 LABEL_STUDIO = ToolFormat("label-studio", ".json", "1.x")
@@ -107,11 +110,19 @@ ML_BACKEND = Path("label studio")
 def image_name(url: str) -> str:
     """The data set path a task's image URL names (upload hash prefix and local-files query removed)."""
     parsed = urlparse(url)
-    local = parse_qs(parsed.query).get("d")
-    path = unquote(local[0] if local else parsed.path)
+    local = parse_qs(parsed.query).get("d")  # decoded
+    path = local[0] if local else unquote(parsed.path)
     if "/upload/" in path:
         return _UPLOAD_PREFIX.sub("", PurePosixPath(path).name)
     return path.lstrip("/")
+
+
+def local_file_url(name: str) -> str:
+    """The URL of a frame in Label Studio's local files (``name``: its path there), encoded as it does.
+
+    A name's spaces, ``#``, ``&``, ``%`` and ``+`` would otherwise end or change the query.
+    """
+    return f"/data/local-files/?d={quote(name, safe='/')}"
 
 
 @register_reader(LABEL_STUDIO)
@@ -153,7 +164,28 @@ def read_label_studio(path: str | Path) -> ToolExport:
                 labels[shape.label] = None
         frame.empty = not results and bool(_kept(task.get("annotations")))
         frames.append(frame)
+    _warn_of_predictions_by_id(path, tasks)
     return ToolExport(path, "label-studio", [f for f in frames if f.shapes or f.empty], tuple(labels))
+
+
+def _warn_of_predictions_by_id(path: Path, tasks: list[dict[str, Any]]) -> None:
+    """Warn of the tasks no one annotated whose predictions the file lists by id alone (left out).
+
+    Label Studio 1.23's JSON export does so: a prediction no one accepted is not in it.
+    """
+    unread = [
+        task.get("id")
+        for task in tasks
+        if not _kept(task.get("annotations"))
+        and any(not isinstance(p, dict) for p in (task.get("predictions") or []))
+    ]
+    if unread:
+        shown = ", ".join(map(str, unread[:5])) + (" …" if len(unread) > 5 else "")
+        logger.warning(
+            "%s: %d tasks no one annotated left out (%s): Label Studio's JSON export lists their predictions "
+            "by id alone; submit a prediction in Label Studio to export it as the person's",
+            path, len(unread), shown,
+        )  # fmt: skip
 
 
 def _refuse_brush_pngs(path: Path) -> None:
@@ -412,7 +444,7 @@ def write_label_studio(
             for k, (label, mark) in enumerate(drawn, start=len(objects) + 1)
         ]  # fmt: skip
         tasks.append({
-            "id": task_id, "data": {"image": f"/data/local-files/?d={name}"},
+            "id": task_id, "data": {"image": local_file_url(name)},
             "predictions": [{"model_version": "frugalseg", "result": result}],
         })  # fmt: skip
     write_json_atomic(path, tasks, indent=0)

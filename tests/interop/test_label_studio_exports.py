@@ -30,7 +30,9 @@ def _task(task_id: int, frame: int, annotations: list[dict[str, Any]]) -> dict[s
     }  # fmt: skip
 
 
-def test_a_json_export_lists_predictions_by_id_and_they_are_left_out(tmp_path: Path) -> None:
+def test_a_json_export_lists_predictions_by_id_and_they_are_left_out_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     annotation = {
         "id": 3, "completed_by": 1, "result": [RECTANGLE], "was_cancelled": False, "lead_time": 7.0,
         "prediction": {"id": 8, "result": []},
@@ -45,6 +47,11 @@ def test_a_json_export_lists_predictions_by_id_and_they_are_left_out(tmp_path: P
     assert (box.type, box.label) == ("box", "car")
     np.testing.assert_allclose(box.points, [[213.5, 99.0], [533.75, 279.0]])
     assert export.labels == ("car",)
+    [warning] = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warning == (
+        f"{path}: 2 tasks no one annotated left out (2, 8): Label Studio's JSON export lists their "
+        "predictions by id alone; submit a prediction in Label Studio to export it as the person's"
+    )
 
 
 def test_a_json_min_export_is_refused_saying_to_export_json(tmp_path: Path) -> None:
@@ -66,4 +73,19 @@ def test_a_json_min_export_is_refused_saying_to_export_json(tmp_path: Path) -> N
     assert (
         caught.value.problem
         == "task 7: its data names no image or video (a task holds data.image or data.video)"
+    )
+
+
+def test_a_frame_name_with_spaces_hashes_ampersands_and_percents_is_encoded_as_label_studio_encodes_it() -> (
+    None
+):
+    """Label Studio's own sync writes ``?d=schw%C3%A4n%20clip/…``; an unencoded ``#`` cut the name (404)."""
+    from frugalseg.interop.label_studio import image_name, local_file_url
+
+    name = "schwän clip/Bild #1 ä&x+%41.jpg"
+    url = local_file_url(name)
+    assert url == "/data/local-files/?d=schw%C3%A4n%20clip/Bild%20%231%20%C3%A4%26x%2B%2541.jpg"
+    assert image_name(url) == name
+    assert image_name("/data/local-files/?d=schw%C3%A4n%20clip/Bild%20%231%20%C3%A4%26x.jpg") == (
+        "schwän clip/Bild #1 ä&x.jpg"
     )
