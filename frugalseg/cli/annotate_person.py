@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from frugalseg.cli.annotate_options import FORMATS, diversity_options, engine_options
-from frugalseg.cli.options import count_option, seed_option, typed_text
+from frugalseg.cli.options import count_option, port_option, seed_option, typed_text
 
 if TYPE_CHECKING:
     from frugalseg.active.objects.session.proposals import ProposalOptions
@@ -150,7 +150,9 @@ def ml_backend_options(backend: argparse.ArgumentParser) -> None:
 def _listen_options(parser: argparse.ArgumentParser, port: int, token: str) -> None:
     """``--host``, ``--port`` (default ``port``) and ``--token`` (what ``token`` is) of a served app."""
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=port, help=f"port (default {port}; 0: any free one)")
+    parser.add_argument(
+        "--port", type=port_option, default=port, help=f"port (default {port}; 0: any free one)"
+    )
     parser.add_argument(
         "--token",
         default=None,

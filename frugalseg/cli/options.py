@@ -52,6 +52,14 @@ def count_option(text: str) -> int:
     return value
 
 
+def port_option(text: str) -> int:
+    """A TCP port: a whole number in 0…65535 (0: any free one)."""
+    value = _whole(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port in 0…65535, got {value}")
+    return value
+
+
 def seed_option(text: str) -> int:
     """A seed: a whole number of at least 0 (numpy refuses negative seeds)."""
     value = _whole(text)

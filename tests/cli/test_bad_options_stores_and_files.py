@@ -678,6 +678,24 @@ ANNOTATE_CASES = [
         "run/run.json: holds a JSON list; expected the settings of an `annotate simulate` run",
         lambda t: [t / "s.npz", t / "q"],
     ),
+    *(
+        Case(  # had been Python's OverflowError traceback from bind()
+            f"annotate {command} on port {port}",
+            lambda t, d, command=command, port=port: [
+                "annotate",
+                command,
+                "--state",
+                str(t / "s"),
+                "--port",
+                port,
+            ],
+            2,
+            f"argument --port: must be a port in 0…65535, got {port}",
+            lambda t: [t / "s"],
+        )
+        for command in ("serve", "ml-backend")
+        for port in ("70000", "-1")
+    ),
 ]
 
 
