@@ -67,7 +67,9 @@ import binascii
 import hashlib
 import json
 import logging
+import threading
 import time
+import zlib
 from collections import OrderedDict
 from pathlib import Path, PurePosixPath
 from typing import Any, NamedTuple
@@ -118,6 +120,9 @@ PROJECTS_FILE = "label_studio_projects.json"
 MAX_REFUSED = 100
 #: What a prediction's model version says of a task the backend refused (Label Studio shows it).
 REFUSED = "frugalseg refused: "
+#: The frames whose last prediction the backend keeps (compressed: a few kB each), the oldest forgotten
+#: first: an annotation equal to the prediction the person was shown was accepted, not drawn.
+MAX_SERVED = 4096
 
 
 class LabelConfig(NamedTuple):
@@ -156,6 +161,9 @@ class MLBackendApp(JSONRoutes):
             for name in self.session.videos()
         ]
         self.index = FrameIndex(clips)
+        #: Each frame's last prediction (`_prediction`), its ids compressed, by (video, frame).
+        self.served: OrderedDict[tuple[str, int], tuple[tuple[int, int], str, bytes]] = OrderedDict()
+        self._served_lock = threading.Lock()
 
     def routes(self) -> list[Route]:
         """``/`` and ``/health``, ``/setup``, ``/predict``, ``/webhook``."""
@@ -317,6 +325,12 @@ class MLBackendApp(JSONRoutes):
         """The frame's current mask as one brush result per object (`_label`), and its score."""
         video, index = frame
         ids = self.service.current_mask(video, index)
+        with self._served_lock:
+            shape, dtype = (ids.shape[0], ids.shape[1]), ids.dtype.str
+            self.served[frame] = (shape, dtype, zlib.compress(np.ascontiguousarray(ids).tobytes(), 1))
+            self.served.move_to_end(frame)
+            while len(self.served) > MAX_SERVED:
+                self.served.popitem(last=False)
         names = self.service.names().get(video, {})
         result = [
             brush_result(
@@ -543,9 +557,22 @@ class MLBackendApp(JSONRoutes):
                 _, job = self.service.add(video, index, given)
             else:
                 given = GivenAnnotation(source, size, ids, clicks, names=named, new_objects=new_objects)
-                _, job = self.service.add(video, index, given, current=shown if ids is None else None)
+                current = shown if ids is None else self._last_served(frame, size)
+                _, job = self.service.add(video, index, given, current=current)
             self._remember()
         return job.report()
+
+    def _last_served(self, frame: tuple[str, int], size: tuple[int, int]) -> np.ndarray | None:
+        """The last prediction of ``frame`` Label Studio was sent (what the person was shown), or None.
+
+        The frame's mask may have changed since (another frame's annotation propagated): an object
+        the person accepted as predicted is booked as looked at, not as drawn.
+        """
+        with self._served_lock:
+            served = self.served.get(frame)
+        if served is None or served[0] != size:
+            return None
+        return np.frombuffer(zlib.decompress(served[2]), served[1]).reshape(size)
 
     def _objects_drawn(
         self, results: list[Any], size: tuple[int, int], element: str

@@ -159,6 +159,32 @@ def test_brush_annotation_becomes_the_sessions_and_predictions_carry_it(
     assert max(range(len(frames)), key=lambda t: results[t]["score"]) == frames.index(proposal.frame)
 
 
+def test_predictions_accepted_as_shown_are_booked_as_looked_at_though_the_masks_moved_on(
+    backend: TestClient, service: SessionService, davis: Path
+) -> None:
+    """A person retrieves every task's prediction, then accepts them one by one: each acceptance propagates
+    again, so a later task's prediction is no longer its frame's mask: it was booked as drawn (80 s)."""
+    assert backend.post("/webhook", json=event(0, [brush(truth(service, davis, 0) == 1)])).status_code == 201
+    service.wait()
+    first, second = service.session.frames(VIDEO)[1:3]
+    shown = {
+        frame: decoded(r["result"][0])
+        for frame, r in zip((first, second), predict(backend, [first, second]), strict=True)
+    }
+    for frame in (first, second):
+        sent = backend.post("/webhook", json=event(frame, [brush(shown[frame], result_id="frugalseg-1")]))
+        assert sent.status_code == 201, sent.text
+        service.wait()
+        if frame == first:  # the second frame's mask moved on
+            assert not np.array_equal(service.session.current_mask(VIDEO, second) == 1, shown[second])
+    state = service.session.state(VIDEO)
+    assert state is not None
+    assert [(a.frame, a.kind, a.seconds) for a in state.annotations[-2:]] == [
+        (first, "clicks", 1.0),
+        (second, "clicks", 1.0),
+    ]
+
+
 def test_edited_prediction_keeps_its_object_and_polygons_fill_as_pycocotools(
     backend: TestClient, service: SessionService, davis: Path
 ) -> None:
