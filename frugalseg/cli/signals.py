@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
+import sys
 from collections.abc import Iterator
 from types import FrameType
 
@@ -115,6 +117,12 @@ class _LightningInterruptLine(logging.Filter):
         return "Detected KeyboardInterrupt" not in str(record.msg)
 
 
+def _loader_worker() -> bool:
+    """Whether this process is a DataLoader worker (torch is loaded there already: it is not imported)."""
+    data = sys.modules.get("torch.utils.data")
+    return data is not None and data.get_worker_info() is not None
+
+
 @contextlib.contextmanager
 def sigint_noted() -> Iterator[list[int]]:
     """Note each SIGINT (Ctrl-C) while the block runs, then raise KeyboardInterrupt as Python's default does.
@@ -122,10 +130,18 @@ def sigint_noted() -> Iterator[list[int]]:
     The Trainer catches the KeyboardInterrupt, logs its own line and ends with ``sys.exit(1)``; the
     list the block gets (one entry per SIGINT) tells that exit from others. Lightning's line is kept
     off the terminal. A process that ignores SIGINT, or set its own handler, keeps it.
+
+    A terminal's Ctrl-C reaches the DataLoader workers too (``timeout`` sends it on a second time): a
+    loader worker forked with this handler ignores it and is stopped by the main process as the run ends, and
+    torch's SIGCHLD handler is switched off (`note_sigterm`), so a worker's exit is no RuntimeError.
     """
+    main = os.getpid()
 
     def interrupt(signum: int, frame: object) -> None:
+        if os.getpid() != main and _loader_worker():  # forked with this handler: the main process stops it
+            return
         _SIGINTS.append(signum)
+        _ignore_children()
         raise KeyboardInterrupt
 
     if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:

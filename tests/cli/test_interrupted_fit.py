@@ -164,3 +164,26 @@ def test_ctrl_c_during_fit_exits_130_with_one_line(tiny_streets: Path, tmp_path:
     )
     assert "KeyboardInterrupt" not in out + shown
     assert "Traceback" not in shown
+
+
+def test_two_ctrl_c_to_a_fit_with_loader_workers_exit_130_with_one_line(
+    tiny_streets: Path, tmp_path: Path
+) -> None:
+    """A terminal's Ctrl-C reaches the whole group, and ``timeout`` sends it on again: the DataLoader workers
+    raised KeyboardInterrupt in their exit's finalizers (exit 1, "Process Process-1" tracebacks) and torch's
+    ``DataLoader worker … exited unexpectedly`` RuntimeError ended the run with exit 1."""
+    process = training_fit(
+        tiny_streets,
+        tmp_path,
+        "--data.loader.num_workers",
+        "2",
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    os.killpg(process.pid, signal.SIGINT)
+    time.sleep(0.001)
+    os.killpg(process.pid, signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == INTERRUPTED, err[-3000:]
+    assert "RuntimeError" not in err and "Process Process" not in err, err[-3000:]
+    assert err.strip().splitlines()[-1] == "frugalseg: interrupted"
