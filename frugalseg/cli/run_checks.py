@@ -52,6 +52,7 @@ def check_parsed(config: Any, subcommand: str, task: str, task_class: Callable[.
 
     refuse_unpickling(config)
     _refuse_missing_gpu(config)
+    _refuse_data_options_of_the_model(config, task_class)
     path = config.get("ckpt_path")
     if subcommand == "fit" and not (path and Path(path).is_file()):  # a resume takes the checkpoint's options
         _refuse_missing_weights(config)
@@ -178,6 +179,30 @@ def _comparable(key: str, value: Any) -> str:
     if key == "student_args" and isinstance(value, dict):
         value = {name: item for name, item in value.items() if name not in INIT_ONLY_STUDENT_ARGS}
     return json.dumps(plain_values(value), sort_keys=True, default=str)
+
+
+#: The model's options the data set gives it (`frugalseg.cli.lightning.FrugalsegCLI` links them).
+DATA_GIVES_THE_MODEL = ("num_classes", "ignore_index", "class_names")
+
+
+def _refuse_data_options_of_the_model(config: Any, task_class: Callable[..., Any]) -> None:
+    """Refuse a model option the data set gives the model, set to other than its default.
+
+    The link from the data replaces it when the model is built, so ``--model.num_classes 5`` trained
+    on the data set's 19 classes and said nothing.
+    """
+    options = _model_options(config)
+    parameters = inspect.signature(task_class).parameters
+    for name in DATA_GIVES_THE_MODEL:
+        if options is None or name not in parameters:
+            continue
+        value = getattr(options, name, parameters[name].default)
+        if value != parameters[name].default:
+            raise ConfigError(
+                f"model.{name}",
+                f"{value!r} would not be used: the model takes its {name} from the data set (data.{name}); "
+                "leave it out",
+            )
 
 
 def _refuse_missing_weights(config: Any) -> None:
