@@ -231,6 +231,7 @@ class VideoSegDataModule(L.LightningDataModule):
         if not fitting:
             return
         fmt = self.format_reader()
+        self._check_splits(fmt, "fit")
         needed = self.needed_labels()
         pseudo = needed.pop(LabelKind.PSEUDO, None)
         for kind, offsets in needed.items():
@@ -371,10 +372,15 @@ class VideoSegDataModule(L.LightningDataModule):
         if stage == "predict" and not self.prediction.frames:
             wanted.append(("data.predict.split", self.prediction.split or self.splits.val))
         found = fmt.splits()
+        others = [] if found else [n for n, c in FORMATS.items() if n != fmt.name and c.looks_like(self.root)]
+        hint = (
+            f" in the {fmt.name} layout; it looks like: {', '.join(others)} (data.format)" if others else ""
+        )
         for option, split in wanted:
             if split not in found:
                 raise ConfigError(
-                    option, f"no split {split!r} in {self.root}; splits found: {', '.join(found) or 'none'}"
+                    option,
+                    f"no split {split!r} in {self.root}; splits found: {', '.join(found) or 'none'}{hint}",
                 )
 
     def _nothing_drawn(self, clips: list[Clip]) -> str:

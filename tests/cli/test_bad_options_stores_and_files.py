@@ -49,6 +49,30 @@ def _clicks(root: Path | str, out: Path, *options: str) -> list[str]:
 
 
 OPTION_CASES = [
+    Case(  # the format reader had said "split 'train' does not exist; splits found: none"
+        "fit with the data set's layout forced to another",
+        lambda t, d: _fit(t, "--data.root", str(d["streets"]), "--data.format", "camvid"),
+        2,
+        "splits found: none in the camvid layout; it looks like: synthetic, cityscapes (data.format)",
+        lambda t: [t / "runs"],
+    ),
+    *(
+        Case(  # the data's link replaced it: 19 classes trained, nothing said
+            f"fit with {option} {value}",
+            lambda t, d, option=option, value=value: _fit(
+                t, "--data.root", str(d["streets"]), f"{option}={value}"
+            ),
+            2,
+            f"{option[2:]}: {shown} would not be used: the model takes its {option[8:]} from the data set "
+            f"(data.{option[8:]}); leave it out",
+            lambda t: [t / "runs"],
+        )
+        for option, value, shown in [
+            ("--model.num_classes", "5", "5"),
+            ("--model.ignore_index", "0", "0"),
+            ("--model.class_names", "[a,b]", "['a', 'b']"),
+        ]
+    ),
     *(
         Case(
             f"fit with {option} {value}",
