@@ -501,13 +501,22 @@ class MLBackendApp(JSONRoutes):
         A region's label names its object unless it is the label the config's ``labels`` stood in
         for the object's name (`_label`). A rectangle alone, with keypoints of its object (its
         corrective clicks), goes to the box tool and is booked as a box, as the page's
-        (`AnnotationSession.box_given`); among drawn regions, a rectangle is its pixels.
+        (`AnnotationSession.box_given`); among drawn regions, a rectangle is its pixels. An annotation
+        without a region, or with `background` ones alone, says the frame holds no object (as
+        `label import` reads it).
         """
         video, index = frame
         with self.service.lock:
             shown = self.service.current_mask(video, index)
             size = (shown.shape[0], shown.shape[1])
             drawn, read = self._objects_drawn(results, size, element)
+            if not drawn.shapes:
+                nothing = GivenAnnotation(
+                    Path(f"the annotation of {element}"), size, np.zeros(size, np.uint8)
+                )
+                _, job = self.service.add(video, index, nothing)
+                self._remember()
+                return job.report()
             objects = self._objects(
                 video,
                 [(str(r.get("id", "")), s.label) for r, s in zip(read, drawn.shapes, strict=True)],
@@ -577,14 +586,14 @@ class MLBackendApp(JSONRoutes):
     def _objects_drawn(
         self, results: list[Any], size: tuple[int, int], element: str
     ) -> tuple[Frame, list[dict[str, Any]]]:
-        """`_shapes` without the regions of the background class (`label export` writes one): no object."""
+        """`_shapes` without the regions of the background class (`label export` writes one): no object.
+
+        An annotation without results has no shapes.
+        """
+        if not results:
+            return Frame(element, size, element=element), []
         drawn, read = _shapes(results, size, element)
         kept = [k for k, shape in enumerate(drawn.shapes) if shape.label != self.background]
-        if not kept:
-            raise RequestError(
-                422,
-                f"{element}: its regions are all {self.background!r}, which is no object: nothing to take",
-            )
         drawn.shapes = [drawn.shapes[k] for k in kept]
         return drawn, [read[k] for k in kept]
 

@@ -116,9 +116,14 @@ def test_a_background_region_is_no_object_and_never_predicted(
     state = service.session.state(VIDEO)
     assert state is not None and np.array_equal(state.annotated[6], swan.astype(np.uint8))
     assert sorted(state.objects) == [1]
-    refused = backend.post("/webhook", json=of_project(event(7, accepted[:1]), config, project=3))
-    assert refused.status_code == 422
-    assert (
-        refused.json()["error"]
-        == "task 107: its regions are all 'background', which is no object: nothing to take"
-    )
+    # the object left the frame: background alone, or no region at all, as `label import` reads them
+    for frame, results in ((7, accepted[:1]), (8, [])):
+        sent = backend.post("/webhook", json=of_project(event(frame, results), config, project=3))
+        assert sent.status_code == 201, sent.text  # both had been refused ("nothing to take")
+        service.wait()
+        state = service.session.state(VIDEO)
+        assert state is not None and not state.annotated[frame].any() and sorted(state.objects) == [1]
+        assert not service.session.current_mask(VIDEO, frame).any()
+        assert [(a.frame, a.object, a.kind, a.seconds) for a in state.annotations[-1:]] == [
+            (frame, 0, "mask", 1.0)
+        ]
