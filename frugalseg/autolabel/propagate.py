@@ -22,6 +22,7 @@ from frugalseg.autolabel.runs import (
     LabellingSummary,
     anchored_clips,
     check_clip_files,
+    check_label_size,
     labelling_progress,
     run_config,
 )
@@ -333,6 +334,9 @@ def _clip_labels(fmt: Format, clip: Clip, todo: list[int], *, engine: Propagatio
         frames = list(pool.map(read_frame, [clip.frame_path(o) for o in span]))
     anchor_label, instance_ids = _anchor(fmt, clip, engine)
     height, width = anchor_label.shape
+    label = clip.require_label(0, LabelKind.FINE)
+    sizes = [(frame.shape[1], frame.shape[0]) for frame in frames]
+    check_label_size(label.path, (width, height), sizes, clip.frame_path(0))
     for offset, frame in zip(span, frames, strict=True):
         if frame.shape[:2] != (height, width):
             raise DataError(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -147,9 +148,10 @@ def check_clip_files(fmt: Format, clip: Clip, kind: LabelKind, offsets: Sequence
     ref = clip.require_label(0, kind)
     label = fmt.read_label(ref)
     height, width = label.shape
-    for offset in sorted({0, *offsets}):
+    sizes = {offset: image_size(clip.frame_path(offset)) for offset in sorted({0, *offsets})}
+    check_label_size(ref.path, (width, height), list(sizes.values()), clip.frame_path(0))
+    for offset, size in sizes.items():
         path = clip.frame_path(offset)
-        size = image_size(path)
         if not whole_image(path):
             raise DataError(path, TRUNCATED_IMAGE)
         if size != (width, height):
@@ -158,6 +160,20 @@ def check_clip_files(fmt: Format, clip: Clip, kind: LabelKind, offsets: Sequence
                 f"frame size {size[0]}×{size[1]} differs from the anchor label's {width}×{height} "
                 f"({ref.path.name})",
             )
+
+
+def check_label_size(
+    label: Path, size: tuple[int, int], frame_sizes: list[tuple[int, int]], frame: Path
+) -> None:
+    """Refuse, naming the label, an anchor label of another size (W, H) than its frames, which all agree.
+
+    Where the frames differ among themselves, the odd frame is the one to name (checked after this).
+    """
+    if frame_sizes and size != frame_sizes[0] and len(set(frame_sizes)) == 1:
+        shown = "×".join(map(str, frame_sizes[0]))
+        raise DataError(
+            label, f"label size {size[0]}×{size[1]} differs from its frames' {shown} ({frame.name})"
+        )
 
 
 def anchor_instance_ids(

@@ -241,7 +241,7 @@ CASES = [  # fmt: skip
             str(t / "out"),
         ),
         2,
-        "differs from the anchor label's",
+        "_gtFine_labelTrainIds.png: label size 10×10 differs from its frames' 128×64 (",
     ),
     Case(
         "an anchor label with values past the classes",
