@@ -248,7 +248,9 @@ def _weights_table(directory: Path, models: dict[str, Any]) -> Table:
 
     from frugalseg.zoo import INDEX_FILE
 
-    table = Table(title=f"published weights ({directory / INDEX_FILE})")
+    index = (directory / INDEX_FILE).absolute()
+    shown = index.relative_to(Path.cwd()) if index.is_relative_to(Path.cwd()) else index
+    table = Table(title=f"published weights ({shown})")
     for column in ("name", "architecture", "classes", "frames", "MB", "sha256", "metrics"):
         table.add_column(column, justify="right" if column in ("classes", "frames", "MB") else "left")
     for name, entry in models.items():

@@ -13,6 +13,7 @@ import pytest
 import torch
 import yaml
 
+import frugalseg
 from frugalseg.cli import main
 from frugalseg.errors import WeightsError
 from frugalseg.lightning_modules.publish import _training_record, publish_checkpoint
@@ -412,12 +413,17 @@ def test_url_is_downloaded_once_into_the_cache_and_verified(published, zoo_dir, 
         get_model(ARCH, weights=url)
 
 
-def test_zoo_list_and_verify_commands(published, zoo_dir, capsys):
+def test_zoo_list_and_verify_commands(published, zoo_dir, capsys, monkeypatch):
     _, card = published
+    monkeypatch.chdir(Path(frugalseg.__file__).parents[1])  # the package's folder, as in a clone's root
     assert main(["zoo", "list"]) == 0
     out = capsys.readouterr().out
     assert "tiny-streets" in out and card["sha256"][:8] in out and ARCH in out
-    assert "streets-hrnetv2-w18s" in out.split(str(zoo_dir / "index.json"))[1]  # the shipped one, listed too
+    shipped = out.split(str(zoo_dir / "index.json"))[1]  # the shipped index, listed too
+    assert (
+        "published weights (frugalseg/checkpoints/index.json)" in shipped
+        and "streets-hrnetv2-w18s" in shipped
+    )
     assert main(["zoo", "verify", "tiny-streets"]) == 0
     assert card["sha256"] in capsys.readouterr().out
     _flip_one_byte(zoo_dir / card["file"])
