@@ -82,7 +82,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from frugalseg.active.objects.session.exports import UNNAMED  # an unnamed object's label, as exports give it
-from frugalseg.active.objects.session.given import MAX_OBJECTS, OBJECT_IDS, GivenAnnotation, is_object_id
+from frugalseg.active.objects.session.given import (
+    MAX_OBJECTS,
+    OBJECT_IDS,
+    GivenAnnotation,
+    accepted,
+    is_object_id,
+)
 from frugalseg.active.objects.session.session_settings import SESSION_FILE
 from frugalseg.active.objects.simulation.annotation_types import GivenClick
 from frugalseg.app.http import JSON_ERRORS, Endpoint, JSONRoutes, RequestError
@@ -120,9 +126,9 @@ PROJECTS_FILE = "label_studio_projects.json"
 MAX_REFUSED = 100
 #: What a prediction's model version says of a task the backend refused (Label Studio shows it).
 REFUSED = "frugalseg refused: "
-#: The frames whose last prediction the backend keeps (compressed: a few kB each), the oldest forgotten
-#: first: an annotation equal to the prediction the person was shown was accepted, not drawn.
-MAX_SERVED = 4096
+#: The bytes of the frames' last predictions the backend keeps in memory (compressed: a few kB a frame at
+#: 854×480), the oldest forgotten first: an object submitted as the prediction showed it was accepted.
+MAX_SERVED_BYTES = 64 << 20
 
 
 class LabelConfig(NamedTuple):
@@ -325,11 +331,15 @@ class MLBackendApp(JSONRoutes):
         """The frame's current mask as one brush result per object (`_label`), and its score."""
         video, index = frame
         ids = self.service.current_mask(video, index)
+        shown = (
+            (ids.shape[0], ids.shape[1]),
+            ids.dtype.str,
+            zlib.compress(np.ascontiguousarray(ids).tobytes(), 1),
+        )
         with self._served_lock:
-            shape, dtype = (ids.shape[0], ids.shape[1]), ids.dtype.str
-            self.served[frame] = (shape, dtype, zlib.compress(np.ascontiguousarray(ids).tobytes(), 1))
-            self.served.move_to_end(frame)
-            while len(self.served) > MAX_SERVED:
+            self.served.pop(frame, None)
+            self.served[frame] = shown
+            while sum(len(kept[2]) for kept in self.served.values()) > MAX_SERVED_BYTES:
                 self.served.popitem(last=False)
         names = self.service.names().get(video, {})
         result = [
@@ -473,6 +483,9 @@ class MLBackendApp(JSONRoutes):
                 )  # fmt: skip
             if not isinstance(annotation, dict) or not isinstance(annotation.get("result"), list):
                 raise RequestError(400, f"webhook of {element}: holds no annotation with its result")
+            if annotation.get("was_cancelled"):  # skipped: nothing said of the frame (`label import` too)
+                log.info("webhook %s of %s ignored: the task was skipped", action, element)
+                return JSONResponse({"status": "ignored", "action": action, "skipped": True})
             frame = self._task_frame(task)
             labels = self._project_labels(project)
             job = await run_in_threadpool(self._add, frame, annotation["result"], element, labels)
@@ -566,22 +579,29 @@ class MLBackendApp(JSONRoutes):
                 _, job = self.service.add(video, index, given)
             else:
                 given = GivenAnnotation(source, size, ids, clicks, names=named, new_objects=new_objects)
-                current = shown if ids is None else self._last_served(frame, size)
+                current = shown if ids is None else self._accepted_as_served(frame, ids, shown)
                 _, job = self.service.add(video, index, given, current=current)
             self._remember()
         return job.report()
 
-    def _last_served(self, frame: tuple[str, int], size: tuple[int, int]) -> np.ndarray | None:
-        """The last prediction of ``frame`` Label Studio was sent (what the person was shown), or None.
+    def _accepted_as_served(
+        self, frame: tuple[str, int], ids: np.ndarray, shown: np.ndarray
+    ) -> np.ndarray | None:
+        """The frame's last prediction sent, where the annotation keeps more of its objects than the mask's.
 
-        The frame's mask may have changed since (another frame's annotation propagated): an object
-        the person accepted as predicted is booked as looked at, not as drawn.
+        Else None: the session books the annotation against the frame's current mask.
+        The masks may have moved on since the prediction (another frame's annotation propagated): an object
+        the person accepted as predicted is booked as looked at, not as drawn. An update of the person's own
+        annotation is booked against the current mask, which holds it.
         """
         with self._served_lock:
             served = self.served.get(frame)
-        if served is None or served[0] != size:
+        if served is None or served[0] != ids.shape:
             return None
-        return np.frombuffer(zlib.decompress(served[2]), served[1]).reshape(size)
+        predicted = np.frombuffer(zlib.decompress(served[2]), served[1]).reshape(served[0])
+        objects = [int(v) for v in np.unique(ids) if v != 0]
+        kept = sum(accepted(ids, predicted, obj) for obj in objects)
+        return predicted if kept > sum(accepted(ids, shown, obj) for obj in objects) else None
 
     def _objects_drawn(
         self, results: list[Any], size: tuple[int, int], element: str

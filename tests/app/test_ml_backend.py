@@ -185,6 +185,45 @@ def test_predictions_accepted_as_shown_are_booked_as_looked_at_though_the_masks_
     ]
 
 
+def test_an_unchanged_update_of_an_edited_annotation_is_booked_as_looked_at(
+    backend: TestClient, service: SessionService, davis: Path
+) -> None:
+    """The update is compared with the frame's mask (the person's annotation), not the prediction before."""
+    assert backend.post("/webhook", json=event(0, [brush(truth(service, davis, 0) == 1)])).status_code == 201
+    service.wait()
+    frame = service.session.frames(VIDEO)[2]
+    [shown] = predict(backend, [frame])
+    edited = decoded(shown["result"][0]) | (truth(service, davis, frame) == 1)
+    for action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED"):
+        sent = backend.post("/webhook", json=event(frame, [brush(edited, result_id="frugalseg-1")], action))
+        assert sent.status_code == 201, sent.text
+        service.wait()
+    state = service.session.state(VIDEO)
+    assert state is not None
+    assert [(a.frame, a.kind, a.seconds) for a in state.annotations[-2:]] == [
+        (frame, "mask", 80.0),
+        (frame, "clicks", 1.0),
+    ]
+
+
+def test_a_skipped_task_is_ignored_and_leaves_the_frame_as_it_was(
+    backend: TestClient, service: SessionService, davis: Path
+) -> None:
+    """Label Studio's Skip sends an annotation ``was_cancelled`` with no result: not "the object left"."""
+    assert backend.post("/webhook", json=event(0, [brush(truth(service, davis, 0) == 1)])).status_code == 201
+    service.wait()
+    before = service.session.current_mask(VIDEO, 1).copy()
+    assert before.any()
+    skipped = event(1, [])
+    skipped["annotation"]["was_cancelled"] = True
+    sent = backend.post("/webhook", json=skipped)
+    assert sent.status_code == 200 and sent.json()["status"] == "ignored", sent.text
+    service.wait()
+    assert np.array_equal(service.session.current_mask(VIDEO, 1), before)
+    state = service.session.state(VIDEO)
+    assert state is not None and len(state.annotations) == 1
+
+
 def test_edited_prediction_keeps_its_object_and_polygons_fill_as_pycocotools(
     backend: TestClient, service: SessionService, davis: Path
 ) -> None:

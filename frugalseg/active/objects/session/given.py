@@ -277,7 +277,7 @@ def _given_mask(
     An object the page's box tool made is a ``box`` (``box_seconds`` and ``click_seconds`` a
     corrective click, as the loop's box type books it), one its clicks made is a ``clicks`` annotation
     (``click_seconds`` a click); an object whose mask is the ``current`` one,
-    but for pixels another object of the frame took (`_accepted`), was looked at and accepted: a
+    but for pixels another object of the frame took (`accepted`), was looked at and accepted: a
     ``clicks`` annotation with no click, free but for the frame's look; any other object was drawn: a
     ``mask``, ``vos_mask_seconds``. A frame with an
     object not drawn costs its ``clicked_frame_seconds`` once. The frame's type is ``mask`` when an
@@ -296,7 +296,7 @@ def _given_mask(
         elif obj in given.clicked:
             kinds[obj], clicks[obj] = "clicks", given.clicked[obj]
             seconds[obj] = costs.click_seconds * clicks[obj]
-        elif _accepted(given.ids, current, obj):
+        elif accepted(given.ids, current, obj):
             kinds[obj], seconds[obj] = "clicks", 0.0
         else:
             kinds[obj], seconds[obj] = "mask", costs.vos_mask_seconds
@@ -306,7 +306,7 @@ def _given_mask(
     return AnnotationResult(kind, given.ids, seconds, clicks), kinds
 
 
-def _accepted(ids: np.ndarray, current: np.ndarray, obj: int) -> bool:
+def accepted(ids: np.ndarray, current: np.ndarray, obj: int) -> bool:
     """True when object ``obj`` of ``ids`` is its ``current`` mask, less pixels that another object took.
 
     A box or mask drawn for one object over another's edge takes those pixels; the other object was
