@@ -189,20 +189,28 @@ def _refuse_data_options_of_the_model(config: Any, task_class: Callable[..., Any
     """Refuse a model option the data set gives the model, set to other than its default.
 
     The link from the data replaces it when the model is built, so ``--model.num_classes 5`` trained
-    on the data set's 19 classes and said nothing.
+    on the data set's 19 classes and said nothing. A subclass that passes them on (``**kwargs``, as
+    `DistillationModule`) has its base class's defaults.
     """
     options = _model_options(config)
-    parameters = inspect.signature(task_class).parameters
     for name in DATA_GIVES_THE_MODEL:
-        if options is None or name not in parameters:
-            continue
-        value = getattr(options, name, parameters[name].default)
-        if value != parameters[name].default:
+        default = _default(task_class, name)
+        value = getattr(options, name, default) if options is not None else default
+        if value is not inspect.Parameter.empty and value != default:
             raise ConfigError(
                 f"model.{name}",
-                f"{value!r} would not be used: the model takes its {name} from the data set (data.{name}); "
+                f"{value!r} would not be used: the model takes its {name} from the data set's classes; "
                 "leave it out",
             )
+
+
+def _default(task_class: Callable[..., Any], name: str) -> Any:
+    """The default of argument ``name`` of ``task_class`` or of the first base class that takes it."""
+    for cls in getattr(task_class, "__mro__", (task_class,)):
+        parameter = inspect.signature(cls).parameters.get(name) if callable(cls) else None
+        if parameter is not None:
+            return parameter.default
+    return inspect.Parameter.empty
 
 
 def _refuse_missing_weights(config: Any) -> None:

@@ -58,19 +58,20 @@ OPTION_CASES = [
     ),
     *(
         Case(  # the data's link replaced it: 19 classes trained, nothing said
-            f"fit with {option} {value}",
-            lambda t, d, option=option, value=value: _fit(
-                t, "--data.root", str(d["streets"]), f"{option}={value}"
+            f"fit with {option} {value} {' '.join(model)}",
+            lambda t, d, option=option, value=value, model=model: _fit(
+                t, "--data.root", str(d["streets"]), *model, f"{option}={value}"
             ),
             2,
-            f"{option[2:]}: {shown} would not be used: the model takes its {option[8:]} from the data set "
-            f"(data.{option[8:]}); leave it out",
+            f"{option[2:]}: {shown} would not be used: the model takes its {option[8:]} from the data set's "
+            "classes; leave it out",
             lambda t: [t / "runs"],
         )
-        for option, value, shown in [
-            ("--model.num_classes", "5", "5"),
-            ("--model.ignore_index", "0", "0"),
-            ("--model.class_names", "[a,b]", "['a', 'b']"),
+        for option, value, shown, model in [
+            ("--model.num_classes", "5", "5", ()),
+            ("--model.num_classes", "5", "5", ("--model", "frugalseg.lightning_modules.DistillationModule")),
+            ("--model.ignore_index", "0", "0", ()),
+            ("--model.class_names", "[a,b]", "['a', 'b']", ()),
         ]
     ),
     *(
