@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import mmap
 import os
 import shutil
 import sys
@@ -75,7 +76,7 @@ def whole_image(path: str | Path) -> bool:
         return _png_ends(Path(path), size)  # bytes after the closing chunk (a tool's appendix) are allowed
     if head.startswith(_JPEG_HEAD):
         # The end-of-image marker, maybe followed by padding or by an appendix (a motion photo's video).
-        return _JPEG_END in tail or _jpeg_ends(Path(path).read_bytes())
+        return _JPEG_END in tail or _jpeg_ends(Path(path))
     return True
 
 
@@ -86,34 +87,38 @@ def _png_ends(path: Path, size: int) -> bool:
         while offset + 12 <= size:
             handle.seek(offset)
             header = handle.read(8)
-            length = int.from_bytes(header[:4], "big")
-            if header[4:8] == b"IEND":
+            length, kind = int.from_bytes(header[:4], "big"), header[4:8]
+            if kind == b"IEND":
                 return True
+            if not kind.isalpha():  # not a chunk: the data ends early (zeros where it was cut)
+                return False
             offset += 12 + length  # length, type, data, CRC
     return False
 
 
-def _jpeg_ends(data: bytes) -> bool:
-    """Whether the JPEG data's segments and scans, walked from its start, reach an end-of-image marker.
+def _jpeg_ends(path: Path) -> bool:
+    """Whether the JPEG file's segments and scans, walked from its start, reach an end-of-image marker.
 
     Marker segments are skipped by their length; in a scan's entropy-coded data a 0xFF byte is a
-    marker only when the next byte is neither 0x00 (stuffing) nor a restart marker.
+    marker only when the next byte is neither 0x00 (stuffing) nor a restart marker. The file is
+    mapped, not read: an appendix after the image (a motion photo's video) may be large.
     """
-    offset, in_scan = 2, False
-    while True:
-        offset = data.find(b"\xff", offset)
-        if offset < 0 or offset + 1 >= len(data):
-            return False
-        marker = data[offset + 1]
-        if marker == 0xFF or (in_scan and (marker == 0x00 or 0xD0 <= marker <= 0xD7)):
-            offset += 1 if marker == 0xFF else 2
-            continue
-        if marker == _JPEG_END[1]:
-            return True
-        if offset + 4 > len(data):
-            return False
-        in_scan = marker == 0xDA  # start of scan: its entropy-coded data follows the header
-        offset += 2 + int.from_bytes(data[offset + 2 : offset + 4], "big")
+    with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        offset, in_scan = 2, False
+        while True:
+            offset = data.find(b"\xff", offset)
+            if offset < 0 or offset + 1 >= len(data):
+                return False
+            marker = data[offset + 1]
+            if marker == 0xFF or (in_scan and (marker == 0x00 or 0xD0 <= marker <= 0xD7)):
+                offset += 1 if marker == 0xFF else 2
+                continue
+            if marker == _JPEG_END[1]:
+                return True
+            if offset + 4 > len(data):
+                return False
+            in_scan = marker == 0xDA  # start of scan: its entropy-coded data follows the header
+            offset += 2 + int.from_bytes(data[offset + 2 : offset + 4], "big")
 
 
 #: Bytes of a frame's start that `frame_fingerprint` hashes (headers and the first rows of pixels).
