@@ -497,7 +497,10 @@ def _write_mark_track(
             el = SubElement(track, element, frame=str(number + outside))
             for key, value in _mark_coordinates(drawn[number]).items():
                 el.set(key, value)
-            flags = {"outside": str(int(outside)), "occluded": "0", "keyframe": "1", "z_order": "0"}
+            top = (
+                "1" if element == "points" else "0"
+            )  # clicks over lines, as a store draws them (`_given_marks`)
+            flags = {"outside": str(int(outside)), "occluded": "0", "keyframe": "1", "z_order": top}
             for key, value in flags.items():
                 el.set(key, value)
             SubElement(el, "attribute", name=KIND_ATTRIBUTE).text = kind.value

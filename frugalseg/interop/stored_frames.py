@@ -169,7 +169,7 @@ def stored_frames(store: LabelStore, fmt: Format) -> list[StoredFrame]:
         frames[key].seconds[kind] = float(record.get("seconds") or 0)
         frames[key].objects += frame_objects(label, instances, fmt.class_names, kind)
         if kind is LabelKind.CLICKS:
-            frames[key].clicks, frames[key].scribbles = _given_marks(path, label, fmt.class_names)
+            frames[key].clicks, frames[key].scribbles = _given_marks(path, label, instances, fmt.class_names)
         elif kind is LabelKind.BOXES and boxes_json_path(path).is_file():
             boxes = read_boxes_json(boxes_json_path(path), (label.shape[0], label.shape[1]))
             frames[key].boxes = [(fmt.class_names[box.train_id], box) for box in boxes]
@@ -177,11 +177,12 @@ def stored_frames(store: LabelStore, fmt: Format) -> list[StoredFrame]:
 
 
 def _given_marks(
-    path: Path, label: np.ndarray, classes: Sequence[str]
+    path: Path, label: np.ndarray, instances: np.ndarray | None, classes: Sequence[str]
 ) -> tuple[list[tuple[str, Click]], list[tuple[str, Scribble]]]:
-    """The clicks and lines of a stored ``clicks`` label, by class, when they draw all its labelled pixels.
+    """The clicks and lines of a stored ``clicks`` label, by class, when they draw its pixels and objects.
 
-    A label drawn otherwise (clicks with a radius, masks imported as clicks) has none.
+    Lines are drawn first and clicks over them, as the CVAT writer orders them (``z_order``). A label
+    drawn otherwise (clicks with a radius, masks imported as clicks) has none.
     """
     side = clicks_json_path(path)
     if not side.is_file():
@@ -192,26 +193,35 @@ def _given_marks(
         _scribble(item, side) for item in read_json_object(side, "a clicks JSON object").get("scribbles", [])
     ]
     drawn = np.full(label.shape, IGNORE_INDEX, np.uint8)
+    objects = np.zeros(label.shape, np.int64)
     for line in lines:
         pixels, (top, left) = polyline_pixels(np.asarray(line.points, np.float64), shape)
-        drawn[top : top + pixels.shape[0], left : left + pixels.shape[1]][pixels] = line.train_id
+        window = np.s_[top : top + pixels.shape[0], left : left + pixels.shape[1]]
+        drawn[window][pixels] = line.train_id
+        objects[window][pixels] = line.instance_id or 0
     for click in clicks:
-        drawn[click.y, click.x] = click.train_id
-    if not (clicks or lines) or not np.array_equal(drawn, label):
+        drawn[click.y, click.x], objects[click.y, click.x] = click.train_id, click.instance_id or 0
+    stored = np.zeros(label.shape, np.int64) if instances is None else instances.astype(np.int64)
+    if not (clicks or lines) or not np.array_equal(drawn, label) or not np.array_equal(objects, stored):
         return [], []
     return [(classes[c.train_id], c) for c in clicks], [(classes[line.train_id], line) for line in lines]
 
 
 def _scribble(item: object, path: Path) -> Scribble:
-    """One line of a clicks JSON's ``scribbles`` (`DataError` naming ``path`` when it is not one)."""
-    form = '{"points": [[x, y], …], "train_id": int, "instance_id": int | null}'
+    """One line of a clicks JSON's ``scribbles`` (`DataError` naming ``path`` when it is not one).
+
+    A line has at least 2 finite vertices and a class below 255 (ignore).
+    """
+    form = '{"points": [[x, y], …] (2 or more), "train_id": 0…254, "instance_id": int | null}'
     try:
         if not isinstance(item, dict):
             raise TypeError(item)
         points = tuple((float(x), float(y)) for x, y in item["points"])
-        instance = item.get("instance_id")
-        return Scribble(points, int(item["train_id"]), None if instance is None else int(instance))
-    except (KeyError, TypeError, ValueError):
+        train_id, instance = int(item["train_id"]), item.get("instance_id")
+        if len(points) < 2 or not np.isfinite(points).all() or not 0 <= train_id < IGNORE_INDEX:
+            raise ValueError(item)
+        return Scribble(points, train_id, None if instance is None else int(instance))
+    except (KeyError, TypeError, ValueError, OverflowError):
         raise DataError(path, f"a scribble must be {form}, got {item!r}") from None
 
 

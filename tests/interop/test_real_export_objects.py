@@ -154,3 +154,91 @@ def test_a_scribble_goes_out_to_a_tool_and_comes_back_as_its_object_s(shared_dat
         assert came == sent
     else:
         assert came["scribbles"] == [] and [c["instance_id"] for c in came["clicks"]] == [3]
+
+
+LINE_AND_CLICK = """<?xml version="1.0" encoding="utf-8"?>
+<annotations><version>1.1</version><meta><task><name>images</name><size>3</size><mode>interpolation</mode>
+<start_frame>0</start_frame><stop_frame>2</stop_frame><labels><label><name>object</name></label></labels>
+<original_size><width>25</width><height>20</height></original_size></task></meta>
+<track id="0" label="object"><polyline frame="1" outside="0" occluded="0" keyframe="1"
+ points="2.5,2.5;20.5,2.5" z_order="0"><attribute name="frugalseg_kind">clicks</attribute></polyline></track>
+<track id="1" label="object"><points frame="1" outside="0" occluded="0" keyframe="1" points="10.5,2.5"
+ z_order="0"><attribute name="frugalseg_kind">clicks</attribute></points></track>
+</annotations>
+"""
+
+
+def test_a_click_of_one_object_on_a_line_of_another_comes_back_over_the_line(shared_data, tmp_path, capsys):
+    """Object 2's click lies on object 1's line: CVAT's file had the line drawn over it once read back."""
+    images = shared_data / "tool_exports/cvat_dataset/for_video/images"
+    where = ["--format", "video", "--root", str(images), "--clip", "images", "--map", "object=object"]
+    (tmp_path / "task.xml").write_text(LINE_AND_CLICK, encoding="utf-8")
+    store, back, out = tmp_path / "store", tmp_path / "back", tmp_path / "out.xml"
+    assert (
+        main(
+            [
+                "label",
+                "import",
+                str(tmp_path / "task.xml"),
+                "--tool",
+                "cvat-video",
+                *where,
+                "--out",
+                str(store),
+            ]
+        )
+        == 0
+    )
+    assert main(["label", "export", "--store", str(store), "--tool", "cvat-video", "--out", str(out)]) == 0
+    assert main(["label", "import", str(out), "--tool", "cvat-video", *where, "--out", str(back)]) == 0, (
+        capsys.readouterr()
+    )
+    stem = "all/images/frame_000013_clicks"
+    ids = _png(store / f"{stem}_instanceIds.png")
+    assert (ids[2, 2], ids[2, 10], ids[2, 20]) == (1, 2, 1)
+    np.testing.assert_array_equal(_png(back / f"{stem}_instanceIds.png"), ids)
+    sent, came = (json.loads((s / f"{stem}.json").read_text("utf-8")) for s in (store, back))
+    assert came == sent and len(sent["scribbles"]) == len(sent["clicks"]) == 1
+
+
+def test_a_store_s_malformed_scribble_is_named_when_exported(shared_data, tmp_path, capsys):
+    images = shared_data / "tool_exports/cvat_dataset/for_video/images"
+    where = ["--format", "video", "--root", str(images), "--clip", "images", "--map", "object=object"]
+    (tmp_path / "task.xml").write_text(LINE_AND_CLICK, encoding="utf-8")
+    store = tmp_path / "store"
+    assert (
+        main(
+            [
+                "label",
+                "import",
+                str(tmp_path / "task.xml"),
+                "--tool",
+                "cvat-video",
+                *where,
+                "--out",
+                str(store),
+            ]
+        )
+        == 0
+    )
+    side = store / "all/images/frame_000013_clicks.json"
+    record = json.loads(side.read_text("utf-8"))
+    record["scribbles"][0]["points"] = [[2.5, 2.5]]  # one vertex: no line
+    side.write_text(json.dumps(record), encoding="utf-8")
+    assert (
+        main(
+            [
+                "label",
+                "export",
+                "--store",
+                str(store),
+                "--tool",
+                "cvat-video",
+                "--out",
+                str(tmp_path / "o.xml"),
+            ]
+        )
+        == 2
+    )
+    assert f"{side}: a scribble must be" in capsys.readouterr().err
+    assert not (tmp_path / "o.xml").exists()
