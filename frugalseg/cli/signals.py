@@ -133,7 +133,7 @@ def sigint_noted() -> Iterator[list[int]]:
 
     A terminal's Ctrl-C reaches the DataLoader workers too (``timeout`` sends it on a second time): a
     loader worker forked with this handler ignores it and is stopped by the main process as the run ends, and
-    torch's SIGCHLD handler is switched off (`note_sigterm`), so a worker's exit is no RuntimeError.
+    torch's SIGCHLD handler is switched off (`_ignore_children`), so a worker's exit is no RuntimeError.
     """
     main = os.getpid()
 

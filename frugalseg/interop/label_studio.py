@@ -177,6 +177,7 @@ def _warn_of_predictions_by_id(path: Path, tasks: list[dict[str, Any]]) -> None:
         task.get("id")
         for task in tasks
         if not _kept(task.get("annotations"))
+        and not _kept(task.get("predictions"))
         and any(not isinstance(p, dict) for p in (task.get("predictions") or []))
     ]
     if unread:

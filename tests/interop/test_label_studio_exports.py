@@ -38,11 +38,13 @@ def test_a_json_export_lists_predictions_by_id_and_they_are_left_out_with_a_warn
         "prediction": {"id": 8, "result": []},
     }  # fmt: skip
     path = tmp_path / "project-2.json"
-    path.write_text(json.dumps([_task(2, 0, []), _task(7, 5, [annotation]), _task(8, 6, [])]))
+    whole = {**_task(9, 7, []), "predictions": [11, {"id": 12, "result": [RECTANGLE]}]}  # read: not warned of
+    path.write_text(json.dumps([_task(2, 0, []), _task(7, 5, [annotation]), _task(8, 6, []), whole]))
     export = read_label_studio(path)
-    [frame] = export.frames  # the tasks without annotation have nothing to read
+    frame, predicted = export.frames  # tasks 2 and 8 have nothing to read
     assert (frame.key, frame.size, frame.element, frame.lead_time) == ("car-shadow.mp4/00005.png", (480, 854),
                                                                        "task 7", 7.0)  # fmt: skip
+    assert (predicted.element, [s.type for s in predicted.shapes]) == ("task 9", ["box"])
     [box] = frame.shapes
     assert (box.type, box.label) == ("box", "car")
     np.testing.assert_allclose(box.points, [[213.5, 99.0], [533.75, 279.0]])
