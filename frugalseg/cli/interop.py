@@ -139,6 +139,10 @@ def _export(args: argparse.Namespace) -> int:
 
     if Path(args.out).is_dir():
         raise ConfigError("--out", f"{args.out} is a folder: name the file to write")
+    if Path(args.out).resolve().is_relative_to(Path(args.store).resolve()):
+        raise ConfigError(
+            "--out", f"{args.out} lies in the store {args.store}: write the tool's file elsewhere"
+        )
     store = LabelStore(args.store)
     run = read_run(store)
     _, fmt = open_store_format(run, store.run_path)

@@ -348,3 +348,9 @@ def test_an_out_that_is_a_file_or_a_folder_of_other_files_is_refused(davis, tmp_
     assert main(["label", "export", "--store", str(store), "--tool", "coco", "--out", str(mine)]) == 2
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert error == f"error: --out: {mine} is a folder: name the file to write"
+    manifest = (store / "manifest.jsonl").read_bytes()
+    for inside in (store / "manifest.jsonl", store / "new.json"):  # the manifest had been overwritten
+        assert main(["label", "export", "--store", str(store), "--tool", "coco", "--out", str(inside)]) == 2
+        error = capsys.readouterr().err.strip().splitlines()[-1]
+        assert error == f"error: --out: {inside} lies in the store {store}: write the tool's file elsewhere"
+    assert (store / "manifest.jsonl").read_bytes() == manifest and not (store / "new.json").exists()
