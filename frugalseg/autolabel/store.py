@@ -155,6 +155,29 @@ def _normalised(config: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+#: The keys of ``run.json`` that name folders (`Format.describe`), compared as absolute paths: a store made
+#: with ``--root ../data`` is the same store when resumed with that folder's absolute path.
+FOLDER_KEYS = ("root", "temporal_root")
+
+
+def _absolute_roots(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` with its `FOLDER_KEYS` as absolute paths (a relative one, as older stores recorded it)."""
+    return {
+        k: os.path.abspath(v) if k in FOLDER_KEYS and isinstance(v, str) else v for k, v in config.items()
+    }
+
+
+def _differences(stored: Any, asked: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
+    """Each (dotted key, stored value, asked value) where two configs differ, down through nested dicts."""
+    if not (isinstance(stored, dict) and isinstance(asked, dict)):
+        return [] if stored == asked else [(prefix, stored, asked)]
+    return [
+        difference
+        for key in sorted(set(stored) | set(asked))
+        for difference in _differences(stored.get(key), asked.get(key), f"{prefix}.{key}" if prefix else key)
+    ]
+
+
 class LabelStore:
     """PNG label maps (uint8 train ids, 255 ignore) with ``manifest.jsonl`` and ``run.json``.
 
@@ -227,9 +250,11 @@ class LabelStore:
             raise LabelStoreError(self.run_path, f"not valid JSON ({err})") from err
         if not isinstance(found, dict):
             raise LabelStoreError(self.run_path, "not a label store's run record (not a JSON object)")
-        differing = sorted(k for k in set(found) | set(wanted) if found.get(k) != wanted.get(k))
+        differing = _differences(_absolute_roots(found), _absolute_roots(wanted))
         if differing:
-            details = "; ".join(f"{k}: stored {found.get(k)!r}, asked {wanted.get(k)!r}" for k in differing)
+            details = "; ".join(
+                f"{key}: stored {stored!r}, asked {asked!r}" for key, stored, asked in differing
+            )
             raise LabelStoreError(
                 self.run_path,
                 f"this store was written by a run with a different config ({details}); "

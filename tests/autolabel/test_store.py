@@ -394,3 +394,24 @@ def test_confidence_map_must_fit_its_label(tmp_path: Path) -> None:
         confidence=np.array([[np.nan, 1.5, -1, 0.5] * 3] * 8, np.float32),
     )
     assert cv2.imread(str(confidence_path(path)), cv2.IMREAD_UNCHANGED)[0, :4].tolist() == [0, 255, 0, 128]
+
+
+def test_a_store_records_its_data_set_s_absolute_root_and_resumes_from_a_relative_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store made with ``--root ../data`` was read only from the folder it was made in (`label report`
+    elsewhere: "data set folder … does not exist"), and an older store's relative root is the same root."""
+    from frugalseg.data.formats import get_format
+
+    (tmp_path / "data").mkdir()
+    write_snippets(tmp_path / "data")
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    described = get_format("cityscapes", "../data").describe()
+    assert described["root"] == str(tmp_path / "data")
+    older = LabelStore(tmp_path / "store")  # as a store recorded it before: the root as typed
+    older.open_run({"engine": "flow", "settings": {"snap": True}, **described, "root": "../data"})
+    LabelStore(tmp_path / "store").open_run({"engine": "flow", "settings": {"snap": True}, **described})
+    with pytest.raises(LabelStoreError) as error:
+        LabelStore(tmp_path / "store").open_run({"engine": "flow", "settings": {"snap": False}, **described})
+    assert "different config (settings.snap: stored True, asked False); use another" in str(error.value)

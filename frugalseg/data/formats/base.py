@@ -8,6 +8,7 @@ goes through this interface, never through a reader's own attributes.
 from __future__ import annotations
 
 import logging
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -191,8 +192,12 @@ class Format(ABC):
         return None
 
     def describe(self) -> dict[str, Any]:
-        """What a label store records of its data set (``run.json``): the format's name and root."""
-        return {"format": self.name, "root": str(self.root)}
+        """What a label store records of its data set (``run.json``): the format's name and absolute root.
+
+        Absolute, so that the store is read from any folder (`label report`, `fit`), not only from the one
+        the run started in.
+        """
+        return {"format": self.name, "root": os.path.abspath(self.root)}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.root)!r})"

@@ -285,7 +285,7 @@ class IddFormat(Format):
 
     def describe(self) -> dict[str, Any]:
         """``run.json`` entry: name, root and ``temporal_root`` (None: the ``idd_temporal*`` of the root)."""
-        temporal = None if self.temporal_root is None else str(self.temporal_root)
+        temporal = None if self.temporal_root is None else os.path.abspath(self.temporal_root)
         return {**super().describe(), "temporal_root": temporal}
 
     # --- files ---------------------------------------------------------------------------------
