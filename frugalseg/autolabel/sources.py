@@ -31,7 +31,7 @@ from frugalseg.autolabel.runs import LabellingSummary
 from frugalseg.autolabel.store import LEDGER_ENGINES, LabelStore
 from frugalseg.data.clips import Clip, LabelKind, LabelRef
 from frugalseg.data.formats import Format
-from frugalseg.data.io import cache_dir, frame_fingerprint
+from frugalseg.data.io import cache_dir, frame_fingerprint, whole_image
 from frugalseg.data.sources import LabelSource
 from frugalseg.errors import LabelStoreError
 
@@ -110,6 +110,12 @@ class StoredLabels(LabelSource):
                     f"label {record['path']!r} of clip {clip.clip_id} at offset {record['offset']:+d} is not "
                     f"named after its frame {clip.frame_path(record['offset']).name}: not made from this "
                     "data set",
+                )
+            if not whole_image(expected):  # found before training, not at its batch
+                raise LabelStoreError(
+                    expected,
+                    "recorded in the store but missing or cut short: run the command that made the store "
+                    f"again with the same --out ({store.root}): it makes such labels again",
                 )
             ref = LabelRef(expected, self.kind)
             if ref not in clip.labels.get(record["offset"], []):

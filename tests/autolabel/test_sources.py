@@ -96,6 +96,24 @@ def test_a_store_whose_labels_are_named_after_other_frames_is_refused(tiny_stree
         StoredLabels(store).attach(fmt, "train", fmt.clips("train"))
 
 
+def test_a_store_s_missing_or_cut_label_is_named_before_training(tiny_streets, tmp_path):
+    """It had been found at its batch, mid-epoch, leaving a run folder without a checkpoint."""
+    store = tmp_path / "store"
+    _propagate(tiny_streets, store, offsets="-1,1")
+    fmt = get_format("synthetic", tiny_streets)
+    label = store / LabelStore(store).records()[0]["path"]
+    for damage in (label.unlink, lambda: label.write_bytes(label.read_bytes()[:100])):
+        damage()
+        with pytest.raises(LabelStoreError) as error:
+            StoredLabels(store).attach(fmt, "train", fmt.clips("train"))
+        assert str(error.value) == (
+            f"{label}: recorded in the store but missing or cut short: run the command that made the store "
+            f"again with the same --out ({store}): it makes such labels again"
+        )
+        _propagate(tiny_streets, store, offsets="-1,1")  # as the message says
+    StoredLabels(store).attach(fmt, "train", fmt.clips("train"))
+
+
 def test_a_store_records_each_frame_and_refuses_a_data_set_whose_frames_differ(tiny_streets, tmp_path):
     import hashlib
     import shutil
