@@ -247,11 +247,30 @@ def _report(args: argparse.Namespace) -> int:
         costs = DEFAULT_COSTS.with_overrides(args.cost)
     except ConfigError as err:
         raise ConfigError("--cost", err.problem) from err
+    out = Path(args.out or Path(args.store) / "report")
+    _check_report_folder(out, args.store)
     report = evaluate_store(args.store, costs, progress=not args.no_progress)
-    json_path, plot_path = write_report(report, args.out or Path(args.store) / "report")
+    json_path, plot_path = write_report(report, out)
     print_report(report)
     print(f"label report: wrote {json_path} and {plot_path}")
     return 0
+
+
+def _check_report_folder(out: Path, store: str) -> None:
+    """Refuse, before scoring, a report ``--out`` that is a file or lies under one, or in the data set."""
+    import os
+
+    from frugalseg.autolabel.sources import read_run
+    from frugalseg.autolabel.store import LabelStore
+
+    there = next(path for path in (out, *out.parents) if path.exists())
+    if not there.is_dir():
+        raise ConfigError("--out", f"{there} is a file: name a folder for report.json and quality.png")
+    root = read_run(LabelStore(store)).get("root")
+    if isinstance(root, str) and root and Path(os.path.abspath(out)).is_relative_to(os.path.abspath(root)):
+        raise ConfigError(
+            "--out", f"{out} is inside the data set folder {root}: nothing is written into a data set"
+        )
 
 
 def _add_dataset_options(parser: argparse.ArgumentParser) -> None:

@@ -469,7 +469,21 @@ CASES = [  # fmt: skip
             "--no-progress",
         ],
         2,
-        "report.txt",
+        "report.txt is a file: name a folder for report.json and quality.png",  # was [Errno 17] after scoring
+        lambda t: [],
+    ),
+    Case(
+        "report with --out in the data set",
+        lambda t, d: [
+            "label",
+            "report",
+            str(d["store"]),
+            "--out",
+            str(d["streets"] / "rep"),
+            "--no-progress",
+        ],
+        2,
+        "rep is inside the data set folder",
         lambda t: [],
     ),
     Case(
