@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from frugalseg.datamodules.frames import FrameReader, resize_by, resize_sparse
 from frugalseg.datamodules.recipes import Sample
 from frugalseg.errors import ConfigError, DataError
 from frugalseg.flow import DISFlow, FlowCache, forward_backward_mask_np
+
+logger = logging.getLogger(__name__)
 
 
 class ClipSampleDataset(Dataset):
@@ -94,8 +97,9 @@ class ClipSampleDataset(Dataset):
             self.flow = (
                 FlowCache(DISFlow("medium"), flow_cache) if flow_cache is not None else DISFlow("medium")
             )
-        for sample in self.samples:
-            self._label_ref(sample)
+        refs = [(sample.kind, self._label_ref(sample).path) for sample in self.samples]
+        if min_confidence > 0:
+            _check_confidence_maps(refs, min_confidence)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -215,3 +219,25 @@ class ClipSampleDataset(Dataset):
 
 def _flow_tensor(flow: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(flow).permute(2, 0, 1).contiguous()
+
+
+def _check_confidence_maps(refs: Sequence[tuple[LabelKind, Path]], min_confidence: float) -> None:
+    """Say when ``min_confidence`` filters nothing; refuse a stored label whose confidence map is gone.
+
+    The flow engine writes a confidence map beside each label it makes: a kind of label of which some
+    have one and some not lost files; one of which none has one (clicks, SAM 2's) is not filtered.
+    """
+    for kind in sorted({kind for kind, _ in refs if kind is not LabelKind.FINE}, key=lambda k: k.value):
+        paths = [path for each, path in refs if each is kind]
+        missing = [path for path in paths if not confidence_path(path).is_file()]
+        if missing and len(missing) < len(paths):
+            raise DataError(
+                confidence_path(missing[0]),
+                f"confidence map missing, though the other {kind.value} labels have theirs: run the command "
+                "that made the store again with the same --out: it makes such labels again",
+            )
+        if missing:
+            logger.warning(
+                "data.labels.min_confidence %s filters none of the %d %s labels: they have no confidence map "
+                "(the flow engine writes one)", min_confidence, len(paths), kind.value,
+            )  # fmt: skip

@@ -88,10 +88,39 @@ def test_pixels_below_the_confidence_threshold_are_ignored_and_the_rest_kept(tin
     assert np.array_equal(lenient, truth)
 
 
-def test_a_label_without_a_confidence_map_is_kept_whole(tiny_streets, tmp_path):
+def test_a_label_without_a_confidence_map_is_kept_whole_and_said_so(tiny_streets, tmp_path, caplog):
     fmt, clips, samples, truth = _pseudo_sample_with_confidence(tiny_streets, tmp_path, None)
     label = ClipSampleDataset(fmt, clips, samples, 1, min_confidence=0.9)[0]["label"].numpy()
     assert np.array_equal(label, truth)
+    [warning] = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warning == (
+        "data.labels.min_confidence 0.9 filters none of the 1 pseudo labels: they have no confidence map "
+        "(the flow engine writes one)"
+    )
+
+
+def test_a_stored_label_whose_confidence_map_is_gone_is_named(tiny_streets, tmp_path):
+    """Its label had been trained on unfiltered while the others were filtered, and nothing said so."""
+    from frugalseg.autolabel.store import confidence_path
+    from frugalseg.data.clips import LabelRef
+    from frugalseg.data.io import write_png_atomic
+    from frugalseg.errors import DataError
+
+    fmt, clips, samples, truth = _pseudo_sample_with_confidence(
+        tiny_streets, tmp_path, np.full((64, 128), 255, np.uint8)
+    )
+    other = clips[1]
+    path = tmp_path / "store" / "other_pseudo_labelTrainIds.png"
+    write_png_atomic(path, truth)
+    other.add_label(0, LabelRef(path, LabelKind.PSEUDO))
+    samples = [*samples, Sample(other.clip_id, 0, LabelKind.PSEUDO)]
+    with pytest.raises(DataError) as error:
+        ClipSampleDataset(fmt, clips, samples, 1, min_confidence=0.5)
+    assert str(error.value) == (
+        f"{confidence_path(path)}: confidence map missing, though the other pseudo labels have theirs: "
+        "run the command that made the store again with the same --out: it makes such labels again"
+    )
+    ClipSampleDataset(fmt, clips, samples, 1, min_confidence=0.0)  # not asked to filter: nothing checked
 
 
 def test_a_confidence_map_of_the_wrong_size_is_named(tiny_streets, tmp_path):
