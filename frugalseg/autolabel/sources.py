@@ -52,6 +52,16 @@ def _summary_line(what: str, store: Path, summary: LabellingSummary) -> str:
     return f"{what} in {store}: {summary.written} written, {summary.skipped} already there"
 
 
+#: The data option that trains on each kind of stored label (`datamodules.datamodule.SOURCE_OPTIONS`).
+_TRAINED_BY = {"fine": "manual", "pseudo": "pseudo", "clicks": "clicks", "refined_coarse": "refined"}
+
+
+def _what_trains_on(kinds: Sequence[str]) -> str:
+    """Which ``data.labels`` option takes a store of ``kinds`` labels, said after them (or that none does)."""
+    options = [f"data.labels.{_TRAINED_BY[kind]}" for kind in kinds if kind in _TRAINED_BY]
+    return f": give it as {' or '.join(options)}" if options else ", which no data.labels option trains on"
+
+
 class StoredLabels(LabelSource):
     """The labels of one kind in a label store written by any ``frugalseg label`` command.
 
@@ -86,9 +96,12 @@ class StoredLabels(LabelSource):
             logger.info(
                 "%s was made from %s; attaching it to %s by frame names", store.root, run["root"], fmt.root
             )
-        records = [r for r in store.records() if r["kind"] == self.kind.value]
+        every = store.records()
+        records = [r for r in every if r["kind"] == self.kind.value]
         if not records:
-            raise LabelStoreError(store.manifest_path, f"holds no {self.kind.value} labels")
+            held = sorted({str(r["kind"]) for r in every})
+            shown = f" (it holds {', '.join(held)} labels{_what_trains_on(held)})" if held else ""
+            raise LabelStoreError(store.manifest_path, f"holds no {self.kind.value} labels{shown}")
         in_split = [r for r in records if r["split"] == split]
         if not in_split:
             found = ", ".join(sorted({r["split"] for r in records}))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from cli_helpers import lightning_args
 from data.fake_cityscapes import write_partial_snippets
@@ -78,10 +79,37 @@ def test_a_store_of_another_data_set_or_split_is_refused_by_name(tiny_streets, t
         LabelStoreError, match="run.json: labels of a synthetic data set, but the data are read"
     ):
         StoredLabels(store).attach(davis, "all", davis.clips("all"))
-    with pytest.raises(LabelStoreError, match=r"holds no clicks labels"):
+    with pytest.raises(
+        LabelStoreError,
+        match=r"holds no clicks labels \(it holds pseudo labels: give it as "
+        r"data.labels.pseudo\)",
+    ):
         StoredLabels(store, "clicks").attach(fmt, "train", fmt.clips("train"))
     with pytest.raises(LabelStoreError, match="is not a label store"):
         StoredLabels(tmp_path / "nothing").attach(fmt, "train", fmt.clips("train"))
+
+
+def test_a_boxes_store_given_for_pseudo_labels_says_what_it_holds(tiny_streets, tmp_path):
+    """It said "holds no pseudo labels" alone: the store of `label boxes` trains no student."""
+    store = LabelStore(tmp_path / "boxes")
+    store.open_run({"engine": "sam-boxes", "settings": {}})
+    clip = get_format("synthetic", tiny_streets).clips("train")[0]
+    store.write(
+        clip,
+        0,
+        LabelKind.BOXES,
+        np.zeros((64, 128), np.uint8),
+        engine="sam-boxes",
+        settings={},
+        source_offset=0,
+        seconds=0,
+    )
+    fmt = get_format("synthetic", tiny_streets)
+    with pytest.raises(LabelStoreError) as error:
+        StoredLabels(store.root).attach(fmt, "train", fmt.clips("train"))
+    assert str(error.value).endswith(
+        "holds no pseudo labels (it holds boxes labels, which no data.labels option trains on)"
+    )
 
 
 def test_a_store_whose_labels_are_named_after_other_frames_is_refused(tiny_streets, tmp_path):
