@@ -83,6 +83,7 @@ def _label_todo(
             return 0  # another run sharing the store made it meanwhile
         began = time.perf_counter()
         label = make_label(clip)
+        before = store.written
         store.write(
             clip,
             0,
@@ -93,7 +94,7 @@ def _label_todo(
             source_offset=0,
             seconds=time.perf_counter() - began,
         )
-        return 1
+        return store.written - before  # 0: another run recorded it while this one made it
 
     start = time.perf_counter()
     if trainer is not None:
@@ -105,11 +106,12 @@ def _label_todo(
         return LabellingSummary(
             clips=len(clips), written=written, skipped=skipped, seconds=time.perf_counter() - start, rank=rank
         )
+    written = 0
     with labelling_progress(verb, "images", enabled=progress) as bar:
         task = bar.add_task(split, total=len(clips), completed=skipped)
         for clip in todo:
-            write_label(clip)
+            written += write_label(clip)
             bar.advance(task)
     return LabellingSummary(
-        clips=len(clips), written=len(todo), skipped=skipped, seconds=time.perf_counter() - start
+        clips=len(clips), written=written, skipped=skipped, seconds=time.perf_counter() - start
     )

@@ -363,7 +363,11 @@ def _clip_labels(fmt: Format, clip: Clip, todo: list[int], *, engine: Propagatio
 
 
 def _write_clip(store: LabelStore, clip: Clip, engine: PropagationEngine, made: _ClipLabels) -> int:
-    """Write the labels `_clip_labels` made for ``clip`` into ``store``; returns how many."""
+    """Write the labels `_clip_labels` made for ``clip`` into ``store``; returns how many it wrote.
+
+    Another run sharing the store may have recorded some meanwhile: those are not counted.
+    """
+    before = store.written
     for offset, label in made.labels.items():
         store.write(
             clip,
@@ -376,4 +380,4 @@ def _write_clip(store: LabelStore, clip: Clip, engine: PropagationEngine, made: 
             seconds=made.seconds,
             confidence=made.confidences.get(offset),
         )
-    return len(made.labels)
+    return store.written - before

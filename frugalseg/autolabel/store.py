@@ -318,6 +318,11 @@ class LabelStore:
             self.root / clip.split / frame.parent.name / f"{stem}_{LabelKind(kind).value}_labelTrainIds.png"
         )
 
+    @property
+    def written(self) -> int:
+        """How many labels this object wrote or made whole (a missing confidence map), not another run's."""
+        return len(self._written)
+
     def has(self, clip_id: str, offset: int, kind: LabelKind | str, split: str | None = None) -> bool:
         """Whether a ``kind`` label of ``clip_id`` at ``offset`` is recorded (in ``split``, if given).
 
@@ -403,6 +408,7 @@ class LabelStore:
                 recorded_path = self.root / recorded["path"]
                 if confidence_png is not None and not _whole_png(confidence_path(recorded_path)):
                     write_bytes_atomic(confidence_path(recorded_path), confidence_png)
+                    self._written.add(key)  # the label made whole again by this object
                 result: Path = recorded_path
                 return result
             if confidence_png is not None:

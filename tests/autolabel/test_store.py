@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -290,6 +291,8 @@ def test_two_runs_into_one_store_end_with_one_consistent_store(tiny_streets: Pat
     lines = (out / "manifest.jsonl").read_text(encoding="utf-8").splitlines()
     keys = [(r["clip_id"], r["offset"]) for r in map(json.loads, lines)]
     assert len(keys) == len(set(keys)) == 4 * 6  # every label recorded once
+    said = [re.search(r"(\d+) labels written", out) for out, _ in results]
+    assert sum(int(match.group(1)) for match in said if match) == 4 * 6  # each counted by its writer alone
     assert all(whole_image(out / json.loads(line)["path"]) for line in lines)
 
     other = tmp_path / "conflict"
@@ -317,6 +320,22 @@ def test_labels_of_one_frame_from_two_anchors_of_shared_frame_clips_are_kept_apa
     assert store.label_path(first, 0, "clicks").name == "seq_000000_clicks_labelTrainIds.png"
     alone = Clip("seq_000000", "train", frames, 0)  # clips of their own frames keep the frame's name
     assert store.label_path(alone, 1, "pseudo").name == "seq_000001_pseudo_labelTrainIds.png"
+
+
+def test_a_label_another_run_recorded_first_is_not_counted_as_written(tmp_path: Path) -> None:
+    """Two runs into one store each printed every label as written by it."""
+    frames = [tmp_path / f"seq_{n:06d}.png" for n in range(2)]
+    for frame in frames:
+        cv2.imwrite(str(frame), np.zeros((4, 4, 3), np.uint8))
+    clip = Clip("seq", "train", frames, 0)
+    config = {"engine": "flow", "settings": {}}
+    first, second = LabelStore(tmp_path / "store"), LabelStore(tmp_path / "store")
+    first.open_run(config)
+    second.open_run(config)
+    label = np.zeros((4, 4), np.uint8)
+    for store in (first, second):
+        store.write(clip, 1, "pseudo", label, engine="flow", settings={}, source_offset=0, seconds=0)
+    assert (first.written, second.written) == (1, 0)
 
 
 def test_side_files_are_named_after_their_label(tmp_path: Path) -> None:
