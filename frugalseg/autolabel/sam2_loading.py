@@ -223,6 +223,17 @@ def build_sam2_image_predictor(
     return predictor
 
 
+def _refused(err: Exception) -> str:
+    """Why ``torch.load(weights_only=True)`` refused a file, without torch's advice to load it unsafely."""
+    text = str(err)
+    if "Unsupported operand" in text or "invalid load key" in text or "zip archive" in text:
+        return "not a file torch.save wrote, or a damaged one"
+    if "Weights only load failed" in text:
+        return "it holds Python objects other than tensors, which frugalseg never unpickles"
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return f"{type(err).__name__}: {first}" if first else type(err).__name__
+
+
 def read_sam2_checkpoint(checkpoint: str | Path, config: str) -> dict[str, Any]:
     """The state dict of a SAM 2 checkpoint file, checked to be a SAM 2 model of ``config``'s size.
 
@@ -238,9 +249,7 @@ def read_sam2_checkpoint(checkpoint: str | Path, config: str) -> dict[str, Any]:
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises pickle, zip and runtime errors alike
-        raise DataError(
-            path, f"cannot read as a PyTorch checkpoint (weights only): {type(err).__name__}: {err}"
-        ) from err
+        raise DataError(path, f"cannot read as a PyTorch checkpoint (weights only): {_refused(err)}") from err
     state = loaded.get("model", loaded) if isinstance(loaded, dict) else None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise DataError(
