@@ -28,10 +28,10 @@ from frugalseg.autolabel.engines import get_propagator
 from frugalseg.autolabel.flow_options import FlowEstimator, FlowOcclusion
 from frugalseg.autolabel.propagate import propagate_split
 from frugalseg.autolabel.runs import LabellingSummary
-from frugalseg.autolabel.store import LEDGER_ENGINES, LabelStore
+from frugalseg.autolabel.store import LEDGER_ENGINES, LabelStore, whole_png
 from frugalseg.data.clips import Clip, LabelKind, LabelRef
 from frugalseg.data.formats import Format
-from frugalseg.data.io import cache_dir, frame_fingerprint, whole_image
+from frugalseg.data.io import cache_dir, frame_fingerprint
 from frugalseg.data.sources import LabelSource
 from frugalseg.errors import LabelStoreError
 
@@ -124,7 +124,7 @@ class StoredLabels(LabelSource):
                     f"named after its frame {clip.frame_path(record['offset']).name}: not made from this "
                     "data set",
                 )
-            if not whole_image(expected):  # found before training, not at its batch
+            if not whole_png(expected):  # found before training, not at its batch
                 raise LabelStoreError(
                     expected,
                     "recorded in the store but missing or cut short: run the command that made the store "

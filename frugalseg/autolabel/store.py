@@ -289,7 +289,7 @@ class LabelStore:
         label made again is its key's only record.
         """
         index = self._records_index()
-        damaged = [key for key, record in index.items() if not _whole_png(self.root / record["path"])]
+        damaged = [key for key, record in index.items() if not whole_png(self.root / record["path"])]
         for key in damaged:
             del index[key]
         if damaged and rewrite:
@@ -340,7 +340,7 @@ class LabelStore:
         Only a whole map counts; False when the label itself is not recorded.
         """
         record = self._refresh().get((split, clip_id, offset, LabelKind(kind).value))
-        return record is not None and _whole_png(confidence_path(self.root / record["path"]))
+        return record is not None and whole_png(confidence_path(self.root / record["path"]))
 
     def records(self) -> list[dict[str, Any]]:
         """All complete manifest records in writing order (a truncated last line is ignored)."""
@@ -406,7 +406,7 @@ class LabelStore:
             recorded = self._refresh().get(key)
             if recorded is not None:
                 recorded_path = self.root / recorded["path"]
-                if confidence_png is not None and not _whole_png(confidence_path(recorded_path)):
+                if confidence_png is not None and not whole_png(confidence_path(recorded_path)):
                     write_bytes_atomic(confidence_path(recorded_path), confidence_png)
                     self._written.add(key)  # the label made whole again by this object
                 result: Path = recorded_path
@@ -546,7 +546,7 @@ def _confidence_bytes(confidence: np.ndarray, label: np.ndarray, path: Path) -> 
     return result
 
 
-def _whole_png(path: Path) -> bool:
+def whole_png(path: Path) -> bool:
     """Whether a recorded label is a PNG written to its end."""
     try:
         with open(path, "rb") as handle:

@@ -266,8 +266,8 @@ def _check_report_folder(out: Path, store: str) -> None:
     there = next(path for path in (out, *out.parents) if path.exists())
     if not there.is_dir():
         raise ConfigError("--out", f"{there} is a file: name a folder for report.json and quality.png")
-    root = read_run(LabelStore(store)).get("root")
-    if isinstance(root, str) and root and Path(os.path.abspath(out)).is_relative_to(os.path.abspath(root)):
+    root = read_run(LabelStore(store)).get("root")  # absolute; an older store's as typed is not judged
+    if isinstance(root, str) and os.path.isabs(root) and out.resolve().is_relative_to(Path(root).resolve()):
         raise ConfigError(
             "--out", f"{out} is inside the data set folder {root}: nothing is written into a data set"
         )

@@ -97,28 +97,41 @@ def _png_ends(path: Path, size: int) -> bool:
 
 
 def _jpeg_ends(path: Path) -> bool:
-    """Whether the JPEG file's segments and scans, walked from its start, reach an end-of-image marker.
+    """Whether the JPEG file, walked from its start (`_jpeg_data_ends`), reaches an end-of-image marker.
+
+    The file is mapped, not read: an appendix after the image (a motion photo's video) may be large.
+    """
+    try:
+        with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            return _jpeg_data_ends(data)
+    except (OSError, ValueError):  # no memory map here (a file system without it, a file emptied since)
+        try:
+            return _jpeg_data_ends(path.read_bytes())
+        except OSError:
+            return False
+
+
+def _jpeg_data_ends(data: bytes | mmap.mmap) -> bool:
+    """Whether JPEG data's segments and scans reach an end-of-image marker.
 
     Marker segments are skipped by their length; in a scan's entropy-coded data a 0xFF byte is a
-    marker only when the next byte is neither 0x00 (stuffing) nor a restart marker. The file is
-    mapped, not read: an appendix after the image (a motion photo's video) may be large.
+    marker only when the next byte is neither 0x00 (stuffing) nor a restart marker.
     """
-    with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        offset, in_scan = 2, False
-        while True:
-            offset = data.find(b"\xff", offset)
-            if offset < 0 or offset + 1 >= len(data):
-                return False
-            marker = data[offset + 1]
-            if marker == 0xFF or (in_scan and (marker == 0x00 or 0xD0 <= marker <= 0xD7)):
-                offset += 1 if marker == 0xFF else 2
-                continue
-            if marker == _JPEG_END[1]:
-                return True
-            if offset + 4 > len(data):
-                return False
-            in_scan = marker == 0xDA  # start of scan: its entropy-coded data follows the header
-            offset += 2 + int.from_bytes(data[offset + 2 : offset + 4], "big")
+    offset, in_scan = 2, False
+    while True:
+        offset = data.find(b"\xff", offset)
+        if offset < 0 or offset + 1 >= len(data):
+            return False
+        marker = data[offset + 1]
+        if marker == 0xFF or (in_scan and (marker == 0x00 or 0xD0 <= marker <= 0xD7)):
+            offset += 1 if marker == 0xFF else 2
+            continue
+        if marker == _JPEG_END[1]:
+            return True
+        if offset + 4 > len(data):
+            return False
+        in_scan = marker == 0xDA  # start of scan: its entropy-coded data follows the header
+        offset += 2 + int.from_bytes(data[offset + 2 : offset + 4], "big")
 
 
 #: Bytes of a frame's start that `frame_fingerprint` hashes (headers and the first rows of pixels).

@@ -224,10 +224,11 @@ def _flow_tensor(flow: np.ndarray) -> torch.Tensor:
 def _check_confidence_maps(refs: Sequence[tuple[LabelKind, Path]], min_confidence: float) -> None:
     """Say when ``min_confidence`` filters nothing; refuse a stored label whose confidence map is gone.
 
-    The flow engine writes a confidence map beside each label it makes: a kind of label of which some
-    have one and some not lost files; one of which none has one (clicks, SAM 2's) is not filtered.
+    The flow engine writes a confidence map beside each pseudo-label it makes: pseudo-labels of which some
+    have one and some not lost files; of which none has one (SAM 2's), they are not filtered. Other kinds
+    (clicks, coarse) never have one.
     """
-    for kind in sorted({kind for kind, _ in refs if kind is not LabelKind.FINE}, key=lambda k: k.value):
+    for kind in sorted({kind for kind, _ in refs if kind is LabelKind.PSEUDO}, key=lambda k: k.value):
         paths = [path for each, path in refs if each is kind]
         missing = [path for path in paths if not confidence_path(path).is_file()]
         if missing and len(missing) < len(paths):

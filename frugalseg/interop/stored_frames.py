@@ -201,8 +201,9 @@ def _given_marks(
         objects[window][pixels] = line.instance_id or 0
     for click in clicks:
         drawn[click.y, click.x], objects[click.y, click.x] = click.train_id, click.instance_id or 0
-    stored = np.zeros(label.shape, np.int64) if instances is None else instances.astype(np.int64)
-    if not (clicks or lines) or not np.array_equal(drawn, label) or not np.array_equal(objects, stored):
+    # objects are compared where the store keeps them (`label clicks` writes no instance map)
+    same_objects = instances is None or np.array_equal(objects, instances.astype(np.int64))
+    if not (clicks or lines) or not np.array_equal(drawn, label) or not same_objects:
         return [], []
     return [(classes[c.train_id], c) for c in clicks], [(classes[line.train_id], line) for line in lines]
 

@@ -130,7 +130,12 @@ def test_a_store_s_missing_or_cut_label_is_named_before_training(tiny_streets, t
     _propagate(tiny_streets, store, offsets="-1,1")
     fmt = get_format("synthetic", tiny_streets)
     label = store / LabelStore(store).records()[0]["path"]
-    for damage in (label.unlink, lambda: label.write_bytes(label.read_bytes()[:100])):
+    damages = (
+        label.unlink,
+        lambda: label.write_bytes(label.read_bytes()[:100]),
+        lambda: label.write_bytes(bytes(4096)),
+    )
+    for damage in damages:  # gone, cut short, zeros where a crashed copy stopped
         damage()
         with pytest.raises(LabelStoreError) as error:
             StoredLabels(store).attach(fmt, "train", fmt.clips("train"))

@@ -242,3 +242,22 @@ def test_a_store_s_malformed_scribble_is_named_when_exported(shared_data, tmp_pa
     )
     assert f"{side}: a scribble must be" in capsys.readouterr().err
     assert not (tmp_path / "o.xml").exists()
+
+
+def test_a_label_clicks_store_s_clicks_go_out_as_points_though_it_keeps_no_instance_map(tmp_path):
+    """`label clicks` gives a thing's click its instance id (26001) and writes no instance map: the clicks
+    had gone out as one-pixel masks once objects were compared with a map that is not there."""
+    from frugalseg.autolabel.clicks import Click, clicks_json, clicks_json_path
+    from frugalseg.data.io import write_json_atomic, write_png_atomic
+    from frugalseg.interop.stored_frames import _given_marks
+
+    path = tmp_path / "a_clicks_labelTrainIds.png"
+    label = np.full((8, 10), IGNORE_INDEX, np.uint8)
+    label[4, 3] = 13
+    write_png_atomic(path, label)
+    click = Click(3, 4, 13, 26001)
+    write_json_atomic(clicks_json_path(path), clicks_json([click], (8, 10), 0))
+    classes = [f"c{k}" for k in range(19)]
+    assert _given_marks(path, label, None, classes) == ([("c13", click)], [])
+    other = np.zeros((8, 10), np.uint8)  # a map that says another object: the marks do not draw it
+    assert _given_marks(path, label, other, classes) == ([], [])
