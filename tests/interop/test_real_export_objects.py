@@ -168,40 +168,8 @@ LINE_AND_CLICK = """<?xml version="1.0" encoding="utf-8"?>
 """
 
 
-def test_a_click_of_one_object_on_a_line_of_another_comes_back_over_the_line(shared_data, tmp_path, capsys):
-    """Object 2's click lies on object 1's line: CVAT's file had the line drawn over it once read back."""
-    images = shared_data / "tool_exports/cvat_dataset/for_video/images"
-    where = ["--format", "video", "--root", str(images), "--clip", "images", "--map", "object=object"]
-    (tmp_path / "task.xml").write_text(LINE_AND_CLICK, encoding="utf-8")
-    store, back, out = tmp_path / "store", tmp_path / "back", tmp_path / "out.xml"
-    assert (
-        main(
-            [
-                "label",
-                "import",
-                str(tmp_path / "task.xml"),
-                "--tool",
-                "cvat-video",
-                *where,
-                "--out",
-                str(store),
-            ]
-        )
-        == 0
-    )
-    assert main(["label", "export", "--store", str(store), "--tool", "cvat-video", "--out", str(out)]) == 0
-    assert main(["label", "import", str(out), "--tool", "cvat-video", *where, "--out", str(back)]) == 0, (
-        capsys.readouterr()
-    )
-    stem = "all/images/frame_000013_clicks"
-    ids = _png(store / f"{stem}_instanceIds.png")
-    assert (ids[2, 2], ids[2, 10], ids[2, 20]) == (1, 2, 1)
-    np.testing.assert_array_equal(_png(back / f"{stem}_instanceIds.png"), ids)
-    sent, came = (json.loads((s / f"{stem}.json").read_text("utf-8")) for s in (store, back))
-    assert came == sent and len(sent["scribbles"]) == len(sent["clicks"]) == 1
-
-
-def test_a_store_s_malformed_scribble_is_named_when_exported(shared_data, tmp_path, capsys):
+def _line_and_click_store(shared_data: Path, tmp_path: Path) -> tuple[Path, list[str]]:
+    """`LINE_AND_CLICK` imported onto the sample's frames: the store, and the data options it was given."""
     images = shared_data / "tool_exports/cvat_dataset/for_video/images"
     where = ["--format", "video", "--root", str(images), "--clip", "images", "--map", "object=object"]
     (tmp_path / "task.xml").write_text(LINE_AND_CLICK, encoding="utf-8")
@@ -221,6 +189,27 @@ def test_a_store_s_malformed_scribble_is_named_when_exported(shared_data, tmp_pa
         )
         == 0
     )
+    return store, where
+
+
+def test_a_click_of_one_object_on_a_line_of_another_comes_back_over_the_line(shared_data, tmp_path, capsys):
+    """Object 2's click lies on object 1's line: CVAT's file had the line drawn over it once read back."""
+    store, where = _line_and_click_store(shared_data, tmp_path)
+    back, out = tmp_path / "back", tmp_path / "out.xml"
+    assert main(["label", "export", "--store", str(store), "--tool", "cvat-video", "--out", str(out)]) == 0
+    assert main(["label", "import", str(out), "--tool", "cvat-video", *where, "--out", str(back)]) == 0, (
+        capsys.readouterr()
+    )
+    stem = "all/images/frame_000013_clicks"
+    ids = _png(store / f"{stem}_instanceIds.png")
+    assert (ids[2, 2], ids[2, 10], ids[2, 20]) == (1, 2, 1)
+    np.testing.assert_array_equal(_png(back / f"{stem}_instanceIds.png"), ids)
+    sent, came = (json.loads((s / f"{stem}.json").read_text("utf-8")) for s in (store, back))
+    assert came == sent and len(sent["scribbles"]) == len(sent["clicks"]) == 1
+
+
+def test_a_store_s_malformed_scribble_is_named_when_exported(shared_data, tmp_path, capsys):
+    store, _ = _line_and_click_store(shared_data, tmp_path)
     side = store / "all/images/frame_000013_clicks.json"
     record = json.loads(side.read_text("utf-8"))
     record["scribbles"][0]["points"] = [[2.5, 2.5]]  # one vertex: no line
