@@ -57,7 +57,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from frugalseg.autolabel.boxes import boxes_json_path
 from frugalseg.autolabel.clicks import clicks_json_path
-from frugalseg.autolabel.store import LEDGER_ENGINES, LabelStore, confidence_path, instances_path
+from frugalseg.autolabel.store import (
+    LEDGER_ENGINES,
+    LabelStore,
+    check_recorded_label,
+    confidence_path,
+    instances_path,
+)
 from frugalseg.data.clips import IGNORE_INDEX, Clip, LabelKind, LabelRef
 from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts
 from frugalseg.data.formats import FORMATS, Format, SyntheticFormat, get_format
@@ -473,6 +479,7 @@ def evaluate_store(
             if key not in truths:
                 truths[key] = fmt.ground_truth(clips[key])
             path = store.root / record["path"]
+            check_recorded_label(path, store.root)
             label = read_label(path, tally.num_classes)
             truth = _read_truth(fmt, truths[key].get(record["offset"]), path, label)
             tally.add(record, clips[key], path, label, truth)

@@ -28,7 +28,7 @@ from frugalseg.autolabel.engines import get_propagator
 from frugalseg.autolabel.flow_options import FlowEstimator, FlowOcclusion
 from frugalseg.autolabel.propagate import propagate_split
 from frugalseg.autolabel.runs import LabellingSummary
-from frugalseg.autolabel.store import LEDGER_ENGINES, LabelStore, whole_png
+from frugalseg.autolabel.store import LEDGER_ENGINES, LabelStore, check_recorded_label
 from frugalseg.data.clips import Clip, LabelKind, LabelRef
 from frugalseg.data.formats import Format
 from frugalseg.data.io import cache_dir, frame_fingerprint
@@ -124,12 +124,7 @@ class StoredLabels(LabelSource):
                     f"named after its frame {clip.frame_path(record['offset']).name}: not made from this "
                     "data set",
                 )
-            if not whole_png(expected):  # found before training, not at its batch
-                raise LabelStoreError(
-                    expected,
-                    "recorded in the store but missing or cut short: run the command that made the store "
-                    f"again with the same --out ({store.root}): it makes such labels again",
-                )
+            check_recorded_label(expected, store.root)  # found before training, not at its batch
             ref = LabelRef(expected, self.kind)
             if ref not in clip.labels.get(record["offset"], []):
                 clip.add_label(record["offset"], ref)

@@ -546,6 +546,20 @@ def _confidence_bytes(confidence: np.ndarray, label: np.ndarray, path: Path) -> 
     return result
 
 
+def check_recorded_label(path: Path, store: Path) -> None:
+    """Refuse a label ``store`` records whose file is missing or cut short, saying how to make it again.
+
+    Raises:
+        LabelStoreError: naming the label's file.
+    """
+    if not whole_png(path):
+        raise LabelStoreError(
+            path,
+            "recorded in the store but missing or cut short: run the command that made the store again with "
+            f"the same --out ({store}): it makes such labels again",
+        )
+
+
 def whole_png(path: Path) -> bool:
     """Whether a recorded label is a PNG written to its end."""
     try:

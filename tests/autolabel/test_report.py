@@ -244,6 +244,13 @@ def test_bad_stores_are_named(davis_store: Path, tmp_path: Path) -> None:
         DataError, match=rf"{label.name}: label size \(5, 5\) differs from its ground truth's"
     ):
         evaluate_store(davis_store, progress=False)
+    label.unlink()  # it said "file does not exist" alone
+    with pytest.raises(LabelStoreError) as error:
+        evaluate_store(davis_store, progress=False)
+    assert str(error.value) == (
+        f"{label}: recorded in the store but missing or cut short: run the command that made the store again "
+        f"with the same --out ({davis_store}): it makes such labels again"
+    )
     run = json.loads((davis_store / "run.json").read_text(encoding="utf-8"))
     shutil.rmtree(run["root"])
     with pytest.raises(DataError, match="data set folder named by .*run.json does not exist"):
