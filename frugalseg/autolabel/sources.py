@@ -32,7 +32,7 @@ from frugalseg.autolabel.store import LEDGER_ENGINES, LabelStore, check_recorded
 from frugalseg.data.clips import Clip, LabelKind, LabelRef
 from frugalseg.data.formats import Format
 from frugalseg.data.io import cache_dir, frame_fingerprint
-from frugalseg.data.sources import LabelSource
+from frugalseg.data.sources import SOURCE_OPTIONS, LabelSource
 from frugalseg.errors import LabelStoreError
 
 logger = logging.getLogger(__name__)
@@ -52,13 +52,10 @@ def _summary_line(what: str, store: Path, summary: LabellingSummary) -> str:
     return f"{what} in {store}: {summary.written} written, {summary.skipped} already there"
 
 
-#: The data option that trains on each kind of stored label (`datamodules.datamodule.SOURCE_OPTIONS`).
-_TRAINED_BY = {"fine": "manual", "pseudo": "pseudo", "clicks": "clicks", "refined_coarse": "refined"}
-
-
 def _what_trains_on(kinds: Sequence[str]) -> str:
     """Which ``data.labels`` option takes a store of ``kinds`` labels, said after them (or that none does)."""
-    options = [f"data.labels.{_TRAINED_BY[kind]}" for kind in kinds if kind in _TRAINED_BY]
+    trained_by = {kind.value: option for kind, option in SOURCE_OPTIONS.items()}
+    options = [f"data.labels.{trained_by[kind]}" for kind in kinds if kind in trained_by]
     return f": give it as {' or '.join(options)}" if options else ", which no data.labels option trains on"
 
 

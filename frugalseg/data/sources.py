@@ -17,6 +17,15 @@ from typing import Any, ClassVar
 from frugalseg.data.clips import Clip, LabelKind, LabelRef
 from frugalseg.data.formats.base import Format
 
+#: The option of ``data.labels`` that gives each kind of label a recipe may ask for (no option trains on
+#: the other kinds, such as the masks of ``label boxes``).
+SOURCE_OPTIONS = {
+    LabelKind.FINE: "manual",
+    LabelKind.PSEUDO: "pseudo",
+    LabelKind.CLICKS: "clicks",
+    LabelKind.REFINED_COARSE: "refined",
+}
+
 
 class LabelSource(ABC):
     """Labels of one kind for the clips of a split."""

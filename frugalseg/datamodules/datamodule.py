@@ -24,7 +24,7 @@ from frugalseg.data.formats import FORMATS, Format, detect_format, get_format
 from frugalseg.data.formats.synthetic import default_synthetic_root, generate_synthetic_streets
 from frugalseg.data.io import cache_dir, image_size
 from frugalseg.data.normalization import IMAGENET_MEAN
-from frugalseg.data.sources import LabelSource
+from frugalseg.data.sources import SOURCE_OPTIONS, LabelSource
 from frugalseg.datamodules.dataset import ClipSampleDataset
 from frugalseg.datamodules.options import (
     AugmentOptions,
@@ -54,13 +54,6 @@ logger = logging.getLogger(__name__)
 
 #: Batch entries that hold flow fields (…×2×H×W, in pixels): geometry moves and rescales them.
 FLOW_KEYS = ("neighbour_flows", "flow_to_prev", "flow_from_prev")
-#: The option of ``data.labels`` that gives each kind of label a recipe may ask for.
-SOURCE_OPTIONS = {
-    LabelKind.FINE: "manual",
-    LabelKind.PSEUDO: "pseudo",
-    LabelKind.CLICKS: "clicks",
-    LabelKind.REFINED_COARSE: "refined",
-}
 
 
 class VideoSegDataModule(L.LightningDataModule):
