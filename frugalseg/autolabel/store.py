@@ -167,14 +167,14 @@ def _absolute_roots(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _differences(stored: Any, asked: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
+def differences(stored: Any, asked: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
     """Each (dotted key, stored value, asked value) where two configs differ, down through nested dicts."""
     if not (isinstance(stored, dict) and isinstance(asked, dict)):
         return [] if stored == asked else [(prefix, stored, asked)]
     return [
         difference
         for key in sorted(set(stored) | set(asked))
-        for difference in _differences(stored.get(key), asked.get(key), f"{prefix}.{key}" if prefix else key)
+        for difference in differences(stored.get(key), asked.get(key), f"{prefix}.{key}" if prefix else key)
     ]
 
 
@@ -250,7 +250,7 @@ class LabelStore:
             raise LabelStoreError(self.run_path, f"not valid JSON ({err})") from err
         if not isinstance(found, dict):
             raise LabelStoreError(self.run_path, "not a label store's run record (not a JSON object)")
-        differing = _differences(_absolute_roots(found), _absolute_roots(wanted))
+        differing = differences(_absolute_roots(found), _absolute_roots(wanted))
         if differing:
             details = "; ".join(
                 f"{key}: stored {stored!r}, asked {asked!r}" for key, stored, asked in differing

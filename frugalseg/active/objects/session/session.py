@@ -67,6 +67,7 @@ from frugalseg.active.objects.tools.grabcut import Box, Click
 from frugalseg.active.objects.tools.graph_cut import ObjectPrior
 from frugalseg.active.propagation import FrameReady
 from frugalseg.active.run_folder import write_loop_labels
+from frugalseg.autolabel.store import differences
 from frugalseg.data.clips import IGNORE_INDEX, Clip
 from frugalseg.data.costs import AnnotationCosts
 from frugalseg.data.formats import get_format
@@ -483,7 +484,9 @@ class AnnotationSession:
         held = read_json_object(path, "a label store's run record")
         if held.get("engine") != config["engine"]:
             return  # another engine's store: `LabelStore.run` names it
-        differing = _differing(held, json.loads(json.dumps(config)))
+        differing = [
+            key or "the whole record" for key, _, _ in differences(held, json.loads(json.dumps(config)))
+        ]
         if differing:
             listed = ", ".join(differing[:4]) + (
                 f" and {len(differing) - 4} more" if len(differing) > 4 else ""
@@ -765,18 +768,6 @@ class AnnotationSession:
         t = source.loop_index(frame)
         width, height = image_size(source.frame_paths[t])
         return read_mask(Path(path), (height, width), source.frame_paths[t])
-
-
-def _differing(held: Any, wanted: Any, prefix: str = "") -> list[str]:
-    """The dotted keys whose values differ between two JSON objects (nested objects compared key by key)."""
-    if not (isinstance(held, dict) and isinstance(wanted, dict)):
-        return [] if held == wanted else [prefix or "the whole record"]
-    keys = sorted(set(held) | set(wanted))
-    return [
-        d
-        for k in keys
-        for d in _differing(held.get(k), wanted.get(k), f"{prefix}{k}" if not prefix else f"{prefix}.{k}")
-    ]
 
 
 @contextlib.contextmanager
