@@ -31,7 +31,7 @@ from types import ModuleType
 from typing import Any, Literal
 
 from frugalseg.data.files import sha256_file
-from frugalseg.errors import ConfigError, DataError, MissingPackageError
+from frugalseg.errors import ConfigError, DataError, MissingPackageError, WeightsError
 
 SAM2_CONFIGS: tuple[str, ...] = ("sam2.1_hiera_t", "sam2.1_hiera_s", "sam2.1_hiera_b+", "sam2.1_hiera_l")
 INSTALL_HINT = "pip install 'frugalseg[sam2]'"
@@ -223,17 +223,6 @@ def build_sam2_image_predictor(
     return predictor
 
 
-def _refused(err: Exception) -> str:
-    """Why ``torch.load(weights_only=True)`` refused a file, without torch's advice to load it unsafely."""
-    text = str(err)
-    if "Unsupported operand" in text or "invalid load key" in text or "zip archive" in text:
-        return "not a file torch.save wrote, or a damaged one"
-    if "Weights only load failed" in text:
-        return "it holds Python objects other than tensors, which frugalseg never unpickles"
-    first = text.strip().splitlines()[0] if text.strip() else ""
-    return f"{type(err).__name__}: {first}" if first else type(err).__name__
-
-
 def read_sam2_checkpoint(checkpoint: str | Path, config: str) -> dict[str, Any]:
     """The state dict of a SAM 2 checkpoint file, checked to be a SAM 2 model of ``config``'s size.
 
@@ -242,14 +231,16 @@ def read_sam2_checkpoint(checkpoint: str | Path, config: str) -> dict[str, Any]:
     """
     import torch
 
+    from frugalseg.zoo import torch_load
+
     config_file(config)
     path = Path(checkpoint)
     if not path.is_file():
         raise DataError(path, f"SAM 2 checkpoint file does not exist (config {config})")
     try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises pickle, zip and runtime errors alike
-        raise DataError(path, f"cannot read as a PyTorch checkpoint (weights only): {_refused(err)}") from err
+        loaded = torch_load(path)  # weights only, in frugalseg's words (not torch's advice to unpickle)
+    except WeightsError as err:
+        raise DataError(path, err.problem) from err
     state = loaded.get("model", loaded) if isinstance(loaded, dict) else None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise DataError(

@@ -261,8 +261,8 @@ def test_loading_checks_the_checkpoint(sam2_checkpoint: Path, tmp_path: Path) ->
     with pytest.raises(DataError) as caught:
         build_sam2_image_predictor("sam2.1_hiera_t", junk)
     assert str(caught.value) == (  # torch's six lines advised loading it with weights_only=False
-        f"{junk}: cannot read as a PyTorch checkpoint (weights only): not a file torch.save wrote, or a "
-        "damaged one"
+        f"{junk}: cannot be read with torch.load(weights_only=True): not a PyTorch checkpoint or weights "
+        "file, or a damaged one"
     )
     predictor = build_sam2_image_predictor("sam2.1_hiera_t", sam2_checkpoint, image_size=IMAGE_SIZE)
     assert type(predictor).__name__ == "SAM2ImagePredictor" and predictor.model.image_size == IMAGE_SIZE
