@@ -85,6 +85,12 @@ def truth(service: SessionService, davis: Path, frame: int) -> np.ndarray:
     return service.session.read_mask(VIDEO, frame, png)
 
 
+def annotate_frame_0(backend: TestClient, service: SessionService, davis: Path) -> None:
+    """Submit frame 0's true swan as a brush and wait for its propagation."""
+    assert backend.post("/webhook", json=event(0, [brush(truth(service, davis, 0) == 1)])).status_code == 201
+    service.wait()
+
+
 def predict(
     client: TestClient, frames: list[int], context: Any = None, config: str = CONFIG
 ) -> list[dict[str, Any]]:
@@ -164,8 +170,7 @@ def test_predictions_accepted_as_shown_are_booked_as_looked_at_though_the_masks_
 ) -> None:
     """A person retrieves every task's prediction, then accepts them one by one: each acceptance propagates
     again, so a later task's prediction is no longer its frame's mask: it was booked as drawn (80 s)."""
-    assert backend.post("/webhook", json=event(0, [brush(truth(service, davis, 0) == 1)])).status_code == 201
-    service.wait()
+    annotate_frame_0(backend, service, davis)
     first, second = service.session.frames(VIDEO)[1:3]
     shown = {
         frame: decoded(r["result"][0])
@@ -189,8 +194,7 @@ def test_an_unchanged_update_of_an_edited_annotation_is_booked_as_looked_at(
     backend: TestClient, service: SessionService, davis: Path
 ) -> None:
     """The update is compared with the frame's mask (the person's annotation), not the prediction before."""
-    assert backend.post("/webhook", json=event(0, [brush(truth(service, davis, 0) == 1)])).status_code == 201
-    service.wait()
+    annotate_frame_0(backend, service, davis)
     frame = service.session.frames(VIDEO)[2]
     [shown] = predict(backend, [frame])
     edited = decoded(shown["result"][0]) | (truth(service, davis, frame) == 1)
@@ -210,8 +214,7 @@ def test_a_skipped_task_is_ignored_and_leaves_the_frame_as_it_was(
     backend: TestClient, service: SessionService, davis: Path
 ) -> None:
     """Label Studio's Skip sends an annotation ``was_cancelled`` with no result: not "the object left"."""
-    assert backend.post("/webhook", json=event(0, [brush(truth(service, davis, 0) == 1)])).status_code == 201
-    service.wait()
+    annotate_frame_0(backend, service, davis)
     before = service.session.current_mask(VIDEO, 1).copy()
     assert before.any()
     skipped = event(1, [])
@@ -227,8 +230,7 @@ def test_a_skipped_task_is_ignored_and_leaves_the_frame_as_it_was(
 def test_edited_prediction_keeps_its_object_and_polygons_fill_as_pycocotools(
     backend: TestClient, service: SessionService, davis: Path
 ) -> None:
-    assert backend.post("/webhook", json=event(0, [brush(truth(service, davis, 0) == 1)])).status_code == 201
-    service.wait()
+    annotate_frame_0(backend, service, davis)
     points = [[40.0, 30.0], [60.0, 35.0], [55.0, 70.0], [38.5, 60.25]]  # percent of 854×480
     polygon = {
         "id": "frugalseg-1", "type": "polygonlabels", "from_name": "poly", "to_name": "image",
@@ -278,8 +280,7 @@ def test_a_region_labelled_object_is_the_unnamed_object_the_backend_shows_so(
 def test_interactive_keypoints_are_the_click_models_mask(
     backend: TestClient, service: SessionService, davis: Path
 ) -> None:
-    assert backend.post("/webhook", json=event(0, [brush(truth(service, davis, 0) == 1)])).status_code == 201
-    service.wait()
+    annotate_frame_0(backend, service, davis)
     keypoints = [
         {"id": "k1", "type": "keypointlabels", "from_name": "kp", "to_name": "image", "is_positive": True,
          "original_width": 854, "original_height": 480,
@@ -305,8 +306,7 @@ def test_an_interactive_rectangle_is_the_box_tools_mask_with_its_keypoints(
 
     The swan annotated on frame 0 lends the box its colours there (`AnnotationSession.box_preview`).
     """
-    assert backend.post("/webhook", json=event(0, [brush(truth(service, davis, 0) == 1)])).status_code == 201
-    service.wait()
+    annotate_frame_0(backend, service, davis)
     ys, xs = np.nonzero(truth(service, davis, 6) == 1)
     x0, y0, x1, y1 = int(xs.min()) - 5, int(ys.min()) - 5, int(xs.max()) + 5, int(ys.max()) + 5
     rectangle = {
@@ -333,8 +333,7 @@ def test_a_submitted_rectangle_and_its_keypoints_are_the_box_tools_booked_as_a_b
     backend: TestClient, service: SessionService, davis: Path
 ) -> None:
     """As the page's box tool: the click model's mask in the box, the keypoints its corrective clicks."""
-    assert backend.post("/webhook", json=event(0, [brush(truth(service, davis, 0) == 1)])).status_code == 201
-    service.wait()
+    annotate_frame_0(backend, service, davis)
     ys, xs = np.nonzero(truth(service, davis, 6) == 1)
     x0, y0, x1, y1 = int(xs.min()) - 5, int(ys.min()) - 5, int(xs.max()) + 5, int(ys.max()) + 5
     drawn = {
