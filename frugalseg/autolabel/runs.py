@@ -165,9 +165,15 @@ def check_clip_files(fmt: Format, clip: Clip, kind: LabelKind, offsets: Sequence
 def check_label_size(
     label: Path, size: tuple[int, int], frame_sizes: list[tuple[int, int]], frame: Path
 ) -> None:
-    """Refuse, naming the label, an anchor label of another size (W, H) than its frames, which all agree.
+    """Refuse, naming the label, an anchor label of another size than its frames, which all agree.
 
     Where the frames differ among themselves, the odd frame is the one to name (checked after this).
+
+    Args:
+        label: the anchor label's file.
+        size: its (W, H).
+        frame_sizes: the (W, H) of each frame the run reads.
+        frame: the anchor's own frame (named in the message).
     """
     if frame_sizes and size != frame_sizes[0] and len(set(frame_sizes)) == 1:
         shown = "×".join(map(str, frame_sizes[0]))
