@@ -100,12 +100,9 @@ def _label_todo(
     if trainer is not None:
         from frugalseg.autolabel.lightning_runner import label_with_trainer  # Lightning only when asked
 
-        rank = label_with_trainer(todo, write_label, movable=movable, options=trainer, progress=progress)
-        done = LabelStore(store.root)  # re-read: the other processes' records too
-        written = sum(done.has(clip.clip_id, 0, kind, split=clip.split) for clip in todo)
-        return LabellingSummary(
-            clips=len(clips), written=written, skipped=skipped, seconds=time.perf_counter() - start, rank=rank
-        )
+        run = label_with_trainer(todo, write_label, movable=movable, options=trainer, progress=progress)
+        seconds = time.perf_counter() - start
+        return LabellingSummary(len(clips), run.written, skipped, seconds, rank=run.rank)
     written = 0
     with labelling_progress(verb, "images", enabled=progress) as bar:
         task = bar.add_task(split, total=len(clips), completed=skipped)

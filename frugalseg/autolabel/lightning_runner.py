@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 import lightning as L
 import torch
@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 from frugalseg.autolabel.propagate import PropagationEngine, plan_propagation, propagate_clip
 from frugalseg.autolabel.runs import LabellingSummary, TrainerOptions
 from frugalseg.autolabel.store import LabelStore
-from frugalseg.data.clips import Clip, LabelKind
+from frugalseg.data.clips import Clip
 from frugalseg.data.formats import Format
 
 
@@ -66,6 +66,7 @@ class LabellingModule(L.LightningModule):
         self.work = work
         self.label_item = label_item
         self.movable = list(movable)
+        self.written = 0  # labels this process wrote
 
     def on_predict_start(self) -> None:
         """Move the network holders to this process's device."""
@@ -74,7 +75,16 @@ class LabellingModule(L.LightningModule):
 
     def predict_step(self, index: int, batch_idx: int) -> int:
         """Label the work item ``index``; returns how many labels it wrote."""
-        return self.label_item(self.work[int(index)])
+        written = self.label_item(self.work[int(index)])
+        self.written += written
+        return written
+
+
+class LabellingRun(NamedTuple):
+    """What `label_with_trainer` did: this process's global rank and the labels all processes wrote."""
+
+    rank: int
+    written: int
 
 
 def label_with_trainer(
@@ -84,17 +94,17 @@ def label_with_trainer(
     movable: Sequence[Any] = (),
     options: TrainerOptions | None = None,
     progress: bool = True,
-) -> int:
+) -> LabellingRun:
     """Run ``label_item`` on every item of ``work``, shared out among Lightning's processes.
 
     Every process runs this function (Lightning's DDP launcher starts the same command again) with
-    the same ``work`` (checked and opened beforehand by the caller) and labels its share. All
-    processes wait for each other afterwards (``Trainer.predict`` ends without a barrier), so a
-    caller that then counts the store's labels counts those of the whole job. Returns the
-    process's global rank (0 without work): only rank 0's summary is meant to be reported.
+    the same ``work`` (checked and opened beforehand by the caller) and labels its share.
+    ``label_item`` returns how many labels it wrote; their sum over all processes is reduced at the
+    end, so labels another run sharing the store recorded meanwhile are not counted. Returns this
+    process's global rank (0 without work; only rank 0's summary is meant to be reported) and that sum.
     """
     if not work:
-        return 0
+        return LabellingRun(0, 0)
     options = (options or TrainerOptions()).for_work(len(work))
     trainer = L.Trainer(
         accelerator=options.accelerator,
@@ -108,9 +118,11 @@ def label_with_trainer(
     )
     # batch_size=None: one work item per step
     loader = DataLoader(_WorkIndices(len(work)), batch_size=None, shuffle=False)
-    trainer.predict(LabellingModule(work, label_item, movable), loader, return_predictions=False)
-    trainer.strategy.barrier("labels written")  # before counting: the other processes' labels too
-    return trainer.global_rank
+    module = LabellingModule(work, label_item, movable)
+    trainer.predict(module, loader, return_predictions=False)
+    # a collective, so also the barrier Trainer.predict ends without
+    written = trainer.strategy.reduce(torch.tensor(module.written, device=module.device), reduce_op="sum")
+    return LabellingRun(trainer.global_rank, int(written))
 
 
 def _propagate_item(
@@ -149,21 +161,17 @@ def propagate_with_trainer(
         options = TrainerOptions(accelerator, devices, num_nodes, strategy).for_work(len(work))
         engine.share_cores(options.device_count or 1)  # the processes on this machine split its cores
         start = time.perf_counter()
-        rank = label_with_trainer(
+        run = label_with_trainer(
             work,
             partial(_propagate_item, fmt=fmt, store=store, engine=engine),
             movable=[engine],
             options=options,
             progress=progress,
         )
-    done = LabelStore(store.root)
-    written = sum(
-        done.has(clip.clip_id, o, LabelKind.PSEUDO, split=clip.split) for clip, todo in work for o in todo
-    )
     return LabellingSummary(
         clips=len(job.clips),
-        written=written,
+        written=run.written,
         skipped=skipped,
         seconds=time.perf_counter() - start,
-        rank=rank,
+        rank=run.rank,
     )

@@ -9,15 +9,18 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from cli_helpers import label_propagate_command
+from PIL import Image
 
 from frugalseg.autolabel import FlowPropagator, LabelStore, propagate_split
+from frugalseg.autolabel.anchor_frames import label_anchor_frames
 from frugalseg.autolabel.clicks import click_split
 from frugalseg.autolabel.lightning_runner import propagate_with_trainer
 from frugalseg.autolabel.refine import REFINE_CLASSES, PointRefiner, class_ids, refine_split
-from frugalseg.autolabel.runs import TrainerOptions
+from frugalseg.autolabel.runs import TrainerOptions, anchored_clips, run_config
 from frugalseg.cli import main
 from frugalseg.data.formats import CityscapesFormat, get_format
 
@@ -141,6 +144,36 @@ def test_label_clicks_through_a_trainer_writes_the_labels_of_click_split(
     assert store_pngs(out) == store_pngs(reference) and len(store_pngs(reference)) == 4
     assert store_pngs(out, "*_clicks.json") == store_pngs(reference, "*_clicks.json")
     assert len(store_pngs(reference, "*_clicks.json")) == 4
+
+
+def test_a_trainer_run_counts_only_the_labels_it_wrote(tiny_streets: Path, tmp_path: Path) -> None:
+    """A label another run sharing the store records while this one makes it is not this run's: the
+    count is the processes' own, reduced, not the store's labels read back afterwards."""
+    fmt = get_format("synthetic", tiny_streets)
+    other = LabelStore(tmp_path / "store")
+    config = {"engine": "plain", "settings": {}}
+
+    def make_label(clip) -> np.ndarray:
+        label = np.zeros(Image.open(clip.frames[0]).size[::-1], np.uint8)
+        if clip.clip_id == first.clip_id:  # another run gets there first
+            with other.run(run_config(fmt, "train", **config)):
+                other.write(clip, 0, "clicks", label, engine="plain", settings={}, source_offset=0, seconds=0)
+        return label
+
+    first = anchored_clips(fmt, "train", "fine")[0]
+    summary = label_anchor_frames(
+        fmt,
+        "train",
+        LabelStore(tmp_path / "store"),
+        source="fine",
+        kind="clicks",
+        **config,
+        make_label=make_label,
+        progress=False,
+        trainer=TrainerOptions(accelerator="cpu", devices=1),
+    )
+    assert (summary.clips, summary.written, summary.skipped) == (4, 3, 0)
+    assert len(manifest_keys(tmp_path / "store")) == 4
 
 
 @pytest.mark.slow

@@ -233,7 +233,7 @@ def simulate(
         from frugalseg.autolabel.lightning_runner import label_with_trainer
 
         movable = [engine] if click_model is None else [engine, click_model]
-        if label_with_trainer(sources, job, movable=movable, options=trainer, progress=progress) != 0:
+        if label_with_trainer(sources, job, movable=movable, options=trainer, progress=progress).rank != 0:
             return None
     return job.write_curves(sources)
 
