@@ -175,18 +175,22 @@ class AnnotationSession:
         return self.format.sequences(self.settings.split)
 
     def check_frames(self, video: str | None = None) -> None:
-        """Refuse a video whose frames are not all whole and of one size (`SessionVideo.check`), once.
+        """Refuse, once, a video whose frames are damaged, of two sizes or not those its state was made on.
+
+        What is checked: `SessionVideo.check`, and `SessionVideo.check_state` for a saved state.
 
         Args:
             video: the video to check (None: every video of the split, as ``annotate serve`` does first).
 
         Raises:
             ConfigError: an unknown video.
-            DataError: naming the first frame that is truncated, unreadable or of another size.
+            DataError: naming the first frame that is truncated, unreadable or of another size, or the
+                video's folder when frames were added or removed since its state was saved.
         """
         for name in [video] if video is not None else self.videos():
             if name not in self._checked:
                 self._video(name).check()
+                self.saved_state(name, masks=False)
                 self._checked.add(name)
 
     def _video(self, name: str) -> SessionVideo:
@@ -232,7 +236,8 @@ class AnnotationSession:
         propagating (`add_given` with ``propagate=False``), or when ``masks`` is False (not read):
         `finish` recomputes and saves them. None before the video's first annotation.
         """
-        folder = self.folder / self._video(name).name
+        video = self._video(name)
+        folder = self.folder / video.name
         if not (folder / STATE_FILE).is_file():
             return None
         state, whole = VideoState.load(folder, masks=masks)
@@ -240,6 +245,7 @@ class AnnotationSession:
             raise ConfigError(
                 "state", f"{folder}: holds a loop of other settings ({state.config}); use another folder"
             )
+        video.check_state(state, folder / STATE_FILE)
         return state, whole and len(state.masks) == state.num_frames
 
     def finish(self, name: str, on_frame: FrameReady | None = None) -> VideoState | None:

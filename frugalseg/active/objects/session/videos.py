@@ -77,6 +77,31 @@ class SessionVideo:
             if not whole_image(path):
                 raise DataError(path, TRUNCATED_IMAGE)
 
+    def check_state(self, state: VideoState, state_file: Path) -> None:
+        """Refuse a saved state made on other frames than the folder holds now (frames added or removed).
+
+        A state keeps its annotations and masks by loop index: with a frame gone, each would stand on
+        the frame after it. Compared: the count, the frame names where the state keeps them, the
+        sequence numbers where it keeps them (a stride).
+
+        Raises:
+            DataError: naming the video's folder, what the session holds and what the folder holds now.
+        """
+        now = len(self.frame_paths)
+        same_names = not state.frame_names or state.frame_names == self.frame_names()
+        same_numbers = not state.numbers or state.numbers == self.indices
+        if state.num_frames == now and same_names and same_numbers:
+            return
+        held = f"{state.num_frames} frames"
+        if state.frame_names:
+            held += f" ({state.frame_names[0]} … {state.frame_names[-1]})"
+        raise DataError(
+            self.frame_paths[0].parent,
+            f"its frames changed since the session annotated them: {state_file} holds {held}, the folder "
+            f"{now} ({self.frame_paths[0].stem} … {self.frame_paths[-1].stem}); put the frames back as they "
+            "were, or annotate them in a new session (another --state)",
+        )
+
     def load(self) -> list[np.ndarray]:
         """The frames the loop uses, H×W×3 uint8 RGB.
 

@@ -14,6 +14,7 @@ import pytest
 
 from frugalseg.active.objects.session.session import AnnotationSession
 from frugalseg.cli import main
+from frugalseg.errors import DataError
 
 pytestmark = pytest.mark.usefixtures("one_cv_thread")
 
@@ -176,3 +177,38 @@ def test_a_frame_whose_middle_is_zeroed_is_refused_naming_it(frames: Path, tmp_p
     err = capsys.readouterr().err
     assert f"{damaged}: corrupt JPEG data (" in err and "Traceback" not in err
     assert not state.exists()
+
+
+@pytest.mark.parametrize("change", ["removed", "added"])
+def test_frames_removed_or_added_after_the_first_add_are_refused_naming_the_folder(
+    frames: Path, tmp_path: Path, capsys, change: str
+) -> None:
+    """A session keeps its annotations by loop index: with its second frame gone they stood on the
+    frames after it; with a frame added, the page's and export's reads ran past the state's masks."""
+    own = tmp_path / "my clip"
+    own.mkdir()
+    for n, path in enumerate(sorted(frames.glob("*.jpg"))[:5]):
+        shutil.copy(path, own / f"shot {n + 1:03d}.jpg")
+    state = tmp_path / "s"
+    start = ["--format", "video", "--root", str(own), "--flow-downscale", "2"]
+    first = ["--video", "my clip", "--frame", "0", "--mask", str(frames.parents[3] / "a0.png")]
+    assert main(["annotate", "add", "--state", str(state), *start, *first]) == 0
+    if change == "removed":
+        (own / "shot 002.jpg").unlink()
+        now = "4 (shot 001 … shot 005)"
+    else:
+        shutil.copy(own / "shot 005.jpg", own / "shot 006.jpg")
+        now = "6 (shot 001 … shot 006)"
+    capsys.readouterr()
+    saved = state / "my clip" / "state.json"
+    problem = (
+        f"error: {own}: its frames changed since the session annotated them: {saved} "
+        f"holds 5 frames (shot 001 … shot 005), the folder {now}; put the frames back as they were, or "
+        "annotate them in a new session (another --state)\n"
+    )
+    for command in (["propose"], ["export", "--out", str(tmp_path / "out")]):
+        assert main(["annotate", *command, "--state", str(state)]) == 2
+        assert capsys.readouterr().err == problem
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(DataError, match="its frames changed since the session annotated them"):
+        AnnotationSession.open(state).check_frames()  # what `annotate serve` runs before it serves
