@@ -190,3 +190,25 @@ def test_an_upload_replaces_the_chosen_object_and_new_ids_need_a_declaration(
     saved = submitted(browser, 3, state)
     assert saved["objects"] == {"1": 0, "2": 0, "9": 3}
     assert np.array_equal(cv2.imread(str(state / VIDEO / "masks" / "00003.png"), cv2.IMREAD_UNCHANGED), mixed)
+
+
+def test_a_submit_before_the_box_s_answer_submits_the_box_s_mask(
+    browser,  # noqa: F811
+    tiny: tuple[str, Path],
+) -> None:
+    """A quick person submits as the box is let go: the page waits for its answer. It had submitted the
+    frame's mask unchanged, booked as a look (1 s), and the box was lost without a word."""
+    address, state = tiny
+    browser.get(address)
+    wait_for(browser, "return document.body.dataset.ready === '1'")
+    wait_for(browser, f"return document.body.dataset.frame === '{VIDEO}/0'")
+    browser.find_element("css selector", "input[value='box']").click()
+    # object 1's square is rows 8…19, columns 4…15: the box around it, let go and submitted in one go
+    browser.execute_script("S.drag = [2, 6, 17, 21]; boxUp(); submit();")
+    wait_for(browser, "return document.getElementById('jobinfo').dataset.done === '1'")
+    saved = json.loads((state / VIDEO / "state.json").read_text(encoding="utf-8"))
+    assert [(a["frame"], a["kind"], a["box"]) for a in saved["annotations"]] == [(0, "box", [2, 6, 18, 22])]
+    annotated = cv2.imread(str(state / VIDEO / saved["annotated"]["0"]), cv2.IMREAD_UNCHANGED)
+    assert (annotated == 1).sum() > 0.8 * (squares(0, 0) == 1).sum()
+    assert not (annotated == 1)[:, :2].any() and not (annotated == 1)[:, 18:].any()  # inside the box
+    assert not (annotated == 1)[:6].any() and not (annotated == 1)[22:].any()

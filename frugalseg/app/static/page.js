@@ -12,7 +12,9 @@ const S = { palette: [], video: null, info: null, frame: null, opening: 0, known
   box: null, drag: null, boxClicks: [], toolBase: null, toolMode: "replace", anchors: [], contour: [], stroke: [],
   // how this frame's edit was made, for the ledger, object by object: its box and the box's corrective clicks,
   // its clicks, whether it was drawn freehand
-  boxed: {}, clicked: {}, freehand: {} };
+  boxed: {}, clicked: {}, freehand: {},
+  // the tools' answers on their way (a box's, a click's …): a submit waits for them
+  answers: new Set() };
 
 function url(path) { return token ? path + (path.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(token) : path; }
 async function api(path, options) {
@@ -225,6 +227,8 @@ function chooseObject(id) {
   $("object").value = id; endTool();
   if (S.work) { draw(); frameInfo(); }
 }
+// A tool's answer on its way, kept in S.answers until it is shown (or refused), so that a submit takes it.
+function answering(promise) { S.answers.add(promise); promise.finally(() => S.answers.delete(promise)); }
 async function post(kind, body) {
   return api(frameUrl(S.frame, kind), { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
 }
@@ -254,17 +258,17 @@ async function boxPreview() {
 function boxDown(x, y, event) {
   if (event.button === 0) { S.drag = [x, y, x, y]; S.dragMode = shapeMode(event); return; }
   if (!S.box) { return; }
-  remember(); S.boxClicks.push({ object: object(), x, y, positive: false }); draw(); boxPreview();
+  remember(); S.boxClicks.push({ object: object(), x, y, positive: false }); draw(); answering(boxPreview());
 }
 function boxUp() {
   const [ax, ay] = inFrame(S.drag); const [bx, by] = inFrame(S.drag.slice(2)); S.drag = null;
   if (Math.abs(bx - ax) < 4 || Math.abs(by - ay) < 4) {  // a click, not a drag: positive on the box's mask
-    if (S.box) { remember(); S.boxClicks.push({ object: object(), x: ax, y: ay, positive: true }); draw(); boxPreview(); }
+    if (S.box) { remember(); S.boxClicks.push({ object: object(), x: ax, y: ay, positive: true }); draw(); answering(boxPreview()); }
     return;
   }
   remember(); S.toolBase = S.work.slice(); S.toolMode = S.dragMode; S.boxClicks = [];
   S.box = [Math.min(ax, bx), Math.min(ay, by), Math.max(ax, bx), Math.max(ay, by)];
-  draw(); boxPreview();
+  draw(); answering(boxPreview());
 }
 // A point [x, y] (first two values) moved onto the frame's nearest pixel.
 function inFrame([x, y]) { return [Math.max(0, Math.min(S.info.width - 1, x)), Math.max(0, Math.min(S.info.height - 1, y))]; }
@@ -413,11 +417,11 @@ function wire() {
   canvas.addEventListener("mousedown", (e) => {
     if (!S.work) { return; }
     const [x, y] = point(e);
-    if (tool() === "clicks") { remember(); click(x, y, e.button === 0); return; }
+    if (tool() === "clicks") { remember(); answering(click(x, y, e.button === 0)); return; }
     if (tool() === "box") { boxDown(x, y, e); return; }
     if (tool() === "scissors") {
       const [fx, fy] = S.anchors.length ? S.anchors[0] : [-99, -99];
-      if (S.anchors.length >= 3 && Math.hypot(x - fx, y - fy) <= 8) { closeScissors(shapeMode(e)); } else { scissorsAnchor(x, y); }
+      if (S.anchors.length >= 3 && Math.hypot(x - fx, y - fy) <= 8) { answering(closeScissors(shapeMode(e))); } else { answering(scissorsAnchor(x, y)); }
       return;
     }
     if (tool() === "polygon") { if (!S.polygon.length) { remember(); } S.polygon.push([x, y]); draw(); return; }
@@ -435,11 +439,11 @@ function wire() {
   window.addEventListener("mouseup", () => {
     S.painting = false;
     if (S.drag) { boxUp(); }
-    if (S.stroke.length) { paintSuperpixels(S.strokeMode); }
+    if (S.stroke.length) { answering(paintSuperpixels(S.strokeMode)); }
   });
   canvas.addEventListener("dblclick", (e) => {
     if (tool() === "polygon") { S.polygon.pop(); closePolygon(shapeMode(e)); }
-    if (tool() === "scissors" && S.anchors.length >= 4) { S.anchors.pop(); closeScissors(shapeMode(e)); }
+    if (tool() === "scissors" && S.anchors.length >= 4) { S.anchors.pop(); answering(closeScissors(shapeMode(e))); }
   });
   for (const radio of document.querySelectorAll("input[name=tool]")) { radio.onchange = () => { endTool(); S.polygon = []; draw(); }; }
   // Ctrl+Z (⌘Z on a Mac) is the Undo button, except in a field one types in (which undoes its own typing)
@@ -484,6 +488,9 @@ function wire() {
   };
 }
 async function submit() {
+  $("submit").disabled = true;
+  if (S.answers.size) { say("waiting for the tool's answer, then submitting"); }
+  while (S.answers.size) { await Promise.allSettled([...S.answers]); }  // what is shown is what is submitted
   const body = (!S.edited && S.clicks.length) ? { clicks: S.clicks } : { mask: encode(S.work) };
   const present = new Set(S.work); const fresh = [...present].filter((id) => id && !S.known.includes(id));
   // an object made with the box tool, or with clicks, and not drawn freehand, is booked (and exported) as its
@@ -504,7 +511,6 @@ async function submit() {
   for (const id of named) { body.names[id] = renamed[id]; }
   const added = S.added;
   try {
-    $("submit").disabled = true;
     await api(frameUrl(S.frame, "submit"), { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
     done(); for (const id of fresh) { delete added[id]; }  // declared objects not in the mask stay declared
     for (const id of named) { delete renamed[id]; }
