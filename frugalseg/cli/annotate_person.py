@@ -213,15 +213,12 @@ def _propose(args: argparse.Namespace) -> int:
         print("null" if args.json else "nothing to propose: every frame is annotated")
         return 0
     if args.task:
-        from frugalseg.active.objects.session.tasks import task_names, write_task
+        from frugalseg.active.objects.session.tasks import write_task
 
         masks = write_task(session, proposal, args.task, args.task_format, frames_out=args.frames_out)
-        names = task_names(session, proposal.video)
-        maps = " ".join(f"--map {shlex.quote(name + '=object')}" for name in names)
         print(  # beside --json's one JSON object, on stderr
             f"task: {args.task} ({args.task_format}) holds frame {proposal.frame} of {proposal.video} "
-            f"with {masks} object mask{'s' if masks != 1 else ''}"
-            + (f" (`label import` of it: {maps})" if names else ""),
+            f"with {masks} object mask{'s' if masks != 1 else ''}",
             file=sys.stderr if args.json else sys.stdout,
         )
     if args.json:

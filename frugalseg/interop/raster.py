@@ -31,6 +31,7 @@ import numpy as np
 from frugalseg.autolabel.boxes import Box
 from frugalseg.autolabel.clicks import Click
 from frugalseg.data.clips import IGNORE_INDEX, LabelKind
+from frugalseg.data.formats.davis import OBJECTS
 from frugalseg.data.io import read_json_object, read_text
 from frugalseg.errors import ConfigError, DataError
 from frugalseg.interop.rle import polygon_mask
@@ -43,13 +44,17 @@ DENSE_KINDS = (LabelKind.FINE, LabelKind.COARSE, LabelKind.PSEUDO, LabelKind.REF
 #: How far (in pixels) a box edge may lie from a pixel edge and still be it: far above the error of
 #: percent arithmetic in doubles (1e-13 px) or floats (1e-4 px on a 4K frame), far below what a person draws.
 EDGE_TOLERANCE = 1e-3
+#: An object data set's classes (`frugalseg.data.formats.davis.OBJECTS`): any tool label names an object.
+OBJECT_CLASSES = OBJECTS.names
 
 
 class ClassMapping:
     """Tool label names → the data set's train ids.
 
     A name maps through ``names`` (tool name → class name, or ``ignore``: its pixels stay unlabelled),
-    else to the class of the same name (exactly, then ignoring case).
+    else to the class of the same name (exactly, then ignoring case). On an object data set (its classes
+    `OBJECT_CLASSES`: DAVIS, MOSE, a folder of frames, a video file) any other name is an object's (the
+    page's Rename, a tool's class of it): it maps to ``object``, its object id kept apart.
 
     Args:
         classes: the data set's class names in train-id order.
@@ -66,10 +71,13 @@ class ClassMapping:
                     "--map", f"{tool_name!r} maps to {class_name!r}, not a class: {', '.join(self.classes)}"
                 )
 
-    def train_id(self, name: str, path: Path, element: str, known: Sequence[str] = ()) -> int:
+    def train_id(
+        self, name: str, path: Path, element: str, known: Sequence[str] = (), *, shape: bool = True
+    ) -> int:
         """The train id of tool label ``name``; `DataError` naming ``element`` when it maps to none.
 
-        ``known``: the labels the file's shapes use, listed in the error.
+        ``known``: the labels the file's shapes use, listed in the error. ``shape``: ``name`` labels a
+        shape (an object's, on an object data set); False for a class named by an option (``--background``).
         """
         target = self.names.get(name, name)
         if name in self.names and target.lower() == IGNORE:
@@ -79,6 +87,8 @@ class ClassMapping:
         for i, class_name in enumerate(self.classes):
             if class_name.lower() == target.lower():
                 return i
+        if shape and name and self.classes == OBJECT_CLASSES:
+            return self.classes.index("object")
         if not name:
             raise DataError(
                 path,

@@ -408,7 +408,7 @@ def background_class(
         return None
     if background.strip().isdigit() and int(background) < len(mapping.classes):
         return int(background)
-    return mapping.train_id(background, path, "--background", used)
+    return mapping.train_id(background, path, "--background", used, shape=False)
 
 
 def _filled_kinds(

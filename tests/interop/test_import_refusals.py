@@ -16,6 +16,7 @@ from data.fake_davis import squares, write_moving_squares
 
 from frugalseg.cli import main
 from frugalseg.data.clips import LabelKind
+from frugalseg.data.formats import get_format
 from frugalseg.interop.cvat import write_cvat_video
 
 
@@ -57,12 +58,14 @@ def _labelme(tmp_path: Path, *shapes: dict) -> Path:
     return path
 
 
-def _cvat_images(tmp_path: Path, shapes: str, meta: str = "") -> Path:
-    """A CVAT for images XML of frame 0 of squares-a holding the XML ``shapes``."""
+def _cvat_images(
+    tmp_path: Path, shapes: str, meta: str = "", name: str = "squares-a/00000.jpg", size: tuple = (48, 64)
+) -> Path:
+    """A CVAT for images XML of one frame (frame 0 of squares-a) holding the XML ``shapes``."""
     path = tmp_path / "cvat.xml"
     path.write_text(
-        f'<annotations><version>1.1</version><meta>{meta}</meta><image id="0" name="squares-a/00000.jpg" '
-        f'width="64" height="48">{shapes}</image></annotations>',
+        f'<annotations><version>1.1</version><meta>{meta}</meta><image id="0" name="{name}" '
+        f'width="{size[1]}" height="{size[0]}">{shapes}</image></annotations>',
         encoding="utf-8",
     )
     return path
@@ -214,17 +217,22 @@ def test_a_shape_without_a_label_is_named_so(davis, tmp_path, capsys):
     _refused(labelme, "labelme", davis, tmp_path, capsys, expected)
 
 
-def test_an_unknown_label_lists_the_labels_the_shapes_use(davis, tmp_path, capsys):
-    """Not the --map keys the file lacks, nor the labels CVAT's <meta> declares but no shape uses."""
+def test_an_unknown_label_lists_the_labels_the_shapes_use(tiny_streets, tmp_path, capsys):
+    """Not the --map keys the file lacks, nor the labels CVAT's <meta> declares but no shape uses; on a data
+    set of classes (on an object data set, any name is an object's)."""
     meta = "<task><labels><label><name>car</name></label><label><name>tree</name></label></labels></task>"
     shapes = ('<box label="swan" xtl="1" ytl="1" xbr="5" ybr="5" />'
               '<box label="goose" xtl="1" ytl="1" xbr="5" ybr="5" />')  # fmt: skip
-    xml = _cvat_images(tmp_path, shapes, meta)
-    expected = (
-        "image 0 (squares-a/00000.jpg) box 1: label 'swan' maps to no class; the classes are background, "
-        "object; the file's labels are 'swan', 'goose': map it with --map 'swan=CLASS' or a --mapping file"
-    )
-    _refused(xml, "cvat-images", davis, tmp_path, capsys, expected)
+    frame = "synthtown/synthtown_000000_000000_leftImg8bit.png"
+    xml = _cvat_images(tmp_path, shapes, meta, name=frame, size=(64, 128))
+    classes = ", ".join(get_format("synthetic", tiny_streets).class_names)
+    store = tmp_path / "store"
+    assert _import(xml, "cvat-images", tiny_streets, store, "--map", "vehicle=car", fmt="synthetic") == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: {xml}: image 0 ({frame}) box 1: label 'swan' maps to no class; the classes are {classes}; "
+        "the file's labels are 'swan', 'goose': map it with --map 'swan=CLASS' or a --mapping file"
+    ]
+    assert not store.exists()
 
 
 def _mask_zip(tmp_path: Path, png: bytes) -> Path:

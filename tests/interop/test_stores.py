@@ -27,9 +27,10 @@ def _square(label: str, element: str = "shape 1") -> Shape:
 
 
 def test_mapping_by_name_case_file_and_ignore(tmp_path):
-    mapping = ClassMapping(["background", "object"], {"Car": "object", "sky": "ignore"})
+    mapping = ClassMapping(["background", "road", "car"], {"Car": "car", "sky": "ignore", "parked": "road"})
     path = Path("x.json")
-    assert [mapping.train_id(n, path, "e") for n in ("Car", "OBJECT", "background", "sky")] == [1, 1, 0, 255]
+    names = ("Car", "CAR", "background", "sky", "parked", "road")
+    assert [mapping.train_id(n, path, "e") for n in names] == [2, 2, 0, 255, 1, 1]
     with pytest.raises(  # the file's labels, not the --map names it lacks
         DataError, match=r"x.json: e: label 'tree' maps to no class; .* labels are 'tree', 'Car': map"
     ):
@@ -40,6 +41,16 @@ def test_mapping_by_name_case_file_and_ignore(tmp_path):
     (tmp_path / "m.txt").write_text("# tool = class\nparked car = object\n\nsky=ignore\n", encoding="utf-8")
     assert read_mapping(tmp_path / "m.json") == {"Car": "object"}
     assert read_mapping(tmp_path / "m.txt") == {"parked car": "object", "sky": "ignore"}
+
+
+def test_on_an_object_data_set_any_name_is_an_object_s() -> None:
+    """The page's export names a renamed object ("car"): its own re-import had asked for --map car=object."""
+    mapping = ClassMapping(["background", "object"], {"sky": "ignore", "water": "background"})
+    path = Path("x.json")
+    names = ("car", "Object", "background", "sky", "water", "dog")
+    assert [mapping.train_id(n, path, "e") for n in names] == [1, 1, 0, 255, 0, 1]
+    with pytest.raises(DataError, match="x.json: e: the shape has no label"):
+        mapping.train_id("", path, "e")
 
 
 def test_coarse_kind_and_background(davis, tmp_path):

@@ -29,8 +29,8 @@ def write_task(
 
     The person corrects them in the tool; `label import` of its export gives the frame's object ids
     (``*_instanceIds.png``), which ``annotate add --mask`` takes. Each object is under the class name
-    the person gave it (`object_name`, as the page's export names it), so importing a task of named
-    objects maps the names to the data set's class (``--map NAME=object``). With ``frames_out`` the
+    the person gave it (`object_name`, as the page's export names it); on the session's object data set
+    `label import` takes any name as an object's. With ``frames_out`` the
     frame is also written there as an image file, and the task names that file (`with_frame_files`).
 
     Returns:
@@ -57,9 +57,3 @@ def write_task(
     frames = [frame] if frames_out is None else with_frame_files([frame], frames_out)
     write_export(tool, Path(path), frames, classes)
     return sum(obj is not None for _, _, obj, _ in objects)
-
-
-def task_names(session: AnnotationSession, video: str) -> list[str]:
-    """The class names the person gave the objects of ``video`` (sorted; none before any annotation)."""
-    state = session.annotated_state(video, masks=False)
-    return sorted(set(state.names.values())) if state is not None else []

@@ -82,27 +82,24 @@ def test_export_keeps_object_ids_in_the_store_and_names_in_its_tool_files(
     ]
 
 
-def test_a_task_names_its_objects_and_imports_back_with_the_maps_it_prints(
+def test_a_task_names_its_objects_and_imports_back_as_they_are(
     named: Path, frames: Path, tmp_path: Path, capsys
 ) -> None:
+    """Its object names map to the video's one class without a --map (which its line had printed)."""
     capsys.readouterr()
     task = tmp_path / "task.json"
     propose = ["annotate", "propose", "--state", str(named), "--frames", "uniform", "--json"]
     assert main([*propose, "--task", str(task), "--task-format", "label-studio"]) == 0
     printed = capsys.readouterr()
     assert json.loads(printed.out)["frame"] == 9  # stdout holds the proposal, the task line goes to stderr
-    assert printed.err == (
-        f"task: {task} (label-studio) holds frame 9 of squares-a with 2 object masks "
-        "(`label import` of it: --map car=object --map 'road patch=object')\n"
-    )
+    assert printed.err == f"task: {task} (label-studio) holds frame 9 of squares-a with 2 object masks\n"
     (record,) = json.loads(task.read_text(encoding="utf-8"))
     labels = [r["value"]["brushlabels"] for r in record["predictions"][0]["result"]]
     assert labels == [["background"], ["car"], ["road patch"]]
 
     store = tmp_path / "store"
-    maps = ["--map", "car=object", "--map", "road patch=object"]
     imported = ["label", "import", str(task), "--tool", "label-studio", "--format", "video"]
-    assert main([*imported, "--root", str(frames), *maps, "--out", str(store)]) == 0
+    assert main([*imported, "--root", str(frames), "--out", str(store)]) == 0
     ids = cv2.imread(str(store / "all" / "squares-a" / "00009_pseudo_instanceIds.png"), cv2.IMREAD_UNCHANGED)
     np.testing.assert_array_equal(ids, AnnotationSession.open(named).current_mask("squares-a", 9))
 
