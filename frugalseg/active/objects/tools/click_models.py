@@ -170,7 +170,9 @@ class ClickToMask(Configurable, ABC):
         """One object's mask (bool H×W) from a box drawn around it and corrective clicks.
 
         The model's answer (`_box`) kept inside the box, each click inside it as the click says
-        (`honour_prompt`). A box reaching past the frame is its part on the frame.
+        (`honour_prompt`). A box reaching past the frame is its part on the frame. A box the model finds
+        nothing in (drawn inside an object, or on an even patch) is its own mask: the person said an
+        object is there, and an empty answer had erased the object the box was drawn on.
 
         Args:
             image: the frame, H×W×3 uint8 RGB.
@@ -186,7 +188,10 @@ class ClickToMask(Configurable, ABC):
         box = (max(x0, 0), max(y0, 0), min(x1, width - 1), min(y1, height - 1))
         if box[0] > box[2] or box[1] > box[3]:
             raise ValueError(f"box {(x0, y0, x1, y1)} holds no pixel of the {width}×{height} frame")
-        return honour_prompt(self._box(image, box, clicks, known=known), clicks, box)
+        found = honour_prompt(self._box(image, box, clicks, known=known), clicks, box)
+        if not clicks and not found.any():
+            found[box[1] : box[3] + 1, box[0] : box[2] + 1] = True
+        return found
 
     @abstractmethod
     def _correct(

@@ -376,6 +376,19 @@ def test_a_box_reaching_past_the_frame_is_its_part_on_the_frame(model) -> None:
         model.box(image, (-10, 0, -3, 3))
 
 
+@pytest.mark.parametrize("model", [GrabCutClicks(), StarCutClicks()], ids=lambda m: m.name)
+def test_a_box_the_model_finds_nothing_in_is_its_own_mask(model) -> None:
+    """A small box inside an object (or on an even patch) had come back empty, and on the page's replace
+    mode erased the object it was drawn on; it is the box's pixels now, and never outside them."""
+    image = np.full((60, 80, 3), (40, 90, 40), np.uint8)
+    image[10:50, 10:70] = (220, 40, 40)  # a large red object
+    for drawn in [(30, 25, 34, 29), (30, 25, 30, 25), (-3, -3, 2, 2)]:
+        found = model.box(image, drawn)
+        expected = box((max(drawn[1], 0), drawn[3]), (max(drawn[0], 0), drawn[2]), (60, 80))
+        np.testing.assert_array_equal(found, expected)
+    assert 2300 < int(model.box(image, (5, 5, 74, 54)).sum()) < 2500  # the object's 2,400 px, as before
+
+
 def test_a_box_s_grabcut_runs_shrunk_to_box_pixels_and_its_mask_comes_back_at_full_size(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
