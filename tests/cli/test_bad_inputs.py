@@ -571,10 +571,12 @@ CASES = [  # fmt: skip
         "track 3 (frame 1): mask rle: its runs add up to 3 pixels, its box has 3×2",
     ),
     Case(
-        "a tool label name that maps to no class",
-        lambda t, d: _tool_import(t, "cvat-video", "a.xml", _cvat(_BOX.format(frame=0, x0=1, x1=5), "truck")),
+        "a --background that names no class (on an object data set any shape's label is an object's)",
+        lambda t, d: _tool_import(
+            t, "cvat-video", "a.xml", _cvat(_BOX.format(frame=0, x0=1, x1=5), "truck"), "--background", "sky"
+        ),
         2,
-        "track 3 (frame 0): label 'truck' maps to no class; the classes are background, object",
+        "--background: label 'sky' maps to no class; the classes are background, object",
     ),
     Case(
         "a --map to a class the data set lacks",
