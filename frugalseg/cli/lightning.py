@@ -147,6 +147,11 @@ class ShortErrorParser(LightningArgumentParser):
     #: The ``--config`` files of the command line, set as it is parsed (`TaskCLI.parse_arguments`).
     config_files: Sequence[str] = ()
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # never abbreviated, as in every tool's parser: ``--trainer.max_epoch`` had set max_epochs silently
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
     def print_usage(self, file: Any = None) -> None:
         """Nothing: ``--help`` lists the options, and the tip after it says so."""
 

@@ -38,6 +38,14 @@ def _typo(tmp_path: Path) -> Path:
             lambda t: ["fit", "--config", str(CONFIG), "--data.zzz", "3"],
             "error: unrecognized arguments: --data.zzz 3",
         ),
+        (  # a prefix of an option is not taken for it (argparse's default had set max_epochs)
+            lambda t: ["fit", "--config", str(CONFIG), "--trainer.max_epoch", "1"],
+            "error: unrecognized arguments: --trainer.max_epoch 1 (did you mean 'trainer.max_epochs'?)",
+        ),
+        (
+            lambda t: ["fit", "--config", str(CONFIG), "--data.loader.batch", "7"],
+            "error: unrecognized arguments: --data.loader.batch 7 (did you mean 'data.loader.batch_size'?)",
+        ),
     ],
 )
 def test_a_misspelt_option_is_the_tip_and_one_line(words, error, tmp_path, capsys):
