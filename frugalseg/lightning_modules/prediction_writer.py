@@ -25,6 +25,7 @@ from lightning.pytorch.utilities import rank_zero_info
 
 from frugalseg.data.io import write_png_atomic
 from frugalseg.data.normalization import IMAGENET_MEAN, IMAGENET_STD
+from frugalseg.datamodules.options import NonNegativeInt, PositiveInt, Probability
 from frugalseg.errors import ConfigError
 from frugalseg.lightning_modules.segmentation import module_palette
 
@@ -51,6 +52,15 @@ def colorize(train_ids: np.ndarray, palette: np.ndarray) -> np.ndarray:
     return table[train_ids]
 
 
+def _check_folder(folder: Path) -> None:
+    """Refuse an output folder that is a file, or lies below one, before any prediction is made."""
+    for path in (folder, *folder.parents):
+        if path.exists():
+            if not path.is_dir():
+                raise ConfigError("predict_writer.output_dir", f"{path} is a file, not a folder")
+            return
+
+
 class SegmentationPredictionWriter(BasePredictionWriter):
     """Writes the predictions of ``predict_step`` (``pred`` B×H×W and ``meta['name']``) as PNGs.
 
@@ -66,9 +76,9 @@ class SegmentationPredictionWriter(BasePredictionWriter):
         self,
         output_dir: str | None = None,
         formats: list[str] | None = None,
-        contact_sheet: int = 16,
-        tile_width: int = 320,
-        overlay_alpha: float = 0.5,
+        contact_sheet: NonNegativeInt = 16,
+        tile_width: PositiveInt = 320,
+        overlay_alpha: Probability = 0.5,
     ) -> None:
         super().__init__(write_interval="batch")
         self.formats = list(formats or FORMATS)
@@ -78,6 +88,8 @@ class SegmentationPredictionWriter(BasePredictionWriter):
                 "predict_writer.formats",
                 f"unknown prediction formats {sorted(unknown)}; formats are {list(FORMATS)}",
             )
+        if output_dir is not None:
+            _check_folder(Path(output_dir))
         self.output_dir = output_dir
         self.contact_sheet = contact_sheet
         self.tile_width = tile_width

@@ -310,3 +310,36 @@ def test_streaming_needs_a_folder_of_videos(tiny_streets):
     datamodule = VideoSegDataModule(root=str(tiny_streets), predict=PredictOptions(stream=True))
     with pytest.raises(ValueError, match="data.predict.stream needs data.predict.frames"):
         datamodule.setup("predict")
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "problem"),
+    [
+        ("tile_width", "0", "Not of type PositiveInt: 0 does not conform to restriction v>0"),
+        ("overlay_alpha", "7", "ClosedUnitInterval: 7 does not conform to restriction v>=0 and v<=1"),
+        ("contact_sheet", "-1", "Not of type NonNegativeInt: -1 does not conform to restriction v>=0"),
+        ("output_dir", "{file}", "{file} is a file, not a folder"),
+        ("output_dir", "{file}/below", "{file} is a file, not a folder"),
+    ],
+)
+def test_a_writer_option_out_of_its_range_is_refused_before_predicting(
+    tiny_streets, tmp_path, capsys, option: str, value: str, problem: str
+) -> None:
+    """A tile width of 0 had ended the run in OpenCV's resize traceback, the PNGs written, no sheet; an
+    alpha of 7 drew a saturated sheet; an output folder that is a file failed after predicting."""
+    from frugalseg.cli import main
+
+    (tmp_path / "frames").mkdir()
+    cv2.imwrite(str(tmp_path / "frames" / "a.png"), np.zeros((32, 64, 3), np.uint8))
+    file = tmp_path / "afile"
+    file.write_text("x", encoding="utf-8")
+    frames = ["--data.predict.frames", str(tmp_path / "frames")]
+    argv = ["predict", *_common(tiny_streets, tmp_path / "run"), *frames]
+    try:
+        code = main([*argv, f"--predict_writer.{option}", value.format(file=file)])
+    except SystemExit as ended:  # jsonargparse ends a bad command line this way
+        code = ended.code
+    assert code == 2
+    err = capsys.readouterr().err
+    assert problem.format(file=file) in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists() or not any((tmp_path / "run").rglob("*.png"))
