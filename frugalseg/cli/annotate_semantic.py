@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from frugalseg.active.semantic.samples import GRANULARITIES, SAMPLE_SELECTORS
-from frugalseg.cli.options import count_option, non_negative, positive, seed_option
+from frugalseg.cli.options import ACCELERATORS, count_option, gpu_missing, non_negative, positive, seed_option
 from frugalseg.errors import ConfigError, DataError
 
 
@@ -153,7 +153,7 @@ def semantic_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=positive, default=0.004, help="initial SGD rate of each iteration")
     parser.add_argument("--temporal-weight", type=non_negative, default=1.0, help="λ of the temporal loss")
     parser.add_argument("--batch-size", type=count_option, default=2, help="frames per fine-tuning batch")
-    parser.add_argument("--accelerator", default="auto", help="Lightning accelerator (cpu, gpu, auto)")
+    parser.add_argument("--accelerator", default="auto", choices=ACCELERATORS, help="Lightning accelerator")
     parser.add_argument("--sheet-frames", type=count_option, default=8, help="frames on each contact sheet")
     parser.add_argument("--out", default=None, help="output folder (a rerun resumes it)")
     parser.set_defaults(func=_semantic)
@@ -249,6 +249,11 @@ def _semantic(args: argparse.Namespace) -> int:
         if getattr(args, option) is None:
             raise ConfigError(option, f"--{option} is required (on the command line or in --config)")
     check_store_apart(args.out, args.root)  # the label stores never go into the data set
+    if gpu_missing(args.accelerator):  # Lightning says so after the data are read, in a traceback
+        raise ConfigError(
+            "--accelerator",
+            f"{args.accelerator!r}, but this machine has no CUDA GPU torch can use: give cpu (or auto)",
+        )
     _check_student(args.student)
     _check_choices("--granularities", "sample granularity", args.granularities, GRANULARITIES)
     _check_choices("--selectors", "sample selector", args.selectors, tuple(SAMPLE_SELECTORS))

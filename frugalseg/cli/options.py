@@ -16,6 +16,14 @@ from typing import Any, NoReturn
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 
 
+def gpu_missing(accelerator: str) -> bool:
+    """Whether ``accelerator`` names a GPU this machine lacks (Lightning's ``gpu`` is MPS on a Mac)."""
+    import torch
+
+    apple = accelerator == "gpu" and torch.backends.mps.is_available()
+    return accelerator in ("gpu", "cuda") and not torch.cuda.is_available() and not apple
+
+
 def typed_text(text: str) -> str:
     """A name as the person typed it on the command line (an object's, a tool label's).
 

@@ -15,10 +15,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
 import yaml  # type: ignore[import-untyped]
 
 from frugalseg.cli.command_line import config_paths, config_text
+from frugalseg.cli.options import gpu_missing
 from frugalseg.errors import ConfigError, WeightsError
 from frugalseg.options import plain_values
 
@@ -250,8 +250,7 @@ def _refuse_missing_gpu(config: Any) -> None:
     """
     trainer = config.get("trainer")
     accelerator = str(getattr(trainer, "accelerator", "auto") or "auto")
-    apple = accelerator == "gpu" and torch.backends.mps.is_available()  # Lightning's "gpu" is MPS there
-    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available() and not apple:
+    if gpu_missing(accelerator):
         raise ConfigError(
             "--trainer",
             f"accelerator {accelerator!r}, but this machine has no CUDA GPU torch can use: give "

@@ -117,6 +117,26 @@ def test_bad_input_is_one_line_and_writes_nothing(student, root, tmp_path, capsy
     assert not out.exists()
 
 
+def test_a_gpu_accelerator_without_a_gpu_is_one_line_and_writes_nothing(
+    student, root, tmp_path, capsys, monkeypatch
+) -> None:
+    """Lightning had said so in a traceback, after the data were read, with run.json left behind."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    out = tmp_path / "out"
+    argv = ["annotate", "semantic", "--root", str(root), "--student", student, "--out", str(out)]
+    assert main([*argv, "--accelerator", "gpu"]) == 2
+    assert capsys.readouterr().err == (
+        "error: --accelerator: 'gpu', but this machine has no CUDA GPU torch can use: give cpu (or auto)\n"
+    )
+    assert not out.exists()
+    with pytest.raises(SystemExit):
+        main([*argv, "--accelerator", "tpu"])
+    assert "argument --accelerator: invalid choice: 'tpu'" in capsys.readouterr().err
+
+
 def test_a_wrong_name_in_a_config_file_is_refused_naming_the_choices(student, root, tmp_path, capsys):
     config = tmp_path / "bad.yaml"
     config.write_text("selectors: [diversity, smart]\n", encoding="utf-8")
