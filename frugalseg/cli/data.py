@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 from frugalseg.data.check import check_dataset
-from frugalseg.data.download import SOURCES, download
+from frugalseg.data.download import MARKER, SOURCES, download
 from frugalseg.data.formats import FORMATS
 
 
@@ -103,7 +103,8 @@ def _download(args: argparse.Namespace) -> int:
             source, args.root, on_file=on_file, timeout=args.timeout, remove_archives=args.remove_archives
         )
     if not result.created:
-        print(f"{source.title} is already in {result.folder}: nothing to do")
+        how = "" if (result.folder / MARKER).is_file() else " (not written by this command; left as it is)"
+        print(f"{source.title} is already in {result.folder}{how}: nothing to do")
     else:
         print(f"{source.title} is in {result.folder}")
     for sub in source.roots:

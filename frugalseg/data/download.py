@@ -222,9 +222,8 @@ def download(
     source = _source(source)
     root = Path(root)
     folder = root / source.name
-    if folder.is_dir():
-        how = "" if (folder / MARKER).is_file() else " (not written by this command; left as it is)"
-        log.info("%s is already in %s%s: nothing to do", source.title, folder, how)
+    if folder.is_dir() and any(folder.iterdir()):  # an empty folder (made by hand) is filled
+        log.debug("%s is already in %s: nothing to do", source.title, folder)
         return Downloaded(folder, created=False)
     downloads = root / DOWNLOADS
     made = [folder for folder in (root, downloads) if not folder.exists()]

@@ -185,6 +185,15 @@ def test_a_second_run_finds_the_data_and_does_nothing(tmp_path: Path, davis_zip:
     assert (tmp_path / "davis" / MARKER).stat().st_mtime_ns == marker
 
 
+def test_an_empty_folder_of_the_set_s_name_is_filled(tmp_path: Path, davis_zip: bytes) -> None:
+    """A folder made by hand (``mkdir -p ROOT/davis``) had been taken for the downloaded set."""
+    (tmp_path / "davis").mkdir()
+    with serve({"/" + DAVIS_ZIP: davis_zip}) as server:
+        result = download(_davis(server.url("/" + DAVIS_ZIP), davis_zip), tmp_path)
+    assert result.created and len(server.requests) == 1
+    assert DavisFormat(tmp_path / "davis").splits() == ["train", "val"]
+
+
 def test_a_network_error_names_the_url_and_leaves_nothing(tmp_path: Path, davis_zip: bytes) -> None:
     url = closed_port_url("/" + DAVIS_ZIP)
     with pytest.raises(DataError, match="download failed") as caught:
