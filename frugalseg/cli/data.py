@@ -7,6 +7,7 @@ import argparse
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
+from frugalseg.cli.options import positive
 from frugalseg.data.check import check_dataset
 from frugalseg.data.download import MARKER, SOURCES, download
 from frugalseg.data.formats import FORMATS
@@ -55,7 +56,9 @@ def _register_download(commands: argparse._SubParsersAction) -> None:
     download_parser.add_argument(
         "--remove-archives", action="store_true", help="delete the downloaded files once extracted"
     )
-    download_parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the server")
+    download_parser.add_argument(
+        "--timeout", type=positive, default=60.0, help="seconds to wait for the server"
+    )
     download_parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     download_parser.set_defaults(func=_download)
 

@@ -221,6 +221,12 @@ def download(
     """
     source = _source(source)
     root = Path(root)
+    for path in (root, *root.parents):  # the nearest folder that is there is one, not a file
+        if path.exists():
+            if not path.is_dir():
+                into = f"{source.name}/ and downloads/"
+                raise DataError(path, f"is a file, not a folder to download {into} into")
+            break
     folder = root / source.name
     if folder.is_dir() and any(folder.iterdir()):  # an empty folder (made by hand) is filled
         log.debug("%s is already in %s: nothing to do", source.title, folder)

@@ -98,3 +98,19 @@ def test_the_choices_and_the_help_come_from_the_registry(capsys: pytest.CaptureF
     out = capsys.readouterr().out
     for source in SOURCES.values():
         assert source.page in out
+
+
+def test_a_root_that_is_a_file_and_a_timeout_of_0_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The file had given a raw ``[Errno 20] Not a directory``; a timeout of 0 or -1 was tried."""
+    afile = tmp_path / "afile"
+    afile.write_text("x", encoding="utf-8")
+    assert main(["data", "download", "davis", "--root", str(afile / "data"), "--no-progress"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {afile}: is a file, not a folder to download davis/ and downloads/ into\n"
+    )
+    with pytest.raises(SystemExit) as ended:
+        main(["data", "download", "davis", "--root", str(tmp_path), "--timeout", "0"])
+    assert ended.value.code == 2 and "--timeout" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
