@@ -36,7 +36,7 @@ DEFAULT_ENGINE = "flow"
 def _offsets(text: str) -> list[int]:
     """Parse ``-10,10`` into ``[-10, 10]``."""
     try:
-        offsets = [int(part) for part in text.split(",") if part.strip()]
+        offsets = [int(part) for part in text.split(",")]  # an empty item ("1,,5") is no integer
     except ValueError as err:
         raise argparse.ArgumentTypeError(f"offsets must be comma-separated integers, got {text!r}") from err
     if not offsets or 0 in offsets:
@@ -81,7 +81,9 @@ def _propagate_options(propagate: argparse.ArgumentParser) -> None:
         "--offsets", type=_offsets, help="comma-separated offsets from the anchor, e.g. -10,10"
     )
     which.add_argument(
-        "--k", type=count_option, help=f"every offset ±1…±k (default without --offsets: {DEFAULT_K})"
+        "--k",
+        type=count_option,
+        help=f"every offset ±1…±k (default without --offsets: {DEFAULT_K}, the offsets the clips have)",
     )
     propagate.add_argument(
         "--engine",
@@ -147,14 +149,19 @@ def propagator_options(args: argparse.Namespace) -> Any:
 def _propagate(args: argparse.Namespace) -> int:
     """Run ``label propagate``; prints one summary line and returns the exit code."""
     from frugalseg.autolabel.engines import PROPAGATORS
-    from frugalseg.autolabel.propagate import propagate_split
+    from frugalseg.autolabel.propagate import propagate_split, servable_offsets
     from frugalseg.autolabel.runs import anchored_clips
 
     options = propagator_options(args)
-    offsets = propagation_offsets(args)
+    asked = propagation_offsets(args)
 
     def label(fmt: Format, store: LabelStore) -> LabellingSummary:
-        if PROPAGATORS[args.engine].loads_weights:
+        offsets = asked
+        if args.offsets is None and args.k is None:  # the default ±1…±k: those the clips have
+            clips = anchored_clips(fmt, args.split, LabelKind.FINE)
+            served = {offset for clip in clips for offset in servable_offsets(clip, asked)}
+            offsets = [offset for offset in asked if offset in served] or asked
+        elif PROPAGATORS[args.engine].loads_weights:
             anchored_clips(fmt, args.split, LabelKind.FINE)  # before loading the network
         engine = PROPAGATORS[args.engine].from_options(options)
         if args.devices is None:

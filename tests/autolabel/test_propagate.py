@@ -629,3 +629,19 @@ def test_a_plain_engine_labels_a_split_without_confidence_maps(tmp_path: Path) -
     assert [p.name for p in written] == ["00001_pseudo_labelTrainIds.png", "00002_pseudo_labelTrainIds.png"]
     for path in written:
         np.testing.assert_array_equal(read_label(path), mask)
+
+
+def test_the_default_offsets_are_those_the_clips_have(tmp_path: Path, capsys) -> None:
+    """DAVIS's anchor is each clip's first frame: the default ±1…±10 had stopped at offset −10, naming a
+    frame; it is +1…+9 on clips of 10 frames now. An offset asked for still names the span."""
+    from data.fake_davis import write_moving_squares
+
+    root = write_moving_squares(tmp_path / "davis")
+    out = tmp_path / "store"
+    argv = ["label", "propagate", "--format", "davis", "--root", str(root), "--split", "val", "--no-progress"]
+    assert main([*argv, "--out", str(out)]) == 0
+    assert capsys.readouterr().out.startswith("label propagate: 2 clips, 18 labels written, 0 skipped")
+    offsets = {record["offset"] for record in LabelStore(out).records()}
+    assert offsets == set(range(1, 10))
+    assert main([*argv, "--out", str(tmp_path / "other"), "--offsets=-1,1"]) == 2
+    assert "no clip of split 'val' has a frame at offset -1" in capsys.readouterr().err

@@ -206,6 +206,12 @@ CASES = [  # fmt: skip
         "comma-separated integers",
     ),
     Case(
+        "offsets with an empty item (it had been dropped silently)",
+        lambda t, d: _propagate(str(d["streets"]), "--offsets", "1,,5", "--out", str(t / "out")),
+        2,
+        "offsets must be comma-separated integers, got '1,,5'",
+    ),
+    Case(
         "RAFT flow without its weights",
         lambda t, d: _propagate(str(d["streets"]), "--flow", "raft", "--out", str(t / "out")),
         2,
