@@ -575,7 +575,11 @@ def print_report(report: dict[str, Any], console: Any = None) -> None:
         )
     console.print(table)
     cost = report["cost"]
-    units = ", ".join(f"{n} {name}" for name, n in cost["units"].items()) or "no manual work"
+    units = ", ".join(f"{n} {name}" for name, n in cost["units"].items())
+    if not units:  # the semantic loop books its clicks' seconds on the partial labels it made
+        seconds = {kind: s for kind, s in cost["seconds"].items() if s}
+        booked = ", ".join(f"{s:.1f} s on {kind} labels" for kind, s in seconds.items())
+        units = f"booked by the run that wrote it: {booked}" if booked else "no manual work"
     console.print(f"annotation cost: {cost['hours']:.2f} h of human work ({units})")
     if cost["uncosted_labels"]:
         listed = ", ".join(f"{n} {kind}" for kind, n in cost["uncosted_labels"].items())

@@ -180,7 +180,9 @@ def _clicks_store(tiny_streets: Path, tmp_path: Path) -> tuple[Path, list]:
     return store, clips
 
 
-def test_a_semantic_loop_store_costs_the_seconds_it_booked(tiny_streets: Path, tmp_path: Path) -> None:
+def test_a_semantic_loop_store_costs_the_seconds_it_booked(
+    tiny_streets: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     """`annotate semantic`'s labels are all ``pseudo``: their cost is the person's booked seconds, not one
     fine frame (90 min) per frame they came from."""
     fmt = get_format("synthetic", tiny_streets)
@@ -200,9 +202,14 @@ def test_a_semantic_loop_store_costs_the_seconds_it_booked(tiny_streets: Path, t
             source_offset=-1,
             seconds=seconds,
         )
-    cost = evaluate_store(store.root, progress=False)["cost"]
+    report = evaluate_store(store.root, progress=False)
+    cost = report["cost"]
     assert cost["booked"] and cost["seconds"] == {"pseudo": 101.5}
     assert cost["hours"] == pytest.approx(101.5 / 3600)
+    commands.print_report(report)  # its clicks' seconds: the line had said "no manual work"
+    printed = capsys.readouterr().out
+    booked = "(booked by the run that wrote it: 101.5 s on pseudo labels)"
+    assert f"annotation cost: 0.03 h of human work {booked}" in printed
 
 
 def test_clicks_and_boxes_cost(tiny_streets: Path, tmp_path: Path) -> None:
