@@ -89,7 +89,18 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
             return load_file(str(path))
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - any reader failure means the file is not usable weights
-        raise WeightsError(path, f"cannot read RAFT weights: {error}") from error
+        if "Unsupported global" in str(error):  # torch's text advises weights_only=False: never taken here
+            problem = "it holds Python objects other than tensors, never unpickled here"
+            raise WeightsError(path, f"cannot read RAFT weights: {problem}") from error
+        first = (str(error).splitlines() or [""])[0]
+        detail = type(error).__name__  # torch's own first line advises weights_only=False: left out
+        if first and "weights_only" not in first:
+            detail += f": {first}"
+        raise WeightsError(
+            path,
+            f"cannot read RAFT weights: not a safetensors or PyTorch weights file, or a damaged one "
+            f"({detail})",
+        ) from error
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):

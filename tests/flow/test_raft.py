@@ -72,7 +72,7 @@ class _Payload:
 def test_a_pickle_is_not_unpickled(tmp_path: Path) -> None:
     path = tmp_path / "evil.pth"
     torch.save({"weights": _Payload()}, path)
-    with pytest.raises(WeightsError, match=r"evil\.pth: cannot read RAFT weights"):
+    with pytest.raises(WeightsError, match=r"evil\.pth: cannot read RAFT weights: it holds Python objects"):
         RAFTFlow(path)
 
 
@@ -92,3 +92,15 @@ def test_the_propagator_uses_raft_and_needs_its_weights(small_weights: Path) -> 
     label[10:25, 10:30] = 1
     out = engine.propagate([first, second], 0, label, [1])
     assert out[1].shape == label.shape and set(np.unique(out[1])) <= {0, 1, 255}
+
+
+def test_a_file_that_is_not_weights_is_named_so(tmp_path: Path) -> None:
+    """A raw KeyError value had been the whole reason (``cannot read RAFT weights: 174812789``)."""
+    path = tmp_path / "junk.pt"
+    path.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(WeightsError) as refused:
+        RAFTFlow(path)
+    assert str(refused.value).startswith(
+        f"{path}: cannot read RAFT weights: not a safetensors or PyTorch weights file, or a damaged one ("
+    )
+    assert "weights_only" not in str(refused.value)
