@@ -242,6 +242,31 @@ def _class_names(num_classes: int) -> list[str]:
     return [f"class_{i}" for i in range(num_classes)]
 
 
+def _refuse_foreign(
+    report: ConversionReport, keys: int, path: Path, source: str, architecture: str, official: str
+) -> None:
+    """One line, not the report's key lists, when most keys say the file or the architecture is another.
+
+    Raises:
+        WeightsError: most keys are not in the official layout (another release's file), or most map to
+            no tensor of, or to one of another shape in, an ``architecture`` other than the official one.
+    """
+    if len(report.unknown) > keys / 2:
+        key, why = report.unknown[0]
+        raise WeightsError(
+            path,
+            f"not an official {source} checkpoint: {len(report.unknown)} of its {keys} keys are not in its "
+            f"layout (the first, {key}: {why})",
+        )
+    unfit = len(report.extra) + len(report.wrong_shape)
+    if architecture != official and unfit > keys / 2:
+        raise WeightsError(
+            path,
+            f"an official {source} checkpoint holds {official}, not {architecture}: {unfit} of its {keys} "
+            f"tensors fit no tensor of {architecture}",
+        )
+
+
 def convert_checkpoint(
     source: str,
     path: str | Path,
@@ -268,6 +293,12 @@ def convert_checkpoint(
     converter = CONVERTERS[source]
     path = Path(path)
     official = read_official_checkpoint(path)
+    if sum(key.startswith("student.") for key in official) > len(official) / 2:
+        raise WeightsError(
+            path,
+            f"a frugalseg fit checkpoint (its tensors under 'student.'), not an official {source} one: "
+            "publish it with `frugalseg zoo publish`",
+        )
     try:
         target = converter.infer(official)
     except (KeyError, ValueError) as err:
@@ -277,6 +308,7 @@ def convert_checkpoint(
     model = get_model(architecture, num_classes=classes, num_frames=target.num_frames, **target.args)
     state, report = convert_state_dict(official, model, converter.official_key)
     if not report.ok:
+        _refuse_foreign(report, len(official), path, source, architecture, target.architecture)
         raise ConversionError(path, report)
     model.load_state_dict(state, strict=True)
     class_names = _class_names(classes)

@@ -171,3 +171,23 @@ def test_the_load_hint_works_from_the_folder_it_was_printed_in(tmp_path, monkeyp
     hint = "load it with get_model('hrnetv2_w18_small', weights='conv-hr')"
     assert capsys.readouterr().out.splitlines()[-1] == hint
     assert get_model("hrnetv2_w18_small", weights="conv-hr").num_classes == 7
+
+
+def test_a_fit_checkpoint_or_another_architecture_is_one_line(tmp_path, capsys):
+    """Both had printed 45 lines of key lists: a `frugalseg fit` checkpoint given to `--from stm`, and an
+    official STM file converted onto ``--arch tmanet_r18``."""
+    fit = tmp_path / "last.ckpt"
+    model = get_model("hrnetv2_w18_small", num_classes=7)
+    torch.save({"state_dict": {f"student.{k}": v for k, v in model.state_dict().items()}}, fit)
+    out = ["--out", str(tmp_path / "zoo")]
+    assert main(["zoo", "convert", "--from", "stm", str(fit), *out]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {fit}: a frugalseg fit checkpoint (its tensors under 'student.'), not an official stm one: "
+        "publish it with `frugalseg zoo publish`\n"
+    )
+    stm = tmp_path / "STM_weights.pth"
+    torch.save(official_stm_state_dict(), stm)
+    assert main(["zoo", "convert", "--from", "stm", str(stm), "--arch", "tmanet_r18", *out]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"error: {stm}: an official stm checkpoint holds stm_r50, not tmanet_r18: "), line
+    assert not (tmp_path / "zoo").exists()
