@@ -270,6 +270,13 @@ def _draw_coarse_mix(
     """
     n_coarse = round(budget * recipe.coarse_percent / 100)
     coarse_pool = [clip for clip in ordered if _has_label(clip, LabelKind.COARSE)]
+    if n_coarse and not coarse_pool:  # it would train on fine labels alone, as another recipe
+        raise ConfigError(
+            "recipe",
+            f"recipe {recipe.name} trains on {recipe.coarse_percent} % coarse labels at the anchor frame "
+            "(Cityscapes' gtCoarse), and no clip of the split has one: choose a frame mix (N1, B3, …) or "
+            "a data set with coarse labels",
+        )
     coarse_clips = rng.sample(coarse_pool, _limit(n_coarse, len(coarse_pool), "with a coarse label"))
     samples: list[Sample] = []
     for clip in coarse_clips:

@@ -21,6 +21,7 @@ from frugalseg.datamodules.recipes import (
     read_samples,
     write_samples,
 )
+from frugalseg.errors import ConfigError
 
 TABLE1_OFFSETS = {
     "N1": (0,),
@@ -163,6 +164,17 @@ def test_refined_mix_without_refined_label_names_clip() -> None:
     clips = make_clips(10, kinds=(LabelKind.FINE,)) + make_clips(1, "unrefined", (LabelKind.COARSE,))
     with pytest.raises(ValueError, match="unrefined00000 has no refined_coarse label"):
         draw_samples("RC10", clips, budget=10)
+
+
+@pytest.mark.parametrize("name", ["C50", "C100", "RC50"])
+def test_a_coarse_mix_on_clips_without_coarse_labels_is_refused(name: str) -> None:
+    """C50 had trained on fine labels alone with a warning (another recipe under its name), and C100 said
+    the clips had no fine label."""
+    clips = make_clips(10, kinds=(LabelKind.FINE,))
+    with pytest.raises(
+        ConfigError, match=rf"recipe {name} trains on \d+ % coarse labels .* no clip of the split"
+    ):
+        draw_samples(name, clips, budget=10)
 
 
 def test_recipe_names() -> None:
