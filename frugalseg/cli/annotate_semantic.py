@@ -41,6 +41,35 @@ def _numbers(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from err
 
 
+def _budgets(text: str) -> list[float]:
+    """Click budgets in % of labelling every frame: each in 0 < b ≤ 100."""
+    budgets = _numbers(text)
+    wrong = [b for b in budgets if not 0 < b <= 100]
+    if wrong:
+        raise argparse.ArgumentTypeError(f"each budget must lie in 0 < b ≤ 100 (%), got {wrong[0]:g}")
+    return budgets
+
+
+def _scale(text: str) -> float:
+    """A frame scale in 0 < s ≤ 1 (frames are shrunk, never enlarged)."""
+    value = positive(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"must lie in 0 < scale ≤ 1 (0.5 halves each side), got {value:g}")
+    return value
+
+
+#: The library's option names in the loop's errors → this command's flags.
+_FLAGS = {
+    "budget": "--budget-clicks-percent",
+    "frames": "--max-frames",
+    "clips": "--clips",
+    "size": "--rect-size",
+    "selector": "--selectors",
+    "scale": "--scale",
+    "out": "--out",
+}
+
+
 class _ConfigFile(argparse.Action):
     """``--config FILE``: set every option the YAML file names, as if given here on the command line.
 
@@ -109,7 +138,9 @@ def semantic_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-frames", type=count_option, default=None, help="use only the first n frames of a clip"
     )
-    parser.add_argument("--scale", type=positive, default=1.0, help="shrink frames and labels by this factor")
+    parser.add_argument(
+        "--scale", type=_scale, default=1.0, help="shrink frames and labels by this factor (0 < s ≤ 1)"
+    )
     parser.add_argument(
         "--granularities",
         type=_words,
@@ -130,7 +161,7 @@ def semantic_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--budget-clicks-percent",
-        type=_numbers,
+        type=_budgets,
         default=[10.0],
         help="click budgets, %% of labelling every frame fully, comma-separated (one loop each)",
     )
@@ -239,6 +270,16 @@ def _report(loop: Any) -> None:
 
 
 def _semantic(args: argparse.Namespace) -> int:
+    """Run ``annotate semantic``; an error the loop names by its own option names this command's flag."""
+    try:
+        return _run_semantic(args)
+    except ConfigError as err:
+        if err.option not in _FLAGS:
+            raise
+        raise ConfigError(_FLAGS[err.option], err.problem) from err
+
+
+def _run_semantic(args: argparse.Namespace) -> int:
     from frugalseg.active.semantic.samples import Granularity
     from frugalseg.active.semantic.simulate import configs, simulate_semantic
     from frugalseg.autolabel.store import check_store_apart

@@ -104,8 +104,13 @@ def test_annotate_semantic_writes_curves_stores_and_contact_sheets(student, root
             "--selectors: unknown sample selector 'smart'; "
             "choose from random, uniform, diversity, uncertainty",
         ),
+        ("--max-frames", "1", "error: --max-frames: "),  # the loop's own name ("frames") had been shown
         ("--max-frames", "1", "needs a video of at least 2 frames, got 1"),
-        ("--rect-size", "100", "rectangles of 100×100 pixels are larger than the 64×48 frame"),
+        (
+            "--rect-size",
+            "100",
+            "error: --rect-size: rectangles of 100×100 pixels are larger than the 64×48 frame",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(student, root, tmp_path, capsys, option, value, message):
@@ -114,6 +119,38 @@ def test_bad_input_is_one_line_and_writes_nothing(student, root, tmp_path, capsy
     argv += ["--granularities", "rectangle", option, value]
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "problem"),
+    [
+        ("--budget-clicks-percent", "10,150", "each budget must lie in 0 < b ≤ 100 (%), got 150"),
+        ("--scale", "4", "must lie in 0 < scale ≤ 1 (0.5 halves each side), got 4"),
+    ],
+)
+def test_a_budget_or_scale_out_of_range_is_refused_before_the_data_are_read(
+    student, root, tmp_path, capsys, option: str, value: str, problem: str
+) -> None:
+    """Both had been refused after the data were read, named ``budget`` and ``scale``."""
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as ended:
+        main(
+            [
+                "annotate",
+                "semantic",
+                "--root",
+                str(root),
+                "--student",
+                student,
+                "--out",
+                str(out),
+                option,
+                value,
+            ]
+        )
+    assert ended.value.code == 2
+    assert f"argument {option}: {problem}" in capsys.readouterr().err
     assert not out.exists()
 
 
