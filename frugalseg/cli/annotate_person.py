@@ -364,14 +364,13 @@ def _export(args: argparse.Namespace) -> int:
     """The store and tool files the page's Export writes (`export_with_tools`), to ``--out``.
 
     A video whose masks cannot be propagated is exported as far as it was annotated, with a warning
-    (`AnnotationSession.export_states`). The last line is the ``label import`` of an edited tool file,
-    each class name the person gave mapped to the format's object class (``--map NAME=object``), as
-    ``propose --task`` names them.
+    (`AnnotationSession.export_states`). The last line is the ``label import`` of an edited tool file
+    (the names the person gave are objects' names on the session's object data set: no ``--map``).
     """
     import shlex
     from pathlib import Path
 
-    from frugalseg.active.objects.session.exports import UNNAMED, export_with_tools, tools_folder
+    from frugalseg.active.objects.session.exports import export_with_tools, tools_folder
     from frugalseg.active.objects.session.session import AnnotationSession
     from frugalseg.active.objects.session.session_settings import SESSION_FILE
     from frugalseg.autolabel.store import check_store_apart, check_store_folder
@@ -412,13 +411,9 @@ def _export(args: argparse.Namespace) -> int:
         f"tool files of {frames} frames, each object under its id and name, in {tools_folder(out)}/: "
         + ", ".join(path.name for path in files)
     )
-    names = sorted({name for state in states.values() for name in state.names.values()} - {UNNAMED})
     settings = session.settings
     words = ["frugalseg", "label", "import", str(tools_folder(out) / "coco.json"), "--tool", "coco"]
     words += ["--format", settings.format, "--root", settings.root, "--split", settings.split]
-    fmt = session.format
-    object_class = fmt.classes.names[fmt.object_classes[0]]  # DAVIS-style: the one object class
-    words += [word for name in names for word in ("--map", f"{name}={object_class}")]
     print(
         "once edited in a tool, back to a label store (another tool file: its --tool): "
         + " ".join(map(shlex.quote, words))
