@@ -7,6 +7,8 @@ each label's object ids beside it), then every tool writer's file of the store's
 class name the person gave it (`UNNAMED` when none, `named_objects`), no background but on a frame without
 any object, whose background region says so (a frame no shape covers is no frame to a tool's file).
 `object_name` is the one rule of an object's name, which ``annotate propose --task`` files follow too.
+Frames inside a video file, which no tool can show, are written as PNGs into ``<store>-tools/frames/``
+(`FRAMES`), and the tool files name those.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ if TYPE_CHECKING:
 
 #: The tool files' name of an object the person named not.
 UNNAMED = "object"
+#: The folder of ``<store>-tools`` that holds the exported frames of a video file as PNGs (Label Studio's
+#: local files root, CVAT's files), which the tool files then name.
+FRAMES = "frames"
 
 
 def object_name(state: VideoState, obj: int) -> str:
@@ -64,13 +69,16 @@ def export_with_tools(
         LabelStoreError: ``out`` holds a store of another export or run.
     """
     from frugalseg.autolabel.store import LabelStore
-    from frugalseg.interop import stored_frames, write_tool_files
+    from frugalseg.data.videos import split_frame_path
+    from frugalseg.interop import stored_frames, with_frame_files, write_tool_files
 
     out = Path(out)
     tools = tools_folder(out)
     try:
         written = session.export(out)
         frames = named_frames(session, stored_frames(LabelStore(out), session.format), states)
+        if any(split_frame_path(f.clip.frame_path(f.offset)) is not None for f in frames):
+            frames = with_frame_files(frames, tools / FRAMES)  # a tool shows no frame inside a video file
         classes = sorted({name for frame in frames for _, name, _, _ in frame.objects}) or [UNNAMED]
         files = write_tool_files(frames, classes, tools)
     except BaseException:

@@ -149,3 +149,43 @@ def test_a_frame_without_objects_is_in_the_tool_files_and_imports_back(
             (record,) = [r for r in records if r["offset"] == t]
             label = cv2.imread(str(back / record["path"]), cv2.IMREAD_UNCHANGED)
             assert (label == 0).all(), (tool, t)
+
+
+def test_the_frames_of_a_video_file_are_written_for_the_tools(tmp_path: Path, capsys) -> None:
+    """Label Studio's tasks of a video file's session had named ``clip.mp4/00000`` files nowhere; the frames
+    are PNGs under ``<store>-tools/frames/`` now, and the tool files name them and import back."""
+    from data.fake_video import numbered_frame, read_number, write_video
+
+    from frugalseg.autolabel.store import LabelStore
+
+    video = write_video(tmp_path / "clip.mp4", [numbered_frame(t) for t in range(4)])
+    mask = np.zeros((64, 128), np.uint8)
+    mask[20:50, 30:90] = 1
+    cv2.imwrite(str(tmp_path / "a0.png"), mask)
+    state, out = tmp_path / "s", tmp_path / "ex"
+    start = ["--format", "video", "--root", str(video), "--flow-downscale", "2", "--video", "clip"]
+    added = [
+        "annotate",
+        "add",
+        "--state",
+        str(state),
+        *start,
+        "--frame",
+        "0",
+        "--mask",
+        str(tmp_path / "a0.png"),
+    ]
+    assert main(added) == 0
+    assert main(["annotate", "export", "--state", str(state), "--out", str(out)]) == 0
+    capsys.readouterr()
+    tools = Path(f"{out}-tools")
+    tasks = json.loads((tools / "label-studio.json").read_text(encoding="utf-8"))
+    named = [task["data"]["image"].split("?d=", 1)[1] for task in tasks]
+    assert named == [f"clip.mp4/{t:05d}.png" for t in range(4)]
+    for t in range(4):
+        frame = cv2.imread(str(tools / "frames" / "clip.mp4" / f"{t:05d}.png"))[..., ::-1]
+        assert frame.shape == (64, 128, 3) and read_number(frame) == t
+    back = tmp_path / "back"
+    imported = ["label", "import", str(tools / "label-studio.json"), "--tool", "label-studio"]
+    assert main([*imported, "--format", "video", "--root", str(video), "--out", str(back)]) == 0
+    assert sorted(r["offset"] for r in LabelStore(back).records()) == [0, 1, 2, 3]
