@@ -55,6 +55,10 @@ THUMB_WIDTH = 160
 PROPOSAL_INTERVAL = 0.5
 
 
+class StaleFrame(Exception):
+    """A submit of a frame another page, the ML backend or ``annotate add`` annotated since it was read."""
+
+
 class Superseded(Exception):
     """A newer addition to the video stopped this propagation (a new one covers both)."""
 
@@ -245,14 +249,31 @@ class SessionService:
         return job
 
     def add(
-        self, video: str, frame: int, given: GivenAnnotation, current: np.ndarray | None = None
+        self,
+        video: str,
+        frame: int,
+        given: GivenAnnotation,
+        current: np.ndarray | None = None,
+        seen: int | None = None,
     ) -> tuple[Addition, Job]:
         """Add an annotation to ``video`` (saved at once) and queue its propagation.
 
-        A propagation of the video that is queued or running is superseded first (`supersede`);
-        ``current`` is the mask the person corrected, as `AnnotationSession.add` takes it.
+        A propagation of the video that is queued or running is superseded first (`supersede`).
+
+        Args:
+            video: the video's name.
+            frame: the frame's index in the sequence.
+            given: the annotation.
+            current: the mask the person corrected, as `AnnotationSession.add` takes it.
+            seen: the video's `edits` when the page read the frame: an annotation of the frame made
+                since (in another tab, by the ML backend) is not overwritten unseen.
+
+        Raises:
+            StaleFrame: the frame was annotated since ``seen``.
         """
         with self.lock:
+            if seen is not None:
+                self._check_unchanged(video, frame, seen)
             self.supersede(video)
             try:
                 added = self.session.add(video, frame, given, propagate=False, current=current)
@@ -260,6 +281,21 @@ class SessionService:
                 self.resume(video)  # the superseded propagation is still owed
                 raise
             return added, self.queue(video, frame)
+
+    def edits(self, video: str) -> int:
+        """How many annotations ``video`` holds (0 before its first): what a page's open frame was read at."""
+        cached = self.state(video)
+        return len(cached.state.annotations) if cached is not None else 0
+
+    def _check_unchanged(self, video: str, frame: int, seen: int) -> None:
+        """Raise `StaleFrame` when an annotation of ``frame`` came after the first ``seen`` of ``video``."""
+        state = self.session.annotated_state(video, masks=False)
+        t = self.session.frames(video).index(frame)
+        if state is not None and any(a.frame == t for a in state.annotations[seen:]):
+            raise StaleFrame(
+                f"frame {frame} of {video} was submitted from another page since this one opened it: open "
+                "it again to see that edit, then make yours"
+            )
 
     def supersede(self, video: str, timeout: float = 600.0) -> None:
         """Stop ``video``'s queued or running propagation before an addition (call under the lock).

@@ -16,7 +16,8 @@ with a token, every request but ``/static``'s must carry it as the ``token`` que
     GET  /api/videos/{video}                       frames, annotated frames, objects, unreliability, errors
     GET  /api/videos/{video}/{frame}/image.jpg     the frame
     GET  /api/videos/{video}/{frame}/thumb.jpg     its thumbnail with the current mask (cached)
-    GET  /api/videos/{video}/{frame}/mask          its current mask (then the click model readies the frame)
+    GET  /api/videos/{video}/{frame}/mask          its current mask and the video's "edits" (annotations
+                                                   so far); then the click model readies the frame
     POST /api/videos/{video}/{frame}/preview       {"clicks": […], "base": rle?} → the click model's mask
     POST /api/videos/{video}/{frame}/box           {"box": [x0, y0, x1, y1], "clicks": […]?} → the object's
                                                    mask (the click model's, `ClickToMask.box`)
@@ -25,7 +26,9 @@ with a token, every request but ``/static``'s must carry it as the ``token`` que
     POST /api/videos/{video}/{frame}/superpixels   {"points": [[x, y], …]} → the superpixels a stroke crosses
     POST /api/videos/{video}/{frame}/upload        a mask PNG (body) → its object ids
     POST /api/videos/{video}/{frame}/submit        {"clicks": […]} or {"mask": rle, "boxes"?, "clicked"?},
-                                                   "new_objects", "names" → 202 and the propagation's job
+                                                   "new_objects", "names", "edits"? → 202 and the
+                                                   propagation's job; 412 when the frame was annotated
+                                                   since the mask's "edits" (another tab, the ML backend)
     GET  /api/jobs                                 the propagations and their progress
     GET  /api/proposal[?video=…]                   the next proposal (provisional while a video propagates)
                                                    and the class names of its objects
@@ -69,7 +72,7 @@ from frugalseg.active.objects.session.proposals import LOOK_HERE
 from frugalseg.active.objects.simulation.annotation_types import GivenClick
 from frugalseg.active.objects.tools.tools import IntelligentScissors, SuperpixelBrush
 from frugalseg.app.http import JSON_ERRORS, Endpoint, JSONRoutes, LatestWins, RequestError
-from frugalseg.app.jobs import SessionService, expected_errors, jpeg, unreliability
+from frugalseg.app.jobs import SessionService, StaleFrame, expected_errors, jpeg, unreliability
 from frugalseg.data.files import array_sha1
 from frugalseg.data.overlays import object_palette
 from frugalseg.errors import ConfigError, DataError
@@ -280,9 +283,13 @@ class AnnotationApp(JSONRoutes):
         (`AnnotationSession.prepare_frame`), so a first click does not wait for the frame's features.
         """
         name, frame = self._frame(request)
-        ids = await run_in_threadpool(self.service.current_mask, name, frame)
+
+        def read() -> tuple[int, np.ndarray]:  # the edits first: an annotation between the two shows as stale
+            return self.service.edits(name), self.service.current_mask(name, frame)
+
+        edits, ids = await run_in_threadpool(read)
         ready = BackgroundTask(self._prepare, name, frame)
-        answer = {"width": ids.shape[1], "height": ids.shape[0], "rle": encode_rle(ids)}
+        answer = {"width": ids.shape[1], "height": ids.shape[0], "rle": encode_rle(ids), "edits": edits}
         return JSONResponse(answer, background=ready)
 
     def _prepare(self, name: str, frame: int) -> None:
@@ -408,6 +415,9 @@ class AnnotationApp(JSONRoutes):
         if ("boxes" in data or "clicked" in data) and "mask" not in data:
             raise RequestError(400, 'boxes and clicked say how a "mask" was made; clicks take none')
         clicked = _by_object(data.get("clicked", {}), "clicked", "n", lambda v: _whole([v]), "a click count")
+        seen = data.get("edits")
+        if seen is not None and (not isinstance(seen, int) or isinstance(seen, bool) or seen < 0):
+            raise RequestError(400, "edits must be a whole number ≥ 0 (the mask's, as the page read it)")
 
         def add() -> dict[str, Any]:
             shown = self.service.current_mask(name, frame)  # what the person corrected, as the page shows it
@@ -421,8 +431,12 @@ class AnnotationApp(JSONRoutes):
                 names=names,
                 new_objects=new_objects,
             )
-            added, job = self.service.add(name, frame, given, current=shown)
-            return {"job": job.report(), "record": asdict(added.record), "objects": added.objects}
+            try:
+                added, job = self.service.add(name, frame, given, current=shown, seen=seen)
+            except StaleFrame as err:
+                raise RequestError(412, str(err)) from err
+            answer = {"job": job.report(), "record": asdict(added.record), "objects": added.objects}
+            return answer | {"edits": self.service.edits(name)}
 
         return JSONResponse(await run_in_threadpool(add), 202)
 

@@ -268,6 +268,31 @@ def test_two_tabs_submitting_at_once_leave_a_consistent_session(
     assert [a.iteration for a in state.annotations] == [0, 1, 2]
 
 
+def test_a_frame_annotated_in_another_tab_since_it_was_read_is_not_overwritten(
+    client: TestClient, service: SessionService, davis: Path
+) -> None:
+    """Two tabs on frame 4: the last submit had won silently, the first's edit lost and both booked."""
+    first_mask(client, davis)
+    service.wait()
+    reads = [client.get(f"/api/videos/{VIDEO}/4/mask").json()["edits"] for _ in range(2)]  # two tabs open it
+    assert reads == [1, 1]
+    sent = client.post(f"/api/videos/{VIDEO}/4/submit", json={"clicks": CLICKS[:1], "edits": reads[0]})
+    assert sent.status_code == 202 and sent.json()["edits"] == 2
+    clicks = [{**CLICKS[0], "x": 380}]
+    stale = client.post(f"/api/videos/{VIDEO}/4/submit", json={"clicks": clicks, "edits": reads[1]})
+    assert stale.status_code == 412
+    assert stale.json()["error"] == (
+        f"frame 4 of {VIDEO} was submitted from another page since this one opened it: open it again to "
+        "see that edit, then make yours"
+    )
+    again = client.post(f"/api/videos/{VIDEO}/4/submit", json={"clicks": clicks, "edits": 2})  # reopened
+    other = client.post(f"/api/videos/{VIDEO}/8/submit", json={"clicks": clicks, "edits": reads[1]})
+    assert (again.status_code, other.status_code) == (202, 202)  # another frame's edits do not matter
+    service.wait()
+    state, _ = service.session.saved_state(VIDEO)
+    assert [a.frame for a in state.annotations] == [0, 4, 4, 8]
+
+
 def test_a_restart_finishes_what_a_killed_server_left(
     service: SessionService, davis: Path, tmp_path: Path
 ) -> None:

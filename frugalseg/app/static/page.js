@@ -176,7 +176,7 @@ async function openFrame(frame) {
   if (ticket !== S.opening) { return; }
   $("frame").src = src;
   const canvas = $("overlay"); canvas.width = S.info.width; canvas.height = S.info.height;
-  S.base = decode(mask.rle, mask.width * mask.height); S.work = S.base.slice();
+  S.base = decode(mask.rle, mask.width * mask.height); S.work = S.base.slice(); S.edits = mask.edits;
   frameInfo(); draw(); document.body.dataset.frame = `${S.video}/${frame}`;
 }
 function draw() {
@@ -492,6 +492,7 @@ async function submit() {
   if (S.answers.size) { say("waiting for the tool's answer, then submitting"); }
   while (S.answers.size) { await Promise.allSettled([...S.answers]); }  // what is shown is what is submitted
   const body = (!S.edited && S.clicks.length) ? { clicks: S.clicks } : { mask: encode(S.work) };
+  body.edits = S.edits;  // the server refuses (412) to overwrite an annotation of the frame made since it was read
   const present = new Set(S.work); const fresh = [...present].filter((id) => id && !S.known.includes(id));
   // an object made with the box tool, or with clicks, and not drawn freehand, is booked (and exported) as its
   // box or its clicks, not as a drawn mask, whatever tools the frame's other objects took
@@ -511,7 +512,8 @@ async function submit() {
   for (const id of named) { body.names[id] = renamed[id]; }
   const added = S.added;
   try {
-    await api(frameUrl(S.frame, "submit"), { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    const answer = await api(frameUrl(S.frame, "submit"), { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    S.edits = answer.edits;
     done(); for (const id of fresh) { delete added[id]; }  // declared objects not in the mask stay declared
     for (const id of named) { delete renamed[id]; }
     // what was submitted is the frame's mask now: later drawing is a new edit
