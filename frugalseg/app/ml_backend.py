@@ -101,6 +101,7 @@ from frugalseg.interop.label_studio import (
     brush_control,
     brush_labels,
     brush_result,
+    image_field,
     image_name,
     keypoint_clicks,
     rectangle_box,
@@ -138,6 +139,8 @@ class LabelConfig(NamedTuple):
     control: tuple[str, str]
     #: That control's ``<Label value=…>`` values (`brush_labels`).
     labels: tuple[str, ...]
+    #: The task data field of the image it labels (`image_field`: ``$image`` → ``image``), or None.
+    image: str | None = None
 
 
 class MLBackendApp(JSONRoutes):
@@ -157,7 +160,7 @@ class MLBackendApp(JSONRoutes):
         self.projects: set[str] = set(self._saved_projects())
         self.refused: OrderedDict[str, dict[str, Any]] = OrderedDict()
         #: Each project's brush labels, as its ``/setup`` gave them (a webhook's project gives its own).
-        self.labels: dict[str, tuple[str, ...]] = {}
+        self.configs: dict[str, LabelConfig] = {}
         #: The (video, object, labels) whose name a labeling config lacks, warned of once.
         self.warned: set[tuple[str, int, tuple[str, ...]]] = set()
         #: The data set's background class (train id 0): a region of that label is no object.
@@ -223,7 +226,7 @@ class MLBackendApp(JSONRoutes):
         data = await self._json(request)
         try:
             project = _project_id(data.get("project"))
-            self.labels[project] = controls(data.get("schema")).labels
+            self.configs[project] = controls(data.get("schema"))
         except RequestError as err:  # Label Studio shows "422 … check the ML backend server console logs"
             log.warning(
                 "refused setup of project %s (%d): %s", str(data.get("project"))[:32], err.status, err.message
@@ -253,14 +256,21 @@ class MLBackendApp(JSONRoutes):
         digest = hashlib.sha1(json.dumps(shas).encode()).hexdigest()[:8]
         return f"frugalseg-{self.session.settings.engine.name}-{digest}"
 
-    def _task_frame(self, task: Any) -> tuple[str, int]:
-        """The (video, frame) a task names; `RequestError` naming the task when it names none."""
+    def _task_frame(self, task: Any, field: str | None = None) -> tuple[str, int]:
+        """The (video, frame) a task names; `RequestError` naming the task when it names none.
+
+        The image is the data ``field`` the labeling config's image shows (`image_field`), else the data's
+        first text (a task of frugalseg's has one: ``image``).
+        """
         if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
             raise RequestError(400, "a task is an object with its data")
         element = task_name(task)
         urls = [v for v in task["data"].values() if isinstance(v, str)]
+        if field is not None and field in task["data"]:
+            urls = [task["data"][field]] if isinstance(task["data"][field], str) else []
         if not urls:
-            raise RequestError(422, f"{element}: its data names no image (a task holds data.image)")
+            needed = field or "image"
+            raise RequestError(422, f"{element}: its data names no image (a task holds data.{needed})")
         name = image_name(urls[0])
         try:
             clip, offset = self.index.by_name(name, Path("label studio"), element)
@@ -295,7 +305,7 @@ class MLBackendApp(JSONRoutes):
                 raise RequestError(400, "an interactive pre-annotation is of one task")
             element = task_name(_object(tasks[0]))
             try:
-                frame = self._task_frame(tasks[0])
+                frame = self._task_frame(tasks[0], names.image)
                 result = await run_in_threadpool(self._interactive, frame, context, names, tasks[0])
             except RequestError as err:
                 raise self.refuse(element, "interactive predict", err) from err
@@ -305,7 +315,7 @@ class MLBackendApp(JSONRoutes):
         answers: list[dict[str, Any] | tuple[str, int]] = []
         for task in tasks:
             try:
-                answers.append(self._task_frame(task))
+                answers.append(self._task_frame(task, names.image))
             except RequestError as err:
                 if not isinstance(task, dict):
                     raise
@@ -486,8 +496,9 @@ class MLBackendApp(JSONRoutes):
             if annotation.get("was_cancelled"):  # skipped: nothing said of the frame (`label import` too)
                 log.info("webhook %s of %s ignored: the task was skipped", action, element)
                 return JSONResponse({"status": "ignored", "action": action, "skipped": True})
-            frame = self._task_frame(task)
-            labels = self._project_labels(project)
+            config = self._project_config(project)
+            frame = self._task_frame(task, None if config is None else config.image)
+            labels = () if config is None else config.labels
             job = await run_in_threadpool(self._add, frame, annotation["result"], element, labels)
         except RequestError as err:
             raise self.refuse(element, f"webhook {action}", err) from err
@@ -496,15 +507,15 @@ class MLBackendApp(JSONRoutes):
         self.refused.pop(element, None)  # its annotation is the session's now
         return JSONResponse({"status": "ok", "job": job}, 201)
 
-    def _project_labels(self, project: dict[str, Any]) -> tuple[str, ...]:
-        """The brush labels of a webhook's project: its own config's, else those its ``/setup`` gave."""
+    def _project_config(self, project: dict[str, Any]) -> LabelConfig | None:
+        """A webhook's project's labeling config: its own, else the one its ``/setup`` gave (or None)."""
         config = project.get("label_config")
         if isinstance(config, str):
             try:
-                return controls(config).labels
+                return controls(config)
             except RequestError:
                 pass
-        return self.labels.get(str(project.get("id")), ())
+        return self.configs.get(str(project.get("id")))
 
     def _add(
         self, frame: tuple[str, int], results: list[Any], element: str, labels: tuple[str, ...] = ()
@@ -514,7 +525,8 @@ class MLBackendApp(JSONRoutes):
         A region's label names its object unless it is the label the config's ``labels`` stood in
         for the object's name (`_label`). A rectangle alone, with keypoints of its object (its
         corrective clicks), goes to the box tool and is booked as a box, as the page's
-        (`AnnotationSession.box_given`); among drawn regions, a rectangle is its pixels. An annotation
+        (`AnnotationSession.box_given`); among drawn regions, a rectangle is its pixels, unless its object
+        has a drawn region too (then it records the box the object was drawn in). An annotation
         without a region, or with `background` ones alone, says the frame holds no object (as
         `label import` reads it).
         """
@@ -535,6 +547,17 @@ class MLBackendApp(JSONRoutes):
                 [(str(r.get("id", "")), s.label) for r, s in zip(read, drawn.shapes, strict=True)],
                 {},
                 labels,
+            )
+            # a rectangle beside a drawn region of its object records the box it was drawn in (frugalseg's
+            # exports hold both, as `label import` reads them): the region is the object, not the box's pixels
+            painted = {
+                o for o, s in zip(objects, drawn.shapes, strict=True) if s.type not in ("box", "points")
+            }
+            kept = [k for k, s in enumerate(drawn.shapes) if not (s.type == "box" and objects[k] in painted)]
+            drawn.shapes, read, objects = (
+                [drawn.shapes[k] for k in kept],
+                [read[k] for k in kept],
+                [objects[k] for k in kept],
             )
             types = [shape.type for shape in drawn.shapes]
             # one rectangle and keypoints: the box tool's, as the page's; keypoints without a label are its
@@ -637,7 +660,7 @@ def controls(config: Any) -> LabelConfig:
         raise RequestError(
             422, "the labeling config has no <BrushLabels name=… toName=…> on the image: add one to get masks"
         )
-    return LabelConfig(control, brush_labels(config))
+    return LabelConfig(control, brush_labels(config), image_field(config))
 
 
 def task_name(task: dict[str, Any]) -> str:

@@ -518,6 +518,21 @@ def brush_labels(config: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(str(value) for value in values if value is not None))
 
 
+def image_field(config: str) -> str | None:
+    """The task data field the ``BrushLabels`` control's image shows (``$image`` → ``image``), or None.
+
+    Raises:
+        DataError: the config is not XML.
+    """
+    brush = _brush_node(config)
+    if brush is None:
+        return None
+    root = SafeET.fromstring(config)  # parsed by _brush_node already: well-formed
+    image = next((node for node in root.iter() if node.get("name") == brush.get("toName")), None)
+    value = "" if image is None else str(image.get("value") or "")
+    return value[1:] if value.startswith("$") and len(value) > 1 else None
+
+
 def _brush_node(config: str) -> Any:
     """The first ``BrushLabels`` element of a labeling config with a name and a ``toName``, else None."""
     try:

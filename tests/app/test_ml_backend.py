@@ -210,6 +210,55 @@ def test_an_unchanged_update_of_an_edited_annotation_is_booked_as_looked_at(
     ]
 
 
+def test_the_image_is_the_data_field_the_config_names(backend: TestClient, service: SessionService) -> None:
+    """A task whose data holds another text first (a file name) had been booked on that text's frame."""
+    two = CONFIG.replace('value="$image"', 'value="$photo"')
+    setup = backend.post("/setup", json={"project": "4.1700000000", "schema": two})
+    assert setup.status_code == 200, setup.text
+    frames = service.session.frames(VIDEO)
+    wrong, right = task(frames[5])["data"]["image"], task(frames[2])["data"]["image"]
+    data = {"source": wrong, "photo": right}
+    body = {"tasks": [{"id": 7, "data": data}], "label_config": two, "project": "4.1700000000"}
+    assert backend.post("/predict", json=body).status_code == 200
+    mask = np.zeros((480, 854), bool)
+    mask[100:200, 300:400] = True
+    result = brush(mask)
+    annotation = {"id": 9, "task": 7, "result": [{**result, "to_name": "photo"}], "was_cancelled": False}
+    project = {"id": 4, "label_config": two}
+    hook = {"action": "ANNOTATION_CREATED", "project": project, "task": {"id": 7, "data": data}}
+    sent = backend.post("/webhook", json={**hook, "annotation": annotation})
+    assert sent.status_code == 201, sent.text
+    service.wait()
+    state = service.session.state(VIDEO)
+    assert state is not None and [a.frame for a in state.annotations] == [2]
+
+
+def test_an_exported_prediction_accepted_as_it_is_leaves_the_mask_as_it_was(
+    backend: TestClient, service: SessionService, davis: Path
+) -> None:
+    """`annotate export`'s Label Studio file holds an object's mask, its box's mask and the box's rectangle:
+    submitted unchanged, the rectangle had been read as the object's pixels (the whole box: IoU 0.81 → 0.39)
+    and booked as drawn."""
+    annotate_frame_0(backend, service, davis)
+    frame = service.session.frames(VIDEO)[2]
+    shown = service.current_mask(VIDEO, frame) == 1
+    rows, cols = np.nonzero(shown)
+    height, width = shown.shape
+    x0, y0, x1, y1 = cols.min(), rows.min(), cols.max() + 1, rows.max() + 1
+    box = {
+        "id": "r1", "type": "rectanglelabels", "from_name": "box", "to_name": "image",
+        "original_width": width, "original_height": height,
+        "value": {"x": 100 * x0 / width, "y": 100 * y0 / height, "width": 100 * (x1 - x0) / width,
+                  "height": 100 * (y1 - y0) / height, "rotation": 0, "rectanglelabels": ["swan"]},
+    }  # fmt: skip
+    results = [brush(shown, result_id="frugalseg-1"), box]
+    assert backend.post("/webhook", json=event(frame, results)).status_code == 201
+    service.wait()
+    np.testing.assert_array_equal(service.current_mask(VIDEO, frame) == 1, shown)
+    state = service.session.state(VIDEO)
+    assert state is not None and (state.annotations[-1].frame, state.annotations[-1].seconds) == (frame, 1.0)
+
+
 def test_a_skipped_task_is_ignored_and_leaves_the_frame_as_it_was(
     backend: TestClient, service: SessionService, davis: Path
 ) -> None:
