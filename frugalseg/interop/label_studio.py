@@ -492,9 +492,21 @@ def mark_kind(mark: Click | Box) -> LabelKind:
 
 @register_writer(LABEL_STUDIO)
 def write_label_studio_frames(path: Path, frames: list[StoredFrame], classes: list[str]) -> None:
-    """Write a label store's ``frames`` as one file of Label Studio tasks (`write_label_studio`)."""
-    objects = [(f.name, f.size, f.tool_objects()) for f in frames]
+    """Write a label store's ``frames`` as one file of Label Studio tasks (`write_label_studio`).
+
+    A frame named by its file alone (a data set that is one folder of frames) is named with that folder
+    (``my dog/frame 001.jpg``): Label Studio serves files below its document root, never in it, so the
+    root is the folder above and the tasks must name the folder.
+    """
+    objects = [(_under_its_folder(f), f.size, f.tool_objects()) for f in frames]
     write_label_studio(path, objects, [f.marks() for f in frames], [f.seconds for f in frames])
+
+
+def _under_its_folder(frame: StoredFrame) -> str:
+    """``frame``'s name, with its file's folder before it where the name is the file's alone."""
+    if PurePosixPath(frame.name).parent != PurePosixPath("."):
+        return frame.name
+    return f"{frame.clip.frame_path(frame.offset).parent.name}/{frame.name}"
 
 
 def brush_control(config: str) -> tuple[str, str] | None:

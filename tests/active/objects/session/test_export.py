@@ -189,3 +189,24 @@ def test_the_frames_of_a_video_file_are_written_for_the_tools(tmp_path: Path, ca
     imported = ["label", "import", str(tools / "label-studio.json"), "--tool", "label-studio"]
     assert main([*imported, "--format", "video", "--root", str(video), "--out", str(back)]) == 0
     assert sorted(r["offset"] for r in LabelStore(back).records()) == [0, 1, 2, 3]
+
+
+def test_label_studio_tasks_of_one_folder_of_frames_name_the_folder(
+    named: Path, frames: Path, tmp_path: Path, capsys
+) -> None:
+    """Label Studio serves files below its document root only: tasks naming ``00000.jpg`` alone could not
+    be served from any root (the folder itself is refused as one); ``squares-a/00000.jpg`` is, from the
+    folder above."""
+    out = tmp_path / "ex"
+    assert main(["annotate", "export", "--state", str(named), "--out", str(out)]) == 0
+    capsys.readouterr()
+    tasks = json.loads((Path(f"{out}-tools") / "label-studio.json").read_text(encoding="utf-8"))
+    assert [task["data"]["image"] for task in tasks] == [
+        f"/data/local-files/?d=squares-a/{t:05d}.jpg" for t in range(10)
+    ]
+    assert all((frames.parent / task["data"]["image"].split("?d=")[1]).is_file() for task in tasks)
+    back = tmp_path / "back"
+    imported = ["label", "import", str(Path(f"{out}-tools") / "label-studio.json"), "--tool", "label-studio"]
+    assert main([*imported, "--format", "video", "--root", str(frames), "--out", str(back)]) == 0
+    ids = cv2.imread(str(back / "all" / "squares-a" / "00004_pseudo_instanceIds.png"), cv2.IMREAD_UNCHANGED)
+    np.testing.assert_array_equal(ids, AnnotationSession.open(named).current_mask("squares-a", 4))
