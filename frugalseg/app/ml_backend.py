@@ -34,9 +34,11 @@ same name, refused as ``label import`` refuses a frame of a clip the data set do
   video has that name (an object without one is shown, so named, ``object``), else when a prediction
   labels one object so in its name's stead (the config's one label; the object keeps its name), else
   it is the video's one object when it has no label, else it declares a new object (the config: the
-  webhook project's ``label_config``, else the one its ``/setup`` sent). Other events are logged and
-  ignored. A region labelled with the data set's background class (``label export`` writes one in
-  each task's predictions, which a person may accept) is no object: left out.
+  webhook project's ``label_config``, else the one its ``/setup`` sent); the task's image is the data
+  field that config's image names. ``ANNOTATIONS_CREATED`` (*Create Annotations From Predictions*)
+  books each of its annotations so. Other events are logged and ignored. A region labelled with the
+  data set's background class (``label export`` writes one in each task's predictions, which a person
+  may accept) is no object: left out.
 
 The model version (``/setup``, every prediction) is the engine and a digest of the masks served, so
 it changes when a propagation ends and Label Studio's *Retrieve predictions* asks again. The projects
@@ -116,10 +118,12 @@ log = logging.getLogger(__name__)
 #: The webhook events read; Label Studio sends a backend every event of its project
 #: (``WebhookAction`` in its ``webhooks/models.py``; ``START_TRAINING`` from ``ml/api_connector.py``).
 ANNOTATION_EVENTS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED")
+#: Label Studio's "Create Annotations From Predictions": its annotations and their tasks, listed.
+BULK_EVENT = "ANNOTATIONS_CREATED"
 OTHER_EVENTS = (
     "PROJECT_CREATED", "PROJECT_UPDATED", "PROJECT_DELETED", "TASKS_CREATED", "TASKS_DELETED",
-    "ANNOTATIONS_CREATED", "ANNOTATIONS_DELETED", "ANNOTATION_DELETED", "LABEL_LINK_CREATED",
-    "LABEL_LINK_UPDATED", "LABEL_LINK_DELETED", "START_TRAINING",
+    "ANNOTATIONS_DELETED", "ANNOTATION_DELETED", "LABEL_LINK_CREATED", "LABEL_LINK_UPDATED",
+    "LABEL_LINK_DELETED", "START_TRAINING",
 )  # fmt: skip
 #: The projects set up with the backend, kept in the session's folder once it has one.
 PROJECTS_FILE = "label_studio_projects.json"
@@ -482,9 +486,43 @@ class MLBackendApp(JSONRoutes):
         if action in OTHER_EVENTS:
             log.warning("webhook %s of %s ignored: the session keeps every annotation", action, element)
             return JSONResponse({"status": "ignored", "action": action})
+        if action == BULK_EVENT:
+            return await self._bulk(data, project)
         if action not in ANNOTATION_EVENTS:
             raise RequestError(400, f"webhook of {element}: unknown action {action!r}")
-        annotation = data.get("annotation")
+        job = await self._book(action, project, task, data.get("annotation"))
+        if job is None:
+            return JSONResponse({"status": "ignored", "action": action, "skipped": True})
+        return JSONResponse({"status": "ok", "job": job}, 201)
+
+    async def _bulk(self, data: dict[str, Any], project: dict[str, Any]) -> Response:
+        """``ANNOTATIONS_CREATED``: each annotation booked as its own event; the refused ones named."""
+        annotations, tasks = data.get("annotation"), data.get("task")
+        if not isinstance(annotations, list) or not isinstance(tasks, list):
+            raise RequestError(400, f"webhook {BULK_EVENT}: expected lists of annotations and tasks")
+        by_id = {str(t.get("id")): t for t in tasks if isinstance(t, dict)}
+        jobs: list[Any] = []
+        refused: list[RequestError] = []
+        for annotation in annotations:
+            task = by_id.get(str(_object(annotation).get("task")), {})
+            try:
+                job = await self._book(BULK_EVENT, project, task, annotation)
+            except RequestError as err:
+                refused.append(err)
+                continue
+            if job is not None:
+                jobs.append(job)
+        status = 201 if jobs or not refused else refused[0].status
+        reasons = [err.message for err in refused]
+        return JSONResponse({"status": "ok" if jobs else "refused", "jobs": jobs, "refused": reasons}, status)
+
+    async def _book(self, action: str, project: dict[str, Any], task: dict[str, Any], annotation: Any) -> Any:
+        """Book one annotation event's annotation on its task's frame; its job, None for a skipped task.
+
+        Raises:
+            RequestError: the refusal, kept and logged (`refuse`).
+        """
+        element = task_name(task)
         try:
             if str(project.get("id")) not in self.projects:
                 raise RequestError(
@@ -495,7 +533,7 @@ class MLBackendApp(JSONRoutes):
                 raise RequestError(400, f"webhook of {element}: holds no annotation with its result")
             if annotation.get("was_cancelled"):  # skipped: nothing said of the frame (`label import` too)
                 log.info("webhook %s of %s ignored: the task was skipped", action, element)
-                return JSONResponse({"status": "ignored", "action": action, "skipped": True})
+                return None
             config = self._project_config(project)
             frame = self._task_frame(task, None if config is None else config.image)
             labels = () if config is None else config.labels
@@ -505,7 +543,7 @@ class MLBackendApp(JSONRoutes):
         except (ConfigError, DataError) as err:
             raise self.refuse(element, f"webhook {action}", RequestError(422, str(err))) from err
         self.refused.pop(element, None)  # its annotation is the session's now
-        return JSONResponse({"status": "ok", "job": job}, 201)
+        return job
 
     def _project_config(self, project: dict[str, Any]) -> LabelConfig | None:
         """A webhook's project's labeling config: its own, else the one its ``/setup`` gave (or None)."""
@@ -602,7 +640,8 @@ class MLBackendApp(JSONRoutes):
                 _, job = self.service.add(video, index, given)
             else:
                 given = GivenAnnotation(source, size, ids, clicks, names=named, new_objects=new_objects)
-                current = shown if ids is None else self._accepted_as_served(frame, ids, shown)
+                served = None if ids is None else self._accepted_as_served(frame, ids, shown)
+                current = shown if served is None else served  # the saved masks may be out of date
                 _, job = self.service.add(video, index, given, current=current)
             self._remember()
         return job.report()
@@ -612,7 +651,8 @@ class MLBackendApp(JSONRoutes):
     ) -> np.ndarray | None:
         """The frame's last prediction sent, where the annotation keeps more of its objects than the mask's.
 
-        Else None: the session books the annotation against the frame's current mask.
+        Else None: the annotation is booked against the frame's current mask as served (``shown``; the
+        saved masks are out of date while another frame's annotation waits for its propagation).
         The masks may have moved on since the prediction (another frame's annotation propagated): an object
         the person accepted as predicted is booked as looked at, not as drawn. An update of the person's own
         annotation is booked against the current mask, which holds it.

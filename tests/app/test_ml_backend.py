@@ -259,6 +259,39 @@ def test_an_exported_prediction_accepted_as_it_is_leaves_the_mask_as_it_was(
     assert state is not None and (state.annotations[-1].frame, state.annotations[-1].seconds) == (frame, 1.0)
 
 
+def test_annotations_created_from_predictions_in_bulk_are_each_booked(
+    backend: TestClient, service: SessionService, davis: Path
+) -> None:
+    """Label Studio's *Create Annotations From Predictions* sends one event of them all: it had been
+    ignored with a warning, while Label Studio said the annotations were made."""
+    annotate_frame_0(backend, service, davis)
+    frames = service.session.frames(VIDEO)[2:4]
+    shown = [
+        decoded(prediction["result"][0]) for prediction in predict(backend, frames)
+    ]  # accepted as served
+    annotations = [
+        {"id": 20 + k, "task": 100 + f, "result": [brush(m, result_id="frugalseg-1")], "was_cancelled": False}
+        for k, (f, m) in enumerate(zip(frames, shown, strict=True))
+    ]
+    unknown = {"id": 30, "task": 999, "result": [], "was_cancelled": False}  # a task the event does not hold
+    tasks = [task(f) for f in frames]
+    body = {
+        "action": "ANNOTATIONS_CREATED",
+        "project": PROJECT,
+        "annotation": [*annotations, unknown],
+        "task": tasks,
+    }
+    sent = backend.post("/webhook", json=body)
+    assert sent.status_code == 201, sent.text
+    assert len(sent.json()["jobs"]) == 2 and len(sent.json()["refused"]) == 1
+    service.wait()
+    state = service.session.state(VIDEO)
+    assert state is not None and [(a.frame, a.seconds) for a in state.annotations[1:]] == [
+        (frames[0], 1.0),
+        (frames[1], 1.0),
+    ]
+
+
 def test_a_skipped_task_is_ignored_and_leaves_the_frame_as_it_was(
     backend: TestClient, service: SessionService, davis: Path
 ) -> None:
