@@ -124,6 +124,9 @@ class JSONRoutes:
         data_status: the status of a `DataError` or `ConfigError` a route raises.
     """
 
+    #: How a request carries the token, said with a 401.
+    token_help = "?token=… or X-Token"
+
     def __init__(self, *, token: str | None, max_upload: int, data_status: int = 400) -> None:
         self.token = token
         self.max_upload = max_upload
@@ -133,7 +136,9 @@ class JSONRoutes:
         async def guarded(request: Request) -> Response:
             given = self.given_token(request)
             if self.token is not None and not hmac.compare_digest(given.encode(), self.token.encode()):
-                return JSONResponse({"error": "a valid token is needed (?token=… or X-Token)"}, 401)
+                # logged: a caller that drops the answer (a tool's webhook) leaves no other trace
+                log.warning("refused %s %s: no valid token", request.method, request.url.path[:200])
+                return JSONResponse({"error": f"a valid token is needed ({self.token_help})"}, 401)
             try:
                 return await endpoint(request)
             except RequestError as err:

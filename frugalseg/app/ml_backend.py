@@ -189,6 +189,8 @@ class MLBackendApp(JSONRoutes):
         ]
         return [Route(path, self._guarded(endpoint), methods=[method]) for path, endpoint, method in table]
 
+    token_help = "Label Studio's Basic authentication, the token as password, or X-Token"
+
     def given_token(self, request: Request) -> str:
         """The Basic-auth password Label Studio sends, else the page's ``token`` or ``X-Token``."""
         scheme, _, encoded = request.headers.get("authorization", "").partition(" ")

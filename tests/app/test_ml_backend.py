@@ -633,9 +633,15 @@ def test_refusals_reach_the_person_in_health_the_log_and_the_tasks_predictions(
     )
 
 
-def test_token_is_labels_studios_basic_auth_password(service: SessionService) -> None:
+def test_token_is_labels_studios_basic_auth_password(service: SessionService, caplog) -> None:
+    """A refused webhook is logged (Label Studio drops the 401), and the 401 says how the backend takes it."""
     with TestClient(create_ml_backend(service, token="s3cret")) as client:
         assert client.get("/health").status_code == 401
+        refused = client.post("/webhook", json=event(2, []))
+        assert refused.status_code == 401 and refused.json()["error"] == (
+            "a valid token is needed (Label Studio's Basic authentication, the token as password, or X-Token)"
+        )
+        assert "refused POST /webhook: no valid token" in caplog.text
         wrong = base64.b64encode(b"ls:nope").decode()
         assert client.get("/health", headers={"Authorization": f"Basic {wrong}"}).status_code == 401
         right = base64.b64encode(b"ls:s3cret").decode()
