@@ -253,13 +253,16 @@ class MLBackendApp(JSONRoutes):
             write_json_atomic(self.session.folder / PROJECTS_FILE, sorted(self.projects))
 
     def version(self) -> str:
-        """The engine and the masks served (8 hex digits of their SHA-1s): new after each propagation.
+        """The engine, the masks served and the refusals (8 hex digits of their SHA-1s).
 
-        Label Studio asks again for the predictions of a task only when the model version changed.
+        It is new after each propagation and each refusal: Label Studio asks again for the predictions of
+        a task only when the model version changed, and a refused annotation's reason reaches its task's
+        predictions so (`_answer`).
         """
         cached = [self.service.state(name) for name in self.session.videos()]
         shas = [c.shas for c in cached if c is not None and c.shas]  # no masks yet: zeros served, as before
-        digest = hashlib.sha1(json.dumps(shas).encode()).hexdigest()[:8]
+        refused = [(task, refusal["at"], refusal["error"]) for task, refusal in self.refused.items()]
+        digest = hashlib.sha1(json.dumps([shas, refused] if refused else shas).encode()).hexdigest()[:8]
         return f"frugalseg-{self.session.settings.engine.name}-{digest}"
 
     def _task_frame(self, task: Any, field: str | None = None) -> tuple[str, int]:

@@ -597,11 +597,14 @@ def test_a_long_task_id_is_cut_in_the_error(backend: TestClient) -> None:
 def test_refusals_reach_the_person_in_health_the_log_and_the_tasks_predictions(
     backend: TestClient, service: SessionService, davis: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Label Studio stores a 427×240 brush on an 854×480 task and only logs ``422 Client Error``."""
+    """Label Studio stores a 427×240 brush on an 854×480 task and only logs ``422 Client Error``; it asks
+    for a task's predictions again only under a new model version, which a refusal makes."""
     assert backend.get("/health").json()["refused"] == []
+    version = backend.get("/health").json()["model_version"]
     small = brush(np.ones((240, 427), bool))
     with caplog.at_level("WARNING", logger="frugalseg.app.ml_backend"):
         assert backend.post("/webhook", json=event(2, [small])).status_code == 422
+        assert backend.get("/health").json()["model_version"] != version
         # a batch with a frame beyond the session's 10 and one it has: each task its own answer
         answer = backend.post("/predict", json={"tasks": [task(15), task(3)], "label_config": CONFIG})
     reason = "task 102 result a1: drawn on an image of 427×240, the task's image is 854×480"
