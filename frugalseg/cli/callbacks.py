@@ -141,6 +141,10 @@ class EpochLines(L.Callback):
         """Print the epoch's line: its number, time, step and logged metrics (on the first process)."""
         if trainer.sanity_checking or not self._batches:  # not self._batches: a resume with nothing left
             return
+        # The epoch's metrics first, on every process: their first read syncs those logged with sync_dist,
+        # which the progress bar does on the first process alone before this hook; this reduce before it
+        # on the others had paired with another collective, and a DDP fit hung at its first epoch's end.
+        logged = dict(trainer.callback_metrics)
         # every process takes part, whether its steps returned losses or not (a collective on some hangs)
         summed = self._loss_sum if self._loss_sum is not None else torch.zeros(1, device=pl_module.device)
         losses = torch.cat([summed, summed.new_tensor([self._loss_steps])])
@@ -150,7 +154,7 @@ class EpochLines(L.Callback):
             return
         metrics = {
             k: float(v)
-            for k, v in trainer.callback_metrics.items()
+            for k, v in logged.items()
             if v.numel() == 1 and (self._validated or not k.startswith("val/"))  # no earlier epoch's scores
         }
         if loss is not None and self.LOSS in metrics:

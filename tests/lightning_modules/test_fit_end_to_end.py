@@ -61,6 +61,9 @@ def test_ddp_fit_validates_as_one_process_and_a_run_resumes_from_its_checkpoint(
     common = [*_small(tiny_streets, tmp_path), *SMALL_STUDENT, "--trainer.limit_train_batches", "2"]
     csv_logger = ["--trainer.logger", "lightning.pytorch.loggers.CSVLogger", "--trainer.logger.save_dir"]
     ddp = ["--trainer.max_epochs", "1", "--trainer.devices", "2", "--trainer.strategy", "ddp"]
+    # the progress bar on, as a user runs it: its epoch-end read of the metrics on rank 0 alone had paired
+    # with the epoch line's reduce on rank 1, and the run hung at its first epoch's end
+    ddp += ["--trainer.enable_progress_bar", "true"]
     command = [str(Path(sys.executable).parent / "frugalseg"), "fit", *common, *ddp]
     command += [*csv_logger, str(tmp_path / "ddp")]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=REPO)
