@@ -59,6 +59,7 @@ def check_parsed(config: Any, subcommand: str, task: str, task_class: Callable[.
     if path and Path(path).is_file():
         checkpoint = torch_load(path)  # refuses, in frugalseg's words, a file that would need unpickling
         _refuse_other_task(path, checkpoint, subcommand, task)
+        _refuse_other_module(config, path, checkpoint)
         _refuse_other_student(config, path, checkpoint, task_class)
         check_lightning_checkpoint(path, checkpoint)
         if subcommand == "fit":
@@ -120,6 +121,26 @@ def _refuse_other_task(path: str, checkpoint: Any, subcommand: str, task: str) -
         "--ckpt_path",
         f"{path} holds a {theirs} student ({student}), and this command runs {task} ones: "
         f"use it with `{command} {subcommand}`",
+    )
+
+
+def _refuse_other_module(config: Any, path: str, checkpoint: Any) -> None:
+    """Refuse a checkpoint of another LightningModule than the config's (a distillation run's, to ``fit``).
+
+    LightningCLI builds the checkpoint's class from its ``_class_path``: the config's demo TMANet run had
+    become TDNet's distillation with a warning of some options alone, then stopped at a data option.
+    """
+    stored = _stored_options(checkpoint).get("_class_path")
+    model = config.get("model")
+    chosen = getattr(model, "class_path", None)
+    if not isinstance(stored, str) or not isinstance(chosen, str) or stored == chosen:
+        return
+    student = _stored_options(checkpoint).get("student")
+    holds = f"{stored.rsplit('.', 1)[-1]} run" + (f" ({student})" if student else "")
+    raise ConfigError(
+        "--ckpt_path",
+        f"{path} holds a {holds}, and the config trains a {chosen.rsplit('.', 1)[-1]}: resume it with the "
+        "config it was made with, or start this run from its weights with --model.init_weights",
     )
 
 

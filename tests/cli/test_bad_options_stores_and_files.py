@@ -216,6 +216,25 @@ MODEL_CASES = [
         "--model.student: 'pspnet_r18' was asked for, but the checkpoint",
         lambda t: [t / "runs"],
     ),
+    Case(  # it had become TDNet's distillation with a warning of some options, then stopped at a data option
+        "fit with a checkpoint of another LightningModule than the config's",
+        lambda t, d: _fit(
+            t,
+            "--data.root",
+            str(d["streets"]),
+            "--ckpt_path",
+            _lightning_checkpoint_of(
+                t,
+                _class_path="frugalseg.lightning_modules.DistillationModule",
+                student="tdnet_td2_psp18_small",
+            ),
+        ),
+        2,
+        "other.ckpt holds a DistillationModule run (tdnet_td2_psp18_small), and the config trains a "
+        "VideoSegmentationModule: resume it with the config it was made with, or start this run from its "
+        "weights with --model.init_weights",
+        lambda t: [t / "runs"],
+    ),
     Case(
         "validate with another student than the checkpoint's",
         lambda t, d: [
