@@ -36,6 +36,7 @@ from typing import IO, Any, TypeVar
 import numpy as np
 
 from frugalseg.data.clips import Clip, LabelKind, LabelRef
+from frugalseg.data.files import nearest_existing
 from frugalseg.data.io import (
     encode_png,
     frame_fingerprint,
@@ -137,7 +138,7 @@ def check_store_folder(out: str | Path, *, store: bool = True) -> None:
     whose lock that run writes ``run.json``); hidden files (a lock) do not count otherwise.
     """
     folder = Path(out)
-    there = next(path for path in (folder, *folder.parents) if path.exists())
+    there = nearest_existing(folder)
     if not there.is_dir():
         where = f"{there} is a file" if there == folder else f"{folder}: {there} is a file, not a folder"
         raise ConfigError("--out", f"{where}: name a new folder for the label store")

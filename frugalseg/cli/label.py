@@ -20,6 +20,7 @@ from frugalseg.cli.options import (
     seed_option,
 )
 from frugalseg.data.clips import LabelKind
+from frugalseg.data.files import nearest_existing
 from frugalseg.data.formats import FORMATS, Format, SyntheticFormat, generate_synthetic_streets, get_format
 from frugalseg.errors import ConfigError
 
@@ -270,7 +271,7 @@ def _check_report_folder(out: Path, store: str) -> None:
     from frugalseg.autolabel.sources import read_run
     from frugalseg.autolabel.store import LabelStore
 
-    there = next(path for path in (out, *out.parents) if path.exists())
+    there = nearest_existing(out)
     if not there.is_dir():
         raise ConfigError("--out", f"{there} is a file: name a folder for report.json and quality.png")
     root = read_run(LabelStore(store)).get("root")  # absolute; an older store's as typed is not judged

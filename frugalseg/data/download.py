@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO
 
-from frugalseg.data.files import sha256_file, write_json_atomic
+from frugalseg.data.files import nearest_existing, sha256_file, write_json_atomic
 from frugalseg.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -221,12 +221,9 @@ def download(
     """
     source = _source(source)
     root = Path(root)
-    for path in (root, *root.parents):  # the nearest folder that is there is one, not a file
-        if path.exists():
-            if not path.is_dir():
-                into = f"{source.name}/ and downloads/"
-                raise DataError(path, f"is a file, not a folder to download {into} into")
-            break
+    there = nearest_existing(root)
+    if not there.is_dir():
+        raise DataError(there, f"is a file, not a folder to download {source.name}/ and downloads/ into")
     folder = root / source.name
     if folder.is_dir() and any(folder.iterdir()):  # an empty folder (made by hand) is filled
         log.debug("%s is already in %s: nothing to do", source.title, folder)

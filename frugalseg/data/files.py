@@ -26,6 +26,14 @@ def cache_dir() -> Path:
     return Path(os.environ.get("FRUGALSEG_CACHE", Path.home() / ".cache" / "frugalseg")).expanduser()
 
 
+def nearest_existing(path: Path) -> Path:
+    """``path``, or the nearest of its parents that exists: where a folder to be made would be made.
+
+    A file there (not a folder) is what refuses an output folder below it.
+    """
+    return next(found for found in (path, *path.parents) if found.exists())
+
+
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:
     """Write ``data`` so that no half-written file ever appears under ``path``.
 

@@ -23,6 +23,7 @@ import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.utilities import rank_zero_info
 
+from frugalseg.data.files import nearest_existing
 from frugalseg.data.io import write_png_atomic
 from frugalseg.data.normalization import IMAGENET_MEAN, IMAGENET_STD
 from frugalseg.datamodules.options import NonNegativeInt, PositiveInt, Probability
@@ -52,15 +53,6 @@ def colorize(train_ids: np.ndarray, palette: np.ndarray) -> np.ndarray:
     return table[train_ids]
 
 
-def _check_folder(folder: Path) -> None:
-    """Refuse an output folder that is a file, or lies below one, before any prediction is made."""
-    for path in (folder, *folder.parents):
-        if path.exists():
-            if not path.is_dir():
-                raise ConfigError("predict_writer.output_dir", f"{path} is a file, not a folder")
-            return
-
-
 class SegmentationPredictionWriter(BasePredictionWriter):
     """Writes the predictions of ``predict_step`` (``pred`` B×H×W and ``meta['name']``) as PNGs.
 
@@ -88,8 +80,9 @@ class SegmentationPredictionWriter(BasePredictionWriter):
                 "predict_writer.formats",
                 f"unknown prediction formats {sorted(unknown)}; formats are {list(FORMATS)}",
             )
-        if output_dir is not None:
-            _check_folder(Path(output_dir))
+        if output_dir is not None and not (there := nearest_existing(Path(output_dir))).is_dir():
+            # refused before any prediction is made
+            raise ConfigError("predict_writer.output_dir", f"{there} is a file, not a folder")
         self.output_dir = output_dir
         self.contact_sheet = contact_sheet
         self.tile_width = tile_width
