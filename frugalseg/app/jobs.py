@@ -288,10 +288,13 @@ class SessionService:
         return len(cached.state.annotations) if cached is not None else 0
 
     def _check_unchanged(self, video: str, frame: int, seen: int) -> None:
-        """Raise `StaleFrame` when an annotation of ``frame`` came after the first ``seen`` of ``video``."""
-        state = self.session.annotated_state(video, masks=False)
+        """Raise `StaleFrame` when an annotation of ``frame`` came after the first ``seen`` of ``video``.
+
+        The annotations are the cached state's, as `edits` counts them (reread when its file changed).
+        """
+        cached = self.state(video)
         t = self.session.frames(video).index(frame)
-        if state is not None and any(a.frame == t for a in state.annotations[seen:]):
+        if cached is not None and any(a.frame == t for a in cached.state.annotations[seen:]):
             raise StaleFrame(
                 f"frame {frame} of {video} was submitted from another page since this one opened it: open "
                 "it again to see that edit, then make yours"

@@ -645,31 +645,28 @@ class MLBackendApp(JSONRoutes):
                 _, job = self.service.add(video, index, given)
             else:
                 given = GivenAnnotation(source, size, ids, clicks, names=named, new_objects=new_objects)
-                served = None if ids is None else self._accepted_as_served(frame, ids, shown)
-                current = shown if served is None else served  # the saved masks may be out of date
+                current = shown if ids is None else self._booked_against(frame, ids, shown)
                 _, job = self.service.add(video, index, given, current=current)
             self._remember()
         return job.report()
 
-    def _accepted_as_served(
-        self, frame: tuple[str, int], ids: np.ndarray, shown: np.ndarray
-    ) -> np.ndarray | None:
-        """The frame's last prediction sent, where the annotation keeps more of its objects than the mask's.
+    def _booked_against(self, frame: tuple[str, int], ids: np.ndarray, shown: np.ndarray) -> np.ndarray:
+        """The mask an annotation ``ids`` of ``frame`` is booked against (what the person corrected).
 
-        Else None: the annotation is booked against the frame's current mask as served (``shown``; the
-        saved masks are out of date while another frame's annotation waits for its propagation).
-        The masks may have moved on since the prediction (another frame's annotation propagated): an object
-        the person accepted as predicted is booked as looked at, not as drawn. An update of the person's own
-        annotation is booked against the current mask, which holds it.
+        The frame's last prediction sent, where the annotation keeps more of its objects than the current
+        mask ``shown`` does: the masks may have moved on since the prediction (another frame's annotation
+        propagated), and an object the person accepted as predicted is booked as looked at, not as drawn.
+        Else ``shown``, the current mask as served (the saved masks are out of date while another frame's
+        annotation waits for its propagation), which holds an update of the person's own annotation.
         """
         with self._served_lock:
             served = self.served.get(frame)
         if served is None or served[0] != ids.shape:
-            return None
+            return shown
         predicted = np.frombuffer(zlib.decompress(served[2]), served[1]).reshape(served[0])
         objects = [int(v) for v in np.unique(ids) if v != 0]
         kept = sum(accepted(ids, predicted, obj) for obj in objects)
-        return predicted if kept > sum(accepted(ids, shown, obj) for obj in objects) else None
+        return predicted if kept > sum(accepted(ids, shown, obj) for obj in objects) else shown
 
     def _objects_drawn(
         self, results: list[Any], size: tuple[int, int], element: str

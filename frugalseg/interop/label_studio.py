@@ -515,7 +515,7 @@ def brush_control(config: str) -> tuple[str, str] | None:
     Raises:
         DataError: the config is not XML.
     """
-    brush = _brush_node(config)
+    brush = _brush_node(_parsed(config))
     return None if brush is None else (str(brush.get("name")), str(brush.get("toName")))
 
 
@@ -525,7 +525,7 @@ def brush_labels(config: str) -> tuple[str, ...]:
     Raises:
         DataError: the config is not XML.
     """
-    brush = _brush_node(config)
+    brush = _brush_node(_parsed(config))
     values = () if brush is None else (label.get("value") for label in brush.iter("Label"))
     return tuple(dict.fromkeys(str(value) for value in values if value is not None))
 
@@ -536,23 +536,31 @@ def image_field(config: str) -> str | None:
     Raises:
         DataError: the config is not XML.
     """
-    brush = _brush_node(config)
+    root = _parsed(config)
+    brush = _brush_node(root)
     if brush is None:
         return None
-    root = SafeET.fromstring(config)  # parsed by _brush_node already: well-formed
     image = next((node for node in root.iter() if node.get("name") == brush.get("toName")), None)
     value = "" if image is None else str(image.get("value") or "")
     return value[1:] if value.startswith("$") and len(value) > 1 else None
 
 
-def _brush_node(config: str) -> Any:
-    """The first ``BrushLabels`` element of a labeling config with a name and a ``toName``, else None."""
+def _parsed(config: str) -> Any:
+    """A labeling config's XML root.
+
+    Raises:
+        DataError: the config is not XML, or XML defusedxml refuses.
+    """
     try:
-        root = SafeET.fromstring(config)
+        return SafeET.fromstring(config)
     except SafeET.ParseError as err:
         raise DataError(Path("labeling config"), f"not XML ({err})") from err
     except Exception as err:  # defusedxml's refusals (entities, DTDs) are not ParseErrors
         raise DataError(Path("labeling config"), f"refused XML ({type(err).__name__}: {err})") from err
+
+
+def _brush_node(root: Any) -> Any:
+    """The first ``BrushLabels`` element of a labeling config (`_parsed`) with a name and a ``toName``."""
     return next((node for node in root.iter("BrushLabels") if node.get("name") and node.get("toName")), None)
 
 
