@@ -82,6 +82,12 @@ def _print_table(trainer: L.Trainer, prefix: str, title: str) -> None:
     PipedConsole().print(table)
 
 
+def _forked(name: str, logged: Mapping[str, Any]) -> bool:
+    """Whether ``name`` is the ``_step`` or ``_epoch`` copy Lightning adds of a metric logged on both."""
+    base, _, suffix = name.rpartition("_")
+    return suffix in ("step", "epoch") and base in logged
+
+
 class EpochLines(L.Callback):
     """One plain line per epoch when the output is no terminal (``make demo > log``, a pipe, CI).
 
@@ -89,8 +95,8 @@ class EpochLines(L.Callback):
     a file shows nothing while it trains; this prints ``epoch 1/3 done in 312 s (step 40): train/loss
     0.8123, val/mIoU 0.4321`` at the end of each training epoch (after its validation), flushed. On a
     terminal the bar shows the same and it prints nothing. ``train/loss`` there is the epoch's mean of
-    the losses its steps returned, over every process, as the per-kind losses beside it are (the bar
-    shows the last step's).
+    the losses its steps returned, over every process, as the per-kind losses and the parts logged
+    ``on_epoch`` beside it are (the bar shows the last step's).
 
     Args:
         always: print the lines on a terminal too.
@@ -155,7 +161,9 @@ class EpochLines(L.Callback):
         metrics = {
             k: float(v)
             for k, v in logged.items()
-            if v.numel() == 1 and (self._validated or not k.startswith("val/"))  # no earlier epoch's scores
+            if v.numel() == 1
+            and (self._validated or not k.startswith("val/"))  # no earlier epoch's scores
+            and not _forked(k, logged)
         }
         if loss is not None and self.LOSS in metrics:
             metrics[self.LOSS] = loss

@@ -201,7 +201,7 @@ class DistillationModule(VideoSegmentationModule):
         total = outputs["out"].new_zeros(())
         if hp["label_weight"]:
             label_loss = self.routed_loss(outputs, batch)
-            self.log("train/loss_label", label_loss, batch_size=len(frames))
+            self.log("train/loss_label", label_loss, on_epoch=True, sync_dist=True, batch_size=len(frames))
             total = total + hp["label_weight"] * label_loss
         need_teacher = hp["kd_weight"] or ("neighbours" in batch and hp["mfd_weight"])
         teacher = self._teacher_outputs(frames) if need_teacher else {}
@@ -224,10 +224,10 @@ class DistillationModule(VideoSegmentationModule):
                 kd = kd + count * kd_loss(student_nb, teacher_nb, hp["kd_temperature"], nb_valid)
             if hp["mfd_weight"]:
                 mfd = self._mfd(outputs["out"], student_nb, teacher["out"], batch["neighbour_flows"], valid)
-                self.log("train/loss_mfd", mfd, batch_size=len(frames))
+                self.log("train/loss_mfd", mfd, on_epoch=True, sync_dist=True, batch_size=len(frames))
                 total = total + hp["mfd_weight"] * mfd
         if hp["kd_weight"]:
-            self.log("train/loss_kd", kd, batch_size=len(frames))
+            self.log("train/loss_kd", kd, on_epoch=True, sync_dist=True, batch_size=len(frames))
             total = total + hp["kd_weight"] * kd
         self.log("train/loss", total, prog_bar=True, batch_size=len(frames))
         return total

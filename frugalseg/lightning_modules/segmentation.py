@@ -233,7 +233,7 @@ class VideoSegmentationModule(BaseTask):
             consistency = temporal_consistency_loss(
                 outputs["out"].softmax(1), previous.softmax(1), batch["flow_to_prev"], batch["flow_from_prev"]
             )
-            self.log("train/loss_temporal", consistency, batch_size=size)
+            self.log("train/loss_temporal", consistency, on_epoch=True, sync_dist=True, batch_size=size)
             total = total + self.hparams["temporal_weight"] * consistency
         self.log("train/loss", total, prog_bar=True, batch_size=size)
         return total

@@ -96,7 +96,7 @@ class VideoFineTuningModule(BaseTask):
         logits, neighbour = self.student(torch.cat((batch["frames"], batch["neighbour_frames"]))).split(size)
         label_loss = self.label_loss(logits, batch["label"])
         total = label_loss
-        self.log("train/loss_label", label_loss, batch_size=size)
+        self.log("train/loss_label", label_loss, on_epoch=True, sync_dist=True, batch_size=size)
         if self.hparams["temporal_weight"]:
             consistency = temporal_consistency_loss(
                 logits.softmax(1),
@@ -104,7 +104,7 @@ class VideoFineTuningModule(BaseTask):
                 batch["flow_to_neighbour"],
                 batch["flow_from_neighbour"],
             )
-            self.log("train/loss_temporal", consistency, batch_size=size)
+            self.log("train/loss_temporal", consistency, on_epoch=True, sync_dist=True, batch_size=size)
             total = total + self.hparams["temporal_weight"] * consistency
         self.log("train/loss", total, prog_bar=True, batch_size=size)
         return total

@@ -97,6 +97,15 @@ class _KnownLosses(_Tiny):
         return loss
 
 
+class _KnownParts(_KnownLosses):
+    """Also logs a part of the loss on step and epoch, as the modules' temporal and distillation parts."""
+
+    def training_step(self, batch, batch_idx):
+        loss = super().training_step(batch, batch_idx)
+        self.log("train/loss_temporal", loss * 2, on_epoch=True)
+        return loss
+
+
 class _SkippedStep(_KnownLosses):
     """Skips an epoch's first batch (returns None) and returns 3.0 on its second."""
 
@@ -123,6 +132,14 @@ def test_the_line_gives_the_epochs_mean_loss_not_its_last_steps(tmp_path, capsys
     _fit(EpochLines(), tmp_path, module=_KnownLosses(), accumulate_grad_batches=accumulate)
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")]
     assert len(lines) == 2 and all(": train/loss 2.0000," in line for line in lines)
+
+
+def test_a_part_logged_on_epoch_shows_its_epoch_mean_once(tmp_path, capsys):
+    """Its last step's value (6.0) had been shown; Lightning's ``_step``/``_epoch`` copies are left out."""
+    _fit(EpochLines(), tmp_path, module=_KnownParts())
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")]
+    assert len(lines) == 2
+    assert all(": train/loss 2.0000, train/loss_temporal 4.0000, val/mIoU" in line for line in lines), lines
 
 
 def test_a_skipped_step_is_left_out_of_the_mean(tmp_path, capsys):

@@ -59,6 +59,8 @@ def test_ddp_fit_validates_as_one_process_and_a_run_resumes_from_its_checkpoint(
     this process resumes from the checkpoint (steps, epochs and the scheduler continue) and reports
     every metric, with the recipe's samples and pseudo-labels."""
     common = [*_small(tiny_streets, tmp_path), *SMALL_STUDENT, "--trainer.limit_train_batches", "2"]
+    # a part of the loss logged on step and epoch (synced at each step): the temporal consistency term
+    common += ["--model.temporal_weight", "0.5", "--data.temporal.train_pair", "true"]
     csv_logger = ["--trainer.logger", "lightning.pytorch.loggers.CSVLogger", "--trainer.logger.save_dir"]
     ddp = ["--trainer.max_epochs", "1", "--trainer.devices", "2", "--trainer.strategy", "ddp"]
     # the progress bar on, as a user runs it: its epoch-end read of the metrics on rank 0 alone had paired
@@ -70,6 +72,7 @@ def test_ddp_fit_validates_as_one_process_and_a_run_resumes_from_its_checkpoint(
     assert result.returncode == 0, result.stderr[-3000:]
     assert "sync_dist" not in result.stderr  # each kind's epoch loss is summed over both processes
     assert result.stdout.count("epoch 1/1 done") == 1  # its loss the mean over both processes, printed once
+    assert "train/loss_temporal " in result.stdout and "train/loss_temporal_step" not in result.stdout
     (samples_file,) = tmp_path.glob("**/samples.json")
     samples = json.loads(samples_file.read_text(encoding="utf-8"))
     assert samples["recipe"] == "B3" and len(samples["samples"]) == 6

@@ -222,6 +222,8 @@ def test_tdnet_and_temporal_finetune_configs_train_with_their_losses(tiny_street
         ]
     )
     metrics = finetune.trainer.callback_metrics
-    assert float(metrics["train/loss_temporal"]) == pytest.approx(float(metrics["train/loss"]))
+    # the temporal part is the whole loss: step for step, and as an epoch mean beside the last step's
+    assert float(metrics["train/loss_temporal_step"]) == pytest.approx(float(metrics["train/loss"]))
+    assert float(metrics["train/loss_temporal"]) == float(metrics["train/loss_temporal_epoch"])
     assert "train/loss_fine" not in metrics  # label_weight 0: the videos' labels are not used
     assert 0.0 <= float(metrics["val/TC"]) <= 1.0
