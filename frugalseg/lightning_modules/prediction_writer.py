@@ -163,9 +163,11 @@ class SegmentationPredictionWriter(BasePredictionWriter):
             write_png_atomic(self._root / "contact_sheet.png", contact_sheet([pair for _, pair in tiles]))
         frames = f"{written} frame" + ("" if written == 1 else "s")
         earlier = self._earlier_maps(formats[0]) if formats and trainer.world_size == 1 else 0
+        sheet = self._root / "contact_sheet.png"
         rank_zero_info(
             f"predict: {frames} written to {self._root} ({', '.join(formats)})"
-            + (f"; contact sheet {self._root / 'contact_sheet.png'}" if tiles else "")
+            + (f"; contact sheet {sheet}" if tiles else "")
+            + (f"; {sheet} is of an earlier run, not this one" if not tiles and sheet.exists() else "")
             + (
                 f"; {earlier} maps in {self._root / formats[0]} are of an earlier run, not this one"
                 if earlier

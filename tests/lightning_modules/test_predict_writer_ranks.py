@@ -95,3 +95,22 @@ def test_a_run_into_a_folder_used_before_says_how_many_maps_are_not_its_own(tmp_
         f"predict: 1 frame written to {tmp_path} (trainIds); 2 maps in {tmp_path / 'trainIds'} are of an "
         "earlier run, not this one",
     ]
+
+
+def test_a_run_without_a_sheet_says_the_sheet_there_is_of_an_earlier_run(tmp_path, monkeypatch) -> None:
+    """The first run drew a sheet, the second (``contact_sheet 0``) none: it had left it unnamed."""
+    said: list[str] = []
+    monkeypatch.setattr(prediction_writer, "rank_zero_info", said.append)
+    module = SimpleNamespace(device=torch.device("cpu"))
+    trainer = SimpleNamespace(strategy=TwoRanks([1]), world_size=1, global_rank=0, is_global_zero=True)
+    for frames in (1, 0):
+        writer = _writer(tmp_path)
+        writer.contact_sheet = frames
+        prediction, batch = _batch(["a0"])
+        writer.write_on_batch_end(None, module, prediction, None, batch, 0, 0)  # type: ignore[arg-type]
+        writer.on_predict_end(trainer, module)  # type: ignore[arg-type]
+    sheet = tmp_path / "contact_sheet.png"
+    assert said == [
+        f"predict: 1 frame written to {tmp_path} (trainIds); contact sheet {sheet}",
+        f"predict: 1 frame written to {tmp_path} (trainIds); {sheet} is of an earlier run, not this one",
+    ]
