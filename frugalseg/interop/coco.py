@@ -93,8 +93,16 @@ def _frames(images: dict[int, dict[str, Any]]) -> dict[int, Frame]:
     }
 
 
+def _id(value: Any) -> Any:
+    """An annotation's ``image_id`` or ``category_id`` as the tables' ids are read (``int``), else as is."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return value
+
+
 def _owner(annotation: dict[str, Any], frames: dict[int, Frame], path: Path, element: str) -> Frame:
-    frame = frames.get(annotation.get("image_id"))  # type: ignore[arg-type]
+    frame = frames.get(_id(annotation.get("image_id")))
     if frame is None:
         raise DataError(
             path, f"{element}: image_id {annotation.get('image_id')!r} is not an image of the file"
@@ -138,7 +146,7 @@ def _annotation_shapes(
     element: str,
 ) -> list[Shape]:
     """The shapes of one annotation: its polygons or RLE mask, else its box; and its visible keypoints."""
-    label = categories.get(annotation.get("category_id"))  # type: ignore[arg-type]
+    label = categories.get(_id(annotation.get("category_id")))
     if label is None:
         raise DataError(path, f"{element}: category_id {annotation.get('category_id')!r} is not a category")
     attributes = annotation.get("attributes") or {}
@@ -164,6 +172,10 @@ def _annotation_shapes(
         shape = Shape("mask", label, element, instance_id=instance, kind=kind, mask_size=size)
         shape.decode = partial(coco_decode, segmentation, *size)
         shapes.append(shape)
+    elif segmentation not in (None, []):
+        raise DataError(
+            path, f"{element}: segmentation {str(segmentation)[:60]} is neither polygons (a list) nor an RLE"
+        )
     elif annotation.get("bbox") and not (kind is LabelKind.CLICKS and annotation.get("keypoints")):
         bbox = _numbers(annotation["bbox"], path, element)
         if bbox.size < 4:
@@ -178,7 +190,12 @@ def _annotation_shapes(
         corners = np.array([[x, y], [x + w, y + h]])
         shapes.append(Shape("box", label, element, corners, instance_id=instance, kind=kind))
     if annotation.get("keypoints"):
-        triples = _numbers(annotation["keypoints"], path, element).reshape(-1, 3)
+        values = _numbers(annotation["keypoints"], path, element)
+        if values.size % 3:
+            raise DataError(
+                path, f"{element}: keypoints hold {values.size} numbers, not (x, y, visibility) triples"
+            )
+        triples = values.reshape(-1, 3)
         visible = triples[triples[:, 2] > 0, :2]
         if len(visible):
             shapes.append(
@@ -254,21 +271,28 @@ def read_coco_panoptic(path: str | Path, masks: str | Path | None = None) -> Too
     folder = Path(masks) if masks is not None else path.with_suffix("")
     frames = _frames(images)
     for annotation in data["annotations"]:
-        element = f"image {annotation.get('image_id')} ({annotation.get('file_name')})"
+        element = f"the annotation of image {annotation.get('image_id')}"
         frame = _owner(annotation, frames, path, element)
-        png = folder / str(annotation.get("file_name"))
+        if not isinstance(annotation.get("file_name"), str) or "segments_info" not in annotation:
+            raise DataError(
+                path,
+                f"{element} has no PNG file_name or no segments_info: not a COCO panoptic file "
+                "(an instances file is --tool coco)",
+            )
+        element = frame.element
+        png = folder / annotation["file_name"]
         width, height = image_size(png)
         assert frame.size is not None
         if (height, width) != frame.size:
             raise DataError(
                 png,
-                f"{element}: panoptic PNG of {width}×{height} does not fit the image's "
+                f"panoptic PNG of {width}×{height} does not fit {element} of "
                 f"{frame.size[1]}×{frame.size[0]} (in {path.name})",
             )
         segments = annotation.get("segments_info", [])
         present = set(np.unique(_segment_ids(png)).tolist()) if segments else set()
         for position, segment in enumerate(segments, start=1):
-            label = categories.get(segment.get("category_id"))
+            label = categories.get(_id(segment.get("category_id")))
             if label is None:
                 raise DataError(path, f"{element} segment {segment.get('id')}: unknown category_id")
             if int(segment["id"]) not in present:  # an object said to be there, with no pixel

@@ -128,6 +128,27 @@ def _number(el: Any, name: str, path: Path, element: str, kind: type = float) ->
         raise DataError(path, f"{element}: attribute {name}={text!r} is not a number") from err
 
 
+def _whole(text: str, path: Path, where: str) -> int:
+    """``text`` as a whole number (``40`` or ``40.0``); `DataError` naming ``where`` otherwise."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value.is_integer():
+        raise DataError(path, f"{where}: {text!r} is not a whole number")
+    return int(value)
+
+
+def _size(width: str | None, height: str | None, path: Path, where: str) -> tuple[int, int] | None:
+    """A frame size (H, W) from its ``width`` and ``height`` texts; None when either is missing."""
+    if not (width and height):
+        return None
+    size = (_whole(height, path, f"{where} height"), _whole(width, path, f"{where} width"))
+    if min(size) < 1:
+        raise DataError(path, f"{where}: a frame of {size[1]}×{size[0]} pixels")
+    return size
+
+
 def _attributes(el: Any) -> dict[str, str]:
     return {a.get("name", ""): (a.text or "").strip() for a in el.findall("attribute")}
 
@@ -150,6 +171,8 @@ def read_shape(el: Any, label: str, path: Path, element: str, size: tuple[int, i
     shape = Shape(el.tag, label, element, z_order=z_order, kind=_kind(attributes, path, element))
     shape.seconds = parse_seconds(attributes.get(SECONDS_KEY), path, element)
     if el.tag == "box":
+        if float(_number(el, "rotation", path, element) if el.get("rotation") else 0) % 360:
+            raise DataError(path, f"{element}: a box rotated by {el.get('rotation')}° is not a box")
         xtl, ytl, xbr, ybr = (_number(el, key, path, element) for key in ("xtl", "ytl", "xbr", "ybr"))
         if xbr < xtl or ybr < ytl:  # CVAT writes its top-left corner first, whichever way a box is drawn
             problem = (
@@ -212,25 +235,32 @@ def task_frames(root: Any, path: Path) -> tuple[list[int], tuple[int, int] | Non
     task = _task(root)
     if task is None:
         raise DataError(path, "no <meta><task> element: not a CVAT for video 1.1 file")
-    start = int(task.findtext("start_frame", "0") or 0)
+    start = _whole(task.findtext("start_frame", "0") or "0", path, "<start_frame>")
     stop_text = task.findtext("stop_frame")
     size_text = task.findtext("size")
     step_text = (task.findtext("frame_filter") or "").strip()
-    step = int(step_text.removeprefix("step=")) if step_text.startswith("step=") else 1
+    step = (
+        _whole(step_text.removeprefix("step="), path, "<frame_filter>")
+        if step_text.startswith("step=")
+        else 1
+    )
+    if step < 1:
+        raise DataError(path, f"<frame_filter>{step_text}</frame_filter>: a step of at least 1 frame")
     if size_text:
-        if not 0 <= int(size_text) <= MAX_FRAMES:
+        count = _whole(size_text, path, "<size>")
+        if not 0 <= count <= MAX_FRAMES:
             raise DataError(path, f"<size>{size_text}</size>: a task holds 0…{MAX_FRAMES} frames")
-        frames = [start + k * step for k in range(int(size_text))]
+        frames = [start + k * step for k in range(count)]
     elif stop_text:
-        if not 0 <= (int(stop_text) - start) // max(step, 1) <= MAX_FRAMES:
+        stop = _whole(stop_text, path, "<stop_frame>")
+        if not 0 <= (stop - start) // step <= MAX_FRAMES:
             raise DataError(path, f"<stop_frame>{stop_text}</stop_frame>: a task holds 0…{MAX_FRAMES} frames")
-        frames = list(range(start, int(stop_text) + 1, step))
+        frames = list(range(start, stop + 1, step))
     else:
         raise DataError(path, "the task gives neither <size> nor <stop_frame>: its frames are unknown")
     width = task.findtext("original_size/width") or root.findtext("meta/original_size/width")
     height = task.findtext("original_size/height") or root.findtext("meta/original_size/height")
-    size = (int(height), int(width)) if width and height else None  # a job export's is in <meta>
-    return frames, size
+    return frames, _size(width, height, path, "<original_size>")  # a job export's is in <meta>
 
 
 @register_reader(CVAT_VIDEO)
@@ -242,8 +272,14 @@ def read_cvat_video(path: str | Path) -> ToolExport:
         raise DataError(path, f"root element <{root.tag}>, expected <annotations>: not a CVAT XML file")
     frames, size = task_frames(root, path)
     by_frame: dict[int, Frame] = {f: Frame(f, size, element=f"frame {f}") for f in frames}
+    seen: set[int] = set()
     for track in root.iter("track"):
         track_id = int(_number(track, "id", path, "a <track>"))
+        if track_id in seen:
+            raise DataError(
+                path, f"two tracks have the id {track_id}: a track is one object, give each its own"
+            )
+        seen.add(track_id)
         for frame_number, shape in _track_shapes(track, track_id, frames, size, path):
             if frame_number not in by_frame:
                 raise DataError(
@@ -366,8 +402,7 @@ def read_cvat_images(path: str | Path) -> ToolExport:
         if not name:
             raise DataError(path, f"<image id={image.get('id')!r}> has no name")
         element = f"image {image.get('id')} ({name})"
-        width, height = image.get("width"), image.get("height")
-        size = (int(height), int(width)) if width and height else None
+        size = _size(image.get("width"), image.get("height"), path, element)
         key = f"{image.get('subset')}/{name}" if image.get("subset") else name
         frames.append(Frame(key, size, _image_shapes(image, path, element, size), element))
     meta = root.find("meta/task")

@@ -37,8 +37,22 @@ def read_export(tool: str, path: str | Path) -> ToolExport:
     """Read ``path`` as an export of the tool format ``tool`` (a name of ``READERS``)."""
     if tool not in READERS:
         raise ConfigError("--format", f"unknown tool format {tool!r}; known: {', '.join(READERS)}")
+    export = _read(tool, Path(path))
+    if not export.frames:
+        others = [other for other in READERS if other != tool and _has_shapes(other, Path(path))]
+        if others:
+            raise DataError(
+                path,
+                f"holds no shapes read as --tool {tool}, but reads as --tool {' or '.join(others)}: "
+                "give that",
+            )
+    return export
+
+
+def _read(tool: str, path: Path) -> ToolExport:
+    """``READERS[tool]`` of ``path``, any value of the wrong type a `DataError` naming the file."""
     try:
-        return READERS[tool].read(Path(path))
+        return READERS[tool].read(path)
     except FrugalsegError:
         raise
     except (AttributeError, IndexError, KeyError, OverflowError, TypeError, ValueError) as err:
@@ -47,6 +61,14 @@ def read_export(tool: str, path: str | Path) -> ToolExport:
             path,
             f"not a {tool} file frugalseg can read: a value of the wrong type ({type(err).__name__}: {err})",
         ) from err
+
+
+def _has_shapes(tool: str, path: Path) -> bool:
+    """Whether the reader of ``tool`` finds shapes in ``path`` (another tool's file given as one)."""
+    try:
+        return bool(_read(tool, path).frames)
+    except FrugalsegError:
+        return False
 
 
 def write_export(tool: str, path: str | Path, frames: list[StoredFrame], classes: list[str]) -> None:

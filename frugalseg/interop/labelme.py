@@ -118,13 +118,19 @@ def _read_json(path: Path) -> tuple[Frame, list[Shape]]:
         if kind is None:
             raise DataError(path, f"{element}: shape_type {entry.get('shape_type')!r} is not read")
         instance = _group_object(entry.get("group_id"), path, element)
-        points = np.asarray(entry.get("points") or [], np.float64).reshape(-1, 2)
+        try:
+            points = np.asarray(entry.get("points") or [], np.float64).reshape(-1, 2)
+        except (TypeError, ValueError) as err:
+            raise DataError(
+                path, f"{element}: points {str(entry.get('points'))[:60]} are not a list of [x, y] pairs"
+            ) from err
         shape = Shape(kind, str(entry.get("label", "")), element, points=points, instance_id=instance)
         if entry.get("shape_type") == "circle":
             if len(points) != 2:
                 raise DataError(
                     path, f"{element}: a circle needs 2 points (its centre and one on it), got {len(points)}"
                 )
+            _check_circle(points, size, path, element)
             shape.points, shape.decode, shape.mask_size = None, partial(_disc, points, size), size
         elif kind == "mask":
             shape.decode = _placed_mask(entry.get("mask"), points, size, path, element)
@@ -133,6 +139,19 @@ def _read_json(path: Path) -> tuple[Frame, list[Shape]]:
         if instance is None:
             ungrouped.append(shape)
     return frame, ungrouped
+
+
+def _check_circle(points: np.ndarray, size: tuple[int, int], path: Path, element: str) -> None:
+    """Raise `DataError` naming ``element`` when the circle leaves the frame, as a polygon point may not."""
+    (cx, cy), (px, py) = points[:2]
+    radius = np.hypot(px - cx, py - cy)
+    height, width = size
+    if not (np.isfinite(radius) and radius <= min(cx, cy, width - cx, height - cy)):
+        raise DataError(
+            path,
+            f"{element}: the circle of radius {radius:g} around ({cx:g}, {cy:g}) leaves the "
+            f"{width}×{height} frame",
+        )
 
 
 def _disc(points: np.ndarray, size: tuple[int, int]) -> np.ndarray:

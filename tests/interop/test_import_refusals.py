@@ -149,7 +149,9 @@ def test_a_panoptic_segment_without_pixels_is_refused(davis, tmp_path, capsys):
             "categories": [{"id": 7, "name": "vehicle"}]}  # fmt: skip
     path = tmp_path / "panoptic.json"
     path.write_text(json.dumps(data), encoding="utf-8")
-    expected = "image 1 (00000.png) segment 5: no pixel of the PNG holds id 5 (listed in panoptic.json)"
+    expected = (
+        "image 1 (squares-a/00000.jpg) segment 5: no pixel of the PNG holds id 5 (listed in panoptic.json)"
+    )
     _refused(path, "coco-panoptic", davis, tmp_path, capsys, expected, named=folder / "00000.png")
 
 
@@ -336,3 +338,136 @@ def test_two_label_studio_regions_of_one_object_are_refused(davis, tmp_path, cap
         "annotation, track or region per frame: give one of them its own id"
     )
     _refused(tasks, "label-studio", davis, tmp_path, capsys, expected)
+
+
+def test_a_rotated_cvat_box_is_refused_not_read_unrotated(davis, tmp_path, capsys):
+    xml = _cvat_images(tmp_path, '<box label="vehicle" xtl="5" ytl="5" xbr="15" ybr="10" rotation="45" />')
+    expected = "image 0 (squares-a/00000.jpg) box 1: a box rotated by 45° is not a box"
+    _refused(xml, "cvat-images", davis, tmp_path, capsys, expected)
+
+
+def test_a_cvat_box_of_rotation_zero_is_a_box(davis, tmp_path):
+    xml = _cvat_images(tmp_path, '<box label="vehicle" xtl="5" ytl="5" xbr="15" ybr="10" rotation="0.0" />')
+    assert _import(xml, "cvat-images", davis, tmp_path / "store", "--map", "vehicle=object") == 0
+    boxes = json.loads(next((tmp_path / "store").rglob("*boxes*.json")).read_text(encoding="utf-8"))
+    assert [(b["x0"], b["y0"], b["x1"], b["y1"]) for b in boxes["boxes"]] == [(5, 5, 15, 10)]
+
+
+def test_a_coco_segmentation_that_is_neither_polygons_nor_an_rle_is_refused(davis, tmp_path, capsys):
+    """It had been replaced by the annotation's bbox without a word."""
+    coco = _coco(tmp_path, {"segmentation": "oops", "bbox": [0, 0, 1, 1]})
+    expected = "annotation 1 (image 1): segmentation oops is neither polygons (a list) nor an RLE"
+    _refused(coco, "coco", davis, tmp_path, capsys, expected)
+
+
+def test_coco_keypoints_that_are_not_triples_are_refused(davis, tmp_path, capsys):
+    coco = _coco(tmp_path, {"segmentation": [], "bbox": [2, 2, 8, 8], "keypoints": [1, 2, 2, 3]})
+    expected = "annotation 1 (image 1): keypoints hold 4 numbers, not (x, y, visibility) triples"
+    _refused(coco, "coco", davis, tmp_path, capsys, expected)
+
+
+def test_coco_ids_written_as_text_name_the_image_and_category_as_the_tables_do(davis, tmp_path):
+    """The tables' ids are read with int(); an annotation's ``"image_id": "1"`` had been no image."""
+    ring = [4, 8, 16, 8, 16, 20, 4, 20]
+    coco = _coco(tmp_path, {"image_id": "1", "category_id": "7", "segmentation": [ring]})
+    assert _import(coco, "coco", davis, tmp_path / "store", "--map", "vehicle=object") == 0
+
+
+def test_a_coco_instances_file_given_as_panoptic_says_so(davis, tmp_path, capsys):
+    coco = _coco(tmp_path, {"segmentation": [], "bbox": [2, 2, 8, 8]})
+    expected = (
+        "the annotation of image 1 has no PNG file_name or no segments_info: not a COCO panoptic file "
+        "(an instances file is --tool coco)"
+    )
+    _refused(coco, "coco-panoptic", davis, tmp_path, capsys, expected)
+
+
+@pytest.mark.parametrize("centre_x", [60, 3])
+def test_a_labelme_circle_leaving_the_frame_is_refused(davis, tmp_path, capsys, centre_x):
+    """Its disc had been clipped to the frame, where a polygon point outside it is refused."""
+    shape = {"label": "vehicle", "points": [[centre_x, 24], [centre_x, 30]], "shape_type": "circle"}
+    expected = f"shape 1: the circle of radius 6 around ({centre_x}, 24) leaves the 64×48 frame"
+    _refused(_labelme(tmp_path, shape), "labelme", davis, tmp_path, capsys, expected)
+
+
+def test_labelme_points_that_are_not_pairs_are_named(davis, tmp_path, capsys):
+    labelme = _labelme(tmp_path, {"label": "vehicle", "points": "5,5;20,5", "shape_type": "polygon"})
+    _refused(
+        labelme, "labelme", davis, tmp_path, capsys, "shape 1: points 5,5;20,5 are not a list of [x, y] pairs"
+    )
+
+
+@pytest.mark.parametrize(
+    ("attributes", "problem"),
+    [('width="64.0" height="48"', None),
+     ('width="abc" height="48"', "image 0 (squares-a/00000.jpg) width: 'abc' is not a whole number")],
+)  # fmt: skip
+def test_a_cvat_image_size_is_a_whole_number_written_either_way(davis, tmp_path, capsys, attributes, problem):
+    xml = _cvat_images(tmp_path, '<box label="vehicle" xtl="5" ytl="5" xbr="15" ybr="10" />')
+    xml.write_text(
+        xml.read_text(encoding="utf-8").replace('width="64" height="48"', attributes), encoding="utf-8"
+    )
+    if problem is None:
+        assert _import(xml, "cvat-images", davis, tmp_path / "store", "--map", "vehicle=object") == 0
+    else:
+        _refused(xml, "cvat-images", davis, tmp_path, capsys, problem)
+
+
+def _cvat_video(tmp_path: Path) -> Path:
+    xml = tmp_path / "squares-a.xml"
+    objects = [(LabelKind.FINE, "object", 1, squares(0, 0) == 1)]
+    write_cvat_video(xml, [(0, objects)], size=(48, 64), labels=["object"], name="squares-a", frame_count=10)
+    return xml
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "problem"),
+    [("<size>10</size>", "<size>10</size><frame_filter>step=0</frame_filter>",
+      "<frame_filter>step=0</frame_filter>: a step of at least 1 frame"),
+     ("<size>10</size>", "<size>ten</size>", "<size>: 'ten' is not a whole number"),
+     ("<size>10</size>", "<size>10</size><start_frame>x</start_frame>",
+      "<start_frame>: 'x' is not a whole number")],
+)  # fmt: skip
+def test_a_cvat_task_of_malformed_frame_numbers_is_named(davis, tmp_path, capsys, old, new, problem):
+    xml = _cvat_video(tmp_path)
+    text = xml.read_text(encoding="utf-8")
+    assert old in text
+    xml.write_text(text.replace(old, new, 1), encoding="utf-8")
+    root = davis / "JPEGImages" / "480p" / "squares-a"
+    _refused(xml, "cvat-video", root, tmp_path, capsys, problem, "--split", "all", fmt="video")
+
+
+def test_two_cvat_tracks_of_one_id_are_refused(davis, tmp_path, capsys):
+    xml = _cvat_video(tmp_path)
+    text = xml.read_text(encoding="utf-8")
+    start, end = text.index("<track "), text.index("</track>") + len("</track>")
+    xml.write_text(text[:end] + text[start:end] + text[end:], encoding="utf-8")
+    root = davis / "JPEGImages" / "480p" / "squares-a"
+    expected = "two tracks have the id 0: a track is one object, give each its own"
+    _refused(xml, "cvat-video", root, tmp_path, capsys, expected, "--split", "all", fmt="video")
+
+
+def test_one_object_id_of_a_mask_and_a_box_of_two_classes_is_refused(tiny_streets, tmp_path, capsys):
+    """Object 3 a car in the fine label and a tree in the boxes label had been written as both."""
+    frame = "synthtown/synthtown_000000_000000_leftImg8bit.png"
+    instance = '<attribute name="instance_id">3</attribute>'
+    shapes = (f'<polygon label="car" points="4,8;16,8;16,20;4,20">{instance}</polygon>'
+              f'<box label="tree" xtl="30" ytl="10" xbr="40" ybr="20">{instance}</box>')  # fmt: skip
+    xml = _cvat_images(tmp_path, shapes, name=frame, size=(64, 128))
+    store = tmp_path / "store"
+    assert _import(xml, "cvat-images", tiny_streets, store, "--map", "tree=vegetation", fmt="synthetic") == 2
+    element = f"image 0 ({frame})"
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: {xml}: {element}: {element} polygon 1 ('car') and {element} box 2 ('tree') are both "
+        "object 3, of two classes: give one of them its own id"
+    ]
+    assert not store.exists()
+
+
+def test_another_tools_file_names_the_tool_it_reads_as(davis, tmp_path, capsys):
+    """A CVAT for video file given as CVAT for images had held 'no shapes to import'."""
+    xml = _cvat_video(tmp_path)
+    root = davis / "JPEGImages" / "480p" / "squares-a"
+    expected = "holds no shapes read as --tool cvat-images, but reads as --tool cvat-video: give that"
+    _refused(xml, "cvat-images", root, tmp_path, capsys, expected, "--split", "all", fmt="video")
+    assert np.any(squares(0, 0) == 1)

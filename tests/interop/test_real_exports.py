@@ -124,10 +124,10 @@ def test_coco_panoptic(exports):
 
 
 def test_coco_panoptic_train_png_does_not_fit_its_image(exports):
-    """The datumaro asset's a.png is 5×5 while its image record says 10×5: an error naming both."""
+    """The datumaro asset's a.png is 5×5 while its image a.jpg says 10×5: an error naming both."""
     folder = exports / "coco_dataset/coco_panoptic/annotations"
     with pytest.raises(
-        DataError, match=r"a\.png: image 5 \(a\.png\): panoptic PNG of 5×5 does not fit the image's 10×5"
+        DataError, match=r"a\.png: panoptic PNG of 5×5 does not fit image 5 \(a\.jpg\) of 10×5 \(in panoptic"
     ):
         read_export("coco-panoptic", folder / "panoptic_train.json")
 
