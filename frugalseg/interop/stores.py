@@ -28,6 +28,7 @@ import logging
 import re
 import shlex
 import shutil
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -233,7 +234,12 @@ CVAT_FRAME = re.compile(r"frame_(\d{6,})")
 
 
 def _stemmed(parts: Sequence[str]) -> tuple[str, ...]:
-    """Path parts with the last one's extension dropped (frames are matched without it)."""
+    """Path parts in Unicode's composed form (NFC), the last one's extension dropped.
+
+    Frames are matched without it, and a name macOS wrote decomposed (NFD: ``u`` + U+0308 for ``ü``)
+    is the frame a Linux file system holds composed.
+    """
+    parts = [unicodedata.normalize("NFC", part) for part in parts]
     return (*parts[:-1], PurePosixPath(parts[-1]).stem) if parts else ()
 
 

@@ -271,3 +271,19 @@ def test_polygons_are_filled_as_pycocotools_fills_them(tool, tmp_path):
     filled = np.zeros((8, 10), np.uint8)
     cv2.fillPoly(filled, [np.array(TRIANGLE, np.int32)], 1)
     assert (expected == 1).sum() == 12 and filled.sum() == 21
+
+
+def test_a_frame_name_macos_wrote_decomposed_is_the_frame_held_composed(davis, tmp_path):
+    """COCO's ``file_name`` in NFD (``u`` + U+0308, as macOS writes ``ü``) had matched no frame of the
+    folder, whose names Linux holds as written (NFC): both look alike, so the refusal puzzled."""
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    source = davis / "JPEGImages/480p/squares-a"
+    for k in range(3):
+        (folder / f"\u00fcn\u00ef {k}.jpg").write_bytes((source / f"{k:05d}.jpg").read_bytes())
+    fmt = get_format("video", folder)
+    coco = _cvat_coco(tmp_path / "coco.json", "u\u0308ni\u0308 2.jpg", (48, 64), [0])
+    store = LabelStore(tmp_path / "store")
+    import_export(read_export("coco", coco), fmt, "all", store, ClassMapping(fmt.class_names))
+    (record,) = store.records()
+    assert record["offset"] == 2
