@@ -33,7 +33,7 @@ from frugalseg.data.files import symlink_loop as symlink_loop
 from frugalseg.data.files import write_bytes_atomic as write_bytes_atomic
 from frugalseg.data.files import write_json_atomic as write_json_atomic
 from frugalseg.data.videos import split_frame_path
-from frugalseg.errors import DataError
+from frugalseg.errors import DataError, FrugalsegError
 
 
 def _check_exists(path: Path) -> None:
@@ -380,16 +380,16 @@ def write_png_atomic(path: str | Path, array: np.ndarray) -> None:
 
 @contextlib.contextmanager
 def removed_on_failure(folder: str | Path) -> Iterator[Path]:
-    """Remove ``folder`` when the block fails, if the block made it (it was absent or empty before).
+    """Remove ``folder`` when the block refuses its input, if the block made it (absent or empty before).
 
-    A command refused for bad input leaves nothing behind; a folder that held a run before (one to
-    resume) is never removed.
+    A command refused for bad input (a `FrugalsegError`) leaves nothing behind. A run stopped otherwise
+    (Ctrl-C, a crash) keeps what it finished, to resume; a folder that held a run before is never removed.
     """
     folder = Path(folder)
     made_here = not folder.exists() or (folder.is_dir() and not any(folder.iterdir()))
     try:
         yield folder
-    except BaseException:
+    except FrugalsegError:
         if made_here and folder.is_dir():
             shutil.rmtree(folder, ignore_errors=True)
         raise

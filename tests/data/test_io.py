@@ -20,6 +20,7 @@ from frugalseg.data.io import (
     read_json_object,
     read_label,
     read_text,
+    removed_on_failure,
     write_json_atomic,
     write_png_atomic,
 )
@@ -209,3 +210,15 @@ def test_bytes_after_an_image_s_end_are_allowed_and_a_cut_image_is_refused(tmp_p
         path.write_bytes(data[: len(data) * 2 // 3] + cut)
         with pytest.raises(DataError, match=TRUNCATED_IMAGE.replace("(", r"\(").replace(")", r"\)")):
             read_frame(path)
+
+
+def test_a_folder_made_by_a_refused_run_is_removed_and_one_stopped_by_ctrl_c_is_kept(tmp_path):
+    """A Ctrl-C in `annotate simulate` had removed the folder with the loops it had finished."""
+    refused, stopped = tmp_path / "refused", tmp_path / "stopped"
+    with pytest.raises(DataError), removed_on_failure(refused) as folder:
+        (folder / "labels").mkdir(parents=True)
+        raise DataError(folder, "a bad clip")
+    with pytest.raises(KeyboardInterrupt), removed_on_failure(stopped) as folder:
+        (folder / "labels").mkdir(parents=True)
+        raise KeyboardInterrupt
+    assert not refused.exists() and (stopped / "labels").is_dir()
