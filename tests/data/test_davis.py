@@ -182,3 +182,25 @@ def test_a_replaced_mask_is_read_anew_whatever_its_time_stamp(tmp_path):
     palette_png(mask, np.zeros((H, W), np.uint8))
     os.utime(mask, (stamp, stamp))  # older than before: no cache may keep the old label
     assert not fmt.read_label(fmt.clips("all")[0].label(0, LabelKind.FINE)).any()
+
+
+@pytest.mark.parametrize("stroke", [(0, 0, 0), (255, 255, 255)])
+def test_a_stroke_on_a_clear_layer_is_its_opaque_pixels(tmp_path, stroke):
+    """A black object on a transparent layer had been read as everything but the object (alpha dropped)."""
+    rgba = np.zeros((6, 8, 4), np.uint8)
+    rgba[..., :3] = 255 - np.array(stroke, np.uint8)  # the clear pixels' colour, which is not shown
+    rgba[2:4, 3:6] = (*stroke, 255)
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "mask.png")
+    mask, binary = DavisFormat.decode_mask(tmp_path / "mask.png")
+    expected = np.zeros((6, 8), np.uint8)
+    expected[2:4, 3:6] = 1
+    assert binary and np.array_equal(mask, expected)
+
+
+def test_a_clear_layer_with_strokes_of_two_colours_is_refused(tmp_path):
+    rgba = np.zeros((6, 8, 4), np.uint8)
+    rgba[2, 3] = (255, 255, 255, 255)
+    rgba[4, 5] = (255, 0, 0, 255)
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "mask.png")
+    with pytest.raises(DataError, match="transparent pixels and opaque ones of 2 colours"):
+        DavisFormat.decode_mask(tmp_path / "mask.png")

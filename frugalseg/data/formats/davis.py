@@ -85,6 +85,23 @@ def _layout_hint(root: Path) -> str:
     )
 
 
+def _opaque_stroke(rgba: np.ndarray, path: Path) -> np.ndarray:
+    """The 0/255 mask of an RGBA mask's opaque pixels (alpha > 0), when they are all of one colour.
+
+    Raises:
+        DataError: opaque pixels of several colours (which of them is the object is not known).
+    """
+    opaque = rgba[..., 3] > 0
+    colours = np.unique(rgba[opaque][:, :3], axis=0)
+    if len(colours) > 1:
+        raise DataError(
+            path,
+            f"mask has transparent pixels and opaque ones of {len(colours)} colours: save it without "
+            "transparency, black background and white object (or a palette PNG of object ids)",
+        )
+    return np.where(opaque, 255, 0).astype(np.uint8)
+
+
 class DavisFormat(Format):
     """Reads a DAVIS-style folder (DAVIS, MOSE) into one clip per sequence, anchored at frame 0.
 
@@ -223,7 +240,8 @@ class DavisFormat(Format):
         Palette PNGs give their indices as they are. Grey-level PNGs holding only 0 and 255 are
         binary masks (255 → object 1); other grey-level PNGs are taken to hold object ids directly. An
         RGB(A) PNG whose three channels are equal everywhere (a paint program's black-and-white mask) is
-        read as the grey-level one.
+        read as the grey-level one. An RGBA PNG whose transparency varies is a stroke on a clear layer:
+        its opaque pixels are object 1 when they are of one colour (black or white), and refused otherwise.
         """
         path = Path(path)
         image_size(path)  # exists, readable, not larger than frugalseg decodes
@@ -231,7 +249,9 @@ class DavisFormat(Format):
         try:
             with Image.open(path) as image:
                 mode = image.mode
-                if mode in ("RGB", "RGBA"):
+                if mode == "RGBA" and image.getextrema()[3][0] != image.getextrema()[3][1]:
+                    mode, mask = "L", _opaque_stroke(np.array(image, dtype=np.uint8), path)
+                elif mode in ("RGB", "RGBA"):
                     colours = np.array(image.convert("RGB"), dtype=np.uint8)
                     if not (colours == colours[..., :1]).all():
                         raise DataError(
