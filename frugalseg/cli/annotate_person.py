@@ -289,6 +289,18 @@ def _object_name(text: str) -> tuple[int, str]:
         raise argparse.ArgumentTypeError(err.problem) from err
 
 
+def _names(pairs: list[tuple[int, str]]) -> dict[int, str]:
+    """``--name ID=NAME`` pairs as object → name; `ConfigError` for an object named twice otherwise."""
+    from frugalseg.errors import ConfigError
+
+    names: dict[int, str] = {}
+    for obj, name in pairs:
+        if names.setdefault(obj, name) != name:
+            twice = f"object {obj} is named twice ({names[obj]!r} and {name!r}): give one"
+            raise ConfigError("--name", twice)
+    return names
+
+
 def _box(text: str) -> tuple[int, int, int, int]:
     """``X0,Y0,X1,Y1`` as four whole numbers (pixels, corners included, the first corner top left)."""
     parts = text.split(",")
@@ -317,7 +329,13 @@ def _boxed(session: AnnotationSession, args: argparse.Namespace) -> Any:
         )
     clicks = read_clicks(args.box_clicks, (height, width)) if args.box_clicks else []
     return session.box_given(
-        args.video, args.frame, box, args.object, clicks, names=dict(args.name), new_objects=args.new_objects
+        args.video,
+        args.frame,
+        box,
+        args.object,
+        clicks,
+        names=_names(args.name),
+        new_objects=args.new_objects,
     )
 
 
@@ -337,18 +355,21 @@ def _add(args: argparse.Namespace) -> int:
             clicks=args.clicks,
             object_id=args.object,
             new_objects=args.new_objects,
-            names=dict(args.name),
+            names=_names(args.name),
         )
     added = session.add(args.video, args.frame, given)
     record = added.record
-    objects = ", ".join(map(str, added.objects))
-    what = (
-        f"object{'s' if len(added.objects) > 1 else ''} {objects}" if objects else "no object (none visible)"
-    )
+    drawn = [args.object] if args.box is not None else added.objects  # a box keeps the frame's others
+    objects = ", ".join(map(str, drawn))
+    what = f"object{'s' if len(drawn) > 1 else ''} {objects}" if objects else "no object (none visible)"
+    kept = [obj for obj in added.objects if obj not in drawn]
+    if kept:
+        what += f", object{'s' if len(kept) > 1 else ''} {', '.join(map(str, kept))} kept"
     # a mask booked as clicks without a click is the propagated mask taken back unchanged (`_given_mask`)
     kind = "propagated mask, unchanged," if args.mask is not None and record.kind == "clicks" else record.kind
+    path, _ = session.frame_shape(added.video, added.frame)
     print(
-        f"{added.video} frame {added.frame}: {kind} of {what} ({record.seconds:g} s); "
+        f"{added.video} frame {added.frame} ({path.name}): {kind} of {what} ({record.seconds:g} s); "
         f"{added.annotated_frames} of {added.num_frames} frames annotated, "
         f"{record.total_seconds / 3600:.3f} h in all"
     )

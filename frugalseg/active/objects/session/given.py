@@ -45,6 +45,8 @@ MAX_CLICKS = 1000
 #: The most grey levels a person's grey-level mask may hold: more are an anti-aliased edge, not objects.
 MAX_GREY_OBJECTS = 32
 
+#: The fewest pixels a box has a side (corners included): the page takes a smaller drag for a click.
+MIN_BOX_SIDE = 5
 #: The most corrective clicks a box may be booked with (the page's box tool takes a few).
 MAX_BOX_CLICKS = 100
 CLICKS_FORM = '{"clicks": [{"object": 1, "x": column, "y": row, "positive": true}, …]}'
@@ -67,6 +69,32 @@ def object_name(obj: int, name: Any) -> str:
     if any(unicodedata.category(char) in ("Cc", "Cs") for char in name):
         raise ConfigError("name", f"the name of object {obj} holds control characters: {name!r}")
     return name.strip()
+
+
+def check_drawn_box(box: tuple[int, int, int, int], clicks: Sequence[GivenClick]) -> None:
+    """Refuse a typed or tool-drawn box (corners included) under `MIN_BOX_SIDE` a side, or clicks outside it.
+
+    A box's mask replaces its object and stays inside the box: a 1-pixel box (a typo) would erase the
+    object, and a click outside it could not be kept.
+
+    Raises:
+        ConfigError: of ``box`` or ``clicks``, naming the box.
+    """
+    x0, y0, x1, y1 = box
+    corners = ",".join(map(str, box))
+    if min(x1 - x0, y1 - y0) + 1 < MIN_BOX_SIDE:
+        raise ConfigError(
+            "box",
+            f"{corners} is {x1 - x0 + 1}×{y1 - y0 + 1} px: a box is drawn around an object, at least "
+            f"{MIN_BOX_SIDE} px a side (a smaller drag on the page is a click)",
+        )
+    outside = [click for click in clicks if not (x0 <= click.x <= x1 and y0 <= click.y <= y1)]
+    if outside:
+        raise ConfigError(
+            "clicks",
+            f"the click at x {outside[0].x}, y {outside[0].y} lies outside the box {corners}: a box's mask "
+            "stays inside it, so its clicks are in it too",
+        )
 
 
 @dataclass(frozen=True)

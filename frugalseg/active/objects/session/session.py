@@ -49,6 +49,7 @@ from frugalseg.active.objects.session.given import (
     GivenAnnotation,
     annotation_result,
     book,
+    check_drawn_box,
     check_objects,
     read_mask,
 )
@@ -721,7 +722,8 @@ class AnnotationSession:
             new_objects: accept ids not annotated before: objects that first appear on this frame.
 
         Raises:
-            ConfigError: an unknown video or frame, or clicks of another object.
+            ConfigError: an unknown video or frame, a box too small or clicks outside it (`check_drawn_box`),
+                or clicks of another object.
         """
         path, (height, width) = self.frame_shape(video, frame)
         others = sorted({click.object for click in clicks} - {obj})
@@ -729,6 +731,7 @@ class AnnotationSession:
             raise ConfigError(
                 "clicks", f"clicks of object {others[0]}: a box's clicks are its object's ({obj})"
             )
+        check_drawn_box(box, clicks)
         drawn = self.box_preview(video, frame, box, clicks, obj)
         current = self.current_mask(video, frame)
         ids = np.zeros((height, width), np.uint8)

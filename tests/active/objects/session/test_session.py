@@ -89,7 +89,8 @@ def test_the_state_after_each_addition_is_the_expected_one(
         add(started, "--video", "squares-a", "--frame", "0", "--mask", str(made / "a0.png"), root=davis) == 0
     )
     out = capsys.readouterr().out
-    assert "squares-a frame 0: mask of objects 1, 2 (160 s); 1 of 10 frames annotated, 0.044 h in all" in out
+    said = "squares-a frame 0 (00000.jpg): mask of objects 1, 2 (160 s); 1 of 10 frames annotated, 0.044 h"
+    assert f"{said} in all" in out
     state, whole = VideoState.load(started / "squares-a")
     assert whole and state.num_frames == 10 and state.objects == {1: 0, 2: 0}
     assert state.annotations == [Annotation(0, 1, "mask", 80.0), Annotation(0, 2, "mask", 80.0)]
@@ -584,7 +585,9 @@ def test_a_propagated_mask_added_back_unchanged_is_booked_as_looked_at(started: 
     shown = started / "squares-a" / "masks" / "00005.png"
     assert add(started, "--video", "squares-a", "--frame", "5", "--mask", str(shown)) == 0
     printed = capsys.readouterr().out.splitlines()[0]
-    assert printed.startswith("squares-a frame 5: propagated mask, unchanged, of objects 1, 2 (1 s); ")
+    assert printed.startswith(
+        "squares-a frame 5 (00005.jpg): propagated mask, unchanged, of objects 1, 2 (1 s); "
+    )
     state, _ = VideoState.load(started / "squares-a")
     assert state.annotations[-2:] == [
         Annotation(5, 1, "clicks", 1.0, 0, 1),
@@ -787,7 +790,9 @@ def test_add_a_box_draws_its_object_as_the_page_s_box_tool_and_keeps_the_others(
     boxed = ("--video", "squares-a", "--frame", "5", "--box", ",".join(map(str, box)), "--object", "1")
     assert add(started, *boxed) == 0
     # object 2, kept as it was, is booked as looked at (free); the frame's look once (1 s) and the box 7 s
-    assert capsys.readouterr().out.startswith("squares-a frame 5: box of objects 1, 2 (8 s); 2 of 10 frames")
+    assert capsys.readouterr().out.startswith(
+        "squares-a frame 5 (00005.jpg): box of object 1, object 2 kept (8 s); 2 of 10 frames"
+    )
     state, _ = VideoState.load(started / "squares-a")
     expected = np.where(current == 1, 0, current)
     expected[drawn] = 1
@@ -810,6 +815,23 @@ def test_add_a_box_draws_its_object_as_the_page_s_box_tool_and_keeps_the_others(
         f"(x 0…{width - 1}, y 0…{height - 1}, corners included)"
     )
     assert (started / "squares-a" / "state.json").read_bytes() == before  # nothing booked
+    # a 1-px box (a typo) had replaced object 1 with a line; a click outside the box had been dropped, booked
+    assert add(started, "--video", "squares-a", "--frame", "5", "--box", "30,3,30,40", "--object", "1") == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "error: box: 30,3,30,40 is 1×38 px: a box is drawn around an object, at least 5 px a side "
+        "(a smaller drag on the page is a click)"
+    )
+    clicks.write_text('{"clicks": [{"object": 1, "x": 0, "y": 0, "positive": true}]}', encoding="utf-8")
+    assert add(started, *boxed, "--box-clicks", str(clicks)) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"error: clicks: the click at x 0, y 0 lies outside the box {','.join(map(str, box))}: a box's mask "
+        "stays inside it, so its clicks are in it too"
+    )
+    assert add(started, *boxed, "--name", "1=sky", "--name", "1=cloud") == 2  # the last had won
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "error: --name: object 1 is named twice ('sky' and 'cloud'): give one"
+    )
+    assert (started / "squares-a" / "state.json").read_bytes() == before
     with pytest.raises(SystemExit) as bad:  # argparse's own errors: the tip and one line, no usage
         add(started, "--video", "squares-a", "--frame", "5", "--box", "1,2,3")
     assert bad.value.code == 2
