@@ -58,6 +58,7 @@ from frugalseg.cli.command_line import check_config_files, command_words, config
 from frugalseg.cli.run_checks import (
     check_lightning_checkpoint,
     check_parsed,
+    model_options,
     refuse_other_task_config,
     refuse_unpickling,
 )
@@ -70,6 +71,10 @@ from frugalseg.lightning_modules import VideoSegmentationModule, VOSModule
 from frugalseg.lightning_modules.prediction_writer import SegmentationPredictionWriter
 
 DEFAULT_MODEL = f"{VideoSegmentationModule.__module__}.{VideoSegmentationModule.__qualname__}"
+
+#: The model options that decide how a trained network is run and scored, not the network: ``validate``,
+#: ``test`` and ``predict`` keep the command's over a checkpoint file's (`TaskCLI._parse_ckpt_path`).
+EVALUATION_OPTIONS = ("inference", "boundary_width", "log_images", "channels_last", "compile")
 
 #: Options of the shared checkpoint callback; None is filled from the task when the classes are built.
 CHECKPOINT_DEFAULTS: dict[str, Any] = {
@@ -313,6 +318,22 @@ class TaskCLI(LightningCLI):
             return
         config = self.config[subcommand]
         check_parsed(config, subcommand, self.task, self.task_class(config))
+
+    def _parse_ckpt_path(self) -> None:
+        """LightningCLI's: a checkpoint file's model options replace the config's; a score keeps some.
+
+        ``validate``, ``test`` and ``predict`` keep the command's `EVALUATION_OPTIONS` (how the network
+        is run and scored, not the network): ``--model.inference slide`` had been replaced by the
+        checkpoint's ``whole`` with a file, and kept with ``last``, resolved later.
+        """
+        subcommand = self.config.get("subcommand")
+        options = model_options(self.config[subcommand]) if subcommand not in (None, "fit") else None
+        kept = {key: options[key] for key in EVALUATION_OPTIONS if options is not None and key in options}
+        super()._parse_ckpt_path()
+        if kept:
+            restored = model_options(self.config[subcommand])
+            for key, value in kept.items():
+                restored[key] = value
 
     def _run_subcommand(self, subcommand: str) -> None:
         """Run the subcommand; if it fails before its first batch, remove the run folder it made.

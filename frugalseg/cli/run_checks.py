@@ -26,7 +26,7 @@ from frugalseg.options import plain_values
 _CHECKPOINT_KEYS = ("pytorch-lightning_version", "state_dict")
 
 
-def _model_options(config: Any) -> Any:
+def model_options(config: Any) -> Any:
     """The model's options of a parsed config (its ``init_args`` where it names a class), or None."""
     model = config.get("model")
     return getattr(model, "init_args", model)
@@ -152,7 +152,7 @@ def _refuse_other_student(config: Any, path: str, checkpoint: Any, task_class: C
     A student left at the task's default is not a choice: the checkpoint's is used, and a warning says so
     (a config may have named the default).
     """
-    stored, options = _stored_options(checkpoint), _model_options(config)
+    stored, options = _stored_options(checkpoint), model_options(config)
     chosen = getattr(options, "student", None) if options is not None else None
     if "student" not in stored or chosen is None or chosen == stored["student"]:
         return
@@ -177,7 +177,7 @@ def _note_replaced_options(config: Any, path: str, checkpoint: Any) -> None:
     TDNet's stage 2 given stage 1's checkpoint as ``--ckpt_path`` trained on at stage 1's lr (0.01, not
     the config's 1e-4), and nothing said so.
     """
-    stored, options = _stored_options(checkpoint), _model_options(config)
+    stored, options = _stored_options(checkpoint), model_options(config)
     given = options.as_dict() if hasattr(options, "as_dict") else {}
     changed = [
         f"{key} {given[key]!r} → {stored[key]!r}"
@@ -213,7 +213,7 @@ def _refuse_data_options_of_the_model(config: Any, task_class: Callable[..., Any
     on the data set's 19 classes and said nothing. A subclass that passes them on (``**kwargs``, as
     `DistillationModule`) has its base class's defaults.
     """
-    options = _model_options(config)
+    options = model_options(config)
     for name in DATA_GIVES_THE_MODEL:
         default = _default(task_class, name)
         value = getattr(options, name, default) if options is not None else default
@@ -242,7 +242,7 @@ def _refuse_missing_weights(config: Any) -> None:
     """
     from frugalseg.zoo import missing_weights_file
 
-    options = _model_options(config)
+    options = model_options(config)
     for name in ("init_weights", "teacher_weights"):
         value = getattr(options, name, None) if options is not None else None
         if isinstance(value, str) and missing_weights_file(value):

@@ -201,3 +201,18 @@ def test_a_resumed_run_ends_with_the_weights_of_the_run_that_was_not_stopped(
     assert resumed.trainer.global_step == whole.trainer.global_step == 6
     final = whole.model.state_dict()
     assert all(torch.equal(resumed.model.state_dict()[key], value) for key, value in final.items())
+
+
+def test_a_score_from_a_checkpoint_file_keeps_the_commands_evaluation_options(tiny_streets, tmp_path):
+    """A checkpoint file's model options had replaced ``--model.inference slide`` and ``boundary_width``
+    without a word (``last``, resolved later, kept them); its other options still come (its lr here)."""
+    common = [*_common(tiny_streets, tmp_path), "--trainer.limit_val_batches", "1"]
+    run = run_lightning_cli(["fit", *common, "--trainer.max_steps", "1", "--model.lr", "0.05"])
+    last = Path(run.trainer.checkpoint_callback.dirpath) / "last.ckpt"
+    scoring = ["--model.inference", "slide", "--model.boundary_width", "5"]
+    for path in (str(last), "last"):
+        scored = run_lightning_cli(["validate", *common, *scoring, "--ckpt_path", path])
+        hparams = scored.model.hparams
+        assert (hparams["inference"], hparams["boundary_width"]) == ("slide", 5), path
+        if path != "last":  # `last` is found after LightningCLI reads a file's options: the config's stay
+            assert hparams["lr"] == 0.05
