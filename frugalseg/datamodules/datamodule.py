@@ -469,7 +469,12 @@ class VideoSegDataModule(L.LightningDataModule):
 
     def _write_samples(self) -> None:
         """Write the drawn (clip, offset, kind) list and its annotation cost next to the run's logs."""
-        cost = annotation_cost(self.samples, clicks=self._click_counts(), booked=self._booked_seconds())
+        cost = annotation_cost(
+            self.samples,
+            clicks=self._click_counts(),
+            booked=self._booked_seconds(),
+            anchor_kind=self.recipe.anchor_kind,
+        )
         rank_zero_info(
             f"recipe {self.recipe.name}: {len(self.samples)} samples, {cost.manual_frames} manual frames, "
             + (f"{cost.total_hours:.1f} h" if cost.total_hours >= 0.1 else f"{cost.total_hours * 60:.1f} min")
@@ -488,9 +493,13 @@ class VideoSegDataModule(L.LightningDataModule):
         write_samples(self.samples, path, self.recipe, cost, seed=drawn.seed, budget=drawn.budget)
 
     def _click_counts(self) -> dict[Sample, int]:
-        """Number of clicks behind each ``clicks`` sample, as its source knows it."""
+        """Clicks behind each ``clicks`` sample and drawn clip's ``clicks`` anchor, as its source knows it.
+
+        An anchor not drawn is priced when its pseudo-labels are (`annotation_cost`).
+        """
         counts = {}
-        for sample in self.samples:
+        anchors = {Sample(s.clip_id, 0, self.recipe.anchor_kind) for s in self.samples}
+        for sample in {*self.samples, *anchors}:
             if sample.kind is LabelKind.CLICKS:
                 ref = self._train_clips[sample.clip_id].require_label(sample.offset, LabelKind.CLICKS)
                 clicks = self.source(LabelKind.CLICKS).clicks(ref)
