@@ -1,20 +1,23 @@
 """`frugalseg configs …`: the configs that ship inside the package, for a user without the repository.
 
 ``frugalseg configs list`` prints their names and what each trains; ``frugalseg configs copy NAME DEST``
-writes one out to edit. A ``--config`` of ``fit``, ``validate``, ``test``, ``predict`` and ``vos`` that
-names no file here but names a shipped config (``configs/demo.yaml``, ``demo.yaml`` or ``demo``) reads
-the shipped one (`with_shipped_configs`), so the README's commands work from a wheel as from a clone.
+writes one out to edit (``all``: every one, into a folder). A ``--config`` of ``fit``, ``validate``,
+``test``, ``predict`` and ``vos`` that names no file here but names a shipped config
+(``configs/demo.yaml``, ``demo.yaml`` or ``demo``) reads the shipped one (`with_shipped_configs`), so
+the README's commands work from a wheel as from a clone.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shutil
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
+from frugalseg.data.files import nearest_existing
 from frugalseg.data.io import write_bytes_atomic
 from frugalseg.errors import ConfigError
 
@@ -86,16 +89,30 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _copy(args: argparse.Namespace) -> int:
-    source = shipped_config(args.name)
-    if source is None:
-        raise ConfigError("configs copy", f"no shipped config {args.name!r}; choose from {shipped_configs()}")
-    target = Path(args.dest)
-    if target.is_dir():
-        target = target / source.name
-    if target.exists() and not args.force:
-        raise ConfigError("configs copy", f"{target}: already exists (--force overwrites it)")
-    write_bytes_atomic(target, source.read_bytes())
-    print(target)
+    """Write one shipped config to a file or folder, or ``all`` of them into a folder (as they are laid out).
+
+    A ``dest`` that is a folder, or ends with ``/``, is a folder (made when missing).
+    """
+    folder = args.dest.endswith(("/", os.sep)) or Path(args.dest).is_dir() or args.name == "all"
+    if args.name == "all":
+        copies = [(SHIPPED / name, Path(args.dest) / name) for name in shipped_configs()]
+    else:
+        source = shipped_config(args.name)
+        if source is None:
+            raise ConfigError(
+                "configs copy",
+                f"no shipped config {args.name!r}; choose from all, {', '.join(shipped_configs())}",
+            )
+        copies = [(source, Path(args.dest) / source.name if folder else Path(args.dest))]
+    for _, target in copies:
+        if target.exists() and not args.force:
+            raise ConfigError("configs copy", f"{target}: already exists (--force overwrites it)")
+        above = nearest_existing(target.parent)
+        if not above.is_dir():
+            raise ConfigError("configs copy", f"{above} is a file, not a folder: {target} cannot be written")
+    for source, target in copies:
+        write_bytes_atomic(target, source.read_bytes())
+        print(target)
     return 0
 
 
@@ -106,7 +123,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing = commands.add_parser("list", help="print each shipped config's name and what it trains")
     listing.set_defaults(func=_list)
     copy = commands.add_parser("copy", help="write a shipped config to a file or folder")
-    copy.add_argument("name", help="a name `configs list` prints (demo.yaml, or demo)")
-    copy.add_argument("dest", nargs="?", default=".", help="file or folder to write it to (default: .)")
+    copy.add_argument("name", help="a name `configs list` prints (demo.yaml, or demo), or all")
+    copy.add_argument(
+        "dest", nargs="?", default=".", help="file or folder (ending with /) to write it to (default: .)"
+    )
     copy.add_argument("--force", action="store_true", help="overwrite a file that is there")
     copy.set_defaults(func=_copy)

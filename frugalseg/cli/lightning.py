@@ -486,7 +486,9 @@ class TaskCLI(LightningCLI):
 
     def last_checkpoint(self) -> Path:
         """The newest ``last.ckpt`` of this run's checkpoint folders (`_last_checkpoints`)."""
-        found = self._last_checkpoints("'last' asked to resume")
+        found = self._last_checkpoints(
+            "'last' asked to resume" if self.subcommand == "fit" else "'last' asked for"
+        )
         return max(found, key=lambda path: path.stat().st_mtime_ns)
 
     def _last_checkpoints(self, asked: str) -> list[Path]:
@@ -510,7 +512,15 @@ class TaskCLI(LightningCLI):
         found = [path for folder in folders for path in folder.glob("last*.ckpt")]
         if not found:
             looked = ", ".join(str(folder) for folder in folders) or f"{base}/version_*/checkpoints"
-            raise ConfigError("--ckpt_path", f"{asked}, but no last.ckpt was found (looked in {looked})")
+            hint = (
+                "; a run's checkpoints are in its logger's version folders: keep --trainer.logger to find "
+                "them, or give the checkpoint's path"
+                if logger is None
+                else ""
+            )
+            raise ConfigError(
+                "--ckpt_path", f"{asked}, but no last.ckpt was found (looked in {looked}){hint}"
+            )
         return found
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:

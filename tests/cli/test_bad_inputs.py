@@ -28,6 +28,7 @@ from frugalseg.data.io import write_png_atomic
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
 TYPO = "model:\n  studnet: tmanet_r18\n"  # a config file's misspelt model.student
+NO_LOGGER = ("--trainer.logger", "false")
 
 
 @dataclass
@@ -866,6 +867,16 @@ CASES = [  # fmt: skip
         ),
         2,
         "'last' asked to resume, but no last.ckpt was found (looked in",
+        lambda t: [],
+    ),
+    Case(
+        "validate of the 'last' checkpoint without a logger, which keeps the run's version folders",
+        lambda t, d: [
+            "validate",
+            *_fit(t, "--data.root", str(d["streets"]), "--ckpt_path", "last", *NO_LOGGER)[1:],
+        ],
+        2,
+        "'last' asked for, but no last.ckpt was found (looked in",
         lambda t: [],
     ),
     Case(

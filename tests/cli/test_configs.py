@@ -77,7 +77,26 @@ def test_configs_list_and_copy(tmp_path, capsys):
     assert (tmp_path / "demo.yaml").read_bytes() == (SHIPPED / "demo.yaml").read_bytes()
     assert main(["configs", "copy", "nothing", str(tmp_path)]) == 2
     assert (
-        "error: configs copy: no shipped config 'nothing'; choose from ['annotate/" in capsys.readouterr().err
+        "error: configs copy: no shipped config 'nothing'; choose from all, annotate/"
+        in capsys.readouterr().err
+    )
+
+
+def test_configs_copy_to_a_new_folder_and_all_of_them(tmp_path, capsys):
+    """``DIR/`` had written demo.yaml as a file named DIR; every config is copied at once with ``all``."""
+    assert main(["configs", "copy", "demo", f"{tmp_path / 'new'}/"]) == 0
+    assert (tmp_path / "new" / "demo.yaml").read_bytes() == (SHIPPED / "demo.yaml").read_bytes()
+    assert main(["configs", "copy", "all", str(tmp_path / "every")]) == 0
+    written = sorted(
+        p.relative_to(tmp_path / "every").as_posix() for p in (tmp_path / "every").rglob("*.yaml")
+    )
+    assert written == shipped_configs() and "published/streets_hrnetv2_w18s.yaml" in written
+    capsys.readouterr()
+    (tmp_path / "file").write_text("x", encoding="utf-8")
+    assert main(["configs", "copy", "demo", f"{tmp_path / 'file'}/"]) == 2
+    target = tmp_path / "file" / "demo.yaml"
+    assert capsys.readouterr().err.strip() == (
+        f"error: configs copy: {tmp_path / 'file'} is a file, not a folder: {target} cannot be written"
     )
 
 
