@@ -76,6 +76,13 @@ DEFAULT_MODEL = f"{VideoSegmentationModule.__module__}.{VideoSegmentationModule.
 #: ``test`` and ``predict`` keep the command's over a checkpoint file's (`TaskCLI._parse_ckpt_path`).
 EVALUATION_OPTIONS = ("inference", "boundary_width", "log_images", "channels_last", "compile")
 
+#: ``--ckpt_path``'s help (Lightning's offers "hpc" and "registry", which frugalseg refuses).
+CKPT_PATH_HELP = (
+    "a checkpoint of `frugalseg fit`: a file, an http(s) URL, 'last' (the newest last.ckpt of the run's "
+    "version folders) or 'best' (the best-scored checkpoint their last.ckpt files name); read with "
+    "weights_only=True"
+)
+
 #: Options of the shared checkpoint callback; None is filled from the task when the classes are built.
 CHECKPOINT_DEFAULTS: dict[str, Any] = {
     "checkpoint.monitor": None,
@@ -261,6 +268,16 @@ class TaskCLI(LightningCLI):
         every = self.every_subcommand()
         named = self._named_subcommand
         return {named: every[named]} if named in every else every
+
+    def _prepare_subcommand_parser(
+        self, klass: type, subcommand: str, **kwargs: Any
+    ) -> LightningArgumentParser:
+        """LightningCLI's subcommand parser, ``--ckpt_path`` with the help of what frugalseg reads."""
+        parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
+        for action in parser._actions:
+            if action.dest == "ckpt_path":
+                action.help = CKPT_PATH_HELP
+        return parser
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         """Add the checkpoint, learning-rate monitor and metric table callbacks as options."""

@@ -108,3 +108,13 @@ def test_help_lists_each_group_with_its_options(capsys):
         assert f"--data.{new} " in message, new
     for old in MOVED_OPTIONS:
         assert f"--data.{old} " not in message or old == "recipe", old
+
+
+@pytest.mark.parametrize("command", ["fit", "validate", "predict"])
+def test_the_ckpt_path_help_names_what_frugalseg_reads(command, capsys):
+    """It was Lightning's, offering "hpc" and "registry", which frugalseg refuses."""
+    code, message = _run([command, "--help"], capsys)
+    help_text = " ".join(message.split("--ckpt_path CKPT_PATH")[-1].split())
+    assert code == 0
+    assert help_text.startswith("a checkpoint of `frugalseg fit`: a file, an http(s) URL, 'last'")
+    assert "hpc" not in help_text.split("--")[0]
