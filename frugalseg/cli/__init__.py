@@ -241,7 +241,7 @@ def _main(argv: Sequence[str] | None) -> int:
         cause = _bad_input(err)
         if debug or cause is None:
             raise
-        print(f"error: {cause}", file=sys.stderr)
+        print(f"error: {_said(cause)}", file=sys.stderr)
         return BAD_INPUT
 
 
@@ -256,6 +256,14 @@ def quiet_warnings() -> None:
     warnings.filterwarnings(
         "ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning
     )
+
+
+def _said(error: BaseException) -> str:
+    """An error as its line: a file-system error as ``PATH: problem`` (``[Errno 2] …: 'PATH'`` otherwise)."""
+    if isinstance(error, OSError) and error.filename is not None and error.strerror:
+        moved = f" → {error.filename2}" if error.filename2 is not None else ""
+        return f"{error.filename}{moved}: {error.strerror}"
+    return str(error)
 
 
 def _bad_input(error: BaseException) -> BaseException | None:

@@ -130,3 +130,9 @@ def test_no_shipped_config_defaults_to_the_development_machines_data():
         assert not [
             s for s in strings(yaml.safe_load((SHIPPED / name).read_text(encoding="utf-8"))) if "shared/" in s
         ], name
+
+
+def test_a_folder_that_cannot_be_made_is_named_with_its_problem(capsys):
+    """A file-system error had been printed as Python words it: ``[Errno 2] No such file …: '/proc/x'``."""
+    assert main(["configs", "copy", "demo", "/proc/frugalseg-test/"]) == 2
+    assert capsys.readouterr().err.strip() == "error: /proc/frugalseg-test: No such file or directory"
