@@ -61,7 +61,15 @@ def _simulate_options(simulate: argparse.ArgumentParser) -> None:
     from frugalseg.cli.label import add_trainer_options
 
     simulate.add_argument("--format", default="davis", choices=FORMATS, help="data set layout")
-    simulate.add_argument("--root", required=True, help="the data set folder")
+    simulate.add_argument(
+        "--root", required=True, help="the data set folder (format video: a video or folder)"
+    )
+    simulate.add_argument(
+        "--masks",
+        default=None,
+        help="format video: folder of the ground-truth mask PNGs named by frame index "
+        "(default: Annotations/<clip>/ beside)",
+    )
     simulate.add_argument("--split", default=None, help="split to annotate (default: the only or first one)")
     simulate.add_argument(
         "--budget-hours", type=float, required=True, help="human hours for the whole data set (> 0)"
@@ -226,7 +234,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
     check_budget(args.budget_hours)  # the plan's own checks, before the data set is read
     strategies(args.frames, args.types, args.seeds)
-    fmt = get_format(args.format, args.root)
+    fmt = get_format(args.format, args.root, **({"masks": args.masks} if args.masks is not None else {}))
     if not isinstance(fmt, DavisFormat):
         raise ConfigError("format", f"the annotation loop reads DAVIS-style videos, not {fmt.name!r}")
     plan = SimulationPlan(

@@ -165,6 +165,17 @@ def test_annotate_simulate_add_and_propose_on_a_video(squares_video, tmp_path, c
     assert curves["strategies"]["uniform-mask"]["mean"]["hours"][0] == pytest.approx(
         160 / 3600, abs=1e-6
     )  # 2 objects
+    # a video without Annotations/ beside it, its masks named with --masks (the option had been missing)
+    alone = tmp_path / "alone" / "clip.mp4"
+    alone.parent.mkdir()
+    alone.write_bytes(squares_video["video"].read_bytes())
+    named = [*simulate[:5], str(alone), *simulate[6:], "--masks", str(squares_video["masks"])]
+    again = ["--frames", "uniform", "--types", "mask", "--out", str(tmp_path / "sim2"), "--no-progress"]
+    assert main([*named, *again]) == 0
+    assert (
+        json.loads((tmp_path / "sim2" / "curves.json").read_text(encoding="utf-8"))["strategies"]
+        == (curves["strategies"])
+    )
     state = str(tmp_path / "session")
     mask = str(squares_video["masks"] / "00000.png")
     add = ["annotate", "add", "--state", state, "--format", "video", "--root", root, "--video", "clip"]
