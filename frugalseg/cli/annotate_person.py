@@ -208,6 +208,8 @@ def _propose(args: argparse.Namespace) -> int:
     if args.frames_out is not None and not args.task:
         raise ConfigError("--frames-out", "writes the frame of a --task: give --task too")
     session = _open(args)
+    for video in [args.video] if args.video else session.videos():  # masks/ a killed `add` left half-written
+        session.finish(video)
     proposal = session.propose(_chosen_proposal_options(args), video=args.video)
     if proposal is None:
         print("null" if args.json else "nothing to propose: every frame is annotated")

@@ -494,6 +494,15 @@ def test_an_addition_killed_while_writing_masks_is_healed_by_the_next(started: P
     assert mask(started / "squares-a" / "masks" / "00004.png") is not None
 
 
+def test_a_propose_after_a_killed_addition_writes_the_masks_it_left_half_written_again(started: Path) -> None:
+    """masks/ (the current mask of every frame, for a person to read) had stayed half-written until the
+    next `annotate add`; a `propose` that reads them makes them whole again."""
+    whole = files(started)
+    (started / "squares-a" / "masks" / "00004.png").write_bytes(b"half a png")
+    assert propose(started, "--video", "squares-a") == 0
+    assert files(started) == whole
+
+
 def mask_of(data: bytes) -> np.ndarray:
     return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
 
