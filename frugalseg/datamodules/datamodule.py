@@ -421,9 +421,14 @@ class VideoSegDataModule(L.LightningDataModule):
     def _manual_dataset(self, fmt: Format, split: str, temporal: bool) -> ClipSampleDataset:
         clips = [clip for clip in fmt.clips(split) if clip.label(0, LabelKind.FINE) is not None]
         if not clips:
+            quick = getattr(self.trainer, "fast_dev_run", False)  # it sets limit_val_batches 1
+            hint = (
+                "; --trainer.fast_dev_run validates a batch whatever limit_val_batches says" if quick else ""
+            )
             raise ConfigError(
                 "data.splits.val" if split == self.splits.val else "data.splits.test",
-                f"split {split!r} of {self.root} has no manually labelled frame to evaluate on",
+                f"split {split!r} of {self.root} has no manually labelled frame to evaluate on (scores read "
+                f"the data set's ground truth, not a label store){hint}",
             )
         samples = [Sample(clip.clip_id, 0, LabelKind.FINE) for clip in clips]
         temporal = temporal and all(clip.has_frame(-1) for clip in clips)

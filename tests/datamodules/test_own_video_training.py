@@ -71,8 +71,15 @@ def test_a_video_without_masks_trains_on_its_session_labels_with_validation_off(
     way to switch validation off) was refused for it."""
     video, labels = _video_and_store(tmp_path, fine=0, seconds={0: 45.0, 3: 12.0, 7: 3.0})
     assert main(_fit(video, labels, tmp_path / "run")) == BAD_INPUT
+    none = f"error: data.splits.val: split 'all' of {video} has no manually labelled frame to evaluate on"
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
-        f"error: data.splits.val: split 'all' of {video} has no manually labelled frame to evaluate on"
+        f"{none} (scores read the data set's ground truth, not a label store)"
+    )
+    quick = ["--trainer.limit_val_batches", "0", "--trainer.fast_dev_run", "true"]
+    assert main(_fit(video, labels, tmp_path / "run", *quick)) == BAD_INPUT  # it had blamed the store
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"{none} (scores read the data set's ground truth, not a label store); --trainer.fast_dev_run "
+        "validates a batch whatever limit_val_batches says"
     )
     logged: list[str] = []
     monkeypatch.setattr(datamodule, "rank_zero_info", logged.append)
