@@ -281,6 +281,8 @@ class _CostLedger:
             self._add_clicks(path, label)
         elif kind == LabelKind.BOXES:
             self.units["boxes"] += _listed(boxes_json_path(path), "boxes") or 0
+        elif kind == LabelKind.PSEUDO and seconds > 0 and self.fmt.object_classes:
+            self.units["partly annotated frames"] += 1  # a person's work on some objects, the others carried
 
     def _add_clicks(self, path: Path, label: np.ndarray) -> int:
         """Count the clicks of a clicks label (its ``*_clicks.json``, else its sparse map) and its frame."""
