@@ -255,6 +255,7 @@ class SessionService:
         given: GivenAnnotation,
         current: np.ndarray | None = None,
         seen: int | None = None,
+        declared: Collection[int] = (),
     ) -> tuple[Addition, Job]:
         """Add an annotation to ``video`` (saved at once) and queue its propagation.
 
@@ -267,13 +268,16 @@ class SessionService:
             current: the mask the person corrected, as `AnnotationSession.add` takes it.
             seen: the video's `edits` when the page read the frame: an annotation of the frame made
                 since (in another tab, by the ML backend) is not overwritten unseen.
+            declared: the ids the page declared as new objects; one the video knows already (another
+                tab declared it since) is not merged with it.
 
         Raises:
-            StaleFrame: the frame was annotated since ``seen``.
+            StaleFrame: the frame was annotated since ``seen``, or a ``declared`` id is known.
         """
         with self.lock:
             if seen is not None:
                 self._check_unchanged(video, frame, seen)
+            self._check_new(video, declared)
             self.supersede(video)
             try:
                 added = self.session.add(video, frame, given, propagate=False, current=current)
@@ -298,6 +302,17 @@ class SessionService:
             raise StaleFrame(
                 f"frame {frame} of {video} was submitted from another page since this one opened it: open "
                 "it again to see that edit, then make yours"
+            )
+
+    def _check_new(self, video: str, declared: Collection[int]) -> None:
+        """Raise `StaleFrame` when ``video`` knows an object a page declares as new (another tab made it)."""
+        cached = self.state(video)
+        known = sorted(set(declared) & set(cached.state.objects)) if cached is not None else []
+        if known:
+            name = cached.state.names.get(known[0], "") if cached is not None else ""
+            raise StaleFrame(
+                f"object {known[0]} of {video} was declared ({name!r}) on another page since this one "
+                "opened: open the frame again to see it, then declare yours anew (it gets its own id)"
             )
 
     def supersede(self, video: str, timeout: float = 600.0) -> None:

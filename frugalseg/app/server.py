@@ -418,6 +418,9 @@ class AnnotationApp(JSONRoutes):
         seen = data.get("edits")
         if seen is not None and (not isinstance(seen, int) or isinstance(seen, bool) or seen < 0):
             raise RequestError(400, "edits must be a whole number ≥ 0 (the mask's, as the page read it)")
+        declared = data.get("declared", [])
+        if not isinstance(declared, list) or not all(is_object_id(obj) for obj in declared):
+            raise RequestError(400, f"declared must list the new objects' ids 1…{MAX_OBJECTS}")
 
         def add() -> dict[str, Any]:
             shown = self.service.current_mask(name, frame)  # what the person corrected, as the page shows it
@@ -432,7 +435,7 @@ class AnnotationApp(JSONRoutes):
                 new_objects=new_objects,
             )
             try:
-                added, job = self.service.add(name, frame, given, current=shown, seen=seen)
+                added, job = self.service.add(name, frame, given, current=shown, seen=seen, declared=declared)
             except StaleFrame as err:
                 raise RequestError(412, str(err)) from err
             answer = {"job": job.report(), "record": asdict(added.record), "objects": added.objects}

@@ -429,6 +429,30 @@ def test_new_objects_with_a_class_name(client: TestClient, service: SessionServi
     assert not (state.masks[2] == 2).any() and (state.masks[3] == 2).sum() == 40 * 60
 
 
+def test_a_new_object_another_tab_declared_under_the_same_id_is_not_merged_with_it(
+    client: TestClient, service: SessionService, davis: Path
+) -> None:
+    """Two tabs each declared object 2: the second's "stick" had been booked as the first's "duck"."""
+    first_mask(client, davis)
+    service.wait()
+    ids = mask_of(client.get(f"/api/videos/{VIDEO}/3/mask"))
+    ids[:40, :60] = 2
+    body = {"mask": encode_rle(ids), "new_objects": True, "names": {"2": "duck"}, "declared": [2]}
+    assert client.post(f"/api/videos/{VIDEO}/3/submit", json=body).status_code == 202
+    service.wait()
+    other = mask_of(client.get(f"/api/videos/{VIDEO}/8/mask"))
+    other[-30:, -50:] = 2
+    body = {"mask": encode_rle(other), "new_objects": True, "names": {"2": "stick"}, "declared": [2]}
+    refused = client.post(f"/api/videos/{VIDEO}/8/submit", json=body)
+    assert refused.status_code == 412
+    assert refused.json()["error"] == (
+        f"object 2 of {VIDEO} was declared ('duck') on another page since this one opened: open the frame "
+        "again to see it, then declare yours anew (it gets its own id)"
+    )
+    state, _ = service.session.saved_state(VIDEO)
+    assert state.names == {2: "duck"} and [a.frame for a in state.annotations] == [0, 3, 3]
+
+
 def test_a_starting_server_compiles_the_click_models_solver_in_the_background(
     service: SessionService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -505,6 +505,8 @@ async function submit() {
   // only objects the person declared (New object, or an upload's ids with "new objects" ticked) are sent as
   // new: any other id the video does not know is refused by the server, as `annotate add` refuses it
   body.new_objects = fresh.length > 0 && S.known.length > 0 && fresh.every((id) => id in S.added);
+  // the ids declared here: the server refuses one another tab declared since (two objects under one id)
+  body.declared = fresh.filter((id) => id in S.added);
   body.names = {}; for (const id of fresh) { if (S.added[id]) { body.names[id] = S.added[id]; } }
   // a rename goes with a submit that holds the object (its clicks, or its pixels in the mask)
   const holds = body.clicks ? new Set(body.clicks.map((c) => c.object)) : present;
