@@ -485,7 +485,7 @@ class SessionService:
         )
         return replace(proposal, provisional=True, reason=reason)
 
-    def export(self, folder: Path) -> tuple[Path, int, list[Path]]:
+    def export(self, folder: Path) -> tuple[Path, int, list[Path], bool]:
         """Export the session to a label store under ``folder``, and the store to the tool formats.
 
         An unchanged session is exported to the store of its last export (the same labels, the tool
@@ -497,8 +497,9 @@ class SessionService:
         (``object`` when none), no background (`export_with_tools`, which ``annotate export`` shares).
 
         Returns:
-            The store's path, the labels in it (of every kind), and the tool files (COCO, Label Studio,
-            one CVAT for video file per video) in ``<store>-tools/``, which the person opens in their tool.
+            The store's path, the labels in it (of every kind), the tool files (COCO, Label Studio,
+            one CVAT for video file per video) in ``<store>-tools/``, which the person opens in their tool,
+            and whether the store is unchanged since the last export.
         """
         from frugalseg.autolabel.store import LabelStore
 
@@ -524,7 +525,7 @@ class SessionService:
             _, _, files = export_with_tools(self.session, out, new=new, states=states)
             # every label of the store (masks, clicks and boxes; an unchanged session's, written by its
             # last export), not the frames of the tool files
-            return out, len(LabelStore(out).records()), files
+            return out, len(LabelStore(out).records()), files, not new
 
 
 def _left_empty(store: Path) -> bool:

@@ -462,8 +462,9 @@ class AnnotationApp(JSONRoutes):
         """Export the session's current masks to a new label store under the exports folder."""
         if self.service.pending():
             raise RequestError(409, "a propagation is running; export when it has finished")
-        out, written, tools = await run_in_threadpool(self.service.export, self.exports)
-        return JSONResponse({"store": str(out), "written": written, "tools": [str(p) for p in tools]})
+        out, written, tools, unchanged = await run_in_threadpool(self.service.export, self.exports)
+        answer = {"store": str(out), "written": written, "tools": [str(p) for p in tools]}
+        return JSONResponse(answer | {"unchanged": unchanged})
 
 
 def _mean(values: list[float | None]) -> float | None:

@@ -257,13 +257,14 @@ async function boxPreview() {
 }
 function boxDown(x, y, event) {
   if (event.button === 0) { S.drag = [x, y, x, y]; S.dragMode = shapeMode(event); return; }
-  if (!S.box) { return; }
+  if (!S.box) { say("the box tool: drag a box around the object first (or choose the clicks tool to click)"); return; }
   remember(); S.boxClicks.push({ object: object(), x, y, positive: false }); draw(); answering(boxPreview());
 }
 function boxUp() {
   const [ax, ay] = inFrame(S.drag); const [bx, by] = inFrame(S.drag.slice(2)); S.drag = null;
   if (Math.abs(bx - ax) < 4 || Math.abs(by - ay) < 4) {  // a click, not a drag: positive on the box's mask
     if (S.box) { remember(); S.boxClicks.push({ object: object(), x: ax, y: ay, positive: true }); draw(); answering(boxPreview()); }
+    else { say("the box tool: drag a box around the object first (or choose the clicks tool to click)"); }
     return;
   }
   remember(); S.toolBase = S.work.slice(); S.toolMode = S.dragMode; S.boxClicks = [];
@@ -408,7 +409,8 @@ function closePolygon(mode) {
   for (const [x, y] of S.polygon) { ctx.lineTo(x, y); } ctx.closePath(); ctx.fillStyle = "#fff"; ctx.fill();
   const alpha = ctx.getImageData(0, 0, off.width, off.height).data;
   const bits = new Uint8Array(S.work.length); for (let i = 0; i < bits.length; i++) { bits[i] = alpha[4 * i + 3] > 127 ? 1 : 0; }
-  S.work = apply(S.work, bits, mode || $("mode").value); S.polygon = []; S.edited = true; S.freehand[object()] = true; S.clicks = []; draw(); done();
+  S.work = apply(S.work, bits, mode || $("mode").value); S.polygon = []; S.edited = true; S.freehand[object()] = true; S.clicks = [];
+  frameInfo(); draw(); done();
 }
 function wire() {
   const canvas = $("overlay");
@@ -445,7 +447,7 @@ function wire() {
     if (tool() === "polygon") { S.polygon.pop(); closePolygon(shapeMode(e)); }
     if (tool() === "scissors" && S.anchors.length >= 4) { S.anchors.pop(); answering(closeScissors(shapeMode(e))); }
   });
-  for (const radio of document.querySelectorAll("input[name=tool]")) { radio.onchange = () => { endTool(); S.polygon = []; draw(); }; }
+  for (const radio of document.querySelectorAll("input[name=tool]")) { radio.onchange = () => { endTool(); S.polygon = []; frameInfo(); draw(); }; }
   // Ctrl+Z (⌘Z on a Mac) is the Undo button, except in a field one types in (which undoes its own typing)
   window.addEventListener("keydown", (e) => {
     const typing = e.target.matches("input:not([type]), input[type=text], input[type=number]");
@@ -483,7 +485,11 @@ function wire() {
   };
   $("submit").onclick = submit;
   $("export").onclick = async () => {
-    try { const data = await api("/api/export", { method: "POST" }); $("exported").textContent = `${data.written} labels written to ${data.store}; for your tool: ${data.tools.join(", ")}`; done(); }
+    try {
+      const data = await api("/api/export", { method: "POST" });
+      const where = data.unchanged ? `unchanged since the last export: ${data.written} labels in` : `${data.written} labels written to`;
+      $("exported").textContent = `${where} ${data.store}; for your tool: ${data.tools.join(", ")}`; done();
+    }
     catch (err) { fail(err); }
   };
 }
