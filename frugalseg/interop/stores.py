@@ -517,12 +517,15 @@ def _check_objects(
     object (a stray square in object 1), whatever their labels (two tool labels mapped to one class,
     or an object of two classes), so they are refused. Shapes that make no object (mapped to ignore,
     or of the ``background`` class: `frugalseg.interop.raster`) are not counted; clicks and boxes may
-    be many, but of the class of their object's other elements on the frame.
+    be many, and a box is of the class of its object's other elements on the frame.
     """
     seen: dict[tuple[LabelKind, int], Shape] = {}
     classes: dict[int, tuple[Shape, int]] = {}
     for shape, train_id in zip(frame.shapes, train_ids, strict=True):
         if shape.instance_id is None or train_id in (IGNORE_INDEX, background):
+            continue
+        kind = shape_kind(shape, dense_kind)
+        if kind is LabelKind.CLICKS:  # a negative click is of the background class, under its object's id
             continue
         first_class, first_id = classes.setdefault(shape.instance_id, (shape, train_id))
         if first_id != train_id:  # a box or clicks of one object under another class than its mask
@@ -532,7 +535,6 @@ def _check_objects(
                 f"({shape.label!r}) are both object {shape.instance_id}, of two classes: give one of them "
                 "its own id",
             )
-        kind = shape_kind(shape, dense_kind)
         if kind not in DENSE_KINDS:
             continue
         first = seen.setdefault((kind, shape.instance_id), shape)

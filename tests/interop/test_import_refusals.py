@@ -471,3 +471,19 @@ def test_another_tools_file_names_the_tool_it_reads_as(davis, tmp_path, capsys):
     expected = "holds no shapes read as --tool cvat-images, but reads as --tool cvat-video: give that"
     _refused(xml, "cvat-images", root, tmp_path, capsys, expected, "--split", "all", fmt="video")
     assert np.any(squares(0, 0) == 1)
+
+
+def test_a_negative_click_under_its_objects_id_is_no_object_of_two_classes(davis, tmp_path):
+    """A background keypoint with the object's track id is the object's negative click (``--background
+    ignore`` had refused it as object 1 of two classes)."""
+    data = {"images": [{"id": 1, "file_name": "squares-a/00000.jpg", "width": 64, "height": 48}],
+            "annotations": [
+                {"id": 1, "image_id": 1, "category_id": 7, "segmentation": [], "bbox": [4, 8, 12, 12],
+                 "attributes": {"track_id": 0}},
+                {"id": 2, "image_id": 1, "category_id": 8, "segmentation": [], "keypoints": [30, 30, 2],
+                 "attributes": {"track_id": 0, "frugalseg_kind": "clicks"}}],
+            "categories": [{"id": 7, "name": "vehicle"}, {"id": 8, "name": "background"}]}  # fmt: skip
+    coco = tmp_path / "coco.json"
+    coco.write_text(json.dumps(data), encoding="utf-8")
+    store = tmp_path / "store"
+    assert _import(coco, "coco", davis, store, "--map", "vehicle=object", "--background", "ignore") == 0
