@@ -55,7 +55,7 @@ def _page_export(layout: str, tmp: Path) -> tuple[str, Path, Path, list[Path]]:
         session.add("squares-a", 0, GivenAnnotation(Path("a0"), shape, squares(0, 0)))
         session.add("squares-a", 3, GivenAnnotation(Path("a3"), shape, clicks=CLICKS))
         session.add("squares-b", 0, GivenAnnotation(Path("b0"), shape, squares(0, 1), boxes={1: BOX}))
-        store, _, files = SessionService(session).export(tmp / "exports")
+        store, _, files, _ = SessionService(session).export(tmp / "exports")
     finally:
         cv2.setNumThreads(previous)
     return layout, root, store, files
