@@ -43,6 +43,7 @@ from frugalseg.datamodules.recipes import (
     check_served,
     draw_samples,
     get_recipe,
+    implied_anchors,
     write_samples,
 )
 from frugalseg.datamodules.recipes import logger as draw_logger
@@ -474,12 +475,12 @@ class VideoSegDataModule(L.LightningDataModule):
 
     def _write_samples(self) -> None:
         """Write the drawn (clip, offset, kind) list and its annotation cost next to the run's logs."""
-        cost = annotation_cost(
-            self.samples,
-            clicks=self._click_counts(),
-            booked=self._booked_seconds(),
-            anchor_kind=self.recipe.anchor_kind,
-        )
+        anchors = implied_anchors(self.samples, self.recipe.anchor_kind)
+        booked = self._booked_seconds([*self.samples, *anchors])
+        if LabelKind.PSEUDO in booked and self.recipe.anchor_kind not in booked:
+            anchors = []  # pseudo-labels whose booked seconds are their work (the semantic loop's clicks)
+        priced = [*self.samples, *anchors]
+        cost = annotation_cost(priced, clicks=self._click_counts(priced), booked=booked)
         rank_zero_info(
             f"recipe {self.recipe.name}: {len(self.samples)} samples, {cost.manual_frames} manual frames, "
             + (f"{cost.total_hours:.1f} h" if cost.total_hours >= 0.1 else f"{cost.total_hours * 60:.1f} min")
@@ -497,14 +498,10 @@ class VideoSegDataModule(L.LightningDataModule):
         drawn = self.recipe_options
         write_samples(self.samples, path, self.recipe, cost, seed=drawn.seed, budget=drawn.budget)
 
-    def _click_counts(self) -> dict[Sample, int]:
-        """Clicks behind each ``clicks`` sample and drawn clip's ``clicks`` anchor, as its source knows it.
-
-        An anchor not drawn is priced when its pseudo-labels are (`annotation_cost`).
-        """
+    def _click_counts(self, samples: list[Sample]) -> dict[Sample, int]:
+        """Number of clicks behind each ``clicks`` sample of ``samples``, as its source knows it."""
         counts = {}
-        anchors = {Sample(s.clip_id, 0, self.recipe.anchor_kind) for s in self.samples}
-        for sample in {*self.samples, *anchors}:
+        for sample in samples:
             if sample.kind is LabelKind.CLICKS:
                 ref = self._train_clips[sample.clip_id].require_label(sample.offset, LabelKind.CLICKS)
                 clicks = self.source(LabelKind.CLICKS).clicks(ref)
@@ -512,11 +509,11 @@ class VideoSegDataModule(L.LightningDataModule):
                     counts[sample] = clicks
         return counts
 
-    def _booked_seconds(self) -> dict[LabelKind, float]:
-        """Per kind, the seconds a person booked on the drawn clips' labels, where its source books them."""
+    def _booked_seconds(self, samples: list[Sample]) -> dict[LabelKind, float]:
+        """Per kind, the seconds a person booked on the labels of ``samples``, where its source books them."""
         booked = {}
-        for kind in {sample.kind for sample in self.samples} & set(self.sources):
-            clip_ids = {sample.clip_id for sample in self.samples if sample.kind is kind}
+        for kind in {sample.kind for sample in samples} & set(self.sources):
+            clip_ids = {sample.clip_id for sample in samples if sample.kind is kind}
             seconds = self.sources[kind].booked_seconds(self.splits.train, clip_ids)
             if seconds is not None:
                 booked[kind] = seconds

@@ -316,29 +316,32 @@ class AnnotationCost:
         }
 
 
+def implied_anchors(samples: Iterable[Sample], anchor_kind: LabelKind) -> list[Sample]:
+    """The ``anchor_kind`` anchor of each clip whose pseudo-labels are drawn without it (recipe B2n).
+
+    A person drew it to propagate them, so the recipe's cost holds it (`annotation_cost` of both).
+    """
+    drawn = set(samples)
+    anchored = {s.clip_id for s in drawn if s.offset == 0}
+    pseudo = sorted({s.clip_id for s in drawn if s.kind is LabelKind.PSEUDO} - anchored)
+    return [Sample(clip_id, 0, anchor_kind) for clip_id in pseudo]
+
+
 def annotation_cost(
     samples: Iterable[Sample],
     costs: AnnotationCosts = DEFAULT_COSTS,
     clicks: Mapping[Sample, int] | None = None,
     booked: Mapping[LabelKind, float] | None = None,
-    anchor_kind: LabelKind = LabelKind.FINE,
 ) -> AnnotationCost:
     """Minutes per label kind, total hours and number of manual labels, from ``costs`` (`costs.py`).
 
     ``clicks`` gives the number of clicks of each ``clicks`` sample (its cost depends on it); ``booked``
     the seconds a person booked on a kind's labels (`LabelSource.booked_seconds`), which price that kind
-    in place of ``costs``. A clip whose pseudo-labels are drawn without its anchor (recipe B2n) still had
-    its anchor's ``anchor_kind`` label drawn by a person, to propagate: it is priced too.
+    in place of ``costs``.
     """
-    drawn = set(samples)
-    anchors = {s.clip_id for s in drawn if s.kind is LabelKind.PSEUDO} - {
-        s.clip_id for s in drawn if s.offset == 0
-    }
-    if booked is None or LabelKind.PSEUDO not in booked:  # a person's booked seconds hold their anchors
-        drawn |= {Sample(clip_id, 0, anchor_kind) for clip_id in anchors}
     minutes: dict[LabelKind, float] = {}
     manual = 0
-    for sample in drawn:
+    for sample in set(samples):
         if booked is not None and sample.kind in booked:
             minutes[sample.kind] = booked[sample.kind] / 60.0  # the kind's total, whichever samples drawn
             manual += sample.kind is not LabelKind.PSEUDO  # a person drew it (a pseudo label they propagated)

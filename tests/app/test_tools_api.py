@@ -37,8 +37,11 @@ def test_box_and_its_clicks_are_the_click_models(
     assert np.array_equal(mask_of(alone), get_click_model().box(image, tuple(BOX)))
     named = client.post(FRAME + "/box", json={"box": BOX, "clicks": clicks, "object": 1})
     assert np.array_equal(mask_of(named), expected)  # nothing annotated yet: no prior to learn from
-    column = client.post(FRAME + "/box", json={"box": [300, 50, 300, 320]})  # corners included: 1 px wide
-    assert column.status_code == 200 and not mask_of(column)[:, np.r_[:300, 301:854]].any()
+    # corners included: 1 px wide, a slip whose mask would replace the object (a drag this small is a click)
+    column = client.post(FRAME + "/box", json={"box": [300, 50, 300, 320]})
+    assert column.status_code == 400 and column.json()["error"].startswith("box: 300,50,300,320 is 1×271 px")
+    outside = client.post(FRAME + "/box", json={"box": BOX, "clicks": [{**clicks[0], "x": 600}]})
+    assert outside.status_code == 400 and "the click at x 600, y 80 lies outside" in outside.json()["error"]
 
 
 def test_scissors_and_superpixels_are_the_tools(client: TestClient, image: np.ndarray) -> None:

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from frugalseg.data.clips import Clip, LabelKind, LabelRef
-from frugalseg.data.costs import DEFAULT_COSTS
 from frugalseg.datamodules.recipes import (
     AnnotationCost,
     Recipe,
@@ -18,6 +17,7 @@ from frugalseg.datamodules.recipes import (
     annotation_cost,
     draw_samples,
     get_recipe,
+    implied_anchors,
     list_recipes,
     read_samples,
     write_samples,
@@ -208,17 +208,17 @@ def test_annotation_cost() -> None:
 def test_pseudo_labels_drawn_without_their_anchor_still_cost_the_anchor() -> None:
     """B2n trains on ±10 alone: each clip's anchor label was drawn to propagate them (it had cost 0 h)."""
     samples = draw_samples("B2n", make_clips(4))
-    clips = len({s.clip_id for s in samples})
-    assert clips > 1 and {s.offset for s in samples} == {-10, 10}
-    b2n = annotation_cost(samples)
-    assert b2n == AnnotationCost({LabelKind.FINE: 90.0 * clips, LabelKind.PSEUDO: 0.0}, 1.5 * clips, clips)
-    pseudo, anchor = Sample("a", 10, LabelKind.PSEUDO), Sample("a", 0, LabelKind.CLICKS)
-    clicked = annotation_cost([pseudo], clicks={anchor: 3}, anchor_kind=LabelKind.CLICKS)
-    seconds = DEFAULT_COSTS.clicks_seconds(3)
-    assert clicked.minutes == {LabelKind.CLICKS: seconds / 60, LabelKind.PSEUDO: 0.0}
-    assert clicked.total_hours == pytest.approx(seconds / 3600) and clicked.manual_frames == 1
-    booked = annotation_cost([Sample("a", 10, LabelKind.PSEUDO)], booked={LabelKind.PSEUDO: 600.0})
-    assert booked == AnnotationCost({LabelKind.PSEUDO: 10.0}, 1 / 6, 0)  # the person's seconds hold it
+    clips = sorted({s.clip_id for s in samples})
+    assert len(clips) > 1 and {s.offset for s in samples} == {-10, 10}
+    anchors = implied_anchors(samples, LabelKind.FINE)
+    assert anchors == [Sample(clip, 0, LabelKind.FINE) for clip in clips]
+    b2n = annotation_cost([*samples, *anchors])
+    assert b2n == AnnotationCost(
+        {LabelKind.FINE: 90.0 * len(clips), LabelKind.PSEUDO: 0.0}, 1.5 * len(clips), len(clips)
+    )
+    assert implied_anchors(draw_samples("B3", make_clips(4)), LabelKind.FINE) == []  # their anchors are drawn
+    (clicked,) = implied_anchors([Sample("a", 10, LabelKind.PSEUDO)], LabelKind.CLICKS)
+    assert clicked == Sample("a", 0, LabelKind.CLICKS)
 
 
 def test_write_samples_round_trip(tmp_path: Path) -> None:

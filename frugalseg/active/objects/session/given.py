@@ -27,6 +27,7 @@ from frugalseg.active.objects.simulation.annotation_types import (
 )
 from frugalseg.active.objects.state import Annotation, IterationRecord, VideoState
 from frugalseg.active.objects.tools.click_models import ClickToMask
+from frugalseg.active.objects.tools.grabcut import Click
 from frugalseg.active.objects.tools.graph_cut import ObjectPrior
 from frugalseg.data.clips import LabelKind
 from frugalseg.data.costs import AnnotationCosts
@@ -71,7 +72,7 @@ def object_name(obj: int, name: Any) -> str:
     return name.strip()
 
 
-def check_drawn_box(box: tuple[int, int, int, int], clicks: Sequence[GivenClick]) -> None:
+def check_drawn_box(box: tuple[int, int, int, int], clicks: Sequence[Click]) -> None:
     """Refuse a typed or tool-drawn box (corners included) under `MIN_BOX_SIDE` a side, or clicks outside it.
 
     A box's mask replaces its object and stays inside the box: a 1-pixel box (a typo) would erase the

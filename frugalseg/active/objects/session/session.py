@@ -681,8 +681,9 @@ class AnnotationSession:
             obj: the object's id (None: no colours from other frames).
 
         Raises:
-            ConfigError: an unknown video or frame.
+            ConfigError: an unknown video or frame, a box too small or clicks outside it (`check_drawn_box`).
         """
+        check_drawn_box(box, clicks)
         source = self._video(video)
         t = source.loop_index(frame)
         image = source.frame(t)
@@ -731,7 +732,6 @@ class AnnotationSession:
             raise ConfigError(
                 "clicks", f"clicks of object {others[0]}: a box's clicks are its object's ({obj})"
             )
-        check_drawn_box(box, clicks)
         drawn = self.box_preview(video, frame, box, clicks, obj)
         current = self.current_mask(video, frame)
         ids = np.zeros((height, width), np.uint8)
