@@ -94,11 +94,15 @@ def _frames(images: dict[int, dict[str, Any]]) -> dict[int, Frame]:
 
 
 def _id(value: Any) -> Any:
-    """An annotation's ``image_id`` or ``category_id`` as the tables' ids are read (``int``), else as is."""
-    try:
+    """An annotation's ``image_id`` or ``category_id`` as a whole number when it is one (``"1"``, ``1.0``).
+
+    The tables' ids are read with ``int``; anything else (``1.9``) is kept as is, to be named unknown.
+    """
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
         return int(value)
-    except (TypeError, ValueError):
-        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def _owner(annotation: dict[str, Any], frames: dict[int, Frame], path: Path, element: str) -> Frame:
