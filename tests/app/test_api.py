@@ -357,8 +357,10 @@ def test_export_then_train_on_it(
     assert exported.status_code == 200, exported.text
     store, tools = tmp_path / "exports" / "store-001", tmp_path / "exports" / "store-001-tools"
     files = [tools / "coco.json", tools / "label-studio.json", tools / f"cvat-video-{VIDEO}.xml"]
-    assert exported.json() == {"store": str(store), "written": 10, "tools": [str(f) for f in files]}
-    assert client.post("/api/export").json() == exported.json()  # unchanged: the same store
+    tools = [str(f) for f in files]
+    assert exported.json() == {"store": str(store), "written": 10, "tools": tools, "unchanged": False}
+    again = client.post("/api/export").json()
+    assert again == exported.json() | {"unchanged": True}  # the same store
     # The tool files hold the session's objects (a person opens them, corrects, and imports again):
     # the swan on each of the 10 frames, under its own id, no background.
     from frugalseg.autolabel.store import LabelStore

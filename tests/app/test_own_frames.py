@@ -111,9 +111,9 @@ def test_export_needs_no_ground_truth_and_an_unchanged_session_exports_to_the_sa
     store = tmp_path / "exports" / "store-001"
     tools = [f"{store}-tools/{name}" for name in ("coco.json", "label-studio.json")]
     tools += [f"{store}-tools/cvat-video-{video}.xml" for video in VIDEOS]
-    assert exported.json() == {"store": str(store), "written": 20, "tools": tools}
+    assert exported.json() == {"store": str(store), "written": 20, "tools": tools, "unchanged": False}
     again = own_client.post("/api/export")
-    assert again.json() == exported.json()
+    assert again.json() == exported.json() | {"unchanged": True}
     assert sorted(p.name for p in (tmp_path / "exports").iterdir()) == ["store-001", "store-001-tools"]
     frames = stored_frames(LabelStore(store), own_service.session.format)
     assert len(frames) == 20
