@@ -112,9 +112,10 @@ class StoredFrame:
         """What a tool calls ``instance``: the name of the frame's object of that id, else ``class_name``.
 
         A store's objects are named by class; the annotation page names them as the person did, and a
-        click or box of an object goes under the object's name.
+        click or box of an object goes under the object's name. A mark of the ``background`` class (an
+        object's negative click, under its id) keeps it: under the object's name it came back positive.
         """
-        if instance is None:
+        if instance is None or class_name.lower() == "background":
             return class_name
         return next((name for _, name, i, _ in self.objects if i == instance), class_name)
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from data.fake_davis import squares, write_moving_squares
 
+from frugalseg.autolabel.clicks import Click, clicks_json_path, write_clicks_json
 from frugalseg.autolabel.runs import run_config
 from frugalseg.autolabel.store import LabelStore, instances_path
 from frugalseg.data.clips import IGNORE_INDEX, LabelKind
@@ -88,6 +89,35 @@ def test_import_of_export_is_the_store(tool, davis, tmp_path):
             assert ids.dtype == np.uint8  # object ids 1 and 2: a DAVIS-style object mask
             np.testing.assert_array_equal(ids, _read(instances_path(store.root / a["path"])))
             np.testing.assert_array_equal(DavisFormat.read_mask(instances_path(back.root / b["path"])), ids)
+
+
+@pytest.mark.parametrize("tool", list(WRITERS))
+def test_a_negative_click_under_its_objects_id_comes_back_negative(tool, davis, tmp_path):
+    """Beside a mask of object 1, its negative click (background, id 1) had been written under the
+    object's name, and came back a positive click."""
+    fmt = get_format("davis", davis)
+    clip = next(c for c in fmt.clips("train") if c.clip_id == "squares-a")
+    ids = squares(0, 0)
+    store = LabelStore(tmp_path / "store")
+    clicks = [Click(10, 10, 1, 1), Click(60, 2, 0, 1)]  # positive on object 1; negative, of object 1
+    sparse = np.full(ids.shape, IGNORE_INDEX, np.uint8)
+    for click in clicks:
+        sparse[click.y, click.x] = click.train_id
+    with store.run(run_config(fmt, "train", "test", {})):
+        path = instances_path(store.label_path(clip, 0, LabelKind.FINE))
+        write_bytes_atomic(path, encode_png(ids.astype(np.uint16), path))
+        store.write(clip, 0, LabelKind.FINE, (ids > 0).astype(np.uint8), engine="test", settings={},
+                    source_offset=0, seconds=0)  # fmt: skip
+        store.write(clip, 0, LabelKind.CLICKS, sparse, engine="test", settings={}, source_offset=0, seconds=0)
+        write_clicks_json(
+            clicks_json_path(store.label_path(clip, 0, LabelKind.CLICKS)), clicks, ids.shape, 2.0
+        )
+    out = tmp_path / ("export.xml" if tool.startswith("cvat") else "export.json")
+    write_export(tool, out, stored_frames(store, fmt), list(fmt.class_names))
+    back = LabelStore(tmp_path / "back")
+    import_export(read_export(tool, out), fmt, "train", back, ClassMapping(fmt.class_names))
+    (record,) = [r for r in back.records() if r["kind"] == "clicks"]
+    np.testing.assert_array_equal(_read(back.root / record["path"]), sparse)
 
 
 def test_a_coco_export_holds_objects_not_crowds(davis, tmp_path, capsys):
