@@ -25,8 +25,9 @@ with a token, every request but ``/static``'s must carry it as the ``token`` que
                                                    contour through them (and, closed, its mask)
     POST /api/videos/{video}/{frame}/superpixels   {"points": [[x, y], …]} → the superpixels a stroke crosses
     POST /api/videos/{video}/{frame}/upload        a mask PNG (body) → its object ids
-    POST /api/videos/{video}/{frame}/submit        {"clicks": […]} or {"mask": rle, "boxes"?, "clicked"?},
-                                                   "new_objects", "names", "edits"? → 202 and the
+    POST /api/videos/{video}/{frame}/submit        {"clicks": […], "base"?} or {"mask": rle, "boxes"?,
+                                                   "clicked"?}, "new_objects", "names", "declared"?,
+                                                   "edits"? → 202 and the
                                                    propagation's job; 412 when the frame was annotated
                                                    since the mask's "edits" (another tab, the ML backend)
     GET  /api/jobs                                 the propagations and their progress
@@ -422,8 +423,13 @@ class AnnotationApp(JSONRoutes):
         if not isinstance(declared, list) or not all(is_object_id(obj) for obj in declared):
             raise RequestError(400, f"declared must list the new objects' ids 1…{MAX_OBJECTS}")
 
+        if "base" in data and "clicks" not in data:
+            raise RequestError(400, 'a "base" is the mask "clicks" correct; a "mask" takes none')
+
         def add() -> dict[str, Any]:
             shown = self.service.current_mask(name, frame)  # what the person corrected, as the page shows it
+            if "base" in data:  # as the page showed it before the clicks, however it propagated since
+                shown = decode_rle(data["base"], shown.shape, "base")
             given = GivenAnnotation(
                 Path("the submitted mask"),
                 shown.shape,

@@ -579,3 +579,25 @@ def test_opening_a_frame_readies_the_click_model_for_it(
     answer = client.get(f"/api/videos/{VIDEO}/4/mask")
     assert answer.status_code == 200 and not mask_of(answer).any()
     assert len(prepared) == 1 and np.array_equal(prepared[0], service.session.frame_image(VIDEO, 4))
+
+
+def test_clicks_are_submitted_on_the_mask_the_page_showed_however_the_frame_propagated_since(
+    client: TestClient, service: SessionService, davis: Path
+) -> None:
+    """A propagation that changed frame 6 between a click's preview and its submit had stored the clicks
+    on the new mask: not the one the person saw (1,667 px apart on a helper's run)."""
+    first_mask(client, davis)
+    service.wait()
+    shown = mask_of(client.get(f"/api/videos/{VIDEO}/6/mask"))
+    base = encode_rle(shown)
+    preview = mask_of(client.post(f"/api/videos/{VIDEO}/6/preview", json={"clicks": CLICKS, "base": base}))
+    moved = np.zeros_like(shown)
+    moved[: shown.shape[0] // 2] = 1  # frame 6's mask now: another annotation propagated over it
+    service.current_mask = lambda video, frame: moved  # type: ignore[method-assign]
+    sent = client.post(f"/api/videos/{VIDEO}/6/submit", json={"clicks": CLICKS, "base": base})
+    assert sent.status_code == 202, sent.text
+    state, _ = service.session.saved_state(VIDEO, masks=False)
+    t = service.session.frames(VIDEO).index(6)
+    assert np.array_equal(state.annotated[t], preview) and not np.array_equal(preview, moved)
+    refused = client.post(f"/api/videos/{VIDEO}/6/submit", json={"mask": base, "base": base})
+    assert refused.status_code == 400 and 'a "mask" takes none' in refused.json()["error"]

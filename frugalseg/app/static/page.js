@@ -326,8 +326,7 @@ async function click(x, y, positive) {
   const obj = object();
   S.clicks.push({ object: obj, x, y, positive }); S.clicked[obj] = (S.clicked[obj] || 0) + 1; draw();
   const clicks = S.clicks, sent = clicks.length, video = S.video, frame = S.frame;
-  const body = { clicks };
-  if (S.edited) { body.base = encode(S.base); }
+  const body = { clicks, base: encode(S.base) };  // the mask shown, though the frame propagate meanwhile
   const started = performance.now();
   try {
     const preview = await api(frameUrl(frame, "preview"), { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
@@ -497,7 +496,8 @@ async function submit() {
   $("submit").disabled = true;
   if (S.answers.size) { say("waiting for the tool's answer, then submitting"); }
   while (S.answers.size) { await Promise.allSettled([...S.answers]); }  // what is shown is what is submitted
-  const body = (!S.edited && S.clicks.length) ? { clicks: S.clicks } : { mask: encode(S.work) };
+  // clicks on the base their previews corrected, as the person saw it (a propagation may have changed the frame)
+  const body = (!S.edited && S.clicks.length) ? { clicks: S.clicks, base: encode(S.base) } : { mask: encode(S.work) };
   body.edits = S.edits;  // the server refuses (412) to overwrite an annotation of the frame made since it was read
   const present = new Set(S.work); const fresh = [...present].filter((id) => id && !S.known.includes(id));
   // an object made with the box tool, or with clicks, and not drawn freehand, is booked (and exported) as its
