@@ -277,10 +277,11 @@ class VideoSegDataModule(L.LightningDataModule):
         trained on at the recipe's offsets, and drawing them failed at their first batch.
         """
         offsets = self.recipe.pseudo_offsets
-        served = [
+        served = [  # a clip with none of the offsets' frames is served nothing (it had counted as served)
             clip
             for clip in clips
-            if all(
+            if any(clip.has_frame(offset) for offset in offsets)
+            and all(
                 clip.label(offset, LabelKind.PSEUDO) is not None
                 for offset in offsets
                 if clip.has_frame(offset)
