@@ -61,6 +61,7 @@ from frugalseg.autolabel.store import (
     LEDGER_ENGINES,
     LabelStore,
     check_recorded_label,
+    check_store_frames,
     confidence_path,
     instances_path,
 )
@@ -467,6 +468,8 @@ def evaluate_store(
     if not records:
         raise LabelStoreError(store.manifest_path, "the store holds no labels")
     clips = _clips_of(fmt, records)
+    keys = [(r, (r["split"], r["clip_id"])) for r in records]
+    check_store_frames(store, run, fmt, [(r, clips[key]) for r, key in keys if key in clips])
     truths: dict[tuple[str, str], dict[int, LabelRef]] = {}
     ledger = _CostLedger(fmt, costs, booked=run.get("engine") in LEDGER_ENGINES)
     tally = _Tally(fmt.num_classes, fmt.object_classes or None, ledger)

@@ -28,10 +28,10 @@ from frugalseg.autolabel.engines import get_propagator
 from frugalseg.autolabel.flow_options import FlowEstimator, FlowOcclusion
 from frugalseg.autolabel.propagate import propagate_split
 from frugalseg.autolabel.runs import LabellingSummary
-from frugalseg.autolabel.store import LEDGER_ENGINES, LabelStore, check_recorded_label
+from frugalseg.autolabel.store import LEDGER_ENGINES, LabelStore, check_recorded_label, check_store_frames
 from frugalseg.data.clips import Clip, LabelKind, LabelRef
 from frugalseg.data.formats import Format
-from frugalseg.data.io import cache_dir, frame_fingerprint
+from frugalseg.data.io import cache_dir
 from frugalseg.data.sources import SOURCE_OPTIONS, LabelSource
 from frugalseg.errors import LabelStoreError
 
@@ -106,7 +106,9 @@ class StoredLabels(LabelSource):
                 store.manifest_path, f"holds {self.kind.value} labels of split(s) {found}, none of {split!r}"
             )
         by_id = {clip.clip_id: clip for clip in clips}
-        _check_frames(store, run, fmt, [(r, by_id[r["clip_id"]]) for r in in_split if r["clip_id"] in by_id])
+        check_store_frames(
+            store, run, fmt, [(r, by_id[r["clip_id"]]) for r in in_split if r["clip_id"] in by_id]
+        )
         attached = unknown = 0
         for record in in_split:
             clip = by_id.get(record["clip_id"])
@@ -270,34 +272,6 @@ class SimulatedClicks(LabelSource):
     def clicks(self, ref: LabelRef) -> int | None:
         """The clicks listed beside the label."""
         return len(read_clicks_json(clicks_json_path(ref.path)))
-
-
-#: At most this many of a store's labels have their frame compared with the data set's (`_check_frames`).
-FRAME_CHECKS = 16
-
-
-def _check_frames(
-    store: LabelStore, run: dict[str, Any], fmt: Format, matched: list[tuple[dict[str, Any], Clip]]
-) -> None:
-    """Refuse a store made from other frames than the data set's, though its clip and frame names match.
-
-    Each record written since issue 27 holds the `frame_fingerprint` of the frame it labels; up to
-    `FRAME_CHECKS` records spread over the store are compared with the data set's frame of the same
-    name (a data set of another recording or seed differs in every frame). Older records are not checked.
-    """
-    recorded = [(r, clip) for r, clip in matched if "frame" in r and clip.has_frame(r["offset"])]
-    step = max(1, len(recorded) // FRAME_CHECKS)
-    for record, clip in recorded[::step][:FRAME_CHECKS]:
-        frame = clip.frame_path(record["offset"])
-        found = frame_fingerprint(frame)
-        if found != record["frame"]:
-            made_from = run.get("root", "another data set")
-            raise LabelStoreError(
-                store.root,
-                f"made from other frames than the data set {fmt.root}: its label of {frame.name} was made "
-                f"for a file of size:hash {record['frame']}, and {frame} is {found} (the store was made from "
-                f"{made_from}); make labels for this data set into another store",
-            )
 
 
 def read_run(store: LabelStore) -> dict[str, Any]:

@@ -31,7 +31,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path, PurePosixPath
-from typing import IO, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -47,6 +47,9 @@ from frugalseg.data.io import (
     write_json_atomic,
 )
 from frugalseg.errors import ConfigError, DataError, LabelStoreError
+
+if TYPE_CHECKING:
+    from frugalseg.data.formats import Format
 
 logger = logging.getLogger(__name__)
 
@@ -598,3 +601,31 @@ def _append(handle: IO[bytes], line: str) -> None:
     handle.write((line + "\n").encode("utf-8"))
     handle.flush()
     os.fsync(handle.fileno())
+
+
+#: At most this many of a store's labels have their frame compared with the data set's (`check_store_frames`).
+FRAME_CHECKS = 16
+
+
+def check_store_frames(
+    store: LabelStore, run: dict[str, Any], fmt: Format, matched: list[tuple[dict[str, Any], Clip]]
+) -> None:
+    """Refuse a store made from other frames than the data set's, though its clip and frame names match.
+
+    Each record written since issue 27 holds the `frame_fingerprint` of the frame it labels; up to
+    `FRAME_CHECKS` records spread over the store are compared with the data set's frame of the same
+    name (a data set of another recording or seed differs in every frame). Older records are not checked.
+    """
+    recorded = [(r, clip) for r, clip in matched if "frame" in r and clip.has_frame(r["offset"])]
+    step = max(1, len(recorded) // FRAME_CHECKS)
+    for record, clip in recorded[::step][:FRAME_CHECKS]:
+        frame = clip.frame_path(record["offset"])
+        found = frame_fingerprint(frame)
+        if found != record["frame"]:
+            made_from = run.get("root", "another data set")
+            raise LabelStoreError(
+                store.root,
+                f"made from other frames than the data set {fmt.root}: its label of {frame.name} was made "
+                f"for a file of size:hash {record['frame']}, and {frame} is {found} (the store was made from "
+                f"{made_from}); make labels for this data set into another store",
+            )

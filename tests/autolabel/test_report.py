@@ -328,3 +328,24 @@ def test_labels_without_a_map_have_no_confidence_and_a_bad_map_is_named(davis_st
     cv2.imwrite(str(confidence_path(path)), np.zeros((H + 1, W), np.uint8))
     with pytest.raises(DataError, match="confidence map size"):
         evaluate_store(davis_store, progress=False)
+
+
+def test_a_store_made_from_other_frames_is_refused_not_scored(tiny_streets, tmp_path):
+    """A data set whose frames changed since the store was made (another seed at its recorded root) had been
+    scored without a word (J 0.05 where the store's frames give 0.98), where `fit` refuses it."""
+    from frugalseg.cli import main
+
+    root = tmp_path / "streets"
+    shutil.copytree(tiny_streets, root)
+    store = tmp_path / "store"
+    argv = ["label", "propagate", "--format", "synthetic", "--root", str(root), "--out", str(store)]
+    assert main([*argv, "--offsets=1", "--no-progress"]) == 0
+    assert evaluate_store(store, progress=False)["rows"]
+    record = LabelStore(store).records()[0]
+    clip = next(
+        c for c in get_format("synthetic", root).clips(record["split"]) if c.clip_id == record["clip_id"]
+    )
+    frame = clip.frame_path(record["offset"])
+    frame.write_bytes(frame.read_bytes()[:-16] + bytes(16))  # the same name and size, other pixels
+    with pytest.raises(LabelStoreError, match=f"made from other frames than the data set {root}"):
+        evaluate_store(store, progress=False)
