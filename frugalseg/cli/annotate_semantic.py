@@ -211,6 +211,8 @@ def _chosen_clips(
     from frugalseg.active.semantic.simulate import distinct_videos
 
     clips = fmt.clips(split)
+    if not clips:
+        raise ConfigError("--split", f"split {split!r} of {fmt.root} holds no clip to annotate")
     if names is not None:
         named = {clip.clip_id: clip for clip in clips}
         missing = [name for name in names if name not in named]

@@ -343,3 +343,17 @@ def test_camvid_clips_of_one_sequence_are_one_video_read_when_its_loops_run(
         "error: --clips: seqb_000002 reads the same frames as another clip named: name one clip per video\n"
     )
     assert not (tmp_path / "named").exists()
+
+
+def test_an_empty_split_is_named_not_an_option_never_given(student, tmp_path, capsys):
+    """It had said "--clips: no clip to annotate" to a person who gave no --clips."""
+    root = tmp_path / "camvid"
+    for folder in ("val", "valannot"):
+        (root / folder).mkdir(parents=True)
+    out = tmp_path / "out"
+    argv = ["annotate", "semantic", "--format", "camvid", "--root", str(root), "--split", "val"]
+    assert main([*argv, "--student", student, "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"error: --split: split 'val' of {root} holds no clip to annotate"
+    )
+    assert not out.exists()
