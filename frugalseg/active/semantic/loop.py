@@ -651,10 +651,11 @@ class SemanticLoop:
         data = _read_state(path)
         wanted = json.loads(json.dumps(_finite(self.state_config)))
         if data["config"] != wanted:
-            differ = sorted(k for k in wanted if data["config"].get(k) != wanted[k])
+            differ = "; ".join(_differences(data["config"], wanted))
             raise ConfigError(
                 "out",
-                f"{path} was made with other settings ({', '.join(differ)}); use another output folder",
+                f"{path} was made with other settings ({differ}); rerun with those, or use another output "
+                "folder",
             )
         self.labelled = [LabelledSample(**s) for s in data["labelled"]]
         self.history = _records(data)
@@ -709,3 +710,13 @@ def _finite(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_finite(v) for v in value]
     return value
+
+
+def _differences(saved: Any, wanted: Any, name: str = "") -> list[str]:
+    """Each setting that differs, by its dotted name (nested ones in full), as ``name then → now``."""
+    if isinstance(saved, dict) and isinstance(wanted, dict):
+        keys = sorted(set(saved) | set(wanted))
+        return [
+            d for k in keys for d in _differences(saved.get(k), wanted.get(k), f"{name}.{k}" if name else k)
+        ]
+    return [] if saved == wanted else [f"{name} {json.dumps(saved)} then → {json.dumps(wanted)} now"]

@@ -169,7 +169,7 @@ def test_a_state_made_with_other_settings_is_refused(student, video, tmp_path):
     SemanticLoop(video, tmp_path / "run", config, _learner(student), flow_cache=tmp_path / "flows").run()
     before = (tmp_path / "run" / STATE_FILE).read_bytes()
     other = replace(config, budget_percent=20)
-    with pytest.raises(ConfigError, match="was made with other settings \\(loop\\)"):
+    with pytest.raises(ConfigError, match=r"other settings \(loop\.budget_percent 30 then → 20 now\); rerun"):
         SemanticLoop(video, tmp_path / "run", other, _learner(student), flow_cache=tmp_path / "flows").run()
     assert (tmp_path / "run" / STATE_FILE).read_bytes() == before
 
