@@ -426,9 +426,10 @@ class TaskCLI(LightningCLI):
         path = config.get("ckpt_path")
         if path is None and self.subcommand != "fit" and not _starting_weights(self.model):
             logging.getLogger("frugalseg").warning(
-                "%s scores the model as built, untrained: give --ckpt_path (a checkpoint of `frugalseg fit`) "
-                "or --model.init_args.init_weights",
+                "%s %s the model as built, untrained: give --ckpt_path (a checkpoint of `frugalseg fit`), "
+                "published weights (--model.student_args '{weights: ID}') or --model.init_args.init_weights",
                 self.subcommand,
+                "segments with" if self.subcommand == "predict" else "scores",
             )
         if path is None:
             return

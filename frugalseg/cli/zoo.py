@@ -118,6 +118,7 @@ def _convert_options(convert: argparse.ArgumentParser) -> None:
 def _publish(args: argparse.Namespace) -> int:
     import torch
 
+    from frugalseg.data.files import nearest_existing
     from frugalseg.errors import ConfigError
     from frugalseg.lightning_modules.publish import publish_checkpoint
     from frugalseg.zoo import HUB_FILES, INDEX_FILE, publish_dir
@@ -126,6 +127,10 @@ def _publish(args: argparse.Namespace) -> int:
         raise ConfigError("--hub-folder", "writes a Hub repository, not into --out's index; give one of them")
     if args.repo_id is not None and args.hub_folder is None:
         raise ConfigError("--repo-id", "names the Hub repository of --hub-folder; give --hub-folder too")
+    for option, folder in (("--out", args.out), ("--hub-folder", args.hub_folder)):
+        above = None if folder is None else nearest_existing(Path(folder))
+        if above is not None and not above.is_dir():
+            raise ConfigError(option, f"{above} is a file, not a folder")
     card = publish_checkpoint(
         args.ckpt,
         args.name,

@@ -57,7 +57,7 @@ def _videos_under(folder: Path) -> dict[Path, list[Path]]:
     if folder.suffix.lower() in FRAME_SUFFIXES and folder.is_file():
         return {folder: [folder]}
     if not folder.is_dir():
-        raise DataError(folder, "folder of frames to predict does not exist")
+        raise DataError(folder, "video or folder of frames to predict does not exist")
     videos: dict[Path, list[Path]] = {}
     for path in sorted(folder.rglob("*")):
         if path.suffix.lower() in FRAME_SUFFIXES and path.is_file():

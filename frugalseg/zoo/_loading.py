@@ -135,7 +135,8 @@ def load_safetensors(path: Path, card: dict[str, Any] | None = None, where: str 
     count as unverified (``LoadedWeights.verified`` is empty).
     """
     if not path.is_file():
-        raise WeightsError(path, "weights file does not exist")
+        problem = "a folder, not a weights file" if path.is_dir() else "weights file does not exist"
+        raise WeightsError(path, problem)
     verified = ""
     if card is None and path.with_suffix(".json").is_file():
         card, where = read_card(path.with_suffix(".json")), f"its card {path.with_suffix('.json').name}"
@@ -170,7 +171,8 @@ def torch_load(path: str | Path, advice: str = "") -> Any:
     """``torch.load(weights_only=True)`` on CPU, so that no code in the file runs; errors name the file."""
     path = Path(path)
     if not path.is_file():
-        raise WeightsError(path, "weights file does not exist")
+        problem = "a folder, not a weights file" if path.is_dir() else "weights file does not exist"
+        raise WeightsError(path, problem)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises UnpicklingError, RuntimeError, … for foreign content

@@ -707,6 +707,28 @@ CASES = [  # fmt: skip
         lambda t: [t / "out", t / "pwned"],
     ),
     Case(
+        "publish into an --out that is a file (it had said only 'File exists')",
+        lambda t, d: [
+            "zoo",
+            "publish",
+            str(_file(t / "x.ckpt", "hello")),
+            "--name",
+            "x",
+            "--out",
+            str(_file(t / "out")),
+        ],
+        2,
+        "error: --out: ",
+        lambda t: [],
+    ),
+    Case(
+        "convert of a folder (it had said 'weights file does not exist')",
+        lambda t, d: ["zoo", "convert", "--from", "stm", str(t), "--out", str(t / "out")],
+        2,
+        ": a folder, not a weights file",
+        lambda t: [t / "out"],
+    ),
+    Case(
         "publish of a file that is no checkpoint",
         lambda t, d: [
             "zoo",

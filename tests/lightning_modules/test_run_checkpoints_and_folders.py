@@ -136,7 +136,8 @@ def test_validate_without_a_checkpoint_says_it_scores_an_untrained_model(tiny_st
     with caplog.at_level("WARNING", logger="frugalseg"):
         run_lightning_cli(["validate", *common])
     assert [r.getMessage() for r in caplog.records if r.name == "frugalseg"] == [
-        f"{untrained} or --model.init_args.init_weights"
+        f"{untrained}, published weights (--model.student_args '{{weights: ID}}') or "
+        "--model.init_args.init_weights"
     ]
     caplog.clear()
     run = run_lightning_cli(["fit", *common, "--trainer.max_steps", "1"])
