@@ -285,6 +285,13 @@ def check_lightning_checkpoint(path: str | Path, checkpoint: Any) -> None:
     Lightning would end in ``KeyError: 'pytorch-lightning_version'`` on a bare state dict or a tensor.
     """
     lacks = [key for key in _CHECKPOINT_KEYS if not isinstance(checkpoint, dict) or key not in checkpoint]
+    if lacks and Path(path).suffix == ".safetensors":
+        raise WeightsError(
+            path,
+            "published weights, not a Lightning checkpoint: --ckpt_path takes a checkpoint that "
+            "`frugalseg fit` or `frugalseg vos fit` wrote; weights go to the student (README: 'Pretrained "
+            "students')",
+        )
     if lacks:
         raise WeightsError(
             path,

@@ -297,7 +297,12 @@ class VOSDataModule(L.LightningDataModule):
             )
         self.root = Path(root)
         if not self.root.is_dir():  # before the trainer starts, naming the option
-            raise ConfigError("data.root", f"{root}: data set folder does not exist")
+            problem = (
+                "a file, not a DAVIS- or MOSE-layout folder (JPEGImages/<clip>/, Annotations/<clip>/)"
+                if self.root.exists()
+                else "data set folder does not exist"
+            )
+            raise ConfigError("data.root", f"{root}: {problem}")
         self.max_objects = max_objects
         self.batch_size = batch_size
         self.num_workers = num_workers

@@ -48,6 +48,14 @@ def _torch_file(tmp: Path, content: object) -> str:
     return str(path)
 
 
+def _safetensors_file(tmp: Path) -> str:
+    from safetensors.torch import save_file
+
+    path = tmp / "weights.safetensors"
+    save_file({"weight": torch.zeros(2)}, path)
+    return str(path)
+
+
 def _annotate_semantic(tmp: Path, prepared: dict, weights: str) -> list[str]:
     """``annotate semantic`` on one 2-frame clip of the tiny streets set, starting from ``weights``."""
     return [
@@ -74,6 +82,13 @@ LEFT_CASES = [
             ("a dict with a state dict", {"state_dict": {}}, "'pytorch-lightning_version'"),
             ("a tensor", torch.zeros(2), "'pytorch-lightning_version', 'state_dict'"),
         ]
+    ),
+    Case(
+        "fit --ckpt_path given published safetensors weights (it had said 'a torch file')",
+        lambda t, d: _fit(t, "--data.root", str(d["streets"]), "--ckpt_path", _safetensors_file(t)),
+        2,
+        "weights.safetensors: published weights, not a Lightning checkpoint: --ckpt_path takes a checkpoint",
+        lambda t: [t / "runs"],
     ),
     *(
         Case(

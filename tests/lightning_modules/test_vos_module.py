@@ -215,3 +215,13 @@ def test_fewer_validation_sequences_than_processes_is_a_config_error(davis: Path
         dm.trainer = SimpleNamespace(world_size=3, global_rank=rank)
         with pytest.raises(ConfigError, match=expected):
             dm.val_dataloader()
+
+
+def test_a_root_that_is_a_file_is_named_so_not_missing(tmp_path: Path) -> None:
+    """A video file given as the root had been said not to exist."""
+    video = tmp_path / "car-shadow.mp4"
+    video.write_bytes(b"not read")
+    with pytest.raises(ConfigError, match=r"car-shadow\.mp4: a file, not a DAVIS- or MOSE-layout folder"):
+        VOSDataModule(root=str(video))
+    with pytest.raises(ConfigError, match=r"nowhere: data set folder does not exist"):
+        VOSDataModule(root=str(tmp_path / "nowhere"))
