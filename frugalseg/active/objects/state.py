@@ -222,6 +222,23 @@ class VideoState:
         return (changed or additions or [[]])[-1]
 
     @property
+    def late_objects(self) -> dict[int, frozenset[int]]:
+        """Annotated frame → the objects first annotated after its mask was made (where there are any).
+
+        A person annotates one object at a time, so such a frame does not say those objects are absent
+        (`frugalseg.active.objects.session.late_objects`).
+        """
+        declared: dict[int, int] = {}  # object → the iteration it was first annotated in
+        made: dict[int, int] = {}  # annotated frame → the iteration of its latest annotation
+        for a in self.annotations:
+            if a.object:
+                declared.setdefault(a.object, a.iteration)
+            if a.frame in self.annotated:
+                made[a.frame] = max(made.get(a.frame, a.iteration), a.iteration)
+        late = {t: frozenset(obj for obj, i in declared.items() if i > made[t]) for t in made}
+        return {t: objects for t, objects in late.items() if objects}
+
+    @property
     def replaceable(self) -> list[int]:
         """Annotated frames whose latest annotation is inexact (`kinds`: clicks made or a box), in order."""
         return sorted(t for t, kind in self.kinds.items() if kind != "mask")

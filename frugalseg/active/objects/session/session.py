@@ -53,6 +53,7 @@ from frugalseg.active.objects.session.given import (
     check_objects,
     read_mask,
 )
+from frugalseg.active.objects.session.late_objects import propagate_with_late_objects
 from frugalseg.active.objects.session.proposals import Candidate, Proposal, ProposalOptions, next_annotation
 from frugalseg.active.objects.session.session_settings import (
     FAMILIES,
@@ -306,8 +307,9 @@ class AnnotationSession:
         session (the annotation page) propagates from the new annotation alone.
         """
         cache = self._caches.setdefault(state.video, self.engine.new_cache())
-        result = self.engine.propagate(
-            frames, state.annotated, first_frames=state.objects, cache=cache, on_frame=on_frame
+        late, known = state.late_objects, state.annotated
+        result = propagate_with_late_objects(
+            self.engine, frames, known, late=late, first_frames=state.objects, cache=cache, on_frame=on_frame
         )
         state.masks, state.disagreement, state.unsure = result.masks, result.disagreement, result.unsure
 

@@ -1,0 +1,91 @@
+"""An object a person declares after annotating other frames is propagated through them, not erased.
+
+The video is squares-a of `data.fake_davis` (10 frames of 64×48): object 1 moves right 2 px a frame,
+object 2 down 1 px a frame, both on every frame. The person draws object 1 alone on frames 0 and 9,
+then declares object 2 on frame 3.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from data.fake_davis import palette_png, squares, write_moving_squares
+
+from frugalseg.active.objects.engines import get_loop_engine
+from frugalseg.active.objects.session.late_objects import propagate_with_late_objects
+from frugalseg.active.objects.state import VideoState
+from frugalseg.cli import main
+from frugalseg.data.io import read_frame
+
+pytestmark = pytest.mark.usefixtures("one_cv_thread")
+
+
+def add(state: Path, frame: int, *options: str, root: Path | None = None) -> None:
+    start = ["--root", str(root), "--split", "val"] if root is not None else []
+    where = ["--video", "squares-a", "--frame", str(frame)]
+    assert main(["annotate", "add", "--state", str(state), *start, *where, *options]) == 0
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.count_nonzero(a & b)) / max(int(np.count_nonzero(a | b)), 1)
+
+
+@pytest.fixture
+def declared_late(tmp_path: Path) -> Path:
+    """The session after object 1 alone on frames 0 and 9, then both objects on frame 3."""
+    root = write_moving_squares(tmp_path / "davis")
+    shutil.rmtree(root / "Annotations")
+    for t in (0, 9):
+        palette_png(tmp_path / f"one{t}.png", (squares(t, 0) == 1).astype(np.uint8))
+    palette_png(tmp_path / "both3.png", squares(3, 0))
+    state = tmp_path / "session"
+    add(state, 0, "--mask", str(tmp_path / "one0.png"), root=root)
+    add(state, 9, "--mask", str(tmp_path / "one9.png"))
+    add(state, 3, "--mask", str(tmp_path / "both3.png"), "--new-objects")
+    return state
+
+
+def test_frames_annotated_before_an_object_was_declared_do_not_erase_it(declared_late: Path) -> None:
+    state, _ = VideoState.load(declared_late / "squares-a")
+    assert state.objects == {1: 0, 2: 3}
+    assert state.late_objects == {0: frozenset({2}), 9: frozenset({2})}
+    # object 2 from frame 3 on, frame 9 (annotated before it existed) too; never before frame 3
+    assert not any((state.masks[t] == 2).any() for t in range(3))
+    for t in range(3, 10):
+        assert iou(state.masks[t] == 2, squares(t, 0) == 2) > 0.8, t
+    # the annotations stand: object 1 of frames 0 and 9 as drawn
+    for t in (0, 9):
+        assert np.array_equal(state.masks[t] == 1, squares(t, 0) == 1)
+        assert np.array_equal(state.annotated[t], (squares(t, 0) == 1).astype(np.uint8))
+
+
+def test_a_frame_annotated_again_keeps_the_late_object_it_was_shown(declared_late: Path) -> None:
+    # a click on object 1 of frame 9: the mask corrected is the one shown, with object 2 propagated into it
+    clicks = declared_late.parent / "clicks.json"
+    clicks.write_text(json.dumps({"clicks": [{"object": 1, "x": 27, "y": 13, "positive": True}]}), "utf-8")
+    add(declared_late, 9, "--clicks", str(clicks))
+    state, _ = VideoState.load(declared_late / "squares-a")
+    assert state.late_objects == {0: frozenset({2})}
+    assert iou(state.annotated[9] == 2, squares(9, 0) == 2) > 0.8
+    assert iou(state.masks[9] == 2, squares(9, 0) == 2) > 0.8
+
+
+def test_each_frame_is_reported_once_with_its_final_mask(declared_late: Path) -> None:
+    state, _ = VideoState.load(declared_late / "squares-a")
+    frames = [read_frame(p) for p in sorted((declared_late.parent / "davis").rglob("squares-a/*.jpg"))]
+    reported: dict[int, list[np.ndarray]] = {}
+    result = propagate_with_late_objects(
+        get_loop_engine("flow"),
+        frames,
+        state.annotated,
+        late=state.late_objects,
+        first_frames=state.objects,
+        on_frame=lambda t, mask, *_: reported.setdefault(t, []).append(mask),
+    )
+    assert sorted(reported) == list(range(10)) and all(len(masks) == 1 for masks in reported.values())
+    assert all(np.array_equal(reported[t][0], result.masks[t]) for t in range(10))
+    assert all(np.array_equal(result.masks[t], state.masks[t]) for t in range(10))
