@@ -41,6 +41,8 @@ from frugalseg.interop.shapes import SHAPE_TYPES, Frame, Shape, check_inside, ch
 SPARSE_KINDS = {"box": LabelKind.BOXES, "points": LabelKind.CLICKS, "polyline": LabelKind.CLICKS}
 IGNORE = "ignore"
 DENSE_KINDS = (LabelKind.FINE, LabelKind.COARSE, LabelKind.PSEUDO, LabelKind.REFINED_COARSE)
+#: The kinds whose uncovered pixels are the data set's background class unless ``--background`` is given.
+BACKGROUND_KINDS = (LabelKind.FINE, LabelKind.PSEUDO)
 #: How far (in pixels) a box edge may lie from a pixel edge and still be it: far above the error of
 #: percent arithmetic in doubles (1e-13 px) or floats (1e-4 px on a 4K frame), far below what a person draws.
 EDGE_TOLERANCE = 1e-3

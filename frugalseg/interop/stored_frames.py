@@ -26,7 +26,7 @@ from frugalseg.data.clips import IGNORE_INDEX, Clip, LabelKind
 from frugalseg.data.formats import Format
 from frugalseg.data.io import imread, read_json_object, read_label
 from frugalseg.errors import DataError
-from frugalseg.interop.raster import polyline_pixels
+from frugalseg.interop.raster import BACKGROUND_KINDS, polyline_pixels
 
 #: One object of an exported label: (kind, class name, instance id or None, H×W bool mask).
 ExportObject = tuple[LabelKind, str, "int | None", np.ndarray]
@@ -168,7 +168,8 @@ def stored_frames(store: LabelStore, fmt: Format) -> list[StoredFrame]:
             frames[key] = StoredFrame(clip, key[2], name, (label.shape[0], label.shape[1]), [])
         kind = LabelKind(record["kind"])
         frames[key].seconds[kind] = float(record.get("seconds") or 0)
-        frames[key].objects += frame_objects(label, instances, fmt.class_names, kind)
+        objects = frame_objects(label, instances, fmt.class_names, kind)
+        frames[key].objects += undrawn_background(objects, label)
         if kind is LabelKind.CLICKS:
             frames[key].clicks, frames[key].scribbles = _given_marks(path, label, instances, fmt.class_names)
         elif kind is LabelKind.BOXES and boxes_json_path(path).is_file():
@@ -240,6 +241,20 @@ def frame_objects(
 ) -> list[ExportObject]:
     """The objects a tool file holds for one label: a mask per (class, instance) present in it."""
     return [(kind, classes[t], i, m) for t, i, m in regions(label, instances)]
+
+
+def undrawn_background(objects: list[ExportObject], label: np.ndarray) -> list[ExportObject]:
+    """``objects`` less a ``fine`` or ``pseudo`` label's background, where an import gives it back.
+
+    An import fills the pixels no shape of such a label covers with the data set's ``background`` class,
+    unless the file draws that class (`frugalseg.interop.stores`). Drawn, a pixel a person erased in the
+    tool came back unlabelled; so it is written only where the label has unlabelled pixels to keep, or
+    nothing else (a frame holding nothing).
+    """
+    background = [o for o in objects if o[1].lower() == "background"]
+    if not background or objects[0][0] not in BACKGROUND_KINDS or (label == IGNORE_INDEX).any():
+        return objects
+    return [o for o in objects if o[1].lower() != "background"] or objects
 
 
 def frame_name(path: Path, root: Path) -> str:

@@ -52,7 +52,15 @@ from frugalseg.data.io import (
 )
 from frugalseg.data.videos import VIDEO_EXTENSIONS
 from frugalseg.errors import ConfigError, DataError
-from frugalseg.interop.raster import DENSE_KINDS, ClassMapping, FrameLabel, check_shape, rasterize, shape_kind
+from frugalseg.interop.raster import (
+    BACKGROUND_KINDS,
+    DENSE_KINDS,
+    ClassMapping,
+    FrameLabel,
+    check_shape,
+    rasterize,
+    shape_kind,
+)
 from frugalseg.interop.shapes import Frame, Shape, ToolExport
 from frugalseg.interop.stored_frames import regions
 
@@ -393,10 +401,6 @@ def _others(export: ToolExport, index: FrameIndex) -> list[str]:
         logger.warning("%s: %s left out: no frame of the data set is named so (their clip is not in it)",
                        export.path, listed)  # fmt: skip
     return others
-
-
-#: The kinds whose uncovered pixels are the data set's background class unless ``--background`` is given.
-BACKGROUND_KINDS = (LabelKind.FINE, LabelKind.PSEUDO)
 
 
 def background_class(

@@ -379,3 +379,59 @@ def test_the_frames_of_a_data_set_that_is_one_folder_of_frames_go_into_its_clips
     ]  # fmt: skip
     for record, original in zip(records, sorted(store.records(), key=lambda r: r["offset"]), strict=True):
         np.testing.assert_array_equal(_read(back.root / record["path"]), _read(store.root / original["path"]))
+
+
+def _hole_free_store(root: Path, davis: Path) -> tuple[LabelStore, np.ndarray]:
+    """A store of one fine label of squares-a frame 0 with no unlabelled pixel, and its object ids."""
+    fmt = get_format("davis", davis)
+    clip = next(c for c in fmt.clips("train") if c.clip_id == "squares-a")
+    ids, store = squares(0, 0), LabelStore(root)
+    with store.run(run_config(fmt, "train", "test", {})):
+        path = instances_path(store.label_path(clip, 0, LabelKind.FINE))
+        write_bytes_atomic(path, encode_png(ids.astype(np.uint16), path))
+        store.write(clip, 0, LabelKind.FINE, (ids > 0).astype(np.uint8), engine="test", settings={},
+                    source_offset=0, seconds=0)  # fmt: skip
+    return store, ids
+
+
+@pytest.mark.parametrize("tool", list(WRITERS))
+def test_a_label_without_holes_is_written_without_its_background_and_comes_back(tool, davis, tmp_path):
+    fmt = get_format("davis", davis)
+    store, ids = _hole_free_store(tmp_path / "store", davis)
+    frames = stored_frames(store, fmt)
+    assert [(kind, name, i) for kind, name, i, _ in frames[0].objects] == [
+        (LabelKind.FINE, "object", 1), (LabelKind.FINE, "object", 2)
+    ]  # fmt: skip
+    out = tmp_path / ("export.xml" if tool.startswith("cvat") else "export.json")
+    write_export(tool, out, frames, list(fmt.class_names))
+    back = LabelStore(tmp_path / "back")
+    import_export(read_export(tool, out), fmt, "train", back, ClassMapping(fmt.class_names))
+    (record,) = back.records()
+    np.testing.assert_array_equal(_read(back.root / record["path"]), (ids > 0).astype(np.uint8))
+
+
+def test_what_a_person_erases_in_label_studio_comes_back_background_not_unlabelled(davis, tmp_path):
+    """The background had been written as a brush, which Label Studio's eraser never grows: every erased
+    pixel came back 255 (ignore), and training never learnt "not the object" there."""
+    import json
+
+    from frugalseg.interop.rle import ls_decode, ls_encode
+
+    fmt = get_format("davis", davis)
+    store, ids = _hole_free_store(tmp_path / "store", davis)
+    out = tmp_path / "ls.json"
+    write_export("label-studio", out, stored_frames(store, fmt), list(fmt.class_names))
+    (task,) = json.loads(out.read_text(encoding="utf-8"))
+    results = [{**r, "meta": {}} for r in task["predictions"][0]["result"]]
+    for result in results:  # the person erases the left half of each object
+        mask = ls_decode(result["value"]["rle"], *ids.shape)
+        mask[:, : mask.shape[1] // 2] = False
+        result["value"]["rle"] = ls_encode(mask)
+    task["annotations"] = [{"id": 7, "lead_time": 12.0, "result": results}]
+    out.write_text(json.dumps([task]), encoding="utf-8")
+    back = LabelStore(tmp_path / "back")
+    import_export(read_export("label-studio", out), fmt, "train", back, ClassMapping(fmt.class_names))
+    (record,) = back.records()
+    expected = (ids > 0).astype(np.uint8)
+    expected[:, : ids.shape[1] // 2] = 0
+    np.testing.assert_array_equal(_read(back.root / record["path"]), expected)
