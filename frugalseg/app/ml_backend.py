@@ -72,7 +72,7 @@ import logging
 import threading
 import time
 import zlib
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from pathlib import Path, PurePosixPath
 from typing import Any, NamedTuple
 
@@ -110,7 +110,7 @@ from frugalseg.interop.label_studio import (
     regions_mask,
     result_object,
 )
-from frugalseg.interop.shapes import Frame
+from frugalseg.interop.shapes import Frame, Shape
 from frugalseg.interop.stores import FrameIndex
 
 log = logging.getLogger(__name__)
@@ -569,7 +569,8 @@ class MLBackendApp(JSONRoutes):
         for the object's name (`_label`). A rectangle alone, with keypoints of its object (its
         corrective clicks), goes to the box tool and is booked as a box, as the page's
         (`AnnotationSession.box_given`); among drawn regions, a rectangle is its pixels, unless its object
-        has a drawn region too (then it records the box the object was drawn in). An annotation
+        has a drawn region too (then it records the box the object was drawn in); keypoints beside
+        their object's drawn region made it (`_prompted_regions`). An annotation
         without a region, or with `background` ones alone, says the frame holds no object (as
         `label import` reads it).
         """
@@ -618,8 +619,10 @@ class MLBackendApp(JSONRoutes):
             known = self.service.state(video)
             new_objects = known is not None and any(obj not in known.state.objects for obj in objects)
             before = {int(k) for k in names} | (set(known.state.objects) if known is not None else set())
+            clicked: dict[int, int] = {}
             if "points" in types and box is None and set(types) != {"points"}:
-                raise RequestError(422, f"{element}: keypoints (clicks) cannot be mixed with drawn regions")
+                drawn.shapes, read, objects, clicked = _prompted_regions(drawn.shapes, read, objects, element)
+                types = [shape.type for shape in drawn.shapes]
             clicks = tuple(
                 GivenClick(obj, x, y, positive)
                 for obj, shape, result in zip(objects, drawn.shapes, read, strict=True)
@@ -644,7 +647,9 @@ class MLBackendApp(JSONRoutes):
                 )
                 _, job = self.service.add(video, index, given)
             else:
-                given = GivenAnnotation(source, size, ids, clicks, names=named, new_objects=new_objects)
+                given = GivenAnnotation(
+                    source, size, ids, clicks, names=named, new_objects=new_objects, clicked=clicked
+                )
                 current = shown if ids is None else self._booked_against(frame, ids, shown)
                 _, job = self.service.add(video, index, given, current=current)
             self._remember()
@@ -748,3 +753,27 @@ def create_ml_backend(
     """The Starlette app of the ML backend over ``service`` (see `MLBackendApp`)."""
     app = MLBackendApp(service, token=token, max_upload=max_upload)
     return Starlette(routes=app.routes(), exception_handlers=JSON_ERRORS, lifespan=service.lifespan)
+
+
+def _prompted_regions(
+    shapes: list[Shape], read: list[dict[str, Any]], objects: list[int], element: str
+) -> tuple[list[Shape], list[dict[str, Any]], list[int], dict[int, int]]:
+    """Drawn regions beside keypoints: the regions, and each object's keypoints, that made its region.
+
+    Label Studio's editor keeps the smart keypoints a person clicked beside the brush their answer
+    became: the brush is the object, booked as its clicks, as the page books an object its clicks made.
+
+    Raises:
+        RequestError: a keypoint of an object without a drawn region (422).
+    """
+    painted = {o for o, s in zip(objects, shapes, strict=True) if s.type != "points"}
+    prompts = Counter(o for o, s in zip(objects, shapes, strict=True) if s.type == "points")
+    stray = sorted(set(prompts) - painted)
+    if stray:
+        listed = ", ".join(map(str, stray))
+        raise RequestError(
+            422, f"{element}: keypoints of object {listed} beside drawn regions of other objects: draw its "
+            "region, or submit the keypoints alone (clicks)",
+        )  # fmt: skip
+    kept = [k for k, s in enumerate(shapes) if s.type != "points"]
+    return [shapes[k] for k in kept], [read[k] for k in kept], [objects[k] for k in kept], dict(prompts)

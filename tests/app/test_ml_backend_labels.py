@@ -127,3 +127,34 @@ def test_a_background_region_is_no_object_and_never_predicted(
         assert [(a.frame, a.object, a.kind, a.seconds) for a in state.annotations[-1:]] == [
             (frame, 0, "mask", 1.0)
         ]
+
+
+def test_smart_keypoints_kept_beside_the_brush_they_made_book_it_as_their_clicks(
+    backend: TestClient, service: SessionService, davis: Path
+) -> None:
+    """Accepting one interactive answer leaves its keypoints in the annotation beside the brush: the brush
+    is the object, booked as 2 clicks. It had been refused (422) and the person's annotation lost."""
+    annotated_unnamed(service, davis)
+    config = labelled("car", "truck")
+    for project, schema in (("5.1700000001", CAR), ("3.1700000001", config)):
+        assert backend.post("/setup", json={"project": project, "schema": schema}).status_code == 200
+    drawn = truth(service, davis, 6)
+    results = [
+        keypoint(420, 230, ["car"]),
+        {**keypoint(425, 240, ["car"]), "id": "K2"},
+        brush(drawn == 1, "car", "b1"),
+    ]
+    sent = backend.post("/webhook", json=of_project(event(6, results), CAR))
+    assert sent.status_code == 201, sent.text
+    service.wait()
+    state = service.session.state(VIDEO)
+    assert state is not None and np.array_equal(state.annotated[6], drawn)
+    costs = service.session.costs
+    assert [(a.frame, a.object, a.kind, a.clicks, a.seconds) for a in state.annotations[-1:]] == [
+        (6, 1, "clicks", 2, 2 * costs.click_seconds + costs.clicked_frame_seconds)
+    ]
+    # a keypoint of an object without a region of its own is refused, naming the object
+    stray = [keypoint(420, 230, ["truck"]), brush(drawn == 1, "car", "b1")]
+    refused = backend.post("/webhook", json=of_project(event(7, stray), config, project=3))
+    assert refused.status_code == 422
+    assert "keypoints of object 2 beside drawn regions of other objects" in refused.text
