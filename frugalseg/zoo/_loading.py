@@ -208,8 +208,8 @@ def read_torch_weights(path: str | Path) -> LoadedWeights:
     """The weights in a torch file: a frugalseg Lightning checkpoint's student, or a bare state dict.
 
     For a checkpoint of ``frugalseg fit`` the ``student.*`` tensors are the weights and the card holds
-    the build facts from its hyper-parameters; a state dict (bare or under ``state_dict``) is taken
-    as it is, with an empty card.
+    the build facts from its hyper-parameters (a `vos fit` one's also its data's ``load_scale``); a state
+    dict (bare or under ``state_dict``) is taken as it is, with an empty card.
     """
     path = Path(path)
     content = torch_load(path)
@@ -232,6 +232,8 @@ def read_torch_weights(path: str | Path) -> LoadedWeights:
         for count in ("num_classes", "num_frames"):  # a `vos fit` checkpoint has neither
             if hparams.get(count) is not None:
                 card[count] = int(hparams[count])
+        if "num_classes" not in card and (scale := _vos_load_scale(content, path)) is not None:
+            card["load_scale"] = scale
         for init_only in ("weights", "encoder_weights", "backbone_weights"):  # the checkpoint replaces them
             card["architecture_args"].pop(init_only, None)
     student = {k[len(STUDENT_PREFIX) :]: v for k, v in state.items() if k.startswith(STUDENT_PREFIX)}
@@ -240,6 +242,20 @@ def read_torch_weights(path: str | Path) -> LoadedWeights:
     elif card:
         raise WeightsError(path, f"state_dict has no '{STUDENT_PREFIX}*' tensors")
     return LoadedWeights(state, card, path)
+
+
+def _vos_load_scale(checkpoint: dict[str, Any], path: Path) -> float | None:
+    """The ``data.load_scale`` a `vos fit` checkpoint's frames were resized by (None: not recorded).
+
+    STM's segmentation depends on the size of objects in pixels: it runs best at the scale it trained at.
+    """
+    data = checkpoint.get("datamodule_hyper_parameters")
+    if not isinstance(data, dict) or data.get("load_scale") is None:
+        return None
+    scale = data["load_scale"]
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale < float("inf"):
+        raise WeightsError(path, f"records data.load_scale {scale!r}, which is not a positive number")
+    return float(scale)
 
 
 def read_weights_file(path: str | Path) -> LoadedWeights:

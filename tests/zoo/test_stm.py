@@ -250,3 +250,19 @@ def test_a_vos_fit_checkpoint_loads_by_path_and_is_refused_by_publish_in_one_lin
     with pytest.raises(WeightsError, match=r"last.ckpt: a checkpoint of `frugalseg vos fit` \(stm_r18, "):
         publish_checkpoint(ckpt, "stm-test", out=tmp_path / "published")
     assert not (tmp_path / "published").exists()
+
+
+def test_a_vos_fit_checkpoint_card_holds_the_load_scale_its_frames_trained_at(tmp_path):
+    """`vos fit` saves the datamodule's hyper-parameters in the checkpoint; the card gives its ``load_scale``,
+    which the STM engine runs at (a semantic checkpoint's card is unchanged)."""
+    from frugalseg.zoo import read_torch_weights
+
+    state = {f"student.{key}": value for key, value in get_model("stm_r18").state_dict().items()}
+    ckpt = tmp_path / "last.ckpt"
+    hparams = {"student": "stm_r18", "max_objects": 3}
+    torch.save({"state_dict": state, "hyper_parameters": hparams, "datamodule_hyper_parameters": {
+        "root": "data/davis_dev", "load_scale": 0.2}}, ckpt)  # fmt: skip
+    assert read_torch_weights(ckpt).card["load_scale"] == 0.2
+    torch.save({"state_dict": state, "hyper_parameters": {**hparams, "num_classes": 4},
+                "datamodule_hyper_parameters": {"load_scale": 0.5}}, ckpt)  # fmt: skip
+    assert "load_scale" not in read_torch_weights(ckpt).card
