@@ -50,6 +50,7 @@ from frugalseg.autolabel.sam2_loading import SAM2Options
 from frugalseg.autolabel.sam2_propagate import SAM2Propagator
 from frugalseg.data.clips import IGNORE_INDEX
 from frugalseg.data.files import array_sha1
+from frugalseg.datamodules.frames import resize_by
 from frugalseg.errors import ConfigError
 from frugalseg.options import Configurable, build_options, flat_form
 
@@ -118,6 +119,10 @@ class STMOptions:
         default=None, metadata={"path": True, "help": "trained STM weights: a file or an hf-hub:ORG/NAME id"}
     )
     device: str = field(default="auto", metadata={"help": "torch device, auto: cuda if there is one"})
+    scale: float | None = field(
+        default=None,
+        metadata={"help": "resize factor of the frames STM sees (default: its data.load_scale in training)"},
+    )
     random_weights: bool = field(default=False, metadata={"cli": False})
 
 
@@ -309,6 +314,11 @@ def _upsampled(flags: torch.Tensor, shape: tuple[int, ...]) -> np.ndarray:
     return resized[0, 0].bool().cpu().numpy()
 
 
+def _resized(probs: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """Probabilities 1×K×h×w at the frame's ``shape`` (bilinear)."""
+    return torch.nn.functional.interpolate(probs, size=tuple(shape), mode="bilinear", align_corners=False)
+
+
 class STMLoopEngine(NetworkLoopEngine):
     """STM reading every annotated frame (and the frame before) from its memory.
 
@@ -317,12 +327,17 @@ class STMLoopEngine(NetworkLoopEngine):
     evaluation keeps the first and the previous frame. The annotated frames' memory encodings are
     cached per video (by frame and mask), so an iteration encodes only the new one.
 
+    STM sees frames and masks resized by ``scale``, as `VOSDataModule` resized them for training, and
+    its probabilities are resized back to the frame's size.
+
     Args:
         model: a registered STM model (``stm_r50``, ``stm_r18``).
         weights: its trained weights (a ``.safetensors`` or Lightning ``.ckpt`` file, or a published
             name); None only with ``random_weights``.
         device: torch device; ``auto`` takes CUDA when there is one.
         max_objects: object slots of the model when no weights say (``num_classes - 1``).
+        scale: resize factor of the frames STM sees; None: the ``data.load_scale`` of a `vos fit`
+            checkpoint, 1.0 for weights that record none (the official ones trained at 480p).
         random_weights: a randomly initialised model (tests).
     """
 
@@ -336,32 +351,39 @@ class STMLoopEngine(NetworkLoopEngine):
         device: str = "auto",
         *,
         max_objects: int = 10,
+        scale: float | None = None,
         random_weights: bool = False,
     ) -> None:
         from frugalseg.autolabel.sam2_loading import resolve_device
-        from frugalseg.zoo import STM, get_model, model_config
+        from frugalseg.zoo import STM, get_model, model_config, resolve
 
         if model_config(model).task != "vos":
             raise ConfigError("stm_model", f"{model!r} is not a video object segmentation model (STM)")
         if weights is None and not random_weights:
             raise ConfigError("stm_weights", "the stm engine needs trained STM weights (--stm-weights FILE)")
-        num_classes = None if weights is not None else max_objects + 1
-        net = get_model(model, num_classes=num_classes, weights=weights)
+        if scale is not None and not 0 < scale < float("inf"):
+            raise ConfigError("stm_scale", f"must be a positive resize factor, got {scale}")
+        loaded = None if weights is None else resolve(weights)
+        num_classes = None if loaded is not None else max_objects + 1
+        net = get_model(model, num_classes=num_classes, weights=loaded)
         if not isinstance(net, STM):
             raise ConfigError("stm_model", f"{model!r} does not build an STM")
         self.net = net.eval()
         self.model = model
         self.weights = None if weights is None else str(weights)
+        trained = loaded.card.get("load_scale", 1.0) if loaded is not None else 1.0
+        self.scale = float(trained if scale is None else scale)
         self.device = torch.device(resolve_device(device))
         self.net.to(self.device)
 
     @property
     def settings(self) -> dict[str, Any]:
-        """The model, its weights and object slots."""
+        """The model, its weights, object slots and the scale it sees frames at."""
         return {
             "model": self.model,
             "weights": None if self.weights is None else Path(self.weights).name,
             "max_objects": self.net.max_objects,
+            "scale": self.scale,
         }
 
     def to(self, device: str | torch.device) -> STMLoopEngine:
@@ -375,12 +397,20 @@ class STMLoopEngine(NetworkLoopEngine):
         return {}
 
     def _tensor(self, frame: np.ndarray) -> torch.Tensor:
+        """The frame at `scale`, normalised, 1×3×h×w."""
         from frugalseg.data.normalization import IMAGENET_MEAN, IMAGENET_STD
 
+        frame = resize_by(frame, self.scale)
         image = torch.from_numpy(np.ascontiguousarray(frame)).to(self.device).permute(2, 0, 1).float() / 255
         mean = torch.tensor(IMAGENET_MEAN, device=self.device)[:, None, None]
         std = torch.tensor(IMAGENET_STD, device=self.device)[:, None, None]
         return ((image - mean) / std)[None]
+
+    def _masks(self, mask: np.ndarray, objects: Sequence[int]) -> torch.Tensor:
+        """One 0/1 map per object of an object-id mask at `scale`, 1×O×h×w."""
+        resized = resize_by(np.asarray(mask, np.uint8), self.scale, nearest=True)
+        ids = torch.as_tensor(resized, device=self.device)
+        return torch.stack([(ids == obj).float() for obj in objects])[None]
 
     def _memory(
         self,
@@ -394,9 +424,7 @@ class STMLoopEngine(NetworkLoopEngine):
         if cache is not None and key in cache:
             result: tuple[torch.Tensor, torch.Tensor] = cache[key]
             return result
-        ids = torch.as_tensor(np.asarray(mask), device=self.device)
-        masks = torch.stack([(ids == obj).float() for obj in objects])[None]
-        entry = self.net.encode_memory(self._tensor(frame), masks)
+        entry = self.net.encode_memory(self._tensor(frame), self._masks(mask, objects))
         if cache is not None:
             cache[key] = entry
         return entry
@@ -422,15 +450,14 @@ class STMLoopEngine(NetworkLoopEngine):
         for t in range(len(frames)):
             image = self._tensor(frames[t])
             if t in annotated:
-                ids = torch.as_tensor(np.asarray(annotated[t], np.uint8), device=self.device)
-                previous = (image, torch.stack([(ids == obj).float() for obj in objects])[None])
+                previous = (image, self._masks(annotated[t], objects))
                 continue
             memory = fixed if previous is None else [*fixed, self.net.encode_memory(*previous)]
             keys = torch.stack([k for k, _ in memory], dim=3)
             values = torch.stack([v for _, v in memory], dim=3)
             probs = torch.softmax(self.net.segment(image, keys, values, valid), dim=1)
-            top, which = probs[0].max(0)
             previous = (image, probs[:, 1:])
+            top, which = _resized(probs, frames[t].shape[:2])[0].max(0)
             yield t, table[which].cpu().numpy(), (top >= SURE).cpu().numpy()
 
 

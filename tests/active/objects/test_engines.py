@@ -34,8 +34,9 @@ from frugalseg.autolabel.flow_options import FlowOptions
 from frugalseg.autolabel.flow_propagate import FlowPropagator
 from frugalseg.autolabel.sam2_loading import SAM2Options
 from frugalseg.autolabel.sam2_propagate import SAM2Propagator
-from frugalseg.errors import ConfigError, DataError
+from frugalseg.errors import ConfigError, DataError, WeightsError
 from frugalseg.options import given_options
+from frugalseg.zoo import get_model
 
 
 @pytest.fixture(scope="module")
@@ -106,12 +107,13 @@ def test_each_engine_reads_its_own_flags_and_the_sam2_flags_serve_the_click_mode
         "stm_model": "stm_r18",
         "stm_weights": "/w/stm.safetensors",
         "stm_device": "cpu",
+        "stm_scale": 0.5,
     }
     assert given_options(flags, "flow", ENGINES["flow"].Options) == {"preset": "fast", "downscale": 2}
     sam2 = {"config": "sam2.1_hiera_s", "checkpoint": "/w/s.pt"}
     assert given_options(flags, "sam2", ENGINES["sam2"].Options) == sam2
     assert given_options(flags, "sam2", CLICK_MODELS["sam2"].Options) == {**sam2, "start": "fit"}
-    stm = {"model": "stm_r18", "weights": "/w/stm.safetensors", "device": "cpu"}
+    stm = {"model": "stm_r18", "weights": "/w/stm.safetensors", "device": "cpu", "scale": 0.5}
     assert given_options(flags, "stm", ENGINES["stm"].Options) == stm
 
 
@@ -217,6 +219,78 @@ def test_stm_labels_and_unsure_shares_follow_its_probabilities(
     assert result.unsure[2] == 1.0  # every object pixel is below SURE
     assert result.unsure[1] == 1.0  # the left half is unsure, and counts as area although removed
     assert 0.6 < SURE < 0.9
+
+
+def _vos_checkpoint(path: Path, data: dict | None) -> Path:
+    """A `vos fit` checkpoint of a random ``stm_r18`` whose datamodule hyper-parameters are ``data``."""
+    torch.manual_seed(0)
+    state = {f"student.{k}": v for k, v in get_model("stm_r18", num_classes=4).state_dict().items()}
+    checkpoint = {"state_dict": state, "hyper_parameters": {"student": "stm_r18", "max_objects": 3}}
+    if data is not None:
+        checkpoint["datamodule_hyper_parameters"] = data
+    torch.save(checkpoint, path)
+    return path
+
+
+def _seen_sizes(engine: STMLoopEngine, monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, ...]]:
+    """The sizes of the frames and masks the engine gives STM; its read: object 1 wins the left half."""
+    seen: list[tuple[int, ...]] = []
+    encode = engine.net.encode_memory
+
+    def encode_memory(frame, masks):
+        seen.extend([tuple(frame.shape[-2:]), tuple(masks.shape[-2:])])
+        return encode(frame, masks)
+
+    def segment(frame, keys, values, valid):
+        seen.append(tuple(frame.shape[-2:]))
+        probs = torch.full((1, 2, *frame.shape[-2:]), 0.05)
+        probs[0, 1, :, : frame.shape[-1] // 2] = 0.95
+        probs[0, 0] = 1 - probs[0, 1]
+        return probs.log()
+
+    monkeypatch.setattr(engine.net, "encode_memory", encode_memory)
+    monkeypatch.setattr(engine.net, "segment", segment)
+    return seen
+
+
+def test_stm_runs_at_the_scale_its_checkpoint_trained_at_and_answers_at_the_frames_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A checkpoint trained at data.load_scale 0.5 sees 64×96 frames (and masks) at 32×48; its masks come
+    back at 64×96. It ran at full size, far from what it learned (J 0.16 against 0.67 on davis_dev)."""
+    ckpt = _vos_checkpoint(tmp_path / "half.ckpt", {"root": "davis", "load_scale": 0.5})
+    engine = get_loop_engine("stm", model="stm_r18", weights=ckpt, device="cpu")
+    assert isinstance(engine, STMLoopEngine)
+    seen = _seen_sizes(engine, monkeypatch)
+    frames = [np.full((64, 96, 3), 80 + 40 * t, np.uint8) for t in range(3)]
+    annotated = {0: np.zeros((64, 96), np.uint8)}
+    annotated[0][10:30, 10:40] = 1
+    result = engine.propagate(frames, annotated)
+    assert set(seen) == {(32, 48)}
+    left = np.zeros((64, 96), np.uint8)
+    left[:, :48] = 1
+    assert np.array_equal(result.masks[1], left) and np.array_equal(result.masks[2], left)
+    assert engine.settings["scale"] == 0.5  # in a run's settings: a rerun at another scale is refused
+
+
+def test_the_stm_scale_is_given_or_one_for_weights_that_record_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    frames = [np.zeros((64, 96, 3), np.uint8)] * 2
+    annotated = {0: np.ones((64, 96), np.uint8)}
+    ckpt = _vos_checkpoint(tmp_path / "half.ckpt", {"load_scale": 0.5})
+    for scale, size in ((0.25, (16, 24)), (1.0, (64, 96))):
+        engine = get_loop_engine("stm", model="stm_r18", weights=ckpt, device="cpu", scale=scale)
+        seen = _seen_sizes(engine, monkeypatch)
+        assert engine.propagate(frames, annotated).masks[1].shape == (64, 96) and set(seen) == {size}
+    unscaled = get_loop_engine("stm", model="stm_r18", weights=_vos_checkpoint(tmp_path / "a.ckpt", None))
+    assert unscaled.settings["scale"] == 1.0
+    for bad in (0.0, -0.5, float("nan"), float("inf")):
+        with pytest.raises(ConfigError, match=f"stm_scale: must be a positive resize factor, got {bad}"):
+            get_loop_engine("stm", model="stm_r18", weights=ckpt, scale=bad)
+    broken = _vos_checkpoint(tmp_path / "broken.ckpt", {"load_scale": "half"})
+    with pytest.raises(WeightsError, match="broken.ckpt: records data.load_scale 'half', which is not a pos"):
+        get_loop_engine("stm", model="stm_r18", weights=broken)
 
 
 def test_a_loop_runs_on_sam2_and_resumes(sam2_loop_engine: SAM2LoopEngine, tmp_path: Path) -> None:
