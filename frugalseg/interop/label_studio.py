@@ -16,7 +16,11 @@ coordinates in percent of the image (``original_width``/``original_height`` give
 ``keypointlabels`` (points) and ``brushlabels`` with ``format: rle`` (Label Studio's brush RLE,
 `frugalseg.interop.rle.ls_decode`).
 A kept annotation's ``lead_time`` (the seconds the person took) is the annotation seconds of the
-label its results make, when they make one kind (`frugalseg.interop.stores.label_seconds`).
+one label its results record no seconds for (`frugalseg.interop.stores.label_seconds`).
+A region of an annotation that its ``origin`` says a person edited or drew (`EDITED_ORIGINS`: Label
+Studio turns ``prediction`` into ``prediction-changed`` at the first edit) is the person's: the kind
+and seconds its ``meta`` kept from the prediction (*Create annotations from predictions* keeps it) are
+left out.
 A result's object (instance id) is the one its ``meta.instance_id`` records, else the one its id
 names (`result_object`: ``frugalseg-<object>-<k>`` as `write_label_studio` writes, ``frugalseg-<object>``
 as the ML backend does; ``frugalseg-class-<k>``, a class region such as the background, names none):
@@ -96,6 +100,8 @@ _UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-")
 _LABEL_KEYS = {"polygonlabels": "polygon", "rectanglelabels": "box", "keypointlabels": "points",
                "brushlabels": "mask"}  # fmt: skip
 FROM_NAME, TO_NAME = "label", "image"
+#: A result's ``origin`` once a person edited a prediction's region, or drew it (Label Studio's editor).
+EDITED_ORIGINS = ("prediction-changed", "manual")
 #: The controls of the results that hold a person's boxes and clicks.
 BOX_FROM_NAME, CLICK_FROM_NAME = "box", "click"
 #: The id of a result that holds one object's mask: ``frugalseg-<object id>`` (the ML backend's).
@@ -311,6 +317,8 @@ def _result_shape(
         )
     frame.size = (height, width)
     meta = result.get("meta") or {}
+    if not predicted and result.get("origin") in EDITED_ORIGINS:
+        meta = {}  # a prediction's region a person edited: theirs, whatever its kind and seconds were
     names_object, instance = _named(result)
     instance = instance if names_object else fallback
     shape = Shape(_LABEL_KEYS[key], str(names[0]) if names else "", element, instance_id=instance)

@@ -448,17 +448,19 @@ def _filled_kinds(
 def label_seconds(frame: Frame, kinds: Sequence[LabelKind], dense_kind: LabelKind) -> dict[LabelKind, float]:
     """The annotation seconds of each of ``kinds`` (the labels ``frame`` makes) that the file records.
 
-    A kind's seconds are those its shapes record (`Shape.seconds`, frugalseg's exports); a frame
-    whose shapes record none and that makes one label takes the person's time drawing it
-    (`Frame.lead_time`). Kinds the file says nothing of are left out (0 s in the store).
+    A kind's seconds are those its shapes record (`Shape.seconds`, frugalseg's exports); the one
+    label whose shapes record none takes the person's time on the frame (`Frame.lead_time`: a region
+    they drew or edited beside predictions accepted as they were). Kinds the file says nothing of are
+    left out (0 s in the store).
     """
     seconds: dict[LabelKind, float] = {}
     for shape in frame.shapes:
         kind = shape_kind(shape, dense_kind)
         if shape.seconds is not None and kind in kinds:
             seconds.setdefault(kind, shape.seconds)
-    if not seconds and frame.lead_time is not None and len(kinds) == 1:
-        seconds[kinds[0]] = frame.lead_time
+    unrecorded = [kind for kind in kinds if kind not in seconds]
+    if frame.lead_time is not None and len(unrecorded) == 1:
+        seconds[unrecorded[0]] = frame.lead_time
     return seconds
 
 

@@ -381,16 +381,18 @@ def test_the_frames_of_a_data_set_that_is_one_folder_of_frames_go_into_its_clips
         np.testing.assert_array_equal(_read(back.root / record["path"]), _read(store.root / original["path"]))
 
 
-def _hole_free_store(root: Path, davis: Path) -> tuple[LabelStore, np.ndarray]:
-    """A store of one fine label of squares-a frame 0 with no unlabelled pixel, and its object ids."""
+def _hole_free_store(
+    root: Path, davis: Path, kind: LabelKind = LabelKind.FINE, seconds: float = 0
+) -> tuple[LabelStore, np.ndarray]:
+    """A store of one label of squares-a frame 0 with no unlabelled pixel, and its object ids."""
     fmt = get_format("davis", davis)
     clip = next(c for c in fmt.clips("train") if c.clip_id == "squares-a")
     ids, store = squares(0, 0), LabelStore(root)
     with store.run(run_config(fmt, "train", "test", {})):
-        path = instances_path(store.label_path(clip, 0, LabelKind.FINE))
+        path = instances_path(store.label_path(clip, 0, kind))
         write_bytes_atomic(path, encode_png(ids.astype(np.uint16), path))
-        store.write(clip, 0, LabelKind.FINE, (ids > 0).astype(np.uint8), engine="test", settings={},
-                    source_offset=0, seconds=0)  # fmt: skip
+        store.write(clip, 0, kind, (ids > 0).astype(np.uint8), engine="test", settings={},
+                    source_offset=0, seconds=seconds)  # fmt: skip
     return store, ids
 
 
@@ -435,3 +437,27 @@ def test_what_a_person_erases_in_label_studio_comes_back_background_not_unlabell
     expected = (ids > 0).astype(np.uint8)
     expected[:, : ids.shape[1] // 2] = 0
     np.testing.assert_array_equal(_read(back.root / record["path"]), expected)
+
+
+@pytest.mark.parametrize("origin", ["prediction", "prediction-changed"])
+def test_a_prediction_a_person_edited_in_label_studio_is_theirs_though_its_meta_stayed(
+    origin, davis, tmp_path
+):
+    """*Create annotations from predictions* keeps each region's ``meta``: an edited pseudo region had come
+    back ``pseudo`` at the prediction's 0 s. Its ``origin`` says the person changed it."""
+    import json
+
+    fmt = get_format("davis", davis)
+    store, _ = _hole_free_store(tmp_path / "store", davis, LabelKind.PSEUDO, seconds=0.0)
+    out = tmp_path / "ls.json"
+    write_export("label-studio", out, stored_frames(store, fmt), list(fmt.class_names))
+    (task,) = json.loads(out.read_text(encoding="utf-8"))
+    results = [{**r, "origin": "prediction"} for r in task["predictions"][0]["result"]]
+    results[0]["origin"] = origin
+    assert results[0]["meta"]["frugalseg_kind"] == "pseudo"
+    task["annotations"] = [{"id": 7, "lead_time": 20.0, "result": results}]
+    out.write_text(json.dumps([task]), encoding="utf-8")
+    back = LabelStore(tmp_path / "back")
+    import_export(read_export("label-studio", out), fmt, "train", back, ClassMapping(fmt.class_names))
+    expected = [(0, "pseudo", 0.0)] if origin == "prediction" else [(0, "fine", 20.0), (0, "pseudo", 0.0)]
+    assert sorted((r["offset"], r["kind"], r["seconds"]) for r in back.records()) == expected
