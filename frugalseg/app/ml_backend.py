@@ -72,7 +72,8 @@ import logging
 import threading
 import time
 import zlib
-from collections import Counter, OrderedDict
+from collections import OrderedDict
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any, NamedTuple
 
@@ -106,11 +107,12 @@ from frugalseg.interop.label_studio import (
     image_field,
     image_name,
     keypoint_clicks,
+    keypoint_prompts,
     rectangle_box,
     regions_mask,
     result_object,
 )
-from frugalseg.interop.shapes import Frame, Shape
+from frugalseg.interop.shapes import Frame
 from frugalseg.interop.stores import FrameIndex
 
 log = logging.getLogger(__name__)
@@ -167,6 +169,8 @@ class MLBackendApp(JSONRoutes):
         self.configs: dict[str, LabelConfig] = {}
         #: The (video, object, labels) whose name a labeling config lacks, warned of once.
         self.warned: set[tuple[str, int, tuple[str, ...]]] = set()
+        #: Each task's last interactive rectangle: (frame, object, corners), until the task is annotated.
+        self.last_box: dict[str, tuple[tuple[str, int], int, tuple[int, int, int, int]]] = {}
         #: The data set's background class (train id 0): a region of that label is no object.
         self.background = self.session.format.class_names[0]
         clips = [
@@ -429,6 +433,12 @@ class MLBackendApp(JSONRoutes):
         source = Path(f"the keypoints of {element}")
         checked = GivenAnnotation(source, current.shape, clicks=clicks).clicks if clicks else ()
         boxes = [rectangle_box(shape) for shape in drawn.shapes if shape.type == "box"]
+        task_id = str(task.get("id"))
+        if boxes:
+            self.last_box[task_id] = (frame, obj, boxes[-1])
+        elif self._box_clicked(task_id, frame, obj, checked):
+            # the editor sends keypoints without the rectangle drawn before them: they correct its mask
+            boxes = [self.last_box[task_id][2]]
         if boxes:
             found = self.session.box_preview(video, index, boxes[-1], checked, obj)
         else:
@@ -437,6 +447,16 @@ class MLBackendApp(JSONRoutes):
         name = self.service.names().get(video, {}).get(str(obj), label or UNNAMED)
         result = brush_result(found, self._label(video, obj, name, config.labels), obj, config.control)
         return {"result": [result], "score": 1.0, "model_version": self.version()}
+
+    def _box_clicked(
+        self, task_id: str, frame: tuple[str, int], obj: int, clicks: Sequence[GivenClick]
+    ) -> bool:
+        """Whether ``clicks`` of ``obj`` correct the task's last interactive rectangle (each inside it)."""
+        last = self.last_box.get(task_id)
+        if last is None or last[:2] != (frame, obj) or not clicks:
+            return False
+        x0, y0, x1, y1 = last[2]
+        return all(x0 <= c.x <= x1 and y0 <= c.y <= y1 for c in clicks)
 
     def _objects(
         self, video: str, regions: list[tuple[str, str]], given: dict[str, int], labels: tuple[str, ...]
@@ -548,6 +568,7 @@ class MLBackendApp(JSONRoutes):
         except (ConfigError, DataError) as err:
             raise self.refuse(element, f"webhook {action}", RequestError(422, str(err))) from err
         self.refused.pop(element, None)  # its annotation is the session's now
+        self.last_box.pop(str(task.get("id")), None)
         return job
 
     def _project_config(self, project: dict[str, Any]) -> LabelConfig | None:
@@ -570,7 +591,7 @@ class MLBackendApp(JSONRoutes):
         corrective clicks), goes to the box tool and is booked as a box, as the page's
         (`AnnotationSession.box_given`); among drawn regions, a rectangle is its pixels, unless its object
         has a drawn region too (then it records the box the object was drawn in); keypoints beside
-        their object's drawn region made it (`_prompted_regions`). An annotation
+        their object's drawn region made it (`keypoint_prompts`). An annotation
         without a region, or with `background` ones alone, says the frame holds no object (as
         `label import` reads it).
         """
@@ -621,7 +642,18 @@ class MLBackendApp(JSONRoutes):
             before = {int(k) for k in names} | (set(known.state.objects) if known is not None else set())
             clicked: dict[int, int] = {}
             if "points" in types and box is None and set(types) != {"points"}:
-                drawn.shapes, read, objects, clicked = _prompted_regions(drawn.shapes, read, objects, element)
+                clicked, stray = keypoint_prompts(drawn.shapes, objects)
+                if stray:
+                    raise RequestError(
+                        422, f"{element}: keypoints of object {', '.join(map(str, stray))} beside drawn "
+                        "regions of other objects: draw its region, or submit the keypoints alone (clicks)",
+                    )  # fmt: skip
+                kept = [k for k, kind in enumerate(types) if kind != "points"]
+                drawn.shapes, read, objects = (
+                    [drawn.shapes[k] for k in kept],
+                    [read[k] for k in kept],
+                    [objects[k] for k in kept],
+                )
                 types = [shape.type for shape in drawn.shapes]
             clicks = tuple(
                 GivenClick(obj, x, y, positive)
@@ -753,27 +785,3 @@ def create_ml_backend(
     """The Starlette app of the ML backend over ``service`` (see `MLBackendApp`)."""
     app = MLBackendApp(service, token=token, max_upload=max_upload)
     return Starlette(routes=app.routes(), exception_handlers=JSON_ERRORS, lifespan=service.lifespan)
-
-
-def _prompted_regions(
-    shapes: list[Shape], read: list[dict[str, Any]], objects: list[int], element: str
-) -> tuple[list[Shape], list[dict[str, Any]], list[int], dict[int, int]]:
-    """Drawn regions beside keypoints: the regions, and each object's keypoints, that made its region.
-
-    Label Studio's editor keeps the smart keypoints a person clicked beside the brush their answer
-    became: the brush is the object, booked as its clicks, as the page books an object its clicks made.
-
-    Raises:
-        RequestError: a keypoint of an object without a drawn region (422).
-    """
-    painted = {o for o, s in zip(objects, shapes, strict=True) if s.type != "points"}
-    prompts = Counter(o for o, s in zip(objects, shapes, strict=True) if s.type == "points")
-    stray = sorted(set(prompts) - painted)
-    if stray:
-        listed = ", ".join(map(str, stray))
-        raise RequestError(
-            422, f"{element}: keypoints of object {listed} beside drawn regions of other objects: draw its "
-            "region, or submit the keypoints alone (clicks)",
-        )  # fmt: skip
-    kept = [k for k, s in enumerate(shapes) if s.type != "points"]
-    return [shapes[k] for k in kept], [read[k] for k in kept], [objects[k] for k in kept], dict(prompts)

@@ -67,6 +67,7 @@ from __future__ import annotations
 import logging
 import re
 import zipfile
+from collections import Counter
 from collections.abc import Sequence
 from functools import partial
 from itertools import count
@@ -637,6 +638,17 @@ def rectangle_box(shape: Shape) -> tuple[int, int, int, int]:
     assert shape.type == "box" and shape.points is not None
     x0, y0, x1, y1 = box_edges(shape.points)
     return x0, y0, x1 - 1, y1 - 1
+
+
+def keypoint_prompts(shapes: Sequence[Shape], objects: Sequence[int]) -> tuple[dict[int, int], list[int]]:
+    """Keypoints beside drawn regions: each object's keypoints, and the objects they name without a region.
+
+    Label Studio's editor keeps the smart keypoints a person clicked beside the brush their answer
+    became: the brush is the object, made by its keypoints (the ML backend books them as its clicks).
+    """
+    painted = {o for o, s in zip(objects, shapes, strict=True) if s.type != "points"}
+    prompts = Counter(o for o, s in zip(objects, shapes, strict=True) if s.type == "points")
+    return dict(prompts), sorted(set(prompts) - painted)
 
 
 def regions_mask(frame: Frame, size: tuple[int, int], objects: Sequence[int]) -> np.ndarray:

@@ -411,6 +411,47 @@ def test_an_interactive_rectangle_is_the_box_tools_mask_with_its_keypoints(
     assert found.any() and not (found & ~inside).any() and not found[inside].all()  # not the box's pixels
 
 
+def _smart_point(x: int, y: int) -> dict[str, Any]:
+    """A positive smart keypoint of the swan at pixel (x, y)."""
+    value = {"x": x / 8.54 + 0.01, "y": y / 4.8 + 0.01, "width": 0.5, "keypointlabels": ["swan"]}
+    return {"id": f"k{x}", "type": "keypointlabels", "from_name": "kp", "to_name": "image",
+            "is_positive": True, "original_width": 854, "original_height": 480, "value": value}  # fmt: skip
+
+
+def test_keypoints_sent_alone_after_a_rectangle_correct_the_box_tools_mask(
+    backend: TestClient, service: SessionService, davis: Path
+) -> None:
+    """Label Studio's editor sends a smart keypoint without the rectangle drawn before it: the click had
+    corrected the propagated mask, throwing the box's work away."""
+    annotate_frame_0(backend, service, davis)
+    ys, xs = np.nonzero(truth(service, davis, 6) == 1)
+    box = (int(xs.min()) - 5, int(ys.min()) - 5, int(xs.max()) + 5, int(ys.max()) + 5)
+    x0, y0, x1, y1 = box
+    rectangle = {
+        "id": "r1", "type": "rectanglelabels", "from_name": "kp", "to_name": "image",
+        "original_width": 854, "original_height": 480,
+        "value": {"x": x0 / 8.54, "y": y0 / 4.8, "width": (x1 + 1 - x0) / 8.54, "height": (y1 + 1 - y0) / 4.8,
+                  "rotation": 0, "rectanglelabels": ["swan"]},
+    }  # fmt: skip
+    inside, outside = (x0 + 10, y0 + 10), (x1 + 20, y1 + 5)
+    together = predict(backend, [6], {"result": [rectangle, _smart_point(*inside)]})[0]["result"][0]
+    predict(backend, [6], {"result": [rectangle]})
+    alone = predict(backend, [6], {"result": [_smart_point(*inside)]})[0]["result"][0]
+    assert np.array_equal(decoded(alone), decoded(together))
+    # a click outside the box corrects the frame's mask, as ever (the box's mask stays inside it)
+    far = (GivenClick(1, *outside, True),)
+    expected = service.session.preview(VIDEO, 6, GivenAnnotation(Path("c"), (480, 854), clicks=far)) == 1
+    found = predict(backend, [6], {"result": [_smart_point(*outside)]})[0]["result"][0]
+    assert np.array_equal(decoded(found), expected)
+    # once the task is annotated, its rectangle is forgotten
+    assert backend.post("/webhook", json=event(6, [together])).status_code == 201
+    service.wait()
+    near = (GivenClick(1, *inside, True),)
+    expected = service.session.preview(VIDEO, 6, GivenAnnotation(Path("c"), (480, 854), clicks=near)) == 1
+    found = predict(backend, [6], {"result": [_smart_point(*inside)]})[0]["result"][0]
+    assert np.array_equal(decoded(found), expected)
+
+
 def test_a_submitted_rectangle_and_its_keypoints_are_the_box_tools_booked_as_a_box(
     backend: TestClient, service: SessionService, davis: Path
 ) -> None:
