@@ -84,7 +84,7 @@ def _propagate_options(propagate: argparse.ArgumentParser) -> None:
     which.add_argument(
         "--k",
         type=count_option,
-        help=f"every offset ±1…±k (default without --offsets: {DEFAULT_K}, the offsets the clips have)",
+        help=f"every offset ±1…±k that some clip has a frame at (default without --offsets: {DEFAULT_K})",
     )
     propagate.add_argument(
         "--engine",
@@ -115,7 +115,7 @@ def _flag_prefix(engine: str) -> str:
 
 
 def propagation_offsets(args: argparse.Namespace) -> list[int]:
-    """The offsets ``label propagate`` labels: ``--offsets``, else ±1…±``--k`` (``DEFAULT_K`` if neither)."""
+    """The offsets asked for: ``--offsets``, else ±1…±``--k`` (``DEFAULT_K`` if neither)."""
     if args.offsets is not None:
         return args.offsets
     k = DEFAULT_K if args.k is None else args.k
@@ -158,7 +158,7 @@ def _propagate(args: argparse.Namespace) -> int:
 
     def label(fmt: Format, store: LabelStore) -> LabellingSummary:
         offsets = asked
-        if args.offsets is None and args.k is None:  # the default ±1…±k: those the clips have
+        if args.offsets is None:  # ±1…±k: those the clips have (--offsets are each asked for)
             clips = anchored_clips(fmt, args.split, LabelKind.FINE)
             served = {offset for clip in clips for offset in servable_offsets(clip, asked)}
             offsets = [offset for offset in asked if offset in served] or asked

@@ -645,3 +645,16 @@ def test_the_default_offsets_are_those_the_clips_have(tmp_path: Path, capsys) ->
     assert offsets == set(range(1, 10))
     assert main([*argv, "--out", str(tmp_path / "other"), "--offsets=-1,1"]) == 2
     assert "no clip of split 'val' has a frame at offset -1" in capsys.readouterr().err
+
+
+def test_an_explicit_k_keeps_the_offsets_the_clips_have_as_the_default_does(tmp_path: Path, capsys) -> None:
+    """``--k 3`` on DAVIS (anchors on first frames) was refused for its offset -3 that no clip has, while
+    the default k of 10 kept +1…+10; it labels +1…+3 now, as ``--offsets 1,2,3`` would."""
+    from data.fake_davis import write_moving_squares
+
+    root = write_moving_squares(tmp_path / "davis")
+    out = tmp_path / "store"
+    argv = ["label", "propagate", "--format", "davis", "--root", str(root), "--split", "val", "--no-progress"]
+    assert main([*argv, "--out", str(out), "--k", "3"]) == 0
+    assert capsys.readouterr().out.startswith("label propagate: 2 clips, 6 labels written, 0 skipped")
+    assert {record["offset"] for record in LabelStore(out).records()} == {1, 2, 3}
