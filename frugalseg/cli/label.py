@@ -21,7 +21,14 @@ from frugalseg.cli.options import (
 )
 from frugalseg.data.clips import LabelKind
 from frugalseg.data.files import nearest_existing
-from frugalseg.data.formats import FORMATS, Format, SyntheticFormat, generate_synthetic_streets, get_format
+from frugalseg.data.formats import (
+    FORMATS,
+    Format,
+    SyntheticFormat,
+    check_layout,
+    generate_synthetic_streets,
+    get_format,
+)
 from frugalseg.errors import ConfigError
 
 if TYPE_CHECKING:  # the modules of the propagation import torch: each command imports what it runs
@@ -533,7 +540,9 @@ def _run_labelling(
     if args.format == "synthetic" and not SyntheticFormat.looks_like(Path(args.root)):
         generate_synthetic_streets(args.root)
     options = {"masks": args.masks} if args.masks is not None else {}
-    summary = label(get_format(args.format, args.root, **options), LabelStore(out))
+    fmt = get_format(args.format, args.root, **options)
+    check_layout(fmt)
+    summary = label(fmt, LabelStore(out))
     if summary.rank != 0:
         return 0
     print(

@@ -121,6 +121,13 @@ def _copy(tmp: Path, data: dict, change: Callable[[Path], None]) -> str:
     return str(root)
 
 
+def _camvid_folders(tmp: Path) -> str:
+    """A folder laid out as CamVid's (``train/`` beside ``trainannot/``), without a still."""
+    for name in ("train", "trainannot"):
+        (tmp / "camvid" / name).mkdir(parents=True)
+    return str(tmp / "camvid")
+
+
 def _anchor_label(root: Path) -> Path:
     return next((root / "gtFine" / "train").rglob("*_gtFine_labelTrainIds.png"))
 
@@ -187,6 +194,23 @@ CASES = [  # fmt: skip
         ],
         2,
         "JPEGImages: folder does not exist",
+    ),
+    Case(  # the reader had said "split 'train' does not exist; splits found: none"
+        "a folder of another format without its splits",
+        lambda t, d: [
+            "label",
+            "propagate",
+            "--format",
+            "cityscapes",
+            "--root",
+            _camvid_folders(t),
+            "--out",
+            str(t / "out"),
+        ],
+        2,
+        "no cityscapes data set here (no split found): the folder holds train/, trainannot/; "
+        "formats: synthetic, cityscapes, idd, camvid, mose, davis, veis, video; it looks like camvid "
+        "(--format camvid)",
     ),
     Case(
         "an offset no clip has",

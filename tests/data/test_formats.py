@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from cli_helpers import lightning_args
 
-from frugalseg.data.formats import FORMATS, detect_format, get_format
+from frugalseg.data.formats import FORMATS, check_layout, detect_format, get_format
+from frugalseg.errors import DataError
 
 from . import fake_camvid as camvid
 from . import fake_idd as idd
@@ -25,6 +26,28 @@ def test_unknown_format_lists_the_known_ones() -> None:
     with pytest.raises(ValueError, match="known formats: synthetic, cityscapes"):
         get_format("kitti", "/nowhere")
     assert {"cityscapes", "synthetic", "davis", "mose"} <= set(FORMATS)
+
+
+def test_a_folder_without_a_split_of_the_format_asked_names_the_format_problem(tmp_path: Path) -> None:
+    """A CamVid folder read as Cityscapes said "split 'train' does not exist; splits found: none": the folder
+    is named as not of that format, with what it holds, the formats and the one it looks like."""
+    formats = "synthetic, cityscapes, idd, camvid, mose, davis, veis, video"
+    root = camvid.write_segnet(tmp_path / "camvid")
+    with pytest.raises(DataError) as error:
+        check_layout(get_format("cityscapes", root))
+    assert error.value.problem == (
+        "no cityscapes data set here (no split found): the folder holds train/, trainannot/, val/, "
+        f"valannot/; formats: {formats}; it looks like camvid (--format camvid)"
+    )
+    check_layout(get_format("camvid", root))  # its own format finds its splits
+    for name in "abcdefg":
+        (tmp_path / "other" / name).mkdir(parents=True)
+    with pytest.raises(DataError) as error:
+        check_layout(get_format("idd", tmp_path / "other"))
+    assert error.value.problem == (
+        "no idd data set here (no split found): the folder holds a/, b/, c/, d/, e/, f/ and 1 more; "
+        f"formats: {formats}; it matches none of them"
+    )
 
 
 def test_each_layout_is_detected_as_its_own_format(tiny_streets: Path, tmp_path: Path) -> None:

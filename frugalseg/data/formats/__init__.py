@@ -58,6 +58,26 @@ def get_format(name: str, root: str | Path, **options: Any) -> Format:
     return FORMATS[name](root, **options)
 
 
+def check_layout(fmt: Format) -> None:
+    """Refuse a data set folder in which ``fmt`` finds no split: it is not of that format.
+
+    Raises:
+        DataError: naming the folder, what it holds, the formats there are and which of them it looks like.
+    """
+    if fmt.splits():
+        return
+    like = [name for name, cls in FORMATS.items() if name != fmt.name and cls.looks_like(fmt.root)]
+    hint = f"it looks like {' or '.join(like)} (--format {like[0]})" if like else "it matches none of them"
+    entries = sorted(p for p in fmt.root.iterdir() if not p.name.startswith("."))
+    held = ", ".join(p.name + "/" * p.is_dir() for p in entries[:6]) or "nothing"
+    more = f" and {len(entries) - 6} more" if len(entries) > 6 else ""
+    raise DataError(
+        fmt.root,
+        f"no {fmt.name} data set here (no split found): the folder holds {held}{more}; "
+        f"formats: {', '.join(FORMATS)}; {hint}",
+    )
+
+
 def detect_format(root: str | Path) -> str:
     """The name of the first format whose layout ``root`` has; `DataError` listing those tried otherwise.
 
@@ -90,6 +110,7 @@ __all__ = [
     "SyntheticFormat",
     "VeisFormat",
     "VideoFormat",
+    "check_layout",
     "default_synthetic_root",
     "detect_format",
     "generate_synthetic_streets",
