@@ -174,4 +174,5 @@ def propagate_with_trainer(
         skipped=skipped,
         seconds=time.perf_counter() - start,
         rank=run.rank,
+        fewer=job.fewer,
     )

@@ -159,8 +159,18 @@ class PropagationJob:
     """A checked propagation run over a split: the clips, the offsets each can serve, the store's config."""
 
     clips: list[Clip]
+    offsets: list[int]
     served: dict[str, list[int]]
     config: dict[str, Any]
+
+    @property
+    def fewer(self) -> dict[str, list[int]]:
+        """The clips that cannot serve every offset asked for, each with the offsets it lacks."""
+        return {
+            clip.clip_id: [o for o in self.offsets if o not in self.served[clip.clip_id]]
+            for clip in self.clips
+            if len(self.served[clip.clip_id]) < len(self.offsets)
+        }
 
     def todo(self, store: LabelStore, confidence: bool = False) -> tuple[list[tuple[Clip, list[int]]], int]:
         """Each clip with the offsets ``store`` still lacks, and how many it holds already.
@@ -215,7 +225,7 @@ def plan_propagation(
         if not all(done):
             label, instance_ids = _anchor(fmt, clip, engine)
             engine.check_anchor(label, instance_ids, clip.require_label(0, LabelKind.FINE).path)
-    return PropagationJob(clips, served, run_config(fmt, split, engine.name, engine.settings))
+    return PropagationJob(clips, offsets, served, run_config(fmt, split, engine.name, engine.settings))
 
 
 def propagate_split(
@@ -233,9 +243,9 @@ def propagate_split(
     engine that makes confidence maps (``makes_confidence``) has each written beside its label
     (`frugalseg.autolabel.store.confidence_path`); for such an engine a recorded label whose map is
     missing is made again (only its map is added: labels are never rewritten).
-    Every clip is checked before anything is written; offsets a partial snippet cannot serve are
-    left out for that clip. A store this run created is removed again if it fails before the first
-    label is recorded.
+    Every clip is checked before anything is written; offsets a clip cannot serve (past its ends, or
+    missing from a partial snippet) are left out for that clip (the summary's ``fewer``). A store this
+    run created is removed again if it fails before the first label is recorded.
 
     Args:
         fmt: the data set's format.
@@ -263,7 +273,11 @@ def propagate_split(
                 written += 0 if made is None else _write_clip(store, clip, engine, made)
                 bar.advance(task)
     return LabellingSummary(
-        clips=len(job.clips), written=written, skipped=skipped, seconds=time.perf_counter() - start
+        clips=len(job.clips),
+        written=written,
+        skipped=skipped,
+        seconds=time.perf_counter() - start,
+        fewer=job.fewer,
     )
 
 

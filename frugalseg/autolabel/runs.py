@@ -8,7 +8,7 @@ refine, clicks and boxes share is `anchor_frames.label_anchor_frames`, one floor
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,8 @@ class LabellingSummary:
     skipped: int
     seconds: float
     rank: int = 0  # global rank of the process that made it: several share a job under Lightning
+    #: The clips without a frame at some of the offsets asked for, each with those offsets (propagation).
+    fewer: dict[str, list[int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -527,10 +527,11 @@ def _run_labelling(
 ) -> int:
     """Run one ``label`` command: ``label(fmt, store)`` on the data set and store the dataset options name.
 
-    Prints its summary line (with several processes, only global rank 0 prints it); ``unit`` names
-    what the summary counts: ``clips`` for propagation, ``images`` (anchor frames) for the commands
-    that label each clip's anchor frame. Errors go to the command line's one error path. The
-    synthetic streets set is generated into ``--root`` when that folder is new or empty.
+    Prints its summary line (with several processes, only global rank 0 prints it), and a line naming
+    the clips that got fewer labels than offsets asked for; ``unit`` names what the summary counts:
+    ``clips`` for propagation, ``images`` (anchor frames) for the commands that label each clip's
+    anchor frame. Errors go to the command line's one error path. The synthetic streets set is
+    generated into ``--root`` when that folder is new or empty.
     """
     from frugalseg.autolabel.store import LabelStore, check_store_apart, check_store_folder
 
@@ -549,7 +550,25 @@ def _run_labelling(
         f"label {command}: {summary.clips} {unit}, {summary.written} labels written, "
         f"{summary.skipped} skipped (already in {out}), {summary.seconds:.1f} s"
     )
+    if summary.fewer:
+        listed = ", ".join(f"{clip} ({_spans(lacking)})" for clip, lacking in list(summary.fewer.items())[:5])
+        more = f" and {len(summary.fewer) - 5} more" if len(summary.fewer) > 5 else ""
+        print(
+            f"label {command}: {len(summary.fewer)} of {summary.clips} {unit} got fewer labels, having no "
+            f"frame at these offsets: {listed}{more}"
+        )
     return 0
+
+
+def _spans(offsets: list[int]) -> str:
+    """Sorted offsets in runs: ``[-3, -2, -1, 5]`` is ``-3…-1, +5``."""
+    runs: list[list[int]] = []
+    for offset in offsets:
+        if runs and offset == runs[-1][-1] + 1:
+            runs[-1].append(offset)
+        else:
+            runs.append([offset])
+    return ", ".join(f"{run[0]:+d}…{run[-1]:+d}" if len(run) > 1 else f"{run[0]:+d}" for run in runs)
 
 
 def _fmt(value: float | None) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from data.fake_davis import write_davis
+from data.fake_davis import squares, write_davis
 
 from frugalseg.autolabel import FlowOptions, FlowPropagator, LabelStore, propagate_split
 from frugalseg.autolabel.engines import PROPAGATORS
@@ -184,7 +184,7 @@ def test_an_offset_a_partial_snippet_lacks_is_left_out_and_one_no_clip_has_is_an
     monkeypatch.setattr(fmt, "clips", lambda split: clips)
     store = LabelStore(tmp_path / "store")
     summary = propagate_split(fmt, "train", store, [-2, 8], FlowPropagator(), progress=False)
-    assert summary.written == 2 * len(clips) - 1
+    assert summary.written == 2 * len(clips) - 1 and summary.fewer == {clips[1].clip_id: [8]}
     recorded = {(record["clip_id"], record["offset"]) for record in store.records()}
     assert (clips[1].clip_id, -2) in recorded and (clips[1].clip_id, 8) not in recorded
     for clip in clips:
@@ -658,3 +658,17 @@ def test_an_explicit_k_keeps_the_offsets_the_clips_have_as_the_default_does(tmp_
     assert main([*argv, "--out", str(out), "--k", "3"]) == 0
     assert capsys.readouterr().out.startswith("label propagate: 2 clips, 6 labels written, 0 skipped")
     assert {record["offset"] for record in LabelStore(out).records()} == {1, 2, 3}
+
+
+def test_clips_with_fewer_labels_than_offsets_are_named_in_one_line(tmp_path: Path, capsys) -> None:
+    """Offsets past a clip's last frame were left out without a word: one line names each such clip (the
+    first five) with the offsets it lacks."""
+    sizes = {"a": 2, "b": 2, "c": 3, "d": 4}
+    root = write_davis(tmp_path / "d", {name: [squares(t, 0) for t in range(n)] for name, n in sizes.items()})
+    argv = ["label", "propagate", "--format", "davis", "--root", str(root), "--split", "all", "--no-progress"]
+    assert main([*argv, "--out", str(tmp_path / "store"), "--offsets", "1,2,3"]) == 0
+    assert capsys.readouterr().out.splitlines()[1] == (
+        "label propagate: 3 of 4 clips got fewer labels, having no frame at these offsets: a (+2…+3), "
+        "b (+2…+3), c (+3)"
+    )
+    assert commands._spans([-3, -2, -1, 2, 5, 6]) == "-3…-1, +2, +5…+6"
