@@ -23,6 +23,7 @@ from frugalseg.autolabel.runs import (
     anchored_clips,
     check_clip_files,
     check_label_size,
+    interrupts_held,
     labelling_progress,
     run_config,
 )
@@ -245,7 +246,8 @@ def propagate_split(
     missing is made again (only its map is added: labels are never rewritten).
     Every clip is checked before anything is written; offsets a clip cannot serve (past its ends, or
     missing from a partial snippet) are left out for that clip (the summary's ``fewer``). A store this
-    run created is removed again if it fails before the first label is recorded.
+    run created is removed again if it fails before the first label is recorded. A Ctrl-C starts no
+    further clip: the clips under way are finished and written, then KeyboardInterrupt is raised.
 
     Args:
         fmt: the data set's format.
@@ -265,10 +267,11 @@ def propagate_split(
         at_once = engine.clips_at_once(len(todo))
         # another run sharing the store may have made some meanwhile: asked when each clip starts
         jobs = ((clip, [o for o in left if _lacks(store, clip, o, confidence)]) for clip, left in todo)
-        with labelling_progress("propagating", "clips", enabled=progress) as bar:
+        held = interrupts_held("interrupted: finishing and keeping the clips under way, then stopping")
+        with labelling_progress("propagating", "clips", enabled=progress) as bar, held as stop:
             task = bar.add_task(split, total=len(job.clips), completed=len(job.clips) - len(todo))
             make = partial(_clip_labels, fmt, engine=engine)
-            for clip, made in _made_in_order(jobs, make, at_once):
+            for clip, made in _made_in_order(jobs, make, at_once, lambda: bool(stop)):
                 # the store is written on this thread only, in the clips' order
                 written += 0 if made is None else _write_clip(store, clip, engine, made)
                 bar.advance(task)
@@ -282,28 +285,41 @@ def propagate_split(
 
 
 def _made_in_order(
-    jobs: Iterable[tuple[Clip, list[int]]], make: Callable[[Clip, list[int]], _ClipLabels], at_once: int
+    jobs: Iterable[tuple[Clip, list[int]]],
+    make: Callable[[Clip, list[int]], _ClipLabels],
+    at_once: int,
+    stop: Callable[[], bool],
 ) -> Iterator[tuple[Clip, _ClipLabels | None]]:
     """Each clip with what ``make`` gives for its offsets (None for none), in the jobs' order.
 
     With ``at_once`` > 1 that many clips are made at a time on threads (and one more waits to be
-    taken); a clip not started yet when the caller stops is not made.
+    taken); a clip not started yet when the caller stops, or once ``stop()`` is true, is not made,
+    and the clips under way then are still given.
     """
     if at_once == 1:
         for clip, offsets in jobs:
+            if stop():
+                return
             yield clip, make(clip, offsets) if offsets else None
         return
     pending: deque[tuple[Clip, Future[_ClipLabels] | None]] = deque()
     with ThreadPoolExecutor(at_once, thread_name_prefix="clip") as pool:
         try:
             for clip, offsets in jobs:
+                if stop():
+                    break
                 pending.append((clip, pool.submit(make, clip, offsets) if offsets else None))
                 if len(pending) > at_once:
                     done, future = pending.popleft()
                     yield done, None if future is None else future.result()
             while pending:
+                if stop():
+                    for _, future in pending:
+                        if future is not None:
+                            future.cancel()  # only those not started: the others are given
                 done, future = pending.popleft()
-                yield done, None if future is None else future.result()
+                if future is None or not future.cancelled():
+                    yield done, None if future is None else future.result()
         finally:
             for _, future in pending:
                 if future is not None:

@@ -1,13 +1,18 @@
 """What every labelling command shares: the floor of the label factory.
 
 The store's run config, the progress bar, the summary, the options of a multi-process run
-(`TrainerOptions`), and the checks and readers of anchor frames. The loop over anchor frames that
-refine, clicks and boxes share is `anchor_frames.label_anchor_frames`, one floor up.
+(`TrainerOptions`), a Ctrl-C held until the work under way is recorded, and the checks and readers
+of anchor frames. The loop over anchor frames that refine, clicks and boxes share is
+`anchor_frames.label_anchor_frames`, one floor up.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import logging
+import signal
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -27,6 +32,8 @@ from frugalseg.data.files import keyed_rng
 from frugalseg.data.formats import Format
 from frugalseg.data.io import TRUNCATED_IMAGE, image_size, read_frame, whole_image
 from frugalseg.errors import DataError
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -96,6 +103,34 @@ def labelling_progress(verb: str, unit: str, *, enabled: bool) -> Progress:
         TimeRemainingColumn(),
         disable=not enabled,
     )
+
+
+@contextlib.contextmanager
+def interrupts_held(note: str) -> Iterator[list[int]]:
+    """Note a Ctrl-C (SIGINT) while the block runs, log ``note`` at the first, and raise it once it ends.
+
+    The block sees the list of signals noted, so that a loop can stop taking work and record the work
+    under way whole. It is raised as the handler in place before raises it (KeyboardInterrupt); off the
+    main thread, or where SIGINT is ignored or left to the system, nothing changes.
+    """
+    noted: list[int] = []
+    previous = signal.getsignal(signal.SIGINT)
+    if not callable(previous) or threading.current_thread() is not threading.main_thread():
+        yield noted
+        return
+
+    def note_it(signum: int, frame: object) -> None:
+        if not noted:
+            logger.info(note)
+        noted.append(signum)
+
+    signal.signal(signal.SIGINT, note_it)
+    try:
+        yield noted
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if noted:
+        previous(signal.SIGINT, None)
 
 
 def image_rng(seed: int, clip_id: str, offset: int = 0) -> np.random.Generator:

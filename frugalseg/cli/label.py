@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -530,8 +531,8 @@ def _run_labelling(
     Prints its summary line (with several processes, only global rank 0 prints it), and a line naming
     the clips that got fewer labels than offsets asked for; ``unit`` names what the summary counts:
     ``clips`` for propagation, ``images`` (anchor frames) for the commands that label each clip's
-    anchor frame. Errors go to the command line's one error path. The synthetic streets set is
-    generated into ``--root`` when that folder is new or empty.
+    anchor frame. Errors go to the command line's one error path; a Ctrl-C first says what the store
+    kept. The synthetic streets set is generated into ``--root`` when that folder is new or empty.
     """
     from frugalseg.autolabel.store import LabelStore, check_store_apart, check_store_folder
 
@@ -543,7 +544,12 @@ def _run_labelling(
     options = {"masks": args.masks} if args.masks is not None else {}
     fmt = get_format(args.format, args.root, **options)
     check_layout(fmt)
-    summary = label(fmt, LabelStore(out))
+    store = LabelStore(out)
+    try:
+        summary = label(fmt, store)
+    except KeyboardInterrupt:
+        print(_kept(command, unit, store), file=sys.stderr)
+        raise
     if summary.rank != 0:
         return 0
     print(
@@ -558,6 +564,18 @@ def _run_labelling(
             f"frame at these offsets: {listed}{more}"
         )
     return 0
+
+
+def _kept(command: str, unit: str, store: LabelStore) -> str:
+    """What an interrupted ``label`` command kept in ``store``, and how to go on."""
+    if not store.root.is_dir():
+        return f"label {command}: interrupted before a label was recorded; {store.root} was not written"
+    held = len({(record["split"], record["clip_id"]) for record in store.records()})
+    return (
+        f"label {command}: interrupted; the {store.written} labels it wrote are kept in {store.root}, "
+        f"which holds labels of {held} {unit}: run the same command again to resume (what is recorded "
+        "is skipped)"
+    )
 
 
 def _spans(offsets: list[int]) -> str:

@@ -59,7 +59,9 @@ def test_sigkilled_propagation_resumes_to_the_labels_of_an_uninterrupted_run(tin
 
 
 @pytest.mark.slow
-def test_ctrl_c_ends_a_labelling_run_with_one_line_and_code_130(tmp_path):
+def test_ctrl_c_ends_a_labelling_run_with_whole_clips_kept_said_so_and_code_130(tmp_path):
+    """A Ctrl-C finishes the clips under way, keeps every clip made whole (its 20 labels) and says what the
+    store holds and how to resume, above the one line of every interrupted command."""
     from frugalseg.data.formats.synthetic import generate_synthetic_streets
 
     # Enough work (12 clips × 20 labels at 128×256) that the run cannot end between the check
@@ -82,5 +84,12 @@ def test_ctrl_c_ends_a_labelling_run_with_one_line_and_code_130(tmp_path):
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130
-    assert err.strip().splitlines() == ["frugalseg: interrupted"]
-    assert all((out / r["path"]).is_file() for r in _records(out))  # what was recorded is whole
+    records = _records(out)
+    clips = len({r["clip_id"] for r in records})
+    assert err.strip().splitlines() == [
+        "interrupted: finishing and keeping the clips under way, then stopping",
+        f"label propagate: interrupted; the {len(records)} labels it wrote are kept in {out}, which holds "
+        f"labels of {clips} clips: run the same command again to resume (what is recorded is skipped)",
+        "frugalseg: interrupted",
+    ]
+    assert len(records) == 20 * clips and all((out / r["path"]).is_file() for r in records)

@@ -6,7 +6,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import re
+import signal
 import threading
 import time
 from pathlib import Path
@@ -582,16 +584,131 @@ def test_clips_made_at_once_come_back_in_order_and_the_unstarted_are_dropped() -
         return offsets
 
     jobs = [("a", [1]), ("b", []), ("c", [2]), ("d", [3])]
-    found = list(_made_in_order(iter(jobs), make, at_once=2))
+    found = list(_made_in_order(iter(jobs), make, 2, never))
     assert found == [("a", [1]), ("b", None), ("c", [2]), ("d", [3])] and "b" not in started
-    assert list(_made_in_order(iter(jobs), make, at_once=1)) == found
+    assert list(_made_in_order(iter(jobs), make, 1, never)) == found
     with pytest.raises(DataError, match="cannot be read"):
-        list(_made_in_order(iter([("bad", [1]), ("e", [1])]), make, at_once=2))
+        list(_made_in_order(iter([("bad", [1]), ("e", [1])]), make, 2, never))
     started.clear()
-    many = _made_in_order(iter([(str(n), [n]) for n in range(20)]), make, at_once=2)
+    many = _made_in_order(iter([(str(n), [n]) for n in range(20)]), make, 2, never)
     assert next(many) == ("0", [0])
     many.close()  # the caller stops: clips not under way are cancelled
     assert len(started) <= 4
+
+
+def never() -> bool:
+    """`_made_in_order`'s ``stop`` of a run that is not interrupted."""
+    return False
+
+
+@pytest.mark.parametrize("at_once", [1, 2])
+def test_clips_under_way_when_told_to_stop_are_given_and_no_other_is_started(at_once: int) -> None:
+    """Once ``stop()`` is true (a Ctrl-C) no clip is started, and the clips under way are still given to be
+    written: they had been waited for and dropped. Two at once: ``c`` starts while ``a`` is made (``b`` is
+    quick), so ``b`` and ``c`` are under way when the caller stops after ``a``; ``d`` never starts."""
+    started: list[str] = []
+    c_started = threading.Event()
+
+    def make(clip, offsets):
+        started.append(clip)
+        if clip == "c":
+            c_started.set()
+        if clip == "a" and at_once == 2:
+            assert c_started.wait(5)
+        return offsets
+
+    stopped: list[bool] = []
+    jobs = iter([("a", [1]), ("b", [2]), ("c", [3]), ("d", [4]), ("e", [5])])
+    given = []
+    for clip, made in _made_in_order(jobs, make, at_once, lambda: bool(stopped)):
+        given.append((clip, made))
+        stopped.append(True)
+    expected = [("a", [1]), ("b", [2]), ("c", [3])] if at_once == 2 else [("a", [1])]
+    assert given == expected and sorted(started) == [clip for clip, _ in expected]
+
+
+class InterruptingCopy(PropagationEngine):
+    """Copies the anchor's label; its second clip sends this process a SIGINT (a Ctrl-C) and still ends."""
+
+    name = "copy"
+    settings: dict = {}
+
+    def __init__(self, at_once: int) -> None:
+        self.at_once, self.made, self.lock = at_once, 0, threading.Lock()
+
+    def clips_at_once(self, clips: int) -> int:
+        return self.at_once
+
+    def propagate(self, frames, anchor_index, anchor_label, targets):
+        with self.lock:
+            self.made += 1
+            second = self.made == 2
+        if second:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.2)  # the main thread has had the signal before this clip ends
+        return {t: anchor_label.copy() for t in targets}
+
+
+@pytest.mark.parametrize("at_once", [1, 2])
+def test_ctrl_c_keeps_the_clips_finished_and_under_way_and_a_rerun_resumes(
+    tmp_path: Path, at_once: int
+) -> None:
+    """A Ctrl-C while the second of 6 clips is made: `propagate_split` raises KeyboardInterrupt once every
+    clip made is written whole (the one under way too, which was dropped), starts no other clip, and a
+    second run skips them and labels the rest."""
+    mask = np.zeros((24, 32), np.uint8)
+    mask[8:16, 10:20] = 1
+    root = write_davis(tmp_path / "d", {name: [mask] * 3 for name in "abcdef"})
+    fmt, store = get_format("davis", root), LabelStore(tmp_path / "store")
+    engine = InterruptingCopy(at_once)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # pytest-xdist's workers ignore it
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            propagate_split(fmt, "all", store, [1, 2], engine, progress=False)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    records = LabelStore(tmp_path / "store").records()
+    assert len(records) == 2 * engine.made and engine.made in range(2, 2 + at_once)
+    assert all((tmp_path / "store" / record["path"]).is_file() for record in records)
+    assert not list((tmp_path / "store").rglob("*.tmp"))
+    store = LabelStore(tmp_path / "store")
+    summary = propagate_split(fmt, "all", store, [1, 2], CopyAnchor(), progress=False)
+    assert (summary.written, summary.skipped) == (12 - len(records), len(records))
+
+
+def test_ctrl_c_says_what_the_store_kept_and_how_to_resume(tmp_path: Path, monkeypatch, capsys) -> None:
+    """`label propagate` interrupted while it makes its second clip (one at a time): both clips' labels are
+    kept, it says so and how to go on, and the same command resumes after them."""
+    from frugalseg.autolabel import propagate
+
+    made = propagate._clip_labels
+    calls: list[str] = []
+
+    def interrupted_at_the_second(fmt, clip, todo, *, engine):
+        calls.append(clip.clip_id)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+        return made(fmt, clip, todo, engine=engine)
+
+    monkeypatch.setattr(propagate, "_clip_labels", interrupted_at_the_second)
+    root = write_davis(tmp_path / "d", {name: [squares(t, 0) for t in range(3)] for name in "abcd"})
+    out = tmp_path / "s"
+    argv = ["label", "propagate", "--format", "davis", "--root", str(root), "--out", str(out)]
+    argv += ["--split", "all", "--offsets", "1,2", "--flow-threads", "1", "--no-progress"]
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # pytest-xdist's workers ignore it
+    try:
+        assert main(argv) == 130
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert capsys.readouterr().err.splitlines() == [
+        "interrupted: finishing and keeping the clips under way, then stopping",
+        f"label propagate: interrupted; the 4 labels it wrote are kept in {out}, which holds labels of 2 "
+        "clips: run the same command again to resume (what is recorded is skipped)",
+        "frugalseg: interrupted",
+    ]
+    assert calls == ["a", "b"]
+    assert main(argv) == 0
+    assert capsys.readouterr().out.startswith("label propagate: 4 clips, 4 labels written, 4 skipped")
 
 
 class CopyAnchor(PropagationEngine):
