@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import numpy as np
@@ -110,8 +111,9 @@ def interrupts_held(note: str) -> Iterator[list[int]]:
     """Note a Ctrl-C (SIGINT) while the block runs, log ``note`` at the first, and raise it once it ends.
 
     The block sees the list of signals noted, so that a loop can stop taking work and record the work
-    under way whole. It is raised as the handler in place before raises it (KeyboardInterrupt); off the
-    main thread, or where SIGINT is ignored or left to the system, nothing changes.
+    under way whole. It is raised as the handler in place before raises it (KeyboardInterrupt); a
+    second Ctrl-C raises it at once. Off the main thread, or where SIGINT is ignored or left to the
+    system, nothing changes.
     """
     noted: list[int] = []
     previous = signal.getsignal(signal.SIGINT)
@@ -119,9 +121,11 @@ def interrupts_held(note: str) -> Iterator[list[int]]:
         yield noted
         return
 
-    def note_it(signum: int, frame: object) -> None:
-        if not noted:
-            logger.info(note)
+    def note_it(signum: int, frame: FrameType | None) -> None:
+        if noted:  # a second Ctrl-C: stop now
+            signal.signal(signal.SIGINT, previous)
+            previous(signum, frame)
+        logger.info("%s (Ctrl-C again to stop at once)", note)
         noted.append(signum)
 
     signal.signal(signal.SIGINT, note_it)

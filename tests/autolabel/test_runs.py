@@ -78,3 +78,25 @@ def test_no_more_processes_than_work_items() -> None:
     assert TrainerOptions(devices="2").for_work(1).devices == 1  # as the command line gives it
     assert TrainerOptions(devices="auto").for_work(1).devices == "auto"
     assert TrainerOptions(devices="0,1").for_work(1).devices == "0,1"
+
+
+def test_a_held_ctrl_c_is_raised_when_the_block_ends_and_a_second_one_at_once() -> None:
+    import os
+    import signal
+
+    from frugalseg.autolabel.runs import interrupts_held
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # pytest-xdist's workers ignore it
+    reached = []
+    try:
+        with pytest.raises(KeyboardInterrupt), interrupts_held("stopping") as noted:
+            os.kill(os.getpid(), signal.SIGINT)
+            reached.append(len(noted))  # the first is noted, the block goes on
+        with pytest.raises(KeyboardInterrupt), interrupts_held("stopping"):
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+            reached.append("after the second")  # never: the second stops at once
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert reached == [1]
