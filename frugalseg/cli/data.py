@@ -64,11 +64,16 @@ def _register_download(commands: argparse._SubParsersAction) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
-    """Print each problem and a summary; exit code 1 when there are errors, 0 with warnings only."""
+    """Print each problem and a summary; exit code 1 when there are errors, 0 with warnings only.
+
+    A set of frames only (no clip has its manual label) is no error: it is said in one line.
+    """
     console = Console(stderr=True)
+    clips = [0]
     with Progress(console=console, transient=True, disable=args.no_progress) as progress:
 
         def on_clips(total: int):
+            clips[0] = total
             task = progress.add_task(f"checking {args.root}", total=total)
             return lambda: progress.advance(task)
 
@@ -77,6 +82,14 @@ def _check(args: argparse.Namespace) -> int:
         if args.masks is not None and name is None:
             name = "video"  # masks of their own folder are the video format's option
         problems = check_dataset(args.root, name, on_clips, **options)
+    unlabelled = [problem for problem in problems if problem.missing_label]
+    frames_only = bool(unlabelled) and len(unlabelled) == clips[0]
+    if frames_only:
+        problems = [problem for problem in problems if not problem.missing_label]
+        print(
+            f"note: {args.root}: frames only, none of its {clips[0]} clip(s) has its manual label (the first "
+            "frame's mask): `annotate` and `label` take it; `vos fit` and J&F scores need the masks"
+        )
     for problem in problems:
         print(problem)
     errors = sum(not problem.warning for problem in problems)

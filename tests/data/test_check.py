@@ -309,3 +309,26 @@ def test_a_decompression_bomb_is_refused_before_it_is_decoded(tmp_path: Path, bo
         f"{frame}: image of 14000×14000 (196 Mpx) is larger than frugalseg decodes (67 Mpx, 8192×8192)"
         in message
     )
+
+
+def test_a_davis_set_of_frames_only_checks_clean_with_a_note_and_one_missing_mask_is_a_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    import shutil
+
+    root = write_davis(tmp_path / "ds", {name: [np.zeros((8, 8), np.uint8)] * 2 for name in ("a", "b")})
+    shutil.rmtree(root / "Annotations")  # a person's frames, no masks
+    args = _parser().parse_args(["data", "check", str(root), "--format", "davis", "--no-progress"])
+    assert args.func(args) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"note: {root}: frames only, none of its 2 clip(s) has its manual label (the first frame's mask): "
+        "`annotate` and `label` take it; `vos fit` and J&F scores need the masks",
+        f"no problems found in {root}",
+    ]
+    labelled = write_davis(tmp_path / "ds2", {name: [np.zeros((8, 8), np.uint8)] * 2 for name in ("a", "b")})
+    shutil.rmtree(labelled / "Annotations" / "480p" / "b")  # one clip's masks lost
+    args = _parser().parse_args(["data", "check", str(labelled), "--format", "davis", "--no-progress"])
+    assert args.func(args) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1] == f"1 problem(s) and 0 warning(s) found in {labelled}"
+    assert "mask of the first frame of sequence 'b' does not exist" in lines[0]
