@@ -46,6 +46,7 @@ from frugalseg.active.objects.tools.max_flow import prepare as prepare_cuts
 from frugalseg.active.propagation import unreliability as frame_unreliability
 from frugalseg.data.io import array_sha1, imread
 from frugalseg.data.overlays import thumbnail
+from frugalseg.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -416,6 +417,19 @@ class SessionService:
         if cached is not None and cached.state.masks:
             return cached.state.masks[self.session.frames(video).index(frame)]
         return np.zeros(self.session.frame_shape(video, frame)[1], np.uint8)
+
+    def prepare_frame(self, video: str, frame: int) -> None:
+        """`AnnotationSession.prepare_frame` of a frame a person opened: a failure is logged, never raised.
+
+        It runs after a response (a background task), outside the routes' guard; the frame's own routes
+        already answer a frame that cannot be read, and the first click readies the frame itself.
+        """
+        try:
+            self.session.prepare_frame(video, frame)
+        except DataError as err:
+            log.warning("frame %s of %s not readied for clicks: %s", frame, video, err)
+        except Exception:
+            log.exception("readying frame %s of %s for clicks failed", frame, video)
 
     def names(self) -> dict[str, dict[str, str]]:
         """Video → object id → the class name the person gave it (the session's state)."""

@@ -79,6 +79,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -336,7 +337,10 @@ class MLBackendApp(JSONRoutes):
         results = await run_in_threadpool(
             lambda: [self._answer(a, t, names) for a, t in zip(answers, tasks, strict=True)]
         )
-        return JSONResponse({"results": results})
+        # one task is the one a person opened (a batch is Retrieve predictions): ready it for clicks
+        opened = answers[0] if len(answers) == 1 and isinstance(answers[0], tuple) else None
+        ready = None if opened is None else BackgroundTask(self.service.prepare_frame, *opened)
+        return JSONResponse({"results": results}, background=ready)
 
     def _answer(
         self, answer: dict[str, Any] | tuple[str, int], task: Any, names: LabelConfig

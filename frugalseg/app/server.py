@@ -289,22 +289,9 @@ class AnnotationApp(JSONRoutes):
             return self.service.edits(name), self.service.current_mask(name, frame)
 
         edits, ids = await run_in_threadpool(read)
-        ready = BackgroundTask(self._prepare, name, frame)
+        ready = BackgroundTask(self.service.prepare_frame, name, frame)
         answer = {"width": ids.shape[1], "height": ids.shape[0], "rle": encode_rle(ids), "edits": edits}
         return JSONResponse(answer, background=ready)
-
-    def _prepare(self, name: str, frame: int) -> None:
-        """`AnnotationSession.prepare_frame` after a response: a failure is logged, never raised.
-
-        It runs outside the routes' guard, and the frame's own routes already answer a frame that cannot
-        be read; the first click readies the frame itself.
-        """
-        try:
-            self.session.prepare_frame(name, frame)
-        except DataError as err:
-            log.warning("frame %s of %s not readied for clicks: %s", frame, name, err)
-        except Exception:
-            log.exception("readying frame %s of %s for clicks failed", frame, name)
 
     async def preview(self, request: Request) -> Response:
         """The click model's mask of the clicks so far on ``base`` (default: the current mask)."""

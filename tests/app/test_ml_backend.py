@@ -691,3 +691,16 @@ def test_token_is_labels_studios_basic_auth_password(service: SessionService, ca
         right = base64.b64encode(b"ls:s3cret").decode()
         assert client.get("/health", headers={"Authorization": f"Basic {right}"}).status_code == 200
         assert client.get("/health", headers={"X-Token": "s3cret"}).status_code == 200
+
+
+def test_a_task_opened_alone_is_readied_for_clicks_and_a_batch_is_not(
+    backend: TestClient, service: SessionService, davis: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Label Studio asks for one task's predictions as a person opens it: its first click had waited for
+    the frame's features (0.4–0.9 s), as the page's does not."""
+    readied: list[tuple[str, int]] = []
+    monkeypatch.setattr(service.session, "prepare_frame", lambda video, frame: readied.append((video, frame)))
+    predict(backend, [0, 3, 6])
+    assert readied == []
+    predict(backend, [6])
+    assert readied == [(VIDEO, 6)]
