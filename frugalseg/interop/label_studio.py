@@ -181,19 +181,30 @@ def _warn_of_predictions_by_id(path: Path, tasks: list[dict[str, Any]]) -> None:
     Label Studio 1.23's JSON export does so: a prediction no one accepted is not in it.
     """
     unread = [
-        task.get("id")
+        task
         for task in tasks
         if not _kept(task.get("annotations"))
         and not _kept(task.get("predictions"))
         and any(not isinstance(p, dict) for p in (task.get("predictions") or []))
     ]
-    if unread:
-        shown = ", ".join(map(str, unread[:5])) + (" …" if len(unread) > 5 else "")
+    skipped = [task.get("id") for task in unread if task.get("annotations")]  # every annotation cancelled
+    unopened = [task.get("id") for task in unread if not task.get("annotations")]
+    if skipped:
+        logger.warning(
+            "%s: %d tasks a person skipped left out (%s): a skip says nothing of the frame",
+            path, len(skipped), _listed(skipped),
+        )  # fmt: skip
+    if unopened:
         logger.warning(
             "%s: %d tasks no one annotated left out (%s): Label Studio's JSON export lists their predictions "
             "by id alone; submit a prediction in Label Studio to export it as the person's",
-            path, len(unread), shown,
+            path, len(unopened), _listed(unopened),
         )  # fmt: skip
+
+
+def _listed(ids: list[Any]) -> str:
+    """The first five ids, and an ellipsis after them when there are more."""
+    return ", ".join(map(str, ids[:5])) + (" …" if len(ids) > 5 else "")
 
 
 def _refuse_brush_pngs(path: Path) -> None:

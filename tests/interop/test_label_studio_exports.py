@@ -91,3 +91,17 @@ def test_a_frame_name_with_spaces_hashes_ampersands_and_percents_is_encoded_as_l
     assert image_name("/data/local-files/?d=schw%C3%A4n%20clip/Bild%20%231%20%C3%A4%26x.jpg") == (
         "schwän clip/Bild #1 ä&x.jpg"
     )
+
+
+def test_a_skipped_task_is_warned_of_as_skipped_not_as_one_no_one_annotated(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    skip = {"id": 4, "completed_by": 1, "result": [], "was_cancelled": True, "lead_time": 2.0}
+    path = tmp_path / "project-2.json"
+    path.write_text(json.dumps([_task(2, 0, [skip]), _task(8, 6, [])]))
+    assert read_label_studio(path).frames == []
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        f"{path}: 1 tasks a person skipped left out (2): a skip says nothing of the frame",
+        f"{path}: 1 tasks no one annotated left out (8): Label Studio's JSON export lists their "
+        "predictions by id alone; submit a prediction in Label Studio to export it as the person's",
+    ]
