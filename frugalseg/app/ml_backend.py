@@ -743,7 +743,11 @@ def controls(config: Any) -> LabelConfig:
         raise RequestError(
             422, "the labeling config has no <BrushLabels name=… toName=…> on the image: add one to get masks"
         )
-    return LabelConfig(control, brush_labels(config), image_field(config))
+    try:
+        image = image_field(config)
+    except DataError as err:
+        raise RequestError(422, f"the labeling config: {err.problem}") from err
+    return LabelConfig(control, brush_labels(config), image)
 
 
 def task_name(task: dict[str, Any]) -> str:

@@ -554,14 +554,21 @@ def image_field(config: str) -> str | None:
     """The task data field the ``BrushLabels`` control's image shows (``$image`` → ``image``), or None.
 
     Raises:
-        DataError: the config is not XML.
+        DataError: the config is not XML, or the control's ``toName`` names none of its elements.
     """
     root = _parsed(config)
     brush = _brush_node(root)
     if brush is None:
         return None
     image = next((node for node in root.iter() if node.get("name") == brush.get("toName")), None)
-    value = "" if image is None else str(image.get("value") or "")
+    if image is None:
+        images = [f"<Image name={node.get('name')!r}>" for node in root.iter("Image") if node.get("name")]
+        raise DataError(
+            Path("the labeling config"),
+            f"<BrushLabels toName={brush.get('toName')!r}> names no element of it"
+            + (f" (its image is {', '.join(images)})" if images else ""),
+        )
+    value = str(image.get("value") or "")
     return value[1:] if value.startswith("$") and len(value) > 1 else None
 
 

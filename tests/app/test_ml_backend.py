@@ -233,6 +233,21 @@ def test_the_image_is_the_data_field_the_config_names(backend: TestClient, servi
     assert state is not None and [a.frame for a in state.annotations] == [2]
 
 
+def test_a_brush_control_whose_to_name_names_no_element_is_refused_naming_the_image(
+    backend: TestClient,
+) -> None:
+    """Its predictions had been written to ``to_name: picture``, which Label Studio shows nowhere."""
+    wrong = labelled("swan").replace(
+        '<BrushLabels name="tag" toName="image">', '<BrushLabels name="tag" toName="picture">'
+    )
+    setup = backend.post("/setup", json={"project": "4.1700000000", "schema": wrong})
+    assert setup.status_code == 422
+    assert setup.json()["error"] == (
+        "the labeling config: <BrushLabels toName='picture'> names no element of it "
+        "(its image is <Image name='image'>)"
+    )
+
+
 def test_an_exported_prediction_accepted_as_it_is_leaves_the_mask_as_it_was(
     backend: TestClient, service: SessionService, davis: Path
 ) -> None:
