@@ -17,10 +17,10 @@ coordinates in percent of the image (``original_width``/``original_height`` give
 `frugalseg.interop.rle.ls_decode`).
 A kept annotation's ``lead_time`` (the seconds the person took) is the annotation seconds of the
 one label its results record no seconds for (`frugalseg.interop.stores.label_seconds`).
-A region of an annotation that its ``origin`` says a person edited or drew (`EDITED_ORIGINS`: Label
-Studio turns ``prediction`` into ``prediction-changed`` at the first edit) is the person's: the kind
-and seconds its ``meta`` kept from the prediction (*Create annotations from predictions* keeps it) are
-left out.
+An annotation with a brush or polygon that its ``origin`` says a person edited or drew (`EDITED_ORIGINS`:
+Label Studio turns ``prediction`` into ``prediction-changed`` at the first edit) is the person's mask of
+the frame: the kind and seconds the ``meta`` of its brushes and polygons kept from the prediction
+(*Create annotations from predictions* keeps it) are left out, so they make one label.
 A result's object (instance id) is the one its ``meta.instance_id`` records, else the one its id
 names (`result_object`: ``frugalseg-<object>-<k>`` as `write_label_studio` writes, ``frugalseg-<object>``
 as the ML backend does; ``frugalseg-class-<k>``, a class region such as the background, names none):
@@ -103,6 +103,8 @@ _LABEL_KEYS = {"polygonlabels": "polygon", "rectanglelabels": "box", "keypointla
 FROM_NAME, TO_NAME = "label", "image"
 #: A result's ``origin`` once a person edited a prediction's region, or drew it (Label Studio's editor).
 EDITED_ORIGINS = ("prediction-changed", "manual")
+#: The result types of a dense label (masks).
+_DENSE_KEYS = ("brushlabels", "polygonlabels")
 #: The controls of the results that hold a person's boxes and clicks.
 BOX_FROM_NAME, CLICK_FROM_NAME = "box", "click"
 #: The id of a result that holds one object's mask: ``frugalseg-<object id>`` (the ML backend's).
@@ -163,9 +165,10 @@ def read_label_studio(path: str | Path) -> ToolExport:
             frames += drawn
             continue
         frame = Frame(image_name(urls[0]), None, element=element, lead_time=_lead_time(task, path, element))
+        edited = not predicted and _edited(results)
         for position, (result, fallback) in enumerate(zip(results, _fallbacks(results), strict=True), 1):
             where = f"{element} result {result.get('id', position)}"
-            shape = result_shape(result, frame, fallback, path, where, predicted=predicted)
+            shape = result_shape(result, frame, fallback, path, where, predicted=predicted, edited=edited)
             if shape is not None:
                 frame.shapes.append(shape)
                 labels[shape.label] = None
@@ -248,6 +251,20 @@ def _results(task: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
     return (list(source[-1].get("result") or []) if source else []), not annotations
 
 
+def _edited(results: list[Any]) -> bool:
+    """Whether an annotation's person edited or drew a brush or polygon (`EDITED_ORIGINS`).
+
+    Then every brush and polygon of it is theirs: one dense label of the frame, the objects they kept
+    as predicted with it, as the annotation page books a frame (`frugalseg.active.objects.labels`).
+    """
+    return any(
+        isinstance(r, dict)
+        and r.get("origin") in EDITED_ORIGINS
+        and str(r.get("type", "")).lower() in _DENSE_KEYS
+        for r in results
+    )
+
+
 def _named(result: Any) -> tuple[bool, int | None]:
     """Whether a result names its object, and which: its ``meta.instance_id``, else its id (None: no object).
 
@@ -285,18 +302,26 @@ def _fallbacks(results: Sequence[Any]) -> list[int]:
 
 
 def result_shape(
-    result: Any, frame: Frame, fallback: int, path: Path, element: str, *, predicted: bool = False
+    result: Any,
+    frame: Frame,
+    fallback: int,
+    path: Path,
+    element: str,
+    *,
+    predicted: bool = False,
+    edited: bool = False,
 ) -> Shape | None:
     """One result as a `Shape` (None for results of other types: choices, text …); sets ``frame.size``.
 
     Its object is the one it names (`_named`), else ``fallback`` (`_fallbacks`). A ``predicted``
-    brush or polygon that records no kind is a ``pseudo`` label's (module docstring).
+    brush or polygon that records no kind is a ``pseudo`` label's (module docstring); in an ``edited``
+    annotation (`_edited`) a brush or polygon is the person's, whatever kind its ``meta`` records.
     A result of the wrong structure (a field missing, not a number, one beyond a float, a damaged
     brush RLE) or of another size than ``frame.size`` when that is known is a `DataError` naming
     it, refused before its brush is decoded.
     """
     try:
-        return _result_shape(result, frame, fallback, path, element, predicted)
+        return _result_shape(result, frame, fallback, path, element, predicted, edited)
     except DataError:
         raise
     except (AttributeError, IndexError, KeyError, TypeError, ValueError, OverflowError) as err:
@@ -306,7 +331,13 @@ def result_shape(
 
 
 def _result_shape(
-    result: dict[str, Any], frame: Frame, fallback: int, path: Path, element: str, predicted: bool
+    result: dict[str, Any],
+    frame: Frame,
+    fallback: int,
+    path: Path,
+    element: str,
+    predicted: bool,
+    edited: bool,
 ) -> Shape | None:
     value = result.get("value") or {}
     key = next((k for k in _LABEL_KEYS if k in value), None)
@@ -329,14 +360,14 @@ def _result_shape(
         )
     frame.size = (height, width)
     meta = result.get("meta") or {}
-    if not predicted and result.get("origin") in EDITED_ORIGINS:
-        meta = {}  # a prediction's region a person edited: theirs, whatever its kind and seconds were
+    if edited and key in _DENSE_KEYS:
+        meta = {}  # the person's mask of the frame: not the prediction's kind and seconds
     names_object, instance = _named(result)
     instance = instance if names_object else fallback
     shape = Shape(_LABEL_KEYS[key], str(names[0]) if names else "", element, instance_id=instance)
     if meta.get("frugalseg_kind"):
         shape.kind = LabelKind(meta["frugalseg_kind"])
-    elif predicted and key in ("brushlabels", "polygonlabels"):
+    elif predicted and key in _DENSE_KEYS:
         shape.kind = LabelKind.PSEUDO  # a model's guess, not a person's
     shape.seconds = parse_seconds(meta.get(SECONDS_KEY), path, element)
     size = np.array([width, height], np.float64)  # percent · size / 100, as the video boxes are scaled

@@ -448,7 +448,7 @@ def test_a_prediction_a_person_edited_in_label_studio_is_theirs_though_its_meta_
     import json
 
     fmt = get_format("davis", davis)
-    store, _ = _hole_free_store(tmp_path / "store", davis, LabelKind.PSEUDO, seconds=0.0)
+    store, ids = _hole_free_store(tmp_path / "store", davis, LabelKind.PSEUDO, seconds=0.0)
     out = tmp_path / "ls.json"
     write_export("label-studio", out, stored_frames(store, fmt), list(fmt.class_names))
     (task,) = json.loads(out.read_text(encoding="utf-8"))
@@ -459,5 +459,9 @@ def test_a_prediction_a_person_edited_in_label_studio_is_theirs_though_its_meta_
     out.write_text(json.dumps([task]), encoding="utf-8")
     back = LabelStore(tmp_path / "back")
     import_export(read_export("label-studio", out), fmt, "train", back, ClassMapping(fmt.class_names))
-    expected = [(0, "pseudo", 0.0)] if origin == "prediction" else [(0, "fine", 20.0), (0, "pseudo", 0.0)]
+    expected = [(0, "pseudo", 0.0)] if origin == "prediction" else [(0, "fine", 20.0)]
     assert sorted((r["offset"], r["kind"], r["seconds"]) for r in back.records()) == expected
+    # one label of the frame holds both objects, the one edited and the one kept as predicted
+    (record,) = back.records()
+    np.testing.assert_array_equal(_read(back.root / record["path"]), (ids > 0).astype(np.uint8))
+    np.testing.assert_array_equal(_read(instances_path(back.root / record["path"])), ids)
