@@ -57,6 +57,8 @@ def test_frames_annotated_before_an_object_was_declared_do_not_erase_it(declared
     assert not any((state.masks[t] == 2).any() for t in range(3))
     for t in range(3, 10):
         assert iou(state.masks[t] == 2, squares(t, 0) == 2) > 0.8, t
+    # nothing disagrees: no annotated frame says the object is absent
+    assert max(state.disagreement) < 0.05, state.disagreement
     # the annotations stand: object 1 of frames 0 and 9 as drawn
     for t in (0, 9):
         assert np.array_equal(state.masks[t] == 1, squares(t, 0) == 1)
