@@ -73,7 +73,7 @@ import threading
 import time
 import zlib
 from collections import OrderedDict
-from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import Any, NamedTuple
 
@@ -87,6 +87,7 @@ from starlette.routing import Route
 
 from frugalseg.active.objects.session.exports import UNNAMED  # an unnamed object's label, as exports give it
 from frugalseg.active.objects.session.given import (
+    MAX_BOX_CLICKS,
     MAX_OBJECTS,
     OBJECT_IDS,
     GivenAnnotation,
@@ -97,10 +98,12 @@ from frugalseg.active.objects.session.session_settings import SESSION_FILE
 from frugalseg.active.objects.simulation.annotation_types import GivenClick
 from frugalseg.app.http import JSON_ERRORS, Endpoint, JSONRoutes, RequestError
 from frugalseg.app.jobs import SessionService, unreliability
+from frugalseg.app.last_boxes import LastBoxes
 from frugalseg.data.clips import Clip
 from frugalseg.data.io import read_json, write_json_atomic
 from frugalseg.errors import ConfigError, DataError
 from frugalseg.interop.label_studio import (
+    annotation_regions,
     annotation_shapes,
     brush_control,
     brush_labels,
@@ -108,7 +111,6 @@ from frugalseg.interop.label_studio import (
     image_field,
     image_name,
     keypoint_clicks,
-    keypoint_prompts,
     rectangle_box,
     regions_mask,
     result_object,
@@ -170,8 +172,7 @@ class MLBackendApp(JSONRoutes):
         self.configs: dict[str, LabelConfig] = {}
         #: The (video, object, labels) whose name a labeling config lacks, warned of once.
         self.warned: set[tuple[str, int, tuple[str, ...]]] = set()
-        #: Each task's last interactive rectangle: (frame, object, corners), until the task is annotated.
-        self.last_box: dict[str, tuple[tuple[str, int], int, tuple[int, int, int, int]]] = {}
+        self.last_boxes = LastBoxes(MAX_REFUSED)
         #: The data set's background class (train id 0): a region of that label is no object.
         self.background = self.session.format.class_names[0]
         clips = [
@@ -438,29 +439,17 @@ class MLBackendApp(JSONRoutes):
         checked = GivenAnnotation(source, current.shape, clicks=clicks).clicks if clicks else ()
         boxes = [rectangle_box(shape) for shape in drawn.shapes if shape.type == "box"]
         task_id = str(task.get("id"))
-        if boxes:
-            self.last_box[task_id] = (frame, obj, boxes[-1])
-        elif self._box_clicked(task_id, frame, obj, checked):
-            # the editor sends keypoints without the rectangle drawn before them: they correct its mask
-            boxes = [self.last_box[task_id][2]]
+        corrected = self.last_boxes.corrected(task_id, frame, obj, checked)  # `last_boxes`
+        boxes += [] if boxes or corrected is None else [corrected]
         if boxes:
             found = self.session.box_preview(video, index, boxes[-1], checked, obj)
+            self.last_boxes.remember(task_id, frame, obj, boxes[-1])
         else:
             given = GivenAnnotation(source, current.shape, clicks=checked)
             found = self.session.preview(video, index, given, current) == obj
         name = self.service.names().get(video, {}).get(str(obj), label or UNNAMED)
         result = brush_result(found, self._label(video, obj, name, config.labels), obj, config.control)
         return {"result": [result], "score": 1.0, "model_version": self.version()}
-
-    def _box_clicked(
-        self, task_id: str, frame: tuple[str, int], obj: int, clicks: Sequence[GivenClick]
-    ) -> bool:
-        """Whether ``clicks`` of ``obj`` correct the task's last interactive rectangle (each inside it)."""
-        last = self.last_box.get(task_id)
-        if last is None or last[:2] != (frame, obj) or not clicks:
-            return False
-        x0, y0, x1, y1 = last[2]
-        return all(x0 <= c.x <= x1 and y0 <= c.y <= y1 for c in clicks)
 
     def _objects(
         self, video: str, regions: list[tuple[str, str]], given: dict[str, int], labels: tuple[str, ...]
@@ -561,18 +550,20 @@ class MLBackendApp(JSONRoutes):
             if not isinstance(annotation, dict) or not isinstance(annotation.get("result"), list):
                 raise RequestError(400, f"webhook of {element}: holds no annotation with its result")
             if annotation.get("was_cancelled"):  # skipped: nothing said of the frame (`label import` too)
+                self.last_boxes.forget(str(task.get("id")))
                 log.info("webhook %s of %s ignored: the task was skipped", action, element)
                 return None
             config = self._project_config(project)
             frame = self._task_frame(task, None if config is None else config.image)
             labels = () if config is None else config.labels
-            job = await run_in_threadpool(self._add, frame, annotation["result"], element, labels)
+            task_id = str(task.get("id"))
+            job = await run_in_threadpool(self._add, frame, annotation["result"], element, labels, task_id)
         except RequestError as err:
             raise self.refuse(element, f"webhook {action}", err) from err
         except (ConfigError, DataError) as err:
             raise self.refuse(element, f"webhook {action}", RequestError(422, str(err))) from err
         self.refused.pop(element, None)  # its annotation is the session's now
-        self.last_box.pop(str(task.get("id")), None)
+        self.last_boxes.forget(str(task.get("id")))
         return job
 
     def _project_config(self, project: dict[str, Any]) -> LabelConfig | None:
@@ -586,7 +577,12 @@ class MLBackendApp(JSONRoutes):
         return self.configs.get(str(project.get("id")))
 
     def _add(
-        self, frame: tuple[str, int], results: list[Any], element: str, labels: tuple[str, ...] = ()
+        self,
+        frame: tuple[str, int],
+        results: list[Any],
+        element: str,
+        labels: tuple[str, ...] = (),
+        task_id: str = "",
     ) -> dict[str, Any]:
         """Book the annotation's regions on the frame and queue its propagation (`SessionService.add`).
 
@@ -617,48 +613,18 @@ class MLBackendApp(JSONRoutes):
                 {},
                 labels,
             )
-            # a rectangle beside a drawn region of its object records the box it was drawn in (frugalseg's
-            # exports hold both, as `label import` reads them): the region is the object, not the box's pixels
-            painted = {
-                o for o, s in zip(objects, drawn.shapes, strict=True) if s.type not in ("box", "points")
-            }
-            kept = [k for k, s in enumerate(drawn.shapes) if not (s.type == "box" and objects[k] in painted)]
-            drawn.shapes, read, objects = (
-                [drawn.shapes[k] for k in kept],
-                [read[k] for k in kept],
-                [objects[k] for k in kept],
-            )
+            regions = annotation_regions(drawn.shapes, read, objects)
+            if regions.stray:
+                raise RequestError(
+                    422, f"{element}: keypoints of object {', '.join(map(str, regions.stray))} beside drawn "
+                    "regions of other objects: draw its region, or submit the keypoints alone (clicks)",
+                )  # fmt: skip
+            drawn.shapes, read, objects, box = regions.shapes, regions.results, regions.objects, regions.box
             types = [shape.type for shape in drawn.shapes]
-            # one rectangle and keypoints: the box tool's, as the page's; keypoints without a label are its
-            box = (
-                objects[types.index("box")]
-                if types.count("box") == 1 and set(types) <= {"box", "points"}
-                else None
-            )
-            if box is not None:
-                objects = [
-                    box if s.type == "points" and not s.label else o
-                    for o, s in zip(objects, drawn.shapes, strict=True)
-                ]
             names = self.service.names().get(video, {})
             known = self.service.state(video)
             new_objects = known is not None and any(obj not in known.state.objects for obj in objects)
             before = {int(k) for k in names} | (set(known.state.objects) if known is not None else set())
-            clicked: dict[int, int] = {}
-            if "points" in types and box is None and set(types) != {"points"}:
-                clicked, stray = keypoint_prompts(drawn.shapes, objects)
-                if stray:
-                    raise RequestError(
-                        422, f"{element}: keypoints of object {', '.join(map(str, stray))} beside drawn "
-                        "regions of other objects: draw its region, or submit the keypoints alone (clicks)",
-                    )  # fmt: skip
-                kept = [k for k, kind in enumerate(types) if kind != "points"]
-                drawn.shapes, read, objects = (
-                    [drawn.shapes[k] for k in kept],
-                    [read[k] for k in kept],
-                    [objects[k] for k in kept],
-                )
-                types = [shape.type for shape in drawn.shapes]
             clicks = tuple(
                 GivenClick(obj, x, y, positive)
                 for obj, shape, result in zip(objects, drawn.shapes, read, strict=True)
@@ -683,9 +649,10 @@ class MLBackendApp(JSONRoutes):
                 )
                 _, job = self.service.add(video, index, given)
             else:
-                given = GivenAnnotation(
-                    source, size, ids, clicks, names=named, new_objects=new_objects, clicked=clicked
-                )
+                boxes = self.last_boxes.drawn(task_id, frame, regions, held)
+                clicked = {o: min(n, MAX_BOX_CLICKS) for o, n in regions.clicked.items() if o not in boxes}
+                given = GivenAnnotation(source, size, ids, clicks, names=named, new_objects=new_objects)
+                given = replace(given, clicked=clicked, boxes=boxes)
                 current = shown if ids is None else self._booked_against(frame, ids, shown)
                 _, job = self.service.add(video, index, given, current=current)
             self._remember()

@@ -69,6 +69,7 @@ import re
 import zipfile
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from functools import partial
 from itertools import count
 from pathlib import Path, PurePosixPath
@@ -689,15 +690,67 @@ def rectangle_box(shape: Shape) -> tuple[int, int, int, int]:
     return x0, y0, x1 - 1, y1 - 1
 
 
-def keypoint_prompts(shapes: Sequence[Shape], objects: Sequence[int]) -> tuple[dict[int, int], list[int]]:
-    """Keypoints beside drawn regions: each object's keypoints, and the objects they name without a region.
+@dataclass
+class AnnotationRegions:
+    """What an annotation's regions say (`annotation_regions`): the regions that are objects, and how made.
 
-    Label Studio's editor keeps the smart keypoints a person clicked beside the brush their answer
-    became: the brush is the object, made by its keypoints (the ML backend books them as its clicks).
+    Attributes:
+        shapes, results, objects: the regions left, each with its result and object.
+        box: the object a rectangle alone (with its keypoints) draws with the box tool, else None.
+        rectangles: painted object → the rectangle beside its region (corners included): the box it was
+            drawn in.
+        clicked: painted object → the keypoints beside its region, which made it.
+        stray: objects of keypoints beside the regions of other objects only.
     """
-    painted = {o for o, s in zip(objects, shapes, strict=True) if s.type != "points"}
-    prompts = Counter(o for o, s in zip(objects, shapes, strict=True) if s.type == "points")
-    return dict(prompts), sorted(set(prompts) - painted)
+
+    shapes: list[Shape]
+    results: list[dict[str, Any]]
+    objects: list[int]
+    box: int | None = None
+    rectangles: dict[int, tuple[int, int, int, int]] = field(default_factory=dict)
+    clicked: dict[int, int] = field(default_factory=dict)
+    stray: list[int] = field(default_factory=list)
+
+
+def annotation_regions(
+    shapes: Sequence[Shape], results: Sequence[dict[str, Any]], objects: Sequence[int]
+) -> AnnotationRegions:
+    """An annotation's regions (each with its result and object) as what a person made (`AnnotationRegions`).
+
+    A rectangle beside a drawn region of its object is the box the region was drawn in (frugalseg's exports
+    hold both): the region is the object, not the box's pixels. One rectangle and keypoints alone are the
+    box tool's, keypoints without a label the box's. Keypoints beside drawn regions are the smart keypoints
+    Label Studio's editor keeps beside the brush their answer became: they made it (a keypoint without a
+    label, the one painted object's).
+    """
+    painted = {o for o, s in zip(objects, shapes, strict=True) if s.type not in ("box", "points")}
+    rectangles = {
+        o: rectangle_box(s) for o, s in zip(objects, shapes, strict=True) if s.type == "box" and o in painted
+    }
+    kept = [k for k, s in enumerate(shapes) if not (s.type == "box" and objects[k] in painted)]
+    found = AnnotationRegions(
+        [shapes[k] for k in kept],
+        [results[k] for k in kept],
+        [objects[k] for k in kept],
+        rectangles=rectangles,
+    )
+    types = [shape.type for shape in found.shapes]
+    if types.count("box") == 1 and set(types) <= {"box", "points"}:
+        found.box = found.objects[types.index("box")]
+    lone = found.box if found.box is not None else next(iter(painted)) if len(painted) == 1 else None
+    if lone is not None:
+        found.objects = [
+            lone if s.type == "points" and not s.label else o
+            for o, s in zip(found.objects, found.shapes, strict=True)
+        ]
+    if "points" in types and found.box is None and set(types) != {"points"}:
+        prompts = Counter(o for o, s in zip(found.objects, found.shapes, strict=True) if s.type == "points")
+        found.clicked, found.stray = dict(prompts), sorted(set(prompts) - painted)
+        kept = [k for k, kind in enumerate(types) if kind != "points"]
+        found.shapes = [found.shapes[k] for k in kept]
+        found.results = [found.results[k] for k in kept]
+        found.objects = [found.objects[k] for k in kept]
+    return found
 
 
 def regions_mask(frame: Frame, size: tuple[int, int], objects: Sequence[int]) -> np.ndarray:

@@ -458,9 +458,18 @@ def test_keypoints_sent_alone_after_a_rectangle_correct_the_box_tools_mask(
     expected = service.session.preview(VIDEO, 6, GivenAnnotation(Path("c"), (480, 854), clicks=far)) == 1
     found = predict(backend, [6], {"result": [_smart_point(*outside)]})[0]["result"][0]
     assert np.array_equal(decoded(found), expected)
-    # once the task is annotated, its rectangle is forgotten
-    assert backend.post("/webhook", json=event(6, [together])).status_code == 201
+    # the answer accepted with its keypoint is the box tool's object, booked as a box and its click
+    sent = backend.post("/webhook", json=event(6, [alone, _smart_point(*inside)]))
+    assert sent.status_code == 201, sent.text
     service.wait()
+    state = service.session.state(VIDEO)
+    assert state is not None and np.array_equal(state.annotated[6] == 1, decoded(alone))
+    costs = service.session.costs
+    booked = costs.box_seconds + costs.click_seconds + costs.clicked_frame_seconds
+    assert [(a.frame, a.object, a.kind, a.clicks, a.seconds) for a in state.annotations[-1:]] == [
+        (6, 1, "box", 1, booked)
+    ]
+    # once the task is annotated, its rectangle is forgotten
     near = (GivenClick(1, *inside, True),)
     expected = service.session.preview(VIDEO, 6, GivenAnnotation(Path("c"), (480, 854), clicks=near)) == 1
     found = predict(backend, [6], {"result": [_smart_point(*inside)]})[0]["result"][0]

@@ -153,6 +153,17 @@ def test_smart_keypoints_kept_beside_the_brush_they_made_book_it_as_their_clicks
     assert [(a.frame, a.object, a.kind, a.clicks, a.seconds) for a in state.annotations[-1:]] == [
         (6, 1, "clicks", 2, 2 * costs.click_seconds + costs.clicked_frame_seconds)
     ]
+    # a keypoint without a label beside the one object painted is that object's
+    unlabelled = truth(service, davis, 8)
+    sent = backend.post(
+        "/webhook", json=of_project(event(8, [keypoint(420, 230, []), brush(unlabelled == 1, "car")]), CAR)
+    )
+    assert sent.status_code == 201, sent.text
+    service.wait()
+    state = service.session.state(VIDEO)
+    assert state is not None and [(a.frame, a.kind, a.clicks) for a in state.annotations[-1:]] == [
+        (8, "clicks", 1)
+    ]
     # a keypoint of an object without a region of its own is refused, naming the object
     stray = [keypoint(420, 230, ["truck"]), brush(drawn == 1, "car", "b1")]
     refused = backend.post("/webhook", json=of_project(event(7, stray), config, project=3))
