@@ -112,8 +112,8 @@ def interrupts_held(note: str) -> Iterator[list[int]]:
 
     The block sees the list of signals noted, so that a loop can stop taking work and record the work
     under way whole. It is raised as the handler in place before raises it (KeyboardInterrupt); a
-    second Ctrl-C raises it at once. Off the main thread, or where SIGINT is ignored or left to the
-    system, nothing changes.
+    second Ctrl-C is noted too (the work under way cannot be stopped halfway and kept). Off the main
+    thread, or where SIGINT is ignored or left to the system, nothing changes.
     """
     noted: list[int] = []
     previous = signal.getsignal(signal.SIGINT)
@@ -122,10 +122,8 @@ def interrupts_held(note: str) -> Iterator[list[int]]:
         return
 
     def note_it(signum: int, frame: FrameType | None) -> None:
-        if noted:  # a second Ctrl-C: stop now
-            signal.signal(signal.SIGINT, previous)
-            previous(signum, frame)
-        logger.info("%s (Ctrl-C again to stop at once)", note)
+        if not noted:
+            logger.info(note)
         noted.append(signum)
 
     signal.signal(signal.SIGINT, note_it)

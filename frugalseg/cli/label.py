@@ -579,9 +579,9 @@ def _kept(command: str, unit: str, store: LabelStore) -> str:
 
 
 def _spans(offsets: list[int]) -> str:
-    """Sorted offsets in runs: ``[-3, -2, -1, 5]`` is ``-3…-1, +5``."""
+    """Offsets in ascending runs: ``[-1, 5, -3, -2]`` is ``-3…-1, +5``."""
     runs: list[list[int]] = []
-    for offset in offsets:
+    for offset in sorted(offsets):
         if runs and offset == runs[-1][-1] + 1:
             runs[-1].append(offset)
         else:

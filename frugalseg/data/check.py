@@ -100,8 +100,8 @@ def check_dataset(
     Missing snippet frames (warnings), files that cannot be decoded, labels whose size differs from
     their frame, label values outside the format's classes and 255, and a split without clips.
     ``format_name`` None detects the layout; a folder that matches none is one problem listing the
-    formats tried. ``on_clips`` is told the number of clips and returns a function called after
-    each (a progress bar).
+    formats tried. ``on_clips`` is told the number of clips (a clip of several splits counted once) and
+    returns a function called after each (a progress bar).
     """
     try:
         fmt = open_dataset(root, format_name, **options)
@@ -122,6 +122,8 @@ def check_dataset(
         others = [name for name, cls in FORMATS.items() if name != fmt.name and cls.looks_like(Path(root))]
         hint = f"; it looks like: {', '.join(others)} (--format)" if others else ""
         problems.append(Problem(Path(root), f"no clips found in the {fmt.name} layout{hint}"))
+    # a clip of two splits is checked once
+    clips = list({(c.clip_id, tuple(c.frames), c.anchor_index): c for c in clips}.values())
     advance = on_clips(len(clips)) if on_clips is not None else None
     decoded: dict[Path, tuple[int, int] | DataError] = {}
     reported = frozenset(problem.path for problem in problems)

@@ -701,8 +701,7 @@ def test_ctrl_c_says_what_the_store_kept_and_how_to_resume(tmp_path: Path, monke
     finally:
         signal.signal(signal.SIGINT, previous)
     assert capsys.readouterr().err.splitlines() == [
-        "interrupted: finishing and keeping the clips under way, then stopping"
-        " (Ctrl-C again to stop at once)",
+        "interrupted: finishing and keeping the clips under way, then stopping",
         f"label propagate: interrupted; the 4 labels it wrote are kept in {out}, which holds labels of 2 "
         "clips: run the same command again to resume (what is recorded is skipped)",
         "frugalseg: interrupted",
@@ -790,3 +789,4 @@ def test_clips_with_fewer_labels_than_offsets_are_named_in_one_line(tmp_path: Pa
         "b (+2…+3), c (+3)"
     )
     assert commands._spans([-3, -2, -1, 2, 5, 6]) == "-3…-1, +2, +5…+6"
+    assert commands._spans([-1, 1, -2, 2, -3]) == "-3…-1, +1…+2"  # as propagation_offsets orders them

@@ -80,7 +80,7 @@ def test_no_more_processes_than_work_items() -> None:
     assert TrainerOptions(devices="0,1").for_work(1).devices == "0,1"
 
 
-def test_a_held_ctrl_c_is_raised_when_the_block_ends_and_a_second_one_at_once() -> None:
+def test_held_ctrl_cs_are_raised_once_when_the_block_ends() -> None:
     import os
     import signal
 
@@ -91,12 +91,9 @@ def test_a_held_ctrl_c_is_raised_when_the_block_ends_and_a_second_one_at_once() 
     try:
         with pytest.raises(KeyboardInterrupt), interrupts_held("stopping") as noted:
             os.kill(os.getpid(), signal.SIGINT)
-            reached.append(len(noted))  # the first is noted, the block goes on
-        with pytest.raises(KeyboardInterrupt), interrupts_held("stopping"):
-            os.kill(os.getpid(), signal.SIGINT)
-            os.kill(os.getpid(), signal.SIGINT)
-            reached.append("after the second")  # never: the second stops at once
+            os.kill(os.getpid(), signal.SIGINT)  # a second press: the work under way still ends whole
+            reached.append(len(noted))
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     finally:
         signal.signal(signal.SIGINT, previous)
-    assert reached == [1]
+    assert reached == [2]

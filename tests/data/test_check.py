@@ -316,7 +316,9 @@ def test_a_davis_set_of_frames_only_checks_clean_with_a_note_and_one_missing_mas
 ) -> None:
     import shutil
 
-    root = write_davis(tmp_path / "ds", {name: [np.zeros((8, 8), np.uint8)] * 2 for name in ("a", "b")})
+    both = {"2017": {"train": ["a", "b"], "val": ["a", "b"]}}  # each clip in two splits, counted once
+    masks = {name: [np.zeros((8, 8), np.uint8)] * 2 for name in ("a", "b")}
+    root = write_davis(tmp_path / "ds", masks, image_sets=both)
     shutil.rmtree(root / "Annotations")  # a person's frames, no masks
     args = _parser().parse_args(["data", "check", str(root), "--format", "davis", "--no-progress"])
     assert args.func(args) == 0
