@@ -378,13 +378,13 @@ class STMLoopEngine(NetworkLoopEngine):
 
     @property
     def settings(self) -> dict[str, Any]:
-        """The model, its weights, object slots and the scale it sees frames at."""
-        return {
+        """The model, its weights, object slots and the scale it sees frames at (named where not 1)."""
+        settings = {
             "model": self.model,
             "weights": None if self.weights is None else Path(self.weights).name,
             "max_objects": self.net.max_objects,
-            "scale": self.scale,
         }
+        return settings | ({"scale": self.scale} if self.scale != 1.0 else {})
 
     def to(self, device: str | torch.device) -> STMLoopEngine:
         """Move STM to ``device``."""
