@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from frugalseg.data.clips import Clip
-from frugalseg.data.formats import FORMATS, Format, Problem, detect_format, get_format
+from frugalseg.data.formats import Format, Problem, detect_format, formats_like, get_format
 from frugalseg.data.io import read_frame
 from frugalseg.errors import DataError
 
@@ -119,7 +119,7 @@ def check_dataset(
     if clips:  # a set without any clip is one problem, below
         problems.extend(Problem(split_folder(fmt, split), f"split {split!r} has no clips") for split in empty)
     if not clips and not problems:
-        others = [name for name, cls in FORMATS.items() if name != fmt.name and cls.looks_like(Path(root))]
+        others = formats_like(root, fmt.name)
         hint = f"; it looks like: {', '.join(others)} (--format)" if others else ""
         problems.append(Problem(Path(root), f"no clips found in the {fmt.name} layout{hint}"))
     # a clip of two splits is checked once

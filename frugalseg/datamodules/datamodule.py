@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, SequentialSampler
 
 from frugalseg.data.classes import ClassTable
 from frugalseg.data.clips import IGNORE_INDEX, Clip, LabelKind
-from frugalseg.data.formats import FORMATS, Format, detect_format, get_format
+from frugalseg.data.formats import FORMATS, Format, detect_format, formats_like, get_format
 from frugalseg.data.formats.synthetic import default_synthetic_root, generate_synthetic_streets
 from frugalseg.data.io import cache_dir, image_size
 from frugalseg.data.normalization import IMAGENET_MEAN
@@ -367,7 +367,7 @@ class VideoSegDataModule(L.LightningDataModule):
         if stage == "predict" and not self.prediction.frames:
             wanted.append(("data.predict.split", self.prediction.split or self.splits.val))
         found = fmt.splits()
-        others = [] if found else [n for n, c in FORMATS.items() if n != fmt.name and c.looks_like(self.root)]
+        others = [] if found else formats_like(self.root, fmt.name)
         hint = (
             f" in the {fmt.name} layout; it looks like: {', '.join(others)} (data.format)" if others else ""
         )

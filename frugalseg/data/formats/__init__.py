@@ -58,6 +58,11 @@ def get_format(name: str, root: str | Path, **options: Any) -> Format:
     return FORMATS[name](root, **options)
 
 
+def formats_like(root: str | Path, besides: str) -> list[str]:
+    """The names of the formats other than ``besides`` whose layout the folder ``root`` has."""
+    return [name for name, cls in FORMATS.items() if name != besides and cls.looks_like(Path(root))]
+
+
 def check_layout(fmt: Format) -> None:
     """Refuse a data set folder in which ``fmt`` finds no split: it is not of that format.
 
@@ -66,7 +71,7 @@ def check_layout(fmt: Format) -> None:
     """
     if fmt.splits():
         return
-    like = [name for name, cls in FORMATS.items() if name != fmt.name and cls.looks_like(fmt.root)]
+    like = formats_like(fmt.root, fmt.name)
     hint = f"it looks like {' or '.join(like)} (--format {like[0]})" if like else "it matches none of them"
     entries = sorted(p for p in fmt.root.iterdir() if not p.name.startswith("."))
     held = ", ".join(p.name + "/" * p.is_dir() for p in entries[:6]) or "nothing"
@@ -113,6 +118,7 @@ __all__ = [
     "check_layout",
     "default_synthetic_root",
     "detect_format",
+    "formats_like",
     "generate_synthetic_streets",
     "get_format",
 ]
