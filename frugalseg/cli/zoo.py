@@ -273,7 +273,7 @@ def _weights_table(directory: Path, models: dict[str, Any]) -> Table:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    """Check each weights' sha256 and say against what; exit 1 if any fails."""
+    """Check each weights' sha256 and say against what; exit 1 if any fails or no record says what it is."""
     from frugalseg.errors import WeightsError
     from frugalseg.zoo import HUB_PREFIX, resolve
 
@@ -292,7 +292,12 @@ def _verify(args: argparse.Namespace) -> int:
         elif loaded.verified:
             state = f"sha256 {loaded.verified} matches its card"
         else:
-            state = "NOT verified: no card records its sha256 (read as a local file)"
+            failed += 1
+            print(
+                f"UNVERIFIED {weights} ({loaded.path}): {len(loaded.state_dict)} tensors load, but no card "
+                "records its sha256 to check it against (publish it with `frugalseg zoo publish` for one)"
+            )
+            continue
         print(f"ok {weights} ({loaded.path}): {len(loaded.state_dict)} tensors, {state}")
     return 1 if failed else 0
 

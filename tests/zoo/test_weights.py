@@ -426,6 +426,11 @@ def test_zoo_list_and_verify_commands(published, zoo_dir, capsys, monkeypatch):
     )
     assert main(["zoo", "verify", "tiny-streets"]) == 0
     assert card["sha256"] in capsys.readouterr().out
+    # a local file no card records loads, but cannot be verified: said so, and exit 1 (it had said ok)
+    local = zoo_dir.parent / "mine.safetensors"
+    shutil.copyfile(zoo_dir / card["file"], local)
+    assert main(["zoo", "verify", str(local)]) == 1
+    assert capsys.readouterr().out.startswith(f"UNVERIFIED {local} ({local}): ")
     _flip_one_byte(zoo_dir / card["file"])
     assert main(["zoo", "verify", "tiny-streets"]) == 1
     assert "FAILED" in capsys.readouterr().out
