@@ -97,8 +97,14 @@ def interactive(http: httpx.Client, box: tuple[int, int, int, int], repeats: int
     """Time the interactive mode's answers on `INTERACTIVE_FRAME`: keypoints, then a rectangle.
 
     The task is opened first, as Label Studio's editor asks for its predictions (which readies the frame
-    for clicks), and the first click comes a second later; the first answer is printed apart.
+    for clicks), and the first click comes a second later; the first answer is printed apart, beside a
+    first click on a frame whose task was not opened.
     """
+    unopened = INTERACTIVE_FRAME + 5
+    start = time.perf_counter()
+    predict(http, [unopened], {"result": [keypoint(CLICKS[0]["x"], CLICKS[0]["y"], CLICKS[0]["positive"])]})
+    seconds = time.perf_counter() - start
+    print(f"interactive, 1 keypoint on frame {unopened}, a task not opened first: {seconds:.3f} s")
     predict(http, [INTERACTIVE_FRAME])
     time.sleep(1.0)
     contexts = [
