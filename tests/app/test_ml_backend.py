@@ -396,14 +396,8 @@ def test_interactive_keypoints_are_the_click_models_mask(
     assert not np.array_equal(expected, service.session.current_mask(VIDEO, 6) == 1)
 
 
-def test_an_interactive_rectangle_is_the_box_tools_mask_with_its_keypoints(
-    backend: TestClient, service: SessionService, davis: Path
-) -> None:
-    """A rectangle goes to the click model's box tool (once the box's own pixels), inside the box.
-
-    The swan annotated on frame 0 lends the box its colours there (`AnnotationSession.box_preview`).
-    """
-    annotate_frame_0(backend, service, davis)
+def _swan_rectangle(service: SessionService, davis: Path) -> tuple[dict[str, Any], tuple[int, int, int, int]]:
+    """A smart rectangle around the swan of frame 6 + 5 px, and its corners (included)."""
     ys, xs = np.nonzero(truth(service, davis, 6) == 1)
     x0, y0, x1, y1 = int(xs.min()) - 5, int(ys.min()) - 5, int(xs.max()) + 5, int(ys.max()) + 5
     rectangle = {
@@ -412,6 +406,18 @@ def test_an_interactive_rectangle_is_the_box_tools_mask_with_its_keypoints(
         "value": {"x": x0 / 8.54, "y": y0 / 4.8, "width": (x1 + 1 - x0) / 8.54, "height": (y1 + 1 - y0) / 4.8,
                   "rotation": 0, "rectanglelabels": ["swan"]},
     }  # fmt: skip
+    return rectangle, (x0, y0, x1, y1)
+
+
+def test_an_interactive_rectangle_is_the_box_tools_mask_with_its_keypoints(
+    backend: TestClient, service: SessionService, davis: Path
+) -> None:
+    """A rectangle goes to the click model's box tool (once the box's own pixels), inside the box.
+
+    The swan annotated on frame 0 lends the box its colours there (`AnnotationSession.box_preview`).
+    """
+    annotate_frame_0(backend, service, davis)
+    rectangle, (x0, y0, x1, y1) = _swan_rectangle(service, davis)
     [prediction] = predict(backend, [6], {"result": [rectangle]})
     [result] = prediction["result"]
     image = service.session.frame_image(VIDEO, 6)
@@ -439,15 +445,7 @@ def test_keypoints_sent_alone_after_a_rectangle_correct_the_box_tools_mask(
     """Label Studio's editor sends a smart keypoint without the rectangle drawn before it: the click had
     corrected the propagated mask, throwing the box's work away."""
     annotate_frame_0(backend, service, davis)
-    ys, xs = np.nonzero(truth(service, davis, 6) == 1)
-    box = (int(xs.min()) - 5, int(ys.min()) - 5, int(xs.max()) + 5, int(ys.max()) + 5)
-    x0, y0, x1, y1 = box
-    rectangle = {
-        "id": "r1", "type": "rectanglelabels", "from_name": "kp", "to_name": "image",
-        "original_width": 854, "original_height": 480,
-        "value": {"x": x0 / 8.54, "y": y0 / 4.8, "width": (x1 + 1 - x0) / 8.54, "height": (y1 + 1 - y0) / 4.8,
-                  "rotation": 0, "rectanglelabels": ["swan"]},
-    }  # fmt: skip
+    rectangle, (x0, y0, x1, y1) = _swan_rectangle(service, davis)
     inside, outside = (x0 + 10, y0 + 10), (x1 + 20, y1 + 5)
     together = predict(backend, [6], {"result": [rectangle, _smart_point(*inside)]})[0]["result"][0]
     predict(backend, [6], {"result": [rectangle]})
