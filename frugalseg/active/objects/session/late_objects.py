@@ -36,7 +36,8 @@ def propagate_with_late_objects(
 
     The late objects are propagated first (one pass per set of frames that know them), then the others,
     each frame reported once with the late objects laid over it; a frame's disagreement and unsure
-    share are the larger of its passes'.
+    share are the larger of its passes' (an annotated frame's, and a frame's before the late objects
+    appear, are the other objects').
 
     Args:
         engine: the session's loop engine.
@@ -59,17 +60,22 @@ def propagate_with_late_objects(
         ids = np.array(objects, np.uint8)
         alone = {t: np.where(np.isin(annotated[t], ids), annotated[t], 0).astype(np.uint8) for t in knowing}
         firsts = {obj: first_frames[obj] for obj in objects if obj in first_frames}
-        carried.append((ids, engine.propagate(frames, alone, first_frames=firsts, cache=cache)))
-    every = np.concatenate([ids for ids, _ in carried])
+        since = min(firsts.values(), default=0)  # the pass's doubt before the objects appear is of nothing
+        carried.append((ids, since, engine.propagate(frames, alone, first_frames=firsts, cache=cache)))
+    every = np.concatenate([ids for ids, _, _ in carried])
     others = {t: np.where(np.isin(mask, every), 0, mask).astype(np.uint8) for t, mask in annotated.items()}
     merged: dict[int, tuple[np.ndarray, float, float]] = {}
 
     def lay(t: int, mask: np.ndarray, disagreement: float, unsure: float) -> None:
         mask = mask.copy()
-        for ids, result in carried:
+        for ids, since, result in carried:
             paste = np.isin(result.masks[t], ids) & (mask == 0)
             mask[paste] = result.masks[t][paste]
-            disagreement, unsure = max(disagreement, result.disagreement[t]), max(unsure, result.unsure[t])
+            if t >= since and t not in annotated:
+                disagreement, unsure = (
+                    max(disagreement, result.disagreement[t]),
+                    max(unsure, result.unsure[t]),
+                )
         merged[t] = mask, disagreement, unsure
         if on_frame is not None:
             on_frame(t, mask, disagreement, unsure)

@@ -57,8 +57,13 @@ def test_frames_annotated_before_an_object_was_declared_do_not_erase_it(declared
     assert not any((state.masks[t] == 2).any() for t in range(3))
     for t in range(3, 10):
         assert iou(state.masks[t] == 2, squares(t, 0) == 2) > 0.8, t
-    # nothing disagrees: no annotated frame says the object is absent
+    # nothing disagrees: no annotated frame says the object is absent; an annotated frame has no doubt,
+    # and the frames before the object appears have none of it
     assert max(state.disagreement) < 0.05, state.disagreement
+    assert state.unsure[0] == state.unsure[9] == 0.0 and state.disagreement[0] == state.disagreement[9] == 0.0
+    others = {t: np.where(mask == 2, 0, mask).astype(np.uint8) for t, mask in state.annotated.items()}
+    alone = get_loop_engine("flow").propagate(_frames(declared_late), others, first_frames={1: 0})
+    assert state.unsure[:3] == alone.unsure[:3] and state.disagreement[:3] == alone.disagreement[:3]
     # the annotations stand: object 1 of frames 0 and 9 as drawn
     for t in (0, 9):
         assert np.array_equal(state.masks[t] == 1, squares(t, 0) == 1)
@@ -76,9 +81,13 @@ def test_a_frame_annotated_again_keeps_the_late_object_it_was_shown(declared_lat
     assert iou(state.masks[9] == 2, squares(9, 0) == 2) > 0.8
 
 
+def _frames(session: Path) -> list[np.ndarray]:
+    return [read_frame(p) for p in sorted((session.parent / "davis").rglob("squares-a/*.jpg"))]
+
+
 def test_each_frame_is_reported_once_with_its_final_mask(declared_late: Path) -> None:
     state, _ = VideoState.load(declared_late / "squares-a")
-    frames = [read_frame(p) for p in sorted((declared_late.parent / "davis").rglob("squares-a/*.jpg"))]
+    frames = _frames(declared_late)
     reported: dict[int, list[np.ndarray]] = {}
     result = propagate_with_late_objects(
         get_loop_engine("flow"),
