@@ -450,8 +450,8 @@ def label_seconds(frame: Frame, kinds: Sequence[LabelKind], dense_kind: LabelKin
 
     A kind's seconds are those its shapes record (`Shape.seconds`, frugalseg's exports); the one
     label whose shapes record none takes the person's time on the frame (`Frame.lead_time`: a region
-    they drew or edited beside predictions accepted as they were). Kinds the file says nothing of are
-    left out (0 s in the store).
+    they drew or edited beside predictions accepted as they were), the mask where the clicks or box
+    that made it record none either. Kinds the file says nothing of are left out (0 s in the store).
     """
     seconds: dict[LabelKind, float] = {}
     for shape in frame.shapes:
@@ -459,8 +459,9 @@ def label_seconds(frame: Frame, kinds: Sequence[LabelKind], dense_kind: LabelKin
         if shape.seconds is not None and kind in kinds:
             seconds.setdefault(kind, shape.seconds)
     unrecorded = [kind for kind in kinds if kind not in seconds]
-    if frame.lead_time is not None and len(unrecorded) == 1:
-        seconds[unrecorded[0]] = frame.lead_time
+    dense = [kind for kind in unrecorded if kind in DENSE_KINDS]
+    if frame.lead_time is not None and (len(unrecorded) == 1 or len(dense) == 1):
+        seconds[(dense or unrecorded)[0]] = frame.lead_time
     return seconds
 
 

@@ -465,3 +465,25 @@ def test_a_prediction_a_person_edited_in_label_studio_is_theirs_though_its_meta_
     (record,) = back.records()
     np.testing.assert_array_equal(_read(back.root / record["path"]), (ids > 0).astype(np.uint8))
     np.testing.assert_array_equal(_read(instances_path(back.root / record["path"])), ids)
+
+
+def test_a_label_studio_annotations_lead_time_goes_to_the_mask_its_keypoints_made(davis, tmp_path):
+    """An accepted interactive answer: the keypoints beside the brush they made. Both labels had 0 s."""
+    import json
+
+    fmt = get_format("davis", davis)
+    store, ids = _hole_free_store(tmp_path / "store", davis)
+    out = tmp_path / "ls.json"
+    write_export("label-studio", out, stored_frames(store, fmt), list(fmt.class_names))
+    (task,) = json.loads(out.read_text(encoding="utf-8"))
+    results = [{**r, "meta": {}, "origin": "manual"} for r in task["predictions"][0]["result"]]
+    keypoint = {
+        "id": "K1", "type": "keypointlabels", "from_name": "click", "to_name": "image", "origin": "manual",
+        "original_width": 64, "original_height": 48, "is_positive": True,
+        "value": {"x": 10.5 * 100 / 64, "y": 10.5 * 100 / 48, "width": 0.5, "keypointlabels": ["object"]},
+    }  # fmt: skip
+    task["annotations"] = [{"id": 7, "lead_time": 13.0, "result": [keypoint, *results]}]
+    out.write_text(json.dumps([task]), encoding="utf-8")
+    back = LabelStore(tmp_path / "back")
+    import_export(read_export("label-studio", out), fmt, "train", back, ClassMapping(fmt.class_names))
+    assert sorted((r["kind"], r["seconds"]) for r in back.records()) == [("clicks", 0.0), ("fine", 13.0)]
