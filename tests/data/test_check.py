@@ -334,3 +334,16 @@ def test_a_davis_set_of_frames_only_checks_clean_with_a_note_and_one_missing_mas
     lines = capsys.readouterr().out.splitlines()
     assert lines[-1] == f"1 problem(s) and 0 warning(s) found in {labelled}"
     assert "mask of the first frame of sequence 'b' does not exist" in lines[0]
+
+
+def test_a_frames_only_folder_not_detected_says_to_name_the_format(tmp_path: Path, capsys) -> None:
+    import shutil
+
+    root = write_davis(tmp_path / "ds", {"a": [np.zeros((8, 8), np.uint8)] * 2})
+    shutil.rmtree(root / "Annotations")
+    args = _parser().parse_args(["data", "check", str(root), "--no-progress"])
+    assert args.func(args) == 1
+    assert (
+        "JPEGImages/ without Annotations/ is frames only: give --format davis or mose"
+        in capsys.readouterr().out
+    )

@@ -98,7 +98,13 @@ def detect_format(root: str | Path) -> str:
     for name, cls in FORMATS.items():
         if cls.looks_like(root):
             return name
-    raise DataError(root, f"no known data set layout found; formats tried: {', '.join(FORMATS)}")
+    frames_only = (root / "JPEGImages").is_dir() and not (root / "Annotations").exists()
+    hint = (
+        "; JPEGImages/ without Annotations/ is frames only: give --format davis or mose"
+        if frames_only
+        else ""
+    )
+    raise DataError(root, f"no known data set layout found; formats tried: {', '.join(FORMATS)}{hint}")
 
 
 __all__ = [
