@@ -93,18 +93,36 @@ def rectangle(box: tuple[int, int, int, int]) -> dict:
     }  # fmt: skip
 
 
+def first_click(http: httpx.Client) -> None:
+    """A first keypoint on frames whose task was not opened, beside frames opened a second before.
+
+    Alternate frames 11…20 (each frame once, so no answer is cached): odd ones opened first, even ones not.
+    """
+    click = [keypoint(CLICKS[0]["x"], CLICKS[0]["y"], CLICKS[0]["positive"])]
+    times: dict[bool, list[float]] = {False: [], True: []}
+    for frame in range(11, 21):
+        opened = frame % 2 == 1
+        if opened:
+            predict(http, [frame])
+            time.sleep(1.0)
+        start = time.perf_counter()
+        predict(http, [frame], {"result": click})
+        times[opened].append(time.perf_counter() - start)
+    for opened, seconds in times.items():
+        print(
+            f"interactive, a first keypoint on a frame {'opened' if opened else 'not opened'} before: median "
+            f"{statistics.median(seconds):.3f} s, max {max(seconds):.3f} s over {len(seconds)} frames"
+        )
+
+
 def interactive(http: httpx.Client, box: tuple[int, int, int, int], repeats: int) -> None:
     """Time the interactive mode's answers on `INTERACTIVE_FRAME`: keypoints, then a rectangle.
 
     The task is opened first, as Label Studio's editor asks for its predictions (which readies the frame
-    for clicks), and the first click comes a second later; the first answer is printed apart, beside a
-    first click on a frame whose task was not opened.
+    for clicks), and the first click comes a second later; the first answer is printed apart (`first_click`
+    compares first clicks on frames opened and not).
     """
-    unopened = INTERACTIVE_FRAME + 5
-    start = time.perf_counter()
-    predict(http, [unopened], {"result": [keypoint(CLICKS[0]["x"], CLICKS[0]["y"], CLICKS[0]["positive"])]})
-    seconds = time.perf_counter() - start
-    print(f"interactive, 1 keypoint on frame {unopened}, a task not opened first: {seconds:.3f} s")
+    first_click(http)
     predict(http, [INTERACTIVE_FRAME])
     time.sleep(1.0)
     contexts = [
