@@ -84,10 +84,15 @@ def test_a_failed_propagation_leaves_proposals_and_frames_working(
     records = LabelStore(exported.json()["store"]).records()
     assert [(r["clip_id"], r["offset"], r["kind"]) for r in records] == [("squares-a", 0, "fine")]
 
-    with caplog.at_level(logging.WARNING, logger="frugalseg.app.server"):
+    with caplog.at_level(logging.WARNING, logger="frugalseg.app.jobs"):
         opened = client.get("/api/videos/squares-a/4/mask")  # its background task readies the frame
     assert opened.status_code == 200, opened.text
-    assert [r.getMessage() for r in caplog.records if r.name == "frugalseg.app.server"] == [
+    readied = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "frugalseg.app.jobs" and "readied" in r.getMessage()
+    ]
+    assert readied == [
         f"frame 4 of squares-a not readied for clicks: {frame(davis, 4)}: corrupt JPEG data (Corrupt JPEG "
         "data: premature end of data segment): decoders fill it with made-up pixels"
     ]

@@ -668,7 +668,9 @@ def test_ctrl_c_keeps_the_clips_finished_and_under_way_and_a_rerun_resumes(
     finally:
         signal.signal(signal.SIGINT, previous)
     records = LabelStore(tmp_path / "store").records()
-    assert len(records) == 2 * engine.made and engine.made in range(2, 2 + at_once)
+    # the clips under way, and under load the one waiting for a free thread, which may start before the
+    # main thread takes the signal (the 0.2 s above is what it usually needs)
+    assert len(records) == 2 * engine.made and engine.made in range(2, 3 + at_once)
     assert all((tmp_path / "store" / record["path"]).is_file() for record in records)
     assert not list((tmp_path / "store").rglob("*.tmp"))
     store = LabelStore(tmp_path / "store")
