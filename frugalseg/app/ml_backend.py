@@ -172,7 +172,7 @@ class MLBackendApp(JSONRoutes):
         self.configs: dict[str, LabelConfig] = {}
         #: The (video, object, labels) whose name a labeling config lacks, warned of once.
         self.warned: set[tuple[str, int, tuple[str, ...]]] = set()
-        self.last_boxes = LastBoxes(MAX_REFUSED)
+        self.last_boxes = LastBoxes()
         #: The data set's background class (train id 0): a region of that label is no object.
         self.background = self.session.format.class_names[0]
         clips = [
@@ -338,8 +338,11 @@ class MLBackendApp(JSONRoutes):
         results = await run_in_threadpool(
             lambda: [self._answer(a, t, names) for a, t in zip(answers, tasks, strict=True)]
         )
-        # one task is the one a person opened (a batch is Retrieve predictions): ready it for clicks
+        # one task is the one a person opened (a batch is Retrieve predictions): ready it for clicks, and
+        # forget the rectangles drawn before on it (the editor shows none of them now)
         opened = answers[0] if len(answers) == 1 and isinstance(answers[0], tuple) else None
+        if opened is not None:
+            self.last_boxes.forget(str(_object(tasks[0]).get("id")))
         ready = None if opened is None else BackgroundTask(self.service.prepare_frame, *opened)
         return JSONResponse({"results": results}, background=ready)
 
@@ -439,7 +442,7 @@ class MLBackendApp(JSONRoutes):
         checked = GivenAnnotation(source, current.shape, clicks=clicks).clicks if clicks else ()
         boxes = [rectangle_box(shape) for shape in drawn.shapes if shape.type == "box"]
         task_id = str(task.get("id"))
-        corrected = self.last_boxes.corrected(task_id, frame, obj, checked)  # `last_boxes`
+        corrected = self.last_boxes.corrected(task_id, frame, obj, checked)  # `frugalseg.app.last_boxes`
         boxes += [] if boxes or corrected is None else [corrected]
         if boxes:
             found = self.session.box_preview(video, index, boxes[-1], checked, obj)
@@ -465,7 +468,9 @@ class MLBackendApp(JSONRoutes):
         known = set(cached.state.objects) if cached is not None else set()
         names = self.service.names().get(video, {})
         shown = {obj: names.get(str(obj), UNNAMED) for obj in known | {int(k) for k in names}}
-        taken = known | set(given.values())
+        ids = (result_object({"id": result_id}) for result_id, _ in regions)
+        named_ids = {obj for obj in ids if obj is not None and is_object_id(obj)}  # theirs, before new ones
+        taken = known | set(given.values()) | named_ids
         objects = []
         for result_id, label in regions:
             by_id = result_object({"id": result_id})
@@ -591,7 +596,7 @@ class MLBackendApp(JSONRoutes):
         corrective clicks), goes to the box tool and is booked as a box, as the page's
         (`AnnotationSession.box_given`); among drawn regions, a rectangle is its pixels, unless its object
         has a drawn region too (then it records the box the object was drawn in); keypoints beside
-        their object's drawn region made it (`keypoint_prompts`). An annotation
+        their object's drawn region made it (`annotation_regions`). An annotation
         without a region, or with `background` ones alone, says the frame holds no object (as
         `label import` reads it).
         """
@@ -649,7 +654,8 @@ class MLBackendApp(JSONRoutes):
                 )
                 _, job = self.service.add(video, index, given)
             else:
-                boxes = self.last_boxes.drawn(task_id, frame, regions, held)
+                masks = {} if ids is None else {obj: ids == obj for obj in held}
+                boxes = self.last_boxes.drawn(task_id, frame, regions, masks)
                 clicked = {o: min(n, MAX_BOX_CLICKS) for o, n in regions.clicked.items() if o not in boxes}
                 given = GivenAnnotation(source, size, ids, clicks, names=named, new_objects=new_objects)
                 given = replace(given, clicked=clicked, boxes=boxes)

@@ -123,7 +123,10 @@ def check_dataset(
         hint = f"; it looks like: {', '.join(others)} (--format)" if others else ""
         problems.append(Problem(Path(root), f"no clips found in the {fmt.name} layout{hint}"))
     # a clip of two splits is checked once
-    clips = list({(c.clip_id, tuple(c.frames), c.anchor_index): c for c in clips}.values())
+    firsts: dict[tuple[str, tuple[Path, ...], int], Clip] = {}
+    for clip in clips:
+        firsts.setdefault((clip.clip_id, tuple(clip.frames), clip.anchor_index), clip)
+    clips = list(firsts.values())
     advance = on_clips(len(clips)) if on_clips is not None else None
     decoded: dict[Path, tuple[int, int] | DataError] = {}
     reported = frozenset(problem.path for problem in problems)

@@ -261,7 +261,7 @@ def _edited(results: list[Any]) -> bool:
     return any(
         isinstance(r, dict)
         and r.get("origin") in EDITED_ORIGINS
-        and str(r.get("type", "")).lower() in _DENSE_KEYS
+        and any(key in (r.get("value") or {}) for key in _DENSE_KEYS)
         for r in results
     )
 
@@ -721,7 +721,7 @@ def annotation_regions(
     hold both): the region is the object, not the box's pixels. One rectangle and keypoints alone are the
     box tool's, keypoints without a label the box's. Keypoints beside drawn regions are the smart keypoints
     Label Studio's editor keeps beside the brush their answer became: they made it (a keypoint without a
-    label, the one painted object's).
+    label, the one object with a region's).
     """
     painted = {o for o, s in zip(objects, shapes, strict=True) if s.type not in ("box", "points")}
     rectangles = {
@@ -737,7 +737,8 @@ def annotation_regions(
     types = [shape.type for shape in found.shapes]
     if types.count("box") == 1 and set(types) <= {"box", "points"}:
         found.box = found.objects[types.index("box")]
-    lone = found.box if found.box is not None else next(iter(painted)) if len(painted) == 1 else None
+    regioned = {o for o, s in zip(found.objects, found.shapes, strict=True) if s.type != "points"}
+    lone = found.box if found.box is not None else next(iter(regioned)) if len(regioned) == 1 else None
     if lone is not None:
         found.objects = [
             lone if s.type == "points" and not s.label else o
@@ -745,7 +746,7 @@ def annotation_regions(
         ]
     if "points" in types and found.box is None and set(types) != {"points"}:
         prompts = Counter(o for o, s in zip(found.objects, found.shapes, strict=True) if s.type == "points")
-        found.clicked, found.stray = dict(prompts), sorted(set(prompts) - painted)
+        found.clicked, found.stray = dict(prompts), sorted(set(prompts) - regioned)
         kept = [k for k, kind in enumerate(types) if kind != "points"]
         found.shapes = [found.shapes[k] for k in kept]
         found.results = [found.results[k] for k in kept]

@@ -80,7 +80,8 @@ def propagate_with_late_objects(
         if on_frame is not None:
             on_frame(t, mask, disagreement, unsure)
 
-    result = engine.propagate(frames, others, first_frames=first_frames, cache=cache, on_frame=lay)
+    tracked = {obj: first for obj, first in first_frames.items() if obj not in set(every.tolist())}
+    result = engine.propagate(frames, others, first_frames=tracked, cache=cache, on_frame=lay)
     for t in sorted(set(range(len(frames))) - set(merged)):  # an engine that reports no frame as it goes
         lay(t, result.masks[t], result.disagreement[t], result.unsure[t])
     masks, disagreement, unsure = zip(*(merged[t] for t in range(len(frames))), strict=True)
