@@ -121,7 +121,7 @@ def _publish(args: argparse.Namespace) -> int:
     from frugalseg.data.files import nearest_existing
     from frugalseg.errors import ConfigError
     from frugalseg.lightning_modules.publish import publish_checkpoint
-    from frugalseg.zoo import HUB_FILES, INDEX_FILE, publish_dir
+    from frugalseg.zoo import HUB_FILES, INDEX_FILE, publish_dir, read_index
 
     if args.hub_folder is not None and args.out is not None:
         raise ConfigError("--hub-folder", "writes a Hub repository, not into --out's index; give one of them")
@@ -131,6 +131,12 @@ def _publish(args: argparse.Namespace) -> int:
         above = None if folder is None else nearest_existing(Path(folder))
         if above is not None and not above.is_dir():
             raise ConfigError(option, f"{above} is a file, not a folder")
+    index = Path(args.out or publish_dir()) / INDEX_FILE
+    earlier = (
+        read_index(index.parent)["models"].get(args.name)
+        if args.hub_folder is None and index.is_file()
+        else None
+    )
     card = publish_checkpoint(
         args.ckpt,
         args.name,
@@ -153,6 +159,8 @@ def _publish(args: argparse.Namespace) -> int:
     print(f"published {card['name']}: {out / card['file']} ({card['size_bytes'] / 1e6:.2f} MB)")
     print(f"sha256 {card['sha256']}")
     print(f"card {out / card['card']}; index {out / INDEX_FILE}")
+    if earlier is not None and earlier.get("sha256") != card["sha256"]:
+        print(f"it replaces the weights published as {card['name']} before (sha256 {earlier.get('sha256')})")
     for metric, value in card["metrics"].get("values", {}).items():
         print(f"{metric} = {value:.4f}")
     return 0

@@ -195,15 +195,20 @@ def _warn_of_predictions_by_id(path: Path, tasks: list[dict[str, Any]]) -> None:
     unopened = [task.get("id") for task in unread if not task.get("annotations")]
     if skipped:
         logger.warning(
-            "%s: %d tasks a person skipped left out (%s): a skip says nothing of the frame",
-            path, len(skipped), _listed(skipped),
+            "%s: %s a person skipped left out (%s): a skip says nothing of the frame",
+            path, _tasks(skipped), _listed(skipped),
         )  # fmt: skip
     if unopened:
         logger.warning(
-            "%s: %d tasks no one annotated left out (%s): Label Studio's JSON export lists their predictions "
+            "%s: %s no one annotated left out (%s): Label Studio's JSON export lists their predictions "
             "by id alone; submit a prediction in Label Studio to export it as the person's",
-            path, len(unopened), _listed(unopened),
+            path, _tasks(unopened), _listed(unopened),
         )  # fmt: skip
+
+
+def _tasks(ids: list[Any]) -> str:
+    """``1 task``, ``2 tasks``."""
+    return f"{len(ids)} task{'' if len(ids) == 1 else 's'}"
 
 
 def _listed(ids: list[Any]) -> str:

@@ -101,7 +101,7 @@ def test_a_skipped_task_is_warned_of_as_skipped_not_as_one_no_one_annotated(
     path.write_text(json.dumps([_task(2, 0, [skip]), _task(8, 6, [])]))
     assert read_label_studio(path).frames == []
     assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
-        f"{path}: 1 tasks a person skipped left out (2): a skip says nothing of the frame",
-        f"{path}: 1 tasks no one annotated left out (8): Label Studio's JSON export lists their "
+        f"{path}: 1 task a person skipped left out (2): a skip says nothing of the frame",
+        f"{path}: 1 task no one annotated left out (8): Label Studio's JSON export lists their "
         "predictions by id alone; submit a prediction in Label Studio to export it as the person's",
     ]

@@ -457,6 +457,18 @@ def test_index_json_is_valid_after_each_publish(tmp_path, zoo_dir):
     assert not list(zoo_dir.glob(".*.tmp"))
 
 
+def test_publishing_a_name_again_says_which_weights_it_replaces(tmp_path, zoo_dir, capsys):
+    """The index entry had been replaced without a word."""
+    first = _fake_run(tmp_path / "a", _student(0))
+    assert main(["zoo", "publish", str(first), "--name", "tiny"]) == 0
+    sha = json.loads((zoo_dir / INDEX_FILE).read_text(encoding="utf-8"))["models"]["tiny"]["sha256"]
+    assert "replaces" not in capsys.readouterr().out
+    assert main(["zoo", "publish", str(_fake_run(tmp_path / "b", _student(1))), "--name", "tiny"]) == 0
+    assert f"it replaces the weights published as tiny before (sha256 {sha})" in capsys.readouterr().out
+    assert main(["zoo", "publish", str(first), "--name", "other"]) == 0
+    assert "replaces" not in capsys.readouterr().out
+
+
 def test_invalid_published_name_is_refused(tmp_path, zoo_dir):
     ckpt = _fake_run(tmp_path, _student())
     with pytest.raises(ValueError, match="invalid published name 'Bad Name'"):
