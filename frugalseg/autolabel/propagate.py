@@ -267,7 +267,9 @@ def propagate_split(
         at_once = engine.clips_at_once(len(todo))
         # another run sharing the store may have made some meanwhile: asked when each clip starts
         jobs = ((clip, [o for o in left if _lacks(store, clip, o, confidence)]) for clip, left in todo)
-        held = interrupts_held("interrupted: finishing and keeping the clips under way, then stopping")
+        # one clip at a time runs on this thread: a second Ctrl-C can stop it (a long SAM 2 clip)
+        note = "interrupted: finishing and keeping the clips under way, then stopping"
+        held = interrupts_held(note, second_stops=at_once == 1)
         with labelling_progress("propagating", "clips", enabled=progress) as bar, held as stop:
             task = bar.add_task(split, total=len(job.clips), completed=len(job.clips) - len(todo))
             make = partial(_clip_labels, fmt, engine=engine)

@@ -107,12 +107,13 @@ def labelling_progress(verb: str, unit: str, *, enabled: bool) -> Progress:
 
 
 @contextlib.contextmanager
-def interrupts_held(note: str) -> Iterator[list[int]]:
+def interrupts_held(note: str, *, second_stops: bool = False) -> Iterator[list[int]]:
     """Note a Ctrl-C (SIGINT) while the block runs, log ``note`` at the first, and raise it once it ends.
 
     The block sees the list of signals noted, so that a loop can stop taking work and record the work
-    under way whole. It is raised as the handler in place before raises it (KeyboardInterrupt); a
-    second Ctrl-C is noted too (the work under way cannot be stopped halfway and kept). Off the main
+    under way whole. It is raised as the handler in place before raises it (KeyboardInterrupt). With
+    ``second_stops`` (the work runs on this thread), a second Ctrl-C raises it at once, dropping the
+    work under way; else it is noted too (threads' work cannot be stopped halfway). Off the main
     thread, or where SIGINT is ignored or left to the system, nothing changes.
     """
     noted: list[int] = []
@@ -122,8 +123,13 @@ def interrupts_held(note: str) -> Iterator[list[int]]:
         return
 
     def note_it(signum: int, frame: FrameType | None) -> None:
+        if noted and second_stops:
+            signal.signal(signal.SIGINT, previous)
+            previous(signum, frame)
         if not noted:
-            logger.info(note)
+            logger.info(
+                note + (" (Ctrl-C again to stop now, dropping the clip under way)" if second_stops else "")
+            )
         noted.append(signum)
 
     signal.signal(signal.SIGINT, note_it)

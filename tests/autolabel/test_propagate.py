@@ -703,7 +703,8 @@ def test_ctrl_c_says_what_the_store_kept_and_how_to_resume(tmp_path: Path, monke
     finally:
         signal.signal(signal.SIGINT, previous)
     assert capsys.readouterr().err.splitlines() == [
-        "interrupted: finishing and keeping the clips under way, then stopping",
+        "interrupted: finishing and keeping the clips under way, then stopping (Ctrl-C again to stop now, "
+        "dropping the clip under way)",
         f"label propagate: interrupted; the 4 labels it wrote are kept in {out}, which holds labels of 2 "
         "clips: run the same command again to resume (what is recorded is skipped)",
         "frugalseg: interrupted",

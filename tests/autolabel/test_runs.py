@@ -97,3 +97,23 @@ def test_held_ctrl_cs_are_raised_once_when_the_block_ends() -> None:
     finally:
         signal.signal(signal.SIGINT, previous)
     assert reached == [2]
+
+
+def test_a_second_ctrl_c_stops_at_once_where_the_work_runs_on_this_thread() -> None:
+    import os
+    import signal
+
+    from frugalseg.autolabel.runs import interrupts_held
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # pytest-xdist's workers ignore it
+    reached = []
+    try:
+        with pytest.raises(KeyboardInterrupt), interrupts_held("stopping", second_stops=True) as noted:
+            os.kill(os.getpid(), signal.SIGINT)
+            reached.append(len(noted))  # the first is noted, the block goes on
+            os.kill(os.getpid(), signal.SIGINT)
+            reached.append("after the second")  # never: the second stops at once
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert reached == [1]
