@@ -73,7 +73,6 @@ import threading
 import time
 import zlib
 from collections import OrderedDict
-from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import Any, NamedTuple
 
@@ -442,8 +441,9 @@ class MLBackendApp(JSONRoutes):
         checked = GivenAnnotation(source, current.shape, clicks=clicks).clicks if clicks else ()
         boxes = [rectangle_box(shape) for shape in drawn.shapes if shape.type == "box"]
         task_id = str(task.get("id"))
-        corrected = self.last_boxes.corrected(task_id, frame, obj, checked)  # `frugalseg.app.last_boxes`
-        boxes += [] if boxes or corrected is None else [corrected]
+        if not boxes:  # keypoints inside the task's last rectangle correct it (`frugalseg.app.last_boxes`)
+            corrected = self.last_boxes.corrected(task_id, frame, obj, checked)
+            boxes = [] if corrected is None else [corrected]
         if boxes:
             found = self.session.box_preview(video, index, boxes[-1], checked, obj)
             self.last_boxes.remember(task_id, frame, obj, boxes[-1])
@@ -657,8 +657,16 @@ class MLBackendApp(JSONRoutes):
                 masks = {} if ids is None else {obj: ids == obj for obj in held}
                 boxes = self.last_boxes.drawn(task_id, frame, regions, masks)
                 clicked = {o: min(n, MAX_BOX_CLICKS) for o, n in regions.clicked.items() if o not in boxes}
-                given = GivenAnnotation(source, size, ids, clicks, names=named, new_objects=new_objects)
-                given = replace(given, clicked=clicked, boxes=boxes)
+                given = GivenAnnotation(
+                    source,
+                    size,
+                    ids,
+                    clicks,
+                    names=named,
+                    new_objects=new_objects,
+                    clicked=clicked,
+                    boxes=boxes,
+                )
                 current = shown if ids is None else self._booked_against(frame, ids, shown)
                 _, job = self.service.add(video, index, given, current=current)
             self._remember()

@@ -69,11 +69,12 @@ def _check(args: argparse.Namespace) -> int:
     A set of frames only (no clip has its manual label) is no error: it is said in one line.
     """
     console = Console(stderr=True)
-    clips = [0]
+    clips = 0
     with Progress(console=console, transient=True, disable=args.no_progress) as progress:
 
         def on_clips(total: int):
-            clips[0] = total
+            nonlocal clips
+            clips = total
             task = progress.add_task(f"checking {args.root}", total=total)
             return lambda: progress.advance(task)
 
@@ -83,11 +84,11 @@ def _check(args: argparse.Namespace) -> int:
             name = "video"  # masks of their own folder are the video format's option
         problems = check_dataset(args.root, name, on_clips, **options)
     unlabelled = [problem for problem in problems if problem.missing_label]
-    frames_only = bool(unlabelled) and len(unlabelled) == clips[0]
+    frames_only = bool(unlabelled) and len(unlabelled) == clips
     if frames_only:
         problems = [problem for problem in problems if not problem.missing_label]
         print(
-            f"note: {args.root}: frames only, none of its {clips[0]} clip(s) has its manual label (the first "
+            f"note: {args.root}: frames only, none of its {clips} clip(s) has its manual label (the first "
             "frame's mask): `annotate` and `label` take it; `vos fit` and J&F scores need the masks"
         )
     for problem in problems:

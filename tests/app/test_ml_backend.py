@@ -737,28 +737,3 @@ def test_a_new_label_never_takes_the_id_another_region_of_the_annotation_names(
         VIDEO, [("abc", "cat"), ("frugalseg-2", "dog")], {}, ()
     )
     assert objects == [3, 2]  # the swan is 1
-
-
-def test_only_the_backends_answer_inside_a_rectangle_is_booked_as_its_box() -> None:
-    """A hand-painted region (another id), or one leaving the rectangle, is no box; each object its own."""
-    from frugalseg.app.last_boxes import LastBoxes
-    from frugalseg.interop.label_studio import AnnotationRegions
-    from frugalseg.interop.shapes import Shape
-
-    boxes = LastBoxes()
-    frame = (VIDEO, 6)
-    boxes.remember("7", frame, 1, (10, 10, 29, 29))
-    boxes.remember("7", frame, 2, (40, 10, 59, 29))
-    inside = np.zeros((48, 64), bool)
-    inside[12:20, 12:20] = True
-    leaving = np.zeros((48, 64), bool)
-    leaving[12:20, 45:64] = True
-    shapes = [Shape("mask", "a", "r"), Shape("mask", "b", "r")]
-    answered = AnnotationRegions(shapes, [{"id": "frugalseg-1"}, {"id": "frugalseg-2"}], [1, 2])
-    drawn = boxes.drawn("7", frame, answered, {1: inside, 2: leaving})
-    assert list(drawn) == [1] and drawn[1].corners == (10, 10, 30, 30)
-    painted = AnnotationRegions(shapes, [{"id": "Xy12"}, {"id": "frugalseg-2"}], [1, 2])
-    assert boxes.drawn("7", frame, painted, {1: inside, 2: leaving}) == {}
-    assert boxes.drawn("7", (VIDEO, 5), answered, {1: inside}) == {}  # another frame
-    boxes.forget("7")
-    assert boxes.drawn("7", frame, answered, {1: inside}) == {}

@@ -63,6 +63,7 @@ def propagate_with_late_objects(
         since = min(firsts.values(), default=0)  # the pass's doubt before the objects appear is of nothing
         carried.append((ids, since, engine.propagate(frames, alone, first_frames=firsts, cache=cache)))
     every = np.concatenate([ids for ids, _, _ in carried])
+    late_ids = set(every.tolist())
     others = {t: np.where(np.isin(mask, every), 0, mask).astype(np.uint8) for t, mask in annotated.items()}
     merged: dict[int, tuple[np.ndarray, float, float]] = {}
 
@@ -80,9 +81,7 @@ def propagate_with_late_objects(
         if on_frame is not None:
             on_frame(t, mask, disagreement, unsure)
 
-    tracked = {obj: first for obj, first in first_frames.items() if obj not in set(every.tolist())}
-    result = engine.propagate(frames, others, first_frames=tracked, cache=cache, on_frame=lay)
-    for t in sorted(set(range(len(frames))) - set(merged)):  # an engine that reports no frame as it goes
-        lay(t, result.masks[t], result.disagreement[t], result.unsure[t])
+    tracked = {obj: first for obj, first in first_frames.items() if obj not in late_ids}
+    engine.propagate(frames, others, first_frames=tracked, cache=cache, on_frame=lay)  # every frame is laid
     masks, disagreement, unsure = zip(*(merged[t] for t in range(len(frames))), strict=True)
     return Propagated(list(masks), list(disagreement), list(unsure))
