@@ -63,6 +63,8 @@ class LoopEngine(Configurable, ABC):
 
     #: The engine's name on the command line and in a run's settings.
     name: ClassVar[str] = ""
+    #: Whether propagations of one video may run at once on threads, sharing its cache.
+    concurrent_passes: ClassVar[bool] = False
 
     @property
     @abstractmethod
@@ -138,6 +140,7 @@ class AnchorFusionEngine(LoopEngine):
 
     name = "flow"
     Options = flat_form(PROPAGATORS["flow"].Options)
+    concurrent_passes = True  # the single-anchor engine runs segments on threads already
 
     def __init__(self, anchor_engine: PropagationEngine) -> None:
         self.anchor_engine = anchor_engine

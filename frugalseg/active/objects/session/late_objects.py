@@ -13,7 +13,10 @@ knows it from then on.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -34,8 +37,10 @@ def propagate_with_late_objects(
 ) -> Propagated:
     """``engine.propagate`` of ``annotated``, where annotated frame ``t`` does not constrain ``late[t]``.
 
-    The late objects are propagated first (one pass per set of frames that know them), then the others,
-    each frame reported once with the late objects laid over it; a frame's disagreement and unsure
+    The late objects are propagated in one pass per set of frames that know them, the others in one
+    more, and each frame is reported once, with the late objects laid over it, as soon as every pass
+    has it: the passes run at once where the engine allows (`LoopEngine.concurrent_passes`), so frames
+    come from the start, else one after another, the others' last. A frame's disagreement and unsure
     share are the larger of its passes' (an annotated frame's, and a frame's before the late objects
     appear, are the other objects').
 
@@ -46,7 +51,7 @@ def propagate_with_late_objects(
         late: annotated frame → the objects declared after its mask was made (`VideoState.late_objects`).
         first_frames: object id → the first frame it appears in.
         cache: the engine's cache of this video.
-        on_frame: called with each frame's final result as soon as it is known.
+        on_frame: called with each frame's final result as soon as it is known (from any thread).
     """
     groups: dict[frozenset[int], list[int]] = {}  # the annotated frames that know them → objects
     for obj in sorted(set().union(*late.values())):
@@ -55,33 +60,94 @@ def propagate_with_late_objects(
             groups.setdefault(knowing, []).append(obj)
     if not groups:
         return engine.propagate(frames, annotated, first_frames=first_frames, cache=cache, on_frame=on_frame)
-    carried = []
+    passes: list[tuple[dict[int, np.ndarray], dict[int, int]]] = []
+    laid: list[tuple[np.ndarray, int]] = []  # each late pass's objects and the first frame they appear in
     for knowing, objects in groups.items():
         ids = np.array(objects, np.uint8)
         alone = {t: np.where(np.isin(annotated[t], ids), annotated[t], 0).astype(np.uint8) for t in knowing}
         firsts = {obj: first_frames[obj] for obj in objects if obj in first_frames}
-        since = min(firsts.values(), default=0)  # the pass's doubt before the objects appear is of nothing
-        carried.append((ids, since, engine.propagate(frames, alone, first_frames=firsts, cache=cache)))
-    every = np.concatenate([ids for ids, _, _ in carried])
+        passes.append((alone, firsts))
+        laid.append((ids, min(firsts.values(), default=0)))  # before they appear the pass doubts nothing
+    every = np.concatenate([ids for ids, _ in laid])
     late_ids = set(every.tolist())
     others = {t: np.where(np.isin(mask, every), 0, mask).astype(np.uint8) for t, mask in annotated.items()}
-    merged: dict[int, tuple[np.ndarray, float, float]] = {}
+    passes.append((others, {obj: first for obj, first in first_frames.items() if obj not in late_ids}))
+    join = _Join(len(frames), laid, frozenset(annotated), on_frame)
 
-    def lay(t: int, mask: np.ndarray, disagreement: float, unsure: float) -> None:
+    def run(index: int) -> None:
+        masks, firsts = passes[index]
+        try:
+            reported = partial(join.arrive, index)
+            engine.propagate(frames, masks, first_frames=firsts, cache=cache, on_frame=reported)
+        except BaseException as err:
+            join.stopped = join.stopped or err  # the other passes stop at their next frame with it
+            raise
+
+    if engine.concurrent_passes:
+        with ThreadPoolExecutor(len(passes), thread_name_prefix="late-objects") as pool:
+            pool.map(run, range(len(passes)))
+        if join.stopped is not None:  # the first error of any pass
+            raise join.stopped
+    else:
+        for index in range(len(passes)):
+            run(index)
+    return join.result()
+
+
+_Result = tuple[np.ndarray, float, float]  # a frame's mask, disagreement and unsure share
+
+
+class _Join:
+    """Each frame's results from every pass (late passes first, the others' last), laid and reported once."""
+
+    def __init__(
+        self,
+        n: int,
+        laid: Sequence[tuple[np.ndarray, int]],
+        annotated: frozenset[int],
+        on_frame: FrameReady | None,
+    ) -> None:
+        self.laid, self.annotated, self.on_frame = laid, annotated, on_frame
+        self.parts: list[dict[int, _Result]] = [{} for _ in range(n)]
+        self.merged: list[_Result | None] = [None] * n
+        self._lock = threading.Lock()
+        #: The first error of a pass or of ``on_frame``: every pass stops with it at its next frame.
+        self.stopped: BaseException | None = None
+
+    def arrive(self, index: int, t: int, mask: np.ndarray, disagreement: float, unsure: float) -> None:
+        """Pass ``index``'s result of frame ``t``; report the frame once every pass has it."""
+        if self.stopped is not None:
+            raise self.stopped
+        with self._lock:
+            parts = self.parts[t]
+            parts[index] = mask, disagreement, unsure
+            if len(parts) < len(self.laid) + 1:
+                return
+            self.merged[t] = merged = self._lay(t, parts)
+            self.parts[t] = {}
+        if self.on_frame is not None:
+            try:
+                self.on_frame(t, *merged)
+            except BaseException as err:
+                self.stopped = self.stopped or err
+                raise
+
+    def _lay(self, t: int, parts: dict[int, _Result]) -> _Result:
+        """The others' mask of frame ``t`` with each late pass's objects laid over its background."""
+        mask, disagreement, unsure = parts[len(self.laid)]
         mask = mask.copy()
-        for ids, since, result in carried:
-            paste = np.isin(result.masks[t], ids) & (mask == 0)
-            mask[paste] = result.masks[t][paste]
-            if t >= since and t not in annotated:
-                disagreement, unsure = (
-                    max(disagreement, result.disagreement[t]),
-                    max(unsure, result.unsure[t]),
-                )
-        merged[t] = mask, disagreement, unsure
-        if on_frame is not None:
-            on_frame(t, mask, disagreement, unsure)
+        for index, (ids, since) in enumerate(self.laid):
+            carried, late_disagreement, late_unsure = parts[index]
+            paste = np.isin(carried, ids) & (mask == 0)
+            mask[paste] = carried[paste]
+            if t >= since and t not in self.annotated:
+                disagreement, unsure = max(disagreement, late_disagreement), max(unsure, late_unsure)
+        return mask, disagreement, unsure
 
-    tracked = {obj: first for obj, first in first_frames.items() if obj not in late_ids}
-    engine.propagate(frames, others, first_frames=tracked, cache=cache, on_frame=lay)  # every frame is laid
-    masks, disagreement, unsure = zip(*(merged[t] for t in range(len(frames))), strict=True)
-    return Propagated(list(masks), list(disagreement), list(unsure))
+    def result(self) -> Propagated:
+        """Every frame's laid mask, disagreement and unsure share (every pass reported every frame)."""
+        merged = [m for m in self.merged if m is not None]
+        if len(merged) < len(self.merged):
+            raise RuntimeError(f"frames {[t for t, m in enumerate(self.merged) if m is None]} missed a pass")
+        masks, disagreement, unsure = zip(*merged, strict=True)
+        return Propagated(list(masks), list(disagreement), list(unsure))

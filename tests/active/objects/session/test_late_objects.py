@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,6 +21,7 @@ from data.fake_davis import palette_png, squares, write_moving_squares
 from frugalseg.active.objects.engines import get_loop_engine
 from frugalseg.active.objects.session.late_objects import propagate_with_late_objects
 from frugalseg.active.objects.state import VideoState
+from frugalseg.active.propagation import Propagated
 from frugalseg.cli import main
 from frugalseg.data.io import read_frame
 
@@ -100,3 +104,53 @@ def test_each_frame_is_reported_once_with_its_final_mask(declared_late: Path) ->
     assert sorted(reported) == list(range(10)) and all(len(masks) == 1 for masks in reported.values())
     assert all(np.array_equal(reported[t][0], result.masks[t]) for t in range(10))
     assert all(np.array_equal(result.masks[t], state.masks[t]) for t in range(10))
+
+
+def _late_pass_waits(engine: Any, shown: threading.Event, waited: list[bool]) -> Callable[..., Propagated]:
+    """``engine.propagate`` whose pass of object 2 alone ends once the caller has a frame (or after 5 s)."""
+    inner = engine.propagate
+
+    def propagate(frames: Any, annotated: Any, *, first_frames: Any = None, **options: Any) -> Propagated:
+        result = inner(frames, annotated, first_frames=first_frames, **options)
+        if set(first_frames or ()) == {2}:
+            waited.append(shown.wait(5))
+        return result
+
+    return propagate
+
+
+def test_frames_are_reported_before_the_late_pass_ends(
+    declared_late: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the page shows frames as they come; with the late pass first it had shown none until that pass ended
+    state, _ = VideoState.load(declared_late / "squares-a")
+    engine, shown, waited = get_loop_engine("flow"), threading.Event(), []
+    monkeypatch.setattr(engine, "propagate", _late_pass_waits(engine, shown, waited))
+    reported: list[int] = []
+
+    def on_frame(t: int, *_: Any) -> None:
+        reported.append(t)
+        shown.set()
+
+    result = propagate_with_late_objects(
+        engine, _frames(declared_late), state.annotated, late=state.late_objects, first_frames=state.objects,
+        on_frame=on_frame,
+    )  # fmt: skip
+    assert waited == [True] and sorted(reported) == list(range(10))
+    assert all(np.array_equal(result.masks[t], state.masks[t]) for t in range(10))
+
+
+def test_an_error_of_the_caller_stops_every_pass(declared_late: Path) -> None:
+    state, _ = VideoState.load(declared_late / "squares-a")
+    reported: list[int] = []
+
+    def on_frame(t: int, *_: Any) -> None:
+        reported.append(t)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        propagate_with_late_objects(
+            get_loop_engine("flow"), _frames(declared_late), state.annotated, late=state.late_objects,
+            first_frames=state.objects, on_frame=on_frame,
+        )  # fmt: skip
+    assert len(reported) <= 4  # a frame per thread at most (two passes of two segments), of the 10
