@@ -236,16 +236,30 @@ class LabelStore:
         """`open_run` for the duration of a labelling run.
 
         A store this run created is removed again when the run fails before it records a single
-        label, so bad input leaves nothing behind.
+        label and no other run has joined it, so bad input leaves nothing behind: the folder where
+        this run made it, its contents where it was an empty folder already.
         """
-        created = not self.root.exists() or not any(self.root.iterdir())
+        made = not self.root.exists()
+        created = made or not any(self.root.iterdir())
         self.open_run(config)
         try:
             yield self
         except BaseException:
-            if created and not self.records():
-                shutil.rmtree(self.root, ignore_errors=True)
+            if created and not self.records() and self._alone():
+                for path in [self.root] if made else list(self.root.iterdir()):
+                    if path.is_dir():
+                        shutil.rmtree(path, ignore_errors=True)
+                    else:
+                        path.unlink(missing_ok=True)
             raise
+
+    def _alone(self) -> bool:
+        """Whether no other run holds the store's run lock (this run's is then exclusive)."""
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
 
     def _compare_run(self, wanted: dict[str, Any]) -> None:
         try:

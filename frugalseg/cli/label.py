@@ -568,7 +568,7 @@ def _run_labelling(
 
 def _kept(command: str, unit: str, store: LabelStore) -> str:
     """What an interrupted ``label`` command kept in ``store``, and how to go on."""
-    if not store.root.is_dir():
+    if not store.root.is_dir() or not any(store.root.iterdir()):
         return f"label {command}: interrupted before a label was recorded; {store.root} was not written"
     held = len({(record["split"], record["clip_id"]) for record in store.records()})
     return (

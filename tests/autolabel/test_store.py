@@ -434,3 +434,27 @@ def test_a_store_records_its_data_set_s_absolute_root_and_resumes_from_a_relativ
     with pytest.raises(LabelStoreError) as error:
         LabelStore(tmp_path / "store").open_run({"engine": "flow", "settings": {"snap": False}, **described})
     assert "different config (settings.snap: stored True, asked False); use another" in str(error.value)
+
+
+def _failing_run(store: LabelStore) -> None:
+    with pytest.raises(KeyboardInterrupt), store.run({"engine": "stub"}):
+        raise KeyboardInterrupt  # Ctrl-C before a label was recorded
+
+
+def test_a_run_stopped_before_its_first_label_removes_the_store_it_made(tmp_path: Path) -> None:
+    _failing_run(LabelStore(tmp_path / "made"))
+    assert not (tmp_path / "made").exists()
+    (tmp_path / "given").mkdir()  # the person's own empty folder stays, empty
+    _failing_run(LabelStore(tmp_path / "given"))
+    assert (tmp_path / "given").is_dir() and not any((tmp_path / "given").iterdir())
+
+
+def test_a_run_stopped_before_its_first_label_keeps_a_store_another_run_joined(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "data", "aachen", 1)
+    first, joined = LabelStore(tmp_path / "store"), LabelStore(tmp_path / "store")
+    with pytest.raises(KeyboardInterrupt), first.run({"engine": "stub"}):
+        joined.open_run({"engine": "stub"})  # a second run joins the new store, then the first is stopped
+        raise KeyboardInterrupt
+    label = write(joined, clip, 1)  # the second run goes on writing into a whole store
+    assert label.is_file() and (tmp_path / "store" / "run.json").is_file()
+    assert len(LabelStore(tmp_path / "store").records()) == 1
