@@ -539,6 +539,10 @@ class VideoSegDataModule(L.LightningDataModule):
                 # (with several processes Lightning swaps in its own unrepeated sampler, which splits as ours)
                 order = sampler if sampler is not None else SequentialSampler(dataset)
                 batches = SameSizeBatchSampler(order, batch_size, drop_last=False, sizes=sizes)
+        # A resume draws what the run would have drawn (`BaseTask.on_load_checkpoint`) only if every
+        # epoch's training iterator draws its shuffle and its workers' seeds from the global generator,
+        # as the run's did: a persistent one drew them once. Evaluation loaders keep their workers and
+        # draw from a generator of their own, which nothing random reads.
         return DataLoader(
             dataset,
             batch_size=batch_size if batches is None else 1,
@@ -547,7 +551,8 @@ class VideoSegDataModule(L.LightningDataModule):
             batch_sampler=batches,
             drop_last=shuffle and self._share(dataset) > batch_size,
             num_workers=self.loader.num_workers,
-            persistent_workers=self.loader.num_workers > 0,
+            persistent_workers=self.loader.num_workers > 0 and not shuffle,
+            generator=None if shuffle else torch.Generator(),
             pin_memory=torch.cuda.is_available(),
         )
 

@@ -172,15 +172,19 @@ class _Stopped(Exception):
     """The run was stopped (as a kill would), after its first epoch's checkpoint."""
 
 
+@pytest.mark.parametrize("workers", [0, 1])
 def test_a_resumed_run_ends_with_the_weights_of_the_run_that_was_not_stopped(
-    tiny_streets, tmp_path, monkeypatch
+    tiny_streets, tmp_path, monkeypatch, workers
 ):
     """``--ckpt_path last`` continued the step and the rate, but ``seed_everything`` reseeded the
-    generators: the shuffle and the random crops and flips after the resume were others than the run's."""
+    generators: the shuffle and the random crops and flips after the resume were others than the run's.
+    With loader workers, the resumed run's new training iterator drew its workers' seed from the global
+    generator where the run's persistent one had not, and every later shuffle and crop differed."""
     from frugalseg.cli.lightning import TaskCLI
 
-    straight = [*_common(tiny_streets, tmp_path / "a", batch_size=3), "--trainer.limit_val_batches", "1"]
-    stopped = [*_common(tiny_streets, tmp_path / "b", batch_size=3), "--trainer.limit_val_batches", "1"]
+    options = ["--trainer.limit_val_batches", "1", "--data.loader.num_workers", str(workers)]
+    straight = [*_common(tiny_streets, tmp_path / "a", batch_size=3), *options]
+    stopped = [*_common(tiny_streets, tmp_path / "b", batch_size=3), *options]
     whole = run_lightning_cli(["fit", *straight, "--trainer.max_epochs", "3"])
 
     def stop_at_epoch_1(trainer, pl_module):
