@@ -250,6 +250,8 @@ class TaskCLI(LightningCLI):
     task = "semantic"
     #: Old ``data`` keys → where they moved (`refuse_moved_options`); none by default.
     moved_data_options: Mapping[str, str] = {}
+    #: The checkpoint ``fit`` resumes from: (path, its step, its epoch); None for a new run.
+    _restored: tuple[str, int, int] | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         """As ``LightningCLI``; the first word of ``args`` (``sys.argv`` by default) picks the subcommand."""
@@ -357,12 +359,17 @@ class TaskCLI(LightningCLI):
 
         The logger's folder (``version_N`` with its event file, ``config.yaml``, ``samples.json``) is
         made as the run starts, before the data is read; a command refused for bad input leaves none.
-        A run that failed later keeps its folder: fit's after a training step (its checkpoints), the
-        others' after a batch (predict writes each batch's PNGs into it).
+        A run that failed later keeps its folder: fit's after a training step of its own (its
+        checkpoints), the others' after a batch (predict writes each batch's PNGs into it). A resumed fit
+        that trained nothing (its checkpoint's run had reached this one's ``max_steps`` or ``max_epochs``)
+        is refused so, naming the option.
         """
         run_folder = self._new_run_folder()
         try:
             super()._run_subcommand(subcommand)
+            restored = self._restored if subcommand == "fit" and not self.trainer.interrupted else None
+            if restored is not None and not self._batches_run("fit"):
+                raise self._nothing_left(*restored)
         except BaseException as err:
             # a checkpoint of a run that ended past max_epochs: its restored steps are none of this run's
             past_the_end = isinstance(err, MisconfigurationException) and "restored a checkpoint" in str(err)
@@ -377,11 +384,25 @@ class TaskCLI(LightningCLI):
                 ) from err
             raise
 
+    def _nothing_left(self, path: str, step: int, epoch: int) -> ConfigError:
+        """A resume that ended where its checkpoint's run had stopped: the option that stops it, named."""
+        max_steps = self.trainer.max_steps
+        option, value = (
+            ("--trainer.max_steps", max_steps)
+            if 0 < max_steps <= step
+            else ("--trainer.max_epochs", self.trainer.max_epochs)
+        )
+        return ConfigError(
+            option,
+            f"{path} is at step {step} (epoch {epoch}), where this run's {option} {value} ends it: nothing "
+            f"was trained; give a larger {option} to train on from it",
+        )
+
     def _batches_run(self, subcommand: str) -> int:
-        """The training steps of ``fit``, else the batches the subcommand's loop ran its step on."""
+        """This process's training steps of ``fit`` (not a resume's restored ones), else the batches run."""
         trainer = self.trainer
         if subcommand == "fit":
-            return trainer.global_step
+            return trainer.global_step - (0 if self._restored is None else self._restored[1])
         loops = {
             "validate": trainer.validate_loop,
             "test": trainer.test_loop,
@@ -417,6 +438,7 @@ class TaskCLI(LightningCLI):
 
     def check_checkpoint(self) -> None:
         """Make the subcommand read its checkpoint without unpickling (see the module docstring)."""
+        self._restored = None
         config = self.config_init[self.subcommand]
         refuse_unpickling(config)
         if "weights_only" in config:
@@ -455,6 +477,9 @@ class TaskCLI(LightningCLI):
         checkpoint = torch_load(config["ckpt_path"])
         check_lightning_checkpoint(config["ckpt_path"], checkpoint)
         self._refuse_other_shape(config["ckpt_path"], checkpoint)
+        if self.subcommand == "fit":
+            step, epoch = int(checkpoint.get("global_step", 0)), int(checkpoint.get("epoch", 0))
+            self._restored = config["ckpt_path"], step, epoch
 
     def _refuse_other_shape(self, path: str, checkpoint: dict[str, Any]) -> None:
         """Refuse a checkpoint of another class count or clip length than this run's data gives the model.

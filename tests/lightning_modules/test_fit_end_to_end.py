@@ -199,3 +199,36 @@ def test_a_fast_dev_run_writes_no_checkpoint(tiny_streets, tmp_path):
     assert run.trainer.global_step == 1
     assert run.trainer.checkpoint_callback is None
     assert not list(tmp_path.glob("**/*.ckpt")) and not list(tmp_path.glob("**/samples.json"))
+
+
+def test_a_resume_with_nothing_left_to_train_is_refused_naming_the_option_and_leaves_no_folder(
+    tiny_streets, tmp_path
+):
+    """It trained nothing, exited 0 and left an empty version folder (a helper's walkthrough)."""
+    common = [*_small(tiny_streets, tmp_path), *SMALL_STUDENT, "--trainer.limit_val_batches", "0"]
+    run_lightning_cli(["fit", *common, "--trainer.max_steps", "2"])
+    before = sorted(tmp_path.rglob("version_*"))
+    assert len(before) == 1
+    with pytest.raises(
+        ConfigError, match=r"is at step 2 \(epoch \d+\), where this run's --trainer.max_steps 2 "
+    ):
+        run_lightning_cli(["fit", *common, "--trainer.max_steps", "2", "--ckpt_path", "last"])
+    assert sorted(tmp_path.rglob("version_*")) == before
+
+
+def test_a_resume_that_fails_before_its_first_step_leaves_no_folder(tiny_streets, tmp_path, monkeypatch):
+    """The restored steps counted as the resumed run's: its empty version folder was kept."""
+    from frugalseg.lightning_modules import VideoSegmentationModule
+
+    common = [*_small(tiny_streets, tmp_path), *SMALL_STUDENT, "--trainer.limit_val_batches", "0"]
+    run_lightning_cli(["fit", *common, "--trainer.max_steps", "1"])
+    before = sorted(tmp_path.rglob("version_*"))
+    assert len(before) == 1
+
+    def fails(self, batch, batch_idx):
+        raise RuntimeError("a bad batch")
+
+    monkeypatch.setattr(VideoSegmentationModule, "training_step", fails)
+    with pytest.raises(RuntimeError, match="a bad batch"):
+        run_lightning_cli(["fit", *common, "--trainer.max_steps", "2", "--ckpt_path", "last"])
+    assert sorted(tmp_path.rglob("version_*")) == before
