@@ -23,7 +23,10 @@ disagree with, so their disagreement is 0.
 
 ``cache`` (from ``engine.new_cache()``) holds what one video's iterations can share: the flow
 engine's single-anchor results, STM's memory encodings of the annotated frames. A cache belongs to
-one video; the loop makes one per video and shares it between the strategies run on it.
+one video; the loop makes one per video and shares it between the strategies run on it. The
+``flow`` engine also keeps the optical flows it computed (`FlowPropagator.keep_flows`, up to
+`KEPT_FLOW_BYTES`, by the frames' pixels), so a new annotation's propagation computes only the flows
+between frames no earlier one linked.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from frugalseg.active.propagation import (
     propagate_annotations,
 )
 from frugalseg.autolabel.engines import PROPAGATORS, get_propagator
+from frugalseg.autolabel.flow_propagate import FlowPropagator
 from frugalseg.autolabel.propagate import PropagationEngine
 from frugalseg.autolabel.sam2_loading import SAM2Options
 from frugalseg.autolabel.sam2_propagate import SAM2Propagator
@@ -128,6 +132,11 @@ class STMOptions:
     random_weights: bool = field(default=False, metadata={"cli": False})
 
 
+#: The bytes of optical flows the ``flow`` engine keeps between propagations (1 GiB: about 300 flows
+#: at 854×480, those of both directions between 150 pairs of frames; the least recently used leave first).
+KEPT_FLOW_BYTES = 1 << 30
+
+
 class AnchorFusionEngine(LoopEngine):
     """The two nearest annotated frames of each frame, carried to it by a single-anchor engine and fused.
 
@@ -144,6 +153,8 @@ class AnchorFusionEngine(LoopEngine):
 
     def __init__(self, anchor_engine: PropagationEngine) -> None:
         self.anchor_engine = anchor_engine
+        if isinstance(anchor_engine, FlowPropagator):
+            anchor_engine.keep_flows(KEPT_FLOW_BYTES)
 
     @classmethod
     def from_options(cls, options: Any) -> AnchorFusionEngine:

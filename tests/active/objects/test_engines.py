@@ -80,6 +80,24 @@ def test_the_flow_engine_fuses_the_two_nearest_annotated_frames_and_caches_per_v
     assert cache.computed == computed  # the second iteration reuses every result
 
 
+def test_the_flow_engine_computes_only_the_flows_a_new_annotation_adds() -> None:
+    """Each propagation computed its own flows: a second annotation's chain, on the pairs of frames the
+    first had linked, computed them all again (a link asks for both directions of its pair)."""
+    frames, truth = moving_square(11)
+    engine, alone = get_loop_engine("flow", preset="fast"), get_loop_engine("flow", preset="fast")
+    alone.anchor_engine.memory = None
+    memory = engine.anchor_engine.memory
+    cache, fresh = engine.new_cache(), alone.new_cache()
+    for annotated in ({0: truth[0]}, {0: truth[0], 10: truth[10]}):
+        kept = engine.propagate(frames, annotated, first_frames={1: 0}, cache=cache)
+        made = alone.propagate(frames, annotated, first_frames={1: 0}, cache=fresh)
+        assert all(np.array_equal(a, b) for a, b in zip(kept.masks, made.masks, strict=True))
+        assert (kept.disagreement, kept.unsure) == (made.disagreement, made.unsure)
+    # from frame 0: 10 chain links and 9 direct ones (frames 2…10), two flows each; then from frame 10
+    # back to frame 1: the 9 chain links' 18 flows are kept, the 8 direct links' 16 are new
+    assert (memory.computed, memory.reused) == (38 + 16, 18)
+
+
 def test_engines_by_name_and_their_refusals(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unknown propagation engine 'xmem'; choose from flow, sam2, stm"):
         get_loop_engine("xmem")
