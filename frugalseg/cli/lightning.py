@@ -59,6 +59,7 @@ from frugalseg.cli.run_checks import (
     check_lightning_checkpoint,
     check_parsed,
     model_options,
+    note_other_data,
     refuse_other_task_config,
     refuse_unpickling,
 )
@@ -478,6 +479,7 @@ class TaskCLI(LightningCLI):
         check_lightning_checkpoint(config["ckpt_path"], checkpoint)
         self._refuse_other_shape(config["ckpt_path"], checkpoint)
         if self.subcommand == "fit":
+            note_other_data(self.config[self.subcommand], config["ckpt_path"], checkpoint)
             step, epoch = int(checkpoint.get("global_step", 0)), int(checkpoint.get("epoch", 0))
             self._restored = config["ckpt_path"], step, epoch
 

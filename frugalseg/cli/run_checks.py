@@ -193,6 +193,47 @@ def _note_replaced_options(config: Any, path: str, checkpoint: Any) -> None:
         )
 
 
+def note_other_data(config: Any, path: str, checkpoint: Any) -> None:
+    """Warn of the data options in which a resume differs from its checkpoint's run.
+
+    LightningCLI restores a checkpoint's model options, not its data's: ``fit --ckpt_path last.ckpt``
+    without the run's ``--config`` trained on the defaults' data (another recipe budget, batch size and
+    data set), and nothing said so. The run's ``config.yaml``, where it lies beside its checkpoints, is named.
+    """
+    stored = checkpoint.get("datamodule_hyper_parameters") if isinstance(checkpoint, dict) else None
+    data = config.get("data")
+    given = data.as_dict() if hasattr(data, "as_dict") else None
+    if not isinstance(stored, dict) or not isinstance(given, dict):
+        return
+    before, now = _leaves(plain_values(stored)), _leaves(plain_values(given))
+    changed = [
+        f"{key} {before[key]!r} → {now[key]!r}"
+        for key in sorted(set(before) & set(now))
+        if not key.startswith("_")
+        and now[key] is not None  # not chosen: found from the data (its format), or the default
+        and json.dumps(before[key], default=str) != json.dumps(now[key], default=str)
+    ]
+    if not changed:
+        return
+    run_config = Path(path).parent.parent / "config.yaml"
+    source = f"give its --config {run_config}" if run_config.is_file() else "give its config"
+    logging.getLogger("frugalseg").warning(
+        f"--ckpt_path {path} resumes a run whose data options differ from this command's: "
+        f"{', '.join(changed)}; this run trains on the command's ({source} to train on as it did)"
+    )
+
+
+def _leaves(options: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested options as ``{"recipe.budget": 72, …}``."""
+    flat: dict[str, Any] = {}
+    for key, value in options.items():
+        if isinstance(value, dict):
+            flat.update(_leaves(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 def _comparable(key: str, value: Any) -> str:
     """An option's value as JSON, ``student_args`` without the starting weights a checkpoint drops."""
     from frugalseg.lightning_modules.segmentation import INIT_ONLY_STUDENT_ARGS

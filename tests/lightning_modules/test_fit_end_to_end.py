@@ -185,8 +185,8 @@ def test_a_next_stage_resumes_when_its_starting_weights_have_moved(tiny_streets,
     first.rename(tmp_path / "moved.ckpt")
     (last,) = tmp_path.glob("**/checkpoints/last.ckpt")
     with caplog.at_level(logging.WARNING, logger="frugalseg"):
-        resumed = run_lightning_cli(["fit", *stage, "--trainer.max_steps", "1", "--ckpt_path", str(last)])
-    assert resumed.trainer.global_step == 1
+        resumed = run_lightning_cli(["fit", *stage, "--trainer.max_steps", "2", "--ckpt_path", str(last)])
+    assert resumed.trainer.global_step == 2
     assert not [r for r in caplog.records if "init_weights" in r.getMessage()]
 
 
@@ -232,3 +232,24 @@ def test_a_resume_that_fails_before_its_first_step_leaves_no_folder(tiny_streets
     with pytest.raises(RuntimeError, match="a bad batch"):
         run_lightning_cli(["fit", *common, "--trainer.max_steps", "2", "--ckpt_path", "last"])
     assert sorted(tmp_path.rglob("version_*")) == before
+
+
+def test_a_resume_says_which_data_options_differ_from_its_checkpoint_s_run(tiny_streets, tmp_path, caplog):
+    """LightningCLI restores the model's options, not the data's: a resume without the run's config trained
+    on other data (the defaults' recipe budget and batch size) and nothing said so."""
+    common = [*_small(tiny_streets, tmp_path), *SMALL_STUDENT, "--trainer.limit_val_batches", "0"]
+    run_lightning_cli(["fit", *common, "--trainer.max_steps", "1"])
+    with caplog.at_level(logging.WARNING, logger="frugalseg"):
+        run_lightning_cli(["fit", *common, "--trainer.max_steps", "2", "--ckpt_path", "last"])
+    assert not [r for r in caplog.records if "data options differ" in r.getMessage()]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="frugalseg"):
+        run_lightning_cli(
+            ["fit", *common, "--trainer.max_steps", "3", "--data.recipe.budget", "3", "--ckpt_path", "last"]
+        )
+    (warning,) = [r.getMessage() for r in caplog.records if "data options differ" in r.getMessage()]
+    config = next(tmp_path.rglob("version_1/config.yaml"))
+    assert warning.endswith(
+        f"differ from this command's: recipe.budget 6 → 3; this run trains on the command's (give its "
+        f"--config {config} to train on as it did)"
+    )
