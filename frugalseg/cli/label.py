@@ -30,7 +30,7 @@ from frugalseg.data.formats import (
     generate_synthetic_streets,
     get_format,
 )
-from frugalseg.errors import ConfigError
+from frugalseg.errors import ConfigError, DataError
 
 if TYPE_CHECKING:  # the modules of the propagation import torch: each command imports what it runs
     from frugalseg.autolabel.runs import LabellingSummary, TrainerOptions
@@ -169,7 +169,13 @@ def _propagate(args: argparse.Namespace) -> int:
         if args.offsets is None:  # ±1…±k: those the clips have (--offsets are each asked for)
             clips = anchored_clips(fmt, args.split, LabelKind.FINE)
             served = {offset for clip in clips for offset in servable_offsets(clip, asked)}
-            offsets = [offset for offset in asked if offset in served] or asked
+            if not served:
+                raise DataError(
+                    clips[0].frames[clips[0].anchor_index],
+                    f"no clip of split {args.split!r} has a frame within ±{max(map(abs, asked))} of its "
+                    "annotated one (single frames, no video around them): nothing to propagate",
+                )
+            offsets = [offset for offset in asked if offset in served]
         elif PROPAGATORS[args.engine].loads_weights:
             anchored_clips(fmt, args.split, LabelKind.FINE)  # before loading the network
         engine = PROPAGATORS[args.engine].from_options(options)

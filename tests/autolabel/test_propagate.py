@@ -767,6 +767,23 @@ def test_the_default_offsets_are_those_the_clips_have(tmp_path: Path, capsys) ->
     assert "no clip of split 'val' has a frame at offset -1" in capsys.readouterr().err
 
 
+def test_clips_of_single_frames_are_one_error_saying_so(tmp_path: Path, capsys) -> None:
+    """The default ±1…±10 fell back to every offset and named −10, which the person never asked for."""
+    from data.fake_davis import write_moving_squares
+
+    root = write_moving_squares(tmp_path / "davis")
+    for frame in [*root.rglob("JPEGImages/**/*.jpg"), *root.rglob("Annotations/**/*.png")]:
+        if frame.stem != "00000":
+            frame.unlink()
+    argv = ["label", "propagate", "--format", "davis", "--root", str(root), "--split", "val"]
+    assert main([*argv, "--out", str(tmp_path / "store")]) == 2
+    assert (
+        "has a frame within ±10 of its annotated one (single frames, no video around them): nothing to "
+        "propagate" in capsys.readouterr().err
+    )
+    assert not (tmp_path / "store").exists()
+
+
 def test_an_explicit_k_keeps_the_offsets_the_clips_have_as_the_default_does(tmp_path: Path, capsys) -> None:
     """``--k 3`` on DAVIS (anchors on first frames) was refused for its offset -3 that no clip has, while
     the default k of 10 kept +1…+10; it labels +1…+3 now, as ``--offsets 1,2,3`` would."""
