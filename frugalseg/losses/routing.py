@@ -94,9 +94,17 @@ class RoutedLoss(nn.Module):
         losses = dict(losses or DEFAULT_LOSSES)
         loss_args = dict(loss_args or {})
         known = [kind.value for kind in LabelKind]
-        unknown = (set(losses) | set(loss_args)) - set(known)
-        if unknown:
-            raise ConfigError("losses", f"unknown label kinds {sorted(unknown)}; kinds are {known}")
+        for option, kinds in (("losses", losses), ("loss_args", loss_args)):
+            unknown = set(kinds) - set(known)
+            if unknown:
+                raise ConfigError(option, f"unknown label kinds {sorted(unknown)}; kinds are {known}")
+        lossless = set(loss_args) - set(losses)
+        if lossless:  # their arguments would go nowhere
+            raise ConfigError(
+                "loss_args",
+                f"label kinds {sorted(lossless)} have no loss in losses (which trains {sorted(losses)}): "
+                "give them one there, or leave their arguments out",
+            )
         self.weights = {kind: parse_loss_spec(kind, spec) for kind, spec in losses.items()}
         self.losses = nn.ModuleDict()
         for kind, weights in self.weights.items():

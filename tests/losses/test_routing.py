@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from frugalseg.data.clips import LabelKind
+from frugalseg.errors import ConfigError
 from frugalseg.losses import LOSSES, RoutedLoss
 from frugalseg.losses.gated_crf import GatedCRFLoss, PartialCrossEntropy
 from frugalseg.losses.routing import parse_loss_spec, split_loss_args
@@ -166,6 +167,12 @@ def test_config_shapes():
         split_loss_args("clicks", ["partial_ce", "gated_crf"], {"radius": 5})
     with pytest.raises(ValueError, match="unknown label kinds"):
         RoutedLoss({"scribbles": "ce"})
+    # arguments of a misspelt kind, or of a kind without a loss, had been named under losses, or ignored
+    with pytest.raises(ConfigError, match=r"unknown label kinds \['psuedo'\]") as misspelt:
+        RoutedLoss({"fine": "ce", "pseudo": "phuber_ce"}, {"psuedo": {"tau": 3}})
+    assert misspelt.value.option == "loss_args"
+    with pytest.raises(ConfigError, match=r"label kinds \['coarse'\] have no loss in losses \(which trains "):
+        RoutedLoss({"fine": "ce", "pseudo": "ce"}, {"coarse": {"tau": 3}})
 
 
 def _phuber_by_hand(logits: torch.Tensor, target: torch.Tensor, tau: float = 3.0) -> float:
