@@ -539,10 +539,8 @@ class VideoSegDataModule(L.LightningDataModule):
                 # (with several processes Lightning swaps in its own unrepeated sampler, which splits as ours)
                 order = sampler if sampler is not None else SequentialSampler(dataset)
                 batches = SameSizeBatchSampler(order, batch_size, drop_last=False, sizes=sizes)
-        # A resume draws what the run would have drawn (`BaseTask.on_load_checkpoint`) only if every
-        # epoch's training iterator draws its shuffle and its workers' seeds from the global generator,
-        # as the run's did: a persistent one drew them once. Evaluation loaders keep their workers and
-        # draw from a generator of their own, which nothing random reads.
+        # A resume draws as its run did only if each epoch's training iterator draws its shuffle and
+        # workers' seeds anew; evaluation loaders keep theirs and use a generator of their own.
         return DataLoader(
             dataset,
             batch_size=batch_size if batches is None else 1,
