@@ -539,8 +539,7 @@ class VideoSegDataModule(L.LightningDataModule):
                 # (with several processes Lightning swaps in its own unrepeated sampler, which splits as ours)
                 order = sampler if sampler is not None else SequentialSampler(dataset)
                 batches = SameSizeBatchSampler(order, batch_size, drop_last=False, sizes=sizes)
-        # A resume draws as its run did only if each epoch's training iterator draws its shuffle and
-        # workers' seeds anew; evaluation loaders keep theirs and use a generator of their own.
+        # A resume draws as its run did only if each epoch's training iterator draws its seeds anew
         return DataLoader(
             dataset,
             batch_size=batch_size if batches is None else 1,
@@ -550,7 +549,7 @@ class VideoSegDataModule(L.LightningDataModule):
             drop_last=shuffle and self._share(dataset) > batch_size,
             num_workers=self.loader.num_workers,
             persistent_workers=self.loader.num_workers > 0 and not shuffle,
-            generator=None if shuffle else torch.Generator(),
+            generator=None if shuffle else torch.Generator(),  # evaluation: draws from a generator of its own
             pin_memory=torch.cuda.is_available(),
         )
 
