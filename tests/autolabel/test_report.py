@@ -349,3 +349,20 @@ def test_a_store_made_from_other_frames_is_refused_not_scored(tiny_streets, tmp_
     frame.write_bytes(frame.read_bytes()[:-16] + bytes(16))  # the same name and size, other pixels
     with pytest.raises(LabelStoreError, match=f"made from other frames than the data set {root}"):
         evaluate_store(store, progress=False)
+
+
+def test_an_imported_label_without_instance_ids_counts_its_objects_not_its_specks() -> None:
+    """A propagated blob exported to CVAT and imported back had cost 7 object masks for 3 labels of one
+    object: each stray piece of 1-41 px was counted as a mask a person drew (a helper's walkthrough)."""
+    from frugalseg.autolabel.report import object_regions
+
+    one = np.zeros((100, 100), bool)
+    one[10:60, 10:60] = True  # 2,500 px
+    one[80, 80] = one[90, 5] = True  # two 1-px specks, under 1 % of the object pixels
+    assert object_regions(one) == 1
+    two = one.copy()
+    two[70:75, 70:76] = True  # 30 px: 1.2 % of 2,532, a small object of its own
+    assert object_regions(two) == 2
+    specks = np.zeros((10, 10), bool)
+    specks[0, 0] = specks[5, 5] = True
+    assert object_regions(specks) == 2 and object_regions(np.zeros((4, 4), bool)) == 0
