@@ -12,7 +12,7 @@ from typing import Any, TextIO
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, RichModelSummary, RichProgressBar
+from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, RichModelSummary, RichProgressBar
 from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
 from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.model_summary.model_summary import (
@@ -112,6 +112,7 @@ class EpochLines(L.Callback):
         self._loss_sum: torch.Tensor | None = None  # the epoch's sum of the losses its steps returned
         self._loss_steps = 0
         self._validated = False
+        self._rates: dict[str, float] = {}  # the learning rates the epoch's last step trained at
 
     @property
     def stream(self) -> TextIO:
@@ -129,6 +130,10 @@ class EpochLines(L.Callback):
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Note that this epoch was validated: its line shows the validation metrics."""
         self._validated = self._validated or not trainer.sanity_checking
+
+    def on_train_batch_start(self, trainer: L.Trainer, *args: Any) -> None:
+        """Note the learning rates this step trains at (`learning_rates`)."""
+        self._rates = learning_rates(trainer)
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, *args: Any
@@ -167,19 +172,37 @@ class EpochLines(L.Callback):
         }
         if loss is not None and self.LOSS in metrics:
             metrics[self.LOSS] = loss
+        monitored = any(isinstance(c, LearningRateMonitor) for c in getattr(trainer, "callbacks", ()))
+        metrics.update({name: rate for name, rate in self._rates.items() if monitored or name in metrics})
         shown = ", ".join(f"{name} {metric_text(value)}" for name, value in sorted(metrics.items()))
         total = f"/{trainer.max_epochs}" if trainer.max_epochs not in (None, -1) else ""
         seconds = time.monotonic() - self._started
         planned = trainer.num_training_batches
+        batches = trainer.fit_loop.epoch_loop.batch_progress.current.completed  # a resume's restored ones too
         done = (
             "done"
-            if not isinstance(planned, int) or self._batches >= planned
-            else f"stopped after {self._batches} of {planned} batches"
+            if not isinstance(planned, int) or batches >= planned
+            else f"stopped after {batches} of {planned} batches"
         )
         line = (
             f"epoch {trainer.current_epoch + 1}{total} {done} in {seconds:.0f} s (step {trainer.global_step})"
         )
         print(f"{line}: {shown}" if shown else line, file=self.stream, flush=True)
+
+
+def learning_rates(trainer: L.Trainer) -> dict[str, float]:
+    """The learning rates now, by the names `LearningRateMonitor` logs them under (one optimizer).
+
+    The monitor logs every ``log_every_n_steps``: an epoch's line had shown the rate of the last step
+    logged, one or more epochs old, where it shows that of the epoch's last step now.
+    """
+    if len(trainer.optimizers) != 1:
+        return {}
+    optimizer = trainer.optimizers[0]
+    name, groups = f"lr-{type(optimizer).__name__}", optimizer.param_groups
+    if len(groups) == 1:
+        return {name: float(groups[0]["lr"])}
+    return {f"{name}/pg{i}": float(group["lr"]) for i, group in enumerate(groups, 1)}
 
 
 class ProgressBar(RichProgressBar):

@@ -13,6 +13,7 @@ import lightning as L
 import pytest
 import torch
 from lightning.pytorch.callbacks import RichProgressBar
+from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.utilities.rank_zero import rank_zero_info
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -85,7 +86,7 @@ class _Tiny(L.LightningModule):
         self.log("val/mIoU", 0.25)
 
     def configure_optimizers(self):
-        return torch.optim.SGD(self.parameters(), lr=0.1)
+        return torch.optim.SGD(self.parameters(), lr=5.36e-05)
 
 
 class _KnownLosses(_Tiny):
@@ -167,6 +168,56 @@ def test_an_epoch_cut_short_says_so_and_a_resume_with_nothing_left_prints_no_lin
     trainer.save_checkpoint(tmp_path / "last.ckpt")
     _fit(EpochLines(), tmp_path, max_steps=3, ckpt_path=str(tmp_path / "last.ckpt"))
     assert "epoch " not in capsys.readouterr().out  # it had printed "epoch 2/2 done … (step 3)"
+
+
+def test_an_epoch_resumed_in_its_middle_counts_its_batches_before_the_resume(tmp_path, capsys):
+    """It counted this process's batches alone: ``stopped after 1 of 3 batches`` for a whole epoch."""
+    data = DataLoader(TensorDataset(torch.ones(6, 2)), batch_size=2)  # 3 batches an epoch
+
+    def fit(max_steps: int, ckpt_path: str | None = None) -> L.Trainer:
+        trainer = L.Trainer(
+            max_epochs=2, max_steps=max_steps, callbacks=[EpochLines()], enable_progress_bar=False,
+            enable_model_summary=False, logger=False, enable_checkpointing=False, default_root_dir=tmp_path,
+        )  # fmt: skip
+        trainer.fit(_Tiny(), data, data, ckpt_path=ckpt_path)
+        return trainer
+
+    fit(2).save_checkpoint(tmp_path / "middle.ckpt")
+    capsys.readouterr()
+    assert fit(5, str(tmp_path / "middle.ckpt")).global_step == 3
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")]
+    assert [line.split(" in ")[0] for line in lines] == ["epoch 2/2 done"]
+
+
+class _Decaying(_Tiny):
+    """A rate that halves every 2 steps (an epoch's), which the monitor logs every 50 steps only."""
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.SGD(self.parameters(), lr=0.1)
+        halving = torch.optim.lr_scheduler.StepLR(optimizer, 2, 0.5)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": halving, "interval": "step"}}
+
+
+def test_the_line_gives_the_rate_of_the_epochs_end_not_the_last_one_logged(tmp_path, capsys):
+    """With 2 steps an epoch and a log every 50, epoch 2's line had shown the rate logged at step 1."""
+    from lightning.pytorch.callbacks import LearningRateMonitor
+
+    class _Logged(_Decaying):
+        def training_step(self, batch, batch_idx):
+            loss = self.layer(batch[0]).pow(2).mean()
+            self.log("train/loss", loss)
+            return loss
+
+    callbacks = [EpochLines(), LearningRateMonitor()]
+    data = DataLoader(TensorDataset(torch.ones(4, 2)), batch_size=2)
+    L.Trainer(
+        max_epochs=3, callbacks=callbacks, enable_progress_bar=False, enable_model_summary=False,
+        logger=CSVLogger(tmp_path), enable_checkpointing=False, log_every_n_steps=50,
+        default_root_dir=tmp_path,
+    ).fit(_Logged(), data, data)  # fmt: skip
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")]
+    rates = [line.split("lr-SGD ")[1].split(",")[0] for line in lines]
+    assert rates == ["0.1000", "0.0500", "0.0250"], lines
 
 
 def test_on_a_terminal_the_bar_shows_the_epochs_and_no_line_is_printed(tmp_path, capsys, monkeypatch):
