@@ -328,9 +328,15 @@ def encoder_hub_id(
 
     settings = smp.encoders.encoders.get(smp_encoder, {}).get("pretrained_settings", {})
     if spec not in settings:
-        raise WeightsError(
-            spec, f"neither a weights file nor a tag of smp encoder {smp_encoder} ({', '.join(settings)})"
+        unset = (
+            "; a key given alone on the command line is text: for no weights give "
+            "--model.student_args '{encoder_weights: null}'"
+            if spec.lower() in ("none", "null")
+            else ""
         )
+        tags = ", ".join(settings)
+        problem = f"neither a weights file nor a tag of smp encoder {smp_encoder} ({tags}){unset}"
+        raise WeightsError(spec, problem)
     return HubId(settings[spec]["repo_id"], settings[spec].get("revision"))
 
 
