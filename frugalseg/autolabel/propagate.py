@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -267,13 +268,16 @@ def propagate_split(
         at_once = engine.clips_at_once(len(todo))
         # another run sharing the store may have made some meanwhile: asked when each clip starts
         jobs = ((clip, [o for o in left if _lacks(store, clip, o, confidence)]) for clip, left in todo)
-        # one clip at a time runs on this thread: a second Ctrl-C can stop it (a long SAM 2 clip)
+        # a second Ctrl-C stops the clip under way on this thread (a long SAM 2 clip), or those on threads
+        # at their next label where the engine streams them (`halt`)
         note = "interrupted: finishing and keeping the clips under way, then stopping"
-        held = interrupts_held(note, second_stops=at_once == 1)
+        halt = threading.Event()
+        stoppable = at_once == 1 or engine.streams_labels
+        held = interrupts_held(note, second_stops=stoppable, many=at_once > 1)
         with labelling_progress("propagating", "clips", enabled=progress) as bar, held as stop:
             task = bar.add_task(split, total=len(job.clips), completed=len(job.clips) - len(todo))
-            make = partial(_clip_labels, fmt, engine=engine)
-            for clip, made in _made_in_order(jobs, make, at_once, lambda: bool(stop)):
+            make = partial(_clip_labels, fmt, engine=engine, halt=halt)
+            for clip, made in _made_in_order(jobs, make, at_once, lambda: bool(stop), halt):
                 # the store is written on this thread only, in the clips' order
                 written += 0 if made is None else _write_clip(store, clip, engine, made)
                 bar.advance(task)
@@ -291,12 +295,14 @@ def _made_in_order(
     make: Callable[[Clip, list[int]], _ClipLabels],
     at_once: int,
     stop: Callable[[], bool],
+    halt: threading.Event | None = None,
 ) -> Iterator[tuple[Clip, _ClipLabels | None]]:
     """Each clip with what ``make`` gives for its offsets (None for none), in the jobs' order.
 
     With ``at_once`` > 1 that many clips are made at a time on threads (and one more waits to be
     taken); a clip not started yet when the caller stops, or once ``stop()`` is true, is not made,
-    and the clips under way then are still given.
+    and the clips under way then are still given. When the caller stops with an error (a second
+    Ctrl-C), ``halt`` is set before the threads are waited for: ``make`` stops at its next label.
     """
     if at_once == 1:
         for clip, offsets in jobs:
@@ -322,6 +328,10 @@ def _made_in_order(
                 done, future = pending.popleft()
                 if future is None or not future.cancelled():
                     yield done, None if future is None else future.result()
+        except BaseException:
+            if halt is not None:
+                halt.set()
+            raise
         finally:
             for _, future in pending:
                 if future is not None:
@@ -357,8 +367,18 @@ class _ClipLabels:
     seconds: float
 
 
-def _clip_labels(fmt: Format, clip: Clip, todo: list[int], *, engine: PropagationEngine) -> _ClipLabels:
-    """The engine's labels (and confidence maps) of ``clip`` at the offsets ``todo`` (`propagate_clip`)."""
+def _clip_labels(
+    fmt: Format,
+    clip: Clip,
+    todo: list[int],
+    *,
+    engine: PropagationEngine,
+    halt: threading.Event | None = None,
+) -> _ClipLabels:
+    """The engine's labels (and confidence maps) of ``clip`` at the offsets ``todo`` (`propagate_clip`).
+
+    Once ``halt`` is set, an engine that streams its labels stops at its next one (KeyboardInterrupt).
+    """
     start = time.perf_counter()
     span = [o for o in clip.present_offsets if min(0, *todo) <= o <= max(0, *todo)]
     # decoders release the GIL: the engine's flow threads decode the frames
@@ -377,7 +397,9 @@ def _clip_labels(fmt: Format, clip: Clip, todo: list[int], *, engine: Propagatio
                 f"{width}×{height} "
                 f"({clip.require_label(0, LabelKind.FINE).path.name})",
             )
-    extra = {"instance_ids": instance_ids} if engine.uses_instance_ids else {}
+    extra: dict[str, Any] = {"instance_ids": instance_ids} if engine.uses_instance_ids else {}
+    if engine.streams_labels and halt is not None:
+        extra["on_label"] = partial(_halted, halt)
     indices = [span.index(o) for o in todo]
     confidences: dict[int, np.ndarray] = {}
     if engine.makes_confidence:
@@ -392,6 +414,12 @@ def _clip_labels(fmt: Format, clip: Clip, todo: list[int], *, engine: Propagatio
         {offset: confidences[span.index(offset)] for offset in todo if span.index(offset) in confidences},
         seconds,
     )
+
+
+def _halted(halt: threading.Event, *_: Any) -> None:
+    """An engine's ``on_label``: raise KeyboardInterrupt once ``halt`` is set (a second Ctrl-C)."""
+    if halt.is_set():
+        raise KeyboardInterrupt
 
 
 def _write_clip(store: LabelStore, clip: Clip, engine: PropagationEngine, made: _ClipLabels) -> int:

@@ -107,14 +107,14 @@ def labelling_progress(verb: str, unit: str, *, enabled: bool) -> Progress:
 
 
 @contextlib.contextmanager
-def interrupts_held(note: str, *, second_stops: bool = False) -> Iterator[list[int]]:
+def interrupts_held(note: str, *, second_stops: bool = False, many: bool = False) -> Iterator[list[int]]:
     """Note a Ctrl-C (SIGINT) while the block runs, log ``note`` at the first, and raise it once it ends.
 
     The block sees the list of signals noted, so that a loop can stop taking work and record the work
     under way whole. It is raised as the handler in place before raises it (KeyboardInterrupt). With
-    ``second_stops`` (the work runs on this thread), a second Ctrl-C raises it at once, dropping the
-    work under way; else it is noted too (threads' work cannot be stopped halfway). Off the main
-    thread, or where SIGINT is ignored or left to the system, nothing changes.
+    ``second_stops`` (the work runs on this thread, or threads that stop when it is raised), a second
+    Ctrl-C raises it at once, dropping the work under way (``many``: the clips, not the clip); else it
+    is noted too. Off the main thread, or where SIGINT is ignored or left to the system, nothing changes.
     """
     noted: list[int] = []
     previous = signal.getsignal(signal.SIGINT)
@@ -127,9 +127,8 @@ def interrupts_held(note: str, *, second_stops: bool = False) -> Iterator[list[i
             signal.signal(signal.SIGINT, previous)
             previous(signum, frame)
         if not noted:
-            logger.info(
-                note + (" (Ctrl-C again to stop now, dropping the clip under way)" if second_stops else "")
-            )
+            dropped = "the clips under way" if many else "the clip under way"
+            logger.info(note + (f" (Ctrl-C again to stop now, dropping {dropped})" if second_stops else ""))
         noted.append(signum)
 
     signal.signal(signal.SIGINT, note_it)

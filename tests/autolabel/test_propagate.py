@@ -678,6 +678,57 @@ def test_ctrl_c_keeps_the_clips_finished_and_under_way_and_a_rerun_resumes(
     assert (summary.written, summary.skipped) == (12 - len(records), len(records))
 
 
+class SlowStreamingCopy(PropagationEngine):
+    """Copies the anchor's label to each target in turn, 0.05 s a target, telling ``on_label`` of each; the
+    first label of its second clip sends this process a Ctrl-C, and the next label a second one."""
+
+    name = "slow-copy"
+    settings: dict = {}
+    streams_labels = True
+
+    def __init__(self) -> None:
+        self.clips, self.labels, self.lock = 0, [], threading.Lock()
+
+    def clips_at_once(self, clips: int) -> int:
+        return 2
+
+    def propagate(self, frames, anchor_index, anchor_label, targets, *, on_label=None):
+        with self.lock:
+            self.clips += 1
+            second = self.clips == 2
+        made = {}
+        for k, t in enumerate(targets):
+            time.sleep(0.05)
+            made[t] = anchor_label.copy()
+            with self.lock:
+                self.labels.append(t)
+            if second and k < 2:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.3)  # the main thread takes each signal on its own
+            if on_label is not None:
+                on_label(t, made[t], None)
+        return made
+
+
+def test_a_second_ctrl_c_stops_the_clips_on_threads_at_their_next_label(tmp_path: Path) -> None:
+    """With clips on threads a second Ctrl-C was only noted: the pool waited for every clip under way."""
+    mask = np.zeros((24, 32), np.uint8)
+    mask[8:16, 10:20] = 1
+    root = write_davis(tmp_path / "d", {name: [mask] * 60 for name in "abcd"})
+    fmt, engine = get_format("davis", root), SlowStreamingCopy()
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # pytest-xdist's workers ignore it
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            propagate_split(
+                fmt, "all", LabelStore(tmp_path / "store"), list(range(1, 60)), engine, progress=False
+            )
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    # two clips under way of 59 labels each (3 s): stopped after a few, none of them written
+    assert engine.clips == 2 and len(engine.labels) < 59
+    assert LabelStore(tmp_path / "store").records() == [] and not list((tmp_path / "store").rglob("*.png"))
+
+
 def test_ctrl_c_says_what_the_store_kept_and_how_to_resume(tmp_path: Path, monkeypatch, capsys) -> None:
     """`label propagate` interrupted while it makes its second clip (one at a time): both clips' labels are
     kept, it says so and how to go on, and the same command resumes after them."""
@@ -686,11 +737,11 @@ def test_ctrl_c_says_what_the_store_kept_and_how_to_resume(tmp_path: Path, monke
     made = propagate._clip_labels
     calls: list[str] = []
 
-    def interrupted_at_the_second(fmt, clip, todo, *, engine):
+    def interrupted_at_the_second(fmt, clip, todo, **options):
         calls.append(clip.clip_id)
         if len(calls) == 2:
             os.kill(os.getpid(), signal.SIGINT)
-        return made(fmt, clip, todo, engine=engine)
+        return made(fmt, clip, todo, **options)
 
     monkeypatch.setattr(propagate, "_clip_labels", interrupted_at_the_second)
     root = write_davis(tmp_path / "d", {name: [squares(t, 0) for t in range(3)] for name in "abcd"})
