@@ -403,7 +403,8 @@ class TaskCLI(LightningCLI):
         """This process's training steps of ``fit`` (not a resume's restored ones), else the batches run."""
         trainer = self.trainer
         if subcommand == "fit":
-            return trainer.global_step - (0 if self._restored is None else self._restored[1])
+            # before Lightning restores the checkpoint (the data's set-up) its global step is still 0
+            return max(0, trainer.global_step - (0 if self._restored is None else self._restored[1]))
         loops = {
             "validate": trainer.validate_loop,
             "test": trainer.test_loop,

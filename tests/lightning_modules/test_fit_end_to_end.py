@@ -216,8 +216,13 @@ def test_a_resume_with_nothing_left_to_train_is_refused_naming_the_option_and_le
     assert sorted(tmp_path.rglob("version_*")) == before
 
 
-def test_a_resume_that_fails_before_its_first_step_leaves_no_folder(tiny_streets, tmp_path, monkeypatch):
-    """The restored steps counted as the resumed run's: its empty version folder was kept."""
+@pytest.mark.parametrize("where", ["training_step", "setup"])
+def test_a_resume_that_fails_before_its_first_step_leaves_no_folder(
+    tiny_streets, tmp_path, monkeypatch, where
+):
+    """The restored steps counted as the resumed run's: its empty version folder was kept (a failure in
+    the data's set-up, before Lightning restores the checkpoint, counted a negative number of steps)."""
+    from frugalseg.datamodules.datamodule import VideoSegDataModule
     from frugalseg.lightning_modules import VideoSegmentationModule
 
     common = [*_small(tiny_streets, tmp_path), *SMALL_STUDENT, "--trainer.limit_val_batches", "0"]
@@ -225,10 +230,11 @@ def test_a_resume_that_fails_before_its_first_step_leaves_no_folder(tiny_streets
     before = sorted(tmp_path.rglob("version_*"))
     assert len(before) == 1
 
-    def fails(self, batch, batch_idx):
+    def fails(*args, **kwargs):
         raise RuntimeError("a bad batch")
 
-    monkeypatch.setattr(VideoSegmentationModule, "training_step", fails)
+    owner = VideoSegmentationModule if where == "training_step" else VideoSegDataModule
+    monkeypatch.setattr(owner, where, fails)
     with pytest.raises(RuntimeError, match="a bad batch"):
         run_lightning_cli(["fit", *common, "--trainer.max_steps", "2", "--ckpt_path", "last"])
     assert sorted(tmp_path.rglob("version_*")) == before
