@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from provenance import provenance_line  # benchmarks/, the script's folder
 
-from frugalseg.active.objects.engines import get_loop_engine
+from frugalseg.active.objects.engines import KEPT_FLOW_BYTES, get_loop_engine
 from frugalseg.data.formats.davis import DavisFormat
 from frugalseg.data.io import read_frame
 
@@ -30,8 +30,8 @@ def session(
 ) -> tuple[list[float], int, list[list[np.ndarray]]]:
     """Seconds of each propagation, the flows computed, and each propagation's masks."""
     engine = get_loop_engine("flow")
-    if not keep:
-        engine.anchor_engine.memory = None  # type: ignore[attr-defined]
+    if keep:
+        engine.keep_flows(KEPT_FLOW_BYTES)  # as an annotation session does
     cache, annotated = engine.new_cache(), {}
     seconds, masks, computed = [], [], 0
     for t, truth in truths.items():

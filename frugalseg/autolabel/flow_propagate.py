@@ -359,7 +359,7 @@ class FlowPropagator(PropagationEngine):
         return settings
 
     @property
-    def _flow_engines(self) -> dict[str, DISFlow | RAFTFlow]:
+    def flow_engines(self) -> dict[str, DISFlow | RAFTFlow]:
         """The flow engine of each kind of flow the chain asks for."""
         return {
             "chain": self.flow,
@@ -465,7 +465,7 @@ class FlowPropagator(PropagationEngine):
         ]
         clip = _ClipFlows(self, frames)
         # DIS flows on a pool of threads; RAFT (on its device) one after the other
-        on_pool = all(isinstance(compute, DISFlow) for compute in self._flow_engines.values())
+        on_pool = all(isinstance(compute, DISFlow) for compute in self.flow_engines.values())
         workers = self.workers if on_pool else 1
         with (
             opencv_threads(1),
@@ -647,7 +647,7 @@ class FlowPropagator(PropagationEngine):
         return label, lost | ~reliable, unsure, reliable, points
 
 
-_FlowKey = tuple[str, int, int]  # (a key of FlowPropagator._flow_engines, from frame, to frame)
+_FlowKey = tuple[str, int, int]  # (a key of FlowPropagator.flow_engines, from frame, to frame)
 _LinkKey = tuple[str, int, int]  # ("chain" or "direct", nearer frame, farther frame)
 
 
@@ -687,7 +687,7 @@ class _ClipFlows:
         if memory is None:
             return self._compute(key)
         kind, first, second = key
-        kept = flow_key(self.engine._flow_engines[kind].settings, self._digest(first), self._digest(second))
+        kept = flow_key(self.engine.flow_engines[kind].settings, self._digest(first), self._digest(second))
         return memory.get(kept, partial(self._compute, key))
 
     def _digest(self, index: int) -> bytes:
@@ -697,7 +697,7 @@ class _ClipFlows:
 
     def _compute(self, key: _FlowKey) -> np.ndarray:
         kind, first, second = key
-        compute = self.engine._flow_engines[kind]
+        compute = self.engine.flow_engines[kind]
         if not isinstance(compute, DISFlow):
             return compute(self.frames[first], self.frames[second])
         return compute.between(

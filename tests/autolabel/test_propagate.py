@@ -347,7 +347,7 @@ def test_flows_at_half_size_still_follow_a_known_motion(settings: dict, shrunk: 
     large enough for flows at 1/4) keep ≥ 0.99 agreement, and the settings are recorded."""
     frames, labels = moving_square(motion=(4, 2), size=(192, 256), side=64)
     engine = FlowPropagator(FlowOptions.from_flat(**settings))
-    downscales = {kind: flow.downscale for kind, flow in engine._flow_engines.items()}
+    downscales = {kind: flow.downscale for kind, flow in engine.flow_engines.items()}
     assert downscales == {"chain": 1, "chain check": 1, "direct": 1, "direct check": 1, **shrunk}
     assert all(engine.settings[key] == value for key, value in settings.items())
     assert not {"direct_downscale", "check_downscale"} & set(FlowPropagator().settings)
@@ -515,7 +515,7 @@ def test_direct_flows_with_a_faster_preset_follow_a_known_motion() -> None:
     square is still followed at ≥ 0.99 agreement, and the setting is recorded."""
     frames, labels = moving_square(motion=(4, 2), size=(192, 256), side=64)
     engine = FlowPropagator(FlowOptions(speed=FlowSpeed(direct_preset="fast")))
-    presets = {kind: flow.preset for kind, flow in engine._flow_engines.items()}
+    presets = {kind: flow.preset for kind, flow in engine.flow_engines.items()}
     assert presets == {"chain": "medium", "chain check": "medium", "direct": "fast", "direct check": "fast"}
     assert engine.settings["direct_preset"] == "fast" and "direct_preset" not in FlowPropagator().settings
     out = engine.propagate(frames, ANCHOR, labels[ANCHOR], [ANCHOR + o for o in OFFSETS])

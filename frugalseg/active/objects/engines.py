@@ -23,8 +23,8 @@ disagree with, so their disagreement is 0.
 
 ``cache`` (from ``engine.new_cache()``) holds what one video's iterations can share: the flow
 engine's single-anchor results, STM's memory encodings of the annotated frames. A cache belongs to
-one video; the loop makes one per video and shares it between the strategies run on it. The
-``flow`` engine also keeps the optical flows it computed (`FlowPropagator.keep_flows`, up to
+one video; the loop makes one per video and shares it between the strategies run on it. An annotation
+session also has the ``flow`` engine keep the optical flows it computed (`LoopEngine.keep_flows`, up to
 `KEPT_FLOW_BYTES`, by the frames' pixels), so a new annotation's propagation computes only the flows
 between frames no earlier one linked.
 """
@@ -56,6 +56,7 @@ from frugalseg.data.clips import IGNORE_INDEX
 from frugalseg.data.files import array_sha1
 from frugalseg.datamodules.frames import resize_by
 from frugalseg.errors import ConfigError
+from frugalseg.flow import DISFlow
 from frugalseg.options import Configurable, build_options, flat_form
 
 #: A pixel is sure when its winning object (or the background) has at least this probability.
@@ -68,7 +69,7 @@ class LoopEngine(Configurable, ABC):
     #: The engine's name on the command line and in a run's settings.
     name: ClassVar[str] = ""
     #: Whether propagations of one video may run at once on threads, sharing its cache.
-    concurrent_passes: ClassVar[bool] = False
+    concurrent_passes: bool = False
 
     @property
     @abstractmethod
@@ -78,6 +79,12 @@ class LoopEngine(Configurable, ABC):
     def new_cache(self) -> Any:
         """A fresh cache for one video (None: the engine keeps nothing between iterations)."""
         return None
+
+    def keep_flows(self, max_bytes: int) -> None:
+        """Keep what a later propagation of the same frames can reuse, up to ``max_bytes`` (none here).
+
+        For a caller that propagates one video again and again (an annotation session).
+        """
 
     def to(self, device: str | torch.device) -> LoopEngine:
         """Move the engine's networks to ``device`` (a process of a multi-device run); weight-free: no-op."""
@@ -132,8 +139,8 @@ class STMOptions:
     random_weights: bool = field(default=False, metadata={"cli": False})
 
 
-#: The bytes of optical flows the ``flow`` engine keeps between propagations (1 GiB: about 300 flows
-#: at 854×480, those of both directions between 150 pairs of frames; the least recently used leave first).
+#: The bytes of optical flows an annotation session's ``flow`` engine keeps between propagations (1 GiB:
+#: about 300 flows at 854×480, both directions of 150 pairs of frames; the least recently used leave first).
 KEPT_FLOW_BYTES = 1 << 30
 
 
@@ -149,12 +156,18 @@ class AnchorFusionEngine(LoopEngine):
 
     name = "flow"
     Options = flat_form(PROPAGATORS["flow"].Options)
-    concurrent_passes = True  # the single-anchor engine runs segments on threads already
 
     def __init__(self, anchor_engine: PropagationEngine) -> None:
         self.anchor_engine = anchor_engine
-        if isinstance(anchor_engine, FlowPropagator):
-            anchor_engine.keep_flows(KEPT_FLOW_BYTES)
+        # DIS flows run on the CPU's threads already; RAFT's one at a time on its device, as one pass asks
+        self.concurrent_passes = isinstance(anchor_engine, FlowPropagator) and all(
+            isinstance(flow, DISFlow) for flow in anchor_engine.flow_engines.values()
+        )
+
+    def keep_flows(self, max_bytes: int) -> None:
+        """The flow engine keeps its flows between propagations (`FlowPropagator.keep_flows`)."""
+        if isinstance(self.anchor_engine, FlowPropagator):
+            self.anchor_engine.keep_flows(max_bytes)
 
     @classmethod
     def from_options(cls, options: Any) -> AnchorFusionEngine:

@@ -85,7 +85,8 @@ def test_the_flow_engine_computes_only_the_flows_a_new_annotation_adds() -> None
     first had linked, computed them all again (a link asks for both directions of its pair)."""
     frames, truth = moving_square(11)
     engine, alone = get_loop_engine("flow", preset="fast"), get_loop_engine("flow", preset="fast")
-    alone.anchor_engine.memory = None
+    assert engine.concurrent_passes and alone.anchor_engine.memory is None  # a session asks it to keep them
+    engine.keep_flows(1 << 30)
     memory = engine.anchor_engine.memory
     cache, fresh = engine.new_cache(), alone.new_cache()
     for annotated in ({0: truth[0]}, {0: truth[0], 10: truth[10]}):

@@ -13,9 +13,10 @@ knows it from then on.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from functools import partial
 from typing import Any
 
@@ -23,6 +24,8 @@ import numpy as np
 
 from frugalseg.active.objects.engines import LoopEngine
 from frugalseg.active.propagation import FrameReady, Propagated
+
+logger = logging.getLogger(__name__)
 
 
 def propagate_with_late_objects(
@@ -79,19 +82,31 @@ def propagate_with_late_objects(
         try:
             reported = partial(join.arrive, index)
             engine.propagate(frames, masks, first_frames=firsts, cache=cache, on_frame=reported)
+        except _Stopped:
+            pass  # another pass failed: its error is the one raised
         except BaseException as err:
-            join.stopped = join.stopped or err  # the other passes stop at their next frame with it
-            raise
+            join.stop(err)
 
     if engine.concurrent_passes:
-        with ThreadPoolExecutor(len(passes), thread_name_prefix="late-objects") as pool:
-            pool.map(run, range(len(passes)))
-        if join.stopped is not None:  # the first error of any pass
-            raise join.stopped
+        pool = ThreadPoolExecutor(len(passes), thread_name_prefix="late-objects")
+        try:
+            wait([pool.submit(run, index) for index in range(len(passes))])
+        except BaseException as err:  # a Ctrl-C while waiting: the passes stop at their next frame
+            join.stop(err)
+            raise
+        finally:
+            pool.shutdown(wait=True)
     else:
         for index in range(len(passes)):
-            run(index)
+            if join.stopped is None:
+                run(index)
+    if join.stopped is not None:  # the first error of any pass, raised here once
+        raise join.stopped
     return join.result()
+
+
+class _Stopped(Exception):
+    """Raised in a pass at its next frame once another pass (or the caller) has failed."""
 
 
 _Result = tuple[np.ndarray, float, float]  # a frame's mask, disagreement and unsure share
@@ -111,13 +126,22 @@ class _Join:
         self.parts: list[dict[int, _Result]] = [{} for _ in range(n)]
         self.merged: list[_Result | None] = [None] * n
         self._lock = threading.Lock()
-        #: The first error of a pass or of ``on_frame``: every pass stops with it at its next frame.
+        #: The first error of a pass or of ``on_frame``: every pass stops at its next frame (`_Stopped`).
         self.stopped: BaseException | None = None
+
+    def stop(self, err: BaseException) -> None:
+        """Keep the first error (raised by the caller once the passes are done), log any later one."""
+        with self._lock:
+            first = self.stopped is None
+            if first:
+                self.stopped = err
+        if not first:
+            logger.warning("a late object's propagation pass failed too: %r", err)
 
     def arrive(self, index: int, t: int, mask: np.ndarray, disagreement: float, unsure: float) -> None:
         """Pass ``index``'s result of frame ``t``; report the frame once every pass has it."""
         if self.stopped is not None:
-            raise self.stopped
+            raise _Stopped
         with self._lock:
             parts = self.parts[t]
             parts[index] = mask, disagreement, unsure
@@ -129,8 +153,8 @@ class _Join:
             try:
                 self.on_frame(t, *merged)
             except BaseException as err:
-                self.stopped = self.stopped or err
-                raise
+                self.stop(err)
+                raise _Stopped from err
 
     def _lay(self, t: int, parts: dict[int, _Result]) -> _Result:
         """The others' mask of frame ``t`` with each late pass's objects laid over its background."""
