@@ -339,8 +339,8 @@ class _CostLedger:
         }
 
 
-#: A connected region under this share of a label's object pixels is a speck, not an object a person drew.
-SPECK_SHARE = 0.01
+#: A connected region under this share of the frame's pixels (41 px at 854×480) is a speck, not an object.
+SPECK_SHARE = 1e-4
 
 
 def object_regions(objects: np.ndarray) -> int:
@@ -348,14 +348,14 @@ def object_regions(objects: np.ndarray) -> int:
 
     A mask exported through a tool and imported back (a propagated object's stray pixels, a polygon's
     rasterisation) carries pieces of a few pixels beside the object, each of which had been costed as an
-    object mask a person drew (80 s). A region under `SPECK_SHARE` of the object pixels is not counted
-    (one at least is, where the label has object pixels).
+    object mask a person drew (80 s). A region under `SPECK_SHARE` of the frame is not counted (one at
+    least is, where the label has object pixels): a small object beside a large one still is.
     """
     count, regions, stats, _ = cv2.connectedComponentsWithStats(objects.astype(np.uint8))
     areas = stats[1:count, cv2.CC_STAT_AREA]
     if not areas.size:
         return 0
-    return max(1, int(np.count_nonzero(areas >= SPECK_SHARE * areas.sum())))
+    return max(1, int(np.count_nonzero(areas >= SPECK_SHARE * objects.size)))
 
 
 def read_confidence(label_path: Path, shape: tuple[int, ...]) -> np.ndarray | None:

@@ -9,6 +9,7 @@ a kind are picked without asking the device anything; a batch of a single kind i
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
@@ -99,11 +100,11 @@ class RoutedLoss(nn.Module):
             if unknown:
                 raise ConfigError(option, f"unknown label kinds {sorted(unknown)}; kinds are {known}")
         lossless = set(loss_args) - set(losses)
-        if lossless:  # their arguments would go nowhere
-            raise ConfigError(
-                "loss_args",
-                f"label kinds {sorted(lossless)} have no loss in losses (which trains {sorted(losses)}): "
-                "give them one there, or leave their arguments out",
+        if lossless:  # a warning, not an error: a checkpoint saved with such arguments still loads
+            warnings.warn(
+                f"loss_args of label kinds {sorted(lossless)} are not used: losses trains "
+                f"{sorted(losses)} only (give those kinds a loss there, or leave their arguments out)",
+                stacklevel=2,
             )
         self.weights = {kind: parse_loss_spec(kind, spec) for kind, spec in losses.items()}
         self.losses = nn.ModuleDict()

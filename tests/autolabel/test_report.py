@@ -356,13 +356,14 @@ def test_an_imported_label_without_instance_ids_counts_its_objects_not_its_speck
     object: each stray piece of 1-41 px was counted as a mask a person drew (a helper's walkthrough)."""
     from frugalseg.autolabel.report import object_regions
 
-    one = np.zeros((100, 100), bool)
-    one[10:60, 10:60] = True  # 2,500 px
-    one[80, 80] = one[90, 5] = True  # two 1-px specks, under 1 % of the object pixels
+    one = np.zeros((480, 854), bool)  # 409,920 px: a speck is under 41
+    one[100:300, 100:300] = True  # 40,000 px
+    one[400, 400:402] = one[10, 10:12] = True  # 2-px specks
+    one[450:453, 700:705] = True  # 15 px
     assert object_regions(one) == 1
     two = one.copy()
-    two[70:75, 70:76] = True  # 30 px: 1.2 % of 2,532, a small object of its own
+    two[400:415, 600:620] = True  # 300 px, 0.75 % of the object pixels: a phone beside a person
     assert object_regions(two) == 2
-    specks = np.zeros((10, 10), bool)
+    specks = np.zeros((480, 854), bool)
     specks[0, 0] = specks[5, 5] = True
-    assert object_regions(specks) == 2 and object_regions(np.zeros((4, 4), bool)) == 0
+    assert object_regions(specks) == 1 and object_regions(np.zeros((4, 4), bool)) == 0
