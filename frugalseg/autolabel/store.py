@@ -287,13 +287,21 @@ class LabelStore:
         """
         if getattr(self, "_lock_fd", None) is not None:
             return False
-        fd = os.open(self.root / LOCK_FILE, os.O_CREAT | os.O_RDWR, 0o644)
+        while True:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.root / LOCK_FILE, os.O_CREAT | os.O_RDWR, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                alone = True
+            except BlockingIOError:
+                fcntl.flock(fd, fcntl.LOCK_SH)  # another run is labelling: its temporary files are live
+                alone = False
+            if _still_there(fd, self.root / LOCK_FILE):
+                break
+            os.close(fd)  # a run that failed before its first label removed the store while this one waited
         weakref.finalize(self, os.close, fd)
         self._lock_fd = fd
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fcntl.flock(fd, fcntl.LOCK_SH)  # another run is labelling: its temporary files are live
+        if not alone:
             return False
         stale = remove_temporaries(self.root)
         if stale:
@@ -643,3 +651,11 @@ def check_store_frames(
                 f"for a file of size:hash {record['frame']}, and {frame} is {found} (the store was made from "
                 f"{made_from}); make labels for this data set into another store",
             )
+
+
+def _still_there(fd: int, path: Path) -> bool:
+    """Whether the open file ``fd`` is still the file at ``path`` (not removed or replaced since)."""
+    try:
+        return os.fstat(fd).st_ino == os.stat(path).st_ino
+    except FileNotFoundError:
+        return False

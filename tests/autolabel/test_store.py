@@ -458,3 +458,34 @@ def test_a_run_stopped_before_its_first_label_keeps_a_store_another_run_joined(t
     label = write(joined, clip, 1)  # the second run goes on writing into a whole store
     assert label.is_file() and (tmp_path / "store" / "run.json").is_file()
     assert len(LabelStore(tmp_path / "store").records()) == 1
+
+
+def test_a_run_whose_store_was_removed_while_it_waited_joins_the_store_made_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run stopped before its first label removes its store, lock file too: a run that had opened that
+    lock file and waited on it went on holding a lock on a file no longer there, so a third run would think
+    itself alone (and remove the second's live temporary files)."""
+    import fcntl
+    import os
+    import shutil
+
+    first = LabelStore(tmp_path / "store")
+    first.open_run({"engine": "stub"})  # holds the lock: the second waits on it
+    waited, removed = fcntl.flock, []
+
+    def removed_while_waiting(fd: int, operation: int) -> None:
+        waited(fd, operation)
+        if operation == fcntl.LOCK_SH and not removed:
+            shutil.rmtree(tmp_path / "store")  # the first run's clean-up, while the second waited
+            removed.append(True)
+
+    monkeypatch.setattr(fcntl, "flock", removed_while_waiting)
+    second = LabelStore(tmp_path / "store")
+    second.open_run({"engine": "stub"})
+    monkeypatch.setattr(fcntl, "flock", waited)
+    lock = tmp_path / "store" / ".lock"
+    assert os.fstat(second._lock_fd).st_ino == os.stat(lock).st_ino
+    assert json.loads((tmp_path / "store" / "run.json").read_text())["engine"] == "stub"
+    third = LabelStore(tmp_path / "store")
+    assert not third._join()  # the second holds the lock of the store as it is now
