@@ -209,9 +209,9 @@ def note_other_data(config: Any, path: str, checkpoint: Any) -> None:
     changed = [
         f"{key} {before[key]!r} → {now[key]!r}"
         for key in sorted(set(before) & set(now))
-        if not key.startswith("_")
+        if not key.startswith(("_", *HOW_DATA_IS_READ))
         and now[key] is not None  # not chosen: found from the data (its format), or the default
-        and json.dumps(before[key], default=str) != json.dumps(now[key], default=str)
+        and _data_value(key, before[key]) != _data_value(key, now[key])
     ]
     if not changed:
         return
@@ -221,6 +221,19 @@ def note_other_data(config: Any, path: str, checkpoint: Any) -> None:
         f"--ckpt_path {path} resumes a run whose data options differ from this command's: "
         f"{', '.join(changed)}; this run trains on the command's ({source} to train on as it did)"
     )
+
+
+#: Data options that change how the data is read or predicted, not what a run trains on.
+HOW_DATA_IS_READ = (
+    "loader.num_workers", "loader.check_memory", "loader.cache_", "loader.val_batch_size", "predict.",
+)  # fmt: skip
+
+
+def _data_value(key: str, value: Any) -> str:
+    """A data option's value as JSON; a data set folder absolute (a relative one names the same)."""
+    if key in ("root", "masks") and isinstance(value, str):
+        value = str(Path(value).absolute())
+    return json.dumps(value, default=str)
 
 
 def _leaves(options: dict[str, Any], prefix: str = "") -> dict[str, Any]:
