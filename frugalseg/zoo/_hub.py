@@ -329,8 +329,8 @@ def encoder_hub_id(
     settings = smp.encoders.encoders.get(smp_encoder, {}).get("pretrained_settings", {})
     if spec not in settings:
         unset = (
-            "; a key given alone on the command line is text: for no weights give "
-            "--model.student_args '{encoder_weights: null}'"
+            "; a key given alone on the command line is text: for no weights write encoder_weights: null "
+            "under model.student_args in the config file"
             if spec.lower() in ("none", "null")
             else ""
         )

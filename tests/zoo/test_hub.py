@@ -295,7 +295,7 @@ def test_an_smp_encoder_takes_smps_imagenet_weights_by_tag(hub_cache):
     with pytest.raises(WeightsError, match=r"imagenet21k: neither a weights file nor a tag of smp encoder"):
         get_model("deeplabv3plus_r18", num_classes=3, encoder_weights="imagenet21k")
     # `--model.student_args.encoder_weights null` reaches the model as the text "None"
-    unset = r"a key given alone on the command line is text: for no weights give --model.student_args '\{enc"
+    unset = r"a key given alone on the command line is text: for no weights write encoder_weights: null under"
     with pytest.raises(WeightsError, match=unset):
         get_model("deeplabv3plus_r18", num_classes=3, encoder_weights="None")
 
