@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from provenance import provenance_line  # benchmarks/, the script's folder
 
-from frugalseg.active.objects.engines import KEPT_FLOW_BYTES, get_loop_engine
+from frugalseg.active.objects.engines import get_loop_engine
 from frugalseg.active.objects.session.late_objects import propagate_with_late_objects
 from frugalseg.data.formats.davis import DavisFormat
 from frugalseg.data.io import read_frame
@@ -47,7 +47,6 @@ def timed(
 ) -> tuple[tuple[float, float, float], list[np.ndarray]]:
     """Seconds to the first, half and last propagated frame reported, and the masks, passes at once or not."""
     engine = get_loop_engine("flow")
-    engine.keep_flows(KEPT_FLOW_BYTES)  # as an annotation session does
     engine.concurrent_passes = at_once
     n = len(frames)
     late = {0: frozenset({2}), n - 1: frozenset({2})}

@@ -26,7 +26,6 @@ from frugalseg.errors import ConfigError, DataError
 from frugalseg.flow import DISFlow, backward_warp_np, forward_backward_mask_np, photometric_mask_np
 from frugalseg.flow.ahead import FlowsAhead, opencv_threads, usable_cores
 from frugalseg.flow.dragged import drop_dragged
-from frugalseg.flow.memory import FlowMemory, flow_key, frame_digest
 from frugalseg.flow.motion import moved_masks
 from frugalseg.flow.raft import RAFTFlow
 from frugalseg.flow.refine import anchor_colour_models, object_cut, snap_labels
@@ -240,16 +239,6 @@ class FlowPropagator(PropagationEngine):
             self.direct_flow = self.check_flow = self.direct_check_flow = self.flow
         self.workers = usable_cores() if speed.workers is None else speed.workers
         self._workers_given = speed.workers is not None
-        #: Flows kept between propagations (`keep_flows`); None: each propagation computes its own.
-        self.memory: FlowMemory | None = None
-
-    def keep_flows(self, max_bytes: int) -> None:
-        """Keep the flows computed, up to ``max_bytes``, for later propagations of the same frames.
-
-        For callers that propagate one video again and again (an annotation session): the masks are
-        the same, the flows between frame pairs already seen are not computed again (`FlowMemory`).
-        """
-        self.memory = FlowMemory(max_bytes)
 
     @classmethod
     def from_options(cls, options: FlowOptions) -> FlowPropagator:
@@ -660,7 +649,6 @@ class _ClipFlows:
         self.links: FlowsAhead[tuple[np.ndarray, np.ndarray]]
         self._flow_greys: dict[tuple[int, int], np.ndarray] = {}  # (the flow engine's downscale, frame)
         self._greys: dict[int, np.ndarray] = {}
-        self._digests: dict[int, bytes] = {}  # each frame's, for the engine's `FlowMemory`
 
     def link(self, key: Hashable) -> tuple[np.ndarray, np.ndarray]:
         """Sample points of the flow from a `_LinkKey`'s farther frame to its nearer; where it is reliable.
@@ -682,20 +670,7 @@ class _ClipFlows:
         return points, reliable
 
     def flow(self, key: _FlowKey) -> np.ndarray:
-        """The flow of a `_FlowKey`, from the engine's `FlowMemory` where it keeps flows."""
-        memory = self.engine.memory
-        if memory is None:
-            return self._compute(key)
-        kind, first, second = key
-        kept = flow_key(self.engine.flow_engines[kind].settings, self._digest(first), self._digest(second))
-        return memory.get(kept, partial(self._compute, key))
-
-    def _digest(self, index: int) -> bytes:
-        if index not in self._digests:  # two threads may both make it: same digest, no harm
-            self._digests[index] = frame_digest(self.frames[index])
-        return self._digests[index]
-
-    def _compute(self, key: _FlowKey) -> np.ndarray:
+        """The flow of a `_FlowKey`."""
         kind, first, second = key
         compute = self.engine.flow_engines[kind]
         if not isinstance(compute, DISFlow):

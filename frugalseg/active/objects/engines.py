@@ -23,10 +23,7 @@ disagree with, so their disagreement is 0.
 
 ``cache`` (from ``engine.new_cache()``) holds what one video's iterations can share: the flow
 engine's single-anchor results, STM's memory encodings of the annotated frames. A cache belongs to
-one video; the loop makes one per video and shares it between the strategies run on it. An annotation
-session also has the ``flow`` engine keep the optical flows it computed (`LoopEngine.keep_flows`, up to
-`KEPT_FLOW_BYTES`, by the frames' pixels), so a new annotation's propagation computes only the flows
-between frames no earlier one linked.
+one video; the loop makes one per video and shares it between the strategies run on it.
 """
 
 from __future__ import annotations
@@ -79,12 +76,6 @@ class LoopEngine(Configurable, ABC):
     def new_cache(self) -> Any:
         """A fresh cache for one video (None: the engine keeps nothing between iterations)."""
         return None
-
-    def keep_flows(self, max_bytes: int) -> None:
-        """Keep what a later propagation of the same frames can reuse, up to ``max_bytes`` (none here).
-
-        For a caller that propagates one video again and again (an annotation session).
-        """
 
     def to(self, device: str | torch.device) -> LoopEngine:
         """Move the engine's networks to ``device`` (a process of a multi-device run); weight-free: no-op."""
@@ -139,11 +130,6 @@ class STMOptions:
     random_weights: bool = field(default=False, metadata={"cli": False})
 
 
-#: The bytes of optical flows an annotation session's ``flow`` engine keeps between propagations (1 GiB:
-#: about 300 flows at 854×480, both directions of 150 pairs of frames; the least recently used leave first).
-KEPT_FLOW_BYTES = 1 << 30
-
-
 class AnchorFusionEngine(LoopEngine):
     """The two nearest annotated frames of each frame, carried to it by a single-anchor engine and fused.
 
@@ -163,11 +149,6 @@ class AnchorFusionEngine(LoopEngine):
         self.concurrent_passes = isinstance(anchor_engine, FlowPropagator) and all(
             isinstance(flow, DISFlow) for flow in anchor_engine.flow_engines.values()
         )
-
-    def keep_flows(self, max_bytes: int) -> None:
-        """The flow engine keeps its flows between propagations (`FlowPropagator.keep_flows`)."""
-        if isinstance(self.anchor_engine, FlowPropagator):
-            self.anchor_engine.keep_flows(max_bytes)
 
     @classmethod
     def from_options(cls, options: Any) -> AnchorFusionEngine:

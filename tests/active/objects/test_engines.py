@@ -32,6 +32,7 @@ from frugalseg.active.propagation import PropagationCache
 from frugalseg.autolabel.engines import PROPAGATORS
 from frugalseg.autolabel.flow_options import FlowOptions
 from frugalseg.autolabel.flow_propagate import FlowPropagator
+from frugalseg.autolabel.propagate import PropagationEngine
 from frugalseg.autolabel.sam2_loading import SAM2Options
 from frugalseg.autolabel.sam2_propagate import SAM2Propagator
 from frugalseg.errors import ConfigError, DataError, WeightsError
@@ -80,23 +81,21 @@ def test_the_flow_engine_fuses_the_two_nearest_annotated_frames_and_caches_per_v
     assert cache.computed == computed  # the second iteration reuses every result
 
 
-def test_the_flow_engine_computes_only_the_flows_a_new_annotation_adds() -> None:
-    """Each propagation computed its own flows: a second annotation's chain, on the pairs of frames the
-    first had linked, computed them all again (a link asks for both directions of its pair)."""
-    frames, truth = moving_square(11)
-    engine, alone = get_loop_engine("flow", preset="fast"), get_loop_engine("flow", preset="fast")
-    assert engine.concurrent_passes and alone.anchor_engine.memory is None  # a session asks it to keep them
-    engine.keep_flows(1 << 30)
-    memory = engine.anchor_engine.memory
-    cache, fresh = engine.new_cache(), alone.new_cache()
-    for annotated in ({0: truth[0]}, {0: truth[0], 10: truth[10]}):
-        kept = engine.propagate(frames, annotated, first_frames={1: 0}, cache=cache)
-        made = alone.propagate(frames, annotated, first_frames={1: 0}, cache=fresh)
-        assert all(np.array_equal(a, b) for a, b in zip(kept.masks, made.masks, strict=True))
-        assert (kept.disagreement, kept.unsure) == (made.disagreement, made.unsure)
-    # from frame 0: 10 chain links and 9 direct ones (frames 2…10), two flows each; then from frame 10
-    # back to frame 1: the 9 chain links' 18 flows are kept, the 8 direct links' 16 are new
-    assert (memory.computed, memory.reused) == (38 + 16, 18)
+class _CopyAnchor(PropagationEngine):
+    """A single-anchor engine of no flows: each target gets the anchor's mask."""
+
+    name = "copy"
+    settings: dict = {}
+
+    def propagate(self, frames, anchor_index, anchor_label, targets):
+        return {t: anchor_label.copy() for t in targets}
+
+
+def test_the_flow_engine_runs_passes_at_once_over_dis_flows_only() -> None:
+    """A late object's pass and the others' share the CPU's threads (DIS); another engine's stay in turn."""
+    engine = get_loop_engine("flow", preset="fast")
+    assert isinstance(engine, AnchorFusionEngine) and engine.concurrent_passes
+    assert not AnchorFusionEngine(_CopyAnchor()).concurrent_passes
 
 
 def test_engines_by_name_and_their_refusals(tmp_path: Path) -> None:

@@ -43,7 +43,6 @@ from typing import Any
 
 import numpy as np
 
-from frugalseg.active.objects.engines import KEPT_FLOW_BYTES
 from frugalseg.active.objects.labels import video_labels
 from frugalseg.active.objects.session.given import (
     DrawnBox,
@@ -124,7 +123,6 @@ class AnnotationSession:
             raise ConfigError("format", f"the annotation loop reads DAVIS-style videos, not {fmt.name!r}")
         self.format = fmt
         self.engine = settings.build_engine()
-        self.engine.keep_flows(KEPT_FLOW_BYTES)  # each annotation propagates the video again
         self.click_model = settings.build_click_model()
         self._caches: dict[str, Any] = {}
         self._checked: set[str] = set()
