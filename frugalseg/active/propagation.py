@@ -263,7 +263,9 @@ def propagate_annotations(
     The segments on each side of every annotated frame run on two threads (the two directions of a
     new annotation at once), and each frame is fused as soon as its sides are known: the annotated
     frames and those whose sides are cached first, then the others nearest their anchor first
-    where the engine streams its labels (``streams_labels``).
+    where the engine streams its labels (``streams_labels``). A frame before every object's first
+    frame holds none of them: it is background at once, with no doubt, and never carried to (a late
+    object's pass had carried it back to the video's start, to remove it there).
 
     Args:
         frames: the video, H×W×3 uint8 RGB.
@@ -285,10 +287,14 @@ def propagate_annotations(
     fusion = _Fusion(n, left_of, right_of, first_frames or {}, on_frame)
     for t in keys:
         fusion.done(t, np.asarray(annotated[t], np.uint8).copy(), 0.0, 0.0)
+    start = _first_object_frame(annotated, first_frames or {})
+    for t in range(start):
+        if t not in annotated:
+            fusion.done(t, np.zeros(frames[t].shape[:2], np.uint8), 0.0, 0.0)
     segments = []
     for a in keys:
-        ahead = [t for t in range(a + 1, n) if left_of[t] == a and t not in annotated]
-        behind = [t for t in range(a - 1, -1, -1) if right_of[t] == a and t not in annotated][::-1]
+        ahead = [t for t in range(max(a + 1, start), n) if left_of[t] == a and t not in annotated]
+        behind = [t for t in range(a - 1, start - 1, -1) if right_of[t] == a and t not in annotated][::-1]
         segments += [(a, targets) for targets in (ahead, behind) if targets]
 
     def run(segment: tuple[int, list[int]]) -> None:
@@ -299,6 +305,12 @@ def propagate_annotations(
         for _ in pool.map(run, segments):  # raises the first failure here
             pass
     return fusion.result()
+
+
+def _first_object_frame(annotated: Mapping[int, np.ndarray], first_frames: Mapping[int, int]) -> int:
+    """The first frame any object of the annotated masks may appear in (0 for one without a first frame)."""
+    objects = {int(v) for mask in annotated.values() for v in np.unique(mask)} - {0, IGNORE_INDEX}
+    return min((first_frames.get(obj, 0) for obj in objects), default=0)
 
 
 class _Fusion:

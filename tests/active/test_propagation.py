@@ -79,6 +79,29 @@ def test_the_cache_recomputes_only_the_segments_around_a_new_anchor() -> None:
     assert engine.asked == 19 + 9 + 9 == cache.computed
 
 
+def test_frames_before_every_object_s_first_frame_are_background_and_never_carried_to() -> None:
+    """A late object's pass (its objects from frame 10 on) had carried them back to frame 0 to remove them
+    there: half its work for nothing, beside the others' pass on the same cores (a helper on the page)."""
+    frames = [np.zeros((4, 4, 3), np.uint8)] * 20
+    late = np.zeros((4, 4), np.uint8)
+    late[1:3, 1:3] = 2
+    engine, reported = CountingEngine(), {}
+    result = propagate_annotations(
+        frames,
+        {10: late},
+        engine,
+        first_frames={2: 10},
+        on_frame=lambda t, *rest: reported.setdefault(t, rest),
+    )
+    assert engine.asked == 9  # frames 11…19 only
+    assert all(not result.masks[t].any() for t in range(10)) and result.masks[15][1, 1] == 2
+    assert result.unsure[:10] == [0.0] * 10 and result.disagreement[:10] == [0.0] * 10
+    assert sorted(reported) == list(range(20))
+    # an object without a first frame may be anywhere: every frame is carried to
+    propagate_annotations(frames, {10: late}, engine)
+    assert engine.asked == 9 + 19
+
+
 class HalfWrong(PropagationEngine):
     """A stand-in engine: forwards (the anchor first in the frames it is given) every frame gets the
     anchor's mask, backwards it gets it shifted 8 px right (a side that is off), 255 on column 0."""

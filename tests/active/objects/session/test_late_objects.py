@@ -141,8 +141,8 @@ def test_frames_are_reported_before_the_late_pass_ends(
 
 
 def test_an_error_of_the_caller_stops_every_pass(declared_late: Path) -> None:
-    """The caller's error at the first frame (the annotated frame 3, which both passes know at once) stops
-    both passes at their next frame, and is raised once; the late pass had run whole before it."""
+    """The caller's error at the first frame (0 or 3, which both passes know at once) stops both passes
+    at their next frame, and is raised once; the late pass had run whole before it."""
     state, _ = VideoState.load(declared_late / "squares-a")
     reported: list[int] = []
 
@@ -157,6 +157,6 @@ def test_an_error_of_the_caller_stops_every_pass(declared_late: Path) -> None:
             engine, _frames(declared_late), state.annotated, late=state.late_objects,
             first_frames=state.objects, cache=cache, on_frame=on_frame,
         )  # fmt: skip
-    assert reported == [3]
+    assert reported in ([0], [3])
     # the late pass alone carries object 2 to 9 frames; stopped, the passes made a frame per segment at most
     assert cache.computed <= 4
