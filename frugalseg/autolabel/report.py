@@ -33,7 +33,9 @@ constants of `frugalseg.data.costs`: a propagated label costs the manual label i
 from (a fine frame, or one mask per object on object-mask data), a refined coarse label its coarse
 label, a clicks label its clicks (listed in the ``*_clicks.json`` beside it, else counted as the
 connected groups of labelled pixels of its sparse map) plus the per-frame overhead, a boxes label
-its boxes (listed in the ``*_boxes.json`` beside it; without that file it is listed as uncosted).
+its boxes (listed in the ``*_boxes.json`` beside it; without that file it is listed as uncosted). A
+pseudo-label that is its own source (a model's label imported as it is) is listed as uncosted too: no
+manual label of the store is behind it (it had been costed as a drawn mask).
 A store an annotation session or loop wrote (`LEDGER_ENGINES`, the semantic loop's too) books the human
 seconds spent on each label in its record's ``seconds`` (0 for a propagated frame), so its cost is
 their sum, per label kind, and its units (object masks of its ``fine`` labels, clicks, clicked
@@ -253,6 +255,9 @@ class _CostLedger:
         kind = LabelKind(record["kind"])
         if self.booked:
             self._add_booked(kind, float(record.get("seconds") or 0.0), clip, record["offset"], path, label)
+        elif kind == LabelKind.PSEUDO and record.get("source_offset") == record["offset"]:
+            # a model's label imported as it is (`label import`): no manual label of this store behind it
+            self.uncosted[kind.value] += 1
         elif kind in (LabelKind.PSEUDO, LabelKind.FINE):
             source = record["source_offset"] if kind == LabelKind.PSEUDO else record["offset"]
             if self._first(clip, source, "fine"):

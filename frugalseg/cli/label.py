@@ -636,4 +636,4 @@ def print_report(report: dict[str, Any], console: Any = None) -> None:
     console.print(f"annotation cost: {cost['hours']:.2f} h of human work ({units})")
     if cost["uncosted_labels"]:
         listed = ", ".join(f"{n} {kind}" for kind, n in cost["uncosted_labels"].items())
-        console.print(f"not costed (no count recorded): {listed}")
+        console.print(f"not costed (no count or manual source recorded): {listed}")

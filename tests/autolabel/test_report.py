@@ -367,3 +367,18 @@ def test_an_imported_label_without_instance_ids_counts_its_objects_not_its_speck
     specks = np.zeros((480, 854), bool)
     specks[0, 0] = specks[5, 5] = True
     assert object_regions(specks) == 1 and object_regions(np.zeros((4, 4), bool)) == 0
+
+
+def test_a_pseudo_label_that_is_its_own_source_is_not_costed_as_a_drawn_mask(tmp_path: Path) -> None:
+    """`annotate export` then `label import` of its COCO file recorded each propagated frame as its own
+    source: the report costed every one as a drawn mask (45 object masks, 1.01 h, for a 0.01 h session)."""
+    root = write_davis(tmp_path / "davis", TRUTH)
+    fmt = get_format("davis", root)
+    store = LabelStore(tmp_path / "store")
+    store.open_run({"engine": "import", "settings": {}, "split": "all", "format": "davis", "root": str(root)})
+    for clip in fmt.clips("all"):
+        for offset in (1, 2):
+            store.write(clip, offset, LabelKind.PSEUDO, _columns(3), engine="import", settings={},
+                        source_offset=offset, seconds=0.0)  # fmt: skip
+    cost = evaluate_store(store.root, progress=False)["cost"]
+    assert cost["units"] == {} and cost["hours"] == 0.0 and cost["uncosted_labels"] == {"pseudo": 4}
