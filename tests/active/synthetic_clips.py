@@ -1,9 +1,22 @@
-"""Synthetic clips with known motion for the loop's tests: textured squares over a textured background."""
+"""Synthetic clips with known motion for the loop's tests: textured squares over a textured background;
+and `CopyAnchor`, an engine whose masks are known by hand."""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
+
+from frugalseg.autolabel.propagate import PropagationEngine
+
+
+class CopyAnchor(PropagationEngine):
+    """A single-anchor engine that copies the anchor's mask to every target: masks known by hand."""
+
+    name = "copy"
+    settings: dict = {}
+
+    def propagate(self, frames, anchor_index, anchor_label, targets):
+        return {t: anchor_label.copy() for t in targets}
 
 
 def texture(shape: tuple[int, int], seed: int, scale: int) -> np.ndarray:

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from active.synthetic_clips import jaccard, moving_square
+from active.synthetic_clips import CopyAnchor, jaccard, moving_square
 from frugalseg.active.objects.choosing.frame_selectors import get_selector
 from frugalseg.active.objects.choosing.type_policies import get_policy
 from frugalseg.active.objects.engines import (
@@ -32,7 +32,6 @@ from frugalseg.active.propagation import PropagationCache
 from frugalseg.autolabel.engines import PROPAGATORS
 from frugalseg.autolabel.flow_options import FlowOptions
 from frugalseg.autolabel.flow_propagate import FlowPropagator
-from frugalseg.autolabel.propagate import PropagationEngine
 from frugalseg.autolabel.sam2_loading import SAM2Options
 from frugalseg.autolabel.sam2_propagate import SAM2Propagator
 from frugalseg.errors import ConfigError, DataError, WeightsError
@@ -81,21 +80,11 @@ def test_the_flow_engine_fuses_the_two_nearest_annotated_frames_and_caches_per_v
     assert cache.computed == computed  # the second iteration reuses every result
 
 
-class _CopyAnchor(PropagationEngine):
-    """A single-anchor engine of no flows: each target gets the anchor's mask."""
-
-    name = "copy"
-    settings: dict = {}
-
-    def propagate(self, frames, anchor_index, anchor_label, targets):
-        return {t: anchor_label.copy() for t in targets}
-
-
 def test_the_flow_engine_runs_passes_at_once_over_dis_flows_only() -> None:
     """A late object's pass and the others' share the CPU's threads (DIS); another engine's stay in turn."""
     engine = get_loop_engine("flow", preset="fast")
     assert isinstance(engine, AnchorFusionEngine) and engine.concurrent_passes
-    assert not AnchorFusionEngine(_CopyAnchor()).concurrent_passes
+    assert not AnchorFusionEngine(CopyAnchor()).concurrent_passes
 
 
 def test_engines_by_name_and_their_refusals(tmp_path: Path) -> None:

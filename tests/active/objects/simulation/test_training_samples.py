@@ -11,7 +11,7 @@ import pytest
 import torch
 from data.fake_davis import squares, write_moving_squares
 
-from active.synthetic_clips import moving_square
+from active.synthetic_clips import CopyAnchor, moving_square
 from frugalseg.active.objects.choosing.diversity_features import qnet_features
 from frugalseg.active.objects.choosing.frame_selectors import DiversitySelector, SelectionView
 from frugalseg.active.objects.engines import AnchorFusionEngine, get_loop_engine
@@ -25,22 +25,11 @@ from frugalseg.active.objects.simulation.training_samples import (
 )
 from frugalseg.active.objects.state import Annotation, VideoState
 from frugalseg.active.propagation import PropagationCache
-from frugalseg.autolabel.propagate import PropagationEngine
 from frugalseg.errors import ConfigError, DataError
 from frugalseg.zoo import QualityNet
 from frugalseg.zoo.quality_net import prepare_inputs, resize_frame, resize_mask
 
 SIZE = 32
-
-
-class CopyAnchor(PropagationEngine):
-    """A single-anchor engine that copies the anchor's mask to every target: masks known by hand."""
-
-    name = "copy"
-    settings: dict = {}
-
-    def propagate(self, frames, anchor_index, anchor_label, targets):
-        return {t: anchor_label.copy() for t in targets}
 
 
 def copy_engine() -> AnchorFusionEngine:
