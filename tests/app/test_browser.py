@@ -36,6 +36,7 @@ def browser(tmp_path: Path) -> Iterator:
     for path in (CHROMIUM, DRIVER):
         if not path.is_file():
             pytest.skip(f"{path} is missing (apt-get install chromium chromium-driver)")
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
@@ -48,6 +49,11 @@ def browser(tmp_path: Path) -> Iterator:
     ):  # fmt: skip
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(str(DRIVER)), options=options)
+    try:  # a renderer that never came up (a loaded machine) ends the session at the first page: start again
+        driver.get("data:text/html,<p>ready</p>")
+    except WebDriverException:
+        driver.quit()
+        driver = webdriver.Chrome(service=Service(str(DRIVER)), options=options)
     driver.set_script_timeout(120)
     yield driver
     driver.quit()
