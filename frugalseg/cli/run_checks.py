@@ -205,13 +205,13 @@ def note_other_data(config: Any, path: str, checkpoint: Any) -> None:
     given = data.as_dict() if hasattr(data, "as_dict") else None
     if not isinstance(stored, dict) or not isinstance(given, dict):
         return
-    before, now = _leaves(plain_values(stored)), _leaves(plain_values(given))
+    from frugalseg.autolabel.store import differences
+
     changed = [
-        f"{key} {before[key]!r} → {now[key]!r}"
-        for key in sorted(set(before) & set(now))
+        f"{key} {before!r} → {now!r}"
+        for key, before, now in differences(_data_values(stored), _data_values(given))
         if not key.startswith(("_", *HOW_DATA_IS_READ))
-        and now[key] is not None  # not chosen: found from the data (its format), or the default
-        and _data_value(key, before[key]) != _data_value(key, now[key])
+        and now is not None  # not chosen: found from the data (its format), or the default
     ]
     if not changed:
         return
@@ -229,22 +229,13 @@ HOW_DATA_IS_READ = (
 )  # fmt: skip
 
 
-def _data_value(key: str, value: Any) -> str:
-    """A data option's value as JSON; a data set folder absolute (a relative one names the same)."""
-    if key in ("root", "masks") and isinstance(value, str):
-        value = str(Path(value).absolute())
-    return json.dumps(value, default=str)
-
-
-def _leaves(options: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested options as ``{"recipe.budget": 72, …}``."""
-    flat: dict[str, Any] = {}
-    for key, value in options.items():
-        if isinstance(value, dict):
-            flat.update(_leaves(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
+def _data_values(options: dict[str, Any]) -> Any:
+    """Data options as JSON gives them back (tuples as lists), data set folders absolute (as relative)."""
+    values = json.loads(json.dumps(plain_values(options), default=str))
+    for key in ("root", "masks"):
+        if isinstance(values.get(key), str):
+            values[key] = str(Path(values[key]).absolute())
+    return values
 
 
 def _comparable(key: str, value: Any) -> str:
