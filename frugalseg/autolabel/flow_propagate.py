@@ -348,6 +348,11 @@ class FlowPropagator(PropagationEngine):
         return settings
 
     @property
+    def on_threads(self) -> bool:  # type: ignore[override]
+        """DIS flows run on a pool of threads; RAFT's on its device, one after the other."""
+        return all(isinstance(compute, DISFlow) for compute in self.flow_engines.values())
+
+    @property
     def flow_engines(self) -> dict[str, DISFlow | RAFTFlow]:
         """The flow engine of each kind of flow the chain asks for."""
         return {
@@ -453,9 +458,7 @@ class FlowPropagator(PropagationEngine):
             )
         ]
         clip = _ClipFlows(self, frames)
-        # DIS flows on a pool of threads; RAFT (on its device) one after the other
-        on_pool = all(isinstance(compute, DISFlow) for compute in self.flow_engines.values())
-        workers = self.workers if on_pool else 1
+        workers = self.workers if self.on_threads else 1
         with (
             opencv_threads(1),
             FlowsAhead(clip.link, self._link_order(chains, wanted), workers) as clip.links,

@@ -58,6 +58,8 @@ class PropagationEngine(Protocol):
     streams_labels: bool = False
     #: Threads that decode a clip's frames for the engine (and, for the flow engine, compute its flows).
     workers: int = 1
+    #: Its work runs on the CPU's threads, so two propagations may run at once (not one device's network).
+    on_threads: bool = False
     #: Building the engine loads a network's weights (slow): its caller checks the data first.
     loads_weights: ClassVar[bool] = False
     #: The dataclass of the engine's options, from which `from_options` builds it (registered engines).

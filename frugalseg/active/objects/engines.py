@@ -45,7 +45,6 @@ from frugalseg.active.propagation import (
     propagate_annotations,
 )
 from frugalseg.autolabel.engines import PROPAGATORS, get_propagator
-from frugalseg.autolabel.flow_propagate import FlowPropagator
 from frugalseg.autolabel.propagate import PropagationEngine
 from frugalseg.autolabel.sam2_loading import SAM2Options
 from frugalseg.autolabel.sam2_propagate import SAM2Propagator
@@ -53,7 +52,6 @@ from frugalseg.data.clips import IGNORE_INDEX
 from frugalseg.data.files import array_sha1
 from frugalseg.datamodules.frames import resize_by
 from frugalseg.errors import ConfigError
-from frugalseg.flow import DISFlow
 from frugalseg.options import Configurable, build_options, flat_form
 
 #: A pixel is sure when its winning object (or the background) has at least this probability.
@@ -145,10 +143,7 @@ class AnchorFusionEngine(LoopEngine):
 
     def __init__(self, anchor_engine: PropagationEngine) -> None:
         self.anchor_engine = anchor_engine
-        # DIS flows run on the CPU's threads already; RAFT's one at a time on its device, as one pass asks
-        self.concurrent_passes = isinstance(anchor_engine, FlowPropagator) and all(
-            isinstance(flow, DISFlow) for flow in anchor_engine.flow_engines.values()
-        )
+        self.concurrent_passes = anchor_engine.on_threads
 
     @classmethod
     def from_options(cls, options: Any) -> AnchorFusionEngine:

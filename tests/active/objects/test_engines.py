@@ -81,10 +81,14 @@ def test_the_flow_engine_fuses_the_two_nearest_annotated_frames_and_caches_per_v
 
 
 def test_the_flow_engine_runs_passes_at_once_over_dis_flows_only() -> None:
-    """A late object's pass and the others' share the CPU's threads (DIS); another engine's stay in turn."""
+    """A late object's pass and the others' share the CPU's threads (DIS); an engine not on threads (RAFT's
+    flows on its device, or one that says nothing) runs its passes in turn."""
     engine = get_loop_engine("flow", preset="fast")
     assert isinstance(engine, AnchorFusionEngine) and engine.concurrent_passes
     assert not AnchorFusionEngine(CopyAnchor()).concurrent_passes
+    raft = FlowPropagator()
+    raft.flow = raft.direct_flow = raft.check_flow = raft.direct_check_flow = object()  # type: ignore[assignment]
+    assert not AnchorFusionEngine(raft).concurrent_passes
 
 
 def test_engines_by_name_and_their_refusals(tmp_path: Path) -> None:
