@@ -356,7 +356,7 @@ def object_regions(objects: np.ndarray) -> int:
     object mask a person drew (80 s). A region under `SPECK_SHARE` of the frame is not counted (one at
     least is, where the label has object pixels): a small object beside a large one still is.
     """
-    count, regions, stats, _ = cv2.connectedComponentsWithStats(objects.astype(np.uint8))
+    count, _, stats, _ = cv2.connectedComponentsWithStats(objects.astype(np.uint8))
     areas = stats[1:count, cv2.CC_STAT_AREA]
     if not areas.size:
         return 0
