@@ -232,12 +232,13 @@ class LabelStore:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_SH)
 
     @contextlib.contextmanager
-    def run(self, config: dict[str, Any]) -> Iterator[LabelStore]:
+    def run(self, config: dict[str, Any], *, all_or_nothing: bool = False) -> Iterator[LabelStore]:
         """`open_run` for the duration of a labelling run.
 
         A store this run created is removed again when the run fails before it records a single
-        label and no other run has joined it, so bad input leaves nothing behind: the folder where
-        this run made it, its contents where it was an empty folder already.
+        label (with ``all_or_nothing``, as an import is: whatever it recorded) and no other run has
+        joined it, so bad input leaves nothing behind: the folder where this run made it, its contents
+        where it was an empty folder already.
         """
         made = not self.root.exists()
         created = made or not any(self.root.iterdir())
@@ -245,7 +246,7 @@ class LabelStore:
         try:
             yield self
         except BaseException:
-            if created and not self.records() and self._alone():
+            if created and (all_or_nothing or not self.records()) and self._alone():
                 for path in [self.root] if made else list(self.root.iterdir()):
                     if path.is_dir():
                         shutil.rmtree(path, ignore_errors=True)

@@ -27,7 +27,6 @@ import json
 import logging
 import re
 import shlex
-import shutil
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -298,36 +297,30 @@ def import_export(
                 "sha256": tool_file_sha256(export.path), "mapping": mapping.describe(),
                 "dense_kind": dense_kind.value, "background": background, "clip": clip}  # fmt: skip
     _check_same_content(store, settings, export.path)
-    created = not store.root.exists() or not any(store.root.iterdir())
     written: dict[str, int] = {}
     skipped = 0
-    try:
-        with store.run(run_config(fmt, split, ENGINE, settings)):
-            for frame, (target, offset, size, train_ids) in zip(frames, placed, strict=True):
-                kinds = _filled_kinds(frame, train_ids, dense_kind, background_id, background is not None,
-                                      void=export.uncovered_void)  # fmt: skip
-                labels = rasterize(frame, size, train_ids, dense_kind=dense_kind, background=background_id,
-                                   background_kinds=kinds)  # fmt: skip
-                # a label of only shapes mapped to ignore has nothing to learn
-                labels = {k: made for k, made in labels.items() if not (made.label == IGNORE_INDEX).all()}
-                if frame.empty and background_id is not None:  # "nothing here": all background
-                    labels = {dense_kind: FrameLabel(np.full(size, background_id, np.uint8))}
-                elif frame.empty:
-                    logger.warning("%s: %s left out: its annotation holds no region, and no class is the "
-                                   "background (give --background)", export.path, frame.element)  # fmt: skip
-                seconds = label_seconds(frame, tuple(labels), dense_kind)
-                for kind, made in labels.items():
-                    if store.has(target.clip_id, offset, kind, split=target.split):
-                        skipped += 1
-                        continue
-                    _write(store, target, offset, kind, made, settings, seconds.get(kind, 0.0))
-                    written[kind.value] = written.get(kind.value, 0) + 1
-            if not written and not skipped:  # not an empty store
-                raise DataError(export.path, f"no labels to import: {_why_none(frames, placed)}")
-    except BaseException:
-        if created:
-            shutil.rmtree(store.root, ignore_errors=True)
-        raise
+    with store.run(run_config(fmt, split, ENGINE, settings), all_or_nothing=True):
+        for frame, (target, offset, size, train_ids) in zip(frames, placed, strict=True):
+            kinds = _filled_kinds(frame, train_ids, dense_kind, background_id, background is not None,
+                                  void=export.uncovered_void)  # fmt: skip
+            labels = rasterize(frame, size, train_ids, dense_kind=dense_kind, background=background_id,
+                               background_kinds=kinds)  # fmt: skip
+            # a label of only shapes mapped to ignore has nothing to learn
+            labels = {k: made for k, made in labels.items() if not (made.label == IGNORE_INDEX).all()}
+            if frame.empty and background_id is not None:  # "nothing here": all background
+                labels = {dense_kind: FrameLabel(np.full(size, background_id, np.uint8))}
+            elif frame.empty:
+                logger.warning("%s: %s left out: its annotation holds no region, and no class is the "
+                               "background (give --background)", export.path, frame.element)  # fmt: skip
+            seconds = label_seconds(frame, tuple(labels), dense_kind)
+            for kind, made in labels.items():
+                if store.has(target.clip_id, offset, kind, split=target.split):
+                    skipped += 1
+                    continue
+                _write(store, target, offset, kind, made, settings, seconds.get(kind, 0.0))
+                written[kind.value] = written.get(kind.value, 0) + 1
+        if not written and not skipped:  # not an empty store
+            raise DataError(export.path, f"no labels to import: {_why_none(frames, placed)}")
     return ImportSummary(len(frames), written, skipped, left_out)
 
 

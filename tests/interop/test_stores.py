@@ -108,6 +108,27 @@ def test_a_failure_while_writing_leaves_no_store(davis, tmp_path, monkeypatch):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_failed_import_keeps_a_store_another_run_joined(davis, tmp_path, monkeypatch):
+    frames = [Frame(f"squares-a/0000{t}.jpg", None, [_square("object")], f"image {t}") for t in (1, 2)]
+    export = ToolExport(tmp_path / "e.json", "coco", frames, ("object",))
+    fmt = get_format("davis", davis)
+    joined = []
+
+    def write(self, *args, **kwargs):
+        if joined:
+            raise OSError("disk full")
+        other = LabelStore(self.root)  # a second import of the same file, started meanwhile
+        other.open_run(json.loads(other.run_path.read_text(encoding="utf-8")))
+        joined.append(other)
+        return original(self, *args, **kwargs)
+
+    original = LabelStore.write
+    monkeypatch.setattr(LabelStore, "write", write)
+    with pytest.raises(OSError, match="disk full"):
+        import_export(export, fmt, "train", LabelStore(tmp_path / "out"), ClassMapping(fmt.class_names))
+    assert [r["offset"] for r in LabelStore(tmp_path / "out").records()] == [1]
+
+
 def test_a_video_export_of_an_unknown_clip_lists_the_clips(davis, tmp_path):
     frame = Frame(3, None, [_square("object")], "frame 3")
     export = ToolExport(tmp_path / "e.xml", "cvat-video", [frame], ("object",), video="other.mp4")
