@@ -11,12 +11,12 @@ import pytest
 
 from frugalseg.cli.data import register
 from frugalseg.data.check import Problem, check_dataset
-from frugalseg.data.formats import FORMATS
+from frugalseg.data.formats import FORMATS, CityscapesFormat
 from frugalseg.data.io import TRUNCATED_IMAGE, read_frame, write_png_atomic
 from frugalseg.errors import DataError
 
 from .fake_camvid import write_segnet
-from .fake_cityscapes import SIZE, write_snippets
+from .fake_cityscapes import SIZE, write_snippets, write_still
 from .fake_davis import write_davis
 
 H, W = SIZE
@@ -188,6 +188,24 @@ def test_a_camvid_frame_without_its_label_is_named(tmp_path: Path, capsys: pytes
     code, message = _check_cli(root, capsys)
     assert code == 1
     assert f"{root / 'val' / label.name}: frame has no label valannot/{label.name} in split 'val'" in message
+
+
+def test_a_cityscapes_image_without_the_label_its_split_promises_is_named(tmp_path: Path, capsys) -> None:
+    """Images of two cities, the fine labels of one (a partial unzip): training refuses, import does not."""
+    root = write_still(write_still(tmp_path / "cs", split="val", city="a", fine=True), split="val", city="b")
+    code, message = _check_cli(root, capsys)
+    missing = root / "gtFine/val/b/b_000000_000019_gtFine_labelTrainIds.png"
+    assert code == 1 and message.splitlines()[0] == (
+        f"{missing}: no label of annotated frame b_000000_000019 (neither gtFine's nor gtCoarse's "
+        "labelTrainIds or labelIds), while 1 frame(s) of split 'val' have their gtFine label"
+    )
+    fmt = CityscapesFormat(root)
+    with pytest.raises(DataError, match="no label of annotated frame b_000000_000019") as caught:
+        fmt.clips("val")
+    assert caught.value.path == missing
+    frames_only = fmt.clips("val", labelled=False)
+    assert [clip.clip_id for clip in frames_only] == ["a_000000_000019", "b_000000_000019"]
+    assert check_dataset(write_still(tmp_path / "frames only", split="val", city="b")) == []
 
 
 def test_a_cityscapes_instance_map_of_another_size_or_cut_short_is_named(tmp_path: Path) -> None:

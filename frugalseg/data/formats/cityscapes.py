@@ -176,8 +176,27 @@ class CityscapesFormat(Format):
                 clip.add_label(0, _ref(fine[key], LabelKind.FINE))
             if key in coarse:
                 clip.add_label(0, _ref(coarse[key], LabelKind.COARSE))
+            if (fine or coarse) and key not in fine and key not in coarse:
+                problems.append(self._missing_label(split, key, len(fine), len(coarse)))
             clips.append(clip)
         return clips, problems
+
+    def _missing_label(self, split: str, key: FrameKey, fine: int, coarse: int) -> Problem:
+        """The problem of an annotated frame without a label in a split whose other frames have theirs.
+
+        A split with no label at all is frames only (the real test split's images); one with some is
+        taken to promise a label for each image (a partial download or unzip leaves it short).
+        """
+        top, suffix, count = (
+            ("gtFine", _FINE_SUFFIXES[0], fine) if fine else ("gtCoarse", _COARSE_SUFFIXES[0], coarse)
+        )
+        path = self.root / top / split / key[0] / f"{_stem(key)}{suffix}"
+        return Problem(
+            path,
+            f"no label of annotated frame {_stem(key)} (neither gtFine's nor gtCoarse's labelTrainIds or "
+            f"labelIds), while {count} frame(s) of split {split!r} have their {top} label",
+            missing_label=True,
+        )
 
     def decode_label(self, ref: LabelRef) -> np.ndarray:
         """Cityscapes label ids (``*_labelIds.png``) mapped to train ids with the official table."""
