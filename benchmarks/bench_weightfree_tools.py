@@ -35,7 +35,7 @@ from frugalseg.active.objects.simulation.simulated_annotator import CorrectiveCl
 from frugalseg.active.objects.tools.click_models import GrabCutClicks
 from frugalseg.active.objects.tools.tools import IntelligentScissors, superpixels
 from frugalseg.data.io import read_frame
-from frugalseg.metrics.jf import region_similarity
+from frugalseg.metrics.mask_scores import region_similarity
 
 CLICKS = 3
 ANCHORS = (8, 16, 32)

@@ -49,6 +49,28 @@ def test_a_tools_help_imports_no_torch(tool):
     assert f"usage: frugalseg {tool}" in out and "HEAVY []" in out
 
 
+def test_the_annotation_session_loads_without_lightning_or_torchmetrics():
+    """Each `annotate add` spent 4 s of its 7 importing Lightning and torchmetrics (torchvision, scipy's
+    signal and stats) through the eager ``__init__`` of two packages; the session, its click tools and
+    engines, which the page and the ML backend run too, need none of them."""
+    code = (
+        "import sys\n"
+        "import frugalseg.active.objects.session.session\n"
+        "heavy = ['lightning', 'torchmetrics', 'torchvision']\n"
+        "print('HEAVY', [m for m in heavy if m in sys.modules])\n"
+    )
+    assert "HEAVY []" in _run(code)
+
+
+@pytest.mark.parametrize("package", ["frugalseg.datamodules", "frugalseg.metrics"])
+def test_a_package_that_imports_on_first_use_gives_each_name_it_lists(package):
+    module = importlib.import_module(package)
+    for name in module.__all__:
+        assert getattr(module, name).__name__ == name
+    with pytest.raises(AttributeError, match=f"module '{package}' has no attribute 'Nope'"):
+        module.Nope  # noqa: B018
+
+
 def test_a_command_named_gets_its_options_before_it_reads_its_words(capsys):
     with pytest.raises(SystemExit):
         main(["annotate", "simulate", "--help"])

@@ -9,13 +9,8 @@ import pytest
 import torch
 
 from frugalseg.metrics import JF
-from frugalseg.metrics.jf import (
-    boundary_map,
-    boundary_radius,
-    contour_accuracy,
-    region_similarity,
-    sequence_jf,
-)
+from frugalseg.metrics.jf import sequence_jf
+from frugalseg.metrics.mask_scores import boundary_map, boundary_radius, contour_accuracy, region_similarity
 
 
 def _square(top: int, left: int, side: int = 20, size: tuple[int, int] = (100, 100)) -> np.ndarray:

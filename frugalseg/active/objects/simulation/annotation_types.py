@@ -44,7 +44,7 @@ from frugalseg.active.objects.tools.grabcut import Box
 from frugalseg.active.objects.tools.graph_cut import ObjectPrior
 from frugalseg.autolabel.boxes import box_of
 from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts
-from frugalseg.metrics.jf import contour_accuracy, region_similarity
+from frugalseg.metrics.mask_scores import contour_accuracy, region_similarity
 
 if TYPE_CHECKING:
     from frugalseg.active.objects.state import VideoState

@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from frugalseg.autolabel.objects import iou
-from frugalseg.metrics.jf import region_similarity
+from frugalseg.metrics.mask_scores import region_similarity
 
 if TYPE_CHECKING:
     from frugalseg.autolabel.refine import ImagePredictor

@@ -51,7 +51,7 @@ from frugalseg.active.objects.tools.click_models import ClickToMask
 from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts
 from frugalseg.data.io import array_sha1, write_bytes_atomic
 from frugalseg.errors import ConfigError, DataError
-from frugalseg.metrics.jf import region_similarity
+from frugalseg.metrics.mask_scores import region_similarity
 from frugalseg.zoo.quality_net import (
     DEFAULT_BINS,
     DEFAULT_INPUT_SIZE,

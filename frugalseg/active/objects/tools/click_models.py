@@ -81,7 +81,7 @@ from frugalseg.active.objects.tools.graph_cut import (
 )
 from frugalseg.autolabel.sam2_loading import SAM2Options, load_sam2
 from frugalseg.errors import ConfigError
-from frugalseg.metrics.jf import region_similarity
+from frugalseg.metrics.mask_scores import region_similarity
 from frugalseg.options import Configurable, build_options
 
 if TYPE_CHECKING:

@@ -21,7 +21,7 @@ from frugalseg.active.objects.state import VideoState
 from frugalseg.active.objects.tools.click_models import StarCutClicks
 from frugalseg.active.objects.tools.graph_cut import ObjectPrior
 from frugalseg.data.costs import DEFAULT_COSTS, AnnotationCosts
-from frugalseg.metrics.jf import region_similarity
+from frugalseg.metrics.mask_scores import region_similarity
 
 SIZE = (80, 120)
 

@@ -265,7 +265,7 @@ def test_simulated_run_to_trained_qnet_to_selected_frame(tmp_path: Path) -> None
     equal to the loop's own), a trained, saved and reloaded QNet, and a frame selected with it."""
     from frugalseg.cli import main
     from frugalseg.lightning_modules.quality_net import fit_quality_net
-    from frugalseg.metrics.jf import region_similarity
+    from frugalseg.metrics.mask_scores import region_similarity
     from frugalseg.zoo import load_quality_net, save_quality_net
 
     root = write_moving_squares(tmp_path / "davis")

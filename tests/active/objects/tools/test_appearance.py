@@ -14,7 +14,7 @@ from frugalseg.active.objects.tools import grabcut, graph_cut
 from frugalseg.active.objects.tools.appearance import TEXTURE_BINS, object_like, texture_bins
 from frugalseg.active.objects.tools.click_models import StarCutClicks
 from frugalseg.active.objects.tools.graph_cut import ObjectPrior, Point, segment
-from frugalseg.metrics.jf import region_similarity
+from frugalseg.metrics.mask_scores import region_similarity
 
 RED, GREEN, GREY, BLUE = (200, 30, 30), (40, 160, 40), (128, 128, 128), (30, 30, 200)
 

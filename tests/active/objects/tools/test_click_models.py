@@ -47,7 +47,7 @@ from frugalseg.active.objects.tools.grabcut import (
     paint_clicks,
 )
 from frugalseg.errors import ConfigError, DataError
-from frugalseg.metrics.jf import region_similarity
+from frugalseg.metrics.mask_scores import region_similarity
 from frugalseg.options import given_options
 
 SIZE = 64  # the stand-ins' image_size: their low-resolution masks are 16×16

@@ -15,7 +15,7 @@ from frugalseg.active.objects.tools import dragged_parts
 from frugalseg.active.objects.tools.click_models import StarCutClicks
 from frugalseg.active.objects.tools.dragged_parts import dragged_part, release_dragged
 from frugalseg.active.objects.tools.graph_cut import ObjectPrior, Point, segment
-from frugalseg.metrics.jf import region_similarity
+from frugalseg.metrics.mask_scores import region_similarity
 
 HEIGHT, WIDTH = 120, 160
 #: The object: a disc on the left; the background the propagation dragged along: a block on its right.

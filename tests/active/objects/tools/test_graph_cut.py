@@ -39,7 +39,7 @@ from frugalseg.active.objects.tools.graph_cut import (
     refine,
     segment,
 )
-from frugalseg.metrics.jf import region_similarity
+from frugalseg.metrics.mask_scores import region_similarity
 
 HEIGHT, WIDTH = 120, 160
 

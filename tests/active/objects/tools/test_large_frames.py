@@ -15,7 +15,7 @@ from frugalseg.active.objects.tools import click_models, graph_cut, large_frames
 from frugalseg.active.objects.tools.click_models import StarCutClicks
 from frugalseg.active.objects.tools.graph_cut import ObjectPrior, Point
 from frugalseg.active.objects.tools.large_frames import FULL_PIXELS, shrunk, shrunk_size
-from frugalseg.metrics.jf import region_similarity
+from frugalseg.metrics.mask_scores import region_similarity
 
 
 def test_a_frame_is_shrunk_only_over_full_pixels_and_to_at_most_them() -> None:

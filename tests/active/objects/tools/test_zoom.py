@@ -24,7 +24,7 @@ from frugalseg.active.objects.tools.click_models import StarCutClicks
 from frugalseg.active.objects.tools.graph_cut import ObjectPrior, Point
 from frugalseg.active.objects.tools.max_flow import CutStopped
 from frugalseg.active.objects.tools.zoom import zoom_window, zoomed
-from frugalseg.metrics.jf import region_similarity
+from frugalseg.metrics.mask_scores import region_similarity
 
 
 def test_the_zoom_window_holds_the_answer_and_the_clicks_with_a_margin_while_small() -> None:
