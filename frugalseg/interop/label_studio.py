@@ -26,7 +26,10 @@ names (`result_object`: ``frugalseg-<object>-<k>`` as `write_label_studio` write
 as the ML backend does; ``frugalseg-class-<k>``, a class region such as the background, names none):
 Label Studio's editor drops a prediction's ``meta`` when a person accepts or edits it, but keeps
 its region ids. A result that names nothing (a region a person drew) is the smallest object id
-that no result of the task names and no earlier such result took.
+that no result of the task names and no earlier such result took; keypoints, a person's clicks, are
+read as the ML backend reads them: those of one label are the object of the task's one region of that
+label (the rectangle or brush they correct), else one new object together, and a keypoint marked
+``is_positive: false`` (a negative smart keypoint) is a negative click of its object (`Shape.negative`).
 The image is found by its path: an uploaded file's ``/data/upload/<project>/<8 hex>-<name>`` by
 ``<name>``, a local file's ``/data/local-files/?d=<path>`` by ``<path>``.
 
@@ -291,20 +294,59 @@ def _fallbacks(results: Sequence[Any]) -> list[int]:
     """The object of each result that names none: the smallest id no result of the task names, in order.
 
     A region a person drew from scratch is a new object, never one a prediction's region kept (whose
-    ``meta`` Label Studio drops, but not its id); results that name one get 0 (unused).
+    ``meta`` Label Studio drops, but not its id); results that name one get 0 (unused). Keypoints are
+    clicks on an object, as the ML backend reads them: those of one label are the object of the task's
+    one other region of that label (the rectangle or brush they correct), else one new object together.
     """
+    drawn: list[bool] = []  # results that name no object: a person drew them
     named: set[int] = set()
-    unnamed: list[bool] = []
     for result in results:
         try:
             names, instance = _named(result)
         except (AttributeError, TypeError, ValueError, OverflowError):
             names, instance = True, None  # refused when its shape is read
-        unnamed.append(not names)
+        drawn.append(not names)
         if instance is not None:
             named.add(instance)
     free = (i for i in count(1) if i not in named)
-    return [next(free) if new else 0 for new in unnamed]
+    keypoints = [_keypoint_label(result) for result in results]  # None for other results
+    objects = [next(free) if new and kp is None else 0 for new, kp in zip(drawn, keypoints, strict=True)]
+    regions: dict[str, set[int]] = {}  # a label → the objects of the regions drawn with it
+    for result, kp, new, obj in zip(results, keypoints, drawn, objects, strict=True):
+        if kp is None:
+            regions.setdefault(_region_label(result), set()).add(obj if new else _named_object(result))
+    clicked: dict[str, int] = {}  # a keypoint label → the object of those keypoints
+    for k, (kp, new) in enumerate(zip(keypoints, drawn, strict=True)):
+        if kp is not None and new:
+            if kp not in clicked:
+                region = regions.get(kp, set()) - {0}
+                clicked[kp] = next(iter(region)) if len(region) == 1 else next(free)
+            objects[k] = clicked[kp]
+    return objects
+
+
+def _named_object(result: Any) -> int:
+    """The object a result names, 0 for none (or one refused when its shape is read)."""
+    try:
+        return _named(result)[1] or 0
+    except (AttributeError, TypeError, ValueError, OverflowError):
+        return 0
+
+
+def _keypoint_label(result: Any) -> str | None:
+    """A keypoint result's label ("" without one), or None for other results."""
+    value = result.get("value") if isinstance(result, dict) else None
+    if not isinstance(value, dict) or "keypointlabels" not in value:
+        return None
+    return _region_label(result)
+
+
+def _region_label(result: Any) -> str:
+    """A result's first label, or "" (none, or not of the structure: refused when its shape is read)."""
+    value = result.get("value") or {}
+    key = next((k for k in _LABEL_KEYS if k in value), None)
+    names = value.get(key) if key is not None else None
+    return str(names[0]) if isinstance(names, list) and names else ""
 
 
 def result_shape(
@@ -371,6 +413,7 @@ def _result_shape(
     names_object, instance = _named(result)
     instance = instance if names_object else fallback
     shape = Shape(_LABEL_KEYS[key], str(names[0]) if names else "", element, instance_id=instance)
+    shape.negative = key == "keypointlabels" and not bool(result.get("is_positive", True))
     if meta.get("frugalseg_kind"):
         shape.kind = LabelKind(meta["frugalseg_kind"])
     elif predicted and key in _DENSE_KEYS:

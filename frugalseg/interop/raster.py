@@ -258,7 +258,8 @@ def rasterize(
             filled = background is not None and kind in DENSE_KINDS and kind in background_kinds
             out[kind] = FrameLabel(np.full(size, background if filled else IGNORE_INDEX, np.uint8))
         drawn = not (shape.kind in boxed and shape.type == "box")
-        _draw(out[kind], shape, train_id, size, drawn=drawn, no_object=train_id == background)
+        no_object = train_id == background and not shape.negative
+        _draw(out[kind], shape, train_id, size, drawn=drawn, no_object=no_object)
     return out
 
 

@@ -55,6 +55,8 @@ class Shape:
             (frugalseg's own exports: the store's ledger, `SECONDS_KEY`), else None.
         ignored: a region the file marks as ignored (a MOTS map's 10000): its pixels are 255 (ignore)
             whatever its label, as a shape mapped to ignore is, and it is no object.
+        negative: points a person placed on what is not their object (Label Studio's negative smart
+            keypoints, ``is_positive: false``): clicks of the background class that keep the object's id.
     """
 
     type: str
@@ -71,6 +73,7 @@ class Shape:
     window: tuple[int, int, int, int] | None = None
     place: Callable[[tuple[int, int]], np.ndarray] | None = None
     ignored: bool = False
+    negative: bool = False
 
     def get_mask(self) -> np.ndarray:
         """The H×W bool mask of a ``mask`` shape, decoded now when the reader kept it compact."""

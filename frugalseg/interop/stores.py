@@ -500,6 +500,14 @@ def _place(
         check_shape(shape, (height, width), path)
         if shape.ignored:  # a region the file marks as ignored: 255 whatever its label
             train_ids.append(IGNORE_INDEX)
+        elif shape.negative:  # a click on what is not its object: of the background class
+            if background is None:
+                raise DataError(
+                    path,
+                    f"{shape.element}: a negative click of {shape.label!r} needs the class of what is not an "
+                    "object: give --background",
+                )
+            train_ids.append(background)
         else:
             train_ids.append(mapping.train_id(shape.label, path, shape.element, used))
     _check_objects(frame, train_ids, path, dense_kind, background)

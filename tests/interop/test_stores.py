@@ -9,11 +9,15 @@ import numpy as np
 import pytest
 from data.fake_davis import write_moving_squares
 
+from frugalseg.active.objects.session.given import read_clicks
+from frugalseg.autolabel.boxes import boxes_json_path
+from frugalseg.autolabel.clicks import clicks_json_path
 from frugalseg.autolabel.store import LabelStore
 from frugalseg.data.clips import IGNORE_INDEX, LabelKind
 from frugalseg.data.formats import get_format
 from frugalseg.errors import ConfigError, DataError
 from frugalseg.interop import ClassMapping, Frame, Shape, ToolExport, import_export, read_mapping
+from frugalseg.interop.label_studio import read_label_studio
 from frugalseg.interop.raster import rasterize
 
 
@@ -179,3 +183,73 @@ def test_shapes_mapped_to_ignore_unlabel_their_pixels_and_are_not_listed():
     assert [(c.x, c.y, c.train_id) for c in clicks.clicks] == [(5, 5, 1)] and boxes.boxes == []
     assert (boxes.label == IGNORE_INDEX).all() and clicks.label[1, 1] == IGNORE_INDEX
     assert clicks.instances is not None and clicks.instances[1, 1] == 0 and clicks.instances[5, 5] == 5
+
+
+def _keypoint(
+    result_id: str, x: float, y: float, label: str = "object", positive: bool | None = None
+) -> dict:
+    """A keypoint as Label Studio's editor exports it on a 64×48 frame (``is_positive`` for smart ones)."""
+    value = {"x": x * 100 / 64, "y": y * 100 / 48, "width": 1, "keypointlabels": [label]}
+    result = {"id": result_id, "type": "keypointlabels", "from_name": "click", "to_name": "image",
+              "original_width": 64, "original_height": 48, "value": value}  # fmt: skip
+    return result if positive is None else {**result, "is_positive": positive}
+
+
+def _ls_task(task_id: int, frame: str, results: list[dict]) -> dict:
+    return {"id": task_id, "data": {"image": f"/data/local-files/?d={frame}"},
+            "annotations": [{"id": task_id, "result": results, "was_cancelled": False}]}  # fmt: skip
+
+
+def test_label_studio_keypoints_of_one_label_are_one_objects_and_negative_ones_negative(davis, tmp_path):
+    """As the ML backend reads them: smart keypoints (two positive, one negative) and a keypoint beside the
+    rectangle of its label had imported as one new object each, every one positive."""
+    rectangle = {"id": "r1", "type": "rectanglelabels", "from_name": "box", "to_name": "image",
+                 "original_width": 64, "original_height": 48,
+                 "value": {"x": 12.5, "y": 12.5, "width": 25.0, "height": 25.0, "rotation": 0,
+                           "rectanglelabels": ["object"]}}  # fmt: skip
+    tasks = [
+        _ls_task(1, "squares-a/00001.jpg", [_keypoint("a1", 10.5, 12.5, positive=True),
+                                            _keypoint("a2", 20.5, 14.5, positive=True),
+                                            _keypoint("a3", 40.5, 30.5, positive=False)]),  # fmt: skip
+        _ls_task(2, "squares-a/00002.jpg", [rectangle, _keypoint("b1", 12.5, 14.5)]),
+        _ls_task(3, "squares-a/00003.jpg", [_keypoint("c1", 10.5, 12.5),
+                                            _keypoint("c2", 50.5, 40.5, "background")]),  # fmt: skip
+    ]
+    path = tmp_path / "project.json"
+    path.write_text(json.dumps(tasks), encoding="utf-8")
+    fmt = get_format("davis", davis)
+    store = LabelStore(tmp_path / "out")
+    import_export(read_label_studio(path), fmt, "train", store, ClassMapping(fmt.class_names))
+    clicks = {
+        t: [(c["x"], c["y"], c["train_id"], c["instance_id"]) for c in json.loads(
+            clicks_json_path(store.root / f"train/squares-a/0000{t}_clicks_labelTrainIds.png").read_text()
+        )["clicks"]]
+        for t in (1, 2, 3)
+    }  # fmt: skip
+    assert clicks == {
+        1: [(10, 12, 1, 1), (20, 14, 1, 1), (40, 30, 0, 1)],
+        2: [(12, 14, 1, 1)],
+        3: [(10, 12, 1, 1), (50, 40, 0, None)],
+    }
+    boxes_file = boxes_json_path(store.root / "train/squares-a/00002_boxes_labelTrainIds.png")
+    boxes = json.loads(boxes_file.read_text())
+    assert [(b["x0"], b["instance_id"]) for b in boxes["boxes"]] == [(8, 1)]
+    given = [read_clicks(store.root / f"train/squares-a/0000{t}_clicks.json", (48, 64)) for t in (1, 3)]
+    assert [[(c.object, c.positive) for c in g] for g in given] == [[(1, True), (1, True), (1, False)],
+                                                                     [(1, True), (1, False)]]  # fmt: skip
+
+
+def test_a_negative_keypoint_without_a_background_class_is_refused(tmp_path):
+    from data.fake_cityscapes import write_still
+
+    root = write_still(tmp_path / "cs", split="val", city="c", size=(48, 64), fine=True)
+    path = tmp_path / "project.json"
+    frame = "c/c_000000_000019_leftImg8bit.png"
+    path.write_text(json.dumps([_ls_task(4, frame, [_keypoint("n", 5.5, 5.5, "car", positive=False)])]))
+    fmt = get_format("cityscapes", root)
+    refusal = r"task 4 result n: a negative click of 'car' needs the class of what is not an object"
+    with pytest.raises(DataError, match=refusal):
+        import_export(
+            read_label_studio(path), fmt, "val", LabelStore(tmp_path / "out"), ClassMapping(fmt.class_names)
+        )
+    assert not (tmp_path / "out").exists()
