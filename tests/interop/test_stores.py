@@ -208,12 +208,19 @@ def test_label_studio_keypoints_of_one_label_are_one_objects_and_negative_ones_n
                  "value": {"x": 12.5, "y": 12.5, "width": 25.0, "height": 25.0, "rotation": 0,
                            "rectanglelabels": ["object"]}}  # fmt: skip
     tasks = [
-        _ls_task(1, "squares-a/00001.jpg", [_keypoint("a1", 10.5, 12.5, positive=True),
-                                            _keypoint("a2", 20.5, 14.5, positive=True),
-                                            _keypoint("a3", 40.5, 30.5, positive=False)]),  # fmt: skip
+        _ls_task(
+            1,
+            "squares-a/00001.jpg",
+            [
+                _keypoint("a1", 10.5, 12.5, positive=True),
+                _keypoint("a2", 20.5, 14.5, positive=True),
+                _keypoint("a3", 40.5, 30.5, positive=False),
+            ],
+        ),  # fmt: skip
         _ls_task(2, "squares-a/00002.jpg", [rectangle, _keypoint("b1", 12.5, 14.5)]),
-        _ls_task(3, "squares-a/00003.jpg", [_keypoint("c1", 10.5, 12.5),
-                                            _keypoint("c2", 50.5, 40.5, "background")]),  # fmt: skip
+        _ls_task(
+            3, "squares-a/00003.jpg", [_keypoint("c1", 10.5, 12.5), _keypoint("c2", 50.5, 40.5, "background")]
+        ),  # fmt: skip
     ]
     path = tmp_path / "project.json"
     path.write_text(json.dumps(tasks), encoding="utf-8")
