@@ -18,7 +18,7 @@ import numpy as np
 
 from frugalseg.active.objects.session.given import MAX_BOX_CLICKS, DrawnBox
 from frugalseg.active.objects.simulation.annotation_types import GivenClick
-from frugalseg.interop.label_studio import AnnotationRegions
+from frugalseg.interop.label_studio_regions import AnnotationRegions
 
 #: A rectangle's pixels, (x0, y0, x1, y1) corners included.
 Corners = tuple[int, int, int, int]
@@ -65,9 +65,9 @@ class LastBoxes:
     ) -> dict[int, DrawnBox]:
         """The objects of an annotation of ``frame`` the box tool made, each with its corrective keypoints.
 
-        One painted beside a rectangle and keypoints of its own
-        (`frugalseg.interop.label_studio.annotation_regions`), and one whose region is the answer to the
-        task's last rectangle of it: the backend's brush (``frugalseg-<object>``) inside that rectangle.
+        One painted beside a rectangle and keypoints of its own (`AnnotationRegions`), and one whose region
+        is the answer to the task's last rectangle of it: the backend's brush (``frugalseg-<object>``)
+        inside that rectangle.
 
         Args:
             task: the task's id.

@@ -14,7 +14,7 @@ same name, refused as ``label import`` refuses a frame of a clip the data set do
 (`_task_frame`); a bare file name (an upload) is matched by that name.
 
 - ``/predict``: each frame's current mask as one ``brushlabels`` result per object (Label Studio's
-  brush RLE, `frugalseg.interop.label_studio.brush_result`; result id ``frugalseg-<object id>``),
+  brush RLE, `frugalseg.interop.label_studio_regions.brush_result`; result id ``frugalseg-<object id>``),
   labelled with the object's name on the annotation page (else ``object``) when the labeling
   config's ``BrushLabels`` has it, else with that control's label when it has one alone (the data
   set's background class aside: never predicted), else with the name and a warning once per object
@@ -26,7 +26,7 @@ same name, refused as ``label import`` refuses a frame of a clip the data set do
   current mask (`AnnotationSession.preview`); the one object comes back.
 - ``/webhook`` ``ANNOTATION_CREATED`` / ``ANNOTATION_UPDATED`` of a project set up with this backend:
   the annotation becomes the session's annotation of its frame, a mask of every object drawn
-  (`frugalseg.interop.label_studio.regions_mask`), or clicks when it holds keypoints only, or, when it
+  (`frugalseg.interop.label_studio_regions.regions_mask`), or clicks when it holds keypoints only, or, when it
   holds one rectangle and keypoints of its object, the box tool's mask booked as a box with its
   corrective clicks, as the page's (`AnnotationSession.box_given`); then the video's
   propagation is queued (`SessionService.add`), and later predictions carry it. A region keeps its
@@ -101,18 +101,17 @@ from frugalseg.app.last_boxes import LastBoxes
 from frugalseg.data.clips import Clip
 from frugalseg.data.io import read_json, write_json_atomic
 from frugalseg.errors import ConfigError, DataError
-from frugalseg.interop.label_studio import (
+from frugalseg.interop.label_studio import annotation_shapes, image_name, result_object
+from frugalseg.interop.label_studio_regions import (
     annotation_regions,
-    annotation_shapes,
     brush_control,
     brush_labels,
     brush_result,
     image_field,
-    image_name,
     keypoint_clicks,
+    negatives_object,
     rectangle_box,
     regions_mask,
-    result_object,
 )
 from frugalseg.interop.shapes import Frame
 from frugalseg.interop.stores import FrameIndex
@@ -427,16 +426,20 @@ class MLBackendApp(JSONRoutes):
         if not isinstance(results, list) or not results:
             raise RequestError(400, f"{element}: context holds no result (keypoints or a rectangle)")
         current = self.service.current_mask(video, index)
-        drawn, read = self._objects_drawn(results, current.shape, element)
+        drawn, read, negatives = self._objects_drawn(results, current.shape, element)
         if any(shape.type not in ("points", "box") for shape in drawn.shapes):
             raise RequestError(400, f"{element}: context holds keypoints and rectangles only")
+        if not drawn.shapes:
+            raise RequestError(
+                400, f"{element}: {self.background!r} keypoints alone: click with the object's label first"
+            )
         label = drawn.shapes[0].label
         obj = self._objects(video, [("", label)], {}, config.labels)[0]
         clicks = tuple(
             GivenClick(obj, x, y, positive)
             for shape, result in zip(drawn.shapes, read, strict=True)
             for x, y, positive in keypoint_clicks(shape, result)
-        )
+        ) + tuple(GivenClick(obj, x, y, False) for x, y in negatives)
         source = Path(f"the keypoints of {element}")
         checked = GivenAnnotation(source, current.shape, clicks=clicks).clicks if clicks else ()
         boxes = [rectangle_box(shape) for shape in drawn.shapes if shape.type == "box"]
@@ -604,7 +607,7 @@ class MLBackendApp(JSONRoutes):
         with self.service.lock:
             shown = self.service.current_mask(video, index)
             size = (shown.shape[0], shown.shape[1])
-            drawn, read = self._objects_drawn(results, size, element)
+            drawn, read, negatives = self._objects_drawn(results, size, element)
             if not drawn.shapes:
                 nothing = GivenAnnotation(
                     Path(f"the annotation of {element}"), size, np.zeros(size, np.uint8)
@@ -618,6 +621,7 @@ class MLBackendApp(JSONRoutes):
                 {},
                 labels,
             )
+            owner = negatives_object(objects, negatives, element, self.background)
             regions = annotation_regions(drawn.shapes, read, objects)
             if regions.stray:
                 raise RequestError(
@@ -637,6 +641,10 @@ class MLBackendApp(JSONRoutes):
             )
             source = Path(f"the annotation of {element}")
             ids = None if box is not None or set(types) == {"points"} else regions_mask(drawn, size, objects)
+            if ids is None:
+                clicks += tuple(GivenClick(owner, x, y, False) for x, y in negatives)
+            elif negatives:  # beside the region they made, as the object's other keypoints are
+                regions.clicked[owner] = regions.clicked.get(owner, 0) + len(negatives)
             held = {c.object for c in clicks} if ids is None else set(np.unique(ids).tolist())
             held |= set() if box is None else {box}
             named = {
@@ -692,17 +700,20 @@ class MLBackendApp(JSONRoutes):
 
     def _objects_drawn(
         self, results: list[Any], size: tuple[int, int], element: str
-    ) -> tuple[Frame, list[dict[str, Any]]]:
+    ) -> tuple[Frame, list[dict[str, Any]], list[tuple[int, int]]]:
         """`_shapes` without the regions of the background class (`label export` writes one): no object.
 
-        An annotation without results has no shapes.
+        The keypoints of that class are negative clicks (``label export`` writes a session's so, and
+        ``label import`` reads them so): their pixels come third. An annotation without results has no shapes.
         """
         if not results:
-            return Frame(element, size, element=element), []
+            return Frame(element, size, element=element), [], []
         drawn, read = _shapes(results, size, element)
-        kept = [k for k, shape in enumerate(drawn.shapes) if shape.label != self.background]
+        background = [k for k, shape in enumerate(drawn.shapes) if shape.label == self.background]
+        negatives = [(x, y) for k in background for x, y, _ in keypoint_clicks(drawn.shapes[k], read[k])]
+        kept = [k for k in range(len(drawn.shapes)) if k not in background]
         drawn.shapes = [drawn.shapes[k] for k in kept]
-        return drawn, [read[k] for k in kept]
+        return drawn, [read[k] for k in kept], negatives
 
     def _stands_in(
         self, video: str, obj: int, label: str, names: dict[str, str], labels: tuple[str, ...]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from frugalseg.app.last_boxes import LastBoxes
-from frugalseg.interop.label_studio import AnnotationRegions
+from frugalseg.interop.label_studio_regions import AnnotationRegions
 from frugalseg.interop.shapes import Shape
 
 

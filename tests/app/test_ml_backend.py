@@ -439,6 +439,40 @@ def _smart_point(x: int, y: int) -> dict[str, Any]:
             "is_positive": True, "original_width": 854, "original_height": 480, "value": value}  # fmt: skip
 
 
+def test_a_background_keypoint_is_a_negative_click_of_the_object_its_annotation_clicks(
+    backend: TestClient, service: SessionService, davis: Path
+) -> None:
+    """`label export` writes a session's negative clicks as keypoints of the background class; the backend
+    had dropped them when such a task came back, booking the positive click alone."""
+    annotate_frame_0(backend, service, davis)
+    negative = {**_smart_point(100, 420), "id": "n1"}
+    negative["value"] = {**negative["value"], "keypointlabels": ["background"]}
+    config = labelled("swan", "background")
+    project = {"id": 3, "label_config": config}
+    sent = backend.post("/webhook", json={**event(9, [_smart_point(420, 200), negative]), "project": project})
+    assert sent.status_code == 201, sent.text
+    service.wait()
+    state = service.session.state(VIDEO)
+    assert state is not None
+    assert [(a.frame, a.object, a.points) for a in state.annotations[-1:]] == [
+        (9, 1, ((420, 200, True), (100, 420, False)))
+    ]
+    # beside regions of two objects, which one it corrects is not known: refused, saying so
+    two = [brush(truth(service, davis, 9) == 1), {**brush(np.eye(480, 854, dtype=bool)), "id": "frugalseg-2"}]
+    refused = backend.post("/webhook", json={**event(9, [*two, negative]), "project": project})
+    assert (
+        refused.status_code == 422 and "'background' keypoints beside regions of objects 1, 2" in refused.text
+    )
+    # in an interactive request, alone: which object is not known either
+    body = {"tasks": [task(9)], "label_config": config, "project": "3.1700000000"}
+    body["params"] = {"login": None, "password": None, "context": {"result": [negative]}}
+    alone = backend.post("/predict", json=body)
+    assert (
+        alone.status_code == 400
+        and "'background' keypoints alone: click with the object's label" in alone.text
+    )
+
+
 def test_keypoints_sent_alone_after_a_rectangle_correct_the_box_tools_mask(
     backend: TestClient, service: SessionService, davis: Path
 ) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from frugalseg.interop.label_studio import annotation_regions
+from frugalseg.interop.label_studio_regions import annotation_regions
 from frugalseg.interop.shapes import Shape
 
 

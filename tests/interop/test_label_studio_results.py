@@ -6,14 +6,13 @@ import numpy as np
 import pytest
 
 from frugalseg.errors import DataError
-from frugalseg.interop.label_studio import (
-    annotation_shapes,
+from frugalseg.interop.label_studio import annotation_shapes, result_object
+from frugalseg.interop.label_studio_regions import (
     brush_control,
     brush_result,
     keypoint_clicks,
     rectangle_box,
     regions_mask,
-    result_object,
 )
 from frugalseg.interop.rle import ls_decode
 

@@ -25,11 +25,11 @@ from frugalseg.errors import DataError
 from frugalseg.interop import ClassMapping, import_export, read_export
 from frugalseg.interop.label_studio import (
     annotation_shapes,
-    brush_result,
     read_label_studio,
     result_object,
     write_label_studio,
 )
+from frugalseg.interop.label_studio_regions import brush_result
 
 FRAME = "JPEGImages/480p/squares-a/{:05d}.jpg"
 SIZE = (48, 64)
