@@ -126,6 +126,7 @@ class _Join:
         self.parts: list[dict[int, _Result]] = [{} for _ in range(n)]
         self.merged: list[_Result | None] = [None] * n
         self._lock = threading.Lock()
+        self._reporting = threading.Lock()
         #: The first error of a pass or of ``on_frame``: every pass stops at its next frame (`_Stopped`).
         self.stopped: BaseException | None = None
 
@@ -150,11 +151,14 @@ class _Join:
             self.merged[t] = merged = self._lay(t, parts)
             self.parts[t] = {}
         if self.on_frame is not None:
-            try:
-                self.on_frame(t, *merged)
-            except BaseException as err:
-                self.stop(err)
-                raise _Stopped from err
+            with self._reporting:  # the caller is told of one frame at a time, never after an error
+                if self.stopped is not None:
+                    raise _Stopped
+                try:
+                    self.on_frame(t, *merged)
+                except BaseException as err:
+                    self.stop(err)
+                    raise _Stopped from err
 
     def _lay(self, t: int, parts: dict[int, _Result]) -> _Result:
         """The others' mask of frame ``t`` with each late pass's objects laid over its background."""

@@ -160,3 +160,23 @@ def test_an_error_of_the_caller_stops_every_pass(declared_late: Path) -> None:
     assert reported in ([0], [3])
     # the late pass alone carries object 2 to 9 frames; stopped, the passes made a frame per segment at most
     assert cache.computed <= 4
+
+
+def test_the_caller_is_told_of_one_frame_at_a_time(declared_late: Path) -> None:
+    """The passes run on threads; the caller's ``on_frame`` (the page's) had been entered by two at once."""
+    state, _ = VideoState.load(declared_late / "squares-a")
+    inside, overlapped, reported = [0], [], []
+
+    def on_frame(t: int, *_: Any) -> None:
+        inside[0] += 1
+        overlapped.append(inside[0] > 1)
+        threading.Event().wait(0.02)  # a slow caller: the other pass arrives meanwhile
+        reported.append(t)
+        inside[0] -= 1
+
+    engine = get_loop_engine("flow")
+    propagate_with_late_objects(
+        engine, _frames(declared_late), state.annotated, late=state.late_objects,
+        first_frames=state.objects, cache=engine.new_cache(), on_frame=on_frame,
+    )  # fmt: skip
+    assert sorted(reported) == list(range(len(_frames(declared_late)))) and not any(overlapped)
