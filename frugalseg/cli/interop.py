@@ -136,6 +136,7 @@ def _export(args: argparse.Namespace) -> int:
     from frugalseg.autolabel.store import LabelStore
     from frugalseg.errors import LabelStoreError
     from frugalseg.interop import stored_frames, with_frame_files, with_object_names, write_export
+    from frugalseg.interop.label_studio import LABEL_STUDIO, config_path
 
     if Path(args.out).is_dir():
         raise ConfigError("--out", f"{args.out} is a folder: name the file to write")
@@ -162,6 +163,8 @@ def _export(args: argparse.Namespace) -> int:
     background = {name for name in fmt.class_names if name.lower() == "background"}
     objects = sum(name not in background for f in frames for _, name, _, _ in f.objects)
     shown = f"; the frames as image files in {args.frames_out}" if args.frames_out is not None else ""
+    if args.tool == LABEL_STUDIO.name:
+        shown += f"; the project's labeling config in {config_path(args.out)}"
     print(
         f"label export: {len(frames)} frames, {objects} objects of {args.store} → {args.out} ({args.tool})"
         + shown

@@ -109,10 +109,11 @@ def with_frame_files(frames: list[StoredFrame], folder: str | Path) -> list[Stor
 
 
 def write_tool_files(frames: list[StoredFrame], classes: list[str], folder: str | Path) -> list[Path]:
-    """Every writer's file of ``frames`` in ``folder``; the paths written.
+    """Every writer's file of ``frames`` in ``folder``; the paths written (a writer's side files left out).
 
-    ``<tool><suffix>`` per writer of the whole store (``coco.json``, ``label-studio.json``), then
-    ``<tool>-<clip><suffix>`` per clip for those that hold one video (``cvat-video-<clip>.xml``).
+    ``<tool><suffix>`` per writer of the whole store (``coco.json``, ``label-studio.json``, which has its
+    ``label-studio-config.xml`` beside it), then ``<tool>-<clip><suffix>`` per clip for those that hold one
+    video (``cvat-video-<clip>.xml``).
     """
     folder = Path(folder)
     clips = dict.fromkeys(f.clip.clip_id for f in frames)

@@ -75,12 +75,14 @@ from itertools import count
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, unquote, urlparse
+from xml.sax.saxutils import quoteattr
 
 import numpy as np
 
 from frugalseg.autolabel.boxes import Box
 from frugalseg.autolabel.clicks import Click
 from frugalseg.data.clips import LabelKind
+from frugalseg.data.files import write_bytes_atomic
 from frugalseg.data.io import MAX_IMAGE_PIXELS, write_json_atomic
 from frugalseg.errors import DataError
 from frugalseg.interop.raster import check_shape
@@ -519,7 +521,7 @@ def write_label_studio(
     ``marks`` holds each frame's clicks and boxes, written as keypoint and rectangle results;
     ``seconds`` the annotation seconds of each frame's labels by kind, in the ``meta`` of their results.
     """
-    tasks = []
+    tasks, results = [], []
     marks = marks or [[] for _ in frames]
     seconds = seconds or [{} for _ in frames]
     for task_id, ((name, (height, width), objects), drawn, cost) in enumerate(
@@ -544,7 +546,34 @@ def write_label_studio(
             "id": task_id, "data": {"image": local_file_url(name)},
             "predictions": [{"model_version": "frugalseg", "result": result}],
         })  # fmt: skip
+        results += result
     write_json_atomic(path, tasks, indent=0)
+    write_bytes_atomic(config_path(path), labeling_config(results).encode("utf-8"))
+
+
+def config_path(tasks: str | Path) -> Path:
+    """The labeling config beside a tasks file: ``label-studio.json`` → ``label-studio-config.xml``."""
+    tasks = Path(tasks)
+    return tasks.with_name(f"{tasks.stem}-config.xml")
+
+
+def labeling_config(results: Sequence[dict[str, Any]]) -> str:
+    """A labeling config (XML) for the tasks `write_label_studio` writes, with every label of ``results``.
+
+    Each of its controls holds them all: the brushes' ``BrushLabels`` ``label``, the boxes'
+    ``RectangleLabels`` ``box`` and the clicks' ``KeyPointLabels`` ``click``, on the ``Image`` ``image``;
+    boxes and keypoints are smart, so that Label Studio sends them to an ML backend's interactive mode.
+    """
+    keys = ("brushlabels", "rectanglelabels", "keypointlabels")
+    used = dict.fromkeys(label for r in results for key in keys for label in r["value"].get(key, ()))
+    labels = "".join(f"\n    <Label value={quoteattr(label)}/>" for label in used or ("object",))
+    controls = (("BrushLabels", FROM_NAME, ""), ("RectangleLabels", BOX_FROM_NAME, ' smart="true"'),
+                ("KeyPointLabels", CLICK_FROM_NAME, ' smart="true"'))  # fmt: skip
+    tags = [
+        f'  <{tag} name="{name}" toName="{TO_NAME}"{smart}>{labels}\n  </{tag}>'
+        for tag, name, smart in controls
+    ]
+    return "\n".join([f'<View>\n  <Image name="{TO_NAME}" value="$image" zoom="true"/>', *tags, "</View>\n"])
 
 
 def written_id(instance: int | None, k: int) -> str:

@@ -256,9 +256,13 @@ def test_a_video_users_exported_tasks_show_their_frames_and_come_back(
     assert main([*made, "--out", str(store), "--no-progress"]) == 0
     exported = ["label", "export", "--store", str(store), "--tool", "label-studio", "--out", str(tasks)]
     assert main([*exported, "--frames-out", str(frames)]) == 0
-    config = (
-        '<View><Image name="image" value="$image"/><BrushLabels name="label" toName="image">'
-        '<Label value="background"/><Label value="object"/></BrushLabels></View>'
+    config = (tmp_path / "tasks-config.xml").read_text(encoding="utf-8")  # the project's, written beside
+    labels = '\n    <Label value="background"/>\n    <Label value="object"/>\n  '
+    assert config == (
+        '<View>\n  <Image name="image" value="$image" zoom="true"/>\n'
+        f'  <BrushLabels name="label" toName="image">{labels}</BrushLabels>\n'
+        f'  <RectangleLabels name="box" toName="image" smart="true">{labels}</RectangleLabels>\n'
+        f'  <KeyPointLabels name="click" toName="image" smart="true">{labels}</KeyPointLabels>\n</View>\n'
     )
     with _started(tmp_path, frames) as client:
         project = client.post("/api/projects", json={"title": "car-shadow", "label_config": config}).json()

@@ -203,7 +203,11 @@ def test_a_video_users_label_studio_tasks_name_frames_it_can_serve(tmp_path, cap
     tasks, frames = tmp_path / "tasks.json", tmp_path / "frames"
     argv = ["label", "export", "--store", str(store), "--tool", "label-studio", "--out", str(tasks)]
     assert main([*argv, "--frames-out", str(frames)]) == 0
-    assert capsys.readouterr().out.endswith(f"(label-studio); the frames as image files in {frames}\n")
+    config = tasks.with_name(f"{tasks.stem}-config.xml")
+    assert capsys.readouterr().out.endswith(
+        f"(label-studio); the frames as image files in {frames}; the project's labeling config in {config}\n"
+    )
+    assert '<KeyPointLabels name="click" toName="image" smart="true">' in config.read_text(encoding="utf-8")
     images = [task["data"]["image"] for task in json.loads(tasks.read_text(encoding="utf-8"))]
     assert images == [
         "/data/local-files/?d=squares-a.mp4/00000.png", *(f"/data/local-files/?d=squares-a.mp4/0000{t}.png"
