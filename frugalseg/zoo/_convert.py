@@ -24,7 +24,7 @@ from frugalseg.data.classes import CITYSCAPES
 from frugalseg.errors import WeightsError
 from frugalseg.zoo._cards import imagenet_normalization, palette_for
 from frugalseg.zoo._checkpoints import write_weights
-from frugalseg.zoo._loading import sha256_file, torch_load
+from frugalseg.zoo._loading import read_torch_weights, sha256_file, torch_load
 from frugalseg.zoo._registry import get_model, model_config
 
 OfficialKey = Callable[[str], "str | None"]
@@ -294,10 +294,12 @@ def convert_checkpoint(
     path = Path(path)
     official = read_official_checkpoint(path)
     if sum(key.startswith("student.") for key in official) > len(official) / 2:
+        card = read_torch_weights(path).card
+        vos = "one of `vos fit`: use the .ckpt as it is (get_model(weights=…), --stm-weights)"
         raise WeightsError(
             path,
             f"a frugalseg fit checkpoint (its tensors under 'student.'), not an official {source} one: "
-            "publish it with `frugalseg zoo publish`",
+            + (vos if card and "num_classes" not in card else "publish it with `frugalseg zoo publish`"),
         )
     try:
         target = converter.infer(official)

@@ -185,6 +185,12 @@ def test_a_fit_checkpoint_or_another_architecture_is_one_line(tmp_path, capsys):
         f"error: {fit}: a frugalseg fit checkpoint (its tensors under 'student.'), not an official stm one: "
         "publish it with `frugalseg zoo publish`\n"
     )
+    vos = tmp_path / "vos.ckpt"  # `zoo publish` refuses it, and had sent it back here
+    torch.save({"state_dict": torch.load(fit)["state_dict"], "hyper_parameters": {"student": "stm_r50"}}, vos)
+    assert main(["zoo", "convert", "--from", "stm", str(vos), *out]) == 2
+    assert capsys.readouterr().err.endswith(
+        "one of `vos fit`: use the .ckpt as it is (get_model(weights=…), --stm-weights)\n"
+    )
     stm = tmp_path / "STM_weights.pth"
     torch.save(official_stm_state_dict(), stm)
     assert main(["zoo", "convert", "--from", "stm", str(stm), "--arch", "tmanet_r18", *out]) == 2
