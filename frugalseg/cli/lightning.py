@@ -70,6 +70,7 @@ from frugalseg.datamodules.vos import VOSDataModule
 from frugalseg.errors import ConfigError, WeightsError
 from frugalseg.lightning_modules import VideoSegmentationModule, VOSModule
 from frugalseg.lightning_modules.prediction_writer import SegmentationPredictionWriter
+from frugalseg.lightning_modules.segmentation import blank_starting_weights
 
 DEFAULT_MODEL = f"{VideoSegmentationModule.__module__}.{VideoSegmentationModule.__qualname__}"
 
@@ -344,7 +345,10 @@ class TaskCLI(LightningCLI):
 
         ``validate``, ``test`` and ``predict`` keep the command's `EVALUATION_OPTIONS` (how the network
         is run and scored, not the network): ``--model.inference slide`` had been replaced by the
-        checkpoint's ``whole`` with a file, and kept with ``last``, resolved later.
+        checkpoint's ``whole`` with a file, and kept with ``last``, resolved later. The starting weights
+        the config names are blanked (`blank_starting_weights`): the checkpoint's state dict replaces
+        them, and the config's ``encoder_weights: imagenet`` had been downloaded for nothing (offline:
+        refused).
         """
         subcommand = self.config.get("subcommand")
         options = model_options(self.config[subcommand]) if subcommand not in (None, "fit") else None
@@ -354,6 +358,8 @@ class TaskCLI(LightningCLI):
             restored = model_options(self.config[subcommand])
             for key, value in kept.items():
                 restored[key] = value
+        if subcommand is not None and self.config[subcommand].get("ckpt_path") is not None:
+            blank_starting_weights(model_options(self.config[subcommand]))
 
     def _run_subcommand(self, subcommand: str) -> None:
         """Run the subcommand; if it fails before its first batch, remove the run folder it made.

@@ -33,6 +33,20 @@ from frugalseg.zoo import (
 INIT_ONLY_STUDENT_ARGS = ("weights", "encoder_weights", "backbone_weights")
 
 
+def blank_starting_weights(options: Any) -> None:
+    """Set the starting weights in a model's options (a mapping) to None: a state dict replaces them.
+
+    ``init_weights`` and the `INIT_ONLY_STUDENT_ARGS` of ``student_args`` that the options give.
+    """
+    if options is None:
+        return
+    if options.get("init_weights") is not None:
+        options["init_weights"] = None
+    args = options.get("student_args")
+    if isinstance(args, dict):
+        options["student_args"] = {k: None if k in INIT_ONLY_STUDENT_ARGS else v for k, v in args.items()}
+
+
 def drop_starting_weights(checkpoint: dict[str, Any]) -> None:
     """Blank the starting weights in a checkpoint's hyper-parameters: its state dict replaces them.
 

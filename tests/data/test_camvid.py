@@ -233,3 +233,30 @@ def test_weclick_camvid_config_trains_a_step_on_a_fake_camvid_tree(
     if name.endswith("gcrf.yaml"):
         assert {"train/loss_clicks_partial_ce", "train/loss_clicks_gated_crf"} <= set(metrics)
         assert cli.model.label_loss.losses["clicks"]["gated_crf"].normalize == "neighbourhood"
+
+
+def test_a_checkpoint_is_evaluated_without_the_configs_starting_weights(
+    segnet: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """A run trained from random encoders, evaluated with its config (``encoder_weights: imagenet``): the
+    checkpoint's state dict replaces the starting weights, which `test` had tried to download (offline:
+    an error)."""
+    import warnings
+
+    from frugalseg.cli.lightning import run_lightning_cli
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    out = tmp_path / "run"
+    common = ["--config", str(CONFIGS / "weclick_camvid_dense.yaml"), "--data.root", str(segnet)]
+    common += ["--data.format", "camvid", "--data.augment.crop_size", "[32,48]"]
+    common += ["--data.loader.batch_size", "2"]
+    common += ["--data.loader.num_workers", "0", "--trainer.accelerator", "cpu", "--trainer.logger", "false"]
+    common += ["--trainer.default_root_dir", str(out), "--checkpoint.dirpath", str(out / "checkpoints")]
+    common += ["--trainer.enable_progress_bar", "false"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run_lightning_cli(["fit", *common, "--model.student_args", "{encoder_weights: null}",
+                           "--trainer.max_steps", "1", "--trainer.limit_val_batches", "1"])  # fmt: skip
+        cli = run_lightning_cli(["test", *common, "--ckpt_path", "last"])
+    assert "test/mIoU" in cli.trainer.callback_metrics
