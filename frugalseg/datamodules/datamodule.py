@@ -26,6 +26,7 @@ from frugalseg.data.io import cache_dir, image_size
 from frugalseg.data.normalization import IMAGENET_MEAN
 from frugalseg.data.sources import SOURCE_OPTIONS, LabelSource
 from frugalseg.datamodules.dataset import ClipSampleDataset
+from frugalseg.datamodules.memory import batch_bytes, free_memory
 from frugalseg.datamodules.options import (
     AugmentOptions,
     LabelOptions,
@@ -227,6 +228,9 @@ class VideoSegDataModule(L.LightningDataModule):
         fmt = self.format_reader()
         self._check_splits(fmt, "fit")
         needed = self.needed_labels()
+        for kind in sorted(self.sources.keys() - needed.keys() - {LabelKind.FINE}, key=lambda k: k.value):
+            logger.warning("data.labels.%s: recipe %s trains on no %s labels, so it is not read",
+                           SOURCE_OPTIONS[kind], self.recipe.name, kind.value)  # fmt: skip
         pseudo = needed.pop(LabelKind.PSEUDO, None)
         for kind, offsets in needed.items():
             self._prepare(kind, fmt, offsets)
@@ -688,11 +692,6 @@ def transform_flow(flow: torch.Tensor, matrices: torch.Tensor, size: tuple[int, 
     return moved if stacked else moved.squeeze(1)
 
 
-#: A lower bound of the bytes a training step holds per input pixel of every frame (fp32 activations
-#: and their gradients of a small student, about 2 KiB; paper-sized students hold several times more).
-BYTES_PER_PIXEL = 2048
-
-
 def unrepeated_sampler(
     dataset: Sized, split: str, world_size: int, rank: int, unit: str = "samples"
 ) -> UnrepeatedDistributedSampler:
@@ -710,25 +709,6 @@ def unrepeated_sampler(
             f"{split} split more {unit}",
         )
     return UnrepeatedDistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=False)
-
-
-def batch_bytes(batch_size: int, frames: int, height: int, width: int) -> int:
-    """A rough lower bound of the memory one training step of this batch shape holds."""
-    return batch_size * frames * height * width * BYTES_PER_PIXEL
-
-
-def free_memory(device: torch.device) -> int | None:
-    """Free bytes of ``device``: the GPU's free memory, or the host's available memory; None if unknown."""
-    if device.type == "cuda":
-        return int(torch.cuda.mem_get_info(device)[0])
-    try:
-        with open("/proc/meminfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
 
 
 #: The option groups of `VideoSegDataModule`, by argument name.

@@ -256,6 +256,29 @@ def test_a_recipe_on_camvid_stills_warns_that_its_offsets_are_stills_apart(tmp_p
     ]
 
 
+def test_a_label_store_of_a_kind_the_recipe_does_not_train_on_is_warned_of(tmp_path, caplog, monkeypatch):
+    """A clicks store given to a recipe of manual and pseudo labels had trained without a word (and without
+    being read), where `min_confidence` and `loss_args` say they go unused."""
+    from data.fake_camvid import write_segnet
+
+    from frugalseg.autolabel.sources import FlowLabels, SimulatedClicks
+
+    root = write_segnet(tmp_path / "camvid")
+    monkeypatch.setattr(FlowLabels, "prepare", lambda self, fmt, split, offsets: "")  # what is made: not here
+    data = VideoSegDataModule(
+        root=str(root), format="camvid", num_frames=1, recipe=RecipeOptions("B3s", budget=3),
+        splits=SplitOptions(train="train", val="val"), loader=LoaderOptions(batch_size=1, num_workers=0),
+        labels=LabelOptions(clicks=SimulatedClicks(), refined=str(tmp_path / "refined")),
+    )  # fmt: skip
+    with caplog.at_level(logging.WARNING, logger="frugalseg.datamodules.datamodule"):
+        data.prepare_data()
+    messages = [r.getMessage() for r in caplog.records if r.name == "frugalseg.datamodules.datamodule"]
+    assert messages[:2] == [
+        "data.labels.clicks: recipe B3s trains on no clicks labels, so it is not read",
+        "data.labels.refined: recipe B3s trains on no refined_coarse labels, so it is not read",
+    ]
+
+
 def test_from_python_its_options_may_be_dicts_and_any_logger_writes_its_hparams(tiny_streets, tmp_path):
     """A plain Trainer's logger failed on the frozen option dataclasses (``A frozen dataclass was passed
     to apply_to_collection``), dicts were refused (``'dict' object has no attribute 'name'``), and so a
