@@ -162,7 +162,15 @@ def unregister_model(name: str) -> None:
 def _entry(name: str) -> _Entry:
     entry = _REGISTRY.get(name)
     if entry is None:
-        raise ConfigError("student", f"unknown model {name!r}; available models: {', '.join(list_models())}")
+        owner = next((model for model, e in sorted(_REGISTRY.items()) if name in e.config.weights), None)
+        hint = (
+            f"; {name!r} is published weights: get_model({owner!r}, weights={name!r})"
+            if owner is not None
+            else f"; {name!r} is a file or folder: give it as weights= of its architecture"
+            if Path(name).exists()
+            else f"; available models: {', '.join(list_models())}"
+        )
+        raise ConfigError("student", f"unknown model {name!r}{hint}")
     return entry
 
 

@@ -180,6 +180,14 @@ def test_get_model_errors() -> None:
     assert all(name in str(info.value) for name in ALL_MODELS)
     with pytest.raises(ValueError, match="unknown model 'nope'"):
         model_config("nope")
+    with pytest.raises(ValueError) as published:  # a weights name, as `zoo list` shows it, given as a model
+        get_model("streets-hrnetv2-w18s")
+    assert str(published.value).endswith(
+        "unknown model 'streets-hrnetv2-w18s'; 'streets-hrnetv2-w18s' is published weights: "
+        "get_model('hrnetv2_w18_small', weights='streets-hrnetv2-w18s')"
+    )
+    with pytest.raises(ValueError, match=r"is a file or folder: give it as weights= of its architecture$"):
+        get_model(__file__)  # a `zoo publish --hub-folder` folder or a weights file, given as a model
     with pytest.raises(ValueError, match="image model.*num_frames=3"):
         get_model("deeplabv3plus_r18", num_classes=2, num_frames=3)
     with pytest.raises(ValueError, match=r"get_model\('tmanet_r18'\) needs num_classes"):
