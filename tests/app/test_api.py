@@ -84,6 +84,20 @@ def test_preview_is_the_click_models_mask(client: TestClient, service: SessionSe
     )
 
 
+def test_the_worker_gives_freed_memory_back_once_idle(
+    client: TestClient, service: SessionService, davis: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """glibc kept the pages of a propagation's arenas: the server held about 0.5 GB more after each."""
+    returned: list[int] = []
+    monkeypatch.setattr(jobs, "return_free_memory", lambda: returned.append(len(service.jobs)))
+    first_mask(client, davis)
+    service.wait()
+    deadline = time.monotonic() + 10
+    while not returned and time.monotonic() < deadline:  # the worker returns them after its job
+        time.sleep(0.01)
+    assert returned == [1]
+
+
 def test_submits_store_what_annotate_add_stores(
     client: TestClient, service: SessionService, davis: Path, tmp_path: Path
 ) -> None:
