@@ -236,6 +236,8 @@ def expectation(state: VideoState, frame: int, indices: list[int], rise: float) 
         f"the error model expects J&F {1 - error:.2f} on this frame (propagated from annotated frame{plural} "
         f"{sources}{alone}) and the video's mean J&F to rise by {rise:.3f} once it is annotated"
     )
+    if state.masks and not state.masks[frame].any():  # no area to be unsure of (a frame left empty)
+        return text + "; no object is propagated to this frame"
     if before and after:
         text += f"; the two directions disagree on {state.disagreement[frame]:.0%} of the object's area"
     where = "it" if before and after else "the object's area"
@@ -254,7 +256,8 @@ def likely_cost(state: VideoState, kind: str, objects: int, costs: AnnotationCos
     yet, the cost table's seconds of ``kind`` (`type_seconds`). Never another type's: a proposal of
     clicks priced as the mask drawn before had told the person two things at once.
     """
-    own = [a for a in state.annotations if a.kind == kind and not a.kept and a.seconds > 0]
+    # object 0: a frame submitted empty ("nothing here"), not the seconds of drawing an object
+    own = [a for a in state.annotations if a.kind == kind and not a.kept and a.seconds > 0 and a.object]
     words = TOOL_WORDS.get(kind, kind)
     if own:
         last = max(a.iteration for a in own)

@@ -108,6 +108,10 @@ def test_the_cost_quoted_is_that_of_the_type_proposed() -> None:
     kept = [Annotation(0, o, "clicks", 1.0, 0, 0) for o in (1, 2)]
     assert cost(kept, "mask", objects=2) == "about 160 s for a drawn mask of 2 objects (the cost table's)"
     assert cost(kept, "clicks", objects=2) == "about 10 s for clicks of 2 objects (the cost table's)"
+    # a frame submitted empty, booked as object 0's mask in 1 s: no seconds of drawing an object (every
+    # later mask had been quoted "about 1.0 s with a drawn mask")
+    empty = [Annotation(0, 0, "mask", 1.0, 0, 0)]
+    assert cost(empty, "mask") == "about 80 s for a drawn mask of 1 object (the cost table's)"
 
 
 def test_filmstrip_scores_are_the_model_s_expected_error_and_red_means_look_here() -> None:
@@ -120,3 +124,12 @@ def test_filmstrip_scores_are_the_model_s_expected_error_and_red_means_look_here
     assert [
         t for t, s in enumerate(filmstrip_scores([0.0] * N, [0.0] * N, {0: "mask"})) if s >= LOOK_HERE
     ] == [t for t in range(N) if 0.56 * t / (t + 8) >= LOOK_HERE]
+
+
+def test_a_frame_no_object_is_propagated_to_says_so() -> None:
+    """Its unsure share had read 100 % of an object that is not there."""
+    made = [Annotation(0, 0, "mask", 1.0, 0, 0)]
+    state = state_of([0.0] * N, [1.0] * N, made)
+    state.masks = [np.zeros((40, 60), np.uint8)] * N
+    text = reason(state)[1]
+    assert "; no object is propagated to this frame;" in text and "unsure" not in text
