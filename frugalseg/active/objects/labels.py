@@ -35,8 +35,8 @@ def video_labels(
     by a click model, or with objects propagated beside one drawn). A person's clicks on a frame are
     also a ``clicks`` label (`clicks_label`) and their boxes a ``boxes`` label (`boxes_label`), in the
     forms `frugalseg.autolabel.clicks` and `frugalseg.autolabel.boxes` write, so a recipe can train
-    from what the person gave. The frame's human seconds go to the label of the kind they were spent
-    on (the mask's, when no clicks or box label holds them).
+    from what the person gave (what still stands: `VideoState.standing`). The frame's human seconds go
+    to the label of the kind they were spent on (the mask's, when no clicks or box label holds them).
 
     Each label's source offset is the store's (`frugalseg.autolabel.store`): the frame it was made
     from. A person's annotations on a frame (its clicks and boxes labels, and its mask) come from that
@@ -55,10 +55,10 @@ def video_labels(
         seconds = sum(a.seconds for a in own)
         ids = state.annotated.get(t, mask)
         for kind, (annotation_type, make) in _SPARSE.items():
-            given = make(ids, own)
+            given = make(ids, state.standing(t))
             if given is not None:
                 sparse, side, sparse_ids = given
-                spent = sum(a.seconds for a in own if a.kind == annotation_type)
+                spent = sum(a.seconds for a in state.standing(t) if a.kind == annotation_type)
                 seconds -= spent
                 yield LoopLabel(offset, kind, sparse, offset, spent, side, sparse_ids if object_ids else None)
         made = state.made_by(t)

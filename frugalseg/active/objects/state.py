@@ -221,6 +221,16 @@ class VideoState:
         changed = [made for made in additions if not all(a.kept for a in made)]
         return (changed or additions or [[]])[-1]
 
+    def standing(self, frame: int) -> list[Annotation]:
+        """The annotations of ``frame`` whose clicks and box still stand, in order.
+
+        A mask drawn later of an object replaces what its earlier clicks and box said: a person who
+        clicked the wrong object, then drew the frame again, has taken those clicks back.
+        """
+        own = [a for a in self.annotations if a.frame == frame]
+        redrawn = {a.object: a.iteration for a in own if a.kind == "mask"}  # each object's latest drawn mask
+        return [a for a in own if a.kind == "mask" or a.iteration >= redrawn.get(a.object, -1)]
+
     @property
     def late_objects(self) -> dict[int, frozenset[int]]:
         """Annotated frame → the objects first annotated after its mask was made (where there are any).

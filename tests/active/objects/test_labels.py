@@ -121,3 +121,21 @@ def test_a_frame_with_one_object_drawn_and_another_propagated_is_pseudo_not_fine
         (0, "fine"),
         (1, "fine"),
     ]
+
+
+def test_a_mask_drawn_later_takes_back_its_objects_earlier_clicks() -> None:
+    """The page's walkthrough: a positive click of object 2 on the dog, then frame 1 drawn again (both
+    objects) where that pixel is background; the click had stayed in the store's clicks label and the tool
+    files, telling a student the opposite of the frame's fine label."""
+    state = _state((4, 5))
+    final = state.masks[1]
+    state.annotations += [Annotation(1, 1, "mask", 80.0, 0, 3), Annotation(1, 2, "mask", 80.0, 0, 3)]
+    clip = Clip(clip_id="v", split="all", frames=[Path("0.jpg"), Path("1.jpg")], anchor_index=0)
+    labels = list(video_labels(clip, range(2), state, object_ids=True))
+    assert [(x.offset, x.kind.value, x.seconds) for x in labels] == [(0, "fine", 160.0), (1, "fine", 168.0)]
+    # a mask of object 1 alone takes back object 1's clicks, not object 2's
+    state.annotations = state.annotations[:-1]
+    labels = list(video_labels(clip, range(2), state, object_ids=True))
+    clicks = next(x for x in labels if x.kind is LabelKind.CLICKS)
+    assert clicks.side is not None and final[3, 0] == 0
+    assert [(c["x"], c["y"], c["instance_id"]) for c in clicks.side["clicks"]] == [(0, 3, 2)]

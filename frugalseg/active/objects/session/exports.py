@@ -127,7 +127,7 @@ def named_objects(frame: StoredFrame, state: VideoState, t: int) -> StoredFrame:
     ]
     if not objects:
         objects = [o for o in frame.objects if o[0] is dense and o[2] is None]  # the background region
-    for a in (a for a in state.annotations if a.frame == t):
+    for a in state.standing(t):
         name = object_name(state, a.object)
         clicked = np.zeros(ids.shape, bool)
         for x, y, positive in a.points:
