@@ -54,6 +54,7 @@ from frugalseg.errors import ConfigError, DataError
 from frugalseg.interop.raster import (
     BACKGROUND_KINDS,
     DENSE_KINDS,
+    OBJECT_CLASSES,
     ClassMapping,
     FrameLabel,
     check_shape,
@@ -299,7 +300,9 @@ def import_export(
     _check_same_content(store, settings, export.path)
     written: dict[str, int] = {}
     skipped = 0
-    with store.run(run_config(fmt, split, ENGINE, settings), all_or_nothing=True):
+    names = object_names(frames, placed, mapping)
+    config = {**run_config(fmt, split, ENGINE, settings), **({"object_names": names} if names else {})}
+    with store.run(config, all_or_nothing=True):
         for frame, (target, offset, size, train_ids) in zip(frames, placed, strict=True):
             kinds = _filled_kinds(frame, train_ids, dense_kind, background_id, background is not None,
                                   void=export.uncovered_void)  # fmt: skip
@@ -322,6 +325,28 @@ def import_export(
         if not written and not skipped:  # not an empty store
             raise DataError(export.path, f"no labels to import: {_why_none(frames, placed)}")
     return ImportSummary(len(frames), written, skipped, left_out)
+
+
+def object_names(
+    frames: Sequence[Frame],
+    placed: Sequence[tuple[Clip, int, tuple[int, int], list[int]]],
+    mapping: ClassMapping,
+) -> dict[str, dict[str, str]]:
+    """Clip → object id → the tool's name of it, where an object data set maps that name to ``object``.
+
+    Recorded as the store's ``object_names``, as an annotation session's export records the names a
+    person gave, so `label export` of the imported store names each object as the tool did.
+    """
+    if mapping.classes != OBJECT_CLASSES:
+        return {}
+    classes = {name.lower() for name in mapping.classes} | {name.lower() for name in mapping.names}
+    names: dict[str, dict[str, str]] = {}
+    for frame, (clip, _, _, _) in zip(frames, placed, strict=True):
+        for shape in frame.shapes:
+            named = shape.instance_id is not None and not (shape.ignored or shape.negative)
+            if named and shape.label and shape.label.lower() not in classes:
+                names.setdefault(clip.clip_id, {})[str(shape.instance_id)] = shape.label
+    return names
 
 
 def tool_file_sha256(path: Path) -> str | None:

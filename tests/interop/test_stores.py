@@ -260,3 +260,27 @@ def test_a_negative_keypoint_without_a_background_class_is_refused(tmp_path):
             read_label_studio(path), fmt, "val", LabelStore(tmp_path / "out"), ClassMapping(fmt.class_names)
         )
     assert not (tmp_path / "out").exists()
+
+
+def test_an_import_keeps_the_tools_object_names_for_the_next_export(davis, tmp_path):
+    """The page's "Bush & shrub", exported and imported back, had been exported again as `object`."""
+    from frugalseg.cli import main
+
+    bush = _square("Bush & shrub", "polygon 1")
+    bush.instance_id = 2
+    dog = _square("object", "polygon 2")
+    dog.points = dog.points + 10
+    dog.instance_id = 1
+    export = ToolExport(tmp_path / "e.json", "coco", [Frame("squares-a/00001.jpg", None, [bush, dog], "1")],
+                        ("Bush & shrub", "object"))  # fmt: skip
+    fmt = get_format("davis", davis)
+    store = LabelStore(tmp_path / "out")
+    import_export(export, fmt, "train", store, ClassMapping(fmt.class_names))
+    run = json.loads(store.run_path.read_text(encoding="utf-8"))
+    assert run["object_names"] == {"squares-a": {"2": "Bush & shrub"}}
+    xml = tmp_path / "again.xml"
+    exported = ["label", "export", "--store", str(store.root), "--tool", "cvat-video", "--out", str(xml)]
+    assert main(exported) == 0
+    text = xml.read_text(encoding="utf-8")
+    assert 'label="Bush &amp; shrub"' in text and 'label="object"' in text
+    import_export(export, fmt, "train", store, ClassMapping(fmt.class_names))  # the same file again: one run
