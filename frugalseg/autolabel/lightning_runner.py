@@ -100,8 +100,9 @@ def label_with_trainer(
     Every process runs this function (Lightning's DDP launcher starts the same command again) with
     the same ``work`` (checked and opened beforehand by the caller) and labels its share.
     ``label_item`` returns how many labels it wrote; their sum over all processes is reduced at the
-    end, so labels another run sharing the store recorded meanwhile are not counted. Returns this
-    process's global rank (0 without work; only rank 0's summary is meant to be reported) and that sum.
+    end, so labels another run sharing the store recorded meanwhile are not counted, and the process group
+    is destroyed after it. Returns this process's global rank (0 without work; only rank 0's summary is
+    meant to be reported) and that sum.
     """
     if not work:
         return LabellingRun(0, 0)
@@ -122,6 +123,11 @@ def label_with_trainer(
     trainer.predict(module, loader, return_predictions=False)
     # a collective, so also the barrier Trainer.predict ends without
     written = trainer.strategy.reduce(torch.tensor(module.written, device=module.device), reduce_op="sum")
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        # the last collective is done: leave the group, which Lightning does not; gloo's threads left to
+        # the interpreter's exit could abort the process (SIGABRT, "terminate called without an active
+        # exception", seen once under the full test suite)
+        torch.distributed.destroy_process_group()
     return LabellingRun(trainer.global_rank, int(written))
 
 

@@ -195,3 +195,22 @@ def test_two_processes_asked_for_one_clip_left_run_one(
     assert done.returncode == 0, done.stderr[-3000:]
     assert "label propagate: 4 clips, 4 labels written, 12 skipped" in done.stdout
     assert store_pngs(out) == store_pngs(reference_store)
+
+
+def test_the_labelling_run_leaves_its_process_group(tmp_path: Path) -> None:
+    """Lightning leaves the group initialised; gloo's threads left to the interpreter's exit had aborted a
+    `label propagate --devices 2` process once (SIGABRT) after its labels were written."""
+    import torch.distributed as dist
+
+    from frugalseg.autolabel.lightning_runner import label_with_trainer
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0, world_size=1)
+    labelled: list[int] = []
+    options = TrainerOptions(accelerator="cpu", devices=1, strategy="ddp")
+    try:
+        run = label_with_trainer([3, 4], lambda i: labelled.append(i) or 1, options=options, progress=False)
+        assert (run.rank, run.written, labelled) == (0, 2, [3, 4])
+        assert not dist.is_initialized()
+    finally:
+        if dist.is_initialized():  # never left to the worker's later tests
+            dist.destroy_process_group()
