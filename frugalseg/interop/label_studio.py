@@ -297,22 +297,21 @@ def _fallbacks(results: Sequence[Any]) -> list[int]:
     one other region of that label (the rectangle or brush they correct), else one new object together.
     """
     drawn: list[bool] = []  # results that name no object: a person drew them
-    named: set[int] = set()
+    instances: list[int] = []  # the object each result names (0: none, or one refused when read)
     for result in results:
         try:
             names, instance = _named(result)
         except (AttributeError, TypeError, ValueError, OverflowError):
             names, instance = True, None  # refused when its shape is read
         drawn.append(not names)
-        if instance is not None:
-            named.add(instance)
-    free = (i for i in count(1) if i not in named)
+        instances.append(instance or 0)
+    free = (i for i in count(1) if i not in instances)
     keypoints = [_keypoint_label(result) for result in results]  # None for other results
     objects = [next(free) if new and kp is None else 0 for new, kp in zip(drawn, keypoints, strict=True)]
     regions: dict[str, set[int]] = {}  # a label → the objects of the regions drawn with it
-    for result, kp, new, obj in zip(results, keypoints, drawn, objects, strict=True):
+    for result, kp, new, obj, named in zip(results, keypoints, drawn, objects, instances, strict=True):
         if kp is None:
-            regions.setdefault(_region_label(result), set()).add(obj if new else _named_object(result))
+            regions.setdefault(_region_label(result), set()).add(obj if new else named)
     clicked: dict[str, int] = {}  # a keypoint label → the object of those keypoints
     for k, (kp, new) in enumerate(zip(keypoints, drawn, strict=True)):
         if kp is not None and new:
@@ -321,14 +320,6 @@ def _fallbacks(results: Sequence[Any]) -> list[int]:
                 clicked[kp] = next(iter(region)) if len(region) == 1 else next(free)
             objects[k] = clicked[kp]
     return objects
-
-
-def _named_object(result: Any) -> int:
-    """The object a result names, 0 for none (or one refused when its shape is read)."""
-    try:
-        return _named(result)[1] or 0
-    except (AttributeError, TypeError, ValueError, OverflowError):
-        return 0
 
 
 def _keypoint_label(result: Any) -> str | None:

@@ -54,11 +54,12 @@ def video_labels(
         label = DavisFormat.to_label(mask)
         seconds = sum(a.seconds for a in own)
         ids = state.annotated.get(t, mask)
+        standing = state.standing(t) if own else []
         for kind, (annotation_type, make) in _SPARSE.items():
-            given = make(ids, state.standing(t))
+            given = make(ids, standing)
             if given is not None:
                 sparse, side, sparse_ids = given
-                spent = sum(a.seconds for a in state.standing(t) if a.kind == annotation_type)
+                spent = sum(a.seconds for a in standing if a.kind == annotation_type)
                 seconds -= spent
                 yield LoopLabel(offset, kind, sparse, offset, spent, side, sparse_ids if object_ids else None)
         made = state.made_by(t)
