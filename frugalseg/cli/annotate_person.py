@@ -398,6 +398,7 @@ def _export(args: argparse.Namespace) -> int:
     from frugalseg.active.objects.session.session_settings import SESSION_FILE
     from frugalseg.autolabel.store import check_store_apart, check_store_folder
     from frugalseg.errors import ConfigError
+    from frugalseg.interop.label_studio import config_path
 
     if not (Path(args.state) / SESSION_FILE).is_file():
         raise ConfigError(
@@ -434,6 +435,9 @@ def _export(args: argparse.Namespace) -> int:
         f"tool files of {frames} frames, each object under its id and name, in {tools_folder(out)}/: "
         + ", ".join(path.name for path in files)
     )
+    tasks = next((path for path in files if path.name == "label-studio.json"), None)
+    if tasks is not None:
+        print(f"the labeling config of a Label Studio project for its tasks: {config_path(tasks)}")
     settings = session.settings
     words = ["frugalseg", "label", "import", str(tools_folder(out) / "coco.json"), "--tool", "coco"]
     words += ["--format", settings.format, "--root", settings.root, "--split", settings.split]

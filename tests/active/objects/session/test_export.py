@@ -43,6 +43,9 @@ def test_export_keeps_object_ids_in_the_store_and_names_in_its_tool_files(
         f"tool files of 10 frames, each object under its id and name, in {out}-tools/: "
         "coco.json, label-studio.json, cvat-video-squares-a.xml"
     )
+    config = f"{out}-tools/label-studio-config.xml"
+    assert lines[2] == f"the labeling config of a Label Studio project for its tasks: {config}"
+    assert '<BrushLabels name="label" toName="image">' in Path(config).read_text(encoding="utf-8")
     masks = AnnotationSession.open(named).state("squares-a").masks
     for t in range(10):
         kind = "fine" if t == 0 else "pseudo"
