@@ -282,6 +282,10 @@ def test_a_click_that_takes_pixels_from_another_object_says_so(
     info = browser.find_element(By.ID, "frameinfo").text
     assert info.startswith("clip-a frame 0 (00000.jpg): preview of 1 click(s) in ")
     assert info.endswith(f" ms: +{added} / −0 px, {taken} px taken from object 1")
+    assert browser.find_element(By.ID, "status").text == (
+        'the click was on object 1 "swan" and went to object 2 "head", the chosen object: '
+        'if it was meant for object 1 "swan", Undo and choose that object in the menu'
+    )
 
 
 def test_a_new_object_after_an_upload_on_a_video_of_no_object_gets_the_next_id(

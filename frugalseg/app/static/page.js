@@ -323,7 +323,7 @@ function paint(x, y) {
 }
 async function click(x, y, positive) {
   if (!S.clicks.length && S.edited) { S.base = S.work.slice(); }
-  const obj = object();
+  const obj = object(); const under = S.work[y * S.info.width + x];
   S.clicks.push({ object: obj, x, y, positive }); S.clicked[obj] = (S.clicked[obj] || 0) + 1; draw();
   const clicks = S.clicks, sent = clicks.length, video = S.video, frame = S.frame;
   const body = { clicks, base: encode(S.base) };  // the mask shown, though the frame propagate meanwhile
@@ -334,6 +334,7 @@ async function click(x, y, positive) {
     const shown = S.work; S.work = decode(preview.rle, S.work.length); draw();
     done(); $("frameinfo").dataset.preview = String(sent);
     tellChange(shown, obj, started, true);
+    if (positive && under && under !== obj && under !== 255) { otherObject(under, obj); }
   } catch (err) {
     if (!stillAsked(video, frame, clicks, sent)) { return; }
     S.clicks.pop(); draw(); fail(err);
@@ -353,6 +354,12 @@ function tellChange(shown, obj, started, clicked) {
   const from = Object.entries(taken).map(([id, n]) => `, ${n} px taken from object ${id}`).join("");
   frameInfo(` in ${Math.round(performance.now() - started)} ms: +${added} / −${removed} px${from}`);
   if (clicked && added + removed <= 1) { say("the click changed nothing around it: draw this part with the brush or the scissors"); }
+}
+// A positive click on another object's pixels grows the chosen object over them (a part of it, or a new
+// object inside it); the status line says so, as the chosen object is easily left from another frame.
+function otherObject(under, obj) {
+  say(`the click was on ${objectLabel(under)} and went to ${objectLabel(obj)}, the chosen object: `
+    + `if it was meant for ${objectLabel(under)}, Undo and choose that object in the menu`);
 }
 // An uploaded mask (`ids`, holding `objects`) put into the frame, the status line saying what it did.
 // A mask of one object (one id, or a black and white mask) replaces the chosen object on this frame, as
