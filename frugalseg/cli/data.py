@@ -9,6 +9,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 
 from frugalseg.cli.options import positive
 from frugalseg.data.check import check_dataset
+from frugalseg.data.clips import Clip
 from frugalseg.data.download import MARKER, SOURCES, download
 from frugalseg.data.formats import FORMATS
 
@@ -66,16 +67,16 @@ def _register_download(commands: argparse._SubParsersAction) -> None:
 def _check(args: argparse.Namespace) -> int:
     """Print each problem and a summary; exit code 1 when there are errors, 0 with warnings only.
 
-    A set of frames only (no clip has its manual label) is no error: it is said in one line.
+    A set of frames only (no clip has its manual label: a person's frames, a video) is no error: it is
+    said in one line.
     """
     console = Console(stderr=True)
-    clips = 0
+    clips: list[Clip] = []
     with Progress(console=console, transient=True, disable=args.no_progress) as progress:
 
-        def on_clips(total: int):
-            nonlocal clips
-            clips = total
-            task = progress.add_task(f"checking {args.root}", total=total)
+        def on_clips(found: list[Clip]):
+            clips.extend(found)
+            task = progress.add_task(f"checking {args.root}", total=len(found))
             return lambda: progress.advance(task)
 
         options = {} if args.masks is None else {"masks": args.masks}
@@ -83,13 +84,12 @@ def _check(args: argparse.Namespace) -> int:
         if args.masks is not None and name is None:
             name = "video"  # masks of their own folder are the video format's option
         problems = check_dataset(args.root, name, on_clips, **options)
-    unlabelled = [problem for problem in problems if problem.missing_label]
-    frames_only = bool(unlabelled) and len(unlabelled) == clips
-    if frames_only:
+    if clips and not any(clip.labels for clip in clips):
         problems = [problem for problem in problems if not problem.missing_label]
         print(
-            f"note: {args.root}: frames only, none of its {clips} clip(s) has its manual label (the first "
-            "frame's mask): `annotate` and `label` take it; `vos fit` and J&F scores need the masks"
+            f"note: {args.root}: frames only, none of its {len(clips)} clip(s) has its manual label "
+            "(the first frame's mask): `annotate` and `label` take it; `vos fit` and J&F scores need the "
+            "masks"
         )
     for problem in problems:
         print(problem)

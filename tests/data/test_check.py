@@ -365,3 +365,39 @@ def test_a_frames_only_folder_not_detected_says_to_name_the_format(tmp_path: Pat
         "JPEGImages/ without Annotations/ is frames only: give --format davis or mose"
         in capsys.readouterr().out
     )
+
+
+def test_a_person_s_frame_folder_checks_clean_with_the_frames_only_note(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Format video takes a frame folder without masks; the check says it is frames only, as for DAVIS."""
+    clip = tmp_path / "my clip"
+    clip.mkdir()
+    for t in range(2):
+        cv2.imwrite(str(clip / f"frame {t}.jpg"), np.full((8, 8, 3), 40 * t, np.uint8))
+    code, message = _check_cli(clip, capsys)
+    assert code == 0
+    assert message.splitlines() == [
+        f"note: {clip}: frames only, none of its 1 clip(s) has its manual label (the first frame's mask): "
+        "`annotate` and `label` take it; `vos fit` and J&F scores need the masks",
+        f"no problems found in {clip}",
+    ]
+    (clip.parent / "Annotations" / "my clip").mkdir(parents=True)
+    cv2.imwrite(str(clip.parent / "Annotations" / "my clip" / "frame 0.png"), np.zeros((8, 8), np.uint8))
+    code, message = _check_cli(clip, capsys)
+    assert (code, message) == (0, f"no problems found in {clip}\n")
+
+
+def test_a_folder_of_clip_folders_is_told_how_to_read_them(tmp_path: Path) -> None:
+    """A folder whose sub-folders hold frames matches no layout; the problem says what to give instead."""
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        cv2.imwrite(str(tmp_path / name / "00000.jpg"), np.zeros((8, 8, 3), np.uint8))
+    (problem,) = check_dataset(tmp_path)
+    assert problem.message.startswith(
+        f"no known data set layout found; formats tried: {', '.join(FORMATS)}; "
+    )
+    assert (
+        "its sub-folders a, b hold frames, which looks like one clip per folder: give --root one clip "
+        in (problem.message)
+    )

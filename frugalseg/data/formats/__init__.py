@@ -19,7 +19,7 @@ from frugalseg.data.formats.synthetic import (
     generate_synthetic_streets,
 )
 from frugalseg.data.formats.veis import VeisFormat
-from frugalseg.data.formats.video import VideoFormat
+from frugalseg.data.formats.video import VideoFormat, clip_folders_hint
 from frugalseg.errors import ConfigError, DataError
 
 #: Every format by name, in the order `detect_format` tries them (most specific first). Cityscapes and
@@ -102,7 +102,7 @@ def detect_format(root: str | Path) -> str:
     hint = (
         "; JPEGImages/ without Annotations/ is frames only: give --format davis or mose"
         if frames_only
-        else ""
+        else clip_folders_hint(root)
     )
     raise DataError(root, f"no known data set layout found; formats tried: {', '.join(FORMATS)}{hint}")
 

@@ -78,7 +78,7 @@ def _frame_number(mask: Path) -> int | None:
     return int(numbers[-1]) if numbers else None
 
 
-def _clip_folders_hint(root: Path) -> str:
+def clip_folders_hint(root: Path) -> str:
     """What to do with a folder whose sub-folders hold the frames (one clip per folder), else "".
 
     Format video reads one folder of frames as one clip; DAVIS's layout reads every sub-folder of
@@ -142,7 +142,7 @@ class VideoFormat(DavisFormat):
                 raise DataError(
                     self.root,
                     f"holds no video files ({', '.join(VIDEO_EXTENSIONS)}) and no frame images "
-                    f"({', '.join(FRAME_EXTENSIONS)})" + _clip_folders_hint(self.root),
+                    f"({', '.join(FRAME_EXTENSIONS)})" + clip_folders_hint(self.root),
                 )
             return {self.root.name: self.root}
         sources: dict[str, Path] = {}
