@@ -353,8 +353,10 @@ def annotate_given_clicks(
 
     Each clicked object's current mask is corrected by the model's ``correct``, with no truth to
     choose between candidates (the default ``starcut``: a click claims the region it is in, as far
-    as its edges; ``grabcut`` changes the mask only near the clicks). Objects not clicked keep their
-    current mask (255 becomes 0); the cost is that of `annotate_clicks`.
+    as its edges; ``grabcut`` changes the mask only near the clicks). The objects' masks are laid in
+    the order of their last clicks, so that a later click takes back what an earlier click of another
+    object took. Objects not clicked keep their current mask (255 becomes 0); the cost is that of
+    `annotate_clicks`.
 
     Args:
         image: the frame, H×W×3 uint8 RGB.
@@ -368,7 +370,8 @@ def annotate_given_clicks(
     known = {} if known is None else known
     mask = np.where(current == VOID, 0, current).astype(np.uint8)
     made: dict[int, int] = {}
-    for obj in sorted({c.object for c in clicks}):
+    last = {c.object: i for i, c in enumerate(clicks)}
+    for obj in sorted(last, key=last.__getitem__):
         own = [c for c in clicks if c.object == obj]
         found = model.correct(image, current == obj, own, known=known.get(obj))
         mask[(mask == obj) & ~found] = 0

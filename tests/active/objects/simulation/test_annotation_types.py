@@ -10,9 +10,11 @@ from frugalseg.active.objects.choosing.type_policies import POLICIES, get_policy
 from frugalseg.active.objects.simulation.annotation_types import (
     ANNOTATION_TYPES,
     BOX_MARGIN,
+    GivenClick,
     annotate_box,
     annotate_clicks,
     annotate_frame,
+    annotate_given_clicks,
     annotation_priors,
     neighbouring_frame,
     padded_box,
@@ -163,3 +165,17 @@ def test_the_simulated_box_brings_every_object_s_nearest_annotation_and_clicks_o
     recording = _RecordingBox()
     annotate_frame("box", image, current, truth, model=recording, known=boxed)
     assert [id(known) for known in recording.known] == [id(boxed[1]), id(boxed[2])]
+
+
+def test_a_later_click_of_another_object_takes_back_what_an_earlier_click_took() -> None:
+    """Clicks are laid in the order made: a wrong-object click is undone by clicking the right object."""
+    image, truth = two_squares()
+    red = truth == 1
+    wrong = GivenClick(2, 30, 30, True)  # object 2 chosen by mistake, clicked on the red square
+    right = GivenClick(1, 30, 30, True)  # then object 1 chosen and clicked on the same pixel
+    taken = annotate_given_clicks(image, truth, [wrong]).mask
+    assert taken[30, 30] == 2 and np.array_equal(taken == 2, red | (truth == 2))
+    back = annotate_given_clicks(image, truth, [wrong, right]).mask
+    assert np.array_equal(back, truth)
+    again = annotate_given_clicks(image, truth, [right, wrong]).mask
+    assert np.array_equal(again, taken)
