@@ -78,6 +78,7 @@ class FrameIndex:
 
     def __init__(self, clips: Sequence[Clip]) -> None:
         self.clips = list(clips)
+        self._clip_ids = {clip.clip_id for clip in self.clips}
         self._tails: dict[tuple[str, ...], list[tuple[Clip, int]]] = {}
         for clip in self.clips:
             for offset in clip.present_offsets:
@@ -134,8 +135,16 @@ class FrameIndex:
         ours = [(clip, offset) for clip, offset in found if clip.clip_id == stem]
         if ours:
             return ours
-        known = {clip.clip_id for clip in self.clips}
-        if stem not in known and not video and "JPEGImages" not in above:
+        named = next((clip for clip in self.clips if clip.clip_id == stem), None)
+        if named is not None:
+            offsets = named.present_offsets
+            first, last = (named.frame_path(offset).name for offset in (offsets[0], offsets[-1]))
+            raise DataError(
+                path,
+                f"{element}: {name!r}: clip {stem} holds no frame {PurePosixPath(name).name} (its frames: "
+                f"{first}…{last})",
+            )
+        if not video and "JPEGImages" not in above:
             return found
         clips = " or ".join(dict.fromkeys(clip.clip_id for clip, _ in found))
         raise DataError(
@@ -145,9 +154,13 @@ class FrameIndex:
         )
 
     def match(self, name: str) -> str:
-        """How ``name`` names frames: ``whole`` (by its whole path), ``part`` (a shorter tail), ``none``."""
+        """How ``name`` names frames: ``whole`` (by its whole path), ``part`` (a shorter tail), ``none``.
+
+        A name whose folder is a clip of the index (``car-shadow/00045.jpg``) is ``whole`` too: a frame
+        that clip lacks is an error of its own (`by_name`), not a frame of a clip the data set does not hold.
+        """
         parts = _stemmed(PurePosixPath(name.replace("\\", "/")).parts)
-        if parts in self._tails:
+        if parts in self._tails or (len(parts) > 1 and Path(parts[-2]).stem in self._clip_ids):
             return "whole"
         return "part" if any(parts[-d:] in self._tails for d in range(1, len(parts))) else "none"
 

@@ -353,3 +353,25 @@ def test_an_out_that_is_a_file_or_a_folder_of_other_files_is_refused(davis, tmp_
         error = capsys.readouterr().err.strip().splitlines()[-1]
         assert error == f"error: --out: {inside} lies in the store {store}: write the tool's file elsewhere"
     assert (store / "manifest.jsonl").read_bytes() == manifest and not (store / "new.json").exists()
+
+
+def test_a_frame_past_the_end_of_its_named_clip_is_refused_not_left_out(tmp_path, capsys):
+    """squares-a has 4 frames, squares-b 10: squares-a's 00007 is no frame, whatever squares-b holds."""
+    from data.fake_davis import squares, write_davis
+
+    masks = {"squares-a": [squares(t, 0) for t in range(4)], "squares-b": [squares(t, 1) for t in range(10)]}
+    root = write_davis(tmp_path / "davis", masks)
+    coco = tmp_path / "coco.json"
+    names = ["JPEGImages/480p/squares-b/00003.jpg", "JPEGImages/480p/squares-a/00007.jpg"]
+    images = [{"id": k, "file_name": name, "width": 64, "height": 48} for k, name in enumerate(names, 1)]
+    annotations = [{"id": k, "image_id": k, "category_id": 1, "bbox": [1, 2, 3, 4]} for k in (1, 2)]
+    data = {"images": images, "annotations": annotations, "categories": [{"id": 1, "name": "object"}]}
+    coco.write_text(json.dumps(data), encoding="utf-8")
+    store = tmp_path / "store"
+    args = ["label", "import", str(coco), "--tool", "coco", "--format", "davis", "--root", str(root)]
+    assert main([*args, "--out", str(store)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: {coco}: image 2 ({names[1]}): {names[1]!r}: clip squares-a holds no frame 00007.jpg (its "
+        "frames: 00000.jpg…00003.jpg)"
+    ]
+    assert not store.exists()
