@@ -303,8 +303,8 @@ class SessionService:
         t = self.session.frames(video).index(frame)
         if cached is not None and any(a.frame == t for a in cached.state.annotations[seen:]):
             raise StaleFrame(
-                f"frame {frame} of {video} was submitted from another page since this one opened it: open "
-                "it again to see that edit, then make yours"
+                f"frame {frame} of {video} was annotated elsewhere (another page, `annotate add`, Label "
+                "Studio) since this page opened it: open it again to see that edit, then make yours"
             )
 
     def _check_new(self, video: str, declared: Collection[int]) -> None:

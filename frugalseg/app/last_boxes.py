@@ -86,7 +86,7 @@ class LastBoxes:
             if corners is not None and obj in masks and _inside(masks[obj], corners):
                 made[obj] = corners
         return {
-            obj: DrawnBox(x0, y0, x1 + 1, y1 + 1, min(regions.clicked.get(obj, 0), MAX_BOX_CLICKS))
+            obj: DrawnBox(x0, y0, x1 + 1, y1 + 1, min(len(regions.clicked.get(obj, ())), MAX_BOX_CLICKS))
             for obj, (x0, y0, x1, y1) in made.items()
             if obj in masks
         }

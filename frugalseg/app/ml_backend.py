@@ -644,7 +644,7 @@ class MLBackendApp(JSONRoutes):
             if ids is None:
                 clicks += tuple(GivenClick(owner, x, y, False) for x, y in negatives)
             elif negatives:  # beside the region they made, as the object's other keypoints are
-                regions.clicked[owner] = regions.clicked.get(owner, 0) + len(negatives)
+                regions.clicked.setdefault(owner, []).extend((x, y, False) for x, y in negatives)
             held = {c.object for c in clicks} if ids is None else set(np.unique(ids).tolist())
             held |= set() if box is None else {box}
             named = {
@@ -664,7 +664,11 @@ class MLBackendApp(JSONRoutes):
             else:
                 masks = {} if ids is None else {obj: ids == obj for obj in held}
                 boxes = self.last_boxes.drawn(task_id, frame, regions, masks)
-                clicked = {o: min(n, MAX_BOX_CLICKS) for o, n in regions.clicked.items() if o not in boxes}
+                clicked = {
+                    o: tuple(GivenClick(o, x, y, positive) for x, y, positive in made[:MAX_BOX_CLICKS])
+                    for o, made in regions.clicked.items()
+                    if o not in boxes
+                }
                 given = GivenAnnotation(
                     source,
                     size,

@@ -26,14 +26,16 @@ with a token, every request but ``/static``'s must carry it as the ``token`` que
     POST /api/videos/{video}/{frame}/superpixels   {"points": [[x, y], …]} → the superpixels a stroke crosses
     POST /api/videos/{video}/{frame}/upload        a mask PNG (body) → its object ids
     POST /api/videos/{video}/{frame}/submit        {"clicks": […], "base"?} or {"mask": rle, "boxes"?,
-                                                   "clicked"?}, "new_objects", "names", "declared"?,
+                                                   "clicked": […]? (the clicks that made objects of the
+                                                   mask)}, "new_objects", "names", "declared"?,
                                                    "edits"? → 202 and the
                                                    propagation's job; 412 when the frame was annotated
                                                    since the mask's "edits" (another tab, the ML backend)
     GET  /api/jobs                                 the propagations and their progress
     GET  /api/proposal[?video=…]                   the next proposal (provisional while a video propagates)
                                                    and the class names of its objects
-    POST /api/export                               a new label store of the masks, and its tool files
+    POST /api/export                               a new label store of the masks, its tool files, and the
+                                                   `label import` that brings an edited one back
 
 A frame's click or box preview that a later one of the same frame replaced while it ran stops and answers
 409, unless the later one only adds clicks to it: that one waits for it and goes on from its answer
@@ -61,6 +63,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from frugalseg.active.objects.session.exports import import_command
 from frugalseg.active.objects.session.given import (
     MAX_CLICKS,
     MAX_OBJECTS,
@@ -402,7 +405,9 @@ class AnnotationApp(JSONRoutes):
             raise RequestError(400, "new_objects must be true or false")
         if ("boxes" in data or "clicked" in data) and "mask" not in data:
             raise RequestError(400, 'boxes and clicked say how a "mask" was made; clicks take none')
-        clicked = _by_object(data.get("clicked", {}), "clicked", "n", lambda v: _whole([v]), "a click count")
+        clicked: dict[int, tuple[GivenClick, ...]] = {}
+        for click in _clicks(data["clicked"], "clicked") if "clicked" in data else ():
+            clicked[click.object] = (*clicked.get(click.object, ()), click)
         seen = data.get("edits")
         if seen is not None and (not isinstance(seen, int) or isinstance(seen, bool) or seen < 0):
             raise RequestError(400, "edits must be a whole number ≥ 0 (the mask's, as the page read it)")
@@ -456,8 +461,13 @@ class AnnotationApp(JSONRoutes):
         if self.service.pending():
             raise RequestError(409, "a propagation is running; export when it has finished")
         out, written, tools, unchanged = await run_in_threadpool(self.service.export, self.exports)
-        answer = {"store": str(out), "written": written, "tools": [str(p) for p in tools]}
-        return JSONResponse(answer | {"unchanged": unchanged})
+        answer = {
+            "store": str(out),
+            "written": written,
+            "tools": [str(p) for p in tools],
+            "unchanged": unchanged,
+        }
+        return JSONResponse(answer | {"import": import_command(self.session, out)})
 
 
 def _mean(values: list[float | None]) -> float | None:
@@ -478,20 +488,21 @@ def _public(proposal: Any, names: dict[str, str]) -> dict[str, Any]:
     return data
 
 
-def _clicks(given: Any) -> list[GivenClick]:
-    """The clicks of a request, ``[{"object", "x", "y", "positive"}, …]`` (bounds: `GivenAnnotation`'s)."""
+def _clicks(given: Any, what: str = "clicks") -> list[GivenClick]:
+    """A request's ``what``, clicks ``[{"object", "x", "y", "positive"}, …]``; bounds: `GivenAnnotation`'s."""
     if not isinstance(given, list) or not given or len(given) > MAX_CLICKS:
-        raise RequestError(400, f"clicks: expected a list of 1…{MAX_CLICKS} clicks")
+        raise RequestError(400, f"{what}: expected a list of 1…{MAX_CLICKS} clicks")
     clicks = []
     for number, entry in enumerate(given):
+        click = f"click {number}" if what == "clicks" else f"{what}: click {number}"
         keys = ("object", "x", "y", "positive")
         if not isinstance(entry, dict) or not all(k in entry for k in keys):
-            raise RequestError(400, f"click {number}: expected {{{', '.join(keys)}}}")
+            raise RequestError(400, f"{click}: expected {{{', '.join(keys)}}}")
         obj, x, y, positive = (entry[k] for k in keys)
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in (obj, x, y)):
-            raise RequestError(400, f"click {number}: object, x and y must be whole numbers")
+            raise RequestError(400, f"{click}: object, x and y must be whole numbers")
         if not isinstance(positive, bool):
-            raise RequestError(400, f"click {number}: positive must be true or false")
+            raise RequestError(400, f"{click}: positive must be true or false")
         clicks.append(GivenClick(obj, x, y, positive))
     return clicks
 

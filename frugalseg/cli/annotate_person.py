@@ -218,9 +218,14 @@ def _propose(args: argparse.Namespace) -> int:
         from frugalseg.active.objects.session.tasks import write_task
 
         masks = write_task(session, proposal, args.task, args.task_format, frames_out=args.frames_out)
+        config = ""
+        if args.task_format == "label-studio":
+            from frugalseg.interop.label_studio import config_path
+
+            config = f"; the labeling config of a Label Studio project for it: {config_path(args.task)}"
         print(  # beside --json's one JSON object, on stderr
             f"task: {args.task} ({args.task_format}) holds frame {proposal.frame} of {proposal.video} "
-            f"with {masks} object mask{'s' if masks != 1 else ''}",
+            f"with {masks} object mask{'s' if masks != 1 else ''}{config}",
             file=sys.stderr if args.json else sys.stdout,
         )
     if args.json:
@@ -390,10 +395,9 @@ def _export(args: argparse.Namespace) -> int:
     (`AnnotationSession.export_states`). The last line is the ``label import`` of an edited tool file
     (the names the person gave are objects' names on the session's object data set: no ``--map``).
     """
-    import shlex
     from pathlib import Path
 
-    from frugalseg.active.objects.session.exports import export_with_tools, tools_folder
+    from frugalseg.active.objects.session.exports import export_with_tools, import_command, tools_folder
     from frugalseg.active.objects.session.session import AnnotationSession
     from frugalseg.active.objects.session.session_settings import SESSION_FILE
     from frugalseg.autolabel.store import check_store_apart, check_store_folder
@@ -438,14 +442,8 @@ def _export(args: argparse.Namespace) -> int:
     tasks = next((path for path in files if path.name == "label-studio.json"), None)
     if tasks is not None:
         print(f"the labeling config of a Label Studio project for its tasks: {config_path(tasks)}")
-    settings = session.settings
-    words = ["frugalseg", "label", "import", str(tools_folder(out) / "coco.json"), "--tool", "coco"]
-    words += ["--format", settings.format, "--root", settings.root, "--split", settings.split]
-    print(
-        "once edited in a tool, back to a label store (another tool file: its --tool): "
-        + " ".join(map(shlex.quote, words))
-        + " --out NEW_STORE"
-    )
+    back = import_command(session, out)
+    print(f"once edited in a tool, back to a label store (another tool file: its --tool): {back}")
     return 0
 
 

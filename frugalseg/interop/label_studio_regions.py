@@ -9,7 +9,6 @@ a rectangle as a box (`rectangle_box`); an annotation's regions as what a person
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,7 +124,8 @@ class AnnotationRegions:
         box: the object a rectangle alone (with its keypoints) draws with the box tool, else None.
         rectangles: painted object → the rectangle beside its region (corners included): the box it was
             drawn in.
-        clicked: painted object → the keypoints beside its region, which made it.
+        clicked: painted object → the clicks of the keypoints beside its region, which made it
+            (`keypoint_clicks`).
         stray: objects of keypoints beside the regions of other objects only.
     """
 
@@ -134,7 +134,7 @@ class AnnotationRegions:
     objects: list[int]
     box: int | None = None
     rectangles: dict[int, tuple[int, int, int, int]] = field(default_factory=dict)
-    clicked: dict[int, int] = field(default_factory=dict)
+    clicked: dict[int, list[tuple[int, int, bool]]] = field(default_factory=dict)
     stray: list[int] = field(default_factory=list)
 
 
@@ -171,8 +171,10 @@ def annotation_regions(
             for o, s in zip(found.objects, found.shapes, strict=True)
         ]
     if "points" in types and found.box is None and set(types) != {"points"}:
-        prompts = Counter(o for o, s in zip(found.objects, found.shapes, strict=True) if s.type == "points")
-        found.clicked, found.stray = dict(prompts), sorted(set(prompts) - regioned)
+        for obj, shape, result in zip(found.objects, found.shapes, found.results, strict=True):
+            if shape.type == "points":
+                found.clicked.setdefault(obj, []).extend(keypoint_clicks(shape, result))
+        found.stray = sorted(set(found.clicked) - regioned)
         kept = [k for k, kind in enumerate(types) if kind != "points"]
         found.shapes = [found.shapes[k] for k in kept]
         found.results = [found.results[k] for k in kept]

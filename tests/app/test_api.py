@@ -235,16 +235,19 @@ def test_an_object_made_with_clicks_beside_one_drawn_is_booked_as_its_clicks(
     ids = (cv2.imread(str(truth_png(davis, 0)), 0) > 0).astype(np.uint8)
     ids[400:440, 20:60] = 2  # a second object, drawn
     frame = f"/api/videos/{VIDEO}/0/submit"
+    made = [{"object": 1, "x": 300 + k, "y": 200, "positive": k != 1} for k in range(3)]
     for clicked, problem in (
-        ({"3": 2}, "object 3 made with clicks is not in the mask, which holds [1, 2]"),
-        ({"1": 0}, "object 1 made with 0 clicks, not 1…100"),
-        ({"1": "3"}, "'1' → '3' is not an object id 1…254 and a click count"),
+        ([{**made[0], "object": 3}], "object 3 made with clicks is not in the mask, which holds [1, 2]"),
+        ([], "clicked: expected a list of 1…1000 clicks"),
+        ({"1": 3}, "clicked: expected a list of 1…1000 clicks"),
+        ([{**made[0], "x": 900}], "click 0 at x 900, y 200 is off the 854×480 frame"),
+        ([{"object": 1, "x": 3}], "clicked: click 0: expected {object, x, y, positive}"),
     ):
         refused = client.post(frame, json={"mask": encode_rle(ids), "clicked": clicked})
         assert refused.status_code == 400 and problem in refused.json()["error"], refused.text
-    clicks = client.post(frame, json={"clicks": CLICKS, "clicked": {"1": 1}})
+    clicks = client.post(frame, json={"clicks": CLICKS, "clicked": made})
     assert clicks.status_code == 400 and "clicks take none" in clicks.json()["error"]
-    sent = client.post(frame, json={"mask": encode_rle(ids), "clicked": {"1": 3}})
+    sent = client.post(frame, json={"mask": encode_rle(ids), "clicked": made})
     assert sent.status_code == 202, sent.text
     assert (sent.json()["record"]["kind"], sent.json()["record"]["seconds"]) == ("mask", 3 * 1.5 + 1 + 80)
     service.wait()
@@ -252,6 +255,11 @@ def test_an_object_made_with_clicks_beside_one_drawn_is_booked_as_its_clicks(
     assert state is not None and [(a.object, a.kind, a.seconds, a.clicks) for a in state.annotations] == [
         (1, "clicks", 5.5, 3),
         (2, "mask", 80.0, 0),
+    ]
+    # its clicks are booked with it, so that the export holds them as its clicks label
+    assert [a.points for a in state.annotations] == [
+        ((300, 200, True), (301, 200, False), (302, 200, True)),
+        (),
     ]
 
 
@@ -296,8 +304,8 @@ def test_a_frame_annotated_in_another_tab_since_it_was_read_is_not_overwritten(
     stale = client.post(f"/api/videos/{VIDEO}/4/submit", json={"clicks": clicks, "edits": reads[1]})
     assert stale.status_code == 412
     assert stale.json()["error"] == (
-        f"frame 4 of {VIDEO} was submitted from another page since this one opened it: open it again to "
-        "see that edit, then make yours"
+        f"frame 4 of {VIDEO} was annotated elsewhere (another page, `annotate add`, Label Studio) since this "
+        "page opened it: open it again to see that edit, then make yours"
     )
     again = client.post(f"/api/videos/{VIDEO}/4/submit", json={"clicks": clicks, "edits": 2})  # reopened
     other = client.post(f"/api/videos/{VIDEO}/8/submit", json={"clicks": clicks, "edits": reads[1]})
@@ -372,7 +380,15 @@ def test_export_then_train_on_it(
     store, tools = tmp_path / "exports" / "store-001", tmp_path / "exports" / "store-001-tools"
     files = [tools / "coco.json", tools / "label-studio.json", tools / f"cvat-video-{VIDEO}.xml"]
     tools = [str(f) for f in files]
-    assert exported.json() == {"store": str(store), "written": 10, "tools": tools, "unchanged": False}
+    back = f"frugalseg label import {files[0]} --tool coco --format davis --root {davis} --split all"
+    back += " --out NEW_STORE"
+    assert exported.json() == {
+        "store": str(store),
+        "written": 10,
+        "tools": tools,
+        "unchanged": False,
+        "import": back,
+    }
     again = client.post("/api/export").json()
     assert again == exported.json() | {"unchanged": True}  # the same store
     # The tool files hold the session's objects (a person opens them, corrects, and imports again):

@@ -125,7 +125,7 @@ def test_layout_and_messages_of_the_page(browser, twelve: str, shared_data: Path
     assert browser.execute_script(info) == f"{VIDEOS[0]} frame 6 (00006.jpg)"
     # the first click's preview counted what it changed; a positive click 64 px deep inside the swan's
     # propagated mask changes nothing (a correction changes only the parts holding a click), and the page
-    # tells the person to draw that part instead
+    # says the pixel was the object already
     browser.execute_script("window.shown = S.work.slice()")
     click_on(browser, 473, 77)
     wait_for(browser, "return document.getElementById('frameinfo').dataset.preview === '1'")
@@ -144,6 +144,8 @@ def test_layout_and_messages_of_the_page(browser, twelve: str, shared_data: Path
     assert browser.execute_script("return document.getElementById('frameinfo').dataset.changed") == "0:0"
     assert browser.execute_script("return S.work.every((v, i) => v === shown[i])")
     assert browser.execute_script(info).endswith(": +0 / −0 px")
-    unchanged = "the click changed nothing around it: draw this part with the brush or the scissors"
-    assert status(browser) == unchanged
+    assert status(browser) == (
+        "the clicked pixel was already object 1: a left click adds to the chosen object, a right click takes "
+        "from it"
+    )
     browser.find_element(By.ID, "undo").click()

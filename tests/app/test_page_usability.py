@@ -317,3 +317,47 @@ def test_choosing_a_tool_before_a_frame_is_open_raises_no_error(browser, two_cli
         browser.find_element(By.CSS_SELECTOR, f"input[value='{tool}']").click()
     errors = [entry["message"] for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
     assert errors == []
+
+
+def test_a_submit_of_a_frame_annotate_add_changed_meanwhile_is_refused_and_the_page_reads_it(
+    browser,  # noqa: F811
+    two_clips: str,
+    shared_data: Path,
+    tmp_path: Path,
+) -> None:
+    """`annotate add` on the open frame while the person clicks: their submit is refused (412), it names
+    where such an edit comes from, and the page's tables show the new annotation without a reload."""
+    import subprocess
+    import sys
+
+    from selenium.webdriver.common.by import By
+
+    truth = frame_0_of_clip_a(browser, two_clips, shared_data)
+    row = "return document.querySelector(\"tr.video[data-video='clip-a']\").children[1].textContent"
+    upload(browser, truth)
+    browser.find_element(By.ID, "submit").click()
+    wait_for(browser, "return document.getElementById('jobinfo').dataset.done === '1'")
+    assert browser.execute_script(row) == "1/20"
+    browser.execute_async_script("openFrame(5).then(arguments[arguments.length - 1])")
+    click_on(browser, 272, 319)
+    wait_for(browser, "return document.getElementById('frameinfo').dataset.preview === '1'")
+    command = [sys.executable, "-m", "frugalseg", "annotate", "add", "--state", str(tmp_path / "state")]
+    command += [
+        "--video",
+        "clip-a",
+        "--frame",
+        "5",
+        "--mask",
+        str(truth.with_name("00005.png")),
+        "--object",
+        "1",
+    ]
+    added = subprocess.run(command, capture_output=True, text=True)
+    assert added.returncode == 0, added.stderr
+    browser.find_element(By.ID, "submit").click()
+    wait_for(browser, f"{row} === '2/20'")
+    assert browser.find_element(By.ID, "status").text == (
+        "frame 5 of clip-a was annotated elsewhere (another page, `annotate add`, Label Studio) since this "
+        "page opened it: open it again to see that edit, then make yours"
+    )
+    assert browser.execute_script("return S.clicks.length") == 1  # the person's edit is still there

@@ -39,7 +39,10 @@ def test_propose_a_task_import_it_and_add_it(tool, tmp_path, capsys):
     assert main([*propose, "--json", "--task", str(task), "--task-format", tool]) == 0
     printed = capsys.readouterr()
     frame = json.loads(printed.out)["frame"]  # stdout holds the one JSON object
-    assert printed.err == f"task: {task} ({tool}) holds frame {frame} of squares-a with 2 object masks\n"
+    config = f"; the labeling config of a Label Studio project for it: {tmp_path / 'task-config.xml'}"
+    said = f"task: {task} ({tool}) holds frame {frame} of squares-a with 2 object masks"
+    assert printed.err == said + (config if tool == "label-studio" else "") + "\n"
+    assert (tmp_path / "task-config.xml").is_file() == (tool == "label-studio")
     current = AnnotationSession.open(state).current_mask("squares-a", frame)
     assert current is not None and set(np.unique(current).tolist()) == {0, 1, 2}
 

@@ -45,7 +45,12 @@ async function untilIdle(text) {
     if (!jobs.some((j) => j.status === "queued" || j.status === "propagating")) { if ($("status").textContent === text) { done(); } return; }
   }
 }
-function fail(err) { say(err.message); if (err.status === 409) { untilIdle(err.message); } }
+// A 412 (the frame annotated elsewhere: another page, `annotate add`) reads the page's tables again, the
+// person's edit kept on screen.
+function fail(err) {
+  say(err.message); if (err.status === 409) { untilIdle(err.message); }
+  if (err.status === 412) { refresh(false).catch(() => {}); }  // a lost server is the watch's to tell
+}
 // "frame 11 (00011.jpg)": the index the page uses and the file the person knows (the server's `files`).
 function frameName(frame) {
   const file = S.info.files ? S.info.files[S.info.frames.indexOf(frame)] : null;
@@ -261,7 +266,7 @@ function boxDown(x, y, event) {
   remember(); S.boxClicks.push({ object: object(), x, y, positive: false }); draw(); answering(boxPreview());
 }
 function boxUp() {
-  const [ax, ay] = inFrame(S.drag); const [bx, by] = inFrame(S.drag.slice(2)); S.drag = null;
+  const [ax, ay, bx, by] = S.drag; S.drag = null;  // `point` keeps both corners in the frame
   if (Math.abs(bx - ax) < 4 || Math.abs(by - ay) < 4) {  // a click, not a drag: positive on the box's mask
     if (S.box) { remember(); S.boxClicks.push({ object: object(), x: ax, y: ay, positive: true }); draw(); answering(boxPreview()); }
     else { say("the box tool: drag a box around the object first (or choose the clicks tool to click)"); }
@@ -272,7 +277,6 @@ function boxUp() {
   draw(); answering(boxPreview());
 }
 // A point [x, y] (first two values) moved onto the frame's nearest pixel.
-function inFrame([x, y]) { return [Math.max(0, Math.min(S.info.width - 1, x)), Math.max(0, Math.min(S.info.height - 1, y))]; }
 async function scissorsAnchor(x, y) {
   if (!S.anchors.length) { remember(); S.toolBase = S.work.slice(); }
   S.anchors.push([x, y]); draw();
@@ -307,9 +311,11 @@ function remember() {
 }
 function tool() { return document.querySelector("input[name=tool]:checked").value; }
 function object() { return +$("object").value; }
+// The frame pixel under the pointer (pixel x spans [x, x + 1) of the frame as drawn), the nearest one off it.
 function point(event) {
-  const rect = $("overlay").getBoundingClientRect();
-  return [Math.round((event.clientX - rect.left) * S.info.width / rect.width), Math.round((event.clientY - rect.top) * S.info.height / rect.height)];
+  const rect = $("overlay").getBoundingClientRect(); const w = S.info.width; const h = S.info.height;
+  const at = (offset, size, n) => Math.max(0, Math.min(n - 1, Math.floor(offset * n / size)));
+  return [at(event.clientX - rect.left, rect.width, w), at(event.clientY - rect.top, rect.height, h)];
 }
 function paint(x, y) {
   const r = +$("size").value; const obj = object(); const w = S.info.width; const h = S.info.height;
@@ -324,7 +330,8 @@ function paint(x, y) {
 async function click(x, y, positive) {
   if (!S.clicks.length && S.edited) { S.base = S.work.slice(); }
   const obj = object(); const under = S.work[y * S.info.width + x];
-  S.clicks.push({ object: obj, x, y, positive }); S.clicked[obj] = (S.clicked[obj] || 0) + 1; draw();
+  const made = { object: obj, x, y, positive };
+  S.clicks.push(made); S.clicked[obj] = (S.clicked[obj] || []).concat([made]); draw();
   const clicks = S.clicks, sent = clicks.length, video = S.video, frame = S.frame;
   const body = { clicks, base: encode(S.base) };  // the mask shown, though the frame propagate meanwhile
   const started = performance.now();
@@ -333,17 +340,19 @@ async function click(x, y, positive) {
     if (!stillAsked(video, frame, clicks, sent)) { return; }  // a later click's answer holds this one's
     const shown = S.work; S.work = decode(preview.rle, S.work.length); draw();
     done(); $("frameinfo").dataset.preview = String(sent);
-    tellChange(shown, obj, started, true);
+    if (tellChange(shown, obj, started, true) <= 1 && (under === obj) === positive) {  // nothing to change there
+      say(`the clicked pixel was already ${positive ? "" : "outside "}${objectLabel(obj)}: a left click adds to the chosen object, a right click takes from it`);
+    }
     if (positive && under && under !== obj && under !== 255) { otherObject(under, obj); }
   } catch (err) {
     if (!stillAsked(video, frame, clicks, sent)) { return; }
-    S.clicks.pop(); draw(); fail(err);
+    S.clicks.pop(); S.clicked[obj] = S.clicked[obj].filter((c) => c !== made); draw(); fail(err);
   }
 }
 // The info line tells how many pixels of object ``obj`` an answer added and removed against the mask
 // ``shown`` before it; a click (``clicked``) whose answer changes no pixel but its own is one the click
 // model cannot tell from what is around it, and the status line says what to do instead.
-// The pixels it took from other objects are told too, object by object.
+// The pixels it took from other objects are told too, object by object. Returns the pixels changed.
 function tellChange(shown, obj, started, clicked) {
   let added = 0, removed = 0; const taken = {};
   for (let i = 0; i < S.work.length; i++) {
@@ -354,6 +363,7 @@ function tellChange(shown, obj, started, clicked) {
   const from = Object.entries(taken).map(([id, n]) => `, ${n} px taken from object ${id}`).join("");
   frameInfo(` in ${Math.round(performance.now() - started)} ms: +${added} / −${removed} px${from}`);
   if (clicked && added + removed <= 1) { say("the click changed nothing around it: draw this part with the brush or the scissors"); }
+  return added + removed;
 }
 // A positive click on another object's pixels grows the chosen object over them (a part of it, or a new
 // object inside it); the status line says so, as the chosen object is easily left from another frame.
@@ -443,7 +453,7 @@ function wire() {
     if (S.stroke.length) { S.stroke.push([x, y]); draw(); }
   });
   // a box being dragged follows the pointer off the frame too, clipped to the frame
-  document.addEventListener("mousemove", (e) => { if (S.drag) { [S.drag[2], S.drag[3]] = inFrame(point(e)); draw(); } });
+  document.addEventListener("mousemove", (e) => { if (S.drag) { [S.drag[2], S.drag[3]] = point(e); draw(); } });
   window.addEventListener("mouseup", () => {
     S.painting = false;
     if (S.drag) { boxUp(); }
@@ -494,7 +504,7 @@ function wire() {
     try {
       const data = await api("/api/export", { method: "POST" });
       const where = data.unchanged ? `unchanged since the last export: ${data.written} labels in` : `${data.written} labels written to`;
-      $("exported").textContent = `${where} ${data.store}; for your tool: ${data.tools.join(", ")}`; done();
+      $("exported").textContent = `${where} ${data.store}; for your tool: ${data.tools.join(", ")}; once edited there, back to a label store with: ${data.import}`; done();
     }
     catch (err) { fail(err); }
   };
@@ -511,9 +521,9 @@ async function submit() {
   // box or its clicks, not as a drawn mask, whatever tools the frame's other objects took
   if (body.mask) {
     const made = (table, more = () => true) => Object.fromEntries(Object.entries(table).filter(([id]) => present.has(+id) && !S.freehand[id] && more(id)));
-    const boxes = made(S.boxed); const clicked = made(S.clicked, (id) => !(id in boxes));
+    const boxes = made(S.boxed); const clicked = Object.values(made(S.clicked, (id) => !(id in boxes))).flat();
     if (Object.keys(boxes).length) { body.boxes = boxes; }
-    if (Object.keys(clicked).length) { body.clicked = clicked; }
+    if (clicked.length) { body.clicked = clicked; }  // the clicks that made those objects, exported as theirs
   }
   // only objects the person declared (New object, or an upload's ids with "new objects" ticked) are sent as
   // new: any other id the video does not know is refused by the server, as `annotate add` refuses it

@@ -13,6 +13,7 @@ Frames inside a video file, which no tool can show, are written as PNGs into ``<
 
 from __future__ import annotations
 
+import shlex
 import shutil
 from collections.abc import Mapping
 from dataclasses import replace
@@ -43,6 +44,18 @@ def object_name(state: VideoState, obj: int) -> str:
 def tools_folder(store: str | Path) -> Path:
     """The folder of a store's tool files: ``<store>-tools`` beside it."""
     return Path(f"{store}-tools")
+
+
+def import_command(session: AnnotationSession, store: str | Path) -> str:
+    """The ``label import`` that brings the COCO file of ``store``'s tool files back, once edited in a tool.
+
+    The person's names are objects' names on the session's data set, so it needs no ``--map``; another tool
+    file takes its own ``--tool``; ``NEW_STORE`` is the person's to name.
+    """
+    settings = session.settings
+    words = ["frugalseg", "label", "import", str(tools_folder(store) / "coco.json"), "--tool", "coco"]
+    words += ["--format", settings.format, "--root", settings.root, "--split", settings.split]
+    return " ".join(map(shlex.quote, words)) + " --out NEW_STORE"
 
 
 def export_with_tools(

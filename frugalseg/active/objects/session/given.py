@@ -132,8 +132,9 @@ class GivenAnnotation:
         object_id: the object a one-object ``ids`` map shows.
         boxes: object → its box, for the objects of ``ids`` the page's box tool made: each is booked
             as a box instead of a drawn mask, and exported with its box.
-        clicked: object → the clicks it took, for the objects of ``ids`` the page made with clicks alone
-            while another object of the frame was drawn: each is booked as its clicks, not a drawn mask.
+        clicked: object → the clicks that made it, for the objects of ``ids`` the page made with clicks
+            alone while another object of the frame was drawn: each is booked (and exported) as its
+            clicks, not a drawn mask.
         names: object → its class name (1…64 printable characters), for objects it holds.
         new_objects: the ids not annotated before are objects that first appear on this frame.
         white_on_black: the mask came as a black-and-white image with no ``object_id`` (object 1 by
@@ -146,7 +147,7 @@ class GivenAnnotation:
     clicks: tuple[GivenClick, ...] = ()
     object_id: int | None = None
     boxes: Mapping[int, DrawnBox] = field(default_factory=dict)
-    clicked: Mapping[int, int] = field(default_factory=dict)
+    clicked: Mapping[int, tuple[GivenClick, ...]] = field(default_factory=dict)
     names: Mapping[int, str] = field(default_factory=dict)
     new_objects: bool = False
     white_on_black: bool = False
@@ -168,7 +169,7 @@ class GivenAnnotation:
             named[int(obj)] = object_name(obj, name)
         object.__setattr__(self, "names", named)
         object.__setattr__(self, "boxes", dict(self.boxes))
-        object.__setattr__(self, "clicked", dict(self.clicked))
+        object.__setattr__(self, "clicked", {obj: tuple(made) for obj, made in self.clicked.items()})
 
     @classmethod
     def read(
@@ -247,14 +248,22 @@ class GivenAnnotation:
     def _check_boxes(self) -> None:
         if (self.boxes or self.clicked) and self.ids is None:
             raise DataError(self.source, "boxes describe how a mask was made; clicks take none")
-        for obj, count in self.clicked.items():
+        for obj, made in self.clicked.items():
             if obj not in self.objects or obj in self.boxes:
                 where = (
                     "a box's object" if obj in self.boxes else f"not in the mask, which holds {self.objects}"
                 )
                 raise DataError(self.source, f"object {obj} made with clicks is {where}")
-            if not 1 <= count <= MAX_BOX_CLICKS:
-                raise DataError(self.source, f"object {obj} made with {count} clicks, not 1…{MAX_BOX_CLICKS}")
+            if not 1 <= len(made) <= MAX_BOX_CLICKS:
+                raise DataError(
+                    self.source, f"object {obj} made with {len(made)} clicks, not 1…{MAX_BOX_CLICKS}"
+                )
+            others = sorted({click.object for click in made} - {obj})
+            if others:
+                raise DataError(
+                    self.source, f"clicks of object {others[0]} among those that made object {obj}"
+                )
+            self._checked_clicks(made)
         height, width = self.shape
         for obj, box in self.boxes.items():
             if obj not in self.objects:
@@ -323,7 +332,7 @@ def _given_mask(
             kinds[obj], clicks[obj] = "box", given.boxes[obj].clicks
             seconds[obj] = costs.box_seconds + costs.click_seconds * clicks[obj]
         elif obj in given.clicked:
-            kinds[obj], clicks[obj] = "clicks", given.clicked[obj]
+            kinds[obj], clicks[obj] = "clicks", len(given.clicked[obj])
             seconds[obj] = costs.click_seconds * clicks[obj]
         elif accepted(given.ids, current, obj):
             kinds[obj], seconds[obj] = "clicks", 0.0
@@ -359,6 +368,7 @@ def book(
     for obj in (int(v) for v in np.unique(result.mask) if v != 0):
         state.objects[obj] = min(t, state.objects.get(obj, t))
     iteration = state.iteration
+    made = given.clicks or tuple(click for clicks in given.clicked.values() for click in clicks)
     state.annotations.extend(
         Annotation(
             t,
@@ -367,7 +377,7 @@ def book(
             round(s, 6),
             result.clicks.get(obj, 0),
             iteration,
-            points=tuple((c.x, c.y, c.positive) for c in given.clicks if c.object == obj),
+            points=tuple((c.x, c.y, c.positive) for c in made if c.object == obj),
             box=given.boxes[obj].corners if obj in given.boxes else None,
         )
         for obj, s in sorted(result.seconds.items())

@@ -35,7 +35,8 @@ class SessionVideo:
         raise ConfigError(
             "frame",
             f"{frame} is out of range: video {self.name!r} ({self.frame_paths[0].parent}) has frames {used} "
-            "in this session",
+            f"in this session (a frame's number is its place in the video, from 0: frame "
+            f"{self.indices[0]} is {self.frame_paths[0].name})",
         )
 
     def frame_names(self) -> list[str]:

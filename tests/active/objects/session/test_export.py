@@ -95,7 +95,10 @@ def test_a_task_names_its_objects_and_imports_back_as_they_are(
     assert main([*propose, "--task", str(task), "--task-format", "label-studio"]) == 0
     printed = capsys.readouterr()
     assert json.loads(printed.out)["frame"] == 9  # stdout holds the proposal, the task line goes to stderr
-    assert printed.err == f"task: {task} (label-studio) holds frame 9 of squares-a with 2 object masks\n"
+    assert printed.err == (
+        f"task: {task} (label-studio) holds frame 9 of squares-a with 2 object masks; the labeling config "
+        f"of a Label Studio project for it: {tmp_path / 'task-config.xml'}\n"
+    )
     (record,) = json.loads(task.read_text(encoding="utf-8"))
     labels = [r["value"]["brushlabels"] for r in record["predictions"][0]["result"]]
     assert labels == [["background"], ["car"], ["road patch"]]

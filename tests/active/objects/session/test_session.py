@@ -406,7 +406,11 @@ def test_a_session_of_flat_settings_opens_with_its_values_as_objects(started: Pa
         ),
         (["--frame", "9", "--mask", "a9-object1.png", "--object", "7"], "a9-object1.png: object 7 unknown"),
         (["--frame", "9", "--mask", "a9.png", "--object", "1"], "a9.png: holds several objects (1, 2)"),
-        (["--frame", "10", "--mask", "a9.png"], "frame: 10 is out of range: video 'squares-a'"),
+        (
+            ["--frame", "10", "--mask", "a9.png"],
+            "has frames 0…9 in this session (a frame's number is its place in the video, from 0: frame 0 is "
+            "00000.jpg)",
+        ),
         (["--frame", "-1", "--mask", "a9.png"], "frame: -1 is out of range"),
         (["--frame", "9", "--mask", "missing.png"], "missing.png: file does not exist"),
         (["--frame", "9", "--clicks", "{not json"], "clicks.json: not valid JSON"),
