@@ -209,7 +209,7 @@ def note_other_data(config: Any, path: str, checkpoint: Any) -> None:
 
     changed = [
         f"{key} {before!r} → {now!r}"
-        for key, before, now in differences(_data_values(stored), _data_values(given))
+        for key, before, now in differences(_data_values(stored), _data_values(_described_labels(given)))
         if not key.startswith(("_", *HOW_DATA_IS_READ))
         and now is not None  # not chosen: found from the data (its format), or the default
     ]
@@ -227,6 +227,28 @@ def note_other_data(config: Any, path: str, checkpoint: Any) -> None:
 HOW_DATA_IS_READ = (
     "loader.num_workers", "loader.check_memory", "loader.cache_", "loader.val_batch_size", "predict.",
 )  # fmt: skip
+
+
+def _described_labels(given: dict[str, Any]) -> dict[str, Any]:
+    """``given`` data options with each label store folder as a checkpoint describes its source.
+
+    A run keeps ``data.labels.pseudo DIR`` as the source it made of it (`LabelSource.describe`), which
+    the same folder given again must equal.
+    """
+    from frugalseg.autolabel.sources import StoredLabels
+    from frugalseg.data.sources import SOURCE_OPTIONS
+
+    labels = given.get("labels")
+    if not isinstance(labels, dict):
+        return given
+    described = {
+        option: StoredLabels(labels[option], kind).describe()
+        if isinstance(labels.get(option), str)
+        else labels.get(option)
+        for kind, option in SOURCE_OPTIONS.items()
+        if option in labels
+    }
+    return {**given, "labels": {**labels, **described}}
 
 
 def _data_values(options: dict[str, Any]) -> Any:
