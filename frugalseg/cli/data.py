@@ -11,7 +11,7 @@ from frugalseg.cli.options import positive
 from frugalseg.data.check import check_dataset
 from frugalseg.data.clips import Clip
 from frugalseg.data.download import MARKER, SOURCES, download
-from frugalseg.data.formats import FORMATS
+from frugalseg.data.formats import FORMATS, Format
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -72,10 +72,13 @@ def _check(args: argparse.Namespace) -> int:
     """
     console = Console(stderr=True)
     clips: list[Clip] = []
+    masked = False
     with Progress(console=console, transient=True, disable=args.no_progress) as progress:
 
-        def on_clips(found: list[Clip]):
+        def on_clips(fmt: Format, found: list[Clip]):
+            nonlocal masked
             clips.extend(found)
+            masked = any(clip.labels or fmt.ground_truth(clip) for clip in found)
             task = progress.add_task(f"checking {args.root}", total=len(found))
             return lambda: progress.advance(task)
 
@@ -84,7 +87,7 @@ def _check(args: argparse.Namespace) -> int:
         if args.masks is not None and name is None:
             name = "video"  # masks of their own folder are the video format's option
         problems = check_dataset(args.root, name, on_clips, **options)
-    if clips and not any(clip.labels for clip in clips):
+    if clips and not masked:
         problems = [problem for problem in problems if not problem.missing_label]
         print(
             f"note: {args.root}: frames only, none of its {len(clips)} clip(s) has its manual label "

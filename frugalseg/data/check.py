@@ -92,7 +92,7 @@ def check_clip(
 def check_dataset(
     root: str | Path,
     format_name: str | None = None,
-    on_clips: Callable[[list[Clip]], Callable[[], None]] | None = None,
+    on_clips: Callable[[Format, list[Clip]], Callable[[], None]] | None = None,
     **options: Any,
 ) -> list[Problem]:
     """Every problem in the data set at ``root`` (read with the format's ``options``), without stopping.
@@ -100,8 +100,8 @@ def check_dataset(
     Missing snippet frames (warnings), files that cannot be decoded, labels whose size differs from
     their frame, label values outside the format's classes and 255, and a split without clips.
     ``format_name`` None detects the layout; a folder that matches none is one problem listing the
-    formats tried. ``on_clips`` is given the clips to check (a clip of several splits once) and
-    returns a function called after each (a progress bar).
+    formats tried. ``on_clips`` is given the data set and the clips to check (a clip of several splits
+    once) and returns a function called after each (a progress bar).
     """
     try:
         fmt = open_dataset(root, format_name, **options)
@@ -127,7 +127,7 @@ def check_dataset(
     for clip in clips:
         firsts.setdefault((clip.clip_id, tuple(clip.frames), clip.anchor_index), clip)
     clips = list(firsts.values())
-    advance = on_clips(clips) if on_clips is not None else None
+    advance = on_clips(fmt, clips) if on_clips is not None else None
     decoded: dict[Path, tuple[int, int] | DataError] = {}
     reported = frozenset(problem.path for problem in problems)
     for clip in clips:
