@@ -249,6 +249,22 @@ def decode_image(path: Path, flags: int) -> np.ndarray:
     return image
 
 
+def decode_ids(path: Path) -> np.ndarray:
+    """A label or id map as its file stores it: `decode_image` unchanged, a palette PNG as its indices.
+
+    OpenCV expands a palette PNG to its colours; a tool that saves class ids as a palette PNG (VOC's
+    convention) means the indices.
+    """
+    image = decode_image(path, cv2.IMREAD_UNCHANGED)
+    if image.ndim == 3:
+        from PIL import Image
+
+        with Image.open(path) as indexed:
+            if indexed.mode == "P":
+                return np.array(indexed, dtype=np.uint8)
+    return image
+
+
 def read_frame(path: str | Path, *, strict: bool = False) -> np.ndarray:
     """Read a video frame as an H×W×3 uint8 RGB array (OpenCV decodes faster than PIL).
 
@@ -294,14 +310,14 @@ def _decode_jpeg_strictly(data: bytes, path: Path) -> np.ndarray:
 def read_label(
     path: str | Path, num_classes: int | None = None, table: np.ndarray | None = None
 ) -> np.ndarray:
-    """Read a single-channel 8-bit label map as H×W uint8 train ids (255 = ignore).
+    """Read a single-channel 8-bit label map (grey-level, or a palette PNG's indices) as H×W uint8 train ids.
 
     ``table`` (256 entries) maps the file's values to train ids, for data sets whose files hold their
     own label ids; without it the file holds train ids. With ``num_classes``, values outside
     0…num_classes−1 and 255 are rejected so that a wrong file cannot silently train the wrong classes.
     """
     path = Path(path)
-    label = decode_image(path, cv2.IMREAD_UNCHANGED)
+    label = decode_ids(path)
     if label.ndim != 2:
         raise DataError(path, f"label must be a single-channel image, got {label.shape[2]} channels")
     if label.dtype != np.uint8:

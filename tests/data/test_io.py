@@ -222,3 +222,19 @@ def test_a_folder_made_by_a_refused_run_is_removed_and_one_stopped_by_ctrl_c_is_
         (folder / "labels").mkdir(parents=True)
         raise KeyboardInterrupt
     assert not refused.exists() and (stopped / "labels").is_dir()
+
+
+def test_a_label_saved_as_a_palette_png_is_read_as_its_indices(tmp_path: Path) -> None:
+    """OpenCV gives a palette PNG's colours; a tool that saves class ids so (VOC's way) means the indices."""
+    from frugalseg.data.formats.camvid import read_segnet_label
+    from frugalseg.data.io import read_label
+
+    ids = np.array([[0, 1, 2], [11, 255, 3]], np.uint8)
+    indexed = Image.fromarray(ids, mode="P")
+    indexed.putpalette([v for k in range(256) for v in (k, 255 - k, 7)])  # no colour equals its index
+    indexed.save(tmp_path / "label.png")
+    np.testing.assert_array_equal(read_label(tmp_path / "label.png", 12), ids)
+    np.testing.assert_array_equal(read_segnet_label(tmp_path / "label.png"), np.where(ids == 11, 255, ids))
+    Image.fromarray(np.stack([ids] * 3, axis=-1)).save(tmp_path / "rgb.png")  # a colour image stays refused
+    with pytest.raises(DataError, match="label must be a single-channel image, got 3 channels"):
+        read_label(tmp_path / "rgb.png", 12)

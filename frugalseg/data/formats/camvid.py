@@ -53,7 +53,7 @@ import numpy as np
 from frugalseg.data.classes import ClassTable
 from frugalseg.data.clips import IGNORE_INDEX, Clip, LabelKind, LabelRef
 from frugalseg.data.formats.base import Format, Problem
-from frugalseg.data.io import imread, read_text
+from frugalseg.data.io import decode_ids, imread, read_text
 from frugalseg.errors import DataError
 
 FRAME_EXTENSIONS = (".png", ".jpg", ".jpeg")
@@ -217,9 +217,7 @@ def read_segnet_label(path: Path) -> np.ndarray:
     """A SegNet-layout label (ids 0–10, 11 void) as train ids with 255 ignore; other values raise."""
     if not path.is_file():
         raise DataError(path, "file does not exist")
-    label = imread(path, cv2.IMREAD_UNCHANGED)
-    if label is None:
-        raise DataError(path, "cannot decode image (corrupt or not an image)")
+    label = decode_ids(path)
     if label.ndim != 2 or label.dtype != np.uint8:
         raise DataError(path, f"label must be a single-channel 8-bit image, got {label.shape} {label.dtype}")
     counts = np.bincount(label.ravel(), minlength=256)

@@ -15,13 +15,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from frugalseg.data.classes import CITYSCAPES
 from frugalseg.data.clips import TRAIN_IDS, Clip, LabelKind, LabelRef
 from frugalseg.data.formats.base import Format, Problem
-from frugalseg.data.io import decode_image, read_label
+from frugalseg.data.io import decode_ids, read_label
 from frugalseg.errors import DataError
 
 FRAME_SUFFIX = "_leftImg8bit.png"
@@ -68,7 +67,7 @@ def read_instance_ids(path: str | Path, shape: tuple[int, ...] | None = None) ->
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "instance-id map does not exist")
-    image = decode_image(path, cv2.IMREAD_UNCHANGED)
+    image = decode_ids(path)
     if image.ndim != 2 or image.dtype not in (np.uint8, np.uint16):
         raise DataError(
             path,
