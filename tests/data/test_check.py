@@ -401,3 +401,18 @@ def test_a_folder_of_clip_folders_is_told_how_to_read_them(tmp_path: Path) -> No
         "its sub-folders a, b hold frames, which looks like one clip per folder: give --root one clip "
         in (problem.message)
     )
+
+
+def test_a_camvid_frame_of_another_size_is_named_alone(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """CamVid's clips share their sequence's frames, each anchored at another still: the one whose anchor
+    was the odd frame measured every other frame against it, naming good files."""
+    root = write_segnet(tmp_path / "camvid")
+    odd = root / "train" / "0001TP_006720.jpg"  # the middle one of its sequence's three
+    cv2.imwrite(str(odd), np.zeros((12, 16, 3), np.uint8))
+    code, message = _check_cli(root, capsys)
+    assert code == 1
+    assert message.splitlines() == [
+        f"{odd}: frame size 16×12 differs from the clip's 48×32",
+        f"{root}/trainannot/0001TP_006720.png: label size 48×32 differs from its frame's 16×12 (0001TP_006720.jpg)",
+        f"2 problem(s) and 0 warning(s) found in {root}",
+    ]
