@@ -413,6 +413,7 @@ def test_a_camvid_frame_of_another_size_is_named_alone(tmp_path: Path, capsys: p
     assert code == 1
     assert message.splitlines() == [
         f"{odd}: frame size 16×12 differs from the clip's 48×32",
-        f"{root}/trainannot/0001TP_006720.png: label size 48×32 differs from its frame's 16×12 (0001TP_006720.jpg)",
+        f"{root}/trainannot/0001TP_006720.png: label size 48×32 differs from its frame's 16×12 "
+        "(0001TP_006720.jpg)",
         f"2 problem(s) and 0 warning(s) found in {root}",
     ]
