@@ -125,6 +125,15 @@ class VideoSegDataModule(L.LightningDataModule):
         self.root = Path(root) if root is not None else default_synthetic_root(self.synthetic_clips)
         if root is not None and not self.root.exists():  # before the trainer starts, naming the option
             raise ConfigError("data.root", f"{root}: data set folder (or video file) does not exist")
+        if root is None and format not in (None, "synthetic"):
+            known = (
+                f" (and {format!r} is no format; known: {', '.join(FORMATS)})"
+                if format not in FORMATS
+                else ""
+            )
+            raise ConfigError(
+                "data.root", f"data.format {format} reads a data set folder: give it as --data.root{known}"
+            )
         if root is None:
             format = "synthetic"
         elif format is None:

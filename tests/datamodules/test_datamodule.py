@@ -308,3 +308,13 @@ def test_from_python_its_options_may_be_dicts_and_any_logger_writes_its_hparams(
     assert loaded.recipe_options == data.recipe_options and loaded.augment == data.augment
     with pytest.raises(ConfigError, match=r"^data.loader: not options of LoaderOptions \("):
         VideoSegDataModule(root=str(tiny_streets), loader={"batchsize": 3})
+
+
+def test_a_format_without_a_root_is_refused_not_replaced_by_the_synthetic_set() -> None:
+    """``--data.format cityscape`` (a typo) with the demo's null root trained on the synthetic streets."""
+    for format, more in (("cityscapes", ""), ("cityscape", " (and 'cityscape' is no format; known: ")):
+        with pytest.raises(ConfigError) as error:
+            VideoSegDataModule(format=format)
+        assert str(error.value).startswith(
+            f"data.root: data.format {format} reads a data set folder: give it as --data.root{more}"
+        )
