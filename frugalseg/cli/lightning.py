@@ -60,6 +60,7 @@ from frugalseg.cli.run_checks import (
     check_parsed,
     model_options,
     note_other_data,
+    note_unsaved_runs,
     refuse_other_task_config,
     refuse_unpickling,
 )
@@ -541,7 +542,10 @@ class TaskCLI(LightningCLI):
         found = self._last_checkpoints(
             "'last' asked to resume" if self.subcommand == "fit" else "'last' asked for"
         )
-        return max(found, key=lambda path: path.stat().st_mtime_ns)
+        chosen = max(found, key=lambda path: path.stat().st_mtime_ns)
+        logger = self.trainer.logger
+        note_unsaved_runs(chosen, logger.log_dir if logger is not None else None)
+        return chosen
 
     def _last_checkpoints(self, asked: str) -> list[Path]:
         """Every ``last.ckpt`` of this run's checkpoint folders; ``asked`` opens the error when there is none.

@@ -365,3 +365,38 @@ def check_lightning_checkpoint(path: str | Path, checkpoint: Any) -> None:
             f"a torch file, but not a Lightning checkpoint (it lacks {', '.join(map(repr, lacks))}): "
             "give a checkpoint that `frugalseg fit` wrote",
         )
+
+
+def note_unsaved_runs(chosen: Path, current: str | None) -> None:
+    """Warn when run folders newer than ``chosen``'s hold no ``last.ckpt``: ``--ckpt_path last`` skips them.
+
+    A run stopped before its first checkpoint leaves its version folder without one, and ``last`` then
+    resumes an earlier run, which nothing said. ``current``: this run's own folder (the logger's).
+    """
+    run = chosen.parent.parent
+    number = _version_number(run)
+    if number is None:
+        return
+    here = Path(current).resolve() if current is not None else None
+    unsaved = sorted(
+        (folder for folder in run.parent.glob("version_*") if (_version_number(folder) or -1) > number),
+        key=lambda folder: _version_number(folder) or 0,
+    )
+    unsaved = [f for f in unsaved if f.resolve() != here and not any((f / "checkpoints").glob("last*.ckpt"))]
+    if unsaved:
+        logging.getLogger("frugalseg").warning(
+            f"--ckpt_path last resumes {chosen}, of {run.name}: the newer "
+            f"{', '.join(folder.name for folder in unsaved)} hold no last.ckpt (stopped before their first "
+            "checkpoint); give the checkpoint's path to resume another, or leave --ckpt_path out to start "
+            "afresh"
+        )
+
+
+def _version_number(folder: Path) -> int | None:
+    """N of a logger's ``version_N`` folder, else None."""
+    name = folder.name
+    return (
+        int(name[len("version_") :])
+        if name.startswith("version_") and name[len("version_") :].isdigit()
+        else None
+    )

@@ -1,14 +1,16 @@
-"""A resume's data options against its checkpoint's run (`note_other_data`), on hand-made checkpoints."""
+"""What a resume says of its checkpoint's run, on hand-made checkpoints and run folders: the data options in
+which it differs (`note_other_data`), and newer runs that ``--ckpt_path last`` skips (`note_unsaved_runs`)."""
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 from jsonargparse import Namespace
 
 from frugalseg.autolabel.sources import StoredLabels
-from frugalseg.cli.run_checks import note_other_data
+from frugalseg.cli.run_checks import note_other_data, note_unsaved_runs
 from frugalseg.data.clips import LabelKind
 
 
@@ -36,3 +38,26 @@ def test_another_label_store_is_named(caplog: pytest.LogCaptureFixture) -> None:
         note_other_data(_command("runs/other"), "run/checkpoints/last.ckpt", _checkpoint("runs/sfit"))
     (message,) = caplog.messages
     assert "labels.pseudo.store 'runs/sfit' → 'runs/other'" in message
+
+
+def test_last_says_when_it_skips_newer_runs_that_saved_no_checkpoint(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """version_1 was stopped before its first checkpoint; version_2 is the resuming run's own folder."""
+    chosen = tmp_path / "version_0" / "checkpoints" / "last.ckpt"
+    for folder in (chosen.parent, tmp_path / "version_1", tmp_path / "version_2", tmp_path / "version_10"):
+        folder.mkdir(parents=True)
+    chosen.touch()
+    (tmp_path / "version_10" / "checkpoints").mkdir()
+    (tmp_path / "version_10" / "checkpoints" / "last-v1.ckpt").touch()
+    with caplog.at_level(logging.WARNING, logger="frugalseg"):
+        note_unsaved_runs(chosen, str(tmp_path / "version_2"))
+    assert caplog.messages == [
+        f"--ckpt_path last resumes {chosen}, of version_0: the newer version_1 hold no last.ckpt (stopped "
+        "before their first checkpoint); give the checkpoint's path to resume another, or leave --ckpt_path "
+        "out to start afresh"
+    ]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="frugalseg"):
+        note_unsaved_runs(tmp_path / "version_10" / "checkpoints" / "last-v1.ckpt", None)
+    assert caplog.messages == []
