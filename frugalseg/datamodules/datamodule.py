@@ -12,6 +12,7 @@ from typing import Any
 
 import cv2
 import lightning as L
+import numpy as np
 import torch
 from kornia.geometry.transform import warp_affine
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
@@ -21,6 +22,7 @@ from torch.utils.data import DataLoader, SequentialSampler
 from frugalseg.data.classes import ClassTable
 from frugalseg.data.clips import IGNORE_INDEX, Clip, LabelKind
 from frugalseg.data.formats import FORMATS, Format, detect_format, formats_like, get_format
+from frugalseg.data.formats.davis import OBJECT_MASK, DavisFormat
 from frugalseg.data.formats.synthetic import default_synthetic_root, generate_synthetic_streets
 from frugalseg.data.io import cache_dir, image_size
 from frugalseg.data.normalization import IMAGENET_MEAN
@@ -494,7 +496,8 @@ class VideoSegDataModule(L.LightningDataModule):
         if LabelKind.PSEUDO in booked and self.recipe.anchor_kind not in booked:
             anchors = []  # pseudo-labels whose booked seconds are their work (the semantic loop's clicks)
         priced = [*self.samples, *anchors]
-        cost = annotation_cost(priced, clicks=self._click_counts(priced), booked=booked)
+        clicks, objects = self._label_counts(priced)
+        cost = annotation_cost(priced, clicks=clicks, objects=objects, booked=booked)
         rank_zero_info(
             f"recipe {self.recipe.name}: {len(self.samples)} samples, {cost.manual_frames} manual frames, "
             + (f"{cost.total_hours:.1f} h" if cost.total_hours >= 0.1 else f"{cost.total_hours * 60:.1f} min")
@@ -512,16 +515,20 @@ class VideoSegDataModule(L.LightningDataModule):
         drawn = self.recipe_options
         write_samples(self.samples, path, self.recipe, cost, seed=drawn.seed, budget=drawn.budget)
 
-    def _click_counts(self, samples: list[Sample]) -> dict[Sample, int]:
-        """Number of clicks behind each ``clicks`` sample of ``samples``, as its source knows it."""
-        counts = {}
+    def _label_counts(self, samples: list[Sample]) -> tuple[dict[Sample, int], dict[Sample, int]]:
+        """The clicks of each ``clicks`` sample, the objects of each object mask."""
+        clicks, objects = {}, {}
         for sample in samples:
-            if sample.kind is LabelKind.CLICKS:
-                ref = self._train_clips[sample.clip_id].require_label(sample.offset, LabelKind.CLICKS)
-                clicks = self.source(LabelKind.CLICKS).clicks(ref)
-                if clicks is not None:
-                    counts[sample] = clicks
-        return counts
+            clip = self._train_clips[sample.clip_id]
+            ref = clip.label(sample.offset, sample.kind)
+            if sample.kind is LabelKind.CLICKS and ref is not None:
+                if (count := self.source(LabelKind.CLICKS).clicks(ref)) is not None:
+                    clicks[sample] = count
+            elif sample.kind is LabelKind.FINE and ref is not None and ref.encoding == OBJECT_MASK:
+                objects[sample] = len(
+                    set(np.unique(DavisFormat.read_mask(ref.path)).tolist()) - {0, IGNORE_INDEX}
+                )
+        return clicks, objects
 
     def _booked_seconds(self, samples: list[Sample]) -> dict[LabelKind, float]:
         """Per kind, the seconds a person booked on the labels of ``samples``, where its source books them."""

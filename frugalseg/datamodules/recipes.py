@@ -331,11 +331,14 @@ def annotation_cost(
     samples: Iterable[Sample],
     costs: AnnotationCosts = DEFAULT_COSTS,
     clicks: Mapping[Sample, int] | None = None,
+    objects: Mapping[Sample, int] | None = None,
     booked: Mapping[LabelKind, float] | None = None,
 ) -> AnnotationCost:
     """Minutes per label kind, total hours and number of manual labels, from ``costs`` (`costs.py`).
 
-    ``clicks`` gives the number of clicks of each ``clicks`` sample (its cost depends on it); ``booked``
+    ``clicks`` gives the number of clicks of each ``clicks`` sample (its cost depends on it), ``objects``
+    the objects of each ``fine`` sample that is an object mask (a video object set's: `masks_seconds` each,
+    not a street frame's dense label); ``booked``
     the seconds a person booked on a kind's labels (`LabelSource.booked_seconds`), which price that kind
     in place of ``costs``.
     """
@@ -348,6 +351,8 @@ def annotation_cost(
             continue
         if sample.kind is LabelKind.CLICKS and clicks is not None and sample in clicks:
             cost = costs.clicks_seconds(clicks[sample]) / 60.0
+        elif objects is not None and sample in objects:
+            cost = costs.masks_seconds(objects[sample]) / 60.0
         else:
             cost = costs.frame_minutes(sample.kind)
         minutes[sample.kind] = minutes.get(sample.kind, 0.0) + cost

@@ -203,6 +203,11 @@ def test_annotation_cost() -> None:
     assert c50 == AnnotationCost({LabelKind.FINE: 4500.0, LabelKind.COARSE: 350.0}, 4850 / 60, 100)
     twice = [Sample("a", 0, LabelKind.FINE)] * 2
     assert annotation_cost(twice).total_hours == 1.5
+    # a video object set's manual label is its objects' masks, 80 s each (not a street frame's 90 min)
+    masks = [Sample("a", 0, LabelKind.FINE), Sample("b", 0, LabelKind.FINE)]
+    priced = annotation_cost(masks, objects={masks[0]: 1, masks[1]: 3})
+    assert priced.minutes == {LabelKind.FINE: 320 / 60} and priced.manual_frames == 2
+    assert priced.total_hours == pytest.approx(320 / 3600)
 
 
 def test_pseudo_labels_drawn_without_their_anchor_still_cost_the_anchor() -> None:
