@@ -339,7 +339,7 @@ class TaskCLI(LightningCLI):
         if not subcommand:
             return
         config = self.config[subcommand]
-        check_parsed(config, subcommand, self.task, self.task_class(config))
+        check_parsed(config, subcommand, self.task, self.task_class(config), words)
 
     def _parse_ckpt_path(self) -> None:
         """LightningCLI's: a checkpoint file's model options replace the config's; a score keeps some.

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml  # type: ignore[import-untyped]
 
-from frugalseg.cli.command_line import config_paths, config_text
+from frugalseg.cli.command_line import config_paths, config_text, option_values
 from frugalseg.cli.options import gpu_missing
 from frugalseg.errors import ConfigError, WeightsError
 from frugalseg.options import plain_values
@@ -37,7 +37,9 @@ def _stored_options(checkpoint: Any) -> dict[str, Any]:
     return (checkpoint.get("hyper_parameters") or {}) if isinstance(checkpoint, dict) else {}
 
 
-def check_parsed(config: Any, subcommand: str, task: str, task_class: Callable[..., Any]) -> None:
+def check_parsed(
+    config: Any, subcommand: str, task: str, task_class: Callable[..., Any], words: Sequence[str] = ()
+) -> None:
     """Check the parsed ``config`` of ``subcommand`` before LightningCLI reads its ``--ckpt_path``.
 
     LightningCLI reads the checkpoint's hyper-parameters right after parsing, and would end in a traceback.
@@ -47,6 +49,7 @@ def check_parsed(config: Any, subcommand: str, task: str, task_class: Callable[.
         subcommand: ``fit``, ``validate``, …
         task: the zoo task of the students the command line trains (``semantic``, ``vos``).
         task_class: the LightningModule class the config trains.
+        words: the command line (its ``--config`` files, its options).
     """
     from frugalseg.zoo import torch_load
 
@@ -60,7 +63,7 @@ def check_parsed(config: Any, subcommand: str, task: str, task_class: Callable[.
         checkpoint = torch_load(path)  # refuses, in frugalseg's words, a file that would need unpickling
         _refuse_other_task(path, checkpoint, subcommand, task)
         _refuse_other_module(config, path, checkpoint)
-        _refuse_other_student(config, path, checkpoint, task_class)
+        _refuse_other_student(config, path, checkpoint, task_class, words)
         check_lightning_checkpoint(path, checkpoint)
         if subcommand == "fit":
             _note_replaced_options(config, path, checkpoint)
@@ -71,12 +74,7 @@ def refuse_other_task_config(words: Sequence[str], task: str, subcommand: str | 
 
     Its data options, the other datamodule's, had been refused as moved ones, or as unknown.
     """
-    for path in config_paths(words):
-        if not Path(path).is_file():
-            continue
-        model = (yaml.safe_load(config_text("--config", path)) or {}).get("model")
-        model = model.get("init_args", model) if isinstance(model, dict) else {}
-        student = model.get("student") if isinstance(model, dict) else None
+    for path, student in _config_students(words):
         other = _other_task(student, task)
         if other is not None:
             theirs, command = other
@@ -85,6 +83,19 @@ def refuse_other_task_config(words: Sequence[str], task: str, subcommand: str | 
                 f"{path} trains a {theirs} student ({student}), and this command runs {task} ones: "
                 f"run it with `{command} {subcommand or 'fit'} --config {path}`",
             )
+
+
+def _config_students(words: Sequence[str]) -> list[tuple[str, Any]]:
+    """Each ``--config`` file of ``words`` that names ``model.student``, and the student it names."""
+    named = []
+    for path in config_paths(words):
+        if not Path(path).is_file():
+            continue
+        model = (yaml.safe_load(config_text("--config", path)) or {}).get("model")
+        model = model.get("init_args", model) if isinstance(model, dict) else {}
+        if isinstance(model, dict) and "student" in model:
+            named.append((path, model["student"]))
+    return named
 
 
 def _other_task(student: Any, task: str) -> tuple[str, str] | None:
@@ -144,24 +155,28 @@ def _refuse_other_module(config: Any, path: str, checkpoint: Any) -> None:
     )
 
 
-def _refuse_other_student(config: Any, path: str, checkpoint: Any, task_class: Callable[..., Any]) -> None:
-    """Refuse a checkpoint of another student than the one the command line chose.
+def _refuse_other_student(
+    config: Any, path: str, checkpoint: Any, task_class: Callable[..., Any], words: Sequence[str]
+) -> None:
+    """Refuse a checkpoint of another student than the one the command line (``words``) chose.
 
     LightningCLI builds the model from the checkpoint's hyper-parameters, so without this
     ``--model.student pspnet_r18 --ckpt_path tmanet.ckpt`` would train TMANet and say nothing.
-    A student left at the task's default is not a choice: the checkpoint's is used, and a warning says so
-    (a config may have named the default).
+    A student left at the task's default, named by no ``--config`` file nor option, is not a choice: the
+    checkpoint's is used, and a warning says so.
     """
     stored, options = _stored_options(checkpoint), model_options(config)
     chosen = getattr(options, "student", None) if options is not None else None
     if "student" not in stored or chosen is None or chosen == stored["student"]:
         return
     default = inspect.signature(task_class).parameters.get("student")
-    if default is not None and chosen == default.default:
+    options = ("--model.student", "--model.init_args.student")
+    named = _config_students(words) or any(option_values(words, option) for option in options)
+    if default is not None and chosen == default.default and not named:
         logging.getLogger("frugalseg").warning(
-            f"the checkpoint {path} holds a {stored['student']!r} student, which is used: the "
-            f"{chosen!r} of the config is the default, taken as no choice (--model.student "
-            f"{stored['student']} says so)"
+            f"the checkpoint {path} holds a {stored['student']!r} student, which is used: no --config or "
+            f"option names a student, and {chosen!r} is the default (--model.student {stored['student']} "
+            "says so)"
         )
         return
     raise ConfigError(

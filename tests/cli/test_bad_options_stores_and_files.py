@@ -267,8 +267,24 @@ MODEL_CASES = [
             "--ckpt_path",
             _checkpoint_of(t, "hrnetv2_w18_small"),
         ],
-        2,  # the config's clips of 3 frames then refuse the image student, which the warning explains
-        "holds a 'hrnetv2_w18_small' student, which is used: the 'tmanet_r18' of the config is the default",
+        2,  # the config names it: a choice, refused as any other (it had been taken as no choice)
+        "--model.student: 'tmanet_r18' was asked for, but the checkpoint",
+        lambda t: [t / "runs"],
+    ),
+    Case(
+        "validate with a checkpoint of an image student where nothing names a student",
+        lambda t, d: [
+            "validate",
+            "--data.root",
+            str(d["streets"]),
+            "--trainer.default_root_dir",
+            str(t / "runs"),
+            "--ckpt_path",
+            _checkpoint_of(t, "hrnetv2_w18_small"),
+        ],
+        2,  # the default's clips of 3 frames then refuse the image student, which the warning explains
+        "holds a 'hrnetv2_w18_small' student, which is used: no --config or option names a student, and "
+        "'tmanet_r18' is the default",
         lambda t: [t / "runs"],
     ),
     *(
