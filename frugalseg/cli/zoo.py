@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -121,7 +122,7 @@ def _publish(args: argparse.Namespace) -> int:
     from frugalseg.data.files import nearest_existing
     from frugalseg.errors import ConfigError
     from frugalseg.lightning_modules.publish import publish_checkpoint
-    from frugalseg.zoo import HUB_FILES, INDEX_FILE, publish_dir, read_index
+    from frugalseg.zoo import HUB_FILES, INDEX_FILE, packaged_checkpoints, publish_dir, read_index
 
     if args.hub_folder is not None and args.out is not None:
         raise ConfigError("--hub-folder", "writes a Hub repository, not into --out's index; give one of them")
@@ -156,6 +157,12 @@ def _publish(args: argparse.Namespace) -> int:
         print(f"push it: hf upload {args.repo_id or 'ORG/' + card['name']} {folder} .")
         return 0
     out = Path(args.out or publish_dir())
+    if out.resolve() == packaged_checkpoints().resolve():
+        print(
+            f"note: {out} is frugalseg's own checkpoints folder ({packaged_checkpoints()}), which ships with "
+            "the package: give --out (or $FRUGALSEG_CHECKPOINTS) for a folder of your own",
+            file=sys.stderr,
+        )
     print(f"published {card['name']}: {out / card['file']} ({card['size_bytes'] / 1e6:.2f} MB)")
     print(f"sha256 {card['sha256']}")
     print(f"card {out / card['card']}; index {out / INDEX_FILE}")

@@ -528,3 +528,16 @@ def test_a_name_published_without_out_is_found_from_the_same_folder(tmp_path, mo
     assert main(["zoo", "verify", "mine"]) == 0
     monkeypatch.chdir(tmp_path)  # elsewhere, only the shipped names
     assert checkpoints_dirs() == [packaged_checkpoints()]
+
+
+def test_publishing_into_the_shipped_checkpoints_folder_says_so(tmp_path, zoo_dir, capsys, monkeypatch):
+    """From a clone's root, ./checkpoints is the package's own folder: publishing there changes it."""
+    ckpt = _fake_run(tmp_path, _student())
+    assert main(["zoo", "publish", str(ckpt), "--name", "mine"]) == 0
+    assert "note:" not in capsys.readouterr().err  # a folder of the person's own
+    monkeypatch.setattr("frugalseg.zoo.packaged_checkpoints", lambda: zoo_dir)
+    assert main(["zoo", "publish", str(ckpt), "--name", "mine"]) == 0
+    assert capsys.readouterr().err == (
+        f"note: {zoo_dir} is frugalseg's own checkpoints folder ({zoo_dir}), which ships with the package: "
+        "give --out (or $FRUGALSEG_CHECKPOINTS) for a folder of your own\n"
+    )
