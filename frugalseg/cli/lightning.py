@@ -479,6 +479,12 @@ class TaskCLI(LightningCLI):
                 config["ckpt_path"] = str(download(str(path), cache_dir() / "checkpoints"))
             except OSError as err:  # HTTP errors (404), refused connections, timeouts
                 raise WeightsError(str(path), f"cannot download the checkpoint: {_reason(err)}") from err
+        elif Path(path).is_dir():
+            found = sorted(Path(path).rglob("last.ckpt"))
+            hint = f" ({found[-1]}, say)" if found else ""
+            raise ConfigError(
+                "--ckpt_path", f"{path} is a folder: give a checkpoint file in it{hint}, or 'last'"
+            )
         elif not Path(path).is_file():
             raise ConfigError("--ckpt_path", f"{path}: checkpoint file does not exist")
         from frugalseg.zoo import torch_load

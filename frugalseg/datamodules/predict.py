@@ -56,6 +56,9 @@ def _videos_under(folder: Path) -> dict[Path, list[Path]]:
         return {folder: video_frames(folder)}
     if folder.suffix.lower() in FRAME_SUFFIXES and folder.is_file():
         return {folder: [folder]}
+    if folder.is_file():
+        kinds = f"{', '.join(FRAME_SUFFIXES)} or {', '.join(VIDEO_EXTENSIONS)}"
+        raise DataError(folder, f"not an image, a video or a folder of frames to predict (a file of {kinds})")
     if not folder.is_dir():
         raise DataError(folder, "video or folder of frames to predict does not exist")
     videos: dict[Path, list[Path]] = {}

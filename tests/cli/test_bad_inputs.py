@@ -947,6 +947,30 @@ CASES = [  # fmt: skip
         lambda t: [],
     ),
     Case(
+        "fit resuming from a folder",
+        lambda t, d: _fit(t, "--data.root", str(d["streets"]), "--ckpt_path", str(_folder(t / "runs"))),
+        2,
+        "runs is a folder: give a checkpoint file in it, or 'last'",
+        lambda t: [],
+    ),
+    Case(
+        "predict on a file that is no image or video",
+        lambda t, d: [
+            "predict",
+            "--config",
+            str(CONFIG),
+            "--data.root",
+            str(d["streets"]),
+            "--data.predict.frames",
+            str(_file(t / "notes.txt", "a list of frames")),
+            "--trainer.default_root_dir",
+            str(t / "runs"),
+        ],
+        2,
+        "notes.txt: not an image, a video or a folder of frames to predict (a file of .png, .jpg",
+        lambda t: [],
+    ),
+    Case(
         "predict from a folder that does not exist",
         lambda t, d: [
             "predict",
