@@ -269,6 +269,13 @@ def _draw_coarse_mix(
         ValueError: a drawn clip lacks the recipe's ``coarse_kind`` label.
     """
     n_coarse = round(budget * recipe.coarse_percent / 100)
+    if n_coarse == 0:  # it would train on fine labels alone, as another recipe
+        least = next(b for b in range(1, 10_001) if round(b * recipe.coarse_percent / 100))
+        raise ConfigError(
+            "recipe",
+            f"recipe {recipe.name} draws {recipe.coarse_percent} % of its {budget} samples as coarse labels, "
+            f"which rounds to none: give data.recipe.budget {least} or more (the split's clips, when none)",
+        )
     coarse_pool = [clip for clip in ordered if _has_label(clip, LabelKind.COARSE)]
     if n_coarse and not coarse_pool:  # it would train on fine labels alone, as another recipe
         raise ConfigError(

@@ -178,6 +178,19 @@ def test_a_coarse_mix_on_clips_without_coarse_labels_is_refused(name: str) -> No
         draw_samples(name, clips, budget=10)
 
 
+def test_a_coarse_share_that_rounds_to_no_sample_is_refused() -> None:
+    """C50 of one clip drew round(0.5) = 0 coarse labels and trained on the fine one alone, saying nothing."""
+    clips = make_clips(1, kinds=(LabelKind.FINE, LabelKind.COARSE))
+    with pytest.raises(ConfigError) as error:
+        draw_samples("C50", clips, budget=1)
+    assert str(error.value) == (
+        "recipe: recipe C50 draws 50 % of its 1 samples as coarse labels, which rounds to none: give "
+        "data.recipe.budget 2 or more (the split's clips, when none)"
+    )
+    two = draw_samples("C50", make_clips(2, kinds=(LabelKind.FINE, LabelKind.COARSE)), budget=2)
+    assert sorted(s.kind.value for s in two) == ["coarse", "fine"]
+
+
 def test_recipe_names() -> None:
     with pytest.raises(ValueError, match="offset 0 only"):
         Recipe("mixed", (-10, 0), coarse_percent=20)
