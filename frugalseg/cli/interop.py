@@ -137,6 +137,7 @@ def _export(args: argparse.Namespace) -> int:
     from frugalseg.errors import LabelStoreError
     from frugalseg.interop import stored_frames, with_frame_files, with_object_names, write_export
     from frugalseg.interop.label_studio import LABEL_STUDIO, config_path
+    from frugalseg.interop.registry import WRITERS
 
     if Path(args.out).is_dir():
         raise ConfigError("--out", f"{args.out} is a folder: name the file to write")
@@ -157,6 +158,11 @@ def _export(args: argparse.Namespace) -> int:
         if not frames:
             raise ConfigError("--clip", f"{args.store} holds no labels of clip {args.clip!r}")
     given = sorted({name for own in names.values() for name in own.values()} - set(fmt.class_names))
+    clips = sorted({frame.clip.clip_id for frame in frames})
+    if WRITERS[args.tool].per_clip and len(clips) > 1:  # refused before a frame file is written
+        raise ConfigError(
+            "--clip", f"a {args.tool} file holds one video; the store has clips {', '.join(clips)}: name one"
+        )
     if args.frames_out is not None:
         frames = with_frame_files(frames, args.frames_out)
     write_export(args.tool, Path(args.out), frames, [*fmt.class_names, *given])

@@ -655,9 +655,12 @@ CASES = [  # fmt: skip
             "cvat-video",
             "--out",
             str(t / "out"),
+            "--frames-out",
+            str(t / "frames"),
         ],
         2,
-        "--clip: CVAT for video holds one video; the store has clips",
+        "--clip: a cvat-video file holds one video; the store has clips",
+        lambda t: [t / "out", t / "frames"],  # no frame file was written before the refusal
     ),
     # ---- data check
     Case(
