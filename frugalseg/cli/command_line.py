@@ -94,35 +94,38 @@ GROUP_FILE_OPTIONS = ("--trainer", "--model", "--data", "--optimizer", "--lr_sch
 
 
 def check_config_files(words: Sequence[str]) -> None:
-    """Refuse a ``--config`` file that is missing, not YAML, or not a mapping, naming the file and why.
+    """Refuse a ``--config`` or group file that is missing, not YAML, empty or not a mapping, naming it.
 
     jsonargparse reports these without the file's name (``<unicode string>``, ``Unexpected config``). A
-    group's file (`GROUP_FILE_OPTIONS`) is refused when it is not text (`config_text`).
+    group's file (`GROUP_FILE_OPTIONS`) is checked when it exists (its option also takes a value).
     """
     for option in GROUP_FILE_OPTIONS:
         for value in option_values(words, option):
             if Path(value).is_file():
-                config_text(option, value)
+                _check_yaml_mapping(option, value, f"options of {option[2:]}")
     for path in config_paths(words):
         file = Path(path)
         if not file.is_file() and ":" in path:  # jsonargparse also takes the YAML text itself
             continue
         if not file.is_file():
             raise ConfigError("--config", f"{path}: config file does not exist")
-        text = config_text("--config", path)
-        try:
-            content = yaml.safe_load(text)
-        except yaml.YAMLError as err:
-            where = getattr(err, "problem_mark", None)
-            at = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""
-            problem = getattr(err, "problem", None) or str(err)
-            raise ConfigError("--config", f"{path}: not valid YAML{at}: {problem}") from err
-        if content is not None and not isinstance(content, dict):
-            raise ConfigError(
-                "--config",
-                f"{path}: holds a YAML {type(content).__name__}, not a mapping of options "
-                "(trainer:, model:, data: …)",
-            )
+        _check_yaml_mapping("--config", path, "options (trainer:, model:, data: …)")
+
+
+def _check_yaml_mapping(option: str, path: str, holds: str) -> None:
+    """Refuse the file ``option`` names unless it is text holding a YAML mapping (of ``holds``)."""
+    text = config_text(option, path)
+    try:
+        content = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        where = getattr(err, "problem_mark", None)
+        at = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""
+        problem = getattr(err, "problem", None) or str(err)
+        raise ConfigError(option, f"{path}: not valid YAML{at}: {problem}") from err
+    if content is None:
+        raise ConfigError(option, f"{path}: holds no {holds}: it is empty, or comments alone")
+    if not isinstance(content, dict):
+        raise ConfigError(option, f"{path}: holds a YAML {type(content).__name__}, not a mapping of {holds}")
 
 
 def config_text(option: str, path: str) -> str:

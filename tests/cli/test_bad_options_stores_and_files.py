@@ -511,6 +511,11 @@ CONFIG_AND_URL_CASES = [
             ("is a YAML string", "just words\n", "c.yaml: holds a YAML str, not a mapping of options"),
             ("is not text", b"\x89PNG\r\n\x1a\n\xff\xfe", "c.yaml: not a text file (invalid start byte)"),
             (
+                "is empty",
+                "# nothing yet\n",
+                "c.yaml: holds no options (trainer:, model:, data: …): it is empty",
+            ),
+            (
                 "mixes tabs into its indentation",
                 "model:\n\tlr: 1\n",
                 "c.yaml: not valid YAML at line 2, column 1",
@@ -534,6 +539,28 @@ CONFIG_AND_URL_CASES = [
             lambda t: [t / "runs"],
         )
         for option in ("--data", "--trainer")
+    ),
+    *(
+        Case(
+            f"fit with a {option} file that {what}",
+            lambda t, d, option=option, text=text: [
+                "fit",
+                "--config",
+                str(CONFIG),
+                option,
+                _text(t / "g.yaml", text),
+                "--trainer.default_root_dir",
+                str(t / "runs"),
+            ],
+            2,
+            f"g.yaml: {phrase}",
+            lambda t: [t / "runs"],
+        )
+        for option in ("--data", "--model")
+        for what, text, phrase in [
+            ("has a YAML syntax error", "loader:\n  batch_size: [1\n", "not valid YAML at line 3, column 1"),
+            ("is empty", "", f"holds no options of {option[2:]}: it is empty, or comments alone"),
+        ]
     ),
     Case(
         "fit with a --config that does not exist",
