@@ -61,15 +61,35 @@ def _coco_tables(data: Any, path: Path) -> tuple[dict[int, str], dict[int, dict[
     """Category id → name and image id → image record; `DataError` when the file is no COCO file."""
     if not isinstance(data, dict) or not {"images", "annotations", "categories"} <= set(data):
         raise DataError(path, "expected a COCO object with 'images', 'annotations' and 'categories'")
-    try:
-        categories = {int(c["id"]): str(c["name"]) for c in data["categories"]}
-        records = []
-        for image in data["images"]:
+    for key, each, fields in (("categories", "category", ("id", "name")),
+                              ("images", "image", ("id", "file_name", "width", "height"))):  # fmt: skip
+        if not isinstance(data[key], list):
+            raise DataError(path, f"'{key}' is not a list")
+        for number, entry in enumerate(data[key]):
+            missing = [field for field in fields if not isinstance(entry, dict) or field not in entry]
+            if missing:
+                name = (
+                    f"{each} {entry['id']}"
+                    if isinstance(entry, dict) and "id" in entry
+                    else f"{key}[{number}]"
+                )
+                raise DataError(path, f"{name} lacks {', '.join(missing)}")
+    categories: dict[int, str] = {}
+    records = []
+    for category in data["categories"]:
+        try:
+            categories[int(category["id"])] = str(category["name"])
+        except (TypeError, ValueError) as err:
+            raise DataError(path, f"category {category['id']!r}: its id is not a whole number") from err
+    for image in data["images"]:
+        try:
             image["file_name"], image["width"], image["height"] = (
                 str(image["file_name"]), int(image["width"]), int(image["height"]))  # fmt: skip
             records.append((int(image["id"]), image))
-    except (KeyError, TypeError, ValueError) as err:
-        raise DataError(path, f"a category or image lacks a field or has a wrong one ({err!r})") from err
+        except (TypeError, ValueError) as err:
+            raise DataError(
+                path, f"image {image['id']!r}: its id, width and height must be whole numbers"
+            ) from err
     images: dict[int, dict[str, Any]] = {}
     for image_id, image in records:
         first = images.setdefault(image_id, image)

@@ -487,3 +487,28 @@ def test_a_negative_click_under_its_objects_id_is_no_object_of_two_classes(davis
     coco.write_text(json.dumps(data), encoding="utf-8")
     store = tmp_path / "store"
     assert _import(coco, "coco", davis, store, "--map", "vehicle=object", "--background", "ignore") == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (lambda data: data["images"][0].pop("file_name"), "image 1 lacks file_name"),
+        (lambda data: data["images"].append({"width": 3}), "images[1] lacks id, file_name, height"),
+        (lambda data: data["categories"][0].pop("name"), "category 7 lacks name"),
+        (
+            lambda data: data["categories"][0].update(id="seven"),
+            "category 'seven': its id is not a whole number",
+        ),
+        (lambda data: data.update(images={"id": 1}), "'images' is not a list"),
+        (
+            lambda data: data["images"][0].update(width="wide"),
+            "image 1: its id, width and height must be whole numbers",
+        ),
+    ],
+)
+def test_a_coco_image_or_category_without_a_field_is_named(davis, tmp_path, capsys, change, problem):
+    coco = _coco(tmp_path, {"bbox": [1, 2, 3, 4]})
+    data = json.loads(coco.read_text(encoding="utf-8"))
+    change(data)
+    coco.write_text(json.dumps(data), encoding="utf-8")
+    _refused(coco, "coco", davis, tmp_path, capsys, problem)
