@@ -378,6 +378,8 @@ def _result_shape(
 ) -> Shape | None:
     value = result.get("value") or {}
     key = next((k for k in _LABEL_KEYS if k in value), None)
+    if key is None and result.get("type") in _LABEL_KEYS:  # a region of a labels control, damaged
+        raise DataError(path, f"{element}: a {result['type']} result without its value's {result['type']}")
     if key is None:
         return None
     try:

@@ -78,6 +78,10 @@ def test_the_brush_control_of_a_labeling_config():
             [{**keypoint(5, 5), "value": {"keypointlabels": ["car"]}}],
             "task 1 result k: not a Label Studio result",
         ),
+        (  # a region without its labels had been dropped, and a task of it alone with it
+            [{key: v for key, v in rectangle(5, 5, 10, 10).items() if key != "value"}],
+            "task 1 result r: a rectanglelabels result without its value's rectanglelabels",
+        ),
     ],
 )
 def test_results_that_cannot_be_read_name_the_task_and_the_result(results, words):
