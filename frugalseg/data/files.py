@@ -43,7 +43,10 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except PermissionError as err:  # its folder's, named rather than the temporary file's
+        raise PermissionError(err.errno, f"{err.strerror} to write in its folder", str(path)) from None
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

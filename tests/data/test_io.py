@@ -238,3 +238,21 @@ def test_a_label_saved_as_a_palette_png_is_read_as_its_indices(tmp_path: Path) -
     Image.fromarray(np.stack([ids] * 3, axis=-1)).save(tmp_path / "rgb.png")  # a colour image stays refused
     with pytest.raises(DataError, match="label must be a single-channel image, got 3 channels"):
         read_label(tmp_path / "rgb.png", 12)
+
+
+def test_a_file_in_a_folder_it_may_not_write_in_is_named_not_its_temporary_file(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """The refusal named ``.x.json.jg91c7ke.tmp``, a file the person never asked for."""
+    import tempfile
+
+    from frugalseg.cli import _said
+    from frugalseg.data.files import write_bytes_atomic
+
+    def refused(prefix: str, suffix: str, dir: Path) -> tuple[int, str]:
+        raise PermissionError(13, "Permission denied", str(dir / f"{prefix}abc{suffix}"))
+
+    monkeypatch.setattr(tempfile, "mkstemp", refused)
+    with pytest.raises(PermissionError) as error:
+        write_bytes_atomic(tmp_path / "x.json", b"{}")
+    assert _said(error.value) == f"{tmp_path / 'x.json'}: Permission denied to write in its folder"
