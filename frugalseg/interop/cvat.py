@@ -200,6 +200,8 @@ def _read_mask(el: Any, path: Path, element: str) -> tuple[np.ndarray, tuple[int
     left, top, width, height = (
         _number(el, k, path, element, int) for k in ("left", "top", "width", "height")
     )
+    if not el.get("rle", "").strip():
+        raise DataError(path, f"{element}: a mask without its rle (the runs of its box's pixels)")
     try:
         counts = [int(v) for v in el.get("rle", "").split(",")]
         box = cvat_decode(counts, width, height)

@@ -512,3 +512,19 @@ def test_a_coco_image_or_category_without_a_field_is_named(davis, tmp_path, caps
     change(data)
     coco.write_text(json.dumps(data), encoding="utf-8")
     _refused(coco, "coco", davis, tmp_path, capsys, problem)
+
+
+@pytest.mark.parametrize("rle", ["", None])
+def test_a_cvat_mask_without_its_rle_is_refused_as_such(davis, tmp_path, capsys, rle):
+    """It was ``mask rle: invalid literal for int() with base 10: ''``."""
+    runs = "" if rle is None else f' rle="{rle}"'
+    shape = f'<mask label="vehicle"{runs} left="1" top="2" width="3" height="4" />'
+    path = _cvat_images(tmp_path, shape)
+    _refused(
+        path,
+        "cvat-images",
+        davis,
+        tmp_path,
+        capsys,
+        "image 0 (squares-a/00000.jpg) mask 1: a mask without its rle (the runs of its box's pixels)",
+    )
