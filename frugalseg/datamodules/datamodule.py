@@ -126,7 +126,8 @@ class VideoSegDataModule(L.LightningDataModule):
         self.synthetic_clips = synthetic_clips or {"train": 24, "val": 6}
         self.root = Path(root) if root is not None else default_synthetic_root(self.synthetic_clips)
         if root is not None and not self.root.exists():  # before the trainer starts, naming the option
-            raise ConfigError("data.root", f"{root}: data set folder (or video file) does not exist")
+            where = "" if self.root.is_absolute() else f" (taken from the current folder, {Path.cwd()})"
+            raise ConfigError("data.root", f"{root}: data set folder (or video file) does not exist{where}")
         if root is None and format not in (None, "synthetic"):
             known = (
                 f" (and {format!r} is no format; known: {', '.join(FORMATS)})"

@@ -318,3 +318,16 @@ def test_a_format_without_a_root_is_refused_not_replaced_by_the_synthetic_set() 
         assert str(error.value).startswith(
             f"data.root: data.format {format} reads a data set folder: give it as --data.root{more}"
         )
+
+
+def test_a_relative_root_that_does_not_exist_says_where_it_was_looked_for(tmp_path, monkeypatch) -> None:
+    """A config's ``root: data/cityscapes_dev`` is taken from the folder the command runs in."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as error:
+        VideoSegDataModule(root="data/cityscapes_dev")
+    assert str(error.value) == (
+        "data.root: data/cityscapes_dev: data set folder (or video file) does not exist (taken from the "
+        f"current folder, {tmp_path})"
+    )
+    with pytest.raises(ConfigError, match=r"does not exist$"):
+        VideoSegDataModule(root=str(tmp_path / "nowhere"))
