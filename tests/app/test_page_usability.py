@@ -286,6 +286,9 @@ def test_a_click_that_takes_pixels_from_another_object_says_so(
         'the click was on object 1 "swan" and went to object 2 "head", the chosen object: '
         'if it was meant for object 1 "swan", Undo and choose that object in the menu'
     )
+    browser.execute_script("S.edited = false; S.clicks = []")  # the edit let go, as a confirm would
+    browser.execute_async_script("openFrame(1).then(arguments[arguments.length - 1])")
+    assert browser.find_element(By.ID, "status").text == ""  # it spoke of the frame left
 
 
 def test_a_new_object_after_an_upload_on_a_video_of_no_object_gets_the_next_id(

@@ -170,6 +170,7 @@ function centreThumb(thumb) {
 async function openFrame(frame) {
   // the last frame asked for wins: a click while an earlier frame still loads (after a job, say) opens the clicked one
   const ticket = ++S.opening;
+  if (frame !== S.frame) { done(); }  // what the status line said was of the frame left
   S.frame = frame; S.clicks = []; S.undo = []; S.polygon = []; S.edited = false; S.boxed = {}; S.clicked = {}; S.freehand = {}; endTool();
   for (const d of document.querySelectorAll(".thumb")) {
     d.classList.toggle("open", +d.dataset.frame === frame);
