@@ -276,6 +276,8 @@ class SimulatedClicks(LabelSource):
 
 def read_run(store: LabelStore) -> dict[str, Any]:
     """The store's ``run.json``; `LabelStoreError` when the folder is no label store."""
+    if not store.root.exists():
+        raise LabelStoreError(store.root, "label store folder does not exist")
     if not store.run_path.is_file():
         raise LabelStoreError(store.run_path, f"not found: {store.root} is not a label store")
     try:

@@ -85,8 +85,11 @@ def test_a_store_of_another_data_set_or_split_is_refused_by_name(tiny_streets, t
         r"data.labels.pseudo\)",
     ):
         StoredLabels(store, "clicks").attach(fmt, "train", fmt.clips("train"))
-    with pytest.raises(LabelStoreError, match="is not a label store"):
+    with pytest.raises(LabelStoreError, match="nothing: label store folder does not exist"):
         StoredLabels(tmp_path / "nothing").attach(fmt, "train", fmt.clips("train"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(LabelStoreError, match="run.json: not found: .*empty is not a label store"):
+        StoredLabels(tmp_path / "empty").attach(fmt, "train", fmt.clips("train"))
 
 
 def test_a_boxes_store_given_for_pseudo_labels_says_what_it_holds(tiny_streets, tmp_path):
