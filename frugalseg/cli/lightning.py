@@ -400,10 +400,11 @@ class TaskCLI(LightningCLI):
             if 0 < max_steps <= step
             else ("--trainer.max_epochs", self.trainer.max_epochs)
         )
+        of = f"/{value}" if option == "--trainer.max_epochs" else ""  # counted from 1, as the epoch lines
         return ConfigError(
             option,
-            f"{path} is at step {step} (epoch {epoch}), where this run's {option} {value} ends it: nothing "
-            f"was trained; give a larger {option} to train on from it",
+            f"{path} is at step {step} (epoch {epoch + 1}{of}), where this run's {option} {value} ends it: "
+            f"nothing was trained; give a larger {option} to train on from it",
         )
 
     def _batches_run(self, subcommand: str) -> int:

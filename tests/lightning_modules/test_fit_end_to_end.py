@@ -214,6 +214,13 @@ def test_a_resume_with_nothing_left_to_train_is_refused_naming_the_option_and_le
     ):
         run_lightning_cli(["fit", *common, "--trainer.max_steps", "2", "--ckpt_path", "last"])
     assert sorted(tmp_path.rglob("version_*")) == before
+    # its epochs are counted from 1, as the epoch lines count them ("epoch 1/1 done")
+    one_epoch = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "1"]
+    run_lightning_cli(["fit", *common, *one_epoch, "--trainer.max_steps", "-1"])
+    with pytest.raises(
+        ConfigError, match=r"is at step 1 \(epoch 1/1\), where this run's --trainer.max_epochs 1 "
+    ):
+        run_lightning_cli(["fit", *common, *one_epoch, "--trainer.max_steps", "-1", "--ckpt_path", "last"])
 
 
 @pytest.mark.parametrize("where", ["training_step", "setup"])
