@@ -380,7 +380,9 @@ def test_export_then_train_on_it(
     store, tools = tmp_path / "exports" / "store-001", tmp_path / "exports" / "store-001-tools"
     files = [tools / "coco.json", tools / "label-studio.json", tools / f"cvat-video-{VIDEO}.xml"]
     tools = [str(f) for f in files]
-    back = f"frugalseg label import {files[0]} --tool coco --format davis --root {davis} --split all"
+    back = (
+        f"frugalseg label import {files[0]} --tool coco --format davis --root {davis.resolve()} --split all"
+    )
     back += " --out NEW_STORE"
     assert exported.json() == {
         "store": str(store),

@@ -240,7 +240,9 @@ def test_annotate_in_the_browser(
     from frugalseg.autolabel.store import LabelStore
 
     assert sorted(r["kind"] for r in LabelStore(store).records()) == ["clicks", "fine"] + ["pseudo"] * 9
-    back = f"frugalseg label import {tools[0]} --tool coco --format davis --root {davis} --split all"
+    back = (
+        f"frugalseg label import {tools[0]} --tool coco --format davis --root {davis.resolve()} --split all"
+    )
     shown = f"11 labels written to {store}; for your tool: {', '.join(tools)}; once edited there, back to a "
     shown += f"label store with: {back} --out NEW_STORE"
     assert browser.find_element(By.ID, "exported").text == shown

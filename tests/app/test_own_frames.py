@@ -17,6 +17,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from app.conftest import open_session
+from frugalseg.active.objects.session.exports import import_command
 from frugalseg.active.objects.session.given import GivenAnnotation
 from frugalseg.active.objects.session.proposals import ProposalOptions
 from frugalseg.active.objects.session.session import AnnotationSession
@@ -111,7 +112,11 @@ def test_export_needs_no_ground_truth_and_an_unchanged_session_exports_to_the_sa
     store = tmp_path / "exports" / "store-001"
     tools = [f"{store}-tools/{name}" for name in ("coco.json", "label-studio.json")]
     tools += [f"{store}-tools/cvat-video-{video}.xml" for video in VIDEOS]
-    assert exported.json() == {"store": str(store), "written": 20, "tools": tools, "unchanged": False}
+    answer = {"store": str(store), "written": 20, "tools": tools, "unchanged": False}
+    assert exported.json() == answer | {"import": import_command(own_service.session, store)}
+    assert exported.json()["import"].startswith(
+        f"frugalseg label import {store}-tools/coco.json --tool coco "
+    )
     again = own_client.post("/api/export")
     assert again.json() == exported.json() | {"unchanged": True}
     assert sorted(p.name for p in (tmp_path / "exports").iterdir()) == ["store-001", "store-001-tools"]

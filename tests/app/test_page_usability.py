@@ -272,6 +272,10 @@ def test_a_click_that_takes_pixels_from_another_object_says_so(
             browser.find_element(By.ID, "upload").send_keys(str(truth))
             wait_for(browser, "return document.getElementById('upload').value === ''")
     assert browser.execute_script("return [object(), S.work.includes(1)]") == [2, True]
+    # the upload is an edit not submitted, whichever object is chosen now (it had said nothing of it)
+    assert (
+        browser.find_element(By.ID, "frameinfo").text == "clip-a frame 0 (00000.jpg): edited, not submitted"
+    )
     before = browser.execute_script("return Array.from(S.work)")
     click_on(browser, 272, 319)
     wait_for(browser, "return document.getElementById('frameinfo').dataset.preview === '1'")

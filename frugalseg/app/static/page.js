@@ -59,7 +59,8 @@ function frameName(frame) {
 // The info line says what the open frame holds now: its edit in progress, never an undone one.
 function frameInfo(extra) {
   const head = `${S.video} ${frameName(S.frame)}`;
-  const edit = S.box ? `: box and ${S.boxClicks.length} click(s)` : S.clicks.length ? `: preview of ${S.clicks.length} click(s)` : "";
+  const edit = S.box ? `: box and ${S.boxClicks.length} click(s)` : S.clicks.length ? `: preview of ${S.clicks.length} click(s)`
+    : S.edited ? ": edited, not submitted" : "";  // a brush, polygon, scissors or upload edit, or a box's left
   $("frameinfo").textContent = head + (edit ? edit + (extra || "") : S.info.annotated.includes(S.frame) ? " (annotated)" : "");
 }
 function decode(rle, size) {
@@ -240,7 +241,7 @@ async function post(kind, body) {
 }
 // The shape's mask from the server put into the work as its mode says; the tools' answers are 0/1 masks.
 function shaped(data, mode) {
-  S.work = apply(S.toolBase, decode(data.rle, S.work.length), mode); S.edited = true; S.clicks = []; draw(); done();
+  S.work = apply(S.toolBase, decode(data.rle, S.work.length), mode); S.edited = true; S.clicks = []; draw(); frameInfo(); done();
 }
 // Whether an answer still answers what is on screen: the same frame, the same list of clicks (a new box,
 // an undo or another frame makes a new one) and no click added to it since (its answer is on its way).
@@ -446,7 +447,7 @@ function wire() {
     if (tool() === "polygon") { if (!S.polygon.length) { remember(); } S.polygon.push([x, y]); draw(); return; }
     remember();
     if (tool() === "superpixels") { S.stroke = [[x, y]]; S.strokeMode = e.altKey || $("mode").value === "subtract" ? "subtract" : "add"; draw(); return; }
-    S.painting = true; S.edited = true; S.freehand[object()] = true; S.clicks = []; paint(x, y); draw(); done();
+    S.painting = true; S.edited = true; S.freehand[object()] = true; S.clicks = []; paint(x, y); draw(); frameInfo(); done();
   });
   canvas.addEventListener("mousemove", (e) => {
     const [x, y] = point(e);
