@@ -18,8 +18,9 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import FrameType
+from typing import Any
 
 
 class Terminated(BaseException):
@@ -38,6 +39,19 @@ _WATCHED = {signal.SIGTERM: False, signal.SIGINT: False}
 def sigterm_received() -> bool:
     """Whether the running Lightning command received a SIGTERM: a worker's error after it is its echo."""
     return bool(_SIGTERMS)
+
+
+def _dropped_quietly(hook: Callable[[Any], object]) -> Callable[[Any], object]:
+    """``hook`` (`sys.unraisablehook`), silent for a dropped `Terminated` (`raise_if_signalled` raises it).
+
+    A SIGTERM that lands in a finalizer (logging's lock release after a fork, a ``__del__``) was printed as
+    "Exception ignored in" with its traceback before the run's one line.
+    """
+
+    def quiet(unraisable: Any) -> object:
+        return None if isinstance(unraisable.exc_value, Terminated) else hook(unraisable)
+
+    return quiet
 
 
 def raise_if_signalled() -> None:
@@ -101,10 +115,12 @@ def sigterm_raises() -> Iterator[None]:
         yield
         return
     _WATCHED[signal.SIGTERM] = True
+    unraisable, sys.unraisablehook = sys.unraisablehook, _dropped_quietly(sys.unraisablehook)
     try:
         yield
     finally:
         _WATCHED[signal.SIGTERM] = False
+        sys.unraisablehook = unraisable
         signal.signal(signal.SIGTERM, previous)
         if _SIGTERMS:
             _ignore_children()

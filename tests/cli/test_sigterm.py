@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -141,3 +142,23 @@ def test_a_fit_whose_process_group_is_killed_with_its_loader_workers_exits_143(
     assert process.returncode == TERMINATED, err[-3000:]
     assert "Traceback" not in err and "RuntimeError" not in err, err[-3000:]
     assert err.strip().splitlines()[-1] == "frugalseg: terminated (SIGTERM); the run did not finish"
+
+
+def test_a_sigterm_python_drops_in_a_finalizer_prints_no_traceback(monkeypatch) -> None:
+    """A SIGTERM in logging's lock release after a fork was printed as "Exception ignored in" with its
+    traceback before the run's one line; the run stops at its next batch (`raise_if_signalled`)."""
+    import types
+
+    from frugalseg.cli.signals import Terminated, sigterm_raises
+
+    printed: list[BaseException] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda unraisable: printed.append(unraisable.exc_value))
+    own = ValueError("a finalizer's own error")
+    with sigterm_raises():
+        for error in (Terminated(), own):
+            sys.unraisablehook(
+                types.SimpleNamespace(exc_type=type(error), exc_value=error, exc_traceback=None)
+            )
+    assert printed == [own]  # the dropped signal alone is quiet
+    sys.unraisablehook(types.SimpleNamespace(exc_type=Terminated, exc_value=Terminated(), exc_traceback=None))
+    assert len(printed) == 2  # the hook is the one before once the block ends
