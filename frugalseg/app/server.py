@@ -574,16 +574,27 @@ def _by_object(given: Any, what: str, form: str, fits: Callable[[Any], bool], ki
 def _drawn_boxes(given: Any, shape: tuple[int, ...]) -> dict[int, DrawnBox]:
     """Object id → the box a request's box tool drew it from.
 
-    Each is ``{"box": [x0, y0, x1, y1], "clicks": n}``, corners included as the box route takes them.
+    Each is ``{"box": [x0, y0, x1, y1], "clicks": n or […]}``, corners included as the box route takes
+    them: the corrective clicks since the box, as their count or as the clicks themselves (the page's).
     """
-    form = '{"box": [x0, y0, x1, y1], "clicks": n}'
+    form = '{"box": [x0, y0, x1, y1], "clicks": n or […]}'
     boxes = {}
     for obj, value in _by_object(given, "boxes", form, lambda v: isinstance(v, dict), "its box").items():
         clicks = value.get("clicks", 0)
+        made = (
+            tuple(_clicks(clicks, f"boxes: object {obj}: clicks"))
+            if isinstance(clicks, list) and clicks
+            else ()
+        )
+        if made:
+            clicks = len(made)
+        elif isinstance(clicks, list):
+            clicks = 0
         if not _whole([clicks]) or clicks < 0:
             raise RequestError(400, f"boxes: object {obj}: clicks {clicks!r} is not a click count")
         x0, y0, x1, y1 = _box(value.get("box"), shape)
-        boxes[obj] = DrawnBox(x0, y0, x1 + 1, y1 + 1, clicks)
+        points = tuple((click.x, click.y, click.positive) for click in made)
+        boxes[obj] = DrawnBox(x0, y0, x1 + 1, y1 + 1, clicks, points)
     return boxes
 
 

@@ -210,7 +210,12 @@ def test_a_mask_the_box_tool_made_is_booked_as_a_box_and_its_clicks(
         ({"1": {"box": box, "clicks": -1}}, "object 1: clicks -1 is not a click count"),
         ({"1": {"box": [100, 50, 900, 300]}}, "box: [100, 50, 900, 300] is off the 854×480 frame"),
         ({"1": 2}, "'1' → 2 is not an object id 1…254 and its box"),
-        ([1], 'boxes: expected an object of id → {"box": [x0, y0, x1, y1], "clicks": n}'),
+        ([1], 'boxes: expected an object of id → {"box": [x0, y0, x1, y1], "clicks": n or […]}'),
+        (
+            {"1": {"box": box, "clicks": [{"object": 1, "x": 3}]}},
+            "boxes: object 1: clicks: click 0: expected",
+        ),
+        ({"1": {"box": box, "clicks": [{**CLICKS[0], "x": 900}]}}, "click 0 at x 900, y "),
     ):
         refused = client.post(frame, json={"mask": encode_rle(ids), "boxes": boxes})
         assert refused.status_code == 400 and problem in refused.json()["error"], refused.text
@@ -224,6 +229,18 @@ def test_a_mask_the_box_tool_made_is_booked_as_a_box_and_its_clicks(
     state = service.session.state(VIDEO)
     assert state is not None and [(a.kind, a.seconds, a.clicks, a.box) for a in state.annotations] == [
         ("box", 11.0, 2, (100, 50, 401, 301))  # pixel edges: the box route's corners are included
+    ]
+    # the page sends its box's clicks themselves: they are booked (and exported) with the object
+    made = [
+        {"object": 1, "x": 250, "y": 200, "positive": True},
+        {"object": 1, "x": 120, "y": 60, "positive": False},
+    ]
+    again = {"mask": encode_rle(ids), "boxes": {"1": {"box": box, "clicks": made}}, "edits": 1}
+    assert client.post(frame, json=again).status_code == 202
+    service.wait()
+    state = service.session.state(VIDEO)
+    assert state is not None and [(a.clicks, a.points) for a in state.annotations[1:]] == [
+        (2, ((250, 200, True), (120, 60, False)))
     ]
 
 

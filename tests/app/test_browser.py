@@ -180,7 +180,7 @@ def test_annotate_in_the_browser(
     assert browser.execute_script("return S.boxClicks.map((c) => c.positive)") == [False]
     # the ledger's account of the edit: a box and its click for object 1, nothing freehand (undone)
     assert browser.execute_script("return [S.boxed, S.freehand]") == [
-        {"1": {"box": [140, 60, 532, 382], "clicks": 1}},
+        {"1": {"box": [140, 60, 532, 382], "clicks": [{"object": 1, "x": 362, "y": 175, "positive": False}]}},
         {},
     ]
     for _ in range(2):

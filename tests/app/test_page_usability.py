@@ -368,3 +368,6 @@ def test_a_submit_of_a_frame_annotate_add_changed_meanwhile_is_refused_and_the_p
         "page opened it: open it again to see that edit, then make yours"
     )
     assert browser.execute_script("return S.clicks.length") == 1  # the person's edit is still there
+    running = "(j) => ['queued', 'propagating'].includes(j.status)"
+    idle = f"return api('/api/jobs').then((r) => !r.jobs.some({running}))"
+    wait_for(browser, idle)  # the server stops at once then

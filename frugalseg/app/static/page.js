@@ -255,7 +255,7 @@ async function boxPreview() {
     const data = await post("box", { box, clicks, object: obj });
     if (!stillAsked(video, frame, clicks, sent) || S.box !== box) { return; }
     const shown = S.work; shaped(data, S.toolMode);
-    S.boxed[obj] = { box: S.box.slice(), clicks: sent }; $("frameinfo").dataset.box = `${S.box.join(",")}:${sent}`;
+    S.boxed[obj] = { box: S.box.slice(), clicks: clicks.slice(0, sent) }; $("frameinfo").dataset.box = `${S.box.join(",")}:${sent}`;
     tellChange(shown, obj, started, sent > 0);
   } catch (err) {
     if (!stillAsked(video, frame, clicks, sent) || S.box !== box) { return; }

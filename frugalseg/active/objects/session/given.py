@@ -103,6 +103,8 @@ class DrawnBox:
     """The box a person dragged around an object and the corrective clicks made after it.
 
     Corners in pixel edges: ``x1`` and ``y1`` are exclusive, as `frugalseg.autolabel.boxes.Box`'s.
+    ``points`` are the clicks as (x, y, positive) where they are known (the page's, ``annotate add``'s):
+    they are booked and exported with the object, as clicks are.
     """
 
     x0: int
@@ -110,6 +112,7 @@ class DrawnBox:
     x1: int
     y1: int
     clicks: int = 0
+    points: tuple[tuple[int, int, bool], ...] = ()
 
     @property
     def corners(self) -> tuple[int, int, int, int]:
@@ -272,6 +275,11 @@ class GivenAnnotation:
                 raise DataError(
                     self.source, f"the box of object {obj}: {box.clicks} clicks, not 0…{MAX_BOX_CLICKS}"
                 )
+            if box.points and len(box.points) != box.clicks:
+                raise DataError(
+                    self.source, f"the box of object {obj}: {box.clicks} clicks, {len(box.points)} points"
+                )
+            self._checked_clicks([GivenClick(obj, x, y, positive) for x, y, positive in box.points])
             if not (0 <= box.x0 < box.x1 <= width and 0 <= box.y0 < box.y1 <= height):
                 raise DataError(
                     self.source,
@@ -377,7 +385,8 @@ def book(
             round(s, 6),
             result.clicks.get(obj, 0),
             iteration,
-            points=tuple((c.x, c.y, c.positive) for c in made if c.object == obj),
+            points=tuple((c.x, c.y, c.positive) for c in made if c.object == obj)
+            or (given.boxes[obj].points if obj in given.boxes else ()),
             box=given.boxes[obj].corners if obj in given.boxes else None,
         )
         for obj, s in sorted(result.seconds.items())

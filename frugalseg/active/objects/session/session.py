@@ -740,7 +740,8 @@ class AnnotationSession:
         if current is not None:
             ids = np.where((current == IGNORE_INDEX) | (current == obj), 0, current).astype(np.uint8)
         ids[drawn] = obj
-        edges = DrawnBox(box[0], box[1], box[2] + 1, box[3] + 1, len(clicks))
+        points = tuple((click.x, click.y, click.positive) for click in clicks)
+        edges = DrawnBox(box[0], box[1], box[2] + 1, box[3] + 1, len(clicks), points)
         source = Path(f"the box {','.join(map(str, box))} on {path.name}")
         return GivenAnnotation(
             source,
