@@ -581,15 +581,10 @@ def _drawn_boxes(given: Any, shape: tuple[int, ...]) -> dict[int, DrawnBox]:
     boxes = {}
     for obj, value in _by_object(given, "boxes", form, lambda v: isinstance(v, dict), "its box").items():
         clicks = value.get("clicks", 0)
-        made = (
-            tuple(_clicks(clicks, f"boxes: object {obj}: clicks"))
-            if isinstance(clicks, list) and clicks
-            else ()
-        )
-        if made:
+        made: tuple[GivenClick, ...] = ()
+        if isinstance(clicks, list):  # the page's: the clicks themselves, none after a box alone
+            made = tuple(_clicks(clicks, f"boxes: object {obj}: clicks")) if clicks else ()
             clicks = len(made)
-        elif isinstance(clicks, list):
-            clicks = 0
         if not _whole([clicks]) or clicks < 0:
             raise RequestError(400, f"boxes: object {obj}: clicks {clicks!r} is not a click count")
         x0, y0, x1, y1 = _box(value.get("box"), shape)
