@@ -45,11 +45,12 @@ def _dropped_quietly(hook: Callable[[Any], object]) -> Callable[[Any], object]:
     """``hook`` (`sys.unraisablehook`), silent for a dropped `Terminated` (`raise_if_signalled` raises it).
 
     A SIGTERM that lands in a finalizer (logging's lock release after a fork, a ``__del__``) was printed as
-    "Exception ignored in" with its traceback before the run's one line.
+    "Exception ignored in" with its traceback before the run's one line; so were the finalizers of what it
+    left half-built (a DataLoader's iterator stopped while its workers started).
     """
 
     def quiet(unraisable: Any) -> object:
-        return None if isinstance(unraisable.exc_value, Terminated) else hook(unraisable)
+        return None if isinstance(unraisable.exc_value, Terminated) or _SIGTERMS else hook(unraisable)
 
     return quiet
 
@@ -104,8 +105,13 @@ def sigterm_raises() -> Iterator[None]:
     teardown puts back every handler it found, torch's too, and a worker's death reported as the
     interpreter exits was a traceback after the one line.
     """
+    main = os.getpid()
 
     def terminate(signum: int, frame: FrameType | None) -> None:
+        if os.getpid() != main:  # a DataLoader worker forked before torch set its handler: die as it would
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
         note_sigterm(signum)
         raise Terminated
 

@@ -149,16 +149,22 @@ def test_a_sigterm_python_drops_in_a_finalizer_prints_no_traceback(monkeypatch) 
     traceback before the run's one line; the run stops at its next batch (`raise_if_signalled`)."""
     import types
 
+    from frugalseg.cli import signals
     from frugalseg.cli.signals import Terminated, sigterm_raises
+
+    def dropped(error: BaseException) -> types.SimpleNamespace:
+        return types.SimpleNamespace(exc_type=type(error), exc_value=error, exc_traceback=None)
 
     printed: list[BaseException] = []
     monkeypatch.setattr(sys, "unraisablehook", lambda unraisable: printed.append(unraisable.exc_value))
+    monkeypatch.setattr(signals, "_SIGTERMS", [])  # no SIGTERM received yet
     own = ValueError("a finalizer's own error")
     with sigterm_raises():
         for error in (Terminated(), own):
-            sys.unraisablehook(
-                types.SimpleNamespace(exc_type=type(error), exc_value=error, exc_traceback=None)
-            )
-    assert printed == [own]  # the dropped signal alone is quiet
-    sys.unraisablehook(types.SimpleNamespace(exc_type=Terminated, exc_value=Terminated(), exc_traceback=None))
+            sys.unraisablehook(dropped(error))
+        assert printed == [own]  # the dropped signal alone is quiet
+        signals._SIGTERMS.append(signal.SIGTERM)  # once it came, what it left half-built is quiet too
+        sys.unraisablehook(dropped(AttributeError("a half-built DataLoader iterator")))
+    assert printed == [own]
+    sys.unraisablehook(dropped(Terminated()))
     assert len(printed) == 2  # the hook is the one before once the block ends
