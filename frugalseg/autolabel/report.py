@@ -482,12 +482,7 @@ def evaluate_store(
 ) -> dict[str, Any]:
     """The quality and cost report of a label store (see the module docstring) as a JSON-ready dict."""
     store = LabelStore(store_root)
-    if not store.run_path.is_file():
-        raise LabelStoreError(store.run_path, f"not found; {store.root} is not a label store")
-    try:
-        run = json.loads(store.run_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise LabelStoreError(store.run_path, f"not valid JSON ({err})") from err
+    run = store.read_run()
     format_name, fmt = open_store_format(run, store.run_path)
     records = store.records()
     if not records:

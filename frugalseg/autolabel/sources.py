@@ -83,7 +83,7 @@ class StoredLabels(LabelSource):
     def attach(self, fmt: Format, split: str, clips: Sequence[Clip]) -> int:
         """Attach the store's ``kind`` labels of ``split`` to ``clips`` (`LabelSource.attach`)."""
         store = LabelStore(self.store)
-        run = read_run(store)
+        run = store.read_run()
         made_from = _LEGACY_FORMATS.get(str(run.get("format")), run.get("format"))
         if made_from not in (fmt.name, None) and not {made_from, fmt.name} <= {"cityscapes", "synthetic"}:
             raise LabelStoreError(
@@ -151,7 +151,7 @@ class StoredLabels(LabelSource):
         sum over all of its records, the propagated ones (0 s) and the clicked ones alike.
         """
         store = LabelStore(self.store)
-        if read_run(store).get("engine") not in LEDGER_ENGINES:
+        if store.read_run().get("engine") not in LEDGER_ENGINES:
             return None
         wanted = set(clip_ids)
         return sum(
@@ -272,21 +272,6 @@ class SimulatedClicks(LabelSource):
     def clicks(self, ref: LabelRef) -> int | None:
         """The clicks listed beside the label."""
         return len(read_clicks_json(clicks_json_path(ref.path)))
-
-
-def read_run(store: LabelStore) -> dict[str, Any]:
-    """The store's ``run.json``; `LabelStoreError` when the folder is no label store."""
-    if not store.root.exists():
-        raise LabelStoreError(store.root, "label store folder does not exist")
-    if not store.run_path.is_file():
-        raise LabelStoreError(store.run_path, f"not found: {store.root} is not a label store")
-    try:
-        run = json.loads(store.run_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise LabelStoreError(store.run_path, f"not valid JSON ({err})") from err
-    if not isinstance(run, dict):
-        raise LabelStoreError(store.run_path, "not a label store's run record (not a JSON object)")
-    return run
 
 
 def as_source(value: LabelSource | str | Path, kind: LabelKind, option: str) -> LabelSource:

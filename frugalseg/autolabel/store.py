@@ -206,6 +206,20 @@ class LabelStore:
         """The store's ``run.json``."""
         return self.root / RUN_FILE
 
+    def read_run(self) -> dict[str, Any]:
+        """The store's ``run.json``; `LabelStoreError` when the folder is no label store."""
+        if not self.root.exists():
+            raise LabelStoreError(self.root, "label store folder does not exist")
+        if not self.run_path.is_file():
+            raise LabelStoreError(self.run_path, f"not found: {self.root} is not a label store")
+        try:
+            run = json.loads(self.run_path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise LabelStoreError(self.run_path, f"not valid JSON ({err})") from err
+        if not isinstance(run, dict):
+            raise LabelStoreError(self.run_path, "not a label store's run record (not a JSON object)")
+        return run
+
     def open_run(self, config: dict[str, Any]) -> None:
         """Join the store as a labelling run with ``config``.
 

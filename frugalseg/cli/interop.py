@@ -132,7 +132,6 @@ def _import(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     """Run ``label export``; prints one summary line."""
     from frugalseg.autolabel.report import open_store_format
-    from frugalseg.autolabel.sources import read_run
     from frugalseg.autolabel.store import LabelStore
     from frugalseg.errors import LabelStoreError
     from frugalseg.interop import stored_frames, with_frame_files, with_object_names, write_export
@@ -146,7 +145,7 @@ def _export(args: argparse.Namespace) -> int:
             "--out", f"{args.out} lies in the store {args.store}: write the tool's file elsewhere"
         )
     store = LabelStore(args.store)
-    run = read_run(store)
+    run = store.read_run()
     _, fmt = open_store_format(run, store.run_path)
     names = run.get("object_names") or {}  # an annotation session's export: the names the person gave
     named = isinstance(names, dict) and all(isinstance(own, dict) for own in names.values())

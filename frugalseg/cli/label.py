@@ -282,13 +282,12 @@ def _check_report_folder(out: Path, store: str) -> None:
     """Refuse, before scoring, a report ``--out`` that is a file or lies under one, or in the data set."""
     import os
 
-    from frugalseg.autolabel.sources import read_run
     from frugalseg.autolabel.store import LabelStore
 
     there = nearest_existing(out)
     if not there.is_dir():
         raise ConfigError("--out", f"{there} is a file: name a folder for report.json and quality.png")
-    root = read_run(LabelStore(store)).get("root")  # absolute; an older store's as typed is not judged
+    root = LabelStore(store).read_run().get("root")  # absolute; an older store's as typed is not judged
     if isinstance(root, str) and os.path.isabs(root) and out.resolve().is_relative_to(Path(root).resolve()):
         raise ConfigError(
             "--out", f"{out} is inside the data set folder {root}: nothing is written into a data set"

@@ -240,8 +240,14 @@ def test_clicks_and_boxes_cost(tiny_streets: Path, tmp_path: Path) -> None:
 
 
 def test_bad_stores_are_named(davis_store: Path, tmp_path: Path) -> None:
-    with pytest.raises(LabelStoreError, match=r"run\.json: not found"):
+    with pytest.raises(LabelStoreError, match=r"nowhere: label store folder does not exist"):
         evaluate_store(tmp_path / "nowhere", progress=False)
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(LabelStoreError, match=r"run\.json: not found: .*plain is not a label store"):
+        evaluate_store(tmp_path / "plain", progress=False)
+    (tmp_path / "plain" / "run.json").write_text("[]", encoding="utf-8")
+    with pytest.raises(LabelStoreError, match=r"run\.json: not a label store's run record"):
+        evaluate_store(tmp_path / "plain", progress=False)
     records = [
         json.loads(line) for line in (davis_store / "manifest.jsonl").read_text(encoding="utf-8").splitlines()
     ]
