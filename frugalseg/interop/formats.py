@@ -37,9 +37,18 @@ def read_export(tool: str, path: str | Path) -> ToolExport:
     """Read ``path`` as an export of the tool format ``tool`` (a name of ``READERS``)."""
     if tool not in READERS:
         raise ConfigError("--format", f"unknown tool format {tool!r}; known: {', '.join(READERS)}")
-    export = _read(tool, Path(path))
+    try:
+        export = _read(tool, Path(path))
+    except DataError as err:
+        others = [
+            other for other in _readers_with_shapes(tool, Path(path)) if f"--tool {other}" not in str(err)
+        ]
+        if others and Path(err.path) == Path(path):
+            hint = f"it reads as --tool {' or '.join(others)}: give that"
+            raise DataError(path, f"{err.problem}; {hint}") from err
+        raise
     if not export.frames:
-        others = [other for other in READERS if other != tool and _has_shapes(other, Path(path))]
+        others = _readers_with_shapes(tool, Path(path))
         if others:
             raise DataError(
                 path,
@@ -47,6 +56,11 @@ def read_export(tool: str, path: str | Path) -> ToolExport:
                 "give that",
             )
     return export
+
+
+def _readers_with_shapes(tool: str, path: Path) -> list[str]:
+    """The other tool formats whose readers find shapes in ``path`` (another tool's file given as one)."""
+    return [other for other in READERS if other != tool and _has_shapes(other, path)]
 
 
 def _read(tool: str, path: Path) -> ToolExport:

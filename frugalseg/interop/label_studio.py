@@ -89,7 +89,7 @@ from frugalseg.interop.raster import check_shape
 from frugalseg.interop.registry import ToolFormat, register_reader, register_writer
 from frugalseg.interop.rle import ls_decode, ls_encode
 from frugalseg.interop.shapes import SECONDS_KEY, Frame, Shape, ToolExport, parse_seconds
-from frugalseg.interop.tool_files import read_tool_json
+from frugalseg.interop.tool_files import is_png_file, read_tool_json
 
 if TYPE_CHECKING:
     from frugalseg.interop.stored_frames import Mark, StoredFrame
@@ -141,7 +141,16 @@ def read_label_studio(path: str | Path) -> ToolExport:
     """Read a Label Studio JSON export (a list of tasks) into one frame per task."""
     path = Path(path)
     _refuse_brush_pngs(path)
-    tasks = read_tool_json(path)
+    try:
+        tasks = read_tool_json(path)
+    except DataError as err:
+        with path.open("rb") as file:
+            start = file.read(64).lstrip(b"\xef\xbb\xbf \t\r\n")
+        if not err.problem.startswith("not valid JSON") or start[:1] in (b"[", b"{", b"<"):
+            raise
+        # a table (CSV, TSV) or other text: another of Label Studio's export formats
+        hint = "export the project as JSON (not CSV, TSV or JSON-MIN)"
+        raise DataError(path, f"{err.problem}: {hint}") from err
     if not isinstance(tasks, list) or not all(isinstance(t, dict) for t in tasks):
         raise DataError(path, "expected a JSON list of Label Studio tasks")
     frames: list[Frame] = []
@@ -218,11 +227,13 @@ def _listed(ids: list[Any]) -> str:
 
 
 def _refuse_brush_pngs(path: Path) -> None:
-    """Refuse Label Studio's brush PNG export (``BRUSH_TO_PNG``: a zip or folder of PNGs) in one line."""
+    """Refuse Label Studio's brush PNG export (``BRUSH_TO_PNG``: a PNG, a zip or folder of PNGs) at once."""
     if path.is_dir():
         what = "a folder"
     elif path.is_file() and zipfile.is_zipfile(path):
         what = "a zip"
+    elif is_png_file(path):
+        what = "a PNG image"
     else:
         return
     raise DataError(

@@ -57,9 +57,24 @@ def check_tool_file(path: Path) -> None:
 
 
 def read_tool_json(path: Path) -> Any:
-    """The value of a JSON tool file within the size limit; `DataError` naming it otherwise."""
+    """The value of a JSON tool file within the size limit; `DataError` naming it otherwise.
+
+    A PNG image or a zip (a tool's other export formats) is named as such, not as bad JSON.
+    """
     check_tool_file(path)
+    if is_png_file(path):
+        raise DataError(path, "a PNG image, not a JSON file: give the tool's JSON export")
+    if zipfile.is_zipfile(path):
+        raise DataError(path, "a zip archive, not a JSON file: unzip it and give the JSON file it holds")
     return read_json(path)
+
+
+def is_png_file(path: Path) -> bool:
+    """Whether ``path`` is a file that starts as a PNG image does."""
+    if not path.is_file():
+        return False
+    with path.open("rb") as file:
+        return file.read(len(_PNG_HEAD)) == _PNG_HEAD
 
 
 def parse_xml(path: Path) -> Any:

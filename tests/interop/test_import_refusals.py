@@ -473,6 +473,25 @@ def test_another_tools_file_names_the_tool_it_reads_as(davis, tmp_path, capsys):
     assert np.any(squares(0, 0) == 1)
 
 
+@pytest.mark.parametrize(
+    ("given", "problem"),
+    [("label-studio", "not valid JSON (Expecting value: line 1 column 1 (char 0))"),
+     ("coco", "not valid JSON (Expecting value: line 1 column 1 (char 0))")],
+)  # fmt: skip
+def test_another_tools_file_its_reader_refuses_names_the_tool_too(davis, tmp_path, capsys, given, problem):
+    """A CVAT for video file given as Label Studio's or COCO had said only 'not valid JSON'."""
+    xml = _cvat_video(tmp_path)
+    root = davis / "JPEGImages" / "480p" / "squares-a"
+    expected = f"{problem}; it reads as --tool cvat-video: give that"
+    _refused(xml, given, root, tmp_path, capsys, expected, "--split", "all", fmt="video")
+
+
+def test_a_coco_file_given_as_label_studio_names_coco(davis, tmp_path, capsys):
+    coco = _coco(tmp_path, {"segmentation": [], "bbox": [4, 8, 12, 12]})
+    expected = "expected a JSON list of Label Studio tasks; it reads as --tool coco: give that"
+    _refused(coco, "label-studio", davis, tmp_path, capsys, expected)
+
+
 def test_a_negative_click_under_its_objects_id_is_no_object_of_two_classes(davis, tmp_path):
     """A background keypoint with the object's track id is the object's negative click (``--background
     ignore`` had refused it as object 1 of two classes)."""

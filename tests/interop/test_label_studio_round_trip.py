@@ -158,10 +158,36 @@ def test_label_studios_brush_png_export_is_refused_saying_to_export_json(tmp_pat
     folder = tmp_path / "unzipped"
     folder.mkdir()
     (folder / "task-2-annotation-2-by-1-label-object-0.png").write_bytes(b"\x89PNG\r\n\x1a\n")
-    for path, what in ((archive, "a zip"), (folder, "a folder")):
+    single = tmp_path / "task-2-annotation-2-by-1-label-object-0.png"  # one region's export: the PNG itself
+    single.write_bytes(b"\x89PNG\r\n\x1a\n")
+    for path, what in ((archive, "a zip"), (folder, "a folder"), (single, "a PNG image")):
         with pytest.raises(DataError) as caught:
             read_export("label-studio", path)
         assert caught.value.problem == (
             f"{what}, not a JSON file: Label Studio's brush PNG export (BRUSH_TO_PNG) is not read "
             "(its PNGs name no frame or object); export the project as JSON"
         )
+
+
+@pytest.mark.parametrize(
+    "text", ["id,image,brush\n1,/data/upload/1/a.jpg,\n", "id\timage\n1\t/data/upload/1/a.jpg\n"]
+)
+def test_label_studios_csv_and_tsv_exports_are_refused_saying_to_export_json(tmp_path, text):
+    path = tmp_path / "project-2-at-2025.csv"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(DataError) as caught:
+        read_export("label-studio", path)
+    assert caught.value.problem == (
+        "not valid JSON (Expecting value: line 1 column 1 (char 0)): "
+        "export the project as JSON (not CSV, TSV or JSON-MIN)"
+    )
+
+
+def test_a_zip_given_as_coco_is_named_a_zip(tmp_path):
+    """Label Studio's COCO export is a zip of result.json and the images: it had read as 'not valid JSON'."""
+    archive = tmp_path / "project-2-at-2025-coco.zip"
+    with zipfile.ZipFile(archive, "w") as written:
+        written.writestr("result.json", "{}")
+    with pytest.raises(DataError) as caught:
+        read_export("coco", archive)
+    assert caught.value.problem == "a zip archive, not a JSON file: unzip it and give the JSON file it holds"
