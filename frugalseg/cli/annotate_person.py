@@ -36,9 +36,8 @@ def propose_options(propose: argparse.ArgumentParser) -> None:
     )
     propose.add_argument(
         "--task-format",
-        default="cvat-video",
         choices=WRITERS,
-        help="the tool format of --task (default cvat-video)",
+        help="the tool format of --task (default: label-studio for a .json file, cvat-video for .xml)",
     )
     propose.add_argument(
         "--frames-out",
@@ -198,6 +197,26 @@ def _chosen_proposal_options(args: argparse.Namespace) -> ProposalOptions:
     return ProposalOptions(**{name: getattr(args, name) for name in ProposalOptions.__dataclass_fields__})
 
 
+#: The tool format of a task file named by its suffix alone.
+_TASK_FORMAT_BY_SUFFIX = {".json": "label-studio", ".xml": "cvat-video"}
+
+
+def _task_format(task: str, given: str | None) -> str:
+    """The tool format of ``--task``: ``given``, else the one its suffix names; a mismatch refused."""
+    from frugalseg.errors import ConfigError
+    from frugalseg.interop.formats import WRITERS
+
+    suffix = Path(task).suffix.lower()
+    if given is None:
+        if suffix not in _TASK_FORMAT_BY_SUFFIX:
+            raise ConfigError("--task", f"{task}: name its tool with --task-format ({', '.join(WRITERS)})")
+        return _TASK_FORMAT_BY_SUFFIX[suffix]
+    wanted = WRITERS[given].format.suffix
+    if wanted and suffix != wanted:
+        raise ConfigError("--task", f"{task}: --task-format {given} writes a {wanted} file")
+    return given
+
+
 def _propose(args: argparse.Namespace) -> int:
     import json
     import shlex
@@ -207,6 +226,9 @@ def _propose(args: argparse.Namespace) -> int:
 
     if args.frames_out is not None and not args.task:
         raise ConfigError("--frames-out", "writes the frame of a --task: give --task too")
+    if args.task_format is not None and not args.task:
+        raise ConfigError("--task-format", "is the tool format of a --task: give --task too")
+    task_format = _task_format(args.task, args.task_format) if args.task else None
     session = _open(args)
     for video in [args.video] if args.video else session.videos():  # masks/ a killed `add` left half-written
         session.finish(video)
@@ -217,14 +239,15 @@ def _propose(args: argparse.Namespace) -> int:
     if args.task:
         from frugalseg.active.objects.session.tasks import write_task
 
-        masks = write_task(session, proposal, args.task, args.task_format, frames_out=args.frames_out)
+        assert task_format is not None
+        masks = write_task(session, proposal, args.task, task_format, frames_out=args.frames_out)
         config = ""
-        if args.task_format == "label-studio":
+        if task_format == "label-studio":
             from frugalseg.interop.label_studio import config_path
 
             config = f"; the labeling config of a Label Studio project for it: {config_path(args.task)}"
         print(  # beside --json's one JSON object, on stderr
-            f"task: {args.task} ({args.task_format}) holds frame {proposal.frame} of {proposal.video} "
+            f"task: {args.task} ({task_format}) holds frame {proposal.frame} of {proposal.video} "
             f"with {masks} object mask{'s' if masks != 1 else ''}{config}",
             file=sys.stderr if args.json else sys.stdout,
         )

@@ -95,3 +95,41 @@ def test_a_task_of_a_videos_frame_names_the_frame_written_beside_it(tmp_path, ca
     np.testing.assert_array_equal(shown, read_frame(videos / "squares-a.mp4" / f"{frame:05d}"))
     assert main([*propose, "--frames-out", str(frames)]) == 2
     assert "--frames-out: writes the frame of a --task: give --task too" in capsys.readouterr().err
+
+
+def test_a_tasks_tool_format_follows_its_suffix_and_a_mismatch_is_refused(tmp_path, capsys):
+    """A ``.json`` task had been written as CVAT XML (the default format) without a word."""
+    davis = write_moving_squares(tmp_path / "davis")
+    palette_png(tmp_path / "a0.png", squares(0, 0))
+    state = tmp_path / "session"
+    start = [
+        "--format",
+        "video",
+        "--root",
+        str(davis / "JPEGImages" / "480p" / "squares-a"),
+        "--split",
+        "all",
+    ]
+    first = ["--video", "squares-a", "--frame", "0", "--mask", str(tmp_path / "a0.png")]
+    assert main(["annotate", "add", "--state", str(state), *start, *first]) == 0
+    propose = ["annotate", "propose", "--state", str(state), "--frames", "uniform"]
+    capsys.readouterr()
+    assert main([*propose, "--task", str(tmp_path / "task.json")]) == 0
+    assert "(label-studio) holds frame" in capsys.readouterr().out
+    assert isinstance(json.loads((tmp_path / "task.json").read_text(encoding="utf-8")), list)
+    assert main([*propose, "--task", str(tmp_path / "task.xml")]) == 0
+    assert "(cvat-video) holds frame" in capsys.readouterr().out
+    assert (tmp_path / "task.xml").read_text(encoding="utf-8").startswith("<?xml")
+    refused = {
+        ("--task", str(tmp_path / "t.json"), "--task-format", "cvat-video"): (
+            f"--task: {tmp_path / 't.json'}: --task-format cvat-video writes a .xml file"
+        ),
+        ("--task", str(tmp_path / "t.txt")): (
+            f"--task: {tmp_path / 't.txt'}: name its tool with --task-format ("
+        ),
+        ("--task-format", "label-studio"): "--task-format: is the tool format of a --task: give --task too",
+    }
+    for options, said in refused.items():
+        assert main([*propose, *options]) == 2
+        assert said in capsys.readouterr().err
+    assert not (tmp_path / "t.json").exists() and not (tmp_path / "t.txt").exists()
