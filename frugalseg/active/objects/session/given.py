@@ -423,7 +423,8 @@ def _read_mask(path: Path, shape: tuple[int, int], frame_path: Path) -> tuple[np
         raise DataError(
             path,
             "a label store's clicks or boxes label (the marked pixels only), not a mask of the objects: "
-            "give the mask the tool drew, or the clicks as --clicks",
+            "give the mask the tool drew, the clicks as --clicks, or a box as --box X0,Y0,X1,Y1 --object ID "
+            "(corners included: its *_boxes.json gives them, x1 and y1 one past)",
         )
     ids, binary = DavisFormat.decode_mask(path)
     if ids.shape != shape:
@@ -488,6 +489,21 @@ def _coordinate(value: Any) -> bool:
     return _integer(value) or (isinstance(value, float) and math.isfinite(value))
 
 
+def _box_options(boxes: list[Any]) -> str:
+    """``annotate add``'s box options for each box of a boxes JSON (whose x1, y1 lie one past its corners)."""
+    try:
+        corners = [(box["x0"], box["y0"], int(box["x1"]) - 1, int(box["y1"]) - 1) for box in boxes]
+        objects = [box["instance_id"] for box in boxes]
+    except (KeyError, TypeError, ValueError):
+        corners = []
+    if not corners:
+        return "--box X0,Y0,X1,Y1 --object ID (corners included)"
+    return " / ".join(
+        f"--box {','.join(map(str, box))} --object {object_id}"
+        for box, object_id in zip(corners, objects, strict=True)
+    )
+
+
 def read_clicks(path: str | Path, shape: tuple[int, int], object_id: int | None = None) -> list[GivenClick]:
     """The clicks of a JSON file ``{"clicks": [{"object": id, "x": column, "y": row, "positive": bool}, …]}``.
 
@@ -508,6 +524,10 @@ def read_clicks(path: str | Path, shape: tuple[int, int], object_id: int | None 
     if not path.is_file():
         raise DataError(path, "file does not exist")
     data = read_json(path, CLICKS_FORM)  # a byte-order mark (Notepad's UTF-8) is dropped
+    if isinstance(data, dict) and isinstance(data.get("boxes"), list):
+        raise DataError(
+            path, f"a label store's boxes, not clicks: give each as {_box_options(data['boxes'])}"
+        )
     if not isinstance(data, dict) or not isinstance(data.get("clicks"), list):
         raise DataError(path, f"no list of clicks; expected {CLICKS_FORM}")
     if not data["clicks"]:

@@ -198,7 +198,8 @@ def test_a_stores_clicks_label_is_no_mask(started: Path, made: Path, tmp_path: P
     assert add(started, "--video", "squares-a", "--frame", "9", "--mask", str(clicks_label)) == 2
     assert capsys.readouterr().err == (
         f"error: {clicks_label}: a label store's clicks or boxes label (the marked pixels only), not a mask "
-        "of the objects: give the mask the tool drew, or the clicks as --clicks\n"
+        "of the objects: give the mask the tool drew, the clicks as --clicks, or a box as --box X0,Y0,X1,Y1 "
+        "--object ID (corners included: its *_boxes.json gives them, x1 and y1 one past)\n"
     )
     assert files(started) == before
 
@@ -416,6 +417,15 @@ def test_a_session_of_flat_settings_opens_with_its_values_as_objects(started: Pa
         (["--frame", "9", "--clicks", "{not json"], "clicks.json: not valid JSON"),
         (["--frame", "9", "--clicks", '{"points": []}'], "clicks.json: no list of clicks"),
         (["--frame", "9", "--clicks", '{"clicks": []}'], "clicks.json: the list of clicks is empty"),
+        (
+            [
+                "--frame",
+                "9",
+                "--clicks",
+                '{"boxes": [{"x0": 3, "y0": 4, "x1": 20, "y1": 15, "instance_id": 2}]}',
+            ],
+            "clicks.json: a label store's boxes, not clicks: give each as --box 3,4,19,14 --object 2",
+        ),
         (
             ["--frame", "9", "--clicks", '{"clicks": [{"object": 1, "x": 3}]}'],
             "clicks.json: click 0 lacks y, positive",
