@@ -105,7 +105,9 @@ def keypoint_clicks(shape: Shape, result: dict[str, Any]) -> list[tuple[int, int
     if shape.type != "points" or shape.points is None:
         return []
     positive = bool(result.get("is_positive", True))
-    return [(x, y, positive) for x, y in np.floor(np.asarray(shape.points)).astype(int).tolist()]
+    # rounded first: a point on a pixel's edge given in percent comes back a hair short of it (19.999…)
+    pixels = np.floor(np.round(np.asarray(shape.points), 6)).astype(int)
+    return [(x, y, positive) for x, y in pixels.tolist()]
 
 
 def rectangle_box(shape: Shape) -> tuple[int, int, int, int]:

@@ -39,6 +39,15 @@ def test_keypoints_are_clicks_in_the_pixel_their_point_lies_in():
     assert clicks == [(12, 20, True), (3, 4, False)]
 
 
+def test_a_keypoint_on_a_pixels_edge_is_that_pixels_click():
+    """20 / 480 of 480 rows in percent comes back as 19.999999999999996: it had been a click on row 19."""
+    size = (480, 854)
+    result = {**keypoint(339 / 854 * 100, 20 / 480 * 100), "original_width": 854, "original_height": 480}
+    frame, read = annotation_shapes([result], size, "task 1")
+    (shape,), (result,) = frame.shapes, read
+    assert keypoint_clicks(shape, result) == [(339, 20, True)]
+
+
 def test_a_rectangle_is_its_pixels_for_the_box_tool_and_for_a_mask():
     frame, _ = annotation_shapes([rectangle(10.0, 25.0, 20.0, 50.0)], SIZE, "task 1")
     assert rectangle_box(frame.shapes[0]) == (10, 10, 29, 29)  # corners included
