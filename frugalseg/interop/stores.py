@@ -608,7 +608,9 @@ def _check_unique(
         key = (clip.split, clip.clip_id, offset)
         if key in seen:
             raise DataError(
-                export.path, f"{seen[key]} and {frame.element} are the same frame {clip.frame_path(offset)}"
+                export.path,
+                f"{seen[key]} and {frame.element} are the same frame {clip.frame_path(offset)}: keep one of "
+                "them in the tool (delete the other, or its annotation) and export again",
             )
         seen[key] = frame.element
 

@@ -87,7 +87,9 @@ def test_two_exported_frames_that_are_one_frame(davis, tmp_path):
     export = ToolExport(tmp_path / "e.json", "coco", frames, ("object",))
     fmt = get_format("davis", davis)
     with pytest.raises(
-        DataError, match=r"e.json: image 1 and image 2 are the same frame .*squares-a/00001.jpg"
+        DataError,
+        match=r"e.json: image 1 and image 2 are the same frame .*squares-a/00001.jpg: keep one of them in "
+        r"the tool \(delete the other, or its annotation\) and export again$",
     ):
         import_export(export, fmt, "train", LabelStore(tmp_path / "out"), ClassMapping(fmt.class_names))
     assert not (tmp_path / "out").exists()
