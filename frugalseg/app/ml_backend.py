@@ -499,6 +499,12 @@ class MLBackendApp(JSONRoutes):
                     raise RequestError(422, f"{video}: a video holds at most {MAX_OBJECTS} objects")
                 obj = free[0]
                 given[label] = obj
+                if shown:  # a typo or a renamed label would split an object's track in two
+                    log.warning(
+                        "a region labelled %r names no object of %s (%s): booked as its new object %d; a "
+                        "region of one of those takes its name as label",
+                        label, video, ", ".join(f"{o} {n!r}" for o, n in sorted(shown.items())), obj,
+                    )  # fmt: skip
             taken.add(obj)
             objects.append(obj)
         return objects

@@ -86,12 +86,20 @@ def test_a_config_of_other_labels_keeps_the_name_warns_once_and_its_labels_are_n
         "predictions label object 1 of blackswan 'object', which the labeling config's BrushLabels "
         "('car', 'truck') lacks: add <Label value=\"object\"/> to it"
     ]
-    sent = backend.post("/webhook", json=of_project(event(6, [rectangle("car", "r1")]), config, project=3))
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="frugalseg.app.ml_backend"):
+        sent = backend.post(
+            "/webhook", json=of_project(event(6, [rectangle("car", "r1")]), config, project=3)
+        )
     assert sent.status_code == 201, sent.text
     service.wait()
     state = service.session.state(VIDEO)
     assert state is not None and sorted(state.objects) == [1, 2]
     assert service.names()[VIDEO] == {"2": "car"}
+    assert [r.getMessage() for r in caplog.records] == [
+        "a region labelled 'car' names no object of blackswan (1 'object'): booked as its new object 2; a "
+        "region of one of those takes its name as label"
+    ]  # it had been booked without a word
 
 
 def test_a_background_region_is_no_object_and_never_predicted(
