@@ -241,7 +241,10 @@ def get_model(
     loaded = None
     if weights is not None:
         loaded = weights if isinstance(weights, LoadedWeights) else resolve(weights)
-        check_compatible(loaded, name, num_classes, num_frames)
+        if entry.config.task == "vos":  # STM's weights hold no class or frame count: any max_objects fits
+            check_compatible(loaded, name, None, None)
+        else:
+            check_compatible(loaded, name, num_classes, num_frames)
         num_classes = num_classes or loaded.card.get("num_classes")
         num_frames = num_frames or loaded.card.get("num_frames")
         kwargs = {**loaded.card.get("architecture_args", {}), **kwargs}

@@ -266,3 +266,18 @@ def test_a_vos_fit_checkpoint_card_holds_the_load_scale_its_frames_trained_at(tm
     torch.save({"state_dict": state, "hyper_parameters": {**hparams, "num_classes": 4},
                 "datamodule_hyper_parameters": {"load_scale": 0.5}}, ckpt)  # fmt: skip
     assert "load_scale" not in read_torch_weights(ckpt).card
+
+
+def test_weights_of_one_object_count_load_into_stm_of_any(tmp_path):
+    """STM's weights hold no class count: converted official weights (11 'classes') had been refused for
+    ``--data.max_objects 20`` ("trained for 11 classes, but the model was asked for 21")."""
+    torch.manual_seed(0)
+    trained = get_model("stm_r18")
+    ckpt = tmp_path / "official.ckpt"
+    state = {f"student.{key}": value for key, value in trained.state_dict().items()}
+    torch.save({"state_dict": state, "hyper_parameters": {"student": "stm_r18", "num_classes": 11}}, ckpt)
+    for objects in (20, 5):
+        loaded = get_model("stm_r18", num_classes=objects + 1, weights=str(ckpt))
+        assert loaded.max_objects == objects
+        for key, value in trained.state_dict().items():
+            assert torch.equal(loaded.state_dict()[key], value), key
