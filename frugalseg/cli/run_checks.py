@@ -78,6 +78,8 @@ def refuse_other_task_config(words: Sequence[str], task: str, subcommand: str | 
         other = _other_task(student, task)
         if other is not None:
             theirs, command = other
+            if theirs == "vos" and subcommand == "predict":
+                raise ConfigError("--config", _vos_predict_refusal(f"{path} trains", student, "CKPT"))
             raise ConfigError(
                 "--config",
                 f"{path} trains a {theirs} student ({student}), and this command runs {task} ones: "
@@ -120,18 +122,22 @@ def _refuse_other_task(path: str, checkpoint: Any, subcommand: str, task: str) -
     if other is None:
         return
     theirs, command = other
-    if theirs == "vos" and subcommand == "predict":  # STM needs the object's mask on a frame
-        raise ConfigError(
-            "--ckpt_path",
-            f"{path} holds a vos student ({student}), which segments a video from an object's mask on "
-            "one of its frames, and `predict` takes frames alone: give that mask to `frugalseg annotate "
-            f"add --mask FILE --engine stm --stm-model {student} --stm-weights {path}`, then `annotate "
-            "export`",
-        )
+    if theirs == "vos" and subcommand == "predict":
+        raise ConfigError("--ckpt_path", _vos_predict_refusal(f"{path} holds", student, path))
     raise ConfigError(
         "--ckpt_path",
         f"{path} holds a {theirs} student ({student}), and this command runs {task} ones: "
         f"use it with `{command} {subcommand}`",
+    )
+
+
+def _vos_predict_refusal(what: str, student: Any, weights: str) -> str:
+    """Why `predict` runs no vos student (STM needs an object's mask on a frame), and what does."""
+    return (
+        f"{what} a vos student ({student}), which segments a video from an object's mask on one of its "
+        "frames, and `predict` takes frames alone: give that mask to `frugalseg annotate add --state DIR "
+        "--format FORMAT --root ROOT --video VIDEO --frame N --mask FILE --engine stm --stm-model "
+        f"{student} --stm-weights {weights}`, then `annotate export`"
     )
 
 

@@ -1097,9 +1097,20 @@ CASES = [  # fmt: skip
         lambda t, d: ["predict", *_fit(t, "--ckpt_path", str(_checkpoint_of(t, "stm_r18")))[1:]],
         2,
         "last.ckpt holds a vos student (stm_r18), which segments a video from an object's mask on one of its "
-        "frames, and `predict` takes frames alone: give that mask to `frugalseg annotate add --mask FILE "
-        "--engine stm --stm-model stm_r18 --stm-weights ",
+        "frames, and `predict` takes frames alone: give that mask to `frugalseg annotate add --state DIR "
+        "--format FORMAT --root ROOT --video VIDEO --frame N --mask FILE --engine stm --stm-model stm_r18 "
+        "--stm-weights ",
         lambda t: [t / "runs"],
+    ),
+    Case(
+        "predict with the STM config (it had named `vos predict`, which does not exist)",
+        lambda t, d: ["predict", "--config", str(CONFIG.parent / "stm_davis.yaml")],
+        2,
+        "stm_davis.yaml trains a vos student (stm_r18), which segments a video from an object's mask on one "
+        "of its frames, and `predict` takes frames alone: give that mask to `frugalseg annotate add --state "
+        "DIR --format FORMAT --root ROOT --video VIDEO --frame N --mask FILE --engine stm --stm-model "
+        "stm_r18 --stm-weights CKPT`, then `annotate export`",
+        lambda t: [],
     ),
     Case(
         "vos validate of a semantic checkpoint",
