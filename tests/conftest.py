@@ -85,6 +85,14 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[_HYPOTHESIS_FOLDER] = folder
 
 
+@pytest.fixture(scope="session", autouse=True)
+def lightning_logs_to_the_sessions_stderr() -> None:
+    """Import Lightning before any test captures stderr: its logger's handler keeps the ``sys.stderr`` of
+    its import, and imported under one test's capsys it wrote the next test's records to a closed stream
+    ("--- Logging error ---", then a traceback in that test's stderr)."""
+    import lightning.pytorch  # noqa: F401
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     """Remove the Hypothesis folder this process made (`pytest_configure`), and unset it."""
     folder = config.stash.get(_HYPOTHESIS_FOLDER, None)
