@@ -123,7 +123,9 @@ class PredictDataset(Dataset):
         return len(self.items)
 
     def check_frames(self) -> None:
-        """Refuse, before any map is written, a frame that is missing, unreadable or cut short.
+        """Refuse, before any map is written, a frame that is missing, unreadable, cut short or mis-sized.
+
+        A frame must have the size of the frames of its video read with it (or streamed before it).
 
         Raises:
             DataError: naming the frame (its header and last bytes are read, not its pixels; `sizes`
@@ -133,6 +135,25 @@ class PredictDataset(Dataset):
             self._sizes[path] = image_size(path)
             if not whole_image(path):
                 raise DataError(path, TRUNCATED_IMAGE)
+        previous: Path | None = None
+        for item in self.items:  # the frames a video student reads together, or streams in turn
+            together = (
+                [previous, *item.frames] if item.first is False and previous is not None else item.frames
+            )
+            for path in together[:-1]:
+                self._check_same_size(path, together[-1])
+            previous = item.frames[-1]
+
+    def _check_same_size(self, earlier: Path, path: Path) -> None:
+        """Refuse frame ``path`` of another size than ``earlier``, a frame of its video before it."""
+        if self._sizes[earlier] != self._sizes[path]:
+            (width, height), (first_width, first_height) = self._sizes[path], self._sizes[earlier]
+            raise DataError(
+                path,
+                f"frame size {width}×{height}, but {earlier.name} before it in its video is "
+                f"{first_width}×{first_height}: a video student reads a video's frames together, so they "
+                "must have one size; put frames of another size in a folder of their own",
+            )
 
     def sizes(self) -> list[tuple[int, int]]:
         """(width, height) of the frame each item segments, from the file headers."""

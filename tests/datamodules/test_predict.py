@@ -50,6 +50,25 @@ def test_dataset_sizes_come_from_the_headers(tmp_path):
     assert PredictDataset(folder_items(tmp_path, 2)).sizes() == [SMALL, WIDE]
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_video_of_two_frame_sizes_is_refused_before_any_frame_is_segmented(tmp_path, stream):
+    """A video student had segmented the first frames before the size change stopped it (streaming: with
+    a traceback telling to call reset()); an image student reads frames one by one and takes them."""
+    _frame(tmp_path / "v" / "a.jpg", SMALL, 0)
+    _frame(tmp_path / "v" / "b.png", WIDE, 1)
+    _frame(tmp_path / "w" / "c.png", SMALL, 2)  # another video may have another size
+    with pytest.raises(DataError) as caught:
+        PredictDataset(folder_items(tmp_path, 2, stream=stream)).check_frames()
+    assert str(caught.value) == (
+        f"{tmp_path / 'v' / 'b.png'}: frame size 48×40, but a.jpg before it in its video is 64×32: a video "
+        "student reads a video's frames together, so they must have one size; put frames of another size in "
+        "a folder of their own"
+    )
+    PredictDataset(folder_items(tmp_path, 1)).check_frames()
+    (tmp_path / "v" / "b.png").unlink()
+    PredictDataset(folder_items(tmp_path, 2, stream=stream)).check_frames()
+
+
 def test_two_frames_with_one_name_are_refused(tmp_path):
     _frame(tmp_path / "v" / "a.jpg", SMALL, 0)
     _frame(tmp_path / "v" / "a.png", SMALL, 1)
