@@ -457,11 +457,18 @@ class TaskCLI(LightningCLI):
             warnings.filterwarnings("ignore", message="The dirpath has changed from")
         path = config.get("ckpt_path")
         if path is None and self.subcommand != "fit" and not _starting_weights(self.model):
+            given = (
+                "--ckpt_path (a checkpoint of `frugalseg vos fit`) or weights (--model.student_args "
+                "'{weights: ID or FILE}')"
+                if self.task == "vos"
+                else "--ckpt_path (a checkpoint of `frugalseg fit`), published weights (--model.student_args "
+                "'{weights: ID}') or --model.init_args.init_weights"
+            )
             logging.getLogger("frugalseg").warning(
-                "%s %s the model as built, untrained: give --ckpt_path (a checkpoint of `frugalseg fit`), "
-                "published weights (--model.student_args '{weights: ID}') or --model.init_args.init_weights",
+                "%s %s the model as built, untrained: give %s",
                 self.subcommand,
                 "segments with" if self.subcommand == "predict" else "scores",
+                given,
             )
         if path is None:
             return

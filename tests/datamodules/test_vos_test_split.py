@@ -37,6 +37,10 @@ def test_vos_test_without_a_test_split_prints_one_line(tmp_path: Path, capsys: p
     assert code == BAD_INPUT == 2
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1] == f"error: {MESSAGE}"
+    assert (  # it had named `frugalseg fit` and --model.init_args.init_weights, which vos has not
+        "warning: test scores the model as built, untrained: give --ckpt_path (a checkpoint of "
+        "`frugalseg vos fit`) or weights (--model.student_args '{weights: ID or FILE}')\n"
+    ) in err
 
 
 def test_a_sequence_of_two_frames_to_evaluate_is_named(tmp_path: Path) -> None:
