@@ -84,6 +84,30 @@ def test_grey_masks_other_than_binary_hold_ids(tmp_path):
     np.testing.assert_array_equal(DavisFormat.read_mask(path), _ids(0))
 
 
+def test_a_smoothed_black_and_white_grey_mask_is_refused_and_ids_with_void_are_read(tmp_path):
+    """A blurred 0/255 mask had been read as up to 254 objects along its edge (its core, 255, void)."""
+    import cv2
+
+    binary = np.zeros((40, 60), np.uint8)
+    binary[10:30, 15:45] = 255
+    smoothed = cv2.GaussianBlur(binary, (9, 9), 3)
+    between = len(set(np.unique(smoothed).tolist()) - {0, 255})
+    assert between > 16
+    path = tmp_path / "smoothed.png"
+    grey_png(path, smoothed)
+    with pytest.raises(DataError) as caught:
+        DavisFormat.read_mask(path)
+    assert caught.value.problem == (
+        f"a grey mask of 0, 255 and {between} levels between (a smoothed, resized or JPEG-saved "
+        "black-and-white mask?): its edge would be read as that many objects; save it with 0 and 255 alone, "
+        "or as a palette PNG of object ids"
+    )
+    ids = _ids(0)
+    ids[0, :] = 255  # void beside a few object ids: read as they are
+    grey_png(path, ids)
+    np.testing.assert_array_equal(DavisFormat.read_mask(path), ids)
+
+
 def test_palette_void_becomes_ignore():
     ids = _ids(0)
     ids[0, 0] = 255

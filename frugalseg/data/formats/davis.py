@@ -102,6 +102,11 @@ def _opaque_stroke(rgba: np.ndarray, path: Path) -> np.ndarray:
     return np.where(opaque, 255, 0).astype(np.uint8)
 
 
+#: The most grey levels besides 0 and 255 a grey mask of object ids holds (objects and void); one with more
+#: is a black-and-white mask whose edge was smoothed (a blur, a resize, JPEG), not that many objects.
+SMOOTHED_MASK_LEVELS = 16
+
+
 class DavisFormat(Format):
     """Reads a DAVIS-style folder (DAVIS, MOSE) into one clip per sequence, anchored at frame 0.
 
@@ -274,6 +279,15 @@ class DavisFormat(Format):
         binary = mode != "P" and mask.max(initial=0) == 255 and not np.isin(mask, (0, 255), invert=True).any()
         if binary:
             mask = (mask == 255).astype(np.uint8)
+        elif mode != "P" and mask.max(initial=0) == 255:
+            between = int(np.count_nonzero(np.bincount(mask.ravel(), minlength=256)[1:255]))
+            if between > SMOOTHED_MASK_LEVELS:
+                raise DataError(
+                    path,
+                    f"a grey mask of 0, 255 and {between} levels between (a smoothed, resized or JPEG-saved "
+                    "black-and-white mask?): its edge would be read as that many objects; save it with 0 "
+                    "and 255 alone, or as a palette PNG of object ids",
+                )
         return mask, binary
 
     @staticmethod
