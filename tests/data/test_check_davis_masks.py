@@ -24,7 +24,12 @@ def test_a_mask_missing_between_masked_frames_is_a_warning(tmp_path: Path) -> No
     missing.unlink()
     problems = check_dataset(root, "davis")
     assert [(p.path, p.message, p.warning) for p in problems] == [
-        (missing, "missing mask of sequence 'seq', between masked frames", True)
+        (
+            missing,
+            "missing mask of sequence 'seq', between masked frames: `vos validate` and `vos test` score "
+            "every frame and refuse the sequence",
+            True,
+        )
     ]
 
 

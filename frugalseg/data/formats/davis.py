@@ -393,7 +393,10 @@ class DavisFormat(Format):
             for index in range(masked[0] + 1, masked[-1]):
                 if masks[index] is None:
                     path = self._mask_path(seq, frames[index])
-                    absent = f"missing mask of sequence {seq!r}, between masked frames"
+                    absent = (
+                        f"missing mask of sequence {seq!r}, between masked frames: `vos validate` and `vos "
+                        "test` score every frame and refuse the sequence"
+                    )
                     problems.append(Problem(path, absent, warning=True))
         try:
             size = image_size(frames[0])
