@@ -114,8 +114,7 @@ def _import(args: argparse.Namespace) -> int:
     names.update(dict(args.map))
     mapping = ClassMapping(fmt.class_names, names)
     export = read_export(args.tool, args.file)
-    splits = fmt.splits()
-    split = args.split or (splits[0] if len(splits) == 1 else "train")
+    split = args.split or fmt.default_split()
     summary = import_export(
         export, fmt, split, LabelStore(args.out), mapping,
         dense_kind=LabelKind(args.kind), background=args.background, clip=args.clip,

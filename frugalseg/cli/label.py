@@ -305,7 +305,7 @@ def _add_dataset_options(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="format video: folder of mask PNGs named by frame index (default: Annotations/<clip>/ beside)",
     )
-    parser.add_argument("--split", default="train", help="split to label (default: train)")
+    parser.add_argument("--split", help="split to label (default: the data set's only split, else train)")
     parser.add_argument("--out", required=True, help="label store folder (one per labelling run)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
@@ -549,6 +549,7 @@ def _run_labelling(
     options = {"masks": args.masks} if args.masks is not None else {}
     fmt = get_format(args.format, args.root, **options)
     check_layout(fmt)
+    args.split = args.split or fmt.default_split()
     store = LabelStore(out)
     try:
         summary = label(fmt, store)

@@ -273,13 +273,14 @@ def test_label_mode_keeps_noisy_object_pixels(shared_data):
 
 
 def test_cli_propagates_davis_into_a_store(tmp_path, capsys):
-    """``label propagate --format davis`` labels frames 1 and 2 of each sequence (occlusion=label)."""
+    """``label propagate --format davis`` labels frames 1 and 2 of each sequence (occlusion=label), in the
+    set's only split when none is given (it had asked for ``train``, which a set without ImageSets lacks)."""
     rng = np.random.default_rng(0)
     mask = np.zeros((24, 32), np.uint8)
     mask[8:16, 10:20] = 1
     frames = {seq: [rng.integers(0, 255, (24, 32, 3), dtype=np.uint8) for _ in range(3)] for seq in "ab"}
     root = write_davis(tmp_path / "d", {seq: [mask] * 3 for seq in "ab"}, frames=frames)
-    argv = ["label", "propagate", "--format", "davis", "--root", str(root), "--split", "all"]
+    argv = ["label", "propagate", "--format", "davis", "--root", str(root)]
     args = parser().parse_args([*argv, "--out", str(tmp_path / "store"), "--offsets", "1,2", "--no-progress"])
     assert args.func(args) == 0
     assert "2 clips, 4 labels written" in capsys.readouterr().out

@@ -126,6 +126,11 @@ class Format(ABC):
     def splits(self) -> list[str]:
         """Split names, sorted."""
 
+    def default_split(self) -> str:
+        """The split a command labels when not told: the only one, else ``train``."""
+        splits = self.splits()
+        return splits[0] if len(splits) == 1 else "train"
+
     @abstractmethod
     def scan(self, split: str) -> tuple[list[Clip], list[Problem]]:
         """All clips of ``split`` and every problem found on the way, without stopping.
