@@ -434,6 +434,10 @@ def test_a_store_records_its_data_set_s_absolute_root_and_resumes_from_a_relativ
     with pytest.raises(LabelStoreError) as error:
         LabelStore(tmp_path / "store").open_run({"engine": "flow", "settings": {"snap": False}, **described})
     assert "different config (settings.snap: stored True, asked False); use another" in str(error.value)
+    other = {"engine": "simulated_clicks", "settings": {"radius": 1}, **described}
+    with pytest.raises(LabelStoreError) as error:  # it had listed every setting of both engines
+        LabelStore(tmp_path / "store").open_run(other)
+    assert "config (engine: stored 'flow', asked 'simulated_clicks'); use another" in str(error.value)
 
 
 def _failing_run(store: LabelStore) -> None:
