@@ -202,12 +202,13 @@ def _unaccepted_init_arg(group: str, class_path: str, option: str, config_files:
     held = [
         path for path in config_files if {f"{group}.{option}", f"{group}.init_args.{option}"} & _keys_of(path)
     ]
-    nearest = difflib.get_close_matches(option, accepted, n=1, cutoff=0.7)
+    argument, _, below = option.partition(".")  # ``losess.fine``: the argument is ``losess``
+    nearest = difflib.get_close_matches(argument, accepted, n=1, cutoff=0.7)
     parts = ([f"in {', '.join(held)}"] if held else []) + (
-        [f"did you mean {group}.{nearest[0]}?"] if nearest else []
+        [f"did you mean {group}.{'.'.join([nearest[0], *filter(None, [below])])}?"] if nearest else []
     )
     hint = f" ({'; '.join(parts)})" if parts else ""
-    return f"{group}.{option}: {name} takes no argument {option!r}{hint}"
+    return f"{group}.{option}: {name} takes no argument {argument!r}{hint}"
 
 
 def _keys_of(path: str) -> set[str]:

@@ -1135,6 +1135,19 @@ CASES = [  # fmt: skip
         lambda t: [t / "runs"],
     ),
     Case(
+        "fit with a config file that misspells a nested model argument (its 'did you mean' had not come)",
+        lambda t, d: _fit(
+            t,
+            "--data.root",
+            str(d["streets"]),
+            "--config",
+            str(_file(t / "m2.yaml", "model:\n  losess:\n    fine: ce\n")),
+        ),
+        2,
+        "takes no argument 'losess' (in ",
+        lambda t: [t / "runs"],
+    ),
+    Case(
         "vos fit with a config file that misspells a model argument",
         lambda t, d: ["vos", "fit", "--config", str(_file(t / "m.yaml", TYPO)), "--print_config"],
         2,
@@ -1255,3 +1268,18 @@ def test_a_gpu_trainer_on_a_machine_without_one_is_one_line(data, tmp_path, caps
         lambda t: [t / "runs"],
     )
     check_case(case, data, tmp_path, capsys)
+
+
+@pytest.mark.parametrize(
+    ("option", "said"),
+    [("losess.fine", "takes no argument 'losess' (did you mean model.losses.fine?)"),
+     ("studnet", "takes no argument 'studnet' (did you mean model.student?)")],
+)  # fmt: skip
+def test_a_misspelt_model_argument_gets_its_nearest_even_when_nested(option, said):
+    """``model.losess.fine`` had been matched whole against the arguments, so nothing came near it."""
+    from frugalseg.cli.lightning import _unaccepted_init_arg
+
+    module = "frugalseg.lightning_modules.segmentation.VideoSegmentationModule"
+    assert (
+        _unaccepted_init_arg("model", module, option, []) == f"model.{option}: VideoSegmentationModule {said}"
+    )
