@@ -178,11 +178,10 @@ def check_served(recipe: Recipe, pool: Sequence[Clip], split: str | None = None)
 
 
 def _limit(count: int, available: int, what: str) -> int:
-    """``count`` capped at ``available``, with a warning when it had to be capped."""
-    if count > available:
+    """``count`` capped at ``available``; a warning when too few are (none when none is)."""
+    if count > available > 0:
         logger.warning("asked for %d clips %s, only %d exist; using all of them", count, what, available)
-        return available
-    return count
+    return min(count, available)
 
 
 def draw_samples(

@@ -117,6 +117,9 @@ def test_too_few_clips_warns_and_uses_all(caplog: pytest.LogCaptureFixture) -> N
     samples = draw_samples("N1", make_clips(4), budget=10)
     assert len(samples) == 4
     assert "asked for 10 clips with a fine label, only 4 exist; using all of them" in caplog.text
+    caplog.clear()
+    assert draw_samples("N1", make_clips(0), budget=10) == []  # the data module says why: no "using all"
+    assert caplog.text == ""
 
 
 def test_offsets_a_partial_snippet_lacks_are_left_out_and_an_unservable_offset_is_an_error(
