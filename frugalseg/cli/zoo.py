@@ -308,13 +308,29 @@ def _verify(args: argparse.Namespace) -> int:
             state = f"sha256 {loaded.verified} matches its card"
         else:
             failed += 1
+            how = (
+                "checkpoints of `frugalseg vos fit` are not published: they load by path as they are"
+                if _task_of(loaded.card.get("architecture")) == "vos"
+                else "publish it with `frugalseg zoo publish` for one"
+            )
             print(
                 f"UNVERIFIED {weights} ({loaded.path}): {len(loaded.state_dict)} tensors load, but no card "
-                "records its sha256 to check it against (publish it with `frugalseg zoo publish` for one)"
+                f"records its sha256 to check it against ({how})"
             )
             continue
         print(f"ok {weights} ({loaded.path}): {len(loaded.state_dict)} tensors, {state}")
     return 1 if failed else 0
+
+
+def _task_of(architecture: object) -> str | None:
+    """The zoo task of a registered ``architecture`` (``vos`` for STM), else None."""
+    from frugalseg.zoo import list_models, model_config
+
+    return (
+        model_config(architecture).task
+        if isinstance(architecture, str) and architecture in list_models()
+        else None
+    )
 
 
 def _convert(args: argparse.Namespace) -> int:

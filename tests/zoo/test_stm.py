@@ -281,3 +281,19 @@ def test_weights_of_one_object_count_load_into_stm_of_any(tmp_path):
         assert loaded.max_objects == objects
         for key, value in trained.state_dict().items():
             assert torch.equal(loaded.state_dict()[key], value), key
+
+
+def test_zoo_verify_of_a_vos_fit_checkpoint_does_not_send_it_to_zoo_publish(tmp_path, capsys):
+    """It had said to publish it with `zoo publish`, which refuses `vos fit` checkpoints."""
+    from frugalseg.cli import main
+
+    state = {f"student.{key}": value for key, value in get_model("stm_r18").state_dict().items()}
+    ckpt = tmp_path / "last.ckpt"
+    torch.save({"state_dict": state, "hyper_parameters": {"student": "stm_r18", "max_objects": 3}}, ckpt)
+    assert main(["zoo", "verify", str(ckpt)]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith(f"UNVERIFIED {ckpt} ({ckpt}): ")
+    assert out.endswith(
+        "records its sha256 to check it against (checkpoints of `frugalseg vos fit` are not published: they "
+        "load by path as they are)\n"
+    )
