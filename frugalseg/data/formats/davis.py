@@ -102,9 +102,9 @@ def _opaque_stroke(rgba: np.ndarray, path: Path) -> np.ndarray:
     return np.where(opaque, 255, 0).astype(np.uint8)
 
 
-#: The most grey levels besides 0 and 255 a grey mask of object ids holds (objects and void); one with more
-#: is a black-and-white mask whose edge was smoothed (a blur, a resize, JPEG), not that many objects.
-SMOOTHED_MASK_LEVELS = 16
+#: The most grey levels (besides 0 and void's 255) a grey mask of object ids holds: one with more is a mask
+#: whose edges were smoothed (a soft brush, a blur, a resize), each level of the ramp no object of its own.
+MAX_GREY_OBJECTS = 32
 
 
 class DavisFormat(Format):
@@ -279,14 +279,14 @@ class DavisFormat(Format):
         binary = mode != "P" and mask.max(initial=0) == 255 and not np.isin(mask, (0, 255), invert=True).any()
         if binary:
             mask = (mask == 255).astype(np.uint8)
-        elif mode != "P" and mask.max(initial=0) == 255:
-            between = int(np.count_nonzero(np.bincount(mask.ravel(), minlength=256)[1:255]))
-            if between > SMOOTHED_MASK_LEVELS:
+        elif mode != "P":
+            levels = int(np.count_nonzero(np.bincount(mask.ravel(), minlength=256)[1:IGNORE_INDEX]))
+            if levels > MAX_GREY_OBJECTS:
                 raise DataError(
                     path,
-                    f"a grey mask of 0, 255 and {between} levels between (a smoothed, resized or JPEG-saved "
-                    "black-and-white mask?): its edge would be read as that many objects; save it with 0 "
-                    "and 255 alone, or as a palette PNG of object ids",
+                    f"{levels} grey levels: a soft-edged (anti-aliased) mask, not object ids; save it with "
+                    "hard edges (0 background, one grey level per object; for one object, every pixel over "
+                    "127 white)",
                 )
         return mask, binary
 

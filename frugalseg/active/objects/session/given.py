@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from frugalseg.active.objects.simulation.annotation_types import (
     VOID,
@@ -43,8 +43,6 @@ MAX_OBJECTS = len(OBJECT_IDS)
 MAX_NAME_LENGTH = 64
 #: The most clicks of one annotation.
 MAX_CLICKS = 1000
-#: The most grey levels a person's grey-level mask may hold: more are an anti-aliased edge, not objects.
-MAX_GREY_OBJECTS = 32
 
 #: The fewest pixels a box has a side (corners included): the page takes a smaller drag for a click.
 MIN_BOX_SIDE = 5
@@ -426,6 +424,7 @@ def _read_mask(path: Path, shape: tuple[int, int], frame_path: Path) -> tuple[np
             "give the mask the tool drew, the clicks as --clicks, or a box as --box X0,Y0,X1,Y1 --object ID "
             "(corners included: its *_boxes.json gives them, x1 and y1 one past)",
         )
+    _refuse_jpeg(path)
     ids, binary = DavisFormat.decode_mask(path)
     if ids.shape != shape:
         raise DataError(
@@ -433,28 +432,19 @@ def _read_mask(path: Path, shape: tuple[int, int], frame_path: Path) -> tuple[np
             f"mask is {ids.shape[1]}×{ids.shape[0]} px but the frame {frame_path.name} is "
             f"{shape[1]}×{shape[0]}",
         )
-    _refuse_soft_edges(path, ids)
     return np.where(ids == VOID, 0, ids).astype(np.uint8), binary
 
 
-def _refuse_soft_edges(path: Path, ids: np.ndarray) -> None:
-    """Refuse a mask whose edges were blurred into other ids: saved as a JPEG, or anti-aliased.
-
-    A paint program's soft brush or a JPEG save turns one object's edge into a ramp of grey levels,
-    each of which would be an object of its own.
-    """
-    with Image.open(path) as image:
-        kind, mode = image.format, image.mode
+def _refuse_jpeg(path: Path) -> None:
+    """Refuse a JPEG mask: its compression blurs edges into other ids (as a soft brush; see `decode_mask`)."""
+    try:
+        with Image.open(path) as image:
+            kind = image.format
+    except (UnidentifiedImageError, OSError):
+        return  # not an image: `DavisFormat.decode_mask` says so
     if kind == "JPEG":
         raise DataError(
             path, "a JPEG mask: its compression blurs the edges into other ids; save the mask as a PNG"
-        )
-    levels = np.count_nonzero(np.bincount(ids.ravel(), minlength=256)[1:VOID])
-    if mode != "P" and levels > MAX_GREY_OBJECTS:
-        raise DataError(
-            path,
-            f"{levels} grey levels: a soft-edged (anti-aliased) mask, not object ids; save it with hard "
-            "edges (0 background, one grey level per object; for one object, every pixel over 127 white)",
         )
 
 
