@@ -50,3 +50,30 @@ def test_a_wrong_size_mask_is_reported_once(tmp_path: Path) -> None:
     assert [(p.path, p.message, p.warning) for p in problems] == [
         (mask, "mask size 40×48 differs from the sequence's 64×48 (00000.jpg)", False)
     ]
+
+
+def test_a_listed_sequence_without_frames_is_one_problem_among_the_others(tmp_path: Path) -> None:
+    """A split's line naming a missing sequence had stopped the check there (not one pass)."""
+    root = write_davis(tmp_path / "davis", {"a": _masks(3), "b": _masks(3)})
+    listing = root / "ImageSets/2017/val.txt"
+    listing.parent.mkdir(parents=True)
+    listing.write_text("a\nghost\nb\n", encoding="utf-8")
+    mask = root / "Annotations/480p/b/00001.png"
+    palette_png(mask, np.zeros((48, 40), np.uint8))
+    problems = check_dataset(root, "davis")
+    assert [(p.path, p.message, p.warning) for p in problems] == [
+        (listing, f"line 2: sequence 'ghost' has no frame folder under {root / 'JPEGImages/480p'}", False),
+        (mask, "mask size 40×48 differs from the sequence's 64×48 (00000.jpg)", False),
+    ]
+
+
+def test_a_mask_folder_without_frames_is_a_warning(tmp_path: Path) -> None:
+    """Masks of a sequence whose frame folder was renamed had been passed over without a word."""
+    root = write_davis(tmp_path / "davis", {"seq": _masks(3)})
+    orphan = root / "Annotations/480p/renamed"
+    orphan.mkdir()
+    palette_png(orphan / "00000.png", _masks(1)[0])
+    problems = check_dataset(root, "davis")
+    assert [(p.path, p.message, p.warning) for p in problems] == [
+        (orphan, f"masks of a sequence 'renamed' without frames in {root / 'JPEGImages/480p'}", True)
+    ]

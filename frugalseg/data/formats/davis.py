@@ -172,24 +172,32 @@ class DavisFormat(Format):
         A list file may name one sequence per line (DAVIS 2017, MOSE) or frame/mask path pairs
         (DAVIS 2016); a listed sequence without a frame folder is an error naming the list file.
         """
+        names, problems = self._listed_sequences(split)
+        if problems:
+            raise DataError(problems[0].path, problems[0].message)
+        return names
+
+    def _listed_sequences(self, split: str) -> tuple[list[str], list[Problem]]:
+        """The sequences of ``split`` with a frame folder, and a problem for each listed one without."""
         splits = self.splits()
         if split not in splits:
             raise DataError(self.root, f"split {split!r} does not exist; splits found: {', '.join(splits)}")
         if self.split_dir is None:
-            return sorted(d.name for d in self.image_dir.iterdir() if d.is_dir())
+            return sorted(d.name for d in self.image_dir.iterdir() if d.is_dir()), []
         listing = self.split_dir / f"{split}.txt"
         names: set[str] = set()
+        problems = []
         for number, line in enumerate(read_text(listing).splitlines(), start=1):
             words = line.split()
             if not words:
                 continue
             name = Path(words[0]).parent.name if "/" in words[0] else words[0]
-            if not (self.image_dir / name).is_dir():
-                raise DataError(
-                    listing, f"line {number}: sequence {name!r} has no frame folder under {self.image_dir}"
-                )
-            names.add(name)
-        return sorted(names)
+            if (self.image_dir / name).is_dir():
+                names.add(name)
+            else:
+                absent = f"line {number}: sequence {name!r} has no frame folder under {self.image_dir}"
+                problems.append(Problem(listing, absent))
+        return sorted(names), problems
 
     def frame_paths(self, seq: str) -> list[Path]:
         """The frames of sequence ``seq`` in time order (by number where every name is one, else by name)."""
@@ -308,12 +316,25 @@ class DavisFormat(Format):
         clip without a label.
         """
         clips: list[Clip] = []
-        problems = [
+        sequences, problems = self._listed_sequences(split)
+        problems += [
             Problem(entry, f"is a file, not a folder of frames: sequence {entry.name!r} was not read")
             for entry in (sorted(self.image_dir.iterdir()) if self.split_dir is None else [])
             if entry.is_file() and (self.mask_dir / entry.name).is_dir()  # its masks' folder says it is one
         ]
-        for seq in self.sequences(split):
+        unlisted = (
+            sorted(self.mask_dir.iterdir()) if self.split_dir is None and self.mask_dir.is_dir() else []
+        )
+        problems += [
+            Problem(
+                folder,
+                f"masks of a sequence {folder.name!r} without frames in {self.image_dir}",
+                warning=True,
+            )
+            for folder in unlisted
+            if folder.is_dir() and not (self.image_dir / folder.name).exists()
+        ]
+        for seq in sequences:
             try:
                 frames = self.frame_paths(seq)
             except DataError as error:
