@@ -403,7 +403,13 @@ def note_unsaved_runs(chosen: Path, current: str | None) -> None:
         (folder for folder in run.parent.glob("version_*") if (_version_number(folder) or -1) > number),
         key=lambda folder: _version_number(folder) or 0,
     )
-    unsaved = [f for f in unsaved if f.resolve() != here and not any((f / "checkpoints").glob("last*.ckpt"))]
+    unsaved = [
+        folder
+        for folder in unsaved
+        if folder.resolve() != here
+        and not any((folder / "checkpoints").glob("last*.ckpt"))
+        and not _evaluation_run(folder)
+    ]
     if unsaved:
         logging.getLogger("frugalseg").warning(
             f"--ckpt_path last resumes {chosen}, of {run.name}: the newer "
@@ -411,6 +417,20 @@ def note_unsaved_runs(chosen: Path, current: str | None) -> None:
             "checkpoint); give the checkpoint's path to resume another, or leave --ckpt_path out to start "
             "afresh"
         )
+
+
+def _evaluation_run(folder: Path) -> bool:
+    """Whether a version folder is a ``validate`` or ``test`` run's (metrics.csv of val/, test/ alone).
+
+    Such a run saves no checkpoint by design: it is no training run stopped early.
+    """
+    try:
+        with (folder / "metrics.csv").open(encoding="utf-8") as metrics:
+            header = metrics.readline().strip().split(",")
+    except (OSError, UnicodeDecodeError):
+        return False
+    logged = [column for column in header if column not in ("epoch", "step", "")]
+    return bool(logged) and all(column.startswith(("val/", "test/")) for column in logged)
 
 
 def _version_number(folder: Path) -> int | None:

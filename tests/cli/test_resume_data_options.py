@@ -43,11 +43,15 @@ def test_another_label_store_is_named(caplog: pytest.LogCaptureFixture) -> None:
 def test_last_says_when_it_skips_newer_runs_that_saved_no_checkpoint(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """version_1 was stopped before its first checkpoint; version_2 is the resuming run's own folder."""
+    """version_1 was stopped before its first checkpoint (it logged a training step); version_2 is the
+    resuming run's own folder; version_3 a `validate` run logged beside them (it had been named too)."""
     chosen = tmp_path / "version_0" / "checkpoints" / "last.ckpt"
-    for folder in (chosen.parent, tmp_path / "version_1", tmp_path / "version_2", tmp_path / "version_10"):
+    folders = [chosen.parent, *(tmp_path / f"version_{n}" for n in (1, 2, 3, 10))]
+    for folder in folders:
         folder.mkdir(parents=True)
     chosen.touch()
+    (tmp_path / "version_1" / "metrics.csv").write_text("epoch,lr-AdamW,step,train/loss\n", encoding="utf-8")
+    (tmp_path / "version_3" / "metrics.csv").write_text("epoch,step,val/J,val/F,val/JF\n", encoding="utf-8")
     (tmp_path / "version_10" / "checkpoints").mkdir()
     (tmp_path / "version_10" / "checkpoints" / "last-v1.ckpt").touch()
     with caplog.at_level(logging.WARNING, logger="frugalseg"):
