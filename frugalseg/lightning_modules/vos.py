@@ -131,8 +131,12 @@ class VOSModule(BaseTask):
         self.evaluate(batch, self.test_metrics)
 
     def log_epoch(self, metrics: MetricCollection) -> None:
-        """Log J, F and J&F over every sequence (already summed over processes) and start afresh."""
-        self.log_dict(metrics.compute(), sync_dist=False)
+        """Log J, F and J&F over every sequence (already summed over processes) and start afresh.
+
+        Every process holds the same values: their maximum is each (and Lightning then does not advise
+        ``sync_dist`` once per metric, as it does for an epoch value logged unsynced).
+        """
+        self.log_dict(metrics.compute(), sync_dist=True, reduce_fx="max")
         metrics.reset()
 
     def on_validation_epoch_start(self) -> None:

@@ -160,6 +160,32 @@ def test_vos_validate_writes_each_sequence_s_j_and_f(davis: Path, tmp_path: Path
     assert written.read_text(encoding="utf-8") == "\n".join(rows) + "\n"
 
 
+@pytest.mark.slow
+def test_vos_validate_on_two_processes_scores_as_one_without_sync_dist_advice(
+    davis: Path, tmp_path: Path
+) -> None:
+    """Lightning had advised ``sync_dist=True`` once per metric for J, F and J&F, already summed over both."""
+    import subprocess
+    import sys
+
+    command = [
+        str(Path(sys.executable).parent / "frugalseg"),
+        "vos",
+        "validate",
+        *_overrides(davis, tmp_path),
+    ]
+    command += ["--trainer.devices", "2", "--trainer.strategy", "ddp", "--trainer.accelerator", "cpu"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "sync_dist" not in result.stderr
+    (written,) = tmp_path.rglob("val_sequences.csv")
+    one = run_vos_cli(["validate", *_overrides(davis, tmp_path / "one")])
+    rows = [
+        f"{n},{s['J']:.4f},{s['F']:.4f},{s['JF']:.4f}" for n, s in sorted(one.model.sequence_scores.items())
+    ]
+    assert written.read_text(encoding="utf-8") == "\n".join(["sequence,J,F,JF", *rows]) + "\n"
+
+
 def test_vos_word_dispatches_to_the_vos_cli(capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["vos", "fit", "--config", CONFIG, "--print_config"])
