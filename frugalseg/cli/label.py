@@ -627,6 +627,11 @@ def print_report(report: dict[str, Any], console: Any = None) -> None:
             *(_fmt(row.get(k)) for k in scores),
         )
     console.print(table)
+    labels, scored = (sum(row[key] for row in report["rows"]) for key in ("labels", "scored"))
+    if scored < labels:
+        console.print(
+            f"{labels - scored} of {labels} labels not scored: the data set has no truth on their frames"
+        )
     cost = report["cost"]
     units = ", ".join(f"{n} {name}" for name, n in cost["units"].items())
     if not units:  # the semantic loop books its clicks' seconds on the partial labels it made

@@ -210,6 +210,10 @@ def test_a_semantic_loop_store_costs_the_seconds_it_booked(
     printed = capsys.readouterr().out
     booked = "(booked by the run that wrote it: 101.5 s on pseudo labels)"
     assert f"annotation cost: 0.03 h of human work {booked}" in printed
+    assert "not scored" not in printed  # the synthetic set has truth on every frame
+    report["rows"][0]["scored"] = 0  # a frame without truth: the row had shown a bare "0" and dashes
+    commands.print_report(report)
+    assert "1 of 2 labels not scored: the data set has no truth on their frames\n" in capsys.readouterr().out
 
 
 def test_clicks_and_boxes_cost(tiny_streets: Path, tmp_path: Path) -> None:
