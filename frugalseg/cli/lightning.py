@@ -177,12 +177,17 @@ class ShortErrorParser(LightningArgumentParser):
             message,
         )
         nested = re.search(_CLASS_OPTION, message, re.S)
+        value = re.search(_CLASS_VALUE, message, re.S)
         if unknown:
             parser = getattr(ex, "subcommand_parser", None) or self
             key = f"{unknown[1]}.{unknown[2]}" if unknown[1] else unknown[2] or unknown[3]
             message += _unaccepted_option_hint(key, parser, self.config_files)
         elif nested:
             message = _unaccepted_init_arg(nested[1], nested[2], nested[3], self.config_files)
+        elif value:
+            message = _refused_init_value(*value.groups())
+        elif reason := re.search(_CLASS_VALUE_REASON, message, re.S):
+            message = f"{reason[1]}.{reason[2]}: {reason[3].strip()}"
         super().error(message, ex)
 
 
@@ -190,6 +195,34 @@ class ShortErrorParser(LightningArgumentParser):
 _CLASS_OPTION = (
     r'Parser key "([^"]+)":.*?given class_path \'([^\']+)\':\s*Option \'([^\']+)\' is not accepted'
 )
+
+
+#: jsonargparse's multi-line refusal of a class argument's value (``Parser key "model": … Parser key
+#: "student_args": … Subtypes: [<class 'dict'>, …] … Given value: {weights:x}``).
+_CLASS_VALUE = (
+    r'Parser key "([^"]+)":.*?given class_path \'([^\']+)\':\s*Parser key "([^"]+)":.*?Subtypes: \[([^\]]*)\]'
+    r".*?Given value: ([^\n]*)"
+)
+
+
+#: jsonargparse's refusal of a class argument's value of one type, its reason on the line after the key.
+_CLASS_VALUE_REASON = (
+    r'Parser key "([^"]+)":.*?given class_path \'[^\']+\':\s*Parser key "([^"]+)":\s*\n\s*'
+    r"(?!Does not validate)([^\n]+)"
+)
+
+
+def _refused_init_value(group: str, class_path: str, argument: str, subtypes: str, given: str) -> str:
+    """One line for a value of a class's argument that is of none of its types (``--model.student_args``)."""
+    types = " or ".join(
+        "None" if name == "NoneType" else name
+        for name in re.findall(r"<class '(?:[\w.]*\.)?(\w+)'>", subtypes)
+    )
+    hint = ""
+    if "dict" in types and re.search(r"\{[^}]*\w:\S", given):  # YAML reads {a:b} as one word, not a: b
+        hint = "; a YAML mapping needs a space after each colon, as in '{weights: ID}'"
+    name = class_path.rpartition(".")[2]
+    return f"{group}.{argument}: {name} takes {types} there, got {given!r}{hint}"
 
 
 def _unaccepted_init_arg(group: str, class_path: str, option: str, config_files: Sequence[str]) -> str:

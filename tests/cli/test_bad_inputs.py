@@ -1148,6 +1148,21 @@ CASES = [  # fmt: skip
         lambda t: [t / "runs"],
     ),
     Case(
+        "fit with a YAML mapping missing the space after its colon (a 17-line union dump had come)",
+        lambda t, d: _fit(t, "--data.root", str(d["streets"]), "--model.student_args", "{weights:x}"),
+        2,
+        "error: model.student_args: VideoSegmentationModule takes dict or None there, got '{weights:x}'; a "
+        "YAML mapping needs a space after each colon, as in '{weights: ID}'\n",
+        lambda t: [t / "runs"],
+    ),
+    Case(
+        "fit with a learning rate that is no number (a union dump had come)",
+        lambda t, d: _fit(t, "--data.root", str(d["streets"]), "--model.lr", "abc"),
+        2,
+        "error: model.lr: Not of type FinitePositiveFloat: could not convert string to float: 'abc'\n",
+        lambda t: [t / "runs"],
+    ),
+    Case(
         "vos fit with a config file that misspells a model argument",
         lambda t, d: ["vos", "fit", "--config", str(_file(t / "m.yaml", TYPO)), "--print_config"],
         2,
