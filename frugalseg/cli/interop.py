@@ -74,7 +74,11 @@ def _import_options(parser: argparse.ArgumentParser) -> None:
         "data set's 'background' class in fine and pseudo labels whose shapes do not draw it, else ignore; "
         "ignore for COCO panoptic, whose uncovered pixels are void)",
     )
-    parser.add_argument("--clip", help="clip a video export is of (default: the one named like its video)")
+    parser.add_argument(
+        "--clip",
+        help="clip a video export is of (default: the one named like its video), or whose frames a file "
+        "names by file name alone (Label Studio's uploads on a set of several clips)",
+    )
     parser.set_defaults(func=_import)
 
 

@@ -104,12 +104,21 @@ class FrameIndex:
         found = self._tails[parts[-depth:]]
         if depth == 1 and len(parts) > 1:
             found = self._in_folder(found, parts[-2], parts[:-2], name, path, element)
+        if clip_id is not None and len(found) > 1:  # ``--clip``: a name of several clips' frames, its clip's
+            chosen = self.clip(clip_id, None, path).clip_id
+            found = [(clip, offset) for clip, offset in found if clip.clip_id == chosen]
+            if not found:
+                raise DataError(path, f"{element}: clip {chosen} (--clip) has no frame named {name!r}")
         anchors = [(clip, offset) for clip, offset in found if offset == 0]
         candidates = anchors if len(found) > 1 and len(anchors) == 1 else found
         if len(candidates) > 1:
             where = ", ".join(str(clip.frame_path(offset)) for clip, offset in candidates[:4])
             problem = "names several frames" if depth == len(parts) else "is no frame; its file name matches"
-            raise DataError(path, f"{element}: {name!r} {problem} {where}: name it with its folder")
+            several = len({clip.clip_id for clip, _ in candidates}) > 1
+            how = "name it with its folder" + (
+                ", or give the clip its frames are of as --clip" if several else ""
+            )
+            raise DataError(path, f"{element}: {name!r} {problem} {where}: {how}")
         return candidates[0]
 
     def _in_folder(

@@ -286,3 +286,31 @@ def test_an_import_keeps_the_tools_object_names_for_the_next_export(davis, tmp_p
     text = xml.read_text(encoding="utf-8")
     assert 'label="Bush &amp; shrub"' in text and 'label="object"' in text
     import_export(export, fmt, "train", store, ClassMapping(fmt.class_names))  # the same file again: one run
+
+
+def test_a_frame_named_by_file_name_alone_on_a_set_of_several_clips_takes_clip(tmp_path):
+    """Label Studio's uploads name a frame by file name alone (``1a2b3c4d-00001.jpg``): on a set of several
+    clips it names several frames, and ``--clip``, which had applied to video exports only, could not say
+    which."""
+    import shutil
+
+    root = write_moving_squares(tmp_path / "davis")
+    shutil.rmtree(root / "ImageSets")  # one split, "all", of both clips
+    fmt = get_format("davis", root)
+    mapping = ClassMapping(fmt.class_names)
+
+    def imported(clip: str | None, out: str) -> LabelStore:
+        frames = [Frame("00001.jpg", None, [_square("object")], "task 1")]
+        export = ToolExport(tmp_path / "e.json", "label-studio", frames, ("object",))
+        store = LabelStore(tmp_path / out)
+        import_export(export, fmt, "all", store, mapping, clip=clip)
+        return store
+
+    with pytest.raises(DataError) as caught:
+        imported(None, "out")
+    assert caught.value.problem.endswith(
+        ": name it with its folder, or give the clip its frames are of as --clip"
+    )
+    assert [(r["clip_id"], r["offset"]) for r in imported("squares-b", "b").records()] == [("squares-b", 1)]
+    with pytest.raises(ConfigError, match="--clip"):
+        imported("nowhere", "c")
