@@ -90,6 +90,14 @@ if TYPE_CHECKING:
     from frugalseg.autolabel.refine import ImagePredictor
 
 
+def _check_on_frame(clicks: Sequence[Click], shape: tuple[int, ...]) -> None:
+    """Raise `ValueError` naming the first click off a frame of ``shape`` (H, W)."""
+    height, width = shape
+    for number, click in enumerate(clicks):
+        if not (0 <= click.x < width and 0 <= click.y < height):
+            raise ValueError(f"click {number} at x {click.x}, y {click.y} is off the {width}×{height} frame")
+
+
 class ClickToMask(Configurable, ABC):
     """Turns clicks on one object into its mask (see the module docstring).
 
@@ -156,7 +164,13 @@ class ClickToMask(Configurable, ABC):
             clicks: the person's clicks on that object, all at once.
             known: what the video knows of the object (its neighbouring frame, its other frames, the
                 mask's confidence), or None.
+
+        Raises:
+            ValueError: no click, or a click off the frame.
         """
+        if not clicks:
+            raise ValueError("correct() needs at least one click (a box alone goes to box())")
+        _check_on_frame(clicks, image.shape[:2])
         return honour_prompt(self._correct(image, current, clicks, known=known), clicks)
 
     def box(
@@ -181,8 +195,9 @@ class ClickToMask(Configurable, ABC):
             known: what the session knows of the object, or None.
 
         Raises:
-            ValueError: the box holds no pixel of the frame.
+            ValueError: the box holds no pixel of the frame, or a click lies off it.
         """
+        _check_on_frame(clicks, image.shape[:2])
         height, width = image.shape[:2]
         x0, y0, x1, y1 = box
         box = (max(x0, 0), max(y0, 0), min(x1, width - 1), min(y1, height - 1))

@@ -630,3 +630,19 @@ def test_sam_answers_one_prompt_at_a_time_and_embeds_the_last_frame_it_was_asked
     for thread in [first, *later]:
         thread.join()
     assert [int(np.argmax(image[:, 3, 0])) for image in predictor.images] == [2, 0]
+
+
+@pytest.mark.parametrize("name", ["starcut", "grabcut"])
+def test_no_click_or_a_click_off_the_frame_is_refused_by_name(name: str) -> None:
+    """No click had given starcut the whole frame and grabcut a numpy reduction error; a click off the frame
+    an IndexError."""
+    model = click_models.get_click_model(name)
+    image = np.zeros((30, 40, 3), np.uint8)
+    empty = np.zeros((30, 40), bool)
+    with pytest.raises(ValueError, match=r"^correct\(\) needs at least one click"):
+        model.correct(image, empty, [])
+    off = [CorrectiveClick(5, 5, True, 1, 1.0), CorrectiveClick(40, 3, False, 1, 1.0)]
+    with pytest.raises(ValueError, match=r"^click 1 at x 40, y 3 is off the 40×30 frame$"):
+        model.correct(image, empty, off)
+    with pytest.raises(ValueError, match=r"^click 1 at x 40, y 3 is off the 40×30 frame$"):
+        model.box(image, (2, 2, 20, 20), off)
