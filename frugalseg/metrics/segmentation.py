@@ -178,10 +178,10 @@ class ConfusionMatrix(Metric):
         return torch.from_numpy(hist)
 
     def _range_error(self, name: str, low: int, high: int) -> ValueError:
-        return ValueError(
-            f"{name} values must lie in 0…{self.num_classes - 1} (or be the ignore index "
-            f"{self.ignore_index}), got {low}…{high}"
-        )
+        """The refusal of ``name``'s values ``low…high``; only a target may hold the ignore index."""
+        target = name == "target" and self.ignore_index is not None
+        ignored = f" (or be the ignore index {self.ignore_index})" if target else ""
+        return ValueError(f"{name} values must lie in 0…{self.num_classes - 1}{ignored}, got {low}…{high}")
 
     def _check(self, target: Tensor, preds: Tensor) -> None:
         """Raise unless targets and predictions hold class indices (targets may hold the ignore index)."""

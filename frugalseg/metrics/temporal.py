@@ -155,6 +155,10 @@ class TemporalConsistency(DatasetMeanIoU):
         backend: Backend = "auto",
         **kwargs: Any,
     ) -> None:
+        if ignore_index is None:  # it marks the pixels the flow cannot carry, which are not counted
+            raise ValueError(
+                "TemporalConsistency needs an ignore_index: it marks the pixels that are not counted"
+            )
         super().__init__(num_classes=num_classes, ignore_index=ignore_index, backend=backend, **kwargs)
         self.fb_alpha = fb_alpha
         self.fb_beta = fb_beta

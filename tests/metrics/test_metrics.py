@@ -279,3 +279,19 @@ def test_temporal_consistency_takes_the_loaders_reliability_mask():
     nothing = TemporalConsistency(3)
     nothing.update(previous, current, zero, zero, reliable=torch.zeros_like(keep))
     assert nothing.confmat.sum() == 0
+
+
+def test_a_prediction_out_of_range_is_not_told_it_may_be_the_ignore_index() -> None:
+    """A prediction of 255 had been told 'must lie in 0…2 (or be the ignore index 255), got 0…255'."""
+    with pytest.raises(ValueError) as caught:
+        DatasetMeanIoU(3).update(torch.tensor([[[255, 0]]]), torch.tensor([[[0, 1]]]))
+    assert str(caught.value) == "prediction values must lie in 0…2, got 0…255"
+    with pytest.raises(ValueError) as caught:
+        DatasetMeanIoU(3).update(torch.tensor([[[1, 0]]]), torch.tensor([[[7, 1]]]))
+    assert str(caught.value) == "target values must lie in 0…2 (or be the ignore index 255), got 1…7"
+
+
+def test_temporal_consistency_without_an_ignore_index_is_refused_at_once() -> None:
+    """It had worked on the CPU path and failed in ``masked_fill`` on the torch one (a GPU's)."""
+    with pytest.raises(ValueError, match="TemporalConsistency needs an ignore_index"):
+        TemporalConsistency(3, ignore_index=None)
