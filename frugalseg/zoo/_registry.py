@@ -14,6 +14,7 @@ import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from numbers import Integral
 from pathlib import Path
 from typing import Any, Literal, overload
 
@@ -232,6 +233,9 @@ def get_model(
             defaults of ``kwargs``.
         **kwargs: architecture arguments of the model's class.
     """
+    for option, count in (("num_classes", num_classes), ("num_frames", num_frames)):
+        if count is not None and (isinstance(count, bool) or not isinstance(count, Integral) or count < 1):
+            raise ConfigError(option, f"must be a whole number ≥ 1, got {count!r}")
     if name.startswith(HUB_PREFIX):
         if weights is not None:
             raise ConfigError("weights", f"{name} names its weights already; give weights=None")

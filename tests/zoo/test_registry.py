@@ -292,3 +292,10 @@ def test_an_argument_the_model_does_not_take_is_named_and_timm_s_pretrained_expl
     with pytest.raises(ConfigError, match=r"^encoder_weigths: is no argument of 'deeplabv3plus_r18'$"):
         get_model("deeplabv3plus_r18", num_classes=3, encoder_weigths="imagenet")
     assert get_model("pspnet_r18", num_classes=3, psp_dropout=0.1) is not None  # smp's own argument
+
+
+@pytest.mark.parametrize(("option", "value"), [("num_classes", 0), ("num_frames", 0), ("num_classes", 2.5)])
+def test_a_class_or_frame_count_below_one_is_refused_by_name(option, value) -> None:
+    """``num_classes=0`` had been taken for 'not given' ('needs num_classes (or weights …)')."""
+    with pytest.raises(ConfigError, match=rf"^{option}: must be a whole number ≥ 1, got {value}$"):
+        get_model("hrnetv2_w18_small", **{option: value})
