@@ -51,7 +51,7 @@ from frugalseg.datamodules.recipes import (
 )
 from frugalseg.datamodules.recipes import logger as draw_logger
 from frugalseg.datamodules.transforms import ClipRandomGeometry, Normalize
-from frugalseg.errors import ConfigError, option_paths
+from frugalseg.errors import ConfigError, DataError, option_paths
 from frugalseg.options import keep_plain_hyperparameters
 
 logger = logging.getLogger(__name__)
@@ -65,13 +65,17 @@ class VideoSegDataModule(L.LightningDataModule):
 
     Validation and test read manual labels only.
 
-    Batches are dicts: ``frames`` B×T×3×H×W (float, normalised, past frames first), ``label``
+    Batches are dicts: ``frames`` B×T×3×H×W (past frames first), ``label``
     B×H×W (long, 255 = ignore), ``kind`` B (index of the :class:`LabelKind` of each label), ``meta``
     (clip id, offset, label kind, label file) and, for validation with ``temporal.consistency`` (and
     training with ``temporal.train_pair``), one more past frame plus ``flow_to_prev``/``flow_from_prev``
     B×2×H×W. With ``temporal.neighbours`` K, training batches also carry ``neighbours`` B×K×3×H×W,
     ``neighbour_offsets`` B×K and ``neighbour_flows`` B×K×2×H×W (see :class:`ClipSampleDataset`).
     Augmented training batches carry ``valid`` B×H×W, the pixels inside the scaled frame.
+
+    The loaders give frames as uint8 (cheap to move); `on_after_batch_transfer`, which the Trainer calls
+    on the device, normalises them to the students' float input (and augments a batch while it trains).
+    Outside a Trainer, ``data.on_after_batch_transfer(batch, 0)`` normalises a loader's batch.
 
     The options come in groups (`frugalseg.datamodules.options`), which the command line nests:
     ``--data.recipe.name B3``, ``--data.loader.batch_size 8``.
@@ -205,9 +209,14 @@ class VideoSegDataModule(L.LightningDataModule):
         return list(self.classes.palette)
 
     def format_reader(self) -> Format:
-        """The reader of the data set (the synthetic set must have been generated)."""
+        """The reader of the data set (the synthetic set must have been generated: `prepare_data`)."""
         options = {"masks": self.hparams["masks"]} if self.hparams["masks"] is not None else {}
-        return get_format(self.format_name, self.root, **options)
+        try:
+            return get_format(self.format_name, self.root, **options)
+        except DataError as err:
+            if self.hparams["root"] is None:  # the generated set: Lightning calls prepare_data first
+                raise DataError(err.path, f"{err.problem}; call prepare_data() before setup()") from err
+            raise
 
     def needed_labels(self) -> dict[LabelKind, tuple[int, ...]]:
         """The label kinds other than manual ones that the recipe trains on, with their offsets."""

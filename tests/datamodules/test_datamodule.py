@@ -320,6 +320,22 @@ def test_a_format_without_a_root_is_refused_not_replaced_by_the_synthetic_set() 
         )
 
 
+def test_setup_of_the_synthetic_set_before_prepare_data_says_to_call_it(tmp_path, monkeypatch) -> None:
+    """A Python user's ``setup()`` alone had said only that synthetic.json is no generated set."""
+    from frugalseg.datamodules.options import RecipeOptions
+    from frugalseg.errors import DataError
+
+    monkeypatch.setenv("FRUGALSEG_CACHE", str(tmp_path))
+    data = VideoSegDataModule(synthetic_clips={"train": 2, "val": 1}, recipe=RecipeOptions(name="N1"))
+    with pytest.raises(
+        DataError, match=r"not a generated synthetic data set; call prepare_data\(\) before setup\(\)$"
+    ):
+        data.setup("fit")
+    data.prepare_data()
+    data.setup("fit")
+    assert len(data.train_dataloader().dataset) > 0
+
+
 def test_a_relative_root_that_does_not_exist_says_where_it_was_looked_for(tmp_path, monkeypatch) -> None:
     """A config's ``root: data/cityscapes_dev`` is taken from the folder the command runs in."""
     monkeypatch.chdir(tmp_path)
