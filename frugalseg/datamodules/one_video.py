@@ -168,6 +168,8 @@ def _labels(
     frames: list[np.ndarray], labels: Sequence[np.ndarray | None] | None, ignore_index: int
 ) -> list[np.ndarray]:
     """The label of every frame as H×W uint8, checked against the frames; all ignore where None."""
+    if not 0 <= ignore_index <= 255:
+        raise ConfigError("ignore_index", f"must lie in 0…255 (labels are uint8 maps), got {ignore_index}")
     if len(frames) < 2:
         raise ConfigError(
             "frames", f"fine-tuning on a video needs at least 2 frames (consecutive pairs), got {len(frames)}"
@@ -195,5 +197,12 @@ def _labels(
                 f"the label of frame {t} is {label.shape[1]}×{label.shape[0]}, "
                 f"its frame {shape[1]}×{shape[0]}",
             )
-        out.append(np.asarray(label, np.uint8))
+        values = np.asarray(label)
+        if values.size and (values.min() < 0 or values.max() > 255):
+            raise ConfigError(
+                "labels",
+                f"the label of frame {t} holds {values.min()}…{values.max()}: class ids and the ignore index "
+                "lie in 0…255",
+            )
+        out.append(values.astype(np.uint8))
     return out

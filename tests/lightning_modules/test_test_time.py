@@ -166,6 +166,14 @@ def test_a_video_shorter_than_two_frames_or_mismatched_labels_are_refused():
         OneVideoDataModule(_video(2), [None, np.zeros((8, 8), np.uint8)])
     with pytest.raises(ConfigError, match="frames: frame 1 is uint8 of shape"):
         OneVideoDataModule([_video(1)[0], np.zeros((16, 16, 3), np.uint8)])
+    with pytest.raises(ConfigError, match=r"^labels: the label of frame 0 holds 0…300: class ids and the "):
+        OneVideoDataModule(
+            _video(2), [np.full((32, 32), 300).clip(max=np.arange(32) * 10), None]
+        )  # had been 44
+    with pytest.raises(
+        ConfigError, match=r"^ignore_index: must lie in 0…255 \(labels are uint8 maps\), got -1"
+    ):
+        OneVideoDataModule(_video(2), ignore_index=-1)  # numpy's OverflowError
 
 
 def test_a_restored_checkpoint_does_not_read_init_weights(tiny_student, tmp_path):
