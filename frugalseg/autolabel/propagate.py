@@ -124,6 +124,11 @@ def check_propagation_inputs(
     """Raise `ValueError` unless the arguments of an engine's ``propagate`` fit together."""
     if not 0 <= anchor_index < len(frames):
         raise ValueError(f"anchor index {anchor_index} outside the {len(frames)} frames given")
+    for index, frame in enumerate(frames):
+        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+            raise ValueError(
+                f"frame {index} is {frame.dtype} of shape {frame.shape}: expected H×W×3 uint8 RGB"
+            )
     if anchor_label.shape != frames[anchor_index].shape[:2] or anchor_label.dtype != np.uint8:
         raise ValueError(
             f"anchor label of shape {anchor_label.shape} and dtype {anchor_label.dtype} does not "

@@ -862,3 +862,12 @@ def test_clips_with_fewer_labels_than_offsets_are_named_in_one_line(tmp_path: Pa
     )
     assert commands._spans([-3, -2, -1, 2, 5, 6]) == "-3…-1, +2, +5…+6"
     assert commands._spans([-1, 1, -2, 2, -3]) == "-3…-1, +1…+2"  # as propagation_offsets orders them
+
+
+def test_frames_that_are_not_uint8_rgb_are_refused_by_name() -> None:
+    """Float frames had failed inside OpenCV's DIS (``I0.depth() == CV_8U``); a wrong label was named."""
+    frames = [np.zeros((16, 24, 3), np.uint8), np.zeros((16, 24, 3), np.float32)]
+    label = np.zeros((16, 24), np.uint8)
+    with pytest.raises(ValueError) as caught:
+        FlowPropagator().propagate(frames, 0, label, [1])
+    assert str(caught.value) == "frame 1 is float32 of shape (16, 24, 3): expected H×W×3 uint8 RGB"
