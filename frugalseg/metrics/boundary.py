@@ -25,6 +25,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchmetrics import Metric
 
+from frugalseg.metrics.segmentation import class_indices
+
 Backend = Literal["auto", "opencv", "torch"]
 
 
@@ -134,8 +136,7 @@ class BoundaryIoU(Metric):
 
     def update(self, preds: Tensor, target: Tensor) -> None:
         """Add the boundary intersections and unions of one batch."""
-        if preds.is_floating_point():
-            preds = preds.argmax(1)
+        preds = class_indices(preds)
         if preds.shape != target.shape or target.dim() != 3:
             raise ValueError(
                 f"expected preds B×H×W (or logits B×C×H×W) and target B×H×W of the same size, "

@@ -72,6 +72,18 @@ def joint_histogram(
     return total
 
 
+def class_indices(preds: Tensor) -> Tensor:
+    """Predictions as class indices: B×C×H×W float logits by their argmax, integer maps as they are."""
+    if not preds.is_floating_point():
+        return preds
+    if preds.dim() != 4:
+        raise ValueError(
+            f"float predictions must be B×C×H×W logits (class indices are an integer tensor), got shape "
+            f"{tuple(preds.shape)}"
+        )
+    return preds.argmax(1)
+
+
 def fits_uint8(values: np.ndarray) -> bool:
     """Whether every value of an integer array lies in [0, 255] (one OR-reduction, no min and max)."""
     if values.dtype == np.uint8 or values.size == 0:
@@ -130,8 +142,7 @@ class ConfusionMatrix(Metric):
 
     def update(self, preds: Tensor, target: Tensor) -> None:
         """Count ``preds`` (B×H×W class indices or B×C×H×W logits) against ``target`` (B×H×W)."""
-        if preds.is_floating_point():
-            preds = preds.argmax(1)
+        preds = class_indices(preds)
         if preds.shape != target.shape:
             raise ValueError(
                 f"predictions of shape {tuple(preds.shape)} do not match targets of shape "

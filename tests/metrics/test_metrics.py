@@ -295,3 +295,14 @@ def test_temporal_consistency_without_an_ignore_index_is_refused_at_once() -> No
     """It had worked on the CPU path and failed in ``masked_fill`` on the torch one (a GPU's)."""
     with pytest.raises(ValueError, match="TemporalConsistency needs an ignore_index"):
         TemporalConsistency(3, ignore_index=None)
+
+
+@pytest.mark.parametrize("metric", [DatasetMeanIoU(3), BoundaryIoU(3)])
+def test_float_class_maps_are_told_to_be_logits_or_integers(metric) -> None:
+    """A B×H×W map of class ids as floats had been argmax-ed over H, refused for a shape never given."""
+    ids = torch.tensor([[[0, 1], [2, 1]]])
+    with pytest.raises(ValueError) as caught:
+        metric.update(ids.float(), ids)
+    assert str(caught.value) == (
+        "float predictions must be B×C×H×W logits (class indices are an integer tensor), got shape (1, 2, 2)"
+    )
