@@ -30,7 +30,7 @@ not a drawn box), both of the kind they are.
 from __future__ import annotations
 
 from functools import partial
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -105,12 +105,27 @@ def _coco_tables(data: Any, path: Path) -> tuple[dict[int, str], dict[int, dict[
 def _frames(images: dict[int, dict[str, Any]]) -> dict[int, Frame]:
     return {
         image_id: Frame(
-            image["file_name"],
+            _frame_name(image),
             (image["height"], image["width"]),
             element=f"image {image_id} ({image['file_name']})",
         )  # fmt: skip
         for image_id, image in images.items()
     }
+
+
+def _frame_name(image: dict[str, Any]) -> str:
+    """An image's name: its ``file_name``, or the frame its Label Studio URL ``path`` names.
+
+    Label Studio's COCO export gives a bare file name beside that URL (``/data/local-files/?d=a/00005.jpg``).
+    """
+    from frugalseg.interop.label_studio import image_name
+
+    url = image.get("path")
+    if isinstance(url, str) and "/data/" in url:
+        named = image_name(url)
+        if PurePosixPath(named).stem == PurePosixPath(str(image["file_name"])).stem:
+            return named
+    return str(image["file_name"])
 
 
 def _id(value: Any) -> Any:

@@ -314,3 +314,24 @@ def test_a_frame_named_by_file_name_alone_on_a_set_of_several_clips_takes_clip(t
     assert [(r["clip_id"], r["offset"]) for r in imported("squares-b", "b").records()] == [("squares-b", 1)]
     with pytest.raises(ConfigError, match="--clip"):
         imported("nowhere", "c")
+
+
+def test_a_label_studio_coco_image_is_placed_by_its_url_path(tmp_path):
+    """Label Studio's COCO export names an image ``00001.jpg`` beside its URL: on a set of several clips
+    the bare name had named several frames."""
+    import shutil
+
+    from frugalseg.interop.coco import read_coco
+
+    root = write_moving_squares(tmp_path / "davis")
+    shutil.rmtree(root / "ImageSets")
+    fmt = get_format("davis", root)
+    image = {"id": 1, "file_name": "00001.jpg", "width": 64, "height": 48,
+             "path": "/data/local-files/?d=JPEGImages/480p/squares-b/00001.jpg"}  # fmt: skip
+    annotation = {"id": 1, "image_id": 1, "category_id": 0, "segmentation": [[2, 2, 6, 2, 6, 6, 2, 6]]}
+    coco = tmp_path / "result.json"
+    coco.write_text(json.dumps({"images": [image], "annotations": [annotation],
+                                "categories": [{"id": 0, "name": "object"}]}), encoding="utf-8")  # fmt: skip
+    store = LabelStore(tmp_path / "out")
+    import_export(read_coco(coco), fmt, "all", store, ClassMapping(fmt.class_names))
+    assert [(r["clip_id"], r["offset"]) for r in store.records()] == [("squares-b", 1)]
