@@ -65,7 +65,9 @@ class Student(nn.Module):
 class StreamingStudent(Protocol):
     """A video student that also segments a video frame by frame, keeping a memory (TMANet, TDNet).
 
-    ``isinstance(model, StreamingStudent)`` tells whether a model has the two methods.
+    ``isinstance(model, StreamingStudent)`` tells whether a model has the two methods, by name alone: STM
+    has both with other arguments (its ``reset`` takes the first frame and its masks), so tell a semantic
+    student by ``model_config(name).task == "semantic"`` first.
     """
 
     def reset(self) -> None:
