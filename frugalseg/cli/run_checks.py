@@ -420,10 +420,18 @@ def note_unsaved_runs(chosen: Path, current: str | None) -> None:
 
 
 def _evaluation_run(folder: Path) -> bool:
-    """Whether a version folder is a ``validate`` or ``test`` run's (metrics.csv of val/, test/ alone).
+    """Whether a version folder is a ``validate``, ``test`` or ``predict`` run's (no checkpoint by design).
 
-    Such a run saves no checkpoint by design: it is no training run stopped early.
+    Its ``config.yaml`` (LightningCLI's) holds the subcommand's own arguments: ``verbose`` (validate,
+    test) or ``return_predictions`` (predict), which ``fit`` has not; without one, a ``metrics.csv`` of
+    ``val/`` and ``test/`` columns alone tells.
     """
+    try:
+        config = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        config = None
+    if isinstance(config, dict):
+        return "verbose" in config or "return_predictions" in config
     try:
         with (folder / "metrics.csv").open(encoding="utf-8") as metrics:
             header = metrics.readline().strip().split(",")

@@ -44,22 +44,29 @@ def test_last_says_when_it_skips_newer_runs_that_saved_no_checkpoint(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """version_1 was stopped before its first checkpoint (it logged a training step); version_2 is the
-    resuming run's own folder; version_3 a `validate` run logged beside them (it had been named too)."""
+    resuming run's own folder; version_3 and version_4 a `validate` and a `predict` run logged beside them
+    (they had been named too); version_5 a fit stopped early whose config.yaml was saved."""
     chosen = tmp_path / "version_0" / "checkpoints" / "last.ckpt"
-    folders = [chosen.parent, *(tmp_path / f"version_{n}" for n in (1, 2, 3, 10))]
+    folders = [chosen.parent, *(tmp_path / f"version_{n}" for n in (1, 2, 3, 4, 5, 10))]
     for folder in folders:
         folder.mkdir(parents=True)
     chosen.touch()
     (tmp_path / "version_1" / "metrics.csv").write_text("epoch,lr-AdamW,step,train/loss\n", encoding="utf-8")
     (tmp_path / "version_3" / "metrics.csv").write_text("epoch,step,val/J,val/F,val/JF\n", encoding="utf-8")
+    (tmp_path / "version_4" / "config.yaml").write_text(
+        "ckpt_path: null\nreturn_predictions: false\n"
+    )  # predict
+    (tmp_path / "version_5" / "config.yaml").write_text(
+        "ckpt_path: null\nweights_only: null\n"
+    )  # a stopped fit
     (tmp_path / "version_10" / "checkpoints").mkdir()
     (tmp_path / "version_10" / "checkpoints" / "last-v1.ckpt").touch()
     with caplog.at_level(logging.WARNING, logger="frugalseg"):
         note_unsaved_runs(chosen, str(tmp_path / "version_2"))
     assert caplog.messages == [
-        f"--ckpt_path last resumes {chosen}, of version_0: the newer version_1 hold no last.ckpt (stopped "
-        "before their first checkpoint); give the checkpoint's path to resume another, or leave --ckpt_path "
-        "out to start afresh"
+        f"--ckpt_path last resumes {chosen}, of version_0: the newer version_1, version_5 hold no last.ckpt "
+        "(stopped before their first checkpoint); give the checkpoint's path to resume another, or leave "
+        "--ckpt_path out to start afresh"
     ]
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="frugalseg"):
