@@ -22,6 +22,7 @@ import timm
 import torch
 from torch import Tensor, nn
 
+from frugalseg.errors import ConfigError
 from frugalseg.zoo._attention import attention
 from frugalseg.zoo._base import Student, feature_info, resize_to
 from frugalseg.zoo._convert import Converter, Target, register_converter, shape_of
@@ -196,8 +197,10 @@ class TMANet(Student):
         align_corners: bool = False,
     ):
         if num_frames < 2:
-            raise ValueError(
-                f"TMANet needs num_frames >= 2 (memory frames + the current frame), got {num_frames}"
+            raise ConfigError(
+                "num_frames",
+                f"TMANet needs num_frames ≥ 2 (memory frames + the current frame), got {num_frames} (on the "
+                "command line: --data.num_frames 3)",
             )
         super().__init__(num_classes, num_frames, aux_weights={"aux": aux_weight})
         self.align_corners = align_corners

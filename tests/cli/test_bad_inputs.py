@@ -1163,6 +1163,14 @@ CASES = [  # fmt: skip
         lambda t: [t / "runs"],
     ),
     Case(
+        "fit of TMANet with one frame a clip (a 60-line traceback, exit 1, had come)",
+        lambda t, d: _fit(t, "--data.root", str(d["streets"]), "--data.num_frames", "1"),
+        2,
+        "error: data.num_frames: TMANet needs num_frames ≥ 2 (memory frames + the current frame), got 1 (on "
+        "the command line: --data.num_frames 3)\n",
+        lambda t: [t / "runs"],
+    ),
+    Case(
         "vos fit with a config file that misspells a model argument",
         lambda t, d: ["vos", "fit", "--config", str(_file(t / "m.yaml", TYPO)), "--print_config"],
         2,

@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from frugalseg.errors import WeightsError
+from frugalseg.errors import ConfigError, WeightsError
 from frugalseg.zoo import Student, get_model, tmanet
 from frugalseg.zoo.tmanet import TMANet, memory_read
 
@@ -168,7 +168,7 @@ def test_tmanet_forward_and_step_equal_the_materialised_read(monkeypatch) -> Non
 
 
 def test_tmanet_needs_a_memory_frame() -> None:
-    with pytest.raises(ValueError, match="num_frames >= 2"):
+    with pytest.raises(ConfigError, match="num_frames: TMANet needs num_frames ≥ 2"):
         get_model("tmanet_r18", num_classes=2, num_frames=1)
 
 
