@@ -51,7 +51,7 @@ from frugalseg.datamodules.recipes import (
 )
 from frugalseg.datamodules.recipes import logger as draw_logger
 from frugalseg.datamodules.transforms import ClipRandomGeometry, Normalize
-from frugalseg.errors import ConfigError, DataError, option_paths
+from frugalseg.errors import ConfigError, option_paths
 from frugalseg.options import keep_plain_hyperparameters
 
 logger = logging.getLogger(__name__)
@@ -73,9 +73,8 @@ class VideoSegDataModule(L.LightningDataModule):
     ``neighbour_offsets`` B×K and ``neighbour_flows`` B×K×2×H×W (see :class:`ClipSampleDataset`).
     Augmented training batches carry ``valid`` B×H×W, the pixels inside the scaled frame.
 
-    The loaders give frames as uint8 (cheap to move); `on_after_batch_transfer`, which the Trainer calls
-    on the device, normalises them to the students' float input (and augments a batch while it trains).
-    Outside a Trainer, ``data.on_after_batch_transfer(batch, 0)`` normalises a loader's batch.
+    Loaders give uint8 frames: `on_after_batch_transfer` (the Trainer's, on the device; call it yourself
+    outside one) normalises them to a student's float input, and augments a batch while it trains.
 
     The options come in groups (`frugalseg.datamodules.options`), which the command line nests:
     ``--data.recipe.name B3``, ``--data.loader.batch_size 8``.
@@ -211,12 +210,7 @@ class VideoSegDataModule(L.LightningDataModule):
     def format_reader(self) -> Format:
         """The reader of the data set (the synthetic set must have been generated: `prepare_data`)."""
         options = {"masks": self.hparams["masks"]} if self.hparams["masks"] is not None else {}
-        try:
-            return get_format(self.format_name, self.root, **options)
-        except DataError as err:
-            if self.hparams["root"] is None:  # the generated set: Lightning calls prepare_data first
-                raise DataError(err.path, f"{err.problem}; call prepare_data() before setup()") from err
-            raise
+        return get_format(self.format_name, self.root, **options)
 
     def needed_labels(self) -> dict[LabelKind, tuple[int, ...]]:
         """The label kinds other than manual ones that the recipe trains on, with their offsets."""

@@ -328,7 +328,7 @@ def test_setup_of_the_synthetic_set_before_prepare_data_says_to_call_it(tmp_path
     monkeypatch.setenv("FRUGALSEG_CACHE", str(tmp_path))
     data = VideoSegDataModule(synthetic_clips={"train": 2, "val": 1}, recipe=RecipeOptions(name="N1"))
     with pytest.raises(
-        DataError, match=r"not a generated synthetic data set; call prepare_data\(\) before setup\(\)$"
+        DataError, match=r"not a generated synthetic data set \(.*as a data module's prepare_data\(\) does\)$"
     ):
         data.setup("fit")
     data.prepare_data()

@@ -152,7 +152,11 @@ def read_params(root: str | Path) -> dict[str, Any]:
     try:
         params = json.loads(record.read_text(encoding="utf-8"))
     except FileNotFoundError as err:
-        raise DataError(record, "does not exist: not a generated synthetic data set") from err
+        raise DataError(
+            record,
+            "does not exist: not a generated synthetic data set (`generate_synthetic_streets` makes one, "
+            "as a data module's prepare_data() does)",
+        ) from err
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise DataError(record, f"not valid JSON ({err})") from err
     if not isinstance(params, dict) or not isinstance(params.get("num_frames"), int):
