@@ -191,6 +191,12 @@ def _training_record(ckpt: Path, checkpoint: dict[str, Any], run_dir: Path | Non
         record["annotation_cost"] = samples["cost"]
     else:
         record["note"] = f"{samples_path} was not found: the label sources and their cost are unknown"
+        # a config that fixes checkpoint.dirpath keeps the logger's version folders elsewhere
+        found = sorted(str(path.parent) for path in run_dir.glob("*/version_*/samples.json"))
+        log.warning(
+            "%s; give the run's log folder (the version_N of samples.json and config.yaml) as --run-dir%s",
+            record["note"], f" (found under it: {', '.join(found[-3:])})" if found else "",
+        )  # fmt: skip
     config = run_dir / "config.yaml"
     if config.is_file():
         record["config"] = config.read_text(encoding="utf-8")

@@ -196,6 +196,31 @@ def test_checkpoint_score_is_the_metric_without_a_metrics_file(tmp_path, zoo_dir
     assert card["metrics"]["command"].startswith("frugalseg fit --config ")
 
 
+def test_a_checkpoint_kept_apart_from_its_run_folder_says_to_give_run_dir(tmp_path, zoo_dir, caplog):
+    """A config fixing ``checkpoint.dirpath`` (tdnet_stage1) keeps the logger's version folder elsewhere: the
+    card had lost its label sources and command without a word on the terminal."""
+    import logging
+    import shutil
+
+    ckpt = _fake_run(tmp_path, _student())
+    stage = tmp_path / "runs" / "stage1"
+    (stage / "checkpoints").mkdir(parents=True)
+    kept = shutil.copy(ckpt, stage / "checkpoints" / "last.ckpt")
+    shutil.copytree(
+        ckpt.parent.parent, stage / "td2_psp50_clips" / "version_0", ignore=shutil.ignore_patterns("*.ckpt")
+    )
+    with caplog.at_level(logging.WARNING, logger="frugalseg.lightning_modules.publish"):
+        card = publish_checkpoint(kept, "kept-apart")
+    assert "label_sources" not in card["training"]
+    assert caplog.messages == [
+        f"{stage / 'samples.json'} was not found: the label sources and their cost are unknown; give the "
+        "run's log folder (the version_N of samples.json and config.yaml) as --run-dir (found under it: "
+        f"{stage / 'td2_psp50_clips' / 'version_0'})"
+    ]
+    again = publish_checkpoint(kept, "kept-apart-2", run_dir=stage / "td2_psp50_clips" / "version_0")
+    assert again["training"]["label_sources"] == {"fine": 2, "pseudo": 2}
+
+
 def _validate_run(folder: Path, hparams: dict, ckpt_path: str | None) -> Path:
     """The metrics.csv of a `frugalseg validate` run, with its hparams.yaml and config.yaml beside it."""
     folder.mkdir(parents=True)
