@@ -137,20 +137,20 @@ def check_store_folder(out: str | Path, *, store: bool = True) -> None:
     """Refuse ``--out`` that is a file or lies under one; with ``store``, a folder of files but no store.
 
     A store written into a folder of other files would leave its labels among them; an existing store
-    (its ``run.json``) is resumed, and so is one another run is creating (its lock and manifest, under
-    whose lock that run writes ``run.json``); hidden files (a lock) do not count otherwise.
+    (its ``run.json``) is resumed, and so is one another run is creating (its lock, made before its
+    manifest, under whose lock that run writes ``run.json``); other hidden files do not count.
     """
     folder = Path(out)
     there = nearest_existing(folder)
     if not there.is_dir():
         where = f"{there} is a file" if there == folder else f"{folder}: {there} is a file, not a folder"
         raise ConfigError("--out", f"{where}: name a new folder for the label store")
-    creating = all((folder / name).is_file() for name in (LOCK_FILE, MANIFEST_FILE))
-    if store and folder.is_dir() and not (folder / RUN_FILE).is_file() and not creating:
-        if any(not path.name.startswith(".") for path in folder.iterdir()):
-            raise ConfigError(
-                "--out", f"{out} holds files but no label store: name a new folder for the store"
-            )
+    if not store or not folder.is_dir():
+        return
+    # one listing, as another run may be making the store meanwhile: its lock comes before any other file
+    names = {path.name for path in folder.iterdir()}
+    if RUN_FILE not in names and LOCK_FILE not in names and any(not name.startswith(".") for name in names):
+        raise ConfigError("--out", f"{out} holds files but no label store: name a new folder for the store")
 
 
 def _normalised(config: dict[str, Any]) -> dict[str, Any]:

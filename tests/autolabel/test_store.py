@@ -493,3 +493,25 @@ def test_a_run_whose_store_was_removed_while_it_waited_joins_the_store_made_agai
     assert json.loads((tmp_path / "store" / "run.json").read_text())["engine"] == "stub"
     third = LabelStore(tmp_path / "store")
     assert not third._join()  # the second holds the lock of the store as it is now
+
+
+def test_a_store_another_run_is_making_is_no_folder_of_other_files(tmp_path: Path) -> None:
+    """The check had read the lock and manifest, then listed the folder: a run that made its manifest in
+    between got its store refused as "holds files but no label store" (the two-runs test, once in CI)."""
+    from frugalseg.autolabel.store import check_store_folder
+    from frugalseg.errors import ConfigError
+
+    making = tmp_path / "making"
+    making.mkdir()
+    (making / ".lock").touch()  # the first file a run makes; its manifest and folders follow
+    (making / "manifest.jsonl").touch()
+    check_store_folder(making)
+    (making / "manifest.jsonl").unlink()
+    (making / "train").mkdir()
+    check_store_folder(making)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").touch()
+    (mine / ".hidden").touch()
+    with pytest.raises(ConfigError, match="holds files but no label store"):
+        check_store_folder(mine)

@@ -81,7 +81,7 @@ OPTION_CASES = [
                 t, "--data.root", str(d["streets"]), f"{option}={value}"
             ),
             2,
-            f'Parser key "{key}"',
+            f"error: {key}: " if key.startswith("model.") else f'Parser key "{key}"',  # a class's: one line
             lambda t: [t / "runs"],
         )
         for option, value, key in [
@@ -89,10 +89,10 @@ OPTION_CASES = [
             ("--data.loader.batch_size", "-2", "data.loader.batch_size"),
             ("--data.augment.crop_size", "[0,0]", "data.augment.crop_size"),
             ("--data.augment.crop_size", "[64,-8]", "data.augment.crop_size"),
-            ("--model.lr", "-0.01", "lr"),
-            ("--model.lr", "nan", "lr"),
-            ("--model.lr", "inf", "lr"),
-            ("--model.weight_decay", "-1e-4", "weight_decay"),
+            ("--model.lr", "-0.01", "model.lr"),
+            ("--model.lr", "nan", "model.lr"),
+            ("--model.lr", "inf", "model.lr"),
+            ("--model.weight_decay", "-1e-4", "model.weight_decay"),
             ("--data.num_frames", "0", "data.num_frames"),
             ("--data.recipe.budget", "0", "data.recipe.budget"),
             ("--data.loader.num_workers", "-1", "data.loader.num_workers"),
