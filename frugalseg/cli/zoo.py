@@ -170,6 +170,8 @@ def _publish(args: argparse.Namespace) -> int:
         print(f"it replaces the weights published as {card['name']} before (sha256 {earlier.get('sha256')})")
     for metric, value in card["metrics"].get("values", {}).items():
         print(f"{metric} = {value:.4f}")
+    if card["metrics"].get("values") and card["metrics"].get("note"):
+        print(f"({card['metrics']['note']})")
     return 0
 
 

@@ -160,6 +160,18 @@ def _same_tensors(measured: dict[str, Tensor], published: dict[str, Tensor]) -> 
     )
 
 
+def _limited_validation(config: str | None) -> str:
+    """``; on part of …`` when the run's config limited its validation (``trainer.limit_val_batches``)."""
+    try:
+        trainer = (yaml.safe_load(config) or {}).get("trainer") if config else None
+    except yaml.YAMLError:
+        return ""
+    limit = trainer.get("limit_val_batches") if isinstance(trainer, dict) else None
+    if limit is None or (isinstance(limit, float) and limit == 1.0):
+        return ""
+    return f"; on part of the validation split only (trainer.limit_val_batches {limit})"
+
+
 def _run_folder(ckpt: Path, run_dir: Path | None) -> Path:
     """The run's log folder: ``run_dir``, else the checkpoint's ``../..`` (``version_0/checkpoints/``)."""
     return run_dir or ckpt.resolve().parent.parent
@@ -287,7 +299,8 @@ def publish_checkpoint(
         metrics = {
             "values": scores,
             "command": training.get("command", "frugalseg fit"),
-            "note": f"validation during training, after epoch {training['epochs']}",
+            "note": f"validation during training, after epoch {training['epochs']}"
+            + _limited_validation(training.get("config")),
         }
     else:
         metrics = {"values": {}, "note": "not measured: the checkpoint holds no validation score"}

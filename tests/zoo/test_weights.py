@@ -494,6 +494,28 @@ def test_publishing_a_name_again_says_which_weights_it_replaces(tmp_path, zoo_di
     assert "replaces" not in capsys.readouterr().out
 
 
+def test_a_score_of_a_limited_validation_says_so_on_the_card_and_the_terminal(tmp_path, zoo_dir, capsys):
+    """A run validating 1 batch an epoch had published its score as the validation split's, without a word."""
+    ckpt = _fake_run(tmp_path, _student())
+    config = ckpt.parent.parent / "config.yaml"
+    config.write_text(
+        "trainer:\n  limit_val_batches: 1\nmodel:\n  student: hrnetv2_w18_small\n", encoding="utf-8"
+    )
+    assert main(["zoo", "publish", str(ckpt), "--name", "limited"]) == 0
+    note = (
+        "validation during training, after epoch 3; on part of the validation split only "
+        "(trainer.limit_val_batches 1)"
+    )
+    assert capsys.readouterr().out.endswith(f"val/mIoU = 0.5000\n({note})\n")
+    card = json.loads((zoo_dir / "index.json").read_text(encoding="utf-8"))["models"]["limited"]
+    assert json.loads((zoo_dir / card["card"]).read_text(encoding="utf-8"))["metrics"]["note"] == note
+    config.write_text("trainer:\n  limit_val_batches: 1.0\n", encoding="utf-8")  # the whole split
+    assert main(["zoo", "publish", str(ckpt), "--name", "whole"]) == 0
+    assert capsys.readouterr().out.endswith(
+        "val/mIoU = 0.5000\n(validation during training, after epoch 3)\n"
+    )
+
+
 def test_invalid_published_name_is_refused(tmp_path, zoo_dir):
     ckpt = _fake_run(tmp_path, _student())
     with pytest.raises(ValueError, match="invalid published name 'Bad Name'"):
