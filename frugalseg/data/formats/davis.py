@@ -255,6 +255,7 @@ class DavisFormat(Format):
         RGB(A) PNG whose three channels are equal everywhere (a paint program's black-and-white mask) is
         read as the grey-level one. An RGBA PNG whose transparency varies is a stroke on a clear layer:
         its opaque pixels are object 1 when they are of one colour (black or white), and refused otherwise.
+        A JPEG, or a grey mask of more than `MAX_GREY_OBJECTS` levels (a soft edge), is refused.
         """
         path = Path(path)
         image_size(path)  # exists, readable, not larger than frugalseg decodes
@@ -262,6 +263,11 @@ class DavisFormat(Format):
         try:
             with Image.open(path) as image:
                 mode = image.mode
+                if image.format == "JPEG":  # its compression blurs the edges into other ids
+                    raise DataError(
+                        path,
+                        "a JPEG mask: its compression blurs the edges into other ids; save the mask as a PNG",
+                    )
                 if mode == "RGBA" and image.getextrema()[3][0] != image.getextrema()[3][1]:
                     mode, mask = "L", _opaque_stroke(np.array(image, dtype=np.uint8), path)
                 elif mode in ("RGB", "RGBA"):

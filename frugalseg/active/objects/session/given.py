@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from frugalseg.active.objects.simulation.annotation_types import (
     VOID,
@@ -424,7 +423,6 @@ def _read_mask(path: Path, shape: tuple[int, int], frame_path: Path) -> tuple[np
             "give the mask the tool drew, the clicks as --clicks, or a box as --box X0,Y0,X1,Y1 --object ID "
             "(corners included: its *_boxes.json gives them, x1 and y1 one past)",
         )
-    _refuse_jpeg(path)
     ids, binary = DavisFormat.decode_mask(path)
     if ids.shape != shape:
         raise DataError(
@@ -433,19 +431,6 @@ def _read_mask(path: Path, shape: tuple[int, int], frame_path: Path) -> tuple[np
             f"{shape[1]}×{shape[0]}",
         )
     return np.where(ids == VOID, 0, ids).astype(np.uint8), binary
-
-
-def _refuse_jpeg(path: Path) -> None:
-    """Refuse a JPEG mask: its compression blurs edges into other ids (as a soft brush; see `decode_mask`)."""
-    try:
-        with Image.open(path) as image:
-            kind = image.format
-    except (UnidentifiedImageError, OSError):
-        return  # not an image: `DavisFormat.decode_mask` says so
-    if kind == "JPEG":
-        raise DataError(
-            path, "a JPEG mask: its compression blurs the edges into other ids; save the mask as a PNG"
-        )
 
 
 def check_objects(path: Path, named: list[int], known: dict[int, int], video: str, *, mask: bool) -> None:
