@@ -285,6 +285,11 @@ class TaskCLI(LightningCLI):
 
     #: The zoo task of the students this command trains (`frugalseg.zoo.ModelConfig.task`).
     task = "semantic"
+    #: What gives a model weights to evaluate, as the warning of an untrained one names it.
+    weights_options = (
+        "--ckpt_path (a checkpoint of `frugalseg fit`), published weights (--model.student_args "
+        "'{weights: ID}') or --model.init_args.init_weights"
+    )
     #: Old ``data`` keys → where they moved (`refuse_moved_options`); none by default.
     moved_data_options: Mapping[str, str] = {}
     #: The checkpoint ``fit`` resumes from: (path, its step, its epoch); None for a new run.
@@ -491,18 +496,11 @@ class TaskCLI(LightningCLI):
             warnings.filterwarnings("ignore", message="The dirpath has changed from")
         path = config.get("ckpt_path")
         if path is None and self.subcommand != "fit" and not _starting_weights(self.model):
-            given = (
-                "--ckpt_path (a checkpoint of `frugalseg vos fit`) or weights (--model.student_args "
-                "'{weights: ID or FILE}')"
-                if self.task == "vos"
-                else "--ckpt_path (a checkpoint of `frugalseg fit`), published weights (--model.student_args "
-                "'{weights: ID}') or --model.init_args.init_weights"
-            )
             logging.getLogger("frugalseg").warning(
                 "%s %s the model as built, untrained: give %s",
                 self.subcommand,
                 "segments with" if self.subcommand == "predict" else "scores",
-                given,
+                self.weights_options,
             )
         if path is None:
             return
@@ -765,6 +763,10 @@ class VOSCLI(TaskCLI):
     """`frugalseg vos fit|validate|test`: STM (VOSModule) on DAVIS/MOSE-layout data (VOSDataModule)."""
 
     task = "vos"
+    weights_options = (
+        "--ckpt_path (a checkpoint of `frugalseg vos fit`) or weights (--model.student_args "
+        "'{weights: ID or FILE}')"
+    )
 
     @staticmethod
     def every_subcommand() -> dict[str, set[str]]:

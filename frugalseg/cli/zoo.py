@@ -292,7 +292,7 @@ def _weights_table(directory: Path, models: dict[str, Any]) -> Table:
 def _verify(args: argparse.Namespace) -> int:
     """Check each weights' sha256 and say against what; exit 1 if any fails or no record says what it is."""
     from frugalseg.errors import WeightsError
-    from frugalseg.zoo import HUB_PREFIX, resolve
+    from frugalseg.zoo import HUB_PREFIX, list_models, resolve
 
     failed = 0
     for weights in args.weights:
@@ -312,7 +312,7 @@ def _verify(args: argparse.Namespace) -> int:
             failed += 1
             how = (
                 "checkpoints of `frugalseg vos fit` are not published: they load by path as they are"
-                if _task_of(loaded.card.get("architecture")) == "vos"
+                if loaded.card.get("architecture") in list_models(task="vos")
                 else "publish it with `frugalseg zoo publish` for one"
             )
             print(
@@ -322,17 +322,6 @@ def _verify(args: argparse.Namespace) -> int:
             continue
         print(f"ok {weights} ({loaded.path}): {len(loaded.state_dict)} tensors, {state}")
     return 1 if failed else 0
-
-
-def _task_of(architecture: object) -> str | None:
-    """The zoo task of a registered ``architecture`` (``vos`` for STM), else None."""
-    from frugalseg.zoo import list_models, model_config
-
-    return (
-        model_config(architecture).task
-        if isinstance(architecture, str) and architecture in list_models()
-        else None
-    )
 
 
 def _convert(args: argparse.Namespace) -> int:

@@ -40,6 +40,7 @@ from frugalseg.autolabel.clicks import Click
 from frugalseg.data.clips import LabelKind
 from frugalseg.data.io import MAX_IMAGE_PIXELS, image_size, read_frame, write_json_atomic
 from frugalseg.errors import DataError
+from frugalseg.interop.label_studio import image_name
 from frugalseg.interop.registry import ToolFormat, register_reader, register_writer
 from frugalseg.interop.rle import coco_counts, coco_decode, coco_encode
 from frugalseg.interop.shapes import SECONDS_KEY, Frame, Shape, ToolExport, parse_seconds
@@ -118,8 +119,6 @@ def _frame_name(image: dict[str, Any]) -> str:
 
     Label Studio's COCO export gives a bare file name beside that URL (``/data/local-files/?d=a/00005.jpg``).
     """
-    from frugalseg.interop.label_studio import image_name
-
     url = image.get("path")
     if isinstance(url, str) and "/data/" in url:
         named = image_name(url)

@@ -1147,29 +1147,38 @@ CASES = [  # fmt: skip
         "takes no argument 'losess' (in ",
         lambda t: [t / "runs"],
     ),
-    Case(
-        "fit with a YAML mapping missing the space after its colon (a 17-line union dump had come)",
-        lambda t, d: _fit(t, "--data.root", str(d["streets"]), "--model.student_args", "{weights:x}"),
-        2,
-        "error: model.student_args: VideoSegmentationModule takes dict or None there, got '{weights:x}'; a "
-        "YAML mapping needs a space after each colon, as in '{weights: ID}'\n",
-        lambda t: [t / "runs"],
-    ),
-    Case(
-        "fit with a learning rate that is no number (a union dump had come)",
-        lambda t, d: _fit(t, "--data.root", str(d["streets"]), "--model.lr", "abc"),
-        2,
-        "error: model.lr: Not of type FinitePositiveFloat: could not convert string to float: 'abc'\n",
-        lambda t: [t / "runs"],
-    ),
-    Case(
-        "fit of TMANet with one frame a clip (a 60-line traceback, exit 1, had come)",
-        lambda t, d: _fit(t, "--data.root", str(d["streets"]), "--data.num_frames", "1"),
-        2,
-        "error: data.num_frames: TMANet needs num_frames ≥ 2 (memory frames + the current frame), got 1 (on "
-        "the command line: --data.num_frames 3)\n",
-        lambda t: [t / "runs"],
-    ),
+    *(
+        Case(
+            f"fit with {option} {value} ({before} had come)",
+            lambda t, d, option=option, value=value: _fit(t, "--data.root", str(d["streets"]), option, value),
+            2,
+            said,
+            lambda t: [t / "runs"],
+        )
+        for option, value, before, said in [
+            (
+                "--model.student_args",
+                "{weights:x}",
+                "a 17-line union dump",
+                "error: model.student_args: VideoSegmentationModule takes dict or None there, got "
+                "'{weights:x}'; a YAML mapping needs a space after each colon, as in '{weights: ID}'\n",
+            ),
+            (
+                "--model.lr",
+                "abc",
+                "a union dump",
+                "error: model.lr: Not of type FinitePositiveFloat: could not convert string to float: "
+                "'abc'\n",
+            ),
+            (
+                "--data.num_frames",
+                "1",
+                "a 60-line traceback, exit 1,",
+                "error: data.num_frames: TMANet needs num_frames ≥ 2 (memory frames + the current frame), "
+                "got 1 (on the command line: --data.num_frames 3)\n",
+            ),
+        ]
+    ),  # fmt: skip
     Case(
         "vos fit with a config file that misspells a model argument",
         lambda t, d: ["vos", "fit", "--config", str(_file(t / "m.yaml", TYPO)), "--print_config"],

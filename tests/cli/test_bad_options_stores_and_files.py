@@ -254,39 +254,39 @@ MODEL_CASES = [
         "holds a 'tmanet_r50' student: give --model.student tmanet_r50 to use it",
         lambda t: [t / "runs"],
     ),
-    Case(
-        "validate with a checkpoint of an image student where the config names the default video one",
-        lambda t, d: [
-            "validate",
-            "--config",
-            str(CONFIG),
-            "--data.root",
-            str(d["streets"]),
-            "--trainer.default_root_dir",
-            str(t / "runs"),
-            "--ckpt_path",
-            _checkpoint_of(t, "hrnetv2_w18_small"),
-        ],
-        2,  # the config names it: a choice, refused as any other (it had been taken as no choice)
-        "--model.student: 'tmanet_r18' was asked for, but the checkpoint",
-        lambda t: [t / "runs"],
-    ),
-    Case(
-        "validate with a checkpoint of an image student where nothing names a student",
-        lambda t, d: [
-            "validate",
-            "--data.root",
-            str(d["streets"]),
-            "--trainer.default_root_dir",
-            str(t / "runs"),
-            "--ckpt_path",
-            _checkpoint_of(t, "hrnetv2_w18_small"),
-        ],
-        2,  # the default's clips of 3 frames then refuse the image student, which the warning explains
-        "holds a 'hrnetv2_w18_small' student, which is used: no --config or option names a student, and "
-        "'tmanet_r18' is the default",
-        lambda t: [t / "runs"],
-    ),
+    *(
+        Case(
+            f"validate with a checkpoint of an image student where {where}",
+            lambda t, d, named=named: [
+                "validate",
+                *named,
+                "--data.root",
+                str(d["streets"]),
+                "--trainer.default_root_dir",
+                str(t / "runs"),
+                "--ckpt_path",
+                _checkpoint_of(t, "hrnetv2_w18_small"),
+            ],
+            2,
+            said,
+            lambda t: [t / "runs"],
+        )
+        for where, named, said in [
+            # the config names it: a choice, refused as any other (it had been taken as no choice)
+            (
+                "the config names the default video one",
+                ["--config", str(CONFIG)],
+                "--model.student: 'tmanet_r18' was asked for, but the checkpoint",
+            ),
+            # the default's clips of 3 frames then refuse the image student, which the warning explains
+            (
+                "nothing names a student",
+                [],
+                "holds a 'hrnetv2_w18_small' student, which is used: no --config or option names a student, "
+                "and 'tmanet_r18' is the default",
+            ),
+        ]
+    ),  # fmt: skip
     *(
         Case(
             f"validate with a checkpoint of {what}",
