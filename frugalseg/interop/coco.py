@@ -40,7 +40,6 @@ from frugalseg.autolabel.clicks import Click
 from frugalseg.data.clips import LabelKind
 from frugalseg.data.io import MAX_IMAGE_PIXELS, image_size, read_frame, write_json_atomic
 from frugalseg.errors import DataError
-from frugalseg.interop.label_studio import image_name
 from frugalseg.interop.registry import ToolFormat, register_reader, register_writer
 from frugalseg.interop.rle import coco_counts, coco_decode, coco_encode
 from frugalseg.interop.shapes import SECONDS_KEY, Frame, Shape, ToolExport, parse_seconds
@@ -119,6 +118,10 @@ def _frame_name(image: dict[str, Any]) -> str:
 
     Label Studio's COCO export gives a bare file name beside that URL (``/data/local-files/?d=a/00005.jpg``).
     """
+    # imported here: at the top it would register Label Studio's format before COCO's, and the registry's
+    # order is the order formats are listed and their files written
+    from frugalseg.interop.label_studio import image_name
+
     url = image.get("path")
     if isinstance(url, str) and "/data/" in url:
         named = image_name(url)
