@@ -166,7 +166,21 @@ def _dispatch(words: list[str]) -> int:
         except SystemExit as exit:
             if interrupts and exit.code == 1:  # the Trainer's exit after a Ctrl-C it caught
                 raise KeyboardInterrupt from exit
+            if not tool and _stopped_by_sigterm(exit):
+                raise Terminated from exit
             raise
+
+
+def _stopped_by_sigterm(exit: SystemExit) -> bool:
+    """Whether a Lightning command's SystemExit is the Trainer's way of stopping after a SIGTERM.
+
+    Lightning's loops end a run whose signal connector saw a SIGTERM in ``SIGTERMException``, a
+    SystemExit of code 0; where frugalseg's own `Terminated` was dropped (raised in a finalizer) the
+    run ended there, exit code 0, as if it had finished.
+    """
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    return isinstance(exit, SIGTERMException) or sigterm_received()
 
 
 def _run_lightning(words: list[str]) -> int:

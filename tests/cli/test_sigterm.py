@@ -64,6 +64,41 @@ def test_a_worker_killed_by_sigterm_before_the_run_noted_its_own_exits_143(monke
     assert capsys.readouterr().err.strip() == "frugalseg: terminated (SIGTERM); the run did not finish"
 
 
+@pytest.mark.parametrize("noted", [True, False], ids=["frugalseg-noted-it", "only-lightning-saw-it"])
+def test_lightnings_sigterm_exception_exits_143_not_0(noted: bool, monkeypatch, capsys) -> None:
+    """Lightning ends a run whose signal connector saw a SIGTERM in SIGTERMException, a SystemExit of code 0:
+    where frugalseg's own exception was dropped in a finalizer, the killed fit exited 0 (a CI failure)."""
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    from frugalseg.cli import lightning, signals
+
+    def fit(words: list[str]) -> None:
+        if noted:  # as the handler does before the exception it raises is dropped
+            signals._SIGTERMS.append(signal.SIGTERM)
+        raise SIGTERMException
+
+    monkeypatch.setattr(lightning, "run_lightning_cli", fit)
+    children = signal.getsignal(signal.SIGCHLD)
+    try:
+        assert main(["fit"]) == TERMINATED
+    finally:
+        signal.signal(signal.SIGCHLD, children)
+    assert capsys.readouterr().err.strip() == "frugalseg: terminated (SIGTERM); the run did not finish"
+
+
+def test_a_lightning_commands_own_exit_code_is_kept(monkeypatch) -> None:
+    """A SystemExit that no SIGTERM caused (jsonargparse's ``--help``, a usage error) keeps its code."""
+    from frugalseg.cli import lightning
+
+    def fit(words: list[str]) -> None:
+        raise SystemExit(2)
+
+    monkeypatch.setattr(lightning, "run_lightning_cli", fit)
+    with pytest.raises(SystemExit) as exit:
+        main(["fit"])
+    assert exit.value.code == 2
+
+
 class _SigtermInTrainingStep(L.LightningModule):
     """Sends its process SIGTERM in its first training step, and waits for the run to stop."""
 
