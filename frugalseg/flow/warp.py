@@ -82,7 +82,9 @@ def backward_warp(
     """Batched torch warp: ``source`` B×C×H×W sampled at ``p + flow(p)`` with ``flow`` B×2×H×W.
 
     Returns the warped tensor and a B×H×W bool mask of pixels whose sample point lies inside the
-    source (outside pixels are zero in the warped tensor), in the source's dtype. The pixel grid is
+    source (outside pixels are zero in the warped tensor), in the source's dtype. A point within half
+    a pixel outside the edge pixels' centres is inside; bilinear reads the edge there (border padding),
+    so a warped probability map still sums to 1 rather than mixing in zeros. The pixel grid is
     kept once per size and device; the warp runs in float32 at least (half precision cannot hold the
     pixel coordinates of a wide frame), so an integer flow samples pixel centres up to float32
     round-off (under 1e-4 px).
@@ -98,8 +100,11 @@ def backward_warp(
     size = torch.tensor([width, height], device=flow.device, dtype=dtype)
     inside = ((points >= -0.5) & (points <= size - 0.5)).all(-1)
     grid = 2 * (points + 0.5) / size - 1  # grid_sample's normalised coordinates (align_corners=False)
-    warped = F.grid_sample(source.to(dtype), grid, mode=mode, padding_mode="zeros", align_corners=False)
-    return warped.to(source.dtype), inside
+    if mode == "nearest":  # a nearest read takes one pixel: nothing to mix in
+        warped = F.grid_sample(source.to(dtype), grid, mode=mode, padding_mode="zeros", align_corners=False)
+        return warped.to(source.dtype), inside
+    warped = F.grid_sample(source.to(dtype), grid, mode=mode, padding_mode="border", align_corners=False)
+    return warped.masked_fill(~inside[:, None], 0).to(source.dtype), inside
 
 
 @functools.lru_cache(maxsize=8)

@@ -245,7 +245,11 @@ class VideoSegmentationModule(BaseTask):
         if self.hparams["temporal_weight"]:
             previous = self.student(frames[:, :-1])
             consistency = temporal_consistency_loss(
-                outputs["out"].softmax(1), previous.softmax(1), batch["flow_to_prev"], batch["flow_from_prev"]
+                outputs["out"].softmax(1),
+                previous.softmax(1),
+                batch["flow_to_prev"],
+                batch["flow_from_prev"],
+                valid=batch.get("valid"),
             )
             self.log("train/loss_temporal", consistency, on_epoch=True, sync_dist=True, batch_size=size)
             total = total + self.hparams["temporal_weight"] * consistency

@@ -22,6 +22,7 @@ def temporal_consistency_loss(
     *,
     fb_alpha: float = 0.01,
     fb_beta: float = 0.5,
+    valid: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Mean over trusted pixels of ``Σ_c (probs_t − warp(probs_prev))²``.
 
@@ -30,7 +31,9 @@ def temporal_consistency_loss(
     frame t−1's prediction onto frame t by backward warping; ``flow_prev_to_t`` (the batch's
     ``flow_from_prev``) is used for the forward-backward check with ``fb_alpha``/``fb_beta``
     (see :func:`frugalseg.flow.forward_backward_mask`). Pixels that fail it or whose flow leaves
-    the frame are masked. Gradients reach both predictions; 0 when no pixel is trusted.
+    the frame are masked, and with ``valid`` (B×H×W, the batch's crop without its padding) so are
+    pixels in the padding or reading the padding of frame t−1. Gradients reach both predictions; 0
+    when no pixel is trusted.
     """
     if probs_t.dim() != 4 or probs_t.shape != probs_prev.shape:
         raise ValueError(
@@ -49,5 +52,8 @@ def temporal_consistency_loss(
     warped, _ = backward_warp(probs_prev, flow_t_to_prev)
     with torch.no_grad():
         trusted = forward_backward_mask(flow_t_to_prev, flow_prev_to_t, alpha=fb_alpha, beta=fb_beta)
+        if valid is not None:
+            read, _ = backward_warp(valid[:, None].to(flow_t_to_prev.dtype), flow_t_to_prev, mode="nearest")
+            trusted &= valid.bool() & (read[:, 0] > 0.5)
     distance = (probs_t - warped).square().sum(1)
     return (distance * trusted).sum() / trusted.sum().clamp(min=1)

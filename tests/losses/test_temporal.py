@@ -58,6 +58,32 @@ def test_pixels_failing_the_forward_backward_check_are_masked() -> None:
     assert strict.item() > 0.01
 
 
+def test_padding_and_what_reads_it_are_masked_with_valid() -> None:
+    """A crop's padding (``valid`` False) holds no content: its pixels and those reading it do not count."""
+    current, prev = _moving_pair()
+    flow_to_prev, flow_from_prev = _translation_flows(2, 10, 12)
+    valid = torch.ones(2, 10, 12, dtype=torch.bool)
+    valid[:, :, 9:] = False  # the last 3 columns of both frames are padding
+    current[:, :, :, 9:] = current[:, :, :, 9:].flip(1)  # the padding disagrees
+    prev[:, :, :, 9:] = prev[:, :, :, 9:].flip(1)  # and frame t's columns 11 read frame t-1's column 9
+    assert temporal_consistency_loss(current, prev, flow_to_prev, flow_from_prev).item() > 0.01
+    loss = temporal_consistency_loss(current, prev, flow_to_prev, flow_from_prev, valid=valid)
+    assert loss.item() == pytest.approx(0.0, abs=1e-14)
+    wrong = current.roll(shifts=1, dims=3)
+    expected = (wrong[:, :, DY:, DX:9] - prev[:, :, :-DY, : 9 - DX]).square().sum(1).mean()
+    got = temporal_consistency_loss(wrong, prev, flow_to_prev, flow_from_prev, valid=valid)
+    assert got.item() == pytest.approx(expected.item(), rel=1e-12)
+
+
+def test_a_flow_within_half_a_pixel_of_the_edge_costs_a_constant_prediction_nothing() -> None:
+    """The warp reads the edge there: a prediction of one class everywhere is consistent (it cost 0.027)."""
+    probs = torch.zeros(1, 2, 4, 6)
+    probs[:, 0] = 1
+    flow = torch.zeros(1, 2, 4, 6)
+    flow[:, 0] = -0.4
+    assert temporal_consistency_loss(probs, probs, flow, -flow).item() == 0.0
+
+
 def test_gradient_reaches_both_predictions_but_not_untrusted_pixels() -> None:
     generator = torch.Generator().manual_seed(1)
     logits_t = torch.randn(1, 3, 6, 7, generator=generator, dtype=torch.float64, requires_grad=True)
