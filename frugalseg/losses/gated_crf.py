@@ -218,8 +218,12 @@ def gated_crf_loss(
     neighbourhood weight ``W_i = Σ_{j ∈ Ω_i} m_src(j) K_ij`` (pixels with W_i = 0 add 0), so each
     destination pixel contributes ``1 − Σ_j (K_ij / W_i) y_i·y_j`` ∈ [0, 1]: the probability that i
     disagrees with a neighbour drawn by its affinities, on the same scale as a CE term.
-    Gradients flow to ``probs`` only: the kernels are a function of the image.
+    Gradients flow to ``probs`` only: the kernels are a function of the image. Half-precision
+    inputs are computed in float32 and the loss given back in their dtype: float16's sums and pixel
+    counts overflow past 65,504 (the loss of one Cityscapes frame was inf).
     """
+    dtype = probs.dtype
+    probs = probs.to(torch.promote_types(dtype, torch.float32))
     if probs.dim() != 4 or image.dim() != 4 or image.shape[:2] != (probs.shape[0], 3):
         raise ValueError(
             f"expected probs B×C×h×w and image B×3×H×W, got {tuple(probs.shape)} and {tuple(image.shape)}"
@@ -246,7 +250,7 @@ def gated_crf_loss(
         scale = torch.where(weight > 0, 1.0 / weight.clamp(min=torch.finfo(weight.dtype).tiny), 0.0)
         destination = scale if destination is None else destination * scale
     total: torch.Tensor = _GatedCRF.apply(probs, features, source, destination, float(sigma_xy), int(radius))
-    return total / count.clamp(min=1.0)
+    return (total / count.clamp(min=1.0)).to(dtype)
 
 
 class GatedCRFLoss(nn.Module):

@@ -242,6 +242,20 @@ def test_zero_for_a_constant_one_hot_prediction_and_all_gated_out() -> None:
     assert torch.equal(noisy.grad, torch.zeros_like(noisy))
 
 
+@pytest.mark.parametrize("normalize", ["pixels", "neighbourhood"])
+def test_half_precision_gives_the_float32_loss_where_float16_sums_overflow(normalize: str) -> None:
+    """300×300 pixels and their kernel sums pass float16's 65,504: the loss was inf (pixels) or 0."""
+    probs = _random_probs((1, 2, 300, 300), torch.float32, seed=3)
+    image = torch.zeros(1, 3, 300, 300)
+    expected = gated_crf_loss(probs, image, radius=2, normalize=normalize)
+    half = probs.detach().half().requires_grad_(True)
+    loss = gated_crf_loss(half, image.half(), radius=2, normalize=normalize)
+    assert loss.dtype == torch.float16
+    assert loss.item() == pytest.approx(expected.item(), rel=2e-3)
+    loss.backward()
+    assert half.grad is not None and half.grad.dtype == torch.float16 and half.grad.isfinite().all()
+
+
 def test_module_applies_sigma_rgb_to_the_standardised_frame_and_its_weight() -> None:
     """The authors' colour scale: σ_rgb on the ImageNet-standardised frame the student reads."""
     generator = torch.Generator().manual_seed(5)
