@@ -8,7 +8,7 @@ The student's loss is ``label_weight · routed label loss + kd_weight · KD + mf
   (:func:`frugalseg.losses.kd_loss`), on the target frame and on every neighbour frame of the
   batch, summed over frames as in eq. 5; more terms pair other outputs (TDNet: the sub-network
   path with the teacher's PSP group);
-* MFD (eq. 3) warps the student's predictions on the batch's unlabelled neighbour frames to the
+* MFD (eq. 3) warps the student's class probabilities on the batch's unlabelled neighbour frames to the
   target frame with the loader's DIS flows and pulls them toward the student's target prediction,
   each pixel weighted by ``W = exp(−|warped − teacher|)`` (:func:`frugalseg.losses.mfd_loss`;
   the paper prints ``exp(+|·|)``, which would weight disagreement up — taken as a misprint).
@@ -248,7 +248,7 @@ class DistillationModule(VideoSegmentationModule):
                 f"{tuple(student_target.shape)}"
             )
         flat = flows.flatten(0, 1).float()  # not the logits' half precision: it cannot hold wide pixel grids
-        warped, inside = backward_warp(student_neighbours, flat)
+        warped, inside = backward_warp(student_neighbours.softmax(1), flat)  # eq. 3 resamples probabilities
         if valid is not None:
             # Trust a pixel when it and the point it reads in the neighbour both lie in the crop.
             frame_valid = valid.repeat_interleave(count, dim=0)

@@ -63,7 +63,8 @@ def kd_loss(
         )
     log_teacher = (teacher_logits / temperature).log_softmax(dim=1)
     log_student = (student_logits / temperature).log_softmax(dim=1)
-    kl = (log_teacher.exp() * (log_teacher - log_student)).sum(1)
+    teacher = log_teacher.exp()
+    kl = (torch.xlogy(teacher, teacher) - teacher * log_student).sum(1)  # 0·log 0 = 0 (a −inf teacher logit)
     return _masked_mean(kl, mask) * temperature**2
 
 
@@ -92,7 +93,7 @@ def _as_list(name: str, value: torch.Tensor | Sequence[torch.Tensor], dims: int)
 
 def mfd_loss(
     student_target_logits: torch.Tensor,
-    warped_neighbour_logits: torch.Tensor | Sequence[torch.Tensor],
+    warped_neighbour_probs: torch.Tensor | Sequence[torch.Tensor],
     teacher_target_logits: torch.Tensor,
     valid_masks: torch.Tensor | Sequence[torch.Tensor] | None = None,
     *,
@@ -101,14 +102,14 @@ def mfd_loss(
     """Memory-flow distillation (paper 004 eq. 3, summed over neighbours as in eq. 5).
 
     For each neighbour f: ``mean_i W_f(i) · Σ_c (ŷ_{f→k}(i) − ŷ_k^S(i))²`` over its valid pixels,
-    with probabilities from the softmax of the logits and ``W_f`` from
+    with the target's probabilities from the softmax of its logits and ``W_f`` from
     :func:`consistency_weight` (note the sign fix there); the terms of the neighbours are summed.
 
     Args:
         student_target_logits: the student's logits of the target frame k, B×C×H×W.
-        warped_neighbour_logits: the student's logits of each neighbour, already warped to frame
-            k (e.g. :func:`frugalseg.flow.backward_warp` with the flow k → f): one B×C×H×W
-            tensor, a sequence of them, or B×N×C×H×W.
+        warped_neighbour_probs: the student's class probabilities of each neighbour, warped to frame
+            k (the paper resamples the probability map: e.g. :func:`frugalseg.flow.backward_warp` of
+            the softmax with the flow k → f): one B×C×H×W tensor, a sequence of them, or B×N×C×H×W.
         teacher_target_logits: the frozen teacher's logits of frame k (detached here).
         valid_masks: per neighbour B×H×W masks of pixels whose warp is trustworthy (inside the
             frame, forward-backward check passed), in the same layout as the neighbours
@@ -118,7 +119,7 @@ def mfd_loss(
     """
     _check_logits("student_target_logits", student_target_logits)
     _check_logits("teacher_target_logits", teacher_target_logits)
-    warped_list = _as_list("warped_neighbour_logits", warped_neighbour_logits, 4)
+    warped_list = _as_list("warped_neighbour_probs", warped_neighbour_probs, 4)
     if not warped_list:
         raise ValueError("memory-flow distillation needs at least one warped neighbour")
     if valid_masks is None:
@@ -137,13 +138,12 @@ def mfd_loss(
     student = student_target_logits.softmax(dim=1)
     teacher = teacher_target_logits.detach().softmax(dim=1).to(student.dtype)
     total = student.new_zeros(())
-    for index, (warped_logits, mask) in enumerate(zip(warped_list, masks, strict=True)):
-        if warped_logits.shape != shape:
+    for index, (warped, mask) in enumerate(zip(warped_list, masks, strict=True)):
+        if warped.shape != shape:
             raise ValueError(
-                f"warped neighbour {index} has shape {tuple(warped_logits.shape)}, "
-                f"the target logits {tuple(shape)}"
+                f"warped neighbour {index} has shape {tuple(warped.shape)}, the target logits {tuple(shape)}"
             )
-        warped = warped_logits.softmax(dim=1)
+        warped = warped.to(student.dtype)
         if detach_warped:
             warped = warped.detach()
         weight = consistency_weight(warped.detach(), teacher)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from types import SimpleNamespace
 
@@ -79,7 +80,7 @@ def test_training_step_is_label_plus_kd_on_every_frame_plus_mfd(monkeypatch):
         out, None, image=batch["frames"][:, -1], valid=batch["valid"]
     )
     kd = kd_loss(out, t_out) + 2 * kd_loss(nb, t_nb)  # eq. 5: KD summed over the 3 frames
-    warped, inside = backward_warp(nb, batch["neighbour_flows"].flatten(0, 1))
+    warped, inside = backward_warp(nb.softmax(1), batch["neighbour_flows"].flatten(0, 1))
     mfd = mfd_loss(out, warped.view(2, 2, 3, 32, 32), t_out, inside.view(2, 2, 32, 32))
     assert float(total.detach()) == pytest.approx(float((label + kd + mfd).detach()), rel=1e-5)
     assert module.logged["train/loss_kd"] == pytest.approx(float(kd), rel=1e-5)
@@ -119,6 +120,22 @@ def test_mfd_is_zero_when_the_neighbour_moves_exactly_with_the_flow():
     expected = (weight * (warped - prob).square().sum(1)).mean()
     assert float(wrong) > 0
     assert float(wrong) == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_mfd_resamples_the_neighbours_probabilities_not_their_logits():
+    """Paper 004 warps the probability map: halfway between logits [10, 0] and [0, 0] is p = 0.75."""
+    module = _module(kd_weight=0.0)
+    neighbour = torch.tensor([[10.0, 0.0], [0.0, 0.0]]).T.reshape(1, 2, 1, 2)  # pixel 0 sure, pixel 1 not
+    target = torch.zeros(1, 2, 1, 2)
+    flow = torch.zeros(1, 1, 2, 1, 2)
+    flow[0, 0, 0, 0, 0] = 0.5  # target pixel 0 reads halfway to neighbour pixel 1
+    halfway = (neighbour.softmax(1)[0, 0, 0, 0] + 0.5) / 2
+    assert float(halfway) == pytest.approx(0.75, abs=1e-4)
+    # target pixel 0: p = 0.5; the warped neighbour: p0 ≈ 0.75, W = exp(−0.5), distance 2 · 0.25²
+    expected = math.exp(-2 * abs(halfway - 0.5)) * 2 * (halfway - 0.5) ** 2 / 2  # pixel 1 agrees
+    assert float(module._mfd(target, neighbour, target, flow, None)) == pytest.approx(
+        float(expected), rel=1e-5
+    )
 
 
 def test_mfd_ignores_pixels_that_read_outside_the_crop():
@@ -355,7 +372,7 @@ def test_mfd_of_an_unmoved_neighbour_is_zero_under_bf16_autocast():
     flow = torch.zeros(1, 2, 2, 4, 768)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         mfd = module._mfd(target, target.repeat(2, 1, 1, 1), target, flow, torch.ones(1, 4, 768).bool())
-    assert float(mfd) < 1e-12  # sampling round-off (0.23 with the grid in bf16)
+    assert float(mfd) < 1e-9  # sampling round-off of bf16 probabilities (0.23 with the grid in bf16)
 
 
 def test_mfd_on_camvids_stills_is_warned_of():

@@ -38,6 +38,16 @@ def test_kd_is_teacher_first_kl_with_mask_and_temperature() -> None:
     assert teacher.grad is None and student.grad.abs().sum() > 0
 
 
+def test_kd_of_a_teacher_ruling_a_class_out_is_finite() -> None:
+    """A −inf teacher logit (a class masked out) is probability 0: its term is 0, not 0·(−inf) = nan."""
+    student = torch.zeros(1, 3, 1, 1, requires_grad=True)
+    teacher = torch.tensor([0.0, -math.inf, 0.0]).view(1, 3, 1, 1)
+    loss = kd_loss(student, teacher)
+    assert loss.item() == pytest.approx(math.log(3 / 2), rel=1e-6)  # KL([½, 0, ½] ‖ [⅓, ⅓, ⅓])
+    loss.backward()
+    assert student.grad.isfinite().all()
+
+
 def test_kd_resizes_the_teacher_and_rejects_other_classes() -> None:
     student = torch.zeros(1, 3, 4, 4)
     teacher = torch.zeros(1, 3, 2, 2)
@@ -59,8 +69,8 @@ def test_consistency_weight_is_one_where_warped_and_teacher_agree() -> None:
 def test_mfd_hand_made_value_for_two_neighbours_with_masks() -> None:
     student = _logits([0.6, 0.4], [0.5, 0.5])
     teacher = _logits([0.6, 0.4], [0.9, 0.1])
-    near = _logits([0.6, 0.4], [0.7, 0.3])
-    far = _logits([0.2, 0.8], [0.5, 0.5])
+    near = _logits([0.6, 0.4], [0.7, 0.3]).exp()  # warped probabilities
+    far = _logits([0.2, 0.8], [0.5, 0.5]).exp()
     # near: pixel 0 agrees with the student (0); pixel 1: W = exp(-0.4), distance 0.04 + 0.04.
     near_term = (0.0 + math.exp(-0.4) * 0.08) / 2
     # far, pixel 0 only (masked): W = exp(-0.8), distance 0.16 + 0.16.
@@ -77,7 +87,7 @@ def test_mfd_gradients_weight_is_constant_and_detach_warped() -> None:
     student = _logits([0.6, 0.4], [0.5, 0.5]).requires_grad_(True)
     teacher = _logits([0.6, 0.4], [0.9, 0.1]).requires_grad_(True)
     warped = _logits([0.3, 0.7], [0.7, 0.3]).requires_grad_(True)
-    mfd_loss(student, warped, teacher).backward()
+    mfd_loss(student, warped.softmax(1), teacher).backward()
     assert teacher.grad is None
     assert student.grad.abs().sum() > 0 and warped.grad.abs().sum() > 0
     # W is a constant: the same loss with W precomputed from detached values has equal gradients.
@@ -89,7 +99,7 @@ def test_mfd_gradients_weight_is_constant_and_detach_warped() -> None:
     torch.testing.assert_close(student.grad, student_grad, rtol=1e-12, atol=1e-15)
     torch.testing.assert_close(warped.grad, warped_grad, rtol=1e-12, atol=1e-15)
     warped.grad = None
-    mfd_loss(student, warped, teacher, detach_warped=True).backward()
+    mfd_loss(student, warped.softmax(1), teacher, detach_warped=True).backward()
     assert warped.grad is None
 
 
