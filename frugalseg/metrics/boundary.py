@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchmetrics import Metric
 
-from frugalseg.metrics.segmentation import class_indices
+from frugalseg.metrics.segmentation import HISTOGRAM_PIXELS, class_indices
 
 Backend = Literal["auto", "opencv", "torch"]
 
@@ -197,8 +197,13 @@ class BoundaryIoU(Metric):
             boundary_band_np(g, self.width, 64, band_gt)
             boundary_band_np(p, self.width, 128, band_pred)
             cv2.bitwise_or(band_gt, band_pred, dst=state)
-            hist = cv2.calcHist([g, p, state], [0, 1, 2], state, [256, n, 4], [0, 256, 0, n, 0, 256])
-            hist = hist.astype(np.int64)  # float32 counts, exact below 2**24 per bin
+            hist = np.zeros((256, n, 4), np.int64)
+            for rows in _strips(g.shape, HISTOGRAM_PIXELS):  # float32 counts: exact up to 2**24 a call
+                g_rows, p_rows, s_rows = g[rows], p[rows], state[rows]
+                ranges = [0, 256, 0, n, 0, 256]
+                hist += cv2.calcHist([g_rows, p_rows, s_rows], [0, 1, 2], s_rows, [256, n, 4], ranges).astype(
+                    np.int64
+                )
             per_label = hist[:, :, 1::2].sum((1, 2))
             if self.validate_args:
                 bad = np.flatnonzero(per_label[n:]) + n
@@ -237,12 +242,26 @@ class BoundaryIoU(Metric):
         )
 
     def per_class(self) -> Tensor:
-        """Boundary IoU of each class (float64, NaN where the boundary union is empty)."""
+        """Boundary IoU of each class (float64; NaN where the boundary union is empty).
+
+        An ``ignore_index`` class is NaN too, as in mIoU: never a target, predicting it is an error of
+        the others.
+        """
         union = self.union.double()
-        return torch.where(
+        iou = torch.where(
             union > 0, self.intersection.double() / union.clamp(min=1), torch.full_like(union, float("nan"))
         )
+        if self.ignore_index is not None and 0 <= self.ignore_index < self.num_classes:
+            iou[self.ignore_index] = float("nan")
+        return iou
 
     def compute(self) -> Tensor:
         """Mean Boundary IoU over the classes with a non-empty boundary union."""
         return self.per_class().nanmean().float()
+
+
+def _strips(shape: tuple[int, ...], pixels: int) -> list[slice]:
+    """Slices of whole rows of an H×W image, each of at most ``pixels`` pixels (one row at least)."""
+    height, width = shape
+    step = max(1, pixels // max(width, 1))
+    return [slice(top, top + step) for top in range(0, height, step)]

@@ -164,6 +164,40 @@ def test_boundary_iou_of_a_prediction_equal_to_the_target_where_labelled_is_one(
     assert metric.per_class().tolist() == [1.0, 1.0]
 
 
+@pytest.mark.parametrize("backend", ["opencv", "torch"])
+def test_boundary_iou_of_an_ignore_index_among_the_classes_is_nan_as_in_miou(backend: str) -> None:
+    """ignore_index 0 ("unlabelled") is never a target: predicting it costs classes 1 and 2."""
+    gt = np.zeros((12, 12), np.int64)
+    gt[:, 4:] = 1
+    gt[:, 8:] = 2
+    pred = gt.copy()
+    pred[5:7, 5:7] = 0
+    metric = BoundaryIoU(num_classes=3, ignore_index=0, width=1, backend=backend)
+    metric.update(t([pred]), t([gt]))
+    iou = metric.per_class()
+    assert np.isnan(iou[0].item()) and iou[1:].tolist() == [0.875, 1.0]
+    assert metric.compute().item() == pytest.approx(0.9375)
+    miou = DatasetMeanIoU(num_classes=3, ignore_index=0)
+    miou.update(t([pred]), t([gt]))
+    assert np.isnan(miou.per_class()[0].item())
+
+
+def test_boundary_iou_counts_in_strips_as_in_one_histogram(monkeypatch) -> None:
+    """OpenCV's histogram counts in float32, exact to 2**24 a bin: counted a few rows at a time, the same."""
+    from frugalseg.metrics import boundary
+
+    rng = np.random.default_rng(0)
+    gt, pred = rng.integers(0, 3, (2, 37, 41)), rng.integers(0, 3, (2, 37, 41))
+    whole = BoundaryIoU(num_classes=3, width=2)
+    whole.update(t(pred), t(gt))
+    monkeypatch.setattr(boundary, "HISTOGRAM_PIXELS", 100)  # two rows a strip
+    strips = BoundaryIoU(num_classes=3, width=2)
+    strips.update(t(pred), t(gt))
+    assert strips.intersection.tolist() == whole.intersection.tolist()
+    assert strips.union.tolist() == whole.union.tolist()
+    assert boundary._strips((37, 41), 100)[:2] == [slice(0, 2), slice(2, 4)]
+
+
 def test_boundary_iou_uniform_map_is_border_band_and_absent_class_nan() -> None:
     gt = np.zeros((7, 7), np.int64)
     metric = BoundaryIoU(num_classes=3, width=1)
