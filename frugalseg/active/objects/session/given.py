@@ -30,7 +30,7 @@ from frugalseg.active.objects.tools.grabcut import Click
 from frugalseg.active.objects.tools.graph_cut import ObjectPrior
 from frugalseg.data.clips import LabelKind
 from frugalseg.data.costs import AnnotationCosts
-from frugalseg.data.formats.davis import DavisFormat
+from frugalseg.data.formats.davis import OBJECTS, DavisFormat
 from frugalseg.data.io import read_json
 from frugalseg.errors import ConfigError, DataError
 
@@ -47,6 +47,8 @@ MAX_CLICKS = 1000
 MIN_BOX_SIDE = 5
 #: The most corrective clicks a box may be booked with (the page's box tool takes a few).
 MAX_BOX_CLICKS = 100
+#: The class of an object data set's pixels of no object: no object's name.
+BACKGROUND = OBJECTS.names[0]
 CLICKS_FORM = '{"clicks": [{"object": 1, "x": column, "y": row, "positive": true}, …]}'
 
 
@@ -59,6 +61,7 @@ def object_name(obj: int, name: Any) -> str:
     """Object ``obj``'s class name trimmed; `ConfigError` unless 1…64 printable characters.
 
     Control characters are refused: every tool file the name is written to (CVAT's XML first) must parse.
+    So is "background" in any case: a tool's file read back maps it to that class, not to an object.
     """
     if not isinstance(name, str) or not 1 <= len(name.strip()) <= MAX_NAME_LENGTH:
         raise ConfigError(
@@ -66,6 +69,12 @@ def object_name(obj: int, name: Any) -> str:
         )
     if any(unicodedata.category(char) in ("Cc", "Cs") for char in name):
         raise ConfigError("name", f"the name of object {obj} holds control characters: {name!r}")
+    if name.strip().casefold() == BACKGROUND:
+        raise ConfigError(
+            "name",
+            f"object {obj} cannot be named {name.strip()!r}: it is the class of the pixels of no object, and "
+            "a tool's file would give the object back as background; name what it is (a person, a car)",
+        )
     return name.strip()
 
 
@@ -370,8 +379,6 @@ def book(
     Returns:
         The iteration's record (no quality: a person's session has no ground truth).
     """
-    for obj in (int(v) for v in np.unique(result.mask) if v != 0):
-        state.objects[obj] = min(t, state.objects.get(obj, t))
     iteration = state.iteration
     made = given.clicks or tuple(click for clicks in given.clicked.values() for click in clicks)
     state.annotations.extend(
@@ -389,6 +396,7 @@ def book(
         for obj, s in sorted(result.seconds.items())
     )
     state.annotated[t] = result.mask
+    state.objects = first_appearances(state.annotated)
     state.names.update(given.names)
     return IterationRecord(
         iteration=iteration,
@@ -400,6 +408,19 @@ def book(
         j=None,
         f=None,
     )
+
+
+def first_appearances(annotated: Mapping[int, np.ndarray]) -> dict[int, int]:
+    """Each object id of the annotated masks → the first frame it is in, by id.
+
+    An object the person erased from every frame they annotated is no longer the video's: it is not
+    propagated, proposed or priced.
+    """
+    first: dict[int, int] = {}
+    for t in sorted(annotated):
+        for obj in (int(v) for v in np.unique(annotated[t]) if v not in (0, VOID)):
+            first.setdefault(obj, t)
+    return dict(sorted(first.items()))
 
 
 def read_mask(path: Path, shape: tuple[int, int], frame_path: Path) -> np.ndarray:

@@ -87,6 +87,7 @@ def test_one_object_masks_and_clicks_name_their_objects():
         ({"ids": _ids(), "names": {1: "x" * 65}}, ConfigError, "1…64 characters"),
         ({"ids": _ids(), "names": {1: "   "}}, ConfigError, "1…64 characters"),
         ({"ids": _ids(), "names": {1: "car\u0000x\u000bname"}}, ConfigError, "control characters"),
+        ({"ids": _ids(), "names": {1: " Background"}}, ConfigError, "back as background"),
     ],
 )
 def test_what_cannot_be_an_annotation_is_refused_when_made(kwargs, error, words):
