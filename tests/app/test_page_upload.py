@@ -204,7 +204,7 @@ def test_a_submit_before_the_box_s_answer_submits_the_box_s_mask(
     wait_for(browser, f"return document.body.dataset.frame === '{VIDEO}/0'")
     browser.find_element("css selector", "input[value='box']").click()
     # object 1's square is rows 8…19, columns 4…15: the box around it, let go and submitted in one go
-    browser.execute_script("S.drag = [2, 6, 17, 21]; boxUp(); submit();")
+    browser.execute_script("S.drag = [2, 6, 17, 21]; S.dragMode = shapeMode(); boxUp(); submit();")
     wait_for(browser, "return document.getElementById('jobinfo').dataset.done === '1'")
     saved = json.loads((state / VIDEO / "state.json").read_text(encoding="utf-8"))
     assert [(a["frame"], a["kind"], a["box"]) for a in saved["annotations"]] == [(0, "box", [2, 6, 18, 22])]

@@ -218,8 +218,8 @@ function draw() {
 // A shape's mask for the chosen object put into `base`: replace (the object's pixels elsewhere
 // cleared first), add, or subtract; Shift adds and Alt subtracts whatever the menu says.
 function shapeMode(event) { return event && event.shiftKey ? "add" : event && event.altKey ? "subtract" : $("mode").value; }
-function apply(base, bits, mode) {
-  const out = base.slice(); const obj = object();
+function apply(base, bits, mode, obj = object()) {
+  const out = base.slice();
   for (let i = 0; i < out.length; i++) {
     if (mode === "replace" && out[i] === obj) { out[i] = 0; }
     if (!bits[i]) { continue; }
@@ -239,10 +239,13 @@ function answering(promise) { S.answers.add(promise); promise.finally(() => S.an
 async function post(kind, body) {
   return api(frameUrl(S.frame, kind), { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
 }
-// The shape's mask from the server put into the work as its mode says; the tools' answers are 0/1 masks.
-function shaped(data, mode) {
-  S.work = apply(S.toolBase, decode(data.rle, S.work.length), mode); S.edited = true; S.clicks = []; draw(); frameInfo(); done();
+// The shape's mask from the server put into ``base`` as its mode says, for object ``obj`` (the one it was
+// asked for, whichever is chosen when it comes); the tools' answers are 0/1 masks.
+function shaped(data, mode, base, obj) {
+  S.work = apply(base, decode(data.rle, S.work.length), mode, obj); S.edited = true; S.clicks = []; draw(); frameInfo(); done();
 }
+// The tools' answers asked before now (`answering`), settled: a shape asked next builds on what they drew.
+function earlierAnswers() { const asked = [...S.answers]; return Promise.allSettled(asked); }
 // Whether an answer still answers what is on screen: the same frame, the same list of clicks (a new box,
 // an undo or another frame makes a new one) and no click added to it since (its answer is on its way).
 function stillAsked(video, frame, clicks, sent) {
@@ -254,8 +257,11 @@ async function boxPreview() {
   try {
     const data = await post("box", { box, clicks, object: obj });
     if (!stillAsked(video, frame, clicks, sent) || S.box !== box) { return; }
-    const shown = S.work; shaped(data, S.toolMode);
-    S.boxed[obj] = { box: S.box.slice(), clicks: clicks.slice(0, sent) }; $("frameinfo").dataset.box = `${S.box.join(",")}:${sent}`;
+    const shown = S.work; shaped(data, S.toolMode, S.toolBase, obj);
+    // a box that adds to or takes from what the object had makes a drawn mask, not a box's
+    if (S.toolMode === "replace") { S.boxed[obj] = { box: S.box.slice(), clicks: clicks.slice(0, sent) }; }
+    else { delete S.boxed[obj]; S.freehand[obj] = true; }
+    $("frameinfo").dataset.box = `${S.box.join(",")}:${sent}`;
     tellChange(shown, obj, started, sent > 0);
   } catch (err) {
     if (!stillAsked(video, frame, clicks, sent) || S.box !== box) { return; }
@@ -274,13 +280,21 @@ function boxUp() {
     else { say("the box tool: drag a box around the object first (or choose the clicks tool to click)"); }
     return;
   }
-  remember(); S.toolBase = S.work.slice(); S.toolMode = S.dragMode; S.boxClicks = [];
-  S.box = [Math.min(ax, bx), Math.min(ay, by), Math.max(ax, bx), Math.max(ay, by)];
-  draw(); answering(boxPreview());
+  const box = [Math.min(ax, bx), Math.min(ay, by), Math.max(ax, bx), Math.max(ay, by)];
+  answering(newBox(box, S.dragMode, earlierAnswers()));
+}
+// A box let go, drawn on what the answers asked before it drew (a box let go before the last one's answer
+// came keeps that one), then previewed.
+async function newBox(box, mode, earlier) {
+  const video = S.video, frame = S.frame;
+  await earlier;
+  if (S.video !== video || S.frame !== frame) { return; }
+  remember(); S.toolBase = S.work.slice(); S.toolMode = mode; S.boxClicks = []; S.box = box;
+  draw(); await boxPreview();
 }
 // A point [x, y] (first two values) moved onto the frame's nearest pixel.
 async function scissorsAnchor(x, y) {
-  if (!S.anchors.length) { remember(); S.toolBase = S.work.slice(); }
+  if (!S.anchors.length) { remember(); }
   S.anchors.push([x, y]); draw();
   const sent = S.anchors.length;
   try {
@@ -288,16 +302,23 @@ async function scissorsAnchor(x, y) {
     if (sent === S.anchors.length) { S.contour = data.contour; draw(); done(); }
   } catch (err) { S.anchors.pop(); draw(); fail(err); }
 }
+// A closed contour's or a superpixel stroke's answer drawn for the object it was made for, on the frame it
+// was made on, after the answers asked before it (a quick second stroke keeps the first).
 async function closeScissors(mode) {
+  const obj = object(), video = S.video, frame = S.frame, earlier = earlierAnswers();
   try {
-    const data = await post("scissors", { points: S.anchors, closed: true });
-    S.anchors = []; S.contour = []; shaped(data, mode); S.freehand[object()] = true; $("frameinfo").dataset.scissors = String(S.undo.length);
+    const data = await post("scissors", { points: S.anchors, closed: true }); await earlier;
+    if (S.video !== video || S.frame !== frame) { return; }
+    S.anchors = []; S.contour = []; shaped(data, mode, S.work, obj); S.freehand[obj] = true; $("frameinfo").dataset.scissors = String(S.undo.length);
   } catch (err) { fail(err); }
 }
 async function paintSuperpixels(mode) {
-  const stroke = S.stroke; S.stroke = []; S.toolBase = S.work.slice();
-  try { shaped(await post("superpixels", { points: stroke }), mode); S.freehand[object()] = true; $("frameinfo").dataset.superpixels = String(S.undo.length); }
-  catch (err) { draw(); fail(err); }
+  const stroke = S.stroke; S.stroke = []; const obj = object(), video = S.video, frame = S.frame, earlier = earlierAnswers();
+  try {
+    const data = await post("superpixels", { points: stroke }); await earlier;
+    if (S.video !== video || S.frame !== frame) { return; }
+    shaped(data, mode, S.work, obj); S.freehand[obj] = true; $("frameinfo").dataset.superpixels = String(S.undo.length);
+  } catch (err) { draw(); fail(err); }
 }
 // Whether the open frame holds an edit not submitted yet, and whether the page holds any unsubmitted work
 // (that edit, or objects declared in any video): a reload or another frame would lose it.
@@ -308,7 +329,7 @@ function unsubmitted() {
 // Whether the person lets the open frame go: asked only when its edit would be lost.
 function leave() { return !editing() || confirm(`Discard the unsubmitted edit of ${S.video} frame ${S.frame}?`); }
 function remember() {
-  S.undo.push({ work: S.work.slice(), clicks: S.clicks.slice(), edited: S.edited, base: S.base, box: S.box, boxed: { ...S.boxed }, clicked: { ...S.clicked }, freehand: { ...S.freehand },
+  S.undo.push({ work: S.work.slice(), clicks: S.clicks.slice(), edited: S.edited, base: S.base, box: S.box, boxed: { ...S.boxed }, clicked: { ...S.clicked }, freehand: { ...S.freehand }, added: { ...S.added },
     boxClicks: S.boxClicks.slice(), toolBase: S.toolBase, toolMode: S.toolMode, anchors: S.anchors.slice(), contour: S.contour });
 }
 function tool() { return document.querySelector("input[name=tool]:checked").value; }
@@ -318,6 +339,14 @@ function point(event) {
   const rect = $("overlay").getBoundingClientRect(); const w = S.info.width; const h = S.info.height;
   const at = (offset, size, n) => Math.max(0, Math.min(n - 1, Math.floor(offset * n / size)));
   return [at(event.clientX - rect.left, rect.width, w), at(event.clientY - rect.top, rect.height, h)];
+}
+// The brush or the eraser along the segment from the last point painted to (x, y): discs at most a radius
+// apart, so a quick stroke (a pointer event every 20 px) leaves no gaps.
+function paintTo(x, y) {
+  const [px, py] = S.lastPaint || [x, y]; const r = Math.max(1, +$("size").value);
+  const steps = Math.max(1, Math.ceil(Math.hypot(x - px, y - py) / r));
+  for (let k = 1; k <= steps; k++) { paint(Math.round(px + (x - px) * k / steps), Math.round(py + (y - py) * k / steps)); }
+  S.lastPaint = [x, y];
 }
 function paint(x, y) {
   const r = +$("size").value; const obj = object(); const w = S.info.width; const h = S.info.height;
@@ -447,11 +476,11 @@ function wire() {
     if (tool() === "polygon") { if (!S.polygon.length) { remember(); } S.polygon.push([x, y]); draw(); return; }
     remember();
     if (tool() === "superpixels") { S.stroke = [[x, y]]; S.strokeMode = e.altKey || $("mode").value === "subtract" ? "subtract" : "add"; draw(); return; }
-    S.painting = true; S.edited = true; S.freehand[object()] = true; S.clicks = []; paint(x, y); draw(); frameInfo(); done();
+    S.painting = true; S.edited = true; S.freehand[object()] = true; S.clicks = []; S.lastPaint = [x, y]; paint(x, y); draw(); frameInfo(); done();
   });
   canvas.addEventListener("mousemove", (e) => {
     const [x, y] = point(e);
-    if (S.painting) { paint(x, y); draw(); }
+    if (S.painting) { paintTo(x, y); draw(); }
     if (S.stroke.length) { S.stroke.push([x, y]); draw(); }
   });
   // a box being dragged follows the pointer off the frame too, clipped to the frame
@@ -475,13 +504,17 @@ function wire() {
   });
   $("undo").onclick = () => {
     const last = S.undo.pop();
-    if (last) { Object.assign(S, last); S.polygon = []; S.stroke = []; draw(); $("frameinfo").dataset.preview = String(S.clicks.length); frameInfo(); done(); }
+    if (!last) { return; }
+    const chosen = object(); Object.assign(S, last); S.addedOf[S.video] = S.added; S.polygon = []; S.stroke = [];
+    fillObjects(); if (chosen in S.added || S.known.includes(chosen)) { $("object").value = chosen; }
+    draw(); $("frameinfo").dataset.preview = String(S.clicks.length); frameInfo(); done();
   };
   $("newobject").onclick = () => {
     const name = $("newname").value.trim(); if (!name) { say("give the new object a class name"); return; }
     // ids known, declared, or drawn on the open frame (an upload for the chosen object before any was declared)
     const drawn = S.work ? [...new Set(S.work)].filter((v) => v > 0 && v < 255) : [];
     const ids = S.known.concat(Object.keys(S.added).map(Number), drawn); const id = ids.length ? Math.max(...ids) + 1 : 1;
+    if (S.work) { remember(); }  // Undo takes the new object back
     S.added[id] = name; fillObjects(); chooseObject(id); $("newname").value = ""; done();
   };
   $("object").onchange = () => chooseObject(object());
@@ -543,6 +576,7 @@ async function submit() {
     S.edits = answer.edits;
     done(); for (const id of fresh) { delete added[id]; }  // declared objects not in the mask stay declared
     for (const id of named) { delete renamed[id]; }
+    if (named.length) { fillObjects(); }  // the menu says the rename is saved
     // what was submitted is the frame's mask now: later drawing is a new edit
     S.base = S.work.slice(); S.edited = false; S.clicks = []; S.undo = []; S.polygon = []; S.boxed = {}; S.clicked = {}; S.freehand = {}; endTool();
     frameInfo();
