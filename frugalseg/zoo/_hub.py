@@ -20,7 +20,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import socket
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -120,6 +123,7 @@ def hub_file(hub: HubId, filename: str, *, optional: bool = False) -> Path | Non
                 revision=hub.revision,
                 library_name="frugalseg",
                 library_version=frugalseg_version(),
+                local_files_only=not _hub_resolves(),
             )
         )
     except LocalEntryNotFoundError as err:
@@ -135,6 +139,27 @@ def hub_file(hub: HubId, filename: str, *, optional: bool = False) -> Path | Non
         raise WeightsError(str(hub), _download_problem(hub, filename, err)) from err
     check_blob(path, hub, filename)
     return path
+
+
+def _hub_resolves() -> bool:
+    """Whether the Hub's host name resolves (or a proxy would resolve it): without, the cache alone is read.
+
+    Offline, ``huggingface_hub`` retried each request five times, some 25 s before the error.
+    """
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE or any(os.environ.get(name) for name in _PROXY_VARIABLES):
+        return True  # the library reads the cache alone itself, or the proxy resolves the name
+    host = urllib.parse.urlparse(constants.ENDPOINT).hostname
+    try:
+        socket.getaddrinfo(host, 443)
+    except (OSError, UnicodeError):
+        return False
+    return True
+
+
+#: The environment variables that send requests through a proxy (`requests` and `httpx` read them).
+_PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
 
 
 def _not_cached(hub: HubId, filename: str) -> WeightsError:

@@ -219,6 +219,37 @@ def test_without_hf_hub_offline_the_error_does_not_tell_to_unset_it(monkeypatch)
         resolve("hf-hub:no-slash")
 
 
+def test_a_hub_whose_name_does_not_resolve_is_not_asked_at_all(monkeypatch):
+    """Offline, huggingface_hub retried each request five times (some 25 s) before the one-line error."""
+    import socket
+
+    import huggingface_hub
+    from huggingface_hub import constants
+
+    asked = []
+
+    def no_dns(host, *args, **kwargs):
+        asked.append(host)
+        raise socket.gaierror(-2, "Name or service not known")
+
+    def download(*args, **kwargs):
+        assert kwargs["local_files_only"] is True  # the cache alone
+        return huggingface_hub.file_download.hf_hub_download(*args, **kwargs)
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", download)
+    with pytest.raises(WeightsError, match=r"cannot be downloaded \(the Hub cannot be reached\)"):
+        resolve("hf-hub:nobody/nothing")
+    assert set(asked) == {"huggingface.co"}
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy:3128")  # a proxy resolves the name: the library is asked
+    from frugalseg.zoo import _hub
+
+    assert _hub._hub_resolves()
+
+
 class _Payload:
     """Pickles as a call of ``os.mkdir(path)``: what a hostile ``pytorch_model.bin`` could run."""
 
