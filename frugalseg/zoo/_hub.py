@@ -158,6 +158,8 @@ def _hub_resolves() -> bool:
     return True
 
 
+#: What `_not_cached`'s error says of the file.
+NOT_CACHED = "is not in the Hugging Face cache"
 #: The environment variables that send requests through a proxy (`requests` and `httpx` read them).
 _PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
 
@@ -173,7 +175,7 @@ def _not_cached(hub: HubId, filename: str) -> WeightsError:
     unset = " (or unset HF_HUB_OFFLINE)" if offline else ""
     return WeightsError(
         str(hub),
-        f"{filename} (revision {hub.revision or 'main'}) is not in the Hugging Face cache "
+        f"{filename} (revision {hub.revision or 'main'}) {NOT_CACHED} "
         f"{constants.HF_HUB_CACHE} and cannot be downloaded ({why}); fetch it where there is a network "
         f"with `hf download {hub.repo_id}{what}{revision}` into the same HF_HOME{unset}, or give a local "
         "file instead",
@@ -368,9 +370,22 @@ def encoder_hub_id(
 def read_encoder_weights(
     spec: str | Path | bool, smp_encoder: str | None = None, timm_model: str | None = None
 ) -> LoadedWeights:
-    """The weights an encoder option names (see `encoder_hub_id`): a local file or a Hub repository's."""
+    """The weights an encoder option names (see `encoder_hub_id`): a local file or a Hub repository's.
+
+    Raises:
+        WeightsError: as `load_hub_weights`; one not in the cache and not to be had now also says how to
+            train without them.
+    """
     hub = encoder_hub_id(str(spec) if isinstance(spec, Path) else spec, smp_encoder, timm_model)
-    return read_weights_file(Path(str(spec))) if hub is None else load_hub_weights(hub)
+    if hub is None:
+        return read_weights_file(Path(str(spec)))
+    try:
+        return load_hub_weights(hub)
+    except WeightsError as err:
+        if NOT_CACHED not in str(err.problem):
+            raise
+        hint = "; or start the encoder from random weights: encoder_weights: null under model.student_args"
+        raise WeightsError(str(err.path), f"{err.problem}{hint}") from err
 
 
 def load_encoder_weights(

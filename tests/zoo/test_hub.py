@@ -392,6 +392,7 @@ def test_a_shipped_config_names_its_encoder_and_fails_offline_before_writing(
     assert result.returncode == 2, result.stderr
     assert "hf-hub:smp-hub/resnet18.imagenet@3f2325ff978283d47aa6a1d6878ca20565622683" in result.stderr
     assert "hf download smp-hub/resnet18.imagenet --revision 3f2325ff" in result.stderr
+    assert result.stderr.rstrip().endswith("encoder_weights: null under model.student_args")
     assert list(tmp_path.iterdir()) == []  # no run folder, no runs/, not even the empty cache
 
 
