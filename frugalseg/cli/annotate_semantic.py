@@ -18,6 +18,7 @@ The defaults are the paper's settings: HRNet-W48, 15 epochs per iteration at an 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -288,9 +289,14 @@ def _run_semantic(args: argparse.Namespace) -> int:
     from frugalseg.data.formats import detect_format, get_format
     from frugalseg.lightning_modules.semantic_learner import FineTuningLearner
 
-    for option in ("root", "out"):
-        if getattr(args, option) is None:
-            raise ConfigError(option, f"--{option} is required (on the command line or in --config)")
+    if args.out is None:
+        raise ConfigError("out", "--out is required (on the command line or in --config)")
+    if args.root is None:  # the synthetic street clips the demo trains on, made once into the cache
+        from frugalseg.data.formats.synthetic import default_synthetic_root, generate_synthetic_streets
+
+        args.root = generate_synthetic_streets(default_synthetic_root())
+        args.format = args.format or "synthetic"
+        print(f"no --root: the synthetic street clips in {args.root}", file=sys.stderr)
     check_store_apart(args.out, args.root)  # the label stores never go into the data set
     if gpu_missing(args.accelerator):  # Lightning says so after the data are read, in a traceback
         raise ConfigError(

@@ -72,8 +72,16 @@ def check_parsed(
 def refuse_other_task_config(words: Sequence[str], task: str, subcommand: str | None) -> None:
     """Refuse a ``--config`` file whose ``model.student`` is of the other task (``stm_davis`` to `fit`).
 
-    Its data options, the other datamodule's, had been refused as moved ones, or as unknown.
+    Its data options, the other datamodule's, had been refused as moved ones, or as unknown. So is a
+    config of ``annotate semantic`` (``hvsa_paper``): jsonargparse named its first key as unknown.
     """
+    for path in config_paths(words):
+        if Path(path).is_file() and _is_annotate_semantic_config(path):
+            raise ConfigError(
+                "--config",
+                f"{path} is a config of the semantic annotation loop: run it with "
+                f"`frugalseg annotate semantic --config {path}`",
+            )
     for path, student in _config_students(words):
         other = _other_task(student, task)
         if other is not None:
@@ -85,6 +93,16 @@ def refuse_other_task_config(words: Sequence[str], task: str, subcommand: str | 
                 f"{path} trains a {theirs} student ({student}), and this command runs {task} ones: "
                 f"run it with `{command} {subcommand or 'fit'} --config {path}`",
             )
+
+
+def _is_annotate_semantic_config(path: str) -> bool:
+    """Whether the YAML file at ``path`` holds options of ``annotate semantic`` and no Lightning section."""
+    loaded = yaml.safe_load(config_text("--config", path))
+    return (
+        isinstance(loaded, dict)
+        and "granularities" in loaded
+        and not {"model", "trainer", "data"} & set(loaded)
+    )
 
 
 def _config_students(words: Sequence[str]) -> list[tuple[str, Any]]:

@@ -1093,6 +1093,14 @@ CASES = [  # fmt: skip
         lambda t: [],
     ),
     Case(
+        "fit with the semantic annotation loop's config",
+        lambda t, d: ["fit", "--config", str(CONFIG.parent / "annotate" / "hvsa_paper.yaml")],
+        2,
+        "hvsa_paper.yaml is a config of the semantic annotation loop: run it with `frugalseg annotate "
+        "semantic --config ",
+        lambda t: [],
+    ),
+    Case(
         "predict with an STM checkpoint, which needs an object's mask",
         lambda t, d: ["predict", *_fit(t, "--ckpt_path", str(_checkpoint_of(t, "stm_r18")))[1:]],
         2,

@@ -297,6 +297,21 @@ def test_a_student_the_loop_cannot_fine_tune_is_refused_first(student, root, tmp
     assert not out.exists()
 
 
+def test_without_root_the_loop_runs_on_the_synthetic_streets(student, root, tmp_path, capsys, monkeypatch):
+    """Its --help said so, and the command refused to start: "--root is required"."""
+    from frugalseg.data.formats import synthetic
+
+    made = []
+    monkeypatch.setattr(synthetic, "default_synthetic_root", lambda: root)
+    monkeypatch.setattr(synthetic, "generate_synthetic_streets", lambda folder: made.append(folder) or folder)
+    out = tmp_path / "out"
+    argv = ["annotate", "semantic", "--student", student, "--accelerator", "cpu", "--out", str(out)]
+    assert main([*argv, "--split", "nosuch"]) == 2
+    err = capsys.readouterr().err
+    assert made == [root] and err.startswith(f"no --root: the synthetic street clips in {root}\nerror: ")
+    assert "nosuch" in err and not out.exists()
+
+
 def test_out_inside_the_data_set_is_refused(student, root, tmp_path, capsys):
     out = root / "hvsa"
     assert main(["annotate", "semantic", "--root", str(root), "--student", student, "--out", str(out)]) == 2
