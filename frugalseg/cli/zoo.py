@@ -168,6 +168,10 @@ def _publish(args: argparse.Namespace) -> int:
     print(f"card {out / card['card']}; index {out / INDEX_FILE}")
     if earlier is not None and earlier.get("sha256") != card["sha256"]:
         print(f"it replaces the weights published as {card['name']} before (sha256 {earlier.get('sha256')})")
+        kept = [out / str(earlier.get(key)) for key in ("file", "card") if earlier.get(key) != card[key]]
+        kept = [path for path in (*kept, *(p.with_suffix(".md") for p in kept[-1:])) if path.is_file()]
+        if kept:
+            print(f"their files are kept (the index no longer names them): {', '.join(map(str, kept))}")
     for metric, value in card["metrics"].get("values", {}).items():
         print(f"{metric} = {value:.4f}")
     if card["metrics"].get("values") and card["metrics"].get("note"):
@@ -300,7 +304,7 @@ def _verify(args: argparse.Namespace) -> int:
             loaded = resolve(weights, args.dir)
         except WeightsError as err:
             failed += 1
-            print(f"FAILED {err}")
+            print(f"FAILED {err}" if str(err.path) == weights else f"FAILED {weights}: {err}")  # as given
             continue
         if loaded.verified and weights.startswith(HUB_PREFIX):
             state = f"sha256 {loaded.verified} matches the Hub's record" + (

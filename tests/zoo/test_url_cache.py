@@ -135,6 +135,14 @@ def test_a_download_that_fails_its_card_is_deleted_and_the_next_try_fetches_it(s
     assert main(["zoo", "verify", url]) == 0
     assert f"sha256 {card['sha256']} matches its card" in capsys.readouterr().out
     assert requests.count(f"/{card['file']}") == 2
+    shutil.copy(good, root / "alone.safetensors")  # no card beside it: the line names the URL given first
+    alone = url.rsplit("/", 1)[0] + "/alone"
+    assert main(["zoo", "verify", f"{alone}.safetensors"]) == 1
+    assert (
+        capsys.readouterr()
+        .out.strip()
+        .startswith(f"FAILED {alone}.safetensors: {alone}.json: cannot download the model card")
+    )
 
 
 def test_the_card_is_read_from_its_url_each_time_and_cached_for_when_it_cannot_be(served_card):

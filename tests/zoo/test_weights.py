@@ -489,7 +489,11 @@ def test_publishing_a_name_again_says_which_weights_it_replaces(tmp_path, zoo_di
     sha = json.loads((zoo_dir / INDEX_FILE).read_text(encoding="utf-8"))["models"]["tiny"]["sha256"]
     assert "replaces" not in capsys.readouterr().out
     assert main(["zoo", "publish", str(_fake_run(tmp_path / "b", _student(1))), "--name", "tiny"]) == 0
-    assert f"it replaces the weights published as tiny before (sha256 {sha})" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert f"it replaces the weights published as tiny before (sha256 {sha})" in said
+    old = [zoo_dir / f"tiny-{sha[:8]}.{suffix}" for suffix in ("safetensors", "json", "md")]
+    assert f"their files are kept (the index no longer names them): {', '.join(map(str, old))}\n" in said
+    assert all(path.is_file() for path in old)
     assert main(["zoo", "publish", str(first), "--name", "other"]) == 0
     assert "replaces" not in capsys.readouterr().out
 
