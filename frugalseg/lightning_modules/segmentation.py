@@ -142,7 +142,8 @@ class VideoSegmentationModule(BaseTask):
             raise ConfigError(
                 "model.student",
                 f"{student!r} is a video object segmentation model (object masks, not classes): train it "
-                "with `frugalseg vos fit --config stm_davis`",
+                "with `frugalseg vos fit --config stm_davis`; it segments a video from an object's mask on "
+                "one frame with `frugalseg annotate add … --engine stm` (`predict` takes frames alone)",
             )
 
     # ------------------------------------------------------------------------------ the hooks

@@ -198,7 +198,8 @@ MODEL_CASES = [
         lambda t, d: _fit(t, "--data.root", str(d["streets"]), "--model.student", "stm_r18"),
         2,
         "error: model.student: 'stm_r18' is a video object segmentation model (object masks, not classes): "
-        "train it with `frugalseg vos fit --config stm_davis`",
+        "train it with `frugalseg vos fit --config stm_davis`; it segments a video from an object's mask on "
+        "one frame with `frugalseg annotate add … --engine stm` (`predict` takes frames alone)",
         lambda t: [t / "runs"],
     ),
     Case(
