@@ -98,13 +98,33 @@ def test_a_smoothed_black_and_white_grey_mask_is_refused_and_ids_with_void_are_r
     with pytest.raises(DataError) as caught:
         DavisFormat.read_mask(path)
     assert caught.value.problem == (
-        f"{between} grey levels: a soft-edged (anti-aliased) mask, not object ids; save it with hard edges "
-        "(0 background, one grey level per object; for one object, every pixel over 127 white)"
+        f"{between} grey levels, some just under white: a compressed (a JPEG saved as PNG) or soft-edged "
+        "mask, not object ids; save it with hard edges (0 background, one grey level per object; for one "
+        "object, every pixel over 127 white)"
     )
     ids = _ids(0)
     ids[0, :] = 255  # void beside a few object ids: read as they are
     grey_png(path, ids)
     np.testing.assert_array_equal(DavisFormat.read_mask(path), ids)
+
+
+def test_a_jpeg_mask_saved_again_as_png_is_refused(tmp_path):
+    """A 0/255 mask through JPEG (quality 90) then PNG: 29 levels, 1-14 and 240-254; read as 27 objects."""
+    import cv2
+
+    binary = np.zeros((48, 64), np.uint8)
+    binary[10:38, 12:50] = 255
+    ok, jpeg = cv2.imencode(".jpg", binary, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    decoded = cv2.imdecode(jpeg, cv2.IMREAD_GRAYSCALE)
+    levels = len(set(np.unique(decoded).tolist()) - {0, 255})
+    assert ok and 0 < levels <= 32 and (decoded > 127).any() and (decoded == 255).any()
+    path = tmp_path / "through-jpeg.png"
+    grey_png(path, decoded)
+    with pytest.raises(DataError) as caught:
+        DavisFormat.read_mask(path)
+    assert caught.value.problem.startswith(
+        f"{levels} grey levels, some just under white: a compressed (a JPEG saved as PNG) or soft-edged mask"
+    )
 
 
 def test_palette_void_becomes_ignore():

@@ -105,6 +105,9 @@ def _opaque_stroke(rgba: np.ndarray, path: Path) -> np.ndarray:
 #: The most grey levels (besides 0 and void's 255) a grey mask of object ids holds: one with more is a mask
 #: whose edges were smoothed (a soft brush, a blur, a resize), each level of the ramp no object of its own.
 MAX_GREY_OBJECTS = 32
+#: The lowest of the grey levels just under white: beside white (255) in a grey mask they are a 0/255 mask's
+#: edge smoothed or its compression noise (a JPEG's, saved again as PNG), not the ids of 128 objects or more.
+NEAR_WHITE = 128
 
 
 class DavisFormat(Format):
@@ -294,13 +297,20 @@ class DavisFormat(Format):
         if binary:
             mask = (mask == 255).astype(np.uint8)
         elif mode != "P":
-            levels = int(np.count_nonzero(np.bincount(mask.ravel(), minlength=256)[1:IGNORE_INDEX]))
-            if levels > MAX_GREY_OBJECTS:
+            counts = np.bincount(mask.ravel(), minlength=256)
+            levels = int(np.count_nonzero(counts[1:IGNORE_INDEX]))
+            near_white = bool(counts[IGNORE_INDEX] and counts[NEAR_WHITE:IGNORE_INDEX].any())
+            if levels > MAX_GREY_OBJECTS or near_white:
+                kind = (
+                    "compressed (a JPEG saved as PNG) or soft-edged"
+                    if near_white
+                    else "soft-edged (anti-aliased)"
+                )
                 raise DataError(
                     path,
-                    f"{levels} grey levels: a soft-edged (anti-aliased) mask, not object ids; save it with "
-                    "hard edges (0 background, one grey level per object; for one object, every pixel over "
-                    "127 white)",
+                    f"{levels} grey levels{', some just under white' if near_white else ''}: a {kind} mask, "
+                    "not object ids; save it with hard edges (0 background, one grey level per object; for "
+                    "one object, every pixel over 127 white)",
                 )
         return mask, binary
 
