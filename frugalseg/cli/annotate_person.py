@@ -401,7 +401,7 @@ def _add(args: argparse.Namespace) -> int:
     print(
         f"{added.video} frame {added.frame} ({path.name}): {kind} of {what} ({record.seconds:g} s); "
         f"{added.annotated_frames} of {added.num_frames} frames annotated, "
-        f"{record.total_seconds / 3600:.3f} h in all"
+        f"{record.total_seconds / 3600:.3f} h on this video"
     )
     for obj, (gained, lost) in added.changed.items():
         nothing = gained + lost <= 1

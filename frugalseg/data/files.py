@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 import zlib
 from pathlib import Path
 from typing import Any
@@ -59,15 +60,25 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
         raise
 
 
-def remove_temporaries(folder: str | Path) -> int:
+def remove_temporaries(folder: str | Path, older_than: float = 0.0) -> int:
     """Remove the temporary files `write_bytes_atomic` left under ``folder`` when it was killed; how many.
 
-    Only for a folder no live writer shares: its temporary files would go too.
+    Only for a folder no live writer shares, or with ``older_than`` seconds: a temporary file is written
+    and renamed in well under a second, so one that old was left by a writer that was killed.
     """
-    stale = list(Path(folder).rglob(".*.tmp"))
+    now = time.time()
+    stale = [path for path in Path(folder).rglob(".*.tmp") if older_than <= 0 or _age(path, now) > older_than]
     for path in stale:
         path.unlink(missing_ok=True)
     return len(stale)
+
+
+def _age(path: Path, now: float) -> float:
+    """Seconds since ``path`` was last written (0 for one gone meanwhile)."""
+    try:
+        return now - path.stat().st_mtime
+    except FileNotFoundError:
+        return 0.0
 
 
 def symlink_loop(path: str | Path) -> bool:

@@ -29,11 +29,13 @@ from typing import Any
 import cv2
 import numpy as np
 
-from frugalseg.data.io import array_sha1, imread, write_bytes_atomic, write_json_atomic
+from frugalseg.data.io import array_sha1, imread, remove_temporaries, write_bytes_atomic, write_json_atomic
 from frugalseg.errors import DataError
 
 STATE_FILE = "state.json"
 VERSION = 1
+#: How old a temporary file in a video's folder is when its writer was killed (writes take milliseconds).
+STALE_TEMPORARY_SECONDS = 600
 
 
 @dataclass(frozen=True)
@@ -298,6 +300,8 @@ class VideoState:
         if self.frame_names:
             data["frame_names"] = self.frame_names
         write_json_atomic(folder / STATE_FILE, data, indent=1)
+        # what a write killed before its rename left (a session's folder may have a live writer beside)
+        remove_temporaries(folder, older_than=STALE_TEMPORARY_SECONDS)
 
     @classmethod
     def load(cls, folder: str | Path, *, masks: bool = True) -> tuple[VideoState, bool]:

@@ -90,7 +90,7 @@ def test_the_state_after_each_addition_is_the_expected_one(
     )
     out = capsys.readouterr().out
     said = "squares-a frame 0 (00000.jpg): mask of objects 1, 2 (160 s); 1 of 10 frames annotated, 0.044 h"
-    assert f"{said} in all" in out
+    assert f"{said} on this video" in out  # not the session's: it has videos of its own
     state, whole = VideoState.load(started / "squares-a")
     assert whole and state.num_frames == 10 and state.objects == {1: 0, 2: 0}
     assert state.annotations == [Annotation(0, 1, "mask", 80.0), Annotation(0, 2, "mask", 80.0)]
@@ -235,6 +235,21 @@ def test_an_object_erased_from_every_annotated_frame_is_the_videos_no_more(
     state, _ = VideoState.load(started / "squares-b")
     assert state.objects == {1: 0}
     assert not any((mask == 2).any() for mask in state.masks)
+
+
+def test_a_temporary_file_a_killed_write_left_goes_with_the_next_save(started: Path, made: Path) -> None:
+    """A SIGTERM between a mask's write and its rename left `.00000.png.*.tmp` in masks/ for good."""
+    import os
+    import time
+
+    masks = started / "squares-a" / "masks"
+    stale, fresh = masks / ".00000.png.dpl2kday.tmp", masks / ".00001.png.x1y2z3ab.tmp"
+    for path in (stale, fresh):
+        path.write_bytes(b"half a PNG")
+    an_hour_ago = time.time() - 3600
+    os.utime(stale, (an_hour_ago, an_hour_ago))
+    assert add(started, "--video", "squares-a", "--frame", "9", "--mask", str(made / "a9.png")) == 0
+    assert not stale.exists() and fresh.exists()  # a live writer's, beside (the page's server)
 
 
 def test_an_empty_first_annotation_declares_no_object_and_the_next_one_declares_them(
