@@ -525,8 +525,6 @@ class TaskCLI(LightningCLI):
             raise ConfigError(
                 "--ckpt_path", f"{path} is a folder: give a checkpoint file in it{hint}, or 'last'"
             )
-        elif not Path(path).is_file():
-            raise ConfigError("--ckpt_path", f"{path}: checkpoint file does not exist")
         from frugalseg.zoo import torch_load
 
         checkpoint = torch_load(config["ckpt_path"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import urllib.parse
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,9 @@ def check_parsed(
     refuse_unpickling(config)
     _refuse_missing_gpu(config)
     _refuse_data_options_of_the_model(config, task_class)
-    path = config.get("ckpt_path")
+    path = config.get("ckpt_path")  # a missing file is said before the seed's and devices' lines
+    if path and not Path(path).exists() and _names_a_local_file(str(path)):
+        raise ConfigError("--ckpt_path", f"{path}: checkpoint file does not exist")
     if subcommand == "fit" and not (path and Path(path).is_file()):  # a resume takes the checkpoint's options
         _refuse_missing_weights(config)
     if path and Path(path).is_file():
@@ -67,6 +70,15 @@ def check_parsed(
         check_lightning_checkpoint(path, checkpoint)
         if subcommand == "fit":
             _note_replaced_options(config, path, checkpoint)
+
+
+def _names_a_local_file(path: str) -> bool:
+    """Whether a ``--ckpt_path`` value names a local file: not ``last``, ``best``, … nor a URL."""
+    return path not in ("last", "best", "hpc", "registry") and urllib.parse.urlparse(path).scheme not in (
+        "http",
+        "https",
+        "file",
+    )
 
 
 def refuse_other_task_config(words: Sequence[str], task: str, subcommand: str | None) -> None:

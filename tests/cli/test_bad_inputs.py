@@ -11,6 +11,8 @@ import functools
 import http.server
 import json
 import shutil
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -1281,6 +1283,20 @@ def check_case(case: Case, data, tmp_path, capsys) -> None:
     assert case.phrase in message, message[-2000:]
     for path in case.absent(tmp_path):
         assert not path.exists(), f"{path} was written"
+
+
+@pytest.mark.slow
+def test_a_checkpoint_file_that_does_not_exist_is_the_one_line_printed(data, tmp_path):
+    """Lightning's "Seed set to 0" and its devices' lines had come before the error."""
+    gone = tmp_path / "gone.ckpt"
+    argv = _fit(tmp_path, "--data.root", str(data["streets"]), "--ckpt_path", str(gone))
+    run = subprocess.run(
+        [sys.executable, "-m", "frugalseg", *argv], capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 2
+    assert (run.stdout + run.stderr).splitlines() == [
+        f"error: --ckpt_path: {gone}: checkpoint file does not exist"
+    ]
 
 
 @pytest.mark.skipif(
