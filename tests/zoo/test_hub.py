@@ -225,16 +225,17 @@ def test_a_hub_whose_name_does_not_resolve_is_not_asked_at_all(monkeypatch):
 
     import huggingface_hub
     from huggingface_hub import constants
+    from huggingface_hub.errors import LocalEntryNotFoundError
 
-    asked = []
+    asked, cache_alone = [], []
 
     def no_dns(host, *args, **kwargs):
         asked.append(host)
         raise socket.gaierror(-2, "Name or service not known")
 
     def download(*args, **kwargs):
-        assert kwargs["local_files_only"] is True  # the cache alone
-        return huggingface_hub.file_download.hf_hub_download(*args, **kwargs)
+        cache_alone.append(kwargs["local_files_only"])
+        raise LocalEntryNotFoundError("not in the cache")
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
@@ -243,11 +244,13 @@ def test_a_hub_whose_name_does_not_resolve_is_not_asked_at_all(monkeypatch):
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", download)
     with pytest.raises(WeightsError, match=r"cannot be downloaded \(the Hub cannot be reached\)"):
         resolve("hf-hub:nobody/nothing")
-    assert set(asked) == {"huggingface.co"}
-    monkeypatch.setenv("HTTPS_PROXY", "http://proxy:3128")  # a proxy resolves the name: the library is asked
-    from frugalseg.zoo import _hub
-
-    assert _hub._hub_resolves()
+    assert set(asked) == {"huggingface.co"} and cache_alone and all(cache_alone)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy:3128")  # a proxy resolves the name: the library asks
+    asked.clear()
+    cache_alone.clear()
+    with pytest.raises(WeightsError):
+        resolve("hf-hub:nobody/nothing")
+    assert not asked and cache_alone and not any(cache_alone)
 
 
 class _Payload:
