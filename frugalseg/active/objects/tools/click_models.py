@@ -371,6 +371,8 @@ class StarCutClicks(ClickToMask):
 
         From an empty mask, the clicks alone, each click's answer given the answer to the clicks before
         it (`graph_cut.segment`'s ``previous``): the answers kept are reused, the others computed in turn.
+        Negative clicks before any positive one take nothing from the empty mask: their answer is empty
+        (a negative keypoint on a frame without the object had been answered with half the frame).
         """
         key, features = self._image(image)
         points = [Point(c.x, c.y, c.positive) for c in clicks]
@@ -379,6 +381,8 @@ class StarCutClicks(ClickToMask):
             return segment(image, points, features=features, prior=current, known=known)
 
         def answer(count: int, previous: np.ndarray | None) -> np.ndarray:
+            if not any(point.positive for point in points[:count]):  # nothing yet for a negative to take
+                return np.zeros(current.shape, bool)
             return segment(image, points[:count], features=features, known=known, previous=previous)
 
         return self._chained((key, _known_key(known)), points, None, answer)

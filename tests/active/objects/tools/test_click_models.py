@@ -192,6 +192,21 @@ def test_grabcut_correct_is_local_grabcut_within_three_click_radii() -> None:
         assert np.array_equal(result.mask == 1, expected) and result.seconds == {1: 4.0}
 
 
+def test_negative_clicks_on_an_empty_mask_take_nothing_and_give_nothing() -> None:
+    """A negative click on a frame without the object (Label Studio's) had been answered with much of it."""
+    frames, truth = moving_square(1)
+    empty = np.zeros(truth[0].shape, bool)
+    background = GivenClick(1, 5, 5, False)  # the square covers columns 10-49, rows 28-67: outside it
+    for model in (StarCutClicks(), GrabCutClicks()):
+        assert not model.correct(frames[0], empty, [background]).any(), type(model).__name__
+    inside = GivenClick(1, 30, 48, True)  # the square's middle
+    found = StarCutClicks().correct(frames[0], empty, [background, inside])
+    assert found[48, 30] and not found[5, 5]
+    assert np.array_equal(
+        found, StarCutClicks().correct(frames[0], empty, [inside])
+    )  # the far negative: nothing
+
+
 # --- the current mask as SAM 2 logits -----------------------------------------------------------------
 
 
