@@ -465,7 +465,9 @@ class MLBackendApp(JSONRoutes):
         By the result's id; else by a name one object has (an object without a name is shown, so named,
         ``object``); else, when no object has that name, the object whose predictions the config's
         ``labels`` label so (`_label`); a region without a label on a video of one object is that
-        object; else a new one.
+        object; else a new one. A region of an object new to the video that the backend answered (its
+        id, ``frugalseg-2``) gives its label, when it names no object yet, to that object: the rectangle
+        and keypoints of the label beside it are the same object.
         """
         cached = self.service.state(video)
         known = set(cached.state.objects) if cached is not None else set()
@@ -474,6 +476,19 @@ class MLBackendApp(JSONRoutes):
         ids = (result_object({"id": result_id}) for result_id, _ in regions)
         named_ids = {obj for obj in ids if obj is not None and is_object_id(obj)}  # theirs, before new ones
         taken = known | set(given.values()) | named_ids
+        shown_as = set(shown.values()) | {
+            self._label(video, obj, name, labels, warn=False) for obj, name in shown.items()
+        }
+        for result_id, label in regions:  # an answer's id of an object new to the video: its label's regions
+            by_id = result_object({"id": result_id})
+            if (
+                label
+                and label not in shown_as
+                and by_id is not None
+                and is_object_id(by_id)
+                and by_id not in shown
+            ):
+                given.setdefault(label, by_id)
         objects = []
         for result_id, label in regions:
             by_id = result_object({"id": result_id})

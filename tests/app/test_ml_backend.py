@@ -538,6 +538,28 @@ def test_a_submitted_rectangle_and_its_keypoints_are_the_box_tools_booked_as_a_b
     assert not np.array_equal(expected == 1, filled)  # not the box's pixels
 
 
+def test_a_new_objects_accepted_answer_its_rectangle_and_keypoint_are_one_object_booked_as_a_box(
+    backend: TestClient, service: SessionService, davis: Path
+) -> None:
+    """The README's first flow on a new video: the answer (``frugalseg-1``) kept beside the rectangle and a
+    keypoint of its label. The label's other regions had become object 2: refused ("keypoints of object 2
+    beside drawn regions of other objects"), or the rectangle's pixels booked as a drawn mask."""
+    rectangle, (x0, y0, x1, y1) = _swan_rectangle(service, davis)
+    [prediction] = predict(backend, [6], {"result": [rectangle]})
+    [answer] = prediction["result"]
+    assert answer["id"] == "frugalseg-1"
+    click = _keypoint(id="k2", value={"x": 420.5 * 100 / 854, "y": 230.5 * 100 / 480}, is_positive=True)
+    sent = backend.post("/webhook", json=event(6, [rectangle, answer, click]))  # the rectangle first
+    assert sent.status_code == 201, sent.text
+    service.wait()
+    state = service.session.state(VIDEO)
+    assert state is not None and state.objects == {1: 6}
+    last = state.annotations[-1]
+    assert (last.frame, last.object, last.kind, last.box) == (6, 1, "box", (x0, y0, x1 + 1, y1 + 1))
+    assert np.array_equal(state.annotated[6] == 1, decoded(answer))  # the answer kept, not the box's pixels
+    assert service.names()[VIDEO] == {"1": "swan"}
+
+
 def test_a_webhook_with_more_objects_than_a_video_holds_is_a_422(backend: TestClient) -> None:
     regions = []
     for obj in range(255):
