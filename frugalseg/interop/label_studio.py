@@ -303,9 +303,11 @@ def _fallbacks(results: Sequence[Any]) -> list[int]:
     """The object of each result that names none: the smallest id no result of the task names, in order.
 
     A region a person drew from scratch is a new object, never one a prediction's region kept (whose
-    ``meta`` Label Studio drops, but not its id); results that name one get 0 (unused). Keypoints are
-    clicks on an object, as the ML backend reads them: those of one label are the object of the task's
-    one other region of that label (the rectangle or brush they correct), else one new object together.
+    ``meta`` Label Studio drops, but not its id), but for a rectangle beside the one kept region of its
+    label: the box that object was drawn in, as the ML backend reads it. Results that name an object
+    get 0 (unused). Keypoints are clicks on an object, as the ML backend reads them: those of one label
+    are the object of the task's one other region of that label (the rectangle or brush they correct),
+    else one new object together.
     """
     drawn: list[bool] = []  # results that name no object: a person drew them
     instances: list[int] = []  # the object each result names (0: none, or one refused when read)
@@ -318,7 +320,17 @@ def _fallbacks(results: Sequence[Any]) -> list[int]:
         instances.append(instance or 0)
     free = (i for i in count(1) if i not in instances)
     keypoints = [_keypoint_label(result) for result in results]  # None for other results
-    objects = [next(free) if new and kp is None else 0 for new, kp in zip(drawn, keypoints, strict=True)]
+    kept: dict[str, set[int]] = {}  # a label → the objects its regions that name one name
+    for result, kp, new, named in zip(results, keypoints, drawn, instances, strict=True):
+        if kp is None and not new and named:
+            kept.setdefault(_region_label(result), set()).add(named)
+    objects = []
+    for result, new, kp in zip(results, drawn, keypoints, strict=True):
+        same = kept.get(_region_label(result), set()) if new and kp is None else set()
+        if len(same) == 1 and isinstance(result, dict) and result.get("type") == "rectanglelabels":
+            objects.append(next(iter(same)))  # the box the one kept region of its label was drawn in
+        else:
+            objects.append(next(free) if new and kp is None else 0)
     regions: dict[str, set[int]] = {}  # a label → the objects of the regions drawn with it
     for result, kp, new, obj, named in zip(results, keypoints, drawn, objects, instances, strict=True):
         if kp is None:

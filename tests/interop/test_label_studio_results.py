@@ -97,3 +97,31 @@ def test_results_that_cannot_be_read_name_the_task_and_the_result(results, words
     with pytest.raises(DataError) as caught:
         annotation_shapes(results, SIZE, "task 1")
     assert words in caught.value.problem
+
+
+def test_a_rectangle_and_keypoints_beside_the_backends_answer_of_their_label_are_its_object(tmp_path) -> None:
+    """As the ML backend books them (a box with its clicks): `label import` had made three objects of
+    the answer (``frugalseg-2``), the rectangle drawn for it and the keypoints correcting it."""
+    import json
+
+    from frugalseg.interop.label_studio import read_label_studio
+
+    square = [[10, 10], [40, 10], [40, 40], [10, 40]]
+    answer = {"id": "frugalseg-2", "type": "polygonlabels", "original_width": 100, "original_height": 40,
+              "value": {"points": square, "polygonlabels": ["car"]}}  # fmt: skip
+    other = {**rectangle(60, 10, 20, 50, "r2"), "value": {**rectangle(60, 10, 20, 50)["value"],
+                                                          "rectanglelabels": ["bus"]}}  # fmt: skip
+    results = [rectangle(5, 5, 50, 60), answer, keypoint(30.5, 50.5), other]
+    for result in results:
+        result.update(from_name="label", to_name="image")
+    task = {"id": 1, "data": {"image": "/data/local-files/?d=clip/00001.jpg"},
+            "annotations": [{"id": 1, "result": results, "was_cancelled": False}]}  # fmt: skip
+    path = tmp_path / "project.json"
+    path.write_text(json.dumps([task]), encoding="utf-8")
+    [frame] = read_label_studio(path).frames
+    assert [(s.type, s.label, s.instance_id) for s in frame.shapes] == [
+        ("box", "car", 2),
+        ("polygon", "car", 2),
+        ("points", "car", 2),
+        ("box", "bus", 1),  # a rectangle of a label no kept region has: a new object
+    ]
