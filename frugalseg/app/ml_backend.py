@@ -323,7 +323,8 @@ class MLBackendApp(JSONRoutes):
             except RequestError as err:
                 raise self.refuse(element, "interactive predict", err) from err
             except (ConfigError, DataError) as err:
-                raise self.refuse(element, "interactive predict", RequestError(422, str(err))) from err
+                refusal = RequestError(422, f"{element}: {err}")
+                raise self.refuse(element, "interactive predict", refusal) from err
             return JSONResponse({"results": [result]})
         answers: list[dict[str, Any] | tuple[str, int]] = []
         for task in tasks:
@@ -334,7 +335,7 @@ class MLBackendApp(JSONRoutes):
                     raise
                 answers.append(_refusal(self.refuse(task_name(task), "predict", err)))
         results = await run_in_threadpool(
-            lambda: [self._answer(a, t, names) for a, t in zip(answers, tasks, strict=True)]
+            lambda: [self._answer_or_refusal(a, t, names) for a, t in zip(answers, tasks, strict=True)]
         )
         # one task is the one a person opened (a batch is Retrieve predictions): ready it for clicks, and
         # forget the rectangles drawn before on it (the editor shows none of them now)
@@ -343,6 +344,16 @@ class MLBackendApp(JSONRoutes):
             self.last_boxes.forget(str(_object(tasks[0]).get("id")))
         ready = None if opened is None else BackgroundTask(self.service.prepare_frame, *opened)
         return JSONResponse({"results": results}, background=ready)
+
+    def _answer_or_refusal(
+        self, answer: dict[str, Any] | tuple[str, int], task: Any, names: LabelConfig
+    ) -> dict[str, Any] | list[dict[str, Any]]:
+        """`_answer`, or the task's refusal where its frame cannot be read now: the batch's others answer."""
+        try:
+            return self._answer(answer, task, names)
+        except (ConfigError, DataError) as err:
+            element = task_name(task)
+            return _refusal(self.refuse(element, "predict", RequestError(422, f"{element}: {err}")))
 
     def _answer(
         self, answer: dict[str, Any] | tuple[str, int], task: Any, names: LabelConfig

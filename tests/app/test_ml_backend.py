@@ -19,8 +19,9 @@ from frugalseg.active.objects.simulation.annotation_types import GivenClick
 from frugalseg.active.objects.tools.graph_cut import ObjectPrior
 from frugalseg.app import SessionService
 from frugalseg.app.http import JSONRoutes
-from frugalseg.app.ml_backend import MLBackendApp, create_ml_backend
+from frugalseg.app.ml_backend import MLBackendApp, create_ml_backend, task_name
 from frugalseg.app.server import AnnotationApp
+from frugalseg.errors import DataError
 from frugalseg.interop.rle import ls_decode, ls_encode, polygon_mask
 
 VIDEO = "blackswan"
@@ -558,6 +559,37 @@ def test_a_new_objects_accepted_answer_its_rectangle_and_keypoint_are_one_object
     assert (last.frame, last.object, last.kind, last.box) == (6, 1, "box", (x0, y0, x1 + 1, y1 + 1))
     assert np.array_equal(state.annotated[6] == 1, decoded(answer))  # the answer kept, not the box's pixels
     assert service.names()[VIDEO] == {"1": "swan"}
+
+
+def test_a_frame_that_cannot_be_read_now_refuses_its_task_and_the_batch_answers(
+    backend: TestClient, service: SessionService, monkeypatch
+) -> None:
+    """A frame damaged while the backend ran failed the whole Retrieve predictions (422 for every task),
+    and /health listed no refusal."""
+    current_mask = service.current_mask
+
+    def damaged(video: str, index: int) -> np.ndarray:
+        if index == 5:
+            raise DataError(Path("00005.jpg"), "the image file ends early")
+        return current_mask(video, index)
+
+    monkeypatch.setattr(service, "current_mask", damaged)
+    first, refused, last = predict(backend, [4, 5, 6])
+    assert not any(p["model_version"].startswith("frugalseg refused") for p in (first, last))
+    problem = f"{task_name(task(5))}: 00005.jpg: the image file ends early"
+    assert refused == {"result": [], "score": 0.0, "model_version": f"frugalseg refused: {problem}"}
+    assert [r["task"] for r in backend.get("/health").json()["refused"]] == [task_name(task(5))]
+
+
+def test_an_interactive_box_too_small_names_its_task(
+    backend: TestClient, service: SessionService, davis
+) -> None:
+    rectangle, _ = _swan_rectangle(service, davis)
+    rectangle["value"] = {**rectangle["value"], "width": 0.1, "height": 0.1}
+    body = {"tasks": [task(6)], "label_config": CONFIG, "project": "3.1700000000"}
+    body["params"] = {"login": None, "password": None, "context": {"result": [rectangle]}}
+    refused = backend.post("/predict", json=body)
+    assert refused.status_code == 422 and f"{task_name(task(6))}: box: " in refused.text
 
 
 def test_a_webhook_with_more_objects_than_a_video_holds_is_a_422(backend: TestClient) -> None:
