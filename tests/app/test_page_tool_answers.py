@@ -125,6 +125,18 @@ def test_the_menu_says_a_rename_is_saved_as_soon_as_its_submit_is(browser, serve
         "const done = arguments[arguments.length - 1];"
         "submit().then(() => done(Array.from($('object').options).map((o) => o.text)))"
     )
-    assert shown == ["1: object 1"]  # the saved name is the server's once the propagation is read
+    assert shown == ["1: swan"]
     assert browser.execute_script("return Object.keys(S.renamed)") == []
     wait_for(browser, "return $('object').options[0].text === '1: swan'")
+
+
+def test_a_box_goes_to_the_object_chosen_when_it_was_let_go(browser, served) -> None:  # noqa: F811
+    """Another object chosen while the box waited for an earlier answer had taken the box."""
+    box_on_frame_0(browser, served[0])
+    browser.execute_script(
+        "$('newname').value = 'bush'; $('newobject').click();"
+        "S.drag = [20, 20, 120, 120]; S.dragMode = 'add'; boxUp(); chooseObject(1);"
+    )
+    wait_for(browser, f"return S.box !== null && S.box[0] === 20 && {SETTLED.removeprefix('return ')}")
+    mask = work(browser)
+    assert (mask[20:121, 20:121] == 2).any() and not (mask[20:121, 20:121] == 1).any()

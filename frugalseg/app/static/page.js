@@ -251,9 +251,9 @@ function earlierAnswers() { const asked = [...S.answers]; return Promise.allSett
 function stillAsked(video, frame, clicks, sent) {
   return S.video === video && S.frame === frame && clicks.length === sent && (clicks === S.clicks || clicks === S.boxClicks);
 }
-async function boxPreview() {
+async function boxPreview(obj = object()) {
   const clicks = S.boxClicks, sent = clicks.length, box = S.box, video = S.video, frame = S.frame;
-  const started = performance.now(); const obj = object();
+  const started = performance.now();
   try {
     const data = await post("box", { box, clicks, object: obj });
     if (!stillAsked(video, frame, clicks, sent) || S.box !== box) { return; }
@@ -281,16 +281,16 @@ function boxUp() {
     return;
   }
   const box = [Math.min(ax, bx), Math.min(ay, by), Math.max(ax, bx), Math.max(ay, by)];
-  answering(newBox(box, S.dragMode, earlierAnswers()));
+  answering(newBox(box, S.dragMode, object(), earlierAnswers()));
 }
 // A box let go, drawn on what the answers asked before it drew (a box let go before the last one's answer
-// came keeps that one), then previewed.
-async function newBox(box, mode, earlier) {
+// came keeps that one), then previewed for the object chosen when it was let go.
+async function newBox(box, mode, obj, earlier) {
   const video = S.video, frame = S.frame;
   await earlier;
   if (S.video !== video || S.frame !== frame) { return; }
   remember(); S.toolBase = S.work.slice(); S.toolMode = mode; S.boxClicks = []; S.box = box;
-  draw(); await boxPreview();
+  draw(); await boxPreview(obj);
 }
 // A point [x, y] (first two values) moved onto the frame's nearest pixel.
 async function scissorsAnchor(x, y) {
@@ -432,8 +432,9 @@ function putUpload(ids, objects) {
     return;
   }
   const dropped = [...new Set(shown)].filter((id) => id && !objects.includes(id)).sort((a, b) => a - b);
+  takeUpload(ids, objects);  // its snapshot first: Undo takes the objects it declares back too
   for (const id of fresh) { S.added[id] = null; }
-  takeUpload(ids, objects); fillObjects(); $("newobjects").checked = false;
+  fillObjects(); $("newobjects").checked = false;
   say(`upload: the mask of ${where} replaced by objects ${objects.join(", ")}`
     + (fresh.length ? `; new: object${fresh.length > 1 ? "s" : ""} ${fresh.join(", ")}` : "")
     + (dropped.length ? `; not in it, so removed from this frame: object${dropped.length > 1 ? "s" : ""} ${dropped.join(", ")}` : ""));
@@ -522,7 +523,7 @@ function wire() {
   $("rename").onclick = () => {
     const name = $("newname").value.trim(); const id = object();
     if (!name) { say("type the chosen object's new class name, then Rename"); return; }
-    if (S.known.includes(id)) { S.renamed[id] = name; } else { S.added[id] = name; }
+    if (S.known.includes(id)) { S.renamed[id] = name; } else { if (S.work) { remember(); } S.added[id] = name; }
     fillObjects(); $("object").value = id; $("newname").value = "";
     say(`object ${id} renamed "${name}": the name is saved with your next submit of a frame that holds object ${id}`);
   };
@@ -576,7 +577,8 @@ async function submit() {
     S.edits = answer.edits;
     done(); for (const id of fresh) { delete added[id]; }  // declared objects not in the mask stay declared
     for (const id of named) { delete renamed[id]; }
-    if (named.length) { fillObjects(); }  // the menu says the rename is saved
+    for (const o of S.info.objects) { if (o.id in body.names && named.includes(String(o.id))) { o.name = body.names[o.id]; } }
+    if (named.length) { fillObjects(); }  // the menu says the rename is saved, under the new name
     // what was submitted is the frame's mask now: later drawing is a new edit
     S.base = S.work.slice(); S.edited = false; S.clicks = []; S.undo = []; S.polygon = []; S.boxed = {}; S.clicked = {}; S.freehand = {}; endTool();
     frameInfo();
