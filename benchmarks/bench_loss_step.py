@@ -77,8 +77,8 @@ def make_steps(height: int, width: int) -> dict[str, Callable[[], float]]:
         warped, valid = [], []
         for index in range(NEIGHBOURS):
             offset_flow = flow * (NEIGHBOURS - index)
-            logits_f, inside = backward_warp(student(neighbours[:, index : index + 1]), offset_flow)
-            warped.append(logits_f)
+            probs_f, inside = backward_warp(student(neighbours[:, index : index + 1]).softmax(1), offset_flow)
+            warped.append(probs_f)
             valid.append(inside & forward_backward_mask(offset_flow, -offset_flow))
         return ce(logits, label) + mfd_loss(logits, warped, teacher_logits, valid)
 

@@ -291,18 +291,19 @@ def _run_semantic(args: argparse.Namespace) -> int:
 
     if args.out is None:
         raise ConfigError("out", "--out is required (on the command line or in --config)")
-    if args.root is None:  # the synthetic street clips the demo trains on, made once into the cache
-        from frugalseg.data.formats.synthetic import default_synthetic_root, generate_synthetic_streets
-
-        args.root = generate_synthetic_streets(default_synthetic_root())
-        args.format = args.format or "synthetic"
-        print(f"no --root: the synthetic street clips in {args.root}", file=sys.stderr)
-    check_store_apart(args.out, args.root)  # the label stores never go into the data set
     if gpu_missing(args.accelerator):  # Lightning says so after the data are read, in a traceback
         raise ConfigError(
             "--accelerator",
             f"{args.accelerator!r}, but this machine has no CUDA GPU torch can use: give cpu (or auto)",
         )
+    if args.root is None:  # the synthetic street clips the demo trains on, made once into the cache
+        if args.format not in (None, "synthetic"):
+            raise ConfigError("root", f"--format {args.format} reads a data set: give its folder as --root")
+        from frugalseg.data.formats.synthetic import default_synthetic_root, generate_synthetic_streets
+
+        args.root, args.format = generate_synthetic_streets(default_synthetic_root()), "synthetic"
+        print(f"no --root: the synthetic street clips in {args.root}", file=sys.stderr)
+    check_store_apart(args.out, args.root)  # the label stores never go into the data set
     _check_student(args.student)
     _check_choices("--granularities", "sample granularity", args.granularities, GRANULARITIES)
     _check_choices("--selectors", "sample selector", args.selectors, tuple(SAMPLE_SELECTORS))

@@ -370,22 +370,9 @@ def encoder_hub_id(
 def read_encoder_weights(
     spec: str | Path | bool, smp_encoder: str | None = None, timm_model: str | None = None
 ) -> LoadedWeights:
-    """The weights an encoder option names (see `encoder_hub_id`): a local file or a Hub repository's.
-
-    Raises:
-        WeightsError: as `load_hub_weights`; one not in the cache and not to be had now also says how to
-            train without them.
-    """
+    """The weights an encoder option names (see `encoder_hub_id`): a local file or a Hub repository's."""
     hub = encoder_hub_id(str(spec) if isinstance(spec, Path) else spec, smp_encoder, timm_model)
-    if hub is None:
-        return read_weights_file(Path(str(spec)))
-    try:
-        return load_hub_weights(hub)
-    except WeightsError as err:
-        if NOT_CACHED not in str(err.problem):
-            raise
-        hint = "; or start the encoder from random weights: encoder_weights: null under model.student_args"
-        raise WeightsError(str(err.path), f"{err.problem}{hint}") from err
+    return read_weights_file(Path(str(spec))) if hub is None else load_hub_weights(hub)
 
 
 def load_encoder_weights(

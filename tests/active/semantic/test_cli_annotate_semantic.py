@@ -310,6 +310,12 @@ def test_without_root_the_loop_runs_on_the_synthetic_streets(student, root, tmp_
     err = capsys.readouterr().err
     assert made == [root] and err.startswith(f"no --root: the synthetic street clips in {root}\nerror: ")
     assert "nosuch" in err and not out.exists()
+    assert main([*argv, "--format", "cityscapes"]) == 2
+    assert (
+        capsys.readouterr().err
+        == "error: root: --format cityscapes reads a data set: give its folder as --root\n"
+    )
+    assert made == [root]  # nothing generated for it
 
 
 def test_out_inside_the_data_set_is_refused(student, root, tmp_path, capsys):

@@ -379,6 +379,8 @@ def book(
     Returns:
         The iteration's record (no quality: a person's session has no ground truth).
     """
+    for obj in (int(v) for v in np.unique(result.mask) if v != 0):
+        state.objects[obj] = min(t, state.objects.get(obj, t))
     iteration = state.iteration
     made = given.clicks or tuple(click for clicks in given.clicked.values() for click in clicks)
     state.annotations.extend(
@@ -396,7 +398,6 @@ def book(
         for obj, s in sorted(result.seconds.items())
     )
     state.annotated[t] = result.mask
-    state.objects = first_appearances(state.annotated)
     state.names.update(given.names)
     return IterationRecord(
         iteration=iteration,
@@ -408,19 +409,6 @@ def book(
         j=None,
         f=None,
     )
-
-
-def first_appearances(annotated: Mapping[int, np.ndarray]) -> dict[int, int]:
-    """Each object id of the annotated masks → the first frame it is in, by id.
-
-    An object the person erased from every frame they annotated is no longer the video's: it is not
-    propagated, proposed or priced.
-    """
-    first: dict[int, int] = {}
-    for t in sorted(annotated):
-        for obj in (int(v) for v in np.unique(annotated[t]) if v not in (0, VOID)):
-            first.setdefault(obj, t)
-    return dict(sorted(first.items()))
 
 
 def read_mask(path: Path, shape: tuple[int, int], frame_path: Path) -> np.ndarray:

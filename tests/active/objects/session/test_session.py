@@ -222,21 +222,6 @@ def test_a_new_object_is_declared_on_the_frame_it_first_appears_on(started: Path
     assert not any((state.masks[t] == 2).any() for t in range(6)) and (state.masks[7] == 2).any()
 
 
-def test_an_object_erased_from_every_annotated_frame_is_the_videos_no_more(
-    started: Path, made: Path, tmp_path: Path
-) -> None:
-    """Object 2, declared on frame 6, then erased there: not propagated, proposed or priced from then on."""
-    assert add(started, "--video", "squares-b", "--frame", "0", "--mask", str(made / "b0.png")) == 0
-    b6 = str(made / "b6-new.png")
-    assert add(started, "--video", "squares-b", "--frame", "6", "--mask", b6, "--new-objects") == 0
-    erased = tmp_path / "b6-erased.png"
-    palette_png(erased, squares(6, 1))
-    assert add(started, "--video", "squares-b", "--frame", "6", "--mask", str(erased)) == 0
-    state, _ = VideoState.load(started / "squares-b")
-    assert state.objects == {1: 0}
-    assert not any((mask == 2).any() for mask in state.masks)
-
-
 def test_a_temporary_file_a_killed_write_left_goes_with_the_next_save(started: Path, made: Path) -> None:
     """A SIGTERM between a mask's write and its rename left `.00000.png.*.tmp` in masks/ for good."""
     import os
