@@ -74,7 +74,7 @@ import time
 import zlib
 from collections import OrderedDict
 from pathlib import Path, PurePosixPath
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 from starlette.applications import Starlette
@@ -97,6 +97,7 @@ from frugalseg.active.objects.session.session_settings import SESSION_FILE
 from frugalseg.active.objects.simulation.annotation_types import GivenClick
 from frugalseg.app.http import JSON_ERRORS, Endpoint, JSONRoutes, RequestError
 from frugalseg.app.jobs import SessionService, unreliability
+from frugalseg.app.label_config import LabelConfig, controls
 from frugalseg.app.last_boxes import LastBoxes
 from frugalseg.data.clips import Clip
 from frugalseg.data.io import read_json, write_json_atomic
@@ -104,10 +105,7 @@ from frugalseg.errors import ConfigError, DataError
 from frugalseg.interop.label_studio import annotation_shapes, image_name, result_object
 from frugalseg.interop.label_studio_regions import (
     annotation_regions,
-    brush_control,
-    brush_labels,
     brush_result,
-    image_field,
     keypoint_clicks,
     negatives_object,
     rectangle_box,
@@ -137,17 +135,6 @@ REFUSED = "frugalseg refused: "
 #: The bytes of the frames' last predictions the backend keeps in memory (compressed: a few kB a frame at
 #: 854×480), the oldest forgotten first: an object submitted as the prediction showed it was accepted.
 MAX_SERVED_BYTES = 64 << 20
-
-
-class LabelConfig(NamedTuple):
-    """A project's labeling config as the backend reads it."""
-
-    #: The ``BrushLabels`` control's name and the image it labels (`brush_control`).
-    control: tuple[str, str]
-    #: That control's ``<Label value=…>`` values (`brush_labels`).
-    labels: tuple[str, ...]
-    #: The task data field of the image it labels (`image_field`: ``$image`` → ``image``), or None.
-    image: str | None = None
 
 
 class MLBackendApp(JSONRoutes):
@@ -757,25 +744,6 @@ class MLBackendApp(JSONRoutes):
         """Whether ``label`` is the config's stand-in for object ``obj``'s name (`_label`), not a new name."""
         name = names.get(str(obj), UNNAMED)
         return label != name and self._label(video, obj, name, labels, warn=False) == label
-
-
-def controls(config: Any) -> LabelConfig:
-    """The ``BrushLabels`` control of a labeling config (XML): its name, the image it labels, its labels."""
-    if not isinstance(config, str):
-        raise RequestError(400, "the labeling config is missing")
-    try:
-        control = brush_control(config)
-    except DataError as err:
-        raise RequestError(400, f"the labeling config is {err.problem}") from err
-    if control is None:
-        raise RequestError(
-            422, "the labeling config has no <BrushLabels name=… toName=…> on the image: add one to get masks"
-        )
-    try:
-        image = image_field(config)
-    except DataError as err:
-        raise RequestError(422, f"the labeling config: {err.problem}") from err
-    return LabelConfig(control, brush_labels(config), image)
 
 
 def task_name(task: dict[str, Any]) -> str:
