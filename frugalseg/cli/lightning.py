@@ -56,6 +56,7 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from frugalseg.cli.callbacks import EpochLines, ModelSummary, PrintMetrics, ProgressBar, SignalsStopTheRun
 from frugalseg.cli.command_line import check_config_files, command_words, config_paths, refuse_moved_options
 from frugalseg.cli.run_checks import (
+    CHECKPOINT_URL_SCHEMES,
     check_lightning_checkpoint,
     check_parsed,
     model_options,
@@ -512,7 +513,7 @@ class TaskCLI(LightningCLI):
             raise ConfigError(
                 "--ckpt_path", f"{path!r} is not supported; give a checkpoint file, 'last' or 'best'"
             )
-        elif urllib.parse.urlparse(str(path)).scheme in ("http", "https", "file"):
+        elif urllib.parse.urlparse(str(path)).scheme in CHECKPOINT_URL_SCHEMES:
             from frugalseg.zoo import download
 
             try:

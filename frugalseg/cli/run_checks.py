@@ -72,13 +72,15 @@ def check_parsed(
             _note_replaced_options(config, path, checkpoint)
 
 
+#: The ``--ckpt_path`` values that name no file (Lightning's; ``hpc`` and ``registry`` are refused).
+CHECKPOINT_WORDS = ("last", "best", "hpc", "registry")
+#: The URL schemes of a ``--ckpt_path`` to download.
+CHECKPOINT_URL_SCHEMES = ("http", "https", "file")
+
+
 def _names_a_local_file(path: str) -> bool:
     """Whether a ``--ckpt_path`` value names a local file: not ``last``, ``best``, … nor a URL."""
-    return path not in ("last", "best", "hpc", "registry") and urllib.parse.urlparse(path).scheme not in (
-        "http",
-        "https",
-        "file",
-    )
+    return path not in CHECKPOINT_WORDS and urllib.parse.urlparse(path).scheme not in CHECKPOINT_URL_SCHEMES
 
 
 def refuse_other_task_config(words: Sequence[str], task: str, subcommand: str | None) -> None:

@@ -168,8 +168,10 @@ def _publish(args: argparse.Namespace) -> int:
     print(f"card {out / card['card']}; index {out / INDEX_FILE}")
     if earlier is not None and earlier.get("sha256") != card["sha256"]:
         print(f"it replaces the weights published as {card['name']} before (sha256 {earlier.get('sha256')})")
-        kept = [out / str(earlier.get(key)) for key in ("file", "card") if earlier.get(key) != card[key]]
-        kept = [path for path in (*kept, *(p.with_suffix(".md") for p in kept[-1:])) if path.is_file()]
+        replaced = out / str(earlier.get("card"))  # named by the replaced sha256, as its file
+        kept = [
+            p for p in (out / str(earlier.get("file")), replaced, replaced.with_suffix(".md")) if p.is_file()
+        ]
         if kept:
             print(f"their files are kept (the index no longer names them): {', '.join(map(str, kept))}")
     for metric, value in card["metrics"].get("values", {}).items():

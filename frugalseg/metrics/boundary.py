@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchmetrics import Metric
 
-from frugalseg.metrics.segmentation import HISTOGRAM_PIXELS, class_indices
+from frugalseg.metrics.segmentation import HISTOGRAM_PIXELS, class_indices, without_ignored
 
 Backend = Literal["auto", "opencv", "torch"]
 
@@ -251,9 +251,7 @@ class BoundaryIoU(Metric):
         iou = torch.where(
             union > 0, self.intersection.double() / union.clamp(min=1), torch.full_like(union, float("nan"))
         )
-        if self.ignore_index is not None and 0 <= self.ignore_index < self.num_classes:
-            iou[self.ignore_index] = float("nan")
-        return iou
+        return without_ignored(iou, self.ignore_index)
 
     def compute(self) -> Tensor:
         """Mean Boundary IoU over the classes with a non-empty boundary union."""

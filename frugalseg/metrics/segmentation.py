@@ -227,6 +227,20 @@ def iou_from_confmat(confmat: Tensor) -> Tensor:
     return torch.where(union > 0, intersection / union.clamp(min=1), torch.full_like(union, float("nan")))
 
 
+def without_ignored(scores: Tensor, ignore_index: int | None) -> Tensor:
+    """Per-class ``scores`` with an ``ignore_index`` among the classes NaN (in place), out of the mean.
+
+    It is never a target: predicting it is an error of the other classes.
+
+    Args:
+        scores: one score per class (float).
+        ignore_index: the label of unlabelled pixels, or None.
+    """
+    if ignore_index is not None and 0 <= ignore_index < len(scores):
+        scores[ignore_index] = float("nan")
+    return scores
+
+
 class DatasetMeanIoU(ConfusionMatrix):
     """mIoU over a dataset: the mean, over classes that occur, of intersection over union.
 
@@ -240,10 +254,7 @@ class DatasetMeanIoU(ConfusionMatrix):
 
     def per_class(self) -> Tensor:
         """Per-class IoU (float64, NaN where the class never occurred, and for an ``ignore_index`` class)."""
-        iou = iou_from_confmat(self.confmat)
-        if self.ignore_index is not None and 0 <= self.ignore_index < self.num_classes:
-            iou[self.ignore_index] = float("nan")  # never a target: predicting it is an error of the others
-        return iou
+        return without_ignored(iou_from_confmat(self.confmat), self.ignore_index)
 
     def compute(self) -> Tensor:
         """Mean IoU over the classes that occur (NaN if no pixel was counted)."""

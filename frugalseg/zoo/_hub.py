@@ -158,13 +158,15 @@ def _hub_resolves() -> bool:
     return True
 
 
-#: What `_not_cached`'s error says of the file.
-NOT_CACHED = "is not in the Hugging Face cache"
 #: The environment variables that send requests through a proxy (`requests` and `httpx` read them).
 _PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
 
 
-def _not_cached(hub: HubId, filename: str) -> WeightsError:
+class NotCachedError(WeightsError):
+    """A Hub file neither in the Hugging Face cache nor to be downloaded now (offline)."""
+
+
+def _not_cached(hub: HubId, filename: str) -> NotCachedError:
     """The error for a file that is not in the cache and cannot be downloaded now."""
     from huggingface_hub import constants
 
@@ -173,9 +175,9 @@ def _not_cached(hub: HubId, filename: str) -> WeightsError:
     what = "" if filename in (WEIGHTS_FILE, TORCH_WEIGHTS_FILE, CONFIG_FILE) else f" {filename}"
     revision = f" --revision {hub.revision}" if hub.revision else ""
     unset = " (or unset HF_HUB_OFFLINE)" if offline else ""
-    return WeightsError(
+    return NotCachedError(
         str(hub),
-        f"{filename} (revision {hub.revision or 'main'}) {NOT_CACHED} "
+        f"{filename} (revision {hub.revision or 'main'}) is not in the Hugging Face cache "
         f"{constants.HF_HUB_CACHE} and cannot be downloaded ({why}); fetch it where there is a network "
         f"with `hf download {hub.repo_id}{what}{revision}` into the same HF_HOME{unset}, or give a local "
         "file instead",

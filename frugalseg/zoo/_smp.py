@@ -19,9 +19,8 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from frugalseg.errors import WeightsError
 from frugalseg.zoo._base import ImageStudent, pad_to_multiple
-from frugalseg.zoo._hub import NOT_CACHED, load_encoder_weights
+from frugalseg.zoo._hub import NotCachedError, load_encoder_weights
 
 
 class SmpStudent(ImageStudent):
@@ -100,12 +99,10 @@ def smp_student(
     if encoder_weights is not None:  # before unused stages are dropped: the file holds them all
         try:
             load_encoder_weights(smp_encoder, encoder_weights, smp_encoder=encoder)
-        except WeightsError as err:
-            if NOT_CACHED not in str(err.problem):
-                raise
+        except NotCachedError as err:
             hint = (
                 "; or start the encoder from random weights: encoder_weights: null under model.student_args"
             )
-            raise WeightsError(str(err.path), f"{err.problem}{hint}") from err
+            raise NotCachedError(str(err.path), f"{err.problem}{hint}") from err
     drop_unused_stages(smp_encoder)
     return SmpStudent(net, num_classes, num_frames)
