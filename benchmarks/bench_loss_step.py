@@ -47,7 +47,6 @@ def make_steps(height: int, width: int) -> dict[str, Callable[[], float]]:
         clicks[b, rows[b], cols[b]] = label[b, rows[b], cols[b]]
     flow = torch.zeros(BATCH, 2, height, width)
     flow[:, 0] = -2.0  # every frame moved right by 2 px since the one before
-    batch = {"frames": target}
     ce, phuber = get_loss("ce"), get_loss("phuber_ce")
     partial, gated = get_loss("partial_ce"), get_loss("gated_crf")
     gated_full = get_loss("gated_crf", stride=1)
@@ -86,10 +85,10 @@ def make_steps(height: int, width: int) -> dict[str, Callable[[], float]]:
         "ce": run(lambda logits: ce(logits, label)),
         "phuber_ce": run(lambda logits: phuber(logits, label)),
         "partial_ce + 0.1 gated_crf": run(
-            lambda logits: partial(logits, clicks) + 0.1 * gated(logits, clicks, batch)
+            lambda logits: partial(logits, clicks) + 0.1 * gated(logits, image=target[:, -1])
         ),
         "  same, gated_crf stride 1": run(
-            lambda logits: partial(logits, clicks) + 0.1 * gated_full(logits, clicks, batch)
+            lambda logits: partial(logits, clicks) + 0.1 * gated_full(logits, image=target[:, -1])
         ),
         "ce + temporal": run(temporal),
         "ce + kd": run(kd),
