@@ -31,6 +31,7 @@ from frugalseg.data.classes import ClassTable
 from frugalseg.data.clips import IGNORE_INDEX, Clip, LabelKind, LabelRef
 from frugalseg.data.formats.base import Format, Problem, size_problems
 from frugalseg.data.io import image_size, read_text
+from frugalseg.data.videos import natural_key
 from frugalseg.errors import DataError
 
 ALL_SPLIT = "all"
@@ -203,11 +204,17 @@ class DavisFormat(Format):
         return sorted(names), problems
 
     def frame_paths(self, seq: str) -> list[Path]:
-        """The frames of sequence ``seq`` in time order (by number where every name is one, else by name)."""
+        """The frames of sequence ``seq`` in time order: by number where every name is one, else naturally.
+
+        Natural order (`natural_key`) puts ``frame_2`` before ``frame_10``, as cameras and ffmpeg number them.
+        """
         folder = self.image_dir / seq
         if not folder.is_dir():
             raise DataError(folder, f"frame folder of sequence {seq!r} does not exist")
-        frames = sorted(p for p in folder.iterdir() if p.suffix.lower() in FRAME_EXTENSIONS)
+        frames = sorted(
+            (p for p in folder.iterdir() if p.suffix.lower() in FRAME_EXTENSIONS),
+            key=lambda p: natural_key(p.name),
+        )
         if not frames:
             raise DataError(folder, f"sequence {seq!r} has no frames ({', '.join(FRAME_EXTENSIONS)})")
         if all(frame.stem.isdigit() for frame in frames):  # numbers, padded or not
@@ -232,7 +239,8 @@ class DavisFormat(Format):
             raise DataError(
                 frames[0].parent / name,
                 f"frame {missing} of sequence {seq!r} is missing: frames are their files' numbers, and "
-                "a gap would shift every later frame onto the wrong file",
+                "a gap would shift every later frame onto the wrong file (--format video reads a folder of "
+                "frames numbered otherwise, from 1 say, in its order)",
             )
         return frames
 

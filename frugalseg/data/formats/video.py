@@ -178,6 +178,14 @@ class VideoFormat(DavisFormat):
         source = self.sources[seq]
         return video_frames(source) if source.is_file() else _images(source)
 
+    def numbered_frame_paths(self, seq: str) -> list[Path]:
+        """`frame_paths`: a clip's frame N is its N-th frame from 0, whatever number its file's name holds.
+
+        A folder of your own frames may be numbered from 1 (ffmpeg's ``%d``) or have gaps, which are
+        the video's own; DAVIS's rule that file N is frame N does not hold for it.
+        """
+        return self.frame_paths(seq)
+
     def _clip_mask_dir(self, seq: str) -> Path:
         """The folder of clip ``seq``'s masks (it may not exist)."""
         if self.masks is not None and len(self.sources) == 1 and any(self.masks.glob(f"*{MASK_EXTENSION}")):

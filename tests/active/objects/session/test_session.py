@@ -24,6 +24,7 @@ from frugalseg.active.objects.tools.click_models import GrabCutClicks
 from frugalseg.active.objects.tools.grabcut import local_grabcut_clicks
 from frugalseg.autolabel.flow_options import FlowOptions
 from frugalseg.cli import main
+from frugalseg.data.formats.davis import DavisFormat
 from frugalseg.data.io import read_frame
 from frugalseg.errors import ConfigError, DataError
 from frugalseg.options import Choice
@@ -814,6 +815,52 @@ def test_a_person_s_own_frames_name_their_current_masks(davis: Path, made: Path,
     assert np.array_equal(mask(state / "myvideo" / "masks" / "frame_0001.png"), squares(0, 0))
     reloaded, whole = VideoState.load(state / "myvideo")
     assert whole and reloaded.frame_names == names and np.array_equal(reloaded.masks[3], current.masks[3])
+
+
+def test_own_frames_numbered_from_one_without_padding_are_read_in_their_order(
+    davis: Path, made: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """ffmpeg's ``%d.jpg`` (1.jpg … 10.jpg) is a video's frames 0…9 in order (refused before: no 0.jpg)."""
+    frames = tmp_path / "clip"
+    frames.mkdir()
+    sources = sorted((davis / "JPEGImages" / "480p" / "squares-a").glob("*.jpg"))
+    for n, path in enumerate(sources):
+        shutil.copy(path, frames / f"{n + 1}.jpg")
+    state = tmp_path / "own"
+    start = ["--state", str(state), "--format", "video", "--root", str(frames), "--video", "clip"]
+    assert main(["annotate", "add", *start, "--frame", "0", "--mask", str(made / "a0.png")]) == 0
+    assert (
+        main(
+            [
+                "annotate",
+                "add",
+                "--state",
+                str(state),
+                "--video",
+                "clip",
+                "--frame",
+                "9",
+                "--mask",
+                str(made / "a0.png"),
+            ]
+        )
+        == 0
+    )
+    assert "clip frame 9 (10.jpg)" in capsys.readouterr().out
+    assert (
+        AnnotationSession.open(state).frame_image("clip", 9).tobytes()
+        == read_frame(frames / "10.jpg").tobytes()
+    )
+
+
+def test_a_davis_sequence_named_otherwise_than_by_number_is_in_natural_order(tmp_path: Path) -> None:
+    """``frame_10.jpg`` comes after ``frame_9.jpg``, not after ``frame_1.jpg`` (name order shifted frames)."""
+    root = write_moving_squares(tmp_path / "davis")
+    folder = root / "JPEGImages/480p/squares-a"
+    for path in sorted(folder.glob("*.jpg")):
+        path.rename(folder / f"frame_{int(path.stem) + 1}.jpg")
+    names = [path.name for path in DavisFormat(root).numbered_frame_paths("squares-a")]
+    assert names == [f"frame_{n}.jpg" for n in range(1, len(names) + 1)] and len(names) >= 10
 
 
 def test_add_a_box_draws_its_object_as_the_page_s_box_tool_and_keeps_the_others(
