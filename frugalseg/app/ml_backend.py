@@ -677,9 +677,9 @@ class MLBackendApp(JSONRoutes):
                 corners = rectangle_box(drawn.shapes[types.index("box")])
                 checked = GivenAnnotation(source, size, clicks=clicks).clicks if clicks else ()
                 given = self.session.box_given(
-                    video, index, corners, box, checked, names=named, new_objects=new_objects
+                    video, index, corners, box, checked, names=named, new_objects=new_objects, current=shown
                 )
-                _, job = self.service.add(video, index, given)
+                _, job = self.service.add(video, index, given, current=shown)
             else:
                 masks = {} if ids is None else {obj: ids == obj for obj in held}
                 boxes = self.last_boxes.drawn(task_id, frame, regions, masks)

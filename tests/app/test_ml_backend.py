@@ -539,6 +539,39 @@ def test_a_submitted_rectangle_and_its_keypoints_are_the_box_tools_booked_as_a_b
     assert not np.array_equal(expected == 1, filled)  # not the box's pixels
 
 
+def test_a_rectangle_keeps_the_frames_other_objects_while_the_saved_masks_wait_for_propagation(
+    backend: TestClient, service: SessionService, davis: Path
+) -> None:
+    """Object 2, as the backend shows it, is booked as kept (0 s), not as a drawn mask (80 s).
+
+    Another frame's annotation saved and not yet propagated (a busy worker) leaves the saved masks out
+    of date; the box had been booked against an empty mask then.
+    """
+    two = truth(service, davis, 0).astype(np.uint8)
+    two[400:460, 20:120] = 2  # a second object in the bottom-left corner, still on every frame
+    service.add(VIDEO, 0, GivenAnnotation(Path("m"), two.shape, two, names={1: "swan", 2: "buoy"}))
+    service.wait()
+    kept = service.current_mask(VIDEO, 6) == 2
+    assert kept.sum() > 3000  # carried to frame 6
+    service.session.add(VIDEO, 9, GivenAnnotation(Path("m"), two.shape, two), propagate=False)
+    ys, xs = np.nonzero(truth(service, davis, 6) == 1)
+    drawn = {
+        "id": "Rk1", "type": "rectanglelabels", "from_name": "box", "to_name": "image", "origin": "manual",
+        "original_width": 854, "original_height": 480, "image_rotation": 0,
+        "value": {"x": (xs.min() - 5) * 100 / 854, "y": (ys.min() - 5) * 100 / 480,
+                  "width": (xs.max() - xs.min() + 11) * 100 / 854,
+                  "height": (ys.max() - ys.min() + 11) * 100 / 480, "rotation": 0,
+                  "rectanglelabels": ["swan"]},
+    }  # fmt: skip
+    sent = backend.post("/webhook", json=event(6, [drawn]))
+    assert sent.status_code == 201, sent.text
+    service.wait()
+    state = service.session.state(VIDEO)
+    assert state is not None and np.array_equal(state.annotated[6] == 2, kept)
+    made = {a.object: a for a in state.annotations if a.frame == 6}
+    assert made[1].kind == "box" and made[2].kept and made[2].seconds == 0
+
+
 def test_a_new_objects_accepted_answer_its_rectangle_and_keypoint_are_one_object_booked_as_a_box(
     backend: TestClient, service: SessionService, davis: Path
 ) -> None:

@@ -708,6 +708,7 @@ class AnnotationSession:
         *,
         names: Mapping[int, str] | None = None,
         new_objects: bool = False,
+        current: np.ndarray | None = None,
     ) -> GivenAnnotation:
         """The frame's annotation with object ``obj`` drawn from a box and the clicks since it.
 
@@ -723,6 +724,8 @@ class AnnotationSession:
             clicks: the corrective clicks since the box, all of object ``obj``.
             names: object id → its class name, for objects of this annotation.
             new_objects: accept ids not annotated before: objects that first appear on this frame.
+            current: the frame's mask as the person saw it (a server's, whose saved masks may be out of
+                date); None reads the session's current mask.
 
         Raises:
             ConfigError: an unknown video or frame, a box too small or clicks outside it (`check_drawn_box`),
@@ -735,7 +738,7 @@ class AnnotationSession:
                 "clicks", f"clicks of object {others[0]}: a box's clicks are its object's ({obj})"
             )
         drawn = self.box_preview(video, frame, box, clicks, obj)
-        current = self.current_mask(video, frame)
+        current = self.current_mask(video, frame) if current is None else current
         ids = np.zeros((height, width), np.uint8)
         if current is not None:
             ids = np.where((current == IGNORE_INDEX) | (current == obj), 0, current).astype(np.uint8)
