@@ -62,6 +62,10 @@ class StaleFrame(Exception):
     """A submit of a frame another page, the ML backend or ``annotate add`` annotated since it was read."""
 
 
+class PropagationPending(Exception):
+    """An export asked for while a propagation is queued or running: its store would mix old and new masks."""
+
+
 class Superseded(Exception):
     """A newer addition to the video stopped this propagation (a new one covers both)."""
 
@@ -518,10 +522,16 @@ class SessionService:
             The store's path, the labels in it (of every kind), the tool files (COCO, Label Studio,
             one CVAT for video file per video) in ``<store>-tools/``, which the person opens in their tool,
             and whether the store is unchanged since the last export.
+
+        Raises:
+            PropagationPending: a propagation is queued or running (checked under the lock a submit holds
+                while it saves its annotation and queues its job).
         """
         from frugalseg.autolabel.store import LabelStore
 
-        with self.lock:
+        with self.lock:  # a submit saves its annotation and queues its job under the same lock
+            if self.pending():
+                raise PropagationPending("a propagation is running; export when it has finished")
             stores = sorted(p for p in folder.glob("store-[0-9][0-9][0-9]") if p.is_dir())
             config = json.loads(json.dumps(self.session.export_config(), sort_keys=True))
             last = stores[-1] if stores else None

@@ -76,7 +76,14 @@ from frugalseg.active.objects.session.proposals import LOOK_HERE
 from frugalseg.active.objects.simulation.annotation_types import GivenClick
 from frugalseg.active.objects.tools.tools import IntelligentScissors, SuperpixelBrush
 from frugalseg.app.http import JSON_ERRORS, Endpoint, JSONRoutes, LatestWins, RequestError
-from frugalseg.app.jobs import SessionService, StaleFrame, expected_errors, jpeg, unreliability
+from frugalseg.app.jobs import (
+    PropagationPending,
+    SessionService,
+    StaleFrame,
+    expected_errors,
+    jpeg,
+    unreliability,
+)
 from frugalseg.data.files import array_sha1
 from frugalseg.data.overlays import object_palette
 from frugalseg.errors import ConfigError, DataError
@@ -458,9 +465,10 @@ class AnnotationApp(JSONRoutes):
 
     async def export(self, request: Request) -> Response:
         """Export the session's current masks to a new label store under the exports folder."""
-        if self.service.pending():
-            raise RequestError(409, "a propagation is running; export when it has finished")
-        out, written, tools, unchanged = await run_in_threadpool(self.service.export, self.exports)
+        try:
+            out, written, tools, unchanged = await run_in_threadpool(self.service.export, self.exports)
+        except PropagationPending as err:
+            raise RequestError(409, str(err)) from err
         answer = {
             "store": str(out),
             "written": written,

@@ -387,6 +387,33 @@ def test_a_restarted_server_shows_the_masks_of_before_until_its_propagation_repl
     assert restarted.session.saved_state(VIDEO)[1]
 
 
+def test_an_export_asked_for_while_a_submit_waits_to_propagate_is_refused(
+    service: SessionService, client: TestClient, davis: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """409 from the service itself: the route's own check ran before a submit under way had queued its job,
+    and the export then wrote tool files of the old masks beside a store of the new annotation."""
+    first_mask(client, davis)
+    service.wait()
+    gate, finish = threading.Event(), service.session.finish
+
+    def held(name: str, on_frame=None):
+        gate.wait(60)
+        return finish(name, on_frame=on_frame)
+
+    monkeypatch.setattr(service.session, "finish", held)
+    ids = (cv2.imread(str(truth_png(davis, 5)), 0) > 0).astype(np.uint8)
+    try:
+        service.add(VIDEO, 5, GivenAnnotation(Path("truth"), ids.shape, ids))
+        with pytest.raises(jobs.PropagationPending):
+            service.export(service.session.folder.parent / "exports")
+        refused = client.post("/api/export")
+        assert refused.status_code == 409 and "a propagation is running" in refused.json()["error"]
+    finally:
+        gate.set()
+    service.wait()
+    assert client.post("/api/export").status_code == 200
+
+
 def test_export_then_train_on_it(
     client: TestClient, service: SessionService, davis: Path, tmp_path: Path
 ) -> None:
