@@ -16,6 +16,7 @@ of settings makes a new store instead of clashing with the old one.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -31,7 +32,7 @@ from frugalseg.autolabel.runs import LabellingSummary
 from frugalseg.autolabel.store import LEDGER_ENGINES, LabelStore, check_recorded_label, check_store_frames
 from frugalseg.data.clips import Clip, LabelKind, LabelRef
 from frugalseg.data.formats import Format
-from frugalseg.data.io import cache_dir
+from frugalseg.data.io import cache_dir, sha256_file
 from frugalseg.data.sources import SOURCE_OPTIONS, LabelSource
 from frugalseg.errors import LabelStoreError
 
@@ -41,11 +42,46 @@ logger = logging.getLogger(__name__)
 _LEGACY_FORMATS = {"CityscapesFormat": "cityscapes", "DavisFormat": "davis"}
 
 
+#: The attribute of a data set view (`with_manual_labels`) that names the manual labels it shows.
+_MANUAL = "manual_labels"
+
+
 def default_store(root: Path, name: str, settings: dict[str, Any]) -> Path:
     """A cache folder for labels made from the data set at ``root`` with ``settings`` (never inside it)."""
     key = hashlib.sha256(str(Path(root).resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:10]
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
     return cache_dir() / "labels" / f"{Path(root).name}-{key}" / f"{name}-{digest}"
+
+
+def _made_store(fmt: Format, name: str, settings: dict[str, Any]) -> Path:
+    """`default_store` of labels made from the manual labels ``fmt`` shows: its own, or a view's."""
+    manual = getattr(fmt, _MANUAL, None)
+    return default_store(fmt.root, name, settings if manual is None else {**settings, "manual": manual})
+
+
+def with_manual_labels(fmt: Format, manual: LabelSource, split: str) -> Format:
+    """A view of ``fmt`` whose ``split`` clips carry ``manual``'s labels in place of the data set's own.
+
+    What ``data.labels.manual`` gives a run: the labels made on demand from the manual ones (flow
+    pseudo-labels, simulated clicks) are made from these, not from the data set's ground truth, and are
+    kept in cache stores of their own, named after the manual labels' content.
+    """
+    view = copy.copy(fmt)
+
+    def clips(wanted: str, *, labelled: bool = True) -> list[Clip]:
+        found = fmt.clips(wanted, labelled=labelled)
+        if wanted == split:
+            for clip in found:
+                clip.drop_labels(LabelKind.FINE)
+            manual.attach(fmt, split, found)
+        return found
+
+    described = manual.describe()
+    if isinstance(manual, StoredLabels) and LabelStore(manual.store).manifest_path.is_file():
+        described["manifest"] = sha256_file(LabelStore(manual.store).manifest_path)
+    vars(view)["clips"] = clips
+    vars(view)[_MANUAL] = hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:16]
+    return view
 
 
 def _summary_line(what: str, store: Path, summary: LabellingSummary) -> str:
@@ -195,7 +231,7 @@ class FlowLabels(LabelSource):
 
     def store_for(self, fmt: Format) -> Path:
         """The store this source fills for the data set ``fmt``."""
-        return self.store or default_store(fmt.root, f"flow-{self.preset}", self.engine.settings)
+        return self.store or _made_store(fmt, f"flow-{self.preset}", self.engine.settings)
 
     def describe(self) -> dict[str, Any]:
         """`LabelSource.describe` with the engine's settings."""
@@ -249,7 +285,7 @@ class SimulatedClicks(LabelSource):
     def store_for(self, fmt: Format) -> Path:
         """The store this source fills for the data set ``fmt``."""
         settings = {"radius": self.radius, "min_stuff_area": self.min_stuff_area, "seed": self.seed}
-        return self.store or default_store(fmt.root, "clicks", settings)
+        return self.store or _made_store(fmt, "clicks", settings)
 
     def prepare(self, fmt: Format, split: str, offsets: Sequence[int]) -> str | None:
         """Simulate the clicks of the anchor frames of ``split`` that the store lacks."""

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import copy
 import logging
 import math
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sized
+from collections.abc import Iterable, Iterator, Mapping, Sized
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from torch.utils.data import DataLoader, SequentialSampler
 from frugalseg.data.classes import ClassTable
 from frugalseg.data.clips import IGNORE_INDEX, Clip, LabelKind
 from frugalseg.data.formats import FORMATS, Format, detect_format, formats_like, get_format
+from frugalseg.data.formats.base import clips_of
 from frugalseg.data.formats.davis import OBJECT_MASK, DavisFormat
 from frugalseg.data.formats.synthetic import default_synthetic_root, generate_synthetic_streets
 from frugalseg.data.io import cache_dir, image_size
@@ -212,6 +212,16 @@ class VideoSegDataModule(L.LightningDataModule):
         options = {"masks": self.hparams["masks"]} if self.hparams["masks"] is not None else {}
         return get_format(self.format_name, self.root, **options)
 
+    def _training_format(self, fmt: Format) -> Format:
+        """``fmt``; with ``data.labels.manual``, a view whose training clips carry those labels instead.
+
+        Labels made on demand (pseudo-labels, clicks) are made from them then (`with_manual_labels`).
+        """
+        from frugalseg.autolabel.sources import with_manual_labels
+
+        manual = self.sources.get(LabelKind.FINE)
+        return fmt if manual is None else with_manual_labels(fmt, manual, self.splits.train)
+
     def needed_labels(self) -> dict[LabelKind, tuple[int, ...]]:
         """The label kinds other than manual ones that the recipe trains on, with their offsets."""
         needed: dict[LabelKind, tuple[int, ...]] = {}
@@ -240,7 +250,7 @@ class VideoSegDataModule(L.LightningDataModule):
         fitting = self.trainer is None or self.trainer.state.fn == "fit"
         if not fitting:
             return
-        fmt = self.format_reader()
+        fmt = self._training_format(self.format_reader())
         self._check_splits(fmt, "fit")
         needed = self.needed_labels()
         for kind in sorted(self.sources.keys() - needed.keys() - {LabelKind.FINE}, key=lambda k: k.value):
@@ -275,11 +285,7 @@ class VideoSegDataModule(L.LightningDataModule):
 
     def _training_clips(self, fmt: Format, kinds: Iterable[LabelKind]) -> list[Clip]:
         """The training split's clips, checked, with ``kinds`` labels (and the manual ones given) attached."""
-        clips = fmt.clips(self.splits.train)
-        if LabelKind.FINE in self.sources:
-            for clip in clips:
-                clip.drop_labels(LabelKind.FINE)
-            self.sources[LabelKind.FINE].attach(fmt, self.splits.train, clips)
+        clips = fmt.clips(self.splits.train)  # with the manual labels given (`format_reader`)
         with option_paths(recipe="data.recipe.name"):
             check_served(self.recipe, clips, self.splits.train)
         self._check_crop(clips)
@@ -334,12 +340,12 @@ class VideoSegDataModule(L.LightningDataModule):
         self._check_splits(fmt, stage)
         temporal = self.temporal.consistency
         if stage == "fit":
-            clips = self._training_clips(fmt, self.needed_labels())
+            clips = self._training_clips(self._training_format(fmt), self.needed_labels())
             self.samples = self._draw(clips)
             if not self.samples:
                 raise ConfigError("data.recipe", self._nothing_drawn(clips))
             train = self._dataset(
-                fmt,
+                self._training_format(fmt),
                 clips,
                 self.samples,
                 temporal=self.temporal.train_pair,
@@ -751,21 +757,6 @@ def _group(name: str, value: Any) -> Any:
         return OPTION_GROUPS[name](**value)
     except TypeError as err:
         raise ConfigError(f"data.{name}", f"not options of {OPTION_GROUPS[name].__name__} ({err})") from err
-
-
-def clips_of(fmt: Format, clip_ids: Collection[str]) -> Format:
-    """A copy of ``fmt`` whose splits hold only the clips named ``clip_ids``.
-
-    Given to a `LabelSource`'s ``prepare``, it makes the labels of those clips alone.
-    """
-    view = copy.copy(fmt)
-    wanted = frozenset(clip_ids)
-
-    def clips(split: str, *, labelled: bool = True) -> list[Clip]:
-        return [clip for clip in fmt.clips(split, labelled=labelled) if clip.clip_id in wanted]
-
-    vars(view)["clips"] = clips
-    return view
 
 
 def _source(value: LabelSource | str, kind: LabelKind) -> LabelSource:

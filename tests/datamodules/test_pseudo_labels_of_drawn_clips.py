@@ -5,13 +5,15 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from frugalseg.autolabel.sources import FlowLabels, SimulatedClicks
 from frugalseg.autolabel.store import LabelStore
 from frugalseg.data.clips import LabelKind
 from frugalseg.data.formats import get_format
-from frugalseg.datamodules.datamodule import VideoSegDataModule, clips_of
+from frugalseg.data.formats.base import clips_of
+from frugalseg.datamodules.datamodule import VideoSegDataModule
 from frugalseg.datamodules.options import LabelOptions, LoaderOptions, RecipeOptions
 from frugalseg.datamodules.recipes import Recipe
 
@@ -123,3 +125,31 @@ def test_a_draw_s_warning_is_given_once_though_prepare_and_setup_both_draw(tiny_
     ]
     assert len(capped) == 1
     assert len({s.clip_id for s in data.samples}) == TRAIN_CLIPS
+
+
+@pytest.mark.parametrize("recipe", ["B3", "clicks"])
+def test_labels_made_on_demand_come_from_the_manual_labels_given(tiny_streets, tmp_path, recipe):
+    """With ``data.labels.manual`` the default pseudo-labels and clicks are made from those labels (every
+    anchor class 5 here), in stores of their own; they had been made from the data set's ground truth."""
+    from frugalseg.autolabel.runs import run_config
+
+    fmt = get_format("synthetic", tiny_streets)
+    manual = LabelStore(tmp_path / "manual")
+    with manual.run(run_config(fmt, "train", "session", {})):
+        for clip in fmt.clips("train"):
+            shape = fmt.read_label(clip.require_label(0, LabelKind.FINE)).shape
+            manual.write(clip, 0, LabelKind.FINE, np.full(shape, 5, np.uint8), engine="session", settings={},
+                         source_offset=0, seconds=60)  # fmt: skip
+    options = RecipeOptions(recipe, budget=6 if recipe == "B3" else 2)
+    loader = LoaderOptions(batch_size=2, num_workers=0, check_memory=False)
+    data = VideoSegDataModule(root=str(tiny_streets), recipe=options, loader=loader,
+                              labels=LabelOptions(manual=str(manual.root)))  # fmt: skip
+    data.prepare_data()
+    data.setup("fit")
+    train = data.datasets["train"]
+    kinds = {sample.kind for sample in train.samples}
+    assert kinds == ({LabelKind.FINE, LabelKind.PSEUDO} if recipe == "B3" else {LabelKind.CLICKS})
+    for index in range(len(train)):
+        assert set(np.unique(train[index]["label"].numpy()).tolist()) <= {5, 255}, train.samples[index]
+    made = data.source(LabelKind.PSEUDO if recipe == "B3" else LabelKind.CLICKS)
+    assert made.store_for(data._training_format(fmt)) != made.store_for(fmt)  # apart from the truth's

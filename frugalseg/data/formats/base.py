@@ -7,10 +7,11 @@ goes through this interface, never through a reader's own attributes.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -206,3 +207,18 @@ class Format(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.root)!r})"
+
+
+def clips_of(fmt: Format, clip_ids: Collection[str]) -> Format:
+    """A copy of ``fmt`` whose splits hold only the clips named ``clip_ids``.
+
+    Given to a `LabelSource`'s ``prepare``, it makes the labels of those clips alone.
+    """
+    view = copy.copy(fmt)
+    wanted = frozenset(clip_ids)
+
+    def clips(split: str, *, labelled: bool = True) -> list[Clip]:
+        return [clip for clip in fmt.clips(split, labelled=labelled) if clip.clip_id in wanted]
+
+    vars(view)["clips"] = clips
+    return view
