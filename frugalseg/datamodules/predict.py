@@ -20,7 +20,7 @@ from torch.utils.data import BatchSampler, Dataset, Sampler
 
 from frugalseg.data.clips import Clip
 from frugalseg.data.io import TRUNCATED_IMAGE, image_size, read_frame, whole_image
-from frugalseg.data.videos import VIDEO_EXTENSIONS, is_video, video_frames
+from frugalseg.data.videos import VIDEO_EXTENSIONS, is_video, natural_key, video_frames
 from frugalseg.datamodules.frames import resize_by
 from frugalseg.errors import DataError
 
@@ -38,17 +38,22 @@ class PredictItem:
 
 
 def split_items(clips: Sequence[Clip], num_frames: int) -> list[PredictItem]:
-    """The anchor frame (offset 0) of every clip, named by its clip id (``city_seq_frame``)."""
+    """The anchor frame (offset 0) of every clip, named by its clip id (``city_seq_frame``).
+
+    A frame missing before the anchor (a partial snippet) reads the nearest one towards it, as training does.
+    """
     items = []
     for clip in clips:
         first = clip.offsets[0]
-        paths = tuple(clip.frame_path(max(first, -back)) for back in reversed(range(num_frames)))
+        paths = tuple(
+            clip.frame_path(clip.nearest_frame(max(first, -back), 0)) for back in reversed(range(num_frames))
+        )
         items.append(PredictItem(clip.clip_id, paths))
     return items
 
 
 def _videos_under(folder: Path) -> dict[Path, list[Path]]:
-    """Each video under ``folder`` (a folder of frames sorted by file name, or a video file) → its frames.
+    """Each video under ``folder`` (a folder of frames in natural order, or a video file) → its frames.
 
     ``folder`` may be one video file or one image (a video of one frame).
     """
@@ -62,7 +67,7 @@ def _videos_under(folder: Path) -> dict[Path, list[Path]]:
     if not folder.is_dir():
         raise DataError(folder, "video or folder of frames to predict does not exist")
     videos: dict[Path, list[Path]] = {}
-    for path in sorted(folder.rglob("*")):
+    for path in sorted(folder.rglob("*"), key=lambda p: natural_key(p.relative_to(folder).as_posix())):
         if path.suffix.lower() in FRAME_SUFFIXES and path.is_file():
             videos.setdefault(path.parent, []).append(path)
         elif is_video(path):
@@ -76,7 +81,7 @@ def _videos_under(folder: Path) -> dict[Path, list[Path]]:
 
 
 def folder_items(folder: str | Path, num_frames: int, *, stream: bool = False) -> list[PredictItem]:
-    """Every image under ``folder``; each sub-folder is one video whose frames sort by file name.
+    """Every image under ``folder``; each sub-folder is one video, its frames in natural order (2 before 10).
 
     ``folder`` may also be, or hold, video files: frame ``i`` of ``clip.mp4`` is named ``clip/00012``;
     or be one image. Items are named by their path without the suffix, relative to ``folder``, or to

@@ -10,7 +10,14 @@ import pytest
 import torch
 
 from frugalseg.cli import main
-from frugalseg.datamodules.predict import PredictDataset, PredictItem, SameSizeBatchSampler, folder_items
+from frugalseg.data.clips import Clip
+from frugalseg.datamodules.predict import (
+    PredictDataset,
+    PredictItem,
+    SameSizeBatchSampler,
+    folder_items,
+    split_items,
+)
 from frugalseg.datamodules.transforms import Normalize
 from frugalseg.errors import DataError
 from frugalseg.zoo import get_model
@@ -146,3 +153,26 @@ def test_predict_segments_one_image(tmp_path, capsys):
     assert main(_predict(image, out, "--data.loader.num_workers", "0")) == 0, capsys.readouterr().err[-2000:]
     written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png"))
     assert written == ["contact_sheet.png", "trainIds/demo.png"]
+
+
+def test_a_partial_snippet_s_missing_frame_reads_the_nearest_towards_the_anchor():
+    """As training's windows: a missing offset -1 (a partial snippet) reads offset 0, not a missing file."""
+    frames = [Path(f"c_{n:06d}.png") for n in range(17, 20)]
+    clip = Clip("c", "val", frames, anchor_index=2, missing=frozenset({-1}))
+    (item,) = split_items([clip], num_frames=3)
+    assert item.frames == (frames[0], frames[2], frames[2])
+
+
+def test_frames_numbered_without_padding_are_in_natural_order(tmp_path):
+    """``frame_2`` before ``frame_10``: name order had put frame 10 second (in windows and streams)."""
+    video = tmp_path / "walk"
+    video.mkdir()
+    for n in (1, 2, 10, 11):
+        cv2.imwrite(str(video / f"frame_{n}.png"), np.full((8, 8, 3), n, np.uint8))
+    items = folder_items(video, num_frames=1, stream=True)
+    assert [item.frames[0].name for item in items] == [
+        "frame_1.png",
+        "frame_2.png",
+        "frame_10.png",
+        "frame_11.png",
+    ]
