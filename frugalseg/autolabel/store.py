@@ -115,21 +115,22 @@ def read_json_list(path: str | Path, key: str, parse: Callable[[Any], T], form: 
         raise DataError(path, f"expected {form} ({err!r})") from err
 
 
-def check_store_apart(out: str, root: str) -> None:
-    """Refuse a label store (``--out``) that is empty, the data set folder, inside it, or holds it.
+def check_store_apart(out: str, root: str, option: str = "--out", what: str = "a label store folder") -> None:
+    """Refuse a label store (``--out``), or another ``what`` ``option`` names, in the data set or holding it.
 
-    Labels never go into a data set: a store inside it would be read as part of the data by the
-    next scan, and the data set's own files could be overwritten.
+    Labels never go into a data set: a store, a tool's file or copied frames inside it would be read as
+    part of the data by the next scan (a sequence, a split), and the data set's own files could be
+    overwritten.
     """
     if not out.strip():
-        raise ConfigError("--out", "is empty: name the label store folder (outside the data set)")
+        raise ConfigError(option, f"is empty: name {what} (outside the data set)")
     store, data = Path(out).resolve(), Path(root).resolve()
     if store == data or data in store.parents or store in data.parents:
         where = "is" if store == data else "is inside" if data in store.parents else "holds"
         raise ConfigError(
-            "--out",
+            option,
             f"{out} {where} the data set folder {root}: labels never go into a data set; "
-            "give a label store folder outside it",
+            f"give {what} outside it",
         )
 
 

@@ -135,7 +135,7 @@ def _import(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     """Run ``label export``; prints one summary line."""
     from frugalseg.autolabel.report import open_store_format
-    from frugalseg.autolabel.store import LabelStore
+    from frugalseg.autolabel.store import LabelStore, check_store_apart
     from frugalseg.errors import LabelStoreError
     from frugalseg.interop import stored_frames, with_frame_files, with_object_names, write_export
     from frugalseg.interop.label_studio import LABEL_STUDIO, config_path
@@ -150,6 +150,9 @@ def _export(args: argparse.Namespace) -> int:
     store = LabelStore(args.store)
     run = store.read_run()
     _, fmt = open_store_format(run, store.run_path)
+    check_store_apart(str(args.out), str(fmt.root), "--out", "the tool's file")
+    if args.frames_out is not None:
+        check_store_apart(str(args.frames_out), str(fmt.root), "--frames-out", "a folder for the frames")
     names = run.get("object_names") or {}  # an annotation session's export: the names the person gave
     named = isinstance(names, dict) and all(isinstance(own, dict) for own in names.values())
     if not named or not all(isinstance(name, str) for own in names.values() for name in own.values()):

@@ -375,3 +375,26 @@ def test_a_frame_past_the_end_of_its_named_clip_is_refused_not_left_out(tmp_path
         "frames: 00000.jpg…00003.jpg)"
     ]
     assert not store.exists()
+
+
+@pytest.mark.parametrize("option", ["--out", "--frames-out"])
+def test_export_into_the_data_set_is_refused_and_writes_nothing(davis, tmp_path, capsys, option):
+    """A tool's file or frames written into the data set had been read as a sequence (JPEGImages/480p/…) by
+    every later command, or had overwritten a frame."""
+    data = shutil.copytree(davis, tmp_path / "data")
+    store = tmp_path / "store"
+    imported = ["label", "import", str(_coco(tmp_path / "coco.json")), "--tool", "coco", "--format", "davis"]
+    assert main([*imported, "--root", str(data), "--out", str(store), "--map", "vehicle=object"]) == 0
+    inside = data / "JPEGImages" / "480p"
+    before = sorted(p.relative_to(data) for p in data.rglob("*"))
+    out = (
+        ["--out", str(inside / "squares-a" / "00003.jpg")]
+        if option == "--out"
+        else ["--out", str(tmp_path / "t.json")]
+    )
+    frames = ["--frames-out", str(inside)] if option == "--frames-out" else []
+    assert main(["label", "export", "--store", str(store), "--tool", "label-studio", *out, *frames]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {option}: " in err and f"is inside the data set folder {data}" in err
+    assert sorted(p.relative_to(data) for p in data.rglob("*")) == before
+    assert not (tmp_path / "t.json").exists()
