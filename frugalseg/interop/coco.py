@@ -263,10 +263,12 @@ def _instance(attributes: dict[str, Any], position: int, path: Path, element: st
     value = attributes["track_id"]
     if value is None:
         return None
-    try:
-        track = int(value)
-    except (TypeError, ValueError) as err:
-        raise DataError(path, f"{element}: track_id {value!r} is not a whole number") from err
+    whole = (isinstance(value, int) and not isinstance(value, bool)) or (
+        isinstance(value, float) and value.is_integer()
+    )  # 1.5 and true had been read as 1
+    if not whole and not (isinstance(value, str) and value.strip().lstrip("+-").isdigit()):
+        raise DataError(path, f"{element}: track_id {value!r} is not a whole number")
+    track = int(value)
     if track < 0:
         raise DataError(path, f"{element}: track_id {track} is negative")
     return track + 1

@@ -175,8 +175,21 @@ def shape_kind(shape: Shape, dense_kind: LabelKind) -> LabelKind:
     return shape.kind or SPARSE_KINDS.get(shape.type, dense_kind)
 
 
+#: The largest object id an instance map (uint16) holds.
+MAX_INSTANCE_ID = 65535
+
+
 def check_shape(shape: Shape, size: tuple[int, int], path: Path) -> None:
-    """Raise `DataError` naming the shape when it leaves a frame of ``size`` (H, W) or is malformed."""
+    """Raise `DataError` naming the shape when it leaves a frame of ``size`` (H, W) or is malformed.
+
+    Its object id must fit the 16-bit instance map it is written to (an id over 65,535 had overflowed).
+    """
+    if shape.instance_id is not None and shape.instance_id > MAX_INSTANCE_ID:
+        raise DataError(
+            path,
+            f"{shape.element}: object id {shape.instance_id} is over {MAX_INSTANCE_ID}, the most an instance "
+            "map (16 bits) holds: number the file's objects (tracks, instances) lower",
+        )
     if shape.type not in SHAPE_TYPES:
         raise DataError(path, f"{shape.element}: a {shape.type!r} shape is none of {', '.join(SHAPE_TYPES)}")
     if shape.type == "mask":

@@ -547,3 +547,18 @@ def test_a_cvat_mask_without_its_rle_is_refused_as_such(davis, tmp_path, capsys,
         capsys,
         "image 0 (squares-a/00000.jpg) mask 1: a mask without its rle (the runs of its box's pixels)",
     )
+
+
+@pytest.mark.parametrize(
+    ("track", "problem"),
+    [
+        (65535, "annotation 1 (image 1): object id 65536 is over 65535, the most an instance map (16 bits) "
+                "holds: number the file's objects (tracks, instances) lower"),
+        (1.5, "annotation 1 (image 1): track_id 1.5 is not a whole number"),
+        (True, "annotation 1 (image 1): track_id True is not a whole number"),
+    ],
+)  # fmt: skip
+def test_a_coco_track_id_past_16_bits_or_not_whole_is_refused(davis, tmp_path, capsys, track, problem):
+    """An id past 65535 had overflowed the instance map (a traceback, exit 1); 1.5 and true had been 1."""
+    box = {"bbox": [2, 3, 10, 10], "segmentation": [], "attributes": {"track_id": track}}
+    _refused(_coco(tmp_path, box), "coco", davis, tmp_path, capsys, problem)
