@@ -14,6 +14,7 @@ engine's ``settings`` (what a label store's manifest and ``run.json`` record) an
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,12 +77,19 @@ class FlowChecks:
         fb_beta: tolerance of the forward-backward check (px).
         photo_tol: largest grey-level difference (0–255) between a pixel and its sample point in the
             nearer frame; it catches disoccluded pixels that the smooth flow filled with a
-            neighbour's motion. None turns the check off.
+            neighbour's motion. None (255 on the command line) turns the check off.
     """
 
     fb_alpha: float = _flat(0.01, "fb_alpha")
     fb_beta: float = _flat(0.5, "fb_beta")
     photo_tol: float | None = _flat(16.0, "photo_tol")
+
+    def __post_init__(self) -> None:
+        for name, value in (("fb_alpha", self.fb_alpha), ("fb_beta", self.fb_beta)):
+            if not 0.0 <= value < math.inf:  # nan had passed, and every pixel then failed the check
+                raise ConfigError(name, f"must be a finite number >= 0, got {value}")
+        if self.photo_tol is not None and not 0.0 <= self.photo_tol <= 255.0:
+            raise ConfigError("photo_tol", f"must lie in 0…255 grey levels (255: none), got {self.photo_tol}")
 
 
 @dataclass(frozen=True)

@@ -319,14 +319,18 @@ def _add_sam2_model_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _sam2_model_options(args: argparse.Namespace, command: str) -> SAM2Options:
-    """The SAM 2 model the ``--sam2-*`` flags describe; ``label <command>`` needs its checkpoint."""
-    from frugalseg.autolabel.sam2_loading import SAM2Options
+    """The SAM 2 model the ``--sam2-*`` flags describe; ``label <command>`` needs its checkpoint.
+
+    Its input size is checked here, before any model is read, as the video engine's is.
+    """
+    from frugalseg.autolabel.sam2_loading import SAM2Options, check_image_size
     from frugalseg.options import given_options
 
     given = given_options(vars(args), "sam2", SAM2Options)
     if "checkpoint" not in given:
         needs = f"label {command} needs a SAM 2 checkpoint (a file or an id: facebook/sam2.1-hiera-tiny)"
         raise ConfigError("--sam2-checkpoint", needs)
+    check_image_size(given.get("image_size"))
     return SAM2Options(**given)
 
 

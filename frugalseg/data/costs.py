@@ -11,6 +11,7 @@ overridden, e.g. ``DEFAULT_COSTS.replace(fine_frame_minutes=60)`` or from ``KEY=
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -39,9 +40,9 @@ class AnnotationCosts:
     box_seconds: float = 7.0
 
     def __post_init__(self) -> None:
-        negative = {k: v for k, v in dataclasses.asdict(self).items() if not v >= 0}
-        if negative:
-            raise ConfigError("costs", f"annotation costs must be ≥ 0, got {negative}")
+        wrong = {k: v for k, v in dataclasses.asdict(self).items() if not 0 <= v < math.inf}
+        if wrong:  # inf had been reported as "inf h" and written to JSON as Infinity, which is not JSON
+            raise ConfigError("costs", f"annotation costs must be finite and ≥ 0, got {wrong}")
 
     def replace(self, **overrides: float) -> AnnotationCosts:
         """A copy with some figures changed; unknown names raise `ValueError` listing the known ones."""

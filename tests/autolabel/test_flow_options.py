@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 
 import pytest
 
@@ -163,6 +164,13 @@ def test_a_name_that_is_no_option_is_refused_naming_them() -> None:
         (lambda: FlowObjectCut(min_distance=0), "object_cut_from: must be >= 1"),
         (lambda: FlowObjectCut(erode=-1), "object_cut_erode: must be >= 0"),
         (lambda: FlowOcclusion(vote_size=4), "vote_size: must be an odd number"),
+        (lambda: FlowChecks(fb_alpha=math.nan), "fb_alpha: must be a finite number >= 0, got nan"),
+        (lambda: FlowChecks(fb_beta=-1.0), "fb_beta: must be a finite number >= 0, got -1.0"),
+        (
+            lambda: FlowChecks(photo_tol=math.inf),
+            r"photo_tol: must lie in 0…255 grey levels \(255: none\), got inf",
+        ),
+        (lambda: FlowChecks(photo_tol=-1.0), "photo_tol: must lie in 0…255"),
         (lambda: FlowSpeed(workers=0), "flow_threads: must be >= 1"),
         (lambda: FlowEstimator(method="raft"), "raft_weights: the RAFT flow needs a weights file"),
         (

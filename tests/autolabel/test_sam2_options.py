@@ -116,3 +116,18 @@ def test_every_member_checks_its_options_in_the_same_place(build: Any, member: s
         build(SAM2Options(config="sam2_hiera_t", **RANDOM))
     with pytest.raises(ConfigError, match="sam2_image_size: must be a positive multiple of 64, got 100"):
         build(SAM2Options(image_size=100, **RANDOM))
+
+
+@pytest.mark.parametrize("command", ["boxes", "refine-coarse"])
+def test_the_image_commands_check_the_input_size_before_reading_a_model(
+    command: str, shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """``--sam2-image-size 100`` had gone on to SAM 2's own error (a tensor of 25 against 24), exit 1."""
+    from frugalseg.cli import main
+
+    root = shared_data / "cityscapes_tiny"
+    args = ["label", command, "--format", "cityscapes", "--root", str(root), "--out", str(tmp_path / "s")]
+    missing = str(tmp_path / "never_read.pt")
+    assert main([*args, "--sam2-checkpoint", missing, "--sam2-image-size", "100"]) == 2
+    assert "sam2_image_size: must be a positive multiple of 64, got 100" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()

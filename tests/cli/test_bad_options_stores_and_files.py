@@ -351,7 +351,7 @@ OUT_CASES = [
         "label propagate with an empty --out",
         lambda t, d: _propagate(str(d["streets"]), "--offsets=1", "--out", ""),
         2,
-        "--out: is empty: name the label store folder",
+        "--out: is empty: name a label store folder",
         lambda t: [],
     ),
     Case(

@@ -28,8 +28,10 @@ def test_cost_constants() -> None:
     assert costs.with_overrides(["fine_frame_minutes=60", " box_seconds = 5"]).box_seconds == 5.0
     with pytest.raises(ValueError, match="must read KEY=NUMBER"):
         costs.with_overrides(["fine_frame_minutes"])
-    with pytest.raises(ValueError, match="must be ≥ 0"):
+    with pytest.raises(ValueError, match="must be finite and ≥ 0"):
         costs.replace(click_seconds=-1)
+    with pytest.raises(ValueError, match=r"must be finite and ≥ 0, got \{'vos_mask_seconds': inf\}"):
+        costs.with_overrides(["vos_mask_seconds=inf"])  # "inf h" had been reported, Infinity written to JSON
     samples = [
         Sample("a", 0, LabelKind.FINE),
         Sample("b", 0, LabelKind.FINE),
