@@ -623,11 +623,17 @@ class VideoSegDataModule(L.LightningDataModule):
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
         """Random clip-consistent geometry for training batches, then normalisation, on the device.
 
+        Each process of a distributed run draws from its own generator (seeded by its rank): with torch's
+        default one, seeded alike, every rank had scaled, cropped and flipped its batch alike.
+
         Cropping first normalises only the crop's pixels; the padding is the mean colour, which
         normalises to 0, so the result equals normalising the whole frame first.
         """
         keys = [key for key in ("frames", "neighbours") if key in batch]
         if self.geometry is not None and self.trainer is not None and self.trainer.training:
+            if self.trainer.world_size > 1 and self.geometry.generator is None:  # each process draws its own
+                rank_seed = torch.initial_seed() + 1_000_003 * self.trainer.global_rank
+                self.geometry.generator = torch.Generator(batch["frames"].device).manual_seed(rank_seed)
             for key in keys:
                 batch[key] = batch[key].float()
             batch = self.geometry.transform_batch(batch)

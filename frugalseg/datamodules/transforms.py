@@ -68,17 +68,21 @@ class ClipRandomGeometry(nn.Module):
         self.scale_range = tuple(scale_range)
         self.flip_prob = flip_prob
         self.ignore_index = ignore_index
+        #: Where the draws come from: None, torch's default generator of the device; a process of a
+        #: distributed run sets its own (`VideoSegDataModule.on_after_batch_transfer`).
+        self.generator: torch.Generator | None = None
 
     def sample_matrices(self, batch: int, height: int, width: int, device: torch.device) -> torch.Tensor:
         """One 2×3 affine matrix (input pixel → output pixel) per sample."""
         crop_h, crop_w = self.crop_size
         low, high = self.scale_range
-        scale = torch.empty(batch, device=device).uniform_(low, high)
-        flip = torch.rand(batch, device=device) < self.flip_prob
+        drawn = self.generator
+        scale = torch.empty(batch, device=device).uniform_(low, high, generator=drawn)
+        flip = torch.rand(batch, device=device, generator=drawn) < self.flip_prob
         spare_x = (width * scale - crop_w).clamp(min=0)
         spare_y = (height * scale - crop_h).clamp(min=0)
-        offset_x = torch.rand(batch, device=device) * spare_x
-        offset_y = torch.rand(batch, device=device) * spare_y
+        offset_x = torch.rand(batch, device=device, generator=drawn) * spare_x
+        offset_y = torch.rand(batch, device=device, generator=drawn) * spare_y
         sign = torch.where(flip, -1.0, 1.0)
         matrices = torch.zeros(batch, 2, 3, device=device)
         matrices[:, 0, 0] = sign * scale

@@ -347,3 +347,34 @@ def test_a_relative_root_that_does_not_exist_says_where_it_was_looked_for(tmp_pa
     )
     with pytest.raises(ConfigError, match=r"does not exist$"):
         VideoSegDataModule(root=str(tmp_path / "nowhere"))
+
+
+def test_each_process_of_a_distributed_run_draws_its_own_geometry(tiny_streets):
+    """Seeded alike by seed_everything, every rank had scaled, cropped and flipped its batch alike."""
+    from types import SimpleNamespace
+
+    def matrices(rank: int, world_size: int, draws: int = 2) -> list[torch.Tensor]:
+        torch.manual_seed(7)  # as seed_everything seeds every rank
+        loader = LoaderOptions(batch_size=2, num_workers=0)
+        data = VideoSegDataModule(
+            root=str(tiny_streets), loader=loader, augment=AugmentOptions(crop_size=(32, 64))
+        )
+        data.prepare_data()
+        data.setup("fit")
+        data.trainer = SimpleNamespace(training=True, world_size=world_size, global_rank=rank)
+        batch = next(iter(data.train_dataloader()))
+        drawn = []
+        for _ in range(draws):
+            copied = {
+                key: value.clone() if isinstance(value, torch.Tensor) else value
+                for key, value in batch.items()
+            }
+            data.on_after_batch_transfer(copied, 0)
+            drawn.append(data.geometry.last_matrices.clone())
+        return drawn
+
+    first, second = matrices(0, 2), matrices(1, 2)
+    assert all(not torch.equal(a, b) for a, b in zip(first, second, strict=True))
+    assert all(torch.equal(a, b) for a, b in zip(first, matrices(0, 2), strict=True))  # reproducible
+    alone = matrices(0, 1)
+    assert torch.equal(alone[0], matrices(1, 1)[0])  # one process: torch's own generator, as before
