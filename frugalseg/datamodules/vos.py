@@ -20,7 +20,7 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from frugalseg.data.clips import IGNORE_INDEX
 from frugalseg.data.formats.davis import DavisFormat, MoseFormat
@@ -96,6 +96,23 @@ def read_sequences(fmt: DavisFormat, split: str, need_all_masks: bool) -> list[S
         kept = [(f, m) for f, m in zip(frames, masks, strict=True) if m is not None]
         sequences.append(Sequence(name, [f for f, _ in kept], [m for _, m in kept]))
     return sequences
+
+
+class EpochSampler(DistributedSampler):
+    """The training clips in a new order each epoch, and the epoch told to the dataset (one process: world 1).
+
+    Lightning calls ``set_epoch`` before every epoch, also without ``reload_dataloaders_every_n_epochs``,
+    and the dataset draws each clip's frames, crop, flip and objects from (seed, epoch, index): they had
+    been the first epoch's for the whole run unless the loader was rebuilt every epoch. Lightning keeps a
+    `DistributedSampler` it is given, so each rank reads its own share.
+    """
+
+    dataset: VOSClipDataset
+
+    def set_epoch(self, epoch: int) -> None:
+        """Shuffle for ``epoch`` and let the dataset draw that epoch's clips."""
+        super().set_epoch(epoch)
+        self.dataset.epoch = epoch
 
 
 class VOSClipDataset(Dataset):
@@ -379,11 +396,15 @@ class VOSDataModule(L.LightningDataModule):
         dataset = self.train_dataset(epoch)
         rank_zero_info(f"VOS training epoch {epoch}: {len(dataset)} clips, max skip {dataset.max_skip}")
         crop = self.hparams["crop_size"]
+        trainer = self.trainer
+        world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+        sampler = EpochSampler(dataset, num_replicas=world, rank=rank, seed=self.hparams["seed"])
+        sampler.set_epoch(epoch)
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
-            shuffle=True,
-            drop_last=len(dataset) > self.batch_size,
+            sampler=sampler,
+            drop_last=len(dataset) // world > self.batch_size,
             num_workers=self.num_workers,
             pin_memory=torch.cuda.is_available(),
             collate_fn=None if crop else _collate_one_size,

@@ -63,6 +63,21 @@ def test_training_clips_follow_the_skip_curriculum_and_renumber_objects(davis: P
     assert [first[i]["meta"] for i in range(len(first))] != [later[i]["meta"] for i in range(len(later))]
 
 
+def test_one_training_loader_draws_new_clips_every_epoch(davis: Path) -> None:
+    """Lightning's set_epoch before each epoch: without reload_dataloaders_every_n_epochs the clips had
+    been the first epoch's for the whole run."""
+    dm = _datamodule(davis, max_skip=(3, 3), clips_per_sequence=4)
+    loader = dm.train_dataloader()
+
+    def epoch_of(epoch: int) -> list[str]:
+        loader.sampler.set_epoch(epoch)  # as Lightning's fit loop does before every epoch
+        return sorted(meta for batch in loader for meta in batch["meta"]["frames"])
+
+    first, second = epoch_of(0), epoch_of(1)
+    assert first != second and epoch_of(0) == first  # new draws, and the same again for one epoch
+    assert first == sorted(dm.train_dataset(0)[i]["meta"]["frames"] for i in range(len(first)))
+
+
 def test_cropped_training_batches_and_whole_validation_sequences(davis: Path) -> None:
     dm = _datamodule(davis, crop_size=(32, 32), scale_range=(1.0, 1.0))
     batch = next(iter(dm.train_dataloader()))
