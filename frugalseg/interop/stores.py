@@ -99,7 +99,9 @@ class FrameIndex:
         if depth == 0:
             number = CVAT_FRAME.fullmatch(parts[-1]) if parts else None
             if number is None:
-                raise DataError(path, f"{element}: no frame of the data set is named {name!r}")
+                splits = ", ".join(map(repr, sorted({clip.split for clip in self.clips})))
+                where = f" in split {splits} (a frame of another: give --split)" if splits else ""
+                raise DataError(path, f"{element}: no frame of the data set is named {name!r}{where}")
             return _in_clip(int(number[1]), self.clip(clip_id, None, path), path, element)
         found = self._tails[parts[-depth:]]
         if depth == 1 and len(parts) > 1:

@@ -247,3 +247,11 @@ def test_a_clear_layer_with_strokes_of_two_colours_is_refused(tmp_path):
     Image.fromarray(rgba, "RGBA").save(tmp_path / "mask.png")
     with pytest.raises(DataError, match="transparent pixels and opaque ones of 2 colours"):
         DavisFormat.decode_mask(tmp_path / "mask.png")
+
+
+def test_an_image_set_names_a_sequence_with_spaces_whole(tmp_path):
+    """``my clip`` had been read as ``my`` ("has no frame folder"); folders with spaces work elsewhere."""
+    root = _davis(tmp_path / "d", {"my clip ü": 2, "b": 2})
+    (root / "ImageSets/2017").mkdir(parents=True)
+    (root / "ImageSets/2017/val.txt").write_text("my clip ü \nb\n", encoding="utf-8")
+    assert DavisFormat(root).sequences("val") == ["b", "my clip ü"]

@@ -95,7 +95,8 @@ def test_cvat_frame_names_need_the_clip_among_several_and_a_frame_of_it(davis, t
         )
     for name in ("frame_04.PNG", "img_000004.PNG"):  # not CVAT's names: still refused
         other = _cvat_coco(tmp_path / "other.json", name, (48, 64), [0])
-        with pytest.raises(DataError, match=f"no frame of the data set is named '{name}'"):
+        in_train = rf"is named '{name}' in split 'train' \(a frame of another: give --split\)"
+        with pytest.raises(DataError, match=in_train):
             import_export(read_export("coco", other), fmt, "train", LabelStore(tmp_path / "d"), mapping)
     assert not any((tmp_path / p).exists() for p in "acd")
 

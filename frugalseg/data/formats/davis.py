@@ -195,7 +195,8 @@ class DavisFormat(Format):
             words = line.split()
             if not words:
                 continue
-            name = Path(words[0]).parent.name if "/" in words[0] else words[0]
+            # DAVIS 2016 lists frame and mask paths; 2017 and MOSE a name, which may hold spaces
+            name = Path(words[0]).parent.name if "/" in words[0] else line.strip()
             if (self.image_dir / name).is_dir():
                 names.add(name)
             else:
