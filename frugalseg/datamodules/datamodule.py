@@ -28,6 +28,7 @@ from frugalseg.data.io import cache_dir, image_size
 from frugalseg.data.normalization import IMAGENET_MEAN
 from frugalseg.data.sources import SOURCE_OPTIONS, LabelSource
 from frugalseg.datamodules.dataset import ClipSampleDataset
+from frugalseg.datamodules.frames import check_one_size
 from frugalseg.datamodules.memory import batch_bytes, free_memory
 from frugalseg.datamodules.options import (
     AugmentOptions,
@@ -462,10 +463,12 @@ class VideoSegDataModule(L.LightningDataModule):
         return self._dataset(fmt, clips, samples, temporal=temporal)
 
     def _check_crop(self, clips: list[Clip]) -> None:
-        """Refuse a training crop larger than the frames at their largest scale: it would be mostly fill.
+        """Refuse frames of two sizes in batches (`check_one_size`), and a crop larger than the frames.
 
-        The frames' size is read from the first clip's anchor frame header (``load_scale`` applied).
+        A crop larger than the frames at their largest scale would be mostly fill; the frames' size is
+        read from the first clip's anchor frame header (``load_scale`` applied).
         """
+        check_one_size([clip.frame_path(0) for clip in clips], self.batch_size)
         crop = self.augment.crop_size
         if not crop or not clips:
             return

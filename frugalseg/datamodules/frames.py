@@ -19,8 +19,28 @@ import cv2
 import numpy as np
 
 from frugalseg.data.clips import IGNORE_INDEX
-from frugalseg.data.io import imread, read_frame, whole_image, write_png_atomic
+from frugalseg.data.io import image_size, imread, read_frame, whole_image, write_png_atomic
 from frugalseg.data.videos import VideoFrame, file_identity, split_frame_path
+from frugalseg.errors import ConfigError
+
+
+def check_one_size(frames: list[Path], batch_size: int) -> None:
+    """Refuse frames of two sizes (their headers) for batches of more than one: a batch stacks one size.
+
+    MOSE, a folder of your own videos: the first training batch had failed in torch's collate, after the
+    labels were made.
+    """
+    sizes: dict[tuple[int, int], Path] = {}
+    for path in frames if batch_size > 1 else ():
+        sizes.setdefault(image_size(path), path)
+        if len(sizes) > 1:
+            (first, a), (second, b) = sizes.items()
+            raise ConfigError(
+                "data.loader.batch_size",
+                f"{batch_size}, and the training frames are of two sizes ({a} is {first[0]}×{first[1]}, {b} "
+                f"{second[0]}×{second[1]}): a batch stacks frames of one size; train with batch_size 1, or "
+                "on frames resized to one size",
+            )
 
 
 def resize_by(image: np.ndarray, scale: float, nearest: bool = False) -> np.ndarray:

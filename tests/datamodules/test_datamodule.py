@@ -378,3 +378,30 @@ def test_each_process_of_a_distributed_run_draws_its_own_geometry(tiny_streets):
     assert all(torch.equal(a, b) for a, b in zip(first, matrices(0, 2), strict=True))  # reproducible
     alone = matrices(0, 1)
     assert torch.equal(alone[0], matrices(1, 1)[0])  # one process: torch's own generator, as before
+
+
+def test_training_frames_of_two_sizes_in_batches_are_refused_before_any_label_is_made(tmp_path):
+    """MOSE or one's own videos: the first batch had failed in torch's collate ("stack expects each tensor
+    to be equal size") after the labels were made; batches of one train."""
+    from data.fake_davis import write_davis
+
+    masks = {"wide": [np.zeros((48, 64), np.uint8)] * 3, "small": [np.zeros((40, 56), np.uint8)] * 3}
+    for sequence in masks.values():
+        sequence[0] = sequence[0].copy()
+        sequence[0][10:20, 10:20] = 1
+    root = write_davis(tmp_path / "mixed", masks)
+    splits = SplitOptions(train="all", val="all")
+
+    def module(batch_size: int) -> VideoSegDataModule:
+        loader = LoaderOptions(batch_size=batch_size, num_workers=0, check_memory=False)
+        recipe = RecipeOptions("C0", budget=2)  # each clip's manual label
+        return VideoSegDataModule(root=str(root), format="davis", num_frames=1, recipe=recipe, loader=loader,
+                                  splits=splits, augment=AugmentOptions(crop_size=(32, 32)))  # fmt: skip
+
+    with pytest.raises(
+        ConfigError, match=r"data.loader.batch_size: 2, and the training frames are of two sizes"
+    ):
+        module(2).setup("fit")
+    one = module(1)
+    one.setup("fit")
+    assert len(list(one.train_dataloader())) == 2
