@@ -386,3 +386,16 @@ def test_a_matroska_file_cut_off_is_reported_and_a_whole_one_is_not(tmp_path, ca
     (message,) = [r.getMessage() for r in caplog.records if r.name == "frugalseg.data.videos"]
     assert message.startswith(f"{cut}: the file may end early (truncated): its {frames} frames run ")
     assert message.split(" of the ")[1].startswith("0.80 s its header gives")  # 20 frames at 25 fps
+
+
+def test_two_frames_of_one_name_but_their_extension_are_refused(tmp_path, capsys):
+    """``a.jpg`` and ``a.jpeg``: one label file had held both frames' labels, the second's overwriting."""
+    frames = tmp_path / "shots"
+    frames.mkdir()
+    for name in ("0.jpg", "a.jpg", "a.jpeg", "b.jpg"):
+        cv2.imwrite(str(frames / name), cv2.cvtColor(numbered_frame(1), cv2.COLOR_RGB2BGR))
+    expected = f"{frames / 'a.jpg'}: shares its name with a.jpeg but for the extension"
+    with pytest.raises(DataError, match=expected.replace(".", r"\.")):
+        VideoFormat(frames).frame_paths("shots")
+    assert main(["data", "check", str(frames), "--format", "video"]) == 1  # one problem found
+    assert expected in capsys.readouterr().out

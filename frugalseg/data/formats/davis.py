@@ -111,6 +111,23 @@ MAX_GREY_OBJECTS = 32
 NEAR_WHITE = 128
 
 
+def check_one_frame_per_name(frames: list[Path]) -> None:
+    """Refuse two frames of one name but their extension (``a.jpg`` and ``a.JPG``, ``a.jpeg``).
+
+    Masks and labels are named after a frame's name without its extension: one label file had held
+    both frames' labels, the second overwriting the first.
+    """
+    seen: dict[str, Path] = {}
+    for frame in frames:
+        other = seen.setdefault(frame.stem, frame)
+        if other is not frame:
+            raise DataError(
+                frame,
+                f"shares its name with {other.name} but for the extension: masks and labels are named "
+                "after a frame's name, so one would hold both; rename or move one",
+            )
+
+
 class DavisFormat(Format):
     """Reads a DAVIS-style folder (DAVIS, MOSE) into one clip per sequence, anchored at frame 0.
 
@@ -220,6 +237,7 @@ class DavisFormat(Format):
             raise DataError(folder, f"sequence {seq!r} has no frames ({', '.join(FRAME_EXTENSIONS)})")
         if all(frame.stem.isdigit() for frame in frames):  # numbers, padded or not
             frames.sort(key=lambda frame: int(frame.stem))
+        check_one_frame_per_name(frames)
         return frames
 
     def numbered_frame_paths(self, seq: str) -> list[Path]:

@@ -26,7 +26,14 @@ from pathlib import Path
 
 from frugalseg.data.clips import Clip, LabelKind, LabelRef
 from frugalseg.data.formats.base import Format, Problem, size_problems
-from frugalseg.data.formats.davis import ALL_SPLIT, FRAME_EXTENSIONS, MASK_EXTENSION, OBJECT_MASK, DavisFormat
+from frugalseg.data.formats.davis import (
+    ALL_SPLIT,
+    FRAME_EXTENSIONS,
+    MASK_EXTENSION,
+    OBJECT_MASK,
+    DavisFormat,
+    check_one_frame_per_name,
+)
 from frugalseg.data.io import image_size, symlink_loop
 from frugalseg.data.videos import VIDEO_EXTENSIONS, is_video, natural_key, video_frames, video_index
 from frugalseg.errors import DataError
@@ -38,7 +45,9 @@ MASKS_FOLDER = "Annotations"
 def _images(folder: Path) -> list[Path]:
     """The frame images directly in ``folder``, in natural order."""
     found = [p for p in folder.iterdir() if p.suffix.lower() in FRAME_EXTENSIONS and p.is_file()]
-    return sorted(found, key=lambda p: natural_key(p.name))
+    frames = sorted(found, key=lambda p: natural_key(p.name))
+    check_one_frame_per_name(frames)
+    return frames
 
 
 def mixed_frame_kinds(frames: list[Path]) -> list[Problem]:
