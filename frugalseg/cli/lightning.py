@@ -147,6 +147,21 @@ class BestAndLastCheckpoint(ModelCheckpoint):
         self._save_last_checkpoint(trainer, candidates)
 
 
+def check_monitor(monitor: str, logged: Sequence[str]) -> None:
+    """Refuse a ``--checkpoint.monitor`` among validation metrics that the task does not log.
+
+    Lightning finds out at the first validation, after the training before it, and ends the run in a
+    traceback with no checkpoint saved. Training losses (``train/…``) and other keys are left to it.
+    """
+    if not logged or not monitor.startswith("val/") or monitor in logged:
+        return
+    near = [name for name in logged if name.lower() == monitor.lower()]
+    hint = f"did you mean {near[0]}? " if near else ""
+    raise ConfigError(
+        "--checkpoint.monitor", f"{monitor!r} is no metric this task logs: {hint}it logs {', '.join(logged)}"
+    )
+
+
 def checkpoint_filename(monitor: str) -> str:
     """``epoch{epoch}-step{step}-miou{val/mIoU:.3f}`` for the monitor ``val/mIoU``."""
     short = monitor.rsplit("/", 1)[-1].lower()
@@ -351,6 +366,8 @@ class TaskCLI(LightningCLI):
         if checkpoint is None:
             return
         task = self.task_class(config)
+        if checkpoint.monitor is not None:
+            check_monitor(checkpoint.monitor, getattr(task, "val_metrics_logged", ()))
         if checkpoint.monitor is None:
             checkpoint.monitor = getattr(task, "monitor", None)
         if checkpoint.mode is None:

@@ -125,6 +125,8 @@ class BaseTask(L.LightningModule, ABC):
     monitor: ClassVar[str] = "val/loss"
     #: Whether ``monitor`` is better when larger (``max``) or smaller (``min``).
     mode: ClassVar[str] = "min"
+    #: The validation metrics the task logs, which ``--checkpoint.monitor`` may name (empty: not checked).
+    val_metrics_logged: ClassVar[tuple[str, ...]] = ()
 
     student: nn.Module
 

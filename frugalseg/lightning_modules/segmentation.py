@@ -109,6 +109,7 @@ class VideoSegmentationModule(BaseTask):
 
     monitor = "val/mIoU"
     mode = "max"
+    val_metrics_logged = ("val/mIoU", "val/mAcc", "val/bIoU", "val/TC")
 
     student: Student
 

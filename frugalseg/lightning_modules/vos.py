@@ -48,6 +48,7 @@ class VOSModule(BaseTask):
 
     monitor = "val/JF"
     mode = "max"
+    val_metrics_logged = ("val/J", "val/F", "val/JF")
 
     def __init__(
         self,

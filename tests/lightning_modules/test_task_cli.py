@@ -155,3 +155,17 @@ def test_only_the_parser_of_the_named_subcommand_is_built(vos, words, built, mon
         (run_vos_cli if vos else run_lightning_cli)(words)
     assert exit_info.value.code == 0
     assert names == built
+
+
+@pytest.mark.parametrize(("monitor", "hint"), [("val/MIoU", "did you mean val/mIoU? "), ("val/IoU", "")])
+def test_a_monitor_the_task_does_not_log_is_refused_before_training(tmp_path, capsys, monitor, hint):
+    """Lightning found it at the first validation: a traceback after an epoch's training, no checkpoint."""
+    from frugalseg.cli import main
+
+    root = ["--trainer.default_root_dir", str(tmp_path)]
+    assert main(["fit", *DEMO, *root, "--checkpoint.monitor", monitor, "--trainer.max_epochs", "1"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: --checkpoint.monitor: {monitor!r} is no metric this task logs: {hint}it logs val/mIoU, "
+        "val/mAcc, val/bIoU, val/TC"
+    ]
+    assert not any(tmp_path.iterdir())  # nothing trained, nothing written
