@@ -160,15 +160,15 @@ def _normalised(config: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-#: The keys of ``run.json`` that name folders (`Format.describe`), compared as absolute paths: a store made
-#: with ``--root ../data`` is the same store when resumed with that folder's absolute path.
+#: The keys of ``run.json`` that name folders (`Format.describe`), compared as real paths: a store made
+#: with ``--root ../data`` is the same store when resumed with that folder's absolute path, or through a link.
 FOLDER_KEYS = ("root", "temporal_root")
 
 
 def _absolute_roots(config: dict[str, Any]) -> dict[str, Any]:
-    """``config`` with its `FOLDER_KEYS` as absolute paths (a relative one, as older stores recorded it)."""
+    """``config`` with its `FOLDER_KEYS` as real paths (older stores' relative ones; links resolved)."""
     return {
-        k: os.path.abspath(v) if k in FOLDER_KEYS and isinstance(v, str) else v for k, v in config.items()
+        k: os.path.realpath(v) if k in FOLDER_KEYS and isinstance(v, str) else v for k, v in config.items()
     }
 
 

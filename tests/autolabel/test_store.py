@@ -515,3 +515,16 @@ def test_a_store_another_run_is_making_is_no_folder_of_other_files(tmp_path: Pat
     (mine / ".hidden").touch()
     with pytest.raises(ConfigError, match="holds files but no label store"):
         check_store_folder(mine)
+
+
+def test_a_run_of_the_data_set_through_a_link_is_the_same_run(tmp_path: Path) -> None:
+    """``../shared/data/x`` where ``shared`` links to ``/work/shared``: fit's cached store had been refused
+    ("root: stored …, asked …"), and fit has no --out to choose another."""
+    data = tmp_path / "real" / "camvid"
+    data.mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    config = {"engine": "clicks", "root": str(data), "split": "train"}
+    LabelStore(tmp_path / "store").open_run(config)
+    LabelStore(tmp_path / "store").open_run({**config, "root": str(tmp_path / "link" / "camvid")})
+    with pytest.raises(LabelStoreError, match="root: stored"):
+        LabelStore(tmp_path / "store").open_run({**config, "root": str(tmp_path / "other")})
