@@ -626,11 +626,9 @@ class VideoSegDataModule(L.LightningDataModule):
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
         """Random clip-consistent geometry for training batches, then normalisation, on the device.
 
-        Each process of a distributed run draws from its own generator (seeded by its rank): with torch's
-        default one, seeded alike, every rank had scaled, cropped and flipped its batch alike.
-
-        Cropping first normalises only the crop's pixels; the padding is the mean colour, which
-        normalises to 0, so the result equals normalising the whole frame first.
+        Each process of a distributed run draws from its own generator (seeded by its rank): seeded alike,
+        every rank had transformed its batch alike. Cropping first normalises only the crop's pixels (the
+        padding, the mean colour, normalises to 0). Frames take a true precision's dtype (``bf16-true``).
         """
         keys = [key for key in ("frames", "neighbours") if key in batch]
         if self.geometry is not None and self.trainer is not None and self.trainer.training:
@@ -641,8 +639,9 @@ class VideoSegDataModule(L.LightningDataModule):
                 batch[key] = batch[key].float()
             batch = self.geometry.transform_batch(batch)
         normalize = self.normalize.to(batch["frames"].device)
+        convert = self.trainer.precision_plugin.convert_input if self.trainer is not None else None
         for key in keys:
-            batch[key] = normalize(batch[key])
+            batch[key] = normalize(batch[key]) if convert is None else convert(normalize(batch[key]))
         return batch
 
 

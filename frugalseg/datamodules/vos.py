@@ -428,8 +428,10 @@ class VOSDataModule(L.LightningDataModule):
         return self._sequence_loader("test")
 
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
-        """Normalise the uint8 frames on the device."""
+        """Normalise the uint8 frames on the device, in a true precision's dtype (``bf16-true``)."""
         batch["frames"] = self.normalize.to(batch["frames"].device)(batch["frames"])
+        if self.trainer is not None:  # Lightning converts the batch before this, and leaves uint8 alone
+            batch["frames"] = self.trainer.precision_plugin.convert_input(batch["frames"])
         return batch
 
 

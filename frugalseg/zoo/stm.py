@@ -303,6 +303,7 @@ class STM(Student):
         conv is linear, so it runs once per frame and is shared by the objects.
         """
         b, o = masks.shape[:2]
+        masks = masks.to(frame.dtype)  # a true-precision run's (bf16-true): the frame's dtype is the weights'
         frame, masks = pad_to_multiple(frame, STRIDE), pad_to_multiple(masks, STRIDE)
         others = (masks.sum(1, keepdim=True) - masks).clamp(0, 1)
         enc = self.memory_encoder

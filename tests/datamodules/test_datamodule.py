@@ -353,6 +353,8 @@ def test_each_process_of_a_distributed_run_draws_its_own_geometry(tiny_streets):
     """Seeded alike by seed_everything, every rank had scaled, cropped and flipped its batch alike."""
     from types import SimpleNamespace
 
+    from lightning.pytorch.plugins.precision import Precision
+
     def matrices(rank: int, world_size: int, draws: int = 2) -> list[torch.Tensor]:
         torch.manual_seed(7)  # as seed_everything seeds every rank
         loader = LoaderOptions(batch_size=2, num_workers=0)
@@ -361,7 +363,10 @@ def test_each_process_of_a_distributed_run_draws_its_own_geometry(tiny_streets):
         )
         data.prepare_data()
         data.setup("fit")
-        data.trainer = SimpleNamespace(training=True, world_size=world_size, global_rank=rank)
+        plugin = Precision()  # 32-true: the frames stay float32
+        data.trainer = SimpleNamespace(
+            training=True, world_size=world_size, global_rank=rank, precision_plugin=plugin
+        )
         batch = next(iter(data.train_dataloader()))
         drawn = []
         for _ in range(draws):
@@ -405,3 +410,19 @@ def test_training_frames_of_two_sizes_in_batches_are_refused_before_any_label_is
     one = module(1)
     one.setup("fit")
     assert len(list(one.train_dataloader())) == 2
+
+
+def test_frames_take_a_true_precision_s_dtype(tiny_streets):
+    """``--trainer.precision bf16-true``: Lightning converts a batch before it reaches the device, and leaves
+    the uint8 frames alone; the float32 frames made from them had met bfloat16 weights (a traceback)."""
+    from lightning.pytorch.plugins.precision import HalfPrecision
+
+    data = _module(tiny_streets)
+    data.prepare_data()
+    data.setup("fit")
+    batch = next(iter(data.val_dataloader()))
+    data.trainer = SimpleNamespace(training=False, precision_plugin=HalfPrecision("bf16-true"), world_size=1)
+    frames = data.on_after_batch_transfer(batch, 0)["frames"]
+    assert frames.dtype == torch.bfloat16
+    data.trainer = SimpleNamespace(training=False, precision_plugin=HalfPrecision("16-true"), world_size=1)
+    assert data.on_after_batch_transfer(next(iter(data.val_dataloader())), 0)["frames"].dtype == torch.float16

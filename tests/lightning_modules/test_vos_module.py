@@ -114,6 +114,24 @@ def test_real_davis_sample_loads_as_one_object_sequences(shared_data: Path) -> N
 
 
 @pytest.mark.filterwarnings("ignore:You are trying to `self.log\\(\\)`")
+def test_a_bfloat16_run_reads_bfloat16_frames_and_encodes_float_masks(davis: Path) -> None:
+    """``--trainer.precision bf16-true``: the frames take the weights' dtype, and STM's memory encoder its
+    masks (both had met bfloat16 weights as float32: a traceback)."""
+    from types import SimpleNamespace
+
+    from lightning.pytorch.plugins.precision import HalfPrecision
+
+    dm = _datamodule(davis, crop_size=(32, 32), scale_range=(1.0, 1.0))
+    loaded = next(iter(dm.train_dataloader()))
+    dm.trainer = SimpleNamespace(precision_plugin=HalfPrecision("bf16-true"))
+    batch = dm.on_after_batch_transfer(loaded, 0)
+    assert batch["frames"].dtype == torch.bfloat16
+    module = VOSModule(student="stm_r18", max_objects=3).to(torch.bfloat16)
+    masks = masks_from_ids(batch["labels"][:, 0], int(batch["num_objects"].max()))  # float32
+    key, value = module.student.encode_memory(batch["frames"][:, 0], masks)
+    assert key.dtype == value.dtype == torch.bfloat16 and torch.isfinite(key.float()).all()
+
+
 def test_training_step_loss_and_frozen_batch_norm(davis: Path) -> None:
     torch.manual_seed(0)
     dm = _datamodule(davis, crop_size=(32, 32), scale_range=(1.0, 1.0))
