@@ -666,13 +666,12 @@ class TaskCLI(LightningCLI):
         callbacks.append(SignalsStopTheRun())
         try:
             return self._instantiate_trainer(options, callbacks)
-        except (
-            MisconfigurationException
-        ) as err:  # Lightning's: an accelerator, devices or strategy that cannot run
+        except (MisconfigurationException, ValueError) as err:
+            # Lightning's: an accelerator, devices or strategy that cannot run, or of a name it does not know
             raise ConfigError("--trainer", _misconfiguration(options, err)) from err
 
 
-def _misconfiguration(options: dict[str, Any], err: MisconfigurationException) -> str:
+def _misconfiguration(options: dict[str, Any], err: Exception) -> str:
     """Lightning's refusal of the trainer's options in one line; on a machine without a GPU, what to do."""
     problem = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
     accelerator = str(options.get("accelerator", "auto"))

@@ -169,3 +169,19 @@ def test_a_monitor_the_task_does_not_log_is_refused_before_training(tmp_path, ca
         "val/mAcc, val/bIoU, val/TC"
     ]
     assert not any(tmp_path.iterdir())  # nothing trained, nothing written
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "said"),
+    [
+        ("--trainer.accelerator", "gpus", "You selected an invalid accelerator name: `accelerator='gpus'`"),
+        ("--trainer.strategy", "dpp", "You selected an invalid strategy name: `strategy='dpp'`"),
+    ],
+)
+def test_a_trainer_option_lightning_does_not_know_is_one_line(tmp_path, capsys, option, value, said):
+    """Lightning's ValueError for a misspelt accelerator or strategy had been a 45-line traceback, exit 1."""
+    from frugalseg.cli import main
+
+    assert main(["fit", *DEMO, "--trainer.default_root_dir", str(tmp_path), option, value]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"error: --trainer: {said}")
