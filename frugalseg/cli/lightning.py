@@ -216,7 +216,7 @@ _CLASS_OPTION = (
 #: jsonargparse's multi-line refusal of a class argument's value (``Parser key "model": … Parser key
 #: "student_args": … Subtypes: [<class 'dict'>, …] … Given value: {weights:x}``).
 _CLASS_VALUE = (
-    r'Parser key "([^"]+)":.*?given class_path \'([^\']+)\':\s*Parser key "([^"]+)":.*?Subtypes: \[([^\]]*)\]'
+    r'Parser key "([^"]+)":.*?given class_path \'([^\']+)\':\s*Parser key "([^"]+)":.*?Subtypes: \[([^\n]*)\]'
     r".*?Given value: ([^\n]*)"
 )
 
@@ -230,10 +230,9 @@ _CLASS_VALUE_REASON = (
 
 def _refused_init_value(group: str, class_path: str, argument: str, subtypes: str, given: str) -> str:
     """One line for a value of a class's argument that is of none of its types (``--model.student_args``)."""
-    types = " or ".join(
-        "None" if name == "NoneType" else name
-        for name in re.findall(r"<class '(?:[\w.]*\.)?(\w+)'>", subtypes)
-    )
+    # each type as jsonargparse writes it: <class 'dict'>, or a generic such as dict[str, str | int]
+    names = re.findall(r"<class '(?:[\w.]*\.)?(\w+)'>|(?:^|, )(\w+)\[", subtypes)
+    types = " or ".join("None" if name == "NoneType" else name for pair in names for name in pair if name)
     hint = ""
     if "dict" in types and re.search(r"\{[^}]*\w:\S", given):  # YAML reads {a:b} as one word, not a: b
         hint = "; a YAML mapping needs a space after each colon, as in '{weights: ID}'"

@@ -1174,6 +1174,13 @@ CASES = [  # fmt: skip
                 "'{weights:x}'; a YAML mapping needs a space after each colon, as in '{weights: ID}'\n",
             ),
             (
+                "--model.losses",
+                "{fine:xx}",
+                "'takes  there', its types lost at the first ] of dict[str, str | dict[str, float]]",
+                "error: model.losses: VideoSegmentationModule takes dict or None there, got "
+                "'{fine:xx}'; a YAML mapping needs a space after each colon, as in '{weights: ID}'\n",
+            ),
+            (
                 "--model.lr",
                 "abc",
                 "a union dump",
