@@ -379,7 +379,7 @@ def read_confidence(label_path: Path, shape: tuple[int, ...]) -> np.ndarray | No
 
 
 def _clips_of(fmt: Format, records: list[dict[str, Any]]) -> dict[tuple[str, str], Clip]:
-    """The clips of every split the records name, by (split, clip id).
+    """The clips of every split the records name, by (split, clip id); those without ground truth too.
 
     Args:
         fmt: the data set's reader.
@@ -387,7 +387,7 @@ def _clips_of(fmt: Format, records: list[dict[str, Any]]) -> dict[tuple[str, str
     """
     clips: dict[tuple[str, str], Clip] = {}
     for split in sorted({record["split"] for record in records}):
-        clips.update(((split, clip.clip_id), clip) for clip in fmt.clips(split))
+        clips.update(((split, clip.clip_id), clip) for clip in fmt.clips(split, labelled=False))
     return clips
 
 

@@ -392,3 +392,20 @@ def test_a_pseudo_label_that_is_its_own_source_is_not_costed_as_a_drawn_mask(tmp
                         source_offset=offset, seconds=0.0)  # fmt: skip
     cost = evaluate_store(store.root, progress=False)["cost"]
     assert cost["units"] == {} and cost["hours"] == 0.0 and cost["uncosted_labels"] == {"pseudo": 4}
+
+
+def test_a_store_on_frames_without_masks_is_reported_not_scored(tmp_path: Path) -> None:
+    """``label import`` onto a DAVIS root of frames alone: the report had refused the store ("mask of the
+    first frame of sequence … does not exist"), where a video-format root reports it not scored."""
+    root = write_davis(tmp_path / "davis", TRUTH)
+    shutil.rmtree(root / "Annotations")
+    fmt = get_format("davis", root)
+    store = LabelStore(tmp_path / "store")
+    store.open_run({"engine": "import", "settings": {}, "split": "all", "format": "davis", "root": str(root)})
+    clip = fmt.clips("all", labelled=False)[0]
+    store.write(
+        clip, 1, LabelKind.FINE, _columns(3), engine="import", settings={}, source_offset=1, seconds=80.0
+    )
+    report = evaluate_store(store.root, progress=False)
+    assert report["cost"]["hours"] == pytest.approx(80 / 3600)
+    assert [(row["labels"], row["scored"]) for row in report["rows"]] == [(1, 0)]
