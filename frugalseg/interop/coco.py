@@ -29,6 +29,7 @@ not a drawn box), both of the kind they are.
 
 from __future__ import annotations
 
+import logging
 from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -47,6 +48,8 @@ from frugalseg.interop.tool_files import read_tool_json
 
 if TYPE_CHECKING:
     from frugalseg.interop.stored_frames import Mark, StoredFrame
+
+logger = logging.getLogger(__name__)
 
 #: COCO 1.0 instances (polygons, RLE, boxes, keypoints) and COCO 1.0 panoptic segmentation.
 COCO = ToolFormat("coco", ".json", "1.0")
@@ -242,6 +245,8 @@ def _annotation_shapes(
             shapes.append(
                 Shape("points", label, f"{element} keypoints", visible, instance_id=instance, kind=kind)
             )
+    if not shapes:  # it had been dropped without a word, and its frame with it when alone there
+        logger.warning("%s: %s has no segmentation, bbox or visible keypoint: left out", path, element)
     for shape in shapes:
         shape.seconds = seconds
         shape.z_order = CROWD_Z_ORDER if annotation.get("iscrowd") == 1 else 0

@@ -562,3 +562,15 @@ def test_a_coco_track_id_past_16_bits_or_not_whole_is_refused(davis, tmp_path, c
     """An id past 65535 had overflowed the instance map (a traceback, exit 1); 1.5 and true had been 1."""
     box = {"bbox": [2, 3, 10, 10], "segmentation": [], "attributes": {"track_id": track}}
     _refused(_coco(tmp_path, box), "coco", davis, tmp_path, capsys, problem)
+
+
+def test_a_coco_annotation_without_geometry_is_named_as_left_out(davis, tmp_path, caplog):
+    """No segmentation, bbox or visible keypoint: it had gone without a word, and its frame with it."""
+    coco = _coco(tmp_path, {"segmentation": [], "keypoints": [5, 5, 0]})
+    assert (
+        _import(coco, "coco", davis, tmp_path / "store", "--map", "vehicle=object") == 2
+    )  # nothing to import
+    assert (
+        f"{coco}: annotation 1 (image 1) has no segmentation, bbox or visible keypoint: left out"
+        in caplog.text
+    )
