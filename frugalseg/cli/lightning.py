@@ -371,6 +371,8 @@ class TaskCLI(LightningCLI):
             checkpoint.monitor = getattr(task, "monitor", None)
         if checkpoint.mode is None:
             checkpoint.mode = getattr(task, "mode", "min")
+        if checkpoint.mode not in ("min", "max"):  # Lightning's refusal came as a 64-line traceback
+            raise ConfigError("--checkpoint.mode", f"is min or max, got {checkpoint.mode!r}")
         if checkpoint.filename is None and checkpoint.monitor:
             checkpoint.filename = checkpoint_filename(checkpoint.monitor)
 

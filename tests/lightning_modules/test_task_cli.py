@@ -185,3 +185,12 @@ def test_a_trainer_option_lightning_does_not_know_is_one_line(tmp_path, capsys, 
     assert main(["fit", *DEMO, "--trainer.default_root_dir", str(tmp_path), option, value]) == 2
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith(f"error: --trainer: {said}")
+
+
+def test_a_checkpoint_mode_other_than_min_or_max_is_one_line(tmp_path, capsys):
+    """Lightning's refusal had been a 64-line traceback while the callbacks were built."""
+    from frugalseg.cli import main
+
+    root = ["--trainer.default_root_dir", str(tmp_path)]
+    assert main(["fit", *DEMO, *root, "--checkpoint.mode", "maximum"]) == 2
+    assert capsys.readouterr().err.splitlines() == ["error: --checkpoint.mode: is min or max, got 'maximum'"]
