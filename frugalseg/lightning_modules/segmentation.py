@@ -322,12 +322,13 @@ class VideoSegmentationModule(BaseTask):
         self._kind_totals = None
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        """After the epoch's last batch, log each kind's loss (`_log_kind_losses`).
+        """After the last batch of the epoch or of the run (``max_steps``), log each kind's loss.
 
         Then, not at the epoch's end: the epoch line and the progress bar read the metrics before the
-        module's ``on_train_epoch_end`` runs.
+        module's ``on_train_epoch_end`` runs (an epoch cut by ``max_steps`` had printed none of them).
         """
-        if self.trainer.is_last_batch:
+        trainer = self.trainer
+        if trainer.is_last_batch or 0 <= trainer.max_steps <= trainer.global_step:
             self._log_kind_losses()
 
     def on_train_epoch_end(self) -> None:

@@ -268,3 +268,15 @@ def test_a_resume_says_which_data_options_differ_from_its_checkpoint_s_run(tiny_
         f"differ from this command's: recipe.budget 6 → 3; this run trains on the command's (give its "
         f"--config {config} to train on as it did)"
     )
+
+
+def test_an_epoch_cut_by_max_steps_prints_each_kind_s_loss(tiny_streets, tmp_path, capsys):
+    """The epoch line of an epoch stopped by max_steps had shown train/loss alone, no train/loss_<kind>."""
+    from frugalseg.cli import main
+
+    steps = ["--trainer.max_epochs", "1", "--trainer.max_steps", "2"]
+    assert main(["fit", *_small(tiny_streets, tmp_path), *steps]) == 0
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")]
+    assert (
+        "stopped after 2 of 3 batches" in line and "train/loss_pseudo 4" in line
+    )  # the one kind drawn so far
