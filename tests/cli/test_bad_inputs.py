@@ -1340,7 +1340,7 @@ def test_a_gpu_trainer_on_a_machine_without_one_is_one_line(data, tmp_path, caps
 )  # fmt: skip
 def test_a_misspelt_model_argument_gets_its_nearest_even_when_nested(option, said):
     """``model.losess.fine`` had been matched whole against the arguments, so nothing came near it."""
-    from frugalseg.cli.lightning import _unaccepted_init_arg
+    from frugalseg.cli.parser_errors import _unaccepted_init_arg
 
     module = "frugalseg.lightning_modules.segmentation.VideoSegmentationModule"
     assert (

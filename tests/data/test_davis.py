@@ -251,7 +251,7 @@ def test_a_clear_layer_with_strokes_of_two_colours_is_refused(tmp_path):
 
 def test_an_image_set_names_a_sequence_with_spaces_whole(tmp_path):
     """``my clip`` had been read as ``my`` ("has no frame folder"); folders with spaces work elsewhere."""
-    root = _davis(tmp_path / "d", {"my clip ü": 2, "b": 2})
+    root = _davis(tmp_path / "d", {"my clip 2": 2, "b": 2})
     (root / "ImageSets/2017").mkdir(parents=True)
-    (root / "ImageSets/2017/val.txt").write_text("my clip ü \nb\n", encoding="utf-8")
-    assert DavisFormat(root).sequences("val") == ["b", "my clip ü"]
+    (root / "ImageSets/2017/val.txt").write_text("my clip 2 \nb\n", encoding="utf-8")
+    assert DavisFormat(root).sequences("val") == ["b", "my clip 2"]
