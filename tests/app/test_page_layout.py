@@ -33,7 +33,7 @@ def serve_blackswan(tmp_path: Path, shared_data: Path, videos: list[str]) -> Ite
     server, address = serve(tmp_path / "state", tmp_path / "root", "--max-frames", str(FRAMES))
     yield address
     server.terminate()
-    server.wait(30)
+    server.wait(90)  # it stops a propagation at its next frame, waiting up to 60 s (`SessionService.close`)
 
 
 @pytest.fixture
