@@ -16,7 +16,6 @@ of settings makes a new store instead of clashing with the old one.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import logging
@@ -32,6 +31,7 @@ from frugalseg.autolabel.runs import LabellingSummary
 from frugalseg.autolabel.store import LEDGER_ENGINES, LabelStore, check_recorded_label, check_store_frames
 from frugalseg.data.clips import Clip, LabelKind, LabelRef
 from frugalseg.data.formats import Format
+from frugalseg.data.formats.base import with_clips
 from frugalseg.data.io import cache_dir, sha256_file
 from frugalseg.data.sources import SOURCE_OPTIONS, LabelSource
 from frugalseg.errors import LabelStoreError
@@ -65,8 +65,12 @@ def with_manual_labels(fmt: Format, manual: LabelSource, split: str) -> Format:
     What ``data.labels.manual`` gives a run: the labels made on demand from the manual ones (flow
     pseudo-labels, simulated clicks) are made from these, not from the data set's ground truth, and are
     kept in cache stores of their own, named after the manual labels' content.
+
+    Args:
+        fmt: the data set's reader.
+        manual: the source of the manual labels (a label store, `StoredLabels`).
+        split: the training split, whose clips carry them.
     """
-    view = copy.copy(fmt)
 
     def clips(wanted: str, *, labelled: bool = True) -> list[Clip]:
         found = fmt.clips(wanted, labelled=labelled)
@@ -77,11 +81,11 @@ def with_manual_labels(fmt: Format, manual: LabelSource, split: str) -> Format:
         return found
 
     described = manual.describe()
-    if isinstance(manual, StoredLabels) and LabelStore(manual.store).manifest_path.is_file():
-        described["manifest"] = sha256_file(LabelStore(manual.store).manifest_path)
-    vars(view)["clips"] = clips
-    vars(view)[_MANUAL] = hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:16]
-    return view
+    manifest = LabelStore(manual.store).manifest_path if isinstance(manual, StoredLabels) else None
+    if manifest is not None and manifest.is_file():
+        described["manifest"] = sha256_file(manifest)
+    shown = hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:16]
+    return with_clips(fmt, clips, **{_MANUAL: shown})
 
 
 def _summary_line(what: str, store: Path, summary: LabellingSummary) -> str:

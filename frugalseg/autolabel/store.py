@@ -121,6 +121,12 @@ def check_store_apart(out: str, root: str, option: str = "--out", what: str = "a
     Labels never go into a data set: a store, a tool's file or copied frames inside it would be read as
     part of the data by the next scan (a sequence, a split), and the data set's own files could be
     overwritten.
+
+    Args:
+        out: the folder or file given.
+        root: the data set's folder.
+        option: the option that gave ``out``, as the error names it.
+        what: what ``out`` should be, as the error asks for it.
     """
     if not out.strip():
         raise ConfigError(option, f"is empty: name {what} (outside the data set)")

@@ -149,6 +149,10 @@ def check_monitor(monitor: str, logged: Sequence[str]) -> None:
 
     Lightning finds out at the first validation, after the training before it, and ends the run in a
     traceback with no checkpoint saved. Training losses (``train/…``) and other keys are left to it.
+
+    Args:
+        monitor: ``--checkpoint.monitor`` as given.
+        logged: the task's validation metrics (`BaseTask.val_metrics_logged`; empty: not checked).
     """
     if not logged or not monitor.startswith("val/") or monitor in logged:
         return

@@ -51,7 +51,7 @@ from frugalseg.datamodules.recipes import (
     write_samples,
 )
 from frugalseg.datamodules.recipes import logger as draw_logger
-from frugalseg.datamodules.transforms import ClipRandomGeometry, Normalize
+from frugalseg.datamodules.transforms import ClipRandomGeometry, Normalize, in_precision
 from frugalseg.errors import ConfigError, option_paths
 from frugalseg.options import keep_plain_hyperparameters
 
@@ -286,7 +286,7 @@ class VideoSegDataModule(L.LightningDataModule):
 
     def _training_clips(self, fmt: Format, kinds: Iterable[LabelKind]) -> list[Clip]:
         """The training split's clips, checked, with ``kinds`` labels (and the manual ones given) attached."""
-        clips = fmt.clips(self.splits.train)  # with the manual labels given (`format_reader`)
+        clips = fmt.clips(self.splits.train)  # with the manual labels given (`_training_format`)
         with option_paths(recipe="data.recipe.name"):
             check_served(self.recipe, clips, self.splits.train)
         self._check_crop(clips)
@@ -341,12 +341,13 @@ class VideoSegDataModule(L.LightningDataModule):
         self._check_splits(fmt, stage)
         temporal = self.temporal.consistency
         if stage == "fit":
-            clips = self._training_clips(self._training_format(fmt), self.needed_labels())
+            training = self._training_format(fmt)
+            clips = self._training_clips(training, self.needed_labels())
             self.samples = self._draw(clips)
             if not self.samples:
                 raise ConfigError("data.recipe", self._nothing_drawn(clips))
             train = self._dataset(
-                self._training_format(fmt),
+                training,
                 clips,
                 self.samples,
                 temporal=self.temporal.train_pair,
@@ -639,9 +640,8 @@ class VideoSegDataModule(L.LightningDataModule):
                 batch[key] = batch[key].float()
             batch = self.geometry.transform_batch(batch)
         normalize = self.normalize.to(batch["frames"].device)
-        convert = self.trainer.precision_plugin.convert_input if self.trainer is not None else None
         for key in keys:
-            batch[key] = normalize(batch[key]) if convert is None else convert(normalize(batch[key]))
+            batch[key] = in_precision(normalize(batch[key]), self.trainer)
         return batch
 
 

@@ -29,6 +29,10 @@ def check_one_size(frames: list[Path], batch_size: int) -> None:
 
     MOSE, a folder of your own videos: the first training batch had failed in torch's collate, after the
     labels were made.
+
+    Args:
+        frames: a frame of each training clip (its header is read).
+        batch_size: ``data.loader.batch_size``.
     """
     sizes: dict[tuple[int, int], Path] = {}
     for path in frames if batch_size > 1 else ():

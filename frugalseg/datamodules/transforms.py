@@ -9,6 +9,8 @@ a frame cannot drop a one-pixel click between the sampled pixels.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from kornia.geometry.transform import warp_affine
 from torch import nn
@@ -34,6 +36,19 @@ class Normalize(nn.Module):
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         """Standardised float frames."""
         return (frames.float() - self.mean) / self.std
+
+
+def in_precision(frames: torch.Tensor, trainer: Any) -> torch.Tensor:
+    """``frames`` made on the device, in the dtype of a true precision (``bf16-true``) the Trainer runs.
+
+    Lightning converts a batch before it reaches the device and leaves its uint8 frames alone, so the
+    float frames made from them there had met bfloat16 weights as float32.
+
+    Args:
+        frames: normalised float frames.
+        trainer: the datamodule's Trainer, or None outside one (the frames are returned as they are).
+    """
+    return frames if trainer is None else trainer.precision_plugin.convert_input(frames)
 
 
 class ClipRandomGeometry(nn.Module):

@@ -29,7 +29,7 @@ from frugalseg.data.normalization import IMAGENET_MEAN
 from frugalseg.datamodules.datamodule import unrepeated_sampler
 from frugalseg.datamodules.frames import resize_by
 from frugalseg.datamodules.options import NonNegativeInt, PositiveFloat, PositiveInt, Probability
-from frugalseg.datamodules.transforms import Normalize
+from frugalseg.datamodules.transforms import Normalize, in_precision
 from frugalseg.errors import ConfigError, DataError
 from frugalseg.options import keep_plain_hyperparameters
 
@@ -429,9 +429,9 @@ class VOSDataModule(L.LightningDataModule):
 
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
         """Normalise the uint8 frames on the device, in a true precision's dtype (``bf16-true``)."""
-        batch["frames"] = self.normalize.to(batch["frames"].device)(batch["frames"])
-        if self.trainer is not None:  # Lightning converts the batch before this, and leaves uint8 alone
-            batch["frames"] = self.trainer.precision_plugin.convert_input(batch["frames"])
+        batch["frames"] = in_precision(
+            self.normalize.to(batch["frames"].device)(batch["frames"]), self.trainer
+        )
         return batch
 
 

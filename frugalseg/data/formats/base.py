@@ -11,7 +11,7 @@ import copy
 import logging
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -209,16 +209,31 @@ class Format(ABC):
         return f"{type(self).__name__}({str(self.root)!r})"
 
 
+def with_clips(fmt: Format, clips: Callable[..., list[Clip]], **attributes: Any) -> Format:
+    """A copy of ``fmt`` whose ``clips(split, *, labelled=True)`` is ``clips``, every other reading its own.
+
+    Args:
+        fmt: the data set's reader.
+        clips: what the view's ``clips`` returns, from ``fmt``'s own.
+        attributes: more attributes of the view (what it shows, for those that key their work by it).
+    """
+    view = copy.copy(fmt)
+    vars(view).update(clips=clips, **attributes)
+    return view
+
+
 def clips_of(fmt: Format, clip_ids: Collection[str]) -> Format:
     """A copy of ``fmt`` whose splits hold only the clips named ``clip_ids``.
 
     Given to a `LabelSource`'s ``prepare``, it makes the labels of those clips alone.
+
+    Args:
+        fmt: the data set's reader.
+        clip_ids: the clips the view shows.
     """
-    view = copy.copy(fmt)
     wanted = frozenset(clip_ids)
 
     def clips(split: str, *, labelled: bool = True) -> list[Clip]:
         return [clip for clip in fmt.clips(split, labelled=labelled) if clip.clip_id in wanted]
 
-    vars(view)["clips"] = clips
-    return view
+    return with_clips(fmt, clips)

@@ -116,6 +116,9 @@ def check_one_frame_per_name(frames: list[Path]) -> None:
 
     Masks and labels are named after a frame's name without its extension: one label file had held
     both frames' labels, the second overwriting the first.
+
+    Args:
+        frames: a sequence's frame files.
     """
     seen: dict[str, Path] = {}
     for frame in frames:
