@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 import shutil
 import sys
 import urllib.error
@@ -326,6 +327,8 @@ class TaskCLI(LightningCLI):
                     f"{str(err).strip()} The run of --ckpt_path trained that far: give a larger "
                     "--trainer.max_epochs to train on from it",
                 ) from err
+            if isinstance(err, ValueError) and "`val_check_interval`" in str(err):
+                raise ConfigError("--trainer.val_check_interval", _interval_past_epoch(err)) from err
             raise
 
     def _nothing_left(self, path: str, step: int, epoch: int) -> ConfigError:
@@ -560,6 +563,20 @@ def _misconfiguration(options: dict[str, Any], err: Exception) -> str:
             "give --trainer.accelerator cpu (or auto)"
         )
     return problem
+
+
+def _interval_past_epoch(err: ValueError) -> str:
+    """Lightning's refusal of a validation interval longer than an epoch, with the CLI's option names."""
+    found = re.search(
+        r"\((\d+)\) must be less than or equal to the number of the training batches \((\d+)\)", str(err)
+    )
+    if found is None:
+        return str(err).strip().splitlines()[0]
+    asked, batches = found.groups()
+    return (
+        f"{asked} training batches between validations, but an epoch has {batches}: give at most {batches}, "
+        "or --trainer.check_val_every_n_epoch null to count batches across epochs"
+    )
 
 
 class FrugalsegCLI(TaskCLI):
