@@ -14,6 +14,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, RichModelSummary, RichProgressBar
 from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
+from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.model_summary.model_summary import (
     get_formatted_model_size,
@@ -285,6 +286,41 @@ class ModelSummary(RichModelSummary):
         console = PipedConsole()
         console.print(table)
         console.print(grid)
+
+
+class MonitoredHpMetric(L.Callback):
+    """TensorBoard's ``hp_metric`` (the metric column of its HPARAMS tab) is the run's monitored metric.
+
+    TensorBoardLogger writes -1 there as a run starts, a placeholder for a value the run logs itself; no
+    run did, so every run's row read -1. After each validation (and test) the checkpoint's monitor (the
+    task's without one: val/mIoU, val/JF) is written there beside it, at its step; its ``test/`` twin after
+    a test. Every Lightning command's trainer has it; it has no options.
+    """
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Write the monitored validation metric as ``hp_metric``."""
+        if not trainer.sanity_checking:
+            _log_hp_metric(trainer, pl_module, "val/")
+
+    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Write the monitored metric's test twin as ``hp_metric``."""
+        _log_hp_metric(trainer, pl_module, "test/")
+
+
+def _log_hp_metric(trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+    """The monitored metric, named for ``stage``, to each TensorBoard logger as ``hp_metric``."""
+    checkpoint = trainer.checkpoint_callback
+    monitor = getattr(checkpoint, "monitor", None) or getattr(pl_module, "monitor", None)
+    if not monitor:
+        return
+    name = stage + monitor.removeprefix("val/") if monitor.startswith("val/") else monitor
+    value = trainer.callback_metrics.get(name)
+    if value is None:
+        return
+    step = trainer.fit_loop.epoch_loop._batches_that_stepped  # the step Lightning logs metrics at, as
+    for logger in trainer.loggers:  # its LearningRateMonitor does
+        if isinstance(logger, TensorBoardLogger):
+            logger.log_metrics({"hp_metric": float(value)}, step=step)
 
 
 class SignalsStopTheRun(L.Callback):

@@ -50,7 +50,14 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
-from frugalseg.cli.callbacks import EpochLines, ModelSummary, PrintMetrics, ProgressBar, SignalsStopTheRun
+from frugalseg.cli.callbacks import (
+    EpochLines,
+    ModelSummary,
+    MonitoredHpMetric,
+    PrintMetrics,
+    ProgressBar,
+    SignalsStopTheRun,
+)
 from frugalseg.cli.command_line import check_config_files, command_words, config_paths, refuse_moved_options
 from frugalseg.cli.parser_errors import ShortErrorParser
 from frugalseg.cli.run_checks import (
@@ -529,7 +536,7 @@ class TaskCLI(LightningCLI):
         No logger: no learning-rate monitor; ``enable_checkpointing: false`` or ``fast_dev_run``: no
         checkpoint callback (Lightning's own saves ``last.ckpt`` at a fast_dev_run's end, which it says
         it does not); ``enable_progress_bar`` and ``enable_model_summary`` false: no progress bar, no
-        model summary. `SignalsStopTheRun` is always added.
+        model summary. `SignalsStopTheRun` and `MonitoredHpMetric` are always added.
         """
         options = {**self._get(self.config_init, "trainer", default={}), **kwargs}
         skipped = set()
@@ -545,7 +552,7 @@ class TaskCLI(LightningCLI):
             skipped.add("model_summary")
         keys = self._parser(self.subcommand).callback_keys
         callbacks = [self._get(self.config_init, key) for key in keys if key not in skipped]
-        callbacks.append(SignalsStopTheRun())
+        callbacks += [SignalsStopTheRun(), MonitoredHpMetric()]
         try:
             return self._instantiate_trainer(options, callbacks)
         except (MisconfigurationException, ValueError) as err:

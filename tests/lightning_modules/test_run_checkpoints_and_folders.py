@@ -221,3 +221,21 @@ def test_a_score_from_a_checkpoint_file_keeps_the_commands_evaluation_options(ti
         assert (hparams["inference"], hparams["boundary_width"]) == ("slide", 5), path
         if path != "last":  # `last` is found after LightningCLI reads a file's options: the config's stay
             assert hparams["lr"] == 0.05
+
+
+def test_tensorboards_hp_metric_is_the_monitored_metric_of_each_validation_and_test(tiny_streets, tmp_path):
+    """TensorBoard's HPARAMS tab read ``hp_metric`` -1 for every run: the logger's placeholder, never set."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    common = [*_common(tiny_streets, tmp_path, batch_size=6), "--trainer.limit_val_batches", "1"]
+    run = run_lightning_cli(["fit", *common, "--trainer.max_epochs", "2"])
+    events = EventAccumulator(run.trainer.logger.log_dir)
+    events.Reload()
+    scores = [(event.step, round(event.value, 6)) for event in events.Scalars("val/mIoU")]
+    hp_metric = [(event.step, round(event.value, 6)) for event in events.Scalars("hp_metric")]
+    assert len(scores) == 2 and hp_metric == [(0, -1.0), *scores]
+    tested = run_lightning_cli(["test", *common, "--data.splits.test", "val", "--ckpt_path", "last"])
+    events = EventAccumulator(tested.trainer.logger.log_dir)
+    events.Reload()
+    (score,) = events.Scalars("test/mIoU")
+    assert [(e.step, e.value) for e in events.Scalars("hp_metric")] == [(0, -1.0), (score.step, score.value)]
