@@ -1,11 +1,13 @@
 """Each Label Studio task's last interactive rectangle, for the keypoints and the annotation after it.
 
 Label Studio's editor sends an interactive request the regions of the type and label just drawn
-only: a smart keypoint clicked after a smart rectangle comes without it. The ML backend keeps each
-task's last rectangle of each object (`LastBoxes`), so that keypoints inside it correct the box's
-mask, as the page's clicks after a box do, and the annotation then submitted with that answer books
-its object as a box with those keypoints as its corrective clicks. A task's rectangles are forgotten
-once the task is annotated, skipped or opened again.
+only: a smart keypoint clicked after a smart rectangle comes without it, and a keypoint of the
+background label without the object's keypoints before it. The ML backend keeps each task's last
+rectangle of each object and the keypoints that corrected it last (`LastBoxes`), so that keypoints
+inside it correct the box's mask with the other label's, in the order clicked, as the page's clicks
+after a box do, and the annotation then submitted with that answer books its object as a box with those
+keypoints as its corrective clicks. A task's rectangles are forgotten once the task is annotated,
+skipped or opened again.
 """
 
 from __future__ import annotations
@@ -22,23 +24,54 @@ from frugalseg.interop.label_studio_regions import AnnotationRegions
 
 #: A rectangle's pixels, (x0, y0, x1, y1) corners included.
 Corners = tuple[int, int, int, int]
+#: A rectangle's corrective keypoints in the order clicked, each with its label's kind (object, background).
+KindClicks = tuple[tuple[str, GivenClick], ...]
 
 
 class LastBoxes:
-    """Task id → each object's last interactive rectangle: (video, frame) and corners (``most`` tasks)."""
+    """Task id → each object's last interactive rectangle, with the keypoints that corrected it last.
+
+    ``most`` tasks are kept, the oldest forgotten first.
+    """
 
     def __init__(self, most: int = 100) -> None:
         self.most = most
-        self._boxes: OrderedDict[str, dict[int, tuple[tuple[str, int], Corners]]] = OrderedDict()
+        self._boxes: OrderedDict[str, dict[int, tuple[tuple[str, int], Corners, KindClicks]]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def remember(self, task: str, frame: tuple[str, int], obj: int, corners: Corners) -> None:
-        """Keep ``corners`` as the task's last rectangle of object ``obj`` on ``frame`` (its mask made)."""
+    def remember(
+        self, task: str, frame: tuple[str, int], obj: int, corners: Corners, clicks: KindClicks = ()
+    ) -> None:
+        """Keep ``corners`` as the task's last rectangle of object ``obj`` on ``frame`` (its mask made).
+
+        ``clicks`` are the keypoints that corrected it (none: a new rectangle).
+        """
         with self._lock:
             boxes = self._boxes.pop(task, {})
-            self._boxes[task] = {**boxes, obj: (frame, corners)}
+            boxes.pop(obj, None)  # the object's rectangle is the task's latest
+            self._boxes[task] = {**boxes, obj: (frame, corners, clicks)}
             while len(self._boxes) > self.most:
                 self._boxes.popitem(last=False)
+
+    def clicks(self, task: str, obj: int, kind: str, sent: Sequence[GivenClick]) -> KindClicks:
+        """The keypoints correcting the task's last rectangle of ``obj`` with ``sent``, in the order clicked.
+
+        ``sent`` are all the keypoints of label ``kind`` (the editor sends a request every keypoint of the
+        label just clicked, the new one last); the other label's are kept.
+        """
+        with self._lock:
+            last = self._boxes.get(task, {}).get(obj)
+        kept = [] if last is None else [(k, c) for k, c in last[2] if k != kind or c in sent]
+        return (*kept, *((kind, c) for c in sent if (kind, c) not in kept))
+
+    def holding(self, task: str, frame: tuple[str, int], points: Sequence[tuple[int, int]]) -> int | None:
+        """The object of the task's latest rectangle on ``frame`` that holds every one of ``points``."""
+        with self._lock:
+            boxes = list(self._boxes.get(task, {}).items())
+        for obj, (at, (x0, y0, x1, y1), _) in reversed(boxes):
+            if at == frame and points and all(x0 <= x <= x1 and y0 <= y <= y1 for x, y in points):
+                return obj
+        return None
 
     def forget(self, task: str) -> None:
         """Forget the task's rectangles: the task was annotated, skipped or opened again."""

@@ -36,13 +36,15 @@ same name, refused as ``label import`` refuses a frame of a clip the data set do
   it is the video's one object when it has no label, else it declares a new object (the config: the
   webhook project's ``label_config``, else the one its ``/setup`` sent); the task's image is the data
   field that config's image names. ``ANNOTATIONS_CREATED`` (*Create Annotations From Predictions*)
-  books each of its annotations so. Other events are logged and ignored. A region labelled with the
+  books each of its annotations so. Other events are ignored (a deleted annotation with a warning: the
+session keeps it). A region labelled with the
   data set's background class (``label export`` writes one in each task's predictions, which a person
   may accept) is no object: left out.
 
 The model version (``/setup``, every prediction) is the engine and a digest of the masks served, so
 it changes when a propagation ends and Label Studio's *Retrieve predictions* asks again. The projects
-set up are kept in ``label_studio_projects.json`` of the session's folder once it is a session. A
+set up are kept in ``label_studio_projects.json`` of the session's folder once it is a session, and a
+webhook whose project's config has brushes sets its project up (`frugalseg.app.label_config.Projects`). A
 webhook arriving while its video propagates supersedes that propagation: one of both follows.
 
 Label Studio's results become shapes, clicks and masks in `frugalseg.interop.label_studio`; this
@@ -93,14 +95,12 @@ from frugalseg.active.objects.session.given import (
     accepted,
     is_object_id,
 )
-from frugalseg.active.objects.session.session_settings import SESSION_FILE
 from frugalseg.active.objects.simulation.annotation_types import GivenClick
 from frugalseg.app.http import JSON_ERRORS, Endpoint, JSONRoutes, RequestError
 from frugalseg.app.jobs import SessionService, unreliability
-from frugalseg.app.label_config import LabelConfig, controls
+from frugalseg.app.label_config import LabelConfig, Projects, controls
 from frugalseg.app.last_boxes import LastBoxes
 from frugalseg.data.clips import Clip
-from frugalseg.data.io import read_json, write_json_atomic
 from frugalseg.errors import ConfigError, DataError
 from frugalseg.interop.label_studio import annotation_shapes, image_name, result_object
 from frugalseg.interop.label_studio_regions import (
@@ -126,8 +126,7 @@ OTHER_EVENTS = (
     "ANNOTATIONS_DELETED", "ANNOTATION_DELETED", "LABEL_LINK_CREATED", "LABEL_LINK_UPDATED",
     "LABEL_LINK_DELETED", "START_TRAINING",
 )  # fmt: skip
-#: The projects set up with the backend, kept in the session's folder once it has one.
-PROJECTS_FILE = "label_studio_projects.json"
+DELETIONS = ("ANNOTATIONS_DELETED", "ANNOTATION_DELETED")
 #: The refused tasks `/health` lists (the latest refusal of each, the oldest forgotten first).
 MAX_REFUSED = 100
 #: What a prediction's model version says of a task the backend refused (Label Studio shows it).
@@ -151,10 +150,8 @@ class MLBackendApp(JSONRoutes):
         super().__init__(token=token, max_upload=max_upload, data_status=422)
         self.service = service
         self.session = service.session
-        self.projects: set[str] = set(self._saved_projects())
+        self.projects = Projects(self.session.folder)
         self.refused: OrderedDict[str, dict[str, Any]] = OrderedDict()
-        #: Each project's brush labels, as its ``/setup`` gave them (a webhook's project gives its own).
-        self.configs: dict[str, LabelConfig] = {}
         #: The (video, object, labels) whose name a labeling config lacks, warned of once.
         self.warned: set[tuple[str, int, tuple[str, ...]]] = set()
         self.last_boxes = LastBoxes()
@@ -222,26 +219,13 @@ class MLBackendApp(JSONRoutes):
         """
         data = await self._json(request)
         try:
-            project = _project_id(data.get("project"))
-            self.configs[project] = controls(data.get("schema"))
+            await run_in_threadpool(self.projects.set_up, data.get("project"), data.get("schema"))
         except RequestError as err:  # Label Studio shows "422 … check the ML backend server console logs"
             log.warning(
                 "refused setup of project %s (%d): %s", str(data.get("project"))[:32], err.status, err.message
             )
             raise
-        await run_in_threadpool(self._remember, project)
         return JSONResponse({"model_version": await run_in_threadpool(self.version)})
-
-    def _saved_projects(self) -> list[str]:
-        path = self.session.folder / PROJECTS_FILE
-        return [str(p) for p in read_json(path)] if path.is_file() else []
-
-    def _remember(self, project: str | None = None) -> None:
-        """Add ``project`` to the projects set up; save them once the session's folder is a session."""
-        if project is not None:
-            self.projects.add(project)
-        if (self.session.folder / SESSION_FILE).is_file() and set(self._saved_projects()) != self.projects:
-            write_json_atomic(self.session.folder / PROJECTS_FILE, sorted(self.projects))
 
     def version(self) -> str:
         """The engine, the masks served and the refusals (8 hex digits of their SHA-1s).
@@ -285,6 +269,10 @@ class MLBackendApp(JSONRoutes):
             )  # fmt: skip
         frames = self.session.frames(clip.clip_id)
         if offset not in frames:
+            try:  # a frame removed from the folder since the video's annotations: that, said so
+                self.session.saved_state(clip.clip_id, masks=False)
+            except DataError as err:
+                raise RequestError(422, f"{element}: {err}") from err
             raise RequestError(
                 422, f"{element}: frame {offset} of {clip.clip_id} is not one of this session's "
                 f"({frames[0]}…{frames[-1]} every {self.session.settings.stride})",
@@ -427,12 +415,18 @@ class MLBackendApp(JSONRoutes):
         drawn, read, negatives = self._objects_drawn(results, current.shape, element)
         if any(shape.type not in ("points", "box") for shape in drawn.shapes):
             raise RequestError(400, f"{element}: context holds keypoints and rectangles only")
-        if not drawn.shapes:
-            raise RequestError(
-                400, f"{element}: {self.background!r} keypoints alone: click with the object's label first"
-            )
-        label = drawn.shapes[0].label
-        obj = self._objects(video, [("", label)], {}, config.labels)[0]
+        task_id = str(task.get("id"))
+        if drawn.shapes:
+            label = drawn.shapes[0].label
+            obj = self._objects(video, [("", label)], {}, config.labels)[0]
+        else:  # the background's keypoints alone correct the task's last rectangle they lie in
+            held = self.last_boxes.holding(task_id, frame, negatives)
+            if held is None:
+                raise RequestError(
+                    400, f"{element}: {self.background!r} keypoints alone: click with the object's label "
+                    "first, or inside the rectangle just drawn",
+                )  # fmt: skip
+            label, obj = "", held
         clicks = tuple(
             GivenClick(obj, x, y, positive)
             for shape, result in zip(drawn.shapes, read, strict=True)
@@ -441,13 +435,15 @@ class MLBackendApp(JSONRoutes):
         source = Path(f"the keypoints of {element}")
         checked = GivenAnnotation(source, current.shape, clicks=clicks).clicks if clicks else ()
         boxes = [rectangle_box(shape) for shape in drawn.shapes if shape.type == "box"]
-        task_id = str(task.get("id"))
+        kind = "object" if drawn.shapes else "background"
+        made = tuple((kind, click) for click in checked)
         if not boxes:  # keypoints inside the task's last rectangle correct it (`frugalseg.app.last_boxes`)
             corrected = self.last_boxes.corrected(task_id, frame, obj, checked)
             boxes = [] if corrected is None else [corrected]
+            made = self.last_boxes.clicks(task_id, obj, kind, checked) if boxes else made
         if boxes:
-            found = self.session.box_preview(video, index, boxes[-1], checked, obj)
-            self.last_boxes.remember(task_id, frame, obj, boxes[-1])
+            found = self.session.box_preview(video, index, boxes[-1], [click for _, click in made], obj)
+            self.last_boxes.remember(task_id, frame, obj, boxes[-1], made)
         else:
             given = GivenAnnotation(source, current.shape, clicks=checked)
             found = self.session.preview(video, index, given, current) == obj
@@ -528,8 +524,12 @@ class MLBackendApp(JSONRoutes):
         action = data.get("action")
         project, task = _object(data.get("project")), _object(data.get("task"))
         element = task_name(task)
-        if action in OTHER_EVENTS:
-            log.warning("webhook %s of %s ignored: the session keeps every annotation", action, element)
+        if action in OTHER_EVENTS:  # a deleted annotation stays the session's: said; others are routine
+            if action in DELETIONS:
+                of = f" of {element}" if task else ""
+                log.warning("webhook %s%s ignored: the session keeps the annotations it took", action, of)
+            else:
+                log.info("webhook %s ignored", action)
             return JSONResponse({"status": "ignored", "action": action})
         if action == BULK_EVENT:
             return await self._bulk(data, project)
@@ -569,18 +569,13 @@ class MLBackendApp(JSONRoutes):
         """
         element = task_name(task)
         try:
-            if str(project.get("id")) not in self.projects:
-                raise RequestError(
-                    404, f"webhook of {element}: project {project.get('id')!r} is not set up with this "
-                    "backend (connect it in the project's Model settings)",
-                )  # fmt: skip
+            config = await run_in_threadpool(self.projects.of_webhook, project, element)
             if not isinstance(annotation, dict) or not isinstance(annotation.get("result"), list):
                 raise RequestError(400, f"webhook of {element}: holds no annotation with its result")
             if annotation.get("was_cancelled"):  # skipped: nothing said of the frame (`label import` too)
                 self.last_boxes.forget(str(task.get("id")))
                 log.info("webhook %s of %s ignored: the task was skipped", action, element)
                 return None
-            config = self._project_config(project)
             frame = self._task_frame(task, None if config is None else config.image)
             labels = () if config is None else config.labels
             task_id = str(task.get("id"))
@@ -592,16 +587,6 @@ class MLBackendApp(JSONRoutes):
         self.refused.pop(element, None)  # its annotation is the session's now
         self.last_boxes.forget(str(task.get("id")))
         return job
-
-    def _project_config(self, project: dict[str, Any]) -> LabelConfig | None:
-        """A webhook's project's labeling config: its own, else the one its ``/setup`` gave (or None)."""
-        config = project.get("label_config")
-        if isinstance(config, str):
-            try:
-                return controls(config)
-            except RequestError:
-                pass
-        return self.configs.get(str(project.get("id")))
 
     def _add(
         self,
@@ -632,7 +617,7 @@ class MLBackendApp(JSONRoutes):
                     Path(f"the annotation of {element}"), size, np.zeros(size, np.uint8)
                 )
                 _, job = self.service.add(video, index, nothing)
-                self._remember()
+                self.projects.save()
                 return job.report()
             objects = self._objects(
                 video,
@@ -700,7 +685,7 @@ class MLBackendApp(JSONRoutes):
                 )
                 current = shown if ids is None else self._booked_against(frame, ids, shown)
                 _, job = self.service.add(video, index, given, current=current)
-            self._remember()
+            self.projects.save()
         return job.report()
 
     def _booked_against(self, frame: tuple[str, int], ids: np.ndarray, shown: np.ndarray) -> np.ndarray:
@@ -772,15 +757,6 @@ def _refusal(err: RequestError) -> dict[str, Any]:
 def _object(value: Any) -> dict[str, Any]:
     """``value`` when it is a JSON object, else an empty one."""
     return value if isinstance(value, dict) else {}
-
-
-def _project_id(project: Any) -> str:
-    """The project id of Label Studio's ``"<id>.<created timestamp>"``."""
-    text = str(project or "")
-    number = text.split(".", 1)[0]
-    if not number.isdigit():
-        raise RequestError(400, f"project: expected '<id>.<timestamp>', got {text!r}")
-    return number
 
 
 def create_ml_backend(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from starlette.testclient import TestClient
 from app.conftest import open_session
 from frugalseg.active.objects.session.given import GivenAnnotation
 from frugalseg.active.objects.session.proposals import ProposalOptions
+from frugalseg.active.objects.session.session import AnnotationSession
 from frugalseg.active.objects.simulation.annotation_types import GivenClick
 from frugalseg.active.objects.tools.graph_cut import ObjectPrior
 from frugalseg.app import SessionService
@@ -509,6 +511,35 @@ def test_keypoints_sent_alone_after_a_rectangle_correct_the_box_tools_mask(
     assert np.array_equal(decoded(found), expected)
 
 
+def test_background_keypoints_sent_alone_after_a_rectangle_correct_it_with_the_objects_keypoints(
+    backend: TestClient, service: SessionService, davis: Path
+) -> None:
+    """The editor sends a keypoint of the config's background label without the rectangle and the object's
+    keypoints before it: it was refused ("keypoints alone") though the person had drawn the box first."""
+    annotate_frame_0(backend, service, davis)
+    rectangle, (x0, y0, x1, y1) = _swan_rectangle(service, davis)
+    inside, spill = (x0 + 10, y0 + 10), (x1 - 3, y0 + 3)
+    negative = {**_smart_point(*spill), "id": "n1"}
+    negative["value"] = {**negative["value"], "keypointlabels": ["background"]}
+    config = labelled("swan", "background")
+
+    def answer(*results: dict[str, Any]) -> np.ndarray:
+        body = {"tasks": [task(6)], "label_config": config, "project": "3.1700000000"}
+        body["params"] = {"context": {"result": list(results)}}
+        response = backend.post("/predict", json=body)
+        assert response.status_code == 200, response.text
+        return decoded(response.json()["results"][0]["result"][0])
+
+    answer(rectangle)
+    answer(_smart_point(*inside))
+    found = answer(negative)
+    box, clicks = (x0, y0, x1, y1), (GivenClick(1, *inside, True), GivenClick(1, *spill, False))
+    assert np.array_equal(found, service.session.box_preview(VIDEO, 6, box, clicks, 1))
+    assert not np.array_equal(found, service.session.box_preview(VIDEO, 6, box, clicks[:1], 1))
+    # the object's keypoint again: the background's keypoint before it is kept
+    assert np.array_equal(answer(_smart_point(*inside)), found)
+
+
 def test_a_submitted_rectangle_and_its_keypoints_are_the_box_tools_booked_as_a_box(
     backend: TestClient, service: SessionService, davis: Path
 ) -> None:
@@ -667,6 +698,81 @@ def test_bad_input_is_refused_naming_the_task_and_writes_nothing(
     assert ignored.status_code == 200 and ignored.json()["status"] == "ignored"
     assert not folder.exists()
     assert service.jobs == []
+
+
+def test_a_project_set_up_before_a_restart_ahead_of_the_first_annotation_keeps_its_annotations(
+    service: SessionService, davis: Path
+) -> None:
+    """The session's folder did not exist yet to keep the ``/setup``, so after a restart the project's
+    annotations were refused (404) until someone opened its Model settings; a payload whose config has
+    brushes sets its project up now, and the folder keeps it."""
+    folder = service.session.folder
+    with TestClient(create_ml_backend(service), raise_server_exceptions=False) as client:
+        assert client.post("/setup", json={"project": "3.1700000000", "schema": CONFIG}).status_code == 200
+    assert not folder.exists()
+    options = ProposalOptions(frames="uncertainty", types="mask")
+    restarted = SessionService(open_session(folder, davis), options)
+    with TestClient(create_ml_backend(restarted), raise_server_exceptions=False) as client:
+        taken = client.post("/webhook", json=event(0, [brush(truth(restarted, davis, 0) == 1)]))
+        assert taken.status_code == 201, taken.text
+        restarted.wait()
+        no_brushes = {"id": 5, "label_config": '<View><Image name="i" value="$i"/></View>'}
+        other = client.post(
+            "/webhook", json={**event(1, [brush(np.ones((480, 854), bool))]), "project": no_brushes}
+        )
+        assert other.status_code == 404 and "project 5 is not set up" in other.json()["error"]
+    assert json.loads((folder / "label_studio_projects.json").read_text()) == ["3"]
+
+
+def test_routine_events_are_no_warnings_and_a_deletion_names_no_task_it_lacks(
+    backend: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Label Studio sends a connected backend every event: importing tasks had warned "webhook TASKS_CREATED
+    of task None ignored: the session keeps every annotation"."""
+    with caplog.at_level(logging.INFO, logger="frugalseg.app.ml_backend"):
+        for action in ("TASKS_CREATED", "PROJECT_UPDATED", "ANNOTATIONS_DELETED"):
+            body = {"action": action, "project": PROJECT}
+            assert backend.post("/webhook", json=body).json() == {"status": "ignored", "action": action}
+        deleted = {"action": "ANNOTATION_DELETED", "project": PROJECT, "task": task(4)}
+        assert backend.post("/webhook", json=deleted).status_code == 200
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("INFO", "webhook TASKS_CREATED ignored"),
+        ("INFO", "webhook PROJECT_UPDATED ignored"),
+        ("WARNING", "webhook ANNOTATIONS_DELETED ignored: the session keeps the annotations it took"),
+        (
+            "WARNING",
+            "webhook ANNOTATION_DELETED of task 104 ignored: the session keeps the annotations it took",
+        ),
+    ]
+
+
+def test_a_task_of_a_frame_removed_since_the_annotations_says_the_frames_changed(
+    tmp_path: Path, davis: Path, one_cv_thread: None
+) -> None:
+    """The last frame's file removed: its task was refused as "not one of this session's (0…4)", as if
+    the person had sent a task of another video, where an earlier frame's says what happened."""
+    root = tmp_path / "davis"
+    for top, suffix in (("JPEGImages", ".jpg"), ("Annotations", ".png")):
+        (root / top / "480p" / VIDEO).mkdir(parents=True)
+        for frame in range(6):
+            name = f"{frame:05d}{suffix}"
+            (root / top / "480p" / VIDEO / name).write_bytes(
+                (davis / top / "480p" / VIDEO / name).read_bytes()
+            )
+    session = AnnotationSession.open(tmp_path / "state", root=root, options={"flow_downscale": 2})
+    service = SessionService(session, ProposalOptions(frames="uncertainty", types="mask"))
+    with TestClient(create_ml_backend(service), raise_server_exceptions=False) as client:
+        assert client.post("/setup", json={"project": "3.1700000000", "schema": CONFIG}).status_code == 200
+        assert (
+            client.post("/webhook", json=event(0, [brush(truth(service, davis, 0) == 1)])).status_code == 201
+        )
+        service.wait()
+        (root / "JPEGImages" / "480p" / VIDEO / "00005.jpg").unlink()
+        [refusal] = client.post("/predict", json={"tasks": [task(5)], "label_config": CONFIG}).json()[
+            "results"
+        ]
+    assert refusal["model_version"].startswith("frugalseg refused: task 105: ")
+    assert "its frames changed since the session annotated them" in refusal["model_version"]
 
 
 def _blackswan_alone(tmp_path: Path, davis: Path) -> tuple[Path, SessionService]:
