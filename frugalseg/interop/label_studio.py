@@ -227,18 +227,31 @@ def _listed(ids: list[Any]) -> str:
 
 
 def _refuse_brush_pngs(path: Path) -> None:
-    """Refuse Label Studio's brush PNG export (``BRUSH_TO_PNG``: a PNG, a zip or folder of PNGs) at once."""
+    """Refuse Label Studio's brush exports that are no JSON (a PNG, a zip or folder of them) at once.
+
+    ``BRUSH_TO_PNG`` and ``BRUSH_TO_NUMPY`` are a zip of one image or array per region, whose names say no
+    frame or object; ``BRUSH_TO_COCO`` is a zip of a COCO file, which ``--tool coco`` reads once unzipped.
+    """
     if path.is_dir():
-        what = "a folder"
+        what, names = "a folder", [p.name for p in path.iterdir()]
     elif path.is_file() and zipfile.is_zipfile(path):
-        what = "a zip"
+        with zipfile.ZipFile(path) as archive:
+            what, names = "a zip", archive.namelist()
     elif is_png_file(path):
-        what = "a PNG image"
+        what, names = "a PNG image", [path.name]
     else:
         return
+    if any(name.endswith(".json") for name in names):
+        raise DataError(
+            path,
+            f"{what} holding a COCO file: Label Studio's brush COCO export (BRUSH_TO_COCO) is read by "
+            "--tool coco from its JSON file (unzip it); or export the project as JSON",
+        )
+    numpy = any(name.endswith(".npy") for name in names)
+    kind, export, held = ("NumPy", "BRUSH_TO_NUMPY", "arrays") if numpy else ("PNG", "BRUSH_TO_PNG", "PNGs")
     raise DataError(
         path,
-        f"{what}, not a JSON file: Label Studio's brush PNG export (BRUSH_TO_PNG) is not read (its PNGs "
+        f"{what}, not a JSON file: Label Studio's brush {kind} export ({export}) is not read (its {held} "
         "name no frame or object); export the project as JSON",
     )
 
@@ -579,15 +592,20 @@ def labeling_config(results: Sequence[dict[str, Any]]) -> str:
     Each of its controls holds them all: the brushes' ``BrushLabels`` ``label``, the boxes'
     ``RectangleLabels`` ``box`` and the clicks' ``KeyPointLabels`` ``click``, on the ``Image`` ``image``;
     boxes and keypoints are smart, so that Label Studio sends them to an ML backend's interactive mode.
+    The keypoints' labels carry ``model_index`` (their order), without which Label Studio's COCO export of
+    a project with keypoints fails.
     """
     keys = ("brushlabels", "rectanglelabels", "keypointlabels")
     used = dict.fromkeys(label for r in results for key in keys for label in r["value"].get(key, ()))
-    labels = "".join(f"\n    <Label value={quoteattr(label)}/>" for label in used or ("object",))
-    controls = (("BrushLabels", FROM_NAME, ""), ("RectangleLabels", BOX_FROM_NAME, ' smart="true"'),
-                ("KeyPointLabels", CLICK_FROM_NAME, ' smart="true"'))  # fmt: skip
+    values = [quoteattr(label) for label in used or ("object",)]
+    labels = "".join(f"\n    <Label value={value}/>" for value in values)
+    ordered = "".join(f'\n    <Label value={value} model_index="{k}"/>' for k, value in enumerate(values))
+    smart = ' smart="true"'
+    controls = (("BrushLabels", FROM_NAME, "", labels), ("RectangleLabels", BOX_FROM_NAME, smart, labels),
+                ("KeyPointLabels", CLICK_FROM_NAME, smart, ordered))  # fmt: skip
     tags = [
-        f'  <{tag} name="{name}" toName="{TO_NAME}"{smart}>{labels}\n  </{tag}>'
-        for tag, name, smart in controls
+        f'  <{tag} name="{name}" toName="{TO_NAME}"{attrs}>{held}\n  </{tag}>'
+        for tag, name, attrs, held in controls
     ]
     return "\n".join([f'<View>\n  <Image name="{TO_NAME}" value="$image" zoom="true"/>', *tags, "</View>\n"])
 

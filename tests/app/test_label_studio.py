@@ -258,11 +258,14 @@ def test_a_video_users_exported_tasks_show_their_frames_and_come_back(
     assert main([*exported, "--frames-out", str(frames)]) == 0
     config = (tmp_path / "tasks-config.xml").read_text(encoding="utf-8")  # the project's, written beside
     labels = '\n    <Label value="background"/>\n    <Label value="object"/>\n  '
+    ordered = (
+        '\n    <Label value="background" model_index="0"/>\n    <Label value="object" model_index="1"/>\n  '
+    )
     assert config == (
         '<View>\n  <Image name="image" value="$image" zoom="true"/>\n'
         f'  <BrushLabels name="label" toName="image">{labels}</BrushLabels>\n'
         f'  <RectangleLabels name="box" toName="image" smart="true">{labels}</RectangleLabels>\n'
-        f'  <KeyPointLabels name="click" toName="image" smart="true">{labels}</KeyPointLabels>\n</View>\n'
+        f'  <KeyPointLabels name="click" toName="image" smart="true">{ordered}</KeyPointLabels>\n</View>\n'
     )
     with _started(tmp_path, frames) as client:
         project = client.post("/api/projects", json={"title": "car-shadow", "label_config": config}).json()
@@ -291,6 +294,14 @@ def test_a_video_users_exported_tasks_show_their_frames_and_come_back(
         back_file.write_bytes(
             client.get(f"/api/projects/{project['id']}/export", params={"exportType": "JSON"}).content
         )
+        # a click: Label Studio's COCO export of keypoints fails (500) unless their labels have a model_index
+        click = {"id": "c1", "type": "keypointlabels", "from_name": "click", "to_name": "image",
+                 "original_width": 854, "original_height": 480,
+                 "value": {"x": 50.0, "y": 50.0, "width": 0.5, "keypointlabels": ["object"]}}  # fmt: skip
+        clicked = client.post(f"/api/tasks/{shown[0]['id']}/annotations", json={"result": [click]})
+        assert clicked.status_code == 201, clicked.text
+        coco = client.get(f"/api/projects/{project['id']}/export", params={"exportType": "COCO"})
+        assert coco.status_code == 200, coco.text[:300]
     back = tmp_path / "back"
     assert (
         main(["label", "import", str(back_file), "--tool", "label-studio", *on_video, "--out", str(back)])

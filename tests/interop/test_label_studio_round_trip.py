@@ -169,6 +169,27 @@ def test_label_studios_brush_png_export_is_refused_saying_to_export_json(tmp_pat
         )
 
 
+def test_label_studios_brush_numpy_and_coco_zips_are_named_as_what_they_are(tmp_path):
+    """Both had been refused as "Label Studio's brush PNG export (BRUSH_TO_PNG)"; the COCO one is readable."""
+    numpy, coco = tmp_path / "p1.BRUSH_TO_NUMPY.zip", tmp_path / "p1.BRUSH_TO_COCO.zip"
+    with zipfile.ZipFile(numpy, "w") as written:
+        written.writestr("task-1-annotation-1-by-1-label-car-0.npy", b"\x93NUMPY")
+    with zipfile.ZipFile(coco, "w") as written:
+        written.writestr("images/", b"")
+        written.writestr("result_coco.json", b"{}")
+    problems = {}
+    for path in (numpy, coco):
+        with pytest.raises(DataError) as caught:
+            read_export("label-studio", path)
+        problems[path.name] = caught.value.problem
+    assert problems == {
+        numpy.name: "a zip, not a JSON file: Label Studio's brush NumPy export (BRUSH_TO_NUMPY) is not read "
+        "(its arrays name no frame or object); export the project as JSON",
+        coco.name: "a zip holding a COCO file: Label Studio's brush COCO export (BRUSH_TO_COCO) is read by "
+        "--tool coco from its JSON file (unzip it); or export the project as JSON",
+    }
+
+
 @pytest.mark.parametrize(
     "text", ["id,image,brush\n1,/data/upload/1/a.jpg,\n", "id\timage\n1\t/data/upload/1/a.jpg\n"]
 )
