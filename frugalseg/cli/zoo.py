@@ -17,7 +17,10 @@ from frugalseg.cli.options import LazyParser, count_option
 if TYPE_CHECKING:
     from rich.table import Table
 
-OUT_HELP = "checkpoints folder (default: $FRUGALSEG_CHECKPOINTS, else ./checkpoints)"
+OUT_HELP = (
+    "checkpoints folder (default: $FRUGALSEG_CHECKPOINTS, else ./checkpoints unless it is frugalseg's own, "
+    "as in a clone: then name it)"
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -122,7 +125,7 @@ def _publish(args: argparse.Namespace) -> int:
     from frugalseg.data.files import nearest_existing
     from frugalseg.errors import ConfigError
     from frugalseg.lightning_modules.publish import publish_checkpoint
-    from frugalseg.zoo import HUB_FILES, INDEX_FILE, packaged_checkpoints, publish_dir, read_index
+    from frugalseg.zoo import HUB_FILES, INDEX_FILE, packaged_checkpoints, publish_target, read_index
 
     if args.hub_folder is not None and args.out is not None:
         raise ConfigError("--hub-folder", "writes a Hub repository, not into --out's index; give one of them")
@@ -132,16 +135,18 @@ def _publish(args: argparse.Namespace) -> int:
         above = None if folder is None else nearest_existing(Path(folder))
         if above is not None and not above.is_dir():
             raise ConfigError(option, f"{above} is a file, not a folder")
-    index = Path(args.out or publish_dir()) / INDEX_FILE
+    out = publish_target(args.out) if args.hub_folder is None else Path()
+    index = out / INDEX_FILE
     earlier = (
         read_index(index.parent)["models"].get(args.name)
         if args.hub_folder is None and index.is_file()
         else None
     )
+    earlier = earlier if isinstance(earlier, dict) else None  # a damaged entry is replaced, not read
     card = publish_checkpoint(
         args.ckpt,
         args.name,
-        out=args.out,
+        out=None if args.hub_folder is not None else out,
         metrics_file=args.metrics,
         metrics_command=args.metrics_command,
         run_dir=args.run_dir,
@@ -156,7 +161,6 @@ def _publish(args: argparse.Namespace) -> int:
         print(f"sha256 {card['sha256']}")
         print(f"push it: hf upload {args.repo_id or 'ORG/' + card['name']} {folder} .")
         return 0
-    out = Path(args.out or publish_dir())
     if out.resolve() == packaged_checkpoints().resolve():
         print(
             f"note: {out} is frugalseg's own checkpoints folder ({packaged_checkpoints()}), which ships with "
@@ -331,9 +335,9 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _convert(args: argparse.Namespace) -> int:
-    from frugalseg.zoo import convert_checkpoint, publish_dir
+    from frugalseg.zoo import convert_checkpoint, publish_target
 
-    out = Path(args.out or publish_dir())
+    out = publish_target(args.out)
     card, report = convert_checkpoint(
         args.source, args.file, out, name=args.name, architecture=args.arch, num_classes=args.num_classes
     )

@@ -25,7 +25,7 @@ from frugalseg.zoo import (
     check_name,
     imagenet_normalization,
     palette_for,
-    publish_dir,
+    publish_target,
     read_torch_weights,
     resolve,
     sha256_file,
@@ -267,9 +267,12 @@ def publish_checkpoint(
     `_check_metrics_source`), else from the score ModelCheckpoint saved with the checkpoint.
     ``train_command`` is the command that trained it (default: ``fit`` on the run's saved config,
     whose text the card keeps). With ``hub_folder``, the files of a Hub model repository are written
-    there instead (`write_hub_folder`; ``repo_id`` is the ``ORG/NAME`` its README loads it by).
+    there instead (`write_hub_folder`; ``repo_id`` is the ``ORG/NAME`` its README loads it by). Without
+    ``out``, into `~frugalseg.zoo.publish_target`'s folder (never the package's own unless named).
     """
     check_name(name)
+    if hub_folder is None:
+        publish_target(out)  # refused before the checkpoint is read
     if run_dir is not None and not Path(run_dir).is_dir():
         raise ConfigError("--run-dir", f"{run_dir}: run folder does not exist")
     ckpt = Path(ckpt)
@@ -318,4 +321,4 @@ def publish_checkpoint(
     }
     if hub_folder is not None:
         return write_hub_folder(loaded.state_dict, card, hub_folder, dtype=dtype, repo_id=repo_id)
-    return write_weights(loaded.state_dict, card, out or publish_dir(), dtype=dtype)
+    return write_weights(loaded.state_dict, card, publish_target(out), dtype=dtype)

@@ -24,7 +24,7 @@ from torch import Tensor
 
 import frugalseg
 from frugalseg.data.io import write_bytes_atomic, write_json_atomic
-from frugalseg.errors import WeightsError
+from frugalseg.errors import ConfigError, WeightsError
 from frugalseg.zoo._cards import (
     CARD_FORMAT,
     check_name,
@@ -77,6 +77,27 @@ def publish_dir() -> Path:
     """
     env = os.environ.get("FRUGALSEG_CHECKPOINTS")
     return Path(env) if env else Path("checkpoints")
+
+
+def publish_target(out: str | Path | None) -> Path:
+    """The folder publishing and converting write into: ``out``, else `publish_dir`.
+
+    Raises:
+        ConfigError: no ``out`` where `publish_dir` is the package's own folder (a clone's ``checkpoints/``
+            is, and no ``$FRUGALSEG_CHECKPOINTS`` is set): weights written there ship with the package.
+    """
+    if out is not None:
+        return Path(out)
+    folder = publish_dir()
+    packaged = packaged_checkpoints()
+    if not os.environ.get("FRUGALSEG_CHECKPOINTS") and folder.resolve() == packaged.resolve():
+        raise ConfigError(
+            "--out",
+            f"not given, and {folder}/ here is frugalseg's own checkpoints folder ({packaged}), which ships "
+            f"with the package: give --out (or $FRUGALSEG_CHECKPOINTS) for a folder of your own, or --out "
+            f"{folder} to add to the package's",
+        )
+    return folder
 
 
 def checkpoints_dir() -> Path:
@@ -155,16 +176,26 @@ def write_weights(
 
     ``card`` must hold at least ``name`` and the model facts (:func:`model_facts`); the file name,
     size, dtype, sha256 and frugalseg version are added here. ``dtype`` casts floating tensors
-    (e.g. ``torch.float16`` halves the file). Returns the completed card.
+    (e.g. ``torch.float16`` halves the file). Returns the completed card. A damaged index is refused
+    before any file is written, and a failure on the way removes the files this call made.
     """
     out = Path(out)
+    read_index(out)
     data, card = _weights_and_card(state_dict, card, dtype)
     stem = f"{card['name']}-{card['sha256'][:8]}"
     card = {**card, "file": f"{stem}.safetensors", "card": f"{stem}.json"}
-    write_bytes_atomic(out / card["file"], data)
-    write_json_atomic(out / card["card"], card, sort_keys=False)
-    write_bytes_atomic(out / f"{stem}.md", model_card_markdown(card).encode("utf-8"))
-    update_index(out, card)
+    weights, card_file, markdown = out / card["file"], out / card["card"], out / f"{stem}.md"
+    made = [path for path in (weights, card_file, markdown) if not path.exists()]
+    try:
+        write_bytes_atomic(weights, data)
+        write_json_atomic(card_file, card, sort_keys=False)
+        write_bytes_atomic(markdown, model_card_markdown(card).encode("utf-8"))
+        update_index(out, card)
+    except BaseException:
+        for path in made:
+            if path.is_file():
+                path.unlink()
+        raise
     return card
 
 

@@ -592,3 +592,62 @@ def test_publishing_into_the_shipped_checkpoints_folder_says_so(tmp_path, zoo_di
         f"note: {zoo_dir} is frugalseg's own checkpoints folder ({zoo_dir}), which ships with the package: "
         "give --out (or $FRUGALSEG_CHECKPOINTS) for a folder of your own\n"
     )
+
+
+def test_publishing_without_out_in_a_clone_refuses_the_shipped_folder_before_reading(
+    tmp_path, monkeypatch, capsys
+):
+    """A clone's ``checkpoints/`` is the package's own folder: `zoo publish` without ``--out`` wrote a user's
+    weights into it (and its index), then said so; `zoo convert` without a word."""
+    from frugalseg.errors import ConfigError
+
+    monkeypatch.delenv("FRUGALSEG_CHECKPOINTS", raising=False)
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    (clone / "checkpoints").symlink_to(packaged_checkpoints())
+    monkeypatch.chdir(clone)
+    shipped = {path.name: path.read_bytes() for path in packaged_checkpoints().iterdir()}
+    ckpt = _fake_run(tmp_path / "run", _student())
+    said = (
+        f"error: --out: not given, and checkpoints/ here is frugalseg's own checkpoints folder "
+        f"({packaged_checkpoints()}), which ships with the package: give --out (or $FRUGALSEG_CHECKPOINTS) "
+        "for a folder of your own, or --out checkpoints to add to the package's"
+    )
+    for argv in (
+        ["zoo", "publish", str(ckpt), "--name", "mine"],
+        ["zoo", "convert", "--from", "hrnet", "gone.pth"],
+    ):
+        assert main(argv) == 2
+        assert capsys.readouterr().err.strip() == said
+    with pytest.raises(ConfigError, match="frugalseg's own checkpoints folder"):
+        publish_checkpoint(ckpt, "mine")
+    assert {path.name: path.read_bytes() for path in packaged_checkpoints().iterdir()} == shipped
+    assert main(["zoo", "publish", str(ckpt), "--name", "mine", "--out", str(tmp_path / "mine")]) == 0
+
+
+def test_a_publish_that_fails_leaves_no_weights_without_an_index_entry(tmp_path, capsys):
+    """A damaged index was read after the weights and cards were written (they stayed, named by no index);
+    a card path taken by a folder failed between the files (the weights and JSON stayed)."""
+    ckpt = _fake_run(tmp_path / "run", _student())
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    (damaged / INDEX_FILE).write_text("{not json", encoding="utf-8")
+    with pytest.raises(WeightsError, match="not valid JSON"):
+        publish_checkpoint(ckpt, "mine", out=damaged)
+    assert sorted(path.name for path in damaged.iterdir()) == [INDEX_FILE]
+    blocked = tmp_path / "blocked"
+    card = publish_checkpoint(ckpt, "mine", out=tmp_path / "first")
+    (blocked / card["card"].replace(".json", ".md")).mkdir(parents=True)  # the Markdown card's path
+    with pytest.raises(IsADirectoryError):
+        publish_checkpoint(ckpt, "mine", out=blocked)
+    assert sorted(path.name for path in blocked.iterdir()) == [card["card"].replace(".json", ".md")]
+    # an entry that is no object is replaced: the command had published, then crashed reading it
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    (odd / INDEX_FILE).write_text('{"format": 1, "models": {"mine": 5}}', encoding="utf-8")
+    assert main(["zoo", "publish", str(ckpt), "--name", "mine", "--out", str(odd)]) == 0
+    assert "published mine" in capsys.readouterr().out
+    assert (
+        json.loads((odd / INDEX_FILE).read_text(encoding="utf-8"))["models"]["mine"]["sha256"]
+        == card["sha256"]
+    )
