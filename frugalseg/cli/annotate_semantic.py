@@ -96,16 +96,36 @@ class _ConfigFile(argparse.Action):
             parser.error(f"--config {path}: cannot read it ({err})")
         if not isinstance(data, dict):
             parser.error(f"--config {path}: expected a mapping of option names to values")
-        known = {action.dest for action in parser._actions}
-        unknown = sorted(set(data) - known)
+        actions = {action.dest: action for action in parser._actions if action.dest != "config"}
+        unknown = sorted(set(data) - set(actions))
         if unknown:
             parser.error(f"--config {path}: unknown option(s) {', '.join(unknown)}")
         for key, value in data.items():
-            if key in ("granularities", "selectors") and isinstance(value, list):
-                value = [str(v) for v in value]
-            elif key == "budget_clicks_percent" and isinstance(value, list | int | float):
-                value = [float(v) for v in (value if isinstance(value, list) else [value])]
-            setattr(namespace, key, value)
+            setattr(namespace, key, _config_value(parser, path, actions[key], value))
+
+
+def _config_value(parser: argparse.ArgumentParser, path: Path, action: argparse.Action, value: Any) -> Any:
+    """A ``--config`` file's value as its option's would be on the command line: its type and choices.
+
+    A list is its comma-separated words (``[frame, superpixel]`` as ``frame,superpixel``); a flag takes
+    true or false.
+    """
+    option = action.option_strings[-1]
+    if isinstance(action, argparse._StoreTrueAction):
+        if not isinstance(value, bool):
+            parser.error(f"--config {path}: {action.dest}: true or false (the flag {option}), got {value!r}")
+        return value
+    if value is None:
+        return None
+    text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+    try:
+        parsed = action.type(text) if callable(action.type) else text
+    except (argparse.ArgumentTypeError, ValueError, TypeError) as err:
+        parser.error(f"--config {path}: {action.dest} ({option}): {err}")
+    if action.choices is not None and parsed not in action.choices:
+        choices = ", ".join(map(str, action.choices))
+        parser.error(f"--config {path}: {action.dest} ({option}): {parsed!r} is not one of {choices}")
+    return parsed
 
 
 def register_semantic(commands: argparse._SubParsersAction) -> None:

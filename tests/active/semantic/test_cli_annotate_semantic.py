@@ -188,6 +188,37 @@ def test_a_wrong_name_in_a_config_file_is_refused_naming_the_choices(student, ro
     assert not out.exists()
 
 
+@pytest.mark.parametrize(
+    ("line", "said"),
+    [
+        ("epochs: 0", "epochs (--epochs): "),
+        ("accelerator: tpu", "accelerator (--accelerator): 'tpu' is not one of auto, cpu, gpu, cuda, mps"),
+        ("no_baseline: 1", "no_baseline: true or false (the flag --no-baseline), got 1"),
+    ],
+)
+def test_a_config_files_values_are_checked_as_the_command_lines(root, tmp_path, capsys, line, said):
+    """A config's values had skipped the options' types and choices: ``epochs: 0`` ran, ``accelerator: tpu``
+    ended in Lightning's traceback after ``run.json`` was written, ``max_frames: "3"`` in a TypeError."""
+    config = tmp_path / "bad.yaml"
+    config.write_text(line + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exited:
+        main(["annotate", "semantic", "--config", str(config), "--root", str(root), "--out", str(out)])
+    assert exited.value.code == 2
+    assert f"--config {config}: {said}" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_config_files_scalars_and_text_numbers_read_as_on_the_command_line(tmp_path):
+    """``granularities: frame`` had become the letters f, r, a, m, e; ``max_frames: "3"`` stayed text."""
+    parser = argparse.ArgumentParser(prog="frugalseg")
+    register_semantic(parser.add_subparsers(dest="command"))
+    config = tmp_path / "loop.yaml"
+    config.write_text('granularities: frame\nmax_frames: "3"\nbudget_clicks_percent: 10\n', encoding="utf-8")
+    args = parser.parse_args(["semantic", "--config", str(config)])
+    assert (args.granularities, args.max_frames, args.budget_clicks_percent) == (["frame"], 3, [10.0])
+
+
 def test_a_config_file_that_is_not_text_is_one_line_naming_it(root, tmp_path, capsys):
     config = tmp_path / "picture.yaml"
     config.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")  # it had ended in a UnicodeDecodeError traceback
