@@ -67,6 +67,7 @@ _FLAGS = {
     "size": "--rect-size",
     "selector": "--selectors",
     "scale": "--scale",
+    "iterations": "--iterations",
     "out": "--out",
 }
 

@@ -248,7 +248,7 @@ def check_video(video: SemanticVideo) -> None:
 
     Raises:
         ConfigError: fewer than 2 frames.
-        DataError: a frame without ground truth, or ground truth of another size.
+        DataError: a frame without ground truth, ground truth of another size, or none labelled (all void).
     """
     _check_length(video.name, len(video.frames))
     if len(video.ground_truth) != len(video.frames):
@@ -264,13 +264,18 @@ def check_video(video: SemanticVideo) -> None:
                 f"{video.name} frame {t}",
                 f"frame {video.frames[t].shape[:2]} or ground truth {truth.shape} is not frame 0's {shape}",
             )
-
-
-def _check_length(video: str, frames: int) -> None:
-    if frames < 2:
-        raise ConfigError(
-            "frames", f"{video}: the semantic loop needs a video of at least 2 frames, got {frames}"
+    if all((truth == IGNORE_INDEX).all() for truth in video.ground_truth if truth is not None):
+        raise DataError(
+            video.name,
+            "its ground truth labels no pixel (every one void): the simulated annotator has nothing to draw",
         )
+
+
+def _check_length(video: str, frames: int, *, cut: bool = True) -> None:
+    """Refuse a video of under 2 frames: an option's fault where it was ``cut`` short, else the data's."""
+    if frames < 2:
+        problem = f"the semantic loop needs a video of at least 2 frames, got {frames}"
+        raise ConfigError("frames", f"{video}: {problem}") if cut else DataError(video, problem)
 
 
 def _check_scale(scale: float) -> None:
@@ -308,7 +313,7 @@ def check_clip(
     """
     _check_scale(scale)
     offsets = clip.present_offsets[:max_frames]
-    _check_length(clip.clip_id, len(offsets))
+    _check_length(clip.clip_id, len(offsets), cut=len(offsets) < len(clip.present_offsets))
     truth = fmt.ground_truth(clip)
     for offset in offsets:
         if offset not in truth:
@@ -334,6 +339,13 @@ def read_video(fmt: Format, clip: Clip, max_frames: int | None = None, scale: fl
         frames.append(cv2.resize(frame, size, interpolation=cv2.INTER_AREA) if scale != 1 else frame)
         ref = truth.get(offset)
         label = None if ref is None else fmt.read_label(ref)
+        if ref is not None and label is not None and label.shape != frame.shape[:2]:  # had been stretched
+            (height, width), (rows, columns) = frame.shape[:2], label.shape
+            raise DataError(
+                ref.path,
+                f"ground truth of {columns}×{rows}, but its frame {clip.frame_path(offset)} is "
+                f"{width}×{height}",
+            )
         if label is not None and scale != 1:
             label = cv2.resize(label, size, interpolation=cv2.INTER_NEAREST)
         labels.append(label)

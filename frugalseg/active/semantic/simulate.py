@@ -15,7 +15,8 @@ Output folder::
     labels/<granularity>-<selector>-b<budget>/  the final generated labels as a label store
 
 Everything is checked before anything is written: the strategies, the budgets, the videos (at
-least 2 frames, ground truth on each) and each granularity on each video's frame size.
+least 2 frames, ground truth on each) and each granularity on each video's frame size; the first
+video is read whole (its files, label values and sizes) too, each later one when its loops start.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from frugalseg.active.semantic.loop import (
     SemanticLoop,
     SemanticLoopConfig,
     check_clip,
+    check_video,
     finished_loop,
     read_video,
 )
@@ -228,11 +230,21 @@ def simulate_semantic(
         raise ConfigError("clips", "no clip to annotate")
     for clip in clips:
         check_clip(fmt, clip, [config.granularity for config in loop_configs], max_frames, scale)
+        frames = len(clip.present_offsets[:max_frames])
+        for config in loop_configs:  # each iteration labels a sample at least
+            if config.granularity.name == "frame" and config.iterations > frames:
+                raise ConfigError(
+                    "iterations",
+                    f"{config.iterations}, but {clip.clip_id} has {frames} frames and each iteration of a "
+                    f"frame loop labels one at least: give at most {frames}",
+                )
     learner.reset()  # bad initial weights fail here, before run.json is written
-    open_run(out, _run_settings(fmt, clips, learner, costs, max_frames=max_frames, scale=scale))
     loops = []
-    for clip in clips:
+    for k, clip in enumerate(clips):
         video = read_video(fmt, clip, max_frames=max_frames, scale=scale)
+        check_video(video)
+        if k == 0:  # a damaged first video (files, label values, sizes) is refused before run.json
+            open_run(out, _run_settings(fmt, clips, learner, costs, max_frames=max_frames, scale=scale))
         for config in loop_configs:
             loop = SemanticLoop(
                 video,

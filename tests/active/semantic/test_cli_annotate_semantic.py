@@ -122,6 +122,45 @@ def test_bad_input_is_one_line_and_writes_nothing(student, root, tmp_path, capsy
     assert not out.exists()
 
 
+def _changed_truth(root: Path, tmp_path: Path, change) -> tuple[Path, Path]:
+    """A copy of ``root`` whose sequence ground truth ``change(path)`` rewrites; the copy, frame 2's file."""
+    import shutil
+
+    copy = tmp_path / "data"
+    shutil.copytree(root, copy)
+    labels = sorted((copy / "gtFine_sequence" / "val" / "synthtown").glob("*_labelTrainIds.png"))
+    for path in labels:
+        change(path)
+    return copy, labels[2]
+
+
+def test_ground_truth_of_another_size_all_void_or_too_few_frames_is_refused_before_any_file(
+    student, root, tmp_path, capsys
+):
+    """A label of another size was stretched to its frame under --scale (the run went on), all-void ground
+    truth ended in a ZeroDivisionError, and a failed read left run.json, which then refused other settings.
+    Iterations past the frames failed after training the ones before, blaming the budget."""
+    out = tmp_path / "out"
+    argv = ["annotate", "semantic", "--student", student, "--out", str(out), "--granularities", "frame"]
+
+    def halve_frame_2(path: Path) -> None:
+        if path.name.endswith("000002_gtFine_labelTrainIds.png"):
+            cv2.imwrite(str(path), cv2.imread(str(path), cv2.IMREAD_UNCHANGED)[::2, ::2])
+
+    small, label = _changed_truth(root, tmp_path / "small", halve_frame_2)
+    assert main([*argv, "--root", str(small), "--scale", "0.5"]) == 2
+    assert f"error: {label}: ground truth of 32×24, but its frame " in capsys.readouterr().err
+    void, _ = _changed_truth(
+        root, tmp_path / "void", lambda p: cv2.imwrite(str(p), np.full((48, 64), 255, np.uint8))
+    )
+    assert main([*argv, "--root", str(void)]) == 2
+    assert "its ground truth labels no pixel (every one void)" in capsys.readouterr().err
+    assert main([*argv, "--root", str(root), "--max-frames", "3", "--iterations", "4"]) == 2
+    said = "error: --iterations: 4, but synthtown_000000_000019 has 3 frames and each iteration of a frame "
+    assert capsys.readouterr().err.strip().endswith(said + "loop labels one at least: give at most 3")
+    assert not out.exists()
+
+
 @pytest.mark.parametrize(
     ("option", "value", "problem"),
     [
