@@ -8,6 +8,7 @@ subclasses hold routes only, over a `frugalseg.app.jobs.SessionService`.
 
 from __future__ import annotations
 
+import errno
 import hmac
 import json
 import logging
@@ -115,6 +116,15 @@ async def http_error(request: Request, exc: Exception) -> Response:
 JSON_ERRORS = {HTTPException: http_error}
 
 
+def file_problem(err: OSError) -> str:
+    """A file-system error in one line, naming the file; a full disk says to free space and retry."""
+    where = f"{err.filename}: " if err.filename else ""
+    said = f"{where}{err.strerror or err}"
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        said += " (the disk is full: free some space and try again)"
+    return said
+
+
 class JSONRoutes:
     """Routes that check a token, read bounded bodies and answer errors as ``{"error": message}``.
 
@@ -145,6 +155,10 @@ class JSONRoutes:
                 return JSONResponse({"error": err.message}, err.status)
             except (ConfigError, DataError) as err:
                 return JSONResponse({"error": str(err)}, self.data_status)
+            except OSError as err:  # a full disk, a folder it may not write: said, naming the file
+                log.exception("%s %s failed", request.method, request.url.path)
+                full = err.errno in (errno.ENOSPC, errno.EDQUOT)
+                return JSONResponse({"error": file_problem(err)}, 507 if full else 500)
             except Exception:  # never a traceback to the client; the log has it
                 log.exception("%s %s failed", request.method, request.url.path)
                 return JSONResponse({"error": "internal error (see the server's log)"}, 500)

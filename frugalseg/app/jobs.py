@@ -46,9 +46,10 @@ from frugalseg.active.objects.session.session import Addition, AnnotationSession
 from frugalseg.active.objects.state import STATE_FILE, VideoState
 from frugalseg.active.objects.tools.max_flow import prepare as prepare_cuts
 from frugalseg.active.propagation import unreliability as frame_unreliability
+from frugalseg.app.http import file_problem
 from frugalseg.data.io import array_sha1, imread
 from frugalseg.data.overlays import thumbnail
-from frugalseg.errors import DataError
+from frugalseg.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,15 @@ THUMB_WIDTH = 160
 #: While a video propagates, a proposal is made again at most this often (seconds): each is a
 #: selector and type-policy pass over the clip, which would take its share of the cores otherwise.
 PROPOSAL_INTERVAL = 0.5
+
+
+def job_problem(err: Exception) -> str:
+    """Why a propagation failed, as the page says it: a bad file's one line, else the error's class, text."""
+    if isinstance(err, DataError | ConfigError):
+        return str(err)
+    if isinstance(err, OSError):
+        return file_problem(err)
+    return f"{type(err).__name__}: {err}"
 
 
 class StaleFrame(Exception):
@@ -414,7 +424,7 @@ class SessionService:
             status = "superseded"
         except Exception as err:  # reported to the page; the saved annotation stays
             log.exception("propagation of %s failed", job.video)
-            status, error = "failed", f"{type(err).__name__}: {err}"
+            status, error = "failed", job_problem(err)
         del self._partial[job.video]  # reads go back to the saved state
         job.ended, job.error = time.monotonic(), error
         job.status = status  # last: `supersede` waits for it, the partial view gone

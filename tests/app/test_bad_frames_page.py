@@ -65,7 +65,7 @@ def test_a_failed_propagation_leaves_proposals_and_frames_working(
     jobs = client.get("/api/jobs").json()["jobs"]
     assert jobs[-1]["status"] == "failed"
     assert jobs[-1]["error"] == (
-        f"DataError: {frame(davis, 4)}: corrupt JPEG data (Corrupt JPEG data: premature end of data "
+        f"{frame(davis, 4)}: corrupt JPEG data (Corrupt JPEG data: premature end of data "
         "segment): decoders fill it with made-up pixels"
     )
     assert (tmp_path / "state" / "squares-a" / "annotated").is_dir()  # the annotation is saved
@@ -117,3 +117,27 @@ def test_serve_refuses_a_clip_of_two_frame_sizes(davis: Path, tmp_path: Path, ca
     assert main(command) == 2
     assert capsys.readouterr().err == f"error: {frame(davis, 5)}: is 32×24, the video's first frame 64×48\n"
     assert not state.exists()
+
+
+def test_a_full_disk_is_said_naming_the_file_and_a_failed_propagation_without_a_class_name(
+    client: TestClient, service: SessionService, monkeypatch
+) -> None:
+    """A full disk had been "internal error (see the server's log)" on Submit and Export; a failed
+    propagation's reason began with the error's class (``DataError: …``)."""
+    import errno
+
+    from frugalseg.app.jobs import job_problem
+    from frugalseg.errors import DataError
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", "/small/state/squares-b/state.json")
+
+    monkeypatch.setattr(service, "add", full)
+    sent = client.post("/api/videos/squares-b/0/submit", json={"mask": encode_rle(squares(0, 0))})
+    said = (
+        "/small/state/squares-b/state.json: No space left on device (the disk is full: free some space and "
+    )
+    assert (sent.status_code, sent.json()) == (507, {"error": said + "try again)"})
+    assert job_problem(DataError("a.png", "truncated")) == "a.png: truncated"
+    assert job_problem(PermissionError(errno.EACCES, "Permission denied", "/s")) == "/s: Permission denied"
+    assert job_problem(ValueError("odd")) == "ValueError: odd"

@@ -296,3 +296,36 @@ def test_a_click_s_preview_that_comes_back_late_is_not_shown(browser, served: tu
     wait_for(browser, "return window.answered === window.holdBack")
     assert browser.execute_script("return document.body.dataset.frame") == f"{VIDEO}/3"
     assert browser.execute_script("return S.work.every((v) => v === 0) && S.clicks.length === 0")
+
+
+def test_a_damaged_frame_says_why_and_a_submitted_frame_is_annotated_at_once(
+    browser, tmp_path: Path, shared_data: Path
+) -> None:
+    """A frame damaged while the page served opened as a broken image without a word (its 400 reached the
+    console only); after Submit the info line said "(annotated)" only once the propagation had ended."""
+    from selenium.webdriver.common.by import By
+
+    frames = tmp_path / "davis" / "JPEGImages" / "480p" / VIDEO
+    frames.mkdir(parents=True)
+    for t in range(10):
+        shutil.copy(shared_data / "davis_dev" / "JPEGImages" / "480p" / VIDEO / f"{t:05d}.jpg", frames)
+    server, address = serve(tmp_path / "state", tmp_path / "davis")
+    try:
+        browser.get(address)
+        wait_for(browser, "return document.body.dataset.ready === '1'")
+        truth = shared_data / "davis_dev" / "Annotations" / "480p" / VIDEO / "00000.png"
+        browser.find_element(By.ID, "upload").send_keys(str(truth))
+        wait_for(browser, "return S.edited && S.work.some((v) => v === 1)")
+        browser.find_element(By.ID, "submit").click()
+        wait_for(browser, "return !document.getElementById('submit').disabled && !S.edited")
+        assert browser.find_element(By.ID, "frameinfo").text == f"{VIDEO} frame 0 (00000.jpg) (annotated)"
+        wait_for(browser, "return document.getElementById('jobinfo').dataset.done === '1'")
+        damaged = frames / "00003.jpg"
+        damaged.write_bytes(damaged.read_bytes()[:15000])
+        browser.find_element(By.CSS_SELECTOR, ".thumb[data-frame='3']").click()
+        wait_for(browser, "return document.getElementById('status').textContent.includes('00003.jpg')")
+        said = browser.find_element(By.ID, "status").text
+        assert said.startswith(f"{damaged}: ") and "truncated" in said, said
+    finally:
+        server.terminate()
+        server.wait(30)

@@ -178,9 +178,14 @@ async function openFrame(frame) {
     if (+d.dataset.frame === frame) { centreThumb(d); }
   }
   const src = url(frameUrl(frame, "image.jpg"));
-  const loaded = new Promise((resolve) => { const image = new Image(); image.onload = image.onerror = resolve; image.src = src; });
-  const [mask] = await Promise.all([api(frameUrl(frame, "mask")), loaded]);
+  const loaded = new Promise((resolve) => { const image = new Image(); image.onload = () => resolve(true); image.onerror = () => resolve(false); image.src = src; });
+  const [mask, shown] = await Promise.all([api(frameUrl(frame, "mask")), loaded]);
   if (ticket !== S.opening) { return; }
+  if (!shown) {  // the server refused the frame (a damaged file): its reason, not a broken image alone
+    const refused = await fetch(src).then((r) => r.json()).catch(() => ({}));
+    if (ticket !== S.opening) { return; }
+    say(refused.error || `${frameName(frame)} cannot be shown`);
+  }
   $("frame").src = src;
   const canvas = $("overlay"); canvas.width = S.info.width; canvas.height = S.info.height;
   S.base = decode(mask.rle, mask.width * mask.height); S.work = S.base.slice(); S.edits = mask.edits;
@@ -581,6 +586,7 @@ async function submit() {
     if (named.length) { fillObjects(); }  // the menu says the rename is saved, under the new name
     // what was submitted is the frame's mask now: later drawing is a new edit
     S.base = S.work.slice(); S.edited = false; S.clicks = []; S.undo = []; S.polygon = []; S.boxed = {}; S.clicked = {}; S.freehand = {}; endTool();
+    if (!S.info.annotated.includes(S.frame)) { S.info.annotated.push(S.frame); }  // said at once, not once propagated
     frameInfo();
     loadProposal().catch((err) => fail(err));
     // the next frame can be annotated and submitted at once: a submit while the clip propagates supersedes it
