@@ -92,6 +92,11 @@ CKPT_PATH_HELP = (
     "weights_only=True"
 )
 
+#: ``predict --return_predictions``'s help (Lightning's says true by default; `FrugalsegCLI.before_predict`).
+RETURN_PREDICTIONS_HELP = (
+    "keep every prediction in memory as well (default: false: the prediction writer saves each batch's maps)"
+)
+
 #: Options of the shared checkpoint callback; None is filled from the task when the classes are built.
 CHECKPOINT_DEFAULTS: dict[str, Any] = {
     "checkpoint.monitor": None,
@@ -217,11 +222,13 @@ class TaskCLI(LightningCLI):
     def _prepare_subcommand_parser(
         self, klass: type, subcommand: str, **kwargs: Any
     ) -> LightningArgumentParser:
-        """LightningCLI's subcommand parser, ``--ckpt_path`` with the help of what frugalseg reads."""
+        """LightningCLI's subcommand parser; frugalseg's help of ``--ckpt_path``, ``--return_predictions``."""
         parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
         for action in parser._actions:
             if action.dest == "ckpt_path":
                 action.help = CKPT_PATH_HELP
+            elif action.dest == "return_predictions":
+                action.help = RETURN_PREDICTIONS_HELP
         return parser
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:

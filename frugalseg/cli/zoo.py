@@ -51,7 +51,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _default_out() -> str:
     from frugalseg.zoo import checkpoints_dir
 
-    return f"checkpoints folder (default: $FRUGALSEG_CHECKPOINTS, else {checkpoints_dir()})"
+    return (
+        f"a checkpoints folder alone (default: {checkpoints_dir()}, then the packaged one; "
+        "$FRUGALSEG_CHECKPOINTS or ./checkpoints first when set or present)"
+    )
 
 
 def _publish_options(publish: argparse.ArgumentParser) -> None:
@@ -335,9 +338,14 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _convert(args: argparse.Namespace) -> int:
+    from frugalseg.data.files import nearest_existing
+    from frugalseg.errors import ConfigError
     from frugalseg.zoo import convert_checkpoint, publish_target
 
     out = publish_target(args.out)
+    above = nearest_existing(out)
+    if above is not None and not above.is_dir():
+        raise ConfigError("--out", f"{above} is a file, not a folder")
     card, report = convert_checkpoint(
         args.source, args.file, out, name=args.name, architecture=args.arch, num_classes=args.num_classes
     )

@@ -158,7 +158,8 @@ class PredictOptions:
 
     Args:
         split: split whose anchor frames are segmented (default: the ``val`` split); no labels are needed.
-        frames: a folder of frames to segment instead (each sub-folder one video).
+        frames: frames to segment instead: a folder of frames (each sub-folder one video), a video file
+            (``.mp4`` …) or a folder of video files.
         stream: segment ``frames`` frame by frame with the student's ``step()``, which keeps its memory
             (one frame's work per frame, on one device; whole frames, no sliding window).
     """

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from frugalseg.data.classes import CITYSCAPES
-from frugalseg.errors import WeightsError
+from frugalseg.errors import ConfigError, WeightsError
 from frugalseg.zoo._cards import imagenet_normalization, palette_for
 from frugalseg.zoo._checkpoints import write_weights
 from frugalseg.zoo._loading import read_torch_weights, sha256_file, torch_load
@@ -307,7 +307,16 @@ def convert_checkpoint(
         raise WeightsError(path, f"not an official {source} checkpoint ({err.args[0]})") from err
     architecture = architecture or target.architecture
     classes = num_classes or target.num_classes
-    model = get_model(architecture, num_classes=classes, num_frames=target.num_frames, **target.args)
+    try:
+        model = get_model(architecture, num_classes=classes, num_frames=target.num_frames, **target.args)
+    except ConfigError as err:  # another family's model cannot take the official one's clip length or args
+        if architecture == target.architecture:
+            raise
+        raise WeightsError(
+            path,
+            f"an official {source} checkpoint holds {target.architecture}, not {architecture} "
+            f"({err.problem})",
+        ) from err
     state, report = convert_state_dict(official, model, converter.official_key)
     if not report.ok:
         _refuse_foreign(report, len(official), path, source, architecture, target.architecture)

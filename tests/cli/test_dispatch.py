@@ -142,3 +142,12 @@ def test_an_abbreviated_option_is_an_error_not_another_option(capsys):
         "tip: for the accepted options run: frugalseg annotate simulate --help",  # the command's tip
         "error: unrecognized arguments: --device cpu",
     ]
+
+
+def test_predicts_help_says_what_return_predictions_and_ckpt_path_do_here(capsys):
+    """Lightning's help said predictions are kept "True by default"; frugalseg keeps them only when asked."""
+    with pytest.raises(SystemExit):
+        main(["predict", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "keep every prediction in memory as well (default: false: the prediction writer saves each" in text
+    assert "'last' (the newest last.ckpt of the run's version folders)" in text

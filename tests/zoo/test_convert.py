@@ -197,3 +197,20 @@ def test_a_fit_checkpoint_or_another_architecture_is_one_line(tmp_path, capsys):
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith(f"error: {stm}: an official stm checkpoint holds stm_r50, not tmanet_r18: "), line
     assert not (tmp_path / "zoo").exists()
+
+
+def test_an_official_hrnet_file_onto_a_video_architecture_or_onto_a_file_is_one_line_naming_it(
+    tmp_path, capsys
+):
+    """``--arch tmanet_r18`` had said "TMANet needs num_frames ≥ 2 … (on the command line: --data.num_frames
+    3)", an option `zoo convert` lacks; ``--out`` an existing file only "File exists"."""
+    official = tmp_path / "hrnet_official.pth"
+    torch.save(official_hrnet_checkpoint(W18_SMALL, num_classes=7), official)
+    out = ["--out", str(tmp_path / "zoo")]
+    assert main(["zoo", "convert", "--from", "hrnet", str(official), "--arch", "tmanet_r18", *out]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"error: {official}: an official hrnet checkpoint holds hrnetv2_w18_small, not "
+                           "tmanet_r18 (TMANet needs num_frames"), line  # fmt: skip
+    assert main(["zoo", "convert", "--from", "hrnet", str(official), "--out", str(official)]) == 2
+    assert capsys.readouterr().err == f"error: --out: {official} is a file, not a folder\n"
+    assert not (tmp_path / "zoo").exists()
