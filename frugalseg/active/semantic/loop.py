@@ -226,7 +226,7 @@ class SemanticLoopConfig:
 
     def to_json(self) -> dict[str, Any]:
         """The settings as JSON."""
-        return {**asdict(self), "granularity": asdict(self.granularity)}
+        return {**asdict(self), "granularity": self.granularity.settings()}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SemanticLoopConfig:
@@ -241,6 +241,18 @@ class LoopResult:
     config: SemanticLoopConfig
     video: str
     history: list[SemanticIterationRecord]
+
+
+def _granularity_settings(config: Any) -> Any:
+    """A saved state's settings with its granularity's that matter alone (earlier states kept every field)."""
+    loop = config.get("loop") if isinstance(config, dict) else None
+    if not isinstance(loop, dict) or not isinstance(loop.get("granularity"), dict):
+        return config
+    try:
+        granularity = Granularity(**loop["granularity"]).settings()
+    except (TypeError, ConfigError):
+        return config
+    return {**config, "loop": {**loop, "granularity": granularity}}
 
 
 def check_video(video: SemanticVideo) -> None:
@@ -662,8 +674,9 @@ class SemanticLoop:
             return
         data = _read_state(path)
         wanted = json.loads(json.dumps(_finite(self.state_config)))
-        if data["config"] != wanted:
-            differ = "; ".join(_differences(data["config"], wanted))
+        held = _granularity_settings(data["config"])
+        if held != wanted:
+            differ = "; ".join(_differences(held, wanted))
             raise ConfigError(
                 "out",
                 f"{path} was made with other settings ({differ}); rerun with those, or use another output "

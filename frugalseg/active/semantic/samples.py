@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from skimage.segmentation import slic
@@ -67,6 +68,11 @@ class Granularity:
             raise ConfigError("size", f"a rectangle's side must be ≥ 1 pixel, got {self.size}")
         if self.segments < 1:
             raise ConfigError("segments", f"must be ≥ 1 superpixel per frame, got {self.segments}")
+
+    def settings(self) -> dict[str, Any]:
+        """The fields that change how this granularity cuts frames (a loop's state keeps these alone)."""
+        kept = {"frame": (), "rectangle": ("size",), "superpixel": ("segments", "compactness")}[self.name]
+        return {"name": self.name, **{key: getattr(self, key) for key in kept}}
 
     def check_frame_size(self, width: int, height: int) -> None:
         """Refuse frames of ``width``×``height`` pixels that this granularity cannot cut (`ConfigError`)."""

@@ -448,3 +448,28 @@ def test_an_empty_split_is_named_not_an_option_never_given(student, tmp_path, ca
         f"error: --split: split 'val' of {root} holds no clip to annotate"
     )
     assert not out.exists()
+
+
+def test_a_frame_loop_resumes_whatever_the_rectangle_and_superpixel_options(student, root, tmp_path, capsys):
+    """A frame loop's state had recorded --rect-size and --segments, and a rerun without them was refused
+    ("made with other settings (loop.granularity.size 30 then → 40 now)"), and a state written so before."""
+    out = tmp_path / "out"
+    argv = ["annotate", "semantic", "--root", str(root), "--student", student, "--max-frames", "3"]
+    argv += ["--epochs", "1", "--iterations", "1", "--granularities", "frame", "--selectors", "random"]
+    argv += ["--budget-clicks-percent", "40", "--no-baseline", "--accelerator", "cpu", "--out", str(out)]
+    assert main([*argv, "--rect-size", "30", "--segments", "50"]) == 0
+    first = capsys.readouterr().out
+    (state,) = out.glob("runs/frame-random/*/*/state.json")
+    saved = json.loads(state.read_text(encoding="utf-8"))
+    assert saved["config"]["loop"]["granularity"] == {"name": "frame"}
+    assert main(argv) == 0
+    assert capsys.readouterr().out == first
+    saved["config"]["loop"]["granularity"] = {
+        "name": "frame",
+        "size": 30,
+        "segments": 50,
+        "compactness": 10.0,
+    }
+    state.write_text(json.dumps(saved), encoding="utf-8")  # as earlier runs wrote it
+    assert main(argv) == 0
+    assert capsys.readouterr().out == first
