@@ -21,6 +21,7 @@ from typing import Any, Literal, overload
 from frugalseg.data.normalization import IMAGENET_MEAN, IMAGENET_STD
 from frugalseg.errors import ConfigError, WeightsError
 from frugalseg.zoo._base import Student
+from frugalseg.zoo._checkpoints import checkpoints_dirs, read_index
 from frugalseg.zoo._hub import HUB_PREFIX
 from frugalseg.zoo._loading import LoadedWeights, check_compatible
 from frugalseg.zoo._resolve import resolve
@@ -183,10 +184,12 @@ def list_models(
     Args:
         filter: an fnmatch pattern (``"tdnet_*"``, ``"*_small"``) or several; a name matching any is kept.
         task: ``"semantic"`` or ``"vos"`` to keep the models of that task only.
-        pretrained: keep only models with published weights (:attr:`ModelConfig.weights`).
+        pretrained: keep only models with published weights: shipped (:attr:`ModelConfig.weights`) or
+            named by the index of a checkpoints folder searched (`checkpoints_dirs`), as ``zoo list``.
     """
     if task is not None and task not in TASKS:
         raise ValueError(f"task must be one of {TASKS} or None, got {task!r}")
+    published = _published_architectures() if pretrained else set()
     patterns = [filter] if isinstance(filter, str) else list(filter or [])
     names = []
     for name, entry in sorted(_REGISTRY.items()):
@@ -194,10 +197,22 @@ def list_models(
             continue
         if task is not None and entry.config.task != task:
             continue
-        if pretrained and not entry.config.weights:
+        if pretrained and not entry.config.weights and name not in published:
             continue
         names.append(name)
     return names
+
+
+def _published_architectures() -> set[str]:
+    """The architectures the searched checkpoints folders' indexes hold weights of (a damaged one: none)."""
+    found = set()
+    for folder in checkpoints_dirs():
+        try:
+            entries = read_index(folder)["models"].values()
+        except WeightsError:
+            continue
+        found |= {str(entry.get("architecture")) for entry in entries if isinstance(entry, dict)}
+    return found
 
 
 def model_config(name: str) -> ModelConfig:

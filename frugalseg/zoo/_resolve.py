@@ -149,8 +149,11 @@ def _fresh_card(card_url: str) -> dict[str, Any]:
             data = response.read()
     except OSError as err:
         if not cached.is_file():
+            weights = card_url[: -len(".json")] + ".safetensors"
             raise WeightsError(
-                card_url, f"cannot download the model card that holds the sha256 ({err})"
+                card_url,
+                f"cannot download the model card that holds the sha256 of {weights} ({err}); the card is "
+                "read beside the weights, and kept in the cache for later runs offline",
             ) from err
         return read_card(cached)
     card = parse_card(data, card_url)

@@ -598,7 +598,7 @@ CONFIG_AND_URL_CASES = [
             f"{_serve(_folder(t / 'www'))}/w.safetensors",
         ),
         2,
-        "/w.json: cannot download the model card that holds the sha256 (HTTP Error 404: File not found)",
+        "/w.safetensors (HTTP Error 404: File not found); the card is read beside the weights",
         lambda t: [t / "runs"],
     ),
 ]

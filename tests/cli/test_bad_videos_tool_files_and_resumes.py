@@ -60,7 +60,7 @@ def _annotate_semantic(tmp: Path, prepared: dict, weights: str) -> list[str]:
     """``annotate semantic`` on one 2-frame clip of the tiny streets set, starting from ``weights``."""
     return [
         "annotate", "semantic", "--root", str(prepared["streets"]), "--split", "val", "--max-clips", "1",
-        "--max-frames", "2", "--student", "pspnet_r18_os8_small", "--accelerator", "cpu",
+        "--max-frames", "2", "--iterations", "2", "--student", "pspnet_r18_os8_small", "--accelerator", "cpu",
         "--init-weights", weights, "--out", str(tmp / "out"),
     ]  # fmt: skip
 

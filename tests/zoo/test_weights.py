@@ -651,3 +651,17 @@ def test_a_publish_that_fails_leaves_no_weights_without_an_index_entry(tmp_path,
         json.loads((odd / INDEX_FILE).read_text(encoding="utf-8"))["models"]["mine"]["sha256"]
         == card["sha256"]
     )
+
+
+def test_list_models_pretrained_names_the_architectures_of_a_local_index_too(zoo_dir):
+    """`zoo list --pretrained` listed a local index's weights, ``list_models(pretrained=True)`` only the
+    shipped ones, though `get_model`'s hint names them alike."""
+    from frugalseg.zoo import list_models
+
+    assert "pspnet_r18_os8_small" not in list_models(pretrained=True)
+    zoo_dir.mkdir()
+    entry = {"architecture": "pspnet_r18_os8_small", "file": "mine-00000000.safetensors"}
+    (zoo_dir / INDEX_FILE).write_text(json.dumps({"format": 1, "models": {"mine": entry}}), encoding="utf-8")
+    assert list_models(pretrained=True) == ["hrnetv2_w18_small", "pspnet_r18_os8_small"]
+    (zoo_dir / INDEX_FILE).write_text("{damaged", encoding="utf-8")  # listing models does not fail on it
+    assert list_models(pretrained=True) == ["hrnetv2_w18_small"]
