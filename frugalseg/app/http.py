@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from frugalseg.active.objects.tools.max_flow import CutStopped, StopFlag, stopped_by
+from frugalseg.data.files import file_problem
 from frugalseg.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -114,15 +115,6 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 #: The exception handlers of both apps (`Starlette`'s ``exception_handlers``): every error is JSON.
 JSON_ERRORS = {HTTPException: http_error}
-
-
-def file_problem(err: OSError) -> str:
-    """A file-system error in one line, naming the file; a full disk says to free space and retry."""
-    where = f"{err.filename}: " if err.filename else ""
-    said = f"{where}{err.strerror or err}"
-    if err.errno in (errno.ENOSPC, errno.EDQUOT):
-        said += " (the disk is full: free some space and try again)"
-    return said
 
 
 class JSONRoutes:

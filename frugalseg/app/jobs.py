@@ -46,7 +46,7 @@ from frugalseg.active.objects.session.session import Addition, AnnotationSession
 from frugalseg.active.objects.state import STATE_FILE, VideoState
 from frugalseg.active.objects.tools.max_flow import prepare as prepare_cuts
 from frugalseg.active.propagation import unreliability as frame_unreliability
-from frugalseg.app.http import file_problem
+from frugalseg.data.files import file_problem
 from frugalseg.data.io import array_sha1, imread
 from frugalseg.data.overlays import thumbnail
 from frugalseg.errors import ConfigError, DataError

@@ -53,16 +53,22 @@ class LastBoxes:
             while len(self._boxes) > self.most:
                 self._boxes.popitem(last=False)
 
-    def clicks(self, task: str, obj: int, kind: str, sent: Sequence[GivenClick]) -> KindClicks:
-        """The keypoints correcting the task's last rectangle of ``obj`` with ``sent``, in the order clicked.
+    def with_clicks(self, task: str, obj: int, kind: str, sent: Sequence[GivenClick]) -> KindClicks:
+        """Keep ``sent`` as label ``kind``'s keypoints on the task's last rectangle of ``obj``; return all.
 
-        ``sent`` are all the keypoints of label ``kind`` (the editor sends a request every keypoint of the
-        label just clicked, the new one last); the other label's are kept.
+        ``sent`` are all the keypoints of that label (the editor sends a request every keypoint of the label
+        just clicked, the new one last); the other label's are kept, in the order clicked. Read and kept
+        under one lock: requests of one task answered at once each keep the other's keypoints.
         """
         with self._lock:
-            last = self._boxes.get(task, {}).get(obj)
-        kept = [] if last is None else [(k, c) for k, c in last[2] if k != kind or c in sent]
-        return (*kept, *((kind, c) for c in sent if (kind, c) not in kept))
+            boxes = self._boxes.get(task, {})
+            if obj not in boxes:
+                return tuple((kind, c) for c in sent)
+            frame, corners, held = boxes[obj]
+            kept = [(k, c) for k, c in held if k != kind or c in sent]
+            merged = (*kept, *((kind, c) for c in sent if (kind, c) not in kept))
+            boxes[obj] = (frame, corners, merged)
+        return merged
 
     def holding(self, task: str, frame: tuple[str, int], points: Sequence[tuple[int, int]]) -> int | None:
         """The object of the task's latest rectangle on ``frame`` that holds every one of ``points``."""

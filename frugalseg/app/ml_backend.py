@@ -36,15 +36,14 @@ same name, refused as ``label import`` refuses a frame of a clip the data set do
   it is the video's one object when it has no label, else it declares a new object (the config: the
   webhook project's ``label_config``, else the one its ``/setup`` sent); the task's image is the data
   field that config's image names. ``ANNOTATIONS_CREATED`` (*Create Annotations From Predictions*)
-  books each of its annotations so. Other events are ignored (a deleted annotation with a warning: the
-session keeps it). A region labelled with the
-  data set's background class (``label export`` writes one in each task's predictions, which a person
-  may accept) is no object: left out.
+  books each of its annotations so. Other events are ignored, a deleted annotation with a warning (the
+  session keeps it). A region labelled with the data set's background class (``label export`` writes one
+  in each task's predictions, which a person may accept) is no object: left out.
 
 The model version (``/setup``, every prediction) is the engine and a digest of the masks served, so
 it changes when a propagation ends and Label Studio's *Retrieve predictions* asks again. The projects
 set up are kept in ``label_studio_projects.json`` of the session's folder once it is a session, and a
-webhook whose project's config has brushes sets its project up (`frugalseg.app.label_config.Projects`). A
+webhook whose project's config has brushes sets its project up (`frugalseg.app.projects.Projects`). A
 webhook arriving while its video propagates supersedes that propagation: one of both follows.
 
 Label Studio's results become shapes, clicks and masks in `frugalseg.interop.label_studio`; this
@@ -98,8 +97,9 @@ from frugalseg.active.objects.session.given import (
 from frugalseg.active.objects.simulation.annotation_types import GivenClick
 from frugalseg.app.http import JSON_ERRORS, Endpoint, JSONRoutes, RequestError
 from frugalseg.app.jobs import SessionService, unreliability
-from frugalseg.app.label_config import LabelConfig, Projects, controls
+from frugalseg.app.label_config import LabelConfig, controls
 from frugalseg.app.last_boxes import LastBoxes
+from frugalseg.app.projects import Projects
 from frugalseg.data.clips import Clip
 from frugalseg.errors import ConfigError, DataError
 from frugalseg.interop.label_studio import annotation_shapes, image_name, result_object
@@ -269,9 +269,9 @@ class MLBackendApp(JSONRoutes):
             )  # fmt: skip
         frames = self.session.frames(clip.clip_id)
         if offset not in frames:
-            try:  # a frame removed from the folder since the video's annotations: that, said so
+            try:  # a frame removed from the folder since the video's annotations: said so
                 self.session.saved_state(clip.clip_id, masks=False)
-            except DataError as err:
+            except (DataError, ConfigError) as err:
                 raise RequestError(422, f"{element}: {err}") from err
             raise RequestError(
                 422, f"{element}: frame {offset} of {clip.clip_id} is not one of this session's "
@@ -435,15 +435,16 @@ class MLBackendApp(JSONRoutes):
         source = Path(f"the keypoints of {element}")
         checked = GivenAnnotation(source, current.shape, clicks=clicks).clicks if clicks else ()
         boxes = [rectangle_box(shape) for shape in drawn.shapes if shape.type == "box"]
-        kind = "object" if drawn.shapes else "background"
+        kind, drawn_box = ("object" if drawn.shapes else "background"), bool(boxes)
         made = tuple((kind, click) for click in checked)
         if not boxes:  # keypoints inside the task's last rectangle correct it (`frugalseg.app.last_boxes`)
             corrected = self.last_boxes.corrected(task_id, frame, obj, checked)
             boxes = [] if corrected is None else [corrected]
-            made = self.last_boxes.clicks(task_id, obj, kind, checked) if boxes else made
+            made = self.last_boxes.with_clicks(task_id, obj, kind, checked) if boxes else made
         if boxes:
             found = self.session.box_preview(video, index, boxes[-1], [click for _, click in made], obj)
-            self.last_boxes.remember(task_id, frame, obj, boxes[-1], made)
+            if drawn_box:  # a new rectangle, its keypoints its own
+                self.last_boxes.remember(task_id, frame, obj, boxes[-1], made)
         else:
             given = GivenAnnotation(source, current.shape, clicks=checked)
             found = self.session.preview(video, index, given, current) == obj

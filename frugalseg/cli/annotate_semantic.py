@@ -109,7 +109,7 @@ def _config_value(parser: argparse.ArgumentParser, path: Path, action: argparse.
     """A ``--config`` file's value as its option's would be on the command line: its type and choices.
 
     A list is its comma-separated words (``[frame, superpixel]`` as ``frame,superpixel``); a flag takes
-    true or false.
+    true or false; null is the default of an option without one (``max_frames: null``: every frame).
     """
     option = action.option_strings[-1]
     if isinstance(action, argparse._StoreTrueAction):
@@ -117,6 +117,8 @@ def _config_value(parser: argparse.ArgumentParser, path: Path, action: argparse.
             parser.error(f"--config {path}: {action.dest}: true or false (the flag {option}), got {value!r}")
         return value
     if value is None:
+        if action.default is not None:  # an option that always has a value
+            parser.error(f"--config {path}: {action.dest} ({option}): expected a value, got null")
         return None
     text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
     try:

@@ -39,8 +39,9 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
     """Write ``data`` so that no half-written file ever appears under ``path``.
 
     The bytes go to a temporary file in the same folder (same file system), are flushed to disk
-    and renamed into place with `os.replace`; on failure the temporary file is removed. The file
-    gets the usual 0644 permissions (a temporary file is created 0600).
+    and renamed into place with `os.replace`; on failure the temporary file is removed, and an error of
+    the file system that names no file (a full disk) names ``path``. The file gets the usual 0644
+    permissions (a temporary file is created 0600).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -55,9 +56,23 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
             os.fsync(handle.fileno())
         os.chmod(tmp_name, 0o644)
         os.replace(tmp_name, path)
+    except OSError as err:  # a full disk's ENOSPC from write or fsync names no file: the one written, named
+        Path(tmp_name).unlink(missing_ok=True)
+        if err.filename is not None or err.errno is None:
+            raise
+        raise type(err)(err.errno, err.strerror, str(path)) from err
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
+
+
+def file_problem(err: OSError) -> str:
+    """A file-system error in one line, naming the file; a full disk says to free space and retry."""
+    where = f"{err.filename}: " if err.filename else ""
+    said = f"{where}{err.strerror or err}"
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        said += " (the disk is full: free some space and try again)"
+    return said
 
 
 def remove_temporaries(folder: str | Path, older_than: float = 0.0) -> int:

@@ -242,10 +242,11 @@ def _refuse_brush_pngs(path: Path) -> None:
     else:
         return
     if any(name.endswith(".json") for name in names):
+        unzip = " (unzip it)" if what == "a zip" else ""
         raise DataError(
             path,
             f"{what} holding a COCO file: Label Studio's brush COCO export (BRUSH_TO_COCO) is read by "
-            "--tool coco from its JSON file (unzip it); or export the project as JSON",
+            f"--tool coco from its JSON file{unzip}; or export the project as JSON",
         )
     numpy = any(name.endswith(".npy") for name in names)
     kind, export, held = ("NumPy", "BRUSH_TO_NUMPY", "arrays") if numpy else ("PNG", "BRUSH_TO_PNG", "PNGs")

@@ -25,7 +25,7 @@ from frugalseg.errors import ConfigError, WeightsError
 from frugalseg.zoo._cards import imagenet_normalization, palette_for
 from frugalseg.zoo._checkpoints import write_weights
 from frugalseg.zoo._loading import read_torch_weights, sha256_file, torch_load
-from frugalseg.zoo._registry import get_model, model_config
+from frugalseg.zoo._registry import get_model, list_models, model_config
 
 OfficialKey = Callable[[str], "str | None"]
 #: Wrapper entries of official checkpoints that hold the state dict (mmcv, TDNet training, others).
@@ -307,6 +307,10 @@ def convert_checkpoint(
         raise WeightsError(path, f"not an official {source} checkpoint ({err.args[0]})") from err
     architecture = architecture or target.architecture
     classes = num_classes or target.num_classes
+    if architecture not in list_models():
+        raise ConfigError(
+            "--arch", f"unknown model {architecture!r}; available models: {', '.join(list_models())}"
+        )
     try:
         model = get_model(architecture, num_classes=classes, num_frames=target.num_frames, **target.args)
     except ConfigError as err:  # another family's model cannot take the official one's clip length or args
@@ -314,8 +318,8 @@ def convert_checkpoint(
             raise
         raise WeightsError(
             path,
-            f"an official {source} checkpoint holds {target.architecture}, not {architecture} "
-            f"({err.problem})",
+            f"an official {source} checkpoint holds {target.architecture}, not {architecture}: give --arch "
+            f"{target.architecture} (or none)",
         ) from err
     state, report = convert_state_dict(official, model, converter.official_key)
     if not report.ok:

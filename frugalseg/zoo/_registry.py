@@ -209,7 +209,7 @@ def _published_architectures() -> set[str]:
     for folder in checkpoints_dirs():
         try:
             entries = read_index(folder)["models"].values()
-        except WeightsError:
+        except (WeightsError, OSError):  # damaged or unreadable: `zoo list` says why
             continue
         found |= {str(entry.get("architecture")) for entry in entries if isinstance(entry, dict)}
     return found

@@ -120,24 +120,25 @@ def test_serve_refuses_a_clip_of_two_frame_sizes(davis: Path, tmp_path: Path, ca
 
 
 def test_a_full_disk_is_said_naming_the_file_and_a_failed_propagation_without_a_class_name(
-    client: TestClient, service: SessionService, monkeypatch
+    client: TestClient, tmp_path: Path, monkeypatch
 ) -> None:
-    """A full disk had been "internal error (see the server's log)" on Submit and Export; a failed
-    propagation's reason began with the error's class (``DataError: …``)."""
+    """A full disk had been "internal error (see the server's log)" on Submit and Export (its ENOSPC, raised
+    by write or fsync, names no file); a failed propagation's reason began with its class (``DataError``)."""
     import errno
 
+    import frugalseg.data.files
     from frugalseg.app.jobs import job_problem
     from frugalseg.errors import DataError
 
-    def full(*args, **kwargs):
-        raise OSError(errno.ENOSPC, "No space left on device", "/small/state/squares-b/state.json")
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(service, "add", full)
+    monkeypatch.setattr(frugalseg.data.files.os, "fsync", full)
     sent = client.post("/api/videos/squares-b/0/submit", json={"mask": encode_rle(squares(0, 0))})
-    said = (
-        "/small/state/squares-b/state.json: No space left on device (the disk is full: free some space and "
-    )
-    assert (sent.status_code, sent.json()) == (507, {"error": said + "try again)"})
+    said = sent.json()["error"]
+    assert sent.status_code == 507 and said.startswith(str(tmp_path / "state")), said
+    assert said.endswith(": No space left on device (the disk is full: free some space and try again)")
+    assert not list((tmp_path / "state").rglob(".*.tmp"))
     assert job_problem(DataError("a.png", "truncated")) == "a.png: truncated"
     assert job_problem(PermissionError(errno.EACCES, "Permission denied", "/s")) == "/s: Permission denied"
     assert job_problem(ValueError("odd")) == "ValueError: odd"

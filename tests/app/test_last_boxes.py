@@ -28,3 +28,29 @@ def test_only_the_backends_answer_inside_a_rectangle_is_booked_as_its_box() -> N
     assert boxes.drawn("7", ("blackswan", 5), answered, {1: inside}) == {}  # another frame
     boxes.forget("7")
     assert boxes.drawn("7", frame, answered, {1: inside}) == {}
+
+
+def test_keypoints_of_both_labels_answered_at_once_each_keep_the_others() -> None:
+    """Two requests of one task answered at once (the backend's thread pool) had each read the keypoints, then
+    kept its own: the later one dropped the other's click. Kept in the order clicked, a label's repeated."""
+    from frugalseg.active.objects.simulation.annotation_types import GivenClick
+
+    boxes = LastBoxes()
+    frame = ("blackswan", 6)
+    boxes.remember("7", frame, 1, (10, 10, 29, 29))
+    positive, negative, second = (
+        GivenClick(1, 12, 12, True),
+        GivenClick(1, 25, 12, False),
+        GivenClick(1, 14, 20, True),
+    )
+    assert boxes.with_clicks("7", 1, "object", [positive]) == (("object", positive),)
+    assert boxes.with_clicks("7", 1, "background", [negative]) == (
+        ("object", positive),
+        ("background", negative),
+    )
+    assert boxes.with_clicks("7", 1, "object", [positive, second]) == (
+        ("object", positive),
+        ("background", negative),
+        ("object", second),
+    )
+    assert boxes.with_clicks("8", 1, "object", [positive]) == (("object", positive),)  # no rectangle: its own

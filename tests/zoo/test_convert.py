@@ -208,9 +208,12 @@ def test_an_official_hrnet_file_onto_a_video_architecture_or_onto_a_file_is_one_
     torch.save(official_hrnet_checkpoint(W18_SMALL, num_classes=7), official)
     out = ["--out", str(tmp_path / "zoo")]
     assert main(["zoo", "convert", "--from", "hrnet", str(official), "--arch", "tmanet_r18", *out]) == 2
-    (line,) = capsys.readouterr().err.splitlines()
-    assert line.startswith(f"error: {official}: an official hrnet checkpoint holds hrnetv2_w18_small, not "
-                           "tmanet_r18 (TMANet needs num_frames"), line  # fmt: skip
+    assert capsys.readouterr().err == (
+        f"error: {official}: an official hrnet checkpoint holds hrnetv2_w18_small, not tmanet_r18: give "
+        "--arch hrnetv2_w18_small (or none)\n"
+    )
+    assert main(["zoo", "convert", "--from", "hrnet", str(official), "--arch", "tdnet_r18", *out]) == 2
+    assert capsys.readouterr().err.startswith("error: --arch: unknown model 'tdnet_r18'; available models: ")
     assert main(["zoo", "convert", "--from", "hrnet", str(official), "--out", str(official)]) == 2
     assert capsys.readouterr().err == f"error: --out: {official} is a file, not a folder\n"
     assert not (tmp_path / "zoo").exists()

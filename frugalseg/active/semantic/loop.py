@@ -226,7 +226,7 @@ class SemanticLoopConfig:
 
     def to_json(self) -> dict[str, Any]:
         """The settings as JSON."""
-        return {**asdict(self), "granularity": self.granularity.settings()}
+        return {**asdict(self), "granularity": asdict(self.granularity)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SemanticLoopConfig:
@@ -244,7 +244,7 @@ class LoopResult:
 
 
 def _granularity_settings(config: Any) -> Any:
-    """A saved state's settings with its granularity's that matter alone (earlier states kept every field)."""
+    """A state's settings with those of its granularity that cut frames alone (`Granularity.settings`)."""
     loop = config.get("loop") if isinstance(config, dict) else None
     if not isinstance(loop, dict) or not isinstance(loop.get("granularity"), dict):
         return config
@@ -673,7 +673,7 @@ class SemanticLoop:
         if not path.is_file():
             return
         data = _read_state(path)
-        wanted = json.loads(json.dumps(_finite(self.state_config)))
+        wanted = _granularity_settings(json.loads(json.dumps(_finite(self.state_config))))
         held = _granularity_settings(data["config"])
         if held != wanted:
             differ = "; ".join(_differences(held, wanted))
@@ -682,6 +682,8 @@ class SemanticLoop:
                 f"{path} was made with other settings ({differ}); rerun with those, or use another output "
                 "folder",
             )
+        # its own settings kept, those its granularity does not cut by too: its state and store name them
+        self.config = SemanticLoopConfig.from_json(data["config"]["loop"])
         self.labelled = [LabelledSample(**s) for s in data["labelled"]]
         self.history = _records(data)
         self.learner.load(self.folder / data["weights"])

@@ -552,6 +552,7 @@ function wire() {
 }
 async function submit() {
   $("submit").disabled = true;
+  const submitted = { video: S.video, frame: S.frame };  // the frame it annotates, whatever is open once it answers
   if (S.answers.size) { say("waiting for the tool's answer, then submitting"); }
   while (S.answers.size) { await Promise.allSettled([...S.answers]); }  // what is shown is what is submitted
   // clicks on the base their previews corrected, as the person saw it (a propagation may have changed the frame)
@@ -586,7 +587,10 @@ async function submit() {
     if (named.length) { fillObjects(); }  // the menu says the rename is saved, under the new name
     // what was submitted is the frame's mask now: later drawing is a new edit
     S.base = S.work.slice(); S.edited = false; S.clicks = []; S.undo = []; S.polygon = []; S.boxed = {}; S.clicked = {}; S.freehand = {}; endTool();
-    if (!S.info.annotated.includes(S.frame)) { S.info.annotated.push(S.frame); }  // said at once, not once propagated
+    if (S.video === submitted.video && !S.info.annotated.includes(submitted.frame)) {  // said at once, not once propagated
+      S.info.annotated.push(submitted.frame);
+      document.querySelector(`.thumb[data-frame='${submitted.frame}']`)?.classList.add("annotated");
+    }
     frameInfo();
     loadProposal().catch((err) => fail(err));
     // the next frame can be annotated and submitted at once: a submit while the clip propagates supersedes it

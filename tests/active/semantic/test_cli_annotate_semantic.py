@@ -233,6 +233,7 @@ def test_a_wrong_name_in_a_config_file_is_refused_naming_the_choices(student, ro
         ("epochs: 0", "epochs (--epochs): "),
         ("accelerator: tpu", "accelerator (--accelerator): 'tpu' is not one of auto, cpu, gpu, cuda, mps"),
         ("no_baseline: 1", "no_baseline: true or false (the flag --no-baseline), got 1"),
+        ("iterations: null", "iterations (--iterations): expected a value, got null"),
     ],
 )
 def test_a_config_files_values_are_checked_as_the_command_lines(root, tmp_path, capsys, line, said):
@@ -256,6 +257,8 @@ def test_a_config_files_scalars_and_text_numbers_read_as_on_the_command_line(tmp
     config.write_text('granularities: frame\nmax_frames: "3"\nbudget_clicks_percent: 10\n', encoding="utf-8")
     args = parser.parse_args(["semantic", "--config", str(config)])
     assert (args.granularities, args.max_frames, args.budget_clicks_percent) == (["frame"], 3, [10.0])
+    config.write_text("max_frames: null\n", encoding="utf-8")  # an option whose default is none: every frame
+    assert parser.parse_args(["semantic", "--config", str(config)]).max_frames is None
 
 
 def test_a_config_file_that_is_not_text_is_one_line_naming_it(root, tmp_path, capsys):
@@ -451,8 +454,8 @@ def test_an_empty_split_is_named_not_an_option_never_given(student, tmp_path, ca
 
 
 def test_a_frame_loop_resumes_whatever_the_rectangle_and_superpixel_options(student, root, tmp_path, capsys):
-    """A frame loop's state had recorded --rect-size and --segments, and a rerun without them was refused
-    ("made with other settings (loop.granularity.size 30 then → 40 now)"), and a state written so before."""
+    """A frame loop's state records --rect-size and --segments (so does its label store), and a rerun without
+    them had been refused ("made with other settings (loop.granularity.size 30 then → 40 now)")."""
     out = tmp_path / "out"
     argv = ["annotate", "semantic", "--root", str(root), "--student", student, "--max-frames", "3"]
     argv += ["--epochs", "1", "--iterations", "1", "--granularities", "frame", "--selectors", "random"]
@@ -460,16 +463,13 @@ def test_a_frame_loop_resumes_whatever_the_rectangle_and_superpixel_options(stud
     assert main([*argv, "--rect-size", "30", "--segments", "50"]) == 0
     first = capsys.readouterr().out
     (state,) = out.glob("runs/frame-random/*/*/state.json")
-    saved = json.loads(state.read_text(encoding="utf-8"))
-    assert saved["config"]["loop"]["granularity"] == {"name": "frame"}
+    saved = state.read_bytes()
     assert main(argv) == 0
     assert capsys.readouterr().out == first
-    saved["config"]["loop"]["granularity"] = {
-        "name": "frame",
-        "size": 30,
-        "segments": 50,
-        "compactness": 10.0,
-    }
-    state.write_text(json.dumps(saved), encoding="utf-8")  # as earlier runs wrote it
-    assert main(argv) == 0
-    assert capsys.readouterr().out == first
+    assert state.read_bytes() == saved
+    # a rectangle loop is cut by its size: another is refused
+    rectangles = [*argv[:-1], str(tmp_path / "rect"), "--granularities", "rectangle", "--rect-size", "16"]
+    assert main(rectangles) == 0
+    capsys.readouterr()
+    assert main([*rectangles[:-1], "24"]) == 2
+    assert "loop.granularity.size 16 then → 24 now" in capsys.readouterr().err
