@@ -48,6 +48,8 @@ import torch
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.loggers import Logger
+from lightning.pytorch.loggers.logger import DummyLogger
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from frugalseg.cli.callbacks import (
@@ -509,14 +511,17 @@ class TaskCLI(LightningCLI):
         """Every ``last.ckpt`` of this run's checkpoint folders; ``asked`` opens the error when there is none.
 
         The folders are the checkpoint callback's ``dirpath`` when set, else every
-        ``version_*/checkpoints`` of the run's logger folder; without a logger, Lightning's
-        ``<default_root_dir>/checkpoints`` too.
+        ``version_*/checkpoints`` of the run's logger folder (its config's under ``fast_dev_run``, whose
+        trainer has a stand-in); without a logger, Lightning's ``<default_root_dir>/checkpoints`` too.
         """
         folders: list[Path] = []
         checkpoint = self.trainer.checkpoint_callback
         if isinstance(checkpoint, ModelCheckpoint) and checkpoint.dirpath:
             folders.append(Path(checkpoint.dirpath))
         logger = self.trainer.logger
+        if isinstance(logger, DummyLogger):  # fast_dev_run's stand-in: the logger the config names
+            configured = self._get(self.config_init, "trainer", default={}).get("logger")
+            logger = configured if isinstance(configured, Logger) else logger
         if logger is not None and logger.save_dir is not None:
             base = Path(logger.save_dir) / (logger.name or "")
         else:

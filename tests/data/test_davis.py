@@ -255,3 +255,19 @@ def test_an_image_set_names_a_sequence_with_spaces_whole(tmp_path):
     (root / "ImageSets/2017").mkdir(parents=True)
     (root / "ImageSets/2017/val.txt").write_text("my clip 2 \nb\n", encoding="utf-8")
     assert DavisFormat(root).sequences("val") == ["b", "my clip 2"]
+
+
+def test_a_stray_copy_beside_numbered_frames_is_refused_naming_it(tmp_path):
+    """``00001 copy.jpg`` beside ``00000.jpg …`` had switched the sequence to natural order and become a frame
+    between 00001 and 00002: `data check` passed it, a VOS validation refused its missing mask."""
+    import shutil
+
+    root = _davis(tmp_path / "d", {"a": 3})
+    frames = root / "JPEGImages" / "480p" / "a"
+    shutil.copy(frames / "00001.jpg", frames / "00001 copy.jpg")
+    with pytest.raises(DataError) as caught:
+        DavisFormat(root).frame_paths("a")
+    assert str(caught.value) == (
+        f"{frames / '00001 copy.jpg'}: not a numbered frame, beside the 3 numbered frames of sequence 'a': "
+        "move it out of the folder (it would be taken for a frame)"
+    )

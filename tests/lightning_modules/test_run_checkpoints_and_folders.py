@@ -239,3 +239,16 @@ def test_tensorboards_hp_metric_is_the_monitored_metric_of_each_validation_and_t
     events.Reload()
     (score,) = events.Scalars("test/mIoU")
     assert [(e.step, e.value) for e in events.Scalars("hp_metric")] == [(0, -1.0), (score.step, score.value)]
+
+
+def test_ckpt_path_last_under_fast_dev_run_finds_the_runs_of_the_configs_logger(tiny_streets, tmp_path):
+    """``fast_dev_run`` swaps the logger for Lightning's stand-in: ``--ckpt_path last`` looked in
+    ``<default_root_dir>/checkpoints`` alone and found nothing."""
+    common = [*_common(tiny_streets, tmp_path, batch_size=6), "--trainer.limit_val_batches", "1"]
+    fitted = run_lightning_cli(["fit", *common, "--trainer.max_epochs", "1"])
+    last = Path(fitted.trainer.checkpoint_callback.dirpath) / "last.ckpt"
+    assert last.is_file()
+    checked = run_lightning_cli(
+        ["validate", *common, "--ckpt_path", "last", "--trainer.fast_dev_run", "true"]
+    )
+    assert checked.config_init.validate.ckpt_path == str(last)

@@ -228,6 +228,7 @@ class DavisFormat(Format):
         """The frames of sequence ``seq`` in time order: by number where every name is one, else naturally.
 
         Natural order (`natural_key`) puts ``frame_2`` before ``frame_10``, as cameras and ffmpeg number them.
+        A name beside numbered frames that is no number (``00004 copy.jpg``) is refused.
         """
         folder = self.image_dir / seq
         if not folder.is_dir():
@@ -238,7 +239,15 @@ class DavisFormat(Format):
         )
         if not frames:
             raise DataError(folder, f"sequence {seq!r} has no frames ({', '.join(FRAME_EXTENSIONS)})")
-        if all(frame.stem.isdigit() for frame in frames):  # numbers, padded or not
+        numbered = [frame for frame in frames if frame.stem.isdigit()]
+        if numbered and len(numbered) < len(frames):  # a stray copy had become a frame in the middle
+            odd = next(frame for frame in frames if not frame.stem.isdigit())
+            raise DataError(
+                odd,
+                f"not a numbered frame, beside the {len(numbered)} numbered frames of sequence {seq!r}: "
+                "move it out of the folder (it would be taken for a frame)",
+            )
+        if numbered:  # numbers, padded or not
             frames.sort(key=lambda frame: int(frame.stem))
         check_one_frame_per_name(frames)
         return frames
