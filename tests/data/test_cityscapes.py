@@ -132,3 +132,28 @@ def test_instance_map_files(tmp_path: Path) -> None:
         read_instance_ids(found, (3, 4))
     with pytest.raises(DataError, match="does not exist"):
         read_instance_ids(folder / "missing_instanceIds.png")
+
+
+def test_a_frame_copy_is_a_warning_naming_it_and_no_other_layout(tmp_path: Path, monkeypatch) -> None:
+    """``c_000001_000019 (1)_leftImg8bit.png`` was skipped without a word, and when the folder listed it first
+    the root was taken for another layout (its frames only, no labels)."""
+    import shutil
+
+    from frugalseg.data.formats import detect_format
+
+    root = write_snippets(tmp_path / "ds")
+    images = root / "leftImg8bit_sequence/train/c"
+    copy = images / "c_000001_000019 (1)_leftImg8bit.png"
+    shutil.copy(images / "c_000001_000019_leftImg8bit.png", copy)
+    listed = Path.glob
+    monkeypatch.setattr(
+        Path,
+        "glob",
+        lambda self, pattern: iter(sorted(listed(self, pattern), key=lambda p: " " not in p.name)),
+    )
+    assert next(root.glob("leftImg8bit_sequence/*/*/*_leftImg8bit.png")) == copy  # the copy listed first
+    assert detect_format(root) == "cityscapes"
+    _, problems = CityscapesFormat(root).scan("train")
+    assert [(p.path, p.message, p.warning) for p in problems] == [
+        (copy, "not named <city>_<6 digits>_<6 digits>_leftImg8bit.png: not read", True)
+    ]

@@ -115,9 +115,9 @@ class CityscapesFormat(Format):
         A Cityscapes tree has ``<city>_<seq>_<frame>_leftImg8bit.png`` files in
         ``leftImg8bit[_sequence]/<split>/<city>/`` (IDD has the same folders, other file names).
         """
-        for top in ("leftImg8bit", "leftImg8bit_sequence"):
-            first = next((root / top).glob(f"*/*/*{FRAME_SUFFIX}"), None) if (root / top).is_dir() else None
-            if first is not None and _NAME.match(first.name) is not None:
+        for top in ("leftImg8bit", "leftImg8bit_sequence"):  # any so named: the first may be a copy
+            frames = (root / top).glob(f"*/*/*{FRAME_SUFFIX}") if (root / top).is_dir() else ()
+            if any(_NAME.match(path.name) is not None for path in frames):
                 return True
         return False
 
@@ -249,7 +249,8 @@ class CityscapesFormat(Format):
 
         A city is a file that another top folder holds as a city folder (``gtFine/val/frankfurt`` beside
         ``leftImg8bit/val/frankfurt/``); other files there (a README) are left alone. Its frames or
-        labels were not read, and a recipe then found no label without saying why.
+        labels were not read, and a recipe then found no label without saying why. A frame named otherwise
+        than Cityscapes names them is not read either, said so.
         """
         problems = []
         for top in _FOLDERS:
@@ -262,6 +263,15 @@ class CityscapesFormat(Format):
                 Problem(city, f"is a file, not a city folder: {_NOT_READ}")
                 for city in _children(self.root / top / split)
                 if city.name in cities and city.is_file()
+            ]
+        for top in (
+            "leftImg8bit_sequence",
+            "leftImg8bit",
+        ):  # a copy's name (… (1)_leftImg8bit.png) is no frame
+            problems += [
+                Problem(path, f"not named <city>_<6 digits>_<6 digits>{FRAME_SUFFIX}: not read", warning=True)
+                for path in sorted((self.root / top / split).glob(f"*/*{FRAME_SUFFIX}"))
+                if _NAME.match(path.name) is None
             ]
         return problems
 
