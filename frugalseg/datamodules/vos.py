@@ -75,8 +75,15 @@ def read_sequences(fmt: DavisFormat, split: str, need_all_masks: bool) -> list[S
     """The sequences of ``split`` with their annotated frames.
 
     ``need_all_masks`` (evaluation) requires a mask on every frame and raises a `DataError` naming
-    the first missing one; otherwise frames without a mask are left out.
+    the first missing one; otherwise frames without a mask are left out. A root without ``Annotations/``
+    (frames only) is refused as such.
     """
+    if not fmt.mask_dir.is_dir():
+        raise DataError(
+            fmt.mask_dir,
+            "folder does not exist: training and scoring objects need their masks (Annotations/<sequence>/"
+            "*.png beside JPEGImages/); `frugalseg annotate` makes them from frames alone",
+        )
     sequences = []
     for name in fmt.sequences(split):
         frames, masks = fmt.frame_paths(name), fmt.mask_paths(name)

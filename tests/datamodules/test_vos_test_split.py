@@ -54,6 +54,23 @@ def test_a_sequence_of_two_frames_to_evaluate_is_named(tmp_path: Path) -> None:
     assert error.value.problem.startswith("2 frame(s): J&F leaves out a sequence's first and last frame")
 
 
+@pytest.mark.parametrize("stage", ["fit", "validate"])
+def test_a_root_of_frames_only_is_refused_naming_its_missing_masks_folder(tmp_path: Path, stage: str) -> None:
+    """It had said "…/Annotations/long/00000.png: evaluation needs a mask on every frame" (a path without the
+    resolution folder, blaming one mask) for a root that has no masks at all."""
+    import shutil
+
+    root = write_davis(tmp_path / "davis", {"long": [squares(t, 0) for t in range(4)]})
+    shutil.rmtree(root / "Annotations")
+    data = VOSDataModule(str(root), train_split="all", val_split="all", num_workers=0)
+    with pytest.raises(DataError) as error:
+        data.setup(stage)
+    assert str(error.value) == (
+        f"{root / 'Annotations'}: folder does not exist: training and scoring objects need their masks "
+        "(Annotations/<sequence>/*.png beside JPEGImages/); `frugalseg annotate` makes them from frames alone"
+    )
+
+
 def test_a_clip_longer_than_every_training_sequence_names_data_clip_length(tmp_path: Path) -> None:
     root = write_davis(tmp_path / "davis", {"short": [squares(t, 0) for t in range(4)]})
     data = VOSDataModule(str(root), train_split="all", val_split="all", clip_length=5, num_workers=0)
