@@ -142,9 +142,23 @@ def check_dataset(
 
 
 def split_folder(fmt: Format, split: str) -> Path:
-    """The folder named ``split`` in the data set or one level down (``leftImg8bit/train``), else its root."""
-    below = [child / split for child in sorted(fmt.root.iterdir()) if _is_dir(child)]
+    """Where ``split`` is made: the list naming its clips, a folder of that name, else the data set's root.
+
+    The list is DAVIS's ``ImageSets/2017/val.txt``; the folder is in the data set or one level down, that of
+    the frames first (``leftImg8bit/train``, not ``gtFine/train``).
+    """
+    listed = getattr(fmt, "split_dir", None)
+    if listed is not None and (Path(listed) / f"{split}.txt").is_file():
+        return Path(listed) / f"{split}.txt"
+    children = sorted(
+        fmt.root.iterdir(), key=lambda child: (not child.name.startswith(_FRAME_FOLDERS), child.name)
+    )
+    below = [child / split for child in children if _is_dir(child)]
     return next((folder for folder in [fmt.root / split, *below] if _is_dir(folder)), fmt.root)
+
+
+#: The top folders of frames, whose split folder names a split before its labels' (Cityscapes, DAVIS, IDD).
+_FRAME_FOLDERS = ("leftImg8bit", "JPEGImages", "images")
 
 
 def _is_dir(path: Path) -> bool:

@@ -48,6 +48,24 @@ def test_an_empty_split_is_a_problem_naming_its_folder(tmp_path: Path, capsys: p
     ]
 
 
+def test_an_empty_split_is_named_by_its_list_or_its_frames_folder(tmp_path: Path) -> None:
+    """An empty ``ImageSets/2017/val.txt`` had been blamed on the data set's root, an empty Cityscapes split
+    on ``gtFine/<split>`` rather than its frames' folder."""
+    davis = write_davis(tmp_path / "davis", {"a": [np.zeros((4, 6), np.uint8)] * 3})
+    (davis / "ImageSets" / "2017").mkdir(parents=True)
+    (davis / "ImageSets" / "2017" / "train.txt").write_text("a\n", encoding="utf-8")
+    (davis / "ImageSets" / "2017" / "val.txt").write_text("", encoding="utf-8")
+    assert Problem(davis / "ImageSets" / "2017" / "val.txt", "split 'val' has no clips") in check_dataset(
+        davis
+    )
+    cityscapes = write_snippets(tmp_path / "cityscapes")
+    for top in ("leftImg8bit_sequence", "gtFine"):
+        (cityscapes / top / "val").mkdir()
+    assert Problem(cityscapes / "leftImg8bit_sequence" / "val", "split 'val' has no clips") in check_dataset(
+        cityscapes
+    )
+
+
 def test_a_set_without_any_clip_stays_one_problem(tmp_path: Path) -> None:
     root = empty_train_split(tmp_path / "camvid")
     for folder in ("val", "valannot"):
