@@ -208,6 +208,11 @@ def test_unsupported_mask_mode_and_missing_root(tmp_path):
     Image.new("RGB", (W, H), (200, 0, 0)).save(rgb)
     with pytest.raises(DataError, match="rgb.png: mask must be a palette or grey-level PNG"):
         DavisFormat.read_mask(rgb)
+    deep = tmp_path / "deep.png"  # grey-level, 16 bits: its depth is what is wrong, said so
+    Image.fromarray(np.full((H, W), 300, np.uint16)).save(deep)
+    with pytest.raises(DataError) as caught:
+        DavisFormat.read_mask(deep)
+    assert caught.value.problem.startswith("a 16-bit mask (PIL mode 'I;16'): object ids are 8-bit (1–254")
     with pytest.raises(DataError, match="data set folder does not exist"):
         DavisFormat(tmp_path / "nowhere")
     (tmp_path / "x").mkdir()

@@ -321,6 +321,12 @@ class DavisFormat(Format):
                             "with colours: save it as a palette PNG, or black background and white object",
                         )
                     mode, mask = "L", colours[..., 0].copy()
+                elif mode in ("I;16", "I;16B", "I"):  # it is grey-level: what is wrong is its depth
+                    raise DataError(
+                        path,
+                        f"a 16-bit mask (PIL mode {mode!r}): object ids are 8-bit (1–254, 255 void); save "
+                        "it as an 8-bit palette or grey-level PNG",
+                    )
                 elif mode not in ("P", "L", "1"):
                     raise DataError(
                         path,
