@@ -24,6 +24,7 @@ import numpy as np
 
 from frugalseg.active.objects.state import VideoState
 from frugalseg.data.clips import IGNORE_INDEX, LabelKind
+from frugalseg.errors import ConfigError
 from frugalseg.interop.stored_frames import ExportObject, StoredFrame
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ def export_with_tools(
         The labels written to the store, the frames of the tool files, and the tool files' paths.
 
     Raises:
-        ConfigError: no video has been annotated yet.
+        ConfigError: no video has been annotated yet, or a new store's tool folder holds files already.
         LabelStoreError: ``out`` holds a store of another export or run.
     """
     from frugalseg.autolabel.store import LabelStore
@@ -87,6 +88,12 @@ def export_with_tools(
 
     out = Path(out)
     tools = tools_folder(out)
+    if new and tools.is_dir() and any(tools.iterdir()):  # not this export's: neither overwritten nor removed
+        raise ConfigError(
+            "--out",
+            f"{tools} holds files of its own, and a new export writes its tool files there: move them, or "
+            "give another --out",
+        )
     try:
         written = session.export(out)
         frames = named_frames(session, stored_frames(LabelStore(out), session.format), states)

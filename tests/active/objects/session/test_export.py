@@ -216,3 +216,28 @@ def test_label_studio_tasks_of_one_folder_of_frames_name_the_folder(
     assert main([*imported, "--format", "video", "--root", str(frames), "--out", str(back)]) == 0
     ids = cv2.imread(str(back / "all" / "squares-a" / "00004_pseudo_instanceIds.png"), cv2.IMREAD_UNCHANGED)
     np.testing.assert_array_equal(ids, AnnotationSession.open(named).current_mask("squares-a", 4))
+
+
+def test_a_new_export_leaves_a_tool_folder_it_did_not_make_as_it_was(
+    named: Path, tmp_path: Path, capsys
+) -> None:
+    """``<out>-tools/`` holding a person's files: a new export had overwritten their ``coco.json``, and one
+    that failed (or was stopped) removed the whole folder with their notes."""
+    out = tmp_path / "labels"
+    tools = Path(f"{out}-tools")
+    tools.mkdir()
+    (tools / "coco.json").write_text('{"mine": true}', encoding="utf-8")
+    (tools / "notes.txt").write_text("mine", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["annotate", "export", "--state", str(named), "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: --out: {tools} holds files of its own, and a new export writes its tool files there: move "
+        "them, or give another --out\n"
+    )
+    assert sorted(p.name for p in tools.iterdir()) == ["coco.json", "notes.txt"]
+    assert (tools / "coco.json").read_text(encoding="utf-8") == '{"mine": true}' and not out.exists()
+    # the tool folder of an earlier export of this store is this export's to write again
+    (tools / "coco.json").unlink()
+    (tools / "notes.txt").unlink()
+    assert main(["annotate", "export", "--state", str(named), "--out", str(out)]) == 0
+    assert main(["annotate", "export", "--state", str(named), "--out", str(out)]) == 0
