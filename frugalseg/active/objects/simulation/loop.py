@@ -395,7 +395,11 @@ def curves_to_json(curves: dict[str, dict[str, Any]]) -> str:
 
 
 def plot_curves(curves: dict[str, Curve], *, title: str = "", target: float = TARGET_JF) -> bytes:
-    """PNG bytes of J&F against hours, one line per strategy, the ``target`` line marked."""
+    """PNG bytes of J&F against hours, one line per strategy, the ``target`` line marked.
+
+    Straight lines join the points, as `Curve.hours_to_reach` reads them: the hours printed to reach the
+    target are where its line crosses it (steps had crossed later, at the next point).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -403,7 +407,7 @@ def plot_curves(curves: dict[str, Curve], *, title: str = "", target: float = TA
 
     figure, axes = plt.subplots(figsize=(7, 4.5), dpi=110)
     for name, curve in curves.items():
-        axes.step(curve.hours, curve.jf, where="post", label=name)
+        axes.plot(curve.hours, curve.jf, marker=".", label=name)
     axes.axhline(target, color="grey", linestyle="--", linewidth=1, label=f"J&F = {target}")
     axes.set_xlabel("annotation time (hours)")
     axes.set_ylabel("J&F")

@@ -199,6 +199,19 @@ def test_curves_sum_hours_and_average_quality_in_lockstep() -> None:
     )
 
 
+def test_the_plot_joins_points_as_the_hours_to_the_target_read_them(monkeypatch) -> None:
+    """The plot had drawn steps, which cross J&F 0.85 only at the next point, while the hours printed to reach
+    it interpolate: a run printed 0.17 h and plotted 0.27 h."""
+    from frugalseg.active.objects.simulation import loop
+
+    monkeypatch.setattr(loop, "figure_png", lambda figure: figure)
+    curve = Curve([0.1, 0.2], [0.8, 0.9])
+    figure = loop.plot_curves({"a": curve})
+    (line,) = [line for line in figure.axes[0].lines if line.get_label() == "a"]
+    assert line.get_drawstyle() == "default" and line.get_xydata().tolist() == [[0.1, 0.8], [0.2, 0.9]]
+    assert curve.hours_to_reach(0.85) == pytest.approx(0.15)  # where that line crosses 0.85
+
+
 def test_the_lookahead_oracle_foresees_exactly_the_j_and_f_its_choice_then_reaches(tmp_path: Path) -> None:
     class Recording(LookaheadSelector):
         def select(self, view) -> int:
