@@ -72,7 +72,11 @@ def _simulate_options(simulate: argparse.ArgumentParser) -> None:
     )
     simulate.add_argument("--split", default=None, help="split to annotate (default: the only or first one)")
     simulate.add_argument(
-        "--budget-hours", type=float, required=True, help="human hours for the whole data set (> 0)"
+        "--budget-hours",
+        type=float,
+        required=True,
+        help="human hours for the whole data set (> 0), shared by its videos; a video's annotations start "
+        "while its share is not spent, so its last may end past it (the curves show the hours spent)",
     )
     simulate.add_argument(
         "--frames",
