@@ -834,6 +834,22 @@ CASES = [  # fmt: skip
         "is not a label store",
         lambda t: [t / "runs"],
     ),
+    Case(  # Lightning's ValueError had been a 30-line traceback from configure_optimizers
+        "fit validating every 5000 batches",
+        lambda t, d: _fit(
+            t,
+            "--data.root",
+            str(d["streets"]),
+            "--data.augment.crop_size",
+            "[32,64]",
+            "--trainer.val_check_interval",
+            "5000",
+        ),
+        2,
+        "error: --trainer.val_check_interval: 5000 training batches between validations, but an epoch has 3: "
+        "give at most 3, or --trainer.check_val_every_n_epoch null to count batches across epochs",
+        lambda t: [t / "runs"],
+    ),
     Case(
         "fit with a crop that cannot fit in memory",
         lambda t, d: _fit(
@@ -1328,27 +1344,6 @@ def test_a_gpu_trainer_on_a_machine_without_one_is_one_line(data, tmp_path, caps
         2,
         "--trainer: accelerator 'gpu', but this machine has no CUDA GPU torch can use: give "
         "--trainer.accelerator cpu (or auto)",
-        lambda t: [t / "runs"],
-    )
-    check_case(case, data, tmp_path, capsys)
-
-
-def test_a_validation_interval_past_an_epoch_is_one_line_and_leaves_no_run(data, tmp_path, capsys):
-    """Lightning's ValueError had been a 30-line traceback from ``configure_optimizers``."""
-    case = Case(
-        "fit validating every 5000 batches",
-        lambda t, d: _fit(
-            t,
-            "--data.root",
-            str(d["streets"]),
-            "--data.augment.crop_size",
-            "[32,64]",
-            "--trainer.val_check_interval",
-            "5000",
-        ),  # fmt: skip
-        2,
-        "error: --trainer.val_check_interval: 5000 training batches between validations, but an epoch has 3: "
-        "give at most 3, or --trainer.check_val_every_n_epoch null to count batches across epochs",
         lambda t: [t / "runs"],
     )
     check_case(case, data, tmp_path, capsys)
