@@ -39,6 +39,7 @@ from frugalseg.cli.signals import (
     sigint_noted,
     sigterm_raises,
     sigterm_received,
+    worker_lost,
     worker_terminated,
 )
 from frugalseg.errors import FrugalsegError
@@ -168,6 +169,10 @@ def _dispatch(words: list[str]) -> int:
                 raise KeyboardInterrupt from exit
             if not tool and _stopped_by_sigterm(exit):
                 raise Terminated from exit
+            raise
+        except RuntimeError as err:
+            if interrupts and worker_lost(err):  # a loader worker the same Ctrl-C stopped as it was forked
+                raise KeyboardInterrupt from err
             raise
 
 

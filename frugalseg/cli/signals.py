@@ -78,6 +78,21 @@ def worker_terminated(error: BaseException) -> bool:
     return isinstance(error, RuntimeError) and "is killed by signal: Terminated" in str(error)
 
 
+def worker_lost(error: BaseException) -> bool:
+    """Whether ``error`` is torch's report of a DataLoader worker that died (by a signal or otherwise).
+
+    After a Ctrl-C it is the Ctrl-C's echo: a worker forked as the signal came, before it knew itself a
+    worker (`sigint_noted`), is stopped by it, and the main process may find it gone before its own
+    KeyboardInterrupt is raised.
+    """
+    text = str(error)
+    return (
+        isinstance(error, RuntimeError)
+        and "DataLoader worker" in text
+        and ("exited unexpectedly" in text or "killed by signal" in text)
+    )
+
+
 def forget_signals() -> None:
     """Forget the signals an earlier command in this process received, before the next one runs."""
     _SIGTERMS.clear()
