@@ -204,7 +204,13 @@ def test_a_loader_worker_lost_after_a_ctrl_c_is_the_interrupt(monkeypatch, capsy
         raise RuntimeError("DataLoader worker (pid(s) 16812) exited unexpectedly")
 
     monkeypatch.setattr(frugalseg.cli, "_run_lightning", interrupted_then_lost)
-    assert main(["fit"]) == INTERRUPTED
+    previous = signal.signal(
+        signal.SIGINT, signal.default_int_handler
+    )  # a terminal's (an xdist worker ignores it)
+    try:
+        assert main(["fit"]) == INTERRUPTED
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert capsys.readouterr().err.strip().splitlines()[-1] == "frugalseg: interrupted"
     monkeypatch.setattr(
         frugalseg.cli, "_run_lightning", lambda words: (_ for _ in ()).throw(RuntimeError("odd"))
