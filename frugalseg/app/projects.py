@@ -31,6 +31,8 @@ class Projects:
         self.folder = folder
         path = folder / PROJECTS_FILE
         self.ids: set[str] = {str(p) for p in read_json(path)} if path.is_file() else set()
+        #: The ids the file holds (read once, then as this object last wrote them).
+        self._saved = set(self.ids)
         #: Each project's config as its ``/setup`` gave it.
         self.configs: dict[str, LabelConfig] = {}
 
@@ -42,11 +44,11 @@ class Projects:
         self.save()
 
     def save(self) -> None:
-        """Keep the ids in the session's folder, once it is a session's."""
-        path = self.folder / PROJECTS_FILE
-        saved = {str(p) for p in read_json(path)} if path.is_file() else set()
-        if (self.folder / SESSION_FILE).is_file() and saved != self.ids:
-            write_json_atomic(path, sorted(self.ids))
+        """Keep the ids in the session's folder, once it is a session's (after each annotation: no read)."""
+        if self._saved != self.ids and (self.folder / SESSION_FILE).is_file():
+            ids = set(self.ids)
+            write_json_atomic(self.folder / PROJECTS_FILE, sorted(ids))
+            self._saved = ids
 
     def of_webhook(self, project: dict[str, Any], element: str) -> LabelConfig | None:
         """A webhook's project's config: its payload's, else its ``/setup``'s (None: neither has brushes).

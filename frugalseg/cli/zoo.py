@@ -125,7 +125,6 @@ def _convert_options(convert: argparse.ArgumentParser) -> None:
 def _publish(args: argparse.Namespace) -> int:
     import torch
 
-    from frugalseg.data.files import nearest_existing
     from frugalseg.errors import ConfigError
     from frugalseg.lightning_modules.publish import publish_checkpoint
     from frugalseg.zoo import HUB_FILES, INDEX_FILE, packaged_checkpoints, publish_target, read_index
@@ -135,9 +134,8 @@ def _publish(args: argparse.Namespace) -> int:
     if args.repo_id is not None and args.hub_folder is None:
         raise ConfigError("--repo-id", "names the Hub repository of --hub-folder; give --hub-folder too")
     for option, folder in (("--out", args.out), ("--hub-folder", args.hub_folder)):
-        above = None if folder is None else nearest_existing(Path(folder))
-        if above is not None and not above.is_dir():
-            raise ConfigError(option, f"{above} is a file, not a folder")
+        if folder is not None:
+            _check_folder_option(option, Path(folder))
     out = publish_target(args.out) if args.hub_folder is None else Path()
     index = out / INDEX_FILE
     earlier = (
@@ -186,6 +184,16 @@ def _publish(args: argparse.Namespace) -> int:
     if card["metrics"].get("values") and card["metrics"].get("note"):
         print(f"({card['metrics']['note']})")
     return 0
+
+
+def _check_folder_option(option: str, folder: Path) -> None:
+    """Refuse ``folder`` (given as ``option``) where it, or its nearest parent that exists, is a file."""
+    from frugalseg.data.files import nearest_existing
+    from frugalseg.errors import ConfigError
+
+    above = nearest_existing(folder)
+    if not above.is_dir():
+        raise ConfigError(option, f"{above} is a file, not a folder")
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -338,14 +346,10 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _convert(args: argparse.Namespace) -> int:
-    from frugalseg.data.files import nearest_existing
-    from frugalseg.errors import ConfigError
     from frugalseg.zoo import convert_checkpoint, publish_target
 
     out = publish_target(args.out)
-    above = nearest_existing(out)
-    if above is not None and not above.is_dir():
-        raise ConfigError("--out", f"{above} is a file, not a folder")
+    _check_folder_option("--out", out)
     card, report = convert_checkpoint(
         args.source, args.file, out, name=args.name, architecture=args.arch, num_classes=args.num_classes
     )

@@ -56,13 +56,11 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
             os.fsync(handle.fileno())
         os.chmod(tmp_name, 0o644)
         os.replace(tmp_name, path)
-    except OSError as err:  # a full disk's ENOSPC from write or fsync names no file: the one written, named
+    except BaseException as err:
         Path(tmp_name).unlink(missing_ok=True)
-        if err.filename is not None or err.errno is None:
-            raise
-        raise type(err)(err.errno, err.strerror, str(path)) from err
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
+        # a full disk's ENOSPC, from write or fsync, names no file: the one written, named
+        if isinstance(err, OSError) and err.filename is None and err.errno is not None:
+            raise type(err)(err.errno, err.strerror, str(path)) from err
         raise
 
 

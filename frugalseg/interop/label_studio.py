@@ -140,7 +140,7 @@ def local_file_url(name: str) -> str:
 def read_label_studio(path: str | Path) -> ToolExport:
     """Read a Label Studio JSON export (a list of tasks) into one frame per task."""
     path = Path(path)
-    _refuse_brush_pngs(path)
+    _refuse_brush_exports(path)
     try:
         tasks = read_tool_json(path)
     except DataError as err:
@@ -226,7 +226,7 @@ def _listed(ids: list[Any]) -> str:
     return ", ".join(map(str, ids[:5])) + (" …" if len(ids) > 5 else "")
 
 
-def _refuse_brush_pngs(path: Path) -> None:
+def _refuse_brush_exports(path: Path) -> None:
     """Refuse Label Studio's brush exports that are no JSON (a PNG, a zip or folder of them) at once.
 
     ``BRUSH_TO_PNG`` and ``BRUSH_TO_NUMPY`` are a zip of one image or array per region, whose names say no
