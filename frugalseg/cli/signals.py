@@ -118,7 +118,8 @@ def sigterm_raises() -> Iterator[None]:
     stops at once and fails. Off the main thread, where no handler can be set, it changes nothing.
     Once the block ends after a SIGTERM, torch's SIGCHLD handler is switched off again: the Trainer's
     teardown puts back every handler it found, torch's too, and a worker's death reported as the
-    interpreter exits was a traceback after the one line.
+    interpreter exits was a traceback after the one line; the quiet `sys.unraisablehook` stays, as a
+    half-built DataLoader iterator's finalizer run then had printed its AttributeError.
     """
     main = os.getpid()
 
@@ -141,7 +142,8 @@ def sigterm_raises() -> Iterator[None]:
         yield
     finally:
         _WATCHED[signal.SIGTERM] = False
-        sys.unraisablehook = unraisable
+        if not _SIGTERMS:  # after one, the finalizers run as the process ends stay quiet too
+            sys.unraisablehook = unraisable
         signal.signal(signal.SIGTERM, previous)
         if _SIGTERMS:
             _ignore_children()
