@@ -224,6 +224,42 @@ def test_ctrl_z_undoes_as_the_undo_button_does(browser, two_clips: str) -> None:
     assert browser.execute_script("return S.edited") is False
 
 
+def test_redo_puts_back_what_undo_took(browser, two_clips: str) -> None:  # noqa: F811
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    opened(browser, two_clips)
+    assert "Ctrl+Shift+Z (⇧⌘Z) or Ctrl+Y: Redo." in browser.find_element(By.TAG_NAME, "aside").text
+    drawn = "return Array.from(S.work).filter((v) => v === 1).length"
+    browser.find_element(By.CSS_SELECTOR, "input[value='brush']").click()
+    click_on(browser, 100, 400)
+    one = browser.execute_script(drawn)
+    click_on(browser, 300, 400)
+    two = browser.execute_script(drawn)
+    assert 0 < one < two
+    browser.find_element(By.ID, "undo").click()
+    browser.find_element(By.ID, "undo").click()
+    assert browser.execute_script(drawn) == 0
+    browser.find_element(By.ID, "redo").click()
+    assert browser.execute_script(drawn) == one
+    ActionChains(browser).key_down(Keys.CONTROL).key_down(Keys.SHIFT).send_keys("z").key_up(
+        Keys.SHIFT
+    ).key_up(Keys.CONTROL).perform()
+    assert browser.execute_script(drawn) == two
+    assert browser.execute_script("return S.edited") is True
+    ActionChains(browser).key_down(Keys.CONTROL).send_keys("y").key_up(Keys.CONTROL).perform()  # nothing left
+    assert browser.execute_script(drawn) == two
+    # Undo, then a new stroke: what was undone is gone for good
+    browser.find_element(By.ID, "undo").click()
+    click_on(browser, 500, 400)
+    third = browser.execute_script(drawn)
+    browser.find_element(By.ID, "redo").click()
+    assert browser.execute_script(drawn) == third
+    browser.find_element(By.ID, "undo").click()
+    assert browser.execute_script(drawn) == one
+
+
 def test_a_stopped_server_is_named(browser, tmp_path: Path, shared_data: Path) -> None:  # noqa: F811
     from urllib.parse import urlsplit
 

@@ -8,7 +8,7 @@ const $ = (id) => document.getElementById(id);
 // sent with the next submit that holds the object (renamedOf: each video's)
 const S = { palette: [], video: null, info: null, frame: null, opening: 0, known: [], added: {}, addedOf: {}, renamed: {}, renamedOf: {},
   work: null, clicks: [],
-  base: null, edited: false, undo: [], polygon: [], painting: false, busy: false, proposalTimer: null,
+  base: null, edited: false, undo: [], redo: [], polygon: [], painting: false, busy: false, proposalTimer: null,
   box: null, drag: null, boxClicks: [], toolBase: null, toolMode: "replace", anchors: [], contour: [], stroke: [],
   // how this frame's edit was made, for the ledger, object by object: its box and the box's corrective clicks,
   // its clicks, whether it was drawn freehand
@@ -172,7 +172,7 @@ async function openFrame(frame) {
   // the last frame asked for wins: a click while an earlier frame still loads (after a job, say) opens the clicked one
   const ticket = ++S.opening;
   if (frame !== S.frame) { done(); }  // what the status line said was of the frame left
-  S.frame = frame; S.clicks = []; S.undo = []; S.polygon = []; S.edited = false; S.boxed = {}; S.clicked = {}; S.freehand = {}; endTool();
+  S.frame = frame; S.clicks = []; S.undo = []; S.redo = []; S.polygon = []; S.edited = false; S.boxed = {}; S.clicked = {}; S.freehand = {}; endTool();
   for (const d of document.querySelectorAll(".thumb")) {
     d.classList.toggle("open", +d.dataset.frame === frame);
     if (+d.dataset.frame === frame) { centreThumb(d); }
@@ -333,9 +333,18 @@ function unsubmitted() {
 }
 // Whether the person lets the open frame go: asked only when its edit would be lost.
 function leave() { return !editing() || confirm(`Discard the unsubmitted edit of ${S.video} frame ${S.frame}?`); }
-function remember() {
-  S.undo.push({ work: S.work.slice(), clicks: S.clicks.slice(), edited: S.edited, base: S.base, box: S.box, boxed: { ...S.boxed }, clicked: { ...S.clicked }, freehand: { ...S.freehand }, added: { ...S.added },
-    boxClicks: S.boxClicks.slice(), toolBase: S.toolBase, toolMode: S.toolMode, anchors: S.anchors.slice(), contour: S.contour });
+// The open frame's edit as it stands, for Undo and Redo.
+function snapshot() {
+  return { work: S.work.slice(), clicks: S.clicks.slice(), edited: S.edited, base: S.base, box: S.box, boxed: { ...S.boxed }, clicked: { ...S.clicked }, freehand: { ...S.freehand }, added: { ...S.added },
+    boxClicks: S.boxClicks.slice(), toolBase: S.toolBase, toolMode: S.toolMode, anchors: S.anchors.slice(), contour: S.contour };
+}
+// The edit before a change, for Undo: a new change drops what was undone.
+function remember() { S.undo.push(snapshot()); S.redo = []; }
+// The open frame's edit put back as ``state`` holds it, the chosen object kept where it still exists.
+function restore(state) {
+  const chosen = object(); Object.assign(S, state); S.addedOf[S.video] = S.added; S.polygon = []; S.stroke = [];
+  fillObjects(); if (chosen in S.added || S.known.includes(chosen)) { $("object").value = chosen; }
+  draw(); $("frameinfo").dataset.preview = String(S.clicks.length); frameInfo(); done();
 }
 function tool() { return document.querySelector("input[name=tool]:checked").value; }
 function object() { return +$("object").value; }
@@ -501,19 +510,26 @@ function wire() {
     if (tool() === "scissors" && S.anchors.length >= 4) { S.anchors.pop(); answering(closeScissors(shapeMode(e))); }
   });
   for (const radio of document.querySelectorAll("input[name=tool]")) { radio.onchange = () => { endTool(); S.polygon = []; frameInfo(); draw(); }; }
-  // Ctrl+Z (⌘Z on a Mac) is the Undo button, except in a field one types in (which undoes its own typing)
+  // Ctrl+Z (⌘Z on a Mac) is the Undo button, Ctrl+Shift+Z (⇧⌘Z) and Ctrl+Y the Redo button, except in a
+  // field one types in (which undoes its own typing)
   window.addEventListener("keydown", (e) => {
     const typing = e.target.matches("input:not([type]), input[type=text], input[type=number]");
-    if ((e.ctrlKey || e.metaKey) && !e.shiftKey && !e.altKey && e.key.toLowerCase() === "z" && !typing) {
-      e.preventDefault(); $("undo").click();
-    }
+    if (!(e.ctrlKey || e.metaKey) || e.altKey || typing) { return; }
+    const key = e.key.toLowerCase();
+    if (key === "z" && !e.shiftKey) { e.preventDefault(); $("undo").click(); }
+    if ((key === "z" && e.shiftKey) || (key === "y" && !e.shiftKey)) { e.preventDefault(); $("redo").click(); }
   });
   $("undo").onclick = () => {
     const last = S.undo.pop();
     if (!last) { return; }
-    const chosen = object(); Object.assign(S, last); S.addedOf[S.video] = S.added; S.polygon = []; S.stroke = [];
-    fillObjects(); if (chosen in S.added || S.known.includes(chosen)) { $("object").value = chosen; }
-    draw(); $("frameinfo").dataset.preview = String(S.clicks.length); frameInfo(); done();
+    // an edit whose answer is still on its way cannot be put back as it will be: no Redo of it
+    if (S.answers.size) { S.redo = []; } else { S.redo.push(snapshot()); }
+    restore(last);
+  };
+  $("redo").onclick = () => {
+    const next = S.redo.pop();
+    if (!next) { return; }
+    S.undo.push(snapshot()); restore(next);
   };
   $("newobject").onclick = () => {
     const name = $("newname").value.trim(); if (!name) { say("give the new object a class name"); return; }
@@ -586,7 +602,7 @@ async function submit() {
     for (const o of S.info.objects) { if (o.id in body.names && named.includes(String(o.id))) { o.name = body.names[o.id]; } }
     if (named.length) { fillObjects(); }  // the menu says the rename is saved, under the new name
     // what was submitted is the frame's mask now: later drawing is a new edit
-    S.base = S.work.slice(); S.edited = false; S.clicks = []; S.undo = []; S.polygon = []; S.boxed = {}; S.clicked = {}; S.freehand = {}; endTool();
+    S.base = S.work.slice(); S.edited = false; S.clicks = []; S.undo = []; S.redo = []; S.polygon = []; S.boxed = {}; S.clicked = {}; S.freehand = {}; endTool();
     if (S.video === submitted.video && !S.info.annotated.includes(submitted.frame)) {  // said at once, not once propagated
       S.info.annotated.push(submitted.frame);
       document.querySelector(`.thumb[data-frame='${submitted.frame}']`)?.classList.add("annotated");
