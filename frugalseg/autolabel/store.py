@@ -168,7 +168,7 @@ def _normalised(config: dict[str, Any]) -> dict[str, Any]:
 
 #: The keys of ``run.json`` that name folders (`Format.describe`), compared as real paths: a store made
 #: with ``--root ../data`` is the same store when resumed with that folder's absolute path, or through a link.
-FOLDER_KEYS = ("root", "temporal_root")
+FOLDER_KEYS = ("root", "temporal_root", "masks")
 
 
 def _absolute_roots(config: dict[str, Any]) -> dict[str, Any]:

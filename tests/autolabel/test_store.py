@@ -440,6 +440,31 @@ def test_a_store_records_its_data_set_s_absolute_root_and_resumes_from_a_relativ
     assert "config (engine: stored 'flow', asked 'simulated_clicks'); use another" in str(error.value)
 
 
+def test_a_video_store_records_its_masks_folder_absolute_and_resumes_from_a_relative_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--masks`` typed relative was stored as typed: `label report` from another folder said "masks folder
+    does not exist", and the same folder given absolute was "a different config"."""
+    from frugalseg.data.formats import get_format
+
+    (tmp_path / "data" / "frames").mkdir(parents=True)
+    (tmp_path / "data" / "masks").mkdir()
+    cv2.imwrite(str(tmp_path / "data" / "frames" / "00000.png"), np.zeros((4, 4, 3), np.uint8))
+    monkeypatch.chdir(tmp_path / "data")
+    described = get_format("video", "frames", masks="masks").describe()
+    assert described["masks"] == str(tmp_path / "data" / "masks")
+    LabelStore(tmp_path / "store").open_run({"engine": "flow", **described})
+    older = LabelStore(tmp_path / "older")  # as a store recorded it before: the masks folder as typed
+    older.open_run({"engine": "flow", **described, "masks": "masks"})
+    LabelStore(tmp_path / "older").open_run({"engine": "flow", **described})
+    monkeypatch.chdir(tmp_path)
+    LabelStore(tmp_path / "store").open_run(
+        {"engine": "flow", **get_format("video", "data/frames", masks="data/masks").describe()}
+    )
+    with pytest.raises(LabelStoreError, match=r"different config \(masks: stored "):
+        LabelStore(tmp_path / "store").open_run({"engine": "flow", **described, "masks": str(tmp_path)})
+
+
 def _failing_run(store: LabelStore) -> None:
     with pytest.raises(KeyboardInterrupt), store.run({"engine": "stub"}):
         raise KeyboardInterrupt  # Ctrl-C before a label was recorded

@@ -20,6 +20,8 @@ need not. The classes are DAVIS's two (background, object), the object ids kept 
 
 from __future__ import annotations
 
+import os
+
 import re
 import shlex
 from pathlib import Path
@@ -287,8 +289,8 @@ class VideoFormat(DavisFormat):
         }
 
     def describe(self) -> dict[str, object]:
-        """``run.json`` entry: name, root and the masks folder."""
-        return {**Format.describe(self), "masks": None if self.masks is None else str(self.masks)}
+        """``run.json`` entry: name, root and the masks folder, both absolute (read from any folder)."""
+        return {**Format.describe(self), "masks": None if self.masks is None else os.path.abspath(self.masks)}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.root)!r})"
