@@ -19,7 +19,7 @@ from typing import Any, cast
 import cv2
 import numpy as np
 
-from frugalseg.autolabel.flow_options import FlowOptions
+from frugalseg.autolabel.flow_options import FlowOptions, FlowSnap
 from frugalseg.autolabel.propagate import LabelReady, PropagationEngine, check_propagation_inputs
 from frugalseg.data.clips import IGNORE_INDEX
 from frugalseg.errors import ConfigError, DataError
@@ -336,6 +336,9 @@ class FlowPropagator(PropagationEngine):
                     snap_max_classes=snap.max_classes,
                     snap_downscale=snap.downscale,
                 )
+            elif cut.enabled and snap.max_classes != FlowSnap().max_classes:
+                # the cut's colour models take as many classes as the snap (the default, unrecorded before)
+                settings["snap_max_classes"] = snap.max_classes
             settings["object_cut"] = cut.enabled
             if cut.enabled:
                 settings.update(

@@ -116,6 +116,14 @@ RECORDED = [
          "object_cut_grow": 15, "object_cut_erode": 1, "object_cut_from": 1, "motion_prior": True,
          "drop_dragged": True},
     ),
+    (  # the object cut reads the snap's class count though the snap is off: recorded where not the default
+        {"snap": False, "snap_max_classes": 30},
+        FlowOptions(snap=FlowSnap(enabled=False, max_classes=30)),
+        {"preset": "medium", "downscale": 1, "fb_alpha": 0.01, "fb_beta": 0.5, "photo_tol": 16.0,
+         "occlusion": "label", "vote_size": 9, "vote_margin": 0.5, "direct": True, "chain_direct": True,
+         "snap": False, "snap_max_classes": 30, "object_cut": True, "object_cut_grow": 15,
+         "object_cut_erode": 1, "object_cut_from": 2, "motion_prior": True, "drop_dragged": True},
+    ),
     (
         {"occlusion": "ignore", "snap": False, "direct": False, "check_downscale": 2, "direct_downscale": 2},
         FlowOptions(
