@@ -113,7 +113,8 @@ CHECKPOINT_DEFAULTS: dict[str, Any] = {
 CHECKPOINT_HELP = {
     "checkpoint.monitor": "metric whose best value is kept; null (default): the task's `monitor` "
     "(val/mIoU for the semantic modules, val/JF for VOS).",
-    "checkpoint.mode": "min or max; null (default): the task's `mode` (max for every frugalseg metric).",
+    "checkpoint.mode": "min or max; null (default): min for a loss or error (train/loss, val/quality_mae), "
+    "else the task's `mode` (max for frugalseg's scores: mIoU, bIoU, TC, J&F).",
     "checkpoint.filename": "checkpoint file name; null (default): "
     "epoch{epoch}-step{step}-<metric>{<monitor>:.3f}, e.g. epoch3-step120-miou0.712.ckpt.",
 }
@@ -150,6 +151,26 @@ class BestAndLastCheckpoint(ModelCheckpoint):
         if not self._should_save_on_train_epoch_end(trainer):
             self._save_latest(trainer)
 
+    def _save_topk_checkpoint(self, trainer: Trainer, monitor_candidates: dict[str, Any]) -> None:
+        """As ModelCheckpoint, where the monitored metric is missing in frugalseg's words.
+
+        Before any validation (a run ended by ``max_steps`` within an epoch) there is nothing to rank, and
+        Lightning's warning is left out. After one that did not log the metric (``val/TC`` of clips without
+        a previous frame) ``last.ckpt`` is saved and the run stops naming the metrics it did log: it had
+        ended in a traceback with no checkpoint.
+        """
+        if self.save_top_k and self.monitor is not None and self.monitor not in monitor_candidates:
+            if not trainer.fit_loop.epoch_loop.val_loop._has_run:
+                return
+            self._save_latest(trainer)
+            logged = sorted(key for key in monitor_candidates if "/" in key and key.split("/")[0] != "train")
+            raise ConfigError(
+                "--checkpoint.monitor",
+                f"{self.monitor!r} was not logged by validation, which logged "
+                f"{', '.join(logged) or 'nothing'} (last.ckpt saved: {self.last_model_path or 'none'})",
+            )
+        super()._save_topk_checkpoint(trainer, monitor_candidates)
+
     def _save_latest(self, trainer: Trainer) -> None:
         if self.save_last is not True or self._should_skip_saving_checkpoint(trainer):
             return
@@ -176,6 +197,15 @@ def check_monitor(monitor: str, logged: Sequence[str]) -> None:
     raise ConfigError(
         "--checkpoint.monitor", f"{monitor!r} is no metric this task logs: {hint}it logs {', '.join(logged)}"
     )
+
+
+def monitor_mode(monitor: str | None, task_mode: str) -> str:
+    """``min`` for a loss or an error (``train/loss``, ``val/quality_mae``), else the task's mode.
+
+    A ``--checkpoint.monitor train/loss`` had taken the semantic task's ``max`` and kept the worst epoch.
+    """
+    name = (monitor or "").rsplit("/", 1)[-1].lower()
+    return "min" if any(word in name for word in ("loss", "mae", "error")) else task_mode
 
 
 def checkpoint_filename(monitor: str) -> str:
@@ -262,10 +292,15 @@ class TaskCLI(LightningCLI):
         task = self.task_class(config)
         if checkpoint.monitor is not None:
             check_monitor(checkpoint.monitor, getattr(task, "val_metrics_logged", ()))
+            temporal = getattr(config.get("data"), "temporal", None)
+            if checkpoint.monitor == "val/TC" and getattr(temporal, "consistency", None) is False:
+                raise ConfigError(
+                    "--checkpoint.monitor", "'val/TC' is logged only with data.temporal.consistency true"
+                )
         if checkpoint.monitor is None:
             checkpoint.monitor = getattr(task, "monitor", None)
         if checkpoint.mode is None:
-            checkpoint.mode = getattr(task, "mode", "min")
+            checkpoint.mode = monitor_mode(checkpoint.monitor, getattr(task, "mode", "min"))
         if checkpoint.mode not in ("min", "max"):  # Lightning's refusal came as a 64-line traceback
             raise ConfigError("--checkpoint.mode", f"is min or max, got {checkpoint.mode!r}")
         if checkpoint.filename is None and checkpoint.monitor:

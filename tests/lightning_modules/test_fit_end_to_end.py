@@ -8,6 +8,7 @@ import logging
 import math
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -280,3 +281,21 @@ def test_an_epoch_cut_by_max_steps_prints_each_kind_s_loss(tiny_streets, tmp_pat
     assert (
         "stopped after 2 of 3 batches" in line and "train/loss_pseudo 4" in line
     )  # the one kind drawn so far
+
+
+def test_a_monitor_validation_did_not_log_stops_in_one_line_keeping_last_ckpt(tiny_streets, tmp_path):
+    """Lightning's MisconfigurationException came after training, in a traceback, with no checkpoint saved; a
+    run that ends within an epoch, before any validation, gets no warning about the metric."""
+    common = [*_small(tiny_streets, tmp_path), *SMALL_STUDENT, "--trainer.logger", "false"]
+    common += ["--checkpoint.monitor", "other/score"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run_lightning_cli(["fit", *common, "--trainer.max_steps", "1", "--trainer.limit_val_batches", "0"])
+    assert not [w for w in caught if "could not find the monitored key" in str(w.message)]
+    (tmp_path / "checkpoints" / "last.ckpt").unlink()
+    one_epoch = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "1"]
+    with pytest.raises(
+        ConfigError, match=r"'other/score' was not logged by validation, which logged val/TC, val/bIoU,"
+    ):
+        run_lightning_cli(["fit", *common, *one_epoch, "--trainer.limit_val_batches", "1"])
+    assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 1

@@ -12,7 +12,13 @@ import torch
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 
 from frugalseg.cli.callbacks import PrintMetrics
-from frugalseg.cli.lightning import VOSCLI, BestAndLastCheckpoint, FrugalsegCLI, checkpoint_filename
+from frugalseg.cli.lightning import (
+    VOSCLI,
+    BestAndLastCheckpoint,
+    FrugalsegCLI,
+    checkpoint_filename,
+    monitor_mode,
+)
 from frugalseg.datamodules.datamodule import VideoSegDataModule
 from frugalseg.datamodules.vos import VOSDataModule
 from frugalseg.lightning_modules import DistillationModule, VideoSegmentationModule, VOSModule
@@ -101,6 +107,32 @@ def test_options_of_the_shared_callbacks_and_runs_that_rule_them_out():
     assert not any(isinstance(callback, ModelCheckpoint) for callback in quiet.trainer.callbacks)
     assert not _callbacks(quiet, LearningRateMonitor)
     assert len(_callbacks(quiet, PrintMetrics)) == 1
+
+
+def test_a_monitored_loss_keeps_its_lowest_value_unless_told():
+    """``--checkpoint.monitor train/loss`` had taken the semantic task's ``max``: the worst epoch was kept."""
+    (checkpoint,) = _callbacks(_cli([*DEMO, "--checkpoint.monitor", "train/loss"]), BestAndLastCheckpoint)
+    assert (checkpoint.monitor, checkpoint.mode) == ("train/loss", "min")
+    told = _cli([*DEMO, "--checkpoint.monitor", "train/loss", "--checkpoint.mode", "max"])
+    assert _callbacks(told, BestAndLastCheckpoint)[0].mode == "max"
+    assert [monitor_mode(name, "max") for name in ("val/quality_mae", "val/bIoU", "val/JF", None)] == [
+        "min",
+        "max",
+        "max",
+        "max",
+    ]
+
+
+def test_val_tc_is_refused_where_the_data_scores_no_frame_pairs(tmp_path, capsys):
+    from frugalseg.cli import main
+
+    root = ["--trainer.default_root_dir", str(tmp_path)]
+    off = ["--data.temporal.consistency", "false"]
+    assert main(["fit", *DEMO, *root, *off, "--checkpoint.monitor", "val/TC"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "error: --checkpoint.monitor: 'val/TC' is logged only with data.temporal.consistency true"
+    ]
+    assert not any(tmp_path.iterdir())
 
 
 def test_print_metrics_shows_the_last_validation_metrics(capsys):

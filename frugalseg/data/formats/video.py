@@ -21,7 +21,6 @@ need not. The classes are DAVIS's two (background, object), the object ids kept 
 from __future__ import annotations
 
 import os
-
 import re
 import shlex
 from pathlib import Path
