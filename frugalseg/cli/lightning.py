@@ -327,7 +327,37 @@ class TaskCLI(LightningCLI):
         if not subcommand:
             return
         config = self.config[subcommand]
+        self._words = words
         check_parsed(config, subcommand, self.task, self.task_class(config), words)
+
+    def instantiate_classes(self) -> None:
+        """LightningCLI's; a build that only finds ``last`` or ``best`` says nothing: it is built again."""
+        config = self.config[self.subcommand] if self.subcommand else {}
+        said = logging.getLogger("lightning.pytorch.utilities.rank_zero")  # "GPU available: …"
+        disabled, said.disabled = said.disabled, config.get("ckpt_path") in ("last", "best")
+        try:
+            super().instantiate_classes()
+        finally:
+            said.disabled = disabled
+
+    def after_instantiate_classes(self) -> None:
+        """A ``--ckpt_path`` of ``last`` or ``best``: its file found, the command parsed and built with it.
+
+        Only the built trainer finds the file (its logger's folders), after LightningCLI had read the file's
+        options: ``last`` had skipped the refusals of another student or task and the checkpoint's model
+        options (a resume trained with the command's loss, said nothing), which the file's path gets.
+        """
+        subcommand = self.subcommand
+        config = self.config[subcommand] if subcommand else None
+        if subcommand is None or config is None or config.get("ckpt_path") not in ("last", "best"):
+            return
+        found = self.last_checkpoint() if config["ckpt_path"] == "last" else self.best_checkpoint()
+        config["ckpt_path"] = str(found)
+        check_parsed(config, subcommand, self.task, self.task_class(config), self._words)
+        self._parse_ckpt_path()
+        if hasattr(self, "config_dump"):  # LightningCLI's record of the config (the hparams): made anew
+            del self.config_dump
+        self.instantiate_classes()
 
     def _parse_ckpt_path(self) -> None:
         """LightningCLI's: a checkpoint file's model options replace the config's; a score keeps some.
@@ -384,6 +414,13 @@ class TaskCLI(LightningCLI):
 
     def _nothing_left(self, path: str, step: int, epoch: int) -> ConfigError:
         """A resume that ended where its checkpoint's run had stopped: the option that stops it, named."""
+        quick = getattr(self.trainer, "fast_dev_run", False)  # it sets max_steps: a larger one does nothing
+        if quick:
+            return ConfigError(
+                "--trainer.fast_dev_run",
+                f"{path} is at step {step}, and a fast_dev_run trains {int(quick)} "
+                "step(s) from the start: nothing was trained; run it without --ckpt_path",
+            )
         max_steps = self.trainer.max_steps
         option, value = (
             ("--trainer.max_steps", max_steps)

@@ -60,7 +60,8 @@ def check_parsed(
     path = config.get("ckpt_path")  # a missing file is said before the seed's and devices' lines
     if path and not Path(path).exists() and _names_a_local_file(str(path)):
         raise ConfigError("--ckpt_path", f"{path}: checkpoint file does not exist")
-    if subcommand == "fit" and not (path and Path(path).is_file()):  # a resume takes the checkpoint's options
+    resumed = path and (Path(path).is_file() or path in ("last", "best"))  # checked again once found
+    if subcommand == "fit" and not resumed:  # a resume takes the checkpoint's options
         _refuse_missing_weights(config)
     if path and Path(path).is_file():
         checkpoint = torch_load(path)  # refuses, in frugalseg's words, a file that would need unpickling
@@ -224,6 +225,11 @@ def _refuse_other_student(
     )
 
 
+#: Model options the data set gives the model when it is built, over the checkpoint's (its class count is
+#: checked against the checkpoint's apart: `TaskCLI._refuse_other_shape`).
+DATA_LINKED_OPTIONS = ("num_classes", "ignore_index", "class_names", "num_frames", "max_objects")
+
+
 def _note_replaced_options(config: Any, path: str, checkpoint: Any) -> None:
     """Warn of the model options a resumed checkpoint's own replace (LightningCLI's ``_parse_ckpt_path``).
 
@@ -234,8 +240,8 @@ def _note_replaced_options(config: Any, path: str, checkpoint: Any) -> None:
     given = options.as_dict() if hasattr(options, "as_dict") else {}
     changed = [
         f"{key} {given[key]!r} → {stored[key]!r}"
-        for key in sorted(set(given) & set(stored) - {"student", "init_weights"})  # a checkpoint keeps none
-        if given[key] is not None  # not chosen: linked from the data (class names) or the default
+        for key in sorted(set(given) & set(stored) - {"student", "init_weights"} - set(DATA_LINKED_OPTIONS))
+        if given[key] is not None  # not chosen: the default
         and _comparable(key, given[key]) != _comparable(key, stored[key])
     ]
     if changed:

@@ -1,5 +1,6 @@
-"""What a resume says of its checkpoint's run, on hand-made checkpoints and run folders: the data options in
-which it differs (`note_other_data`), and newer runs that ``--ckpt_path last`` skips (`note_unsaved_runs`)."""
+"""What a resume says of its checkpoint's run, on hand-made checkpoints and run folders: the model options
+its own replace (`_note_replaced_options`), the data options in which it differs (`note_other_data`), and
+newer runs that ``--ckpt_path last`` skips (`note_unsaved_runs`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from jsonargparse import Namespace
 
 from frugalseg.autolabel.sources import StoredLabels
-from frugalseg.cli.run_checks import note_other_data, note_unsaved_runs
+from frugalseg.cli.run_checks import _note_replaced_options, note_other_data, note_unsaved_runs
 from frugalseg.data.clips import LabelKind
 
 
@@ -38,6 +39,19 @@ def test_another_label_store_is_named(caplog: pytest.LogCaptureFixture) -> None:
         note_other_data(_command("runs/other"), "run/checkpoints/last.ckpt", _checkpoint("runs/sfit"))
     (message,) = caplog.messages
     assert "labels.pseudo.store 'runs/sfit' → 'runs/other'" in message
+
+
+def test_the_model_options_the_data_gives_are_not_said_to_be_replaced(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A CamVid resume had said "num_classes 19 → 11": the parser's default against the checkpoint's, though
+    the data set gives the model its 11 classes either way."""
+    command = Namespace(model=Namespace(lr=0.5, num_classes=19, ignore_index=255, num_frames=4, momentum=0.9))
+    stored = {"lr": 0.01, "num_classes": 11, "ignore_index": 0, "num_frames": 1, "momentum": 0.9}
+    with caplog.at_level(logging.WARNING, logger="frugalseg"):
+        _note_replaced_options(command, "run/last.ckpt", {"hyper_parameters": stored})
+    (message,) = caplog.messages
+    assert "whose model options replace the config's: lr 0.5 → 0.01; to start a new run" in message
 
 
 def test_last_says_when_it_skips_newer_runs_that_saved_no_checkpoint(

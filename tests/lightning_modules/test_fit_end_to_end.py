@@ -165,6 +165,26 @@ def test_a_resume_says_which_model_options_its_checkpoint_replaces(tiny_streets,
     assert "whose model options replace the config's: lr 0.005 → 0.02; to start a new run" in warning
 
 
+def test_last_is_the_file_it_names_its_options_and_refusals_too(tiny_streets, tmp_path, caplog):
+    """``--ckpt_path last`` had been resolved after LightningCLI read the file's options: the resume trained
+    with the command's lr and said nothing, and another student ended in a state-dict traceback."""
+    common = [*_small(tiny_streets, tmp_path), *SMALL_STUDENT, "--trainer.logger", "false"]
+    common += ["--trainer.limit_val_batches", "0"]
+    run_lightning_cli(["fit", *common, "--trainer.max_steps", "1", "--model.lr", "0.02"])
+    with caplog.at_level(logging.WARNING, logger="frugalseg"):
+        resumed = run_lightning_cli(
+            ["fit", *common, "--trainer.max_steps", "2", "--model.lr", "0.005", "--ckpt_path", "last"]
+        )
+    assert resumed.model.hparams["lr"] == 0.02 and resumed.trainer.global_step == 2
+    (warning,) = [r.getMessage() for r in caplog.records if "resumes its run" in r.getMessage()]
+    assert "whose model options replace the config's: lr 0.005 → 0.02; to start a new run" in warning
+    other = ["--model.student", "deeplabv3plus_mbv2", "--ckpt_path", "last"]
+    with pytest.raises(
+        ConfigError, match=r"'deeplabv3plus_mbv2' was asked for, but the checkpoint .*last\.ckpt"
+    ):
+        run_lightning_cli(["validate", *common, *other])
+
+
 def test_a_next_stage_resumes_when_its_starting_weights_have_moved(tiny_streets, tmp_path, caplog):
     """A checkpoint keeps no starting weights (`drop_starting_weights`): the config's init_weights, moved
     since, had been refused on resume, and named as an option the checkpoint replaces. hparams.yaml is plain
@@ -222,6 +242,12 @@ def test_a_resume_with_nothing_left_to_train_is_refused_naming_the_option_and_le
         ConfigError, match=r"is at step \d+ \(epoch 1/1\), where this run's --trainer.max_epochs 1 "
     ):
         run_lightning_cli(["fit", *common, *one_epoch, "--trainer.max_steps", "-1", "--ckpt_path", "last"])
+    # a fast_dev_run sets its own max_steps: "give a larger --trainer.max_steps" had changed nothing
+    quick = ["--trainer.fast_dev_run", "true", "--trainer.max_steps", "10", "--ckpt_path", "last"]
+    with pytest.raises(
+        ConfigError, match=r"is at step \d+, and a fast_dev_run trains 1 step\(s\) from the start"
+    ):
+        run_lightning_cli(["fit", *common, *quick])
 
 
 @pytest.mark.parametrize("where", ["training_step", "setup"])
