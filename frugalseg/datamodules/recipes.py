@@ -265,7 +265,8 @@ def _draw_coarse_mix(
         rng: the draw's generator.
 
     Raises:
-        ValueError: a drawn clip lacks the recipe's ``coarse_kind`` label.
+        ConfigError: a clip with a coarse label lacks the recipe's ``coarse_kind`` label (checked on them
+            all, before the draw: which clips are drawn depends on the seed).
     """
     n_coarse = round(budget * recipe.coarse_percent / 100)
     if n_coarse == 0:  # it would train on fine labels alone, as another recipe
@@ -283,12 +284,17 @@ def _draw_coarse_mix(
             "(Cityscapes' gtCoarse), and no clip of the split has one: choose a frame mix (N1, B3, …) or "
             "a data set with coarse labels",
         )
+    lacking = [clip.clip_id for clip in coarse_pool if not _has_label(clip, recipe.coarse_kind)]
+    if lacking:
+        shown = ", ".join(lacking[:3]) + (f" and {len(lacking) - 3} more" if len(lacking) > 3 else "")
+        raise ConfigError(
+            "data.labels.refined",
+            f"recipe {recipe.name} draws among the {len(coarse_pool)} clips with a coarse label, and "
+            f"{len(lacking)} of them have no {recipe.coarse_kind.value} label ({shown}): refine them all "
+            "with `frugalseg label refine-coarse --out STORE` (it resumes a store)",
+        )
     coarse_clips = rng.sample(coarse_pool, _limit(n_coarse, len(coarse_pool), "with a coarse label"))
-    samples: list[Sample] = []
-    for clip in coarse_clips:
-        if not _has_label(clip, recipe.coarse_kind):
-            raise ValueError(f"clip {clip.clip_id} has no {recipe.coarse_kind.value} label at offset 0")
-        samples.append(Sample(clip.clip_id, 0, recipe.coarse_kind))
+    samples = [Sample(clip.clip_id, 0, recipe.coarse_kind) for clip in coarse_clips]
 
     used = {clip.clip_id for clip in coarse_clips}
     fresh = [clip for clip in fine_pool if clip.clip_id not in used]

@@ -164,10 +164,22 @@ def test_refined_mix_uses_the_same_clips_as_coarse_mix() -> None:
     assert Counter(s.kind for s in plain) == {LabelKind.COARSE: 15, LabelKind.FINE: 35}
 
 
-def test_refined_mix_without_refined_label_names_clip() -> None:
-    clips = make_clips(10, kinds=(LabelKind.FINE,)) + make_clips(1, "unrefined", (LabelKind.COARSE,))
-    with pytest.raises(ValueError, match="unrefined00000 has no refined_coarse label"):
-        draw_samples("RC10", clips, budget=10)
+@pytest.mark.parametrize("seed", range(4))
+def test_a_refined_mix_refuses_a_coarse_clip_without_refined_label_whichever_the_seed_draws(
+    seed: int,
+) -> None:
+    """A bare ValueError (a traceback) had come only when the seed drew the unrefined clip."""
+    clips = (
+        make_clips(10, kinds=(LabelKind.FINE,))
+        + make_clips(1, "unrefined", (LabelKind.COARSE,))
+        + make_clips(9, "refined", (LabelKind.COARSE, LabelKind.REFINED_COARSE))
+    )
+    with pytest.raises(
+        ConfigError,
+        match=r"among the 10 clips with a coarse label, and 1 of them have no "
+        r"refined_coarse label \(unrefined00000\): refine them all",
+    ):
+        draw_samples("RC10", clips, budget=10, seed=seed)
 
 
 @pytest.mark.parametrize("name", ["C50", "C100", "RC50"])
