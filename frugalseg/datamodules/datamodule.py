@@ -275,8 +275,9 @@ class VideoSegDataModule(L.LightningDataModule):
             f"recipe {self.recipe.name} draws {len(drawn)} of the {len(clips)} clips of split "
             f"{self.splits.train!r}: pseudo-labels are made for those"
         )
-        if drawn:
-            self._prepare(LabelKind.PSEUDO, clips_of(fmt, drawn), pseudo)
+        if not drawn:  # said now: `setup` would look for the store of labels never made
+            raise ConfigError("data.recipe", self._nothing_drawn(clips))
+        self._prepare(LabelKind.PSEUDO, clips_of(fmt, drawn), pseudo)
 
     def _prepare(self, kind: LabelKind, fmt: Format, offsets: tuple[int, ...]) -> None:
         """Make the missing ``kind`` labels at ``offsets`` of the clips ``fmt`` shows; log what was made."""

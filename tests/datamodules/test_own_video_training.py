@@ -64,6 +64,28 @@ def test_a_recipe_that_finds_no_anchor_label_names_the_frames_the_labels_are_at(
     )
 
 
+def test_a_pseudo_recipe_on_a_video_without_anchor_labels_says_no_clip_has_one(tmp_path, capsys) -> None:
+    """Its pseudo-labels are made for the clips drawn: none was drawn, and the run had stopped at "label store
+    folder does not exist", a cache folder the person never named."""
+    video, _ = _video_and_store(tmp_path, fine=0)
+    made = _fit(video, tmp_path / "none", tmp_path / "run", "--trainer.limit_val_batches", "0")
+    command = [
+        w
+        for i, w in enumerate(made)
+        if not {w, made[i - 1]} & {"--data.labels.manual", "--data.labels.pseudo"}
+    ]
+    assert main(command) == BAD_INPUT
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .splitlines()[-1]
+        .startswith(
+            "error: data.recipe: recipe F2s drew no sample from split 'all': it trains on each clip's fine "
+            "label at its anchor frame"
+        )
+    )
+
+
 def test_a_video_without_masks_trains_on_its_session_labels_with_validation_off(
     tmp_path, capsys, monkeypatch
 ) -> None:
