@@ -51,7 +51,7 @@ import numpy as np
 
 from frugalseg.autolabel.boxes import Box
 from frugalseg.autolabel.clicks import Click
-from frugalseg.data.clips import LabelKind
+from frugalseg.data.clips import Clip, LabelKind
 from frugalseg.data.io import write_bytes_atomic
 from frugalseg.errors import ConfigError, DataError
 from frugalseg.interop.registry import ToolFormat, register_reader, register_writer
@@ -467,6 +467,23 @@ def write_cvat_video(
     write_bytes_atomic(path, tostring(root, "utf-8", xml_declaration=True) + b"\n")
 
 
+def cvat_sorting_note(clip: Clip) -> str | None:
+    """What to tell a person whose frame files CVAT's default sorting would put in another order, or None.
+
+    A CVAT for video file numbers frames by place: a task made from ``img1.jpg … img12.jpg`` with CVAT's
+    default (lexicographical) sorting holds img10 as its frame 1, where the clip has img2. A video file's
+    frames, and names that sort alike both ways (``00001.jpg``), need nothing.
+    """
+    names = [frame.name for frame in clip.frames]
+    if clip.frames[0].parent.is_file() or names == sorted(names):
+        return None
+    return (
+        f"the frames of {clip.clip_id} ({names[1]} after {names[0]}) are in another order when sorted as "
+        "text, CVAT's default: create its CVAT task with Sorting method 'Natural', or its frame numbers "
+        "are other frames"
+    )
+
+
 @register_writer(CVAT_VIDEO, per_clip=True)
 def write_cvat_video_frames(path: Path, frames: list[StoredFrame], classes: list[str]) -> None:
     """Write a label store's ``frames`` of one clip as CVAT for video XML (`write_cvat_video`).
@@ -481,6 +498,9 @@ def write_cvat_video_frames(path: Path, frames: list[StoredFrame], classes: list
             f"CVAT for video holds one video; the store has clips {', '.join(sorted(clips))}: name one",
         )
     clip = frames[0].clip
+    note = cvat_sorting_note(clip)
+    if note:
+        logger.warning("%s: %s", path, note)
     numbers = [(f.clip.anchor_index + f.offset, f.tool_objects(polylines=True)) for f in frames]
     marks: list[tuple[int, list[Drawn]]] = [
         (f.clip.anchor_index + f.offset, [*f.marks(polylines=True), *f.lines()]) for f in frames

@@ -51,6 +51,7 @@ from frugalseg.data.io import (
 )
 from frugalseg.data.videos import VIDEO_EXTENSIONS
 from frugalseg.errors import ConfigError, DataError
+from frugalseg.interop.cvat import cvat_sorting_note
 from frugalseg.interop.raster import (
     BACKGROUND_KINDS,
     DENSE_KINDS,
@@ -79,6 +80,7 @@ class FrameIndex:
     def __init__(self, clips: Sequence[Clip]) -> None:
         self.clips = list(clips)
         self._clip_ids = {clip.clip_id for clip in self.clips}
+        self._numbered: set[str] = set()  # the clips whose frames were found by number (`by_number`)
         self._tails: dict[tuple[str, ...], list[tuple[Clip, int]]] = {}
         for clip in self.clips:
             for offset in clip.present_offsets:
@@ -200,6 +202,10 @@ class FrameIndex:
                     f"(its {len(named)} frames are named frame_{first:06d}…frame_{last:06d})",
                 )
             return _in_clip(named[int(frame.key)], clip, path, element)
+        note = cvat_sorting_note(clip) if clip.clip_id not in self._numbered else None
+        self._numbered.add(clip.clip_id)
+        if note:
+            logger.warning("%s: %s", path, note)
         return _in_clip(int(frame.key), clip, path, element)
 
     def clip(self, clip_id: str | None, video: str | None, path: Path, element: str | None = None) -> Clip:

@@ -70,3 +70,28 @@ def test_a_task_frame_the_folder_lacks_is_named(tmp_path, capsys):
         "(its 3 frames are named frame_000010…frame_000016)"
     ]
     assert not store.exists()
+
+
+def test_frames_named_img1_to_img12_are_said_to_need_cvat_s_natural_sorting(tmp_path, capsys, caplog):
+    """CVAT sorts a task's images as text by default (img10 before img2), and a CVAT for video file numbers
+    frames by place: frugalseg's file of such a folder put its masks on other frames of that task, unsaid."""
+    images = tmp_path / "images"
+    images.mkdir()
+    for number in range(1, 13):
+        cv2.imwrite(str(images / f"img{number}.png"), np.full((48, 64, 3), number, np.uint8))
+    xml = tmp_path / "annotations.xml"
+    task = _TASK.format(size=12, stop=11, frame=1, after=2).replace("<start_frame>10", "<start_frame>0")
+    xml.write_text(task.replace("step=3", ""), encoding="utf-8")
+    back = tmp_path / "back.xml"
+    with caplog.at_level("WARNING", logger="frugalseg"):
+        assert main(_args(xml, images, tmp_path / "store")) == 0, capsys.readouterr().err
+        export = ["label", "export", "--store", str(tmp_path / "store"), "--tool", "cvat-video", "--out"]
+        assert main([*export, str(back)]) == 0
+    said = [r.getMessage() for r in caplog.records if "Sorting method 'Natural'" in r.getMessage()]
+    assert said == [
+        f"{path}: the frames of images (img2.png after img1.png) are in another order when sorted as text, "
+        "CVAT's default: create its CVAT task with Sorting method 'Natural', or its frame numbers are other "
+        "frames"
+        for path in (xml, back)
+    ]
+    assert (tmp_path / "store/all/images/img2_boxes.json").exists()  # frame 1 is the clip's second frame
