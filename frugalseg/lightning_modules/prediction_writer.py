@@ -102,6 +102,12 @@ class SegmentationPredictionWriter(BasePredictionWriter):
         self._palette = np.asarray(module_palette(pl_module), dtype=np.uint8).reshape(-1, 3)
         self._label_ids = cityscapes_label_id_table(class_names) if class_names else None
         if "labelIds" in self.formats and self._label_ids is None:
+            if set(self.formats) == {"labelIds"}:  # it had predicted every frame and written none
+                raise ConfigError(
+                    "predict_writer.formats",
+                    "labelIds are Cityscapes' ids, and the model's classes are not the 19 Cityscapes classes:"
+                    " give trainIds or color",
+                )
             rank_zero_info("predict: the classes are not the 19 Cityscapes classes; no labelIds PNGs written")
         self._tiles = []
         self._written = 0

@@ -343,3 +343,18 @@ def test_a_writer_option_out_of_its_range_is_refused_before_predicting(
     err = capsys.readouterr().err
     assert problem.format(file=file) in err and "Traceback" not in err
     assert not (tmp_path / "run").exists() or not any((tmp_path / "run").rglob("*.png"))
+
+
+def test_label_ids_alone_for_classes_that_are_not_cityscapes_are_refused_before_predicting(tmp_path) -> None:
+    """CamVid's 11 classes with ``formats [labelIds]``: every frame was predicted, none written, and the run
+    said "2 frames written to … ()" with exit 0."""
+    from types import SimpleNamespace
+
+    from frugalseg.errors import ConfigError
+    from frugalseg.lightning_modules.prediction_writer import SegmentationPredictionWriter
+
+    module = SimpleNamespace(hparams={"class_names": ["sky", "building"], "num_classes": 2}, _trainer=None)
+    trainer = SimpleNamespace(log_dir=None, default_root_dir=str(tmp_path))
+    with pytest.raises(ConfigError, match="labelIds are Cityscapes' ids, and the model's classes are not"):
+        SegmentationPredictionWriter(formats=["labelIds"]).on_predict_start(trainer, module)
+    SegmentationPredictionWriter(formats=["trainIds", "labelIds"]).on_predict_start(trainer, module)
