@@ -515,6 +515,12 @@ def _boxes(args: argparse.Namespace) -> int:
 
     def label(fmt: Format, store: LabelStore) -> LabellingSummary:
         anchored_clips(fmt, args.split, LabelKind.FINE)  # before loading SAM 2
+        if not fmt.classes.instance_classes:  # every label had been all ignore
+            raise ConfigError(
+                "--format",
+                f"{fmt.name} has no instance classes (objects a box holds, as Cityscapes' cars and people): "
+                "nothing to box; `label clicks` labels any class",
+            )
         return box_split(
             fmt,
             args.split,

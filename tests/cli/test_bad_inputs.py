@@ -1362,3 +1362,28 @@ def test_a_misspelt_model_argument_gets_its_nearest_even_when_nested(option, sai
     assert (
         _unaccepted_init_arg("model", module, option, []) == f"model.{option}: VideoSegmentationModule {said}"
     )
+
+
+def test_boxes_on_a_data_set_without_instance_classes_is_refused_before_sam_2(shared_data, tmp_path, capsys):
+    """CamVid's classes hold no instance class: every label had been written all ignore, with exit 0."""
+    (tmp_path / "s.pt").write_bytes(b"not read")
+    case = Case(
+        "boxes on camvid",
+        lambda t, d: [
+            "label",
+            "boxes",
+            "--format",
+            "camvid",
+            "--root",
+            str(shared_data / "camvid_dev"),
+            "--sam2-checkpoint",
+            str(t / "s.pt"),
+            "--out",
+            str(t / "o"),
+        ],  # fmt: skip
+        2,
+        "--format: camvid has no instance classes (objects a box holds, as Cityscapes' cars and people): "
+        "nothing to box",
+        lambda t: [t / "o"],
+    )
+    check_case(case, {}, tmp_path, capsys)
