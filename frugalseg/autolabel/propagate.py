@@ -281,13 +281,13 @@ def propagate_split(
         halt = threading.Event()
         stoppable = at_once == 1 or engine.streams_labels
         held = interrupts_held(note, second_stops=stoppable, many=at_once > 1)
-        with labelling_progress("propagating", "clips", enabled=progress) as bar, held as stop:
-            task = bar.add_task(split, total=len(job.clips), completed=len(job.clips) - len(todo))
-            make = partial(_clip_labels, fmt, engine=engine, halt=halt)
+        # counted in labels, as the engine makes them: a single video's clip had shown 0/1 until its end
+        with labelling_progress("propagating", "labels", enabled=progress) as bar, held as stop:
+            task = bar.add_task(split, total=skipped + sum(len(left) for _, left in todo), completed=skipped)
+            make = partial(_clip_labels, fmt, engine=engine, halt=halt, made=partial(bar.advance, task))
             for clip, made in _made_in_order(jobs, make, at_once, lambda: bool(stop), halt):
                 # the store is written on this thread only, in the clips' order
                 written += 0 if made is None else _write_clip(store, clip, engine, made)
-                bar.advance(task)
     return LabellingSummary(
         clips=len(job.clips),
         written=written,
@@ -381,10 +381,12 @@ def _clip_labels(
     *,
     engine: PropagationEngine,
     halt: threading.Event | None = None,
+    made: Callable[[int], Any] | None = None,
 ) -> _ClipLabels:
     """The engine's labels (and confidence maps) of ``clip`` at the offsets ``todo`` (`propagate_clip`).
 
     Once ``halt`` is set, an engine that streams its labels stops at its next one (KeyboardInterrupt).
+    ``made(n)`` is told of each label as the engine makes it (from its threads), else of all at the end.
     """
     start = time.perf_counter()
     span = [o for o in clip.present_offsets if min(0, *todo) <= o <= max(0, *todo)]
@@ -405,8 +407,8 @@ def _clip_labels(
                 f"({clip.require_label(0, LabelKind.FINE).path.name})",
             )
     extra: dict[str, Any] = {"instance_ids": instance_ids} if engine.uses_instance_ids else {}
-    if engine.streams_labels and halt is not None:
-        extra["on_label"] = partial(_halted, halt)
+    if engine.streams_labels:
+        extra["on_label"] = partial(_label_made, halt, made)
     indices = [span.index(o) for o in todo]
     confidences: dict[int, np.ndarray] = {}
     if engine.makes_confidence:
@@ -415,6 +417,8 @@ def _clip_labels(
         confidences = {index: confidence for index, (_, confidence) in found.items()}
     else:
         labels = engine.propagate(frames, span.index(0), anchor_label, indices, **extra)
+    if made is not None and not engine.streams_labels:
+        made(len(todo))
     seconds = (time.perf_counter() - start) / len(todo)
     return _ClipLabels(
         {offset: labels[span.index(offset)] for offset in todo},
@@ -423,10 +427,12 @@ def _clip_labels(
     )
 
 
-def _halted(halt: threading.Event, *_: Any) -> None:
-    """An engine's ``on_label``: raise KeyboardInterrupt once ``halt`` is set (a second Ctrl-C)."""
-    if halt.is_set():
+def _label_made(halt: threading.Event | None, made: Callable[[int], Any] | None, *_: Any) -> None:
+    """An engine's ``on_label``: KeyboardInterrupt once ``halt`` is set (a second Ctrl-C), else made(1)."""
+    if halt is not None and halt.is_set():
         raise KeyboardInterrupt
+    if made is not None:
+        made(1)
 
 
 def _write_clip(store: LabelStore, clip: Clip, engine: PropagationEngine, made: _ClipLabels) -> int:

@@ -163,6 +163,42 @@ def test_synthetic_streets_agree_with_sequence_ground_truth(synthetic_root: Path
         assert agree / labelled >= min_agreement and labelled / total >= min_coverage
 
 
+class _Bar:
+    """`labelling_progress`'s stand-in: its task's total, and the count after each advance."""
+
+    def __init__(self, *_, **__) -> None:
+        self.total, self.counts = 0, []
+
+    def __enter__(self) -> _Bar:
+        return self
+
+    def __exit__(self, *_) -> None:
+        return None
+
+    def add_task(self, _description: str, *, total: int, completed: int) -> int:
+        self.total, self.counts = total, [completed]
+        return 0
+
+    def advance(self, _task: int, advance: float = 1) -> None:
+        self.counts.append(self.counts[-1] + int(advance))
+
+
+@pytest.mark.parametrize("streams", [True, False])
+def test_the_bar_counts_labels_as_they_are_made(synthetic_root, tmp_path, monkeypatch, streams) -> None:
+    """It had counted clips: one video's clip showed 0/1 until its last label, minutes on a long video."""
+    from frugalseg.autolabel import propagate as module
+
+    bar = _Bar()
+    monkeypatch.setattr(module, "labelling_progress", lambda *a, **k: bar)
+    engine = FlowPropagator(IGNORE)
+    monkeypatch.setattr(engine, "streams_labels", streams)
+    fmt = get_format("synthetic", synthetic_root)
+    store = LabelStore(tmp_path / "store")
+    propagate_split(fmt, "train", store, [1], engine)
+    propagate_split(fmt, "train", store, [1, 2, 3], engine)  # resumed: the ±1 labels are there
+    assert bar.total == 6 and bar.counts == ([2, 3, 4, 5, 6] if streams else [2, 4, 6])
+
+
 def test_offset_outside_clip_names_clip_and_writes_nothing(synthetic_root: Path, tmp_path: Path) -> None:
     fmt = get_format("synthetic", synthetic_root)
     first = fmt.clips("train")[0]
