@@ -8,8 +8,9 @@ serves the annotation page over the same session, and ``ml-backend`` serves it t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,7 @@ from frugalseg.cli.options import count_option, port_option, seed_option, typed_
 if TYPE_CHECKING:
     from frugalseg.active.objects.session.proposals import ProposalOptions
     from frugalseg.active.objects.session.session import AnnotationSession
+    from frugalseg.active.propagation import FrameReady
     from frugalseg.app import SessionService
 
 
@@ -231,7 +233,8 @@ def _propose(args: argparse.Namespace) -> int:
     task_format = _task_format(args.task, args.task_format) if args.task else None
     session = _open(args)
     for video in [args.video] if args.video else session.videos():  # masks/ a killed `add` left half-written
-        session.finish(video)
+        with _propagation_bar(session, video) as on_frame:
+            session.finish(video, on_frame)
     proposal = session.propose(_chosen_proposal_options(args), video=args.video)
     if proposal is None:
         print("null" if args.json else "nothing to propose: every frame is annotated")
@@ -369,6 +372,24 @@ def _boxed(session: AnnotationSession, args: argparse.Namespace) -> Any:
     )
 
 
+@contextlib.contextmanager
+def _propagation_bar(session: AnnotationSession, video: str) -> Iterator[FrameReady]:
+    """A bar of the frames of ``video`` a propagation in the block makes, on a terminal (long videos).
+
+    The block is given the listener to pass on (`AnnotationSession.finish`'s ``on_frame``).
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    columns = (TextColumn(f"propagating {video}"), BarColumn(), MofNCompleteColumn(), TextColumn("frames"))
+    with Progress(
+        *columns, TimeElapsedColumn(), console=console, transient=True, disable=not console.is_terminal
+    ) as bar:
+        task = bar.add_task(video, total=len(session.frames(video)))
+        yield lambda *_: bar.advance(task)
+
+
 def _add(args: argparse.Namespace) -> int:
     session = _open(args)
     if args.box_clicks is not None and args.box is None:
@@ -387,7 +408,8 @@ def _add(args: argparse.Namespace) -> int:
             new_objects=args.new_objects,
             names=_names(args.name),
         )
-    added = session.add(args.video, args.frame, given)
+    with _propagation_bar(session, args.video) as on_frame:
+        added = session.add(args.video, args.frame, given, on_frame=on_frame)
     record = added.record
     drawn = [args.object] if args.box is not None else added.objects  # a box keeps the frame's others
     objects = ", ".join(map(str, drawn))

@@ -559,6 +559,7 @@ class AnnotationSession:
         *,
         propagate: bool = True,
         current: np.ndarray | None = None,
+        on_frame: FrameReady | None = None,
     ) -> Addition:
         """Add what a person gave on ``frame`` of ``video``, propagate again, and save the state.
 
@@ -570,6 +571,7 @@ class AnnotationSession:
                 out of date (so nothing is lost if the process dies), and `finish` propagates.
             current: the mask the clicks correct (None: the frame's saved mask; the page passes the
                 one it shows, which may be newer while the video propagates).
+            on_frame: told of each frame propagated (`finish`'s), as the command line's bar is.
 
         Raises:
             ConfigError: an unknown video or a frame the session does not use.
@@ -613,15 +615,13 @@ class AnnotationSession:
             result, kinds = annotation_result(given, image, current, self.costs, self.click_model, known)
             record = book(state, t, result, kinds, given)
             if propagate:
-                self._propagate(state, source.load())
+                self._propagate(state, source.load(), on_frame)
             else:
                 state.masks = []
             state.history.append(record)
             if not (self.folder / SESSION_FILE).is_file():
                 write_json_atomic(self.folder / SESSION_FILE, asdict(self.settings), indent=2)
             state.save(self.folder / video)
-            objects = [obj for obj in sorted(result.seconds) if obj]
-            masks = self.folder / video / "masks"
             changed = {
                 obj: (
                     int(np.count_nonzero((result.mask == obj) & (current != obj))),
@@ -629,9 +629,9 @@ class AnnotationSession:
                 )
                 for obj in sorted({click.object for click in given.clicks})
             }
-            return Addition(
-                video, frame, objects, record, len(state.annotated), state.num_frames, masks, changed
-            )
+            objects = [obj for obj in sorted(result.seconds) if obj]
+            annotated, masks = len(state.annotated), self.folder / video / "masks"
+            return Addition(video, frame, objects, record, annotated, state.num_frames, masks, changed)
 
     def preview(
         self, video: str, frame: int, given: GivenAnnotation, current: np.ndarray | None = None

@@ -223,6 +223,15 @@ def test_a_new_object_is_declared_on_the_frame_it_first_appears_on(started: Path
     assert not any((state.masks[t] == 2).any() for t in range(6)) and (state.masks[7] == 2).any()
 
 
+def test_an_addition_tells_its_listener_of_each_frame_it_propagates(started: Path, made: Path) -> None:
+    """`annotate add` had been silent while it propagated (minutes on a long video): its bar hears of it."""
+    session = AnnotationSession.open(started)
+    given = session.read_given("squares-a", 9, mask=made / "a9.png")
+    told: list[int] = []
+    added = session.add("squares-a", 9, given, on_frame=lambda t, *_: told.append(t))
+    assert sorted(told) == list(range(added.num_frames))
+
+
 def test_a_temporary_file_a_killed_write_left_goes_with_the_next_save(started: Path, made: Path) -> None:
     """A SIGTERM between a mask's write and its rename left `.00000.png.*.tmp` in masks/ for good."""
     import os
