@@ -71,6 +71,17 @@ def test_idd_is_detected_not_cityscapes_and_checks_clean(idd_root: Path) -> None
     assert not FORMATS["cityscapes"].looks_like(idd_root)  # same folders, no city_seq_frame names
     assert detect_format(idd_root) == "idd"
     assert check_dataset(idd_root) == []
+    # IDD's createLabels.py --panoptic writes gtFine/<split>_panoptic/*.png: no split of its own
+    for split in ("train", "val"):
+        write_png_atomic(
+            idd_root / f"gtFine/{split}_panoptic/0_1_gtFine_panopticlevel3Ids.png", np.zeros((4, 4))
+        )
+    assert (
+        get_format("idd", idd_root).splits()
+        == sorted(get_format("idd", idd_root).splits())
+        == [split for split in ("test", "train", "val") if (idd_root / "leftImg8bit" / split).is_dir()]
+    )
+    assert check_dataset(idd_root) == []
 
 
 def test_idd_missing_temporal_frame_is_a_warning_of_a_partial_snippet(tmp_path: Path) -> None:

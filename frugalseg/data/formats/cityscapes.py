@@ -87,6 +87,25 @@ def instances(instance_ids: np.ndarray) -> np.ndarray:
     return ids
 
 
+def split_folders(root: Path, tops: tuple[str, ...]) -> list[str]:
+    """The names of the split folders under ``root``'s folders ``tops``, sorted.
+
+    A folder of a label folder (``gt…``) is a split where it holds city or drive folders: the official
+    panoptic tools write their PNGs into ``gtFine/cityscapes_panoptic_val`` or ``gtFine/val_panoptic``, and
+    ``data check`` had called each a split without clips.
+    """
+    found: set[str] = set()
+    for top in tops:
+        folder = root / top
+        if folder.is_dir():
+            found.update(
+                child.name
+                for child in folder.iterdir()
+                if child.is_dir() and (not top.startswith("gt") or any(p.is_dir() for p in child.iterdir()))
+            )
+    return sorted(found)
+
+
 class CityscapesFormat(Format):
     """Reads a folder in the Cityscapes layout into clips, one per annotated frame.
 
@@ -127,13 +146,8 @@ class CityscapesFormat(Format):
         return (self.root / "leftImg8bit_sequence").is_dir()
 
     def splits(self) -> list[str]:
-        """Split names found under the image and label folders, sorted."""
-        found: set[str] = set()
-        for top in _FOLDERS:
-            folder = self.root / top
-            if folder.is_dir():
-                found.update(child.name for child in folder.iterdir() if child.is_dir())
-        return sorted(found)
+        """Split names found under the image and label folders, sorted (`split_folders`)."""
+        return split_folders(self.root, _FOLDERS)
 
     def scan(self, split: str) -> tuple[list[Clip], list[Problem]]:
         """All clips of ``split`` and every problem found on the way (`Format.scan`)."""

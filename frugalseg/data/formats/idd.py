@@ -59,7 +59,7 @@ from frugalseg.data.classes import ClassTable
 from frugalseg.data.clips import TRAIN_IDS, Clip, LabelKind, LabelRef
 from frugalseg.data.formats.base import Format, Problem
 from frugalseg.data.formats.cityscapes import _NAME as CITYSCAPES_NAME
-from frugalseg.data.formats.cityscapes import read_instance_ids
+from frugalseg.data.formats.cityscapes import read_instance_ids, split_folders
 from frugalseg.data.formats.veis import fill_gaps
 from frugalseg.data.io import cache_dir, imread, write_json_atomic
 from frugalseg.errors import DataError
@@ -214,13 +214,8 @@ class IddFormat(Format):
         return first is not None and CITYSCAPES_NAME.match(first.name) is None
 
     def splits(self) -> list[str]:
-        """Split names found under ``leftImg8bit`` and ``gtFine``, sorted."""
-        found: set[str] = set()
-        for top in ("leftImg8bit", "gtFine"):
-            folder = self.root / top
-            if folder.is_dir():
-                found.update(child.name for child in folder.iterdir() if child.is_dir())
-        return sorted(found)
+        """Split names found under ``leftImg8bit`` and ``gtFine``, sorted (`split_folders`)."""
+        return split_folders(self.root, ("leftImg8bit", "gtFine"))
 
     def scan(self, split: str) -> tuple[list[Clip], list[Problem]]:
         """All clips of ``split`` and every problem found on the way (`Format.scan`).
