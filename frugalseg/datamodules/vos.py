@@ -23,7 +23,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from frugalseg.data.clips import IGNORE_INDEX
-from frugalseg.data.formats.davis import DavisFormat, MoseFormat
+from frugalseg.data.formats.davis import DavisFormat, MoseFormat, first_mask_only
 from frugalseg.data.io import read_frame
 from frugalseg.data.normalization import IMAGENET_MEAN
 from frugalseg.datamodules.datamodule import unrepeated_sampler
@@ -92,7 +92,8 @@ def read_sequences(fmt: DavisFormat, split: str, need_all_masks: bool) -> list[S
             if missing:
                 raise DataError(
                     fmt.mask_dir / name / (missing[0].stem + ".png"),
-                    f"evaluation needs a mask on every frame; {len(missing)} of sequence {name!r} have none",
+                    f"evaluation needs a mask on every frame; {len(missing)} of sequence {name!r} have none"
+                    + first_mask_only(masks),
                 )
             if len(frames) < MIN_EVALUATED_FRAMES:
                 raise DataError(

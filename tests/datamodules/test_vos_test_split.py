@@ -71,6 +71,21 @@ def test_a_root_of_frames_only_is_refused_naming_its_missing_masks_folder(tmp_pa
     )
 
 
+def test_a_validation_split_with_the_first_masks_alone_is_said_to_be_one(tmp_path: Path) -> None:
+    """MOSE's valid split ships frame 0's masks alone (its server scores the rest): "4 of sequence … have
+    none" had not said why, nor where J&F can be scored."""
+    root = write_davis(tmp_path / "davis", {"long": [squares(t, 0) for t in range(5)]})
+    for mask in sorted((root / "Annotations").rglob("*.png"))[1:]:
+        mask.unlink()
+    data = VOSDataModule(str(root), train_split="all", val_split="all", num_workers=0)
+    with pytest.raises(
+        DataError,
+        match=r"4 of sequence 'long' have none: only its first frame has one, as a "
+        r"VOS validation split ships them \(MOSE valid; its server scores the rest\)",
+    ):
+        data.setup("validate")
+
+
 def test_a_clip_longer_than_every_training_sequence_names_data_clip_length(tmp_path: Path) -> None:
     root = write_davis(tmp_path / "davis", {"short": [squares(t, 0) for t in range(4)]})
     data = VOSDataModule(str(root), train_split="all", val_split="all", clip_length=5, num_workers=0)

@@ -131,6 +131,16 @@ def check_one_frame_per_name(frames: list[Path]) -> None:
             )
 
 
+def first_mask_only(masks: list[Path | None]) -> str:
+    """Why a sequence whose first frame alone has a mask has no others ("" where that is not so)."""
+    if len(masks) < 2 or masks[0] is None or any(mask is not None for mask in masks[1:]):
+        return ""
+    return (
+        ": only its first frame has one, as a VOS validation split ships them (MOSE valid; its server scores "
+        "the rest): score or simulate on a split with every mask (MOSE train)"
+    )
+
+
 class DavisFormat(Format):
     """Reads a DAVIS-style folder (DAVIS, MOSE) into one clip per sequence, anchored at frame 0.
 

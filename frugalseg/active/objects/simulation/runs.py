@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from frugalseg.active.objects.simulation.loop import Video
 from frugalseg.active.objects.state import STATE_FILE
 from frugalseg.active.run_folder import RUN_FILE
-from frugalseg.data.formats.davis import DavisFormat
+from frugalseg.data.formats.davis import DavisFormat, first_mask_only
 from frugalseg.data.io import read_frame, read_json_object
 from frugalseg.errors import ConfigError, DataError
 
@@ -68,7 +68,8 @@ def video_sources(
             raise DataError(
                 fmt.mask_dir / seq,
                 f"simulating the annotator needs ground truth on every frame; {len(lacking)} of the "
-                f"{len(indices)} frames used have no mask (first: {frames[lacking[0]].name})",
+                f"{len(indices)} frames used have no mask (first: {frames[lacking[0]].name})"
+                + first_mask_only(masks),
             )
         sources.append(VideoSource(seq, frames, masks, indices))  # type: ignore[arg-type]
     if not sources:
