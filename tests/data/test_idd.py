@@ -95,7 +95,7 @@ def test_idd_missing_temporal_frame_is_a_warning_of_a_partial_snippet(tmp_path: 
 
 
 def test_idd_anchor_is_cached_and_a_folder_without_the_image_warns(
-    idd_root: Path, monkeypatch: pytest.MonkeyPatch
+    idd_root: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     get_format("idd", idd_root).clips("train")
     monkeypatch.setattr(idd_format, "find_anchor", lambda *_: pytest.fail("anchor not cached"))
@@ -104,7 +104,10 @@ def test_idd_anchor_is_cached_and_a_folder_without_the_image_warns(
     folder = idd_root / idd.TEMPORAL
     (folder / "0000102.jpeg").unlink()
     shutil.copy(folder / "0000101.jpeg", folder / "0000102.jpeg")
-    problems = found_problems(idd_root)
+    with caplog.at_level("INFO", logger="frugalseg"):
+        problems = found_problems(idd_root)
+    # it had said "found the annotated frame among … of 1 image(s)" beside the warning that it was not
+    assert "frames of 1 image(s), found in 0, in" in caplog.text
     assert len(problems) == 1
     path, message, warning = problems.pop()
     assert path == idd.TEMPORAL and warning

@@ -256,13 +256,15 @@ class IddFormat(Format):
                 )
             clips.append(clip)
         self._write_cache(updates)
-        if updates:
+        found = sum(entry["anchor"] is not None for entry in updates.values())
+        if updates:  # a folder whose frames show no annotated image is warned of apart
             logger.info(
-                "%s (idd, split %s): found the annotated frame among the IDD Temporal frames of %d image(s) "
-                "in %.0f s; cached in %s",
+                "%s (idd, split %s): looked for the annotated frame among the IDD Temporal frames of %d "
+                "image(s), found in %d, in %.0f s; cached in %s",
                 self.root,
                 split,
                 len(updates),
+                found,
                 time.monotonic() - started,
                 self._cache_file,
             )
