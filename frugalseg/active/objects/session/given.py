@@ -10,6 +10,7 @@ seconds; `book` enters that in a video's loop state.
 from __future__ import annotations
 
 import math
+import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -209,6 +210,7 @@ class GivenAnnotation:
                 white_on_black=white,
             )
         path = Path(str(clicks))
+        _check_store_frame(path, frame_path)
         given = tuple(read_clicks(path, shape, object_id))
         return cls(path, shape, None, given, names=names or {}, new_objects=new_objects)
 
@@ -432,6 +434,7 @@ def _read_mask(path: Path, shape: tuple[int, int], frame_path: Path) -> tuple[np
             "give the mask the tool drew, the clicks as --clicks, or a box as --box X0,Y0,X1,Y1 --object ID "
             "(corners included: its *_boxes.json gives them, x1 and y1 one past)",
         )
+    _check_store_frame(path, frame_path)
     ids, binary = DavisFormat.decode_mask(path)
     if ids.shape != shape:
         raise DataError(
@@ -440,6 +443,23 @@ def _read_mask(path: Path, shape: tuple[int, int], frame_path: Path) -> tuple[np
             f"{shape[1]}×{shape[0]}",
         )
     return np.where(ids == VOID, 0, ids).astype(np.uint8), binary
+
+
+#: A label store's file of a frame (`label import` writes them): ``<frame>_<kind>_instanceIds.png``, and
+#: ``<frame>_clicks.json``.
+_KINDS = "|".join(kind.value for kind in LabelKind)
+_STORE_FILE = re.compile(rf"(?P<frame>.+)_(?:(?:{_KINDS})_instanceIds\.png|clicks\.json)")
+
+
+def _check_store_frame(path: Path, frame_path: Path) -> None:
+    """Refuse a label store's file of another frame: frame_0009's label had gone onto frame 9 (frame_0010)."""
+    named = _STORE_FILE.fullmatch(path.name)
+    if named is not None and named["frame"] != frame_path.stem:
+        raise DataError(
+            path,
+            f"a label store's file of frame {named['frame']}, not of this frame ({frame_path.name}): give "
+            f"the --frame of {named['frame']} (frames are counted from 0), or that frame's file",
+        )
 
 
 def check_objects(path: Path, named: list[int], known: dict[int, int], video: str, *, mask: bool) -> None:

@@ -232,6 +232,30 @@ def test_an_addition_tells_its_listener_of_each_frame_it_propagates(started: Pat
     assert sorted(told) == list(range(added.num_frames))
 
 
+def test_a_label_store_s_file_of_another_frame_is_refused(
+    davis: Path, made: Path, tmp_path: Path, capsys
+) -> None:
+    """`label import` names its files after the frame: frame_0009's mask given as --frame 9 (frame_0010,
+    the frames counted from 0) had been booked there."""
+    store = tmp_path / "store"
+    store.mkdir()
+    for name in ("00001_fine_instanceIds.png", "00000_fine_instanceIds.png"):
+        shutil.copy(made / "a0.png", store / name)
+    state = tmp_path / "session"
+    frame_0 = ["--video", "squares-a", "--frame", "0", "--mask"]
+    assert add(state, *frame_0, str(store / "00001_fine_instanceIds.png"), root=davis) == 2
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith(
+            "00001_fine_instanceIds.png: a label store's file of frame 00001, not of this frame (00000.jpg): "
+            "give the --frame of 00001 (frames are counted from 0), or that frame's file"
+        )
+    )
+    assert not state.exists()
+    assert add(state, *frame_0, str(store / "00000_fine_instanceIds.png"), root=davis) == 0
+
+
 def test_a_temporary_file_a_killed_write_left_goes_with_the_next_save(started: Path, made: Path) -> None:
     """A SIGTERM between a mask's write and its rename left `.00000.png.*.tmp` in masks/ for good."""
     import os
