@@ -101,8 +101,10 @@ class FrameIndex:
         if depth == 0:
             number = CVAT_FRAME.fullmatch(parts[-1]) if parts else None
             if number is None:
-                splits = ", ".join(map(repr, sorted({clip.split for clip in self.clips})))
-                where = f" in split {splits} (a frame of another: give --split)" if splits else ""
+                named = sorted({clip.split for clip in self.clips})
+                other = ", or another split's: give --split" if named != ["all"] else ""
+                where = f" in split {', '.join(map(repr, named))}" if named else ""
+                where += f" (the file is of another video's or data set's frames{other})"
                 raise DataError(path, f"{element}: no frame of the data set is named {name!r}{where}")
             return _in_clip(int(number[1]), self.clip(clip_id, None, path), path, element)
         found = self._tails[parts[-depth:]]

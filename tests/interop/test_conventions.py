@@ -95,7 +95,9 @@ def test_cvat_frame_names_need_the_clip_among_several_and_a_frame_of_it(davis, t
         )
     for name in ("frame_04.PNG", "img_000004.PNG"):  # not CVAT's names: still refused
         other = _cvat_coco(tmp_path / "other.json", name, (48, 64), [0])
-        in_train = rf"is named '{name}' in split 'train' \(a frame of another: give --split\)"
+        in_train = rf"is named '{name}' in split 'train' \(the file is of another video's or data set's " + (
+            r"frames, or another split's: give --split\)"
+        )
         with pytest.raises(DataError, match=in_train):
             import_export(read_export("coco", other), fmt, "train", LabelStore(tmp_path / "d"), mapping)
     assert not any((tmp_path / p).exists() for p in "acd")
@@ -293,3 +295,18 @@ def test_a_frame_name_macos_wrote_decomposed_is_the_frame_held_composed(davis, t
     import_export(read_export("coco", coco), fmt, "all", store, ClassMapping(fmt.class_names))
     (record,) = store.records()
     assert record["offset"] == 2
+
+
+def test_a_name_of_no_frame_of_a_video_s_only_split_does_not_ask_for_another_split(tmp_path):
+    """A COCO file of another video onto a folder of frames (split 'all', the only one) had said "(a frame of
+    another: give --split)"."""
+    from frugalseg.data.clips import Clip
+    from frugalseg.interop.stores import FrameIndex
+
+    clip = Clip("mine", "all", [tmp_path / "frame_0001.jpg", tmp_path / "frame_0002.jpg"], 0)
+    with pytest.raises(DataError) as refused:
+        FrameIndex([clip]).by_name("car-shadow.mp4/00000.png", tmp_path / "coco.json", "image 1")
+    assert str(refused.value).endswith(
+        "image 1: no frame of the data set is named 'car-shadow.mp4/00000.png' in split 'all' (the file is "
+        "of another video's or data set's frames)"
+    )
