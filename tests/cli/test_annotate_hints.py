@@ -70,3 +70,19 @@ def test_export_prints_the_label_import_of_its_tool_files(tmp_path: Path, capsys
     assert {(r["clip_id"], r["offset"]) for r in LabelStore(tmp_path / "imported").records()} == {
         ("squares-a", t) for t in range(10)
     }
+
+
+@pytest.mark.parametrize("name", ["camvid", "cityscapes"])
+def test_another_data_set_read_as_davis_is_named(shared_data: Path, name: str) -> None:
+    """CamVid's folders of stills had been offered as clip folders to link as JPEGImages; Cityscapes got no
+    hint at all (`--format cityscapes` on a DAVIS tree already said "it looks like davis")."""
+    from frugalseg.data.formats.davis import DavisFormat
+    from frugalseg.errors import DataError
+
+    root = shared_data / f"{name}_dev"
+    with pytest.raises(DataError) as refused:
+        DavisFormat(root)
+    assert str(refused.value) == (
+        f"{root / 'JPEGImages'}: folder does not exist: not a DAVIS-style data set; it looks like {name} "
+        f"(--format {name})"
+    )

@@ -161,9 +161,14 @@ class DavisFormat(Format):
         self.resolution = resolution
         images = self.root / "JPEGImages"
         if not images.is_dir():
-            raise DataError(
-                images, "folder does not exist: not a DAVIS-style data set" + _layout_hint(self.root)
-            )
+            from frugalseg.data.formats import formats_like  # the registry imports this module
+
+            # another data set's layout first (camvid_dev's folders of frames are no clips), then frames'
+            known = formats_like(self.root, self.name) if self.root.is_dir() else []
+            like = [name for name in known if name != "video"]
+            hint = f"; it looks like {' or '.join(like)} (--format {like[0]})" if like else ""
+            hint = hint or _layout_hint(self.root)
+            raise DataError(images, "folder does not exist: not a DAVIS-style data set" + hint)
         self.image_dir = images / resolution if (images / resolution).is_dir() else images
         if self.image_dir == images:
             nested = sorted(d.name for d in images.iterdir() if d.is_dir() and _holds_folders(d))
