@@ -155,10 +155,18 @@ def anchored_clips(fmt: Format, split: str, kind: LabelKind) -> list[Clip]:
     clips = fmt.clips(split)
     anchored = [clip for clip in clips if clip.label(0, kind) is not None]
     if not anchored:
+
+        def labelled(clip: Clip) -> list[int]:  # a video's masks past its first frame are its ground truth
+            truth = fmt.ground_truth(clip) if kind is LabelKind.FINE else {}
+            return sorted({o for o in clip.labels if clip.label(o, kind)} | set(truth))
+
+        elsewhere = [f"{clip.clip_id} {o:+d}" for clip in clips for o in labelled(clip)]
+        shown = ", ".join(elsewhere[:5]) + (", …" if len(elsewhere) > 5 else "")
         raise DataError(
             fmt.root,
-            f"split {split!r} has {len(clips)} clip(s), none with a {kind.value} label on its anchor "
-            "frame; nothing to label",
+            f"split {split!r} has {len(clips)} clip(s), none with a {kind.value} label on its anchor frame "
+            "(offset 0: a video's first frame, DAVIS's first, Cityscapes' gtFine frame); nothing to label"
+            + (f"; its {kind.value} labels are at other frames ({shown})" if elsewhere else ""),
         )
     return anchored
 

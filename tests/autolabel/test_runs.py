@@ -17,7 +17,8 @@ from frugalseg.data.formats import get_format
 from frugalseg.errors import DataError
 
 NOTHING_TO_LABEL = (
-    "split 'test' has 1 clip(s), none with a {kind} label on its anchor frame; nothing to label"
+    "split 'test' has 1 clip(s), none with a {kind} label on its anchor frame (offset 0: a video's first "
+    "frame, DAVIS's first, Cityscapes' gtFine frame); nothing to label"
 )
 
 LIBRARY = {  # the three ways a run starts: clicks stands for every anchor-frame command (boxes, refine)
@@ -117,3 +118,22 @@ def test_a_second_ctrl_c_stops_at_once_where_the_work_runs_on_this_thread() -> N
     finally:
         signal.signal(signal.SIGINT, previous)
     assert reached == [1]
+
+
+def test_a_video_whose_masks_miss_its_first_frame_names_the_frames_they_are_of(tmp_path: Path) -> None:
+    """A masks folder with frame 3's mask alone had been told "none with a fine label on its anchor frame"."""
+    import cv2
+    import numpy as np
+
+    frames, masks = tmp_path / "frames", tmp_path / "masks"
+    frames.mkdir()
+    masks.mkdir()
+    for t in range(5):
+        cv2.imwrite(str(frames / f"{t:05d}.png"), np.full((8, 8, 3), t, np.uint8))
+    cv2.imwrite(str(masks / "00003.png"), np.zeros((8, 8), np.uint8))
+    with pytest.raises(
+        DataError, match=r"nothing to label; its fine labels are at other frames \(frames \+3\)$"
+    ):
+        propagate_split(
+            get_format("video", frames, masks=masks), "all", LabelStore(tmp_path / "s"), [1], FlowPropagator()
+        )
