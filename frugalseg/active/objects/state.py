@@ -300,6 +300,10 @@ class VideoState:
         if self.frame_names:
             data["frame_names"] = self.frame_names
         write_json_atomic(folder / STATE_FILE, data, indent=1)
+        kept = set(annotated_files.values())  # a frame annotated again, or a killed save's: no longer held
+        for stale in (folder / "annotated").glob("*.png"):
+            if f"annotated/{stale.name}" not in kept:
+                stale.unlink(missing_ok=True)
         # what a write killed before its rename left (a session's folder may have a live writer beside)
         remove_temporaries(folder, older_than=STALE_TEMPORARY_SECONDS)
 

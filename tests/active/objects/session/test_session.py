@@ -256,6 +256,16 @@ def test_a_label_store_s_file_of_another_frame_is_refused(
     assert add(state, *frame_0, str(store / "00000_fine_instanceIds.png"), root=davis) == 0
 
 
+def test_a_frame_annotated_again_keeps_one_annotated_file(started: Path, made: Path) -> None:
+    """The file of the annotation replaced had stayed in annotated/ for good, held by no state.json."""
+    before = sorted(p.name for p in (started / "squares-a" / "annotated").iterdir())
+    assert add(started, "--video", "squares-a", "--frame", "0", "--mask", str(made / "a9.png")) == 0
+    after = sorted(p.name for p in (started / "squares-a" / "annotated").iterdir())
+    assert len(before) == len(after) == 1 and before != after
+    held = json.loads((started / "squares-a" / "state.json").read_text(encoding="utf-8"))["annotated"]
+    assert held == {"0": f"annotated/{after[0]}"}
+
+
 def test_a_temporary_file_a_killed_write_left_goes_with_the_next_save(started: Path, made: Path) -> None:
     """A SIGTERM between a mask's write and its rename left `.00000.png.*.tmp` in masks/ for good."""
     import os
