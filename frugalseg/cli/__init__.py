@@ -244,12 +244,14 @@ def _main(argv: Sequence[str] | None) -> int:
     except KeyboardInterrupt:
         if debug:
             raise
-        print("frugalseg: interrupted", file=sys.stderr)
+        if _first_process():
+            print("frugalseg: interrupted", file=sys.stderr)
         return INTERRUPTED
     except Terminated:
         if debug:
             raise
-        print("frugalseg: terminated (SIGTERM); the run did not finish", file=sys.stderr)
+        if _first_process():
+            print("frugalseg: terminated (SIGTERM); the run did not finish", file=sys.stderr)
         return TERMINATED
     except BrokenPipeError:
         raise  # `main` ends quietly
@@ -283,6 +285,14 @@ def _said(error: BaseException) -> str:
         moved = f" → {error.filename2}" if error.filename2 is not None else ""
         return f"{error.filename}{moved}: {error.strerror}"
     return str(error)
+
+
+def _first_process() -> bool:
+    """Whether this is a run's first process, not another of Lightning's DDP ranks (a Ctrl-C reaches each).
+
+    Lightning starts ranks 1 … with ``LOCAL_RANK`` and ``NODE_RANK`` set: the line is said once.
+    """
+    return os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0"
 
 
 def _bad_input(error: BaseException) -> BaseException | None:

@@ -53,6 +53,25 @@ def test_the_trainers_exit_after_a_ctrl_c_is_an_interrupt(monkeypatch, capsys) -
         signal.signal(signal.SIGINT, before)
 
 
+@pytest.mark.parametrize(
+    ("variable", "said"), [("LOCAL_RANK", []), ("NODE_RANK", []), (None, ["interrupted"])]
+)
+def test_a_ctrl_c_is_said_by_the_first_process_of_a_ddp_run_alone(
+    monkeypatch, capsys, variable, said
+) -> None:
+    """A Ctrl-C reaches every rank of a DDP fit: each had printed "frugalseg: interrupted"."""
+    from frugalseg.cli import lightning
+
+    def fit(words: list[str]) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(lightning, "run_lightning_cli", fit)
+    if variable is not None:
+        monkeypatch.setenv(variable, "1")
+    assert main(["fit"]) == INTERRUPTED
+    assert [line.removeprefix("frugalseg: ") for line in capsys.readouterr().err.splitlines()] == said
+
+
 def test_a_ctrl_c_caught_by_a_tool_commands_trainer_is_an_interrupt(monkeypatch, capsys) -> None:
     """`annotate semantic` fine-tunes with a Trainer: its exit 1 after a Ctrl-C is an interrupt."""
     import frugalseg.cli as cli
