@@ -334,6 +334,8 @@ def import_export(
     skipped = 0
     names = object_names(frames, placed, mapping)
     config = {**run_config(fmt, split, ENGINE, settings), **({"object_names": names} if names else {})}
+    # a file of objects gives a frame without any its instance map too (all 0): `annotate add --mask` takes it
+    of_objects = any(shape.instance_id is not None for frame in frames for shape in frame.shapes)
     with store.run(config, all_or_nothing=True):
         for frame, (target, offset, size, train_ids) in zip(frames, placed, strict=True):
             kinds = _filled_kinds(frame, train_ids, dense_kind, background_id, background is not None,
@@ -343,7 +345,8 @@ def import_export(
             # a label of only shapes mapped to ignore has nothing to learn
             labels = {k: made for k, made in labels.items() if not (made.label == IGNORE_INDEX).all()}
             if frame.empty and background_id is not None:  # "nothing here": all background
-                labels = {dense_kind: FrameLabel(np.full(size, background_id, np.uint8))}
+                none = np.zeros(size, np.uint16) if of_objects else None
+                labels = {dense_kind: FrameLabel(np.full(size, background_id, np.uint8), none)}
             elif frame.empty:
                 logger.warning("%s: %s left out: its annotation holds no region, and no class is the "
                                "background (give --background)", export.path, frame.element)  # fmt: skip

@@ -310,3 +310,23 @@ def test_a_name_of_no_frame_of_a_video_s_only_split_does_not_ask_for_another_spl
         "image 1: no frame of the data set is named 'car-shadow.mp4/00000.png' in split 'all' (the file is "
         "of another video's or data set's frames)"
     )
+
+
+@pytest.mark.parametrize(("tracks", "maps"), [([0], True), ([None], False)])
+def test_a_frame_without_objects_of_a_file_of_objects_gets_its_empty_instance_map(
+    davis, tmp_path, tracks, maps
+):
+    """The object left the frame: `annotate export` wrote its frame's instance map (all 0), and the import of
+    the tool's file gave none, so `annotate add --mask` had no file for that frame."""
+    fmt = get_format("video", davis / "JPEGImages/480p/squares-a")
+    from frugalseg.interop.shapes import Frame
+
+    export = read_export("coco", _cvat_coco(tmp_path / "coco.json", "frame_000003.PNG", (48, 64), tracks))
+    export.frames.append(Frame("frame_000004.PNG", (48, 64), element="image 2", empty=True))  # all deleted
+    store = LabelStore(tmp_path / "store")
+    import_export(export, fmt, "all", store, ClassMapping(fmt.class_names), background="background")
+    empty = {r["offset"]: store.root / r["path"] for r in store.records()}[4]
+    assert (cv2.imread(str(empty), cv2.IMREAD_UNCHANGED) == 0).all()
+    assert instances_path(empty).is_file() is maps
+    if maps:
+        assert (cv2.imread(str(instances_path(empty)), cv2.IMREAD_UNCHANGED) == 0).all()
