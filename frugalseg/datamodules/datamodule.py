@@ -271,18 +271,17 @@ class VideoSegDataModule(L.LightningDataModule):
             )  # fmt: skip
         clips = self._training_clips(fmt, needed)
         drawn = sorted({sample.clip_id for sample in self._draw(clips, quiet=True)})
+        if not drawn:  # said now: `setup` would look for the store of labels never made
+            raise ConfigError("data.recipe", self._nothing_drawn(clips))
         rank_zero_info(
             f"recipe {self.recipe.name} draws {len(drawn)} of the {len(clips)} clips of split "
             f"{self.splits.train!r}: pseudo-labels are made for those"
         )
-        if not drawn:  # said now: `setup` would look for the store of labels never made
-            raise ConfigError("data.recipe", self._nothing_drawn(clips))
         self._prepare(LabelKind.PSEUDO, clips_of(fmt, drawn), pseudo)
 
     def _prepare(self, kind: LabelKind, fmt: Format, offsets: tuple[int, ...]) -> None:
         """Make the missing ``kind`` labels at ``offsets`` of the clips ``fmt`` shows; log what was made."""
-        line = self.source(kind).prepare(fmt, self.splits.train, offsets)
-        if line:
+        if line := self.source(kind).prepare(fmt, self.splits.train, offsets):
             rank_zero_info(line)
 
     def _training_clips(self, fmt: Format, kinds: Iterable[LabelKind]) -> list[Clip]:
@@ -318,7 +317,8 @@ class VideoSegDataModule(L.LightningDataModule):
             raise ConfigError(
                 "data.labels.pseudo",
                 f"the store holds no clip of split {self.splits.train!r} with pseudo-labels at every offset "
-                f"recipe {self.recipe.name} trains on ({', '.join(f'{o:+d}' for o in offsets)})",
+                f"recipe {self.recipe.name} trains on: make them with `frugalseg label propagate "
+                f"--offsets={','.join(map(str, offsets))} --out STORE` (it resumes a store)",
             )
         if len(served) < len(clips):
             rank_zero_info(

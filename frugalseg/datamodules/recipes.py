@@ -240,7 +240,7 @@ def _draw_frame_mix(recipe: Recipe, ordered: Sequence[Clip], budget: int, rng: r
     if left_out:
         shown = ", ".join(left_out[:5]) + (f" and {len(left_out) - 5} more" if len(left_out) > 5 else "")
         logger.warning(
-            "recipe %s: %d sample(s) left out, their frames are missing from partial snippets (%s)",
+            "recipe %s: %d sample(s) left out, their frames lie past their clips' ends or are missing (%s)",
             recipe.name,
             len(left_out),
             shown,

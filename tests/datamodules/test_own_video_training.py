@@ -8,7 +8,7 @@ from pathlib import Path
 
 import lightning  # noqa: F401  (imported before capsys captures stderr: its log handler keeps the stream)
 import numpy as np
-from data.fake_davis import squares, write_moving_squares
+from data.fake_davis import palette_png, squares, write_moving_squares
 
 from frugalseg.autolabel.runs import run_config
 from frugalseg.autolabel.store import LabelStore
@@ -148,4 +148,28 @@ def test_a_store_of_some_clips_is_drawn_from_those_alone(tmp_path, monkeypatch) 
     ]  # fmt: skip
     assert "recipe F2s draws among the 1 of the 2 clips of split 'train' whose pseudo-labels" in "\n".join(
         logged
+    )
+
+
+def test_a_store_without_the_recipe_s_offsets_names_the_command_that_makes_them(tmp_path, capsys) -> None:
+    """It had said which offsets were missing and not how to make them (the clips' hint at their first batch
+    names `label propagate`)."""
+    video = tmp_path / "clip"
+    video.mkdir()
+    for t in range(6):
+        palette_png(video / f"{t:05d}.png", squares(t, 0))
+    fmt = get_format("video", video)
+    store = LabelStore(tmp_path / "labels")
+    (clip,) = fmt.clips("all")
+    with store.run(run_config(fmt, "all", "annotation-session", {})):
+        for t, kind in ((0, LabelKind.FINE), (3, LabelKind.PSEUDO)):
+            label = (squares(t, 0) > 0).astype(np.uint8)
+            store.write(
+                clip, t, kind, label, engine="annotation-session", settings={}, source_offset=0, seconds=0
+            )
+    assert main(_fit(video, store.root, tmp_path / "run", "--trainer.limit_val_batches", "0")) == BAD_INPUT
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "error: data.labels.pseudo: the store holds no clip of split 'all' with pseudo-labels at every "
+        "offset recipe F2s trains on: make them with `frugalseg label propagate --offsets=1 --out STORE` (it "
+        "resumes a store)"
     )
