@@ -266,6 +266,15 @@ def test_a_frame_annotated_again_keeps_one_annotated_file(started: Path, made: P
     assert held == {"0": f"annotated/{after[0]}"}
 
 
+def test_the_command_line_names_a_session_error_by_its_flag(started: Path, made: Path, capsys) -> None:
+    """It had said "error: frame: 12 is out of range", the session's own word for ``--frame``."""
+    capsys.readouterr()
+    assert add(started, "--video", "squares-a", "--frame", "12", "--mask", str(made / "a0.png")) == 2
+    assert capsys.readouterr().err.startswith("error: --frame: 12 is out of range: video 'squares-a'")
+    assert propose(started, "--video", "squares-z") == 2
+    assert capsys.readouterr().err.startswith("error: --video: no video 'squares-z' in split")
+
+
 def test_a_temporary_file_a_killed_write_left_goes_with_the_next_save(started: Path, made: Path) -> None:
     """A SIGTERM between a mask's write and its rename left `.00000.png.*.tmp` in masks/ for good."""
     import os
