@@ -24,6 +24,7 @@ import importlib
 import io
 import logging
 import os
+import re
 import signal
 import sys
 import warnings
@@ -107,6 +108,22 @@ class ToolParser(argparse.ArgumentParser):
         short_error(self, message)
 
 
+#: A value that argparse takes for an option, though it is a negative number or a list of numbers.
+_NEGATIVE_VALUE = re.compile(r"-\d[\d.,]*")
+
+
+def _negative_values_joined(words: list[str]) -> list[str]:
+    """``--box -5,80,600,280`` as ``--box=-5,80,600,280``: argparse had said "expected one argument"."""
+    joined: list[str] = []
+    for word in words:
+        previous = joined[-1] if joined else ""
+        if _NEGATIVE_VALUE.fullmatch(word) and previous.startswith("--") and "=" not in previous:
+            joined[-1] = f"{previous}={word}"
+        else:
+            joined.append(word)
+    return joined
+
+
 def run_tool(argv: Sequence[str]) -> int:
     """Run a tool command (``label``, ``data``, ``zoo`` …) and return its exit code."""
     words = list(argv)
@@ -114,7 +131,7 @@ def run_tool(argv: Sequence[str]) -> int:
     parser = ToolParser(prog="frugalseg", description=text)
     groups = parser.add_subparsers(dest="group", required=True)
     importlib.import_module(module).register(groups)
-    args, unknown = parser.parse_known_args(words)
+    args, unknown = parser.parse_known_args(_negative_values_joined(words))
     if unknown:  # the command's own tip, not the tool's (``frugalseg data check --help``)
         short_error(_command_parser(parser, args), f"unrecognized arguments: {' '.join(unknown)}")
     from frugalseg.cli.weights import resolve_weight_options

@@ -273,6 +273,9 @@ def test_the_command_line_names_a_session_error_by_its_flag(started: Path, made:
     assert capsys.readouterr().err.startswith("error: --frame: 12 is out of range: video 'squares-a'")
     assert propose(started, "--video", "squares-z") == 2
     assert capsys.readouterr().err.startswith("error: --video: no video 'squares-z' in split")
+    # a negative value after its flag had been argparse's "--box: expected one argument"
+    assert add(started, "--video", "squares-a", "--frame", "3", "--box", "-5,8,40,30", "--object", "1") == 2
+    assert capsys.readouterr().err.startswith("error: --box: -5,8,40,30 reaches past the 64×48 frame")
 
 
 def test_a_temporary_file_a_killed_write_left_goes_with_the_next_save(started: Path, made: Path) -> None:
