@@ -28,7 +28,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from frugalseg.data.clips import Clip, LabelKind
+from frugalseg.data.clips import ANCHOR_EXPLAINED, Clip, LabelKind, offsets_shown
 from frugalseg.data.files import keyed_rng
 from frugalseg.data.formats import Format
 from frugalseg.data.io import TRUNCATED_IMAGE, image_size, read_frame, whole_image
@@ -155,20 +155,24 @@ def anchored_clips(fmt: Format, split: str, kind: LabelKind) -> list[Clip]:
     clips = fmt.clips(split)
     anchored = [clip for clip in clips if clip.label(0, kind) is not None]
     if not anchored:
-
-        def labelled(clip: Clip) -> list[int]:  # a video's masks past its first frame are its ground truth
-            truth = fmt.ground_truth(clip) if kind is LabelKind.FINE else {}
-            return sorted({o for o in clip.labels if clip.label(o, kind)} | set(truth))
-
-        elsewhere = [f"{clip.clip_id} {o:+d}" for clip in clips for o in labelled(clip)]
-        shown = ", ".join(elsewhere[:5]) + (", …" if len(elsewhere) > 5 else "")
+        elsewhere = [(clip.clip_id, offset) for clip in clips for offset in _labelled(fmt, clip, kind)]
         raise DataError(
             fmt.root,
             f"split {split!r} has {len(clips)} clip(s), none with a {kind.value} label on its anchor frame "
-            "(offset 0: a video's first frame, DAVIS's first, Cityscapes' gtFine frame); nothing to label"
-            + (f"; its {kind.value} labels are at other frames ({shown})" if elsewhere else ""),
+            f"({ANCHOR_EXPLAINED}); nothing to label"
+            + (
+                f"; its {kind.value} labels are at other frames ({offsets_shown(elsewhere)})"
+                if elsewhere
+                else ""
+            ),
         )
     return anchored
+
+
+def _labelled(fmt: Format, clip: Clip, kind: LabelKind) -> list[int]:
+    """The offsets of ``clip``'s ``kind`` labels; for ``fine`` its ground truth's too (a video's masks)."""
+    truth = fmt.ground_truth(clip) if kind is LabelKind.FINE else {}
+    return sorted({offset for offset in clip.labels if clip.label(offset, kind)} | set(truth))
 
 
 def read_anchor(fmt: Format, clip: Clip, kind: LabelKind) -> tuple[np.ndarray, np.ndarray]:

@@ -160,6 +160,11 @@ def check_store_folder(out: str | Path, *, store: bool = True) -> None:
         raise ConfigError("--out", f"{out} holds files but no label store: name a new folder for the store")
 
 
+def frame_stem(frame: Path) -> str:
+    """What a store's files of ``frame`` are named after: its stem, without Cityscapes' ``_leftImg8bit``."""
+    return frame.stem.removesuffix(_FRAME_SUFFIX)
+
+
 def _normalised(config: dict[str, Any]) -> dict[str, Any]:
     """The config as JSON would give it back (tuples become lists), so that comparisons are fair."""
     result: dict[str, Any] = json.loads(json.dumps(config, sort_keys=True))
@@ -356,9 +361,9 @@ class LabelStore:
         away from the anchor also names the anchor it came from (``…_from_{anchor}``).
         """
         frame = clip.frame_path(offset)
-        stem = frame.stem.removesuffix(_FRAME_SUFFIX)
+        stem = frame_stem(frame)
         if clip.shared_frames and offset != 0:
-            stem = f"{stem}_from_{clip.frame_path(0).stem.removesuffix(_FRAME_SUFFIX)}"
+            stem = f"{stem}_from_{frame_stem(clip.frame_path(0))}"
         return (
             self.root / clip.split / frame.parent.name / f"{stem}_{LabelKind(kind).value}_labelTrainIds.png"
         )

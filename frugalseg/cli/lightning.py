@@ -64,6 +64,7 @@ from frugalseg.cli.command_line import check_config_files, command_words, config
 from frugalseg.cli.parser_errors import ShortErrorParser
 from frugalseg.cli.run_checks import (
     CHECKPOINT_URL_SCHEMES,
+    best_named,
     check_lightning_checkpoint,
     check_parsed,
     model_options,
@@ -160,7 +161,7 @@ class BestAndLastCheckpoint(ModelCheckpoint):
         ended in a traceback with no checkpoint.
         """
         if self.save_top_k and self.monitor is not None and self.monitor not in monitor_candidates:
-            if not trainer.fit_loop.epoch_loop.val_loop._has_run:
+            if self._validated_step is None:
                 return
             self._save_latest(trainer)
             logged = sorted(key for key in monitor_candidates if "/" in key and key.split("/")[0] != "train")
@@ -357,6 +358,7 @@ class TaskCLI(LightningCLI):
         self._parse_ckpt_path()
         if hasattr(self, "config_dump"):  # LightningCLI's record of the config (the hparams): made anew
             del self.config_dump
+        del self.config_init, self.model, self.datamodule, self.trainer  # freed before the second build
         self.instantiate_classes()
 
     def _parse_ckpt_path(self) -> None:
@@ -402,6 +404,8 @@ class TaskCLI(LightningCLI):
             unused = past_the_end or not self._batches_run(subcommand)
             if run_folder is not None and run_folder.is_dir() and unused:
                 shutil.rmtree(run_folder, ignore_errors=True)
+            if past_the_end and getattr(self.trainer, "fast_dev_run", False) and self._restored is not None:
+                raise self._nothing_left(*self._restored) from err  # a larger max_epochs changes nothing
             if past_the_end:
                 raise ConfigError(
                     "--trainer.max_epochs",
@@ -492,11 +496,7 @@ class TaskCLI(LightningCLI):
             )
         if path is None:
             return
-        if path == "last":
-            config["ckpt_path"] = str(self.last_checkpoint())
-        elif path == "best":
-            config["ckpt_path"] = str(self.best_checkpoint())
-        elif path in ("hpc", "registry"):
+        if path in ("hpc", "registry"):  # 'last' and 'best' are files by now (`after_instantiate_classes`)
             raise ConfigError(
                 "--ckpt_path", f"{path!r} is not supported; give a checkpoint file, 'last' or 'best'"
             )
@@ -543,31 +543,11 @@ class TaskCLI(LightningCLI):
                 )
 
     def best_checkpoint(self) -> Path:
-        """The best checkpoint the run's ``last.ckpt`` files name, over all its versions.
+        """The best checkpoint the run's ``last.ckpt`` files name, over all its versions (`best_named`).
 
         Lightning's ``"best"`` is the best of a fit in this process, so a ``validate`` of its own had none.
-        Each ``last.ckpt`` keeps its checkpoint callback's best path and score; a resume starts a new
-        ``version_N`` whose callback forgets the earlier bests, so the best score of them all (by the
-        callback's ``mode``) wins among the files that still exist.
         """
-        from frugalseg.zoo import torch_load
-
-        callback = self.trainer.checkpoint_callback
-        sign = -1.0 if isinstance(callback, ModelCheckpoint) and callback.mode == "min" else 1.0
-        named: list[tuple[float, Path]] = []
-        lasts = self._last_checkpoints("'best' asked for (the run's last.ckpt files name it)")
-        for last in lasts:
-            for key, state in (torch_load(last).get("callbacks") or {}).items():
-                path, score = state.get("best_model_path"), state.get("best_model_score")
-                if key.startswith("ModelCheckpoint") and path and score is not None and Path(path).is_file():
-                    named.append((sign * float(score), Path(path)))
-        if not named:
-            raise ConfigError(
-                "--ckpt_path",
-                f"'best' asked for, but no last.ckpt names a best checkpoint that exists "
-                f"({', '.join(map(str, lasts))}): validation never ran, or its checkpoints were removed",
-            )
-        return max(named, key=lambda scored: scored[0])[1]
+        return best_named(self._last_checkpoints("'best' asked for (the run's last.ckpt files name it)"))
 
     def last_checkpoint(self) -> Path:
         """The newest ``last.ckpt`` of this run's checkpoint folders (`_last_checkpoints`)."""

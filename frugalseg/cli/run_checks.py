@@ -8,6 +8,7 @@ the one asked for, no Lightning checkpoint, or one whose model options replace t
 
 from __future__ import annotations
 
+import ast
 import inspect
 import json
 import logging
@@ -487,3 +488,49 @@ def _version_number(folder: Path) -> int | None:
         if name.startswith("version_") and name[len("version_") :].isdigit()
         else None
     )
+
+
+def best_named(lasts: Sequence[Path]) -> Path:
+    """The best checkpoint the ``last.ckpt`` files ``lasts`` name, by their callbacks' own monitor and mode.
+
+    Each ``last.ckpt`` keeps its checkpoint callback's best path and score; a resume starts a new
+    ``version_N`` whose callback forgets the earlier bests, so the best of them all wins among the files
+    that still exist.
+    Scores count under the newest ``last.ckpt``'s monitor alone, each by the mode its callback recorded: a
+    ``validate`` monitoring ``val/mIoU`` had ranked a fit's lowest ``train/loss`` by ``max``.
+
+    Raises:
+        ConfigError: no ``last.ckpt`` names a best checkpoint that exists.
+    """
+    from frugalseg.zoo import torch_load
+
+    found: list[tuple[int, Any, str, float, Path]] = []  # (last.ckpt's time, monitor, mode, score, best)
+    for last in lasts:
+        for key, state in (torch_load(last).get("callbacks") or {}).items():
+            path, score = state.get("best_model_path"), state.get("best_model_score")
+            if key.startswith("ModelCheckpoint") and path and score is not None and Path(path).is_file():
+                options = _callback_options(key)
+                made = last.stat().st_mtime_ns
+                found.append(
+                    (made, options.get("monitor"), options.get("mode", "max"), float(score), Path(path))
+                )
+    if not found:
+        raise ConfigError(
+            "--ckpt_path",
+            f"'best' asked for, but no last.ckpt names a best checkpoint that exists "
+            f"({', '.join(map(str, lasts))}): validation never ran, or its checkpoints were removed",
+        )
+    monitor = max(found, key=lambda entry: entry[0])[1]
+    ranked = [
+        (score if mode == "max" else -score, path) for _, on, mode, score, path in found if on == monitor
+    ]
+    return max(ranked, key=lambda scored: scored[0])[1]
+
+
+def _callback_options(key: str) -> dict[str, Any]:
+    """The options a checkpoint callback's state key records: ``ModelCheckpoint{'monitor': …, 'mode': …}``."""
+    try:
+        options = ast.literal_eval(key[key.index("{") :])
+    except (ValueError, SyntaxError):
+        return {}
+    return options if isinstance(options, dict) else {}

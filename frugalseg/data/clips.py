@@ -7,6 +7,8 @@ from enum import Enum
 from pathlib import Path
 
 IGNORE_INDEX = 255
+#: Where a clip's anchor frame is, as messages tell a person.
+ANCHOR_EXPLAINED = "offset 0: a video's first frame, DAVIS's first, Cityscapes' gtFine frame"
 
 
 class LabelKind(str, Enum):
@@ -125,3 +127,8 @@ class Clip:
     def present_offsets(self) -> list[int]:
         """The offsets whose frame exists, in time order."""
         return [offset for offset in self.offsets if offset not in self.missing]
+
+
+def offsets_shown(found: list[tuple[str, int]]) -> str:
+    """``a +3, b -10, …``: the first five (clip id, offset) of ``found``, as messages list them."""
+    return ", ".join(f"{clip} {offset:+d}" for clip, offset in found[:5]) + (", …" if len(found) > 5 else "")

@@ -19,7 +19,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader, SequentialSampler
 
 from frugalseg.data.classes import ClassTable
-from frugalseg.data.clips import IGNORE_INDEX, Clip, LabelKind
+from frugalseg.data.clips import ANCHOR_EXPLAINED, IGNORE_INDEX, Clip, LabelKind, offsets_shown
 from frugalseg.data.formats import FORMATS, Format, detect_format, formats_like, get_format
 from frugalseg.data.formats.base import clips_of
 from frugalseg.data.formats.davis import OBJECT_MASK, DavisFormat
@@ -412,16 +412,14 @@ class VideoSegDataModule(L.LightningDataModule):
         if self.recipe_options.budget == 0:
             return "budget 0 draws no sample to train on: give data.recipe.budget N"
         elsewhere = [(clip.clip_id, o) for clip in clips for o in clip.labels if o and clip.label(o, kind)]
-        shown = ", ".join(f"{clip} {offset:+d}" for clip, offset in elsewhere[:5])
-        shown += ", …" if len(elsewhere) > 5 else ""
         where = (
-            f"; the {kind.value} labels given are at other frames ({shown}): a session's frame is a fine "
-            "label where its objects were drawn or uploaded whole"
+            f"; the {kind.value} labels given are at other frames ({offsets_shown(elsewhere)}): a session's "
+            "frame is a fine label where its objects were drawn or uploaded whole"
         )
         return (
             f"recipe {self.recipe.name} drew no sample from split {self.splits.train!r}: it trains on each "
-            f"clip's {kind.value} label at its anchor frame (offset 0: a video's first frame, DAVIS's first, "
-            "Cityscapes' gtFine frame), and no clip has one" + (where if elsewhere else "")
+            f"clip's {kind.value} label at its anchor frame ({ANCHOR_EXPLAINED}), and no clip has one"
+            + (where if elsewhere else "")
         )
 
     def _dataset(

@@ -93,7 +93,7 @@ def read_sequences(fmt: DavisFormat, split: str, need_all_masks: bool) -> list[S
                 raise DataError(
                     fmt.mask_dir / name / (missing[0].stem + ".png"),
                     f"evaluation needs a mask on every frame; {len(missing)} of sequence {name!r} have none"
-                    + first_mask_only(masks),
+                    + first_mask_only(fmt.name, masks),
                 )
             if len(frames) < MIN_EVALUATED_FRAMES:
                 raise DataError(

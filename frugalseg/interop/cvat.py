@@ -475,12 +475,14 @@ def cvat_sorting_note(clip: Clip) -> str | None:
     frames, and names that sort alike both ways (``00001.jpg``), need nothing.
     """
     names = [frame.name for frame in clip.frames]
-    if clip.frames[0].parent.is_file() or names == sorted(names):
+    as_text = sorted(names)
+    if clip.frames[0].parent.is_file() or names == as_text:
         return None
+    first = next(i for i, (name, text) in enumerate(zip(names, as_text, strict=True)) if name != text)
     return (
-        f"the frames of {clip.clip_id} ({names[1]} after {names[0]}) are in another order when sorted as "
-        "text, CVAT's default: create its CVAT task with Sorting method 'Natural', or its frame numbers "
-        "are other frames"
+        f"the frames of {clip.clip_id} are in another order when sorted as text, CVAT's default (its frame "
+        f"{first} is {names[first]}, as text {as_text[first]}): create its CVAT task with Sorting method "
+        "'Natural', or its frame numbers are other frames"
     )
 
 

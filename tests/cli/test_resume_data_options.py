@@ -86,3 +86,32 @@ def test_last_says_when_it_skips_newer_runs_that_saved_no_checkpoint(
     with caplog.at_level(logging.WARNING, logger="frugalseg"):
         note_unsaved_runs(tmp_path / "version_10" / "checkpoints" / "last-v1.ckpt", None)
     assert caplog.messages == []
+
+
+def test_best_is_ranked_by_the_monitor_and_mode_its_runs_recorded(tmp_path: Path) -> None:
+    """A fit monitoring train/loss (min) resumed once: `validate --ckpt_path best`, whose own callback watches
+    val/mIoU (max), had taken the version with the highest loss."""
+    import os
+
+    import torch
+
+    from frugalseg.cli.run_checks import best_named
+
+    def last(version: int, monitor: str, mode: str, score: float, when: int) -> Path:
+        folder = tmp_path / f"version_{version}" / "checkpoints"
+        folder.mkdir(parents=True)
+        best = folder / f"best{version}.ckpt"
+        best.write_bytes(b"")
+        key = f"ModelCheckpoint{{'monitor': {monitor!r}, 'mode': {mode!r}, 'every_n_train_steps': 0}}"
+        state = {"best_model_path": str(best), "best_model_score": torch.tensor(score)}
+        torch.save({"callbacks": {key: state}}, folder / "last.ckpt")
+        os.utime(folder / "last.ckpt", ns=(when, when))
+        return folder / "last.ckpt"
+
+    lasts = [last(0, "train/loss", "min", 0.5, 10**9), last(1, "train/loss", "min", 0.9, 2 * 10**9)]
+    assert best_named(lasts) == tmp_path / "version_0" / "checkpoints" / "best0.ckpt"
+    # an older run of another monitor is not ranked against the newest run's: its scores are of another metric
+    lasts.append(last(2, "val/mIoU", "max", 0.7, 3 * 10**9))
+    assert best_named(lasts) == tmp_path / "version_2" / "checkpoints" / "best2.ckpt"
+    lasts.append(last(3, "val/mIoU", "max", 0.6, 4 * 10**9))
+    assert best_named(lasts) == tmp_path / "version_2" / "checkpoints" / "best2.ckpt"

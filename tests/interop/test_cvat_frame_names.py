@@ -89,9 +89,9 @@ def test_frames_named_img1_to_img12_are_said_to_need_cvat_s_natural_sorting(tmp_
         assert main([*export, str(back)]) == 0
     said = [r.getMessage() for r in caplog.records if "Sorting method 'Natural'" in r.getMessage()]
     assert said == [
-        f"{path}: the frames of images (img2.png after img1.png) are in another order when sorted as text, "
-        "CVAT's default: create its CVAT task with Sorting method 'Natural', or its frame numbers are other "
-        "frames"
+        f"{path}: the frames of images are in another order when sorted as text, CVAT's default (its frame 1 "
+        "is img2.png, as text img10.png): create its CVAT task with Sorting method 'Natural', or its frame "
+        "numbers are other frames"
         for path in (xml, back)
     ]
     assert (tmp_path / "store/all/images/img2_boxes.json").exists()  # frame 1 is the clip's second frame

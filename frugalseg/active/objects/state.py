@@ -107,6 +107,14 @@ def _read_png(path: Path) -> np.ndarray:
     return mask
 
 
+def _annotated_files(folder: Path) -> set[str]:
+    """The annotated masks ``folder``'s ``state.json`` names (none where it is missing or unreadable)."""
+    try:
+        return set(json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))["annotated"].values())
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return set()
+
+
 def _read_state_json(folder: Path) -> dict[str, Any]:
     """The saved ``state.json`` of ``folder``, checked to be a loop state of this version."""
     path = folder / STATE_FILE
@@ -299,8 +307,9 @@ class VideoState:
             data["numbers"] = self.numbers
         if self.frame_names:
             data["frame_names"] = self.frame_names
+        held = _annotated_files(folder)  # the state replaced: a reader without the lock may hold it still
         write_json_atomic(folder / STATE_FILE, data, indent=1)
-        kept = set(annotated_files.values())  # a frame annotated again, or a killed save's: no longer held
+        kept = held | set(annotated_files.values())  # a frame annotated again twice, a killed save's: gone
         for stale in (folder / "annotated").glob("*.png"):
             if f"annotated/{stale.name}" not in kept:
                 stale.unlink(missing_ok=True)

@@ -63,6 +63,11 @@ def formats_like(root: str | Path, besides: str) -> list[str]:
     return [name for name, cls in FORMATS.items() if name != besides and cls.looks_like(Path(root))]
 
 
+def looks_like(names: list[str]) -> str:
+    """``it looks like camvid (--format camvid)``: what a folder of the formats ``names`` is told."""
+    return f"it looks like {' or '.join(names)} (--format {names[0]})"
+
+
 def check_layout(fmt: Format) -> None:
     """Refuse a data set folder in which ``fmt`` finds no split: it is not of that format.
 
@@ -72,7 +77,7 @@ def check_layout(fmt: Format) -> None:
     if fmt.splits():
         return
     like = formats_like(fmt.root, fmt.name)
-    hint = f"it looks like {' or '.join(like)} (--format {like[0]})" if like else "it matches none of them"
+    hint = looks_like(like) if like else "it matches none of them"
     entries = sorted(p for p in fmt.root.iterdir() if not p.name.startswith("."))
     held = ", ".join(p.name + "/" * p.is_dir() for p in entries[:6]) or "nothing"
     more = f" and {len(entries) - 6} more" if len(entries) > 6 else ""

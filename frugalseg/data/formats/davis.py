@@ -131,9 +131,11 @@ def check_one_frame_per_name(frames: list[Path]) -> None:
             )
 
 
-def first_mask_only(masks: list[Path | None]) -> str:
-    """Why a sequence whose first frame alone has a mask has no others ("" where that is not so)."""
-    if len(masks) < 2 or masks[0] is None or any(mask is not None for mask in masks[1:]):
+def first_mask_only(fmt_name: str, masks: list[Path | None]) -> str:
+    """Why a VOS set's sequence whose first frame alone has a mask has no others ("" where that is not so)."""
+    if fmt_name not in ("davis", "mose") or len(masks) < 2 or masks[0] is None:
+        return ""
+    if any(mask is not None for mask in masks[1:]):
         return ""
     return (
         ": only its first frame has one, as a VOS validation split ships them (MOSE valid; its server scores "
@@ -161,12 +163,12 @@ class DavisFormat(Format):
         self.resolution = resolution
         images = self.root / "JPEGImages"
         if not images.is_dir():
-            from frugalseg.data.formats import formats_like  # the registry imports this module
+            from frugalseg.data.formats import formats_like, looks_like  # the registry imports this module
 
             # another data set's layout first (camvid_dev's folders of frames are no clips), then frames'
             known = formats_like(self.root, self.name) if self.root.is_dir() else []
             like = [name for name in known if name != "video"]
-            hint = f"; it looks like {' or '.join(like)} (--format {like[0]})" if like else ""
+            hint = f"; {looks_like(like)}" if like else ""
             hint = hint or _layout_hint(self.root)
             raise DataError(images, "folder does not exist: not a DAVIS-style data set" + hint)
         self.image_dir = images / resolution if (images / resolution).is_dir() else images

@@ -29,6 +29,7 @@ from frugalseg.active.objects.state import Annotation, IterationRecord, VideoSta
 from frugalseg.active.objects.tools.click_models import ClickToMask
 from frugalseg.active.objects.tools.grabcut import Click
 from frugalseg.active.objects.tools.graph_cut import ObjectPrior
+from frugalseg.autolabel.store import RUN_FILE, frame_stem
 from frugalseg.data.clips import LabelKind
 from frugalseg.data.costs import AnnotationCosts
 from frugalseg.data.formats.davis import OBJECTS, DavisFormat
@@ -452,13 +453,19 @@ _STORE_FILE = re.compile(rf"(?P<frame>.+)_(?:(?:{_KINDS})_instanceIds\.png|click
 
 
 def _check_store_frame(path: Path, frame_path: Path) -> None:
-    """Refuse a label store's file of another frame: frame_0009's label had gone onto frame 9 (frame_0010)."""
+    """Refuse a label store's file of another frame: frame_0009's label had gone onto frame 9 (frame_0010).
+
+    Only a file inside a store (``<store>/<split>/<clip>/``, under its ``run.json``) is named after its
+    frame; a person names their own files freely. A store drops a Cityscapes frame's ``_leftImg8bit``.
+    """
     named = _STORE_FILE.fullmatch(path.name)
-    if named is not None and named["frame"] != frame_path.stem:
+    frame = frame_stem(frame_path)
+    in_store = any((folder / RUN_FILE).is_file() for folder in path.resolve().parents[1:3])
+    if named is not None and in_store and named["frame"] != frame:
         raise DataError(
             path,
             f"a label store's file of frame {named['frame']}, not of this frame ({frame_path.name}): give "
-            f"the --frame of {named['frame']} (frames are counted from 0), or that frame's file",
+            f"the --frame whose file is {named['frame']} (counted from 0), or this frame's file",
         )
 
 

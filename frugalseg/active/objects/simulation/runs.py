@@ -69,7 +69,7 @@ def video_sources(
                 fmt.mask_dir / seq,
                 f"simulating the annotator needs ground truth on every frame; {len(lacking)} of the "
                 f"{len(indices)} frames used have no mask (first: {frames[lacking[0]].name})"
-                + first_mask_only(masks),
+                + first_mask_only(fmt.name, masks),
             )
         sources.append(VideoSource(seq, frames, masks, indices))  # type: ignore[arg-type]
     if not sources:
