@@ -6,7 +6,7 @@ import inspect
 from pathlib import Path
 from typing import Any
 
-from frugalseg.data.formats.base import Format, Problem
+from frugalseg.data.formats.base import Format, Problem, looks_like
 from frugalseg.data.formats.camvid import CamvidFormat
 from frugalseg.data.formats.cityscapes import CityscapesFormat
 from frugalseg.data.formats.davis import DavisFormat, MoseFormat
@@ -61,11 +61,6 @@ def get_format(name: str, root: str | Path, **options: Any) -> Format:
 def formats_like(root: str | Path, besides: str) -> list[str]:
     """The names of the formats other than ``besides`` whose layout the folder ``root`` has."""
     return [name for name, cls in FORMATS.items() if name != besides and cls.looks_like(Path(root))]
-
-
-def looks_like(names: list[str]) -> str:
-    """``it looks like camvid (--format camvid)``: what a folder of the formats ``names`` is told."""
-    return f"it looks like {' or '.join(names)} (--format {names[0]})"
 
 
 def check_layout(fmt: Format) -> None:

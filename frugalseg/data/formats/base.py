@@ -77,6 +77,11 @@ def size_problems(files: Iterable[tuple[Path, str]], size: tuple[int, int], refe
     return problems
 
 
+def looks_like(names: list[str]) -> str:
+    """``it looks like camvid (--format camvid)``: what a folder of the formats ``names`` is told."""
+    return f"it looks like {' or '.join(names)} (--format {names[0]})"
+
+
 class Format(ABC):
     """A data set layout: its classes, splits and clips, and how its label files are decoded.
 

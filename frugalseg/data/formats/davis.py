@@ -29,7 +29,7 @@ from PIL import Image, UnidentifiedImageError
 
 from frugalseg.data.classes import ClassTable
 from frugalseg.data.clips import IGNORE_INDEX, Clip, LabelKind, LabelRef
-from frugalseg.data.formats.base import Format, Problem, size_problems
+from frugalseg.data.formats.base import Format, Problem, looks_like, size_problems
 from frugalseg.data.io import image_size, read_text
 from frugalseg.data.videos import natural_key
 from frugalseg.errors import DataError
@@ -84,6 +84,20 @@ def _layout_hint(root: Path) -> str:
         f"folder whose JPEGImages is this one ({link}; then --root R), or one clip with --format video "
         f"--root {clips[0]}"
     )
+
+
+def _other_layout(root: Path) -> str:
+    """``; it looks like camvid (--format camvid)`` for another layout read as DAVIS, else ""."""
+    from frugalseg.data.formats.camvid import CamvidFormat
+    from frugalseg.data.formats.cityscapes import CityscapesFormat
+    from frugalseg.data.formats.idd import IddFormat
+    from frugalseg.data.formats.veis import VeisFormat
+
+    others: dict[str, type[Format]] = {
+        "cityscapes": CityscapesFormat, "idd": IddFormat, "camvid": CamvidFormat, "veis": VeisFormat
+    }  # fmt: skip
+    like = [name for name, reader in others.items() if root.is_dir() and reader.looks_like(root)]
+    return f"; {looks_like(like)}" if like else ""
 
 
 def _opaque_stroke(rgba: np.ndarray, path: Path) -> np.ndarray:
@@ -163,13 +177,8 @@ class DavisFormat(Format):
         self.resolution = resolution
         images = self.root / "JPEGImages"
         if not images.is_dir():
-            from frugalseg.data.formats import formats_like, looks_like  # the registry imports this module
-
             # another data set's layout first (camvid_dev's folders of frames are no clips), then frames'
-            known = formats_like(self.root, self.name) if self.root.is_dir() else []
-            like = [name for name in known if name != "video"]
-            hint = f"; {looks_like(like)}" if like else ""
-            hint = hint or _layout_hint(self.root)
+            hint = _other_layout(self.root) or _layout_hint(self.root)
             raise DataError(images, "folder does not exist: not a DAVIS-style data set" + hint)
         self.image_dir = images / resolution if (images / resolution).is_dir() else images
         if self.image_dir == images:
