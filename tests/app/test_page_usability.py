@@ -200,15 +200,22 @@ def test_an_object_is_renamed_with_the_next_submit_that_holds_it(
     assert page_options(browser) == ["1: object 1", "2: dog"]
 
 
+def _brushing(browser, address: str, said: str) -> str:  # noqa: F811
+    """The page with the brush chosen, ``said`` in its help; the script that counts object 1's pixels."""
+    from selenium.webdriver.common.by import By
+
+    opened(browser, address)
+    assert said in browser.find_element(By.TAG_NAME, "aside").text
+    browser.find_element(By.CSS_SELECTOR, "input[value='brush']").click()
+    return "return Array.from(S.work).filter((v) => v === 1).length"
+
+
 def test_ctrl_z_undoes_as_the_undo_button_does(browser, two_clips: str) -> None:  # noqa: F811
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
-    opened(browser, two_clips)
-    assert "Ctrl+Z (⌘Z): Undo." in browser.find_element(By.TAG_NAME, "aside").text
-    drawn = "return Array.from(S.work).filter((v) => v === 1).length"
-    browser.find_element(By.CSS_SELECTOR, "input[value='brush']").click()
+    drawn = _brushing(browser, two_clips, "Ctrl+Z (⌘Z): Undo.")
     click_on(browser, 100, 400)
     click_on(browser, 300, 400)
     strokes = [browser.execute_script(drawn)]
@@ -229,10 +236,7 @@ def test_redo_puts_back_what_undo_took(browser, two_clips: str) -> None:  # noqa
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
-    opened(browser, two_clips)
-    assert "Ctrl+Shift+Z (⇧⌘Z) or Ctrl+Y: Redo." in browser.find_element(By.TAG_NAME, "aside").text
-    drawn = "return Array.from(S.work).filter((v) => v === 1).length"
-    browser.find_element(By.CSS_SELECTOR, "input[value='brush']").click()
+    drawn = _brushing(browser, two_clips, "Ctrl+Shift+Z (⇧⌘Z) or Ctrl+Y: Redo.")
     click_on(browser, 100, 400)
     one = browser.execute_script(drawn)
     click_on(browser, 300, 400)
