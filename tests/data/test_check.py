@@ -103,7 +103,15 @@ def test_a_folder_of_another_layout_names_the_formats(tmp_path: Path, shared_dat
     assert "no clips found in the cityscapes layout; it looks like: davis (--format)" in problem.message
     (tmp_path / "empty").mkdir()
     (problem,) = check_dataset(tmp_path / "empty")
-    assert f"no known data set layout found; formats tried: {', '.join(FORMATS)}" in problem.message
+    assert problem.message == f"no known data set layout found; formats tried: {', '.join(FORMATS)}"
+    # a download's parent folder (MOSE's train/ and valid/, the shared data): the data sets below are named
+    (tmp_path / "data").mkdir()
+    for name in ("davis_dev", "camvid_dev"):
+        (tmp_path / "data" / name).symlink_to(shared_data / name)
+    (problem,) = check_dataset(tmp_path / "data")
+    assert problem.message.endswith(
+        "; its sub-folders camvid_dev (camvid), davis_dev (davis) are data sets: give one of them as the root"
+    )
 
 
 def test_missing_root_is_one_problem(tmp_path: Path) -> None:

@@ -102,9 +102,24 @@ def detect_format(root: str | Path) -> str:
     hint = (
         "; JPEGImages/ without Annotations/ is frames only: give --format davis or mose"
         if frames_only
-        else clip_folders_hint(root)
+        else _data_sets_below(root) or clip_folders_hint(root)
     )
     raise DataError(root, f"no known data set layout found; formats tried: {', '.join(FORMATS)}{hint}")
+
+
+def _data_sets_below(root: Path) -> str:
+    """``; its sub-folders train, valid are mose data sets: …`` (a download's parent folder), else ""."""
+    found = {
+        child.name: name
+        for child in sorted(root.iterdir())
+        if child.is_dir()
+        for name, cls in list(FORMATS.items())[:-1]  # not video: any folder of frames is one
+        if cls.looks_like(child)
+    }
+    if not found:
+        return ""
+    listed = ", ".join(f"{child} ({name})" for child, name in found.items())
+    return f"; its sub-folders {listed} are data sets: give one of them as the root"
 
 
 __all__ = [
