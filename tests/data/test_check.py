@@ -425,3 +425,17 @@ def test_a_camvid_frame_of_another_size_is_named_alone(tmp_path: Path, capsys: p
         "(0001TP_006720.jpg)",
         f"2 problem(s) and 0 warning(s) found in {root}",
     ]
+
+
+def test_the_mose_api_s_nested_layout_is_told_how_to_read_it(tmp_path: Path, shared_data: Path) -> None:
+    """MOSE-api's loaders read JPEGImages/<split>/<video>: `--format mose` had said "no '' folder"."""
+    for top, name in (("JPEGImages", "00000.jpg"), ("Annotations", "00000.png")):
+        (tmp_path / "mose" / top / "train" / "v1").mkdir(parents=True)
+        source = shared_data / "davis_dev" / top / "480p" / "car-shadow" / name
+        (tmp_path / "mose" / top / "train" / "v1" / name).symlink_to(source)
+    (problem,) = check_dataset(tmp_path / "mose", "mose")
+    assert problem.message == (
+        "holds folders of video folders (train), not video folders: MOSE's layout is JPEGImages/<video>/ "
+        "(each archive's train/, valid/ a root); `vos fit` reads this one with --data.format davis "
+        "--data.resolution train"
+    )

@@ -183,6 +183,13 @@ class DavisFormat(Format):
         self.image_dir = images / resolution if (images / resolution).is_dir() else images
         if self.image_dir == images:
             nested = sorted(d.name for d in images.iterdir() if d.is_dir() and _holds_folders(d))
+            if nested and not resolution:  # MOSE's archives: a root each; its API's loaders nest them
+                raise DataError(
+                    images,
+                    f"holds folders of video folders ({', '.join(nested)}), not video folders: MOSE's "
+                    "layout is JPEGImages/<video>/ (each archive's train/, valid/ a root); `vos fit` reads "
+                    f"this one with --data.format davis --data.resolution {nested[0]}",
+                )
             if nested:
                 raise DataError(
                     images, f"no {resolution!r} folder; resolution folders found: {', '.join(nested)}"
