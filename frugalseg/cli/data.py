@@ -12,6 +12,7 @@ from frugalseg.data.check import check_dataset
 from frugalseg.data.clips import Clip
 from frugalseg.data.download import MARKER, SOURCES, download
 from frugalseg.data.formats import FORMATS, Format
+from frugalseg.data.formats.davis import DavisFormat
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -72,13 +73,14 @@ def _check(args: argparse.Namespace) -> int:
     """
     console = Console(stderr=True)
     clips: list[Clip] = []
-    masked = False
+    masked, objects = False, True
     with Progress(console=console, transient=True, disable=args.no_progress) as progress:
 
         def on_clips(fmt: Format, found: list[Clip]):
-            nonlocal masked
+            nonlocal masked, objects
             clips.extend(found)
             masked = any(clip.labels or fmt.ground_truth(clip) for clip in found)
+            objects = isinstance(fmt, DavisFormat)  # object masks (DAVIS, MOSE, a video); else class maps
             task = progress.add_task(f"checking {args.root}", total=len(found))
             return lambda: progress.advance(task)
 
@@ -89,11 +91,12 @@ def _check(args: argparse.Namespace) -> int:
         problems = check_dataset(args.root, name, on_clips, **options)
     if clips and not masked:
         problems = [problem for problem in problems if not problem.missing_label]
-        print(
-            f"note: {args.root}: frames only, none of its {len(clips)} clip(s) has its manual label "
-            "(the first frame's mask): `annotate` and `label` take it; `vos fit` and J&F scores need the "
-            "masks"
-        )
+        # an IDD tree before createLabels.py, say, lacks class maps, not a first frame's mask
+        said = "(the class map of its annotated frame): `fit`, `validate` and `label` need them"
+        if objects:
+            said = "(the first frame's mask): `annotate` and `label` take it; `vos fit` and J&F scores need"
+            said += " the masks"
+        print(f"note: {args.root}: frames only, none of its {len(clips)} clip(s) has its manual label {said}")
     for problem in problems:
         print(problem)
     errors = sum(not problem.warning for problem in problems)

@@ -439,3 +439,18 @@ def test_the_mose_api_s_nested_layout_is_told_how_to_read_it(tmp_path: Path, sha
         "(each archive's train/, valid/ a root); `vos fit` reads this one with --data.format davis "
         "--data.resolution train"
     )
+
+
+def test_a_semantic_set_without_its_class_maps_is_told_so_not_of_first_frame_masks(
+    tmp_path: Path, shared_data: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """An IDD tree before createLabels.py had been told of "the first frame's mask" and `vos fit`."""
+    image = "leftImg8bit/val/frankfurt/frankfurt_000000_000294_leftImg8bit.png"
+    (tmp_path / "cs" / image).parent.mkdir(parents=True)
+    (tmp_path / "cs" / image).symlink_to(shared_data / "cityscapes_tiny" / image)
+    args = _parser().parse_args(["data", "check", str(tmp_path / "cs"), "--no-progress"])
+    args.func(args)
+    assert capsys.readouterr().out.splitlines()[0] == (
+        f"note: {tmp_path / 'cs'}: frames only, none of its 1 clip(s) has its manual label (the class map "
+        "of its annotated frame): `fit`, `validate` and `label` need them"
+    )
