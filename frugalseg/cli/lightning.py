@@ -484,8 +484,9 @@ class TaskCLI(LightningCLI):
         refuse_unpickling(config)
         if "weights_only" in config:
             config["weights_only"] = True
-        if self.subcommand != "fit":  # its checkpoint callback's state is restored though nothing is saved
-            warnings.filterwarnings("ignore", message="The dirpath has changed from")
+        # the callback's state restored into another folder: a run that saves none, or a resume's new version,
+        # which keeps bests of its own (`best_named` ranks every version's)
+        warnings.filterwarnings("ignore", message="The dirpath has changed from")
         path = config.get("ckpt_path")
         if path is None and self.subcommand != "fit" and not _starting_weights(self.model):
             logging.getLogger("frugalseg").warning(
