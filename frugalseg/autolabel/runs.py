@@ -19,6 +19,7 @@ from types import FrameType
 from typing import Any
 
 import numpy as np
+from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -92,8 +93,11 @@ def run_config(fmt: Format, split: str, engine: str, settings: dict[str, Any]) -
     return {"engine": engine, "settings": settings, "split": split, **fmt.describe()}
 
 
-def labelling_progress(verb: str, unit: str, *, enabled: bool) -> Progress:
-    """The rich progress bar of a labelling loop: ``{verb} {split} ━━━ 3/10 {unit} 0:01 left 0:02``."""
+def labelling_progress(verb: str, unit: str, *, enabled: bool, console: Console | None = None) -> Progress:
+    """The rich progress bar of a labelling loop: ``{verb} {split} ━━━ 3/10 {unit} 0:01 left 0:02``.
+
+    With a ``console`` of its own (stderr, under a command whose output is its result) it goes when done.
+    """
     return Progress(
         TextColumn(f"{verb} {{task.description}}"),
         BarColumn(),
@@ -103,6 +107,8 @@ def labelling_progress(verb: str, unit: str, *, enabled: bool) -> Progress:
         TextColumn("left"),
         TimeRemainingColumn(),
         disable=not enabled,
+        console=console,
+        transient=console is not None,
     )
 
 

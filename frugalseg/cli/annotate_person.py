@@ -390,13 +390,11 @@ def _propagation_bar(session: AnnotationSession, video: str) -> Iterator[FrameRe
     The block is given the listener to pass on (`AnnotationSession.finish`'s ``on_frame``).
     """
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from frugalseg.autolabel.runs import labelling_progress
 
     console = Console(stderr=True)
-    columns = (TextColumn(f"propagating {video}"), BarColumn(), MofNCompleteColumn(), TextColumn("frames"))
-    with Progress(
-        *columns, TimeElapsedColumn(), console=console, transient=True, disable=not console.is_terminal
-    ) as bar:
+    with labelling_progress("propagating", "frames", enabled=console.is_terminal, console=console) as bar:
         task = bar.add_task(video, total=len(session.frames(video)))
         yield lambda *_: bar.advance(task)
 

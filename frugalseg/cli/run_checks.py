@@ -506,11 +506,11 @@ def best_named(lasts: Sequence[Path]) -> Path:
 
     found: list[tuple[int, Any, str, float, Path]] = []  # (last.ckpt's time, monitor, mode, score, best)
     for last in lasts:
+        made = last.stat().st_mtime_ns
         for key, state in (torch_load(last).get("callbacks") or {}).items():
             path, score = state.get("best_model_path"), state.get("best_model_score")
             if key.startswith("ModelCheckpoint") and path and score is not None and Path(path).is_file():
                 options = _callback_options(key)
-                made = last.stat().st_mtime_ns
                 found.append(
                     (made, options.get("monitor"), options.get("mode", "max"), float(score), Path(path))
                 )

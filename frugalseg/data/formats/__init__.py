@@ -113,8 +113,8 @@ def _data_sets_below(root: Path) -> str:
         child.name: name
         for child in sorted(root.iterdir())
         if child.is_dir()
-        for name, cls in list(FORMATS.items())[:-1]  # not video: any folder of frames is one
-        if cls.looks_like(child)
+        for name, cls in FORMATS.items()
+        if name != VideoFormat.name and cls.looks_like(child)  # any folder of frames is a video
     }
     if not found:
         return ""
