@@ -276,3 +276,11 @@ def test_a_stray_copy_beside_numbered_frames_is_refused_naming_it(tmp_path):
         f"{frames / '00001 copy.jpg'}: not a numbered frame, beside the 3 numbered frames of sequence 'a': "
         "move it out of the folder (it would be taken for a frame)"
     )
+
+
+def test_a_person_s_own_video_with_its_first_mask_alone_is_not_called_a_vos_validation_split() -> None:
+    from frugalseg.data.formats.davis import first_mask_only
+
+    masks = [Path("00000.png"), None, None]
+    assert first_mask_only("mose", masks).startswith(": only its first frame has one, as a VOS validation")
+    assert first_mask_only("video", masks) == "" and first_mask_only("mose", [*masks[:2], masks[0]]) == ""

@@ -107,11 +107,3 @@ def test_a_split_the_folder_does_not_have_names_its_option(tmp_path: Path, stage
         data.setup(stage)
     assert error.value.option == f"data.{option}"
     assert error.value.problem == f"split 'val' does not exist in {root}; splits found: all"
-
-
-def test_a_person_s_own_video_with_its_first_mask_alone_is_not_called_a_vos_validation_split() -> None:
-    from frugalseg.data.formats.davis import first_mask_only
-
-    masks = [Path("00000.png"), None, None]
-    assert first_mask_only("mose", masks).startswith(": only its first frame has one, as a VOS validation")
-    assert first_mask_only("video", masks) == "" and first_mask_only("mose", [*masks[:2], masks[0]]) == ""
