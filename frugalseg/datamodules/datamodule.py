@@ -616,11 +616,14 @@ class VideoSegDataModule(L.LightningDataModule):
     def _check_streaming(self) -> None:
         """Streaming needs a folder of videos and one process (each keeps one video's memory)."""
         if not self.prediction.frames:
-            raise ValueError("data.predict.stream needs data.predict.frames (a folder of videos to stream)")
+            raise ConfigError(
+                "data.predict.stream", "needs data.predict.frames (a folder of videos to stream)"
+            )
         if self.trainer is not None and self.trainer.world_size > 1:
-            raise ValueError(
-                f"data.predict.stream runs on one device, got {self.trainer.world_size} processes; "
-                "stream each video folder in its own run instead"
+            raise ConfigError(
+                "data.predict.stream",
+                f"runs on one device, got {self.trainer.world_size} processes; "
+                "stream each video folder in its own run instead",
             )
 
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:

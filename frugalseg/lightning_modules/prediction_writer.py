@@ -73,7 +73,9 @@ class SegmentationPredictionWriter(BasePredictionWriter):
         overlay_alpha: Probability = 0.5,
     ) -> None:
         super().__init__(write_interval="batch")
-        self.formats = list(formats or FORMATS)
+        self.formats = list(FORMATS if formats is None else formats)
+        if not self.formats:  # an empty list had written every format
+            raise ConfigError("predict_writer.formats", f"give at least one of {list(FORMATS)}")
         unknown = set(self.formats) - set(FORMATS)
         if unknown:
             raise ConfigError(
@@ -98,6 +100,14 @@ class SegmentationPredictionWriter(BasePredictionWriter):
         """Resolve the output folder, the palette and the label-id table; forget any earlier run."""
         root = self.output_dir or Path(trainer.log_dir or trainer.default_root_dir) / "predictions"
         self._root = Path(root)
+        frames = getattr(getattr(trainer, "datamodule", None), "prediction", None)
+        frames = getattr(frames, "frames", None)
+        if frames and Path(frames).is_dir() and self._root.resolve().is_relative_to(Path(frames).resolve()):
+            # a second run had segmented the first one's PNGs and contact sheet as frames
+            raise ConfigError(
+                "predict_writer.output_dir",
+                f"{self._root} is inside the frames folder {frames}: write the predictions elsewhere",
+            )
         class_names = list(pl_module.hparams.get("class_names") or [])
         self._palette = np.asarray(module_palette(pl_module), dtype=np.uint8).reshape(-1, 3)
         self._label_ids = cityscapes_label_id_table(class_names) if class_names else None

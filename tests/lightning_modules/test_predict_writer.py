@@ -308,7 +308,9 @@ def test_streaming_needs_a_folder_of_videos(tiny_streets):
     from frugalseg.datamodules.options import PredictOptions
 
     datamodule = VideoSegDataModule(root=str(tiny_streets), predict=PredictOptions(stream=True))
-    with pytest.raises(ValueError, match="data.predict.stream needs data.predict.frames"):
+    from frugalseg.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="data.predict.stream: needs data.predict.frames"):
         datamodule.setup("predict")
 
 
@@ -320,13 +322,16 @@ def test_streaming_needs_a_folder_of_videos(tiny_streets):
         ("contact_sheet", "-1", "Not of type NonNegativeInt: -1 does not conform to restriction v>=0"),
         ("output_dir", "{file}", "{file} is a file, not a folder"),
         ("output_dir", "{file}/below", "{file} is a file, not a folder"),
+        ("output_dir", "{frames}/out", "{frames}/out is inside the frames folder {frames}: write the"),
+        ("formats", "[]", "predict_writer.formats: give at least one of ['trainIds', 'color', 'labelIds']"),
     ],
 )
 def test_a_writer_option_out_of_its_range_is_refused_before_predicting(
     tiny_streets, tmp_path, capsys, option: str, value: str, problem: str
 ) -> None:
     """A tile width of 0 had ended the run in OpenCV's resize traceback, the PNGs written, no sheet; an
-    alpha of 7 drew a saturated sheet; an output folder that is a file failed after predicting."""
+    alpha of 7 drew a saturated sheet; an output folder that is a file failed after predicting; one inside the
+    frames folder made a second run segment the first one's PNGs; no format at all wrote every format."""
     from frugalseg.cli import main
 
     (tmp_path / "frames").mkdir()
@@ -336,12 +341,14 @@ def test_a_writer_option_out_of_its_range_is_refused_before_predicting(
     frames = ["--data.predict.frames", str(tmp_path / "frames")]
     argv = ["predict", *_common(tiny_streets, tmp_path / "run"), *frames]
     try:
-        code = main([*argv, f"--predict_writer.{option}", value.format(file=file)])
+        code = main(
+            [*argv, f"--predict_writer.{option}", value.format(file=file, frames=tmp_path / "frames")]
+        )
     except SystemExit as ended:  # jsonargparse ends a bad command line this way
         code = ended.code
     assert code == 2
     err = capsys.readouterr().err
-    assert problem.format(file=file) in err and "Traceback" not in err
+    assert problem.format(file=file, frames=tmp_path / "frames") in err and "Traceback" not in err
     assert not (tmp_path / "run").exists() or not any((tmp_path / "run").rglob("*.png"))
 
 
