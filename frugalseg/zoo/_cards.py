@@ -119,7 +119,8 @@ def model_card_markdown(card: Mapping[str, Any], load: str | None = None) -> str
     if metrics.get("values"):
         lines += ["", "## Metrics", "", "| metric | value |", "|---|---|"]
         lines += [f"| {name} | {value:.4f} |" for name, value in metrics["values"].items()]
-        lines += ["", f"Measured with `{metrics['command']}`."]
+        note = f" ({metrics['note']})" if metrics.get("note") else ""
+        lines += ["", f"Measured with `{metrics['command']}`{note}."]
     lines += [
         "",
         "## Use",

@@ -513,6 +513,8 @@ def test_a_score_of_a_limited_validation_says_so_on_the_card_and_the_terminal(tm
     assert capsys.readouterr().out.endswith(f"val/mIoU = 0.5000\n({note})\n")
     card = json.loads((zoo_dir / "index.json").read_text(encoding="utf-8"))["models"]["limited"]
     assert json.loads((zoo_dir / card["card"]).read_text(encoding="utf-8"))["metrics"]["note"] == note
+    markdown = (zoo_dir / card["card"]).with_suffix(".md").read_text(encoding="utf-8")
+    assert f"({note})." in markdown  # the human-readable card had shown the score alone
     config.write_text("trainer:\n  limit_val_batches: 1.0\n", encoding="utf-8")  # the whole split
     assert main(["zoo", "publish", str(ckpt), "--name", "whole"]) == 0
     assert capsys.readouterr().out.endswith(
