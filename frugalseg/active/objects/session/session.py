@@ -272,24 +272,22 @@ class AnnotationSession:
 
         One writer at a time across processes, so ``annotate add`` and the annotation page take turns
         on a video (the other waits) while other videos stay free. The lock is the video's folder
-        itself (``flock`` on the directory: no file is added); its first annotation takes the session
-        folder's lock to make that folder, which a refused addition removes again. A session not saved
-        yet has nobody to race with.
+        itself (``flock`` on the directory: no file is added); a new session's first annotation, and a
+        video's, take the session folder's lock to make the folders, which a refused addition removes.
         """
-        if not (self.folder / SESSION_FILE).is_file():
-            yield
-            return
         folder = self.folder / video
-        first = contextlib.nullcontext() if folder.is_dir() else _folder_lock(self.folder)
-        with first:
-            made = not folder.is_dir()
-            folder.mkdir(exist_ok=True)
-            try:
+        made = [path for path in (*reversed(self.folder.parents), self.folder, folder) if not path.is_dir()]
+        self.folder.mkdir(parents=True, exist_ok=True)
+        new = made or not (self.folder / SESSION_FILE).is_file()  # two first additions had kept one
+        try:
+            with _folder_lock(self.folder) if new else contextlib.nullcontext():
+                folder.mkdir(exist_ok=True)
                 with _folder_lock(folder):
                     yield
-            finally:
-                if made and not any(folder.iterdir()):
-                    folder.rmdir()
+        finally:
+            for path in reversed(made):
+                if path.is_dir() and not any(path.iterdir()):
+                    path.rmdir()
 
     def current_mask(self, name: str, frame: int) -> np.ndarray | None:
         """The current object-id mask of sequence frame ``frame`` of video ``name``, or None before any."""

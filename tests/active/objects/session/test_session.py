@@ -984,3 +984,55 @@ def test_add_a_box_draws_its_object_as_the_page_s_box_tool_and_keeps_the_others(
         "tip: for the accepted options run: frugalseg annotate add --help",
         "error: argument --box: expected X0,Y0,X1,Y1 in whole pixels, got '1,2,3'",
     ]
+
+
+def test_two_first_additions_to_a_new_session_keep_both(davis: Path, made: Path, tmp_path: Path) -> None:
+    """Two ``annotate add`` started together on a new session had both said "1 of N frames annotated",
+    and the state kept one: a session not saved yet took no lock."""
+    import threading
+
+    folder = tmp_path / "new" / "session"
+    first, second = (AnnotationSession.open(folder, root=str(davis)) for _ in range(2))
+    inside, release = threading.Event(), threading.Event()
+    propagate = first._propagate
+
+    def held(*args, **kwargs) -> None:  # the first addition stays inside its write until released
+        inside.set()
+        release.wait(60)
+        propagate(*args, **kwargs)
+
+    first._propagate = held  # type: ignore[method-assign]
+
+    def adding(session: AnnotationSession, frame: int, mask: Path) -> threading.Thread:
+        given = session.read_given("squares-a", frame, mask=mask)
+        return threading.Thread(target=session.add, args=("squares-a", frame, given), daemon=True)
+
+    threads = [adding(first, 0, made / "a0.png"), adding(second, 9, made / "a9.png")]
+    threads[0].start()
+    assert inside.wait(60)
+    threads[1].start()
+    threads[1].join(1.0)
+    assert threads[1].is_alive()  # waits for the first
+    release.set()
+    for thread in threads:
+        thread.join(120)
+    assert not any(thread.is_alive() for thread in threads)
+    assert sorted(AnnotationSession.open(folder).state("squares-a").annotated) == [0, 9]
+
+
+def test_an_interrupted_first_addition_leaves_no_folder_behind(
+    davis: Path, made: Path, tmp_path: Path
+) -> None:
+    """Ctrl-C while the first annotation propagates: the folders it made for the session go again."""
+    folder = tmp_path / "new" / "session"
+    session = AnnotationSession.open(folder, root=str(davis))
+    given = session.read_given("squares-a", 0, mask=made / "a0.png")
+
+    def interrupted(*args, **kwargs) -> None:
+        assert (folder / "squares-a").is_dir()  # made, and locked, for the write
+        raise KeyboardInterrupt
+
+    session._propagate = interrupted  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        session.add("squares-a", 0, given)
+    assert not (tmp_path / "new").exists()
