@@ -115,6 +115,19 @@ def _annotated_files(folder: Path) -> set[str]:
         return set()
 
 
+def check_missing_state(folder: Path) -> None:
+    """Refuse a video folder whose ``state.json`` is gone while its ``annotated/`` masks are not.
+
+    A new state saved there would delete them (`VideoState.save` removes the masks it does not name).
+    """
+    if drawn := sorted((folder / "annotated").glob("*.png")):
+        raise DataError(
+            folder / STATE_FILE,
+            f"missing, and {folder / 'annotated'} holds {len(drawn)} annotated frame(s): restore it, "
+            "or move the folder away to start the video again",
+        )
+
+
 def _read_state_json(folder: Path) -> dict[str, Any]:
     """The saved ``state.json`` of ``folder``, checked to be a loop state of this version."""
     path = folder / STATE_FILE

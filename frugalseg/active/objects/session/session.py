@@ -64,7 +64,7 @@ from frugalseg.active.objects.session.session_settings import (
 )
 from frugalseg.active.objects.session.videos import SessionVideo
 from frugalseg.active.objects.simulation.annotation_types import GivenClick
-from frugalseg.active.objects.state import STATE_FILE, IterationRecord, VideoState
+from frugalseg.active.objects.state import STATE_FILE, IterationRecord, VideoState, check_missing_state
 from frugalseg.active.objects.tools.grabcut import Box, Click
 from frugalseg.active.objects.tools.graph_cut import ObjectPrior
 from frugalseg.active.propagation import FrameReady
@@ -241,6 +241,7 @@ class AnnotationSession:
         video = self._video(name)
         folder = self.folder / video.name
         if not (folder / STATE_FILE).is_file():
+            check_missing_state(folder)
             return None
         state, whole = VideoState.load(folder, masks=masks)
         if state.config != self._config:

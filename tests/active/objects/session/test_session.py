@@ -1036,3 +1036,19 @@ def test_an_interrupted_first_addition_leaves_no_folder_behind(
     with pytest.raises(KeyboardInterrupt):
         session.add("squares-a", 0, given)
     assert not (tmp_path / "new").exists()
+
+
+def test_a_video_whose_state_json_is_gone_is_refused_not_restarted(started: Path, made: Path, capsys) -> None:
+    """``propose`` had proposed the video's first frame again, and the next ``add`` deleted the annotated
+    masks the lost ``state.json`` had named."""
+    state = started / "squares-a" / "state.json"
+    state.unlink()
+    before = files(started)
+    assert propose(started) == 2
+    error = (
+        f"{state}: missing, and {started / 'squares-a' / 'annotated'} holds 1 annotated frame(s): restore it"
+    )
+    assert error in capsys.readouterr().err
+    assert add(started, "--video", "squares-a", "--frame", "9", "--mask", str(made / "a9.png")) == 2
+    assert error in capsys.readouterr().err
+    assert files(started) == before
