@@ -29,7 +29,8 @@ class ClipSampleDataset(Dataset):
     first frames of a video). With ``temporal_pair`` one more past frame is returned with the DIS
     flows between the last two frames and ``flow_reliable`` (H×W bool, where the two flows pass the
     forward-backward check), computed here, in the loader workers, so that the temporal-consistency
-    metric needs neither a flow nor a check on the training device.
+    metric needs neither a flow nor a check on the training device. An image student's pair at a
+    clip's first frame takes the frame after it instead.
 
     With ``neighbours`` K > 0 (WeClick's memory-flow distillation, paper 004) each sample also
     carries K unlabelled frames drawn at random, without repeats, among the ``neighbour_window``
@@ -134,6 +135,10 @@ class ClipSampleDataset(Dataset):
             else clip.nearest_frame(max(first, sample.offset - back), sample.offset)
             for back in reversed(range(steps))
         ]
+        if self.temporal_pair and self.num_frames == 1 and offsets[0] == offsets[1] and not self.same_frame:
+            # at a clip's first frame the frame before repeats it, and the pair compared a frame with
+            # itself (a loss and a TC of exactly 0 and 1): an image student's pair takes the frame after
+            offsets[0] = clip.nearest_frame(min(clip.offsets[-1], sample.offset + 1), sample.offset)
         paths = [clip.frame_path(offset) for offset in offsets]
         decoded = {path: self.frames(path) for path in dict.fromkeys(paths)}  # a repeated frame is read once
         frames = [decoded[path] for path in paths]

@@ -131,3 +131,28 @@ def test_a_confidence_map_of_the_wrong_size_is_named(tiny_streets, tmp_path):
     )
     with pytest.raises(DataError, match=r"_confidence\.png: confidence map of size 10×10"):
         ClipSampleDataset(fmt, clips, samples, 1, min_confidence=0.5)[0]
+
+
+def test_an_image_students_pair_at_a_clips_first_frame_takes_the_frame_after(tmp_path):
+    """DAVIS anchors at frame 0 had paired frame 0 with itself: a consistency loss of exactly 0 and a TC of
+    exactly 1 (``temporal_finetune.yaml`` trained on nothing). Object 1 of the squares moves 2 px right a
+    frame, so the flow from frame 0 to frame 1 on it is (+2, 0)."""
+    from data.fake_davis import squares, write_moving_squares
+
+    fmt = get_format("davis", write_moving_squares(tmp_path / "davis"))
+    clips = [clip for clip in fmt.clips("train") if clip.clip_id.startswith("squares-a")]
+    first = min(clips, key=lambda clip: clip.anchor_index)
+    offset = first.offsets[0]
+    samples = [Sample(first.clip_id, offset, LabelKind.FINE)]
+    item = ClipSampleDataset(fmt, clips, samples, 1, temporal_pair=True)[0]
+    frames = item["frames"].numpy()
+    assert not np.array_equal(frames[0], frames[1])
+    after = ClipSampleDataset(fmt, clips, samples, 1).frames(first.frame_path(offset + 1))
+    assert np.array_equal(frames[0], after.transpose(2, 0, 1))
+    inside = squares(0, 0)[1:-1, 1:-1] == 1  # object 1 on frame 0, off the image border
+    to_other = item["flow_to_prev"].numpy()[:, 1:-1, 1:-1]
+    assert abs(np.median(to_other[0][inside]) - 2) < 0.5 and abs(np.median(to_other[1][inside])) < 0.5
+    video = ClipSampleDataset(fmt, clips, samples, 3, temporal_pair=True)[0]["frames"].numpy()
+    assert all(
+        np.array_equal(frame, video[-1]) for frame in video
+    )  # a video student's windows keep time order
