@@ -23,7 +23,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from frugalseg.data.clips import IGNORE_INDEX
-from frugalseg.data.formats.davis import DavisFormat, MoseFormat, first_mask_only
+from frugalseg.data.formats.davis import DavisFormat, MoseFormat, first_mask_only, other_layout
 from frugalseg.data.io import read_frame
 from frugalseg.data.normalization import IMAGENET_MEAN
 from frugalseg.datamodules.datamodule import unrepeated_sampler
@@ -328,6 +328,12 @@ class VOSDataModule(L.LightningDataModule):
                 else "data set folder does not exist"
             )
             raise ConfigError("data.root", f"{root}: {problem}")
+        if not (self.root / "JPEGImages").is_dir():  # the reader's hints name what `vos` does not take
+            raise ConfigError(
+                "data.root",
+                f"{root}: no JPEGImages/ folder: vos trains on DAVIS- or MOSE-layout sets of object masks "
+                f"(JPEGImages/<clip>/, Annotations/<clip>/){other_layout(self.root)}",
+            )
         self.max_objects = max_objects
         self.batch_size = batch_size
         self.num_workers = num_workers

@@ -75,7 +75,8 @@ def test_export_prints_the_label_import_of_its_tool_files(tmp_path: Path, capsys
 @pytest.mark.parametrize("name", ["camvid", "cityscapes"])
 def test_another_data_set_read_as_davis_is_named(shared_data: Path, name: str) -> None:
     """CamVid's folders of stills had been offered as clip folders to link as JPEGImages; Cityscapes got no
-    hint at all (`--format cityscapes` on a DAVIS tree already said "it looks like davis")."""
+    hint at all (`--format cityscapes` on a DAVIS tree already said "it looks like davis"); then it named
+    ``--format camvid``, which neither `annotate` nor `vos` (the readers of DAVIS) takes."""
     from frugalseg.data.formats.davis import DavisFormat
     from frugalseg.errors import DataError
 
@@ -83,6 +84,6 @@ def test_another_data_set_read_as_davis_is_named(shared_data: Path, name: str) -
     with pytest.raises(DataError) as refused:
         DavisFormat(root)
     assert str(refused.value) == (
-        f"{root / 'JPEGImages'}: folder does not exist: not a DAVIS-style data set; it looks like {name} "
-        f"(--format {name})"
+        f"{root / 'JPEGImages'}: folder does not exist: not a DAVIS-style data set; it looks like {name}: "
+        "a set of class labels, not of object masks"
     )

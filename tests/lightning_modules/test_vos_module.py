@@ -284,3 +284,21 @@ def test_a_root_that_is_a_file_is_named_so_not_missing(tmp_path: Path) -> None:
         VOSDataModule(root=str(video))
     with pytest.raises(ConfigError, match=r"nowhere: data set folder does not exist"):
         VOSDataModule(root=str(tmp_path / "nowhere"))
+
+
+@pytest.mark.parametrize("name", ["camvid_dev", "video_dev"])
+def test_a_root_of_another_layout_is_refused_without_a_format_vos_does_not_take(
+    shared_data: Path, name: str
+) -> None:
+    """CamVid was told "--format camvid" and a folder of videos "--format video": vos takes neither."""
+    root = shared_data / name
+    like = (
+        ": it looks like camvid: a set of class labels, not of object masks" if name == "camvid_dev" else ""
+    )
+    expected = (
+        f"data.root: {root}: no JPEGImages/ folder: vos trains on DAVIS- or MOSE-layout sets of object masks "
+        f"(JPEGImages/<clip>/, Annotations/<clip>/){like.replace(':', ';', 1)}"
+    )
+    with pytest.raises(ConfigError) as refused:
+        VOSDataModule(root=str(root))
+    assert str(refused.value) == expected

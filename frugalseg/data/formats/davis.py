@@ -29,7 +29,7 @@ from PIL import Image, UnidentifiedImageError
 
 from frugalseg.data.classes import ClassTable
 from frugalseg.data.clips import IGNORE_INDEX, Clip, LabelKind, LabelRef
-from frugalseg.data.formats.base import Format, Problem, looks_like, size_problems
+from frugalseg.data.formats.base import Format, Problem, size_problems
 from frugalseg.data.io import image_size, read_text
 from frugalseg.data.videos import natural_key
 from frugalseg.errors import DataError
@@ -86,8 +86,11 @@ def _layout_hint(root: Path) -> str:
     )
 
 
-def _other_layout(root: Path) -> str:
-    """``; it looks like camvid (--format camvid)`` for another layout read as DAVIS, else ""."""
+def other_layout(root: Path) -> str:
+    """``; it looks like camvid: a set of class labels, …`` for another layout read as DAVIS, else "".
+
+    No flag is named: the commands that read DAVIS (`vos`, `annotate`) take no class-label format.
+    """
     from frugalseg.data.formats.camvid import CamvidFormat
     from frugalseg.data.formats.cityscapes import CityscapesFormat
     from frugalseg.data.formats.idd import IddFormat
@@ -97,7 +100,7 @@ def _other_layout(root: Path) -> str:
         "cityscapes": CityscapesFormat, "idd": IddFormat, "camvid": CamvidFormat, "veis": VeisFormat
     }  # fmt: skip
     like = [name for name, reader in others.items() if root.is_dir() and reader.looks_like(root)]
-    return f"; {looks_like(like)}" if like else ""
+    return f"; it looks like {' or '.join(like)}: a set of class labels, not of object masks" if like else ""
 
 
 def _opaque_stroke(rgba: np.ndarray, path: Path) -> np.ndarray:
@@ -178,7 +181,7 @@ class DavisFormat(Format):
         images = self.root / "JPEGImages"
         if not images.is_dir():
             # another data set's layout first (camvid_dev's folders of frames are no clips), then frames'
-            hint = _other_layout(self.root) or _layout_hint(self.root)
+            hint = other_layout(self.root) or _layout_hint(self.root)
             raise DataError(images, "folder does not exist: not a DAVIS-style data set" + hint)
         self.image_dir = images / resolution if (images / resolution).is_dir() else images
         if self.image_dir == images:
