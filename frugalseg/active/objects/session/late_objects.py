@@ -93,6 +93,7 @@ def propagate_with_late_objects(
             wait([pool.submit(run, index) for index in range(len(passes))])
         except BaseException as err:  # a Ctrl-C while waiting: the passes stop at their next frame
             join.stop(err)
+            logger.info("stopping: the propagation passes end at their next frame, and nothing is saved")
             raise
         finally:
             pool.shutdown(wait=True)
@@ -136,7 +137,7 @@ class _Join:
             first = self.stopped is None
             if first:
                 self.stopped = err
-        if not first:
+        if not first and not isinstance(self.stopped, KeyboardInterrupt):  # else the interpreter's ending
             logger.warning("a late object's propagation pass failed too: %r", err)
 
     def arrive(self, index: int, t: int, mask: np.ndarray, disagreement: float, unsure: float) -> None:

@@ -180,3 +180,24 @@ def test_the_caller_is_told_of_one_frame_at_a_time(declared_late: Path) -> None:
         first_frames=state.objects, cache=engine.new_cache(), on_frame=on_frame,
     )  # fmt: skip
     assert sorted(reported) == list(range(len(_frames(declared_late)))) and not any(overlapped)
+
+
+def test_a_pass_failing_after_a_ctrl_c_is_not_reported_as_a_second_failure(caplog) -> None:
+    """A second Ctrl-C ended the interpreter under the passes, and each then "failed too" with
+    ``RuntimeError('cannot schedule new futures after interpreter shutdown')``; another error is still
+    told."""
+    import logging
+
+    from frugalseg.active.objects.session.late_objects import _Join
+
+    caplog.set_level(logging.WARNING, "frugalseg")
+    interrupted = _Join(3, [], frozenset(), None)
+    interrupted.stop(KeyboardInterrupt())
+    interrupted.stop(RuntimeError("cannot schedule new futures after interpreter shutdown"))
+    assert isinstance(interrupted.stopped, KeyboardInterrupt) and not caplog.records
+    failed = _Join(3, [], frozenset(), None)
+    failed.stop(ValueError("a pass failed"))
+    failed.stop(RuntimeError("another"))
+    assert [r.getMessage() for r in caplog.records] == [
+        "a late object's propagation pass failed too: RuntimeError('another')"
+    ]
