@@ -218,12 +218,27 @@ def _refuse_other_student(
             f"option names a student, and {chosen!r} is the default (--model.student {stored['student']} "
             "says so)"
         )
+        _take_stored_frames(config, stored, words)
         return
     raise ConfigError(
         "--model.student",
         f"{chosen!r} was asked for, but the checkpoint {path} holds a {stored['student']!r} student: "
         f"give --model.student {stored['student']} to use it, or another checkpoint",
     )
+
+
+def _take_stored_frames(config: Any, stored: dict[str, Any], words: Sequence[str]) -> None:
+    """Give the data the clip length of the checkpoint whose student is used, where nothing names one.
+
+    The student came from the checkpoint and the clip length from the default (TMANet's 3): an image
+    student's checkpoint was refused for ``num_frames=3`` until ``--data.num_frames 1`` was added.
+    """
+    data, frames = config.get("data"), stored.get("num_frames")
+    if not isinstance(frames, int) or data is None or "num_frames" not in data:
+        return
+    if option_values(words, "--data.num_frames") or config_paths(words):
+        return
+    data["num_frames"] = frames
 
 
 #: Model options the data set gives the model when it is built, over the checkpoint's (its class count is

@@ -365,3 +365,36 @@ def test_label_ids_alone_for_classes_that_are_not_cityscapes_are_refused_before_
     with pytest.raises(ConfigError, match="labelIds are Cityscapes' ids, and the model's classes are not"):
         SegmentationPredictionWriter(formats=["labelIds"]).on_predict_start(trainer, module)
     SegmentationPredictionWriter(formats=["trainIds", "labelIds"]).on_predict_start(trainer, module)
+
+
+def test_predict_from_an_image_students_checkpoint_alone_takes_its_clip_length(
+    tiny_streets, tmp_path, capsys
+):
+    """No --config and no student named: the checkpoint's HRNet was used, and the default clips of 3 frames
+    then refused it ("an image model and takes num_frames=1") until --data.num_frames 1 was added."""
+    from frugalseg.cli import main
+
+    fit = [
+        "fit",
+        *_common(tiny_streets, tmp_path / "run"),
+        "--model.student",
+        "hrnetv2_w18_small",
+        "--data.num_frames",
+        "1",
+        "--data.augment.crop_size",
+        "[64,128]",
+        "--trainer.max_steps",
+        "1",
+        "--trainer.limit_val_batches",
+        "0",
+    ]
+    checkpoint = run_lightning_cli(fit).trainer.checkpoint_callback.last_model_path
+    (tmp_path / "frames").mkdir()
+    cv2.imwrite(str(tmp_path / "frames" / "a.png"), np.full((32, 64, 3), 90, np.uint8))
+    out = tmp_path / "out"
+    predict = ["predict", "--ckpt_path", checkpoint, "--data.root", str(tiny_streets)]
+    predict += ["--data.predict.frames", str(tmp_path / "frames"), "--predict_writer.output_dir", str(out)]
+    predict += ["--trainer.default_root_dir", str(tmp_path / "run"), "--trainer.enable_progress_bar", "false"]
+    assert main(predict) == 0
+    assert "holds a 'hrnetv2_w18_small' student, which is used" in capsys.readouterr().err
+    assert _png(out / "trainIds" / "frames" / "a.png").shape == (32, 64)
