@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -160,7 +161,7 @@ def _publish(args: argparse.Namespace) -> int:
         folder = Path(args.hub_folder)
         print(f"wrote {card['name']} as a Hub repository: {folder}/ holds {', '.join(sorted(HUB_FILES))}")
         print(f"sha256 {card['sha256']}")
-        print(f"push it: hf upload {args.repo_id or 'ORG/' + card['name']} {folder} .")
+        print(f"push it: hf upload {args.repo_id or 'ORG/' + card['name']} {shlex.quote(str(folder))} .")
         return 0
     if out.resolve() == packaged_checkpoints().resolve():
         print(

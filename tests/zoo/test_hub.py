@@ -44,7 +44,7 @@ def _hub_folder(tmp_path: Path, model: torch.nn.Module, capsys: pytest.CaptureFi
     ckpt = _fake_run(tmp_path, model)
     metrics = tmp_path / "metrics.json"
     metrics.write_text(json.dumps({"val/mIoU": 0.25, "val/mAcc": 0.5}), encoding="utf-8")
-    folder = tmp_path / "hub_folder"
+    folder = tmp_path / "hub folder"  # a space: the printed command quotes it
     code = main(
         [
             "zoo",
@@ -64,7 +64,7 @@ def _hub_folder(tmp_path: Path, model: torch.nn.Module, capsys: pytest.CaptureFi
     )
     assert code == 0
     out = capsys.readouterr().out
-    assert f"hf upload {REPO} {folder} ." in out
+    assert f"hf upload {REPO} '{folder}' ." in out
     return folder
 
 
