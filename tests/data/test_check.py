@@ -454,3 +454,19 @@ def test_a_semantic_set_without_its_class_maps_is_told_so_not_of_first_frame_mas
         f"note: {tmp_path / 'cs'}: frames only, none of its 1 clip(s) has its manual label (the class map "
         "of its annotated frame): `fit`, `validate` and `label` need them"
     )
+
+
+def test_a_cityscapes_frame_whose_gtfine_files_lack_its_label_map_is_named(tmp_path: Path, capsys) -> None:
+    """The only labelled frame of a split lost its label maps, its colour PNG kept: the split
+    was called frames only, "no problems found", and training then drew no sample."""
+    root = write_still(tmp_path / "cs", split="val", city="a", fine=True)
+    folder = root / "gtFine/val/a"
+    for label in folder.glob("*_gtFine_label*.png"):
+        label.unlink()
+    write_png_atomic(folder / "a_000000_000019_gtFine_color.png", np.zeros((8, 16, 3), np.uint8))
+    code, message = _check_cli(root, capsys)
+    assert code == 1 and message.splitlines()[1] == (
+        f"{folder / 'a_000000_000019_gtFine_labelTrainIds.png'}: no label of annotated frame a_000000_000019 "
+        "(neither gtFine's nor gtCoarse's labelTrainIds or labelIds), while its gtFine folder holds "
+        "a_000000_000019_gtFine_color.png"
+    )

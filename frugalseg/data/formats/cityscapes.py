@@ -33,6 +33,9 @@ _INSTANCE_SUFFIX = "_instanceIds.png"
 # Label files of one kind, most preferred first: train ids need no mapping.
 _FINE_SUFFIXES = ("_gtFine_labelTrainIds.png", "_gtFine_labelIds.png")
 _COARSE_SUFFIXES = ("_gtCoarse_labelTrainIds.png", "_gtCoarse_labelIds.png")
+#: gtFine's other files of a frame: a frame holding them was given its label, which a split of no label
+#: at all (frames only) would not tell
+_OTHER_FINE_SUFFIXES = ("_gtFine_color.png", "_gtFine_instanceIds.png")
 _FOLDERS = ("leftImg8bit_sequence", "leftImg8bit", "gtFine", "gtCoarse")
 _NOT_READ = "its frames or labels were not read"
 
@@ -158,6 +161,7 @@ class CityscapesFormat(Format):
             )
         fine = self._files("gtFine", split, _FINE_SUFFIXES)
         coarse = self._files("gtCoarse", split, _COARSE_SUFFIXES)
+        others = {} if fine or coarse else self._files("gtFine", split, _OTHER_FINE_SUFFIXES)
         images = self._files("leftImg8bit", split, (FRAME_SUFFIX,))
         keys = sorted(set(fine) | set(coarse) | set(images), key=_stem)
         sequence = self._files("leftImg8bit_sequence", split, (FRAME_SUFFIX,)) if self.has_sequences else None
@@ -189,26 +193,35 @@ class CityscapesFormat(Format):
                 clip.add_label(0, _ref(fine[key], LabelKind.FINE))
             if key in coarse:
                 clip.add_label(0, _ref(coarse[key], LabelKind.COARSE))
-            if (fine or coarse) and key not in fine and key not in coarse:
-                problems.append(self._missing_label(split, key, len(fine), len(coarse)))
+            if (fine or coarse or key in others) and key not in fine and key not in coarse:
+                problems.append(self._missing_label(split, key, len(fine), len(coarse), others.get(key)))
             clips.append(clip)
         return clips, problems
 
-    def _missing_label(self, split: str, key: FrameKey, fine: int, coarse: int) -> Problem:
+    def _missing_label(
+        self, split: str, key: FrameKey, fine: int, coarse: int, other: Path | None = None
+    ) -> Problem:
         """The problem of an annotated frame without a label in a split whose other frames have theirs.
 
-        A split with no label at all is frames only (the real test split's images); one with some is
-        taken to promise a label for each image (a partial download or unzip leaves it short).
+        A split with no label at all is frames only (the real test split's images); one with some, or a
+        frame with gtFine's ``other`` files, is taken to promise a label (a partial download leaves it short).
         """
         top, suffix, count = (
-            ("gtFine", _FINE_SUFFIXES[0], fine) if fine else ("gtCoarse", _COARSE_SUFFIXES[0], coarse)
+            ("gtFine", _FINE_SUFFIXES[0], fine)
+            if fine or not coarse
+            else ("gtCoarse", _COARSE_SUFFIXES[0], coarse)
         )
         path = self.root / top / split / key[0] / f"{_stem(key)}{suffix}"
+        promise = (
+            f"its gtFine folder holds {other.name}"
+            if other
+            else f"{count} frame(s) of split {split!r} have their {top} label"
+        )
         return Problem(
             path,
             f"no label of annotated frame {_stem(key)} (neither gtFine's nor gtCoarse's labelTrainIds or "
-            f"labelIds), while {count} frame(s) of split {split!r} have their {top} label",
-            missing_label=True,
+            f"labelIds), while {promise}",
+            missing_label=other is None,  # its own leftovers promise it even where no frame has a label
         )
 
     def decode_label(self, ref: LabelRef) -> np.ndarray:
