@@ -243,18 +243,25 @@ class BaseTask(L.LightningModule, ABC):
     def on_train_start(self) -> None:
         """Training has begun: a later validation leaves the random generators as they are.
 
-        A resume whose run plans another number of steps than the checkpoint's (a larger max_steps or
-        max_epochs) is warned of: the rate decay is spread over the new total, so the rate jumps back up
+        A resume whose run plans another number of steps than the checkpoint's (a larger max_steps, fewer
+        batches an epoch) is warned of: the rate decay is spread over the new total, so the rate jumps back up
         from where the checkpoint left it, and the run is not the one that was not stopped.
         """
         self._resumed_states = None
         before, self._planned_before = self._planned_before, None
         planned = int(self.trainer.estimated_stepping_batches)
         if before is not None and before != planned:
+            step = self.trainer.global_step
+            past = (
+                f"; step {step} is past the plan's end: the rest trains at its last rate"
+                if step >= planned
+                else ""
+            )
             rank_zero_warn(
                 f"the checkpoint's run planned its learning-rate decay over {before} steps and this one "
-                f"over {planned} (another --trainer.max_steps or max_epochs): the rate goes on from step "
-                f"{self.trainer.global_step} of the new plan, not the run that was not stopped"
+                f"over {planned} (another --trainer.max_steps, max_epochs, limit_train_batches or "
+                f"accumulate_grad_batches, or other training data): the rate goes on from step {step} of the "
+                f"new plan, not the run that was not stopped{past}"
             )
 
     def log_image(self, tag: str, image: Tensor) -> bool:
