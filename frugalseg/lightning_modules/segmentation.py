@@ -152,7 +152,7 @@ class VideoSegmentationModule(BaseTask):
     def configure_models(self) -> None:
         """The student from the zoo, with ``init_weights`` loaded into it."""
         hp = self.hparams
-        with option_paths(num_frames="data.num_frames"):
+        with option_paths(num_frames="data.num_frames", student="model.student"):
             self.student = get_model(
                 hp["student"],
                 num_classes=hp["num_classes"],

@@ -18,7 +18,7 @@ from frugalseg.errors import ConfigError
 from frugalseg.lightning_modules.base import BaseTask
 from frugalseg.losses import get_loss
 from frugalseg.metrics import JF
-from frugalseg.zoo import STM, get_model, masks_from_ids
+from frugalseg.zoo import STM, get_model, list_models, masks_from_ids
 
 
 class VOSModule(BaseTask):
@@ -71,12 +71,14 @@ class VOSModule(BaseTask):
     def configure_models(self) -> None:
         """The STM student with ``max_objects + 1`` output channels (background and objects)."""
         hp = self.hparams
-        model = get_model(hp["student"], num_classes=hp["max_objects"] + 1, **(hp["student_args"] or {}))
-        if not isinstance(model, STM):
+        students = list_models(task="vos")
+        if hp["student"] not in students:  # the zoo's error had listed every model, semantic ones too
             raise ConfigError(
-                "model.student", f"VOSModule trains STM students (stm_r50, stm_r18), got {hp['student']!r}"
+                "model.student",
+                f"VOSModule trains STM students ({', '.join(students)}), got {hp['student']!r}",
             )
-        self.student: STM = model
+        model = get_model(hp["student"], num_classes=hp["max_objects"] + 1, **(hp["student_args"] or {}))
+        self.student: STM = cast(STM, model)
 
     def configure_losses(self) -> None:
         """The loss of every frame after the first (``ignore_index`` = void)."""

@@ -302,3 +302,22 @@ def test_a_root_of_another_layout_is_refused_without_a_format_vos_does_not_take(
     with pytest.raises(ConfigError) as refused:
         VOSDataModule(root=str(root))
     assert str(refused.value) == expected
+
+
+@pytest.mark.parametrize("student", ["stm_r81", "tmanet_r18"])
+def test_a_student_other_than_an_stm_is_refused_naming_the_stms(student: str) -> None:
+    """A misspelled STM had been told "student: unknown model …" and every model of the zoo, semantic ones
+    too; TMANet was built before it was refused."""
+    with pytest.raises(ConfigError) as refused:
+        VOSModule(student=student).configure_models()
+    assert (
+        str(refused.value)
+        == f"model.student: VOSModule trains STM students (stm_r18, stm_r50), got {student!r}"
+    )
+
+
+def test_a_misspelled_semantic_student_is_named_by_its_option() -> None:
+    from frugalseg.lightning_modules.segmentation import VideoSegmentationModule
+
+    with pytest.raises(ConfigError, match=r"^model\.student: unknown model 'tmanet_r81'; available models: "):
+        VideoSegmentationModule(student="tmanet_r81", num_classes=3).configure_models()
