@@ -22,6 +22,7 @@ from frugalseg.cli.annotate_options import (
 from frugalseg.cli.annotate_person import (
     add_options,
     export_options,
+    flagged,
     ml_backend_options,
     propose_options,
     serve_options,
@@ -105,7 +106,7 @@ def _simulate_options(simulate: argparse.ArgumentParser) -> None:
     add_trainer_options(simulate)
     simulate.add_argument("--out", required=True, help="output folder (a rerun resumes it)")
     simulate.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    simulate.set_defaults(func=_simulate)
+    simulate.set_defaults(func=flagged(_simulate))
 
 
 def _train_policy_options(train: argparse.ArgumentParser) -> None:

@@ -47,7 +47,7 @@ def propose_options(propose: argparse.ArgumentParser) -> None:
         help="with --task: also write its frame here as an image file and name it so in the task (a frame "
         "inside a video file as a PNG): the folder to serve as Label Studio's local files root",
     )
-    propose.set_defaults(func=_flagged(_propose))
+    propose.set_defaults(func=flagged(_propose))
 
 
 def add_options(add: argparse.ArgumentParser) -> None:
@@ -90,7 +90,7 @@ def add_options(add: argparse.ArgumentParser) -> None:
         metavar="ID=NAME",
         help='the class name of an object of this annotation, e.g. 1="horse and rider" (repeatable)',
     )
-    add.set_defaults(func=_flagged(_add))
+    add.set_defaults(func=flagged(_add))
 
 
 def export_options(export: argparse.ArgumentParser) -> None:
@@ -99,7 +99,7 @@ def export_options(export: argparse.ArgumentParser) -> None:
     export.add_argument(
         "--out", required=True, help="the label store folder (a new one after more additions)"
     )
-    export.set_defaults(func=_flagged(_export))
+    export.set_defaults(func=flagged(_export))
 
 
 def _proposal_options(parser: argparse.ArgumentParser) -> None:
@@ -219,12 +219,13 @@ def _task_format(task: str, given: str | None) -> str:
     return given
 
 
-def _flagged(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+def flagged(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     """``command``, its session's errors named by their flags (``--frame``: the session names ``frame``)."""
     from frugalseg.errors import option_paths
 
     def run(args: argparse.Namespace) -> int:
-        with option_paths(**{name: f"--{name}" for name in ("frame", "video", "state", "object")}):
+        flags = ("frame", "video", "state", "object", "root", "frames", "types", "policy", "name")
+        with option_paths(**{name: f"--{name}" for name in flags}, budget_hours="--budget-hours"):
             return command(args)
 
     return run

@@ -188,7 +188,7 @@ OPTION_CASES = [
             str(t / "out"),
         ],
         2,
-        "budget_hours: the budget must be a number of hours > 0, got nan",
+        "--budget-hours: the budget must be a number of hours > 0, got nan",
     ),
 ]
 

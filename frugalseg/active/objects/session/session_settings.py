@@ -184,7 +184,7 @@ def new_settings(
 ) -> SessionSettings:
     """The settings of a new session: the data set named, its split, and the chosen engine and click model."""
     if "root" not in given:
-        raise ConfigError("root", f"{folder} holds no session yet: name the data set (--root) to start one")
+        raise ConfigError("state", f"{folder} holds no session yet: give --root (its data set) to start one")
     if given.get("stride", 1) < 1:
         raise ConfigError("stride", f"must be ≥ 1, got {given['stride']}")
     if given.get("max_frames", 2) < 2:

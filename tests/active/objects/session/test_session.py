@@ -549,7 +549,9 @@ def test_a_refused_first_addition_writes_no_session(davis: Path, made: Path, tmp
     )
     assert not state.exists()
     assert add(state, "--video", "squares-a", "--frame", "0", "--mask", str(made / "a0.png")) == 2
-    assert "holds no session yet: name the data set (--root)" in capsys.readouterr().err
+    assert (
+        f"error: --state: {state} holds no session yet: give --root (its data set)" in capsys.readouterr().err
+    )
     assert add(state, "--video", "squares-c", "--frame", "0", "--mask", str(made / "a0.png"), root=davis) == 2
     assert "no video 'squares-c' in split 'val'; videos: squares-a, squares-b" in capsys.readouterr().err
     assert not state.exists()
@@ -1052,3 +1054,16 @@ def test_a_video_whose_state_json_is_gone_is_refused_not_restarted(started: Path
     assert add(started, "--video", "squares-a", "--frame", "9", "--mask", str(made / "a9.png")) == 2
     assert error in capsys.readouterr().err
     assert files(started) == before
+
+
+def test_the_loops_errors_name_their_flags(started: Path, davis: Path, tmp_path: Path, capsys) -> None:
+    """They had named the session's fields: "frames: …", "budget_hours: …", and "root: … holds no session"
+    for a --state that held none."""
+    assert propose(started, "--frames", "nosuch") == 2
+    assert "error: --frames: unknown frame selector 'nosuch'; choose from " in capsys.readouterr().err
+    assert propose(tmp_path / "nowhere") == 2
+    said = capsys.readouterr().err
+    assert f"error: --state: {tmp_path / 'nowhere'} holds no session yet: give --root (its data set)" in said
+    simulate = ["annotate", "simulate", "--root", str(davis), "--out", str(tmp_path / "run"), "--no-progress"]
+    assert main([*simulate, "--budget-hours", "0"]) == 2
+    assert "error: --budget-hours: the budget must be a number of hours > 0, got 0" in capsys.readouterr().err
