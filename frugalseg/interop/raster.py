@@ -30,6 +30,7 @@ import numpy as np
 
 from frugalseg.autolabel.boxes import Box
 from frugalseg.autolabel.clicks import Click
+from frugalseg.data.classes import CITYSCAPES
 from frugalseg.data.clips import IGNORE_INDEX, LabelKind
 from frugalseg.data.formats.davis import OBJECTS
 from frugalseg.data.io import read_json_object, read_text
@@ -54,7 +55,8 @@ class ClassMapping:
     """Tool label names → the data set's train ids.
 
     A name maps through ``names`` (tool name → class name, or ``ignore``: its pixels stay unlabelled),
-    else to the class of the same name (exactly, then ignoring case). On an object data set (its classes
+    else to the class of the same name (exactly, then ignoring case); on Cityscapes' 19 classes its labels of
+    no class (``ego vehicle``, ``static`` …) are unlabelled. On an object data set (its classes
     `OBJECT_CLASSES`: DAVIS, MOSE, a folder of frames, a video file) any other name is an object's (the
     page's Rename, a tool's class of it): it maps to ``object``, its object id kept apart.
 
@@ -66,6 +68,7 @@ class ClassMapping:
     def __init__(self, classes: Sequence[str], names: Mapping[str, str] | None = None) -> None:
         self.classes = tuple(classes)
         self.names = dict(names or {})
+        self.void = _cityscapes_void(self.classes)
         lower = {name.lower(): i for i, name in enumerate(self.classes)}
         for tool_name, class_name in self.names.items():
             if class_name not in self.classes and class_name.lower() not in {*lower, IGNORE}:
@@ -91,6 +94,8 @@ class ClassMapping:
                 return i
         if shape and name and self.classes == OBJECT_CLASSES:
             return self.classes.index("object")
+        if target in self.void:  # Cityscapes' own labels of no class (``ego vehicle``, ``static`` …)
+            return IGNORE_INDEX
         if not name:
             raise DataError(
                 path,
@@ -108,6 +113,18 @@ class ClassMapping:
     def describe(self) -> dict[str, str]:
         """The explicit mapping, for the store's ``run.json``."""
         return dict(sorted(self.names.items()))
+
+
+def _cityscapes_void(classes: Sequence[str]) -> frozenset[str]:
+    """Cityscapes' label names without a train id where ``classes`` are its 19 (else none).
+
+    A tool set up with Cityscapes' own label list draws them, and each had needed ``--map NAME=ignore``.
+    """
+    from cityscapesscripts.helpers.labels import labels
+
+    if tuple(classes) != CITYSCAPES.names:
+        return frozenset()
+    return frozenset(label.name for label in labels if label.name not in CITYSCAPES.names)
 
 
 def read_mapping(path: str | Path) -> dict[str, str]:

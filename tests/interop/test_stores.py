@@ -335,3 +335,17 @@ def test_a_label_studio_coco_image_is_placed_by_its_url_path(tmp_path):
     store = LabelStore(tmp_path / "out")
     import_export(read_coco(coco), fmt, "all", store, ClassMapping(fmt.class_names))
     assert [(r["clip_id"], r["offset"]) for r in store.records()] == [("squares-b", 1)]
+
+
+def test_cityscapes_labels_of_no_class_are_unlabelled_on_its_19_classes() -> None:
+    """A COCO file of Cityscapes' own label list had been refused at 'ego vehicle', 'static', 'out of roi'
+    and 'rectification border' until each was mapped to ignore."""
+    from frugalseg.data.classes import CITYSCAPES
+
+    mapping = ClassMapping(CITYSCAPES.names)
+    path = Path("x.json")
+    names = ("ego vehicle", "static", "out of roi", "rectification border", "license plate", "car", "road")
+    assert [mapping.train_id(n, path, "e") for n in names] == [255, 255, 255, 255, 255, 13, 0]
+    assert ClassMapping(CITYSCAPES.names, {"static": "building"}).train_id("static", path, "e") == 2
+    with pytest.raises(DataError, match="label 'ego vehicle' maps to no class"):  # not on other classes
+        ClassMapping(["background", "road", "car"]).train_id("ego vehicle", path, "e")
