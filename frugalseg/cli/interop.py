@@ -153,6 +153,9 @@ def _export(args: argparse.Namespace) -> int:
     check_store_apart(str(args.out), str(fmt.root), "--out", "the tool's file")
     if args.frames_out is not None:
         check_store_apart(str(args.frames_out), str(fmt.root), "--frames-out", "a folder for the frames")
+    wanted = WRITERS[args.tool].format.suffix  # an XML had been written into x.json without a word
+    if wanted and Path(args.out).suffix and Path(args.out).suffix.lower() != wanted:
+        raise ConfigError("--out", f"{args.out}: --tool {args.tool} writes a {wanted} file")
     names = run.get("object_names") or {}  # an annotation session's export: the names the person gave
     named = isinstance(names, dict) and all(isinstance(own, dict) for own in names.values())
     if not named or not all(isinstance(name, str) for own in names.values() for name in own.values()):
