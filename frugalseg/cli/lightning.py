@@ -96,6 +96,14 @@ CKPT_PATH_HELP = (
 )
 
 #: ``predict --return_predictions``'s help (Lightning's says true by default; `FrugalsegCLI.before_predict`).
+#: Each subcommand's line in ``--help`` (the Trainer's docstrings' first lines end mid-sentence).
+SUBCOMMAND_HELP = {
+    "fit": "train the model (resume a run with --ckpt_path last)",
+    "validate": "score the model on the validation split",
+    "test": "score the model on the test split",
+    "predict": "segment frames and write the predictions",
+}
+
 RETURN_PREDICTIONS_HELP = (
     "keep every prediction in memory as well (default: false: the prediction writer saves each batch's maps)"
 )
@@ -251,6 +259,13 @@ class TaskCLI(LightningCLI):
         every = self.every_subcommand()
         named = self._named_subcommand
         return {named: every[named]} if named in every else every
+
+    def _add_subcommands(self, parser: LightningArgumentParser, **kwargs: Any) -> None:
+        """LightningCLI's subcommands, each listed by one whole sentence (the Trainer's was cut short)."""
+        super()._add_subcommands(parser, **kwargs)
+        listed = parser._subcommands_action._choices_actions if parser._subcommands_action else []
+        for action in listed:
+            action.help = SUBCOMMAND_HELP.get(action.dest, action.help)
 
     def _prepare_subcommand_parser(
         self, klass: type, subcommand: str, **kwargs: Any

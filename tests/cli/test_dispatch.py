@@ -151,3 +151,13 @@ def test_predicts_help_says_what_return_predictions_and_ckpt_path_do_here(capsys
     text = " ".join(capsys.readouterr().out.split())
     assert "keep every prediction in memory as well (default: false: the prediction writer saves each" in text
     assert "'last' (the newest last.ckpt of the run's version folders)" in text
+
+
+def test_vos_help_lists_each_subcommand_by_a_whole_sentence(capsys):
+    """The Trainer's docstring gave test's line as "… It's separated from fit to make sure you never run on
+    your", cut there."""
+    with pytest.raises(SystemExit):
+        main(["vos", "--help"])
+    out = capsys.readouterr().out
+    assert "test                score the model on the test split\n" in out
+    assert "never run on your" not in out
