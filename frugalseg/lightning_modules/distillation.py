@@ -22,6 +22,7 @@ publishing a trained student needs no teacher file.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
@@ -157,6 +158,17 @@ class DistillationModule(VideoSegmentationModule):
         return (
             f"model.mfd_weight is {self.hparams['mfd_weight']} but the training batches carry no neighbour "
             "frames: set data.temporal.neighbours (2 in WeClick), or model.mfd_weight: 0"
+        )
+
+    def on_fit_start(self) -> None:
+        """Lightning's warning of modules in eval mode counts the frozen teacher's, as meant: not told.
+
+        Only that exact count is let pass; a student's module left in eval mode is still warned of.
+        """
+        super().on_fit_start()
+        frozen = sum(1 for _ in self.teacher.modules())
+        warnings.filterwarnings(
+            "ignore", message=rf"Found {frozen} module\(s\) in eval mode at the start of training"
         )
 
     def train(self, mode: bool = True) -> DistillationModule:

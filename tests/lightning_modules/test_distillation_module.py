@@ -384,3 +384,27 @@ def test_mfd_on_camvids_stills_is_warned_of():
         warnings.simplefilter("error")
         module.check_data_options({"format": "cityscapes", "temporal": {"neighbours": 2}})
         _module(mfd_weight=0.0).check_data_options({"format": "camvid", "temporal": {"neighbours": 0}})
+
+
+def test_lightnings_eval_mode_warning_passes_the_frozen_teacher_and_still_tells_of_the_student():
+    """Every distillation run printed "Found 124 module(s) in eval mode at the start of training. This may
+    lead to unexpected behavior": the teacher, frozen as meant."""
+    import warnings
+    from types import SimpleNamespace
+
+    from lightning.pytorch.loops.fit_loop import _FitLoop
+
+    module = _module()
+    module.configure_models()
+    module.train()
+    module._trainer = SimpleNamespace(datamodule=None, lightning_module=module)  # type: ignore[assignment]
+    loop = _FitLoop.__new__(_FitLoop)
+    loop.trainer = module._trainer  # type: ignore[assignment]
+    with warnings.catch_warnings(record=True) as told:
+        warnings.simplefilter("always")
+        module.on_fit_start()
+        loop._warn_if_modules_in_eval_mode()  # Lightning's own check, as the fit loop makes it
+        assert not told
+        next(module.student.modules()).eval()  # a student's module left in eval mode
+        loop._warn_if_modules_in_eval_mode()
+    assert len(told) == 1 and "module(s) in eval mode at the start of training" in str(told[0].message)
