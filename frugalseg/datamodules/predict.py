@@ -10,7 +10,6 @@ student keeps its memory between items. Frames of different sizes never share a 
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +23,6 @@ from frugalseg.data.io import TRUNCATED_IMAGE, image_size, read_frame, whole_ima
 from frugalseg.data.videos import VIDEO_EXTENSIONS, is_video, natural_key, video_frames
 from frugalseg.datamodules.frames import resize_by
 from frugalseg.errors import DataError
-
-logger = logging.getLogger(__name__)
 
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -126,7 +123,6 @@ class PredictDataset(Dataset):
         self.items = list(items)
         self.scale = scale
         self._sizes: dict[Path, tuple[int, int]] = {}  # (width, height) of each frame `check_frames` read
-        self._warned: set[Path] = set()  # JPEGs of damaged data, told once (per loader worker)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -168,23 +164,9 @@ class PredictDataset(Dataset):
         """(width, height) of the frame each item segments, from the file headers."""
         return [self._sizes.get(item.frames[-1]) or image_size(item.frames[-1]) for item in self.items]
 
-    def _decoded(self, path: Path) -> np.ndarray:
-        """A frame's pixels; a JPEG of damaged data is segmented as decoded, with a warning naming it once.
-
-        Its made-up pixels had been segmented with a stray line of libjpeg's naming no file.
-        """
-        try:
-            return read_frame(path, strict=True)
-        except DataError as err:
-            frame = read_frame(path)  # a truncated or undecodable file is refused here
-            if path not in self._warned:
-                self._warned.add(path)
-                logger.warning("%s; its prediction is of those pixels", err)
-            return frame
-
     def __getitem__(self, index: int) -> dict:
         item = self.items[index]
-        frames = [self._decoded(path) for path in item.frames]
+        frames = [read_frame(path) for path in item.frames]
         height, width = frames[-1].shape[:2]
         for path, frame in zip(item.frames, frames, strict=True):
             if frame.shape[:2] != (height, width):

@@ -176,27 +176,3 @@ def test_frames_numbered_without_padding_are_in_natural_order(tmp_path):
         "frame_10.png",
         "frame_11.png",
     ]
-
-
-def test_a_jpeg_of_damaged_data_is_segmented_with_a_warning_naming_it_once(tmp_path, caplog):
-    """A JPEG whose middle was zeroed decodes to made-up pixels: predict had segmented them with libjpeg's
-    stray "Corrupt JPEG data" line naming no file."""
-    import logging
-
-    rng = np.random.default_rng(0)
-    path = tmp_path / "a.jpg"
-    cv2.imwrite(str(path), rng.integers(0, 255, (64, 96, 3), dtype=np.uint8))
-    data = bytearray(path.read_bytes())
-    third = len(data) // 3
-    data[third : 2 * third] = bytes(third)
-    path.write_bytes(bytes(data))
-    caplog.set_level(logging.WARNING, "frugalseg")
-    dataset = PredictDataset([PredictItem("a", (path, path))])
-    frames = dataset[0]["frames"]
-    assert frames.shape == (2, 3, 64, 96)
-    expected = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB).transpose(2, 0, 1)
-    assert np.array_equal(frames[1].numpy(), expected)  # the pixels as decoded
-    dataset[0]
-    messages = [r.getMessage() for r in caplog.records]
-    assert len(messages) == 1 and messages[0].startswith(f"{path}: corrupt JPEG data (")
-    assert messages[0].endswith("decoders fill it with made-up pixels; its prediction is of those pixels")
