@@ -252,11 +252,10 @@ class BaseTask(L.LightningModule, ABC):
         planned = int(self.trainer.estimated_stepping_batches)
         if before is not None and before != planned:
             step = self.trainer.global_step
-            past = (
-                f"; step {step} is past the plan's end: the rest trains at its last rate"
-                if step >= planned
-                else ""
-            )
+            rate = self.hparams.get("min_lr", 0.0)
+            ending = f"{rate:g}" if rate else "0: the weights no longer change"
+            past = f"; step {step} is past the plan's end: the rest trains at model.min_lr, {ending}"
+            past = past if step >= planned else ""
             rank_zero_warn(
                 f"the checkpoint's run planned its learning-rate decay over {before} steps and this one "
                 f"over {planned} (another --trainer.max_steps, max_epochs, limit_train_batches or "

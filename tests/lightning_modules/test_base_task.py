@@ -390,7 +390,7 @@ def test_a_resume_whose_new_plan_ended_before_its_step_says_so() -> None:
     changed, and then trained its epoch at the rate's end (0) without a word of it."""
     from types import SimpleNamespace
 
-    module = _image_module()
+    module = _image_module(min_lr=1e-4)
     module._trainer = SimpleNamespace(estimated_stepping_batches=4, global_step=8)  # type: ignore[assignment]
     module._planned_before = 16
     with pytest.warns(UserWarning) as warned:
@@ -399,5 +399,5 @@ def test_a_resume_whose_new_plan_ended_before_its_step_says_so() -> None:
         "the checkpoint's run planned its learning-rate decay over 16 steps and this one over 4 (another "
         "--trainer.max_steps, max_epochs, limit_train_batches or accumulate_grad_batches, or other training "
         "data): the rate goes on from step 8 of the new plan, not the run that was not stopped; step 8 is "
-        "past the plan's end: the rest trains at its last rate"
+        "past the plan's end: the rest trains at model.min_lr, 0.0001"
     )
