@@ -615,15 +615,13 @@ class VideoSegDataModule(L.LightningDataModule):
 
     def _check_streaming(self) -> None:
         """Streaming needs a folder of videos and one process (each keeps one video's memory)."""
+        option = "data.predict.stream"
         if not self.prediction.frames:
-            raise ConfigError(
-                "data.predict.stream", "needs data.predict.frames (a folder of videos to stream)"
-            )
+            raise ConfigError(option, "needs data.predict.frames (a folder of videos to stream)")
         if self.trainer is not None and self.trainer.world_size > 1:
+            processes = self.trainer.world_size
             raise ConfigError(
-                "data.predict.stream",
-                f"runs on one device, got {self.trainer.world_size} processes; "
-                "stream each video folder in its own run instead",
+                option, f"runs on one device, got {processes} processes; stream each video alone"
             )
 
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
