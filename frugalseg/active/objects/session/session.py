@@ -32,11 +32,9 @@ first frame's size, `AnnotationSession.check_frames`), the frame index, the anno
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
-import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +52,7 @@ from frugalseg.active.objects.session.given import (
     read_mask,
 )
 from frugalseg.active.objects.session.late_objects import propagate_with_late_objects
+from frugalseg.active.objects.session.locks import video_lock
 from frugalseg.active.objects.session.proposals import Candidate, Proposal, ProposalOptions, next_annotation
 from frugalseg.active.objects.session.session_settings import (
     FAMILIES,
@@ -126,6 +125,7 @@ class AnnotationSession:
         self.click_model = settings.build_click_model()
         self._caches: dict[str, Any] = {}
         self._checked: set[str] = set()
+        self._unsaved = not (self.folder / SESSION_FILE).is_file()  # its settings not checked against a file
         #: Video → why its masks could not be propagated for the last export (`export_states`).
         self.unpropagated: dict[str, str] = {}
 
@@ -257,6 +257,8 @@ class AnnotationSession:
         ``on_frame`` is called with each loop frame's index, mask, disagreement and unsure share as
         soon as the engine has it (`LoopEngine.propagate`), nearest the newest annotations first.
         """
+        if self.saved_state(name, masks=False) is None:  # nothing to finish, nothing to lock or make
+            return None
         with self._writing(name):
             saved = self.saved_state(name)
             if saved is None:
@@ -267,28 +269,13 @@ class AnnotationSession:
                 state.save(self.folder / name)
             return state
 
-    @contextlib.contextmanager
-    def _writing(self, video: str) -> Iterator[None]:
-        """Hold video ``video``'s lock while its state is read, changed and saved.
+    def _writing(self, video: str) -> contextlib.AbstractContextManager[None]:
+        """Hold video ``video``'s lock while its state is read, changed and saved (`video_lock`).
 
         One writer at a time across processes, so ``annotate add`` and the annotation page take turns
-        on a video (the other waits) while other videos stay free. The lock is the video's folder
-        itself (``flock`` on the directory: no file is added); a new session's first annotation, and a
-        video's, take the session folder's lock to make the folders, which a refused addition removes.
+        on a video (the other waits) while other videos stay free.
         """
-        folder = self.folder / video
-        made = [path for path in (*reversed(self.folder.parents), self.folder, folder) if not path.is_dir()]
-        self.folder.mkdir(parents=True, exist_ok=True)
-        new = made or not (self.folder / SESSION_FILE).is_file()  # two first additions had kept one
-        try:
-            with _folder_lock(self.folder) if new else contextlib.nullcontext():
-                folder.mkdir(exist_ok=True)
-                with _folder_lock(folder):
-                    yield
-        finally:
-            for path in reversed(made):
-                if path.is_dir() and not any(path.iterdir()):
-                    path.rmdir()
+        return video_lock(self.folder, video, self.folder / SESSION_FILE)
 
     def current_mask(self, name: str, frame: int) -> np.ndarray | None:
         """The current object-id mask of sequence frame ``frame`` of video ``name``, or None before any."""
@@ -587,6 +574,13 @@ class AnnotationSession:
         if current is not None and current.shape != shape:
             raise DataError(given.source, f"the mask corrected is {current.shape}, the frame {shape}")
         with self._writing(source.name):
+            if self._unsaved and (self.folder / SESSION_FILE).is_file():  # another started it meanwhile
+                saved = json.loads((self.folder / SESSION_FILE).read_text(encoding="utf-8"))
+                if saved != json.loads(json.dumps(asdict(self.settings))):
+                    raise ConfigError(
+                        "state", f"{self.folder} was started meanwhile with other settings: open it again"
+                    )
+                self._unsaved = False
             if propagate:
                 state = self.state(video)
             else:  # saved with its masks out of date: `finish` propagates, not this call
@@ -620,6 +614,7 @@ class AnnotationSession:
             state.history.append(record)
             if not (self.folder / SESSION_FILE).is_file():
                 write_json_atomic(self.folder / SESSION_FILE, asdict(self.settings), indent=2)
+                self._unsaved = False
             state.save(self.folder / video)
             changed = {
                 obj: (
@@ -782,18 +777,3 @@ class AnnotationSession:
         t = source.loop_index(frame)
         width, height = image_size(source.frame_paths[t])
         return read_mask(Path(path), (height, width), source.frame_paths[t])
-
-
-@contextlib.contextmanager
-def _folder_lock(folder: Path) -> Iterator[None]:
-    """An exclusive ``flock`` on ``folder`` itself, for the block (waits for the holder, saying so)."""
-    handle = os.open(folder, os.O_RDONLY)
-    try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            logger.info("waiting for another command or the page to finish changing %s …", folder)
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(handle)  # closing releases the lock

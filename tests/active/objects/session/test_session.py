@@ -1037,7 +1037,51 @@ def test_an_interrupted_first_addition_leaves_no_folder_behind(
     session._propagate = interrupted  # type: ignore[method-assign]
     with pytest.raises(KeyboardInterrupt):
         session.add("squares-a", 0, given)
-    assert not (tmp_path / "new").exists()
+    assert not folder.exists() and (tmp_path / "new").is_dir()  # the folder above: its lock
+    assert session.finish("squares-a") is None and not folder.exists()  # `propose`'s: nothing made
+
+
+def test_a_first_addition_waiting_on_one_that_is_refused_goes_on(
+    davis: Path, made: Path, tmp_path: Path
+) -> None:
+    """The refused one removed the folders it made while the other waited on their locks: the other then
+    failed with FileNotFoundError, or wrote beside a third one's lock."""
+    import threading
+
+    folder = tmp_path / "new" / "session"
+    first, second = (AnnotationSession.open(folder, root=str(davis)) for _ in range(2))
+    inside, release = threading.Event(), threading.Event()
+
+    def refused(*args, **kwargs) -> None:
+        inside.set()
+        release.wait(60)
+        raise DataError(made / "a0.png", "refused")
+
+    first._propagate = refused  # type: ignore[method-assign]
+    errors: list[BaseException] = []
+
+    def adding(session: AnnotationSession, frame: int, mask: Path) -> threading.Thread:
+        given = session.read_given("squares-a", frame, mask=mask)
+
+        def run() -> None:
+            try:
+                session.add("squares-a", frame, given)
+            except BaseException as err:
+                errors.append(err)
+
+        return threading.Thread(target=run, daemon=True)
+
+    threads = [adding(first, 0, made / "a0.png"), adding(second, 9, made / "a9.png")]
+    threads[0].start()
+    assert inside.wait(60)
+    threads[1].start()
+    threads[1].join(1.0)
+    assert threads[1].is_alive()
+    release.set()
+    for thread in threads:
+        thread.join(120)
+    assert [str(err) for err in errors] == [f"{made / 'a0.png'}: refused"]
+    assert sorted(AnnotationSession.open(folder).state("squares-a").annotated) == [9]
 
 
 def test_a_video_whose_state_json_is_gone_is_refused_not_restarted(started: Path, made: Path, capsys) -> None:
@@ -1067,3 +1111,18 @@ def test_the_loops_errors_name_their_flags(started: Path, davis: Path, tmp_path:
     simulate = ["annotate", "simulate", "--root", str(davis), "--out", str(tmp_path / "run"), "--no-progress"]
     assert main([*simulate, "--budget-hours", "0"]) == 2
     assert "error: --budget-hours: the budget must be a number of hours > 0, got 0" in capsys.readouterr().err
+
+
+def test_a_new_sessions_second_handle_of_other_settings_is_refused_once_the_first_saved(
+    davis: Path, made: Path, tmp_path: Path
+) -> None:
+    """Opened on a new folder before any addition, a handle with another stride had written its video's
+    state into the session the first saved, and every later `propose` refused the session."""
+    folder = tmp_path / "session"
+    first = AnnotationSession.open(folder, root=str(davis))
+    other = AnnotationSession.open(folder, root=str(davis), stride=3)
+    first.add("squares-a", 0, first.read_given("squares-a", 0, mask=made / "a0.png"))
+    before = files(folder)
+    with pytest.raises(ConfigError, match=f"state: {folder} was started meanwhile with other settings"):
+        other.add("squares-b", 0, other.read_given("squares-b", 0, mask=made / "b0.png"))
+    assert files(folder) == before
