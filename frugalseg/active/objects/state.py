@@ -22,6 +22,7 @@ loop ends with the same bytes as an uninterrupted one.
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,8 +124,8 @@ def check_missing_state(folder: Path) -> None:
     if drawn := sorted((folder / "annotated").glob("*.png")):
         raise DataError(
             folder / STATE_FILE,
-            f"missing, and {folder / 'annotated'} holds {len(drawn)} annotated frame(s): restore it, "
-            "or move the folder away to start the video again",
+            f"missing, and {folder / 'annotated'} holds {len(drawn)} annotated frame(s) (it was deleted, or "
+            "a first save was killed): restore it, or move the folder away to start the video again",
         )
 
 
@@ -286,8 +287,23 @@ class VideoState:
         self.history.append(record)
 
     def save(self, folder: str | Path) -> None:
-        """Write the state atomically: masks first, ``state.json`` (the commit point) last."""
+        """Write the state atomically: masks first, ``state.json`` (the commit point) last.
+
+        A first save cut short (Ctrl-C, an error) removes the masks it wrote: its folder would otherwise
+        read as a state whose ``state.json`` was lost (`check_missing_state`).
+        """
         folder = Path(folder)
+        if (folder / STATE_FILE).is_file():
+            self._write(folder)
+            return
+        try:
+            self._write(folder)
+        except BaseException:
+            for written in ("annotated", "masks"):
+                shutil.rmtree(folder / written, ignore_errors=True)
+            raise
+
+    def _write(self, folder: Path) -> None:
         annotated_files: dict[str, str] = {}
         for frame, mask in sorted(self.annotated.items()):
             name = f"annotated/{frame:05d}_{array_sha1(mask)[:12]}.png"

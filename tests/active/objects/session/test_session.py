@@ -1092,7 +1092,8 @@ def test_a_video_whose_state_json_is_gone_is_refused_not_restarted(started: Path
     before = files(started)
     assert propose(started) == 2
     error = (
-        f"{state}: missing, and {started / 'squares-a' / 'annotated'} holds 1 annotated frame(s): restore it"
+        f"{state}: missing, and {started / 'squares-a' / 'annotated'} holds 1 annotated frame(s) (it was "
+        "deleted, or a first save was killed): restore it"
     )
     assert error in capsys.readouterr().err
     assert add(started, "--video", "squares-a", "--frame", "9", "--mask", str(made / "a9.png")) == 2
@@ -1126,3 +1127,33 @@ def test_a_new_sessions_second_handle_of_other_settings_is_refused_once_the_firs
     with pytest.raises(ConfigError, match=f"state: {folder} was started meanwhile with other settings"):
         other.add("squares-b", 0, other.read_given("squares-b", 0, mask=made / "b0.png"))
     assert files(folder) == before
+
+
+def test_a_first_save_cut_short_leaves_no_masks_that_would_lock_the_video_out(
+    davis: Path, made: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """Ctrl-C while a video's first state was written left annotated/ without state.json, which is then
+    refused as a lost state; the save removes what it wrote, and the next addition goes on."""
+    import frugalseg.active.objects.state as state_module
+
+    folder = tmp_path / "session"
+    session = AnnotationSession.open(folder, root=str(davis))
+    given = session.read_given("squares-a", 0, mask=made / "a0.png")
+    write = state_module.write_json_atomic
+
+    def interrupted(path: Path, *args, **kwargs) -> None:
+        if path.name == "state.json":
+            assert any((path.parent / "annotated").iterdir())  # the masks were written before it
+            raise KeyboardInterrupt
+        write(path, *args, **kwargs)
+
+    monkeypatch.setattr(state_module, "write_json_atomic", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        session.add("squares-a", 0, given)
+    monkeypatch.setattr(state_module, "write_json_atomic", write)
+    assert not (folder / "squares-a" / "annotated").exists() and not (folder / "squares-a" / "masks").exists()
+    again = AnnotationSession.open(folder)
+    assert (
+        again.add("squares-a", 0, again.read_given("squares-a", 0, mask=made / "a0.png")).annotated_frames
+        == 1
+    )
