@@ -332,7 +332,7 @@ class VOSDataModule(L.LightningDataModule):
             raise ConfigError(
                 "data.root",
                 f"{root}: no JPEGImages/ folder: vos trains on DAVIS- or MOSE-layout sets of object masks "
-                f"(JPEGImages/<clip>/, Annotations/<clip>/){other_layout(self.root)}",
+                f"(JPEGImages/<clip>/, Annotations/<clip>/){other_layout(self.root, flag=False)}",
             )
         self.max_objects = max_objects
         self.batch_size = batch_size

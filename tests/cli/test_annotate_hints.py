@@ -75,8 +75,8 @@ def test_export_prints_the_label_import_of_its_tool_files(tmp_path: Path, capsys
 @pytest.mark.parametrize("name", ["camvid", "cityscapes"])
 def test_another_data_set_read_as_davis_is_named(shared_data: Path, name: str) -> None:
     """CamVid's folders of stills had been offered as clip folders to link as JPEGImages; Cityscapes got no
-    hint at all (`--format cityscapes` on a DAVIS tree already said "it looks like davis"); then it named
-    ``--format camvid``, which neither `annotate` nor `vos` (the readers of DAVIS) takes."""
+    hint at all (`--format cityscapes` on a DAVIS tree already said "it looks like davis"). `annotate` and
+    `vos`, which take no class-label format, say so themselves."""
     from frugalseg.data.formats.davis import DavisFormat
     from frugalseg.errors import DataError
 
@@ -84,6 +84,20 @@ def test_another_data_set_read_as_davis_is_named(shared_data: Path, name: str) -
     with pytest.raises(DataError) as refused:
         DavisFormat(root)
     assert str(refused.value) == (
-        f"{root / 'JPEGImages'}: folder does not exist: not a DAVIS-style data set; it looks like {name}: "
-        "a set of class labels, not of object masks"
+        f"{root / 'JPEGImages'}: folder does not exist: not a DAVIS-style data set; it looks like {name} "
+        f"(--format {name})"
     )
+
+
+@pytest.mark.parametrize("name", ["camvid", "cityscapes"])
+def test_annotate_on_a_class_label_set_says_it_takes_object_masks(
+    shared_data: Path, name: str, tmp_path: Path, capsys
+) -> None:
+    """It had advised "--format camvid", which `annotate` refuses as an invalid choice."""
+    root = shared_data / f"{name}_dev"
+    assert main(["annotate", "propose", "--state", str(tmp_path / "s"), "--root", str(root)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: --root: {root}: not a DAVIS-style data set; it looks like {name}: a set of class labels: "
+        "the annotation loop takes object masks (`annotate semantic` simulates a loop of class labels)\n"
+    )
+    assert not (tmp_path / "s").exists()

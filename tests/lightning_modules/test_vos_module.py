@@ -292,12 +292,10 @@ def test_a_root_of_another_layout_is_refused_without_a_format_vos_does_not_take(
 ) -> None:
     """CamVid was told "--format camvid" and a folder of videos "--format video": vos takes neither."""
     root = shared_data / name
-    like = (
-        ": it looks like camvid: a set of class labels, not of object masks" if name == "camvid_dev" else ""
-    )
+    like = "; it looks like camvid: a set of class labels" if name == "camvid_dev" else ""
     expected = (
         f"data.root: {root}: no JPEGImages/ folder: vos trains on DAVIS- or MOSE-layout sets of object masks "
-        f"(JPEGImages/<clip>/, Annotations/<clip>/){like.replace(':', ';', 1)}"
+        f"(JPEGImages/<clip>/, Annotations/<clip>/){like}"
     )
     with pytest.raises(ConfigError) as refused:
         VOSDataModule(root=str(root))

@@ -29,7 +29,7 @@ from PIL import Image, UnidentifiedImageError
 
 from frugalseg.data.classes import ClassTable
 from frugalseg.data.clips import IGNORE_INDEX, Clip, LabelKind, LabelRef
-from frugalseg.data.formats.base import Format, Problem, size_problems
+from frugalseg.data.formats.base import Format, Problem, looks_like, size_problems
 from frugalseg.data.io import image_size, read_text
 from frugalseg.data.videos import natural_key
 from frugalseg.errors import DataError
@@ -86,10 +86,10 @@ def _layout_hint(root: Path) -> str:
     )
 
 
-def other_layout(root: Path) -> str:
-    """``; it looks like camvid: a set of class labels, …`` for another layout read as DAVIS, else "".
+def other_layout(root: Path, *, flag: bool = True) -> str:
+    """``; it looks like camvid (--format camvid)`` for another layout read as DAVIS, else "".
 
-    No flag is named: the commands that read DAVIS (`vos`, `annotate`) take no class-label format.
+    ``flag=False`` names no flag, for the commands that read no class-label format (`vos`, `annotate`).
     """
     from frugalseg.data.formats.camvid import CamvidFormat
     from frugalseg.data.formats.cityscapes import CityscapesFormat
@@ -100,7 +100,9 @@ def other_layout(root: Path) -> str:
         "cityscapes": CityscapesFormat, "idd": IddFormat, "camvid": CamvidFormat, "veis": VeisFormat
     }  # fmt: skip
     like = [name for name, reader in others.items() if root.is_dir() and reader.looks_like(root)]
-    return f"; it looks like {' or '.join(like)}: a set of class labels, not of object masks" if like else ""
+    if not like:
+        return ""
+    return f"; {looks_like(like)}" if flag else f"; it looks like {' or '.join(like)}: a set of class labels"
 
 
 def _opaque_stroke(rgba: np.ndarray, path: Path) -> np.ndarray:

@@ -24,6 +24,7 @@ from frugalseg.active.objects.tools.click_models import (
 )
 from frugalseg.data.costs import DEFAULT_COSTS
 from frugalseg.data.formats import get_format
+from frugalseg.data.formats.davis import other_layout
 from frugalseg.errors import ConfigError, DataError
 from frugalseg.options import (
     Choice,
@@ -190,6 +191,16 @@ def new_settings(
     if given.get("max_frames", 2) < 2:
         raise ConfigError("max_frames", f"must be ≥ 2, got {given['max_frames']}")
     given.setdefault("format", "davis")
+    root = Path(given["root"])
+    like = (
+        "" if given["format"] == "video" or (root / "JPEGImages").is_dir() else other_layout(root, flag=False)
+    )
+    if like:  # the reader's hint had named a --format that `annotate` does not take
+        raise ConfigError(
+            "--root",
+            f"{root}: not a DAVIS-style data set{like}: the annotation loop takes object masks "
+            "(`annotate semantic` simulates a loop of class labels)",
+        )
     if "split" not in given:
         given["split"] = get_format(given["format"], given["root"]).splits()[0]
     return SessionSettings(
