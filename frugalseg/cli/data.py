@@ -90,7 +90,7 @@ def _check(args: argparse.Namespace) -> int:
             name = "video"  # masks of their own folder are the video format's option
         problems = check_dataset(args.root, name, on_clips, **options)
     if clips and not masked:
-        problems = [problem for problem in problems if not problem.missing_label]
+        problems = [problem for problem in problems if not problem.missing_label or problem.own_files]
         # an IDD tree before createLabels.py, say, lacks class maps, not a first frame's mask
         said = "(the class map of its annotated frame): `fit`, `validate` and `label` need them"
         if objects:

@@ -470,3 +470,5 @@ def test_a_cityscapes_frame_whose_gtfine_files_lack_its_label_map_is_named(tmp_p
         "(neither gtFine's nor gtCoarse's labelTrainIds or labelIds), while its gtFine folder holds "
         "a_000000_000019_gtFine_color.png"
     )
+    frames_only = CityscapesFormat(root).clips("val", labelled=False)  # export, import: the frames alone
+    assert [clip.clip_id for clip in frames_only] == ["a_000000_000019"]

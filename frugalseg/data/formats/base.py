@@ -36,12 +36,15 @@ class Problem:
         warning: True for what can be worked around (a frame missing from a partial snippet).
         missing_label: the manual label a clip's layout promises is absent: an error for training
             and propagation, none for work on the frames alone (exporting labels made elsewhere).
+        own_files: ``missing_label`` where the frame's own label files promise it (Cityscapes' colour
+            PNG without its label map): `data check` names it even where no frame has a label.
     """
 
     path: Path
     message: str
     warning: bool = False
     missing_label: bool = False
+    own_files: bool = False
 
     def __str__(self) -> str:
         prefix = "warning: " if self.warning else ""

@@ -221,7 +221,8 @@ class CityscapesFormat(Format):
             path,
             f"no label of annotated frame {_stem(key)} (neither gtFine's nor gtCoarse's labelTrainIds or "
             f"labelIds), while {promise}",
-            missing_label=other is None,  # its own leftovers promise it even where no frame has a label
+            missing_label=True,
+            own_files=other is not None,
         )
 
     def decode_label(self, ref: LabelRef) -> np.ndarray:
