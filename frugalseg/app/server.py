@@ -190,10 +190,17 @@ class AnnotationApp(JSONRoutes):
 
     def _frame(self, request: Request) -> tuple[str, int]:
         name = self._video(request)
+        self._check_frames(name)
         frame = int(request.path_params["frame"])
         if frame not in self.session.frames(name):
             raise RequestError(404, f"video {name!r} has no frame {frame} in this session")
         return name, frame
+
+    def _check_frames(self, name: str) -> None:
+        """Refuse a video whose frames changed under the state the page holds (`check_state_frames`)."""
+        cached = self.service.state(name)
+        if cached is not None:
+            self.session.check_state_frames(name, cached.state)
 
     async def page(self, request: Request) -> Response:
         """The page."""
@@ -250,6 +257,7 @@ class AnnotationApp(JSONRoutes):
         return JSONResponse(await run_in_threadpool(self._video_info, name))
 
     def _video_info(self, name: str) -> dict[str, Any]:
+        self._check_frames(name)
         frames = self.session.frames(name)
         paths = self.session.format.numbered_frame_paths(name)
         height, width = self.session.frame_shape(name, frames[0])[1]

@@ -142,3 +142,29 @@ def test_a_full_disk_is_said_naming_the_file_and_a_failed_propagation_without_a_
     assert job_problem(DataError("a.png", "truncated")) == "a.png: truncated"
     assert job_problem(PermissionError(errno.EACCES, "Permission denied", "/s")) == "/s: Permission denied"
     assert job_problem(ValueError("odd")) == "ValueError: odd"
+
+
+def test_a_frame_removed_while_the_page_is_open_is_said_not_shown_under_another_frames_mask(
+    davis: Path, tmp_path: Path
+) -> None:
+    """A person's frames (`--format video`): with shot 06 gone, loop frame 5 showed shot 07's image beside
+    shot 06's mask, and the video's info failed with an IndexError ("internal error")."""
+    clip = tmp_path / "My clip"
+    clip.mkdir()
+    for t in range(10):
+        shutil.copy(frame(davis, t), clip / f"shot {t + 1:02d}.jpg")
+    session = AnnotationSession.open(tmp_path / "state", root=clip, format="video")
+    service = SessionService(session, ProposalOptions(types="mask"))
+    app = create_app(service, exports=tmp_path / "exports", max_upload=1 << 20)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        sent = client.post("/api/videos/My clip/9/submit", json={"mask": encode_rle(squares(9, 0))})
+        assert sent.status_code == 202, sent.text
+        service.wait()
+        assert client.get("/api/videos/My clip").status_code == 200
+        (clip / "shot 06.jpg").rename(tmp_path / "shot 06.jpg")
+        for route in ("/api/videos/My clip", "/api/videos/My clip/5/image.jpg", "/api/videos/My clip/4/mask"):
+            answer = client.get(route)
+            assert answer.status_code == 400, (route, answer.text)
+            assert answer.json()["error"].startswith(
+                f"{clip}: its frames changed since the session annotated"
+            )

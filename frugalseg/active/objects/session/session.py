@@ -758,6 +758,14 @@ class AnnotationSession:
             return {}
         return source.priors(state, t, current, sorted({click.object for click in given.clicks}))
 
+    def check_state_frames(self, video: str, state: VideoState) -> None:
+        """Refuse ``state`` of ``video`` once the folder's frames are not those it was made on.
+
+        The page serves a state it holds: a frame removed under it had shown the next frame's image under
+        the removed frame's mask (`SessionVideo.check_state` names the change).
+        """
+        self._video(video).check_state(state, self.folder / video / STATE_FILE)
+
     def frames(self, video: str) -> list[int]:
         """The sequence indices of the frames of ``video`` the session uses (its loop frames, in order)."""
         return list(self._video(video).indices)
