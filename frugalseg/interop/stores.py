@@ -87,6 +87,11 @@ class FrameIndex:
                 parts = PurePosixPath(clip.frame_path(offset).as_posix()).parts
                 for depth in range(1, len(parts) + 1):
                     self._tails.setdefault(_stemmed(parts[-depth:]), []).append((clip, offset))
+        #: A frame's name as Label Studio saves its upload (``shot 03`` → ``shot_03``) → the frame's own
+        self._uploaded: dict[str, str | None] = {}
+        for stem, *more in list(self._tails):
+            if not more and (saved := _upload_name(stem)) != stem:
+                self._uploaded[saved] = None if saved in self._uploaded else stem  # None: two frames
 
     def by_name(self, name: str, path: Path, element: str, clip_id: str | None = None) -> tuple[Clip, int]:
         """The frame named ``name`` (a file name or relative path; extension ignored).
@@ -98,6 +103,8 @@ class FrameIndex:
         """
         parts = _stemmed(PurePosixPath(name.replace("\\", "/")).parts)
         depth = next((d for d in range(len(parts), 0, -1) if parts[-d:] in self._tails), 0)
+        if depth == 0 and len(parts) == 1 and (own := self._uploaded.get(parts[0])):
+            parts, depth = (own,), 1
         if depth == 0:
             number = CVAT_FRAME.fullmatch(parts[-1]) if parts else None
             if number is None:
@@ -271,6 +278,14 @@ def _in_clip(number: int, clip: Clip, path: Path, element: str) -> tuple[Clip, i
 
 #: CVAT's name of frame N of a video task in its image-based exports (``frame_000042.PNG``), stem only.
 CVAT_FRAME = re.compile(r"frame_(\d{6,})")
+
+
+def _upload_name(name: str) -> str:
+    """``name`` as Label Studio saves an uploaded file (Django's ``get_valid_filename``).
+
+    Spaces become ``_``; characters other than letters, digits, ``-``, ``_`` and ``.`` are dropped.
+    """
+    return re.sub(r"(?u)[^-\w.]", "", name.strip().replace(" ", "_"))
 
 
 def _stemmed(parts: Sequence[str]) -> tuple[str, ...]:

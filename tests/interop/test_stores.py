@@ -349,3 +349,28 @@ def test_cityscapes_labels_of_no_class_are_unlabelled_on_its_19_classes() -> Non
     assert ClassMapping(CITYSCAPES.names, {"static": "building"}).train_id("static", path, "e") == 2
     with pytest.raises(DataError, match="label 'ego vehicle' maps to no class"):  # not on other classes
         ClassMapping(["background", "road", "car"]).train_id("ego vehicle", path, "e")
+
+
+def test_a_frame_is_found_by_the_name_label_studio_gave_its_upload(tmp_path):
+    """An upload of ``shot 03.jpg`` is ``/data/upload/2/f92b819d-shot_03.jpg``: it was no frame of the data
+    set, "of another video's"; a name two frames would take is still refused."""
+    import cv2
+
+    from frugalseg.data.formats import get_format
+    from frugalseg.interop.label_studio import image_name
+    from frugalseg.interop.stores import FrameIndex
+
+    clip = tmp_path / "My clip"
+    clip.mkdir()
+    for name in ("shot 01", "shot 02", "shot 03", "a b", "a_b"):
+        cv2.imwrite(str(clip / f"{name}.jpg"), np.zeros((8, 8, 3), np.uint8))
+    fmt = get_format("video", clip)
+    index = FrameIndex(fmt.clips(fmt.default_split(), labelled=False))
+    path = Path("tasks.json")
+    found, offset = index.by_name(image_name("/data/upload/2/f92b819d-shot_03.jpg"), path, "task 11")
+    assert found.frame_path(offset) == clip / "shot 03.jpg"
+    assert index.by_name("a_b.jpg", path, "task 12")[0].frame_path(
+        index.by_name("a_b.jpg", path, "t")[1]
+    ) == (clip / "a_b.jpg")  # its own name first
+    with pytest.raises(DataError, match="no frame of the data set is named 'shot_04.jpg'"):
+        index.by_name("shot_04.jpg", path, "task 13")
