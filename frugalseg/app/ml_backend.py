@@ -421,10 +421,13 @@ class MLBackendApp(JSONRoutes):
             obj = self._objects(video, [("", label)], {}, config.labels)[0]
         else:  # the background's keypoints alone correct the task's last rectangle they lie in
             held = self.last_boxes.holding(task_id, frame, negatives)
+            shown = [int(value) for value in np.unique(current) if value]
+            if held is None and len(shown) == 1:  # the frame's one object, as a right-click on the page
+                held = shown[0]
             if held is None:
                 raise RequestError(
-                    400, f"{element}: {self.background!r} keypoints alone: click with the object's label "
-                    "first, or inside the rectangle just drawn",
+                    400, f"{element}: {self.background!r} keypoints alone, and the frame shows {len(shown)} "
+                    "objects: click with the object's label first, or inside the rectangle just drawn",
                 )  # fmt: skip
             label, obj = "", held
         clicks = tuple(

@@ -443,7 +443,7 @@ def _smart_point(x: int, y: int) -> dict[str, Any]:
 
 
 def test_a_background_keypoint_is_a_negative_click_of_the_object_its_annotation_clicks(
-    backend: TestClient, service: SessionService, davis: Path
+    backend: TestClient, service: SessionService, davis: Path, monkeypatch
 ) -> None:
     """`label export` writes a session's negative clicks as keypoints of the background class; the backend
     had dropped them when such a task came back, booking the positive click alone."""
@@ -466,13 +466,19 @@ def test_a_background_keypoint_is_a_negative_click_of_the_object_its_annotation_
     assert (
         refused.status_code == 422 and "'background' keypoints beside regions of objects 1, 2" in refused.text
     )
-    # in an interactive request, alone: which object is not known either
+    # in an interactive request, alone on a frame of one object: a negative click of it (had been refused)
     body = {"tasks": [task(9)], "label_config": config, "project": "3.1700000000"}
     body["params"] = {"login": None, "password": None, "context": {"result": [negative]}}
     alone = backend.post("/predict", json=body)
-    assert (
-        alone.status_code == 400
-        and "'background' keypoints alone: click with the object's label" in alone.text
+    assert alone.status_code == 200, alone.text
+    # beside two objects, which one it corrects is not known
+    two = service.current_mask(VIDEO, 9).copy()
+    two[:20, :20] = 2
+    monkeypatch.setattr(service, "current_mask", lambda video, frame: two)
+    alone = backend.post("/predict", json=body)
+    assert alone.status_code == 400 and (
+        "'background' keypoints alone, and the frame shows 2 objects: click with the object's label"
+        in alone.text
     )
 
 
