@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
@@ -11,8 +12,9 @@ from frugalseg.cli.options import positive
 from frugalseg.data.check import check_dataset
 from frugalseg.data.clips import Clip
 from frugalseg.data.download import MARKER, SOURCES, download
-from frugalseg.data.formats import FORMATS, Format
+from frugalseg.data.formats import FORMATS, Format, formats_like
 from frugalseg.data.formats.davis import DavisFormat
+from frugalseg.errors import ConfigError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -87,6 +89,13 @@ def _check(args: argparse.Namespace) -> int:
         options = {} if args.masks is None else {"masks": args.masks}
         name = None if args.format == "auto" else args.format
         if args.masks is not None and name is None:
+            like = formats_like(args.root, "video") if Path(args.root).is_dir() else []
+            if like:  # it had been read as a folder of videos, and "held no video files"
+                raise ConfigError(
+                    "--masks",
+                    f"gives the masks of a folder of frames or a video; {args.root} is a {like[0]} data set, "
+                    "whose labels it holds: check it without --masks",
+                )
             name = "video"  # masks of their own folder are the video format's option
         problems = check_dataset(args.root, name, on_clips, **options)
     if clips and not masked:

@@ -472,3 +472,19 @@ def test_a_cityscapes_frame_whose_gtfine_files_lack_its_label_map_is_named(tmp_p
     )
     frames_only = CityscapesFormat(root).clips("val", labelled=False)  # export, import: the frames alone
     assert [clip.clip_id for clip in frames_only] == ["a_000000_000019"]
+
+
+def test_masks_given_for_a_data_set_of_its_own_labels_are_refused_naming_it(
+    shared_data: Path, capsys
+) -> None:
+    """CamVid with --masks had been read as a folder of videos: "holds no video files … give --root one clip
+    folder", though without --masks it is a CamVid set with no problem."""
+    from frugalseg.cli import main
+
+    root = shared_data / "camvid_dev"
+    masks = shared_data / "davis_dev" / "Annotations" / "480p" / "blackswan"
+    assert main(["data", "check", str(root), "--masks", str(masks), "--no-progress"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: --masks: gives the masks of a folder of frames or a video; {root} is a camvid data set, "
+        "whose labels it holds: check it without --masks\n"
+    )
