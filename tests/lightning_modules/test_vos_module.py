@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -18,6 +19,7 @@ from data.fake_davis import write_moving_squares as make_davis
 
 from frugalseg.cli import main
 from frugalseg.cli.lightning import run_vos_cli
+from frugalseg.data.io import image_size
 from frugalseg.datamodules.vos import VOSDataModule
 from frugalseg.errors import ConfigError, DataError
 from frugalseg.lightning_modules import VOSModule
@@ -319,3 +321,14 @@ def test_a_misspelled_semantic_student_is_named_by_its_option() -> None:
 
     with pytest.raises(ConfigError, match=r"^model\.student: unknown model 'tmanet_r81'; available models: "):
         VideoSegmentationModule(student="tmanet_r81", num_classes=3).configure_models()
+
+
+def test_a_crop_larger_than_the_training_frames_is_warned_of(davis: Path) -> None:
+    """A 600×600 crop of 427×240 frames had trained on padding, at six times the time, without a word."""
+    frame = sorted((davis / "JPEGImages" / "480p").glob("*/*.jpg"))[0]
+    width, height = image_size(frame)
+    with pytest.warns(UserWarning, match=rf"data.crop_size {height + 1}×{width} \(height×width\) is larger"):
+        _datamodule(davis, crop_size=(height + 1, width), scale_range=(1.0, 1.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _datamodule(davis, crop_size=(height, width), scale_range=(1.0, 1.0))  # the frames' own size: fine
