@@ -199,10 +199,12 @@ def _check_folder_option(option: str, folder: Path) -> None:
 
 def _list(args: argparse.Namespace) -> int:
     from frugalseg.cli.terminal import PipedConsole
-    from frugalseg.errors import WeightsError
+    from frugalseg.errors import ConfigError, WeightsError
     from frugalseg.zoo import INDEX_FILE, checkpoints_dirs, list_models, read_index
 
     directories = [Path(args.dir)] if args.dir else checkpoints_dirs()  # a local index, then the shipped one
+    if args.dir and not Path(args.dir).is_dir():  # had said "no published weights in nodir/index.json"
+        raise ConfigError("--dir", f"{args.dir}: folder does not exist")
     indexes = [(directory, read_index(directory)["models"]) for directory in directories]
     for directory, models in indexes:  # before printing anything
         for name, entry in models.items():

@@ -299,3 +299,11 @@ def test_a_class_or_frame_count_below_one_is_refused_by_name(option, value) -> N
     """``num_classes=0`` had been taken for 'not given' ('needs num_classes (or weights …)')."""
     with pytest.raises(ConfigError, match=rf"^{option}: must be a whole number ≥ 1, got {value}$"):
         get_model("hrnetv2_w18_small", **{option: value})
+
+
+def test_zoo_list_of_a_folder_that_does_not_exist_says_so(tmp_path, capsys) -> None:
+    """It had printed "no published weights in nodir/index.json" and exit 0, as for an empty folder."""
+    assert main(["zoo", "list", "--dir", str(tmp_path / "nodir")]) == 2
+    assert capsys.readouterr().err == f"error: --dir: {tmp_path / 'nodir'}: folder does not exist\n"
+    assert main(["zoo", "list", "--dir", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.endswith(f"no published weights in {tmp_path / 'index.json'}\n")
