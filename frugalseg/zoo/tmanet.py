@@ -199,8 +199,8 @@ class TMANet(Student):
         if num_frames < 2:
             raise ConfigError(
                 "num_frames",
-                f"TMANet needs num_frames ≥ 2 (memory frames + the current frame), got {num_frames} (on the "
-                "command line: --data.num_frames 3)",
+                f"TMANet needs num_frames ≥ 2 (memory frames + the current frame), got {num_frames}: give "
+                "--data.num_frames 3, say, on the command line",
             )
         super().__init__(num_classes, num_frames, aux_weights={"aux": aux_weight})
         self.align_corners = align_corners

@@ -1208,7 +1208,7 @@ CASES = [  # fmt: skip
                 "1",
                 "a 60-line traceback, exit 1,",
                 "error: data.num_frames: TMANet needs num_frames ≥ 2 (memory frames + the current frame), "
-                "got 1 (on the command line: --data.num_frames 3)\n",
+                "got 1: give --data.num_frames 3, say, on the command line\n",
             ),
         ]
     ),  # fmt: skip
