@@ -371,12 +371,12 @@ class MLBackendApp(JSONRoutes):
 
     def _score(self, video: str, frame: int) -> float:
         """1 for the loop's proposed frame, else ``u / (1 + u)`` of the frame's unreliability ``u``."""
+        proposal = self.service.proposal(video)  # before the first annotation too: its frame
+        if proposal is not None and (proposal.video, proposal.frame) == (video, frame):
+            return 1.0
         cached = self.service.state(video)
         if cached is None:
             return 0.0
-        proposal = self.service.proposal(video)
-        if proposal is not None and (proposal.video, proposal.frame) == (video, frame):
-            return 1.0
         unreliable = unreliability(cached)
         u = unreliable[self.session.frames(video).index(frame)] if unreliable else None
         return 0.0 if u is None else round(u / (1 + u), 6)

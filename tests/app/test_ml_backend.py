@@ -146,6 +146,10 @@ def test_brush_annotation_becomes_the_sessions_and_predictions_carry_it(
     backend: TestClient, service: SessionService, davis: Path
 ) -> None:
     before = backend.get("/health").json()["model_version"]
+    frames = service.session.frames(VIDEO)
+    fresh = [prediction["score"] for prediction in predict(backend, frames)]  # before any annotation
+    first = service.proposal(VIDEO)
+    assert first is not None and fresh == [float(frame == first.frame) for frame in frames]  # had been all 0
     drawn = truth(service, davis, 0)
     sent = backend.post("/webhook", json=event(0, [brush(drawn == 1)]))
     assert sent.status_code == 201, sent.text
