@@ -299,8 +299,9 @@ class VideoState:
         try:
             self._write(folder)
         except BaseException:
-            for written in ("annotated", "masks"):
-                shutil.rmtree(folder / written, ignore_errors=True)
+            if not (folder / STATE_FILE).is_file():  # cut short before its commit point, not after
+                for written in ("annotated", "masks"):
+                    shutil.rmtree(folder / written, ignore_errors=True)
             raise
 
     def _write(self, folder: Path) -> None:

@@ -21,16 +21,31 @@ logger = logging.getLogger(__name__)
 @contextlib.contextmanager
 def folder_lock(folder: Path) -> Iterator[None]:
     """An exclusive ``flock`` on ``folder`` itself, for the block (waits for the holder, saying so)."""
-    handle = os.open(folder, os.O_RDONLY)
-    try:
+    while True:
+        handle = os.open(folder, os.O_RDONLY)
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            logger.info("waiting for another command or the page to finish changing %s …", folder)
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(handle)  # closing releases the lock
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                logger.info("waiting for another command or the page to finish changing %s …", folder)
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            if not _same_folder(handle, folder):  # the holder removed it: lock the one there now
+                folder.mkdir(parents=True, exist_ok=True)
+                continue
+            yield
+            return
+        finally:
+            os.close(handle)  # closing releases the lock
+
+
+def _same_folder(handle: int, folder: Path) -> bool:
+    """Whether the open ``handle`` is still the folder at ``folder`` (not one removed since it was opened)."""
+    try:
+        now = os.stat(folder)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(handle)
+    return (held.st_dev, held.st_ino) == (now.st_dev, now.st_ino)
 
 
 @contextlib.contextmanager
@@ -41,8 +56,9 @@ def video_lock(session: Path, video: str, saved: Path) -> Iterator[None]:
     folder above the session is locked (made if missing), so two first additions take turns; the
     folders a refused or interrupted one made are removed again, under that lock.
     """
+    session = session.absolute()  # `.`'s parent is `.` itself, which the same thread then locked twice
     folder = session / video
-    if not saved.is_file():
+    if not saved.is_file() and session.parent != session:
         session.parent.mkdir(parents=True, exist_ok=True)
         with folder_lock(session.parent):
             if not saved.is_file():  # else saved while this one waited: its locks below

@@ -257,7 +257,7 @@ class AnnotationSession:
         ``on_frame`` is called with each loop frame's index, mask, disagreement and unsure share as
         soon as the engine has it (`LoopEngine.propagate`), nearest the newest annotations first.
         """
-        if self.saved_state(name, masks=False) is None:  # nothing to finish, nothing to lock or make
+        if not (self.folder / SESSION_FILE).is_file():  # a new session: nothing to finish, lock or make
             return None
         with self._writing(name):
             saved = self.saved_state(name)

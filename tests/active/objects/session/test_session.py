@@ -7,6 +7,7 @@ holds objects 1 and 2, squares-b object 1) with their ground truth deleted: a pe
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -1071,6 +1072,15 @@ def test_a_first_addition_waiting_on_one_that_is_refused_goes_on(
 
         return threading.Thread(target=run, daemon=True)
 
+    propagate, writing = second._propagate, []
+
+    def watched(*args, **kwargs) -> None:  # the waiter writes into the folder it holds the lock of
+        writing.append(os.stat(folder / "squares-a").st_ino)
+        threads[0].join(60)  # the refused one has cleaned up by now
+        writing.append(os.stat(folder / "squares-a").st_ino)
+        propagate(*args, **kwargs)
+
+    second._propagate = watched  # type: ignore[method-assign]
     threads = [adding(first, 0, made / "a0.png"), adding(second, 9, made / "a9.png")]
     threads[0].start()
     assert inside.wait(60)
@@ -1081,6 +1091,7 @@ def test_a_first_addition_waiting_on_one_that_is_refused_goes_on(
     for thread in threads:
         thread.join(120)
     assert [str(err) for err in errors] == [f"{made / 'a0.png'}: refused"]
+    assert len(writing) == 2 and writing[0] == writing[1]  # not removed under it
     assert sorted(AnnotationSession.open(folder).state("squares-a").annotated) == [9]
 
 
@@ -1157,3 +1168,41 @@ def test_a_first_save_cut_short_leaves_no_masks_that_would_lock_the_video_out(
         again.add("squares-a", 0, again.read_given("squares-a", 0, mask=made / "a0.png")).annotated_frames
         == 1
     )
+
+
+def test_a_session_in_the_current_folder_is_written_not_locked_against_itself(
+    davis: Path, made: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """``--state .``: the folder above `.` was `.` itself, which the addition then locked twice and waited on
+    forever."""
+    import threading
+
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    session = AnnotationSession.open(".", root=str(davis))
+    given = session.read_given("squares-a", 0, mask=made / "a0.png")
+    adding = threading.Thread(target=session.add, args=("squares-a", 0, given), daemon=True)
+    adding.start()
+    adding.join(60)
+    assert not adding.is_alive() and (here / "squares-a" / "state.json").is_file()
+
+
+def test_a_first_save_cut_short_after_its_commit_keeps_its_masks(
+    davis: Path, made: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """A Ctrl-C after state.json was written (cleaning up temporaries) had removed the masks it names."""
+    import frugalseg.active.objects.state as state_module
+
+    folder = tmp_path / "session"
+    session = AnnotationSession.open(folder, root=str(davis))
+    given = session.read_given("squares-a", 0, mask=made / "a0.png")
+
+    def interrupted(*args, **kwargs) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(state_module, "remove_temporaries", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        session.add("squares-a", 0, given)
+    monkeypatch.undo()
+    assert sorted(AnnotationSession.open(folder).state("squares-a").annotated) == [0]
