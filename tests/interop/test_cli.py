@@ -353,17 +353,10 @@ def test_an_out_that_is_a_file_or_a_folder_of_other_files_is_refused(davis, tmp_
         error = capsys.readouterr().err.strip().splitlines()[-1]
         assert error == f"error: --out: {inside} lies in the store {store}: write the tool's file elsewhere"
     assert (store / "manifest.jsonl").read_bytes() == manifest and not (store / "new.json").exists()
-    xml = [
-        "label",
-        "export",
-        "--store",
-        str(store),
-        "--tool",
-        "cvat-video",
-        "--out",
-        str(tmp_path / "x.json"),
-    ]
-    assert main(xml) == 2  # an XML file had been written as x.json without a word
+    xml = ["label", "export", "--store", str(store), "--tool", "cvat-video"]
+    assert (
+        main([*xml, "--out", str(tmp_path / "x.json")]) == 2
+    )  # an XML file had been written as x.json without a word
     assert (
         capsys.readouterr().err.strip()
         == f"error: --out: {tmp_path / 'x.json'}: --tool cvat-video writes a .xml file"
