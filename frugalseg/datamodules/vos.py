@@ -328,12 +328,6 @@ class VOSDataModule(L.LightningDataModule):
                 else "data set folder does not exist"
             )
             raise ConfigError("data.root", f"{root}: {problem}")
-        if not (self.root / "JPEGImages").is_dir():  # the reader's hints name what `vos` does not take
-            raise ConfigError(
-                "data.root",
-                f"{root}: no JPEGImages/ folder: vos trains on DAVIS- or MOSE-layout sets of object masks "
-                f"(JPEGImages/<clip>/, Annotations/<clip>/){other_layout(self.root, flag=False)}",
-            )
         self.max_objects = max_objects
         self.batch_size = batch_size
         self.num_workers = num_workers
@@ -341,6 +335,12 @@ class VOSDataModule(L.LightningDataModule):
         self.sequences: dict[str, list[Sequence]] = {}
 
     def _format(self) -> DavisFormat:
+        if not (self.root / "JPEGImages").is_dir():  # the reader's hints name what `vos` does not take
+            raise ConfigError(
+                "data.root",
+                f"{self.root}: no JPEGImages/ folder: vos trains on DAVIS- or MOSE-layout sets of object "
+                f"masks (JPEGImages/<clip>/, Annotations/<clip>/){other_layout(self.root, flag=False)}",
+            )
         if self.hparams["format"] == "mose":
             return MoseFormat(self.root)
         return DavisFormat(self.root, resolution=self.hparams["resolution"])

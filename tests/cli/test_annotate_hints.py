@@ -97,7 +97,8 @@ def test_annotate_on_a_class_label_set_says_it_takes_object_masks(
     root = shared_data / f"{name}_dev"
     assert main(["annotate", "propose", "--state", str(tmp_path / "s"), "--root", str(root)]) == 2
     assert capsys.readouterr().err == (
-        f"error: --root: {root}: not a DAVIS-style data set; it looks like {name}: a set of class labels: "
-        "the annotation loop takes object masks (`annotate semantic` simulates a loop of class labels)\n"
+        f"error: --root: {root.resolve()}: not a DAVIS-style data set; it looks like {name}: a set of class "
+        "labels: the annotation loop takes object masks (`annotate semantic` simulates a loop of class "
+        "labels)\n"
     )
     assert not (tmp_path / "s").exists()

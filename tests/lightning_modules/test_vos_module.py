@@ -300,7 +300,7 @@ def test_a_root_of_another_layout_is_refused_without_a_format_vos_does_not_take(
         f"(JPEGImages/<clip>/, Annotations/<clip>/){like}"
     )
     with pytest.raises(ConfigError) as refused:
-        VOSDataModule(root=str(root))
+        VOSDataModule(root=str(root)).setup("fit")
     assert str(refused.value) == expected
 
 
