@@ -203,7 +203,7 @@ def _list(args: argparse.Namespace) -> int:
     from frugalseg.zoo import INDEX_FILE, checkpoints_dirs, list_models, read_index
 
     directories = [Path(args.dir)] if args.dir else checkpoints_dirs()  # a local index, then the shipped one
-    if args.dir and not Path(args.dir).is_dir():  # had said "no published weights in nodir/index.json"
+    if args.dir and not Path(args.dir).exists():  # had said "no published weights in nodir/index.json"
         raise ConfigError("--dir", f"{args.dir}: folder does not exist")
     indexes = [(directory, read_index(directory)["models"]) for directory in directories]
     for directory, models in indexes:  # before printing anything
