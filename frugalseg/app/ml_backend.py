@@ -421,7 +421,7 @@ class MLBackendApp(JSONRoutes):
             obj = self._objects(video, [("", label)], {}, config.labels)[0]
         else:  # the background's keypoints alone correct the task's last rectangle they lie in
             held = self.last_boxes.holding(task_id, frame, negatives)
-            shown = [int(value) for value in np.unique(current) if value]
+            shown = [int(value) for value in np.unique(current) if value not in (0, 255)]  # as `_prediction`
             if held is None and len(shown) == 1:  # the frame's one object, as a right-click on the page
                 held = shown[0]
             if held is None:

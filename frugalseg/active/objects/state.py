@@ -293,13 +293,11 @@ class VideoState:
         read as a state whose ``state.json`` was lost (`check_missing_state`).
         """
         folder = Path(folder)
-        if (folder / STATE_FILE).is_file():
-            self._write(folder)
-            return
+        first = not (folder / STATE_FILE).is_file()
         try:
             self._write(folder)
         except BaseException:
-            if not (folder / STATE_FILE).is_file():  # cut short before its commit point, not after
+            if first and not (folder / STATE_FILE).is_file():  # cut short before its commit point
                 for written in ("annotated", "masks"):
                     shutil.rmtree(folder / written, ignore_errors=True)
             raise
